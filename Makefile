@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+# The commands a newcomer types. Each installs what is missing first
+# (scripts/install-deps.sh), then builds with CMake and runs CTest.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build check test test-asan lint format clean bench fuzz
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+lint:
+	@bash scripts/check-banned.sh
+	@bash scripts/check-layers.sh
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DQM_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD_ASAN) -j$(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  QM_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE nosan
+
+# make check: install, lint, build, run every test, then run them again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+check: deps lint
+	$(MAKE) test
+	$(MAKE) test-asan
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
