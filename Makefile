@@ -7,6 +7,10 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
+# Benchmarks: bench/<name>.c builds bench_<name>; `make bench-<name>` runs one,
+# `make bench` runs all of them (see bench/README.md).
+BENCHES ?= $(patsubst bench/%.c,%,$(wildcard bench/*.c))
+
 .PHONY: all deps build check test test-asan lint format clean bench fuzz
 
 all: build
@@ -39,6 +43,11 @@ test-asan: deps
 check: deps lint
 	$(MAKE) test
 	$(MAKE) test-asan
+
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-%: build
+	cd $(BUILD) && QM_SOURCE_DIR=$(CURDIR) ./bench/bench_$*
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c')

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test harness helpers: temporary folders, free ports, child servers in
+ * their own process group that are always stopped.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXCHILD 64
+
+static pid_t children[MAXCHILD];
+static int nchildren;
+static int hooks_installed;
+static int used_ports[1024];
+static int nused;
+
+int qmt_tmpdir(const char *tag, char *out, size_t outlen)
+{
+	const char *base = getenv("TMPDIR");
+	int n;
+
+	if (!base || !*base)
+		base = "/tmp";
+	n = snprintf(out, outlen, "%s/qmt-%s-XXXXXX", base, tag);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return mkdtemp(out) ? 0 : -1;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int qmt_rmtree(const char *path)
+{
+	if (!path || !*path || strcmp(path, "/") == 0)
+		return -1;
+	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+int qmt_free_port(void)
+{
+	for (int attempt = 0; attempt < 50; attempt++) {
+		struct sockaddr_in a;
+		socklen_t alen = sizeof(a);
+		int fd = socket(AF_INET, SOCK_STREAM, 0), port, dup = 0;
+
+		if (fd < 0)
+			return 0;
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		port = ntohs(a.sin_port);
+		for (int i = 0; i < nused; i++)
+			if (used_ports[i] == port)
+				dup = 1;
+		if (dup)
+			continue;
+		if (nused < (int)(sizeof(used_ports) / sizeof(used_ports[0])))
+			used_ports[nused++] = port;
+		return port;
+	}
+	return 0;
+}
+
+int qmt_wait_port(int port, int timeout_ms)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct sockaddr_in a;
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+		long elapsed;
+
+		if (fd < 0)
+			return -1;
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_port = htons((unsigned short)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+		          (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed > timeout_ms)
+			return -1;
+		/* poll with no fds: a short back-off between connection attempts */
+		poll(NULL, 0, 20);
+	}
+}
+
+static void on_signal(int sig)
+{
+	qmt_stop_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_hooks(void)
+{
+	if (hooks_installed)
+		return;
+	hooks_installed = 1;
+	atexit(qmt_stop_all);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGABRT, on_signal);
+	signal(SIGSEGV, on_signal);
+}
+
+pid_t qmt_spawn(char *const argv[], char *const envp[], const char *logpath)
+{
+	pid_t pid;
+
+	install_hooks();
+	if (nchildren >= MAXCHILD)
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd;
+
+		setpgid(0, 0);
+		fd = open(logpath ? logpath : "/dev/null",
+		          O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		for (int i = 0; envp && envp[i]; i++)
+			putenv(envp[i]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	children[nchildren++] = pid;
+	return pid;
+}
+
+int qmt_stop(pid_t pid)
+{
+	int status = -1;
+
+	if (pid <= 0)
+		return -1;
+	kill(-pid, SIGTERM);
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 250; i++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			goto reaped;
+		poll(NULL, 0, 20);
+	}
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+reaped:
+	/* anything the server forked into its group goes too */
+	kill(-pid, SIGKILL);
+	for (int i = 0; i < nchildren; i++) {
+		if (children[i] == pid) {
+			children[i] = children[--nchildren];
+			break;
+		}
+	}
+	return status;
+}
+
+void qmt_stop_all(void)
+{
+	while (nchildren > 0)
+		qmt_stop(children[nchildren - 1]);
+}
+
+int qmt_run(char *const argv[], const char *logpath)
+{
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(logpath ? logpath : "/dev/null",
+		              O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+int qmt_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	size_t n = strlen(text);
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = fwrite(text, 1, n, f) == n ? 0 : -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+const char *qmt_source_dir(void)
+{
+	const char *s = getenv("QM_SOURCE_DIR");
+	return s ? s : ".";
+}
+
+const char *qmt_binary_dir(void)
+{
+	const char *s = getenv("QM_BINARY_DIR");
+	return s ? s : ".";
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test harness helpers shared by integration tests: temporary folders, free
+ * loopback ports, starting server processes in their own process group and
+ * stopping them on every path, waiting for a port instead of sleeping.
+ * Test code only; never linked into QMail programs.
+ */
+#ifndef QMT_HARNESS_H
+#define QMT_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Creates a fresh folder under $TMPDIR (or /tmp) named after tag; the path is
+ * written to out. Returns 0 or -1. */
+int qmt_tmpdir(const char *tag, char *out, size_t outlen);
+/* Removes a folder tree (rm -rf). Returns 0 or -1. */
+int qmt_rmtree(const char *path);
+/* A TCP port on 127.0.0.1 that was free a moment ago; 0 on failure. Ports are
+ * never handed out twice by one process. */
+int qmt_free_port(void);
+/* Waits until 127.0.0.1:port accepts a connection or timeout_ms passes.
+ * Returns 0 when the port is up, -1 on time-out. */
+int qmt_wait_port(int port, int timeout_ms);
+/* Starts argv[0] (searched in PATH) with argv in its own process group,
+ * stdout and stderr appended to logpath (or /dev/null when NULL); envp
+ * entries ("K=V") are added to the environment. Returns the pid or -1. The
+ * process is registered and killed by qmt_stop_all at exit. */
+pid_t qmt_spawn(char *const argv[], char *const envp[], const char *logpath);
+/* Sends SIGTERM to the process group, waits up to 5 s, then SIGKILL; reaps
+ * it. Returns the exit status as waitpid reports it, or -1. */
+int qmt_stop(pid_t pid);
+/* Stops every process started by qmt_spawn that is still running. Also runs
+ * from atexit and on SIGINT/SIGTERM/SIGABRT so that no server outlives a test. */
+void qmt_stop_all(void);
+/* Runs a command to completion (argv as for qmt_spawn); returns its exit
+ * code, or -1 if it could not run or died from a signal. */
+int qmt_run(char *const argv[], const char *logpath);
+/* Writes a whole file; returns 0 or -1. */
+int qmt_write_file(const char *path, const char *text);
+/* The source folder (QM_SOURCE_DIR set by CTest) and build folder. */
+const char *qmt_source_dir(void);
+const char *qmt_binary_dir(void);
+
+#endif
