@@ -13,8 +13,9 @@ declare -A below=(
   [kms]="core store"
   [crypto]="core store kms"
   [mail]="core store kms crypto"
-  [web]="core store kms crypto mail"
-  [cli]="core store kms crypto mail web"
+  [client]="core store kms crypto mail"
+  [web]="core store kms crypto mail client"
+  [cli]="core store kms crypto mail client web"
   [kme]="core"
 )
 bad=0
