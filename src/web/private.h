@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the web layer shared by its files: the request and reply
+ * objects handlers see, the route table, sessions, JSON helpers and the
+ * embedded assets. Not for other folders.
+ */
+#ifndef QM_WEB_PRIVATE_H
+#define QM_WEB_PRIVATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "web.h"
+
+#define WEB_MAX_SESSIONS 64
+#define WEB_SESSION_MAX_AGE_S (12 * 3600)
+#define WEB_ID_BYTES 32
+#define WEB_ID_HEX (WEB_ID_BYTES * 2 + 1)
+#define WEB_MAX_URL 4096
+#define WEB_MAX_JSON (64u * 1024u)
+#define WEB_MAX_JSON_MESSAGE (8u * 1024u * 1024u)
+#define WEB_MAX_ARGS 3
+#define WEB_MAX_SEGMENT 320
+#define WEB_MAX_UPLOADS 32
+
+enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD,
+                  WEB_OTHER };
+
+/* An attachment uploaded in a session, waiting to be sent. */
+struct web_upload {
+	char id[24];
+	char name[256];
+	struct qm_buf data; /* secure */
+};
+
+struct web_session {
+	int used;
+	unsigned char id[WEB_ID_BYTES];
+	char csrf[WEB_ID_HEX];
+	int64_t created;
+	int64_t last;
+	int unlocked;
+	struct web_upload *uploads[WEB_MAX_UPLOADS];
+};
+
+/* What a handler answers. Either json or raw bytes. */
+struct web_reply {
+	int status;
+	json_t *json;          /* owned */
+	unsigned char *raw;    /* owned, malloc'd (or secure when raw_secure) */
+	size_t raw_len;
+	int raw_secure;
+	char ctype[96];
+	char disposition[600];
+	const char *csp;       /* overrides the default CSP (static string) */
+	int set_cookie;        /* send the session cookie */
+	int clear_cookie;
+};
+
+struct web_req {
+	struct qm_web_server *srv;
+	void *conn; /* struct MHD_Connection */
+	enum web_method method;
+	char path[WEB_MAX_URL];
+	char args[WEB_MAX_ARGS][WEB_MAX_SEGMENT + 1];
+	const struct web_route *route;
+	struct web_session *session; /* NULL when none */
+	struct qm_buf body;          /* secure */
+	size_t body_max;
+	int replied;
+	struct web_reply reply;
+};
+
+typedef void (*web_handler)(struct web_req *r);
+
+/* One API route. The pattern's "*" matches one path segment. */
+struct web_route {
+	enum web_method method;
+	const char *pattern;
+	int auth;          /* needs an unlocked session */
+	size_t body_max;   /* 0: WEB_MAX_JSON */
+	int raw_body;      /* body is application/octet-stream (uploads) */
+	web_handler fn;
+};
+
+struct qm_web_server {
+	void *daemon; /* struct MHD_Daemon */
+	struct qm_web_config cfg;
+	char bind[64];
+	struct qm_client *client;
+	pthread_mutex_t lock; /* serialises handlers and the client */
+	struct web_session sessions[WEB_MAX_SESSIONS];
+	uint16_t port;
+	int tls;
+	char url[96];
+	struct qm_buf tls_cert, tls_key;
+	unsigned long upload_seq;
+	/* background sync state */
+	pthread_t sync_thread;
+	int sync_started;
+	int sync_running;
+	int sync_stop;
+	pthread_cond_t sync_cond;
+	struct web_sync_status {
+		long done, total, fresh;
+		int64_t last;
+		char error[QM_ERR_MSGMAX];
+	} sync;
+	struct web_event {
+		long seq;
+		char type[16];
+		char text[256];
+		char id[32];
+	} events[64];
+	long event_seq;
+};
+
+/* The API routes (api.c) and their count. */
+extern const struct web_route web_routes[];
+extern const size_t web_routes_count;
+
+/* ------------------------------------------------------------ replies */
+
+/* Sets a JSON reply (takes ownership of j; j NULL means out of memory). */
+void web_reply_json(struct web_req *r, int status, json_t *j);
+/* Sets a JSON error reply {"error": {"code", "message"}}. */
+void web_reply_error(struct web_req *r, int status, const char *code,
+                     const char *fmt, ...) QM_PRINTF(4, 5);
+/* Maps a client/core error to a status and code and replies with it. */
+void web_reply_qm_error(struct web_req *r, const struct qm_error *e);
+/* Replies 204 No Content. */
+void web_reply_empty(struct web_req *r);
+
+/* ------------------------------------------------------------ requests */
+
+/* Parses the body as a JSON object; replies 400 and returns NULL on error. */
+json_t *web_body_json(struct web_req *r);
+/* A query argument, or NULL. */
+const char *web_query(struct web_req *r, const char *name);
+/* A request header, or NULL. */
+const char *web_header(struct web_req *r, const char *name);
+
+/*
+ * Field readers for request objects: each checks the type and length and,
+ * on failure, replies 400 naming the field and returns -1. A missing
+ * optional field leaves *out untouched and returns 0; 1 means found.
+ */
+int web_get_str(struct web_req *r, json_t *o, const char *key, int required,
+                size_t maxlen, const char **out);
+int web_get_int(struct web_req *r, json_t *o, const char *key, int required,
+                long long min, long long max, long long *out);
+int web_get_bool(struct web_req *r, json_t *o, const char *key, int *out);
+/* An array of e-mail addresses (each checked for shape), at most max. */
+int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
+                  json_t **out);
+/* True when s looks like addr-spec: local@domain, printable, bounded. */
+int web_addr_ok(const char *s);
+
+/* ------------------------------------------------------------ sessions */
+
+/* Finds the session named by the request's cookie (constant time). */
+struct web_session *web_session_find(struct qm_web_server *srv,
+                                     const char *cookie_hex);
+/* Creates a session (evicting the oldest idle one when full). */
+struct web_session *web_session_new(struct qm_web_server *srv);
+/* Gives s a fresh ID and CSRF token (on unlock). */
+void web_session_rotate(struct web_session *s);
+/* Ends one session and wipes its uploads. */
+void web_session_end(struct web_session *s);
+/* Ends every session (on lock and on stop). */
+void web_session_end_all(struct qm_web_server *srv);
+/* Ends sessions past their idle or absolute limit. */
+void web_session_expire(struct qm_web_server *srv);
+/* The session's ID as hex into out (WEB_ID_HEX bytes). */
+void web_session_id_hex(const struct web_session *s, char *out);
+/* Finds an upload of the session by ID, or NULL. */
+struct web_upload *web_upload_find(struct web_session *s, const char *id);
+/* Removes and wipes one upload. */
+void web_upload_drop(struct web_session *s, struct web_upload *u);
+
+/* Adds an event for the page's notices (new mail, sent, failed, alarm). */
+void web_event_add(struct qm_web_server *srv, const char *type,
+                   const char *id, const char *fmt, ...) QM_PRINTF(4, 5);
+
+/* ------------------------------------------------------------ assets */
+
+struct web_asset {
+	const char *path;  /* "/index.html" */
+	const char *ctype;
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct web_asset web_assets[];
+extern const size_t web_assets_count;
+
+/* Background work started with the server (api.c): may be NULL-op. */
+void web_api_start(struct qm_web_server *srv);
+void web_api_stop(struct qm_web_server *srv);
+
+#endif /* QM_WEB_PRIVATE_H */

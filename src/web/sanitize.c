@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTML sanitiser for mail shown in the GUI. A small tokenizer walks the
+ * untrusted HTML once and writes a fresh document from an allow-list: known
+ * harmless tags and attributes are re-emitted with every text and attribute
+ * value escaped, elements that carry code or load things (script, style,
+ * iframe, object, svg, math, form controls, ...) are dropped with their
+ * content, and everything unknown is dropped while its text is kept. URLs
+ * are decoded the way a browser would before their scheme is checked. The
+ * output is also served under a sandbox CSP, so this is the first of two
+ * walls, not the only one.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+
+#include "private.h"
+
+#define MAXNAME 32
+#define MAXATTRS 32
+#define MAXDEPTH 128
+#define MAXVALUE 8192
+
+/* Tags whose whole content is dropped along with them. */
+static const char *const drop_content[] = {
+	"script", "style", "iframe", "frame", "frameset", "object", "embed",
+	"applet", "noscript", "noembed", "noframes", "template", "title",
+	"textarea", "select", "option", "svg", "math", "xmp", "plaintext",
+	"head", "audio", "video", "canvas", "map", "button", "datalist",
+	"dialog", "portal", "xml", NULL
+};
+
+/* Tags kept (with allowed attributes). */
+static const char *const allowed_tags[] = {
+	"a", "abbr", "address", "b", "bdi", "bdo", "blockquote", "br",
+	"caption", "center", "cite", "code", "col", "colgroup", "dd", "del",
+	"dfn", "div", "dl", "dt", "em", "figcaption", "figure", "font", "h1",
+	"h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
+	"mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strike",
+	"strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+	"tr", "tt", "u", "ul", "var", "wbr", "section", "article", "header",
+	"footer", "main", "nav", "aside", "summary", "details", "time", NULL
+};
+
+static const char *const void_tags[] = {"br", "hr", "img", "col", "wbr",
+                                         NULL};
+
+/* Attributes kept on any allowed tag (URL attributes are handled apart). */
+static const char *const allowed_attrs[] = {
+	"title", "alt", "dir", "lang", "align", "valign", "width", "height",
+	"colspan", "rowspan", "border", "cellpadding", "cellspacing", "bgcolor",
+	"color", "face", "size", "start", "reversed", "span", "nowrap",
+	"abbr", "scope", "datetime", "open", "style", NULL
+};
+
+struct attr {
+	char name[MAXNAME];
+	char value[MAXVALUE];
+};
+
+struct san {
+	const char *p;
+	size_t len;
+	size_t i;
+	int remote;
+	struct qm_buf *out;
+	struct qm_error *err;
+	enum qm_err rc;
+	char stack[MAXDEPTH][MAXNAME];
+	int depth;
+	struct attr attrs[MAXATTRS];
+};
+
+static int in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+static void put(struct san *s, const char *p, size_t n)
+{
+	if (s->rc == QM_OK)
+		s->rc = qm_buf_append(s->out, p, n, s->err);
+}
+
+static void puts_(struct san *s, const char *p)
+{
+	put(s, p, strlen(p));
+}
+
+/* Escapes one byte for text or attribute context. */
+static void put_escaped_byte(struct san *s, unsigned char c)
+{
+	switch (c) {
+	case '<': puts_(s, "&lt;"); break;
+	case '>': puts_(s, "&gt;"); break;
+	case '"': puts_(s, "&quot;"); break;
+	case '\'': puts_(s, "&#39;"); break;
+	case '&': puts_(s, "&amp;"); break;
+	case '`': puts_(s, "&#96;"); break;
+	case 0: break;
+	default: put(s, (const char *)&c, 1);
+	}
+}
+
+/* Length of a well-formed character reference at p ("&amp;", "&#65;",
+ * "&#x41;"), or 0. */
+static size_t entity_len(const char *p, size_t n)
+{
+	size_t i = 1;
+
+	if (n < 3 || p[0] != '&')
+		return 0;
+	if (p[1] == '#') {
+		i = 2;
+		if (i < n && (p[i] == 'x' || p[i] == 'X')) {
+			i++;
+			while (i < n && i < 12 && isxdigit((unsigned char)p[i]))
+				i++;
+		} else {
+			while (i < n && i < 12 && isdigit((unsigned char)p[i]))
+				i++;
+		}
+	} else {
+		while (i < n && i < 32 && isalnum((unsigned char)p[i]))
+			i++;
+	}
+	if (i < n && p[i] == ';' && i > 1 && !(p[1] == '#' && i <= 3))
+		return i + 1;
+	return 0;
+}
+
+/* Copies text, keeping well-formed entities and escaping the rest. */
+static void put_text(struct san *s, const char *p, size_t n)
+{
+	size_t i = 0, e;
+
+	while (i < n) {
+		if (p[i] == '&' && (e = entity_len(p + i, n - i)) > 0) {
+			/* &#0; and friends are harmless: the browser makes U+FFFD. */
+			put(s, p + i, e);
+			i += e;
+			continue;
+		}
+		put_escaped_byte(s, (unsigned char)p[i]);
+		i++;
+	}
+}
+
+/* Copies decoded text, escaping every special byte. */
+static void put_text_plain(struct san *s, const char *p)
+{
+	for (; *p; p++)
+		put_escaped_byte(s, (unsigned char)*p);
+}
+
+static void put_utf8(char *dst, size_t *dl, size_t cap, uint32_t cp)
+{
+	unsigned char b[4];
+	size_t n, k;
+
+	if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		cp = 0xFFFD;
+	if (cp < 0x80) {
+		b[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (unsigned char)(0xC0 | (cp >> 6));
+		b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (unsigned char)(0xE0 | (cp >> 12));
+		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		b[0] = (unsigned char)(0xF0 | (cp >> 18));
+		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	for (k = 0; k < n && *dl + 1 < cap; k++)
+		dst[(*dl)++] = (char)b[k];
+}
+
+/*
+ * Decodes character references in an attribute value the way a browser
+ * does before it looks at a URL: numeric ones (with or without ';') and the
+ * named ones that matter for schemes. Output is NUL-terminated, bounded.
+ */
+static void decode_value(const char *p, size_t n, char *dst, size_t cap)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} named[] = {{"amp", '&'},   {"lt", '<'},     {"gt", '>'},
+	             {"quot", '"'},  {"apos", '\''},  {"colon", ':'},
+	             {"tab", '\t'},  {"newline", '\n'}, {"sol", '/'},
+	             {"lpar", '('},  {"rpar", ')'},   {"period", '.'},
+	             {"nbsp", ' '}};
+	size_t i = 0, dl = 0, k;
+
+	while (i < n && dl + 1 < cap) {
+		if (p[i] != '&') {
+			dst[dl++] = p[i++];
+			continue;
+		}
+		if (i + 1 < n && p[i + 1] == '#') {
+			size_t j = i + 2;
+			uint32_t cp = 0;
+			int hex = 0, digits = 0;
+
+			if (j < n && (p[j] == 'x' || p[j] == 'X')) {
+				hex = 1;
+				j++;
+			}
+			while (j < n && (hex ? isxdigit((unsigned char)p[j])
+			                     : isdigit((unsigned char)p[j]))) {
+				unsigned v = isdigit((unsigned char)p[j])
+				                 ? (unsigned)(p[j] - '0')
+				                 : (unsigned)(tolower((unsigned char)p[j]) - 'a' + 10);
+				if (cp < 0x110000)
+					cp = cp * (hex ? 16u : 10u) + v;
+				j++;
+				digits++;
+			}
+			if (digits > 0) {
+				if (j < n && p[j] == ';')
+					j++;
+				put_utf8(dst, &dl, cap, cp);
+				i = j;
+				continue;
+			}
+		} else {
+			for (k = 0; k < sizeof(named) / sizeof(named[0]); k++) {
+				size_t ln = strlen(named[k].name);
+				if (i + 1 + ln <= n &&
+				    strncasecmp(p + i + 1, named[k].name, ln) == 0) {
+					dst[dl++] = named[k].c;
+					i += 1 + ln;
+					if (i < n && p[i] == ';')
+						i++;
+					break;
+				}
+			}
+			if (k < sizeof(named) / sizeof(named[0]))
+				continue;
+		}
+		dst[dl++] = p[i++];
+	}
+	dst[dl] = '\0';
+}
+
+/* The URL with ASCII whitespace and control characters removed and the
+ * scheme part lower-cased, as browsers compare it. */
+static void normalise_url(const char *in, char *out, size_t cap)
+{
+	size_t i, o = 0;
+	int in_scheme = 1;
+
+	for (i = 0; in[i] && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c <= 0x20 || c == 0x7f)
+			continue;
+		if (c == ':' || c == '/' || c == '?' || c == '#')
+			in_scheme = 0;
+		out[o++] = in_scheme ? (char)tolower(c) : (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* True when the (decoded) URL may be kept in an href. */
+static int href_ok(const char *url)
+{
+	char n[MAXVALUE];
+
+	normalise_url(url, n, sizeof(n));
+	return strncmp(n, "https://", 8) == 0 || strncmp(n, "http://", 7) == 0 ||
+	       strncmp(n, "mailto:", 7) == 0;
+}
+
+/* True when the (decoded) URL may be kept in an img src. */
+static int src_ok(const char *url, int remote)
+{
+	static const char *const types[] = {"data:image/png;", "data:image/gif;",
+	                                    "data:image/jpeg;", "data:image/webp;",
+	                                    NULL};
+	char n[MAXVALUE];
+	size_t i;
+
+	normalise_url(url, n, sizeof(n));
+	for (i = 0; types[i]; i++)
+		if (strncasecmp(n, types[i], strlen(types[i])) == 0)
+			return 1;
+	return remote && strncmp(n, "https://", 8) == 0;
+}
+
+/* True when an inline style can do nothing but change looks. */
+static int style_ok(const char *css)
+{
+	static const char *const bad[] = {"url(", "expression", "@", "\\",
+	                                  "/*", "position", "behavior",
+	                                  "binding", "javascript", "image",
+	                                  "src", "content", "<", ">", NULL};
+	char low[MAXVALUE];
+	size_t i;
+
+	for (i = 0; css[i] && i + 1 < sizeof(low); i++)
+		low[i] = (char)tolower((unsigned char)css[i]);
+	low[i] = '\0';
+	for (i = 0; bad[i]; i++)
+		if (strstr(low, bad[i]))
+			return 0;
+	return 1;
+}
+
+static void put_attr(struct san *s, const char *name, const char *value)
+{
+	size_t i;
+
+	puts_(s, " ");
+	puts_(s, name);
+	puts_(s, "=\"");
+	for (i = 0; value[i]; i++)
+		put_escaped_byte(s, (unsigned char)value[i]);
+	puts_(s, "\"");
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+static int name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == ':';
+}
+
+/* Reads a tag or attribute name, lower-cased; truncates past MAXNAME. */
+static void read_name(struct san *s, char *name)
+{
+	size_t k = 0;
+
+	while (s->i < s->len && name_char(s->p[s->i])) {
+		if (k + 1 < MAXNAME)
+			name[k++] = (char)tolower((unsigned char)s->p[s->i]);
+		s->i++;
+	}
+	name[k] = '\0';
+}
+
+/* Skips to just after the next '>' (or the end). */
+static void skip_past_gt(struct san *s)
+{
+	while (s->i < s->len && s->p[s->i] != '>')
+		s->i++;
+	if (s->i < s->len)
+		s->i++;
+}
+
+/* Skips the content of a dropped element up to its own end tag, counting
+ * nested elements of the same name. */
+static void skip_element(struct san *s, const char *name)
+{
+	size_t ln = strlen(name);
+	int depth = 1;
+
+	while (s->i < s->len) {
+		if (s->p[s->i] == '<') {
+			size_t j = s->i + 1;
+			int closing = 0;
+			if (j < s->len && s->p[j] == '/') {
+				closing = 1;
+				j++;
+			}
+			if (j + ln <= s->len && strncasecmp(s->p + j, name, ln) == 0 &&
+			    (j + ln == s->len || !name_char(s->p[j + ln]))) {
+				s->i = j + ln;
+				skip_past_gt(s);
+				depth += closing ? -1 : 1;
+				if (depth == 0)
+					return;
+				continue;
+			}
+		}
+		s->i++;
+	}
+}
+
+
+/* Parses the attributes of a start tag up to its '>'; keeps up to max. */
+static size_t read_attrs(struct san *s, struct attr *attrs, size_t max,
+                         int *selfclose)
+{
+	size_t n = 0;
+
+	*selfclose = 0;
+	while (s->i < s->len) {
+		char c = s->p[s->i];
+		const char *v = NULL;
+		size_t vl = 0;
+		char name[MAXNAME];
+
+		if (is_space(c)) {
+			s->i++;
+			continue;
+		}
+		if (c == '>') {
+			s->i++;
+			return n;
+		}
+		if (c == '/') {
+			*selfclose = 1;
+			s->i++;
+			continue;
+		}
+		*selfclose = 0;
+		if (!name_char(c)) {
+			/* a stray quote, '=', '<' ...: the name is junk */
+			s->i++;
+			while (s->i < s->len && !is_space(s->p[s->i]) &&
+			       s->p[s->i] != '>' && s->p[s->i] != '=')
+				s->i++;
+			name[0] = '\0';
+		} else {
+			read_name(s, name);
+		}
+		while (s->i < s->len && is_space(s->p[s->i]))
+			s->i++;
+		if (s->i < s->len && s->p[s->i] == '=') {
+			s->i++;
+			while (s->i < s->len && is_space(s->p[s->i]))
+				s->i++;
+			if (s->i < s->len && (s->p[s->i] == '"' || s->p[s->i] == '\'')) {
+				char q = s->p[s->i++];
+				v = s->p + s->i;
+				while (s->i < s->len && s->p[s->i] != q)
+					s->i++;
+				vl = (size_t)(s->p + s->i - v);
+				if (s->i < s->len)
+					s->i++;
+			} else {
+				v = s->p + s->i;
+				while (s->i < s->len && !is_space(s->p[s->i]) &&
+				       s->p[s->i] != '>')
+					s->i++;
+				vl = (size_t)(s->p + s->i - v);
+			}
+		}
+		if (name[0] == '\0' || n >= max)
+			continue;
+		qm_strlcpy(attrs[n].name, name, sizeof(attrs[n].name));
+		decode_value(v ? v : "", v ? vl : 0, attrs[n].value,
+		             sizeof(attrs[n].value));
+		n++;
+	}
+	return n;
+}
+
+static void start_tag(struct san *s, const char *tag)
+{
+	struct attr *list = s->attrs;
+	size_t n, k;
+	int selfclose, is_void;
+
+	n = read_attrs(s, list, MAXATTRS, &selfclose);
+	if (in_list(drop_content, tag)) {
+		if (!selfclose)
+			skip_element(s, tag);
+		return;
+	}
+	if (!in_list(allowed_tags, tag))
+		return;
+	is_void = in_list(void_tags, tag);
+	if (strcmp(tag, "img") == 0) {
+		int have_src = 0;
+		for (k = 0; k < n; k++)
+			if (strcmp(list[k].name, "src") == 0 &&
+			    src_ok(list[k].value, s->remote))
+				have_src = 1;
+		if (!have_src) {
+			/* keep the alt text so the reader knows an image was here */
+			for (k = 0; k < n; k++)
+				if (strcmp(list[k].name, "alt") == 0 && list[k].value[0]) {
+					puts_(s, "[");
+					put_text_plain(s, list[k].value);
+					puts_(s, "]");
+				}
+			return;
+		}
+	}
+	if (!is_void && s->depth >= MAXDEPTH)
+		return;
+	puts_(s, "<");
+	puts_(s, tag);
+	for (k = 0; k < n; k++) {
+		const char *an = list[k].name, *av = list[k].value;
+		if (strcmp(an, "href") == 0) {
+			if (strcmp(tag, "a") == 0 && href_ok(av))
+				put_attr(s, "href", av);
+		} else if (strcmp(an, "src") == 0) {
+			if (strcmp(tag, "img") == 0 && src_ok(av, s->remote))
+				put_attr(s, "src", av);
+		} else if (strcmp(an, "style") == 0) {
+			if (style_ok(av))
+				put_attr(s, "style", av);
+		} else if (in_list(allowed_attrs, an)) {
+			put_attr(s, an, av);
+		}
+	}
+	if (strcmp(tag, "a") == 0)
+		puts_(s, " target=\"_blank\" rel=\"noopener noreferrer\"");
+	if (strcmp(tag, "img") == 0)
+		puts_(s, " referrerpolicy=\"no-referrer\"");
+	puts_(s, ">");
+	if (!is_void)
+		qm_strlcpy(s->stack[s->depth++], tag, MAXNAME);
+}
+
+static void end_tag(struct san *s, const char *tag)
+{
+	int d;
+
+	for (d = s->depth - 1; d >= 0; d--)
+		if (strcmp(s->stack[d], tag) == 0)
+			break;
+	if (d < 0)
+		return; /* not open: ignore, as browsers do */
+	while (s->depth > d) {
+		s->depth--;
+		puts_(s, "</");
+		puts_(s, s->stack[s->depth]);
+		puts_(s, ">");
+	}
+}
+
+enum qm_err qm_web_html_sanitize(const char *html, size_t len,
+                                 int remote_images, struct qm_buf *out,
+                                 struct qm_error *err)
+{
+	struct san *s;
+	enum qm_err rc;
+
+	if (!html || !out)
+		return qm_error_set(err, QM_ERR_INVAL, "sanitise: no input");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory sanitising HTML");
+	s->p = html;
+	s->len = len;
+	s->remote = remote_images;
+	s->out = out;
+	s->err = err;
+	while (s->i < s->len && s->rc == QM_OK) {
+		size_t start = s->i;
+		char tag[MAXNAME];
+
+		if (s->p[s->i] != '<') {
+			while (s->i < s->len && s->p[s->i] != '<')
+				s->i++;
+			put_text(s, s->p + start, s->i - start);
+			continue;
+		}
+		if (s->i + 3 < s->len && strncmp(s->p + s->i, "<!--", 4) == 0) {
+			const char *end = memmem(s->p + s->i + 4, s->len - s->i - 4,
+			                         "-->", 3);
+			s->i = end ? (size_t)(end - s->p) + 3 : s->len;
+			continue;
+		}
+		if (s->i + 1 < s->len &&
+		    (s->p[s->i + 1] == '!' || s->p[s->i + 1] == '?')) {
+			skip_past_gt(s);
+			continue;
+		}
+		if (s->i + 1 < s->len && s->p[s->i + 1] == '/') {
+			s->i += 2;
+			if (s->i < s->len && isalpha((unsigned char)s->p[s->i])) {
+				read_name(s, tag);
+				skip_past_gt(s);
+				end_tag(s, tag);
+			} else {
+				skip_past_gt(s); /* "</ >" and "</3": a bogus comment */
+			}
+			continue;
+		}
+		if (s->i + 1 < s->len && isalpha((unsigned char)s->p[s->i + 1])) {
+			s->i++;
+			read_name(s, tag);
+			start_tag(s, tag);
+			continue;
+		}
+		puts_(s, "&lt;");
+		s->i++;
+	}
+	while (s->depth > 0 && s->rc == QM_OK) {
+		s->depth--;
+		puts_(s, "</");
+		puts_(s, s->stack[s->depth]);
+		puts_(s, ">");
+	}
+	rc = s->rc;
+	free(s);
+	return rc;
+}

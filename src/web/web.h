@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * web: the local web GUI behind `qmail web`. An HTTP server (libmicrohttpd)
+ * on 127.0.0.1 that serves the embedded single-page front-end and the JSON
+ * API of docs/WEB.md over the client engine, with sessions, CSRF tokens,
+ * Host and Origin checks, strict security headers and an HTML sanitiser for
+ * mail. Nothing here prints or exits.
+ */
+#ifndef QM_WEB_H
+#define QM_WEB_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct qm_client; /* the client engine (src/client/client.h) */
+struct qm_web_server;
+
+#define QM_WEB_DEFAULT_PORT 8025
+#define QM_WEB_DEFAULT_IDLE_S 900
+#define QM_WEB_DEFAULT_MAX_UPLOAD (25u * 1024u * 1024u)
+
+/* Server settings; zero-initialise and set what you need. */
+struct qm_web_config {
+	const char *bind;          /* NULL means "127.0.0.1" */
+	uint16_t port;             /* 0 picks a free port */
+	const char *tls_cert_path; /* PEM; required when bind is not loopback */
+	const char *tls_key_path;  /* PEM */
+	unsigned idle_timeout_s;   /* 0 means QM_WEB_DEFAULT_IDLE_S */
+	size_t max_upload;         /* 0 means QM_WEB_DEFAULT_MAX_UPLOAD */
+	int allow_remote_images;   /* 0 hides the "show remote images" button */
+};
+
+/*
+ * Starts the server in its own thread over client (borrowed: it must
+ * outlive the server; the server serialises its calls into it). On success
+ * *out owns the server. Fails with QM_ERR_INVAL for a non-loopback bind
+ * without TLS files, QM_ERR_NET when the port cannot be bound.
+ */
+enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
+                                struct qm_client *client,
+                                struct qm_web_server **out,
+                                struct qm_error *err);
+
+/* The port the server listens on (useful after asking for port 0). */
+uint16_t qm_web_server_port(const struct qm_web_server *srv);
+
+/* The base URL, e.g. "http://127.0.0.1:8025/" (owned by the server). */
+const char *qm_web_server_url(const struct qm_web_server *srv);
+
+/* Stops the server, ends every session and wipes their uploads; NULL-safe. */
+void qm_web_server_stop(struct qm_web_server **srv);
+
+/*
+ * Starts the server, calls ready(url, arg) once it listens (NULL allowed),
+ * then blocks until *stop becomes non-zero (e.g. set by a signal handler)
+ * and stops it. For `qmail web`.
+ */
+enum qm_err qm_web_serve(const struct qm_web_config *cfg,
+                         struct qm_client *client, volatile sig_atomic_t *stop,
+                         void (*ready)(const char *url, void *arg), void *arg,
+                         struct qm_error *err);
+
+/*
+ * Sanitises untrusted mail HTML (len bytes, need not be NUL-terminated)
+ * into out: an allow-list of tags and attributes, everything else dropped,
+ * every text and attribute re-escaped. Links keep only http, https and
+ * mailto; images keep only data:image/ URLs, plus https: when
+ * remote_images is non-zero. Returns QM_ERR_TOOBIG when out's limit is hit.
+ */
+enum qm_err qm_web_html_sanitize(const char *html, size_t len,
+                                 int remote_images, struct qm_buf *out,
+                                 struct qm_error *err);
+
+#endif /* QM_WEB_H */
