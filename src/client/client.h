@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client: the QMail client engine that both user interfaces (cli/, web/)
+ * drive. It ties the layers together: accounts and their identities, the
+ * send path (compose -> outbox -> KME keys -> envelope -> SMTP, DESIGN.md
+ * invariant 7), the receive path (IMAP/POP3 -> parse -> replay check -> KME
+ * keys -> open -> vault), reading, level availability, the keyring and the
+ * KME status. Everything a person sees as a result comes back as values and
+ * messages; nothing here prints.
+ *
+ * Listing messages, accounts, contacts and settings is done with the store
+ * directly (qm_client_store): the engine only adds what needs several layers.
+ * A struct qm_client is used by one thread at a time.
+ */
+#ifndef QM_CLIENT_H
+#define QM_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+struct qm_client;
+
+/* The algorithm name under which identities are kept in the keyring. */
+#define QM_CLIENT_ID_ALG "qmail-hybrid-v1"
+/* Largest message (with attachments) the client builds or accepts. */
+#define QM_CLIENT_MAXMSG (64u * 1024 * 1024)
+
+struct qm_client_opts {
+	/* Folder of the store; NULL: qm_store_home_default. */
+	const char *home;
+	/* Argon2id cost for a new vault (zeros: the store's default). */
+	struct qm_store_kdf kdf;
+};
+
+/*
+ * Opens the QMail home (creating it), the store, and brings the outbox back
+ * to a consistent state after a crash. The vault starts locked.
+ */
+enum qm_err qm_client_open(const struct qm_client_opts *opts,
+                           struct qm_client **out, struct qm_error *err);
+void qm_client_free(struct qm_client **c);
+/* The store (borrowed): list messages, accounts, contacts, settings. */
+struct qm_store *qm_client_store(struct qm_client *c);
+/* The home folder (borrowed). */
+const char *qm_client_home(const struct qm_client *c);
+
+/* -------------------------------------------------------- vault session */
+
+int qm_client_initialised(struct qm_client *c);
+/* Creates the vault with the passphrase (at least 8 bytes) and unlocks. */
+enum qm_err qm_client_init(struct qm_client *c, const char *pass, size_t len,
+                           struct qm_error *err);
+enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
+                             size_t len, struct qm_error *err);
+void qm_client_lock(struct qm_client *c);
+int qm_client_unlocked(struct qm_client *c);
+
+/* --------------------------------------------------------------- accounts */
+
+/*
+ * Adds an account: stores it, seals password (may be NULL for an OAuth2
+ * account whose token is set later with qm_store_secret_set), and creates
+ * the account's identity for levels 3 and 4 (private half sealed in the
+ * vault). Sets a->id. Needs the vault unlocked.
+ */
+enum qm_err qm_client_account_add(struct qm_client *c,
+                                  struct qm_store_account *a,
+                                  const char *password, size_t pwlen,
+                                  struct qm_error *err);
+
+/* The result of one connectivity check. */
+struct qm_client_check {
+	int tried; /* 0 when the account does not use this service */
+	int ok;
+	long ms;
+	char message[QM_ERR_MSGMAX];
+};
+
+/*
+ * Checks the account's SMTP server (connect, TLS, authenticate), its
+ * incoming server (IMAP, else POP3) and its KME (Get status with a known
+ * contact's SAE ID or its own). Each result is filled; the call itself
+ * fails only when the account does not exist or the vault is locked.
+ */
+enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
+                                   struct qm_client_check *smtp,
+                                   struct qm_client_check *incoming,
+                                   struct qm_client_check *kme,
+                                   struct qm_error *err);
+
+/* ------------------------------------------------------------------ send */
+
+/* An attachment to send (borrowed). */
+struct qm_client_attachment {
+	const char *name;
+	const char *type; /* NULL: application/octet-stream */
+	const unsigned char *data;
+	size_t len;
+};
+
+/* A message to send. Addresses are "Name <a@b>" or "a@b"; all borrowed. */
+struct qm_client_compose {
+	int64_t account_id;
+	const char *const *to;
+	size_t nto;
+	const char *const *cc;
+	size_t ncc;
+	const char *const *bcc;
+	size_t nbcc;
+	const char *subject;
+	const char *text;
+	const char *in_reply_to;
+	const char *references;
+	const struct qm_client_attachment *att;
+	size_t natt;
+	int level;          /* 1..4; 0: the account's default */
+	int fallback_level; /* 0: none; else used (and said) when level is not
+	                       available now; never silently */
+};
+
+/* Progress of long work: what is being done, bytes or items done of total. */
+typedef void (*qm_client_progress_fn)(void *arg, const char *what,
+                                      uint64_t done, uint64_t total);
+
+/* What a send did. */
+struct qm_client_sent {
+	int level;         /* the level actually used */
+	int fell_back;     /* 1 when fallback_level was used */
+	size_t n_outbox;   /* outbox entries made (one per Bcc recipient more) */
+	int64_t outbox_ids[8];
+	size_t n_sent;     /* of those, sent now */
+	char note[QM_ERR_MSGMAX]; /* why it fell back, or "" */
+};
+
+/*
+ * Sends a message: builds the protected MIME message, puts it in the
+ * outbox (sealed) before any network step, fetches keys (levels 1 and 2)
+ * or looks up the recipients' public keys (levels 3 and 4), encrypts,
+ * stores the ciphertext, and sends it over SMTP. Bcc recipients each get
+ * their own copy, encrypted for them alone. When the KME or the SMTP
+ * server fails after the message entered the outbox, the call returns the
+ * error and the message waits in the outbox (qm_client_outbox_run retries
+ * the same ciphertext). QM_ERR_UNAVAIL when the level cannot be used now
+ * (level 1: how much key material is needed and available), unless a
+ * fallback level works.
+ */
+enum qm_err qm_client_send(struct qm_client *c,
+                           const struct qm_client_compose *m,
+                           qm_client_progress_fn progress, void *parg,
+                           struct qm_client_sent *out, struct qm_error *err);
+
+/*
+ * Works through the outbox of account (0: every account): encrypts what is
+ * pending, sends what is queued or due for a retry. *n_sent and *n_failed
+ * (may be NULL) get the counts; the first error is in err.
+ */
+enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
+                                 size_t *n_sent, size_t *n_failed,
+                                 struct qm_error *err);
+
+/* Whether each level can be used now for a message. */
+struct qm_client_level {
+	int level;
+	int available;
+	char reason[QM_ERR_MSGMAX];
+};
+
+/*
+ * For a message of msg_bytes to these recipients (all of To, Cc, Bcc),
+ * tells for each level 1..4 whether it is available now: level 1 compares
+ * the key material needed with what the KME holds, levels 1 and 2 need
+ * every recipient's SAE ID, levels 3 and 4 need every recipient's public
+ * key (known and not changed). out[0..3] are filled; *needed_bytes gets the
+ * level-1 key material needed.
+ */
+enum qm_err qm_client_levels(struct qm_client *c, int64_t account_id,
+                             const char *const *rcpts, size_t n,
+                             uint64_t msg_bytes, struct qm_client_level out[4],
+                             uint64_t *needed_bytes, struct qm_error *err);
+
+/* ------------------------------------------------------------------ sync */
+
+struct qm_client_sync_stats {
+	size_t fetched;   /* messages fetched from the server */
+	size_t decrypted; /* QMail messages opened and verified */
+	size_t plain;     /* ordinary mail */
+	size_t tampered;  /* failed a check */
+	size_t replayed;  /* reused a key ID */
+	size_t waiting;   /* wait for keys (KME unreachable): next sync */
+	size_t errors;
+};
+
+/*
+ * Fetches new mail of the account's INBOX (IMAP: new UIDs; POP3: new
+ * UIDLs) and processes each message: plain mail is stored as is (in the
+ * vault); QMail mail is checked for replay, its keys are fetched from the
+ * account's KME, it is opened with the authenticated level and key IDs, and
+ * the plaintext goes to the vault. Tampered and replayed messages are
+ * recorded without plaintext. A KME that cannot be reached stops the sync
+ * before that message (it is fetched again next time). Progress is reported
+ * per message.
+ */
+enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
+                           qm_client_progress_fn progress, void *parg,
+                           struct qm_client_sync_stats *st,
+                           struct qm_error *err);
+
+/* ------------------------------------------------------------------ read */
+
+/* A message as a person reads it. Strings are malloc'd; "" when absent. */
+struct qm_client_att {
+	char *name;
+	char *type;
+	unsigned char *data; /* plaintext: wiped on free */
+	size_t len;
+};
+
+struct qm_client_view {
+	int64_t id;
+	int level;                    /* 0: not encrypted */
+	enum qm_store_verify verify;  /* verified, tampered, replay, ... */
+	char *status_text;            /* one sentence for a person */
+	char *from, *to, *cc, *date, *message_id;
+	char *subject;
+	char *in_reply_to, *references;
+	char *text;
+	char *html; /* NULL when none; unsanitised: the GUI sanitises */
+	struct qm_client_att *att;
+	size_t natt;
+	char **key_ids; /* levels 1 and 2 */
+	size_t nkey_ids;
+	char *sender_sae;
+	char *signer_fpr; /* levels 3 and 4: sender's fingerprint text */
+};
+
+/*
+ * Opens message id for reading: its plaintext from the vault, parsed. A
+ * tampered or replayed message comes back with its status and no content.
+ * Free with qm_client_view_free (wipes the plaintext).
+ */
+enum qm_err qm_client_read(struct qm_client *c, int64_t id,
+                           struct qm_client_view **out, struct qm_error *err);
+void qm_client_view_free(struct qm_client_view **v);
+
+/* --------------------------------------------------------------- keyring */
+
+/* Appends the account's public identity in its text armour to out. */
+enum qm_err qm_client_key_export(struct qm_client *c, int64_t account_id,
+                                 struct qm_buf *out, struct qm_error *err);
+/*
+ * Imports a contact's armoured public identity for address (NULL: the
+ * armour's Comment). *fpr (QM_STORE_FPRMAX) gets its fingerprint text and
+ * *trust the keyring's state for it.
+ */
+enum qm_err qm_client_key_import(struct qm_client *c, const char *address,
+                                 const char *armour, size_t len, char *fpr,
+                                 enum qm_store_trust *trust,
+                                 struct qm_error *err);
+/* The user compared fingerprints with the contact: marks the key verified.
+ * QM_ERR_AUTH when the fingerprint given differs from the stored key. */
+enum qm_err qm_client_key_verify(struct qm_client *c, const char *address,
+                                 const char *fingerprint,
+                                 struct qm_error *err);
+/* The account's own fingerprint text (QM_STORE_FPRMAX bytes). */
+enum qm_err qm_client_key_own_fpr(struct qm_client *c, int64_t account_id,
+                                  char *fpr, struct qm_error *err);
+
+/* ------------------------------------------------------------------- KME */
+
+struct qm_client_kme {
+	char url[QM_STORE_PATHMAX];
+	int reachable;
+	char message[QM_ERR_MSGMAX]; /* why not reachable */
+	char peer_sae[QM_STORE_NAMEMAX];
+	uint64_t key_size, stored_key_count, max_key_count;
+	uint64_t max_key_per_request, max_key_size;
+	uint64_t pool_bytes;  /* stored_key_count * key_size / 8 */
+	double key_rate_bps;  /* from status_extension, -1 when not told */
+	double qber;          /* from status_extension, -1 when not told */
+	int alarm;            /* eavesdropping alarm from the link */
+	char extension[4096]; /* status_extension JSON as sent */
+};
+
+/*
+ * The status of the account's KME towards peer_sae (NULL: the first
+ * contact with an SAE ID, else the account's own SAE ID). Fills *out; the
+ * call fails only when the account is unknown (a KME that cannot be
+ * reached comes back as reachable = 0 with the reason).
+ */
+enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
+                                 const char *peer_sae,
+                                 struct qm_client_kme *out,
+                                 struct qm_error *err);
+
+/* The level's short name ("one-time pad", ...) and badge ("L1 OTP"). */
+const char *qm_client_level_name(int level);
+const char *qm_client_level_badge(int level);
+
+#endif /* QM_CLIENT_H */
