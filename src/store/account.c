@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Accounts (servers, authentication, the user's SAE ID and KME), provider
+ * presets, sealed account secrets, per-account settings, contacts with
+ * their SAE IDs, and drafts sealed in the vault.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "private.h"
+
+/* ---------------------------------------------------------------- presets */
+
+struct preset {
+	const char *name;
+	const char *domains[6];
+	struct qm_store_server smtp, imap, pop3;
+};
+
+static const struct preset presets[] = {
+	{"gmail",
+	 {"gmail.com", "googlemail.com", NULL},
+	 {"smtp.gmail.com", 465, QM_TLS_IMPLICIT},
+	 {"imap.gmail.com", 993, QM_TLS_IMPLICIT},
+	 {"pop.gmail.com", 995, QM_TLS_IMPLICIT}},
+	{"outlook",
+	 {"outlook.com", "hotmail.com", "live.com", "msn.com", "office365.com",
+	  NULL},
+	 {"smtp.office365.com", 587, QM_TLS_STARTTLS},
+	 {"outlook.office365.com", 993, QM_TLS_IMPLICIT},
+	 {"outlook.office365.com", 995, QM_TLS_IMPLICIT}},
+	{"yahoo",
+	 {"yahoo.com", "ymail.com", "rocketmail.com", NULL},
+	 {"smtp.mail.yahoo.com", 465, QM_TLS_IMPLICIT},
+	 {"imap.mail.yahoo.com", 993, QM_TLS_IMPLICIT},
+	 {"pop.mail.yahoo.com", 995, QM_TLS_IMPLICIT}},
+};
+
+enum qm_err qm_store_account_preset(struct qm_store_account *a,
+                                    const char *name, struct qm_error *err)
+{
+	const char *dom = NULL;
+
+	if (!name) {
+		dom = strrchr(a->address, '@');
+		if (!dom)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "\"%s\" is not an e-mail address",
+			                    a->address);
+		dom++;
+	}
+	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+		const struct preset *p = &presets[i];
+		int hit = name && (strcasecmp(name, p->name) == 0 ||
+		                   (strcasecmp(name, "microsoft365") == 0 &&
+		                    strcmp(p->name, "outlook") == 0));
+
+		for (size_t d = 0; !hit && dom && p->domains[d]; d++)
+			hit = strcasecmp(dom, p->domains[d]) == 0;
+		if (hit) {
+			a->smtp = p->smtp;
+			a->imap = p->imap;
+			a->pop3 = p->pop3;
+			return QM_OK;
+		}
+	}
+	return qm_error_set(err, QM_ERR_NOTFOUND,
+	                    "no preset for %s: enter the servers by hand",
+	                    name ? name : dom);
+}
+
+/* --------------------------------------------------------------- accounts */
+
+#define ACCOUNT_COLS                                                          \
+	"address, display_name, username, smtp_host, smtp_port, smtp_tls, "   \
+	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "    \
+	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "     \
+	"kme_url, kme_ca, kme_cert, kme_key, default_level"
+
+static void bind_server(sqlite3_stmt *st, int i,
+                        const struct qm_store_server *v)
+{
+	sqlite3_bind_text(st, i, v->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, i + 1, v->port);
+	sqlite3_bind_int(st, i + 2, (int)v->tls);
+}
+
+static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
+{
+	sqlite3_bind_text(st, 1, a->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->display_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->username, -1, SQLITE_STATIC);
+	bind_server(st, 4, &a->smtp);
+	bind_server(st, 7, &a->imap);
+	bind_server(st, 10, &a->pop3);
+	sqlite3_bind_int(st, 13, (int)a->auth);
+	sqlite3_bind_text(st, 14, a->oauth_token_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 15, a->oauth_client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 16, a->oauth_expires);
+	sqlite3_bind_text(st, 17, a->sae_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 18, a->kme_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 19, a->kme_ca, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 20, a->kme_cert, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 21, a->kme_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 22, a->default_level);
+}
+
+static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
+{
+	db_col_text(st, i, v->host, sizeof(v->host));
+	v->port = sqlite3_column_int(st, i + 1);
+	v->tls = (enum qm_store_tls)sqlite3_column_int(st, i + 2);
+}
+
+/* Reads a row of "id, ACCOUNT_COLS". */
+static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->id = sqlite3_column_int64(st, 0);
+	db_col_text(st, 1, a->address, sizeof(a->address));
+	db_col_text(st, 2, a->display_name, sizeof(a->display_name));
+	db_col_text(st, 3, a->username, sizeof(a->username));
+	col_server(st, 4, &a->smtp);
+	col_server(st, 7, &a->imap);
+	col_server(st, 10, &a->pop3);
+	a->auth = (enum qm_store_auth)sqlite3_column_int(st, 13);
+	db_col_text(st, 14, a->oauth_token_url, sizeof(a->oauth_token_url));
+	db_col_text(st, 15, a->oauth_client_id, sizeof(a->oauth_client_id));
+	a->oauth_expires = sqlite3_column_int64(st, 16);
+	db_col_text(st, 17, a->sae_id, sizeof(a->sae_id));
+	db_col_text(st, 18, a->kme_url, sizeof(a->kme_url));
+	db_col_text(st, 19, a->kme_ca, sizeof(a->kme_ca));
+	db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
+	db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
+	a->default_level = sqlite3_column_int(st, 22);
+}
+
+static enum qm_err account_valid(const struct qm_store_account *a,
+                                 struct qm_error *err)
+{
+	if (!a->address[0] || !strchr(a->address, '@') ||
+	    strnlen(a->address, sizeof(a->address)) >= sizeof(a->address))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "an account needs an e-mail address");
+	if (a->default_level < 1 || a->default_level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the default security level must be 1 to 4");
+	return QM_OK;
+}
+
+enum qm_err qm_store_account_add(struct qm_store *s,
+                                 struct qm_store_account *a,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = account_valid(a, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "INSERT INTO account (" ACCOUNT_COLS
+		                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	bind_account(st, a);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src == SQLITE_CONSTRAINT)
+		return qm_error_set(err, QM_ERR_EXISTS,
+		                    "an account for %s exists already", a->address);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "adding the account");
+	a->id = sqlite3_last_insert_rowid(s->db);
+	return QM_OK;
+}
+
+enum qm_err qm_store_account_update(struct qm_store *s,
+                                    const struct qm_store_account *a,
+                                    struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = account_valid(a, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "UPDATE account SET (" ACCOUNT_COLS
+		                ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	bind_account(st, a);
+	sqlite3_bind_int64(st, 23, a->id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "updating the account");
+	if (sqlite3_changes(s->db) == 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
+		                    (long long)a->id);
+	return QM_OK;
+}
+
+static enum qm_err account_one(struct qm_store *s, sqlite3_stmt *st,
+                               struct qm_store_account *out,
+                               struct qm_error *err, const char *what)
+{
+	int src = sqlite3_step(st);
+
+	if (src == SQLITE_ROW)
+		col_account(st, out);
+	sqlite3_reset(st);
+	if (src == SQLITE_DONE)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %s", what);
+	if (src != SQLITE_ROW)
+		return db_fail(s, src, err, "reading the account");
+	return QM_OK;
+}
+
+enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
+                                 struct qm_store_account *out,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	char what[32];
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account WHERE id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	snprintf(what, sizeof(what), "%lld", (long long)id);
+	return account_one(s, st, out, err, what);
+}
+
+enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
+                                  struct qm_store_account *out,
+                                  struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account "
+	                "WHERE address = ? COLLATE NOCASE",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	db_bind_text(st, 1, address);
+	return account_one(s, st, out, err, address ? address : "");
+}
+
+enum qm_err qm_store_account_list(struct qm_store *s,
+                                  struct qm_store_account **out, size_t *n,
+                                  struct qm_error *err)
+{
+	struct qm_store_account *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account ORDER BY id",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 4;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		col_account(st, &v[cnt++]);
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "listing accounts");
+		goto out;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_reset(st);
+	free(v);
+	return rc;
+}
+
+enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
+                                    struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = db_stmt(s, "DELETE FROM keyring WHERE account_id = ?", &st, err);
+	if (rc == QM_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "deleting the account's keys");
+	}
+	if (rc == QM_OK)
+		rc = db_stmt(s, "DELETE FROM setting WHERE account_id = ?", &st,
+		             err);
+	if (rc == QM_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "deleting the settings");
+	}
+	if (rc == QM_OK)
+		rc = db_stmt(s, "DELETE FROM account WHERE id = ?", &st, err);
+	if (rc == QM_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "deleting the account");
+		else if (sqlite3_changes(s->db) == 0)
+			rc = qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
+			                  (long long)id);
+	}
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK)
+		fts_drop(s);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- secrets */
+
+/* Vault item id of a secret: account and kind in one number. */
+static int64_t secret_item(int64_t account_id, enum qm_store_secret kind)
+{
+	return account_id * 16 + (int64_t)kind;
+}
+
+enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
+                                enum qm_store_secret kind, const void *p,
+                                size_t n, struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	rc = vault_seal(s, "secret", secret_item(account_id, kind), p, n, &blob,
+	                err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "INSERT OR REPLACE INTO account_secret "
+		                "(account_id, kind, sealed) VALUES (?, ?, ?)",
+		             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, (int)kind);
+	sqlite3_bind_blob(st, 3, blob.data, (int)blob.len, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src == SQLITE_CONSTRAINT)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
+		                  (long long)account_id);
+	else if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "storing the secret");
+out:
+	qm_buf_free(&blob);
+	return rc;
+}
+
+enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
+                                enum qm_store_secret kind,
+                                struct qm_buf *out, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT sealed FROM account_secret "
+		                "WHERE account_id = ? AND kind = ?",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, (int)kind);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = vault_open(s, "secret", secret_item(account_id, kind),
+		                sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "account %lld has no such secret stored",
+		                  (long long)account_id);
+	else
+		rc = db_fail(s, src, err, "reading the secret");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* --------------------------------------------------------------- settings */
+
+enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
+                                 const char *key, const char *value,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	if (!key || !*key || !value)
+		return qm_error_set(err, QM_ERR_INVAL, "a setting needs a name "
+		                                       "and a value");
+	rc = db_stmt(s, "INSERT OR REPLACE INTO setting (account_id, key, value)"
+	                " VALUES (?, ?, ?)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, key);
+	db_bind_text(st, 3, value);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "storing the setting");
+	return QM_OK;
+}
+
+enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
+                                 const char *key, struct qm_buf *out,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT value FROM setting WHERE account_id = ? "
+	                "AND key = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, key);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = qm_buf_append(out, sqlite3_column_text(st, 0),
+		                   (size_t)sqlite3_column_bytes(st, 0), err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "setting %s is not set",
+		                  key ? key : "");
+	else
+		rc = db_fail(s, src, err, "reading the setting");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* --------------------------------------------------------------- contacts */
+
+static void col_contact(sqlite3_stmt *st, struct qm_store_contact *c)
+{
+	memset(c, 0, sizeof(*c));
+	db_col_text(st, 0, c->address, sizeof(c->address));
+	db_col_text(st, 1, c->name, sizeof(c->name));
+	db_col_text(st, 2, c->sae_id, sizeof(c->sae_id));
+	c->source = (enum qm_store_contact_source)sqlite3_column_int(st, 3);
+	c->confirmed = sqlite3_column_int(st, 4);
+	c->min_level = sqlite3_column_int(st, 5);
+	c->updated = sqlite3_column_int64(st, 6);
+}
+
+#define CONTACT_COLS "address, name, sae_id, source, confirmed, min_level, updated"
+
+enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
+                                 const char *address,
+                                 struct qm_store_contact *out,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT " CONTACT_COLS " FROM contact WHERE "
+	                "account_id = ? AND address = ? COLLATE NOCASE",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, address);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		col_contact(st, out);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no contact %s",
+		                  address ? address : "");
+	else
+		rc = db_fail(s, src, err, "reading the contact");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
+                                 const struct qm_store_contact *c,
+                                 struct qm_error *err)
+{
+	struct qm_store_contact old;
+	struct qm_error e2;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src, confirmed;
+
+	if (!c->address[0] ||
+	    strnlen(c->address, sizeof(c->address)) >= sizeof(c->address) ||
+	    c->min_level < 0 || c->min_level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a contact needs an address and a minimum "
+		                    "level of 0 to 4");
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	confirmed = c->source == QM_CONTACT_USER ? 1 : c->confirmed;
+	rc = qm_store_contact_get(s, account_id, c->address, &old, &e2);
+	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed &&
+	    strcmp(old.sae_id, c->sae_id) != 0) {
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "the SAE ID of %s changed from %s to %s: confirm "
+		                  "the new one with the contact before using it",
+		                  c->address, old.sae_id, c->sae_id);
+		goto out;
+	}
+	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed)
+		confirmed = 1; /* same SAE ID as confirmed before */
+	if (rc != QM_OK && rc != QM_ERR_NOTFOUND) {
+		if (err)
+			*err = e2;
+		goto out;
+	}
+	rc = db_stmt(s, "INSERT OR REPLACE INTO contact (account_id, "
+	                CONTACT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, c->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->sae_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, (int)c->source);
+	sqlite3_bind_int(st, 6, confirmed);
+	sqlite3_bind_int(st, 7, c->min_level);
+	sqlite3_bind_int64(st, 8, qm_now());
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "storing the contact");
+out:
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
+	return rc;
+}
+
+enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
+                                     const char *address,
+                                     struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "UPDATE contact SET confirmed = 1, updated = ? WHERE "
+	                "account_id = ? AND address = ? COLLATE NOCASE",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, qm_now());
+	sqlite3_bind_int64(st, 2, account_id);
+	db_bind_text(st, 3, address);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "confirming the contact");
+	if (sqlite3_changes(s->db) == 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no contact %s",
+		                    address ? address : "");
+	return QM_OK;
+}
+
+enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
+                                  struct qm_store_contact **out, size_t *n,
+                                  struct qm_error *err)
+{
+	struct qm_store_contact *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT " CONTACT_COLS " FROM contact WHERE "
+	                "account_id = ? ORDER BY address",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		col_contact(st, &v[cnt++]);
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "listing contacts");
+		goto out;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_reset(st);
+	free(v);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- drafts */
+
+enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
+                               int64_t *id, const void *mime, size_t n,
+                               struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	int64_t did = *id;
+	enum qm_err rc;
+	int src;
+
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	if (did == 0) {
+		/* The row first: the sealed blob is bound to its id. */
+		rc = db_stmt(s, "INSERT INTO draft (account_id, updated) "
+		                "VALUES (?, ?)",
+		             &st, err);
+		if (rc != QM_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_int64(st, 2, qm_now());
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE) {
+			rc = db_fail(s, src, err, "adding the draft");
+			goto out;
+		}
+		did = sqlite3_last_insert_rowid(s->db);
+	}
+	rc = vault_seal(s, "draft", did, mime, n, &blob, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "UPDATE draft SET sealed = ?, updated = ? "
+		                "WHERE id = ? AND account_id = ?",
+		             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, qm_now());
+	sqlite3_bind_int64(st, 3, did);
+	sqlite3_bind_int64(st, 4, account_id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "saving the draft");
+	else if (sqlite3_changes(s->db) == 0)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
+		                  (long long)did);
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK)
+		*id = did;
+out_free:
+	qm_buf_free(&blob);
+	return rc;
+}
+
+enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
+                               struct qm_buf *out, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT sealed FROM draft WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = vault_open(s, "draft", id, sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
+		                  (long long)id);
+	else
+		rc = db_fail(s, src, err, "reading the draft");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
+                                  struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "DELETE FROM draft WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "deleting the draft");
+	if (sqlite3_changes(s->db) == 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
+		                    (long long)id);
+	return QM_OK;
+}
+
+/* Collects the int64 first column of st into a malloc'd array. */
+static enum qm_err collect_ids(struct qm_store *s, sqlite3_stmt *st,
+                               int64_t **ids, size_t *n, struct qm_error *err)
+{
+	int64_t *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	enum qm_err rc = QM_OK;
+	int src;
+
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		v[cnt++] = sqlite3_column_int64(st, 0);
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "listing");
+		goto out;
+	}
+	*ids = v;
+	*n = cnt;
+	v = NULL;
+out:
+	sqlite3_reset(st);
+	free(v);
+	return rc;
+}
+
+enum qm_err db_collect_ids(struct qm_store *s, sqlite3_stmt *st, int64_t **ids,
+                           size_t *n, struct qm_error *err)
+{
+	return collect_ids(s, st, ids, n, err);
+}
+
+enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
+                                int64_t **ids, size_t *n,
+                                struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT id FROM draft WHERE account_id = ? "
+	                "ORDER BY updated DESC, id DESC",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	return collect_ids(s, st, ids, n, err);
+}

@@ -1,0 +1,738 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The message index: what a mailbox listing needs, in clear (addresses,
+ * dates, level, flags, sizes), and the real subject sealed in the vault;
+ * the plaintext MIME sealed in msg_body. Listing is newest first over
+ * (account, folder, date, id) indexes with keyset paging, so a page costs
+ * the same at message 100,000 as at message 1. Subject and body search
+ * uses an FTS5 index that lives only in memory (temp schema, temp_store =
+ * MEMORY, wiping allocator): built from the vault on the first search after
+ * unlock, kept up to date while unlocked, dropped on lock.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "private.h"
+
+/* How much of a message's MIME is indexed when no plain text was given. */
+#define FTS_MIME_MAX (64 * 1024)
+
+/* ------------------------------------------------------- search index */
+
+void fts_drop(struct qm_store *s)
+{
+	if (!s->db || !s->fts_ready)
+		return;
+	/* Cached statements may point at the table: drop them first. */
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		if (s->cache[i].sql && strstr(s->cache[i].sql, "temp.fts")) {
+			sqlite3_finalize(s->cache[i].st);
+			s->cache[i].sql = NULL;
+			s->cache[i].st = NULL;
+		}
+	}
+	sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.fts", NULL, NULL, NULL);
+	s->fts_ready = 0;
+}
+
+/* Adds one message's subject and text to the in-memory index. */
+static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
+                           size_t slen, const char *text, size_t tlen,
+                           struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "INSERT INTO temp.fts (rowid, subject, body) "
+	                "VALUES (?, ?, ?)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, subject ? subject : "", (int)slen,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, text ? text : "", (int)tlen, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_clear_bindings(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "indexing a message for search");
+	return QM_OK;
+}
+
+/* Builds the in-memory index from the vault. */
+static enum qm_err fts_build(struct qm_store *s, struct qm_error *err)
+{
+	struct qm_buf subj, body;
+	sqlite3_stmt *st = NULL;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc != QM_OK || s->fts_ready)
+		return rc;
+	rc = db_exec(s, "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, body, "
+	                "content='', tokenize='unicode61 remove_diacritics 2')",
+	             err);
+	if (rc != QM_OK)
+		return rc;
+	s->fts_ready = 1;
+	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
+	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
+	src = sqlite3_prepare_v2(s->db,
+	                         "SELECT m.id, m.subject, b.text, b.mime FROM msg m "
+	                         "LEFT JOIN msg_body b ON b.msg_id = m.id",
+	                         -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_fail(s, src, err, "building the search index");
+		goto out;
+	}
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out;
+	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		qm_buf_reset(&subj);
+		qm_buf_reset(&body);
+		if (sqlite3_column_type(st, 1) == SQLITE_BLOB)
+			rc = vault_open(s, "subject", id, sqlite3_column_blob(st, 1),
+			                (size_t)sqlite3_column_bytes(st, 1), &subj,
+			                err);
+		if (rc == QM_OK && sqlite3_column_type(st, 2) == SQLITE_BLOB)
+			rc = vault_open(s, "text", id, sqlite3_column_blob(st, 2),
+			                (size_t)sqlite3_column_bytes(st, 2), &body,
+			                err);
+		else if (rc == QM_OK && sqlite3_column_type(st, 3) == SQLITE_BLOB)
+			rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 3),
+			                (size_t)sqlite3_column_bytes(st, 3), &body,
+			                err);
+		if (rc == QM_ERR_AUTH)
+			rc = QM_OK; /* a damaged item is not searchable; the rest is */
+		if (rc == QM_OK)
+			rc = fts_add(s, id, (const char *)subj.data, subj.len,
+			             (const char *)body.data,
+			             body.len > FTS_MIME_MAX ? FTS_MIME_MAX : body.len,
+			             err);
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "building the search index");
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+out:
+	sqlite3_finalize(st);
+	qm_buf_free(&subj);
+	qm_buf_free(&body);
+	if (rc != QM_OK)
+		fts_drop(s);
+	return rc;
+}
+
+/* -------------------------------------------------------------- adding */
+
+static enum qm_err seal_into(struct qm_store *s, const char *kind, int64_t id,
+                             const void *p, size_t n, struct qm_buf *blob,
+                             struct qm_error *err)
+{
+	qm_buf_reset(blob);
+	return vault_seal(s, kind, id, p, n, blob, err);
+}
+
+enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
+                             const char *subject, const char *const *key_ids,
+                             size_t n_keys, const void *mime, size_t mime_len,
+                             const char *text, int64_t *id,
+                             struct qm_error *err)
+{
+	struct qm_buf blob, blob2;
+	sqlite3_stmt *st;
+	int64_t mid = 0;
+	enum qm_err rc;
+	int src;
+
+	if (!m->folder || !*m->folder || m->level < 0 || m->level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message needs a folder and a level of 0 "
+		                    "to 4");
+	rc = check_len("the folder name", m->folder, 1024, err);
+	if (rc == QM_OK)
+		rc = check_len("the Message-ID", m->message_id, 1000, err);
+	if (rc == QM_OK)
+		rc = check_len("the UIDL", m->uidl, 256, err);
+	if (rc != QM_OK)
+		return rc;
+	if ((subject || mime || text) && !s->vkey)
+		return vault_need(s, err);
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	/* The write lock is ours: the next rowid is max + 1, and the sealed
+	 * items can be bound to it before the row is written. */
+	rc = db_stmt(s, "SELECT coalesce(max(id), 0) + 1 FROM msg", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		mid = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW) {
+		rc = db_fail(s, src, err, "adding the message");
+		goto out;
+	}
+	if (subject)
+		rc = seal_into(s, "subject", mid, subject, strlen(subject), &blob,
+		               err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "INSERT INTO msg (id, account_id, folder, "
+		                "uidvalidity, uid, uidl, message_id, from_addr, "
+		                "to_addrs, date, level, verify, flags, size, "
+		                "n_attach, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+		                "?, ?, ?, ?, ?, ?, ?, ?)",
+		             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, m->account_id);
+	db_bind_text(st, 3, m->folder);
+	sqlite3_bind_int64(st, 4, m->uidvalidity);
+	sqlite3_bind_int64(st, 5, m->uid);
+	db_bind_text(st, 6, m->uidl);
+	db_bind_text(st, 7, m->message_id);
+	db_bind_text(st, 8, m->from_addr);
+	db_bind_text(st, 9, m->to_addrs);
+	sqlite3_bind_int64(st, 10, m->date);
+	sqlite3_bind_int(st, 11, m->level);
+	sqlite3_bind_int(st, 12, (int)m->verify);
+	sqlite3_bind_int(st, 13, (int)m->flags);
+	sqlite3_bind_int64(st, 14, m->size);
+	sqlite3_bind_int(st, 15, m->n_attach);
+	if (subject)
+		sqlite3_bind_blob(st, 16, blob.data, (int)blob.len,
+		                  SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src == SQLITE_CONSTRAINT) {
+		rc = qm_error_set(err, QM_ERR_EXISTS,
+		                  "the message (%s) is already in the index, or "
+		                  "its account does not exist",
+		                  m->message_id ? m->message_id : "no Message-ID");
+		goto out;
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "adding the message");
+		goto out;
+	}
+	if (mime) {
+		rc = seal_into(s, "mime", mid, mime, mime_len, &blob, err);
+		if (rc == QM_OK && text)
+			rc = seal_into(s, "text", mid, text, strlen(text), &blob2,
+			               err);
+		if (rc == QM_OK)
+			rc = db_stmt(s, "INSERT INTO msg_body (msg_id, mime, text) "
+			                "VALUES (?, ?, ?)",
+			             &st, err);
+		if (rc != QM_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_blob(st, 2, blob.data, (int)blob.len, SQLITE_STATIC);
+		if (text)
+			sqlite3_bind_blob(st, 3, blob2.data, (int)blob2.len,
+			                  SQLITE_STATIC);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE) {
+			rc = db_fail(s, src, err, "storing the message in the vault");
+			goto out;
+		}
+	}
+	rc = keylog_claim(s, m->account_id, QM_DIR_IN, key_ids, n_keys,
+	                  m->message_id, mid, 0, err);
+	if (rc == QM_OK && s->fts_ready) {
+		size_t tl = text ? strlen(text) : mime ? mime_len : 0;
+
+		rc = fts_add(s, mid, subject, subject ? strlen(subject) : 0,
+		             text ? text : (const char *)mime,
+		             tl > FTS_MIME_MAX ? FTS_MIME_MAX : tl, err);
+	}
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK)
+		*id = mid;
+	else
+		fts_drop(s); /* a rolled back insert may have left a row there */
+out_free:
+	qm_buf_free(&blob);
+	qm_buf_free(&blob2);
+	return rc;
+}
+
+enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
+                                   unsigned flags, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "UPDATE msg SET flags = ? WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int(st, 1, (int)flags);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "setting flags");
+	if (sqlite3_changes(s->db) == 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                    (long long)id);
+	return QM_OK;
+}
+
+enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
+                                struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "DELETE FROM msg WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "deleting the message");
+	if (sqlite3_changes(s->db) == 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                    (long long)id);
+	/* A contentless FTS5 table cannot forget one row: rebuild on use. */
+	fts_drop(s);
+	return QM_OK;
+}
+
+enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
+                              struct qm_buf *out, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT mime FROM msg_body WHERE msg_id = ?", &st,
+		             err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "message %lld has no plaintext in the vault",
+		                  (long long)id);
+	else
+		rc = db_fail(s, src, err, "reading the message");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
+                              const char *message_id, int64_t *id,
+                              struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND "
+	                "message_id = ? ORDER BY id LIMIT 1",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, message_id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %s",
+		                  message_id ? message_id : "");
+	else
+		rc = db_fail(s, src, err, "looking up the message");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------- listing */
+
+#define MSG_COLS                                                              \
+	"m.id, m.account_id, m.folder, m.uidvalidity, m.uid, m.uidl, "        \
+	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "  \
+	"m.flags, m.size, m.n_attach, m.subject, "                            \
+	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id)"
+
+/* Builds the WHERE clause of q with named parameters. */
+static enum qm_err where(const struct qm_store_query *q, int paging,
+                         struct qm_buf *sql, struct qm_error *err)
+{
+	enum qm_err rc = qm_buf_append_str(sql, " WHERE 1", err);
+
+	if (rc == QM_OK && q->account_id)
+		rc = qm_buf_append_str(sql, " AND m.account_id = :acct", err);
+	if (rc == QM_OK && q->folder)
+		rc = qm_buf_append_str(sql, " AND m.folder = :folder", err);
+	if (rc == QM_OK && q->from_addr)
+		rc = qm_buf_append_str(sql, " AND m.from_addr = :from", err);
+	if (rc == QM_OK && q->date_min)
+		rc = qm_buf_append_str(sql, " AND m.date >= :dmin", err);
+	if (rc == QM_OK && q->date_max)
+		rc = qm_buf_append_str(sql, " AND m.date <= :dmax", err);
+	if (rc == QM_OK && q->level)
+		rc = qm_buf_append_str(sql, " AND m.level = :level", err);
+	if (rc == QM_OK && q->flags_set)
+		rc = qm_buf_append_str(sql, " AND (m.flags & :fset) = :fset", err);
+	if (rc == QM_OK && q->flags_clear)
+		rc = qm_buf_append_str(sql, " AND (m.flags & :fclr) = 0", err);
+	if (rc == QM_OK && q->text && paging)
+		rc = qm_buf_append_str(sql, " AND m.id IN (SELECT rowid FROM "
+		                            "temp.fts WHERE fts MATCH :text)",
+		                       err);
+	if (rc == QM_OK && paging && q->before_id)
+		rc = qm_buf_append_str(sql, " AND (m.date, m.id) < (:bdate, :bid)",
+		                       err);
+	return rc;
+}
+
+static void bind_named(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+
+	if (i > 0)
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_query(sqlite3_stmt *st, const struct qm_store_query *q)
+{
+	int i;
+
+	bind_named(st, ":acct", q->account_id);
+	if ((i = sqlite3_bind_parameter_index(st, ":folder")) > 0)
+		db_bind_text(st, i, q->folder);
+	if ((i = sqlite3_bind_parameter_index(st, ":from")) > 0)
+		db_bind_text(st, i, q->from_addr);
+	if ((i = sqlite3_bind_parameter_index(st, ":text")) > 0)
+		db_bind_text(st, i, q->text);
+	bind_named(st, ":dmin", q->date_min);
+	bind_named(st, ":dmax", q->date_max);
+	bind_named(st, ":level", q->level);
+	bind_named(st, ":fset", q->flags_set);
+	bind_named(st, ":fclr", q->flags_clear);
+	bind_named(st, ":bdate", q->before_date);
+	bind_named(st, ":bid", q->before_id);
+	bind_named(st, ":limit", q->limit > 0 ? q->limit : 50);
+	bind_named(st, ":offset", q->before_id ? 0 : q->offset);
+}
+
+static enum qm_err list_sql(const struct qm_store_query *q, struct qm_buf *sql,
+                            struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (q->limit < 0 || q->limit > 1000 || q->offset < 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a page holds 1 to 1000 messages");
+	rc = qm_buf_append_str(sql, "SELECT " MSG_COLS " FROM msg m", err);
+	if (rc == QM_OK)
+		rc = where(q, 1, sql, err);
+	if (rc == QM_OK)
+		rc = qm_buf_append_str(sql, " ORDER BY m.date DESC, m.id DESC "
+		                            "LIMIT :limit OFFSET :offset",
+		                       err);
+	return rc;
+}
+
+/* String storage of a list: offsets while filling, pointers at the end. */
+struct list_priv {
+	struct qm_buf strs; /* public fields */
+	struct qm_buf subj; /* secure: subjects */
+	size_t *off;        /* 7 offsets per item, SIZE_MAX for NULL */
+};
+
+#define NSTR 7
+
+static enum qm_err keep_text(struct qm_buf *b, sqlite3_stmt *st, int col,
+                             size_t *off, struct qm_error *err)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	enum qm_err rc;
+
+	if (!t) {
+		*off = SIZE_MAX;
+		return QM_OK;
+	}
+	*off = b->len;
+	rc = qm_buf_append(b, t, (size_t)sqlite3_column_bytes(st, col), err);
+	if (rc == QM_OK)
+		rc = qm_buf_append_byte(b, 0, err);
+	return rc;
+}
+
+static const char *at(const struct qm_buf *b, size_t off)
+{
+	return off == SIZE_MAX ? NULL : (const char *)b->data + off;
+}
+
+void qm_store_msglist_free(struct qm_store_msglist **lp)
+{
+	struct qm_store_msglist *l;
+	struct list_priv *p;
+
+	if (!lp || !*lp)
+		return;
+	l = *lp;
+	p = l->priv;
+	if (p) {
+		qm_buf_free(&p->strs);
+		qm_buf_free(&p->subj);
+		free(p->off);
+		free(p);
+	}
+	free(l->items);
+	free(l);
+	*lp = NULL;
+}
+
+/* Runs a prepared list statement into a new list. */
+static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
+                            struct qm_store_msglist **out,
+                            struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct list_priv *p = NULL;
+	enum qm_err rc = QM_OK;
+	int src;
+
+	l = calloc(1, sizeof(*l));
+	p = calloc(1, sizeof(*p));
+	if (!l || !p) {
+		free(l);
+		free(p);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	l->priv = p;
+	qm_buf_init(&p->strs, 64u * 1024 * 1024);
+	qm_buf_init_secure(&p->subj, 16u * 1024 * 1024);
+	l->items = calloc(cap ? cap : 1, sizeof(*l->items));
+	p->off = calloc((cap ? cap : 1) * NSTR, sizeof(*p->off));
+	if (!l->items || !p->off) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (l->n < cap && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct qm_store_msg *m = &l->items[l->n];
+		size_t *off = &p->off[l->n * NSTR];
+
+		m->id = sqlite3_column_int64(st, 0);
+		m->account_id = sqlite3_column_int64(st, 1);
+		m->uidvalidity = sqlite3_column_int64(st, 3);
+		m->uid = sqlite3_column_int64(st, 4);
+		m->date = sqlite3_column_int64(st, 9);
+		m->level = sqlite3_column_int(st, 10);
+		m->verify = (enum qm_store_verify)sqlite3_column_int(st, 11);
+		m->flags = (unsigned)sqlite3_column_int(st, 12);
+		m->size = sqlite3_column_int64(st, 13);
+		m->n_attach = sqlite3_column_int(st, 14);
+		m->has_body = sqlite3_column_int(st, 16);
+		rc = keep_text(&p->strs, st, 2, &off[0], err);
+		if (rc == QM_OK)
+			rc = keep_text(&p->strs, st, 5, &off[1], err);
+		if (rc == QM_OK)
+			rc = keep_text(&p->strs, st, 6, &off[2], err);
+		if (rc == QM_OK)
+			rc = keep_text(&p->strs, st, 7, &off[3], err);
+		if (rc == QM_OK)
+			rc = keep_text(&p->strs, st, 8, &off[4], err);
+		off[5] = SIZE_MAX;
+		if (rc == QM_OK && s->vkey &&
+		    sqlite3_column_type(st, 15) == SQLITE_BLOB) {
+			size_t before = p->subj.len;
+
+			off[5] = before;
+			rc = vault_open(s, "subject", m->id,
+			                sqlite3_column_blob(st, 15),
+			                (size_t)sqlite3_column_bytes(st, 15),
+			                &p->subj, err);
+			if (rc == QM_ERR_AUTH) {
+				/* Show the rest of the mailbox; this subject is
+				 * unreadable. */
+				off[5] = SIZE_MAX;
+				rc = QM_OK;
+			}
+			if (rc == QM_OK && off[5] != SIZE_MAX)
+				rc = qm_buf_append_byte(&p->subj, 0, err);
+		}
+		if (rc != QM_OK)
+			goto out;
+		l->n++;
+	}
+	if (l->n < cap && src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "listing messages");
+		goto out;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct qm_store_msg *m = &l->items[i];
+		size_t *off = &p->off[i * NSTR];
+
+		m->folder = at(&p->strs, off[0]);
+		m->uidl = at(&p->strs, off[1]);
+		m->message_id = at(&p->strs, off[2]);
+		m->from_addr = at(&p->strs, off[3]);
+		m->to_addrs = at(&p->strs, off[4]);
+		m->subject = at(&p->subj, off[5]);
+	}
+	*out = l;
+	l = NULL;
+out:
+	qm_store_msglist_free(&l);
+	return rc;
+}
+
+enum qm_err qm_store_msg_list(struct qm_store *s,
+                              const struct qm_store_query *q,
+                              struct qm_store_msglist **out,
+                              struct qm_error *err)
+{
+	struct qm_buf sql;
+	sqlite3_stmt *st = NULL;
+	enum qm_err rc;
+	int src;
+
+	if (q->text) {
+		rc = fts_build(s, err);
+		if (rc != QM_OK)
+			return rc;
+	}
+	qm_buf_init(&sql, 4096);
+	rc = list_sql(q, &sql, err);
+	if (rc != QM_OK)
+		goto out;
+	src = sqlite3_prepare_v2(s->db, (const char *)sql.data, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_fail(s, src, err, "listing messages");
+		goto out;
+	}
+	bind_query(st, q);
+	rc = run_list(s, st, (size_t)(q->limit > 0 ? q->limit : 50), out, err);
+	if (rc == QM_ERR_IO && q->text)
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "the search \"%s\" is not valid: use words, "
+		                  "\"phrases\", AND, OR, NOT",
+		                  q->text);
+out:
+	sqlite3_finalize(st);
+	qm_buf_free(&sql);
+	return rc;
+}
+
+enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
+                             struct qm_store_msglist **out,
+                             struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT " MSG_COLS " FROM msg m WHERE m.id = ?", &st,
+	             err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = run_list(s, st, 1, out, err);
+	sqlite3_reset(st);
+	if (rc == QM_OK && (*out)->n == 0) {
+		qm_store_msglist_free(out);
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	}
+	return rc;
+}
+
+enum qm_err qm_store_msg_count(struct qm_store *s,
+                               const struct qm_store_query *q, int64_t *n,
+                               struct qm_error *err)
+{
+	struct qm_buf sql;
+	sqlite3_stmt *st = NULL;
+	enum qm_err rc;
+	int src;
+
+	qm_buf_init(&sql, 4096);
+	rc = qm_buf_append_str(&sql, "SELECT count(*) FROM msg m", err);
+	if (rc == QM_OK)
+		rc = where(q, 0, &sql, err);
+	if (rc != QM_OK)
+		goto out;
+	src = sqlite3_prepare_v2(s->db, (const char *)sql.data, -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		bind_query(st, q);
+		src = sqlite3_step(st);
+	}
+	if (src == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(s, src, err, "counting messages");
+out:
+	sqlite3_finalize(st);
+	qm_buf_free(&sql);
+	return rc;
+}
+
+enum qm_err qm_store_msg_list_plan(struct qm_store *s,
+                                   const struct qm_store_query *q,
+                                   struct qm_buf *out, struct qm_error *err)
+{
+	struct qm_buf sql;
+	sqlite3_stmt *st = NULL;
+	enum qm_err rc;
+	int src;
+
+	if (q->text) {
+		rc = fts_build(s, err);
+		if (rc != QM_OK)
+			return rc;
+	}
+	qm_buf_init(&sql, 4096);
+	rc = qm_buf_append_str(&sql, "EXPLAIN QUERY PLAN ", err);
+	if (rc == QM_OK)
+		rc = list_sql(q, &sql, err);
+	if (rc != QM_OK)
+		goto out;
+	src = sqlite3_prepare_v2(s->db, (const char *)sql.data, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_fail(s, src, err, "explaining the list query");
+		goto out;
+	}
+	bind_query(st, q);
+	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 3);
+
+		rc = qm_buf_appendf(out, err, "%s\n", t ? (const char *)t : "");
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "explaining the list query");
+out:
+	sqlite3_finalize(st);
+	qm_buf_free(&sql);
+	return rc;
+}

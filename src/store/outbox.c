@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The outbox. A message enters it (plaintext sealed) before any network
+ * step; the key IDs the KME hands out are recorded before encryption starts;
+ * the ciphertext, once stored, is the only thing ever sent for it. Each
+ * transition is one conditional UPDATE (WHERE state = expected), so two
+ * processes cannot both move the same entry, and a crash leaves every entry
+ * in exactly one state. See store.h for the state machine and recovery.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "private.h"
+
+static const char *const state_names[] = {
+	"pending", "encrypting", "queued", "sending", "sent", "failed",
+	"retrying",
+};
+
+const char *qm_store_outbox_state_str(enum qm_store_outbox_state st)
+{
+	if ((unsigned)st < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[st];
+	return "unknown";
+}
+
+void qm_store_outbox_item_free(struct qm_store_outbox *o)
+{
+	if (!o)
+		return;
+	free(o->recipients);
+	free(o->reply);
+	free(o->reason);
+	free(o->ciphertext);
+	for (size_t i = 0; i < o->n_keys; i++)
+		free(o->key_ids[i]);
+	free(o->key_ids);
+	memset(o, 0, sizeof(*o));
+}
+
+enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
+                                const char *message_id,
+                                const char *recipients, int level,
+                                const void *mime, size_t mime_len,
+                                int64_t *id, struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int64_t oid = 0;
+	int src;
+
+	if (!message_id || !*message_id || !recipients || !*recipients ||
+	    level < 1 || level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "an outbox entry needs a Message-ID, "
+		                    "recipients and a level of 1 to 4");
+	rc = check_len("the Message-ID", message_id, QM_STORE_NAMEMAX * 2, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	rc = db_stmt(s, "INSERT INTO outbox (account_id, message_id, recipients, "
+	                "level, state, created, updated) VALUES (?1, ?2, ?3, ?4, 0, "
+	                "?5, ?5)",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, message_id);
+	db_bind_text(st, 3, recipients);
+	sqlite3_bind_int(st, 4, level);
+	sqlite3_bind_int64(st, 5, qm_now());
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "adding to the outbox");
+		goto out;
+	}
+	oid = sqlite3_last_insert_rowid(s->db);
+	rc = vault_seal(s, "outbox", oid, mime, mime_len, &blob, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "UPDATE outbox SET plaintext = ? WHERE id = ?", &st,
+		             err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, oid);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "adding to the outbox");
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK)
+		*id = oid;
+out_free:
+	qm_buf_free(&blob);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
+                                      struct qm_buf *out,
+                                      struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT plaintext FROM outbox WHERE id = ?", &st,
+		             err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
+		rc = vault_open(s, "outbox", id, sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_ROW || src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "outbox entry %lld has no stored plaintext",
+		                  (long long)id);
+	else
+		rc = db_fail(s, src, err, "reading the outbox");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* The current state of entry id; QM_ERR_NOTFOUND if there is none. */
+static enum qm_err outbox_state(struct qm_store *s, int64_t id, int *state,
+                                int64_t *account_id, char *mid, size_t midlen,
+                                struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT state, account_id, message_id FROM outbox "
+	                "WHERE id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*state = sqlite3_column_int(st, 0);
+		if (account_id)
+			*account_id = sqlite3_column_int64(st, 1);
+		if (mid)
+			db_col_text(st, 2, mid, midlen);
+	} else if (src == SQLITE_DONE) {
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no outbox entry %lld",
+		                  (long long)id);
+	} else {
+		rc = db_fail(s, src, err, "reading the outbox");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum qm_err wrong_state(struct qm_store *s, int64_t id,
+                               const char *action, struct qm_error *err)
+{
+	int state = -1;
+	enum qm_err rc = outbox_state(s, id, &state, NULL, NULL, 0, err);
+
+	if (rc != QM_OK)
+		return rc;
+	return qm_error_set(err, QM_ERR_STATE,
+	                    "outbox entry %lld is %s: cannot %s it", (long long)id,
+	                    qm_store_outbox_state_str(
+				    (enum qm_store_outbox_state)state),
+	                    action);
+}
+
+enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
+                                    const char *const *key_ids, size_t n,
+                                    struct qm_error *err)
+{
+	char mid[QM_STORE_NAMEMAX * 2];
+	sqlite3_stmt *st;
+	int64_t account_id = 0;
+	int state = -1, src;
+	enum qm_err rc;
+
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = outbox_state(s, id, &state, &account_id, mid, sizeof(mid), err);
+	if (rc != QM_OK)
+		goto out;
+	if (state != QM_OUTBOX_PENDING) {
+		rc = wrong_state(s, id, "reserve keys for", err);
+		goto out;
+	}
+	rc = db_stmt(s, "UPDATE outbox SET state = 1, updated = ? WHERE id = ? "
+	                "AND state = 0",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, qm_now());
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "reserving keys");
+		goto out;
+	}
+	rc = keylog_claim(s, account_id, QM_DIR_OUT, key_ids, n, mid, 0, id,
+	                  err);
+out:
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
+	return rc;
+}
+
+/* Runs a one-entry transition; QM_ERR_STATE when id was not in a state the
+ * statement accepts. */
+static enum qm_err transition(struct qm_store *s, sqlite3_stmt *st, int64_t id,
+                              const char *action, struct qm_error *err)
+{
+	int src = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "updating the outbox");
+	if (sqlite3_changes(s->db) != 1)
+		return wrong_state(s, id, action, err);
+	return QM_OK;
+}
+
+enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
+                                           const void *ct, size_t n,
+                                           struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	if (!ct || n == 0 || n > QM_STORE_MAXBLOB)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the ciphertext is empty or larger than %u "
+		                    "bytes",
+		                    QM_STORE_MAXBLOB);
+	rc = db_stmt(s, "UPDATE outbox SET ciphertext = ?, state = 2, "
+	                "updated = ? WHERE id = ? AND state = 1",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, ct, (int)n, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, qm_now());
+	sqlite3_bind_int64(st, 3, id);
+	return transition(s, st, id, "store a ciphertext for", err);
+}
+
+enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
+                                       struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "UPDATE outbox SET state = 3, attempts = attempts + 1, "
+	                "updated = ? WHERE id = ? AND state IN (2, 6)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, qm_now());
+	sqlite3_bind_int64(st, 2, id);
+	return transition(s, st, id, "send", err);
+}
+
+enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
+                                 const char *reply, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "UPDATE outbox SET state = 4, reply = ?, reason = NULL, "
+	                "updated = ? WHERE id = ? AND state = 3",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	db_bind_text(st, 1, reply ? reply : "");
+	sqlite3_bind_int64(st, 2, qm_now());
+	sqlite3_bind_int64(st, 3, id);
+	return transition(s, st, id, "mark as sent", err);
+}
+
+/* Burns the key IDs of entries in ENCRYPTING (id 0: all) and puts them back
+ * to PENDING (or FAILED with failed set); *n gets how many moved. */
+static enum qm_err burn(struct qm_store *s, int64_t id, int failed,
+                        const char *reason, size_t *n, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "UPDATE keylog SET burnt = 1 WHERE burnt = 0 AND "
+	                "outbox_id IN (SELECT id FROM outbox WHERE state = 1 "
+	                "AND (?1 = 0 OR id = ?1))",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "burning reserved key IDs");
+	rc = db_stmt(s, "UPDATE outbox SET state = ?2, reason = ?3, updated = ?4 "
+	                "WHERE state = 1 AND (?1 = 0 OR id = ?1)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, failed ? QM_OUTBOX_FAILED : QM_OUTBOX_PENDING);
+	db_bind_text(st, 3, reason);
+	sqlite3_bind_int64(st, 4, qm_now());
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "updating the outbox");
+	*n = (size_t)sqlite3_changes(s->db);
+	return QM_OK;
+}
+
+enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
+                                 const char *reason, int64_t retry_at,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int state = -1, src;
+	size_t n = 0;
+
+	rc = db_begin(s, err);
+	if (rc == QM_OK)
+		rc = outbox_state(s, id, &state, NULL, NULL, 0, err);
+	if (rc != QM_OK)
+		goto out;
+	switch (state) {
+	case QM_OUTBOX_ENCRYPTING:
+		/* Encryption failed after the keys came: they are spent. */
+		rc = burn(s, id, retry_at == 0, reason, &n, err);
+		if (rc == QM_OK && retry_at) {
+			rc = db_stmt(s, "UPDATE outbox SET retry_at = ? WHERE id = ?",
+			             &st, err);
+			if (rc == QM_OK) {
+				sqlite3_bind_int64(st, 1, retry_at);
+				sqlite3_bind_int64(st, 2, id);
+				src = sqlite3_step(st);
+				sqlite3_reset(st);
+				if (src != SQLITE_DONE)
+					rc = db_fail(s, src, err, "updating the outbox");
+			}
+		}
+		break;
+	case QM_OUTBOX_PENDING:
+	case QM_OUTBOX_SENDING:
+		/* PENDING stays PENDING when it will be retried (no ciphertext
+		 * yet); SENDING waits as RETRYING with its ciphertext. */
+		rc = db_stmt(s, "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
+		                "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
+		                "reason = ?2, updated = ?3 WHERE id = ?4",
+		             &st, err);
+		if (rc != QM_OK)
+			break;
+		sqlite3_bind_int64(st, 1, retry_at);
+		db_bind_text(st, 2, reason ? reason : "unknown error");
+		sqlite3_bind_int64(st, 3, qm_now());
+		sqlite3_bind_int64(st, 4, id);
+		rc = transition(s, st, id, "fail", err);
+		break;
+	default:
+		rc = wrong_state(s, id, "fail", err);
+	}
+out:
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
+	return rc;
+}
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
+                                struct qm_store_outbox *out,
+                                struct qm_error *err)
+{
+	struct qm_store_outbox o;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	size_t cap = 0;
+	int src;
+
+	memset(&o, 0, sizeof(o));
+	rc = db_begin(s, err); /* one snapshot for the row and its keys */
+	if (rc != QM_OK)
+		return rc;
+	rc = db_stmt(s, "SELECT id, account_id, message_id, recipients, level, "
+	                "state, attempts, created, updated, retry_at, reply, "
+	                "reason, ciphertext FROM outbox WHERE id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		o.id = sqlite3_column_int64(st, 0);
+		o.account_id = sqlite3_column_int64(st, 1);
+		db_col_text(st, 2, o.message_id, sizeof(o.message_id));
+		o.recipients = dup_col(st, 3);
+		o.level = sqlite3_column_int(st, 4);
+		o.state = (enum qm_store_outbox_state)sqlite3_column_int(st, 5);
+		o.attempts = sqlite3_column_int(st, 6);
+		o.created = sqlite3_column_int64(st, 7);
+		o.updated = sqlite3_column_int64(st, 8);
+		o.retry_at = sqlite3_column_int64(st, 9);
+		o.reply = dup_col(st, 10);
+		o.reason = dup_col(st, 11);
+		if (sqlite3_column_type(st, 12) == SQLITE_BLOB) {
+			o.ciphertext_len = (size_t)sqlite3_column_bytes(st, 12);
+			o.ciphertext = malloc(o.ciphertext_len + 1);
+			if (o.ciphertext)
+				memcpy(o.ciphertext, sqlite3_column_blob(st, 12),
+				       o.ciphertext_len);
+		}
+		if (!o.recipients ||
+		    (o.ciphertext_len && !o.ciphertext))
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	} else if (src == SQLITE_DONE) {
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no outbox entry %lld",
+		                  (long long)id);
+	} else {
+		rc = db_fail(s, src, err, "reading the outbox");
+	}
+	sqlite3_reset(st);
+	if (rc != QM_OK)
+		goto out;
+	rc = db_stmt(s, "SELECT key_id FROM keylog WHERE outbox_id = ? AND "
+	                "burnt = 0 ORDER BY seq",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o.n_keys == cap) {
+			char **nk;
+
+			cap = cap ? cap * 2 : 4;
+			nk = realloc(o.key_ids, cap * sizeof(*nk));
+			if (!nk) {
+				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				break;
+			}
+			o.key_ids = nk;
+		}
+		o.key_ids[o.n_keys] = dup_col(st, 0);
+		if (!o.key_ids[o.n_keys]) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			break;
+		}
+		o.n_keys++;
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "reading reserved key IDs");
+	sqlite3_reset(st);
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK)
+		*out = o;
+	else
+		qm_store_outbox_item_free(&o);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
+                                 int st_want, int64_t now, int64_t **ids,
+                                 size_t *n, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	if (st_want >= 0)
+		rc = db_stmt(s, "SELECT id FROM outbox WHERE state = ?1 AND "
+		                "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		             &st, err);
+	else
+		rc = db_stmt(s, "SELECT id FROM outbox WHERE (state = 2 OR "
+		                "(state = 6 AND retry_at <= ?3)) AND "
+		                "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	if (st_want >= 0)
+		sqlite3_bind_int(st, 1, st_want);
+	sqlite3_bind_int64(st, 2, account_id);
+	if (st_want < 0)
+		sqlite3_bind_int64(st, 3, now);
+	return db_collect_ids(s, st, ids, n, err);
+}
+
+enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
+                                    struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	size_t n = 0;
+	int src;
+
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = burn(s, 0, 0,
+	          "interrupted between fetching keys and encrypting: those "
+	          "keys are spent, the message will be encrypted under new ones",
+	          &n, err);
+	if (rc != QM_OK)
+		goto out;
+	rc = db_stmt(s, "UPDATE outbox SET state = 6, retry_at = ?1, updated = ?1,"
+	                " reason = 'interrupted while sending: the same "
+	                "ciphertext will be sent again' WHERE state = 3",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, qm_now());
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "recovering the outbox");
+		goto out;
+	}
+	n += (size_t)sqlite3_changes(s->db);
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc == QM_OK && n_fixed)
+		*n_fixed = n;
+	return rc;
+}

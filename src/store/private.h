@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store internals shared by the files of src/store: the handle, SQLite
+ * helpers (cached statements, nested transactions, error mapping) and the
+ * vault's seal/open. Not for other layers.
+ */
+#ifndef QM_STORE_PRIVATE_H
+#define QM_STORE_PRIVATE_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STMT_CACHE 64
+#define VAULT_KEYBYTES 32
+
+struct stmt_slot {
+	const char *sql; /* a string literal: compared by address */
+	sqlite3_stmt *st;
+};
+
+struct qm_store {
+	sqlite3 *db;
+	char home[QM_STORE_PATHMAX];
+	char path[QM_STORE_PATHMAX];
+	struct qm_store_opts opts;
+	unsigned char *vkey; /* vault key in secure memory, NULL when locked */
+	int tx_depth;
+	int fts_ready; /* the in-memory FTS index mirrors the vault */
+	struct stmt_slot cache[STMT_CACHE];
+};
+
+/* Fills err from SQLite's last error on s, with what as context. */
+enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
+                    const char *what);
+/* A cached prepared statement for sql (a literal), reset and unbound. */
+enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
+                    struct qm_error *err);
+/* Runs SQL without results. */
+enum qm_err db_exec(struct qm_store *s, const char *sql, struct qm_error *err);
+/* Nested transactions (BEGIN IMMEDIATE / SAVEPOINT). */
+enum qm_err db_begin(struct qm_store *s, struct qm_error *err);
+enum qm_err db_commit(struct qm_store *s, struct qm_error *err);
+void db_rollback(struct qm_store *s);
+/* Binds text or NULL. */
+int db_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Copies column i as text into out (bounded; "" for NULL). */
+void db_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen);
+/* Collects the integer first column of st's rows into a malloc'd array. */
+enum qm_err db_collect_ids(struct qm_store *s, sqlite3_stmt *st, int64_t **ids,
+                           size_t *n, struct qm_error *err);
+/* Checks a string field fits its column bound. */
+enum qm_err check_len(const char *what, const char *v, size_t max,
+                      struct qm_error *err);
+
+/* Vault: seals pt under a fresh item key bound to (kind, id); appends the
+ * blob to out (plain buffer: the blob is ciphertext). */
+enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
+                       const void *pt, size_t n, struct qm_buf *out,
+                       struct qm_error *err);
+/* Opens a blob sealed for (kind, id) and appends the plaintext to out,
+ * which must be secure. */
+enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
+                       const void *blob, size_t n, struct qm_buf *out,
+                       struct qm_error *err);
+enum qm_err vault_need(struct qm_store *s, struct qm_error *err);
+
+/* Migrations (migrate.c). */
+enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err);
+
+/* The in-memory search index (msg.c). */
+void fts_drop(struct qm_store *s);
+/* Key IDs consumed (keylog.c); msg_id or outbox_id tie them to a row. */
+enum qm_err keylog_claim(struct qm_store *s, int64_t account_id,
+                         enum qm_store_dir dir, const char *const *key_ids,
+                         size_t n, const char *message_id, int64_t msg_id,
+                         int64_t outbox_id, struct qm_error *err);
+
+#endif

@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store: everything a QMail user has on one machine, in one SQLite database
+ * (WAL mode) under the QMail home. Accounts and their settings, contacts, the
+ * encrypted-at-rest vault (plaintext MIME of decrypted mail, real subjects,
+ * drafts, account secrets, private keys), the message index, the outbox, the
+ * log of consumed key IDs (replay protection) and the keyring. The layers
+ * above never write SQL of their own. The store knows nothing of crypto, kms
+ * or mail: private keys arrive as opaque blobs, messages as bytes.
+ *
+ * One handle is one SQLite connection: use a handle from one thread at a
+ * time and give each thread (GUI, background sync) its own handle
+ * (qm_store_clone). Handles on the same file share it safely: writers take
+ * short IMMEDIATE transactions and wait up to the busy time-out.
+ */
+#ifndef QM_STORE_H
+#define QM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* Database file name inside the QMail home. */
+#define QM_STORE_DBNAME "qmail.db"
+/* Largest sealed plaintext (a message with its attachments). */
+#define QM_STORE_MAXBLOB (256u * 1024u * 1024u)
+/* Bounds of the text fields of accounts, contacts and keys. */
+#define QM_STORE_ADDRMAX 320
+#define QM_STORE_HOSTMAX 256
+#define QM_STORE_PATHMAX 1024
+#define QM_STORE_NAMEMAX 256
+/* Largest number of key IDs one message or outbox entry may use. */
+#define QM_STORE_MAXKEYIDS 100000
+/* Longest key ID (ETSI 014 key IDs are UUIDs: 36 characters). */
+#define QM_STORE_KEYIDMAX 128
+
+struct qm_store;
+
+/* -------------------------------------------------------------- locations */
+
+/*
+ * The QMail data folder: $QMAIL_HOME, else $XDG_DATA_HOME/qmail, else
+ * $HOME/.local/share/qmail, written to out. QM_ERR_TOOBIG if out is short,
+ * QM_ERR_NOTFOUND if none of the variables is set.
+ */
+enum qm_err qm_store_home_default(char *out, size_t outlen,
+                                  struct qm_error *err);
+/* The configuration folder: $XDG_CONFIG_HOME/qmail or $HOME/.config/qmail. */
+enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
+                                        struct qm_error *err);
+
+/* ------------------------------------------------------- open and close */
+
+/* Argon2id cost of a new vault (stored with the vault; unlock reads it). */
+struct qm_store_kdf {
+	uint64_t opslimit;
+	uint64_t memlimit; /* bytes */
+};
+
+struct qm_store_opts {
+	/* Milliseconds a writer waits for another one; 0 means 5000. */
+	int busy_timeout_ms;
+	/*
+	 * Argon2id cost for qm_store_vault_create; zeros mean the real default
+	 * (opslimit 3, 256 MiB) unless QM_STORE_KDF=fast is set in the
+	 * environment (tests), which selects libsodium's minimum.
+	 */
+	struct qm_store_kdf kdf;
+	/* Tests only: stop migrating at this schema version (0: the latest). */
+	int schema_max;
+	/* Open an existing database only; never create one. */
+	int must_exist;
+};
+
+/* The newest schema version this build knows. */
+int qm_store_schema_latest(void);
+
+/*
+ * Opens (creating if needed, with mode 0700 for home and 0600 for the file)
+ * the store in folder home, sets WAL mode and the busy time-out, and applies
+ * every pending numbered migration, each in its own transaction. opts may be
+ * NULL. A damaged file gives QM_ERR_PARSE with a message that says so; a
+ * database from a newer QMail gives QM_ERR_UNSUPPORTED. The vault starts
+ * locked. Free with qm_store_close.
+ */
+enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
+                          struct qm_store **out, struct qm_error *err);
+/*
+ * A second handle on the same database for another thread; it shares the
+ * unlocked state (the vault key is copied into the new handle's own secure
+ * memory, and each handle wipes its copy on lock/close).
+ */
+enum qm_err qm_store_clone(struct qm_store *s, struct qm_store **out,
+                           struct qm_error *err);
+/* Wipes the vault key, closes the connection, frees s and sets *s NULL. */
+void qm_store_close(struct qm_store **s);
+/* The schema version of the open database. */
+int qm_store_schema_version(struct qm_store *s);
+/* The database file's path (borrowed, lives as long as s). */
+const char *qm_store_path(const struct qm_store *s);
+/*
+ * Runs SQLite's integrity check. QM_OK when the file is sound, QM_ERR_PARSE
+ * with the first problem otherwise.
+ */
+enum qm_err qm_store_check(struct qm_store *s, struct qm_error *err);
+
+/*
+ * Groups many changes in one transaction (bulk import, sync of a folder).
+ * Nests: the store's own operations become savepoints. Keep it short: other
+ * writers wait for it.
+ */
+enum qm_err qm_store_tx_begin(struct qm_store *s, struct qm_error *err);
+enum qm_err qm_store_tx_commit(struct qm_store *s, struct qm_error *err);
+void qm_store_tx_rollback(struct qm_store *s);
+
+/* ----------------------------------------------------------------- vault */
+
+/*
+ * The vault: a random 256-bit vault key, wrapped with XChaCha20-Poly1305
+ * under a key derived from the passphrase with Argon2id (salt and cost
+ * stored). Each sealed item has its own random key, wrapped by the vault
+ * key, and is bound to its place (kind and row) so items cannot be swapped.
+ */
+
+/* True when a vault exists in this database. */
+int qm_store_vault_exists(struct qm_store *s);
+/*
+ * Creates the vault with passphrase pass (len bytes) and leaves it
+ * unlocked. QM_ERR_EXISTS if there is one already.
+ */
+enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
+                                  size_t len, struct qm_error *err);
+/*
+ * Unlocks the vault. A wrong passphrase gives QM_ERR_DENIED and changes
+ * nothing; no vault gives QM_ERR_NOTFOUND.
+ */
+enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
+                                  size_t len, struct qm_error *err);
+/* Wipes the vault key and the in-memory search index. */
+void qm_store_vault_lock(struct qm_store *s);
+int qm_store_vault_is_unlocked(const struct qm_store *s);
+/* Re-wraps the vault key under a new passphrase (the old one must match). */
+enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
+                                 size_t oldlen, const char *newpass,
+                                 size_t newlen, struct qm_error *err);
+
+/* -------------------------------------------------------------- accounts */
+
+enum qm_store_tls { QM_TLS_IMPLICIT = 0, QM_TLS_STARTTLS = 1, QM_TLS_NONE = 2 };
+enum qm_store_auth {
+	QM_AUTH_PASSWORD = 0,     /* password or app password */
+	QM_AUTH_OAUTH2 = 1,       /* OAuth2 bearer token with refresh data */
+};
+/* Secrets of an account, sealed in the vault. */
+enum qm_store_secret {
+	QM_SECRET_PASSWORD = 1,
+	QM_SECRET_OAUTH_ACCESS = 2,
+	QM_SECRET_OAUTH_REFRESH = 3,
+};
+
+struct qm_store_server {
+	char host[QM_STORE_HOSTMAX];
+	int port;
+	enum qm_store_tls tls;
+};
+
+struct qm_store_account {
+	int64_t id; /* set by qm_store_account_add */
+	char address[QM_STORE_ADDRMAX];
+	char display_name[QM_STORE_NAMEMAX];
+	char username[QM_STORE_ADDRMAX]; /* login name, often the address */
+	struct qm_store_server smtp, imap, pop3;
+	enum qm_store_auth auth;
+	char oauth_token_url[QM_STORE_PATHMAX]; /* where to refresh the token */
+	char oauth_client_id[QM_STORE_NAMEMAX];
+	int64_t oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
+	char sae_id[QM_STORE_NAMEMAX];
+	char kme_url[QM_STORE_PATHMAX];
+	char kme_ca[QM_STORE_PATHMAX];   /* CA certificate path */
+	char kme_cert[QM_STORE_PATHMAX]; /* client certificate path */
+	char kme_key[QM_STORE_PATHMAX];  /* client key path */
+	int default_level;               /* 1..4 */
+};
+
+/*
+ * Fills the server fields of a with the preset for a provider ("gmail",
+ * "outlook" (also Microsoft 365), "yahoo"), or, when name is NULL, for the
+ * domain of a->address. QM_ERR_NOTFOUND when no preset matches.
+ */
+enum qm_err qm_store_account_preset(struct qm_store_account *a,
+                                    const char *name, struct qm_error *err);
+/* Adds an account (address unique: QM_ERR_EXISTS); sets a->id. */
+enum qm_err qm_store_account_add(struct qm_store *s,
+                                 struct qm_store_account *a,
+                                 struct qm_error *err);
+/* Replaces every field of the account a->id. */
+enum qm_err qm_store_account_update(struct qm_store *s,
+                                    const struct qm_store_account *a,
+                                    struct qm_error *err);
+enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
+                                 struct qm_store_account *out,
+                                 struct qm_error *err);
+enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
+                                  struct qm_store_account *out,
+                                  struct qm_error *err);
+/*
+ * All accounts, ordered by id, in a malloc'd array the caller frees with
+ * free(); *n gets the count (0 and NULL when there are none).
+ */
+enum qm_err qm_store_account_list(struct qm_store *s,
+                                  struct qm_store_account **out, size_t *n,
+                                  struct qm_error *err);
+/* Deletes the account and everything that belongs to it. */
+enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
+                                    struct qm_error *err);
+/* Seals a secret (vault must be unlocked: QM_ERR_LOCKED). */
+enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
+                                enum qm_store_secret kind, const void *p,
+                                size_t n, struct qm_error *err);
+/*
+ * Appends the secret to out, which must be a secure buffer (QM_ERR_INVAL
+ * otherwise). QM_ERR_NOTFOUND when not set.
+ */
+enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
+                                enum qm_store_secret kind,
+                                struct qm_buf *out, struct qm_error *err);
+
+/* Per-account settings (account 0: global), text key -> text value. */
+enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
+                                 const char *key, const char *value,
+                                 struct qm_error *err);
+/* Appends the value to out; QM_ERR_NOTFOUND when unset. */
+enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
+                                 const char *key, struct qm_buf *out,
+                                 struct qm_error *err);
+
+/* -------------------------------------------------------------- contacts */
+
+enum qm_store_contact_source { QM_CONTACT_USER = 0, QM_CONTACT_LEARNED = 1 };
+
+struct qm_store_contact {
+	char address[QM_STORE_ADDRMAX];
+	char name[QM_STORE_NAMEMAX];
+	char sae_id[QM_STORE_NAMEMAX];
+	enum qm_store_contact_source source;
+	int confirmed; /* a learned SAE ID counts only once confirmed */
+	int min_level; /* 0: none; else never send below this level */
+	int64_t updated;
+};
+
+/*
+ * Adds or replaces the contact (account_id, c->address). A contact entered
+ * by the user is confirmed. A learned SAE ID that differs from a confirmed
+ * one does not replace it: QM_ERR_STATE ("SAE ID changed").
+ */
+enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
+                                 const struct qm_store_contact *c,
+                                 struct qm_error *err);
+enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
+                                 const char *address,
+                                 struct qm_store_contact *out,
+                                 struct qm_error *err);
+/* Marks a learned contact confirmed by the user. */
+enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
+                                     const char *address,
+                                     struct qm_error *err);
+enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
+                                  struct qm_store_contact **out, size_t *n,
+                                  struct qm_error *err);
+
+/* --------------------------------------------------------- message index */
+
+enum qm_store_verify {
+	QM_VERIFY_UNKNOWN_KEY = 0, /* sender key unknown */
+	QM_VERIFY_OK = 1,          /* verified */
+	QM_VERIFY_TAMPERED = 2,    /* a check failed: no plaintext kept */
+	QM_VERIFY_NOT_QMAIL = 3,   /* an ordinary message */
+	QM_VERIFY_REPLAY = 4,      /* reused a key ID: not decrypted */
+};
+
+enum {
+	QM_FLAG_SEEN = 1u << 0,
+	QM_FLAG_ANSWERED = 1u << 1,
+	QM_FLAG_FLAGGED = 1u << 2,
+	QM_FLAG_DELETED = 1u << 3,
+};
+
+/*
+ * One message of the index. Adding: the caller fills the fields it has
+ * (strings may be NULL) and passes the subject, key IDs and plaintext MIME
+ * separately. Listing: strings point into the list that holds them; subject
+ * is in secure memory, or NULL while the vault is locked.
+ */
+struct qm_store_msg {
+	int64_t id;
+	int64_t account_id;
+	const char *folder;
+	int64_t uidvalidity; /* IMAP; 0 for POP3 */
+	int64_t uid;         /* IMAP; 0 for POP3 */
+	const char *uidl;    /* POP3; NULL for IMAP */
+	const char *message_id;
+	const char *from_addr;
+	const char *to_addrs;
+	int64_t date; /* Unix seconds */
+	int level;    /* 0: not QMail, else 1..4 */
+	enum qm_store_verify verify;
+	unsigned flags;
+	int64_t size;
+	int n_attach;
+	int has_body; /* plaintext MIME sealed in the vault */
+	const char *subject;
+};
+
+/*
+ * Adds a message to the index with its real subject and, when mime is not
+ * NULL, its plaintext MIME (and text, the plain body for search, optional),
+ * all sealed in the vault (QM_ERR_LOCKED when locked and anything is to be
+ * sealed). key_ids (n_keys) are recorded as consumed (direction in) for this
+ * message in the same transaction: QM_ERR_REPLAY when one was already used
+ * by another message. A second message with the same (account, folder,
+ * uidvalidity, uid) or (account, uidl) gives QM_ERR_EXISTS. Sets *id.
+ */
+enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
+                             const char *subject, const char *const *key_ids,
+                             size_t n_keys, const void *mime, size_t mime_len,
+                             const char *text, int64_t *id,
+                             struct qm_error *err);
+/* Sets the flags of a message. */
+enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
+                                   unsigned flags, struct qm_error *err);
+/* Removes a message from the index and its plaintext from the vault. The
+ * consumed key IDs stay in the replay log. */
+enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
+                                struct qm_error *err);
+/*
+ * Appends the sealed plaintext MIME of message id to out (a secure buffer).
+ * QM_ERR_LOCKED, QM_ERR_NOTFOUND, or QM_ERR_AUTH when the vault entry was
+ * altered.
+ */
+enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
+                              struct qm_buf *out, struct qm_error *err);
+/* Finds a message by (account, Message-ID); QM_ERR_NOTFOUND. */
+enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
+                              const char *message_id, int64_t *id,
+                              struct qm_error *err);
+
+/* What to list; zero fields do not filter. */
+struct qm_store_query {
+	int64_t account_id;
+	const char *folder;
+	const char *from_addr; /* exact sender address */
+	int64_t date_min, date_max; /* inclusive; 0: open */
+	int level;                  /* 1..4 */
+	unsigned flags_set;         /* all these flags set */
+	unsigned flags_clear;       /* all these flags clear */
+	/* Words in subject or body (FTS5 syntax); needs the vault unlocked.
+	 * The index lives in memory only, built on first use after unlock. */
+	const char *text;
+	/* Keyset paging: messages strictly older than (before_date, before_id);
+	 * pass the last message of the previous page. 0: from the newest. */
+	int64_t before_date, before_id;
+	/* Offset paging (slower for deep pages); used when before_id is 0. */
+	int64_t offset;
+	int limit; /* 1..1000; 0 means 50 */
+};
+
+/* A page of messages, newest first. */
+struct qm_store_msglist {
+	size_t n;
+	struct qm_store_msg *items;
+	void *priv; /* string storage */
+};
+
+/* Lists messages; free the result with qm_store_msglist_free. */
+enum qm_err qm_store_msg_list(struct qm_store *s,
+                              const struct qm_store_query *q,
+                              struct qm_store_msglist **out,
+                              struct qm_error *err);
+/* One message by id, as a list of one. */
+enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
+                             struct qm_store_msglist **out,
+                             struct qm_error *err);
+void qm_store_msglist_free(struct qm_store_msglist **l);
+/* Number of messages matching q (text, paging and limit ignored). */
+enum qm_err qm_store_msg_count(struct qm_store *s,
+                               const struct qm_store_query *q, int64_t *n,
+                               struct qm_error *err);
+/*
+ * SQLite's query plan for the list query q, one line per step, appended to
+ * out: lets tests and benchmarks check that listing uses an index.
+ */
+enum qm_err qm_store_msg_list_plan(struct qm_store *s,
+                                   const struct qm_store_query *q,
+                                   struct qm_buf *out, struct qm_error *err);
+
+/* ------------------------------------------------------------ replay log */
+
+enum qm_store_dir { QM_DIR_IN = 0, QM_DIR_OUT = 1 };
+
+/*
+ * Records key IDs as consumed by one message (message_id, the RFC 5322
+ * Message-ID, for the record). All or nothing: QM_ERR_REPLAY, naming the
+ * key ID and the message that used it first, when any was already used in
+ * that direction by this account. Incoming mail calls this (or
+ * qm_store_msg_add) before decrypting.
+ */
+enum qm_err qm_store_replay_claim(struct qm_store *s, int64_t account_id,
+                                  enum qm_store_dir dir,
+                                  const char *const *key_ids, size_t n,
+                                  const char *message_id,
+                                  struct qm_error *err);
+/* QM_OK when key_id is unused, QM_ERR_REPLAY when used. */
+enum qm_err qm_store_replay_check(struct qm_store *s, int64_t account_id,
+                                  enum qm_store_dir dir, const char *key_id,
+                                  struct qm_error *err);
+
+/* ---------------------------------------------------------------- outbox */
+
+/*
+ * The outbox. A message enters it before any network step:
+ *   PENDING     plaintext sealed in the vault, no key yet
+ *   ENCRYPTING  key IDs fetched and recorded (reserved), no ciphertext yet
+ *   QUEUED      ciphertext stored; from now on only this ciphertext is sent
+ *   SENDING     a send attempt is under way
+ *   SENT        the server accepted it (its reply stored)
+ *   FAILED      gave up (reason stored)
+ *   RETRYING    waits until retry_at, then is sent again as is
+ * qm_store_outbox_recover (at start-up) turns SENDING into RETRYING (the
+ * same ciphertext is sent again) and ENCRYPTING into PENDING with its key
+ * IDs burnt: they stay in the replay log and are never used again, and the
+ * message is encrypted afresh under new keys (nothing left with the old).
+ */
+enum qm_store_outbox_state {
+	QM_OUTBOX_PENDING = 0,
+	QM_OUTBOX_ENCRYPTING = 1,
+	QM_OUTBOX_QUEUED = 2,
+	QM_OUTBOX_SENDING = 3,
+	QM_OUTBOX_SENT = 4,
+	QM_OUTBOX_FAILED = 5,
+	QM_OUTBOX_RETRYING = 6,
+};
+
+/* The state's name ("queued", ...). */
+const char *qm_store_outbox_state_str(enum qm_store_outbox_state st);
+
+struct qm_store_outbox {
+	int64_t id;
+	int64_t account_id;
+	char message_id[QM_STORE_NAMEMAX * 2];
+	char *recipients; /* malloc'd, comma separated; freed by _item_free */
+	int level;
+	enum qm_store_outbox_state state;
+	int attempts;
+	int64_t created, updated, retry_at;
+	char *reply;  /* server reply of the last attempt or NULL */
+	char *reason; /* why the last attempt failed or NULL */
+	unsigned char *ciphertext; /* malloc'd, or NULL before QUEUED */
+	size_t ciphertext_len;
+	size_t n_keys;
+	char **key_ids; /* the key IDs reserved for the current ciphertext */
+};
+
+/* Frees what an outbox item holds (not the struct itself). */
+void qm_store_outbox_item_free(struct qm_store_outbox *o);
+
+/*
+ * Puts a new message in the outbox (state PENDING): its plaintext MIME is
+ * sealed in the vault (QM_ERR_LOCKED when locked). Sets *id.
+ */
+enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
+                                const char *message_id,
+                                const char *recipients, int level,
+                                const void *mime, size_t mime_len,
+                                int64_t *id, struct qm_error *err);
+/* Appends the sealed plaintext of entry id to out (a secure buffer). */
+enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
+                                      struct qm_buf *out,
+                                      struct qm_error *err);
+/*
+ * Records the key IDs just fetched from the KME for entry id (PENDING ->
+ * ENCRYPTING), as consumed in direction out: QM_ERR_REPLAY if one was used
+ * before. Call right after enc_keys answers, before encrypting. Levels 3/4
+ * call it with n = 0.
+ */
+enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
+                                    const char *const *key_ids, size_t n,
+                                    struct qm_error *err);
+/*
+ * Stores the ciphertext (ENCRYPTING -> QUEUED). Refused in any other state,
+ * so a stored ciphertext is never replaced.
+ */
+enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
+                                           const void *ct, size_t n,
+                                           struct qm_error *err);
+/* QUEUED or RETRYING -> SENDING; counts the attempt. */
+enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
+                                       struct qm_error *err);
+/* SENDING -> SENT with the server's reply. */
+enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
+                                 const char *reply, struct qm_error *err);
+/* SENDING -> RETRYING at retry_at, or FAILED when retry_at is 0. */
+enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
+                                 const char *reason, int64_t retry_at,
+                                 struct qm_error *err);
+/* Reads entry id with its ciphertext and key IDs. */
+enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
+                                struct qm_store_outbox *out,
+                                struct qm_error *err);
+/*
+ * Ids of the entries of account (0: all) in state st, or, with st < 0,
+ * every entry ready to go at time now (QUEUED, or RETRYING due). malloc'd
+ * array; free() it.
+ */
+enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
+                                 int st, int64_t now, int64_t **ids,
+                                 size_t *n, struct qm_error *err);
+/* Brings the outbox back to a consistent state after a crash (see above);
+ * *n_fixed (may be NULL) gets how many entries changed. */
+enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
+                                    struct qm_error *err);
+
+/* ---------------------------------------------------------------- drafts */
+
+/* Saves (id 0: new, sets *id) a draft's MIME sealed in the vault. */
+enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
+                               int64_t *id, const void *mime, size_t n,
+                               struct qm_error *err);
+/* Appends draft id to out (secure buffer). */
+enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
+                               struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
+                                  struct qm_error *err);
+enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
+                                int64_t **ids, size_t *n,
+                                struct qm_error *err);
+
+/* --------------------------------------------------------------- keyring */
+
+enum qm_store_trust {
+	QM_TRUST_UNVERIFIED = 0, /* first seen, not compared */
+	QM_TRUST_VERIFIED = 1,   /* fingerprints compared by the user */
+	QM_TRUST_CHANGED = 2,    /* differs from the key seen before: not used */
+	QM_TRUST_RETIRED = 3,    /* replaced by a key the user accepted */
+};
+
+#define QM_STORE_FPRMAX 80
+
+struct qm_store_key {
+	int64_t id;
+	char address[QM_STORE_ADDRMAX];
+	char alg[64]; /* the crypto layer's name, e.g. "mlkem768-x25519" */
+	char fingerprint[QM_STORE_FPRMAX]; /* hex groups of BLAKE2b(alg, pub) */
+	enum qm_store_trust trust;
+	int64_t first_seen;
+	unsigned char *pub; /* malloc'd; freed by qm_store_key_free */
+	size_t pub_len;
+};
+
+void qm_store_key_free(struct qm_store_key *k);
+/* The fingerprint the keyring shows for (alg, pub). */
+enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub,
+                                     size_t n, char *out, size_t outlen,
+                                     struct qm_error *err);
+/*
+ * Adds an own identity key of an account: the public half in clear, the
+ * private half (opaque blob) sealed in the vault. Replaces an earlier own
+ * key of the same alg. Sets *id when id is not NULL.
+ */
+enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
+                                 const char *alg, const void *pub,
+                                 size_t pub_len, const void *priv,
+                                 size_t priv_len, int64_t *id,
+                                 struct qm_error *err);
+/* The own key: public half in out, private half appended to priv (secure;
+ * may be NULL to skip, then the vault may stay locked). */
+enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
+                                 const char *alg, struct qm_store_key *out,
+                                 struct qm_buf *priv, struct qm_error *err);
+/*
+ * Records a contact's public key as seen (e.g. in a verified message). A
+ * first key is UNVERIFIED; the same key again changes nothing; a different
+ * key is stored as CHANGED and not used until the user verifies it. *trust
+ * (may be NULL) gets the state of the key as stored.
+ */
+enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
+                                     const char *alg, const void *pub,
+                                     size_t n, enum qm_store_trust *trust,
+                                     struct qm_error *err);
+/*
+ * The key to use for a contact: QM_ERR_NOTFOUND when none, QM_ERR_STATE
+ * ("key changed") when a changed key awaits the user's decision.
+ */
+enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
+                                     const char *alg, struct qm_store_key *out,
+                                     struct qm_error *err);
+/*
+ * The user compared fingerprints: the key of address with this fingerprint
+ * becomes VERIFIED and the only one in use (others RETIRED).
+ */
+enum qm_err qm_store_key_contact_verify(struct qm_store *s,
+                                        const char *address, const char *alg,
+                                        const char *fingerprint,
+                                        struct qm_error *err);
+/* Every key of a contact (all states), newest first; free each with
+ * qm_store_key_free, then the array with free(). */
+enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
+                                      struct qm_store_key **out, size_t *n,
+                                      struct qm_error *err);
+
+#endif /* QM_STORE_H */

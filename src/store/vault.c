@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vault: keeps decrypted mail and account secrets encrypted at rest,
+ * because the KME destroys a key once delivered and the user must still read
+ * old mail. A random vault key is wrapped with XChaCha20-Poly1305 under a key
+ * derived from the passphrase with Argon2id (salt and cost stored, so tests
+ * can use a cheap cost and a later QMail a dearer one). Each item gets its
+ * own random key, wrapped by the vault key; both layers authenticate the
+ * item's place (kind, row id), so a blob moved to another row fails to open.
+ *
+ * Item format: version (1) | nonce (24) | wrapped item key (32 + 16) |
+ * nonce (24) | ciphertext (n + 16).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "private.h"
+
+#define ALG_NAME "argon2id13+xchacha20poly1305"
+#define SALTBYTES crypto_pwhash_SALTBYTES
+#define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAGBYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define WRAPBYTES (NONCEBYTES + VAULT_KEYBYTES + TAGBYTES)
+#define ITEM_VERSION 1
+#define ITEM_OVERHEAD (1 + WRAPBYTES + NONCEBYTES + TAGBYTES)
+/* A stored cost above this is refused: a crafted file must not make unlock
+ * allocate unbounded memory. */
+#define MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
+#define OPSLIMIT_MAX 64
+
+static const unsigned char wrap_ad[] = "qmail-vault-v1 key";
+
+static void kdf_params(const struct qm_store *s, uint64_t *ops, uint64_t *mem)
+{
+	const char *e = getenv("QM_STORE_KDF");
+
+	*ops = s->opts.kdf.opslimit;
+	*mem = s->opts.kdf.memlimit;
+	if (*ops && *mem)
+		return;
+	if (e && strcmp(e, "fast") == 0) {
+		*ops = crypto_pwhash_argon2id_OPSLIMIT_MIN;
+		*mem = crypto_pwhash_argon2id_MEMLIMIT_MIN;
+	} else {
+		*ops = crypto_pwhash_argon2id_OPSLIMIT_MODERATE;
+		*mem = crypto_pwhash_argon2id_MEMLIMIT_MODERATE;
+	}
+}
+
+/* Derives the passphrase key into a new secure allocation. */
+static enum qm_err derive(const char *pass, size_t len,
+                          const unsigned char *salt, uint64_t ops,
+                          uint64_t mem, unsigned char **kek,
+                          struct qm_error *err)
+{
+	unsigned char *k = qm_sec_alloc(VAULT_KEYBYTES);
+
+	if (!k)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for the vault key");
+	if (crypto_pwhash(k, VAULT_KEYBYTES, pass, len, salt, ops, (size_t)mem,
+	                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
+		qm_sec_free(k);
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "Argon2id needs %llu MiB of memory and could "
+		                    "not get it",
+		                    (unsigned long long)(mem >> 20));
+	}
+	*kek = k;
+	return QM_OK;
+}
+
+int qm_store_vault_exists(struct qm_store *s)
+{
+	sqlite3_stmt *st;
+
+	if (db_stmt(s, "SELECT 1 FROM vault WHERE id = 1", &st, NULL) != QM_OK)
+		return 0;
+	return sqlite3_step(st) == SQLITE_ROW;
+}
+
+int qm_store_vault_is_unlocked(const struct qm_store *s)
+{
+	return s && s->vkey != NULL;
+}
+
+enum qm_err vault_need(struct qm_store *s, struct qm_error *err)
+{
+	if (!s->vkey)
+		return qm_error_set(err, QM_ERR_LOCKED,
+		                    "the vault is locked: unlock it with your "
+		                    "passphrase first");
+	return QM_OK;
+}
+
+void qm_store_vault_lock(struct qm_store *s)
+{
+	if (!s)
+		return;
+	fts_drop(s);
+	if (s->vkey) {
+		qm_sec_free(s->vkey); /* wipes */
+		s->vkey = NULL;
+	}
+}
+
+/* Wraps key under kek into out (WRAPBYTES). */
+static void wrap(const unsigned char *kek, const unsigned char *key,
+                 const unsigned char *ad, size_t adlen, unsigned char *out)
+{
+	randombytes_buf(out, NONCEBYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCEBYTES, NULL, key,
+	                                           VAULT_KEYBYTES, ad, adlen,
+	                                           NULL, out, kek);
+}
+
+/* Unwraps into key (VAULT_KEYBYTES, secure); -1 when the check fails. */
+static int unwrap(const unsigned char *kek, const unsigned char *in,
+                  const unsigned char *ad, size_t adlen, unsigned char *key)
+{
+	return crypto_aead_xchacha20poly1305_ietf_decrypt(
+		key, NULL, NULL, in + NONCEBYTES, VAULT_KEYBYTES + TAGBYTES, ad,
+		adlen, in, kek);
+}
+
+static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
+                                 const char *pass, size_t len,
+                                 const unsigned char *vkey,
+                                 struct qm_error *err)
+{
+	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
+	unsigned char *kek = NULL;
+	uint64_t ops, mem;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	kdf_params(s, &ops, &mem);
+	randombytes_buf(salt, sizeof(salt));
+	rc = derive(pass, len, salt, ops, mem, &kek, err);
+	if (rc != QM_OK)
+		return rc;
+	wrap(kek, vkey, wrap_ad, sizeof(wrap_ad), wrapped);
+	qm_sec_free(kek);
+	rc = db_stmt(s, sql, &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, ALG_NAME, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)ops);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)mem);
+	sqlite3_bind_blob(st, 4, salt, sizeof(salt), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, wrapped, sizeof(wrapped), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, qm_now());
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "storing the vault key");
+	return QM_OK;
+}
+
+enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
+                                  size_t len, struct qm_error *err)
+{
+	unsigned char *vkey = NULL;
+	enum qm_err rc;
+
+	if (!pass || len == 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the vault needs a non-empty passphrase");
+	vkey = qm_sec_alloc(VAULT_KEYBYTES);
+	if (!vkey)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for the vault key");
+	randombytes_buf(vkey, VAULT_KEYBYTES);
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out;
+	if (qm_store_vault_exists(s)) {
+		db_rollback(s);
+		rc = qm_error_set(err, QM_ERR_EXISTS,
+		                  "this store already has a vault: unlock it");
+		goto out;
+	}
+	rc = store_wrapped(s,
+	                   "INSERT INTO vault (id, alg, opslimit, memlimit, "
+	                   "salt, wrapped, created) VALUES (1, ?, ?, ?, ?, ?, ?)",
+	                   pass, len, vkey, err);
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (rc != QM_OK)
+		goto out;
+	qm_store_vault_lock(s);
+	s->vkey = vkey;
+	vkey = NULL;
+out:
+	qm_sec_free(vkey);
+	return rc;
+}
+
+/* Derives and unwraps the vault key for pass; *out in secure memory. */
+static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
+                                  size_t len, unsigned char **out,
+                                  struct qm_error *err)
+{
+	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
+	unsigned char *kek = NULL, *vkey = NULL;
+	sqlite3_int64 ops, mem;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT alg, opslimit, memlimit, salt, wrapped "
+	                "FROM vault WHERE id = 1",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE)
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "this store has no vault yet: create one");
+	if (src != SQLITE_ROW)
+		return db_fail(s, src, err, "reading the vault");
+	ops = sqlite3_column_int64(st, 1);
+	mem = sqlite3_column_int64(st, 2);
+	if (!sqlite3_column_text(st, 0) ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), ALG_NAME) != 0 ||
+	    sqlite3_column_bytes(st, 3) != SALTBYTES ||
+	    sqlite3_column_bytes(st, 4) != WRAPBYTES ||
+	    ops < (sqlite3_int64)crypto_pwhash_argon2id_OPSLIMIT_MIN ||
+	    ops > OPSLIMIT_MAX ||
+	    mem < (sqlite3_int64)crypto_pwhash_argon2id_MEMLIMIT_MIN ||
+	    (uint64_t)mem > MEMLIMIT_MAX) {
+		sqlite3_reset(st);
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "the vault record in %s is damaged or of an "
+		                    "unknown kind",
+		                    s->path);
+	}
+	memcpy(salt, sqlite3_column_blob(st, 3), SALTBYTES);
+	memcpy(wrapped, sqlite3_column_blob(st, 4), WRAPBYTES);
+	sqlite3_reset(st);
+	rc = derive(pass, len, salt, (uint64_t)ops, (uint64_t)mem, &kek, err);
+	if (rc != QM_OK)
+		return rc;
+	vkey = qm_sec_alloc(VAULT_KEYBYTES);
+	if (!vkey) {
+		rc = qm_error_set(err, QM_ERR_NOMEM,
+		                  "no secure memory for the vault key");
+		goto out;
+	}
+	if (unwrap(kek, wrapped, wrap_ad, sizeof(wrap_ad), vkey) != 0) {
+		rc = qm_error_set(err, QM_ERR_DENIED,
+		                  "wrong passphrase: the vault did not open; "
+		                  "nothing was changed");
+		goto out;
+	}
+	*out = vkey;
+	vkey = NULL;
+out:
+	qm_sec_free(kek);
+	qm_sec_free(vkey);
+	return rc;
+}
+
+enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
+                                  size_t len, struct qm_error *err)
+{
+	unsigned char *vkey = NULL;
+	enum qm_err rc;
+
+	if (!pass)
+		return qm_error_set(err, QM_ERR_INVAL, "no passphrase given");
+	rc = open_vault_key(s, pass, len, &vkey, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_store_vault_lock(s);
+	s->vkey = vkey;
+	return QM_OK;
+}
+
+enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
+                                 size_t oldlen, const char *newpass,
+                                 size_t newlen, struct qm_error *err)
+{
+	unsigned char *vkey = NULL;
+	enum qm_err rc;
+
+	if (!newpass || newlen == 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the vault needs a non-empty passphrase");
+	rc = open_vault_key(s, oldpass, oldlen, &vkey, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out;
+	rc = store_wrapped(s,
+	                   "UPDATE vault SET alg = ?, opslimit = ?, memlimit = ?, "
+	                   "salt = ?, wrapped = ?, created = ? WHERE id = 1",
+	                   newpass, newlen, vkey, err);
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+out:
+	qm_sec_free(vkey);
+	return rc;
+}
+
+/* The associated data that binds an item to its place. */
+static size_t item_ad(const char *kind, int64_t id, unsigned char *ad,
+                      size_t adlen)
+{
+	size_t k = strnlen(kind, 32), n = 0;
+	static const char tag[] = "qmail-vault-v1 item";
+
+	if (sizeof(tag) + k + 1 + 8 > adlen)
+		return 0;
+	memcpy(ad, tag, sizeof(tag));
+	n = sizeof(tag);
+	memcpy(ad + n, kind, k);
+	n += k;
+	ad[n++] = 0;
+	for (int i = 7; i >= 0; i--)
+		ad[n++] = (unsigned char)((uint64_t)id >> (i * 8));
+	return n;
+}
+
+enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
+                       const void *pt, size_t n, struct qm_buf *out,
+                       struct qm_error *err)
+{
+	unsigned char ad[96], *ikey = NULL, *p;
+	size_t adlen, start;
+	enum qm_err rc;
+
+	rc = vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	if (n > QM_STORE_MAXBLOB)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "%s: %zu bytes is more than the vault takes "
+		                    "in one item (%u)",
+		                    kind, n, QM_STORE_MAXBLOB);
+	adlen = item_ad(kind, id, ad, sizeof(ad));
+	if (!adlen)
+		return qm_error_set(err, QM_ERR_INVAL, "bad vault item kind");
+	ikey = qm_sec_alloc(VAULT_KEYBYTES);
+	if (!ikey)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for an item key");
+	start = out->len;
+	rc = qm_buf_reserve(out, ITEM_OVERHEAD + n, err);
+	if (rc != QM_OK)
+		goto out;
+	p = out->data + start;
+	p[0] = ITEM_VERSION;
+	randombytes_buf(ikey, VAULT_KEYBYTES);
+	wrap(s->vkey, ikey, ad, adlen, p + 1);
+	randombytes_buf(p + 1 + WRAPBYTES, NONCEBYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		p + 1 + WRAPBYTES + NONCEBYTES, NULL, pt, n, ad, adlen, NULL,
+		p + 1 + WRAPBYTES, ikey);
+	out->len = start + ITEM_OVERHEAD + n;
+	out->data[out->len] = 0;
+out:
+	qm_sec_free(ikey);
+	return rc;
+}
+
+enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
+                       const void *blob, size_t n, struct qm_buf *out,
+                       struct qm_error *err)
+{
+	const unsigned char *b = blob;
+	unsigned char ad[96], *ikey = NULL;
+	size_t adlen, ptlen, start;
+	enum qm_err rc;
+
+	rc = vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	if (!out->secure)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "vault plaintext must go to a secure buffer");
+	if (n < ITEM_OVERHEAD || b[0] != ITEM_VERSION)
+		return qm_error_set(err, QM_ERR_AUTH,
+		                    "%s %lld in the vault is damaged", kind,
+		                    (long long)id);
+	adlen = item_ad(kind, id, ad, sizeof(ad));
+	if (!adlen)
+		return qm_error_set(err, QM_ERR_INVAL, "bad vault item kind");
+	ptlen = n - ITEM_OVERHEAD;
+	ikey = qm_sec_alloc(VAULT_KEYBYTES);
+	if (!ikey)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for an item key");
+	start = out->len;
+	rc = qm_buf_reserve(out, ptlen, err);
+	if (rc != QM_OK)
+		goto out;
+	if (unwrap(s->vkey, b + 1, ad, adlen, ikey) != 0 ||
+	    crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    out->data + start, NULL, NULL, b + 1 + WRAPBYTES + NONCEBYTES,
+		    n - 1 - WRAPBYTES - NONCEBYTES, ad, adlen, b + 1 + WRAPBYTES,
+		    ikey) != 0) {
+		qm_wipe(out->data + start, ptlen);
+		rc = qm_error_set(err, QM_ERR_AUTH,
+		                  "%s %lld in the vault failed its integrity "
+		                  "check (altered or moved)",
+		                  kind, (long long)id);
+		goto out;
+	}
+	out->len = start + ptlen;
+	out->data[out->len] = 0;
+out:
+	qm_sec_free(ikey);
+	return rc;
+}
