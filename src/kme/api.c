@@ -1,0 +1,856 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ETSI GS QKD 014 V1.1.1 methods (Get status, Get key, Get key with
+ * key IDs) and the KME-to-KME and operator endpoints, independent of the
+ * HTTP server: each takes the authenticated caller (certificate CN) and the
+ * request, and fills a reply. Key containers are written by hand into
+ * secure memory so that key bytes never sit in an ordinary heap string.
+ */
+#include "private.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_NOTFOUND "one or more keys specified are not found on KME"
+#define MSG_PARAMS "requested parameters do not adhere to KME specifications"
+
+static void reply_json(struct kme_reply *r, unsigned status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	r->status = status;
+	qm_buf_init(&r->body, KME_BODYMAX * 4);
+	if (!s || qm_buf_append_str(&r->body, s, NULL)) {
+		r->status = 500;
+		qm_buf_reset(&r->body);
+	}
+	free(s);
+	json_decref(j);
+}
+
+void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
+                   const char *detail)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "message", json_string(msg));
+	if (detail) {
+		json_t *d = json_object();
+		json_object_set_new(d, "message", json_string(detail));
+		json_object_set_new(j, "details", json_pack("[o]", d));
+	}
+	reply_json(r, status, j);
+}
+
+/* The link whose peer serves sae, or NULL. */
+struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae)
+{
+	for (size_t i = 0; i < k->nlinks; i++) {
+		const struct kme_peer_conf *p = k->links[i].peer;
+		for (size_t j = 0; j < p->nsaes; j++)
+			if (strcmp(p->saes[j], sae) == 0)
+				return &k->links[i];
+	}
+	return NULL;
+}
+
+struct kme_link *kme_link_for_peer(struct qm_kme *k, const char *peer_id)
+{
+	for (size_t i = 0; i < k->nlinks; i++)
+		if (strcmp(k->links[i].peer->id, peer_id) == 0)
+			return &k->links[i];
+	return NULL;
+}
+
+static int not_served(struct qm_kme *k, const char *caller,
+                      struct kme_reply *r)
+{
+	char d[KME_IDMAX + 80];
+
+	if (kme_conf_serves(&k->conf, caller))
+		return 0;
+	snprintf(d, sizeof(d), "SAE \"%s\" is not served by KME %s", caller,
+	         k->conf.id);
+	kme_api_error(r, 401, "unauthorized", d);
+	return 1;
+}
+
+/* status_extension: the link's health as the simulator measures it. */
+void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
+                         void *obj)
+{
+	json_t *o = obj;
+	double fill = (double)kstream_avail(&l->own) / (double)c->pool_bytes;
+
+	json_object_set_new(o, "qber", json_real(l->stats.qber));
+	json_object_set_new(o, "qber_alarm", json_boolean(l->stats.alarm));
+	json_object_set_new(o, "qber_threshold", json_real(c->bb84_alarm));
+	json_object_set_new(o, "key_rate_bps", json_real(l->stats.rate_bps));
+	json_object_set_new(o, "pool_fill", json_real(fill > 1 ? 1 : fill));
+	json_object_set_new(o, "pool_bytes",
+	                    json_integer((json_int_t)kstream_avail(&l->own)));
+	json_object_set_new(o, "reserved_keys",
+	                    json_integer((json_int_t)l->res.count));
+	json_object_set_new(o, "eavesdropper", json_real(l->stats.eve));
+	json_object_set_new(o, "link_blocks",
+	                    json_integer((json_int_t)l->stats.blocks));
+	json_object_set_new(o, "link_runner", json_boolean(l->i_am_lower));
+	json_object_set_new(o, "peer_reachable", json_boolean(l->stats.peer_up));
+}
+
+void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
+                    struct kme_reply *r)
+{
+	const struct kme_conf *c = &k->conf;
+	struct kme_link *l;
+	json_t *j, *ext;
+	long long kb = c->default_key_size / 8;
+
+	if (not_served(k, caller, r))
+		return;
+	l = kme_link_for_sae(k, slave);
+	if (!l) {
+		kme_api_error(r, 400, MSG_PARAMS,
+		              "slave_SAE_ID is not known to this KME");
+		return;
+	}
+	ext = json_object();
+	pthread_mutex_lock(&l->lock);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	              "source_KME_ID", c->id, "target_KME_ID", l->peer->id,
+	              "master_SAE_ID", caller, "slave_SAE_ID", slave,
+	              "key_size", (json_int_t)c->default_key_size,
+	              "stored_key_count",
+	              (json_int_t)(kstream_avail(&l->own) / (uint64_t)kb),
+	              "max_key_count", (json_int_t)(c->pool_bytes / kb),
+	              "max_key_per_request",
+	              (json_int_t)c->max_key_per_request, "max_key_size",
+	              (json_int_t)c->max_key_size, "min_key_size",
+	              (json_int_t)c->min_key_size, "max_SAE_ID_count",
+	              (json_int_t)c->max_sae_id_count);
+	kme_link_stats_json(l, c, ext);
+	pthread_mutex_unlock(&l->lock);
+	json_object_set_new(j, "status_extension", ext);
+	reply_json(r, 200, j);
+}
+
+/* Parses a decimal query value; -1 when malformed or out of range. */
+static long long query_int(const char *s)
+{
+	long long v;
+
+	if (qm_parse_ll(s, 0, 1LL << 40, &v, NULL))
+		return -1;
+	return v;
+}
+
+struct keyreq {
+	long long number, size;
+	const char *slaves[KME_MAXSLAVES];
+	size_t nslaves;
+};
+
+/* Fills q from the body or the query; 0, or a reply was set. */
+static int parse_keyreq(struct qm_kme *k, struct kme_link *l,
+                        const char *slave, json_t *body, const char *qn,
+                        const char *qs, struct keyreq *q,
+                        struct kme_reply *r)
+{
+	const struct kme_conf *c = &k->conf;
+
+	q->number = 1;
+	q->size = c->default_key_size;
+	q->slaves[0] = slave;
+	q->nslaves = 1;
+	if (body) {
+		json_t *v;
+		const char *key;
+
+		json_object_foreach(body, key, v) {
+			if (strcmp(key, "number") == 0) {
+				if (!json_is_integer(v)) {
+					kme_api_error(r, 400, MSG_PARAMS,
+					              "number must be an integer");
+					return -1;
+				}
+				q->number = json_integer_value(v);
+			} else if (strcmp(key, "size") == 0) {
+				if (!json_is_integer(v)) {
+					kme_api_error(r, 400, MSG_PARAMS,
+					              "size must be an integer");
+					return -1;
+				}
+				q->size = json_integer_value(v);
+			} else if (strcmp(key, "additional_slave_SAE_IDs") == 0) {
+				size_t i;
+				json_t *e;
+				if (!json_is_array(v)) {
+					kme_api_error(r, 400, MSG_PARAMS,
+					              "additional_slave_SAE_IDs must "
+					              "be an array of strings");
+					return -1;
+				}
+				if (json_array_size(v) >
+				    (size_t)c->max_sae_id_count) {
+					kme_api_error(r, 400, MSG_PARAMS,
+					              "additional_slave_SAE_IDs has "
+					              "more entries than "
+					              "max_SAE_ID_count");
+					return -1;
+				}
+				json_array_foreach(v, i, e) {
+					const char *s = json_string_value(e);
+					if (!s) {
+						kme_api_error(r, 400, MSG_PARAMS,
+						              "additional_slave_SAE_"
+						              "IDs must be an array "
+						              "of strings");
+						return -1;
+					}
+					if (kme_link_for_sae(k, s) != l) {
+						kme_api_error(r, 400, MSG_PARAMS,
+						              "every additional "
+						              "slave SAE must be "
+						              "served by the same "
+						              "KME as the slave SAE");
+						return -1;
+					}
+					for (size_t t = 0; t < q->nslaves; t++)
+						if (strcmp(q->slaves[t], s) == 0) {
+							kme_api_error(
+								r, 400, MSG_PARAMS,
+								"a slave SAE is "
+								"named twice");
+							return -1;
+						}
+					q->slaves[q->nslaves++] = s;
+				}
+			} else if (strcmp(key, "extension_mandatory") == 0) {
+				if (!json_is_array(v)) {
+					kme_api_error(r, 400, MSG_PARAMS,
+					              "extension_mandatory must be "
+					              "an array");
+					return -1;
+				}
+				if (json_array_size(v) > 0) {
+					kme_api_error(r, 400,
+					              "not all extension_mandatory "
+					              "parameters are supported",
+					              NULL);
+					return -1;
+				}
+			}
+			/* extension_optional and unknown members: ignored */
+		}
+	} else {
+		if (qn && (q->number = query_int(qn)) < 0) {
+			kme_api_error(r, 400, MSG_PARAMS,
+			              "number must be a positive integer");
+			return -1;
+		}
+		if (qs && (q->size = query_int(qs)) < 0) {
+			kme_api_error(r, 400, MSG_PARAMS,
+			              "size must be a positive integer");
+			return -1;
+		}
+	}
+	if (q->size % 8) {
+		kme_api_error(r, 400, "size shall be a multiple of 8", NULL);
+		return -1;
+	}
+	if (q->number < 1 || q->number > c->max_key_per_request) {
+		kme_api_error(r, 400, MSG_PARAMS,
+		              "number must be between 1 and "
+		              "max_key_per_request");
+		return -1;
+	}
+	if (q->size < c->min_key_size || q->size > c->max_key_size) {
+		kme_api_error(r, 400, MSG_PARAMS,
+		              "size must be between min_key_size and "
+		              "max_key_size");
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends {"key_ID":..., "key":...} to a secure container body. */
+static enum qm_err put_key(struct qm_buf *b, int first,
+                           const unsigned char id[16],
+                           const unsigned char *key, size_t len)
+{
+	char ids[37];
+	enum qm_err rc;
+
+	kme_uuid_fmt(id, ids);
+	if ((rc = qm_buf_append_str(b, first ? "{\"key_ID\":\"" :
+	                                       ",{\"key_ID\":\"",
+	                            NULL)) ||
+	    (rc = qm_buf_append_str(b, ids, NULL)) ||
+	    (rc = qm_buf_append_str(b, "\",\"key\":\"", NULL)) ||
+	    (rc = qm_b64_encode(key, len, b, NULL)) ||
+	    (rc = qm_buf_append_str(b, "\"}", NULL)))
+		return rc;
+	return QM_OK;
+}
+
+static json_t *parse_body(const char *body, size_t blen, struct kme_reply *r)
+{
+	json_error_t je;
+	json_t *j;
+
+	j = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		char d[200];
+		snprintf(d, sizeof(d), "malformed JSON: %.150s", je.text);
+		kme_api_error(r, 400, "bad request format", d);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		kme_api_error(r, 400, "bad request format",
+		              "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
+                      const char *body, size_t blen, const char *q_number,
+                      const char *q_size, struct kme_reply *r)
+{
+	struct kme_link *l;
+	struct keyreq q;
+	json_t *jb = NULL, *res = NULL, *keys;
+	unsigned char *bytes = NULL, (*ids)[16] = NULL;
+	struct kme_ticket *t;
+	struct qm_error e;
+	size_t klen, total;
+	uint64_t off;
+
+	if (not_served(k, caller, r))
+		return;
+	l = kme_link_for_sae(k, slave);
+	if (!l) {
+		kme_api_error(r, 400, MSG_PARAMS,
+		              "slave_SAE_ID is not known to this KME");
+		return;
+	}
+	if (body && !(jb = parse_body(body, blen, r)))
+		return;
+	if (parse_keyreq(k, l, slave, jb, q_number, q_size, &q, r))
+		goto out;
+	klen = (size_t)q.size / 8;
+	total = klen * (size_t)q.number;
+	bytes = qm_sec_alloc(total);
+	ids = calloc((size_t)q.number, sizeof(*ids));
+	res = json_object();
+	keys = json_array();
+	if (!bytes || !ids || !res || !keys) {
+		json_decref(keys);
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		goto out;
+	}
+	json_object_set_new(res, "master", json_string(caller));
+	{
+		json_t *sl = json_array();
+		for (size_t i = 0; i < q.nslaves; i++)
+			json_array_append_new(sl, json_string(q.slaves[i]));
+		json_object_set_new(res, "slaves", sl);
+	}
+	json_object_set_new(res, "keys", keys);
+	pthread_mutex_lock(&l->lock);
+	if (kstream_avail(&l->own) < total) {
+		pthread_mutex_unlock(&l->lock);
+		kme_api_error(r, 503, "not enough key material on KME",
+		              l->stats.alarm ? "the QKD link is in QBER alarm "
+		                               "and produces no key"
+		                             : "the pool is refilling; try "
+		                               "again later");
+		goto out;
+	}
+	off = l->own.next;
+	if (kstream_copy(&l->own, off, total, bytes, &e)) {
+		pthread_mutex_unlock(&l->lock);
+		kme_api_error(r, 503, "key pool error on KME", e.msg);
+		goto out;
+	}
+	kstream_release(&l->own, off, total);
+	l->own.next = off + total;
+	for (long long i = 0; i < q.number; i++) {
+		kme_uuid_new(ids[i]);
+		char s[37];
+		kme_uuid_fmt(ids[i], s);
+		json_array_append_new(
+			keys, json_pack("{s:s, s:I, s:I}", "id", s, "off",
+		                        (json_int_t)(off + (uint64_t)i * klen),
+		                        "len", (json_int_t)klen));
+	}
+	t = kme_peerq_submit(l->q, res);
+	res = NULL;
+	pthread_cond_broadcast(&l->cond); /* the link may refill now */
+	pthread_mutex_unlock(&l->lock);
+	kme_mark_dirty(k);
+	if (!t || kme_peerq_wait(l->q, t, &e)) {
+		char d[QM_ERR_MSGMAX + 256];
+		snprintf(d, sizeof(d), "peer KME %s did not confirm: %s",
+		         l->peer->id, t ? e.msg : "out of memory");
+		kme_api_error(r, 503, "keys could not be synchronised with "
+		                      "the peer KME; try again",
+		              d);
+		goto out;
+	}
+	r->status = 200;
+	qm_buf_init_secure(&r->body, total * 2 + (size_t)q.number * 80 + 64);
+	if (qm_buf_append_str(&r->body, "{\"keys\":[", NULL))
+		goto oom;
+	for (long long i = 0; i < q.number; i++)
+		if (put_key(&r->body, i == 0, ids[i], bytes + (size_t)i * klen,
+		            klen))
+			goto oom;
+	if (qm_buf_append_str(&r->body, "]}", NULL))
+		goto oom;
+	goto out;
+oom:
+	qm_buf_free(&r->body);
+	kme_api_error(r, 503, "out of memory on KME", NULL);
+out:
+	qm_sec_free(bytes);
+	free(ids);
+	json_decref(res);
+	json_decref(jb);
+}
+
+void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
+                      const char *body, size_t blen, const char *q_keyid,
+                      struct kme_reply *r)
+{
+	struct kme_link *l;
+	json_t *jb = NULL;
+	unsigned char (*ids)[16] = NULL;
+	struct kres **found = NULL;
+	size_t n = 0, total = 0;
+	unsigned char *bytes = NULL;
+	int denied = 0, missing = 0;
+
+	if (not_served(k, caller, r))
+		return;
+	if (body) {
+		json_t *arr, *e;
+		size_t i;
+
+		if (!(jb = parse_body(body, blen, r)))
+			return;
+		arr = json_object_get(jb, "key_IDs");
+		if (!json_is_array(arr) || json_array_size(arr) == 0) {
+			kme_api_error(r, 400, "bad request format",
+			              "key_IDs must be a non-empty array");
+			goto out;
+		}
+		if (json_array_size(arr) > (size_t)k->conf.max_key_per_request) {
+			kme_api_error(r, 400, MSG_PARAMS,
+			              "more key_IDs than max_key_per_request");
+			goto out;
+		}
+		ids = calloc(json_array_size(arr), sizeof(*ids));
+		if (!ids) {
+			kme_api_error(r, 503, "out of memory on KME", NULL);
+			goto out;
+		}
+		json_array_foreach(arr, i, e) {
+			const char *s = json_string_value(
+				json_object_get(e, "key_ID"));
+			if (!json_is_object(e) || !s ||
+			    kme_uuid_parse(s, ids[n])) {
+				kme_api_error(r, 400, "bad request format",
+				              "each key_IDs entry needs a "
+				              "key_ID that is a UUID string");
+				goto out;
+			}
+			n++;
+		}
+	} else {
+		if (!q_keyid) {
+			kme_api_error(r, 400, "bad request format",
+			              "key_ID is missing");
+			goto out;
+		}
+		ids = calloc(1, sizeof(*ids));
+		if (!ids || kme_uuid_parse(q_keyid, ids[0])) {
+			kme_api_error(r, 400, "bad request format",
+			              "key_ID must be a UUID string");
+			goto out;
+		}
+		n = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(ids[i], ids[j], 16) == 0) {
+				kme_api_error(r, 400, "bad request format",
+				              "a key_ID is named twice");
+				goto out;
+			}
+	l = kme_link_for_sae(k, master);
+	if (!l) {
+		kme_api_error(r, 400, MSG_NOTFOUND,
+		              "master_SAE_ID is not known to this KME");
+		goto out;
+	}
+	found = calloc(n, sizeof(*found));
+	if (!found) {
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		goto out;
+	}
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct kres *x = kres_find(&l->res, ids[i]);
+		int slot = -1;
+
+		if (x)
+			for (uint32_t s = 0; s < x->nslaves; s++)
+				if (strcmp(x->slaves[s], caller) == 0)
+					slot = (int)s;
+		if (!x || (slot >= 0 && (x->fetched & (1u << slot)))) {
+			missing = 1;
+		} else if (slot < 0 || strcmp(x->master, master) != 0) {
+			denied = 1;
+		} else {
+			found[i] = x;
+			total += x->len;
+		}
+	}
+	if (missing || denied) {
+		pthread_mutex_unlock(&l->lock);
+		if (missing)
+			kme_api_error(r, 400, MSG_NOTFOUND, NULL);
+		else
+			kme_api_error(r, 401, "unauthorized",
+			              "one or more keys were not addressed to "
+			              "this SAE by this master SAE");
+		goto out;
+	}
+	bytes = qm_sec_alloc(total ? total : 1);
+	r->status = 200;
+	qm_buf_init_secure(&r->body, total * 2 + n * 80 + 64);
+	if (!bytes || qm_buf_append_str(&r->body, "{\"keys\":[", NULL)) {
+		pthread_mutex_unlock(&l->lock);
+		goto oom;
+	}
+	for (size_t i = 0, at = 0; i < n; i++) {
+		struct kres *x = found[i];
+		if (kstream_copy(&l->mirror, x->off, x->len, bytes + at,
+		                 NULL) ||
+		    put_key(&r->body, i == 0, x->id, bytes + at, x->len)) {
+			/* nothing was marked yet for this key: stop here */
+			pthread_mutex_unlock(&l->lock);
+			goto oom;
+		}
+		at += x->len;
+	}
+	/* every key could be delivered: now destroy them for this SAE */
+	for (size_t i = 0; i < n; i++) {
+		struct kres *x = found[i];
+		uint32_t all = (x->nslaves >= 32) ? 0xffffffffu
+		                                  : ((1u << x->nslaves) - 1);
+		for (uint32_t s = 0; s < x->nslaves; s++)
+			if (strcmp(x->slaves[s], caller) == 0)
+				x->fetched |= 1u << s;
+		if ((x->fetched & all) == all) {
+			kstream_release(&l->mirror, x->off, x->len);
+			kres_remove(&l->res, x->id);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	kme_mark_dirty(k);
+	if (qm_buf_append_str(&r->body, "]}", NULL))
+		goto oom;
+	goto out;
+oom:
+	qm_buf_free(&r->body);
+	kme_api_error(r, 503, "out of memory on KME", NULL);
+out:
+	qm_sec_free(bytes);
+	free(found);
+	free(ids);
+	json_decref(jb);
+}
+
+/* ---------------------------------------------------- KME-to-KME endpoints */
+
+struct pres {
+	unsigned char id[16];
+	uint64_t off;
+	uint32_t len;
+};
+
+void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
+                          const char *body, size_t blen, struct kme_reply *r)
+{
+	struct kme_link *l = kme_link_for_peer(k, caller);
+	json_t *jb, *arr, *e;
+	size_t i;
+	uint64_t next;
+	int64_t now = qm_now();
+
+	if (!l) {
+		kme_api_error(r, 401, "unauthorized", "not a peer KME");
+		return;
+	}
+	if (!body || !(jb = parse_body(body, blen, r)))
+		return;
+	arr = json_object_get(jb, "reservations");
+	if (!json_is_array(arr)) {
+		kme_api_error(r, 400, "bad request format",
+		              "reservations must be an array");
+		json_decref(jb);
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	/* check the whole batch first: it is applied entirely or not at all */
+	next = l->mirror.next;
+	json_array_foreach(arr, i, e) {
+		json_t *keys = json_object_get(e, "keys"), *kk;
+		json_t *sl = json_object_get(e, "slaves"), *se;
+		const char *m = json_string_value(json_object_get(e, "master"));
+		size_t j;
+
+		if (!m || strlen(m) >= KME_IDMAX || !json_is_array(keys) ||
+		    !json_is_array(sl) || json_array_size(sl) == 0 ||
+		    json_array_size(sl) > KME_MAXSLAVES ||
+		    kme_link_for_sae(k, m) != l)
+			goto bad;
+		json_array_foreach(sl, j, se) {
+			const char *s = json_string_value(se);
+			if (!s || !kme_conf_serves(&k->conf, s))
+				goto bad;
+		}
+		json_array_foreach(keys, j, kk) {
+			unsigned char id[16];
+			json_int_t off = json_integer_value(
+				json_object_get(kk, "off"));
+			json_int_t len = json_integer_value(
+				json_object_get(kk, "len"));
+			if (kme_uuid_parse(json_string_value(
+				                   json_object_get(kk, "id")),
+			                   id) ||
+			    off < 0 || len <= 0 || len > (1 << 20) ||
+			    (uint64_t)off < next ||
+			    (uint64_t)off + (uint64_t)len > l->mirror.end ||
+			    kres_find(&l->res, id))
+				goto bad;
+			next = (uint64_t)off + (uint64_t)len;
+		}
+	}
+	json_array_foreach(arr, i, e) {
+		json_t *keys = json_object_get(e, "keys"), *kk;
+		json_t *sl = json_object_get(e, "slaves");
+		size_t j;
+
+		json_array_foreach(keys, j, kk) {
+			struct kres *x = calloc(1, sizeof(*x));
+			uint64_t off = (uint64_t)json_integer_value(
+				json_object_get(kk, "off"));
+			if (!x)
+				goto oom;
+			kme_uuid_parse(json_string_value(
+					       json_object_get(kk, "id")),
+			               x->id);
+			x->off = off;
+			x->len = (uint32_t)json_integer_value(
+				json_object_get(kk, "len"));
+			x->nslaves = (uint32_t)json_array_size(sl);
+			for (uint32_t s = 0; s < x->nslaves; s++)
+				qm_strlcpy(x->slaves[s],
+				           json_string_value(
+						   json_array_get(sl, s)),
+				           KME_IDMAX);
+			qm_strlcpy(x->master,
+			           json_string_value(json_object_get(e, "master")),
+			           KME_IDMAX);
+			x->expires = k->conf.key_expiry_s
+			                     ? now + k->conf.key_expiry_s
+			                     : 0;
+			if (kres_add(&l->res, x, NULL)) {
+				free(x);
+				goto oom;
+			}
+			/* bytes the peer skipped (a failed request) die here */
+			if (off > l->mirror.next)
+				kstream_release(&l->mirror, l->mirror.next,
+				                (size_t)(off - l->mirror.next));
+			l->mirror.next = off + x->len;
+		}
+	}
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	json_decref(jb);
+	kme_mark_dirty(k);
+	kme_api_error(r, 200, "ok", NULL);
+	return;
+bad:
+	pthread_mutex_unlock(&l->lock);
+	json_decref(jb);
+	kme_api_error(r, 409, "reservation rejected",
+	              "a reservation names unknown SAEs, a used or missing "
+	              "range of the pool, or a known key ID");
+	return;
+oom:
+	pthread_mutex_unlock(&l->lock);
+	json_decref(jb);
+	kme_api_error(r, 503, "out of memory on KME", NULL);
+}
+
+void kme_api_peer_block(struct qm_kme *k, const char *caller,
+                        const char *q_lo_off, const char *q_lo_len,
+                        const char *q_hi_off, const char *q_hi_len,
+                        const char *q_stats, const char *q_blk,
+                        const unsigned char *p, size_t len,
+                        struct kme_reply *r)
+{
+	struct kme_link *l = kme_link_for_peer(k, caller);
+	long long lo_off, lo_len, hi_off, hi_len, blk;
+	double qber = 0, rate = 0, eve = 0;
+	int alarm = 0;
+	unsigned long long blocks = 0;
+
+	if (!l || l->i_am_lower) {
+		kme_api_error(r, 401, "unauthorized",
+		              "not the peer KME that runs this link");
+		return;
+	}
+	if (qm_parse_ll(q_lo_off ? q_lo_off : "", 0, 1LL << 62, &lo_off,
+	                NULL) ||
+	    qm_parse_ll(q_lo_len ? q_lo_len : "", 0, 1 << 26, &lo_len, NULL) ||
+	    qm_parse_ll(q_hi_off ? q_hi_off : "", 0, 1LL << 62, &hi_off,
+	                NULL) ||
+	    qm_parse_ll(q_hi_len ? q_hi_len : "", 0, 1 << 26, &hi_len, NULL) ||
+	    qm_parse_ll(q_blk ? q_blk : "", 0, 1LL << 62, &blk, NULL) ||
+	    (size_t)(lo_len + hi_len) != len || !q_stats ||
+	    sscanf(q_stats, "%lf,%d,%lf,%lf,%llu", &qber, &alarm, &rate, &eve,
+	           &blocks) != 5) {
+		kme_api_error(r, 400, "bad request format",
+		              "malformed key block");
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	/* the lower KME's direction is our mirror, the higher is ours */
+	if (len && (uint64_t)blk != l->last_blk) {
+		if ((uint64_t)lo_off != l->mirror.end ||
+		    (uint64_t)hi_off != l->own.end) {
+			json_t *j = json_pack(
+				"{s:s, s:I, s:I}", "message",
+				"key block out of sequence", "lo_end",
+				(json_int_t)l->mirror.end, "hi_end",
+				(json_int_t)l->own.end);
+			pthread_mutex_unlock(&l->lock);
+			reply_json(r, 409, j);
+			return;
+		}
+		if (kstream_append(&l->mirror, (uint64_t)lo_off, p,
+		                   (size_t)lo_len, NULL) ||
+		    kstream_append(&l->own, (uint64_t)hi_off, p + lo_len,
+		                   (size_t)hi_len, NULL)) {
+			pthread_mutex_unlock(&l->lock);
+			kme_api_error(r, 503, "out of memory on KME", NULL);
+			return;
+		}
+		l->last_blk = (uint64_t)blk;
+	}
+	l->stats.qber = qber;
+	l->stats.alarm = alarm;
+	l->stats.rate_bps = rate;
+	l->stats.eve = eve;
+	l->stats.blocks = blocks;
+	l->stats.peer_up = 1;
+	l->stats.last_block = qm_now();
+	pthread_mutex_unlock(&l->lock);
+	if (len)
+		kme_mark_dirty(k);
+	kme_api_error(r, 200, "ok", NULL);
+}
+
+/* ------------------------------------------------------------ operator */
+
+void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
+                 const char *body, size_t blen, struct kme_reply *r)
+{
+	json_t *jb, *v;
+	double f;
+	char fwd[64];
+
+	if (from_peer ? !kme_link_for_peer(k, caller)
+	              : !kme_conf_is_operator(&k->conf, caller)) {
+		kme_api_error(r, 401, "unauthorized",
+		              "the eavesdropper control needs an operator "
+		              "certificate");
+		return;
+	}
+	if (!body || !(jb = parse_body(body, blen, r)))
+		return;
+	v = json_object_get(jb, "eavesdropper");
+	if (!json_is_number(v) || json_number_value(v) < 0 ||
+	    json_number_value(v) > 1) {
+		json_decref(jb);
+		kme_api_error(r, 400, "bad request format",
+		              "eavesdropper must be a number in [0, 1] (the "
+		              "fraction of photons intercepted)");
+		return;
+	}
+	f = json_number_value(v);
+	json_decref(jb);
+	snprintf(fwd, sizeof(fwd), "{\"eavesdropper\":%.6f}", f);
+	for (size_t i = 0; i < k->nlinks; i++) {
+		struct kme_link *l = &k->links[i];
+		if (from_peer && strcmp(l->peer->id, caller) != 0)
+			continue;
+		if (l->i_am_lower) {
+			pthread_mutex_lock(&l->lock);
+			l->stats.eve = f;
+			pthread_cond_broadcast(&l->cond);
+			pthread_mutex_unlock(&l->lock);
+		} else if (!from_peer) {
+			struct qm_error e;
+			if (kme_peer_post_json(k, l, "/kme/v1/peer/eve", fwd,
+			                       &e)) {
+				char d[QM_ERR_MSGMAX + 256];
+				snprintf(d, sizeof(d), "peer %s: %s",
+				         l->peer->id, e.msg);
+				kme_api_error(r, 503,
+				              "could not reach the KME that "
+				              "runs the link",
+				              d);
+				return;
+			}
+		}
+	}
+	qm_log(QM_LOG_INFO, "eavesdropper set to %.3f by %s", f, caller);
+	kme_api_stats(k, caller, r);
+}
+
+void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r)
+{
+	json_t *j, *links;
+
+	if (!kme_conf_is_operator(&k->conf, caller) &&
+	    !kme_link_for_peer(k, caller)) {
+		kme_api_error(r, 401, "unauthorized",
+		              "link statistics need an operator certificate");
+		return;
+	}
+	j = json_object();
+	links = json_object();
+	json_object_set_new(j, "kme_id", json_string(k->conf.id));
+	for (size_t i = 0; i < k->nlinks; i++) {
+		json_t *o = json_object();
+		pthread_mutex_lock(&k->links[i].lock);
+		kme_link_stats_json(&k->links[i], &k->conf, o);
+		json_object_set_new(
+			o, "peer_pool_bytes",
+			json_integer((json_int_t)kstream_avail(
+				&k->links[i].mirror)));
+		pthread_mutex_unlock(&k->links[i].lock);
+		json_object_set_new(links, k->links[i].peer->id, o);
+	}
+	json_object_set_new(j, "links", links);
+	reply_json(r, 200, j);
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qkme's configuration file (core's qm_conf syntax): the KME's identity,
+ * TLS files, the SAEs it serves, its peers, key limits, pool size, the
+ * store key and the BB84 link parameters. Every value is checked here so
+ * that the server never runs with a half-valid setting.
+ */
+#include "private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Splits a comma-separated list into ids; QM_ERR_TOOBIG past max. */
+static enum qm_err split_ids(const char *v, char ids[][KME_IDMAX],
+                             size_t max, size_t *n, const char *what,
+                             struct qm_error *err)
+{
+	const char *p = v;
+
+	*n = 0;
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len) {
+			if (*n >= max)
+				return qm_error_set(err, QM_ERR_TOOBIG,
+				                    "%s: more than %zu IDs", what,
+				                    max);
+			if (len >= KME_IDMAX)
+				return qm_error_set(err, QM_ERR_TOOBIG,
+				                    "%s: an ID is longer than %d "
+				                    "characters",
+				                    what, KME_IDMAX - 1);
+			memcpy(ids[*n], p, len);
+			ids[*n][len] = '\0';
+			(*n)++;
+		}
+		p = e ? e + 1 : NULL;
+	}
+	return QM_OK;
+}
+
+static enum qm_err get_str(const struct qm_conf *qc, const char *key,
+                           char *out, size_t outlen, int required,
+                           struct qm_error *err)
+{
+	const char *v = qm_conf_get(qc, key);
+
+	if (!v) {
+		if (required)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "setting \"%s\" is missing", key);
+		return QM_OK;
+	}
+	if (qm_strlcpy(out, v, outlen) != 0)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "setting \"%s\" is too long", key);
+	return QM_OK;
+}
+
+static enum qm_err get_double(const struct qm_conf *qc, const char *key,
+                              double min, double max, double *v,
+                              struct qm_error *err)
+{
+	const char *s = qm_conf_get(qc, key);
+	char *end;
+	double d;
+
+	if (!s)
+		return QM_OK;
+	d = strtod(s, &end);
+	if (end == s || *end || !(d >= min && d <= max))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "setting \"%s\" must be a number in "
+		                    "[%g, %g]",
+		                    key, min, max);
+	*v = d;
+	return QM_OK;
+}
+
+int kme_conf_serves(const struct kme_conf *c, const char *sae)
+{
+	for (size_t i = 0; i < c->nsaes; i++)
+		if (strcmp(c->saes[i], sae) == 0)
+			return 1;
+	return 0;
+}
+
+int kme_conf_is_operator(const struct kme_conf *c, const char *cn)
+{
+	for (size_t i = 0; i < c->noperators; i++)
+		if (strcmp(c->operators[i], cn) == 0)
+			return 1;
+	return 0;
+}
+
+static enum qm_err load_peers(const struct qm_conf *qc, struct kme_conf *c,
+                              struct qm_error *err)
+{
+	for (size_t i = 0; i < qm_conf_count(qc); i++) {
+		const char *key = qm_conf_key(qc, i);
+		size_t kl = strlen(key);
+		struct kme_peer_conf *p;
+		char name[KME_IDMAX + 16];
+		enum qm_err rc;
+
+		if (strncmp(key, "peer.", 5) != 0 || kl < 9 ||
+		    strcmp(key + kl - 4, ".url") != 0)
+			continue;
+		if (c->npeers >= KME_MAXPEERS)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "more than %d peers", KME_MAXPEERS);
+		p = &c->peers[c->npeers];
+		if (kl - 9 >= KME_IDMAX)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "peer ID in \"%s\" is too long", key);
+		memcpy(p->id, key + 5, kl - 9);
+		p->id[kl - 9] = '\0';
+		if (strcmp(p->id, c->id) == 0)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "peer %s is this KME itself", p->id);
+		if (qm_strlcpy(p->url, qm_conf_value(qc, i), sizeof(p->url)))
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "peer %s: url too long", p->id);
+		if (strncmp(p->url, "https://", 8) != 0)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "peer %s: url must start with "
+			                    "https://",
+			                    p->id);
+		snprintf(name, sizeof(name), "peer.%s.saes", p->id);
+		rc = split_ids(qm_conf_get(qc, name) ? qm_conf_get(qc, name)
+		                                     : "",
+		               p->saes, KME_MAXSAES, &p->nsaes, name, err);
+		if (rc)
+			return rc;
+		c->npeers++;
+	}
+	return QM_OK;
+}
+
+enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
+                          struct qm_error *err)
+{
+	struct qm_conf *qc = NULL;
+	long long v;
+	enum qm_err rc;
+	const char *s;
+
+	memset(c, 0, sizeof(*c));
+	qm_strlcpy(c->listen_addr, "127.0.0.1", sizeof(c->listen_addr));
+	c->pool_bytes = 1 << 20;
+	c->default_key_size = 256;
+	c->min_key_size = 8;
+	c->max_key_size = 8192;
+	c->max_key_per_request = 1024;
+	c->max_sae_id_count = 8;
+	c->key_expiry_s = 0;
+	c->persist_ms = 1000;
+	c->peer_timeout_ms = 5000;
+	c->bb84_pulses = 1 << 16;
+	c->bb84_loss_db = 3.0;
+	c->bb84_noise = 0.01;
+	c->bb84_eve = 0.0;
+	c->bb84_alarm = 0.11;
+	c->bb84_sample = 0.1;
+	c->link_enabled = 1;
+
+	rc = qm_conf_load(path, &qc, err);
+	if (rc)
+		goto out;
+	if ((rc = get_str(qc, "kme_id", c->id, sizeof(c->id), 1, err)) ||
+	    (rc = get_str(qc, "listen", c->listen_addr,
+	                  sizeof(c->listen_addr), 0, err)) ||
+	    (rc = get_str(qc, "tls_cert", c->cert, sizeof(c->cert), 1, err)) ||
+	    (rc = get_str(qc, "tls_key", c->key, sizeof(c->key), 1, err)) ||
+	    (rc = get_str(qc, "client_ca", c->ca, sizeof(c->ca), 1, err)) ||
+	    (rc = get_str(qc, "state_dir", c->state_dir,
+	                  sizeof(c->state_dir), 1, err)) ||
+	    (rc = get_str(qc, "store_key_file", c->store_key_file,
+	                  sizeof(c->store_key_file), 0, err)))
+		goto out;
+	v = 0;
+	if ((rc = qm_conf_get_int(qc, "port", 1, 65535, &v, err)))
+		goto out;
+	if (!v) {
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "setting \"port\" is missing");
+		goto out;
+	}
+	c->port = (int)v;
+	s = qm_conf_get(qc, "saes");
+	if ((rc = split_ids(s ? s : "", c->saes, KME_MAXSAES, &c->nsaes,
+	                    "saes", err)))
+		goto out;
+	s = qm_conf_get(qc, "operators");
+	if ((rc = split_ids(s ? s : "", c->operators, 8, &c->noperators,
+	                    "operators", err)))
+		goto out;
+	if ((rc = qm_conf_get_int(qc, "pool_bytes", 64, 1LL << 30,
+	                          &c->pool_bytes, err)) ||
+	    (rc = qm_conf_get_int(qc, "default_key_size", 8, 1 << 20,
+	                          &c->default_key_size, err)) ||
+	    (rc = qm_conf_get_int(qc, "min_key_size", 8, 1 << 20,
+	                          &c->min_key_size, err)) ||
+	    (rc = qm_conf_get_int(qc, "max_key_size", 8, 1 << 20,
+	                          &c->max_key_size, err)) ||
+	    (rc = qm_conf_get_int(qc, "max_key_per_request", 1, 100000,
+	                          &c->max_key_per_request, err)) ||
+	    (rc = qm_conf_get_int(qc, "max_SAE_ID_count", 0,
+	                          KME_MAXSLAVES - 1, &c->max_sae_id_count,
+	                          err)) ||
+	    (rc = qm_conf_get_int(qc, "key_expiry_seconds", 0, 1LL << 40,
+	                          &c->key_expiry_s, err)) ||
+	    (rc = qm_conf_get_int(qc, "persist_interval_ms", 10, 3600000,
+	                          &c->persist_ms, err)) ||
+	    (rc = qm_conf_get_int(qc, "peer_timeout_ms", 100, 600000,
+	                          &c->peer_timeout_ms, err)) ||
+	    (rc = qm_conf_get_int(qc, "bb84.pulses", 1024, 1 << 24,
+	                          &c->bb84_pulses, err)) ||
+	    (rc = get_double(qc, "bb84.loss_db", 0, 60, &c->bb84_loss_db,
+	                     err)) ||
+	    (rc = get_double(qc, "bb84.noise", 0, 0.5, &c->bb84_noise, err)) ||
+	    (rc = get_double(qc, "bb84.eve", 0, 1, &c->bb84_eve, err)) ||
+	    (rc = get_double(qc, "bb84.alarm", 0.01, 0.5, &c->bb84_alarm,
+	                     err)) ||
+	    (rc = get_double(qc, "bb84.sample", 0.01, 0.9, &c->bb84_sample,
+	                     err)))
+		goto out;
+	v = 1;
+	if ((rc = qm_conf_get_int(qc, "bb84.enabled", 0, 1, &v, err)))
+		goto out;
+	c->link_enabled = (int)v;
+	if (c->min_key_size % 8 || c->max_key_size % 8 ||
+	    c->default_key_size % 8 || c->min_key_size > c->max_key_size ||
+	    c->default_key_size < c->min_key_size ||
+	    c->default_key_size > c->max_key_size) {
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "key sizes must be multiples of 8 with "
+		                  "min_key_size <= default_key_size <= "
+		                  "max_key_size");
+		goto out;
+	}
+	if ((rc = load_peers(qc, c, err)))
+		goto out;
+out:
+	if (rc)
+		qm_error_prefix(err, "configuration %s: ", path);
+	qm_conf_free(&qc);
+	return rc;
+}

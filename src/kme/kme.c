@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One KME: its configuration, a link per peer, the HTTPS server, the
+ * KME-to-KME queues, the link threads and the periodic sealed snapshot of
+ * the pools. Start and stop order matters: the server stops before the
+ * links and queues it uses, and the pools are saved last.
+ */
+#include "private.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void kme_mark_dirty(struct qm_kme *k)
+{
+	__atomic_store_n(&k->dirty, 1, __ATOMIC_RELAXED);
+}
+
+enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
+                       struct qm_error *err)
+{
+	struct qm_kme *k = calloc(1, sizeof(*k));
+	enum qm_err rc;
+
+	if (!k)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&k->state_lock, NULL);
+	if ((rc = qm_core_init(err)) ||
+	    (rc = kme_conf_load(conf_path, &k->conf, err)))
+		goto fail;
+	for (size_t i = 0; i < k->conf.npeers; i++) {
+		struct kme_link *l = &k->links[i];
+		pthread_mutex_init(&l->lock, NULL);
+		pthread_cond_init(&l->cond, NULL);
+		l->peer = &k->conf.peers[i];
+		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
+		l->stats.eve = k->conf.bb84_eve;
+		k->nlinks++;
+	}
+	snprintf(k->state_path, sizeof(k->state_path), "%s/pools.sealed",
+	         k->conf.state_dir);
+	if ((rc = qm_mkdirs(k->conf.state_dir, 0700, err)) ||
+	    (rc = kme_store_key_load(k, err)) ||
+	    (rc = kme_state_load(k, err)))
+		goto fail;
+	*out = k;
+	return QM_OK;
+fail:
+	qm_kme_free(&k);
+	return rc;
+}
+
+static void *persist_main(void *arg)
+{
+	struct qm_kme *k = arg;
+	uint64_t last = qm_mono_ns();
+
+	while (!k->stopping) {
+		struct timespec ts = {0, 20 * 1000000L};
+		uint64_t now;
+
+		nanosleep(&ts, NULL);
+		now = qm_mono_ns();
+		if (now - last < (uint64_t)k->conf.persist_ms * 1000000ULL)
+			continue;
+		last = now;
+		/* reserved keys past their expiry are destroyed */
+		if (k->conf.key_expiry_s) {
+			int64_t t = qm_now();
+			for (size_t i = 0; i < k->nlinks; i++) {
+				struct kme_link *l = &k->links[i];
+				pthread_mutex_lock(&l->lock);
+				for (size_t s = 0; s < l->res.nslots; s++) {
+					struct kres *r = l->res.slots[s];
+					while (r) {
+						struct kres *nx = r->next;
+						if (r->expires && r->expires <= t) {
+							kstream_release(&l->mirror,
+							                r->off, r->len);
+							kres_remove(&l->res, r->id);
+							kme_mark_dirty(k);
+						}
+						r = nx;
+					}
+				}
+				pthread_mutex_unlock(&l->lock);
+			}
+		}
+		if (__atomic_load_n(&k->dirty, __ATOMIC_RELAXED)) {
+			struct qm_error e;
+			if (kme_state_save(k, &e))
+				qm_log(QM_LOG_ERROR, "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		return qm_error_set(err, QM_ERR_NET, "libcurl failed to start");
+	for (size_t i = 0; i < k->nlinks; i++)
+		if ((rc = kme_peerq_new(k, &k->links[i], &k->links[i].q, err)))
+			return rc;
+	if ((rc = kme_server_start(k, err)))
+		return rc;
+	for (size_t i = 0; i < k->nlinks; i++)
+		if ((rc = kme_link_start(k, &k->links[i], err)))
+			return rc;
+	if (pthread_create(&k->persist_thread, NULL, persist_main, k))
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "cannot start the persistence thread");
+	k->persist_started = 1;
+	qm_log(QM_LOG_INFO, "KME %s listening on https://%s:%d, %zu peer(s)",
+	       k->conf.id, k->conf.listen_addr, k->conf.port, k->nlinks);
+	return QM_OK;
+}
+
+enum qm_err qm_kme_save(struct qm_kme *k, struct qm_error *err)
+{
+	return kme_state_save(k, err);
+}
+
+void qm_kme_free(struct qm_kme **kp)
+{
+	struct qm_kme *k = *kp;
+	struct qm_error e;
+
+	if (!k)
+		return;
+	k->stopping = 1;
+	kme_server_stop(k);
+	for (size_t i = 0; i < k->nlinks; i++)
+		kme_link_stop(k, &k->links[i]);
+	for (size_t i = 0; i < k->nlinks; i++)
+		kme_peerq_free(&k->links[i].q);
+	if (k->persist_started)
+		pthread_join(k->persist_thread, NULL);
+	if (k->store_key && k->persist_started && kme_state_save(k, &e))
+		qm_log(QM_LOG_ERROR, "%s", e.msg);
+	for (size_t i = 0; i < k->nlinks; i++) {
+		struct kme_link *l = &k->links[i];
+		kstream_free(&l->own);
+		kstream_free(&l->mirror);
+		kres_map_free(&l->res);
+		pthread_mutex_destroy(&l->lock);
+		pthread_cond_destroy(&l->cond);
+	}
+	qm_sec_free(k->store_key);
+	pthread_mutex_destroy(&k->state_lock);
+	free(k);
+	*kp = NULL;
+}

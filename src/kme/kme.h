@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qkme: a Key Management Entity speaking ETSI GS QKD 014 V1.1.1 over HTTPS
+ * with mutual TLS. One process per KME; each pair of KMEs shares a link
+ * whose key pools are filled by a simulated BB84 exchange and kept in step
+ * over an authenticated KME-to-KME channel. See docs/KME.md.
+ */
+#ifndef QM_KME_H
+#define QM_KME_H
+
+#include "core/core.h"
+
+struct qm_kme;
+
+/*
+ * Loads the configuration at conf_path, the operator's store key and the
+ * persisted pools (if any). The caller owns the result (qm_kme_free).
+ * Fails with a message naming the bad setting or file.
+ */
+enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
+                       struct qm_error *err);
+
+/*
+ * Starts the HTTPS server, the KME-to-KME channel, the BB84 link threads
+ * and periodic persistence. Returns once everything listens.
+ */
+enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err);
+
+/* Stops every thread, saves the pools, releases everything; sets *k NULL. */
+void qm_kme_free(struct qm_kme **k);
+
+/* Saves the pools now (sealed); used on shutdown and by the periodic saver. */
+enum qm_err qm_kme_save(struct qm_kme *k, struct qm_error *err);
+
+/*
+ * Writes a complete test network into dir: a CA, for each of nkmes KMEs a
+ * server certificate, nsaes SAE client certificates, an operator
+ * certificate, a store key and a qkme.conf whose peers are all the other
+ * KMEs; ports[i] is KME i's port. extra (may be NULL) holds "key = value"
+ * lines appended to every KME's configuration. Uses the openssl command.
+ */
+enum qm_err qm_kme_testnet(const char *dir, int nkmes, int nsaes,
+                           const int *ports, const char *extra,
+                           struct qm_error *err);
+
+#endif

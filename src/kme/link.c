@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated QKD link between this KME and one peer. The KME with the
+ * lower ID runs it: block after block of BB84 (bb84.h) while either
+ * direction's pool is below pool_bytes; Bob's end of each distilled key is
+ * handed to the peer over the mutual-TLS KME-to-KME channel with the link
+ * statistics, and Alice's end enters the local pools only once the peer
+ * has acknowledged, so both KMEs always hold the same bytes at the same
+ * offsets. Above the QBER alarm threshold a block yields no key; the alarm
+ * and the measured QBER still reach both KMEs.
+ */
+#include "private.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bb84.h"
+
+/* Waits on the link's condition for at most ms milliseconds (lock held). */
+static void link_wait(struct kme_link *l, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+}
+
+/* After a 409 the peer's ends win: bytes we never had become a hole. */
+static void resync(struct kstream *s, uint64_t peer_end)
+{
+	if (peer_end <= s->end)
+		return;
+	if (s->next < s->end)
+		kstream_release(s, s->next, (size_t)(s->end - s->next));
+	s->end = peer_end;
+	s->next = peer_end;
+}
+
+struct link_arg {
+	struct qm_kme *k;
+	struct kme_link *l;
+};
+
+static struct link_arg args[KME_MAXPEERS];
+
+static void *link_main(void *arg)
+{
+	struct link_arg *a = arg;
+	struct qm_kme *k = a->k;
+	struct kme_link *l = a->l;
+	const struct kme_conf *c = &k->conf;
+	double rate = 0;
+
+	while (!k->stopping) {
+		struct qm_bb84_params p;
+		struct qm_bb84_result res;
+		struct qm_error e;
+		struct qm_buf ans;
+		uint64_t lo_off, hi_off, t0, blk;
+		size_t lo_len = 0, hi_len = 0;
+		int need_lo, need_hi, pushed = 0;
+		char query[400];
+		double secs;
+
+		pthread_mutex_lock(&l->lock);
+		need_lo = kstream_avail(&l->own) < (uint64_t)c->pool_bytes;
+		need_hi = kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
+		if (!need_lo && !need_hi) {
+			link_wait(l, 500);
+			pthread_mutex_unlock(&l->lock);
+			continue;
+		}
+		qm_bb84_params_default(&p);
+		p.pulses = (uint32_t)c->bb84_pulses;
+		p.loss_db = c->bb84_loss_db;
+		p.noise = c->bb84_noise;
+		p.eve_fraction = l->stats.eve;
+		p.sample_fraction = c->bb84_sample;
+		p.qber_threshold = c->bb84_alarm;
+		pthread_mutex_unlock(&l->lock);
+
+		memset(&res, 0, sizeof(res));
+		t0 = qm_mono_ns();
+		if (qm_bb84_run(&p, &res, &e)) {
+			qm_log(QM_LOG_ERROR, "link %s: BB84 block failed: %s",
+			       l->peer->id, e.msg);
+			qm_bb84_result_clear(&res);
+			pthread_mutex_lock(&l->lock);
+			link_wait(l, 1000);
+			pthread_mutex_unlock(&l->lock);
+			continue;
+		}
+		secs = (double)(qm_mono_ns() - t0) / 1e9;
+		if (secs > 0) {
+			double inst = (double)res.final_bits / secs;
+			rate = rate == 0 ? inst : 0.8 * rate + 0.2 * inst;
+		}
+		if (res.alarm || !res.key_alice)
+			rate = 0.8 * rate;
+		if (res.key_alice && res.key_bob && res.key_bytes) {
+			if (need_lo && need_hi) {
+				lo_len = res.key_bytes / 2;
+				hi_len = res.key_bytes - lo_len;
+			} else if (need_lo) {
+				lo_len = res.key_bytes;
+			} else {
+				hi_len = res.key_bytes;
+			}
+		}
+		pthread_mutex_lock(&l->lock);
+		l->stats.qber = res.qber;
+		if (res.alarm && !l->stats.alarm)
+			qm_log(QM_LOG_WARN,
+			       "link %s: QBER %.3f above the alarm threshold "
+			       "%.3f: no key is produced",
+			       l->peer->id, res.qber, c->bb84_alarm);
+		l->stats.alarm = res.alarm;
+		l->stats.rate_bps = rate;
+		l->stats.blocks++;
+		l->stats.bits_total += res.final_bits;
+		l->stats.pulses_total += res.pulses;
+		l->stats.last_block = qm_now();
+		lo_off = l->own.end;
+		hi_off = l->mirror.end;
+		qm_random(&blk, sizeof(blk));
+		blk &= (1ULL << 62) - 1;
+		blk |= 1; /* never 0, the value of "no block yet" */
+		snprintf(query, sizeof(query),
+		         "lo_off=%llu&lo_len=%zu&hi_off=%llu&hi_len=%zu&blk=%llu&"
+		         "stats=%.6f,%d,%.1f,%.4f,%llu",
+		         (unsigned long long)lo_off, lo_len,
+		         (unsigned long long)hi_off, hi_len,
+		         (unsigned long long)blk, l->stats.qber, l->stats.alarm,
+		         l->stats.rate_bps, l->stats.eve,
+		         (unsigned long long)l->stats.blocks);
+		pthread_mutex_unlock(&l->lock);
+
+		/* Bob's end goes to the peer; retry the same block until the
+		 * peer has it or we stop. */
+		while (!k->stopping) {
+			long status = 0;
+			enum qm_err rc;
+
+			qm_buf_init(&ans, 4096);
+			rc = kme_peer_push_block(k, l, query, res.key_bob,
+			                         lo_len + hi_len, &status, &ans,
+			                         &e);
+			if (!rc) {
+				pushed = 1;
+				qm_buf_free(&ans);
+				break;
+			}
+			if (status == 409 && ans.data) {
+				json_t *j = json_loads((char *)ans.data, 0, NULL);
+				json_int_t le = json_integer_value(
+					json_object_get(j, "lo_end"));
+				json_int_t he = json_integer_value(
+					json_object_get(j, "hi_end"));
+				json_decref(j);
+				qm_log(QM_LOG_WARN,
+				       "link %s: peer is ahead of us "
+				       "(restart during a transfer); skipping to "
+				       "its offsets",
+				       l->peer->id);
+				pthread_mutex_lock(&l->lock);
+				resync(&l->own, (uint64_t)le);
+				resync(&l->mirror, (uint64_t)he);
+				pthread_mutex_unlock(&l->lock);
+				qm_buf_free(&ans);
+				break; /* this block is dropped */
+			}
+			qm_buf_free(&ans);
+			pthread_mutex_lock(&l->lock);
+			if (l->stats.peer_up)
+				qm_log(QM_LOG_WARN, "link %s: %s", l->peer->id,
+				       e.msg);
+			l->stats.peer_up = 0;
+			link_wait(l, 1000);
+			pthread_mutex_unlock(&l->lock);
+		}
+		pthread_mutex_lock(&l->lock);
+		if (pushed) {
+			l->stats.peer_up = 1;
+			if (lo_len + hi_len &&
+			    (kstream_append(&l->own, lo_off, res.key_alice,
+			                    lo_len, &e) ||
+			     kstream_append(&l->mirror, hi_off,
+			                    res.key_alice + lo_len, hi_len, &e)))
+				qm_log(QM_LOG_ERROR, "link %s: %s", l->peer->id,
+				       e.msg);
+		}
+		if (res.alarm)
+			link_wait(l, 200); /* keep measuring, gently */
+		pthread_mutex_unlock(&l->lock);
+		if (pushed && lo_len + hi_len)
+			kme_mark_dirty(k);
+		qm_bb84_result_clear(&res);
+	}
+	return NULL;
+}
+
+enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
+                           struct qm_error *err)
+{
+	size_t i = (size_t)(l - k->links);
+
+	if (!l->i_am_lower || !k->conf.link_enabled)
+		return QM_OK;
+	args[i].k = k;
+	args[i].l = l;
+	if (pthread_create(&l->thread, NULL, link_main, &args[i]))
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "cannot start the link thread to %s",
+		                    l->peer->id);
+	l->thread_started = 1;
+	return QM_OK;
+}
+
+void kme_link_stop(struct qm_kme *k, struct kme_link *l)
+{
+	(void)k;
+	if (!l->thread_started)
+		return;
+	pthread_mutex_lock(&l->lock);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	pthread_join(l->thread, NULL);
+	l->thread_started = 0;
+}

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pools at rest: every link's key streams and reservations serialised into
+ * secure memory and sealed with XChaCha20-Poly1305 (libsodium) under the
+ * operator's 32-byte store key, bound to the KME ID, written atomically.
+ * Key bytes never reach the disk in clear.
+ */
+#include "private.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SEAL_MAGIC "QKMESEAL1"
+#define SEAL_MAGICLEN 9
+#define STATE_MAX ((size_t)1 << 32)
+
+enum qm_err kme_store_key_load(struct qm_kme *k, struct qm_error *err)
+{
+	struct qm_buf b;
+	const char *env = getenv("QKME_STORE_KEY");
+	enum qm_err rc;
+	size_t n;
+
+	qm_buf_init_secure(&b, 4096);
+	if (env && *env) {
+		rc = qm_buf_append_str(&b, env, err);
+	} else if (k->conf.store_key_file[0]) {
+		rc = qm_file_read(k->conf.store_key_file, 4096, &b, err);
+	} else {
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "no store key: set store_key_file in the "
+		                  "configuration or QKME_STORE_KEY (64 hex "
+		                  "digits) in the environment");
+	}
+	if (rc)
+		goto out;
+	n = b.len;
+	while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' ||
+	             b.data[n - 1] == ' '))
+		n--;
+	if (n != 64) {
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "the store key must be 64 hex digits (32 "
+		                  "random bytes), e.g. from `openssl rand -hex "
+		                  "32`");
+		goto out;
+	}
+	k->store_key = qm_sec_alloc(32);
+	if (!k->store_key) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+		goto out;
+	}
+	{
+		size_t got = 0;
+		if (sodium_hex2bin(k->store_key, 32, (const char *)b.data, n,
+		                   NULL, &got, NULL) != 0 ||
+		    got != 32) {
+			qm_sec_free(k->store_key);
+			k->store_key = NULL;
+			rc = qm_error_set(err, QM_ERR_INVAL,
+			                  "the store key is not 64 hex digits");
+			goto out;
+		}
+	}
+out:
+	qm_buf_free(&b);
+	return rc;
+}
+
+static enum qm_err put_str(struct qm_buf *b, const char *s,
+                           struct qm_error *err)
+{
+	size_t n = strlen(s);
+	enum qm_err rc = qm_buf_append_u16(b, (uint16_t)n, err);
+	return rc ? rc : qm_buf_append(b, s, n, err);
+}
+
+static enum qm_err put_stream(struct qm_buf *b, const struct kstream *s,
+                              struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if ((rc = qm_buf_append_u64(b, s->next, err)) ||
+	    (rc = qm_buf_append_u64(b, s->end, err)) ||
+	    (rc = qm_buf_append_u32(b, (uint32_t)s->n, err)))
+		return rc;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct kblock *k = &s->blocks[i];
+		if ((rc = qm_buf_append_u64(b, k->start, err)) ||
+		    (rc = qm_buf_append_u32(b, (uint32_t)k->len, err)) ||
+		    (rc = qm_buf_append_u32(b, (uint32_t)k->live, err)) ||
+		    (rc = qm_buf_append(b, k->data, k->len, err)))
+			return rc;
+	}
+	return QM_OK;
+}
+
+static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
+                            struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if ((rc = put_str(b, l->peer->id, err)) ||
+	    (rc = put_stream(b, &l->own, err)) ||
+	    (rc = put_stream(b, &l->mirror, err)) ||
+	    (rc = qm_buf_append_u64(b, l->lo_sent, err)) ||
+	    (rc = qm_buf_append_u64(b, l->hi_sent, err)) ||
+	    (rc = qm_buf_append_u32(b, (uint32_t)l->res.count, err)))
+		return rc;
+	for (size_t i = 0; i < l->res.nslots; i++) {
+		for (struct kres *r = l->res.slots[i]; r; r = r->next) {
+			if ((rc = qm_buf_append(b, r->id, 16, err)) ||
+			    (rc = qm_buf_append_u64(b, r->off, err)) ||
+			    (rc = qm_buf_append_u32(b, r->len, err)) ||
+			    (rc = qm_buf_append_u32(b, r->fetched, err)) ||
+			    (rc = qm_buf_append_u64(b, (uint64_t)r->expires,
+			                            err)) ||
+			    (rc = put_str(b, r->master, err)) ||
+			    (rc = qm_buf_append_u32(b, r->nslaves, err)))
+				return rc;
+			for (uint32_t j = 0; j < r->nslaves; j++)
+				if ((rc = put_str(b, r->slaves[j], err)))
+					return rc;
+		}
+	}
+	return QM_OK;
+}
+
+enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
+{
+	struct qm_buf plain, sealed;
+	unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+	unsigned char ad[SEAL_MAGICLEN + KME_IDMAX];
+	unsigned long long clen = 0;
+	size_t adlen;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&plain, STATE_MAX);
+	qm_buf_init(&sealed, STATE_MAX);
+	pthread_mutex_lock(&k->state_lock);
+	rc = qm_buf_append(&plain, "QKS1", 4, err);
+	if (!rc)
+		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
+	for (size_t i = 0; !rc && i < k->nlinks; i++) {
+		pthread_mutex_lock(&k->links[i].lock);
+		rc = put_link(&plain, &k->links[i], err);
+		pthread_mutex_unlock(&k->links[i].lock);
+	}
+	k->dirty = 0;
+	if (rc)
+		goto out;
+	qm_random(nonce, sizeof(nonce));
+	memcpy(ad, SEAL_MAGIC, SEAL_MAGICLEN);
+	adlen = strlen(k->conf.id);
+	memcpy(ad + SEAL_MAGICLEN, k->conf.id, adlen);
+	adlen += SEAL_MAGICLEN;
+	if ((rc = qm_buf_append(&sealed, SEAL_MAGIC, SEAL_MAGICLEN, err)) ||
+	    (rc = qm_buf_append(&sealed, nonce, sizeof(nonce), err)) ||
+	    (rc = qm_buf_reserve(&sealed,
+	                         plain.len +
+	                             crypto_aead_xchacha20poly1305_ietf_ABYTES,
+	                         err)))
+		goto out;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		sealed.data + sealed.len, &clen, plain.data, plain.len, ad,
+		adlen, NULL, nonce, k->store_key);
+	sealed.len += (size_t)clen;
+	rc = qm_file_write_atomic(k->state_path, sealed.data, sealed.len, 0600,
+	                          err);
+out:
+	if (rc)
+		k->dirty = 1;
+	pthread_mutex_unlock(&k->state_lock);
+	qm_buf_free(&plain);
+	qm_buf_free(&sealed);
+	if (rc)
+		qm_error_prefix(err, "saving the key pools to %s: ",
+		                k->state_path);
+	return rc;
+}
+
+static enum qm_err get_str(struct qm_reader *r, char *out, size_t outlen)
+{
+	uint16_t n;
+	const unsigned char *p;
+
+	if (qm_reader_u16(r, &n) || n >= outlen || qm_reader_bytes(r, n, &p))
+		return QM_ERR_PARSE;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return QM_OK;
+}
+
+static enum qm_err get_stream(struct qm_reader *r, struct kstream *s,
+                              struct qm_error *err)
+{
+	uint64_t next, end;
+	uint32_t n;
+
+	kstream_free(s);
+	if (qm_reader_u64(r, &next) || qm_reader_u64(r, &end) ||
+	    qm_reader_u32(r, &n))
+		return qm_error_set(err, QM_ERR_PARSE, "truncated stream");
+	s->next = next;
+	s->end = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t start;
+		uint32_t len, live;
+		const unsigned char *p;
+		enum qm_err rc;
+
+		if (qm_reader_u64(r, &start) || qm_reader_u32(r, &len) ||
+		    qm_reader_u32(r, &live) || live > len ||
+		    qm_reader_bytes(r, len, &p))
+			return qm_error_set(err, QM_ERR_PARSE,
+			                    "truncated key block");
+		s->end = start; /* blocks may have gaps where all was used */
+		if ((rc = kstream_append(s, start, p, len, err)))
+			return rc;
+		s->blocks[s->n - 1].live = live;
+	}
+	s->next = next;
+	s->end = end;
+	return QM_OK;
+}
+
+static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
+                            struct qm_error *err)
+{
+	char peer[KME_IDMAX];
+	struct kme_link tmp, *l;
+	uint32_t nres;
+	enum qm_err rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (get_str(r, peer, sizeof(peer)))
+		return qm_error_set(err, QM_ERR_PARSE, "truncated link");
+	l = kme_link_for_peer(k, peer);
+	if (!l) {
+		qm_log(QM_LOG_WARN,
+		       "saved pools name peer %s, which is no longer "
+		       "configured: its keys are dropped",
+		       peer);
+		l = &tmp;
+	}
+	if ((rc = get_stream(r, &l->own, err)) ||
+	    (rc = get_stream(r, &l->mirror, err)))
+		goto out;
+	if (qm_reader_u64(r, &l->lo_sent) || qm_reader_u64(r, &l->hi_sent) ||
+	    qm_reader_u32(r, &nres)) {
+		rc = qm_error_set(err, QM_ERR_PARSE, "truncated link");
+		goto out;
+	}
+	for (uint32_t i = 0; i < nres; i++) {
+		struct kres *x = calloc(1, sizeof(*x));
+		const unsigned char *id;
+		uint64_t exp;
+
+		if (!x) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (qm_reader_bytes(r, 16, &id) || qm_reader_u64(r, &x->off) ||
+		    qm_reader_u32(r, &x->len) ||
+		    qm_reader_u32(r, &x->fetched) || qm_reader_u64(r, &exp) ||
+		    get_str(r, x->master, sizeof(x->master)) ||
+		    qm_reader_u32(r, &x->nslaves) ||
+		    x->nslaves > KME_MAXSLAVES) {
+			free(x);
+			rc = qm_error_set(err, QM_ERR_PARSE,
+			                  "truncated reservation");
+			goto out;
+		}
+		memcpy(x->id, id, 16);
+		x->expires = (int64_t)exp;
+		for (uint32_t j = 0; j < x->nslaves; j++) {
+			if (get_str(r, x->slaves[j], sizeof(x->slaves[j]))) {
+				free(x);
+				rc = qm_error_set(err, QM_ERR_PARSE,
+				                  "truncated reservation");
+				goto out;
+			}
+		}
+		if ((rc = kres_add(&l->res, x, err))) {
+			free(x);
+			goto out;
+		}
+	}
+out:
+	kstream_free(&tmp.own);
+	kstream_free(&tmp.mirror);
+	kres_map_free(&tmp.res);
+	return rc;
+}
+
+enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err)
+{
+	struct qm_buf file, plain;
+	unsigned char ad[SEAL_MAGICLEN + KME_IDMAX];
+	unsigned long long plen = 0;
+	struct qm_reader r;
+	struct stat st;
+	size_t adlen, hdr = SEAL_MAGICLEN +
+	                    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	uint32_t nlinks;
+	enum qm_err rc = QM_OK;
+
+	qm_buf_init(&file, STATE_MAX);
+	qm_buf_init_secure(&plain, STATE_MAX);
+	if (stat(k->state_path, &st) != 0)
+		goto out; /* first start: empty pools */
+	if ((rc = qm_file_read(k->state_path, STATE_MAX, &file, err)))
+		goto out;
+	if (file.len < hdr + crypto_aead_xchacha20poly1305_ietf_ABYTES ||
+	    memcmp(file.data, SEAL_MAGIC, SEAL_MAGICLEN) != 0) {
+		rc = qm_error_set(err, QM_ERR_PARSE,
+		                  "not a sealed qkme pool file");
+		goto out;
+	}
+	memcpy(ad, SEAL_MAGIC, SEAL_MAGICLEN);
+	adlen = strlen(k->conf.id);
+	memcpy(ad + SEAL_MAGICLEN, k->conf.id, adlen);
+	adlen += SEAL_MAGICLEN;
+	if ((rc = qm_buf_reserve(&plain, file.len - hdr, err)))
+		goto out;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    plain.data, &plen, NULL, file.data + hdr, file.len - hdr,
+		    ad, adlen, file.data + SEAL_MAGICLEN, k->store_key) != 0) {
+		rc = qm_error_set(err, QM_ERR_AUTH,
+		                  "cannot open the sealed pools: wrong store "
+		                  "key, another KME's file, or the file was "
+		                  "altered");
+		goto out;
+	}
+	plain.len = (size_t)plen;
+	qm_reader_init(&r, plain.data, plain.len);
+	{
+		const unsigned char *m;
+		if (qm_reader_bytes(&r, 4, &m) || memcmp(m, "QKS1", 4) ||
+		    qm_reader_u32(&r, &nlinks)) {
+			rc = qm_error_set(err, QM_ERR_PARSE,
+			                  "unknown pool format");
+			goto out;
+		}
+	}
+	for (uint32_t i = 0; i < nlinks; i++)
+		if ((rc = get_link(k, &r, err)))
+			goto out;
+out:
+	qm_buf_free(&file);
+	qm_buf_free(&plain);
+	if (rc)
+		qm_error_prefix(err, "loading the key pools from %s: ",
+		                k->state_path);
+	return rc;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qkme internals shared by the files of src/kme: the configuration, the key
+ * streams of a link, the reservations a peer made for our SAEs, the HTTPS
+ * server, the KME-to-KME channel and the simulated BB84 link thread.
+ */
+#ifndef QM_KME_PRIVATE_H
+#define QM_KME_PRIVATE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kme.h"
+
+#define KME_IDMAX 128          /* KME and SAE IDs (certificate CNs) */
+#define KME_MAXSAES 64         /* SAEs served by one KME or one peer */
+#define KME_MAXPEERS 16
+#define KME_MAXSLAVES 16       /* slave + additional slaves of a key */
+#define KME_BODYMAX (256 * 1024) /* largest request body accepted */
+
+/* ------------------------------------------------------------ config */
+
+struct kme_peer_conf {
+	char id[KME_IDMAX];
+	char url[256];
+	char saes[KME_MAXSAES][KME_IDMAX];
+	size_t nsaes;
+};
+
+struct kme_conf {
+	char id[KME_IDMAX];
+	char listen_addr[64];
+	int port;
+	char cert[512], key[512], ca[512];
+	char state_dir[512];
+	char store_key_file[512];
+	char saes[KME_MAXSAES][KME_IDMAX];
+	size_t nsaes;
+	char operators[8][KME_IDMAX];
+	size_t noperators;
+	struct kme_peer_conf peers[KME_MAXPEERS];
+	size_t npeers;
+	long long pool_bytes;         /* per direction of each link */
+	long long default_key_size;   /* bits */
+	long long min_key_size, max_key_size;
+	long long max_key_per_request;
+	long long max_sae_id_count;
+	long long key_expiry_s;       /* 0 = reserved keys never expire */
+	long long persist_ms;
+	long long peer_timeout_ms;
+	/* BB84 link parameters (for links this KME runs). */
+	long long bb84_pulses;
+	double bb84_loss_db, bb84_noise, bb84_eve, bb84_alarm;
+	double bb84_sample;
+	int link_enabled;
+};
+
+enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
+                          struct qm_error *err);
+int kme_conf_serves(const struct kme_conf *c, const char *sae);
+int kme_conf_is_operator(const struct kme_conf *c, const char *cn);
+
+/* ------------------------------------------------------------ streams */
+
+/* A run of key bytes at an absolute offset of a link direction. */
+struct kblock {
+	uint64_t start;
+	size_t len;
+	size_t live;         /* bytes not yet released */
+	unsigned char *data; /* secure memory */
+};
+
+/*
+ * One direction of a link's key material. Bytes [next, end) are free; the
+ * owner of the direction allocates at next; the other end mirrors it and
+ * keeps reserved ranges below next alive until delivered.
+ */
+struct kstream {
+	struct kblock *blocks;
+	size_t n, cap;
+	uint64_t next, end;
+};
+
+void kstream_free(struct kstream *s);
+enum qm_err kstream_append(struct kstream *s, uint64_t start,
+                           const unsigned char *p, size_t len,
+                           struct qm_error *err);
+uint64_t kstream_avail(const struct kstream *s);
+/* Copies [off, off+len) into out (must all be present). */
+enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
+                         unsigned char *out, struct qm_error *err);
+/* Wipes [off, off+len) and frees blocks with no live bytes. */
+void kstream_release(struct kstream *s, uint64_t off, size_t len);
+
+/* A key the peer handed to its master SAE, waiting for our slave SAEs. */
+struct kres {
+	unsigned char id[16];
+	uint64_t off;
+	uint32_t len;
+	uint32_t nslaves;
+	uint32_t fetched; /* bit i: slaves[i] got it */
+	int64_t expires;  /* 0 = never */
+	char master[KME_IDMAX];
+	char slaves[KME_MAXSLAVES][KME_IDMAX];
+	struct kres *next;
+};
+
+struct kres_map {
+	struct kres **slots;
+	size_t nslots, count;
+};
+
+void kres_map_free(struct kres_map *m);
+struct kres *kres_find(const struct kres_map *m, const unsigned char id[16]);
+enum qm_err kres_add(struct kres_map *m, struct kres *r, struct qm_error *err);
+void kres_remove(struct kres_map *m, const unsigned char id[16]);
+
+struct link_stats {
+	double qber;
+	int alarm;
+	double rate_bps;      /* distilled key rate, moving average */
+	uint64_t blocks, bits_total, pulses_total;
+	int64_t last_block;
+	double eve;
+	int peer_up;
+};
+
+/* A link with one peer KME: both directions, reservations, statistics. */
+struct kme_link {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const struct kme_peer_conf *peer;
+	int i_am_lower; /* lower KME ID runs the BB84 simulation */
+	struct kstream own;    /* we allocate here for our masters */
+	struct kstream mirror; /* the peer allocates here for its masters */
+	struct kres_map res;   /* keys for our slaves, made by the peer */
+	struct link_stats stats;
+	uint64_t lo_sent, hi_sent; /* unused, kept for the file format */
+	uint64_t last_blk;         /* peer: ID of the last block applied */
+	struct kme_peerq *q;
+	pthread_t thread;
+	int thread_started;
+};
+
+/* ------------------------------------------------------------ uuid */
+
+void kme_uuid_new(unsigned char id[16]);
+void kme_uuid_fmt(const unsigned char id[16], char out[37]);
+int kme_uuid_parse(const char *s, unsigned char id[16]);
+
+/* ------------------------------------------------------------ the KME */
+
+struct qm_kme {
+	struct kme_conf conf;
+	struct kme_link links[KME_MAXPEERS];
+	size_t nlinks;
+	unsigned char *store_key; /* 32 bytes, secure */
+	char state_path[600];
+	pthread_mutex_t state_lock;
+	int dirty;
+	volatile int stopping;
+	pthread_t persist_thread;
+	int persist_started;
+	struct MHD_Daemon *mhd;
+	char *cert_pem, *key_pem, *ca_pem;
+	struct qm_buf cert_pem_buf, key_pem_buf, ca_pem_buf;
+};
+
+struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);
+struct kme_link *kme_link_for_peer(struct qm_kme *k, const char *peer_id);
+void kme_mark_dirty(struct qm_kme *k);
+
+/* persist.c */
+enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);
+enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err);
+enum qm_err kme_store_key_load(struct qm_kme *k, struct qm_error *err);
+
+/* server.c */
+enum qm_err kme_server_start(struct qm_kme *k, struct qm_error *err);
+void kme_server_stop(struct qm_kme *k);
+
+/* peer.c: the KME-to-KME channel (client side) */
+struct kme_peerq;
+enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
+                          struct kme_peerq **out, struct qm_error *err);
+void kme_peerq_free(struct kme_peerq **q);
+/*
+ * Queues one reservation (a json_t object, consumed) for the peer; call
+ * under the link lock so that the peer sees reservations in order. Then
+ * kme_peerq_wait (without the lock) waits for the peer's answer and frees
+ * the ticket.
+ */
+struct kme_ticket;
+struct kme_ticket *kme_peerq_submit(struct kme_peerq *q, void *json_obj);
+enum qm_err kme_peerq_wait(struct kme_peerq *q, struct kme_ticket *t,
+                           struct qm_error *err);
+/* Sends a block of key bytes (the peer's end) with the link statistics. */
+enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,
+                                const char *query, const unsigned char *p,
+                                size_t len, long *status,
+                                struct qm_buf *answer, struct qm_error *err);
+enum qm_err kme_peer_post_json(struct qm_kme *k, struct kme_link *l,
+                               const char *path, const char *body,
+                               struct qm_error *err);
+
+/* link.c */
+enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
+                           struct qm_error *err);
+void kme_link_stop(struct qm_kme *k, struct kme_link *l);
+
+/* api.c: request handlers; each returns an HTTP status and a body */
+struct kme_reply {
+	unsigned status;
+	struct qm_buf body; /* secure when it carries keys */
+};
+void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
+                    struct kme_reply *r);
+void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
+                      const char *body, size_t blen, const char *q_number,
+                      const char *q_size, struct kme_reply *r);
+void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
+                      const char *body, size_t blen, const char *q_keyid,
+                      struct kme_reply *r);
+void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
+                   const char *detail);
+void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
+                          const char *body, size_t blen, struct kme_reply *r);
+void kme_api_peer_block(struct qm_kme *k, const char *caller,
+                        const char *q_lo_off, const char *q_lo_len,
+                        const char *q_hi_off, const char *q_hi_len,
+                        const char *q_stats, const char *q_blk,
+                        const unsigned char *p,
+                        size_t len, struct kme_reply *r);
+void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
+                 const char *body, size_t blen, struct kme_reply *r);
+void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);
+void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
+                         void *obj);
+
+#endif
