@@ -178,6 +178,14 @@ static int has_alert(const char *s)
 	return strstr(s, "alert") != NULL;
 }
 
+/* A TLS alert by which the KME says it does not take our certificate. */
+static int cert_alert(const char *s)
+{
+	return has_alert(s) &&
+	       (strstr(s, "certificate") || strstr(s, "unknown ca") ||
+	        strstr(s, "access denied") || strstr(s, "handshake failure"));
+}
+
 static int contains_ci(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -188,9 +196,17 @@ static int contains_ci(const char *hay, const char *needle)
 	return 0;
 }
 
-/* Turns a failed transfer into an error a person can act on. */
-static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, size_t limit,
-                             struct qm_error *err)
+/* With TLS 1.3 a KME that refuses the client certificate often just closes
+ * the new connection before its alert is read. */
+#define CLOSED_HINT                                                            \
+	" right after the TLS handshake; a KME does that when it does not "    \
+	"accept this SAE's client certificate: check that it trusts the CA "   \
+	"that issued it"
+
+/* Turns a failed transfer into an error a person can act on; fresh is set
+ * when the failed attempt had opened a new connection. */
+static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, int fresh,
+                             size_t limit, struct qm_error *err)
 {
 	const char *eb = k->errbuf[0] ? k->errbuf : curl_easy_strerror(c);
 
@@ -233,25 +249,24 @@ static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, size_t limit,
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
-		if (has_alert(eb))
+		if (cert_alert(eb))
 			return qm_error_set(err, QM_ERR_TLS,
 			                    "KME at %s refused the client "
 			                    "certificate %s: %s; check that the "
 			                    "KME trusts the CA that issued it",
 			                    k->url, k->cert_file, eb);
-		if (c == CURLE_SSL_CONNECT_ERROR)
+		if (c == CURLE_SSL_CONNECT_ERROR || has_alert(eb))
 			return qm_error_set(err, QM_ERR_TLS,
-			                    "TLS handshake with the KME at %s "
-			                    "failed: %s",
+			                    "TLS with the KME at %s failed: %s",
 			                    k->url, eb);
 		return qm_error_set(err, QM_ERR_NET,
-		                    "connection to the KME at %s broke: %s",
-		                    k->url, eb);
+		                    "connection to the KME at %s broke: %s%s",
+		                    k->url, eb, fresh ? CLOSED_HINT : "");
 	case CURLE_GOT_NOTHING:
 		return qm_error_set(err, QM_ERR_NET,
 		                    "KME at %s closed the connection without an "
-		                    "answer",
-		                    k->url);
+		                    "answer%s",
+		                    k->url, fresh ? CLOSED_HINT : "");
 	case CURLE_PARTIAL_FILE:
 		return qm_error_set(err, QM_ERR_NET,
 		                    "KME at %s dropped the connection in the "
@@ -406,7 +421,8 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
 		backoff(k, attempt);
 	}
 	if (c != CURLE_OK) {
-		rc = curl_fail(k, c, reply->max, err);
+		rc = curl_fail(k, c, nconn > 0 && c != CURLE_PARTIAL_FILE,
+		               reply->max, err);
 		goto out;
 	}
 	if (status != 200) {
