@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parsing messages (GMime) with hard bounds on size, part count, nesting
+ * depth and headers: classifies an incoming message as QMail (extracting
+ * the envelope bytes, the X-QKD routing copies and the bound header values
+ * exactly as on the wire) or plain mail, and turns a readable message (the
+ * decrypted inner message or plain mail) into subject, text, html (kept as
+ * text, never executed) and attachments.
+ */
+#include <gmime/gmime.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mail/private.h"
+
+#define DEF_MAXSIZE ((size_t)64 << 20)
+#define DEF_MAXPARTS 256
+#define DEF_MAXDEPTH 16
+#define DEF_MAXHEADERS 512
+#define DEF_MAXHEADERLEN ((size_t)64 << 10)
+
+struct lim {
+	size_t size, parts, depth, headers, header_len;
+};
+
+static void limits(const struct qm_mail_limits *l, struct lim *o)
+{
+	o->size = l && l->max_size ? l->max_size : DEF_MAXSIZE;
+	o->parts = l && l->max_parts ? l->max_parts : DEF_MAXPARTS;
+	o->depth = l && l->max_depth ? l->max_depth : DEF_MAXDEPTH;
+	o->headers = l && l->max_headers ? l->max_headers : DEF_MAXHEADERS;
+	o->header_len = l && l->max_header_len ? l->max_header_len
+	                                       : DEF_MAXHEADERLEN;
+}
+
+/* Counts "boundary=" before GMime sees the bytes: a nesting bomb needs one
+ * per level, so this bounds GMime's own recursion. */
+static size_t count_boundaries(const unsigned char *p, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i + 9 <= n; i++)
+		if ((p[i] == 'b' || p[i] == 'B') &&
+		    strncasecmp((const char *)p + i, "boundary=", 9) == 0)
+			c++;
+	return c;
+}
+
+static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
+                                 struct qm_error *err)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	int n = hl ? g_mime_header_list_get_count(hl) : 0;
+
+	if ((size_t)n > l->headers)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "a message part has %d headers, more than "
+		                    "the limit of %zu", n, l->headers);
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *raw = g_mime_header_get_raw_value(h);
+		if (raw && strlen(raw) > l->header_len)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "a header is longer than the limit "
+			                    "of %zu bytes", l->header_len);
+	}
+	return QM_OK;
+}
+
+/* The raw value of header name, unfolded (CRLF removed) and trimmed. */
+static char *raw_header(GMimeObject *o, const char *name)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	GMimeHeader *h = hl ? g_mime_header_list_get_header(hl, name) : NULL;
+	const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
+	size_t n, j = 0;
+	char *r;
+
+	if (!raw)
+		return mail_strdup("");
+	n = strlen(raw);
+	if (!(r = malloc(n + 1)))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (raw[i] != '\r' && raw[i] != '\n')
+			r[j++] = raw[i];
+	while (j && (r[j - 1] == ' ' || r[j - 1] == '\t'))
+		j--;
+	r[j] = '\0';
+	n = strspn(r, " \t");
+	memmove(r, r + n, j - n + 1);
+	return r;
+}
+
+static enum qm_err get_hdrs(GMimeObject *o, struct qm_mail_hdrs *h,
+                            struct qm_error *err)
+{
+	if (!(h->from = raw_header(o, "From")) ||
+	    !(h->to = raw_header(o, "To")) || !(h->cc = raw_header(o, "Cc")) ||
+	    !(h->date = raw_header(o, "Date")) ||
+	    !(h->message_id = raw_header(o, "Message-ID")))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	return QM_OK;
+}
+
+/* Decoded content of a leaf part into a malloc'd buffer (NUL added). */
+static enum qm_err part_bytes(GMimePart *p, size_t max, unsigned char **out,
+                              size_t *len, struct qm_error *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(p);
+	GMimeStream *ms;
+	GByteArray *ba;
+	enum qm_err e = QM_OK;
+
+	*out = NULL;
+	*len = 0;
+	if (!w) {
+		*out = calloc(1, 1);
+		return *out ? QM_OK
+		            : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	ms = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(w, ms) < 0) {
+		g_object_unref(ms);
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "a message part could not be decoded");
+	}
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+	if (ba->len > max)
+		e = qm_error_set(err, QM_ERR_TOOBIG,
+		                 "a message part is larger than the limit");
+	else if (!(*out = malloc(ba->len + 1)))
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (e == QM_OK) {
+		memcpy(*out, ba->data, ba->len);
+		(*out)[ba->len] = '\0';
+		*len = ba->len;
+	}
+	qm_wipe(ba->data, ba->len);
+	g_object_unref(ms);
+	return e;
+}
+
+/* ---------------------------------------------------------- content */
+
+struct walk {
+	struct qm_mail_content *c;
+	struct lim l;
+	size_t parts;
+	size_t cap;
+};
+
+static enum qm_err add_att(struct walk *w, const char *name,
+                           const char *type, unsigned char *data,
+                           size_t len, struct qm_error *err)
+{
+	struct qm_mail_content *c = w->c;
+	struct qm_mail_part *p;
+
+	if (c->natt == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 4;
+		void *t = reallocarray(c->att, nc, sizeof(*c->att));
+		if (!t)
+			goto nomem;
+		c->att = t;
+		w->cap = nc;
+	}
+	p = &c->att[c->natt];
+	p->name = mail_strdup(name);
+	p->type = mail_strdup(type);
+	if (!p->name || !p->type) {
+		free(p->name);
+		free(p->type);
+		goto nomem;
+	}
+	p->data = data;
+	p->len = len;
+	c->natt++;
+	return QM_OK;
+nomem:
+	if (data) {
+		qm_wipe(data, len);
+		free(data);
+	}
+	return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+}
+
+/* Text of a text part converted to UTF-8 by GMime. */
+static enum qm_err text_of(GMimeTextPart *t, size_t max, char **out,
+                           struct qm_error *err)
+{
+	char *s = g_mime_text_part_get_text(t);
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max) {
+		if (s) {
+			qm_wipe(s, n);
+			g_free(s);
+		}
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "a text part is larger than the limit");
+	}
+	*out = mail_strndup(s ? s : "", n);
+	if (s) {
+		qm_wipe(s, n);
+		g_free(s);
+	}
+	return *out ? QM_OK : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+}
+
+static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
+                            struct qm_error *err)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
+	enum qm_err e;
+
+	if (depth > w->l.depth)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the message nests deeper than %zu levels",
+		                    w->l.depth);
+	if (++w->parts > w->l.parts)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the message has more than %zu parts",
+		                    w->l.parts);
+	if ((e = check_headers(o, &w->l, err)))
+		return e;
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n; i++)
+			if ((e = walk_obj(w, g_mime_multipart_get_part(mp, i),
+			                  depth + 1, err)))
+				return e;
+		return QM_OK;
+	}
+	if (GMIME_IS_MESSAGE_PART(o)) {
+		/* a forwarded message: kept whole as an .eml attachment */
+		GMimeMessage *m = g_mime_message_part_get_message(
+			GMIME_MESSAGE_PART(o));
+		struct qm_buf b;
+		unsigned char *d;
+		size_t len;
+
+		if (!m)
+			return QM_OK;
+		qm_buf_init(&b, w->l.size);
+		if ((e = mail_gmime_write(GMIME_OBJECT(m), &b, err))) {
+			qm_buf_free(&b);
+			return e;
+		}
+		d = qm_buf_steal(&b, &len);
+		if (!d && !(d = calloc(1, 1)))
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		return add_att(w, "message.eml", "message/rfc822", d, len, err);
+	}
+	if (GMIME_IS_PART(o)) {
+		GMimePart *p = GMIME_PART(o);
+		const char *fname = g_mime_part_get_filename(p);
+		const char *disp = g_mime_object_get_disposition(o);
+		int attach = (fname && *fname) ||
+		             (disp && strcasecmp(disp, "attachment") == 0);
+		char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+		unsigned char *d;
+		size_t len;
+
+		if (!attach && GMIME_IS_TEXT_PART(o) &&
+		    g_mime_content_type_is_type(ct, "text", "plain") &&
+		    !*w->c->text) {
+			free(w->c->text);
+			w->c->text = NULL;
+			e = text_of(GMIME_TEXT_PART(o), w->l.size, &w->c->text,
+			            err);
+			g_free(type);
+			return e;
+		}
+		if (!attach && GMIME_IS_TEXT_PART(o) &&
+		    g_mime_content_type_is_type(ct, "text", "html") &&
+		    !w->c->html) {
+			e = text_of(GMIME_TEXT_PART(o), w->l.size, &w->c->html,
+			            err);
+			g_free(type);
+			return e;
+		}
+		e = part_bytes(p, w->l.size, &d, &len, err);
+		if (e == QM_OK)
+			e = add_att(w, fname ? fname : "",
+			            type ? type : "application/octet-stream", d,
+			            len, err);
+		g_free(type);
+		return e;
+	}
+	return QM_OK;
+}
+
+void qm_mail_content_free(struct qm_mail_content **pc)
+{
+	struct qm_mail_content *c = pc ? *pc : NULL;
+
+	if (!c)
+		return;
+	mail_hdrs_clear(&c->hdrs);
+	if (c->subject) {
+		qm_wipe(c->subject, strlen(c->subject));
+		free(c->subject);
+	}
+	free(c->in_reply_to);
+	free(c->references);
+	if (c->text) {
+		qm_wipe(c->text, strlen(c->text));
+		free(c->text);
+	}
+	if (c->html) {
+		qm_wipe(c->html, strlen(c->html));
+		free(c->html);
+	}
+	for (size_t i = 0; i < c->natt; i++) {
+		free(c->att[i].name);
+		free(c->att[i].type);
+		if (c->att[i].data) {
+			qm_wipe(c->att[i].data, c->att[i].len);
+			free(c->att[i].data);
+		}
+	}
+	free(c->att);
+	free(c);
+	*pc = NULL;
+}
+
+/* Parses bytes into a GMime message after the size and boundary checks. */
+static enum qm_err parse_message(const void *msg, size_t len,
+                                 const struct lim *l, GMimeMessage **out,
+                                 struct qm_error *err)
+{
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	GByteArray *ba;
+
+	if (!msg || len == 0)
+		return qm_error_set(err, QM_ERR_PARSE, "empty message");
+	if (len > l->size)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the message is %zu bytes, more than the "
+		                    "limit of %zu", len, l->size);
+	if (count_boundaries(msg, len) > l->parts)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the message has more than %zu multipart "
+		                    "boundaries", l->parts);
+	mail_gmime_init();
+	s = g_mime_stream_mem_new_with_buffer(msg, len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
+	qm_wipe(ba->data, ba->len);
+	g_object_unref(s);
+	if (!m)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "the message is not valid MIME");
+	*out = m;
+	return QM_OK;
+}
+
+static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
+                                struct qm_mail_content **out,
+                                struct qm_error *err)
+{
+	struct walk w = {.l = *l};
+	GMimeObject *body = g_mime_message_get_mime_part(m);
+	const char *subj = g_mime_message_get_subject(m);
+	enum qm_err e;
+
+	if (!(w.c = calloc(1, sizeof(*w.c))))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if ((e = check_headers(GMIME_OBJECT(m), l, err)) ||
+	    (e = get_hdrs(GMIME_OBJECT(m), &w.c->hdrs, err)))
+		goto out;
+	if (!(w.c->subject = mail_strdup(subj ? subj : "")) ||
+	    !(w.c->in_reply_to = raw_header(GMIME_OBJECT(m), "In-Reply-To")) ||
+	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
+	    !(w.c->text = mail_strdup(""))) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (body && (e = walk_obj(&w, body, 1, err)))
+		goto out;
+	*out = w.c;
+	w.c = NULL;
+	e = QM_OK;
+out:
+	qm_mail_content_free(&w.c);
+	return e;
+}
+
+enum qm_err qm_mail_content_parse(const void *msg, size_t len,
+                                  const struct qm_mail_limits *lim,
+                                  struct qm_mail_content **out,
+                                  struct qm_error *err)
+{
+	struct lim l;
+	GMimeMessage *m = NULL;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, err)))
+		return e;
+	e = content_from(m, &l, out, err);
+	g_object_unref(m);
+	return e;
+}
+
+/* ------------------------------------------------------------ QMail */
+
+void qm_mail_parsed_free(struct qm_mail_parsed **pp)
+{
+	struct qm_mail_parsed *p = pp ? *pp : NULL;
+
+	if (!p)
+		return;
+	mail_hdrs_clear(&p->hdrs);
+	free(p->subject);
+	qm_mail_strv_free(&p->key_ids, p->nkey_ids);
+	free(p->sender_sae);
+	free(p->envelope);
+	qm_mail_content_free(&p->content);
+	free(p);
+	*pp = NULL;
+}
+
+/* "id1, id2; count=N" -> key_ids, key_id_count. */
+static enum qm_err parse_key_ids(const char *v, struct qm_mail_parsed *p,
+                                 struct qm_error *err)
+{
+	const char *semi = strchr(v, ';'), *s = v;
+	const char *end = semi ? semi : v + strlen(v);
+	size_t cap = 0;
+
+	while (s < end) {
+		const char *c = memchr(s, ',', (size_t)(end - s));
+		const char *e = c ? c : end;
+		const char *a = s, *b = e;
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if (b > a) {
+			if (p->nkey_ids == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				void *t = nc > 4096 ? NULL
+				          : reallocarray(p->key_ids, nc,
+				                         sizeof(char *));
+				if (!t)
+					return qm_error_set(err, QM_ERR_TOOBIG,
+					                    "too many key IDs in "
+					                    "X-QKD-KeyID");
+				p->key_ids = t;
+				cap = nc;
+			}
+			if (!(p->key_ids[p->nkey_ids] =
+			              mail_strndup(a, (size_t)(b - a))))
+				return qm_error_set(err, QM_ERR_NOMEM,
+				                    "out of memory");
+			p->nkey_ids++;
+		}
+		s = c ? c + 1 : end;
+	}
+	p->key_id_count = p->nkey_ids;
+	if (semi) {
+		const char *c = strstr(semi, "count=");
+		long long n;
+		char num[24];
+		size_t k = 0;
+
+		if (c) {
+			c += 6;
+			while (k + 1 < sizeof(num) && c[k] >= '0' && c[k] <= '9') {
+				num[k] = c[k];
+				k++;
+			}
+			num[k] = '\0';
+			if (qm_parse_ll(num, 0, 100000000, &n, NULL) == QM_OK &&
+			    (size_t)n >= p->nkey_ids)
+				p->key_id_count = (size_t)n;
+		}
+	}
+	return QM_OK;
+}
+
+static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
+                               const struct lim *l, struct qm_mail_parsed *p,
+                               struct qm_error *err)
+{
+	GMimeObject *ctl, *env;
+	GMimeContentType *ct;
+	unsigned char *d = NULL;
+	size_t len = 0;
+	const char *v;
+	char *raw;
+	long long n;
+	enum qm_err e;
+
+	if (g_mime_multipart_get_count(mp) != 2)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: expected 2 parts, found %d",
+		                    g_mime_multipart_get_count(mp));
+	ctl = g_mime_multipart_get_part(mp, 0);
+	env = g_mime_multipart_get_part(mp, 1);
+	ct = g_mime_object_get_content_type(ctl);
+	if (!GMIME_IS_PART(ctl) || !ct ||
+	    !g_mime_content_type_is_type(ct, "application",
+	                                 "x-qmail-encrypted"))
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the control part is missing");
+	if ((e = check_headers(ctl, l, err)) ||
+	    (e = check_headers(env, l, err)))
+		return e;
+	if ((e = part_bytes(GMIME_PART(ctl), 4096, &d, &len, err)))
+		return e;
+	if (strncasecmp((char *)d, "Version:", 8) != 0 ||
+	    qm_parse_ll(strtok((char *)d + 8, " \t\r\n") ?: "", 0, 1000000, &n,
+	                NULL) != QM_OK) {
+		free(d);
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the control part has no "
+		                    "valid Version line");
+	}
+	free(d);
+	p->version = (int)n;
+	if (p->version != QM_MAIL_WIRE_VERSION)
+		return qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                    "QMail message format version %d is not "
+		                    "supported (this QMail reads version %d); "
+		                    "update QMail", p->version,
+		                    QM_MAIL_WIRE_VERSION);
+	ct = g_mime_object_get_content_type(env);
+	if (!GMIME_IS_PART(env) || !ct ||
+	    !g_mime_content_type_is_type(ct, "application", "octet-stream"))
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the envelope part is "
+		                    "missing");
+	if ((e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
+	                    &p->envelope_len, err)))
+		return e;
+	if (p->envelope_len == 0)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the envelope is empty");
+	v = g_mime_object_get_header(GMIME_OBJECT(m), "X-QKD-Security-Level");
+	if (v && qm_parse_ll(v, 1, 4, &n, NULL) == QM_OK)
+		p->level = (int)n;
+	if (!(raw = raw_header(GMIME_OBJECT(m), "X-QKD-KeyID")))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	e = parse_key_ids(raw, p, err);
+	free(raw);
+	if (e)
+		return e;
+	if (!(p->sender_sae = raw_header(GMIME_OBJECT(m), "X-QKD-Sender-SAE")))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	return QM_OK;
+}
+
+enum qm_err qm_mail_parse(const void *msg, size_t len,
+                          const struct qm_mail_limits *lim,
+                          struct qm_mail_parsed **out, struct qm_error *err)
+{
+	struct qm_mail_parsed *p = NULL;
+	GMimeMessage *m = NULL;
+	GMimeObject *body;
+	GMimeContentType *ct;
+	const char *proto, *subj;
+	struct lim l;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, err)))
+		return e;
+	if (!(p = calloc(1, sizeof(*p)))) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	subj = g_mime_message_get_subject(m);
+	if ((e = check_headers(GMIME_OBJECT(m), &l, err)) ||
+	    (e = get_hdrs(GMIME_OBJECT(m), &p->hdrs, err)))
+		goto out;
+	if (!(p->subject = mail_strdup(subj ? subj : ""))) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	body = g_mime_message_get_mime_part(m);
+	ct = body ? g_mime_object_get_content_type(body) : NULL;
+	proto = ct ? g_mime_content_type_get_parameter(ct, "protocol") : NULL;
+	if (body && GMIME_IS_MULTIPART(body) &&
+	    g_mime_content_type_is_type(ct, "multipart", "encrypted") &&
+	    proto && strcasecmp(proto, QM_MAIL_PROTOCOL) == 0) {
+		p->kind = QM_MAIL_KIND_QMAIL;
+		e = parse_qmail(m, GMIME_MULTIPART(body), &l, p, err);
+	} else {
+		p->kind = QM_MAIL_KIND_PLAIN;
+		e = content_from(m, &l, &p->content, err);
+	}
+	if (e)
+		goto out;
+	*out = p;
+	p = NULL;
+out:
+	qm_mail_parsed_free(&p);
+	if (m)
+		g_object_unref(m);
+	return e;
+}

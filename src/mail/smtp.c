@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SMTP submission over libcurl: implicit TLS or required STARTTLS, SASL
+ * PLAIN/LOGIN or an OAuth2 bearer token, several envelope recipients (Bcc
+ * only here, never in the headers). A refusal is reported with the server's
+ * reply verbatim.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mail/private.h"
+
+struct upload {
+	const unsigned char *p;
+	size_t len;
+	size_t off;
+};
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct upload *u = arg;
+	size_t n = size * nitems;
+
+	if (n > u->len - u->off)
+		n = u->len - u->off;
+	memcpy(buf, u->p + u->off, n);
+	u->off += n;
+	return n;
+}
+
+/* An address for MAIL FROM / RCPT TO: bare, within limits, no CR/LF or
+ * angle brackets that could inject commands. */
+static int addr_ok(const char *a)
+{
+	size_t n = a ? strlen(a) : 0;
+
+	if (n == 0 || n > 320 || !strchr(a, '@'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)a[i] <= 0x20 || a[i] == '<' ||
+		    a[i] == '>' || a[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
+                              const char *from, const char *const *rcpts,
+                              size_t nrcpt, const void *msg, size_t len,
+                              struct qm_error *err)
+{
+	struct mail_xfer *x = NULL;
+	struct curl_slist *list = NULL;
+	struct upload up = {msg, len, 0};
+	CURL *h = NULL;
+	CURLcode rc;
+	enum qm_err e;
+
+	if (!srv || !msg || !len || !rcpts || nrcpt == 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "sending mail needs a message and at least "
+		                    "one recipient");
+	if (!addr_ok(from))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the sender address \"%s\" is not valid",
+		                    from ? from : "");
+	if ((e = qm_mail_init(err)) != QM_OK)
+		return e;
+	x = calloc(1, sizeof(*x));
+	h = curl_easy_init();
+	if (!x || !h) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nrcpt; i++) {
+		struct curl_slist *t;
+		if (!addr_ok(rcpts[i])) {
+			e = qm_error_set(err, QM_ERR_INVAL,
+			                 "the recipient address \"%s\" is not "
+			                 "valid", rcpts[i] ? rcpts[i] : "");
+			goto out;
+		}
+		if (!(t = curl_slist_append(list, rcpts[i]))) {
+			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		list = t;
+	}
+	if ((e = mail_curl_setup(h, srv, MAIL_SMTP, "", x, err)) != QM_OK)
+		goto out;
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, list);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, &up);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		e = mail_curl_fail(h, rc, x, "sending mail", err);
+		goto out;
+	}
+	e = QM_OK;
+out:
+	curl_slist_free_all(list);
+	if (h)
+		curl_easy_cleanup(h);
+	free(x);
+	return e;
+}
