@@ -30,6 +30,7 @@ struct kme_peerq {
 	int stop;
 	pthread_t thread;
 	CURL *curl;
+	CURL *block_curl; /* used by the link thread only: kept alive */
 };
 
 static size_t sink(char *p, size_t sz, size_t n, void *arg)
@@ -195,6 +196,8 @@ void kme_peerq_free(struct kme_peerq **qp)
 	pthread_mutex_unlock(&q->lock);
 	pthread_join(q->thread, NULL);
 	curl_easy_cleanup(q->curl);
+	if (q->block_curl)
+		curl_easy_cleanup(q->block_curl);
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->cond);
 	free(q);
@@ -244,16 +247,13 @@ enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,
                                 struct qm_buf *answer, struct qm_error *err)
 {
 	char path[512];
-	CURL *c = peer_curl(k);
-	enum qm_err rc;
 
-	if (!c)
+	if (!l->q->block_curl && !(l->q->block_curl = peer_curl(k)))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	snprintf(path, sizeof(path), "/kme/v1/peer/block?%s", query);
-	rc = post(c, l->peer, path, "application/octet-stream",
-	          len ? (const void *)p : "", len, status, answer, err);
-	curl_easy_cleanup(c);
-	return rc;
+	return post(l->q->block_curl, l->peer, path,
+	            "application/octet-stream", len ? (const void *)p : "",
+	            len, status, answer, err);
 }
 
 enum qm_err kme_peer_post_json(struct qm_kme *k, struct kme_link *l,

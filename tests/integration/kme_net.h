@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the qkme integration tests: a test network written by
+ * `qkme testnet` in a temporary folder, its KMEs started on free loopback
+ * ports (and always stopped), and ETSI 014 requests over mutual TLS with
+ * libcurl as a given SAE. Test code only.
+ */
+#ifndef KME_NET_H
+#define KME_NET_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#define KT_MAXKME 4
+
+struct kt_net {
+	char dir[512];
+	int nkmes, nsaes;
+	int ports[KT_MAXKME];
+	pid_t pids[KT_MAXKME];
+	char logs[KT_MAXKME][600];
+};
+
+/* Writes the network (extra: "key = value" lines for every KME, may be
+ * NULL) and starts every KME; 0 or -1. */
+int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+                 const char *extra);
+/* Starts (again) KME i; waits for its port. 0 or -1. */
+int kt_kme_start(struct kt_net *n, int i);
+/* Stops KME i with SIGTERM; returns its exit status as waitpid gives it. */
+int kt_kme_stop(struct kt_net *n, int i);
+/* Stops everything and removes the folder. */
+void kt_net_stop(struct kt_net *n);
+
+/*
+ * One HTTPS request to KME kme as the holder of certificate cert_base
+ * ("sae/SAE_A" under the network folder, an absolute path base, or NULL
+ * for no client certificate). body NULL means GET. Returns the HTTP status
+ * (0 on a transport failure) and the parsed JSON in *out (may be NULL).
+ */
+long kt_req(const struct kt_net *n, int kme, const char *cert_base,
+            const char *path, const char *body, json_t **out);
+
+/* Waits until stored_key_count for master -> slave at kme is >= want, or
+ * timeout_ms passes; returns the last count seen. */
+long long kt_wait_keys(const struct kt_net *n, int kme, const char *master,
+                       const char *slave, long long want, int timeout_ms);
+
+#endif
