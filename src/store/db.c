@@ -404,11 +404,10 @@ enum qm_err qm_store_clone(struct qm_store *s, struct qm_store **out,
 	if (rc != QM_OK)
 		return rc;
 	if (s->vkey) {
-		c->vkey = qm_sec_dup(s->vkey, VAULT_KEYBYTES);
-		if (!c->vkey) {
+		rc = vault_set_key(c, s->vkey, err);
+		if (rc != QM_OK) {
 			qm_store_close(&c);
-			return qm_error_set(err, QM_ERR_NOMEM,
-			                    "no secure memory for the vault key");
+			return rc;
 		}
 	}
 	*out = c;

@@ -24,7 +24,11 @@ struct qm_store {
 	char home[QM_STORE_PATHMAX];
 	char path[QM_STORE_PATHMAX];
 	struct qm_store_opts opts;
-	unsigned char *vkey; /* vault key in secure memory, NULL when locked */
+	/* Vault key in secure memory, NULL when locked; the same allocation
+	 * holds scratch room for one item key (ikey), wiped after each use, so
+	 * sealing does not pay for a guarded allocation per item. */
+	unsigned char *vkey;
+	unsigned char *ikey;
 	int tx_depth;
 	int fts_ready; /* the in-memory FTS index mirrors the vault */
 	struct stmt_slot cache[STMT_CACHE];
@@ -64,6 +68,9 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
                        const void *blob, size_t n, struct qm_buf *out,
                        struct qm_error *err);
 enum qm_err vault_need(struct qm_store *s, struct qm_error *err);
+/* Installs a copy of key as the vault key (and its item key scratch). */
+enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
+                          struct qm_error *err);
 
 /* Migrations (migrate.c). */
 enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err);

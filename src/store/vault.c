@@ -101,9 +101,26 @@ void qm_store_vault_lock(struct qm_store *s)
 		return;
 	fts_drop(s);
 	if (s->vkey) {
-		qm_sec_free(s->vkey); /* wipes */
+		qm_sec_free(s->vkey); /* wipes, item key scratch included */
 		s->vkey = NULL;
+		s->ikey = NULL;
 	}
+}
+
+enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
+                          struct qm_error *err)
+{
+	unsigned char *k = qm_sec_alloc(2 * VAULT_KEYBYTES);
+
+	if (!k)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for the vault key");
+	memcpy(k, key, VAULT_KEYBYTES);
+	qm_wipe(k + VAULT_KEYBYTES, VAULT_KEYBYTES);
+	qm_store_vault_lock(s);
+	s->vkey = k;
+	s->ikey = k + VAULT_KEYBYTES;
+	return QM_OK;
 }
 
 /* Wraps key under kek into out (WRAPBYTES). */
@@ -193,9 +210,7 @@ enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
 		db_rollback(s);
 	if (rc != QM_OK)
 		goto out;
-	qm_store_vault_lock(s);
-	s->vkey = vkey;
-	vkey = NULL;
+	rc = vault_set_key(s, vkey, err);
 out:
 	qm_sec_free(vkey);
 	return rc;
@@ -277,9 +292,9 @@ enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
 	rc = open_vault_key(s, pass, len, &vkey, err);
 	if (rc != QM_OK)
 		return rc;
-	qm_store_vault_lock(s);
-	s->vkey = vkey;
-	return QM_OK;
+	rc = vault_set_key(s, vkey, err);
+	qm_sec_free(vkey);
+	return rc;
 }
 
 enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
@@ -334,7 +349,7 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
                        const void *pt, size_t n, struct qm_buf *out,
                        struct qm_error *err)
 {
-	unsigned char ad[96], *ikey = NULL, *p;
+	unsigned char ad[96], *ikey, *p;
 	size_t adlen, start;
 	enum qm_err rc;
 
@@ -349,10 +364,7 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
 	adlen = item_ad(kind, id, ad, sizeof(ad));
 	if (!adlen)
 		return qm_error_set(err, QM_ERR_INVAL, "bad vault item kind");
-	ikey = qm_sec_alloc(VAULT_KEYBYTES);
-	if (!ikey)
-		return qm_error_set(err, QM_ERR_NOMEM,
-		                    "no secure memory for an item key");
+	ikey = s->ikey;
 	start = out->len;
 	rc = qm_buf_reserve(out, ITEM_OVERHEAD + n, err);
 	if (rc != QM_OK)
@@ -368,7 +380,7 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
 	out->len = start + ITEM_OVERHEAD + n;
 	out->data[out->len] = 0;
 out:
-	qm_sec_free(ikey);
+	qm_wipe(ikey, VAULT_KEYBYTES);
 	return rc;
 }
 
@@ -377,7 +389,7 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
                        struct qm_error *err)
 {
 	const unsigned char *b = blob;
-	unsigned char ad[96], *ikey = NULL;
+	unsigned char ad[96], *ikey;
 	size_t adlen, ptlen, start;
 	enum qm_err rc;
 
@@ -395,10 +407,7 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
 	if (!adlen)
 		return qm_error_set(err, QM_ERR_INVAL, "bad vault item kind");
 	ptlen = n - ITEM_OVERHEAD;
-	ikey = qm_sec_alloc(VAULT_KEYBYTES);
-	if (!ikey)
-		return qm_error_set(err, QM_ERR_NOMEM,
-		                    "no secure memory for an item key");
+	ikey = s->ikey;
 	start = out->len;
 	rc = qm_buf_reserve(out, ptlen, err);
 	if (rc != QM_OK)
@@ -418,6 +427,6 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
 	out->len = start + ptlen;
 	out->data[out->len] = 0;
 out:
-	qm_sec_free(ikey);
+	qm_wipe(ikey, VAULT_KEYBYTES);
 	return rc;
 }

@@ -1,0 +1,1345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the store: schema and migrations, the vault (wrong
+ * passphrase changes nothing, plaintext only in secure memory), accounts and
+ * presets, contacts, settings, drafts, the message index (paging, filters,
+ * index-backed plans, in-memory search), the replay log, the outbox state
+ * machine and its crash recovery, the keyring, secrets never on disk in
+ * clear, damaged files, and two handles writing at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "harness.h"
+#include "store/store.h"
+
+#define PASS "correct horse battery staple"
+
+struct fx {
+	char home[512];
+	struct qm_store *s;
+	int64_t acct;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct qm_store_account a;
+	struct qm_error e;
+
+	setenv("QM_STORE_KDF", "fast", 1);
+	assert_non_null(f);
+	assert_int_equal(qmt_tmpdir("store", f->home, sizeof(f->home)), 0);
+	assert_int_equal(qm_store_open(f->home, NULL, &f->s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(f->s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	a.default_level = 2;
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_OK);
+	f->acct = a.id;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	qm_store_close(&f->s);
+	qmt_rmtree(f->home);
+	free(f);
+	return 0;
+}
+
+/* Adds a message with a subject and body; returns its id. */
+static int64_t add_msg(struct fx *f, const char *folder, int64_t date,
+                       int64_t uid, const char *from, int level,
+                       const char *subject, const char *body)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	char mid[64];
+	int64_t id = 0;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(mid, sizeof(mid), "<%lld.%s@example.org>", (long long)uid,
+	         folder);
+	m.account_id = f->acct;
+	m.folder = folder;
+	m.uidvalidity = 7;
+	m.uid = uid;
+	m.message_id = mid;
+	m.from_addr = from;
+	m.to_addrs = "alice@example.org";
+	m.date = date;
+	m.level = level;
+	m.verify = QM_VERIFY_OK;
+	m.size = 1000;
+	assert_int_equal(qm_store_msg_add(f->s, &m, subject, NULL, 0, body,
+	                                  body ? strlen(body) : 0, NULL, &id, &e),
+	                 QM_OK);
+	return id;
+}
+
+/* ------------------------------------------------------------- schema */
+
+static void test_open_schema_wal(void **state)
+{
+	struct fx *f = *state;
+	char path[600];
+	struct stat st;
+
+	assert_int_equal(qm_store_schema_version(f->s), qm_store_schema_latest());
+	assert_true(qm_store_schema_latest() >= 2);
+	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/qmail.db-wal", f->home);
+	assert_int_equal(stat(path, &st), 0); /* WAL mode */
+	assert_int_equal(qm_store_check(f->s, NULL), QM_OK);
+}
+
+static void test_migrate_from_v1(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_account a;
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	struct qm_buf v;
+	char home[512];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-v1", home, sizeof(home)), 0);
+	o.schema_max = 1;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), 1);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "old@example.org", sizeof(a.address));
+	a.default_level = 3;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	/* Settings arrive in version 2. */
+	assert_int_not_equal(qm_store_setting_set(s, a.id, "k", "v", &e), QM_OK);
+	qm_store_close(&s);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), qm_store_schema_latest());
+	assert_int_equal(qm_store_account_find(s, "OLD@example.org", &a, &e),
+	                 QM_OK);
+	assert_int_equal(a.default_level, 3);
+	assert_int_equal(qm_store_setting_set(s, a.id, "k", "v", &e), QM_OK);
+	qm_buf_init(&v, 100);
+	assert_int_equal(qm_store_setting_get(s, a.id, "k", &v, &e), QM_OK);
+	assert_string_equal((char *)v.data, "v");
+	qm_buf_free(&v);
+	qm_store_close(&s);
+
+	/* A database from a newer QMail is refused, not damaged. */
+	{
+		sqlite3 *db;
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/qmail.db", home);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL,
+		                              NULL, NULL),
+		                 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(qm_store_open(home, NULL, &s, &e),
+	                 QM_ERR_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "newer"));
+	assert_null(s);
+	qmt_rmtree(home);
+}
+
+/* -------------------------------------------------------------- vault */
+
+/* Hashes the database file and its WAL. */
+static void hash_files(const char *home, unsigned char out[32])
+{
+	const char *names[] = {"qmail.db", "qmail.db-wal"};
+	unsigned char h[32] = {0};
+
+	for (size_t i = 0; i < 2; i++) {
+		char path[600];
+		struct qm_buf b;
+
+		snprintf(path, sizeof(path), "%s/%s", home, names[i]);
+		qm_buf_init(&b, 64u << 20);
+		if (qm_file_read(path, b.max, &b, NULL) == QM_OK)
+			for (size_t j = 0; j < b.len; j++)
+				h[j % 32] = (unsigned char)(h[j % 32] * 31 + b.data[j] +
+				                            1);
+		h[i] ^= (unsigned char)b.len;
+		qm_buf_free(&b);
+	}
+	memcpy(out, h, 32);
+}
+
+static void test_vault(void **state)
+{
+	struct fx *f = *state;
+	unsigned char before[32], after[32];
+	struct qm_buf sec, plain;
+	struct qm_error e;
+
+	assert_true(qm_store_vault_exists(f->s));
+	assert_true(qm_store_vault_is_unlocked(f->s));
+	assert_int_equal(qm_store_vault_create(f->s, "x", 1, &e), QM_ERR_EXISTS);
+	assert_int_equal(qm_store_secret_set(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     "hunter2", 7, &e),
+	                 QM_OK);
+	qm_buf_init_secure(&sec, 1024);
+	qm_buf_init(&plain, 1024);
+	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     &plain, &e),
+	                 QM_ERR_INVAL); /* plaintext only into secure memory */
+	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     &sec, &e),
+	                 QM_OK);
+	assert_int_equal(sec.len, 7);
+	assert_memory_equal(sec.data, "hunter2", 7);
+	assert_true(qm_sec_contains(sec.data, sec.len));
+	qm_buf_reset(&sec);
+
+	qm_store_vault_lock(f->s);
+	assert_false(qm_store_vault_is_unlocked(f->s));
+	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     &sec, &e),
+	                 QM_ERR_LOCKED);
+	assert_int_equal(qm_store_secret_set(f->s, f->acct,
+	                                     QM_SECRET_OAUTH_ACCESS, "t", 1, &e),
+	                 QM_ERR_LOCKED);
+
+	/* Wrong passphrase: clear error, nothing changed on disk. */
+	hash_files(f->home, before);
+	assert_int_equal(qm_store_vault_unlock(f->s, "wrong", 5, &e),
+	                 QM_ERR_DENIED);
+	assert_non_null(strstr(e.msg, "wrong passphrase"));
+	assert_false(qm_store_vault_is_unlocked(f->s));
+	hash_files(f->home, after);
+	assert_memory_equal(before, after, 32);
+
+	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     &sec, &e),
+	                 QM_OK);
+	assert_memory_equal(sec.data, "hunter2", 7);
+	assert_int_equal(qm_store_secret_get(f->s, f->acct,
+	                                     QM_SECRET_OAUTH_REFRESH, &sec, &e),
+	                 QM_ERR_NOTFOUND);
+
+	/* Rekey: the old passphrase stops working, data stays readable. */
+	assert_int_equal(qm_store_vault_rekey(f->s, "bad", 3, "new pass", 8, &e),
+	                 QM_ERR_DENIED);
+	assert_int_equal(qm_store_vault_rekey(f->s, PASS, strlen(PASS),
+	                                      "new pass", 8, &e),
+	                 QM_OK);
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+	                 QM_ERR_DENIED);
+	assert_int_equal(qm_store_vault_unlock(f->s, "new pass", 8, &e), QM_OK);
+	qm_buf_reset(&sec);
+	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     &sec, &e),
+	                 QM_OK);
+	assert_memory_equal(sec.data, "hunter2", 7);
+	qm_buf_free(&sec);
+	qm_buf_free(&plain);
+}
+
+static void test_vault_kdf_params_stored(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char home[512], path[600];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-kdf", home, sizeof(home)), 0);
+	o.kdf.opslimit = 2;
+	o.kdf.memlimit = 1u << 20;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(s, "p", 1, &e), QM_OK);
+	qm_store_close(&s);
+	snprintf(path, sizeof(path), "%s/qmail.db", home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT opslimit, memlimit, alg "
+	                                        "FROM vault",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), 2);
+	assert_int_equal(sqlite3_column_int64(st, 1), 1 << 20);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 2),
+	                       "argon2id"));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* Unlock reads the stored cost, whatever the options say now. */
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, "p", 1, &e), QM_OK);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
+/* ----------------------------------------------------- accounts etc. */
+
+static void test_accounts(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_account a, b, *all = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "bob@gmail.com", sizeof(a.address));
+	assert_int_equal(qm_store_account_preset(&a, NULL, &e), QM_OK);
+	assert_string_equal(a.imap.host, "imap.gmail.com");
+	assert_int_equal(a.imap.port, 993);
+	assert_int_equal(a.smtp.port, 465);
+	assert_int_equal(qm_store_account_preset(&a, "outlook", &e), QM_OK);
+	assert_string_equal(a.smtp.host, "smtp.office365.com");
+	assert_int_equal(a.smtp.tls, QM_TLS_STARTTLS);
+	assert_int_equal(qm_store_account_preset(&a, "yahoo", &e), QM_OK);
+	assert_string_equal(a.pop3.host, "pop.mail.yahoo.com");
+	assert_int_equal(qm_store_account_preset(&a, "nosuch", &e),
+	                 QM_ERR_NOTFOUND);
+
+	a.default_level = 0;
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_ERR_INVAL);
+	a.default_level = 1;
+	a.auth = QM_AUTH_OAUTH2;
+	qm_strlcpy(a.sae_id, "SAE_bob", sizeof(a.sae_id));
+	qm_strlcpy(a.kme_url, "https://127.0.0.1:8443", sizeof(a.kme_url));
+	qm_strlcpy(a.kme_cert, "/tmp/bob.crt", sizeof(a.kme_cert));
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_OK);
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_ERR_EXISTS);
+	assert_int_equal(qm_store_account_get(f->s, a.id, &b, &e), QM_OK);
+	assert_string_equal(b.address, "bob@gmail.com");
+	assert_string_equal(b.sae_id, "SAE_bob");
+	assert_string_equal(b.kme_cert, "/tmp/bob.crt");
+	assert_int_equal(b.auth, QM_AUTH_OAUTH2);
+	assert_int_equal(b.pop3.port, 995);
+	b.default_level = 4;
+	qm_strlcpy(b.display_name, "Bob", sizeof(b.display_name));
+	assert_int_equal(qm_store_account_update(f->s, &b, &e), QM_OK);
+	assert_int_equal(qm_store_account_find(f->s, "bob@gmail.com", &a, &e),
+	                 QM_OK);
+	assert_int_equal(a.default_level, 4);
+	assert_string_equal(a.display_name, "Bob");
+	assert_int_equal(qm_store_account_list(f->s, &all, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0].address, "alice@example.org");
+	free(all);
+	assert_int_equal(qm_store_account_delete(f->s, a.id, &e), QM_OK);
+	assert_int_equal(qm_store_account_get(f->s, a.id, &b, &e),
+	                 QM_ERR_NOTFOUND);
+}
+
+static void test_contacts_settings_drafts(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_contact c, got, *all = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+	int64_t d = 0, d2 = 0, *ids = NULL;
+	size_t n = 0;
+
+	memset(&c, 0, sizeof(c));
+	qm_strlcpy(c.address, "carol@example.net", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_carol", sizeof(c.sae_id));
+	c.source = QM_CONTACT_LEARNED;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	assert_int_equal(qm_store_contact_get(f->s, f->acct, "Carol@Example.net",
+	                                      &got, &e),
+	                 QM_OK);
+	assert_false(got.confirmed); /* learned: not yet confirmed */
+	assert_int_equal(qm_store_contact_confirm(f->s, f->acct,
+	                                          "carol@example.net", &e),
+	                 QM_OK);
+	/* A learned SAE ID that contradicts the confirmed one is refused. */
+	qm_strlcpy(c.sae_id, "SAE_mallory", sizeof(c.sae_id));
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
+	                 QM_ERR_STATE);
+	assert_int_equal(qm_store_contact_get(f->s, f->acct, "carol@example.net",
+	                                      &got, &e),
+	                 QM_OK);
+	assert_string_equal(got.sae_id, "SAE_carol");
+	assert_true(got.confirmed);
+	/* The user may change it. */
+	c.source = QM_CONTACT_USER;
+	c.min_level = 2;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	assert_int_equal(qm_store_contact_list(f->s, f->acct, &all, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(all[0].sae_id, "SAE_mallory");
+	assert_int_equal(all[0].min_level, 2);
+	assert_true(all[0].confirmed);
+	free(all);
+
+	qm_buf_init(&b, 100);
+	assert_int_equal(qm_store_setting_get(f->s, 0, "theme", &b, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_setting_set(f->s, 0, "theme", "dark", &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_setting_set(f->s, 0, "theme", "light", &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_setting_get(f->s, 0, "theme", &b, &e), QM_OK);
+	assert_string_equal((char *)b.data, "light");
+	qm_buf_free(&b);
+
+	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d, "draft one", 9,
+	                                    &e),
+	                 QM_OK);
+	assert_true(d > 0);
+	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d2, "two", 3, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d, "draft 1b", 8,
+	                                    &e),
+	                 QM_OK);
+	qm_buf_init_secure(&b, 100);
+	assert_int_equal(qm_store_draft_get(f->s, d, &b, &e), QM_OK);
+	assert_string_equal((char *)b.data, "draft 1b");
+	qm_buf_free(&b);
+	assert_int_equal(qm_store_draft_list(f->s, f->acct, &ids, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	free(ids);
+	assert_int_equal(qm_store_draft_delete(f->s, d2, &e), QM_OK);
+	assert_int_equal(qm_store_draft_delete(f->s, d2, &e), QM_ERR_NOTFOUND);
+}
+
+/* ------------------------------------------------------ message index */
+
+static void test_msg_list_paging(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	struct qm_buf plan;
+	int64_t n = 0, prev_date = INT64_MAX, prev_id = INT64_MAX;
+	size_t seen = 0;
+	char subj[64];
+
+	assert_int_equal(qm_store_tx_begin(f->s, &e), QM_OK);
+	for (int i = 1; i <= 300; i++) {
+		snprintf(subj, sizeof(subj), "subject %d", i);
+		/* Dates repeat so that paging must break ties by id. */
+		add_msg(f, i % 3 ? "INBOX" : "Archive", 1000 + i / 2, i,
+		        i % 2 ? "bob@example.org" : "carol@example.org",
+		        1 + i % 4, subj, i == 5 ? "body five" : NULL);
+	}
+	assert_int_equal(qm_store_tx_commit(f->s, &e), QM_OK);
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.folder = "INBOX";
+	assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+	assert_int_equal(n, 200);
+	q.limit = 50;
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 50);
+	/* Newest first; subjects decrypted while unlocked. */
+	assert_int_equal(l->items[0].date, 1149); /* i = 299 */
+	assert_string_equal(l->items[0].folder, "INBOX");
+	assert_non_null(l->items[0].subject);
+	assert_true(qm_sec_contains(l->items[0].subject,
+	                            strlen(l->items[0].subject)));
+	assert_int_equal(strncmp(l->items[0].subject, "subject ", 8), 0);
+	qm_store_msglist_free(&l);
+
+	/* Keyset paging visits every message once, in order. */
+	for (;;) {
+		assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+		for (size_t i = 0; i < l->n; i++) {
+			const struct qm_store_msg *m = &l->items[i];
+
+			assert_true(m->date < prev_date ||
+			            (m->date == prev_date && m->id < prev_id));
+			prev_date = m->date;
+			prev_id = m->id;
+			seen++;
+		}
+		if (l->n == 0) {
+			qm_store_msglist_free(&l);
+			break;
+		}
+		q.before_date = prev_date;
+		q.before_id = prev_id;
+		qm_store_msglist_free(&l);
+	}
+	assert_int_equal(seen, 200);
+
+	/* Offset paging agrees with keyset paging. */
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.folder = "INBOX";
+	q.offset = 190;
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 10);
+	assert_int_equal(l->items[9].id, prev_id);
+	qm_store_msglist_free(&l);
+
+	/* Filters. */
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.from_addr = "bob@example.org";
+	q.level = 2; /* i % 4 == 1 and i odd */
+	assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+	assert_int_equal(n, 75);
+	q.level = 0;
+	q.date_min = 1100;
+	q.date_max = 1101;
+	assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+	assert_int_equal(n, 2); /* i = 201, 203 */
+
+	/* Flags. */
+	assert_int_equal(qm_store_msg_set_flags(f->s, 1,
+	                                        QM_FLAG_SEEN | QM_FLAG_FLAGGED, &e),
+	                 QM_OK);
+	memset(&q, 0, sizeof(q));
+	q.flags_set = QM_FLAG_FLAGGED;
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->items[0].id, 1);
+	assert_int_equal(l->items[0].flags, QM_FLAG_SEEN | QM_FLAG_FLAGGED);
+	qm_store_msglist_free(&l);
+
+	/* Locked: the list still works, subjects are withheld. */
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_msg_get(f->s, 5, &l, &e), QM_OK);
+	assert_null(l->items[0].subject);
+	assert_true(l->items[0].has_body);
+	qm_store_msglist_free(&l);
+	{
+		struct qm_buf body;
+
+		qm_buf_init_secure(&body, 1024);
+		assert_int_equal(qm_store_msg_body(f->s, 5, &body, &e),
+		                 QM_ERR_LOCKED);
+		assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+		                 QM_OK);
+		assert_int_equal(qm_store_msg_body(f->s, 5, &body, &e), QM_OK);
+		assert_string_equal((char *)body.data, "body five");
+		assert_int_equal(qm_store_msg_body(f->s, 6, &body, &e),
+		                 QM_ERR_NOTFOUND);
+		qm_buf_free(&body);
+	}
+
+	/* The same IMAP message twice is refused. */
+	{
+		struct qm_store_msg m;
+		int64_t id;
+
+		memset(&m, 0, sizeof(m));
+		m.account_id = f->acct;
+		m.folder = "INBOX";
+		m.uidvalidity = 7;
+		m.uid = 1;
+		m.date = 1;
+		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0,
+		                                  NULL, &id, &e),
+		                 QM_ERR_EXISTS);
+	}
+
+	/* Listing is index-backed: no table scan, no sort. */
+	qm_buf_init(&plan, 1 << 16);
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.folder = "INBOX";
+	q.before_date = 1100;
+	q.before_id = 200;
+	assert_int_equal(qm_store_msg_list_plan(f->s, &q, &plan, &e), QM_OK);
+	assert_non_null(strstr((char *)plan.data, "USING INDEX msg_list"));
+	assert_null(strstr((char *)plan.data, "TEMP B-TREE"));
+	qm_buf_reset(&plan);
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.from_addr = "bob@example.org";
+	assert_int_equal(qm_store_msg_list_plan(f->s, &q, &plan, &e), QM_OK);
+	assert_non_null(strstr((char *)plan.data, "USING INDEX msg_from"));
+	assert_null(strstr((char *)plan.data, "TEMP B-TREE"));
+	qm_buf_free(&plan);
+}
+
+static void test_msg_search(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	int64_t a, b, c;
+
+	a = add_msg(f, "INBOX", 10, 1, "bob@example.org", 2,
+	            "Quarterly budget", "Please find the spreadsheet attached.");
+	b = add_msg(f, "INBOX", 11, 2, "bob@example.org", 1,
+	            "Lunch on Friday?", "The usual place near the harbour.");
+	memset(&q, 0, sizeof(q));
+	q.text = "budget";
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->items[0].id, a);
+	assert_string_equal(l->items[0].subject, "Quarterly budget");
+	qm_store_msglist_free(&l);
+	q.text = "harbour";
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->items[0].id, b);
+	qm_store_msglist_free(&l);
+	/* Added after the index was built: indexed at once. */
+	c = add_msg(f, "INBOX", 12, 3, "dave@example.org", 3, "Harbour tour",
+	            "Boats.");
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 2);
+	assert_int_equal(l->items[0].id, c);
+	qm_store_msglist_free(&l);
+	/* Combined with a sender filter. */
+	q.from_addr = "bob@example.org";
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	qm_store_msglist_free(&l);
+	q.from_addr = NULL;
+	/* Deleted: gone from the search too. */
+	assert_int_equal(qm_store_msg_delete(f->s, c, &e), QM_OK);
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	qm_store_msglist_free(&l);
+	/* A malformed search is a clear error. */
+	q.text = "\"unbalanced";
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_ERR_INVAL);
+	/* Locked: no search. */
+	q.text = "budget";
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_ERR_LOCKED);
+	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	qm_store_msglist_free(&l);
+}
+
+/* --------------------------------------------------------- replay log */
+
+static void test_replay(void **state)
+{
+	struct fx *f = *state;
+	const char *k1[] = {"key-a", "key-b"};
+	const char *k2[] = {"key-c", "key-b"};
+	const char *k3[] = {"key-c"};
+	struct qm_store_account other;
+	struct qm_store_msg m;
+	struct qm_error e;
+	int64_t id;
+
+	assert_int_equal(qm_store_replay_claim(f->s, f->acct, QM_DIR_IN, k1, 2,
+	                                       "<m1@x>", &e),
+	                 QM_OK);
+	/* key-b again: refused, and key-c is not recorded either. */
+	assert_int_equal(qm_store_replay_claim(f->s, f->acct, QM_DIR_IN, k2, 2,
+	                                       "<m2@x>", &e),
+	                 QM_ERR_REPLAY);
+	assert_non_null(strstr(e.msg, "key-b"));
+	assert_non_null(strstr(e.msg, "<m1@x>"));
+	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c",
+	                                       &e),
+	                 QM_OK);
+	/* Another direction or account is independent. */
+	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_OUT,
+	                                       "key-a", &e),
+	                 QM_OK);
+	memset(&other, 0, sizeof(other));
+	qm_strlcpy(other.address, "alice2@example.org", sizeof(other.address));
+	other.default_level = 1;
+	assert_int_equal(qm_store_account_add(f->s, &other, &e), QM_OK);
+	assert_int_equal(qm_store_replay_claim(f->s, other.id, QM_DIR_IN, k1, 2,
+	                                       "<m1@x>", &e),
+	                 QM_OK);
+
+	/* The message that claimed its keys is then indexed with them. */
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uid = 1;
+	m.message_id = "<m1@x>";
+	m.date = 5;
+	m.level = 1;
+	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k1, 2, "x", 1, NULL,
+	                                  &id, &e),
+	                 QM_OK);
+	/* A second message reusing key-a: refused, not stored. */
+	m.uid = 2;
+	m.message_id = "<m1@x>"; /* even with a copied Message-ID */
+	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k1, 1, "x", 1, NULL,
+	                                  &id, &e),
+	                 QM_ERR_REPLAY);
+	m.message_id = "<m3@x>";
+	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k3, 1, "x", 1, NULL,
+	                                  &id, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c",
+	                                       &e),
+	                 QM_ERR_REPLAY);
+	{
+		struct qm_store_query q;
+		int64_t n;
+
+		memset(&q, 0, sizeof(q));
+		q.account_id = f->acct;
+		assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+		assert_int_equal(n, 2);
+	}
+}
+
+/* ------------------------------------------------------------- outbox */
+
+static void test_outbox(void **state)
+{
+	struct fx *f = *state;
+	const char *keys[] = {"ok-1", "ok-2", "ok-3"};
+	const char *keys2[] = {"ok-9"};
+	struct qm_store_outbox o;
+	struct qm_buf pt;
+	struct qm_error e;
+	int64_t id, id2, *ids = NULL;
+	size_t n = 0;
+
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o1@x>",
+	                                     "bob@example.org", 1, "MIME", 4, &id,
+	                                     &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_get(f->s, id, &o, &e), QM_OK);
+	assert_int_equal(o.state, QM_OUTBOX_PENDING);
+	assert_null(o.ciphertext);
+	qm_store_outbox_item_free(&o);
+	qm_buf_init_secure(&pt, 100);
+	assert_int_equal(qm_store_outbox_plaintext(f->s, id, &pt, &e), QM_OK);
+	assert_string_equal((char *)pt.data, "MIME");
+	qm_buf_free(&pt);
+	/* No ciphertext before the keys are recorded. */
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id, "CT", 2, &e),
+	                 QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_reserve(f->s, id, keys, 3, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, id, keys2, 1, &e),
+	                 QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id, "CT1", 3, &e),
+	                 QM_OK);
+	/* The ciphertext is never replaced. */
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id, "CT2", 3, &e),
+	                 QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n,
+	                                      &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], id);
+	free(ids);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_fail(f->s, id, "421 try later",
+	                                      qm_now() + 3600, &e),
+	                 QM_OK);
+	/* Not due yet. */
+	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n,
+	                                      &e),
+	                 QM_OK);
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now() + 7200, &ids,
+	                                      &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	free(ids);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_sent(f->s, id, "250 2.0.0 Ok: queued",
+	                                      &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_get(f->s, id, &o, &e), QM_OK);
+	assert_int_equal(o.state, QM_OUTBOX_SENT);
+	assert_int_equal(o.attempts, 2);
+	assert_string_equal(o.reply, "250 2.0.0 Ok: queued");
+	assert_int_equal(o.ciphertext_len, 3);
+	assert_memory_equal(o.ciphertext, "CT1", 3);
+	assert_int_equal(o.n_keys, 3);
+	assert_string_equal(o.key_ids[0], "ok-1");
+	assert_string_equal(o.key_ids[2], "ok-3");
+	qm_store_outbox_item_free(&o);
+
+	/* A key ID already used by a sent message cannot be reserved again,
+	 * and the failed reservation leaves the entry PENDING. */
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o2@x>",
+	                                     "bob@example.org", 2, "M2", 2, &id2,
+	                                     &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys + 1, 1, &e),
+	                 QM_ERR_REPLAY);
+	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
+	assert_int_equal(o.state, QM_OUTBOX_PENDING);
+	assert_int_equal(o.n_keys, 0);
+	qm_store_outbox_item_free(&o);
+
+	/* Crash between "keys fetched" and "encrypted": recovery burns the
+	 * keys and the message goes back to PENDING for new ones. */
+	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys2, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_recover(f->s, &n, &e), QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
+	assert_int_equal(o.state, QM_OUTBOX_PENDING);
+	assert_int_equal(o.n_keys, 0);
+	qm_store_outbox_item_free(&o);
+	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys2, 1, &e),
+	                 QM_ERR_REPLAY);
+	{
+		const char *k[] = {"ok-10"};
+
+		assert_int_equal(qm_store_outbox_reserve(f->s, id2, k, 1, &e),
+		                 QM_OK);
+	}
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id2, "CTB", 3, &e),
+	                 QM_OK);
+	/* Crash while sending: the same ciphertext waits to be retried. */
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id2, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_recover(f->s, &n, &e), QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
+	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
+	assert_memory_equal(o.ciphertext, "CTB", 3);
+	assert_int_equal(o.n_keys, 1);
+	assert_string_equal(o.key_ids[0], "ok-10");
+	qm_store_outbox_item_free(&o);
+	/* Permanent failure keeps the record. */
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id2, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_fail(f->s, id2, "550 no such user", 0,
+	                                      &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_list(f->s, f->acct, QM_OUTBOX_FAILED, 0,
+	                                      &ids, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	free(ids);
+	assert_string_equal(qm_store_outbox_state_str(QM_OUTBOX_RETRYING),
+	                    "retrying");
+}
+
+/* ------------------------------------------------------------ keyring */
+
+static void test_keyring(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_key k, *all = NULL;
+	enum qm_store_trust t;
+	struct qm_buf priv;
+	struct qm_error e;
+	char fpr2[QM_STORE_FPRMAX];
+	size_t n = 0;
+
+	assert_int_equal(qm_store_key_own_put(f->s, f->acct, "mlkem768-x25519",
+	                                      "PUB", 3, "PRIVATE", 7, NULL, &e),
+	                 QM_OK);
+	qm_buf_init_secure(&priv, 100);
+	assert_int_equal(qm_store_key_own_get(f->s, f->acct, "mlkem768-x25519",
+	                                      &k, &priv, &e),
+	                 QM_OK);
+	assert_int_equal(k.pub_len, 3);
+	assert_memory_equal(k.pub, "PUB", 3);
+	assert_string_equal(k.address, "alice@example.org");
+	assert_memory_equal(priv.data, "PRIVATE", 7);
+	assert_true(qm_sec_contains(priv.data, priv.len));
+	qm_store_key_free(&k);
+	qm_buf_free(&priv);
+	qm_store_vault_lock(f->s);
+	/* The public half needs no unlock. */
+	assert_int_equal(qm_store_key_own_get(f->s, f->acct, "mlkem768-x25519",
+	                                      &k, NULL, &e),
+	                 QM_OK);
+	qm_store_key_free(&k);
+	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+
+	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
+	                                          &k, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_key_contact_put(f->s, "bob@example.org", "x",
+	                                          "K1", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(t, QM_TRUST_UNVERIFIED);
+	assert_int_equal(qm_store_key_contact_put(f->s, "Bob@example.org", "x",
+	                                          "K1", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(t, QM_TRUST_UNVERIFIED);
+	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
+	                                          &k, &e),
+	                 QM_OK);
+	assert_memory_equal(k.pub, "K1", 2);
+	assert_true(k.first_seen > 0);
+	assert_int_equal(strlen(k.fingerprint), 79);
+	qm_store_key_free(&k);
+	/* A different key: stored as changed, and nothing is used. */
+	assert_int_equal(qm_store_key_contact_put(f->s, "bob@example.org", "x",
+	                                          "K2", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(t, QM_TRUST_CHANGED);
+	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
+	                                          &k, &e),
+	                 QM_ERR_STATE);
+	assert_non_null(strstr(e.msg, "changed"));
+	assert_int_equal(qm_store_key_fingerprint("x", "K2", 2, fpr2,
+	                                          sizeof(fpr2), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_key_contact_verify(f->s, "bob@example.org",
+	                                             "x", "0000", &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_key_contact_verify(f->s, "bob@example.org",
+	                                             "x", fpr2, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
+	                                          &k, &e),
+	                 QM_OK);
+	assert_memory_equal(k.pub, "K2", 2);
+	assert_int_equal(k.trust, QM_TRUST_VERIFIED);
+	qm_store_key_free(&k);
+	assert_int_equal(qm_store_key_contact_list(f->s, "bob@example.org", &all,
+	                                           &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[1].trust, QM_TRUST_RETIRED);
+	for (size_t i = 0; i < n; i++)
+		qm_store_key_free(&all[i]);
+	free(all);
+}
+
+/* ---------------------------------------------- secrets never in clear */
+
+struct needle {
+	unsigned char b[256];
+	size_t n;
+	const char *what;
+};
+
+static void add_forms(struct needle *nd, size_t *nn, const char *secret)
+{
+	size_t len = strlen(secret);
+
+	/* raw */
+	memcpy(nd[*nn].b, secret, len);
+	nd[*nn].n = len;
+	nd[(*nn)++].what = secret;
+	/* hex, lower and upper */
+	for (int up = 0; up < 2; up++) {
+		struct qm_buf h;
+
+		qm_buf_init(&h, 256);
+		assert_int_equal(qm_hex_encode(secret, len, &h, NULL), QM_OK);
+		for (size_t i = 0; up && i < h.len; i++)
+			if (h.data[i] >= 'a' && h.data[i] <= 'f')
+				h.data[i] = (unsigned char)(h.data[i] - 32);
+		memcpy(nd[*nn].b, h.data, h.len);
+		nd[*nn].n = h.len;
+		nd[(*nn)++].what = secret;
+		qm_buf_free(&h);
+	}
+	/* base64 at the three alignments the secret may have inside a larger
+	 * encoded text: drop the characters that depend on the neighbours. */
+	for (size_t shift = 0; shift < 3; shift++) {
+		unsigned char tmp[128];
+		struct qm_buf b;
+		size_t skip = shift ? 4 : 0, keep;
+
+		memset(tmp, 'Z', shift);
+		memcpy(tmp + shift, secret, len);
+		qm_buf_init(&b, 256);
+		assert_int_equal(qm_b64_encode(tmp, shift + len, &b, NULL), QM_OK);
+		keep = ((shift + len) / 3) * 4 - skip;
+		memcpy(nd[*nn].b, b.data + skip, keep);
+		nd[*nn].n = keep;
+		nd[(*nn)++].what = secret;
+		qm_buf_free(&b);
+	}
+}
+
+static int scan_dir(const char *dir, const struct needle *nd, size_t nn)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0, files = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[1024];
+		struct qm_buf b;
+		struct stat st;
+
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_int_equal(stat(path, &st), 0);
+		if (S_ISDIR(st.st_mode)) {
+			found += scan_dir(path, nd, nn);
+			continue;
+		}
+		files++;
+		qm_buf_init(&b, 256u << 20);
+		assert_int_equal(qm_file_read(path, b.max, &b, NULL), QM_OK);
+		for (size_t i = 0; i < nn; i++)
+			if (b.len >= nd[i].n && memmem(b.data, b.len, nd[i].b, nd[i].n)) {
+				print_error("%s holds \"%s\" (in some form)\n", path,
+				            nd[i].what);
+				found++;
+			}
+		qm_buf_free(&b);
+	}
+	closedir(d);
+	assert_true(files > 0 || found == 0);
+	return found;
+}
+
+static void test_secrets_never_in_clear(void **state)
+{
+	struct fx *f = *state;
+	static const char *const secrets[] = {
+		"pw-Zebra-Quantum-91827364",          /* password */
+		"ya29.oauth-access-XYZZY-5647382910", /* OAuth token */
+		"refresh-token-PLUGH-1029384756",     /* OAuth refresh */
+		"PRIVKEY-ml-kem-768-seed-0123456789abcdef", /* private key */
+		"Secret merger with Initech Corp",    /* subject */
+		"The launch code is 0000-1111-2222",  /* body */
+		"attachment-bytes-QWERTYUIOP-4444",   /* attachment */
+		"draft text about the surprise party", /* draft */
+		"outbox plaintext NOTHING-TO-SEE-77", /* outbox plaintext */
+	};
+	struct needle nd[64];
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_msg m;
+	struct qm_error e;
+	char mime[512];
+	int64_t id, d = 0;
+	size_t nn = 0;
+
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		add_forms(nd, &nn, secrets[i]);
+	assert_int_equal(qm_store_secret_set(f->s, f->acct, QM_SECRET_PASSWORD,
+	                                     secrets[0], strlen(secrets[0]), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_secret_set(f->s, f->acct,
+	                                     QM_SECRET_OAUTH_ACCESS, secrets[1],
+	                                     strlen(secrets[1]), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_secret_set(f->s, f->acct,
+	                                     QM_SECRET_OAUTH_REFRESH, secrets[2],
+	                                     strlen(secrets[2]), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_key_own_put(f->s, f->acct, "mlkem768-x25519",
+	                                      "public", 6, secrets[3],
+	                                      strlen(secrets[3]), NULL, &e),
+	                 QM_OK);
+	snprintf(mime, sizeof(mime),
+	         "Subject: %s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	         "--b\r\n\r\n%s\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	         "%s\r\n--b--\r\n",
+	         secrets[4], secrets[5], secrets[6]);
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uid = 1;
+	m.message_id = "<s@x>";
+	m.date = 1;
+	m.level = 1;
+	assert_int_equal(qm_store_msg_add(f->s, &m, secrets[4], NULL, 0, mime,
+	                                  strlen(mime), secrets[5], &id, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d, secrets[7],
+	                                    strlen(secrets[7]), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o@x>", "b@x", 1,
+	                                     secrets[8], strlen(secrets[8]), &id,
+	                                     &e),
+	                 QM_OK);
+	/* Build the search index and list with subjects: memory only. */
+	memset(&q, 0, sizeof(q));
+	q.text = "merger";
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 1);
+	qm_store_msglist_free(&l);
+
+	/* While open (data in the WAL) and after close (checkpointed). */
+	assert_int_equal(scan_dir(f->home, nd, nn), 0);
+	/* The scan itself works: a file with a known secret is found. */
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/probe", f->home);
+		assert_int_equal(qmt_write_file(path, secrets[2]), 0);
+		assert_true(scan_dir(f->home, nd, nn) >= 1);
+		unlink(path);
+	}
+	qm_store_close(&f->s);
+	assert_int_equal(scan_dir(f->home, nd, nn), 0);
+	assert_int_equal(qm_store_open(f->home, NULL, &f->s, &e), QM_OK);
+}
+
+/* ------------------------------------------------------ damaged files */
+
+static void fill_some(struct fx *f)
+{
+	char subj[32];
+
+	assert_int_equal(qm_store_tx_begin(f->s, NULL), QM_OK);
+	for (int i = 1; i <= 2000; i++) {
+		snprintf(subj, sizeof(subj), "s%d", i);
+		add_msg(f, "INBOX", i, i, "bob@example.org", 2, subj, "body");
+	}
+	assert_int_equal(qm_store_tx_commit(f->s, NULL), QM_OK);
+}
+
+static void list_all_or_error(struct qm_store *s)
+{
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	enum qm_err rc;
+
+	memset(&q, 0, sizeof(q));
+	q.limit = 1000;
+	rc = qm_store_msg_list(s, &q, &l, &e);
+	if (rc == QM_OK)
+		qm_store_msglist_free(&l);
+	else
+		assert_true(rc == QM_ERR_PARSE || rc == QM_ERR_IO);
+}
+
+static void test_damaged(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	char path[600];
+	struct stat st;
+	enum qm_err rc;
+	int fd;
+
+	fill_some(f);
+	qm_store_close(&f->s); /* checkpoints the WAL into the file */
+	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* Bytes overwritten in the middle: the check says so, no crash, and
+	 * the rest reads where SQLite can. */
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	{
+		char junk[4096];
+
+		memset(junk, 0x5a, sizeof(junk));
+		assert_int_equal(pwrite(fd, junk, sizeof(junk),
+		                        (st.st_size / 2) & ~4095L),
+		                 (ssize_t)sizeof(junk));
+	}
+	close(fd);
+	rc = qm_store_open(f->home, NULL, &s, &e);
+	assert_int_equal(rc, QM_OK);
+	assert_int_equal(qm_store_check(s, &e), QM_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "damaged"));
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
+	list_all_or_error(s);
+	{
+		struct qm_store_msglist *l = NULL;
+
+		/* The first messages live on early pages: still readable. */
+		assert_int_equal(qm_store_msg_get(s, 1, &l, &e), QM_OK);
+		assert_string_equal(l->items[0].subject, "s1");
+		qm_store_msglist_free(&l);
+	}
+	qm_store_close(&s);
+
+	/* Truncated to a third. */
+	assert_int_equal(truncate(path, st.st_size / 3), 0);
+	rc = qm_store_open(f->home, NULL, &s, &e);
+	if (rc == QM_OK) {
+		assert_int_equal(qm_store_check(s, &e), QM_ERR_PARSE);
+		list_all_or_error(s);
+		qm_store_close(&s);
+	} else {
+		assert_true(rc == QM_ERR_PARSE || rc == QM_ERR_IO);
+	}
+
+	/* Not a database at all. */
+	assert_int_equal(qmt_write_file(path, "this is not an SQLite database, "
+	                                      "just some text of some length "
+	                                      "........................................"
+	                                      "........................................"),
+	                 0);
+	rc = qm_store_open(f->home, NULL, &s, &e);
+	assert_int_equal(rc, QM_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "damaged"));
+	assert_null(s);
+	/* Leave a fresh store for the teardown. */
+	unlink(path);
+	assert_int_equal(qm_store_open(f->home, NULL, &f->s, &e), QM_OK);
+}
+
+static void test_sealed_item_moved(void **state)
+{
+	struct fx *f = *state;
+	struct qm_error e;
+	struct qm_buf b;
+	sqlite3 *db;
+	char path[600];
+	int64_t a, b2;
+
+	a = add_msg(f, "INBOX", 1, 1, "x@y", 1, "one", "first body");
+	b2 = add_msg(f, "INBOX", 2, 2, "x@y", 1, "two", "second body");
+	/* Copy message a's sealed body over b's: must not open as b. */
+	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, "UPDATE msg_body SET mime = (SELECT "
+	                                  "mime FROM msg_body WHERE msg_id = 1) "
+	                                  "WHERE msg_id = 2",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	qm_buf_init_secure(&b, 1024);
+	assert_int_equal(qm_store_msg_body(f->s, a, &b, &e), QM_OK);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_msg_body(f->s, b2, &b, &e), QM_ERR_AUTH);
+	assert_int_equal(b.len, 0);
+	qm_buf_free(&b);
+}
+
+/* -------------------------------------------------------- concurrency */
+
+struct worker {
+	struct qm_store *s;
+	int64_t acct;
+	int base;
+	int failures;
+	int64_t outbox_id;
+	int sends;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct qm_store_query q;
+	struct qm_store_msglist *l;
+	struct qm_error e;
+
+	/* Both race for the same outbox entry: only one may send it. */
+	if (qm_store_outbox_begin_send(w->s, w->outbox_id, &e) == QM_OK)
+		w->sends++;
+	for (int i = 0; i < 200; i++) {
+		struct qm_store_msg m;
+		char mid[32];
+		char key[32];
+		const char *keys[1] = {key};
+		int64_t id;
+
+		memset(&m, 0, sizeof(m));
+		snprintf(mid, sizeof(mid), "<%d@t>", w->base + i);
+		snprintf(key, sizeof(key), "k-%d", w->base + i);
+		m.account_id = w->acct;
+		m.folder = "INBOX";
+		m.uid = w->base + i;
+		m.message_id = mid;
+		m.date = w->base + i;
+		m.level = 1;
+		if (qm_store_msg_add(w->s, &m, "subject", keys, 1, "body", 4, NULL,
+		                     &id, &e) != QM_OK)
+			w->failures++;
+		memset(&q, 0, sizeof(q));
+		q.folder = "INBOX";
+		if (qm_store_msg_list(w->s, &q, &l, &e) != QM_OK)
+			w->failures++;
+		else
+			qm_store_msglist_free(&l);
+	}
+	return NULL;
+}
+
+static void test_two_handles(void **state)
+{
+	struct fx *f = *state;
+	const char *keys[] = {"race-key"};
+	struct worker w[2];
+	pthread_t t[2];
+	struct qm_error e;
+	struct qm_store_query q;
+	int64_t n, oid;
+
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<r@x>", "b@x", 1,
+	                                     "m", 1, &oid, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, oid, keys, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, oid, "c", 1, &e),
+	                 QM_OK);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(qm_store_clone(f->s, &w[i].s, &e), QM_OK);
+		assert_true(qm_store_vault_is_unlocked(w[i].s));
+		w[i].acct = f->acct;
+		w[i].base = 1 + i * 100000;
+		w[i].outbox_id = oid;
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(w[i].failures, 0);
+		qm_store_close(&w[i].s);
+	}
+	assert_int_equal(w[0].sends + w[1].sends, 1);
+	memset(&q, 0, sizeof(q));
+	assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+	assert_int_equal(n, 400);
+	assert_int_equal(qm_store_check(f->s, &e), QM_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_schema_wal, setup,
+		                                teardown),
+		cmocka_unit_test(test_migrate_from_v1),
+		cmocka_unit_test_setup_teardown(test_vault, setup, teardown),
+		cmocka_unit_test(test_vault_kdf_params_stored),
+		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contacts_settings_drafts, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_msg_list_paging, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_msg_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secrets_never_in_clear, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_item_moved, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+	};
+
+	setenv("QM_STORE_KDF", "fast", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
