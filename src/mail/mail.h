@@ -262,6 +262,14 @@ enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
                               size_t nrcpt, const void *msg, size_t len,
                               struct qm_error *err);
 
+/*
+ * Checks an SMTP server without sending: connects, secures the connection
+ * (certificate verified) and authenticates, then hangs up. Errors as
+ * qm_mail_smtp_send.
+ */
+enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
+                               struct qm_error *err);
+
 /* ---------------------------------------------------------------- IMAP */
 
 struct qm_mail_imap;

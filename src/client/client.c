@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client engine's handle: the home folder, the store, the vault
+ * session, and small shared helpers (addresses, associated data).
+ */
+#include "private.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum qm_err qm_client_open(const struct qm_client_opts *opts,
+                           struct qm_client **out, struct qm_error *err)
+{
+	struct qm_client *c;
+	struct qm_store_opts so;
+	enum qm_err rc;
+
+	rc = qm_core_init(err);
+	if (rc)
+		return rc;
+	rc = qm_mail_init(err);
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (opts && opts->home) {
+		if (qm_strlcpy(c->home, opts->home, sizeof(c->home)) != 0) {
+			rc = qm_error_set(err, QM_ERR_INVAL,
+			                  "home folder path is too long");
+			goto fail;
+		}
+	} else {
+		rc = qm_store_home_default(c->home, sizeof(c->home), err);
+		if (rc)
+			goto fail;
+	}
+	rc = qm_mkdirs(c->home, 0700, err);
+	if (rc)
+		goto fail;
+	memset(&so, 0, sizeof(so));
+	if (opts)
+		so.kdf = opts->kdf;
+	rc = qm_store_open(c->home, &so, &c->store, err);
+	if (rc)
+		goto fail;
+	rc = qm_store_outbox_recover(c->store, NULL, err);
+	if (rc)
+		goto fail;
+	*out = c;
+	return QM_OK;
+fail:
+	qm_store_close(&c->store);
+	free(c);
+	return rc;
+}
+
+void qm_client_free(struct qm_client **pc)
+{
+	if (!pc || !*pc)
+		return;
+	qm_store_close(&(*pc)->store);
+	free(*pc);
+	*pc = NULL;
+}
+
+struct qm_store *qm_client_store(struct qm_client *c)
+{
+	return c->store;
+}
+
+const char *qm_client_home(const struct qm_client *c)
+{
+	return c->home;
+}
+
+int qm_client_initialised(struct qm_client *c)
+{
+	return qm_store_vault_exists(c->store);
+}
+
+enum qm_err qm_client_init(struct qm_client *c, const char *pass, size_t len,
+                           struct qm_error *err)
+{
+	if (len < 8)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the passphrase is too short: use at least 8 "
+		                    "characters (a few words are best)");
+	return qm_store_vault_create(c->store, pass, len, err);
+}
+
+enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
+                             size_t len, struct qm_error *err)
+{
+	return qm_store_vault_unlock(c->store, pass, len, err);
+}
+
+void qm_client_lock(struct qm_client *c)
+{
+	qm_store_vault_lock(c->store);
+}
+
+int qm_client_unlocked(struct qm_client *c)
+{
+	return qm_store_vault_is_unlocked(c->store);
+}
+
+const char *qm_client_level_name(int level)
+{
+	switch (level) {
+	case 1:
+		return "quantum secure (one-time pad with QKD keys)";
+	case 2:
+		return "quantum-aided AES (AES-256-GCM keyed from a QKD key)";
+	case 3:
+		return "post-quantum (ML-KEM-768 + X25519, ML-DSA-65 + Ed25519)";
+	case 4:
+		return "classical (X25519 + AES-256-GCM, Ed25519)";
+	default:
+		return "not encrypted";
+	}
+}
+
+const char *qm_client_level_badge(int level)
+{
+	switch (level) {
+	case 1:
+		return "L1 OTP";
+	case 2:
+		return "L2 QKD-AES";
+	case 3:
+		return "L3 PQC";
+	case 4:
+		return "L4 classical";
+	default:
+		return "not encrypted";
+	}
+}
+
+enum qm_err addr_bare(const char *in, char *out, size_t outlen,
+                      struct qm_error *err)
+{
+	const char *lt = strrchr(in, '<'), *s = in, *e;
+	size_t n;
+
+	if (lt) {
+		s = lt + 1;
+		e = strchr(s, '>');
+		if (!e)
+			return qm_error_set(err, QM_ERR_PARSE,
+			                    "address \"%.80s\" has no closing '>'",
+			                    in);
+	} else {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+	}
+	n = (size_t)(e - s);
+	if (n == 0 || n >= outlen || !memchr(s, '@', n))
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "\"%.80s\" is not an e-mail address", in);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch <= ' ' || ch == ',' || ch == '<' || ch == '>' ||
+		    ch == 0x7f)
+			return qm_error_set(err, QM_ERR_PARSE,
+			                    "\"%.80s\" is not an e-mail address",
+			                    in);
+		out[i] = (char)tolower(ch);
+	}
+	out[n] = '\0';
+	return QM_OK;
+}
+
+enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
+                        const char *address, char *out, size_t outlen,
+                        struct qm_error *err)
+{
+	struct qm_store_contact ct;
+	char bare[QM_STORE_ADDRMAX];
+	enum qm_err rc;
+
+	rc = addr_bare(address, bare, sizeof(bare), err);
+	if (rc)
+		return rc;
+	rc = qm_store_contact_get(c->store, account_id, bare, &ct, err);
+	if (rc == QM_ERR_NOTFOUND || (!rc && !ct.sae_id[0]))
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "no SAE ID is known for %s: add it with "
+		                    "`qmail contact add %s --sae ID` (levels 1 "
+		                    "and 2 need the recipient's SAE ID)",
+		                    bare, bare);
+	if (rc)
+		return rc;
+	if (!ct.confirmed)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "the SAE ID %s of %s was learned from a "
+		                    "message and is not confirmed yet: confirm "
+		                    "it with `qmail contact confirm %s`",
+		                    ct.sae_id, bare, bare);
+	if (qm_strlcpy(out, ct.sae_id, outlen) != 0)
+		return qm_error_set(err, QM_ERR_TOOBIG, "SAE ID too long");
+	return QM_OK;
+}
+
+/* Joins prefix and value into a new string. */
+static char *join(const char *prefix, const char *value)
+{
+	size_t a = strlen(prefix), b = strlen(value);
+	char *s = malloc(a + b + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, prefix, a);
+	memcpy(s + a, value, b + 1);
+	return s;
+}
+
+enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
+                       struct qm_bound *b, struct bound_store *bs,
+                       struct qm_error *err)
+{
+	memset(bs, 0, sizeof(*bs));
+	bs->rcpt[0] = join("to:", h->to ? h->to : "");
+	bs->rcpt[1] = join("cc:", h->cc ? h->cc : "");
+	if (!bs->rcpt[0] || !bs->rcpt[1]) {
+		bound_store_free(bs);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	bs->rcpts[0] = bs->rcpt[0];
+	bs->rcpts[1] = bs->rcpt[1];
+	memset(b, 0, sizeof(*b));
+	b->from = h->from ? h->from : "";
+	b->rcpts = bs->rcpts;
+	b->nrcpts = 2;
+	b->message_id = h->message_id ? h->message_id : "";
+	b->date = h->date ? h->date : "";
+	b->sender_sae = sender_sae;
+	return QM_OK;
+}
+
+void bound_store_free(struct bound_store *bs)
+{
+	free(bs->rcpt[0]);
+	free(bs->rcpt[1]);
+	memset(bs, 0, sizeof(*bs));
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The account's KME as a person sees it: reachable or why not, the pool
+ * towards a peer SAE, and the QKD link's figures (QBER, key rate, the
+ * eavesdropping alarm) from the ETSI status_extension.
+ */
+#include "private.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The first number among the names in ext (an object), or -1. */
+static double ext_number(json_t *ext, const char *const *names)
+{
+	for (; *names; names++) {
+		json_t *v = json_object_get(ext, *names);
+		if (json_is_number(v))
+			return json_number_value(v);
+	}
+	return -1;
+}
+
+/* Reads the link figures out of a status_extension object. qkme puts them
+ * at the top or under "link"; other KMEs' names are tried as well. */
+static void ext_read(const char *text, struct qm_client_kme *out)
+{
+	static const char *const qber[] = {"qber", "QBER", "last_qber", NULL};
+	static const char *const rate[] = {"key_rate_bps", "key_rate",
+	                                   "secret_key_rate", NULL};
+	json_t *root, *link, *a;
+	json_error_t je;
+
+	out->qber = -1;
+	out->key_rate_bps = -1;
+	if (!text[0])
+		return;
+	root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(root))
+		goto out;
+	link = json_object_get(root, "link");
+	if (!json_is_object(link))
+		link = root;
+	out->qber = ext_number(link, qber);
+	out->key_rate_bps = ext_number(link, rate);
+	a = json_object_get(link, "alarm");
+	if (!a)
+		a = json_object_get(link, "qber_alarm");
+	if (!a)
+		a = json_object_get(root, "alarm");
+	out->alarm = json_is_true(a) ||
+	             (json_is_integer(a) && json_integer_value(a) != 0);
+out:
+	json_decref(root);
+}
+
+/* The SAE ID to ask the status for: the first contact with an SAE ID. */
+static void default_peer(struct qm_client *c, int64_t account_id,
+                         const char *own, char *out, size_t outlen)
+{
+	struct qm_store_contact *cs = NULL;
+	size_t n = 0;
+
+	qm_strlcpy(out, own, outlen);
+	if (qm_store_contact_list(c->store, account_id, &cs, &n, NULL))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (cs[i].sae_id[0] && cs[i].confirmed) {
+			qm_strlcpy(out, cs[i].sae_id, outlen);
+			break;
+		}
+	}
+	free(cs);
+}
+
+enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
+                                 const char *peer_sae,
+                                 struct qm_client_kme *out,
+                                 struct qm_error *err)
+{
+	struct acct_conn ac;
+	struct qm_kms *k = NULL;
+	struct qm_kms_status st;
+	struct qm_error e;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	out->qber = -1;
+	out->key_rate_bps = -1;
+	rc = acct_conn_load(c, account_id, &ac, err);
+	if (rc)
+		return rc;
+	qm_strlcpy(out->url, ac.a.kme_url, sizeof(out->url));
+	if (peer_sae && *peer_sae)
+		qm_strlcpy(out->peer_sae, peer_sae, sizeof(out->peer_sae));
+	else
+		default_peer(c, account_id, ac.a.sae_id, out->peer_sae,
+		             sizeof(out->peer_sae));
+	qm_error_clear(&e);
+	rc = acct_kms_new(&ac, &k, &e);
+	if (!rc)
+		rc = qm_kms_status_get(k, out->peer_sae, &st, &e);
+	if (rc) {
+		qm_strlcpy(out->message, qm_error_msg(&e), sizeof(out->message));
+		goto done;
+	}
+	out->reachable = 1;
+	out->key_size = st.key_size;
+	out->stored_key_count = st.stored_key_count;
+	out->max_key_count = st.max_key_count;
+	out->max_key_per_request = st.max_key_per_request;
+	out->max_key_size = st.max_key_size;
+	out->pool_bytes = st.stored_key_count * (st.key_size / 8);
+	qm_strlcpy(out->extension, st.extension, sizeof(out->extension));
+	ext_read(st.extension, out);
+done:
+	qm_kms_free(&k);
+	acct_conn_free(&ac);
+	return QM_OK;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the client engine, shared by its files and nobody else.
+ */
+#ifndef QM_CLIENT_PRIVATE_H
+#define QM_CLIENT_PRIVATE_H
+
+#include <limits.h>
+
+#include "client.h"
+#include "crypto/crypto.h"
+#include "kms/kms.h"
+#include "mail/mail.h"
+
+struct qm_client {
+	char home[PATH_MAX];
+	struct qm_store *store;
+};
+
+/* Account settings kept with qm_store_setting_* (per account). */
+#define QM_SET_MAIL_CA "mail_ca"         /* CA file for private mail servers */
+#define QM_SET_INCOMING "incoming"       /* "imap" (default) or "pop3" */
+#define QM_SET_SAVE_SENT "save_sent"     /* "1": append to Sent over IMAP */
+#define QM_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
+#define QM_SET_KME_ID "kme_id"           /* expected KME ID in its cert */
+
+/*
+ * Connection settings of an account for the mail layer. The strings point
+ * into *a and *ca (which the caller keeps) and into *secret (secure memory,
+ * freed by the caller with qm_buf_free).
+ */
+struct acct_conn {
+	struct qm_store_account a;
+	char ca[QM_STORE_PATHMAX];
+	char kme_id[QM_STORE_NAMEMAX];
+	int use_pop3;
+	struct qm_buf secret; /* password or bearer token */
+};
+
+/* Loads the account and its secret (vault must be unlocked). */
+enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
+                           struct acct_conn *ac, struct qm_error *err);
+void acct_conn_free(struct acct_conn *ac);
+/* Fills a mail server description from one of ac's servers. */
+void acct_conn_server(const struct acct_conn *ac,
+                      const struct qm_store_server *s,
+                      struct qm_mail_server *out);
+/* A KME client for the account. */
+enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
+                         struct qm_error *err);
+/* An account setting as a string into out ("" when unset). */
+void acct_setting(struct qm_client *c, int64_t id, const char *key, char *out,
+                  size_t outlen);
+
+/* The account's identity (private half from the vault). */
+enum qm_err own_identity(struct qm_client *c, int64_t account_id,
+                         struct qm_identity **out, struct qm_error *err);
+/* A contact's public identity that may be used: QM_ERR_NOTFOUND when none,
+ * QM_ERR_STATE when the key changed and awaits the user's decision. */
+enum qm_err contact_pubid(struct qm_client *c, const char *address,
+                          struct qm_pubid **out, enum qm_store_trust *trust,
+                          struct qm_error *err);
+/* The bare lower-case address of "Name <a@b>" into out. */
+enum qm_err addr_bare(const char *in, char *out, size_t outlen,
+                      struct qm_error *err);
+/* The confirmed SAE ID of a contact of account into out. */
+enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
+                        const char *address, char *out, size_t outlen,
+                        struct qm_error *err);
+
+/* The associated data of a message: fills b from h; "to:"/"cc:" prefixes
+ * keep To and Cc apart. rcpt_store holds the two prefixed strings. */
+struct bound_store {
+	char *rcpt[2];
+	const char *rcpts[2];
+};
+enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
+                       struct qm_bound *b, struct bound_store *bs,
+                       struct qm_error *err);
+void bound_store_free(struct bound_store *bs);
+
+#endif

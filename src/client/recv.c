@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The receive path: fetch new mail over IMAP or POP3 and process each
+ * message. Plain mail goes to the vault as it is. A QMail message is
+ * parsed, its routing headers are compared with the envelope's
+ * authenticated copies (no downgrade), its key IDs are checked against the
+ * replay log, the keys are fetched from this account's KME (levels 1 and 2)
+ * or the sender's public identity is looked up (levels 3 and 4), and it is
+ * opened. Only a message that passed every check reaches the vault; a
+ * failed one is recorded with its reason and no plaintext.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The outcome of processing one fetched message. */
+struct outcome {
+	enum qm_store_verify verify;
+	int level;
+	char reason[QM_ERR_MSGMAX];
+	struct qm_buf plain; /* secure: the readable MIME message */
+	char **key_ids;
+	size_t nkey_ids;
+	int wait; /* keys could not be fetched now: try next sync */
+};
+
+static void outcome_free(struct outcome *oc)
+{
+	qm_buf_free(&oc->plain);
+	for (size_t i = 0; i < oc->nkey_ids; i++)
+		free(oc->key_ids[i]);
+	free(oc->key_ids);
+	oc->key_ids = NULL;
+	oc->nkey_ids = 0;
+}
+
+/* Copies the IDs of one slot into oc. */
+static enum qm_err take_ids(struct outcome *oc, const struct qm_env *env,
+                            size_t slot, struct qm_error *err)
+{
+	size_t n = qm_env_slot_key_count(env, slot);
+
+	oc->key_ids = calloc(n ? n : 1, sizeof(char *));
+	if (!oc->key_ids)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		oc->key_ids[i] = strdup(qm_env_slot_key_id(env, slot, i));
+		if (!oc->key_ids[i])
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		oc->nkey_ids = i + 1;
+	}
+	return QM_OK;
+}
+
+/*
+ * The routing copies in the X-QKD headers must agree with the envelope:
+ * the level, the sender SAE ID, and the key IDs the header lists (the first
+ * IDs of the slots in order, and their total count).
+ */
+static int headers_agree(const struct qm_mail_parsed *mp,
+                         const struct qm_env *env, char *why, size_t whylen)
+{
+	size_t total = 0, k = 0;
+
+	if (mp->level != qm_env_level(env)) {
+		snprintf(why, whylen,
+		         "the X-QKD-Security-Level header says %d but the "
+		         "authenticated envelope says %d (downgrade attempt?)",
+		         mp->level, qm_env_level(env));
+		return 0;
+	}
+	if (qm_env_level(env) > 2)
+		return 1;
+	if (strcmp(mp->sender_sae, qm_env_sender_sae(env)) != 0) {
+		snprintf(why, whylen,
+		         "the X-QKD-Sender-SAE header does not match the "
+		         "envelope");
+		return 0;
+	}
+	for (size_t s = 0; s < qm_env_slot_count(env); s++)
+		for (size_t i = 0; i < qm_env_slot_key_count(env, s); i++) {
+			if (k < mp->nkey_ids &&
+			    strcmp(mp->key_ids[k],
+			           qm_env_slot_key_id(env, s, i)) != 0) {
+				snprintf(why, whylen,
+				         "the X-QKD-KeyID header lists other "
+				         "key IDs than the envelope");
+				return 0;
+			}
+			k++;
+			total++;
+		}
+	if (mp->nkey_ids > total ||
+	    (mp->key_id_count && mp->key_id_count != total)) {
+		snprintf(why, whylen,
+		         "the X-QKD-KeyID header counts other key IDs than the "
+		         "envelope");
+		return 0;
+	}
+	return 1;
+}
+
+/* Processes one QMail message into oc. A non-zero return is an error that
+ * stops the sync (the message is fetched again next time). */
+static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
+                              const struct qm_mail_parsed *mp,
+                              struct outcome *oc, struct qm_error *err)
+{
+	struct qm_env *env = NULL;
+	struct qm_kms *kms = NULL;
+	struct qm_kms_keys *ks = NULL;
+	struct qm_identity *self = NULL;
+	struct qm_pubid *sender = NULL;
+	struct qm_qkey *qk = NULL;
+	struct qm_bound b;
+	struct bound_store bs = {0};
+	struct qm_open_params op;
+	struct qm_error e;
+	char from[QM_STORE_ADDRMAX], fpr[QM_FPR_TEXTLEN];
+	size_t slot = 0;
+	enum qm_err rc = QM_OK;
+
+	qm_error_clear(&e);
+	oc->level = mp->level;
+	if (qm_env_parse(mp->envelope, mp->envelope_len, &env, &e)) {
+		oc->verify = QM_VERIFY_TAMPERED;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "the encrypted envelope is damaged: %s",
+		         qm_error_msg(&e));
+		goto out;
+	}
+	oc->level = qm_env_level(env);
+	if (!headers_agree(mp, env, oc->reason, sizeof(oc->reason))) {
+		oc->verify = QM_VERIFY_TAMPERED;
+		goto out;
+	}
+	memset(&op, 0, sizeof(op));
+	if (oc->level <= 2) {
+		if (qm_env_slot_find(env, ac->a.sae_id, &slot, &e)) {
+			oc->verify = QM_VERIFY_TAMPERED;
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "the message holds no key for this account's "
+			         "SAE %s",
+			         ac->a.sae_id);
+			goto out;
+		}
+		rc = take_ids(oc, env, slot, err);
+		if (rc)
+			goto out;
+		for (size_t i = 0; i < oc->nkey_ids; i++) {
+			if (qm_store_replay_check(c->store, ac->a.id, QM_DIR_IN,
+			                          oc->key_ids[i],
+			                          NULL) == QM_ERR_REPLAY) {
+				oc->verify = QM_VERIFY_REPLAY;
+				snprintf(oc->reason, sizeof(oc->reason),
+				         "key ID %s was already used by another "
+				         "message: this one is a replay and was "
+				         "not decrypted",
+				         oc->key_ids[i]);
+				goto out;
+			}
+		}
+		rc = acct_kms_new(ac, &kms, err);
+		if (!rc)
+			rc = qm_kms_material_by_ids(
+				kms, qm_env_sender_sae(env),
+				(const char *const *)oc->key_ids, oc->nkey_ids,
+				&ks, &e);
+		if (rc == QM_OK && !ks)
+			rc = QM_ERR_STATE;
+		if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_DENIED) {
+			/* the keys are gone for good: nobody can read it */
+			oc->verify = QM_VERIFY_UNKNOWN_KEY;
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "the KME does not have the keys of this message "
+			         "(already fetched, expired, or not addressed to "
+			         "this SAE): %s",
+			         qm_error_msg(&e));
+			rc = QM_OK;
+			goto out;
+		}
+		if (rc) {
+			/* the KME could not be asked now: try again later */
+			oc->wait = 1;
+			if (err)
+				*err = e;
+			qm_error_prefix(err, "the keys of a new message could "
+			                     "not be fetched (it is fetched "
+			                     "again at the next sync): ");
+			goto out;
+		}
+		qk = calloc(oc->nkey_ids ? oc->nkey_ids : 1, sizeof(*qk));
+		if (!qk) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < oc->nkey_ids; i++) {
+			qk[i].key_id = qm_kms_keys_id(ks, i);
+			qk[i].key = qm_kms_keys_key(ks, i, &qk[i].len);
+		}
+		op.keys = qk;
+		op.nkeys = oc->nkey_ids;
+	} else {
+		unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES];
+		const unsigned char *efpr = qm_env_sender_fpr(env);
+		enum qm_store_trust t = QM_TRUST_UNVERIFIED;
+
+		rc = own_identity(c, ac->a.id, &self, err);
+		if (rc)
+			goto out;
+		if (addr_bare(mp->hdrs.from, from, sizeof(from), &e) ||
+		    contact_pubid(c, from, &sender, &t, &e)) {
+			oc->verify = QM_VERIFY_UNKNOWN_KEY;
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "the sender's public key is not known, so the "
+			         "signature cannot be checked: %s",
+			         qm_error_msg(&e));
+			goto out;
+		}
+		qm_pubid_fingerprint(sender, have);
+		if (efpr)
+			memcpy(want, efpr, sizeof(want));
+		if (!efpr || qm_ct_eq(want, have, sizeof(want)) != 0) {
+			oc->verify = QM_VERIFY_UNKNOWN_KEY;
+			qm_fpr_text(efpr ? want : have, fpr);
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "signed with key %s, which is not the key known "
+			         "for %s",
+			         fpr, from);
+			goto out;
+		}
+		if (qm_env_slot_find(env, NULL, &slot, &e) != QM_OK) {
+			unsigned char mine[QM_FPR_BYTES];
+			struct qm_pubid *mp_pub = NULL;
+
+			if (qm_identity_public(self, &mp_pub, &e) == QM_OK) {
+				qm_pubid_fingerprint(mp_pub, mine);
+				qm_fpr_text(mine, fpr);
+				qm_pubid_free(&mp_pub);
+			}
+			if (qm_env_slot_find(env, fpr, &slot, &e) != QM_OK) {
+				oc->verify = QM_VERIFY_TAMPERED;
+				snprintf(oc->reason, sizeof(oc->reason),
+				         "the message was not encrypted for this "
+				         "account's key");
+				goto out;
+			}
+		}
+		op.self = self;
+		op.sender = sender;
+	}
+	rc = bound_make(&mp->hdrs, oc->level <= 2 ? mp->sender_sae : NULL, &b,
+	                &bs, err);
+	if (rc)
+		goto out;
+	op.bound = &b;
+	op.slot = slot;
+	qm_buf_init_secure(&oc->plain, QM_CLIENT_MAXMSG);
+	if (qm_env_open(env, &op, &oc->plain, &e) != QM_OK) {
+		qm_buf_free(&oc->plain);
+		oc->verify = QM_VERIFY_TAMPERED;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "the message failed its integrity check and is not "
+		         "shown: %s",
+		         qm_error_msg(&e));
+		goto out;
+	}
+	oc->verify = QM_VERIFY_OK;
+	snprintf(oc->reason, sizeof(oc->reason), "decrypted and verified at "
+	         "level %d (%s)", oc->level, qm_client_level_name(oc->level));
+out:
+	if (oc->level == 1 || oc->level == 2) {
+		/* a QMail sender SAE ID is learned once, confirmed by the user */
+		struct qm_store_contact ct;
+
+		if (oc->verify == QM_VERIFY_OK &&
+		    addr_bare(mp->hdrs.from, from, sizeof(from), NULL) == QM_OK &&
+		    qm_store_contact_get(c->store, ac->a.id, from, &ct, NULL) ==
+		            QM_ERR_NOTFOUND) {
+			memset(&ct, 0, sizeof(ct));
+			qm_strlcpy(ct.address, from, sizeof(ct.address));
+			qm_strlcpy(ct.sae_id, mp->sender_sae, sizeof(ct.sae_id));
+			ct.source = QM_CONTACT_LEARNED;
+			qm_store_contact_put(c->store, ac->a.id, &ct, NULL);
+		}
+	}
+	free(qk);
+	qm_kms_keys_free(&ks);
+	qm_kms_free(&kms);
+	qm_identity_free(&self);
+	qm_pubid_free(&sender);
+	bound_store_free(&bs);
+	qm_env_free(&env);
+	return rc;
+}
+
+/* Keeps the first key IDs of a message and their count for its details. */
+static void note_key_ids(struct qm_client *c, int64_t acct, int64_t id,
+                         const struct outcome *oc)
+{
+	struct qm_buf b;
+	char key[32];
+
+	qm_buf_init(&b, 4096);
+	qm_buf_appendf(&b, NULL, "%zu", oc->nkey_ids);
+	for (size_t i = 0; i < oc->nkey_ids && i < 8; i++)
+		qm_buf_appendf(&b, NULL, " %s", oc->key_ids[i]);
+	snprintf(key, sizeof(key), "keyids.%lld", (long long)id);
+	if (b.data)
+		qm_store_setting_set(c->store, acct, key, (const char *)b.data,
+		                     NULL);
+	qm_buf_free(&b);
+}
+
+/* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
+static int64_t parse_date(const char *s)
+{
+	struct tm tm;
+	const char *p = s, *r;
+	long off = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!s || !*s)
+		return 0;
+	if (strchr(p, ','))
+		p = strchr(p, ',') + 1;
+	r = strptime(p, " %d %b %Y %H:%M:%S", &tm);
+	if (!r)
+		return 0;
+	while (*r == ' ')
+		r++;
+	if ((*r == '+' || *r == '-') && strlen(r) >= 5) {
+		long hh = (r[1] - '0') * 10 + (r[2] - '0');
+		long mm = (r[3] - '0') * 10 + (r[4] - '0');
+		off = (hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
+	}
+	return (int64_t)timegm(&tm) - off;
+}
+
+/* Files one fetched message in the index (and its plaintext in the vault). */
+static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
+                                const char *folder, int64_t uidvalidity,
+                                int64_t uid, const char *uidl,
+                                const void *raw, size_t rawlen,
+                                struct qm_client_sync_stats *st,
+                                struct qm_error *err)
+{
+	struct qm_mail_parsed *mp = NULL;
+	struct qm_mail_content *mc = NULL;
+	struct outcome oc;
+	struct qm_store_msg m;
+	struct qm_error e;
+	const char *subject = "";
+	const char *text = NULL;
+	const void *body = NULL;
+	size_t body_len = 0;
+	char from[QM_STORE_ADDRMAX];
+	int64_t id;
+	enum qm_err rc = QM_OK;
+
+	memset(&oc, 0, sizeof(oc));
+	memset(&m, 0, sizeof(m));
+	qm_error_clear(&e);
+	if (qm_mail_parse(raw, rawlen, NULL, &mp, &e) != QM_OK) {
+		/* a message that claims to be QMail but is malformed */
+		oc.verify = QM_VERIFY_TAMPERED;
+		oc.level = 0;
+		snprintf(oc.reason, sizeof(oc.reason), "%s", qm_error_msg(&e));
+		st->tampered++;
+		m.from_addr = "";
+		goto file;
+	}
+	if (mp->kind == QM_MAIL_KIND_PLAIN) {
+		oc.verify = QM_VERIFY_NOT_QMAIL;
+		body = raw;
+		body_len = rawlen;
+		mc = mp->content;
+		mp->content = NULL;
+		st->plain++;
+	} else {
+		rc = open_qmail(c, ac, mp, &oc, err);
+		if (rc || oc.wait) {
+			st->waiting += oc.wait;
+			if (!rc)
+				rc = QM_ERR_UNAVAIL;
+			goto out;
+		}
+		if (oc.verify == QM_VERIFY_OK) {
+			body = oc.plain.data;
+			body_len = oc.plain.len;
+			if (qm_mail_content_parse(body, body_len, NULL, &mc,
+			                          &e) != QM_OK) {
+				oc.verify = QM_VERIFY_TAMPERED;
+				snprintf(oc.reason, sizeof(oc.reason),
+				         "the decrypted message is not readable "
+				         "MIME: %s",
+				         qm_error_msg(&e));
+				body = NULL;
+				body_len = 0;
+			}
+		}
+		if (oc.verify == QM_VERIFY_OK)
+			st->decrypted++;
+		else if (oc.verify == QM_VERIFY_REPLAY)
+			st->replayed++;
+		else if (oc.verify == QM_VERIFY_TAMPERED)
+			st->tampered++;
+		else
+			st->errors++;
+	}
+	if (mc) {
+		subject = mc->subject;
+		text = mc->text;
+		m.n_attach = (int)mc->natt;
+	}
+	m.from_addr = addr_bare(mp->hdrs.from, from, sizeof(from), NULL) == QM_OK
+	                      ? from
+	                      : mp->hdrs.from;
+	m.to_addrs = mp->hdrs.to;
+	m.message_id = mp->hdrs.message_id;
+	m.date = parse_date(mp->hdrs.date);
+file:
+	m.account_id = ac->a.id;
+	m.folder = folder;
+	m.uidvalidity = uidvalidity;
+	m.uid = uid;
+	m.uidl = uidl;
+	m.level = oc.level;
+	m.verify = oc.verify;
+	m.size = (int64_t)rawlen;
+	if (!m.date)
+		m.date = qm_now();
+	if (oc.verify != QM_VERIFY_OK && oc.verify != QM_VERIFY_NOT_QMAIL) {
+		/* no plaintext at all; the reason stands in for the subject */
+		subject = oc.reason;
+		body = NULL;
+		body_len = 0;
+		text = NULL;
+	}
+	rc = qm_store_msg_add(c->store, &m, subject,
+	                      oc.verify == QM_VERIFY_REPLAY
+	                              ? NULL
+	                              : (const char *const *)oc.key_ids,
+	                      oc.verify == QM_VERIFY_REPLAY ? 0 : oc.nkey_ids,
+	                      body, body_len, text, &id, err);
+	if (rc == QM_ERR_REPLAY) {
+		/* raced with another copy: record as a replay, no plaintext */
+		qm_error_clear(err);
+		m.verify = QM_VERIFY_REPLAY;
+		st->replayed++;
+		st->decrypted--;
+		rc = qm_store_msg_add(c->store, &m, "key ID reused", NULL, 0,
+		                      NULL, 0, NULL, &id, err);
+	}
+	if (rc == QM_ERR_EXISTS) {
+		qm_error_clear(err);
+		rc = QM_OK;
+	}
+	if (!rc && oc.verify != QM_VERIFY_NOT_QMAIL) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+		qm_store_setting_set(c->store, ac->a.id, key, oc.reason, NULL);
+		if (oc.nkey_ids)
+			note_key_ids(c, ac->a.id, id, &oc);
+		if (mp && mp->sender_sae[0]) {
+			snprintf(key, sizeof(key), "sae.%lld", (long long)id);
+			qm_store_setting_set(c->store, ac->a.id, key,
+			                     mp->sender_sae, NULL);
+		}
+	}
+out:
+	qm_mail_content_free(&mc);
+	qm_mail_parsed_free(&mp);
+	outcome_free(&oc);
+	return rc;
+}
+
+/* Keys under which the IMAP sync state of a folder is kept. */
+static void sync_key(char *out, size_t n, const char *what, const char *folder)
+{
+	snprintf(out, n, "sync.%s.%s", folder, what);
+}
+
+static int64_t setting_int(struct qm_client *c, int64_t acct, const char *key)
+{
+	char v[32];
+	long long x = 0;
+
+	acct_setting(c, acct, key, v, sizeof(v));
+	if (!v[0] || qm_parse_ll(v, 0, INT64_MAX, &x, NULL))
+		return 0;
+	return x;
+}
+
+static void setting_put_int(struct qm_client *c, int64_t acct,
+                            const char *key, int64_t v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	qm_store_setting_set(c->store, acct, key, s, NULL);
+}
+
+static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
+                             qm_client_progress_fn progress, void *parg,
+                             struct qm_client_sync_stats *st,
+                             struct qm_error *err)
+{
+	const char *folder = "INBOX";
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	struct qm_mail_imap_status ist;
+	struct qm_buf raw;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int resync = 0;
+	char kv[300], kl[300];
+	int64_t known_v, last;
+	enum qm_err rc;
+
+	qm_buf_init(&raw, QM_CLIENT_MAXMSG);
+	sync_key(kv, sizeof(kv), "uidvalidity", folder);
+	sync_key(kl, sizeof(kl), "lastuid", folder);
+	known_v = setting_int(c, ac->a.id, kv);
+	last = setting_int(c, ac->a.id, kl);
+	acct_conn_server(ac, &ac->a.imap, &srv);
+	rc = qm_mail_imap_open(&srv, &im, err);
+	if (!rc)
+		rc = qm_mail_imap_select(im, folder, &ist, err);
+	if (!rc)
+		rc = qm_mail_imap_new_uids(im, (uint32_t)known_v,
+		                           (uint32_t)last, &uids, &n, &resync,
+		                           err);
+	if (rc)
+		goto out;
+	if (resync) {
+		last = 0;
+		setting_put_int(c, ac->a.id, kv, ist.uidvalidity);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (progress)
+			progress(parg, "fetching", i, n);
+		qm_buf_reset(&raw);
+		rc = qm_mail_imap_fetch(im, uids[i], &raw, err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+			continue;
+		}
+		if (rc)
+			break;
+		st->fetched++;
+		rc = file_message(c, ac, folder, ist.uidvalidity, uids[i], NULL,
+		                  raw.data, raw.len, st, err);
+		if (rc)
+			break;
+		setting_put_int(c, ac->a.id, kl, uids[i]);
+	}
+	if (progress && !rc)
+		progress(parg, "fetching", n, n);
+out:
+	free(uids);
+	qm_buf_free(&raw);
+	qm_mail_imap_free(&im);
+	return rc;
+}
+
+/* Whether a POP3 UIDL was seen before (kept as a setting per UIDL). */
+static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
+                             qm_client_progress_fn progress, void *parg,
+                             struct qm_client_sync_stats *st,
+                             struct qm_error *err)
+{
+	struct qm_mail_server srv;
+	struct qm_mail_pop3 *p = NULL;
+	struct qm_mail_pop3_msg *ms = NULL;
+	struct qm_buf raw, tmp;
+	size_t n = 0;
+	char del[8];
+	enum qm_err rc;
+
+	qm_buf_init(&raw, QM_CLIENT_MAXMSG);
+	qm_buf_init(&tmp, 64);
+	acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del, sizeof(del));
+	acct_conn_server(ac, &ac->a.pop3, &srv);
+	rc = qm_mail_pop3_open(&srv, &p, err);
+	if (!rc)
+		rc = qm_mail_pop3_uidl(p, &ms, &n, err);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char key[128];
+
+		if (progress)
+			progress(parg, "fetching", i, n);
+		snprintf(key, sizeof(key), "pop3.seen.%s", ms[i].uidl);
+		qm_buf_reset(&tmp);
+		if (qm_store_setting_get(c->store, ac->a.id, key, &tmp, NULL) ==
+		    QM_OK)
+			continue;
+		qm_buf_reset(&raw);
+		rc = qm_mail_pop3_retr(p, ms[i].num, &raw, err);
+		if (rc)
+			break;
+		st->fetched++;
+		rc = file_message(c, ac, "INBOX", 0, 0, ms[i].uidl, raw.data,
+		                  raw.len, st, err);
+		if (rc)
+			break;
+		qm_store_setting_set(c->store, ac->a.id, key, "1", NULL);
+		if (del[0] == '1')
+			qm_mail_pop3_dele(p, ms[i].num, NULL);
+	}
+	if (progress && !rc)
+		progress(parg, "fetching", n, n);
+out:
+	free(ms);
+	qm_buf_free(&raw);
+	qm_buf_free(&tmp);
+	qm_mail_pop3_free(&p);
+	return rc;
+}
+
+enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
+                           qm_client_progress_fn progress, void *parg,
+                           struct qm_client_sync_stats *st,
+                           struct qm_error *err)
+{
+	struct acct_conn ac;
+	enum qm_err rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!qm_client_unlocked(c))
+		return qm_error_set(err, QM_ERR_LOCKED,
+		                    "unlock QMail first: new mail goes into the "
+		                    "vault");
+	rc = acct_conn_load(c, account_id, &ac, err);
+	if (rc)
+		return rc;
+	if (!ac.use_pop3 && ac.a.imap.host[0])
+		rc = sync_imap(c, &ac, progress, parg, st, err);
+	else if (ac.a.pop3.host[0])
+		rc = sync_pop3(c, &ac, progress, parg, st, err);
+	else
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "account %s has no IMAP or POP3 server",
+		                  ac.a.address);
+	acct_conn_free(&ac);
+	return rc;
+}
