@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qkme's pools across restarts: keys reserved for a slave survive a
+ * restart of either KME between enc_keys and dec_keys; the pool file on
+ * disk never holds key bytes in clear; a wrong store key is refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "core/core.h"
+#include "harness.h"
+#include "kme_net.h"
+
+static struct kt_net net;
+
+static int setup(void **state)
+{
+	(void)state;
+	if (kt_net_start(&net, "kmepersist", 2, 1, "persist_interval_ms = 200"))
+		return -1;
+	if (kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 100, 30000) < 100)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	kt_net_stop(&net);
+	return 0;
+}
+
+static json_t *get_keys(int kme, const char *master, const char *slave,
+                        int number)
+{
+	char path[200], cert[64], body[64];
+	json_t *j = NULL;
+
+	snprintf(path, sizeof(path), "/api/v1/keys/%s/enc_keys", slave);
+	snprintf(cert, sizeof(cert), "sae/%s", master);
+	snprintf(body, sizeof(body), "{\"number\":%d}", number);
+	assert_int_equal(kt_req(&net, kme, cert, path, body, &j), 200);
+	return j;
+}
+
+static char *ids_body(json_t *c)
+{
+	json_t *b = json_object(), *a = json_array(), *k;
+	size_t i;
+	char *s;
+
+	json_array_foreach(json_object_get(c, "keys"), i, k)
+		json_array_append_new(a, json_pack("{s:O}", "key_ID",
+		                                   json_object_get(k, "key_ID")));
+	json_object_set_new(b, "key_IDs", a);
+	s = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	return s;
+}
+
+/* dec_keys at kme by slave returns exactly the keys of container c. */
+static void fetch_same(int kme, const char *slave, const char *master,
+                       json_t *c)
+{
+	char path[200], cert[64], *body = ids_body(c);
+	json_t *d = NULL;
+
+	snprintf(path, sizeof(path), "/api/v1/keys/%s/dec_keys", master);
+	snprintf(cert, sizeof(cert), "sae/%s", slave);
+	assert_int_equal(kt_req(&net, kme, cert, path, body, &d), 200);
+	assert_true(json_equal(json_object_get(d, "keys"),
+	                       json_object_get(c, "keys")));
+	json_decref(d);
+	free(body);
+}
+
+/* 1 when the bytes of some key of c occur in the file at path. */
+static int file_has_keys(const char *path, json_t *c)
+{
+	struct qm_buf f, k;
+	json_t *e;
+	size_t i;
+	int hit = 0;
+
+	qm_buf_init(&f, 1u << 30);
+	assert_int_equal(qm_file_read(path, 1u << 30, &f, NULL), QM_OK);
+	assert_true(f.len > 0);
+	json_array_foreach(json_object_get(c, "keys"), i, e) {
+		const char *b64 = json_string_value(json_object_get(e, "key"));
+		qm_buf_init(&k, 4096);
+		assert_int_equal(qm_b64_decode(b64, strlen(b64), &k, NULL),
+		                 QM_OK);
+		assert_int_equal(k.len, 32);
+		if (memmem(f.data, f.len, k.data, k.len))
+			hit = 1;
+		qm_buf_free(&k);
+	}
+	qm_buf_free(&f);
+	return hit;
+}
+
+static void test_slave_kme_restart(void **state)
+{
+	json_t *c;
+	char pools[700];
+
+	(void)state;
+	c = get_keys(0, "SAE_A", "SAE_B", 5);
+	/* stop the slave's KME gracefully: it seals its pools */
+	assert_int_equal(kt_kme_stop(&net, 1), 0);
+	snprintf(pools, sizeof(pools), "%s/KME_B/state/pools.sealed", net.dir);
+	/* the reserved keys are on disk only sealed */
+	assert_false(file_has_keys(pools, c));
+	assert_int_equal(kt_kme_start(&net, 1), 0);
+	fetch_same(1, "SAE_B", "SAE_A", c);
+	json_decref(c);
+}
+
+static void test_master_kme_restart(void **state)
+{
+	json_t *c, *c2;
+
+	(void)state;
+	c = get_keys(0, "SAE_A", "SAE_B", 3);
+	c2 = get_keys(1, "SAE_B", "SAE_A", 3); /* the other direction */
+	assert_int_equal(kt_kme_stop(&net, 0), 0);
+	assert_int_equal(kt_kme_start(&net, 0), 0);
+	fetch_same(1, "SAE_B", "SAE_A", c);
+	fetch_same(0, "SAE_A", "SAE_B", c2);
+	/* and the restarted KME still hands out keys its peer knows */
+	json_decref(c);
+	c = get_keys(0, "SAE_A", "SAE_B", 2);
+	fetch_same(1, "SAE_B", "SAE_A", c);
+	json_decref(c);
+	json_decref(c2);
+}
+
+static void test_wrong_store_key(void **state)
+{
+	char conf[700], log[700];
+	char *argv[4];
+	const char *env[] = {"QKME_STORE_KEY=000102030405060708090a0b0c0d0e0f"
+	                     "101112131415161718191a1b1c1d1e1f",
+	                     NULL};
+	pid_t pid;
+	int st;
+	struct qm_buf out;
+
+	(void)state;
+	assert_int_equal(kt_kme_stop(&net, 1), 0);
+	snprintf(conf, sizeof(conf), "%s/KME_B/qkme.conf", net.dir);
+	snprintf(log, sizeof(log), "%s/wrongkey.log", net.dir);
+	argv[0] = NULL;
+	{
+		static char path[600];
+		snprintf(path, sizeof(path), "%s/src/kme/qkme",
+		         qmt_binary_dir());
+		argv[0] = path;
+	}
+	argv[1] = "run";
+	argv[2] = conf;
+	argv[3] = NULL;
+	pid = qmt_spawn(argv, (char *const *)(uintptr_t)env, log);
+	assert_true(pid > 0);
+	/* it must exit by itself, refusing to open the pools */
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	qmt_stop(pid); /* unregisters it */
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 0);
+	qm_buf_init(&out, 1 << 20);
+	assert_int_equal(qm_file_read(log, 1 << 20, &out, NULL), QM_OK);
+	assert_non_null(strstr((char *)out.data, "wrong store key"));
+	qm_buf_free(&out);
+	assert_int_equal(kt_kme_start(&net, 1), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slave_kme_restart),
+		cmocka_unit_test(test_master_kme_restart),
+		cmocka_unit_test(test_wrong_store_key),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
