@@ -128,11 +128,17 @@ static void test_gf2_mul_matches_naive(void **state)
 		assert_non_null(w);
 		fill(a, na, 5 + t);
 		fill(b, nb, 17 + t);
-		for (size_t i = 0; i < na * 64; i++)
-			for (size_t j = 0; j < nb * 64; j++)
-				if (getbit(a, i) && getbit(b, j))
-					w[(i + j) / 64] ^= (uint64_t)1
-					                   << ((i + j) % 64);
+		/* shift-and-add: w += b x^i for every bit i of a */
+		for (size_t i = 0; i < na * 64; i++) {
+			size_t q = i / 64, sh = i % 64;
+			if (!getbit(a, i))
+				continue;
+			for (size_t j = 0; j < nb; j++) {
+				w[q + j] ^= b[j] << sh;
+				if (sh)
+					w[q + j + 1] ^= b[j] >> (64 - sh);
+			}
+		}
 		assert_int_equal(qm_bb84_gf2_mul(r, a, na, b, nb, NULL), QM_OK);
 		assert_memory_equal(r, w, (na + nb) * 8);
 		free(a);
