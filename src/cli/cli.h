@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli: the qmail command line. main.c dispatches to one function per
+ * subcommand; this header is what those files share. Only this layer (and
+ * web/) decides what a person sees: messages on stderr, results on stdout,
+ * documented exit codes.
+ */
+#ifndef QM_CLI_H
+#define QM_CLI_H
+
+#include <stdio.h>
+
+#include "client/client.h"
+#include "mail/mail.h"
+#include "core/core.h"
+
+/* Exit codes (documented in `qmail --help` and docs/CLI.md). */
+enum {
+	QM_EXIT_OK = 0,
+	QM_EXIT_ERROR = 1,    /* anything else */
+	QM_EXIT_USAGE = 2,    /* bad command line */
+	QM_EXIT_DENIED = 3,   /* wrong passphrase, locked, refused login */
+	QM_EXIT_NET = 4,      /* a server or the KME could not be reached:
+	                         try again later (nothing was lost) */
+	QM_EXIT_SECURITY = 5, /* tampered, replayed or unverifiable mail */
+	QM_EXIT_UNAVAIL = 6,  /* the security level cannot be used now */
+};
+
+/* Global options, parsed before the subcommand. */
+struct cli {
+	const char *home;
+	int quiet;
+	struct qm_client *client;
+};
+
+/* A subcommand: argv[0] is its name. Returns an exit code. */
+typedef int (*cli_cmd_fn)(struct cli *g, int argc, char **argv);
+
+int cmd_init(struct cli *g, int argc, char **argv);
+int cmd_account(struct cli *g, int argc, char **argv);
+int cmd_contact(struct cli *g, int argc, char **argv);
+int cmd_send(struct cli *g, int argc, char **argv);
+int cmd_reply(struct cli *g, int argc, char **argv);
+int cmd_forward(struct cli *g, int argc, char **argv);
+int cmd_sync(struct cli *g, int argc, char **argv);
+int cmd_list(struct cli *g, int argc, char **argv);
+int cmd_read(struct cli *g, int argc, char **argv);
+int cmd_outbox(struct cli *g, int argc, char **argv);
+int cmd_keys(struct cli *g, int argc, char **argv);
+int cmd_kme(struct cli *g, int argc, char **argv);
+int cmd_web(struct cli *g, int argc, char **argv);
+int cmd_passwd(struct cli *g, int argc, char **argv);
+
+/* Opens the client (home from g). Prints the error; returns an exit code. */
+int cli_open(struct cli *g);
+/* Opens and unlocks (passphrase from QMAIL_PASSPHRASE, QMAIL_PASSPHRASE_FILE
+ * or the terminal). */
+int cli_open_unlocked(struct cli *g);
+/* Reads a passphrase: env, file, or the terminal without echo (twice when
+ * confirm). Secure buffer; returns 0 or -1 with a message printed. */
+int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out);
+/* Prints "qmail: <msg>" to stderr and returns the exit code for e. */
+int cli_fail(const struct qm_error *e);
+/* The exit code for an error code. */
+int cli_exit_for(enum qm_err code);
+/* Prints a usage error and returns QM_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) QM_PRINTF(2, 3);
+/* Finds the account to use: by address, or the only/first one. Prints the
+ * error; returns 0 and sets *id, or an exit code. */
+int cli_account_pick(struct cli *g, const char *address, int64_t *id);
+/* A progress bar on stderr when it is a terminal (client progress fn). */
+void cli_progress(void *arg, const char *what, uint64_t done, uint64_t total);
+/* Ends a progress line. */
+void cli_progress_end(struct cli *g);
+/* Is `arg` one of "-h", "--help"? */
+int cli_is_help(const char *arg);
+
+#endif

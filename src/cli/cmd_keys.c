@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Keys and the KME: `keys` (own fingerprint, export, import, verify,
+ * list), `kme status`, and `web` (the GUI server).
+ */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "web/web.h"
+
+static const char keys_help[] =
+	"usage: qmail keys [fingerprint] [--account ADDR]\n"
+	"       qmail keys export [--account ADDR] > mykey.txt\n"
+	"       qmail keys import FILE [--address ADDR]\n"
+	"       qmail keys verify ADDR FINGERPRINT\n"
+	"       qmail keys list ADDR\n"
+	"\n"
+	"Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
+	"yours. Send your exported key to your contacts; import theirs; then\n"
+	"compare fingerprints over a channel you trust (read them aloud) and\n"
+	"mark the key verified. A contact's key that changes is never used until\n"
+	"you verify the new one.\n";
+
+static const char *trust_name(enum qm_store_trust t)
+{
+	switch (t) {
+	case QM_TRUST_VERIFIED:
+		return "verified";
+	case QM_TRUST_CHANGED:
+		return "CHANGED (not used until verified)";
+	case QM_TRUST_RETIRED:
+		return "retired";
+	default:
+		return "unverified";
+	}
+}
+
+int cmd_keys(struct cli *g, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "fingerprint";
+	const char *account = NULL, *address = NULL;
+	const char *pos[3] = {0};
+	struct qm_error e;
+	size_t npos = 0;
+	int64_t id;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(keys_help, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			account = argv[++i];
+		else if (strcmp(argv[i], "--address") == 0 && i + 1 < argc)
+			address = argv[++i];
+		else if (npos < 3)
+			pos[npos++] = argv[i];
+		else
+			return cli_usage("keys", "too many arguments");
+	}
+	if (cli_is_help(sub)) {
+		fputs(keys_help, stdout);
+		return 0;
+	}
+	if (strcmp(sub, "--account") == 0 && argc > 2) {
+		account = argv[2];
+		sub = "fingerprint";
+	}
+	qm_error_clear(&e);
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	if (strcmp(sub, "fingerprint") == 0) {
+		char fpr[QM_STORE_FPRMAX];
+
+		if ((rc = cli_account_pick(g, account, &id)))
+			return rc;
+		if (qm_client_key_own_fpr(g->client, id, fpr, &e))
+			return cli_fail(&e);
+		printf("%s\n", fpr);
+		return 0;
+	}
+	if (strcmp(sub, "export") == 0) {
+		struct qm_buf b;
+
+		if ((rc = cli_account_pick(g, account, &id)))
+			return rc;
+		qm_buf_init(&b, 1 << 20);
+		rc = qm_client_key_export(g->client, id, &b, &e);
+		if (!rc)
+			fwrite(b.data, 1, b.len, stdout);
+		qm_buf_free(&b);
+		return rc ? cli_fail(&e) : 0;
+	}
+	if (strcmp(sub, "import") == 0) {
+		struct qm_buf b;
+		char fpr[QM_STORE_FPRMAX];
+		enum qm_store_trust t;
+
+		if (npos != 1)
+			return cli_usage("keys import", "give the key file");
+		qm_buf_init(&b, 64 * 1024);
+		rc = qm_file_read(pos[0], 64 * 1024, &b, &e);
+		if (!rc)
+			rc = qm_client_key_import(g->client, address,
+			                          (const char *)b.data, b.len, fpr,
+			                          &t, &e);
+		qm_buf_free(&b);
+		if (rc)
+			return cli_fail(&e);
+		printf("imported key %s: %s\nCompare this fingerprint with the "
+		       "contact, then run `qmail keys verify ADDR "
+		       "FINGERPRINT`.\n",
+		       fpr, trust_name(t));
+		return 0;
+	}
+	if (strcmp(sub, "verify") == 0) {
+		if (npos != 2)
+			return cli_usage("keys verify",
+			                 "give the address and the fingerprint");
+		if (qm_client_key_verify(g->client, pos[0], pos[1], &e))
+			return cli_fail(&e);
+		printf("the key of %s is verified\n", pos[0]);
+		return 0;
+	}
+	if (strcmp(sub, "list") == 0) {
+		struct qm_store_key *ks = NULL;
+		size_t n = 0;
+
+		if (npos != 1)
+			return cli_usage("keys list", "give the address");
+		if (qm_store_key_contact_list(qm_client_store(g->client), pos[0],
+		                              &ks, &n, &e))
+			return cli_fail(&e);
+		for (size_t i = 0; i < n; i++) {
+			printf("%s  %s  first seen %lld\n", ks[i].alg,
+			       trust_name(ks[i].trust),
+			       (long long)ks[i].first_seen);
+			qm_store_key_free(&ks[i]);
+		}
+		free(ks);
+		if (n == 0)
+			printf("no key known for %s\n", pos[0]);
+		return 0;
+	}
+	return cli_usage("keys", "unknown subcommand \"%s\"", sub);
+}
+
+int cmd_kme(struct cli *g, int argc, char **argv)
+{
+	struct qm_client_kme k;
+	struct qm_error e;
+	const char *account = NULL, *peer = NULL;
+	int64_t id;
+	int rc;
+
+	if (argc < 2 || cli_is_help(argv[1]) || strcmp(argv[1], "status")) {
+		printf("usage: qmail kme status [--peer SAE_ID] "
+		       "[--account ADDR]\n\n"
+		       "Asks the account's KME (ETSI GS QKD 014 Get status, "
+		       "mutual TLS) for the key\npool shared with a peer SAE, "
+		       "and shows the QKD link's key rate, QBER and\n"
+		       "eavesdropping alarm.\n");
+		return argc < 2 ? QM_EXIT_USAGE : 0;
+	}
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--peer") == 0)
+			peer = argv[i + 1];
+		else if (strcmp(argv[i], "--account") == 0)
+			account = argv[i + 1];
+		else
+			return cli_usage("kme status", "bad argument %s",
+			                 argv[i]);
+	}
+	if ((rc = cli_open_unlocked(g)) || (rc = cli_account_pick(g, account, &id)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_kme_status(g->client, id, peer, &k, &e))
+		return cli_fail(&e);
+	printf("KME:        %s\n", k.url);
+	if (!k.reachable) {
+		printf("status:     UNREACHABLE: %s\n", k.message);
+		return QM_EXIT_NET;
+	}
+	printf("peer SAE:   %s\n", k.peer_sae);
+	printf("pool:       %llu keys of %llu bits (%llu bytes), at most "
+	       "%llu\n",
+	       (unsigned long long)k.stored_key_count,
+	       (unsigned long long)k.key_size, (unsigned long long)k.pool_bytes,
+	       (unsigned long long)k.max_key_count);
+	printf("per request: %llu keys, up to %llu bits each\n",
+	       (unsigned long long)k.max_key_per_request,
+	       (unsigned long long)k.max_key_size);
+	if (k.key_rate_bps >= 0)
+		printf("key rate:   %.0f bit/s\n", k.key_rate_bps);
+	if (k.qber >= 0)
+		printf("QBER:       %.2f %%\n", k.qber * 100);
+	if (k.alarm)
+		printf("ALARM:      the QKD link reports an eavesdropper (QBER "
+		       "above threshold): it produces no key\n");
+	return k.alarm ? QM_EXIT_SECURITY : 0;
+}
+
+static volatile sig_atomic_t web_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	web_stop = 1;
+}
+
+static void web_ready(const char *url, void *arg)
+{
+	(void)arg;
+	printf("QMail web GUI: %s\n", url);
+	fflush(stdout);
+}
+
+int cmd_web(struct cli *g, int argc, char **argv)
+{
+	struct qm_web_config cfg;
+	struct qm_error e;
+	struct sigaction sa;
+	long long port = QM_WEB_DEFAULT_PORT;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("usage: qmail web [--port N] [--bind ADDR "
+			       "--tls-cert PEM --tls-key PEM]\n\n"
+			       "Serves the QMail web GUI on 127.0.0.1 (port "
+			       "8025 by default; 0 picks a free\none) until "
+			       "Ctrl-C. Binding another address needs a TLS "
+			       "certificate.\n");
+			return 0;
+		}
+		if (i + 1 >= argc)
+			return cli_usage("web", "%s needs a value", argv[i]);
+		if (strcmp(argv[i], "--port") == 0) {
+			if (qm_parse_ll(argv[++i], 0, 65535, &port, NULL))
+				return cli_usage("web", "--port is 0-65535");
+		} else if (strcmp(argv[i], "--bind") == 0) {
+			cfg.bind = argv[++i];
+		} else if (strcmp(argv[i], "--tls-cert") == 0) {
+			cfg.tls_cert_path = argv[++i];
+		} else if (strcmp(argv[i], "--tls-key") == 0) {
+			cfg.tls_key_path = argv[++i];
+		} else {
+			return cli_usage("web", "bad argument %s", argv[i]);
+		}
+	}
+	cfg.port = (uint16_t)port;
+	if ((rc = cli_open(g)))
+		return rc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	qm_error_clear(&e);
+	if (qm_web_serve(&cfg, g->client, &web_stop, web_ready, NULL, &e))
+		return cli_fail(&e);
+	return 0;
+}

@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mail commands: send, reply, forward, sync, list, read and outbox.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LIST 100
+#define MAX_ATT 64
+
+/* Arguments shared by send, reply and forward. */
+struct compose_args {
+	const char *to[MAX_LIST], *cc[MAX_LIST], *bcc[MAX_LIST];
+	size_t nto, ncc, nbcc;
+	const char *subject, *body_file, *account;
+	const char *att_path[MAX_ATT];
+	size_t natt;
+	long long level, fallback;
+	int all; /* reply: to everyone */
+};
+
+static const struct option compose_opts[] = {
+	{"to", 1, 0, 't'},       {"cc", 1, 0, 'c'},
+	{"bcc", 1, 0, 'b'},      {"subject", 1, 0, 's'},
+	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
+	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
+	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
+	{"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+
+static const char send_help[] =
+	"usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
+	"\n"
+	"Encrypts a message and sends it. The body is read from --body-file,\n"
+	"else from standard input.\n"
+	"\n"
+	"  --to, --cc, --bcc ADDR   recipients (repeat; Bcc recipients each get\n"
+	"                           their own encrypted copy and never appear in\n"
+	"                           the headers)\n"
+	"  --subject TEXT           the subject (sent encrypted)\n"
+	"  --body-file FILE         the text body\n"
+	"  --attach FILE            an attachment (repeat)\n"
+	"  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 post-quantum,\n"
+	"                           4 classical; default: the account's level\n"
+	"  --fallback-level N       when N's level is not available now, use this\n"
+	"                           one instead and say so (never silently)\n"
+	"  --account ADDR           send from this account (default: the first)\n"
+	"\n"
+	"The message enters the outbox, sealed, before any network step. If the\n"
+	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
+	"sent later with the same ciphertext. Exit code 6 when the level is not\n"
+	"available (level 1 says how much key material it needs and the KME has).\n";
+
+static int add_to(const char **list, size_t *n, const char *v)
+{
+	if (*n >= MAX_LIST)
+		return -1;
+	list[(*n)++] = v;
+	return 0;
+}
+
+static int parse_compose(const char *cmd, int argc, char **argv,
+                         struct compose_args *a, int *optend)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", compose_opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (add_to(a->to, &a->nto, optarg))
+				return cli_usage(cmd, "too many recipients");
+			break;
+		case 'c':
+			if (add_to(a->cc, &a->ncc, optarg))
+				return cli_usage(cmd, "too many recipients");
+			break;
+		case 'b':
+			if (add_to(a->bcc, &a->nbcc, optarg))
+				return cli_usage(cmd, "too many recipients");
+			break;
+		case 's': a->subject = optarg; break;
+		case 'f': a->body_file = optarg; break;
+		case 'a':
+			if (a->natt >= MAX_ATT)
+				return cli_usage(cmd, "too many attachments");
+			a->att_path[a->natt++] = optarg;
+			break;
+		case 'l':
+			if (qm_parse_ll(optarg, 1, 4, &a->level, NULL))
+				return cli_usage(cmd, "--level is 1, 2, 3 or 4");
+			break;
+		case 'F':
+			if (qm_parse_ll(optarg, 1, 4, &a->fallback, NULL))
+				return cli_usage(cmd, "--fallback-level is 1-4");
+			break;
+		case 'A': a->account = optarg; break;
+		case 'R': a->all = 1; break;
+		case 'h': return -1;
+		default: return cli_usage(cmd, "bad option");
+		}
+	}
+	*optend = optind;
+	return 0;
+}
+
+/* Reads the body from a file or standard input (bounded). */
+static int read_body(const char *file, struct qm_buf *out)
+{
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (file) {
+		if (qm_file_read(file, QM_CLIENT_MAXMSG, out, &e))
+			return cli_fail(&e);
+		return 0;
+	}
+	if (isatty(0))
+		fprintf(stderr, "Type the message, end with Ctrl-D:\n");
+	for (;;) {
+		char chunk[65536];
+		size_t n = fread(chunk, 1, sizeof(chunk), stdin);
+		if (n && qm_buf_append(out, chunk, n, &e)) {
+			qm_wipe(chunk, sizeof(chunk));
+			return cli_fail(&e);
+		}
+		qm_wipe(chunk, n);
+		if (n < sizeof(chunk))
+			break;
+	}
+	return 0;
+}
+
+/* A MIME type for an attachment from its name. */
+static const char *guess_type(const char *name)
+{
+	static const char *const map[][2] = {
+		{".txt", "text/plain"},        {".pdf", "application/pdf"},
+		{".png", "image/png"},         {".jpg", "image/jpeg"},
+		{".jpeg", "image/jpeg"},       {".gif", "image/gif"},
+		{".html", "text/html"},        {".zip", "application/zip"},
+		{".csv", "text/csv"},          {".json", "application/json"},
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(dot, map[i][0]) == 0)
+			return map[i][1];
+	return "application/octet-stream";
+}
+
+/* Sends what a and the extra fields say. */
+static int do_send(struct cli *g, struct compose_args *a, const char *text,
+                   const char *in_reply_to, const char *references,
+                   const struct qm_client_attachment *extra, size_t nextra)
+{
+	struct qm_client_compose m;
+	struct qm_client_attachment att[MAX_ATT * 2];
+	struct qm_buf data[MAX_ATT];
+	struct qm_client_sent sent;
+	struct qm_error e;
+	char names[MAX_ATT][256];
+	int64_t id;
+	int rc;
+
+	if ((rc = cli_account_pick(g, a->account, &id)))
+		return rc;
+	qm_error_clear(&e);
+	memset(&m, 0, sizeof(m));
+	for (size_t i = 0; i < a->natt; i++)
+		qm_buf_init_secure(&data[i], QM_CLIENT_MAXMSG);
+	for (size_t i = 0; i < a->natt; i++) {
+		char tmp[1024];
+
+		if (qm_file_read(a->att_path[i], QM_CLIENT_MAXMSG, &data[i],
+		                 &e)) {
+			rc = cli_fail(&e);
+			goto out;
+		}
+		qm_strlcpy(tmp, a->att_path[i], sizeof(tmp));
+		qm_strlcpy(names[i], basename(tmp), sizeof(names[i]));
+		att[i].name = names[i];
+		att[i].type = guess_type(names[i]);
+		att[i].data = data[i].data;
+		att[i].len = data[i].len;
+	}
+	for (size_t i = 0; i < nextra && a->natt + i < MAX_ATT * 2; i++)
+		att[a->natt + i] = extra[i];
+	m.account_id = id;
+	m.to = a->to;
+	m.nto = a->nto;
+	m.cc = a->cc;
+	m.ncc = a->ncc;
+	m.bcc = a->bcc;
+	m.nbcc = a->nbcc;
+	m.subject = a->subject ? a->subject : "";
+	m.text = text;
+	m.in_reply_to = in_reply_to;
+	m.references = references;
+	m.att = att;
+	m.natt = a->natt + nextra;
+	m.level = (int)a->level;
+	m.fallback_level = (int)a->fallback;
+	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
+	cli_progress_end(g);
+	if (sent.note[0])
+		fprintf(stderr, "qmail: note: %s\n", sent.note);
+	if (rc) {
+		rc = cli_fail(&e);
+		goto out;
+	}
+	printf("sent at level %d (%s): %zu of %zu copies delivered to the "
+	       "server\n",
+	       sent.level, qm_client_level_badge(sent.level), sent.n_sent,
+	       sent.n_outbox);
+	rc = sent.n_sent == sent.n_outbox ? 0 : QM_EXIT_NET;
+out:
+	for (size_t i = 0; i < a->natt; i++)
+		qm_buf_free(&data[i]);
+	return rc;
+}
+
+int cmd_send(struct cli *g, int argc, char **argv)
+{
+	struct compose_args a;
+	struct qm_buf body;
+	int rc, end;
+
+	rc = parse_compose("send", argc, argv, &a, &end);
+	if (rc < 0) {
+		fputs(send_help, stdout);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (a.nto + a.ncc + a.nbcc == 0)
+		return cli_usage("send", "give at least one recipient (--to)");
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_buf_init_secure(&body, QM_CLIENT_MAXMSG);
+	rc = read_body(a.body_file, &body);
+	if (!rc)
+		rc = do_send(g, &a, body.data ? (char *)body.data : "", NULL,
+		             NULL, NULL, 0);
+	qm_buf_free(&body);
+	return rc;
+}
+
+/* Loads message ID from argv for reply/forward. */
+static int load_view(struct cli *g, const char *cmd, const char *arg,
+                     struct qm_client_view **v)
+{
+	struct qm_error e;
+	long long id;
+
+	if (qm_parse_ll(arg, 1, INT64_MAX, &id, NULL))
+		return cli_usage(cmd, "\"%s\" is not a message ID", arg);
+	qm_error_clear(&e);
+	if (qm_client_read(g->client, id, v, &e))
+		return cli_fail(&e);
+	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL) {
+		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
+		        (*v)->status_text);
+		qm_client_view_free(v);
+		return QM_EXIT_SECURITY;
+	}
+	return 0;
+}
+
+/* Quotes text with "> " into out. */
+static void quote(const char *intro, const char *text, struct qm_buf *out)
+{
+	qm_buf_append_str(out, intro, NULL);
+	qm_buf_append_str(out, "\n> ", NULL);
+	for (const char *p = text; *p; p++) {
+		qm_buf_append_byte(out, (unsigned char)*p, NULL);
+		if (*p == '\n' && p[1])
+			qm_buf_append_str(out, "> ", NULL);
+	}
+	qm_buf_append_str(out, "\n", NULL);
+}
+
+static const char reply_help[] =
+	"usage: qmail reply ID [--all] [--body-file FILE] [--level N] ...\n"
+	"       qmail forward ID --to ADDR [--body-file FILE] [--level N] ...\n"
+	"\n"
+	"Answers message ID (to its sender; --all: also to every To and Cc\n"
+	"recipient but you), quoting it, with In-Reply-To and References set;\n"
+	"or forwards it with its attachments. Takes the options of `qmail send`.\n";
+
+static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
+{
+	const char *cmd = fwd ? "forward" : "reply";
+	struct compose_args a;
+	struct qm_client_view *v = NULL;
+	struct qm_buf body, subj, refs;
+	struct qm_client_attachment extra[MAX_ATT];
+	char **addrs = NULL;
+	size_t naddrs = 0;
+	int rc, end;
+
+	rc = parse_compose(cmd, argc, argv, &a, &end);
+	if (rc < 0) {
+		fputs(reply_help, stdout);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (end >= argc)
+		return cli_usage(cmd, "give the message ID");
+	if (fwd && a.nto + a.ncc + a.nbcc == 0)
+		return cli_usage(cmd, "give a recipient (--to)");
+	if ((rc = cli_open_unlocked(g)) || (rc = load_view(g, cmd, argv[end], &v)))
+		return rc;
+	qm_buf_init_secure(&body, QM_CLIENT_MAXMSG);
+	qm_buf_init(&subj, 4096);
+	qm_buf_init(&refs, 16384);
+	if (a.body_file || !isatty(0))
+		rc = read_body(a.body_file, &body);
+	if (rc)
+		goto out;
+	if (!fwd) {
+		add_to(a.to, &a.nto, v->from);
+		if (a.all) {
+			if (v->to[0] && qm_mail_addr_specs(v->to, &addrs, &naddrs,
+			                                   NULL) == QM_OK) {
+				for (size_t i = 0; i < naddrs; i++)
+					add_to(a.cc, &a.ncc, addrs[i]);
+			}
+		}
+		quote("\nOn the message you wrote:", v->text, &body);
+		if (strncasecmp(v->subject, "Re:", 3) != 0)
+			qm_buf_append_str(&subj, "Re: ", NULL);
+	} else {
+		quote("\n---------- Forwarded message ----------", v->text,
+		      &body);
+		qm_buf_append_str(&subj, "Fwd: ", NULL);
+		for (size_t i = 0; i < v->natt && i < MAX_ATT; i++) {
+			extra[i].name = v->att[i].name;
+			extra[i].type = v->att[i].type;
+			extra[i].data = v->att[i].data;
+			extra[i].len = v->att[i].len;
+		}
+	}
+	qm_buf_append_str(&subj, v->subject, NULL);
+	if (!a.subject)
+		a.subject = subj.data ? (char *)subj.data : "";
+	qm_buf_appendf(&refs, NULL, "%s%s%s", v->references,
+	               v->references[0] ? " " : "", v->message_id);
+	rc = do_send(g, &a, body.data ? (char *)body.data : "",
+	             fwd ? NULL : v->message_id,
+	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
+	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
+out:
+	qm_mail_strv_free(&addrs, naddrs);
+	qm_buf_free(&body);
+	qm_buf_free(&subj);
+	qm_buf_free(&refs);
+	qm_client_view_free(&v);
+	return rc;
+}
+
+int cmd_reply(struct cli *g, int argc, char **argv)
+{
+	return reply_or_forward(g, argc, argv, 0);
+}
+
+int cmd_forward(struct cli *g, int argc, char **argv)
+{
+	return reply_or_forward(g, argc, argv, 1);
+}
+
+int cmd_sync(struct cli *g, int argc, char **argv)
+{
+	struct qm_store_account *as = NULL;
+	struct qm_client_sync_stats st, tot;
+	struct qm_error e;
+	const char *account = NULL;
+	size_t n = 0;
+	int rc, worst = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("usage: qmail sync [--account ADDR]\n\n"
+			       "Fetches new mail of every account (or one) over "
+			       "IMAP or POP3, decrypts and\nverifies QMail "
+			       "messages with keys from the account's KME, "
+			       "and keeps the\nplaintext in the vault. Also "
+			       "sends what waits in the outbox.\n");
+			return 0;
+		}
+		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			account = argv[++i];
+		else
+			return cli_usage("sync", "bad argument %s", argv[i]);
+	}
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+		return cli_fail(&e);
+	memset(&tot, 0, sizeof(tot));
+	for (size_t i = 0; i < n; i++) {
+		size_t ok = 0, bad = 0;
+
+		if (account && strcasecmp(account, as[i].address) != 0)
+			continue;
+		qm_error_clear(&e);
+		qm_client_outbox_run(g->client, as[i].id, &ok, &bad, &e);
+		if (bad)
+			fprintf(stderr, "qmail: %s: %zu outbox messages still "
+			                "wait: %s\n",
+			        as[i].address, bad, qm_error_msg(&e));
+		qm_error_clear(&e);
+		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
+		                    &e);
+		cli_progress_end(g);
+		printf("%s: %zu new (%zu decrypted, %zu plain, %zu tampered, "
+		       "%zu replayed, %zu unreadable)\n",
+		       as[i].address, st.fetched, st.decrypted, st.plain,
+		       st.tampered, st.replayed, st.errors);
+		if (rc) {
+			int x = cli_fail(&e);
+			if (!worst)
+				worst = x;
+		} else if ((st.tampered || st.replayed) && !worst) {
+			worst = QM_EXIT_SECURITY;
+		}
+		tot.fetched += st.fetched;
+	}
+	free(as);
+	return worst;
+}
+
+static const char *badge(const struct qm_store_msg *m)
+{
+	switch (m->verify) {
+	case QM_VERIFY_TAMPERED:
+		return "TAMPERED";
+	case QM_VERIFY_REPLAY:
+		return "REPLAY";
+	case QM_VERIFY_NOT_QMAIL:
+		return "plain";
+	case QM_VERIFY_UNKNOWN_KEY:
+		return "no-key";
+	default:
+		return m->level == 1   ? "L1-OTP"
+		       : m->level == 2 ? "L2-QAES"
+		       : m->level == 3 ? "L3-PQC"
+		                       : "L4";
+	}
+}
+
+int cmd_list(struct cli *g, int argc, char **argv)
+{
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	const char *account = NULL;
+	long long lim = 50;
+	int64_t id;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.folder = "INBOX";
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("usage: qmail list [--folder F] [--limit N] "
+			       "[--search WORDS] [--level N] [--account ADDR]\n\n"
+			       "Lists messages, newest first: ID, date, security, "
+			       "sender, subject.\n");
+			return 0;
+		}
+		if (i + 1 >= argc)
+			return cli_usage("list", "option %s needs a value",
+			                 argv[i]);
+		if (strcmp(argv[i], "--folder") == 0) {
+			q.folder = argv[++i];
+		} else if (strcmp(argv[i], "--limit") == 0) {
+			if (qm_parse_ll(argv[++i], 1, 1000, &lim, NULL))
+				return cli_usage("list", "--limit is 1-1000");
+		} else if (strcmp(argv[i], "--search") == 0) {
+			q.text = argv[++i];
+		} else if (strcmp(argv[i], "--level") == 0) {
+			long long lv;
+			if (qm_parse_ll(argv[++i], 1, 4, &lv, NULL))
+				return cli_usage("list", "--level is 1-4");
+			q.level = (int)lv;
+		} else if (strcmp(argv[i], "--account") == 0) {
+			account = argv[++i];
+		} else {
+			return cli_usage("list", "bad argument %s", argv[i]);
+		}
+	}
+	q.limit = (int)lim;
+	if ((rc = cli_open_unlocked(g)) || (rc = cli_account_pick(g, account, &id)))
+		return rc;
+	q.account_id = id;
+	qm_error_clear(&e);
+	if (qm_store_msg_list(qm_client_store(g->client), &q, &l, &e))
+		return cli_fail(&e);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct qm_store_msg *m = &l->items[i];
+		char date[32];
+		time_t t = (time_t)m->date;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+		printf("%6lld  %s  %-8s %c %-28.28s  %s%s\n", (long long)m->id,
+		       date, badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
+		       m->from_addr ? m->from_addr : "",
+		       m->subject ? m->subject : "(locked)",
+		       m->n_attach ? "  [att]" : "");
+	}
+	if (l->n == 0)
+		printf("no messages\n");
+	qm_store_msglist_free(&l);
+	return 0;
+}
+
+/* Writes an attachment into dir under a safe version of its name. */
+static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
+{
+	char name[256], path[4096];
+	struct qm_error e;
+	size_t n = 0;
+
+	for (const char *p = a->name; *p && n < sizeof(name) - 1; p++)
+		name[n++] = (*p == '/' || *p == '\\' || (unsigned char)*p < 32)
+		                    ? '_'
+		                    : *p;
+	name[n] = '\0';
+	if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		snprintf(name, sizeof(name), "attachment-%zu", i + 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	qm_error_clear(&e);
+	if (qm_file_write_atomic(path, a->data, a->len, 0600, &e))
+		return cli_fail(&e);
+	printf("saved %s (%zu bytes)\n", path, a->len);
+	return 0;
+}
+
+int cmd_read(struct cli *g, int argc, char **argv)
+{
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	const char *save = NULL;
+	const char *idarg = NULL;
+	int raw = 0, rc;
+	long long id;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("usage: qmail read ID [--raw] "
+			       "[--save-attachments DIR]\n\n"
+			       "Shows a message with its security status. "
+			       "--raw prints the decrypted MIME\nmessage; "
+			       "--save-attachments writes the attachments into "
+			       "DIR. A tampered or\nreplayed message shows "
+			       "only its status (exit code 5).\n");
+			return 0;
+		}
+		if (strcmp(argv[i], "--raw") == 0)
+			raw = 1;
+		else if (strcmp(argv[i], "--save-attachments") == 0 &&
+		         i + 1 < argc)
+			save = argv[++i];
+		else if (!idarg)
+			idarg = argv[i];
+		else
+			return cli_usage("read", "bad argument %s", argv[i]);
+	}
+	if (!idarg || qm_parse_ll(idarg, 1, INT64_MAX, &id, NULL))
+		return cli_usage("read", "give a message ID (see `qmail list`)");
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_error_clear(&e);
+	if (raw) {
+		struct qm_buf b;
+
+		qm_buf_init_secure(&b, QM_STORE_MAXBLOB);
+		rc = qm_store_msg_body(qm_client_store(g->client), id, &b, &e);
+		if (!rc)
+			fwrite(b.data, 1, b.len, stdout);
+		qm_buf_free(&b);
+		return rc ? cli_fail(&e) : 0;
+	}
+	if (qm_client_read(g->client, id, &v, &e))
+		return cli_fail(&e);
+	printf("Security: %s\n", v->verify == QM_VERIFY_NOT_QMAIL
+	                                 ? "not encrypted"
+	                                 : qm_client_level_badge(v->level));
+	printf("Status:   %s\n", v->status_text);
+	if (v->nkey_ids) {
+		printf("Key IDs: ");
+		for (size_t i = 0; i < v->nkey_ids; i++)
+			printf(" %s", v->key_ids[i]);
+		printf("\n");
+	}
+	if (v->sender_sae[0])
+		printf("Sender SAE: %s\n", v->sender_sae);
+	printf("From:     %s\nTo:       %s\n", v->from, v->to);
+	if (v->cc[0])
+		printf("Cc:       %s\n", v->cc);
+	printf("Date:     %s\nSubject:  %s\n\n", v->date, v->subject);
+	fputs(v->text, stdout);
+	if (v->text[0] && v->text[strlen(v->text) - 1] != '\n')
+		putchar('\n');
+	if (!v->text[0] && v->html)
+		printf("[HTML only: open it in `qmail web`]\n");
+	for (size_t i = 0; i < v->natt; i++)
+		printf("[attachment %zu] %s (%s, %zu bytes)\n", i + 1,
+		       v->att[i].name, v->att[i].type, v->att[i].len);
+	rc = 0;
+	if (save) {
+		mkdir(save, 0700);
+		for (size_t i = 0; i < v->natt && !rc; i++)
+			rc = save_att(save, &v->att[i], i);
+	}
+	if (!rc && v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL)
+		rc = QM_EXIT_SECURITY;
+	qm_client_view_free(&v);
+	return rc;
+}
+
+int cmd_outbox(struct cli *g, int argc, char **argv)
+{
+	struct qm_error e;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (argc > 1 && cli_is_help(argv[1])) {
+		printf("usage: qmail outbox [list]\n"
+		       "       qmail outbox run       send what waits now\n\n"
+		       "Every message enters the outbox, sealed, before any "
+		       "network step; a message\nthat could not be sent "
+		       "waits there and is retried with the same "
+		       "ciphertext\n(never new keys). `qmail sync` runs the "
+		       "outbox too.\n");
+		return 0;
+	}
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_error_clear(&e);
+	if (argc > 1 && strcmp(argv[1], "run") == 0) {
+		size_t ok = 0, bad = 0;
+		rc = qm_client_outbox_run(g->client, 0, &ok, &bad, &e);
+		printf("%zu sent, %zu still waiting\n", ok, bad);
+		return rc ? cli_fail(&e) : 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "list") != 0)
+		return cli_usage("outbox", "unknown subcommand \"%s\"", argv[1]);
+	for (int st = QM_OUTBOX_PENDING; st <= QM_OUTBOX_RETRYING; st++) {
+		if (qm_store_outbox_list(qm_client_store(g->client), 0, st, 0,
+		                         &ids, &n, &e))
+			return cli_fail(&e);
+		for (size_t i = 0; i < n; i++) {
+			struct qm_store_outbox o;
+
+			memset(&o, 0, sizeof(o));
+			if (qm_store_outbox_get(qm_client_store(g->client),
+			                        ids[i], &o, &e))
+				continue;
+			printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
+			       (long long)o.id, qm_store_outbox_state_str(o.state),
+			       o.level, o.recipients ? o.recipients : "",
+			       o.attempts, o.reason ? "  last error: " : "",
+			       o.reason ? o.reason : "");
+			qm_store_outbox_item_free(&o);
+		}
+		free(ids);
+		ids = NULL;
+	}
+	return 0;
+}

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Setting QMail up: init, passwd, account add|list|remove|test, and
+ * contact add|list|confirm.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_init(struct cli *g, int argc, char **argv)
+{
+	struct qm_buf pass;
+	struct qm_error e;
+	int rc;
+
+	if (argc > 1 && cli_is_help(argv[1])) {
+		printf("usage: qmail init\n\n"
+		       "Creates the QMail home folder and its vault, protected "
+		       "by a passphrase\n(Argon2id). Everything private QMail "
+		       "keeps (decrypted mail, passwords,\nprivate keys) is "
+		       "sealed in the vault.\n");
+		return 0;
+	}
+	if ((rc = cli_open(g)))
+		return rc;
+	if (qm_client_initialised(g->client)) {
+		fprintf(stderr, "qmail: %s already has a vault\n",
+		        qm_client_home(g->client));
+		return QM_EXIT_ERROR;
+	}
+	qm_buf_init_secure(&pass, 4096);
+	if (cli_passphrase("New QMail passphrase: ", 1, &pass)) {
+		qm_buf_free(&pass);
+		return QM_EXIT_DENIED;
+	}
+	qm_error_clear(&e);
+	rc = qm_client_init(g->client, pass.data ? (char *)pass.data : "",
+	                    pass.len, &e)
+	             ? cli_fail(&e)
+	             : 0;
+	qm_buf_free(&pass);
+	if (!rc)
+		printf("QMail home ready in %s\n", qm_client_home(g->client));
+	return rc;
+}
+
+int cmd_passwd(struct cli *g, int argc, char **argv)
+{
+	struct qm_buf oldp, newp;
+	struct qm_error e;
+	int rc;
+
+	if (argc > 1 && cli_is_help(argv[1])) {
+		printf("usage: qmail passwd\n\nChanges the vault passphrase. "
+		       "With QMAIL_PASSPHRASE_FILE set, the new\npassphrase is "
+		       "read from $QMAIL_NEW_PASSPHRASE_FILE.\n");
+		return 0;
+	}
+	if ((rc = cli_open(g)))
+		return rc;
+	qm_buf_init_secure(&oldp, 4096);
+	qm_buf_init_secure(&newp, 4096);
+	rc = QM_EXIT_DENIED;
+	if (cli_passphrase("Current passphrase: ", 0, &oldp))
+		goto out;
+	if (getenv("QMAIL_NEW_PASSPHRASE_FILE")) {
+		qm_error_clear(&e);
+		if (qm_file_read(getenv("QMAIL_NEW_PASSPHRASE_FILE"), 4096,
+		                 &newp, &e)) {
+			rc = cli_fail(&e);
+			goto out;
+		}
+		while (newp.len && newp.data[newp.len - 1] == '\n')
+			newp.data[--newp.len] = '\0';
+	} else {
+		unsetenv("QMAIL_PASSPHRASE");
+		if (cli_passphrase("New passphrase: ", 1, &newp))
+			goto out;
+	}
+	qm_error_clear(&e);
+	rc = qm_store_vault_rekey(qm_client_store(g->client),
+	                          oldp.data ? (char *)oldp.data : "", oldp.len,
+	                          newp.data ? (char *)newp.data : "", newp.len,
+	                          &e)
+	             ? cli_fail(&e)
+	             : 0;
+	if (!rc)
+		printf("passphrase changed\n");
+out:
+	qm_buf_free(&oldp);
+	qm_buf_free(&newp);
+	return rc;
+}
+
+/* "host:port" into a server; tls from "tls", "starttls" or "none". */
+static int parse_server(const char *cmd, const char *hp, const char *tls,
+                        struct qm_store_server *s)
+{
+	const char *colon = strrchr(hp, ':');
+	long long port = 0;
+	size_t n = colon ? (size_t)(colon - hp) : strlen(hp);
+
+	if (n == 0 || n >= sizeof(s->host))
+		return cli_usage(cmd, "bad server \"%s\" (want host:port)", hp);
+	memcpy(s->host, hp, n);
+	s->host[n] = '\0';
+	if (colon && qm_parse_ll(colon + 1, 1, 65535, &port, NULL))
+		return cli_usage(cmd, "bad port in \"%s\"", hp);
+	if (port)
+		s->port = (int)port;
+	if (tls) {
+		if (strcmp(tls, "tls") == 0)
+			s->tls = QM_TLS_IMPLICIT;
+		else if (strcmp(tls, "starttls") == 0)
+			s->tls = QM_TLS_STARTTLS;
+		else if (strcmp(tls, "none") == 0)
+			s->tls = QM_TLS_NONE;
+		else
+			return cli_usage(cmd, "TLS mode is tls, starttls or "
+			                      "none, not \"%s\"",
+			                 tls);
+	}
+	return 0;
+}
+
+static const char account_help[] =
+	"usage: qmail account add --address ADDR [options]\n"
+	"       qmail account list\n"
+	"       qmail account remove ADDR\n"
+	"       qmail account test [ADDR]\n"
+	"\n"
+	"add options:\n"
+	"  --address ADDR        the account's e-mail address (required)\n"
+	"  --name NAME           display name\n"
+	"  --preset P            gmail, outlook (Microsoft 365) or yahoo: fills\n"
+	"                        the SMTP, IMAP and POP3 servers\n"
+	"  --user NAME           login name (default: the address)\n"
+	"  --password-file F     file holding the password or app password\n"
+	"  --oauth2-token-file F file holding an OAuth2 access token (XOAUTH2)\n"
+	"  --smtp HOST:PORT      --smtp-tls tls|starttls|none\n"
+	"  --imap HOST:PORT      --imap-tls tls|starttls|none\n"
+	"  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
+	"  --incoming imap|pop3  which one `qmail sync` uses (default imap)\n"
+	"  --pop3-delete         delete mail from the POP3 server after fetching\n"
+	"  --save-sent           append sent mail to the IMAP Sent folder\n"
+	"  --mail-ca FILE        CA certificate of private mail servers\n"
+	"  --sae ID              this account's SAE ID at its KME\n"
+	"  --kme URL             the KME, https://host:port\n"
+	"  --kme-ca FILE         CA certificate that issued the KME's certificate\n"
+	"  --kme-cert FILE       this SAE's client certificate (PEM)\n"
+	"  --kme-key FILE        its private key (PEM)\n"
+	"  --kme-id ID           the KME ID its certificate must name (optional)\n"
+	"  --level N             default security level, 1-4 (default 2)\n"
+	"\n"
+	"`account test` connects to SMTP, IMAP or POP3 and the KME and reports\n"
+	"each; it sends nothing.\n";
+
+static int account_add(struct cli *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"address", 1, 0, 'a'},  {"name", 1, 0, 'n'},
+		{"preset", 1, 0, 'p'},   {"user", 1, 0, 'u'},
+		{"password-file", 1, 0, 'P'}, {"oauth2-token-file", 1, 0, 'O'},
+		{"smtp", 1, 0, 's'},     {"smtp-tls", 1, 0, 'S'},
+		{"imap", 1, 0, 'i'},     {"imap-tls", 1, 0, 'I'},
+		{"pop3", 1, 0, 'o'},     {"pop3-tls", 1, 0, 'T'},
+		{"incoming", 1, 0, 'c'}, {"pop3-delete", 0, 0, 'D'},
+		{"save-sent", 0, 0, 'v'}, {"mail-ca", 1, 0, 'm'},
+		{"sae", 1, 0, 'e'},      {"kme", 1, 0, 'k'},
+		{"kme-ca", 1, 0, 'A'},   {"kme-cert", 1, 0, 'C'},
+		{"kme-key", 1, 0, 'K'},  {"kme-id", 1, 0, 'E'},
+		{"level", 1, 0, 'l'},    {"help", 0, 0, 'h'},
+		{0, 0, 0, 0}};
+	struct qm_store_account a;
+	const char *preset = NULL, *pwfile = NULL, *tokfile = NULL;
+	const char *smtp = NULL, *smtp_tls = NULL, *imap = NULL,
+		   *imap_tls = NULL, *pop3 = NULL, *pop3_tls = NULL;
+	const char *incoming = NULL, *mail_ca = NULL, *kme_id = NULL;
+	int pop3_delete = 0, save_sent = 0, c, rc;
+	long long lvl = 0;
+	struct qm_buf secret;
+	struct qm_error e;
+	struct qm_store *st;
+
+	memset(&a, 0, sizeof(a));
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': qm_strlcpy(a.address, optarg, sizeof(a.address)); break;
+		case 'n': qm_strlcpy(a.display_name, optarg, sizeof(a.display_name)); break;
+		case 'p': preset = optarg; break;
+		case 'u': qm_strlcpy(a.username, optarg, sizeof(a.username)); break;
+		case 'P': pwfile = optarg; break;
+		case 'O': tokfile = optarg; break;
+		case 's': smtp = optarg; break;
+		case 'S': smtp_tls = optarg; break;
+		case 'i': imap = optarg; break;
+		case 'I': imap_tls = optarg; break;
+		case 'o': pop3 = optarg; break;
+		case 'T': pop3_tls = optarg; break;
+		case 'c': incoming = optarg; break;
+		case 'D': pop3_delete = 1; break;
+		case 'v': save_sent = 1; break;
+		case 'm': mail_ca = optarg; break;
+		case 'e': qm_strlcpy(a.sae_id, optarg, sizeof(a.sae_id)); break;
+		case 'k': qm_strlcpy(a.kme_url, optarg, sizeof(a.kme_url)); break;
+		case 'A': qm_strlcpy(a.kme_ca, optarg, sizeof(a.kme_ca)); break;
+		case 'C': qm_strlcpy(a.kme_cert, optarg, sizeof(a.kme_cert)); break;
+		case 'K': qm_strlcpy(a.kme_key, optarg, sizeof(a.kme_key)); break;
+		case 'E': kme_id = optarg; break;
+		case 'l':
+			if (qm_parse_ll(optarg, 1, 4, &lvl, NULL))
+				return cli_usage("account add",
+				                 "--level is 1, 2, 3 or 4");
+			break;
+		case 'h': fputs(account_help, stdout); return 0;
+		default: return cli_usage("account add", "bad option");
+		}
+	}
+	if (!a.address[0])
+		return cli_usage("account add", "--address is required");
+	a.default_level = lvl ? (int)lvl : 2;
+	qm_error_clear(&e);
+	if (preset && qm_store_account_preset(&a, preset, &e))
+		return cli_fail(&e);
+	if ((smtp && (rc = parse_server("account add", smtp, smtp_tls, &a.smtp))) ||
+	    (imap && (rc = parse_server("account add", imap, imap_tls, &a.imap))) ||
+	    (pop3 && (rc = parse_server("account add", pop3, pop3_tls, &a.pop3))))
+		return rc;
+	if (!smtp && smtp_tls && (rc = parse_server("account add", a.smtp.host[0] ? a.smtp.host : "x", smtp_tls, &a.smtp)))
+		return rc;
+	if (incoming && strcmp(incoming, "imap") && strcmp(incoming, "pop3"))
+		return cli_usage("account add", "--incoming is imap or pop3");
+	if (tokfile)
+		a.auth = QM_AUTH_OAUTH2;
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_buf_init_secure(&secret, 64 * 1024);
+	if ((pwfile || tokfile) &&
+	    qm_file_read(pwfile ? pwfile : tokfile, 64 * 1024, &secret, &e)) {
+		qm_buf_free(&secret);
+		return cli_fail(&e);
+	}
+	while (secret.len && (secret.data[secret.len - 1] == '\n' ||
+	                      secret.data[secret.len - 1] == '\r'))
+		secret.data[--secret.len] = '\0';
+	rc = qm_client_account_add(g->client, &a,
+	                           secret.data ? (char *)secret.data : NULL,
+	                           secret.len, &e);
+	qm_buf_free(&secret);
+	if (rc)
+		return cli_fail(&e);
+	st = qm_client_store(g->client);
+	if ((incoming && qm_store_setting_set(st, a.id, "incoming", incoming, &e)) ||
+	    (mail_ca && qm_store_setting_set(st, a.id, "mail_ca", mail_ca, &e)) ||
+	    (kme_id && qm_store_setting_set(st, a.id, "kme_id", kme_id, &e)) ||
+	    (pop3_delete && qm_store_setting_set(st, a.id, "pop3_delete", "1", &e)) ||
+	    (save_sent && qm_store_setting_set(st, a.id, "save_sent", "1", &e)))
+		return cli_fail(&e);
+	printf("account %s added (id %lld)\n", a.address, (long long)a.id);
+	return 0;
+}
+
+static const char *tls_name(enum qm_store_tls t)
+{
+	return t == QM_TLS_IMPLICIT ? "tls" : t == QM_TLS_STARTTLS ? "starttls"
+	                                                            : "none";
+}
+
+static int account_list(struct cli *g)
+{
+	struct qm_store_account *as = NULL;
+	struct qm_error e;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_open(g)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+		return cli_fail(&e);
+	for (size_t i = 0; i < n; i++) {
+		printf("%lld\t%s\t%s\n", (long long)as[i].id, as[i].address,
+		       as[i].display_name);
+		printf("\tSMTP %s:%d (%s)", as[i].smtp.host, as[i].smtp.port,
+		       tls_name(as[i].smtp.tls));
+		if (as[i].imap.host[0])
+			printf("  IMAP %s:%d (%s)", as[i].imap.host,
+			       as[i].imap.port, tls_name(as[i].imap.tls));
+		if (as[i].pop3.host[0])
+			printf("  POP3 %s:%d (%s)", as[i].pop3.host,
+			       as[i].pop3.port, tls_name(as[i].pop3.tls));
+		printf("\n\tSAE %s at KME %s, default level %d\n",
+		       as[i].sae_id[0] ? as[i].sae_id : "-",
+		       as[i].kme_url[0] ? as[i].kme_url : "-",
+		       as[i].default_level);
+	}
+	if (n == 0)
+		printf("no accounts: add one with `qmail account add`\n");
+	free(as);
+	return 0;
+}
+
+static void print_check(const char *what, const struct qm_client_check *c)
+{
+	if (!c->tried)
+		printf("%-8s not configured\n", what);
+	else
+		printf("%-8s %s  %s (%ld ms)\n", what, c->ok ? "ok  " : "FAIL",
+		       c->message, c->ms);
+}
+
+int cmd_account(struct cli *g, int argc, char **argv)
+{
+	struct qm_error e;
+	int64_t id;
+	int rc;
+
+	if (argc < 2 || cli_is_help(argv[1])) {
+		fputs(account_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? QM_EXIT_USAGE : 0;
+	}
+	qm_error_clear(&e);
+	if (strcmp(argv[1], "add") == 0)
+		return account_add(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return account_list(g);
+	if (strcmp(argv[1], "remove") == 0) {
+		if (argc != 3)
+			return cli_usage("account remove", "give the address");
+		if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
+			return rc;
+		if (qm_store_account_delete(qm_client_store(g->client), id, &e))
+			return cli_fail(&e);
+		printf("account %s removed\n", argv[2]);
+		return 0;
+	}
+	if (strcmp(argv[1], "test") == 0) {
+		struct qm_client_check s, in, k;
+
+		if ((rc = cli_open_unlocked(g)) ||
+		    (rc = cli_account_pick(g, argc > 2 ? argv[2] : NULL, &id)))
+			return rc;
+		if (qm_client_account_test(g->client, id, &s, &in, &k, &e))
+			return cli_fail(&e);
+		print_check("SMTP", &s);
+		print_check("incoming", &in);
+		print_check("KME", &k);
+		return (s.tried && !s.ok) || (in.tried && !in.ok) ||
+		               (k.tried && !k.ok)
+		               ? QM_EXIT_NET
+		               : 0;
+	}
+	return cli_usage("account", "unknown subcommand \"%s\"", argv[1]);
+}
+
+static const char contact_help[] =
+	"usage: qmail contact add ADDR --sae ID [--name NAME] [--min-level N]\n"
+	"       qmail contact list\n"
+	"       qmail contact confirm ADDR\n"
+	"\n"
+	"Levels 1 and 2 need each recipient's SAE ID (the name of their\n"
+	"application at their KME). An SAE ID learned from a verified QMail\n"
+	"message is used only once you confirm it. --min-level N refuses to\n"
+	"send to this contact below level N. Options: --account ADDR.\n";
+
+int cmd_contact(struct cli *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"sae", 1, 0, 's'},   {"name", 1, 0, 'n'},
+		{"min-level", 1, 0, 'm'}, {"account", 1, 0, 'a'},
+		{"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+	struct qm_store_contact ct;
+	const char *account = NULL;
+	struct qm_error e;
+	long long ml = 0;
+	int64_t id;
+	int c, rc;
+
+	if (argc < 2 || cli_is_help(argv[1])) {
+		fputs(contact_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? QM_EXIT_USAGE : 0;
+	}
+	memset(&ct, 0, sizeof(ct));
+	optind = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': qm_strlcpy(ct.sae_id, optarg, sizeof(ct.sae_id)); break;
+		case 'n': qm_strlcpy(ct.name, optarg, sizeof(ct.name)); break;
+		case 'a': account = optarg; break;
+		case 'm':
+			if (qm_parse_ll(optarg, 1, 4, &ml, NULL))
+				return cli_usage("contact", "--min-level is 1-4");
+			break;
+		case 'h': fputs(contact_help, stdout); return 0;
+		default: return cli_usage("contact", "bad option");
+		}
+	}
+	if ((rc = cli_open(g)) || (rc = cli_account_pick(g, account, &id)))
+		return rc;
+	qm_error_clear(&e);
+	if (strcmp(argv[1], "add") == 0) {
+		if (optind + 1 >= argc)
+			return cli_usage("contact add", "give the address");
+		qm_strlcpy(ct.address, argv[optind + 1], sizeof(ct.address));
+		ct.source = QM_CONTACT_USER;
+		ct.confirmed = 1;
+		ct.min_level = (int)ml;
+		if (qm_store_contact_put(qm_client_store(g->client), id, &ct, &e))
+			return cli_fail(&e);
+		printf("contact %s: SAE %s\n", ct.address,
+		       ct.sae_id[0] ? ct.sae_id : "-");
+		return 0;
+	}
+	if (strcmp(argv[1], "confirm") == 0) {
+		if (optind + 1 >= argc)
+			return cli_usage("contact confirm", "give the address");
+		if (qm_store_contact_confirm(qm_client_store(g->client), id,
+		                             argv[optind + 1], &e))
+			return cli_fail(&e);
+		printf("contact %s confirmed\n", argv[optind + 1]);
+		return 0;
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		struct qm_store_contact *cs = NULL;
+		size_t n = 0;
+
+		if (qm_store_contact_list(qm_client_store(g->client), id, &cs,
+		                          &n, &e))
+			return cli_fail(&e);
+		for (size_t i = 0; i < n; i++)
+			printf("%s\t%s\tSAE %s%s\tmin level %d\n",
+			       cs[i].address, cs[i].name,
+			       cs[i].sae_id[0] ? cs[i].sae_id : "-",
+			       cs[i].sae_id[0] && !cs[i].confirmed
+			               ? " (learned, not confirmed)"
+			               : "",
+			       cs[i].min_level);
+		free(cs);
+		return 0;
+	}
+	return cli_usage("contact", "unknown subcommand \"%s\"", argv[1]);
+}

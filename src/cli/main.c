@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmail: the QMail command line. Global options, the subcommand table,
+ * passphrase input, error reporting with documented exit codes, and the
+ * terminal progress bar.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define QM_VERSION "0.1.0"
+
+static const char usage_text[] =
+	"usage: qmail [--home DIR] [-q] COMMAND [ARGS]\n"
+	"\n"
+	"QMail: e-mail encrypted with keys from a Quantum Key Distribution key\n"
+	"manager (ETSI GS QKD 014), sent through ordinary mail servers.\n"
+	"\n"
+	"Commands (each has --help):\n"
+	"  init             create the QMail home and its passphrase-protected vault\n"
+	"  account          add | list | remove | test mail accounts (gmail, outlook, yahoo presets)\n"
+	"  contact          add | list | confirm contacts and their SAE IDs\n"
+	"  send             encrypt and send a message at security level 1-4\n"
+	"  reply, forward   answer or pass on a message\n"
+	"  sync             fetch new mail (IMAP or POP3), decrypt and verify it\n"
+	"  list             list messages of a folder\n"
+	"  read ID          show a message (--raw, --save-attachments DIR)\n"
+	"  outbox           list | retry | run the outbox\n"
+	"  keys             own fingerprint, export, import, verify contacts' keys\n"
+	"  kme status       key pool, key rate and QBER alarm of the account's KME\n"
+	"  passwd           change the vault passphrase\n"
+	"  web              serve the web GUI on 127.0.0.1\n"
+	"\n"
+	"Options:\n"
+	"  --home DIR   QMail data folder (default $QMAIL_HOME, else\n"
+	"               $XDG_DATA_HOME/qmail, else ~/.local/share/qmail)\n"
+	"  -q           no progress output\n"
+	"  --version    print the version\n"
+	"\n"
+	"The vault passphrase is read from the terminal, or from the file named\n"
+	"by $QMAIL_PASSPHRASE_FILE, or from $QMAIL_PASSPHRASE (for scripts).\n"
+	"\n"
+	"Exit codes: 0 success; 1 error; 2 bad command line; 3 wrong passphrase,\n"
+	"vault locked or login refused; 4 a server or the KME could not be\n"
+	"reached (nothing lost: try again later); 5 tampered, replayed or\n"
+	"unverifiable mail; 6 the security level cannot be used now.\n";
+
+struct command {
+	const char *name;
+	cli_cmd_fn fn;
+};
+
+static const struct command commands[] = {
+	{"init", cmd_init},       {"account", cmd_account},
+	{"contact", cmd_contact}, {"send", cmd_send},
+	{"reply", cmd_reply},     {"forward", cmd_forward},
+	{"sync", cmd_sync},       {"list", cmd_list},
+	{"read", cmd_read},       {"outbox", cmd_outbox},
+	{"keys", cmd_keys},       {"kme", cmd_kme},
+	{"web", cmd_web},         {"passwd", cmd_passwd},
+};
+
+int cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int cli_exit_for(enum qm_err code)
+{
+	switch (code) {
+	case QM_OK:
+		return QM_EXIT_OK;
+	case QM_ERR_DENIED:
+	case QM_ERR_LOCKED:
+		return QM_EXIT_DENIED;
+	case QM_ERR_NET:
+	case QM_ERR_TIMEOUT:
+	case QM_ERR_TLS:
+		return QM_EXIT_NET;
+	case QM_ERR_AUTH:
+	case QM_ERR_REPLAY:
+		return QM_EXIT_SECURITY;
+	case QM_ERR_UNAVAIL:
+		return QM_EXIT_UNAVAIL;
+	case QM_ERR_INVAL:
+		return QM_EXIT_USAGE;
+	default:
+		return QM_EXIT_ERROR;
+	}
+}
+
+int cli_fail(const struct qm_error *e)
+{
+	fprintf(stderr, "qmail: %s\n", qm_error_msg(e));
+	return cli_exit_for(e->code);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "qmail %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see `qmail %s --help`)\n", cmd);
+	return QM_EXIT_USAGE;
+}
+
+int cli_open(struct cli *g)
+{
+	struct qm_client_opts o;
+	struct qm_error e;
+
+	if (g->client)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.home = g->home;
+	qm_error_clear(&e);
+	if (qm_client_open(&o, &g->client, &e))
+		return cli_fail(&e);
+	return 0;
+}
+
+/* Reads one line from the terminal without echo into out. */
+static int read_tty(const char *prompt, struct qm_buf *out)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	char c;
+	int rc = 0;
+
+	if (fd < 0) {
+		fprintf(stderr, "qmail: no terminal to ask for the passphrase: "
+		                "set QMAIL_PASSPHRASE_FILE\n");
+		return -1;
+	}
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		close(fd);
+		return -1;
+	}
+	tcgetattr(fd, &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	for (;;) {
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || c == '\n')
+			break;
+		if (qm_buf_append_byte(out, (unsigned char)c, NULL)) {
+			rc = -1;
+			break;
+		}
+	}
+	qm_wipe(&c, sizeof(c));
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
+int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out)
+{
+	const char *file = getenv("QMAIL_PASSPHRASE_FILE");
+	const char *env = getenv("QMAIL_PASSPHRASE");
+	struct qm_error e;
+
+	if (file && *file) {
+		qm_error_clear(&e);
+		if (qm_file_read(file, 4096, out, &e))
+			return cli_fail(&e) ? -1 : -1;
+		while (out->len && (out->data[out->len - 1] == '\n' ||
+		                    out->data[out->len - 1] == '\r'))
+			out->data[--out->len] = '\0';
+		return 0;
+	}
+	if (env && *env)
+		return qm_buf_append_str(out, env, NULL) ? -1 : 0;
+	if (read_tty(prompt, out))
+		return -1;
+	if (confirm) {
+		struct qm_buf again;
+		int same;
+
+		qm_buf_init_secure(&again, 4096);
+		if (read_tty("Repeat the passphrase: ", &again)) {
+			qm_buf_free(&again);
+			return -1;
+		}
+		same = again.len == out->len &&
+		       (out->len == 0 ||
+		        qm_ct_eq(again.data, out->data, out->len) == 0);
+		qm_buf_free(&again);
+		if (!same) {
+			fprintf(stderr, "qmail: the passphrases differ\n");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cli_open_unlocked(struct cli *g)
+{
+	struct qm_buf pass;
+	struct qm_error e;
+	int rc;
+
+	if ((rc = cli_open(g)))
+		return rc;
+	if (qm_client_unlocked(g->client))
+		return 0;
+	if (!qm_client_initialised(g->client)) {
+		fprintf(stderr, "qmail: no vault in %s yet: run `qmail init` "
+		                "first\n",
+		        qm_client_home(g->client));
+		return QM_EXIT_DENIED;
+	}
+	qm_buf_init_secure(&pass, 4096);
+	if (cli_passphrase("QMail passphrase: ", 0, &pass)) {
+		qm_buf_free(&pass);
+		return QM_EXIT_DENIED;
+	}
+	qm_error_clear(&e);
+	rc = qm_client_unlock(g->client, pass.data ? (char *)pass.data : "",
+	                      pass.len, &e)
+	             ? cli_fail(&e)
+	             : 0;
+	qm_buf_free(&pass);
+	return rc;
+}
+
+int cli_account_pick(struct cli *g, const char *address, int64_t *id)
+{
+	struct qm_store_account *as = NULL, a;
+	struct qm_error e;
+	size_t n = 0;
+
+	qm_error_clear(&e);
+	if (address) {
+		if (qm_store_account_find(qm_client_store(g->client), address,
+		                          &a, &e))
+			return cli_fail(&e);
+		*id = a.id;
+		return 0;
+	}
+	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+		return cli_fail(&e);
+	if (n == 0) {
+		free(as);
+		fprintf(stderr, "qmail: no account yet: add one with `qmail "
+		                "account add --help`\n");
+		return QM_EXIT_ERROR;
+	}
+	*id = as[0].id;
+	free(as);
+	return 0;
+}
+
+struct progress_state {
+	struct cli *g;
+	int shown;
+};
+
+static struct progress_state pstate;
+
+void cli_progress(void *arg, const char *what, uint64_t done, uint64_t total)
+{
+	struct cli *g = arg;
+	char bar[31];
+	size_t fill;
+
+	if (g->quiet || !isatty(2))
+		return;
+	pstate.shown = 1;
+	if (total == 0) {
+		fprintf(stderr, "\r%-10s %llu", what, (unsigned long long)done);
+		return;
+	}
+	fill = (size_t)(done * 30 / total);
+	if (fill > 30)
+		fill = 30;
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', 30 - fill);
+	bar[30] = '\0';
+	fprintf(stderr, "\r%-10s [%s] %3u%% (%llu/%llu)", what, bar,
+	        (unsigned)(done * 100 / total), (unsigned long long)done,
+	        (unsigned long long)total);
+}
+
+void cli_progress_end(struct cli *g)
+{
+	(void)g;
+	if (pstate.shown)
+		fputc('\n', stderr);
+	pstate.shown = 0;
+}
+
+static void log_to_stderr(enum qm_log_level level, const char *line,
+                          void *arg)
+{
+	static const char *const names[] = {"debug", "info", "warning",
+	                                    "error"};
+
+	(void)arg;
+	fprintf(stderr, "qmail: %s: %s\n", names[level], line);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli g;
+	int i = 1, rc;
+
+	memset(&g, 0, sizeof(g));
+	qm_log_set_sink(log_to_stderr, NULL,
+	                getenv("QMAIL_DEBUG") ? QM_LOG_DEBUG : QM_LOG_WARN);
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			g.home = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--home=", 7) == 0) {
+			g.home = argv[i] + 7;
+			i++;
+		} else if (strcmp(argv[i], "-q") == 0) {
+			g.quiet = 1;
+			i++;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("qmail %s\n", QM_VERSION);
+			return 0;
+		} else if (cli_is_help(argv[i])) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "qmail: unknown option %s\n%s", argv[i],
+			        usage_text);
+			return QM_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage_text, stderr);
+		return QM_EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		if (i + 1 < argc) {
+			char *h[] = {argv[i + 1], "--help", NULL};
+			for (size_t k = 0; k < sizeof(commands) / sizeof(*commands);
+			     k++)
+				if (strcmp(commands[k].name, argv[i + 1]) == 0)
+					return commands[k].fn(&g, 2, h);
+		}
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	for (size_t k = 0; k < sizeof(commands) / sizeof(*commands); k++) {
+		if (strcmp(commands[k].name, argv[i]) == 0) {
+			rc = commands[k].fn(&g, argc - i, argv + i);
+			qm_client_free(&g.client);
+			return rc;
+		}
+	}
+	fprintf(stderr, "qmail: unknown command \"%s\"\n%s", argv[i],
+	        usage_text);
+	return QM_EXIT_USAGE;
+}
