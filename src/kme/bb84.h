@@ -173,6 +173,8 @@ uint64_t qm_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n);
 enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
                             const uint64_t *b, size_t nb,
                             struct qm_error *err);
+/* Tests only: 1 makes the product use the portable loop even with PCLMUL. */
+void qm_bb84_gf2_set_portable(int on);
 
 /*
  * Toeplitz hashing: y (m bits) = T x (x has n bits) over GF(2) with
