@@ -384,6 +384,19 @@ enum qm_err qm_kms_keys_parse(const char *json, size_t len,
 
 /* ------------------------------------------------------------------ Error */
 
+/* Appends n bytes of text to msg at j (printable ASCII only: nothing else
+ * reaches a person's screen or a log); returns the new length. */
+static size_t put_text(char *msg, size_t msgsize, size_t j, const char *s,
+                       size_t n)
+{
+	for (size_t i = 0; i < n && s[i] && j + 1 < msgsize; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		msg[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	return j;
+}
+
 enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
                                size_t msgsize, struct qm_error *err)
 {
@@ -411,11 +424,39 @@ enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
 	}
 	s = m ? json_string_value(m) : NULL;
 	n = s ? json_string_length(m) : 0;
-	/* Only printable ASCII reaches a person's screen or a log. */
-	for (size_t i = 0; i < n && j + 1 < msgsize; i++) {
-		unsigned char c = (unsigned char)s[i];
+	j = put_text(msg, msgsize, j, s, n);
+	/* string members of the details objects, for instance qkme's
+	 * {"message": "SAE X is not served by KME_A"} or the standard's
+	 * {"parameter_name": "size"} */
+	if (json_is_array(d)) {
+		size_t di, nd = 0;
+		json_t *o;
 
-		msg[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		json_array_foreach(d, di, o)
+		{
+			const char *name;
+			json_t *v;
+
+			if (!json_is_object(o))
+				continue;
+			json_object_foreach(o, name, v)
+			{
+				if (!json_is_string(v))
+					continue;
+				j = put_text(msg, msgsize, j,
+				             nd++ ? "; " : (j ? " (" : "("), 2);
+				if (strcmp(name, "message") != 0) {
+					j = put_text(msg, msgsize, j, name,
+					             strlen(name));
+					j = put_text(msg, msgsize, j, ": ", 2);
+				}
+				j = put_text(msg, msgsize, j,
+				             json_string_value(v),
+				             json_string_length(v));
+			}
+		}
+		if (nd)
+			j = put_text(msg, msgsize, j, ")", 1);
 	}
 	msg[j] = '\0';
 out:

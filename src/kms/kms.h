@@ -215,8 +215,9 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
  *
  * qm_kms_status_parse fills *st. qm_kms_keys_parse makes a container;
  * expect_bytes, when not 0, is the length every key must have.
- * qm_kms_error_parse copies the Error "message" (printable ASCII only,
- * truncated to msgsize - 1) into msg.
+ * qm_kms_error_parse copies the Error "message", followed by the string
+ * members of the "details" objects in parentheses, into msg (printable
+ * ASCII only, truncated to msgsize - 1).
  */
 enum qm_err qm_kms_status_parse(const char *json, size_t len,
                                 struct qm_kms_status *st,

@@ -394,7 +394,16 @@ static void test_error_parse(void **state)
 				   "\"x\":1}"),
 				 msg, sizeof(msg), &e),
 	                 QM_OK);
-	assert_string_equal(msg, "size shall be a multiple of 8");
+	assert_string_equal(msg, "size shall be a multiple of 8 (size: 7)");
+	assert_int_equal(qm_kms_error_parse(
+				 S("{\"message\":\"unauthorized\",\"details\":"
+				   "[{\"message\":\"SAE X is not served\"},7,"
+				   "{\"parameter_name\":\"number\","
+				   "\"parameter_value\":10}]}"),
+				 msg, sizeof(msg), &e),
+	                 QM_OK);
+	assert_string_equal(msg, "unauthorized (SAE X is not served; "
+	                         "parameter_name: number)");
 	/* control characters and non-ASCII never reach a screen */
 	assert_int_equal(qm_kms_error_parse(S("{\"message\":\"a\\u001b[31mb"
 	                                      "\\u00e9\"}"),
