@@ -154,9 +154,12 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 		curl_easy_setopt(h, CURLOPT_CAINFO, srv->ca_file);
 	if (srv->tls == QM_MAIL_TLS_STARTTLS)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	/* libcurl counts the greeting, STARTTLS and the login as part of the
+	 * connection; a server may delay a failed login on purpose */
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-	                 srv->connect_timeout_ms > 0 ? srv->connect_timeout_ms
-	                                             : MAIL_DEF_CONNECT_MS);
+	                 (srv->connect_timeout_ms > 0 ? srv->connect_timeout_ms
+	                                              : MAIL_DEF_CONNECT_MS) +
+	                         mail_io_ms(srv));
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, io_s);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, io_s);

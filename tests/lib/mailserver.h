@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Real mail servers for tests: OpenSMTPD (the MTA) delivering over LMTP to
+ * Dovecot (IMAP, POP3, LMTP and the SMTP submission service with STARTTLS
+ * and implicit TLS), each from its Debian package, with configs, a
+ * throw-away CA, Maildirs and logs in a temporary folder, on free loopback
+ * ports, with users alice, bob and carol of domain qmail.test. Every
+ * process is stopped by qmt_mail_stop, and by the harness's exit and
+ * signal hooks when a test fails. Test code only.
+ *
+ * Why submission goes through Dovecot: Debian 12's OpenSMTPD 6.8.0p2 cannot
+ * serve TLS with OpenSSL 3 (its privilege-separated key engine fails every
+ * handshake with "missing private key", OpenSMTPD issues 1171 and 1239), so
+ * Dovecot's submission service does STARTTLS/implicit TLS and AUTH and
+ * relays to OpenSMTPD on a plain loopback port; OpenSMTPD queues and hands
+ * the mail to Dovecot over LMTP. See docs/MAIL.md.
+ */
+#ifndef QMT_MAILSERVER_H
+#define QMT_MAILSERVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define QMT_MAIL_DOMAIN "qmail.test"
+#define QMT_MAIL_NUSERS 3
+
+struct qmt_mail {
+	char dir[256];           /* the temporary folder */
+	char ca_file[320];       /* the test CA that signed the servers */
+	char other_ca_file[320]; /* an unrelated CA: for "bad CA" tests */
+	const char *host;        /* "127.0.0.1" (also valid: "localhost") */
+	int submission_port;     /* SMTP submission, STARTTLS, AUTH */
+	int submissions_port;    /* SMTP submission, implicit TLS, AUTH */
+	int mta_port;            /* OpenSMTPD, plain, no AUTH (qmail.test) */
+	int imap_port;           /* STARTTLS */
+	int imaps_port;          /* implicit TLS */
+	int pop3_port;           /* STLS */
+	int pop3s_port;          /* implicit TLS */
+	int lmtp_port;
+	pid_t dovecot;
+	pid_t smtpd;
+	int private_spool; /* OpenSMTPD runs with its own spool (see .c) */
+};
+
+/*
+ * Starts both servers. Returns 0 when every port is up, 1 when this
+ * machine cannot run them (not root, a package missing: the test should
+ * skip), -1 on failure (the reason and the servers' logs go to stderr).
+ */
+int qmt_mail_start(struct qmt_mail *m);
+/* Stops both servers and removes the folder (kept when QMT_KEEP is set). */
+void qmt_mail_stop(struct qmt_mail *m);
+/* Stops / starts OpenSMTPD alone (outage tests: submission then answers
+ * with a temporary 4xx failure). Return 0 or -1. */
+int qmt_mail_smtpd_stop(struct qmt_mail *m);
+int qmt_mail_smtpd_start(struct qmt_mail *m);
+
+/* The users: index 0..2 -> "alice", "bob", "carol"; their addresses
+ * ("alice@qmail.test", also the login name) and passwords. */
+const char *qmt_mail_user(int i);
+const char *qmt_mail_addr(int i);
+const char *qmt_mail_password(int i);
+
+/*
+ * Message files in a user's folder (folder NULL or "INBOX": the inbox,
+ * else a Maildir++ folder such as "Sent"), sorted by name. Writes up to
+ * max paths (each at most 512 bytes) into paths and returns how many
+ * there are in all, or -1.
+ */
+int qmt_mail_files(const struct qmt_mail *m, int user, const char *folder,
+                   char (*paths)[512], int max);
+/* Waits until the folder holds at least n message files or timeout_ms
+ * passes (delivery is asynchronous). Returns the count or -1 on time-out. */
+int qmt_mail_wait_files(const struct qmt_mail *m, int user,
+                        const char *folder, int n, int timeout_ms);
+/*
+ * Reads a stored message file (malloc'd, NUL-terminated, *len set) or
+ * NULL. Rewriting one in place (tamper tests): keep the length the same,
+ * or Dovecot's cached size disagrees with the file.
+ */
+unsigned char *qmt_mail_read(const char *path, size_t *len);
+int qmt_mail_rewrite(const char *path, const void *p, size_t len);
+
+#endif
