@@ -23,7 +23,7 @@
 
 #define QM_BB84_SEEDBYTES 32
 #define QM_BB84_MIN_PULSES 1024u
-#define QM_BB84_MAX_PULSES (1u << 26)
+#define QM_BB84_MAX_PULSES (1u << 24)
 #define QM_BB84_MAX_PASSES 16u
 #define QM_BB84_VERIFY_BITS 128u /* Poly1305 tag disclosed by the check */
 
