@@ -71,11 +71,11 @@ enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
 	if (!p)
 		return qm_error_set(err, QM_ERR_INVAL, "BB84: no parameters");
 	if (p->pulses < QM_BB84_MIN_PULSES || p->pulses > QM_BB84_MAX_PULSES)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "BB84 parameter pulses must be in [%u, %u], "
-		                    "got %u",
-		                    QM_BB84_MIN_PULSES, QM_BB84_MAX_PULSES,
-		                    p->pulses);
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "BB84 parameter pulses must be in [%u, %u], "
+		    "got %u",
+		    QM_BB84_MIN_PULSES, QM_BB84_MAX_PULSES, p->pulses);
 	if (p->cascade_passes < 1 || p->cascade_passes > QM_BB84_MAX_PASSES)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "BB84 parameter cascade_passes must be in "
@@ -86,24 +86,24 @@ enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
 	                      p->mean_photon_number, 0, 1, 10, 0, err)))
 		return rc;
 	if ((rc = check_range("loss_db", p->loss_db, 0, 0, 100, 0, err)) ||
-	    (rc = check_range("detector_efficiency", p->detector_efficiency,
-	                      0, 1, 1, 0, err)) ||
-	    (rc = check_range("dark_count_prob", p->dark_count_prob, 0, 0,
-	                      0.1, 0, err)) ||
+	    (rc = check_range("detector_efficiency", p->detector_efficiency, 0,
+	                      1, 1, 0, err)) ||
+	    (rc = check_range("dark_count_prob", p->dark_count_prob, 0, 0, 0.1,
+	                      0, err)) ||
 	    (rc = check_range("noise", p->noise, 0, 0, 0.5, 0, err)) ||
 	    (rc = check_range("eve_fraction", p->eve_fraction, 0, 0, 1, 0,
 	                      err)) ||
-	    (rc = check_range("sample_fraction", p->sample_fraction, 0, 1,
-	                      0.5, 0, err)) ||
-	    (rc = check_range("qber_threshold", p->qber_threshold, 0, 1, 0.5,
-	                      1, err)) ||
+	    (rc = check_range("sample_fraction", p->sample_fraction, 0, 1, 0.5,
+	                      0, err)) ||
+	    (rc = check_range("qber_threshold", p->qber_threshold, 0, 1, 0.5, 1,
+	                      err)) ||
 	    (rc = check_range("eps_pe", p->eps_pe, 0, 1, 0.01, 0, err)) ||
 	    (rc = check_range("eps_pa", p->eps_pa, 0, 1, 0.01, 0, err)))
 		return rc;
 	if (p->seeded != 0 && p->seeded != 1)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "BB84 parameter seeded must be 0 or 1, got %d",
-		                    p->seeded);
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "BB84 parameter seeded must be 0 or 1, got %d", p->seeded);
 	return QM_OK;
 }
 
@@ -115,9 +115,8 @@ double qm_bb84_h2(double x)
 }
 
 uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
-                           uint64_t leak_ec, uint64_t leak_verify,
-                           double delta, double eps_pe, double eps_pa,
-                           double *qber_upper)
+                           uint64_t leak_ec, uint64_t leak_verify, double delta,
+                           double eps_pe, double eps_pa, double *qber_upper)
 {
 	double dn = (double)n, dk = (double)k, mu, eu, es, len;
 
@@ -181,8 +180,8 @@ static void transmit(const struct qm_bb84_params *p, struct streams *st,
 {
 	double eta = pow(10.0, -p->loss_db / 10.0) * p->detector_efficiency;
 	double ps = p->mean_photon_number > 0
-	                    ? 1.0 - exp(-p->mean_photon_number * eta)
-	                    : eta;
+	                ? 1.0 - exp(-p->mean_photon_number * eta)
+	                : eta;
 	double d = p->dark_count_prob;
 	uint64_t t_sig = thr32(ps * (1.0 - d));
 	uint64_t t_any = thr32(1.0 - (1.0 - ps) * (1.0 - d));
@@ -478,8 +477,8 @@ enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
 		if (q.seeded) /* a new block: the seed's last bytes count */
 			for (unsigned j = 0; j < 4; j++)
 				q.seed[QM_BB84_SEEDBYTES - 1 - j] =
-					p->seed[QM_BB84_SEEDBYTES - 1 - j] ^
-					(unsigned char)((i + 1) >> (8 * j));
+				    p->seed[QM_BB84_SEEDBYTES - 1 - j] ^
+				    (unsigned char)((i + 1) >> (8 * j));
 		rc = qm_bb84_run(&q, &r, err);
 		if (rc)
 			return rc;
@@ -491,7 +490,7 @@ enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
 	rate.blocks = blocks;
 	rate.seconds = (double)(t1 - t0) / 1e9;
 	rate.bits_per_second =
-		rate.seconds > 0 ? (double)rate.final_bits / rate.seconds : 0;
+	    rate.seconds > 0 ? (double)rate.final_bits / rate.seconds : 0;
 	rate.mean_qber = qsum / blocks;
 	*out = rate;
 	return QM_OK;

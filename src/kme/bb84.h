@@ -21,10 +21,10 @@
 
 #include "core/core.h"
 
-#define QM_BB84_SEEDBYTES 32
-#define QM_BB84_MIN_PULSES 1024u
-#define QM_BB84_MAX_PULSES (1u << 24)
-#define QM_BB84_MAX_PASSES 16u
+#define QM_BB84_SEEDBYTES   32
+#define QM_BB84_MIN_PULSES  1024u
+#define QM_BB84_MAX_PULSES  (1u << 24)
+#define QM_BB84_MAX_PASSES  16u
 #define QM_BB84_VERIFY_BITS 128u /* Poly1305 tag disclosed by the check */
 
 /*
@@ -96,11 +96,12 @@ enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
                                  struct qm_error *err);
 
 /*
- * Runs one block of BB84 with p and fills *r (which the caller owns and
- * must release with qm_bb84_result_clear, also after a failure is harmless).
- * An alarm, too few detections or a failed check are results, not errors:
- * final_bits is then 0. Fails with QM_ERR_INVAL for bad parameters and
- * QM_ERR_NOMEM when memory runs out; on failure *r holds no key.
+ * Runs one block of BB84 with p and, on success, fills *r; the caller then
+ * owns the keys in it and releases them with qm_bb84_result_clear(). An
+ * alarm, too few detections or a failed check are results, not errors:
+ * final_bits is then 0 and no key is returned. Fails with QM_ERR_INVAL for
+ * bad parameters (the message names the field) and QM_ERR_NOMEM when memory
+ * runs out; *r is untouched on failure. Thread-safe: no global state.
  */
 enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
                         struct qm_bb84_result *r, struct qm_error *err);
@@ -119,9 +120,8 @@ double qm_bb84_h2(double x);
  * gets the bound used.
  */
 uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
-                           uint64_t leak_ec, uint64_t leak_verify,
-                           double delta, double eps_pe, double eps_pa,
-                           double *qber_upper);
+                           uint64_t leak_ec, uint64_t leak_verify, double delta,
+                           double eps_pe, double eps_pa, double *qber_upper);
 
 /*
  * Distilled key rate: runs `blocks` blocks with p (1..1000) and reports
@@ -129,9 +129,9 @@ uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
  */
 struct qm_bb84_rate {
 	uint64_t blocks;
-	uint64_t final_bits;     /* summed over blocks */
-	double seconds;          /* wall time of the runs */
-	double bits_per_second;  /* final_bits / seconds */
+	uint64_t final_bits;    /* summed over blocks */
+	double seconds;         /* wall time of the runs */
+	double bits_per_second; /* final_bits / seconds */
 	double mean_qber;
 };
 enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
@@ -148,10 +148,10 @@ enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
 struct qm_bb84_drbg {
 	unsigned char key[32];
 	unsigned char nonce[8];
-	uint64_t block;              /* next ChaCha20 block counter */
+	uint64_t block; /* next ChaCha20 block counter */
 	unsigned char buf[4096];
-	size_t pos;                  /* bytes of buf used */
-	uint64_t bits;               /* single-bit reservoir */
+	size_t pos;    /* bytes of buf used */
+	uint64_t bits; /* single-bit reservoir */
 	unsigned nbits;
 };
 
@@ -171,8 +171,7 @@ uint64_t qm_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n);
  * has it). Temporaries are secure memory. QM_ERR_NOMEM on failure.
  */
 enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
-                            const uint64_t *b, size_t nb,
-                            struct qm_error *err);
+                            const uint64_t *b, size_t nb, struct qm_error *err);
 /* Tests only: 1 makes the product use the portable loop even with PCLMUL. */
 void qm_bb84_gf2_set_portable(int on);
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 struct pass {
-	uint64_t k;          /* block size */
+	uint64_t k; /* block size */
 	uint64_t nblocks;
 	uint32_t *perm;      /* position -> bit index; NULL for identity */
 	uint32_t *where;     /* bit index -> position; NULL for identity */
@@ -32,7 +32,7 @@ struct cascade {
 	uint64_t *b;
 	uint64_t n;
 	struct pass pass[QM_BB84_MAX_PASSES];
-	unsigned npass; /* passes started so far */
+	unsigned npass;  /* passes started so far */
 	uint64_t *stack; /* pending (pass, block) pairs, packed */
 	size_t nstack, capstack;
 	uint64_t leak;
@@ -261,11 +261,11 @@ enum qm_err qm_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
 	uint64_t k;
 
 	if (passes < 1 || passes > QM_BB84_MAX_PASSES || n > UINT32_MAX)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "Cascade: %u passes over %llu bits is out of "
-		                    "range (1..%u passes, at most 2^32 bits)",
-		                    passes, (unsigned long long)n,
-		                    QM_BB84_MAX_PASSES);
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "Cascade: %u passes over %llu bits is out of "
+		    "range (1..%u passes, at most 2^32 bits)",
+		    passes, (unsigned long long)n, QM_BB84_MAX_PASSES);
 	memset(&c, 0, sizeof(c));
 	c.a = alice;
 	c.b = bob;
@@ -283,10 +283,11 @@ enum qm_err qm_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
 		if (k > n)
 			k = n;
 		if (start_pass(&c, q, k, pub) != 0) {
-			rc = qm_error_set(err, QM_ERR_NOMEM,
-			                  "out of memory in Cascade pass %u over "
-			                  "%llu bits",
-			                  q + 1, (unsigned long long)n);
+			rc = qm_error_set(
+			    err, QM_ERR_NOMEM,
+			    "out of memory in Cascade pass %u over "
+			    "%llu bits",
+			    q + 1, (unsigned long long)n);
 			goto out;
 		}
 		k *= 2;

@@ -91,8 +91,8 @@ school_clmul(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n)
 			__m128i vb = _mm_cvtsi64_si128((long long)b[j]);
 			__m128i p = _mm_clmulepi64_si128(va, vb, 0x00);
 			uint64_t lo = (uint64_t)_mm_cvtsi128_si64(p);
-			uint64_t hi = (uint64_t)_mm_cvtsi128_si64(
-				_mm_srli_si128(p, 8));
+			uint64_t hi =
+			    (uint64_t)_mm_cvtsi128_si64(_mm_srli_si128(p, 8));
 			r[i + j] ^= lo;
 			r[i + j + 1] ^= hi;
 		}
@@ -167,8 +167,7 @@ static void kara(school_fn school, uint64_t *r, const uint64_t *a,
 }
 
 enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
-                            const uint64_t *b, size_t nb,
-                            struct qm_error *err)
+                            const uint64_t *b, size_t nb, struct qm_error *err)
 {
 	school_fn school = pick_school();
 	uint64_t *tmp = NULL, *prod = NULL, *pad = NULL;
@@ -191,9 +190,9 @@ enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
 	prod = qm_sec_alloc(2 * nb * sizeof(*prod));
 	pad = qm_sec_alloc(nb * sizeof(*pad));
 	if (!tmp || !prod || !pad) {
-		rc = qm_error_set(err, QM_ERR_NOMEM,
-		                  "out of memory multiplying %zu-word polynomials",
-		                  na);
+		rc = qm_error_set(
+		    err, QM_ERR_NOMEM,
+		    "out of memory multiplying %zu-word polynomials", na);
 		goto out;
 	}
 	/* a in slices of nb words, each a square product shifted into r */
@@ -242,10 +241,11 @@ enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
 	enum qm_err rc = QM_OK;
 
 	if (n == 0 || m == 0)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "Toeplitz hashing needs non-empty input and "
-		                    "output (n=%llu, m=%llu)",
-		                    (unsigned long long)n, (unsigned long long)m);
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "Toeplitz hashing needs non-empty input and "
+		    "output (n=%llu, m=%llu)",
+		    (unsigned long long)n, (unsigned long long)m);
 	ns = (size_t)((sbits + 63) / 64);
 	nx = (size_t)((n + 63) / 64);
 	nz = ns + nx;
@@ -253,9 +253,10 @@ enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
 	xc = qm_sec_alloc(nx * sizeof(*xc));
 	z = qm_sec_alloc(nz * sizeof(*z));
 	if (!sc || !xc || !z) {
-		rc = qm_error_set(err, QM_ERR_NOMEM,
-		                  "out of memory for Toeplitz hashing of %llu bits",
-		                  (unsigned long long)n);
+		rc = qm_error_set(
+		    err, QM_ERR_NOMEM,
+		    "out of memory for Toeplitz hashing of %llu bits",
+		    (unsigned long long)n);
 		goto out;
 	}
 	copy_bits(sc, ns, s, sbits);

@@ -84,8 +84,8 @@ static void test_toeplitz_matches_definition(void **state)
 {
 	/* sizes across word edges and large enough for Karatsuba levels */
 	static const uint64_t dims[][2] = {
-		{1, 1}, {64, 64}, {65, 63}, {130, 7}, {1000, 999},
-		{5000, 3001}, {4097, 6000}};
+	    {1, 1},      {64, 64},     {65, 63},    {130, 7},
+	    {1000, 999}, {5000, 3001}, {4097, 6000}};
 
 	(void)state;
 	for (size_t t = 0; t < sizeof(dims) / sizeof(dims[0]); t++) {
@@ -113,8 +113,8 @@ static void test_toeplitz_matches_definition(void **state)
 
 static void test_gf2_mul_matches_naive(void **state)
 {
-	static const size_t sizes[][2] = {{1, 1}, {3, 2}, {24, 24}, {50, 23},
-	                                  {97, 61}, {300, 300}, {1, 70}};
+	static const size_t sizes[][2] = {
+	    {1, 1}, {3, 2}, {24, 24}, {50, 23}, {97, 61}, {300, 300}, {1, 70}};
 
 	(void)state;
 	/* the PCLMULQDQ path (when the CPU has it), then the portable one */
@@ -187,17 +187,17 @@ static void test_cascade_known_errors(void **state)
 	memset(b, 0, sizeof(b));
 	b[0] = 1u << 5;
 	leak = flips = 0;
-	assert_int_equal(qm_bb84_cascade(a, b, 16, 0.25, 1, pub, &leak, &flips,
-	                                 NULL),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_bb84_cascade(a, b, 16, 0.25, 1, pub, &leak, &flips, NULL),
+	    QM_OK);
 	/* k = max(4, ceil(0.73/0.25)) = 4: 4 block parities and 2
 	 * bisection steps in block [4,8) -> 6 bits */
 	assert_int_equal(b[0], 0);
 	assert_int_equal(flips, 1);
 	assert_int_equal(leak, 6);
-	assert_int_equal(qm_bb84_cascade(a, b, 16, 0.1, 0, pub, &leak, &flips,
-	                                 NULL),
-	                 QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_bb84_cascade(a, b, 16, 0.1, 0, pub, &leak, &flips, NULL),
+	    QM_ERR_INVAL);
 	qm_wipe(pub, sizeof(*pub));
 	free(pub);
 }
@@ -226,28 +226,26 @@ static void test_pa_length_formula(void **state)
 	                                   0, 1e-10, 1e-10, &qu),
 	                 656560);
 	assert_true(fabs(qu - 0.035914989571876804) < 1e-12);
-	assert_int_equal(qm_bb84_pa_length(500000, 50000, 1500, 60000, 128,
-	                                   0.2, 1e-9, 1e-12, NULL),
+	assert_int_equal(qm_bb84_pa_length(500000, 50000, 1500, 60000, 128, 0.2,
+	                                   1e-9, 1e-12, NULL),
 	                 202248);
 	/* no key: no sample, too many errors, too much leaked */
-	assert_int_equal(qm_bb84_pa_length(1000, 0, 0, 0, 0, 0, 1e-10, 1e-10,
-	                                   NULL),
-	                 0);
-	assert_int_equal(qm_bb84_pa_length(100000, 10000, 4500, 0, 0, 0,
-	                                   1e-10, 1e-10, NULL),
-	                 0);
+	assert_int_equal(
+	    qm_bb84_pa_length(1000, 0, 0, 0, 0, 0, 1e-10, 1e-10, NULL), 0);
+	assert_int_equal(
+	    qm_bb84_pa_length(100000, 10000, 4500, 0, 0, 0, 1e-10, 1e-10, NULL),
+	    0);
 	assert_int_equal(qm_bb84_pa_length(100000, 10000, 100, 100000, 128, 0,
 	                                   1e-10, 1e-10, NULL),
 	                 0);
 	for (unsigned i = 1; i <= 20; i++) {
 		double n = 20000.0 * i, k = 2000.0 * i, ek = 10.0 * i * i;
 		double leak = 900.0 * i;
-		assert_int_equal(qm_bb84_pa_length((uint64_t)n, (uint64_t)k,
-		                                   (uint64_t)ek, (uint64_t)leak,
-		                                   0, 0.01 * i, 1e-8, 1e-9,
-		                                   NULL),
-		                 doc_formula(n, k, ek, leak, 0.01 * i, 1e-8,
-		                             1e-9));
+		assert_int_equal(
+		    qm_bb84_pa_length((uint64_t)n, (uint64_t)k, (uint64_t)ek,
+		                      (uint64_t)leak, 0, 0.01 * i, 1e-8, 1e-9,
+		                      NULL),
+		    doc_formula(n, k, ek, leak, 0.01 * i, 1e-8, 1e-9));
 	}
 }
 
@@ -268,12 +266,11 @@ static void assert_run_consistent(const struct qm_bb84_params *p,
 		                 r->kept_bits);
 		/* the length is exactly the documented formula */
 		assert_int_equal(r->final_bits,
-		                 qm_bb84_pa_length(r->kept_bits, r->sample_bits,
-		                                   r->sample_errors,
-		                                   r->leak_ec_bits,
-		                                   r->leak_verify_bits,
-		                                   r->multi_photon_delta,
-		                                   p->eps_pe, p->eps_pa, NULL));
+		                 qm_bb84_pa_length(
+		                     r->kept_bits, r->sample_bits,
+		                     r->sample_errors, r->leak_ec_bits,
+		                     r->leak_verify_bits, r->multi_photon_delta,
+		                     p->eps_pe, p->eps_pa, NULL));
 	} else {
 		assert_null(r->key_alice);
 		assert_null(r->key_bob);
@@ -480,8 +477,9 @@ static void test_parameter_sweep(void **state)
 					struct qm_bb84_params p;
 					struct qm_bb84_result r;
 
-					seeded(&p, (unsigned char)(a + 3 * b +
-					                           9 * c + 27 * d));
+					seeded(&p,
+					       (unsigned char)(a + 3 * b +
+					                       9 * c + 27 * d));
 					p.pulses = 1u << 14;
 					p.loss_db = loss[a];
 					p.noise = noise[b];
@@ -490,8 +488,8 @@ static void test_parameter_sweep(void **state)
 					p.dark_count_prob = d == 2 ? 0.1 : 1e-6;
 					p.sample_fraction = c == 1 ? 0.5 : 0.1;
 					p.cascade_passes = 1 + a * 6 + b;
-					assert_int_equal(qm_bb84_run(&p, &r, NULL),
-					                 QM_OK);
+					assert_int_equal(
+					    qm_bb84_run(&p, &r, NULL), QM_OK);
 					assert_run_consistent(&p, &r);
 					/* 50% noise or full Eve: alarm, once
 					 * the sample says anything */
@@ -500,9 +498,9 @@ static void test_parameter_sweep(void **state)
 						assert_true(r.alarm);
 					if (r.final_bits) {
 						keys++;
-						assert_memory_equal(r.key_alice,
-						                    r.key_bob,
-						                    r.key_bytes);
+						assert_memory_equal(
+						    r.key_alice, r.key_bob,
+						    r.key_bytes);
 					}
 					runs++;
 					qm_bb84_result_clear(&r);
@@ -519,13 +517,13 @@ static void test_absurd_parameters(void **state)
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
-#define BAD(field, value, word)                                               \
-	do {                                                                  \
-		seeded(&p, 8);                                                \
-		p.field = value;                                              \
-		assert_int_equal(qm_bb84_run(&p, &r, &e), QM_ERR_INVAL);      \
-		assert_non_null(strstr(e.msg, word));                         \
-		assert_null(r.key_alice);                                     \
+#define BAD(field, value, word)                                                \
+	do {                                                                   \
+		seeded(&p, 8);                                                 \
+		p.field = value;                                               \
+		assert_int_equal(qm_bb84_run(&p, &r, &e), QM_ERR_INVAL);       \
+		assert_non_null(strstr(e.msg, word));                          \
+		assert_null(r.key_alice);                                      \
 	} while (0)
 	BAD(pulses, 0, "pulses");
 	BAD(pulses, QM_BB84_MAX_PULSES + 1, "pulses");
@@ -578,22 +576,22 @@ static void test_rate_measure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_toeplitz_by_hand),
-		cmocka_unit_test(test_toeplitz_matches_definition),
-		cmocka_unit_test(test_gf2_mul_matches_naive),
-		cmocka_unit_test(test_cascade_known_errors),
-		cmocka_unit_test(test_pa_length_formula),
-		cmocka_unit_test(test_no_eve_identical_keys),
-		cmocka_unit_test(test_full_eve_alarm),
-		cmocka_unit_test(test_partial_eve_shorter_key),
-		cmocka_unit_test(test_threshold_is_configurable),
-		cmocka_unit_test(test_seeded_reproducible),
-		cmocka_unit_test(test_weak_coherent_pulses),
-		cmocka_unit_test(test_high_loss_no_key),
-		cmocka_unit_test(test_tiny_block_finite_size),
-		cmocka_unit_test(test_parameter_sweep),
-		cmocka_unit_test(test_absurd_parameters),
-		cmocka_unit_test(test_rate_measure),
+	    cmocka_unit_test(test_toeplitz_by_hand),
+	    cmocka_unit_test(test_toeplitz_matches_definition),
+	    cmocka_unit_test(test_gf2_mul_matches_naive),
+	    cmocka_unit_test(test_cascade_known_errors),
+	    cmocka_unit_test(test_pa_length_formula),
+	    cmocka_unit_test(test_no_eve_identical_keys),
+	    cmocka_unit_test(test_full_eve_alarm),
+	    cmocka_unit_test(test_partial_eve_shorter_key),
+	    cmocka_unit_test(test_threshold_is_configurable),
+	    cmocka_unit_test(test_seeded_reproducible),
+	    cmocka_unit_test(test_weak_coherent_pulses),
+	    cmocka_unit_test(test_high_loss_no_key),
+	    cmocka_unit_test(test_tiny_block_finite_size),
+	    cmocka_unit_test(test_parameter_sweep),
+	    cmocka_unit_test(test_absurd_parameters),
+	    cmocka_unit_test(test_rate_measure),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)
