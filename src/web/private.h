@@ -83,6 +83,7 @@ struct web_route {
 	int auth;          /* needs an unlocked session */
 	size_t body_max;   /* 0: WEB_MAX_JSON */
 	int raw_body;      /* body is application/octet-stream (uploads) */
+	int client;        /* runs holding the client lock */
 	web_handler fn;
 };
 
@@ -91,7 +92,9 @@ struct qm_web_server {
 	struct qm_web_config cfg;
 	char bind[64];
 	struct qm_client *client;
-	pthread_mutex_t lock; /* serialises handlers and the client */
+	/* Lock order: client_lock before lock, never the other way. */
+	pthread_mutex_t lock;        /* sessions, events, sync status, history */
+	pthread_mutex_t client_lock; /* the client engine and its store */
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
 	int tls;
@@ -116,6 +119,14 @@ struct qm_web_server {
 		char id[32];
 	} events[64];
 	long event_seq;
+	struct web_kme_sample {
+		int64_t t;
+		double qber, rate_bps;
+		uint64_t pool_bytes;
+		int alarm;
+	} kme_hist[120];
+	size_t kme_hist_n;
+	int kme_alarm_seen;
 };
 
 /* The API routes (api.c) and their count. */
@@ -196,8 +207,56 @@ struct web_asset {
 extern const struct web_asset web_assets[];
 extern const size_t web_assets_count;
 
-/* Background work started with the server (api.c): may be NULL-op. */
+/* Background work started with the server (api_mail.c: background sync). */
 void web_api_start(struct qm_web_server *srv);
 void web_api_stop(struct qm_web_server *srv);
+
+/* JSON string from possibly invalid UTF-8 (bad bytes become U+FFFD). */
+json_t *web_jstr(const char *s);
+/* Parses a decimal ID path argument; replies 400 and returns -1 if bad. */
+int web_arg_id(struct web_req *r, int i, int64_t *id);
+
+/* Handlers (api.c, api_mail.c). */
+void api_state(struct web_req *r);
+void api_init(struct web_req *r);
+void api_unlock(struct web_req *r);
+void api_lock(struct web_req *r);
+void api_passphrase(struct web_req *r);
+void api_presets(struct web_req *r);
+void api_accounts_list(struct web_req *r);
+void api_accounts_add(struct web_req *r);
+void api_accounts_update(struct web_req *r);
+void api_accounts_delete(struct web_req *r);
+void api_accounts_test(struct web_req *r);
+void api_settings_get(struct web_req *r);
+void api_settings_put(struct web_req *r);
+void api_contacts_list(struct web_req *r);
+void api_contacts_put(struct web_req *r);
+void api_contacts_suggest(struct web_req *r);
+void api_keyring_list(struct web_req *r);
+void api_keyring_import(struct web_req *r);
+void api_keyring_export(struct web_req *r);
+void api_keyring_verify(struct web_req *r);
+void api_kme(struct web_req *r);
+void api_folders(struct web_req *r);
+void api_messages_list(struct web_req *r);
+void api_message_get(struct web_req *r);
+void api_message_html(struct web_req *r);
+void api_message_attachment(struct web_req *r);
+void api_message_flags(struct web_req *r);
+void api_message_delete(struct web_req *r);
+void api_sync_start(struct web_req *r);
+void api_sync_get(struct web_req *r);
+void api_events(struct web_req *r);
+void api_upload_add(struct web_req *r);
+void api_upload_delete(struct web_req *r);
+void api_levels(struct web_req *r);
+void api_send(struct web_req *r);
+void api_drafts_list(struct web_req *r);
+void api_drafts_add(struct web_req *r);
+void api_drafts_update(struct web_req *r);
+void api_drafts_delete(struct web_req *r);
+void api_outbox_list(struct web_req *r);
+void api_outbox_retry(struct web_req *r);
 
 #endif /* QM_WEB_PRIVATE_H */

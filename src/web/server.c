@@ -301,6 +301,56 @@ int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
 	return 1;
 }
 
+json_t *web_jstr(const char *s)
+{
+	struct qm_buf b;
+	json_t *j;
+	size_t i = 0, n;
+
+	if (!s)
+		return json_string("");
+	n = strlen(s);
+	if (text_ok(s, n, 1))
+		return json_stringn(s, n);
+	/* Invalid UTF-8 or control bytes from mail: replace them. */
+	qm_buf_init(&b, n * 3 + 1);
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = 1;
+		if (c >= 0xC2 && c <= 0xF4) {
+			k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+			if (i + k > n || !text_ok(s + i, k, 1))
+				k = 0;
+		} else if (c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' &&
+		                         c != '\r') || c == 0x7f) {
+			k = 0;
+		}
+		if (k == 0) {
+			qm_buf_append(&b, "\xef\xbf\xbd", 3, NULL);
+			i++;
+		} else {
+			qm_buf_append(&b, s + i, k, NULL);
+			i += k;
+		}
+	}
+	j = json_stringn(b.data ? (const char *)b.data : "", b.len);
+	qm_buf_free(&b);
+	return j;
+}
+
+int web_arg_id(struct web_req *r, int i, int64_t *id)
+{
+	long long v;
+
+	if (qm_parse_ll(r->args[i], 1, INT64_MAX, &v, NULL) != QM_OK) {
+		web_reply_error(r, 400, "bad_request", "\"%.40s\" is not a valid ID.",
+		                r->args[i]);
+		return -1;
+	}
+	*id = v;
+	return 0;
+}
+
 /* ------------------------------------------------------------ sending */
 
 /* A response body that is wiped before it is freed. */
@@ -525,7 +575,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	struct qm_web_server *srv = r->srv;
 	const char *host = web_header(r, MHD_HTTP_HEADER_HOST);
 	const char *cookie, *ctype, *clen;
-	int known;
+	int known, verdict;
 
 	r->method = method_of(method);
 	if (strlen(url) >= sizeof(r->path)) {
@@ -563,16 +613,8 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			                r->path);
 		return -1;
 	}
-	pthread_mutex_lock(&srv->lock);
-	web_session_expire(srv);
-	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
-	r->session = cookie ? web_session_find(srv, cookie) : NULL;
-	if (r->session)
-		r->session->last = qm_now();
-	pthread_mutex_unlock(&srv->lock);
 	if (r->method != WEB_GET && r->method != WEB_HEAD) {
 		const char *origin = web_header(r, "Origin");
-		const char *token = web_header(r, "X-CSRF-Token");
 		if (!origin_ok(srv, origin, host)) {
 			web_reply_error(r, 403, "origin",
 			                "This request came from another site (Origin \"%.100s\") "
@@ -580,18 +622,35 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			                origin ? origin : "none", srv->url);
 			return -1;
 		}
-		if (r->route->auth && (!r->session || !r->session->unlocked)) {
-			web_reply_error(r, 401, "unauthorized",
-			                "Your session has ended. Unlock QMail again.");
-			return -1;
-		}
+	}
+	pthread_mutex_lock(&srv->lock);
+	web_session_expire(srv);
+	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
+	r->session = cookie ? web_session_find(srv, cookie) : NULL;
+	if (r->session)
+		r->session->last = qm_now();
+	verdict = 0;
+	if (r->route->auth && (!r->session || !r->session->unlocked))
+		verdict = 401;
+	else if (r->method != WEB_GET && r->method != WEB_HEAD) {
+		const char *token = web_header(r, "X-CSRF-Token");
 		if (!r->session || !token || strlen(token) != WEB_ID_HEX - 1 ||
-		    qm_ct_eq(token, r->session->csrf, WEB_ID_HEX - 1) != 0) {
-			web_reply_error(r, 403, "csrf",
-			                "This request is missing its security token. Reload "
-			                "the page and try again.");
-			return -1;
-		}
+		    qm_ct_eq(token, r->session->csrf, WEB_ID_HEX - 1) != 0)
+			verdict = 403;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (verdict == 401) {
+		web_reply_error(r, 401, "unauthorized",
+		                "QMail is locked or your session has ended. Unlock it again.");
+		return -1;
+	}
+	if (verdict == 403) {
+		web_reply_error(r, 403, "csrf",
+		                "This request is missing its security token. Reload "
+		                "the page and try again.");
+		return -1;
+	}
+	if (r->method != WEB_GET && r->method != WEB_HEAD) {
 		ctype = web_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
 		clen = web_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strcmp(clen, "0") != 0) {
@@ -603,10 +662,6 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 				return -1;
 			}
 		}
-	} else if (r->route->auth && (!r->session || !r->session->unlocked)) {
-		web_reply_error(r, 401, "unauthorized",
-		                "QMail is locked or your session has ended. Unlock it again.");
-		return -1;
 	}
 	r->body_max = r->route->body_max ? r->route->body_max : WEB_MAX_JSON;
 	if (r->route->raw_body)
@@ -691,9 +746,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		serve_asset(r);
 		return send_reply(r);
 	}
-	pthread_mutex_lock(&srv->lock);
+	if (r->route->client)
+		pthread_mutex_lock(&srv->client_lock);
 	r->route->fn(r);
-	pthread_mutex_unlock(&srv->lock);
+	if (r->route->client)
+		pthread_mutex_unlock(&srv->client_lock);
 	qm_buf_free(&r->body);
 	if (!r->reply.status)
 		web_reply_error(r, 500, "internal", "The handler for %s gave no answer.",
@@ -740,7 +797,11 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	struct sockaddr_in6 sin6;
 	struct sockaddr *sa;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	/* A thread per connection: a handler waiting for the client (a long
+	 * sync) must not stop GET /api/sync from answering. */
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
+	                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+	                     MHD_USE_ERROR_LOG;
 	enum qm_err rc;
 	int locked_init = 0;
 
@@ -766,6 +827,7 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 		goto out;
 	}
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->client_lock, NULL);
 	pthread_cond_init(&srv->sync_cond, NULL);
 	locked_init = 1;
 	memset(&sin4, 0, sizeof(sin4));
@@ -847,6 +909,7 @@ out:
 	if (srv) {
 		if (locked_init) {
 			pthread_mutex_destroy(&srv->lock);
+			pthread_mutex_destroy(&srv->client_lock);
 			pthread_cond_destroy(&srv->sync_cond);
 		}
 		qm_buf_free(&srv->tls_key);
@@ -879,6 +942,7 @@ void qm_web_server_stop(struct qm_web_server **psrv)
 	web_session_end_all(srv);
 	pthread_mutex_unlock(&srv->lock);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->client_lock);
 	pthread_cond_destroy(&srv->sync_cond);
 	qm_buf_free(&srv->tls_key);
 	qm_buf_free(&srv->tls_cert);

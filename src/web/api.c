@@ -1,0 +1,953 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON API of docs/WEB.md, first half: the route table, unlocking and
+ * locking, accounts and their presets and connection test, settings,
+ * contacts, the keyring and the KME dashboard. Mail itself (messages, sync,
+ * compose, drafts, outbox, uploads) is in api_mail.c. Every handler checks
+ * its input, calls the client engine or its store, and answers JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client.h"
+#include "private.h"
+
+#define R_GET WEB_GET
+#define R_POST WEB_POST
+#define R_PUT WEB_PUT
+#define R_DEL WEB_DELETE
+#define MSGBODY WEB_MAX_JSON_MESSAGE
+
+/* method, pattern, auth, body_max, raw_body, client, handler */
+const struct web_route web_routes[] = {
+	{R_GET, "/api/state", 0, 0, 0, 1, api_state},
+	{R_POST, "/api/init", 0, 0, 0, 1, api_init},
+	{R_POST, "/api/unlock", 0, 0, 0, 1, api_unlock},
+	{R_POST, "/api/lock", 1, 0, 0, 1, api_lock},
+	{R_POST, "/api/passphrase", 1, 0, 0, 1, api_passphrase},
+	{R_GET, "/api/presets", 0, 0, 0, 0, api_presets},
+	{R_GET, "/api/accounts", 1, 0, 0, 1, api_accounts_list},
+	{R_POST, "/api/accounts", 1, 0, 0, 1, api_accounts_add},
+	{R_PUT, "/api/accounts/*", 1, 0, 0, 1, api_accounts_update},
+	{R_DEL, "/api/accounts/*", 1, 0, 0, 1, api_accounts_delete},
+	{R_POST, "/api/accounts/*/test", 1, 0, 0, 1, api_accounts_test},
+	{R_GET, "/api/settings", 1, 0, 0, 1, api_settings_get},
+	{R_PUT, "/api/settings", 1, 0, 0, 1, api_settings_put},
+	{R_GET, "/api/contacts", 1, 0, 0, 1, api_contacts_list},
+	{R_GET, "/api/contacts/suggest", 1, 0, 0, 1, api_contacts_suggest},
+	{R_PUT, "/api/contacts/*", 1, 0, 0, 1, api_contacts_put},
+	{R_GET, "/api/keyring", 1, 0, 0, 1, api_keyring_list},
+	{R_POST, "/api/keyring/import", 1, 0, 0, 1, api_keyring_import},
+	{R_GET, "/api/keyring/export", 1, 0, 0, 1, api_keyring_export},
+	{R_POST, "/api/keyring/verify", 1, 0, 0, 1, api_keyring_verify},
+	{R_GET, "/api/kme", 1, 0, 0, 1, api_kme},
+	{R_GET, "/api/folders", 1, 0, 0, 1, api_folders},
+	{R_GET, "/api/messages", 1, 0, 0, 1, api_messages_list},
+	{R_GET, "/api/messages/*", 1, 0, 0, 1, api_message_get},
+	{R_GET, "/api/messages/*/html", 1, 0, 0, 1, api_message_html},
+	{R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1, api_message_attachment},
+	{R_POST, "/api/messages/*/flags", 1, 0, 0, 1, api_message_flags},
+	{R_DEL, "/api/messages/*", 1, 0, 0, 1, api_message_delete},
+	{R_POST, "/api/sync", 1, 0, 0, 0, api_sync_start},
+	{R_GET, "/api/sync", 1, 0, 0, 0, api_sync_get},
+	{R_GET, "/api/events", 1, 0, 0, 0, api_events},
+	{R_POST, "/api/uploads", 1, 0, 1, 0, api_upload_add},
+	{R_DEL, "/api/uploads/*", 1, 0, 0, 0, api_upload_delete},
+	{R_POST, "/api/levels", 1, 0, 0, 1, api_levels},
+	{R_POST, "/api/send", 1, MSGBODY, 0, 1, api_send},
+	{R_GET, "/api/drafts", 1, 0, 0, 1, api_drafts_list},
+	{R_POST, "/api/drafts", 1, MSGBODY, 0, 1, api_drafts_add},
+	{R_PUT, "/api/drafts/*", 1, MSGBODY, 0, 1, api_drafts_update},
+	{R_DEL, "/api/drafts/*", 1, 0, 0, 1, api_drafts_delete},
+	{R_GET, "/api/outbox", 1, 0, 0, 1, api_outbox_list},
+	{R_POST, "/api/outbox/*/retry", 1, 0, 0, 1, api_outbox_retry},
+};
+const size_t web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
+
+/* Wipes a string that jansson holds (a passphrase or password) before the
+ * JSON object is freed. jansson hands out const pointers to its own
+ * malloc'd copy; copying the pointer value avoids casting const away. */
+static void wipe_json_string(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	const char *cv;
+	char *w;
+
+	if (!v || !json_is_string(v))
+		return;
+	cv = json_string_value(v);
+	memcpy(&w, &cv, sizeof(w));
+	qm_wipe(w, json_string_length(v));
+}
+
+/* A secret string field copied into secure memory; NULL on error (replied). */
+static char *secret_field(struct web_req *r, json_t *o, const char *key,
+                          int required, size_t *len)
+{
+	const char *v = NULL;
+	char *s;
+	int got = web_get_str(r, o, key, required, 1024, &v);
+
+	if (got < 0)
+		return NULL;
+	if (got == 0) {
+		*len = 0;
+		return NULL;
+	}
+	*len = strlen(v);
+	s = qm_sec_dup(v, *len + 1);
+	if (!s)
+		web_reply_error(r, 500, "internal", "out of secure memory");
+	return s;
+}
+
+/* ------------------------------------------------------------ session */
+
+void api_state(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	int init = srv->client ? qm_client_initialised(srv->client) : 0;
+	int unlocked = srv->client ? qm_client_unlocked(srv->client) : 0;
+	char csrf[WEB_ID_HEX];
+	int fresh = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	if (!r->session) {
+		r->session = web_session_new(srv);
+		fresh = 1;
+	}
+	if (!unlocked)
+		r->session->unlocked = 0;
+	unlocked = unlocked && r->session->unlocked;
+	qm_strlcpy(csrf, r->session->csrf, sizeof(csrf));
+	pthread_mutex_unlock(&srv->lock);
+	r->reply.set_cookie = fresh;
+	web_reply_json(r, 200,
+	               json_pack("{s:b,s:b,s:s,s:s,s:b}", "initialized", init,
+	                         "unlocked", unlocked, "csrf", csrf, "version",
+	                         "0.1.0", "remote_images",
+	                         srv->cfg.allow_remote_images));
+	qm_wipe(csrf, sizeof(csrf));
+}
+
+/* Marks the request's session unlocked with fresh IDs and replies. */
+static void unlocked_reply(struct web_req *r)
+{
+	char csrf[WEB_ID_HEX];
+
+	pthread_mutex_lock(&r->srv->lock);
+	web_session_rotate(r->session);
+	r->session->unlocked = 1;
+	qm_strlcpy(csrf, r->session->csrf, sizeof(csrf));
+	pthread_mutex_unlock(&r->srv->lock);
+	r->reply.set_cookie = 1;
+	web_reply_json(r, 200, json_pack("{s:b,s:s}", "unlocked", 1, "csrf", csrf));
+	qm_wipe(csrf, sizeof(csrf));
+}
+
+static void unlock_or_init(struct web_req *r, int init)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	char *pass = NULL;
+	size_t len = 0;
+	enum qm_err rc;
+
+	if (!j)
+		return;
+	pass = secret_field(r, j, "passphrase", 1, &len);
+	wipe_json_string(j, "passphrase");
+	json_decref(j);
+	if (!pass)
+		return;
+	if (!r->srv->client) {
+		web_reply_error(r, 503, "unavailable", "No client engine is attached.");
+		goto out;
+	}
+	if (init) {
+		if (len < 12) {
+			web_reply_error(r, 400, "bad_request",
+			                "Choose a passphrase of at least 12 characters.");
+			goto out;
+		}
+		if (qm_client_initialised(r->srv->client)) {
+			web_reply_error(r, 409, "conflict",
+			                "QMail is already set up here: unlock it instead.");
+			goto out;
+		}
+		rc = qm_client_init(r->srv->client, pass, len, &e);
+	} else {
+		rc = qm_client_unlock(r->srv->client, pass, len, &e);
+	}
+	if (rc == QM_ERR_DENIED) {
+		web_reply_error(r, 403, "denied",
+		                "That passphrase is not right. Check Caps Lock and try again.");
+		goto out;
+	}
+	if (rc != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	if (!r->session) {
+		pthread_mutex_lock(&r->srv->lock);
+		r->session = web_session_new(r->srv);
+		pthread_mutex_unlock(&r->srv->lock);
+	}
+	unlocked_reply(r);
+out:
+	qm_sec_free(pass);
+}
+
+void api_init(struct web_req *r)
+{
+	unlock_or_init(r, 1);
+}
+
+void api_unlock(struct web_req *r)
+{
+	unlock_or_init(r, 0);
+}
+
+void api_lock(struct web_req *r)
+{
+	if (r->srv->client)
+		qm_client_lock(r->srv->client);
+	pthread_mutex_lock(&r->srv->lock);
+	web_session_end_all(r->srv);
+	r->session = NULL;
+	pthread_mutex_unlock(&r->srv->lock);
+	r->reply.clear_cookie = 1;
+	web_reply_json(r, 200, json_pack("{s:b}", "unlocked", 0));
+}
+
+void api_passphrase(struct web_req *r)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	char *oldp = NULL, *newp = NULL;
+	size_t ol = 0, nl = 0;
+	enum qm_err rc;
+
+	if (!j)
+		return;
+	oldp = secret_field(r, j, "old", 1, &ol);
+	if (oldp)
+		newp = secret_field(r, j, "new", 1, &nl);
+	wipe_json_string(j, "old");
+	wipe_json_string(j, "new");
+	json_decref(j);
+	if (!oldp || !newp)
+		goto out;
+	if (nl < 12) {
+		web_reply_error(r, 400, "bad_request",
+		                "Choose a new passphrase of at least 12 characters.");
+		goto out;
+	}
+	rc = qm_store_vault_rekey(qm_client_store(r->srv->client), oldp, ol, newp,
+	                          nl, &e);
+	if (rc == QM_ERR_DENIED)
+		web_reply_error(r, 403, "denied", "The current passphrase is not right.");
+	else if (rc != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+out:
+	qm_sec_free(oldp);
+	qm_sec_free(newp);
+}
+
+/* ------------------------------------------------------------ accounts */
+
+static const char *tls_name(enum qm_store_tls t)
+{
+	return t == QM_TLS_STARTTLS ? "starttls" : t == QM_TLS_NONE ? "none" : "tls";
+}
+
+static json_t *server_json(const struct qm_store_server *s)
+{
+	return json_pack("{s:o,s:i,s:s}", "host", web_jstr(s->host), "port",
+	                 s->port, "security", tls_name(s->tls));
+}
+
+static json_t *account_json(struct qm_web_server *srv,
+                            const struct qm_store_account *a)
+{
+	struct qm_buf b;
+	int has_pw;
+
+	qm_buf_init_secure(&b, 4096);
+	has_pw = qm_store_secret_get(qm_client_store(srv->client), a->id,
+	                             QM_SECRET_PASSWORD, &b, NULL) == QM_OK;
+	qm_buf_free(&b);
+	return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
+	                 "s:i,s:b}",
+	                 "id", "", "name", web_jstr(a->display_name), "address",
+	                 web_jstr(a->address), "username", web_jstr(a->username),
+	                 "sae_id", web_jstr(a->sae_id), "smtp", server_json(&a->smtp),
+	                 "imap", server_json(&a->imap), "pop3", server_json(&a->pop3),
+	                 "kme", "url", web_jstr(a->kme_url), "ca", web_jstr(a->kme_ca),
+	                 "cert", web_jstr(a->kme_cert), "key", web_jstr(a->kme_key),
+	                 "default_level", a->default_level, "has_password", has_pw);
+}
+
+/* json_pack has no int64 conversion into a string: set "id" afterwards. */
+static json_t *account_json_id(struct qm_web_server *srv,
+                               const struct qm_store_account *a)
+{
+	json_t *j = account_json(srv, a);
+	char id[24];
+
+	if (!j)
+		return NULL;
+	snprintf(id, sizeof(id), "%lld", (long long)a->id);
+	json_object_set_new(j, "id", json_string(id));
+	return j;
+}
+
+void api_presets(struct web_req *r)
+{
+	static const char *const ids[] = {"gmail", "outlook", "yahoo"};
+	static const char *const names[] = {"Gmail", "Outlook / Microsoft 365",
+	                                    "Yahoo Mail"};
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < 3 && arr; i++) {
+		struct qm_store_account a;
+		memset(&a, 0, sizeof(a));
+		if (qm_store_account_preset(&a, ids[i], NULL) != QM_OK)
+			continue;
+		json_array_append_new(
+			arr, json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", ids[i], "name",
+			               names[i], "smtp", server_json(&a.smtp), "imap",
+			               server_json(&a.imap), "pop3", server_json(&a.pop3)));
+	}
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "presets", arr) : NULL);
+}
+
+void api_accounts_list(struct web_req *r)
+{
+	struct qm_store_account *list = NULL;
+	struct qm_error e;
+	size_t n = 0, i;
+	json_t *arr;
+
+	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, &e) !=
+	    QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n && arr; i++)
+		json_array_append_new(arr, account_json_id(r->srv, &list[i]));
+	free(list);
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "accounts", arr) : NULL);
+}
+
+/* Reads a server object {host, port, security} into s; 0 or -1 (replied). */
+static int read_server(struct web_req *r, json_t *o, const char *key,
+                       struct qm_store_server *s)
+{
+	json_t *v = json_object_get(o, key);
+	const char *host = NULL, *sec = NULL;
+	long long port = s->port;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		web_reply_error(r, 400, "bad_request",
+		                "\"%s\" must be an object {host, port, security}.", key);
+		return -1;
+	}
+	if (web_get_str(r, v, "host", 0, QM_STORE_HOSTMAX - 1, &host) < 0 ||
+	    web_get_int(r, v, "port", 0, 0, 65535, &port) < 0 ||
+	    web_get_str(r, v, "security", 0, 16, &sec) < 0)
+		return -1;
+	if (host) {
+		size_t i;
+		for (i = 0; host[i]; i++)
+			if (!(host[i] == '.' || host[i] == '-' || host[i] == ':' ||
+			      (host[i] >= '0' && host[i] <= '9') ||
+			      (host[i] >= 'a' && host[i] <= 'z') ||
+			      (host[i] >= 'A' && host[i] <= 'Z'))) {
+				web_reply_error(r, 400, "bad_request",
+				                "The %s host \"%s\" is not a host name.", key, host);
+				return -1;
+			}
+		qm_strlcpy(s->host, host, sizeof(s->host));
+	}
+	s->port = (int)port;
+	if (sec) {
+		if (strcmp(sec, "tls") == 0)
+			s->tls = QM_TLS_IMPLICIT;
+		else if (strcmp(sec, "starttls") == 0)
+			s->tls = QM_TLS_STARTTLS;
+		else if (strcmp(sec, "none") == 0)
+			s->tls = QM_TLS_NONE;
+		else {
+			web_reply_error(r, 400, "bad_request",
+			                "%s security must be tls, starttls or none.", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Copies an optional text field into a fixed buffer; 0 or -1 (replied). */
+static int read_text(struct web_req *r, json_t *o, const char *key, char *dst,
+                     size_t cap)
+{
+	const char *v = NULL;
+	int got = web_get_str(r, o, key, 0, cap - 1, &v);
+
+	if (got < 0)
+		return -1;
+	if (got > 0)
+		qm_strlcpy(dst, v, cap);
+	return 0;
+}
+
+/* Fills a from the request object; 0 or -1 (replied). */
+static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a)
+{
+	json_t *kme = json_object_get(j, "kme");
+	long long lvl = a->default_level ? a->default_level : 2;
+
+	if (read_text(r, j, "name", a->display_name, sizeof(a->display_name)) ||
+	    read_text(r, j, "address", a->address, sizeof(a->address)) ||
+	    read_text(r, j, "username", a->username, sizeof(a->username)) ||
+	    read_text(r, j, "sae_id", a->sae_id, sizeof(a->sae_id)) ||
+	    read_server(r, j, "smtp", &a->smtp) || read_server(r, j, "imap", &a->imap) ||
+	    read_server(r, j, "pop3", &a->pop3) ||
+	    web_get_int(r, j, "default_level", 0, 1, 4, &lvl) < 0)
+		return -1;
+	a->default_level = (int)lvl;
+	if (kme && json_is_object(kme)) {
+		if (read_text(r, kme, "url", a->kme_url, sizeof(a->kme_url)) ||
+		    read_text(r, kme, "ca", a->kme_ca, sizeof(a->kme_ca)) ||
+		    read_text(r, kme, "cert", a->kme_cert, sizeof(a->kme_cert)) ||
+		    read_text(r, kme, "key", a->kme_key, sizeof(a->kme_key)))
+			return -1;
+	}
+	if (!web_addr_ok(a->address)) {
+		web_reply_error(r, 400, "bad_request",
+		                "\"%s\" is not an e-mail address like name@example.org.",
+		                a->address);
+		return -1;
+	}
+	if (!a->username[0])
+		qm_strlcpy(a->username, a->address, sizeof(a->username));
+	return 0;
+}
+
+void api_accounts_add(struct web_req *r)
+{
+	struct qm_store_account a;
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *preset = NULL;
+	char *pw = NULL;
+	size_t pwlen = 0;
+
+	if (!j)
+		return;
+	memset(&a, 0, sizeof(a));
+	if (web_get_str(r, j, "preset", 0, 16, &preset) < 0)
+		goto out;
+	if (preset && qm_store_account_preset(&a, preset, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	if (read_account(r, j, &a) != 0)
+		goto out;
+	pw = secret_field(r, j, "password", 0, &pwlen);
+	if (r->reply.status)
+		goto out;
+	if (qm_client_account_add(r->srv->client, &a, pw, pwlen, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	web_reply_json(r, 201, account_json_id(r->srv, &a));
+out:
+	wipe_json_string(j, "password");
+	json_decref(j);
+	qm_sec_free(pw);
+}
+
+void api_accounts_update(struct web_req *r)
+{
+	struct qm_store_account a;
+	struct qm_error e;
+	struct qm_store *st = qm_client_store(r->srv->client);
+	json_t *j;
+	int64_t id;
+	char *pw = NULL;
+	size_t pwlen = 0;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_store_account_get(st, id, &a, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	j = web_body_json(r);
+	if (!j)
+		return;
+	if (read_account(r, j, &a) != 0)
+		goto out;
+	pw = secret_field(r, j, "password", 0, &pwlen);
+	if (r->reply.status)
+		goto out;
+	if (qm_store_account_update(st, &a, &e) != QM_OK ||
+	    (pw && qm_store_secret_set(st, id, QM_SECRET_PASSWORD, pw, pwlen, &e) !=
+	               QM_OK)) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	web_reply_json(r, 200, account_json_id(r->srv, &a));
+out:
+	wipe_json_string(j, "password");
+	json_decref(j);
+	qm_sec_free(pw);
+}
+
+void api_accounts_delete(struct web_req *r)
+{
+	struct qm_error e;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_store_account_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_empty(r);
+}
+
+static json_t *check_json(const struct qm_client_check *c)
+{
+	return json_pack("{s:b,s:b,s:o,s:I}", "tried", c->tried, "ok", c->ok,
+	                 "message", web_jstr(c->message), "ms", (json_int_t)c->ms);
+}
+
+void api_accounts_test(struct web_req *r)
+{
+	struct qm_client_check smtp, in, kme;
+	struct qm_error e;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	memset(&smtp, 0, sizeof(smtp));
+	memset(&in, 0, sizeof(in));
+	memset(&kme, 0, sizeof(kme));
+	if (qm_client_account_test(r->srv->client, id, &smtp, &in, &kme, &e) !=
+	    QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	web_reply_json(r, 200,
+	               json_pack("{s:o,s:o,s:o}", "smtp", check_json(&smtp),
+	                         "incoming", check_json(&in), "kme", check_json(&kme)));
+}
+
+/* ------------------------------------------------------------ settings */
+
+static const char *const setting_keys[] = {"default_level", "min_level",
+                                           "background_sync_s", NULL};
+
+void api_settings_get(struct web_req *r)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; setting_keys[i] && o; i++) {
+		struct qm_buf b;
+		long long v = 0;
+		qm_buf_init(&b, 64);
+		if (qm_store_setting_get(st, 0, setting_keys[i], &b, NULL) == QM_OK &&
+		    b.data && qm_parse_ll((const char *)b.data, 0, 1 << 30, &v, NULL) == QM_OK)
+			json_object_set_new(o, setting_keys[i], json_integer(v));
+		else
+			json_object_set_new(o, setting_keys[i],
+			                    json_integer(i == 0 ? 2 : i == 1 ? 0 : 300));
+		qm_buf_free(&b);
+	}
+	if (o)
+		json_object_set_new(o, "remote_images",
+		                    json_boolean(r->srv->cfg.allow_remote_images));
+	web_reply_json(r, 200, o);
+}
+
+void api_settings_put(struct web_req *r)
+{
+	static const long long lo[] = {1, 0, 0}, hi[] = {4, 4, 86400};
+	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	size_t i;
+
+	if (!j)
+		return;
+	for (i = 0; setting_keys[i]; i++) {
+		long long v;
+		char text[24];
+		int got = web_get_int(r, j, setting_keys[i], 0, lo[i], hi[i], &v);
+		if (got < 0)
+			goto out;
+		if (got == 0)
+			continue;
+		snprintf(text, sizeof(text), "%lld", v);
+		if (qm_store_setting_set(st, 0, setting_keys[i], text, &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			goto out;
+		}
+	}
+	api_settings_get(r);
+out:
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------ contacts */
+
+/* The account named by ?account=, or the first account; -1 when replied. */
+static int query_account(struct web_req *r, int64_t *id)
+{
+	const char *q = web_query(r, "account");
+	long long v;
+	struct qm_store_account *list = NULL;
+	size_t n = 0;
+
+	if (q && *q) {
+		if (qm_parse_ll(q, 1, INT64_MAX, &v, NULL) != QM_OK) {
+			web_reply_error(r, 400, "bad_request", "account must be an account ID.");
+			return -1;
+		}
+		*id = v;
+		return 0;
+	}
+	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, NULL) !=
+	        QM_OK ||
+	    n == 0) {
+		free(list);
+		web_reply_error(r, 404, "not_found",
+		                "There is no account yet: add one in Settings.");
+		return -1;
+	}
+	*id = list[0].id;
+	free(list);
+	return 0;
+}
+
+static json_t *contact_json(const struct qm_store_contact *c)
+{
+	return json_pack("{s:o,s:o,s:o,s:s,s:b,s:i}", "address", web_jstr(c->address),
+	                 "name", web_jstr(c->name), "sae_id", web_jstr(c->sae_id),
+	                 "source", c->source == QM_CONTACT_USER ? "user" : "learned",
+	                 "confirmed", c->confirmed, "min_level", c->min_level);
+}
+
+void api_contacts_list(struct web_req *r)
+{
+	struct qm_store_contact *list = NULL;
+	struct qm_error e;
+	size_t n = 0, i;
+	int64_t acct;
+	json_t *arr;
+
+	if (query_account(r, &acct) != 0)
+		return;
+	if (qm_store_contact_list(qm_client_store(r->srv->client), acct, &list, &n,
+	                          &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n && arr; i++)
+		json_array_append_new(arr, contact_json(&list[i]));
+	free(list);
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
+}
+
+void api_contacts_suggest(struct web_req *r)
+{
+	struct qm_store_contact *list = NULL;
+	const char *q = web_query(r, "q");
+	size_t n = 0, i, ql, found = 0;
+	int64_t acct;
+	json_t *arr;
+
+	if (!q || strlen(q) > 320) {
+		web_reply_error(r, 400, "bad_request", "q must be 1 to 320 characters.");
+		return;
+	}
+	if (query_account(r, &acct) != 0)
+		return;
+	ql = strlen(q);
+	if (qm_store_contact_list(qm_client_store(r->srv->client), acct, &list, &n,
+	                          NULL) != QM_OK)
+		n = 0;
+	arr = json_array();
+	for (i = 0; i < n && arr && found < 10; i++) {
+		if (strncasecmp(list[i].address, q, ql) != 0 &&
+		    strncasecmp(list[i].name, q, ql) != 0 &&
+		    !strcasestr(list[i].address, q))
+			continue;
+		json_array_append_new(arr, json_pack("{s:o,s:o}", "name",
+		                                     web_jstr(list[i].name), "address",
+		                                     web_jstr(list[i].address)));
+		found++;
+	}
+	free(list);
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
+}
+
+void api_contacts_put(struct web_req *r)
+{
+	struct qm_store_contact c;
+	struct qm_error e;
+	struct qm_store *st = qm_client_store(r->srv->client);
+	json_t *j;
+	int64_t acct;
+	long long lvl = 0;
+
+	if (query_account(r, &acct) != 0)
+		return;
+	if (!web_addr_ok(r->args[0])) {
+		web_reply_error(r, 400, "bad_request", "\"%s\" is not an e-mail address.",
+		                r->args[0]);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	if (qm_store_contact_get(st, acct, r->args[0], &c, NULL) != QM_OK) {
+		memset(&c, 0, sizeof(c));
+		qm_strlcpy(c.address, r->args[0], sizeof(c.address));
+	}
+	j = web_body_json(r);
+	if (!j)
+		return;
+	lvl = c.min_level;
+	if (read_text(r, j, "name", c.name, sizeof(c.name)) ||
+	    read_text(r, j, "sae_id", c.sae_id, sizeof(c.sae_id)) ||
+	    web_get_int(r, j, "min_level", 0, 0, 4, &lvl) < 0)
+		goto out;
+	c.min_level = (int)lvl;
+	c.source = QM_CONTACT_USER;
+	c.confirmed = 1;
+	if (qm_store_contact_put(st, acct, &c, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	web_reply_json(r, 200, contact_json(&c));
+out:
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------ keyring */
+
+static const char *trust_name(enum qm_store_trust t)
+{
+	switch (t) {
+	case QM_TRUST_VERIFIED: return "verified";
+	case QM_TRUST_CHANGED: return "changed";
+	case QM_TRUST_RETIRED: return "retired";
+	default: return "unverified";
+	}
+}
+
+void api_keyring_list(struct web_req *r)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_store_account *accts = NULL;
+	struct qm_store_contact *cs = NULL;
+	size_t na = 0, nc = 0, i, k;
+	json_t *own = json_array(), *contacts = json_array();
+	int64_t acct;
+
+	if (query_account(r, &acct) != 0)
+		goto out;
+	if (qm_store_account_list(st, &accts, &na, NULL) == QM_OK)
+		for (i = 0; i < na && own; i++) {
+			char fpr[QM_STORE_FPRMAX];
+			if (qm_client_key_own_fpr(r->srv->client, accts[i].id, fpr, NULL) !=
+			    QM_OK)
+				continue;
+			json_array_append_new(
+				own, json_pack("{s:o,s:s,s:s}", "address",
+				               web_jstr(accts[i].address), "fingerprint", fpr,
+				               "algorithms",
+				               "ML-KEM-768 + X25519, ML-DSA-65 + Ed25519"));
+		}
+	if (qm_store_contact_list(st, acct, &cs, &nc, NULL) == QM_OK)
+		for (i = 0; i < nc && contacts; i++) {
+			struct qm_store_key *keys = NULL;
+			size_t nk = 0;
+			if (qm_store_key_contact_list(st, cs[i].address, &keys, &nk, NULL) !=
+			    QM_OK)
+				continue;
+			for (k = 0; k < nk; k++) {
+				json_array_append_new(
+					contacts,
+					json_pack("{s:o,s:o,s:s,s:I}", "address",
+					          web_jstr(keys[k].address), "fingerprint",
+					          web_jstr(keys[k].fingerprint), "trust",
+					          trust_name(keys[k].trust), "added",
+					          (json_int_t)keys[k].first_seen));
+				qm_store_key_free(&keys[k]);
+			}
+			free(keys);
+		}
+	web_reply_json(r, 200,
+	               own && contacts ? json_pack("{s:O,s:O}", "own", own,
+	                                           "contacts", contacts)
+	                               : NULL);
+out:
+	free(accts);
+	free(cs);
+	json_decref(own);
+	json_decref(contacts);
+}
+
+void api_keyring_import(struct web_req *r)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *key = NULL, *addr = NULL;
+	char fpr[QM_STORE_FPRMAX];
+	enum qm_store_trust trust;
+
+	if (!j)
+		return;
+	if (web_get_str(r, j, "key", 1, 60000, &key) < 0 ||
+	    web_get_str(r, j, "address", 0, 320, &addr) < 0)
+		goto out;
+	if (addr && !web_addr_ok(addr)) {
+		web_reply_error(r, 400, "bad_request", "\"%s\" is not an e-mail address.",
+		                addr);
+		goto out;
+	}
+	if (qm_client_key_import(r->srv->client, addr, key, strlen(key), fpr, &trust,
+	                         &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	web_reply_json(r, 201, json_pack("{s:o,s:s,s:s}", "address",
+	                                 web_jstr(addr ? addr : ""), "fingerprint",
+	                                 fpr, "trust", trust_name(trust)));
+out:
+	json_decref(j);
+}
+
+void api_keyring_export(struct web_req *r)
+{
+	struct qm_buf b;
+	struct qm_error e;
+	int64_t acct;
+
+	if (query_account(r, &acct) != 0)
+		return;
+	qm_buf_init(&b, 1 << 20);
+	if (qm_client_key_export(r->srv->client, acct, &b, &e) != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_json(r, 200,
+		               json_pack("{s:s%}", "key",
+		                         b.data ? (const char *)b.data : "", b.len));
+	qm_buf_free(&b);
+}
+
+void api_keyring_verify(struct web_req *r)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *addr = NULL, *fpr = NULL;
+	enum qm_err rc;
+
+	if (!j)
+		return;
+	if (web_get_str(r, j, "address", 1, 320, &addr) < 0 ||
+	    web_get_str(r, j, "fingerprint", 1, QM_STORE_FPRMAX - 1, &fpr) < 0)
+		goto out;
+	rc = qm_client_key_verify(r->srv->client, addr, fpr, &e);
+	if (rc == QM_ERR_AUTH)
+		web_reply_error(r, 409, "conflict",
+		                "The fingerprints differ: this is not the key %s has. "
+		                "Do not trust it; ask them to send their key again.",
+		                addr);
+	else if (rc != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_json(r, 200, json_pack("{s:s}", "trust", "verified"));
+out:
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------ KME */
+
+void api_kme(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	struct qm_client_kme k;
+	struct qm_error e;
+	int64_t acct;
+	json_t *o, *hist, *ext;
+	size_t i;
+
+	if (query_account(r, &acct) != 0)
+		return;
+	memset(&k, 0, sizeof(k));
+	if (qm_client_kme_status(srv->client, acct, NULL, &k, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (k.reachable) {
+		size_t cap = sizeof(srv->kme_hist) / sizeof(srv->kme_hist[0]);
+		struct web_kme_sample *s;
+		if (srv->kme_hist_n == cap) {
+			memmove(srv->kme_hist, srv->kme_hist + 1,
+			        (cap - 1) * sizeof(srv->kme_hist[0]));
+			srv->kme_hist_n--;
+		}
+		s = &srv->kme_hist[srv->kme_hist_n++];
+		s->t = qm_now();
+		s->qber = k.qber;
+		s->rate_bps = k.key_rate_bps;
+		s->pool_bytes = k.pool_bytes;
+		s->alarm = k.alarm;
+	}
+	if (k.alarm && !srv->kme_alarm_seen)
+		web_event_add(srv, "alarm", NULL,
+		              "Eavesdropping alarm: the quantum link's error rate is too "
+		              "high. Levels 1 and 2 are unavailable.");
+	srv->kme_alarm_seen = k.alarm;
+	hist = json_array();
+	for (i = 0; i < srv->kme_hist_n && hist; i++)
+		json_array_append_new(
+			hist, json_pack("{s:I,s:f,s:f,s:I,s:b}", "t",
+			                (json_int_t)srv->kme_hist[i].t, "qber",
+			                srv->kme_hist[i].qber, "rate_bps",
+			                srv->kme_hist[i].rate_bps, "pool_bytes",
+			                (json_int_t)srv->kme_hist[i].pool_bytes, "alarm",
+			                srv->kme_hist[i].alarm));
+	pthread_mutex_unlock(&srv->lock);
+	ext = k.extension[0] ? json_loads(k.extension, 0, NULL) : NULL;
+	o = json_pack("{s:o,s:b,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
+	              "url", web_jstr(k.url), "reachable", k.reachable, "message",
+	              web_jstr(k.message), "peer_sae", web_jstr(k.peer_sae),
+	              "key_size", (json_int_t)k.key_size, "stored_key_count",
+	              (json_int_t)k.stored_key_count, "max_key_count",
+	              (json_int_t)k.max_key_count, "max_key_per_request",
+	              (json_int_t)k.max_key_per_request, "max_key_size",
+	              (json_int_t)k.max_key_size, "pool_bytes",
+	              (json_int_t)k.pool_bytes, "key_rate_bps", k.key_rate_bps,
+	              "qber", k.qber, "alarm", k.alarm, "history",
+	              hist ? hist : json_array());
+	if (o && ext)
+		json_object_set_new(o, "extension", ext);
+	else if (ext)
+		json_decref(ext);
+	web_reply_json(r, 200, o);
+}

@@ -1,0 +1,1329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON API of docs/WEB.md, second half: folders and messages (keyset
+ * paging, search, reading, sanitised HTML, attachments, flags, delete),
+ * sync (one worker thread for the sync button and the background sync,
+ * with progress and new-mail events), uploads held in secure memory per
+ * session, level availability, send, drafts and the outbox.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "client/client.h"
+#include "private.h"
+
+#define LIST_LIMIT_MAX 200
+#define MAX_RCPTS 100
+
+/* ------------------------------------------------------------ helpers */
+
+static int64_t req_account(struct web_req *r)
+{
+	const char *q = web_query(r, "account");
+	long long v;
+	struct qm_store_account *list = NULL;
+	size_t n = 0;
+	int64_t id = -1;
+
+	if (q && *q) {
+		if (qm_parse_ll(q, 1, INT64_MAX, &v, NULL) != QM_OK) {
+			web_reply_error(r, 400, "bad_request", "account must be an account ID.");
+			return -1;
+		}
+		return v;
+	}
+	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, NULL) ==
+	        QM_OK &&
+	    n > 0)
+		id = list[0].id;
+	free(list);
+	if (id < 0)
+		web_reply_error(r, 404, "not_found",
+		                "There is no account yet: add one in Settings.");
+	return id;
+}
+
+static json_t *id_json(int64_t id)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%lld", (long long)id);
+	return json_string(s);
+}
+
+/* {"name", "address"} from one "Name <a@b>" or "a@b". */
+static json_t *addr_json(const char *s, size_t n)
+{
+	const char *lt, *gt;
+	char name[QM_STORE_NAMEMAX], addr[QM_STORE_ADDRMAX];
+	size_t nl;
+
+	while (n && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	lt = memchr(s, '<', n);
+	gt = lt ? memchr(lt, '>', n - (size_t)(lt - s)) : NULL;
+	if (lt && gt) {
+		nl = (size_t)(lt - s);
+		while (nl && s[nl - 1] == ' ')
+			nl--;
+		if (nl >= 2 && s[0] == '"' && s[nl - 1] == '"') {
+			s++;
+			nl -= 2;
+		}
+		if (nl >= sizeof(name))
+			nl = sizeof(name) - 1;
+		memcpy(name, s, nl);
+		name[nl] = '\0';
+		nl = (size_t)(gt - lt - 1);
+		if (nl >= sizeof(addr))
+			nl = sizeof(addr) - 1;
+		memcpy(addr, lt + 1, nl);
+		addr[nl] = '\0';
+	} else {
+		name[0] = '\0';
+		nl = n < sizeof(addr) ? n : sizeof(addr) - 1;
+		memcpy(addr, s, nl);
+		addr[nl] = '\0';
+	}
+	return json_pack("{s:o,s:o}", "name", web_jstr(name), "address",
+	                 web_jstr(addr));
+}
+
+/* A list of addresses split at commas outside quotes and angle brackets. */
+static json_t *addrs_json(const char *s)
+{
+	json_t *arr = json_array();
+	size_t i, start = 0;
+	int quoted = 0, angle = 0;
+
+	if (!s || !arr)
+		return arr;
+	for (i = 0;; i++) {
+		char c = s[i];
+		if (c == '"')
+			quoted = !quoted;
+		else if (c == '<' && !quoted)
+			angle = 1;
+		else if (c == '>' && !quoted)
+			angle = 0;
+		if (c == '\0' || (c == ',' && !quoted && !angle)) {
+			size_t k = start;
+			while (k < i && (s[k] == ' ' || s[k] == '\t'))
+				k++;
+			if (k < i)
+				json_array_append_new(arr, addr_json(s + start, i - start));
+			start = i + 1;
+		}
+		if (c == '\0')
+			break;
+	}
+	return arr;
+}
+
+static const char *badge_of(const struct qm_store_msg *m)
+{
+	static const char *const lv[] = {"plain", "l1", "l2", "l3", "l4"};
+
+	if (m->verify == QM_VERIFY_TAMPERED)
+		return "tampered";
+	if (m->verify == QM_VERIFY_REPLAY)
+		return "replay";
+	if (m->level < 1 || m->level > 4)
+		return "plain";
+	if (!m->has_body)
+		return "pending";
+	return lv[m->level];
+}
+
+static json_t *summary_json(const struct qm_store_msg *m)
+{
+	json_t *from = addrs_json(m->from_addr), *o;
+	json_t *f0 = json_array_size(from) ? json_incref(json_array_get(from, 0))
+	                                   : json_pack("{s:s,s:s}", "name", "",
+	                                               "address", "");
+
+	json_decref(from);
+	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:{s:s,s:i}}",
+	              "id", id_json(m->id), "account", id_json(m->account_id),
+	              "folder", web_jstr(m->folder), "from", f0, "subject",
+	              web_jstr(m->subject ? m->subject : ""), "date",
+	              (json_int_t)m->date, "seen", (m->flags & QM_FLAG_SEEN) != 0,
+	              "flagged", (m->flags & QM_FLAG_FLAGGED) != 0,
+	              "has_attachments", m->n_attach > 0, "size",
+	              (json_int_t)m->size, "security", "badge", badge_of(m),
+	              "level", m->level);
+	return o;
+}
+
+/* ------------------------------------------------------------ folders */
+
+void api_folders(struct web_req *r)
+{
+	static const char *const names[] = {"INBOX", "Sent", "Drafts", "Archive",
+	                                    "Trash", "Junk"};
+	struct qm_store *st = qm_client_store(r->srv->client);
+	json_t *arr = json_array();
+	int64_t acct = req_account(r);
+	size_t i;
+
+	if (acct < 0) {
+		json_decref(arr);
+		return;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && arr; i++) {
+		struct qm_store_query q;
+		int64_t total = 0, unread = 0;
+		memset(&q, 0, sizeof(q));
+		q.account_id = acct;
+		q.folder = names[i];
+		if (qm_store_msg_count(st, &q, &total, NULL) != QM_OK)
+			continue;
+		if (i > 0 && total == 0)
+			continue; /* only folders that hold something, and the inbox */
+		q.flags_clear = QM_FLAG_SEEN;
+		qm_store_msg_count(st, &q, &unread, NULL);
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "name", names[i],
+		                                     "total", (json_int_t)total,
+		                                     "unread", (json_int_t)unread));
+	}
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "folders", arr) : NULL);
+}
+
+/* ------------------------------------------------------------ messages */
+
+void api_messages_list(struct web_req *r)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	const char *folder = web_query(r, "folder"), *cursor = web_query(r, "cursor");
+	const char *limit = web_query(r, "limit"), *text = web_query(r, "q");
+	int64_t acct = req_account(r), total = 0, unread = 0;
+	long long lim = 50;
+	json_t *arr, *o;
+	size_t i;
+
+	if (acct < 0)
+		return;
+	memset(&q, 0, sizeof(q));
+	q.account_id = acct;
+	q.folder = folder && *folder ? folder : "INBOX";
+	if (strlen(q.folder) > 256) {
+		web_reply_error(r, 400, "bad_request", "The folder name is too long.");
+		return;
+	}
+	if (limit && qm_parse_ll(limit, 1, LIST_LIMIT_MAX, &lim, NULL) != QM_OK) {
+		web_reply_error(r, 400, "bad_request", "limit must be 1 to %d.",
+		                LIST_LIMIT_MAX);
+		return;
+	}
+	q.limit = (int)lim;
+	if (cursor && *cursor) {
+		const char *dot = strchr(cursor, '.');
+		char d[24];
+		long long dv, iv;
+		if (!dot || (size_t)(dot - cursor) >= sizeof(d)) {
+			web_reply_error(r, 400, "bad_request", "The page cursor is not valid.");
+			return;
+		}
+		memcpy(d, cursor, (size_t)(dot - cursor));
+		d[dot - cursor] = '\0';
+		if (qm_parse_ll(d, INT64_MIN, INT64_MAX, &dv, NULL) != QM_OK ||
+		    qm_parse_ll(dot + 1, 1, INT64_MAX, &iv, NULL) != QM_OK) {
+			web_reply_error(r, 400, "bad_request", "The page cursor is not valid.");
+			return;
+		}
+		q.before_date = dv;
+		q.before_id = iv;
+	}
+	if (text && *text) {
+		if (strlen(text) > 200) {
+			web_reply_error(r, 400, "bad_request",
+			                "Search for at most 200 characters.");
+			return;
+		}
+		q.text = text;
+	}
+	if (qm_store_msg_list(st, &q, &l, &e) != QM_OK) {
+		if (e.code == QM_ERR_PARSE && q.text)
+			web_reply_error(r, 400, "bad_request",
+			                "The search could not be understood: %s",
+			                qm_error_msg(&e));
+		else
+			web_reply_qm_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < l->n && arr; i++)
+		json_array_append_new(arr, summary_json(&l->items[i]));
+	{
+		struct qm_store_query cq = q;
+		cq.text = NULL;
+		cq.before_date = cq.before_id = 0;
+		qm_store_msg_count(st, &cq, &total, NULL);
+		cq.flags_clear = QM_FLAG_SEEN;
+		qm_store_msg_count(st, &cq, &unread, NULL);
+	}
+	o = json_pack("{s:o,s:I,s:I}", "messages", arr ? arr : json_array(), "total",
+	              (json_int_t)total, "unread", (json_int_t)unread);
+	if (o && l->n == (size_t)q.limit) {
+		char c[48];
+		const struct qm_store_msg *last = &l->items[l->n - 1];
+		snprintf(c, sizeof(c), "%lld.%lld", (long long)last->date,
+		         (long long)last->id);
+		json_object_set_new(o, "next_cursor", json_string(c));
+	} else if (o) {
+		json_object_set_new(o, "next_cursor", json_null());
+	}
+	qm_store_msglist_free(&l);
+	web_reply_json(r, 200, o);
+}
+
+/* Loads the summary row of message id; NULL when replied with an error. */
+static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+
+	if (qm_store_msg_get(qm_client_store(r->srv->client), id, &l, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return NULL;
+	}
+	if (l->n == 0) {
+		qm_store_msglist_free(&l);
+		web_reply_error(r, 404, "not_found", "There is no message %lld.",
+		                (long long)id);
+		return NULL;
+	}
+	return l;
+}
+
+/* Opens message id through the client; NULL when replied with an error. */
+static struct qm_client_view *load_view(struct web_req *r, int64_t id)
+{
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+
+	if (qm_client_read(r->srv->client, id, &v, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return NULL;
+	}
+	return v;
+}
+
+static const char *verify_name(enum qm_store_verify v)
+{
+	switch (v) {
+	case QM_VERIFY_OK: return "verified";
+	case QM_VERIFY_TAMPERED: return "tampered";
+	case QM_VERIFY_NOT_QMAIL: return "plain";
+	case QM_VERIFY_REPLAY: return "replay";
+	default: return "unverified";
+	}
+}
+
+void api_message_get(struct web_req *r)
+{
+	struct qm_store_msglist *l;
+	struct qm_client_view *v;
+	json_t *o, *atts, *keys, *details;
+	int64_t id;
+	size_t i;
+	int bad;
+
+	if (web_arg_id(r, 0, &id) != 0 || !(l = load_row(r, id)))
+		return;
+	v = load_view(r, id);
+	if (!v) {
+		qm_store_msglist_free(&l);
+		return;
+	}
+	if (!(l->items[0].flags & QM_FLAG_SEEN)) {
+		qm_store_msg_set_flags(qm_client_store(r->srv->client), id,
+		                       l->items[0].flags | QM_FLAG_SEEN, NULL);
+		l->items[0].flags |= QM_FLAG_SEEN;
+	}
+	bad = v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY;
+	o = summary_json(&l->items[0]);
+	atts = json_array();
+	for (i = 0; !bad && i < v->natt && atts; i++)
+		json_array_append_new(
+			atts, json_pack("{s:I,s:o,s:o,s:I}", "index", (json_int_t)i, "name",
+			                web_jstr(v->att[i].name), "type",
+			                web_jstr(v->att[i].type), "size",
+			                (json_int_t)v->att[i].len));
+	keys = json_array();
+	for (i = 0; i < v->nkey_ids && i < 50 && keys; i++)
+		json_array_append_new(keys, web_jstr(v->key_ids[i]));
+	details = json_pack("{s:i,s:s,s:o,s:o,s:I,s:o}", "level", v->level,
+	                    "status", verify_name(v->verify), "explanation",
+	                    web_jstr(v->status_text), "key_ids",
+	                    keys ? keys : json_array(), "key_count",
+	                    (json_int_t)v->nkey_ids, "sender_sae",
+	                    web_jstr(v->sender_sae));
+	if (details && v->signer_fpr && v->signer_fpr[0])
+		json_object_set_new(details, "signer",
+		                    json_pack("{s:o,s:s}", "fingerprint",
+		                              web_jstr(v->signer_fpr), "trust",
+		                              v->verify == QM_VERIFY_OK ? "verified"
+		                                                        : "unknown"));
+	if (o) {
+		if (v->subject && v->subject[0])
+			json_object_set_new(o, "subject", web_jstr(v->subject));
+		json_object_set_new(o, "to", addrs_json(v->to));
+		json_object_set_new(o, "cc", addrs_json(v->cc));
+		json_object_set_new(o, "message_id", web_jstr(v->message_id));
+		json_object_set_new(o, "in_reply_to", web_jstr(v->in_reply_to));
+		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
+		json_object_set_new(o, "has_html", json_boolean(!bad && v->html));
+		json_object_set_new(o, "attachments", atts ? atts : json_array());
+		json_object_set_new(o, "details", details ? details : json_object());
+	} else {
+		json_decref(atts);
+		json_decref(details);
+	}
+	qm_client_view_free(&v);
+	qm_store_msglist_free(&l);
+	web_reply_json(r, 200, o);
+}
+
+#define SANDBOX_CSP                                                        \
+	"sandbox allow-popups allow-popups-to-escape-sandbox; default-src "    \
+	"'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors "   \
+	"'self'; base-uri 'none'; form-action 'none'"
+#define SANDBOX_CSP_REMOTE                                                 \
+	"sandbox allow-popups allow-popups-to-escape-sandbox; default-src "    \
+	"'none'; img-src data: https:; style-src 'unsafe-inline'; "            \
+	"frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+
+void api_message_html(struct web_req *r)
+{
+	struct qm_client_view *v;
+	struct qm_buf out;
+	struct qm_error e;
+	const char *remote_q = web_query(r, "remote");
+	int remote = remote_q && strcmp(remote_q, "1") == 0 &&
+	             r->srv->cfg.allow_remote_images;
+	int64_t id;
+	static const char head[] =
+		"<!doctype html><html><head><meta charset=\"utf-8\">"
+		"<meta name=\"referrer\" content=\"no-referrer\"></head><body>";
+	static const char tail[] = "</body></html>";
+
+	if (web_arg_id(r, 0, &id) != 0 || !(v = load_view(r, id)))
+		return;
+	if (!v->html || v->verify == QM_VERIFY_TAMPERED ||
+	    v->verify == QM_VERIFY_REPLAY) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 404, "not_found", "This message has no HTML part.");
+		return;
+	}
+	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG);
+	if (qm_buf_append(&out, head, sizeof(head) - 1, &e) != QM_OK ||
+	    qm_web_html_sanitize(v->html, strlen(v->html), remote, &out, &e) != QM_OK ||
+	    qm_buf_append(&out, tail, sizeof(tail) - 1, &e) != QM_OK) {
+		qm_client_view_free(&v);
+		qm_buf_free(&out);
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	qm_client_view_free(&v);
+	r->reply.raw = malloc(out.len);
+	if (!r->reply.raw) {
+		qm_buf_free(&out);
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(r->reply.raw, out.data, out.len);
+	r->reply.raw_len = out.len;
+	qm_buf_free(&out);
+	r->reply.status = 200;
+	r->reply.csp = remote ? SANDBOX_CSP_REMOTE : SANDBOX_CSP;
+	qm_strlcpy(r->reply.ctype, "text/html; charset=utf-8", sizeof(r->reply.ctype));
+}
+
+/* filename*=UTF-8''... with every byte outside [A-Za-z0-9._-] encoded. */
+static void disposition(char *out, size_t cap, const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o, i;
+
+	o = (size_t)snprintf(out, cap, "attachment; filename*=UTF-8''");
+	for (i = 0; name[i] && o + 4 < cap; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (i == 0 && o + 11 < cap) {
+		memcpy(out + o, "attachment", 10);
+		o += 10;
+	}
+	out[o] = '\0';
+}
+
+void api_message_attachment(struct web_req *r)
+{
+	struct qm_client_view *v;
+	long long n;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_parse_ll(r->args[1], 0, 100000, &n, NULL) != QM_OK) {
+		web_reply_error(r, 400, "bad_request", "Bad attachment number.");
+		return;
+	}
+	if (!(v = load_view(r, id)))
+		return;
+	if ((size_t)n >= v->natt || v->verify == QM_VERIFY_TAMPERED ||
+	    v->verify == QM_VERIFY_REPLAY) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 404, "not_found", "This message has no attachment %lld.",
+		                n);
+		return;
+	}
+	r->reply.raw = malloc(v->att[n].len ? v->att[n].len : 1);
+	if (!r->reply.raw) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(r->reply.raw, v->att[n].data, v->att[n].len);
+	r->reply.raw_len = v->att[n].len;
+	r->reply.status = 200;
+	qm_strlcpy(r->reply.ctype, "application/octet-stream", sizeof(r->reply.ctype));
+	disposition(r->reply.disposition, sizeof(r->reply.disposition),
+	            v->att[n].name ? v->att[n].name : "");
+	qm_client_view_free(&v);
+}
+
+void api_message_flags(struct web_req *r)
+{
+	struct qm_store_msglist *l;
+	struct qm_error e;
+	json_t *j;
+	int64_t id;
+	int seen = -1, flagged = -1;
+	unsigned flags;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	j = web_body_json(r);
+	if (!j)
+		return;
+	if (web_get_bool(r, j, "seen", &seen) < 0 ||
+	    web_get_bool(r, j, "flagged", &flagged) < 0) {
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	if (!(l = load_row(r, id)))
+		return;
+	flags = l->items[0].flags;
+	if (seen >= 0)
+		flags = seen ? flags | QM_FLAG_SEEN : flags & ~(unsigned)QM_FLAG_SEEN;
+	if (flagged >= 0)
+		flags = flagged ? flags | QM_FLAG_FLAGGED
+		                : flags & ~(unsigned)QM_FLAG_FLAGGED;
+	if (qm_store_msg_set_flags(qm_client_store(r->srv->client), id, flags, &e) !=
+	    QM_OK) {
+		qm_store_msglist_free(&l);
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	l->items[0].flags = flags;
+	web_reply_json(r, 200, summary_json(&l->items[0]));
+	qm_store_msglist_free(&l);
+}
+
+void api_message_delete(struct web_req *r)
+{
+	struct qm_error e;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_store_msg_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_empty(r);
+}
+
+/* ------------------------------------------------------------ sync */
+
+static void sync_progress(void *arg, const char *what, uint64_t done,
+                          uint64_t total)
+{
+	struct qm_web_server *srv = arg;
+
+	(void)what;
+	pthread_mutex_lock(&srv->lock);
+	srv->sync.done = (long)done;
+	srv->sync.total = (long)total;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* One sync of every account (or one) and an outbox run; client lock held. */
+static void sync_once(struct qm_web_server *srv, int64_t only)
+{
+	struct qm_store_account *list = NULL;
+	struct qm_client_sync_stats total;
+	struct qm_error e;
+	size_t n = 0, i, sent = 0, failed = 0;
+	char first_err[QM_ERR_MSGMAX] = "";
+
+	memset(&total, 0, sizeof(total));
+	if (!qm_client_unlocked(srv->client))
+		return;
+	if (qm_store_account_list(qm_client_store(srv->client), &list, &n, &e) !=
+	    QM_OK)
+		n = 0;
+	for (i = 0; i < n; i++) {
+		struct qm_client_sync_stats st;
+		if (only > 0 && list[i].id != only)
+			continue;
+		memset(&st, 0, sizeof(st));
+		if (qm_client_sync(srv->client, list[i].id, sync_progress, srv, &st,
+		                   &e) != QM_OK &&
+		    !first_err[0])
+			snprintf(first_err, sizeof(first_err), "%s: %s", list[i].address,
+			         qm_error_msg(&e));
+		total.decrypted += st.decrypted;
+		total.plain += st.plain;
+		total.tampered += st.tampered;
+		total.replayed += st.replayed;
+		total.fetched += st.fetched;
+	}
+	free(list);
+	if (qm_client_outbox_run(srv->client, only > 0 ? only : 0, &sent, &failed,
+	                         &e) != QM_OK &&
+	    !first_err[0])
+		snprintf(first_err, sizeof(first_err), "outbox: %s", qm_error_msg(&e));
+	pthread_mutex_lock(&srv->lock);
+	srv->sync.fresh = (long)total.fetched;
+	srv->sync.last = qm_now();
+	qm_strlcpy(srv->sync.error, first_err, sizeof(srv->sync.error));
+	if (total.fetched)
+		web_event_add(srv, "new_mail", NULL, "%zu new message%s",
+		              total.fetched, total.fetched == 1 ? "" : "s");
+	if (total.tampered)
+		web_event_add(srv, "failed", NULL,
+		              "%zu message%s failed the integrity check (tampered)",
+		              total.tampered, total.tampered == 1 ? "" : "s");
+	if (sent)
+		web_event_add(srv, "sent", NULL, "%zu message%s sent from the outbox",
+		              sent, sent == 1 ? "" : "s");
+	if (failed)
+		web_event_add(srv, "failed", NULL,
+		              "%zu message%s could not be sent: see the outbox", failed,
+		              failed == 1 ? "" : "s");
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static int64_t sync_request_account; /* guarded by srv->lock */
+
+/* The sync worker: waits for the button or the background interval. */
+static void *sync_main(void *arg)
+{
+	struct qm_web_server *srv = arg;
+
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->sync_stop) {
+		struct timespec until;
+		int64_t only;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 300;
+		while (!srv->sync_stop && !srv->sync_running) {
+			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0) {
+				srv->sync_running = 1; /* background interval */
+				sync_request_account = 0;
+			}
+		}
+		if (srv->sync_stop)
+			break;
+		only = sync_request_account;
+		srv->sync.done = 0;
+		srv->sync.total = 0;
+		pthread_mutex_unlock(&srv->lock);
+		if (srv->client) {
+			pthread_mutex_lock(&srv->client_lock);
+			sync_once(srv, only);
+			pthread_mutex_unlock(&srv->client_lock);
+		}
+		pthread_mutex_lock(&srv->lock);
+		srv->sync_running = 0;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+void web_api_start(struct qm_web_server *srv)
+{
+	if (pthread_create(&srv->sync_thread, NULL, sync_main, srv) == 0)
+		srv->sync_started = 1;
+}
+
+void web_api_stop(struct qm_web_server *srv)
+{
+	if (!srv->sync_started)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	srv->sync_stop = 1;
+	pthread_cond_broadcast(&srv->sync_cond);
+	pthread_mutex_unlock(&srv->lock);
+	pthread_join(srv->sync_thread, NULL);
+	srv->sync_started = 0;
+}
+
+static json_t *sync_json(struct qm_web_server *srv)
+{
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "running", srv->sync_running,
+	                 "done", (json_int_t)srv->sync.done, "total",
+	                 (json_int_t)srv->sync.total, "new",
+	                 (json_int_t)srv->sync.fresh, "last",
+	                 (json_int_t)srv->sync.last, "error",
+	                 srv->sync.error[0] ? web_jstr(srv->sync.error) : json_null());
+}
+
+void api_sync_start(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	long long acct = 0;
+	json_t *j = r->body.len ? web_body_json(r) : json_object();
+
+	if (!j)
+		return;
+	if (web_get_int(r, j, "account", 0, 1, INT64_MAX, &acct) < 0) {
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	pthread_mutex_lock(&srv->lock);
+	if (!srv->sync_running) {
+		sync_request_account = acct;
+		srv->sync_running = 1;
+		srv->sync.error[0] = '\0';
+		pthread_cond_broadcast(&srv->sync_cond);
+	}
+	web_reply_json(r, 202, sync_json(srv));
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void api_sync_get(struct web_req *r)
+{
+	pthread_mutex_lock(&r->srv->lock);
+	web_reply_json(r, 200, sync_json(r->srv));
+	pthread_mutex_unlock(&r->srv->lock);
+}
+
+void api_events(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	const char *since_q = web_query(r, "since");
+	long long since = 0;
+	size_t cap = sizeof(srv->events) / sizeof(srv->events[0]), i;
+	json_t *arr = json_array();
+
+	if (since_q && qm_parse_ll(since_q, 0, INT64_MAX, &since, NULL) != QM_OK) {
+		json_decref(arr);
+		web_reply_error(r, 400, "bad_request", "since must be a number.");
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < cap && arr; i++) {
+		long seq = srv->event_seq - (long)cap + 1 + (long)i;
+		const struct web_event *e;
+		if (seq <= since || seq <= 0)
+			continue;
+		e = &srv->events[seq % (long)cap];
+		if (e->seq != seq)
+			continue;
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:o,s:s}", "seq",
+		                                     (json_int_t)e->seq, "type", e->type,
+		                                     "text", web_jstr(e->text), "id",
+		                                     e->id));
+	}
+	web_reply_json(r, 200,
+	               arr ? json_pack("{s:o,s:I}", "events", arr, "seq",
+	                               (json_int_t)srv->event_seq)
+	                   : NULL);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* ------------------------------------------------------------ uploads */
+
+/* Decodes a percent-encoded file name; 0, or -1 when it is not acceptable. */
+static int decode_name(const char *in, char *out, size_t cap)
+{
+	size_t o = 0, i;
+
+	for (i = 0; in[i]; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			int hi, lo;
+			char h1 = in[i + 1], h2 = h1 ? in[i + 2] : 0;
+			hi = h1 >= '0' && h1 <= '9' ? h1 - '0' : (h1 | 32) >= 'a' && (h1 | 32) <= 'f' ? (h1 | 32) - 'a' + 10 : -1;
+			lo = h2 >= '0' && h2 <= '9' ? h2 - '0' : (h2 | 32) >= 'a' && (h2 | 32) <= 'f' ? (h2 | 32) - 'a' + 10 : -1;
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || o + 1 >= cap)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+		return -1;
+	return 0;
+}
+
+void api_upload_add(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	const char *fname = web_header(r, "X-Filename");
+	struct web_upload *u;
+	size_t i, slot = WEB_MAX_UPLOADS, held = 0;
+	json_t *j;
+
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (!fname || decode_name(fname, u->name, sizeof(u->name)) != 0) {
+		free(u);
+		web_reply_error(r, 400, "bad_request",
+		                "The upload needs an X-Filename header with a file name "
+		                "(percent-encoded UTF-8, no folders).");
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (!r->session || !r->session->unlocked) {
+		pthread_mutex_unlock(&srv->lock);
+		free(u);
+		web_reply_error(r, 401, "unauthorized", "Your session has ended.");
+		return;
+	}
+	for (i = 0; i < WEB_MAX_UPLOADS; i++) {
+		if (!r->session->uploads[i] && slot == WEB_MAX_UPLOADS)
+			slot = i;
+		if (r->session->uploads[i])
+			held += r->session->uploads[i]->data.len;
+	}
+	if (slot == WEB_MAX_UPLOADS || held + r->body.len > 4 * srv->cfg.max_upload) {
+		pthread_mutex_unlock(&srv->lock);
+		free(u);
+		web_reply_error(r, 413, "too_large",
+		                "Too many attachments waiting (at most %d files and %zu MB "
+		                "in all). Send or remove some first.",
+		                WEB_MAX_UPLOADS, 4 * srv->cfg.max_upload >> 20);
+		return;
+	}
+	snprintf(u->id, sizeof(u->id), "u%lu", ++srv->upload_seq);
+	u->data = r->body; /* the secure buffer moves into the session */
+	qm_buf_init_secure(&r->body, 0);
+	r->session->uploads[slot] = u;
+	j = json_pack("{s:s,s:o,s:I}", "id", u->id, "name", web_jstr(u->name),
+	              "size", (json_int_t)u->data.len);
+	pthread_mutex_unlock(&srv->lock);
+	web_reply_json(r, 201, j);
+}
+
+void api_upload_delete(struct web_req *r)
+{
+	struct web_upload *u;
+
+	pthread_mutex_lock(&r->srv->lock);
+	u = r->session ? web_upload_find(r->session, r->args[0]) : NULL;
+	if (u)
+		web_upload_drop(r->session, u);
+	pthread_mutex_unlock(&r->srv->lock);
+	if (u)
+		web_reply_empty(r);
+	else
+		web_reply_error(r, 404, "not_found", "There is no upload %s.", r->args[0]);
+}
+
+/* ------------------------------------------------------------ compose */
+
+/* Appends the strings of a JSON array to v[*n]; bounded by cap. */
+static void collect(json_t *arr, const char **v, size_t *n, size_t cap)
+{
+	size_t i;
+	json_t *e;
+
+	if (!arr)
+		return;
+	json_array_foreach(arr, i, e) {
+		if (*n < cap)
+			v[(*n)++] = json_string_value(e);
+	}
+}
+
+void api_levels(struct web_req *r)
+{
+	struct qm_client_level lv[4];
+	struct qm_error e;
+	json_t *j = web_body_json(r), *to = NULL, *cc = NULL, *bcc = NULL, *ups,
+	       *arr;
+	const char *rc[3 * MAX_RCPTS];
+	size_t n = 0, i;
+	long long acct = 0, body = 0;
+	uint64_t bytes, needed = 0;
+
+	if (!j)
+		return;
+	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &acct) < 0 ||
+	    web_get_int(r, j, "body_bytes", 0, 0, QM_CLIENT_MAXMSG, &body) < 0 ||
+	    web_get_addrs(r, j, "to", MAX_RCPTS, &to) < 0 ||
+	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
+	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0)
+		goto out;
+	collect(to, rc, &n, 3 * MAX_RCPTS);
+	collect(cc, rc, &n, 3 * MAX_RCPTS);
+	collect(bcc, rc, &n, 3 * MAX_RCPTS);
+	bytes = (uint64_t)body;
+	ups = json_object_get(j, "uploads");
+	if (json_is_array(ups)) {
+		json_t *u;
+		pthread_mutex_lock(&r->srv->lock);
+		json_array_foreach(ups, i, u) {
+			struct web_upload *up =
+				json_is_string(u) && r->session
+					? web_upload_find(r->session, json_string_value(u))
+					: NULL;
+			if (up)
+				bytes += up->data.len + strlen(up->name);
+		}
+		pthread_mutex_unlock(&r->srv->lock);
+	}
+	if (n == 0) {
+		web_reply_error(r, 400, "bad_request",
+		                "Add a recipient to see which levels can be used.");
+		goto out;
+	}
+	if (qm_client_levels(r->srv->client, acct, rc, n, bytes, lv, &needed, &e) !=
+	    QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	arr = json_array();
+	for (i = 0; i < 4 && arr; i++)
+		json_array_append_new(arr, json_pack("{s:i,s:b,s:o}", "level",
+		                                     lv[i].level, "available",
+		                                     lv[i].available, "reason",
+		                                     web_jstr(lv[i].reason)));
+	web_reply_json(r, 200,
+	               arr ? json_pack("{s:I,s:o}", "needed_bytes", (json_int_t)needed,
+	                               "levels", arr)
+	                   : NULL);
+out:
+	json_decref(j);
+}
+
+void api_send(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_client_attachment att[WEB_MAX_UPLOADS];
+	struct web_upload *taken[WEB_MAX_UPLOADS];
+	unsigned char session_id[WEB_ID_BYTES];
+	struct qm_error e;
+	json_t *j = web_body_json(r), *to = NULL, *cc = NULL, *bcc = NULL, *ups;
+	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS];
+	const char *subject = "", *text = "", *irt = NULL;
+	long long acct = 0, level = 0, draft = 0;
+	size_t nt = 0, i, k;
+	enum qm_err rc;
+	json_t *ids;
+
+	if (!j)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &acct) < 0 ||
+	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0 ||
+	    web_get_int(r, j, "draft", 0, 1, INT64_MAX, &draft) < 0 ||
+	    web_get_addrs(r, j, "to", MAX_RCPTS, &to) < 0 ||
+	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
+	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0 ||
+	    web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
+	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0) {
+		json_decref(j);
+		return;
+	}
+	if (!to || json_array_size(to) == 0) {
+		json_decref(j);
+		web_reply_error(r, 400, "bad_request", "Add at least one recipient in To.");
+		return;
+	}
+	m.account_id = acct;
+	collect(to, tov, &m.nto, MAX_RCPTS);
+	collect(cc, ccv, &m.ncc, MAX_RCPTS);
+	collect(bcc, bccv, &m.nbcc, MAX_RCPTS);
+	m.to = tov;
+	m.cc = ccv;
+	m.bcc = bccv;
+	m.subject = subject ? subject : "";
+	m.text = text ? text : "";
+	m.in_reply_to = irt && *irt ? irt : NULL;
+	m.level = (int)level;
+	/* Take the uploads out of the session while the client works on them, so
+	 * that a lock in another tab cannot free them under us. */
+	ups = json_object_get(j, "uploads");
+	pthread_mutex_lock(&srv->lock);
+	if (!r->session) {
+		pthread_mutex_unlock(&srv->lock);
+		json_decref(j);
+		web_reply_error(r, 401, "unauthorized", "Your session has ended.");
+		return;
+	}
+	memcpy(session_id, r->session->id, sizeof(session_id));
+	if (json_is_array(ups)) {
+		json_t *u;
+		json_array_foreach(ups, i, u) {
+			struct web_upload *up =
+				json_is_string(u) ? web_upload_find(r->session, json_string_value(u))
+				                  : NULL;
+			if (!up) {
+				for (k = 0; k < nt; k++)
+					web_upload_drop(r->session, taken[k]); /* never reached twice */
+				pthread_mutex_unlock(&srv->lock);
+				json_decref(j);
+				web_reply_error(r, 400, "bad_request",
+				                "An attachment is no longer here (it expired with "
+				                "your session). Attach it again.");
+				return;
+			}
+			if (nt < WEB_MAX_UPLOADS)
+				taken[nt++] = up;
+		}
+	}
+	for (k = 0; k < nt; k++)
+		for (i = 0; i < WEB_MAX_UPLOADS; i++)
+			if (r->session->uploads[i] == taken[k])
+				r->session->uploads[i] = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	for (k = 0; k < nt; k++) {
+		att[k].name = taken[k]->name;
+		att[k].type = NULL;
+		att[k].data = taken[k]->data.data ? taken[k]->data.data
+		                                  : (const unsigned char *)"";
+		att[k].len = taken[k]->data.len;
+	}
+	m.att = att;
+	m.natt = nt;
+	memset(&sent, 0, sizeof(sent));
+	rc = qm_client_send(srv->client, &m, NULL, NULL, &sent, &e);
+	if (rc == QM_OK || sent.n_outbox > 0) {
+		/* In the outbox: the uploads have served. */
+		for (k = 0; k < nt; k++) {
+			qm_buf_free(&taken[k]->data);
+			qm_wipe(taken[k], sizeof(*taken[k]));
+			free(taken[k]);
+		}
+		if (draft > 0)
+			qm_store_draft_delete(qm_client_store(srv->client), draft, NULL);
+		ids = json_array();
+		for (i = 0; i < sent.n_outbox && i < 8 && ids; i++)
+			json_array_append_new(ids, id_json(sent.outbox_ids[i]));
+		web_reply_json(r, 202,
+		               json_pack("{s:o,s:i,s:b,s:s,s:o,s:o}", "outbox_ids",
+		                         ids ? ids : json_array(), "level", sent.level,
+		                         "fell_back", sent.fell_back, "state",
+		                         rc == QM_OK && sent.n_sent == sent.n_outbox
+		                             ? "sent"
+		                             : "queued",
+		                         "note", web_jstr(sent.note), "error",
+		                         rc == QM_OK ? json_null()
+		                                     : web_jstr(qm_error_msg(&e))));
+		json_decref(j);
+		return;
+	}
+	/* Nothing entered the outbox: give the uploads back if the session lives. */
+	pthread_mutex_lock(&srv->lock);
+	r->session = NULL;
+	for (i = 0; i < WEB_MAX_SESSIONS; i++)
+		if (srv->sessions[i].used &&
+		    qm_ct_eq(srv->sessions[i].id, session_id, WEB_ID_BYTES) == 0)
+			r->session = &srv->sessions[i];
+	for (k = 0; k < nt; k++) {
+		size_t slot = WEB_MAX_UPLOADS;
+		for (i = 0; r->session && i < WEB_MAX_UPLOADS; i++)
+			if (!r->session->uploads[i]) {
+				slot = i;
+				break;
+			}
+		if (slot < WEB_MAX_UPLOADS) {
+			r->session->uploads[slot] = taken[k];
+		} else {
+			qm_buf_free(&taken[k]->data);
+			free(taken[k]);
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+	qm_wipe(session_id, sizeof(session_id));
+	if (rc == QM_ERR_UNAVAIL)
+		web_reply_error(r, 422, "unavailable_level", "%s", qm_error_msg(&e));
+	else
+		web_reply_qm_error(r, &e);
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------ drafts */
+
+/*
+ * A draft is kept sealed in the store as a small header block and the body:
+ * "To: a, b\r\nCc: ...\r\nBcc: ...\r\nSubject: ...\r\nX-QMail-Level: 2\r\n
+ * In-Reply-To: ...\r\n\r\n" + text. Header values never hold CR or LF
+ * (the field readers refuse control characters).
+ */
+static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
+{
+	static const char *const lists[] = {"to", "cc", "bcc"};
+	static const char *const names[] = {"To", "Cc", "Bcc"};
+	const char *subject = "", *text = "", *irt = "";
+	long long level = 0;
+	json_t *a = NULL;
+	size_t i, k;
+	struct qm_error e;
+
+	for (i = 0; i < 3; i++) {
+		json_t *v;
+		a = NULL;
+		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a) < 0)
+			return QM_ERR_INVAL;
+		qm_buf_appendf(b, &e, "%s: ", names[i]);
+		json_array_foreach(a, k, v)
+			qm_buf_appendf(b, &e, "%s%s", k ? ", " : "", json_string_value(v));
+		qm_buf_append_str(b, "\r\n", &e);
+	}
+	if (web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
+	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
+	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0)
+		return QM_ERR_INVAL;
+	qm_buf_appendf(b, &e, "Subject: %s\r\nX-QMail-Level: %lld\r\nIn-Reply-To: %s\r\n\r\n",
+	               subject ? subject : "", level, irt ? irt : "");
+	if (qm_buf_append_str(b, text ? text : "", &e) != QM_OK) {
+		web_reply_error(r, 413, "too_large", "The draft is too large.");
+		return QM_ERR_TOOBIG;
+	}
+	return QM_OK;
+}
+
+/* The header value of name in the draft block, split into a list for To/Cc/Bcc. */
+static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n)
+{
+	json_t *o = json_pack("{s:o,s:o,s:[],s:[],s:[],s:s,s:s,s:i,s:s}", "id",
+	                      id_json(id), "account", id_json(account), "to", "cc",
+	                      "bcc", "subject", "", "text", "", "level", 0,
+	                      "in_reply_to", "");
+	const char *end = p + n, *line = p;
+
+	if (!o)
+		return NULL;
+	while (line < end) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		size_t ll = eol ? (size_t)(eol - line) : (size_t)(end - line);
+		char val[1024];
+		const char *colon;
+		size_t vl;
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll == 0) {
+			const char *body = eol ? eol + 1 : end;
+			json_object_set_new(o, "text", json_stringn(body, (size_t)(end - body)));
+			break;
+		}
+		colon = memchr(line, ':', ll);
+		if (colon) {
+			vl = ll - (size_t)(colon - line) - 1;
+			if (vl && colon[1] == ' ') {
+				colon++;
+				vl--;
+			}
+			if (vl >= sizeof(val))
+				vl = sizeof(val) - 1;
+			memcpy(val, colon + 1, vl);
+			val[vl] = '\0';
+			if (!strncasecmp(line, "To:", 3) || !strncasecmp(line, "Cc:", 3) ||
+			    !strncasecmp(line, "Bcc:", 4)) {
+				const char *key = !strncasecmp(line, "To:", 3)   ? "to"
+				                  : !strncasecmp(line, "Cc:", 3) ? "cc"
+				                                                 : "bcc";
+				json_t *arr = json_array();
+				char *save = NULL, *tok;
+				for (tok = strtok_r(val, ", ", &save); tok && arr;
+				     tok = strtok_r(NULL, ", ", &save))
+					json_array_append_new(arr, web_jstr(tok));
+				if (arr)
+					json_object_set_new(o, key, arr);
+			} else if (!strncasecmp(line, "Subject:", 8)) {
+				json_object_set_new(o, "subject", web_jstr(val));
+			} else if (!strncasecmp(line, "In-Reply-To:", 12)) {
+				json_object_set_new(o, "in_reply_to", web_jstr(val));
+			} else if (!strncasecmp(line, "X-QMail-Level:", 14)) {
+				long long lv = 0;
+				qm_parse_ll(val, 0, 4, &lv, NULL);
+				json_object_set_new(o, "level", json_integer(lv));
+			}
+		}
+		line = eol ? eol + 1 : end;
+	}
+	return o;
+}
+
+static void draft_save(struct web_req *r, int64_t id)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_buf b;
+	struct qm_error e;
+	long long acct = 0;
+	json_t *j = web_body_json(r);
+
+	if (!j)
+		return;
+	qm_buf_init_secure(&b, WEB_MAX_JSON_MESSAGE + 8192);
+	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &acct) < 0 ||
+	    draft_encode(j, r, &b) != QM_OK)
+		goto out;
+	if (qm_store_draft_put(st, acct, &id, b.data, b.len, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	web_reply_json(r, r->route->method == WEB_POST ? 201 : 200,
+	               draft_decode(id, acct, (const char *)b.data, b.len));
+out:
+	qm_buf_free(&b);
+	json_decref(j);
+}
+
+void api_drafts_add(struct web_req *r)
+{
+	draft_save(r, 0);
+}
+
+void api_drafts_update(struct web_req *r)
+{
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) == 0)
+		draft_save(r, id);
+}
+
+void api_drafts_delete(struct web_req *r)
+{
+	struct qm_error e;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_store_draft_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_empty(r);
+}
+
+void api_drafts_list(struct web_req *r)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_error e;
+	int64_t acct = req_account(r), *ids = NULL;
+	size_t n = 0, i;
+	json_t *arr;
+
+	if (acct < 0)
+		return;
+	if (qm_store_draft_list(st, acct, &ids, &n, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n && arr; i++) {
+		struct qm_buf b;
+		qm_buf_init_secure(&b, WEB_MAX_JSON_MESSAGE + 8192);
+		if (qm_store_draft_get(st, ids[i], &b, NULL) == QM_OK)
+			json_array_append_new(arr, draft_decode(ids[i], acct,
+			                                        b.data ? (const char *)b.data : "",
+			                                        b.len));
+		qm_buf_free(&b);
+	}
+	free(ids);
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "drafts", arr) : NULL);
+}
+
+/* ------------------------------------------------------------ outbox */
+
+void api_outbox_list(struct web_req *r)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	int64_t acct = req_account(r);
+	json_t *arr = json_array();
+	int state;
+
+	if (acct < 0) {
+		json_decref(arr);
+		return;
+	}
+	for (state = QM_OUTBOX_PENDING; state <= QM_OUTBOX_RETRYING && arr; state++) {
+		int64_t *ids = NULL;
+		size_t n = 0, i;
+		if (qm_store_outbox_list(st, acct, state, 0, &ids, &n, NULL) != QM_OK)
+			continue;
+		for (i = 0; i < n; i++) {
+			struct qm_store_outbox o;
+			memset(&o, 0, sizeof(o));
+			if (qm_store_outbox_get(st, ids[i], &o, NULL) != QM_OK)
+				continue;
+			json_array_append_new(
+				arr, json_pack("{s:o,s:o,s:o,s:i,s:s,s:i,s:I,s:I,s:I,s:o}", "id",
+				               id_json(o.id), "message_id", web_jstr(o.message_id),
+				               "to", web_jstr(o.recipients), "level", o.level,
+				               "state", qm_store_outbox_state_str(o.state),
+				               "attempts", o.attempts, "created",
+				               (json_int_t)o.created, "updated",
+				               (json_int_t)o.updated, "retry_at",
+				               (json_int_t)o.retry_at, "error",
+				               o.reason ? web_jstr(o.reason) : json_null()));
+			qm_store_outbox_item_free(&o);
+		}
+		free(ids);
+	}
+	web_reply_json(r, 200, arr ? json_pack("{s:o}", "items", arr) : NULL);
+}
+
+void api_outbox_retry(struct web_req *r)
+{
+	struct qm_error e;
+	size_t sent = 0, failed = 0;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	/* The engine retries everything that is due, this one included. */
+	if (qm_client_outbox_run(r->srv->client, 0, &sent, &failed, &e) != QM_OK &&
+	    sent == 0) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	web_reply_json(r, 200, json_pack("{s:I,s:I}", "sent", (json_int_t)sent,
+	                                 "failed", (json_int_t)failed));
+}

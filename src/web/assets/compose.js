@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+// Compose: To/Cc/Bcc with autocomplete from past correspondents, subject,
+// body, attachments by picker or drag and drop (with upload progress), the
+// level selector that says for each level whether it can be used now (and
+// is re-asked as recipients, text and attachments change), drafts, send.
+import { api } from './api.js';
+import { upload } from './api.js';
+import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
+import { state } from './app.js';
+import { replyTo } from './mail.js';
+
+const LEVEL_NAMES = { 1: 'Level 1 — one-time pad (QKD)', 2: 'Level 2 — QKD + AES-256', 3: 'Level 3 — post-quantum', 4: 'Level 4 — classical' };
+
+function splitAddrs(v) {
+  return v.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean).map((s) => { const m = s.match(/<([^>]+)>/); return m ? m[1] : s; });
+}
+
+function quote(m) {
+  const who = addrText(m.from);
+  return `\n\nOn ${new Date(m.date * 1000).toLocaleString()}, ${who} wrote:\n${(m.text || '').split('\n').map((l) => `> ${l}`).join('\n')}`;
+}
+
+export async function showCompose(root, kind, id) {
+  const c = { uploads: [], draft: null, level: 0, inReplyTo: null };
+  const to = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000', 'aria-required': 'true' });
+  const cc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
+  const bcc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
+  const subject = h('input', { type: 'text', maxlength: '998' });
+  const body = h('textarea', { rows: '14', maxlength: '4000000' });
+  const suggest = h('datalist', { id: 'addr-suggest' });
+  const acct = h('select', {}, state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, addrText({ name: a.name, address: a.address }))));
+  const levels = h('fieldset', { class: 'levels' }, h('legend', {}, 'Security level'));
+  const needed = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const attList = h('ul', { class: 'uploads', 'aria-label': 'Attachments' });
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'sr-only', id: 'file-input' });
+  const drop = h('div', { class: 'dropzone', tabindex: '0', role: 'button', 'aria-label': 'Add attachments: drop files here or press Enter to choose' },
+    'Drop files here or ', h('label', { for: 'file-input', class: 'link' }, 'choose files'), fileInput);
+  const status = h('p', { role: 'status', 'aria-live': 'polite' });
+  const sendBtn = h('button', { type: 'submit', class: 'btn primary' }, 'Send');
+
+  if (kind && replyTo && replyTo.m && replyTo.m.id === id) {
+    const m = replyTo.m;
+    const self = (state.accounts.find((a) => a.id === state.account) || {}).address;
+    const re = (s) => (/^re:/i.test(s) ? s : `Re: ${s}`);
+    if (kind === 'reply' || kind === 'all') {
+      to.value = (m.reply_to && m.reply_to.length ? m.reply_to : [m.from]).map((a) => a.address).join(', ');
+      if (kind === 'all') cc.value = [...(m.to || []), ...(m.cc || [])].map((a) => a.address).filter((a) => a !== self).join(', ');
+      subject.value = re(m.subject || '');
+      c.inReplyTo = m.message_id;
+    } else {
+      subject.value = /^fwd:/i.test(m.subject || '') ? m.subject : `Fwd: ${m.subject || ''}`;
+    }
+    body.value = quote(m);
+    if (m.security && m.security.level) c.level = m.security.level;
+  }
+
+  let timer = 0;
+  const recheck = () => { clearTimeout(timer); timer = setTimeout(checkLevels, 300); };
+  async function checkLevels() {
+    const all = [...splitAddrs(to.value), ...splitAddrs(cc.value), ...splitAddrs(bcc.value)];
+    let r;
+    try {
+      r = await api.post('/api/levels', { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
+    } catch (e) { needed.textContent = all.length ? e.message : 'Add a recipient to see which levels can be used.'; return; }
+    mount(levels, h('legend', {}, 'Security level'));
+    for (const l of r.levels) {
+      if (!c.level && l.available) c.level = l.level;
+      const id = `level-${l.level}`;
+      levels.appendChild(h('div', { class: `level ${l.available ? 'ok' : 'no'}` },
+        h('input', { type: 'radio', name: 'level', id, value: String(l.level), checked: c.level === l.level ? true : null, 'aria-describedby': `${id}-why`, onchange: () => { c.level = l.level; } }),
+        h('label', { for: id }, LEVEL_NAMES[l.level], ' ', h('span', { class: l.available ? 'avail' : 'unavail' }, l.available ? 'available' : 'not available')),
+        h('small', { id: `${id}-why`, class: 'hint' }, l.reason || '')));
+    }
+    needed.textContent = r.needed_bytes ? `Level 1 needs ${fmtBytes(r.needed_bytes)} of QKD key material for this message.` : '';
+  }
+
+  async function suggestFor(input) {
+    const last = input.value.split(/[,;]/).pop().trim();
+    if (last.length < 1) return;
+    try {
+      const r = await api.get(`/api/contacts/suggest?q=${encodeURIComponent(last)}`);
+      const prefix = input.value.slice(0, input.value.length - input.value.split(/[,;]/).pop().length);
+      mount(suggest, (r.contacts || []).map((x) => h('option', { value: `${prefix}${prefix ? ' ' : ''}${x.address}` }, x.name || x.address)));
+    } catch (e) { /* no suggestions */ }
+  }
+  for (const inp of [to, cc, bcc]) {
+    inp.addEventListener('input', () => { suggestFor(inp); recheck(); });
+  }
+  body.addEventListener('input', recheck);
+  acct.addEventListener('change', recheck);
+
+  function renderUploads() {
+    mount(attList, c.uploads.map((u) => h('li', {},
+      h('span', {}, u.name), ' ', h('span', { class: 'muted' }, fmtBytes(u.size)), ' ',
+      u.id ? null : h('progress', { max: '100', value: String(Math.round(100 * (u.progress || 0))), 'aria-label': `Uploading ${u.name}` }),
+      u.error ? h('span', { class: 'error' }, u.error) : null,
+      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': `Remove ${u.name}`, onclick: async () => {
+        c.uploads = c.uploads.filter((x) => x !== u); renderUploads(); recheck();
+        if (u.id) try { await api.del(`/api/uploads/${encodeURIComponent(u.id)}`); } catch (e) { /* gone */ }
+      } }, '✕'))));
+  }
+  async function addFiles(files) {
+    for (const f of files) {
+      const u = { name: f.name, size: f.size, progress: 0 };
+      c.uploads.push(u);
+      renderUploads();
+      try {
+        const r = await upload(f, (p) => { u.progress = p; renderUploads(); });
+        u.id = r.id;
+      } catch (e) { u.error = e.message; toast(e.message, 'error'); }
+      renderUploads();
+      recheck();
+    }
+  }
+  fileInput.addEventListener('change', () => { addFiles([...fileInput.files]); fileInput.value = ''; });
+  drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fileInput.click(); } });
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
+
+  function payload() {
+    return { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), subject: subject.value, text: body.value, uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
+  }
+  async function saveDraft() {
+    const p = payload();
+    try {
+      const d = c.draft ? await api.put(`/api/drafts/${encodeURIComponent(c.draft)}`, p) : await api.post('/api/drafts', p);
+      c.draft = d.id;
+      status.textContent = `Draft saved at ${new Date().toLocaleTimeString()}`;
+    } catch (e) { toast(e.message, 'error'); }
+  }
+
+  const form = h('form', { class: 'compose card', 'aria-labelledby': 'compose-title' },
+    h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : (kind ? 'Reply' : 'New message')),
+    state.accounts.length > 1 ? field('From', acct) : null,
+    field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
+    field('Subject', subject, 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".'),
+    field('Message', body), suggest, drop, attList, levels, needed, status,
+    h('div', { class: 'actions' }, sendBtn,
+      h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
+      h('a', { class: 'btn ghost', href: '#/mail/INBOX' }, 'Discard')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!splitAddrs(to.value).length) { status.textContent = 'Add at least one recipient.'; to.focus(); return; }
+    if (c.uploads.some((u) => !u.id && !u.error)) { status.textContent = 'Wait for the uploads to finish.'; return; }
+    if (!c.level) { status.textContent = 'Choose a security level.'; return; }
+    sendBtn.disabled = true;
+    try {
+      const r = await api.post('/api/send', payload());
+      toast(`Queued at level ${r.level}: ${r.state}`);
+      location.hash = '#/outbox';
+    } catch (err) {
+      status.textContent = err.message;
+      sendBtn.disabled = false;
+    }
+  });
+  mount(root, form);
+  (to.value ? body : to).focus();
+  checkLevels();
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+// The mailbox: the message list (keyset paging, search, unread state,
+// badges with explanations) and the reader (headers, text, sanitised HTML
+// in a sandboxed iframe, attachments, the security details panel, reply,
+// forward, delete, move, mark). Keyboard: j/k move, Enter opens, r reply,
+// a reply all, f forward, # or Delete deletes, u toggles unread.
+import { api, qs } from './api.js';
+import { h, mount, clear, toast, fmtDate, fmtBytes, addrText, badge, BADGES } from './ui.js';
+import { state, loadFolders } from './app.js';
+
+const view = { folder: 'INBOX', q: '', cursors: [''], page: 0, rows: [], selected: -1, open: null, total: 0 };
+
+window.addEventListener('qm-search', (e) => { view.q = e.detail; view.cursors = ['']; view.page = 0; if (view.el) loadList(); });
+window.addEventListener('qm-refresh', () => { if (view.el && document.body.contains(view.el)) loadList(); });
+
+export async function showMailbox(root, folder, id) {
+  if (folder !== view.folder) { view.folder = folder; view.cursors = ['']; view.page = 0; view.q = ''; document.getElementById('search').value = ''; }
+  const list = h('div', { class: 'msglist', id: 'msglist' });
+  const reader = h('section', { class: 'reader', id: 'reader', 'aria-label': 'Message' },
+    h('p', { class: 'empty' }, 'Select a message to read it.'));
+  view.el = h('div', { class: 'mailbox' }, list, reader);
+  mount(root, view.el);
+  await loadList();
+  if (id) await openMessage(id);
+}
+
+async function loadList() {
+  const list = document.getElementById('msglist');
+  if (!list) return;
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await api.get(`/api/messages${qs({ account: state.account, folder: view.folder, limit: 50, cursor: view.cursors[view.page], q: view.q })}`);
+  } catch (e) { mount(list, h('p', { class: 'error', role: 'alert' }, e.message)); return; }
+  view.rows = r.messages || [];
+  view.total = r.total || 0;
+  view.next = r.next_cursor;
+  const title = view.folder === 'INBOX' ? 'Inbox' : view.folder;
+  const head = h('div', { class: 'listhead' },
+    h('h1', {}, view.q ? `Search: ${view.q}` : title),
+    h('span', { class: 'muted' }, `${view.total.toLocaleString()} messages${r.unread ? `, ${r.unread.toLocaleString()} unread` : ''}`));
+  const ul = h('ul', { class: 'rows', role: 'listbox', 'aria-label': `${title} messages`, tabindex: '0', id: 'rows' });
+  view.rows.forEach((m, i) => ul.appendChild(row(m, i)));
+  if (!view.rows.length) ul.appendChild(h('li', { class: 'empty' }, view.q ? 'No message matches.' : 'No messages here.'));
+  const pager = h('div', { class: 'pager' },
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.page === 0 ? true : null, onclick: () => { view.page--; loadList(); } }, '‹ Newer'),
+    h('span', { class: 'muted' }, `Page ${view.page + 1}`),
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.next ? null : true, onclick: () => { view.cursors[view.page + 1] = view.next; view.page++; loadList(); } }, 'Older ›'));
+  mount(list, head, ul, pager);
+  list.dataset.renderMs = String(Math.round(performance.now() - t0));
+  ul.addEventListener('keydown', (e) => keyNav(e));
+}
+
+function row(m, i) {
+  const li = h('li', {
+    class: `row${m.seen ? '' : ' unread'}`, role: 'option', id: `row-${m.id}`, 'aria-selected': 'false', dataset: { id: m.id, i: String(i) },
+    onclick: () => { select(i); openMessage(m.id); },
+  },
+  h('span', { class: 'from' }, m.from ? (m.from.name || m.from.address) : ''),
+  h('span', { class: 'subject' }, m.subject || '(no subject)'),
+  m.has_attachments ? h('span', { class: 'clip', title: 'Has attachments', 'aria-label': 'has attachments', role: 'img' }, '📎') : h('span', { class: 'clip' }),
+  badge(m.security),
+  h('time', { class: 'date', datetime: new Date(m.date * 1000).toISOString() }, fmtDate(m.date)));
+  li.setAttribute('aria-label', `${m.seen ? '' : 'Unread. '}From ${m.from ? addrText(m.from) : 'unknown'}. ${m.subject || 'no subject'}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
+  return li;
+}
+
+function select(i) {
+  const ul = document.getElementById('rows');
+  if (!ul || !view.rows.length) return;
+  i = Math.max(0, Math.min(view.rows.length - 1, i));
+  ul.querySelectorAll('[aria-selected="true"]').forEach((e) => e.setAttribute('aria-selected', 'false'));
+  const li = ul.querySelector(`[data-i="${i}"]`);
+  if (li) { li.setAttribute('aria-selected', 'true'); ul.setAttribute('aria-activedescendant', li.id); li.scrollIntoView({ block: 'nearest' }); }
+  view.selected = i;
+}
+
+export function keyNav(e) {
+  if (!location.hash.startsWith('#/mail/') || !view.rows) return;
+  const cur = view.rows[view.selected];
+  switch (e.key) {
+    case 'j': case 'ArrowDown': e.preventDefault(); select(view.selected + 1); break;
+    case 'k': case 'ArrowUp': e.preventDefault(); select(view.selected - 1); break;
+    case 'Enter': case 'o': if (cur) openMessage(cur.id); break;
+    case 'r': if (view.open) reply('reply'); break;
+    case 'a': if (view.open) reply('all'); break;
+    case 'f': if (view.open) reply('forward'); break;
+    case '#': case 'Delete': if (view.open) del(); break;
+    case 'u': if (view.open) mark({ seen: !view.open.seen }); break;
+    default:
+  }
+}
+
+async function openMessage(id) {
+  const reader = document.getElementById('reader');
+  if (!reader) return;
+  mount(reader, h('p', { class: 'muted' }, 'Opening…'));
+  let m;
+  try { m = await api.get(`/api/messages/${encodeURIComponent(id)}`); } catch (e) { mount(reader, h('p', { class: 'error', role: 'alert' }, e.message)); return; }
+  view.open = m;
+  const li = document.getElementById(`row-${m.id}`);
+  if (li) li.classList.remove('unread');
+  history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}/${encodeURIComponent(m.id)}`);
+  renderMessage(reader, m, false);
+}
+
+function renderMessage(reader, m, remote) {
+  const d = m.details || {};
+  const bad = d.status === 'tampered' || d.status === 'replay';
+  const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('all'), disabled: bad ? true : null, title: 'Reply all (a)' }, 'Reply all'),
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('forward'), disabled: bad ? true : null, title: 'Forward (f)' }, 'Forward'),
+    h('button', { class: 'btn', type: 'button', onclick: () => mark({ seen: !m.seen }), title: 'Mark unread (u)' }, m.seen ? 'Mark unread' : 'Mark read'),
+    moveSelect(),
+    h('button', { class: 'btn danger', type: 'button', onclick: del, title: 'Delete (#)' }, 'Delete'));
+  const headers = h('dl', { class: 'headers' },
+    h('dt', {}, 'From'), h('dd', {}, addrText(m.from)),
+    h('dt', {}, 'To'), h('dd', {}, (m.to || []).map(addrText).join(', ')),
+    (m.cc && m.cc.length) ? [h('dt', {}, 'Cc'), h('dd', {}, m.cc.map(addrText).join(', '))] : null,
+    h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''));
+  let body;
+  if (bad) {
+    body = h('div', { class: 'card error', role: 'alert' }, BADGES[d.status][1], d.error ? ` (${d.error})` : '');
+  } else if (m.has_html) {
+    const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
+    body = h('div', {},
+      h('iframe', { class: 'htmlmail', sandbox: 'allow-popups allow-popups-to-escape-sandbox', src, title: 'Message content (sanitised HTML)', referrerpolicy: 'no-referrer' }),
+      remote ? null : h('button', { class: 'btn ghost small', type: 'button', onclick: () => renderMessage(reader, m, true), title: 'Remote images can tell the sender when and where you read this message.' }, 'Show remote images'),
+      h('details', {}, h('summary', {}, 'Show as plain text'), h('pre', { class: 'text' }, m.text || '')));
+  } else {
+    body = h('pre', { class: 'text' }, m.text || '');
+  }
+  const atts = (m.attachments || []).length ? h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
+    m.attachments.map((a) => h('li', {}, h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, `📎 ${a.name}`), h('span', { class: 'muted' }, ` ${fmtBytes(a.size)}`)))) : null;
+  const details = h('details', { class: 'secdetails' }, h('summary', {}, 'Security details'),
+    h('dl', {},
+      h('dt', {}, 'Level'), h('dd', {}, d.level ? `${d.level} — ${(BADGES[`l${d.level}`] || BADGES.plain)[1]}` : 'none'),
+      h('dt', {}, 'Result'), h('dd', {}, d.explanation || d.status || ''),
+      d.key_ids && d.key_ids.length ? [h('dt', {}, `Key IDs (${d.key_count || d.key_ids.length})`), h('dd', { class: 'mono' }, d.key_ids.join(' '))] : null,
+      d.sender_sae ? [h('dt', {}, 'Sender SAE'), h('dd', { class: 'mono' }, d.sender_sae)] : null,
+      d.signer ? [h('dt', {}, 'Signer'), h('dd', { class: 'mono' }, `${d.signer.fingerprint} (${d.signer.trust})`)] : null,
+      d.error ? [h('dt', {}, 'Error'), h('dd', {}, d.error)] : null));
+  mount(reader, actions, h('h2', { class: 'subject' }, m.subject || '(no subject)', ' ', badge(m.security)), headers, details, atts, body);
+}
+
+function moveSelect() {
+  const folders = state.folders.filter((f) => f.name !== view.folder);
+  if (!folders.length) return null;
+  const sel = h('select', { 'aria-label': 'Move to folder', onchange: async (e) => {
+    if (!e.target.value) return;
+    try { await api.post(`/api/messages/${encodeURIComponent(view.open.id)}/move`, { folder: e.target.value }); toast(`Moved to ${e.target.value}`); afterRemove(); } catch (err) { toast(err.message, 'error'); }
+  } }, h('option', { value: '' }, 'Move to…'), folders.map((f) => h('option', { value: f.name }, f.name)));
+  return sel;
+}
+
+async function mark(flags) {
+  try {
+    const s = await api.post(`/api/messages/${encodeURIComponent(view.open.id)}/flags`, flags);
+    view.open.seen = s.seen;
+    const li = document.getElementById(`row-${view.open.id}`);
+    if (li) li.classList.toggle('unread', !s.seen);
+    renderMessage(document.getElementById('reader'), view.open, false);
+    loadFolders();
+  } catch (e) { toast(e.message, 'error'); }
+}
+
+async function del() {
+  try { await api.del(`/api/messages/${encodeURIComponent(view.open.id)}`); toast('Deleted'); afterRemove(); } catch (e) { toast(e.message, 'error'); }
+}
+
+function afterRemove() {
+  view.open = null;
+  clear(document.getElementById('reader')).appendChild(h('p', { class: 'empty' }, 'Select a message to read it.'));
+  history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}`);
+  loadList();
+  loadFolders();
+}
+
+// The message being answered, handed to compose in memory (never stored).
+export let replyTo = null;
+
+function reply(kind) {
+  replyTo = { kind, m: view.open };
+  location.hash = `#/compose/${kind}/${encodeURIComponent(view.open.id)}`;
+}

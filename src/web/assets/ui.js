@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+// DOM helpers. Everything that comes from mail reaches the page through
+// textContent and setAttribute here: no innerHTML, no eval, ever.
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked') el.checked = !!v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+}
+
+export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+
+export function mount(el, ...children) { clear(el); append(el, children); return el; }
+
+export function toast(text, kind) {
+  const t = h('div', { class: `toast ${kind || ''}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+  document.getElementById('toasts').appendChild(t);
+  setTimeout(() => t.remove(), kind === 'error' ? 9000 : 5000);
+}
+
+export function fmtDate(sec) {
+  if (!sec) return '';
+  const d = new Date(sec * 1000), now = new Date();
+  if (d.toDateString() === now.toDateString())
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (d.getFullYear() === now.getFullYear())
+    return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  return d.toLocaleDateString();
+}
+
+export function fmtBytes(n) {
+  if (n === undefined || n === null) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1048576).toFixed(1)} MB`;
+  return `${(n / 1073741824).toFixed(2)} GB`;
+}
+
+export function addrText(a) {
+  if (!a) return '';
+  return a.name ? `${a.name} <${a.address}>` : a.address;
+}
+
+export const BADGES = {
+  l1: ['L1 OTP', 'Level 1 — one-time pad with QKD keys. Unbreakable even by a quantum computer; authenticated with a one-time MAC.'],
+  l2: ['L2 QKD-AES', 'Level 2 — AES-256-GCM with a key from quantum key distribution. Safe against classical and quantum attackers.'],
+  l3: ['L3 PQC', 'Level 3 — post-quantum: ML-KEM-768 + X25519 key exchange, signed with ML-DSA-65 + Ed25519.'],
+  l4: ['L4 classical', 'Level 4 — classical: X25519 + AES-256-GCM, signed with Ed25519. Safe today, not against a future quantum computer.'],
+  plain: ['Not encrypted', 'Not encrypted: anyone on the way could have read or changed this message.'],
+  tampered: ['Tampered', 'This message failed its integrity check: it was changed on the way or is forged. Its content is not shown.'],
+  replay: ['Replay', 'This message reuses a key that another message already used. It was refused as a replay.'],
+  pending: ['Not decrypted', 'Not decrypted yet: the next sync fetches its keys.'],
+};
+
+export function badge(sec) {
+  const b = BADGES[(sec && sec.badge) || 'plain'] || BADGES.plain;
+  const name = (sec && sec.badge) || 'plain';
+  return h('span', { class: `badge badge-${name}`, title: b[1], 'aria-label': `${b[0]}: ${b[1]}`, tabindex: '0', role: 'img' }, b[0]);
+}
+
+// A labelled form field; returns [wrapper, input].
+export function field(label, input, hint) {
+  const id = input.id || `f-${Math.random().toString(36).slice(2, 9)}`;
+  input.id = id;
+  const hintEl = hint ? h('small', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl);
+}

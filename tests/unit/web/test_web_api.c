@@ -1,0 +1,937 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * API tests of the web GUI over real HTTP (libcurl) against a real server
+ * (qm_web_server_start on 127.0.0.1, a free port) over a real client engine
+ * and store in a temporary home: the security checks (Host, Origin, CSRF
+ * token, session, content type, body and upload limits, headers, cookie
+ * flags) and every endpoint once, with messages put in the store the way
+ * sync does (plain, HTML with XSS, attachment, tampered).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "client/client.h"
+#include "core/core.h"
+#include "harness.h"
+#include "web/web.h"
+
+#define PASS "correct horse battery staple"
+
+static char g_home[1024];
+static struct qm_client *g_client;
+static struct qm_web_server *g_srv;
+static char g_base[128], g_host[64], g_origin[96];
+static char g_cookie[128], g_csrf[80];
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	char headers[8192];
+	size_t hlen;
+	json_t *json;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	char *nb = realloc(r->body, r->len + sz * n + 1);
+
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, p, sz * n);
+	r->len += sz * n;
+	r->body[r->len] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	size_t k = sz * n;
+
+	if (r->hlen + k + 1 < sizeof(r->headers)) {
+		memcpy(r->headers + r->hlen, p, k);
+		r->hlen += k;
+		r->headers[r->hlen] = '\0';
+	}
+	return k;
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The value of response header name (first one), copied into out. */
+static int header(const struct resp *r, const char *name, char *out,
+                  size_t cap)
+{
+	const char *p = r->headers;
+	size_t nl = strlen(name);
+
+	while ((p = strcasestr(p, name)) != NULL) {
+		if ((p == r->headers || p[-1] == '\n') && p[nl] == ':') {
+			const char *v = p + nl + 1, *e;
+			while (*v == ' ')
+				v++;
+			e = strpbrk(v, "\r\n");
+			size_t vl = e ? (size_t)(e - v) : strlen(v);
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return 1;
+		}
+		p += nl;
+	}
+	return 0;
+}
+
+enum { F_NO_ORIGIN = 1, F_NO_CSRF = 2, F_NO_COOKIE = 4 };
+
+/*
+ * One request. ctype NULL means application/json for a body. extra is one
+ * more header line or NULL. Origin, CSRF token and cookie are sent unless
+ * flags say otherwise.
+ */
+static void req(struct resp *r, const char *method, const char *path,
+                const char *body, size_t blen, const char *ctype,
+                const char *extra, int flags)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[4096], line[512];
+
+	memset(r, 0, sizeof(*r));
+	assert_non_null(c);
+	snprintf(url, sizeof(url), "%s%s", g_base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+		snprintf(line, sizeof(line), "Content-Type: %s",
+		         ctype ? ctype : "application/json");
+		h = curl_slist_append(h, line);
+	}
+	h = curl_slist_append(h, "Expect:");
+	if (!(flags & F_NO_ORIGIN)) {
+		snprintf(line, sizeof(line), "Origin: %s", g_origin);
+		h = curl_slist_append(h, line);
+	}
+	if (!(flags & F_NO_CSRF) && g_csrf[0]) {
+		snprintf(line, sizeof(line), "X-CSRF-Token: %s", g_csrf);
+		h = curl_slist_append(h, line);
+	}
+	if (extra)
+		h = curl_slist_append(h, extra);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (!(flags & F_NO_COOKIE) && g_cookie[0])
+		curl_easy_setopt(c, CURLOPT_COOKIE, g_cookie);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (r->body && r->len && r->body[0] == '{')
+		r->json = json_loads(r->body, 0, NULL);
+}
+
+static void get(struct resp *r, const char *path)
+{
+	req(r, "GET", path, NULL, 0, NULL, NULL, 0);
+}
+
+static void post(struct resp *r, const char *path, const char *json)
+{
+	req(r, "POST", path, json, strlen(json), NULL, NULL, 0);
+}
+
+static const char *err_code(const struct resp *r)
+{
+	json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+
+	return e ? json_string_value(json_object_get(e, "code")) : "";
+}
+
+/* Keeps the qm_session cookie of a Set-Cookie response header. */
+static void keep_cookie(const struct resp *r)
+{
+	char v[512], *semi;
+
+	assert_true(header(r, "Set-Cookie", v, sizeof(v)));
+	assert_non_null(strstr(v, "HttpOnly"));
+	assert_non_null(strstr(v, "SameSite=Strict"));
+	assert_non_null(strstr(v, "Path=/"));
+	semi = strchr(v, ';');
+	assert_non_null(semi);
+	*semi = '\0';
+	assert_int_equal(strncmp(v, "qm_session=", 11), 0);
+	assert_int_equal(strlen(v + 11), 64);
+	qm_strlcpy(g_cookie, v, sizeof(g_cookie));
+}
+
+static void keep_csrf(const struct resp *r)
+{
+	const char *t = json_string_value(json_object_get(r->json, "csrf"));
+
+	assert_non_null(t);
+	assert_int_equal(strlen(t), 64);
+	qm_strlcpy(g_csrf, t, sizeof(g_csrf));
+}
+
+static int setup(void **state)
+{
+	struct qm_client_opts co;
+	struct qm_web_config wc;
+	struct qm_error e;
+
+	(void)state;
+	setenv("QM_STORE_KDF", "fast", 1);
+	if (qmt_tmpdir("web-api", g_home, sizeof(g_home)) != 0)
+		return -1;
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	if (qm_client_open(&co, &g_client, &e) != QM_OK) {
+		fprintf(stderr, "client: %s\n", qm_error_msg(&e));
+		return -1;
+	}
+	memset(&wc, 0, sizeof(wc));
+	wc.max_upload = 64 * 1024;
+	wc.allow_remote_images = 1;
+	if (qm_web_server_start(&wc, g_client, &g_srv, &e) != QM_OK) {
+		fprintf(stderr, "web: %s\n", qm_error_msg(&e));
+		return -1;
+	}
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(g_srv));
+	snprintf(g_host, sizeof(g_host), "127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(g_srv));
+	snprintf(g_origin, sizeof(g_origin), "http://%s", g_host);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	qm_web_server_stop(&g_srv);
+	qm_client_free(&g_client);
+	curl_global_cleanup();
+	qmt_rmtree(g_home);
+	return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_refuses_public_bind_without_tls(void **state)
+{
+	struct qm_web_config wc;
+	struct qm_web_server *s = NULL;
+	struct qm_error e;
+
+	(void)state;
+	memset(&wc, 0, sizeof(wc));
+	wc.bind = "0.0.0.0";
+	assert_int_equal(qm_web_server_start(&wc, g_client, &s, &e), QM_ERR_INVAL);
+	assert_null(s);
+	assert_non_null(strstr(e.msg, "--tls-cert"));
+}
+
+static void test_static_page_and_headers(void **state)
+{
+	struct resp r;
+	char v[1024];
+
+	(void)state;
+	get(&r, "/");
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "<script type=\"module\" src=\"/app.js\">"));
+	assert_null(strstr(r.body, "<script>"));
+	assert_null(strstr(r.body, "style=\""));
+	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_non_null(strstr(v, "default-src 'self'"));
+	assert_non_null(strstr(v, "script-src 'self';"));
+	assert_non_null(strstr(v, "object-src 'none'"));
+	assert_non_null(strstr(v, "frame-ancestors 'none'"));
+	assert_non_null(strstr(v, "base-uri 'none'"));
+	assert_null(strstr(v, "unsafe"));
+	assert_true(header(&r, "X-Content-Type-Options", v, sizeof(v)));
+	assert_string_equal(v, "nosniff");
+	assert_true(header(&r, "X-Frame-Options", v, sizeof(v)));
+	assert_string_equal(v, "DENY");
+	assert_true(header(&r, "Referrer-Policy", v, sizeof(v)));
+	assert_string_equal(v, "no-referrer");
+	assert_true(header(&r, "Content-Type", v, sizeof(v)));
+	assert_non_null(strstr(v, "text/html"));
+	resp_free(&r);
+	get(&r, "/app.js");
+	assert_int_equal(r.status, 200);
+	assert_true(header(&r, "Content-Type", v, sizeof(v)));
+	assert_non_null(strstr(v, "text/javascript"));
+	assert_null(strstr(r.body, "eval("));
+	assert_null(strstr(r.body, "innerHTML"));
+	resp_free(&r);
+	get(&r, "/nothing-here.js");
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	req(&r, "POST", "/", "x", 1, "text/plain", NULL, 0);
+	assert_int_equal(r.status, 405);
+	resp_free(&r);
+}
+
+static void test_host_check(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	req(&r, "GET", "/api/state", NULL, 0, NULL, "Host: evil.example", 0);
+	assert_int_equal(r.status, 421);
+	assert_string_equal(err_code(&r), "host");
+	resp_free(&r);
+	req(&r, "GET", "/", NULL, 0, NULL, "Host: 127.0.0.1:1", 0);
+	assert_int_equal(r.status, 421);
+	resp_free(&r);
+	{
+		char h[96];
+		snprintf(h, sizeof(h), "Host: localhost:%u",
+		         (unsigned)qm_web_server_port(g_srv));
+		req(&r, "GET", "/", NULL, 0, NULL, h, 0);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+	}
+}
+
+static void test_init_checks_then_unlocks(void **state)
+{
+	struct resp r;
+	char big[70 * 1024], v[512], old_cookie[128];
+
+	(void)state;
+	get(&r, "/api/state");
+	assert_int_equal(r.status, 200);
+	assert_false(json_is_true(json_object_get(r.json, "initialized")));
+	assert_false(json_is_true(json_object_get(r.json, "unlocked")));
+	assert_true(header(&r, "Cache-Control", v, sizeof(v)));
+	assert_string_equal(v, "no-store");
+	keep_cookie(&r);
+	keep_csrf(&r);
+	resp_free(&r);
+
+	/* no Origin, foreign Origin, no token, wrong token, wrong type, too big */
+	req(&r, "POST", "/api/init", "{\"passphrase\":\"" PASS "\"}",
+	    strlen("{\"passphrase\":\"" PASS "\"}"), NULL, NULL, F_NO_ORIGIN);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "origin");
+	resp_free(&r);
+	req(&r, "POST", "/api/init", "{}", 2, NULL, "Origin: http://evil.example",
+	    F_NO_ORIGIN);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "origin");
+	resp_free(&r);
+	req(&r, "POST", "/api/init", "{}", 2, NULL, NULL, F_NO_CSRF);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "csrf");
+	resp_free(&r);
+	req(&r, "POST", "/api/init", "{}", 2, NULL,
+	    "X-CSRF-Token: 0000000000000000000000000000000000000000000000000000000000000000",
+	    F_NO_CSRF);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "csrf");
+	resp_free(&r);
+	req(&r, "POST", "/api/init", "{}", 2, NULL, NULL, F_NO_COOKIE);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "csrf");
+	resp_free(&r);
+	req(&r, "POST", "/api/init", "passphrase=x", 12,
+	    "application/x-www-form-urlencoded", NULL, 0);
+	assert_int_equal(r.status, 415);
+	assert_string_equal(err_code(&r), "media_type");
+	resp_free(&r);
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 1] = '}';
+	req(&r, "POST", "/api/init", big, sizeof(big), NULL, NULL, 0);
+	assert_int_equal(r.status, 413);
+	assert_string_equal(err_code(&r), "too_large");
+	resp_free(&r);
+	post(&r, "/api/init", "{\"passphrase\": 5}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "passphrase"));
+	resp_free(&r);
+	post(&r, "/api/init", "{\"passphrase\": \"short\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	post(&r, "/api/init", "not json");
+	assert_int_equal(r.status, 400);
+	assert_string_equal(err_code(&r), "bad_request");
+	resp_free(&r);
+	/* an API route without a session: 401 */
+	req(&r, "GET", "/api/accounts", NULL, 0, NULL, NULL, F_NO_COOKIE);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(err_code(&r), "unauthorized");
+	resp_free(&r);
+
+	qm_strlcpy(old_cookie, g_cookie, sizeof(old_cookie));
+	post(&r, "/api/init", "{\"passphrase\":\"" PASS "\"}");
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.json, "unlocked")));
+	keep_cookie(&r);
+	keep_csrf(&r);
+	assert_string_not_equal(old_cookie, g_cookie); /* rotated: no fixation */
+	resp_free(&r);
+	post(&r, "/api/init", "{\"passphrase\":\"" PASS "\"}");
+	assert_int_equal(r.status, 409);
+	resp_free(&r);
+	get(&r, "/api/state");
+	assert_true(json_is_true(json_object_get(r.json, "unlocked")));
+	assert_true(json_is_true(json_object_get(r.json, "initialized")));
+	resp_free(&r);
+	/* the pre-unlock cookie is dead */
+	{
+		char keep[128];
+		qm_strlcpy(keep, g_cookie, sizeof(keep));
+		qm_strlcpy(g_cookie, old_cookie, sizeof(g_cookie));
+		get(&r, "/api/accounts");
+		assert_int_equal(r.status, 401);
+		resp_free(&r);
+		qm_strlcpy(g_cookie, keep, sizeof(g_cookie));
+	}
+	get(&r, "/api/nope");
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_code(&r), "not_found");
+	resp_free(&r);
+	req(&r, "PUT", "/api/state", "{}", 2, NULL, NULL, 0);
+	assert_int_equal(r.status, 405);
+	resp_free(&r);
+}
+
+static int64_t g_acct;
+static char g_acct_s[24];
+
+static void test_accounts(void **state)
+{
+	struct resp r;
+	char body[2048];
+	int smtp = qmt_free_port(), imap = qmt_free_port();
+
+	(void)state;
+	get(&r, "/api/presets");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "presets")), 3);
+	resp_free(&r);
+	post(&r, "/api/accounts", "{\"address\":\"not an address\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	post(&r, "/api/accounts",
+	     "{\"address\":\"a@example.org\",\"smtp\":{\"host\":\"bad host/\"}}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "host"));
+	resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"name\":\"Alice <b>A</b>\",\"address\":\"alice@example.org\","
+	         "\"password\":\"pw-alice\",\"sae_id\":\"SAE_A\","
+	         "\"smtp\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":\"none\"},"
+	         "\"imap\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":\"none\"},"
+	         "\"kme\":{\"url\":\"https://127.0.0.1:%d\"},\"default_level\":3}",
+	         smtp, imap, qmt_free_port());
+	post(&r, "/api/accounts", body);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_string_value(json_object_get(r.json, "address")),
+	                    "alice@example.org");
+	assert_true(json_is_true(json_object_get(r.json, "has_password")));
+	assert_null(strstr(r.body, "pw-alice"));
+	qm_strlcpy(g_acct_s, json_string_value(json_object_get(r.json, "id")),
+	           sizeof(g_acct_s));
+	{
+		long long v = 0;
+		assert_int_equal(qm_parse_ll(g_acct_s, 1, INT64_MAX, &v, NULL), QM_OK);
+		g_acct = v;
+	}
+	resp_free(&r);
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "accounts")), 1);
+	assert_null(strstr(r.body, "pw-alice"));
+	resp_free(&r);
+	snprintf(body, sizeof(body), "/api/accounts/%s", g_acct_s);
+	req(&r, "PUT", body, "{\"name\":\"Alice\",\"default_level\":2}",
+	    strlen("{\"name\":\"Alice\",\"default_level\":2}"), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Alice");
+	assert_int_equal(json_integer_value(json_object_get(r.json, "default_level")), 2);
+	resp_free(&r);
+	req(&r, "PUT", "/api/accounts/abc", "{}", 2, NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	/* connection test: nothing listens there, each check says so */
+	snprintf(body, sizeof(body), "/api/accounts/%s/test", g_acct_s);
+	post(&r, body, "{}");
+	assert_int_equal(r.status, 200);
+	assert_false(json_is_true(json_object_get(json_object_get(r.json, "smtp"), "ok")));
+	assert_true(strlen(json_string_value(
+		json_object_get(json_object_get(r.json, "smtp"), "message"))) > 0);
+	resp_free(&r);
+}
+
+static void test_settings_contacts_keyring(void **state)
+{
+	struct resp r;
+	char path[256], body[8192];
+	json_t *own;
+	const char *fpr;
+
+	(void)state;
+	get(&r, "/api/settings");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	req(&r, "PUT", "/api/settings", "{\"default_level\":9}", 19, NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	req(&r, "PUT", "/api/settings", "{\"default_level\":1,\"min_level\":3}", 33,
+	    NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "default_level")), 1);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "min_level")), 3);
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/contacts/bob@example.org?account=%s",
+	         g_acct_s);
+	req(&r, "PUT", path, "{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}",
+	    strlen("{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}"), NULL,
+	    NULL, 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/contacts?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")), 1);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/contacts/suggest?q=bo&account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(r.json, "contacts"), 0), "address")),
+		"bob@example.org");
+	resp_free(&r);
+
+	/* export our key, import it as Bob's, verify with a wrong and the right
+	 * fingerprint */
+	snprintf(path, sizeof(path), "/api/keyring/export?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	{
+		json_t *b = json_pack("{s:s,s:s}", "address", "bob@example.org", "key",
+		                      json_string_value(json_object_get(r.json, "key")));
+		char *txt = json_dumps(b, 0);
+		qm_strlcpy(body, txt, sizeof(body));
+		free(txt);
+		json_decref(b);
+	}
+	resp_free(&r);
+	post(&r, "/api/keyring/import", body);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_string_value(json_object_get(r.json, "trust")),
+	                    "unverified");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/keyring?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	own = json_array_get(json_object_get(r.json, "own"), 0);
+	fpr = json_string_value(json_object_get(own, "fingerprint"));
+	assert_non_null(fpr);
+	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")), 1);
+	snprintf(body, sizeof(body),
+	         "{\"address\":\"bob@example.org\",\"fingerprint\":\"%s\"}", fpr);
+	resp_free(&r);
+	post(&r, "/api/keyring/verify",
+	     "{\"address\":\"bob@example.org\",\"fingerprint\":\"0000 0000\"}");
+	assert_int_equal(r.status, 409);
+	resp_free(&r);
+	post(&r, "/api/keyring/verify", body);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
+/* Puts a plain message into the index and vault the way sync does. */
+static int64_t add_msg(const char *subject, const char *mime, int level,
+                       enum qm_store_verify verify, int n_attach)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	static int64_t uid = 1;
+	int64_t id = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 1;
+	m.uid = uid++;
+	m.message_id = NULL;
+	m.from_addr = "Mallory <mallory@example.net>";
+	m.to_addrs = "alice@example.org";
+	m.date = 1790000000 + uid;
+	m.level = level;
+	m.verify = verify;
+	m.size = mime ? (int64_t)strlen(mime) : 100;
+	m.n_attach = n_attach;
+	assert_int_equal(qm_store_msg_add(qm_client_store(g_client), &m, subject,
+	                                  NULL, 0, mime, mime ? strlen(mime) : 0,
+	                                  NULL, &id, &e),
+	                 QM_OK);
+	return id;
+}
+
+static void test_messages(void **state)
+{
+	static const char html_mime[] =
+		"From: Mallory <mallory@example.net>\r\n"
+		"To: alice@example.org\r\n"
+		"Subject: <img src=x onerror=alert(1)>\r\n"
+		"Message-ID: <m1@example.net>\r\n"
+		"Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+		"MIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+		"--B\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n"
+		"--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello text\r\n"
+		"--A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		"<p onclick=\"x()\">hello <b>html</b><script>alert(1)</script>"
+		"<img src=\"https://track.example/p.png\" alt=\"pix\"></p>\r\n"
+		"--A--\r\n"
+		"--B\r\nContent-Type: application/octet-stream; name=\"../../evil\\\".txt\"\r\n"
+		"Content-Disposition: attachment; filename=\"../../evil\\\".txt\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--B--\r\n";
+	struct resp r;
+	char path[256], v[1024];
+	int64_t id, bad;
+
+	(void)state;
+	id = add_msg("<img src=x onerror=alert(1)>", html_mime, 0,
+	             QM_VERIFY_NOT_QMAIL, 1);
+	bad = add_msg("forged", NULL, 2, QM_VERIFY_TAMPERED, 0);
+
+	snprintf(path, sizeof(path), "/api/folders?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(
+		json_array_get(json_object_get(r.json, "folders"), 0), "unread")), 2);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages?account=%s&folder=INBOX&limit=1",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 2);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_array_get(json_object_get(r.json, "messages"), 0), "security"),
+		"badge")), "tampered");
+	{
+		/* the next page through the cursor */
+		char p2[512];
+		const char *cur = json_string_value(json_object_get(r.json, "next_cursor"));
+		assert_non_null(cur);
+		snprintf(p2, sizeof(p2), "/api/messages?account=%s&limit=1&cursor=%s",
+		         g_acct_s, cur);
+		resp_free(&r);
+		get(&r, p2);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(json_string_value(json_object_get(
+			json_array_get(json_object_get(r.json, "messages"), 0), "subject")),
+			"<img src=x onerror=alert(1)>");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(
+			json_array_get(json_object_get(r.json, "messages"), 0), "from"),
+			"name")), "Mallory");
+		resp_free(&r);
+	}
+	get(&r, "/api/messages?limit=999");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	get(&r, "/api/messages?cursor=zz");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	if (!strstr(r.body, "hello text"))
+		print_error("the text part is missing: the client's MIME parse of "
+		            "multipart/mixed + alternative lost it: %s\n", r.body);
+	assert_true(json_is_true(json_object_get(r.json, "has_html")));
+	assert_true(json_is_true(json_object_get(r.json, "seen")));
+	assert_non_null(strstr(json_string_value(json_object_get(r.json, "text")),
+	                       "hello text"));
+	assert_int_equal(json_array_size(json_object_get(r.json, "attachments")), 1);
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/messages/%lld/html", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "hello <b>html</b>"));
+	assert_null(strstr(r.body, "<script"));
+	assert_null(strstr(r.body, "onclick"));
+	assert_null(strstr(r.body, "track.example"));
+	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_int_equal(strncmp(v, "sandbox", 7), 0);
+	assert_non_null(strstr(v, "default-src 'none'"));
+	assert_null(strstr(v, "script-src"));
+	assert_null(strstr(v, "https:"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/html?remote=1", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "https://track.example/p.png"));
+	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_non_null(strstr(v, "img-src data: https:"));
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.len, 5);
+	assert_memory_equal(r.body, "\x00\x01\x02\x03\x04", 5);
+	assert_true(header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_int_equal(strncmp(v, "attachment; filename*=UTF-8''", 29), 0);
+	assert_null(strchr(v + 29, '/'));
+	assert_null(strchr(v + 29, '"'));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/7", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "text")), "");
+	assert_string_equal(json_string_value(json_object_get(
+		json_object_get(r.json, "details"), "status")), "tampered");
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/messages/%lld/flags", (long long)id);
+	post(&r, path, "{\"seen\":false,\"flagged\":true}");
+	assert_int_equal(r.status, 200);
+	assert_false(json_is_true(json_object_get(r.json, "seen")));
+	assert_true(json_is_true(json_object_get(r.json, "flagged")));
+	resp_free(&r);
+	post(&r, path, "{\"seen\":\"yes\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, F_NO_CSRF);
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	get(&r, path);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+}
+
+static void test_uploads_levels_drafts(void **state)
+{
+	struct resp r;
+	char *big, path[256], body[1024], upid[32];
+
+	(void)state;
+	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
+	    NULL, 0);
+	assert_int_equal(r.status, 400); /* no X-Filename */
+	resp_free(&r);
+	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
+	    "X-Filename: ..%2Fetc%2Fpasswd", 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
+	    "X-Filename: r%C3%A9sum%C3%A9.txt", F_NO_CSRF);
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
+	big = calloc(1, 64 * 1024 + 1);
+	assert_non_null(big);
+	req(&r, "POST", "/api/uploads", big, 64 * 1024 + 1, "application/octet-stream",
+	    "X-Filename: big.bin", 0);
+	assert_int_equal(r.status, 413);
+	resp_free(&r);
+	free(big);
+	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
+	    "X-Filename: r%C3%A9sum%C3%A9.txt", 0);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_string_value(json_object_get(r.json, "name")),
+	                    "r\xc3\xa9sum\xc3\xa9.txt");
+	assert_int_equal(json_integer_value(json_object_get(r.json, "size")), 5);
+	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")), sizeof(upid));
+	resp_free(&r);
+
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"body_bytes\":100,"
+	         "\"uploads\":[\"%s\"]}", g_acct_s, upid);
+	post(&r, "/api/levels", body);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "levels")), 4);
+	assert_true(json_integer_value(json_object_get(r.json, "needed_bytes")) >= 105);
+	/* no KME runs: level 1 cannot be available, and says why */
+	assert_false(json_is_true(json_object_get(
+		json_array_get(json_object_get(r.json, "levels"), 0), "available")));
+	assert_true(strlen(json_string_value(json_object_get(
+		json_array_get(json_object_get(r.json, "levels"), 0), "reason"))) > 0);
+	resp_free(&r);
+	post(&r, "/api/levels", "{\"account\":1,\"to\":[\"not-an-address\"]}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/uploads/%s", upid);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"subject\":\"Plan \xc3\xa9\","
+	         "\"text\":\"line 1\\nline 2\",\"level\":2}", g_acct_s);
+	post(&r, "/api/drafts", body);
+	assert_int_equal(r.status, 201);
+	{
+		char did[32];
+		qm_strlcpy(did, json_string_value(json_object_get(r.json, "id")), sizeof(did));
+		resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts?account=%s", g_acct_s);
+		get(&r, path);
+		assert_int_equal(r.status, 200);
+		{
+			json_t *d = json_array_get(json_object_get(r.json, "drafts"), 0);
+			assert_string_equal(json_string_value(json_object_get(d, "subject")),
+			                    "Plan \xc3\xa9");
+			assert_string_equal(json_string_value(json_object_get(d, "text")),
+			                    "line 1\nline 2");
+			assert_string_equal(json_string_value(json_array_get(
+				json_object_get(d, "to"), 0)), "bob@example.org");
+			assert_int_equal(json_integer_value(json_object_get(d, "level")), 2);
+		}
+		resp_free(&r);
+		post(&r, "/api/drafts", "{\"account\":1,\"subject\":\"a\\r\\nBcc: x@y.z\"}");
+		assert_int_equal(r.status, 400); /* no header injection */
+		resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts/%s", did);
+		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+		assert_int_equal(r.status, 204);
+		resp_free(&r);
+	}
+	snprintf(path, sizeof(path), "/api/outbox?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_array(json_object_get(r.json, "items")));
+	resp_free(&r);
+	post(&r, "/api/send", "{\"account\":1,\"to\":[],\"level\":2}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+}
+
+static void test_sync_kme_events(void **state)
+{
+	struct resp r;
+	char path[128];
+
+	(void)state;
+	post(&r, "/api/sync", "{}");
+	assert_int_equal(r.status, 202);
+	assert_true(json_is_boolean(json_object_get(r.json, "running")));
+	resp_free(&r);
+	get(&r, "/api/sync");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	get(&r, "/api/events?since=0");
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_array(json_object_get(r.json, "events")));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/kme?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_false(json_is_true(json_object_get(r.json, "reachable")));
+	assert_true(strlen(json_string_value(json_object_get(r.json, "message"))) > 0);
+	resp_free(&r);
+}
+
+static void test_passphrase_lock_unlock(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	post(&r, "/api/passphrase", "{\"old\":\"wrong wrong wrong\",\"new\":\"new passphrase 123\"}");
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
+	post(&r, "/api/passphrase",
+	     "{\"old\":\"" PASS "\",\"new\":\"new passphrase 123\"}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	post(&r, "/api/lock", "{}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	/* a new anonymous session, then a wrong and the right passphrase */
+	g_cookie[0] = '\0';
+	get(&r, "/api/state");
+	assert_false(json_is_true(json_object_get(r.json, "unlocked")));
+	keep_cookie(&r);
+	keep_csrf(&r);
+	resp_free(&r);
+	post(&r, "/api/unlock", "{\"passphrase\":\"" PASS "\"}");
+	assert_int_equal(r.status, 403);
+	assert_string_equal(err_code(&r), "denied");
+	resp_free(&r);
+	post(&r, "/api/unlock", "{\"passphrase\":\"new passphrase 123\"}");
+	assert_int_equal(r.status, 200);
+	keep_cookie(&r);
+	keep_csrf(&r);
+	resp_free(&r);
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	{
+		char path[64];
+		snprintf(path, sizeof(path), "/api/accounts/%s", g_acct_s);
+		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+		assert_int_equal(r.status, 204);
+		resp_free(&r);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refuses_public_bind_without_tls),
+		cmocka_unit_test(test_static_page_and_headers),
+		cmocka_unit_test(test_host_check),
+		cmocka_unit_test(test_init_checks_then_unlocks),
+		cmocka_unit_test(test_accounts),
+		cmocka_unit_test(test_settings_contacts_keyring),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_uploads_levels_drafts),
+		cmocka_unit_test(test_sync_kme_events),
+		cmocka_unit_test(test_passphrase_lock_unlock),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
