@@ -186,7 +186,7 @@ nomem:
 	return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 }
 
-/* Text of a text part converted to UTF-8 by GMime. */
+/* Text of a text part converted to UTF-8 by GMime, with LF line ends. */
 static enum qm_err text_of(GMimeTextPart *t, size_t max, char **out,
                            struct qm_error *err)
 {
@@ -201,7 +201,14 @@ static enum qm_err text_of(GMimeTextPart *t, size_t max, char **out,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a text part is larger than the limit");
 	}
-	*out = mail_strndup(s ? s : "", n);
+	/* CRLF (the wire form) becomes LF for the reader */
+	if ((*out = malloc(n + 1)) != NULL) {
+		size_t j = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
+				(*out)[j++] = s[i];
+		(*out)[j] = '\0';
+	}
 	if (s) {
 		qm_wipe(s, n);
 		g_free(s);
@@ -350,6 +357,8 @@ static enum qm_err parse_message(const void *msg, size_t len,
 	mail_gmime_init();
 	s = g_mime_stream_mem_new_with_buffer(msg, len);
 	p = g_mime_parser_new_with_stream(s);
+	/* copy every part out of the input, which is wiped right after */
+	g_mime_parser_set_persist_stream(p, FALSE);
 	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
 	m = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the MIME side of the mail layer: canonical header values,
+ * the inner protected message, the outer QMail wire message (headers,
+ * folding, key-ID copies, Bcc never written), classification of incoming
+ * mail, and the bounds on hostile input (size, parts, depth, headers).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "mail/mail.h"
+
+#define assert_ok(call)                                                      \
+	do {                                                                 \
+		enum qm_err r_ = (call);                                     \
+		if (r_ != QM_OK)                                             \
+			fprintf(stderr, "%s: %s\n", #call, e.msg);           \
+		assert_int_equal(r_, QM_OK);                                 \
+	} while (0)
+
+static int setup(void **state)
+{
+	struct qm_error e;
+
+	(void)state;
+	return qm_core_init(&e) == QM_OK ? 0 : -1;
+}
+
+/* Every line ends in CRLF and is at most max characters long. */
+static void assert_lines(const struct qm_buf *b, size_t max)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->data[i] != '\n')
+			continue;
+		assert_true(i > 0 && b->data[i - 1] == '\r');
+		assert_true(i - 1 - start <= max);
+		start = i + 1;
+	}
+	assert_int_equal(start, b->len);
+}
+
+static struct qm_mail_hdrs *make_hdrs(size_t nto)
+{
+	static const char *const pool[] = {
+		"Bob <bob@example.org>", "Zoë Müller <zoe@example.org>",
+		"carol@example.net", "\"Dan, Jr.\" <dan@example.com>"};
+	const char *to[64], *cc[] = {"Eve <eve@example.org>"};
+	struct qm_mail_hdrs *h = NULL;
+	struct qm_error e;
+
+	assert_true(nto <= 64);
+	for (size_t i = 0; i < nto; i++)
+		to[i] = pool[i % 4];
+	assert_ok(qm_mail_hdrs_make("Alice Ångström <alice@example.org>", to,
+	                            nto, cc, 1, 1800000000, &h, &e));
+	return h;
+}
+
+static void test_hdrs_make(void **state)
+{
+	struct qm_mail_hdrs *h;
+	char **specs = NULL;
+	size_t n = 0;
+	struct qm_error e;
+	const char *bad[] = {"not an address <"};
+
+	(void)state;
+	h = make_hdrs(4);
+	/* non-ASCII display names are RFC 2047-encoded: the wire is ASCII */
+	for (const char *p = h->from; *p; p++)
+		assert_true((unsigned char)*p < 0x80);
+	assert_non_null(strstr(h->from, "=?"));
+	assert_non_null(strstr(h->from, "<alice@example.org>"));
+	assert_string_equal(h->date, "Fri, 15 Jan 2027 08:00:00 +0000");
+	assert_true(h->message_id[0] == '<');
+	assert_non_null(strstr(h->message_id, "@example.org>"));
+	assert_ok(qm_mail_addr_specs(h->to, &specs, &n, &e));
+	assert_int_equal(n, 4);
+	assert_string_equal(specs[0], "bob@example.org");
+	assert_string_equal(specs[1], "zoe@example.org");
+	assert_string_equal(specs[3], "dan@example.com");
+	qm_mail_strv_free(&specs, n);
+	assert_null(specs);
+	qm_mail_hdrs_free(&h);
+	assert_null(h);
+
+	assert_int_equal(qm_mail_hdrs_make("alice@example.org", bad, 1, NULL,
+	                                   0, 0, &h, &e),
+	                 QM_ERR_PARSE);
+	assert_null(h);
+	assert_int_equal(qm_mail_addr_specs("", &specs, &n, &e),
+	                 QM_ERR_PARSE);
+}
+
+static void test_inner_roundtrip(void **state)
+{
+	static const unsigned char bin[] = {0, 1, 2, 255, '\r', '\n', 0x80};
+	struct qm_mail_attachment att[] = {
+		{"Résumé 2027.pdf", "application/pdf", bin, sizeof(bin)},
+		{"photo.png", "image/png", bin, 3},
+		{"empty.txt", NULL, bin, 0}};
+	struct qm_mail_hdrs *h = make_hdrs(2);
+	struct qm_mail_compose c = {0};
+	struct qm_mail_content *ct = NULL;
+	struct qm_buf out;
+	struct qm_error e;
+
+	(void)state;
+	c.hdrs = h;
+	c.subject = "Quarterly numbers – ünïcödé ✓";
+	c.text = "Hi Bob,\nthe numbers are attached.\n\n-- \nAlice\n";
+	c.html = "<p>Hi <b>Bob</b><script>alert(1)</script></p>";
+	c.in_reply_to = "<orig@example.org>";
+	c.references = "<root@example.org> <orig@example.org>";
+	c.att = att;
+	c.natt = 3;
+	qm_buf_init_secure(&out, 1 << 20);
+	assert_ok(qm_mail_inner_build(&c, &out, &e));
+	assert_lines(&out, 998);
+	assert_ok(qm_mail_content_parse(out.data, out.len, NULL, &ct, &e));
+	assert_string_equal(ct->subject, c.subject);
+	assert_string_equal(ct->text, c.text);
+	/* HTML is kept as text, never interpreted */
+	assert_string_equal(ct->html, c.html);
+	assert_string_equal(ct->in_reply_to, c.in_reply_to);
+	assert_string_equal(ct->references, c.references);
+	assert_string_equal(ct->hdrs.message_id, h->message_id);
+	assert_int_equal(ct->natt, 3);
+	assert_string_equal(ct->att[0].name, "Résumé 2027.pdf");
+	assert_string_equal(ct->att[0].type, "application/pdf");
+	assert_int_equal(ct->att[0].len, sizeof(bin));
+	assert_memory_equal(ct->att[0].data, bin, sizeof(bin));
+	assert_string_equal(ct->att[1].type, "image/png");
+	assert_int_equal(ct->att[1].len, 3);
+	assert_string_equal(ct->att[2].type, "application/octet-stream");
+	assert_int_equal(ct->att[2].len, 0);
+	qm_mail_content_free(&ct);
+	assert_null(ct);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+}
+
+static void test_wire_roundtrip(void **state)
+{
+	struct qm_mail_hdrs *h = make_hdrs(40); /* a long, folded To */
+	char ids[1200][40];
+	const char *idp[1200];
+	unsigned char env[5000];
+	struct qm_mail_wire w = {0};
+	struct qm_mail_parsed *p = NULL;
+	struct qm_buf out;
+	struct qm_error e;
+
+	(void)state;
+	for (size_t i = 0; i < 1200; i++) {
+		snprintf(ids[i], sizeof(ids[i]),
+		         "%08zx-1b2c-4d5e-8f90-0123456789ab", i);
+		idp[i] = ids[i];
+	}
+	qm_random(env, sizeof(env));
+	w.hdrs = h;
+	w.level = 1;
+	w.key_ids = idp;
+	w.nkey_ids = 1200;
+	w.sender_sae = "sae-alice-01";
+	w.envelope = env;
+	w.envelope_len = sizeof(env);
+	qm_buf_init(&out, 1 << 20);
+	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	/* every line fits the RFC 5322 recommendation */
+	assert_lines(&out, 78);
+	assert_null(strstr((char *)out.data, "Bcc"));
+	assert_non_null(strstr((char *)out.data,
+	                       "Subject: " QM_MAIL_PLACEHOLDER_SUBJECT "\r\n"));
+	assert_non_null(strstr((char *)out.data, "X-QKD-Security-Level: 1\r\n"));
+	assert_non_null(strstr((char *)out.data, "count=1200"));
+	assert_null(strstr((char *)out.data, ids[QM_MAIL_HDR_MAXKEYIDS]));
+
+	assert_ok(qm_mail_parse(out.data, out.len, NULL, &p, &e));
+	assert_int_equal(p->kind, QM_MAIL_KIND_QMAIL);
+	assert_int_equal(p->version, QM_MAIL_WIRE_VERSION);
+	assert_int_equal(p->level, 1);
+	assert_int_equal(p->nkey_ids, QM_MAIL_HDR_MAXKEYIDS);
+	assert_int_equal(p->key_id_count, 1200);
+	for (size_t i = 0; i < p->nkey_ids; i++)
+		assert_string_equal(p->key_ids[i], ids[i]);
+	assert_string_equal(p->sender_sae, "sae-alice-01");
+	assert_int_equal(p->envelope_len, sizeof(env));
+	assert_memory_equal(p->envelope, env, sizeof(env));
+	assert_string_equal(p->subject, QM_MAIL_PLACEHOLDER_SUBJECT);
+	/* the values the envelope binds come back exactly */
+	assert_string_equal(p->hdrs.from, h->from);
+	assert_string_equal(p->hdrs.to, h->to);
+	assert_string_equal(p->hdrs.cc, h->cc);
+	assert_string_equal(p->hdrs.date, h->date);
+	assert_string_equal(p->hdrs.message_id, h->message_id);
+	assert_null(p->content);
+	qm_mail_parsed_free(&p);
+
+	/* levels 3 and 4 carry no key IDs and no SAE */
+	qm_buf_reset(&out);
+	w.level = 3;
+	w.key_ids = NULL;
+	w.nkey_ids = 0;
+	w.sender_sae = NULL;
+	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	assert_null(strstr((char *)out.data, "X-QKD-KeyID"));
+	assert_ok(qm_mail_parse(out.data, out.len, NULL, &p, &e));
+	assert_int_equal(p->level, 3);
+	assert_int_equal(p->nkey_ids, 0);
+	assert_string_equal(p->sender_sae, "");
+	qm_mail_parsed_free(&p);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+}
+
+static void test_wire_rejects_bad_input(void **state)
+{
+	struct qm_mail_hdrs *h = make_hdrs(1);
+	const char *ids[] = {"good-id", "bad id\r\nBcc: x@y"};
+	unsigned char env[4] = {1, 2, 3, 4};
+	struct qm_mail_wire w = {h, 2, ids, 1, "sae", env, sizeof(env)};
+	struct qm_buf out;
+	struct qm_error e;
+	char *saved;
+
+	(void)state;
+	qm_buf_init(&out, 1 << 20);
+	w.level = 0;
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	w.level = 5;
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	w.level = 2;
+	w.nkey_ids = 2;
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	w.nkey_ids = 1;
+	w.sender_sae = NULL;
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	w.sender_sae = "sae";
+	saved = h->to;
+	h->to = "bob@example.org\r\nBcc: spy@example.org";
+	qm_buf_reset(&out);
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	h->to = saved;
+	w.envelope_len = 0;
+	assert_int_equal(qm_mail_wire_build(&w, &out, &e), QM_ERR_INVAL);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+}
+
+static void parse_text(const char *msg, struct qm_mail_parsed **p,
+                       enum qm_err want)
+{
+	struct qm_error e;
+	enum qm_err r = qm_mail_parse(msg, strlen(msg), NULL, p, &e);
+
+	if (r != want)
+		fprintf(stderr, "parse: %s\n", e.msg);
+	assert_int_equal(r, want);
+}
+
+static void test_plain_mail(void **state)
+{
+	struct qm_mail_parsed *p = NULL;
+
+	(void)state;
+	parse_text("From: x@example.org\r\nTo: y@example.org\r\n"
+	           "Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nplain body\r\n",
+	           &p, QM_OK);
+	assert_int_equal(p->kind, QM_MAIL_KIND_PLAIN);
+	assert_string_equal(p->subject, "café");
+	assert_non_null(p->content);
+	assert_string_equal(p->content->text, "plain body\n");
+	assert_null(p->content->html);
+	qm_mail_parsed_free(&p);
+
+	/* alternative: text preferred, html kept */
+	parse_text("From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	           "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+	           "--b\r\nContent-Type: text/html\r\n\r\n<i>hi</i>\r\n"
+	           "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n",
+	           &p, QM_OK);
+	assert_string_equal(p->content->text, "hi");
+	assert_string_equal(p->content->html, "<i>hi</i>");
+	assert_int_equal(p->content->natt, 0);
+	qm_mail_parsed_free(&p);
+
+	/* a multipart/encrypted of another protocol (PGP) is plain mail */
+	parse_text("From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	           "Content-Type: multipart/encrypted; boundary=b;\r\n"
+	           " protocol=\"application/pgp-encrypted\"\r\n\r\n"
+	           "--b\r\nContent-Type: application/pgp-encrypted\r\n\r\n"
+	           "Version: 1\r\n--b\r\nContent-Type: application/"
+	           "octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n"
+	           "--b--\r\n",
+	           &p, QM_OK);
+	assert_int_equal(p->kind, QM_MAIL_KIND_PLAIN);
+	assert_int_equal(p->content->natt, 2);
+	qm_mail_parsed_free(&p);
+}
+
+#define QM_HEAD                                                              \
+	"From: x@example.org\r\nMIME-Version: 1.0\r\n"                       \
+	"Content-Type: multipart/encrypted; boundary=b;\r\n"                 \
+	" protocol=\"application/x-qmail-encrypted\"\r\n\r\n"
+
+static void test_malformed_qmail(void **state)
+{
+	struct qm_mail_parsed *p = NULL;
+
+	(void)state;
+	parse_text(QM_HEAD "--b\r\nContent-Type: application/x-qmail-encrypted"
+	                   "\r\n\r\nVersion: 1\r\n--b--\r\n",
+	           &p, QM_ERR_PARSE);
+	assert_null(p);
+	parse_text(QM_HEAD "--b\r\nContent-Type: application/x-qmail-encrypted"
+	                   "\r\n\r\nVersion: 2\r\n--b\r\nContent-Type: "
+	                   "application/octet-stream\r\n"
+	                   "Content-Transfer-Encoding: base64\r\n\r\n"
+	                   "AAEC\r\n--b--\r\n",
+	           &p, QM_ERR_UNSUPPORTED);
+	parse_text(QM_HEAD "--b\r\nContent-Type: application/x-qmail-encrypted"
+	                   "\r\n\r\nnonsense\r\n--b\r\nContent-Type: "
+	                   "application/octet-stream\r\n\r\nx\r\n--b--\r\n",
+	           &p, QM_ERR_PARSE);
+	parse_text(QM_HEAD "--b\r\nContent-Type: application/x-qmail-encrypted"
+	                   "\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: "
+	                   "text/plain\r\n\r\nx\r\n--b--\r\n",
+	           &p, QM_ERR_PARSE);
+	parse_text(QM_HEAD "--b\r\nContent-Type: application/x-qmail-encrypted"
+	                   "\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: "
+	                   "application/octet-stream\r\n\r\n--b--\r\n",
+	           &p, QM_ERR_PARSE);
+}
+
+static void test_limits(void **state)
+{
+	struct qm_mail_limits lim = {0};
+	struct qm_mail_parsed *p = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+
+	(void)state;
+	/* nesting bomb */
+	qm_buf_init(&b, 1 << 20);
+	qm_buf_append_str(&b, "From: x@example.org\r\nMIME-Version: 1.0\r\n",
+	                  NULL);
+	for (int i = 0; i < 40; i++)
+		qm_buf_appendf(&b, NULL,
+		               "Content-Type: multipart/mixed; boundary=b%d\r\n"
+		               "\r\n--b%d\r\n", i, i);
+	qm_buf_append_str(&b, "Content-Type: text/plain\r\n\r\nx\r\n", NULL);
+	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
+	                 QM_ERR_TOOBIG);
+	lim.max_parts = 30;
+	assert_int_equal(qm_mail_parse(b.data, b.len, &lim, &p, &e),
+	                 QM_ERR_TOOBIG);
+	assert_null(p);
+	qm_buf_free(&b);
+
+	/* too many parts */
+	qm_buf_init(&b, 1 << 20);
+	qm_buf_append_str(&b, "From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	                      "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
+	                  NULL);
+	for (int i = 0; i < 300; i++)
+		qm_buf_append_str(&b, "--b\r\nContent-Type: text/plain\r\n\r\n"
+		                      "x\r\n", NULL);
+	qm_buf_append_str(&b, "--b--\r\n", NULL);
+	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
+	                 QM_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "parts"));
+	lim.max_parts = 1000;
+	assert_ok(qm_mail_parse(b.data, b.len, &lim, &p, &e));
+	assert_int_equal(p->content->natt, 299);
+	qm_mail_parsed_free(&p);
+
+	/* size */
+	lim.max_size = 100;
+	assert_int_equal(qm_mail_parse(b.data, b.len, &lim, &p, &e),
+	                 QM_ERR_TOOBIG);
+	qm_buf_free(&b);
+
+	/* header count and length */
+	memset(&lim, 0, sizeof(lim));
+	qm_buf_init(&b, 1 << 20);
+	for (int i = 0; i < 600; i++)
+		qm_buf_appendf(&b, NULL, "X-H%d: v\r\n", i);
+	qm_buf_append_str(&b, "\r\nbody\r\n", NULL);
+	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
+	                 QM_ERR_TOOBIG);
+	qm_buf_reset(&b);
+	qm_buf_append_str(&b, "Subject: ", NULL);
+	for (int i = 0; i < 2000; i++)
+		qm_buf_append_str(&b, "word word\r\n ", NULL);
+	qm_buf_append_str(&b, "end\r\n\r\nbody\r\n", NULL);
+	lim.max_header_len = 4096;
+	assert_int_equal(qm_mail_parse(b.data, b.len, &lim, &p, &e),
+	                 QM_ERR_TOOBIG);
+	qm_buf_free(&b);
+}
+
+static void test_garbage_never_crashes(void **state)
+{
+	unsigned char buf[4096];
+	struct qm_mail_parsed *p = NULL;
+	struct qm_mail_content *c = NULL;
+	struct qm_error e;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		size_t n = 1 + qm_random_uniform(sizeof(buf));
+		qm_random(buf, n);
+		if (round % 2)
+			memcpy(buf, QM_HEAD, n < sizeof(QM_HEAD) - 1
+			                         ? n : sizeof(QM_HEAD) - 1);
+		if (qm_mail_parse(buf, n, NULL, &p, &e) == QM_OK)
+			qm_mail_parsed_free(&p);
+		assert_null(p);
+		if (qm_mail_content_parse(buf, n, NULL, &c, &e) == QM_OK)
+			qm_mail_content_free(&c);
+		assert_null(c);
+	}
+	assert_int_equal(qm_mail_parse("", 0, NULL, &p, &e), QM_ERR_PARSE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hdrs_make),
+		cmocka_unit_test(test_inner_roundtrip),
+		cmocka_unit_test(test_wire_roundtrip),
+		cmocka_unit_test(test_wire_rejects_bad_input),
+		cmocka_unit_test(test_plain_mail),
+		cmocka_unit_test(test_malformed_qmail),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_garbage_never_crashes),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
