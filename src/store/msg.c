@@ -540,6 +540,13 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	/* One guarded allocation for the page's subjects: growing a secure
+	 * buffer costs a fresh mmap/mlock each time. */
+	if (s->vkey) {
+		rc = qm_buf_reserve(&p->subj, (cap ? cap : 1) * 256, err);
+		if (rc != QM_OK)
+			goto out;
+	}
 	while (l->n < cap && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		struct qm_store_msg *m = &l->items[l->n];
 		size_t *off = &p->off[l->n * NSTR];

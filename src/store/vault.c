@@ -25,6 +25,9 @@
 #define WRAPBYTES (NONCEBYTES + VAULT_KEYBYTES + TAGBYTES)
 #define ITEM_VERSION 1
 #define ITEM_OVERHEAD (1 + WRAPBYTES + NONCEBYTES + TAGBYTES)
+/* Per-item randomness drawn at once (one getrandom call): the item key and
+ * the two nonces. */
+#define SCRATCHBYTES (VAULT_KEYBYTES + 2 * NONCEBYTES)
 /* A stored cost above this is refused: a crafted file must not make unlock
  * allocate unbounded memory. */
 #define MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
@@ -110,24 +113,29 @@ void qm_store_vault_lock(struct qm_store *s)
 enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
                           struct qm_error *err)
 {
-	unsigned char *k = qm_sec_alloc(2 * VAULT_KEYBYTES);
+	unsigned char *k = qm_sec_alloc(VAULT_KEYBYTES + SCRATCHBYTES);
 
 	if (!k)
 		return qm_error_set(err, QM_ERR_NOMEM,
 		                    "no secure memory for the vault key");
 	memcpy(k, key, VAULT_KEYBYTES);
-	qm_wipe(k + VAULT_KEYBYTES, VAULT_KEYBYTES);
+	qm_wipe(k + VAULT_KEYBYTES, SCRATCHBYTES);
 	qm_store_vault_lock(s);
 	s->vkey = k;
 	s->ikey = k + VAULT_KEYBYTES;
 	return QM_OK;
 }
 
-/* Wraps key under kek into out (WRAPBYTES). */
+/* Wraps key under kek into out (WRAPBYTES) with a random nonce, or with
+ * nonce when not NULL. */
 static void wrap(const unsigned char *kek, const unsigned char *key,
-                 const unsigned char *ad, size_t adlen, unsigned char *out)
+                 const unsigned char *ad, size_t adlen, unsigned char *out,
+                 const unsigned char *nonce)
 {
-	randombytes_buf(out, NONCEBYTES);
+	if (nonce)
+		memcpy(out, nonce, NONCEBYTES);
+	else
+		randombytes_buf(out, NONCEBYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCEBYTES, NULL, key,
 	                                           VAULT_KEYBYTES, ad, adlen,
 	                                           NULL, out, kek);
@@ -159,7 +167,7 @@ static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
 	rc = derive(pass, len, salt, ops, mem, &kek, err);
 	if (rc != QM_OK)
 		return rc;
-	wrap(kek, vkey, wrap_ad, sizeof(wrap_ad), wrapped);
+	wrap(kek, vkey, wrap_ad, sizeof(wrap_ad), wrapped, NULL);
 	qm_sec_free(kek);
 	rc = db_stmt(s, sql, &st, err);
 	if (rc != QM_OK)
@@ -371,16 +379,16 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
 		goto out;
 	p = out->data + start;
 	p[0] = ITEM_VERSION;
-	randombytes_buf(ikey, VAULT_KEYBYTES);
-	wrap(s->vkey, ikey, ad, adlen, p + 1);
-	randombytes_buf(p + 1 + WRAPBYTES, NONCEBYTES);
+	randombytes_buf(ikey, SCRATCHBYTES);
+	wrap(s->vkey, ikey, ad, adlen, p + 1, ikey + VAULT_KEYBYTES);
+	memcpy(p + 1 + WRAPBYTES, ikey + VAULT_KEYBYTES + NONCEBYTES, NONCEBYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(
 		p + 1 + WRAPBYTES + NONCEBYTES, NULL, pt, n, ad, adlen, NULL,
 		p + 1 + WRAPBYTES, ikey);
 	out->len = start + ITEM_OVERHEAD + n;
 	out->data[out->len] = 0;
 out:
-	qm_wipe(ikey, VAULT_KEYBYTES);
+	qm_wipe(ikey, SCRATCHBYTES);
 	return rc;
 }
 
