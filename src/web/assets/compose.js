@@ -8,6 +8,7 @@ import { upload } from './api.js';
 import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
 import { state } from './app.js';
 import { replyTo } from './mail.js';
+import { draftToOpen } from './settings.js';
 
 const LEVEL_NAMES = { 1: 'Level 1 — one-time pad (QKD)', 2: 'Level 2 — QKD + AES-256', 3: 'Level 3 — post-quantum', 4: 'Level 4 — classical' };
 
@@ -38,7 +39,12 @@ export async function showCompose(root, kind, id) {
   const status = h('p', { role: 'status', 'aria-live': 'polite' });
   const sendBtn = h('button', { type: 'submit', class: 'btn primary' }, 'Send');
 
-  if (kind && replyTo && replyTo.m && replyTo.m.id === id) {
+  if (kind === 'draft' && draftToOpen && draftToOpen.id === id) {
+    const d = draftToOpen;
+    to.value = (d.to || []).join(', '); cc.value = (d.cc || []).join(', '); bcc.value = (d.bcc || []).join(', ');
+    subject.value = d.subject || ''; body.value = d.text || '';
+    c.draft = d.id; c.level = d.level || 0; c.inReplyTo = d.in_reply_to || null;
+  } else if (kind && replyTo && replyTo.m && replyTo.m.id === id) {
     const m = replyTo.m;
     const self = (state.accounts.find((a) => a.id === state.account) || {}).address;
     const re = (s) => (/^re:/i.test(s) ? s : `Re: ${s}`);
@@ -131,7 +137,7 @@ export async function showCompose(root, kind, id) {
   }
 
   const form = h('form', { class: 'compose card', 'aria-labelledby': 'compose-title' },
-    h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : (kind ? 'Reply' : 'New message')),
+    h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : kind === 'draft' ? 'Draft' : (kind ? 'Reply' : 'New message')),
     state.accounts.length > 1 ? field('From', acct) : null,
     field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
     field('Subject', subject, 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".'),

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+// Settings, the account wizard (presets, test connection), the keyring,
+// the outbox and the drafts list.
+import { api, qs } from './api.js';
+import { h, mount, toast, field, fmtDate } from './ui.js';
+import { state, loadAccounts } from './app.js';
+
+const LEVELS = [[1, 'Level 1 — one-time pad (QKD)'], [2, 'Level 2 — QKD + AES-256'], [3, 'Level 3 — post-quantum'], [4, 'Level 4 — classical']];
+
+function levelSelect(value, allowNone) {
+  return h('select', {}, allowNone ? h('option', { value: '0', selected: !value ? true : null }, 'No minimum') : null,
+    LEVELS.map(([v, t]) => h('option', { value: String(v), selected: value === v ? true : null }, t)));
+}
+
+function serverFields(title, srv, defPort) {
+  const host = h('input', { type: 'text', value: srv.host || '', maxlength: '255', autocomplete: 'off' });
+  const port = h('input', { type: 'number', min: '0', max: '65535', value: String(srv.port || defPort) });
+  const sec = h('select', {}, ['tls', 'starttls', 'none'].map((s) => h('option', { value: s, selected: (srv.security || 'tls') === s ? true : null }, s === 'tls' ? 'TLS' : s === 'starttls' ? 'STARTTLS' : 'None (local tests only)')));
+  const box = h('fieldset', { class: 'server' }, h('legend', {}, title), field('Host', host), field('Port', port), field('Security', sec));
+  return { box, get: () => ({ host: host.value.trim(), port: Number(port.value) || 0, security: sec.value }), set: (s) => { host.value = s.host; port.value = String(s.port); sec.value = s.security; } };
+}
+
+// The account form; returns the form and a getter. a: existing account or {}.
+function accountForm(a, presets) {
+  const name = h('input', { type: 'text', value: a.name || '', maxlength: '255', autocomplete: 'name' });
+  const address = h('input', { type: 'email', value: a.address || '', maxlength: '320', required: true, autocomplete: 'email' });
+  const username = h('input', { type: 'text', value: a.username || '', maxlength: '320', autocomplete: 'username' });
+  const password = h('input', { type: 'password', maxlength: '1024', autocomplete: 'new-password', placeholder: a.has_password ? '(unchanged)' : '' });
+  const smtp = serverFields('Sending (SMTP)', a.smtp || {}, 587);
+  const imap = serverFields('Receiving (IMAP)', a.imap || {}, 993);
+  const pop3 = serverFields('Receiving (POP3, if no IMAP)', a.pop3 || {}, 995);
+  const sae = h('input', { type: 'text', value: a.sae_id || '', maxlength: '255' });
+  const kme = a.kme || {};
+  const kurl = h('input', { type: 'url', value: kme.url || '', maxlength: '1000', placeholder: 'https://kme.example:8443' });
+  const kca = h('input', { type: 'text', value: kme.ca || '', maxlength: '1000', placeholder: '/path/to/ca.pem' });
+  const kcert = h('input', { type: 'text', value: kme.cert || '', maxlength: '1000', placeholder: '/path/to/client.pem' });
+  const kkey = h('input', { type: 'text', value: kme.key || '', maxlength: '1000', placeholder: '/path/to/client.key' });
+  const level = levelSelect(a.default_level || 2, false);
+  const presetBar = presets ? h('div', { class: 'presets', role: 'group', 'aria-label': 'Provider presets' },
+    presets.map((p) => h('button', { type: 'button', class: 'btn', onclick: () => { smtp.set(p.smtp); imap.set(p.imap); pop3.set(p.pop3); toast(`${p.name} settings filled in. Use an app password if your provider asks for one.`); } }, p.name))) : null;
+  const box = h('div', {},
+    presetBar,
+    field('Your name', name), field('E-mail address', address), field('Login name', username, 'Usually your e-mail address.'),
+    field('Password', password, 'For Gmail, Outlook and Yahoo use an app password. It is kept encrypted in your vault.'),
+    h('div', { class: 'servers' }, smtp.box, imap.box, pop3.box),
+    h('fieldset', { class: 'server' }, h('legend', {}, 'Key manager (KME, ETSI GS QKD 014)'),
+      field('Your SAE ID', sae, 'The name of this device at your KME.'), field('KME address', kurl),
+      field('CA certificate', kca), field('Client certificate', kcert), field('Client key', kkey)),
+    field('Default security level', level));
+  const get = () => {
+    const o = { name: name.value.trim(), address: address.value.trim(), username: username.value.trim(), sae_id: sae.value.trim(),
+      smtp: smtp.get(), imap: imap.get(), pop3: pop3.get(), kme: { url: kurl.value.trim(), ca: kca.value.trim(), cert: kcert.value.trim(), key: kkey.value.trim() },
+      default_level: Number(level.value) };
+    if (password.value) o.password = password.value;
+    return o;
+  };
+  return { box, get, clearPassword: () => { password.value = ''; } };
+}
+
+function checkRow(label, c) {
+  const cls = !c.tried ? 'muted' : (c.ok ? 'ok' : 'error');
+  return h('li', { class: `check ${cls}` }, h('strong', {}, `${label}: `), !c.tried ? 'not used' : (c.ok ? `OK (${c.ms} ms)` : 'failed'), c.message ? ` — ${c.message}` : '');
+}
+
+async function testAccount(id, out) {
+  mount(out, h('p', { class: 'muted' }, 'Testing the connections…'));
+  try {
+    const r = await api.post(`/api/accounts/${encodeURIComponent(id)}/test`, {});
+    mount(out, h('ul', { class: 'checks', 'aria-label': 'Connection test results' }, checkRow('Sending (SMTP)', r.smtp), checkRow('Receiving (IMAP/POP3)', r.incoming), checkRow('Key manager (KME)', r.kme)));
+  } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+}
+
+export async function showWizard(root) {
+  const presets = (await api.get('/api/presets')).presets || [];
+  const f = accountForm({}, presets);
+  const out = h('div', { 'aria-live': 'polite' });
+  const save = h('button', { type: 'submit', class: 'btn primary' }, 'Save and test connection');
+  const form = h('form', { class: 'card wizard', 'aria-labelledby': 'wiz-title' },
+    h('h1', { id: 'wiz-title' }, 'Add an account'),
+    h('p', {}, 'Pick your provider to fill in the servers, or enter them yourself.'),
+    f.box, h('div', { class: 'actions' }, save, state.accounts.length ? h('a', { class: 'btn ghost', href: '#/settings' }, 'Cancel') : null), out);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    try {
+      const a = await api.post('/api/accounts', f.get());
+      f.clearPassword();
+      state.account = a.id;
+      await loadAccounts();
+      toast(`Account ${a.address} added`);
+      await testAccount(a.id, out);
+      out.appendChild(h('div', { class: 'actions' }, h('a', { class: 'btn primary', href: '#/mail/INBOX' }, 'Go to the inbox'), h('a', { class: 'btn', href: '#/settings' }, 'Edit settings')));
+    } catch (err) { mount(out, h('p', { class: 'error', role: 'alert' }, err.message)); } finally { save.disabled = false; }
+  });
+  mount(root, form);
+}
+
+export async function showSettings(root) {
+  const [accts, settings] = await Promise.all([api.get('/api/accounts'), api.get('/api/settings')]);
+  const contacts = state.account ? (await api.get(`/api/contacts${qs({ account: state.account })}`)).contacts : [];
+  const sections = [];
+  // accounts
+  sections.push(h('section', { class: 'card', 'aria-labelledby': 's-acc' }, h('h2', { id: 's-acc' }, 'Accounts'),
+    h('ul', { class: 'plain' }, (accts.accounts || []).map((a) => {
+      const out = h('div', { 'aria-live': 'polite' });
+      const f = accountForm(a, null);
+      const det = h('details', {}, h('summary', {}, `${a.address}${a.name ? ` (${a.name})` : ''}`), f.box,
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put(`/api/accounts/${a.id}`, f.get()); f.clearPassword(); toast('Saved'); loadAccounts(); } catch (e) { toast(e.message, 'error'); } } }, 'Save'),
+          h('button', { type: 'button', class: 'btn', onclick: () => testAccount(a.id, out) }, 'Test connection'),
+          h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!confirm(`Remove ${a.address} and its local mail?`)) return; try { await api.del(`/api/accounts/${a.id}`); toast('Removed'); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
+      return h('li', {}, det);
+    })),
+    h('a', { class: 'btn', href: '#/wizard' }, 'Add account')));
+  // levels
+  const def = levelSelect(settings.default_level, false), min = levelSelect(settings.min_level, true);
+  sections.push(h('section', { class: 'card', 'aria-labelledby': 's-lvl' }, h('h2', { id: 's-lvl' }, 'Security levels'),
+    field('Default level for new messages', def), field('Never send below', min),
+    h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { default_level: Number(def.value), min_level: Number(min.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
+  // contacts
+  const rows = (contacts || []).map((c) => {
+    const sae = h('input', { type: 'text', value: c.sae_id, maxlength: '255', 'aria-label': `SAE ID of ${c.address}` });
+    const ml = levelSelect(c.min_level, true);
+    ml.setAttribute('aria-label', `Minimum level for ${c.address}`);
+    return h('tr', {}, h('td', {}, c.name ? `${c.name} <${c.address}>` : c.address), h('td', {}, sae), h('td', {}, ml),
+      h('td', {}, c.confirmed ? 'confirmed' : 'learned, not confirmed'),
+      h('td', {}, h('button', { type: 'button', class: 'btn small', onclick: async () => { try { await api.put(`/api/contacts/${encodeURIComponent(c.address)}${qs({ account: state.account })}`, { sae_id: sae.value.trim(), min_level: Number(ml.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
+  });
+  const newAddr = h('input', { type: 'email', maxlength: '320', 'aria-label': 'New contact address', placeholder: 'bob@example.org' });
+  const newSae = h('input', { type: 'text', maxlength: '255', 'aria-label': 'New contact SAE ID', placeholder: 'SAE ID' });
+  sections.push(h('section', { class: 'card', 'aria-labelledby': 's-con' }, h('h2', { id: 's-con' }, 'Contacts'),
+    h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'SAE ID'), h('th', { scope: 'col' }, 'Minimum level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))), h('tbody', {}, rows)),
+    h('div', { class: 'inline' }, newAddr, newSae, h('button', { type: 'button', class: 'btn', onclick: async () => {
+      try { await api.put(`/api/contacts/${encodeURIComponent(newAddr.value.trim())}${qs({ account: state.account })}`, { sae_id: newSae.value.trim() }); toast('Contact added'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
+    } }, 'Add contact'))));
+  // passphrase
+  const oldp = h('input', { type: 'password', autocomplete: 'current-password', maxlength: '1024' });
+  const newp = h('input', { type: 'password', autocomplete: 'new-password', maxlength: '1024' });
+  sections.push(h('section', { class: 'card', 'aria-labelledby': 's-pw' }, h('h2', { id: 's-pw' }, 'Passphrase'),
+    field('Current passphrase', oldp), field('New passphrase', newp, 'At least 12 characters.'),
+    h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.post('/api/passphrase', { old: oldp.value, new: newp.value }); oldp.value = ''; newp.value = ''; toast('Passphrase changed'); } catch (e) { toast(e.message, 'error'); } } }, 'Change passphrase'),
+    ' ', h('button', { type: 'button', class: 'btn', onclick: () => document.getElementById('lock-btn').click() }, 'Lock now')));
+  mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Settings'), sections));
+}
+
+export async function showKeyring(root) {
+  const k = await api.get(`/api/keyring${qs({ account: state.account })}`);
+  const exportOut = h('textarea', { readonly: true, rows: '6', 'aria-label': 'Your public key', hidden: true });
+  const importAddr = h('input', { type: 'email', maxlength: '320', placeholder: 'bob@example.org' });
+  const importKey = h('textarea', { rows: '6', maxlength: '60000' });
+  const vAddr = h('input', { type: 'email', maxlength: '320' });
+  const vFpr = h('input', { type: 'text', maxlength: '79', class: 'mono' });
+  mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Keyring'),
+    h('section', { class: 'card', 'aria-labelledby': 'k-own' }, h('h2', { id: 'k-own' }, 'Your keys'),
+      h('p', {}, 'Read your fingerprint to a contact over the phone or in person; they compare it with what their QMail shows.'),
+      h('ul', { class: 'plain' }, (k.own || []).map((o) => h('li', {}, h('strong', {}, o.address), ' ', h('code', { class: 'fpr' }, o.fingerprint), h('small', { class: 'muted' }, ` ${o.algorithms}`)))),
+      h('button', { type: 'button', class: 'btn', onclick: async () => { try { const r = await api.get(`/api/keyring/export${qs({ account: state.account })}`); exportOut.value = r.key; exportOut.hidden = false; exportOut.select(); } catch (e) { toast(e.message, 'error'); } } }, 'Export my public key'), exportOut),
+    h('section', { class: 'card', 'aria-labelledby': 'k-con' }, h('h2', { id: 'k-con' }, "Contacts' keys"),
+      h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'Fingerprint'), h('th', { scope: 'col' }, 'Trust'), h('th', { scope: 'col' }, 'Added'))),
+        h('tbody', {}, (k.contacts || []).map((c) => h('tr', {}, h('td', {}, c.address), h('td', {}, h('code', { class: 'fpr' }, c.fingerprint)), h('td', {}, h('span', { class: `trust trust-${c.trust}` }, c.trust)), h('td', {}, fmtDate(c.added))))))),
+    h('section', { class: 'card', 'aria-labelledby': 'k-imp' }, h('h2', { id: 'k-imp' }, 'Import a key'),
+      field('Contact address', importAddr), field('Public key', importKey),
+      h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { const r = await api.post('/api/keyring/import', { address: importAddr.value.trim(), key: importKey.value }); toast(`Imported ${r.fingerprint} (${r.trust})`); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Import')),
+    h('section', { class: 'card', 'aria-labelledby': 'k-ver' }, h('h2', { id: 'k-ver' }, 'Verify a contact'),
+      h('p', {}, 'Type the fingerprint your contact reads to you. If it matches the key you have, the key becomes verified.'),
+      field('Contact address', vAddr), field('Fingerprint they read to you', vFpr),
+      h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.post('/api/keyring/verify', { address: vAddr.value.trim(), fingerprint: vFpr.value.trim() }); toast('Fingerprints match: key verified'); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Compare and verify'))));
+}
+
+const STATE_TEXT = { pending: 'queued', encrypting: 'encrypting', queued: 'queued', sending: 'sending', sent: 'sent', failed: 'failed', retrying: 'will retry' };
+
+export async function showOutbox(root) {
+  const r = await api.get(`/api/outbox${qs({ account: state.account })}`);
+  const items = (r.items || []).sort((a, b) => b.updated - a.updated);
+  mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Outbox'),
+    items.length ? h('table', { class: 'grid' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, `L${o.level}`),
+        h('td', {}, h('span', { class: `state state-${o.state}` }, STATE_TEXT[o.state] || o.state), o.error ? h('div', { class: 'error small' }, o.error) : null),
+        h('td', {}, String(o.attempts)), h('td', {}, fmtDate(o.updated)),
+        h('td', {}, (o.state === 'failed' || o.state === 'retrying' || o.state === 'queued') ? h('button', { type: 'button', class: 'btn small', onclick: async () => { try { const x = await api.post(`/api/outbox/${o.id}/retry`, {}); toast(`${x.sent} sent, ${x.failed} failed`); showOutbox(root); } catch (e) { toast(e.message, 'error'); } } }, 'Retry now') : null))))) : h('p', { class: 'empty' }, 'Nothing in the outbox.')));
+}
+
+export let draftToOpen = null;
+
+export async function showDrafts(root) {
+  const r = await api.get(`/api/drafts${qs({ account: state.account })}`);
+  mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Drafts'),
+    (r.drafts || []).length ? h('ul', { class: 'plain drafts' }, r.drafts.map((d) => h('li', {},
+      h('a', { href: `#/compose/draft/${encodeURIComponent(d.id)}`, onclick: () => { draftToOpen = d; } }, d.subject || '(no subject)'),
+      h('span', { class: 'muted' }, ` to ${(d.to || []).join(', ') || 'nobody yet'}`), ' ',
+      h('button', { type: 'button', class: 'btn small danger', 'aria-label': `Delete draft ${d.subject}`, onclick: async () => { try { await api.del(`/api/drafts/${d.id}`); showDrafts(root); } catch (e) { toast(e.message, 'error'); } } }, 'Delete')))) : h('p', { class: 'empty' }, 'No drafts.')));
+}
