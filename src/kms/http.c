@@ -386,6 +386,11 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
 		h = curl_slist_append(hdrs, "Content-Type: application/json");
 		if (h)
 			hdrs = h;
+		/* no "Expect: 100-continue" round trip for bodies > 1 KiB */
+		if (h)
+			h = curl_slist_append(hdrs, "Expect:");
+		if (h)
+			hdrs = h;
 	}
 	if (!h) {
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");

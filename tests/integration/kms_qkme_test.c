@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,90 @@ static void test_bulk_both_sides(void **state)
 	qm_kms_free(&b);
 }
 
+/* ---------------------------------------------- one handle per thread */
+
+#define NTHREADS 8
+#define PERTHREAD 16
+
+struct worker {
+	struct qm_kms_keys *keys[PERTHREAD];
+	enum qm_err rc;
+	char msg[QM_ERR_MSGMAX];
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct qm_kms *k = client(0, SAE_A1);
+	struct qm_error e;
+
+	w->rc = QM_OK;
+	for (int i = 0; i < PERTHREAD && !w->rc; i++) {
+		w->rc = qm_kms_keys_get(k, SAE_B1, 2, 256, NULL, 0, &w->keys[i],
+		                        &e);
+		if (w->rc)
+			qm_strlcpy(w->msg, e.msg, sizeof(w->msg));
+	}
+	qm_kms_free(&k);
+	return NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void test_threads(void **state)
+{
+	static struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	const char *ids[NTHREADS * PERTHREAD * 2];
+	struct qm_kms *b = client_ex(1, SAE_B1, "KME_B", 8);
+	struct qm_kms_keys *kb = NULL;
+	const unsigned char *pb;
+	size_t n = 0, len;
+	struct qm_error e;
+
+	(void)state;
+	assert_int_equal(wait_keys(NTHREADS * PERTHREAD * 2 + 8, 30000), 0);
+	memset(w, 0, sizeof(w));
+	for (int t = 0; t < NTHREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, worker_main,
+		                                &w[t]),
+		                 0);
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < NTHREADS; t++) {
+		if (w[t].rc)
+			fail_msg("thread %d: %s", t, w[t].msg);
+		for (int i = 0; i < PERTHREAD; i++)
+			for (size_t j = 0; j < 2; j++)
+				ids[n++] = qm_kms_keys_id(w[t].keys[i], j);
+	}
+	/* the slave gets every key, in the order asked for, same bytes */
+	expect_rc(qm_kms_material_by_ids(b, SAE_A1, ids, n, &kb, &e), QM_OK);
+	pb = qm_kms_keys_material(kb, &len);
+	assert_int_equal(len, n * 32);
+	/* no key ID was handed out twice */
+	qsort(ids, n, sizeof(ids[0]), cmp_str);
+	for (size_t i = 1; i < n; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	n = 0;
+	for (int t = 0; t < NTHREADS; t++)
+		for (int i = 0; i < PERTHREAD; i++) {
+			size_t la;
+			const unsigned char *pa =
+				qm_kms_keys_material(w[t].keys[i], &la);
+
+			assert_int_equal(la, 64);
+			assert_int_equal(qm_ct_eq(pa, pb + n * 32, 64), 0);
+			n += 2;
+			qm_kms_keys_free(&w[t].keys[i]);
+		}
+	qm_kms_keys_free(&kb);
+	qm_kms_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_kme_id_check),
 		cmocka_unit_test(test_bulk_both_sides),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
