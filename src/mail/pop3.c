@@ -24,6 +24,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
 
 	if (!x->sink || qm_buf_append(x->sink, p, n, NULL) != QM_OK) {
 		x->toobig = 1;
+		x->limit = x->sink ? x->sink->max : 0;
 		return 0;
 	}
 	return n;
@@ -180,6 +181,22 @@ enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 	if (out->secure)
 		qm_buf_init_secure(&b, mail_max_message(p->srv));
 	rc = pop3_do(p, path, NULL, 1, &b, "POP3 RETR", err);
+	if (rc == QM_OK) {
+		/* libcurl takes a hang-up as the end of the message. A POP3
+		 * server never closes after a whole RETR, so probe with NOOP:
+		 * if libcurl had to connect anew, the old connection was gone
+		 * and the message is truncated */
+		long fresh = 0;
+		rc = pop3_do(p, "", "NOOP", 0, NULL, "POP3 RETR", err);
+		if (rc == QM_OK &&
+		    (curl_easy_getinfo(p->h, CURLINFO_NUM_CONNECTS, &fresh) !=
+		             CURLE_OK ||
+		     fresh > 0))
+			rc = qm_error_set(err, QM_ERR_NET,
+			                  "POP3 RETR: the server closed the "
+			                  "connection before the end of message "
+			                  "%u; try again later", (unsigned)num);
+	}
 	if (rc == QM_OK)
 		rc = qm_buf_append(out, b.data ? b.data : (unsigned char *)"",
 		                   b.len, err);

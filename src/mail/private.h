@@ -27,6 +27,7 @@ struct mail_xfer {
 	size_t loglen;
 	struct qm_buf *sink; /* body bytes go here (bounded by its max) */
 	int toobig;          /* the sink refused more */
+	size_t limit;        /* the sink's maximum, for the message */
 	uint64_t expect;     /* total for progress when known */
 };
 

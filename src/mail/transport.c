@@ -193,6 +193,8 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 	}
 	if (mech)
 		curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, mech);
+	/* SASL initial response: one round trip less per login */
+	curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, x);
@@ -338,12 +340,16 @@ enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
 			return qm_error_set(err, QM_ERR_TOOBIG,
 			                    "%s: the server sent more than the "
 			                    "configured limit of %zu bytes", what,
-			                    x->sink ? x->sink->max : 0);
+			                    x->limit);
 		break;
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
+		if (strstr(detail, "Too large"))
+			return qm_error_set(err, QM_ERR_PROTO,
+			                    "%s: the server sent an oversized reply "
+			                    "(%s)", what, detail);
 		if (code < 400)
 			return qm_error_set(err, QM_ERR_NET,
 			                    "%s: the connection was lost (%s); "
