@@ -266,9 +266,7 @@ out:
 	else
 		db_rollback(s);
 	if (rc == QM_OK)
-		*id = mid;
-	else
-		fts_drop(s); /* a rolled back insert may have left a row there */
+		*id = mid; /* (a rollback also undoes the temp.fts insert) */
 out_free:
 	qm_buf_free(&blob);
 	qm_buf_free(&blob2);
@@ -372,6 +370,135 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 	else
 		rc = db_fail(s, src, err, "looking up the message");
 	sqlite3_reset(st);
+	return rc;
+}
+
+/* Runs st (one int64 column) expecting at most one row. */
+static enum qm_err one_id(struct qm_store *s, sqlite3_stmt *st, int64_t *id,
+                          const char *what, struct qm_error *err)
+{
+	int src = sqlite3_step(st);
+	enum qm_err rc = QM_OK;
+
+	if (src == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %s", what);
+	else
+		rc = db_fail(s, src, err, "looking up the message");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
+                                  const char *folder, int64_t uidvalidity,
+                                  int64_t uid, int64_t *id,
+                                  struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND folder = ? "
+	                "AND uidvalidity = ? AND uid = ? AND uid <> 0",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, folder);
+	sqlite3_bind_int64(st, 3, uidvalidity);
+	sqlite3_bind_int64(st, 4, uid);
+	return one_id(s, st, id, "with that UID", err);
+}
+
+enum qm_err qm_store_msg_find_uidl(struct qm_store *s, int64_t account_id,
+                                   const char *uidl, int64_t *id,
+                                   struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND uidl = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, uidl);
+	return one_id(s, st, id, "with that UIDL", err);
+}
+
+enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
+                                 const char *folder, int64_t uidvalidity,
+                                 int64_t *uid, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s, "SELECT coalesce(max(uid), 0) FROM msg WHERE "
+	                "account_id = ? AND folder = ? AND uidvalidity = ? AND "
+	                "uid <> 0",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, folder);
+	sqlite3_bind_int64(st, 3, uidvalidity);
+	return one_id(s, st, uid, "", err);
+}
+
+void qm_store_strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
+                                 char ***ids, size_t *n,
+                                 struct qm_error *err)
+{
+	char **v = NULL, **nv;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s, "SELECT key_id FROM keylog WHERE msg_id = ? ORDER BY seq",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 4;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		v[cnt] = strdup(t ? (const char *)t : "");
+		if (!v[cnt]) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		cnt++;
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "reading key IDs");
+		goto out;
+	}
+	*ids = v;
+	*n = cnt;
+	v = NULL;
+	cnt = 0;
+out:
+	sqlite3_reset(st);
+	qm_store_strv_free(v, cnt);
 	return rc;
 }
 

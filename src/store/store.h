@@ -345,6 +345,29 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
                               const char *message_id, int64_t *id,
                               struct qm_error *err);
 
+/* Finds the IMAP message (account, folder, uidvalidity, uid). */
+enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
+                                  const char *folder, int64_t uidvalidity,
+                                  int64_t uid, int64_t *id,
+                                  struct qm_error *err);
+/* Finds the POP3 message (account, uidl). */
+enum qm_err qm_store_msg_find_uidl(struct qm_store *s, int64_t account_id,
+                                   const char *uidl, int64_t *id,
+                                   struct qm_error *err);
+/* The highest UID indexed for (account, folder, uidvalidity), 0 when none:
+ * where an IMAP sync resumes. */
+enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
+                                 const char *folder, int64_t uidvalidity,
+                                 int64_t *uid, struct qm_error *err);
+/*
+ * The key IDs message id consumed, in their order: a malloc'd array of
+ * malloc'd strings (*n of them); free with qm_store_strv_free.
+ */
+enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
+                                 char ***ids, size_t *n,
+                                 struct qm_error *err);
+void qm_store_strv_free(char **v, size_t n);
+
 /* What to list; zero fields do not filter. */
 struct qm_store_query {
 	int64_t account_id;

@@ -29,6 +29,9 @@
 
 #define PASS "correct horse battery staple"
 
+/* Where SQLite would put temporary files: scanned with the home. */
+static char sqlite_tmp[512];
+
 struct fx {
 	char home[512];
 	struct qm_store *s;
@@ -548,7 +551,23 @@ static void test_msg_list_paging(void **state)
 	/* The same IMAP message twice is refused. */
 	{
 		struct qm_store_msg m;
-		int64_t id;
+		int64_t id, uid;
+
+		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX", 7, 1,
+		                                       &id, &e),
+		                 QM_OK);
+		assert_int_equal(id, 1);
+		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX", 8, 1,
+		                                       &id, &e),
+		                 QM_ERR_NOTFOUND);
+		assert_int_equal(qm_store_msg_max_uid(f->s, f->acct, "INBOX", 7,
+		                                      &uid, &e),
+		                 QM_OK);
+		assert_int_equal(uid, 299);
+		assert_int_equal(qm_store_msg_max_uid(f->s, f->acct, "Nope", 7, &uid,
+		                                      &e),
+		                 QM_OK);
+		assert_int_equal(uid, 0);
 
 		memset(&m, 0, sizeof(m));
 		m.account_id = f->acct;
@@ -692,12 +711,40 @@ static void test_replay(void **state)
 	                                  &id, &e),
 	                 QM_ERR_REPLAY);
 	m.message_id = "<m3@x>";
+	m.uid = 0;
+	m.uidl = "UIDL-0003";
 	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k3, 1, "x", 1, NULL,
 	                                  &id, &e),
 	                 QM_OK);
+	{
+		int64_t got;
+
+		assert_int_equal(qm_store_msg_find_uidl(f->s, f->acct, "UIDL-0003",
+		                                        &got, &e),
+		                 QM_OK);
+		assert_int_equal(got, id);
+		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0,
+		                                  NULL, &got, &e),
+		                 QM_ERR_EXISTS);
+	}
 	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c",
 	                                       &e),
 	                 QM_ERR_REPLAY);
+	{
+		char **ids = NULL;
+		size_t nk = 0;
+		int64_t first;
+
+		assert_int_equal(qm_store_msg_find(f->s, f->acct, "<m1@x>", &first,
+		                                   &e),
+		                 QM_OK);
+		assert_int_equal(qm_store_msg_key_ids(f->s, first, &ids, &nk, &e),
+		                 QM_OK);
+		assert_int_equal(nk, 2);
+		assert_string_equal(ids[0], "key-a");
+		assert_string_equal(ids[1], "key-b");
+		qm_store_strv_free(ids, nk);
+	}
 	{
 		struct qm_store_query q;
 		int64_t n;
@@ -1081,8 +1128,10 @@ static void test_secrets_never_in_clear(void **state)
 	assert_int_equal(l->n, 1);
 	qm_store_msglist_free(&l);
 
-	/* While open (data in the WAL) and after close (checkpointed). */
+	/* While open (data in the WAL) and after close (checkpointed); also
+	 * where SQLite would write temporary files. */
 	assert_int_equal(scan_dir(f->home, nd, nn), 0);
+	assert_int_equal(scan_dir(sqlite_tmp, nd, nn), 0);
 	/* The scan itself works: a file with a known secret is found. */
 	{
 		char path[600];
@@ -1340,6 +1389,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 	};
 
+	int rc;
+
 	setenv("QM_STORE_KDF", "fast", 1);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (qmt_tmpdir("store-sqltmp", sqlite_tmp, sizeof(sqlite_tmp)) != 0)
+		return 1;
+	setenv("SQLITE_TMPDIR", sqlite_tmp, 1);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	qmt_rmtree(sqlite_tmp);
+	return rc;
 }
