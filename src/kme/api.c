@@ -43,6 +43,35 @@ void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
 	reply_json(r, status, j);
 }
 
+int kme_reply_secure(struct kme_reply *r, size_t need)
+{
+	if (need < KME_CHUNK) {
+		memset(&r->body, 0, sizeof(r->body));
+		r->body.data = kme_chunk_get();
+		if (!r->body.data)
+			return -1;
+		r->body.cap = KME_CHUNK;
+		r->body.max = KME_CHUNK - 1;
+		r->body.secure = 1;
+		r->chunk = 1;
+		return 0;
+	}
+	qm_buf_init_secure(&r->body, need);
+	r->chunk = 0;
+	return 0;
+}
+
+/* Releases a reply body that will not be sent. */
+static void reply_drop(struct kme_reply *r)
+{
+	if (r->chunk)
+		kme_chunk_put(r->body.data);
+	else
+		qm_buf_free(&r->body);
+	memset(&r->body, 0, sizeof(r->body));
+	r->chunk = 0;
+}
+
 /* The link whose peer serves sae, or NULL. */
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae)
 {
@@ -342,7 +371,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		goto out;
 	klen = (size_t)q.size / 8;
 	total = klen * (size_t)q.number;
-	bytes = qm_sec_alloc(total);
+	bytes = total <= KME_CHUNK ? kme_chunk_get() : qm_sec_alloc(total);
 	ids = calloc((size_t)q.number, sizeof(*ids));
 	res = json_object();
 	keys = json_array();
@@ -401,8 +430,8 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		goto out;
 	}
 	r->status = 200;
-	qm_buf_init_secure(&r->body, total * 2 + (size_t)q.number * 80 + 64);
-	if (qm_buf_append_str(&r->body, "{\"keys\":[", NULL))
+	if (kme_reply_secure(r, total * 2 + (size_t)q.number * 80 + 64) ||
+	    qm_buf_append_str(&r->body, "{\"keys\":[", NULL))
 		goto oom;
 	for (long long i = 0; i < q.number; i++)
 		if (put_key(&r->body, i == 0, ids[i], bytes + (size_t)i * klen,
@@ -412,10 +441,13 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		goto oom;
 	goto out;
 oom:
-	qm_buf_free(&r->body);
+	reply_drop(r);
 	kme_api_error(r, 503, "out of memory on KME", NULL);
 out:
-	qm_sec_free(bytes);
+	if (bytes && total <= KME_CHUNK)
+		kme_chunk_put(bytes);
+	else
+		qm_sec_free(bytes);
 	free(ids);
 	json_decref(res);
 	json_decref(jb);
@@ -529,10 +561,10 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 			              "this SAE by this master SAE");
 		goto out;
 	}
-	bytes = qm_sec_alloc(total ? total : 1);
+	bytes = total <= KME_CHUNK ? kme_chunk_get() : qm_sec_alloc(total);
 	r->status = 200;
-	qm_buf_init_secure(&r->body, total * 2 + n * 80 + 64);
-	if (!bytes || qm_buf_append_str(&r->body, "{\"keys\":[", NULL)) {
+	if (!bytes || kme_reply_secure(r, total * 2 + n * 80 + 64) ||
+	    qm_buf_append_str(&r->body, "{\"keys\":[", NULL)) {
 		pthread_mutex_unlock(&l->lock);
 		goto oom;
 	}
@@ -566,10 +598,13 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		goto oom;
 	goto out;
 oom:
-	qm_buf_free(&r->body);
+	reply_drop(r);
 	kme_api_error(r, 503, "out of memory on KME", NULL);
 out:
-	qm_sec_free(bytes);
+	if (bytes && total <= KME_CHUNK)
+		kme_chunk_put(bytes);
+	else
+		qm_sec_free(bytes);
 	free(found);
 	free(ids);
 	json_decref(jb);

@@ -154,7 +154,7 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 
 	memset(c, 0, sizeof(*c));
 	qm_strlcpy(c->listen_addr, "127.0.0.1", sizeof(c->listen_addr));
-	c->pool_bytes = 1 << 20;
+	c->pool_bytes = 4 << 20;
 	c->default_key_size = 256;
 	c->min_key_size = 8;
 	c->max_key_size = 8192;
@@ -163,7 +163,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	c->key_expiry_s = 0;
 	c->persist_ms = 1000;
 	c->peer_timeout_ms = 5000;
-	c->bb84_pulses = 1 << 16;
+	c->bb84_pulses = 1 << 20;
+	c->link_threads = 2;
 	c->bb84_loss_db = 3.0;
 	c->bb84_noise = 0.01;
 	c->bb84_eve = 0.0;
@@ -231,6 +232,9 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	                     err)) ||
 	    (rc = get_double(qc, "bb84.sample", 0.01, 0.9, &c->bb84_sample,
 	                     err)))
+		goto out;
+	if ((rc = qm_conf_get_int(qc, "bb84.threads", 1, 4, &c->link_threads,
+	                          err)))
 		goto out;
 	v = 1;
 	if ((rc = qm_conf_get_int(qc, "bb84.enabled", 0, 1, &v, err)))

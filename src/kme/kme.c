@@ -33,6 +33,7 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		struct kme_link *l = &k->links[i];
 		pthread_mutex_init(&l->lock, NULL);
 		pthread_cond_init(&l->cond, NULL);
+		pthread_mutex_init(&l->push_lock, NULL);
 		l->peer = &k->conf.peers[i];
 		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
 		l->stats.eve = k->conf.bb84_eve;
@@ -148,6 +149,7 @@ void qm_kme_free(struct qm_kme **kp)
 		kres_map_free(&l->res);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
+		pthread_mutex_destroy(&l->push_lock);
 	}
 	qm_sec_free(k->store_key);
 	pthread_mutex_destroy(&k->state_lock);

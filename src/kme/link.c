@@ -12,6 +12,8 @@
 #include "private.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,9 +50,10 @@ static void resync(struct kstream *s, uint64_t peer_end)
 struct link_arg {
 	struct qm_kme *k;
 	struct kme_link *l;
+	int t; /* thread index within the link */
 };
 
-static struct link_arg args[KME_MAXPEERS];
+static struct link_arg args[KME_MAXPEERS][4];
 
 static void *link_main(void *arg)
 {
@@ -59,6 +62,11 @@ static void *link_main(void *arg)
 	struct kme_link *l = a->l;
 	const struct kme_conf *c = &k->conf;
 	double rate = 0;
+	int t = a->t;
+	struct sched_param sp = {0};
+
+	/* the simulation only uses CPU that serving SAEs leaves idle */
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 
 	while (!k->stopping) {
 		struct qm_bb84_params p;
@@ -116,7 +124,24 @@ static void *link_main(void *arg)
 				hi_len = res.key_bytes;
 			}
 		}
+		/* blocks reach the peer one at a time, in offset order */
+		pthread_mutex_lock(&l->push_lock);
 		pthread_mutex_lock(&l->lock);
+		/* the pools may have filled while this block ran */
+		if (lo_len && kstream_avail(&l->own) >= (uint64_t)c->pool_bytes) {
+			hi_len += lo_len;
+			lo_len = 0;
+		}
+		if (hi_len &&
+		    kstream_avail(&l->mirror) >= (uint64_t)c->pool_bytes &&
+		    kstream_avail(&l->own) < (uint64_t)c->pool_bytes) {
+			lo_len += hi_len;
+			hi_len = 0;
+		}
+		l->trate[t] = rate;
+		rate = 0;
+		for (int i = 0; i < l->nthreads; i++)
+			rate += l->trate[i];
 		l->stats.qber = res.qber;
 		if (res.alarm && !l->stats.alarm)
 			qm_log(QM_LOG_WARN,
@@ -125,6 +150,7 @@ static void *link_main(void *arg)
 			       l->peer->id, res.qber, c->bb84_alarm);
 		l->stats.alarm = res.alarm;
 		l->stats.rate_bps = rate;
+		rate = l->trate[t];
 		l->stats.blocks++;
 		l->stats.bits_total += res.final_bits;
 		l->stats.pulses_total += res.pulses;
@@ -198,6 +224,7 @@ static void *link_main(void *arg)
 				qm_log(QM_LOG_ERROR, "link %s: %s", l->peer->id,
 				       e.msg);
 		}
+		pthread_mutex_unlock(&l->push_lock);
 		if (res.alarm)
 			link_wait(l, 200); /* keep measuring, gently */
 		pthread_mutex_unlock(&l->lock);
@@ -215,24 +242,27 @@ enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
 
 	if (!l->i_am_lower || !k->conf.link_enabled)
 		return QM_OK;
-	args[i].k = k;
-	args[i].l = l;
-	if (pthread_create(&l->thread, NULL, link_main, &args[i]))
-		return qm_error_set(err, QM_ERR_NOMEM,
-		                    "cannot start the link thread to %s",
-		                    l->peer->id);
-	l->thread_started = 1;
+	for (int t = 0; t < (int)k->conf.link_threads; t++) {
+		args[i][t].k = k;
+		args[i][t].l = l;
+		args[i][t].t = t;
+		if (pthread_create(&l->threads[t], NULL, link_main,
+		                   &args[i][t]))
+			return qm_error_set(err, QM_ERR_NOMEM,
+			                    "cannot start the link thread to %s",
+			                    l->peer->id);
+		l->nthreads = t + 1;
+	}
 	return QM_OK;
 }
 
 void kme_link_stop(struct qm_kme *k, struct kme_link *l)
 {
 	(void)k;
-	if (!l->thread_started)
-		return;
 	pthread_mutex_lock(&l->lock);
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
-	pthread_join(l->thread, NULL);
-	l->thread_started = 0;
+	for (int t = 0; t < l->nthreads; t++)
+		pthread_join(l->threads[t], NULL);
+	l->nthreads = 0;
 }

@@ -140,7 +140,23 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	qm_buf_init_secure(&plain, STATE_MAX);
 	qm_buf_init(&sealed, STATE_MAX);
 	pthread_mutex_lock(&k->state_lock);
-	rc = qm_buf_append(&plain, "QKS1", 4, err);
+	{
+		/* one allocation up front instead of many doublings */
+		size_t est = 1024;
+		for (size_t i = 0; i < k->nlinks; i++) {
+			struct kme_link *l = &k->links[i];
+			pthread_mutex_lock(&l->lock);
+			for (size_t b = 0; b < l->own.n; b++)
+				est += l->own.blocks[b].len + 16;
+			for (size_t b = 0; b < l->mirror.n; b++)
+				est += l->mirror.blocks[b].len + 16;
+			est += l->res.count * (64 + KME_IDMAX * 2);
+			pthread_mutex_unlock(&l->lock);
+		}
+		rc = qm_buf_reserve(&plain, est + est / 8, err);
+	}
+	if (!rc)
+		rc = qm_buf_append(&plain, "QKS1", 4, err);
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
 	for (size_t i = 0; !rc && i < k->nlinks; i++) {

@@ -294,3 +294,39 @@ int kme_uuid_parse(const char *s, unsigned char id[16])
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------ chunks */
+
+/*
+ * Small secure buffers recycled between requests: sodium_malloc maps and
+ * protects pages, and on a busy KME that costs more than the request.
+ * A chunk is wiped every time it comes back.
+ */
+static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *chunk_free[256];
+static size_t chunk_nfree;
+
+void *kme_chunk_get(void)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&chunk_lock);
+	if (chunk_nfree)
+		p = chunk_free[--chunk_nfree];
+	pthread_mutex_unlock(&chunk_lock);
+	return p ? p : qm_sec_alloc(KME_CHUNK);
+}
+
+void kme_chunk_put(void *p)
+{
+	if (!p)
+		return;
+	qm_wipe(p, KME_CHUNK);
+	pthread_mutex_lock(&chunk_lock);
+	if (chunk_nfree < sizeof(chunk_free) / sizeof(chunk_free[0])) {
+		chunk_free[chunk_nfree++] = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&chunk_lock);
+	qm_sec_free(p);
+}

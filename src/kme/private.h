@@ -54,6 +54,7 @@ struct kme_conf {
 	double bb84_loss_db, bb84_noise, bb84_eve, bb84_alarm;
 	double bb84_sample;
 	int link_enabled;
+	long long link_threads;
 };
 
 enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
@@ -139,9 +140,16 @@ struct kme_link {
 	uint64_t lo_sent, hi_sent; /* unused, kept for the file format */
 	uint64_t last_blk;         /* peer: ID of the last block applied */
 	struct kme_peerq *q;
-	pthread_t thread;
-	int thread_started;
+	pthread_t threads[4];
+	int nthreads;
+	double trate[4];          /* distilled bits/s of each link thread */
+	pthread_mutex_t push_lock; /* one block at a time to the peer */
 };
+
+/* Recycled secure buffers of KME_CHUNK bytes for small replies. */
+#define KME_CHUNK 8192
+void *kme_chunk_get(void);
+void kme_chunk_put(void *p);
 
 /* ------------------------------------------------------------ uuid */
 
@@ -213,7 +221,11 @@ void kme_link_stop(struct qm_kme *k, struct kme_link *l);
 struct kme_reply {
 	unsigned status;
 	struct qm_buf body; /* secure when it carries keys */
+	int chunk;          /* body.data is a kme_chunk */
 };
+/* Points r's body at a recycled chunk (or a growing secure buffer when
+ * need is larger); 0 or -1 when out of memory. */
+int kme_reply_secure(struct kme_reply *r, size_t need);
 void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
                     struct kme_reply *r);
 void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,

@@ -109,6 +109,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c,
 	if (!data) {
 		resp = MHD_create_response_from_buffer(0, (void *)"",
 		                                       MHD_RESPMEM_PERSISTENT);
+	} else if (r->chunk) {
+		resp = MHD_create_response_from_buffer_with_free_callback(
+			len, data, kme_chunk_put);
+		r->body.data = NULL;
 	} else if (r->body.secure) {
 		data = qm_buf_steal(&r->body, &len);
 		resp = MHD_create_response_from_buffer_with_free_callback(

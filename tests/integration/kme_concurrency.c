@@ -164,6 +164,7 @@ static void test_parallel_clients(void **state)
 	char (*all)[37];
 	size_t n = 0;
 	int failures = 0;
+	uint64_t tstart = qm_mono_ns(), t0;
 
 	(void)state;
 	assert_int_equal(kt_net_start(&net, "kmeconc", 2, 4, NULL), 0);
@@ -174,12 +175,17 @@ static void test_parallel_clients(void **state)
 	assert_true(kt_wait_keys(&net, 1, "SAE_B1", "SAE_A1",
 	                         NTHREADS / 2 * ROUNDS * PERREQ, 60000) >=
 	            NTHREADS / 2 * ROUNDS * PERREQ);
+	t0 = qm_mono_ns();
+	fprintf(stderr, "pools filled in %.2f s\n", (double)(t0 - tstart) / 1e9);
 	for (int i = 0; i < NTHREADS; i++) {
 		w[i].idx = i;
 		assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
+	fprintf(stderr, "%d clients: %d enc_keys + dec_keys rounds in %.2f s\n",
+	        NTHREADS, NTHREADS * ROUNDS,
+	        (double)(qm_mono_ns() - t0) / 1e9);
 	all = calloc(NTHREADS * ROUNDS * PERREQ, sizeof(*all));
 	assert_non_null(all);
 	for (int i = 0; i < NTHREADS; i++) {
