@@ -344,7 +344,18 @@ static const char certs_sh[] =
 	"leaf sae ca SAE_A \"$(printf \"$cli\")\"\n"
 	"leaf evil ca2 SAE_A \"$(printf \"$cli\")\"\n"
 	"openssl pkey -in sae.key -aes256 -passout pass:open-sesame "
-	"-out sae_enc.key\n";
+	"-out sae_enc.key\n"
+	"# a KME certificate that expired in 2020 (openssl ca sets the dates)\n"
+	"printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\n"
+	"new_certs_dir=.\\nserial=serial\\ndefault_md=sha256\\n"
+	"policy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf\n"
+	": > index.txt; echo 1000 > serial\n"
+	"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+	"-out old.key\n"
+	"openssl req -new -key old.key -subj /CN=KME_A -out old.csr\n"
+	"openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key "
+	"-in old.csr -out old.pem -startdate 20200101000000Z "
+	"-enddate 20200102000000Z -extfile kme.ext\n";
 
 static int group_setup(void **state)
 {
@@ -819,6 +830,13 @@ static void test_tls_server_wrong_ca(void **state)
 	                            "problem: unable to get local issuer");
 }
 
+static void test_tls_server_expired(void **state)
+{
+	(void)state;
+	expect_tls_fail("old.pem", "old.key", "ca.pem", "sae.pem", "sae.key",
+	                NULL, NULL, "certificate has expired");
+}
+
 static void test_tls_server_wrong_name(void **state)
 {
 	(void)state;
@@ -1018,6 +1036,7 @@ int main(void)
 		cmocka_unit_test(test_dropped_connections),
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_tls_server_wrong_ca),
+		cmocka_unit_test(test_tls_server_expired),
 		cmocka_unit_test(test_tls_server_wrong_name),
 		cmocka_unit_test(test_tls_kme_id),
 		cmocka_unit_test(test_tls_client_cert_refused),
