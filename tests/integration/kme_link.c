@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated BB84 link as two qkme processes run it: with no
+ * eavesdropper the QBER is low and keys flow; an operator switches a full
+ * intercept-resend eavesdropper on through `qkme ctl` at the KME that does
+ * not run the link (the request is forwarded over the KME-to-KME channel),
+ * both KMEs then report the alarm with a QBER near 25% and no key is
+ * added; switched off, the alarm clears and keys flow again.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "kme_net.h"
+
+static struct kt_net net;
+
+struct view {
+	double qber;
+	int alarm;
+	long long keys, blocks;
+	double rate;
+};
+
+static int look(int kme, struct view *v)
+{
+	json_t *j = NULL, *x;
+	const char *path = kme == 0 ? "/api/v1/keys/SAE_B/status"
+	                            : "/api/v1/keys/SAE_A/status";
+	const char *cert = kme == 0 ? "sae/SAE_A" : "sae/SAE_B";
+
+	if (kt_req(&net, kme, cert, path, NULL, &j) != 200) {
+		json_decref(j);
+		return -1;
+	}
+	x = json_object_get(j, "status_extension");
+	v->qber = json_number_value(json_object_get(x, "qber"));
+	v->alarm = json_is_true(json_object_get(x, "qber_alarm"));
+	v->rate = json_number_value(json_object_get(x, "key_rate_bps"));
+	v->blocks = json_integer_value(json_object_get(x, "link_blocks"));
+	v->keys = json_integer_value(json_object_get(j, "stored_key_count"));
+	json_decref(j);
+	return 0;
+}
+
+/* Polls both KMEs until both report alarm == want; 0 or -1. */
+static int wait_alarm(int want, struct view v[2])
+{
+	for (int t = 0; t < 400; t++) {
+		if (look(0, &v[0]) == 0 && look(1, &v[1]) == 0 &&
+		    v[0].alarm == want && v[1].alarm == want)
+			return 0;
+		poll(NULL, 0, 50); /* between two status polls */
+	}
+	return -1;
+}
+
+static int ctl(int kme, const char *a, const char *b)
+{
+	char conf[700], path[600];
+	char *argv[6];
+
+	snprintf(path, sizeof(path), "%s/src/kme/qkme", qmt_binary_dir());
+	snprintf(conf, sizeof(conf), "%s/KME_%c/ctl.conf", net.dir, 'A' + kme);
+	argv[0] = path;
+	argv[1] = "ctl";
+	argv[2] = conf;
+	argv[3] = (char *)(uintptr_t)a;
+	argv[4] = (char *)(uintptr_t)b;
+	argv[5] = NULL;
+	return qmt_run(argv, NULL);
+}
+
+static void test_eavesdropper(void **state)
+{
+	struct view v[2], w;
+
+	(void)state;
+	assert_int_equal(kt_net_start(&net, "kmelink", 2, 1,
+	                              "pool_bytes = 67108864\n"
+	                              "bb84.pulses = 262144\n"
+	                              "bb84.threads = 1"),
+	                 0);
+	/* a quiet link: low QBER, no alarm, keys arriving */
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 50, 30000) >= 50);
+	assert_int_equal(wait_alarm(0, v), 0);
+	assert_true(v[0].qber < 0.05);
+	assert_true(v[1].qber < 0.05);
+	assert_true(v[0].rate > 0);
+
+	/* the operator of the KME that does not run the link */
+	assert_int_equal(ctl(1, "eve", "on"), 0);
+	assert_int_equal(wait_alarm(1, v), 0);
+	assert_true(v[0].qber > 0.2 && v[0].qber < 0.3);
+	assert_true(v[1].qber > 0.2 && v[1].qber < 0.3);
+	/* while the alarm lasts, blocks run but the pool does not grow */
+	for (int t = 0; t < 400; t++) {
+		assert_int_equal(look(0, &w), 0);
+		assert_true(w.alarm);
+		if (w.blocks >= v[0].blocks + 3)
+			break;
+		poll(NULL, 0, 50);
+	}
+	assert_true(w.blocks >= v[0].blocks + 3);
+	assert_int_equal(w.keys, v[0].keys);
+	assert_true(w.qber > 0.2 && w.qber < 0.3);
+
+	/* the stats command works and names the alarm */
+	assert_int_equal(ctl(0, "stats", NULL), 0);
+
+	assert_int_equal(ctl(0, "eve", "off"), 0);
+	assert_int_equal(wait_alarm(0, v), 0);
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", w.keys + 50,
+	                         30000) >= w.keys + 50);
+	/* a bad fraction is refused by the command */
+	assert_int_not_equal(ctl(0, "eve", "1.5"), 0);
+	kt_net_stop(&net);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eavesdropper),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
