@@ -18,8 +18,8 @@
 #include "core/core.h"
 #include "store/store.h"
 
-#define PASS "bench passphrase"
-#define REPS 200
+#define PASS    "bench passphrase"
+#define REPS    200
 #define FOLDERS 5
 
 static const char *const folders[FOLDERS] = {"INBOX", "Sent", "Archive",
@@ -27,7 +27,8 @@ static const char *const folders[FOLDERS] = {"INBOX", "Sent", "Archive",
 
 static void die(const char *what, const struct qm_error *e)
 {
-	fprintf(stderr, "bench_store: %s: %s\n", what, e ? qm_error_msg(e) : "");
+	fprintf(stderr, "bench_store: %s: %s\n", what,
+	        e ? qm_error_msg(e) : "");
 	exit(1);
 }
 
@@ -109,7 +110,7 @@ int main(void)
 	unsigned char body[1024];
 	uint64_t t0, t_ins, t_plain_ins, samples[REPS];
 	double list_ms, plain_list_ms, deep_ms, plain_deep_ms, off_ms,
-		plain_off_ms, unlock_ms, plain_open_ms, build_ms, search_ms;
+	    plain_off_ms, unlock_ms, plain_open_ms, build_ms, search_ms;
 	int64_t deep_date = 0, deep_id = 0, inbox = 0;
 	long n = 100000;
 	sqlite3 *db;
@@ -167,8 +168,8 @@ int main(void)
 		m.level = 1 + (int)(i % 4);
 		m.verify = QM_VERIFY_OK;
 		m.size = (int64_t)sizeof(body);
-		if (qm_store_msg_add(s, &m, subj, NULL, 0, body, sizeof(body), NULL,
-		                     &id, &e) != QM_OK)
+		if (qm_store_msg_add(s, &m, subj, NULL, 0, body, sizeof(body),
+		                     NULL, &id, &e) != QM_OK)
 			die("adding a message", &e);
 		if ((i % 1000 == 999 || i == n - 1) &&
 		    qm_store_tx_commit(s, &e) != QM_OK)
@@ -178,13 +179,16 @@ int main(void)
 
 	/* ---- the same rows in a plain table */
 	db = plain_open(dir);
-	plain_exec(db, "CREATE TABLE msg (id INTEGER PRIMARY KEY, account_id, "
-	               "folder, uidvalidity, uid, message_id, from_addr, to_addrs,"
-	               " date, level, verify, flags, size, subject, body);"
-	               "CREATE INDEX msg_list ON msg(account_id, folder, date, id)");
-	if (sqlite3_prepare_v2(db, "INSERT INTO msg VALUES (NULL, 1, ?, 1, ?, ?, "
-	                           "?, 'bench@example.org', ?, ?, 1, 0, 1024, ?, ?)",
-	                       -1, &ins, NULL) != SQLITE_OK)
+	plain_exec(
+	    db, "CREATE TABLE msg (id INTEGER PRIMARY KEY, account_id, "
+	        "folder, uidvalidity, uid, message_id, from_addr, to_addrs,"
+	        " date, level, verify, flags, size, subject, body);"
+	        "CREATE INDEX msg_list ON msg(account_id, folder, date, id)");
+	if (sqlite3_prepare_v2(
+	        db,
+	        "INSERT INTO msg VALUES (NULL, 1, ?, 1, ?, ?, "
+	        "?, 'bench@example.org', ?, ?, 1, 0, 1024, ?, ?)",
+	        -1, &ins, NULL) != SQLITE_OK)
 		die("preparing", NULL);
 	t0 = qm_mono_ns();
 	for (long i = 0; i < n; i++) {
@@ -228,11 +232,12 @@ int main(void)
 		qm_store_msglist_free(&l);
 	}
 	list_ms = median(samples);
-	if (sqlite3_prepare_v2(db, "SELECT id, account_id, folder, uidvalidity, "
-	                           "uid, message_id, from_addr, to_addrs, date, "
-	                           "level, verify, flags, size, subject FROM msg "
-	                           "WHERE account_id = 1 AND folder = 'INBOX' "
-	                           "ORDER BY date DESC, id DESC LIMIT 50",
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT id, account_id, folder, uidvalidity, "
+	                       "uid, message_id, from_addr, to_addrs, date, "
+	                       "level, verify, flags, size, subject FROM msg "
+	                       "WHERE account_id = 1 AND folder = 'INBOX' "
+	                       "ORDER BY date DESC, id DESC LIMIT 50",
 	                       -1, &lst, NULL) != SQLITE_OK)
 		die("preparing", NULL);
 	for (int r = 0; r < REPS; r++) {
@@ -280,18 +285,21 @@ int main(void)
 		qm_store_msglist_free(&l);
 	}
 	off_ms = median(samples);
-	if (sqlite3_prepare_v2(db, "SELECT id, account_id, folder, uidvalidity, "
-	                           "uid, message_id, from_addr, to_addrs, date, "
-	                           "level, verify, flags, size, subject FROM msg "
-	                           "WHERE account_id = 1 AND folder = 'INBOX' AND "
-	                           "(date, id) < (?, ?) ORDER BY date DESC, id DESC "
-	                           "LIMIT 50",
-	                       -1, &kst, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT id, account_id, folder, uidvalidity, "
-	                           "uid, message_id, from_addr, to_addrs, date, "
-	                           "level, verify, flags, size, subject FROM msg "
-	                           "WHERE account_id = 1 AND folder = 'INBOX' "
-	                           "ORDER BY date DESC, id DESC LIMIT 50 OFFSET ?",
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT id, account_id, folder, uidvalidity, "
+	        "uid, message_id, from_addr, to_addrs, date, "
+	        "level, verify, flags, size, subject FROM msg "
+	        "WHERE account_id = 1 AND folder = 'INBOX' AND "
+	        "(date, id) < (?, ?) ORDER BY date DESC, id DESC "
+	        "LIMIT 50",
+	        -1, &kst, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+	                       "SELECT id, account_id, folder, uidvalidity, "
+	                       "uid, message_id, from_addr, to_addrs, date, "
+	                       "level, verify, flags, size, subject FROM msg "
+	                       "WHERE account_id = 1 AND folder = 'INBOX' "
+	                       "ORDER BY date DESC, id DESC LIMIT 50 OFFSET ?",
 	                       -1, &ost, NULL) != SQLITE_OK)
 		die("preparing", NULL);
 	/* The plain table's ids differ from the store's: take its own cursor
@@ -356,8 +364,8 @@ int main(void)
 	printf("  %-34s %12.0f %12.0f\n", "insert (messages/s)",
 	       (double)n / ((double)t_ins / 1e9),
 	       (double)n / ((double)t_plain_ins / 1e9));
-	printf("  %-34s %12.3f %12.3f\n", "list newest 50 (ms, median)", list_ms,
-	       plain_list_ms);
+	printf("  %-34s %12.3f %12.3f\n", "list newest 50 (ms, median)",
+	       list_ms, plain_list_ms);
 	printf("  %-34s %12.3f %12.3f\n", "deep page, keyset (ms, median)",
 	       deep_ms, plain_deep_ms);
 	printf("  %-34s %12.3f %12.3f\n", "deep page, offset (ms, median)",
@@ -369,18 +377,19 @@ int main(void)
 	       plain_open_ms);
 	printf("  list plan index-backed: %s; goal list < 5 ms: %s\n",
 	       plan_ok ? "yes" : "NO", list_ms < 5.0 ? "met" : "MISSED");
-	printf("{\"bench\":\"store\",\"messages\":%ld,\"insert_per_s\":%.0f,"
-	       "\"baseline_insert_per_s\":%.0f,\"list50_ms\":%.3f,"
-	       "\"baseline_list50_ms\":%.3f,\"deep_keyset_ms\":%.3f,"
-	       "\"baseline_deep_keyset_ms\":%.3f,\"deep_offset_ms\":%.3f,"
-	       "\"baseline_deep_offset_ms\":%.3f,\"search_build_ms\":%.1f,"
-	       "\"search_ms\":%.3f,\"unlock_ms\":%.1f,\"baseline_open_ms\":%.3f,"
-	       "\"plan_index\":%s,\"goal_list50_ms\":5,\"goal_met\":%s}\n",
-	       n, (double)n / ((double)t_ins / 1e9),
-	       (double)n / ((double)t_plain_ins / 1e9), list_ms, plain_list_ms,
-	       deep_ms, plain_deep_ms, off_ms, plain_off_ms, build_ms, search_ms,
-	       unlock_ms, plain_open_ms, plan_ok ? "true" : "false",
-	       list_ms < 5.0 ? "true" : "false");
+	printf(
+	    "{\"bench\":\"store\",\"messages\":%ld,\"insert_per_s\":%.0f,"
+	    "\"baseline_insert_per_s\":%.0f,\"list50_ms\":%.3f,"
+	    "\"baseline_list50_ms\":%.3f,\"deep_keyset_ms\":%.3f,"
+	    "\"baseline_deep_keyset_ms\":%.3f,\"deep_offset_ms\":%.3f,"
+	    "\"baseline_deep_offset_ms\":%.3f,\"search_build_ms\":%.1f,"
+	    "\"search_ms\":%.3f,\"unlock_ms\":%.1f,\"baseline_open_ms\":%.3f,"
+	    "\"plan_index\":%s,\"goal_list50_ms\":5,\"goal_met\":%s}\n",
+	    n, (double)n / ((double)t_ins / 1e9),
+	    (double)n / ((double)t_plain_ins / 1e9), list_ms, plain_list_ms,
+	    deep_ms, plain_deep_ms, off_ms, plain_off_ms, build_ms, search_ms,
+	    unlock_ms, plain_open_ms, plan_ok ? "true" : "false",
+	    list_ms < 5.0 ? "true" : "false");
 	if (getenv("QM_BENCH_STORE_KEEP")) {
 		fprintf(stderr, "bench_store: kept %s\n", dir);
 		return 0;

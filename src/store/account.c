@@ -20,22 +20,22 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-	{"gmail",
-	 {"gmail.com", "googlemail.com", NULL},
-	 {"smtp.gmail.com", 465, QM_TLS_IMPLICIT},
-	 {"imap.gmail.com", 993, QM_TLS_IMPLICIT},
-	 {"pop.gmail.com", 995, QM_TLS_IMPLICIT}},
-	{"outlook",
-	 {"outlook.com", "hotmail.com", "live.com", "msn.com", "office365.com",
-	  NULL},
-	 {"smtp.office365.com", 587, QM_TLS_STARTTLS},
-	 {"outlook.office365.com", 993, QM_TLS_IMPLICIT},
-	 {"outlook.office365.com", 995, QM_TLS_IMPLICIT}},
-	{"yahoo",
-	 {"yahoo.com", "ymail.com", "rocketmail.com", NULL},
-	 {"smtp.mail.yahoo.com", 465, QM_TLS_IMPLICIT},
-	 {"imap.mail.yahoo.com", 993, QM_TLS_IMPLICIT},
-	 {"pop.mail.yahoo.com", 995, QM_TLS_IMPLICIT}},
+    {"gmail",
+     {"gmail.com", "googlemail.com", NULL},
+     {"smtp.gmail.com", 465, QM_TLS_IMPLICIT},
+     {"imap.gmail.com", 993, QM_TLS_IMPLICIT},
+     {"pop.gmail.com", 995, QM_TLS_IMPLICIT}},
+    {"outlook",
+     {"outlook.com", "hotmail.com", "live.com", "msn.com", "office365.com",
+      NULL},
+     {"smtp.office365.com", 587, QM_TLS_STARTTLS},
+     {"outlook.office365.com", 993, QM_TLS_IMPLICIT},
+     {"outlook.office365.com", 995, QM_TLS_IMPLICIT}},
+    {"yahoo",
+     {"yahoo.com", "ymail.com", "rocketmail.com", NULL},
+     {"smtp.mail.yahoo.com", 465, QM_TLS_IMPLICIT},
+     {"imap.mail.yahoo.com", 993, QM_TLS_IMPLICIT},
+     {"pop.mail.yahoo.com", 995, QM_TLS_IMPLICIT}},
 };
 
 enum qm_err qm_store_account_preset(struct qm_store_account *a,
@@ -73,10 +73,10 @@ enum qm_err qm_store_account_preset(struct qm_store_account *a,
 
 /* --------------------------------------------------------------- accounts */
 
-#define ACCOUNT_COLS                                                          \
-	"address, display_name, username, smtp_host, smtp_port, smtp_tls, "   \
-	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "    \
-	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "     \
+#define ACCOUNT_COLS                                                           \
+	"address, display_name, username, smtp_host, smtp_port, smtp_tls, "    \
+	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "     \
+	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "      \
 	"kme_url, kme_ca, kme_cert, kme_key, default_level"
 
 static void bind_server(sqlite3_stmt *st, int i,
@@ -145,13 +145,13 @@ static enum qm_err account_valid(const struct qm_store_account *a,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "an account needs an e-mail address");
 	if (a->default_level < 1 || a->default_level > 4)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "the default security level must be 1 to 4");
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "the default security level must be 1 to 4");
 	return QM_OK;
 }
 
-enum qm_err qm_store_account_add(struct qm_store *s,
-                                 struct qm_store_account *a,
+enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
                                  struct qm_error *err)
 {
 	sqlite3_stmt *st;
@@ -160,9 +160,10 @@ enum qm_err qm_store_account_add(struct qm_store *s,
 
 	rc = account_valid(a, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "INSERT INTO account (" ACCOUNT_COLS
-		                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		rc = db_stmt(s,
+		             "INSERT INTO account (" ACCOUNT_COLS
+		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -171,7 +172,8 @@ enum qm_err qm_store_account_add(struct qm_store *s,
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT)
 		return qm_error_set(err, QM_ERR_EXISTS,
-		                    "an account for %s exists already", a->address);
+		                    "an account for %s exists already",
+		                    a->address);
 	if (src != SQLITE_DONE)
 		return db_fail(s, src, err, "adding the account");
 	a->id = sqlite3_last_insert_rowid(s->db);
@@ -188,9 +190,10 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 
 	rc = account_valid(a, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "UPDATE account SET (" ACCOUNT_COLS
-		                ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
+		rc = db_stmt(s,
+		             "UPDATE account SET (" ACCOUNT_COLS
+		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -216,7 +219,8 @@ static enum qm_err account_one(struct qm_store *s, sqlite3_stmt *st,
 		col_account(st, out);
 	sqlite3_reset(st);
 	if (src == SQLITE_DONE)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %s", what);
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %s",
+		                    what);
 	if (src != SQLITE_ROW)
 		return db_fail(s, src, err, "reading the account");
 	return QM_OK;
@@ -246,8 +250,9 @@ enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account "
-	                "WHERE address = ? COLLATE NOCASE",
+	rc = db_stmt(s,
+	             "SELECT id, " ACCOUNT_COLS " FROM account "
+	             "WHERE address = ? COLLATE NOCASE",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -274,7 +279,8 @@ enum qm_err qm_store_account_list(struct qm_store *s,
 			cap = cap ? cap * 2 : 4;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				goto out;
 			}
 			v = nv;
@@ -310,7 +316,8 @@ enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "deleting the account's keys");
+			rc =
+			    db_fail(s, src, err, "deleting the account's keys");
 	}
 	if (rc == QM_OK)
 		rc = db_stmt(s, "DELETE FROM setting WHERE account_id = ?", &st,
@@ -331,8 +338,8 @@ enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
 		if (src != SQLITE_DONE)
 			rc = db_fail(s, src, err, "deleting the account");
 		else if (sqlite3_changes(s->db) == 0)
-			rc = qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
-			                  (long long)id);
+			rc = qm_error_set(err, QM_ERR_NOTFOUND,
+			                  "no account %lld", (long long)id);
 	}
 	if (rc == QM_OK)
 		rc = db_commit(s, err);
@@ -364,8 +371,9 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
 	rc = vault_seal(s, "secret", secret_item(account_id, kind), p, n, &blob,
 	                err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "INSERT OR REPLACE INTO account_secret "
-		                "(account_id, kind, sealed) VALUES (?, ?, ?)",
+		rc = db_stmt(s,
+		             "INSERT OR REPLACE INTO account_secret "
+		             "(account_id, kind, sealed) VALUES (?, ?, ?)",
 		             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -385,8 +393,8 @@ out:
 }
 
 enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
-                                enum qm_store_secret kind,
-                                struct qm_buf *out, struct qm_error *err)
+                                enum qm_store_secret kind, struct qm_buf *out,
+                                struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -394,8 +402,9 @@ enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT sealed FROM account_secret "
-		                "WHERE account_id = ? AND kind = ?",
+		rc = db_stmt(s,
+		             "SELECT sealed FROM account_secret "
+		             "WHERE account_id = ? AND kind = ?",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -427,10 +436,12 @@ enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
 	int src;
 
 	if (!key || !*key || !value)
-		return qm_error_set(err, QM_ERR_INVAL, "a setting needs a name "
-		                                       "and a value");
-	rc = db_stmt(s, "INSERT OR REPLACE INTO setting (account_id, key, value)"
-	                " VALUES (?, ?, ?)",
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a setting needs a name "
+		                    "and a value");
+	rc = db_stmt(s,
+	             "INSERT OR REPLACE INTO setting (account_id, key, value)"
+	             " VALUES (?, ?, ?)",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -452,8 +463,9 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT value FROM setting WHERE account_id = ? "
-	                "AND key = ?",
+	rc = db_stmt(s,
+	             "SELECT value FROM setting WHERE account_id = ? "
+	             "AND key = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -486,7 +498,8 @@ static void col_contact(sqlite3_stmt *st, struct qm_store_contact *c)
 	c->updated = sqlite3_column_int64(st, 6);
 }
 
-#define CONTACT_COLS "address, name, sae_id, source, confirmed, min_level, updated"
+#define CONTACT_COLS                                                           \
+	"address, name, sae_id, source, confirmed, min_level, updated"
 
 enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
                                  const char *address,
@@ -497,8 +510,9 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT " CONTACT_COLS " FROM contact WHERE "
-	                "account_id = ? AND address = ? COLLATE NOCASE",
+	rc = db_stmt(s,
+	             "SELECT " CONTACT_COLS " FROM contact WHERE "
+	             "account_id = ? AND address = ? COLLATE NOCASE",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -539,10 +553,11 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 	rc = qm_store_contact_get(s, account_id, c->address, &old, &e2);
 	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed &&
 	    strcmp(old.sae_id, c->sae_id) != 0) {
-		rc = qm_error_set(err, QM_ERR_STATE,
-		                  "the SAE ID of %s changed from %s to %s: confirm "
-		                  "the new one with the contact before using it",
-		                  c->address, old.sae_id, c->sae_id);
+		rc = qm_error_set(
+		    err, QM_ERR_STATE,
+		    "the SAE ID of %s changed from %s to %s: confirm "
+		    "the new one with the contact before using it",
+		    c->address, old.sae_id, c->sae_id);
 		goto out;
 	}
 	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed)
@@ -552,8 +567,9 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 			*err = e2;
 		goto out;
 	}
-	rc = db_stmt(s, "INSERT OR REPLACE INTO contact (account_id, "
-	                CONTACT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	rc = db_stmt(s,
+	             "INSERT OR REPLACE INTO contact (account_id, " CONTACT_COLS
+	             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -577,15 +593,15 @@ out:
 }
 
 enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
-                                     const char *address,
-                                     struct qm_error *err)
+                                     const char *address, struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "UPDATE contact SET confirmed = 1, updated = ? WHERE "
-	                "account_id = ? AND address = ? COLLATE NOCASE",
+	rc = db_stmt(s,
+	             "UPDATE contact SET confirmed = 1, updated = ? WHERE "
+	             "account_id = ? AND address = ? COLLATE NOCASE",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -612,8 +628,9 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT " CONTACT_COLS " FROM contact WHERE "
-	                "account_id = ? ORDER BY address",
+	rc = db_stmt(s,
+	             "SELECT " CONTACT_COLS " FROM contact WHERE "
+	             "account_id = ? ORDER BY address",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -623,7 +640,8 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 			cap = cap ? cap * 2 : 8;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				goto out;
 			}
 			v = nv;
@@ -663,8 +681,9 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 		goto out_free;
 	if (did == 0) {
 		/* The row first: the sealed blob is bound to its id. */
-		rc = db_stmt(s, "INSERT INTO draft (account_id, updated) "
-		                "VALUES (?, ?)",
+		rc = db_stmt(s,
+		             "INSERT INTO draft (account_id, updated) "
+		             "VALUES (?, ?)",
 		             &st, err);
 		if (rc != QM_OK)
 			goto out;
@@ -680,8 +699,9 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 	}
 	rc = vault_seal(s, "draft", did, mime, n, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "UPDATE draft SET sealed = ?, updated = ? "
-		                "WHERE id = ? AND account_id = ?",
+		rc = db_stmt(s,
+		             "UPDATE draft SET sealed = ?, updated = ? "
+		             "WHERE id = ? AND account_id = ?",
 		             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -717,7 +737,8 @@ enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT sealed FROM draft WHERE id = ?", &st, err);
+		rc = db_stmt(s, "SELECT sealed FROM draft WHERE id = ?", &st,
+		             err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -769,7 +790,8 @@ static enum qm_err collect_ids(struct qm_store *s, sqlite3_stmt *st,
 			cap = cap ? cap * 2 : 16;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				goto out;
 			}
 			v = nv;
@@ -796,14 +818,14 @@ enum qm_err db_collect_ids(struct qm_store *s, sqlite3_stmt *st, int64_t **ids,
 }
 
 enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
-                                int64_t **ids, size_t *n,
-                                struct qm_error *err)
+                                int64_t **ids, size_t *n, struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT id FROM draft WHERE account_id = ? "
-	                "ORDER BY updated DESC, id DESC",
+	rc = db_stmt(s,
+	             "SELECT id FROM draft WHERE account_id = ? "
+	             "ORDER BY updated DESC, id DESC",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;

@@ -89,7 +89,7 @@ static void wshutdown(void *a)
 }
 
 static const sqlite3_mem_methods wiping_mem = {
-	wmalloc, wfree, wrealloc, wsize, wroundup, winit, wshutdown, NULL};
+    wmalloc, wfree, wrealloc, wsize, wroundup, winit, wshutdown, NULL};
 
 static int sqlite_ready;
 
@@ -103,14 +103,14 @@ static void sqlite_setup(void)
 
 /* ------------------------------------------------------------- locations */
 
-static enum qm_err join(char *out, size_t outlen, const char *a,
-                        const char *b, struct qm_error *err)
+static enum qm_err join(char *out, size_t outlen, const char *a, const char *b,
+                        struct qm_error *err)
 {
 	int n = snprintf(out, outlen, "%s%s", a, b);
 
 	if (n < 0 || (size_t)n >= outlen)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "path %s%s is too long", a, b);
+		return qm_error_set(err, QM_ERR_TOOBIG, "path %s%s is too long",
+		                    a, b);
 	return QM_OK;
 }
 
@@ -127,8 +127,9 @@ enum qm_err qm_store_home_default(char *out, size_t outlen,
 	v = getenv("HOME");
 	if (v && *v)
 		return join(out, outlen, v, "/.local/share/qmail", err);
-	return qm_error_set(err, QM_ERR_NOTFOUND,
-	                    "no QMail home: set QMAIL_HOME or HOME, or pass --home");
+	return qm_error_set(
+	    err, QM_ERR_NOTFOUND,
+	    "no QMail home: set QMAIL_HOME or HOME, or pass --home");
 }
 
 enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
@@ -141,8 +142,9 @@ enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
 	v = getenv("HOME");
 	if (v && *v)
 		return join(out, outlen, v, "/.config/qmail", err);
-	return qm_error_set(err, QM_ERR_NOTFOUND,
-	                    "no configuration folder: set XDG_CONFIG_HOME or HOME");
+	return qm_error_set(
+	    err, QM_ERR_NOTFOUND,
+	    "no configuration folder: set XDG_CONFIG_HOME or HOME");
 }
 
 /* --------------------------------------------------------------- helpers */
@@ -155,32 +157,36 @@ enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return qm_error_set(err, QM_ERR_TIMEOUT,
-		                    "%s: the database %s stayed busy (another QMail "
-		                    "process is writing); try again",
-		                    what, s ? s->path : "");
+		return qm_error_set(
+		    err, QM_ERR_TIMEOUT,
+		    "%s: the database %s stayed busy (another QMail "
+		    "process is writing); try again",
+		    what, s ? s->path : "");
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
-		return qm_error_set(err, QM_ERR_PARSE,
-		                    "%s: the database %s is damaged (%s); restore it "
-		                    "from a backup",
-		                    what, s ? s->path : "", m);
+		return qm_error_set(
+		    err, QM_ERR_PARSE,
+		    "%s: the database %s is damaged (%s); restore it "
+		    "from a backup",
+		    what, s ? s->path : "", m);
 	case SQLITE_FULL:
 		return qm_error_set(err, QM_ERR_IO, "%s: the disk is full (%s)",
 		                    what, s ? s->path : "");
 	case SQLITE_CONSTRAINT:
-		return qm_error_set(err, QM_ERR_EXISTS, "%s: already stored (%s)",
-		                    what, m);
+		return qm_error_set(err, QM_ERR_EXISTS,
+		                    "%s: already stored (%s)", what, m);
 	case SQLITE_NOMEM:
-		return qm_error_set(err, QM_ERR_NOMEM, "%s: out of memory", what);
+		return qm_error_set(err, QM_ERR_NOMEM, "%s: out of memory",
+		                    what);
 	case SQLITE_TOOBIG:
 		return qm_error_set(err, QM_ERR_TOOBIG, "%s: too big", what);
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
-		return qm_error_set(err, QM_ERR_IO,
-		                    "%s: cannot write %s (%s); check its permissions",
-		                    what, s ? s->path : "", m);
+		return qm_error_set(
+		    err, QM_ERR_IO,
+		    "%s: cannot write %s (%s); check its permissions", what,
+		    s ? s->path : "", m);
 	default:
 		return qm_error_set(err, QM_ERR_IO, "%s: %s", what, m);
 	}
@@ -230,8 +236,8 @@ enum qm_err db_exec(struct qm_store *s, const char *sql, struct qm_error *err)
 
 enum qm_err db_begin(struct qm_store *s, struct qm_error *err)
 {
-	enum qm_err rc = db_exec(s, s->tx_depth ? "SAVEPOINT qm" :
-	                                          "BEGIN IMMEDIATE", err);
+	enum qm_err rc =
+	    db_exec(s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN IMMEDIATE", err);
 
 	if (rc == QM_OK)
 		s->tx_depth++;
@@ -243,7 +249,8 @@ enum qm_err db_commit(struct qm_store *s, struct qm_error *err)
 	enum qm_err rc;
 
 	if (s->tx_depth <= 0)
-		return qm_error_set(err, QM_ERR_STATE, "no transaction to commit");
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "no transaction to commit");
 	rc = db_exec(s, s->tx_depth > 1 ? "RELEASE qm" : "COMMIT", err);
 	if (rc != QM_OK) {
 		db_rollback(s);
@@ -258,7 +265,8 @@ void db_rollback(struct qm_store *s)
 	if (s->tx_depth <= 0)
 		return;
 	if (s->tx_depth > 1)
-		sqlite3_exec(s->db, "ROLLBACK TO qm; RELEASE qm", NULL, NULL, NULL);
+		sqlite3_exec(s->db, "ROLLBACK TO qm; RELEASE qm", NULL, NULL,
+		             NULL);
 	else
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->tx_depth--;
@@ -283,7 +291,8 @@ enum qm_err check_len(const char *what, const char *v, size_t max,
 {
 	if (v && strnlen(v, max) >= max)
 		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "%s is longer than %zu bytes", what, max - 1);
+		                    "%s is longer than %zu bytes", what,
+		                    max - 1);
 	return QM_OK;
 }
 
@@ -318,22 +327,24 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 		flags |= SQLITE_OPEN_CREATE;
 	src = sqlite3_open_v2(s->path, &s->db, flags, NULL);
 	if (src != SQLITE_OK) {
-		rc = qm_error_set(err, QM_ERR_IO, "cannot open the database %s: %s",
-		                  s->path,
-		                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+		rc = qm_error_set(
+		    err, QM_ERR_IO, "cannot open the database %s: %s", s->path,
+		    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
 		if (src == SQLITE_CANTOPEN && s->opts.must_exist)
 			rc = qm_error_set(err, QM_ERR_NOTFOUND,
 			                  "no QMail database at %s", s->path);
 		return rc;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	sqlite3_busy_timeout(s->db, s->opts.busy_timeout_ms > 0 ?
-	                                s->opts.busy_timeout_ms : 5000);
+	sqlite3_busy_timeout(s->db, s->opts.busy_timeout_ms > 0
+	                                ? s->opts.busy_timeout_ms
+	                                : 5000);
 	/* Temporary tables, sorts and the search index stay in memory; freed
 	 * pages are zeroed so deleted plaintext does not linger in the file. */
-	rc = db_exec(s, "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
-	                "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-	                "PRAGMA cache_size=-16384",
+	rc = db_exec(s,
+	             "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
+	             "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+	             "PRAGMA cache_size=-16384",
 	             err);
 	if (rc != QM_OK)
 		return rc;
@@ -373,7 +384,8 @@ enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
 			goto out;
 	}
 	{
-		/* Create the file 0600 ourselves: SQLite would use the umask. */
+		/* Create the file 0600 ourselves: SQLite would use the umask.
+		 */
 		mode_t old = umask(077);
 
 		rc = connect(s, err);
@@ -440,7 +452,7 @@ int qm_store_schema_version(struct qm_store *s)
 	int v = -1;
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) ==
-	            SQLITE_OK &&
+	        SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -467,10 +479,11 @@ enum qm_err qm_store_check(struct qm_store *s, struct qm_error *err)
 		const unsigned char *t = sqlite3_column_text(st, 0);
 
 		if (!t || strcmp((const char *)t, "ok") != 0)
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "the database %s is damaged: %s; restore "
-			                  "it from a backup",
-			                  s->path, t ? (const char *)t : "?");
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "the database %s is damaged: %s; restore "
+			    "it from a backup",
+			    s->path, t ? (const char *)t : "?");
 	} else {
 		rc = db_fail(s, src, err, "checking the database");
 	}

@@ -18,8 +18,9 @@ static enum qm_err replay_error(struct qm_store *s, int64_t account_id,
 	char first[QM_STORE_NAMEMAX] = "";
 	sqlite3_stmt *st;
 
-	if (db_stmt(s, "SELECT message_id FROM keylog WHERE account_id = ? "
-	               "AND dir = ? AND key_id = ?",
+	if (db_stmt(s,
+	            "SELECT message_id FROM keylog WHERE account_id = ? "
+	            "AND dir = ? AND key_id = ?",
 	            &st, NULL) == QM_OK) {
 		sqlite3_bind_int64(st, 1, account_id);
 		sqlite3_bind_int(st, 2, (int)dir);
@@ -45,25 +46,28 @@ enum qm_err keylog_claim(struct qm_store *s, int64_t account_id,
 	int src;
 
 	if (n > QM_STORE_MAXKEYIDS)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "%zu key IDs for one message is more than %d",
-		                    n, QM_STORE_MAXKEYIDS);
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "%zu key IDs for one message is more than %d", n,
+		    QM_STORE_MAXKEYIDS);
 	for (size_t i = 0; i < n; i++)
 		if (!key_ids[i] || !key_ids[i][0] ||
 		    strnlen(key_ids[i], QM_STORE_KEYIDMAX) >= QM_STORE_KEYIDMAX)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "key ID %zu is empty or longer than %d "
-			                    "bytes",
-			                    i, QM_STORE_KEYIDMAX - 1);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "key ID %zu is empty or longer than %d "
+			    "bytes",
+			    i, QM_STORE_KEYIDMAX - 1);
 	if (n == 0)
 		return QM_OK;
 	rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == QM_OK; i++) {
-		rc = db_stmt(s, "INSERT OR IGNORE INTO keylog (account_id, dir, "
-		                "key_id, message_id, msg_id, outbox_id, at, seq) "
-		                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		rc = db_stmt(s,
+		             "INSERT OR IGNORE INTO keylog (account_id, dir, "
+		             "key_id, message_id, msg_id, outbox_id, at, seq) "
+		             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		             &ins, err);
 		if (rc != QM_OK)
 			break;
@@ -91,10 +95,12 @@ enum qm_err keylog_claim(struct qm_store *s, int64_t account_id,
 			rc = replay_error(s, account_id, dir, key_ids[i], err);
 			break;
 		}
-		rc = db_stmt(s, "UPDATE keylog SET msg_id = ? WHERE account_id = ? "
-		                "AND dir = ? AND key_id = ? AND msg_id IS NULL "
-		                "AND outbox_id IS NULL AND message_id = ?",
-		             &link, err);
+		rc =
+		    db_stmt(s,
+		            "UPDATE keylog SET msg_id = ? WHERE account_id = ? "
+		            "AND dir = ? AND key_id = ? AND msg_id IS NULL "
+		            "AND outbox_id IS NULL AND message_id = ?",
+		            &link, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_int64(link, 1, msg_id);
@@ -118,8 +124,7 @@ enum qm_err keylog_claim(struct qm_store *s, int64_t account_id,
 enum qm_err qm_store_replay_claim(struct qm_store *s, int64_t account_id,
                                   enum qm_store_dir dir,
                                   const char *const *key_ids, size_t n,
-                                  const char *message_id,
-                                  struct qm_error *err)
+                                  const char *message_id, struct qm_error *err)
 {
 	return keylog_claim(s, account_id, dir, key_ids, n, message_id, 0, 0,
 	                    err);
@@ -133,8 +138,9 @@ enum qm_err qm_store_replay_check(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT 1 FROM keylog WHERE account_id = ? AND dir = ? "
-	                "AND key_id = ?",
+	rc = db_stmt(s,
+	             "SELECT 1 FROM keylog WHERE account_id = ? AND dir = ? "
+	             "AND key_id = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;

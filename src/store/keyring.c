@@ -25,8 +25,8 @@ void qm_store_key_free(struct qm_store_key *k)
 	memset(k, 0, sizeof(*k));
 }
 
-enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub,
-                                     size_t n, char *out, size_t outlen,
+enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub, size_t n,
+                                     char *out, size_t outlen,
                                      struct qm_error *err)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -104,8 +104,8 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 	if (rc == QM_OK)
 		rc = qm_store_account_get(s, account_id, &a, err);
 	if (rc == QM_OK)
-		rc = qm_store_key_fingerprint(alg, pub, pub_len, fpr, sizeof(fpr),
-		                              err);
+		rc = qm_store_key_fingerprint(alg, pub, pub_len, fpr,
+		                              sizeof(fpr), err);
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init(&blob, 16u * 1024 * 1024);
@@ -124,9 +124,10 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 		rc = db_fail(s, src, err, "replacing the own key");
 		goto out;
 	}
-	rc = db_stmt(s, "INSERT INTO keyring (account_id, address, alg, pub, "
-	                "fingerprint, trust, first_seen) VALUES (?, ?, ?, ?, ?, "
-	                "1, ?)",
+	rc = db_stmt(s,
+	             "INSERT INTO keyring (account_id, address, alg, pub, "
+	             "fingerprint, trust, first_seen) VALUES (?, ?, ?, ?, ?, "
+	             "1, ?)",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -182,8 +183,9 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 		if (rc != QM_OK)
 			return rc;
 	}
-	rc = db_stmt(s, "SELECT " KEY_COLS ", priv FROM keyring WHERE "
-	                "account_id = ? AND alg = ? AND priv IS NOT NULL",
+	rc = db_stmt(s,
+	             "SELECT " KEY_COLS ", priv FROM keyring WHERE "
+	             "account_id = ? AND alg = ? AND priv IS NOT NULL",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -193,13 +195,14 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 	if (src == SQLITE_ROW) {
 		rc = col_key(st, &k, err);
 		if (rc == QM_OK && priv)
-			rc = vault_open(s, "privkey", k.id, sqlite3_column_blob(st, 7),
-			                (size_t)sqlite3_column_bytes(st, 7), priv,
-			                err);
+			rc = vault_open(
+			    s, "privkey", k.id, sqlite3_column_blob(st, 7),
+			    (size_t)sqlite3_column_bytes(st, 7), priv, err);
 	} else if (src == SQLITE_DONE) {
-		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "account %lld has no own %s key: generate one",
-		                  (long long)account_id, alg ? alg : "");
+		rc =
+		    qm_error_set(err, QM_ERR_NOTFOUND,
+		                 "account %lld has no own %s key: generate one",
+		                 (long long)account_id, alg ? alg : "");
 	} else {
 		rc = db_fail(s, src, err, "reading the own key");
 	}
@@ -220,9 +223,10 @@ static enum qm_err count_trust(struct qm_store *s, const char *address,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT count(*) FROM keyring WHERE account_id = 0 AND "
-	                "address = ? COLLATE NOCASE AND alg = ? AND trust IN "
-	                "(?, ?)",
+	rc = db_stmt(s,
+	             "SELECT count(*) FROM keyring WHERE account_id = 0 AND "
+	             "address = ? COLLATE NOCASE AND alg = ? AND trust IN "
+	             "(?, ?)",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -240,8 +244,8 @@ static enum qm_err count_trust(struct qm_store *s, const char *address,
 }
 
 enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
-                                     const char *alg, const void *pub,
-                                     size_t n, enum qm_store_trust *trust,
+                                     const char *alg, const void *pub, size_t n,
+                                     enum qm_store_trust *trust,
                                      struct qm_error *err)
 {
 	char fpr[QM_STORE_FPRMAX];
@@ -251,19 +255,22 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	enum qm_err rc;
 
 	rc = key_args(alg, pub, n, err);
-	if (rc == QM_OK && (!address || !*address ||
-	                    strlen(address) >= QM_STORE_ADDRMAX))
-		rc = qm_error_set(err, QM_ERR_INVAL, "a contact key needs an "
-		                                     "address");
+	if (rc == QM_OK &&
+	    (!address || !*address || strlen(address) >= QM_STORE_ADDRMAX))
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "a contact key needs an "
+		                  "address");
 	if (rc == QM_OK)
-		rc = qm_store_key_fingerprint(alg, pub, n, fpr, sizeof(fpr), err);
+		rc = qm_store_key_fingerprint(alg, pub, n, fpr, sizeof(fpr),
+		                              err);
 	if (rc == QM_OK)
 		rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s, "SELECT trust FROM keyring WHERE account_id = 0 AND "
-	                "address = ? COLLATE NOCASE AND alg = ? AND "
-	                "fingerprint = ?",
+	rc = db_stmt(s,
+	             "SELECT trust FROM keyring WHERE account_id = 0 AND "
+	             "address = ? COLLATE NOCASE AND alg = ? AND "
+	             "fingerprint = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -286,17 +293,20 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	rc = count_trust(s, address, alg, QM_TRUST_UNVERIFIED,
 	                 QM_TRUST_VERIFIED, &in_use, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "INSERT INTO keyring (account_id, address, alg, pub,"
-		                " fingerprint, trust, first_seen) VALUES (0, ?, ?, "
-		                "?, ?, ?, ?)",
-		             &st, err);
+		rc = db_stmt(
+		    s,
+		    "INSERT INTO keyring (account_id, address, alg, pub,"
+		    " fingerprint, trust, first_seen) VALUES (0, ?, ?, "
+		    "?, ?, ?, ?)",
+		    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	db_bind_text(st, 1, address);
 	db_bind_text(st, 2, alg);
 	sqlite3_bind_blob(st, 3, pub, (int)n, SQLITE_STATIC);
 	db_bind_text(st, 4, fpr);
-	sqlite3_bind_int(st, 5, in_use ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED);
+	sqlite3_bind_int(st, 5,
+	                 in_use ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED);
 	sqlite3_bind_int64(st, 6, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -329,14 +339,16 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 	if (rc != QM_OK)
 		return rc;
 	if (changed)
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "the %s key of %s changed: compare "
-		                    "fingerprints with %s and verify the new key "
-		                    "before sending",
-		                    alg, address, address);
-	rc = db_stmt(s, "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	                "AND address = ? COLLATE NOCASE AND alg = ? AND trust "
-	                "IN (0, 1) ORDER BY id DESC LIMIT 1",
+		return qm_error_set(
+		    err, QM_ERR_STATE,
+		    "the %s key of %s changed: compare "
+		    "fingerprints with %s and verify the new key "
+		    "before sending",
+		    alg, address, address);
+	rc = db_stmt(s,
+	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	             "AND address = ? COLLATE NOCASE AND alg = ? AND trust "
+	             "IN (0, 1) ORDER BY id DESC LIMIT 1",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -347,7 +359,8 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 		rc = col_key(st, &k, err);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "no %s key for %s in the keyring", alg, address);
+		                  "no %s key for %s in the keyring", alg,
+		                  address);
 	else
 		rc = db_fail(s, src, err, "reading the keyring");
 	sqlite3_reset(st);
@@ -358,8 +371,8 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 	return rc;
 }
 
-enum qm_err qm_store_key_contact_verify(struct qm_store *s,
-                                        const char *address, const char *alg,
+enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
+                                        const char *alg,
                                         const char *fingerprint,
                                         struct qm_error *err)
 {
@@ -370,9 +383,10 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s,
 	rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s, "UPDATE keyring SET trust = 1 WHERE account_id = 0 AND "
-	                "address = ? COLLATE NOCASE AND alg = ? AND "
-	                "fingerprint = ?",
+	rc = db_stmt(s,
+	             "UPDATE keyring SET trust = 1 WHERE account_id = 0 AND "
+	             "address = ? COLLATE NOCASE AND alg = ? AND "
+	             "fingerprint = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -391,9 +405,10 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s,
 		                  address, fingerprint);
 		goto out;
 	}
-	rc = db_stmt(s, "UPDATE keyring SET trust = 3 WHERE account_id = 0 AND "
-	                "address = ? COLLATE NOCASE AND alg = ? AND "
-	                "fingerprint <> ?",
+	rc = db_stmt(s,
+	             "UPDATE keyring SET trust = 3 WHERE account_id = 0 AND "
+	             "address = ? COLLATE NOCASE AND alg = ? AND "
+	             "fingerprint <> ?",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -421,8 +436,9 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	                "AND address = ? COLLATE NOCASE ORDER BY id DESC",
+	rc = db_stmt(s,
+	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	             "AND address = ? COLLATE NOCASE ORDER BY id DESC",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -432,7 +448,8 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 			cap = cap ? cap * 2 : 4;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				goto out;
 			}
 			v = nv;

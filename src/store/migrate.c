@@ -12,89 +12,89 @@
 #include "private.h"
 
 static const char *const migrations[] = {
-	/* 1: accounts, vault, message index, outbox, replay log, keyring. */
-	"CREATE TABLE vault ("
-	" id INTEGER PRIMARY KEY CHECK (id = 1),"
-	" alg TEXT NOT NULL,"
-	" opslimit INTEGER NOT NULL, memlimit INTEGER NOT NULL,"
-	" salt BLOB NOT NULL, wrapped BLOB NOT NULL, created INTEGER NOT NULL);"
-	"CREATE TABLE account ("
-	" id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
-	" display_name TEXT NOT NULL DEFAULT '', username TEXT NOT NULL DEFAULT '',"
-	" smtp_host TEXT, smtp_port INTEGER, smtp_tls INTEGER,"
-	" imap_host TEXT, imap_port INTEGER, imap_tls INTEGER,"
-	" pop3_host TEXT, pop3_port INTEGER, pop3_tls INTEGER,"
-	" auth INTEGER NOT NULL DEFAULT 0, oauth_token_url TEXT,"
-	" oauth_client_id TEXT, oauth_expires INTEGER NOT NULL DEFAULT 0,"
-	" sae_id TEXT, kme_url TEXT, kme_ca TEXT, kme_cert TEXT, kme_key TEXT,"
-	" default_level INTEGER NOT NULL DEFAULT 2);"
-	"CREATE TABLE account_secret ("
-	" account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
-	" kind INTEGER NOT NULL, sealed BLOB NOT NULL,"
-	" PRIMARY KEY (account_id, kind));"
-	"CREATE TABLE contact ("
-	" account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
-	" address TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', sae_id TEXT,"
-	" source INTEGER NOT NULL, confirmed INTEGER NOT NULL,"
-	" min_level INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL,"
-	" PRIMARY KEY (account_id, address));"
-	"CREATE TABLE msg ("
-	" id INTEGER PRIMARY KEY,"
-	" account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
-	" folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL DEFAULT 0,"
-	" uid INTEGER NOT NULL DEFAULT 0, uidl TEXT, message_id TEXT,"
-	" from_addr TEXT, to_addrs TEXT, date INTEGER NOT NULL,"
-	" level INTEGER NOT NULL, verify INTEGER NOT NULL,"
-	" flags INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,"
-	" n_attach INTEGER NOT NULL DEFAULT 0, subject BLOB);"
-	"CREATE INDEX msg_list ON msg(account_id, folder, date, id);"
-	"CREATE UNIQUE INDEX msg_imap ON msg(account_id, folder, uidvalidity, uid)"
-	" WHERE uid <> 0;"
-	"CREATE UNIQUE INDEX msg_pop3 ON msg(account_id, uidl)"
-	" WHERE uidl IS NOT NULL;"
-	"CREATE INDEX msg_mid ON msg(account_id, message_id);"
-	"CREATE INDEX msg_from ON msg(account_id, from_addr, date, id);"
-	"CREATE INDEX msg_level ON msg(account_id, level, date, id);"
-	"CREATE INDEX msg_date ON msg(account_id, date, id);"
-	"CREATE INDEX msg_time ON msg(date, id);"
-	"CREATE TABLE msg_body ("
-	" msg_id INTEGER PRIMARY KEY REFERENCES msg(id) ON DELETE CASCADE,"
-	" mime BLOB NOT NULL, text BLOB);"
-	"CREATE TABLE keylog ("
-	" account_id INTEGER NOT NULL, dir INTEGER NOT NULL, key_id TEXT NOT NULL,"
-	" message_id TEXT, msg_id INTEGER, outbox_id INTEGER,"
-	" seq INTEGER NOT NULL DEFAULT 0, burnt INTEGER NOT NULL DEFAULT 0,"
-	" at INTEGER NOT NULL,"
-	" PRIMARY KEY (account_id, dir, key_id)) WITHOUT ROWID;"
-	"CREATE INDEX keylog_msg ON keylog(msg_id) WHERE msg_id IS NOT NULL;"
-	"CREATE INDEX keylog_outbox ON keylog(outbox_id)"
-	" WHERE outbox_id IS NOT NULL;"
-	"CREATE TABLE outbox ("
-	" id INTEGER PRIMARY KEY,"
-	" account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
-	" message_id TEXT NOT NULL, recipients TEXT NOT NULL,"
-	" level INTEGER NOT NULL, state INTEGER NOT NULL,"
-	" attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
-	" updated INTEGER NOT NULL, retry_at INTEGER NOT NULL DEFAULT 0,"
-	" reply TEXT, reason TEXT, plaintext BLOB, ciphertext BLOB,"
-	" CHECK (state NOT IN (2, 3, 4, 6) OR ciphertext IS NOT NULL));"
-	"CREATE INDEX outbox_state ON outbox(state, retry_at);"
-	"CREATE TABLE keyring ("
-	" id INTEGER PRIMARY KEY, account_id INTEGER, address TEXT NOT NULL,"
-	" alg TEXT NOT NULL, pub BLOB NOT NULL, fingerprint TEXT NOT NULL,"
-	" priv BLOB, trust INTEGER NOT NULL, first_seen INTEGER NOT NULL,"
-	" UNIQUE (account_id, address, alg, fingerprint));"
-	"CREATE INDEX keyring_addr ON keyring(address, alg, trust);",
+    /* 1: accounts, vault, message index, outbox, replay log, keyring. */
+    "CREATE TABLE vault ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " alg TEXT NOT NULL,"
+    " opslimit INTEGER NOT NULL, memlimit INTEGER NOT NULL,"
+    " salt BLOB NOT NULL, wrapped BLOB NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE account ("
+    " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
+    " display_name TEXT NOT NULL DEFAULT '', username TEXT NOT NULL DEFAULT '',"
+    " smtp_host TEXT, smtp_port INTEGER, smtp_tls INTEGER,"
+    " imap_host TEXT, imap_port INTEGER, imap_tls INTEGER,"
+    " pop3_host TEXT, pop3_port INTEGER, pop3_tls INTEGER,"
+    " auth INTEGER NOT NULL DEFAULT 0, oauth_token_url TEXT,"
+    " oauth_client_id TEXT, oauth_expires INTEGER NOT NULL DEFAULT 0,"
+    " sae_id TEXT, kme_url TEXT, kme_ca TEXT, kme_cert TEXT, kme_key TEXT,"
+    " default_level INTEGER NOT NULL DEFAULT 2);"
+    "CREATE TABLE account_secret ("
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL, sealed BLOB NOT NULL,"
+    " PRIMARY KEY (account_id, kind));"
+    "CREATE TABLE contact ("
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " address TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', sae_id TEXT,"
+    " source INTEGER NOT NULL, confirmed INTEGER NOT NULL,"
+    " min_level INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL,"
+    " PRIMARY KEY (account_id, address));"
+    "CREATE TABLE msg ("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL DEFAULT 0,"
+    " uid INTEGER NOT NULL DEFAULT 0, uidl TEXT, message_id TEXT,"
+    " from_addr TEXT, to_addrs TEXT, date INTEGER NOT NULL,"
+    " level INTEGER NOT NULL, verify INTEGER NOT NULL,"
+    " flags INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,"
+    " n_attach INTEGER NOT NULL DEFAULT 0, subject BLOB);"
+    "CREATE INDEX msg_list ON msg(account_id, folder, date, id);"
+    "CREATE UNIQUE INDEX msg_imap ON msg(account_id, folder, uidvalidity, uid)"
+    " WHERE uid <> 0;"
+    "CREATE UNIQUE INDEX msg_pop3 ON msg(account_id, uidl)"
+    " WHERE uidl IS NOT NULL;"
+    "CREATE INDEX msg_mid ON msg(account_id, message_id);"
+    "CREATE INDEX msg_from ON msg(account_id, from_addr, date, id);"
+    "CREATE INDEX msg_level ON msg(account_id, level, date, id);"
+    "CREATE INDEX msg_date ON msg(account_id, date, id);"
+    "CREATE INDEX msg_time ON msg(date, id);"
+    "CREATE TABLE msg_body ("
+    " msg_id INTEGER PRIMARY KEY REFERENCES msg(id) ON DELETE CASCADE,"
+    " mime BLOB NOT NULL, text BLOB);"
+    "CREATE TABLE keylog ("
+    " account_id INTEGER NOT NULL, dir INTEGER NOT NULL, key_id TEXT NOT NULL,"
+    " message_id TEXT, msg_id INTEGER, outbox_id INTEGER,"
+    " seq INTEGER NOT NULL DEFAULT 0, burnt INTEGER NOT NULL DEFAULT 0,"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY (account_id, dir, key_id)) WITHOUT ROWID;"
+    "CREATE INDEX keylog_msg ON keylog(msg_id) WHERE msg_id IS NOT NULL;"
+    "CREATE INDEX keylog_outbox ON keylog(outbox_id)"
+    " WHERE outbox_id IS NOT NULL;"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " message_id TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " level INTEGER NOT NULL, state INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL, retry_at INTEGER NOT NULL DEFAULT 0,"
+    " reply TEXT, reason TEXT, plaintext BLOB, ciphertext BLOB,"
+    " CHECK (state NOT IN (2, 3, 4, 6) OR ciphertext IS NOT NULL));"
+    "CREATE INDEX outbox_state ON outbox(state, retry_at);"
+    "CREATE TABLE keyring ("
+    " id INTEGER PRIMARY KEY, account_id INTEGER, address TEXT NOT NULL,"
+    " alg TEXT NOT NULL, pub BLOB NOT NULL, fingerprint TEXT NOT NULL,"
+    " priv BLOB, trust INTEGER NOT NULL, first_seen INTEGER NOT NULL,"
+    " UNIQUE (account_id, address, alg, fingerprint));"
+    "CREATE INDEX keyring_addr ON keyring(address, alg, trust);",
 
-	/* 2: settings and drafts. */
-	"CREATE TABLE setting ("
-	" account_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-	" PRIMARY KEY (account_id, key));"
-	"CREATE TABLE draft ("
-	" id INTEGER PRIMARY KEY,"
-	" account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
-	" updated INTEGER NOT NULL, sealed BLOB);"
-	"CREATE INDEX draft_account ON draft(account_id, updated);",
+    /* 2: settings and drafts. */
+    "CREATE TABLE setting ("
+    " account_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (account_id, key));"
+    "CREATE TABLE draft ("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " updated INTEGER NOT NULL, sealed BLOB);"
+    "CREATE INDEX draft_account ON draft(account_id, updated);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -115,10 +115,11 @@ enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err)
 		return db_fail(s, sqlite3_errcode(s->db), err,
 		               "reading the schema version");
 	if (v > NMIGRATIONS)
-		return qm_error_set(err, QM_ERR_UNSUPPORTED,
-		                    "the database %s has schema version %d, newer "
-		                    "than this QMail knows (%d): update QMail",
-		                    s->path, v, NMIGRATIONS);
+		return qm_error_set(
+		    err, QM_ERR_UNSUPPORTED,
+		    "the database %s has schema version %d, newer "
+		    "than this QMail knows (%d): update QMail",
+		    s->path, v, NMIGRATIONS);
 	while (v < target) {
 		rc = db_begin(s, err);
 		if (rc != QM_OK)
@@ -135,8 +136,10 @@ enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err)
 			rc = db_exec(s, bump, err);
 		if (rc != QM_OK) {
 			db_rollback(s);
-			return qm_error_prefix(err, "upgrading the schema to "
-			                            "version %d: ", v + 1);
+			return qm_error_prefix(err,
+			                       "upgrading the schema to "
+			                       "version %d: ",
+			                       v + 1);
 		}
 		rc = db_commit(s, err);
 		if (rc != QM_OK)

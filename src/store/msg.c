@@ -45,8 +45,9 @@ static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "INSERT INTO temp.fts (rowid, subject, body) "
-	                "VALUES (?, ?, ?)",
+	rc = db_stmt(s,
+	             "INSERT INTO temp.fts (rowid, subject, body) "
+	             "VALUES (?, ?, ?)",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -73,18 +74,20 @@ static enum qm_err fts_build(struct qm_store *s, struct qm_error *err)
 	rc = vault_need(s, err);
 	if (rc != QM_OK || s->fts_ready)
 		return rc;
-	rc = db_exec(s, "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, body, "
-	                "content='', tokenize='unicode61 remove_diacritics 2')",
+	rc = db_exec(s,
+	             "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, body, "
+	             "content='', tokenize='unicode61 remove_diacritics 2')",
 	             err);
 	if (rc != QM_OK)
 		return rc;
 	s->fts_ready = 1;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
-	src = sqlite3_prepare_v2(s->db,
-	                         "SELECT m.id, m.subject, b.text, b.mime FROM msg m "
-	                         "LEFT JOIN msg_body b ON b.msg_id = m.id",
-	                         -1, &st, NULL);
+	src = sqlite3_prepare_v2(
+	    s->db,
+	    "SELECT m.id, m.subject, b.text, b.mime FROM msg m "
+	    "LEFT JOIN msg_body b ON b.msg_id = m.id",
+	    -1, &st, NULL);
 	if (src != SQLITE_OK) {
 		rc = db_fail(s, src, err, "building the search index");
 		goto out;
@@ -98,23 +101,26 @@ static enum qm_err fts_build(struct qm_store *s, struct qm_error *err)
 		qm_buf_reset(&subj);
 		qm_buf_reset(&body);
 		if (sqlite3_column_type(st, 1) == SQLITE_BLOB)
-			rc = vault_open(s, "subject", id, sqlite3_column_blob(st, 1),
-			                (size_t)sqlite3_column_bytes(st, 1), &subj,
-			                err);
+			rc = vault_open(
+			    s, "subject", id, sqlite3_column_blob(st, 1),
+			    (size_t)sqlite3_column_bytes(st, 1), &subj, err);
 		if (rc == QM_OK && sqlite3_column_type(st, 2) == SQLITE_BLOB)
-			rc = vault_open(s, "text", id, sqlite3_column_blob(st, 2),
-			                (size_t)sqlite3_column_bytes(st, 2), &body,
-			                err);
-		else if (rc == QM_OK && sqlite3_column_type(st, 3) == SQLITE_BLOB)
-			rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 3),
-			                (size_t)sqlite3_column_bytes(st, 3), &body,
-			                err);
+			rc = vault_open(
+			    s, "text", id, sqlite3_column_blob(st, 2),
+			    (size_t)sqlite3_column_bytes(st, 2), &body, err);
+		else if (rc == QM_OK &&
+		         sqlite3_column_type(st, 3) == SQLITE_BLOB)
+			rc = vault_open(
+			    s, "mime", id, sqlite3_column_blob(st, 3),
+			    (size_t)sqlite3_column_bytes(st, 3), &body, err);
 		if (rc == QM_ERR_AUTH)
-			rc = QM_OK; /* a damaged item is not searchable; the rest is */
+			rc = QM_OK; /* a damaged item is not searchable; the
+			               rest is */
 		if (rc == QM_OK)
 			rc = fts_add(s, id, (const char *)subj.data, subj.len,
 			             (const char *)body.data,
-			             body.len > FTS_MIME_MAX ? FTS_MIME_MAX : body.len,
+			             body.len > FTS_MIME_MAX ? FTS_MIME_MAX
+			                                     : body.len,
 			             err);
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
@@ -186,15 +192,17 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		goto out;
 	}
 	if (subject)
-		rc = seal_into(s, "subject", mid, subject, strlen(subject), &blob,
-		               err);
+		rc = seal_into(s, "subject", mid, subject, strlen(subject),
+		               &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "INSERT INTO msg (id, account_id, folder, "
-		                "uidvalidity, uid, uidl, message_id, from_addr, "
-		                "to_addrs, date, level, verify, flags, size, "
-		                "n_attach, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-		                "?, ?, ?, ?, ?, ?, ?, ?)",
-		             &st, err);
+		rc = db_stmt(
+		    s,
+		    "INSERT INTO msg (id, account_id, folder, "
+		    "uidvalidity, uid, uidl, message_id, from_addr, "
+		    "to_addrs, date, level, verify, flags, size, "
+		    "n_attach, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?)",
+		    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, mid);
@@ -218,10 +226,11 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT) {
-		rc = qm_error_set(err, QM_ERR_EXISTS,
-		                  "the message (%s) is already in the index, or "
-		                  "its account does not exist",
-		                  m->message_id ? m->message_id : "no Message-ID");
+		rc = qm_error_set(
+		    err, QM_ERR_EXISTS,
+		    "the message (%s) is already in the index, or "
+		    "its account does not exist",
+		    m->message_id ? m->message_id : "no Message-ID");
 		goto out;
 	}
 	if (src != SQLITE_DONE) {
@@ -231,23 +240,27 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	if (mime) {
 		rc = seal_into(s, "mime", mid, mime, mime_len, &blob, err);
 		if (rc == QM_OK && text)
-			rc = seal_into(s, "text", mid, text, strlen(text), &blob2,
-			               err);
+			rc = seal_into(s, "text", mid, text, strlen(text),
+			               &blob2, err);
 		if (rc == QM_OK)
-			rc = db_stmt(s, "INSERT INTO msg_body (msg_id, mime, text) "
-			                "VALUES (?, ?, ?)",
-			             &st, err);
+			rc =
+			    db_stmt(s,
+			            "INSERT INTO msg_body (msg_id, mime, text) "
+			            "VALUES (?, ?, ?)",
+			            &st, err);
 		if (rc != QM_OK)
 			goto out;
 		sqlite3_bind_int64(st, 1, mid);
-		sqlite3_bind_blob(st, 2, blob.data, (int)blob.len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, blob.data, (int)blob.len,
+		                  SQLITE_STATIC);
 		if (text)
 			sqlite3_bind_blob(st, 3, blob2.data, (int)blob2.len,
 			                  SQLITE_STATIC);
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE) {
-			rc = db_fail(s, src, err, "storing the message in the vault");
+			rc = db_fail(s, src, err,
+			             "storing the message in the vault");
 			goto out;
 		}
 	}
@@ -327,8 +340,8 @@ enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT mime FROM msg_body WHERE msg_id = ?", &st,
-		             err);
+		rc = db_stmt(s, "SELECT mime FROM msg_body WHERE msg_id = ?",
+		             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -354,8 +367,9 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND "
-	                "message_id = ? ORDER BY id LIMIT 1",
+	rc = db_stmt(s,
+	             "SELECT id FROM msg WHERE account_id = ? AND "
+	             "message_id = ? ORDER BY id LIMIT 1",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -398,8 +412,9 @@ enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND folder = ? "
-	                "AND uidvalidity = ? AND uid = ? AND uid <> 0",
+	rc = db_stmt(s,
+	             "SELECT id FROM msg WHERE account_id = ? AND folder = ? "
+	             "AND uidvalidity = ? AND uid = ? AND uid <> 0",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -433,9 +448,10 @@ enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT coalesce(max(uid), 0) FROM msg WHERE "
-	                "account_id = ? AND folder = ? AND uidvalidity = ? AND "
-	                "uid <> 0",
+	rc = db_stmt(s,
+	             "SELECT coalesce(max(uid), 0) FROM msg WHERE "
+	             "account_id = ? AND folder = ? AND uidvalidity = ? AND "
+	             "uid <> 0",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -454,9 +470,8 @@ void qm_store_strv_free(char **v, size_t n)
 	free(v);
 }
 
-enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
-                                 char ***ids, size_t *n,
-                                 struct qm_error *err)
+enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
+                                 size_t *n, struct qm_error *err)
 {
 	char **v = NULL, **nv;
 	size_t cnt = 0, cap = 0;
@@ -464,7 +479,8 @@ enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT key_id FROM keylog WHERE msg_id = ? ORDER BY seq",
+	rc = db_stmt(s,
+	             "SELECT key_id FROM keylog WHERE msg_id = ? ORDER BY seq",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -476,7 +492,8 @@ enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
 			cap = cap ? cap * 2 : 4;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				goto out;
 			}
 			v = nv;
@@ -504,10 +521,10 @@ out:
 
 /* ------------------------------------------------------------- listing */
 
-#define MSG_COLS                                                              \
-	"m.id, m.account_id, m.folder, m.uidvalidity, m.uid, m.uidl, "        \
-	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "  \
-	"m.flags, m.size, m.n_attach, m.subject, "                            \
+#define MSG_COLS                                                               \
+	"m.id, m.account_id, m.folder, m.uidvalidity, m.uid, m.uidl, "         \
+	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "   \
+	"m.flags, m.size, m.n_attach, m.subject, "                             \
 	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id)"
 
 /* Builds the WHERE clause of q with named parameters. */
@@ -529,16 +546,18 @@ static enum qm_err where(const struct qm_store_query *q, int paging,
 	if (rc == QM_OK && q->level)
 		rc = qm_buf_append_str(sql, " AND m.level = :level", err);
 	if (rc == QM_OK && q->flags_set)
-		rc = qm_buf_append_str(sql, " AND (m.flags & :fset) = :fset", err);
+		rc = qm_buf_append_str(sql, " AND (m.flags & :fset) = :fset",
+		                       err);
 	if (rc == QM_OK && q->flags_clear)
 		rc = qm_buf_append_str(sql, " AND (m.flags & :fclr) = 0", err);
 	if (rc == QM_OK && q->text && paging)
-		rc = qm_buf_append_str(sql, " AND m.id IN (SELECT rowid FROM "
-		                            "temp.fts WHERE fts MATCH :text)",
+		rc = qm_buf_append_str(sql,
+		                       " AND m.id IN (SELECT rowid FROM "
+		                       "temp.fts WHERE fts MATCH :text)",
 		                       err);
 	if (rc == QM_OK && paging && q->before_id)
-		rc = qm_buf_append_str(sql, " AND (m.date, m.id) < (:bdate, :bid)",
-		                       err);
+		rc = qm_buf_append_str(
+		    sql, " AND (m.date, m.id) < (:bdate, :bid)", err);
 	return rc;
 }
 
@@ -584,8 +603,9 @@ static enum qm_err list_sql(const struct qm_store_query *q, struct qm_buf *sql,
 	if (rc == QM_OK)
 		rc = where(q, 1, sql, err);
 	if (rc == QM_OK)
-		rc = qm_buf_append_str(sql, " ORDER BY m.date DESC, m.id DESC "
-		                            "LIMIT :limit OFFSET :offset",
+		rc = qm_buf_append_str(sql,
+		                       " ORDER BY m.date DESC, m.id DESC "
+		                       "LIMIT :limit OFFSET :offset",
 		                       err);
 	return rc;
 }
@@ -643,8 +663,7 @@ void qm_store_msglist_free(struct qm_store_msglist **lp)
 
 /* Runs a prepared list statement into a new list. */
 static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
-                            struct qm_store_msglist **out,
-                            struct qm_error *err)
+                            struct qm_store_msglist **out, struct qm_error *err)
 {
 	struct qm_store_msglist *l = NULL;
 	struct list_priv *p = NULL;

@@ -13,8 +13,7 @@
 #include "private.h"
 
 static const char *const state_names[] = {
-	"pending", "encrypting", "queued", "sending", "sent", "failed",
-	"retrying",
+    "pending", "encrypting", "queued", "sending", "sent", "failed", "retrying",
 };
 
 const char *qm_store_outbox_state_str(enum qm_store_outbox_state st)
@@ -39,9 +38,8 @@ void qm_store_outbox_item_free(struct qm_store_outbox *o)
 }
 
 enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
-                                const char *message_id,
-                                const char *recipients, int level,
-                                const void *mime, size_t mime_len,
+                                const char *message_id, const char *recipients,
+                                int level, const void *mime, size_t mime_len,
                                 int64_t *id, struct qm_error *err)
 {
 	struct qm_buf blob;
@@ -64,10 +62,12 @@ enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
 		rc = db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
-	rc = db_stmt(s, "INSERT INTO outbox (account_id, message_id, recipients, "
-	                "level, state, created, updated) VALUES (?1, ?2, ?3, ?4, 0, "
-	                "?5, ?5)",
-	             &st, err);
+	rc = db_stmt(
+	    s,
+	    "INSERT INTO outbox (account_id, message_id, recipients, "
+	    "level, state, created, updated) VALUES (?1, ?2, ?3, ?4, 0, "
+	    "?5, ?5)",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
@@ -84,8 +84,8 @@ enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
 	oid = sqlite3_last_insert_rowid(s->db);
 	rc = vault_seal(s, "outbox", oid, mime, mime_len, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "UPDATE outbox SET plaintext = ? WHERE id = ?", &st,
-		             err);
+		rc = db_stmt(s, "UPDATE outbox SET plaintext = ? WHERE id = ?",
+		             &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
@@ -107,8 +107,7 @@ out_free:
 }
 
 enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
-                                      struct qm_buf *out,
-                                      struct qm_error *err)
+                                      struct qm_buf *out, struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -116,8 +115,8 @@ enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT plaintext FROM outbox WHERE id = ?", &st,
-		             err);
+		rc = db_stmt(s, "SELECT plaintext FROM outbox WHERE id = ?",
+		             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -144,8 +143,9 @@ static enum qm_err outbox_state(struct qm_store *s, int64_t id, int *state,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT state, account_id, message_id FROM outbox "
-	                "WHERE id = ?",
+	rc = db_stmt(s,
+	             "SELECT state, account_id, message_id FROM outbox "
+	             "WHERE id = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -175,11 +175,11 @@ static enum qm_err wrong_state(struct qm_store *s, int64_t id,
 
 	if (rc != QM_OK)
 		return rc;
-	return qm_error_set(err, QM_ERR_STATE,
-	                    "outbox entry %lld is %s: cannot %s it", (long long)id,
-	                    qm_store_outbox_state_str(
-				    (enum qm_store_outbox_state)state),
-	                    action);
+	return qm_error_set(
+	    err, QM_ERR_STATE, "outbox entry %lld is %s: cannot %s it",
+	    (long long)id,
+	    qm_store_outbox_state_str((enum qm_store_outbox_state)state),
+	    action);
 }
 
 enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
@@ -202,8 +202,9 @@ enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
 		rc = wrong_state(s, id, "reserve keys for", err);
 		goto out;
 	}
-	rc = db_stmt(s, "UPDATE outbox SET state = 1, updated = ? WHERE id = ? "
-	                "AND state = 0",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = 1, updated = ? WHERE id = ? "
+	             "AND state = 0",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -251,8 +252,9 @@ enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
 		                    "the ciphertext is empty or larger than %u "
 		                    "bytes",
 		                    QM_STORE_MAXBLOB);
-	rc = db_stmt(s, "UPDATE outbox SET ciphertext = ?, state = 2, "
-	                "updated = ? WHERE id = ? AND state = 1",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET ciphertext = ?, state = 2, "
+	             "updated = ? WHERE id = ? AND state = 1",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -268,8 +270,9 @@ enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "UPDATE outbox SET state = 3, attempts = attempts + 1, "
-	                "updated = ? WHERE id = ? AND state IN (2, 6)",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = 3, attempts = attempts + 1, "
+	             "updated = ? WHERE id = ? AND state IN (2, 6)",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -284,8 +287,9 @@ enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "UPDATE outbox SET state = 4, reply = ?, reason = NULL, "
-	                "updated = ? WHERE id = ? AND state = 3",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = 4, reply = ?, reason = NULL, "
+	             "updated = ? WHERE id = ? AND state = 3",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -304,9 +308,10 @@ static enum qm_err burn(struct qm_store *s, int64_t id, int failed,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "UPDATE keylog SET burnt = 1 WHERE burnt = 0 AND "
-	                "outbox_id IN (SELECT id FROM outbox WHERE state = 1 "
-	                "AND (?1 = 0 OR id = ?1))",
+	rc = db_stmt(s,
+	             "UPDATE keylog SET burnt = 1 WHERE burnt = 0 AND "
+	             "outbox_id IN (SELECT id FROM outbox WHERE state = 1 "
+	             "AND (?1 = 0 OR id = ?1))",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -315,8 +320,9 @@ static enum qm_err burn(struct qm_store *s, int64_t id, int failed,
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
 		return db_fail(s, src, err, "burning reserved key IDs");
-	rc = db_stmt(s, "UPDATE outbox SET state = ?2, reason = ?3, updated = ?4 "
-	                "WHERE state = 1 AND (?1 = 0 OR id = ?1)",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = ?2, reason = ?3, updated = ?4 "
+	             "WHERE state = 1 AND (?1 = 0 OR id = ?1)",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -351,15 +357,17 @@ enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
 		/* Encryption failed after the keys came: they are spent. */
 		rc = burn(s, id, retry_at == 0, reason, &n, err);
 		if (rc == QM_OK && retry_at) {
-			rc = db_stmt(s, "UPDATE outbox SET retry_at = ? WHERE id = ?",
-			             &st, err);
+			rc = db_stmt(
+			    s, "UPDATE outbox SET retry_at = ? WHERE id = ?",
+			    &st, err);
 			if (rc == QM_OK) {
 				sqlite3_bind_int64(st, 1, retry_at);
 				sqlite3_bind_int64(st, 2, id);
 				src = sqlite3_step(st);
 				sqlite3_reset(st);
 				if (src != SQLITE_DONE)
-					rc = db_fail(s, src, err, "updating the outbox");
+					rc = db_fail(s, src, err,
+					             "updating the outbox");
 			}
 		}
 		break;
@@ -367,10 +375,12 @@ enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
 	case QM_OUTBOX_SENDING:
 		/* PENDING stays PENDING when it will be retried (no ciphertext
 		 * yet); SENDING waits as RETRYING with its ciphertext. */
-		rc = db_stmt(s, "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
-		                "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
-		                "reason = ?2, updated = ?3 WHERE id = ?4",
-		             &st, err);
+		rc =
+		    db_stmt(s,
+		            "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
+		            "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
+		            "reason = ?2, updated = ?3 WHERE id = ?4",
+		            &st, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_int64(st, 1, retry_at);
@@ -410,9 +420,10 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 	rc = db_begin(s, err); /* one snapshot for the row and its keys */
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s, "SELECT id, account_id, message_id, recipients, level, "
-	                "state, attempts, created, updated, retry_at, reply, "
-	                "reason, ciphertext FROM outbox WHERE id = ?",
+	rc = db_stmt(s,
+	             "SELECT id, account_id, message_id, recipients, level, "
+	             "state, attempts, created, updated, retry_at, reply, "
+	             "reason, ciphertext FROM outbox WHERE id = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -435,11 +446,11 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 			o.ciphertext_len = (size_t)sqlite3_column_bytes(st, 12);
 			o.ciphertext = malloc(o.ciphertext_len + 1);
 			if (o.ciphertext)
-				memcpy(o.ciphertext, sqlite3_column_blob(st, 12),
+				memcpy(o.ciphertext,
+				       sqlite3_column_blob(st, 12),
 				       o.ciphertext_len);
 		}
-		if (!o.recipients ||
-		    (o.ciphertext_len && !o.ciphertext))
+		if (!o.recipients || (o.ciphertext_len && !o.ciphertext))
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	} else if (src == SQLITE_DONE) {
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no outbox entry %lld",
@@ -450,8 +461,9 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 	sqlite3_reset(st);
 	if (rc != QM_OK)
 		goto out;
-	rc = db_stmt(s, "SELECT key_id FROM keylog WHERE outbox_id = ? AND "
-	                "burnt = 0 ORDER BY seq",
+	rc = db_stmt(s,
+	             "SELECT key_id FROM keylog WHERE outbox_id = ? AND "
+	             "burnt = 0 ORDER BY seq",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -463,7 +475,8 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 			cap = cap ? cap * 2 : 4;
 			nk = realloc(o.key_ids, cap * sizeof(*nk));
 			if (!nk) {
-				rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
 				break;
 			}
 			o.key_ids = nk;
@@ -498,13 +511,15 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 
 	if (st_want >= 0)
-		rc = db_stmt(s, "SELECT id FROM outbox WHERE state = ?1 AND "
-		                "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		rc = db_stmt(s,
+		             "SELECT id FROM outbox WHERE state = ?1 AND "
+		             "(?2 = 0 OR account_id = ?2) ORDER BY id",
 		             &st, err);
 	else
-		rc = db_stmt(s, "SELECT id FROM outbox WHERE (state = 2 OR "
-		                "(state = 6 AND retry_at <= ?3)) AND "
-		                "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		rc = db_stmt(s,
+		             "SELECT id FROM outbox WHERE (state = 2 OR "
+		             "(state = 6 AND retry_at <= ?3)) AND "
+		             "(?2 = 0 OR account_id = ?2) ORDER BY id",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -527,15 +542,17 @@ enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
 	rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = burn(s, 0, 0,
-	          "interrupted between fetching keys and encrypting: those "
-	          "keys are spent, the message will be encrypted under new ones",
-	          &n, err);
+	rc =
+	    burn(s, 0, 0,
+	         "interrupted between fetching keys and encrypting: those "
+	         "keys are spent, the message will be encrypted under new ones",
+	         &n, err);
 	if (rc != QM_OK)
 		goto out;
-	rc = db_stmt(s, "UPDATE outbox SET state = 6, retry_at = ?1, updated = ?1,"
-	                " reason = 'interrupted while sending: the same "
-	                "ciphertext will be sent again' WHERE state = 3",
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = 6, retry_at = ?1, updated = ?1,"
+	             " reason = 'interrupted while sending: the same "
+	             "ciphertext will be sent again' WHERE state = 3",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;

@@ -11,7 +11,7 @@
 
 #include "store.h"
 
-#define STMT_CACHE 64
+#define STMT_CACHE     64
 #define VAULT_KEYBYTES 32
 
 struct stmt_slot {

@@ -149,8 +149,8 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
 
 enum qm_store_tls { QM_TLS_IMPLICIT = 0, QM_TLS_STARTTLS = 1, QM_TLS_NONE = 2 };
 enum qm_store_auth {
-	QM_AUTH_PASSWORD = 0,     /* password or app password */
-	QM_AUTH_OAUTH2 = 1,       /* OAuth2 bearer token with refresh data */
+	QM_AUTH_PASSWORD = 0, /* password or app password */
+	QM_AUTH_OAUTH2 = 1,   /* OAuth2 bearer token with refresh data */
 };
 /* Secrets of an account, sealed in the vault. */
 enum qm_store_secret {
@@ -174,7 +174,8 @@ struct qm_store_account {
 	enum qm_store_auth auth;
 	char oauth_token_url[QM_STORE_PATHMAX]; /* where to refresh the token */
 	char oauth_client_id[QM_STORE_NAMEMAX];
-	int64_t oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
+	int64_t
+	    oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
 	char sae_id[QM_STORE_NAMEMAX];
 	char kme_url[QM_STORE_PATHMAX];
 	char kme_ca[QM_STORE_PATHMAX];   /* CA certificate path */
@@ -191,8 +192,7 @@ struct qm_store_account {
 enum qm_err qm_store_account_preset(struct qm_store_account *a,
                                     const char *name, struct qm_error *err);
 /* Adds an account (address unique: QM_ERR_EXISTS); sets a->id. */
-enum qm_err qm_store_account_add(struct qm_store *s,
-                                 struct qm_store_account *a,
+enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
                                  struct qm_error *err);
 /* Replaces every field of the account a->id. */
 enum qm_err qm_store_account_update(struct qm_store *s,
@@ -223,8 +223,8 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
  * otherwise). QM_ERR_NOTFOUND when not set.
  */
 enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
-                                enum qm_store_secret kind,
-                                struct qm_buf *out, struct qm_error *err);
+                                enum qm_store_secret kind, struct qm_buf *out,
+                                struct qm_error *err);
 
 /* Per-account settings (account 0: global), text key -> text value. */
 enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
@@ -263,8 +263,7 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
                                  struct qm_error *err);
 /* Marks a learned contact confirmed by the user. */
 enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
-                                     const char *address,
-                                     struct qm_error *err);
+                                     const char *address, struct qm_error *err);
 enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
                                   struct qm_store_contact **out, size_t *n,
                                   struct qm_error *err);
@@ -363,16 +362,15 @@ enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
  * The key IDs message id consumed, in their order: a malloc'd array of
  * malloc'd strings (*n of them); free with qm_store_strv_free.
  */
-enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
-                                 char ***ids, size_t *n,
-                                 struct qm_error *err);
+enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
+                                 size_t *n, struct qm_error *err);
 void qm_store_strv_free(char **v, size_t n);
 
 /* What to list; zero fields do not filter. */
 struct qm_store_query {
 	int64_t account_id;
 	const char *folder;
-	const char *from_addr; /* exact sender address */
+	const char *from_addr;      /* exact sender address */
 	int64_t date_min, date_max; /* inclusive; 0: open */
 	int level;                  /* 1..4 */
 	unsigned flags_set;         /* all these flags set */
@@ -431,8 +429,7 @@ enum qm_store_dir { QM_DIR_IN = 0, QM_DIR_OUT = 1 };
 enum qm_err qm_store_replay_claim(struct qm_store *s, int64_t account_id,
                                   enum qm_store_dir dir,
                                   const char *const *key_ids, size_t n,
-                                  const char *message_id,
-                                  struct qm_error *err);
+                                  const char *message_id, struct qm_error *err);
 /* QM_OK when key_id is unused, QM_ERR_REPLAY when used. */
 enum qm_err qm_store_replay_check(struct qm_store *s, int64_t account_id,
                                   enum qm_store_dir dir, const char *key_id,
@@ -492,14 +489,12 @@ void qm_store_outbox_item_free(struct qm_store_outbox *o);
  * sealed in the vault (QM_ERR_LOCKED when locked). Sets *id.
  */
 enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
-                                const char *message_id,
-                                const char *recipients, int level,
-                                const void *mime, size_t mime_len,
+                                const char *message_id, const char *recipients,
+                                int level, const void *mime, size_t mime_len,
                                 int64_t *id, struct qm_error *err);
 /* Appends the sealed plaintext of entry id to out (a secure buffer). */
 enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
-                                      struct qm_buf *out,
-                                      struct qm_error *err);
+                                      struct qm_buf *out, struct qm_error *err);
 /*
  * Records the key IDs just fetched from the KME for entry id (PENDING ->
  * ENCRYPTING), as consumed in direction out: QM_ERR_REPLAY if one was used
@@ -535,9 +530,9 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
  * every entry ready to go at time now (QUEUED, or RETRYING due). malloc'd
  * array; free() it.
  */
-enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
-                                 int st, int64_t now, int64_t **ids,
-                                 size_t *n, struct qm_error *err);
+enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id, int st,
+                                 int64_t now, int64_t **ids, size_t *n,
+                                 struct qm_error *err);
 /* Brings the outbox back to a consistent state after a crash (see above);
  * *n_fixed (may be NULL) gets how many entries changed. */
 enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
@@ -555,16 +550,15 @@ enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
 enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
                                   struct qm_error *err);
 enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
-                                int64_t **ids, size_t *n,
-                                struct qm_error *err);
+                                int64_t **ids, size_t *n, struct qm_error *err);
 
 /* --------------------------------------------------------------- keyring */
 
 enum qm_store_trust {
 	QM_TRUST_UNVERIFIED = 0, /* first seen, not compared */
 	QM_TRUST_VERIFIED = 1,   /* fingerprints compared by the user */
-	QM_TRUST_CHANGED = 2,    /* differs from the key seen before: not used */
-	QM_TRUST_RETIRED = 3,    /* replaced by a key the user accepted */
+	QM_TRUST_CHANGED = 2, /* differs from the key seen before: not used */
+	QM_TRUST_RETIRED = 3, /* replaced by a key the user accepted */
 };
 
 #define QM_STORE_FPRMAX 80
@@ -582,8 +576,8 @@ struct qm_store_key {
 
 void qm_store_key_free(struct qm_store_key *k);
 /* The fingerprint the keyring shows for (alg, pub). */
-enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub,
-                                     size_t n, char *out, size_t outlen,
+enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub, size_t n,
+                                     char *out, size_t outlen,
                                      struct qm_error *err);
 /*
  * Adds an own identity key of an account: the public half in clear, the
@@ -607,8 +601,8 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
  * (may be NULL) gets the state of the key as stored.
  */
 enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
-                                     const char *alg, const void *pub,
-                                     size_t n, enum qm_store_trust *trust,
+                                     const char *alg, const void *pub, size_t n,
+                                     enum qm_store_trust *trust,
                                      struct qm_error *err);
 /*
  * The key to use for a contact: QM_ERR_NOTFOUND when none, QM_ERR_STATE
@@ -621,8 +615,8 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
  * The user compared fingerprints: the key of address with this fingerprint
  * becomes VERIFIED and the only one in use (others RETIRED).
  */
-enum qm_err qm_store_key_contact_verify(struct qm_store *s,
-                                        const char *address, const char *alg,
+enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
+                                        const char *alg,
                                         const char *fingerprint,
                                         struct qm_error *err);
 /* Every key of a contact (all states), newest first; free each with

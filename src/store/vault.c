@@ -18,12 +18,12 @@
 
 #include "private.h"
 
-#define ALG_NAME "argon2id13+xchacha20poly1305"
-#define SALTBYTES crypto_pwhash_SALTBYTES
-#define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAGBYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define WRAPBYTES (NONCEBYTES + VAULT_KEYBYTES + TAGBYTES)
-#define ITEM_VERSION 1
+#define ALG_NAME      "argon2id13+xchacha20poly1305"
+#define SALTBYTES     crypto_pwhash_SALTBYTES
+#define NONCEBYTES    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAGBYTES      crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define WRAPBYTES     (NONCEBYTES + VAULT_KEYBYTES + TAGBYTES)
+#define ITEM_VERSION  1
 #define ITEM_OVERHEAD (1 + WRAPBYTES + NONCEBYTES + TAGBYTES)
 /* Per-item randomness drawn at once (one getrandom call): the item key and
  * the two nonces. */
@@ -54,9 +54,8 @@ static void kdf_params(const struct qm_store *s, uint64_t *ops, uint64_t *mem)
 
 /* Derives the passphrase key into a new secure allocation. */
 static enum qm_err derive(const char *pass, size_t len,
-                          const unsigned char *salt, uint64_t ops,
-                          uint64_t mem, unsigned char **kek,
-                          struct qm_error *err)
+                          const unsigned char *salt, uint64_t ops, uint64_t mem,
+                          unsigned char **kek, struct qm_error *err)
 {
 	unsigned char *k = qm_sec_alloc(VAULT_KEYBYTES);
 
@@ -66,10 +65,11 @@ static enum qm_err derive(const char *pass, size_t len,
 	if (crypto_pwhash(k, VAULT_KEYBYTES, pass, len, salt, ops, (size_t)mem,
 	                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		qm_sec_free(k);
-		return qm_error_set(err, QM_ERR_NOMEM,
-		                    "Argon2id needs %llu MiB of memory and could "
-		                    "not get it",
-		                    (unsigned long long)(mem >> 20));
+		return qm_error_set(
+		    err, QM_ERR_NOMEM,
+		    "Argon2id needs %llu MiB of memory and could "
+		    "not get it",
+		    (unsigned long long)(mem >> 20));
 	}
 	*kek = k;
 	return QM_OK;
@@ -146,8 +146,8 @@ static int unwrap(const unsigned char *kek, const unsigned char *in,
                   const unsigned char *ad, size_t adlen, unsigned char *key)
 {
 	return crypto_aead_xchacha20poly1305_ietf_decrypt(
-		key, NULL, NULL, in + NONCEBYTES, VAULT_KEYBYTES + TAGBYTES, ad,
-		adlen, in, kek);
+	    key, NULL, NULL, in + NONCEBYTES, VAULT_KEYBYTES + TAGBYTES, ad,
+	    adlen, in, kek);
 }
 
 static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
@@ -208,10 +208,11 @@ enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
 		                  "this store already has a vault: unlock it");
 		goto out;
 	}
-	rc = store_wrapped(s,
-	                   "INSERT INTO vault (id, alg, opslimit, memlimit, "
-	                   "salt, wrapped, created) VALUES (1, ?, ?, ?, ?, ?, ?)",
-	                   pass, len, vkey, err);
+	rc = store_wrapped(
+	    s,
+	    "INSERT INTO vault (id, alg, opslimit, memlimit, "
+	    "salt, wrapped, created) VALUES (1, ?, ?, ?, ?, ?, ?)",
+	    pass, len, vkey, err);
 	if (rc == QM_OK)
 		rc = db_commit(s, err);
 	else
@@ -236,8 +237,9 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT alg, opslimit, memlimit, salt, wrapped "
-	                "FROM vault WHERE id = 1",
+	rc = db_stmt(s,
+	             "SELECT alg, opslimit, memlimit, salt, wrapped "
+	             "FROM vault WHERE id = 1",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -258,10 +260,11 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	    mem < (sqlite3_int64)crypto_pwhash_argon2id_MEMLIMIT_MIN ||
 	    (uint64_t)mem > MEMLIMIT_MAX) {
 		sqlite3_reset(st);
-		return qm_error_set(err, QM_ERR_PARSE,
-		                    "the vault record in %s is damaged or of an "
-		                    "unknown kind",
-		                    s->path);
+		return qm_error_set(
+		    err, QM_ERR_PARSE,
+		    "the vault record in %s is damaged or of an "
+		    "unknown kind",
+		    s->path);
 	}
 	memcpy(salt, sqlite3_column_blob(st, 3), SALTBYTES);
 	memcpy(wrapped, sqlite3_column_blob(st, 4), WRAPBYTES);
@@ -321,10 +324,11 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
 	rc = db_begin(s, err);
 	if (rc != QM_OK)
 		goto out;
-	rc = store_wrapped(s,
-	                   "UPDATE vault SET alg = ?, opslimit = ?, memlimit = ?, "
-	                   "salt = ?, wrapped = ?, created = ? WHERE id = 1",
-	                   newpass, newlen, vkey, err);
+	rc = store_wrapped(
+	    s,
+	    "UPDATE vault SET alg = ?, opslimit = ?, memlimit = ?, "
+	    "salt = ?, wrapped = ?, created = ? WHERE id = 1",
+	    newpass, newlen, vkey, err);
 	if (rc == QM_OK)
 		rc = db_commit(s, err);
 	else
@@ -365,10 +369,11 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
 	if (rc != QM_OK)
 		return rc;
 	if (n > QM_STORE_MAXBLOB)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "%s: %zu bytes is more than the vault takes "
-		                    "in one item (%u)",
-		                    kind, n, QM_STORE_MAXBLOB);
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "%s: %zu bytes is more than the vault takes "
+		    "in one item (%u)",
+		    kind, n, QM_STORE_MAXBLOB);
 	adlen = item_ad(kind, id, ad, sizeof(ad));
 	if (!adlen)
 		return qm_error_set(err, QM_ERR_INVAL, "bad vault item kind");
@@ -381,10 +386,11 @@ enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
 	p[0] = ITEM_VERSION;
 	randombytes_buf(ikey, SCRATCHBYTES);
 	wrap(s->vkey, ikey, ad, adlen, p + 1, ikey + VAULT_KEYBYTES);
-	memcpy(p + 1 + WRAPBYTES, ikey + VAULT_KEYBYTES + NONCEBYTES, NONCEBYTES);
+	memcpy(p + 1 + WRAPBYTES, ikey + VAULT_KEYBYTES + NONCEBYTES,
+	       NONCEBYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		p + 1 + WRAPBYTES + NONCEBYTES, NULL, pt, n, ad, adlen, NULL,
-		p + 1 + WRAPBYTES, ikey);
+	    p + 1 + WRAPBYTES + NONCEBYTES, NULL, pt, n, ad, adlen, NULL,
+	    p + 1 + WRAPBYTES, ikey);
 	out->len = start + ITEM_OVERHEAD + n;
 	out->data[out->len] = 0;
 out:
@@ -405,8 +411,9 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
 	if (rc != QM_OK)
 		return rc;
 	if (!out->secure)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "vault plaintext must go to a secure buffer");
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "vault plaintext must go to a secure buffer");
 	if (n < ITEM_OVERHEAD || b[0] != ITEM_VERSION)
 		return qm_error_set(err, QM_ERR_AUTH,
 		                    "%s %lld in the vault is damaged", kind,
@@ -422,9 +429,9 @@ enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
 		goto out;
 	if (unwrap(s->vkey, b + 1, ad, adlen, ikey) != 0 ||
 	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    out->data + start, NULL, NULL, b + 1 + WRAPBYTES + NONCEBYTES,
-		    n - 1 - WRAPBYTES - NONCEBYTES, ad, adlen, b + 1 + WRAPBYTES,
-		    ikey) != 0) {
+	        out->data + start, NULL, NULL, b + 1 + WRAPBYTES + NONCEBYTES,
+	        n - 1 - WRAPBYTES - NONCEBYTES, ad, adlen, b + 1 + WRAPBYTES,
+	        ikey) != 0) {
 		qm_wipe(out->data + start, ptlen);
 		rc = qm_error_set(err, QM_ERR_AUTH,
 		                  "%s %lld in the vault failed its integrity "

@@ -94,7 +94,8 @@ static int64_t add_msg(struct fx *f, const char *folder, int64_t date,
 	m.verify = QM_VERIFY_OK;
 	m.size = 1000;
 	assert_int_equal(qm_store_msg_add(f->s, &m, subject, NULL, 0, body,
-	                                  body ? strlen(body) : 0, NULL, &id, &e),
+	                                  body ? strlen(body) : 0, NULL, &id,
+	                                  &e),
 	                 QM_OK);
 	return id;
 }
@@ -107,7 +108,8 @@ static void test_open_schema_wal(void **state)
 	char path[600];
 	struct stat st;
 
-	assert_int_equal(qm_store_schema_version(f->s), qm_store_schema_latest());
+	assert_int_equal(qm_store_schema_version(f->s),
+	                 qm_store_schema_latest());
 	assert_true(qm_store_schema_latest() >= 2);
 	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
 	assert_int_equal(stat(path, &st), 0);
@@ -136,7 +138,8 @@ static void test_migrate_from_v1(void **state)
 	a.default_level = 3;
 	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
 	/* Settings arrive in version 2. */
-	assert_int_not_equal(qm_store_setting_set(s, a.id, "k", "v", &e), QM_OK);
+	assert_int_not_equal(qm_store_setting_set(s, a.id, "k", "v", &e),
+	                     QM_OK);
 	qm_store_close(&s);
 
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
@@ -158,13 +161,12 @@ static void test_migrate_from_v1(void **state)
 
 		snprintf(path, sizeof(path), "%s/qmail.db", home);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL,
-		                              NULL, NULL),
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99",
+		                              NULL, NULL, NULL),
 		                 SQLITE_OK);
 		sqlite3_close(db);
 	}
-	assert_int_equal(qm_store_open(home, NULL, &s, &e),
-	                 QM_ERR_UNSUPPORTED);
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_ERR_UNSUPPORTED);
 	assert_non_null(strstr(e.msg, "newer"));
 	assert_null(s);
 	qmt_rmtree(home);
@@ -186,8 +188,8 @@ static void hash_files(const char *home, unsigned char out[32])
 		qm_buf_init(&b, 64u << 20);
 		if (qm_file_read(path, b.max, &b, NULL) == QM_OK)
 			for (size_t j = 0; j < b.len; j++)
-				h[j % 32] = (unsigned char)(h[j % 32] * 31 + b.data[j] +
-				                            1);
+				h[j % 32] = (unsigned char)(h[j % 32] * 31 +
+				                            b.data[j] + 1);
 		h[i] ^= (unsigned char)b.len;
 		qm_buf_free(&b);
 	}
@@ -203,18 +205,19 @@ static void test_vault(void **state)
 
 	assert_true(qm_store_vault_exists(f->s));
 	assert_true(qm_store_vault_is_unlocked(f->s));
-	assert_int_equal(qm_store_vault_create(f->s, "x", 1, &e), QM_ERR_EXISTS);
+	assert_int_equal(qm_store_vault_create(f->s, "x", 1, &e),
+	                 QM_ERR_EXISTS);
 	assert_int_equal(qm_store_secret_set(f->s, f->acct, QM_SECRET_PASSWORD,
 	                                     "hunter2", 7, &e),
 	                 QM_OK);
 	qm_buf_init_secure(&sec, 1024);
 	qm_buf_init(&plain, 1024);
-	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     &plain, &e),
-	                 QM_ERR_INVAL); /* plaintext only into secure memory */
-	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     &sec, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &plain, &e),
+	    QM_ERR_INVAL); /* plaintext only into secure memory */
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &sec, &e),
+	    QM_OK);
 	assert_int_equal(sec.len, 7);
 	assert_memory_equal(sec.data, "hunter2", 7);
 	assert_true(qm_sec_contains(sec.data, sec.len));
@@ -222,11 +225,11 @@ static void test_vault(void **state)
 
 	qm_store_vault_lock(f->s);
 	assert_false(qm_store_vault_is_unlocked(f->s));
-	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     &sec, &e),
-	                 QM_ERR_LOCKED);
-	assert_int_equal(qm_store_secret_set(f->s, f->acct,
-	                                     QM_SECRET_OAUTH_ACCESS, "t", 1, &e),
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &sec, &e),
+	    QM_ERR_LOCKED);
+	assert_int_equal(qm_store_secret_set(
+	                     f->s, f->acct, QM_SECRET_OAUTH_ACCESS, "t", 1, &e),
 	                 QM_ERR_LOCKED);
 
 	/* Wrong passphrase: clear error, nothing changed on disk. */
@@ -240,28 +243,29 @@ static void test_vault(void **state)
 
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     &sec, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &sec, &e),
+	    QM_OK);
 	assert_memory_equal(sec.data, "hunter2", 7);
 	assert_int_equal(qm_store_secret_get(f->s, f->acct,
 	                                     QM_SECRET_OAUTH_REFRESH, &sec, &e),
 	                 QM_ERR_NOTFOUND);
 
 	/* Rekey: the old passphrase stops working, data stays readable. */
-	assert_int_equal(qm_store_vault_rekey(f->s, "bad", 3, "new pass", 8, &e),
-	                 QM_ERR_DENIED);
-	assert_int_equal(qm_store_vault_rekey(f->s, PASS, strlen(PASS),
-	                                      "new pass", 8, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_vault_rekey(f->s, "bad", 3, "new pass", 8, &e),
+	    QM_ERR_DENIED);
+	assert_int_equal(
+	    qm_store_vault_rekey(f->s, PASS, strlen(PASS), "new pass", 8, &e),
+	    QM_OK);
 	qm_store_vault_lock(f->s);
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
 	                 QM_ERR_DENIED);
 	assert_int_equal(qm_store_vault_unlock(f->s, "new pass", 8, &e), QM_OK);
 	qm_buf_reset(&sec);
-	assert_int_equal(qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     &sec, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &sec, &e),
+	    QM_OK);
 	assert_memory_equal(sec.data, "hunter2", 7);
 	qm_buf_free(&sec);
 	qm_buf_free(&plain);
@@ -285,15 +289,16 @@ static void test_vault_kdf_params_stored(void **state)
 	qm_store_close(&s);
 	snprintf(path, sizeof(path), "%s/qmail.db", home);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT opslimit, memlimit, alg "
-	                                        "FROM vault",
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT opslimit, memlimit, alg "
+	                                    "FROM vault",
 	                                    -1, &st, NULL),
 	                 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int64(st, 0), 2);
 	assert_int_equal(sqlite3_column_int64(st, 1), 1 << 20);
-	assert_non_null(strstr((const char *)sqlite3_column_text(st, 2),
-	                       "argon2id"));
+	assert_non_null(
+	    strstr((const char *)sqlite3_column_text(st, 2), "argon2id"));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	/* Unlock reads the stored cost, whatever the options say now. */
@@ -371,20 +376,20 @@ static void test_contacts_settings_drafts(void **state)
 	qm_strlcpy(c.sae_id, "SAE_carol", sizeof(c.sae_id));
 	c.source = QM_CONTACT_LEARNED;
 	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
-	assert_int_equal(qm_store_contact_get(f->s, f->acct, "Carol@Example.net",
-	                                      &got, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "Carol@Example.net", &got, &e),
+	    QM_OK);
 	assert_false(got.confirmed); /* learned: not yet confirmed */
-	assert_int_equal(qm_store_contact_confirm(f->s, f->acct,
-	                                          "carol@example.net", &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_confirm(f->s, f->acct, "carol@example.net", &e),
+	    QM_OK);
 	/* A learned SAE ID that contradicts the confirmed one is refused. */
 	qm_strlcpy(c.sae_id, "SAE_mallory", sizeof(c.sae_id));
 	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
 	                 QM_ERR_STATE);
-	assert_int_equal(qm_store_contact_get(f->s, f->acct, "carol@example.net",
-	                                      &got, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "carol@example.net", &got, &e),
+	    QM_OK);
 	assert_string_equal(got.sae_id, "SAE_carol");
 	assert_true(got.confirmed);
 	/* The user may change it. */
@@ -410,20 +415,19 @@ static void test_contacts_settings_drafts(void **state)
 	assert_string_equal((char *)b.data, "light");
 	qm_buf_free(&b);
 
-	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d, "draft one", 9,
-	                                    &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_draft_put(f->s, f->acct, &d, "draft one", 9, &e), QM_OK);
 	assert_true(d > 0);
 	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d2, "two", 3, &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_draft_put(f->s, f->acct, &d, "draft 1b", 8,
-	                                    &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_draft_put(f->s, f->acct, &d, "draft 1b", 8, &e), QM_OK);
 	qm_buf_init_secure(&b, 100);
 	assert_int_equal(qm_store_draft_get(f->s, d, &b, &e), QM_OK);
 	assert_string_equal((char *)b.data, "draft 1b");
 	qm_buf_free(&b);
-	assert_int_equal(qm_store_draft_list(f->s, f->acct, &ids, &n, &e), QM_OK);
+	assert_int_equal(qm_store_draft_list(f->s, f->acct, &ids, &n, &e),
+	                 QM_OK);
 	assert_int_equal(n, 2);
 	free(ids);
 	assert_int_equal(qm_store_draft_delete(f->s, d2, &e), QM_OK);
@@ -465,8 +469,8 @@ static void test_msg_list_paging(void **state)
 	assert_int_equal(l->items[0].date, 1149); /* i = 299 */
 	assert_string_equal(l->items[0].folder, "INBOX");
 	assert_non_null(l->items[0].subject);
-	assert_true(qm_sec_contains(l->items[0].subject,
-	                            strlen(l->items[0].subject)));
+	assert_true(
+	    qm_sec_contains(l->items[0].subject, strlen(l->items[0].subject)));
 	assert_int_equal(strncmp(l->items[0].subject, "subject ", 8), 0);
 	qm_store_msglist_free(&l);
 
@@ -516,9 +520,9 @@ static void test_msg_list_paging(void **state)
 	assert_int_equal(n, 2); /* i = 201, 203 */
 
 	/* Flags. */
-	assert_int_equal(qm_store_msg_set_flags(f->s, 1,
-	                                        QM_FLAG_SEEN | QM_FLAG_FLAGGED, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_set_flags(f->s, 1, QM_FLAG_SEEN | QM_FLAG_FLAGGED, &e),
+	    QM_OK);
 	memset(&q, 0, sizeof(q));
 	q.flags_set = QM_FLAG_FLAGGED;
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
@@ -539,8 +543,8 @@ static void test_msg_list_paging(void **state)
 		qm_buf_init_secure(&body, 1024);
 		assert_int_equal(qm_store_msg_body(f->s, 5, &body, &e),
 		                 QM_ERR_LOCKED);
-		assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e), QM_OK);
 		assert_int_equal(qm_store_msg_body(f->s, 5, &body, &e), QM_OK);
 		assert_string_equal((char *)body.data, "body five");
 		assert_int_equal(qm_store_msg_body(f->s, 6, &body, &e),
@@ -553,20 +557,20 @@ static void test_msg_list_paging(void **state)
 		struct qm_store_msg m;
 		int64_t id, uid;
 
-		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX", 7, 1,
-		                                       &id, &e),
+		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX",
+		                                       7, 1, &id, &e),
 		                 QM_OK);
 		assert_int_equal(id, 1);
-		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX", 8, 1,
-		                                       &id, &e),
+		assert_int_equal(qm_store_msg_find_uid(f->s, f->acct, "INBOX",
+		                                       8, 1, &id, &e),
 		                 QM_ERR_NOTFOUND);
-		assert_int_equal(qm_store_msg_max_uid(f->s, f->acct, "INBOX", 7,
-		                                      &uid, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_msg_max_uid(f->s, f->acct, "INBOX", 7, &uid, &e),
+		    QM_OK);
 		assert_int_equal(uid, 299);
-		assert_int_equal(qm_store_msg_max_uid(f->s, f->acct, "Nope", 7, &uid,
-		                                      &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_msg_max_uid(f->s, f->acct, "Nope", 7, &uid, &e),
+		    QM_OK);
 		assert_int_equal(uid, 0);
 
 		memset(&m, 0, sizeof(m));
@@ -575,8 +579,8 @@ static void test_msg_list_paging(void **state)
 		m.uidvalidity = 7;
 		m.uid = 1;
 		m.date = 1;
-		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0,
-		                                  NULL, &id, &e),
+		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL,
+		                                  0, NULL, &id, &e),
 		                 QM_ERR_EXISTS);
 	}
 
@@ -608,10 +612,10 @@ static void test_msg_search(void **state)
 	struct qm_error e;
 	int64_t a, b, c;
 
-	a = add_msg(f, "INBOX", 10, 1, "bob@example.org", 2,
-	            "Quarterly budget", "Please find the spreadsheet attached.");
-	b = add_msg(f, "INBOX", 11, 2, "bob@example.org", 1,
-	            "Lunch on Friday?", "The usual place near the harbour.");
+	a = add_msg(f, "INBOX", 10, 1, "bob@example.org", 2, "Quarterly budget",
+	            "Please find the spreadsheet attached.");
+	b = add_msg(f, "INBOX", 11, 2, "bob@example.org", 1, "Lunch on Friday?",
+	            "The usual place near the harbour.");
 	memset(&q, 0, sizeof(q));
 	q.text = "budget";
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
@@ -678,13 +682,13 @@ static void test_replay(void **state)
 	                 QM_ERR_REPLAY);
 	assert_non_null(strstr(e.msg, "key-b"));
 	assert_non_null(strstr(e.msg, "<m1@x>"));
-	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c",
-	                                       &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c", &e),
+	    QM_OK);
 	/* Another direction or account is independent. */
-	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_OUT,
-	                                       "key-a", &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_replay_check(f->s, f->acct, QM_DIR_OUT, "key-a", &e),
+	    QM_OK);
 	memset(&other, 0, sizeof(other));
 	qm_strlcpy(other.address, "alice2@example.org", sizeof(other.address));
 	other.default_level = 1;
@@ -701,45 +705,45 @@ static void test_replay(void **state)
 	m.message_id = "<m1@x>";
 	m.date = 5;
 	m.level = 1;
-	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k1, 2, "x", 1, NULL,
-	                                  &id, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", k1, 2, "x", 1, NULL, &id, &e),
+	    QM_OK);
 	/* A second message reusing key-a: refused, not stored. */
 	m.uid = 2;
 	m.message_id = "<m1@x>"; /* even with a copied Message-ID */
-	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k1, 1, "x", 1, NULL,
-	                                  &id, &e),
-	                 QM_ERR_REPLAY);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", k1, 1, "x", 1, NULL, &id, &e),
+	    QM_ERR_REPLAY);
 	m.message_id = "<m3@x>";
 	m.uid = 0;
 	m.uidl = "UIDL-0003";
-	assert_int_equal(qm_store_msg_add(f->s, &m, "s", k3, 1, "x", 1, NULL,
-	                                  &id, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", k3, 1, "x", 1, NULL, &id, &e),
+	    QM_OK);
 	{
 		int64_t got;
 
-		assert_int_equal(qm_store_msg_find_uidl(f->s, f->acct, "UIDL-0003",
-		                                        &got, &e),
+		assert_int_equal(qm_store_msg_find_uidl(f->s, f->acct,
+		                                        "UIDL-0003", &got, &e),
 		                 QM_OK);
 		assert_int_equal(got, id);
-		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0,
-		                                  NULL, &got, &e),
+		assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL,
+		                                  0, NULL, &got, &e),
 		                 QM_ERR_EXISTS);
 	}
-	assert_int_equal(qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c",
-	                                       &e),
-	                 QM_ERR_REPLAY);
+	assert_int_equal(
+	    qm_store_replay_check(f->s, f->acct, QM_DIR_IN, "key-c", &e),
+	    QM_ERR_REPLAY);
 	{
 		char **ids = NULL;
 		size_t nk = 0;
 		int64_t first;
 
-		assert_int_equal(qm_store_msg_find(f->s, f->acct, "<m1@x>", &first,
-		                                   &e),
-		                 QM_OK);
-		assert_int_equal(qm_store_msg_key_ids(f->s, first, &ids, &nk, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_msg_find(f->s, f->acct, "<m1@x>", &first, &e),
+		    QM_OK);
+		assert_int_equal(
+		    qm_store_msg_key_ids(f->s, first, &ids, &nk, &e), QM_OK);
 		assert_int_equal(nk, 2);
 		assert_string_equal(ids[0], "key-a");
 		assert_string_equal(ids[1], "key-b");
@@ -770,8 +774,8 @@ static void test_outbox(void **state)
 	size_t n = 0;
 
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o1@x>",
-	                                     "bob@example.org", 1, "MIME", 4, &id,
-	                                     &e),
+	                                     "bob@example.org", 1, "MIME", 4,
+	                                     &id, &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_get(f->s, id, &o, &e), QM_OK);
 	assert_int_equal(o.state, QM_OUTBOX_PENDING);
@@ -784,7 +788,8 @@ static void test_outbox(void **state)
 	/* No ciphertext before the keys are recorded. */
 	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id, "CT", 2, &e),
 	                 QM_ERR_STATE);
-	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e),
+	                 QM_ERR_STATE);
 	assert_int_equal(qm_store_outbox_reserve(f->s, id, keys, 3, &e), QM_OK);
 	assert_int_equal(qm_store_outbox_reserve(f->s, id, keys2, 1, &e),
 	                 QM_ERR_STATE);
@@ -793,32 +798,30 @@ static void test_outbox(void **state)
 	/* The ciphertext is never replaced. */
 	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id, "CT2", 3, &e),
 	                 QM_ERR_STATE);
-	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n, &e), QM_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(ids[0], id);
 	free(ids);
 	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_OK);
-	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_ERR_STATE);
+	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e),
+	                 QM_ERR_STATE);
 	assert_int_equal(qm_store_outbox_fail(f->s, id, "421 try later",
 	                                      qm_now() + 3600, &e),
 	                 QM_OK);
 	/* Not due yet. */
-	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_list(f->s, 0, -1, qm_now(), &ids, &n, &e), QM_OK);
 	assert_int_equal(n, 0);
 	free(ids);
-	assert_int_equal(qm_store_outbox_list(f->s, 0, -1, qm_now() + 7200, &ids,
-	                                      &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_list(f->s, 0, -1, qm_now() + 7200, &ids, &n, &e),
+	    QM_OK);
 	assert_int_equal(n, 1);
 	free(ids);
 	assert_int_equal(qm_store_outbox_begin_send(f->s, id, &e), QM_OK);
-	assert_int_equal(qm_store_outbox_sent(f->s, id, "250 2.0.0 Ok: queued",
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_sent(f->s, id, "250 2.0.0 Ok: queued", &e), QM_OK);
 	assert_int_equal(qm_store_outbox_get(f->s, id, &o, &e), QM_OK);
 	assert_int_equal(o.state, QM_OUTBOX_SENT);
 	assert_int_equal(o.attempts, 2);
@@ -833,8 +836,8 @@ static void test_outbox(void **state)
 	/* A key ID already used by a sent message cannot be reserved again,
 	 * and the failed reservation leaves the entry PENDING. */
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o2@x>",
-	                                     "bob@example.org", 2, "M2", 2, &id2,
-	                                     &e),
+	                                     "bob@example.org", 2, "M2", 2,
+	                                     &id2, &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys + 1, 1, &e),
 	                 QM_ERR_REPLAY);
@@ -845,7 +848,8 @@ static void test_outbox(void **state)
 
 	/* Crash between "keys fetched" and "encrypted": recovery burns the
 	 * keys and the message goes back to PENDING for new ones. */
-	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys2, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys2, 1, &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_outbox_recover(f->s, &n, &e), QM_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
@@ -860,8 +864,8 @@ static void test_outbox(void **state)
 		assert_int_equal(qm_store_outbox_reserve(f->s, id2, k, 1, &e),
 		                 QM_OK);
 	}
-	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, id2, "CTB", 3, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_set_ciphertext(f->s, id2, "CTB", 3, &e), QM_OK);
 	/* Crash while sending: the same ciphertext waits to be retried. */
 	assert_int_equal(qm_store_outbox_begin_send(f->s, id2, &e), QM_OK);
 	assert_int_equal(qm_store_outbox_recover(f->s, &n, &e), QM_OK);
@@ -874,11 +878,10 @@ static void test_outbox(void **state)
 	qm_store_outbox_item_free(&o);
 	/* Permanent failure keeps the record. */
 	assert_int_equal(qm_store_outbox_begin_send(f->s, id2, &e), QM_OK);
-	assert_int_equal(qm_store_outbox_fail(f->s, id2, "550 no such user", 0,
-	                                      &e),
-	                 QM_OK);
-	assert_int_equal(qm_store_outbox_list(f->s, f->acct, QM_OUTBOX_FAILED, 0,
-	                                      &ids, &n, &e),
+	assert_int_equal(
+	    qm_store_outbox_fail(f->s, id2, "550 no such user", 0, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_list(f->s, f->acct, QM_OUTBOX_FAILED,
+	                                      0, &ids, &n, &e),
 	                 QM_OK);
 	assert_int_equal(n, 1);
 	free(ids);
@@ -921,9 +924,9 @@ static void test_keyring(void **state)
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
 	                 QM_OK);
 
-	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
-	                                          &k, &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_NOTFOUND);
 	assert_int_equal(qm_store_key_contact_put(f->s, "bob@example.org", "x",
 	                                          "K1", 2, &t, &e),
 	                 QM_OK);
@@ -932,9 +935,9 @@ static void test_keyring(void **state)
 	                                          "K1", 2, &t, &e),
 	                 QM_OK);
 	assert_int_equal(t, QM_TRUST_UNVERIFIED);
-	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
-	                                          &k, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_OK);
 	assert_memory_equal(k.pub, "K1", 2);
 	assert_true(k.first_seen > 0);
 	assert_int_equal(strlen(k.fingerprint), 79);
@@ -944,28 +947,28 @@ static void test_keyring(void **state)
 	                                          "K2", 2, &t, &e),
 	                 QM_OK);
 	assert_int_equal(t, QM_TRUST_CHANGED);
-	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
-	                                          &k, &e),
-	                 QM_ERR_STATE);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
 	assert_non_null(strstr(e.msg, "changed"));
-	assert_int_equal(qm_store_key_fingerprint("x", "K2", 2, fpr2,
-	                                          sizeof(fpr2), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "K2", 2, fpr2, sizeof(fpr2), &e),
+	    QM_OK);
 	assert_int_equal(qm_store_key_contact_verify(f->s, "bob@example.org",
 	                                             "x", "0000", &e),
 	                 QM_ERR_NOTFOUND);
-	assert_int_equal(qm_store_key_contact_verify(f->s, "bob@example.org",
-	                                             "x", fpr2, &e),
-	                 QM_OK);
-	assert_int_equal(qm_store_key_contact_get(f->s, "bob@example.org", "x",
-	                                          &k, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_verify(f->s, "bob@example.org", "x", fpr2, &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_OK);
 	assert_memory_equal(k.pub, "K2", 2);
 	assert_int_equal(k.trust, QM_TRUST_VERIFIED);
 	qm_store_key_free(&k);
-	assert_int_equal(qm_store_key_contact_list(f->s, "bob@example.org", &all,
-	                                           &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_list(f->s, "bob@example.org", &all, &n, &e),
+	    QM_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(all[1].trust, QM_TRUST_RETIRED);
 	for (size_t i = 0; i < n; i++)
@@ -1013,7 +1016,8 @@ static void add_forms(struct needle *nd, size_t *nn, const char *secret)
 		memset(tmp, 'Z', shift);
 		memcpy(tmp + shift, secret, len);
 		qm_buf_init(&b, 256);
-		assert_int_equal(qm_b64_encode(tmp, shift + len, &b, NULL), QM_OK);
+		assert_int_equal(qm_b64_encode(tmp, shift + len, &b, NULL),
+		                 QM_OK);
 		keep = ((shift + len) / 3) * 4 - skip;
 		memcpy(nd[*nn].b, b.data + skip, keep);
 		nd[*nn].n = keep;
@@ -1035,7 +1039,8 @@ static int scan_dir(const char *dir, const struct needle *nd, size_t nn)
 		struct stat st;
 
 		if (de->d_name[0] == '.' &&
-		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+		    (!de->d_name[1] ||
+		     (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		assert_int_equal(stat(path, &st), 0);
@@ -1047,9 +1052,10 @@ static int scan_dir(const char *dir, const struct needle *nd, size_t nn)
 		qm_buf_init(&b, 256u << 20);
 		assert_int_equal(qm_file_read(path, b.max, &b, NULL), QM_OK);
 		for (size_t i = 0; i < nn; i++)
-			if (b.len >= nd[i].n && memmem(b.data, b.len, nd[i].b, nd[i].n)) {
-				print_error("%s holds \"%s\" (in some form)\n", path,
-				            nd[i].what);
+			if (b.len >= nd[i].n &&
+			    memmem(b.data, b.len, nd[i].b, nd[i].n)) {
+				print_error("%s holds \"%s\" (in some form)\n",
+				            path, nd[i].what);
 				found++;
 			}
 		qm_buf_free(&b);
@@ -1063,15 +1069,15 @@ static void test_secrets_never_in_clear(void **state)
 {
 	struct fx *f = *state;
 	static const char *const secrets[] = {
-		"pw-Zebra-Quantum-91827364",          /* password */
-		"ya29.oauth-access-XYZZY-5647382910", /* OAuth token */
-		"refresh-token-PLUGH-1029384756",     /* OAuth refresh */
-		"PRIVKEY-ml-kem-768-seed-0123456789abcdef", /* private key */
-		"Secret merger with Initech Corp",    /* subject */
-		"The launch code is 0000-1111-2222",  /* body */
-		"attachment-bytes-QWERTYUIOP-4444",   /* attachment */
-		"draft text about the surprise party", /* draft */
-		"outbox plaintext NOTHING-TO-SEE-77", /* outbox plaintext */
+	    "pw-Zebra-Quantum-91827364",                /* password */
+	    "ya29.oauth-access-XYZZY-5647382910",       /* OAuth token */
+	    "refresh-token-PLUGH-1029384756",           /* OAuth refresh */
+	    "PRIVKEY-ml-kem-768-seed-0123456789abcdef", /* private key */
+	    "Secret merger with Initech Corp",          /* subject */
+	    "The launch code is 0000-1111-2222",        /* body */
+	    "attachment-bytes-QWERTYUIOP-4444",         /* attachment */
+	    "draft text about the surprise party",      /* draft */
+	    "outbox plaintext NOTHING-TO-SEE-77",       /* outbox plaintext */
 	};
 	struct needle nd[64];
 	struct qm_store_query q;
@@ -1085,25 +1091,27 @@ static void test_secrets_never_in_clear(void **state)
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
 		add_forms(nd, &nn, secrets[i]);
 	assert_int_equal(qm_store_secret_set(f->s, f->acct, QM_SECRET_PASSWORD,
-	                                     secrets[0], strlen(secrets[0]), &e),
+	                                     secrets[0], strlen(secrets[0]),
+	                                     &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_secret_set(f->s, f->acct,
 	                                     QM_SECRET_OAUTH_ACCESS, secrets[1],
 	                                     strlen(secrets[1]), &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_secret_set(f->s, f->acct,
-	                                     QM_SECRET_OAUTH_REFRESH, secrets[2],
-	                                     strlen(secrets[2]), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_secret_set(f->s, f->acct, QM_SECRET_OAUTH_REFRESH,
+	                        secrets[2], strlen(secrets[2]), &e),
+	    QM_OK);
 	assert_int_equal(qm_store_key_own_put(f->s, f->acct, "mlkem768-x25519",
 	                                      "public", 6, secrets[3],
 	                                      strlen(secrets[3]), NULL, &e),
 	                 QM_OK);
-	snprintf(mime, sizeof(mime),
-	         "Subject: %s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
-	         "--b\r\n\r\n%s\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-	         "%s\r\n--b--\r\n",
-	         secrets[4], secrets[5], secrets[6]);
+	snprintf(
+	    mime, sizeof(mime),
+	    "Subject: %s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\n%s\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	    "%s\r\n--b--\r\n",
+	    secrets[4], secrets[5], secrets[6]);
 	memset(&m, 0, sizeof(m));
 	m.account_id = f->acct;
 	m.folder = "INBOX";
@@ -1118,8 +1126,8 @@ static void test_secrets_never_in_clear(void **state)
 	                                    strlen(secrets[7]), &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<o@x>", "b@x", 1,
-	                                     secrets[8], strlen(secrets[8]), &id,
-	                                     &e),
+	                                     secrets[8], strlen(secrets[8]),
+	                                     &id, &e),
 	                 QM_OK);
 	/* Build the search index and list with subjects: memory only. */
 	memset(&q, 0, sizeof(q));
@@ -1199,16 +1207,17 @@ static void test_damaged(void **state)
 		char junk[4096];
 
 		memset(junk, 0x5a, sizeof(junk));
-		assert_int_equal(pwrite(fd, junk, sizeof(junk),
-		                        (st.st_size / 2) & ~4095L),
-		                 (ssize_t)sizeof(junk));
+		assert_int_equal(
+		    pwrite(fd, junk, sizeof(junk), (st.st_size / 2) & ~4095L),
+		    (ssize_t)sizeof(junk));
 	}
 	close(fd);
 	rc = qm_store_open(f->home, NULL, &s, &e);
 	assert_int_equal(rc, QM_OK);
 	assert_int_equal(qm_store_check(s, &e), QM_ERR_PARSE);
 	assert_non_null(strstr(e.msg, "damaged"));
-	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
 	list_all_or_error(s);
 	{
 		struct qm_store_msglist *l = NULL;
@@ -1232,11 +1241,12 @@ static void test_damaged(void **state)
 	}
 
 	/* Not a database at all. */
-	assert_int_equal(qmt_write_file(path, "this is not an SQLite database, "
-	                                      "just some text of some length "
-	                                      "........................................"
-	                                      "........................................"),
-	                 0);
+	assert_int_equal(
+	    qmt_write_file(path, "this is not an SQLite database, "
+	                         "just some text of some length "
+	                         "........................................"
+	                         "........................................"),
+	    0);
 	rc = qm_store_open(f->home, NULL, &s, &e);
 	assert_int_equal(rc, QM_ERR_PARSE);
 	assert_non_null(strstr(e.msg, "damaged"));
@@ -1261,9 +1271,10 @@ static void test_sealed_item_moved(void **state)
 	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_exec(db, "UPDATE msg_body SET mime = (SELECT "
-	                                  "mime FROM msg_body WHERE msg_id = 1) "
-	                                  "WHERE msg_id = 2",
+	assert_int_equal(sqlite3_exec(db,
+	                              "UPDATE msg_body SET mime = (SELECT "
+	                              "mime FROM msg_body WHERE msg_id = 1) "
+	                              "WHERE msg_id = 2",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	sqlite3_close(db);
@@ -1312,8 +1323,8 @@ static void *work(void *arg)
 		m.message_id = mid;
 		m.date = w->base + i;
 		m.level = 1;
-		if (qm_store_msg_add(w->s, &m, "subject", keys, 1, "body", 4, NULL,
-		                     &id, &e) != QM_OK)
+		if (qm_store_msg_add(w->s, &m, "subject", keys, 1, "body", 4,
+		                     NULL, &id, &e) != QM_OK)
 			w->failures++;
 		memset(&q, 0, sizeof(q));
 		q.folder = "INBOX";
@@ -1338,7 +1349,8 @@ static void test_two_handles(void **state)
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<r@x>", "b@x", 1,
 	                                     "m", 1, &oid, &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_outbox_reserve(f->s, oid, keys, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, oid, keys, 1, &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, oid, "c", 1, &e),
 	                 QM_OK);
 	memset(w, 0, sizeof(w));
@@ -1367,26 +1379,26 @@ static void test_two_handles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_schema_wal, setup,
-		                                teardown),
-		cmocka_unit_test(test_migrate_from_v1),
-		cmocka_unit_test_setup_teardown(test_vault, setup, teardown),
-		cmocka_unit_test(test_vault_kdf_params_stored),
-		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_contacts_settings_drafts, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_msg_list_paging, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_msg_search, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keyring, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secrets_never_in_clear, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sealed_item_moved, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_schema_wal, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_migrate_from_v1),
+	    cmocka_unit_test_setup_teardown(test_vault, setup, teardown),
+	    cmocka_unit_test(test_vault_kdf_params_stored),
+	    cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_contacts_settings_drafts,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_list_paging, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_search, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keyring, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secrets_never_in_clear, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sealed_item_moved, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 	};
 
 	int rc;

@@ -28,9 +28,9 @@
 #include "harness.h"
 #include "store/store.h"
 
-#define PASS "crash test passphrase"
+#define PASS       "crash test passphrase"
 #define ITERATIONS 40
-#define MAXIDS 20000
+#define MAXIDS     20000
 
 static char home[512];
 static char server_log[600];
@@ -67,8 +67,8 @@ static void send_one(struct qm_store *s, int64_t id, int fd)
 		fail_child(11, &e);
 	qm_buf_init(&line, 1 << 16);
 	if (qm_buf_appendf(&line, &e, "%lld %.*s\n", (long long)id,
-	                   (int)o.ciphertext_len, (const char *)o.ciphertext) !=
-	    QM_OK)
+	                   (int)o.ciphertext_len,
+	                   (const char *)o.ciphertext) != QM_OK)
 		fail_child(12, &e);
 	lf = open(server_log, O_WRONLY | O_APPEND | O_CREAT, 0600);
 	if (lf < 0 || write(lf, line.data, line.len) != (ssize_t)line.len)
@@ -145,7 +145,8 @@ static void child(int fd)
 		const char *keys[1] = {key};
 		int64_t id;
 
-		snprintf(mid, sizeof(mid), "<%d.%d@crash>", (int)getpid(), round);
+		snprintf(mid, sizeof(mid), "<%d.%d@crash>", (int)getpid(),
+		         round);
 		if (qm_store_outbox_add(s, g_acct, mid, "bob@example.org", 1,
 		                        "plaintext", 9, &id, &e) != QM_OK)
 			fail_child(50, &e);
@@ -201,22 +202,24 @@ static void check_consistent(void)
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
 	                 SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st,
-	                                    NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
 	sqlite3_finalize(st);
 
 	/* Never lost: every entry the child saw committed is there. */
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM outbox WHERE "
-	                                        "id = ?",
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT 1 FROM outbox WHERE "
+	                                    "id = ?",
 	                                    -1, &st, NULL),
 	                 SQLITE_OK);
 	for (size_t i = 0; i < nadded; i++) {
 		sqlite3_bind_int64(st, 1, added[i]);
 		if (sqlite3_step(st) != SQLITE_ROW)
-			fail_msg("outbox entry %lld was lost", (long long)added[i]);
+			fail_msg("outbox entry %lld was lost",
+			         (long long)added[i]);
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -228,29 +231,34 @@ static void check_consistent(void)
 	            "ciphertext IS NULL");
 	expect_none(db, "plaintext missing",
 	            "SELECT id FROM outbox WHERE plaintext IS NULL");
-	expect_none(db, "pending with live keys",
-	            "SELECT outbox_id FROM keylog WHERE burnt = 0 AND outbox_id IN "
-	            "(SELECT id FROM outbox WHERE state = 0)");
-	expect_none(db, "ciphertext without keys",
-	            "SELECT id FROM outbox WHERE ciphertext IS NOT NULL AND id NOT "
-	            "IN (SELECT outbox_id FROM keylog WHERE burnt = 0 AND "
-	            "outbox_id IS NOT NULL)");
+	expect_none(
+	    db, "pending with live keys",
+	    "SELECT outbox_id FROM keylog WHERE burnt = 0 AND outbox_id IN "
+	    "(SELECT id FROM outbox WHERE state = 0)");
+	expect_none(
+	    db, "ciphertext without keys",
+	    "SELECT id FROM outbox WHERE ciphertext IS NOT NULL AND id NOT "
+	    "IN (SELECT outbox_id FROM keylog WHERE burnt = 0 AND "
+	    "outbox_id IS NOT NULL)");
 	/* The ciphertext names exactly the key IDs recorded for it. */
-	expect_none(db, "ciphertext does not match its key IDs",
-	            "SELECT o.id FROM outbox o WHERE o.ciphertext IS NOT NULL AND "
-	            "CAST(o.ciphertext AS TEXT) <> 'CT|' || (SELECT "
-	            "group_concat(key_id, ',') FROM (SELECT key_id FROM keylog "
-	            "WHERE outbox_id = o.id AND burnt = 0 ORDER BY seq))");
-	expect_none(db, "incoming message without its key",
-	            "SELECT id FROM msg WHERE id NOT IN (SELECT msg_id FROM keylog "
-	            "WHERE msg_id IS NOT NULL)");
+	expect_none(
+	    db, "ciphertext does not match its key IDs",
+	    "SELECT o.id FROM outbox o WHERE o.ciphertext IS NOT NULL AND "
+	    "CAST(o.ciphertext AS TEXT) <> 'CT|' || (SELECT "
+	    "group_concat(key_id, ',') FROM (SELECT key_id FROM keylog "
+	    "WHERE outbox_id = o.id AND burnt = 0 ORDER BY seq))");
+	expect_none(
+	    db, "incoming message without its key",
+	    "SELECT id FROM msg WHERE id NOT IN (SELECT msg_id FROM keylog "
+	    "WHERE msg_id IS NOT NULL)");
 	expect_none(db, "subject not sealed",
 	            "SELECT id FROM msg WHERE subject IS NULL");
 
 	/* The server never got one message under two different keys, and
 	 * what it got is what the outbox holds. */
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT CAST(ciphertext AS TEXT) "
-	                                        "FROM outbox WHERE id = ?",
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT CAST(ciphertext AS TEXT) "
+	                                    "FROM outbox WHERE id = ?",
 	                                    -1, &st, NULL),
 	                 SQLITE_OK);
 	f = fopen(server_log, "r");
@@ -262,9 +270,10 @@ static void check_consistent(void)
 		sqlite3_bind_int64(st, 1, id);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		if (strcmp((const char *)sqlite3_column_text(st, 0), ct) != 0)
-			fail_msg("message %lld reached the server as %s but the "
-			         "outbox holds %s",
-			         id, ct, sqlite3_column_text(st, 0));
+			fail_msg(
+			    "message %lld reached the server as %s but the "
+			    "outbox holds %s",
+			    id, ct, sqlite3_column_text(st, 0));
 		sqlite3_reset(st);
 	}
 	if (f)
@@ -285,7 +294,8 @@ static void test_kill_writer(void **state)
 	assert_int_equal(qmt_tmpdir("store-crash", home, sizeof(home)), 0);
 	snprintf(server_log, sizeof(server_log), "%s/server.log", home);
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
-	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
 	a.default_level = 1;
@@ -337,13 +347,13 @@ static void test_kill_writer(void **state)
 
 		o.must_exist = 1;
 		assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
-		assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
 		assert_int_equal(qm_store_outbox_recover(s, NULL, &e), QM_OK);
 		drain(s, &counter, -1);
 		for (size_t i = 0; i < nadded; i++) {
-			assert_int_equal(qm_store_outbox_get(s, added[i], &ob, &e),
-			                 QM_OK);
+			assert_int_equal(
+			    qm_store_outbox_get(s, added[i], &ob, &e), QM_OK);
 			assert_int_equal(ob.state, QM_OUTBOX_SENT);
 			qm_store_outbox_item_free(&ob);
 		}
@@ -356,7 +366,7 @@ static void test_kill_writer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kill_writer),
+	    cmocka_unit_test(test_kill_writer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
