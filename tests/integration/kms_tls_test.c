@@ -33,7 +33,7 @@
 
 /* ------------------------------------------------------- scripted server */
 
-enum act { REPLY, DROP, DROP_MID, HUGE };
+enum act { REPLY, DROP, DROP_MID, HUGE, HANG };
 
 struct step {
 	enum act act;
@@ -180,6 +180,8 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 
 		if (st.act == DROP)
 			return;
+		if (st.act == HANG)
+			continue; /* no answer; wait for the client to give up */
 		if (st.act == HUGE) {
 			static char chunk[16384];
 
@@ -778,6 +780,32 @@ static void test_dropped_connections(void **state)
 	srv_stop(&s);
 }
 
+static void test_timeout(void **state)
+{
+	struct srv *s = srv_start("kme.pem", "kme.key", "ca.pem");
+	struct qm_kms_config c;
+	struct qm_kms *k = NULL;
+	struct qm_kms_status st;
+	struct qm_error e;
+	uint64_t t0;
+
+	(void)state;
+	client_cfg(&c, s, "sae.pem", "sae.key", "ca.pem");
+	c.timeout_ms = 300;
+	expect_rc(qm_kms_new(&c, &k, &e), QM_OK);
+	srv_script(s, HANG, 0, NULL);
+	srv_script(s, REPLY, 200, status_json);
+	t0 = qm_mono_ns();
+	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_TIMEOUT);
+	assert_has(e.msg, "did not answer in time");
+	/* one attempt only: a slow KME is not asked again at once */
+	assert_true(qm_mono_ns() - t0 < 2000000000ull);
+	assert_int_equal(s->requests, 1);
+	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
+	qm_kms_free(&k);
+	srv_stop(&s);
+}
+
 static void test_connection_refused(void **state)
 {
 	struct srv fake;
@@ -1034,6 +1062,7 @@ int main(void)
 		cmocka_unit_test(test_retry_on_503),
 		cmocka_unit_test(test_error_statuses),
 		cmocka_unit_test(test_dropped_connections),
+		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_tls_server_wrong_ca),
 		cmocka_unit_test(test_tls_server_expired),
