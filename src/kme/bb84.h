@@ -187,6 +187,24 @@ enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
                              uint64_t m, uint64_t *y, struct qm_error *err);
 
 /*
+ * A keyed pseudo-random permutation of [0, n) (1 <= n < 2^32): a 4-round
+ * Feistel network over Z_a x Z_b with a = ceil(sqrt(n)), b = ceil(n / a),
+ * and cycle walking over the fewer than a values in [n, a b); keys from the
+ * public stream. Cascade uses it to reorder the key in each pass after the
+ * first, in O(1) memory; fwd and inv are each other's inverse.
+ */
+#define QM_BB84_PRP_ROUNDS 4
+struct qm_bb84_prp {
+	uint64_t n;
+	uint64_t a, b; /* the two moduli, a b >= n */
+	uint64_t key[QM_BB84_PRP_ROUNDS];
+};
+void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
+                      struct qm_bb84_drbg *pub);
+uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i);
+uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
+
+/*
  * Cascade error correction: Bob's bits (n of them) are corrected towards
  * Alice's over `passes` passes; the first block size is
  * max(4, ceil(0.73 / qber)) with qber clamped to [0.001, 0.25], doubled

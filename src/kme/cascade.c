@@ -2,7 +2,7 @@
 /*
  * Cascade error correction (Brassard and Salvail, 1993) for the BB84 link.
  * Pass 1 splits the key into blocks of about 0.73/QBER bits, later passes
- * double the block size over a fresh public random permutation. Where
+ * double the block size over a fresh public pseudo-random permutation. Where
  * Alice's and Bob's block parities differ, a binary search over parities of
  * halves finds one error, Bob flips it, and the flip changes the parity of
  * the blocks holding that bit in every earlier pass: those are searched
@@ -18,10 +18,10 @@
 struct pass {
 	uint64_t k; /* block size */
 	uint64_t nblocks;
-	uint32_t *perm;      /* position -> bit index; NULL for identity */
-	uint32_t *where;     /* bit index -> position; NULL for identity */
-	const uint64_t *pa;  /* Alice's bits in this pass's order */
-	uint64_t *pb;        /* Bob's bits in this pass's order */
+	int permuted;           /* 0 in pass 1: position = bit index */
+	struct qm_bb84_prp prp; /* position -> bit index when permuted */
+	const uint64_t *pa;     /* Alice's bits in this pass's order */
+	uint64_t *pb;           /* Bob's bits in this pass's order */
 	uint64_t *own;       /* secure copies behind pa and pb (passes > 1) */
 	unsigned char *apar; /* Alice's disclosed block parities */
 	unsigned char *bpar; /* Bob's current block parities */
@@ -66,7 +66,7 @@ static unsigned range_parity(const uint64_t *v, uint64_t lo, uint64_t hi)
 
 static inline uint64_t pos_of(const struct pass *p, uint64_t bit)
 {
-	return p->perm ? p->where[bit] : bit;
+	return p->permuted ? qm_bb84_prp_inv(&p->prp, bit) : bit;
 }
 
 static int push(struct cascade *c, unsigned pass, uint64_t block)
@@ -92,7 +92,7 @@ static int flip(struct cascade *c, uint64_t i)
 		struct pass *p = &c->pass[q];
 		uint64_t pos = pos_of(p, i), blk = pos / p->k;
 
-		if (p->perm)
+		if (p->permuted)
 			p->pb[pos >> 6] ^= (uint64_t)1 << (pos & 63);
 		p->bpar[blk] ^= 1;
 		if (p->bpar[blk] != p->apar[blk] && push(c, q, blk) != 0)
@@ -124,7 +124,7 @@ static uint64_t bisect(struct cascade *c, unsigned q, uint64_t blk)
 		else
 			lo = mid;
 	}
-	return p->perm ? p->perm[lo] : lo;
+	return p->permuted ? qm_bb84_prp_fwd(&p->prp, lo) : lo;
 }
 
 /* Corrects until no started pass has a block with differing parities. */
@@ -145,58 +145,86 @@ static int drain(struct cascade *c)
 }
 
 /*
- * A uniformly random permutation of [0, n) from the public stream, by the
- * Rao-Sandelius method: every index goes to one of 2^b random buckets, the
- * buckets are laid out in order and each is Fisher-Yates shuffled. Uniform
- * like a plain Fisher-Yates, but the shuffles run inside the cache, which
- * makes it several times faster on a million bits. Returns -1 when out of
- * memory.
+ * The round function of the Feistel network: keyed multiply-shift hashing
+ * (the top half of an odd 64-bit product mixes every input bit), scaled
+ * into [0, m) by a multiply-high.
  */
-static int shuffle(uint32_t *perm, uint32_t *where, uint64_t n,
-                   struct qm_bb84_drbg *pub)
+static inline uint64_t prp_round(uint64_t v, uint64_t k, uint64_t m)
 {
-	unsigned bits = 0;
-	uint64_t nb, *off;
-	uint16_t *tag;
+	uint64_t h = ((v ^ k) * 0x9e3779b97f4a7c15ull) >> 32;
 
-	while (bits < 16 && (n >> bits) > 1024)
-		bits++;
-	nb = (uint64_t)1 << bits;
-	tag = malloc(n * sizeof(*tag));
-	off = calloc(nb + 1, sizeof(*off));
-	if (!tag || !off) {
-		free(tag);
-		free(off);
-		return -1;
-	}
-	for (uint64_t i = 0; i < n; i += 4) {
-		uint64_t r = qm_bb84_drbg_u64(pub);
-		for (uint64_t j = i; j < i + 4 && j < n; j++, r >>= 16) {
-			tag[j] = (uint16_t)(r & (nb - 1));
-			off[tag[j] + 1]++;
-		}
-	}
-	for (uint64_t t = 0; t < nb; t++)
-		off[t + 1] += off[t];
-	for (uint64_t i = 0; i < n; i++)
-		perm[off[tag[i]]++] = (uint32_t)i;
-	/* off[t] is now the end of bucket t */
-	for (uint64_t t = 0, lo = 0; t < nb; lo = off[t], t++) {
-		uint32_t *seg = perm + lo;
-		uint64_t len = off[t] - lo;
+	return (h * m) >> 32;
+}
 
-		for (uint64_t i = len; i > 1; i--) {
-			uint64_t j = qm_bb84_drbg_below(pub, i);
-			uint32_t x = seg[i - 1];
-			seg[i - 1] = seg[j];
-			seg[j] = x;
-		}
+void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
+                      struct qm_bb84_drbg *pub)
+{
+	uint64_t a = 1;
+
+	while (a * a < n)
+		a++;
+	p->n = n;
+	p->a = a;
+	p->b = (n + a - 1) / a;
+	for (unsigned r = 0; r < QM_BB84_PRP_ROUNDS; r++)
+		p->key[r] = qm_bb84_drbg_u64(pub);
+}
+
+/*
+ * The network on [0, a b), x = hi b + lo with hi < a, lo < b; a round maps
+ * (hi, lo) to (lo, hi + F(lo) mod a) and the two moduli swap roles.
+ */
+static inline uint64_t feistel_enc(const struct qm_bb84_prp *p, uint64_t x)
+{
+	uint64_t hi = x / p->b, lo = x % p->b, mh = p->a, ml = p->b;
+
+	for (unsigned r = 0; r < QM_BB84_PRP_ROUNDS; r++) {
+		uint64_t t = hi + prp_round(lo, p->key[r], mh);
+
+		if (t >= mh)
+			t -= mh;
+		hi = lo;
+		lo = t;
+		t = mh;
+		mh = ml;
+		ml = t;
 	}
-	for (uint64_t i = 0; i < n; i++)
-		where[perm[i]] = (uint32_t)i;
-	free(off);
-	free(tag);
-	return 0;
+	return hi * p->b + lo;
+}
+
+static inline uint64_t feistel_dec(const struct qm_bb84_prp *p, uint64_t x)
+{
+	uint64_t hi = x / p->b, lo = x % p->b;
+
+	for (unsigned r = QM_BB84_PRP_ROUNDS; r-- > 0;) {
+		/* moduli of (hi, lo) before round r */
+		uint64_t mh = (r & 1) ? p->b : p->a;
+		uint64_t f = prp_round(hi, p->key[r], mh);
+		uint64_t t = lo >= f ? lo - f : lo + mh - f;
+
+		lo = hi;
+		hi = t;
+	}
+	return hi * p->b + lo;
+}
+
+/* Cycle walking over the few values in [n, a b): rarely more than once. */
+uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
+{
+	uint64_t x = feistel_enc(p, i);
+
+	while (x >= p->n)
+		x = feistel_enc(p, x);
+	return x;
+}
+
+uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x)
+{
+	uint64_t i = feistel_dec(p, x);
+
+	while (i >= p->n)
+		i = feistel_dec(p, i);
+	return i;
 }
 
 static int start_pass(struct cascade *c, unsigned q, uint64_t k,
@@ -214,15 +242,14 @@ static int start_pass(struct cascade *c, unsigned q, uint64_t k,
 		/* the permuted order, and both keys copied into it */
 		uint64_t *own;
 
-		p->perm = malloc(c->n * sizeof(*p->perm));
-		p->where = malloc(c->n * sizeof(*p->where));
+		p->permuted = 1;
+		qm_bb84_prp_init(&p->prp, c->n, pub);
 		p->own = own = qm_sec_alloc(2 * nw * sizeof(*own));
-		if (!p->perm || !p->where || !own ||
-		    shuffle(p->perm, p->where, c->n, pub) != 0)
+		if (!own)
 			return -1;
 		memset(own, 0, 2 * nw * sizeof(*own));
 		for (uint64_t i = 0; i < c->n; i++) {
-			uint64_t src = p->perm[i];
+			uint64_t src = qm_bb84_prp_fwd(&p->prp, i);
 			own[i >> 6] |= (uint64_t)bit_get(c->a, src) << (i & 63);
 			own[nw + (i >> 6)] |= (uint64_t)bit_get(c->b, src)
 			                      << (i & 63);
@@ -297,8 +324,6 @@ done:
 	*flips = c.flips;
 out:
 	for (unsigned q = 0; q < QM_BB84_MAX_PASSES; q++) {
-		free(c.pass[q].perm);
-		free(c.pass[q].where);
 		free(c.pass[q].apar);
 		free(c.pass[q].bpar);
 		qm_sec_free(c.pass[q].own);

@@ -202,6 +202,47 @@ static void test_cascade_known_errors(void **state)
 	free(pub);
 }
 
+static void test_prp_is_a_permutation(void **state)
+{
+	static const uint64_t sizes[] = {1, 2, 3, 7, 1000, 1025, 65537, 200003};
+	unsigned char seed[QM_BB84_SEEDBYTES] = {9};
+	struct qm_bb84_drbg *pub = malloc(sizeof(*pub));
+
+	(void)state;
+	assert_non_null(pub);
+	qm_bb84_drbg_init(pub, seed, 5);
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		uint64_t n = sizes[t], near = 0, fixed = 0, prev = 0;
+		unsigned char *seen = calloc(n, 1);
+		struct qm_bb84_prp prp;
+
+		assert_non_null(seen);
+		qm_bb84_prp_init(&prp, n, pub);
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t x = qm_bb84_prp_fwd(&prp, i);
+
+			assert_true(x < n);
+			assert_false(seen[x]);
+			seen[x] = 1;
+			assert_int_equal(qm_bb84_prp_inv(&prp, x), i);
+			fixed += x == i;
+			/* neighbours land apart: error pairs split */
+			if (i && (x > prev ? x - prev : prev - x) < 64)
+				near++;
+			prev = x;
+		}
+		if (n >= 1000) {
+			assert_true(fixed < 10);
+			/* a random permutation: about 1 fixed point and about
+			 * 127 neighbours closer than 64 */
+			assert_true(near < 3 * 128);
+		}
+		free(seen);
+	}
+	qm_wipe(pub, sizeof(*pub));
+	free(pub);
+}
+
 /* The formula of docs/KME.md, written out again independently. */
 static uint64_t doc_formula(double n, double k, double ek, double leak,
                             double delta, double eps_pe, double eps_pa)
@@ -579,6 +620,7 @@ int main(void)
 	    cmocka_unit_test(test_toeplitz_by_hand),
 	    cmocka_unit_test(test_toeplitz_matches_definition),
 	    cmocka_unit_test(test_gf2_mul_matches_naive),
+	    cmocka_unit_test(test_prp_is_a_permutation),
 	    cmocka_unit_test(test_cascade_known_errors),
 	    cmocka_unit_test(test_pa_length_formula),
 	    cmocka_unit_test(test_no_eve_identical_keys),
