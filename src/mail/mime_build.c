@@ -273,9 +273,10 @@ enum qm_err mail_gmime_write(GMimeObject *obj, struct qm_buf *out,
 		e = qm_error_set(err, QM_ERR_NOMEM,
 		                 "writing the MIME message failed");
 	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
-	if (e == QM_OK)
+	if (e == QM_OK && ba->len)
 		e = qm_buf_append(out, ba->data, ba->len, err);
-	qm_wipe(ba->data, ba->len);
+	if (ba->len)
+		qm_wipe(ba->data, ba->len);
 	g_object_unref(ms);
 	g_mime_format_options_free(fo);
 	return e;

@@ -133,11 +133,13 @@ static enum qm_err part_bytes(GMimePart *p, size_t max, unsigned char **out,
 	else if (!(*out = malloc(ba->len + 1)))
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	if (e == QM_OK) {
-		memcpy(*out, ba->data, ba->len);
+		if (ba->len)
+			memcpy(*out, ba->data, ba->len);
 		(*out)[ba->len] = '\0';
 		*len = ba->len;
 	}
-	qm_wipe(ba->data, ba->len);
+	if (ba->len)
+		qm_wipe(ba->data, ba->len);
 	g_object_unref(ms);
 	return e;
 }
@@ -363,7 +365,8 @@ static enum qm_err parse_message(const void *msg, size_t len,
 	m = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);
 	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
-	qm_wipe(ba->data, ba->len);
+	if (ba->len)
+		qm_wipe(ba->data, ba->len);
 	g_object_unref(s);
 	if (!m)
 		return qm_error_set(err, QM_ERR_PARSE,
