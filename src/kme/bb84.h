@@ -208,9 +208,9 @@ uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
  * Cascade error correction: Bob's bits (n of them) are corrected towards
  * Alice's over `passes` passes; the first block size is
  * max(4, ceil(0.73 / qber)) with qber clamped to [0.001, 0.25], doubled
- * each pass (at most n), and every pass after
- * the first works on a random permutation drawn from pub (the public
- * discussion). Each parity Alice discloses adds one bit to *leak; *flips
+ * each pass (at most n), and every pass after the first works on a
+ * pseudo-random permutation (qm_bb84_prp) keyed from pub, the public
+ * discussion. Each parity Alice discloses adds one bit to *leak; *flips
  * gets the bits Bob changed. Alice's array is only read for the parities she
  * would disclose. QM_ERR_NOMEM on failure.
  */
