@@ -7,11 +7,13 @@
  * to messages a person can act on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "private.h"
 
@@ -383,14 +385,21 @@ enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
 		if (rc != QM_OK)
 			goto out;
 	}
-	{
-		/* Create the file 0600 ourselves: SQLite would use the umask.
+	if (!s->opts.must_exist) {
+		/* Create the file 0600 ourselves (SQLite would follow the
+		 * umask); its WAL and shared-memory files take the same mode.
 		 */
-		mode_t old = umask(077);
+		int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-		rc = connect(s, err);
-		umask(old);
+		if (fd < 0) {
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "cannot create the database %s: %s",
+			                  s->path, strerror(errno));
+			goto out;
+		}
+		close(fd);
 	}
+	rc = connect(s, err);
 	if (rc != QM_OK)
 		goto out;
 	rc = migrate(s, s->opts.schema_max, err);

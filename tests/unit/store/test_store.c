@@ -116,6 +116,7 @@ static void test_open_schema_wal(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	snprintf(path, sizeof(path), "%s/qmail.db-wal", f->home);
 	assert_int_equal(stat(path, &st), 0); /* WAL mode */
+	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(qm_store_check(f->s, NULL), QM_OK);
 }
 
