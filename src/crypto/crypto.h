@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crypto: the QMail encryption engine. One envelope format (docs/FORMAT.md)
+ * for the four security levels of DESIGN.md section 3: level 1 one-time pad
+ * with a one-time Poly1305 tag, level 2 QKD key -> HKDF -> AES-256-GCM,
+ * level 3 hybrid ML-KEM-768 + X25519 with an ML-DSA-65 + Ed25519 signature,
+ * level 4 X25519 + AES-256-GCM with an Ed25519 signature. Identities (the
+ * key pairs of levels 3 and 4) with a text armour and a fingerprint.
+ *
+ * Decryption is two-phase: qm_env_parse reads an envelope without keys so
+ * that the caller learns the level, key IDs, sender SAE ID and the slots,
+ * fetches the keys by ID, then calls qm_env_open. Everything returned by the
+ * parser is authenticated only once qm_env_open succeeds. Call qm_core_init
+ * before anything here.
+ */
+#ifndef QM_CRYPTO_H
+#define QM_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ------------------------------------------------------------- constants */
+
+#define QM_ENV_VERSION 1
+#define QM_LEVEL_OTP 1       /* quantum secure, one-time pad */
+#define QM_LEVEL_QAES 2      /* quantum-aided AES */
+#define QM_LEVEL_PQ 3        /* post-quantum hybrid */
+#define QM_LEVEL_CLASSIC 4   /* classical */
+#define QM_ENV_CHUNK 65536   /* plaintext bytes per AES-GCM chunk (2-4) */
+#define QM_ENV_MAXSLOTS 64   /* recipients slots in one envelope */
+#define QM_ENV_MAXKEYIDS 1048576 /* key IDs in one level-1 slot */
+#define QM_KEYID_MAX 255     /* bytes of one ETSI key ID */
+#define QM_LABEL_MAX 255     /* bytes of a sender SAE ID or slot label */
+#define QM_BOUND_MAX 4096    /* bytes of one bound header value */
+#define QM_BOUND_MAXRCPTS 1000
+#define QM_L1_TAGBYTES 16    /* Poly1305 tag */
+#define QM_L1_MACKEYBYTES 32 /* one-time Poly1305 key after the pad */
+#define QM_L2_KEYBYTES 32    /* one 256-bit QKD key */
+#define QM_FPR_BYTES 32      /* SHA-256 fingerprint of a public identity */
+/* "XXXX XXXX ... XXXX": 16 groups of 4 hex digits and a NUL. */
+#define QM_FPR_TEXTLEN (16 * 5)
+
+/* ------------------------------------------------------ bound headers */
+
+/*
+ * The message header values bound into every envelope as associated data.
+ * A change in any of them makes qm_env_open fail with QM_ERR_AUTH. The
+ * strings are hashed byte for byte, so the mail layer must pass the same
+ * canonical form on both sides (for example lower-case addr-specs without
+ * display names). rcpts is the To and Cc addresses; their order does not
+ * matter (they are sorted before hashing), duplicates do. All borrowed.
+ */
+struct qm_bound {
+	const char *from;
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *message_id;
+	const char *date;
+	/* Sender SAE ID (levels 1 and 2; "" or NULL allowed for 3 and 4).
+	 * qm_env_open: NULL means "take the envelope's"; otherwise it must
+	 * equal the envelope's copy (the X-QKD-Sender-SAE header). */
+	const char *sender_sae;
+};
+
+/* ---------------------------------------------------------- QKD keys */
+
+/* One ETSI key: its key_ID and its bytes (borrowed; keep them in secure
+ * memory). */
+struct qm_qkey {
+	const char *key_id;
+	const unsigned char *key;
+	size_t len;
+};
+
+/*
+ * One recipient slot of a level-1 or level-2 message. rcpt is a label the
+ * receiver finds its slot by (its SAE ID; any text, "" for one key shared
+ * by every recipient through ETSI additional_slave_SAE_IDs). Level 1: the
+ * keys are concatenated in this order and must hold at least
+ * qm_l1_key_bytes(plaintext length) bytes; only the last key may have
+ * bytes left over, which are discarded, never used again. Level 2: exactly
+ * one key of QM_L2_KEYBYTES bytes.
+ */
+struct qm_qslot {
+	const char *rcpt;
+	const struct qm_qkey *keys;
+	size_t nkeys;
+};
+
+/* The number of QKD key bytes one level-1 slot needs for a plaintext of
+ * ptlen bytes: ptlen for the pad plus QM_L1_MACKEYBYTES. UINT64_MAX on
+ * overflow. */
+uint64_t qm_l1_key_bytes(uint64_t ptlen);
+
+/* ----------------------------------------------------------- identities */
+
+/* A key pair for levels 3 and 4: X25519, Ed25519, ML-KEM-768, ML-DSA-65.
+ * The secret halves live in secure memory. */
+struct qm_identity;
+/* The public half of an identity (someone else's, or our own). */
+struct qm_pubid;
+
+/* Creates a fresh identity from the system CSPRNG. */
+enum qm_err qm_identity_new(struct qm_identity **out, struct qm_error *err);
+/* Frees an identity, wiping every secret; sets *id to NULL. */
+void qm_identity_free(struct qm_identity **id);
+/*
+ * Serialises the secret identity (the store seals it in its vault): the
+ * bytes are appended to out, which must be a secure buffer (QM_ERR_INVAL
+ * otherwise).
+ */
+enum qm_err qm_identity_export_secret(const struct qm_identity *id,
+                                      struct qm_buf *out,
+                                      struct qm_error *err);
+/* Reads what qm_identity_export_secret wrote; checks that every public key
+ * matches its secret key. QM_ERR_PARSE on malformed input. */
+enum qm_err qm_identity_import_secret(const void *p, size_t n,
+                                      struct qm_identity **out,
+                                      struct qm_error *err);
+/* The public half of an identity, as a new object the caller frees. */
+enum qm_err qm_identity_public(const struct qm_identity *id,
+                               struct qm_pubid **out, struct qm_error *err);
+
+/*
+ * Appends the public identity in its text armour (docs/CRYPTO.md):
+ * BEGIN/END lines, a Version and a Fingerprint line, an optional Comment
+ * (e.g. the e-mail address; not covered by the fingerprint; NULL for none;
+ * no line breaks), then base64.
+ */
+enum qm_err qm_pubid_export(const struct qm_pubid *pk, const char *comment,
+                            struct qm_buf *out, struct qm_error *err);
+/* Parses the armour; the Fingerprint line must match the key bytes.
+ * QM_ERR_PARSE with a message naming the problem. */
+enum qm_err qm_pubid_import(const char *text, size_t len,
+                            struct qm_pubid **out, struct qm_error *err);
+/* Raw public key bytes (the part the fingerprint covers), and back. */
+enum qm_err qm_pubid_to_bytes(const struct qm_pubid *pk, struct qm_buf *out,
+                              struct qm_error *err);
+enum qm_err qm_pubid_from_bytes(const void *p, size_t n, struct qm_pubid **out,
+                                struct qm_error *err);
+void qm_pubid_free(struct qm_pubid **pk);
+/* SHA-256 fingerprint of the public key bytes. */
+void qm_pubid_fingerprint(const struct qm_pubid *pk,
+                          unsigned char fpr[QM_FPR_BYTES]);
+/* The fingerprint as 16 groups of 4 upper-case hex digits. */
+void qm_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
+                 char out[QM_FPR_TEXTLEN]);
+
+/*
+ * Composite detached signature: ML-DSA-65 and Ed25519 over msg (hybrid, for
+ * level 3 and for anything signed by an identity) or Ed25519 alone
+ * (classic). The signature is appended to out. Verification succeeds only
+ * when every half verifies; QM_ERR_AUTH otherwise.
+ */
+enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
+                             const void *msg, size_t len, struct qm_buf *out,
+                             struct qm_error *err);
+enum qm_err qm_pubid_verify(const struct qm_pubid *pk, int hybrid,
+                            const void *msg, size_t len, const void *sig,
+                            size_t siglen, struct qm_error *err);
+
+/* ------------------------------------------------------------ sealing */
+
+/* Reads up to want bytes into buf, sets *got (0 only at the end). */
+typedef enum qm_err (*qm_read_fn)(void *arg, void *buf, size_t want,
+                                  size_t *got, struct qm_error *err);
+/* Takes len plaintext bytes; a non-zero return stops the operation. */
+typedef enum qm_err (*qm_write_fn)(void *arg, const void *buf, size_t len,
+                                   struct qm_error *err);
+
+/* What to seal with. Everything is borrowed. */
+struct qm_seal_params {
+	int level;                    /* 1..4 */
+	const struct qm_bound *bound; /* required */
+	/* levels 1 and 2: one slot per recipient, or one shared slot */
+	const struct qm_qslot *slots;
+	size_t nslots;
+	/* levels 3 and 4: the sender (signs) and each recipient */
+	const struct qm_identity *sender;
+	const struct qm_pubid *const *rcpts;
+	size_t nrcpts;
+};
+
+/*
+ * Encrypts ptlen bytes at pt into a new envelope appended to out (which
+ * must be empty; its max is the size limit: QM_ERR_TOOBIG past it). On
+ * failure out is reset and nothing of the envelope is left.
+ * Level 1 fails with QM_ERR_UNAVAIL when a slot's key material is short,
+ * naming how many bytes are needed and how many were given.
+ */
+enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
+                        size_t ptlen, struct qm_buf *out,
+                        struct qm_error *err);
+/* The same, reading exactly ptlen plaintext bytes from rd in pieces
+ * (plaintext memory stays bounded; the envelope is built in out). A short
+ * read is QM_ERR_IO. */
+enum qm_err qm_env_seal_stream(const struct qm_seal_params *p, uint64_t ptlen,
+                               qm_read_fn rd, void *arg, struct qm_buf *out,
+                               struct qm_error *err);
+
+/* ------------------------------------------------- parsing and opening */
+
+/* A parsed envelope. It borrows the bytes given to qm_env_parse: keep them
+ * alive and unchanged until qm_env_free. */
+struct qm_env;
+
+/*
+ * Parses an envelope without keys. Checks the structure and every length
+ * (QM_ERR_PARSE: truncated, appended, malformed; QM_ERR_UNSUPPORTED: an
+ * unknown version or level). Nothing is authenticated yet.
+ */
+enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
+                         struct qm_error *err);
+void qm_env_free(struct qm_env **e);
+
+int qm_env_version(const struct qm_env *e);
+int qm_env_level(const struct qm_env *e);
+/* The sender SAE ID ("" when none); NUL-terminated, owned by e. */
+const char *qm_env_sender_sae(const struct qm_env *e);
+/* Levels 3 and 4: the fingerprint of the sender's identity; else NULL. */
+const unsigned char *qm_env_sender_fpr(const struct qm_env *e);
+uint64_t qm_env_plaintext_len(const struct qm_env *e);
+size_t qm_env_slot_count(const struct qm_env *e);
+/* A slot's label: the rcpt text of levels 1 and 2, or for levels 3 and 4
+ * the recipient's fingerprint in qm_fpr_text form. NULL past the end. */
+const char *qm_env_slot_rcpt(const struct qm_env *e, size_t slot);
+/* The key IDs of a level-1 or level-2 slot, in the order the keys are
+ * used; NULL past the end. */
+size_t qm_env_slot_key_count(const struct qm_env *e, size_t slot);
+const char *qm_env_slot_key_id(const struct qm_env *e, size_t slot, size_t i);
+/* Finds the slot labelled rcpt (a SAE ID, or a fingerprint text); when no
+ * label matches and there is a single slot labelled "", that slot (a
+ * shared key). QM_ERR_NOTFOUND otherwise. */
+enum qm_err qm_env_slot_find(const struct qm_env *e, const char *rcpt,
+                             size_t *slot, struct qm_error *err);
+
+/* What to open with. Everything is borrowed. */
+struct qm_open_params {
+	const struct qm_bound *bound; /* the header values as received */
+	size_t slot;                  /* from qm_env_slot_find */
+	/* levels 1 and 2: the slot's keys, same IDs in the same order */
+	const struct qm_qkey *keys;
+	size_t nkeys;
+	/* levels 3 and 4: our identity and the sender's public identity */
+	const struct qm_identity *self;
+	const struct qm_pubid *sender;
+};
+
+/*
+ * Authenticates and decrypts. The plaintext is appended to out (empty on
+ * entry; make it secure; its max is the size limit, QM_ERR_TOOBIG before
+ * any decryption when the plaintext would pass it). QM_ERR_AUTH when any
+ * authenticated byte or bound value differs; on every failure out is
+ * wiped and reset, so no plaintext byte is returned.
+ */
+enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
+                        struct qm_buf *out, struct qm_error *err);
+/*
+ * The same, handing the plaintext to wr in pieces of at most QM_ENV_CHUNK
+ * bytes with bounded memory. Everything is authenticated before the first
+ * byte goes to wr (for levels 2-4 this decrypts twice). max is the limit.
+ */
+enum qm_err qm_env_open_stream(const struct qm_env *e,
+                               const struct qm_open_params *p, uint64_t max,
+                               qm_write_fn wr, void *arg,
+                               struct qm_error *err);
+
+#endif /* QM_CRYPTO_H */
