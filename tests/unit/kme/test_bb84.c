@@ -391,6 +391,51 @@ static void test_partial_eve_shorter_key(void **state)
 	qm_bb84_result_clear(&eve);
 }
 
+/* The expected QBER of docs/KME.md ("The quantum part"). */
+static double model_qber(const struct qm_bb84_params *p)
+{
+	double eta = pow(10, -p->loss_db / 10) * p->detector_efficiency;
+	double ps = p->mean_photon_number > 0
+	                ? 1 - exp(-p->mean_photon_number * eta)
+	                : eta;
+	double d = p->dark_count_prob, e = p->noise, f = p->eve_fraction;
+
+	return (ps * (1 - d) * (e + f * (1 - 2 * e) / 4) + d / 2) /
+	       (1 - (1 - ps) * (1 - d));
+}
+
+static void test_qber_matches_model(void **state)
+{
+	/* loss dB, dark, noise, eve, mu */
+	static const double cfg[][5] = {{10, 1e-3, 0.02, 0.3, 0},
+	                                {3, 1e-4, 0, 0.5, 0.5},
+	                                {20, 2e-3, 0.01, 0, 0},
+	                                {0, 0, 0.05, 0.1, 2}};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
+		struct qm_bb84_params p;
+		struct qm_bb84_result r;
+		double want, sigma;
+
+		seeded(&p, (unsigned char)(40 + i));
+		p.loss_db = cfg[i][0];
+		p.dark_count_prob = cfg[i][1];
+		p.noise = cfg[i][2];
+		p.eve_fraction = cfg[i][3];
+		p.mean_photon_number = cfg[i][4];
+		p.sample_fraction = 0.5;
+		p.qber_threshold = 0.4;
+		assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+		assert_run_consistent(&p, &r);
+		want = model_qber(&p);
+		sigma = sqrt(want * (1 - want) / (double)r.sample_bits);
+		assert_true(r.sample_bits > 1000);
+		assert_true(fabs(r.qber - want) < 4 * sigma);
+		qm_bb84_result_clear(&r);
+	}
+}
+
 static void test_threshold_is_configurable(void **state)
 {
 	struct qm_bb84_params p;
@@ -626,6 +671,7 @@ int main(void)
 	    cmocka_unit_test(test_no_eve_identical_keys),
 	    cmocka_unit_test(test_full_eve_alarm),
 	    cmocka_unit_test(test_partial_eve_shorter_key),
+	    cmocka_unit_test(test_qber_matches_model),
 	    cmocka_unit_test(test_threshold_is_configurable),
 	    cmocka_unit_test(test_seeded_reproducible),
 	    cmocka_unit_test(test_weak_coherent_pulses),
