@@ -628,7 +628,6 @@ static void test_post_large_body(void **state)
 	const char **ids = calloc(N, sizeof(*ids));
 	struct qm_kms_keys *ks = NULL;
 	struct qm_error e;
-	uint64_t t0;
 	char *reply;
 
 	(void)state;
@@ -642,13 +641,12 @@ static void test_post_large_body(void **state)
 	}
 	reply = container(N, 32, ids);
 	srv_script(s, REPLY, 200, reply);
-	t0 = qm_mono_ns();
 	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids, N, &ks, &e), QM_OK);
 	assert_true(s->body_len > 1024 * 1024);
+	/* no "Expect: 100-continue", so no stall of a second waiting for a
+	 * "100 Continue" that a KME need not send */
 	assert_null(strcasestr(s->headers, "Expect:"));
 	assert_has(s->headers, "Content-Type: application/json");
-	/* no one-second stall waiting for a 100 Continue that never comes */
-	assert_true(qm_mono_ns() - t0 < 900000000ull);
 	assert_int_equal(qm_kms_keys_count(ks), N);
 	assert_string_equal(qm_kms_keys_id(ks, N - 1), ids[N - 1]);
 	qm_kms_keys_free(&ks);
@@ -799,7 +797,7 @@ static void test_timeout(void **state)
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_TIMEOUT);
 	assert_has(e.msg, "did not answer in time");
 	/* one attempt only: a slow KME is not asked again at once */
-	assert_true(qm_mono_ns() - t0 < 2000000000ull);
+	assert_true(qm_mono_ns() - t0 < 4000000000ull);
 	assert_int_equal(s->requests, 1);
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
 	qm_kms_free(&k);
