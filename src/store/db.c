@@ -246,6 +246,16 @@ enum qm_err db_begin(struct qm_store *s, struct qm_error *err)
 	return rc;
 }
 
+enum qm_err db_begin_read(struct qm_store *s, struct qm_error *err)
+{
+	enum qm_err rc =
+	    db_exec(s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN DEFERRED", err);
+
+	if (rc == QM_OK)
+		s->tx_depth++;
+	return rc;
+}
+
 enum qm_err db_commit(struct qm_store *s, struct qm_error *err)
 {
 	enum qm_err rc;

@@ -34,6 +34,8 @@ void fts_drop(struct qm_store *s)
 	}
 	sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.fts", NULL, NULL, NULL);
 	s->fts_ready = 0;
+	s->fts_max_id = 0;
+	s->fts_count = 0;
 }
 
 /* Adds one message's subject and text to the in-memory index. */
@@ -63,78 +65,119 @@ static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
 	return QM_OK;
 }
 
-/* Builds the in-memory index from the vault. */
-static enum qm_err fts_build(struct qm_store *s, struct qm_error *err)
+/* Indexes one row of "id, subject, text, mime". */
+static enum qm_err fts_row(struct qm_store *s, sqlite3_stmt *st,
+                           struct qm_buf *subj, struct qm_buf *body,
+                           struct qm_error *err)
+{
+	int64_t id = sqlite3_column_int64(st, 0);
+	enum qm_err rc = QM_OK;
+
+	qm_buf_reset(subj);
+	qm_buf_reset(body);
+	if (sqlite3_column_type(st, 1) == SQLITE_BLOB)
+		rc = vault_open(s, "subject", id, sqlite3_column_blob(st, 1),
+		                (size_t)sqlite3_column_bytes(st, 1), subj, err);
+	if (rc == QM_OK && sqlite3_column_type(st, 2) == SQLITE_BLOB)
+		rc = vault_open(s, "text", id, sqlite3_column_blob(st, 2),
+		                (size_t)sqlite3_column_bytes(st, 2), body, err);
+	else if (rc == QM_OK && sqlite3_column_type(st, 3) == SQLITE_BLOB)
+		rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 3),
+		                (size_t)sqlite3_column_bytes(st, 3), body, err);
+	if (rc == QM_ERR_AUTH)
+		rc = QM_OK; /* a damaged item is not searchable; the rest is */
+	if (rc == QM_OK)
+		rc = fts_add(
+		    s, id, (const char *)subj->data, subj->len,
+		    (const char *)body->data,
+		    body->len > FTS_MIME_MAX ? FTS_MIME_MAX : body->len, err);
+	if (rc == QM_OK) {
+		s->fts_max_id = id;
+		s->fts_count++;
+	}
+	return rc;
+}
+
+/*
+ * Brings the in-memory index up to date with the vault: builds it on first
+ * use, then indexes what other handles (a background sync) added since.
+ * When rows at or below the last indexed id changed (deleted elsewhere), it
+ * starts again.
+ */
+static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 {
 	struct qm_buf subj, body;
 	sqlite3_stmt *st = NULL;
+	int64_t below = -1;
 	enum qm_err rc;
 	int src;
 
 	rc = vault_need(s, err);
-	if (rc != QM_OK || s->fts_ready)
-		return rc;
-	rc = db_exec(s,
-	             "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, body, "
-	             "content='', tokenize='unicode61 remove_diacritics 2')",
-	             err);
 	if (rc != QM_OK)
 		return rc;
-	s->fts_ready = 1;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
+	rc = db_begin_read(s, err); /* one snapshot; writers go on */
+	if (rc != QM_OK)
+		goto out_free;
+	if (s->fts_ready) {
+		src = sqlite3_prepare_v2(
+		    s->db, "SELECT count(*) FROM msg WHERE id <= ?", -1, &st,
+		    NULL);
+		if (src == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, s->fts_max_id);
+			src = sqlite3_step(st);
+		}
+		if (src == SQLITE_ROW)
+			below = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (below != s->fts_count) {
+			db_rollback(s);
+			fts_drop(s);
+			rc = db_begin_read(s, err);
+			if (rc != QM_OK)
+				goto out_free;
+		}
+	}
+	if (!s->fts_ready) {
+		rc =
+		    db_exec(s,
+		            "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, "
+		            "body, content='', tokenize='unicode61 "
+		            "remove_diacritics 2')",
+		            err);
+		if (rc != QM_OK)
+			goto out;
+		s->fts_ready = 1;
+		s->fts_max_id = 0;
+		s->fts_count = 0;
+	}
 	src = sqlite3_prepare_v2(
 	    s->db,
-	    "SELECT m.id, m.subject, b.text, b.mime FROM msg m "
-	    "LEFT JOIN msg_body b ON b.msg_id = m.id",
+	    "SELECT m.id, m.subject, b.text, b.mime FROM msg m LEFT JOIN "
+	    "msg_body b ON b.msg_id = m.id WHERE m.id > ? ORDER BY m.id",
 	    -1, &st, NULL);
 	if (src != SQLITE_OK) {
 		rc = db_fail(s, src, err, "building the search index");
 		goto out;
 	}
-	rc = db_begin(s, err);
-	if (rc != QM_OK)
-		goto out;
-	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-
-		qm_buf_reset(&subj);
-		qm_buf_reset(&body);
-		if (sqlite3_column_type(st, 1) == SQLITE_BLOB)
-			rc = vault_open(
-			    s, "subject", id, sqlite3_column_blob(st, 1),
-			    (size_t)sqlite3_column_bytes(st, 1), &subj, err);
-		if (rc == QM_OK && sqlite3_column_type(st, 2) == SQLITE_BLOB)
-			rc = vault_open(
-			    s, "text", id, sqlite3_column_blob(st, 2),
-			    (size_t)sqlite3_column_bytes(st, 2), &body, err);
-		else if (rc == QM_OK &&
-		         sqlite3_column_type(st, 3) == SQLITE_BLOB)
-			rc = vault_open(
-			    s, "mime", id, sqlite3_column_blob(st, 3),
-			    (size_t)sqlite3_column_bytes(st, 3), &body, err);
-		if (rc == QM_ERR_AUTH)
-			rc = QM_OK; /* a damaged item is not searchable; the
-			               rest is */
-		if (rc == QM_OK)
-			rc = fts_add(s, id, (const char *)subj.data, subj.len,
-			             (const char *)body.data,
-			             body.len > FTS_MIME_MAX ? FTS_MIME_MAX
-			                                     : body.len,
-			             err);
-	}
+	sqlite3_bind_int64(st, 1, s->fts_max_id);
+	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fts_row(s, st, &subj, &body, err);
 	if (rc == QM_OK && src != SQLITE_DONE)
 		rc = db_fail(s, src, err, "building the search index");
+out:
+	sqlite3_finalize(st);
 	if (rc == QM_OK)
 		rc = db_commit(s, err);
 	else
 		db_rollback(s);
-out:
-	sqlite3_finalize(st);
-	qm_buf_free(&subj);
-	qm_buf_free(&body);
 	if (rc != QM_OK)
 		fts_drop(s);
+out_free:
+	qm_buf_free(&subj);
+	qm_buf_free(&body);
 	return rc;
 }
 
@@ -266,7 +309,9 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	}
 	rc = keylog_claim(s, m->account_id, QM_DIR_IN, key_ids, n_keys,
 	                  m->message_id, mid, 0, err);
-	if (rc == QM_OK && s->fts_ready) {
+	/* Index it now when it directly follows what is indexed; anything
+	 * else is caught up by the next search. */
+	if (rc == QM_OK && s->fts_ready && mid == s->fts_max_id + 1) {
 		size_t tl = text ? strlen(text) : mime ? mime_len : 0;
 
 		rc = fts_add(s, mid, subject, subject ? strlen(subject) : 0,
@@ -278,8 +323,13 @@ out:
 		rc = db_commit(s, err);
 	else
 		db_rollback(s);
+	if (rc == QM_OK && s->fts_ready && mid == s->fts_max_id + 1) {
+		s->fts_max_id = mid;
+		s->fts_count++;
+	}
 	if (rc == QM_OK)
-		*id = mid; /* (a rollback also undoes the temp.fts insert) */
+		*id = mid; /* (a rollback also undoes the temp.fts insert; an
+		              outer rollback is noticed by fts_sync's count) */
 out_free:
 	qm_buf_free(&blob);
 	qm_buf_free(&blob2);
@@ -773,7 +823,7 @@ enum qm_err qm_store_msg_list(struct qm_store *s,
 	int src;
 
 	if (q->text) {
-		rc = fts_build(s, err);
+		rc = fts_sync(s, err);
 		if (rc != QM_OK)
 			return rc;
 	}
@@ -861,7 +911,7 @@ enum qm_err qm_store_msg_list_plan(struct qm_store *s,
 	int src;
 
 	if (q->text) {
-		rc = fts_build(s, err);
+		rc = fts_sync(s, err);
 		if (rc != QM_OK)
 			return rc;
 	}

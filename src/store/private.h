@@ -30,7 +30,9 @@ struct qm_store {
 	unsigned char *vkey;
 	unsigned char *ikey;
 	int tx_depth;
-	int fts_ready; /* the in-memory FTS index mirrors the vault */
+	int fts_ready;      /* the in-memory FTS index exists */
+	int64_t fts_max_id; /* highest message id indexed */
+	int64_t fts_count;  /* messages indexed */
 	struct stmt_slot cache[STMT_CACHE];
 };
 
@@ -44,6 +46,8 @@ enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
 enum qm_err db_exec(struct qm_store *s, const char *sql, struct qm_error *err);
 /* Nested transactions (BEGIN IMMEDIATE / SAVEPOINT). */
 enum qm_err db_begin(struct qm_store *s, struct qm_error *err);
+/* A read snapshot (BEGIN DEFERRED, or a savepoint when nested). */
+enum qm_err db_begin_read(struct qm_store *s, struct qm_error *err);
 enum qm_err db_commit(struct qm_store *s, struct qm_error *err);
 void db_rollback(struct qm_store *s);
 /* Binds text or NULL. */

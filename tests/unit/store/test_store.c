@@ -647,11 +647,45 @@ static void test_msg_search(void **state)
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
 	assert_int_equal(l->n, 1);
 	qm_store_msglist_free(&l);
+	/* Another handle (a background sync) adds and deletes: this
+	 * handle's in-memory index catches up on the next search. */
+	{
+		struct qm_store *bg = NULL;
+		struct qm_store_msg m;
+		int64_t d;
+
+		assert_int_equal(qm_store_clone(f->s, &bg, &e), QM_OK);
+		memset(&m, 0, sizeof(m));
+		m.account_id = f->acct;
+		m.folder = "INBOX";
+		m.uid = 99;
+		m.date = 99;
+		m.level = 2;
+		assert_int_equal(qm_store_msg_add(bg, &m, "Zeppelin schedule",
+		                                  NULL, 0, "x", 1, NULL, &d,
+		                                  &e),
+		                 QM_OK);
+		q.text = "zeppelin";
+		assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+		assert_int_equal(l->n, 1);
+		assert_int_equal(l->items[0].id, d);
+		qm_store_msglist_free(&l);
+		assert_int_equal(qm_store_msg_delete(bg, a, &e), QM_OK);
+		q.text = "budget";
+		assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+		assert_int_equal(l->n, 0);
+		qm_store_msglist_free(&l);
+		q.text = "zeppelin OR harbour";
+		assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+		assert_int_equal(l->n, 2);
+		qm_store_msglist_free(&l);
+		qm_store_close(&bg);
+	}
 	/* A malformed search is a clear error. */
 	q.text = "\"unbalanced";
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_ERR_INVAL);
 	/* Locked: no search. */
-	q.text = "budget";
+	q.text = "harbour";
 	qm_store_vault_lock(f->s);
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_ERR_LOCKED);
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
