@@ -19,9 +19,10 @@
 
 #include "mail/private.h"
 
-#define IMAP_LINEMAX ((size_t)256 * 1024) /* one response line */
-#define IMAP_SMALLLIT ((size_t)1 << 20)   /* literal nobody asked for */
-#define IMAP_IDLEMAX_MS (25L * 60 * 1000) /* RFC 2177: re-IDLE before 29 min */
+#define IMAP_LINEMAX    ((size_t)256 * 1024) /* one response line */
+#define IMAP_SMALLLIT   ((size_t)1 << 20)    /* literal nobody asked for */
+#define IMAP_IDLEMAX_MS (25L * 60 * 1000) /* RFC 2177: re-IDLE before 29 min   \
+	                                   */
 
 struct qm_mail_imap {
 	const struct qm_mail_server *srv;
@@ -35,7 +36,7 @@ struct qm_mail_imap {
 	size_t inlen, inoff;
 	uint32_t exists;
 	uint32_t uidvalidity; /* of the selected folder, 0: none selected */
-	char lastreply[512]; /* text of the last tagged NO/BAD */
+	char lastreply[512];  /* text of the last tagged NO/BAD */
 };
 
 /* One response: the line (literals left as "{N}" markers) and where the
@@ -47,14 +48,13 @@ struct item {
 	uint64_t litexpect; /* progress: announced size of the literal */
 };
 
-typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im,
-                                   const char *line, size_t n,
-                                   struct item *it, void *arg,
+typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im, const char *line,
+                                   size_t n, struct item *it, void *arg,
                                    struct qm_error *err);
 
 static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
                                struct qm_error *err, const char *fmt, ...)
-	QM_PRINTF(4, 5);
+    QM_PRINTF(4, 5);
 
 static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
                                struct qm_error *err, const char *fmt, ...)
@@ -83,7 +83,8 @@ static enum qm_err wait_sock(struct qm_mail_imap *im, int write, long ms,
 	if (r == 0)
 		return qm_error_set(err, QM_ERR_TIMEOUT,
 		                    "IMAP %s: the server did not answer within "
-		                    "%ld ms; try again later", im->srv->host, ms);
+		                    "%ld ms; try again later",
+		                    im->srv->host, ms);
 	if (r < 0)
 		return fail_broken(im, QM_ERR_NET, err, "poll failed: %s",
 		                   strerror(errno));
@@ -109,18 +110,18 @@ static enum qm_err send_all(struct qm_mail_imap *im, const void *p, size_t n,
 			continue;
 		}
 		if (rc != CURLE_OK)
-			return fail_broken(im, QM_ERR_NET, err,
-			                   "sending failed (%s); the connection "
-			                   "is lost, try again later",
-			                   curl_easy_strerror(rc));
+			return fail_broken(
+			    im, QM_ERR_NET, err,
+			    "sending failed (%s); the connection "
+			    "is lost, try again later",
+			    curl_easy_strerror(rc));
 		off += sent;
 	}
 	return QM_OK;
 }
 
 /* Reads more bytes into im->in, waiting at most ms. */
-static enum qm_err fill(struct qm_mail_imap *im, long ms,
-                        struct qm_error *err)
+static enum qm_err fill(struct qm_mail_imap *im, long ms, struct qm_error *err)
 {
 	for (;;) {
 		size_t got = 0;
@@ -139,12 +140,14 @@ static enum qm_err fill(struct qm_mail_imap *im, long ms,
 		if (rc != CURLE_OK)
 			return fail_broken(im, QM_ERR_NET, err,
 			                   "receiving failed (%s); try again "
-			                   "later", curl_easy_strerror(rc));
+			                   "later",
+			                   curl_easy_strerror(rc));
 		if (got == 0)
-			return fail_broken(im, QM_ERR_NET, err,
-			                   "the server closed the connection in "
-			                   "the middle of a reply; try again "
-			                   "later");
+			return fail_broken(
+			    im, QM_ERR_NET, err,
+			    "the server closed the connection in "
+			    "the middle of a reply; try again "
+			    "later");
 		im->inlen += got;
 		return QM_OK;
 	}
@@ -164,7 +167,8 @@ static enum qm_err read_line(struct qm_mail_imap *im, struct qm_buf *line,
 		if (take && qm_buf_append(line, s, take, NULL) != QM_OK)
 			return fail_broken(im, QM_ERR_TOOBIG, err,
 			                   "a reply line is longer than %zu "
-			                   "bytes", line->max);
+			                   "bytes",
+			                   line->max);
 		im->inoff += take;
 		if (nl)
 			return QM_OK;
@@ -185,8 +189,7 @@ static enum qm_err read_line(struct qm_mail_imap *im, struct qm_buf *line,
 }
 
 /* The literal size when the line (without CRLF) ends in {N} or {N+}. */
-static int literal_size(const struct qm_buf *line, size_t from,
-                        uint64_t *n)
+static int literal_size(const struct qm_buf *line, size_t from, uint64_t *n)
 {
 	const char *s = (const char *)line->data + from;
 	size_t len = line->len - from, i;
@@ -234,7 +237,8 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 		                          NULL) != QM_OK)
 			return fail_broken(im, QM_ERR_TOOBIG, err,
 			                   "a message is larger than the limit "
-			                   "of %zu bytes", sink->max);
+			                   "of %zu bytes",
+			                   sink->max);
 		im->inoff += take;
 		done += take;
 		if (im->srv->progress && n > 65536)
@@ -244,8 +248,8 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 }
 
 /* Reads one whole response (a line and its literals). */
-static enum qm_err read_item(struct qm_mail_imap *im, struct item *it,
-                             long ms, struct qm_error *err)
+static enum qm_err read_item(struct qm_mail_imap *im, struct item *it, long ms,
+                             struct qm_error *err)
 {
 	size_t from = 0;
 	enum qm_err e;
@@ -256,8 +260,8 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct item *it,
 		uint64_t n = 0;
 		int r;
 
-		if ((e = read_line(im, &it->line, from ? mail_io_ms(im->srv)
-		                                       : ms, err)))
+		if ((e = read_line(im, &it->line,
+		                   from ? mail_io_ms(im->srv) : ms, err)))
 			return e;
 		/* strip CRLF (or a bare LF) */
 		it->line.len--;
@@ -268,13 +272,13 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct item *it,
 		if (r == 0)
 			return QM_OK;
 		if (r < 0 || n > (it->lit ? it->lit->max : IMAP_SMALLLIT))
-			return fail_broken(im, QM_ERR_TOOBIG, err,
-			                   "the server announced a literal of "
-			                   "%llu bytes, more than the limit of "
-			                   "%zu", r < 0 ? ~0ULL
-			                                : (unsigned long long)n,
-			                   it->lit ? it->lit->max
-			                           : IMAP_SMALLLIT);
+			return fail_broken(
+			    im, QM_ERR_TOOBIG, err,
+			    "the server announced a literal of "
+			    "%llu bytes, more than the limit of "
+			    "%zu",
+			    r < 0 ? ~0ULL : (unsigned long long)n,
+			    it->lit ? it->lit->max : IMAP_SMALLLIT);
 		if ((e = read_literal(im, n, it->lit, err)))
 			return e;
 		it->nlit++;
@@ -327,7 +331,8 @@ static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP %s: the connection was lost earlier; "
-		                    "open a new session", im->srv->host);
+		                    "open a new session",
+		                    im->srv->host);
 	im->tag++;
 	m = snprintf(cmd, sizeof(cmd), "Q%u ", im->tag);
 	va_start(ap, fmt);
@@ -362,9 +367,11 @@ static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
 		if (strncmp(s, "* ", 2) == 0) {
 			note_untagged(im, s);
 			if (strncasecmp(s, "* BYE", 5) == 0) {
-				e = fail_broken(im, QM_ERR_NET, err,
-				                "the server closed the session: "
-				                "%.300s", s);
+				e = fail_broken(
+				    im, QM_ERR_NET, err,
+				    "the server closed the session: "
+				    "%.300s",
+				    s);
 				goto out;
 			}
 			if (fn && (e = fn(im, s, it.line.len, &it, arg, err)))
@@ -375,7 +382,8 @@ static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
 			continue;
 		e = fail_broken(im, QM_ERR_PROTO, err,
 		                "the server sent a malformed reply line: "
-		                "\"%.80s\"", s);
+		                "\"%.80s\"",
+		                s);
 		goto out;
 	}
 out:
@@ -410,8 +418,7 @@ static enum qm_err quote(const char *name, char *out, size_t outlen,
 }
 
 enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
-                              struct qm_mail_imap **out,
-                              struct qm_error *err)
+                              struct qm_mail_imap **out, struct qm_error *err)
 {
 	struct qm_mail_imap *im;
 	CURLcode rc;
@@ -569,8 +576,8 @@ static enum qm_err on_list(struct qm_mail_imap *im, const char *s, size_t n,
 		f.attrs |= QM_MAIL_FOLDER_INBOX;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 16;
-		void *t = nc > 100000 ? NULL
-		                      : reallocarray(c->v, nc, sizeof(*c->v));
+		void *t =
+		    nc > 100000 ? NULL : reallocarray(c->v, nc, sizeof(*c->v));
 		if (!t) {
 			free(f.name);
 			return qm_error_set(err, QM_ERR_TOOBIG,
@@ -658,9 +665,8 @@ static uint32_t code_value(const char *s, const char *code)
 	return v > 0xffffffffUL ? 0 : (uint32_t)v;
 }
 
-static enum qm_err on_select(struct qm_mail_imap *im, const char *s,
-                             size_t n, struct item *it, void *arg,
-                             struct qm_error *err)
+static enum qm_err on_select(struct qm_mail_imap *im, const char *s, size_t n,
+                             struct item *it, void *arg, struct qm_error *err)
 {
 	struct qm_mail_imap_status *st = arg;
 
@@ -708,8 +714,7 @@ struct uidv {
 	uint32_t above;
 };
 
-static enum qm_err uid_push(struct uidv *u, uint32_t uid,
-                            struct qm_error *err)
+static enum qm_err uid_push(struct uidv *u, uint32_t uid, struct qm_error *err)
 {
 	if (u->n == u->cap) {
 		size_t nc = u->cap ? u->cap * 2 : 64;
@@ -723,9 +728,8 @@ static enum qm_err uid_push(struct uidv *u, uint32_t uid,
 	return QM_OK;
 }
 
-static enum qm_err on_search(struct qm_mail_imap *im, const char *s,
-                             size_t n, struct item *it, void *arg,
-                             struct qm_error *err)
+static enum qm_err on_search(struct qm_mail_imap *im, const char *s, size_t n,
+                             struct item *it, void *arg, struct qm_error *err)
 {
 	struct uidv *u = arg;
 	const char *p;
@@ -762,8 +766,7 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static enum qm_err need_selected(struct qm_mail_imap *im,
-                                 struct qm_error *err)
+static enum qm_err need_selected(struct qm_mail_imap *im, struct qm_error *err)
 {
 	if (im->uidvalidity == 0)
 		return qm_error_set(err, QM_ERR_STATE,
@@ -772,9 +775,8 @@ static enum qm_err need_selected(struct qm_mail_imap *im,
 }
 
 enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
-                                  uint32_t known_uidvalidity,
-                                  uint32_t last_uid, uint32_t **uids,
-                                  size_t *n, int *resync,
+                                  uint32_t known_uidvalidity, uint32_t last_uid,
+                                  uint32_t **uids, size_t *n, int *resync,
                                   struct qm_error *err)
 {
 	struct uidv u = {0};
@@ -859,9 +861,8 @@ static uint32_t fetch_uid(const char *s)
 	return p ? (uint32_t)strtoul(p + 4, NULL, 10) : 0;
 }
 
-static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s,
-                            size_t n, struct item *it, void *arg,
-                            struct qm_error *err)
+static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s, size_t n,
+                            struct item *it, void *arg, struct qm_error *err)
 {
 	struct fetch_ctx *c = arg;
 	uint32_t uid = fetch_uid(s);
@@ -933,9 +934,8 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 	return e;
 }
 
-static enum qm_err on_flags(struct qm_mail_imap *im, const char *s,
-                            size_t n, struct item *it, void *arg,
-                            struct qm_error *err)
+static enum qm_err on_flags(struct qm_mail_imap *im, const char *s, size_t n,
+                            struct item *it, void *arg, struct qm_error *err)
 {
 	struct fetch_ctx *c = arg;
 	uint32_t uid = fetch_uid(s);
@@ -986,23 +986,21 @@ enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
 /* "\Seen \Flagged" for flags into out. */
 static void flag_list(unsigned flags, char *out, size_t outlen)
 {
-	static const char *const names[] = {"\\Seen", "\\Answered",
-	                                    "\\Flagged", "\\Deleted",
-	                                    "\\Draft"};
+	static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged",
+	                                    "\\Deleted", "\\Draft"};
 	size_t j = 0;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < 5; i++) {
 		if (!(flags & (1u << i)))
 			continue;
-		j += (size_t)snprintf(out + j, outlen - j, "%s%s",
-		                      j ? " " : "", names[i]);
+		j += (size_t)snprintf(out + j, outlen - j, "%s%s", j ? " " : "",
+		                      names[i]);
 	}
 }
 
 enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
-                                   unsigned flags, int op,
-                                   struct qm_error *err)
+                                   unsigned flags, int op, struct qm_error *err)
 {
 	char fl[80];
 	enum qm_err e;
@@ -1010,8 +1008,12 @@ enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
 	if ((e = need_selected(im, err)))
 		return e;
 	flag_list(flags, fl, sizeof(fl));
-	return run(im, NULL, NULL, NULL, err, "UID STORE %u %sFLAGS.SILENT (%s)",
-	           (unsigned)uid, op > 0 ? "+" : op < 0 ? "-" : "", fl);
+	return run(im, NULL, NULL, NULL, err,
+	           "UID STORE %u %sFLAGS.SILENT (%s)", (unsigned)uid,
+	           op > 0   ? "+"
+	           : op < 0 ? "-"
+	                    : "",
+	           fl);
 }
 
 enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
@@ -1019,8 +1021,7 @@ enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
 {
 	enum qm_err e;
 
-	if ((e = qm_mail_imap_flags_set(im, uid, QM_MAIL_FLAG_DELETED, 1,
-	                                err)))
+	if ((e = qm_mail_imap_flags_set(im, uid, QM_MAIL_FLAG_DELETED, 1, err)))
 		return e;
 	if (qm_mail_imap_has_cap(im, "UIDPLUS"))
 		return run(im, NULL, NULL, NULL, err, "UID EXPUNGE %u",
@@ -1040,8 +1041,8 @@ enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
 	if (qm_mail_imap_has_cap(im, "MOVE"))
 		return run(im, NULL, NULL, NULL, err, "UID MOVE %u %s",
 		           (unsigned)uid, q);
-	if ((e = run(im, NULL, NULL, NULL, err, "UID COPY %u %s",
-	             (unsigned)uid, q)))
+	if ((e = run(im, NULL, NULL, NULL, err, "UID COPY %u %s", (unsigned)uid,
+	             q)))
 		return e;
 	return qm_mail_imap_delete(im, uid, err);
 }
@@ -1060,7 +1061,8 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP %s: the connection was lost earlier; "
-		                    "open a new session", im->srv->host);
+		                    "open a new session",
+		                    im->srv->host);
 	if ((e = quote(folder, q, sizeof(q), err)))
 		return e;
 	flag_list(flags, fl, sizeof(fl));
@@ -1101,10 +1103,11 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 		if (is_tagged(im, s)) {
 			const char *st = strchr(s, ' ') + 1;
 			e = strncasecmp(st, "OK", 2) == 0
-			    ? QM_OK
-			    : qm_error_set(err, QM_ERR_PROTO,
-			                   "IMAP %s refused APPEND to %s: "
-			                   "%.300s", im->srv->host, folder, st);
+			        ? QM_OK
+			        : qm_error_set(err, QM_ERR_PROTO,
+			                       "IMAP %s refused APPEND to %s: "
+			                       "%.300s",
+			                       im->srv->host, folder, st);
 			goto out;
 		}
 		if (strncmp(s, "* ", 2) == 0)
@@ -1182,8 +1185,7 @@ static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
 		goto out;
 	}
 	if (((const char *)it.line.data)[0] != '+') {
-		e = fail_broken(im, QM_ERR_PROTO, err,
-		                "IDLE refused: %.300s",
+		e = fail_broken(im, QM_ERR_PROTO, err, "IDLE refused: %.300s",
 		                (const char *)it.line.data);
 		goto out;
 	}
@@ -1228,7 +1230,8 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP %s: the connection was lost earlier; "
-		                    "open a new session", im->srv->host);
+		                    "open a new session",
+		                    im->srv->host);
 	if (timeout_ms <= 0)
 		timeout_ms = 1;
 	end = qm_mono_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -1236,8 +1239,8 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 	if (qm_mail_imap_has_cap(im, "IDLE")) {
 		for (;;) {
 			uint64_t now = qm_mono_ns();
-			long left = now >= end ? 0
-			                       : (long)((end - now) / 1000000u);
+			long left =
+			    now >= end ? 0 : (long)((end - now) / 1000000u);
 			if (left <= 0 || *news)
 				return QM_OK;
 			if (left > IMAP_IDLEMAX_MS)

@@ -130,8 +130,8 @@ struct qm_mail_wire {
  * line ends, every line within 78 characters. Appends to out.
  * QM_ERR_INVAL for a bad level or a header value with CR/LF.
  */
-enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
-                               struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
+                               struct qm_error *err);
 
 /* A decoded body part: attachment or inline part. */
 struct qm_mail_part {
@@ -171,8 +171,9 @@ enum qm_err qm_mail_content_parse(const void *msg, size_t len,
 void qm_mail_content_free(struct qm_mail_content **c);
 
 enum qm_mail_kind {
-	QM_MAIL_KIND_PLAIN = 1, /* not QMail: shown as is, marked not encrypted */
-	QM_MAIL_KIND_QMAIL = 2  /* multipart/encrypted with our protocol */
+	QM_MAIL_KIND_PLAIN =
+	    1, /* not QMail: shown as is, marked not encrypted */
+	QM_MAIL_KIND_QMAIL = 2 /* multipart/encrypted with our protocol */
 };
 
 /*
@@ -212,7 +213,7 @@ void qm_mail_parsed_free(struct qm_mail_parsed **p);
 enum qm_mail_tls {
 	QM_MAIL_TLS_IMPLICIT = 0, /* TLS from the first byte (465/993/995) */
 	QM_MAIL_TLS_STARTTLS = 1, /* plain greeting, then STARTTLS required */
-	QM_MAIL_TLS_NONE = 2      /* refused unless host is a loopback address */
+	QM_MAIL_TLS_NONE = 2 /* refused unless host is a loopback address */
 };
 
 enum qm_mail_auth {
@@ -280,8 +281,7 @@ struct qm_mail_imap;
  * must outlive the session. Free with qm_mail_imap_free (LOGOUT).
  */
 enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
-                              struct qm_mail_imap **out,
-                              struct qm_error *err);
+                              struct qm_mail_imap **out, struct qm_error *err);
 void qm_mail_imap_free(struct qm_mail_imap **im);
 /* True when the server announced the capability ("IDLE", "MOVE", ...). */
 int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap);
@@ -330,9 +330,8 @@ enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
  * the caller drops what it had stored for the folder. *uids is malloc'd.
  */
 enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
-                                  uint32_t known_uidvalidity,
-                                  uint32_t last_uid, uint32_t **uids,
-                                  size_t *n, int *resync,
+                                  uint32_t known_uidvalidity, uint32_t last_uid,
+                                  uint32_t **uids, size_t *n, int *resync,
                                   struct qm_error *err);
 
 /* Message flags. */
@@ -401,15 +400,14 @@ enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
 struct qm_mail_pop3;
 
 struct qm_mail_pop3_msg {
-	uint32_t num;   /* message number in this session */
+	uint32_t num;  /* message number in this session */
 	char uidl[72]; /* unique ID (RFC 1939: at most 70 characters) */
 };
 
 /* Connects and logs in (libcurl). Free with qm_mail_pop3_free (QUIT:
  * deletions take effect then). srv is borrowed for the session. */
 enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
-                              struct qm_mail_pop3 **out,
-                              struct qm_error *err);
+                              struct qm_mail_pop3 **out, struct qm_error *err);
 void qm_mail_pop3_free(struct qm_mail_pop3 **p);
 /* UIDL: every message with its unique ID. *out is malloc'd. */
 enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,

@@ -60,8 +60,7 @@ void qm_mail_strv_free(char ***v, size_t n)
 
 /* Appends the mailboxes of list (groups flattened) to specs. */
 static enum qm_err collect_specs(InternetAddressList *list, char ***v,
-                                 size_t *n, size_t *cap,
-                                 struct qm_error *err)
+                                 size_t *n, size_t *cap, struct qm_error *err)
 {
 	int count = internet_address_list_length(list);
 
@@ -70,8 +69,9 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 		enum qm_err e;
 
 		if (INTERNET_ADDRESS_IS_GROUP(a)) {
-			InternetAddressList *m = internet_address_group_get_members(
-				INTERNET_ADDRESS_GROUP(a));
+			InternetAddressList *m =
+			    internet_address_group_get_members(
+			        INTERNET_ADDRESS_GROUP(a));
 			if (m && (e = collect_specs(m, v, n, cap, err)))
 				return e;
 			continue;
@@ -80,8 +80,9 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 8;
-			void *t = nc > 10000 ? NULL
-			                     : reallocarray(*v, nc, sizeof(**v));
+			void *t = nc > 10000
+			              ? NULL
+			              : reallocarray(*v, nc, sizeof(**v));
 			if (!t)
 				return qm_error_set(err, QM_ERR_TOOBIG,
 				                    "too many addresses");
@@ -89,7 +90,7 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 			*cap = nc;
 		}
 		(*v)[*n] = mail_strdup(internet_address_mailbox_get_addr(
-			INTERNET_ADDRESS_MAILBOX(a)));
+		    INTERNET_ADDRESS_MAILBOX(a)));
 		if (!(*v)[*n])
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		(*n)++;
@@ -133,7 +134,7 @@ static char *encode_list(const char *const *a, size_t n, const char *what,
 
 	for (size_t i = 0; i < n; i++) {
 		InternetAddressList *l =
-			a[i] ? internet_address_list_parse(NULL, a[i]) : NULL;
+		    a[i] ? internet_address_list_parse(NULL, a[i]) : NULL;
 		if (!l || internet_address_list_length(l) == 0) {
 			if (l)
 				g_object_unref(l);
@@ -220,29 +221,31 @@ static GMimeObject *text_part(const char *subtype, const char *text)
 
 	g_mime_text_part_set_text(t, text);
 	g_mime_part_set_content_encoding(
-		GMIME_PART(t),
-		g_mime_part_get_best_content_encoding(
-			GMIME_PART(t), GMIME_ENCODING_CONSTRAINT_7BIT));
+	    GMIME_PART(t), g_mime_part_get_best_content_encoding(
+	                       GMIME_PART(t), GMIME_ENCODING_CONSTRAINT_7BIT));
 	return GMIME_OBJECT(t);
 }
 
 static GMimeObject *attachment_part(const struct qm_mail_attachment *a)
 {
 	const char *type = a->type && strchr(a->type, '/')
-	                   ? a->type : "application/octet-stream";
+	                       ? a->type
+	                       : "application/octet-stream";
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
 	GMimePart *p;
 	GMimeStream *s;
 	GMimeDataWrapper *w;
 
 	if (!ct)
-		ct = g_mime_content_type_parse(NULL,
-		                               "application/octet-stream");
-	p = g_mime_part_new_with_type(g_mime_content_type_get_media_type(ct),
-	                              g_mime_content_type_get_media_subtype(ct));
+		ct =
+		    g_mime_content_type_parse(NULL, "application/octet-stream");
+	p = g_mime_part_new_with_type(
+	    g_mime_content_type_get_media_type(ct),
+	    g_mime_content_type_get_media_subtype(ct));
 	g_object_unref(ct);
 	s = g_mime_stream_mem_new_with_buffer((const char *)a->data, a->len);
-	w = g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_DEFAULT);
+	w = g_mime_data_wrapper_new_with_stream(s,
+	                                        GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(p, w);
 	g_object_unref(w);
 	g_object_unref(s);
@@ -318,8 +321,8 @@ enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
 
 	body = text_part("plain", c->text ? c->text : "");
 	if (c->html) {
-		GMimeMultipart *alt = g_mime_multipart_new_with_subtype(
-			"alternative");
+		GMimeMultipart *alt =
+		    g_mime_multipart_new_with_subtype("alternative");
 		GMimeObject *html = text_part("html", c->html);
 		g_mime_multipart_add(alt, body);
 		g_mime_multipart_add(alt, html);
@@ -375,7 +378,8 @@ static enum qm_err put_header(struct qm_buf *b, const char *name,
 		if (col + 1 + word > LINE_HARD)
 			return qm_error_set(err, QM_ERR_INVAL,
 			                    "the %s header has a word too long "
-			                    "for one line", name);
+			                    "for one line",
+			                    name);
 		if ((e = qm_buf_append_byte(b, ' ', err)) ||
 		    (e = qm_buf_append(b, p, word, err)))
 			return e;
@@ -403,8 +407,8 @@ static int token_ok(const char *s)
 	return 1;
 }
 
-enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
-                               struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
+                               struct qm_error *err)
 {
 	struct qm_buf h, b64;
 	unsigned char rnd[16];
@@ -426,7 +430,8 @@ enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
 		for (size_t i = 0; i < w->nkey_ids; i++)
 			if (!token_ok(w->key_ids[i]))
 				return qm_error_set(err, QM_ERR_INVAL,
-				                    "key ID %zu is not valid", i);
+				                    "key ID %zu is not valid",
+				                    i);
 	}
 	qm_buf_init(&h, 1 << 16);
 	qm_buf_init(&b64, (w->envelope_len / 3 + 2) * 4 + 16);
@@ -453,46 +458,45 @@ enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
 		goto out;
 	if (w->level <= 2) {
 		nshow = w->nkey_ids < QM_MAIL_HDR_MAXKEYIDS
-		        ? w->nkey_ids : QM_MAIL_HDR_MAXKEYIDS;
+		            ? w->nkey_ids
+		            : QM_MAIL_HDR_MAXKEYIDS;
 		for (size_t i = 0; i < nshow; i++)
-			if ((e = qm_buf_appendf(&h, err, "%s%s",
-			                        i ? ", " : "", w->key_ids[i])))
+			if ((e = qm_buf_appendf(&h, err, "%s%s", i ? ", " : "",
+			                        w->key_ids[i])))
 				goto out;
-		if ((e = qm_buf_appendf(&h, err, "; count=%zu",
-		                        w->nkey_ids)) ||
-		    (e = put_header(out, "X-QKD-KeyID", (char *)h.data,
-		                    err)) ||
+		if ((e = qm_buf_appendf(&h, err, "; count=%zu", w->nkey_ids)) ||
+		    (e = put_header(out, "X-QKD-KeyID", (char *)h.data, err)) ||
 		    (e = put_header(out, "X-QKD-Sender-SAE", w->sender_sae,
 		                    err)))
 			goto out;
 	}
 	if ((e = qm_buf_appendf(
-		     out, err,
-		     "Content-Type: multipart/encrypted;\r\n"
-		     " protocol=\"" QM_MAIL_PROTOCOL "\";\r\n"
-		     " boundary=\"%s\"\r\n"
-		     "\r\n"
-		     "This is a QMail encrypted message. It can be read with\r\n"
-		     "QMail only; the attachment message.qmail holds it.\r\n"
-		     "\r\n"
-		     "--%s\r\n"
-		     "Content-Type: " QM_MAIL_PROTOCOL "\r\n"
-		     "Content-Description: QMail control information\r\n"
-		     "\r\n"
-		     "Version: %d\r\n"
-		     "\r\n"
-		     "This message is encrypted with QMail (quantum-secure\r\n"
-		     "mail). Open it in QMail to read it.\r\n"
-		     "\r\n"
-		     "--%s\r\n"
-		     "Content-Type: application/octet-stream; "
-		     "name=\"message.qmail\"\r\n"
-		     "Content-Disposition: attachment; "
-		     "filename=\"message.qmail\"\r\n"
-		     "Content-Transfer-Encoding: base64\r\n"
-		     "Content-Description: QMail encrypted message\r\n"
-		     "\r\n",
-		     boundary, boundary, QM_MAIL_WIRE_VERSION, boundary)))
+	         out, err,
+	         "Content-Type: multipart/encrypted;\r\n"
+	         " protocol=\"" QM_MAIL_PROTOCOL "\";\r\n"
+	         " boundary=\"%s\"\r\n"
+	         "\r\n"
+	         "This is a QMail encrypted message. It can be read with\r\n"
+	         "QMail only; the attachment message.qmail holds it.\r\n"
+	         "\r\n"
+	         "--%s\r\n"
+	         "Content-Type: " QM_MAIL_PROTOCOL "\r\n"
+	         "Content-Description: QMail control information\r\n"
+	         "\r\n"
+	         "Version: %d\r\n"
+	         "\r\n"
+	         "This message is encrypted with QMail (quantum-secure\r\n"
+	         "mail). Open it in QMail to read it.\r\n"
+	         "\r\n"
+	         "--%s\r\n"
+	         "Content-Type: application/octet-stream; "
+	         "name=\"message.qmail\"\r\n"
+	         "Content-Disposition: attachment; "
+	         "filename=\"message.qmail\"\r\n"
+	         "Content-Transfer-Encoding: base64\r\n"
+	         "Content-Description: QMail encrypted message\r\n"
+	         "\r\n",
+	         boundary, boundary, QM_MAIL_WIRE_VERSION, boundary)))
 		goto out;
 	if ((e = qm_b64_encode(w->envelope, w->envelope_len, &b64, err)))
 		goto out;

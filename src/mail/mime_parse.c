@@ -14,10 +14,10 @@
 
 #include "mail/private.h"
 
-#define DEF_MAXSIZE ((size_t)64 << 20)
-#define DEF_MAXPARTS 256
-#define DEF_MAXDEPTH 16
-#define DEF_MAXHEADERS 512
+#define DEF_MAXSIZE      ((size_t)64 << 20)
+#define DEF_MAXPARTS     256
+#define DEF_MAXDEPTH     16
+#define DEF_MAXHEADERS   512
 #define DEF_MAXHEADERLEN ((size_t)64 << 10)
 
 struct lim {
@@ -30,8 +30,8 @@ static void limits(const struct qm_mail_limits *l, struct lim *o)
 	o->parts = l && l->max_parts ? l->max_parts : DEF_MAXPARTS;
 	o->depth = l && l->max_depth ? l->max_depth : DEF_MAXDEPTH;
 	o->headers = l && l->max_headers ? l->max_headers : DEF_MAXHEADERS;
-	o->header_len = l && l->max_header_len ? l->max_header_len
-	                                       : DEF_MAXHEADERLEN;
+	o->header_len =
+	    l && l->max_header_len ? l->max_header_len : DEF_MAXHEADERLEN;
 }
 
 /* Counts "boundary=" before GMime sees the bytes: a nesting bomb needs one
@@ -56,14 +56,16 @@ static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
 	if ((size_t)n > l->headers)
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a message part has %d headers, more than "
-		                    "the limit of %zu", n, l->headers);
+		                    "the limit of %zu",
+		                    n, l->headers);
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *raw = g_mime_header_get_raw_value(h);
 		if (raw && strlen(raw) > l->header_len)
 			return qm_error_set(err, QM_ERR_TOOBIG,
 			                    "a header is longer than the limit "
-			                    "of %zu bytes", l->header_len);
+			                    "of %zu bytes",
+			                    l->header_len);
 	}
 	return QM_OK;
 }
@@ -153,9 +155,9 @@ struct walk {
 	size_t cap;
 };
 
-static enum qm_err add_att(struct walk *w, const char *name,
-                           const char *type, unsigned char *data,
-                           size_t len, struct qm_error *err)
+static enum qm_err add_att(struct walk *w, const char *name, const char *type,
+                           unsigned char *data, size_t len,
+                           struct qm_error *err)
 {
 	struct qm_mail_content *c = w->c;
 	struct qm_mail_part *p;
@@ -245,8 +247,8 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 	}
 	if (GMIME_IS_MESSAGE_PART(o)) {
 		/* a forwarded message: kept whole as an .eml attachment */
-		GMimeMessage *m = g_mime_message_part_get_message(
-			GMIME_MESSAGE_PART(o));
+		GMimeMessage *m =
+		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
 		struct qm_buf b;
 		unsigned char *d;
 		size_t len;
@@ -351,11 +353,13 @@ static enum qm_err parse_message(const void *msg, size_t len,
 	if (len > l->size)
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "the message is %zu bytes, more than the "
-		                    "limit of %zu", len, l->size);
+		                    "limit of %zu",
+		                    len, l->size);
 	if (count_boundaries(msg, len) > l->parts)
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "the message has more than %zu multipart "
-		                    "boundaries", l->parts);
+		                    "boundaries",
+		                    l->parts);
 	mail_gmime_init();
 	s = g_mime_stream_mem_new_with_buffer(msg, len);
 	p = g_mime_parser_new_with_stream(s);
@@ -461,18 +465,20 @@ static enum qm_err parse_key_ids(const char *v, struct qm_mail_parsed *p,
 		if (b > a) {
 			if (p->nkey_ids == cap) {
 				size_t nc = cap ? cap * 2 : 8;
-				void *t = nc > 4096 ? NULL
-				          : reallocarray(p->key_ids, nc,
-				                         sizeof(char *));
+				void *t = nc > 4096
+				              ? NULL
+				              : reallocarray(p->key_ids, nc,
+				                             sizeof(char *));
 				if (!t)
-					return qm_error_set(err, QM_ERR_TOOBIG,
-					                    "too many key IDs in "
-					                    "X-QKD-KeyID");
+					return qm_error_set(
+					    err, QM_ERR_TOOBIG,
+					    "too many key IDs in "
+					    "X-QKD-KeyID");
 				p->key_ids = t;
 				cap = nc;
 			}
 			if (!(p->key_ids[p->nkey_ids] =
-			              mail_strndup(a, (size_t)(b - a))))
+			          mail_strndup(a, (size_t)(b - a))))
 				return qm_error_set(err, QM_ERR_NOMEM,
 				                    "out of memory");
 			p->nkey_ids++;
@@ -488,7 +494,8 @@ static enum qm_err parse_key_ids(const char *v, struct qm_mail_parsed *p,
 
 		if (c) {
 			c += 6;
-			while (k + 1 < sizeof(num) && c[k] >= '0' && c[k] <= '9') {
+			while (k + 1 < sizeof(num) && c[k] >= '0' &&
+			       c[k] <= '9') {
 				num[k] = c[k];
 				k++;
 			}
@@ -524,8 +531,9 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	if (!GMIME_IS_PART(ctl) || !ct ||
 	    !g_mime_content_type_is_type(ct, "application",
 	                                 "x-qmail-encrypted"))
-		return qm_error_set(err, QM_ERR_PARSE,
-		                    "QMail message: the control part is missing");
+		return qm_error_set(
+		    err, QM_ERR_PARSE,
+		    "QMail message: the control part is missing");
 	if ((e = check_headers(ctl, l, err)) ||
 	    (e = check_headers(env, l, err)))
 		return e;
@@ -545,8 +553,8 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 		return qm_error_set(err, QM_ERR_UNSUPPORTED,
 		                    "QMail message format version %d is not "
 		                    "supported (this QMail reads version %d); "
-		                    "update QMail", p->version,
-		                    QM_MAIL_WIRE_VERSION);
+		                    "update QMail",
+		                    p->version, QM_MAIL_WIRE_VERSION);
 	ct = g_mime_object_get_content_type(env);
 	if (!GMIME_IS_PART(env) || !ct ||
 	    !g_mime_content_type_is_type(ct, "application", "octet-stream"))

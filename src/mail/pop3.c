@@ -56,8 +56,7 @@ static enum qm_err pop3_do(struct qm_mail_pop3 *p, const char *path,
 }
 
 enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
-                              struct qm_mail_pop3 **out,
-                              struct qm_error *err)
+                              struct qm_mail_pop3 **out, struct qm_error *err)
 {
 	struct qm_mail_pop3 *p;
 	enum qm_err e;
@@ -94,8 +93,7 @@ void qm_mail_pop3_free(struct qm_mail_pop3 **pp)
 }
 
 /* Parses one "num uidl" line of the UIDL listing. */
-static int parse_uidl_line(const char *s, size_t n,
-                           struct qm_mail_pop3_msg *m)
+static int parse_uidl_line(const char *s, size_t n, struct qm_mail_pop3_msg *m)
 {
 	long long v = 0;
 	size_t i = 0, j;
@@ -139,9 +137,10 @@ enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,
 			len--;
 		if (len) {
 			if (parse_uidl_line(s, len, &m) != 0) {
-				rc = qm_error_set(err, QM_ERR_PROTO,
-				                  "POP3 UIDL: malformed line in the "
-				                  "server's listing");
+				rc = qm_error_set(
+				    err, QM_ERR_PROTO,
+				    "POP3 UIDL: malformed line in the "
+				    "server's listing");
 				goto out;
 			}
 			if (cnt == cap) {
@@ -190,12 +189,14 @@ enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 		rc = pop3_do(p, "", "NOOP", 0, NULL, "POP3 RETR", err);
 		if (rc == QM_OK &&
 		    (curl_easy_getinfo(p->h, CURLINFO_NUM_CONNECTS, &fresh) !=
-		             CURLE_OK ||
+		         CURLE_OK ||
 		     fresh > 0))
-			rc = qm_error_set(err, QM_ERR_NET,
-			                  "POP3 RETR: the server closed the "
-			                  "connection before the end of message "
-			                  "%u; try again later", (unsigned)num);
+			rc =
+			    qm_error_set(err, QM_ERR_NET,
+			                 "POP3 RETR: the server closed the "
+			                 "connection before the end of message "
+			                 "%u; try again later",
+			                 (unsigned)num);
 	}
 	if (rc == QM_OK)
 		rc = qm_buf_append(out, b.data ? b.data : (unsigned char *)"",

@@ -13,11 +13,11 @@
 
 #include "mail/mail.h"
 
-#define MAIL_REPLYLOG 4096                 /* server lines kept for errors */
+#define MAIL_REPLYLOG       4096 /* server lines kept for errors */
 #define MAIL_DEF_CONNECT_MS 15000L
-#define MAIL_DEF_IO_MS 60000L
-#define MAIL_DEF_MAXMSG ((size_t)64 << 20)
-#define MAIL_MAXLISTING ((size_t)16 << 20) /* UIDL, LIST, SEARCH replies */
+#define MAIL_DEF_IO_MS      60000L
+#define MAIL_DEF_MAXMSG     ((size_t)64 << 20)
+#define MAIL_MAXLISTING     ((size_t)16 << 20) /* UIDL, LIST, SEARCH replies */
 
 /* One libcurl transfer's context: the reply log and the body sink. */
 struct mail_xfer {

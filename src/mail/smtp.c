@@ -37,8 +37,8 @@ static int addr_ok(const char *a)
 	if (n == 0 || n > 320 || !strchr(a, '@'))
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)a[i] <= 0x20 || a[i] == '<' ||
-		    a[i] == '>' || a[i] == 0x7f)
+		if ((unsigned char)a[i] <= 0x20 || a[i] == '<' || a[i] == '>' ||
+		    a[i] == 0x7f)
 			return 0;
 	return 1;
 }
@@ -76,7 +76,8 @@ enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
 		if (!addr_ok(rcpts[i])) {
 			e = qm_error_set(err, QM_ERR_INVAL,
 			                 "the recipient address \"%s\" is not "
-			                 "valid", rcpts[i] ? rcpts[i] : "");
+			                 "valid",
+			                 rcpts[i] ? rcpts[i] : "");
 			goto out;
 		}
 		if (!(t = curl_slist_append(list, rcpts[i]))) {

@@ -131,7 +131,7 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 		                    "choose implicit TLS or STARTTLS",
 		                    srv->host);
 	scheme = srv->tls == QM_MAIL_TLS_IMPLICIT ? tls[proto] : plain[proto];
-	port = srv->port > 0 ? srv->port
+	port = srv->port > 0                      ? srv->port
 	       : srv->tls == QM_MAIL_TLS_IMPLICIT ? port_tls[proto]
 	                                          : port_plain[proto];
 	v6 = strchr(srv->host, ':') != NULL;
@@ -159,7 +159,7 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	                 (srv->connect_timeout_ms > 0 ? srv->connect_timeout_ms
 	                                              : MAIL_DEF_CONNECT_MS) +
-	                         mail_io_ms(srv));
+	                     mail_io_ms(srv));
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, io_s);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, io_s);
@@ -263,7 +263,8 @@ void mail_reply_last(const struct mail_xfer *x, enum mail_proto proto,
 			if (is_failure(proto, p, n)) {
 				/* an SMTP multi-line reply: keep the block */
 				if (!(proto == MAIL_SMTP && start && end &&
-				      end + 2 >= p && strncmp(start, p, 3) == 0))
+				      end + 2 >= p &&
+				      strncmp(start, p, 3) == 0))
 					start = p;
 				end = p + n;
 			}
@@ -295,16 +296,18 @@ enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
 		proto = MAIL_POP3;
 	mail_reply_last(x, proto, reply, sizeof(reply));
 	if (reply[0])
-		snprintf(said, sizeof(said), "; the server said: \"%s\"", reply);
+		snprintf(said, sizeof(said), "; the server said: \"%s\"",
+		         reply);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "%s: the server's TLS certificate could not "
-		                    "be verified (%s); for a private server set "
-		                    "its CA file (now %s), and check the host name",
-		                    what, detail, ca);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "%s: the server's TLS certificate could not "
+		    "be verified (%s); for a private server set "
+		    "its CA file (now %s), and check the host name",
+		    what, detail, ca);
 	case CURLE_SSL_CACERT_BADFILE:
 		return qm_error_set(err, QM_ERR_TLS,
 		                    "%s: the CA file %s could not be read (%s)",
@@ -312,54 +315,66 @@ enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "%s: the TLS handshake failed (%s); check the "
-		                    "port and the TLS mode (implicit TLS or "
-		                    "STARTTLS)", what, detail);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "%s: the TLS handshake failed (%s); check the "
+		    "port and the TLS mode (implicit TLS or "
+		    "STARTTLS)",
+		    what, detail);
 	case CURLE_USE_SSL_FAILED:
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "%s: the server does not offer STARTTLS, so "
-		                    "the password was not sent; use implicit TLS "
-		                    "or another port%s", what, said);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "%s: the server does not offer STARTTLS, so "
+		    "the password was not sent; use implicit TLS "
+		    "or another port%s",
+		    what, said);
 	case CURLE_LOGIN_DENIED:
-		return qm_error_set(err, QM_ERR_DENIED,
-		                    "%s: login refused; check the user name and "
-		                    "password (or token)%s", what, said);
+		return qm_error_set(
+		    err, QM_ERR_DENIED,
+		    "%s: login refused; check the user name and "
+		    "password (or token)%s",
+		    what, said);
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
-		return qm_error_set(err, QM_ERR_NET,
-		                    "%s: cannot connect to %s (%s); the message "
-		                    "stays queued, try again later", what,
-		                    x->srv->host, detail);
+		return qm_error_set(
+		    err, QM_ERR_NET,
+		    "%s: cannot connect to %s (%s); the message "
+		    "stays queued, try again later",
+		    what, x->srv->host, detail);
 	case CURLE_OPERATION_TIMEDOUT:
-		return qm_error_set(err, QM_ERR_TIMEOUT,
-		                    "%s: the server did not answer in time (%s); "
-		                    "try again later%s", what, detail, said);
+		return qm_error_set(
+		    err, QM_ERR_TIMEOUT,
+		    "%s: the server did not answer in time (%s); "
+		    "try again later%s",
+		    what, detail, said);
 	case CURLE_WRITE_ERROR:
 		if (x->toobig)
 			return qm_error_set(err, QM_ERR_TOOBIG,
 			                    "%s: the server sent more than the "
-			                    "configured limit of %zu bytes", what,
-			                    x->limit);
+			                    "configured limit of %zu bytes",
+			                    what, x->limit);
 		break;
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
 		if (strstr(detail, "Too large"))
-			return qm_error_set(err, QM_ERR_PROTO,
-			                    "%s: the server sent an oversized reply "
-			                    "(%s)", what, detail);
+			return qm_error_set(
+			    err, QM_ERR_PROTO,
+			    "%s: the server sent an oversized reply "
+			    "(%s)",
+			    what, detail);
 		if (code < 400)
 			return qm_error_set(err, QM_ERR_NET,
 			                    "%s: the connection was lost (%s); "
-			                    "try again later%s", what, detail,
-			                    said);
+			                    "try again later%s",
+			                    what, detail, said);
 		break;
 	case CURLE_WEIRD_SERVER_REPLY:
-		return qm_error_set(err, QM_ERR_PROTO,
-		                    "%s: the server sent a malformed reply (%s)%s",
-		                    what, detail, said);
+		return qm_error_set(
+		    err, QM_ERR_PROTO,
+		    "%s: the server sent a malformed reply (%s)%s", what,
+		    detail, said);
 	default:
 		break;
 	}

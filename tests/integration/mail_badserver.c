@@ -30,11 +30,23 @@
 #include "mail/mail.h"
 
 enum scenario {
-	SMTP_GARBAGE, SMTP_DROP_DATA, SMTP_STALL, SMTP_HUGE_LINE,
-	SMTP_XOAUTH2, SMTP_REJECT_FROM,
-	IMAP_GARBAGE, IMAP_HUGE_LITERAL, IMAP_DROP_LITERAL, IMAP_MALFORMED,
-	IMAP_STALL, IMAP_BYE, IMAP_POLL,
-	POP3_GARBAGE, POP3_BAD_UIDL, POP3_DROP_RETR, POP3_HUGE_RETR,
+	SMTP_GARBAGE,
+	SMTP_DROP_DATA,
+	SMTP_STALL,
+	SMTP_HUGE_LINE,
+	SMTP_XOAUTH2,
+	SMTP_REJECT_FROM,
+	IMAP_GARBAGE,
+	IMAP_HUGE_LITERAL,
+	IMAP_DROP_LITERAL,
+	IMAP_MALFORMED,
+	IMAP_STALL,
+	IMAP_BYE,
+	IMAP_POLL,
+	POP3_GARBAGE,
+	POP3_BAD_UIDL,
+	POP3_DROP_RETR,
+	POP3_HUGE_RETR,
 	POP3_STALL
 };
 
@@ -87,7 +99,8 @@ static void drain(int fd)
 
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 10000) <= 0 || recv(fd, buf, sizeof(buf), 0) <= 0)
+		if (poll(&p, 1, 10000) <= 0 ||
+		    recv(fd, buf, sizeof(buf), 0) <= 0)
 			return;
 	}
 }
@@ -201,7 +214,8 @@ static void imap_script(struct fake *f, int fd)
 			snprintf(out, sizeof(out),
 			         "* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n"
 			         "* OK [UIDNEXT 2] ok\r\n%s OK [READ-WRITE] "
-			         "done\r\n", tag);
+			         "done\r\n",
+			         tag);
 			say(fd, out);
 		} else if (strncasecmp(cmd, "UID FETCH", 9) == 0) {
 			switch (f->sc) {
@@ -264,7 +278,8 @@ static void pop3_script(struct fake *f, int fd)
 				return;
 			}
 			if (f->sc == POP3_BAD_UIDL)
-				say(fd, "+OK\r\n1 abc\r\nnot a number\r\n.\r\n");
+				say(fd,
+				    "+OK\r\n1 abc\r\nnot a number\r\n.\r\n");
 			else
 				say(fd, "+OK\r\n1 abc\r\n.\r\n");
 		} else if (strncasecmp(line, "RETR", 4) == 0) {
@@ -272,8 +287,9 @@ static void pop3_script(struct fake *f, int fd)
 			if (f->sc == POP3_DROP_RETR)
 				return;
 			for (int i = 0; i < 40000; i++)
-				say(fd, "0123456789012345678901234567890123456"
-				        "789012345678901234567890123456789\r\n");
+				say(fd,
+				    "0123456789012345678901234567890123456"
+				    "789012345678901234567890123456789\r\n");
 			say(fd, ".\r\n");
 		} else if (strncasecmp(line, "QUIT", 4) == 0) {
 			say(fd, "+OK bye\r\n");
@@ -469,8 +485,8 @@ static enum qm_err imap_case(enum scenario sc, struct qm_error *e,
 		r = qm_mail_imap_fetch(im, 1, &b, e);
 	if (broken_after && im) {
 		struct qm_error e2;
-		*broken_after = qm_mail_imap_select(im, "INBOX", NULL, &e2) ==
-		                QM_ERR_STATE;
+		*broken_after =
+		    qm_mail_imap_select(im, "INBOX", NULL, &e2) == QM_ERR_STATE;
 	}
 	qm_mail_imap_free(&im);
 	qm_buf_free(&b);
@@ -600,12 +616,12 @@ static void test_pop3_misbehaving(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_smtp_misbehaving),
-		cmocka_unit_test(test_smtp_xoauth2),
-		cmocka_unit_test(test_plain_refused_off_loopback),
-		cmocka_unit_test(test_imap_misbehaving),
-		cmocka_unit_test(test_imap_poll_without_idle),
-		cmocka_unit_test(test_pop3_misbehaving),
+	    cmocka_unit_test(test_smtp_misbehaving),
+	    cmocka_unit_test(test_smtp_xoauth2),
+	    cmocka_unit_test(test_plain_refused_off_loopback),
+	    cmocka_unit_test(test_imap_misbehaving),
+	    cmocka_unit_test(test_imap_poll_without_idle),
+	    cmocka_unit_test(test_pop3_misbehaving),
 	};
 	struct qm_error e;
 

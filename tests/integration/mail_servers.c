@@ -26,19 +26,18 @@
 static struct qmt_mail srv;
 
 /* Like assert_int_equal for a qm_err, showing the error message. */
-#define assert_err(call, want)                                               \
-	do {                                                                 \
-		enum qm_err got_ = (call);                                   \
-		if (got_ != (want))                                          \
+#define assert_err(call, want)                                                 \
+	do {                                                                   \
+		enum qm_err got_ = (call);                                     \
+		if (got_ != (want))                                            \
 			fprintf(stderr, "%s -> %d: %s\n", #call, (int)got_,    \
-			        e.msg);                                      \
-		assert_int_equal(got_, (want));                              \
+			        e.msg);                                        \
+		assert_int_equal(got_, (want));                                \
 	} while (0)
 
 enum { ALICE, BOB, CAROL };
 
-static struct qm_mail_server account(int user, int port,
-                                     enum qm_mail_tls tls)
+static struct qm_mail_server account(int user, int port, enum qm_mail_tls tls)
 {
 	struct qm_mail_server s = {0};
 
@@ -77,17 +76,17 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_SERVERS()                                                       \
-	do {                                                                 \
-		if (!srv.dovecot)                                            \
-			skip();                                              \
+#define NEED_SERVERS()                                                         \
+	do {                                                                   \
+		if (!srv.dovecot)                                              \
+			skip();                                                \
 	} while (0)
 
 /* A message from alice: To bob, Cc carol as given, with an attachment of
  * att_len pseudo-random bytes. Returns the bytes in *out. */
-static void make_message(const char *subject, const char *const *to,
-                         size_t nto, const char *const *cc, size_t ncc,
-                         size_t att_len, struct qm_buf *out)
+static void make_message(const char *subject, const char *const *to, size_t nto,
+                         const char *const *cc, size_t ncc, size_t att_len,
+                         struct qm_buf *out)
 {
 	struct qm_mail_hdrs *h = NULL;
 	struct qm_error e;
@@ -99,8 +98,8 @@ static void make_message(const char *subject, const char *const *to,
 	assert_non_null(att);
 	for (size_t i = 0; i < att_len; i++)
 		att[i] = (unsigned char)(i * 2654435761u >> 13);
-	assert_err(qm_mail_hdrs_make("Alice <alice@qmail.test>", to, nto,
-	                                   cc, ncc, qm_now(), &h, &e),
+	assert_err(qm_mail_hdrs_make("Alice <alice@qmail.test>", to, nto, cc,
+	                             ncc, qm_now(), &h, &e),
 	           QM_OK);
 	c.hdrs = h;
 	c.subject = subject;
@@ -108,8 +107,7 @@ static void make_message(const char *subject, const char *const *to,
 	c.att = &a;
 	c.natt = att_len ? 1 : 0;
 	qm_buf_init(out, 64u << 20);
-	assert_err(qm_mail_inner_build(&c, out, &e),
-	           QM_OK);
+	assert_err(qm_mail_inner_build(&c, out, &e), QM_OK);
 	qm_mail_hdrs_free(&h);
 	free(att);
 }
@@ -139,15 +137,14 @@ static uint32_t find_uid(struct qm_mail_imap *im, const char *subject)
 	int resync;
 	struct qm_error e;
 
-	assert_err(qm_mail_imap_new_uids(im, 0, 0, &uids, &n, &resync,
-	                                       &e),
+	assert_err(qm_mail_imap_new_uids(im, 0, 0, &uids, &n, &resync, &e),
 	           QM_OK);
 	for (size_t i = 0; i < n && !found; i++) {
 		struct qm_buf h;
 		qm_buf_init(&h, 1 << 20);
-		assert_err(qm_mail_imap_fetch_headers(im, uids[i], &h,
-		                                            NULL, NULL, &e),
-	           QM_OK);
+		assert_err(
+		    qm_mail_imap_fetch_headers(im, uids[i], &h, NULL, NULL, &e),
+		    QM_OK);
 		if (strstr((char *)h.data, subject))
 			found = uids[i];
 		qm_buf_free(&h);
@@ -170,6 +167,7 @@ static void test_send_starttls_bcc_5mib(void **state)
 	uint32_t uid;
 	unsigned flags = 99;
 	int before_bob, before_carol;
+	uint64_t t0;
 
 	(void)state;
 	NEED_SERVERS();
@@ -179,31 +177,35 @@ static void test_send_starttls_bcc_5mib(void **state)
 	s = account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
 	s.auth = QM_MAIL_AUTH_PLAIN;
 	/* carol is Bcc: in the SMTP envelope only */
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpts, 2,
-	                                   msg.data, msg.len, &e),
+	t0 = qm_mono_ns();
+	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpts, 2, msg.data,
+	                             msg.len, &e),
 	           QM_OK);
-	assert_true(qmt_mail_wait_files(&srv, BOB, NULL, before_bob + 1,
-	                                20000) > 0);
+	fprintf(stderr,
+	        "figure: SMTP STARTTLS send of %zu bytes to 2 "
+	        "recipients: %llu ms\n",
+	        msg.len, (unsigned long long)((qm_mono_ns() - t0) / 1000000u));
+	assert_true(
+	    qmt_mail_wait_files(&srv, BOB, NULL, before_bob + 1, 20000) > 0);
 	assert_true(qmt_mail_wait_files(&srv, CAROL, NULL, before_carol + 1,
 	                                20000) > 0);
 
 	/* bob over IMAPS: headers first (not marked seen), then the body */
 	s = account(BOB, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
 	uid = find_uid(im, "five mebibytes");
 	assert_true(uid > 0);
 	qm_buf_init(&got, 1 << 20);
-	assert_err(qm_mail_imap_fetch_headers(im, uid, &got, &flags,
-	                                            NULL, &e),
+	assert_err(qm_mail_imap_fetch_headers(im, uid, &got, &flags, NULL, &e),
 	           QM_OK);
 	assert_false(flags & QM_MAIL_FLAG_SEEN);
 	qm_buf_free(&got);
 	qm_buf_init(&got, 64u << 20);
-	assert_err(qm_mail_imap_fetch(im, uid, &got, &e),
-	           QM_OK);
+	t0 = qm_mono_ns();
+	assert_err(qm_mail_imap_fetch(im, uid, &got, &e), QM_OK);
+	fprintf(stderr, "figure: IMAPS fetch of %zu bytes: %llu ms\n", got.len,
+	        (unsigned long long)((qm_mono_ns() - t0) / 1000000u));
 	assert_suffix(&got, &msg);
 	assert_false(header_block_has(&got, "carol"));
 	qm_buf_free(&got);
@@ -211,14 +213,11 @@ static void test_send_starttls_bcc_5mib(void **state)
 
 	/* carol over POP3 with STLS */
 	s = account(CAROL, srv.pop3_port, QM_MAIL_TLS_STARTTLS);
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_OK);
-	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_OK);
+	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e), QM_OK);
 	assert_true(n >= 1);
 	qm_buf_init(&got, 64u << 20);
-	assert_err(qm_mail_pop3_retr(pop, list[n - 1].num, &got, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_retr(pop, list[n - 1].num, &got, &e), QM_OK);
 	assert_suffix(&got, &msg);
 	qm_buf_free(&got);
 	free(list);
@@ -245,20 +244,17 @@ static void test_send_implicit_tls_login_cc(void **state)
 	make_message("implicit tls", to, 1, cc, 1, 5u << 20, &msg);
 	s = account(ALICE, srv.submissions_port, QM_MAIL_TLS_IMPLICIT);
 	s.auth = QM_MAIL_AUTH_LOGIN;
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpts, 2,
-	                                   msg.data, msg.len, &e),
+	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpts, 2, msg.data,
+	                             msg.len, &e),
 	           QM_OK);
-	assert_true(qmt_mail_wait_files(&srv, CAROL, NULL, before + 1,
-	                                20000) > 0);
+	assert_true(qmt_mail_wait_files(&srv, CAROL, NULL, before + 1, 20000) >
+	            0);
 	s = account(CAROL, srv.pop3s_port, QM_MAIL_TLS_IMPLICIT);
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_OK);
-	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_OK);
+	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e), QM_OK);
 	assert_true(n >= (size_t)before + 1);
 	qm_buf_init(&got, 64u << 20);
-	assert_err(qm_mail_pop3_retr(pop, list[n - 1].num, &got, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_retr(pop, list[n - 1].num, &got, &e), QM_OK);
 	assert_suffix(&got, &msg);
 	assert_true(header_block_has(&got, "Cc: Carol <carol@qmail.test>"));
 	qm_buf_free(&got);
@@ -271,17 +267,17 @@ static void send_small(const char *subject, int to_user)
 {
 	const char *to[] = {qmt_mail_addr(to_user)};
 	struct qm_mail_server s =
-		account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
+	    account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
 	struct qm_buf msg;
 	struct qm_error e;
 	int before = qmt_mail_files(&srv, to_user, NULL, NULL, 0);
 
 	make_message(subject, to, 1, NULL, 0, 0, &msg);
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", to, 1,
-	                                   msg.data, msg.len, &e),
+	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", to, 1, msg.data,
+	                             msg.len, &e),
 	           QM_OK);
-	assert_true(qmt_mail_wait_files(&srv, to_user, NULL, before + 1,
-	                                20000) > 0);
+	assert_true(
+	    qmt_mail_wait_files(&srv, to_user, NULL, before + 1, 20000) > 0);
 	qm_buf_free(&msg);
 }
 
@@ -299,13 +295,10 @@ static void test_imap_incremental_sync(void **state)
 	NEED_SERVERS();
 	send_small("sync one", CAROL);
 	s = account(CAROL, srv.imap_port, QM_MAIL_TLS_STARTTLS);
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_select(im, "INBOX", &st, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_select(im, "INBOX", &st, &e), QM_OK);
 	assert_true(st.uidvalidity > 0);
-	assert_err(qm_mail_imap_new_uids(im, 0, 0, &uids, &n, &resync,
-	                                       &e),
+	assert_err(qm_mail_imap_new_uids(im, 0, 0, &uids, &n, &resync, &e),
 	           QM_OK);
 	assert_true(n >= 1);
 	assert_int_equal(n, st.exists);
@@ -313,26 +306,25 @@ static void test_imap_incremental_sync(void **state)
 	free(uids);
 
 	/* nothing new: nothing fetched (UID last+1:* also matches `last`) */
-	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity, last, &uids,
-	                                       &n, &resync, &e),
+	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity, last, &uids, &n,
+	                                 &resync, &e),
 	           QM_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(resync, 0);
 	free(uids);
 
 	send_small("sync two", CAROL);
-	assert_err(qm_mail_imap_select(im, "INBOX", &st, &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity, last, &uids,
-	                                       &n, &resync, &e),
+	assert_err(qm_mail_imap_select(im, "INBOX", &st, &e), QM_OK);
+	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity, last, &uids, &n,
+	                                 &resync, &e),
 	           QM_OK);
 	assert_int_equal(n, 1);
 	assert_true(uids[0] > last);
 	free(uids);
 
 	/* a changed UIDVALIDITY means: forget and fetch everything */
-	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity + 1, last,
-	                                       &uids, &n, &resync, &e),
+	assert_err(qm_mail_imap_new_uids(im, st.uidvalidity + 1, last, &uids,
+	                                 &n, &resync, &e),
 	           QM_OK);
 	assert_int_equal(resync, 1);
 	assert_int_equal(n, st.exists);
@@ -356,22 +348,17 @@ static void test_imap_flags_move_delete(void **state)
 	NEED_SERVERS();
 	send_small("flag me", BOB);
 	s = account(BOB, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
 	uid = find_uid(im, "flag me");
 	assert_true(uid > 0);
-	assert_err(qm_mail_imap_flags_set(im, uid,
-	                                        QM_MAIL_FLAG_FLAGGED |
-	                                                QM_MAIL_FLAG_SEEN,
-	                                        1, &e),
+	assert_err(
+	    qm_mail_imap_flags_set(
+	        im, uid, QM_MAIL_FLAG_FLAGGED | QM_MAIL_FLAG_SEEN, 1, &e),
+	    QM_OK);
+	assert_err(qm_mail_imap_flags_set(im, uid, QM_MAIL_FLAG_SEEN, -1, &e),
 	           QM_OK);
-	assert_err(qm_mail_imap_flags_set(im, uid, QM_MAIL_FLAG_SEEN, -1,
-	                                        &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_flags_all(im, &fl, &n, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_flags_all(im, &fl, &n, &e), QM_OK);
 	for (size_t i = 0; i < n; i++)
 		if (fl[i].uid == uid) {
 			assert_int_equal(fl[i].flags, QM_MAIL_FLAG_FLAGGED);
@@ -380,19 +367,15 @@ static void test_imap_flags_move_delete(void **state)
 	assert_true(seen);
 	free(fl);
 
-	assert_err(qm_mail_imap_special(im, QM_MAIL_FOLDER_TRASH,
-	                                      &trash, &e),
+	assert_err(qm_mail_imap_special(im, QM_MAIL_FOLDER_TRASH, &trash, &e),
 	           QM_OK);
 	assert_string_equal(trash, "Trash");
-	assert_err(qm_mail_imap_move(im, uid, trash, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_move(im, uid, trash, &e), QM_OK);
 	assert_int_equal(find_uid(im, "flag me"), 0);
-	assert_err(qm_mail_imap_select(im, trash, &st, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_select(im, trash, &st, &e), QM_OK);
 	uid = find_uid(im, "flag me");
 	assert_true(uid > 0);
-	assert_err(qm_mail_imap_delete(im, uid, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_delete(im, uid, &e), QM_OK);
 	assert_int_equal(find_uid(im, "flag me"), 0);
 	assert_int_equal(qmt_mail_files(&srv, BOB, "Trash", NULL, 0), 0);
 	free(trash);
@@ -416,10 +399,8 @@ static void test_imap_list_append_sent(void **state)
 	(void)state;
 	NEED_SERVERS();
 	s = account(ALICE, srv.imap_port, QM_MAIL_TLS_STARTTLS);
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_OK);
-	assert_err(qm_mail_imap_list(im, &f, &n, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_list(im, &f, &n, &e), QM_OK);
 	for (size_t i = 0; i < n; i++)
 		all |= f[i].attrs;
 	assert_true(all & QM_MAIL_FOLDER_INBOX);
@@ -429,22 +410,18 @@ static void test_imap_list_append_sent(void **state)
 	qm_mail_folders_free(&f, n);
 
 	make_message("saved to sent", to, 1, NULL, 0, 100000, &msg);
-	assert_err(qm_mail_imap_save_sent(im, msg.data, msg.len, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_save_sent(im, msg.data, msg.len, &e), QM_OK);
 	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0), 1);
-	assert_err(qm_mail_imap_select(im, "Sent", &st, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_select(im, "Sent", &st, &e), QM_OK);
 	assert_int_equal(st.exists, 1);
 	uid = find_uid(im, "saved to sent");
 	assert_true(uid > 0);
 	qm_buf_init(&got, 1 << 20);
-	assert_err(qm_mail_imap_fetch_headers(im, uid, &got, &flags,
-	                                            NULL, &e),
+	assert_err(qm_mail_imap_fetch_headers(im, uid, &got, &flags, NULL, &e),
 	           QM_OK);
 	assert_true(flags & QM_MAIL_FLAG_SEEN);
 	qm_buf_reset(&got);
-	assert_err(qm_mail_imap_fetch(im, uid, &got, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_fetch(im, uid, &got, &e), QM_OK);
 	assert_int_equal(got.len, msg.len);
 	assert_memory_equal(got.data, msg.data, msg.len);
 	qm_buf_free(&got);
@@ -471,28 +448,23 @@ static void test_imap_idle_wakes(void **state)
 	(void)state;
 	NEED_SERVERS();
 	s = account(CAROL, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
 	assert_true(qm_mail_imap_has_cap(im, "IDLE"));
-	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
 	/* quiet: returns after the time-out with no news */
 	t0 = qm_mono_ns();
-	assert_err(qm_mail_imap_wait(im, 300, 0, &news, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_wait(im, 300, 0, &news, &e), QM_OK);
 	assert_int_equal(news, 0);
 	assert_true(qm_mono_ns() - t0 >= 250000000u);
 
 	assert_int_equal(pthread_create(&t, NULL, send_later, NULL), 0);
 	t0 = qm_mono_ns();
-	assert_err(qm_mail_imap_wait(im, 30000, 0, &news, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_wait(im, 30000, 0, &news, &e), QM_OK);
 	pthread_join(t, NULL);
 	assert_int_equal(news, 1);
 	assert_true(qm_mono_ns() - t0 < 29000000000u);
 	/* the connection is still usable */
-	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e),
-	           QM_OK);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
 	qm_mail_imap_free(&im);
 }
 
@@ -509,20 +481,15 @@ static void test_pop3_delete(void **state)
 	NEED_SERVERS();
 	send_small("pop delete", BOB);
 	s = account(BOB, srv.pop3s_port, QM_MAIL_TLS_IMPLICIT);
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_OK);
-	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_OK);
+	assert_err(qm_mail_pop3_uidl(pop, &list, &n, &e), QM_OK);
 	assert_true(n >= 1);
 	qm_strlcpy(gone, list[n - 1].uidl, sizeof(gone));
-	assert_err(qm_mail_pop3_dele(pop, list[n - 1].num, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_dele(pop, list[n - 1].num, &e), QM_OK);
 	free(list);
 	qm_mail_pop3_free(&pop);
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_OK);
-	assert_err(qm_mail_pop3_uidl(pop, &list, &n2, &e),
-	           QM_OK);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_OK);
+	assert_err(qm_mail_pop3_uidl(pop, &list, &n2, &e), QM_OK);
 	assert_int_equal(n2, n - 1);
 	for (size_t i = 0; i < n2; i++)
 		assert_string_not_equal(list[i].uidl, gone);
@@ -542,20 +509,18 @@ static void test_wrong_ca(void **state)
 	NEED_SERVERS();
 	s = account(ALICE, srv.submissions_port, QM_MAIL_TLS_IMPLICIT);
 	s.ca_file = srv.other_ca_file;
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpt, 1,
-	                                   "x\r\n", 3, &e),
-	           QM_ERR_TLS);
+	assert_err(
+	    qm_mail_smtp_send(&s, "alice@qmail.test", rcpt, 1, "x\r\n", 3, &e),
+	    QM_ERR_TLS);
 	assert_non_null(strstr(e.msg, "certificate"));
 	s = account(ALICE, srv.imap_port, QM_MAIL_TLS_STARTTLS);
 	s.ca_file = srv.other_ca_file;
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_ERR_TLS);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_ERR_TLS);
 	assert_null(im);
 	assert_non_null(strstr(e.msg, "CA file"));
 	s = account(ALICE, srv.pop3s_port, QM_MAIL_TLS_IMPLICIT);
 	s.ca_file = srv.other_ca_file;
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_ERR_TLS);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_ERR_TLS);
 	assert_null(pop);
 }
 
@@ -571,21 +536,19 @@ static void test_wrong_password(void **state)
 	NEED_SERVERS();
 	s = account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
 	s.password = "not-the-password";
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpt, 1,
-	                                   "x\r\n", 3, &e),
-	           QM_ERR_DENIED);
+	assert_err(
+	    qm_mail_smtp_send(&s, "alice@qmail.test", rcpt, 1, "x\r\n", 3, &e),
+	    QM_ERR_DENIED);
 	/* the server's own reply, verbatim */
 	assert_non_null(strstr(e.msg, "535"));
 	assert_null(strstr(e.msg, "not-the-password"));
 	s = account(ALICE, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
 	s.password = "not-the-password";
-	assert_err(qm_mail_imap_open(&s, &im, &e),
-	           QM_ERR_DENIED);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_ERR_DENIED);
 	assert_non_null(strstr(e.msg, "AUTHENTICATIONFAILED"));
 	s = account(ALICE, srv.pop3s_port, QM_MAIL_TLS_IMPLICIT);
 	s.password = "not-the-password";
-	assert_err(qm_mail_pop3_open(&s, &pop, &e),
-	           QM_ERR_DENIED);
+	assert_err(qm_mail_pop3_open(&s, &pop, &e), QM_ERR_DENIED);
 	assert_non_null(strstr(e.msg, "-ERR"));
 }
 
@@ -602,8 +565,8 @@ static void test_refused_recipient_and_outage(void **state)
 	NEED_SERVERS();
 	make_message("refused", good, 1, NULL, 0, 0, &msg);
 	s = account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", bad, 1,
-	                                   msg.data, msg.len, &e),
+	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", bad, 1, msg.data,
+	                             msg.len, &e),
 	           QM_ERR_PROTO);
 	/* OpenSMTPD's refusal, relayed by submission, shown verbatim */
 	assert_non_null(strstr(e.msg, "524 5.2.4 <nobody@qmail.test>"));
@@ -615,8 +578,8 @@ static void test_refused_recipient_and_outage(void **state)
 	assert_int_equal(r, QM_ERR_UNAVAIL);
 	assert_non_null(strstr(e.msg, "try again later"));
 	assert_int_equal(qmt_mail_smtpd_start(&srv), 0);
-	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", good, 1,
-	                                   msg.data, msg.len, &e),
+	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", good, 1, msg.data,
+	                             msg.len, &e),
 	           QM_OK);
 	qm_buf_free(&msg);
 }
@@ -624,16 +587,16 @@ static void test_refused_recipient_and_outage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_send_starttls_bcc_5mib),
-		cmocka_unit_test(test_send_implicit_tls_login_cc),
-		cmocka_unit_test(test_imap_incremental_sync),
-		cmocka_unit_test(test_imap_flags_move_delete),
-		cmocka_unit_test(test_imap_list_append_sent),
-		cmocka_unit_test(test_imap_idle_wakes),
-		cmocka_unit_test(test_pop3_delete),
-		cmocka_unit_test(test_wrong_ca),
-		cmocka_unit_test(test_wrong_password),
-		cmocka_unit_test(test_refused_recipient_and_outage),
+	    cmocka_unit_test(test_send_starttls_bcc_5mib),
+	    cmocka_unit_test(test_send_implicit_tls_login_cc),
+	    cmocka_unit_test(test_imap_incremental_sync),
+	    cmocka_unit_test(test_imap_flags_move_delete),
+	    cmocka_unit_test(test_imap_list_append_sent),
+	    cmocka_unit_test(test_imap_idle_wakes),
+	    cmocka_unit_test(test_pop3_delete),
+	    cmocka_unit_test(test_wrong_ca),
+	    cmocka_unit_test(test_wrong_password),
+	    cmocka_unit_test(test_refused_recipient_and_outage),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

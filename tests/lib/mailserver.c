@@ -29,10 +29,9 @@
 
 static const char *const users[QMT_MAIL_NUSERS] = {"alice", "bob", "carol"};
 static const char *const addrs[QMT_MAIL_NUSERS] = {
-	"alice@" QMT_MAIL_DOMAIN, "bob@" QMT_MAIL_DOMAIN,
-	"carol@" QMT_MAIL_DOMAIN};
+    "alice@" QMT_MAIL_DOMAIN, "bob@" QMT_MAIL_DOMAIN, "carol@" QMT_MAIL_DOMAIN};
 static const char *const passwords[QMT_MAIL_NUSERS] = {
-	"alice-Pw-7341", "bob-Pw-1188", "carol-Pw-5520"};
+    "alice-Pw-7341", "bob-Pw-1188", "carol-Pw-5520"};
 
 const char *qmt_mail_user(int i)
 {
@@ -86,22 +85,60 @@ static int ossl(const struct qmt_mail *m, char *const argv[])
 static int make_certs(struct qmt_mail *m)
 {
 	char ca_key[320], ca_crt[320], key[320], csr[320], crt[320], ext[320],
-		oca_key[320], serial[320];
-	char *ca[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	              "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key,
-	              "-out", ca_crt, "-days", "2", "-subj",
-	              "/CN=QMail throw-away test CA", NULL};
-	char *oca[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	               "ec_paramgen_curve:P-256", "-nodes", "-keyout", oca_key,
-	               "-out", m->other_ca_file, "-days", "2", "-subj",
-	               "/CN=Unrelated test CA", NULL};
-	char *req[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-	               "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-	               "-out", csr, "-subj", "/CN=localhost", NULL};
-	char *sign[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt,
-	                "-CAkey", ca_key, "-CAserial", serial,
-	                "-CAcreateserial", "-out", crt, "-days", "2",
-	                "-extfile", ext, NULL};
+	    oca_key[320], serial[320];
+	char *ca[] = {"openssl",
+	              "req",
+	              "-x509",
+	              "-newkey",
+	              "ec",
+	              "-pkeyopt",
+	              "ec_paramgen_curve:P-256",
+	              "-nodes",
+	              "-keyout",
+	              ca_key,
+	              "-out",
+	              ca_crt,
+	              "-days",
+	              "2",
+	              "-subj",
+	              "/CN=QMail throw-away test CA",
+	              NULL};
+	char *oca[] = {"openssl",
+	               "req",
+	               "-x509",
+	               "-newkey",
+	               "ec",
+	               "-pkeyopt",
+	               "ec_paramgen_curve:P-256",
+	               "-nodes",
+	               "-keyout",
+	               oca_key,
+	               "-out",
+	               m->other_ca_file,
+	               "-days",
+	               "2",
+	               "-subj",
+	               "/CN=Unrelated test CA",
+	               NULL};
+	char *req[] = {"openssl",
+	               "req",
+	               "-newkey",
+	               "ec",
+	               "-pkeyopt",
+	               "ec_paramgen_curve:P-256",
+	               "-nodes",
+	               "-keyout",
+	               key,
+	               "-out",
+	               csr,
+	               "-subj",
+	               "/CN=localhost",
+	               NULL};
+	char *sign[] = {"openssl",  "x509",      "-req",  "-in",
+	                csr,        "-CA",       ca_crt,  "-CAkey",
+	                ca_key,     "-CAserial", serial,  "-CAcreateserial",
+	                "-out",     crt,         "-days", "2",
+	                "-extfile", ext,         NULL};
 
 	path(ca_key, sizeof(ca_key), m->dir, "ca.key");
 	path(ca_crt, sizeof(ca_crt), m->dir, "ca.crt");
@@ -119,8 +156,8 @@ static int make_certs(struct qmt_mail *m)
 	                        "extendedKeyUsage=serverAuth\n"
 	                        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"))
 		return -1;
-	return ossl(m, ca) || ossl(m, oca) || ossl(m, req) || ossl(m, sign)
-	       ? -1 : 0;
+	return ossl(m, ca) || ossl(m, oca) || ossl(m, req) || ossl(m, sign) ? -1
+	                                                                    : 0;
 }
 
 static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
@@ -142,59 +179,58 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	if (fclose(f) != 0)
 		return -1;
 	n = snprintf(
-		buf + off, sizeof(buf) - off,
-		"protocols = imap pop3 lmtp submission\n"
-		"listen = 127.0.0.1\n"
-		"base_dir = %s/run\n"
-		"state_dir = %s/state\n"
-		"instance_name = qmt-%d\n"
-		"log_path = %s/dovecot.log\n"
-		"default_internal_user = dovecot\n"
-		"default_login_user = dovenull\n"
-		"first_valid_uid = %u\n"
-		"first_valid_gid = %u\n"
-		"hostname = localhost\n"
-		"ssl = yes\n"
-		"ssl_cert = <%s/server.crt\n"
-		"ssl_key = <%s/server.key\n"
-		"ssl_min_protocol = TLSv1.2\n"
-		"auth_mechanisms = plain login\n"
-		"mail_location = maildir:~/Maildir\n"
-		"passdb {\n  driver = passwd-file\n"
-		"  args = scheme=PLAIN username_format=%%u %s\n}\n"
-		"userdb {\n  driver = passwd-file\n"
-		"  args = username_format=%%u %s\n}\n"
-		"namespace inbox {\n  inbox = yes\n  separator = /\n"
-		"  mailbox Sent {\n    special_use = \\Sent\n"
-		"    auto = subscribe\n  }\n"
-		"  mailbox Drafts {\n    special_use = \\Drafts\n"
-		"    auto = subscribe\n  }\n"
-		"  mailbox Trash {\n    special_use = \\Trash\n"
-		"    auto = subscribe\n  }\n"
-		"  mailbox Junk {\n    special_use = \\Junk\n"
-		"    auto = subscribe\n  }\n}\n"
-		"protocol pop3 {\n  pop3_uidl_format = %%08Xu%%08Xv\n}\n"
-		"submission_relay_host = 127.0.0.1\n"
-		"submission_relay_port = %d\n"
-		"submission_relay_trusted = yes\n"
-		"service imap-login {\n"
-		"  inet_listener imap {\n    port = %d\n  }\n"
-		"  inet_listener imaps {\n    port = %d\n    ssl = yes\n  }\n}\n"
-		"service pop3-login {\n"
-		"  inet_listener pop3 {\n    port = %d\n  }\n"
-		"  inet_listener pop3s {\n    port = %d\n    ssl = yes\n  }\n}\n"
-		"service submission-login {\n"
-		"  inet_listener submission {\n    port = %d\n  }\n"
-		"  inet_listener submissions {\n    port = %d\n"
-		"    ssl = yes\n  }\n}\n"
-		"service lmtp {\n"
-		"  inet_listener lmtp {\n    address = 127.0.0.1\n"
-		"    port = %d\n  }\n}\n",
-		m->dir, m->dir, m->imap_port, m->dir, (unsigned)uid,
-		(unsigned)gid, m->dir, m->dir, users_file, users_file,
-		m->mta_port, m->imap_port, m->imaps_port, m->pop3_port,
-		m->pop3s_port, m->submission_port, m->submissions_port,
-		m->lmtp_port);
+	    buf + off, sizeof(buf) - off,
+	    "protocols = imap pop3 lmtp submission\n"
+	    "listen = 127.0.0.1\n"
+	    "base_dir = %s/run\n"
+	    "state_dir = %s/state\n"
+	    "instance_name = qmt-%d\n"
+	    "log_path = %s/dovecot.log\n"
+	    "default_internal_user = dovecot\n"
+	    "default_login_user = dovenull\n"
+	    "first_valid_uid = %u\n"
+	    "first_valid_gid = %u\n"
+	    "hostname = localhost\n"
+	    "ssl = yes\n"
+	    "ssl_cert = <%s/server.crt\n"
+	    "ssl_key = <%s/server.key\n"
+	    "ssl_min_protocol = TLSv1.2\n"
+	    "auth_mechanisms = plain login\n"
+	    "mail_location = maildir:~/Maildir\n"
+	    "passdb {\n  driver = passwd-file\n"
+	    "  args = scheme=PLAIN username_format=%%u %s\n}\n"
+	    "userdb {\n  driver = passwd-file\n"
+	    "  args = username_format=%%u %s\n}\n"
+	    "namespace inbox {\n  inbox = yes\n  separator = /\n"
+	    "  mailbox Sent {\n    special_use = \\Sent\n"
+	    "    auto = subscribe\n  }\n"
+	    "  mailbox Drafts {\n    special_use = \\Drafts\n"
+	    "    auto = subscribe\n  }\n"
+	    "  mailbox Trash {\n    special_use = \\Trash\n"
+	    "    auto = subscribe\n  }\n"
+	    "  mailbox Junk {\n    special_use = \\Junk\n"
+	    "    auto = subscribe\n  }\n}\n"
+	    "protocol pop3 {\n  pop3_uidl_format = %%08Xu%%08Xv\n}\n"
+	    "submission_relay_host = 127.0.0.1\n"
+	    "submission_relay_port = %d\n"
+	    "submission_relay_trusted = yes\n"
+	    "service imap-login {\n"
+	    "  inet_listener imap {\n    port = %d\n  }\n"
+	    "  inet_listener imaps {\n    port = %d\n    ssl = yes\n  }\n}\n"
+	    "service pop3-login {\n"
+	    "  inet_listener pop3 {\n    port = %d\n  }\n"
+	    "  inet_listener pop3s {\n    port = %d\n    ssl = yes\n  }\n}\n"
+	    "service submission-login {\n"
+	    "  inet_listener submission {\n    port = %d\n  }\n"
+	    "  inet_listener submissions {\n    port = %d\n"
+	    "    ssl = yes\n  }\n}\n"
+	    "service lmtp {\n"
+	    "  inet_listener lmtp {\n    address = 127.0.0.1\n"
+	    "    port = %d\n  }\n}\n",
+	    m->dir, m->dir, m->imap_port, m->dir, (unsigned)uid, (unsigned)gid,
+	    m->dir, m->dir, users_file, users_file, m->mta_port, m->imap_port,
+	    m->imaps_port, m->pop3_port, m->pop3s_port, m->submission_port,
+	    m->submissions_port, m->lmtp_port);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	path(conf, sizeof(conf), m->dir, "dovecot.conf");
@@ -240,8 +276,8 @@ int qmt_mail_smtpd_start(struct qmt_mail *m)
 	path(conf, sizeof(conf), m->dir, "smtpd.conf");
 	path(log, sizeof(log), m->dir, "smtpd.log");
 	if (m->private_spool) {
-		char *argv[] = {"unshare", "-m", "--", "sh", "-c", script,
-		                NULL};
+		char *argv[] = {"unshare", "-m",   "--", "sh",
+		                "-c",      script, NULL};
 		n = snprintf(script, sizeof(script),
 		             "mkdir -p /var/spool/smtpd && "
 		             "mount --bind '%s/spool' /var/spool/smtpd && "
@@ -278,8 +314,9 @@ int qmt_mail_start(struct qmt_mail *m)
 	char *probe[] = {"unshare", "-m", "true", NULL};
 	struct passwd *pw;
 	int *ports[] = {&m->submission_port, &m->submissions_port,
-	                &m->mta_port, &m->imap_port, &m->imaps_port,
-	                &m->pop3_port, &m->pop3s_port, &m->lmtp_port};
+	                &m->mta_port,        &m->imap_port,
+	                &m->imaps_port,      &m->pop3_port,
+	                &m->pop3s_port,      &m->lmtp_port};
 
 	memset(m, 0, sizeof(*m));
 	m->host = "127.0.0.1";
@@ -338,8 +375,10 @@ int qmt_mail_start(struct qmt_mail *m)
 		if (ports[i] == &m->mta_port)
 			continue;
 		if (qmt_wait_port(*ports[i], 15000) != 0) {
-			fprintf(stderr, "mailserver: Dovecot port %d is not "
-			                "up\n", *ports[i]);
+			fprintf(stderr,
+			        "mailserver: Dovecot port %d is not "
+			        "up\n",
+			        *ports[i]);
 			show_log(log);
 			path(log, sizeof(log), m->dir, "dovecot.log");
 			show_log(log);
@@ -397,8 +436,9 @@ int qmt_mail_files(const struct qmt_mail *m, int user, const char *folder,
 			if (de->d_name[0] == '.')
 				continue;
 			if (count < max && paths) {
-				int w = snprintf(paths[count], 512, "%.250s/%.250s",
-				                 dir, de->d_name);
+				int w =
+				    snprintf(paths[count], 512, "%.250s/%.250s",
+				             dir, de->d_name);
 				if (w < 0 || w >= 512)
 					continue;
 			}
@@ -412,8 +452,8 @@ int qmt_mail_files(const struct qmt_mail *m, int user, const char *folder,
 	return count;
 }
 
-int qmt_mail_wait_files(const struct qmt_mail *m, int user,
-                        const char *folder, int n, int timeout_ms)
+int qmt_mail_wait_files(const struct qmt_mail *m, int user, const char *folder,
+                        int n, int timeout_ms)
 {
 	for (int waited = 0;; waited += 20) {
 		int c = qmt_mail_files(m, user, folder, NULL, 0);

@@ -71,8 +71,8 @@ int qmt_mail_files(const struct qmt_mail *m, int user, const char *folder,
                    char (*paths)[512], int max);
 /* Waits until the folder holds at least n message files or timeout_ms
  * passes (delivery is asynchronous). Returns the count or -1 on time-out. */
-int qmt_mail_wait_files(const struct qmt_mail *m, int user,
-                        const char *folder, int n, int timeout_ms);
+int qmt_mail_wait_files(const struct qmt_mail *m, int user, const char *folder,
+                        int n, int timeout_ms);
 /*
  * Reads a stored message file (malloc'd, NUL-terminated, *len set) or
  * NULL. Rewriting one in place (tamper tests): keep the length the same,

@@ -18,12 +18,12 @@
 #include "core/core.h"
 #include "mail/mail.h"
 
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err r_ = (call);                                     \
-		if (r_ != QM_OK)                                             \
-			fprintf(stderr, "%s: %s\n", #call, e.msg);           \
-		assert_int_equal(r_, QM_OK);                                 \
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err r_ = (call);                                       \
+		if (r_ != QM_OK)                                               \
+			fprintf(stderr, "%s: %s\n", #call, e.msg);             \
+		assert_int_equal(r_, QM_OK);                                   \
 	} while (0)
 
 static int setup(void **state)
@@ -52,8 +52,8 @@ static void assert_lines(const struct qm_buf *b, size_t max)
 static struct qm_mail_hdrs *make_hdrs(size_t nto)
 {
 	static const char *const pool[] = {
-		"Bob <bob@example.org>", "Zoë Müller <zoe@example.org>",
-		"carol@example.net", "\"Dan, Jr.\" <dan@example.com>"};
+	    "Bob <bob@example.org>", "Zoë Müller <zoe@example.org>",
+	    "carol@example.net", "\"Dan, Jr.\" <dan@example.com>"};
 	const char *to[64], *cc[] = {"Eve <eve@example.org>"};
 	struct qm_mail_hdrs *h = NULL;
 	struct qm_error e;
@@ -94,21 +94,20 @@ static void test_hdrs_make(void **state)
 	qm_mail_hdrs_free(&h);
 	assert_null(h);
 
-	assert_int_equal(qm_mail_hdrs_make("alice@example.org", bad, 1, NULL,
-	                                   0, 0, &h, &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_mail_hdrs_make("alice@example.org", bad, 1, NULL, 0, 0, &h, &e),
+	    QM_ERR_PARSE);
 	assert_null(h);
-	assert_int_equal(qm_mail_addr_specs("", &specs, &n, &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(qm_mail_addr_specs("", &specs, &n, &e), QM_ERR_PARSE);
 }
 
 static void test_inner_roundtrip(void **state)
 {
 	static const unsigned char bin[] = {0, 1, 2, 255, '\r', '\n', 0x80};
 	struct qm_mail_attachment att[] = {
-		{"Résumé 2027.pdf", "application/pdf", bin, sizeof(bin)},
-		{"photo.png", "image/png", bin, 3},
-		{"empty.txt", NULL, bin, 0}};
+	    {"Résumé 2027.pdf", "application/pdf", bin, sizeof(bin)},
+	    {"photo.png", "image/png", bin, 3},
+	    {"empty.txt", NULL, bin, 0}};
 	struct qm_mail_hdrs *h = make_hdrs(2);
 	struct qm_mail_compose c = {0};
 	struct qm_mail_content *ct = NULL;
@@ -182,7 +181,8 @@ static void test_wire_roundtrip(void **state)
 	assert_null(strstr((char *)out.data, "Bcc"));
 	assert_non_null(strstr((char *)out.data,
 	                       "Subject: " QM_MAIL_PLACEHOLDER_SUBJECT "\r\n"));
-	assert_non_null(strstr((char *)out.data, "X-QKD-Security-Level: 1\r\n"));
+	assert_non_null(
+	    strstr((char *)out.data, "X-QKD-Security-Level: 1\r\n"));
 	assert_non_null(strstr((char *)out.data, "count=1200"));
 	assert_null(strstr((char *)out.data, ids[QM_MAIL_HDR_MAXKEYIDS]));
 
@@ -309,9 +309,9 @@ static void test_plain_mail(void **state)
 	qm_mail_parsed_free(&p);
 }
 
-#define QM_HEAD                                                              \
-	"From: x@example.org\r\nMIME-Version: 1.0\r\n"                       \
-	"Content-Type: multipart/encrypted; boundary=b;\r\n"                 \
+#define QM_HEAD                                                                \
+	"From: x@example.org\r\nMIME-Version: 1.0\r\n"                         \
+	"Content-Type: multipart/encrypted; boundary=b;\r\n"                   \
 	" protocol=\"application/x-qmail-encrypted\"\r\n\r\n"
 
 static void test_malformed_qmail(void **state)
@@ -358,7 +358,8 @@ static void test_limits(void **state)
 	for (int i = 0; i < 40; i++)
 		qm_buf_appendf(&b, NULL,
 		               "Content-Type: multipart/mixed; boundary=b%d\r\n"
-		               "\r\n--b%d\r\n", i, i);
+		               "\r\n--b%d\r\n",
+		               i, i);
 	qm_buf_append_str(&b, "Content-Type: text/plain\r\n\r\nx\r\n", NULL);
 	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
 	                 QM_ERR_TOOBIG);
@@ -370,12 +371,15 @@ static void test_limits(void **state)
 
 	/* too many parts */
 	qm_buf_init(&b, 1 << 20);
-	qm_buf_append_str(&b, "From: x@example.org\r\nMIME-Version: 1.0\r\n"
-	                      "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
+	qm_buf_append_str(&b,
+	                  "From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	                  "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
 	                  NULL);
 	for (int i = 0; i < 300; i++)
-		qm_buf_append_str(&b, "--b\r\nContent-Type: text/plain\r\n\r\n"
-		                      "x\r\n", NULL);
+		qm_buf_append_str(&b,
+		                  "--b\r\nContent-Type: text/plain\r\n\r\n"
+		                  "x\r\n",
+		                  NULL);
 	qm_buf_append_str(&b, "--b--\r\n", NULL);
 	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
 	                 QM_ERR_TOOBIG);
@@ -422,8 +426,9 @@ static void test_garbage_never_crashes(void **state)
 		size_t n = 1 + qm_random_uniform(sizeof(buf));
 		qm_random(buf, n);
 		if (round % 2)
-			memcpy(buf, QM_HEAD, n < sizeof(QM_HEAD) - 1
-			                         ? n : sizeof(QM_HEAD) - 1);
+			memcpy(buf, QM_HEAD,
+			       n < sizeof(QM_HEAD) - 1 ? n
+			                               : sizeof(QM_HEAD) - 1);
 		if (qm_mail_parse(buf, n, NULL, &p, &e) == QM_OK)
 			qm_mail_parsed_free(&p);
 		assert_null(p);
@@ -437,14 +442,14 @@ static void test_garbage_never_crashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hdrs_make),
-		cmocka_unit_test(test_inner_roundtrip),
-		cmocka_unit_test(test_wire_roundtrip),
-		cmocka_unit_test(test_wire_rejects_bad_input),
-		cmocka_unit_test(test_plain_mail),
-		cmocka_unit_test(test_malformed_qmail),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_garbage_never_crashes),
+	    cmocka_unit_test(test_hdrs_make),
+	    cmocka_unit_test(test_inner_roundtrip),
+	    cmocka_unit_test(test_wire_roundtrip),
+	    cmocka_unit_test(test_wire_rejects_bad_input),
+	    cmocka_unit_test(test_plain_mail),
+	    cmocka_unit_test(test_malformed_qmail),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
