@@ -17,6 +17,7 @@ pkgs=(
   libsqlite3-dev sqlite3                      # store
   libcmocka-dev                               # unit tests
   opensmtpd dovecot-imapd dovecot-pop3d dovecot-lmtpd  # real mail servers for tests
+  dovecot-submissiond                         # TLS + AUTH submission in front of OpenSMTPD (tests)
   openssl ca-certificates                     # test CA
   gnupg                                       # benchmark baseline
   clang                                       # fuzzing (libFuzzer)
