@@ -38,9 +38,9 @@ static int cert_names(X509 *cert, const char *id, char *seen, size_t seensize)
 
 	while (!found && subj &&
 	       (pos = X509_NAME_get_index_by_NID(subj, NID_commonName, pos)) >=
-	               0) {
+	           0) {
 		ASN1_STRING *d =
-			X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, pos));
+		    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, pos));
 		unsigned char *u = NULL;
 		int n = ASN1_STRING_to_UTF8(&u, d);
 
@@ -125,11 +125,13 @@ enum qm_err kms_http_setup(struct qm_kms *k, struct qm_error *err)
 		                    "libcurl uses %s, but the KME client needs "
 		                    "libcurl built with OpenSSL "
 		                    "(Debian: libcurl4-openssl-dev)",
-		                    vi->ssl_version ? vi->ssl_version : "no TLS");
+		                    vi->ssl_version ? vi->ssl_version
+		                                    : "no TLS");
 	pthread_once(&ctx_once, ctx_index_init);
 	if (ctx_index < 0)
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "OpenSSL could not reserve an ex_data index");
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "OpenSSL could not reserve an ex_data index");
 	k->curl = curl_easy_init();
 	if (!k->curl)
 		return qm_error_set(err, QM_ERR_NOMEM,
@@ -148,7 +150,8 @@ enum qm_err kms_http_setup(struct qm_kms *k, struct qm_error *err)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	SET(CURLOPT_CAINFO, k->ca_file);
-	SET(CURLOPT_CAPATH, NULL); /* only the configured CA, not the system's */
+	SET(CURLOPT_CAPATH,
+	    NULL); /* only the configured CA, not the system's */
 	SET(CURLOPT_SSLCERT, k->cert_file);
 	SET(CURLOPT_SSLCERTTYPE, "PEM");
 	SET(CURLOPT_SSLKEY, k->key_file);
@@ -211,50 +214,54 @@ static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, int fresh,
 	const char *eb = k->errbuf[0] ? k->errbuf : curl_easy_strerror(c);
 
 	if (k->id_mismatch)
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "KME at %s presented a certificate for "
-		                    "\"%s\", which does not name the expected KME "
-		                    "ID \"%s\": check kme_id, or the URL points at "
-		                    "another KME",
-		                    k->url, k->peer_name[0] ? k->peer_name : "?",
-		                    k->kme_id);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "KME at %s presented a certificate for "
+		    "\"%s\", which does not name the expected KME "
+		    "ID \"%s\": check kme_id, or the URL points at "
+		    "another KME",
+		    k->url, k->peer_name[0] ? k->peer_name : "?", k->kme_id);
 	switch (c) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
-		return qm_error_set(err, QM_ERR_NET,
-		                    "could not connect to the KME at %s: %s; "
-		                    "check that the KME runs and the URL is right",
-		                    k->url, eb);
+		return qm_error_set(
+		    err, QM_ERR_NET,
+		    "could not connect to the KME at %s: %s; "
+		    "check that the KME runs and the URL is right",
+		    k->url, eb);
 	case CURLE_OPERATION_TIMEDOUT:
 		return qm_error_set(err, QM_ERR_TIMEOUT,
-		                    "KME at %s did not answer in time: %s", k->url,
-		                    eb);
+		                    "KME at %s did not answer in time: %s",
+		                    k->url, eb);
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "the certificate of the KME at %s could not be "
-		                    "verified: %s; check that %s is the CA that "
-		                    "issued it, that it is valid now and names the "
-		                    "host in the URL",
-		                    k->url, eb, k->ca_file);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "the certificate of the KME at %s could not be "
+		    "verified: %s; check that %s is the CA that "
+		    "issued it, that it is valid now and names the "
+		    "host in the URL",
+		    k->url, eb, k->ca_file);
 	case CURLE_SSL_CACERT_BADFILE:
 		return qm_error_set(err, QM_ERR_TLS,
 		                    "could not load the KME's CA file %s: %s",
 		                    k->ca_file, eb);
 	case CURLE_SSL_CERTPROBLEM:
-		return qm_error_set(err, QM_ERR_TLS,
-		                    "could not use this SAE's client certificate "
-		                    "%s with key %s: %s; check the files and the "
-		                    "key's passphrase",
-		                    k->cert_file, k->key_file, eb);
+		return qm_error_set(
+		    err, QM_ERR_TLS,
+		    "could not use this SAE's client certificate "
+		    "%s with key %s: %s; check the files and the "
+		    "key's passphrase",
+		    k->cert_file, k->key_file, eb);
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 		if (cert_alert(eb))
-			return qm_error_set(err, QM_ERR_TLS,
-			                    "KME at %s refused the client "
-			                    "certificate %s: %s; check that the "
-			                    "KME trusts the CA that issued it",
-			                    k->url, k->cert_file, eb);
+			return qm_error_set(
+			    err, QM_ERR_TLS,
+			    "KME at %s refused the client "
+			    "certificate %s: %s; check that the "
+			    "KME trusts the CA that issued it",
+			    k->url, k->cert_file, eb);
 		if (c == CURLE_SSL_CONNECT_ERROR || has_alert(eb))
 			return qm_error_set(err, QM_ERR_TLS,
 			                    "TLS with the KME at %s failed: %s",
@@ -263,10 +270,11 @@ static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, int fresh,
 		                    "connection to the KME at %s broke: %s%s",
 		                    k->url, eb, fresh ? CLOSED_HINT : "");
 	case CURLE_GOT_NOTHING:
-		return qm_error_set(err, QM_ERR_NET,
-		                    "KME at %s closed the connection without an "
-		                    "answer%s",
-		                    k->url, fresh ? CLOSED_HINT : "");
+		return qm_error_set(
+		    err, QM_ERR_NET,
+		    "KME at %s closed the connection without an "
+		    "answer%s",
+		    k->url, fresh ? CLOSED_HINT : "");
 	case CURLE_PARTIAL_FILE:
 		return qm_error_set(err, QM_ERR_NET,
 		                    "KME at %s dropped the connection in the "
@@ -314,21 +322,23 @@ static enum qm_err http_fail(struct qm_kms *k, long status,
 	switch (status) {
 	case 400:
 		if (contains_ci(msg, "not found"))
-			return qm_error_set(err, QM_ERR_NOTFOUND,
-			                    "KME at %s has no such keys (400)%s; "
-			                    "they were fetched already, expired "
-			                    "or never existed",
-			                    k->url, shown);
+			return qm_error_set(
+			    err, QM_ERR_NOTFOUND,
+			    "KME at %s has no such keys (400)%s; "
+			    "they were fetched already, expired "
+			    "or never existed",
+			    k->url, shown);
 		return qm_error_set(err, QM_ERR_PROTO,
 		                    "KME at %s rejected the request (400 Bad "
 		                    "Request)%s",
 		                    k->url, shown);
 	case 401:
-		return qm_error_set(err, QM_ERR_DENIED,
-		                    "KME at %s answered 401 Unauthorized%s: the "
-		                    "KME did not accept this SAE's certificate, or "
-		                    "the key was not addressed to this SAE",
-		                    k->url, shown);
+		return qm_error_set(
+		    err, QM_ERR_DENIED,
+		    "KME at %s answered 401 Unauthorized%s: the "
+		    "KME did not accept this SAE's certificate, or "
+		    "the key was not addressed to this SAE",
+		    k->url, shown);
 	case 503:
 		return qm_error_set(err, QM_ERR_UNAVAIL,
 		                    "KME at %s cannot serve now (503 Service "
@@ -351,12 +361,13 @@ static void backoff(struct qm_kms *k, unsigned attempt)
 		ms *= 2;
 	/* a KME's Retry-After counts, within the cap */
 	if (curl_easy_getinfo(k->curl, CURLINFO_RETRY_AFTER, &after) ==
-	            CURLE_OK &&
+	        CURLE_OK &&
 	    after > 0 && after * 1000 > ms)
 		ms = (long)(after * 1000);
 	if (ms > k->retry_delay_max_ms)
 		ms = k->retry_delay_max_ms;
-	/* up to a quarter of jitter so that many clients do not retry in step */
+	/* up to a quarter of jitter so that many clients do not retry in step
+	 */
 	if (ms > 4)
 		ms -= (long)qm_random_uniform((uint32_t)(ms / 4));
 	ts.tv_sec = ms / 1000;
@@ -365,8 +376,8 @@ static void backoff(struct qm_kms *k, unsigned attempt)
 		;
 }
 
-enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
-                     const char *path, const char *body, struct qm_buf *reply,
+enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
+                     const char *body, struct qm_buf *reply,
                      struct qm_error *err)
 {
 	struct curl_slist *hdrs = NULL, *h;
@@ -420,8 +431,9 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
 			                  &status);
 		if (attempt >= k->retries)
 			break;
-		if (c == CURLE_OK ? status != 503
-		                  : (k->id_mismatch || !retryable(c, k->errbuf)))
+		if (c == CURLE_OK
+		        ? status != 503
+		        : (k->id_mismatch || !retryable(c, k->errbuf)))
 			break;
 		backoff(k, attempt);
 	}

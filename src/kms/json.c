@@ -122,8 +122,7 @@ static int id_ok(const json_t *v)
 	return 1;
 }
 
-enum qm_err kms_id_check(const char *id, const char *what,
-                         struct qm_error *err)
+enum qm_err kms_id_check(const char *id, const char *what, struct qm_error *err)
 {
 	size_t n;
 
@@ -185,8 +184,7 @@ static enum qm_err get_count(json_t *root, const char *name, uint64_t *dst,
 /* ----------------------------------------------------------------- Status */
 
 enum qm_err qm_kms_status_parse(const char *json, size_t len,
-                                struct qm_kms_status *st,
-                                struct qm_error *err)
+                                struct qm_kms_status *st, struct qm_error *err)
 {
 	struct qm_kms_status *s = NULL;
 	json_t *root = NULL, *ext;
@@ -215,22 +213,23 @@ enum qm_err qm_kms_status_parse(const char *json, size_t len,
 	                    &s->present, QM_KMS_HAS_STORED_KEY_COUNT, err)) ||
 	    (rc = get_count(root, "max_key_count", &s->max_key_count,
 	                    &s->present, 0, err)) ||
-	    (rc = get_count(root, "max_key_per_request",
-	                    &s->max_key_per_request, &s->present,
-	                    QM_KMS_HAS_MAX_KEY_PER_REQUEST, err)) ||
-	    (rc = get_count(root, "max_key_size", &s->max_key_size,
-	                    &s->present, QM_KMS_HAS_MAX_KEY_SIZE, err)) ||
-	    (rc = get_count(root, "min_key_size", &s->min_key_size,
-	                    &s->present, 0, err)) ||
+	    (rc =
+	         get_count(root, "max_key_per_request", &s->max_key_per_request,
+	                   &s->present, QM_KMS_HAS_MAX_KEY_PER_REQUEST, err)) ||
+	    (rc = get_count(root, "max_key_size", &s->max_key_size, &s->present,
+	                    QM_KMS_HAS_MAX_KEY_SIZE, err)) ||
+	    (rc = get_count(root, "min_key_size", &s->min_key_size, &s->present,
+	                    0, err)) ||
 	    (rc = get_count(root, "max_SAE_ID_count", &s->max_sae_id_count,
 	                    &s->present, 0, err)))
 		goto out;
 	ext = json_object_get(root, "status_extension");
 	if (ext && !json_is_null(ext)) {
 		if (!json_is_object(ext)) {
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "Status member status_extension is not "
-			                  "an object");
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "Status member status_extension is not "
+			    "an object");
 			goto out;
 		}
 		dump = json_dumps(ext, JSON_COMPACT | JSON_SORT_KEYS);
@@ -279,9 +278,10 @@ enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
 		goto out;
 	}
 	if (!ext_ok(json_object_get(root, "key_container_extension"))) {
-		rc = qm_error_set(err, QM_ERR_PARSE,
-		                  "Key container member key_container_extension "
-		                  "is not an object");
+		rc =
+		    qm_error_set(err, QM_ERR_PARSE,
+		                 "Key container member key_container_extension "
+		                 "is not an object");
 		goto out;
 	}
 	n = json_array_size(keys);
@@ -313,10 +313,11 @@ enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
 			goto out;
 		}
 		if (!id_ok(id)) {
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "keys[%zu].key_ID is empty, longer than "
-			                  "%d bytes or holds control characters",
-			                  i, QM_KMS_ID_MAX);
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "keys[%zu].key_ID is empty, longer than "
+			    "%d bytes or holds control characters",
+			    i, QM_KMS_ID_MAX);
 			goto out;
 		}
 		if (!key || !json_is_string(key)) {
@@ -327,15 +328,16 @@ enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
 		}
 		if (!ext_ok(json_object_get(k, "key_ID_extension")) ||
 		    !ext_ok(json_object_get(k, "key_extension"))) {
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "keys[%zu] has an extension that is not "
-			                  "an object",
-			                  i);
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "keys[%zu] has an extension that is not "
+			    "an object",
+			    i);
 			goto out;
 		}
 		rc = keys_add_b64(ks, json_string_value(id),
-		                  json_string_value(key), json_string_length(key),
-		                  expect_bytes, err);
+		                  json_string_value(key),
+		                  json_string_length(key), expect_bytes, err);
 		json_string_wipe(key);
 		if (rc) {
 			qm_error_prefix(err, "Key container: ");
@@ -345,7 +347,7 @@ enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
 out:
 	if (root && (keys = json_object_get(root, "keys")))
 		json_array_foreach(keys, i, k)
-			json_string_wipe(json_object_get(k, "key"));
+		    json_string_wipe(json_object_get(k, "key"));
 	json_decref(root);
 	if (rc) {
 		/* drop (and wipe) what this reply added */
@@ -363,9 +365,8 @@ out:
 	return rc;
 }
 
-enum qm_err qm_kms_keys_parse(const char *json, size_t len,
-                              size_t expect_bytes, struct qm_kms_keys **out,
-                              struct qm_error *err)
+enum qm_err qm_kms_keys_parse(const char *json, size_t len, size_t expect_bytes,
+                              struct qm_kms_keys **out, struct qm_error *err)
 {
 	struct qm_kms_keys *ks = NULL;
 	enum qm_err rc;
@@ -406,7 +407,8 @@ enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
 	enum qm_err rc;
 
 	if (!msg || msgsize == 0)
-		return qm_error_set(err, QM_ERR_INVAL, "no room for the message");
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "no room for the message");
 	rc = load(json, len, QM_KMS_SMALL_BODY_MAX, "Error", &root, err);
 	if (rc)
 		goto out;

@@ -67,7 +67,8 @@ enum qm_err keys_add_b64(struct qm_kms_keys *ks, const char *id,
 		goto out;
 	idc = strdup(id);
 	if (!idc) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory for a key ID");
+		rc = qm_error_set(err, QM_ERR_NOMEM,
+		                  "out of memory for a key ID");
 		goto out;
 	}
 	rc = qm_b64_decode(b64, n, &ks->mat, err);
@@ -82,8 +83,8 @@ enum qm_err keys_add_b64(struct qm_kms_keys *ks, const char *id,
 	}
 	if (expect_bytes && got != expect_bytes) {
 		rc = qm_error_set(err, QM_ERR_PROTO,
-		                  "key %s has %zu bytes, %zu were asked for", id,
-		                  got, expect_bytes);
+		                  "key %s has %zu bytes, %zu were asked for",
+		                  id, got, expect_bytes);
 		goto out;
 	}
 	ks->ids[ks->count] = idc;

@@ -37,7 +37,8 @@ static enum qm_err file_check(const char *path, const char *what,
 {
 	if (!path || !*path)
 		return qm_error_set(err, QM_ERR_INVAL,
-		                    "the KME client needs %s (a PEM file)", what);
+		                    "the KME client needs %s (a PEM file)",
+		                    what);
 	if (access(path, R_OK) != 0)
 		return qm_error_set(err, QM_ERR_IO,
 		                    "cannot read %s %s: check the path and its "
@@ -89,7 +90,8 @@ enum qm_err qm_kms_new(const struct qm_kms_config *cfg, struct qm_kms **out,
 	while (n > 8 && k->url[n - 1] == '/')
 		k->url[--n] = '\0';
 	if (cfg->key_pass) {
-		k->key_pass = qm_sec_dup(cfg->key_pass, strlen(cfg->key_pass) + 1);
+		k->key_pass =
+		    qm_sec_dup(cfg->key_pass, strlen(cfg->key_pass) + 1);
 		if (!k->key_pass) {
 			rc = qm_error_set(err, QM_ERR_NOMEM,
 			                  "out of secure memory");
@@ -97,13 +99,13 @@ enum qm_err qm_kms_new(const struct qm_kms_config *cfg, struct qm_kms **out,
 		}
 	}
 	k->connect_timeout_ms =
-		cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
+	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
 	k->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
 	k->retries = cfg->retries > 10 ? 10 : cfg->retries;
 	k->retry_delay_ms = cfg->retry_delay_ms > 0 ? cfg->retry_delay_ms : 1;
 	k->retry_delay_max_ms = cfg->retry_delay_max_ms >= k->retry_delay_ms
-	                                ? cfg->retry_delay_max_ms
-	                                : k->retry_delay_ms;
+	                            ? cfg->retry_delay_max_ms
+	                            : k->retry_delay_ms;
 	k->max_body = cfg->max_body ? cfg->max_body : QM_KMS_BODY_DEFAULT;
 	if (k->max_body < QM_KMS_SMALL_BODY_MAX)
 		k->max_body = QM_KMS_SMALL_BODY_MAX;
@@ -231,7 +233,7 @@ static enum qm_err request_body(const struct qm_kms_key_request *req,
 			if (rc)
 				goto out;
 			if (json_array_append_new(
-				    a, json_string(req->additional_slaves[i])))
+			        a, json_string(req->additional_slaves[i])))
 				goto nomem;
 		}
 		if (json_object_set_new(o, "additional_slave_SAE_IDs", a)) {
@@ -287,7 +289,8 @@ static enum qm_err enc_keys_into(struct qm_kms *k, const char *slave_sae,
 		const char *sep = "?";
 
 		if (req->number) {
-			rc = qm_buf_appendf(&path, err, "?number=%u", req->number);
+			rc = qm_buf_appendf(&path, err, "?number=%u",
+			                    req->number);
 			sep = "&";
 		}
 		if (!rc && req->size_bits)
@@ -300,9 +303,9 @@ static enum qm_err enc_keys_into(struct qm_kms *k, const char *slave_sae,
 	              body, &reply, err);
 	if (rc)
 		goto out;
-	rc = keys_parse_into(ks, (const char *)reply.data, reply.len,
-	                     req->size_bits ? (req->size_bits + 7) / 8 : 0,
-	                     err);
+	rc =
+	    keys_parse_into(ks, (const char *)reply.data, reply.len,
+	                    req->size_bits ? (req->size_bits + 7) / 8 : 0, err);
 	if (rc) {
 		qm_error_prefix(err, "KME at %s: ", k->url);
 		goto out;
@@ -352,9 +355,8 @@ enum qm_err qm_kms_enc_keys(struct qm_kms *k, const char *slave_sae,
 
 enum qm_err qm_kms_keys_get(struct qm_kms *k, const char *slave_sae,
                             unsigned number, unsigned size_bits,
-                            const char *const *additional,
-                            size_t n_additional, struct qm_kms_keys **out,
-                            struct qm_error *err)
+                            const char *const *additional, size_t n_additional,
+                            struct qm_kms_keys **out, struct qm_error *err)
 {
 	struct qm_kms_key_request req;
 
@@ -371,8 +373,7 @@ enum qm_err qm_kms_keys_get(struct qm_kms *k, const char *slave_sae,
 /* dec_keys for ids[0..n), appended to dst in the order of ids. */
 static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
                                  const char *const *ids, size_t n,
-                                 struct qm_kms_keys *dst,
-                                 struct qm_error *err)
+                                 struct qm_kms_keys *dst, struct qm_error *err)
 {
 	struct qm_buf path, reply;
 	struct qm_kms_keys *got = NULL;
@@ -391,9 +392,9 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 			goto out;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(ids[i], ids[j]) == 0) {
-				rc = qm_error_set(err, QM_ERR_INVAL,
-				                  "key ID %s is asked for twice",
-				                  ids[i]);
+				rc = qm_error_set(
+				    err, QM_ERR_INVAL,
+				    "key ID %s is asked for twice", ids[i]);
 				goto out;
 			}
 	}
@@ -450,10 +451,11 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 			if (strcmp(got->ids[(i + j) % n], ids[i]) == 0)
 				break;
 		if (j == got->count) {
-			rc = qm_error_set(err, QM_ERR_PROTO,
-			                  "KME at %s did not send key %s that was "
-			                  "asked for",
-			                  k->url, ids[i]);
+			rc = qm_error_set(
+			    err, QM_ERR_PROTO,
+			    "KME at %s did not send key %s that was "
+			    "asked for",
+			    k->url, ids[i]);
 			goto out;
 		}
 		rc = keys_add_from(dst, got, (i + j) % n, err);
@@ -535,7 +537,7 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 		goto out;
 	/* The largest key size that is whole bytes. */
 	size = (st.present & QM_KMS_HAS_MAX_KEY_SIZE) ? st.max_key_size
-	                                               : st.key_size;
+	                                              : st.key_size;
 	size -= size % 8;
 	if (size > 8ull * 1024 * 1024)
 		size = 8ull * 1024 * 1024;
@@ -556,19 +558,19 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 		    have / st.stored_key_count != st.key_size)
 			have = UINT64_MAX;
 		if (have < need_bits) {
-			rc = qm_error_set(err, QM_ERR_UNAVAIL,
-			                  "KME at %s holds %llu bytes of key "
-			                  "material for %s, %llu bytes are needed",
-			                  k->url, (unsigned long long)(have / 8),
-			                  slave_sae,
-			                  (unsigned long long)(need_bits / 8));
+			rc = qm_error_set(
+			    err, QM_ERR_UNAVAIL,
+			    "KME at %s holds %llu bytes of key "
+			    "material for %s, %llu bytes are needed",
+			    k->url, (unsigned long long)(have / 8), slave_sae,
+			    (unsigned long long)(need_bits / 8));
 			goto out;
 		}
 	}
 	per = (st.present & QM_KMS_HAS_MAX_KEY_PER_REQUEST) &&
 	              st.max_key_per_request
-	              ? st.max_key_per_request
-	              : 1;
+	          ? st.max_key_per_request
+	          : 1;
 	if (per > per_body(k, size / 8))
 		per = per_body(k, size / 8);
 	if (per > UINT32_MAX)
@@ -580,14 +582,15 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 		struct qm_kms_key_request req;
 
 		memset(&req, 0, sizeof(req));
-		req.number = (unsigned)(nkeys - done < per ? nkeys - done : per);
+		req.number =
+		    (unsigned)(nkeys - done < per ? nkeys - done : per);
 		req.size_bits = (unsigned)size;
 		rc = enc_keys_into(k, slave_sae, &req, ks, err);
 		if (rc) {
-			qm_error_prefix(err,
-			                "after %llu of %llu keys of key material: ",
-			                (unsigned long long)done,
-			                (unsigned long long)nkeys);
+			qm_error_prefix(
+			    err, "after %llu of %llu keys of key material: ",
+			    (unsigned long long)done,
+			    (unsigned long long)nkeys);
 			goto out;
 		}
 		done += req.number;
@@ -633,7 +636,8 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
 
 		rc = dec_keys_into(k, master_sae, key_ids + done, m, ks, err);
 		if (rc) {
-			qm_error_prefix(err, "after %zu of %zu keys: ", done, n);
+			qm_error_prefix(err, "after %zu of %zu keys: ", done,
+			                n);
 			goto out;
 		}
 		done += m;

@@ -26,8 +26,8 @@
 /* Longest message kept from a KME's Error body. */
 #define QM_KMS_MSG_MAX 256
 /* Default and largest reply size; status and error replies are capped lower. */
-#define QM_KMS_BODY_DEFAULT (16u * 1024 * 1024)
-#define QM_KMS_BODY_MAX (256u * 1024 * 1024)
+#define QM_KMS_BODY_DEFAULT   (16u * 1024 * 1024)
+#define QM_KMS_BODY_MAX       (256u * 1024 * 1024)
 #define QM_KMS_SMALL_BODY_MAX (64u * 1024)
 /* Most keys one container may hold (a bound for hostile replies). */
 #define QM_KMS_KEYS_MAX 100000u
@@ -37,19 +37,27 @@
  * fields; qm_kms_new copies everything, so the strings may be freed after.
  */
 struct qm_kms_config {
-	const char *url;       /* "https://host:port[/prefix]"; /api/v1/... is added */
+	const char
+	    *url; /* "https://host:port[/prefix]"; /api/v1/... is added */
 	const char *cert_file; /* this SAE's client certificate (PEM) */
 	const char *key_file;  /* its private key (PEM) */
-	const char *key_pass;  /* passphrase of key_file or NULL; copied to secure memory */
-	const char *ca_file;   /* CA certificate(s) that issued the KME's certificate */
-	const char *kme_id;    /* when set, the KME certificate must name it (CN or SAN) */
+	const char *key_pass;  /* passphrase of key_file or NULL; copied to
+	                          secure memory */
+	const char
+	    *ca_file; /* CA certificate(s) that issued the KME's certificate */
+	const char *
+	    kme_id; /* when set, the KME certificate must name it (CN or SAN) */
 	long connect_timeout_ms; /* default 5000 */
 	long timeout_ms;         /* whole request, default 30000 */
-	unsigned retries;        /* extra attempts on 503 and connection errors, default 2 */
-	long retry_delay_ms;     /* first back-off, doubled each time, default 200 */
+	unsigned retries;        /* extra attempts on 503 and connection errors,
+	                            default 2 */
+	long
+	    retry_delay_ms; /* first back-off, doubled each time, default 200 */
 	long retry_delay_max_ms; /* back-off cap, default 3000 */
-	size_t max_body;         /* largest key-container reply, default QM_KMS_BODY_DEFAULT */
-	unsigned dec_chunk;      /* key IDs per dec_keys request in the bulk helper; 0: ask status */
+	size_t max_body;         /* largest key-container reply, default
+	                            QM_KMS_BODY_DEFAULT */
+	unsigned dec_chunk; /* key IDs per dec_keys request in the bulk helper;
+	                       0: ask status */
 };
 
 /* Fills c with the defaults above and NULL strings. */
@@ -80,10 +88,10 @@ unsigned long qm_kms_connections(const struct qm_kms *k);
  * of 8. extension is status_extension as compact JSON ("" when absent or
  * longer than QM_KMS_EXT_MAX).
  */
-#define QM_KMS_HAS_STORED_KEY_COUNT 0x1u
+#define QM_KMS_HAS_STORED_KEY_COUNT    0x1u
 #define QM_KMS_HAS_MAX_KEY_PER_REQUEST 0x2u
-#define QM_KMS_HAS_MAX_KEY_SIZE 0x4u
-#define QM_KMS_HAS_KEY_SIZE 0x8u
+#define QM_KMS_HAS_MAX_KEY_SIZE        0x4u
+#define QM_KMS_HAS_KEY_SIZE            0x8u
 
 struct qm_kms_status {
 	unsigned present; /* QM_KMS_HAS_* of the members the KME sent */
@@ -162,9 +170,8 @@ enum qm_err qm_kms_enc_keys(struct qm_kms *k, const char *slave_sae,
  */
 enum qm_err qm_kms_keys_get(struct qm_kms *k, const char *slave_sae,
                             unsigned number, unsigned size_bits,
-                            const char *const *additional,
-                            size_t n_additional, struct qm_kms_keys **out,
-                            struct qm_error *err);
+                            const char *const *additional, size_t n_additional,
+                            struct qm_kms_keys **out, struct qm_error *err);
 
 /*
  * Get key with key IDs (dec_keys) from master_sae: GET ?key_ID= for one ID,
@@ -178,7 +185,8 @@ enum qm_err qm_kms_keys_by_id(struct qm_kms *k, const char *master_sae,
                               const char *const *key_ids, size_t n,
                               struct qm_kms_keys **out, struct qm_error *err);
 
-/* ------------------------------------------------------ key material in bulk */
+/* ------------------------------------------------------ key material in bulk
+ */
 
 /*
  * Fetches at least nbytes of key material for slave_sae in as few requests
@@ -220,11 +228,9 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
  * ASCII only, truncated to msgsize - 1).
  */
 enum qm_err qm_kms_status_parse(const char *json, size_t len,
-                                struct qm_kms_status *st,
-                                struct qm_error *err);
-enum qm_err qm_kms_keys_parse(const char *json, size_t len,
-                              size_t expect_bytes, struct qm_kms_keys **out,
-                              struct qm_error *err);
+                                struct qm_kms_status *st, struct qm_error *err);
+enum qm_err qm_kms_keys_parse(const char *json, size_t len, size_t expect_bytes,
+                              struct qm_kms_keys **out, struct qm_error *err);
 enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
                                size_t msgsize, struct qm_error *err);
 

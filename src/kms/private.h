@@ -71,8 +71,8 @@ enum kms_method { KMS_GET, KMS_POST };
  * buffer the caller initialised with its limit). Returns QM_OK only for a
  * 200 reply; otherwise err says what the KME or the connection did.
  */
-enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
-                     const char *path, const char *body, struct qm_buf *reply,
+enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
+                     const char *body, struct qm_buf *reply,
                      struct qm_error *err);
 /* Sets up the easy handle of a new client (TLS files, time-outs). */
 enum qm_err kms_http_setup(struct qm_kms *k, struct qm_error *err);

@@ -91,7 +91,8 @@ static int wait_keys(uint64_t want, int timeout_ms)
 		    st.stored_key_count >= want)
 			ok = 1;
 		else
-			poll(NULL, 0, 50); /* the link fills the pool meanwhile */
+			poll(NULL, 0,
+			     50); /* the link fills the pool meanwhile */
 	}
 	qm_kms_free(&k);
 	return ok ? 0 : -1;
@@ -100,11 +101,14 @@ static int wait_keys(uint64_t want, int timeout_ms)
 static int group_setup(void **state)
 {
 	char qkme[700], ports[32], log[700], conf[2][700];
-	char *tn[] = {qkme, "testnet", dir, "--saes", "2", "--ports", ports,
-	              "--set", "max_key_per_request = 8", NULL};
+	char *tn[] = {qkme,     "testnet", dir,
+	              "--saes", "2",       "--ports",
+	              ports,    "--set",   "max_key_per_request = 8",
+	              NULL};
 
 	(void)state;
-	if (qm_core_init(NULL) != QM_OK || qmt_tmpdir("kms-qkme", dir, sizeof(dir)))
+	if (qm_core_init(NULL) != QM_OK ||
+	    qmt_tmpdir("kms-qkme", dir, sizeof(dir)))
 		return -1;
 	snprintf(qkme, sizeof(qkme), "%s/src/kme/qkme", qmt_binary_dir());
 	port[0] = qmt_free_port();
@@ -248,7 +252,7 @@ static void test_get_forms_and_once(void **state)
 static void test_post_multicast(void **state)
 {
 	struct qm_kms *a = client(0, SAE_A1), *b1 = client(1, SAE_B1),
-		      *b2 = client(1, SAE_B2);
+	              *b2 = client(1, SAE_B2);
 	const char *const extra[] = {SAE_B2};
 	struct qm_kms_key_request req;
 	struct qm_kms_keys *ka = NULL, *k1 = NULL, *k2 = NULL;
@@ -295,7 +299,7 @@ static void test_post_multicast(void **state)
 static void test_not_yours(void **state)
 {
 	struct qm_kms *a = client(0, SAE_A1), *b2 = client(1, SAE_B2),
-		      *wrong_kme = client(1, SAE_A1), *b1 = client(1, SAE_B1);
+	              *wrong_kme = client(1, SAE_A1), *b1 = client(1, SAE_B1);
 	struct qm_kms_keys *ka = NULL, *kb = NULL;
 	struct qm_kms_status st;
 	const char *id;
@@ -358,7 +362,8 @@ static void test_kme_id_check(void **state)
 static void test_bulk_both_sides(void **state)
 {
 	/* the receiver learns the chunk size (8) from its own status call */
-	struct qm_kms *a = client(0, SAE_A1), *b = client_ex(1, SAE_B1, NULL, 0);
+	struct qm_kms *a = client(0, SAE_A1),
+	              *b = client_ex(1, SAE_B1, NULL, 0);
 	struct qm_kms_keys *ka = NULL, *kb = NULL;
 	const char **ids;
 	struct qm_kms_status st;
@@ -371,7 +376,7 @@ static void test_bulk_both_sides(void **state)
 	expect_rc(qm_kms_material_get(a, SAE_B1, 10 * 1024, &ka, &e), QM_OK);
 	n = qm_kms_keys_count(ka);
 	assert_int_equal(n, (10 * 1024 * 8 + st.max_key_size - 1) /
-	                            st.max_key_size);
+	                        st.max_key_size);
 	assert_non_null(qm_kms_keys_material(ka, &len));
 	assert_true(len >= 10 * 1024);
 	ids = calloc(n, sizeof(*ids));
@@ -394,7 +399,7 @@ static void test_bulk_both_sides(void **state)
 
 /* ---------------------------------------------- one handle per thread */
 
-#define NTHREADS 8
+#define NTHREADS  8
 #define PERTHREAD 16
 
 struct worker {
@@ -440,9 +445,8 @@ static void test_threads(void **state)
 	assert_int_equal(wait_keys(NTHREADS * PERTHREAD * 2 + 8, 30000), 0);
 	memset(w, 0, sizeof(w));
 	for (int t = 0; t < NTHREADS; t++)
-		assert_int_equal(pthread_create(&th[t], NULL, worker_main,
-		                                &w[t]),
-		                 0);
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, worker_main, &w[t]), 0);
 	for (int t = 0; t < NTHREADS; t++)
 		pthread_join(th[t], NULL);
 	for (int t = 0; t < NTHREADS; t++) {
@@ -465,7 +469,7 @@ static void test_threads(void **state)
 		for (int i = 0; i < PERTHREAD; i++) {
 			size_t la;
 			const unsigned char *pa =
-				qm_kms_keys_material(w[t].keys[i], &la);
+			    qm_kms_keys_material(w[t].keys[i], &la);
 
 			assert_int_equal(la, 64);
 			assert_int_equal(qm_ct_eq(pa, pb + n * 32, 64), 0);
@@ -479,14 +483,14 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status),
-		cmocka_unit_test(test_get_forms_and_once),
-		cmocka_unit_test(test_post_multicast),
-		cmocka_unit_test(test_not_yours),
-		cmocka_unit_test(test_bad_requests),
-		cmocka_unit_test(test_kme_id_check),
-		cmocka_unit_test(test_bulk_both_sides),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_get_forms_and_once),
+	    cmocka_unit_test(test_post_multicast),
+	    cmocka_unit_test(test_not_yours),
+	    cmocka_unit_test(test_bad_requests),
+	    cmocka_unit_test(test_kme_id_check),
+	    cmocka_unit_test(test_bulk_both_sides),
+	    cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

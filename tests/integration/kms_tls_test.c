@@ -63,8 +63,7 @@ struct srv {
 
 static char dir[512];
 
-static void srv_script(struct srv *s, enum act a, int status,
-                       const char *body)
+static void srv_script(struct srv *s, enum act a, int status, const char *body)
 {
 	pthread_mutex_lock(&s->mu);
 	assert_true(s->nsteps < MAXSTEPS);
@@ -121,7 +120,8 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 		while (!(end = memmem(req, have, "\r\n\r\n", 4))) {
 			if (have == sizeof(req) || !wait_readable(s, ssl, fd))
 				return;
-			r = SSL_read(ssl, req + have, (int)(sizeof(req) - have));
+			r = SSL_read(ssl, req + have,
+			             (int)(sizeof(req) - have));
 			if (r <= 0)
 				return;
 			have += (size_t)r;
@@ -143,14 +143,18 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 		/* the body: the first bytes kept, the rest only counted */
 		{
 			size_t got = have - hlen < blen ? have - hlen : blen;
-			size_t keep = got < sizeof(s->body) - 1 ? got : sizeof(s->body) - 1;
+			size_t keep = got < sizeof(s->body) - 1
+			                  ? got
+			                  : sizeof(s->body) - 1;
 
 			memcpy(s->body, req + hlen, keep);
 			have -= hlen + got;
 			memmove(req, req + hlen + got, have);
 			while (got < blen) {
 				char tmp[16384];
-				size_t want = blen - got < sizeof(tmp) ? blen - got : sizeof(tmp);
+				size_t want = blen - got < sizeof(tmp)
+				                  ? blen - got
+				                  : sizeof(tmp);
 
 				if (!wait_readable(s, ssl, fd))
 					return;
@@ -158,9 +162,11 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 				if (r <= 0)
 					return;
 				if (keep < sizeof(s->body) - 1) {
-					size_t m = (size_t)r < sizeof(s->body) - 1 - keep
-					                   ? (size_t)r
-					                   : sizeof(s->body) - 1 - keep;
+					size_t m =
+					    (size_t)r <
+					            sizeof(s->body) - 1 - keep
+					        ? (size_t)r
+					        : sizeof(s->body) - 1 - keep;
 					memcpy(s->body + keep, tmp, m);
 					keep += m;
 				}
@@ -181,15 +187,17 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 		if (st.act == DROP)
 			return;
 		if (st.act == HANG)
-			continue; /* no answer; wait for the client to give up */
+			continue; /* no answer; wait for the client to give up
+			           */
 		if (st.act == HUGE) {
 			static char chunk[16384];
 
 			memset(chunk, ' ', sizeof(chunk));
-			snprintf(hdr, sizeof(hdr),
-			         "HTTP/1.1 200 OK\r\nContent-Type: "
-			         "application/json\r\nContent-Length: %d\r\n\r\n",
-			         64 * 16384);
+			snprintf(
+			    hdr, sizeof(hdr),
+			    "HTTP/1.1 200 OK\r\nContent-Type: "
+			    "application/json\r\nContent-Length: %d\r\n\r\n",
+			    64 * 16384);
 			if (ssl_write_all(ssl, hdr, strlen(hdr)))
 				return;
 			for (int i = 0; i < 64; i++)
@@ -238,9 +246,8 @@ static void *srv_main(void *arg)
 			if (peer) {
 				pthread_mutex_lock(&s->mu);
 				X509_NAME_get_text_by_NID(
-					X509_get_subject_name(peer),
-					NID_commonName, s->peer_cn,
-					sizeof(s->peer_cn));
+				    X509_get_subject_name(peer), NID_commonName,
+				    s->peer_cn, sizeof(s->peer_cn));
 				pthread_mutex_unlock(&s->mu);
 				X509_free(peer);
 			}
@@ -271,15 +278,14 @@ static struct srv *srv_start(const char *cert, const char *key,
 	assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ctx, path), 1);
 	snprintf(path, sizeof(path), "%s/%s", dir, key);
 	assert_int_equal(
-		SSL_CTX_use_PrivateKey_file(s->ctx, path, SSL_FILETYPE_PEM), 1);
+	    SSL_CTX_use_PrivateKey_file(s->ctx, path, SSL_FILETYPE_PEM), 1);
 	if (client_ca) {
 		snprintf(path, sizeof(path), "%s/%s", dir, client_ca);
 		assert_int_equal(
-			SSL_CTX_load_verify_locations(s->ctx, path, NULL), 1);
-		SSL_CTX_set_verify(s->ctx,
-		                   SSL_VERIFY_PEER |
-		                           SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-		                   NULL);
+		    SSL_CTX_load_verify_locations(s->ctx, path, NULL), 1);
+		SSL_CTX_set_verify(
+		    s->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		    NULL);
 	}
 	/* resumed sessions with client certificates need an ID context */
 	SSL_CTX_set_session_id_context(s->ctx, (const unsigned char *)"kms", 3);
@@ -320,44 +326,44 @@ static void srv_stop(struct srv **sp)
 /* ---------------------------------------------------------- certificates */
 
 static const char certs_sh[] =
-	"set -e\n"
-	"cd \"$1\"\n"
-	"ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-	"-nodes -keyout $1.key -out $1.pem -days 2 -subj \"/CN=$2\"; }\n"
-	"leaf() { # name ca cn ext\n"
-	"  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
-	"-out $1.key\n"
-	"  openssl req -new -key $1.key -subj \"/CN=$3\" -out $1.csr\n"
-	"  printf '%s\\n' \"$4\" > $1.ext\n"
-	"  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key "
-	"-set_serial $RANDOM$RANDOM -days 2 -extfile $1.ext -out $1.pem; }\n"
-	"srv='basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth'\n"
-	"cli='basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth'\n"
-	"ca ca 'QMail Test CA'\n"
-	"ca ca2 'Another CA'\n"
-	"leaf kme ca KME_A \"$(printf \"$srv\")\n"
-	"subjectAltName=IP:127.0.0.1,DNS:localhost\"\n"
-	"leaf kmex ca KME_X \"$(printf \"$srv\")\n"
-	"subjectAltName=IP:127.0.0.1\"\n"
-	"leaf kmename ca KME_A \"$(printf \"$srv\")\n"
-	"subjectAltName=DNS:kme.example.org\"\n"
-	"leaf kme2 ca2 KME_A \"$(printf \"$srv\")\n"
-	"subjectAltName=IP:127.0.0.1\"\n"
-	"leaf sae ca SAE_A \"$(printf \"$cli\")\"\n"
-	"leaf evil ca2 SAE_A \"$(printf \"$cli\")\"\n"
-	"openssl pkey -in sae.key -aes256 -passout pass:open-sesame "
-	"-out sae_enc.key\n"
-	"# a KME certificate that expired in 2020 (openssl ca sets the dates)\n"
-	"printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\n"
-	"new_certs_dir=.\\nserial=serial\\ndefault_md=sha256\\n"
-	"policy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf\n"
-	": > index.txt; echo 1000 > serial\n"
-	"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
-	"-out old.key\n"
-	"openssl req -new -key old.key -subj /CN=KME_A -out old.csr\n"
-	"openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key "
-	"-in old.csr -out old.pem -startdate 20200101000000Z "
-	"-enddate 20200102000000Z -extfile kme.ext\n";
+    "set -e\n"
+    "cd \"$1\"\n"
+    "ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+    "-nodes -keyout $1.key -out $1.pem -days 2 -subj \"/CN=$2\"; }\n"
+    "leaf() { # name ca cn ext\n"
+    "  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+    "-out $1.key\n"
+    "  openssl req -new -key $1.key -subj \"/CN=$3\" -out $1.csr\n"
+    "  printf '%s\\n' \"$4\" > $1.ext\n"
+    "  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key "
+    "-set_serial $RANDOM$RANDOM -days 2 -extfile $1.ext -out $1.pem; }\n"
+    "srv='basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth'\n"
+    "cli='basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth'\n"
+    "ca ca 'QMail Test CA'\n"
+    "ca ca2 'Another CA'\n"
+    "leaf kme ca KME_A \"$(printf \"$srv\")\n"
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\"\n"
+    "leaf kmex ca KME_X \"$(printf \"$srv\")\n"
+    "subjectAltName=IP:127.0.0.1\"\n"
+    "leaf kmename ca KME_A \"$(printf \"$srv\")\n"
+    "subjectAltName=DNS:kme.example.org\"\n"
+    "leaf kme2 ca2 KME_A \"$(printf \"$srv\")\n"
+    "subjectAltName=IP:127.0.0.1\"\n"
+    "leaf sae ca SAE_A \"$(printf \"$cli\")\"\n"
+    "leaf evil ca2 SAE_A \"$(printf \"$cli\")\"\n"
+    "openssl pkey -in sae.key -aes256 -passout pass:open-sesame "
+    "-out sae_enc.key\n"
+    "# a KME certificate that expired in 2020 (openssl ca sets the dates)\n"
+    "printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\n"
+    "new_certs_dir=.\\nserial=serial\\ndefault_md=sha256\\n"
+    "policy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf\n"
+    ": > index.txt; echo 1000 > serial\n"
+    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+    "-out old.key\n"
+    "openssl req -new -key old.key -subj /CN=KME_A -out old.csr\n"
+    "openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key "
+    "-in old.csr -out old.pem -startdate 20200101000000Z "
+    "-enddate 20200102000000Z -extfile kme.ext\n";
 
 static int group_setup(void **state)
 {
@@ -367,7 +373,8 @@ static int group_setup(void **state)
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	if (qm_core_init(NULL) != QM_OK || qmt_tmpdir("kms-tls", dir, sizeof(dir)))
+	if (qm_core_init(NULL) != QM_OK ||
+	    qmt_tmpdir("kms-tls", dir, sizeof(dir)))
 		return -1;
 	snprintf(script, sizeof(script), "%s/certs.sh", dir);
 	snprintf(log, sizeof(log), "%s/certs.log", dir);
@@ -446,14 +453,14 @@ static char *container(unsigned n, size_t bytes, const char *const *ids)
 	for (unsigned i = 0; i < n; i++) {
 		qm_buf_reset(&raw);
 		for (size_t j = 0; j < bytes; j++)
-			assert_int_equal(qm_buf_append_byte(&raw,
-			                                    (unsigned char)(i + 1),
-			                                    NULL),
-			                 QM_OK);
-		assert_int_equal(qm_buf_appendf(&b, NULL,
-		                                "%s{\"key_ID\":\"%s\",\"key\":\"",
-		                                i ? "," : "", ids[i]),
-		                 QM_OK);
+			assert_int_equal(
+			    qm_buf_append_byte(&raw, (unsigned char)(i + 1),
+			                       NULL),
+			    QM_OK);
+		assert_int_equal(
+		    qm_buf_appendf(&b, NULL, "%s{\"key_ID\":\"%s\",\"key\":\"",
+		                   i ? "," : "", ids[i]),
+		    QM_OK);
 		assert_int_equal(qm_b64_encode(raw.data, raw.len, &b, NULL),
 		                 QM_OK);
 		assert_int_equal(qm_buf_append_str(&b, "\"}", NULL), QM_OK);
@@ -463,18 +470,17 @@ static char *container(unsigned n, size_t bytes, const char *const *ids)
 	return (char *)qm_buf_steal(&b, NULL);
 }
 
-static const char *const ids4[] = {
-	"11111111-1111-4111-8111-111111111111",
-	"22222222-2222-4222-8222-222222222222",
-	"33333333-3333-4333-8333-333333333333",
-	"44444444-4444-4444-8444-444444444444"};
+static const char *const ids4[] = {"11111111-1111-4111-8111-111111111111",
+                                   "22222222-2222-4222-8222-222222222222",
+                                   "33333333-3333-4333-8333-333333333333",
+                                   "44444444-4444-4444-8444-444444444444"};
 
 static const char status_json[] =
-	"{\"source_KME_ID\":\"KME_A\",\"target_KME_ID\":\"KME_B\","
-	"\"master_SAE_ID\":\"SAE_A\",\"slave_SAE_ID\":\"SAE B/1\","
-	"\"key_size\":256,\"stored_key_count\":100,\"max_key_count\":1000,"
-	"\"max_key_per_request\":2,\"max_key_size\":2048,\"min_key_size\":64,"
-	"\"max_SAE_ID_count\":0}";
+    "{\"source_KME_ID\":\"KME_A\",\"target_KME_ID\":\"KME_B\","
+    "\"master_SAE_ID\":\"SAE_A\",\"slave_SAE_ID\":\"SAE B/1\","
+    "\"key_size\":256,\"stored_key_count\":100,\"max_key_count\":1000,"
+    "\"max_key_per_request\":2,\"max_key_size\":2048,\"min_key_size\":64,"
+    "\"max_SAE_ID_count\":0}";
 
 /* ------------------------------------------------------------------ tests */
 
@@ -543,14 +549,15 @@ static void test_enc_keys_get_and_post(void **state)
 	expect_rc(qm_kms_enc_keys(k, "SAE_B", &req, &ks, &e), QM_OK);
 	assert_string_equal(s->method, "POST");
 	assert_string_equal(s->path, "/api/v1/keys/SAE_B/enc_keys");
-	assert_string_equal(s->body,
-	                    "{\"number\":1,\"size\":256,"
-	                    "\"additional_slave_SAE_IDs\":[\"SAE_C\",\"SAE D\"],"
-	                    "\"extension_optional\":[{\"abc_route_type\":"
-	                    "\"direct\"}]}");
+	assert_string_equal(
+	    s->body, "{\"number\":1,\"size\":256,"
+	             "\"additional_slave_SAE_IDs\":[\"SAE_C\",\"SAE D\"],"
+	             "\"extension_optional\":[{\"abc_route_type\":"
+	             "\"direct\"}]}");
 	qm_kms_keys_free(&ks);
 	/* a KME that sends more keys than asked for is refused */
-	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 256, NULL, 0, &ks, &e), QM_ERR_PROTO);
+	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 256, NULL, 0, &ks, &e),
+	          QM_ERR_PROTO);
 	assert_has(e.msg, "sent 2 keys, 1 were asked for");
 	assert_null(ks);
 	/* bad extension text never reaches the KME */
@@ -597,17 +604,20 @@ static void test_dec_keys_get_and_post(void **state)
 	assert_int_equal(qm_kms_keys_key(ks, 1, &len)[0], 1);
 	qm_kms_keys_free(&ks);
 	/* a reply with another key than asked for is refused */
-	expect_rc(qm_kms_keys_by_id(k, "SAE A", ids4, 2, &ks, &e), QM_ERR_PROTO);
+	expect_rc(qm_kms_keys_by_id(k, "SAE A", ids4, 2, &ks, &e),
+	          QM_ERR_PROTO);
 	assert_has(e.msg, "did not send key 22222222");
 	assert_null(ks);
 	/* an unexpected HTTP status is reported with its number */
-	expect_rc(qm_kms_keys_by_id(k, "SAE A", ids4, 1, &ks, &e), QM_ERR_PROTO); /* the script is used up: 500 */
+	expect_rc(qm_kms_keys_by_id(k, "SAE A", ids4, 1, &ks, &e),
+	          QM_ERR_PROTO); /* the script is used up: 500 */
 	assert_has(e.msg, "HTTP status 500: \"script exhausted\"");
 	/* the same ID twice is the caller's mistake, not sent */
 	{
 		const char *const dup[] = {ids4[0], ids4[0]};
 
-		expect_rc(qm_kms_keys_by_id(k, "SAE A", dup, 2, &ks, &e), QM_ERR_INVAL);
+		expect_rc(qm_kms_keys_by_id(k, "SAE A", dup, 2, &ks, &e),
+		          QM_ERR_INVAL);
 	}
 	assert_int_equal(s->requests, 4);
 	free(one);
@@ -624,7 +634,7 @@ static void test_post_large_body(void **state)
 	enum { N = 4000 };
 	struct srv *s = srv_start("kme.pem", "kme.key", "ca.pem");
 	struct qm_kms *k = client(s);
-	char (*idbuf)[256] = calloc(N, 256);
+	char(*idbuf)[256] = calloc(N, 256);
 	const char **ids = calloc(N, sizeof(*ids));
 	struct qm_kms_keys *ks = NULL;
 	struct qm_error e;
@@ -674,12 +684,14 @@ static void test_malformed_and_oversized(void **state)
 	srv_script(s, REPLY, 200, "{\"key_size\":\"big\"}");
 	srv_script(s, HUGE, 200, NULL);
 	srv_script(s, REPLY, 200, status_json);
-	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 0, NULL, 0, &ks, &e), QM_ERR_PARSE);
+	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 0, NULL, 0, &ks, &e),
+	          QM_ERR_PARSE);
 	assert_has(e.msg, "KME at https://127.0.0.1:");
 	assert_has(e.msg, "malformed JSON in Key container reply");
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_PARSE);
 	assert_has(e.msg, "key_size is not an integer");
-	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 0, NULL, 0, &ks, &e), QM_ERR_TOOBIG);
+	expect_rc(qm_kms_keys_get(k, "SAE_B", 1, 0, NULL, 0, &ks, &e),
+	          QM_ERR_TOOBIG);
 	assert_has(e.msg, "larger than the limit of 65536 bytes");
 	/* the handle still works after the aborted transfer */
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
@@ -707,15 +719,18 @@ static void test_retry_on_503(void **state)
 	srv_script(s, REPLY, 503, "{\"message\":\"pool empty\"}");
 	srv_script(s, REPLY, 200, status_json);
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_UNAVAIL);
-	assert_has(e.msg, "503 Service Unavailable): \"pool empty\"; try again");
+	assert_has(e.msg,
+	           "503 Service Unavailable): \"pool empty\"; try again");
 	assert_int_equal(s->requests, 6);
 	/* 400 is never retried */
-	srv_script(s, REPLY, 400, "{\"message\":\"size shall be a multiple of "
-	                          "8\",\"details\":[]}");
+	srv_script(s, REPLY, 400,
+	           "{\"message\":\"size shall be a multiple of "
+	           "8\",\"details\":[]}");
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
 	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_PROTO);
-	assert_has(e.msg, "rejected the request (400 Bad Request): \"size shall "
-	                  "be a multiple of 8\"");
+	assert_has(e.msg,
+	           "rejected the request (400 Bad Request): \"size shall "
+	           "be a multiple of 8\"");
 	assert_int_equal(s->requests, 8);
 	qm_kms_free(&k);
 	srv_stop(&s);
@@ -729,18 +744,23 @@ static void test_error_statuses(void **state)
 	struct qm_error e;
 
 	(void)state;
-	srv_script(s, REPLY, 400, "{\"message\":\"one or more keys specified "
-	                          "are not found on KME\"}");
+	srv_script(s, REPLY, 400,
+	           "{\"message\":\"one or more keys specified "
+	           "are not found on KME\"}");
 	srv_script(s, REPLY, 401, "{\"message\":\"unauthorized\"}");
 	srv_script(s, REPLY, 401, "not json");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e), QM_ERR_NOTFOUND);
-	assert_has(e.msg, "\"one or more keys specified are not found on KME\"");
+	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
+	          QM_ERR_NOTFOUND);
+	assert_has(e.msg,
+	           "\"one or more keys specified are not found on KME\"");
 	assert_has(e.msg, "fetched already");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e), QM_ERR_DENIED);
+	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
+	          QM_ERR_DENIED);
 	assert_has(e.msg, "401 Unauthorized: \"unauthorized\": the KME did not "
 	                  "accept this SAE's certificate, or the key was not "
 	                  "addressed to this SAE");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e), QM_ERR_DENIED);
+	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
+	          QM_ERR_DENIED);
 	assert_null(ks);
 	assert_int_equal(s->requests, 3);
 	qm_kms_free(&k);
@@ -852,8 +872,9 @@ static void test_tls_server_wrong_ca(void **state)
 {
 	(void)state;
 	expect_tls_fail("kme2.pem", "kme2.key", "ca.pem", "sae.pem", "sae.key",
-	                NULL, NULL, "could not be verified: SSL certificate "
-	                            "problem: unable to get local issuer");
+	                NULL, NULL,
+	                "could not be verified: SSL certificate "
+	                "problem: unable to get local issuer");
 }
 
 static void test_tls_server_expired(void **state)
@@ -913,7 +934,8 @@ static void test_tls_client_cert_refused(void **state)
 	if (rc == QM_ERR_TLS)
 		assert_has(e.msg, "refused the client certificate");
 	else if (rc == QM_ERR_NET)
-		assert_has(e.msg, "does not accept this SAE's client certificate");
+		assert_has(e.msg,
+		           "does not accept this SAE's client certificate");
 	else
 		fail_msg("unexpected result %d: %s", (int)rc, e.msg);
 	assert_int_equal(s->requests, 0);
@@ -979,7 +1001,8 @@ static void test_bulk_material(void **state)
 	struct srv *s = srv_start("kme.pem", "kme.key", "ca.pem");
 	struct qm_kms *k = client(s);
 	struct qm_kms_keys *ks = NULL;
-	char *two_a = container(2, 256, ids4), *two_b = container(2, 256, ids4 + 2);
+	char *two_a = container(2, 256, ids4),
+	     *two_b = container(2, 256, ids4 + 2);
 	const unsigned char *m;
 	struct qm_error e;
 	size_t len;
@@ -1003,7 +1026,8 @@ static void test_bulk_material(void **state)
 	qm_kms_keys_free(&ks);
 	/* too little in the pool: said before anything is taken */
 	srv_script(s, REPLY, 200, status_json);
-	expect_rc(qm_kms_material_get(k, "SAE_B", 5000, &ks, &e), QM_ERR_UNAVAIL);
+	expect_rc(qm_kms_material_get(k, "SAE_B", 5000, &ks, &e),
+	          QM_ERR_UNAVAIL);
 	assert_has(e.msg, "holds 3200 bytes of key material for SAE_B, 5120 "
 	                  "bytes are needed");
 	assert_int_equal(s->requests, 4);
@@ -1038,9 +1062,11 @@ static void test_bulk_by_ids(void **state)
 	/* a failure in a later chunk returns nothing */
 	srv_script(s, REPLY, 200, status_json);
 	srv_script(s, REPLY, 200, two);
-	srv_script(s, REPLY, 400, "{\"message\":\"one or more keys specified "
-	                          "are not found on KME\"}");
-	expect_rc(qm_kms_material_by_ids(k, "SAE_A", ids4, 3, &ks, &e), QM_ERR_NOTFOUND);
+	srv_script(s, REPLY, 400,
+	           "{\"message\":\"one or more keys specified "
+	           "are not found on KME\"}");
+	expect_rc(qm_kms_material_by_ids(k, "SAE_A", ids4, 3, &ks, &e),
+	          QM_ERR_NOTFOUND);
 	assert_has(e.msg, "after 2 of 3 keys");
 	assert_null(ks);
 	free(two);
@@ -1052,25 +1078,25 @@ static void test_bulk_by_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_and_keepalive),
-		cmocka_unit_test(test_enc_keys_get_and_post),
-		cmocka_unit_test(test_dec_keys_get_and_post),
-		cmocka_unit_test(test_post_large_body),
-		cmocka_unit_test(test_malformed_and_oversized),
-		cmocka_unit_test(test_retry_on_503),
-		cmocka_unit_test(test_error_statuses),
-		cmocka_unit_test(test_dropped_connections),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_connection_refused),
-		cmocka_unit_test(test_tls_server_wrong_ca),
-		cmocka_unit_test(test_tls_server_expired),
-		cmocka_unit_test(test_tls_server_wrong_name),
-		cmocka_unit_test(test_tls_kme_id),
-		cmocka_unit_test(test_tls_client_cert_refused),
-		cmocka_unit_test(test_key_passphrase),
-		cmocka_unit_test(test_config_checks),
-		cmocka_unit_test(test_bulk_material),
-		cmocka_unit_test(test_bulk_by_ids),
+	    cmocka_unit_test(test_status_and_keepalive),
+	    cmocka_unit_test(test_enc_keys_get_and_post),
+	    cmocka_unit_test(test_dec_keys_get_and_post),
+	    cmocka_unit_test(test_post_large_body),
+	    cmocka_unit_test(test_malformed_and_oversized),
+	    cmocka_unit_test(test_retry_on_503),
+	    cmocka_unit_test(test_error_statuses),
+	    cmocka_unit_test(test_dropped_connections),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_tls_server_wrong_ca),
+	    cmocka_unit_test(test_tls_server_expired),
+	    cmocka_unit_test(test_tls_server_wrong_name),
+	    cmocka_unit_test(test_tls_kme_id),
+	    cmocka_unit_test(test_tls_client_cert_refused),
+	    cmocka_unit_test(test_key_passphrase),
+	    cmocka_unit_test(test_config_checks),
+	    cmocka_unit_test(test_bulk_material),
+	    cmocka_unit_test(test_bulk_by_ids),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -34,14 +34,14 @@ static int setup(void **state)
 static void test_status_full(void **state)
 {
 	static const char j[] =
-		"{\"source_KME_ID\":\"KME_A\",\"target_KME_ID\":\"KME_B\","
-		"\"master_SAE_ID\":\"SAE_A\",\"slave_SAE_ID\":\"SAE_B\","
-		"\"key_size\":1001,\"stored_key_count\":25000,"
-		"\"max_key_count\":100000,\"max_key_per_request\":128,"
-		"\"max_key_size\":8192,\"min_key_size\":64,"
-		"\"max_SAE_ID_count\":2,"
-		"\"status_extension\":{\"qber\":0.031,\"alarm\":false},"
-		"\"vendor_field\":[1,2,{\"x\":null}]}";
+	    "{\"source_KME_ID\":\"KME_A\",\"target_KME_ID\":\"KME_B\","
+	    "\"master_SAE_ID\":\"SAE_A\",\"slave_SAE_ID\":\"SAE_B\","
+	    "\"key_size\":1001,\"stored_key_count\":25000,"
+	    "\"max_key_count\":100000,\"max_key_per_request\":128,"
+	    "\"max_key_size\":8192,\"min_key_size\":64,"
+	    "\"max_SAE_ID_count\":2,"
+	    "\"status_extension\":{\"qber\":0.031,\"alarm\":false},"
+	    "\"vendor_field\":[1,2,{\"x\":null}]}";
 	struct qm_kms_status st;
 	struct qm_error e;
 
@@ -59,10 +59,10 @@ static void test_status_full(void **state)
 	assert_int_equal(st.min_key_size, 64);
 	assert_int_equal(st.max_sae_id_count, 2);
 	assert_string_equal(st.extension, "{\"alarm\":false,\"qber\":0.031}");
-	assert_int_equal(st.present,
-	                 QM_KMS_HAS_KEY_SIZE | QM_KMS_HAS_STORED_KEY_COUNT |
-	                         QM_KMS_HAS_MAX_KEY_PER_REQUEST |
-	                         QM_KMS_HAS_MAX_KEY_SIZE);
+	assert_int_equal(st.present, QM_KMS_HAS_KEY_SIZE |
+	                                 QM_KMS_HAS_STORED_KEY_COUNT |
+	                                 QM_KMS_HAS_MAX_KEY_PER_REQUEST |
+	                                 QM_KMS_HAS_MAX_KEY_SIZE);
 }
 
 static void test_status_missing_optional(void **state)
@@ -156,8 +156,9 @@ static void test_status_long_extension_dropped(void **state)
 
 	(void)state;
 	qm_buf_init(&b, 1 << 20);
-	assert_int_equal(qm_buf_append_str(&b, "{\"key_size\":8,"
-	                                       "\"status_extension\":{\"a\":\"",
+	assert_int_equal(qm_buf_append_str(&b,
+	                                   "{\"key_size\":8,"
+	                                   "\"status_extension\":{\"a\":\"",
 	                                   NULL),
 	                 QM_OK);
 	for (int i = 0; i < QM_KMS_EXT_MAX; i++)
@@ -177,15 +178,15 @@ static void test_keys_parse(void **state)
 	/* 0x00..0x1f and 0xff x 32, the second written with an escaped '/'
 	 * as some JSON encoders do */
 	static const char j[] =
-		"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-		"\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\","
-		"\"key_ID_extension\":null,\"key_extension\":{\"v\":1},"
-		"\"unknown\":42},"
-		"{\"key_ID\":\"0a782fb5-3434-48fe-aa4d-14f41d46cf92\","
-		"\"key\":\"\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/"
-		"\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/"
-		"\\/\\/\\/\\/\\/\\/8=\"}],"
-		"\"key_container_extension\":{\"note\":\"x\"},\"extra\":\"y\"}";
+	    "{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
+	    "\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\","
+	    "\"key_ID_extension\":null,\"key_extension\":{\"v\":1},"
+	    "\"unknown\":42},"
+	    "{\"key_ID\":\"0a782fb5-3434-48fe-aa4d-14f41d46cf92\","
+	    "\"key\":\"\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/"
+	    "\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/\\/"
+	    "\\/\\/\\/\\/\\/\\/8=\"}],"
+	    "\"key_container_extension\":{\"note\":\"x\"},\"extra\":\"y\"}";
 	struct qm_kms_keys *ks = NULL;
 	const unsigned char *p;
 	size_t len;
@@ -224,8 +225,9 @@ static void test_keys_odd_sizes(void **state)
 {
 	/* a 20-bit key arrives as 3 bytes; any length passes when none is
 	 * expected */
-	static const char j[] = "{\"keys\":[{\"key_ID\":\"k1\",\"key\":\"q83w\"},"
-	                        "{\"key_ID\":\"k2\",\"key\":\"AQ==\"}]}";
+	static const char j[] =
+	    "{\"keys\":[{\"key_ID\":\"k1\",\"key\":\"q83w\"},"
+	    "{\"key_ID\":\"k2\",\"key\":\"AQ==\"}]}";
 	struct qm_kms_keys *ks = NULL;
 	struct qm_error e;
 	size_t len;
@@ -244,8 +246,7 @@ static void test_keys_odd_sizes(void **state)
 	assert_null(ks);
 }
 
-static void expect_keys_err(const char *j, enum qm_err code,
-                            const char *needle)
+static void expect_keys_err(const char *j, enum qm_err code, const char *needle)
 {
 	struct qm_kms_keys *ks = (struct qm_kms_keys *)&ks;
 	struct qm_error e;
@@ -290,8 +291,9 @@ static void test_keys_wrong_types(void **state)
 	expect_keys_err("{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ==\","
 	                "\"key\":\"Ag==\"}]}",
 	                QM_ERR_PARSE, "duplicate");
-	expect_keys_err("{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ\\u0000==\"}]}",
-	                QM_ERR_PARSE, "malformed JSON");
+	expect_keys_err(
+	    "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ\\u0000==\"}]}",
+	    QM_ERR_PARSE, "malformed JSON");
 	expect_keys_err("{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ==\"}]} x",
 	                QM_ERR_PARSE, "malformed JSON");
 	expect_keys_err("\"keys\"", QM_ERR_PARSE, "malformed JSON");
@@ -325,10 +327,10 @@ static void test_keys_too_many(void **state)
 static void test_keys_mutations(void **state)
 {
 	static const char base[] =
-		"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-		"\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"},"
-		"{\"key_ID\":\"0a782fb5\",\"key\":\"q83vq83vq83vq83v\","
-		"\"key_extension\":{}}],\"key_container_extension\":null}";
+	    "{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
+	    "\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"},"
+	    "{\"key_ID\":\"0a782fb5\",\"key\":\"q83vq83vq83vq83v\","
+	    "\"key_extension\":{}}],\"key_container_extension\":null}";
 	static const char alphabet[] = "{}[]\":,\\ 0aZ=/+-.eE\x01\xff";
 	char buf[sizeof(base) + 8];
 	unsigned ok = 0, bad = 0;
@@ -349,7 +351,7 @@ static void test_keys_mutations(void **state)
 			switch (qm_random_uniform(3)) {
 			case 0:
 				buf[at] = alphabet[qm_random_uniform(
-					sizeof(alphabet) - 1)];
+				    sizeof(alphabet) - 1)];
 				break;
 			case 1:
 				n = at;
@@ -358,7 +360,7 @@ static void test_keys_mutations(void **state)
 				if (n < sizeof(buf) - 1) {
 					memmove(buf + at + 1, buf + at, n - at);
 					buf[at] = alphabet[qm_random_uniform(
-						sizeof(alphabet) - 1)];
+					    sizeof(alphabet) - 1)];
 					n++;
 				}
 			}
@@ -388,20 +390,20 @@ static void test_error_parse(void **state)
 	struct qm_error e;
 
 	(void)state;
-	assert_int_equal(qm_kms_error_parse(
-				 S("{\"message\":\"size shall be a multiple "
-				   "of 8\",\"details\":[{\"size\":\"7\"}],"
-				   "\"x\":1}"),
-				 msg, sizeof(msg), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_kms_error_parse(S("{\"message\":\"size shall be a multiple "
+	                         "of 8\",\"details\":[{\"size\":\"7\"}],"
+	                         "\"x\":1}"),
+	                       msg, sizeof(msg), &e),
+	    QM_OK);
 	assert_string_equal(msg, "size shall be a multiple of 8 (size: 7)");
-	assert_int_equal(qm_kms_error_parse(
-				 S("{\"message\":\"unauthorized\",\"details\":"
-				   "[{\"message\":\"SAE X is not served\"},7,"
-				   "{\"parameter_name\":\"number\","
-				   "\"parameter_value\":10}]}"),
-				 msg, sizeof(msg), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_kms_error_parse(S("{\"message\":\"unauthorized\",\"details\":"
+	                         "[{\"message\":\"SAE X is not served\"},7,"
+	                         "{\"parameter_name\":\"number\","
+	                         "\"parameter_value\":10}]}"),
+	                       msg, sizeof(msg), &e),
+	    QM_OK);
 	assert_string_equal(msg, "unauthorized (SAE X is not served; "
 	                         "parameter_name: number)");
 	/* control characters and non-ASCII never reach a screen */
@@ -414,13 +416,13 @@ static void test_error_parse(void **state)
 	                                    tiny, sizeof(tiny), &e),
 	                 QM_OK);
 	assert_string_equal(tiny, "0123456");
-	assert_int_equal(qm_kms_error_parse(S("{\"details\":null}"), msg,
-	                                    sizeof(msg), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_kms_error_parse(S("{\"details\":null}"), msg, sizeof(msg), &e),
+	    QM_OK);
 	assert_string_equal(msg, "");
-	assert_int_equal(qm_kms_error_parse(S("{\"message\":5}"), msg,
-	                                    sizeof(msg), &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_kms_error_parse(S("{\"message\":5}"), msg, sizeof(msg), &e),
+	    QM_ERR_PARSE);
 	assert_non_null(strstr(e.msg, "message is not a string"));
 	assert_int_equal(qm_kms_error_parse(S("{\"message\":\"m\","
 	                                      "\"details\":{}}"),
@@ -448,18 +450,18 @@ static void test_jansson_wipes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_full),
-		cmocka_unit_test(test_status_missing_optional),
-		cmocka_unit_test(test_status_wrong_types),
-		cmocka_unit_test(test_status_oversized),
-		cmocka_unit_test(test_status_long_extension_dropped),
-		cmocka_unit_test(test_keys_parse),
-		cmocka_unit_test(test_keys_odd_sizes),
-		cmocka_unit_test(test_keys_wrong_types),
-		cmocka_unit_test(test_keys_too_many),
-		cmocka_unit_test(test_keys_mutations),
-		cmocka_unit_test(test_error_parse),
-		cmocka_unit_test(test_jansson_wipes),
+	    cmocka_unit_test(test_status_full),
+	    cmocka_unit_test(test_status_missing_optional),
+	    cmocka_unit_test(test_status_wrong_types),
+	    cmocka_unit_test(test_status_oversized),
+	    cmocka_unit_test(test_status_long_extension_dropped),
+	    cmocka_unit_test(test_keys_parse),
+	    cmocka_unit_test(test_keys_odd_sizes),
+	    cmocka_unit_test(test_keys_wrong_types),
+	    cmocka_unit_test(test_keys_too_many),
+	    cmocka_unit_test(test_keys_mutations),
+	    cmocka_unit_test(test_error_parse),
+	    cmocka_unit_test(test_jansson_wipes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
