@@ -78,10 +78,13 @@ static enum qm_err derive(const char *pass, size_t len,
 int qm_store_vault_exists(struct qm_store *s)
 {
 	sqlite3_stmt *st;
+	int src;
 
 	if (db_stmt(s, "SELECT 1 FROM vault WHERE id = 1", &st, NULL) != QM_OK)
 		return 0;
-	return sqlite3_step(st) == SQLITE_ROW;
+	src = sqlite3_step(st);
+	sqlite3_reset(st); /* a statement left running would pin a snapshot */
+	return src == SQLITE_ROW;
 }
 
 int qm_store_vault_is_unlocked(const struct qm_store *s)

@@ -118,6 +118,23 @@ static void test_open_schema_wal(void **state)
 	assert_int_equal(stat(path, &st), 0); /* WAL mode */
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(qm_store_check(f->s, NULL), QM_OK);
+
+	/* No call leaves a statement running (it would pin an old snapshot):
+	 * a write by another handle is seen at once. */
+	{
+		struct qm_store *other = NULL;
+		struct qm_buf v;
+
+		assert_true(qm_store_vault_exists(f->s));
+		assert_int_equal(qm_store_clone(f->s, &other, NULL), QM_OK);
+		assert_int_equal(
+		    qm_store_setting_set(other, 0, "seen", "yes", NULL), QM_OK);
+		qm_buf_init(&v, 16);
+		assert_int_equal(
+		    qm_store_setting_get(f->s, 0, "seen", &v, NULL), QM_OK);
+		qm_buf_free(&v);
+		qm_store_close(&other);
+	}
 }
 
 static void test_migrate_from_v1(void **state)
