@@ -25,6 +25,19 @@
 
 static struct qmt_mail srv;
 
+struct progress {
+	uint64_t calls, done, total;
+};
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+
+	p->calls++;
+	p->done = done;
+	p->total = total;
+}
+
 /* Like assert_int_equal for a qm_err, showing the error message. */
 #define assert_err(call, want)                                                 \
 	do {                                                                   \
@@ -167,6 +180,7 @@ static void test_send_starttls_bcc_5mib(void **state)
 	uint32_t uid;
 	unsigned flags = 99;
 	int before_bob, before_carol;
+	struct progress prog = {0};
 	uint64_t t0;
 
 	(void)state;
@@ -176,11 +190,16 @@ static void test_send_starttls_bcc_5mib(void **state)
 	make_message("five mebibytes", to, 1, NULL, 0, 5u << 20, &msg);
 	s = account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
 	s.auth = QM_MAIL_AUTH_PLAIN;
+	s.progress = on_progress;
+	s.progress_arg = &prog;
 	/* carol is Bcc: in the SMTP envelope only */
 	t0 = qm_mono_ns();
 	assert_err(qm_mail_smtp_send(&s, "alice@qmail.test", rcpts, 2, msg.data,
 	                             msg.len, &e),
 	           QM_OK);
+	assert_true(prog.calls > 0);
+	assert_int_equal(prog.done, msg.len);
+	assert_int_equal(prog.total, msg.len);
 	fprintf(stderr,
 	        "figure: SMTP STARTTLS send of %zu bytes to 2 "
 	        "recipients: %llu ms\n",

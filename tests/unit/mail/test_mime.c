@@ -157,6 +157,7 @@ static void test_wire_roundtrip(void **state)
 	unsigned char env[5000];
 	struct qm_mail_wire w = {0};
 	struct qm_mail_parsed *p = NULL;
+	struct qm_mail_content *ct = NULL;
 	struct qm_buf out;
 	struct qm_error e;
 
@@ -178,6 +179,15 @@ static void test_wire_roundtrip(void **state)
 	assert_ok(qm_mail_wire_build(&w, &out, &e));
 	/* every line fits the RFC 5322 recommendation */
 	assert_lines(&out, 78);
+	/* what a reader without QMail sees: an explanation and an attachment */
+	assert_ok(qm_mail_content_parse(out.data, out.len, NULL, &ct, &e));
+	assert_int_equal(ct->natt, 2);
+	assert_non_null(
+	    strstr((char *)ct->att[0].data, "encrypted with QMail"));
+	assert_string_equal(ct->att[1].name, "message.qmail");
+	assert_string_equal(ct->att[1].type, "application/octet-stream");
+	assert_int_equal(ct->att[1].len, sizeof(env));
+	qm_mail_content_free(&ct);
 	assert_null(strstr((char *)out.data, "Bcc"));
 	assert_non_null(strstr((char *)out.data,
 	                       "Subject: " QM_MAIL_PLACEHOLDER_SUBJECT "\r\n"));
