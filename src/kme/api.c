@@ -723,11 +723,19 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 	kme_api_error(r, 200, "ok", NULL);
 	return;
 bad:
-	pthread_mutex_unlock(&l->lock);
-	json_decref(jb);
-	kme_api_error(r, 409, "reservation rejected",
-	              "a reservation names unknown SAEs, a used or missing "
-	              "range of the pool, or a known key ID");
+	{
+		/* "next" lets a peer that restarted from an older snapshot
+		 * skip the offsets we have already seen used */
+		json_t *j = json_pack(
+			"{s:s, s:[{s:s}], s:I}", "message",
+			"reservation rejected", "details", "message",
+			"a reservation names unknown SAEs, a used or missing "
+			"range of the pool, or a known key ID",
+			"next", (json_int_t)l->mirror.next);
+		pthread_mutex_unlock(&l->lock);
+		json_decref(jb);
+		reply_json(r, 409, j);
+	}
 	return;
 oom:
 	pthread_mutex_unlock(&l->lock);

@@ -165,7 +165,7 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	c->peer_timeout_ms = 5000;
 	c->bb84_pulses = 1 << 20;
 	c->link_threads = 2;
-	c->bb84_loss_db = 3.0;
+	c->bb84_loss_db = 1.0;
 	c->bb84_noise = 0.01;
 	c->bb84_eve = 0.0;
 	c->bb84_alarm = 0.11;

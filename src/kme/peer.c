@@ -111,6 +111,36 @@ out:
 	return rc;
 }
 
+/*
+ * The peer refused a batch because it has seen later offsets used (we
+ * restarted from an older snapshot): skip our allocation point past them so
+ * the next requests succeed. The skipped bytes are destroyed.
+ */
+static void skip_to_peer_next(struct kme_peerq *q, const char *answer)
+{
+	json_t *j = json_loads(answer, 0, NULL);
+	json_int_t next = json_integer_value(json_object_get(j, "next"));
+	struct kme_link *l = q->l;
+
+	json_decref(j);
+	if (next <= 0)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if ((uint64_t)next > l->own.next) {
+		uint64_t to = (uint64_t)next < l->own.end ? (uint64_t)next
+		                                          : l->own.end;
+		if (to > l->own.next)
+			kstream_release(&l->own, l->own.next,
+			                (size_t)(to - l->own.next));
+		l->own.next = (uint64_t)next;
+		qm_log(QM_LOG_WARN,
+		       "link %s: the peer has seen our pool used up to offset "
+		       "%llu (restart from an older snapshot?); skipping to it",
+		       l->peer->id, (unsigned long long)next);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
 static void *peerq_main(void *arg)
 {
 	struct kme_peerq *q = arg;
@@ -121,6 +151,8 @@ static void *peerq_main(void *arg)
 		json_t *root, *arr;
 		char *body;
 		struct qm_error e;
+		struct qm_buf ans;
+		long status = 0;
 		enum qm_err rc;
 
 		while (!q->head && !q->stop)
@@ -138,13 +170,17 @@ static void *peerq_main(void *arg)
 		json_object_set_new(root, "reservations", arr);
 		body = json_dumps(root, JSON_COMPACT);
 		json_decref(root);
+		qm_buf_init(&ans, 64 * 1024);
 		if (!body)
 			rc = qm_error_set(&e, QM_ERR_NOMEM, "out of memory");
 		else
 			rc = post(q->curl, q->l->peer, "/kme/v1/peer/reserve",
-			          "application/json", body, strlen(body), NULL,
-			          NULL, &e);
+			          "application/json", body, strlen(body),
+			          &status, &ans, &e);
 		free(body);
+		if (rc && status == 409 && ans.data)
+			skip_to_peer_next(q, (const char *)ans.data);
+		qm_buf_free(&ans);
 
 		pthread_mutex_lock(&q->lock);
 		for (t = batch; t;) {

@@ -199,7 +199,7 @@ static void test_parallel_clients(void **state)
 	for (size_t i = 1; i < n; i++)
 		assert_string_not_equal(all[i - 1], all[i]);
 	free(all);
-	kt_net_stop(&net);
+	assert_int_equal(kt_net_stop(&net), 0);
 }
 
 int main(void)

@@ -59,11 +59,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	int rc;
+
 	(void)state;
-	kt_net_stop(&net);
+	rc = kt_net_stop(&net);
 	if (foreign[0])
 		qmt_rmtree(foreign);
-	return 0;
+	return rc;
 }
 
 /* The "message" of an error body. */

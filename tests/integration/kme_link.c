@@ -122,7 +122,7 @@ static void test_eavesdropper(void **state)
 	                         30000) >= w.keys + 50);
 	/* a bad fraction is refused by the command */
 	assert_int_not_equal(ctl(0, "eve", "1.5"), 0);
-	kt_net_stop(&net);
+	assert_int_equal(kt_net_stop(&net), 0);
 }
 
 int main(void)

@@ -91,15 +91,25 @@ int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 	return 0;
 }
 
-void kt_net_stop(struct kt_net *n)
+int kt_net_stop(struct kt_net *n)
 {
-	for (int i = 0; i < n->nkmes; i++)
-		if (n->pids[i] > 0)
-			kt_kme_stop(n, i);
-	if (getenv("KT_KEEP"))
+	int rc = 0;
+
+	for (int i = 0; i < n->nkmes; i++) {
+		if (n->pids[i] > 0) {
+			int st = kt_kme_stop(n, i);
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				fprintf(stderr, "KME_%c did not exit cleanly: see %s\n",
+				        'A' + i, n->logs[i]);
+				rc = -1;
+			}
+		}
+	}
+	if (getenv("KT_KEEP") || rc)
 		fprintf(stderr, "kept %s\n", n->dir);
 	else if (n->dir[0])
 		qmt_rmtree(n->dir);
+	return rc;
 }
 
 struct sinkbuf {

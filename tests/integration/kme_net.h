@@ -29,8 +29,10 @@ int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 int kt_kme_start(struct kt_net *n, int i);
 /* Stops KME i with SIGTERM; returns its exit status as waitpid gives it. */
 int kt_kme_stop(struct kt_net *n, int i);
-/* Stops everything and removes the folder. */
-void kt_net_stop(struct kt_net *n);
+/* Stops everything and removes the folder (kept when KT_KEEP is set or a
+ * KME did not exit cleanly). Returns 0 when every KME exited with status 0
+ * on SIGTERM (a sanitizer report makes it non-zero), else -1. */
+int kt_net_stop(struct kt_net *n);
 
 /*
  * One HTTPS request to KME kme as the holder of certificate cert_base

@@ -34,8 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	kt_net_stop(&net);
-	return 0;
+	return kt_net_stop(&net);
 }
 
 static json_t *get_keys(int kme, const char *master, const char *slave,
