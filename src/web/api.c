@@ -302,6 +302,20 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		return NULL;
 	snprintf(id, sizeof(id), "%lld", (long long)a->id);
 	json_object_set_new(j, "id", json_string(id));
+	{
+		static const char *const keys[] = {"mail_ca", "incoming"};
+		size_t i;
+		for (i = 0; i < 2; i++) {
+			struct qm_buf b;
+			qm_buf_init(&b, QM_STORE_PATHMAX);
+			if (qm_store_setting_get(qm_client_store(srv->client), a->id,
+			                         keys[i], &b, NULL) == QM_OK && b.data)
+				json_object_set_new(j, keys[i], web_jstr((const char *)b.data));
+			else
+				json_object_set_new(j, keys[i], json_string(i ? "imap" : ""));
+			qm_buf_free(&b);
+		}
+	}
 	return j;
 }
 
@@ -441,6 +455,29 @@ static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a
 	return 0;
 }
 
+/* Stores the per-account settings of the request (mail_ca: the CA file
+ * for a self-hosted mail server; incoming: imap or pop3); 0 or -1. */
+static int account_settings(struct web_req *r, json_t *j, int64_t id)
+{
+	struct qm_store *st = qm_client_store(r->srv->client);
+	const char *ca = NULL, *in = NULL;
+	struct qm_error e;
+
+	if (web_get_str(r, j, "mail_ca", 0, QM_STORE_PATHMAX - 1, &ca) < 0 ||
+	    web_get_str(r, j, "incoming", 0, 8, &in) < 0)
+		return -1;
+	if (in && strcmp(in, "imap") != 0 && strcmp(in, "pop3") != 0) {
+		web_reply_error(r, 400, "bad_request", "incoming must be imap or pop3.");
+		return -1;
+	}
+	if ((ca && qm_store_setting_set(st, id, "mail_ca", ca, &e) != QM_OK) ||
+	    (in && qm_store_setting_set(st, id, "incoming", in, &e) != QM_OK)) {
+		web_reply_qm_error(r, &e);
+		return -1;
+	}
+	return 0;
+}
+
 void api_accounts_add(struct web_req *r)
 {
 	struct qm_store_account a;
@@ -468,6 +505,8 @@ void api_accounts_add(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
+	if (account_settings(r, j, a.id) != 0)
+		goto out;
 	web_reply_json(r, 201, account_json_id(r->srv, &a));
 out:
 	wipe_json_string(j, "password");
@@ -505,6 +544,8 @@ void api_accounts_update(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
+	if (account_settings(r, j, id) != 0)
+		goto out;
 	web_reply_json(r, 200, account_json_id(r->srv, &a));
 out:
 	wipe_json_string(j, "password");

@@ -36,6 +36,8 @@ function accountForm(a, presets) {
   const kcert = h('input', { type: 'text', value: kme.cert || '', maxlength: '1000', placeholder: '/path/to/client.pem' });
   const kkey = h('input', { type: 'text', value: kme.key || '', maxlength: '1000', placeholder: '/path/to/client.key' });
   const level = levelSelect(a.default_level || 2, false);
+  const incoming = h('select', {}, h('option', { value: 'imap', selected: a.incoming !== 'pop3' ? true : null }, 'IMAP'), h('option', { value: 'pop3', selected: a.incoming === 'pop3' ? true : null }, 'POP3'));
+  const mailCa = h('input', { type: 'text', value: a.mail_ca || '', maxlength: '1000', placeholder: 'only for a self-hosted server with its own CA' });
   const presetBar = presets ? h('div', { class: 'presets', role: 'group', 'aria-label': 'Provider presets' },
     presets.map((p) => h('button', { type: 'button', class: 'btn', onclick: () => { smtp.set(p.smtp); imap.set(p.imap); pop3.set(p.pop3); toast(`${p.name} settings filled in. Use an app password if your provider asks for one.`); } }, p.name))) : null;
   const box = h('div', {},
@@ -43,6 +45,7 @@ function accountForm(a, presets) {
     field('Your name', name), field('E-mail address', address), field('Login name', username, 'Usually your e-mail address.'),
     field('Password', password, 'For Gmail, Outlook and Yahoo use an app password. It is kept encrypted in your vault.'),
     h('div', { class: 'servers' }, smtp.box, imap.box, pop3.box),
+    field('Receive with', incoming), field('Mail server CA certificate', mailCa, 'Leave empty for Gmail, Outlook, Yahoo and other public providers.'),
     h('fieldset', { class: 'server' }, h('legend', {}, 'Key manager (KME, ETSI GS QKD 014)'),
       field('Your SAE ID', sae, 'The name of this device at your KME.'), field('KME address', kurl),
       field('CA certificate', kca), field('Client certificate', kcert), field('Client key', kkey)),
@@ -50,7 +53,7 @@ function accountForm(a, presets) {
   const get = () => {
     const o = { name: name.value.trim(), address: address.value.trim(), username: username.value.trim(), sae_id: sae.value.trim(),
       smtp: smtp.get(), imap: imap.get(), pop3: pop3.get(), kme: { url: kurl.value.trim(), ca: kca.value.trim(), cert: kcert.value.trim(), key: kkey.value.trim() },
-      default_level: Number(level.value) };
+      default_level: Number(level.value), incoming: incoming.value, mail_ca: mailCa.value.trim() };
     if (password.value) o.password = password.value;
     return o;
   };

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+// Browser test of the web GUI: Debian's Chromium driven by playwright-core
+// against real servers started by webenv (real OpenSMTPD + Dovecot, qkme
+// KMEs, alice's and bob's clients behind two web GUI servers, and a fresh
+// home). Covers: first run and the account wizard with its connection test,
+// unlock, compose with an attachment at each level, bob reading the
+// decrypted message and downloading the same bytes, the tampered badge, the
+// XSS corpus delivered as mail doing nothing, the QBER alarm when the
+// eavesdropper is on, keyboard navigation and labels. Writes screenshots of
+// the main screens to docs/screenshots (or $QM_SCREENSHOTS).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const SRC = process.env.QM_SOURCE_DIR || new URL('../..', import.meta.url).pathname;
+const WEBENV = process.env.QM_WEBENV;
+const SHOTS = process.env.QM_SCREENSHOTS || join(SRC, 'docs/screenshots');
+const T = 60000;
+
+function fail(msg) { throw new Error(msg); }
+function check(cond, msg) { if (!cond) fail(msg); }
+function log(...a) { console.log('e2e:', ...a); }
+
+// ---------------------------------------------------------------- webenv
+class Env {
+  constructor() {
+    if (!WEBENV) fail('QM_WEBENV is not set (run through ctest)');
+    this.proc = spawn(WEBENV, [], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    this.lines = [];
+    this.waiters = [];
+    createInterface({ input: this.proc.stdout }).on('line', (l) => {
+      const w = this.waiters.shift();
+      if (w) w(l); else this.lines.push(l);
+    });
+    this.proc.on('exit', (code) => { this.exited = code; const w = this.waiters.shift(); if (w) w(null); });
+  }
+  next(timeout = 300000) {
+    if (this.lines.length) return Promise.resolve(this.lines.shift());
+    if (this.exited !== undefined) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('webenv did not answer')), timeout);
+      this.waiters.push((l) => { clearTimeout(t); resolve(l); });
+    });
+  }
+  async cmd(c) {
+    this.proc.stdin.write(`${c}\n`);
+    const r = await this.next();
+    check(r && r.startsWith('ok'), `webenv ${c}: ${r}`);
+    return r;
+  }
+  async stop() {
+    if (this.exited !== undefined) return;
+    try { this.proc.stdin.write('quit\n'); } catch (e) { /* gone */ }
+    await new Promise((resolve) => {
+      const t = setTimeout(() => { try { process.kill(-this.proc.pid, 'SIGKILL'); } catch (e) { /* gone */ } resolve(); }, 30000);
+      this.proc.on('exit', () => { clearTimeout(t); resolve(); });
+      if (this.exited !== undefined) { clearTimeout(t); resolve(); }
+    });
+  }
+}
+
+// ---------------------------------------------------------------- page helpers
+function watch(page, name, base, errors) {
+  const origin = new URL(base).origin;
+  page.on('pageerror', (e) => errors.push(`${name}: page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(`${name}: console: ${m.text()}`); });
+  page.on('dialog', (d) => { errors.push(`${name}: a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:') && u !== 'about:blank')
+      errors.push(`${name}: request outside the app: ${u}`);
+  });
+}
+
+async function shot(page, file) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, file), fullPage: false });
+}
+
+async function unlock(page, url, pass) {
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Unlock QMail' }).waitFor({ timeout: T });
+  await page.getByLabel('Passphrase').fill('wrong passphrase!!');
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not right' }).waitFor({ timeout: T });
+  await page.getByLabel('Passphrase').fill(pass);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.locator('#rows').waitFor({ timeout: T });
+}
+
+async function syncAndWait(page, count) {
+  await page.evaluate(() => { location.hash = '#/mail/INBOX'; });
+  await page.locator('#rows').waitFor({ timeout: T });
+  await page.locator('#sync-btn').click();
+  await page.waitForFunction((n) => {
+    const t = document.querySelector('.listhead .muted');
+    return t && parseInt(t.textContent.replace(/[^0-9].*$/, ''), 10) >= n;
+  }, count, { timeout: 120000, polling: 500 });
+}
+
+async function openBySubject(page, subject) {
+  const row = page.locator('#rows li.row').filter({ hasText: subject }).first();
+  await row.click();
+  await page.locator('#reader h2.subject').filter({ hasText: subject }).waitFor({ timeout: T });
+}
+
+// ---------------------------------------------------------------- the test
+async function main() {
+  const env = new Env();
+  let browser;
+  const errors = [];
+  const profile = mkdtempSync(join(tmpdir(), 'qm-chromium-'));
+  try {
+    const first = await env.next();
+    check(first, 'webenv exited before it was ready');
+    const w = JSON.parse(first);
+    if (w.skip) { log('skip:', w.skip); process.exitCode = 77; return; }
+    log('world up', w.alice, w.bob, w.fresh);
+
+    // playwright-core starts Chromium with its own new, empty profile folder.
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--disk-cache-dir=${profile}`],
+    });
+    const ctx = (dl) => browser.newContext({ acceptDownloads: dl, viewport: { width: 1360, height: 860 } });
+
+    // ---- first run and the account wizard (fresh home)
+    const fc = await ctx(false);
+    const fp = await fc.newPage();
+    watch(fp, 'fresh', w.fresh, errors);
+    await fp.goto(w.fresh);
+    await fp.getByRole('heading', { name: 'Welcome to QMail' }).waitFor({ timeout: T });
+    await shot(fp, 'first-run.png');
+    await fp.getByLabel('Passphrase', { exact: true }).fill(w.passphrase);
+    await fp.getByLabel('Repeat the passphrase').fill(w.passphrase);
+    await fp.getByRole('button', { name: 'Create and unlock' }).click();
+    await fp.getByRole('heading', { name: 'Add an account' }).waitFor({ timeout: T });
+    await fp.getByRole('button', { name: 'Gmail' }).click();
+    check(await fp.locator('fieldset', { hasText: 'Sending (SMTP)' }).getByLabel('Host').inputValue() === 'smtp.gmail.com', 'the Gmail preset did not fill the SMTP host');
+    const smtp = fp.locator('fieldset', { hasText: 'Sending (SMTP)' });
+    const imap = fp.locator('fieldset', { hasText: 'Receiving (IMAP)' });
+    await fp.getByLabel('Your name').fill('Carol');
+    await fp.getByLabel('E-mail address').fill(w.carol_addr);
+    await fp.getByLabel('Login name').fill(w.carol_addr);
+    await fp.getByLabel('Password', { exact: true }).fill(w.carol_password);
+    await smtp.getByLabel('Host').fill('127.0.0.1');
+    await smtp.getByLabel('Port').fill(String(w.smtp_port));
+    await smtp.getByLabel('Security').selectOption('starttls');
+    await imap.getByLabel('Host').fill('127.0.0.1');
+    await imap.getByLabel('Port').fill(String(w.imap_port));
+    await imap.getByLabel('Security').selectOption('tls');
+    await fp.getByLabel('Mail server CA certificate').fill(w.mail_ca);
+    await fp.getByLabel('Your SAE ID').fill(w.sae);
+    await fp.getByLabel('KME address').fill(w.kme_url);
+    await fp.getByLabel('CA certificate', { exact: true }).fill(w.kme_ca);
+    await fp.getByLabel('Client certificate').fill(w.kme_cert);
+    await fp.getByLabel('Client key').fill(w.kme_key);
+    await fp.getByRole('button', { name: 'Save and test connection' }).click();
+    const checks = fp.getByRole('list', { name: 'Connection test results' });
+    await checks.waitFor({ timeout: 120000 });
+    const results = await checks.locator('li').allTextContents();
+    log('connection test:', results.join(' | '));
+    check(results.length === 3, 'the connection test did not show three results');
+    check(/Sending \(SMTP\): OK/.test(results[0]), `SMTP check: ${results[0]}`);
+    check(/Receiving \(IMAP\/POP3\): OK/.test(results[1]), `IMAP check: ${results[1]}`);
+    // Without a contact the KME can only be asked about this SAE itself; the
+    // result must still say something a person can act on.
+    check(/Key manager \(KME\): (OK|failed — .{10,})/.test(results[2]), `KME check: ${results[2]}`);
+    await shot(fp, 'wizard.png');
+    // add alice as a contact with her SAE ID, then all three checks pass
+    await fp.evaluate(() => { location.hash = '#/settings'; });
+    await fp.getByLabel('New contact address').fill(w.alice_addr);
+    await fp.getByLabel('New contact SAE ID').fill('SAE_A');
+    await fp.getByRole('button', { name: 'Add contact' }).click();
+    await fp.locator('table.grid', { hasText: w.alice_addr }).waitFor({ timeout: T });
+    await fp.locator('details summary', { hasText: w.carol_addr }).click();
+    await fp.getByRole('button', { name: 'Test connection' }).click();
+    const checks2 = fp.getByRole('list', { name: 'Connection test results' });
+    await checks2.waitFor({ timeout: 120000 });
+    const results2 = await checks2.locator('li').allTextContents();
+    log('connection test with a contact:', results2.join(' | '));
+    check(results2.every((r) => /: OK/.test(r)), `connection test: ${results2.join(' | ')}`);
+    await fc.close();
+
+    // ---- alice and bob unlock
+    const ac = await ctx(false), bc = await ctx(true);
+    const A = await ac.newPage(), B = await bc.newPage();
+    watch(A, 'alice', w.alice, errors);
+    watch(B, 'bob', w.bob, errors);
+    await A.goto(w.alice);
+    await shot(A, 'unlock.png');
+    await unlock(A, w.alice, w.passphrase);
+    await unlock(B, w.bob, w.passphrase);
+
+    // ---- compose with an attachment at each level
+    const sent = {};
+    for (const level of [1, 2, 3, 4]) {
+      const subject = `Level ${level} report ✓ <b>not bold</b>`;
+      const bytes = randomBytes(3000 + level);
+      sent[level] = { subject, bytes, name: `figures-L${level}.bin` };
+      await A.evaluate(() => { location.hash = '#/compose'; });
+      await A.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+      await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
+      await A.getByLabel('Subject', { exact: true }).fill(subject);
+      await A.getByLabel('Message', { exact: true }).fill(`Hello Bob,\nthis is level ${level}.\n`);
+      await A.locator('#file-input').setInputFiles({ name: sent[level].name, mimeType: 'application/octet-stream', buffer: bytes });
+      await A.locator('.uploads li', { hasText: sent[level].name }).waitFor({ timeout: T });
+      await A.waitForFunction(() => !document.querySelector('.uploads progress'), null, { timeout: T });
+      const radio = A.locator(`#level-${level}`);
+      await radio.waitFor({ timeout: T });
+      await A.locator(`.level.ok #level-${level}`).waitFor({ timeout: T }).catch(async () => {
+        fail(`level ${level} is not available: ${await A.locator(`#level-${level}-why`).textContent()}`);
+      });
+      await radio.check();
+      if (level === 1) await shot(A, 'compose.png');
+      await A.getByRole('button', { name: 'Send' }).click();
+      await A.getByRole('heading', { name: 'Outbox' }).waitFor({ timeout: 120000 });
+      await A.locator('table.grid tbody tr').first().locator('.state-sent').waitFor({ timeout: T });
+      log(`sent level ${level}`);
+    }
+    await shot(A, 'outbox.png');
+
+    // ---- bob reads each one and downloads the same bytes
+    await syncAndWait(B, 4);
+    for (const level of [1, 2, 3, 4]) {
+      const s = sent[level];
+      await openBySubject(B, s.subject);
+      const badge = await B.locator('#reader h2.subject .badge').textContent();
+      check(badge.startsWith(`L${level}`), `level ${level} message shows badge "${badge}"`);
+      const body = await B.locator('#reader pre.text').first().textContent();
+      check(body.includes(`this is level ${level}.`), `level ${level} body not shown: ${body}`);
+      const [dl] = await Promise.all([B.waitForEvent('download'), B.locator('#reader a.att', { hasText: s.name }).click()]);
+      const got = readFileSync(await dl.path());
+      check(Buffer.compare(got, s.bytes) === 0, `level ${level}: downloaded attachment differs (${got.length} vs ${s.bytes.length} bytes)`);
+      if (level === 1) {
+        await B.locator('#reader details.secdetails summary').click();
+        await shot(B, 'reader.png');
+      }
+      log(`bob read level ${level} and its attachment`);
+    }
+    await shot(B, 'inbox.png');
+
+    // ---- a tampered message shows the tampered badge and no content
+    await A.evaluate(() => { location.hash = '#/compose'; });
+    await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
+    await A.getByLabel('Subject', { exact: true }).fill('Tamper me');
+    await A.getByLabel('Message', { exact: true }).fill('secret words');
+    await A.locator('.level.ok #level-2').waitFor({ timeout: T });
+    await A.locator('#level-2').check();
+    await A.getByRole('button', { name: 'Send' }).click();
+    await A.getByRole('heading', { name: 'Outbox' }).waitFor({ timeout: 120000 });
+    await env.cmd('wait 5');
+    await env.cmd('tamper');
+    await syncAndWait(B, 5);
+    const tamperedRow = B.locator('#rows li.row').filter({ has: B.locator('.badge-tampered') }).first();
+    await tamperedRow.waitFor({ timeout: T });
+    await tamperedRow.click();
+    await B.locator('#reader [role="alert"]').filter({ hasText: 'integrity check' }).waitFor({ timeout: T });
+    check(!(await B.locator('#reader').textContent()).includes('secret words'), 'the tampered message showed its text');
+    await shot(B, 'tampered.png');
+    log('tampered badge shown');
+
+    // ---- the XSS corpus delivered as mail does nothing
+    const n = parseInt((await env.cmd('xss')).split(' ')[1], 10);
+    check(n >= 50, `only ${n} XSS payloads delivered`);
+    await syncAndWait(B, 5 + n);
+    let opened = 0, page = 0;
+    for (;;) {
+      const rows = B.locator('#rows li.row');
+      const count = await rows.count();
+      for (let i = 0; i < count; i++) {
+        if (!(await rows.nth(i).locator('.badge-plain').count())) continue;
+        await rows.nth(i).click();
+        await B.locator('#reader h2.subject').waitFor({ timeout: T });
+        const frame = B.locator('#reader iframe.htmlmail');
+        if (await frame.count()) {
+          const sb = await frame.getAttribute('sandbox');
+          check(!/allow-scripts|allow-same-origin/.test(sb), `iframe sandbox too loose: ${sb}`);
+          await frame.evaluate((f) => new Promise((r) => { if (f.contentDocument === null) r(); else f.addEventListener('load', () => r(), { once: true }); setTimeout(r, 2000); }));
+        }
+        opened++;
+      }
+      const xssHit = await B.evaluate(() => window.__xss);
+      check(xssHit === undefined, 'an XSS payload ran in the application');
+      const older = B.getByRole('button', { name: 'Older ›' });
+      if (await older.isDisabled()) break;
+      await older.click();
+      page++;
+      await B.waitForFunction((p) => document.querySelector('.pager .muted')?.textContent === `Page ${p + 1}`, page, { timeout: T });
+    }
+    check(opened >= n, `opened ${opened} of ${n} XSS messages`);
+    for (const f of B.frames()) {
+      const v = await f.evaluate(() => window.__xss).catch(() => undefined);
+      check(v === undefined, `an XSS payload ran in frame ${f.url()}`);
+    }
+    const literal = await B.locator('#rows').textContent();
+    log(`opened ${opened} XSS messages; nothing ran`);
+    check(/<|window/.test(literal) || page > 0, 'payload text was not shown as text');
+
+    // ---- keyboard navigation and labels
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await B.locator('#rows').waitFor({ timeout: T });
+    await B.locator('body').press('/');
+    check(await B.evaluate(() => document.activeElement && document.activeElement.id === 'search'), '"/" does not focus the search box');
+    await B.locator('#rows').focus();
+    await B.keyboard.press('j');
+    await B.keyboard.press('j');
+    check(await B.locator('#rows [aria-selected="true"]').count() === 1, 'j does not select a message');
+    await B.keyboard.press('Enter');
+    await B.locator('#reader h2.subject').waitFor({ timeout: T });
+    for (const hash of ['#/compose', '#/settings', '#/keyring', '#/mail/INBOX']) {
+      await B.evaluate((h) => { location.hash = h; }, hash);
+      await B.locator('main h1').first().waitFor({ timeout: T });
+      const unlabelled = await B.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((e) => e.type !== 'hidden' && !e.closest('[hidden]'))
+        .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+        .map((e) => e.outerHTML.slice(0, 80)));
+      check(unlabelled.length === 0, `controls without a label on ${hash}: ${unlabelled.join(', ')}`);
+      if (hash === '#/settings') await shot(B, 'settings.png');
+    }
+    log('keyboard and labels ok');
+
+    // ---- the eavesdropping alarm
+    await env.cmd('eve on');
+    await A.evaluate(() => { location.hash = '#/kme'; });
+    await A.locator('.alarm-box').waitFor({ timeout: 180000 });
+    check(await A.locator('#alarm').isVisible(), 'the alarm banner is not shown');
+    await A.locator('svg.chart').waitFor({ timeout: T });
+    await shot(A, 'kme-alarm.png');
+    await env.cmd('eve off');
+    log('QBER alarm shown');
+
+    check(errors.length === 0, `browser errors:\n${errors.join('\n')}`);
+    log('all passed');
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await env.stop();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => { console.error('e2e: FAILED:', e.message); process.exitCode = 1; });

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The world the browser tests run in: the real mail servers and qkme KMEs
+ * of tests/integration/world.h, with alice's and bob's clients served by
+ * two real web GUI servers (qm_web_server_start, the code `qmail web`
+ * runs), plus a third server over a fresh, empty home for the first-run
+ * flow. Prints one JSON line with the addresses, then obeys commands on
+ * stdin, one per line, answering "ok ..." or "error ...":
+ *   tamper        alters one byte inside the envelope of bob's newest
+ *                 stored message (same length, as an attacker on the
+ *                 server would)
+ *   eve on|off    switches the intercept-resend eavesdropper on every link
+ *   xss           delivers the XSS corpus to bob as plain mail, one
+ *                 message per payload (subject, name, text, HTML part and
+ *                 attachment name), and waits for delivery
+ *   wait N        waits until bob's mailbox holds at least N messages
+ *   quit          stops everything
+ * Test code only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "harness.h"
+#include "web/web.h"
+#include "world.h"
+
+static struct world w;
+static struct qm_web_server *srv[3];
+static struct qm_client *fresh;
+static char fresh_home[700];
+
+struct upload {
+	const char *p;
+	size_t len, off;
+};
+
+static size_t read_cb(char *buf, size_t sz, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t k = sz * n;
+
+	if (k > u->len - u->off)
+		k = u->len - u->off;
+	memcpy(buf, u->p + u->off, k);
+	u->off += k;
+	return k;
+}
+
+/* Hands one raw message to the MTA for bob (plain SMTP on loopback). */
+static int deliver(const char *msg)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *rcpt = NULL;
+	struct upload u = {msg, strlen(msg), 0};
+	char url[128];
+	CURLcode rc;
+
+	if (!c)
+		return -1;
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", w.mail.mta_port);
+	rcpt = curl_slist_append(rcpt, qmt_mail_addr(W_BOB));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<mallory@example.net>");
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+	curl_easy_setopt(c, CURLOPT_READDATA, &u);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	rc = curl_easy_perform(c);
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(c);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+/* Base64 of a short string, for the RFC 2047 subject and name. */
+static void b64(const char *s, char *out, size_t cap)
+{
+	static const char t[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(s), i, o = 0;
+
+	for (i = 0; i < n && o + 5 < cap; i += 3) {
+		unsigned v = (unsigned char)s[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)s[i + 2];
+		out[o++] = t[(v >> 18) & 63];
+		out[o++] = t[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int cmd_xss(void)
+{
+	char path[700], line[4096], subj[6000], name[6000];
+	struct qm_buf msg;
+	int have, n = 0, r;
+	FILE *f;
+
+	have = qmt_mail_files(&w.mail, W_BOB, NULL, NULL, 0);
+	snprintf(path, sizeof(path), "%s/tests/unit/web/xss_corpus.txt",
+	         qmt_source_dir());
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		n++;
+		b64(line, subj, sizeof(subj));
+		b64(line, name, sizeof(name));
+		qm_buf_init(&msg, 65536);
+		qm_buf_appendf(&msg, NULL,
+		         "From: =?utf-8?B?%s?= <mallory@example.net>\r\n"
+		         "To: bob@qmail.test\r\n"
+		         "Subject: =?utf-8?B?%s?=\r\n"
+		         "Date: Fri, 27 Nov 2026 10:%02d:00 +0000\r\n"
+		         "Message-ID: <xss-%d@example.net>\r\n"
+		         "MIME-Version: 1.0\r\n"
+		         "Content-Type: multipart/mixed; boundary=\"XB\"\r\n\r\n"
+		         "--XB\r\nContent-Type: multipart/alternative; boundary=\"XA\"\r\n\r\n"
+		         "--XA\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nxss %d: %s\r\n"
+		         "--XA\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		         "<html><body><p>xss %d</p>%s</body></html>\r\n--XA--\r\n"
+		         "--XB\r\nContent-Type: text/plain; name=\"=?utf-8?B?%s?=\"\r\n"
+		         "Content-Disposition: attachment; filename=\"=?utf-8?B?%s?=\"\r\n\r\n"
+		         "payload %d\r\n--XB--\r\n",
+		         name, subj, n % 60, n, n, line, n, line, name, name, n);
+		r = msg.data ? deliver((const char *)msg.data) : -1;
+		qm_buf_free(&msg);
+		if (r != 0)
+			break;
+	}
+	fclose(f);
+	if (qmt_mail_wait_files(&w.mail, W_BOB, NULL, have + n, 60000) < 0)
+		return -1;
+	return n;
+}
+
+static int cmd_tamper(void)
+{
+	char paths[200][512];
+	int n = qmt_mail_files(&w.mail, W_BOB, NULL, paths, 200);
+	unsigned char *p;
+	size_t len, i;
+	char *env;
+
+	if (n <= 0)
+		return -1;
+	if (n > 200)
+		n = 200;
+	p = qmt_mail_read(paths[n - 1], &len);
+	if (!p)
+		return -1;
+	/* flip one base64 letter in the middle of the envelope part */
+	env = strstr((char *)p, "message.qmail");
+	if (!env) {
+		free(p);
+		return -1;
+	}
+	env = strstr(env, "\r\n\r\n");
+	if (!env) {
+		free(p);
+		return -1;
+	}
+	i = (size_t)(env - (char *)p) + 4 + 200;
+	if (i >= len) {
+		free(p);
+		return -1;
+	}
+	while (i < len && !((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')))
+		i++;
+	p[i] = p[i] == 'A' ? 'B' : 'A';
+	n = qmt_mail_rewrite(paths[n - 1], p, len);
+	free(p);
+	return n;
+}
+
+static int cmd_eve(int on)
+{
+	char base[700], body[64];
+	int i, ok = 0;
+
+	snprintf(base, sizeof(base), "%s/operator", w.net.dir);
+	snprintf(body, sizeof(body), "{\"eavesdropper\":%s}", on ? "1.0" : "0.0");
+	for (i = 0; i < w.net.nkmes; i++) {
+		long st = kt_req(&w.net, i, base, "/kme/v1/ctl/eve", body, NULL);
+		if (st >= 200 && st < 300)
+			ok++;
+	}
+	return ok == w.net.nkmes ? 0 : -1;
+}
+
+static int atoi_safe(const char *s)
+{
+	long long v = 0;
+
+	return qm_parse_ll(s, 0, 100000, &v, NULL) == QM_OK ? (int)v : 0;
+}
+
+int main(void)
+{
+	struct qm_web_config wc;
+	struct qm_client_opts co;
+	struct qm_error e;
+	char line[256];
+	int rc = 1, i;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	i = world_start(&w, "web-e2e", NULL);
+	if (i == 1) {
+		printf("{\"skip\": \"this machine cannot run the mail servers\"}\n");
+		fflush(stdout);
+		world_stop(&w);
+		return 77;
+	}
+	if (i != 0)
+		goto out;
+	snprintf(fresh_home, sizeof(fresh_home), "%s/home-fresh", w.mail.dir);
+	memset(&co, 0, sizeof(co));
+	co.home = fresh_home;
+	if (qm_client_open(&co, &fresh, &e) != QM_OK) {
+		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
+		goto out;
+	}
+	memset(&wc, 0, sizeof(wc));
+	for (i = 0; i < 3; i++) {
+		struct qm_client *c = i == 0 ? w.c[W_ALICE] : i == 1 ? w.c[W_BOB] : fresh;
+		if (qm_web_server_start(&wc, c, &srv[i], &e) != QM_OK) {
+			fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
+			goto out;
+		}
+	}
+	/* enough key for the level-1 tests before the browser starts */
+	world_wait_pool(&w, W_ALICE, W_BOB, 64 * 1024, 60000);
+	printf("{\"alice\":\"%s\",\"bob\":\"%s\",\"fresh\":\"%s\","
+	       "\"passphrase\":\"correct horse battery staple\","
+	       "\"alice_addr\":\"%s\",\"bob_addr\":\"%s\",\"carol_addr\":\"%s\","
+	       "\"carol_password\":\"%s\",\"smtp_port\":%d,\"imap_port\":%d,"
+	       "\"mail_ca\":\"%s\",\"kme_url\":\"https://127.0.0.1:%d\","
+	       "\"kme_ca\":\"%s/ca.crt\",\"kme_cert\":\"%s/sae/%s.crt\","
+	       "\"kme_key\":\"%s/sae/%s.key\",\"sae\":\"%s\"}\n",
+	       qm_web_server_url(srv[0]), qm_web_server_url(srv[1]),
+	       qm_web_server_url(srv[2]), qmt_mail_addr(W_ALICE),
+	       qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL),
+	       qmt_mail_password(W_CAROL), w.mail.submission_port,
+	       w.mail.imaps_port, w.mail.ca_file, w.net.ports[W_CAROL], w.net.dir,
+	       w.net.dir, w.sae[W_CAROL], w.net.dir, w.sae[W_CAROL], w.sae[W_CAROL]);
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		int r;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "quit") == 0)
+			break;
+		if (strcmp(line, "tamper") == 0)
+			r = cmd_tamper();
+		else if (strcmp(line, "eve on") == 0)
+			r = cmd_eve(1);
+		else if (strcmp(line, "eve off") == 0)
+			r = cmd_eve(0);
+		else if (strcmp(line, "xss") == 0)
+			r = cmd_xss();
+		else if (strncmp(line, "wait ", 5) == 0)
+			r = qmt_mail_wait_files(&w.mail, W_BOB, NULL, atoi_safe(line + 5),
+			                        60000);
+		else
+			r = -2;
+		printf(r >= 0 ? "ok %d\n" : "error %d\n", r);
+		fflush(stdout);
+	}
+	rc = 0;
+out:
+	for (i = 0; i < 3; i++)
+		qm_web_server_stop(&srv[i]);
+	qm_client_free(&fresh);
+	world_stop(&w);
+	curl_global_cleanup();
+	return rc;
+}
