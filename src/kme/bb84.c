@@ -187,48 +187,60 @@ static void transmit(const struct qm_bb84_params *p, struct streams *st,
 	uint64_t t_any = thr32(1.0 - (1.0 - ps) * (1.0 - d));
 	uint64_t t_eve = thr32(p->eve_fraction);
 	uint64_t t_noise = thr32(p->noise);
-	uint64_t abits = 0, abase = 0, bbase = 0, raw = 0, s = 0;
+	uint64_t raw = 0, s = 0;
+	uint32_t clicks[64];
 
 	if (t_any < t_sig)
 		t_any = t_sig;
-	for (uint64_t i = 0; i < p->pulses; i++) {
-		unsigned sh = (unsigned)(i & 63), a, basis, val;
-		uint64_t u;
+	/* 64 pulses at a time: which clicked, which survive sifting */
+	for (uint64_t i0 = 0; i0 < p->pulses; i0 += 64) {
+		uint64_t abits = qm_bb84_drbg_u64(&st->alice);
+		uint64_t abase = qm_bb84_drbg_u64(&st->alice);
+		uint64_t bbase = qm_bb84_drbg_u64(&st->bob);
+		uint64_t left = p->pulses - i0, click = 0, sift;
 
-		if (sh == 0) {
-			abits = qm_bb84_drbg_u64(&st->alice);
-			abase = qm_bb84_drbg_u64(&st->alice);
-			bbase = qm_bb84_drbg_u64(&st->bob);
-		}
-		u = qm_bb84_drbg_u32(&st->chan);
-		if (u >= t_any)
-			continue; /* lost, no dark count */
-		raw++;
-		if (((abase ^ bbase) >> sh) & 1)
-			continue; /* bases differ: dropped at sifting */
-		a = (unsigned)((abits >> sh) & 1);
-		basis = (unsigned)((abase >> sh) & 1);
-		if (u < t_sig) {
-			unsigned pbit = a, pbasis = basis;
+		qm_bb84_drbg_bytes(&st->chan, clicks, sizeof(clicks));
+		for (unsigned j = 0; j < 64; j++)
+			click |= (uint64_t)(clicks[j] < t_any) << j;
+		if (left < 64)
+			click &= ((uint64_t)1 << left) - 1;
+		raw += (uint64_t)__builtin_popcountll(click);
+		/* bases differ: dropped at sifting */
+		sift = click & ~(abase ^ bbase);
+		while (sift) {
+			unsigned sh = (unsigned)__builtin_ctzll(sift), val;
+			unsigned a = (unsigned)((abits >> sh) & 1);
+			unsigned basis = (unsigned)((abase >> sh) & 1);
 
-			if (t_eve && qm_bb84_drbg_u32(&st->eve) < t_eve) {
-				/* Eve measures in a random basis, resends */
-				unsigned g = qm_bb84_drbg_bit(&st->eve);
-				if (g != basis)
-					pbit = qm_bb84_drbg_bit(&st->eve);
-				pbasis = g;
+			sift &= sift - 1;
+			if (clicks[sh] < t_sig) {
+				unsigned pbit = a, pbasis = basis;
+
+				if (t_eve &&
+				    qm_bb84_drbg_u32(&st->eve) < t_eve) {
+					/* Eve measures in a random basis and
+					 * resends what she found */
+					unsigned g = qm_bb84_drbg_bit(&st->eve);
+					if (g != basis)
+						pbit =
+						    qm_bb84_drbg_bit(&st->eve);
+					pbasis = g;
+				}
+				val = pbasis == basis
+				          ? pbit
+				          : qm_bb84_drbg_bit(&st->outcome);
+				if (t_noise &&
+				    qm_bb84_drbg_u32(&st->chan) < t_noise)
+					val ^= 1;
+			} else {
+				/* a dark count, alone or with the photon:
+				 * a random outcome */
+				val = qm_bb84_drbg_bit(&st->outcome);
 			}
-			val = pbasis == basis ? pbit
-			                      : qm_bb84_drbg_bit(&st->outcome);
-			if (t_noise && qm_bb84_drbg_u32(&st->chan) < t_noise)
-				val ^= 1;
-		} else {
-			/* a dark count (alone or with the photon): random */
-			val = qm_bb84_drbg_bit(&st->outcome);
+			bit_set(sa, s, a);
+			bit_set(sb, s, val);
+			s++;
 		}
-		bit_set(sa, s, a);
-		bit_set(sb, s, val);
-		s++;
 	}
 	r->pulses = p->pulses;
 	r->raw_detections = raw;

@@ -187,13 +187,14 @@ enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
                              uint64_t m, uint64_t *y, struct qm_error *err);
 
 /*
- * A keyed pseudo-random permutation of [0, n) (1 <= n < 2^32): a 4-round
+ * A keyed pseudo-random permutation of [0, n) (1 <= n <= 2^31): a 4-round
  * Feistel network over Z_a x Z_b with a = ceil(sqrt(n)), b = ceil(n / a),
  * and cycle walking over the fewer than a values in [n, a b); keys from the
  * public stream. Cascade uses it to reorder the key in each pass after the
  * first, in O(1) memory; fwd and inv are each other's inverse.
  */
 #define QM_BB84_PRP_ROUNDS 4
+#define QM_BB84_PRP_MAXN   ((uint64_t)1 << 31)
 struct qm_bb84_prp {
 	uint64_t n;
 	uint64_t a, b; /* the two moduli, a b >= n */

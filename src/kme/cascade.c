@@ -176,7 +176,9 @@ void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
  */
 static inline uint64_t feistel_enc(const struct qm_bb84_prp *p, uint64_t x)
 {
-	uint64_t hi = x / p->b, lo = x % p->b, mh = p->a, ml = p->b;
+	/* n <= 2^31 keeps a b below 2^32: a 32-bit division */
+	uint64_t hi = (uint32_t)x / (uint32_t)p->b;
+	uint64_t lo = (uint32_t)x % (uint32_t)p->b, mh = p->a, ml = p->b;
 
 	for (unsigned r = 0; r < QM_BB84_PRP_ROUNDS; r++) {
 		uint64_t t = hi + prp_round(lo, p->key[r], mh);
@@ -194,7 +196,8 @@ static inline uint64_t feistel_enc(const struct qm_bb84_prp *p, uint64_t x)
 
 static inline uint64_t feistel_dec(const struct qm_bb84_prp *p, uint64_t x)
 {
-	uint64_t hi = x / p->b, lo = x % p->b;
+	uint64_t hi = (uint32_t)x / (uint32_t)p->b;
+	uint64_t lo = (uint32_t)x % (uint32_t)p->b;
 
 	for (unsigned r = QM_BB84_PRP_ROUNDS; r-- > 0;) {
 		/* moduli of (hi, lo) before round r */
@@ -209,13 +212,18 @@ static inline uint64_t feistel_dec(const struct qm_bb84_prp *p, uint64_t x)
 }
 
 /* Cycle walking over the few values in [n, a b): rarely more than once. */
-uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
+static inline uint64_t prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
 {
 	uint64_t x = feistel_enc(p, i);
 
 	while (x >= p->n)
 		x = feistel_enc(p, x);
 	return x;
+}
+
+uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
+{
+	return prp_fwd(p, i);
 }
 
 uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x)
@@ -249,7 +257,7 @@ static int start_pass(struct cascade *c, unsigned q, uint64_t k,
 			return -1;
 		memset(own, 0, 2 * nw * sizeof(*own));
 		for (uint64_t i = 0; i < c->n; i++) {
-			uint64_t src = qm_bb84_prp_fwd(&p->prp, i);
+			uint64_t src = prp_fwd(&p->prp, i);
 			own[i >> 6] |= (uint64_t)bit_get(c->a, src) << (i & 63);
 			own[nw + (i >> 6)] |= (uint64_t)bit_get(c->b, src)
 			                      << (i & 63);
@@ -287,11 +295,11 @@ enum qm_err qm_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
 	double e = qber;
 	uint64_t k;
 
-	if (passes < 1 || passes > QM_BB84_MAX_PASSES || n > UINT32_MAX)
+	if (passes < 1 || passes > QM_BB84_MAX_PASSES || n > QM_BB84_PRP_MAXN)
 		return qm_error_set(
 		    err, QM_ERR_INVAL,
 		    "Cascade: %u passes over %llu bits is out of "
-		    "range (1..%u passes, at most 2^32 bits)",
+		    "range (1..%u passes, at most 2^31 bits)",
 		    passes, (unsigned long long)n, QM_BB84_MAX_PASSES);
 	memset(&c, 0, sizeof(c));
 	c.a = alice;
