@@ -23,6 +23,29 @@ const char *qm_store_outbox_state_str(enum qm_store_outbox_state st)
 	return "unknown";
 }
 
+/*
+ * The database runs with synchronous=NORMAL: a power cut may lose the last
+ * commits, never consistency. Outbox steps come before network steps, so
+ * they are made durable (synchronous=FULL syncs the WAL at commit, and with
+ * it every earlier commit): a message the user was told is queued, and the
+ * fact that a ciphertext went out, survive a power cut. Only outside a
+ * caller's transaction (the pragma cannot change inside one); returns 1
+ * when it switched.
+ */
+static int durable_on(struct qm_store *s)
+{
+	return s->tx_depth == 0 &&
+	       sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL,
+	                    NULL) == SQLITE_OK;
+}
+
+static void durable_off(struct qm_store *s, int d)
+{
+	if (d)
+		sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+		             NULL);
+}
+
 void qm_store_outbox_item_free(struct qm_store_outbox *o)
 {
 	if (!o)
@@ -37,10 +60,10 @@ void qm_store_outbox_item_free(struct qm_store_outbox *o)
 	memset(o, 0, sizeof(*o));
 }
 
-enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
-                                const char *message_id, const char *recipients,
-                                int level, const void *mime, size_t mime_len,
-                                int64_t *id, struct qm_error *err)
+static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
+                              const char *message_id, const char *recipients,
+                              int level, const void *mime, size_t mime_len,
+                              int64_t *id, struct qm_error *err)
 {
 	struct qm_buf blob;
 	sqlite3_stmt *st;
@@ -182,9 +205,9 @@ static enum qm_err wrong_state(struct qm_store *s, int64_t id,
 	    action);
 }
 
-enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
-                                    const char *const *key_ids, size_t n,
-                                    struct qm_error *err)
+static enum qm_err outbox_reserve(struct qm_store *s, int64_t id,
+                                  const char *const *key_ids, size_t n,
+                                  struct qm_error *err)
 {
 	char mid[QM_STORE_NAMEMAX * 2];
 	sqlite3_stmt *st;
@@ -240,9 +263,9 @@ static enum qm_err transition(struct qm_store *s, sqlite3_stmt *st, int64_t id,
 	return QM_OK;
 }
 
-enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
-                                           const void *ct, size_t n,
-                                           struct qm_error *err)
+static enum qm_err outbox_set_ciphertext(struct qm_store *s, int64_t id,
+                                         const void *ct, size_t n,
+                                         struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -264,8 +287,8 @@ enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
 	return transition(s, st, id, "store a ciphertext for", err);
 }
 
-enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
-                                       struct qm_error *err)
+static enum qm_err outbox_begin_send(struct qm_store *s, int64_t id,
+                                     struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -281,8 +304,8 @@ enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
 	return transition(s, st, id, "send", err);
 }
 
-enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
-                                 const char *reply, struct qm_error *err)
+static enum qm_err outbox_sent(struct qm_store *s, int64_t id,
+                               const char *reply, struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -338,9 +361,9 @@ static enum qm_err burn(struct qm_store *s, int64_t id, int failed,
 	return QM_OK;
 }
 
-enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
-                                 const char *reason, int64_t retry_at,
-                                 struct qm_error *err)
+static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
+                               const char *reason, int64_t retry_at,
+                               struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -531,8 +554,8 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	return db_collect_ids(s, st, ids, n, err);
 }
 
-enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
-                                    struct qm_error *err)
+static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
+                                  struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -571,5 +594,83 @@ out:
 		db_rollback(s);
 	if (rc == QM_OK && n_fixed)
 		*n_fixed = n;
+	return rc;
+}
+
+/* ---------------------------------------- public entry points, durable */
+
+enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
+                                const char *message_id, const char *recipients,
+                                int level, const void *mime, size_t mime_len,
+                                int64_t *id, struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_add(s, account_id, message_id, recipients,
+	                            level, mime, mime_len, id, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
+                                    const char *const *key_ids, size_t n,
+                                    struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_reserve(s, id, key_ids, n, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
+                                           const void *ct, size_t n,
+                                           struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_set_ciphertext(s, id, ct, n, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
+                                       struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_begin_send(s, id, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
+                                 const char *reply, struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_sent(s, id, reply, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
+                                 const char *reason, int64_t retry_at,
+                                 struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_fail(s, id, reason, retry_at, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
+                                    struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_recover(s, n_fixed, err);
+
+	durable_off(s, d);
 	return rc;
 }
