@@ -239,7 +239,6 @@ static int start_pass(struct cascade *c, unsigned q, uint64_t k,
                       struct qm_bb84_drbg *pub)
 {
 	struct pass *p = &c->pass[q];
-
 	size_t nw = (size_t)((c->n + 63) / 64);
 
 	p->k = k;
