@@ -5,6 +5,10 @@
  * together with the version bump, so a crash leaves the file at one version
  * or the next, never in between. Migrations are append-only: never edit one
  * that shipped, add the next.
+ *
+ * Tables whose rows own sealed vault items use AUTOINCREMENT: an id is never
+ * reused, so a sealed blob of a deleted row (bound to its id) can never be
+ * passed off as a later row's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +23,7 @@ static const char *const migrations[] = {
     " opslimit INTEGER NOT NULL, memlimit INTEGER NOT NULL,"
     " salt BLOB NOT NULL, wrapped BLOB NOT NULL, created INTEGER NOT NULL);"
     "CREATE TABLE account ("
-    " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL UNIQUE,"
     " display_name TEXT NOT NULL DEFAULT '', username TEXT NOT NULL DEFAULT '',"
     " smtp_host TEXT, smtp_port INTEGER, smtp_tls INTEGER,"
     " imap_host TEXT, imap_port INTEGER, imap_tls INTEGER,"
@@ -39,7 +43,7 @@ static const char *const migrations[] = {
     " min_level INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL,"
     " PRIMARY KEY (account_id, address));"
     "CREATE TABLE msg ("
-    " id INTEGER PRIMARY KEY,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
     " folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL DEFAULT 0,"
     " uid INTEGER NOT NULL DEFAULT 0, uidl TEXT, message_id TEXT,"
@@ -70,7 +74,7 @@ static const char *const migrations[] = {
     "CREATE INDEX keylog_outbox ON keylog(outbox_id)"
     " WHERE outbox_id IS NOT NULL;"
     "CREATE TABLE outbox ("
-    " id INTEGER PRIMARY KEY,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
     " message_id TEXT NOT NULL, recipients TEXT NOT NULL,"
     " level INTEGER NOT NULL, state INTEGER NOT NULL,"
@@ -80,7 +84,8 @@ static const char *const migrations[] = {
     " CHECK (state NOT IN (2, 3, 4, 6) OR ciphertext IS NOT NULL));"
     "CREATE INDEX outbox_state ON outbox(state, retry_at);"
     "CREATE TABLE keyring ("
-    " id INTEGER PRIMARY KEY, account_id INTEGER, address TEXT NOT NULL,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER, address TEXT "
+    "NOT NULL,"
     " alg TEXT NOT NULL, pub BLOB NOT NULL, fingerprint TEXT NOT NULL,"
     " priv BLOB, trust INTEGER NOT NULL, first_seen INTEGER NOT NULL,"
     " UNIQUE (account_id, address, alg, fingerprint));"
@@ -91,7 +96,7 @@ static const char *const migrations[] = {
     " account_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     " PRIMARY KEY (account_id, key));"
     "CREATE TABLE draft ("
-    " id INTEGER PRIMARY KEY,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
     " updated INTEGER NOT NULL, sealed BLOB);"
     "CREATE INDEX draft_account ON draft(account_id, updated);",

@@ -221,9 +221,15 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	rc = db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
-	/* The write lock is ours: the next rowid is max + 1, and the sealed
-	 * items can be bound to it before the row is written. */
-	rc = db_stmt(s, "SELECT coalesce(max(id), 0) + 1 FROM msg", &st, err);
+	/* The write lock is ours: the next id is what AUTOINCREMENT would
+	 * pick, and the sealed items can be bound to it before the row is
+	 * written. */
+	rc = db_stmt(
+	    s,
+	    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE "
+	    "name = 'msg'), 0), coalesce((SELECT max(id) FROM msg), 0)) "
+	    "+ 1",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	src = sqlite3_step(st);

@@ -1336,6 +1336,10 @@ static void test_sealed_item_moved(void **state)
 	assert_int_equal(qm_store_msg_body(f->s, b2, &b, &e), QM_ERR_AUTH);
 	assert_int_equal(b.len, 0);
 	qm_buf_free(&b);
+	/* Ids are never reused, so a deleted message's sealed items cannot
+	 * be passed off as a newer message's. */
+	assert_int_equal(qm_store_msg_delete(f->s, b2, &e), QM_OK);
+	assert_true(add_msg(f, "INBOX", 3, 3, "x@y", 1, "three", "b") > b2);
 }
 
 /* -------------------------------------------------------- concurrency */
