@@ -145,27 +145,15 @@ void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
 
 enum qm_err qm_env_data_key(const unsigned char cek[QM_CEKBYTES],
                             const unsigned char salt[QM_SALTBYTES], int level,
-                            unsigned char dkey[32],
-                            unsigned char prefix[QM_NONCE_PREFIX],
+                            unsigned char dk[QM_DKBYTES],
                             struct qm_error *err)
 {
 	unsigned char info[sizeof(DATA_LABEL) + 1];
-	unsigned char *okm;
-	enum qm_err rc;
 
-	okm = qm_sec_alloc(32 + QM_NONCE_PREFIX);
-	if (!okm)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
 	memcpy(info, DATA_LABEL, sizeof(DATA_LABEL));
 	info[sizeof(DATA_LABEL)] = (unsigned char)level;
-	rc = qm_hkdf_sha256(cek, QM_CEKBYTES, salt, QM_SALTBYTES, info,
-	                    sizeof(info), okm, 32 + QM_NONCE_PREFIX, err);
-	if (!rc) {
-		memcpy(dkey, okm, 32);
-		memcpy(prefix, okm + 32, QM_NONCE_PREFIX);
-	}
-	qm_sec_free(okm);
-	return rc;
+	return qm_hkdf_sha256(cek, QM_CEKBYTES, salt, QM_SALTBYTES, info,
+	                      sizeof(info), dk, QM_DKBYTES, err);
 }
 
 enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,

@@ -135,16 +135,14 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
 static enum qm_err get_cek(const struct qm_env *e,
                            const struct qm_open_params *p,
                            const unsigned char bh[32], unsigned char *cek,
-                           struct qm_error *err)
+                           unsigned char *ss, struct qm_error *err)
 {
 	const struct qm_envslot *s = &e->slots[p->slot];
-	unsigned char *ss = qm_sec_alloc(64); /* shared secret, KEK */
 	unsigned char ctx[2 * QM_X25519_BYTES];
 	uint16_t j = (uint16_t)p->slot;
 	enum qm_err rc;
 
-	if (!ss)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	/* ss: the shared secret, then the KEK (64 secure bytes). */
 	if (e->level == 2) {
 		rc = qm_env_kek(2, p->keys[0].key, p->keys[0].len, e->salt, j,
 		                s->keyids[0], strlen(s->keyids[0]), ss + 32,
@@ -164,7 +162,7 @@ static enum qm_err get_cek(const struct qm_env *e,
 	}
 	if (!rc)
 		rc = qm_env_unwrap(ss + 32, bh, e->level, j, s->wrap, cek, err);
-	qm_sec_free(ss);
+	qm_wipe(ss, 64);
 	return rc;
 }
 
@@ -265,8 +263,8 @@ static enum qm_err open_any(const struct qm_env *e,
                             const struct qm_open_params *p, uint64_t max,
                             struct sink *sk, struct qm_error *err)
 {
-	unsigned char ad[64], prefix[QM_NONCE_PREFIX];
-	unsigned char *sec = NULL; /* cek, data key */
+	unsigned char ad[64];
+	unsigned char *w = NULL; /* secure: QM_WORKBYTES */
 	struct qm_gcm *g = NULL;
 	enum qm_err rc;
 
@@ -305,21 +303,23 @@ static enum qm_err open_any(const struct qm_env *e,
 		rc = pass_l1(e, p, ad, sk, err);
 		goto done;
 	}
-	sec = qm_sec_alloc(QM_CEKBYTES + 32);
-	if (!sec)
+	w = qm_sec_alloc(QM_WORKBYTES);
+	if (!w)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
-	rc = get_cek(e, p, ad + 32, sec, err);
+	rc = get_cek(e, p, ad + 32, w + QM_WORK_CEK, w + QM_WORK_SS, err);
 	if (!rc)
-		rc = qm_env_data_key(sec, e->salt, e->level, sec + QM_CEKBYTES,
-		                     prefix, err);
+		rc = qm_env_data_key(w + QM_WORK_CEK, e->salt, e->level,
+		                     w + QM_WORK_DK, err);
 	if (!rc)
-		rc = qm_gcm_new(sec + QM_CEKBYTES, 0, &g, err);
+		rc = qm_gcm_new(w + QM_WORK_DK, 0, &g, err);
 	if (!rc && sk->wr)
-		rc = pass_gcm(e, g, prefix, ad, NULL, sk->scratch, err);
+		rc = pass_gcm(e, g, w + QM_WORK_DK + 32, ad, NULL, sk->scratch,
+		              err);
 	if (!rc)
-		rc = pass_gcm(e, g, prefix, ad, sk, sk->scratch, err);
+		rc = pass_gcm(e, g, w + QM_WORK_DK + 32, ad, sk, sk->scratch,
+		              err);
 	qm_gcm_free(&g);
-	qm_sec_free(sec);
+	qm_sec_free(w);
 done:
 	if (!rc && sk->buf) {
 		sk->buf->len = (size_t)e->plen;

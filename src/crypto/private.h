@@ -180,12 +180,20 @@ uint64_t qm_env_nchunks(uint64_t plen);
 /* The STREAM nonce of chunk i. */
 void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
                      int last, unsigned char iv[QM_GCM_IVBYTES]);
-/* Data key and nonce prefix from the content key (levels 2-4). */
+/* Data key (32 bytes) then nonce prefix (QM_NONCE_PREFIX) from the
+ * content key (levels 2-4), into dk (secure, caller's). */
+#define QM_DKBYTES (32 + QM_NONCE_PREFIX)
 enum qm_err qm_env_data_key(const unsigned char cek[QM_CEKBYTES],
                             const unsigned char salt[QM_SALTBYTES], int level,
-                            unsigned char dkey[32],
-                            unsigned char prefix[QM_NONCE_PREFIX],
+                            unsigned char dk[QM_DKBYTES],
                             struct qm_error *err);
+/* One secure allocation holds every secret of a seal or open: the content
+ * key, a shared secret and KEK, and the data key. */
+#define QM_WORK_CEK 0
+#define QM_WORK_SS 32
+#define QM_WORK_KEK 64
+#define QM_WORK_DK 96
+#define QM_WORKBYTES 144
 /* The key-encryption key of slot i (levels 2-4); ikm is the QKD key, the
  * combined KEM secret or the X25519 secret; ctx the per-level context. */
 enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,

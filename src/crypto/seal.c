@@ -183,14 +183,13 @@ static enum qm_err make_slots(const struct qm_seal_params *p,
                               const unsigned char *salt,
                               const unsigned char bh[32],
                               const unsigned char *cek, struct slotout *so,
-                              size_t nslots, struct qm_error *err)
+                              size_t nslots, unsigned char *ss,
+                              struct qm_error *err)
 {
-	unsigned char *ss = qm_sec_alloc(64); /* shared secret, KEK */
 	unsigned char ctx[2 * QM_X25519_BYTES];
 	enum qm_err rc = QM_OK;
 
-	if (!ss)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	/* ss: the shared secret, then the KEK (64 secure bytes). */
 	for (size_t i = 0; !rc && i < nslots; i++) {
 		uint16_t j = (uint16_t)i;
 
@@ -225,7 +224,7 @@ static enum qm_err make_slots(const struct qm_seal_params *p,
 				                  "same public key",
 				                  k + 1, i + 1);
 	}
-	qm_sec_free(ss);
+	qm_wipe(ss, 64);
 	return rc;
 }
 
@@ -391,19 +390,17 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
                             const unsigned char *cek,
                             const unsigned char *salt,
                             const unsigned char ad[64], unsigned char *body,
-                            struct qm_error *err)
+                            unsigned char *dk, struct qm_error *err)
 {
-	unsigned char *dkey = qm_sec_alloc(32);
-	unsigned char prefix[QM_NONCE_PREFIX], iv[QM_GCM_IVBYTES];
+	const unsigned char *prefix = dk + 32;
+	unsigned char iv[QM_GCM_IVBYTES];
 	uint64_t nc = qm_env_nchunks(plen), pos = 0;
 	struct qm_gcm *g = NULL;
 	enum qm_err rc;
 
-	if (!dkey)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
-	rc = qm_env_data_key(cek, salt, level, dkey, prefix, err);
+	rc = qm_env_data_key(cek, salt, level, dk, err);
 	if (!rc)
-		rc = qm_gcm_new(dkey, 1, &g, err);
+		rc = qm_gcm_new(dk, 1, &g, err);
 	for (uint64_t i = 0; !rc && i < nc; i++) {
 		size_t n = plen - pos < QM_ENV_CHUNK ? (size_t)(plen - pos)
 		                                     : QM_ENV_CHUNK;
@@ -419,7 +416,6 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
 		pos += n;
 	}
 	qm_gcm_free(&g);
-	qm_sec_free(dkey);
 	return rc;
 }
 
@@ -428,7 +424,7 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 {
 	uint64_t plen = s->len, body_len, total;
 	unsigned char salt[QM_SALTBYTES], ad[64];
-	unsigned char *cek = NULL;
+	unsigned char *work = NULL; /* secure: QM_WORKBYTES */
 	struct slotout *so = NULL;
 	const char *sae = "";
 	size_t nslots, hdr;
@@ -447,14 +443,15 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 	if (rc)
 		return rc;
 	so = calloc(nslots, sizeof(*so));
-	cek = qm_sec_alloc(QM_CEKBYTES);
-	if (!so || !cek) {
+	work = p->level > 1 ? qm_sec_alloc(QM_WORKBYTES) : NULL;
+	if (!so || (p->level > 1 && !work)) {
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (p->level > 1) {
-		qm_random(cek, QM_CEKBYTES);
-		rc = make_slots(p, salt, ad + 32, cek, so, nslots, err);
+		qm_random(work + QM_WORK_CEK, QM_CEKBYTES);
+		rc = make_slots(p, salt, ad + 32, work + QM_WORK_CEK, so,
+		                nslots, work + QM_WORK_SS, err);
 		if (rc)
 			goto out;
 	}
@@ -490,8 +487,8 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 		rc = body_l1(p, s, plen, ad, out->data + hdr,
 		             out->data + hdr + body_len, err);
 	else
-		rc = body_gcm(p->level, s, plen, cek, salt, ad,
-		              out->data + hdr, err);
+		rc = body_gcm(p->level, s, plen, work + QM_WORK_CEK, salt, ad,
+		              out->data + hdr, work + QM_WORK_DK, err);
 	if (rc)
 		goto out;
 	out->len = hdr + (size_t)body_len +
@@ -516,7 +513,7 @@ toobig:
 out:
 	if (rc)
 		qm_buf_reset(out);
-	qm_sec_free(cek);
+	qm_sec_free(work);
 	free(so);
 	return rc;
 }
