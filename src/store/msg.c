@@ -36,6 +36,7 @@ void fts_drop(struct qm_store *s)
 	s->fts_ready = 0;
 	s->fts_max_id = 0;
 	s->fts_count = 0;
+	s->fts_dv = -1;
 }
 
 /* Adds one message's subject and text to the in-memory index. */
@@ -63,6 +64,21 @@ static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
 	if (src != SQLITE_DONE)
 		return db_fail(s, src, err, "indexing a message for search");
 	return QM_OK;
+}
+
+/* SQLite's data_version: changes when another connection commits; -1 on
+ * error. */
+static int64_t data_version(struct qm_store *s)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (db_stmt(s, "PRAGMA data_version", &st, NULL) != QM_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
 }
 
 /* Indexes one row of "id, subject, text, mime". */
@@ -108,13 +124,17 @@ static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 {
 	struct qm_buf subj, body;
 	sqlite3_stmt *st = NULL;
-	int64_t below = -1;
+	int64_t below = -1, dv;
 	enum qm_err rc;
 	int src;
 
 	rc = vault_need(s, err);
 	if (rc != QM_OK)
 		return rc;
+	/* Nobody else committed since the last sync: nothing to catch up. */
+	dv = data_version(s);
+	if (s->fts_ready && dv >= 0 && dv == s->fts_dv)
+		return QM_OK;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
 	rc = db_begin_read(s, err); /* one snapshot; writers go on */
@@ -175,6 +195,8 @@ out:
 		db_rollback(s);
 	if (rc != QM_OK)
 		fts_drop(s);
+	else
+		s->fts_dv = dv;
 out_free:
 	qm_buf_free(&subj);
 	qm_buf_free(&body);

@@ -33,6 +33,7 @@ struct qm_store {
 	int fts_ready;      /* the in-memory FTS index exists */
 	int64_t fts_max_id; /* highest message id indexed */
 	int64_t fts_count;  /* messages indexed */
+	int64_t fts_dv;     /* data_version when last brought up to date */
 	struct stmt_slot cache[STMT_CACHE];
 };
 
