@@ -20,6 +20,9 @@ enum qm_err qm_client_open(const struct qm_client_opts *opts,
 	rc = qm_core_init(err);
 	if (rc)
 		return rc;
+	/* before anything touches libcurl: buffers that carry keys are
+	 * wiped when freed */
+	qm_kms_global_init();
 	rc = qm_mail_init(err);
 	if (rc)
 		return rc;

@@ -380,6 +380,19 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 		mc = mp->content;
 		mp->content = NULL;
 		st->plain++;
+	} else if (mp->hdrs.message_id[0] &&
+	           qm_store_msg_find(c->store, ac->a.id, mp->hdrs.message_id,
+	                             &id, NULL) == QM_OK) {
+		/* the Message-ID is bound into the envelope: a second message
+		 * carrying it is a copy of one already received */
+		oc.verify = QM_VERIFY_REPLAY;
+		oc.level = mp->level;
+		snprintf(oc.reason, sizeof(oc.reason),
+		         "a message with this Message-ID was already received "
+		         "(message %lld): this copy is a replay and was not "
+		         "decrypted",
+		         (long long)id);
+		st->replayed++;
 	} else {
 		rc = open_qmail(c, ac, mp, &oc, err);
 		if (rc || oc.wait) {
@@ -537,9 +550,19 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 		                           err);
 	if (rc)
 		goto out;
-	if (resync) {
+	if (resync || known_v != (int64_t)ist.uidvalidity) {
+		/* first sync, or the server renumbered the folder */
 		last = 0;
 		setting_put_int(c, ac->a.id, kv, ist.uidvalidity);
+		setting_put_int(c, ac->a.id, kl, 0);
+		if (known_v && !resync) {
+			free(uids);
+			uids = NULL;
+			rc = qm_mail_imap_new_uids(im, ist.uidvalidity, 0, &uids,
+			                           &n, &resync, err);
+			if (rc)
+				goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (progress)

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The end-to-end test world (see world.h).
+ */
+#include "world.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+static const char *const pass = "correct horse battery staple";
+
+static char pwfile[W_NUSERS][600];
+static char ports[W_NUSERS][4][16];
+static char kmeurl[W_NUSERS][64];
+static char paths[W_NUSERS][4][700];
+
+/* Fills an account for user i. */
+static void account_for(struct world *w, int i, struct qm_store_account *a)
+{
+	memset(a, 0, sizeof(*a));
+	qm_strlcpy(a->address, qmt_mail_addr(i), sizeof(a->address));
+	snprintf(a->display_name, sizeof(a->display_name), "%c%s",
+	         qmt_mail_user(i)[0] - 32, qmt_mail_user(i) + 1);
+	qm_strlcpy(a->smtp.host, "127.0.0.1", sizeof(a->smtp.host));
+	a->smtp.port = w->mail.submission_port;
+	a->smtp.tls = QM_TLS_STARTTLS;
+	qm_strlcpy(a->imap.host, "127.0.0.1", sizeof(a->imap.host));
+	a->imap.port = w->mail.imaps_port;
+	a->imap.tls = QM_TLS_IMPLICIT;
+	qm_strlcpy(a->pop3.host, "127.0.0.1", sizeof(a->pop3.host));
+	a->pop3.port = w->mail.pop3s_port;
+	a->pop3.tls = QM_TLS_IMPLICIT;
+	qm_strlcpy(a->sae_id, w->sae[i], sizeof(a->sae_id));
+	snprintf(a->kme_url, sizeof(a->kme_url), "https://127.0.0.1:%d",
+	         w->net.ports[i]);
+	snprintf(a->kme_ca, sizeof(a->kme_ca), "%s/ca.crt", w->net.dir);
+	snprintf(a->kme_cert, sizeof(a->kme_cert), "%s/sae/%s.crt",
+	         w->net.dir, w->sae[i]);
+	snprintf(a->kme_key, sizeof(a->kme_key), "%s/sae/%s.key", w->net.dir,
+	         w->sae[i]);
+	a->default_level = 2;
+}
+
+int world_account_args(struct world *w, int i, const char **argv)
+{
+	struct qm_store_account a;
+	int n = 0;
+
+	account_for(w, i, &a);
+	snprintf(pwfile[i], sizeof(pwfile[i]), "%s/pw-%d", w->mail.dir, i);
+	qmt_write_file(pwfile[i], qmt_mail_password(i));
+	snprintf(ports[i][0], 16, "%d", a.smtp.port);
+	snprintf(ports[i][1], 16, "%d", a.imap.port);
+	snprintf(ports[i][2], 16, "%d", a.pop3.port);
+	qm_strlcpy(kmeurl[i], a.kme_url, sizeof(kmeurl[i]));
+	qm_strlcpy(paths[i][0], a.kme_ca, sizeof(paths[i][0]));
+	qm_strlcpy(paths[i][1], a.kme_cert, sizeof(paths[i][1]));
+	qm_strlcpy(paths[i][2], a.kme_key, sizeof(paths[i][2]));
+	snprintf(paths[i][3], sizeof(paths[i][3]), "127.0.0.1:%s",
+	         ports[i][0]);
+	argv[n++] = "--address";
+	argv[n++] = qmt_mail_addr(i);
+	argv[n++] = "--password-file";
+	argv[n++] = pwfile[i];
+	argv[n++] = "--smtp";
+	argv[n++] = paths[i][3];
+	argv[n++] = "--smtp-tls";
+	argv[n++] = "starttls";
+	argv[n++] = "--mail-ca";
+	argv[n++] = w->mail.ca_file;
+	argv[n++] = "--sae";
+	argv[n++] = w->sae[i];
+	argv[n++] = "--kme";
+	argv[n++] = kmeurl[i];
+	argv[n++] = "--kme-ca";
+	argv[n++] = paths[i][0];
+	argv[n++] = "--kme-cert";
+	argv[n++] = paths[i][1];
+	argv[n++] = "--kme-key";
+	argv[n++] = paths[i][2];
+	return n;
+}
+
+static int fail(const char *what, const struct qm_error *e)
+{
+	fprintf(stderr, "world: %s: %s\n", what, qm_error_msg(e));
+	return -1;
+}
+
+int world_start(struct world *w, const char *tag, const char *extra_kme)
+{
+	struct qm_error e;
+	char extra[1024];
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	setenv("QM_STORE_KDF", "fast", 1);
+	r = qmt_mail_start(&w->mail);
+	if (r)
+		return r;
+	w->mail_up = 1;
+	/* pools large enough for a 5 MiB level-1 attachment to two people */
+	snprintf(extra, sizeof(extra), "pool_bytes = 16777216%s%s",
+	         extra_kme ? "\n" : "", extra_kme ? extra_kme : "");
+	if (kt_net_start(&w->net, tag, W_NUSERS, 1, extra)) {
+		fprintf(stderr, "world: the KMEs did not start\n");
+		return -1;
+	}
+	w->net_up = 1;
+	for (int i = 0; i < W_NUSERS; i++) {
+		struct qm_client_opts o;
+		struct qm_store_account a;
+
+		snprintf(w->sae[i], sizeof(w->sae[i]), "SAE_%c", 'A' + i);
+		snprintf(w->homes[i], sizeof(w->homes[i]), "%s/home-%s",
+		         w->mail.dir, qmt_mail_user(i));
+		memset(&o, 0, sizeof(o));
+		o.home = w->homes[i];
+		qm_error_clear(&e);
+		if (qm_client_open(&o, &w->c[i], &e))
+			return fail("open", &e);
+		if (qm_client_init(w->c[i], pass, strlen(pass), &e))
+			return fail("init", &e);
+		account_for(w, i, &a);
+		if (qm_client_account_add(w->c[i], &a, qmt_mail_password(i),
+		                          strlen(qmt_mail_password(i)), &e))
+			return fail("account add", &e);
+		w->acct[i] = a.id;
+		if (qm_store_setting_set(qm_client_store(w->c[i]), a.id,
+		                         "mail_ca", w->mail.ca_file, &e))
+			return fail("setting", &e);
+		if (i == W_CAROL &&
+		    qm_store_setting_set(qm_client_store(w->c[i]), a.id,
+		                         "incoming", "pop3", &e))
+			return fail("setting", &e);
+	}
+	/* everyone knows everyone's SAE ID and verified public key */
+	for (int i = 0; i < W_NUSERS; i++) {
+		for (int j = 0; j < W_NUSERS; j++) {
+			struct qm_store_contact ct;
+			struct qm_buf armour;
+			char fpr[QM_STORE_FPRMAX];
+
+			if (i == j)
+				continue;
+			memset(&ct, 0, sizeof(ct));
+			qm_strlcpy(ct.address, qmt_mail_addr(j),
+			           sizeof(ct.address));
+			qm_strlcpy(ct.sae_id, w->sae[j], sizeof(ct.sae_id));
+			ct.source = QM_CONTACT_USER;
+			ct.confirmed = 1;
+			if (qm_store_contact_put(qm_client_store(w->c[i]),
+			                         w->acct[i], &ct, &e))
+				return fail("contact", &e);
+			qm_buf_init(&armour, 1 << 20);
+			if (qm_client_key_export(w->c[j], w->acct[j], &armour,
+			                         &e) ||
+			    qm_client_key_import(w->c[i], NULL,
+			                         (const char *)armour.data,
+			                         armour.len, fpr, NULL, &e) ||
+			    qm_client_key_verify(w->c[i], qmt_mail_addr(j), fpr,
+			                         &e)) {
+				qm_buf_free(&armour);
+				return fail("keys", &e);
+			}
+			qm_buf_free(&armour);
+		}
+	}
+	return 0;
+}
+
+void world_stop(struct world *w)
+{
+	for (int i = 0; i < W_NUSERS; i++)
+		qm_client_free(&w->c[i]);
+	if (w->net_up)
+		kt_net_stop(&w->net);
+	if (w->mail_up)
+		qmt_mail_stop(&w->mail);
+	w->net_up = w->mail_up = 0;
+}
+
+int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
+                    int timeout_ms)
+{
+	uint64_t t0 = qm_mono_ns();
+
+	for (;;) {
+		struct qm_client_kme k;
+		struct qm_error e;
+
+		qm_error_clear(&e);
+		if (qm_client_kme_status(w->c[from], w->acct[from], w->sae[to],
+		                         &k, &e) == QM_OK &&
+		    k.reachable && k.pool_bytes >= bytes)
+			return 0;
+		if ((qm_mono_ns() - t0) / 1000000 > (uint64_t)timeout_ms) {
+			fprintf(stderr, "world: pool %s->%s has %llu of %llu "
+			                "bytes after %d ms\n",
+			        w->sae[from], w->sae[to],
+			        (unsigned long long)k.pool_bytes,
+			        (unsigned long long)bytes, timeout_ms);
+			return -1;
+		}
+		/* the link distils a block every fraction of a second: ask
+		 * again after a short pause (no event to wait on over ETSI) */
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
