@@ -1342,6 +1342,145 @@ static void test_sealed_item_moved(void **state)
 	assert_true(add_msg(f, "INBOX", 3, 3, "x@y", 1, "three", "b") > b2);
 }
 
+static void test_busy_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_opts o = {0};
+	struct qm_store *b = NULL;
+	struct qm_error e;
+	uint64_t t0;
+
+	o.busy_timeout_ms = 100;
+	assert_int_equal(qm_store_open(f->home, &o, &b, &e), QM_OK);
+	/* A writes and holds its transaction: B gives up after its time-out
+	 * with an error that says why, and works once A is done. */
+	assert_int_equal(qm_store_tx_begin(f->s, &e), QM_OK);
+	assert_int_equal(qm_store_setting_set(f->s, 0, "a", "1", &e), QM_OK);
+	t0 = qm_mono_ns();
+	assert_int_equal(qm_store_setting_set(b, 0, "b", "2", &e),
+	                 QM_ERR_TIMEOUT);
+	assert_true(qm_mono_ns() - t0 >= 90u * 1000 * 1000);
+	assert_non_null(strstr(e.msg, "busy"));
+	{
+		/* Readers are not blocked by the writer (WAL). */
+		struct qm_store_account a;
+
+		assert_int_equal(qm_store_account_get(b, f->acct, &a, &e),
+		                 QM_OK);
+	}
+	assert_int_equal(qm_store_tx_commit(f->s, &e), QM_OK);
+	assert_int_equal(qm_store_setting_set(b, 0, "b", "2", &e), QM_OK);
+	qm_store_close(&b);
+}
+
+static void test_account_delete_cascades(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_query q;
+	struct qm_error e;
+	struct qm_buf v;
+	int64_t oid, n = -1, *ids = NULL;
+	size_t nn = 9;
+
+	add_msg(f, "INBOX", 1, 1, "x@y", 1, "s", "b");
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<d@x>", "b@x", 1,
+	                                     "m", 1, &oid, &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_store_secret_set(f->s, f->acct, QM_SECRET_PASSWORD, "pw", 2, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_setting_set(f->s, f->acct, "k", "v", &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_own_put(f->s, f->acct, "x", "P", 1, "S", 1, NULL, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_account_delete(f->s, f->acct, &e), QM_OK);
+	memset(&q, 0, sizeof(q));
+	assert_int_equal(qm_store_msg_count(f->s, &q, &n, &e), QM_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(
+	    qm_store_outbox_list(f->s, 0, QM_OUTBOX_PENDING, 0, &ids, &nn, &e),
+	    QM_OK);
+	assert_int_equal(nn, 0);
+	free(ids);
+	qm_buf_init_secure(&v, 64);
+	assert_int_equal(
+	    qm_store_secret_get(f->s, f->acct, QM_SECRET_PASSWORD, &v, &e),
+	    QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_setting_get(f->s, f->acct, "k", &v, &e),
+	                 QM_ERR_NOTFOUND);
+	qm_buf_free(&v);
+	{
+		struct qm_store_key k;
+
+		assert_int_equal(
+		    qm_store_key_own_get(f->s, f->acct, "x", &k, NULL, &e),
+		    QM_ERR_NOTFOUND);
+	}
+}
+
+/* Every truncation and every flipped byte of a sealed item is refused
+ * (QM_ERR_AUTH), never a crash, never plaintext. */
+static void test_sealed_item_altered(void **state)
+{
+	struct fx *f = *state;
+	unsigned char blob[512], bad[512];
+	struct qm_error e;
+	struct qm_buf b;
+	sqlite3 *db;
+	sqlite3_stmt *get, *put;
+	char path[600];
+	int64_t id;
+	int n;
+
+	id = add_msg(f, "INBOX", 1, 1, "x@y", 1, "s", "the body");
+	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT mime FROM msg_body "
+	                                    "WHERE msg_id = ?",
+	                                    -1, &get, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(get, 1, id);
+	assert_int_equal(sqlite3_step(get), SQLITE_ROW);
+	n = sqlite3_column_bytes(get, 0);
+	assert_true(n > 0 && n <= (int)sizeof(blob));
+	memcpy(blob, sqlite3_column_blob(get, 0), (size_t)n);
+	sqlite3_finalize(get);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "UPDATE msg_body SET mime = ? "
+	                                    "WHERE msg_id = ?",
+	                                    -1, &put, NULL),
+	                 SQLITE_OK);
+	qm_buf_init_secure(&b, 1024);
+	for (int i = 0; i <= 2 * n; i++) {
+		int len = i < n ? i : n;
+
+		memcpy(bad, blob, (size_t)n);
+		if (i >= n)
+			bad[i - n] ^= 0x01; /* one flipped bit per position */
+		sqlite3_bind_blob(put, 1, bad, len, SQLITE_STATIC);
+		sqlite3_bind_int64(put, 2, id);
+		assert_int_equal(sqlite3_step(put), SQLITE_DONE);
+		sqlite3_reset(put);
+		if (i == 2 * n)
+			break;
+		assert_int_equal(qm_store_msg_body(f->s, id, &b, &e),
+		                 QM_ERR_AUTH);
+		assert_int_equal(b.len, 0);
+	}
+	/* The original still opens. */
+	sqlite3_bind_blob(put, 1, blob, n, SQLITE_STATIC);
+	sqlite3_bind_int64(put, 2, id);
+	assert_int_equal(sqlite3_step(put), SQLITE_DONE);
+	sqlite3_finalize(put);
+	sqlite3_close(db);
+	assert_int_equal(qm_store_msg_body(f->s, id, &b, &e), QM_OK);
+	assert_string_equal((char *)b.data, "the body");
+	qm_buf_free(&b);
+}
+
 /* -------------------------------------------------------- concurrency */
 
 struct worker {
@@ -1455,6 +1594,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sealed_item_moved, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_delete_cascades, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_sealed_item_altered, setup,
+	                                    teardown),
 	};
 
 	int rc;
