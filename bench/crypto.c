@@ -283,7 +283,7 @@ int main(void)
 	int quick = getenv("QM_BENCH_CRYPTO_QUICK") != NULL;
 	char dir[512], in[600], outp[600], home[600];
 	size_t big = 25 * MiB;
-	double mc_mbps, ge_mbps, gd_mbps;
+	double mc_mbps, ge_mbps, gd_mbps, gpgf, l1r, l2r;
 	int gpg_ok;
 
 	setup_init(&s);
@@ -331,10 +331,17 @@ int main(void)
 	ge_mbps = ge == UINT64_MAX ? 0 : mbps(big, ge);
 	gd_mbps = gd == UINT64_MAX ? 0 : mbps(big, gd);
 
-	gpg_ok = ge_mbps > 0 && gd_mbps > 0;
-	for (int l = 0; l < 4; l++)
-		gpg_ok = gpg_ok && mbps(big, enc[l][2]) >= 5 * ge_mbps &&
-		         mbps(big, dec[l][2]) >= 5 * gd_mbps;
+	/* The slowest level against gpg, each direction with its own. */
+	gpgf = 1e30;
+	for (int l = 0; l < 4; l++) {
+		double fe = ge_mbps > 0 ? mbps(big, enc[l][2]) / ge_mbps : 0;
+		double fd = gd_mbps > 0 ? mbps(big, dec[l][2]) / gd_mbps : 0;
+		gpgf = fe < gpgf ? fe : gpgf;
+		gpgf = fd < gpgf ? fd : gpgf;
+	}
+	gpg_ok = gpgf >= 5;
+	l1r = mc_mbps / mbps(big, enc[0][2]);
+	l2r = mc_mbps / mbps(big, enc[1][2]);
 	printf("QMail crypto throughput, MB/s (10^6 bytes of plaintext per "
 	       "second of CPU time, best of several runs)\n");
 	printf("  %-22s %10s %10s %10s %10s %10s %10s\n", "level", "enc 1KiB",
@@ -352,12 +359,11 @@ int main(void)
 	printf("  baselines on the same 25 MiB: memcpy %.1f MB/s; gpg "
 	       "--symmetric AES256 encrypt %.1f MB/s, decrypt %.1f MB/s\n",
 	       mc_mbps, ge_mbps, gd_mbps);
-	printf("  goals at 25 MiB: level 2 within 3x of memcpy: %s (%.2fx); "
-	       "level 1 within 2x: %s (%.2fx); every level >= 5x gpg: %s\n",
-	       mbps(big, enc[1][2]) * 3 >= mc_mbps ? "met" : "NOT met",
-	       mc_mbps / mbps(big, enc[1][2]),
-	       mbps(big, enc[0][2]) * 2 >= mc_mbps ? "met" : "NOT met",
-	       mc_mbps / mbps(big, enc[0][2]), gpg_ok ? "met" : "NOT met");
+	printf("  goals at 25 MiB (encryption): level 2 within 3x of memcpy: "
+	       "%s (%.2fx); level 1 within 2x: %s (%.2fx); every level >= 5x "
+	       "gpg: %s (slowest %.1fx)\n",
+	       l2r <= 3 ? "met" : "NOT met", l2r, l1r <= 2 ? "met" : "NOT met",
+	       l1r, gpg_ok ? "met" : "NOT met", gpgf);
 	printf("{\"bench\":\"crypto\",\"unit\":\"MB/s\"");
 	for (int l = 0; l < 4; l++)
 		for (int i = 0; i < NSIZES; i++)
@@ -365,8 +371,12 @@ int main(void)
 			       size_names[i], mbps(sizes[i], enc[l][i]), l + 1,
 			       size_names[i], mbps(sizes[i], dec[l][i]));
 	printf(",\"baseline_memcpy_25m\":%.1f,\"baseline_gpg_enc_25m\":%.1f,"
-	       "\"baseline_gpg_dec_25m\":%.1f}\n",
-	       mc_mbps, ge_mbps, gd_mbps);
+	       "\"baseline_gpg_dec_25m\":%.1f,\"l1_memcpy_ratio\":%.2f,"
+	       "\"l2_memcpy_ratio\":%.2f,\"min_gpg_factor\":%.1f,"
+	       "\"goal_l1_memcpy_ratio\":2,\"goal_l2_memcpy_ratio\":3,"
+	       "\"goal_gpg_factor\":5,\"goal_met\":%s}\n",
+	       mc_mbps, ge_mbps, gd_mbps, l1r, l2r, gpgf,
+	       l1r <= 2 && l2r <= 3 && gpg_ok ? "true" : "false");
 	free(pt);
 	setup_free(&s);
 	return 0;
