@@ -352,7 +352,6 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	struct keyreq q;
 	json_t *jb = NULL, *res = NULL, *keys;
 	unsigned char *bytes = NULL, (*ids)[16] = NULL;
-	struct kme_ticket *t;
 	struct qm_error e;
 	size_t klen, total;
 	uint64_t off;
@@ -415,20 +414,18 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		                        (json_int_t)(off + (uint64_t)i * klen),
 		                        "len", (json_int_t)klen));
 	}
-	t = kme_peerq_submit(l->q, res);
+	/* the peer learns the key IDs in the background, in order; a slave
+	 * asking before they arrive makes its KME pull them (dec_keys) */
+	if (kme_peerq_submit(l->q, res, &e)) {
+		res = NULL;
+		pthread_mutex_unlock(&l->lock);
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		goto out;
+	}
 	res = NULL;
 	pthread_cond_broadcast(&l->cond); /* the link may refill now */
 	pthread_mutex_unlock(&l->lock);
 	kme_mark_dirty(k);
-	if (!t || kme_peerq_wait(l->q, t, &e)) {
-		char d[QM_ERR_MSGMAX + 256];
-		snprintf(d, sizeof(d), "peer KME %s did not confirm: %s",
-		         l->peer->id, t ? e.msg : "out of memory");
-		kme_api_error(r, 503, "keys could not be synchronised with "
-		                      "the peer KME; try again",
-		              d);
-		goto out;
-	}
 	r->status = 200;
 	if (kme_reply_secure(r, total * 2 + (size_t)q.number * 80 + 64) ||
 	    qm_buf_append_str(&r->body, "{\"keys\":[", NULL))
@@ -451,6 +448,33 @@ out:
 	free(ids);
 	json_decref(res);
 	json_decref(jb);
+}
+
+/* Finds every key ID for caller (a slave of master); counts what is
+ * missing or not addressed to the caller. Link lock held. */
+static void lookup(struct kme_link *l, unsigned char (*ids)[16], size_t n,
+                   const char *caller, const char *master,
+                   struct kres **found, size_t *total, int *missing,
+                   int *denied)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct kres *x = kres_find(&l->res, ids[i]);
+		int slot = -1;
+
+		found[i] = NULL;
+		if (x)
+			for (uint32_t s = 0; s < x->nslaves; s++)
+				if (strcmp(x->slaves[s], caller) == 0)
+					slot = (int)s;
+		if (!x || (slot >= 0 && (x->fetched & (1u << slot)))) {
+			*missing = 1;
+		} else if (slot < 0 || strcmp(x->master, master) != 0) {
+			*denied = 1;
+		} else {
+			found[i] = x;
+			*total += x->len;
+		}
+	}
 }
 
 void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
@@ -533,22 +557,24 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		kme_api_error(r, 503, "out of memory on KME", NULL);
 		goto out;
 	}
-	pthread_mutex_lock(&l->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct kres *x = kres_find(&l->res, ids[i]);
-		int slot = -1;
-
-		if (x)
-			for (uint32_t s = 0; s < x->nslaves; s++)
-				if (strcmp(x->slaves[s], caller) == 0)
-					slot = (int)s;
-		if (!x || (slot >= 0 && (x->fetched & (1u << slot)))) {
-			missing = 1;
-		} else if (slot < 0 || strcmp(x->master, master) != 0) {
-			denied = 1;
-		} else {
-			found[i] = x;
-			total += x->len;
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&l->lock);
+		total = 0;
+		missing = denied = 0;
+		lookup(l, ids, n, caller, master, found, &total, &missing,
+		       &denied);
+		if (!missing || attempt == 1)
+			break;
+		pthread_mutex_unlock(&l->lock);
+		/* the keys may still be on their way from the master's KME:
+		 * ask it to deliver what it has queued for us, then look again */
+		if (kme_peer_post_json(k, l, "/kme/v1/peer/flush", "{}", NULL)) {
+			pthread_mutex_lock(&l->lock);
+			total = 0;
+			missing = denied = 0;
+			lookup(l, ids, n, caller, master, found, &total,
+			       &missing, &denied);
+			break;
 		}
 	}
 	if (missing || denied) {
@@ -622,10 +648,10 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r)
 {
 	struct kme_link *l = kme_link_for_peer(k, caller);
-	json_t *jb, *arr, *e;
+	json_t *jb, *arr, *e, *ans;
 	size_t i;
-	uint64_t next;
 	int64_t now = qm_now();
+	unsigned skipped = 0, added = 0;
 
 	if (!l) {
 		kme_api_error(r, 401, "unauthorized", "not a peer KME");
@@ -640,24 +666,37 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 		json_decref(jb);
 		return;
 	}
+	/*
+	 * Each key is applied on its own and the whole call is idempotent: a
+	 * batch resent after a lost answer or a restart finds its keys known
+	 * (same offset) or already used up (below next) and skips them.
+	 */
 	pthread_mutex_lock(&l->lock);
-	/* check the whole batch first: it is applied entirely or not at all */
-	next = l->mirror.next;
 	json_array_foreach(arr, i, e) {
 		json_t *keys = json_object_get(e, "keys"), *kk;
 		json_t *sl = json_object_get(e, "slaves"), *se;
 		const char *m = json_string_value(json_object_get(e, "master"));
 		size_t j;
+		int ok = 1;
 
 		if (!m || strlen(m) >= KME_IDMAX || !json_is_array(keys) ||
 		    !json_is_array(sl) || json_array_size(sl) == 0 ||
 		    json_array_size(sl) > KME_MAXSLAVES ||
 		    kme_link_for_sae(k, m) != l)
-			goto bad;
+			ok = 0;
 		json_array_foreach(sl, j, se) {
 			const char *s = json_string_value(se);
-			if (!s || !kme_conf_serves(&k->conf, s))
-				goto bad;
+			if (!s || strlen(s) >= KME_IDMAX ||
+			    !kme_conf_serves(&k->conf, s))
+				ok = 0;
+		}
+		if (!ok) {
+			skipped += (unsigned)json_array_size(keys);
+			qm_log(QM_LOG_WARN,
+			       "peer %s sent a reservation for SAEs this KME "
+			       "does not serve: ignored",
+			       caller);
+			continue;
 		}
 		json_array_foreach(keys, j, kk) {
 			unsigned char id[16];
@@ -665,43 +704,31 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				json_object_get(kk, "off"));
 			json_int_t len = json_integer_value(
 				json_object_get(kk, "len"));
+			struct kres *x;
+
 			if (kme_uuid_parse(json_string_value(
 				                   json_object_get(kk, "id")),
 			                   id) ||
 			    off < 0 || len <= 0 || len > (1 << 20) ||
-			    (uint64_t)off < next ||
 			    (uint64_t)off + (uint64_t)len > l->mirror.end ||
-			    kres_find(&l->res, id))
-				goto bad;
-			next = (uint64_t)off + (uint64_t)len;
-		}
-	}
-	json_array_foreach(arr, i, e) {
-		json_t *keys = json_object_get(e, "keys"), *kk;
-		json_t *sl = json_object_get(e, "slaves");
-		size_t j;
-
-		json_array_foreach(keys, j, kk) {
-			struct kres *x = calloc(1, sizeof(*x));
-			uint64_t off = (uint64_t)json_integer_value(
-				json_object_get(kk, "off"));
+			    (uint64_t)off < l->mirror.next ||
+			    kres_find(&l->res, id)) {
+				skipped++;
+				continue;
+			}
+			x = calloc(1, sizeof(*x));
 			if (!x)
 				goto oom;
-			kme_uuid_parse(json_string_value(
-					       json_object_get(kk, "id")),
-			               x->id);
-			x->off = off;
-			x->len = (uint32_t)json_integer_value(
-				json_object_get(kk, "len"));
+			memcpy(x->id, id, 16);
+			x->off = (uint64_t)off;
+			x->len = (uint32_t)len;
 			x->nslaves = (uint32_t)json_array_size(sl);
 			for (uint32_t s = 0; s < x->nslaves; s++)
 				qm_strlcpy(x->slaves[s],
 				           json_string_value(
 						   json_array_get(sl, s)),
 				           KME_IDMAX);
-			qm_strlcpy(x->master,
-			           json_string_value(json_object_get(e, "master")),
-			           KME_IDMAX);
+			qm_strlcpy(x->master, m, KME_IDMAX);
 			x->expires = k->conf.key_expiry_s
 			                     ? now + k->conf.key_expiry_s
 			                     : 0;
@@ -709,38 +736,45 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				free(x);
 				goto oom;
 			}
-			/* bytes the peer skipped (a failed request) die here */
-			if (off > l->mirror.next)
+			/* bytes the peer skipped die here */
+			if (x->off > l->mirror.next)
 				kstream_release(&l->mirror, l->mirror.next,
-				                (size_t)(off - l->mirror.next));
-			l->mirror.next = off + x->len;
+				                (size_t)(x->off - l->mirror.next));
+			l->mirror.next = x->off + x->len;
+			added++;
 		}
 	}
+	ans = json_pack("{s:s, s:I, s:i, s:i}", "message", "ok", "next",
+	                (json_int_t)l->mirror.next, "added", (int)added,
+	                "skipped", (int)skipped);
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 	json_decref(jb);
-	kme_mark_dirty(k);
-	kme_api_error(r, 200, "ok", NULL);
-	return;
-bad:
-	{
-		/* "next" lets a peer that restarted from an older snapshot
-		 * skip the offsets we have already seen used */
-		json_t *j = json_pack(
-			"{s:s, s:[{s:s}], s:I}", "message",
-			"reservation rejected", "details", "message",
-			"a reservation names unknown SAEs, a used or missing "
-			"range of the pool, or a known key ID",
-			"next", (json_int_t)l->mirror.next);
-		pthread_mutex_unlock(&l->lock);
-		json_decref(jb);
-		reply_json(r, 409, j);
-	}
+	if (added)
+		kme_mark_dirty(k);
+	reply_json(r, 200, ans);
 	return;
 oom:
 	pthread_mutex_unlock(&l->lock);
 	json_decref(jb);
 	kme_api_error(r, 503, "out of memory on KME", NULL);
+}
+
+void kme_api_peer_flush(struct qm_kme *k, const char *caller,
+                        struct kme_reply *r)
+{
+	struct kme_link *l = kme_link_for_peer(k, caller);
+	struct qm_error e;
+
+	if (!l) {
+		kme_api_error(r, 401, "unauthorized", "not a peer KME");
+		return;
+	}
+	if (kme_peerq_flush(l->q, k->conf.peer_timeout_ms, &e)) {
+		kme_api_error(r, 503, "reservations not delivered", e.msg);
+		return;
+	}
+	kme_api_error(r, 200, "ok", NULL);
 }
 
 void kme_api_peer_block(struct qm_kme *k, const char *caller,

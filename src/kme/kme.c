@@ -39,6 +39,9 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		l->stats.eve = k->conf.bb84_eve;
 		k->nlinks++;
 	}
+	for (size_t i = 0; i < k->nlinks; i++)
+		if ((rc = kme_peerq_new(k, &k->links[i], &k->links[i].q, err)))
+			goto fail;
 	snprintf(k->state_path, sizeof(k->state_path), "%s/pools.sealed",
 	         k->conf.state_dir);
 	if ((rc = qm_mkdirs(k->conf.state_dir, 0700, err)) ||
@@ -104,7 +107,7 @@ enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return qm_error_set(err, QM_ERR_NET, "libcurl failed to start");
 	for (size_t i = 0; i < k->nlinks; i++)
-		if ((rc = kme_peerq_new(k, &k->links[i], &k->links[i].q, err)))
+		if ((rc = kme_peerq_start(k->links[i].q, err)))
 			return rc;
 	if ((rc = kme_server_start(k, err)))
 		return rc;
@@ -137,11 +140,14 @@ void qm_kme_free(struct qm_kme **kp)
 	for (size_t i = 0; i < k->nlinks; i++)
 		kme_link_stop(k, &k->links[i]);
 	for (size_t i = 0; i < k->nlinks; i++)
-		kme_peerq_free(&k->links[i].q);
+		kme_peerq_stop(k->links[i].q);
 	if (k->persist_started)
 		pthread_join(k->persist_thread, NULL);
+	/* reservations not yet delivered are saved with the pools */
 	if (k->store_key && k->persist_started && kme_state_save(k, &e))
 		qm_log(QM_LOG_ERROR, "%s", e.msg);
+	for (size_t i = 0; i < k->nlinks; i++)
+		kme_peerq_free(&k->links[i].q);
 	for (size_t i = 0; i < k->nlinks; i++) {
 		struct kme_link *l = &k->links[i];
 		kstream_free(&l->own);

@@ -12,12 +12,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+/* A reservation waiting to reach the peer (JSON text, no key bytes). */
 struct kme_ticket {
-	json_t *obj;
-	int done;
-	enum qm_err rc;
-	char msg[256];
+	char *json;
 	struct kme_ticket *next;
 };
 
@@ -26,8 +25,9 @@ struct kme_peerq {
 	struct kme_link *l;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct kme_ticket *head, *tail;
-	int stop;
+	struct kme_ticket *head, *tail; /* queued */
+	struct kme_ticket *inflight;    /* sent, not yet acknowledged */
+	int stop, started;
 	pthread_t thread;
 	CURL *curl;
 	CURL *block_curl; /* used by the link thread only: kept alive */
@@ -112,9 +112,10 @@ out:
 }
 
 /*
- * The peer refused a batch because it has seen later offsets used (we
- * restarted from an older snapshot): skip our allocation point past them so
- * the next requests succeed. The skipped bytes are destroyed.
+ * The peer answers every batch with the offset up to which it has seen
+ * this direction used. When we restarted from an older snapshot that is
+ * ahead of our allocation point: skip to it, or we would hand out bytes the
+ * peer will never map to a key ID. The skipped bytes are destroyed.
  */
 static void skip_to_peer_next(struct kme_peerq *q, const char *answer)
 {
@@ -141,57 +142,104 @@ static void skip_to_peer_next(struct kme_peerq *q, const char *answer)
 	pthread_mutex_unlock(&l->lock);
 }
 
+static void free_list(struct kme_ticket *t)
+{
+	while (t) {
+		struct kme_ticket *nx = t->next;
+		free(t->json);
+		free(t);
+		t = nx;
+	}
+}
+
+/* Waits on q->cond for at most ms milliseconds (q->lock held). */
+static void q_wait(struct kme_peerq *q, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+}
+
+/*
+ * Sends queued reservations in batches, in order, until the peer has each
+ * one: a batch that fails for lack of a connection or a 5xx is retried as
+ * is (the peer ignores what it already holds), so no reservation is lost
+ * while this KME runs; what is still pending at shutdown is saved with the
+ * pools and sent after the restart.
+ */
 static void *peerq_main(void *arg)
 {
 	struct kme_peerq *q = arg;
+	int was_down = 0;
 
 	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		struct kme_ticket *batch, *t;
-		json_t *root, *arr;
-		char *body;
+	while (!q->stop) {
+		struct kme_ticket *t;
+		struct qm_buf body, ans;
 		struct qm_error e;
-		struct qm_buf ans;
 		long status = 0;
 		enum qm_err rc;
 
-		while (!q->head && !q->stop)
-			pthread_cond_wait(&q->cond, &q->lock);
-		if (!q->head && q->stop)
-			break;
-		batch = q->head;
-		q->head = q->tail = NULL;
+		if (!q->inflight) {
+			if (!q->head) {
+				pthread_cond_wait(&q->cond, &q->lock);
+				continue;
+			}
+			q->inflight = q->head;
+			q->head = q->tail = NULL;
+		}
 		pthread_mutex_unlock(&q->lock);
 
-		root = json_object();
-		arr = json_array();
-		for (t = batch; t; t = t->next)
-			json_array_append(arr, t->obj);
-		json_object_set_new(root, "reservations", arr);
-		body = json_dumps(root, JSON_COMPACT);
-		json_decref(root);
+		qm_buf_init(&body, (size_t)1 << 30);
+		rc = qm_buf_append_str(&body, "{\"reservations\":[", &e);
+		for (t = q->inflight; !rc && t; t = t->next)
+			rc = qm_buf_appendf(&body, &e, "%s%s",
+			                    t == q->inflight ? "" : ",", t->json);
+		if (!rc)
+			rc = qm_buf_append_str(&body, "]}", &e);
 		qm_buf_init(&ans, 64 * 1024);
-		if (!body)
-			rc = qm_error_set(&e, QM_ERR_NOMEM, "out of memory");
-		else
+		if (!rc)
 			rc = post(q->curl, q->l->peer, "/kme/v1/peer/reserve",
-			          "application/json", body, strlen(body),
+			          "application/json", body.data, body.len,
 			          &status, &ans, &e);
-		free(body);
-		if (rc && status == 409 && ans.data)
+		qm_buf_free(&body);
+		if (ans.data && (status == 200 || status == 409))
 			skip_to_peer_next(q, (const char *)ans.data);
 		qm_buf_free(&ans);
 
 		pthread_mutex_lock(&q->lock);
-		for (t = batch; t;) {
-			struct kme_ticket *nx = t->next;
-			t->rc = rc;
+		if (!rc || (status >= 400 && status < 500 && status != 408 &&
+		            status != 429)) {
 			if (rc)
-				qm_strlcpy(t->msg, e.msg, sizeof(t->msg));
-			t->done = 1;
-			t = nx;
+				qm_log(QM_LOG_ERROR,
+				       "link %s: the peer refused reservations: "
+				       "%s",
+				       q->l->peer->id, e.msg);
+			else if (was_down)
+				qm_log(QM_LOG_INFO,
+				       "link %s: peer reachable again, "
+				       "reservations delivered",
+				       q->l->peer->id);
+			was_down = 0;
+			free_list(q->inflight);
+			q->inflight = NULL;
+			pthread_cond_broadcast(&q->cond); /* flush waiters */
+		} else {
+			if (!was_down)
+				qm_log(QM_LOG_WARN,
+				       "link %s: reservations wait for the peer: "
+				       "%s",
+				       q->l->peer->id, e.msg);
+			was_down = 1;
+			q_wait(q, 200);
 		}
-		pthread_cond_broadcast(&q->cond);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
@@ -209,15 +257,33 @@ enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	q->curl = peer_curl(k);
-	if (!q->curl || pthread_create(&q->thread, NULL, peerq_main, q)) {
-		if (q->curl)
-			curl_easy_cleanup(q->curl);
+	if (!q->curl) {
 		free(q);
-		return qm_error_set(err, QM_ERR_NOMEM,
-		                    "cannot start the peer channel thread");
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
 	*out = q;
 	return QM_OK;
+}
+
+enum qm_err kme_peerq_start(struct kme_peerq *q, struct qm_error *err)
+{
+	if (pthread_create(&q->thread, NULL, peerq_main, q))
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "cannot start the peer channel thread");
+	q->started = 1;
+	return QM_OK;
+}
+
+void kme_peerq_stop(struct kme_peerq *q)
+{
+	if (!q || !q->started)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = 1;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);
+	q->started = 0;
 }
 
 void kme_peerq_free(struct kme_peerq **qp)
@@ -226,11 +292,9 @@ void kme_peerq_free(struct kme_peerq **qp)
 
 	if (!q)
 		return;
-	pthread_mutex_lock(&q->lock);
-	q->stop = 1;
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	pthread_join(q->thread, NULL);
+	kme_peerq_stop(q);
+	free_list(q->inflight);
+	free_list(q->head);
 	curl_easy_cleanup(q->curl);
 	if (q->block_curl)
 		curl_easy_cleanup(q->block_curl);
@@ -240,41 +304,95 @@ void kme_peerq_free(struct kme_peerq **qp)
 	*qp = NULL;
 }
 
-struct kme_ticket *kme_peerq_submit(struct kme_peerq *q, void *json_obj)
+/* Appends one reservation (JSON text, taken over) to the queue. */
+static void enqueue(struct kme_peerq *q, char *json, struct kme_ticket *t)
 {
-	struct kme_ticket *t = calloc(1, sizeof(*t));
-
-	if (!t) {
-		json_decref(json_obj);
-		return NULL;
-	}
-	t->obj = json_obj;
-	pthread_mutex_lock(&q->lock);
+	t->json = json;
+	t->next = NULL;
 	if (q->tail)
 		q->tail->next = t;
 	else
 		q->head = t;
 	q->tail = t;
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	return t;
 }
 
-enum qm_err kme_peerq_wait(struct kme_peerq *q, struct kme_ticket *t,
+enum qm_err kme_peerq_submit(struct kme_peerq *q, void *json_obj,
+                             struct qm_error *err)
+{
+	struct kme_ticket *t = calloc(1, sizeof(*t));
+	char *s = json_dumps(json_obj, JSON_COMPACT);
+
+	json_decref(json_obj);
+	if (!t || !s) {
+		free(t);
+		free(s);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&q->lock);
+	enqueue(q, s, t);
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return QM_OK;
+}
+
+enum qm_err kme_peerq_flush(struct kme_peerq *q, long timeout_ms,
+                            struct qm_error *err)
+{
+	uint64_t end = qm_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	enum qm_err rc = QM_OK;
+
+	pthread_mutex_lock(&q->lock);
+	while (q->head || q->inflight) {
+		if (qm_mono_ns() >= end) {
+			rc = qm_error_set(err, QM_ERR_TIMEOUT,
+			                  "reservations for %s are still "
+			                  "waiting",
+			                  q->l->peer->id);
+			break;
+		}
+		q_wait(q, 50);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+enum qm_err kme_peerq_dump(struct kme_peerq *q, struct qm_buf *b,
                            struct qm_error *err)
 {
+	uint32_t n = 0;
 	enum qm_err rc;
 
 	pthread_mutex_lock(&q->lock);
-	while (!t->done)
-		pthread_cond_wait(&q->cond, &q->lock);
+	for (struct kme_ticket *t = q->inflight; t; t = t->next)
+		n++;
+	for (struct kme_ticket *t = q->head; t; t = t->next)
+		n++;
+	rc = qm_buf_append_u32(b, n, err);
+	for (struct kme_ticket *t = q->inflight; !rc && t; t = t->next)
+		if (!(rc = qm_buf_append_u32(b, (uint32_t)strlen(t->json), err)))
+			rc = qm_buf_append_str(b, t->json, err);
+	for (struct kme_ticket *t = q->head; !rc && t; t = t->next)
+		if (!(rc = qm_buf_append_u32(b, (uint32_t)strlen(t->json), err)))
+			rc = qm_buf_append_str(b, t->json, err);
 	pthread_mutex_unlock(&q->lock);
-	rc = t->rc;
-	if (rc)
-		qm_error_set(err, rc, "%s", t->msg);
-	json_decref(t->obj);
-	free(t);
 	return rc;
+}
+
+enum qm_err kme_peerq_restore(struct kme_peerq *q, const char *json,
+                              size_t len, struct qm_error *err)
+{
+	struct kme_ticket *t = calloc(1, sizeof(*t));
+	char *s = strndup(json, len);
+
+	if (!t || !s) {
+		free(t);
+		free(s);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&q->lock);
+	enqueue(q, s, t);
+	pthread_mutex_unlock(&q->lock);
+	return QM_OK;
 }
 
 enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,

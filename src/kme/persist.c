@@ -125,7 +125,10 @@ static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
 					return rc;
 		}
 	}
-	return QM_OK;
+	/* reservations the peer has not acknowledged yet */
+	if (l->q)
+		return kme_peerq_dump(l->q, b, err);
+	return qm_buf_append_u32(b, 0, err);
 }
 
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
@@ -156,7 +159,7 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 		rc = qm_buf_reserve(&plain, est + est / 8, err);
 	}
 	if (!rc)
-		rc = qm_buf_append(&plain, "QKS1", 4, err);
+		rc = qm_buf_append(&plain, "QKS2", 4, err);
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
 	for (size_t i = 0; !rc && i < k->nlinks; i++) {
@@ -304,6 +307,27 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 			goto out;
 		}
 	}
+	{
+		uint32_t npend, plen;
+		const unsigned char *p;
+
+		if (qm_reader_u32(r, &npend)) {
+			rc = qm_error_set(err, QM_ERR_PARSE, "truncated link");
+			goto out;
+		}
+		for (uint32_t i = 0; i < npend; i++) {
+			if (qm_reader_u32(r, &plen) ||
+			    qm_reader_bytes(r, plen, &p)) {
+				rc = qm_error_set(err, QM_ERR_PARSE,
+				                  "truncated pending reservation");
+				goto out;
+			}
+			if (l != &tmp && l->q &&
+			    (rc = kme_peerq_restore(l->q, (const char *)p, plen,
+			                            err)))
+				goto out;
+		}
+	}
 out:
 	kstream_free(&tmp.own);
 	kstream_free(&tmp.mirror);
@@ -354,7 +378,7 @@ enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err)
 	qm_reader_init(&r, plain.data, plain.len);
 	{
 		const unsigned char *m;
-		if (qm_reader_bytes(&r, 4, &m) || memcmp(m, "QKS1", 4) ||
+		if (qm_reader_bytes(&r, 4, &m) || memcmp(m, "QKS2", 4) ||
 		    qm_reader_u32(&r, &nlinks)) {
 			rc = qm_error_set(err, QM_ERR_PARSE,
 			                  "unknown pool format");

@@ -190,20 +190,30 @@ void kme_server_stop(struct qm_kme *k);
 
 /* peer.c: the KME-to-KME channel (client side) */
 struct kme_peerq;
+/* The queue of reservations for a link's peer; kme_peerq_start starts its
+ * sender thread, kme_peerq_stop joins it (pending items stay, so they can
+ * be saved), kme_peerq_free releases everything. */
 enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
                           struct kme_peerq **out, struct qm_error *err);
+enum qm_err kme_peerq_start(struct kme_peerq *q, struct qm_error *err);
+void kme_peerq_stop(struct kme_peerq *q);
 void kme_peerq_free(struct kme_peerq **q);
 /*
  * Queues one reservation (a json_t object, consumed) for the peer; call
- * under the link lock so that the peer sees reservations in order. Then
- * kme_peerq_wait (without the lock) waits for the peer's answer and frees
- * the ticket.
+ * under the link lock so that the peer sees reservations in offset order.
+ * The sender delivers it in the background and retries until the peer has
+ * it.
  */
-struct kme_ticket;
-struct kme_ticket *kme_peerq_submit(struct kme_peerq *q, void *json_obj);
-enum qm_err kme_peerq_wait(struct kme_peerq *q, struct kme_ticket *t,
+enum qm_err kme_peerq_submit(struct kme_peerq *q, void *json_obj,
+                             struct qm_error *err);
+/* Waits until every queued reservation reached the peer. */
+enum qm_err kme_peerq_flush(struct kme_peerq *q, long timeout_ms,
+                            struct qm_error *err);
+/* Pending reservations into / out of the sealed pool file. */
+enum qm_err kme_peerq_dump(struct kme_peerq *q, struct qm_buf *b,
                            struct qm_error *err);
-/* Sends a block of key bytes (the peer's end) with the link statistics. */
+enum qm_err kme_peerq_restore(struct kme_peerq *q, const char *json,
+                              size_t len, struct qm_error *err);
 enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,
                                 const char *query, const unsigned char *p,
                                 size_t len, long *status,
@@ -244,6 +254,8 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
                         const char *q_stats, const char *q_blk,
                         const unsigned char *p,
                         size_t len, struct kme_reply *r);
+void kme_api_peer_flush(struct qm_kme *k, const char *caller,
+                        struct kme_reply *r);
 void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
                  const char *body, size_t blen, struct kme_reply *r);
 void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);

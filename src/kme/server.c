@@ -242,6 +242,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		                   arg(c, "hi_len"), arg(c, "stats"),
 		                   arg(c, "blk"),
 		                   rq->body.data, rq->body.len, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/flush") == 0) {
+		kme_api_peer_flush(k, cc->cn, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/peer/eve") == 0) {
 		kme_api_eve(k, cc->cn, 1, body, blen, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/ctl/eve") == 0) {

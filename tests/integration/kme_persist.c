@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qkme's pools across restarts: keys reserved for a slave survive a
- * restart of either KME between enc_keys and dec_keys; the pool file on
- * disk never holds key bytes in clear; a wrong store key is refused.
+ * restart of either KME between enc_keys and dec_keys, also when the
+ * slave's KME was down while the master took them; the pool file on disk
+ * never holds key bytes in clear; a wrong store key is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,26 @@ static void test_master_kme_restart(void **state)
 	json_decref(c2);
 }
 
+static void test_peer_down(void **state)
+{
+	json_t *c, *c2;
+
+	(void)state;
+	/* the slave's KME is down: the master still gets keys from the
+	 * material both KMEs already share; the key IDs wait for the peer */
+	assert_int_equal(kt_kme_stop(&net, 1), 0);
+	c = get_keys(0, "SAE_A", "SAE_B", 2);
+	/* and survive a restart of the master's KME while they wait */
+	assert_int_equal(kt_kme_stop(&net, 0), 0);
+	assert_int_equal(kt_kme_start(&net, 0), 0);
+	c2 = get_keys(0, "SAE_A", "SAE_B", 1);
+	assert_int_equal(kt_kme_start(&net, 1), 0);
+	fetch_same(1, "SAE_B", "SAE_A", c);
+	fetch_same(1, "SAE_B", "SAE_A", c2);
+	json_decref(c);
+	json_decref(c2);
+}
+
 static void test_wrong_store_key(void **state)
 {
 	char conf[700], log[700];
@@ -186,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slave_kme_restart),
 		cmocka_unit_test(test_master_kme_restart),
+		cmocka_unit_test(test_peer_down),
 		cmocka_unit_test(test_wrong_store_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
