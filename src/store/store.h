@@ -517,7 +517,13 @@ enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
 /* SENDING -> SENT with the server's reply. */
 enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
                                  const char *reply, struct qm_error *err);
-/* SENDING -> RETRYING at retry_at, or FAILED when retry_at is 0. */
+/*
+ * Records a failed attempt with its reason. SENDING -> RETRYING at retry_at
+ * (the same ciphertext goes again), or FAILED when retry_at is 0. Before
+ * encryption: PENDING stays PENDING with retry_at set (e.g. the KME had too
+ * little key), ENCRYPTING burns its key IDs and goes back to PENDING (or
+ * FAILED). Other states: QM_ERR_STATE.
+ */
 enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
                                  const char *reason, int64_t retry_at,
                                  struct qm_error *err);
