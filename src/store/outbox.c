@@ -536,7 +536,8 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	if (st_want >= 0)
 		rc = db_stmt(s,
 		             "SELECT id FROM outbox WHERE state = ?1 AND "
-		             "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		             "(?2 = 0 OR account_id = ?2) AND (?3 = 0 OR "
+		             "retry_at <= ?3) ORDER BY id",
 		             &st, err);
 	else
 		rc = db_stmt(s,
@@ -549,8 +550,7 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	if (st_want >= 0)
 		sqlite3_bind_int(st, 1, st_want);
 	sqlite3_bind_int64(st, 2, account_id);
-	if (st_want < 0)
-		sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 3, now);
 	return db_collect_ids(s, st, ids, n, err);
 }
 

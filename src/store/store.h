@@ -532,9 +532,9 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
                                 struct qm_store_outbox *out,
                                 struct qm_error *err);
 /*
- * Ids of the entries of account (0: all) in state st, or, with st < 0,
- * every entry ready to go at time now (QUEUED, or RETRYING due). malloc'd
- * array; free() it.
+ * Ids of the entries of account (0: all) in state st (with now > 0: only
+ * those whose retry time has come), or, with st < 0, every entry ready to
+ * go at time now (QUEUED, or RETRYING due). malloc'd array; free() it.
  */
 enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id, int st,
                                  int64_t now, int64_t **ids, size_t *n,

@@ -893,6 +893,20 @@ static void test_outbox(void **state)
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_reserve(f->s, id2, keys + 1, 1, &e),
 	                 QM_ERR_REPLAY);
+	/* The KME had too little key: it waits as PENDING until retry_at. */
+	assert_int_equal(qm_store_outbox_fail(f->s, id2, "503 short of key",
+	                                      qm_now() + 600, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_list(f->s, 0, QM_OUTBOX_PENDING,
+	                                      qm_now(), &ids, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_int_equal(qm_store_outbox_list(f->s, 0, QM_OUTBOX_PENDING,
+	                                      qm_now() + 601, &ids, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	free(ids);
 	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
 	assert_int_equal(o.state, QM_OUTBOX_PENDING);
 	assert_int_equal(o.n_keys, 0);
