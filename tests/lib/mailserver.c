@@ -196,6 +196,9 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	    "ssl_key = <%s/server.key\n"
 	    "ssl_min_protocol = TLSv1.2\n"
 	    "auth_mechanisms = plain login\n"
+	    /* tests fail logins on purpose: a shorter delay per failure
+	     * (Dovecot still adds its growing per-IP penalty) */
+	    "auth_failure_delay = 1 secs\n"
 	    "mail_location = maildir:~/Maildir\n"
 	    "passdb {\n  driver = passwd-file\n"
 	    "  args = scheme=PLAIN username_format=%%u %s\n}\n"
