@@ -10,10 +10,10 @@
  * Each figure is the best of several runs, timed in CPU time (this
  * thread's, and gpg's user + system time from wait4) because the build
  * machine is shared and wall-clock time there measures the other jobs; in
- * MB/s with MB = 10^6 bytes of plaintext. Encryption is qm_env_seal into a reserved
- * buffer; decryption is qm_env_parse + qm_env_open into a reserved secure
- * buffer. Level 1 reuses one set of key bytes for every run: allowed here
- * only because nothing is sent. The last line is one JSON object
+ * MB/s with MB = 10^6 bytes of plaintext. Encryption is qm_env_seal into a
+ * reserved buffer; decryption is qm_env_parse + qm_env_open into a reserved
+ * secure buffer. Level 1 reuses one set of key bytes for every run: allowed
+ * here only because nothing is sent. The last line is one JSON object
  * (bench/README.md names its fields). QM_BENCH_CRYPTO_QUICK=1 takes fewer
  * runs.
  */
@@ -30,7 +30,7 @@
 #include "crypto/crypto.h"
 #include "harness.h"
 
-#define MiB (1024u * 1024u)
+#define MiB    (1024u * 1024u)
 #define NSIZES 3
 
 static const size_t sizes[NSIZES] = {1024, MiB, 25 * MiB};
@@ -293,8 +293,9 @@ int main(void)
 	qm_random(pt, big);
 	for (int l = 1; l <= 4; l++)
 		for (int i = 0; i < NSIZES; i++)
-			run_level(&s, l, pt, sizes[i], runs_for(sizes[i], quick),
-			          &enc[l - 1][i], &dec[l - 1][i]);
+			run_level(&s, l, pt, sizes[i],
+			          runs_for(sizes[i], quick), &enc[l - 1][i],
+			          &dec[l - 1][i]);
 	mc = run_memcpy(pt, big, quick ? 5 : 20);
 
 	/* gpg on the same 25 MiB, from a file in a temporary folder. */
@@ -307,9 +308,11 @@ int main(void)
 	    qm_file_write_atomic(in, pt, big, 0600, NULL))
 		die("writing the gpg input", NULL);
 	for (int r = 0; r < (quick ? 1 : 3); r++) {
-		const char *ea[] = {"--symmetric",   "--cipher-algo", "AES256",
-		                    "--compress-algo", "none",        "-o",
-		                    outp,            in,              NULL};
+		const char *ea[] = {"--symmetric", "--cipher-algo",
+		                    "AES256",      "--compress-algo",
+		                    "none",        "-o",
+		                    outp,          in,
+		                    NULL};
 		const char *da[] = {"-o", "/dev/null", "--decrypt", outp, NULL};
 		uint64_t t = run_gpg(home, ea);
 
@@ -321,9 +324,11 @@ int main(void)
 	}
 	{
 		char *kill[] = {(char *)(uintptr_t) "gpgconf",
-		                (char *)(uintptr_t) "--homedir", home,
+		                (char *)(uintptr_t) "--homedir",
+		                home,
 		                (char *)(uintptr_t) "--kill",
-		                (char *)(uintptr_t) "all", NULL};
+		                (char *)(uintptr_t) "all",
+		                NULL};
 		qmt_run(kill, NULL); /* no gpg-agent outlives the bench */
 	}
 	qmt_rmtree(dir);
@@ -348,8 +353,8 @@ int main(void)
 	       "dec 1KiB", "enc 1MiB", "dec 1MiB", "enc 25MiB", "dec 25MiB");
 	for (int l = 0; l < 4; l++) {
 		static const char *const names[4] = {
-			"1 one-time pad", "2 QKD + AES-256-GCM",
-			"3 ML-KEM+X25519, sig", "4 X25519, Ed25519"};
+		    "1 one-time pad", "2 QKD + AES-256-GCM",
+		    "3 ML-KEM+X25519, sig", "4 X25519, Ed25519"};
 		printf("  %-22s", names[l]);
 		for (int i = 0; i < NSIZES; i++)
 			printf(" %10.1f %10.1f", mbps(sizes[i], enc[l][i]),
@@ -367,9 +372,9 @@ int main(void)
 	printf("{\"bench\":\"crypto\",\"unit\":\"MB/s\"");
 	for (int l = 0; l < 4; l++)
 		for (int i = 0; i < NSIZES; i++)
-			printf(",\"l%d_enc_%s\":%.1f,\"l%d_dec_%s\":%.1f", l + 1,
-			       size_names[i], mbps(sizes[i], enc[l][i]), l + 1,
-			       size_names[i], mbps(sizes[i], dec[l][i]));
+			printf(",\"l%d_enc_%s\":%.1f,\"l%d_dec_%s\":%.1f",
+			       l + 1, size_names[i], mbps(sizes[i], enc[l][i]),
+			       l + 1, size_names[i], mbps(sizes[i], dec[l][i]));
 	printf(",\"baseline_memcpy_25m\":%.1f,\"baseline_gpg_enc_25m\":%.1f,"
 	       "\"baseline_gpg_dec_25m\":%.1f,\"l1_memcpy_ratio\":%.2f,"
 	       "\"l2_memcpy_ratio\":%.2f,\"min_gpg_factor\":%.1f,"

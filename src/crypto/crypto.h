@@ -23,22 +23,22 @@
 
 /* ------------------------------------------------------------- constants */
 
-#define QM_ENV_VERSION 1
-#define QM_LEVEL_OTP 1       /* quantum secure, one-time pad */
-#define QM_LEVEL_QAES 2      /* quantum-aided AES */
-#define QM_LEVEL_PQ 3        /* post-quantum hybrid */
-#define QM_LEVEL_CLASSIC 4   /* classical */
-#define QM_ENV_CHUNK 65536   /* plaintext bytes per AES-GCM chunk (2-4) */
-#define QM_ENV_MAXSLOTS 64   /* recipients slots in one envelope */
-#define QM_ENV_MAXKEYIDS 1048576 /* key IDs in one level-1 slot */
-#define QM_KEYID_MAX 255     /* bytes of one ETSI key ID */
-#define QM_LABEL_MAX 255     /* bytes of a sender SAE ID or slot label */
-#define QM_BOUND_MAX 4096    /* bytes of one bound header value */
+#define QM_ENV_VERSION    1
+#define QM_LEVEL_OTP      1       /* quantum secure, one-time pad */
+#define QM_LEVEL_QAES     2       /* quantum-aided AES */
+#define QM_LEVEL_PQ       3       /* post-quantum hybrid */
+#define QM_LEVEL_CLASSIC  4       /* classical */
+#define QM_ENV_CHUNK      65536   /* plaintext bytes per AES-GCM chunk (2-4) */
+#define QM_ENV_MAXSLOTS   64      /* recipients slots in one envelope */
+#define QM_ENV_MAXKEYIDS  1048576 /* key IDs in one level-1 slot */
+#define QM_KEYID_MAX      255     /* bytes of one ETSI key ID */
+#define QM_LABEL_MAX      255     /* bytes of a sender SAE ID or slot label */
+#define QM_BOUND_MAX      4096    /* bytes of one bound header value */
 #define QM_BOUND_MAXRCPTS 1000
-#define QM_L1_TAGBYTES 16    /* Poly1305 tag */
+#define QM_L1_TAGBYTES    16 /* Poly1305 tag */
 #define QM_L1_MACKEYBYTES 32 /* one-time Poly1305 key after the pad */
-#define QM_L2_KEYBYTES 32    /* one 256-bit QKD key */
-#define QM_FPR_BYTES 32      /* SHA-256 fingerprint of a public identity */
+#define QM_L2_KEYBYTES    32 /* one 256-bit QKD key */
+#define QM_FPR_BYTES      32 /* SHA-256 fingerprint of a public identity */
 /* "XXXX XXXX ... XXXX": 16 groups of 4 hex digits and a NUL. */
 #define QM_FPR_TEXTLEN (16 * 5)
 
@@ -112,8 +112,7 @@ void qm_identity_free(struct qm_identity **id);
  * otherwise).
  */
 enum qm_err qm_identity_export_secret(const struct qm_identity *id,
-                                      struct qm_buf *out,
-                                      struct qm_error *err);
+                                      struct qm_buf *out, struct qm_error *err);
 /* Reads what qm_identity_export_secret wrote; checks that every public key
  * matches its secret key. QM_ERR_PARSE on malformed input. */
 enum qm_err qm_identity_import_secret(const void *p, size_t n,
@@ -133,8 +132,8 @@ enum qm_err qm_pubid_export(const struct qm_pubid *pk, const char *comment,
                             struct qm_buf *out, struct qm_error *err);
 /* Parses the armour; the Fingerprint line must match the key bytes.
  * QM_ERR_PARSE with a message naming the problem. */
-enum qm_err qm_pubid_import(const char *text, size_t len,
-                            struct qm_pubid **out, struct qm_error *err);
+enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
+                            struct qm_error *err);
 /* Raw public key bytes (the part the fingerprint covers), and back. */
 enum qm_err qm_pubid_to_bytes(const struct qm_pubid *pk, struct qm_buf *out,
                               struct qm_error *err);
@@ -191,8 +190,7 @@ struct qm_seal_params {
  * naming how many bytes are needed and how many were given.
  */
 enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
-                        size_t ptlen, struct qm_buf *out,
-                        struct qm_error *err);
+                        size_t ptlen, struct qm_buf *out, struct qm_error *err);
 /* The same, reading exactly ptlen plaintext bytes from rd in pieces
  * (plaintext memory stays bounded; the envelope is built in out). A short
  * read is QM_ERR_IO. */
@@ -264,7 +262,6 @@ enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
  */
 enum qm_err qm_env_open_stream(const struct qm_env *e,
                                const struct qm_open_params *p, uint64_t max,
-                               qm_write_fn wr, void *arg,
-                               struct qm_error *err);
+                               qm_write_fn wr, void *arg, struct qm_error *err);
 
 #endif /* QM_CRYPTO_H */

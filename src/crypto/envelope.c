@@ -12,9 +12,9 @@
 
 #include <openssl/evp.h>
 
-#define HH_LABEL "QMail envelope header v1"
-#define BH_LABEL "QMail bound headers v1"
-#define SIG_LABEL "QMail envelope signature v1"
+#define HH_LABEL   "QMail envelope header v1"
+#define BH_LABEL   "QMail bound headers v1"
+#define SIG_LABEL  "QMail envelope signature v1"
 #define DATA_LABEL "QMail v1 data key"
 
 /* ---------------------------------------------------------- derivations */
@@ -52,8 +52,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Appends a 32-bit length and the string. */
-static enum qm_err put_lp(struct qm_buf *b, const char *s,
-                          struct qm_error *err)
+static enum qm_err put_lp(struct qm_buf *b, const char *s, struct qm_error *err)
 {
 	size_t n = strlen(s);
 	enum qm_err rc = qm_buf_append_u32(b, (uint32_t)n, err);
@@ -66,24 +65,25 @@ static int bound_str_ok(const char *s)
 	return s && strnlen(s, QM_BOUND_MAX + 1) <= QM_BOUND_MAX;
 }
 
-enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version,
-                              int level, const char *sender_sae,
-                              unsigned char out[32], struct qm_error *err)
+enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version, int level,
+                              const char *sender_sae, unsigned char out[32],
+                              struct qm_error *err)
 {
 	const char **sorted = NULL;
 	struct qm_buf m;
 	enum qm_err rc;
 
-	qm_buf_init(&m, (size_t)(QM_BOUND_MAXRCPTS + 4) * (QM_BOUND_MAX + 4) +
-	                        64);
+	qm_buf_init(&m,
+	            (size_t)(QM_BOUND_MAXRCPTS + 4) * (QM_BOUND_MAX + 4) + 64);
 	if (!b || !bound_str_ok(b->from) || !bound_str_ok(b->message_id) ||
 	    !bound_str_ok(b->date) || b->nrcpts > QM_BOUND_MAXRCPTS ||
 	    (b->nrcpts && !b->rcpts)) {
-		rc = qm_error_set(err, QM_ERR_INVAL,
-		                  "the bound header values (From, To/Cc, "
-		                  "Message-ID, Date) are missing or longer than "
-		                  "%d bytes / %d recipients",
-		                  QM_BOUND_MAX, QM_BOUND_MAXRCPTS);
+		rc =
+		    qm_error_set(err, QM_ERR_INVAL,
+		                 "the bound header values (From, To/Cc, "
+		                 "Message-ID, Date) are missing or longer than "
+		                 "%d bytes / %d recipients",
+		                 QM_BOUND_MAX, QM_BOUND_MAXRCPTS);
 		goto out;
 	}
 	sorted = calloc(b->nrcpts + 1, sizeof(*sorted));
@@ -145,8 +145,7 @@ void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
 
 enum qm_err qm_env_data_key(const unsigned char cek[QM_CEKBYTES],
                             const unsigned char salt[QM_SALTBYTES], int level,
-                            unsigned char dk[QM_DKBYTES],
-                            struct qm_error *err)
+                            unsigned char dk[QM_DKBYTES], struct qm_error *err)
 {
 	unsigned char info[sizeof(DATA_LABEL) + 1];
 
@@ -189,11 +188,10 @@ static void wrap_ad(const unsigned char bh[32], int level, uint16_t slot,
 	ad[34] = (unsigned char)slot;
 }
 
-enum qm_err qm_env_wrap(const unsigned char kek[32],
-                        const unsigned char bh[32], int level, uint16_t slot,
+enum qm_err qm_env_wrap(const unsigned char kek[32], const unsigned char bh[32],
+                        int level, uint16_t slot,
                         const unsigned char cek[QM_CEKBYTES],
-                        unsigned char wrap[QM_WRAPBYTES],
-                        struct qm_error *err)
+                        unsigned char wrap[QM_WRAPBYTES], struct qm_error *err)
 {
 	static const unsigned char iv[QM_GCM_IVBYTES]; /* KEK is single-use */
 	unsigned char ad[35];
@@ -212,8 +210,7 @@ enum qm_err qm_env_wrap(const unsigned char kek[32],
 enum qm_err qm_env_unwrap(const unsigned char kek[32],
                           const unsigned char bh[32], int level, uint16_t slot,
                           const unsigned char wrap[QM_WRAPBYTES],
-                          unsigned char cek[QM_CEKBYTES],
-                          struct qm_error *err)
+                          unsigned char cek[QM_CEKBYTES], struct qm_error *err)
 {
 	static const unsigned char iv[QM_GCM_IVBYTES];
 	unsigned char ad[35];
@@ -277,10 +274,10 @@ static char *arena_put(char **ap, const void *p, size_t n)
 	return s;
 }
 
-#define PARSE_FAIL(...)                                                    \
-	do {                                                               \
-		rc = qm_error_set(err, QM_ERR_PARSE, __VA_ARGS__);         \
-		goto out;                                                  \
+#define PARSE_FAIL(...)                                                        \
+	do {                                                                   \
+		rc = qm_error_set(err, QM_ERR_PARSE, __VA_ARGS__);             \
+		goto out;                                                      \
 	} while (0)
 
 enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
@@ -365,8 +362,8 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		                  : !bytes_ok(s->rcpt_raw, s->rcpt_rawlen, 0))
 			PARSE_FAIL("slot %zu has a malformed recipient label",
 			           i + 1);
-		arena_len += e->level >= 3 ? QM_FPR_TEXTLEN
-		                           : s->rcpt_rawlen + 1;
+		arena_len +=
+		    e->level >= 3 ? QM_FPR_TEXTLEN : s->rcpt_rawlen + 1;
 		if (qm_reader_u32(&r, &nk))
 			PARSE_FAIL("slot %zu is truncated", i + 1);
 		if ((e->level == 1 && (nk < 1 || nk > QM_ENV_MAXKEYIDS)) ||
@@ -389,7 +386,8 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		                          : 0;
 		wrapneed = e->level == 1 ? 0 : QM_WRAPBYTES;
 		if (get_lv(&r, 1, &s->kem, &s->kemlen) ||
-		    s->kemlen != kemneed || get_lv(&r, 0, &s->wrap, &s->wraplen) ||
+		    s->kemlen != kemneed ||
+		    get_lv(&r, 0, &s->wrap, &s->wraplen) ||
 		    s->wraplen != wrapneed)
 			PARSE_FAIL("slot %zu: the key encapsulation or wrapped "
 			           "key is truncated or has the wrong size",
@@ -642,23 +640,24 @@ enum qm_err qm_l1_check_keys(const struct qm_qkey *keys, size_t nkeys,
 		                    nkeys, QM_ENV_MAXKEYIDS);
 	for (size_t i = 0; i < nkeys; i++) {
 		if (!qm_keyid_ok(keys[i].key_id))
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "%s: key %zu has a malformed key ID "
-			                    "(1 to %d printable characters, no "
-			                    "space or comma)",
-			                    who, i + 1, QM_KEYID_MAX);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "%s: key %zu has a malformed key ID "
+			    "(1 to %d printable characters, no "
+			    "space or comma)",
+			    who, i + 1, QM_KEYID_MAX);
 		if (!keys[i].key || keys[i].len == 0)
 			return qm_error_set(err, QM_ERR_INVAL,
 			                    "%s: key %s is empty", who,
 			                    keys[i].key_id);
 		if (i + 1 < nkeys && have + keys[i].len >= need)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "%s: key %s is not needed (the keys "
-			                    "before it already give the %llu "
-			                    "bytes this message needs); pass only "
-			                    "the keys a message uses",
-			                    who, keys[i + 1].key_id,
-			                    (unsigned long long)need);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "%s: key %s is not needed (the keys "
+			    "before it already give the %llu "
+			    "bytes this message needs); pass only "
+			    "the keys a message uses",
+			    who, keys[i + 1].key_id, (unsigned long long)need);
 		have += keys[i].len;
 	}
 	if (have < need)

@@ -17,16 +17,16 @@
 #include <fips202.h>
 
 #define SEC_MAGIC "QMSK"
-#define SEC_BYTES                                                          \
-	(4 + 1 + 32 + 32 + QM_MLKEM_SKBYTES + QM_MLDSA_SKBYTES +             \
+#define SEC_BYTES                                                              \
+	(4 + 1 + 32 + 32 + QM_MLKEM_SKBYTES + QM_MLDSA_SKBYTES +               \
 	 QM_MLDSA_PKBYTES)
 #define ARMOR_BEGIN "-----BEGIN QMAIL PUBLIC KEY-----"
-#define ARMOR_END "-----END QMAIL PUBLIC KEY-----"
-#define ARMOR_MAX 16384
-#define SIG_CTX "QMail-v1"
+#define ARMOR_END   "-----END QMAIL PUBLIC KEY-----"
+#define ARMOR_MAX   16384
+#define SIG_CTX     "QMail-v1"
 /* Where the public key and its hash sit inside an ML-KEM-768 secret key. */
 #define MLKEM_SK_PK_OFF 1152
-#define MLKEM_SK_H_OFF (MLKEM_SK_PK_OFF + QM_MLKEM_PKBYTES)
+#define MLKEM_SK_H_OFF  (MLKEM_SK_PK_OFF + QM_MLKEM_PKBYTES)
 /* ML-DSA secret key: rho (32), key (32), tr = SHAKE256(pk, 64), ... */
 #define MLDSA_SK_TR_OFF 64
 
@@ -99,7 +99,7 @@ enum qm_err qm_identity_from_seeds(const unsigned char xs[32],
 	crypto_scalarmult_base(id->pub.x25519, id->sec->x25519);
 	if (crypto_sign_seed_keypair(id->pub.ed25519, id->sec->ed25519, es) ||
 	    PQCLEAN_MLKEM768_CLEAN_crypto_kem_keypair_derand(
-		    id->pub.mlkem, id->sec->mlkem, ks) ||
+	        id->pub.mlkem, id->sec->mlkem, ks) ||
 	    PQCLEAN_MLDSA65_CLEAN_crypto_sign_keypair(id->pub.mldsa,
 	                                              id->sec->mldsa)) {
 		rc = qm_error_set(err, QM_ERR_CRYPTO,
@@ -114,8 +114,7 @@ out:
 }
 
 enum qm_err qm_identity_export_secret(const struct qm_identity *id,
-                                      struct qm_buf *out,
-                                      struct qm_error *err)
+                                      struct qm_buf *out, struct qm_error *err)
 {
 	size_t start = out->len;
 	enum qm_err rc;
@@ -155,10 +154,11 @@ enum qm_err qm_identity_import_secret(const void *p, size_t n,
 		                    "expected %d starting with \"%s\")",
 		                    n, SEC_BYTES, SEC_MAGIC);
 	if (b[4] != 1)
-		return qm_error_set(err, QM_ERR_UNSUPPORTED,
-		                    "secret identity version %u is not supported "
-		                    "(this QMail reads version 1)",
-		                    b[4]);
+		return qm_error_set(
+		    err, QM_ERR_UNSUPPORTED,
+		    "secret identity version %u is not supported "
+		    "(this QMail reads version 1)",
+		    b[4]);
 	rc = identity_alloc(&id, err);
 	if (rc)
 		return rc;
@@ -254,10 +254,11 @@ enum qm_err qm_pubid_from_bytes(const void *p, size_t n, struct qm_pubid **out,
 	unsigned char h[32];
 
 	if (n != QM_PUB_BYTES || memcmp(b, QM_PUB_MAGIC, 4) != 0)
-		return qm_error_set(err, QM_ERR_PARSE,
-		                    "not a QMail public key (%zu bytes, expected "
-		                    "%d starting with \"%s\")",
-		                    n, QM_PUB_BYTES, QM_PUB_MAGIC);
+		return qm_error_set(
+		    err, QM_ERR_PARSE,
+		    "not a QMail public key (%zu bytes, expected "
+		    "%d starting with \"%s\")",
+		    n, QM_PUB_BYTES, QM_PUB_MAGIC);
 	if (b[4] != 1)
 		return qm_error_set(err, QM_ERR_UNSUPPORTED,
 		                    "public key version %u is not supported "
@@ -374,8 +375,8 @@ static int line_is(const char *line, size_t ll, const char *s)
 	return ll == strlen(s) && memcmp(line, s, ll) == 0;
 }
 
-enum qm_err qm_pubid_import(const char *text, size_t len,
-                            struct qm_pubid **out, struct qm_error *err)
+enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
+                            struct qm_error *err)
 {
 	const char *line, *fline = NULL;
 	size_t off = 0, ll, fl = 0, b64s = 0, b64e = 0, lineno = 0;
@@ -401,13 +402,16 @@ enum qm_err qm_pubid_import(const char *text, size_t len,
 			if (ll == 0) {
 				state = 2;
 				b64s = off;
-			} else if (ll > 9 && memcmp(line, "Version: ", 9) == 0) {
-				version = line_is(line + 9, ll - 9, "1") ? 1 : -1;
+			} else if (ll > 9 &&
+			           memcmp(line, "Version: ", 9) == 0) {
+				version =
+				    line_is(line + 9, ll - 9, "1") ? 1 : -1;
 			} else if (ll > 13 &&
 			           memcmp(line, "Fingerprint: ", 13) == 0) {
 				fline = line + 13;
 				fl = ll - 13;
-			} else if (!(ll > 9 && memcmp(line, "Comment: ", 9) == 0)) {
+			} else if (!(ll > 9 &&
+			             memcmp(line, "Comment: ", 9) == 0)) {
 				rc = qm_error_set(err, QM_ERR_PARSE,
 				                  "public key text, line %zu: "
 				                  "unknown header line",
@@ -426,8 +430,8 @@ enum qm_err qm_pubid_import(const char *text, size_t len,
 		goto out;
 	}
 	if (version != 1) {
-		rc = qm_error_set(err, version ? QM_ERR_UNSUPPORTED
-		                               : QM_ERR_PARSE,
+		rc = qm_error_set(err,
+		                  version ? QM_ERR_UNSUPPORTED : QM_ERR_PARSE,
 		                  "public key text: %s",
 		                  version ? "unsupported Version (this QMail "
 		                            "reads 1)"
@@ -476,8 +480,8 @@ enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
 
 	if (hybrid) {
 		if (PQCLEAN_MLDSA65_CLEAN_crypto_sign_signature_ctx(
-			    sig, &sl, msg, len, (const uint8_t *)SIG_CTX,
-			    sizeof(SIG_CTX) - 1, id->sec->mldsa) != 0 ||
+		        sig, &sl, msg, len, (const uint8_t *)SIG_CTX,
+		        sizeof(SIG_CTX) - 1, id->sec->mldsa) != 0 ||
 		    sl != QM_MLDSA_SIGBYTES)
 			return qm_error_set(err, QM_ERR_CRYPTO,
 			                    "ML-DSA-65 signing failed");
@@ -486,8 +490,8 @@ enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
 	if (crypto_sign_detached(ed, NULL, msg, len, id->sec->ed25519) != 0)
 		return qm_error_set(err, QM_ERR_CRYPTO,
 		                    "Ed25519 signing failed");
-	return qm_buf_append(out, sig,
-	                     hybrid ? QM_SIG_HYBRID : QM_SIG_CLASSIC, err);
+	return qm_buf_append(out, sig, hybrid ? QM_SIG_HYBRID : QM_SIG_CLASSIC,
+	                     err);
 }
 
 enum qm_err qm_pubid_verify(const struct qm_pubid *pk, int hybrid,
@@ -503,15 +507,16 @@ enum qm_err qm_pubid_verify(const struct qm_pubid *pk, int hybrid,
 	if (hybrid) {
 		/* Both halves are always checked; either failing fails. */
 		bad |= PQCLEAN_MLDSA65_CLEAN_crypto_sign_verify_ctx(
-			       s, QM_MLDSA_SIGBYTES, msg, len,
-			       (const uint8_t *)SIG_CTX, sizeof(SIG_CTX) - 1,
-			       pk->mldsa) != 0;
+		           s, QM_MLDSA_SIGBYTES, msg, len,
+		           (const uint8_t *)SIG_CTX, sizeof(SIG_CTX) - 1,
+		           pk->mldsa) != 0;
 		s += QM_MLDSA_SIGBYTES;
 	}
 	bad |= crypto_sign_verify_detached(s, msg, len, pk->ed25519) != 0;
 	if (bad)
-		return qm_error_set(err, QM_ERR_AUTH,
-		                    "the signature does not verify: the message "
-		                    "was altered or not signed by this sender");
+		return qm_error_set(
+		    err, QM_ERR_AUTH,
+		    "the signature does not verify: the message "
+		    "was altered or not signed by this sender");
 	return QM_OK;
 }

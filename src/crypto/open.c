@@ -37,7 +37,7 @@ static enum qm_err pass_l1(const struct qm_env *e,
 {
 	const unsigned char *ct = e->p + e->hdrlen + p->slot * e->plen;
 	const unsigned char *tag =
-		e->p + e->trailer_off + p->slot * QM_L1_TAGBYTES;
+	    e->p + e->trailer_off + p->slot * QM_L1_TAGBYTES;
 	unsigned char idx[2] = {(unsigned char)(p->slot >> 8),
 	                        (unsigned char)p->slot};
 	crypto_onetimeauth_state *st;
@@ -58,8 +58,8 @@ static enum qm_err pass_l1(const struct qm_env *e,
 	qm_ks_init(&ks, p->keys, p->nkeys);
 	for (uint64_t pos = 0; pos < e->plen;) {
 		size_t n = e->plen - pos < QM_ENV_CHUNK
-		                   ? (size_t)(e->plen - pos)
-		                   : QM_ENV_CHUNK;
+		               ? (size_t)(e->plen - pos)
+		               : QM_ENV_CHUNK;
 		if (!sk || sk->buf)
 			crypto_onetimeauth_update(st, ct + pos, n);
 		if (sk && sk->buf) {
@@ -99,10 +99,10 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
 
 	for (uint64_t i = 0; i < nc; i++) {
 		size_t n = e->plen - pos < QM_ENV_CHUNK
-		                   ? (size_t)(e->plen - pos)
-		                   : QM_ENV_CHUNK;
+		               ? (size_t)(e->plen - pos)
+		               : QM_ENV_CHUNK;
 		unsigned char *dst =
-			sk && sk->buf ? sk->buf->data + pos : scratch;
+		    sk && sk->buf ? sk->buf->data + pos : scratch;
 
 		qm_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
 		rc = qm_gcm_open(g, iv, ad, 64, c, n, c + n, dst, err);
@@ -193,30 +193,31 @@ static enum qm_err check_open(const struct qm_env *e,
 		                    p->bound->sender_sae, e->sender_sae);
 	if (e->level <= 2) {
 		if (p->nkeys != s->nkeys || !p->keys)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "the message's slot names %zu keys, "
-			                    "%zu were given",
-			                    s->nkeys, p->nkeys);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "the message's slot names %zu keys, "
+			    "%zu were given",
+			    s->nkeys, p->nkeys);
 		for (size_t k = 0; k < s->nkeys; k++)
 			if (!p->keys[k].key_id ||
 			    strcmp(p->keys[k].key_id, s->keyids[k]) != 0)
-				return qm_error_set(err, QM_ERR_INVAL,
-				                    "key %zu given is \"%s\", the "
-				                    "message needs \"%s\" there",
-				                    k + 1,
-				                    p->keys[k].key_id
-				                            ? p->keys[k].key_id
-				                            : "(none)",
-				                    s->keyids[k]);
+				return qm_error_set(
+				    err, QM_ERR_INVAL,
+				    "key %zu given is \"%s\", the "
+				    "message needs \"%s\" there",
+				    k + 1,
+				    p->keys[k].key_id ? p->keys[k].key_id
+				                      : "(none)",
+				    s->keyids[k]);
 		if (e->level == 1)
 			return qm_l1_check_keys(p->keys, p->nkeys, e->plen,
 			                        "this message", err);
 		if (!p->keys[0].key || p->keys[0].len != QM_L2_KEYBYTES)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "level 2 needs a %d-bit key, key %s "
-			                    "has %zu bytes",
-			                    QM_L2_KEYBYTES * 8, s->keyids[0],
-			                    p->keys[0].len);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "level 2 needs a %d-bit key, key %s "
+			    "has %zu bytes",
+			    QM_L2_KEYBYTES * 8, s->keyids[0], p->keys[0].len);
 		return QM_OK;
 	}
 	if (!p->self || !p->sender)
@@ -252,10 +253,10 @@ static enum qm_err check_sig(const struct qm_env *e,
 	if (qm_pubid_verify(p->sender, e->level == 3, dg, sizeof(dg),
 	                    e->p + e->trailer_off + 2, e->sig_len, err))
 		return tampered(err, e->level == 3
-		                             ? "the ML-DSA-65 + Ed25519 "
-		                               "signature does not verify"
-		                             : "the Ed25519 signature does not "
-		                               "verify");
+		                         ? "the ML-DSA-65 + Ed25519 "
+		                           "signature does not verify"
+		                         : "the Ed25519 signature does not "
+		                           "verify");
 	return QM_OK;
 }
 
@@ -349,8 +350,7 @@ enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
 
 enum qm_err qm_env_open_stream(const struct qm_env *e,
                                const struct qm_open_params *p, uint64_t max,
-                               qm_write_fn wr, void *arg,
-                               struct qm_error *err)
+                               qm_write_fn wr, void *arg, struct qm_error *err)
 {
 	struct sink sk = {0};
 	enum qm_err rc;

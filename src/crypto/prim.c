@@ -35,14 +35,14 @@ enum qm_err qm_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
 	kctx = EVP_KDF_CTX_new(kdf);
 	if (!kctx)
 		goto out;
-	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	                                        (char *)(uintptr_t) "SHA256", 0);
+	*q++ = OSSL_PARAM_construct_utf8_string(
+	    OSSL_KDF_PARAM_DIGEST, (char *)(uintptr_t) "SHA256", 0);
 	*q++ = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)ikm, ikmlen);
+	    OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)ikm, ikmlen);
 	*q++ = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, saltlen);
+	    OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, saltlen);
 	*q++ = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_INFO, (void *)(uintptr_t)info, infolen);
+	    OSSL_KDF_PARAM_INFO, (void *)(uintptr_t)info, infolen);
 	*q = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, outlen, params) <= 0)
 		goto out;
@@ -107,12 +107,12 @@ enum qm_err qm_gcm_seal(struct qm_gcm *g, const unsigned char iv[12],
 	if (!g->encrypt || len > INT32_MAX || adlen > INT32_MAX)
 		return qm_error_set(err, QM_ERR_INVAL, "bad AES-GCM call");
 	ok = EVP_EncryptInit_ex(g->ctx, NULL, NULL, NULL, iv) > 0;
-	ok = ok && (adlen == 0 || EVP_EncryptUpdate(g->ctx, NULL, &n, ad,
-	                                            (int)adlen) > 0);
-	ok = ok && (len == 0 || EVP_EncryptUpdate(g->ctx, out, &n, in,
-	                                          (int)len) > 0);
-	ok = ok && EVP_EncryptFinal_ex(g->ctx, (unsigned char *)out + len,
-	                               &n) > 0;
+	ok = ok && (adlen == 0 ||
+	            EVP_EncryptUpdate(g->ctx, NULL, &n, ad, (int)adlen) > 0);
+	ok = ok &&
+	     (len == 0 || EVP_EncryptUpdate(g->ctx, out, &n, in, (int)len) > 0);
+	ok = ok &&
+	     EVP_EncryptFinal_ex(g->ctx, (unsigned char *)out + len, &n) > 0;
 	ok = ok && EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_GET_TAG,
 	                               QM_GCM_TAGBYTES, tag) > 0;
 	if (!ok)
@@ -133,10 +133,10 @@ enum qm_err qm_gcm_open(struct qm_gcm *g, const unsigned char iv[12],
 		return qm_error_set(err, QM_ERR_INVAL, "bad AES-GCM call");
 	memcpy(t, tag, sizeof(t));
 	ok = EVP_DecryptInit_ex(g->ctx, NULL, NULL, NULL, iv) > 0;
-	ok = ok && (adlen == 0 || EVP_DecryptUpdate(g->ctx, NULL, &n, ad,
-	                                            (int)adlen) > 0);
-	ok = ok && (len == 0 || EVP_DecryptUpdate(g->ctx, out, &n, in,
-	                                          (int)len) > 0);
+	ok = ok && (adlen == 0 ||
+	            EVP_DecryptUpdate(g->ctx, NULL, &n, ad, (int)adlen) > 0);
+	ok = ok &&
+	     (len == 0 || EVP_DecryptUpdate(g->ctx, out, &n, in, (int)len) > 0);
 	ok = ok && EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_TAG,
 	                               QM_GCM_TAGBYTES, t) > 0;
 	if (!ok)
@@ -188,8 +188,7 @@ enum qm_err qm_hybrid_encap_derand(const struct qm_pubid *pk,
                                    const unsigned char coins[32],
                                    const unsigned char eph[32],
                                    unsigned char ct[QM_L3_KEMBYTES],
-                                   unsigned char ss[32],
-                                   struct qm_error *err)
+                                   unsigned char ss[32], struct qm_error *err)
 {
 	unsigned char *tmp; /* ss_m, ss_x */
 	unsigned char *ct_x = ct + QM_MLKEM_CTBYTES;
@@ -281,8 +280,8 @@ enum qm_err qm_x25519_decap(const struct qm_identity *id,
 	return x25519(ss, id->sec->x25519, ct, err);
 }
 
-void qm_xor(unsigned char *out, const unsigned char *a,
-            const unsigned char *b, size_t n)
+void qm_xor(unsigned char *out, const unsigned char *a, const unsigned char *b,
+            size_t n)
 {
 	size_t i = 0;
 

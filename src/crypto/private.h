@@ -12,31 +12,31 @@
 
 #include "crypto.h"
 
-#define QM_MLKEM_PKBYTES 1184
-#define QM_MLKEM_SKBYTES 2400
-#define QM_MLKEM_CTBYTES 1088
-#define QM_MLDSA_PKBYTES 1952
-#define QM_MLDSA_SKBYTES 4032
-#define QM_MLDSA_SIGBYTES 3309
-#define QM_X25519_BYTES 32
-#define QM_ED25519_PKBYTES 32
-#define QM_ED25519_SKBYTES 64
+#define QM_MLKEM_PKBYTES    1184
+#define QM_MLKEM_SKBYTES    2400
+#define QM_MLKEM_CTBYTES    1088
+#define QM_MLDSA_PKBYTES    1952
+#define QM_MLDSA_SKBYTES    4032
+#define QM_MLDSA_SIGBYTES   3309
+#define QM_X25519_BYTES     32
+#define QM_ED25519_PKBYTES  32
+#define QM_ED25519_SKBYTES  64
 #define QM_ED25519_SIGBYTES 64
-#define QM_SALTBYTES 32
-#define QM_CEKBYTES 32
-#define QM_GCM_TAGBYTES 16
-#define QM_GCM_IVBYTES 12
-#define QM_WRAPBYTES (QM_CEKBYTES + QM_GCM_TAGBYTES)
-#define QM_L3_KEMBYTES (QM_MLKEM_CTBYTES + QM_X25519_BYTES)
-#define QM_L4_KEMBYTES QM_X25519_BYTES
-#define QM_SIG_HYBRID (QM_MLDSA_SIGBYTES + QM_ED25519_SIGBYTES)
-#define QM_SIG_CLASSIC QM_ED25519_SIGBYTES
-#define QM_NONCE_PREFIX 7
+#define QM_SALTBYTES        32
+#define QM_CEKBYTES         32
+#define QM_GCM_TAGBYTES     16
+#define QM_GCM_IVBYTES      12
+#define QM_WRAPBYTES        (QM_CEKBYTES + QM_GCM_TAGBYTES)
+#define QM_L3_KEMBYTES      (QM_MLKEM_CTBYTES + QM_X25519_BYTES)
+#define QM_L4_KEMBYTES      QM_X25519_BYTES
+#define QM_SIG_HYBRID       (QM_MLDSA_SIGBYTES + QM_ED25519_SIGBYTES)
+#define QM_SIG_CLASSIC      QM_ED25519_SIGBYTES
+#define QM_NONCE_PREFIX     7
 
 /* Public key bytes: "QMPK", version 1, X25519, Ed25519, ML-KEM, ML-DSA. */
 #define QM_PUB_MAGIC "QMPK"
-#define QM_PUB_BYTES                                                      \
-	(4 + 1 + QM_X25519_BYTES + QM_ED25519_PKBYTES + QM_MLKEM_PKBYTES +   \
+#define QM_PUB_BYTES                                                           \
+	(4 + 1 + QM_X25519_BYTES + QM_ED25519_PKBYTES + QM_MLKEM_PKBYTES +     \
 	 QM_MLDSA_PKBYTES)
 
 /* The hybrid KEM combiner's domain label (docs/CRYPTO.md). */
@@ -105,8 +105,7 @@ enum qm_err qm_hybrid_encap_derand(const struct qm_pubid *pk,
                                    const unsigned char coins[32],
                                    const unsigned char eph[32],
                                    unsigned char ct[QM_L3_KEMBYTES],
-                                   unsigned char ss[32],
-                                   struct qm_error *err);
+                                   unsigned char ss[32], struct qm_error *err);
 enum qm_err qm_hybrid_decap(const struct qm_identity *id,
                             const unsigned char ct[QM_L3_KEMBYTES],
                             unsigned char ss[32], struct qm_error *err);
@@ -161,10 +160,10 @@ struct qm_env {
 	unsigned char sender_fpr[QM_FPR_BYTES];
 	size_t nslots;
 	struct qm_envslot *slots;
-	size_t hdrlen;      /* header bytes from offset 0 */
-	size_t body_len;    /* body follows the header */
-	size_t trailer_off; /* tags (level 1) or signature (3, 4) */
-	size_t sig_len;     /* levels 3 and 4 */
+	size_t hdrlen;        /* header bytes from offset 0 */
+	size_t body_len;      /* body follows the header */
+	size_t trailer_off;   /* tags (level 1) or signature (3, 4) */
+	size_t sig_len;       /* levels 3 and 4 */
 	unsigned char hh[32]; /* header hash */
 	char *arena;
 	char **keyptrs;
@@ -172,9 +171,9 @@ struct qm_env {
 
 /* Header hash and bound-values hash (docs/FORMAT.md, "associated data"). */
 void qm_env_header_hash(const void *hdr, size_t len, unsigned char out[32]);
-enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version,
-                              int level, const char *sender_sae,
-                              unsigned char out[32], struct qm_error *err);
+enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version, int level,
+                              const char *sender_sae, unsigned char out[32],
+                              struct qm_error *err);
 /* Number of AES-GCM chunks for a plaintext of plen bytes (at least 1). */
 uint64_t qm_env_nchunks(uint64_t plen);
 /* The STREAM nonce of chunk i. */
@@ -185,14 +184,13 @@ void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
 #define QM_DKBYTES (32 + QM_NONCE_PREFIX)
 enum qm_err qm_env_data_key(const unsigned char cek[QM_CEKBYTES],
                             const unsigned char salt[QM_SALTBYTES], int level,
-                            unsigned char dk[QM_DKBYTES],
-                            struct qm_error *err);
+                            unsigned char dk[QM_DKBYTES], struct qm_error *err);
 /* One secure allocation holds every secret of a seal or open: the content
  * key, a shared secret and KEK, and the data key. */
-#define QM_WORK_CEK 0
-#define QM_WORK_SS 32
-#define QM_WORK_KEK 64
-#define QM_WORK_DK 96
+#define QM_WORK_CEK  0
+#define QM_WORK_SS   32
+#define QM_WORK_KEK  64
+#define QM_WORK_DK   96
 #define QM_WORKBYTES 144
 /* The key-encryption key of slot i (levels 2-4); ikm is the QKD key, the
  * combined KEM secret or the X25519 secret; ctx the per-level context. */
@@ -201,23 +199,21 @@ enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
                        const void *ctx, size_t ctxlen, unsigned char kek[32],
                        struct qm_error *err);
 /* Wraps / unwraps the content key of slot i under kek. */
-enum qm_err qm_env_wrap(const unsigned char kek[32],
-                        const unsigned char bh[32], int level, uint16_t slot,
+enum qm_err qm_env_wrap(const unsigned char kek[32], const unsigned char bh[32],
+                        int level, uint16_t slot,
                         const unsigned char cek[QM_CEKBYTES],
-                        unsigned char wrap[QM_WRAPBYTES],
-                        struct qm_error *err);
+                        unsigned char wrap[QM_WRAPBYTES], struct qm_error *err);
 enum qm_err qm_env_unwrap(const unsigned char kek[32],
                           const unsigned char bh[32], int level, uint16_t slot,
                           const unsigned char wrap[QM_WRAPBYTES],
-                          unsigned char cek[QM_CEKBYTES],
-                          struct qm_error *err);
+                          unsigned char cek[QM_CEKBYTES], struct qm_error *err);
 /* The digest a level-3/4 signature covers: envelope bytes before the
  * signature, with the bound hash. */
 void qm_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
                        unsigned char out[32]);
 /* XOR: out = a ^ b over n bytes (out may equal a). */
-void qm_xor(unsigned char *out, const unsigned char *a,
-            const unsigned char *b, size_t n);
+void qm_xor(unsigned char *out, const unsigned char *a, const unsigned char *b,
+            size_t n);
 
 /* A cursor over the concatenated QKD keys of a level-1 slot. */
 struct qm_keystream {

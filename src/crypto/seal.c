@@ -75,21 +75,23 @@ static enum qm_err check_qslots(const struct qm_seal_params *p, uint64_t plen,
 	enum qm_err rc = QM_OK;
 
 	if (!p->slots || p->nslots == 0 || p->nslots > QM_ENV_MAXSLOTS)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "level %d needs 1 to %d recipient slots with "
-		                    "QKD keys",
-		                    p->level, QM_ENV_MAXSLOTS);
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "level %d needs 1 to %d recipient slots with "
+		    "QKD keys",
+		    p->level, QM_ENV_MAXSLOTS);
 	for (size_t i = 0; i < p->nslots; i++) {
 		const struct qm_qslot *s = &p->slots[i];
 
 		if (!qm_crypto_label_ok(s->rcpt, QM_LABEL_MAX, 1) ||
 		    (s->rcpt[0] == '\0' && p->nslots > 1))
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "slot %zu: the recipient label must "
-			                    "be printable ASCII up to %d bytes "
-			                    "(empty only for a single shared "
-			                    "slot)",
-			                    i + 1, QM_LABEL_MAX);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "slot %zu: the recipient label must "
+			    "be printable ASCII up to %d bytes "
+			    "(empty only for a single shared "
+			    "slot)",
+			    i + 1, QM_LABEL_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->slots[j].rcpt, s->rcpt) == 0)
 				return qm_error_set(err, QM_ERR_INVAL,
@@ -98,8 +100,8 @@ static enum qm_err check_qslots(const struct qm_seal_params *p, uint64_t plen,
 				                    s->rcpt);
 		snprintf(who, sizeof(who), "recipient %zu", i + 1);
 		if (p->level == 1) {
-			rc = qm_l1_check_keys(s->keys, s->nkeys, plen, who,
-			                      err);
+			rc =
+			    qm_l1_check_keys(s->keys, s->nkeys, plen, who, err);
 			if (rc)
 				return rc;
 		} else if (s->nkeys != 1 || !s->keys ||
@@ -122,10 +124,11 @@ static enum qm_err check_qslots(const struct qm_seal_params *p, uint64_t plen,
 	qsort(ids, nids, sizeof(*ids), cmp_str);
 	for (size_t i = 1; i < nids; i++) {
 		if (strcmp(ids[i - 1], ids[i]) == 0) {
-			rc = qm_error_set(err, QM_ERR_INVAL,
-			                  "key %s is given twice: a QKD key is "
-			                  "used for one slot of one message only",
-			                  ids[i]);
+			rc = qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "key %s is given twice: a QKD key is "
+			    "used for one slot of one message only",
+			    ids[i]);
 			break;
 		}
 	}
@@ -150,26 +153,29 @@ static enum qm_err check_params(const struct qm_seal_params *p, uint64_t plen,
 	case 1:
 	case 2:
 		if ((*sae)[0] == '\0')
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "level %d needs the sender SAE ID "
-			                    "(the receiver fetches its keys with "
-			                    "it)",
-			                    p->level);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "level %d needs the sender SAE ID "
+			    "(the receiver fetches its keys with "
+			    "it)",
+			    p->level);
 		return check_qslots(p, plen, err);
 	case 3:
 	case 4:
 		if (!p->sender || !p->rcpts || p->nrcpts == 0 ||
 		    p->nrcpts > QM_ENV_MAXSLOTS)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "level %d needs the sender identity "
-			                    "and 1 to %d recipient public keys",
-			                    p->level, QM_ENV_MAXSLOTS);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "level %d needs the sender identity "
+			    "and 1 to %d recipient public keys",
+			    p->level, QM_ENV_MAXSLOTS);
 		for (size_t i = 0; i < p->nrcpts; i++)
 			if (!p->rcpts[i])
-				return qm_error_set(err, QM_ERR_INVAL,
-				                    "recipient %zu has no public "
-				                    "key",
-				                    i + 1);
+				return qm_error_set(
+				    err, QM_ERR_INVAL,
+				    "recipient %zu has no public "
+				    "key",
+				    i + 1);
 		return QM_OK;
 	default:
 		return qm_error_set(err, QM_ERR_INVAL,
@@ -219,10 +225,11 @@ static enum qm_err make_slots(const struct qm_seal_params *p,
 			                 so[i].wrap, err);
 		for (size_t k = 0; !rc && p->level >= 3 && k < i; k++)
 			if (memcmp(so[k].rcpt, so[i].rcpt, QM_FPR_BYTES) == 0)
-				rc = qm_error_set(err, QM_ERR_INVAL,
-				                  "recipients %zu and %zu have the "
-				                  "same public key",
-				                  k + 1, i + 1);
+				rc = qm_error_set(
+				    err, QM_ERR_INVAL,
+				    "recipients %zu and %zu have the "
+				    "same public key",
+				    k + 1, i + 1);
 	}
 	qm_wipe(ss, 64);
 	return rc;
@@ -281,9 +288,8 @@ static enum qm_err put_header(const struct qm_seal_params *p, uint64_t plen,
 				rc = qm_buf_append_byte(out, (unsigned char)kl,
 				                        err);
 				if (!rc)
-					rc = qm_buf_append(out,
-					                   s->keys[k].key_id,
-					                   kl, err);
+					rc = qm_buf_append(
+					    out, s->keys[k].key_id, kl, err);
 			}
 		} else {
 			rc = qm_buf_append_byte(out, QM_FPR_BYTES, err);
@@ -294,13 +300,13 @@ static enum qm_err put_header(const struct qm_seal_params *p, uint64_t plen,
 				rc = qm_buf_append_u32(out, 0, err);
 		}
 		if (!rc)
-			rc = qm_buf_append_u16(out, (uint16_t)so[i].kemlen,
-			                       err);
+			rc =
+			    qm_buf_append_u16(out, (uint16_t)so[i].kemlen, err);
 		if (!rc)
 			rc = qm_buf_append(out, so[i].kem, so[i].kemlen, err);
 		if (!rc)
 			rc = qm_buf_append_byte(
-				out, p->level == 1 ? 0 : QM_WRAPBYTES, err);
+			    out, p->level == 1 ? 0 : QM_WRAPBYTES, err);
 		if (!rc && p->level > 1)
 			rc = qm_buf_append(out, so[i].wrap, QM_WRAPBYTES, err);
 	}
@@ -322,7 +328,7 @@ static size_t header_size(const struct qm_seal_params *p, const char *sae,
 		} else {
 			n += QM_FPR_BYTES;
 		}
-		n += p->level == 3 ? QM_L3_KEMBYTES
+		n += p->level == 3   ? QM_L3_KEMBYTES
 		     : p->level == 4 ? QM_L4_KEMBYTES
 		                     : 0;
 		n += p->level == 1 ? 0 : QM_WRAPBYTES;
@@ -387,8 +393,7 @@ out:
 
 /* Levels 2-4: STREAM chunks of AES-256-GCM under the data key. */
 static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
-                            const unsigned char *cek,
-                            const unsigned char *salt,
+                            const unsigned char *cek, const unsigned char *salt,
                             const unsigned char ad[64], unsigned char *body,
                             unsigned char *dk, struct qm_error *err)
 {
@@ -519,8 +524,7 @@ out:
 }
 
 enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
-                        size_t ptlen, struct qm_buf *out,
-                        struct qm_error *err)
+                        size_t ptlen, struct qm_buf *out, struct qm_error *err)
 {
 	struct src s = {0};
 

@@ -72,8 +72,8 @@ void kit_pattern(unsigned char *p, size_t n, uint32_t seed)
 	}
 }
 
-void kit_init(struct kit *k, int level, size_t nrcpt, int shared,
-              uint64_t plen, size_t keylen)
+void kit_init(struct kit *k, int level, size_t nrcpt, int shared, uint64_t plen,
+              size_t keylen)
 {
 	static unsigned serial;
 

@@ -29,7 +29,7 @@ struct kit {
 	size_t nkeys[KIT_MAXR];
 	unsigned char *mat[KIT_MAXR]; /* secure key material per slot */
 	size_t matlen[KIT_MAXR];
-	char *idtext[KIT_MAXR];       /* the key IDs, NUL-separated */
+	char *idtext[KIT_MAXR]; /* the key IDs, NUL-separated */
 	char rcpt[KIT_MAXR][32];
 	/* levels 3 and 4 (borrowed from the global identities) */
 	const struct qm_pubid *rpub[KIT_MAXR];
@@ -46,8 +46,8 @@ const struct qm_pubid *kit_sender_pub(void);
 const struct qm_identity *kit_rid(size_t i);
 
 /* Prepares a kit (keys for a plaintext of plen bytes). */
-void kit_init(struct kit *k, int level, size_t nrcpt, int shared,
-              uint64_t plen, size_t keylen);
+void kit_init(struct kit *k, int level, size_t nrcpt, int shared, uint64_t plen,
+              size_t keylen);
 void kit_free(struct kit *k);
 /* Seals pt into env (which the caller initialised); returns the rc. */
 enum qm_err kit_seal(struct kit *k, const void *pt, size_t n,

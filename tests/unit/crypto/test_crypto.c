@@ -22,7 +22,7 @@
 #include "crypto/private.h"
 #include "kit.h"
 
-#define MiB (1024u * 1024u)
+#define MiB    (1024u * 1024u)
 #define ENVMAX (200u * MiB)
 
 static int is_failure(enum qm_err rc)
@@ -156,17 +156,17 @@ static void test_stream(void **state)
 		sp.rcpts = k.rpub;
 		sp.nrcpts = level >= 3 ? 2 : 0;
 		qm_buf_init(&env, ENVMAX);
-		assert_int_equal(qm_env_seal_stream(&sp, n, rd_fn, &r, &env, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_env_seal_stream(&sp, n, rd_fn, &r, &env, &e), QM_OK);
 		/* The stream must end where it said it would. */
 		r.off = 0;
 		r.n = n - 1;
 		{
 			struct qm_buf env2;
 			qm_buf_init(&env2, ENVMAX);
-			assert_int_equal(qm_env_seal_stream(&sp, n, rd_fn, &r,
-			                                    &env2, &e),
-			                 QM_ERR_IO);
+			assert_int_equal(
+			    qm_env_seal_stream(&sp, n, rd_fn, &r, &env2, &e),
+			    QM_ERR_IO);
 			assert_int_equal(env2.len, 0);
 			qm_buf_free(&env2);
 		}
@@ -181,8 +181,7 @@ static void test_stream(void **state)
 			                 QM_OK);
 		} else {
 			assert_int_equal(
-				qm_env_slot_find(pe, "sae-r1", &slot, &e),
-				QM_OK);
+			    qm_env_slot_find(pe, "sae-r1", &slot, &e), QM_OK);
 			op.keys = k.keys[1];
 			op.nkeys = k.nkeys[1];
 		}
@@ -192,15 +191,15 @@ static void test_stream(void **state)
 		op.self = kit_rid(1);
 		op.sender = kit_sender_pub();
 		qm_buf_init_secure(&out, n);
-		assert_int_equal(qm_env_open_stream(pe, &op, n, wr_fn, &out, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_env_open_stream(pe, &op, n, wr_fn, &out, &e), QM_OK);
 		assert_int_equal(out.len, n);
 		assert_memory_equal(out.data, pt, n);
 		/* A limit below the size: refused before any byte. */
 		qm_buf_reset(&out);
 		assert_int_equal(
-			qm_env_open_stream(pe, &op, n - 1, wr_fn, &out, &e),
-			QM_ERR_TOOBIG);
+		    qm_env_open_stream(pe, &op, n - 1, wr_fn, &out, &e),
+		    QM_ERR_TOOBIG);
 		assert_int_equal(out.len, 0);
 		qm_buf_free(&out);
 		qm_env_free(&pe);
@@ -210,8 +209,9 @@ static void test_stream(void **state)
 		                 QM_OK);
 		env.data[pe->trailer_off - 1] ^= 1;
 		qm_buf_init_secure(&out, n);
-		assert_int_equal(qm_env_open_stream(pe, &op, n, wr_fn, &out, &e),
-		                 QM_ERR_AUTH);
+		assert_int_equal(
+		    qm_env_open_stream(pe, &op, n, wr_fn, &out, &e),
+		    QM_ERR_AUTH);
 		assert_int_equal(out.len, 0);
 		qm_buf_free(&out);
 		qm_env_free(&pe);
@@ -224,8 +224,8 @@ static void test_stream(void **state)
 /* Opens a tampered copy as recipient r; it must fail with no plaintext. */
 static enum qm_err open_expect_fail(struct kit *k, const unsigned char *p,
                                     size_t n, size_t r,
-                                    const struct qm_bound *b,
-                                    const char *what, size_t pos)
+                                    const struct qm_bound *b, const char *what,
+                                    size_t pos)
 {
 	struct qm_buf out;
 	struct qm_error e;
@@ -271,11 +271,11 @@ static void tamper_level(int level)
 	/* Body (ciphertext and chunk tags) and trailer (tags, signature):
 	 * the recipient whose slot holds the byte opens (level 1 keeps one
 	 * ciphertext per slot). */
-	for (size_t i = hdr; i < env.len;
-	     i += i < hdr + 64 || i + 64 > env.len ? 1
-	          : i < toff                         ? 997
-	          : i < toff + 80                    ? 1
-	                                             : 7) {
+	for (size_t i = hdr; i < env.len; i += i < hdr + 64 || i + 64 > env.len
+	                                           ? 1
+	                                       : i < toff      ? 997
+	                                       : i < toff + 80 ? 1
+	                                                       : 7) {
 		size_t r = 0;
 		enum qm_err rc;
 
@@ -286,15 +286,14 @@ static void tamper_level(int level)
 		c[i] ^= 0x20;
 		rc = open_expect_fail(&k, c, env.len, r, NULL, "body/trailer",
 		                      i);
-		assert_int_equal(rc, i >= toff + 2 || i < toff ? QM_ERR_AUTH
-		                                               : rc);
+		assert_int_equal(rc,
+		                 i >= toff + 2 || i < toff ? QM_ERR_AUTH : rc);
 	}
 	/* The untouched envelope still opens for both. */
 	for (size_t r = 0; r < 2; r++) {
 		qm_buf_init_secure(&out, n);
-		assert_int_equal(kit_open(&k, env.data, env.len, r, NULL, &out,
-		                          &e),
-		                 QM_OK);
+		assert_int_equal(
+		    kit_open(&k, env.data, env.len, r, NULL, &out, &e), QM_OK);
 		assert_memory_equal(out.data, pt, n);
 		qm_buf_free(&out);
 	}
@@ -344,13 +343,13 @@ static void test_bound_headers(void **state)
 		kit_init(&k, level, 2, 0, sizeof(pt), 0);
 		qm_buf_init(&env, ENVMAX);
 		assert_int_equal(kit_seal(&k, pt, sizeof(pt), &env, &e), QM_OK);
-#define TRY(field, value)                                                  \
-	do {                                                               \
-		b = k.bound;                                               \
-		b.field = value;                                           \
-		assert_int_equal(open_expect_fail(&k, env.data, env.len, 0, \
-		                                  &b, #field, 0),          \
-		                 QM_ERR_AUTH);                             \
+#define TRY(field, value)                                                      \
+	do {                                                                   \
+		b = k.bound;                                                   \
+		b.field = value;                                               \
+		assert_int_equal(                                              \
+		    open_expect_fail(&k, env.data, env.len, 0, &b, #field, 0), \
+		    QM_ERR_AUTH);                                              \
 	} while (0)
 		TRY(from, "mallory@example.org");
 		TRY(from, "Alice@example.org");
@@ -388,9 +387,8 @@ static void test_bound_headers(void **state)
 		b.rcpts = rc3;
 		b.sender_sae = NULL; /* take the envelope's */
 		qm_buf_init_secure(&out, 1000);
-		assert_int_equal(kit_open(&k, env.data, env.len, 1, &b, &out,
-		                          &e),
-		                 QM_OK);
+		assert_int_equal(
+		    kit_open(&k, env.data, env.len, 1, &b, &out, &e), QM_OK);
 		assert_memory_equal(out.data, pt, sizeof(pt));
 		qm_buf_free(&out);
 		qm_buf_free(&env);
@@ -427,9 +425,9 @@ static void test_truncate_append(void **state)
 		for (size_t extra = 1; extra <= 100; extra += 33) {
 			struct qm_env *pe = NULL;
 			c[env.len + extra - 1] = 0;
-			assert_int_equal(qm_env_parse(c, env.len + extra, &pe,
-			                              &e),
-			                 QM_ERR_PARSE);
+			assert_int_equal(
+			    qm_env_parse(c, env.len + extra, &pe, &e),
+			    QM_ERR_PARSE);
 			assert_non_null(strstr(e.msg, "appended"));
 		}
 		free(c);
@@ -480,9 +478,9 @@ static void test_reorder_chunks(void **state)
 		       env.len - hdr - 3 * cl);
 		len += env.len - hdr - 3 * cl;
 		c[12 + 5] = 0x02; /* 3 * 65536 = 0x030000 -> 0x020000 */
-		assert_int_equal(open_expect_fail(&k, c, len, 0, NULL,
-		                                  "drop last", 0),
-		                 QM_ERR_AUTH);
+		assert_int_equal(
+		    open_expect_fail(&k, c, len, 0, NULL, "drop last", 0),
+		    QM_ERR_AUTH);
 		free(c);
 		free(tmp);
 		qm_buf_free(&env);
@@ -549,9 +547,9 @@ static void test_swap_key_ids(void **state)
 	memcpy(c + a, k.keys[1][0].key_id, l);
 	memcpy(c + b, k.keys[0][0].key_id, l);
 	for (size_t r = 0; r < 2; r++)
-		assert_int_equal(open_expect_fail(&k, c, env.len, r, NULL,
-		                                  "l2 swap", r),
-		                 QM_ERR_AUTH);
+		assert_int_equal(
+		    open_expect_fail(&k, c, env.len, r, NULL, "l2 swap", r),
+		    QM_ERR_AUTH);
 	free(c);
 	qm_buf_free(&env);
 	kit_free(&k);
@@ -589,9 +587,8 @@ static void test_l1_key_use(void **state)
 		assert_int_equal(env.data[pe->hdrlen + i] ^ pt[i], kb[i]);
 	/* The tag is Poly1305 keyed by the 32 bytes after the pad. */
 	qm_env_header_hash(env.data, pe->hdrlen, ad);
-	assert_int_equal(qm_env_bound_hash(&k.bound, 1, 1, "sae-alice",
-	                                   ad + 32, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_env_bound_hash(&k.bound, 1, 1, "sae-alice", ad + 32, &e), QM_OK);
 	crypto_onetimeauth_init(&st, kb + n);
 	crypto_onetimeauth_update(&st, ad, 64);
 	crypto_onetimeauth_update(&st, idx, 2);
@@ -630,7 +627,8 @@ static void test_l1_key_use(void **state)
 		struct qm_qkey more[64];
 		memcpy(more, k.keys[0], k.nkeys[0] * sizeof(*more));
 		more[k.nkeys[0]] = more[0];
-		more[k.nkeys[0]].key_id = "ffffffff-0000-4000-8000-000000000000";
+		more[k.nkeys[0]].key_id =
+		    "ffffffff-0000-4000-8000-000000000000";
 		k.slots[0].keys = more;
 		k.slots[0].nkeys = k.nkeys[0] + 1;
 		assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_ERR_INVAL);
@@ -677,9 +675,9 @@ static void test_wrong_keys(void **state)
 	qm_buf_init(&env, ENVMAX);
 	assert_int_equal(kit_seal(&k, pt, sizeof(pt), &env, &e), QM_OK);
 	k.mat[0][0] ^= 1;
-	assert_int_equal(open_expect_fail(&k, env.data, env.len, 0, NULL,
-	                                  "wrong key", 0),
-	                 QM_ERR_AUTH);
+	assert_int_equal(
+	    open_expect_fail(&k, env.data, env.len, 0, NULL, "wrong key", 0),
+	    QM_ERR_AUTH);
 	/* Level 2 needs exactly 256 bits. */
 	k.keys[0][0].len = 31;
 	qm_buf_reset(&env);
@@ -713,8 +711,8 @@ static void test_wrong_keys(void **state)
 		assert_memory_equal(out.data, pt, sizeof(pt));
 		assert_int_equal(qm_env_slot_find(pe, "nobody", &op.slot, &e),
 		                 QM_ERR_NOTFOUND);
-		assert_memory_equal(qm_env_sender_fpr(pe),
-		                    pe->sender_fpr, QM_FPR_BYTES);
+		assert_memory_equal(qm_env_sender_fpr(pe), pe->sender_fpr,
+		                    QM_FPR_BYTES);
 		qm_buf_free(&out);
 		qm_env_free(&pe);
 		qm_buf_free(&env);
@@ -743,9 +741,9 @@ static void test_limits(void **state)
 		qm_buf_init(&env, ENVMAX);
 		assert_int_equal(kit_seal(&k, pt, sizeof(pt), &env, &e), QM_OK);
 		qm_buf_init_secure(&out, sizeof(pt) - 1);
-		assert_int_equal(kit_open(&k, env.data, env.len, 0, NULL, &out,
-		                          &e),
-		                 QM_ERR_TOOBIG);
+		assert_int_equal(
+		    kit_open(&k, env.data, env.len, 0, NULL, &out, &e),
+		    QM_ERR_TOOBIG);
 		assert_int_equal(out.len, 0);
 		qm_buf_free(&out);
 		/* Bad parameters are refused with a message. */
@@ -800,8 +798,8 @@ static void test_bad_input(void **state)
 			memcpy(c, env.data, env.len);
 			for (int f = 0; f < flips; f++) {
 				size_t pos = qm_random_uniform((uint32_t)n);
-				c[pos] ^= (unsigned char)(1 + qm_random_uniform(
-				                                      255));
+				c[pos] ^=
+				    (unsigned char)(1 + qm_random_uniform(255));
 			}
 			if (it % 3 == 0) {
 				cut = qm_random_uniform((uint32_t)n);
@@ -845,9 +843,9 @@ static void test_identity(void **state)
 	assert_memory_equal(id->sec, id2->sec, sizeof(*id->sec));
 	qm_identity_free(&id2);
 	assert_null(id2);
-	assert_int_equal(qm_identity_import_secret(sec.data, sec.len - 1, &id2,
-	                                           &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_identity_import_secret(sec.data, sec.len - 1, &id2, &e),
+	    QM_ERR_PARSE);
 	sec.data[5 + 64 + 1152 + 10] ^= 1; /* inside the ML-KEM public key */
 	assert_int_equal(qm_identity_import_secret(sec.data, sec.len, &id2, &e),
 	                 QM_ERR_PARSE);
@@ -933,11 +931,11 @@ static void test_identity(void **state)
 	/* Signatures: composite needs both halves. */
 	for (int hybrid = 0; hybrid <= 1; hybrid++) {
 		qm_buf_init(&sig, 10000);
-		assert_int_equal(qm_identity_sign(id, hybrid, msg, sizeof(msg),
-		                                  &sig, &e),
-		                 QM_OK);
-		assert_int_equal(sig.len, hybrid ? QM_SIG_HYBRID
-		                                 : QM_SIG_CLASSIC);
+		assert_int_equal(
+		    qm_identity_sign(id, hybrid, msg, sizeof(msg), &sig, &e),
+		    QM_OK);
+		assert_int_equal(sig.len,
+		                 hybrid ? QM_SIG_HYBRID : QM_SIG_CLASSIC);
 		assert_int_equal(qm_pubid_verify(pub, hybrid, msg, sizeof(msg),
 		                                 sig.data, sig.len, &e),
 		                 QM_OK);
@@ -982,24 +980,24 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_l1_key_use),
-		cmocka_unit_test(test_bound_headers),
-		cmocka_unit_test(test_truncate_append),
-		cmocka_unit_test(test_reorder_chunks),
-		cmocka_unit_test(test_swap_key_ids),
-		cmocka_unit_test(test_wrong_keys),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_stream),
-		cmocka_unit_test(test_tamper_l1),
-		cmocka_unit_test(test_tamper_l2),
-		cmocka_unit_test(test_tamper_l3),
-		cmocka_unit_test(test_tamper_l4),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_roundtrip_l1),
-		cmocka_unit_test(test_roundtrip_l2),
-		cmocka_unit_test(test_roundtrip_l3),
-		cmocka_unit_test(test_roundtrip_l4),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_l1_key_use),
+	    cmocka_unit_test(test_bound_headers),
+	    cmocka_unit_test(test_truncate_append),
+	    cmocka_unit_test(test_reorder_chunks),
+	    cmocka_unit_test(test_swap_key_ids),
+	    cmocka_unit_test(test_wrong_keys),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_stream),
+	    cmocka_unit_test(test_tamper_l1),
+	    cmocka_unit_test(test_tamper_l2),
+	    cmocka_unit_test(test_tamper_l3),
+	    cmocka_unit_test(test_tamper_l4),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_roundtrip_l1),
+	    cmocka_unit_test(test_roundtrip_l2),
+	    cmocka_unit_test(test_roundtrip_l3),
+	    cmocka_unit_test(test_roundtrip_l4),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -204,9 +204,8 @@ static void test_pq_fixed_seeds(void **state)
 	assert_sha256(id->pub.mldsa, QM_MLDSA_PKBYTES,
 	              "d666806e11cee19a7c989f7445f90dd419cf4d2d51db8c0fdb4c"
 	              "0f0a542238c9");
-	assert_int_equal(qm_hybrid_encap_derand(&id->pub, coins, eph, ct, ss,
-	                                        &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_hybrid_encap_derand(&id->pub, coins, eph, ct, ss, &e), QM_OK);
 	assert_sha256(ct, QM_L3_KEMBYTES,
 	              "db2d99e7e1f987166c2a19af288c0e6af241d9c116f01b71116c"
 	              "71e2f3a0f963");
@@ -221,9 +220,8 @@ static void test_pq_fixed_seeds(void **state)
 	assert_int_equal(qm_hybrid_decap(id, ct, ss2, &e), QM_OK);
 	assert_memory_not_equal(ss, ss2, 32);
 	qm_buf_init(&sig, 8192);
-	assert_int_equal(qm_identity_sign(id, 1, msg, sizeof(msg) - 1, &sig,
-	                                  &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_identity_sign(id, 1, msg, sizeof(msg) - 1, &sig, &e), QM_OK);
 	assert_sha256(sig.data, QM_MLDSA_SIGBYTES,
 	              "b1da6414cbc83e0af4295f7260f07de54bfbc896d4a3bc5ea822"
 	              "09fb70f51cd8");
@@ -237,11 +235,11 @@ static void test_pq_fixed_seeds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hkdf_rfc5869),
-		cmocka_unit_test(test_derivations),
-		cmocka_unit_test(test_gcm),
-		cmocka_unit_test(test_combiner),
-		cmocka_unit_test(test_pq_fixed_seeds),
+	    cmocka_unit_test(test_hkdf_rfc5869),
+	    cmocka_unit_test(test_derivations),
+	    cmocka_unit_test(test_gcm),
+	    cmocka_unit_test(test_combiner),
+	    cmocka_unit_test(test_pq_fixed_seeds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
