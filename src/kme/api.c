@@ -398,6 +398,11 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		goto out;
 	}
 	off = l->own.next;
+	if (kme_lease_ensure(k, l, off + total, &e)) {
+		pthread_mutex_unlock(&l->lock);
+		kme_api_error(r, 503, "key pool error on KME", e.msg);
+		goto out;
+	}
 	if (kstream_copy(&l->own, off, total, bytes, &e)) {
 		pthread_mutex_unlock(&l->lock);
 		kme_api_error(r, 503, "key pool error on KME", e.msg);

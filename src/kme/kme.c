@@ -48,6 +48,9 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 	    (rc = kme_store_key_load(k, err)) ||
 	    (rc = kme_state_load(k, err)))
 		goto fail;
+	for (size_t i = 0; i < k->nlinks; i++)
+		if ((rc = kme_lease_load(k, &k->links[i], err)))
+			goto fail;
 	*out = k;
 	return QM_OK;
 fail:
@@ -144,8 +147,14 @@ void qm_kme_free(struct qm_kme **kp)
 	if (k->persist_started)
 		pthread_join(k->persist_thread, NULL);
 	/* reservations not yet delivered are saved with the pools */
-	if (k->store_key && k->persist_started && kme_state_save(k, &e))
-		qm_log(QM_LOG_ERROR, "%s", e.msg);
+	if (k->store_key && k->persist_started) {
+		if (kme_state_save(k, &e))
+			qm_log(QM_LOG_ERROR, "%s", e.msg);
+		else
+			for (size_t i = 0; i < k->nlinks; i++)
+				if (kme_lease_close(k, &k->links[i], &e))
+					qm_log(QM_LOG_ERROR, "%s", e.msg);
+	}
 	for (size_t i = 0; i < k->nlinks; i++)
 		kme_peerq_free(&k->links[i].q);
 	for (size_t i = 0; i < k->nlinks; i++) {

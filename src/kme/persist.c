@@ -396,3 +396,98 @@ out:
 		                k->state_path);
 	return rc;
 }
+
+/* ------------------------------------------------------------ leases */
+
+/* How far a lease reaches: a crash wastes at most this much key. */
+static uint64_t lease_step(const struct qm_kme *k)
+{
+	uint64_t s = (uint64_t)k->conf.pool_bytes / 16;
+	return s < 4096 ? 4096 : s;
+}
+
+static void lease_path(struct qm_kme *k, struct kme_link *l, char *out,
+                       size_t n)
+{
+	snprintf(out, n, "%s/lease-%s", k->conf.state_dir, l->peer->id);
+}
+
+static enum qm_err lease_write(struct qm_kme *k, struct kme_link *l,
+                               uint64_t v, struct qm_error *err)
+{
+	char path[700], text[32];
+	int len;
+
+	lease_path(k, l, path, sizeof(path));
+	len = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
+	return qm_file_write_atomic(path, text, (size_t)len, 0600, err);
+}
+
+enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
+                             uint64_t need, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (need <= l->lease)
+		return QM_OK;
+	rc = lease_write(k, l, need + lease_step(k), err);
+	if (rc)
+		return qm_error_prefix(err, "recording the pool's allocation "
+		                            "point: ");
+	l->lease = need + lease_step(k);
+	return QM_OK;
+}
+
+enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
+                           struct qm_error *err)
+{
+	char path[700];
+	struct qm_buf b;
+	long long v;
+	struct stat st;
+	enum qm_err rc;
+
+	lease_path(k, l, path, sizeof(path));
+	if (stat(path, &st) != 0) {
+		l->lease = l->own.next;
+		return QM_OK;
+	}
+	qm_buf_init(&b, 64);
+	rc = qm_file_read(path, 64, &b, err);
+	if (!rc) {
+		while (b.len && (b.data[b.len - 1] == '\n'))
+			b.data[--b.len] = '\0';
+		rc = qm_parse_ll((const char *)b.data, 0, 1LL << 62, &v, err);
+	}
+	qm_buf_free(&b);
+	if (rc)
+		return qm_error_prefix(err, "reading %s: ", path);
+	if ((uint64_t)v > l->own.next) {
+		uint64_t to = (uint64_t)v < l->own.end ? (uint64_t)v
+		                                       : l->own.end;
+		qm_log(QM_LOG_WARN,
+		       "link %s: the last stop was not clean; skipping %llu "
+		       "bytes of key that may have been handed out",
+		       l->peer->id, (unsigned long long)((uint64_t)v - l->own.next));
+		if (to > l->own.next)
+			kstream_release(&l->own, l->own.next,
+			                (size_t)(to - l->own.next));
+		l->own.next = (uint64_t)v;
+		kme_mark_dirty(k);
+	}
+	l->lease = (uint64_t)v > l->own.next ? (uint64_t)v : l->own.next;
+	return QM_OK;
+}
+
+enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
+                            struct qm_error *err)
+{
+	enum qm_err rc;
+
+	pthread_mutex_lock(&l->lock);
+	rc = lease_write(k, l, l->own.next, err);
+	if (!rc)
+		l->lease = l->own.next;
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}

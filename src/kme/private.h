@@ -139,6 +139,8 @@ struct kme_link {
 	struct link_stats stats;
 	uint64_t lo_sent, hi_sent; /* unused, kept for the file format */
 	uint64_t last_blk;         /* peer: ID of the last block applied */
+	uint64_t lease;            /* own.next may grow up to here without
+	                              writing the lease file first */
 	struct kme_peerq *q;
 	pthread_t threads[4];
 	int nthreads;
@@ -178,6 +180,19 @@ struct qm_kme {
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);
 struct kme_link *kme_link_for_peer(struct qm_kme *k, const char *peer_id);
 void kme_mark_dirty(struct qm_kme *k);
+/*
+ * Crash safety of the allocation point: before own.next passes the lease,
+ * a new lease (a little further) is written to disk with fsync; after a
+ * crash the KME restarts at the lease, so no byte is handed out twice.
+ * Link lock held. kme_lease_load applies the file after loading the pools;
+ * kme_lease_close writes the exact point on a clean shutdown.
+ */
+enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
+                             uint64_t need, struct qm_error *err);
+enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
+                           struct qm_error *err);
+enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
+                            struct qm_error *err);
 
 /* persist.c */
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);

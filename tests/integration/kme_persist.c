@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "core/core.h"
@@ -25,7 +26,8 @@ static struct kt_net net;
 static int setup(void **state)
 {
 	(void)state;
-	if (kt_net_start(&net, "kmepersist", 2, 1, "persist_interval_ms = 200"))
+	if (kt_net_start(&net, "kmepersist", 2, 1,
+	                 "persist_interval_ms = 200\npool_bytes = 262144"))
 		return -1;
 	if (kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 100, 30000) < 100)
 		return -1;
@@ -163,6 +165,40 @@ static void test_peer_down(void **state)
 	json_decref(c2);
 }
 
+/* 1 when some key of a has the same bytes as some key of b. */
+static int share_bytes(json_t *a, json_t *b)
+{
+	json_t *x, *y;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(a, "keys"), i, x)
+		json_array_foreach(json_object_get(b, "keys"), j, y)
+			if (json_equal(json_object_get(x, "key"),
+			               json_object_get(y, "key")))
+				return 1;
+	return 0;
+}
+
+static void test_crash_no_reuse(void **state)
+{
+	json_t *c1, *c2;
+
+	(void)state;
+	/* keys handed out, then the master's KME dies without saving */
+	c1 = get_keys(0, "SAE_A", "SAE_B", 64);
+	assert_int_equal(kill(net.pids[0], SIGKILL), 0);
+	qmt_stop(net.pids[0]); /* reaps it */
+	net.pids[0] = 0;
+	assert_int_equal(kt_kme_start(&net, 0), 0);
+	/* whatever its last snapshot said, it never hands out those bytes
+	 * again (it skips its lease, so wait for the link to refill) */
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 64, 30000) >= 64);
+	c2 = get_keys(0, "SAE_A", "SAE_B", 64);
+	assert_false(share_bytes(c1, c2));
+	json_decref(c1);
+	json_decref(c2);
+}
+
 static void test_wrong_store_key(void **state)
 {
 	char conf[700], log[700];
@@ -208,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_slave_kme_restart),
 		cmocka_unit_test(test_master_kme_restart),
 		cmocka_unit_test(test_peer_down),
+		cmocka_unit_test(test_crash_no_reuse),
 		cmocka_unit_test(test_wrong_store_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
