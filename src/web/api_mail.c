@@ -376,7 +376,7 @@ void api_message_get(struct web_req *r)
 		                              v->verify == QM_VERIFY_OK ? "verified"
 		                                                        : "unknown"));
 	if (o) {
-		if (v->subject && v->subject[0])
+		if (!bad && v->subject && v->subject[0])
 			json_object_set_new(o, "subject", web_jstr(v->subject));
 		json_object_set_new(o, "to", addrs_json(v->to));
 		json_object_set_new(o, "cc", addrs_json(v->cc));

@@ -23,7 +23,8 @@ const T = 60000;
 
 function fail(msg) { throw new Error(msg); }
 function check(cond, msg) { if (!cond) fail(msg); }
-function log(...a) { console.log('e2e:', ...a); }
+const t0 = Date.now();
+function log(...a) { console.log(`e2e ${((Date.now() - t0) / 1000).toFixed(1)}s:`, ...a); }
 
 // ---------------------------------------------------------------- webenv
 class Env {
@@ -78,7 +79,7 @@ function watch(page, name, base, errors) {
 
 async function shot(page, file) {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, file), fullPage: false });
+  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' });
 }
 
 async function unlock(page, url, pass) {

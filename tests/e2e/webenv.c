@@ -160,13 +160,20 @@ static int cmd_tamper(void)
 	if (!p)
 		return -1;
 	/* flip one base64 letter in the middle of the envelope part */
-	env = strstr((char *)p, "message.qmail");
+	env = strstr((char *)p, "filename=\"message.qmail\"");
 	if (!env) {
+		fprintf(stderr, "webenv: %s is not a QMail message\n", paths[n - 1]);
 		free(p);
 		return -1;
 	}
-	env = strstr(env, "\r\n\r\n");
+	/* the part's body starts after the blank line (Maildir keeps LF or
+	 * CRLF line ends) */
+	{
+		char *a = strstr(env, "\n\n"), *b = strstr(env, "\r\n\r\n");
+		env = a && (!b || a < b) ? a : b;
+	}
 	if (!env) {
+		fprintf(stderr, "webenv: no envelope body in %s\n", paths[n - 1]);
 		free(p);
 		return -1;
 	}
@@ -180,6 +187,8 @@ static int cmd_tamper(void)
 	p[i] = p[i] == 'A' ? 'B' : 'A';
 	n = qmt_mail_rewrite(paths[n - 1], p, len);
 	free(p);
+	if (n != 0)
+		fprintf(stderr, "webenv: could not rewrite the message\n");
 	return n;
 }
 

@@ -27,7 +27,7 @@ export async function showCompose(root, kind, id) {
   const cc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
   const bcc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
   const subject = h('input', { type: 'text', maxlength: '998' });
-  const body = h('textarea', { rows: '14', maxlength: '4000000' });
+  const body = h('textarea', { rows: '8', maxlength: '4000000' });
   const suggest = h('datalist', { id: 'addr-suggest' });
   const acct = h('select', {}, state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, addrText({ name: a.name, address: a.address }))));
   const levels = h('fieldset', { class: 'levels' }, h('legend', {}, 'Security level'));

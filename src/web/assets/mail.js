@@ -51,17 +51,26 @@ async function loadList() {
   ul.addEventListener('keydown', (e) => keyNav(e));
 }
 
+// What the list and the reader call a message: a tampered or replayed
+// message has no trustworthy subject, so it is not shown.
+function subjectOf(m) {
+  const b = (m.security || {}).badge;
+  if (b === 'tampered') return 'Content hidden: this message failed its integrity check';
+  if (b === 'replay') return 'Refused: this message reuses a key already used';
+  return m.subject || '(no subject)';
+}
+
 function row(m, i) {
   const li = h('li', {
     class: `row${m.seen ? '' : ' unread'}`, role: 'option', id: `row-${m.id}`, 'aria-selected': 'false', dataset: { id: m.id, i: String(i) },
     onclick: () => { select(i); openMessage(m.id); },
   },
   h('span', { class: 'from' }, m.from ? (m.from.name || m.from.address) : ''),
-  h('span', { class: 'subject' }, m.subject || '(no subject)'),
-  m.has_attachments ? h('span', { class: 'clip', title: 'Has attachments', 'aria-label': 'has attachments', role: 'img' }, '📎') : h('span', { class: 'clip' }),
+  h('span', { class: 'subject' }, subjectOf(m)),
+  m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'has attachments', title: 'Has attachments', width: '16', height: '16' }) : h('span', { class: 'clip' }),
   badge(m.security),
   h('time', { class: 'date', datetime: new Date(m.date * 1000).toISOString() }, fmtDate(m.date)));
-  li.setAttribute('aria-label', `${m.seen ? '' : 'Unread. '}From ${m.from ? addrText(m.from) : 'unknown'}. ${m.subject || 'no subject'}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
+  li.setAttribute('aria-label', `${m.seen ? '' : 'Unread. '}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
   return li;
 }
 
@@ -121,7 +130,7 @@ function renderMessage(reader, m, remote) {
     h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''));
   let body;
   if (bad) {
-    body = h('div', { class: 'card error', role: 'alert' }, BADGES[d.status][1], d.error ? ` (${d.error})` : '');
+    body = h('div', { class: 'card error', role: 'alert' }, BADGES[d.status][1], h('p', { class: 'small' }, d.explanation || ''));
   } else if (m.has_html) {
     const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
     body = h('div', {},
@@ -132,16 +141,16 @@ function renderMessage(reader, m, remote) {
     body = h('pre', { class: 'text' }, m.text || '');
   }
   const atts = (m.attachments || []).length ? h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
-    m.attachments.map((a) => h('li', {}, h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, `📎 ${a.name}`), h('span', { class: 'muted' }, ` ${fmtBytes(a.size)}`)))) : null;
+    m.attachments.map((a) => h('li', {}, h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, h('img', { src: '/clip.svg', alt: '', width: '14', height: '14' }), ` ${a.name}`), h('span', { class: 'muted' }, ` ${fmtBytes(a.size)}`)))) : null;
   const details = h('details', { class: 'secdetails' }, h('summary', {}, 'Security details'),
     h('dl', {},
-      h('dt', {}, 'Level'), h('dd', {}, d.level ? `${d.level} — ${(BADGES[`l${d.level}`] || BADGES.plain)[1]}` : 'none'),
+      h('dt', {}, 'Level'), h('dd', {}, d.level ? (BADGES[`l${d.level}`] || BADGES.plain)[1] : 'none: not encrypted'),
       h('dt', {}, 'Result'), h('dd', {}, d.explanation || d.status || ''),
       d.key_ids && d.key_ids.length ? [h('dt', {}, `Key IDs (${d.key_count || d.key_ids.length})`), h('dd', { class: 'mono' }, d.key_ids.join(' '))] : null,
       d.sender_sae ? [h('dt', {}, 'Sender SAE'), h('dd', { class: 'mono' }, d.sender_sae)] : null,
       d.signer ? [h('dt', {}, 'Signer'), h('dd', { class: 'mono' }, `${d.signer.fingerprint} (${d.signer.trust})`)] : null,
       d.error ? [h('dt', {}, 'Error'), h('dd', {}, d.error)] : null));
-  mount(reader, actions, h('h2', { class: 'subject' }, m.subject || '(no subject)', ' ', badge(m.security)), headers, details, atts, body);
+  mount(reader, actions, h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security)), headers, details, atts, body);
 }
 
 function moveSelect() {
