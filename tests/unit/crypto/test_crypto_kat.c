@@ -4,7 +4,8 @@
  * HKDF-SHA256 (RFC 5869 case 1), AES-256-GCM (McGrew-Viega cases 13, 14,
  * 16), the data-key and KEK derivations, the hybrid KEM combiner,
  * ML-KEM-768 and ML-DSA-65 from fixed seeds, and the whole hybrid
- * encapsulation. The expected values that are not from an RFC or the GCM
+ * encapsulation; and golden envelopes of format version 1 (golden.h) that
+ * must keep opening. The expected values that are not from an RFC or the GCM
  * paper were computed independently with pyca/cryptography 48 (OpenSSL
  * 4.0: its own ML-KEM, ML-DSA, X25519, SHA3 and HKDF); see docs/CRYPTO.md.
  *
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "crypto/private.h"
+#include "golden.h"
 
 static unsigned char rng_next[32];
 static int rng_armed;
@@ -232,6 +234,100 @@ static void test_pq_fixed_seeds(void **state)
 	qm_identity_free(&id);
 }
 
+/* An identity from seeds base.., base+0x40.., base+0xc0.. (ML-KEM) and
+ * base+0x80.. (ML-DSA through the armed randombytes). */
+static struct qm_identity *seeded_identity(unsigned char base)
+{
+	unsigned char xs[32], es[32], ks[64];
+	struct qm_identity *id = NULL;
+
+	for (int i = 0; i < 32; i++) {
+		xs[i] = (unsigned char)(base + i);
+		es[i] = (unsigned char)(base + 0x40 + i);
+		rng_next[i] = (unsigned char)(base + 0x80 + i);
+	}
+	for (int i = 0; i < 64; i++)
+		ks[i] = (unsigned char)(base + 0xc0 + i);
+	rng_armed = 1;
+	assert_int_equal(qm_identity_from_seeds(xs, es, ks, &id, NULL), QM_OK);
+	return id;
+}
+
+/* The golden envelopes of golden.h still parse and open. */
+static void test_golden(void **state)
+{
+	static const char *const golden[4] = {golden_l1, golden_l2, golden_l3,
+	                                      golden_l4};
+	static const char pt[] = "QMail golden envelope, version 1.";
+	const char *rc[2] = {"to:Bob <bob@example.org>", "cc:"};
+	struct qm_bound b = {"Alice <alice@example.org>",
+	                     rc,
+	                     2,
+	                     "<golden.1@example.org>",
+	                     "Fri, 27 Nov 2026 19:00:00 +0000",
+	                     "sae-alice"};
+	unsigned char k[80], fpr[QM_FPR_BYTES];
+	char ft[QM_FPR_TEXTLEN];
+	struct qm_qkey q1[2] = {
+	    {"11111111-2222-4333-8444-555555555555", k, 40},
+	    {"66666666-7777-4888-8999-aaaaaaaaaaaa", k + 40, 40}};
+	struct qm_qkey q2 = {"bbbbbbbb-cccc-4ddd-8eee-ffffffffffff", k, 32};
+	struct qm_identity *snd, *rcv;
+	struct qm_pubid *sp = NULL;
+
+	(void)state;
+	for (int i = 0; i < 80; i++)
+		k[i] = (unsigned char)(0xa0 ^ (i * 7));
+	snd = seeded_identity(0x00);
+	rcv = seeded_identity(0x01);
+	assert_int_equal(qm_identity_public(snd, &sp, NULL), QM_OK);
+	qm_pubid_fingerprint(&rcv->pub, fpr);
+	qm_fpr_text(fpr, ft);
+	for (int l = 1; l <= 4; l++) {
+		struct qm_buf env, out;
+		struct qm_env *e = NULL;
+		struct qm_open_params op = {0};
+		struct qm_error err;
+		size_t slot;
+
+		qm_buf_init(&env, 8192);
+		assert_int_equal(qm_hex_decode(golden[l - 1],
+		                               strlen(golden[l - 1]), &env,
+		                               NULL),
+		                 QM_OK);
+		assert_int_equal(qm_env_parse(env.data, env.len, &e, &err),
+		                 QM_OK);
+		assert_int_equal(qm_env_version(e), 1);
+		assert_int_equal(qm_env_level(e), l);
+		assert_string_equal(qm_env_sender_sae(e), "sae-alice");
+		assert_int_equal(qm_env_plaintext_len(e), sizeof(pt) - 1);
+		assert_int_equal(
+		    qm_env_slot_find(e, l <= 2 ? "sae-bob" : ft, &slot, &err),
+		    QM_OK);
+		op.bound = &b;
+		op.slot = slot;
+		op.keys = l == 1 ? q1 : &q2;
+		op.nkeys = l == 1 ? 2 : 1;
+		op.self = rcv;
+		op.sender = sp;
+		if (l == 1) {
+			assert_string_equal(qm_env_slot_key_id(e, slot, 1),
+			                    q1[1].key_id);
+		}
+		qm_buf_init_secure(&out, 100);
+		if (qm_env_open(e, &op, &out, &err))
+			fail_msg("golden level %d: %s", l, err.msg);
+		assert_int_equal(out.len, sizeof(pt) - 1);
+		assert_memory_equal(out.data, pt, sizeof(pt) - 1);
+		qm_buf_free(&out);
+		qm_env_free(&e);
+		qm_buf_free(&env);
+	}
+	qm_pubid_free(&sp);
+	qm_identity_free(&snd);
+	qm_identity_free(&rcv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +336,7 @@ int main(void)
 	    cmocka_unit_test(test_gcm),
 	    cmocka_unit_test(test_combiner),
 	    cmocka_unit_test(test_pq_fixed_seeds),
+	    cmocka_unit_test(test_golden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
