@@ -34,6 +34,7 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		pthread_mutex_init(&l->lock, NULL);
 		pthread_cond_init(&l->cond, NULL);
 		pthread_mutex_init(&l->push_lock, NULL);
+		pthread_mutex_init(&l->lease_lock, NULL);
 		l->peer = &k->conf.peers[i];
 		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
 		l->stats.eve = k->conf.bb84_eve;
@@ -68,6 +69,9 @@ static void *persist_main(void *arg)
 		uint64_t now;
 
 		nanosleep(&ts, NULL);
+		/* keep the allocation leases ahead of the masters */
+		for (size_t i = 0; i < k->nlinks; i++)
+			kme_lease_ahead(k, &k->links[i]);
 		now = qm_mono_ns();
 		if (now - last < (uint64_t)k->conf.persist_ms * 1000000ULL)
 			continue;
@@ -165,6 +169,7 @@ void qm_kme_free(struct qm_kme **kp)
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_mutex_destroy(&l->push_lock);
+		pthread_mutex_destroy(&l->lease_lock);
 	}
 	qm_sec_free(k->store_key);
 	pthread_mutex_destroy(&k->state_lock);

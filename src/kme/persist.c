@@ -423,6 +423,20 @@ static enum qm_err lease_write(struct qm_kme *k, struct kme_link *l,
 	return qm_file_write_atomic(path, text, (size_t)len, 0600, err);
 }
 
+/* Writes max(v, what the file says); lease_lock held. */
+static enum qm_err lease_raise(struct qm_kme *k, struct kme_link *l,
+                               uint64_t v, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (v <= l->lease_file)
+		return QM_OK;
+	rc = lease_write(k, l, v, err);
+	if (!rc)
+		l->lease_file = v;
+	return rc;
+}
+
 enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
                              uint64_t need, struct qm_error *err)
 {
@@ -430,12 +444,41 @@ enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
 
 	if (need <= l->lease)
 		return QM_OK;
-	rc = lease_write(k, l, need + lease_step(k), err);
+	pthread_mutex_lock(&l->lease_lock);
+	rc = lease_raise(k, l, need + lease_step(k), err);
+	if (!rc)
+		l->lease = l->lease_file;
+	pthread_mutex_unlock(&l->lease_lock);
 	if (rc)
 		return qm_error_prefix(err, "recording the pool's allocation "
 		                            "point: ");
-	l->lease = need + lease_step(k);
 	return QM_OK;
+}
+
+void kme_lease_ahead(struct qm_kme *k, struct kme_link *l)
+{
+	uint64_t cur, lease, step = lease_step(k);
+	struct qm_error e;
+	int ok;
+
+	pthread_mutex_lock(&l->lock);
+	cur = l->own.next;
+	lease = l->lease;
+	pthread_mutex_unlock(&l->lock);
+	if (cur + step / 2 <= lease)
+		return;
+	pthread_mutex_lock(&l->lease_lock);
+	ok = lease_raise(k, l, cur + step, &e) == QM_OK;
+	lease = l->lease_file;
+	pthread_mutex_unlock(&l->lease_lock);
+	if (!ok) {
+		qm_log(QM_LOG_ERROR, "%s", e.msg);
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	if (lease > l->lease)
+		l->lease = lease;
+	pthread_mutex_unlock(&l->lock);
 }
 
 enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
@@ -449,7 +492,7 @@ enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
 
 	lease_path(k, l, path, sizeof(path));
 	if (stat(path, &st) != 0) {
-		l->lease = l->own.next;
+		l->lease = l->lease_file = l->own.next;
 		return QM_OK;
 	}
 	qm_buf_init(&b, 64);
@@ -476,6 +519,7 @@ enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
 		kme_mark_dirty(k);
 	}
 	l->lease = (uint64_t)v > l->own.next ? (uint64_t)v : l->own.next;
+	l->lease_file = (uint64_t)v;
 	return QM_OK;
 }
 
@@ -484,10 +528,11 @@ enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
 {
 	enum qm_err rc;
 
-	pthread_mutex_lock(&l->lock);
+	/* every thread that allocates has stopped: the exact point */
+	pthread_mutex_lock(&l->lease_lock);
 	rc = lease_write(k, l, l->own.next, err);
 	if (!rc)
-		l->lease = l->own.next;
-	pthread_mutex_unlock(&l->lock);
+		l->lease = l->lease_file = l->own.next;
+	pthread_mutex_unlock(&l->lease_lock);
 	return rc;
 }

@@ -141,6 +141,9 @@ struct kme_link {
 	uint64_t last_blk;         /* peer: ID of the last block applied */
 	uint64_t lease;            /* own.next may grow up to here without
 	                              writing the lease file first */
+	pthread_mutex_t lease_lock; /* the lease file; never held while
+	                               taking lock */
+	uint64_t lease_file;        /* what the file says (lease_lock) */
 	struct kme_peerq *q;
 	pthread_t threads[4];
 	int nthreads;
@@ -193,6 +196,8 @@ enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
                            struct qm_error *err);
 enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
                             struct qm_error *err);
+/* Extends the lease ahead of demand without the link lock (periodic). */
+void kme_lease_ahead(struct qm_kme *k, struct kme_link *l);
 
 /* persist.c */
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);
