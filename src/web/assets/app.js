@@ -18,6 +18,7 @@ async function refreshState() {
   setCsrf(s.csrf);
   state.unlocked = s.unlocked;
   state.initialized = s.initialized;
+  state.remoteImages = !!s.remote_images;
   return s;
 }
 

@@ -135,7 +135,7 @@ function renderMessage(reader, m, remote) {
     const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
     body = h('div', {},
       h('iframe', { class: 'htmlmail', sandbox: 'allow-popups allow-popups-to-escape-sandbox', src, title: 'Message content (sanitised HTML)', referrerpolicy: 'no-referrer' }),
-      remote ? null : h('button', { class: 'btn ghost small', type: 'button', onclick: () => renderMessage(reader, m, true), title: 'Remote images can tell the sender when and where you read this message.' }, 'Show remote images'),
+      remote || !state.remoteImages ? null : h('button', { class: 'btn ghost small', type: 'button', onclick: () => renderMessage(reader, m, true), title: 'Remote images can tell the sender when and where you read this message.' }, 'Show remote images'),
       h('details', {}, h('summary', {}, 'Show as plain text'), h('pre', { class: 'text' }, m.text || '')));
   } else {
     body = h('pre', { class: 'text' }, m.text || '');
