@@ -16,7 +16,7 @@ static const char *const pass = "correct horse battery staple";
 static char pwfile[W_NUSERS][600];
 static char ports[W_NUSERS][4][16];
 static char kmeurl[W_NUSERS][64];
-static char paths[W_NUSERS][4][700];
+static char paths[W_NUSERS][5][700];
 
 /* Fills an account for user i. */
 static void account_for(struct world *w, int i, struct qm_store_account *a)
@@ -70,6 +70,12 @@ int world_account_args(struct world *w, int i, const char **argv)
 	argv[n++] = paths[i][3];
 	argv[n++] = "--smtp-tls";
 	argv[n++] = "starttls";
+	snprintf(paths[i][4], sizeof(paths[i][4]), "127.0.0.1:%d",
+	         a.imap.port);
+	argv[n++] = "--imap";
+	argv[n++] = paths[i][4];
+	argv[n++] = "--imap-tls";
+	argv[n++] = "tls";
 	argv[n++] = "--mail-ca";
 	argv[n++] = w->mail.ca_file;
 	argv[n++] = "--sae";

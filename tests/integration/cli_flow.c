@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The qmail command line end to end: two people set QMail up with the
+ * program alone (init, account add, contact add, keys export/import/verify,
+ * account test, kme status), then alice sends at level 2 with an
+ * attachment and bob syncs, lists, reads and saves the attachment, and
+ * replies at level 3. Exit codes are checked, and the help of every
+ * command.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "world.h"
+
+static struct world W;
+static int skipped;
+static char qmail_bin[600], homes[2][600], pwfile[600], outfile[600];
+
+/* Runs qmail with home h and the arguments (NULL-terminated); output goes
+ * to outfile (truncated first). Returns the exit code. */
+static int qm(int h, ...)
+{
+	char *argv[64];
+	va_list ap;
+	int n = 0;
+	const char *a;
+
+	argv[n++] = qmail_bin;
+	argv[n++] = "--home";
+	argv[n++] = homes[h];
+	argv[n++] = "-q";
+	va_start(ap, h);
+	while ((a = va_arg(ap, const char *)) && n < 63)
+		argv[n++] = (char *)(uintptr_t)a;
+	va_end(ap);
+	argv[n] = NULL;
+	qmt_write_file(outfile, "");
+	return qmt_run(argv, outfile);
+}
+
+static int qmv(int h, const char **args, int nargs)
+{
+	char *argv[64];
+	int n = 0;
+
+	argv[n++] = qmail_bin;
+	argv[n++] = "--home";
+	argv[n++] = homes[h];
+	argv[n++] = "-q";
+	for (int i = 0; i < nargs && n < 63; i++)
+		argv[n++] = (char *)(uintptr_t)args[i];
+	argv[n] = NULL;
+	qmt_write_file(outfile, "");
+	return qmt_run(argv, outfile);
+}
+
+static char *output(void)
+{
+	size_t len = 0;
+	unsigned char *d = qmt_mail_read(outfile, &len);
+	return d ? (char *)d : strdup("");
+}
+
+static int group_setup(void **state)
+{
+	int r;
+
+	(void)state;
+	r = world_start(&W, "cli", NULL);
+	if (r == 1) {
+		skipped = 1;
+		return 0;
+	}
+	if (r)
+		return r;
+	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
+	         qmt_binary_dir());
+	for (int i = 0; i < 2; i++)
+		snprintf(homes[i], sizeof(homes[i]), "%s/cli-home-%d",
+		         W.mail.dir, i);
+	snprintf(pwfile, sizeof(pwfile), "%s/passphrase", W.mail.dir);
+	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
+	qmt_write_file(pwfile, "a long passphrase for the CLI test\n");
+	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
+	setenv("QM_STORE_KDF", "fast", 1);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	world_stop(&W);
+	return 0;
+}
+
+static void test_help(void **state)
+{
+	static const char *const cmds[] = {"init", "account", "contact",
+	                                   "send", "reply", "sync", "list",
+	                                   "read", "outbox", "keys", "kme",
+	                                   "web", "passwd"};
+	char *o;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(qm(0, "--help", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "Exit codes"));
+	free(o);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		assert_int_equal(qm(0, cmds[i], "--help", NULL), 0);
+		o = output();
+		assert_non_null(strstr(o, "usage: qmail"));
+		free(o);
+	}
+	assert_int_equal(qm(0, "no-such-command", NULL), 2);
+	assert_int_equal(qm(0, "send", "--level", "7", NULL), 2);
+}
+
+static void test_setup_two_people(void **state)
+{
+	char keyfile[2][700], *o, fpr[2][128];
+
+	(void)state;
+	if (skipped)
+		skip();
+	for (int u = 0; u < 2; u++) {
+		const char *args[48];
+		int n = 0;
+
+		assert_int_equal(qm(u, "init", NULL), 0);
+		args[n++] = "account";
+		args[n++] = "add";
+		n += world_account_args(&W, u, args + n);
+		assert_int_equal(qmv(u, args, n), 0);
+		/* the wrong passphrase is refused with exit code 3 */
+		setenv("QMAIL_PASSPHRASE_FILE", "/dev/null", 1);
+		assert_int_equal(qm(u, "account", "list", NULL), 0);
+		assert_int_equal(qm(u, "keys", NULL), 3);
+		setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
+		assert_int_equal(qm(u, "keys", "fingerprint", NULL), 0);
+		o = output();
+		qm_strlcpy(fpr[u], o, sizeof(fpr[u]));
+		fpr[u][strcspn(fpr[u], "\n")] = '\0';
+		free(o);
+		snprintf(keyfile[u], sizeof(keyfile[u]), "%s/key-%d.txt",
+		         W.mail.dir, u);
+		assert_int_equal(qm(u, "keys", "export", NULL), 0);
+		o = output();
+		assert_non_null(strstr(o, fpr[u]));
+		qmt_write_file(keyfile[u], o);
+		free(o);
+	}
+	for (int u = 0; u < 2; u++) {
+		int other = 1 - u;
+
+		assert_int_equal(qm(u, "contact", "add",
+		                    other ? qmt_mail_addr(W_BOB)
+		                          : qmt_mail_addr(W_ALICE),
+		                    "--sae", W.sae[other], NULL),
+		                 0);
+		assert_int_equal(qm(u, "keys", "import", keyfile[other], NULL),
+		                 0);
+		/* a wrong fingerprint is refused */
+		assert_int_not_equal(
+			qm(u, "keys", "verify", qmt_mail_addr(other),
+			   "0000 0000 0000 0000 0000 0000 0000 0000", NULL),
+			0);
+		assert_int_equal(qm(u, "keys", "verify", qmt_mail_addr(other),
+		                    fpr[other], NULL),
+		                 0);
+	}
+	assert_int_equal(qm(0, "account", "test", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "SMTP"));
+	assert_non_null(strstr(o, "KME"));
+	assert_null(strstr(o, "FAIL"));
+	free(o);
+	assert_int_equal(qm(0, "kme", "status", "--peer", W.sae[W_BOB], NULL),
+	                 0);
+	o = output();
+	assert_non_null(strstr(o, "pool:"));
+	assert_non_null(strstr(o, "QBER"));
+	free(o);
+}
+
+static void test_send_read_reply(void **state)
+{
+	char body[700], att[700], dir[700], saved[800], *o;
+	const char *line;
+	char id[32];
+
+	(void)state;
+	if (skipped)
+		skip();
+	snprintf(body, sizeof(body), "%s/body.txt", W.mail.dir);
+	snprintf(att, sizeof(att), "%s/plan.txt", W.mail.dir);
+	snprintf(dir, sizeof(dir), "%s/saved", W.mail.dir);
+	qmt_write_file(body, "Meet at the lab at nine. CLI-MARKER-42\n");
+	qmt_write_file(att, "the plan, in an attachment\n");
+	assert_int_equal(qm(0, "send", "--to", qmt_mail_addr(W_BOB),
+	                    "--subject", "CLI at level 2", "--body-file", body,
+	                    "--attach", att, "--level", "2", NULL),
+	                 0);
+	o = output();
+	assert_non_null(strstr(o, "level 2"));
+	free(o);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, 1, 30000) >= 1);
+	assert_int_equal(qm(1, "sync", NULL), 0);
+	assert_int_equal(qm(1, "list", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "CLI at level 2"));
+	assert_non_null(strstr(o, "L2-QAES"));
+	line = strstr(o, "CLI at level 2");
+	while (line > o && line[-1] != '\n')
+		line--;
+	qm_strlcpy(id, line, sizeof(id));
+	id[strspn(id, " 0123456789")] = '\0';
+	free(o);
+	{
+		char *p = id;
+		while (*p == ' ')
+			p++;
+		memmove(id, p, strlen(p) + 1);
+		id[strcspn(id, " ")] = '\0';
+	}
+	assert_int_equal(qm(1, "read", id, "--save-attachments", dir, NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "CLI-MARKER-42"));
+	assert_non_null(strstr(o, "L2 QKD-AES"));
+	assert_non_null(strstr(o, "Key IDs:"));
+	free(o);
+	snprintf(saved, sizeof(saved), "%s/plan.txt", dir);
+	{
+		size_t len = 0;
+		unsigned char *d = qmt_mail_read(saved, &len);
+		assert_non_null(d);
+		assert_string_equal((char *)d, "the plan, in an attachment\n");
+		free(d);
+	}
+	/* bob answers at level 3 */
+	qmt_write_file(body, "Nine is fine. REPLY-MARKER\n");
+	assert_int_equal(qm(1, "reply", id, "--body-file", body, "--level",
+	                    "3", NULL),
+	                 0);
+	assert_true(qmt_mail_wait_files(&W.mail, W_ALICE, NULL, 1, 30000) >= 1);
+	assert_int_equal(qm(0, "sync", NULL), 0);
+	assert_int_equal(qm(0, "list", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "Re: CLI at level 2"));
+	assert_non_null(strstr(o, "L3-PQC"));
+	free(o);
+	assert_int_equal(qm(0, "outbox", NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_setup_two_people),
+		cmocka_unit_test(test_send_read_reply),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
