@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #define HH_LABEL   "QMail envelope header v1"
 #define BH_LABEL   "QMail bound headers v1"
@@ -176,6 +177,50 @@ enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
 	n += ctxlen;
 	return qm_hkdf_sha256(ikm, ikmlen, salt, QM_SALTBYTES, info, n, kek, 32,
 	                      err);
+}
+
+size_t qm_env_slot_tags(int level, size_t nslots)
+{
+	return level == 1 || (level == 2 && nslots > 1)
+	           ? nslots * QM_L1_TAGBYTES
+	           : 0;
+}
+
+enum qm_err qm_env_l2_mac(const struct qm_qkey *k,
+                          const unsigned char salt[QM_SALTBYTES], uint16_t slot,
+                          const unsigned char ad[64], const unsigned char *body,
+                          size_t len, unsigned char tag[QM_L1_TAGBYTES],
+                          struct qm_error *err)
+{
+	static const char label[] = "QMail v1 L2 slot MAC";
+	unsigned char info[sizeof(label) + 2 + QM_KEYID_MAX];
+	unsigned char idx[2] = {(unsigned char)(slot >> 8),
+	                        (unsigned char)slot};
+	size_t kl = strlen(k->key_id);
+	crypto_onetimeauth_state *st;
+	unsigned char *mk;
+	enum qm_err rc;
+
+	if (kl > QM_KEYID_MAX)
+		return qm_error_set(err, QM_ERR_INVAL, "key ID too long");
+	st = qm_sec_alloc(sizeof(*st) + 32);
+	if (!st)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	mk = (unsigned char *)(st + 1);
+	memcpy(info, label, sizeof(label));
+	memcpy(info + sizeof(label), idx, 2);
+	memcpy(info + sizeof(label) + 2, k->key_id, kl);
+	rc = qm_hkdf_sha256(k->key, k->len, salt, QM_SALTBYTES, info,
+	                    sizeof(label) + 2 + kl, mk, 32, err);
+	if (!rc) {
+		crypto_onetimeauth_init(st, mk);
+		crypto_onetimeauth_update(st, ad, 64);
+		crypto_onetimeauth_update(st, idx, 2);
+		crypto_onetimeauth_update(st, body, len);
+		crypto_onetimeauth_final(st, tag);
+	}
+	qm_sec_free(st);
+	return rc;
 }
 
 /* The AD of a content-key wrap: bound hash, level, slot index. */
@@ -414,7 +459,8 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		e->sig_len = e->level == 3   ? QM_SIG_HYBRID
 		             : e->level == 4 ? QM_SIG_CLASSIC
 		                             : 0;
-		trailer = e->sig_len ? 2 + e->sig_len : 0;
+		trailer = e->sig_len ? 2 + e->sig_len
+		                     : qm_env_slot_tags(e->level, ns);
 	}
 	if (left - e->body_len != trailer)
 		PARSE_FAIL("the envelope has %zu bytes after its header, its "

@@ -304,6 +304,18 @@ static enum qm_err open_any(const struct qm_env *e,
 		rc = pass_l1(e, p, ad, sk, err);
 		goto done;
 	}
+	if (e->level == 2 && e->nslots > 1) {
+		unsigned char t[QM_L1_TAGBYTES];
+
+		rc = qm_env_l2_mac(&p->keys[0], e->salt, (uint16_t)p->slot, ad,
+		                   e->p + e->hdrlen, e->body_len, t, err);
+		if (rc)
+			return rc;
+		if (crypto_verify_16(t, e->p + e->trailer_off +
+		                            p->slot * QM_L1_TAGBYTES) != 0)
+			return tampered(err, "this recipient's MAC does not "
+			                     "match");
+	}
 	w = qm_sec_alloc(QM_WORKBYTES);
 	if (!w)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");

@@ -211,6 +211,18 @@ enum qm_err qm_env_unwrap(const unsigned char kek[32],
  * signature, with the bound hash. */
 void qm_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
                        unsigned char out[32]);
+/*
+ * Level 2 with several slots: the one-time Poly1305 tag of slot j over
+ * AD || u16 j || body, keyed by HKDF of that slot's QKD key, so that no
+ * co-recipient (who knows the content key) can alter the text for others.
+ */
+enum qm_err qm_env_l2_mac(const struct qm_qkey *k,
+                          const unsigned char salt[QM_SALTBYTES], uint16_t slot,
+                          const unsigned char ad[64], const unsigned char *body,
+                          size_t len, unsigned char tag[QM_L1_TAGBYTES],
+                          struct qm_error *err);
+/* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
+size_t qm_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */
 void qm_xor(unsigned char *out, const unsigned char *a, const unsigned char *b,
             size_t n);

@@ -471,7 +471,7 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 		body_len = plen + qm_env_nchunks(plen) * QM_GCM_TAGBYTES;
 		if (plen > UINT64_MAX / 2 || qm_env_nchunks(plen) > UINT32_MAX)
 			goto toobig;
-		total = hdr + body_len;
+		total = hdr + body_len + qm_env_slot_tags(p->level, nslots);
 		if (p->level >= 3)
 			total += 2 + (p->level == 3 ? QM_SIG_HYBRID
 			                            : QM_SIG_CLASSIC);
@@ -494,10 +494,19 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 	else
 		rc = body_gcm(p->level, s, plen, work + QM_WORK_CEK, salt, ad,
 		              out->data + hdr, work + QM_WORK_DK, err);
+	/* Level 2 with several slots: a one-time MAC per slot over the body
+	 * (the content key alone would let a co-recipient re-encrypt it). */
+	for (size_t j = 0; p->level == 2 && nslots > 1 && j < nslots; j++) {
+		if (rc)
+			break;
+		rc = qm_env_l2_mac(
+		    &p->slots[j].keys[0], salt, (uint16_t)j, ad,
+		    out->data + hdr, (size_t)body_len,
+		    out->data + hdr + body_len + j * QM_L1_TAGBYTES, err);
+	}
 	if (rc)
 		goto out;
-	out->len = hdr + (size_t)body_len +
-	           (p->level == 1 ? QM_L1_TAGBYTES * nslots : 0);
+	out->len = hdr + (size_t)body_len + qm_env_slot_tags(p->level, nslots);
 	out->data[out->len] = '\0';
 	if (p->level >= 3) {
 		unsigned char dg[32];

@@ -282,6 +282,8 @@ static void tamper_level(int level)
 		if (level == 1)
 			r = i < toff ? (i - hdr) / body_per_slot
 			             : (i - toff) / QM_L1_TAGBYTES;
+		if (level == 2 && i >= toff) /* per-slot MACs */
+			r = (i - toff) / QM_L1_TAGBYTES;
 		memcpy(c, env.data, env.len);
 		c[i] ^= 0x20;
 		rc = open_expect_fail(&k, c, env.len, r, NULL, "body/trailer",
@@ -722,6 +724,63 @@ static void test_wrong_keys(void **state)
 	qm_identity_free(&other);
 }
 
+/* A co-recipient of a level-2 message knows the content key: it
+ * re-encrypts a chunk under it, but the other recipient's one-time MAC (keyed
+ * by a QKD key it does not have) refuses the result. */
+static void test_l2_insider(void **state)
+{
+	const size_t n = 3000;
+	unsigned char pt[3000], ad[64], cek[32], kek[32], dk[QM_DKBYTES];
+	unsigned char iv[QM_GCM_IVBYTES], *c;
+	struct kit k;
+	struct qm_buf env, out;
+	struct qm_error e;
+	struct qm_env *pe = NULL;
+	struct qm_gcm *g = NULL;
+	const struct qm_envslot *sb;
+
+	(void)state;
+	kit_pattern(pt, n, 18);
+	kit_init(&k, 2, 2, 0, n, 0);
+	qm_buf_init(&env, ENVMAX);
+	assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
+	assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e), QM_OK);
+	c = malloc(env.len);
+	memcpy(c, env.data, env.len);
+	/* Recipient 1 (slot 1) takes the content key out of its slot ... */
+	sb = &pe->slots[1];
+	memcpy(ad, pe->hh, 32);
+	assert_int_equal(
+	    qm_env_bound_hash(&k.bound, 1, 2, "sae-alice", ad + 32, &e), QM_OK);
+	assert_int_equal(qm_env_kek(2, k.keys[1][0].key, 32, pe->salt, 1,
+	                            sb->keyids[0], strlen(sb->keyids[0]), kek,
+	                            &e),
+	                 QM_OK);
+	assert_int_equal(qm_env_unwrap(kek, ad + 32, 2, 1, sb->wrap, cek, &e),
+	                 QM_OK);
+	/* ... and re-encrypts the single chunk with other text. */
+	assert_int_equal(qm_env_data_key(cek, pe->salt, 2, dk, &e), QM_OK);
+	assert_int_equal(qm_gcm_new(dk, 1, &g, &e), QM_OK);
+	qm_env_chunk_iv(dk + 32, 0, 1, iv);
+	memset(pt, 'X', 100);
+	assert_int_equal(qm_gcm_seal(g, iv, ad, 64, pt, n, c + pe->hdrlen,
+	                             c + pe->hdrlen + n, &e),
+	                 QM_OK);
+	qm_gcm_free(&g);
+	/* Without the per-slot MAC this would open for recipient 0. */
+	assert_int_equal(
+	    open_expect_fail(&k, c, env.len, 0, NULL, "insider", 0),
+	    QM_ERR_AUTH);
+	qm_buf_init_secure(&out, n);
+	assert_int_equal(kit_open(&k, env.data, env.len, 0, NULL, &out, &e),
+	                 QM_OK);
+	qm_buf_free(&out);
+	free(c);
+	qm_env_free(&pe);
+	qm_buf_free(&env);
+	kit_free(&k);
+}
+
 static void test_limits(void **state)
 {
 	unsigned char pt[5000];
@@ -987,6 +1046,7 @@ int main(void)
 	    cmocka_unit_test(test_reorder_chunks),
 	    cmocka_unit_test(test_swap_key_ids),
 	    cmocka_unit_test(test_wrong_keys),
+	    cmocka_unit_test(test_l2_insider),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_tamper_l1),
