@@ -19,10 +19,11 @@
 
 #include "mail/private.h"
 
-#define IMAP_LINEMAX    ((size_t)256 * 1024) /* one response line */
-#define IMAP_SMALLLIT   ((size_t)1 << 20)    /* literal nobody asked for */
-#define IMAP_IDLEMAX_MS (25L * 60 * 1000) /* RFC 2177: re-IDLE before 29 min   \
-	                                   */
+#define IMAP_LINEMAX  ((size_t)256 * 1024) /* one response line */
+#define IMAP_SMALLLIT ((size_t)1 << 20)    /* literal nobody asked for */
+#define IMAP_IDLEMAX_MS                                                        \
+	(25L * 60 * 1000) /* RFC 2177: re-IDLE before 29 min                   \
+	                   */
 
 struct qm_mail_imap {
 	const struct qm_mail_server *srv;
@@ -45,7 +46,7 @@ struct item {
 	struct qm_buf line;
 	struct qm_buf *lit; /* literal sink, NULL: small literals discarded */
 	size_t nlit;
-	uint64_t litexpect; /* progress: announced size of the literal */
+	size_t litstart; /* where this response's literal bytes begin in lit */
 };
 
 typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im, const char *line,
@@ -256,6 +257,7 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct item *it, long ms,
 
 	qm_buf_reset(&it->line);
 	it->nlit = 0;
+	it->litstart = it->lit ? it->lit->len : 0;
 	for (;;) {
 		uint64_t n = 0;
 		int r;
@@ -518,7 +520,8 @@ static char *take_astring(const char **pp, const struct item *it)
 		if (*p == '"')
 			p++;
 	} else if (*p == '{' && it->lit && it->nlit) {
-		qm_buf_append(&b, it->lit->data, it->lit->len, NULL);
+		qm_buf_append(&b, it->lit->data + it->litstart,
+		              it->lit->len - it->litstart, NULL);
 		p += strlen(p);
 	} else {
 		while (*p && *p != ' ' && *p != ')')
@@ -842,6 +845,7 @@ static unsigned parse_flags(const char *s)
 struct fetch_ctx {
 	uint32_t uid;
 	int found;
+	size_t lit_from, lit_to; /* the wanted message's literal bytes */
 	unsigned flags;
 	uint32_t size;
 	struct qm_mail_uid_flags *all;
@@ -869,13 +873,19 @@ static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s, size_t n,
 
 	(void)im;
 	(void)n;
-	(void)it;
 	(void)err;
 	if (uid == 0 || uid != c->uid)
 		return QM_OK;
-	c->found = 1;
-	c->flags = parse_flags(s);
-	c->size = code_value(s, "RFC822.SIZE ");
+	/* a server may split the data over several FETCH responses */
+	if (strcasestr(s, "FLAGS ("))
+		c->flags = parse_flags(s);
+	if (strcasestr(s, "RFC822.SIZE "))
+		c->size = code_value(s, "RFC822.SIZE ");
+	if (it->lit && it->nlit) {
+		c->found = 1;
+		c->lit_from = it->litstart;
+		c->lit_to = it->lit->len;
+	}
 	return QM_OK;
 }
 
@@ -896,9 +906,9 @@ enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
 	if (e == QM_OK && !c.found)
 		e = qm_error_set(err, QM_ERR_NOTFOUND,
 		                 "IMAP: message UID %u is gone", (unsigned)uid);
-	if (e == QM_OK)
-		e = qm_buf_append(out, b.data ? (const void *)b.data : "",
-		                  b.len, err);
+	if (e == QM_OK && c.lit_to > c.lit_from)
+		e = qm_buf_append(out, b.data + c.lit_from,
+		                  c.lit_to - c.lit_from, err);
 	if (e == QM_OK) {
 		if (flags)
 			*flags = c.flags;
@@ -927,9 +937,9 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 	if (e == QM_OK && !c.found)
 		e = qm_error_set(err, QM_ERR_NOTFOUND,
 		                 "IMAP: message UID %u is gone", (unsigned)uid);
-	if (e == QM_OK)
-		e = qm_buf_append(out, b.data ? (const void *)b.data : "",
-		                  b.len, err);
+	if (e == QM_OK && c.lit_to > c.lit_from)
+		e = qm_buf_append(out, b.data + c.lit_from,
+		                  c.lit_to - c.lit_from, err);
 	qm_buf_free(&b);
 	return e;
 }

@@ -43,6 +43,7 @@ enum scenario {
 	IMAP_STALL,
 	IMAP_BYE,
 	IMAP_POLL,
+	IMAP_INTERLEAVED,
 	POP3_GARBAGE,
 	POP3_BAD_UIDL,
 	POP3_DROP_RETR,
@@ -235,6 +236,18 @@ static void imap_script(struct fake *f, int fd)
 			case IMAP_STALL:
 				drain(fd);
 				return;
+			case IMAP_INTERLEAVED:
+				/* another message's data first, ours split in
+				 * two responses */
+				snprintf(
+				    out, sizeof(out),
+				    "* 5 FETCH (UID 9 BODY[] {5}\r\nWRONG)\r\n"
+				    "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"
+				    "* 1 FETCH (UID 1 BODY[] {11}\r\n"
+				    "right bytes)\r\n%s OK\r\n",
+				    tag);
+				say(fd, out);
+				break;
 			default:
 				snprintf(out, sizeof(out), "%s OK\r\n", tag);
 				say(fd, out);
@@ -312,7 +325,7 @@ static void *serve(void *arg)
 			break;
 		if (f->sc <= SMTP_REJECT_FROM)
 			smtp_script(f, fd);
-		else if (f->sc <= IMAP_POLL)
+		else if (f->sc <= IMAP_INTERLEAVED)
 			imap_script(f, fd);
 		else
 			pop3_script(f, fd);
@@ -589,6 +602,28 @@ static enum qm_err pop3_case(enum scenario sc, struct qm_error *e)
 	return r;
 }
 
+static void test_imap_interleaved_fetch(void **state)
+{
+	struct fake f;
+	struct qm_mail_server s;
+	struct qm_mail_imap *im = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+
+	(void)state;
+	fake_start(&f, IMAP_INTERLEAVED);
+	s = plain_server(&f);
+	qm_buf_init(&b, 1 << 20);
+	assert_int_equal(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_int_equal(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
+	assert_int_equal(qm_mail_imap_fetch(im, 1, &b, &e), QM_OK);
+	assert_int_equal(b.len, 11);
+	assert_memory_equal(b.data, "right bytes", 11);
+	qm_buf_free(&b);
+	qm_mail_imap_free(&im);
+	fake_stop(&f);
+}
+
 static void test_pop3_misbehaving(void **state)
 {
 	struct qm_error e;
@@ -623,6 +658,7 @@ int main(void)
 	    cmocka_unit_test(test_plain_refused_off_loopback),
 	    cmocka_unit_test(test_imap_misbehaving),
 	    cmocka_unit_test(test_imap_poll_without_idle),
+	    cmocka_unit_test(test_imap_interleaved_fetch),
 	    cmocka_unit_test(test_pop3_misbehaving),
 	};
 	struct qm_error e;
