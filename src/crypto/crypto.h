@@ -29,7 +29,7 @@
 #define QM_LEVEL_PQ       3       /* post-quantum hybrid */
 #define QM_LEVEL_CLASSIC  4       /* classical */
 #define QM_ENV_CHUNK      65536   /* plaintext bytes per AES-GCM chunk (2-4) */
-#define QM_ENV_MAXSLOTS   64      /* recipients slots in one envelope */
+#define QM_ENV_MAXSLOTS   64      /* recipient slots in one envelope */
 #define QM_ENV_MAXKEYIDS  1048576 /* key IDs in one level-1 slot */
 #define QM_KEYID_MAX      255     /* bytes of one ETSI key ID */
 #define QM_LABEL_MAX      255     /* bytes of a sender SAE ID or slot label */
