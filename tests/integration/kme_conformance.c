@@ -409,6 +409,35 @@ static void test_unavailable(void **state)
 	json_decref(j);
 }
 
+static void test_reserved_survive_drain(void **state)
+{
+	json_t *c, *d = NULL, *j = NULL;
+	char q[100];
+	long taken = 0;
+
+	(void)state;
+	c = enc("SAE_A1", "SAE_B1", NULL, "?number=2");
+	/* the master takes three pools' worth of key meanwhile */
+	while (taken < 3 * 65536) {
+		long st = kt_req(&net, 0, "sae/SAE_A1",
+		                 "/api/v1/keys/SAE_B1/enc_keys",
+		                 "{\"number\":512,\"size\":256}", &j);
+		json_decref(j);
+		assert_true(st == 200 || st == 503);
+		if (st == 200)
+			taken += 512 * 32;
+		else
+			assert_true(kt_wait_keys(&net, 0, "SAE_A1", "SAE_B1",
+			                         512, 30000) >= 512);
+	}
+	/* the slave's keys were never part of that */
+	snprintf(q, sizeof(q), "?key_ID=%s", key_id(c, 1));
+	assert_int_equal(dec("SAE_B1", "SAE_A1", NULL, q, &d), 200);
+	assert_string_equal(key_b64(d, 0), key_b64(c, 1));
+	json_decref(d);
+	json_decref(c);
+}
+
 static void test_multicast(void **state)
 {
 	json_t *c, *d = NULL;
@@ -446,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_unavailable),
 		cmocka_unit_test(test_multicast),
+		cmocka_unit_test(test_reserved_survive_drain),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -125,10 +125,53 @@ static void test_eavesdropper(void **state)
 	assert_int_equal(kt_net_stop(&net), 0);
 }
 
+/* Reserved keys not fetched within key_expiry_seconds are destroyed. */
+static void test_expiry(void **state)
+{
+	json_t *c = NULL, *d = NULL;
+	char q[100];
+	long long reserved = -1;
+
+	(void)state;
+	assert_int_equal(kt_net_start(&net, "kmeexp", 2, 1,
+	                              "key_expiry_seconds = 1\n"
+	                              "persist_interval_ms = 50\n"
+	                              "pool_bytes = 65536"),
+	                 0);
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 1, 30000) >= 1);
+	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
+	                        "/api/v1/keys/SAE_B/enc_keys", NULL, &c),
+	                 200);
+	/* the slave's KME holds it, then lets it expire */
+	for (int t = 0, seen = 0; t < 400; t++) {
+		json_t *j = NULL;
+		assert_int_equal(kt_req(&net, 1, "sae/SAE_B",
+		                        "/api/v1/keys/SAE_A/status", NULL, &j),
+		                 200);
+		reserved = json_integer_value(json_object_get(
+			json_object_get(j, "status_extension"), "reserved_keys"));
+		json_decref(j);
+		if (reserved > 0)
+			seen = 1;
+		if (seen && reserved == 0)
+			break;
+		poll(NULL, 0, 25); /* between two status polls */
+	}
+	assert_int_equal(reserved, 0);
+	snprintf(q, sizeof(q), "/api/v1/keys/SAE_A/dec_keys?key_ID=%s",
+	         json_string_value(json_object_get(
+			 json_array_get(json_object_get(c, "keys"), 0), "key_ID")));
+	assert_int_equal(kt_req(&net, 1, "sae/SAE_B", q, NULL, &d), 400);
+	json_decref(d);
+	json_decref(c);
+	assert_int_equal(kt_net_stop(&net), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eavesdropper),
+		cmocka_unit_test(test_expiry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
