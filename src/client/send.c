@@ -57,6 +57,20 @@ static enum qm_err level_check(struct qm_client *c, struct acct_conn *ac,
 	if (needed)
 		*needed = qm_l1_key_bytes(msg_bytes);
 	for (size_t i = 0; i < n && !rc; i++) {
+		struct qm_store_contact ct;
+		char bare[QM_STORE_ADDRMAX];
+
+		/* the user's floor for this contact: 1 is the strongest */
+		if (addr_bare(rcpts[i], bare, sizeof(bare), NULL) == QM_OK &&
+		    qm_store_contact_get(c->store, ac->a.id, bare, &ct, NULL) ==
+		            QM_OK &&
+		    ct.min_level && level > ct.min_level) {
+			rc = qm_error_set(err, QM_ERR_UNAVAIL,
+			                  "you set level %d as the weakest allowed "
+			                  "for %s; level %d is weaker",
+			                  ct.min_level, bare, level);
+			break;
+		}
 		if (level <= 2) {
 			rc = contact_sae(c, ac->a.id, rcpts[i], sae, sizeof(sae),
 			                 err);
