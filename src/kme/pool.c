@@ -63,7 +63,8 @@ uint64_t kstream_avail(const struct kstream *s)
 	return s->end > s->next ? s->end - s->next : 0;
 }
 
-/* Index of the block holding off, or s->n. */
+/* Index of the first block that ends after off (it holds off, or off
+ * lies in the hole before it), or s->n. */
 static size_t find_block(const struct kstream *s, uint64_t off)
 {
 	size_t lo = 0, hi = s->n;
@@ -71,14 +72,12 @@ static size_t find_block(const struct kstream *s, uint64_t off)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct kblock *b = &s->blocks[mid];
-		if (off < b->start)
-			hi = mid;
-		else if (off >= b->start + b->len)
+		if (b->start + b->len <= off)
 			lo = mid + 1;
 		else
-			return mid;
+			hi = mid;
 	}
-	return s->n;
+	return lo;
 }
 
 enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
@@ -110,6 +109,7 @@ enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
 void kstream_release(struct kstream *s, uint64_t off, size_t len)
 {
 	size_t i = find_block(s, off), done = 0, w;
+	int dead = 0;
 
 	while (done < len && i < s->n) {
 		struct kblock *b = &s->blocks[i];
@@ -128,9 +128,13 @@ void kstream_release(struct kstream *s, uint64_t off, size_t len)
 			take = len - done;
 		qm_wipe(b->data + at, take);
 		b->live = b->live > take ? b->live - take : 0;
+		if (b->live == 0)
+			dead = 1;
 		done += take;
 		i++;
 	}
+	if (!dead)
+		return;
 	/* drop dead blocks, keeping order */
 	w = 0;
 	for (size_t r = 0; r < s->n; r++) {

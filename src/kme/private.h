@@ -176,8 +176,7 @@ struct qm_kme {
 	pthread_t persist_thread;
 	int persist_started;
 	struct MHD_Daemon *mhd;
-	char *cert_pem, *key_pem, *ca_pem;
-	struct qm_buf cert_pem_buf, key_pem_buf, ca_pem_buf;
+	struct qm_buf cert_pem_buf, key_pem_buf, ca_pem_buf; /* TLS files */
 };
 
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);

@@ -51,6 +51,12 @@ static void test_stream_blocks(void **state)
 	assert_int_equal(s.blocks[0].start, 100);
 	assert_int_equal(kstream_copy(&s, 50, 10, out, &e), QM_ERR_NOTFOUND);
 	assert_int_equal(kstream_copy(&s, 140, 11, out, &e), QM_ERR_NOTFOUND);
+	/* a range that starts in a hole still releases what follows */
+	kstream_release(&s, 60, 60);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.blocks[0].live, 30);
+	assert_int_equal(s.blocks[0].data[19], 0);
+	assert_int_equal(s.blocks[0].data[20], 220);
 	kstream_release(&s, 100, 50);
 	assert_int_equal(s.n, 0);
 	kstream_free(&s);
