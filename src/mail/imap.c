@@ -919,6 +919,71 @@ enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
 	return e;
 }
 
+struct many_ctx {
+	qm_mail_headers_fn fn;
+	void *arg;
+	int stopped;
+};
+
+static enum qm_err on_many(struct qm_mail_imap *im, const char *s, size_t n,
+                           struct item *it, void *arg, struct qm_error *err)
+{
+	struct many_ctx *c = arg;
+	uint32_t uid = fetch_uid(s);
+	const unsigned char *hdr;
+	size_t len;
+
+	(void)im;
+	(void)n;
+	(void)err;
+	if (uid == 0 || !it->lit || !it->nlit || c->stopped)
+		return QM_OK;
+	hdr = it->lit->data ? it->lit->data + it->litstart
+	                    : (const unsigned char *)"";
+	len = it->lit->len - it->litstart;
+	if (c->fn(c->arg, uid, parse_flags(s), code_value(s, "RFC822.SIZE "),
+	          hdr, len))
+		c->stopped = 1;
+	/* the next response starts with an empty sink */
+	qm_buf_reset(it->lit);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
+                                            const uint32_t *uids, size_t n,
+                                            qm_mail_headers_fn fn, void *arg,
+                                            struct qm_error *err)
+{
+	struct many_ctx c = {fn, arg, 0};
+	struct qm_buf lit, set;
+	enum qm_err e = QM_OK;
+
+	if ((e = need_selected(im, err)))
+		return e;
+	if (!fn || (n && !uids))
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to fetch");
+	qm_buf_init(&lit, IMAP_SMALLLIT);
+	qm_buf_init(&set, 4096);
+	for (size_t i = 0; i < n && e == QM_OK && !c.stopped; i += 128) {
+		size_t end = n - i > 128 ? i + 128 : n;
+		qm_buf_reset(&set);
+		for (size_t j = i; j < end && e == QM_OK; j++)
+			e = qm_buf_appendf(&set, err, "%s%u", j > i ? "," : "",
+			                   (unsigned)uids[j]);
+		if (e == QM_OK)
+			e = run(im, &lit, on_many, &c, err,
+			        "UID FETCH %s (UID FLAGS RFC822.SIZE "
+			        "BODY.PEEK[HEADER])",
+			        (const char *)set.data);
+	}
+	qm_buf_free(&lit);
+	qm_buf_free(&set);
+	if (e == QM_OK && c.stopped)
+		e = qm_error_set(err, QM_ERR_STATE,
+		                 "IMAP: header fetch stopped by the caller");
+	return e;
+}
+
 enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
                                struct qm_buf *out, struct qm_error *err)
 {

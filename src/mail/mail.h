@@ -350,6 +350,24 @@ enum {
 enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
                                        struct qm_buf *out, unsigned *flags,
                                        uint32_t *size, struct qm_error *err);
+/*
+ * Called once per message by qm_mail_imap_fetch_headers_many: the header
+ * block (borrowed for the call), flags and size. A non-zero return stops
+ * the fetch (the call then returns QM_ERR_STATE).
+ */
+typedef int (*qm_mail_headers_fn)(void *arg, uint32_t uid, unsigned flags,
+                                  uint32_t size, const unsigned char *hdr,
+                                  size_t len);
+/*
+ * The headers of many messages in few round trips (UID FETCH of up to 128
+ * UIDs at once, BODY.PEEK: nothing is marked seen), for a message list.
+ * UIDs that no longer exist are skipped. Each header block is bounded
+ * (1 MiB).
+ */
+enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
+                                            const uint32_t *uids, size_t n,
+                                            qm_mail_headers_fn fn, void *arg,
+                                            struct qm_error *err);
 /* Fetches the whole message uid (BODY.PEEK[]) into out, bounded by
  * srv->max_message; progress is reported. QM_ERR_NOTFOUND when gone. */
 enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,

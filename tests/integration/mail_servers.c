@@ -300,6 +300,28 @@ static void send_small(const char *subject, int to_user)
 	qm_buf_free(&msg);
 }
 
+struct hdr_count {
+	size_t n;
+	size_t with_subject;
+	uint32_t last_uid;
+	int ascending;
+};
+
+static int count_headers(void *arg, uint32_t uid, unsigned flags, uint32_t size,
+                         const unsigned char *hdr, size_t len)
+{
+	struct hdr_count *c = arg;
+
+	(void)flags;
+	c->n++;
+	if (memmem(hdr, len, "\r\nSubject: ", 11) && size > len)
+		c->with_subject++;
+	if (uid <= c->last_uid)
+		c->ascending = 0;
+	c->last_uid = uid;
+	return 0;
+}
+
 static void test_imap_incremental_sync(void **state)
 {
 	struct qm_mail_server s;
@@ -322,6 +344,16 @@ static void test_imap_incremental_sync(void **state)
 	assert_true(n >= 1);
 	assert_int_equal(n, st.exists);
 	last = uids[n - 1];
+	{
+		/* the list view: every header block in one command */
+		struct hdr_count hc = {0, 0, 0, 1};
+		assert_err(qm_mail_imap_fetch_headers_many(
+		               im, uids, n, count_headers, &hc, &e),
+		           QM_OK);
+		assert_int_equal(hc.n, n);
+		assert_int_equal(hc.with_subject, n);
+		assert_true(hc.ascending);
+	}
 	free(uids);
 
 	/* nothing new: nothing fetched (UID last+1:* also matches `last`) */
