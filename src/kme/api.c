@@ -353,7 +353,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	json_t *jb = NULL, *res = NULL, *keys;
 	unsigned char *bytes = NULL, (*ids)[16] = NULL;
 	struct qm_error e;
-	size_t klen, total;
+	size_t klen, total = 0;
 	uint64_t off;
 
 	if (not_served(k, caller, r))
