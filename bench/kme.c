@@ -86,6 +86,7 @@ static json_t *status(void)
 
 struct loader {
 	pthread_t th;
+	const char *what; /* path after /api/v1/keys/SAE_B/ */
 	uint64_t *lat;
 	size_t n;
 	int errors;
@@ -100,8 +101,7 @@ static void *load(void *arg)
 
 	snprintf(url, sizeof(url),
 	         "https://127.0.0.1:%d/api/v1/keys/SAE_B/%s", ports[0],
-	         getenv("QM_BENCH_KME_STATUS") ? "status"
-	                                       : "enc_keys?number=1&size=256");
+	         l->what);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* connect (TLS handshake) before the clock starts */
 	b.len = 0;
@@ -130,17 +130,74 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int main(void)
+struct figures {
+	double per_s, p50_ms, p99_ms, seconds;
+	uint64_t total;
+	int errors;
+};
+
+/* CONNS connections request `what` for SECONDS seconds; -1 on failure. */
+static int run_load(const char *what, struct figures *f)
 {
 	static struct loader ld[CONNS];
+	uint64_t *all, total = 0, t0, t1;
+
+	memset(f, 0, sizeof(*f));
+	stop_load = 0;
+	pthread_barrier_init(&start_line, NULL, CONNS + 1);
+	for (int i = 0; i < CONNS; i++) {
+		memset(&ld[i], 0, sizeof(ld[i]));
+		ld[i].what = what;
+		ld[i].lat = calloc(MAXREQ, sizeof(uint64_t));
+		if (!ld[i].lat || pthread_create(&ld[i].th, NULL, load, &ld[i]))
+			return -1;
+	}
+	/* every connection has finished its handshake */
+	pthread_barrier_wait(&start_line);
+	t0 = qm_mono_ns();
+	{
+		struct timespec ts = {SECONDS, 0};
+		nanosleep(&ts, NULL);
+	}
+	stop_load = 1;
+	for (int i = 0; i < CONNS; i++)
+		pthread_join(ld[i].th, NULL);
+	t1 = qm_mono_ns();
+	pthread_barrier_destroy(&start_line);
+	for (int i = 0; i < CONNS; i++) {
+		total += ld[i].n;
+		f->errors += ld[i].errors;
+	}
+	all = calloc(total ? total : 1, sizeof(uint64_t));
+	if (!all)
+		return -1;
+	total = 0;
+	for (int i = 0; i < CONNS; i++) {
+		memcpy(all + total, ld[i].lat, ld[i].n * sizeof(uint64_t));
+		total += ld[i].n;
+		free(ld[i].lat);
+	}
+	qsort(all, total, sizeof(uint64_t), cmp_u64);
+	f->total = total;
+	f->seconds = (double)(t1 - t0) / 1e9;
+	f->per_s = (double)total / f->seconds;
+	f->p50_ms = total ? (double)all[total / 2] / 1e6 : 0;
+	f->p99_ms = total ? (double)all[total * 99 / 100] / 1e6 : 0;
+	free(all);
+	return 0;
+}
+
+int main(void)
+{
 	struct qm_error e;
 	struct qm_bb84_params p;
 	struct qm_bb84_rate rate;
 	char conf[700], logs[2][700];
 	pid_t pids[2] = {0, 0};
-	uint64_t *all, total = 0, t0, t1;
-	double kps, p50, p99, link_bps = 0, fill_s;
-	int errors = 0, need = 0;
+	struct figures base, enc;
+	uint64_t t0;
+	double link_bps = 0, fill_s;
+	int need = 0;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	qm_core_init(NULL);
@@ -172,7 +229,7 @@ int main(void)
 		}
 	}
 	/* the pool must hold what the run will take: wait for the link */
-	need = getenv("QM_BENCH_KME_STATUS") ? 1 : 12000 * SECONDS;
+	need = 12000 * SECONDS;
 	t0 = qm_mono_ns();
 	for (;;) {
 		json_t *j = status();
@@ -199,46 +256,19 @@ int main(void)
 	       "bit/s distilled)\n",
 	       fill_s, link_bps);
 
-	pthread_barrier_init(&start_line, NULL, CONNS + 1);
-	for (int i = 0; i < CONNS; i++) {
-		ld[i].lat = calloc(MAXREQ, sizeof(uint64_t));
-		if (!ld[i].lat || pthread_create(&ld[i].th, NULL, load, &ld[i]))
-			goto fail;
-	}
-	/* every connection has finished its handshake */
-	pthread_barrier_wait(&start_line);
-	t0 = qm_mono_ns();
-	{
-		struct timespec ts = {SECONDS, 0};
-		nanosleep(&ts, NULL);
-	}
-	stop_load = 1;
-	for (int i = 0; i < CONNS; i++)
-		pthread_join(ld[i].th, NULL);
-	t1 = qm_mono_ns();
-	for (int i = 0; i < CONNS; i++) {
-		total += ld[i].n;
-		errors += ld[i].errors;
-	}
-	all = calloc(total ? total : 1, sizeof(uint64_t));
-	if (!all)
+	/* the floor: Get status over the same connections (no key, no pool) */
+	if (run_load("status", &base))
 		goto fail;
-	total = 0;
-	for (int i = 0; i < CONNS; i++) {
-		memcpy(all + total, ld[i].lat, ld[i].n * sizeof(uint64_t));
-		total += ld[i].n;
-		free(ld[i].lat);
-	}
-	qsort(all, total, sizeof(uint64_t), cmp_u64);
-	kps = (double)total / ((double)(t1 - t0) / 1e9);
-	p50 = total ? (double)all[total / 2] / 1e6 : 0;
-	p99 = total ? (double)all[total * 99 / 100] / 1e6 : 0;
-	free(all);
+	printf("baseline: status, %d keep-alive mutual-TLS connections: "
+	       "%.0f requests/s, p50 %.3f ms, p99 %.3f ms, %d errors\n",
+	       CONNS, base.per_s, base.p50_ms, base.p99_ms, base.errors);
+	if (run_load("enc_keys?number=1&size=256", &enc))
+		goto fail;
 	printf("enc_keys (1 x 256 bit), %d keep-alive mutual-TLS connections: "
 	       "%llu keys in %.2f s = %.0f keys/s, p50 %.3f ms, p99 %.3f ms, "
 	       "%d errors\n",
-	       CONNS, (unsigned long long)total, (double)(t1 - t0) / 1e9, kps,
-	       p50, p99, errors);
+	       CONNS, (unsigned long long)enc.total, enc.seconds, enc.per_s,
+	       enc.p50_ms, enc.p99_ms, enc.errors);
 	for (int i = 0; i < 2; i++)
 		qmt_stop(pids[i]);
 	pids[0] = pids[1] = 0;
@@ -261,11 +291,17 @@ int main(void)
 	       link_bps > 0 ? (1048576.0 + 32) * 8 / link_bps : 0);
 	printf("{\"bench\":\"kme\",\"connections\":%d,\"keys_per_s\":%.0f,"
 	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"errors\":%d,"
+	       "\"baseline_status_per_s\":%.0f,\"baseline_status_p50_ms\":%.3f,"
+	       "\"baseline_status_p99_ms\":%.3f,"
 	       "\"bb84_bits_per_s_one_thread\":%.0f,"
 	       "\"link_bits_per_s\":%.0f,\"bb84_qber\":%.4f,"
+	       "\"attachment_1mib_s\":%.2f,"
 	       "\"goal_keys_per_s\":10000,\"goal_p99_ms\":5,\"goal_met\":%s}\n",
-	       CONNS, kps, p50, p99, errors, rate.bits_per_second, link_bps,
-	       rate.mean_qber, kps >= 10000 && p99 < 5 ? "true" : "false");
+	       CONNS, enc.per_s, enc.p50_ms, enc.p99_ms, enc.errors + base.errors,
+	       base.per_s, base.p50_ms, base.p99_ms, rate.bits_per_second,
+	       link_bps, rate.mean_qber,
+	       link_bps > 0 ? (1048576.0 + 32) * 8 / link_bps : -1.0,
+	       enc.per_s >= 10000 && enc.p99_ms < 5 ? "true" : "false");
 	qmt_rmtree(dir);
 	return 0;
 fail:

@@ -139,6 +139,7 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	unsigned long long clen = 0;
 	size_t adlen;
 	enum qm_err rc;
+	uint64_t start = qm_mono_ns(), held = 0, held_max = 0;
 
 	qm_buf_init_secure(&plain, STATE_MAX);
 	qm_buf_init(&sealed, STATE_MAX);
@@ -163,9 +164,14 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
 	for (size_t i = 0; !rc && i < k->nlinks; i++) {
+		uint64_t t0;
 		pthread_mutex_lock(&k->links[i].lock);
+		t0 = qm_mono_ns();
 		rc = put_link(&plain, &k->links[i], err);
+		held = qm_mono_ns() - t0;
 		pthread_mutex_unlock(&k->links[i].lock);
+		if (held > held_max)
+			held_max = held;
 	}
 	k->dirty = 0;
 	if (rc)
@@ -188,6 +194,11 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	sealed.len += (size_t)clen;
 	rc = qm_file_write_atomic(k->state_path, sealed.data, sealed.len, 0600,
 	                          err);
+	qm_log(QM_LOG_DEBUG,
+	       "pools sealed: %zu bytes in %.1f ms (a link locked for at most "
+	       "%.2f ms)",
+	       sealed.len, (double)(qm_mono_ns() - start) / 1e6,
+	       (double)held_max / 1e6);
 out:
 	if (rc)
 		k->dirty = 1;
