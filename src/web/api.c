@@ -560,10 +560,12 @@ void api_accounts_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_account_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+	if (qm_store_account_delete(qm_client_store(r->srv->client), id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
-	else
-		web_reply_empty(r);
+		return;
+	}
+	web_counts_forget(r->srv);
+	web_reply_empty(r);
 }
 
 static json_t *check_json(const struct qm_client_check *c)
@@ -939,6 +941,25 @@ void api_kme(struct web_req *r)
 	if (query_account(r, &acct) != 0)
 		return;
 	memset(&k, 0, sizeof(k));
+	{
+		/* no KME configured: nothing to ask (and no lock held on a
+		 * connection that cannot succeed) */
+		struct qm_store_account a;
+		if (qm_store_account_get(qm_client_store(srv->client), acct, &a, &e) !=
+		    QM_OK) {
+			web_reply_qm_error(r, &e);
+			return;
+		}
+		if (!a.kme_url[0]) {
+			web_reply_json(r, 200,
+			               json_pack("{s:s,s:b,s:s,s:b,s:[]}", "url", "",
+			                         "reachable", 0, "message",
+			                         "No key manager is configured for this "
+			                         "account: add one in Settings.",
+			                         "alarm", 0, "history"));
+			return;
+		}
+	}
 	if (qm_client_kme_status(srv->client, acct, NULL, &k, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;

@@ -162,13 +162,68 @@ static json_t *summary_json(const struct qm_store_msg *m)
 	return o;
 }
 
+/* ------------------------------------------------------------ counts */
+
+#define COUNT_TTL_S 30
+
+int web_counts(struct qm_web_server *srv, int64_t account, const char *folder,
+               int64_t *total, int64_t *unread)
+{
+	struct qm_store *st = qm_client_store(srv->client);
+	struct qm_store_query q;
+	size_t cap = sizeof(srv->counts) / sizeof(srv->counts[0]), i, slot = 0;
+	int64_t now = qm_now();
+
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < cap; i++) {
+		struct web_count *c = &srv->counts[i];
+		if (c->at && c->account == account && strcmp(c->folder, folder) == 0 &&
+		    now - c->at < COUNT_TTL_S) {
+			*total = c->total;
+			*unread = c->unread;
+			pthread_mutex_unlock(&srv->lock);
+			return 0;
+		}
+		if (c->at < srv->counts[slot].at)
+			slot = i;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	memset(&q, 0, sizeof(q));
+	q.account_id = account;
+	q.folder = folder;
+	if (qm_store_msg_count(st, &q, total, NULL) != QM_OK)
+		return -1;
+	*unread = 0;
+	if (*total > 0) {
+		q.flags_clear = QM_FLAG_SEEN;
+		if (qm_store_msg_count(st, &q, unread, NULL) != QM_OK)
+			return -1;
+	}
+	if (strlen(folder) < sizeof(srv->counts[0].folder)) {
+		pthread_mutex_lock(&srv->lock);
+		srv->counts[slot].account = account;
+		qm_strlcpy(srv->counts[slot].folder, folder, sizeof(srv->counts[slot].folder));
+		srv->counts[slot].total = *total;
+		srv->counts[slot].unread = *unread;
+		srv->counts[slot].at = now;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	return 0;
+}
+
+void web_counts_forget(struct qm_web_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	memset(srv->counts, 0, sizeof(srv->counts));
+	pthread_mutex_unlock(&srv->lock);
+}
+
 /* ------------------------------------------------------------ folders */
 
 void api_folders(struct web_req *r)
 {
 	static const char *const names[] = {"INBOX", "Sent", "Drafts", "Archive",
 	                                    "Trash", "Junk"};
-	struct qm_store *st = qm_client_store(r->srv->client);
 	json_t *arr = json_array();
 	int64_t acct = req_account(r);
 	size_t i;
@@ -178,17 +233,11 @@ void api_folders(struct web_req *r)
 		return;
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && arr; i++) {
-		struct qm_store_query q;
 		int64_t total = 0, unread = 0;
-		memset(&q, 0, sizeof(q));
-		q.account_id = acct;
-		q.folder = names[i];
-		if (qm_store_msg_count(st, &q, &total, NULL) != QM_OK)
+		if (web_counts(r->srv, acct, names[i], &total, &unread) != 0)
 			continue;
 		if (i > 0 && total == 0)
 			continue; /* only folders that hold something, and the inbox */
-		q.flags_clear = QM_FLAG_SEEN;
-		qm_store_msg_count(st, &q, &unread, NULL);
 		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "name", names[i],
 		                                     "total", (json_int_t)total,
 		                                     "unread", (json_int_t)unread));
@@ -264,14 +313,7 @@ void api_messages_list(struct web_req *r)
 	arr = json_array();
 	for (i = 0; i < l->n && arr; i++)
 		json_array_append_new(arr, summary_json(&l->items[i]));
-	{
-		struct qm_store_query cq = q;
-		cq.text = NULL;
-		cq.before_date = cq.before_id = 0;
-		qm_store_msg_count(st, &cq, &total, NULL);
-		cq.flags_clear = QM_FLAG_SEEN;
-		qm_store_msg_count(st, &cq, &unread, NULL);
-	}
+	web_counts(r->srv, acct, q.folder, &total, &unread);
 	o = json_pack("{s:o,s:I,s:I}", "messages", arr ? arr : json_array(), "total",
 	              (json_int_t)total, "unread", (json_int_t)unread);
 	if (o && l->n == (size_t)q.limit) {
@@ -350,6 +392,7 @@ void api_message_get(struct web_req *r)
 		qm_store_msg_set_flags(qm_client_store(r->srv->client), id,
 		                       l->items[0].flags | QM_FLAG_SEEN, NULL);
 		l->items[0].flags |= QM_FLAG_SEEN;
+		web_counts_forget(r->srv);
 	}
 	bad = v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY;
 	o = summary_json(&l->items[0]);
@@ -546,6 +589,7 @@ void api_message_flags(struct web_req *r)
 		return;
 	}
 	l->items[0].flags = flags;
+	web_counts_forget(r->srv);
 	web_reply_json(r, 200, summary_json(&l->items[0]));
 	qm_store_msglist_free(&l);
 }
@@ -557,10 +601,12 @@ void api_message_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_msg_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+	if (qm_store_msg_delete(qm_client_store(r->srv->client), id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
-	else
-		web_reply_empty(r);
+		return;
+	}
+	web_counts_forget(r->srv);
+	web_reply_empty(r);
 }
 
 /* ------------------------------------------------------------ sync */
@@ -609,6 +655,7 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		total.fetched += st.fetched;
 	}
 	free(list);
+	web_counts_forget(srv);
 	if (qm_client_outbox_run(srv->client, only > 0 ? only : 0, &sent, &failed,
 	                         &e) != QM_OK &&
 	    !first_err[0])
@@ -1041,6 +1088,7 @@ void api_send(struct web_req *r)
 		}
 		if (draft > 0)
 			qm_store_draft_delete(qm_client_store(srv->client), draft, NULL);
+		web_counts_forget(srv);
 		ids = json_array();
 		for (i = 0; i < sent.n_outbox && i < 8 && ids; i++)
 			json_array_append_new(ids, id_json(sent.outbox_ids[i]));

@@ -127,7 +127,19 @@ struct qm_web_server {
 	} kme_hist[120];
 	size_t kme_hist_n;
 	int kme_alarm_seen;
+	/* folder counts (total, unread): counting 100,000 rows costs tens of
+	 * ms, so they are kept until something changes or 30 s pass */
+	struct web_count {
+		int64_t account, total, unread, at;
+		char folder[64];
+	} counts[16];
 };
+
+/* Folder counts from the cache or the store; client lock held. */
+int web_counts(struct qm_web_server *srv, int64_t account, const char *folder,
+               int64_t *total, int64_t *unread);
+/* Forgets every cached count (after sync, flags, delete, send). */
+void web_counts_forget(struct qm_web_server *srv);
 
 /* The API routes (api.c) and their count. */
 extern const struct web_route web_routes[];

@@ -58,18 +58,24 @@ function showUnlock(first) {
 }
 
 async function afterUnlock(first) {
-  await loadAccounts();
-  startPolling();
-  if (first || state.accounts.length === 0) location.hash = '#/wizard';
-  else if (!location.hash || location.hash === '#/unlock') location.hash = '#/mail/INBOX';
-  else route();
+  // The inbox first; folder counts and the pollers after it is on screen.
+  if (!first && location.hash.startsWith('#/mail/')) {
+    // a reload on the inbox: the list does not need the account list first
+    await Promise.all([loadAccounts(false), route()]);
+  } else {
+    await loadAccounts(false);
+    if (first || state.accounts.length === 0) location.hash = '#/wizard';
+    else if (!location.hash || location.hash === '#/unlock') location.hash = '#/mail/INBOX';
+    else await route();
+  }
+  requestAnimationFrame(() => { loadFolders(); startPolling(); });
 }
 
-export async function loadAccounts() {
+export async function loadAccounts(withFolders = true) {
   const r = await api.get('/api/accounts');
   state.accounts = r.accounts || [];
   if (!state.accounts.find((a) => a.id === state.account)) state.account = state.accounts.length ? state.accounts[0].id : '';
-  await loadFolders();
+  if (withFolders) await loadFolders();
 }
 
 export async function loadFolders() {
@@ -158,7 +164,8 @@ export async function pollKme() {
   try {
     const k = await api.get(`/api/kme?account=${encodeURIComponent(state.account)}`);
     pill.className = `pill ${k.alarm ? 'pill-alarm' : (k.reachable ? 'pill-ok' : 'pill-off')}`;
-    pill.textContent = k.alarm ? 'KME ALARM' : (k.reachable ? 'KME ok' : 'KME offline');
+    pill.textContent = k.alarm ? 'KME ALARM' : (k.reachable ? 'KME ok' : (k.url ? 'KME offline' : 'no KME'));
+    pill.title = k.reachable ? 'Key manager status' : (k.message || 'Key manager status');
     if (k.alarm) {
       mount(alarm, h('strong', {}, 'Eavesdropping alarm: '), k.alarm_text || `The quantum link reports a QBER of ${(100 * (k.qber || 0)).toFixed(1)}%, above the safe limit. No new QKD keys are produced; levels 1 and 2 are unavailable until the link is secure again.`,
         ' ', h('a', { href: '#/kme' }, 'Open the key manager'));
@@ -170,7 +177,7 @@ export async function pollKme() {
 
 function startPolling() {
   state.timers.forEach(clearInterval);
-  state.timers = [setInterval(pollSync, 2000), setInterval(pollEvents, 5000), setInterval(pollKme, 5000)];
+  state.timers = [setInterval(pollSync, 3000), setInterval(pollEvents, 5000), setInterval(pollKme, 15000)];
   pollSync(); pollEvents(); pollKme();
 }
 
