@@ -618,7 +618,11 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 		e = parse_qmail(m, GMIME_MULTIPART(body), &l, p, err);
 	} else {
 		p->kind = QM_MAIL_KIND_PLAIN;
-		e = content_from(m, &l, &p->content, err);
+		/* mail.h promises "" when absent, for plain mail too */
+		if (!(p->sender_sae = mail_strdup("")))
+			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		else
+			e = content_from(m, &l, &p->content, err);
 	}
 	if (e)
 		goto out;
