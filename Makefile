@@ -49,6 +49,18 @@ bench: $(addprefix bench-,$(BENCHES))
 bench-%: build
 	cd $(BUILD) && QM_SOURCE_DIR=$(CURDIR) ./bench/bench_$*
 
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="env mime"]: builds the libFuzzer
+# targets with clang (ASan + UBSan) in $(FUZZ_BUILD) and runs each for
+# FUZZ_SECONDS (fuzz/run.sh prints executions, coverage, crashes).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DQM_FUZZ=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c')
 
