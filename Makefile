@@ -13,6 +13,12 @@ BENCHES ?= $(patsubst bench/%.c,%,$(wildcard bench/*.c))
 
 .PHONY: all deps build check test test-asan lint format clean bench fuzz
 
+# make demo: a local world (mail servers, two KMEs, Alice and Bob, two web
+# GUIs) kept in DEMO_STATE, rebuilt on every run; Ctrl-C stops it.
+DEMO_STATE ?= $(CURDIR)/.demo
+DEMO_PORT  ?= 8025
+.PHONY: demo demo-clean
+
 all: build
 
 deps:
@@ -66,3 +72,18 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# deps first: without root it prints the exact apt-get line for what is
+# missing. The mail servers of the demo must be started as root.
+demo: deps
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "make demo starts its own OpenSMTPD and Dovecot, which needs root:" >&2; \
+	  echo "  sudo make demo" >&2; exit 1; fi
+	$(MAKE) $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS) --target qmail-demo
+	$(BUILD)/demo/qmail-demo --state $(DEMO_STATE) --port $(DEMO_PORT)
+
+demo-clean:
+	@if [ -f $(DEMO_STATE)/demo.pid ] && kill -0 $$(cat $(DEMO_STATE)/demo.pid) 2>/dev/null; then \
+	  echo "the demo is still running (pid $$(cat $(DEMO_STATE)/demo.pid)): stop it with Ctrl-C first" >&2; exit 1; fi
+	rm -rf $(DEMO_STATE)
