@@ -641,7 +641,9 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 
 	if (argc > 1 && cli_is_help(argv[1])) {
 		printf("usage: qmail outbox [list]\n"
-		       "       qmail outbox run       send what waits now\n\n"
+		       "       qmail outbox run          send what is due now\n"
+		       "       qmail outbox retry ID     send entry ID now\n"
+		       "       qmail outbox cancel ID    give up on entry ID\n\n"
 		       "Every message enters the outbox, sealed, before any "
 		       "network step; a message\nthat could not be sent "
 		       "waits there and is retried with the same "
@@ -657,6 +659,26 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 		rc = qm_client_outbox_run(g->client, 0, &ok, &bad, &e);
 		printf("%zu sent, %zu still waiting\n", ok, bad);
 		return rc ? cli_fail(&e) : 0;
+	}
+	if (argc > 2 && (strcmp(argv[1], "retry") == 0 ||
+	                 strcmp(argv[1], "cancel") == 0)) {
+		long long oid;
+		int sent = 0;
+
+		if (qm_parse_ll(argv[2], 1, INT64_MAX, &oid, NULL))
+			return cli_usage("outbox", "\"%s\" is not an outbox ID",
+			                 argv[2]);
+		if (argv[1][0] == 'r') {
+			if (qm_client_outbox_retry(g->client, oid, &sent, &e))
+				return cli_fail(&e);
+			printf("outbox %lld: %s\n", oid,
+			       sent ? "sent" : "still waiting");
+			return sent ? 0 : QM_EXIT_NET;
+		}
+		if (qm_client_outbox_cancel(g->client, oid, &e))
+			return cli_fail(&e);
+		printf("outbox %lld cancelled\n", oid);
+		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "list") != 0)
 		return cli_usage("outbox", "unknown subcommand \"%s\"", argv[1]);

@@ -161,6 +161,20 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
                                  size_t *n_sent, size_t *n_failed,
                                  struct qm_error *err);
 
+/*
+ * Sends outbox entry id now, even when its retry is not due yet: encrypts
+ * it first when it waits for keys. *sent is 1 when the server took it.
+ * QM_ERR_STATE for an entry already sent or failed.
+ */
+enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
+                                   int *sent, struct qm_error *err);
+/*
+ * Gives up on outbox entry id (it becomes failed, "cancelled by the
+ * user"); keys it reserved stay spent. QM_ERR_STATE once it was sent.
+ */
+enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
+                                    struct qm_error *err);
+
 /* Whether each level can be used now for a message. */
 struct qm_client_level {
 	int level;

@@ -363,10 +363,11 @@ out:
 	return rc;
 }
 
-/* Moves one entry as far along as it goes now. */
-static enum qm_err entry_run(struct qm_client *c, struct acct_conn *ac,
-                             int64_t id, struct progress *pg, int *sent,
-                             struct qm_error *err)
+/* Moves one entry as far along as it goes now (force: a retry that is not
+ * due yet goes now). */
+static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
+                                   int64_t id, struct progress *pg, int *sent,
+                                   int force, struct qm_error *err)
 {
 	struct qm_store_outbox o;
 	enum qm_err rc;
@@ -380,6 +381,17 @@ static enum qm_err entry_run(struct qm_client *c, struct acct_conn *ac,
 		if (pg->fn)
 			pg->fn(pg->arg, "encrypting", 0, 1);
 		rc = entry_encrypt(c, ac, &o, err);
+		if (rc) {
+			/* keep the reason with the message; keys fetched for
+			 * it (if any) are burnt by the store, never reused */
+			int64_t wait = (int64_t)RETRY_FIRST_S
+			               << (o.attempts < 6 ? o.attempts : 6);
+			qm_store_outbox_fail(c->store, id, qm_error_msg(err),
+			                     qm_now() + (wait > RETRY_MAX_S
+			                                         ? RETRY_MAX_S
+			                                         : wait),
+			                     NULL);
+		}
 		qm_store_outbox_item_free(&o);
 		memset(&o, 0, sizeof(o));
 		if (!rc)
@@ -388,11 +400,82 @@ static enum qm_err entry_run(struct qm_client *c, struct acct_conn *ac,
 			goto out;
 	}
 	if (o.state == QM_OUTBOX_QUEUED ||
-	    (o.state == QM_OUTBOX_RETRYING && o.retry_at <= qm_now())) {
+	    (o.state == QM_OUTBOX_RETRYING &&
+	     (force || o.retry_at <= qm_now()))) {
 		rc = entry_send(c, ac, &o, pg, err);
 		*sent = rc == QM_OK;
 	}
 out:
+	qm_store_outbox_item_free(&o);
+	return rc;
+}
+
+static enum qm_err entry_run(struct qm_client *c, struct acct_conn *ac,
+                             int64_t id, struct progress *pg, int *sent,
+                             struct qm_error *err)
+{
+	return entry_run_force(c, ac, id, pg, sent, 0, err);
+}
+
+enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
+                                   int *sent, struct qm_error *err)
+{
+	struct qm_store_outbox o;
+	struct acct_conn ac;
+	struct progress pg = {NULL, NULL, ""};
+	enum qm_err rc;
+
+	*sent = 0;
+	memset(&o, 0, sizeof(o));
+	rc = qm_store_outbox_get(c->store, id, &o, err);
+	if (rc)
+		return rc;
+	if (o.state == QM_OUTBOX_SENT || o.state == QM_OUTBOX_FAILED) {
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "outbox message %lld is %s: nothing to retry",
+		                  (long long)id,
+		                  qm_store_outbox_state_str(o.state));
+		qm_store_outbox_item_free(&o);
+		return rc;
+	}
+	rc = acct_conn_load(c, o.account_id, &ac, err);
+	qm_store_outbox_item_free(&o);
+	if (rc)
+		return rc;
+	rc = entry_run_force(c, &ac, id, &pg, sent, 1, err);
+	acct_conn_free(&ac);
+	return rc;
+}
+
+enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
+                                    struct qm_error *err)
+{
+	struct qm_store_outbox o;
+	enum qm_err rc;
+
+	memset(&o, 0, sizeof(o));
+	rc = qm_store_outbox_get(c->store, id, &o, err);
+	if (rc)
+		return rc;
+	switch (o.state) {
+	case QM_OUTBOX_QUEUED:
+	case QM_OUTBOX_RETRYING:
+		/* through SENDING, the only way to FAILED with a ciphertext */
+		rc = qm_store_outbox_begin_send(c->store, id, err);
+		if (rc)
+			break;
+		/* fall through */
+	case QM_OUTBOX_PENDING:
+		rc = qm_store_outbox_fail(c->store, id, "cancelled by the user",
+		                          0, err);
+		break;
+	default:
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "outbox message %lld is %s: it cannot be "
+		                  "cancelled",
+		                  (long long)id,
+		                  qm_store_outbox_state_str(o.state));
+	}
 	qm_store_outbox_item_free(&o);
 	return rc;
 }
