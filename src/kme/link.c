@@ -127,16 +127,24 @@ static void *link_main(void *arg)
 		/* blocks reach the peer one at a time, in offset order */
 		pthread_mutex_lock(&l->push_lock);
 		pthread_mutex_lock(&l->lock);
-		/* the pools may have filled while this block ran */
-		if (lo_len && kstream_avail(&l->own) >= (uint64_t)c->pool_bytes) {
-			hi_len += lo_len;
-			lo_len = 0;
-		}
-		if (hi_len &&
-		    kstream_avail(&l->mirror) >= (uint64_t)c->pool_bytes &&
-		    kstream_avail(&l->own) < (uint64_t)c->pool_bytes) {
-			lo_len += hi_len;
-			hi_len = 0;
+		/* the pools may have filled while this block ran: give each
+		 * direction only the room it has left; the rest of the block
+		 * is wiped unused (a full pool discards key, as a real KME
+		 * does) */
+		{
+			size_t total = lo_len + hi_len;
+			uint64_t ao = kstream_avail(&l->own);
+			uint64_t am = kstream_avail(&l->mirror);
+			size_t room_lo = ao < (uint64_t)c->pool_bytes
+			                         ? (size_t)((uint64_t)c->pool_bytes - ao)
+			                         : 0;
+			size_t room_hi = am < (uint64_t)c->pool_bytes
+			                         ? (size_t)((uint64_t)c->pool_bytes - am)
+			                         : 0;
+
+			lo_len = lo_len < room_lo ? lo_len : room_lo;
+			hi_len = total - lo_len < room_hi ? total - lo_len
+			                                  : room_hi;
 		}
 		l->trate[t] = rate;
 		rate = 0;

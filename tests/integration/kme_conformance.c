@@ -160,6 +160,8 @@ static void test_status_fields(void **state)
 	                 2);
 	assert_true(json_integer_value(json_object_get(j, "stored_key_count")) >=
 	            200);
+	assert_true(json_integer_value(json_object_get(j, "stored_key_count")) <=
+	            json_integer_value(json_object_get(j, "max_key_count")));
 	ext = json_object_get(j, "status_extension");
 	assert_true(json_is_object(ext));
 	assert_true(json_is_number(json_object_get(ext, "qber")));
