@@ -919,10 +919,70 @@ static void test_passphrase_lock_unlock(void **state)
 	}
 }
 
+/* HTTPS: the server speaks TLS with the given files, the cookie gets
+ * Secure, and plain HTTP is not answered. */
+static void test_tls(void **state)
+{
+	struct qm_web_config wc;
+	struct qm_web_server *s = NULL;
+	struct qm_error e;
+	char cert[1100], key[1100], url[128], v[512];
+	char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec",
+	                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+	                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+	                "-keyout", key, "-out", cert, NULL};
+	struct resp r;
+	CURL *c;
+
+	(void)state;
+	snprintf(cert, sizeof(cert), "%s/web.crt", g_home);
+	snprintf(key, sizeof(key), "%s/web.key", g_home);
+	assert_int_equal(qmt_run(argv, NULL), 0);
+	memset(&wc, 0, sizeof(wc));
+	wc.tls_cert_path = cert;
+	wc.tls_key_path = key;
+	if (qm_web_server_start(&wc, g_client, &s, &e) != QM_OK) {
+		print_error("TLS server: %s\n", qm_error_msg(&e));
+		fail();
+	}
+	assert_int_equal(strncmp(qm_web_server_url(s), "https://", 8), 0);
+	memset(&r, 0, sizeof(r));
+	c = curl_easy_init();
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/api/state",
+	         (unsigned)qm_web_server_port(s));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, cert);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	assert_int_equal(r.status, 200);
+	assert_true(header(&r, "Set-Cookie", v, sizeof(v)));
+	assert_non_null(strstr(v, "; Secure"));
+	resp_free(&r);
+	/* plain HTTP to the TLS port gets no page */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/api/state",
+	         (unsigned)qm_web_server_port(s));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	if (curl_easy_perform(c) == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+		assert_int_not_equal(r.status, 200);
+	}
+	resp_free(&r);
+	curl_easy_cleanup(c);
+	qm_web_server_stop(&s);
+	assert_null(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refuses_public_bind_without_tls),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_static_page_and_headers),
 		cmocka_unit_test(test_host_check),
 		cmocka_unit_test(test_init_checks_then_unlocks),
