@@ -371,6 +371,10 @@ enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
 			                    what, detail, said);
 		break;
 	case CURLE_WEIRD_SERVER_REPLY:
+		/* libcurl says "weird" for any code it did not expect, e.g. a
+		 * 451 after DATA: a well-formed reply code decides below */
+		if (code >= 400 && code < 600)
+			break;
 		return qm_error_set(
 		    err, QM_ERR_PROTO,
 		    "%s: the server sent a malformed reply (%s)%s", what,
