@@ -5,8 +5,9 @@
  * that both web GUIs answer (GET / and /api/state), unlocks each with the
  * printed passphrase and finds the seeded messages (levels 1 to 4, opened
  * and verified) in both inboxes through the JSON API, then stops the demo
- * with SIGINT as Ctrl-C would and checks that it exits 0 and that no
- * process it started is left. Then it runs the demo a second time on the
+ * with SIGINT as Ctrl-C would and checks that it exits 0, that no process
+ * it started is left, and that no file of either QMail home holds a seeded
+ * subject, body, attachment, password or passphrase in the clear. Then it runs the demo a second time on the
  * same folder (a second `make demo`) and checks that it starts afresh.
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -413,6 +415,61 @@ static void stop_demo(pid_t pid)
 	assert_int_not_equal(access(ready, F_OK), 0);
 }
 
+/* What must never be on disk in the clear (DESIGN.md invariant 1). */
+static const char *const secrets[] = {
+    "The one-time pad, for real", "Lunch on Friday?", "Meeting notes",
+    "Nobody can read it", "quarter,revenue,cost", "Roll out QMail",
+    "alice-Pw-7341", "bob-Pw-1188", /* mail passwords (tests/lib) */
+    "alice-quantum-demo", "bob-quantum-demo", /* vault passphrases */
+};
+static int leaks;
+
+static int scan_one(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+	FILE *f;
+	char *buf;
+	size_t n;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_size <= 0)
+		return 0;
+	if (!(f = fopen(path, "rb")))
+		return 0;
+	buf = malloc((size_t)st->st_size);
+	n = buf ? fread(buf, 1, (size_t)st->st_size, f) : 0;
+	fclose(f);
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (n && memmem(buf, n, secrets[i], strlen(secrets[i]))) {
+			fprintf(stderr, "%s holds \"%s\" in the clear\n", path,
+			        secrets[i]);
+			leaks++;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/* Both QMail homes (store, vault, WAL, logs) after the demo stopped: no
+ * subject, body, attachment, password or passphrase in any file. */
+static void check_homes_hold_no_plaintext(void)
+{
+	char dir[300];
+
+	leaks = 0;
+	snprintf(dir, sizeof(dir), "%s/alice", state);
+	assert_int_equal(nftw(dir, scan_one, 16, FTW_PHYS), 0);
+	snprintf(dir, sizeof(dir), "%s/bob", state);
+	assert_int_equal(nftw(dir, scan_one, 16, FTW_PHYS), 0);
+	snprintf(dir, sizeof(dir), "%s/demo.log", state);
+	{
+		struct stat st;
+		if (stat(dir, &st) == 0)
+			scan_one(dir, &st, FTW_F, NULL);
+	}
+	assert_int_equal(leaks, 0);
+}
+
 /* --------------------------------------------------------------- tests */
 
 static const char *const bob_inbox[] = {
@@ -445,8 +502,10 @@ static void test_demo_runs_and_stops(void **unused)
 		check_gui(&u[0], alice_inbox, 4);
 		check_gui(&u[1], bob_inbox, 4);
 		stop_demo(pid);
-		/* the homes stay in the state folder after a stop */
+		/* the homes stay in the state folder after a stop, and hold
+		 * no plaintext */
 		assert_int_equal(stat(state, &st), 0);
+		check_homes_hold_no_plaintext();
 	}
 	if (!getenv("QMT_KEEP")) {
 		qmt_rmtree(state);
