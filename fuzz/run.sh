@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs every libFuzzer target built in BUILD/fuzz for SECONDS each, one at a
-# time (-jobs=1: the machine is shared), and prints executions, coverage and
+# time in one process (the machine is shared), and prints executions, coverage and
 # crashes per target. New inputs go to BUILD/fuzz-work/<target>/ (the seed
 # corpus fuzz/corpus/<target>/ is read, never written); crashes go to
 # BUILD/fuzz-crashes/<target>/ and must be fixed, then copied into
@@ -35,7 +35,7 @@ for t in "${targets[@]}"; do
 	before=$(ls "$crashes" | wc -l)
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	"$build/fuzz/fuzz_$t" -max_total_time="$secs" -jobs=1 -workers=1 \
+	"$build/fuzz/fuzz_$t" -max_total_time="$secs" \
 		-print_final_stats=1 -max_len=${FUZZ_MAX_LEN:-65536} -timeout=${FUZZ_TIMEOUT:-10} \
 		-rss_limit_mb=${FUZZ_RSS_MB:-2048} -artifact_prefix="$crashes/" \
 		"${dict[@]}" "$work" "$src/corpus/$t" >"$log" 2>&1
