@@ -144,6 +144,11 @@ int world_start(struct world *w, const char *tag, const char *extra_kme)
 		                         "incoming", "pop3", &e))
 			return fail("setting", &e);
 	}
+	/* the links have distilled their first keys */
+	for (int i = 0; i < W_NUSERS; i++)
+		for (int j = 0; j < W_NUSERS; j++)
+			if (i != j && world_wait_pool(w, i, j, 4096, 120000))
+				return -1;
 	/* everyone knows everyone's SAE ID and verified public key */
 	for (int i = 0; i < W_NUSERS; i++) {
 		for (int j = 0; j < W_NUSERS; j++) {
