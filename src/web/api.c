@@ -127,7 +127,7 @@ void api_state(struct web_req *r)
 	               json_pack("{s:b,s:b,s:s,s:s,s:b}", "initialized", init,
 	                         "unlocked", unlocked, "csrf", csrf, "version",
 	                         "0.1.0", "remote_images",
-	                         srv->cfg.allow_remote_images));
+	                         !srv->cfg.no_remote_images));
 	qm_wipe(csrf, sizeof(csrf));
 }
 
@@ -620,7 +620,7 @@ void api_settings_get(struct web_req *r)
 	}
 	if (o)
 		json_object_set_new(o, "remote_images",
-		                    json_boolean(r->srv->cfg.allow_remote_images));
+		                    json_boolean(!r->srv->cfg.no_remote_images));
 	web_reply_json(r, 200, o);
 }
 

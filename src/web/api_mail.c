@@ -454,7 +454,7 @@ void api_message_html(struct web_req *r)
 	struct qm_error e;
 	const char *remote_q = web_query(r, "remote");
 	int remote = remote_q && strcmp(remote_q, "1") == 0 &&
-	             r->srv->cfg.allow_remote_images;
+	             !r->srv->cfg.no_remote_images;
 	int64_t id;
 	static const char head[] =
 		"<!doctype html><html><head><meta charset=\"utf-8\">"
@@ -683,6 +683,27 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 
 static int64_t sync_request_account; /* guarded by srv->lock */
 
+/* The background sync interval from the settings (0: off); 300 s unless
+ * set. Takes the client lock: call without srv->lock held. */
+static long sync_interval(struct qm_web_server *srv)
+{
+	long long v = 300;
+	struct qm_buf b;
+
+	if (!srv->client)
+		return v;
+	qm_buf_init(&b, 32);
+	pthread_mutex_lock(&srv->client_lock);
+	if (qm_client_unlocked(srv->client) &&
+	    qm_store_setting_get(qm_client_store(srv->client), 0,
+	                         "background_sync_s", &b, NULL) == QM_OK &&
+	    b.data && qm_parse_ll((const char *)b.data, 0, 86400, &v, NULL) != QM_OK)
+		v = 300;
+	pthread_mutex_unlock(&srv->client_lock);
+	qm_buf_free(&b);
+	return (long)v;
+}
+
 /* The sync worker: waits for the button or the background interval. */
 static void *sync_main(void *arg)
 {
@@ -692,10 +713,15 @@ static void *sync_main(void *arg)
 	while (!srv->sync_stop) {
 		struct timespec until;
 		int64_t only;
+		long every;
+		pthread_mutex_unlock(&srv->lock);
+		every = sync_interval(srv);
+		pthread_mutex_lock(&srv->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 300;
+		until.tv_sec += every > 0 ? every : 86400;
 		while (!srv->sync_stop && !srv->sync_running) {
-			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0) {
+			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0 &&
+			    every > 0) {
 				srv->sync_running = 1; /* background interval */
 				sync_request_account = 0;
 			}

@@ -30,7 +30,9 @@ struct qm_web_config {
 	const char *tls_key_path;  /* PEM */
 	unsigned idle_timeout_s;   /* 0 means QM_WEB_DEFAULT_IDLE_S */
 	size_t max_upload;         /* 0 means QM_WEB_DEFAULT_MAX_UPLOAD */
-	int allow_remote_images;   /* 0 hides the "show remote images" button */
+	int no_remote_images;      /* 1 hides "show remote images" (0: the reader
+	                            may load https images of one message on request;
+	                            they stay off by default) */
 };
 
 /*

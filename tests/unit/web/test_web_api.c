@@ -218,7 +218,7 @@ static int setup(void **state)
 	}
 	memset(&wc, 0, sizeof(wc));
 	wc.max_upload = 64 * 1024;
-	wc.allow_remote_images = 1;
+	wc.no_remote_images = 0; /* the default: "show remote images" on request */
 	if (qm_web_server_start(&wc, g_client, &g_srv, &e) != QM_OK) {
 		fprintf(stderr, "web: %s\n", qm_error_msg(&e));
 		return -1;
@@ -663,6 +663,17 @@ static void test_messages(void **state)
 			"name")), "Mallory");
 		resp_free(&r);
 	}
+	/* search: the subject words of the first message */
+	snprintf(path, sizeof(path), "/api/messages?account=%s&q=onerror", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 1);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages?account=%s&q=nothingmatches", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 0);
+	resp_free(&r);
 	get(&r, "/api/messages?limit=999");
 	assert_int_equal(r.status, 400);
 	resp_free(&r);
