@@ -167,7 +167,9 @@ static void test_parallel_clients(void **state)
 	uint64_t tstart = qm_mono_ns(), t0;
 
 	(void)state;
-	assert_int_equal(kt_net_start(&net, "kmeconc", 2, 4, NULL), 0);
+	assert_int_equal(kt_net_start(&net, "kmeconc", 2, 4,
+	                              "bb84.pulses = 262144"),
+	                 0);
 	/* enough key material in both directions for every client */
 	assert_true(kt_wait_keys(&net, 0, "SAE_A1", "SAE_B1",
 	                         NTHREADS / 2 * ROUNDS * PERREQ, 60000) >=

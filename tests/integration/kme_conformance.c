@@ -31,7 +31,8 @@ static int setup(void **state)
 
 	(void)state;
 	if (kt_net_start(&net, "kmeconf", 2, 2,
-	                 "pool_bytes = 65536\nmax_SAE_ID_count = 2"))
+	                 "pool_bytes = 65536\nmax_SAE_ID_count = 2\n"
+	                 "bb84.pulses = 262144"))
 		return -1;
 	/* another CA whose SAE_B1 certificate must not be accepted */
 	if (qmt_tmpdir("kmeforeign", foreign, sizeof(foreign)))

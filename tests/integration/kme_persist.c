@@ -27,7 +27,8 @@ static int setup(void **state)
 {
 	(void)state;
 	if (kt_net_start(&net, "kmepersist", 2, 1,
-	                 "persist_interval_ms = 200\npool_bytes = 262144"))
+	                 "persist_interval_ms = 200\npool_bytes = 262144\n"
+	                 "bb84.pulses = 262144"))
 		return -1;
 	if (kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 100, 30000) < 100)
 		return -1;
