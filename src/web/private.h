@@ -195,8 +195,9 @@ void web_session_rotate(struct web_session *s);
 void web_session_end(struct web_session *s);
 /* Ends every session (on lock and on stop). */
 void web_session_end_all(struct qm_web_server *srv);
-/* Ends sessions past their idle or absolute limit. */
-void web_session_expire(struct qm_web_server *srv);
+/* Ends sessions past their idle or absolute limit. Returns 1 when an
+ * unlocked session ended and no unlocked one is left (time to lock). */
+int web_session_expire(struct qm_web_server *srv);
 /* The session's ID as hex into out (WEB_ID_HEX bytes). */
 void web_session_id_hex(const struct web_session *s, char *out);
 /* Finds an upload of the session by ID, or NULL. */

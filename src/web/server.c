@@ -21,6 +21,8 @@
 
 #include <microhttpd.h>
 
+#include "client/client.h"
+
 #include "private.h"
 
 #define APP_CSP                                                            \
@@ -575,7 +577,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	struct qm_web_server *srv = r->srv;
 	const char *host = web_header(r, MHD_HTTP_HEADER_HOST);
 	const char *cookie, *ctype, *clen;
-	int known, verdict;
+	int known, verdict, idle_lock;
 
 	r->method = method_of(method);
 	if (strlen(url) >= sizeof(r->path)) {
@@ -624,10 +626,12 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 		}
 	}
 	pthread_mutex_lock(&srv->lock);
-	web_session_expire(srv);
+	idle_lock = web_session_expire(srv);
 	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
 	r->session = cookie ? web_session_find(srv, cookie) : NULL;
-	if (r->session)
+	/* The page's own polling (X-QM-Background) does not count as use: a
+	 * tab left open still idles out. */
+	if (r->session && !web_header(r, "X-QM-Background"))
 		r->session->last = qm_now();
 	verdict = 0;
 	if (r->route->auth && (!r->session || !r->session->unlocked))
@@ -639,6 +643,12 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			verdict = 403;
 	}
 	pthread_mutex_unlock(&srv->lock);
+	if (idle_lock && srv->client) {
+		/* the last unlocked session idled out: wipe the vault key too */
+		pthread_mutex_lock(&srv->client_lock);
+		qm_client_lock(srv->client);
+		pthread_mutex_unlock(&srv->client_lock);
+	}
 	if (verdict == 401) {
 		web_reply_error(r, 401, "unauthorized",
 		                "QMail is locked or your session has ended. Unlock it again.");

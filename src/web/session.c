@@ -146,9 +146,10 @@ void web_session_end_all(struct qm_web_server *srv)
 			web_session_end(&srv->sessions[i]);
 }
 
-void web_session_expire(struct qm_web_server *srv)
+int web_session_expire(struct qm_web_server *srv)
 {
 	int64_t now = qm_now();
+	int ended_unlocked = 0, left_unlocked = 0;
 	size_t i;
 
 	for (i = 0; i < WEB_MAX_SESSIONS; i++) {
@@ -156,9 +157,14 @@ void web_session_expire(struct qm_web_server *srv)
 		if (!s->used)
 			continue;
 		if (now - s->last > (int64_t)srv->cfg.idle_timeout_s ||
-		    now - s->created > WEB_SESSION_MAX_AGE_S)
+		    now - s->created > WEB_SESSION_MAX_AGE_S) {
+			ended_unlocked |= s->unlocked;
 			web_session_end(s);
+		} else if (s->unlocked) {
+			left_unlocked = 1;
+		}
 	}
+	return ended_unlocked && !left_unlocked;
 }
 
 void web_event_add(struct qm_web_server *srv, const char *type,

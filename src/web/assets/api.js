@@ -15,8 +15,10 @@ export class ApiError extends Error {
 
 export function setCsrf(token) { csrf = token || ''; }
 
-async function call(method, path, body) {
+async function call(method, path, body, background) {
   const opts = { method, credentials: 'same-origin', headers: {} };
+  // polling does not keep an idle session alive
+  if (background) opts.headers['X-QM-Background'] = '1';
   if (method !== 'GET') {
     opts.headers['X-CSRF-Token'] = csrf;
     opts.headers['Content-Type'] = 'application/json';
@@ -41,6 +43,7 @@ async function call(method, path, body) {
 
 export const api = {
   get: (p) => call('GET', p),
+  poll: (p) => call('GET', p, undefined, true),
   post: (p, b) => call('POST', p, b),
   put: (p, b) => call('PUT', p, b),
   del: (p) => call('DELETE', p),

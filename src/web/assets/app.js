@@ -134,7 +134,7 @@ export async function route() {
 // Sync button, progress and the events feed.
 async function pollSync() {
   try {
-    const s = await api.get('/api/sync');
+    const s = await api.poll('/api/sync');
     const p = document.getElementById('sync-progress'), st = document.getElementById('sync-status');
     p.hidden = !s.running;
     if (s.running && s.total) p.value = Math.round((100 * s.done) / s.total);
@@ -146,7 +146,7 @@ async function pollSync() {
 
 async function pollEvents() {
   try {
-    const r = await api.get(`/api/events?since=${state.eventSeq}`);
+    const r = await api.poll(`/api/events?since=${state.eventSeq}`);
     let fresh = false;
     for (const ev of r.events || []) {
       if (ev.seq <= state.eventSeq) continue;
@@ -162,7 +162,7 @@ export async function pollKme() {
   const pill = document.getElementById('kme-pill'), alarm = document.getElementById('alarm');
   if (!state.account) return null;
   try {
-    const k = await api.get(`/api/kme?account=${encodeURIComponent(state.account)}`);
+    const k = await api.poll(`/api/kme?account=${encodeURIComponent(state.account)}`);
     pill.className = `pill ${k.alarm ? 'pill-alarm' : (k.reachable ? 'pill-ok' : 'pill-off')}`;
     pill.textContent = k.alarm ? 'KME ALARM' : (k.reachable ? 'KME ok' : (k.url ? 'KME offline' : 'no KME'));
     pill.title = k.reachable ? 'Key manager status' : (k.message || 'Key manager status');

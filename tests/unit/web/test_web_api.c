@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -989,6 +990,61 @@ static void test_tls(void **state)
 	assert_null(s);
 }
 
+/* A session idles out (polling does not keep it alive), and when the last
+ * unlocked session is gone the client is locked. Waits two seconds: the
+ * idle limit is counted in whole seconds. */
+static void test_idle_expiry(void **state)
+{
+	struct qm_web_config wc;
+	struct qm_web_server *s = NULL;
+	struct qm_error e;
+	char saved_base[128], saved_origin[96], saved_cookie[128], saved_csrf[80];
+	struct resp r;
+	int64_t t0;
+
+	(void)state;
+	memset(&wc, 0, sizeof(wc));
+	wc.idle_timeout_s = 1;
+	assert_int_equal(qm_web_server_start(&wc, g_client, &s, &e), QM_OK);
+	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
+	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
+	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
+	qm_strlcpy(saved_csrf, g_csrf, sizeof(saved_csrf));
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(s));
+	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
+	g_cookie[0] = g_csrf[0] = '\0';
+	get(&r, "/api/state");
+	keep_cookie(&r);
+	keep_csrf(&r);
+	resp_free(&r);
+	post(&r, "/api/unlock", "{\"passphrase\":\"new passphrase 123\"}");
+	assert_int_equal(r.status, 200);
+	keep_cookie(&r);
+	keep_csrf(&r);
+	resp_free(&r);
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_true(qm_client_unlocked(g_client));
+	t0 = qm_now();
+	while (qm_now() - t0 < 3) {
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		req(&r, "GET", "/api/sync", NULL, 0, NULL, "X-QM-Background: 1", 0);
+		resp_free(&r);
+		nanosleep(&ts, NULL);
+	}
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	assert_false(qm_client_unlocked(g_client));
+	qm_web_server_stop(&s);
+	qm_strlcpy(g_base, saved_base, sizeof(g_base));
+	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
+	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
+	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1003,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_uploads_levels_drafts),
 		cmocka_unit_test(test_sync_kme_events),
 		cmocka_unit_test(test_passphrase_lock_unlock),
+		cmocka_unit_test(test_idle_expiry),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
