@@ -26,6 +26,7 @@ struct conn_ctx {
 struct req_ctx {
 	struct qm_buf body;
 	int too_big;
+	int discard; /* no valid certificate: the body is not kept */
 };
 
 static void notify_conn(void *cls, struct MHD_Connection *c, void **sock_ctx,
@@ -171,34 +172,38 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	size_t blen;
 
 	(void)version;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	cc = ci ? ci->socket_context : NULL;
 	if (!rq) {
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
-		/* bodies of the peer channel carry key bytes */
-		if (strncmp(url, "/kme/v1/peer/block", 18) == 0)
+		if (cc && !cc->checked)
+			check_cert(c, cc);
+		/* bodies of the peer channel carry key bytes, and only a peer
+		 * KME may make us hold that much */
+		if (strncmp(url, "/kme/v1/peer/block", 18) == 0 && cc &&
+		    cc->ok && kme_link_for_peer(k, cc->cn))
 			qm_buf_init_secure(&rq->body, 1 << 26);
 		else
 			qm_buf_init(&rq->body, KME_BODYMAX);
+		/* nobody without a valid certificate makes us buffer a body */
+		rq->discard = !cc || !cc->ok;
 		*con_cls = rq;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!rq->too_big &&
+		if (!rq->too_big && !rq->discard &&
 		    qm_buf_append(&rq->body, upload, *upload_size, NULL))
 			rq->too_big = 1;
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	memset(&r, 0, sizeof(r));
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	cc = ci ? ci->socket_context : NULL;
 	if (!cc) {
 		kme_api_error(&r, 503, "out of memory on KME", NULL);
 		return send_reply(c, &r);
 	}
-	if (!cc->checked)
-		check_cert(c, cc);
 	if (!cc->ok) {
 		kme_api_error(&r, 401, "unauthorized",
 		              cc->why[0] ? cc->why

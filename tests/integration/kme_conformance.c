@@ -269,6 +269,20 @@ static void test_impersonation(void **state)
 		snprintf(crt, sizeof(crt), "%s/sae/SAE_B1", foreign);
 		assert_int_equal(kt_req(&net, 1, crt, path, NULL, &d), 401);
 		json_decref(d);
+		/* a large body without a certificate is refused unread */
+		{
+			size_t bn = 2 * 1024 * 1024;
+			char *big = malloc(bn + 1);
+			assert_non_null(big);
+			memset(big, 'k', bn);
+			big[bn] = '\0';
+			assert_int_equal(kt_req(&net, 1, NULL,
+			                        "/kme/v1/peer/block?lo_off=0",
+			                        big, &d),
+			                 401);
+			json_decref(d);
+			free(big);
+		}
 		/* an SAE's certificate on the KME-to-KME and operator paths */
 		assert_int_equal(kt_req(&net, 1, "sae/SAE_A1",
 		                        "/kme/v1/peer/reserve",
