@@ -75,20 +75,37 @@ static void *link_main(void *arg)
 		struct qm_buf ans;
 		uint64_t lo_off, hi_off, t0, blk;
 		size_t lo_len = 0, hi_len = 0;
-		int need_lo, need_hi, pushed = 0;
+		int need_lo, need_hi, pushed = 0, monitor;
 		char query[400];
 		double secs;
 
 		pthread_mutex_lock(&l->lock);
 		need_lo = kstream_avail(&l->own) < (uint64_t)c->pool_bytes;
 		need_hi = kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
+		monitor = 0;
 		if (!need_lo && !need_hi) {
-			link_wait(l, 500);
-			pthread_mutex_unlock(&l->lock);
-			continue;
+			/*
+			 * Full pools: the other threads rest; thread 0 keeps
+			 * watching the channel with a small block every two
+			 * seconds (or at once when the operator changes the
+			 * eavesdropper), so QBER and alarm stay current. Its
+			 * key finds no room and is wiped.
+			 */
+			link_wait(l, t == 0 ? 2000 : 500);
+			need_lo = kstream_avail(&l->own) <
+			          (uint64_t)c->pool_bytes;
+			need_hi = kstream_avail(&l->mirror) <
+			          (uint64_t)c->pool_bytes;
+			if (t != 0 || k->stopping || need_lo || need_hi) {
+				pthread_mutex_unlock(&l->lock);
+				continue;
+			}
+			monitor = 1;
 		}
 		qm_bb84_params_default(&p);
 		p.pulses = (uint32_t)c->bb84_pulses;
+		if (monitor && p.pulses / 8 >= QM_BB84_MIN_PULSES)
+			p.pulses /= 8;
 		p.loss_db = c->bb84_loss_db;
 		p.noise = c->bb84_noise;
 		p.eve_fraction = l->stats.eve;

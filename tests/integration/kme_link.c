@@ -125,6 +125,34 @@ static void test_eavesdropper(void **state)
 	assert_int_equal(kt_net_stop(&net), 0);
 }
 
+/* Full pools do not hide an eavesdropper: the link keeps measuring. */
+static void test_alarm_with_full_pools(void **state)
+{
+	struct view v[2];
+	json_t *j = NULL;
+	long long maxk = 0;
+
+	(void)state;
+	assert_int_equal(kt_net_start(&net, "kmefull", 2, 1,
+	                              "pool_bytes = 8192\n"
+	                              "bb84.pulses = 262144"),
+	                 0);
+	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
+	                        "/api/v1/keys/SAE_B/status", NULL, &j),
+	                 200);
+	maxk = json_integer_value(json_object_get(j, "max_key_count"));
+	json_decref(j);
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", maxk, 30000) ==
+	            maxk);
+	assert_int_equal(wait_alarm(0, v), 0);
+	assert_int_equal(ctl(0, "eve", "on"), 0);
+	assert_int_equal(wait_alarm(1, v), 0);
+	assert_true(v[0].qber > 0.2 && v[1].qber > 0.2);
+	assert_int_equal(ctl(1, "eve", "off"), 0);
+	assert_int_equal(wait_alarm(0, v), 0);
+	assert_int_equal(kt_net_stop(&net), 0);
+}
+
 /* Reserved keys not fetched within key_expiry_seconds are destroyed. */
 static void test_expiry(void **state)
 {
@@ -172,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eavesdropper),
 		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_alarm_with_full_pools),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
