@@ -335,8 +335,7 @@ static int start_kmes(struct demo *d)
 	for (int i = 0; i < NUSERS; i++)
 		if ((d->kme_port[i] = qmt_free_port()) == 0)
 			return -1;
-	snprintf(ports, sizeof(ports), "%d,%d", d->kme_port[0],
-	         d->kme_port[1]);
+	snprintf(ports, sizeof(ports), "%d,%d", d->kme_port[0], d->kme_port[1]);
 	argv[0] = d->qkme;
 	argv[1] = "testnet";
 	argv[2] = d->kmes;
@@ -376,8 +375,7 @@ static int start_kmes(struct demo *d)
 
 /* ------------------------------------------------------- users and keys */
 
-static void account_for(const struct demo *d, int i,
-                        struct qm_store_account *a)
+static void account_for(const struct demo *d, int i, struct qm_store_account *a)
 {
 	memset(a, 0, sizeof(*a));
 	qm_strlcpy(a->address, qmt_mail_addr(i), sizeof(a->address));
@@ -431,7 +429,8 @@ static int make_users(struct demo *d)
 		if (qm_store_setting_set(qm_client_store(d->c[i]), a.id,
 		                         "mail_ca", d->mail.ca_file, &e))
 			return fail("setting the mail CA", &e);
-		say("%s: home %s, account %s, SAE %s at KME https://127.0.0.1:%d",
+		say("%s: home %s, account %s, SAE %s at KME "
+		    "https://127.0.0.1:%d",
 		    names[i], d->homes[i], qmt_mail_addr(i), saes[i],
 		    d->kme_port[i]);
 	}
@@ -461,8 +460,8 @@ static int make_users(struct demo *d)
 			                          (const char *)armour.data,
 			                          armour.len, fpr, NULL, &e);
 		if (!rc)
-			rc = qm_client_key_verify(d->c[i], qmt_mail_addr(j), fpr,
-			                          &e);
+			rc = qm_client_key_verify(d->c[i], qmt_mail_addr(j),
+			                          fpr, &e);
 		qm_buf_free(&armour);
 		if (rc)
 			return fail("exchanging public keys", &e);
@@ -488,7 +487,8 @@ static int wait_pools(struct demo *d, uint64_t bytes, int timeout_s)
 			memset(&k[i], 0, sizeof(k[i]));
 			qm_error_clear(&e);
 			if (qm_client_kme_status(d->c[i], d->acct[i],
-			                         saes[1 - i], &k[i], &e) == QM_OK &&
+			                         saes[1 - i], &k[i],
+			                         &e) == QM_OK &&
 			    k[i].reachable && k[i].pool_bytes >= bytes)
 				ready++;
 		}
@@ -503,12 +503,13 @@ static int wait_pools(struct demo *d, uint64_t bytes, int timeout_s)
 		if (stop_flag)
 			return -1;
 		if ((qm_mono_ns() - t0) / 1000000000u > (uint64_t)timeout_s) {
-			fprintf(stderr,
-			        "qmail-demo: after %d s the KMEs hold %llu and "
-			        "%llu bytes of key (need %llu): see %s/kme*.log\n",
-			        timeout_s, (unsigned long long)k[0].pool_bytes,
-			        (unsigned long long)k[1].pool_bytes,
-			        (unsigned long long)bytes, d->kmes);
+			fprintf(
+			    stderr,
+			    "qmail-demo: after %d s the KMEs hold %llu and "
+			    "%llu bytes of key (need %llu): see %s/kme*.log\n",
+			    timeout_s, (unsigned long long)k[0].pool_bytes,
+			    (unsigned long long)k[1].pool_bytes,
+			    (unsigned long long)bytes, d->kmes);
 			return -1;
 		}
 		/* the link distils a block in a fraction of a second; the
@@ -541,8 +542,8 @@ static const struct seed first[] = {
      "Bob,\n\nThe figures are attached. Level 2 takes a single 256-bit key "
      "from the KME and runs AES-256-GCM with it, so large attachments cost "
      "almost no key material.\n\nAlice\n",
-     "figures.csv",
-     "quarter,revenue,cost\nQ1,120,80\nQ2,135,82\nQ3,150,90\n", 0},
+     "figures.csv", "quarter,revenue,cost\nQ1,120,80\nQ2,135,82\nQ3,150,90\n",
+     0},
     {0, 3, "Post-quantum hello",
      "Bob,\n\nNo QKD key in this one: ML-KEM-768 + X25519 to your public "
      "key, signed with ML-DSA-65 + Ed25519. It works with anyone whose "
@@ -642,7 +643,8 @@ static int sync_user(struct demo *d, int user, int want)
 	struct qm_error e;
 
 	if (qmt_mail_wait_files(&d->mail, user, NULL, want, 30000) < 0) {
-		fprintf(stderr, "qmail-demo: %s's mail did not arrive: see %s\n",
+		fprintf(stderr,
+		        "qmail-demo: %s's mail did not arrive: see %s\n",
 		        names[user], d->mail.dir);
 		return -1;
 	}
@@ -654,8 +656,9 @@ static int sync_user(struct demo *d, int user, int want)
 	    "tampered, %zu waiting",
 	    names[user], st.fetched, st.decrypted, st.tampered, st.waiting);
 	if (st.tampered || st.replayed || st.errors || st.waiting) {
-		fprintf(stderr, "qmail-demo: %s's sync did not open every "
-		                "message (see above)\n",
+		fprintf(stderr,
+		        "qmail-demo: %s's sync did not open every "
+		        "message (see above)\n",
 		        names[user]);
 		return -1;
 	}
@@ -709,12 +712,12 @@ static int write_ready(const struct demo *d)
 
 	for (int i = 0; i < NUSERS; i++) {
 		const char *u = qmt_mail_user(i);
-		int n = snprintf(text + off, sizeof(text) - off,
-		                 "%s_url=%s\n%s_passphrase=%s\n%s_home=%s\n"
-		                 "%s_address=%s\n",
-		                 u, qm_web_server_url(d->web[i]), u,
-		                 passphrases[i], u, d->homes[i], u,
-		                 qmt_mail_addr(i));
+		int n =
+		    snprintf(text + off, sizeof(text) - off,
+		             "%s_url=%s\n%s_passphrase=%s\n%s_home=%s\n"
+		             "%s_address=%s\n",
+		             u, qm_web_server_url(d->web[i]), u, passphrases[i],
+		             u, d->homes[i], u, qmt_mail_addr(i));
 		if (n < 0 || (size_t)n >= sizeof(text) - off)
 			return -1;
 		off += (size_t)n;
@@ -729,21 +732,24 @@ static int write_ready(const struct demo *d)
 
 static void banner(const struct demo *d)
 {
-	printf("\n"
-	       "================================================================\n"
-	       " QMail demo is running (state folder: %s)\n"
-	       "================================================================\n",
-	       d->state);
+	printf(
+	    "\n"
+	    "================================================================\n"
+	    " QMail demo is running (state folder: %s)\n"
+	    "================================================================"
+	    "\n",
+	    d->state);
 	for (int i = 0; i < NUSERS; i++)
 		printf(" %-5s  %s   passphrase: %s\n", names[i],
 		       qm_web_server_url(d->web[i]), passphrases[i]);
-	printf("\n"
-	       " Open each address in a browser on this machine and unlock\n"
-	       " with the passphrase. Both inboxes hold messages at levels\n"
-	       " 1 to 4; write to alice@qmail.test or bob@qmail.test and press\n"
-	       " Sync on the other side.\n"
-	       "\n"
-	       " The command line on the same homes, in another terminal:\n");
+	printf(
+	    "\n"
+	    " Open each address in a browser on this machine and unlock\n"
+	    " with the passphrase. Both inboxes hold messages at levels\n"
+	    " 1 to 4; write to alice@qmail.test or bob@qmail.test and press\n"
+	    " Sync on the other side.\n"
+	    "\n"
+	    " The command line on the same homes, in another terminal:\n");
 	for (int i = 0; i < NUSERS; i++)
 		printf("   QMAIL_PASSPHRASE=%s %s --home %s list\n",
 		       passphrases[i], d->qmail, d->homes[i]);
@@ -757,7 +763,8 @@ static void banner(const struct demo *d)
 	       "\n"
 	       " Press Ctrl-C to stop everything. The next run starts afresh;\n"
 	       " `make demo-clean` removes the state folder.\n"
-	       "================================================================\n",
+	       "==============================================================="
+	       "=\n",
 	       d->mail.submission_port, d->mail.imaps_port, d->mail.ca_file,
 	       d->kme_port[0], d->kme_port[1], d->kmes);
 	fflush(stdout);
@@ -796,22 +803,23 @@ static void stop_all(struct demo *d)
 
 static void usage(void)
 {
-	printf("usage: qmail-demo [--state DIR] [--port N]\n"
-	       "\n"
-	       "Starts a local QMail world: OpenSMTPD + Dovecot on loopback, "
-	       "two qkme\nKMEs joined by a simulated BB84 link, Alice and Bob "
-	       "with seeded mail at\nevery level, and a web GUI for each. "
-	       "Runs until Ctrl-C, then stops\neverything. Needs root (the "
-	       "mail servers).\n"
-	       "\n"
-	       "  --state DIR  the folder for everything (default %s); wiped "
-	       "and\n               rebuilt on every run\n"
-	       "  --port N     Alice's web GUI port (default 8025; Bob's is the "
-	       "next free\n               one); 0 picks free ports\n"
-	       "\n"
-	       "When everything runs, DIR/ready lists the addresses and "
-	       "passphrases.\n",
-	       QM_DEMO_STATE);
+	printf(
+	    "usage: qmail-demo [--state DIR] [--port N]\n"
+	    "\n"
+	    "Starts a local QMail world: OpenSMTPD + Dovecot on loopback, "
+	    "two qkme\nKMEs joined by a simulated BB84 link, Alice and Bob "
+	    "with seeded mail at\nevery level, and a web GUI for each. "
+	    "Runs until Ctrl-C, then stops\neverything. Needs root (the "
+	    "mail servers).\n"
+	    "\n"
+	    "  --state DIR  the folder for everything (default %s); wiped "
+	    "and\n               rebuilt on every run\n"
+	    "  --port N     Alice's web GUI port (default 8025; Bob's is the "
+	    "next free\n               one); 0 picks free ports\n"
+	    "\n"
+	    "When everything runs, DIR/ready lists the addresses and "
+	    "passphrases.\n",
+	    QM_DEMO_STATE);
 }
 
 static int parse_args(struct demo *d, int argc, char **argv)
@@ -820,7 +828,8 @@ static int parse_args(struct demo *d, int argc, char **argv)
 
 	d->base_port = QM_WEB_DEFAULT_PORT;
 	qm_strlcpy(d->qkme,
-	           getenv("QM_DEMO_QKME") ? getenv("QM_DEMO_QKME") : QM_DEMO_QKME,
+	           getenv("QM_DEMO_QKME") ? getenv("QM_DEMO_QKME")
+	                                  : QM_DEMO_QKME,
 	           sizeof(d->qkme));
 	d->qmail = QM_DEMO_QMAIL;
 	for (int i = 1; i < argc; i++) {
@@ -840,8 +849,9 @@ static int parse_args(struct demo *d, int argc, char **argv)
 			usage();
 			return 1;
 		} else {
-			fprintf(stderr, "qmail-demo: unknown argument %s (see "
-			                "--help)\n",
+			fprintf(stderr,
+			        "qmail-demo: unknown argument %s (see "
+			        "--help)\n",
 			        argv[i]);
 			return 2;
 		}

@@ -7,8 +7,9 @@
  * and verified) in both inboxes through the JSON API, then stops the demo
  * with SIGINT as Ctrl-C would and checks that it exits 0, that no process
  * it started is left, and that no file of either QMail home holds a seeded
- * subject, body, attachment, password or passphrase in the clear. Then it runs the demo a second time on the
- * same folder (a second `make demo`) and checks that it starts afresh.
+ * subject, body, attachment, password or passphrase in the clear. Then it runs
+ * the demo a second time on the same folder (a second `make demo`) and checks
+ * that it starts afresh.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -121,7 +122,8 @@ static void read_ready(struct user u[2])
 			if (strncmp(line, who[i], l) || line[l] != '_')
 				continue;
 			if (strcmp(line + l, "_url") == 0)
-				snprintf(u[i].url, sizeof(u[i].url), "%s", eq + 1);
+				snprintf(u[i].url, sizeof(u[i].url), "%s",
+				         eq + 1);
 			else if (strcmp(line + l, "_passphrase") == 0)
 				snprintf(u[i].pass, sizeof(u[i].pass), "%s",
 				         eq + 1);
@@ -180,7 +182,8 @@ static long req(CURL *c, const struct user *u, const char *path,
 	if (json) {
 		snprintf(origin, sizeof(origin), "Origin: %.*s", (int)(l - 1),
 		         u->url);
-		snprintf(tok, sizeof(tok), "X-CSRF-Token: %s", csrf ? csrf : "");
+		snprintf(tok, sizeof(tok), "X-CSRF-Token: %s",
+		         csrf ? csrf : "");
 		h = curl_slist_append(h, "Content-Type: application/json");
 		h = curl_slist_append(h, origin);
 		h = curl_slist_append(h, tok);
@@ -252,7 +255,8 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 		char *body = json_dumps(p, 0);
 		char wrong[] = "{\"passphrase\": \"not-the-demo-passphrase\"}";
 
-		/* the passphrase printed is the one that unlocks, and only it */
+		/* the passphrase printed is the one that unlocks, and only it
+		 */
 		assert_int_equal(req(c, u, "/api/unlock", csrf, wrong, NULL),
 		                 403);
 		j = req_json(c, u, "/api/unlock", csrf, body, 200);
@@ -283,7 +287,8 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 		json_t *sec = json_object_get(m, "security");
 		const char *badge =
 		    json_string_value(json_object_get(sec, "badge"));
-		int level = (int)json_integer_value(json_object_get(sec, "level"));
+		int level =
+		    (int)json_integer_value(json_object_get(sec, "level"));
 
 		assert_non_null(badge);
 		assert_true(level >= 1 && level <= 4);
@@ -319,7 +324,8 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 		assert_string_equal(
 		    json_string_value(json_object_get(det, "status")),
 		    "verified");
-		assert_true(json_integer_value(json_object_get(det, "key_count")) >= 1);
+		assert_true(
+		    json_integer_value(json_object_get(det, "key_count")) >= 1);
 		assert_true(strlen(json_string_value(
 		                json_object_get(full, "text"))) > 20);
 		json_decref(full);
@@ -417,10 +423,16 @@ static void stop_demo(pid_t pid)
 
 /* What must never be on disk in the clear (DESIGN.md invariant 1). */
 static const char *const secrets[] = {
-    "The one-time pad, for real", "Lunch on Friday?", "Meeting notes",
-    "Nobody can read it", "quarter,revenue,cost", "Roll out QMail",
-    "alice-Pw-7341", "bob-Pw-1188", /* mail passwords (tests/lib) */
-    "alice-quantum-demo", "bob-quantum-demo", /* vault passphrases */
+    "The one-time pad, for real",
+    "Lunch on Friday?",
+    "Meeting notes",
+    "Nobody can read it",
+    "quarter,revenue,cost",
+    "Roll out QMail",
+    "alice-Pw-7341",
+    "bob-Pw-1188", /* mail passwords (tests/lib) */
+    "alice-quantum-demo",
+    "bob-quantum-demo", /* vault passphrases */
 };
 static int leaks;
 
@@ -476,8 +488,8 @@ static const char *const bob_inbox[] = {
     "The one-time pad, for real", "Quarterly figures (QKD-keyed AES)",
     "Post-quantum hello", "Lunch on Friday?"};
 static const char *const alice_inbox[] = {
-    "Re: The one-time pad, for real", "Meeting notes",
-    "Re: Post-quantum hello", "Re: Lunch on Friday?"};
+    "Re: The one-time pad, for real", "Meeting notes", "Re: Post-quantum hello",
+    "Re: Lunch on Friday?"};
 
 static void test_demo_runs_and_stops(void **unused)
 {
