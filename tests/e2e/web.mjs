@@ -3,7 +3,7 @@
 // against real servers started by webenv (real OpenSMTPD + Dovecot, qkme
 // KMEs, alice's and bob's clients behind two web GUI servers, and a fresh
 // home). Covers: first run and the account wizard with its connection test,
-// unlock, compose with an attachment at each level, bob reading the
+// unlock, compose with an attachment at each level (one dropped on the page), bob reading the
 // decrypted message and downloading the same bytes, the tampered badge, the
 // XSS corpus delivered as mail doing nothing, the QBER alarm when the
 // eavesdropper is on, keyboard navigation and labels. Writes screenshots of
@@ -208,10 +208,25 @@ async function main() {
       sent[level] = { subject, bytes, name: `figures-L${level}.bin` };
       await A.evaluate(() => { location.hash = '#/compose'; });
       await A.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+      if (level === 1) {
+        // address autocomplete from the contacts
+        await A.getByLabel('To', { exact: true }).pressSequentially('bo');
+        await A.waitForFunction((addr) => [...document.querySelectorAll('#addr-suggest option')].some((o) => o.value.includes(addr)), w.bob_addr, { timeout: T });
+      }
       await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
       await A.getByLabel('Subject', { exact: true }).fill(subject);
       await A.getByLabel('Message', { exact: true }).fill(`Hello Bob,\nthis is level ${level}.\n`);
-      await A.locator('#file-input').setInputFiles({ name: sent[level].name, mimeType: 'application/octet-stream', buffer: bytes });
+      if (level === 2) {
+        // drag and drop onto the drop zone
+        const dt = await A.evaluateHandle(({ name, data }) => {
+          const d = new DataTransfer();
+          d.items.add(new File([new Uint8Array(data)], name, { type: 'application/octet-stream' }));
+          return d;
+        }, { name: sent[level].name, data: [...bytes] });
+        await A.locator('.dropzone').dispatchEvent('drop', { dataTransfer: dt });
+      } else {
+        await A.locator('#file-input').setInputFiles({ name: sent[level].name, mimeType: 'application/octet-stream', buffer: bytes });
+      }
       await A.locator('.uploads li', { hasText: sent[level].name }).waitFor({ timeout: T });
       await A.waitForFunction(() => !document.querySelector('.uploads progress'), null, { timeout: T });
       const radio = A.locator(`#level-${level}`);
