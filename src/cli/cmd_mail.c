@@ -330,10 +330,31 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	if (!fwd) {
 		add_to(a.to, &a.nto, v->from);
 		if (a.all) {
-			if (v->to[0] && qm_mail_addr_specs(v->to, &addrs, &naddrs,
-			                                   NULL) == QM_OK) {
+			struct qm_store_account me;
+			int64_t aid;
+
+			memset(&me, 0, sizeof(me));
+			if (cli_account_pick(g, a.account, &aid) == 0)
+				qm_store_account_get(qm_client_store(g->client),
+				                     aid, &me, NULL);
+			/* everyone in To and Cc but this account */
+			if (v->to[0] || v->cc[0]) {
+				char *both = malloc(strlen(v->to) +
+				                    strlen(v->cc) + 3);
+				if (both) {
+					snprintf(both, strlen(v->to) +
+					                       strlen(v->cc) + 3,
+					         "%s%s%s", v->to,
+					         v->to[0] && v->cc[0] ? ", " : "",
+					         v->cc);
+					if (qm_mail_addr_specs(both, &addrs, &naddrs,
+					                       NULL) != QM_OK)
+						naddrs = 0;
+					free(both);
+				}
 				for (size_t i = 0; i < naddrs; i++)
-					add_to(a.cc, &a.ncc, addrs[i]);
+					if (strcasecmp(addrs[i], me.address))
+						add_to(a.cc, &a.ncc, addrs[i]);
 			}
 		}
 		quote("\nOn the message you wrote:", v->text, &body);

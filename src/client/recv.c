@@ -232,15 +232,17 @@ static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
 			         fpr, from);
 			goto out;
 		}
-		if (qm_env_slot_find(env, NULL, &slot, &e) != QM_OK) {
+		{
+			/* our slot is labelled with our key's fingerprint */
 			unsigned char mine[QM_FPR_BYTES];
-			struct qm_pubid *mp_pub = NULL;
+			struct qm_pubid *me = NULL;
 
-			if (qm_identity_public(self, &mp_pub, &e) == QM_OK) {
-				qm_pubid_fingerprint(mp_pub, mine);
-				qm_fpr_text(mine, fpr);
-				qm_pubid_free(&mp_pub);
-			}
+			rc = qm_identity_public(self, &me, err);
+			if (rc)
+				goto out;
+			qm_pubid_fingerprint(me, mine);
+			qm_fpr_text(mine, fpr);
+			qm_pubid_free(&me);
 			if (qm_env_slot_find(env, fpr, &slot, &e) != QM_OK) {
 				oc->verify = QM_VERIFY_TAMPERED;
 				snprintf(oc->reason, sizeof(oc->reason),
