@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# `make bench` (issue 7): runs every benchmark and writes docs/PERFORMANCE.md.
+#
+#   scripts/bench-report.sh run BUILD OUT NAME...   runs BUILD/bench/bench_NAME
+#       for each NAME (from BUILD, QM_SOURCE_DIR set), output to OUT/NAME.log,
+#       the last line (the JSON figures, bench/README.md) to OUT/NAME.json,
+#       exit code and seconds to OUT/NAME.status; the machine to OUT/machine.
+#   scripts/bench-report.sh report OUT DOC          rewrites the generated
+#       blocks of DOC (between "<!-- generated:X -->" and "<!-- /generated:X -->")
+#       from OUT; everything outside the markers (the explanations) is kept.
+#
+# A benchmark that fails or is not built is reported as such; the others
+# still run and the report is still written. Needs bash and jq.
+set -uo pipefail
+
+die() { echo "bench-report: $*" >&2; exit 1; }
+command -v jq >/dev/null || die "jq is missing: run scripts/install-deps.sh"
+
+# ---------------------------------------------------------------------- run
+run() {
+  local build=$1 out=$2; shift 2
+  local src t0 t1 rc name
+  src=$(pwd)
+  rm -rf "$out" && mkdir -p "$out" || die "cannot create $out"
+  t0=$(date +%s)
+  {
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "cores: $(nproc)"
+    echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "cpu flags: $(grep -m1 -o -w -E 'aes|vaes|avx2|avx512f|sha_ni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+    echo "system: $(. /etc/os-release && echo "$PRETTY_NAME"), Linux $(uname -r)"
+    echo "compiler: $(cc --version | head -n 1)"
+    echo "libraries: OpenSSL $(pkg-config --modversion openssl 2>/dev/null), libsodium $(pkg-config --modversion libsodium 2>/dev/null), SQLite $(pkg-config --modversion sqlite3 2>/dev/null), libcurl $(pkg-config --modversion libcurl 2>/dev/null)"
+    echo "build: $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null) in $build"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  } > "$out/machine"
+  for name in "$@"; do
+    echo "== bench-$name"
+    if [ ! -x "$build/bench/bench_$name" ]; then
+      echo "127 0 not built" > "$out/$name.status"
+      echo "bench_$name is not built in $build (its CMake condition is not met)"
+      continue
+    fi
+    t1=$(date +%s)
+    (cd "$build" && QM_SOURCE_DIR="$src" "./bench/bench_$name") 2>&1 | tee "$out/$name.log"
+    rc=${PIPESTATUS[0]}
+    echo "$rc $(( $(date +%s) - t1 ))" > "$out/$name.status"
+    if tail -n 1 "$out/$name.log" | jq -e 'type == "object"' >/dev/null 2>&1; then
+      tail -n 1 "$out/$name.log" > "$out/$name.json"
+    fi
+  done
+  {
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "seconds: $(( $(date +%s) - t0 ))"
+  } >> "$out/machine"
+}
+
+# ------------------------------------------------------------------- report
+OUT=
+# A field of a benchmark's JSON, or "" when absent.
+j() { [ -f "$OUT/$1.json" ] && jq -r --arg k "$2" '.[$k] // empty | tostring' "$OUT/$1.json"; }
+# The same formatted with printf (fmt), or "–" when absent.
+f() { local v; v=$(j "$1" "$2"); if [ -n "$v" ] && [ "$v" != null ]; then LC_NUMERIC=C printf "$3" "$v"; else printf '–'; fi; }
+m() { sed -n "s/^$1: //p" "$OUT/machine"; }
+yes_no() { case "$1" in true|1) printf '**met**' ;; false|0) printf '**not met**' ;; *) printf '–' ;; esac; }
+# awk arithmetic on fields: calc 'expr' a b ... ($1, $2 ... in expr)
+calc() { local e=$1; shift; awk "BEGIN { \$0 = \"$*\"; print $e }" </dev/null; }
+# The same with a printf format: calcf fmt 'expr' a b ...
+calcf() { local fmt=$1 e=$2; shift 2; awk "BEGIN { \$0 = \"$*\"; printf \"$fmt\", $e }" </dev/null; }
+
+status_line() {
+  local name=$1 rc secs rest
+  if [ ! -f "$OUT/$name.status" ]; then echo "Not run in this run of \`make bench\`."; return 1; fi
+  read -r rc secs rest < "$OUT/$name.status"
+  if [ "$rc" = 127 ] && [ "$rest" = "not built" ]; then
+    echo "Not measured: \`bench_$name\` is not built here (its CMake condition is not met)."; return 1
+  fi
+  if [ ! -f "$OUT/$name.json" ]; then
+    echo "Not measured: \`bench_$name\` exited with $rc after $secs s without its JSON line; its last output:"
+    echo; echo '```'; tail -n 8 "$OUT/$name.log" | cut -c1-200; echo '```'; return 1
+  fi
+  if [ -n "$(j "$name" skipped)" ]; then
+    echo "Skipped on this machine: $(j "$name" skipped)."; return 1
+  fi
+  echo "\`make bench-$name\` took $secs s in this run (exit code $rc)."
+}
+
+gen_machine() {
+  echo "| | |"
+  echo "| --- | --- |"
+  echo "| date | $(m date) |"
+  echo "| processor | $(m cpu), $(m cores) cores ($(m 'cpu flags')) |"
+  echo "| memory | $(m memory) |"
+  echo "| system | $(m system) |"
+  echo "| compiler | $(m compiler) |"
+  echo "| libraries | $(m libraries) |"
+  echo "| build | $(m build) |"
+  echo "| commit | $(m commit) |"
+  echo "| load average (1, 5, 15 min) | $(m 'load before') before, $(m 'load after') after |"
+  echo "| whole \`make bench\` | $(m seconds) s (goal: under 600 s) |"
+}
+
+gen_summary() {
+  echo "| benchmark | figure | QMail | baseline, same run | goal | |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  local r
+  r=$(j e2e l2_curl_ratio)
+  echo "| e2e | level 2 end to end, $(f e2e n %s) messages of 4 KiB (send + sync) | $(f e2e l2_e2e_per_s '%.1f msg/s') | plain curl $(f e2e baseline_curl_e2e_per_s '%.1f msg/s') | within 1.3x of curl | $( [ -n "$r" ] && [ "$r" != "-1.000" ] && yes_no "$(calc '($1 <= 1.3) ? "true" : "false"' "$r")" || printf '–') ($(f e2e l2_curl_ratio '%.2fx')) |"
+  local pb ps pr
+  pb=$(j e2e peak_bytes); ps=$(j e2e peak_send_mib); pr=$(j e2e peak_recv_mib)
+  if [ -n "$pb" ]; then
+    local lim; lim=$(calc '4 * $1 / 1048576' "$pb")
+    echo "| e2e | peak memory sending a $(calc '$1 / 1048576' "$pb") MiB attachment (level 2) | ${ps:-–} MiB | – | below 4x: $lim MiB | $( [ -n "$ps" ] && yes_no "$(calc '($1 < $2) ? "true" : "false"' "$ps $lim")" || printf '–') |"
+    echo "| e2e | peak memory receiving it | ${pr:-–} MiB | – | below $lim MiB | $( [ -n "$pr" ] && yes_no "$(calc '($1 < $2) ? "true" : "false"' "$pr $lim")" || printf '–') |"
+  fi
+  local l1 l2 g
+  l1=$(j crypto l1_memcpy_ratio); l2=$(j crypto l2_memcpy_ratio); g=$(j crypto min_gpg_factor)
+  echo "| crypto | level 2 encryption, 25 MiB | $(f crypto l2_enc_25m '%.0f MB/s') | memcpy $(f crypto baseline_memcpy_25m '%.0f MB/s') | within 3x of memcpy | $( [ -n "$l2" ] && yes_no "$(calc '($1 <= 3) ? "true" : "false"' "$l2")" || printf '–') ($(f crypto l2_memcpy_ratio '%.1fx')) |"
+  echo "| crypto | level 1 encryption, 25 MiB | $(f crypto l1_enc_25m '%.0f MB/s') | memcpy $(f crypto baseline_memcpy_25m '%.0f MB/s') | within 2x of memcpy | $( [ -n "$l1" ] && yes_no "$(calc '($1 <= 2) ? "true" : "false"' "$l1")" || printf '–') ($(f crypto l1_memcpy_ratio '%.1fx')) |"
+  echo "| crypto | slowest level against gpg, 25 MiB | $(f crypto min_gpg_factor '%.1fx gpg') | gpg $(f crypto baseline_gpg_enc_25m '%.0f') / $(f crypto baseline_gpg_dec_25m '%.0f') MB/s | at least 5x | $( [ -n "$g" ] && yes_no "$(calc '($1 >= 5) ? "true" : "false"' "$g")" || printf '–') |"
+  local s; s=$(j store list50_ms)
+  echo "| store | newest 50 of INBOX, $(f store messages %s) messages | $(f store list50_ms '%.3f ms') | plain SQLite $(f store baseline_list50_ms '%.3f ms') | under 5 ms | $( [ -n "$s" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$s")" || printf '–') |"
+  echo "| store | deep page (keyset) | $(f store deep_keyset_ms '%.3f ms') | plain SQLite $(f store baseline_deep_keyset_ms '%.3f ms') | under 5 ms | $( [ -n "$(j store deep_keyset_ms)" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$(j store deep_keyset_ms)")" || printf '–') |"
+  local k p
+  k=$(j kme keys_per_s); p=$(j kme p99_ms)
+  echo "| kme | enc_keys, 1 x 256-bit key | $(f kme keys_per_s '%.0f keys/s') | Get status $(f kme baseline_status_per_s '%.0f req/s') | at least 10,000 | $( [ -n "$k" ] && yes_no "$(calc '($1 >= 10000) ? "true" : "false"' "$k")" || printf '–') |"
+  echo "| kme | enc_keys p99 latency | $(f kme p99_ms '%.2f ms') | Get status $(f kme baseline_status_p99_ms '%.2f ms') | under 5 ms | $( [ -n "$p" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$p")" || printf '–') |"
+  local w rd
+  w=$(j web inbox_page_ms); rd=$(j web render_ms)
+  echo "| web | first inbox page at the API, $(f web messages %s) messages | $(f web inbox_page_ms '%.2f ms') | – | under 20 ms | $( [ -n "$w" ] && yes_no "$(calc '($1 < 20) ? "true" : "false"' "$w")" || printf '–') |"
+  echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under 300 ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc '($1 < 300) ? "true" : "false"' "$rd")" || printf '–') |"
+  local secs; secs=$(m seconds)
+  echo "| all | whole \`make bench\` | ${secs:-–} s | – | under 600 s | $( [ -n "$secs" ] && yes_no "$(calc '($1 < 600) ? "true" : "false"' "$secs")" || printf '–') |"
+}
+
+gen_qkd() {
+  if [ ! -f "$OUT/e2e.json" ]; then status_line e2e; return; fi
+  local m4 mb
+  m4=$(j e2e l2_mime_bytes); mb=$(j e2e l2_big_mime_bytes)
+  echo "Per message and recipient, counted from the key IDs each outbox entry"
+  echo "reserved times the size of the keys the KME handed out (e2e run), beside"
+  echo "the formula. The 4 KiB message is ${m4:-–} bytes of plaintext MIME, the"
+  echo "$(calc '$1 / 1048576' "$(j e2e big_bytes)") MiB attachment ${mb:-–} bytes (base64 inside the MIME)."
+  echo
+  echo "| level | 4 KiB message, measured | formula | $(calc '$1 / 1048576' "$(j e2e big_bytes)") MiB attachment, measured | formula |"
+  echo "| --- | --- | --- | --- | --- |"
+  local l1big l1f
+  if [ -n "$(j e2e l1_key_bytes_10m)" ]; then
+    l1big="$(f e2e l1_key_bytes_10m '%s bytes')"
+  else
+    l1big="not measured: $(j e2e skipped_l1_10m)"
+  fi
+  l1f=$( [ -n "$mb" ] && calc '$1 + 32' "$mb")
+  echo "| 1 one-time pad | $( [ -n "$(j e2e l1_key_bytes_4k)" ] && f e2e l1_key_bytes_4k '%s bytes' || echo "not measured: $(j e2e skipped_l1_4k)") ($(f e2e l1_key_ids_4k '%.0f') keys) | MIME + 32 = $(f e2e l1_key_formula_4k '%s') bytes | $l1big | MIME + 32 = ${l1f:-–} bytes |"
+  echo "| 2 QKD + AES-256-GCM | $(f e2e l2_key_bytes_4k '%s bytes') ($(f e2e l2_key_ids_4k '%.0f') key) | 32 bytes | $(f e2e l2_key_bytes_10m '%s bytes') | 32 bytes |"
+  echo "| 3 post-quantum | none | none | none | none |"
+  echo "| 4 classical | none | none | none | none |"
+  echo
+  local lk le
+  lk=$(j kme link_bits_per_s); le=$(j e2e link_bits_per_s)
+  echo "The client takes level-1 key in whole keys of the KME's largest size"
+  echo "(1 KiB here), so up to 1,023 bytes more than the formula leave the pool"
+  echo "per recipient and are destroyed unused. The simulated link distilled"
+  echo "$(f kme link_bits_per_s '%.2f' | awk '{ if ($1 != "–") printf "%.2f", $1 / 1e6; else printf "–" }') Mbit/s in bench-kme (two KMEs) and $( [ -n "$le" ] && calcf %.2f '$1 / 1e6' "$le" || echo –) Mbit/s alice -> bob during"
+  echo "bench-e2e (three KMEs, three links sharing the machine); at that rate a"
+  echo "4 KiB level-1 message costs $( [ -n "$le" ] && [ -n "$m4" ] && calcf %.0f '($1 + 32) * 8 / $2 * 1000' "$m4 $le" || echo –) ms of distillation and the"
+  echo "$(calc '$1 / 1048576' "$(j e2e big_bytes)") MiB attachment $( [ -n "$le" ] && [ -n "$mb" ] && calcf %.0f '($1 + 32) * 8 / $2' "$mb $le" || echo –) s."
+}
+
+# One row of the e2e table: name prefix
+e2e_row() {
+  local name=$1 p=$2
+  if [ -n "$(j e2e "${p}_send_per_s")" ]; then
+    echo "| $name | $(f e2e "${p}_send_per_s" '%.1f') | $(f e2e "${p}_sync_per_s" '%.1f') | $(f e2e "${p}_e2e_per_s" '%.1f') | $(f e2e "${p}_send_cpu_ms" '%.1f') | $(f e2e "${p}_sync_cpu_ms" '%.1f') | $(f e2e "${p}_big_send_s" '%.2f') | $(f e2e "${p}_big_sync_s" '%.2f') |"
+  else
+    echo "| $name | skipped: $(j e2e "skipped_${p}_4k") | | | | | | |"
+  fi
+}
+
+gen_e2e() {
+  status_line e2e || return
+  local n; n=$(j e2e n)
+  echo
+  echo "$n messages of 4 KiB (text) and one $(calc '$1 / 1048576' "$(j e2e big_bytes)") MiB attachment per level, alice -> bob."
+  echo "Rates in messages per second of wall-clock time; CPU in ms per message"
+  echo "(QMail: the client's own process; curl: the curl processes)."
+  echo
+  echo "| | send msg/s | sync + decrypt msg/s | end to end msg/s | send CPU ms | sync CPU ms | 10 MiB send s | 10 MiB sync s |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  e2e_row "level 1" l1
+  e2e_row "level 2" l2
+  e2e_row "level 3" l3
+  e2e_row "level 4" l4
+  echo "| baseline: plain curl | $(f e2e baseline_curl_send_per_s '%.1f') | $(f e2e baseline_curl_fetch_per_s '%.1f') | $(f e2e baseline_curl_e2e_per_s '%.1f') | $(f e2e baseline_curl_send_cpu_ms '%.1f') | $(f e2e baseline_curl_fetch_cpu_ms '%.1f') | $(f e2e baseline_curl_big_send_s '%.2f') | $(f e2e baseline_curl_big_fetch_s '%.2f') |"
+  echo
+  echo "- Level 2 end to end takes $(f e2e l2_curl_ratio '%.2fx') the time of plain curl (goal: within 1.3x)."
+  if [ -n "$(j e2e skipped_l1_10m)" ]; then
+    echo "- Level 1, $(calc '$1 / 1048576' "$(j e2e big_bytes)") MiB: skipped, $(j e2e skipped_l1_10m)."
+  fi
+  if [ -n "$(j e2e peak_send_mib)" ]; then
+    echo "- Peak memory, $(calc '$1 / 1048576' "$(j e2e peak_bytes)") MiB attachment at level 2 (VmHWM of a fresh process):"
+    echo "  sending $(j e2e peak_send_mib) MiB ($(j e2e peak_send_increase_mib) MiB above the process before the"
+    echo "  attachment existed), receiving $(f e2e peak_recv_mib %s) MiB ($(f e2e peak_recv_increase_mib %s) MiB above the"
+    echo "  process before the sync); goal below 4x the attachment."
+  fi
+  if [ -n "$(j e2e peak_note)" ]; then
+    echo "- Note: $(j e2e peak_note)."
+  fi
+}
+
+gen_crypto() {
+  status_line crypto || return
+  echo
+  echo "| level | enc 1 KiB | dec 1 KiB | enc 1 MiB | dec 1 MiB | enc 25 MiB | dec 25 MiB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  local names=("" "1 one-time pad + Poly1305" "2 QKD key, HKDF, AES-256-GCM" "3 ML-KEM-768 + X25519, ML-DSA-65 + Ed25519" "4 X25519, Ed25519")
+  for l in 1 2 3 4; do
+    printf '| %s' "${names[$l]}"
+    for s in 1k 1m 25m; do printf ' | %s | %s' "$(f crypto "l${l}_enc_$s" "%'.1f")" "$(f crypto "l${l}_dec_$s" "%'.1f")"; done
+    echo " |"
+  done
+  echo "| baseline memcpy (25 MiB) | | | | | $(f crypto baseline_memcpy_25m "%'.0f") | |"
+  echo "| baseline gpg AES256 (25 MiB) | | | | | $(f crypto baseline_gpg_enc_25m '%.1f') | $(f crypto baseline_gpg_dec_25m '%.1f') |"
+  echo
+  echo "MB/s of plaintext per second of CPU time. Ratios at 25 MiB: memcpy / level 1 $(f crypto l1_memcpy_ratio '%.1fx') (goal 2x), memcpy / level 2 $(f crypto l2_memcpy_ratio '%.1fx') (goal 3x), slowest level / gpg $(f crypto min_gpg_factor '%.1fx') (goal 5x)."
+}
+
+gen_store() {
+  status_line store || return
+  echo
+  echo "| figure | store | plain SQLite table |"
+  echo "| --- | --- | --- |"
+  echo "| insert | $(f store insert_per_s "%'.0f") messages/s | $(f store baseline_insert_per_s "%'.0f") messages/s |"
+  echo "| list newest 50 of INBOX | $(f store list50_ms '%.3f') ms | $(f store baseline_list50_ms '%.3f') ms |"
+  echo "| deep page, keyset | $(f store deep_keyset_ms '%.3f') ms | $(f store baseline_deep_keyset_ms '%.3f') ms |"
+  echo "| deep page, OFFSET | $(f store deep_offset_ms '%.1f') ms | $(f store baseline_deep_offset_ms '%.1f') ms |"
+  echo "| search: first query, builds the in-memory FTS5 index | $(f store search_build_ms "%'.0f") ms | – |"
+  echo "| search: next query (a phrase) | $(f store search_ms '%.3f') ms | – |"
+  echo "| unlock (Argon2id, 256 MiB), wall clock | $(f store unlock_ms "%'.0f") ms | open plain database: $(f store baseline_open_ms '%.3f') ms |"
+  echo "| unlock, CPU time | $(f store unlock_cpu_ms "%'.0f") ms | – |"
+  echo
+  echo "$(f store messages "%'.0f") messages; the list query uses the \`msg_list\` index: $(f store plan_index %s)."
+}
+
+gen_kme() {
+  status_line kme || return
+  echo
+  echo "| figure | qkme | baseline: Get status, same connections | goal |"
+  echo "| --- | --- | --- | --- |"
+  echo "| enc_keys, 1 x 256-bit key, $(f kme connections %s) connections | $(f kme keys_per_s "%'.0f") keys/s | $(f kme baseline_status_per_s "%'.0f") requests/s | >= 10,000 |"
+  echo "| p50 latency | $(f kme p50_ms '%.3f') ms | $(f kme baseline_status_p50_ms '%.3f') ms | |"
+  echo "| p99 latency | $(f kme p99_ms '%.2f') ms | $(f kme baseline_status_p99_ms '%.2f') ms | < 5 ms |"
+  echo "| errors | $(f kme errors %s) | | |"
+  echo "| BB84 distilled rate, one thread | $(f kme bb84_bits_per_s_one_thread '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }') (QBER $(f kme bb84_qber '%.4f')) | | |"
+  echo "| BB84 distilled rate, the link (2 threads) | $(f kme link_bits_per_s '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }') | | |"
+  echo "| 1 MiB level-1 attachment from an empty pool | $(f kme attachment_1mib_s '%.1f') s | | a few seconds |"
+}
+
+gen_web() {
+  status_line web || return
+  echo
+  echo "| figure | median | p95 | goal |"
+  echo "| --- | --- | --- | --- |"
+  echo "| first inbox page, cold (50 rows + counts) | $(f web inbox_page_cold_ms '%.2f') ms | | |"
+  echo "| first inbox page (50 rows + counts) | $(f web inbox_page_ms '%.2f') ms | $(f web inbox_page_p95_ms '%.2f') ms | < 20 ms |"
+  echo "| deep page through the cursor | $(f web deep_page_ms '%.2f') ms | | |"
+  echo "| open a cached message | $(f web open_message_ms '%.2f') ms | $(f web open_message_p95_ms '%.2f') ms | |"
+  echo "| Chromium: navigation to first rows | $(f web render_ms '%.0f') ms | | < 300 ms |"
+  echo
+  echo "$(f web messages "%'.0f") messages in the store."
+}
+
+report() {
+  OUT=$1
+  local doc=$2 tmp block
+  [ -f "$OUT/machine" ] || die "no results in $OUT: run 'scripts/bench-report.sh run' first"
+  [ -f "$doc" ] || die "$doc is missing"
+  tmp=$(mktemp "$doc.XXXXXX") || die "cannot write next to $doc"
+  # Copy the document, replacing each generated block.
+  local skipping=
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [ -n "$skipping" ]; then
+      if [ "$line" = "<!-- /generated:$skipping -->" ]; then
+        echo "$line" >> "$tmp"; skipping=
+      fi
+      continue
+    fi
+    echo "$line" >> "$tmp"
+    case "$line" in
+      '<!-- generated:'*' -->')
+        block=${line#<!-- generated:}; block=${block% -->}
+        case "$block" in
+          machine|summary|qkd|e2e|crypto|store|kme|web) "gen_$block" >> "$tmp" ;;
+          *) rm -f "$tmp"; die "unknown generated block '$block' in $doc" ;;
+        esac
+        skipping=$block ;;
+    esac
+  done < "$doc"
+  if [ -n "$skipping" ]; then rm -f "$tmp"; die "block '$skipping' in $doc has no end marker"; fi
+  mv "$tmp" "$doc" || die "cannot replace $doc"
+  echo "bench-report: wrote $doc"
+}
+
+case "${1:-}" in
+  run) shift; [ $# -ge 2 ] || die "usage: $0 run BUILD OUT NAME..."; run "$@" ;;
+  report) shift; [ $# -eq 2 ] || die "usage: $0 report OUT DOC"; report "$@" ;;
+  *) die "usage: $0 run BUILD OUT NAME... | report OUT DOC" ;;
+esac
