@@ -818,7 +818,9 @@ static void usage(void)
 	    "next free\n               one); 0 picks free ports\n"
 	    "\n"
 	    "When everything runs, DIR/ready lists the addresses and "
-	    "passphrases.\n",
+	    "passphrases.\nExit status: 0 when stopped with Ctrl-C or "
+	    "SIGTERM, 1 on an error, 130 when\nstopped before it was "
+	    "ready.\n",
 	    QM_DEMO_STATE);
 }
 
@@ -959,7 +961,13 @@ out:
 	if (stop_flag)
 		say("stopping...");
 	stop_all(&d);
-	say("everything stopped%s", rc ? " (after an error)" : "");
+	if (rc && stop_flag) {
+		say("everything stopped (interrupted before the demo was "
+		    "ready)");
+		rc = 130;
+	} else {
+		say("everything stopped%s", rc ? " (after an error)" : "");
+	}
 	if (d.log)
 		fclose(d.log);
 	return rc;
