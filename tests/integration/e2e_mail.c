@@ -509,6 +509,71 @@ static void test_smtp_outage(void **state)
 	}
 }
 
+/* Level 1 with too little key: a clear refusal with the figures, nothing
+ * in the outbox; with a fallback level it goes at that level, said. */
+static void test_level1_short(void **state)
+{
+	struct qm_error e;
+	struct qm_client_compose m;
+	struct qm_client_attachment att;
+	struct qm_client_sent sent;
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	size_t size = 17u * 1024 * 1024; /* more than a 16 MiB pool */
+	unsigned char *data;
+	int64_t *ids = NULL;
+	size_t n_before = 0, n_after = 0;
+
+	(void)state;
+	if (skipped)
+		skip();
+	data = make_att(size, 99);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "too big for the pad";
+	m.text = "x\n";
+	att.name = "big.bin";
+	att.type = NULL;
+	att.data = data;
+	att.len = size;
+	m.att = &att;
+	m.natt = 1;
+	m.level = 1;
+	qm_error_clear(&e);
+	assert_ok(qm_store_outbox_list(qm_client_store(W.c[W_ALICE]), 0,
+	                               QM_OUTBOX_PENDING, 0, &ids, &n_before,
+	                               &e));
+	free(ids);
+	assert_int_equal(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent,
+	                                &e),
+	                 QM_ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "level 1 needs"));
+	assert_non_null(strstr(e.msg, "bytes of QKD key"));
+	assert_non_null(strstr(e.msg, "holds"));
+	assert_int_equal(sent.n_outbox, 0);
+	assert_ok(qm_store_outbox_list(qm_client_store(W.c[W_ALICE]), 0,
+	                               QM_OUTBOX_PENDING, 0, &ids, &n_after,
+	                               &e));
+	free(ids);
+	assert_int_equal(n_after, n_before);
+
+	/* allowed to fall back: goes at level 3, and says so */
+	m.fallback_level = 3;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
+	assert_int_equal(sent.level, 3);
+	assert_true(sent.fell_back);
+	assert_non_null(strstr(sent.note, "level 1 was not available"));
+	free(data);
+	{
+		struct qm_client_sync_stats st;
+
+		assert_ok(qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL,
+		                         &st, &e));
+	}
+}
+
 static void test_kme_outage(void **state)
 {
 	struct qm_error e;
@@ -562,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_tamper_key_id_header),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_smtp_outage),
+		cmocka_unit_test(test_level1_short),
 		cmocka_unit_test(test_kme_outage),
 	};
 
