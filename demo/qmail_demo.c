@@ -868,12 +868,16 @@ static int parse_args(struct demo *d, int argc, char **argv)
 		    pathf(d->state, sizeof(d->state), "%s/%s", cwd, state))
 			goto toolong;
 	}
-	if (strlen(d->state) > 120)
+	/* Dovecot's sockets go in STATE/qmt-mail-XXXXXX/run/token-login/...,
+	 * and a socket path has at most 107 bytes */
+	if (strlen(d->state) > 60)
 		goto toolong;
 	return 0;
 toolong:
 	fprintf(stderr, "qmail-demo: the state folder's path must be at most "
-	                "120 characters (the mail servers' socket paths)\n");
+	                "60 characters (Dovecot's socket paths below it are "
+	                "limited to 107):\n"
+	                "choose a shorter --state DIR\n");
 	return 2;
 }
 
