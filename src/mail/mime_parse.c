@@ -34,6 +34,60 @@ static void limits(const struct qm_mail_limits *l, struct lim *o)
 	    l && l->max_header_len ? l->max_header_len : DEF_MAXHEADERLEN;
 }
 
+/*
+ * Counts the lines that open a part ("--" and a declared boundary, not a
+ * closing "--b--") before GMime sees the bytes: GMime builds every part of
+ * a "many tiny parts" bomb (and takes seconds for a few MB) before the walk
+ * below could count them. Each such line is one child part, so the walk's
+ * count is at least one more than this. At most maxb boundaries are looked
+ * at (count_boundaries has checked there are no more).
+ */
+static size_t count_delimiters(const unsigned char *p, size_t n, size_t maxb)
+{
+	struct {
+		const unsigned char *s;
+		size_t len;
+	} *bv = calloc(maxb ? maxb : 1, sizeof(*bv));
+	size_t nb = 0, c = 0;
+
+	if (!bv)
+		return 0; /* the walk still counts */
+	for (size_t i = 0; i + 9 < n && nb < maxb; i++) {
+		size_t j, k;
+
+		if ((p[i] != 'b' && p[i] != 'B') ||
+		    strncasecmp((const char *)p + i, "boundary=", 9) != 0)
+			continue;
+		j = i + 9;
+		if (j < n && p[j] == '"')
+			j++;
+		for (k = j; k < n && k - j < 200 && p[k] != '"' && p[k] != ';' &&
+		            p[k] != ' ' && p[k] != '\t' && p[k] != '\r' &&
+		            p[k] != '\n';
+		     k++)
+			;
+		if (k > j) {
+			bv[nb].s = p + j;
+			bv[nb++].len = k - j;
+		}
+	}
+	for (size_t i = 0; nb && i + 2 < n; i++) {
+		if (p[i] != '-' || (i && p[i - 1] != '\n') || p[i + 1] != '-')
+			continue;
+		for (size_t b = 0; b < nb; b++) {
+			size_t e = i + 2 + bv[b].len;
+
+			if (e <= n && memcmp(p + i + 2, bv[b].s, bv[b].len) == 0 &&
+			    !(e + 1 < n && p[e] == '-' && p[e + 1] == '-')) {
+				c++;
+				break;
+			}
+		}
+	}
+	free(bv);
+	return c;
+}
+
 /* Counts "boundary=" before GMime sees the bytes: a nesting bomb needs one
  * per level, so this bounds GMime's own recursion. */
 static size_t count_boundaries(const unsigned char *p, size_t n)
@@ -359,6 +413,10 @@ static enum qm_err parse_message(const void *msg, size_t len,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "the message has more than %zu multipart "
 		                    "boundaries",
+		                    l->parts);
+	if (count_delimiters(msg, len, l->parts) >= l->parts)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the message has more than %zu parts",
 		                    l->parts);
 	mail_gmime_init();
 	s = g_mime_stream_mem_new_with_buffer(msg, len);
