@@ -299,7 +299,9 @@ async function main() {
         if (await frame.count()) {
           const sb = await frame.getAttribute('sandbox');
           check(!/allow-scripts|allow-same-origin/.test(sb), `iframe sandbox too loose: ${sb}`);
-          await frame.evaluate((f) => new Promise((r) => { if (f.contentDocument === null) r(); else f.addEventListener('load', () => r(), { once: true }); setTimeout(r, 2000); }));
+          // the sanitised HTML is really shown (the frame got the session)
+          const shown = await B.frameLocator('#reader iframe.htmlmail').locator('body').textContent({ timeout: T });
+          check(/xss \d+/.test(shown), `the HTML part is not shown: ${shown.slice(0, 200)}`);
         }
         opened++;
       }
