@@ -11,6 +11,7 @@
  * walls, not the only one.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -55,9 +56,12 @@ static const char *const allowed_attrs[] = {
 	"abbr", "scope", "datetime", "open", "style", NULL
 };
 
+/* An attribute as found: its name, and its raw value inside the input
+ * (decoded only when it is used). */
 struct attr {
 	char name[MAXNAME];
-	char value[MAXVALUE];
+	const char *raw;
+	size_t rawlen;
 };
 
 struct san {
@@ -71,6 +75,7 @@ struct san {
 	char stack[MAXDEPTH][MAXNAME];
 	int depth;
 	struct attr attrs[MAXATTRS];
+	char value[MAXVALUE]; /* one decoded attribute value at a time */
 };
 
 static int in_list(const char *const *list, const char *s)
@@ -256,19 +261,41 @@ static void decode_value(const char *p, size_t n, char *dst, size_t cap)
 	dst[dl] = '\0';
 }
 
-/* The URL with ASCII whitespace and control characters removed and the
- * scheme part lower-cased, as browsers compare it. */
+/*
+ * The URL as a browser reads it: leading and trailing spaces and control
+ * characters dropped, tab, CR and LF dropped anywhere, the scheme
+ * lower-cased, and the remaining spaces percent-encoded. The check and the
+ * output both use this form, so what was checked is what the browser gets.
+ */
 static void normalise_url(const char *in, char *out, size_t cap)
 {
-	size_t i, o = 0;
+	size_t i, o = 0, end = strlen(in);
 	int in_scheme = 1;
 
-	for (i = 0; in[i] && o + 1 < cap; i++) {
+	i = 0;
+	while (i < end && (unsigned char)in[i] <= 0x20)
+		i++;
+	while (end > i && (unsigned char)in[end - 1] <= 0x20)
+		end--;
+	for (; i < end && o + 4 < cap; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c <= 0x20 || c == 0x7f)
+		if (c == '\t' || c == '\n' || c == '\r')
 			continue;
+		if (c < 0x20 || c == 0x7f) {
+			o = 0; /* a control byte inside: not a URL we keep */
+			break;
+		}
 		if (c == ':' || c == '/' || c == '?' || c == '#')
 			in_scheme = 0;
+		if (c == ' ') {
+			if (in_scheme) {
+				o = 0;
+				break;
+			}
+			memcpy(out + o, "%20", 3);
+			o += 3;
+			continue;
+		}
 		out[o++] = in_scheme ? (char)tolower(c) : (char)c;
 	}
 	out[o] = '\0';
@@ -455,8 +482,8 @@ static size_t read_attrs(struct san *s, struct attr *attrs, size_t max,
 		if (name[0] == '\0' || n >= max)
 			continue;
 		qm_strlcpy(attrs[n].name, name, sizeof(attrs[n].name));
-		decode_value(v ? v : "", v ? vl : 0, attrs[n].value,
-		             sizeof(attrs[n].value));
+		attrs[n].raw = v ? v : "";
+		attrs[n].rawlen = v ? vl : 0;
 		n++;
 	}
 	return n;
@@ -480,15 +507,20 @@ static void start_tag(struct san *s, const char *tag)
 	if (strcmp(tag, "img") == 0) {
 		int have_src = 0;
 		for (k = 0; k < n; k++)
-			if (strcmp(list[k].name, "src") == 0 &&
-			    src_ok(list[k].value, s->remote))
-				have_src = 1;
+			if (strcmp(list[k].name, "src") == 0) {
+				decode_value(list[k].raw, list[k].rawlen, s->value,
+				             sizeof(s->value));
+				if (src_ok(s->value, s->remote))
+					have_src = 1;
+			}
 		if (!have_src) {
 			/* keep the alt text so the reader knows an image was here */
 			for (k = 0; k < n; k++)
-				if (strcmp(list[k].name, "alt") == 0 && list[k].value[0]) {
+				if (strcmp(list[k].name, "alt") == 0 && list[k].rawlen) {
+					decode_value(list[k].raw, list[k].rawlen, s->value,
+					             sizeof(s->value));
 					puts_(s, "[");
-					put_text_plain(s, list[k].value);
+					put_text_plain(s, s->value);
 					puts_(s, "]");
 				}
 			return;
@@ -499,13 +531,16 @@ static void start_tag(struct san *s, const char *tag)
 	puts_(s, "<");
 	puts_(s, tag);
 	for (k = 0; k < n; k++) {
-		const char *an = list[k].name, *av = list[k].value;
-		if (strcmp(an, "href") == 0) {
-			if (strcmp(tag, "a") == 0 && href_ok(av))
-				put_attr(s, "href", av);
-		} else if (strcmp(an, "src") == 0) {
-			if (strcmp(tag, "img") == 0 && src_ok(av, s->remote))
-				put_attr(s, "src", av);
+		const char *an = list[k].name, *av = s->value;
+		decode_value(list[k].raw, list[k].rawlen, s->value, sizeof(s->value));
+		if (strcmp(an, "href") == 0 || strcmp(an, "src") == 0) {
+			char url[MAXVALUE];
+			normalise_url(av, url, sizeof(url));
+			if (strcmp(an, "href") == 0 && strcmp(tag, "a") == 0 && href_ok(url))
+				put_attr(s, "href", url);
+			else if (strcmp(an, "src") == 0 && strcmp(tag, "img") == 0 &&
+			         src_ok(url, s->remote))
+				put_attr(s, "src", url);
 		} else if (strcmp(an, "style") == 0) {
 			if (style_ok(av))
 				put_attr(s, "style", av);
@@ -548,9 +583,12 @@ enum qm_err qm_web_html_sanitize(const char *html, size_t len,
 
 	if (!html || !out)
 		return qm_error_set(err, QM_ERR_INVAL, "sanitise: no input");
-	s = calloc(1, sizeof(*s));
+	/* malloc, not calloc: the attribute scratch space (about 260 KB) is
+	 * written before it is read, so only the header needs clearing */
+	s = malloc(sizeof(*s));
 	if (!s)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory sanitising HTML");
+	memset(s, 0, offsetof(struct san, attrs));
 	s->p = html;
 	s->len = len;
 	s->remote = remote_images;
