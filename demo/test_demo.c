@@ -511,7 +511,7 @@ static void test_demo_runs_and_stops(void **unused)
 	for (int run = 0; run < (getenv("QM_SANITIZED") ? 1 : 2); run++) {
 		pid = demo_start();
 		assert_true(pid > 0);
-		assert_int_equal(wait_ready(pid, 180000), 0);
+		assert_int_equal(wait_ready(pid, 240000), 0);
 		read_ready(u);
 		check_gui(&u[0], alice_inbox, 4);
 		check_gui(&u[1], bob_inbox, 4);
