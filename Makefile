@@ -54,7 +54,7 @@ check: deps lint
 # then docs/PERFORMANCE.md rewritten from them (scripts/bench-report.sh).
 # The end-to-end run sends BENCH_E2E_N messages per level to stay in the
 # 10-minute budget on a shared 2-core machine (`make bench-e2e`: 200).
-BENCH_E2E_N ?= 100
+BENCH_E2E_N ?= 50
 bench: build
 	QM_BENCH_E2E_N=$${QM_BENCH_E2E_N:-$(BENCH_E2E_N)} \
 	  bash scripts/bench-report.sh run $(BUILD) $(BUILD)/bench-results $(BENCHES)
@@ -76,7 +76,7 @@ fuzz: deps
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c')
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c' 'demo/*.c')
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

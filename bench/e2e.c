@@ -291,6 +291,8 @@ static void qmail_batch(int level, size_t n, size_t att_len,
 
 	if (!ids)
 		die("out of memory", NULL);
+	printf("level %d: %zu message%s of %zu bytes...\n", level, n,
+	       n == 1 ? "" : "s", att_len ? att_len : (size_t)SMALL);
 	b->n = n;
 	t0 = qm_mono_ns();
 	c0 = cpu_of(RUSAGE_SELF);
@@ -424,6 +426,8 @@ static void curl_batch(size_t n, size_t att_len, struct batch *b)
 	double c0;
 	size_t min_size = att_len ? att_len * 4 / 3 : SMALL;
 
+	printf("plain curl: %zu message%s of %zu bytes...\n", n,
+	       n == 1 ? "" : "s", att_len ? att_len : (size_t)SMALL);
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d",
 	         W.mail.submission_port);
 	snprintf(userpw, sizeof(userpw), "%s:%s", qmt_mail_addr(W_ALICE),
@@ -528,17 +532,26 @@ static int wait_l1(uint64_t need, uint64_t deadline, char *why, size_t n)
 {
 	uint64_t pool = 0, now = qm_mono_ns();
 	int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
-	double rate;
+	double rate = link_rate(&pool), eta;
 
-	if (world_wait_pool(&W, W_ALICE, W_BOB, need, left) == 0)
+	if (pool >= need)
+		return 0;
+	/* waiting is pointless when the link cannot make it in time */
+	eta = rate > 0 ? (double)(need - pool) * 8 / rate : 1e9;
+	if (eta * 1000 <= left &&
+	    world_wait_pool(&W, W_ALICE, W_BOB, need, left) == 0)
 		return 0;
 	rate = link_rate(&pool);
 	snprintf(why, n,
 	         "needs %llu bytes of QKD key alice->bob; the pool held %llu "
-	         "after waiting within the %ld s budget (link distils %.2f "
-	         "Mbit/s)",
+	         "and the link distils %.2f Mbit/s on this loaded machine, "
+	         "about %.0f s more, beyond the %ld s budget",
 	         (unsigned long long)need, (unsigned long long)pool,
-	         env_long("QM_BENCH_E2E_L1_WAIT_S", 150, 0, 3600), rate / 1e6);
+	         rate / 1e6,
+	         rate > 0 ? (double)(need - (pool < need ? pool : need)) * 8 /
+	                        rate
+	                  : -1.0,
+	         env_long("QM_BENCH_E2E_L1_WAIT_S", 150, 0, 3600));
 	return -1;
 }
 
@@ -602,8 +615,17 @@ static int peak_child(int argc, char **argv)
 			                  "sync opened %zu messages, not 1",
 			                  st.decrypted);
 	}
-	printf("%d %ld %ld %lld %s\n", (int)rc, status_kb("VmHWM"), rss0,
-	       (long long)oid, rc ? qm_error_msg(&e) : "ok");
+	{
+		/* one line: the server's reply may hold line breaks */
+		char msg[QM_ERR_MSGMAX];
+
+		qm_strlcpy(msg, rc ? qm_error_msg(&e) : "ok", sizeof(msg));
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p < 32)
+				*p = ' ';
+		printf("%d %ld %ld %lld %s\n", (int)rc, status_kb("VmHWM"),
+		       rss0, (long long)oid, msg);
+	}
 	qm_client_free(&c);
 	return 0;
 }

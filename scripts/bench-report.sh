@@ -300,7 +300,7 @@ report() {
     esac
   done < "$doc"
   if [ -n "$skipping" ]; then rm -f "$tmp"; die "block '$skipping' in $doc has no end marker"; fi
-  mv "$tmp" "$doc" || die "cannot replace $doc"
+  chmod 644 "$tmp" && mv "$tmp" "$doc" || die "cannot replace $doc"
   echo "bench-report: wrote $doc"
 }
 
