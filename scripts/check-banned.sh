@@ -5,7 +5,7 @@
 # atoll) or clears what looks like a secret with memset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files -co --exclude-standard -- 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c' 2>/dev/null || true)
+files=$(git ls-files -co --exclude-standard -- 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c' 'demo/*.c' 2>/dev/null || true)
 [ -n "$files" ] || exit 0
 bad=0
 if out=$(grep -nE '(^|[^_[:alnum:]])(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll)[[:space:]]*\(' $files); then

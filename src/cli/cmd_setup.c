@@ -155,7 +155,12 @@ static const char account_help[] =
 	"  --level N             default security level, 1-4 (default 2)\n"
 	"\n"
 	"`account test` connects to SMTP, IMAP or POP3 and the KME and reports\n"
-	"each; it sends nothing.\n";
+	"each; it sends nothing.\n"
+	"\n"
+	"       qmail account secret ADDR --password-file F | --oauth2-token-file F\n"
+	"\n"
+	"replaces the account's password, or its OAuth2 access token (for\n"
+	"example after the provider issued a new one), sealed in the vault.\n";
 
 static int account_add(struct cli *g, int argc, char **argv)
 {
@@ -335,6 +340,49 @@ int cmd_account(struct cli *g, int argc, char **argv)
 		if (qm_store_account_delete(qm_client_store(g->client), id, &e))
 			return cli_fail(&e);
 		printf("account %s removed\n", argv[2]);
+		return 0;
+	}
+	if (strcmp(argv[1], "secret") == 0) {
+		struct qm_store_account a;
+		struct qm_buf secret;
+		const char *file;
+		int oauth;
+
+		if (argc != 5 || (strcmp(argv[3], "--password-file") &&
+		                  strcmp(argv[3], "--oauth2-token-file")))
+			return cli_usage("account secret",
+			                 "give ADDR and --password-file F or "
+			                 "--oauth2-token-file F");
+		oauth = argv[3][2] == 'o';
+		file = argv[4];
+		if ((rc = cli_open_unlocked(g)) ||
+		    (rc = cli_account_pick(g, argv[2], &id)))
+			return rc;
+		qm_buf_init_secure(&secret, 64 * 1024);
+		rc = qm_file_read(file, 64 * 1024, &secret, &e);
+		while (!rc && secret.len &&
+		       (secret.data[secret.len - 1] == '\n' ||
+		        secret.data[secret.len - 1] == '\r'))
+			secret.data[--secret.len] = '\0';
+		if (!rc && secret.len == 0)
+			rc = qm_error_set(&e, QM_ERR_INVAL, "%s is empty", file);
+		if (!rc)
+			rc = qm_store_secret_set(qm_client_store(g->client), id,
+			                         oauth ? QM_SECRET_OAUTH_ACCESS
+			                               : QM_SECRET_PASSWORD,
+			                         secret.data, secret.len, &e);
+		qm_buf_free(&secret);
+		if (!rc && qm_store_account_get(qm_client_store(g->client), id,
+		                                &a, &e) == QM_OK &&
+		    a.auth != (oauth ? QM_AUTH_OAUTH2 : QM_AUTH_PASSWORD)) {
+			a.auth = oauth ? QM_AUTH_OAUTH2 : QM_AUTH_PASSWORD;
+			rc = qm_store_account_update(qm_client_store(g->client),
+			                             &a, &e);
+		}
+		if (rc)
+			return cli_fail(&e);
+		printf("%s of %s replaced\n", oauth ? "OAuth2 token" : "password",
+		       argv[2]);
 		return 0;
 	}
 	if (strcmp(argv[1], "test") == 0) {

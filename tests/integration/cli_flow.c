@@ -179,6 +179,27 @@ static void test_setup_two_people(void **state)
 		                    fpr[other], NULL),
 		                 0);
 	}
+	/* a wrong password is reported by the test; putting the right one
+	 * back with `account secret` mends it */
+	{
+		char bad[700], good[700];
+
+		snprintf(bad, sizeof(bad), "%s/wrong-pw", W.mail.dir);
+		snprintf(good, sizeof(good), "%s/pw-%d", W.mail.dir, W_ALICE);
+		qmt_write_file(bad, "not the password\n");
+		assert_int_equal(qm(0, "account", "secret",
+		                    qmt_mail_addr(W_ALICE), "--password-file",
+		                    bad, NULL),
+		                 0);
+		assert_int_not_equal(qm(0, "account", "test", NULL), 0);
+		o = output();
+		assert_non_null(strstr(o, "FAIL"));
+		free(o);
+		assert_int_equal(qm(0, "account", "secret",
+		                    qmt_mail_addr(W_ALICE), "--password-file",
+		                    good, NULL),
+		                 0);
+	}
 	assert_int_equal(qm(0, "account", "test", NULL), 0);
 	o = output();
 	assert_non_null(strstr(o, "SMTP"));
