@@ -19,9 +19,10 @@
 #define R_DEL WEB_DELETE
 #define MSGBODY WEB_MAX_JSON_MESSAGE
 
-/* method, pattern, auth, body_max, raw_body, client, handler */
+/* method, pattern, auth, body_max, raw_body, needs (0 nothing, 1 client,
+ * 2 store), handler */
 const struct web_route web_routes[] = {
-	{R_GET, "/api/state", 0, 0, 0, 1, api_state},
+	{R_GET, "/api/state", 0, 0, 0, 0, api_state},
 	{R_POST, "/api/init", 0, 0, 0, 1, api_init},
 	{R_POST, "/api/unlock", 0, 0, 0, 1, api_unlock},
 	{R_POST, "/api/lock", 1, 0, 0, 1, api_lock},
@@ -42,13 +43,13 @@ const struct web_route web_routes[] = {
 	{R_GET, "/api/keyring/export", 1, 0, 0, 1, api_keyring_export},
 	{R_POST, "/api/keyring/verify", 1, 0, 0, 1, api_keyring_verify},
 	{R_GET, "/api/kme", 1, 0, 0, 1, api_kme},
-	{R_GET, "/api/folders", 1, 0, 0, 1, api_folders},
-	{R_GET, "/api/messages", 1, 0, 0, 1, api_messages_list},
+	{R_GET, "/api/folders", 1, 0, 0, 2, api_folders},
+	{R_GET, "/api/messages", 1, 0, 0, 2, api_messages_list},
 	{R_GET, "/api/messages/*", 1, 0, 0, 1, api_message_get},
 	{R_GET, "/api/messages/*/html", 1, 0, 0, 1, api_message_html},
 	{R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1, api_message_attachment},
-	{R_POST, "/api/messages/*/flags", 1, 0, 0, 1, api_message_flags},
-	{R_DEL, "/api/messages/*", 1, 0, 0, 1, api_message_delete},
+	{R_POST, "/api/messages/*/flags", 1, 0, 0, 2, api_message_flags},
+	{R_DEL, "/api/messages/*", 1, 0, 0, 2, api_message_delete},
 	{R_POST, "/api/sync", 1, 0, 0, 0, api_sync_start},
 	{R_GET, "/api/sync", 1, 0, 0, 0, api_sync_get},
 	{R_GET, "/api/events", 1, 0, 0, 0, api_events},
@@ -107,10 +108,14 @@ static char *secret_field(struct web_req *r, json_t *o, const char *key,
 void api_state(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
-	int init = srv->client ? qm_client_initialised(srv->client) : 0;
-	int unlocked = srv->client ? qm_client_unlocked(srv->client) : 0;
+	int init, unlocked;
 	char csrf[WEB_ID_HEX];
 	int fresh = 0;
+
+	/* no client lock here: the page loads even while a sync runs */
+	pthread_mutex_lock(&srv->store_lock);
+	unlocked = srv->store != NULL;
+	pthread_mutex_unlock(&srv->store_lock);
 
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session) {
@@ -121,6 +126,7 @@ void api_state(struct web_req *r)
 		r->session->unlocked = 0;
 	unlocked = unlocked && r->session->unlocked;
 	qm_strlcpy(csrf, r->session->csrf, sizeof(csrf));
+	init = srv->initialized;
 	pthread_mutex_unlock(&srv->lock);
 	r->reply.set_cookie = fresh;
 	web_reply_json(r, 200,
@@ -189,11 +195,12 @@ static void unlock_or_init(struct web_req *r, int init)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	if (!r->session) {
-		pthread_mutex_lock(&r->srv->lock);
+	web_store_open(r->srv);
+	pthread_mutex_lock(&r->srv->lock);
+	r->srv->initialized = 1;
+	if (!r->session)
 		r->session = web_session_new(r->srv);
-		pthread_mutex_unlock(&r->srv->lock);
-	}
+	pthread_mutex_unlock(&r->srv->lock);
 	unlocked_reply(r);
 out:
 	qm_sec_free(pass);
@@ -211,6 +218,7 @@ void api_unlock(struct web_req *r)
 
 void api_lock(struct web_req *r)
 {
+	web_store_close(r->srv);
 	if (r->srv->client)
 		qm_client_lock(r->srv->client);
 	pthread_mutex_lock(&r->srv->lock);

@@ -35,9 +35,7 @@ static int64_t req_account(struct web_req *r)
 		}
 		return v;
 	}
-	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, NULL) ==
-	        QM_OK &&
-	    n > 0)
+	if (qm_store_account_list(web_store(r), &list, &n, NULL) == QM_OK && n > 0)
 		id = list[0].id;
 	free(list);
 	if (id < 0)
@@ -166,10 +164,9 @@ static json_t *summary_json(const struct qm_store_msg *m)
 
 #define COUNT_TTL_S 30
 
-int web_counts(struct qm_web_server *srv, int64_t account, const char *folder,
-               int64_t *total, int64_t *unread)
+int web_counts(struct qm_web_server *srv, struct qm_store *st, int64_t account,
+               const char *folder, int64_t *total, int64_t *unread)
 {
-	struct qm_store *st = qm_client_store(srv->client);
 	struct qm_store_query q;
 	size_t cap = sizeof(srv->counts) / sizeof(srv->counts[0]), i, slot = 0;
 	int64_t now = qm_now();
@@ -234,7 +231,7 @@ void api_folders(struct web_req *r)
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && arr; i++) {
 		int64_t total = 0, unread = 0;
-		if (web_counts(r->srv, acct, names[i], &total, &unread) != 0)
+		if (web_counts(r->srv, web_store(r), acct, names[i], &total, &unread) != 0)
 			continue;
 		if (i > 0 && total == 0)
 			continue; /* only folders that hold something, and the inbox */
@@ -249,7 +246,7 @@ void api_folders(struct web_req *r)
 
 void api_messages_list(struct web_req *r)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_store *st = web_store(r);
 	struct qm_store_query q;
 	struct qm_store_msglist *l = NULL;
 	struct qm_error e;
@@ -313,7 +310,7 @@ void api_messages_list(struct web_req *r)
 	arr = json_array();
 	for (i = 0; i < l->n && arr; i++)
 		json_array_append_new(arr, summary_json(&l->items[i]));
-	web_counts(r->srv, acct, q.folder, &total, &unread);
+	web_counts(r->srv, st, acct, q.folder, &total, &unread);
 	o = json_pack("{s:o,s:I,s:I}", "messages", arr ? arr : json_array(), "total",
 	              (json_int_t)total, "unread", (json_int_t)unread);
 	if (o && l->n == (size_t)q.limit) {
@@ -335,7 +332,7 @@ static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
 	struct qm_store_msglist *l = NULL;
 	struct qm_error e;
 
-	if (qm_store_msg_get(qm_client_store(r->srv->client), id, &l, &e) != QM_OK) {
+	if (qm_store_msg_get(web_store(r), id, &l, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return NULL;
 	}
@@ -582,7 +579,7 @@ void api_message_flags(struct web_req *r)
 	if (flagged >= 0)
 		flags = flagged ? flags | QM_FLAG_FLAGGED
 		                : flags & ~(unsigned)QM_FLAG_FLAGGED;
-	if (qm_store_msg_set_flags(qm_client_store(r->srv->client), id, flags, &e) !=
+	if (qm_store_msg_set_flags(web_store(r), id, flags, &e) !=
 	    QM_OK) {
 		qm_store_msglist_free(&l);
 		web_reply_qm_error(r, &e);
@@ -601,7 +598,7 @@ void api_message_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_msg_delete(qm_client_store(r->srv->client), id, &e) != QM_OK) {
+	if (qm_store_msg_delete(web_store(r), id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}

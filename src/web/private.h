@@ -15,6 +15,8 @@
 
 #include "web.h"
 
+struct qm_store;
+
 #define WEB_MAX_SESSIONS 64
 #define WEB_SESSION_MAX_AGE_S (12 * 3600)
 #define WEB_ID_BYTES 32
@@ -28,6 +30,8 @@
 
 enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD,
                   WEB_OTHER };
+
+enum { WEB_NEEDS_NOTHING = 0, WEB_NEEDS_CLIENT = 1, WEB_NEEDS_STORE = 2 };
 
 /* An attachment uploaded in a session, waiting to be sent. */
 struct web_upload {
@@ -83,7 +87,9 @@ struct web_route {
 	int auth;          /* needs an unlocked session */
 	size_t body_max;   /* 0: WEB_MAX_JSON */
 	int raw_body;      /* body is application/octet-stream (uploads) */
-	int client;        /* runs holding the client lock */
+	int client;        /* WEB_NEEDS_CLIENT: holds the client lock;
+	                      WEB_NEEDS_STORE: holds the store lock and uses the
+	                      server's own store handle (answers during a sync) */
 	web_handler fn;
 };
 
@@ -95,6 +101,12 @@ struct qm_web_server {
 	/* Lock order: client_lock before lock, never the other way. */
 	pthread_mutex_t lock;        /* sessions, events, sync status, history */
 	pthread_mutex_t client_lock; /* the client engine and its store */
+	/* A second handle on the store for listing while the client syncs
+	 * (qm_store_clone, opened at unlock, closed at lock). Lock order:
+	 * client_lock, then store_lock, then lock. */
+	pthread_mutex_t store_lock;
+	struct qm_store *store;
+	int initialized; /* the client has a vault (cached for /api/state) */
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
 	int tls;
@@ -135,9 +147,16 @@ struct qm_web_server {
 	} counts[16];
 };
 
-/* Folder counts from the cache or the store; client lock held. */
-int web_counts(struct qm_web_server *srv, int64_t account, const char *folder,
-               int64_t *total, int64_t *unread);
+/* Folder counts from the cache or the store st (whose lock is held). */
+int web_counts(struct qm_web_server *srv, struct qm_store *st, int64_t account,
+               const char *folder, int64_t *total, int64_t *unread);
+/* The store a handler uses: the server's own handle on store routes, the
+ * client's otherwise. */
+struct qm_store *web_store(struct web_req *r);
+/* Opens (after unlock) or closes (at lock) the server's store handle; the
+ * caller holds the client lock. */
+void web_store_open(struct qm_web_server *srv);
+void web_store_close(struct qm_web_server *srv);
 /* Forgets every cached count (after sync, flags, delete, send). */
 void web_counts_forget(struct qm_web_server *srv);
 

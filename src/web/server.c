@@ -303,6 +303,30 @@ int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
 	return 1;
 }
 
+struct qm_store *web_store(struct web_req *r)
+{
+	if (r->route && r->route->client == WEB_NEEDS_STORE && r->srv->store)
+		return r->srv->store;
+	return qm_client_store(r->srv->client);
+}
+
+void web_store_open(struct qm_web_server *srv)
+{
+	pthread_mutex_lock(&srv->store_lock);
+	if (!srv->store && srv->client && qm_client_unlocked(srv->client) &&
+	    qm_store_clone(qm_client_store(srv->client), &srv->store, NULL) != QM_OK)
+		srv->store = NULL; /* store routes then answer "locked" */
+	pthread_mutex_unlock(&srv->store_lock);
+}
+
+void web_store_close(struct qm_web_server *srv)
+{
+	pthread_mutex_lock(&srv->store_lock);
+	if (srv->store)
+		qm_store_close(&srv->store);
+	pthread_mutex_unlock(&srv->store_lock);
+}
+
 json_t *web_jstr(const char *s)
 {
 	struct qm_buf b;
@@ -646,6 +670,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	if (idle_lock && srv->client) {
 		/* the last unlocked session idled out: wipe the vault key too */
 		pthread_mutex_lock(&srv->client_lock);
+		web_store_close(srv);
 		qm_client_lock(srv->client);
 		pthread_mutex_unlock(&srv->client_lock);
 	}
@@ -756,11 +781,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		serve_asset(r);
 		return send_reply(r);
 	}
-	if (r->route->client)
+	if (r->route->client == WEB_NEEDS_CLIENT) {
 		pthread_mutex_lock(&srv->client_lock);
-	r->route->fn(r);
-	if (r->route->client)
+		r->route->fn(r);
 		pthread_mutex_unlock(&srv->client_lock);
+	} else if (r->route->client == WEB_NEEDS_STORE) {
+		pthread_mutex_lock(&srv->store_lock);
+		if (srv->store)
+			r->route->fn(r);
+		else
+			web_reply_error(r, 401, "unauthorized",
+			                "QMail is locked. Unlock it again.");
+		pthread_mutex_unlock(&srv->store_lock);
+	} else {
+		r->route->fn(r);
+	}
 	qm_buf_free(&r->body);
 	if (!r->reply.status)
 		web_reply_error(r, 500, "internal", "The handler for %s gave no answer.",
@@ -838,6 +873,8 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->client_lock, NULL);
+	pthread_mutex_init(&srv->store_lock, NULL);
+	srv->initialized = client ? qm_client_initialised(client) : 0;
 	pthread_cond_init(&srv->sync_cond, NULL);
 	locked_init = 1;
 	memset(&sin4, 0, sizeof(sin4));
@@ -920,6 +957,7 @@ out:
 		if (locked_init) {
 			pthread_mutex_destroy(&srv->lock);
 			pthread_mutex_destroy(&srv->client_lock);
+			pthread_mutex_destroy(&srv->store_lock);
 			pthread_cond_destroy(&srv->sync_cond);
 		}
 		qm_buf_free(&srv->tls_key);
@@ -951,8 +989,12 @@ void qm_web_server_stop(struct qm_web_server **psrv)
 	pthread_mutex_lock(&srv->lock);
 	web_session_end_all(srv);
 	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_lock(&srv->client_lock);
+	web_store_close(srv);
+	pthread_mutex_unlock(&srv->client_lock);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->client_lock);
+	pthread_mutex_destroy(&srv->store_lock);
 	pthread_cond_destroy(&srv->sync_cond);
 	qm_buf_free(&srv->tls_key);
 	qm_buf_free(&srv->tls_cert);
