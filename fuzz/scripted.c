@@ -19,7 +19,23 @@
 #include "scripted.h"
 
 #define SEP "~~\n"
-#define QUIET_MS 1000 /* client silent this long after a reply it must answer: go on */
+/* A client silent this long after a reply it must answer: go on with the
+ * script. 1 s keeps corpus replay deterministic on a loaded machine;
+ * fuzz/run.sh sets FUZZ_QUIET_MS lower for speed. */
+static int quiet_ms(void)
+{
+	static int ms;
+
+	if (!ms) {
+		const char *v = getenv("FUZZ_QUIET_MS");
+		long long n = 1000;
+
+		if (v)
+			(void)qm_parse_ll(v, 1, 60000, &n, NULL);
+		ms = (int)n;
+	}
+	return ms;
+}
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
@@ -140,7 +156,7 @@ static void serve(int fd)
 	for (;;) {
 		struct pollfd pf = {fd, POLLIN, 0};
 		int wait = expects_client(p, n, tag) || in_data;
-		int r = poll(&pf, 1, wait ? QUIET_MS : 0);
+		int r = poll(&pf, 1, wait ? quiet_ms() : 0);
 
 		if (r > 0) {
 			ssize_t got = recv(fd, buf, sizeof(buf), 0);
@@ -166,7 +182,8 @@ done:
 	for (;;) {
 		struct pollfd pf = {fd, POLLIN, 0};
 
-		if (poll(&pf, 1, 1000) <= 0 || recv(fd, buf, sizeof(buf), 0) <= 0)
+		if (poll(&pf, 1, quiet_ms()) <= 0 ||
+		    recv(fd, buf, sizeof(buf), 0) <= 0)
 			break;
 	}
 	close(fd);
