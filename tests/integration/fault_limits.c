@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "core/core.h"
+#include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "mail/mail.h"
 
@@ -249,6 +250,50 @@ static void test_key_ids_in_header(void **state)
 	qm_buf_free(&b);
 }
 
+/* An envelope whose level-1 slot declares n key IDs (the seed envelope
+ * fuzz/corpus/env/l1-shared.qmenv with its count patched). */
+static enum qm_err env_with_nkeys(uint32_t n, struct qm_error *e)
+{
+	char path[4096];
+	struct qm_buf b;
+	struct qm_env *env = NULL;
+	unsigned char *p;
+	enum qm_err rc;
+	static const unsigned char at[] = {'S', 'A', 'E', '_', 'A', 'L', 'I',
+	                                   'C', 'E', 0, 0, 1, 0};
+
+	snprintf(path, sizeof(path), "%s/fuzz/corpus/env/l1-shared.qmenv",
+	         getenv("QM_SOURCE_DIR") ? getenv("QM_SOURCE_DIR") : ".");
+	qm_buf_init(&b, 1u << 20);
+	assert_int_equal(qm_file_read(path, 1u << 20, &b, NULL), QM_OK);
+	p = memmem(b.data, b.len, at, sizeof(at));
+	assert_non_null(p); /* sender SAE, no fingerprint, 1 slot, label "" */
+	p += sizeof(at);
+	p[0] = (unsigned char)(n >> 24);
+	p[1] = (unsigned char)(n >> 16);
+	p[2] = (unsigned char)(n >> 8);
+	p[3] = (unsigned char)n;
+	rc = qm_env_parse(b.data, b.len, &env, e);
+	qm_env_free(&env);
+	qm_buf_free(&b);
+	return rc;
+}
+
+static void test_key_ids_in_envelope(void **state)
+{
+	struct qm_error e;
+
+	(void)state;
+	assert_int_equal(env_with_nkeys(1, &e), QM_OK);
+	/* at the limit the count is accepted and the missing IDs are
+	 * noticed; one over, the count itself is refused */
+	assert_int_equal(env_with_nkeys(QM_ENV_MAXKEYIDS, &e), QM_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "truncated"));
+	assert_int_equal(env_with_nkeys(QM_ENV_MAXKEYIDS + 1, &e),
+	                 QM_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "1048577 key IDs"));
+}
+
 static long maxrss_kb(void)
 {
 	struct rusage ru;
@@ -351,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(test_depth),
 	    cmocka_unit_test(test_header_count_and_length),
 	    cmocka_unit_test(test_key_ids_in_header),
+	    cmocka_unit_test(test_key_ids_in_envelope),
 	    cmocka_unit_test(test_zip_bombs),
 	    cmocka_unit_test(test_json_depth_and_count),
 	};
