@@ -233,7 +233,10 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 		kme->tried = 1;
 		kme->ok = ks.reachable;
 		kme->ms = (long)((qm_mono_ns() - t0) / 1000000);
-		if (ks.reachable)
+		if (ks.reachable && ks.message[0])
+			snprintf(kme->message, sizeof(kme->message),
+			         "KME %.100s: %.380s", ks.url, ks.message);
+		else if (ks.reachable)
 			snprintf(kme->message, sizeof(kme->message),
 			         "KME %.200s: mutual TLS ok, %llu keys of %llu "
 			         "bits stored",

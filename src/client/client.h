@@ -287,7 +287,9 @@ enum qm_err qm_client_key_own_fpr(struct qm_client *c, int64_t account_id,
 struct qm_client_kme {
 	char url[QM_STORE_PATHMAX];
 	int reachable;
-	char message[QM_ERR_MSGMAX]; /* why not reachable */
+	/* why not reachable; or, reachable without a known peer SAE, what
+	 * to do to see a pool */
+	char message[QM_ERR_MSGMAX];
 	char peer_sae[QM_STORE_NAMEMAX];
 	uint64_t key_size, stored_key_count, max_key_count;
 	uint64_t max_key_per_request, max_key_size;

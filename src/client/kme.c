@@ -83,6 +83,7 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 	struct qm_kms_status st;
 	struct qm_error e;
 	enum qm_err rc;
+	int no_peer = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->qber = -1;
@@ -96,10 +97,22 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 	else
 		default_peer(c, account_id, ac.a.sae_id, out->peer_sae,
 		             sizeof(out->peer_sae));
+	no_peer = strcmp(out->peer_sae, ac.a.sae_id) == 0;
 	qm_error_clear(&e);
 	rc = acct_kms_new(&ac, &k, &e);
 	if (!rc)
 		rc = qm_kms_status_get(k, out->peer_sae, &st, &e);
+	if (rc == QM_ERR_PROTO && no_peer) {
+		/* the KME answered over mutual TLS and knows this SAE, but a
+		 * pool only exists towards a peer: none is known yet */
+		out->reachable = 1;
+		snprintf(out->message, sizeof(out->message),
+		         "mutual TLS ok; no contact with an SAE ID yet, so no "
+		         "key pool to show (add one with `qmail contact add "
+		         "ADDR --sae ID`); the KME said: %.200s",
+		         qm_error_msg(&e));
+		goto done;
+	}
 	if (rc) {
 		qm_strlcpy(out->message, qm_error_msg(&e), sizeof(out->message));
 		goto done;

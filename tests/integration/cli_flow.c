@@ -142,6 +142,12 @@ static void test_setup_two_people(void **state)
 		args[n++] = "add";
 		n += world_account_args(&W, u, args + n);
 		assert_int_equal(qmv(u, args, n), 0);
+		/* no contact yet: the KME is reachable, the test says how to
+		 * see a key pool */
+		assert_int_equal(qm(u, "account", "test", NULL), 0);
+		o = output();
+		assert_non_null(strstr(o, "no contact with an SAE ID"));
+		free(o);
 		/* the wrong passphrase is refused with exit code 3 */
 		setenv("QMAIL_PASSPHRASE_FILE", "/dev/null", 1);
 		assert_int_equal(qm(u, "account", "list", NULL), 0);
