@@ -230,13 +230,18 @@ int cmd_web(struct cli *g, int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf("usage: qmail web [--port N] [--bind ADDR "
-			       "--tls-cert PEM --tls-key PEM]\n\n"
+			printf("usage: qmail web [--port N] [--no-remote-images] "
+			       "[--bind ADDR --tls-cert PEM --tls-key PEM]\n\n"
 			       "Serves the QMail web GUI on 127.0.0.1 (port "
 			       "8025 by default; 0 picks a free\none) until "
 			       "Ctrl-C. Binding another address needs a TLS "
-			       "certificate.\n");
+			       "certificate.\n--no-remote-images removes the "
+			       "reader's \"show remote images\" button.\n");
 			return 0;
+		}
+		if (strcmp(argv[i], "--no-remote-images") == 0) {
+			cfg.no_remote_images = 1;
+			continue;
 		}
 		if (i + 1 >= argc)
 			return cli_usage("web", "%s needs a value", argv[i]);
