@@ -66,7 +66,8 @@ void fuzz_key_for_id(const char *key_id, unsigned char *key, size_t len)
 
 	while (off < len) {
 		crypto_generichash_state st;
-		size_t n = len - off < sizeof(block) ? len - off : sizeof(block);
+		size_t n =
+		    len - off < sizeof(block) ? len - off : sizeof(block);
 
 		crypto_generichash_init(&st, NULL, 0, sizeof(block));
 		crypto_generichash_update(&st, (const unsigned char *)&ctr,

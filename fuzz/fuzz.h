@@ -21,7 +21,7 @@ void fuzz_teardown(void) __attribute__((weak));
 
 /* Prints what failed and aborts. */
 void fuzz_die(const char *what, const struct qm_error *e)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 /* Reads fuzz/<rel> (QM_FUZZ_DIR) into out; aborts when missing. */
 void fuzz_read_fixture(const char *rel, struct qm_buf *out);
 /* A fresh private temporary folder (removed by fuzz_rmtree). */
@@ -30,10 +30,10 @@ void fuzz_tempdir(char *out, size_t outlen);
 void fuzz_rmtree(const char *path);
 
 /* The fixed header values every seed envelope and message is bound to. */
-#define FUZZ_FROM "alice@qmail.test"
-#define FUZZ_TO "bob@qmail.test"
+#define FUZZ_FROM  "alice@qmail.test"
+#define FUZZ_TO    "bob@qmail.test"
 #define FUZZ_MSGID "<fuzz-1@qmail.test>"
-#define FUZZ_DATE "Fri, 27 Nov 2026 19:00:00 +0000"
+#define FUZZ_DATE  "Fri, 27 Nov 2026 19:00:00 +0000"
 #define FUZZ_SAE_A "SAE_ALICE"
 #define FUZZ_SAE_B "SAE_BOB"
 /* Level-1/2 keys the harness hands out: FUZZ_KEYLEN bytes derived from the

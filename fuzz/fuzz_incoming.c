@@ -70,7 +70,8 @@ static void open_qmail(const struct qm_mail_parsed *mp)
 	qm_buf_init_secure(&plain, FUZZ_MAXPLAIN);
 	rc = fuzz_env_open_all(env, &b, 2, &plain);
 	if (rc == QM_OK)
-		rc = qm_mail_content_parse(plain.data, plain.len, NULL, &mc, &e);
+		rc =
+		    qm_mail_content_parse(plain.data, plain.len, NULL, &mc, &e);
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "incoming: level %d, open+parse: %s (%s)\n",
 		        mp->level, qm_err_str(rc),

@@ -67,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (memchr(m[i].uidl, 0, sizeof(m[i].uidl)) == NULL)
 				__builtin_trap();
 			qm_buf_init(&b, 1u << 20);
-			note("retr", qm_mail_pop3_retr(p, m[i].num, &b, &e), &e);
+			note("retr", qm_mail_pop3_retr(p, m[i].num, &b, &e),
+			     &e);
 			qm_buf_free(&b);
 		}
 		if (rc == QM_OK)

@@ -57,7 +57,8 @@ static int bad_attribute(const char *s)
 			while (*s && *s != '=' && *s != '>' &&
 			       !isspace((unsigned char)*s)) {
 				if (n + 1 < sizeof(name))
-					name[n++] = (char)tolower((unsigned char)*s);
+					name[n++] =
+					    (char)tolower((unsigned char)*s);
 				s++;
 			}
 			name[n] = '\0';
@@ -80,14 +81,16 @@ static int bad_attribute(const char *s)
 			}
 			if (n > 2 && name[0] == 'o' && name[1] == 'n')
 				return 1;
-			if (v && (!strcmp(name, "href") || !strcmp(name, "src") ||
-			          !strcmp(name, "action") ||
-			          !strcmp(name, "formaction"))) {
+			if (v &&
+			    (!strcmp(name, "href") || !strcmp(name, "src") ||
+			     !strcmp(name, "action") ||
+			     !strcmp(name, "formaction"))) {
 				while (vlen && isspace((unsigned char)*v)) {
 					v++;
 					vlen--;
 				}
-				if (vlen >= 11 && strncasecmp(v, "javascript:", 11) == 0)
+				if (vlen >= 11 &&
+				    strncasecmp(v, "javascript:", 11) == 0)
 					return 1;
 			}
 			if (n == 0 && !v)

@@ -165,9 +165,9 @@ static int hexval(int c)
  * name. */
 static int refused(const uint8_t *data, size_t size)
 {
-	static const char *const deny[] = {"sync", "send", "test", "kme",
-	                                   "levels", "retry", "lock", "init",
-	                                   "passphrase", "accounts"};
+	static const char *const deny[] = {
+	    "sync",  "send", "test", "kme",        "levels",
+	    "retry", "lock", "init", "passphrase", "accounts"};
 	char *s = malloc(size + 1);
 	size_t n = 0;
 	int bad = 0;

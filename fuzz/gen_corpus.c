@@ -78,9 +78,9 @@ static void make_keys(struct slotkeys *sk, const char *prefix, size_t n,
 
 /* Seals pt at level for the bound b; nslots slots for levels 1-2 (the
  * first labelled SAE_BOB, or "" when shared), nr recipients for 3-4. */
-static void seal(int level, const struct qm_bound *b, size_t nslots,
-                 int shared, size_t nr, const void *pt, size_t ptlen,
-                 struct qm_buf *env, const char ***ids_out, size_t *nids)
+static void seal(int level, const struct qm_bound *b, size_t nslots, int shared,
+                 size_t nr, const void *pt, size_t ptlen, struct qm_buf *env,
+                 const char ***ids_out, size_t *nids)
 {
 	static struct slotkeys sk[2];
 	static const char *idv[128];
@@ -100,11 +100,12 @@ static void seal(int level, const struct qm_bound *b, size_t nslots,
 		for (size_t s = 0; s < nslots; s++) {
 			char prefix[32];
 
-			snprintf(prefix, sizeof(prefix), "%08x",
-			         (unsigned)(level * 0x1000 + s * 0x100 + nslots));
+			snprintf(
+			    prefix, sizeof(prefix), "%08x",
+			    (unsigned)(level * 0x1000 + s * 0x100 + nslots));
 			make_keys(&sk[s], prefix, nk, klen);
-			slots[s].rcpt = shared ? "" : (s == 0 ? FUZZ_SAE_B
-			                                      : "SAE_CAROL");
+			slots[s].rcpt =
+			    shared ? "" : (s == 0 ? FUZZ_SAE_B : "SAE_CAROL");
 			slots[s].keys = sk[s].k;
 			slots[s].nkeys = nk;
 			for (size_t i = 0; i < nk && n < 128; i++)
@@ -132,12 +133,14 @@ static const char inner_text[] =
 static void inner(const struct qm_mail_hdrs *h, int html, int att,
                   struct qm_buf *out)
 {
-	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n',
-	                                    0x1a, '\n', 0, 0, 0, 13};
+	static const unsigned char png[] = {0x89, 'P',  'N', 'G', '\r', '\n',
+	                                    0x1a, '\n', 0,   0,   0,    13};
 	struct qm_mail_attachment a[2] = {
 	    {"figures.csv", "text/csv",
 	     (const unsigned char *)"q,revenue\n1,10\n2,12\n", 20},
-	    {"Gr\xc3\xbc\xc3\x9f" "e.png", "image/png", png, sizeof(png)}};
+	    {"Gr\xc3\xbc\xc3\x9f"
+	     "e.png",
+	     "image/png", png, sizeof(png)}};
 	struct qm_mail_compose c;
 	struct qm_error e;
 
@@ -164,8 +167,8 @@ int main(void)
 	struct qm_buf b, env, pt;
 	const char *to[] = {FUZZ_TO}, *cc[] = {"carol@qmail.test"};
 	const char *rc1[] = {FUZZ_TO};
-	struct qm_bound fixed = {FUZZ_FROM, rc1, 1, FUZZ_MSGID, FUZZ_DATE,
-	                         FUZZ_SAE_A};
+	struct qm_bound fixed = {FUZZ_FROM,  rc1,       1,
+	                         FUZZ_MSGID, FUZZ_DATE, FUZZ_SAE_A};
 	struct qm_mail_hdrs *h = NULL;
 	char name[128];
 
@@ -200,11 +203,11 @@ int main(void)
 		size_t ptlen;
 		const char *name;
 	} ev[] = {
-	    {1, 1, 0, 0, 100, "l1-one-slot"},   {1, 2, 0, 0, 40, "l1-two-slots"},
-	    {1, 1, 1, 0, 10, "l1-shared"},      {1, 1, 0, 0, 0, "l1-empty"},
-	    {2, 1, 0, 0, 300, "l2-one-slot"},   {2, 2, 0, 0, 20, "l2-two-slots"},
-	    {2, 1, 1, 0, 70000, "l2-chunks"},   {3, 0, 0, 1, 50, "l3-one"},
-	    {3, 0, 0, 2, 5, "l3-two"},          {4, 0, 0, 1, 120, "l4-one"},
+	    {1, 1, 0, 0, 100, "l1-one-slot"}, {1, 2, 0, 0, 40, "l1-two-slots"},
+	    {1, 1, 1, 0, 10, "l1-shared"},    {1, 1, 0, 0, 0, "l1-empty"},
+	    {2, 1, 0, 0, 300, "l2-one-slot"}, {2, 2, 0, 0, 20, "l2-two-slots"},
+	    {2, 1, 1, 0, 70000, "l2-chunks"}, {3, 0, 0, 1, 50, "l3-one"},
+	    {3, 0, 0, 2, 5, "l3-two"},        {4, 0, 0, 1, 120, "l4-one"},
 	    {4, 0, 0, 2, 0, "l4-two-empty"},
 	};
 	qm_buf_init(&pt, 1u << 20);
@@ -228,8 +231,9 @@ int main(void)
 	for (int level = 1; level <= 4; level++) {
 		char r0[512], r1[512];
 		const char *rv[2] = {r0, r1};
-		struct qm_bound bb = {h->from, rv, 2, h->message_id, h->date,
-		                      level <= 2 ? FUZZ_SAE_A : ""};
+		struct qm_bound bb = {h->from, rv,
+		                      2,       h->message_id,
+		                      h->date, level <= 2 ? FUZZ_SAE_A : ""};
 		const char **ids = NULL;
 		size_t nids = 0;
 		struct qm_mail_wire w;

@@ -11,7 +11,7 @@
 
 /* Larger plaintexts or key lists are parsed but not opened (time). */
 #define FUZZ_MAXPLAIN (1u << 20)
-#define FUZZ_MAXKEYS 4096u
+#define FUZZ_MAXKEYS  4096u
 
 /* Loads keys/alice.sec and keys/bob.sec once (aborts when missing). */
 void fuzz_ids_load(void);

@@ -126,7 +126,8 @@ int main(int argc, char **argv)
 	long total = 0;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s CORPUS-FOLDER-OR-FILE...\n", argv[0]);
+		fprintf(stderr, "usage: %s CORPUS-FOLDER-OR-FILE...\n",
+		        argv[0]);
 		return 2;
 	}
 	if (LLVMFuzzerInitialize)
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
 		fuzz_teardown();
 	printf("replayed %ld inputs without a crash\n", total);
 	if (total == 0) {
-		fprintf(stderr, "replay: no inputs found: the corpus is empty\n");
+		fprintf(stderr,
+		        "replay: no inputs found: the corpus is empty\n");
 		return 1;
 	}
 	return 0;

@@ -164,17 +164,19 @@ static void serve(int fd)
 			if (got <= 0)
 				goto done;
 			if (getenv("FUZZ_VERBOSE"))
-				fprintf(stderr, "C: %.*s", (int)(got > 200 ? 200 : got),
-				        buf);
+				fprintf(stderr, "C: %.*s",
+				        (int)(got > 200 ? 200 : got), buf);
 			take_tag(buf, (size_t)got, tag, sizeof(tag));
-			if (in_data && !memmem(buf, (size_t)got, "\r\n.\r\n", 5))
+			if (in_data &&
+			    !memmem(buf, (size_t)got, "\r\n.\r\n", 5))
 				continue; /* SMTP message still coming */
 			in_data = 0;
 		}
 		if (!next_chunk(&p, &n))
 			goto done;
 		send_chunk(fd, p, n, tag);
-		if (g_proto == SCRIPTED_SMTP && n >= 4 && memcmp(p, "354", 3) == 0)
+		if (g_proto == SCRIPTED_SMTP && n >= 4 &&
+		    memcmp(p, "354", 3) == 0)
 			in_data = 1;
 	}
 done:
@@ -235,8 +237,7 @@ int scripted_start(enum scripted_proto proto)
 	if (g_lfd < 0 ||
 	    setsockopt(g_lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(g_lfd, 16) ||
-	    getsockname(g_lfd, (struct sockaddr *)&a, &al))
+	    listen(g_lfd, 16) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
 		fuzz_die("scripted server: cannot listen on 127.0.0.1", NULL);
 	g_port = ntohs(a.sin_port);
 	if (pthread_create(&g_thr, NULL, run, NULL))

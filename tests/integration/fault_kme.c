@@ -44,8 +44,8 @@ static SSL_CTX *g_ctx;
 /* Two 256-bit keys (base64 of 32 bytes each) and their IDs. */
 #define KEY_A "wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s="
 #define KEY_B "OeGMPxh1+2RpJpNCYixWHFLYRubpOKCw94FcCI7VdJA="
-#define ID_A "bc490419-7d60-487f-adc1-4ddcc177c139"
-#define ID_B "0a782fb5-3434-48fe-aa4d-14f41d46cf92"
+#define ID_A  "bc490419-7d60-487f-adc1-4ddcc177c139"
+#define ID_B  "0a782fb5-3434-48fe-aa4d-14f41d46cf92"
 
 static const char two_keys[] =
     "{\"keys\":[{\"key_ID\":\"" ID_A "\",\"key\":\"" KEY_A "\"},"
@@ -59,7 +59,8 @@ static const char busy[] =
     "{\"message\":\"not enough key material on KME\",\"details\":"
     "[{\"message\":\"the pool is refilling; try again later\"}]}";
 
-static void ssl_send(SSL *s, const char *status, const char *body, size_t sendlen)
+static void ssl_send(SSL *s, const char *status, const char *body,
+                     size_t sendlen)
 {
 	char h[256];
 	int n = snprintf(h, sizeof(h),
@@ -123,7 +124,8 @@ static void serve(int fd)
 			ssl_send(s, "200 OK", two_keys, strlen(two_keys));
 			break;
 		case FK_503:
-			ssl_send(s, "503 Service Unavailable", busy, strlen(busy));
+			ssl_send(s, "503 Service Unavailable", busy,
+			         strlen(busy));
 			break;
 		case FK_HALF:
 			/* then the TCP connection ends, without a TLS
@@ -195,9 +197,8 @@ static int setup(void **state)
 	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
 		return -1;
-	SSL_CTX_set_verify(g_ctx,
-	                   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-	                   NULL);
+	SSL_CTX_set_verify(
+	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

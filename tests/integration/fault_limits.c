@@ -39,8 +39,7 @@ static void add(struct qm_buf *b, const char *fmt, ...)
 }
 
 static enum qm_err content(const struct qm_buf *b,
-                           const struct qm_mail_limits *l,
-                           struct qm_error *e)
+                           const struct qm_mail_limits *l, struct qm_error *e)
 {
 	struct qm_mail_content *c = NULL;
 	enum qm_err rc = qm_mail_content_parse(b->data, b->len, l, &c, e);
@@ -50,8 +49,7 @@ static enum qm_err content(const struct qm_buf *b,
 }
 
 static enum qm_err incoming(const struct qm_buf *b,
-                            const struct qm_mail_limits *l,
-                            struct qm_error *e)
+                            const struct qm_mail_limits *l, struct qm_error *e)
 {
 	struct qm_mail_parsed *p = NULL;
 	enum qm_err rc = qm_mail_parse(b->data, b->len, l, &p, e);
@@ -91,7 +89,8 @@ static void test_message_size(void **state)
 		assert_int_equal(qm_buf_append_byte(&b, 'x', NULL), QM_OK);
 	expect(&b, &l, QM_OK, NULL);
 	assert_int_equal(qm_buf_append_byte(&b, 'x', NULL), QM_OK);
-	expect(&b, &l, QM_ERR_TOOBIG, "1001 bytes, more than the limit of 1000");
+	expect(&b, &l, QM_ERR_TOOBIG,
+	       "1001 bytes, more than the limit of 1000");
 	qm_buf_free(&b);
 }
 
@@ -118,9 +117,10 @@ static void mixed(struct qm_buf *b, size_t n)
 	add(b, "From: a@example.org\r\nMIME-Version: 1.0\r\n"
 	       "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n");
 	for (size_t i = 0; i < n; i++)
-		add(b, "--b\r\nContent-Type: application/octet-stream; "
-		       "name=\"a%zu.bin\"\r\nContent-Disposition: attachment\r\n"
-		       "\r\nx\r\n",
+		add(b,
+		    "--b\r\nContent-Type: application/octet-stream; "
+		    "name=\"a%zu.bin\"\r\nContent-Disposition: attachment\r\n"
+		    "\r\nx\r\n",
 		    i);
 	add(b, "--b--\r\n");
 }
@@ -154,8 +154,9 @@ static void nested(struct qm_buf *b, size_t depth)
 	qm_buf_reset(b);
 	add(b, "From: a@example.org\r\nMIME-Version: 1.0\r\n");
 	for (size_t i = 0; i < depth; i++)
-		add(b, "Content-Type: multipart/mixed; boundary=\"n%zu\"\r\n\r\n"
-		       "--n%zu\r\n",
+		add(b,
+		    "Content-Type: multipart/mixed; boundary=\"n%zu\"\r\n\r\n"
+		    "--n%zu\r\n",
 		    i, i);
 	add(b, "Content-Type: text/plain\r\n\r\nbottom\r\n");
 	for (size_t i = depth; i-- > 0;)
@@ -224,11 +225,12 @@ static void qmail_keyids(struct qm_buf *b, size_t n)
 	       "X-QKD-KeyID: ");
 	for (size_t i = 0; i < n; i++)
 		add(b, "%sk%zu", i ? ", " : "", i);
-	add(b, "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; "
-	       "protocol=\"application/x-qmail-encrypted\"; boundary=q\r\n\r\n"
-	       "--q\r\nContent-Type: application/x-qmail-encrypted\r\n\r\n"
-	       "Version: 1\r\n--q\r\nContent-Type: application/octet-stream\r\n"
-	       "Content-Transfer-Encoding: base64\r\n\r\nUU1FTlY=\r\n--q--\r\n");
+	add(b,
+	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; "
+	    "protocol=\"application/x-qmail-encrypted\"; boundary=q\r\n\r\n"
+	    "--q\r\nContent-Type: application/x-qmail-encrypted\r\n\r\n"
+	    "Version: 1\r\n--q\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nUU1FTlY=\r\n--q--\r\n");
 }
 
 static void test_key_ids_in_header(void **state)
@@ -260,7 +262,7 @@ static enum qm_err env_with_nkeys(uint32_t n, struct qm_error *e)
 	unsigned char *p;
 	enum qm_err rc;
 	static const unsigned char at[] = {'S', 'A', 'E', '_', 'A', 'L', 'I',
-	                                   'C', 'E', 0, 0, 1, 0};
+	                                   'C', 'E', 0,   0,   1,   0};
 
 	snprintf(path, sizeof(path), "%s/fuzz/corpus/env/l1-shared.qmenv",
 	         getenv("QM_SOURCE_DIR") ? getenv("QM_SOURCE_DIR") : ".");
@@ -338,10 +340,11 @@ static void test_zip_bombs(void **state)
 	add(&b, "From: a@example.org\r\nMIME-Version: 1.0\r\n"
 	        "Content-Type: multipart/mixed; boundary=z\r\n\r\n");
 	for (int i = 0; i < 300; i++)
-		add(&b, "--z\r\nContent-Type: application/octet-stream\r\n"
-		        "Content-Length: 99999999999999\r\n"
-		        "Content-Disposition: attachment; size=99999999999999\r\n"
-		        "Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n");
+		add(&b,
+		    "--z\r\nContent-Type: application/octet-stream\r\n"
+		    "Content-Length: 99999999999999\r\n"
+		    "Content-Disposition: attachment; size=99999999999999\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n");
 	add(&b, "--z--\r\n");
 	bomb(&b, "300 parts declaring 99 TB each");
 	qm_buf_free(&b);
@@ -366,9 +369,8 @@ static void test_json_depth_and_count(void **state)
 		assert_int_equal(qm_buf_append_byte(&b, ']', NULL), QM_OK);
 	add(&b, "}}");
 	t0 = qm_mono_ns();
-	assert_int_not_equal(qm_kms_status_parse((const char *)b.data, b.len,
-	                                         &st, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_kms_status_parse((const char *)b.data, b.len, &st, &e), QM_OK);
 	assert_true(qm_mono_ns() - t0 < 1000000000ull);
 	assert_non_null(strstr(e.msg, "malformed JSON"));
 	printf("  JSON nested 30000 deep: %s\n", e.msg);
@@ -379,9 +381,8 @@ static void test_json_depth_and_count(void **state)
 		add(&b, "%s{\"key_ID\":\"%u\",\"key\":\"AQ==\"}", i ? "," : "",
 		    i);
 	add(&b, "]}");
-	assert_int_not_equal(qm_kms_keys_parse((const char *)b.data, b.len, 0,
-	                                       &ks, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_kms_keys_parse((const char *)b.data, b.len, 0, &ks, &e), QM_OK);
 	assert_null(ks);
 	printf("  %u keys: %s\n", QM_KMS_KEYS_MAX + 1, e.msg);
 	qm_buf_free(&b);
