@@ -158,6 +158,23 @@ static void entry_keys_free(struct entry_keys *ek)
 	ek->n = 0;
 }
 
+/* Parses only the header block of the protected message (its From, To,
+ * Cc, Date and Message-ID are what the envelope binds), so that the
+ * attachments are not decoded a second time. */
+static enum qm_err parse_headers(const unsigned char *p, size_t n,
+                                 struct qm_mail_content **out,
+                                 struct qm_error *err)
+{
+	const unsigned char *end = memmem(p, n, "\r\n\r\n", 4);
+	size_t len = end ? (size_t)(end - p) + 4 : n;
+
+	if (!end) {
+		end = memmem(p, n, "\n\n", 2);
+		len = end ? (size_t)(end - p) + 2 : n;
+	}
+	return qm_mail_content_parse(p, len, NULL, out, err);
+}
+
 /* Encrypts a PENDING entry: keys, reservation, envelope, wire message. */
 static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
@@ -187,7 +204,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
 	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
 	if (!rc)
-		rc = qm_mail_content_parse(pt.data, pt.len, NULL, &mc, err);
+		rc = parse_headers(pt.data, pt.len, &mc, err);
 	if (!rc)
 		rc = split_rcpts(o->recipients, &rcpts, &nr, err);
 	if (rc)
@@ -276,6 +293,8 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	rc = qm_env_seal(&sp, pt.data, pt.len, &env, err);
 	if (rc)
 		goto out;
+	/* keep peak memory down: the plaintext is done with */
+	qm_buf_free(&pt);
 	memset(&w, 0, sizeof(w));
 	w.hdrs = &mc->hdrs;
 	w.level = o->level;
@@ -285,6 +304,12 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	w.envelope = env.data;
 	w.envelope_len = env.len;
 	rc = qm_mail_wire_build(&w, &wire, err);
+	/* the key bytes and the envelope are done with (ids points into ek
+	 * until here) */
+	qm_buf_free(&env);
+	entry_keys_free(&ek);
+	free(ids);
+	ids = NULL;
 	if (!rc)
 		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
 		                                    wire.len, err);
