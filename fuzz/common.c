@@ -32,6 +32,16 @@ void fuzz_read_fixture(const char *rel, struct qm_buf *out)
 		fuzz_die(path, &e);
 }
 
+static char g_tmp[4][512];
+
+/* libFuzzer ends a timed run with exit(): remove what is left then. */
+static void rm_tempdirs(void)
+{
+	for (size_t i = 0; i < sizeof(g_tmp) / sizeof(g_tmp[0]); i++)
+		if (g_tmp[i][0])
+			fuzz_rmtree(g_tmp[i]);
+}
+
 void fuzz_tempdir(char *out, size_t outlen)
 {
 	const char *t = getenv("TMPDIR");
@@ -40,6 +50,13 @@ void fuzz_tempdir(char *out, size_t outlen)
 	                     t && *t ? t : "/tmp") >= outlen ||
 	    !mkdtemp(out))
 		fuzz_die("cannot make a temporary folder", NULL);
+	for (size_t i = 0; i < sizeof(g_tmp) / sizeof(g_tmp[0]); i++)
+		if (!g_tmp[i][0]) {
+			if (i == 0)
+				atexit(rm_tempdirs);
+			qm_strlcpy(g_tmp[i], out, sizeof(g_tmp[i]));
+			break;
+		}
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag,
