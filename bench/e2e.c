@@ -687,7 +687,7 @@ static int peak_run(const char *mode, int user, const char *rcpt,
 			p->hwm_kb = (long)v[1];
 			p->rss0_kb = (long)v[2];
 			p->outbox_id = v[3];
-			line[strcspn(line, "\n")] = '\0';
+			s[strcspn(s, "\n")] = '\0';
 			qm_strlcpy(p->msg, s, sizeof(p->msg));
 			ok = 0;
 		}
