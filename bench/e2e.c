@@ -23,10 +23,10 @@
  * formula (level 1: plaintext MIME + 32 bytes per recipient, rounded up
  * to whole keys; level 2: 32 bytes; levels 3/4: none). Level 1 waits for
  * the BB84 links to distil enough key; what cannot fit in the time budget
- * (QM_BENCH_E2E_L1_WAIT_S, default 150 s) is skipped and said so.
+ * (QM_BENCH_E2E_L1_WAIT_S, default 300 s) is skipped and said so.
  *
  * Environment: QM_BENCH_E2E_N (default 200), QM_BENCH_E2E_BIG_MIB (10),
- * QM_BENCH_E2E_PEAK_MIB (25), QM_BENCH_E2E_L1_WAIT_S (150). Figures are
+ * QM_BENCH_E2E_PEAK_MIB (25), QM_BENCH_E2E_L1_WAIT_S (300). Figures are
  * wall-clock (the servers and KMEs are other processes); the client's and
  * curl's CPU time per message are given beside them because the machine is
  * shared. The last line of output is one JSON object (bench/README.md).
@@ -544,14 +544,14 @@ static int wait_l1(uint64_t need, uint64_t deadline, char *why, size_t n)
 	rate = link_rate(&pool);
 	snprintf(why, n,
 	         "needs %llu bytes of QKD key alice->bob; the pool held %llu "
-	         "and the link distils %.2f Mbit/s on this loaded machine, "
+	         "and the link distils %.2f Mbit/s here, "
 	         "about %.0f s more, beyond the %ld s budget",
 	         (unsigned long long)need, (unsigned long long)pool,
 	         rate / 1e6,
 	         rate > 0 ? (double)(need - (pool < need ? pool : need)) * 8 /
 	                        rate
 	                  : -1.0,
-	         env_long("QM_BENCH_E2E_L1_WAIT_S", 150, 0, 3600));
+	         env_long("QM_BENCH_E2E_L1_WAIT_S", 300, 0, 3600));
 	return -1;
 }
 
@@ -810,7 +810,7 @@ int main(int argc, char **argv)
 	size_t big = (size_t)env_long("QM_BENCH_E2E_BIG_MIB", 10, 1, 40) * MiB;
 	size_t peak_size =
 	    (size_t)env_long("QM_BENCH_E2E_PEAK_MIB", 25, 1, 40) * MiB;
-	long l1_wait = env_long("QM_BENCH_E2E_L1_WAIT_S", 150, 0, 3600);
+	long l1_wait = env_long("QM_BENCH_E2E_L1_WAIT_S", 300, 0, 3600);
 	uint64_t start = qm_mono_ns(), deadline;
 	struct peak ps, pr;
 	int have_ps = 0, have_pr = 0, r, peak_direct = 0;
