@@ -48,9 +48,9 @@ run() {
     (cd "$build" && QM_SOURCE_DIR="$src" "./bench/bench_$name") 2>&1 | tee "$out/$name.log"
     rc=${PIPESTATUS[0]}
     echo "$rc $(( $(date +%s) - t1 ))" > "$out/$name.status"
-    if tail -n 1 "$out/$name.log" | jq -e 'type == "object"' >/dev/null 2>&1; then
-      tail -n 1 "$out/$name.log" > "$out/$name.json"
-    fi
+    # the last JSON line (stderr of a server stopping may follow it)
+    grep '^{"bench"' "$out/$name.log" | tail -n 1 > "$out/$name.json"
+    jq -e 'type == "object"' "$out/$name.json" >/dev/null 2>&1 || rm -f "$out/$name.json"
   done
   {
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
