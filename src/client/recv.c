@@ -11,10 +11,14 @@
  */
 #include "private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The outcome of processing one fetched message. */
 struct outcome {
@@ -650,6 +654,49 @@ out:
 	return rc;
 }
 
+/*
+ * One sync of an account at a time, across processes (the GUI's background
+ * sync and `qmail sync` on the same home): two syncs of one message would
+ * both ask the KME for its keys, and the loser would record it as
+ * unreadable. flock() is released when the process dies, so a crash never
+ * leaves the account locked. Waits up to timeout_s for the other sync.
+ */
+static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
+                             int timeout_s, int *fd_out, struct qm_error *err)
+{
+	char path[PATH_MAX + 64];
+	uint64_t t0 = qm_mono_ns();
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sync-%lld.lock", c->home,
+	         (long long)account_id);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return qm_error_set(err, QM_ERR_IO, "cannot open %s: %s", path,
+		                    strerror(errno));
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			close(fd);
+			return qm_error_set(err, QM_ERR_IO, "cannot lock %s: %s",
+			                    path, strerror(errno));
+		}
+		if ((qm_mono_ns() - t0) / 1000000000u >= (uint64_t)timeout_s) {
+			close(fd);
+			return qm_error_set(err, QM_ERR_UNAVAIL,
+			                    "another QMail process has been "
+			                    "syncing this account for %d s; try "
+			                    "again when it is done",
+			                    timeout_s);
+		}
+		/* the other sync holds the lock: look again shortly */
+		nanosleep(&ts, NULL);
+	}
+	*fd_out = fd;
+	return QM_OK;
+}
+
 enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
                            struct qm_client_sync_stats *st,
@@ -657,15 +704,21 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 {
 	struct acct_conn ac;
 	enum qm_err rc;
+	int lockfd = -1;
 
 	memset(st, 0, sizeof(*st));
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: new mail goes into the "
 		                    "vault");
-	rc = acct_conn_load(c, account_id, &ac, err);
+	rc = sync_lock(c, account_id, 600, &lockfd, err);
 	if (rc)
 		return rc;
+	rc = acct_conn_load(c, account_id, &ac, err);
+	if (rc) {
+		close(lockfd);
+		return rc;
+	}
 	if (!ac.use_pop3 && ac.a.imap.host[0])
 		rc = sync_imap(c, &ac, progress, parg, st, err);
 	else if (ac.a.pop3.host[0])
@@ -675,5 +728,6 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		                  "account %s has no IMAP or POP3 server",
 		                  ac.a.address);
 	acct_conn_free(&ac);
+	close(lockfd); /* releases the lock */
 	return rc;
 }

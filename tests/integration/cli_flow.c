@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 #include "world.h"
@@ -289,12 +290,67 @@ static void test_send_read_reply(void **state)
 	assert_int_equal(qm(0, "outbox", NULL), 0);
 }
 
+/* Two processes sync the same home at once (DESIGN.md: the GUI's
+ * background sync and `qmail sync`): every message is decrypted once, by
+ * one of them, and none is recorded as unreadable. */
+static void test_two_syncs_one_home(void **state)
+{
+	char *argv[8], log[700], *o;
+	int have, status = -1;
+	pid_t pid;
+
+	(void)state;
+	if (skipped)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	for (int i = 0; i < 3; i++) {
+		char subj[64];
+
+		snprintf(subj, sizeof(subj), "concurrent sync %d", i);
+		assert_int_equal(qm(0, "send", "--to", qmt_mail_addr(W_BOB),
+		                    "--subject", subj, "--level", "2",
+		                    "--body-file", "/dev/null", NULL),
+		                 0);
+	}
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 3,
+	                                30000) >= have + 3);
+	snprintf(log, sizeof(log), "%s/sync2.log", W.mail.dir);
+	argv[0] = qmail_bin;
+	argv[1] = "--home";
+	argv[2] = homes[1];
+	argv[3] = "-q";
+	argv[4] = "sync";
+	argv[5] = NULL;
+	pid = qmt_spawn(argv, NULL, log);
+	assert_true(pid > 0);
+	assert_int_equal(qm(1, "sync", NULL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	qmt_stop(pid); /* already reaped: only forgets it */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(qm(1, "list", "--limit", "100", NULL), 0);
+	o = output();
+	for (int i = 0; i < 3; i++) {
+		char subj[64];
+		char *hit;
+
+		snprintf(subj, sizeof(subj), "concurrent sync %d", i);
+		hit = strstr(o, subj);
+		assert_non_null(hit);
+		assert_null(strstr(hit + 1, subj));
+	}
+	assert_null(strstr(o, "no-key"));
+	assert_null(strstr(o, "TAMPERED"));
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_setup_two_people),
 		cmocka_unit_test(test_send_read_reply),
+		cmocka_unit_test(test_two_syncs_one_home),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
