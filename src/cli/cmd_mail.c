@@ -623,8 +623,10 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	printf("Status:   %s\n", v->status_text);
 	if (v->nkey_ids) {
 		printf("Key IDs: ");
-		for (size_t i = 0; i < v->nkey_ids; i++)
+		for (size_t i = 0; i < v->nkey_ids && i < 8; i++)
 			printf(" %s", v->key_ids[i]);
+		if (v->nkey_ids > 8)
+			printf(" (and %zu more)", v->nkey_ids - 8);
 		printf("\n");
 	}
 	if (v->sender_sae[0])

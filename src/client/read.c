@@ -57,24 +57,17 @@ void qm_client_view_free(struct qm_client_view **pv)
 	*pv = NULL;
 }
 
-/* Reads the key IDs noted for message id ("count id id ..."). */
-static void load_key_ids(struct qm_client *c, int64_t acct, int64_t id,
+/* The key IDs the message consumed, from the replay log (all of them). */
+static void load_key_ids(struct qm_client *c, int64_t id,
                          struct qm_client_view *v)
 {
-	char key[32], val[4096], *save = NULL, *tok;
-	size_t i = 0;
+	char **ids = NULL;
+	size_t n = 0;
 
-	snprintf(key, sizeof(key), "keyids.%lld", (long long)id);
-	acct_setting(c, acct, key, val, sizeof(val));
-	if (!val[0])
+	if (qm_store_msg_key_ids(c->store, id, &ids, &n, NULL) != QM_OK)
 		return;
-	v->key_ids = calloc(9, sizeof(char *));
-	if (!v->key_ids)
-		return;
-	tok = strtok_r(val, " ", &save); /* the count */
-	while (tok && (tok = strtok_r(NULL, " ", &save)) && i < 8)
-		v->key_ids[i++] = strdup(tok);
-	v->nkey_ids = i;
+	v->key_ids = ids;
+	v->nkey_ids = n;
 }
 
 static const char *verify_text(enum qm_store_verify vf)
@@ -131,7 +124,7 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	snprintf(key, sizeof(key), "sae.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, sae, sizeof(sae));
 	v->sender_sae = strdup(sae);
-	load_key_ids(c, m->account_id, id, v);
+	load_key_ids(c, id, v);
 	if (m->verify == QM_VERIFY_OK || m->verify == QM_VERIFY_NOT_QMAIL) {
 		rc = qm_store_msg_body(c->store, id, &body, err);
 		if (!rc)

@@ -303,24 +303,6 @@ out:
 	return rc;
 }
 
-/* Keeps the first key IDs of a message and their count for its details. */
-static void note_key_ids(struct qm_client *c, int64_t acct, int64_t id,
-                         const struct outcome *oc)
-{
-	struct qm_buf b;
-	char key[32];
-
-	qm_buf_init(&b, 4096);
-	qm_buf_appendf(&b, NULL, "%zu", oc->nkey_ids);
-	for (size_t i = 0; i < oc->nkey_ids && i < 8; i++)
-		qm_buf_appendf(&b, NULL, " %s", oc->key_ids[i]);
-	snprintf(key, sizeof(key), "keyids.%lld", (long long)id);
-	if (b.data)
-		qm_store_setting_set(c->store, acct, key, (const char *)b.data,
-		                     NULL);
-	qm_buf_free(&b);
-}
-
 /* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
 static int64_t parse_date(const char *s)
 {
@@ -483,8 +465,6 @@ file:
 
 		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 		qm_store_setting_set(c->store, ac->a.id, key, oc.reason, NULL);
-		if (oc.nkey_ids)
-			note_key_ids(c, ac->a.id, id, &oc);
 		if (mp && mp->sender_sae[0]) {
 			snprintf(key, sizeof(key), "sae.%lld", (long long)id);
 			qm_store_setting_set(c->store, ac->a.id, key,
