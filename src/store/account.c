@@ -275,16 +275,12 @@ enum qm_err qm_store_account_list(struct qm_store *s,
 	if (rc != QM_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 4;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			v = nv;
+		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		v = nv;
 		col_account(st, &v[cnt++]);
 	}
 	if (src != SQLITE_DONE) {
@@ -636,16 +632,12 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			v = nv;
+		nv = db_grow(v, &cap, cnt, 8, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		v = nv;
 		col_contact(st, &v[cnt++]);
 	}
 	if (src != SQLITE_DONE) {
@@ -786,16 +778,12 @@ static enum qm_err collect_ids(struct qm_store *s, sqlite3_stmt *st,
 	int src;
 
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			v = nv;
+		nv = db_grow(v, &cap, cnt, 16, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		v = nv;
 		v[cnt++] = sqlite3_column_int64(st, 0);
 	}
 	if (src != SQLITE_DONE) {

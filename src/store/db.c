@@ -151,6 +151,22 @@ enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
 
 /* --------------------------------------------------------------- helpers */
 
+void *db_grow(void *arr, size_t *cap, size_t cnt, size_t first, size_t elem)
+{
+	size_t ncap;
+	void *n;
+
+	if (cnt < *cap)
+		return arr;
+	ncap = *cap ? *cap * 2 : first;
+	if (ncap < *cap || ncap > SIZE_MAX / elem)
+		return NULL;
+	n = realloc(arr, ncap * elem);
+	if (n)
+		*cap = ncap;
+	return n;
+}
+
 enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
                     const char *what)
 {

@@ -444,16 +444,12 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 		return rc;
 	db_bind_text(st, 1, address);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 4;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			v = nv;
+		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		v = nv;
 		rc = col_key(st, &v[cnt], err);
 		if (rc != QM_OK)
 			goto out;

@@ -566,16 +566,12 @@ enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
 
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 4;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			v = nv;
+		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
 		}
+		v = nv;
 		v[cnt] = strdup(t ? (const char *)t : "");
 		if (!v[cnt]) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");

@@ -40,6 +40,13 @@ struct qm_store {
 /* Fills err from SQLite's last error on s, with what as context. */
 enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
                     const char *what);
+/*
+ * Makes room for element cnt of a list read row by row: when cnt == *cap
+ * the array doubles (first size first). Returns the array to use from now
+ * on, or NULL when out of memory (then arr is untouched and still owned by
+ * the caller).
+ */
+void *db_grow(void *arr, size_t *cap, size_t cnt, size_t first, size_t elem);
 /* A cached prepared statement for sql (a literal), reset and unbound. */
 enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
                     struct qm_error *err);
