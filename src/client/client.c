@@ -49,9 +49,19 @@ enum qm_err qm_client_open(const struct qm_client_opts *opts,
 	rc = qm_store_open(c->home, &so, &c->store, err);
 	if (rc)
 		goto fail;
-	rc = qm_store_outbox_recover(c->store, NULL, err);
-	if (rc)
-		goto fail;
+	{
+		/* recover the outbox of a crashed process, unless a living
+		 * one is working it (it recovers when it takes the lock) */
+		int fd = -1;
+
+		if (home_lock(c, QM_LOCK_OUTBOX, 0, "recover the outbox", &fd,
+		              NULL) == QM_OK) {
+			rc = qm_store_outbox_recover(c->store, NULL, err);
+			home_unlock(&fd);
+			if (rc)
+				goto fail;
+		}
+	}
 	*out = c;
 	return QM_OK;
 fail:

@@ -12,9 +12,16 @@
 #include "kms/kms.h"
 #include "mail/mail.h"
 
+/* Sends the SMTP server accepted but the store could not record (disk
+ * full): recorded before the outbox is worked again, so that recovery does
+ * not send them a second time. */
+#define QM_UNRECORDED_MAX 32
+
 struct qm_client {
 	char home[PATH_MAX];
 	struct qm_store *store;
+	int64_t unrecorded[QM_UNRECORDED_MAX];
+	size_t nunrecorded;
 };
 
 /* Account settings kept with qm_store_setting_* (per account). */
@@ -35,6 +42,8 @@ struct acct_conn {
 	char kme_id[QM_STORE_NAMEMAX];
 	int use_pop3;
 	struct qm_buf secret; /* password or bearer token */
+	struct qm_mail_limits lim; /* the user's limits (limits.c) */
+	size_t json_depth;         /* for KME replies (limits.c) */
 };
 
 /* Loads the account and its secret (vault must be unlocked). */
@@ -78,5 +87,53 @@ enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
                        struct qm_bound *b, struct bound_store *bs,
                        struct qm_error *err);
 void bound_store_free(struct bound_store *bs);
+
+/* The user's mail limits in force (settings limit.*, defaults where unset),
+ * with the hint that tells a person how to change one (limits.c). */
+void client_mail_limits(struct qm_client *c, struct qm_mail_limits *out);
+/* The JSON depth limit in force for KME replies (limit.json_depth). */
+size_t client_json_depth(struct qm_client *c);
+/* Before a message enters the outbox: QM_ERR_TOOBIG, naming the limit to
+ * change, when the protected message of inner_len bytes with natt
+ * attachments would pass the user's limits once sent (its size on the
+ * wire, the parts). */
+enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
+                                     size_t inner_len, size_t natt,
+                                     struct qm_error *err);
+
+/*
+ * Takes the exclusive lock name (a file in the home) for this process,
+ * waiting up to timeout_s while another process holds it. what says what
+ * the lock is for, in error messages ("send the outbox"). *fd gets the
+ * descriptor to give to home_unlock. QM_ERR_UNAVAIL after the timeout,
+ * QM_ERR_IO when the home is read-only or the file cannot be made.
+ */
+enum qm_err home_lock(struct qm_client *c, const char *name, int timeout_s,
+                      const char *what, int *fd, struct qm_error *err);
+void home_unlock(int *fd);
+/*
+ * QM_ERR_IO with a message saying how much is free when the file system of
+ * the home has less than need bytes available, or is read-only. Made before
+ * work that cannot be repeated (fetching keys the KME then forgets).
+ */
+enum qm_err home_space_check(struct qm_client *c, uint64_t need,
+                             const char *what, struct qm_error *err);
+/* The outbox lock: one process works the outbox of a home at a time. */
+#define QM_LOCK_OUTBOX "outbox.lock"
+
+/*
+ * The copy of a sent outbox entry in the account's Sent folder (sentcopy.c;
+ * setting save_sent). sent_copy_save tries it once right after the send
+ * and, when it fails, keeps the entry for sent_copy_retry, which
+ * qm_client_outbox_run calls for its account(s) (0: all); *n_saved (may be
+ * NULL) gets how many were saved. Neither saves a copy the Sent folder
+ * holds already (same Message-ID). The caller of sent_copy_save holds the
+ * outbox lock; sent_copy_retry takes it.
+ */
+enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
+                           const struct qm_store_outbox *o,
+                           struct qm_error *err);
+enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
+                            size_t *n_saved, struct qm_error *err);
 
 #endif

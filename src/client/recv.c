@@ -12,13 +12,13 @@
 #include "private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 /* The outcome of processing one fetched message. */
 struct outcome {
@@ -57,6 +57,37 @@ static enum qm_err take_ids(struct outcome *oc, const struct qm_env *env,
 		oc->nkey_ids = i + 1;
 	}
 	return QM_OK;
+}
+
+/* Drops the key IDs of a refused message: none of them was used. */
+static void outcome_ids_drop(struct outcome *oc)
+{
+	for (size_t i = 0; i < oc->nkey_ids; i++)
+		free(oc->key_ids[i]);
+	free(oc->key_ids);
+	oc->key_ids = NULL;
+	oc->nkey_ids = 0;
+}
+
+/* True (and why, naming limit.key_ids) when the envelope uses more key IDs
+ * in all than the user's limit allows. */
+static int key_ids_over(const struct qm_env *env,
+                        const struct qm_mail_limits *lim, char *why,
+                        size_t whylen)
+{
+	size_t total = 0, max = lim->max_key_ids ? lim->max_key_ids
+	                                         : QM_MAIL_DEF_MAXKEYIDS;
+	struct qm_error e;
+
+	for (size_t s = 0; s < qm_env_slot_count(env); s++)
+		total += qm_env_slot_key_count(env, s);
+	if (total <= max)
+		return 0;
+	qm_mail_limit_error(lim, "limit.key_ids", max, &e,
+	                    "the message uses %zu key IDs", total);
+	snprintf(why, whylen, "refused before asking the KME: %s",
+	         qm_error_msg(&e));
+	return 1;
 }
 
 /*
@@ -154,6 +185,13 @@ static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
 		rc = take_ids(oc, env, slot, err);
 		if (rc)
 			goto out;
+		if (key_ids_over(env, &ac->lim, oc->reason,
+		                 sizeof(oc->reason))) {
+			/* nobody asked the KME for anything: refused */
+			oc->verify = QM_VERIFY_UNKNOWN_KEY;
+			outcome_ids_drop(oc);
+			goto out;
+		}
 		for (size_t i = 0; i < oc->nkey_ids; i++) {
 			if (qm_store_replay_check(c->store, ac->a.id, QM_DIR_IN,
 			                          oc->key_ids[i],
@@ -264,7 +302,8 @@ static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
 		goto out;
 	op.bound = &b;
 	op.slot = slot;
-	qm_buf_init_secure(&oc->plain, QM_CLIENT_MAXMSG);
+	qm_buf_init_secure(&oc->plain, ac->lim.max_size ? ac->lim.max_size
+	                                                : QM_CLIENT_MAXMSG);
 	if (qm_env_open(env, &op, &oc->plain, &e) != QM_OK) {
 		qm_buf_free(&oc->plain);
 		oc->verify = QM_VERIFY_TAMPERED;
@@ -328,6 +367,41 @@ static int64_t parse_date(const char *s)
 	return (int64_t)timegm(&tm) - off;
 }
 
+/*
+ * A digest of what makes a QMail message this message: the envelope and
+ * every header value the receiver uses (the bound ones, level, sender SAE
+ * and key IDs), as 64 hex digits. Two deliveries of one ciphertext (an SMTP
+ * retry after a lost "250") have the same digest; a copy with anything
+ * changed does not.
+ */
+static void copy_digest(const struct qm_mail_parsed *mp, char hex[65])
+{
+	unsigned char d[32];
+	crypto_generichash_state h;
+	const char *parts[6] = {mp->hdrs.from,       mp->hdrs.to,
+	                        mp->hdrs.cc,         mp->hdrs.date,
+	                        mp->hdrs.message_id, mp->sender_sae};
+	char lvl[16];
+
+	crypto_generichash_init(&h, NULL, 0, sizeof(d));
+	crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
+	snprintf(lvl, sizeof(lvl), "%d", mp->level);
+	crypto_generichash_update(&h, (const unsigned char *)lvl,
+	                          strlen(lvl) + 1);
+	for (size_t i = 0; i < 6; i++) {
+		const char *v = parts[i] ? parts[i] : "";
+
+		crypto_generichash_update(&h, (const unsigned char *)v,
+		                          strlen(v) + 1);
+	}
+	for (size_t i = 0; i < mp->nkey_ids; i++)
+		crypto_generichash_update(&h,
+		                          (const unsigned char *)mp->key_ids[i],
+		                          strlen(mp->key_ids[i]) + 1);
+	crypto_generichash_final(&h, d, sizeof(d));
+	sodium_bin2hex(hex, 65, d, sizeof(d));
+}
+
 /* Files one fetched message in the index (and its plaintext in the vault). */
 static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
                                 const char *folder, int64_t uidvalidity,
@@ -352,12 +426,19 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 	memset(&oc, 0, sizeof(oc));
 	memset(&m, 0, sizeof(m));
 	qm_error_clear(&e);
-	if (qm_mail_parse(raw, rawlen, NULL, &mp, &e) != QM_OK) {
-		/* a message that claims to be QMail but is malformed */
-		oc.verify = QM_VERIFY_TAMPERED;
+	if (qm_mail_parse(raw, rawlen, &ac->lim, &mp, &e) != QM_OK) {
+		/* a message that claims to be QMail but is malformed; or one
+		 * past the user's limits: refused (no key was asked for) */
+		oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_UNKNOWN_KEY
+		                                    : QM_VERIFY_TAMPERED;
 		oc.level = 0;
-		snprintf(oc.reason, sizeof(oc.reason), "%s", qm_error_msg(&e));
-		st->tampered++;
+		snprintf(oc.reason, sizeof(oc.reason), "%s%s",
+		         e.code == QM_ERR_TOOBIG ? "refused: " : "",
+		         qm_error_msg(&e));
+		if (e.code == QM_ERR_TOOBIG)
+			st->errors++;
+		else
+			st->tampered++;
 		m.from_addr = "";
 		goto file;
 	}
@@ -372,7 +453,21 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 	           qm_store_msg_find(c->store, ac->a.id, mp->hdrs.message_id,
 	                             &id, NULL) == QM_OK) {
 		/* the Message-ID is bound into the envelope: a second message
-		 * carrying it is a copy of one already received */
+		 * carrying it is a copy of one already received. Byte for
+		 * byte the same (the sender's SMTP retry after a lost "250",
+		 * or an attacker re-delivering it): the user has it already;
+		 * nothing is shown twice and nothing raises an alarm. Any
+		 * other copy is a replay. */
+		char key[40], want[65], have[80] = {0};
+
+		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
+		acct_setting(c, ac->a.id, key, have, sizeof(have));
+		copy_digest(mp, want);
+		if (strlen(have) == 64 &&
+		    sodium_memcmp(have, want, sizeof(want)) == 0) {
+			st->duplicates++;
+			goto out;
+		}
 		oc.verify = QM_VERIFY_REPLAY;
 		oc.level = mp->level;
 		snprintf(oc.reason, sizeof(oc.reason),
@@ -392,8 +487,14 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 		if (oc.verify == QM_VERIFY_OK) {
 			body = oc.plain.data;
 			body_len = oc.plain.len;
-			if (qm_mail_content_parse(body, body_len, NULL, &mc,
-			                          &e) != QM_OK) {
+			if (qm_mail_content_parse(body, body_len, &ac->lim,
+			                          &mc, &e) == QM_ERR_TOOBIG) {
+				/* verified, its keys are spent: kept in the
+				 * vault; reading it says which limit to raise */
+				snprintf(oc.reason, sizeof(oc.reason),
+				         "decrypted and verified, but %s",
+				         qm_error_msg(&e));
+			} else if (!mc) {
 				oc.verify = QM_VERIFY_TAMPERED;
 				snprintf(oc.reason, sizeof(oc.reason),
 				         "the decrypted message is not readable "
@@ -465,6 +566,15 @@ file:
 
 		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 		qm_store_setting_set(c->store, ac->a.id, key, oc.reason, NULL);
+		if (mp && m.verify != QM_VERIFY_REPLAY) {
+			char hex[65];
+
+			/* what a later identical copy is recognised by */
+			copy_digest(mp, hex);
+			snprintf(key, sizeof(key), "digest.%lld", (long long)id);
+			qm_store_setting_set(c->store, ac->a.id, key, hex,
+			                     NULL);
+		}
 		if (mp && mp->sender_sae[0]) {
 			snprintf(key, sizeof(key), "sae.%lld", (long long)id);
 			qm_store_setting_set(c->store, ac->a.id, key,
@@ -476,6 +586,54 @@ out:
 	qm_mail_parsed_free(&mp);
 	outcome_free(&oc);
 	return rc;
+}
+
+/*
+ * Records a message the server holds but that is larger than the user's
+ * limit.message_size: not fetched, shown with the reason so that the user
+ * can raise the limit (the message stays on the server).
+ */
+static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
+                                const char *folder, int64_t uidvalidity,
+                                int64_t uid, const char *uidl,
+                                const struct qm_error *why,
+                                struct qm_client_sync_stats *st,
+                                struct qm_error *err)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	char reason[QM_ERR_MSGMAX], key[32];
+	int64_t id;
+	enum qm_err rc;
+
+	qm_mail_limit_error(&ac->lim, "limit.message_size", ac->lim.max_size,
+	                    &e, "refused without fetching it (%s)",
+	                    qm_error_msg(why));
+	qm_strlcpy(reason, qm_error_msg(&e), sizeof(reason));
+	qm_error_clear(err); /* why may be err: the fetch error is handled */
+	memset(&m, 0, sizeof(m));
+	m.account_id = ac->a.id;
+	m.folder = folder;
+	m.uidvalidity = uidvalidity;
+	m.uid = uid;
+	m.uidl = uidl;
+	m.from_addr = "";
+	m.message_id = "";
+	m.to_addrs = "";
+	m.date = qm_now();
+	m.verify = QM_VERIFY_UNKNOWN_KEY;
+	rc = qm_store_msg_add(c->store, &m, reason, NULL, 0, NULL, 0, NULL, &id,
+	                      err);
+	if (rc == QM_ERR_EXISTS) {
+		qm_error_clear(err);
+		return QM_OK;
+	}
+	if (rc)
+		return rc;
+	st->errors++;
+	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+	qm_store_setting_set(c->store, ac->a.id, key, reason, NULL);
+	return QM_OK;
 }
 
 /* Keys under which the IMAP sync state of a folder is kept. */
@@ -521,7 +679,7 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 	int64_t known_v, last;
 	enum qm_err rc;
 
-	qm_buf_init(&raw, QM_CLIENT_MAXMSG);
+	qm_buf_init(&raw, ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
 	sync_key(kv, sizeof(kv), "uidvalidity", folder);
 	sync_key(kl, sizeof(kl), "lastuid", folder);
 	known_v = setting_int(c, ac->a.id, kv);
@@ -560,6 +718,16 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 			rc = QM_OK;
 			continue;
 		}
+		if (rc == QM_ERR_TOOBIG) {
+			/* past limit.message_size: recorded, not fetched
+			 * again; the server dropped the session, so the rest
+			 * waits for the next sync */
+			rc = file_refused(c, ac, folder, ist.uidvalidity,
+			                  uids[i], NULL, err, st, err);
+			if (!rc)
+				setting_put_int(c, ac->a.id, kl, uids[i]);
+			break;
+		}
 		if (rc)
 			break;
 		st->fetched++;
@@ -592,7 +760,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 	char del[8];
 	enum qm_err rc;
 
-	qm_buf_init(&raw, QM_CLIENT_MAXMSG);
+	qm_buf_init(&raw, ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
 	qm_buf_init(&tmp, 64);
 	acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del, sizeof(del));
 	acct_conn_server(ac, &ac->a.pop3, &srv);
@@ -613,6 +781,15 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 			continue;
 		qm_buf_reset(&raw);
 		rc = qm_mail_pop3_retr(p, ms[i].num, &raw, err);
+		if (rc == QM_ERR_TOOBIG) {
+			/* past limit.message_size: recorded, not fetched again */
+			rc = file_refused(c, ac, "INBOX", 0, 0, ms[i].uidl, err,
+			                  st, err);
+			if (!rc)
+				qm_store_setting_set(c->store, ac->a.id, key,
+				                     "1", NULL);
+			break;
+		}
 		if (rc)
 			break;
 		st->fetched++;
@@ -634,49 +811,6 @@ out:
 	return rc;
 }
 
-/*
- * One sync of an account at a time, across processes (the GUI's background
- * sync and `qmail sync` on the same home): two syncs of one message would
- * both ask the KME for its keys, and the loser would record it as
- * unreadable. flock() is released when the process dies, so a crash never
- * leaves the account locked. Waits up to timeout_s for the other sync.
- */
-static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
-                             int timeout_s, int *fd_out, struct qm_error *err)
-{
-	char path[PATH_MAX + 64];
-	uint64_t t0 = qm_mono_ns();
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/sync-%lld.lock", c->home,
-	         (long long)account_id);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return qm_error_set(err, QM_ERR_IO, "cannot open %s: %s", path,
-		                    strerror(errno));
-	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		struct timespec ts = {0, 50 * 1000 * 1000};
-
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			close(fd);
-			return qm_error_set(err, QM_ERR_IO, "cannot lock %s: %s",
-			                    path, strerror(errno));
-		}
-		if ((qm_mono_ns() - t0) / 1000000000u >= (uint64_t)timeout_s) {
-			close(fd);
-			return qm_error_set(err, QM_ERR_UNAVAIL,
-			                    "another QMail process has been "
-			                    "syncing this account for %d s; try "
-			                    "again when it is done",
-			                    timeout_s);
-		}
-		/* the other sync holds the lock: look again shortly */
-		nanosleep(&ts, NULL);
-	}
-	*fd_out = fd;
-	return QM_OK;
-}
-
 enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
                            struct qm_client_sync_stats *st,
@@ -685,18 +819,25 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	struct acct_conn ac;
 	enum qm_err rc;
 	int lockfd = -1;
+	char lockname[64];
 
 	memset(st, 0, sizeof(*st));
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: new mail goes into the "
 		                    "vault");
-	rc = sync_lock(c, account_id, 600, &lockfd, err);
+	/* one sync of an account at a time, across processes (the GUI's
+	 * background sync and `qmail sync`): two syncs of one message would
+	 * both ask the KME for its keys, and the loser would record it as
+	 * unreadable */
+	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
+	         (long long)account_id);
+	rc = home_lock(c, lockname, 600, "sync this account", &lockfd, err);
 	if (rc)
 		return rc;
 	rc = acct_conn_load(c, account_id, &ac, err);
 	if (rc) {
-		close(lockfd);
+		home_unlock(&lockfd);
 		return rc;
 	}
 	if (!ac.use_pop3 && ac.a.imap.host[0])
@@ -708,6 +849,6 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		                  "account %s has no IMAP or POP3 server",
 		                  ac.a.address);
 	acct_conn_free(&ac);
-	close(lockfd); /* releases the lock */
+	home_unlock(&lockfd);
 	return rc;
 }

@@ -175,6 +175,53 @@ static enum qm_err parse_headers(const unsigned char *p, size_t n,
 	return qm_mail_content_parse(p, len, NULL, out, err);
 }
 
+/* Records the sends that went out while the store could not say so. */
+static enum qm_err unrecorded_flush(struct qm_client *c, struct qm_error *err)
+{
+	while (c->nunrecorded) {
+		int64_t id = c->unrecorded[c->nunrecorded - 1];
+		struct qm_error e;
+		enum qm_err rc;
+
+		qm_error_clear(&e);
+		rc = qm_store_outbox_sent(c->store, id, "250 accepted", &e);
+		if (rc && rc != QM_ERR_STATE && rc != QM_ERR_NOTFOUND) {
+			if (err)
+				*err = e;
+			qm_error_prefix(err, "outbox message %lld was sent but "
+			                     "cannot be recorded yet: ",
+			                (long long)id);
+			return rc;
+		}
+		c->nunrecorded--;
+	}
+	return QM_OK;
+}
+
+/*
+ * Takes the home's outbox lock and brings the outbox back to a consistent
+ * state: under the lock, an entry left ENCRYPTING or SENDING belongs to no
+ * living process (each step to those states is undone or completed before
+ * the lock is let go), so recovering cannot take over another process's
+ * message in flight. A send whose success could not be recorded (disk
+ * full) is recorded first, so it is not sent twice.
+ */
+static enum qm_err outbox_lock(struct qm_client *c, int *fd,
+                               struct qm_error *err)
+{
+	enum qm_err rc;
+
+	rc = home_lock(c, QM_LOCK_OUTBOX, 600, "work the outbox", fd, err);
+	if (rc)
+		return rc;
+	rc = unrecorded_flush(c, err);
+	if (!rc)
+		rc = qm_store_outbox_recover(c->store, NULL, err);
+	if (rc)
+		home_unlock(fd);
+	return rc;
+}
+
 /* Encrypts a PENDING entry: keys, reservation, envelope, wire message. */
 static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
@@ -339,7 +386,6 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	struct qm_mail_server srv;
 	char **rcpts = NULL;
 	size_t nr = 0;
-	char save[8];
 	enum qm_err rc;
 
 	rc = split_rcpts(o->recipients, &rcpts, &nr, err);
@@ -368,21 +414,18 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 		goto out;
 	}
 	rc = qm_store_outbox_sent(c->store, o->id, "250 accepted", err);
-	if (rc)
+	if (rc) {
+		/* it went out: never send it again because the disk was full
+		 * when its success was to be written down */
+		if (c->nunrecorded < QM_UNRECORDED_MAX)
+			c->unrecorded[c->nunrecorded++] = o->id;
+		qm_error_prefix(err, "the server accepted the message, but "
+		                     "QMail could not record that: ");
 		goto out;
-	acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
-	if (save[0] == '1' && ac->a.imap.host[0]) {
-		struct qm_mail_imap *im = NULL;
-		struct qm_error e;
-
-		acct_conn_server(ac, &ac->a.imap, &srv);
-		/* the message went out: a failure here only loses the copy
-		 * in the Sent folder, which is said but not fatal */
-		if (qm_mail_imap_open(&srv, &im, &e) == QM_OK)
-			qm_mail_imap_save_sent(im, o->ciphertext,
-			                       o->ciphertext_len, &e);
-		qm_mail_imap_free(&im);
 	}
+	/* the message went out: a copy for the Sent folder that fails now
+	 * waits for the next outbox run (sentcopy.c), never fatal here */
+	sent_copy_save(c, ac, o, NULL);
 out:
 	qm_mail_strv_free(&rcpts, nr);
 	return rc;
@@ -396,12 +439,22 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 {
 	struct qm_store_outbox o;
 	enum qm_err rc;
+	int lockfd = -1;
 
 	*sent = 0;
 	memset(&o, 0, sizeof(o));
-	rc = qm_store_outbox_get(c->store, id, &o, err);
+	rc = outbox_lock(c, &lockfd, err);
 	if (rc)
 		return rc;
+	/* read under the lock: another process may have moved it on */
+	rc = qm_store_outbox_get(c->store, id, &o, err);
+	if (rc)
+		goto out;
+	if (o.state == QM_OUTBOX_SENT) {
+		/* another process on this home sent it meanwhile */
+		*sent = 1;
+		goto out;
+	}
 	if (o.state == QM_OUTBOX_PENDING) {
 		if (pg->fn)
 			pg->fn(pg->arg, "encrypting", 0, 1);
@@ -432,6 +485,7 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 	}
 out:
 	qm_store_outbox_item_free(&o);
+	home_unlock(&lockfd);
 	return rc;
 }
 
@@ -477,11 +531,17 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 {
 	struct qm_store_outbox o;
 	enum qm_err rc;
+	int lockfd = -1;
 
 	memset(&o, 0, sizeof(o));
-	rc = qm_store_outbox_get(c->store, id, &o, err);
+	rc = outbox_lock(c, &lockfd, err);
 	if (rc)
 		return rc;
+	rc = qm_store_outbox_get(c->store, id, &o, err);
+	if (rc) {
+		home_unlock(&lockfd);
+		return rc;
+	}
 	switch (o.state) {
 	case QM_OUTBOX_QUEUED:
 	case QM_OUTBOX_RETRYING:
@@ -502,6 +562,7 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 		                  qm_store_outbox_state_str(o.state));
 	}
 	qm_store_outbox_item_free(&o);
+	home_unlock(&lockfd);
 	return rc;
 }
 
@@ -721,6 +782,12 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 			qm_error_clear(&e);
 			if (qm_store_outbox_get(c->store, list[i], &o, &e))
 				continue;
+			if (o.state == QM_OUTBOX_SENT ||
+			    o.state == QM_OUTBOX_FAILED) {
+				/* done by another process meanwhile */
+				qm_store_outbox_item_free(&o);
+				continue;
+			}
 			rc = acct_conn_load(c, o.account_id, &ac, &e);
 			qm_store_outbox_item_free(&o);
 			if (!rc) {
@@ -737,6 +804,18 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 			} else if (sent) {
 				ok++;
 			}
+		}
+	}
+	{
+		/* copies for the Sent folder whose first try failed */
+		struct qm_error e;
+
+		qm_error_clear(&e);
+		rc = sent_copy_retry(c, account_id, NULL, &e);
+		if (rc && !first) {
+			first = rc;
+			if (err)
+				*err = e;
 		}
 	}
 	rc = first;

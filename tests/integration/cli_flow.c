@@ -344,6 +344,116 @@ static void test_two_syncs_one_home(void **state)
 	free(o);
 }
 
+/*
+ * The GUI sends a large message while `qmail outbox run` starts again and
+ * again on the same home. Each start used to recover the outbox as after a
+ * crash, turning the other process's message in flight (SENDING) into a
+ * retry that it then sent a second time. Now the outbox is worked under a
+ * lock and recovered only by the process holding it: the message is sent
+ * once, in one attempt.
+ */
+static void test_two_senders_one_home(void **state)
+{
+	char *argv[20], log[700], att[700], *o, *hit;
+	unsigned char *blob;
+	size_t blen = 6u << 20;
+	int have, status = -1, runs = 0, during = 0;
+	pid_t pid, w = 0;
+
+	(void)state;
+	if (skipped)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	snprintf(att, sizeof(att), "%s/big.bin", W.mail.dir);
+	blob = malloc(blen);
+	assert_non_null(blob);
+	for (size_t i = 0; i < blen; i++)
+		blob[i] = (unsigned char)(i * 2654435761u >> 13);
+	assert_int_equal(qmt_write_file(att, ""), 0);
+	assert_int_equal(qmt_mail_rewrite(att, blob, blen), 0);
+	free(blob);
+	snprintf(log, sizeof(log), "%s/send2.log", W.mail.dir);
+	argv[0] = qmail_bin;
+	argv[1] = "--home";
+	argv[2] = homes[0];
+	argv[3] = "-q";
+	argv[4] = "send";
+	argv[5] = "--to";
+	argv[6] = (char *)(uintptr_t)qmt_mail_addr(W_BOB);
+	argv[7] = "--subject";
+	argv[8] = "two senders";
+	argv[9] = "--level";
+	argv[10] = "4";
+	argv[11] = "--attach";
+	argv[12] = att;
+	argv[13] = "--body-file";
+	argv[14] = "/dev/null";
+	argv[15] = NULL;
+	pid = qmt_spawn(argv, NULL, log);
+	assert_true(pid > 0);
+	/* the other process starts and works the outbox while the send is
+	 * under way (each start used to run the crash recovery) */
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0) {
+		assert_int_equal(qm(0, "outbox", "run", NULL), 0);
+		runs++;
+		if (waitpid(pid, &status, WNOHANG) == 0)
+			during++;
+		else
+			break;
+	}
+	if (w == 0)
+		w = pid;
+	qmt_stop(pid); /* already reaped: only forgets it */
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0) {
+		size_t len = 0;
+		unsigned char *d = qmt_mail_read(log, &len);
+
+		fprintf(stderr, "qmail send: %.*s\n", (int)len,
+		        d ? (const char *)d : "");
+		free(d);
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* the race was really run: outbox runs began and ended while the
+	 * sender was still at work */
+	assert_true(during >= 1);
+	assert_true(runs >= 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                60000) >= have + 1);
+	/* once, in one attempt: a second attempt is a second copy */
+	assert_int_equal(qm(0, "outbox", "list", NULL), 0);
+	o = output();
+	{
+		/* the newest entry (highest ID) is this message */
+		const char *line = o, *best = NULL;
+		long long bid = 0;
+
+		while (line && *line) {
+			long long id = strtoll(line, NULL, 10);
+
+			if (id > bid) {
+				bid = id;
+				best = line;
+			}
+			line = strchr(line, '\n');
+			line = line ? line + 1 : NULL;
+		}
+		assert_non_null(best);
+		assert_true(strncmp(strstr(best, "sent"), "sent", 4) == 0);
+		assert_non_null(strstr(best, "attempts 1"));
+		assert_true(strstr(best, "attempts 1") < strchr(best, '\n'));
+		assert_true(strstr(best, "sent") < strchr(best, '\n'));
+	}
+	free(o);
+	assert_int_equal(qm(1, "sync", NULL), 0);
+	assert_int_equal(qm(1, "list", "--limit", "200", NULL), 0);
+	o = output();
+	hit = strstr(o, "two senders");
+	assert_non_null(hit);
+	assert_null(strstr(hit + 1, "two senders"));
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_setup_two_people),
 		cmocka_unit_test(test_send_read_reply),
 		cmocka_unit_test(test_two_syncs_one_home),
+		cmocka_unit_test(test_two_senders_one_home),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
