@@ -50,6 +50,7 @@ int cmd_keys(struct cli *g, int argc, char **argv);
 int cmd_kme(struct cli *g, int argc, char **argv);
 int cmd_web(struct cli *g, int argc, char **argv);
 int cmd_passwd(struct cli *g, int argc, char **argv);
+int cmd_config(struct cli *g, int argc, char **argv);
 
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);

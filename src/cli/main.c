@@ -35,6 +35,7 @@ static const char usage_text[] =
 	"  keys             own fingerprint, export, import, verify contacts' keys\n"
 	"  kme status       key pool, key rate and QBER alarm of the account's KME\n"
 	"  passwd           change the vault passphrase\n"
+	"  config           list | get | set resource limits (message size, parts, ...)\n"
 	"  web              serve the web GUI on 127.0.0.1\n"
 	"\n"
 	"Options:\n"
@@ -64,6 +65,7 @@ static const struct command commands[] = {
 	{"read", cmd_read},       {"outbox", cmd_outbox},
 	{"keys", cmd_keys},       {"kme", cmd_kme},
 	{"web", cmd_web},         {"passwd", cmd_passwd},
+	{"config", cmd_config},
 };
 
 int cli_is_help(const char *arg)

@@ -30,6 +30,8 @@ enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
 
 	memset(ac, 0, sizeof(*ac));
 	qm_buf_init_secure(&ac->secret, 64 * 1024);
+	client_mail_limits(c, &ac->lim);
+	ac->json_depth = client_json_depth(c);
 	rc = qm_store_account_get(c->store, id, &ac->a, err);
 	if (rc)
 		return rc;
@@ -77,7 +79,7 @@ void acct_conn_server(const struct acct_conn *ac,
 			out->password = (const char *)ac->secret.data;
 		}
 	}
-	out->max_message = QM_CLIENT_MAXMSG;
+	out->max_message = ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG;
 }
 
 enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
@@ -97,6 +99,7 @@ enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
 	kc.key_file = ac->a.kme_key;
 	kc.ca_file = ac->a.kme_ca;
 	kc.kme_id = ac->kme_id[0] ? ac->kme_id : NULL;
+	kc.max_json_depth = ac->json_depth;
 	return qm_kms_new(&kc, out, err);
 }
 

@@ -315,4 +315,59 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 const char *qm_client_level_name(int level);
 const char *qm_client_level_badge(int level);
 
+/* -------------------------------------------------------- resource limits */
+
+/* The names of the limits (global settings). */
+#define QM_LIMIT_MESSAGE_SIZE  "limit.message_size"
+#define QM_LIMIT_PARTS         "limit.parts"
+#define QM_LIMIT_DEPTH         "limit.depth"
+#define QM_LIMIT_HEADERS       "limit.headers"
+#define QM_LIMIT_HEADER_LENGTH "limit.header_length"
+#define QM_LIMIT_KEY_IDS       "limit.key_ids"
+#define QM_LIMIT_JSON_DEPTH    "limit.json_depth"
+#define QM_LIMIT_WEB_JSON      "limit.web_json"
+#define QM_LIMIT_WEB_MESSAGE   "limit.web_message"
+#define QM_LIMIT_WEB_UPLOAD    "limit.web_upload"
+
+/* One limit the user may set: a global setting with a safe default, which
+ * may be lowered to min and raised up to ceiling (docs/SECURITY.md). */
+struct qm_client_limit {
+	const char *name; /* QM_LIMIT_* */
+	const char *what; /* one line for people */
+	const char *unit; /* "bytes", "parts", "levels", "headers", "key IDs" */
+	uint64_t def;
+	uint64_t min;
+	uint64_t ceiling;
+};
+
+/* The number of limits; the i-th (static; NULL past the end); by name
+ * (NULL when there is no such limit). */
+size_t qm_client_limit_count(void);
+const struct qm_client_limit *qm_client_limit_at(size_t i);
+const struct qm_client_limit *qm_client_limit_find(const char *name);
+
+/*
+ * Reads a value for l from text: a whole number, for sizes optionally with
+ * K, M or G (binary: KiB, MiB, GiB). QM_ERR_INVAL, naming the allowed range
+ * and the default, when it is not a number or lies outside [min, ceiling].
+ */
+enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
+                                  const char *text, uint64_t *v,
+                                  struct qm_error *err);
+/*
+ * The value in force of the limit name: the setting, or the default when
+ * unset. *is_set (may be NULL) says which. QM_ERR_NOTFOUND for a name that
+ * is no limit. Needs no unlocked vault.
+ */
+enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
+                                uint64_t *v, int *is_set,
+                                struct qm_error *err);
+/*
+ * Sets the limit name from text (as qm_client_limit_parse; "default" goes
+ * back to the default). Takes effect at the next sync, read or send.
+ * QM_ERR_NOTFOUND for an unknown name, QM_ERR_INVAL for a bad value.
+ */
+enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
+                                const char *value, struct qm_error *err);
+
 #endif /* QM_CLIENT_H */

@@ -126,9 +126,12 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	v->sender_sae = strdup(sae);
 	load_key_ids(c, id, v);
 	if (m->verify == QM_VERIFY_OK || m->verify == QM_VERIFY_NOT_QMAIL) {
+		struct qm_mail_limits lim;
+
+		client_mail_limits(c, &lim);
 		rc = qm_store_msg_body(c->store, id, &body, err);
 		if (!rc)
-			rc = qm_mail_content_parse(body.data, body.len, NULL,
+			rc = qm_mail_content_parse(body.data, body.len, &lim,
 			                           &mc, err);
 		if (rc)
 			goto out;

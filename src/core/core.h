@@ -269,4 +269,15 @@ enum qm_err qm_mkdirs(const char *path, unsigned mode, struct qm_error *err);
 int64_t qm_now(void);
 uint64_t qm_mono_ns(void);
 
+/* ------------------------------------------------------------ JSON depth */
+
+/*
+ * Checks, before a JSON parser sees the n bytes at p, that arrays and
+ * objects nest at most max_depth levels (brackets inside strings do not
+ * count). QM_ERR_TOOBIG naming the limit when they nest deeper; QM_OK
+ * otherwise, also for text that is not valid JSON (the parser says so).
+ */
+enum qm_err qm_json_depth_check(const char *p, size_t n, size_t max_depth,
+                                struct qm_error *err);
+
 #endif /* QM_CORE_H */

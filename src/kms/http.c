@@ -315,8 +315,9 @@ static enum qm_err http_fail(struct qm_kms *k, long status,
 	char shown[QM_KMS_MSG_MAX + 32] = "";
 
 	if (reply->len &&
-	    qm_kms_error_parse((const char *)reply->data, reply->len, msg,
-	                       sizeof(msg), NULL) == QM_OK &&
+	    kms_error_parse((const char *)reply->data, reply->len,
+	                    k->max_json_depth, msg, sizeof(msg),
+	                    NULL) == QM_OK &&
 	    msg[0])
 		snprintf(shown, sizeof(shown), ": \"%s\"", msg);
 	switch (status) {

@@ -81,7 +81,8 @@ static void json_string_wipe(json_t *v)
 }
 
 static enum qm_err load(const char *json, size_t len, size_t max,
-                        const char *what, json_t **out, struct qm_error *err)
+                        size_t depth, const char *what, json_t **out,
+                        struct qm_error *err)
 {
 	json_error_t je;
 	json_t *root;
@@ -93,6 +94,10 @@ static enum qm_err load(const char *json, size_t len, size_t max,
 		                    "%s reply of %zu bytes is larger than the "
 		                    "limit of %zu bytes",
 		                    what, len, max);
+	/* before jansson recurses into a hostile "[[[[..." */
+	if (qm_json_depth_check(json, len, depth ? depth : QM_KMS_JSON_DEPTH_DEFAULT,
+	                        err) != QM_OK)
+		return qm_error_prefix(err, "%s reply from the KME: ", what);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return qm_error_set(err, QM_ERR_PARSE,
@@ -186,12 +191,19 @@ static enum qm_err get_count(json_t *root, const char *name, uint64_t *dst,
 enum qm_err qm_kms_status_parse(const char *json, size_t len,
                                 struct qm_kms_status *st, struct qm_error *err)
 {
+	return kms_status_parse(json, len, QM_KMS_JSON_DEPTH_DEFAULT, st, err);
+}
+
+enum qm_err kms_status_parse(const char *json, size_t len, size_t depth,
+                             struct qm_kms_status *st, struct qm_error *err)
+{
 	struct qm_kms_status *s = NULL;
 	json_t *root = NULL, *ext;
 	char *dump = NULL;
 	enum qm_err rc;
 
-	rc = load(json, len, QM_KMS_SMALL_BODY_MAX, "Status", &root, err);
+	rc = load(json, len, QM_KMS_SMALL_BODY_MAX, depth, "Status", &root,
+	          err);
 	if (rc)
 		goto out;
 	s = calloc(1, sizeof(*s));
@@ -256,14 +268,15 @@ static int ext_ok(const json_t *v)
 }
 
 enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
-                            size_t len, size_t expect_bytes,
+                            size_t len, size_t expect_bytes, size_t depth,
                             struct qm_error *err)
 {
 	size_t first = ks->count, n, i;
 	json_t *root = NULL, *keys, *k, *id, *key;
 	enum qm_err rc;
 
-	rc = load(json, len, QM_KMS_BODY_MAX, "Key container", &root, err);
+	rc = load(json, len, QM_KMS_BODY_MAX, depth, "Key container", &root,
+	          err);
 	if (rc)
 		goto out;
 	keys = json_object_get(root, "keys");
@@ -374,7 +387,8 @@ enum qm_err qm_kms_keys_parse(const char *json, size_t len, size_t expect_bytes,
 	rc = keys_new(&ks, err);
 	if (rc)
 		return rc;
-	rc = keys_parse_into(ks, json, len, expect_bytes, err);
+	rc = keys_parse_into(ks, json, len, expect_bytes,
+	                     QM_KMS_JSON_DEPTH_DEFAULT, err);
 	if (rc) {
 		qm_kms_keys_free(&ks);
 		return rc;
@@ -401,6 +415,13 @@ static size_t put_text(char *msg, size_t msgsize, size_t j, const char *s,
 enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
                                size_t msgsize, struct qm_error *err)
 {
+	return kms_error_parse(json, len, QM_KMS_JSON_DEPTH_DEFAULT, msg,
+	                       msgsize, err);
+}
+
+enum qm_err kms_error_parse(const char *json, size_t len, size_t depth,
+                            char *msg, size_t msgsize, struct qm_error *err)
+{
 	json_t *root = NULL, *m, *d;
 	const char *s;
 	size_t n, j = 0;
@@ -409,7 +430,8 @@ enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
 	if (!msg || msgsize == 0)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "no room for the message");
-	rc = load(json, len, QM_KMS_SMALL_BODY_MAX, "Error", &root, err);
+	rc = load(json, len, QM_KMS_SMALL_BODY_MAX, depth, "Error", &root,
+	          err);
 	if (rc)
 		goto out;
 	m = json_object_get(root, "message");

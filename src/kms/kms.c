@@ -22,6 +22,7 @@ void qm_kms_config_init(struct qm_kms_config *c)
 	c->retry_delay_ms = 200;
 	c->retry_delay_max_ms = 3000;
 	c->max_body = QM_KMS_BODY_DEFAULT;
+	c->max_json_depth = QM_KMS_JSON_DEPTH_DEFAULT;
 }
 
 static enum qm_err dup_str(const char *s, char **out, struct qm_error *err)
@@ -75,6 +76,12 @@ enum qm_err qm_kms_new(const struct qm_kms_config *cfg, struct qm_kms **out,
 		                  cfg->max_body, QM_KMS_BODY_MAX);
 		goto out;
 	}
+	if (cfg->max_json_depth > QM_KMS_JSON_DEPTH_MAX) {
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "max_json_depth %zu is above the limit of %u",
+		                  cfg->max_json_depth, QM_KMS_JSON_DEPTH_MAX);
+		goto out;
+	}
 	k = calloc(1, sizeof(*k));
 	if (!k) {
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -110,6 +117,8 @@ enum qm_err qm_kms_new(const struct qm_kms_config *cfg, struct qm_kms **out,
 	if (k->max_body < QM_KMS_SMALL_BODY_MAX)
 		k->max_body = QM_KMS_SMALL_BODY_MAX;
 	k->dec_chunk = cfg->dec_chunk;
+	k->max_json_depth = cfg->max_json_depth ? cfg->max_json_depth
+	                                        : QM_KMS_JSON_DEPTH_DEFAULT;
 	rc = kms_http_setup(k, err);
 	if (rc)
 		goto out;
@@ -179,7 +188,8 @@ enum qm_err qm_kms_status_get(struct qm_kms *k, const char *slave_sae,
 	    (rc = kms_http(k, KMS_GET, (const char *)path.data, NULL, &reply,
 	                   err)))
 		goto out;
-	rc = qm_kms_status_parse((const char *)reply.data, reply.len, st, err);
+	rc = kms_status_parse((const char *)reply.data, reply.len,
+	                      k->max_json_depth, st, err);
 	if (rc)
 		qm_error_prefix(err, "KME at %s: ", k->url);
 out:
@@ -303,9 +313,9 @@ static enum qm_err enc_keys_into(struct qm_kms *k, const char *slave_sae,
 	              body, &reply, err);
 	if (rc)
 		goto out;
-	rc =
-	    keys_parse_into(ks, (const char *)reply.data, reply.len,
-	                    req->size_bits ? (req->size_bits + 7) / 8 : 0, err);
+	rc = keys_parse_into(ks, (const char *)reply.data, reply.len,
+	                     req->size_bits ? (req->size_bits + 7) / 8 : 0,
+	                     k->max_json_depth, err);
 	if (rc) {
 		qm_error_prefix(err, "KME at %s: ", k->url);
 		goto out;
@@ -431,7 +441,8 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 	rc = keys_new(&got, err);
 	if (rc)
 		goto out;
-	rc = keys_parse_into(got, (const char *)reply.data, reply.len, 0, err);
+	rc = keys_parse_into(got, (const char *)reply.data, reply.len, 0,
+	                     k->max_json_depth, err);
 	if (rc) {
 		qm_error_prefix(err, "KME at %s: ", k->url);
 		goto out;

@@ -31,6 +31,11 @@
 #define QM_KMS_SMALL_BODY_MAX (64u * 1024)
 /* Most keys one container may hold (a bound for hostile replies). */
 #define QM_KMS_KEYS_MAX 100000u
+/* Default and largest JSON nesting depth accepted in a reply, checked
+ * before jansson parses (the deepest legitimate member is a KME's
+ * status_extension). */
+#define QM_KMS_JSON_DEPTH_DEFAULT 32u
+#define QM_KMS_JSON_DEPTH_MAX     1024u
 
 /*
  * How to reach one KME. Fill with qm_kms_config_init (defaults) and set the
@@ -58,6 +63,9 @@ struct qm_kms_config {
 	                            QM_KMS_BODY_DEFAULT */
 	unsigned dec_chunk; /* key IDs per dec_keys request in the bulk helper;
 	                       0: ask status */
+	size_t max_json_depth; /* deepest JSON nesting in a reply, default
+	                          QM_KMS_JSON_DEPTH_DEFAULT, at most
+	                          QM_KMS_JSON_DEPTH_MAX */
 };
 
 /* Fills c with the defaults above and NULL strings. */

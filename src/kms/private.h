@@ -34,6 +34,7 @@ struct qm_kms {
 	long retry_delay_max_ms;
 	size_t max_body;
 	unsigned dec_chunk;
+	size_t max_json_depth;
 
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
@@ -53,10 +54,16 @@ enum qm_err keys_add_b64(struct qm_kms_keys *ks, const char *id,
 enum qm_err keys_add_from(struct qm_kms_keys *dst,
                           const struct qm_kms_keys *src, size_t i,
                           struct qm_error *err);
-/* Parses a Key container and appends its keys to ks. */
+/* Parses a Key container and appends its keys to ks; JSON nesting deeper
+ * than depth is refused before jansson parses. */
 enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
-                            size_t len, size_t expect_bytes,
+                            size_t len, size_t expect_bytes, size_t depth,
                             struct qm_error *err);
+/* qm_kms_status_parse and qm_kms_error_parse with a JSON depth limit. */
+enum qm_err kms_status_parse(const char *json, size_t len, size_t depth,
+                             struct qm_kms_status *st, struct qm_error *err);
+enum qm_err kms_error_parse(const char *json, size_t len, size_t depth,
+                            char *msg, size_t msgsize, struct qm_error *err);
 
 /* Checks an SAE ID or key ID from a caller: 1..QM_KMS_ID_MAX bytes, no
  * control characters. what names it in the message. */

@@ -28,9 +28,24 @@
 /* How many key IDs the X-QKD-KeyID header copies at most (the rest: count). */
 #define QM_MAIL_HDR_MAXKEYIDS 8
 
+/* The defaults of struct qm_mail_limits (a zero field means these). */
+#define QM_MAIL_DEF_MAXSIZE      ((size_t)64 << 20)
+#define QM_MAIL_DEF_MAXPARTS     256
+#define QM_MAIL_DEF_MAXDEPTH     16
+#define QM_MAIL_DEF_MAXHEADERS   512
+#define QM_MAIL_DEF_MAXHEADERLEN ((size_t)64 << 10)
+#define QM_MAIL_DEF_MAXKEYIDS    100000
+
 /*
  * Bounds for parsing untrusted messages. A zero field means the default:
- * 64 MiB message, 256 parts, depth 16, 512 headers a part, 64 KiB a header.
+ * 64 MiB message, 256 parts, depth 16, 512 headers a part, 64 KiB a header,
+ * 100000 key IDs announced by X-QKD-KeyID (checked before any key is
+ * asked for). Past a limit the parsers fail with QM_ERR_TOOBIG and a
+ * message that gives the value found, the limit and the limit's name
+ * ("limit.parts", "limit.message_size", "limit.depth", "limit.headers",
+ * "limit.header_length", "limit.key_ids"); when hint is set (e.g. "qmail
+ * config set") the message ends "(hint limit.parts N)" so that a person
+ * knows how to change it.
  */
 struct qm_mail_limits {
 	size_t max_size;
@@ -38,7 +53,20 @@ struct qm_mail_limits {
 	size_t max_depth;
 	size_t max_headers;
 	size_t max_header_len;
+	size_t max_key_ids;
+	const char *hint; /* borrowed; NULL: the message names the limit only */
 };
+
+/*
+ * Fills err with QM_ERR_TOOBIG: "<what>; your limit is <limit> (<hint>
+ * <name> N)" as the parsers write it, for callers that check a limit of
+ * struct qm_mail_limits themselves (the client's key-ID count). Returns
+ * QM_ERR_TOOBIG.
+ */
+enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
+                                const char *name, size_t limit,
+                                struct qm_error *err, const char *fmt, ...)
+	QM_PRINTF(5, 6);
 
 /*
  * The header values the envelope binds (DESIGN.md section 3), exactly as

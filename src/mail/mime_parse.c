@@ -8,30 +8,49 @@
  * text, never executed) and attachments.
  */
 #include <gmime/gmime.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "mail/private.h"
 
-#define DEF_MAXSIZE      ((size_t)64 << 20)
-#define DEF_MAXPARTS     256
-#define DEF_MAXDEPTH     16
-#define DEF_MAXHEADERS   512
-#define DEF_MAXHEADERLEN ((size_t)64 << 10)
-
 struct lim {
-	size_t size, parts, depth, headers, header_len;
+	size_t size, parts, depth, headers, header_len, key_ids;
+	const struct qm_mail_limits *given; /* for the hint; may be NULL */
 };
 
 static void limits(const struct qm_mail_limits *l, struct lim *o)
 {
-	o->size = l && l->max_size ? l->max_size : DEF_MAXSIZE;
-	o->parts = l && l->max_parts ? l->max_parts : DEF_MAXPARTS;
-	o->depth = l && l->max_depth ? l->max_depth : DEF_MAXDEPTH;
-	o->headers = l && l->max_headers ? l->max_headers : DEF_MAXHEADERS;
-	o->header_len =
-	    l && l->max_header_len ? l->max_header_len : DEF_MAXHEADERLEN;
+	o->size = l && l->max_size ? l->max_size : QM_MAIL_DEF_MAXSIZE;
+	o->parts = l && l->max_parts ? l->max_parts : QM_MAIL_DEF_MAXPARTS;
+	o->depth = l && l->max_depth ? l->max_depth : QM_MAIL_DEF_MAXDEPTH;
+	o->headers =
+	    l && l->max_headers ? l->max_headers : QM_MAIL_DEF_MAXHEADERS;
+	o->header_len = l && l->max_header_len ? l->max_header_len
+	                                       : QM_MAIL_DEF_MAXHEADERLEN;
+	o->key_ids =
+	    l && l->max_key_ids ? l->max_key_ids : QM_MAIL_DEF_MAXKEYIDS;
+	o->given = l;
+}
+
+enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
+                                const char *name, size_t limit,
+                                struct qm_error *err, const char *fmt, ...)
+{
+	char what[QM_ERR_MSGMAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (lim && lim->hint && *lim->hint)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "%s; your limit is %zu (%s %s N)", what,
+		                    limit, lim->hint, name);
+	return qm_error_set(err, QM_ERR_TOOBIG, "%s; the limit is %zu (%s)",
+	                    what, limit, name);
 }
 
 /*
@@ -108,18 +127,17 @@ static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
 	int n = hl ? g_mime_header_list_get_count(hl) : 0;
 
 	if ((size_t)n > l->headers)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "a message part has %d headers, more than "
-		                    "the limit of %zu",
-		                    n, l->headers);
+		return qm_mail_limit_error(l->given, "limit.headers",
+		                           l->headers, err,
+		                           "a message part has %d headers", n);
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *raw = g_mime_header_get_raw_value(h);
 		if (raw && strlen(raw) > l->header_len)
-			return qm_error_set(err, QM_ERR_TOOBIG,
-			                    "a header is longer than the limit "
-			                    "of %zu bytes",
-			                    l->header_len);
+			return qm_mail_limit_error(
+			    l->given, "limit.header_length", l->header_len,
+			    err, "the header %s is %zu bytes long",
+			    g_mime_header_get_name(h), strlen(raw));
 	}
 	return QM_OK;
 }
@@ -185,7 +203,9 @@ static enum qm_err part_bytes(GMimePart *p, size_t max, unsigned char **out,
 	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
 	if (ba->len > max)
 		e = qm_error_set(err, QM_ERR_TOOBIG,
-		                 "a message part is larger than the limit");
+		                 "a message part of %u bytes is larger than "
+		                 "the limit of %zu (limit.message_size)",
+		                 ba->len, max);
 	else if (!(*out = malloc(ba->len + 1)))
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	if (e == QM_OK) {
@@ -257,7 +277,9 @@ static enum qm_err text_of(GMimeTextPart *t, size_t max, char **out,
 			g_free(s);
 		}
 		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "a text part is larger than the limit");
+		                    "a text part of %zu bytes is larger than "
+		                    "the limit of %zu (limit.message_size)",
+		                    n, max);
 	}
 	/* CRLF (the wire form) becomes LF for the reader */
 	if ((*out = malloc(n + 1)) != NULL) {
@@ -281,13 +303,16 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 	enum qm_err e;
 
 	if (depth > w->l.depth)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "the message nests deeper than %zu levels",
-		                    w->l.depth);
+		return qm_mail_limit_error(w->l.given, "limit.depth",
+		                           w->l.depth, err,
+		                           "the message nests parts at least "
+		                           "%zu levels deep",
+		                           depth);
 	if (++w->parts > w->l.parts)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "the message has more than %zu parts",
-		                    w->l.parts);
+		return qm_mail_limit_error(w->l.given, "limit.parts",
+		                           w->l.parts, err,
+		                           "the message has at least %zu parts",
+		                           w->parts);
 	if ((e = check_headers(o, &w->l, err)))
 		return e;
 	if (GMIME_IS_MULTIPART(o)) {
@@ -401,23 +426,27 @@ static enum qm_err parse_message(const void *msg, size_t len,
 	GMimeParser *p;
 	GMimeMessage *m;
 	GByteArray *ba;
+	size_t nb;
 
 	if (!msg || len == 0)
 		return qm_error_set(err, QM_ERR_PARSE, "empty message");
 	if (len > l->size)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "the message is %zu bytes, more than the "
-		                    "limit of %zu",
-		                    len, l->size);
-	if (count_boundaries(msg, len) > l->parts)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "the message has more than %zu multipart "
-		                    "boundaries",
-		                    l->parts);
-	if (count_delimiters(msg, len, l->parts) >= l->parts)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "the message has more than %zu parts",
-		                    l->parts);
+		return qm_mail_limit_error(l->given, "limit.message_size",
+		                           l->size, err,
+		                           "the message is %zu bytes", len);
+	if ((nb = count_boundaries(msg, len)) > l->parts)
+		return qm_mail_limit_error(l->given, "limit.parts", l->parts,
+		                           err,
+		                           "the message declares %zu multipart "
+		                           "boundaries, so it has at least as "
+		                           "many parts",
+		                           nb);
+	/* each delimiter line opens one part, inside at least one more */
+	if ((nb = count_delimiters(msg, len, l->parts)) >= l->parts)
+		return qm_mail_limit_error(l->given, "limit.parts", l->parts,
+		                           err,
+		                           "the message has at least %zu parts",
+		                           nb + 1);
 	mail_gmime_init();
 	s = g_mime_stream_mem_new_with_buffer(msg, len);
 	p = g_mime_parser_new_with_stream(s);
@@ -634,6 +663,12 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	free(raw);
 	if (e)
 		return e;
+	/* refused here, before anybody asks a KME for that many keys */
+	if (p->key_id_count > l->key_ids)
+		return qm_mail_limit_error(l->given, "limit.key_ids",
+		                           l->key_ids, err,
+		                           "the message uses %zu key IDs",
+		                           p->key_id_count);
 	if (!(p->sender_sae = raw_header(GMIME_OBJECT(m), "X-QKD-Sender-SAE")))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	return QM_OK;
