@@ -205,6 +205,16 @@ static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
 				goto out;
 			}
 		}
+		/* the KME forgets keys once it hands them out: make sure the
+		 * plaintext can be stored before asking (the vault keeps about
+		 * as many bytes as the envelope, written twice by the WAL) */
+		rc = home_space_check(c, (uint64_t)mp->envelope_len * 2 +
+		                              (4u << 20),
+		                      "fetch the keys of a new message (it "
+		                      "stays on the server)",
+		                      err);
+		if (rc)
+			goto out;
 		rc = acct_kms_new(ac, &kms, err);
 		if (!rc)
 			rc = qm_kms_material_by_ids(
@@ -426,6 +436,14 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 	memset(&oc, 0, sizeof(oc));
 	memset(&m, 0, sizeof(m));
 	qm_error_clear(&e);
+	/* filed already, by an earlier sync whose bookkeeping of where it
+	 * stopped could not be written (disk full): nothing to do twice */
+	if ((uidl && qm_store_msg_find_uidl(c->store, ac->a.id, uidl, &id,
+	                                    NULL) == QM_OK) ||
+	    (!uidl && uid && qm_store_msg_find_uid(c->store, ac->a.id, folder,
+	                                           uidvalidity, uid, &id,
+	                                           NULL) == QM_OK))
+		return QM_OK;
 	if (qm_mail_parse(raw, rawlen, &ac->lim, &mp, &e) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +168,14 @@ void *db_grow(void *arr, size_t *cap, size_t cnt, size_t first, size_t elem)
 	return n;
 }
 
+/* Whether the file system holding path (a file) is mounted read-only. */
+static int db_on_readonly_fs(const char *path)
+{
+	struct statvfs sv;
+
+	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
 enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
                     const char *what)
 {
@@ -188,7 +197,9 @@ enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
 		    "from a backup",
 		    what, s ? s->path : "", m);
 	case SQLITE_FULL:
-		return qm_error_set(err, QM_ERR_IO, "%s: the disk is full (%s)",
+		return qm_error_set(err, QM_ERR_IO,
+		                    "%s: the disk holding %s is full; free some "
+		                    "space and try again (nothing was changed)",
 		                    what, s ? s->path : "");
 	case SQLITE_CONSTRAINT:
 		return qm_error_set(err, QM_ERR_EXISTS,
@@ -201,6 +212,13 @@ enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
+		if (s && db_on_readonly_fs(s->path))
+			return qm_error_set(
+			    err, QM_ERR_IO,
+			    "%s: the file system holding %s is read-only; make "
+			    "it writable (or use another QMail home) and try "
+			    "again",
+			    what, s->path);
 		return qm_error_set(
 		    err, QM_ERR_IO,
 		    "%s: cannot write %s (%s); check its permissions", what,
@@ -358,6 +376,12 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 		rc = qm_error_set(
 		    err, QM_ERR_IO, "cannot open the database %s: %s", s->path,
 		    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+		if (db_on_readonly_fs(s->path))
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "cannot open the database %s: its file "
+			                  "system is read-only; make it writable "
+			                  "(or use another QMail home) and try again",
+			                  s->path);
 		if (src == SQLITE_CANTOPEN && s->opts.must_exist)
 			rc = qm_error_set(err, QM_ERR_NOTFOUND,
 			                  "no QMail database at %s", s->path);
@@ -417,6 +441,15 @@ enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
 		 */
 		int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
+		if (fd < 0 && errno == EROFS) {
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "cannot open the database %s: the QMail "
+			                  "home %s is on a read-only file system; "
+			                  "make it writable (or use another home) "
+			                  "and try again",
+			                  s->path, home);
+			goto out;
+		}
 		if (fd < 0) {
 			rc = qm_error_set(err, QM_ERR_IO,
 			                  "cannot create the database %s: %s",

@@ -184,6 +184,22 @@ int world_start(struct world *w, const char *tag, const char *extra_kme)
 	return 0;
 }
 
+enum qm_err world_reopen(struct world *w, int user, struct qm_error *e)
+{
+	struct qm_client_opts o;
+	enum qm_err rc;
+
+	qm_client_free(&w->c[user]);
+	memset(&o, 0, sizeof(o));
+	o.home = w->homes[user];
+	rc = qm_client_open(&o, &w->c[user], e);
+	if (!rc)
+		rc = qm_client_unlock(w->c[user], pass, strlen(pass), e);
+	if (rc)
+		qm_client_free(&w->c[user]);
+	return rc;
+}
+
 void world_stop(struct world *w)
 {
 	for (int i = 0; i < W_NUSERS; i++)

@@ -38,6 +38,11 @@ void world_stop(struct world *w);
 /* Waits until user from's KME holds at least bytes of key for user to. */
 int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
                     int timeout_ms);
+/*
+ * Closes user's client and opens it again on the same home, unlocked (as a
+ * new QMail process would). Returns the error code; e says why.
+ */
+enum qm_err world_reopen(struct world *w, int user, struct qm_error *e);
 /* The account's configuration as `qmail account add` arguments would give
  * it, for CLI tests: writes "--address ... --kme-key ..." into argv (at most
  * 40 entries, pointing into w and static storage); returns the count. */
