@@ -31,8 +31,18 @@
 #include "harness.h"
 #include "kme/kme.h"
 #include "kms/kms.h"
+#include "client/client.h"
 
-enum fault { FK_OK, FK_503, FK_HALF, FK_FEWER, FK_WRONG_SIZE, FK_SLOW };
+enum fault {
+	FK_OK,
+	FK_503,
+	FK_HALF,
+	FK_FEWER,
+	FK_WRONG_SIZE,
+	FK_SLOW,
+	FK_NONE,     /* an empty key container: fewer than the one asked */
+	FK_ONE_SHORT /* one key of 128 bits where 256 were asked */
+};
 
 static char g_dir[1024];
 static int g_lfd = -1, g_port, g_stop;
@@ -55,6 +65,9 @@ static const char one_key[] =
 static const char short_keys[] =
     "{\"keys\":[{\"key_ID\":\"" ID_A "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw==\"},"
     "{\"key_ID\":\"" ID_B "\",\"key\":\"" KEY_B "\"}]}";
+static const char no_keys[] = "{\"keys\":[]}";
+static const char one_short[] =
+    "{\"keys\":[{\"key_ID\":\"" ID_A "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw==\"}]}";
 static const char busy[] =
     "{\"message\":\"not enough key material on KME\",\"details\":"
     "[{\"message\":\"the pool is refilling; try again later\"}]}";
@@ -141,6 +154,12 @@ static void serve(int fd)
 			break;
 		case FK_WRONG_SIZE:
 			ssl_send(s, "200 OK", short_keys, strlen(short_keys));
+			break;
+		case FK_NONE:
+			ssl_send(s, "200 OK", no_keys, strlen(no_keys));
+			break;
+		case FK_ONE_SHORT:
+			ssl_send(s, "200 OK", one_short, strlen(one_short));
 			break;
 		case FK_SLOW: {
 			/* answer nothing until the client gives up */
@@ -339,6 +358,115 @@ static void test_slow(void **state)
 	assert_true(qm_mono_ns() - t0 < 10000000000ull);
 }
 
+/*
+ * The same faults seen by the client engine sending a level-2 message
+ * (one 256-bit key asked for): each send or retry fails with an error that
+ * names the KME, the message waits in the outbox with no ciphertext and
+ * no key reserved, and no key ID of a broken answer ever reaches the
+ * outbox or the replay log, so no message is ever protected by part of a
+ * broken answer. Nothing reaches the network past the KME (the account's
+ * SMTP port is closed and never tried).
+ */
+static void test_client_send_under_faults(void **state)
+{
+	static const enum fault faults[] = {FK_503, FK_HALF, FK_NONE,
+	                                    FK_ONE_SHORT, FK_OK, FK_WRONG_SIZE};
+	struct qm_client_opts o;
+	struct qm_client *c = NULL;
+	struct qm_store_account a;
+	struct qm_store_contact ct;
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_error e;
+	const char *to[] = {"bob@example.test"};
+	const char *pass = "fault injection passphrase";
+	char home[1100];
+
+	(void)state;
+	setenv("QM_STORE_KDF", "fast", 1);
+	snprintf(home, sizeof(home), "%s/home", g_dir);
+	memset(&o, 0, sizeof(o));
+	o.home = home;
+	assert_int_equal(qm_client_open(&o, &c, &e), QM_OK);
+	assert_int_equal(qm_client_init(c, pass, strlen(pass), &e), QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.test", sizeof(a.address));
+	qm_strlcpy(a.smtp.host, "127.0.0.1", sizeof(a.smtp.host));
+	a.smtp.port = qmt_free_port(); /* nobody listens: never reached */
+	a.smtp.tls = QM_TLS_STARTTLS;
+	qm_strlcpy(a.sae_id, "SAE_A", sizeof(a.sae_id));
+	snprintf(a.kme_url, sizeof(a.kme_url), "https://127.0.0.1:%d", g_port);
+	assert_true(strlen(g_dir) + 16 < sizeof(a.kme_key));
+	qm_strlcpy(a.kme_ca, g_dir, sizeof(a.kme_ca));
+	qm_strlcpy(a.kme_cert, g_dir, sizeof(a.kme_cert));
+	qm_strlcpy(a.kme_key, g_dir, sizeof(a.kme_key));
+	strncat(a.kme_ca, "/ca.crt", sizeof(a.kme_ca) - strlen(a.kme_ca) - 1);
+	strncat(a.kme_cert, "/sae/SAE_A.crt",
+	        sizeof(a.kme_cert) - strlen(a.kme_cert) - 1);
+	strncat(a.kme_key, "/sae/SAE_A.key",
+	        sizeof(a.kme_key) - strlen(a.kme_key) - 1);
+	a.default_level = 2;
+	assert_int_equal(qm_client_account_add(c, &a, "pw", 2, &e), QM_OK);
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, to[0], sizeof(ct.address));
+	qm_strlcpy(ct.sae_id, "SAE_B", sizeof(ct.sae_id));
+	ct.source = QM_CONTACT_USER;
+	ct.confirmed = 1;
+	assert_int_equal(qm_store_contact_put(qm_client_store(c), a.id, &ct,
+	                                      &e),
+	                 QM_OK);
+	memset(&m, 0, sizeof(m));
+	m.account_id = a.id;
+	m.to = to;
+	m.nto = 1;
+	m.subject = "under KME faults";
+	m.text = "never protected by a broken answer\n";
+	m.level = 2;
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		struct qm_store_outbox ob;
+		enum qm_err rc;
+		int ok = 0;
+
+		g_fault = faults[i];
+		qm_error_clear(&e);
+		if (i == 0) {
+			rc = qm_client_send(c, &m, NULL, NULL, &sent, &e);
+			assert_int_equal(sent.n_outbox, 1);
+			assert_int_equal(sent.n_sent, 0);
+		} else {
+			rc = qm_client_outbox_retry(c, sent.outbox_ids[0], &ok,
+			                            &e);
+			assert_int_equal(ok, 0);
+		}
+		printf("  client, fault %d: %s: %s\n", (int)faults[i],
+		       qm_err_str(rc), qm_error_msg(&e));
+		assert_int_not_equal(rc, QM_OK);
+		assert_non_null(strstr(qm_error_msg(&e), "127.0.0.1"));
+		memset(&ob, 0, sizeof(ob));
+		assert_int_equal(qm_store_outbox_get(qm_client_store(c),
+		                                     sent.outbox_ids[0], &ob,
+		                                     &e),
+		                 QM_OK);
+		assert_true(ob.state == QM_OUTBOX_PENDING ||
+		            ob.state == QM_OUTBOX_RETRYING);
+		assert_null(ob.ciphertext);
+		assert_int_equal(ob.n_keys, 0);
+		assert_non_null(ob.reason);
+		qm_store_outbox_item_free(&ob);
+		/* no key ID of an answer, whole or broken, was recorded as
+		 * used: none protects anything */
+		assert_int_equal(qm_store_replay_check(qm_client_store(c),
+		                                       a.id, QM_DIR_OUT, ID_A,
+		                                       &e),
+		                 QM_OK);
+		assert_int_equal(qm_store_replay_check(qm_client_store(c),
+		                                       a.id, QM_DIR_OUT, ID_B,
+		                                       &e),
+		                 QM_OK);
+	}
+	qm_client_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +476,7 @@ int main(void)
 	    cmocka_unit_test(test_fewer_keys),
 	    cmocka_unit_test(test_wrong_key_size),
 	    cmocka_unit_test(test_slow),
+	    cmocka_unit_test(test_client_send_under_faults),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
