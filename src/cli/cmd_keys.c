@@ -231,12 +231,17 @@ int cmd_web(struct cli *g, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
 			printf("usage: qmail web [--port N] [--no-remote-images] "
-			       "[--bind ADDR --tls-cert PEM --tls-key PEM]\n\n"
+			       "[--max-upload SIZE]\n"
+			       "                 [--bind ADDR --tls-cert PEM "
+			       "--tls-key PEM]\n\n"
 			       "Serves the QMail web GUI on 127.0.0.1 (port "
 			       "8025 by default; 0 picks a free\none) until "
 			       "Ctrl-C. Binding another address needs a TLS "
 			       "certificate.\n--no-remote-images removes the "
-			       "reader's \"show remote images\" button.\n");
+			       "reader's \"show remote images\" button.\n"
+			       "--max-upload SIZE (e.g. 10M) overrides the "
+			       "setting limit.web_upload for this run\n(`qmail "
+			       "config list` shows the other body limits).\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--no-remote-images") == 0) {
@@ -248,6 +253,16 @@ int cmd_web(struct cli *g, int argc, char **argv)
 		if (strcmp(argv[i], "--port") == 0) {
 			if (qm_parse_ll(argv[++i], 0, 65535, &port, NULL))
 				return cli_usage("web", "--port is 0-65535");
+		} else if (strcmp(argv[i], "--max-upload") == 0) {
+			uint64_t v;
+
+			qm_error_clear(&e);
+			if (qm_client_limit_parse(
+			        qm_client_limit_find(QM_LIMIT_WEB_UPLOAD),
+			        argv[++i], &v, &e))
+				return cli_usage("web", "--max-upload: %s",
+				                 qm_error_msg(&e));
+			cfg.max_upload = (size_t)v;
 		} else if (strcmp(argv[i], "--bind") == 0) {
 			cfg.bind = argv[++i];
 		} else if (strcmp(argv[i], "--tls-cert") == 0) {

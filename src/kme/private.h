@@ -17,7 +17,9 @@
 #define KME_MAXSAES 64         /* SAEs served by one KME or one peer */
 #define KME_MAXPEERS 16
 #define KME_MAXSLAVES 16       /* slave + additional slaves of a key */
-#define KME_BODYMAX (256 * 1024) /* largest request body accepted */
+#define KME_BODYMAX (256 * 1024) /* default largest request body */
+#define KME_BODYMAX_MIN 1024
+#define KME_BODYMAX_MAX (16 * 1024 * 1024)
 
 /* ------------------------------------------------------------ config */
 
@@ -49,6 +51,7 @@ struct kme_conf {
 	long long key_expiry_s;       /* 0 = reserved keys never expire */
 	long long persist_ms;
 	long long peer_timeout_ms;
+	long long max_body; /* largest ETSI request body; past it: 413 */
 	/* BB84 link parameters (for links this KME runs). */
 	long long bb84_pulses;
 	double bb84_loss_db, bb84_noise, bb84_eve, bb84_alarm;

@@ -186,7 +186,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		    cc->ok && kme_link_for_peer(k, cc->cn))
 			qm_buf_init_secure(&rq->body, 1 << 26);
 		else
-			qm_buf_init(&rq->body, KME_BODYMAX);
+			qm_buf_init(&rq->body, (size_t)k->conf.max_body);
 		/* nobody without a valid certificate makes us buffer a body */
 		rq->discard = !cc || !cc->ok;
 		*con_cls = rq;
@@ -212,8 +212,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		return send_reply(c, &r);
 	}
 	if (rq->too_big) {
-		kme_api_error(&r, 400, "bad request format",
-		              "the request body is too large");
+		char why[96];
+
+		snprintf(why, sizeof(why),
+		         "the request body is larger than this KME's max_body "
+		         "of %lld bytes",
+		         k->conf.max_body);
+		kme_api_error(&r, 413, "request body too large", why);
 		return send_reply(c, &r);
 	}
 	if (!is_get && !is_post) {

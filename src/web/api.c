@@ -608,6 +608,28 @@ void api_accounts_test(struct web_req *r)
 static const char *const setting_keys[] = {"default_level", "min_level",
                                            "background_sync_s", NULL};
 
+/* Every limit with its value in force, default, range and whether the
+ * user set it; the web server's own body limits as they are now. */
+static json_t *limits_json(struct qm_web_server *srv)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < qm_client_limit_count(); i++) {
+		const struct qm_client_limit *l = qm_client_limit_at(i);
+		uint64_t v = l->def;
+		int set = 0;
+
+		qm_client_limit_get(srv->client, l->name, &v, &set, NULL);
+		json_array_append_new(
+		    a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "name",
+		                 l->name, "what", l->what, "unit", l->unit,
+		                 "value", (json_int_t)v, "default",
+		                 (json_int_t)l->def, "min", (json_int_t)l->min,
+		                 "ceiling", (json_int_t)l->ceiling, "set", set));
+	}
+	return a;
+}
+
 void api_settings_get(struct web_req *r)
 {
 	struct qm_store *st = qm_client_store(r->srv->client);
@@ -629,7 +651,54 @@ void api_settings_get(struct web_req *r)
 	if (o)
 		json_object_set_new(o, "remote_images",
 		                    json_boolean(!r->srv->cfg.no_remote_images));
+	if (o)
+		json_object_set_new(o, "limits", limits_json(r->srv));
 	web_reply_json(r, 200, o);
+}
+
+/* Sets the limits of {"limits": {"limit.parts": 8, "limit.web_upload":
+ * "10M", ...}}; "default" (or null) goes back to the default. Returns -1
+ * when it replied with an error. */
+static int limits_put(struct web_req *r, json_t *j)
+{
+	json_t *lims = json_object_get(j, "limits"), *v;
+	const char *name;
+	struct qm_error e;
+
+	if (!lims)
+		return 0;
+	if (!json_is_object(lims)) {
+		web_reply_error(r, 400, "bad_request",
+		                "limits must be an object of name: value.");
+		return -1;
+	}
+	json_object_foreach(lims, name, v)
+	{
+		char text[32];
+
+		if (json_is_integer(v))
+			snprintf(text, sizeof(text), "%lld",
+			         (long long)json_integer_value(v));
+		else if (json_is_string(v) && json_string_length(v) < sizeof(text))
+			qm_strlcpy(text, json_string_value(v), sizeof(text));
+		else if (json_is_null(v))
+			qm_strlcpy(text, "default", sizeof(text));
+		else {
+			web_reply_error(r, 400, "bad_request",
+			                "%.64s: give a number, a size such as "
+			                "\"10M\", or \"default\".",
+			                name);
+			return -1;
+		}
+		qm_error_clear(&e);
+		if (qm_client_limit_set(r->srv->client, name, text, &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			return -1;
+		}
+	}
+	/* the body limits of this server count from the next request */
+	web_limits_load(r->srv, &r->srv->given);
+	return 0;
 }
 
 void api_settings_put(struct web_req *r)
@@ -642,6 +711,8 @@ void api_settings_put(struct web_req *r)
 
 	if (!j)
 		return;
+	if (limits_put(r, j) != 0)
+		goto out;
 	for (i = 0; setting_keys[i]; i++) {
 		long long v;
 		char text[24];

@@ -96,6 +96,7 @@ struct web_route {
 struct qm_web_server {
 	void *daemon; /* struct MHD_Daemon */
 	struct qm_web_config cfg;
+	struct qm_web_config given; /* as the caller passed it (limits) */
 	char bind[64];
 	struct qm_client *client;
 	/* Lock order: client_lock before lock, never the other way. */
@@ -180,6 +181,14 @@ void web_reply_empty(struct web_req *r);
 
 /* Parses the body as a JSON object; replies 400 and returns NULL on error. */
 json_t *web_body_json(struct web_req *r);
+/*
+ * Sets the body limits of srv->cfg (upload, JSON, message JSON, JSON
+ * depth): the value in given when not 0, else the user's setting
+ * (limit.web_upload, limit.web_json, limit.web_message, limit.json_depth),
+ * else the default. Called at start and after the settings change.
+ */
+void web_limits_load(struct qm_web_server *srv,
+                     const struct qm_web_config *given);
 /* A query argument, or NULL. */
 const char *web_query(struct web_req *r, const char *name);
 /* A request header, or NULL. */

@@ -110,6 +110,45 @@ const char *web_header(struct web_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+void web_limits_load(struct qm_web_server *srv,
+                     const struct qm_web_config *given)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		size_t def;
+	} lim[] = {
+	    {QM_LIMIT_WEB_UPLOAD, offsetof(struct qm_web_config, max_upload),
+	     QM_WEB_DEFAULT_MAX_UPLOAD},
+	    {QM_LIMIT_WEB_JSON, offsetof(struct qm_web_config, max_json),
+	     WEB_MAX_JSON},
+	    {QM_LIMIT_WEB_MESSAGE,
+	     offsetof(struct qm_web_config, max_message_json),
+	     WEB_MAX_JSON_MESSAGE},
+	    {QM_LIMIT_JSON_DEPTH,
+	     offsetof(struct qm_web_config, max_json_depth), 32},
+	};
+
+	for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		const size_t *want =
+		    (const size_t *)(const void *)((const char *)given +
+		                                   lim[i].off);
+		size_t *have = (size_t *)(void *)((char *)&srv->cfg + lim[i].off);
+		uint64_t v = 0;
+
+		/* what the caller (qmail web --max-upload) set wins */
+		if (*want)
+			*have = *want;
+		else if (srv->client &&
+		         qm_client_limit_get(srv->client, lim[i].name, &v, NULL,
+		                             NULL) == QM_OK &&
+		         v)
+			*have = (size_t)v;
+		else
+			*have = lim[i].def;
+	}
+}
+
 json_t *web_body_json(struct web_req *r)
 {
 	json_error_t je;
@@ -118,6 +157,15 @@ json_t *web_body_json(struct web_req *r)
 	if (r->body.len == 0) {
 		web_reply_error(r, 400, "bad_request",
 		                "The request needs a JSON object body.");
+		return NULL;
+	}
+	/* before jansson recurses into a hostile "[[[[..." */
+	if (qm_json_depth_check((const char *)r->body.data, r->body.len,
+	                        r->srv->cfg.max_json_depth, NULL) != QM_OK) {
+		web_reply_error(r, 413, "too_large",
+		                "The request body nests JSON deeper than %zu "
+		                "levels (setting limit.json_depth).",
+		                r->srv->cfg.max_json_depth);
 		return NULL;
 	}
 	j = json_loadb((const char *)r->body.data, r->body.len,
@@ -698,7 +746,10 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			}
 		}
 	}
-	r->body_max = r->route->body_max ? r->route->body_max : WEB_MAX_JSON;
+	r->body_max = r->route->body_max == WEB_MAX_JSON_MESSAGE
+	                  ? srv->cfg.max_message_json
+	              : r->route->body_max ? r->route->body_max
+	                                   : srv->cfg.max_json;
 	if (r->route->raw_body)
 		r->body_max = srv->cfg.max_upload;
 	clen = web_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -861,9 +912,9 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	srv->cfg = *cfg;
 	if (!srv->cfg.idle_timeout_s)
 		srv->cfg.idle_timeout_s = QM_WEB_DEFAULT_IDLE_S;
-	if (!srv->cfg.max_upload)
-		srv->cfg.max_upload = QM_WEB_DEFAULT_MAX_UPLOAD;
 	srv->client = client;
+	srv->given = *cfg;
+	web_limits_load(srv, &srv->given);
 	qm_buf_init_secure(&srv->tls_key, 1 << 20);
 	qm_buf_init(&srv->tls_cert, 1 << 20);
 	if (qm_strlcpy(srv->bind, cfg->bind ? cfg->bind : "127.0.0.1",

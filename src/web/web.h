@@ -29,7 +29,14 @@ struct qm_web_config {
 	const char *tls_cert_path; /* PEM; required when bind is not loopback */
 	const char *tls_key_path;  /* PEM */
 	unsigned idle_timeout_s;   /* 0 means QM_WEB_DEFAULT_IDLE_S */
-	size_t max_upload;         /* 0 means QM_WEB_DEFAULT_MAX_UPLOAD */
+	size_t max_upload;         /* 0: the setting limit.web_upload (default
+	                              QM_WEB_DEFAULT_MAX_UPLOAD) */
+	size_t max_json;           /* JSON request body; 0: limit.web_json
+	                              (default 64 KiB) */
+	size_t max_message_json;   /* send and draft bodies; 0:
+	                              limit.web_message (default 8 MiB) */
+	size_t max_json_depth;     /* JSON nesting of a request body; 0:
+	                              limit.json_depth (default 32) */
 	int no_remote_images;      /* 1 hides "show remote images" (0: the reader
 	                            may load https images of one message on request;
 	                            they stay off by default) */

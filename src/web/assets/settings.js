@@ -98,6 +98,46 @@ export async function showWizard(root) {
   mount(root, form);
 }
 
+// "64M" for whole MiB, "64K" for whole KiB, else the number (as qmail config).
+function sizeText(l, v) {
+  if (l.unit !== 'bytes' || !v) return String(v);
+  if (v % 1048576 === 0) return `${v / 1048576}M`;
+  if (v % 1024 === 0) return `${v / 1024}K`;
+  return String(v);
+}
+
+// The resource limits: value in force, default and range; a value may be
+// lowered, and raised up to the ceiling (the server says why it refuses).
+function limitsSection(limits, root) {
+  const inputs = {};
+  const rows = limits.map((l) => {
+    const id = `lim-${l.name.replace(/[^a-z_]/g, '-')}`;
+    const inp = h('input', { type: 'text', id, value: sizeText(l, l.value), maxlength: '16', size: '8', 'aria-describedby': `${id}-d` });
+    inputs[l.name] = { inp, l };
+    return h('tr', {}, h('td', {}, h('label', { for: id }, l.name), h('div', { class: 'muted', id: `${id}-d` }, `${l.what} (${l.unit})`)), h('td', {}, inp),
+      h('td', {}, sizeText(l, l.default)), h('td', {}, `${sizeText(l, l.min)} to ${sizeText(l, l.ceiling)}`),
+      h('td', {}, l.set ? 'set by you' : 'default'));
+  });
+  const save = async () => {
+    const change = {};
+    for (const [name, { inp, l }] of Object.entries(inputs)) {
+      const v = inp.value.trim();
+      if (v !== sizeText(l, l.value)) change[name] = v === '' ? 'default' : v;
+    }
+    if (!Object.keys(change).length) { toast('Nothing changed'); return; }
+    try { await api.put('/api/settings', { limits: change }); toast('Saved'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
+  };
+  const reset = async () => {
+    const change = {};
+    for (const name of Object.keys(inputs)) change[name] = 'default';
+    try { await api.put('/api/settings', { limits: change }); toast('Limits back to their defaults'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
+  };
+  return h('section', { class: 'card', 'aria-labelledby': 's-lim' }, h('h2', { id: 's-lim' }, 'Limits'),
+    h('p', { class: 'muted' }, 'Messages past a limit are refused with a message that names it. Sizes take K, M or G (10M is 10 MiB). A limit may be lowered, and raised up to its ceiling.'),
+    h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Limit'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, 'Default'), h('th', { scope: 'col' }, 'Allowed'), h('th', { scope: 'col' }, 'State'))), h('tbody', {}, rows)),
+    h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn primary', onclick: save }, 'Save limits'), h('button', { type: 'button', class: 'btn', onclick: reset }, 'Back to defaults')));
+}
+
 export async function showSettings(root) {
   const [accts, settings] = await Promise.all([api.get('/api/accounts'), api.get('/api/settings')]);
   const contacts = state.account ? (await api.get(`/api/contacts${qs({ account: state.account })}`)).contacts : [];
@@ -120,6 +160,8 @@ export async function showSettings(root) {
   sections.push(h('section', { class: 'card', 'aria-labelledby': 's-lvl' }, h('h2', { id: 's-lvl' }, 'Security levels'),
     field('Default level for new messages', def), field('Never send below', min),
     h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { default_level: Number(def.value), min_level: Number(min.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
+  // resource limits
+  sections.push(limitsSection(settings.limits || [], root));
   // contacts
   const rows = (contacts || []).map((c) => {
     const sae = h('input', { type: 'text', value: c.sae_id, maxlength: '255', 'aria-label': `SAE ID of ${c.address}` });

@@ -575,6 +575,114 @@ static void test_settings_contacts_keyring(void **state)
 }
 
 /* Puts a plain message into the index and vault the way sync does. */
+/* The entry of limit name in the "limits" array of a settings reply. */
+static json_t *limit_of(const struct resp *r, const char *name)
+{
+	json_t *a = json_object_get(r->json, "limits"), *l;
+	size_t i;
+
+	json_array_foreach(a, i, l)
+	if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0)
+		return l;
+	return NULL;
+}
+
+static void put(struct resp *r, const char *json)
+{
+	req(r, "PUT", "/api/settings", json, strlen(json), NULL, NULL, 0);
+}
+
+/* A JSON object body of exactly n bytes: "{", spaces, "}". */
+static char *padded(size_t n)
+{
+	char *b = malloc(n + 1);
+
+	assert_non_null(b);
+	memset(b, ' ', n);
+	b[0] = '{';
+	b[n - 1] = '}';
+	b[n] = '\0';
+	return b;
+}
+
+/* Issue 8: the limits in the settings API, and the JSON body size and
+ * depth limits just over and at a lowered value. */
+static void test_settings_limits(void **state)
+{
+	static const char deep5[] = "{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}";
+	static const char deep4[] = "{\"a\":{\"b\":{\"c\":{}}},\"s\":\"[[[[[\"}";
+	struct resp r;
+	json_t *l;
+	uint64_t v;
+	char *b;
+
+	(void)state;
+	get(&r, "/api/settings");
+	assert_int_equal(r.status, 200);
+	l = limit_of(&r, "limit.parts");
+	assert_non_null(l);
+	assert_int_equal(json_integer_value(json_object_get(l, "default")), 256);
+	assert_int_equal(json_integer_value(json_object_get(l, "ceiling")), 10000);
+	assert_false(json_is_true(json_object_get(l, "set")));
+	assert_non_null(limit_of(&r, "limit.web_upload"));
+	resp_free(&r);
+	/* below the floor and above the ceiling are refused with the range */
+	put(&r, "{\"limits\":{\"limit.parts\":3}}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "between 4 and 10000"));
+	resp_free(&r);
+	put(&r, "{\"limits\":{\"limit.message_size\":\"257M\"}}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	put(&r, "{\"limits\":{\"limit.parts\":8}}");
+	assert_int_equal(r.status, 200);
+	l = limit_of(&r, "limit.parts");
+	assert_int_equal(json_integer_value(json_object_get(l, "value")), 8);
+	assert_true(json_is_true(json_object_get(l, "set")));
+	resp_free(&r);
+	/* the setting is what the client engine uses */
+	assert_int_equal(qm_client_limit_get(g_client, "limit.parts", &v, NULL,
+	                                     NULL),
+	                 QM_OK);
+	assert_int_equal(v, 8);
+	/* JSON body limit lowered to 4 KiB: 4097 bytes get 413, 4096 pass */
+	put(&r, "{\"limits\":{\"limit.web_json\":\"4K\"}}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	b = padded(4097);
+	req(&r, "PUT", "/api/settings", b, 4097, NULL, NULL, 0);
+	assert_int_equal(r.status, 413);
+	assert_string_equal(err_code(&r), "too_large");
+	assert_non_null(strstr(r.body, "4096"));
+	resp_free(&r);
+	b[4095] = '}';
+	req(&r, "PUT", "/api/settings", b, 4096, NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	free(b);
+	/* JSON depth lowered to 4: 5 levels get 413 before jansson parses,
+	 * 4 levels (and brackets inside a string) pass */
+	put(&r, "{\"limits\":{\"limit.json_depth\":4}}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	req(&r, "PUT", "/api/settings", deep5, strlen(deep5), NULL, NULL, 0);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(r.body, "deeper than 4 levels"));
+	resp_free(&r);
+	req(&r, "PUT", "/api/settings", deep4, strlen(deep4), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* back to the defaults */
+	b = "{\"limits\":{\"limit.parts\":\"default\",\"limit.web_json\":null,"
+	    "\"limit.json_depth\":\"default\"}}";
+	req(&r, "PUT", "/api/settings", b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	l = limit_of(&r, "limit.web_json");
+	assert_int_equal(json_integer_value(json_object_get(l, "value")), 65536);
+	assert_false(json_is_true(json_object_get(l, "set")));
+	resp_free(&r);
+}
+
 static int64_t add_msg(const char *subject, const char *mime, int level,
                        enum qm_store_verify verify, int n_attach)
 {
@@ -1055,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_init_checks_then_unlocks),
 		cmocka_unit_test(test_accounts),
 		cmocka_unit_test(test_settings_contacts_keyring),
+		cmocka_unit_test(test_settings_limits),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_uploads_levels_drafts),
 		cmocka_unit_test(test_sync_kme_events),
