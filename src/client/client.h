@@ -205,6 +205,9 @@ struct qm_client_sync_stats {
 	size_t replayed;  /* reused a key ID */
 	size_t waiting;   /* wait for keys (KME unreachable): next sync */
 	size_t errors;
+	/* byte-identical copies of a QMail message already received (an SMTP
+	 * retry whose first answer was lost): not filed, not decrypted */
+	size_t duplicates;
 };
 
 /*

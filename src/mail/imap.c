@@ -1213,6 +1213,93 @@ enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
 	return e;
 }
 
+/*
+ * UID SEARCH HEADER on the selected folder. The field is a header name
+ * (letters, digits, '-'); the value is sent as a quoted string, ASCII only
+ * (no CHARSET needed).
+ */
+enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                       const char *field, const char *value,
+                                       uint32_t **uids, size_t *n,
+                                       struct qm_error *err)
+{
+	char q[1024];
+	struct uidv u = {0};
+	enum qm_err e;
+
+	if ((e = need_selected(im, err)))
+		return e;
+	if (!field || !*field || strlen(field) > 64 ||
+	    strspn(field, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                  "0123456789-") != strlen(field))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "IMAP SEARCH: \"%.64s\" is not a header "
+		                    "name",
+		                    field ? field : "");
+	if (!value || !*value)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "IMAP SEARCH: nothing to look for");
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "IMAP SEARCH: the %s value holds a "
+			                    "byte that is not printable ASCII",
+			                    field);
+	if ((e = quote(value, q, sizeof(q), err)))
+		return e;
+	if ((e = run(im, NULL, on_search, &u, err, "UID SEARCH HEADER %s %s",
+	             field, q))) {
+		free(u.v);
+		return e;
+	}
+	if (u.n > 1)
+		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
+	*uids = u.v;
+	*n = u.n;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
+                                        const void *msg, size_t len,
+                                        const char *message_id, int *saved,
+                                        struct qm_error *err)
+{
+	char *sent = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	enum qm_err e;
+
+	e = qm_mail_imap_special(im, QM_MAIL_FOLDER_SENT, &sent, err);
+	if (e == QM_ERR_NOTFOUND) {
+		qm_error_clear(err);
+		sent = mail_strdup("Sent");
+		e = sent ? QM_OK
+		         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	if (e)
+		goto out;
+	e = qm_mail_imap_select(im, sent, NULL, err);
+	if (e == QM_OK)
+		e = qm_mail_imap_search_header(im, "Message-ID", message_id,
+		                               &uids, &n, err);
+	else if (e == QM_ERR_PROTO && !im->broken) {
+		/* no such folder yet: APPEND says what is wrong, if anything */
+		qm_error_clear(err);
+		e = QM_OK;
+	}
+	if (e)
+		goto out;
+	if (n == 0)
+		e = qm_mail_imap_append(im, sent, msg, len, QM_MAIL_FLAG_SEEN,
+		                        err);
+	if (e == QM_OK)
+		*saved = n == 0;
+out:
+	free(uids);
+	free(sent);
+	return e;
+}
+
 /* ------------------------------------------------------------- IDLE */
 
 /* Reads until our tagged reply (after DONE), noting EXISTS. */

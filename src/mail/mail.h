@@ -440,6 +440,26 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
  */
 enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
                                    size_t len, struct qm_error *err);
+/*
+ * The UIDs of the messages of the selected folder whose header field holds
+ * value (UID SEARCH HEADER: a case-insensitive substring match), ascending.
+ * field is a header name, value printable ASCII (QM_ERR_INVAL otherwise).
+ * *uids is malloc'd (NULL when none).
+ */
+enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                       const char *field, const char *value,
+                                       uint32_t **uids, size_t *n,
+                                       struct qm_error *err);
+/*
+ * Like qm_mail_imap_save_sent, but only when the Sent folder holds no
+ * message with this Message-ID yet: a copy whose APPEND reached the server
+ * although its answer was lost is not saved twice. *saved is 1 when it was
+ * appended now, 0 when it was there already. Leaves Sent selected.
+ */
+enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
+                                        const void *msg, size_t len,
+                                        const char *message_id, int *saved,
+                                        struct qm_error *err);
 
 /* ---------------------------------------------------------------- POP3 */
 

@@ -5,7 +5,7 @@
  * sending to several recipients with a 5 MiB attachment over STARTTLS and
  * implicit TLS, Bcc kept out of the headers, fetching over IMAP and POP3
  * byte for byte, incremental IMAP sync, flags, move, delete, append to
- * Sent, IDLE, a wrong CA, a wrong password, a refused recipient and an MTA
+ * Sent (once per Message-ID), IDLE, a wrong CA, a wrong password, a refused recipient and an MTA
  * outage.
  */
 #include <setjmp.h>
@@ -480,6 +480,101 @@ static void test_imap_list_append_sent(void **state)
 	qm_mail_imap_free(&im);
 }
 
+/* The Message-ID value of a built message ("<...>"), into out. */
+static void message_id_of(const struct qm_buf *msg, char *out, size_t n)
+{
+	const char *p = strstr((const char *)msg->data, "Message-ID: ");
+	const char *end;
+
+	if (!p)
+		p = strstr((const char *)msg->data, "Message-Id: ");
+	assert_non_null(p);
+	p += 12;
+	end = strstr(p, "\r\n");
+	assert_non_null(end);
+	assert_true((size_t)(end - p) < n);
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+}
+
+/* Saving a Sent copy only once, found again by its Message-ID (the retry
+ * of an APPEND whose answer was lost, fault_mail). */
+static void test_imap_save_sent_once(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_mail_server s;
+	struct qm_mail_imap *im = NULL;
+	struct qm_buf msg, other;
+	char mid[256], mid2[256];
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int have, saved = -1;
+	struct qm_error e;
+
+	(void)state;
+	NEED_SERVERS();
+	s = account(ALICE, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	have = qmt_mail_files(&srv, ALICE, "Sent", NULL, 0);
+	make_message("saved once", to, 1, NULL, 0, 1000, &msg);
+	make_message("saved once, another", to, 1, NULL, 0, 1000, &other);
+	message_id_of(&msg, mid, sizeof(mid));
+	message_id_of(&other, mid2, sizeof(mid2));
+	assert_string_not_equal(mid, mid2);
+
+	assert_err(qm_mail_imap_save_sent_once(im, msg.data, msg.len, mid,
+	                                       &saved, &e),
+	           QM_OK);
+	assert_int_equal(saved, 1);
+	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0),
+	                 have + 1);
+	/* there already: not appended again */
+	assert_err(qm_mail_imap_save_sent_once(im, msg.data, msg.len, mid,
+	                                       &saved, &e),
+	           QM_OK);
+	assert_int_equal(saved, 0);
+	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0),
+	                 have + 1);
+	/* another Message-ID is another message */
+	assert_err(qm_mail_imap_save_sent_once(im, other.data, other.len, mid2,
+	                                       &saved, &e),
+	           QM_OK);
+	assert_int_equal(saved, 1);
+	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0),
+	                 have + 2);
+
+	/* the search itself (Sent is selected now) */
+	assert_err(qm_mail_imap_search_header(im, "Message-ID", mid, &uids, &n,
+	                                      &e),
+	           QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(uids[0], find_uid(im, "saved once"));
+	free(uids);
+	uids = NULL;
+	assert_err(qm_mail_imap_search_header(im, "Message-ID",
+	                                      "<nobody@nowhere.test>", &uids,
+	                                      &n, &e),
+	           QM_OK);
+	assert_int_equal(n, 0);
+	free(uids);
+	uids = NULL;
+	/* what cannot be sent as a search key */
+	assert_err(qm_mail_imap_search_header(im, "Message ID", mid, &uids, &n,
+	                                      &e),
+	           QM_ERR_INVAL);
+	assert_err(qm_mail_imap_search_header(im, "Message-ID", "a\r\nQ1 LOGOUT",
+	                                      &uids, &n, &e),
+	           QM_ERR_INVAL);
+	assert_err(qm_mail_imap_search_header(im, "Message-ID", "", &uids, &n,
+	                                      &e),
+	           QM_ERR_INVAL);
+	/* the session is still good */
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
+	qm_buf_free(&msg);
+	qm_buf_free(&other);
+	qm_mail_imap_free(&im);
+}
+
 static void *send_later(void *arg)
 {
 	(void)arg;
@@ -643,6 +738,7 @@ int main(void)
 	    cmocka_unit_test(test_imap_incremental_sync),
 	    cmocka_unit_test(test_imap_flags_move_delete),
 	    cmocka_unit_test(test_imap_list_append_sent),
+	    cmocka_unit_test(test_imap_save_sent_once),
 	    cmocka_unit_test(test_imap_idle_wakes),
 	    cmocka_unit_test(test_pop3_delete),
 	    cmocka_unit_test(test_wrong_ca),

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The copy of a sent message in the account's Sent folder (setting
+ * save_sent). The SMTP server took the message; appending its ciphertext
+ * to Sent over IMAP is a second network step that can fail on its own (the
+ * IMAP server gone mid-APPEND). Such a copy is not dropped: the outbox ID
+ * waits in the account setting "sent_copy.pending" and the next
+ * qm_client_outbox_run saves it. Before appending, the Sent folder is
+ * searched for the Message-ID, because an APPEND whose answer was lost may
+ * have reached the server: retry later, nothing duplicated, nothing lost.
+ * One copy per Message-ID is kept (the To/Cc copy; a Bcc copy of the same
+ * message counts as that message). Runs under the outbox lock, so two
+ * processes never append the same copy at once.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PENDING_KEY "sent_copy.pending"
+#define PENDING_MAX 256 /* IDs remembered per account */
+
+struct idlist {
+	int64_t v[PENDING_MAX];
+	size_t n;
+};
+
+/* Reads the account's pending IDs (none when unset). */
+static void pending_read(struct qm_client *c, int64_t acct, struct idlist *l)
+{
+	struct qm_buf b;
+	char *save = NULL, *tok;
+
+	l->n = 0;
+	qm_buf_init(&b, PENDING_MAX * 24);
+	if (qm_store_setting_get(c->store, acct, PENDING_KEY, &b, NULL) !=
+	            QM_OK ||
+	    !b.data) {
+		qm_buf_free(&b);
+		return;
+	}
+	for (tok = strtok_r((char *)b.data, ",", &save);
+	     tok && l->n < PENDING_MAX; tok = strtok_r(NULL, ",", &save)) {
+		long long x;
+
+		if (qm_parse_ll(tok, 1, INT64_MAX, &x, NULL) == QM_OK)
+			l->v[l->n++] = x;
+	}
+	qm_buf_free(&b);
+}
+
+static enum qm_err pending_write(struct qm_client *c, int64_t acct,
+                                 const struct idlist *l, struct qm_error *err)
+{
+	char s[PENDING_MAX * 24];
+	size_t off = 0;
+
+	s[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		int w = snprintf(s + off, sizeof(s) - off, "%s%lld",
+		                 i ? "," : "", (long long)l->v[i]);
+
+		if (w < 0 || (size_t)w >= sizeof(s) - off)
+			break;
+		off += (size_t)w;
+	}
+	return qm_store_setting_set(c->store, acct, PENDING_KEY, s, err);
+}
+
+/* Adds (add = 1) or removes id from the account's pending list. */
+static enum qm_err pending_mark(struct qm_client *c, int64_t acct, int64_t id,
+                                int add, struct qm_error *err)
+{
+	struct idlist l;
+	size_t j = 0;
+
+	pending_read(c, acct, &l);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i] != id)
+			l.v[j++] = l.v[i];
+	l.n = j;
+	if (add) {
+		if (l.n == PENDING_MAX)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "%d copies for the Sent folder are "
+			                    "waiting already: check the IMAP "
+			                    "server of the account",
+			                    PENDING_MAX);
+		l.v[l.n++] = id;
+	}
+	return pending_write(c, acct, &l, err);
+}
+
+/* Saves the copy of entry o over an open session (no duplicate). */
+static enum qm_err copy_once(struct qm_mail_imap *im,
+                             const struct qm_store_outbox *o,
+                             struct qm_error *err)
+{
+	int saved = 0;
+
+	return qm_mail_imap_save_sent_once(im, o->ciphertext, o->ciphertext_len,
+	                                   o->message_id, &saved, err);
+}
+
+enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
+                           const struct qm_store_outbox *o,
+                           struct qm_error *err)
+{
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	char save[8];
+	enum qm_err rc;
+
+	acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
+	if (save[0] != '1' || !ac->a.imap.host[0] || !o->ciphertext)
+		return QM_OK;
+	/* first remembered, so that a failure (or a crash) below leaves it
+	 * for the next outbox run */
+	rc = pending_mark(c, ac->a.id, o->id, 1, err);
+	if (rc)
+		return rc;
+	acct_conn_server(ac, &ac->a.imap, &srv);
+	rc = qm_mail_imap_open(&srv, &im, err);
+	if (!rc)
+		rc = copy_once(im, o, err);
+	qm_mail_imap_free(&im);
+	if (!rc)
+		rc = pending_mark(c, ac->a.id, o->id, 0, err);
+	else
+		qm_error_prefix(err, "the message was sent; its copy for the "
+		                     "Sent folder is saved at the next outbox "
+		                     "run: ");
+	return rc;
+}
+
+/* The pending copies of one account, under the outbox lock. */
+static enum qm_err retry_account(struct qm_client *c, int64_t acct,
+                                 size_t *n_saved, struct qm_error *err)
+{
+	struct idlist l;
+	struct acct_conn ac;
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	enum qm_err rc = QM_OK;
+	int loaded = 0;
+
+	pending_read(c, acct, &l);
+	for (size_t i = 0; i < l.n && !rc; i++) {
+		struct qm_store_outbox o;
+		struct qm_error e;
+		enum qm_err g;
+
+		memset(&o, 0, sizeof(o));
+		qm_error_clear(&e);
+		g = qm_store_outbox_get(c->store, l.v[i], &o, &e);
+		if (g == QM_ERR_NOTFOUND ||
+		    (g == QM_OK && (o.state == QM_OUTBOX_FAILED ||
+		                    !o.ciphertext))) {
+			/* deleted, or never went out: no copy to keep */
+			qm_store_outbox_item_free(&o);
+			rc = pending_mark(c, acct, l.v[i], 0, err);
+			continue;
+		}
+		if (g || o.state != QM_OUTBOX_SENT) {
+			qm_store_outbox_item_free(&o);
+			continue;
+		}
+		if (!loaded) {
+			rc = acct_conn_load(c, acct, &ac, err);
+			if (!rc) {
+				loaded = 1;
+				acct_conn_server(&ac, &ac.a.imap, &srv);
+				rc = qm_mail_imap_open(&srv, &im, err);
+			}
+		}
+		if (!rc)
+			rc = copy_once(im, &o, err);
+		if (!rc) {
+			rc = pending_mark(c, acct, l.v[i], 0, err);
+			(*n_saved)++;
+		}
+		qm_store_outbox_item_free(&o);
+	}
+	qm_mail_imap_free(&im);
+	if (loaded)
+		acct_conn_free(&ac);
+	return rc;
+}
+
+enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
+                            size_t *n_saved, struct qm_error *err)
+{
+	struct qm_store_account *as = NULL;
+	size_t n = 0, saved = 0;
+	enum qm_err rc, first = QM_OK;
+	int fd = -1;
+
+	if (account_id) {
+		as = calloc(1, sizeof(*as));
+		if (!as)
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		as->id = account_id;
+		n = 1;
+	} else {
+		rc = qm_store_account_list(c->store, &as, &n, err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct idlist l;
+		struct qm_error e;
+
+		/* most accounts have nothing waiting: no lock, no network */
+		pending_read(c, as[i].id, &l);
+		if (!l.n)
+			continue;
+		qm_error_clear(&e);
+		rc = home_lock(c, QM_LOCK_OUTBOX, 600,
+		               "save copies in the Sent folder", &fd, &e);
+		if (!rc) {
+			rc = retry_account(c, as[i].id, &saved, &e);
+			home_unlock(&fd);
+		}
+		if (rc && !first) {
+			first = rc;
+			if (err)
+				*err = e;
+			qm_error_prefix(err, "a sent message's copy for the Sent "
+			                     "folder still waits: ");
+		}
+	}
+	free(as);
+	if (n_saved)
+		*n_saved = saved;
+	return first;
+}

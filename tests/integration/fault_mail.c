@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mail server disappearing mid-transfer, at the client level (issue 8):
+ * the real world of tests/integration/world.h (OpenSMTPD + Dovecot, three
+ * qkme KMEs, alice, bob over IMAP, carol over POP3), with each account's
+ * server reached through a cutting relay (tests/lib/cutproxy.h) that drops
+ * the connection in the middle of a transfer, then passes again:
+ *   - mid-DATA: the send fails, the same ciphertext waits in the outbox and
+ *     goes later; bob has it once, decrypted;
+ *   - after the final "." but before the "250" reached alice: the server
+ *     delivered it, the retry delivers it again; bob sees one message and
+ *     no replay alarm (the second copy is a hidden duplicate);
+ *   - mid-APPEND of the Sent copy: the send succeeds, the copy waits and is
+ *     saved by the next outbox run, exactly once, also when the APPEND
+ *     reached the server but its answer did not reach alice;
+ *   - mid-FETCH of a large IMAP literal (bob) and mid-RETR (carol, POP3):
+ *     the sync fails with a clear error, nothing is filed, no key is taken
+ *     from the KME; the next sync files it once, decrypted.
+ * The relays are threads of this process; the servers are stopped by the
+ * world on every path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cutproxy.h"
+#include "harness.h"
+#include "world.h"
+
+static struct world W;
+static int skipped;
+/* alice's SMTP, alice's IMAP (Sent copies), bob's IMAP, carol's POP3 */
+static struct qmt_cutproxy *px_smtp, *px_alice_imap, *px_bob_imap, *px_pop3;
+
+#define assert_ok(call)                                                      \
+	do {                                                                 \
+		enum qm_err rc_ = (call);                                    \
+		if (rc_ != QM_OK)                                            \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
+		assert_int_equal(rc_, QM_OK);                                \
+	} while (0)
+
+enum svc { SVC_SMTP, SVC_IMAP, SVC_POP3 };
+
+/* Points one server of user u's stored account at port. */
+static int point(int u, enum svc s, int port)
+{
+	struct qm_store *st = qm_client_store(W.c[u]);
+	struct qm_store_account a;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (qm_store_account_get(st, W.acct[u], &a, &e) != QM_OK)
+		goto fail;
+	if (s == SVC_SMTP)
+		a.smtp.port = port;
+	else if (s == SVC_IMAP)
+		a.imap.port = port;
+	else
+		a.pop3.port = port;
+	if (qm_store_account_update(st, &a, &e) != QM_OK)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "fault_mail: account: %s\n", qm_error_msg(&e));
+	return -1;
+}
+
+static int group_setup(void **state)
+{
+	int r;
+
+	(void)state;
+	r = world_start(&W, "faultmail", NULL);
+	if (r == 1) {
+		skipped = 1;
+		return 0;
+	}
+	if (r)
+		return r;
+	if (qmt_cutproxy_start(W.mail.submission_port, &px_smtp) ||
+	    qmt_cutproxy_start(W.mail.imaps_port, &px_alice_imap) ||
+	    qmt_cutproxy_start(W.mail.imaps_port, &px_bob_imap) ||
+	    qmt_cutproxy_start(W.mail.pop3s_port, &px_pop3))
+		return -1;
+	if (point(W_ALICE, SVC_SMTP, qmt_cutproxy_port(px_smtp)) ||
+	    point(W_ALICE, SVC_IMAP, qmt_cutproxy_port(px_alice_imap)) ||
+	    point(W_BOB, SVC_IMAP, qmt_cutproxy_port(px_bob_imap)) ||
+	    point(W_CAROL, SVC_POP3, qmt_cutproxy_port(px_pop3)))
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	qmt_cutproxy_stop(&px_smtp);
+	qmt_cutproxy_stop(&px_alice_imap);
+	qmt_cutproxy_stop(&px_bob_imap);
+	qmt_cutproxy_stop(&px_pop3);
+	world_stop(&W);
+	return 0;
+}
+
+/* Random bytes (deterministic per seed). */
+static unsigned char *make_data(size_t n, unsigned seed)
+{
+	unsigned char *p = malloc(n);
+	uint32_t x = seed * 2654435761u + 7;
+
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	return p;
+}
+
+/* A message from alice to user to at level 2 with an attachment. */
+struct msg {
+	char subject[128];
+	unsigned char *data;
+	size_t size;
+	struct qm_client_compose m;
+	struct qm_client_attachment att;
+	const char *to[1];
+};
+
+static void msg_make(struct msg *g, int to, const char *subject, size_t size,
+                     unsigned seed)
+{
+	memset(g, 0, sizeof(*g));
+	qm_strlcpy(g->subject, subject, sizeof(g->subject));
+	g->data = make_data(size, seed);
+	g->size = size;
+	g->to[0] = qmt_mail_addr(to);
+	g->att.name = "figures.bin";
+	g->att.type = "application/octet-stream";
+	g->att.data = g->data;
+	g->att.len = size;
+	g->m.account_id = W.acct[W_ALICE];
+	g->m.to = g->to;
+	g->m.nto = 1;
+	g->m.subject = g->subject;
+	g->m.text = "sent through a cut connection\n";
+	g->m.att = &g->att;
+	g->m.natt = 1;
+	g->m.level = 2;
+}
+
+/* Number of messages in user u's index. */
+static int64_t indexed(int u)
+{
+	struct qm_store_query q;
+	int64_t n = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[u];
+	if (qm_store_msg_count(qm_client_store(W.c[u]), &q, &n, NULL) != QM_OK)
+		return -1;
+	return n;
+}
+
+/* The newest message of user u's index, or -1. */
+static int64_t newest(int u)
+{
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	int64_t id = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[u];
+	q.limit = 1;
+	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) == QM_OK &&
+	    l->n)
+		id = l->items[0].id;
+	qm_store_msglist_free(&l);
+	return id;
+}
+
+/* User u reads its newest message: g's subject and attachment, decrypted
+ * and verified at level 2 with key_id. */
+static void expect_newest(int u, const struct msg *g, const char *key_id)
+{
+	struct qm_error e;
+	struct qm_client_view *v = NULL;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_read(W.c[u], newest(u), &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	assert_int_equal(v->level, 2);
+	assert_string_equal(v->subject, g->subject);
+	assert_int_equal(v->natt, 1);
+	assert_int_equal(v->att[0].len, g->size);
+	assert_memory_equal(v->att[0].data, g->data, g->size);
+	assert_int_equal(v->nkey_ids, 1);
+	assert_string_equal(v->key_ids[0], key_id);
+	qm_client_view_free(&v);
+}
+
+/* The outbox entry id as it stands (caller frees with _item_free). */
+static void outbox(int64_t id, struct qm_store_outbox *o)
+{
+	struct qm_error e;
+
+	memset(o, 0, sizeof(*o));
+	qm_error_clear(&e);
+	assert_ok(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id, o,
+	                              &e));
+}
+
+/* Makes a waiting entry due now and works alice's outbox: one sent. */
+static void retry_now(int64_t id)
+{
+	struct qm_store *st = qm_client_store(W.c[W_ALICE]);
+	struct qm_error e;
+	size_t ok = 0, bad = 0;
+
+	qm_error_clear(&e);
+	assert_ok(qm_store_outbox_begin_send(st, id, &e));
+	assert_ok(qm_store_outbox_fail(st, id, "test: due now", 1, &e));
+	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
+	assert_int_equal(ok, 1);
+	assert_int_equal(bad, 0);
+}
+
+/* Bob syncs through a working relay; returns the stats. */
+static struct qm_client_sync_stats sync_ok(int u)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e));
+	return st;
+}
+
+/* A send that the relay cuts: fails, the same ciphertext waits in the
+ * outbox. Returns the entry's id; *ct (malloc'd) and key get what waits. */
+static int64_t send_cut(struct msg *g, unsigned char **ct, size_t *ctlen,
+                        char *key, size_t keylen)
+{
+	struct qm_error e;
+	struct qm_client_sent sent;
+	struct qm_store_outbox o;
+	int cuts = qmt_cutproxy_cuts(px_smtp);
+	int64_t id;
+
+	qm_error_clear(&e);
+	assert_int_not_equal(qm_client_send(W.c[W_ALICE], &g->m, NULL, NULL,
+	                                    &sent, &e),
+	                     QM_OK);
+	fprintf(stderr, "fault_mail: the cut send said: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "waits in the outbox"));
+	assert_int_equal(qmt_cutproxy_cuts(px_smtp), cuts + 1);
+	assert_int_equal(sent.n_outbox, 1);
+	assert_int_equal(sent.n_sent, 0);
+	id = sent.outbox_ids[0];
+	outbox(id, &o);
+	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
+	assert_true(o.ciphertext_len > g->size);
+	assert_int_equal(o.n_keys, 1);
+	*ct = malloc(o.ciphertext_len);
+	assert_non_null(*ct);
+	memcpy(*ct, o.ciphertext, o.ciphertext_len);
+	*ctlen = o.ciphertext_len;
+	qm_strlcpy(key, o.key_ids[0], keylen);
+	qm_store_outbox_item_free(&o);
+	return id;
+}
+
+/* After the retry: sent, with the very ciphertext and key that waited. */
+static void expect_sent_same(int64_t id, const unsigned char *ct, size_t len,
+                             const char *key)
+{
+	struct qm_store_outbox o;
+
+	outbox(id, &o);
+	assert_int_equal(o.state, QM_OUTBOX_SENT);
+	assert_int_equal(o.ciphertext_len, len);
+	assert_memory_equal(o.ciphertext, ct, len);
+	assert_string_equal(o.key_ids[0], key);
+	qm_store_outbox_item_free(&o);
+}
+
+/* The SMTP connection drops halfway through the upload of the message. */
+static void test_mid_data(void **state)
+{
+	struct msg g;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0;
+	char key[128];
+	int have;
+	int64_t id, before;
+	uint64_t b0;
+	struct qm_client_sync_stats st;
+
+	(void)state;
+	if (skipped)
+		skip();
+	msg_make(&g, W_BOB, "cut mid-DATA", 1536 * 1024, 1);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	before = indexed(W_BOB);
+	/* the ciphertext is about 1.8 times the attachment: half of the
+	 * attachment is well inside DATA */
+	b0 = qmt_cutproxy_bytes(px_smtp, QMT_C2S);
+	qmt_cutproxy_cut_after(px_smtp, QMT_C2S, g.size / 2);
+	id = send_cut(&g, &ct, &ctlen, key, sizeof(key));
+	assert_true(qmt_cutproxy_bytes(px_smtp, QMT_C2S) - b0 < ctlen);
+	/* a message cut short is never delivered */
+	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0), have);
+
+	qmt_cutproxy_pass(px_smtp);
+	retry_now(id);
+	expect_sent_same(id, ct, ctlen, key);
+	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                     30000),
+	                 have + 1);
+	st = sync_ok(W_BOB);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(st.tampered, 0);
+	assert_int_equal(indexed(W_BOB), before + 1);
+	expect_newest(W_BOB, &g, key);
+	free(ct);
+	free(g.data);
+}
+
+/*
+ * The connection drops after the final "." went out and the server
+ * answered, but before its "250" reached alice: the server delivered the
+ * message, alice does not know and sends the same ciphertext again.
+ */
+static void test_lost_250(void **state)
+{
+	struct msg g;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0;
+	char key[128];
+	int have;
+	int64_t id, before;
+	uint64_t b0;
+	struct qm_client_sync_stats st;
+
+	(void)state;
+	if (skipped)
+		skip();
+	msg_make(&g, W_BOB, "the 250 was lost", 1024 * 1024, 2);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	before = indexed(W_BOB);
+	/* past half the attachment the client only uploads: the next thing
+	 * the server says is its answer to the end of DATA */
+	b0 = qmt_cutproxy_bytes(px_smtp, QMT_C2S);
+	qmt_cutproxy_cut_reply(px_smtp, g.size / 2);
+	id = send_cut(&g, &ct, &ctlen, key, sizeof(key));
+	/* all of it went up */
+	assert_true(qmt_cutproxy_bytes(px_smtp, QMT_C2S) - b0 > ctlen);
+	/* the server had taken it */
+	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                     30000),
+	                 have + 1);
+
+	qmt_cutproxy_pass(px_smtp);
+	retry_now(id);
+	expect_sent_same(id, ct, ctlen, key);
+	/* two copies of one ciphertext on the server */
+	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
+	                                     30000),
+	                 have + 2);
+	st = sync_ok(W_BOB);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(st.tampered, 0);
+	assert_int_equal(indexed(W_BOB), before + 1);
+	expect_newest(W_BOB, &g, key);
+	/* and a later sync has nothing more to say about it */
+	st = sync_ok(W_BOB);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(indexed(W_BOB), before + 1);
+	free(ct);
+	free(g.data);
+}
+
+/* The pending Sent copies of alice ("" when none). */
+static void pending(char *out, size_t n)
+{
+	struct qm_buf b;
+
+	out[0] = '\0';
+	qm_buf_init(&b, 8192);
+	if (qm_store_setting_get(qm_client_store(W.c[W_ALICE]), W.acct[W_ALICE],
+	                         "sent_copy.pending", &b, NULL) == QM_OK &&
+	    b.data)
+		qm_strlcpy(out, (const char *)b.data, n);
+	qm_buf_free(&b);
+}
+
+/* Sends g (the SMTP side works); returns the outbox id. */
+static int64_t send_ok(struct msg *g)
+{
+	struct qm_error e;
+	struct qm_client_sent sent;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &g->m, NULL, NULL, &sent, &e));
+	assert_int_equal(sent.n_sent, 1);
+	return sent.outbox_ids[0];
+}
+
+/*
+ * The copy for the Sent folder (save_sent): the IMAP connection drops
+ * mid-APPEND literal, then (second message) after the literal went out and
+ * the server stored it but before its OK reached alice.
+ */
+static void test_mid_append(void **state)
+{
+	struct qm_store *st = qm_client_store(W.c[W_ALICE]);
+	struct qm_error e;
+	struct msg g, g2;
+	char pend[256], idtext[32];
+	size_t ok = 0, bad = 0;
+	int sent_have, cuts;
+	int64_t id, id2;
+
+	(void)state;
+	if (skipped)
+		skip();
+	qm_error_clear(&e);
+	assert_ok(qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "1",
+	                               &e));
+	sent_have = qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0);
+	msg_make(&g, W_BOB, "Sent copy cut mid-APPEND", 1024 * 1024, 3);
+	cuts = qmt_cutproxy_cuts(px_alice_imap);
+	qmt_cutproxy_cut_after(px_alice_imap, QMT_C2S, g.size / 2);
+	/* the message goes out; only its copy is cut */
+	id = send_ok(&g);
+	assert_int_equal(qmt_cutproxy_cuts(px_alice_imap), cuts + 1);
+	pending(pend, sizeof(pend));
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	assert_string_equal(pend, idtext);
+	/* a partial APPEND is refused by the server */
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have);
+
+	qmt_cutproxy_pass(px_alice_imap);
+	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
+	assert_int_equal(ok, 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have + 1);
+	pending(pend, sizeof(pend));
+	assert_string_equal(pend, "");
+	/* nothing more to do */
+	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have + 1);
+
+	/* the APPEND reached the server; its OK did not reach alice */
+	msg_make(&g2, W_BOB, "Sent copy whose OK was lost", 1024 * 1024, 4);
+	qmt_cutproxy_cut_reply(px_alice_imap, g2.size / 2);
+	id2 = send_ok(&g2);
+	assert_int_equal(qmt_cutproxy_cuts(px_alice_imap), cuts + 2);
+	pending(pend, sizeof(pend));
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id2);
+	assert_string_equal(pend, idtext);
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have + 2);
+	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
+	/* found by its Message-ID: not appended a second time */
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have + 2);
+	pending(pend, sizeof(pend));
+	assert_string_equal(pend, "");
+
+	assert_ok(qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "0",
+	                               &e));
+	free(g.data);
+	free(g2.data);
+}
+
+/*
+ * Sends a big message from alice to user u and waits for its delivery;
+ * returns its key ID in key.
+ */
+static void deliver(struct msg *g, int u, const char *subject, unsigned seed,
+                    char *key, size_t keylen)
+{
+	struct qm_store_outbox o;
+	int have = qmt_mail_files(&W.mail, u, NULL, NULL, 0);
+	int64_t id;
+
+	msg_make(g, u, subject, 3 * 1024 * 1024, seed);
+	id = send_ok(g);
+	outbox(id, &o);
+	qm_strlcpy(key, o.key_ids[0], keylen);
+	qm_store_outbox_item_free(&o);
+	assert_int_equal(qmt_mail_wait_files(&W.mail, u, NULL, have + 1, 30000),
+	                 have + 1);
+}
+
+/* The incoming connection of user u (relay px) drops halfway through the
+ * big message; then it works again. */
+static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
+                         unsigned seed)
+{
+	struct qm_error e;
+	struct qm_client_sync_stats st;
+	struct msg g;
+	char key[128];
+	int64_t before;
+	int cuts;
+
+	/* whatever else waits for u first, so that only this one is new */
+	sync_ok(u);
+	deliver(&g, u, subject, seed, key, sizeof(key));
+	before = indexed(u);
+	cuts = qmt_cutproxy_cuts(px);
+	qmt_cutproxy_cut_after(px, QMT_S2C, g.size / 2);
+	qm_error_clear(&e);
+	assert_int_not_equal(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st,
+	                                    &e),
+	                     QM_OK);
+	fprintf(stderr, "fault_mail: the cut sync said: %s\n", e.msg);
+	assert_int_equal(qmt_cutproxy_cuts(px), cuts + 1);
+	assert_true(e.msg[0] != '\0');
+	assert_int_equal(st.decrypted, 0);
+	assert_int_equal(st.fetched, 0);
+	/* nothing filed, no key consumed */
+	assert_int_equal(indexed(u), before);
+	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[u]),
+	                                       W.acct[u], QM_DIR_IN, key, NULL),
+	                 QM_OK);
+
+	qmt_cutproxy_pass(px);
+	st = sync_ok(u);
+	assert_int_equal(st.fetched, 1);
+	/* decrypted: the KME still had its key, so the cut sync took none */
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(indexed(u), before + 1);
+	expect_newest(u, &g, key);
+	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[u]),
+	                                       W.acct[u], QM_DIR_IN, key, NULL),
+	                 QM_ERR_REPLAY);
+	free(g.data);
+}
+
+static void test_mid_fetch_imap(void **state)
+{
+	(void)state;
+	if (skipped)
+		skip();
+	cut_incoming(W_BOB, px_bob_imap, "cut mid-FETCH literal", 5);
+}
+
+static void test_mid_retr_pop3(void **state)
+{
+	(void)state;
+	if (skipped)
+		skip();
+	cut_incoming(W_CAROL, px_pop3, "cut mid-RETR", 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mid_data),
+		cmocka_unit_test(test_lost_250),
+		cmocka_unit_test(test_mid_append),
+		cmocka_unit_test(test_mid_fetch_imap),
+		cmocka_unit_test(test_mid_retr_pop3),
+	};
+
+	if (qm_core_init(NULL) != QM_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
