@@ -512,6 +512,7 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 				snprintf(oc.reason, sizeof(oc.reason),
 				         "decrypted and verified, but %s",
 				         qm_error_msg(&e));
+				subject = oc.reason; /* the list says why */
 			} else if (!mc) {
 				oc.verify = QM_VERIFY_TAMPERED;
 				snprintf(oc.reason, sizeof(oc.reason),

@@ -696,6 +696,8 @@ enum qm_err qm_client_send(struct qm_client *c,
 	mc.att = att;
 	mc.natt = m->natt;
 	rc = qm_mail_inner_build(&mc, &mime, err);
+	if (!rc)
+		rc = client_send_limits_check(&ac.lim, mime.len, m->natt, err);
 	if (rc)
 		goto out;
 
