@@ -388,6 +388,123 @@ static void test_json_depth_and_count(void **state)
 	qm_buf_free(&b);
 }
 
+/* The count of key IDs a QMail message announces ("k0, k1; count=N"), at
+ * and over limit.key_ids: refused by the parser, before any KME. */
+static void test_key_id_limit(void **state)
+{
+	struct qm_mail_limits l = {.max_key_ids = 8};
+	struct qm_mail_parsed *p = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+
+	(void)state;
+	qm_buf_init(&b, 1u << 20);
+	qmail_keyids(&b, 8);
+	assert_int_equal(qm_mail_parse(b.data, b.len, &l, &p, &e), QM_OK);
+	assert_int_equal(p->key_id_count, 8);
+	qm_mail_parsed_free(&p);
+	qmail_keyids(&b, 9);
+	assert_int_equal(qm_mail_parse(b.data, b.len, &l, &p, &e),
+	                 QM_ERR_TOOBIG);
+	assert_null(p);
+	assert_non_null(
+	    strstr(e.msg, "uses 9 key IDs; the limit is 8 (limit.key_ids)"));
+	printf("  9 key IDs at limit 8: %s\n", e.msg);
+	/* the default (100000) against an announced count */
+	qm_buf_reset(&b);
+	add(&b, "From: a@example.org\r\nX-QKD-Security-Level: 1\r\n"
+	        "X-QKD-KeyID: k0, k1; count=100001\r\nMIME-Version: 1.0\r\n"
+	        "Content-Type: multipart/encrypted; "
+	        "protocol=\"application/x-qmail-encrypted\"; boundary=q\r\n\r\n"
+	        "--q\r\nContent-Type: application/x-qmail-encrypted\r\n\r\n"
+	        "Version: 1\r\n--q\r\nContent-Type: application/octet-stream\r\n"
+	        "Content-Transfer-Encoding: base64\r\n\r\nUU1FTlY=\r\n--q--\r\n");
+	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
+	                 QM_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "uses 100001 key IDs; the limit is 100000"));
+	qm_buf_free(&b);
+}
+
+/* With a hint (what the client passes), every limit's message says how to
+ * change it. */
+static void test_limit_hint(void **state)
+{
+	struct qm_mail_limits l = {.max_parts = 8,
+	                           .max_size = 1000,
+	                           .hint = "qmail config set"};
+	struct qm_buf b;
+	struct qm_error e;
+
+	(void)state;
+	qm_buf_init(&b, 1u << 20);
+	mixed(&b, 8);
+	expect(&b, &l, QM_ERR_TOOBIG,
+	       "the message has at least 9 parts; your limit is 8 (qmail "
+	       "config set limit.parts N)");
+	qm_buf_reset(&b);
+	add(&b, "From: a@example.org\r\n\r\n");
+	while (b.len < 1001)
+		assert_int_equal(qm_buf_append_byte(&b, 'x', NULL), QM_OK);
+	expect(&b, &l, QM_ERR_TOOBIG,
+	       "the message is 1001 bytes; your limit is 1000 (qmail config "
+	       "set limit.message_size N)");
+	assert_int_equal(qm_mail_limit_error(&l, "limit.key_ids", 5, &e,
+	                                     "the message uses %d key IDs", 6),
+	                 QM_ERR_TOOBIG);
+	assert_string_equal(e.msg, "the message uses 6 key IDs; your limit is "
+	                           "5 (qmail config set limit.key_ids N)");
+	qm_buf_free(&b);
+}
+
+/* The JSON depth pre-scan: at and over the limit, brackets in strings
+ * (with escaped quotes) do not count; the KMS parsers use 32 levels. */
+static void test_json_depth_limit(void **state)
+{
+	static const char in_string[] = "{\"a\":\"[[[[\\\"{{{{\",\"b\":[1]}";
+	struct qm_buf b;
+	struct qm_kms_status st;
+	struct qm_error e;
+
+	(void)state;
+	assert_int_equal(qm_json_depth_check("[[[]]]", 6, 3, &e), QM_OK);
+	assert_int_equal(qm_json_depth_check("[[[[]]]]", 8, 3, &e),
+	                 QM_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "deeper than the limit of 3 levels"));
+	assert_int_equal(qm_json_depth_check(in_string, strlen(in_string), 2,
+	                                     &e),
+	                 QM_OK);
+	/* a status whose status_extension makes 32 levels in all passes the
+	 * scan (and parses); 33 levels are refused before jansson */
+	qm_buf_init(&b, 1u << 20);
+	for (int depth = 32; depth <= 33; depth++) {
+		qm_buf_reset(&b);
+		add(&b, "{\"source_KME_ID\":\"A\",\"target_KME_ID\":\"B\","
+		        "\"master_SAE_ID\":\"a\",\"slave_SAE_ID\":\"b\","
+		        "\"key_size\":256,\"stored_key_count\":1,"
+		        "\"max_key_count\":1,\"max_key_per_request\":1,"
+		        "\"max_key_size\":256,\"min_key_size\":8,"
+		        "\"max_SAE_ID_count\":0,\"status_extension\":{\"x\":");
+		for (int i = 0; i < depth - 2; i++)
+			assert_int_equal(qm_buf_append_byte(&b, '[', NULL), QM_OK);
+		for (int i = 0; i < depth - 2; i++)
+			assert_int_equal(qm_buf_append_byte(&b, ']', NULL), QM_OK);
+		add(&b, "}}");
+		qm_error_clear(&e);
+		if (depth == 32) {
+			assert_int_equal(qm_kms_status_parse((const char *)b.data,
+			                                     b.len, &st, &e),
+			                 QM_OK);
+		} else {
+			assert_int_equal(qm_kms_status_parse((const char *)b.data,
+			                                     b.len, &st, &e),
+			                 QM_ERR_TOOBIG);
+			assert_non_null(strstr(e.msg, "limit of 32 levels"));
+			printf("  status nested 33 deep: %s\n", e.msg);
+		}
+	}
+	qm_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +517,9 @@ int main(void)
 	    cmocka_unit_test(test_key_ids_in_envelope),
 	    cmocka_unit_test(test_zip_bombs),
 	    cmocka_unit_test(test_json_depth_and_count),
+	    cmocka_unit_test(test_key_id_limit),
+	    cmocka_unit_test(test_limit_hint),
+	    cmocka_unit_test(test_json_depth_limit),
 	};
 	struct qm_error e;
 
