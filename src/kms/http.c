@@ -209,9 +209,20 @@ static int contains_ci(const char *hay, const char *needle)
 /* Turns a failed transfer into an error a person can act on; fresh is set
  * when the failed attempt had opened a new connection. */
 static enum qm_err curl_fail(struct qm_kms *k, CURLcode c, int fresh,
-                             size_t limit, struct qm_error *err)
+                             size_t limit, size_t got, struct qm_error *err)
 {
 	const char *eb = k->errbuf[0] ? k->errbuf : curl_easy_strerror(c);
+
+	/* part of an answer came, then the connection ended (on this
+	 * attempt or an earlier one): that is what the person should hear,
+	 * whatever OpenSSL makes of a later attempt */
+	if (got && !cert_alert(eb))
+		return qm_error_set(err, QM_ERR_NET,
+		                    "KME at %s dropped the connection in the "
+		                    "middle of its answer (after %zu bytes of "
+		                    "it); nothing of it is used (last attempt: "
+		                    "%s)",
+		                    k->url, got, eb);
 
 	if (k->id_mismatch)
 		return qm_error_set(
@@ -386,6 +397,7 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
 	enum qm_err rc;
 	CURLcode c = CURLE_OK;
 	long status = 0, nconn = 0;
+	size_t partial = 0; /* most of an answer cut off, over the attempts */
 
 	qm_buf_init(&url, 8192);
 	rc = qm_buf_appendf(&url, err, "%s%s", k->url, path);
@@ -430,6 +442,8 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
 		if (c == CURLE_OK)
 			curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE,
 			                  &status);
+		if (c == CURLE_PARTIAL_FILE || c == CURLE_RECV_ERROR)
+			partial = reply->len > partial ? reply->len : partial;
 		if (attempt >= k->retries)
 			break;
 		if (c == CURLE_OK
@@ -440,7 +454,7 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
 	}
 	if (c != CURLE_OK) {
 		rc = curl_fail(k, c, nconn > 0 && c != CURLE_PARTIAL_FILE,
-		               reply->max, err);
+		               reply->max, partial, err);
 		goto out;
 	}
 	if (status != 200) {
