@@ -35,7 +35,7 @@ static void pending_read(struct qm_client *c, int64_t acct, struct idlist *l)
 	l->n = 0;
 	qm_buf_init(&b, PENDING_MAX * 24);
 	if (qm_store_setting_get(c->store, acct, PENDING_KEY, &b, NULL) !=
-	            QM_OK ||
+	        QM_OK ||
 	    !b.data) {
 		qm_buf_free(&b);
 		return;
@@ -155,8 +155,8 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 		qm_error_clear(&e);
 		g = qm_store_outbox_get(c->store, l.v[i], &o, &e);
 		if (g == QM_ERR_NOTFOUND ||
-		    (g == QM_OK && (o.state == QM_OUTBOX_FAILED ||
-		                    !o.ciphertext))) {
+		    (g == QM_OK &&
+		     (o.state == QM_OUTBOX_FAILED || !o.ciphertext))) {
 			/* deleted, or never went out: no copy to keep */
 			qm_store_outbox_item_free(&o);
 			rc = pending_mark(c, acct, l.v[i], 0, err);
@@ -226,8 +226,9 @@ enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
 			first = rc;
 			if (err)
 				*err = e;
-			qm_error_prefix(err, "a sent message's copy for the Sent "
-			                     "folder still waits: ");
+			qm_error_prefix(err,
+			                "a sent message's copy for the Sent "
+			                "folder still waits: ");
 		}
 	}
 	free(as);

@@ -16,8 +16,9 @@
  *   - mid-FETCH of a large IMAP literal (bob) and mid-RETR (carol, POP3):
  *     the sync fails with a clear error, nothing is filed, no key is taken
  *     from the KME; the next sync files it once, decrypted.
- * The relays are threads of this process; the servers are stopped by the
- * world on every path.
+ * First the relay's own rules against a local echo server. The relays are
+ * threads of this process; the servers are stopped by the world on every
+ * path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,9 +26,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cutproxy.h"
 #include "harness.h"
@@ -38,12 +45,12 @@ static int skipped;
 /* alice's SMTP, alice's IMAP (Sent copies), bob's IMAP, carol's POP3 */
 static struct qmt_cutproxy *px_smtp, *px_alice_imap, *px_bob_imap, *px_pop3;
 
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err rc_ = (call);                                    \
-		if (rc_ != QM_OK)                                            \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
-		assert_int_equal(rc_, QM_OK);                                \
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err rc_ = (call);                                      \
+		if (rc_ != QM_OK)                                              \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
+		assert_int_equal(rc_, QM_OK);                                  \
 	} while (0)
 
 enum svc { SVC_SMTP, SVC_IMAP, SVC_POP3 };
@@ -213,8 +220,8 @@ static void outbox(int64_t id, struct qm_store_outbox *o)
 
 	memset(o, 0, sizeof(*o));
 	qm_error_clear(&e);
-	assert_ok(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id, o,
-	                              &e));
+	assert_ok(
+	    qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id, o, &e));
 }
 
 /* Makes a waiting entry due now and works alice's outbox: one sent. */
@@ -255,9 +262,8 @@ static int64_t send_cut(struct msg *g, unsigned char **ct, size_t *ctlen,
 	int64_t id;
 
 	qm_error_clear(&e);
-	assert_int_not_equal(qm_client_send(W.c[W_ALICE], &g->m, NULL, NULL,
-	                                    &sent, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_client_send(W.c[W_ALICE], &g->m, NULL, NULL, &sent, &e), QM_OK);
 	fprintf(stderr, "fault_mail: the cut send said: %s\n", e.msg);
 	assert_non_null(strstr(e.msg, "waits in the outbox"));
 	assert_int_equal(qmt_cutproxy_cuts(px_smtp), cuts + 1);
@@ -321,9 +327,9 @@ static void test_mid_data(void **state)
 	qmt_cutproxy_pass(px_smtp);
 	retry_now(id);
 	expect_sent_same(id, ct, ctlen, key);
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     30000),
-	                 have + 1);
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000),
+	    have + 1);
 	st = sync_ok(W_BOB);
 	assert_int_equal(st.fetched, 1);
 	assert_int_equal(st.decrypted, 1);
@@ -365,17 +371,17 @@ static void test_lost_250(void **state)
 	/* all of it went up */
 	assert_true(qmt_cutproxy_bytes(px_smtp, QMT_C2S) - b0 > ctlen);
 	/* the server had taken it */
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     30000),
-	                 have + 1);
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000),
+	    have + 1);
 
 	qmt_cutproxy_pass(px_smtp);
 	retry_now(id);
 	expect_sent_same(id, ct, ctlen, key);
 	/* two copies of one ciphertext on the server */
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
-	                                     30000),
-	                 have + 2);
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2, 30000),
+	    have + 2);
 	st = sync_ok(W_BOB);
 	assert_int_equal(st.fetched, 2);
 	assert_int_equal(st.decrypted, 1);
@@ -437,8 +443,8 @@ static void test_mid_append(void **state)
 	if (skipped)
 		skip();
 	qm_error_clear(&e);
-	assert_ok(qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "1",
-	                               &e));
+	assert_ok(
+	    qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "1", &e));
 	sent_have = qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0);
 	msg_make(&g, W_BOB, "Sent copy cut mid-APPEND", 1024 * 1024, 3);
 	cuts = qmt_cutproxy_cuts(px_alice_imap);
@@ -483,8 +489,8 @@ static void test_mid_append(void **state)
 	pending(pend, sizeof(pend));
 	assert_string_equal(pend, "");
 
-	assert_ok(qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "0",
-	                               &e));
+	assert_ok(
+	    qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "0", &e));
 	free(g.data);
 	free(g2.data);
 }
@@ -528,9 +534,8 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	cuts = qmt_cutproxy_cuts(px);
 	qmt_cutproxy_cut_after(px, QMT_S2C, g.size / 2);
 	qm_error_clear(&e);
-	assert_int_not_equal(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st,
-	                                    &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e), QM_OK);
 	fprintf(stderr, "fault_mail: the cut sync said: %s\n", e.msg);
 	assert_int_equal(qmt_cutproxy_cuts(px), cuts + 1);
 	assert_true(e.msg[0] != '\0');
@@ -572,14 +577,156 @@ static void test_mid_retr_pop3(void **state)
 	cut_incoming(W_CAROL, px_pop3, "cut mid-RETR", 6);
 }
 
+/* ------------------------------------------------ the relay's own rules */
+
+struct echo {
+	int lfd, port;
+	pthread_t th;
+};
+
+/* Echoes every connection, one after the other, until the listening
+ * socket is shut down. */
+static void *echo_main(void *arg)
+{
+	struct echo *ec = arg;
+	char b[4096];
+
+	for (;;) {
+		int fd = accept(ec->lfd, NULL, NULL);
+		ssize_t r;
+
+		if (fd < 0)
+			break;
+		while ((r = recv(fd, b, sizeof(b), 0)) > 0)
+			if (send(fd, b, (size_t)r, MSG_NOSIGNAL) != r)
+				break;
+		close(fd);
+	}
+	return NULL;
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Reads until want bytes came or the peer closed (5 s at most); returns
+ * the count; *eof says whether the stream ended. */
+static size_t read_some(int fd, char *buf, size_t max, size_t want, int *eof)
+{
+	size_t got = 0;
+
+	*eof = 0;
+	while (got < want || want == 0) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		assert_int_equal(poll(&pf, 1, 5000), 1);
+		r = recv(fd, buf + got, max - got, 0);
+		if (r <= 0) {
+			*eof = 1;
+			break;
+		}
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void test_cutproxy_rules(void **state)
+{
+	struct echo ec;
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	struct qmt_cutproxy *px = NULL;
+	char buf[256];
+	uint64_t up;
+	int fd, eof;
+	size_t n;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ec.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(ec.lfd >= 0);
+	assert_int_equal(bind(ec.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ec.lfd, 8), 0);
+	assert_int_equal(getsockname(ec.lfd, (struct sockaddr *)&a, &al), 0);
+	ec.port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&ec.th, NULL, echo_main, &ec), 0);
+	assert_int_equal(qmt_cutproxy_start(ec.port, &px), 0);
+
+	/* after n bytes: exactly n get through (the echo comes back whole
+	 * to the relay, which passes the first 10 bytes) */
+	qmt_cutproxy_cut_after(px, QMT_S2C, 10);
+	fd = tcp_connect(qmt_cutproxy_port(px));
+	assert_int_equal(send(fd, "0123456789ABCDEF", 16, 0), 16);
+	n = read_some(fd, buf, sizeof(buf), 0, &eof);
+	assert_true(eof);
+	assert_int_equal(n, 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	close(fd);
+	assert_int_equal(qmt_cutproxy_cuts(px), 1);
+
+	/* a marker split over two writes: forwarded up to its end */
+	qmt_cutproxy_cut_at(px, QMT_S2C, "\r\n.\r\n", 5);
+	fd = tcp_connect(qmt_cutproxy_port(px));
+	assert_int_equal(send(fd, "hello\r\n.", 8, 0), 8);
+	assert_int_equal(read_some(fd, buf, sizeof(buf), 8, &eof), 8);
+	assert_int_equal(send(fd, "\r\nafter", 7, 0), 7);
+	n = read_some(fd, buf, sizeof(buf), 0, &eof);
+	assert_true(eof);
+	assert_int_equal(n, 2);
+	assert_memory_equal(buf, "\r\n", 2);
+	close(fd);
+	assert_int_equal(qmt_cutproxy_cuts(px), 2);
+
+	/* the answer after n bytes up is withheld, the upload went through */
+	up = qmt_cutproxy_bytes(px, QMT_C2S);
+	qmt_cutproxy_cut_reply(px, 5);
+	fd = tcp_connect(qmt_cutproxy_port(px));
+	assert_int_equal(send(fd, "abcdef", 6, 0), 6);
+	n = read_some(fd, buf, sizeof(buf), 0, &eof);
+	assert_true(eof);
+	assert_int_equal(n, 0);
+	assert_int_equal(qmt_cutproxy_bytes(px, QMT_C2S) - up, 6);
+	close(fd);
+	assert_int_equal(qmt_cutproxy_cuts(px), 3);
+
+	/* and back to passing everything */
+	fd = tcp_connect(qmt_cutproxy_port(px));
+	assert_int_equal(send(fd, "still there", 11, 0), 11);
+	assert_int_equal(read_some(fd, buf, sizeof(buf), 11, &eof), 11);
+	assert_memory_equal(buf, "still there", 11);
+	close(fd);
+	assert_int_equal(qmt_cutproxy_cuts(px), 3);
+	assert_int_equal(qmt_cutproxy_conns(px), 4);
+
+	qmt_cutproxy_stop(&px);
+	assert_null(px);
+	shutdown(ec.lfd, SHUT_RDWR);
+	pthread_join(ec.th, NULL);
+	close(ec.lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mid_data),
-		cmocka_unit_test(test_lost_250),
-		cmocka_unit_test(test_mid_append),
-		cmocka_unit_test(test_mid_fetch_imap),
-		cmocka_unit_test(test_mid_retr_pop3),
+	    cmocka_unit_test(test_cutproxy_rules),
+	    cmocka_unit_test(test_mid_data),
+	    cmocka_unit_test(test_lost_250),
+	    cmocka_unit_test(test_mid_append),
+	    cmocka_unit_test(test_mid_fetch_imap),
+	    cmocka_unit_test(test_mid_retr_pop3),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)

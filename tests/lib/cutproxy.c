@@ -24,7 +24,7 @@
 
 #define MAXCONN 256
 #define MARKMAX 64
-#define CHUNK 65536
+#define CHUNK   65536
 
 enum rule { R_PASS, R_AFTER, R_MARK, R_REPLY };
 
@@ -297,8 +297,9 @@ static void *acceptor(void *arg)
 		for (int d = 0; d < 2; d++) {
 			p->halves[slot][d].c = c;
 			p->halves[slot][d].dir = d;
-			c->started[d] = pthread_create(&c->th[d], NULL, pump,
-			                               &p->halves[slot][d]) == 0;
+			c->started[d] =
+			    pthread_create(&c->th[d], NULL, pump,
+			                   &p->halves[slot][d]) == 0;
 			if (!c->started[d])
 				cut_locked(c);
 		}
