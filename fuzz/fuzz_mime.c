@@ -33,7 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct qm_mail_content *c = NULL;
 	struct qm_error e;
-	struct qm_mail_limits tight = {4096, 4, 3, 16, 256};
+	struct qm_mail_limits tight = {
+		.max_size = 4096,
+		.max_parts = 4,
+		.max_depth = 3,
+		.max_headers = 16,
+		.max_header_len = 256,
+		.max_key_ids = 8,
+	};
 
 	if (qm_mail_content_parse(data, size, NULL, &c, &e) == QM_OK) {
 		check(c);
