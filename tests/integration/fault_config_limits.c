@@ -133,7 +133,7 @@ static enum qm_err send_to_bob(int level, const char *text, size_t natt,
 		data[i] = (unsigned char)(i * 131 + 7);
 	memset(&m, 0, sizeof(m));
 	for (size_t i = 0; i < natt; i++) {
-		static char names[4][16];
+		static char names[4][32];
 
 		snprintf(names[i], sizeof(names[i]), "part%zu.bin", i);
 		att[i].name = names[i];
