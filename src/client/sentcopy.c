@@ -111,23 +111,27 @@ enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 	struct qm_mail_imap *im = NULL;
 	char save[8];
 	enum qm_err rc;
+	int kept;
 
 	acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
 	if (save[0] != '1' || !ac->a.imap.host[0] || !o->ciphertext)
 		return QM_OK;
 	/* first remembered, so that a failure (or a crash) below leaves it
-	 * for the next outbox run */
-	rc = pending_mark(c, ac->a.id, o->id, 1, err);
-	if (rc)
-		return rc;
+	 * for the next outbox run; tried all the same when it cannot be */
+	kept = pending_mark(c, ac->a.id, o->id, 1, NULL) == QM_OK;
 	acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
 		rc = copy_once(im, o, err);
 	qm_mail_imap_free(&im);
-	if (!rc)
+	if (!rc && kept)
 		rc = pending_mark(c, ac->a.id, o->id, 0, err);
-	else
+	else if (rc && !kept)
+		qm_error_prefix(err,
+		                "the message was sent; its copy for the "
+		                "Sent folder is lost (it could not be kept "
+		                "for later either): ");
+	else if (rc)
 		qm_error_prefix(err, "the message was sent; its copy for the "
 		                     "Sent folder is saved at the next outbox "
 		                     "run: ");
@@ -168,11 +172,21 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 		}
 		if (!loaded) {
 			rc = acct_conn_load(c, acct, &ac, err);
-			if (!rc) {
-				loaded = 1;
-				acct_conn_server(&ac, &ac.a.imap, &srv);
-				rc = qm_mail_imap_open(&srv, &im, err);
+			if (rc) {
+				qm_store_outbox_item_free(&o);
+				break;
 			}
+			loaded = 1;
+			if (!ac.a.imap.host[0]) {
+				/* no IMAP server any more: nowhere to save */
+				struct idlist none = {.n = 0};
+
+				qm_store_outbox_item_free(&o);
+				rc = pending_write(c, acct, &none, err);
+				break;
+			}
+			acct_conn_server(&ac, &ac.a.imap, &srv);
+			rc = qm_mail_imap_open(&srv, &im, err);
 		}
 		if (!rc)
 			rc = copy_once(im, &o, err);
