@@ -204,6 +204,24 @@ static enum qm_err bob_sync(struct qm_client_sync_stats *st,
 	return qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, st, e);
 }
 
+/* Bob's mailbox on the server reaches n messages. */
+static void wait_bob(int n)
+{
+	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, n, 60000),
+	                 n);
+}
+
+/* Bob syncs and gets exactly one new message, decrypted and verified. */
+static void bob_gets_one(void)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+
+	assert_int_equal(bob_sync(&st, &e), QM_OK);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.tampered + st.replayed + st.errors, 0);
+}
+
 /*
  * Sending with alice's disk full: the protected message cannot enter the
  * outbox, so nothing is sent and the error says the disk is full; with
@@ -212,7 +230,6 @@ static enum qm_err bob_sync(struct qm_client_sync_stats *st,
 static void test_send_disk_full(void **state)
 {
 	struct qm_client_sent sent;
-	struct qm_client_sync_stats st;
 	struct qm_error e;
 	size_t pending, retrying, queued;
 	int have;
@@ -240,12 +257,8 @@ static void test_send_disk_full(void **state)
 	assert_int_equal(send_one("full disk at send", 4, blob_len, &sent, &e),
 	                 QM_OK);
 	assert_int_equal(sent.n_sent, 1);
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     60000),
-	                 have + 1);
-	assert_int_equal(bob_sync(&st, &e), QM_OK);
-	assert_int_equal(st.decrypted, 1);
-	assert_int_equal(st.tampered + st.replayed + st.errors, 0);
+	wait_bob(have + 1);
+	bob_gets_one();
 }
 
 /*
@@ -259,7 +272,6 @@ static void test_send_disk_full(void **state)
 static void test_queued_then_disk_full(void **state)
 {
 	struct qm_client_sent sent;
-	struct qm_client_sync_stats st;
 	struct qm_error e;
 	int have, ok = 0;
 	enum qm_err rc;
@@ -295,9 +307,7 @@ static void test_queued_then_disk_full(void **state)
 		                 QM_OK);
 	}
 	assert_int_equal(ok, 1);
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     60000),
-	                 have + 1);
+	wait_bob(have + 1);
 	/* the outbox is done with it: a later run sends nothing */
 	{
 		size_t n_sent = 9, n_failed = 9;
@@ -307,9 +317,7 @@ static void test_queued_then_disk_full(void **state)
 		                 QM_OK);
 		assert_int_equal(n_sent, 0);
 	}
-	assert_int_equal(bob_sync(&st, &e), QM_OK);
-	assert_int_equal(st.decrypted, 1);
-	assert_int_equal(st.tampered + st.replayed + st.errors, 0);
+	bob_gets_one();
 }
 
 /*
@@ -334,9 +342,7 @@ static void test_sync_disk_full(void **state)
 	assert_int_equal(send_one("arrives on a full disk", 2, blob_len, &sent,
 	                          &e),
 	                 QM_OK);
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     60000),
-	                 have + 1);
+	wait_bob(have + 1);
 	fill(W_BOB);
 	assert_int_not_equal(bob_sync(&st, &e), QM_OK);
 	fprintf(stderr, "sync with a full disk: %s\n", qm_error_msg(&e));
@@ -346,9 +352,7 @@ static void test_sync_disk_full(void **state)
 	assert_int_not_equal(bob_sync(&st, &e), QM_OK);
 	assert_int_equal(st.decrypted, 0);
 	unfill(W_BOB);
-	assert_int_equal(bob_sync(&st, &e), QM_OK);
-	assert_int_equal(st.decrypted, 1);
-	assert_int_equal(st.tampered + st.replayed + st.errors, 0);
+	bob_gets_one();
 	/* and only once */
 	assert_int_equal(bob_sync(&st, &e), QM_OK);
 	assert_int_equal(st.fetched + st.decrypted, 0);
@@ -376,9 +380,7 @@ static void test_readonly_home(void **state)
 	assert_int_equal(send_one("arrives on a read-only home", 2, 4096,
 	                          &sent, &e),
 	                 QM_OK);
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                     60000),
-	                 have + 1);
+	wait_bob(have + 1);
 	qm_client_free(&W.c[W_BOB]);
 	remount(W_BOB, 1);
 	qm_error_clear(&e);
@@ -394,9 +396,7 @@ static void test_readonly_home(void **state)
 	qm_client_free(&W.c[W_BOB]);
 	remount(W_BOB, 0);
 	assert_int_equal(world_reopen(&W, W_BOB, &e), QM_OK);
-	assert_int_equal(bob_sync(&st, &e), QM_OK);
-	assert_int_equal(st.decrypted, 1);
-	assert_int_equal(st.tampered + st.replayed + st.errors, 0);
+	bob_gets_one();
 }
 
 /*
