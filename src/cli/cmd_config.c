@@ -11,18 +11,18 @@
 #include <string.h>
 
 static const char config_usage[] =
-	"usage: qmail config list\n"
-	"       qmail config get NAME\n"
-	"       qmail config set NAME VALUE|default\n"
-	"\n"
-	"Shows and changes QMail's resource limits (global, for every\n"
-	"account). A limit may be lowered down to its minimum and raised up\n"
-	"to its ceiling; `list` shows both with the default. Sizes take K, M\n"
-	"or G (binary: 10M is 10 MiB). `set NAME default` goes back to the\n"
-	"default. A change counts from the next sync, read or send (the web\n"
-	"GUI: body limits from its next start or a change in its Settings).\n"
-	"\n"
-	"Example: qmail config set limit.parts 64\n";
+    "usage: qmail config list\n"
+    "       qmail config get NAME\n"
+    "       qmail config set NAME VALUE|default\n"
+    "\n"
+    "Shows and changes QMail's resource limits (global, for every\n"
+    "account). A limit may be lowered down to its minimum and raised up\n"
+    "to its ceiling; `list` shows both with the default. Sizes take K, M\n"
+    "or G (binary: 10M is 10 MiB). `set NAME default` goes back to the\n"
+    "default. A change counts from the next sync, read or send (the web\n"
+    "GUI: body limits from its next start or a change in its Settings).\n"
+    "\n"
+    "Example: qmail config set limit.parts 64\n";
 
 /* "64 MiB" for sizes that are whole KiB or MiB, else the number. */
 static void human(const struct qm_client_limit *l, uint64_t v, char *out,
@@ -58,8 +58,8 @@ static int config_list(struct cli *g)
 		human(l, l->min, lo, sizeof(lo));
 		human(l, l->ceiling, hi, sizeof(hi));
 		snprintf(range, sizeof(range), "%s..%s", lo, hi);
-		printf("%-20s %-10s %-10s %-17s %s (%s)\n", l->name, v, d, range,
-		       l->what, l->unit);
+		printf("%-20s %-10s %-10s %-17s %s (%s)\n", l->name, v, d,
+		       range, l->what, l->unit);
 	}
 	printf("\n* set by you; the others are the defaults.\n");
 	return QM_EXIT_OK;
@@ -77,8 +77,8 @@ int cmd_config(struct cli *g, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "get") != 0 &&
 	    strcmp(argv[1], "set") != 0)
-		return cli_usage("config", "unknown action %s: list, get or set",
-		                 argv[1]);
+		return cli_usage(
+		    "config", "unknown action %s: list, get or set", argv[1]);
 	if (strcmp(argv[1], "list") == 0 && argc != 2)
 		return cli_usage("config", "list takes no arguments");
 	if (strcmp(argv[1], "get") == 0 && argc != 3)

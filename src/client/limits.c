@@ -21,33 +21,34 @@
 #define LIMIT_HINT "Settings > Limits, or qmail config set"
 
 static const struct qm_client_limit table[] = {
-	{QM_LIMIT_MESSAGE_SIZE,
-	 "largest message fetched, parsed or sent (the encrypted message as "
-	 "the server stores it)",
-	 "bytes", QM_MAIL_DEF_MAXSIZE, 64 * KIB, 256 * MIB},
-	{QM_LIMIT_PARTS, "most MIME parts (attachments and their containers) "
-	                 "in one message",
-	 "parts", QM_MAIL_DEF_MAXPARTS, 4, 10000},
-	{QM_LIMIT_DEPTH, "deepest nesting of MIME parts", "levels",
-	 QM_MAIL_DEF_MAXDEPTH, 2, 64},
-	{QM_LIMIT_HEADERS, "most header fields in one message or part",
-	 "headers", QM_MAIL_DEF_MAXHEADERS, 32, 10000},
-	{QM_LIMIT_HEADER_LENGTH, "longest header field", "bytes",
-	 QM_MAIL_DEF_MAXHEADERLEN, 1 * KIB, 1 * MIB},
-	{QM_LIMIT_KEY_IDS,
-	 "most QKD key IDs in one received message (refused before the KME "
-	 "is asked for any key)",
-	 "key IDs", QM_MAIL_DEF_MAXKEYIDS, 1, QM_ENV_MAXKEYIDS},
-	{QM_LIMIT_JSON_DEPTH,
-	 "deepest nesting of JSON in KME replies and web GUI requests",
-	 "levels", QM_KMS_JSON_DEPTH_DEFAULT, 4, 1024},
-	{QM_LIMIT_WEB_JSON, "largest JSON request body of the web GUI",
-	 "bytes", 64 * KIB, 4 * KIB, 1 * MIB},
-	{QM_LIMIT_WEB_MESSAGE,
-	 "largest message or draft request body of the web GUI", "bytes",
-	 8 * MIB, 64 * KIB, 64 * MIB},
-	{QM_LIMIT_WEB_UPLOAD, "largest attachment uploaded in the web GUI",
-	 "bytes", 25 * MIB, 64 * KIB, 256 * MIB},
+    {QM_LIMIT_MESSAGE_SIZE,
+     "largest message fetched, parsed or sent (the encrypted message as "
+     "the server stores it)",
+     "bytes", QM_MAIL_DEF_MAXSIZE, 64 * KIB, 256 * MIB},
+    {QM_LIMIT_PARTS,
+     "most MIME parts (attachments and their containers) "
+     "in one message",
+     "parts", QM_MAIL_DEF_MAXPARTS, 4, 10000},
+    {QM_LIMIT_DEPTH, "deepest nesting of MIME parts", "levels",
+     QM_MAIL_DEF_MAXDEPTH, 2, 64},
+    {QM_LIMIT_HEADERS, "most header fields in one message or part", "headers",
+     QM_MAIL_DEF_MAXHEADERS, 32, 10000},
+    {QM_LIMIT_HEADER_LENGTH, "longest header field", "bytes",
+     QM_MAIL_DEF_MAXHEADERLEN, 1 * KIB, 1 * MIB},
+    {QM_LIMIT_KEY_IDS,
+     "most QKD key IDs in one received message (refused before the KME "
+     "is asked for any key)",
+     "key IDs", QM_MAIL_DEF_MAXKEYIDS, 1, QM_ENV_MAXKEYIDS},
+    {QM_LIMIT_JSON_DEPTH,
+     "deepest nesting of JSON in KME replies and web GUI requests", "levels",
+     QM_KMS_JSON_DEPTH_DEFAULT, 4, 1024},
+    {QM_LIMIT_WEB_JSON, "largest JSON request body of the web GUI", "bytes",
+     64 * KIB, 4 * KIB, 1 * MIB},
+    {QM_LIMIT_WEB_MESSAGE,
+     "largest message or draft request body of the web GUI", "bytes", 8 * MIB,
+     64 * KIB, 64 * MIB},
+    {QM_LIMIT_WEB_UPLOAD, "largest attachment uploaded in the web GUI", "bytes",
+     25 * MIB, 64 * KIB, 256 * MIB},
 };
 
 #define NLIMITS (sizeof(table) / sizeof(table[0]))
@@ -91,7 +92,10 @@ enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
 	if (*p && strcmp(l->unit, "bytes") == 0) {
 		char u = (char)toupper((unsigned char)*p);
 
-		mult = u == 'K' ? KIB : u == 'M' ? MIB : u == 'G' ? MIB * 1024 : 0;
+		mult = u == 'K'   ? KIB
+		       : u == 'M' ? MIB
+		       : u == 'G' ? MIB * 1024
+		                  : 0;
 		if (mult) {
 			p++;
 			if ((p[0] == 'i' || p[0] == 'I') &&
@@ -121,8 +125,7 @@ enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
 }
 
 enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
-                                uint64_t *v, int *is_set,
-                                struct qm_error *err)
+                                uint64_t *v, int *is_set, struct qm_error *err)
 {
 	const struct qm_client_limit *l = qm_client_limit_find(name);
 	char text[64];

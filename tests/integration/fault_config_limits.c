@@ -55,12 +55,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err rc_ = (call);                                    \
-		if (rc_ != QM_OK)                                            \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
-		assert_int_equal(rc_, QM_OK);                                \
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err rc_ = (call);                                      \
+		if (rc_ != QM_OK)                                              \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
+		assert_int_equal(rc_, QM_OK);                                  \
 	} while (0)
 
 static void assert_has(const char *hay, const char *needle)
@@ -98,7 +98,8 @@ static int64_t find_msg(int u, const char *needle)
 	for (size_t i = 0; i < l->n && id < 0; i++) {
 		struct qm_client_view *v = NULL;
 
-		if (l->items[i].subject && strstr(l->items[i].subject, needle)) {
+		if (l->items[i].subject &&
+		    strstr(l->items[i].subject, needle)) {
 			id = l->items[i].id;
 			break;
 		}
@@ -115,8 +116,7 @@ static int64_t find_msg(int u, const char *needle)
  * waits for the message in bob's mailbox and returns its file. Returns the
  * send's error code (the file is only looked for on success). */
 static enum qm_err send_to_bob(int level, const char *text, size_t natt,
-                               size_t attlen, char *path,
-                               struct qm_error *e)
+                               size_t attlen, char *path, struct qm_error *e)
 {
 	struct qm_client_compose m;
 	struct qm_client_attachment att[4];
@@ -167,8 +167,8 @@ static void bob_sync(struct qm_client_sync_stats *st)
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	assert_ok(qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, st,
-	                         &e));
+	assert_ok(
+	    qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, st, &e));
 }
 
 static void test_parts(void **state)
@@ -240,8 +240,8 @@ static void test_message_size(void **state)
 	assert_ok(send_to_bob(3, "small\n", 0, 0, NULL, &e));
 	bob_sync(&st);
 	assert_int_equal(st.decrypted, 1);
-	assert_ok(qm_client_read(W.c[W_BOB], find_msg(W_BOB, "small\n"), &v,
-	                         &e));
+	assert_ok(
+	    qm_client_read(W.c[W_BOB], find_msg(W_BOB, "small\n"), &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_string_equal(v->text, "small\n");
 	qm_client_view_free(&v);
@@ -333,8 +333,8 @@ static void test_key_ids(void **state)
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, lim);
 	bob_sync(&st);
 	assert_int_equal(st.decrypted, 1);
-	assert_ok(qm_client_read(W.c[W_BOB], find_msg(W_BOB, "A level-1"), &v,
-	                         &e));
+	assert_ok(
+	    qm_client_read(W.c[W_BOB], find_msg(W_BOB, "A level-1"), &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_string_equal(v->text, text);
 	qm_client_view_free(&v);
@@ -349,7 +349,8 @@ static void test_key_ids(void **state)
 	{
 		size_t len = 0;
 		unsigned char *d = qmt_mail_read(path, &len);
-		unsigned char *hit = d ? memmem(d, len, "X-QKD-KeyID:", 12) : NULL;
+		unsigned char *hit =
+		    d ? memmem(d, len, "X-QKD-KeyID:", 12) : NULL;
 
 		assert_non_null(hit);
 		memcpy(hit, "X-QKD-KeyIX:", 12);
@@ -360,9 +361,9 @@ static void test_key_ids(void **state)
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, lim);
 	bob_sync(&st);
 	assert_int_equal(st.decrypted, 0);
-	assert_ok(qm_client_read(W.c[W_BOB],
-	                         find_msg(W_BOB, "refused before asking the KME"),
-	                         &v, &e));
+	assert_ok(qm_client_read(
+	    W.c[W_BOB], find_msg(W_BOB, "refused before asking the KME"), &v,
+	    &e));
 	printf("  envelope over limit.key_ids %s: %s\n", lim, v->status_text);
 	assert_has(v->status_text, "your limit is");
 	qm_client_view_free(&v);

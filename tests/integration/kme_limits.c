@@ -73,8 +73,7 @@ static void check_limit(struct kt_net *net, size_t limit)
 	json_decref(j);
 	/* the KME still answers afterwards */
 	j = NULL;
-	st = kt_req(net, 0, "sae/SAE_A", "/api/v1/keys/SAE_B/status", NULL,
-	            &j);
+	st = kt_req(net, 0, "sae/SAE_A", "/api/v1/keys/SAE_B/status", NULL, &j);
 	assert_int_equal(st, 200);
 	json_decref(j);
 }
