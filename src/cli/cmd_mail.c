@@ -448,6 +448,12 @@ int cmd_sync(struct cli *g, int argc, char **argv)
 		       "%zu replayed, %zu unreadable)\n",
 		       as[i].address, st.fetched, st.decrypted, st.plain,
 		       st.tampered, st.replayed, st.errors);
+		if (st.duplicates)
+			printf("%s: %zu identical cop%s of a message already "
+			       "received ignored (delivered twice, e.g. after "
+			       "a lost server reply)\n",
+			       as[i].address, st.duplicates,
+			       st.duplicates == 1 ? "y" : "ies");
 		if (rc) {
 			int x = cli_fail(&e);
 			if (!worst)
