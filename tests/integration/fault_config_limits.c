@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "world.h"
@@ -370,12 +371,109 @@ static void test_key_ids(void **state)
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, "default");
 }
 
+/* Runs `qmail --home <bob's home> config ARGS...`; returns its exit code,
+ * its output in out. */
+static int qmail_config(char *out, size_t outlen, const char *a1,
+                        const char *a2, const char *a3)
+{
+	char bin[600], log[600], arg[3][64] = {"", "", ""};
+	char *argv[8];
+	size_t len = 0;
+	unsigned char *d;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/src/cli/qmail", qmt_binary_dir());
+	snprintf(log, sizeof(log), "%s/config.out", W.homes[W_BOB]);
+	unlink(log);
+	argv[0] = bin;
+	argv[1] = "--home";
+	argv[2] = W.homes[W_BOB];
+	argv[3] = "config";
+	qm_strlcpy(arg[0], a1, sizeof(arg[0]));
+	if (a2)
+		qm_strlcpy(arg[1], a2, sizeof(arg[1]));
+	if (a3)
+		qm_strlcpy(arg[2], a3, sizeof(arg[2]));
+	argv[4] = arg[0];
+	argv[5] = a2 ? arg[1] : NULL;
+	argv[6] = a3 ? arg[2] : NULL;
+	argv[7] = NULL;
+	rc = qmt_run(argv, log);
+	d = qmt_mail_read(log, &len);
+	qm_strlcpy(out, d ? (const char *)d : "", outlen);
+	free(d);
+	return rc;
+}
+
+/* `qmail config` changes what the client uses; the KME client honours its
+ * JSON depth limit against a real qkme (whose Status nests 2 levels). */
+static void test_cli_and_kms_depth(void **state)
+{
+	struct qm_error e;
+	struct qm_store_account a;
+	struct qm_kms_config kc;
+	struct qm_kms *kms = NULL;
+	struct qm_kms_status st;
+	char out[4096];
+	uint64_t v = 0;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
+	                              "3"),
+	                 2);
+	assert_has(out, "limit.parts must be between 4 and 10000 parts");
+	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
+	                              "8"),
+	                 0);
+	assert_int_equal(qmail_config(out, sizeof(out), "get", "limit.parts",
+	                              NULL),
+	                 0);
+	assert_string_equal(out, "8\n");
+	qm_error_clear(&e);
+	assert_ok(qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
+	assert_int_equal(v, 8);
+	assert_int_equal(qmail_config(out, sizeof(out), "list", NULL, NULL), 0);
+	assert_has(out, "limit.parts          8*");
+	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
+	                              "default"),
+	                 0);
+	assert_ok(qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
+	assert_int_equal(v, 256);
+
+	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
+	                               W.acct[W_BOB], &a, &e));
+	for (size_t depth = 1; depth <= 2; depth++) {
+		qm_kms_config_init(&kc);
+		kc.url = a.kme_url;
+		kc.cert_file = a.kme_cert;
+		kc.key_file = a.kme_key;
+		kc.ca_file = a.kme_ca;
+		kc.max_json_depth = depth;
+		assert_ok(qm_kms_new(&kc, &kms, &e));
+		qm_error_clear(&e);
+		if (depth == 1) {
+			assert_int_equal(qm_kms_status_get(kms, W.sae[W_ALICE],
+			                                   &st, &e),
+			                 QM_ERR_TOOBIG);
+			printf("  KME status at JSON depth 1: %s\n", e.msg);
+			assert_has(e.msg, "deeper than the limit of 1 levels");
+		} else {
+			assert_ok(qm_kms_status_get(kms, W.sae[W_ALICE], &st,
+			                            &e));
+		}
+		qm_kms_free(&kms);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parts),
 	    cmocka_unit_test(test_message_size),
 	    cmocka_unit_test(test_key_ids),
+	    cmocka_unit_test(test_cli_and_kms_depth),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
