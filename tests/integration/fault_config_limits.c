@@ -113,19 +113,19 @@ static int64_t find_msg(int u, const char *needle)
 	return id;
 }
 
-/* Alice sends to bob at level with natt attachments of attlen bytes;
- * waits for the message in bob's mailbox and returns its file. Returns the
+/* Alice sends to user at level with natt attachments of attlen bytes;
+ * waits for the message in user's mailbox and returns its file. Returns the
  * send's error code (the file is only looked for on success). */
-static enum qm_err send_to_bob(int level, const char *text, size_t natt,
-                               size_t attlen, char *path, struct qm_error *e)
+static enum qm_err send_to(int user, int level, const char *text, size_t natt,
+                           size_t attlen, char *path, struct qm_error *e)
 {
 	struct qm_client_compose m;
 	struct qm_client_attachment att[4];
 	struct qm_client_sent sent;
-	const char *to[] = {qmt_mail_addr(W_BOB)};
+	const char *to[] = {qmt_mail_addr(user)};
 	char files[256][512];
 	unsigned char *data = calloc(1, attlen ? attlen : 1);
-	int have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256), n;
+	int have = qmt_mail_files(&W.mail, user, NULL, files, 256), n;
 	enum qm_err rc;
 
 	assert_non_null(data);
@@ -155,9 +155,9 @@ static enum qm_err send_to_bob(int level, const char *text, size_t natt,
 	free(data);
 	if (rc)
 		return rc;
-	n = qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000);
+	n = qmt_mail_wait_files(&W.mail, user, NULL, have + 1, 30000);
 	assert_true(n > have);
-	n = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
+	n = qmt_mail_files(&W.mail, user, NULL, files, 256);
 	if (path)
 		qm_strlcpy(path, files[n - 1], 512);
 	return QM_OK;
@@ -184,13 +184,13 @@ static void test_parts(void **state)
 		skip();
 	/* the sender's own limit: refused before the outbox, actionable */
 	set_limit(W_ALICE, QM_LIMIT_PARTS, "4");
-	assert_int_equal(send_to_bob(3, "three parts\n", 3, 100, NULL, &e),
+	assert_int_equal(send_to(W_BOB, 3, "three parts\n", 3, 100, NULL, &e),
 	                 QM_ERR_TOOBIG);
 	printf("  send at limit.parts 4: %s\n", e.msg);
 	assert_has(e.msg, "would have 5 parts; your limit is 4");
 	assert_has(e.msg, "qmail config set limit.parts N");
 	set_limit(W_ALICE, QM_LIMIT_PARTS, "default");
-	assert_ok(send_to_bob(3, "three parts\n", 3, 100, NULL, &e));
+	assert_ok(send_to(W_BOB, 3, "three parts\n", 3, 100, NULL, &e));
 
 	/* the receiver's limit: kept (verified), refused when read */
 	set_limit(W_BOB, QM_LIMIT_PARTS, "4");
@@ -224,7 +224,7 @@ static void test_message_size(void **state)
 		skip();
 	set_limit(W_BOB, QM_LIMIT_MESSAGE_SIZE, "64K");
 	/* 60 KiB of attachment: about 110 KiB on the wire */
-	assert_ok(send_to_bob(3, "too big\n", 1, 60 * 1024, NULL, &e));
+	assert_ok(send_to(W_BOB, 3, "too big\n", 1, 60 * 1024, NULL, &e));
 	bob_sync(&st);
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.errors, 1);
@@ -238,7 +238,7 @@ static void test_message_size(void **state)
 	assert_string_equal(v->text, "");
 	qm_client_view_free(&v);
 	/* a small message after it arrives: the sync is not stuck */
-	assert_ok(send_to_bob(3, "small\n", 0, 0, NULL, &e));
+	assert_ok(send_to(W_BOB, 3, "small\n", 0, 0, NULL, &e));
 	bob_sync(&st);
 	assert_int_equal(st.decrypted, 1);
 	assert_ok(
@@ -247,6 +247,40 @@ static void test_message_size(void **state)
 	assert_string_equal(v->text, "small\n");
 	qm_client_view_free(&v);
 	set_limit(W_BOB, QM_LIMIT_MESSAGE_SIZE, "default");
+}
+
+/* The same over POP3 (carol): RETR past the limit is refused, recorded,
+ * and the next message follows at the next sync. */
+static void test_message_size_pop3(void **state)
+{
+	struct qm_error e;
+	struct qm_client_sync_stats st;
+	struct qm_client_view *v = NULL;
+
+	(void)state;
+	if (skipped)
+		skip();
+	set_limit(W_CAROL, QM_LIMIT_MESSAGE_SIZE, "64K");
+	assert_ok(send_to(W_CAROL, 3, "too big\n", 1, 60 * 1024, NULL, &e));
+	qm_error_clear(&e);
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.decrypted, 0);
+	assert_int_equal(st.errors, 1);
+	assert_ok(qm_client_read(W.c[W_CAROL],
+	                         find_msg(W_CAROL, "refused without"), &v, &e));
+	printf("  POP3 over limit.message_size 64K: %s\n", v->status_text);
+	assert_has(v->status_text, "limit.message_size N");
+	qm_client_view_free(&v);
+	assert_ok(send_to(W_CAROL, 3, "small pop3\n", 0, 0, NULL, &e));
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.decrypted, 1);
+	assert_ok(qm_client_read(W.c[W_CAROL], find_msg(W_CAROL, "small pop3"),
+	                         &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	qm_client_view_free(&v);
+	set_limit(W_CAROL, QM_LIMIT_MESSAGE_SIZE, "default");
 }
 
 /* The key IDs of bob's slot in the QMail message stored in file path. */
@@ -293,7 +327,7 @@ static void test_key_ids(void **state)
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 24 * 1024, 120000),
 	                 0);
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, "1");
-	assert_ok(send_to_bob(1, text, 1, 3000, path, &e));
+	assert_ok(send_to(W_BOB, 1, text, 1, 3000, path, &e));
 	message_key_ids(path, &ids, &n);
 	printf("  level-1 message with %zu key IDs\n", n);
 	assert_true(n >= 2);
@@ -325,7 +359,7 @@ static void test_key_ids(void **state)
 	free(ids);
 
 	/* exactly at the limit (the count of the new message): it decrypts */
-	assert_ok(send_to_bob(1, text, 1, 3000, path, &e));
+	assert_ok(send_to(W_BOB, 1, text, 1, 3000, path, &e));
 	message_key_ids(path, &ids, &n);
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
@@ -342,7 +376,7 @@ static void test_key_ids(void **state)
 
 	/* without the X-QKD-KeyID header (renamed on the server), the count
 	 * in the envelope is checked, still before the KME */
-	assert_ok(send_to_bob(1, text, 1, 3000, path, &e));
+	assert_ok(send_to(W_BOB, 1, text, 1, 3000, path, &e));
 	message_key_ids(path, &ids, &n);
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
@@ -420,26 +454,24 @@ static void test_cli_and_kms_depth(void **state)
 	(void)state;
 	if (skipped)
 		skip();
-	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
-	                              "3"),
-	                 2);
+	assert_int_equal(
+	    qmail_config(out, sizeof(out), "set", "limit.parts", "3"), 2);
 	assert_has(out, "limit.parts must be between 4 and 10000 parts");
-	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
-	                              "8"),
-	                 0);
-	assert_int_equal(qmail_config(out, sizeof(out), "get", "limit.parts",
-	                              NULL),
-	                 0);
+	assert_int_equal(
+	    qmail_config(out, sizeof(out), "set", "limit.parts", "8"), 0);
+	assert_int_equal(
+	    qmail_config(out, sizeof(out), "get", "limit.parts", NULL), 0);
 	assert_string_equal(out, "8\n");
 	qm_error_clear(&e);
-	assert_ok(qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
+	assert_ok(
+	    qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
 	assert_int_equal(v, 8);
 	assert_int_equal(qmail_config(out, sizeof(out), "list", NULL, NULL), 0);
 	assert_has(out, "limit.parts          8*");
-	assert_int_equal(qmail_config(out, sizeof(out), "set", "limit.parts",
-	                              "default"),
-	                 0);
-	assert_ok(qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
+	assert_int_equal(
+	    qmail_config(out, sizeof(out), "set", "limit.parts", "default"), 0);
+	assert_ok(
+	    qm_client_limit_get(W.c[W_BOB], QM_LIMIT_PARTS, &v, NULL, &e));
 	assert_int_equal(v, 256);
 
 	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
@@ -454,14 +486,14 @@ static void test_cli_and_kms_depth(void **state)
 		assert_ok(qm_kms_new(&kc, &kms, &e));
 		qm_error_clear(&e);
 		if (depth == 1) {
-			assert_int_equal(qm_kms_status_get(kms, W.sae[W_ALICE],
-			                                   &st, &e),
-			                 QM_ERR_TOOBIG);
+			assert_int_equal(
+			    qm_kms_status_get(kms, W.sae[W_ALICE], &st, &e),
+			    QM_ERR_TOOBIG);
 			printf("  KME status at JSON depth 1: %s\n", e.msg);
 			assert_has(e.msg, "deeper than the limit of 1 levels");
 		} else {
-			assert_ok(qm_kms_status_get(kms, W.sae[W_ALICE], &st,
-			                            &e));
+			assert_ok(
+			    qm_kms_status_get(kms, W.sae[W_ALICE], &st, &e));
 		}
 		qm_kms_free(&kms);
 	}
@@ -472,6 +504,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parts),
 	    cmocka_unit_test(test_message_size),
+	    cmocka_unit_test(test_message_size_pop3),
 	    cmocka_unit_test(test_key_ids),
 	    cmocka_unit_test(test_cli_and_kms_depth),
 	};
