@@ -676,6 +676,11 @@ static int limits_put(struct web_req *r, json_t *j)
 	{
 		char text[32];
 
+		if (!qm_client_limit_find(name)) {
+			web_reply_error(r, 400, "bad_request",
+			                "There is no limit named %.64s.", name);
+			return -1;
+		}
 		if (json_is_integer(v))
 			snprintf(text, sizeof(text), "%lld",
 			         (long long)json_integer_value(v));

@@ -672,9 +672,30 @@ static void test_settings_limits(void **state)
 	req(&r, "PUT", "/api/settings", deep4, strlen(deep4), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	/* an unknown name is refused */
+	put(&r, "{\"limits\":{\"limit.nothing\":1}}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "no limit named limit.nothing"));
+	resp_free(&r);
+	/* message bodies (send, drafts) lowered to 64 KiB: one byte more gets
+	 * 413 before it is read; at the limit the body is read and refused
+	 * for what it says (it is no draft) */
+	put(&r, "{\"limits\":{\"limit.web_message\":\"64K\"}}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	b = padded(65537);
+	req(&r, "POST", "/api/drafts", b, 65537, NULL, NULL, 0);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(r.body, "65536"));
+	resp_free(&r);
+	b[65535] = '}';
+	req(&r, "POST", "/api/drafts", b, 65536, NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	free(b);
 	/* back to the defaults */
 	b = "{\"limits\":{\"limit.parts\":\"default\",\"limit.web_json\":null,"
-	    "\"limit.json_depth\":\"default\"}}";
+	    "\"limit.json_depth\":\"default\",\"limit.web_message\":null}}";
 	req(&r, "PUT", "/api/settings", b, strlen(b), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
 	l = limit_of(&r, "limit.web_json");
