@@ -108,6 +108,22 @@ static void session(struct qm_mail_imap *im)
 	rc = qm_mail_imap_append(im, "Sent", msg, sizeof(msg) - 1,
 	                         QM_MAIL_FLAG_SEEN, &e);
 	note("append", rc, &e);
+	{
+		uint32_t *hits = NULL;
+		size_t nh = 0;
+		int saved = -1;
+
+		rc = qm_mail_imap_search_header(im, "Message-ID", "<a@b>",
+		                                &hits, &nh, &e);
+		note("search_header", rc, &e);
+		if (rc == QM_OK)
+			free(hits);
+		rc = qm_mail_imap_save_sent_once(im, msg, sizeof(msg) - 1,
+		                                 "<a@b>", &saved, &e);
+		note("save_sent_once", rc, &e);
+		if (rc == QM_OK && saved != 0 && saved != 1)
+			abort(); /* the contract: *saved is 0 or 1 */
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
