@@ -327,7 +327,15 @@ static json_t *parse_body(const char *body, size_t blen, struct kme_reply *r)
 {
 	json_error_t je;
 	json_t *j;
+	struct qm_error e;
 
+	/* ETSI 014 bodies nest three or four levels; extensions a few more */
+	if (qm_json_depth_check(body, blen, KME_JSONDEPTH, &e) != QM_OK) {
+		char d[200];
+		snprintf(d, sizeof(d), "%.190s", qm_error_msg(&e));
+		kme_api_error(r, 400, "bad request format", d);
+		return NULL;
+	}
 	j = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
 		char d[200];

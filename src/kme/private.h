@@ -20,6 +20,7 @@
 #define KME_BODYMAX (256 * 1024) /* default largest request body */
 #define KME_BODYMAX_MIN 1024
 #define KME_BODYMAX_MAX (16 * 1024 * 1024)
+#define KME_JSONDEPTH 32 /* deepest request body (checked before jansson) */
 
 /* ------------------------------------------------------------ config */
 

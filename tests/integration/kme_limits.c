@@ -126,6 +126,44 @@ static void test_default_limit(void **state)
 	check_limit(&net, 256 * 1024);
 }
 
+/* A body nested deeper than 32 levels is refused before jansson parses
+ * it (400, the depth named); 32 levels get past that check. */
+static void test_json_depth(void **state)
+{
+	json_t *j = NULL;
+	char b[512];
+	size_t n = 0;
+	long st;
+
+	(void)state;
+	if (!started)
+		skip();
+	for (int deep = 32; deep <= 33; deep++) {
+		/* {"number":1,"size":256,"extension_optional":[[[...]]]} */
+		n = (size_t)snprintf(b, sizeof(b), "{\"number\":1,\"size\":256,"
+		                                   "\"extension_optional\":");
+		for (int i = 1; i < deep; i++)
+			b[n++] = '[';
+		for (int i = 1; i < deep; i++)
+			b[n++] = ']';
+		b[n++] = '}';
+		b[n] = '\0';
+		st = kt_req(&net, 0, "sae/SAE_A", PATH, b, &j);
+		printf("  body nested %d levels: HTTP %ld, \"%s\"\n", deep, st,
+		       j ? detail(j) : "");
+		if (deep == 33) {
+			assert_int_equal(st, 400);
+			assert_non_null(strstr(detail(j), "32"));
+		} else {
+			/* past the depth check: judged for what it says */
+			assert_true(st != 400 ||
+			            !strstr(detail(j), "nest"));
+		}
+		json_decref(j);
+		j = NULL;
+	}
+}
+
 static void test_lowered_limit(void **state)
 {
 	(void)state;
@@ -136,6 +174,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_default_limit, start_default,
+	                                    stop),
+	    cmocka_unit_test_setup_teardown(test_json_depth, start_default,
 	                                    stop),
 	    cmocka_unit_test_setup_teardown(test_lowered_limit, start_lowered,
 	                                    stop),
