@@ -478,6 +478,8 @@ static const char *badge(const struct qm_store_msg *m)
 		return "plain";
 	case QM_VERIFY_UNKNOWN_KEY:
 		return "no-key";
+	case QM_VERIFY_REFUSED:
+		return "REFUSED";
 	default:
 		return m->level == 1   ? "L1-OTP"
 		       : m->level == 2 ? "L2-QAES"

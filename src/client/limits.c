@@ -150,6 +150,26 @@ enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
 	return QM_OK;
 }
 
+/* A limit changed: the next sync of each account fetches again what it
+ * refused for a limit (recv.c). */
+static enum qm_err limits_changed(struct qm_client *c, struct qm_error *err)
+{
+	struct qm_buf b;
+	long long gen = 0;
+	char text[32];
+	enum qm_err rc;
+
+	qm_buf_init(&b, 64);
+	if (qm_store_setting_get(c->store, 0, QM_SET_LIMITS_GEN, &b, NULL) ==
+	        QM_OK &&
+	    qm_buf_append(&b, "", 1, NULL) == QM_OK)
+		qm_parse_ll((const char *)b.data, 0, INT64_MAX - 1, &gen, NULL);
+	qm_buf_free(&b);
+	snprintf(text, sizeof(text), "%lld", gen + 1);
+	rc = qm_store_setting_set(c->store, 0, QM_SET_LIMITS_GEN, text, err);
+	return rc;
+}
+
 enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
                                 const char *value, struct qm_error *err)
 {
@@ -163,13 +183,18 @@ enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
 		                    "there is no limit named %s (`qmail config "
 		                    "list` shows them)",
 		                    name ? name : "");
-	if (value && strcmp(value, "default") == 0)
-		return qm_store_setting_set(c->store, 0, l->name, "", err);
-	rc = qm_client_limit_parse(l, value, &v, err);
-	if (rc)
-		return rc;
-	snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
-	return qm_store_setting_set(c->store, 0, l->name, text, err);
+	if (value && strcmp(value, "default") == 0) {
+		text[0] = '\0';
+	} else {
+		rc = qm_client_limit_parse(l, value, &v, err);
+		if (rc)
+			return rc;
+		snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
+	}
+	rc = qm_store_setting_set(c->store, 0, l->name, text, err);
+	if (!rc)
+		rc = limits_changed(c, err);
+	return rc;
 }
 
 /* The value in force of one limit, as a size_t. */

@@ -30,6 +30,11 @@ struct qm_client {
 #define QM_SET_SAVE_SENT "save_sent"     /* "1": append to Sent over IMAP */
 #define QM_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
 #define QM_SET_KME_ID "kme_id"           /* expected KME ID in its cert */
+/* Global (account 0): bumped whenever the user changes a limit. */
+#define QM_SET_LIMITS_GEN "limits.generation"
+/* Per account: the limits.generation its refused messages were last
+ * fetched again under. */
+#define QM_SET_REFUSED_GEN "refused.generation"
 
 /*
  * Connection settings of an account for the mail layer. The strings point

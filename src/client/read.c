@@ -84,6 +84,11 @@ static const char *verify_text(enum qm_store_verify vf)
 	case QM_VERIFY_NOT_QMAIL:
 		return "not encrypted: anyone on the way could read or change "
 		       "it";
+	case QM_VERIFY_REFUSED:
+		return "refused: past one of your limits (qmail config list), "
+		       "so it was not opened; it stays on the server and is "
+		       "fetched again at the next sync after you raise the "
+		       "limit";
 	default:
 		return "cannot be read: the key is not available";
 	}

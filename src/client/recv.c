@@ -188,7 +188,7 @@ static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
 		if (key_ids_over(env, &ac->lim, oc->reason,
 		                 sizeof(oc->reason))) {
 			/* nobody asked the KME for anything: refused */
-			oc->verify = QM_VERIFY_UNKNOWN_KEY;
+			oc->verify = QM_VERIFY_REFUSED;
 			outcome_ids_drop(oc);
 			goto out;
 		}
@@ -412,11 +412,15 @@ static void copy_digest(const struct qm_mail_parsed *mp, char hex[65])
 	sodium_bin2hex(hex, 65, d, sizeof(d));
 }
 
-/* Files one fetched message in the index (and its plaintext in the vault). */
+/* Files one fetched message in the index (and its plaintext in the vault).
+ * replace_id > 0: the message was refused before (that record), and is
+ * filed again now that a limit was raised: the old record goes in the same
+ * transaction as the new one comes. */
 static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
                                 const char *folder, int64_t uidvalidity,
                                 int64_t uid, const char *uidl,
                                 const void *raw, size_t rawlen,
+                                int64_t replace_id,
                                 struct qm_client_sync_stats *st,
                                 struct qm_error *err)
 {
@@ -438,16 +442,17 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 	qm_error_clear(&e);
 	/* filed already, by an earlier sync whose bookkeeping of where it
 	 * stopped could not be written (disk full): nothing to do twice */
-	if ((uidl && qm_store_msg_find_uidl(c->store, ac->a.id, uidl, &id,
-	                                    NULL) == QM_OK) ||
-	    (!uidl && uid && qm_store_msg_find_uid(c->store, ac->a.id, folder,
-	                                           uidvalidity, uid, &id,
-	                                           NULL) == QM_OK))
+	if (!replace_id &&
+	    ((uidl && qm_store_msg_find_uidl(c->store, ac->a.id, uidl, &id,
+	                                     NULL) == QM_OK) ||
+	     (!uidl && uid &&
+	      qm_store_msg_find_uid(c->store, ac->a.id, folder, uidvalidity,
+	                            uid, &id, NULL) == QM_OK)))
 		return QM_OK;
 	if (qm_mail_parse(raw, rawlen, &ac->lim, &mp, &e) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */
-		oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_UNKNOWN_KEY
+		oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED
 		                                    : QM_VERIFY_TAMPERED;
 		oc.level = 0;
 		snprintf(oc.reason, sizeof(oc.reason), "%s%s",
@@ -469,7 +474,8 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 		st->plain++;
 	} else if (mp->hdrs.message_id[0] &&
 	           qm_store_msg_find(c->store, ac->a.id, mp->hdrs.message_id,
-	                             &id, NULL) == QM_OK) {
+	                             &id, NULL) == QM_OK &&
+	           id != replace_id) {
 		/* the Message-ID is bound into the envelope: a second message
 		 * carrying it is a copy of one already received. Byte for
 		 * byte the same (the sender's SMTP retry after a lost "250",
@@ -561,6 +567,16 @@ file:
 		body_len = 0;
 		text = NULL;
 	}
+	if (replace_id) {
+		rc = qm_store_tx_begin(c->store, err);
+		if (rc)
+			goto out;
+		rc = qm_store_msg_delete(c->store, replace_id, err);
+		if (rc) {
+			qm_store_tx_rollback(c->store);
+			goto out;
+		}
+	}
 	rc = qm_store_msg_add(c->store, &m, subject,
 	                      oc.verify == QM_VERIFY_REPLAY
 	                              ? NULL
@@ -579,6 +595,12 @@ file:
 	if (rc == QM_ERR_EXISTS) {
 		qm_error_clear(err);
 		rc = QM_OK;
+	}
+	if (replace_id) {
+		if (!rc)
+			rc = qm_store_tx_commit(c->store, err);
+		else
+			qm_store_tx_rollback(c->store);
 	}
 	if (!rc && oc.verify != QM_VERIFY_NOT_QMAIL) {
 		char key[32];
@@ -640,7 +662,7 @@ static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
 	m.message_id = "";
 	m.to_addrs = "";
 	m.date = qm_now();
-	m.verify = QM_VERIFY_UNKNOWN_KEY;
+	m.verify = QM_VERIFY_REFUSED;
 	rc = qm_store_msg_add(c->store, &m, reason, NULL, 0, NULL, 0, NULL, &id,
 	                      err);
 	if (rc == QM_ERR_EXISTS) {
@@ -681,6 +703,114 @@ static void setting_put_int(struct qm_client *c, int64_t acct,
 	qm_store_setting_set(c->store, acct, key, s, NULL);
 }
 
+/* A message refused for one of the user's limits, to fetch again. */
+struct refetch {
+	int64_t id; /* its record */
+	int64_t uid;
+	char uidl[72];
+};
+
+/*
+ * The messages of this account refused for a limit, when the user changed
+ * a limit (limits.generation, bumped by qm_client_limit_set) since this
+ * account last looked: IMAP ones of folder under uidvalidity, or POP3 ones
+ * (folder NULL). *gen gets the generation to record once they were tried.
+ */
+static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
+                                const char *folder, int64_t uidvalidity,
+                                struct refetch **out, size_t *n, int64_t *gen,
+                                struct qm_error *err)
+{
+	int64_t *ids = NULL;
+	size_t nids = 0, k = 0;
+	struct refetch *r = NULL;
+	enum qm_err rc;
+
+	*out = NULL;
+	*n = 0;
+	*gen = setting_int(c, 0, QM_SET_LIMITS_GEN);
+	if (*gen <= setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
+		return QM_OK;
+	rc = qm_store_msg_ids_by_verify(c->store, ac->a.id, QM_VERIFY_REFUSED,
+	                                &ids, &nids, err);
+	if (rc)
+		return rc;
+	r = calloc(nids ? nids : 1, sizeof(*r));
+	if (!r) {
+		free(ids);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nids; i++) {
+		struct qm_store_msglist *l = NULL;
+		const struct qm_store_msg *m;
+
+		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
+			continue;
+		m = &l->items[0];
+		if (folder ? (m->uid && m->uidvalidity == uidvalidity &&
+		              m->folder && strcmp(m->folder, folder) == 0)
+		           : (m->uidl && m->uidl[0])) {
+			r[k].id = m->id;
+			r[k].uid = m->uid;
+			if (m->uidl)
+				qm_strlcpy(r[k].uidl, m->uidl,
+				           sizeof(r[k].uidl));
+			k++;
+		}
+		qm_store_msglist_free(&l);
+	}
+	free(ids);
+	*out = r;
+	*n = k;
+	return QM_OK;
+}
+
+/* Fetches again, once after a limit changed, the IMAP messages refused
+ * for a limit (still on the server). */
+static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
+                                struct qm_mail_imap *im, const char *folder,
+                                int64_t uidvalidity, struct qm_buf *raw,
+                                struct qm_client_sync_stats *st, int *dropped,
+                                struct qm_error *err)
+{
+	struct refetch *r = NULL;
+	size_t n = 0;
+	int64_t gen;
+	enum qm_err rc;
+
+	*dropped = 0;
+
+	rc = refetch_list(c, ac, folder, uidvalidity, &r, &n, &gen, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		qm_buf_reset(raw);
+		rc = qm_mail_imap_fetch(im, (uint32_t)r[i].uid, raw, err);
+		if (rc == QM_ERR_NOTFOUND) {
+			/* gone from the server meanwhile: nothing to show */
+			qm_error_clear(err);
+			rc = qm_store_msg_delete(c->store, r[i].id, err);
+			continue;
+		}
+		if (rc == QM_ERR_TOOBIG) {
+			/* still past limit.message_size; the session is gone
+			 * (the caller opens another), the others wait for the
+			 * next change */
+			qm_error_clear(err);
+			rc = QM_OK;
+			*dropped = 1;
+			break;
+		}
+		if (rc)
+			break;
+		st->fetched++;
+		rc = file_message(c, ac, folder, uidvalidity, r[i].uid, NULL,
+		                  raw->data, raw->len, r[i].id, st, err);
+	}
+	if (!rc && gen)
+		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
+	free(r);
+	return rc;
+}
+
 static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
                              qm_client_progress_fn progress, void *parg,
                              struct qm_client_sync_stats *st,
@@ -693,7 +823,7 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 	struct qm_buf raw;
 	uint32_t *uids = NULL;
 	size_t n = 0;
-	int resync = 0;
+	int resync = 0, dropped = 0;
 	char kv[300], kl[300];
 	int64_t known_v, last;
 	enum qm_err rc;
@@ -727,6 +857,17 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 				goto out;
 		}
 	}
+	/* after the user changed a limit: what was refused for one first */
+	rc = refetch_imap(c, ac, im, folder, ist.uidvalidity, &raw, st,
+	                  &dropped, err);
+	if (!rc && dropped) {
+		qm_mail_imap_free(&im);
+		rc = qm_mail_imap_open(&srv, &im, err);
+		if (!rc)
+			rc = qm_mail_imap_select(im, folder, &ist, err);
+	}
+	if (rc)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (progress)
 			progress(parg, "fetching", i, n);
@@ -751,7 +892,7 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 			break;
 		st->fetched++;
 		rc = file_message(c, ac, folder, ist.uidvalidity, uids[i], NULL,
-		                  raw.data, raw.len, st, err);
+		                  raw.data, raw.len, 0, st, err);
 		if (rc)
 			break;
 		setting_put_int(c, ac->a.id, kl, uids[i]);
@@ -762,6 +903,54 @@ out:
 	free(uids);
 	qm_buf_free(&raw);
 	qm_mail_imap_free(&im);
+	return rc;
+}
+
+/* Fetches again, once after a limit changed, the POP3 messages refused
+ * for a limit (ms: the server's list). *dropped: the session is gone. */
+static enum qm_err refetch_pop3(struct qm_client *c, struct acct_conn *ac,
+                                struct qm_mail_pop3 *p,
+                                const struct qm_mail_pop3_msg *ms, size_t n,
+                                int dele, struct qm_buf *raw,
+                                struct qm_client_sync_stats *st, int *dropped,
+                                struct qm_error *err)
+{
+	struct refetch *r = NULL;
+	size_t nr = 0;
+	int64_t gen;
+	enum qm_err rc;
+
+	*dropped = 0;
+	rc = refetch_list(c, ac, NULL, 0, &r, &nr, &gen, err);
+	for (size_t k = 0; k < nr && !rc; k++) {
+		size_t i = 0;
+
+		while (i < n && strcmp(ms[i].uidl, r[k].uidl) != 0)
+			i++;
+		if (i == n) {
+			/* gone from the server meanwhile */
+			rc = qm_store_msg_delete(c->store, r[k].id, err);
+			continue;
+		}
+		qm_buf_reset(raw);
+		rc = qm_mail_pop3_retr(p, ms[i].num, raw, err);
+		if (rc == QM_ERR_TOOBIG) {
+			qm_error_clear(err);
+			rc = QM_OK;
+			*dropped = 1;
+			break;
+		}
+		if (rc)
+			break;
+		st->fetched++;
+		rc = file_message(c, ac, "INBOX", 0, 0, ms[i].uidl, raw->data,
+		                  raw->len, r[k].id, st, err);
+		if (!rc && dele)
+			qm_mail_pop3_dele(p, ms[i].num, NULL);
+	}
+	if (!rc && gen)
+		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
+	free(r);
 	return rc;
 }
 
@@ -777,6 +966,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 	struct qm_buf raw, tmp;
 	size_t n = 0;
 	char del[8];
+	int dropped = 0;
 	enum qm_err rc;
 
 	qm_buf_init(&raw, ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
@@ -786,6 +976,19 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 	rc = qm_mail_pop3_open(&srv, &p, err);
 	if (!rc)
 		rc = qm_mail_pop3_uidl(p, &ms, &n, err);
+	/* after the user changed a limit: what was refused for one first */
+	if (!rc)
+		rc = refetch_pop3(c, ac, p, ms, n, del[0] == '1', &raw, st,
+		                  &dropped, err);
+	if (!rc && dropped) {
+		qm_mail_pop3_free(&p);
+		free(ms);
+		ms = NULL;
+		n = 0;
+		rc = qm_mail_pop3_open(&srv, &p, err);
+		if (!rc)
+			rc = qm_mail_pop3_uidl(p, &ms, &n, err);
+	}
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -813,7 +1016,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 			break;
 		st->fetched++;
 		rc = file_message(c, ac, "INBOX", 0, 0, ms[i].uidl, raw.data,
-		                  raw.len, st, err);
+		                  raw.len, 0, st, err);
 		if (rc)
 			break;
 		qm_store_setting_set(c->store, ac->a.id, key, "1", NULL);
@@ -822,6 +1025,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 	}
 	if (progress && !rc)
 		progress(parg, "fetching", n, n);
+
 out:
 	free(ms);
 	qm_buf_free(&raw);

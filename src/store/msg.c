@@ -593,6 +593,46 @@ out:
 	return rc;
 }
 
+enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s, int64_t account_id,
+                                       enum qm_store_verify v, int64_t **ids,
+                                       size_t *n, struct qm_error *err)
+{
+	int64_t *out = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = db_stmt(s,
+	             "SELECT id FROM msg WHERE account_id = ? AND verify = ? "
+	             "ORDER BY id",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, (int)v);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		nv = db_grow(out, &cap, cnt, 8, sizeof(*out));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		out = nv;
+		out[cnt++] = sqlite3_column_int64(st, 0);
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "listing messages");
+		goto out;
+	}
+	*ids = out;
+	*n = cnt;
+	out = NULL;
+out:
+	sqlite3_reset(st);
+	free(out);
+	return rc;
+}
+
 /* ------------------------------------------------------------- listing */
 
 #define MSG_COLS                                                               \

@@ -276,6 +276,8 @@ enum qm_store_verify {
 	QM_VERIFY_TAMPERED = 2,    /* a check failed: no plaintext kept */
 	QM_VERIFY_NOT_QMAIL = 3,   /* an ordinary message */
 	QM_VERIFY_REPLAY = 4,      /* reused a key ID: not decrypted */
+	QM_VERIFY_REFUSED = 5,     /* past one of the user's limits: not
+	                              opened, kept on the server */
 };
 
 enum {
@@ -398,6 +400,14 @@ enum qm_err qm_store_msg_list(struct qm_store *s,
                               const struct qm_store_query *q,
                               struct qm_store_msglist **out,
                               struct qm_error *err);
+/*
+ * Ids of account's messages in verify state v, oldest first (malloc'd;
+ * free() it). The receive path uses it to fetch again the messages it
+ * refused once the user raised a limit.
+ */
+enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s, int64_t account_id,
+                                       enum qm_store_verify v, int64_t **ids,
+                                       size_t *n, struct qm_error *err);
 /* One message by id, as a list of one. */
 enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
                              struct qm_store_msglist **out,

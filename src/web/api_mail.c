@@ -133,6 +133,8 @@ static const char *badge_of(const struct qm_store_msg *m)
 		return "tampered";
 	if (m->verify == QM_VERIFY_REPLAY)
 		return "replay";
+	if (m->verify == QM_VERIFY_REFUSED)
+		return "refused";
 	if (m->level < 1 || m->level > 4)
 		return "plain";
 	if (!m->has_body)
@@ -365,6 +367,7 @@ static const char *verify_name(enum qm_store_verify v)
 	case QM_VERIFY_TAMPERED: return "tampered";
 	case QM_VERIFY_NOT_QMAIL: return "plain";
 	case QM_VERIFY_REPLAY: return "replay";
+	case QM_VERIFY_REFUSED: return "refused";
 	default: return "unverified";
 	}
 }

@@ -246,7 +246,20 @@ static void test_message_size(void **state)
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_string_equal(v->text, "small\n");
 	qm_client_view_free(&v);
+	/* the limit raised again: the next sync fetches the refused message
+	 * (still on the server) once, and it takes the refused one's place */
 	set_limit(W_BOB, QM_LIMIT_MESSAGE_SIZE, "default");
+	bob_sync(&st);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(find_msg(W_BOB, "refused without"), -1);
+	assert_ok(
+	    qm_client_read(W.c[W_BOB], find_msg(W_BOB, "too big\n"), &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	assert_int_equal(v->natt, 1);
+	qm_client_view_free(&v);
+	bob_sync(&st);
+	assert_int_equal(st.fetched, 0);
 }
 
 /* The same over POP3 (carol): RETR past the limit is refused, recorded,
@@ -280,7 +293,20 @@ static void test_message_size_pop3(void **state)
 	                         &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	qm_client_view_free(&v);
+	/* raised again: fetched over POP3 once, in the refused one's place */
 	set_limit(W_CAROL, QM_LIMIT_MESSAGE_SIZE, "default");
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(find_msg(W_CAROL, "refused without"), -1);
+	assert_ok(qm_client_read(W.c[W_CAROL], find_msg(W_CAROL, "too big\n"),
+	                         &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	qm_client_view_free(&v);
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.fetched, 0);
 }
 
 /* The key IDs of bob's slot in the QMail message stored in file path. */
@@ -367,7 +393,21 @@ static void test_key_ids(void **state)
 	snprintf(lim, sizeof(lim), "%zu", n);
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, lim);
 	bob_sync(&st);
+	/* the new message decrypts; the one refused at limit 1 is fetched
+	 * again now that the limit was raised, but this test took its keys
+	 * from the KME above (to show they were still there), so it becomes
+	 * "no key" instead of staying "refused" */
+	printf("  limit raised to %s: fetched %zu, decrypted %zu, errors %zu\n",
+	       lim, st.fetched, st.decrypted, st.errors);
+	assert_int_equal(st.fetched, 2);
 	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(find_msg(W_BOB, "limit.key_ids"), -1);
+	assert_ok(qm_client_read(W.c[W_BOB],
+	                         find_msg(W_BOB, "does not have the keys"), &v,
+	                         &e));
+	assert_int_equal(v->verify, QM_VERIFY_UNKNOWN_KEY);
+	qm_client_view_free(&v);
 	assert_ok(
 	    qm_client_read(W.c[W_BOB], find_msg(W_BOB, "A level-1"), &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
@@ -401,8 +441,12 @@ static void test_key_ids(void **state)
 	    &e));
 	printf("  envelope over limit.key_ids %s: %s\n", lim, v->status_text);
 	assert_has(v->status_text, "your limit is");
+	assert_int_equal(v->verify, QM_VERIFY_REFUSED);
 	qm_client_view_free(&v);
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, "default");
+	bob_sync(&st);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(find_msg(W_BOB, "refused before asking the KME"), -1);
 }
 
 /* Runs `qmail --home <bob's home> config ARGS...`; returns its exit code,

@@ -67,6 +67,7 @@ export const BADGES = {
   plain: ['Not encrypted', 'Not encrypted: anyone on the way could have read or changed this message.'],
   tampered: ['Tampered', 'This message failed its integrity check: it was changed on the way or is forged. Its content is not shown.'],
   replay: ['Replay', 'This message reuses a key that another message already used. It was refused as a replay.'],
+  refused: ['Refused', 'Past one of your limits (Settings > Limits), so it was not opened. It stays on the server: raise the limit and sync again to fetch it.'],
   pending: ['Not decrypted', 'Not decrypted yet: the next sync fetches its keys.'],
 };
 
