@@ -399,36 +399,15 @@ int cmd_forward(struct cli *g, int argc, char **argv)
 	return reply_or_forward(g, argc, argv, 1);
 }
 
-int cmd_sync(struct cli *g, int argc, char **argv)
+/* One pass over the accounts: outbox, then new mail. quiet: print an
+ * account's line only when something happened. Returns the worst exit. */
+static int sync_pass(struct cli *g, const struct qm_store_account *as,
+                     size_t n, const char *account, int quiet)
 {
-	struct qm_store_account *as = NULL;
-	struct qm_client_sync_stats st, tot;
+	struct qm_client_sync_stats st;
 	struct qm_error e;
-	const char *account = NULL;
-	size_t n = 0;
 	int rc, worst = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			printf("usage: qmail sync [--account ADDR]\n\n"
-			       "Fetches new mail of every account (or one) over "
-			       "IMAP or POP3, decrypts and\nverifies QMail "
-			       "messages with keys from the account's KME, "
-			       "and keeps the\nplaintext in the vault. Also "
-			       "sends what waits in the outbox.\n");
-			return 0;
-		}
-		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
-			account = argv[++i];
-		else
-			return cli_usage("sync", "bad argument %s", argv[i]);
-	}
-	if ((rc = cli_open_unlocked(g)))
-		return rc;
-	qm_error_clear(&e);
-	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
-		return cli_fail(&e);
-	memset(&tot, 0, sizeof(tot));
 	for (size_t i = 0; i < n; i++) {
 		size_t ok = 0, bad = 0;
 
@@ -444,10 +423,11 @@ int cmd_sync(struct cli *g, int argc, char **argv)
 		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
 		                    &e);
 		cli_progress_end(g);
-		printf("%s: %zu new (%zu decrypted, %zu plain, %zu tampered, "
-		       "%zu replayed, %zu unreadable)\n",
-		       as[i].address, st.fetched, st.decrypted, st.plain,
-		       st.tampered, st.replayed, st.errors);
+		if (!quiet || st.fetched || rc)
+			printf("%s: %zu new (%zu decrypted, %zu plain, %zu "
+			       "tampered, %zu replayed, %zu unreadable)\n",
+			       as[i].address, st.fetched, st.decrypted, st.plain,
+			       st.tampered, st.replayed, st.errors);
 		if (st.duplicates)
 			printf("%s: %zu identical cop%s of a message already "
 			       "received ignored (delivered twice, e.g. after "
@@ -461,7 +441,91 @@ int cmd_sync(struct cli *g, int argc, char **argv)
 		} else if ((st.tampered || st.replayed) && !worst) {
 			worst = QM_EXIT_SECURITY;
 		}
-		tot.fetched += st.fetched;
+	}
+	fflush(stdout);
+	return worst;
+}
+
+/* Waits for the next pass of `sync --watch`: IMAP IDLE on the account when
+ * one IMAP account is watched, else a pause of interval_s. */
+static void watch_wait(struct cli *g, const struct qm_store_account *as,
+                       size_t n, const char *account, long interval_s)
+{
+	const struct qm_store_account *one = NULL;
+	size_t count = 0;
+	struct qm_error e;
+	int news = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (account && strcasecmp(account, as[i].address) != 0)
+			continue;
+		one = &as[i];
+		count++;
+	}
+	qm_error_clear(&e);
+	if (count == 1 &&
+	    qm_client_wait_mail(g->client, one->id, interval_s * 1000, &news,
+	                        &e) == QM_OK)
+		return;
+	if (count == 1 && e.code != QM_ERR_UNSUPPORTED)
+		fprintf(stderr, "qmail: %s: waiting for new mail: %s; trying "
+		                "again in %ld s\n",
+		        one->address, qm_error_msg(&e), interval_s);
+	{
+		struct timespec ts = {interval_s, 0};
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+}
+
+int cmd_sync(struct cli *g, int argc, char **argv)
+{
+	struct qm_store_account *as = NULL;
+	struct qm_error e;
+	const char *account = NULL;
+	size_t n = 0;
+	long long interval = 300;
+	int rc, worst, watch = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("usage: qmail sync [--account ADDR] [--watch "
+			       "[--interval SECONDS]]\n\n"
+			       "Fetches new mail of every account (or one) over "
+			       "IMAP or POP3, decrypts and\nverifies QMail "
+			       "messages with keys from the account's KME, "
+			       "and keeps the\nplaintext in the vault. Also "
+			       "sends what waits in the outbox.\n\n"
+			       "--watch keeps going until Ctrl-C: after each "
+			       "pass it waits for new mail\n(IMAP IDLE when "
+			       "one IMAP account is watched, else a pause of "
+			       "--interval\nseconds, 300 by default) and "
+			       "prints a line only when something arrived.\n");
+			return 0;
+		}
+		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			account = argv[++i];
+		else if (strcmp(argv[i], "--watch") == 0)
+			watch = 1;
+		else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+			if (qm_parse_ll(argv[++i], 1, 86400, &interval, NULL))
+				return cli_usage("sync",
+				                 "--interval takes 1 to 86400 "
+				                 "seconds, not \"%s\"",
+				                 argv[i]);
+		} else
+			return cli_usage("sync", "bad argument %s", argv[i]);
+	}
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+		return cli_fail(&e);
+	worst = sync_pass(g, as, n, account, 0);
+	while (watch) {
+		watch_wait(g, as, n, account, (long)interval);
+		sync_pass(g, as, n, account, 1);
 	}
 	free(as);
 	return worst;

@@ -225,6 +225,17 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            struct qm_client_sync_stats *st,
                            struct qm_error *err);
 
+/*
+ * Waits up to timeout_ms for new mail in the account's INBOX without
+ * fetching it: IMAP IDLE when the server offers it, else a NOOP every 30 s
+ * on one connection. *news is 1 when mail arrived (then qm_client_sync
+ * fetches it), 0 when the time passed quietly. QM_ERR_UNSUPPORTED for an
+ * account without IMAP (POP3 has no push: call qm_client_sync now and then).
+ */
+enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
+                                long timeout_ms, int *news,
+                                struct qm_error *err);
+
 /* ------------------------------------------------------------------ read */
 
 /* A message as a person reads it. Strings are malloc'd; "" when absent. */

@@ -1075,3 +1075,56 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	home_unlock(&lockfd);
 	return rc;
 }
+
+enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
+                                long timeout_ms, int *news,
+                                struct qm_error *err)
+{
+	struct acct_conn ac;
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	struct qm_mail_imap_status ist;
+	enum qm_err rc;
+
+	*news = 0;
+	if (!qm_client_unlocked(c))
+		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
+	rc = acct_conn_load(c, account_id, &ac, err);
+	if (rc)
+		return rc;
+	if (ac.use_pop3 || !ac.a.imap.host[0]) {
+		rc = qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                  "%s fetches mail over POP3, which cannot tell "
+		                  "when new mail arrives: sync now and then",
+		                  ac.a.address);
+		goto out;
+	}
+	acct_conn_server(&ac, &ac.a.imap, &srv);
+	rc = qm_mail_imap_open(&srv, &im, err);
+	if (!rc)
+		rc = qm_mail_imap_select(im, "INBOX", &ist, err);
+	if (!rc) {
+		/* mail that came after the last sync but before this wait
+		 * began would not wake IDLE: look for it first */
+		char kv[300], kl[300];
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		int resync = 0;
+
+		sync_key(kv, sizeof(kv), "uidvalidity", "INBOX");
+		sync_key(kl, sizeof(kl), "lastuid", "INBOX");
+		rc = qm_mail_imap_new_uids(
+			im, (uint32_t)setting_int(c, account_id, kv),
+			(uint32_t)setting_int(c, account_id, kl), &uids, &n,
+			&resync, err);
+		free(uids);
+		if (!rc && (n || resync))
+			*news = 1;
+	}
+	if (!rc && !*news)
+		rc = qm_mail_imap_wait(im, timeout_ms, 30000, news, err);
+out:
+	qm_mail_imap_free(&im);
+	acct_conn_free(&ac);
+	return rc;
+}

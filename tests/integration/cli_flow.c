@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -454,6 +455,76 @@ static void test_two_senders_one_home(void **state)
 	free(o);
 }
 
+/* Whether file path holds needle (polled by the watch test). */
+static int file_has(const char *path, const char *needle)
+{
+	size_t len = 0;
+	unsigned char *d = qmt_mail_read(path, &len);
+	int hit = d && memmem(d, len, needle, strlen(needle)) != NULL;
+
+	free(d);
+	return hit;
+}
+
+/*
+ * `qmail sync --watch` on Bob's home: after its first pass it waits on
+ * IMAP IDLE, so a message Alice sends then is fetched and decrypted well
+ * before the two-minute interval would have come round.
+ */
+static void test_sync_watch(void **state)
+{
+	char *argv[10], log[700], *o = NULL;
+	uint64_t t0;
+	int found = 0;
+	pid_t pid;
+
+	(void)state;
+	if (skipped)
+		skip();
+	snprintf(log, sizeof(log), "%s/watch.log", W.mail.dir);
+	argv[0] = qmail_bin;
+	argv[1] = "--home";
+	argv[2] = homes[1];
+	argv[3] = "-q";
+	argv[4] = "sync";
+	argv[5] = "--watch";
+	argv[6] = "--interval";
+	argv[7] = "120";
+	argv[8] = NULL;
+	pid = qmt_spawn(argv, NULL, log);
+	assert_true(pid > 0);
+	/* the first pass is done (it always prints its line) */
+	t0 = qm_mono_ns();
+	while (!file_has(log, " new (") &&
+	       qm_mono_ns() - t0 < 60ull * 1000000000u) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	assert_true(file_has(log, " new ("));
+	assert_int_equal(qm(0, "send", "--to", qmt_mail_addr(W_BOB),
+	                    "--subject", "woken by IDLE", "--level", "3",
+	                    "--body-file", "/dev/null", NULL),
+	                 0);
+	t0 = qm_mono_ns();
+	while (!found && qm_mono_ns() - t0 < 60ull * 1000000000u) {
+		struct timespec ts = {0, 250 * 1000 * 1000};
+
+		assert_int_equal(qm(1, "list", "--limit", "20", NULL), 0);
+		o = output();
+		found = strstr(o, "woken by IDLE") != NULL;
+		free(o);
+		if (!found)
+			nanosleep(&ts, NULL);
+	}
+	printf("  watch: fetched %.1f s after the send\n",
+	       (double)(qm_mono_ns() - t0) / 1e9);
+	assert_true(found);
+	/* it printed the pass that fetched it, and is still running */
+	assert_true(file_has(log, "1 new (1 decrypted"));
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	qmt_stop(pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_send_read_reply),
 		cmocka_unit_test(test_two_syncs_one_home),
 		cmocka_unit_test(test_two_senders_one_home),
+		cmocka_unit_test(test_sync_watch),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
