@@ -191,6 +191,22 @@ enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
 			return rc;
 		snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
 	}
+	{
+		/* a settings page saves every limit: only a real change makes
+		 * the next sync look at refused messages again */
+		struct qm_buf old;
+		int same;
+
+		qm_buf_init(&old, 64);
+		same = qm_store_setting_get(c->store, 0, l->name, &old, NULL) ==
+		               QM_OK
+		           ? strcmp(old.data ? (const char *)old.data : "",
+		                    text) == 0
+		           : !text[0];
+		qm_buf_free(&old);
+		if (same)
+			return QM_OK;
+	}
 	rc = qm_store_setting_set(c->store, 0, l->name, text, err);
 	if (!rc)
 		rc = limits_changed(c, err);
