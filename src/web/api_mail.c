@@ -652,6 +652,7 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		total.plain += st.plain;
 		total.tampered += st.tampered;
 		total.replayed += st.replayed;
+		total.duplicates += st.duplicates;
 		total.fetched += st.fetched;
 	}
 	free(list);
@@ -671,6 +672,18 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		web_event_add(srv, "failed", NULL,
 		              "%zu message%s failed the integrity check (tampered)",
 		              total.tampered, total.tampered == 1 ? "" : "s");
+	if (total.replayed)
+		web_event_add(srv, "failed", NULL,
+		              "%zu message%s reused a key of an earlier message "
+		              "(replay) and %s not decrypted",
+		              total.replayed, total.replayed == 1 ? "" : "s",
+		              total.replayed == 1 ? "was" : "were");
+	if (total.duplicates)
+		web_event_add(srv, "info", NULL,
+		              "%zu identical second cop%s of a message already "
+		              "received ignored (a server delivered it twice)",
+		              total.duplicates,
+		              total.duplicates == 1 ? "y" : "ies");
 	if (sent)
 		web_event_add(srv, "sent", NULL, "%zu message%s sent from the outbox",
 		              sent, sent == 1 ? "" : "s");
