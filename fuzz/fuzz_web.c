@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,8 +48,13 @@ static size_t roundtrip(const void *req, size_t n, char *resp, size_t max)
 	a.sin_family = AF_INET;
 	a.sin_port = htons(g_port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		fuzz_die("web: cannot connect to the server", NULL);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "web: cannot connect to the server: %s",
+		         strerror(errno));
+		fuzz_die(why, NULL);
+	}
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
@@ -72,6 +78,15 @@ static size_t roundtrip(const void *req, size_t n, char *resp, size_t max)
 			break;
 		if (dst != sink)
 			got += (size_t)r;
+	}
+	{
+		/* close with a reset: thousands of connections a second would
+		 * otherwise leave as many ports in TIME_WAIT, until connect()
+		 * finds no free local port (EADDRNOTAVAIL) after ~30 s of
+		 * fuzzing; that was the harness, not the server */
+		struct linger lg = {1, 0};
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(fd);
 	if (max)
