@@ -40,7 +40,7 @@ static char g_cookie[160], g_csrf[80], g_host[64];
 static size_t roundtrip(const void *req, size_t n, char *resp, size_t max)
 {
 	struct sockaddr_in a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = -1, crc = -1;
 	size_t got = 0;
 	const char *p = req;
 
@@ -48,7 +48,18 @@ static size_t roundtrip(const void *req, size_t n, char *resp, size_t max)
 	a.sin_family = AF_INET;
 	a.sin_port = htons(g_port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+	/* libFuzzer's timer signal may interrupt connect(): a new socket */
+	for (int tries = 0; tries < 5; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			break;
+		crc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+		if (crc == 0 || errno != EINTR)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 || crc != 0) {
 		char why[160];
 
 		snprintf(why, sizeof(why), "web: cannot connect to the server: %s",
