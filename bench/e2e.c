@@ -860,7 +860,10 @@ int main(int argc, char **argv)
 		if (wait_l1(need, deadline, q[1].skipped,
 		            sizeof(q[1].skipped)) == 0)
 			qmail_batch(1, (size_t)nmsg, 0, &q[1]);
-		need = qm_l1_key_bytes(big * 4 / 3 + 64 * 1024) + 64 * 1024;
+		/* base64 with CRLF every 76 characters, headers, slack */
+		need = qm_l1_key_bytes((uint64_t)big * 4 / 3 * 78 / 76 +
+		                       64 * 1024) +
+		       64 * 1024;
 		if (wait_l1(need, deadline, qbig[1].skipped,
 		            sizeof(qbig[1].skipped)) == 0)
 			qmail_batch(1, 1, big, &qbig[1]);

@@ -643,8 +643,13 @@ enum qm_err qm_client_send(struct qm_client *c,
 		for (size_t i = 0; i < counts[l]; i++)
 			all[nall++] = lists[l][i];
 	size = (m->text ? strlen(m->text) : 0) + 4096;
-	for (size_t i = 0; i < m->natt; i++)
-		size += m->att[i].len * 4 / 3 + 512;
+	for (size_t i = 0; i < m->natt; i++) {
+		/* base64 in lines of 76 characters and CRLF, as GMime writes
+		 * it: level 1 needs a key byte for each of them */
+		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+
+		size += b64 + (b64 + 75) / 76 * 2 + 512;
+	}
 	rc = level_check(c, &ac, level, all, nall, size, NULL, err);
 	if (rc && m->fallback_level && m->fallback_level != level) {
 		struct qm_error e2;
