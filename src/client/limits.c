@@ -157,17 +157,16 @@ static enum qm_err limits_changed(struct qm_client *c, struct qm_error *err)
 	struct qm_buf b;
 	long long gen = 0;
 	char text[32];
-	enum qm_err rc;
 
 	qm_buf_init(&b, 64);
+	/* a qm_buf's bytes are always followed by a NUL */
 	if (qm_store_setting_get(c->store, 0, QM_SET_LIMITS_GEN, &b, NULL) ==
 	        QM_OK &&
-	    qm_buf_append(&b, "", 1, NULL) == QM_OK)
+	    b.data)
 		qm_parse_ll((const char *)b.data, 0, INT64_MAX - 1, &gen, NULL);
 	qm_buf_free(&b);
 	snprintf(text, sizeof(text), "%lld", gen + 1);
-	rc = qm_store_setting_set(c->store, 0, QM_SET_LIMITS_GEN, text, err);
-	return rc;
+	return qm_store_setting_set(c->store, 0, QM_SET_LIMITS_GEN, text, err);
 }
 
 enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
