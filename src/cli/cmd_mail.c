@@ -798,5 +798,23 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 		free(ids);
 		ids = NULL;
 	}
+	/* sent, but the copy for the Sent folder failed: retried by the next
+	 * outbox run, or now with "qmail outbox retry ID" */
+	if (qm_client_sent_copies(g->client, 0, &ids, &n, &e))
+		return cli_fail(&e);
+	for (size_t i = 0; i < n; i++) {
+		struct qm_store_outbox o;
+
+		memset(&o, 0, sizeof(o));
+		if (qm_store_outbox_get(qm_client_store(g->client), ids[i], &o,
+		                        &e))
+			continue;
+		printf("%6lld  %-9s L%d  to %s  copy for the Sent folder "
+		       "waits\n",
+		       (long long)o.id, qm_store_outbox_state_str(o.state),
+		       o.level, o.recipients ? o.recipients : "");
+		qm_store_outbox_item_free(&o);
+	}
+	free(ids);
 	return 0;
 }

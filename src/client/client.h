@@ -164,10 +164,21 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 /*
  * Sends outbox entry id now, even when its retry is not due yet: encrypts
  * it first when it waits for keys. *sent is 1 when the server took it.
- * QM_ERR_STATE for an entry already sent or failed.
+ * For an entry that was sent but whose copy for the Sent folder still
+ * waits (qm_client_sent_copies), saves that copy instead; *sent is 1 when
+ * it is saved. QM_ERR_STATE for an entry already sent (and copied) or
+ * failed.
  */
 enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
                                    int *sent, struct qm_error *err);
+/*
+ * The outbox entries of account_id (0: every account) that were sent but
+ * whose copy for the Sent folder failed and waits for the next outbox run.
+ * *ids is malloc'd (free it); *n may be 0.
+ */
+enum qm_err qm_client_sent_copies(struct qm_client *c, int64_t account_id,
+                                  int64_t **ids, size_t *n,
+                                  struct qm_error *err);
 /*
  * Gives up on outbox entry id (it becomes failed, "cancelled by the
  * user"); keys it reserved stay spent. QM_ERR_STATE once it was sent.

@@ -140,5 +140,7 @@ enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
                            struct qm_error *err);
 enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
                             size_t *n_saved, struct qm_error *err);
+/* 1 when the copy of outbox entry id (account acct) waits to be saved. */
+int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
 
 #endif

@@ -509,6 +509,16 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 	rc = qm_store_outbox_get(c->store, id, &o, err);
 	if (rc)
 		return rc;
+	if (o.state == QM_OUTBOX_SENT &&
+	    sent_copy_waiting(c, o.account_id, id)) {
+		/* the message went out; its copy for Sent is what waits */
+		int64_t acct = o.account_id;
+
+		qm_store_outbox_item_free(&o);
+		rc = sent_copy_retry(c, acct, NULL, err);
+		*sent = !sent_copy_waiting(c, acct, id);
+		return rc;
+	}
 	if (o.state == QM_OUTBOX_SENT || o.state == QM_OUTBOX_FAILED) {
 		rc = qm_error_set(err, QM_ERR_STATE,
 		                  "outbox message %lld is %s: nothing to retry",

@@ -250,3 +250,60 @@ enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
 		*n_saved = saved;
 	return first;
 }
+
+int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id)
+{
+	struct idlist l;
+
+	pending_read(c, acct, &l);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i] == id)
+			return 1;
+	return 0;
+}
+
+enum qm_err qm_client_sent_copies(struct qm_client *c, int64_t account_id,
+                                  int64_t **ids, size_t *n,
+                                  struct qm_error *err)
+{
+	struct qm_store_account *as = NULL;
+	size_t na = 0, cap = 0;
+	enum qm_err rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (!qm_client_unlocked(c))
+		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
+	rc = qm_store_account_list(c->store, &as, &na, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < na && !rc; i++) {
+		struct idlist l;
+
+		if (account_id && as[i].id != account_id)
+			continue;
+		pending_read(c, as[i].id, &l);
+		for (size_t j = 0; j < l.n; j++) {
+			if (*n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				int64_t *v = realloc(*ids, nc * sizeof(*v));
+
+				if (!v) {
+					rc = qm_error_set(err, QM_ERR_NOMEM,
+					                  "out of memory");
+					break;
+				}
+				*ids = v;
+				cap = nc;
+			}
+			(*ids)[(*n)++] = l.v[j];
+		}
+	}
+	free(as);
+	if (rc) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}

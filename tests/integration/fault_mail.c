@@ -459,14 +459,50 @@ static void test_mid_append(void **state)
 	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
 	                 sent_have);
 
+	/* the user sees it waiting */
+	{
+		int64_t *w = NULL;
+		size_t nw = 0;
+
+		assert_ok(qm_client_sent_copies(W.c[W_ALICE], 0, &w, &nw, &e));
+		assert_int_equal(nw, 1);
+		assert_int_equal(w[0], id);
+		free(w);
+	}
+	/* retrying it while the server is still cut: it keeps waiting */
+	qmt_cutproxy_cut_after(px_alice_imap, QMT_C2S, g.size / 2);
+	{
+		int one = 1;
+
+		assert_int_not_equal(
+		    qm_client_outbox_retry(W.c[W_ALICE], id, &one, &e), QM_OK);
+		assert_int_equal(one, 0);
+		assert_int_equal(qmt_cutproxy_cuts(px_alice_imap), cuts + 2);
+	}
+	pending(pend, sizeof(pend));
+	assert_string_equal(pend, idtext);
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have);
+
+	/* the user retries this one entry: its copy is saved, once */
 	qmt_cutproxy_pass(px_alice_imap);
-	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
-	assert_int_equal(ok, 0);
-	assert_int_equal(bad, 0);
+	{
+		int one = 0;
+
+		assert_ok(qm_client_outbox_retry(W.c[W_ALICE], id, &one, &e));
+		assert_int_equal(one, 1);
+		/* nothing left to retry for it */
+		assert_int_equal(
+		    qm_client_outbox_retry(W.c[W_ALICE], id, &one, &e),
+		    QM_ERR_STATE);
+	}
 	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
 	                 sent_have + 1);
 	pending(pend, sizeof(pend));
 	assert_string_equal(pend, "");
+	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
+	assert_int_equal(ok, 0);
+	assert_int_equal(bad, 0);
 	/* nothing more to do */
 	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
 	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
@@ -476,7 +512,7 @@ static void test_mid_append(void **state)
 	msg_make(&g2, W_BOB, "Sent copy whose OK was lost", 1024 * 1024, 4);
 	qmt_cutproxy_cut_reply(px_alice_imap, g2.size / 2);
 	id2 = send_ok(&g2);
-	assert_int_equal(qmt_cutproxy_cuts(px_alice_imap), cuts + 2);
+	assert_int_equal(qmt_cutproxy_cuts(px_alice_imap), cuts + 3);
 	pending(pend, sizeof(pend));
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id2);
 	assert_string_equal(pend, idtext);
