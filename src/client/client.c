@@ -56,7 +56,13 @@ enum qm_err qm_client_open(const struct qm_client_opts *opts,
 
 		if (home_lock(c, QM_LOCK_OUTBOX, 0, "recover the outbox", &fd,
 		              NULL) == QM_OK) {
-			rc = qm_store_outbox_recover(c->store, NULL, err);
+			/* sends a dead process could not record come first:
+			 * recovery would take them for sends cut short.
+			 * While they cannot be recorded, nothing is
+			 * recovered (the outbox run says why). */
+			if (sentlog_flush(c, NULL, NULL) == QM_OK)
+				rc = qm_store_outbox_recover(c->store, NULL,
+				                             err);
 			home_unlock(&fd);
 			if (rc)
 				goto fail;

@@ -12,9 +12,9 @@
 #include "kms/kms.h"
 #include "mail/mail.h"
 
-/* Sends the SMTP server accepted but the store could not record (disk
- * full): recorded before the outbox is worked again, so that recovery does
- * not send them a second time. */
+/* Sends the SMTP server accepted but neither the store nor the sent journal
+ * (sentlog.c) could record: recorded before the outbox is worked again, so
+ * that recovery does not send them a second time (this process only). */
 #define QM_UNRECORDED_MAX 32
 
 struct qm_client {
@@ -140,6 +140,19 @@ enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
                            struct qm_error *err);
 enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
                             size_t *n_saved, struct qm_error *err);
+/*
+ * The sent journal (sentlog.c): sends the SMTP server accepted while the
+ * store could not record them, kept in reserved blocks of a file in the
+ * home so that a full disk or the process's end does not make them go out
+ * twice. All three run under the outbox lock. sentlog_prepare reserves the
+ * file's blocks (before sending); sentlog_add notes id; sentlog_flush
+ * records every noted ID as sent in the store and clears it (*n_recorded
+ * may be NULL), failing while the store still cannot write.
+ */
+enum qm_err sentlog_prepare(struct qm_client *c, struct qm_error *err);
+enum qm_err sentlog_add(struct qm_client *c, int64_t id, struct qm_error *err);
+enum qm_err sentlog_flush(struct qm_client *c, size_t *n_recorded,
+                          struct qm_error *err);
 /* 1 when the copy of outbox entry id (account acct) waits to be saved. */
 int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
 

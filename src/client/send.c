@@ -206,20 +206,34 @@ static enum qm_err unrecorded_flush(struct qm_client *c, struct qm_error *err)
  * message in flight. A send whose success could not be recorded (disk
  * full) is recorded first, so it is not sent twice.
  */
-static enum qm_err outbox_lock(struct qm_client *c, int *fd,
-                               struct qm_error *err)
+static enum qm_err outbox_lock_within(struct qm_client *c, int timeout_s,
+                                      int *fd, struct qm_error *err)
 {
 	enum qm_err rc;
 
-	rc = home_lock(c, QM_LOCK_OUTBOX, 600, "work the outbox", fd, err);
+	rc = home_lock(c, QM_LOCK_OUTBOX, timeout_s, "work the outbox", fd,
+	               err);
 	if (rc)
 		return rc;
 	rc = unrecorded_flush(c, err);
 	if (!rc)
+		rc = sentlog_flush(c, NULL, err);
+	if (!rc)
 		rc = qm_store_outbox_recover(c->store, NULL, err);
-	if (rc)
+	if (rc) {
 		home_unlock(fd);
-	return rc;
+		return rc;
+	}
+	/* a disk that is full already leaves only the in-memory list for a
+	 * send that cannot be recorded: not a reason to hold mail back */
+	sentlog_prepare(c, NULL);
+	return QM_OK;
+}
+
+static enum qm_err outbox_lock(struct qm_client *c, int *fd,
+                               struct qm_error *err)
+{
+	return outbox_lock_within(c, 600, fd, err);
 }
 
 /* Encrypts a PENDING entry: keys, reservation, envelope, wire message. */
@@ -381,7 +395,8 @@ out:
 /* Sends a QUEUED (or due RETRYING) entry over SMTP. */
 static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
                               const struct qm_store_outbox *o,
-                              struct progress *pg, struct qm_error *err)
+                              struct progress *pg, int *accepted,
+                              struct qm_error *err)
 {
 	struct qm_mail_server srv;
 	char **rcpts = NULL;
@@ -413,11 +428,14 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 		                     qm_now() + wait, NULL);
 		goto out;
 	}
+	*accepted = 1;
 	rc = qm_store_outbox_sent(c->store, o->id, "250 accepted", err);
 	if (rc) {
 		/* it went out: never send it again because the disk was full
-		 * when its success was to be written down */
-		if (c->nunrecorded < QM_UNRECORDED_MAX)
+		 * when its success was to be written down. The journal keeps
+		 * that across the end of this process; memory, failing it. */
+		if (sentlog_add(c, o->id, NULL) != QM_OK &&
+		    c->nunrecorded < QM_UNRECORDED_MAX)
 			c->unrecorded[c->nunrecorded++] = o->id;
 		qm_error_prefix(err, "the server accepted the message, but "
 		                     "QMail could not record that: ");
@@ -480,8 +498,9 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 	if (o.state == QM_OUTBOX_QUEUED ||
 	    (o.state == QM_OUTBOX_RETRYING &&
 	     (force || o.retry_at <= qm_now()))) {
-		rc = entry_send(c, ac, &o, pg, err);
-		*sent = rc == QM_OK;
+		/* *sent also when the server took it but recording that
+		 * failed (the error says so) */
+		rc = entry_send(c, ac, &o, pg, sent, err);
 	}
 out:
 	qm_store_outbox_item_free(&o);
@@ -750,12 +769,13 @@ enum qm_err qm_client_send(struct qm_client *c,
 		int sent = 0;
 
 		rc = entry_run(c, &ac, out->outbox_ids[i], &pg, &sent, err);
+		out->n_sent += (size_t)sent;
 		if (rc) {
-			qm_error_prefix(err, "the message waits in the outbox "
-			                     "(`qmail outbox`): ");
+			if (!sent)
+				qm_error_prefix(err, "the message waits in the "
+				                     "outbox (`qmail outbox`): ");
 			goto out;
 		}
-		out->n_sent += (size_t)sent;
 	}
 out:
 	free(all);
@@ -776,8 +796,29 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 	struct progress pg = {NULL, NULL, ""};
 	enum qm_err rc, first = QM_OK;
 
+	if (n_sent)
+		*n_sent = 0;
+	if (n_failed)
+		*n_failed = 0;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
+	{
+		/* settle first (sends to record, a dead process's entries to
+		 * recover) unless another process is working the outbox: a
+		 * send that cannot be recorded yet stops the run here */
+		int fd = -1;
+		struct qm_error e;
+
+		qm_error_clear(&e);
+		rc = outbox_lock_within(c, 0, &fd, &e);
+		if (rc == QM_OK)
+			home_unlock(&fd);
+		else if (rc != QM_ERR_UNAVAIL) {
+			if (err)
+				*err = e;
+			return rc;
+		}
+	}
 	rc = qm_store_outbox_list(c->store, account_id, QM_OUTBOX_PENDING, 0,
 	                          &pend, &np, err);
 	if (!rc)
@@ -811,16 +852,16 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 				rc = entry_run(c, &ac, list[i], &pg, &sent, &e);
 				acct_conn_free(&ac);
 			}
-			if (rc) {
-				bad++;
-				if (!first) {
-					first = rc;
-					if (err)
-						*err = e;
-				}
-			} else if (sent) {
-				ok++;
+			if (rc && !first) {
+				first = rc;
+				if (err)
+					*err = e;
 			}
+			/* sent counts as sent even when recording it failed */
+			if (sent)
+				ok++;
+			else if (rc)
+				bad++;
 		}
 	}
 	{

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "faultvfs.h"
 #include "harness.h"
 #include "world.h"
 
@@ -69,17 +70,19 @@ static void filler_path(int user, char *out, size_t n)
 	snprintf(out, n, "%s/filler", W.homes[user]);
 }
 
-/* Fills user's file system to the last block. */
-static void fill(int user)
+/* Fills user's file system to the last block; 0 or -1 (no assert: it is
+ * also called from inside a send's progress callback). */
+static int fill_quiet(int user)
 {
 	static unsigned char chunk[1 << 16];
 	char p[600];
-	int fd;
+	int fd, rc = 0;
 	size_t step = sizeof(chunk);
 
 	filler_path(user, p, sizeof(p));
 	fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	assert_true(fd >= 0);
+	if (fd < 0)
+		return -1;
 	memset(chunk, 0x5a, sizeof(chunk));
 	while (step) {
 		ssize_t w = write(fd, chunk, step);
@@ -87,13 +90,22 @@ static void fill(int user)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			assert_int_equal(errno, ENOSPC);
+			if (errno != ENOSPC) {
+				rc = -1;
+				break;
+			}
 			step /= 2; /* the last partial blocks */
 			if (step < 512)
 				break;
 		}
 	}
 	close(fd);
+	return rc;
+}
+
+static void fill(int user)
+{
+	assert_int_equal(fill_quiet(user), 0);
 }
 
 static void unfill(int user)
@@ -124,6 +136,10 @@ static int group_setup(void **state)
 		        strerror(errno));
 		skipped = 1;
 		return 0;
+	}
+	if (qmt_faultvfs_install() != 0) {
+		fprintf(stderr, "fault_disk: cannot install the fault VFS\n");
+		return -1;
 	}
 	r = world_start(&W, "disk", NULL);
 	if (r == 1) {
@@ -320,6 +336,138 @@ static void test_queued_then_disk_full(void **state)
 	bob_gets_one();
 }
 
+/* Fills alice's disk and makes her database's writes fail the moment the
+ * whole message went to the SMTP server, before its "250" is read. */
+struct at_end {
+	int armed;
+	int fill_failed;
+};
+
+static void fill_at_end_of_data(void *arg, const char *what, uint64_t done,
+                                uint64_t total)
+{
+	struct at_end *a = arg;
+
+	if (a->armed || !what || strcmp(what, "sending") != 0 || !total ||
+	    done < total)
+		return;
+	a->fill_failed = fill_quiet(W_ALICE) != 0;
+	qmt_faultvfs_arm(1);
+	a->armed = 1;
+}
+
+static int64_t outbox_state(int64_t id)
+{
+	struct qm_store_outbox o;
+	struct qm_error e;
+	int st;
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id,
+	                                     &o, &e),
+	                 QM_OK);
+	st = (int)o.state;
+	qm_store_outbox_item_free(&o);
+	return st;
+}
+
+/*
+ * The disk fills after the SMTP server took the message but before QMail
+ * wrote that down ("250" read, the store's write fails). The message went
+ * out, so it must never go out again: not from this process, and not from
+ * the next one if this one ends before the disk has room (a user closing
+ * the GUI). The fact is kept in the sent journal, whose blocks were
+ * reserved beforehand, so it is written although the file system is full.
+ * SQLite cannot be made to fail at that instant from outside (its WAL
+ * reuses blocks it holds), so the database's writes are failed by a fault
+ * VFS (tests/lib/faultvfs.h) while the tmpfs is filled for real.
+ */
+static void test_sent_not_recorded(void **state)
+{
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	struct qm_client_attachment att = {"data.bin", NULL, NULL, 256 * 1024};
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct at_end a = {0, 0};
+	struct qm_error e;
+	size_t n_sent = 9, n_failed = 9;
+	int have, fails;
+	int64_t id;
+	enum qm_err rc;
+
+	(void)state;
+	if (skipped)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	att.data = blob;
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "sent while the disk filled";
+	m.text = "sent once\n";
+	m.att = &att;
+	m.natt = 1;
+	m.level = 4;
+	fails = qmt_faultvfs_failures();
+	qm_error_clear(&e);
+	memset(&sent, 0, sizeof(sent));
+	rc = qm_client_send(W.c[W_ALICE], &m, fill_at_end_of_data, &a, &sent,
+	                    &e);
+	assert_true(a.armed);
+	assert_false(a.fill_failed);
+	assert_int_not_equal(rc, QM_OK);
+	fprintf(stderr, "fault_disk: the unrecorded send said: %s\n",
+	        qm_error_msg(&e));
+	assert_non_null(strstr(qm_error_msg(&e), "server accepted"));
+	assert_true(qmt_faultvfs_failures() > fails);
+	/* it went out, and the error says so (not "waits in the outbox") */
+	assert_null(strstr(qm_error_msg(&e), "waits"));
+	assert_int_equal(sent.n_sent, 1);
+	assert_int_equal(sent.n_outbox, 1);
+	id = sent.outbox_ids[0];
+	wait_bob(have + 1);
+
+	/* this process ends with the disk still full; the next one starts */
+	assert_int_equal(world_reopen(&W, W_ALICE, &e), QM_OK);
+	/* it cannot record the send yet, and sends nothing meanwhile */
+	rc = qm_client_outbox_run(W.c[W_ALICE], 0, &n_sent, &n_failed, &e);
+	assert_int_not_equal(rc, QM_OK);
+	fprintf(stderr, "fault_disk: outbox run, disk still full: %s\n",
+	        qm_error_msg(&e));
+	assert_non_null(strstr(qm_error_msg(&e), "was sent"));
+	assert_int_equal(n_sent, 0);
+
+	/* room again: recorded as sent, and not sent a second time */
+	qmt_faultvfs_arm(0);
+	unfill(W_ALICE);
+	qm_error_clear(&e);
+	assert_int_equal(
+	    qm_client_outbox_run(W.c[W_ALICE], 0, &n_sent, &n_failed, &e),
+	    QM_OK);
+	assert_int_equal(n_sent, 0);
+	assert_int_equal(outbox_state(id), QM_OUTBOX_SENT);
+	/* a second copy would take well under 5 s to arrive */
+	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
+	                                     5000),
+	                 -1);
+	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0),
+	                 have + 1);
+	bob_gets_one();
+}
+
+/* Room again after test_sent_not_recorded, whatever it got to. */
+static int after_sent_not_recorded(void **state)
+{
+	char p[600];
+
+	(void)state;
+	qmt_faultvfs_arm(0);
+	filler_path(W_ALICE, p, sizeof(p));
+	unlink(p);
+	return 0;
+}
+
 /*
  * Bob's disk is full when a level-2 message arrives. The sync stops before
  * asking the KME for the message's key (which the KME would forget once
@@ -434,6 +582,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_send_disk_full),
 		cmocka_unit_test(test_queued_then_disk_full),
+		cmocka_unit_test_teardown(test_sent_not_recorded,
+		                          after_sent_not_recorded),
 		cmocka_unit_test(test_sync_disk_full),
 		cmocka_unit_test(test_readonly_home),
 		cmocka_unit_test(test_readonly_send),
