@@ -1076,33 +1076,56 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	return rc;
 }
 
-enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
-                                long timeout_ms, int *news,
-                                struct qm_error *err)
-{
+struct qm_client_watch {
 	struct acct_conn ac;
 	struct qm_mail_server srv;
-	struct qm_mail_imap *im = NULL;
+	struct qm_mail_imap *im;
+};
+
+void qm_client_watch_free(struct qm_client_watch **pw)
+{
+	struct qm_client_watch *w;
+
+	if (!pw || !*pw)
+		return;
+	w = *pw;
+	qm_mail_imap_free(&w->im);
+	acct_conn_free(&w->ac);
+	free(w);
+	*pw = NULL;
+}
+
+enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
+                                 int wake_fd, struct qm_client_watch **out,
+                                 int *news, struct qm_error *err)
+{
+	struct qm_client_watch *w;
 	struct qm_mail_imap_status ist;
 	enum qm_err rc;
 
+	*out = NULL;
 	*news = 0;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
-	rc = acct_conn_load(c, account_id, &ac, err);
-	if (rc)
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = acct_conn_load(c, account_id, &w->ac, err);
+	if (rc) {
+		free(w);
 		return rc;
-	if (ac.use_pop3 || !ac.a.imap.host[0]) {
+	}
+	if (w->ac.use_pop3 || !w->ac.a.imap.host[0]) {
 		rc = qm_error_set(err, QM_ERR_UNSUPPORTED,
 		                  "%s fetches mail over POP3, which cannot tell "
 		                  "when new mail arrives: sync now and then",
-		                  ac.a.address);
+		                  w->ac.a.address);
 		goto out;
 	}
-	acct_conn_server(&ac, &ac.a.imap, &srv);
-	rc = qm_mail_imap_open(&srv, &im, err);
+	acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
+	rc = qm_mail_imap_open(&w->srv, &w->im, err);
 	if (!rc)
-		rc = qm_mail_imap_select(im, "INBOX", &ist, err);
+		rc = qm_mail_imap_select(w->im, "INBOX", &ist, err);
 	if (!rc) {
 		/* mail that came after the last sync but before this wait
 		 * began would not wake IDLE: look for it first */
@@ -1114,17 +1137,46 @@ enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
 		sync_key(kv, sizeof(kv), "uidvalidity", "INBOX");
 		sync_key(kl, sizeof(kl), "lastuid", "INBOX");
 		rc = qm_mail_imap_new_uids(
-			im, (uint32_t)setting_int(c, account_id, kv),
+			w->im, (uint32_t)setting_int(c, account_id, kv),
 			(uint32_t)setting_int(c, account_id, kl), &uids, &n,
 			&resync, err);
 		free(uids);
 		if (!rc && (n || resync))
 			*news = 1;
 	}
-	if (!rc && !*news)
-		rc = qm_mail_imap_wait(im, timeout_ms, 30000, news, err);
+	if (!rc)
+		qm_mail_imap_set_wake(w->im, wake_fd);
 out:
-	qm_mail_imap_free(&im);
-	acct_conn_free(&ac);
+	if (rc)
+		qm_client_watch_free(&w);
+	*out = w;
+	return rc;
+}
+
+enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
+                                 int *news, int *woken, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	*news = 0;
+	if (woken)
+		*woken = 0;
+	rc = qm_mail_imap_wait(w->im, timeout_ms, 30000, news, err);
+	if (!rc && woken)
+		*woken = qm_mail_imap_woken(w->im);
+	return rc;
+}
+
+enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
+                                long timeout_ms, int *news,
+                                struct qm_error *err)
+{
+	struct qm_client_watch *w = NULL;
+	enum qm_err rc;
+
+	rc = qm_client_watch_open(c, account_id, -1, &w, news, err);
+	if (!rc && !*news)
+		rc = qm_client_watch_wait(w, timeout_ms, news, NULL, err);
+	qm_client_watch_free(&w);
 	return rc;
 }

@@ -38,6 +38,9 @@ struct qm_mail_imap {
 	uint32_t exists;
 	uint32_t uidvalidity; /* of the selected folder, 0: none selected */
 	char lastreply[512];  /* text of the last tagged NO/BAD */
+	int wake_fd;          /* readable: end a wait early (-1: none) */
+	int idle_wake;        /* set while waiting in IDLE */
+	int woken;            /* the last wait ended because of wake_fd */
 };
 
 /* One response: the line (literals left as "{N}" markers) and where the
@@ -74,13 +77,22 @@ static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
 static enum qm_err wait_sock(struct qm_mail_imap *im, int write, long ms,
                              struct qm_error *err)
 {
-	struct pollfd p = {.fd = (int)im->sock,
-	                   .events = write ? POLLOUT : POLLIN};
+	struct pollfd p[2] = {{.fd = (int)im->sock,
+	                       .events = write ? POLLOUT : POLLIN},
+	                      {.fd = im->wake_fd, .events = POLLIN}};
+	nfds_t np = !write && im->idle_wake && im->wake_fd >= 0 ? 2 : 1;
 	int r;
 
 	do
-		r = poll(&p, 1, (int)ms);
+		r = poll(p, np, (int)ms);
 	while (r < 0 && errno == EINTR);
+	if (r > 0 && np == 2 && !p[0].revents && p[1].revents) {
+		/* asked to stop waiting: a quiet end, the session is fine */
+		im->woken = 1;
+		return qm_error_set(err, QM_ERR_TIMEOUT,
+		                    "IMAP %s: the wait was ended early",
+		                    im->srv->host);
+	}
 	if (r == 0)
 		return qm_error_set(err, QM_ERR_TIMEOUT,
 		                    "IMAP %s: the server did not answer within "
@@ -433,6 +445,7 @@ enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
 	if (!(im = calloc(1, sizeof(*im))))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	im->srv = srv;
+	im->wake_fd = -1;
 	if (!(im->h = curl_easy_init())) {
 		free(im);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -1355,9 +1368,11 @@ static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
 		uint64_t now = qm_mono_ns();
 		long left = now >= end ? 0 : (long)((end - now) / 1000000u);
 
-		if (left <= 0)
+		if (left <= 0 || im->woken)
 			break;
+		im->idle_wake = 1;
 		e = read_item(im, &it, left, err);
+		im->idle_wake = 0;
 		if (e == QM_ERR_TIMEOUT && !im->broken) {
 			qm_error_clear(err);
 			break;
@@ -1398,12 +1413,13 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 		timeout_ms = 1;
 	end = qm_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 	*news = 0;
+	im->woken = 0;
 	if (qm_mail_imap_has_cap(im, "IDLE")) {
 		for (;;) {
 			uint64_t now = qm_mono_ns();
 			long left =
 			    now >= end ? 0 : (long)((end - now) / 1000000u);
-			if (left <= 0 || *news)
+			if (left <= 0 || *news || im->woken)
 				return QM_OK;
 			if (left > IMAP_IDLEMAX_MS)
 				left = IMAP_IDLEMAX_MS;
@@ -1419,7 +1435,8 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 	for (;;) {
 		uint64_t now = qm_mono_ns();
 		long left = now >= end ? 0 : (long)((end - now) / 1000000u);
-		struct pollfd p = {.fd = (int)im->sock, .events = POLLIN};
+		struct pollfd p[2] = {{.fd = (int)im->sock, .events = POLLIN},
+		                      {.fd = im->wake_fd, .events = POLLIN}};
 
 		if ((e = run(im, NULL, NULL, NULL, err, "NOOP")))
 			return e;
@@ -1427,8 +1444,21 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 			*news = 1;
 			return QM_OK;
 		}
-		if (left <= 0)
+		if (left <= 0 || im->woken)
 			return QM_OK;
-		poll(&p, 1, (int)(left < poll_ms ? left : poll_ms));
+		if (poll(p, im->wake_fd >= 0 ? 2 : 1,
+		         (int)(left < poll_ms ? left : poll_ms)) > 0 &&
+		    im->wake_fd >= 0 && p[1].revents)
+			im->woken = 1;
 	}
+}
+
+void qm_mail_imap_set_wake(struct qm_mail_imap *im, int fd)
+{
+	im->wake_fd = fd;
+}
+
+int qm_mail_imap_woken(const struct qm_mail_imap *im)
+{
+	return im->woken;
 }

@@ -432,6 +432,14 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
  */
 enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
                               long poll_ms, int *news, struct qm_error *err);
+/*
+ * A descriptor that ends qm_mail_imap_wait early when it becomes readable
+ * (a pipe another thread writes to, to stop a watcher); -1: none. The wait
+ * then returns QM_OK with *news = 0 and qm_mail_imap_woken is 1; the
+ * session stays usable. The caller drains the descriptor.
+ */
+void qm_mail_imap_set_wake(struct qm_mail_imap *im, int fd);
+int qm_mail_imap_woken(const struct qm_mail_imap *im);
 
 /*
  * Appends a sent message, marked seen, to the account's Sent folder. The

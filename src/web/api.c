@@ -196,6 +196,7 @@ static void unlock_or_init(struct web_req *r, int init)
 		goto out;
 	}
 	web_store_open(r->srv);
+	web_watch_kick(r->srv); /* unlocked: start watching for mail */
 	pthread_mutex_lock(&r->srv->lock);
 	r->srv->initialized = 1;
 	if (!r->session)
@@ -221,6 +222,7 @@ void api_lock(struct web_req *r)
 	web_store_close(r->srv);
 	if (r->srv->client)
 		qm_client_lock(r->srv->client);
+	web_watch_kick(r->srv); /* drop the sessions and their passwords */
 	pthread_mutex_lock(&r->srv->lock);
 	web_session_end_all(r->srv);
 	r->session = NULL;
@@ -515,6 +517,7 @@ void api_accounts_add(struct web_req *r)
 	}
 	if (account_settings(r, j, a.id) != 0)
 		goto out;
+	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 201, account_json_id(r->srv, &a));
 out:
 	wipe_json_string(j, "password");
@@ -554,6 +557,7 @@ void api_accounts_update(struct web_req *r)
 	}
 	if (account_settings(r, j, id) != 0)
 		goto out;
+	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 200, account_json_id(r->srv, &a));
 out:
 	wipe_json_string(j, "password");
@@ -573,6 +577,7 @@ void api_accounts_delete(struct web_req *r)
 		return;
 	}
 	web_counts_forget(r->srv);
+	web_watch_kick(r->srv);
 	web_reply_empty(r);
 }
 
@@ -732,6 +737,7 @@ void api_settings_put(struct web_req *r)
 			goto out;
 		}
 	}
+	web_watch_kick(r->srv); /* background sync on or off */
 	api_settings_get(r);
 out:
 	json_decref(j);

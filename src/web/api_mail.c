@@ -694,11 +694,7 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-static int64_t sync_request_account; /* guarded by srv->lock */
-
-/* The background sync interval from the settings (0: off); 300 s unless
- * set. Takes the client lock: call without srv->lock held. */
-static long sync_interval(struct qm_web_server *srv)
+long web_sync_interval_locked(struct qm_web_server *srv)
 {
 	long long v = 300;
 	struct qm_buf b;
@@ -706,15 +702,38 @@ static long sync_interval(struct qm_web_server *srv)
 	if (!srv->client)
 		return v;
 	qm_buf_init(&b, 32);
-	pthread_mutex_lock(&srv->client_lock);
 	if (qm_client_unlocked(srv->client) &&
 	    qm_store_setting_get(qm_client_store(srv->client), 0,
 	                         "background_sync_s", &b, NULL) == QM_OK &&
 	    b.data && qm_parse_ll((const char *)b.data, 0, 86400, &v, NULL) != QM_OK)
 		v = 300;
-	pthread_mutex_unlock(&srv->client_lock);
 	qm_buf_free(&b);
 	return (long)v;
+}
+
+/* The background sync interval from the settings (0: off); 300 s unless
+ * set. Takes the client lock: call without srv->lock held. */
+static long sync_interval(struct qm_web_server *srv)
+{
+	long v;
+
+	pthread_mutex_lock(&srv->client_lock);
+	v = web_sync_interval_locked(srv);
+	pthread_mutex_unlock(&srv->client_lock);
+	return v;
+}
+
+void web_sync_request(struct qm_web_server *srv, int64_t account)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (!srv->sync_running) {
+		srv->sync_account = account;
+		srv->sync_running = 1;
+		pthread_cond_broadcast(&srv->sync_cond);
+	} else {
+		srv->sync_again = 1;
+	}
+	pthread_mutex_unlock(&srv->lock);
 }
 
 /* The sync worker: waits for the button or the background interval. */
@@ -736,12 +755,12 @@ static void *sync_main(void *arg)
 			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0 &&
 			    every > 0) {
 				srv->sync_running = 1; /* background interval */
-				sync_request_account = 0;
+				srv->sync_account = 0;
 			}
 		}
 		if (srv->sync_stop)
 			break;
-		only = sync_request_account;
+		only = srv->sync_account;
 		srv->sync.done = 0;
 		srv->sync.total = 0;
 		pthread_mutex_unlock(&srv->lock);
@@ -752,6 +771,12 @@ static void *sync_main(void *arg)
 		}
 		pthread_mutex_lock(&srv->lock);
 		srv->sync_running = 0;
+		if (srv->sync_again) {
+			/* mail came in while this sync ran */
+			srv->sync_again = 0;
+			srv->sync_running = 1;
+			srv->sync_account = 0;
+		}
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return NULL;
@@ -761,16 +786,18 @@ void web_api_start(struct qm_web_server *srv)
 {
 	if (pthread_create(&srv->sync_thread, NULL, sync_main, srv) == 0)
 		srv->sync_started = 1;
+	web_watch_start(srv);
 }
 
 void web_api_stop(struct qm_web_server *srv)
 {
-	if (!srv->sync_started)
-		return;
 	pthread_mutex_lock(&srv->lock);
 	srv->sync_stop = 1;
 	pthread_cond_broadcast(&srv->sync_cond);
 	pthread_mutex_unlock(&srv->lock);
+	web_watch_stop(srv);
+	if (!srv->sync_started)
+		return;
 	pthread_join(srv->sync_thread, NULL);
 	srv->sync_started = 0;
 }
@@ -800,7 +827,7 @@ void api_sync_start(struct web_req *r)
 	json_decref(j);
 	pthread_mutex_lock(&srv->lock);
 	if (!srv->sync_running) {
-		sync_request_account = acct;
+		srv->sync_account = acct;
 		srv->sync_running = 1;
 		srv->sync.error[0] = '\0';
 		pthread_cond_broadcast(&srv->sync_cond);

@@ -93,6 +93,16 @@ struct web_route {
 	web_handler fn;
 };
 
+/* A watcher thread (watch.c): IMAP IDLE on one account's INBOX. */
+#define WEB_WATCH_MAX 4
+struct web_watcher {
+	struct qm_web_server *srv;
+	int k;       /* watches the k-th account */
+	int pipe[2]; /* a byte in it ends the wait (web_watch_kick) */
+	pthread_t thread;
+	int started;
+};
+
 struct qm_web_server {
 	void *daemon; /* struct MHD_Daemon */
 	struct qm_web_config cfg;
@@ -119,6 +129,9 @@ struct qm_web_server {
 	int sync_started;
 	int sync_running;
 	int sync_stop;
+	int sync_again; /* asked for while running: once more when done */
+	int64_t sync_account; /* what the next sync does (0: every account) */
+	struct web_watcher watch[WEB_WATCH_MAX];
 	pthread_cond_t sync_cond;
 	struct web_sync_status {
 		long done, total, fresh;
@@ -251,6 +264,18 @@ extern const size_t web_assets_count;
 /* Background work started with the server (api_mail.c: background sync). */
 void web_api_start(struct qm_web_server *srv);
 void web_api_stop(struct qm_web_server *srv);
+/* Asks the sync worker for a sync of account (0: all), now or, when one
+ * runs, right after it. Takes srv->lock. */
+void web_sync_request(struct qm_web_server *srv, int64_t account);
+/* The background sync interval setting in seconds (0: off); the caller
+ * holds the client lock. */
+long web_sync_interval_locked(struct qm_web_server *srv);
+/* New-mail watchers (watch.c). web_watch_kick makes each look again at
+ * what it watches (after lock, unlock, account or setting changes);
+ * web_watch_stop joins them once sync_stop is set. */
+void web_watch_start(struct qm_web_server *srv);
+void web_watch_kick(struct qm_web_server *srv);
+void web_watch_stop(struct qm_web_server *srv);
 
 /* JSON string from possibly invalid UTF-8 (bad bytes become U+FFFD). */
 json_t *web_jstr(const char *s);

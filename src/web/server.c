@@ -721,6 +721,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 		web_store_close(srv);
 		qm_client_lock(srv->client);
 		pthread_mutex_unlock(&srv->client_lock);
+		web_watch_kick(srv);
 	}
 	if (verdict == 401) {
 		web_reply_error(r, 401, "unauthorized",

@@ -322,6 +322,38 @@ async function main() {
     log(`opened ${opened} XSS messages; nothing ran`);
     check(/<|window/.test(literal) || page > 0, 'payload text was not shown as text');
 
+    // ---- new mail shows up without pressing Sync (IMAP IDLE). webenv
+    // started bob with background checking off (the tamper step above
+    // needs the message left alone on the server until it is altered).
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    const every = B.getByLabel('Check every (seconds)');
+    await every.waitFor({ timeout: T });
+    check(await every.inputValue() === '0', `background checking shows ${await every.inputValue()}, webenv set 0`);
+    await every.fill('300');
+    await Promise.all([
+      B.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
+      B.locator('section[aria-labelledby="s-new"] button', { hasText: 'Save' }).click()]);
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await B.locator('#rows').waitFor({ timeout: T });
+    // back to the first page (the XSS step paged through the inbox)
+    const newer = B.getByRole('button', { name: '‹ Newer' });
+    while (!(await newer.isDisabled())) {
+      const at = await B.locator('.pager .muted').textContent();
+      await newer.click();
+      await B.waitForFunction((p) => document.querySelector('.pager .muted')?.textContent !== p, at, { timeout: T });
+    }
+    await A.evaluate(() => { location.hash = '#/compose'; });
+    await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
+    await A.getByLabel('Subject', { exact: true }).fill('Pushed to the inbox');
+    await A.getByLabel('Message', { exact: true }).fill('no Sync pressed');
+    await A.locator('.level.ok #level-2').waitFor({ timeout: T });
+    await A.locator('#level-2').check();
+    await A.getByRole('button', { name: 'Send' }).click();
+    await A.getByRole('heading', { name: 'Outbox' }).waitFor({ timeout: 120000 });
+    const pushT0 = Date.now();
+    await B.locator('#rows li.row').filter({ hasText: 'Pushed to the inbox' }).first().waitFor({ timeout: 30000 });
+    log(`pushed message listed ${Date.now() - pushT0} ms after alice's outbox showed`);
+
     // ---- keyboard navigation and labels
     await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
     await B.locator('#rows').waitFor({ timeout: T });

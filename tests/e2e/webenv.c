@@ -239,6 +239,14 @@ int main(void)
 		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
 		goto out;
 	}
+	/* bob's GUI starts with background checking (and so the IMAP IDLE
+	 * push) off: the tamper step alters a message on the server before
+	 * bob fetches it; web.mjs turns it on in Settings later */
+	if (qm_store_setting_set(qm_client_store(w.c[W_BOB]), 0,
+	                         "background_sync_s", "0", &e) != QM_OK) {
+		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
+		goto out;
+	}
 	memset(&wc, 0, sizeof(wc));
 	for (i = 0; i < 3; i++) {
 		struct qm_client *c = i == 0 ? w.c[W_ALICE] : i == 1 ? w.c[W_BOB] : fresh;

@@ -177,7 +177,7 @@ export async function pollKme() {
 
 function startPolling() {
   state.timers.forEach(clearInterval);
-  state.timers = [setInterval(pollSync, 3000), setInterval(pollEvents, 5000), setInterval(pollKme, 15000)];
+  state.timers = [setInterval(pollSync, 3000), setInterval(pollEvents, 2000), setInterval(pollKme, 15000)];
   pollSync(); pollEvents(); pollKme();
 }
 

@@ -160,6 +160,11 @@ export async function showSettings(root) {
   sections.push(h('section', { class: 'card', 'aria-labelledby': 's-lvl' }, h('h2', { id: 's-lvl' }, 'Security levels'),
     field('Default level for new messages', def), field('Never send below', min),
     h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { default_level: Number(def.value), min_level: Number(min.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
+  // new mail
+  const every = h('input', { type: 'number', min: '0', max: '86400', step: '1', value: String(settings.background_sync_s ?? 300) });
+  sections.push(h('section', { class: 'card', 'aria-labelledby': 's-new' }, h('h2', { id: 's-new' }, 'New mail'),
+    field('Check every (seconds)', every, '0 turns background checking off. While it is on, IMAP accounts also get new mail the moment it arrives (IMAP IDLE); POP3 accounts are checked at this interval.'),
+    h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { background_sync_s: Number(every.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
   // resource limits
   sections.push(limitsSection(settings.limits || [], root));
   // contacts
