@@ -805,7 +805,6 @@ static void test_timeout(void **state)
 	struct qm_kms *k = NULL;
 	struct qm_kms_status st;
 	struct qm_error e;
-	uint64_t t0;
 
 	(void)state;
 	client_cfg(&c, s, "sae.pem", "sae.key", "ca.pem");
