@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -79,19 +80,33 @@ static void send_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-/* Sends chunk with "$T" replaced by tag. */
+/* Sends chunk with "$T" replaced by tag, in one send(): pieces sent one
+ * by one met Nagle's algorithm and the client's delayed ACK, 40 ms per
+ * command (a whole IMAP session took about a second). */
 static void send_chunk(int fd, const uint8_t *p, size_t n, const char *tag)
 {
-	size_t i = 0, from = 0;
+	size_t tl = strlen(tag), cap = n + 1, len = 0, from = 0;
+	uint8_t *out;
 
-	for (; i + 1 < n; i++)
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '$' && p[i + 1] == 'T')
+			cap += tl;
+	out = malloc(cap);
+	if (!out)
+		fuzz_die("out of memory", NULL);
+	for (size_t i = 0; i + 1 < n; i++)
 		if (p[i] == '$' && p[i + 1] == 'T') {
-			send_all(fd, p + from, i - from);
-			send_all(fd, (const uint8_t *)tag, strlen(tag));
+			memcpy(out + len, p + from, i - from);
+			len += i - from;
+			memcpy(out + len, tag, tl);
+			len += tl;
 			from = i + 2;
 			i++;
 		}
-	send_all(fd, p + from, n - from);
+	memcpy(out + len, p + from, n - from);
+	len += n - from;
+	send_all(fd, out, len);
+	free(out);
 }
 
 /* True when the client must answer this chunk before it goes on: a tagged
@@ -142,9 +157,35 @@ static void take_tag(const char *buf, size_t n, char *tag, size_t tagsize)
 	}
 }
 
+/* Whether the SMTP message ends ("\r\n.\r\n") in this batch of client
+ * bytes, the end possibly split across batches: tail keeps the last four
+ * bytes seen (*ntail of them). */
+static int data_ends(char *tail, size_t *ntail, const char *buf, size_t n)
+{
+	char edge[8];
+	size_t k = n < 4 ? n : 4, e = *ntail + k;
+
+	memcpy(edge, tail, *ntail);
+	memcpy(edge + *ntail, buf, k);
+	if (memmem(edge, e, "\r\n.\r\n", 5) || memmem(buf, n, "\r\n.\r\n", 5))
+		return 1;
+	/* keep the last four bytes of edge + buf */
+	if (n >= 4) {
+		memcpy(tail, buf + n - 4, 4);
+		*ntail = 4;
+	} else {
+		size_t keep = e < 4 ? e : 4;
+
+		memmove(tail, edge + e - keep, keep);
+		*ntail = keep;
+	}
+	return 0;
+}
+
 static void serve(int fd)
 {
-	char tag[32] = "*", buf[65536];
+	char tag[32] = "*", buf[65536], tail[4];
+	size_t ntail = 0;
 	const uint8_t *p;
 	size_t n;
 	int in_data = 0;
@@ -167,8 +208,8 @@ static void serve(int fd)
 				fprintf(stderr, "C: %.*s",
 				        (int)(got > 200 ? 200 : got), buf);
 			take_tag(buf, (size_t)got, tag, sizeof(tag));
-			if (in_data &&
-			    !memmem(buf, (size_t)got, "\r\n.\r\n", 5))
+			if (in_data && !data_ends(tail, &ntail, buf,
+			                          (size_t)got))
 				continue; /* SMTP message still coming */
 			in_data = 0;
 		}
@@ -176,8 +217,13 @@ static void serve(int fd)
 			goto done;
 		send_chunk(fd, p, n, tag);
 		if (g_proto == SCRIPTED_SMTP && n >= 4 &&
-		    memcmp(p, "354", 3) == 0)
+		    memcmp(p, "354", 3) == 0) {
+			/* the message starts on a new line: a lone "." line
+			 * right away ends it too */
+			memcpy(tail, "\r\n", 2);
+			ntail = 2;
 			in_data = 1;
+		}
 	}
 done:
 	shutdown(fd, SHUT_WR);
@@ -209,6 +255,12 @@ static void *run(void *arg)
 		fd = accept(g_lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
+		{
+			int one = 1;
+
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			           sizeof(one));
+		}
 		pthread_mutex_lock(&g_mu);
 		g_busy++;
 		pthread_mutex_unlock(&g_mu);
