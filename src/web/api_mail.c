@@ -1391,12 +1391,17 @@ void api_outbox_list(struct web_req *r)
 	struct qm_store *st = qm_client_store(r->srv->client);
 	int64_t acct = req_account(r);
 	json_t *arr = json_array();
+	int64_t *waiting = NULL; /* sent, copy for the Sent folder waits */
+	size_t nwaiting = 0;
 	int state;
 
 	if (acct < 0) {
 		json_decref(arr);
 		return;
 	}
+	if (qm_client_sent_copies(r->srv->client, acct, &waiting, &nwaiting,
+	                          NULL) != QM_OK)
+		nwaiting = 0;
 	for (state = QM_OUTBOX_PENDING; state <= QM_OUTBOX_RETRYING && arr; state++) {
 		int64_t *ids = NULL;
 		size_t n = 0, i;
@@ -1417,10 +1422,15 @@ void api_outbox_list(struct web_req *r)
 				               (json_int_t)o.updated, "retry_at",
 				               (json_int_t)o.retry_at, "error",
 				               o.reason ? web_jstr(o.reason) : json_null()));
+			for (size_t w = 0; w < nwaiting; w++)
+				if (waiting[w] == o.id)
+					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					                    "sent_copy_waits", json_true());
 			qm_store_outbox_item_free(&o);
 		}
 		free(ids);
 	}
+	free(waiting);
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "items", arr) : NULL);
 }
 
