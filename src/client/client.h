@@ -250,18 +250,21 @@ enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
 /*
  * The same wait in two steps, for a program that keeps using the client
  * while it waits (the web GUI's watchers). qm_client_watch_open needs the
- * client (and whatever lock guards it): it opens an IMAP session on the
- * account's INBOX and sets *news when mail came since the last sync.
- * qm_client_watch_wait then waits up to timeout_ms on that session alone,
- * without touching the client, so another thread may sync meanwhile; it
- * ends early, with *woken = 1 (may be NULL), when wake_fd (-1: none)
- * becomes readable. A watch holds the account's password in secure memory
- * until qm_client_watch_free: free it when the vault is locked.
+ * client (and whatever lock guards it) but no network: it loads the
+ * account and where the last sync stopped. qm_client_watch_wait uses the
+ * watch alone, so another thread may use the client meanwhile. It waits
+ * up to timeout_ms (IDLE, or a NOOP every 30 s) for new mail; the first
+ * call connects and selects INBOX first, and returns at once with
+ * *news = 1 when mail came since the last sync. A wait ends early, with *woken = 1 (may be NULL), when
+ * wake_fd (-1: none) becomes readable. After an error, or to see the
+ * client's newer sync state, free the watch and open a new one. A watch
+ * holds the account's password in secure memory until
+ * qm_client_watch_free: free it when the vault is locked.
  */
 struct qm_client_watch;
 enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
                                  int wake_fd, struct qm_client_watch **out,
-                                 int *news, struct qm_error *err);
+                                 struct qm_error *err);
 enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
                                  int *news, int *woken, struct qm_error *err);
 void qm_client_watch_free(struct qm_client_watch **w);

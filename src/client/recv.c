@@ -1079,7 +1079,9 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 struct qm_client_watch {
 	struct acct_conn ac;
 	struct qm_mail_server srv;
-	struct qm_mail_imap *im;
+	struct qm_mail_imap *im; /* NULL until the first wait */
+	uint32_t uidvalidity, lastuid; /* of the last sync, at open */
+	int wake_fd;
 };
 
 void qm_client_watch_free(struct qm_client_watch **pw)
@@ -1097,14 +1099,13 @@ void qm_client_watch_free(struct qm_client_watch **pw)
 
 enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
                                  int wake_fd, struct qm_client_watch **out,
-                                 int *news, struct qm_error *err)
+                                 struct qm_error *err)
 {
 	struct qm_client_watch *w;
-	struct qm_mail_imap_status ist;
+	char kv[300], kl[300];
 	enum qm_err rc;
 
 	*out = NULL;
-	*news = 0;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
 	w = calloc(1, sizeof(*w));
@@ -1120,37 +1121,17 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		                  "%s fetches mail over POP3, which cannot tell "
 		                  "when new mail arrives: sync now and then",
 		                  w->ac.a.address);
-		goto out;
+		qm_client_watch_free(&w);
+		return rc;
 	}
 	acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
-	rc = qm_mail_imap_open(&w->srv, &w->im, err);
-	if (!rc)
-		rc = qm_mail_imap_select(w->im, "INBOX", &ist, err);
-	if (!rc) {
-		/* mail that came after the last sync but before this wait
-		 * began would not wake IDLE: look for it first */
-		char kv[300], kl[300];
-		uint32_t *uids = NULL;
-		size_t n = 0;
-		int resync = 0;
-
-		sync_key(kv, sizeof(kv), "uidvalidity", "INBOX");
-		sync_key(kl, sizeof(kl), "lastuid", "INBOX");
-		rc = qm_mail_imap_new_uids(
-			w->im, (uint32_t)setting_int(c, account_id, kv),
-			(uint32_t)setting_int(c, account_id, kl), &uids, &n,
-			&resync, err);
-		free(uids);
-		if (!rc && (n || resync))
-			*news = 1;
-	}
-	if (!rc)
-		qm_mail_imap_set_wake(w->im, wake_fd);
-out:
-	if (rc)
-		qm_client_watch_free(&w);
+	sync_key(kv, sizeof(kv), "uidvalidity", "INBOX");
+	sync_key(kl, sizeof(kl), "lastuid", "INBOX");
+	w->uidvalidity = (uint32_t)setting_int(c, account_id, kv);
+	w->lastuid = (uint32_t)setting_int(c, account_id, kl);
+	w->wake_fd = wake_fd;
 	*out = w;
-	return rc;
+	return QM_OK;
 }
 
 enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
@@ -1161,6 +1142,32 @@ enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
 	*news = 0;
 	if (woken)
 		*woken = 0;
+	if (!w->im) {
+		struct qm_mail_imap_status ist;
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		int resync = 0;
+
+		rc = qm_mail_imap_open(&w->srv, &w->im, err);
+		if (!rc)
+			rc = qm_mail_imap_select(w->im, "INBOX", &ist, err);
+		/* mail that came after the last sync but before this wait
+		 * began would not wake IDLE: look for it first */
+		if (!rc)
+			rc = qm_mail_imap_new_uids(w->im, w->uidvalidity,
+			                           w->lastuid, &uids, &n, &resync,
+			                           err);
+		free(uids);
+		if (rc) {
+			qm_mail_imap_free(&w->im);
+			return rc;
+		}
+		qm_mail_imap_set_wake(w->im, w->wake_fd);
+		if (n || resync) {
+			*news = 1;
+			return QM_OK;
+		}
+	}
 	rc = qm_mail_imap_wait(w->im, timeout_ms, 30000, news, err);
 	if (!rc && woken)
 		*woken = qm_mail_imap_woken(w->im);
@@ -1174,8 +1181,9 @@ enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
 	struct qm_client_watch *w = NULL;
 	enum qm_err rc;
 
-	rc = qm_client_watch_open(c, account_id, -1, &w, news, err);
-	if (!rc && !*news)
+	*news = 0;
+	rc = qm_client_watch_open(c, account_id, -1, &w, err);
+	if (!rc)
 		rc = qm_client_watch_wait(w, timeout_ms, news, NULL, err);
 	qm_client_watch_free(&w);
 	return rc;

@@ -8,8 +8,9 @@
  * interval stays as the fallback (POP3 accounts, a server without IDLE
  * still gets a NOOP every 30 s).
  *
- * A watcher opens its session under the client lock and waits without it,
- * so the GUI and the sync worker go on meanwhile. Each watcher has a pipe:
+ * A watcher loads its account under the client lock and connects and waits
+ * without it, so the GUI and the sync worker go on meanwhile (a mail server
+ * that does not answer never holds the GUI up). Each watcher has a pipe:
  * a byte written to it (web_watch_kick) ends the wait at once, and the
  * watcher looks again at what it should watch. That happens when the vault
  * is locked (the session and its password in secure memory are dropped),
@@ -90,9 +91,10 @@ static void *watch_main(void *arg)
 		    web_sync_interval_locked(srv) > 0)
 			acct = kth_account(srv, wt->k);
 		if (acct) {
+			/* no network under the lock: the GUI goes on */
 			qm_error_clear(&e);
 			rc = qm_client_watch_open(srv->client, acct, wt->pipe[0],
-			                          &w, &news, &e);
+			                          &w, &e);
 			if (rc == QM_ERR_UNSUPPORTED)
 				pause = -1; /* POP3: until something changes */
 			else if (rc)
@@ -106,13 +108,15 @@ static void *watch_main(void *arg)
 		for (;;) {
 			int woken = 0;
 
-			if (news)
-				web_sync_request(srv, acct);
 			if (stopping(srv))
 				break;
 			qm_error_clear(&e);
+			/* the first wait connects, and reports at once mail
+			 * that came since the last sync */
 			rc = qm_client_watch_wait(w, WATCH_IDLE_MS, &news,
 			                          &woken, &e);
+			if (!rc && news)
+				web_sync_request(srv, acct);
 			/* an error, a kick, or 25 quiet minutes: start over
 			 * (a fresh session, the account list looked at again) */
 			if (rc || woken || !news)
