@@ -533,8 +533,10 @@ static char *take_astring(const char **pp, const struct item *it)
 		if (*p == '"')
 			p++;
 	} else if (*p == '{' && it->lit && it->nlit) {
-		qm_buf_append(&b, it->lit->data + it->litstart,
-		              it->lit->len - it->litstart, NULL);
+		/* "{0}" leaves no literal bytes (and lit->data may be NULL) */
+		if (it->lit->len > it->litstart)
+			qm_buf_append(&b, it->lit->data + it->litstart,
+			              it->lit->len - it->litstart, NULL);
 		p += strlen(p);
 	} else {
 		while (*p && *p != ' ' && *p != ')')
