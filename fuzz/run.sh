@@ -33,7 +33,7 @@ for t in "${targets[@]}"; do
 	dict=()
 	[ -f "$src/dict/$t.dict" ] && dict=(-dict="$src/dict/$t.dict")
 	before=$(ls "$crashes" | wc -l)
-	FUZZ_QUIET_MS=${FUZZ_QUIET_MS:-100} \
+	FUZZ_QUIET_MS=${FUZZ_QUIET_MS:-5} \
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	"$build/fuzz/fuzz_$t" -max_total_time="$secs" \
