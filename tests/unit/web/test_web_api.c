@@ -201,6 +201,29 @@ static void keep_csrf(const struct resp *r)
 	qm_strlcpy(g_csrf, t, sizeof(g_csrf));
 }
 
+/*
+ * The test's own handle on the home, for reading and writing the store
+ * directly. g_client belongs to the server while it runs: its sync and
+ * new-mail threads use it under the server's client lock, which the test
+ * cannot take, so the test never touches g_client's store itself.
+ */
+static struct qm_client *g_side;
+
+static struct qm_client *side(void)
+{
+	struct qm_client_opts co;
+	struct qm_error e;
+
+	if (!g_side) {
+		memset(&co, 0, sizeof(co));
+		co.home = g_home;
+		assert_int_equal(qm_client_open(&co, &g_side, &e), QM_OK);
+		assert_int_equal(qm_client_unlock(g_side, PASS, strlen(PASS), &e),
+		                 QM_OK);
+	}
+	return g_side;
+}
+
 static int setup(void **state)
 {
 	struct qm_client_opts co;
@@ -237,6 +260,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	qm_web_server_stop(&g_srv);
+	qm_client_free(&g_side);
 	qm_client_free(&g_client);
 	curl_global_cleanup();
 	qmt_rmtree(g_home);
@@ -641,7 +665,7 @@ static void test_settings_limits(void **state)
 	assert_true(json_is_true(json_object_get(l, "set")));
 	resp_free(&r);
 	/* the setting is what the client engine uses */
-	assert_int_equal(qm_client_limit_get(g_client, "limit.parts", &v, NULL,
+	assert_int_equal(qm_client_limit_get(side(), "limit.parts", &v, NULL,
 	                                     NULL),
 	                 QM_OK);
 	assert_int_equal(v, 8);
@@ -725,7 +749,7 @@ static int64_t add_msg(const char *subject, const char *mime, int level,
 	m.verify = verify;
 	m.size = mime ? (int64_t)strlen(mime) : 100;
 	m.n_attach = n_attach;
-	assert_int_equal(qm_store_msg_add(qm_client_store(g_client), &m, subject,
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, subject,
 	                                  NULL, 0, mime, mime ? strlen(mime) : 0,
 	                                  NULL, &id, &e),
 	                 QM_OK);
@@ -1066,6 +1090,8 @@ static void test_tls(void **state)
 {
 	struct qm_web_config wc;
 	struct qm_web_server *s = NULL;
+	struct qm_client_opts co;
+	struct qm_client *c2 = NULL;
 	struct qm_error e;
 	char cert[1100], key[1100], url[128], v[512];
 	char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec",
@@ -1082,7 +1108,10 @@ static void test_tls(void **state)
 	memset(&wc, 0, sizeof(wc));
 	wc.tls_cert_path = cert;
 	wc.tls_key_path = key;
-	if (qm_web_server_start(&wc, g_client, &s, &e) != QM_OK) {
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
+	if (qm_web_server_start(&wc, c2, &s, &e) != QM_OK) {
 		print_error("TLS server: %s\n", qm_error_msg(&e));
 		fail();
 	}
@@ -1117,6 +1146,7 @@ static void test_tls(void **state)
 	curl_easy_cleanup(c);
 	qm_web_server_stop(&s);
 	assert_null(s);
+	qm_client_free(&c2);
 }
 
 /* A session idles out (polling does not keep it alive), and when the last
@@ -1126,15 +1156,22 @@ static void test_idle_expiry(void **state)
 {
 	struct qm_web_config wc;
 	struct qm_web_server *s = NULL;
+	struct qm_client_opts co;
+	struct qm_client *c2 = NULL;
 	struct qm_error e;
 	char saved_base[128], saved_origin[96], saved_cookie[128], saved_csrf[80];
 	struct resp r;
 	int64_t t0;
 
 	(void)state;
+	/* a client of its own: two servers never share one (each server's
+	 * threads use its client under that server's lock) */
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
 	memset(&wc, 0, sizeof(wc));
 	wc.idle_timeout_s = 1;
-	assert_int_equal(qm_web_server_start(&wc, g_client, &s, &e), QM_OK);
+	assert_int_equal(qm_web_server_start(&wc, c2, &s, &e), QM_OK);
 	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
 	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
 	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
@@ -1155,7 +1192,7 @@ static void test_idle_expiry(void **state)
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
-	assert_true(qm_client_unlocked(g_client));
+	assert_true(qm_client_unlocked(c2));
 	t0 = qm_now();
 	while (qm_now() - t0 < 3) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
@@ -1166,8 +1203,9 @@ static void test_idle_expiry(void **state)
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 401);
 	resp_free(&r);
-	assert_false(qm_client_unlocked(g_client));
+	assert_false(qm_client_unlocked(c2));
 	qm_web_server_stop(&s);
+	qm_client_free(&c2);
 	qm_strlcpy(g_base, saved_base, sizeof(g_base));
 	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
 	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
