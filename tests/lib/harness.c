@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -139,18 +140,26 @@ static void install_hooks(void)
 
 pid_t qmt_spawn(char *const argv[], char *const envp[], const char *logpath)
 {
-	pid_t pid;
+	pid_t pid, parent;
 
 	install_hooks();
 	if (nchildren >= MAXCHILD)
 		return -1;
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		int fd;
 
+		/* a test killed outright (SIGKILL from a CTest time-out) runs
+		 * no hook: the server then dies with it instead of staying
+		 * behind. Servers are spawned from the main thread, which
+		 * lives as long as the test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127); /* the test died before prctl */
 		setpgid(0, 0);
 		fd = open(logpath ? logpath : "/dev/null",
 		          O_WRONLY | O_CREAT | O_APPEND, 0600);
