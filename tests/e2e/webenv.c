@@ -247,6 +247,10 @@ int main(void)
 		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
 		goto out;
 	}
+	/* enough key for the level-1 tests before the browser starts; asked
+	 * through alice's client before her server owns it (its threads use
+	 * it from then on, and nothing else may) */
+	world_wait_pool(&w, W_ALICE, W_BOB, 64 * 1024, 60000);
 	memset(&wc, 0, sizeof(wc));
 	for (i = 0; i < 3; i++) {
 		struct qm_client *c = i == 0 ? w.c[W_ALICE] : i == 1 ? w.c[W_BOB] : fresh;
@@ -255,8 +259,6 @@ int main(void)
 			goto out;
 		}
 	}
-	/* enough key for the level-1 tests before the browser starts */
-	world_wait_pool(&w, W_ALICE, W_BOB, 64 * 1024, 60000);
 	printf("{\"alice\":\"%s\",\"bob\":\"%s\",\"fresh\":\"%s\","
 	       "\"passphrase\":\"correct horse battery staple\","
 	       "\"alice_addr\":\"%s\",\"bob_addr\":\"%s\",\"carol_addr\":\"%s\","
