@@ -161,11 +161,15 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	world_stop(&W);
 	if (!skipped) {
+		/* the mounts go first, or world_stop cannot remove the
+		 * temporary folder holding them (it was left behind) */
+		qm_client_free(&W.c[W_ALICE]);
+		qm_client_free(&W.c[W_BOB]);
 		umount2(W.homes[W_ALICE], MNT_DETACH);
 		umount2(W.homes[W_BOB], MNT_DETACH);
 	}
+	world_stop(&W);
 	free(blob);
 	return 0;
 }
