@@ -1115,14 +1115,25 @@ void api_send(struct web_req *r)
 			struct web_upload *up =
 				json_is_string(u) ? web_upload_find(r->session, json_string_value(u))
 				                  : NULL;
-			if (!up) {
-				for (k = 0; k < nt; k++)
-					web_upload_drop(r->session, taken[k]); /* never reached twice */
+			int twice = 0;
+
+			for (k = 0; up && k < nt; k++)
+				twice |= taken[k] == up;
+			/* An upload is taken (and later freed) once: a list that
+			 * names one twice is refused before anything is taken, and
+			 * the uploads stay in the session. */
+			if (!up || twice) {
 				pthread_mutex_unlock(&srv->lock);
 				json_decref(j);
-				web_reply_error(r, 400, "bad_request",
-				                "An attachment is no longer here (it expired with "
-				                "your session). Attach it again.");
+				if (twice)
+					web_reply_error(r, 400, "bad_request",
+					                "The same attachment is listed twice. "
+					                "Attach each file once.");
+				else
+					web_reply_error(r, 400, "bad_request",
+					                "An attachment is no longer here (it "
+					                "expired with your session). Attach it "
+					                "again.");
 				return;
 			}
 			if (nt < WEB_MAX_UPLOADS)

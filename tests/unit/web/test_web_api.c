@@ -1013,6 +1013,47 @@ static void test_uploads_levels_drafts(void **state)
 	resp_free(&r);
 }
 
+/*
+ * Issue 12: one upload ID listed twice in a send (or listed twice before an
+ * unknown one) was taken twice and freed twice. It is refused with 400 and
+ * the upload stays in the session, once (run under ASan).
+ */
+static void test_send_upload_listed_twice(void **state)
+{
+	struct resp r;
+	char path[256], body[1024], upid[32];
+
+	(void)state;
+	req(&r, "POST", "/api/uploads", "twice", 5, "application/octet-stream",
+	    "X-Filename: twice.txt", 0);
+	assert_int_equal(r.status, 201);
+	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")), sizeof(upid));
+	resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
+	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\",\"u-none\"]}",
+	         g_acct_s, upid, upid);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
+	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\"]}",
+	         g_acct_s, upid, upid);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "twice"));
+	resp_free(&r);
+	/* still there, once */
+	snprintf(path, sizeof(path), "/api/uploads/%s", upid);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+}
+
 static void test_sync_kme_events(void **state)
 {
 	struct resp r;
@@ -1225,6 +1266,7 @@ int main(void)
 		cmocka_unit_test(test_settings_limits),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_uploads_levels_drafts),
+		cmocka_unit_test(test_send_upload_listed_twice),
 		cmocka_unit_test(test_sync_kme_events),
 		cmocka_unit_test(test_passphrase_lock_unlock),
 		cmocka_unit_test(test_idle_expiry),
