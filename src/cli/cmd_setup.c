@@ -480,8 +480,8 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 			return cli_fail(&e);
 		for (size_t i = 0; i < n; i++)
 			printf("%s\t%s\tSAE %s%s\tmin level %d\n",
-			       cs[i].address, cs[i].name,
-			       cs[i].sae_id[0] ? cs[i].sae_id : "-",
+			       cli_safe(cs[i].address), cli_safe(cs[i].name),
+			       cs[i].sae_id[0] ? cli_safe(cs[i].sae_id) : "-",
 			       cs[i].sae_id[0] && !cs[i].confirmed
 			               ? " (learned, not confirmed)"
 			               : "",

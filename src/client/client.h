@@ -325,13 +325,13 @@ void qm_client_view_free(struct qm_client_view **v);
 
 /*
  * Appends to out the n bytes of UTF-8 text s in a form that shows what it
- * holds and cannot act on the screen that shows it: C0 controls and DEL
- * become their Unicode control pictures (ESC shows as U+241B), except
- * newline and tab with QM_DISPLAY_TEXT; C1 controls, the bidirectional-text
- * controls and marks (U+202A-202E, U+2066-2069, U+200E, U+200F, U+061C) and
- * the line and paragraph separators (U+2028, U+2029) become a visible
- * "[U+202E]"; bytes that are not UTF-8 become U+FFFD. Everything else is
- * copied. Fails only when out is full (QM_ERR_TOOBIG) or out of memory.
+ * holds and cannot act on the screen that shows it: C0 and C1 controls
+ * and DEL (but newline and tab with QM_DISPLAY_TEXT, where CR LF becomes a
+ * newline), the bidirectional-text controls and marks (U+202A-202E,
+ * U+2066-2069, U+200E, U+200F, U+061C) and the line and paragraph
+ * separators (U+2028, U+2029) each become a visible ASCII "[U+001B]";
+ * bytes that are not UTF-8 become U+FFFD. Everything else is copied.
+ * Fails only when out is full (QM_ERR_TOOBIG) or out of memory.
  */
 enum qm_err qm_client_display(const char *s, size_t n, unsigned flags,
                               struct qm_buf *out, struct qm_error *err);

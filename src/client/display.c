@@ -60,25 +60,15 @@ static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 	return len;
 }
 
-/* Characters shown as "[U+XXXX]": C1 controls, the invisible direction
- * controls and marks, the line and paragraph separators. */
+/* Characters shown as "[U+XXXX]" besides C0 controls and DEL: C1
+ * controls, the invisible direction controls and marks, the line and
+ * paragraph separators. The stand-in is ASCII, so that even a terminal
+ * that takes bytes 0x80-0x9F for C1 controls finds none in it. */
 static int marked(uint32_t c)
 {
 	return (c >= 0x80 && c <= 0x9f) || c == 0x061c || c == 0x200e ||
 	       c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
 	       (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029;
-}
-
-/* Appends the stand-in for C0 control or DEL c: its control picture. */
-static enum qm_err picture(struct qm_buf *out, uint32_t c,
-                           struct qm_error *err)
-{
-	uint32_t pic = c == 0x7f ? 0x2421 : 0x2400 + c;
-	unsigned char u[3] = {(unsigned char)(0xe0 | pic >> 12),
-	                      (unsigned char)(0x80 | ((pic >> 6) & 0x3f)),
-	                      (unsigned char)(0x80 | (pic & 0x3f))};
-
-	return qm_buf_append(out, u, sizeof(u), err);
 }
 
 /* The work of qm_client_display; *nmarked (may be NULL) counts the
@@ -117,8 +107,6 @@ static enum qm_err display(const char *s, size_t n, unsigned flags,
 			rc = qm_buf_append(out, replacement,
 			                   sizeof(replacement) - 1, err);
 			len = 1;
-		} else if (c < 0x20 || c == 0x7f) {
-			rc = picture(out, c, err);
 		} else {
 			rc = qm_buf_appendf(out, err, "[U+%04X]", (unsigned)c);
 		}

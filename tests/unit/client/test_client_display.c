@@ -146,16 +146,16 @@ static void test_display_text(void **state)
 	    {"plain ascii", 0, "plain ascii"},
 	    {"r\xc3\xa9sum\xc3\xa9 \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d", 0,
 	     "r\xc3\xa9sum\xc3\xa9 \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"},
-	    /* C0 controls and DEL: their control pictures (ESC is U+241B) */
-	    {"a\x1b[31mb", 0, "a\xe2\x90\x9b[31mb"},
-	    {"a\x7f", 0, "a\xe2\x90\xa1"},
-	    {"a\x01", 0, "a\xe2\x90\x81"},
+	    /* C0 controls and DEL */
+	    {"a\x1b[31mb", 0, "a[U+001B][31mb"},
+	    {"a\x7f", 0, "a[U+007F]"},
+	    {"a\x01", 0, "a[U+0001]"},
 	    /* one line: newline and tab are controls too */
-	    {"a\nb\tc", 0, "a\xe2\x90\x8a" "b\xe2\x90\x89" "c"},
+	    {"a\nb\tc", 0, "a[U+000A]b[U+0009]c"},
 	    /* a body keeps newline and tab; CR LF is a newline; a lone CR
 	     * (which moves the cursor back over a line) is marked */
-	    {"a\nb\tc\r\nd\re", QM_DISPLAY_TEXT,
-	     "a\nb\tc\nd\xe2\x90\x8d" "e"},
+	    {"a\nb\tc\r\nd\re", QM_DISPLAY_TEXT, "a\nb\tc\nd[U+000D]e"},
+	    {"a\r\n", 0, "a[U+000D][U+000A]"},
 	    /* C1 controls (U+009B is CSI) */
 	    {"a\xc2\x9b" "31m", 0, "a[U+009B]31m"},
 	    /* every direction control, in a line and in a body */
