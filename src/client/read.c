@@ -126,6 +126,12 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	v->verify = m->verify;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, reason, sizeof(reason));
+	if (m->label == QM_LABEL_ALTERED) /* the store made it tampered */
+		qm_strlcpy(reason,
+		           "tampered: its security record was changed on disk "
+		           "(its level, status or sender no longer match what "
+		           "QMail recorded), so it is not shown",
+		           sizeof(reason));
 	v->status_text = strdup(reason[0] ? reason : verify_text(m->verify));
 	snprintf(key, sizeof(key), "sae.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, sae, sizeof(sae));
