@@ -212,7 +212,7 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
 	cli_progress_end(g);
 	if (sent.note[0])
-		fprintf(stderr, "qmail: note: %s\n", sent.note);
+		fprintf(stderr, "qmail: note: %s\n", cli_safe(sent.note));
 	if (rc) {
 		rc = cli_fail(&e);
 		goto out;
@@ -268,7 +268,7 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 		return cli_fail(&e);
 	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
-		        (*v)->status_text);
+		        cli_safe((*v)->status_text));
 		qm_client_view_free(v);
 		return QM_EXIT_SECURITY;
 	}
@@ -418,7 +418,7 @@ static int sync_pass(struct cli *g, const struct qm_store_account *as,
 		if (bad)
 			fprintf(stderr, "qmail: %s: %zu outbox messages still "
 			                "wait: %s\n",
-			        as[i].address, bad, qm_error_msg(&e));
+			        as[i].address, bad, cli_safe(qm_error_msg(&e)));
 		qm_error_clear(&e);
 		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
 		                    &e);
@@ -470,7 +470,7 @@ static void watch_wait(struct cli *g, const struct qm_store_account *as,
 	if (count == 1 && e.code != QM_ERR_UNSUPPORTED)
 		fprintf(stderr, "qmail: %s: waiting for new mail: %s; trying "
 		                "again in %ld s\n",
-		        one->address, qm_error_msg(&e), interval_s);
+		        one->address, cli_safe(qm_error_msg(&e)), interval_s);
 	{
 		struct timespec ts = {interval_s, 0};
 
@@ -808,9 +808,9 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 				continue;
 			printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
 			       (long long)o.id, qm_store_outbox_state_str(o.state),
-			       o.level, o.recipients ? o.recipients : "",
+			       o.level, cli_safe(o.recipients),
 			       o.attempts, o.reason ? "  last error: " : "",
-			       o.reason ? o.reason : "");
+			       o.reason ? cli_safe(o.reason) : "");
 			qm_store_outbox_item_free(&o);
 		}
 		free(ids);
@@ -830,7 +830,7 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 		printf("%6lld  %-9s L%d  to %s  copy for the Sent folder "
 		       "waits\n",
 		       (long long)o.id, qm_store_outbox_state_str(o.state),
-		       o.level, o.recipients ? o.recipients : "");
+		       o.level, cli_safe(o.recipients));
 		qm_store_outbox_item_free(&o);
 	}
 	free(ids);
