@@ -28,8 +28,8 @@ const char *cli_safe(const char *s)
 	 * plaintext, wiped when the slot is reused */
 	qm_buf_free(b);
 	qm_buf_init_secure(b, SLOT_MAX);
-	if (qm_client_display(s, s ? strlen(s) : 0, QM_DISPLAY_LINE, b,
-	                      NULL) != QM_OK ||
+	if (qm_client_display(s, s ? strlen(s) : 0, QM_DISPLAY_LINE, b, NULL) !=
+	        QM_OK ||
 	    qm_buf_append_byte(b, 0, NULL) != QM_OK)
 		return "(not shown: too long)";
 	return (const char *)b->data;

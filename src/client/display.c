@@ -165,7 +165,8 @@ void qm_client_display_ext(const char *name, char *ext, size_t extlen)
 		return;
 	if (dot && dot != name) {
 		for (const char *p = dot + 1; *p && o + 1 < extlen; p++)
-			ext[o++] = *p >= 'A' && *p <= 'Z' ? (char)(*p + 32) : *p;
+			ext[o++] =
+			    *p >= 'A' && *p <= 'Z' ? (char)(*p + 32) : *p;
 	}
 	ext[o] = '\0';
 }

@@ -485,8 +485,8 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
 /* The label MAC of a contact: what decides whether its SAE ID may be used
  * and how low a message to it may go. */
 static void contact_label(const struct qm_store *s, int64_t account_id,
-                          const char *address, const char *sae_id,
-                          int source, int confirmed, int min_level,
+                          const char *address, const char *sae_id, int source,
+                          int confirmed, int min_level,
                           unsigned char out[LABEL_MACBYTES])
 {
 	struct label_mac lm;
@@ -558,7 +558,8 @@ enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
 		contact_label(s, sqlite3_column_int64(rd, 0),
 		              (const char *)sqlite3_column_text(rd, 1),
 		              (const char *)sqlite3_column_text(rd, 2),
-		              sqlite3_column_int(rd, 3), sqlite3_column_int(rd, 4),
+		              sqlite3_column_int(rd, 3),
+		              sqlite3_column_int(rd, 4),
 		              sqlite3_column_int(rd, 5), mac);
 		rc = db_stmt(s,
 		             "UPDATE contact SET mac = ? WHERE account_id = ? "

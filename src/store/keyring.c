@@ -258,9 +258,9 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 	          QM_TRUST_VERIFIED, mac);
 	rc = vault_seal(s, "privkey", kid, priv, priv_len, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "UPDATE keyring SET priv = ?, mac = ? WHERE id = ?",
-		             &st, err);
+		rc = db_stmt(
+		    s, "UPDATE keyring SET priv = ?, mac = ? WHERE id = ?", &st,
+		    err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
@@ -563,7 +563,8 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
 		rc = col_key(s, st, &v[cnt], err);
 		if (rc != QM_OK)
 			break;
-		if (fingerprint && strcmp(v[cnt].fingerprint, fingerprint) == 0) {
+		if (fingerprint &&
+		    strcmp(v[cnt].fingerprint, fingerprint) == 0) {
 			target = cnt;
 			hits++;
 		}
@@ -586,16 +587,16 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
 	rc = qm_store_key_fingerprint(v[target].alg, v[target].pub,
 	                              v[target].pub_len, fpr, sizeof(fpr), err);
 	if (rc == QM_OK && strcmp(fpr, fingerprint) != 0)
-		rc = qm_error_set(err, QM_ERR_AUTH,
-		                  "the %s key of %s stored under the fingerprint "
-		                  "%s is another key: the keyring was changed "
-		                  "on disk outside QMail; import the key again",
-		                  alg, address, fingerprint);
+		rc = qm_error_set(
+		    err, QM_ERR_AUTH,
+		    "the %s key of %s stored under the fingerprint "
+		    "%s is another key: the keyring was changed "
+		    "on disk outside QMail; import the key again",
+		    alg, address, fingerprint);
 	for (size_t i = 0; rc == QM_OK && i < cnt; i++)
-		rc = key_set_trust(s, &v[i],
-		                   i == target ? QM_TRUST_VERIFIED
-		                               : QM_TRUST_RETIRED,
-		                   err);
+		rc = key_set_trust(
+		    s, &v[i],
+		    i == target ? QM_TRUST_VERIFIED : QM_TRUST_RETIRED, err);
 out:
 	for (size_t i = 0; i < cnt; i++)
 		qm_store_key_free(&v[i]);

@@ -263,7 +263,8 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 		m.message_id = (const char *)sqlite3_column_text(rd, 6);
 		m.date = sqlite3_column_int64(rd, 7);
 		msg_label(s, &m, mac);
-		rc = db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?", &wr, err);
+		rc =
+		    db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?", &wr, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
@@ -960,9 +961,8 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 			unsigned char mac[LABEL_MACBYTES];
 
 			msg_label(s, m, mac);
-			m->label = p->has_mac[i] &&
-			                   label_same(mac, p->mac[i],
-			                              LABEL_MACBYTES)
+			m->label = p->has_mac[i] && label_same(mac, p->mac[i],
+			                                       LABEL_MACBYTES)
 			               ? QM_LABEL_OK
 			               : QM_LABEL_ALTERED;
 			/* an edited row is not trusted, whatever it says */

@@ -45,7 +45,8 @@ static const char deceptive_mime[] =
     "MIME-Version: 1.0\r\n"
     "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
     "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-    "line one\r\n\x1b]0;owned\x07\x1b[2K\x1b[1A\x9b" "2J\tend\r\n"
+    "line one\r\n\x1b]0;owned\x07\x1b[2K\x1b[1A\x9b"
+    "2J\tend\r\n"
     "--B\r\nContent-Type: application/pdf; name=\"invoice" RLO "fdp.exe\"\r\n"
     "Content-Disposition: attachment; filename=\"invoice" RLO "fdp.exe\"\r\n"
     "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--B--\r\n";
@@ -89,10 +90,10 @@ static int setup(void **state)
 		m.date = 1790000000;
 		m.verify = QM_VERIFY_NOT_QMAIL;
 		m.n_attach = 1;
-		if (qm_store_msg_add(qm_client_store(c), &m,
-		                     "hi\x1b[2K\x1b[1ASecurity: L1 OTP " RLO "gnp",
-		                     NULL, 0, deceptive_mime,
-		                     strlen(deceptive_mime), NULL, &id, &e))
+		if (qm_store_msg_add(
+		        qm_client_store(c), &m,
+		        "hi\x1b[2K\x1b[1ASecurity: L1 OTP " RLO "gnp", NULL, 0,
+		        deceptive_mime, strlen(deceptive_mime), NULL, &id, &e))
 			return -1;
 		qm_client_free(&c);
 	}
@@ -139,7 +140,8 @@ static int run_tty(const char *const *args, char **out)
 			continue;
 		if (k <= 0)
 			break; /* EIO once the program closed the terminal */
-		assert_int_equal(qm_buf_append(&b, chunk, (size_t)k, NULL), QM_OK);
+		assert_int_equal(qm_buf_append(&b, chunk, (size_t)k, NULL),
+		                 QM_OK);
 	}
 	close(master);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -222,7 +224,8 @@ static void check_read(const char *out)
 	assert_int_equal(strncmp(sec, "Security: not encrypted", 23), 0);
 	assert_non_null(strstr(out, "Subject:  hi[U+001B][2K[U+001B][1A"
 	                            "Security: L1 OTP"));
-	assert_non_null(strstr(out, "From:     Bank \xc3\x96 <mallory@example.net>"));
+	assert_non_null(
+	    strstr(out, "From:     Bank \xc3\x96 <mallory@example.net>"));
 	/* the body: escapes shown, the tab kept */
 	assert_non_null(strstr(out, "[U+001B]]0;owned[U+0007]"));
 	assert_non_null(strstr(out, "\tend"));

@@ -157,7 +157,9 @@ static void test_display_text(void **state)
 	    {"a\nb\tc\r\nd\re", QM_DISPLAY_TEXT, "a\nb\tc\nd[U+000D]e"},
 	    {"a\r\n", 0, "a[U+000D][U+000A]"},
 	    /* C1 controls (U+009B is CSI) */
-	    {"a\xc2\x9b" "31m", 0, "a[U+009B]31m"},
+	    {"a\xc2\x9b"
+	     "31m",
+	     0, "a[U+009B]31m"},
 	    /* every direction control, in a line and in a body */
 	    {"x" RLO "y" PDI "z" RLM, 0, "x[U+202E]y[U+2069]z[U+200F]"},
 	    {"\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x81\xa6"
@@ -166,10 +168,16 @@ static void test_display_text(void **state)
 	     "[U+202A][U+202B][U+202C][U+202D][U+2066][U+2067][U+2068]"
 	     "[U+200E][U+061C]"},
 	    /* line and paragraph separators */
-	    {"a\xe2\x80\xa8" "b", 0, "a[U+2028]b"},
+	    {"a\xe2\x80\xa8"
+	     "b",
+	     0, "a[U+2028]b"},
 	    /* bytes that are not UTF-8 (a lone 8-bit CSI, an overlong slash,
 	     * a surrogate, a cut sequence) become U+FFFD */
-	    {"a\x9b" "b", 0, "a\xef\xbf\xbd" "b"},
+	    {"a\x9b"
+	     "b",
+	     0,
+	     "a\xef\xbf\xbd"
+	     "b"},
 	    {"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"},
 	    {"\xed\xa0\x80", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
 	    {"ab\xe2\x80", 0, "ab\xef\xbf\xbd\xef\xbf\xbd"},
@@ -180,9 +188,8 @@ static void test_display_text(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *out = NULL;
 
-		assert_int_equal(qm_client_display_dup(cases[i].in,
-		                                       cases[i].flags, &out,
-		                                       &e),
+		assert_int_equal(qm_client_display_dup(
+		                     cases[i].in, cases[i].flags, &out, &e),
 		                 QM_OK);
 		if (strcmp(out, cases[i].out) != 0)
 			fail_msg("case %zu: got \"%s\", want \"%s\"", i, out,

@@ -143,9 +143,8 @@ static const struct qm_client_level *level_for(struct qm_client_level lv[4],
 	struct qm_error e;
 	uint64_t need = 0;
 
-	assert_int_equal(qm_client_levels(g_c, g_acct, to, 1, 100, lv, &need,
-	                                  &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_levels(g_c, g_acct, to, 1, 100, lv, &need, &e), QM_OK);
 	return &lv[n - 1];
 }
 
@@ -174,9 +173,8 @@ static void test_contact_and_key_edited(void **state)
 	qm_strlcpy(ct.sae_id, "SAE_carol", sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_USER;
 	ct.min_level = 3;
-	assert_int_equal(qm_store_contact_put(qm_client_store(g_c), g_acct, &ct,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e), QM_OK);
 	assert_true(level_for(lv, 3)->available);
 	assert_false(level_for(lv, 4)->available);
 
@@ -188,9 +186,8 @@ static void test_contact_and_key_edited(void **state)
 	assert_false(level_for(lv, 3)->available);
 	assert_non_null(strstr(lv[2].reason, "changed on disk"));
 	/* the user enters the contact again */
-	assert_int_equal(qm_store_contact_put(qm_client_store(g_c), g_acct, &ct,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e), QM_OK);
 	assert_true(level_for(lv, 3)->available);
 
 	/* her key marked verified in the file: not verified, not used */

@@ -1461,9 +1461,9 @@ static void test_label_msg_edited(void **state)
 	m.uid = 99;
 	m.level = 0;
 	m.verify = QM_VERIFY_NOT_QMAIL;
-	assert_int_equal(qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0,
-	                                  NULL, &id, &e),
-	                 QM_ERR_LOCKED);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0, NULL, &id, &e),
+	    QM_ERR_LOCKED);
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
 	                 QM_OK);
 	assert_int_equal(verify_of(f, plain, &lab), QM_VERIFY_TAMPERED);
@@ -1583,9 +1583,8 @@ static void test_label_keyring_edited(void **state)
 	assert_int_equal(qm_store_key_contact_put(f->s, "bob@example.org", "x",
 	                                          "KB", 2, &t, &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_key_fingerprint("x", "KB", 2, fb, sizeof(fb),
-	                                          &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KB", 2, fb, sizeof(fb), &e), QM_OK);
 	assert_int_equal(
 	    qm_store_key_contact_verify(f->s, "bob@example.org", "x", fb, &e),
 	    QM_OK);
@@ -1593,9 +1592,8 @@ static void test_label_keyring_edited(void **state)
 	                                          "x", "KC", 2, &t, &e),
 	                 QM_OK);
 	assert_int_equal(t, QM_TRUST_UNVERIFIED);
-	assert_int_equal(qm_store_key_fingerprint("x", "KC", 2, fc, sizeof(fc),
-	                                          &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KC", 2, fc, sizeof(fc), &e), QM_OK);
 
 	/* carol's unverified key marked verified */
 	edit(f->home, "UPDATE keyring SET trust = 1 WHERE address = "
@@ -1652,14 +1650,15 @@ static void test_label_keyring_edited(void **state)
 	assert_int_equal(qm_store_key_own_put(f->s, f->acct, "x", "OWN", 3,
 	                                      "PRIV", 4, NULL, &e),
 	                 QM_OK);
-	edit(f->home, "UPDATE keyring SET pub = X'45564c' WHERE account_id > 0");
+	edit(f->home,
+	     "UPDATE keyring SET pub = X'45564c' WHERE account_id > 0");
 	assert_int_equal(qm_store_key_own_get(f->s, f->acct, "x", &k, NULL, &e),
 	                 QM_ERR_AUTH);
 
 	/* no key is written while locked */
 	qm_store_vault_lock(f->s);
-	assert_int_equal(qm_store_key_contact_put(f->s, "dave@example.org",
-	                                          "x", "KD", 2, &t, &e),
+	assert_int_equal(qm_store_key_contact_put(f->s, "dave@example.org", "x",
+	                                          "KD", 2, &t, &e),
 	                 QM_ERR_LOCKED);
 }
 
@@ -1692,9 +1691,9 @@ static void test_label_upgrade(void **state)
 	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
 	qm_store_close(&s);
 	/* what an older QMail wrote */
-	assert_int_equal(qm_store_key_fingerprint("x", "KB", 2, fpr,
-	                                          sizeof(fpr), &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KB", 2, fpr, sizeof(fpr), &e),
+	    QM_OK);
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO contact (account_id, address, name, sae_id, "
 	         "source, confirmed, min_level, updated) VALUES (%lld, "
@@ -1727,9 +1726,8 @@ static void test_label_upgrade(void **state)
 	assert_true(c.confirmed);
 	assert_int_equal(c.min_level, 2);
 	assert_int_equal(c.label, QM_LABEL_OK);
-	assert_int_equal(qm_store_key_contact_get(s, "bob@example.org", "x", &k,
-	                                          &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(s, "bob@example.org", "x", &k, &e), QM_OK);
 	assert_int_equal(k.trust, QM_TRUST_VERIFIED);
 	assert_int_equal(k.label, QM_LABEL_OK);
 	qm_store_key_free(&k);
@@ -1750,13 +1748,13 @@ static void test_label_upgrade(void **state)
 	assert_int_equal(
 	    qm_store_contact_get(s, a.id, "bob@example.org", &c, &e), QM_OK);
 	assert_false(c.confirmed);
-	assert_int_equal(qm_store_key_contact_get(s, "bob@example.org", "x", &k,
-	                                          &e),
-	                 QM_ERR_STATE);
+	assert_int_equal(
+	    qm_store_key_contact_get(s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
 	/* a passphrase change keeps the vault of the sealed kind */
-	assert_int_equal(qm_store_vault_rekey(s, PASS, strlen(PASS), "new pass",
-	                                      8, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_vault_rekey(s, PASS, strlen(PASS), "new pass", 8, &e),
+	    QM_OK);
 	qm_store_close(&s);
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
 	assert_int_equal(qm_store_vault_unlock(s, "new pass", 8, &e), QM_OK);
