@@ -441,6 +441,59 @@ out_free:
 	return rc;
 }
 
+enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
+                                    enum qm_store_verify v,
+                                    struct qm_error *err)
+{
+	unsigned char mac[LABEL_MACBYTES];
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_msg m;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	if (level < 0 || level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message has a level of 0 to 4");
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = qm_store_msg_get(s, id, &l, err);
+	if (rc == QM_OK && l->items[0].label != QM_LABEL_OK)
+		rc = qm_error_set(err, QM_ERR_AUTH,
+		                  "message %lld: its security record was "
+		                  "changed on disk outside QMail",
+		                  (long long)id);
+	if (rc != QM_OK)
+		goto out;
+	m = l->items[0];
+	m.level = level;
+	m.verify = v;
+	msg_label(s, &m, mac);
+	rc = db_stmt(s,
+	             "UPDATE msg SET level = ?, verify = ?, mac = ? WHERE "
+	             "id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int(st, 1, level);
+	sqlite3_bind_int(st, 2, (int)v);
+	sqlite3_bind_blob(st, 3, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "changing the message's status");
+out:
+	qm_store_msglist_free(&l);
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
+	return rc;
+}
+
 enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
                                    unsigned flags, struct qm_error *err)
 {

@@ -348,6 +348,16 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              size_t n_keys, const void *mime, size_t mime_len,
                              const char *text, int64_t *id,
                              struct qm_error *err);
+/*
+ * Changes the level and verify state of message id (a message opened on a
+ * later try, or marked after the fact), with a fresh label MAC. Needs the
+ * vault unlocked; QM_ERR_AUTH when the row's labels were already changed
+ * on disk (its other labels are not blessed). Any code that changes a
+ * labelled column of msg goes through here (docs/STORE.md).
+ */
+enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
+                                    enum qm_store_verify v,
+                                    struct qm_error *err);
 /* Sets the flags of a message. */
 enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
                                    unsigned flags, struct qm_error *err);

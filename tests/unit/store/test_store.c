@@ -1445,6 +1445,17 @@ static void test_label_msg_edited(void **state)
 	edit(f->home, sql);
 	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_TAMPERED);
 	assert_int_equal(lab, QM_LABEL_ALTERED);
+	/* the store changes a status with a fresh MAC, and never on a row
+	 * edited on disk */
+	id = add_msg(f, "INBOX", 15, 6, "frank@example.org", 2, "f", "b");
+	assert_int_equal(qm_store_msg_set_verify(f->s, id, 2,
+	                                         QM_VERIFY_UNKNOWN_KEY, &e),
+	                 QM_OK);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_UNKNOWN_KEY);
+	assert_int_equal(lab, QM_LABEL_OK);
+	assert_int_equal(
+	    qm_store_msg_set_verify(f->s, plain, 1, QM_VERIFY_OK, &e),
+	    QM_ERR_AUTH);
 	/* flags are no security label: marking read changes nothing */
 	id = add_msg(f, "INBOX", 14, 5, "erin@example.org", 1, "e", "b");
 	assert_int_equal(qm_store_msg_set_flags(f->s, id, QM_FLAG_SEEN, &e),
