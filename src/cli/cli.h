@@ -76,4 +76,17 @@ void cli_progress_end(struct cli *g);
 /* Is `arg` one of "-h", "--help"? */
 int cli_is_help(const char *arg);
 
+/*
+ * Text from outside (headers, names, anything a message or a server chose)
+ * in a form safe to print (print.c): control and direction characters are
+ * shown as visible marks, newlines included. The string returned lives
+ * until 8 more calls, so one printf may use up to 8 of them.
+ */
+const char *cli_safe(const char *s);
+/* Wipes what cli_safe handed out (at exit). */
+void cli_safe_wipe(void);
+/* Prints a message body: newline and tab kept, every other control and
+ * direction character shown as a visible mark. */
+void cli_put_text(FILE *f, const char *s);
+
 #endif

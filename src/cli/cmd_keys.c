@@ -136,9 +136,13 @@ int cmd_keys(struct cli *g, int argc, char **argv)
 		                              &ks, &n, &e))
 			return cli_fail(&e);
 		for (size_t i = 0; i < n; i++) {
-			printf("%s  %s  first seen %lld\n", ks[i].alg,
+			printf("%s  %s  first seen %lld%s\n", cli_safe(ks[i].alg),
 			       trust_name(ks[i].trust),
-			       (long long)ks[i].first_seen);
+			       (long long)ks[i].first_seen,
+			       ks[i].label == QM_LABEL_ALTERED
+			               ? "  (changed on disk outside QMail: "
+			                 "verify it again)"
+			               : "");
 			qm_store_key_free(&ks[i]);
 		}
 		free(ks);
@@ -182,10 +186,10 @@ int cmd_kme(struct cli *g, int argc, char **argv)
 		return cli_fail(&e);
 	printf("KME:        %s\n", k.url);
 	if (!k.reachable) {
-		printf("status:     UNREACHABLE: %s\n", k.message);
+		printf("status:     UNREACHABLE: %s\n", cli_safe(k.message));
 		return QM_EXIT_NET;
 	}
-	printf("peer SAE:   %s\n", k.peer_sae);
+	printf("peer SAE:   %s\n", cli_safe(k.peer_sae));
 	printf("pool:       %llu keys of %llu bits (%llu bytes), at most "
 	       "%llu\n",
 	       (unsigned long long)k.stored_key_count,

@@ -212,7 +212,7 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
 	cli_progress_end(g);
 	if (sent.note[0])
-		fprintf(stderr, "qmail: note: %s\n", sent.note);
+		fprintf(stderr, "qmail: note: %s\n", cli_safe(sent.note));
 	if (rc) {
 		rc = cli_fail(&e);
 		goto out;
@@ -268,7 +268,7 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 		return cli_fail(&e);
 	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
-		        (*v)->status_text);
+		        cli_safe((*v)->status_text));
 		qm_client_view_free(v);
 		return QM_EXIT_SECURITY;
 	}
@@ -418,7 +418,7 @@ static int sync_pass(struct cli *g, const struct qm_store_account *as,
 		if (bad)
 			fprintf(stderr, "qmail: %s: %zu outbox messages still "
 			                "wait: %s\n",
-			        as[i].address, bad, qm_error_msg(&e));
+			        as[i].address, bad, cli_safe(qm_error_msg(&e)));
 		qm_error_clear(&e);
 		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
 		                    &e);
@@ -470,7 +470,7 @@ static void watch_wait(struct cli *g, const struct qm_store_account *as,
 	if (count == 1 && e.code != QM_ERR_UNSUPPORTED)
 		fprintf(stderr, "qmail: %s: waiting for new mail: %s; trying "
 		                "again in %ld s\n",
-		        one->address, qm_error_msg(&e), interval_s);
+		        one->address, cli_safe(qm_error_msg(&e)), interval_s);
 	{
 		struct timespec ts = {interval_s, 0};
 
@@ -610,8 +610,8 @@ int cmd_list(struct cli *g, int argc, char **argv)
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
 		printf("%6lld  %s  %-8s %c %-28.28s  %s%s\n", (long long)m->id,
 		       date, badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
-		       m->from_addr ? m->from_addr : "",
-		       m->subject ? m->subject : "(locked)",
+		       cli_safe(m->from_addr),
+		       m->subject ? cli_safe(m->subject) : "(locked)",
 		       m->n_attach ? "  [att]" : "");
 	}
 	if (l->n == 0)
@@ -627,6 +627,8 @@ static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
 	struct qm_error e;
 	size_t n = 0;
 
+	/* a->name is the display-safe name the reader showed (controls
+	 * marked): the file gets that name, never the deceptive one */
 	for (const char *p = a->name; *p && n < sizeof(name) - 1; p++)
 		name[n++] = (*p == '/' || *p == '\\' || (unsigned char)*p < 32)
 		                    ? '_'
@@ -638,7 +640,7 @@ static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
 	qm_error_clear(&e);
 	if (qm_file_write_atomic(path, a->data, a->len, 0600, &e))
 		return cli_fail(&e);
-	printf("saved %s (%zu bytes)\n", path, a->len);
+	printf("saved %s (%zu bytes)\n", cli_safe(path), a->len);
 	return 0;
 }
 
@@ -692,29 +694,45 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	printf("Security: %s\n", v->verify == QM_VERIFY_NOT_QMAIL
 	                                 ? "not encrypted"
 	                                 : qm_client_level_badge(v->level));
-	printf("Status:   %s\n", v->status_text);
+	/* everything below the Security line came from outside: cli_safe
+	 * (one line) or cli_put_text (the body) */
+	printf("Status:   %s\n", cli_safe(v->status_text));
 	if (v->nkey_ids) {
 		printf("Key IDs: ");
 		for (size_t i = 0; i < v->nkey_ids && i < 8; i++)
-			printf(" %s", v->key_ids[i]);
+			printf(" %s", cli_safe(v->key_ids[i]));
 		if (v->nkey_ids > 8)
 			printf(" (and %zu more)", v->nkey_ids - 8);
 		printf("\n");
 	}
 	if (v->sender_sae[0])
-		printf("Sender SAE: %s\n", v->sender_sae);
-	printf("From:     %s\nTo:       %s\n", v->from, v->to);
+		printf("Sender SAE: %s\n", cli_safe(v->sender_sae));
+	printf("From:     %s\nTo:       %s\n", cli_safe(v->from),
+	       cli_safe(v->to));
 	if (v->cc[0])
-		printf("Cc:       %s\n", v->cc);
-	printf("Date:     %s\nSubject:  %s\n\n", v->date, v->subject);
-	fputs(v->text, stdout);
+		printf("Cc:       %s\n", cli_safe(v->cc));
+	printf("Date:     %s\nSubject:  %s\n\n", cli_safe(v->date),
+	       cli_safe(v->subject));
+	cli_put_text(stdout, v->text);
 	if (v->text[0] && v->text[strlen(v->text) - 1] != '\n')
 		putchar('\n');
 	if (!v->text[0] && v->html)
 		printf("[HTML only: open it in `qmail web`]\n");
-	for (size_t i = 0; i < v->natt; i++)
-		printf("[attachment %zu] %s (%s, %zu bytes)\n", i + 1,
-		       v->att[i].name, v->att[i].type, v->att[i].len);
+	for (size_t i = 0; i < v->natt; i++) {
+		const struct qm_client_att *a = &v->att[i];
+
+		printf("[attachment %zu] %s (%zu bytes, type %s as the sender "
+		       "declared it, extension %s%s)\n",
+		       i + 1, cli_safe(a->name), a->len, cli_safe(a->type),
+		       a->ext[0] ? "." : "", a->ext[0] ? cli_safe(a->ext)
+		                                       : "none");
+		if (a->disguised)
+			printf("    warning: the name holds invisible control "
+			       "or direction characters, shown as marks; "
+			       "its real extension is %s%s\n",
+			       a->ext[0] ? "." : "",
+			       a->ext[0] ? cli_safe(a->ext) : "none");
+	}
 	rc = 0;
 	if (save) {
 		mkdir(save, 0700);
@@ -790,9 +808,9 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 				continue;
 			printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
 			       (long long)o.id, qm_store_outbox_state_str(o.state),
-			       o.level, o.recipients ? o.recipients : "",
+			       o.level, cli_safe(o.recipients),
 			       o.attempts, o.reason ? "  last error: " : "",
-			       o.reason ? o.reason : "");
+			       o.reason ? cli_safe(o.reason) : "");
 			qm_store_outbox_item_free(&o);
 		}
 		free(ids);
@@ -812,7 +830,7 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 		printf("%6lld  %-9s L%d  to %s  copy for the Sent folder "
 		       "waits\n",
 		       (long long)o.id, qm_store_outbox_state_str(o.state),
-		       o.level, o.recipients ? o.recipients : "");
+		       o.level, cli_safe(o.recipients));
 		qm_store_outbox_item_free(&o);
 	}
 	free(ids);

@@ -446,7 +446,9 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 		default: return cli_usage("contact", "bad option");
 		}
 	}
-	if ((rc = cli_open(g)) || (rc = cli_account_pick(g, account, &id)))
+	/* unlocked: a contact's labels carry a MAC under the vault key */
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, account, &id)))
 		return rc;
 	qm_error_clear(&e);
 	if (strcmp(argv[1], "add") == 0) {
@@ -480,9 +482,12 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 			return cli_fail(&e);
 		for (size_t i = 0; i < n; i++)
 			printf("%s\t%s\tSAE %s%s\tmin level %d\n",
-			       cs[i].address, cs[i].name,
-			       cs[i].sae_id[0] ? cs[i].sae_id : "-",
-			       cs[i].sae_id[0] && !cs[i].confirmed
+			       cli_safe(cs[i].address), cli_safe(cs[i].name),
+			       cs[i].sae_id[0] ? cli_safe(cs[i].sae_id) : "-",
+			       cs[i].label == QM_LABEL_ALTERED
+			               ? " (CHANGED ON DISK: not used; add the "
+			                 "contact again)"
+			       : cs[i].sae_id[0] && !cs[i].confirmed
 			               ? " (learned, not confirmed)"
 			               : "",
 			       cs[i].min_level);

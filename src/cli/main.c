@@ -99,7 +99,8 @@ int cli_exit_for(enum qm_err code)
 
 int cli_fail(const struct qm_error *e)
 {
-	fprintf(stderr, "qmail: %s\n", qm_error_msg(e));
+	/* an error may quote a server or a message: shown safely */
+	fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(e)));
 	return cli_exit_for(e->code);
 }
 
@@ -365,6 +366,7 @@ int main(int argc, char **argv)
 		if (strcmp(commands[k].name, argv[i]) == 0) {
 			rc = commands[k].fn(&g, argc - i, argv + i);
 			qm_client_free(&g.client);
+			cli_safe_wipe();
 			return rc;
 		}
 	}

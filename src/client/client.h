@@ -271,10 +271,21 @@ void qm_client_watch_free(struct qm_client_watch **w);
 
 /* ------------------------------------------------------------------ read */
 
-/* A message as a person reads it. Strings are malloc'd; "" when absent. */
+/*
+ * A message as a person reads it. Strings are malloc'd; "" when absent.
+ * from, to, cc (RFC 2047 display names decoded), subject, date and the
+ * attachments' names and types are display-safe: shown through
+ * qm_client_display (one line), so a control or direction character in
+ * them appears as a visible mark, in every interface and in the name an
+ * attachment is saved under. text, html, status_text and sender_sae are
+ * as received: each interface shows them its own way (the CLI through
+ * qm_client_display, the GUI as text or sanitised HTML).
+ */
 struct qm_client_att {
-	char *name;
-	char *type;
+	char *name;    /* display-safe file name */
+	char *type;    /* the type the sender declared, display-safe */
+	char *ext;     /* the real extension of name ("exe"), "" when none */
+	int disguised; /* name held control or direction characters */
 	unsigned char *data; /* plaintext: wiped on free */
 	size_t len;
 };
@@ -305,6 +316,34 @@ struct qm_client_view {
 enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                            struct qm_client_view **out, struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
+
+/* ---------------------------------------------------------------- display */
+
+/* What qm_client_display keeps. */
+#define QM_DISPLAY_LINE 0u /* a header or a name: every control is marked */
+#define QM_DISPLAY_TEXT 1u /* a body: newline and tab stay; CR LF is LF */
+
+/*
+ * Appends to out the n bytes of UTF-8 text s in a form that shows what it
+ * holds and cannot act on the screen that shows it: C0 and C1 controls
+ * and DEL (but newline and tab with QM_DISPLAY_TEXT, where CR LF becomes a
+ * newline), the bidirectional-text controls and marks (U+202A-202E,
+ * U+2066-2069, U+200E, U+200F, U+061C) and the line and paragraph
+ * separators (U+2028, U+2029) each become a visible ASCII "[U+001B]";
+ * bytes that are not UTF-8 become U+FFFD. Everything else is copied.
+ * Fails only when out is full (QM_ERR_TOOBIG) or out of memory.
+ */
+enum qm_err qm_client_display(const char *s, size_t n, unsigned flags,
+                              struct qm_buf *out, struct qm_error *err);
+/* The same into a new malloc'd string (*out, set on success). */
+enum qm_err qm_client_display_dup(const char *s, unsigned flags, char **out,
+                                  struct qm_error *err);
+/*
+ * The real extension of a file name (the part after its last dot, in
+ * lower case; "" when there is none, or the name's only dot comes first)
+ * into ext, cut to extlen - 1 bytes.
+ */
+void qm_client_display_ext(const char *name, char *ext, size_t extlen);
 
 /* --------------------------------------------------------------- keyring */
 

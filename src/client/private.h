@@ -66,6 +66,12 @@ enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
 void acct_setting(struct qm_client *c, int64_t id, const char *key, char *out,
                   size_t outlen);
 
+/* Turns the fields of a view a person reads into their display-safe forms
+ * (display.c): addresses decoded and marked, subject, date, attachment
+ * names and types marked, each attachment's real extension. */
+enum qm_err client_view_display(struct qm_client_view *v,
+                                struct qm_error *err);
+
 /* The account's identity (private half from the vault). */
 enum qm_err own_identity(struct qm_client *c, int64_t account_id,
                          struct qm_identity **out, struct qm_error *err);

@@ -46,6 +46,7 @@ void qm_client_view_free(struct qm_client_view **pv)
 	for (size_t i = 0; i < v->natt; i++) {
 		free(v->att[i].name);
 		free(v->att[i].type);
+		free(v->att[i].ext);
 		qm_wipe(v->att[i].data, v->att[i].len);
 		free(v->att[i].data);
 	}
@@ -125,6 +126,12 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	v->verify = m->verify;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, reason, sizeof(reason));
+	if (m->label == QM_LABEL_ALTERED) /* the store made it tampered */
+		qm_strlcpy(reason,
+		           "tampered: its security record was changed on disk "
+		           "(its level, status or sender no longer match what "
+		           "QMail recorded), so it is not shown",
+		           sizeof(reason));
 	v->status_text = strdup(reason[0] ? reason : verify_text(m->verify));
 	snprintf(key, sizeof(key), "sae.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, sae, sizeof(sae));
@@ -191,6 +198,9 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	rc = client_view_display(v, err); /* what a person sees: display.c */
+	if (rc)
+		goto out;
 	if (!(m->flags & QM_FLAG_SEEN))
 		qm_store_msg_set_flags(c->store, id, m->flags | QM_FLAG_SEEN,
 		                       NULL);

@@ -60,6 +60,22 @@ static enum qm_err level_check(struct qm_client *c, struct acct_conn *ac,
 		struct qm_store_contact ct;
 		char bare[QM_STORE_ADDRMAX];
 
+		/* a contact whose record was changed on disk: its floor is
+		 * unknown, so nothing goes to it until the user enters it
+		 * again (docs/STORE.md) */
+		if (addr_bare(rcpts[i], bare, sizeof(bare), NULL) == QM_OK &&
+		    qm_store_contact_get(c->store, ac->a.id, bare, &ct, NULL) ==
+		            QM_OK &&
+		    ct.label == QM_LABEL_ALTERED) {
+			rc = qm_error_set(err, QM_ERR_STATE,
+			                  "the security record of contact %s "
+			                  "(SAE ID, confirmation, minimum level) "
+			                  "was changed on disk outside QMail: "
+			                  "enter the contact again before "
+			                  "sending to it",
+			                  bare);
+			break;
+		}
 		/* the user's floor for this contact: 1 is the strongest */
 		if (addr_bare(rcpts[i], bare, sizeof(bare), NULL) == QM_OK &&
 		    qm_store_contact_get(c->store, ac->a.id, bare, &ct, NULL) ==

@@ -108,6 +108,16 @@ enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
                                struct qm_error *err);
 void qm_mail_strv_free(char ***v, size_t n);
 
+/*
+ * An address-list header value as a person reads it: RFC 2047 display
+ * names ("=?UTF-8?B?...?= <a@b>") decoded to UTF-8, quoted where the list
+ * syntax needs it; a value that is no address list is decoded as text.
+ * *out is malloc'd ("" for NULL or ""). Nothing in it is made safe to
+ * show: the caller does that.
+ */
+enum qm_err qm_mail_addr_display(const char *list, char **out,
+                                 struct qm_error *err);
+
 /* An attachment to build (borrowed). type is "image/png" etc. (NULL:
  * application/octet-stream); name is the file name (UTF-8). */
 struct qm_mail_attachment {

@@ -125,6 +125,28 @@ enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
 	return QM_OK;
 }
 
+enum qm_err qm_mail_addr_display(const char *list, char **out,
+                                 struct qm_error *err)
+{
+	InternetAddressList *l = NULL;
+	char *s = NULL, *r;
+
+	mail_gmime_init();
+	if (list && *list && (l = internet_address_list_parse(NULL, list)) &&
+	    internet_address_list_length(l) > 0)
+		s = internet_address_list_to_string(l, NULL, FALSE);
+	else if (list && *list)
+		s = g_mime_utils_header_decode_text(NULL, list);
+	if (l)
+		g_object_unref(l);
+	r = mail_strdup(s ? s : "");
+	g_free(s);
+	if (!r)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	*out = r;
+	return QM_OK;
+}
+
 /* One encoded list of the addresses in a[0..n); NULL on a bad address. */
 static char *encode_list(const char *const *a, size_t n, const char *what,
                          struct qm_error *err)

@@ -482,8 +482,36 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
 
 /* --------------------------------------------------------------- contacts */
 
-static void col_contact(sqlite3_stmt *st, struct qm_store_contact *c)
+/* The label MAC of a contact: what decides whether its SAE ID may be used
+ * and how low a message to it may go. */
+static void contact_label(const struct qm_store *s, int64_t account_id,
+                          const char *address, const char *sae_id, int source,
+                          int confirmed, int min_level,
+                          unsigned char out[LABEL_MACBYTES])
 {
+	struct label_mac lm;
+
+	label_begin(s, &lm, "contact");
+	label_int(&lm, account_id);
+	label_text(&lm, address);
+	label_text(&lm, sae_id);
+	label_int(&lm, source);
+	label_int(&lm, confirmed);
+	label_int(&lm, min_level);
+	label_end(&lm, out);
+}
+
+/*
+ * Reads a contact row (CONTACT_COLS, then mac) of account_id. While
+ * unlocked its labels are checked: an altered contact comes back not
+ * confirmed, with the strictest floor, so that nothing that does not know
+ * of labels uses it as it stands.
+ */
+static void col_contact(const struct qm_store *s, int64_t account_id,
+                        sqlite3_stmt *st, struct qm_store_contact *c)
+{
+	unsigned char mac[LABEL_MACBYTES];
+
 	memset(c, 0, sizeof(*c));
 	db_col_text(st, 0, c->address, sizeof(c->address));
 	db_col_text(st, 1, c->name, sizeof(c->name));
@@ -492,10 +520,66 @@ static void col_contact(sqlite3_stmt *st, struct qm_store_contact *c)
 	c->confirmed = sqlite3_column_int(st, 4);
 	c->min_level = sqlite3_column_int(st, 5);
 	c->updated = sqlite3_column_int64(st, 6);
+	c->label = QM_LABEL_UNCHECKED;
+	if (!s->lkey)
+		return;
+	/* the MAC is over the row as stored, not as cut to the struct */
+	contact_label(s, account_id, (const char *)sqlite3_column_text(st, 0),
+	              (const char *)sqlite3_column_text(st, 2),
+	              sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
+	              sqlite3_column_int(st, 5), mac);
+	c->label = label_same(mac, sqlite3_column_blob(st, 7),
+	                      (size_t)sqlite3_column_bytes(st, 7))
+	               ? QM_LABEL_OK
+	               : QM_LABEL_ALTERED;
+	if (c->label == QM_LABEL_ALTERED) {
+		c->confirmed = 0;
+		c->min_level = 1;
+	}
 }
 
 #define CONTACT_COLS                                                           \
 	"address, name, sae_id, source, confirmed, min_level, updated"
+
+enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
+{
+	sqlite3_stmt *rd = NULL, *wr;
+	unsigned char mac[LABEL_MACBYTES];
+	enum qm_err rc = QM_OK;
+	int src;
+
+	src = sqlite3_prepare_v2(s->db,
+	                         "SELECT account_id, address, sae_id, source, "
+	                         "confirmed, min_level FROM contact",
+	                         -1, &rd, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(s, src, err, "sealing contact labels");
+	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
+		contact_label(s, sqlite3_column_int64(rd, 0),
+		              (const char *)sqlite3_column_text(rd, 1),
+		              (const char *)sqlite3_column_text(rd, 2),
+		              sqlite3_column_int(rd, 3),
+		              sqlite3_column_int(rd, 4),
+		              sqlite3_column_int(rd, 5), mac);
+		rc = db_stmt(s,
+		             "UPDATE contact SET mac = ? WHERE account_id = ? "
+		             "AND address = ?",
+		             &wr, err);
+		if (rc != QM_OK)
+			break;
+		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(wr, 2, sqlite3_column_int64(rd, 0));
+		sqlite3_bind_value(wr, 3, sqlite3_column_value(rd, 1));
+		src = sqlite3_step(wr);
+		sqlite3_reset(wr);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "sealing contact labels");
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "sealing contact labels");
+	sqlite3_finalize(rd);
+	return rc;
+}
 
 enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
                                  const char *address,
@@ -507,7 +591,7 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 	int src;
 
 	rc = db_stmt(s,
-	             "SELECT " CONTACT_COLS " FROM contact WHERE "
+	             "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
 	             "account_id = ? AND address = ? COLLATE NOCASE",
 	             &st, err);
 	if (rc != QM_OK)
@@ -516,7 +600,7 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 	db_bind_text(st, 2, address);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		col_contact(st, out);
+		col_contact(s, account_id, st, out);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no contact %s",
 		                  address ? address : "");
@@ -526,15 +610,59 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 	return rc;
 }
 
+/* The error for a contact whose labels were changed on disk. */
+static enum qm_err contact_altered(const char *address, struct qm_error *err)
+{
+	return qm_error_set(err, QM_ERR_STATE,
+	                    "the security record of contact %s (SAE ID, "
+	                    "confirmation, minimum level) was changed on disk "
+	                    "outside QMail: enter the contact again with its "
+	                    "SAE ID and minimum level",
+	                    address);
+}
+
+/* Writes contact c of account_id with these labels (and their MAC). */
+static enum qm_err contact_write(struct qm_store *s, int64_t account_id,
+                                 const struct qm_store_contact *c,
+                                 int confirmed, struct qm_error *err)
+{
+	unsigned char mac[LABEL_MACBYTES];
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	contact_label(s, account_id, c->address, c->sae_id, (int)c->source,
+	              confirmed, c->min_level, mac);
+	rc = db_stmt(s,
+	             "INSERT OR REPLACE INTO contact (account_id, " CONTACT_COLS
+	             ", mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, c->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->sae_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, (int)c->source);
+	sqlite3_bind_int(st, 6, confirmed);
+	sqlite3_bind_int(st, 7, c->min_level);
+	sqlite3_bind_int64(st, 8, qm_now());
+	sqlite3_bind_blob(st, 9, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "storing the contact");
+	return QM_OK;
+}
+
 enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
                                  const struct qm_store_contact *c,
                                  struct qm_error *err)
 {
 	struct qm_store_contact old;
 	struct qm_error e2;
-	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src, confirmed;
+	int confirmed;
 
 	if (!c->address[0] ||
 	    strnlen(c->address, sizeof(c->address)) >= sizeof(c->address) ||
@@ -542,11 +670,19 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a contact needs an address and a minimum "
 		                    "level of 0 to 4");
-	rc = db_begin(s, err);
+	rc = vault_need(s, err); /* the labels' MAC needs the vault key */
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	confirmed = c->source == QM_CONTACT_USER ? 1 : c->confirmed;
 	rc = qm_store_contact_get(s, account_id, c->address, &old, &e2);
+	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED &&
+	    old.label == QM_LABEL_ALTERED) {
+		/* only the user may put an edited contact right */
+		rc = contact_altered(c->address, err);
+		goto out;
+	}
 	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed &&
 	    strcmp(old.sae_id, c->sae_id) != 0) {
 		rc = qm_error_set(
@@ -563,24 +699,7 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 			*err = e2;
 		goto out;
 	}
-	rc = db_stmt(s,
-	             "INSERT OR REPLACE INTO contact (account_id, " CONTACT_COLS
-	             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	             &st, err);
-	if (rc != QM_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_text(st, 2, c->address, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, c->sae_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, (int)c->source);
-	sqlite3_bind_int(st, 6, confirmed);
-	sqlite3_bind_int(st, 7, c->min_level);
-	sqlite3_bind_int64(st, 8, qm_now());
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "storing the contact");
+	rc = contact_write(s, account_id, c, confirmed, err);
 out:
 	if (rc == QM_OK)
 		return db_commit(s, err);
@@ -591,27 +710,23 @@ out:
 enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
                                      const char *address, struct qm_error *err)
 {
-	sqlite3_stmt *st;
+	struct qm_store_contact c;
 	enum qm_err rc;
-	int src;
 
-	rc = db_stmt(s,
-	             "UPDATE contact SET confirmed = 1, updated = ? WHERE "
-	             "account_id = ? AND address = ? COLLATE NOCASE",
-	             &st, err);
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, qm_now());
-	sqlite3_bind_int64(st, 2, account_id);
-	db_bind_text(st, 3, address);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "confirming the contact");
-	if (sqlite3_changes(s->db) == 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no contact %s",
-		                    address ? address : "");
-	return QM_OK;
+	rc = qm_store_contact_get(s, account_id, address, &c, err);
+	if (rc == QM_OK && c.label == QM_LABEL_ALTERED)
+		rc = contact_altered(c.address, err); /* never bless an edit */
+	if (rc == QM_OK)
+		rc = contact_write(s, account_id, &c, 1, err);
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
+	return rc;
 }
 
 enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
@@ -625,7 +740,7 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 	int src;
 
 	rc = db_stmt(s,
-	             "SELECT " CONTACT_COLS " FROM contact WHERE "
+	             "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
 	             "account_id = ? ORDER BY address",
 	             &st, err);
 	if (rc != QM_OK)
@@ -638,7 +753,7 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 			goto out;
 		}
 		v = nv;
-		col_contact(st, &v[cnt++]);
+		col_contact(s, account_id, st, &v[cnt++]);
 	}
 	if (src != SQLITE_DONE) {
 		rc = db_fail(s, src, err, "listing contacts");

@@ -15,7 +15,9 @@
 
 #include "private.h"
 
-#define KEY_COLS "id, address, alg, pub, fingerprint, trust, first_seen"
+#define KEY_COLS                                                               \
+	"id, address, alg, pub, fingerprint, trust, first_seen, account_id, "  \
+	"mac"
 
 void qm_store_key_free(struct qm_store_key *k)
 {
@@ -52,10 +54,37 @@ enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub, size_t n,
 	return QM_OK;
 }
 
-static enum qm_err col_key(sqlite3_stmt *st, struct qm_store_key *k,
-                           struct qm_error *err)
+/* The label MAC of a keyring row: whose key it is, the key itself and how
+ * far it is trusted. */
+static void key_label(const struct qm_store *s, int64_t id, int64_t account_id,
+                      const char *address, const char *alg, const void *pub,
+                      size_t n, const char *fpr, int trust,
+                      unsigned char out[LABEL_MACBYTES])
+{
+	struct label_mac lm;
+
+	label_begin(s, &lm, "key");
+	label_int(&lm, id);
+	label_int(&lm, account_id);
+	label_text(&lm, address);
+	label_text(&lm, alg);
+	label_blob(&lm, pub, n);
+	label_text(&lm, fpr);
+	label_int(&lm, trust);
+	label_end(&lm, out);
+}
+
+/*
+ * Reads a row of KEY_COLS. While unlocked its labels are checked: a
+ * contact's key whose row was changed on disk comes back CHANGED (not
+ * used until the user compares fingerprints again).
+ */
+static enum qm_err col_key(const struct qm_store *s, sqlite3_stmt *st,
+                           struct qm_store_key *k, struct qm_error *err)
 {
 	size_t n = (size_t)sqlite3_column_bytes(st, 3);
+	unsigned char mac[LABEL_MACBYTES];
+	int64_t account_id = sqlite3_column_int64(st, 7);
 
 	memset(k, 0, sizeof(*k));
 	k->id = sqlite3_column_int64(st, 0);
@@ -70,7 +99,87 @@ static enum qm_err col_key(sqlite3_stmt *st, struct qm_store_key *k,
 	if (n)
 		memcpy(k->pub, sqlite3_column_blob(st, 3), n);
 	k->pub_len = n;
+	k->label = QM_LABEL_UNCHECKED;
+	if (!s->lkey)
+		return QM_OK;
+	key_label(s, k->id, account_id,
+	          (const char *)sqlite3_column_text(st, 1),
+	          (const char *)sqlite3_column_text(st, 2), k->pub, n,
+	          (const char *)sqlite3_column_text(st, 4),
+	          sqlite3_column_int(st, 5), mac);
+	k->label = label_same(mac, sqlite3_column_blob(st, 8),
+	                      (size_t)sqlite3_column_bytes(st, 8))
+	               ? QM_LABEL_OK
+	               : QM_LABEL_ALTERED;
+	if (k->label == QM_LABEL_ALTERED && account_id == 0)
+		k->trust = QM_TRUST_CHANGED;
 	return QM_OK;
+}
+
+/* Sets the trust of row k (a contact's key, as read) and its MAC. */
+static enum qm_err key_set_trust(struct qm_store *s,
+                                 const struct qm_store_key *k,
+                                 enum qm_store_trust trust,
+                                 struct qm_error *err)
+{
+	unsigned char mac[LABEL_MACBYTES];
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	key_label(s, k->id, 0, k->address, k->alg, k->pub, k->pub_len,
+	          k->fingerprint, (int)trust, mac);
+	rc = db_stmt(s, "UPDATE keyring SET trust = ?, mac = ? WHERE id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int(st, 1, (int)trust);
+	sqlite3_bind_blob(st, 2, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, k->id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "storing the key's trust");
+	return QM_OK;
+}
+
+enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err)
+{
+	sqlite3_stmt *rd = NULL, *wr;
+	unsigned char mac[LABEL_MACBYTES];
+	enum qm_err rc = QM_OK;
+	int src;
+
+	src = sqlite3_prepare_v2(s->db,
+	                         "SELECT id, account_id, address, alg, pub, "
+	                         "fingerprint, trust FROM keyring ORDER BY id",
+	                         -1, &rd, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(s, src, err, "sealing keyring labels");
+	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
+		key_label(s, sqlite3_column_int64(rd, 0),
+		          sqlite3_column_int64(rd, 1),
+		          (const char *)sqlite3_column_text(rd, 2),
+		          (const char *)sqlite3_column_text(rd, 3),
+		          sqlite3_column_blob(rd, 4),
+		          (size_t)sqlite3_column_bytes(rd, 4),
+		          (const char *)sqlite3_column_text(rd, 5),
+		          sqlite3_column_int(rd, 6), mac);
+		rc = db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?", &wr,
+		             err);
+		if (rc != QM_OK)
+			break;
+		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(wr, 2, sqlite3_column_int64(rd, 0));
+		src = sqlite3_step(wr);
+		sqlite3_reset(wr);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "sealing keyring labels");
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "sealing keyring labels");
+	sqlite3_finalize(rd);
+	return rc;
 }
 
 static enum qm_err key_args(const char *alg, const void *pub, size_t n,
@@ -90,6 +199,7 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
                                  size_t priv_len, int64_t *id,
                                  struct qm_error *err)
 {
+	unsigned char mac[LABEL_MACBYTES];
 	struct qm_store_account a;
 	char fpr[QM_STORE_FPRMAX];
 	struct qm_buf blob;
@@ -144,14 +254,18 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 		goto out;
 	}
 	kid = sqlite3_last_insert_rowid(s->db);
+	key_label(s, kid, account_id, a.address, alg, pub, pub_len, fpr,
+	          QM_TRUST_VERIFIED, mac);
 	rc = vault_seal(s, "privkey", kid, priv, priv_len, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "UPDATE keyring SET priv = ? WHERE id = ?", &st,
-		             err);
+		rc = db_stmt(
+		    s, "UPDATE keyring SET priv = ?, mac = ? WHERE id = ?", &st,
+		    err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, kid);
+	sqlite3_bind_blob(st, 2, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, kid);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
@@ -193,11 +307,18 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 	db_bind_text(st, 2, alg);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
-		rc = col_key(st, &k, err);
+		rc = col_key(s, st, &k, err);
+		if (rc == QM_OK && k.label == QM_LABEL_ALTERED)
+			rc = qm_error_set(
+			    err, QM_ERR_AUTH,
+			    "the own %s key of account %lld was changed on "
+			    "disk outside QMail (its public half no longer "
+			    "matches its record): make a new one",
+			    alg ? alg : "", (long long)account_id);
 		if (rc == QM_OK && priv)
 			rc = vault_open(
-			    s, "privkey", k.id, sqlite3_column_blob(st, 7),
-			    (size_t)sqlite3_column_bytes(st, 7), priv, err);
+			    s, "privkey", k.id, sqlite3_column_blob(st, 9),
+			    (size_t)sqlite3_column_bytes(st, 9), priv, err);
 	} else if (src == SQLITE_DONE) {
 		rc =
 		    qm_error_set(err, QM_ERR_NOTFOUND,
@@ -214,30 +335,40 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 	return rc;
 }
 
-/* Counts contact keys of (address, alg) in trust states a or b. */
-static enum qm_err count_trust(struct qm_store *s, const char *address,
-                               const char *alg, int a, int b, int64_t *n,
-                               struct qm_error *err)
+/*
+ * Counts the contact keys of (address, alg) in use (unverified or
+ * verified) and changed, as read (col_key: a row changed on disk counts as
+ * changed).
+ */
+static enum qm_err trust_scan(struct qm_store *s, const char *address,
+                              const char *alg, int64_t *in_use,
+                              int64_t *changed, struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
 	int src;
 
+	*in_use = *changed = 0;
 	rc = db_stmt(s,
-	             "SELECT count(*) FROM keyring WHERE account_id = 0 AND "
-	             "address = ? COLLATE NOCASE AND alg = ? AND trust IN "
-	             "(?, ?)",
+	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	             "AND address = ? COLLATE NOCASE AND alg = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	db_bind_text(st, 1, address);
 	db_bind_text(st, 2, alg);
-	sqlite3_bind_int(st, 3, a);
-	sqlite3_bind_int(st, 4, b);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else
+	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct qm_store_key k;
+
+		rc = col_key(s, st, &k, err);
+		if (rc == QM_OK && k.trust == QM_TRUST_CHANGED)
+			(*changed)++;
+		else if (rc == QM_OK && (k.trust == QM_TRUST_UNVERIFIED ||
+		                         k.trust == QM_TRUST_VERIFIED))
+			(*in_use)++;
+		qm_store_key_free(&k);
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
 		rc = db_fail(s, src, err, "reading the keyring");
 	sqlite3_reset(st);
 	return rc;
@@ -248,10 +379,13 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
                                      enum qm_store_trust *trust,
                                      struct qm_error *err)
 {
+	unsigned char mac[LABEL_MACBYTES];
 	char fpr[QM_STORE_FPRMAX];
+	struct qm_store_key k;
+	enum qm_store_trust t;
 	sqlite3_stmt *st;
-	int64_t in_use = 0;
-	int found = -1, src;
+	int64_t in_use = 0, changed = 0, kid;
+	int src;
 	enum qm_err rc;
 
 	rc = key_args(alg, pub, n, err);
@@ -261,6 +395,8 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 		                  "a contact key needs an "
 		                  "address");
 	if (rc == QM_OK)
+		rc = vault_need(s, err); /* the row's MAC needs the vault key */
+	if (rc == QM_OK)
 		rc = qm_store_key_fingerprint(alg, pub, n, fpr, sizeof(fpr),
 		                              err);
 	if (rc == QM_OK)
@@ -268,9 +404,9 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	if (rc != QM_OK)
 		return rc;
 	rc = db_stmt(s,
-	             "SELECT trust FROM keyring WHERE account_id = 0 AND "
-	             "address = ? COLLATE NOCASE AND alg = ? AND "
-	             "fingerprint = ?",
+	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	             "AND address = ? COLLATE NOCASE AND alg = ? AND "
+	             "fingerprint = ? ORDER BY id LIMIT 1",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -278,20 +414,22 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	db_bind_text(st, 2, alg);
 	db_bind_text(st, 3, fpr);
 	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		found = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	if (src != SQLITE_ROW && src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "reading the keyring");
-		goto out;
+	if (src == SQLITE_ROW) {
+		rc = col_key(s, st, &k, err);
+		t = k.trust;
+		qm_store_key_free(&k);
 	}
-	if (found >= 0) {
+	sqlite3_reset(st);
+	if (rc == QM_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "reading the keyring");
+	if (rc != QM_OK)
+		goto out;
+	if (src == SQLITE_ROW) {
 		if (trust)
-			*trust = (enum qm_store_trust)found;
+			*trust = t;
 		goto out; /* seen before: nothing changes */
 	}
-	rc = count_trust(s, address, alg, QM_TRUST_UNVERIFIED,
-	                 QM_TRUST_VERIFIED, &in_use, err);
+	rc = trust_scan(s, address, alg, &in_use, &changed, err);
 	if (rc == QM_OK)
 		rc = db_stmt(
 		    s,
@@ -301,12 +439,13 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 		    &st, err);
 	if (rc != QM_OK)
 		goto out;
+	/* a key beside one in use, or one changed, waits for the user */
+	t = in_use || changed ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED;
 	db_bind_text(st, 1, address);
 	db_bind_text(st, 2, alg);
 	sqlite3_bind_blob(st, 3, pub, (int)n, SQLITE_STATIC);
 	db_bind_text(st, 4, fpr);
-	sqlite3_bind_int(st, 5,
-	                 in_use ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED);
+	sqlite3_bind_int(st, 5, (int)t);
 	sqlite3_bind_int64(st, 6, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -314,8 +453,21 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 		rc = db_fail(s, src, err, "storing the contact key");
 		goto out;
 	}
+	kid = sqlite3_last_insert_rowid(s->db);
+	key_label(s, kid, 0, address, alg, pub, n, fpr, (int)t, mac);
+	rc = db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, kid);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = db_fail(s, src, err, "storing the contact key");
+		goto out;
+	}
 	if (trust)
-		*trust = in_use ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED;
+		*trust = t;
 out:
 	if (rc == QM_OK)
 		return db_commit(s, err);
@@ -329,13 +481,12 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 {
 	struct qm_store_key k;
 	sqlite3_stmt *st;
-	int64_t changed = 0;
+	int64_t changed = 0, in_use = 0;
 	enum qm_err rc;
-	int src;
+	int src, found = 0;
 
 	memset(&k, 0, sizeof(k));
-	rc = count_trust(s, address, alg, QM_TRUST_CHANGED, QM_TRUST_CHANGED,
-	                 &changed, err);
+	rc = trust_scan(s, address, alg, &in_use, &changed, err);
 	if (rc != QM_OK)
 		return rc;
 	if (changed)
@@ -348,20 +499,26 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 	rc = db_stmt(s,
 	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
 	             "AND address = ? COLLATE NOCASE AND alg = ? AND trust "
-	             "IN (0, 1) ORDER BY id DESC LIMIT 1",
+	             "IN (0, 1) ORDER BY id DESC",
 	             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	db_bind_text(st, 1, address);
 	db_bind_text(st, 2, alg);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		rc = col_key(st, &k, err);
-	else if (src == SQLITE_DONE)
+	while (!found && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = col_key(s, st, &k, err);
+		if (rc != QM_OK)
+			break;
+		found = k.trust == QM_TRUST_UNVERIFIED ||
+		        k.trust == QM_TRUST_VERIFIED;
+		if (!found)
+			qm_store_key_free(&k);
+	}
+	if (rc == QM_OK && !found && src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "no %s key for %s in the keyring", alg,
 		                  address);
-	else
+	else if (rc == QM_OK && !found)
 		rc = db_fail(s, src, err, "reading the keyring");
 	sqlite3_reset(st);
 	if (rc == QM_OK)
@@ -376,50 +533,74 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
                                         const char *fingerprint,
                                         struct qm_error *err)
 {
+	struct qm_store_key *v = NULL, *nv;
+	char fpr[QM_STORE_FPRMAX];
+	size_t cnt = 0, cap = 0, target = SIZE_MAX, hits = 0;
 	sqlite3_stmt *st;
 	enum qm_err rc;
 	int src;
 
-	rc = db_begin(s, err);
+	rc = vault_need(s, err); /* the rows' MACs need the vault key */
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	rc = db_stmt(s,
-	             "UPDATE keyring SET trust = 1 WHERE account_id = 0 AND "
-	             "address = ? COLLATE NOCASE AND alg = ? AND "
-	             "fingerprint = ?",
+	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	             "AND address = ? COLLATE NOCASE AND alg = ?",
 	             &st, err);
 	if (rc != QM_OK)
 		goto out;
 	db_bind_text(st, 1, address);
 	db_bind_text(st, 2, alg);
-	db_bind_text(st, 3, fingerprint);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "verifying the key");
-		goto out;
+	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		if (!nv) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			break;
+		}
+		v = nv;
+		rc = col_key(s, st, &v[cnt], err);
+		if (rc != QM_OK)
+			break;
+		if (fingerprint &&
+		    strcmp(v[cnt].fingerprint, fingerprint) == 0) {
+			target = cnt;
+			hits++;
+		}
+		cnt++;
 	}
-	if (sqlite3_changes(s->db) != 1) {
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "verifying the key");
+	sqlite3_reset(st);
+	if (rc != QM_OK)
+		goto out;
+	if (hits != 1) {
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "no %s key of %s has the fingerprint %s", alg,
-		                  address, fingerprint);
+		                  address, fingerprint ? fingerprint : "");
 		goto out;
 	}
-	rc = db_stmt(s,
-	             "UPDATE keyring SET trust = 3 WHERE account_id = 0 AND "
-	             "address = ? COLLATE NOCASE AND alg = ? AND "
-	             "fingerprint <> ?",
-	             &st, err);
-	if (rc != QM_OK)
-		goto out;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
-	db_bind_text(st, 3, fingerprint);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "verifying the key");
+	/* The user compared this fingerprint: it blesses the key only if
+	 * the bytes stored are the key it was computed from (a row changed
+	 * on disk may carry another key under the old fingerprint). */
+	rc = qm_store_key_fingerprint(v[target].alg, v[target].pub,
+	                              v[target].pub_len, fpr, sizeof(fpr), err);
+	if (rc == QM_OK && strcmp(fpr, fingerprint) != 0)
+		rc = qm_error_set(
+		    err, QM_ERR_AUTH,
+		    "the %s key of %s stored under the fingerprint "
+		    "%s is another key: the keyring was changed "
+		    "on disk outside QMail; import the key again",
+		    alg, address, fingerprint);
+	for (size_t i = 0; rc == QM_OK && i < cnt; i++)
+		rc = key_set_trust(
+		    s, &v[i],
+		    i == target ? QM_TRUST_VERIFIED : QM_TRUST_RETIRED, err);
 out:
+	for (size_t i = 0; i < cnt; i++)
+		qm_store_key_free(&v[i]);
+	free(v);
 	if (rc == QM_OK)
 		return db_commit(s, err);
 	db_rollback(s);
@@ -450,7 +631,7 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 			goto out;
 		}
 		v = nv;
-		rc = col_key(st, &v[cnt], err);
+		rc = col_key(s, st, &v[cnt], err);
 		if (rc != QM_OK)
 			goto out;
 		cnt++;

@@ -213,12 +213,80 @@ static enum qm_err seal_into(struct qm_store *s, const char *kind, int64_t id,
 	return vault_seal(s, kind, id, p, n, blob, err);
 }
 
+/*
+ * The label MAC of a message: what says how far to trust it. The verify
+ * state goes in as a number, so states added later are covered as they
+ * are; a field added to the row's labels is added here (and to the
+ * columns msg_labels_seal reads).
+ */
+static void msg_label(const struct qm_store *s, const struct qm_store_msg *m,
+                      unsigned char out[LABEL_MACBYTES])
+{
+	struct label_mac lm;
+
+	label_begin(s, &lm, "msg");
+	label_int(&lm, m->id);
+	label_int(&lm, m->account_id);
+	label_int(&lm, m->level);
+	label_int(&lm, (int64_t)m->verify);
+	label_text(&lm, m->from_addr);
+	label_text(&lm, m->to_addrs);
+	label_text(&lm, m->message_id);
+	label_int(&lm, m->date);
+	label_end(&lm, out);
+}
+
+enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
+{
+	sqlite3_stmt *rd = NULL, *wr;
+	unsigned char mac[LABEL_MACBYTES];
+	enum qm_err rc = QM_OK;
+	int src;
+
+	src = sqlite3_prepare_v2(s->db,
+	                         "SELECT id, account_id, level, verify, "
+	                         "from_addr, to_addrs, message_id, date FROM "
+	                         "msg ORDER BY id",
+	                         -1, &rd, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(s, src, err, "sealing message labels");
+	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
+		struct qm_store_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.id = sqlite3_column_int64(rd, 0);
+		m.account_id = sqlite3_column_int64(rd, 1);
+		m.level = sqlite3_column_int(rd, 2);
+		m.verify = (enum qm_store_verify)sqlite3_column_int(rd, 3);
+		m.from_addr = (const char *)sqlite3_column_text(rd, 4);
+		m.to_addrs = (const char *)sqlite3_column_text(rd, 5);
+		m.message_id = (const char *)sqlite3_column_text(rd, 6);
+		m.date = sqlite3_column_int64(rd, 7);
+		msg_label(s, &m, mac);
+		rc =
+		    db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?", &wr, err);
+		if (rc != QM_OK)
+			break;
+		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(wr, 2, m.id);
+		src = sqlite3_step(wr);
+		sqlite3_reset(wr);
+		if (src != SQLITE_DONE)
+			rc = db_fail(s, src, err, "sealing message labels");
+	}
+	if (rc == QM_OK && src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "sealing message labels");
+	sqlite3_finalize(rd);
+	return rc;
+}
+
 enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              const char *subject, const char *const *key_ids,
                              size_t n_keys, const void *mime, size_t mime_len,
                              const char *text, int64_t *id,
                              struct qm_error *err)
 {
+	unsigned char mac[LABEL_MACBYTES];
 	struct qm_buf blob, blob2;
 	sqlite3_stmt *st;
 	int64_t mid = 0;
@@ -236,7 +304,9 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc = check_len("the UIDL", m->uidl, 256, err);
 	if (rc != QM_OK)
 		return rc;
-	if ((subject || mime || text) && !s->vkey)
+	/* the row's label MAC needs the vault key: nothing is indexed while
+	 * locked (docs/STORE.md) */
+	if (!s->vkey)
 		return vault_need(s, err);
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
 	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
@@ -262,6 +332,12 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc = db_fail(s, src, err, "adding the message");
 		goto out;
 	}
+	{
+		struct qm_store_msg row = *m;
+
+		row.id = mid;
+		msg_label(s, &row, mac);
+	}
 	if (subject)
 		rc = seal_into(s, "subject", mid, subject, strlen(subject),
 		               &blob, err);
@@ -271,8 +347,8 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		    "INSERT INTO msg (id, account_id, folder, "
 		    "uidvalidity, uid, uidl, message_id, from_addr, "
 		    "to_addrs, date, level, verify, flags, size, "
-		    "n_attach, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?)",
+		    "n_attach, subject, mac) VALUES (?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -294,6 +370,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	if (subject)
 		sqlite3_bind_blob(st, 16, blob.data, (int)blob.len,
 		                  SQLITE_STATIC);
+	sqlite3_bind_blob(st, 17, mac, LABEL_MACBYTES, SQLITE_STATIC);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT) {
@@ -361,6 +438,59 @@ out:
 out_free:
 	qm_buf_free(&blob);
 	qm_buf_free(&blob2);
+	return rc;
+}
+
+enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
+                                    enum qm_store_verify v,
+                                    struct qm_error *err)
+{
+	unsigned char mac[LABEL_MACBYTES];
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_msg m;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	if (level < 0 || level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message has a level of 0 to 4");
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = qm_store_msg_get(s, id, &l, err);
+	if (rc == QM_OK && l->items[0].label != QM_LABEL_OK)
+		rc = qm_error_set(err, QM_ERR_AUTH,
+		                  "message %lld: its security record was "
+		                  "changed on disk outside QMail",
+		                  (long long)id);
+	if (rc != QM_OK)
+		goto out;
+	m = l->items[0];
+	m.level = level;
+	m.verify = v;
+	msg_label(s, &m, mac);
+	rc = db_stmt(s,
+	             "UPDATE msg SET level = ?, verify = ?, mac = ? WHERE "
+	             "id = ?",
+	             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int(st, 1, level);
+	sqlite3_bind_int(st, 2, (int)v);
+	sqlite3_bind_blob(st, 3, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "changing the message's status");
+out:
+	qm_store_msglist_free(&l);
+	if (rc == QM_OK)
+		return db_commit(s, err);
+	db_rollback(s);
 	return rc;
 }
 
@@ -639,7 +769,7 @@ out:
 	"m.id, m.account_id, m.folder, m.uidvalidity, m.uid, m.uidl, "         \
 	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "   \
 	"m.flags, m.size, m.n_attach, m.subject, "                             \
-	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id)"
+	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id), m.mac"
 
 /* Builds the WHERE clause of q with named parameters. */
 static enum qm_err where(const struct qm_store_query *q, int paging,
@@ -729,6 +859,8 @@ struct list_priv {
 	struct qm_buf strs; /* public fields */
 	struct qm_buf subj; /* secure: subjects */
 	size_t *off;        /* 7 offsets per item, SIZE_MAX for NULL */
+	unsigned char (*mac)[LABEL_MACBYTES]; /* each row's stored MAC */
+	unsigned char *has_mac;
 };
 
 #define NSTR 7
@@ -768,6 +900,8 @@ void qm_store_msglist_free(struct qm_store_msglist **lp)
 		qm_buf_free(&p->strs);
 		qm_buf_free(&p->subj);
 		free(p->off);
+		free(p->mac);
+		free(p->has_mac);
 		free(p);
 	}
 	free(l->items);
@@ -796,7 +930,9 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 	qm_buf_init_secure(&p->subj, 16u * 1024 * 1024);
 	l->items = calloc(cap ? cap : 1, sizeof(*l->items));
 	p->off = calloc((cap ? cap : 1) * NSTR, sizeof(*p->off));
-	if (!l->items || !p->off) {
+	p->mac = calloc(cap ? cap : 1, sizeof(*p->mac));
+	p->has_mac = calloc(cap ? cap : 1, 1);
+	if (!l->items || !p->off || !p->mac || !p->has_mac) {
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -822,6 +958,11 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		m->size = sqlite3_column_int64(st, 13);
 		m->n_attach = sqlite3_column_int(st, 14);
 		m->has_body = sqlite3_column_int(st, 16);
+		if (sqlite3_column_bytes(st, 17) == LABEL_MACBYTES) {
+			memcpy(p->mac[l->n], sqlite3_column_blob(st, 17),
+			       LABEL_MACBYTES);
+			p->has_mac[l->n] = 1;
+		}
 		rc = keep_text(&p->strs, st, 2, &off[0], err);
 		if (rc == QM_OK)
 			rc = keep_text(&p->strs, st, 5, &off[1], err);
@@ -868,6 +1009,19 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		m->from_addr = at(&p->strs, off[3]);
 		m->to_addrs = at(&p->strs, off[4]);
 		m->subject = at(&p->subj, off[5]);
+		m->label = QM_LABEL_UNCHECKED;
+		if (s->lkey) {
+			unsigned char mac[LABEL_MACBYTES];
+
+			msg_label(s, m, mac);
+			m->label = p->has_mac[i] && label_same(mac, p->mac[i],
+			                                       LABEL_MACBYTES)
+			               ? QM_LABEL_OK
+			               : QM_LABEL_ALTERED;
+			/* an edited row is not trusted, whatever it says */
+			if (m->label == QM_LABEL_ALTERED)
+				m->verify = QM_VERIFY_TAMPERED;
+		}
 	}
 	*out = l;
 	l = NULL;

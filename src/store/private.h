@@ -7,12 +7,19 @@
 #ifndef QM_STORE_PRIVATE_H
 #define QM_STORE_PRIVATE_H
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "store.h"
 
 #define STMT_CACHE     64
 #define VAULT_KEYBYTES 32
+/* The label key (derived from the vault key) and a label MAC. */
+#define LABEL_KEYBYTES 32
+#define LABEL_MACBYTES 32
+/* The first schema version whose msg, contact and keyring rows carry a
+ * label MAC (migrate.c; renumbered with it). */
+#define LABEL_SCHEMA 4
 
 struct stmt_slot {
 	const char *sql; /* a string literal: compared by address */
@@ -29,6 +36,8 @@ struct qm_store {
 	 * sealing does not pay for a guarded allocation per item. */
 	unsigned char *vkey;
 	unsigned char *ikey;
+	/* The label key (label.c), in the same allocation; NULL when locked. */
+	unsigned char *lkey;
 	int tx_depth;
 	int fts_ready;      /* the in-memory FTS index exists */
 	int64_t fts_max_id; /* highest message id indexed */
@@ -83,6 +92,33 @@ enum qm_err vault_need(struct qm_store *s, struct qm_error *err);
 /* Installs a copy of key as the vault key (and its item key scratch). */
 enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
                           struct qm_error *err);
+
+/*
+ * Security labels (label.c): a keyed BLAKE2b MAC under the label key over a
+ * row's labels, each field typed and length-prefixed so that no two rows
+ * encode alike. label_begin names the kind of row; the caller adds the
+ * fields in a fixed order and ends. Only while unlocked (s->lkey).
+ */
+struct label_mac {
+	crypto_generichash_state st;
+};
+void label_begin(const struct qm_store *s, struct label_mac *m,
+                 const char *kind);
+void label_int(struct label_mac *m, int64_t v);
+/* NULL and "" encode differently. */
+void label_text(struct label_mac *m, const char *t);
+void label_blob(struct label_mac *m, const void *p, size_t n);
+void label_end(struct label_mac *m, unsigned char out[LABEL_MACBYTES]);
+/* 1 when the stored MAC (stored, n bytes; NULL when none) equals mac. */
+int label_same(const unsigned char mac[LABEL_MACBYTES], const void *stored,
+               size_t n);
+/* Computes the MAC of every row of msg, contact and keyring (the first
+ * unlock after the upgrade; inside the caller's transaction). */
+enum qm_err labels_seal_all(struct qm_store *s, struct qm_error *err);
+/* Each table's part of labels_seal_all (msg.c, account.c, keyring.c). */
+enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err);
+enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err);
+enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err);
 
 /* Migrations (migrate.c). */
 enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err);

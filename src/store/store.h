@@ -235,6 +235,21 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
                                  const char *key, struct qm_buf *out,
                                  struct qm_error *err);
 
+/* --------------------------------------------------------- security labels */
+
+/*
+ * The security labels kept in clear (a message's level, verify state and
+ * sender; a contact's SAE ID, confirmation and minimum level; a key's
+ * trust) are bound by a MAC under a key derived from the vault key
+ * (docs/STORE.md "Security labels"). Reading a row says how its check went.
+ */
+enum qm_store_label {
+	QM_LABEL_UNCHECKED = 0, /* the vault is locked: not checked */
+	QM_LABEL_OK = 1,        /* the labels are as QMail wrote them */
+	QM_LABEL_ALTERED = 2,   /* changed on disk outside QMail: the row
+	                           reads as untrusted (see each kind) */
+};
+
 /* -------------------------------------------------------------- contacts */
 
 enum qm_store_contact_source { QM_CONTACT_USER = 0, QM_CONTACT_LEARNED = 1 };
@@ -247,6 +262,9 @@ struct qm_store_contact {
 	int confirmed; /* a learned SAE ID counts only once confirmed */
 	int min_level; /* 0: none; else never send below this level */
 	int64_t updated;
+	/* Reading: QM_LABEL_ALTERED comes back not confirmed, with the
+	 * strictest floor (min_level 1). Ignored when writing. */
+	enum qm_store_label label;
 };
 
 /*
@@ -311,6 +329,9 @@ struct qm_store_msg {
 	int n_attach;
 	int has_body; /* plaintext MIME sealed in the vault */
 	const char *subject;
+	/* Listing: QM_LABEL_ALTERED comes back with verify
+	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */
+	enum qm_store_label label;
 };
 
 /*
@@ -327,6 +348,16 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              size_t n_keys, const void *mime, size_t mime_len,
                              const char *text, int64_t *id,
                              struct qm_error *err);
+/*
+ * Changes the level and verify state of message id (a message opened on a
+ * later try, or marked after the fact), with a fresh label MAC. Needs the
+ * vault unlocked; QM_ERR_AUTH when the row's labels were already changed
+ * on disk (its other labels are not blessed). Any code that changes a
+ * labelled column of msg goes through here (docs/STORE.md).
+ */
+enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
+                                    enum qm_store_verify v,
+                                    struct qm_error *err);
 /* Sets the flags of a message. */
 enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
                                    unsigned flags, struct qm_error *err);
@@ -588,6 +619,9 @@ struct qm_store_key {
 	int64_t first_seen;
 	unsigned char *pub; /* malloc'd; freed by qm_store_key_free */
 	size_t pub_len;
+	/* Reading: a contact's key with QM_LABEL_ALTERED comes back as
+	 * QM_TRUST_CHANGED (not used until the user verifies it). */
+	enum qm_store_label label;
 };
 
 void qm_store_key_free(struct qm_store_key *k);

@@ -33,7 +33,13 @@
 #define MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
 #define OPSLIMIT_MAX 64
 
-static const unsigned char wrap_ad[] = "qmail-vault-v1 key";
+/* The vault key's wrapping names the kind of vault: v2 vaults keep a label
+ * MAC on every labelled row (label.c), v1 vaults come from before, and
+ * their rows get MACs at the first unlock, which rewraps the key as v2.
+ * Only the passphrase can wrap the key, so a file cannot be turned back
+ * into a v1 vault to have edited rows sealed again. */
+static const unsigned char wrap_ad_v1[] = "qmail-vault-v1 key";
+static const unsigned char wrap_ad_v2[] = "qmail-vault-v2 key, labels sealed";
 
 static void kdf_params(const struct qm_store *s, uint64_t *ops, uint64_t *mem)
 {
@@ -107,26 +113,44 @@ void qm_store_vault_lock(struct qm_store *s)
 		return;
 	fts_drop(s);
 	if (s->vkey) {
-		qm_sec_free(s->vkey); /* wipes, item key scratch included */
+		/* wipes, item key scratch and label key included */
+		qm_sec_free(s->vkey);
 		s->vkey = NULL;
 		s->ikey = NULL;
+		s->lkey = NULL;
 	}
 }
 
 enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
                           struct qm_error *err)
 {
-	unsigned char *k = qm_sec_alloc(VAULT_KEYBYTES + SCRATCHBYTES);
+	unsigned char *k =
+	    qm_sec_alloc(VAULT_KEYBYTES + SCRATCHBYTES + LABEL_KEYBYTES);
 
 	if (!k)
 		return qm_error_set(err, QM_ERR_NOMEM,
 		                    "no secure memory for the vault key");
 	memcpy(k, key, VAULT_KEYBYTES);
 	qm_wipe(k + VAULT_KEYBYTES, SCRATCHBYTES);
+	/* the label key: its own subkey, so a MAC never uses the vault key */
+	crypto_kdf_derive_from_key(k + VAULT_KEYBYTES + SCRATCHBYTES,
+	                           LABEL_KEYBYTES, 1, "qmlabels", k);
 	qm_store_vault_lock(s);
 	s->vkey = k;
 	s->ikey = k + VAULT_KEYBYTES;
+	s->lkey = k + VAULT_KEYBYTES + SCRATCHBYTES;
 	return QM_OK;
+}
+
+/* The wrapping of a vault made now: v2 once the schema has label MACs. */
+static const unsigned char *wrap_ad_now(struct qm_store *s, size_t *len)
+{
+	if (qm_store_schema_version(s) >= LABEL_SCHEMA) {
+		*len = sizeof(wrap_ad_v2);
+		return wrap_ad_v2;
+	}
+	*len = sizeof(wrap_ad_v1);
+	return wrap_ad_v1;
 }
 
 /* Wraps key under kek into out (WRAPBYTES) with a random nonce, or with
@@ -159,10 +183,12 @@ static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
                                  struct qm_error *err)
 {
 	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
+	const unsigned char *ad;
 	unsigned char *kek = NULL;
 	uint64_t ops, mem;
 	sqlite3_stmt *st;
 	enum qm_err rc;
+	size_t adlen;
 	int src;
 
 	kdf_params(s, &ops, &mem);
@@ -170,7 +196,8 @@ static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
 	rc = derive(pass, len, salt, ops, mem, &kek, err);
 	if (rc != QM_OK)
 		return rc;
-	wrap(kek, vkey, wrap_ad, sizeof(wrap_ad), wrapped, NULL);
+	ad = wrap_ad_now(s, &adlen);
+	wrap(kek, vkey, ad, adlen, wrapped, NULL);
 	qm_sec_free(kek);
 	rc = db_stmt(s, sql, &st, err);
 	if (rc != QM_OK)
@@ -228,7 +255,70 @@ out:
 	return rc;
 }
 
-/* Derives and unwraps the vault key for pass; *out in secure memory. */
+/*
+ * The first unlock of a v1 vault in a schema with label MACs: in one
+ * transaction, computes the MAC of every labelled row (as the rows are:
+ * written by an older QMail, they had none) and rewraps the vault key as
+ * v2 under the same passphrase key. A second process that did it first is
+ * noticed inside the transaction. Leaves the lock state as it was.
+ */
+static enum qm_err seal_labels_once(struct qm_store *s,
+                                    const unsigned char *kek,
+                                    const unsigned char *vkey,
+                                    struct qm_error *err)
+{
+	unsigned char wrapped[WRAPBYTES], probe[VAULT_KEYBYTES];
+	int was_unlocked = s->vkey != NULL, src;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = db_stmt(s, "SELECT wrapped FROM vault WHERE id = 1", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && sqlite3_column_bytes(st, 0) == WRAPBYTES)
+		memcpy(wrapped, sqlite3_column_blob(st, 0), WRAPBYTES);
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW) {
+		rc = db_fail(s, src, err, "reading the vault");
+		goto out;
+	}
+	if (unwrap(kek, wrapped, wrap_ad_v2, sizeof(wrap_ad_v2), probe) == 0)
+		goto out; /* another process sealed them meanwhile */
+	if (!was_unlocked)
+		rc = vault_set_key(s, vkey, err);
+	if (rc == QM_OK)
+		rc = labels_seal_all(s, err);
+	if (rc != QM_OK)
+		goto out;
+	wrap(kek, vkey, wrap_ad_v2, sizeof(wrap_ad_v2), wrapped, NULL);
+	rc = db_stmt(s, "UPDATE vault SET wrapped = ? WHERE id = 1", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, wrapped, WRAPBYTES, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err, "sealing the security labels");
+out:
+	qm_wipe(probe, sizeof(probe));
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+	if (!was_unlocked)
+		qm_store_vault_lock(s);
+	if (rc != QM_OK)
+		return qm_error_prefix(err, "sealing the security labels of "
+		                            "the rows of an older QMail: ");
+	return QM_OK;
+}
+
+/* Derives and unwraps the vault key for pass; *out in secure memory. A v1
+ * vault is brought to v2 on the way (seal_labels_once). */
 static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
                                   size_t len, unsigned char **out,
                                   struct qm_error *err)
@@ -281,11 +371,19 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 		                  "no secure memory for the vault key");
 		goto out;
 	}
-	if (unwrap(kek, wrapped, wrap_ad, sizeof(wrap_ad), vkey) != 0) {
-		rc = qm_error_set(err, QM_ERR_DENIED,
-		                  "wrong passphrase: the vault did not open; "
-		                  "nothing was changed");
-		goto out;
+	if (unwrap(kek, wrapped, wrap_ad_v2, sizeof(wrap_ad_v2), vkey) != 0) {
+		if (unwrap(kek, wrapped, wrap_ad_v1, sizeof(wrap_ad_v1),
+		           vkey) != 0) {
+			rc = qm_error_set(err, QM_ERR_DENIED,
+			                  "wrong passphrase: the vault did not "
+			                  "open; nothing was changed");
+			goto out;
+		}
+		if (qm_store_schema_version(s) >= LABEL_SCHEMA) {
+			rc = seal_labels_once(s, kek, vkey, err);
+			if (rc != QM_OK)
+				goto out;
+		}
 	}
 	*out = vkey;
 	vkey = NULL;

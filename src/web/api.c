@@ -774,12 +774,17 @@ static int query_account(struct web_req *r, int64_t *id)
 	return 0;
 }
 
+/* "altered": the contact's security record was changed on disk outside
+ * QMail (docs/STORE.md): not confirmed, nothing sent to it until the user
+ * saves it again. */
 static json_t *contact_json(const struct qm_store_contact *c)
 {
-	return json_pack("{s:o,s:o,s:o,s:s,s:b,s:i}", "address", web_jstr(c->address),
-	                 "name", web_jstr(c->name), "sae_id", web_jstr(c->sae_id),
-	                 "source", c->source == QM_CONTACT_USER ? "user" : "learned",
-	                 "confirmed", c->confirmed, "min_level", c->min_level);
+	return json_pack("{s:o,s:o,s:o,s:s,s:b,s:i,s:b}", "address",
+	                 web_jstr(c->address), "name", web_jstr(c->name), "sae_id",
+	                 web_jstr(c->sae_id), "source",
+	                 c->source == QM_CONTACT_USER ? "user" : "learned",
+	                 "confirmed", c->confirmed, "min_level", c->min_level,
+	                 "altered", c->label == QM_LABEL_ALTERED);
 }
 
 void api_contacts_list(struct web_req *r)
@@ -873,6 +878,7 @@ void api_contacts_put(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
+	c.label = QM_LABEL_OK; /* written afresh, with its MAC */
 	web_reply_json(r, 200, contact_json(&c));
 out:
 	json_decref(j);

@@ -142,9 +142,31 @@ static const char *badge_of(const struct qm_store_msg *m)
 	return lv[m->level];
 }
 
+/* s in the engine's display-safe form (qm_client_display, one line): a
+ * direction control in a subject shows as "[U+202E]", as in the reader;
+ * malloc'd, NULL when out of memory. */
+static char *shown(const char *s)
+{
+	char *d = NULL;
+
+	return qm_client_display_dup(s ? s : "", QM_DISPLAY_LINE, &d, NULL) ==
+	               QM_OK
+	           ? d
+	           : NULL;
+}
+
+static void shown_free(char *d)
+{
+	if (d) {
+		qm_wipe(d, strlen(d));
+		free(d);
+	}
+}
+
 static json_t *summary_json(const struct qm_store_msg *m)
 {
-	json_t *from = addrs_json(m->from_addr), *o;
+	char *from_s = shown(m->from_addr), *subj = shown(m->subject);
+	json_t *from = addrs_json(from_s ? from_s : ""), *o;
 	json_t *f0 = json_array_size(from) ? json_incref(json_array_get(from, 0))
 	                                   : json_pack("{s:s,s:s}", "name", "",
 	                                               "address", "");
@@ -153,12 +175,14 @@ static json_t *summary_json(const struct qm_store_msg *m)
 	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:{s:s,s:i}}",
 	              "id", id_json(m->id), "account", id_json(m->account_id),
 	              "folder", web_jstr(m->folder), "from", f0, "subject",
-	              web_jstr(m->subject ? m->subject : ""), "date",
+	              web_jstr(subj ? subj : ""), "date",
 	              (json_int_t)m->date, "seen", (m->flags & QM_FLAG_SEEN) != 0,
 	              "flagged", (m->flags & QM_FLAG_FLAGGED) != 0,
 	              "has_attachments", m->n_attach > 0, "size",
 	              (json_int_t)m->size, "security", "badge", badge_of(m),
 	              "level", m->level);
+	shown_free(from_s);
+	shown_free(subj);
 	return o;
 }
 
@@ -398,10 +422,14 @@ void api_message_get(struct web_req *r)
 	o = summary_json(&l->items[0]);
 	atts = json_array();
 	for (i = 0; !bad && i < v->natt && atts; i++)
+		/* name and type display-safe from the engine; extension: the
+		 * real one, which a disguised name hides */
 		json_array_append_new(
-			atts, json_pack("{s:I,s:o,s:o,s:I}", "index", (json_int_t)i, "name",
-			                web_jstr(v->att[i].name), "type",
-			                web_jstr(v->att[i].type), "size",
+			atts, json_pack("{s:I,s:o,s:o,s:o,s:b,s:I}", "index", (json_int_t)i,
+			                "name", web_jstr(v->att[i].name), "type",
+			                web_jstr(v->att[i].type), "extension",
+			                web_jstr(v->att[i].ext), "disguised",
+			                v->att[i].disguised, "size",
 			                (json_int_t)v->att[i].len));
 	keys = json_array();
 	for (i = 0; i < v->nkey_ids && i < 50 && keys; i++)
@@ -1115,14 +1143,25 @@ void api_send(struct web_req *r)
 			struct web_upload *up =
 				json_is_string(u) ? web_upload_find(r->session, json_string_value(u))
 				                  : NULL;
-			if (!up) {
-				for (k = 0; k < nt; k++)
-					web_upload_drop(r->session, taken[k]); /* never reached twice */
+			int twice = 0;
+
+			for (k = 0; up && k < nt; k++)
+				twice |= taken[k] == up;
+			/* An upload is taken (and later freed) once: a list that
+			 * names one twice is refused before anything is taken, and
+			 * the uploads stay in the session. */
+			if (!up || twice) {
 				pthread_mutex_unlock(&srv->lock);
 				json_decref(j);
-				web_reply_error(r, 400, "bad_request",
-				                "An attachment is no longer here (it expired with "
-				                "your session). Attach it again.");
+				if (twice)
+					web_reply_error(r, 400, "bad_request",
+					                "The same attachment is listed twice. "
+					                "Attach each file once.");
+				else
+					web_reply_error(r, 400, "bad_request",
+					                "An attachment is no longer here (it "
+					                "expired with your session). Attach it "
+					                "again.");
 				return;
 			}
 			if (nt < WEB_MAX_UPLOADS)

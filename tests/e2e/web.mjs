@@ -205,7 +205,11 @@ async function main() {
     for (const level of [1, 2, 3, 4]) {
       const subject = `Level ${level} report ✓ <b>not bold</b>`;
       const bytes = randomBytes(3000 + level);
-      sent[level] = { subject, bytes, name: `figures-L${level}.bin` };
+      // level 3's attachment hides its extension behind a right-to-left
+      // override (it looks like "figures-L3exe.bin"): bob must see the mark
+      sent[level] = level === 3
+        ? { subject, bytes, name: 'figures-L3\u202Enib.exe', shown: 'figures-L3[U+202E]nib.exe' }
+        : { subject, bytes, name: `figures-L${level}.bin` };
       await A.evaluate(() => { location.hash = '#/compose'; });
       await A.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
       if (level === 1) {
@@ -252,9 +256,17 @@ async function main() {
       check(badge.startsWith(`L${level}`), `level ${level} message shows badge "${badge}"`);
       const body = await B.locator('#reader pre.text').first().textContent();
       check(body.includes(`this is level ${level}.`), `level ${level} body not shown: ${body}`);
-      const [dl] = await Promise.all([B.waitForEvent('download'), B.locator('#reader a.att', { hasText: s.name }).click()]);
+      const [dl] = await Promise.all([B.waitForEvent('download'), B.locator('#reader a.att', { hasText: s.shown || s.name }).click()]);
       const got = readFileSync(await dl.path());
       check(Buffer.compare(got, s.bytes) === 0, `level ${level}: downloaded attachment differs (${got.length} vs ${s.bytes.length} bytes)`);
+      if (s.shown) {
+        const shownText = await B.locator('#reader .attachments').textContent();
+        check(!shownText.includes('\u202E'), `level ${level}: the attachment name reaches the page with its override`);
+        check(shownText.includes('extension .exe'), `level ${level}: the real extension is not shown: ${shownText}`);
+        const warn = await B.locator('#reader .attwarn').textContent();
+        check(warn.includes('.exe'), `level ${level}: no warning for a disguised name: ${warn}`);
+        check(dl.suggestedFilename() === s.shown, `level ${level}: saved as "${dl.suggestedFilename()}"`);
+      }
       if (level === 1) {
         await B.locator('#reader details.secdetails summary').click();
         await shot(B, 'reader.png');

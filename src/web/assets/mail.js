@@ -141,7 +141,7 @@ function renderMessage(reader, m, remote) {
     body = h('pre', { class: 'text' }, m.text || '');
   }
   const atts = (m.attachments || []).length ? h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
-    m.attachments.map((a) => h('li', {}, h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, h('img', { src: '/clip.svg', alt: '', width: '14', height: '14' }), ` ${a.name}`), h('span', { class: 'muted' }, ` ${fmtBytes(a.size)}`)))) : null;
+    m.attachments.map(attItem.bind(null, m))) : null;
   const details = h('details', { class: 'secdetails' }, h('summary', {}, 'Security details'),
     h('dl', {},
       h('dt', {}, 'Level'), h('dd', {}, d.level ? (BADGES[`l${d.level}`] || BADGES.plain)[1] : 'none: not encrypted'),
@@ -151,6 +151,19 @@ function renderMessage(reader, m, remote) {
       d.signer ? [h('dt', {}, 'Signer'), h('dd', { class: 'mono' }, `${d.signer.fingerprint} (${d.signer.trust})`)] : null,
       d.error ? [h('dt', {}, 'Error'), h('dd', {}, d.error)] : null));
   mount(reader, actions, h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security)), headers, details, atts, body);
+}
+
+// One attachment. The engine sends its name display-safe (a direction
+// control such as U+202E, which makes "invoice<U+202E>fdp.exe" look like
+// "invoiceexe.pdf", arrives as a visible "[U+202E]"), its real extension
+// and the type the sender declared; a disguised name gets a warning that
+// names the real extension.
+function attItem(m, a) {
+  const ext = a.extension ? `.${a.extension}` : 'none';
+  return h('li', {},
+    h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, h('img', { src: '/clip.svg', alt: '', width: '14', height: '14' }), ` ${a.name}`),
+    h('span', { class: 'muted' }, ` ${fmtBytes(a.size)} · extension ${ext} · declared ${a.type || 'no type'}`),
+    a.disguised ? h('p', { class: 'attwarn', role: 'note' }, `Careful: this name holds invisible control or direction characters (shown as [U+…]). Its real extension is ${ext}.`) : null);
 }
 
 function moveSelect() {

@@ -173,7 +173,7 @@ export async function showSettings(root) {
     const ml = levelSelect(c.min_level, true);
     ml.setAttribute('aria-label', `Minimum level for ${c.address}`);
     return h('tr', {}, h('td', {}, c.name ? `${c.name} <${c.address}>` : c.address), h('td', {}, sae), h('td', {}, ml),
-      h('td', {}, c.confirmed ? 'confirmed' : 'learned, not confirmed'),
+      h('td', {}, c.altered ? 'changed on disk outside QMail: not used until you save it again' : c.confirmed ? 'confirmed' : 'learned, not confirmed'),
       h('td', {}, h('button', { type: 'button', class: 'btn small', onclick: async () => { try { await api.put(`/api/contacts/${encodeURIComponent(c.address)}${qs({ account: state.account })}`, { sae_id: sae.value.trim(), min_level: Number(ml.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
   });
   const newAddr = h('input', { type: 'email', maxlength: '320', 'aria-label': 'New contact address', placeholder: 'bob@example.org' });

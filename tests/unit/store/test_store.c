@@ -1356,6 +1356,426 @@ static void test_sealed_item_moved(void **state)
 	assert_true(add_msg(f, "INBOX", 3, 3, "x@y", 1, "three", "b") > b2);
 }
 
+/* ------------------------------------------------ security labels */
+
+/* Runs SQL on the store's file from outside, as anyone who can write it. */
+static void edit(const char *home, const char *sql)
+{
+	sqlite3 *db;
+	char path[600];
+	char *msg = NULL;
+
+	snprintf(path, sizeof(path), "%s/qmail.db", home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg ? msg : "?");
+	sqlite3_close(db);
+}
+
+/* Reads message id back: its verify state and label. */
+static enum qm_store_verify verify_of(struct fx *f, int64_t id,
+                                      enum qm_store_label *label)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	enum qm_store_verify v;
+
+	assert_int_equal(qm_store_msg_get(f->s, id, &l, &e), QM_OK);
+	v = l->items[0].verify;
+	if (label)
+		*label = l->items[0].label;
+	qm_store_msglist_free(&l);
+	return v;
+}
+
+/*
+ * Issue 12: a message's level, verify state and sender in table msg are
+ * bound by a MAC under a key from the vault key. A row edited in the file
+ * (a plain message made "level 1, verified", a verified one given another
+ * sender, its MAC removed) reads back as tampered, label altered.
+ */
+static void test_label_msg_edited(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_msg m;
+	enum qm_store_label lab;
+	struct qm_error e;
+	char sql[256];
+	int64_t ok, plain, other, id;
+
+	ok = add_msg(f, "INBOX", 10, 1, "bob@example.org", 2, "ok", "body");
+	plain = add_msg(f, "INBOX", 11, 2, "mallory@example.net", 0, "plain",
+	                "body");
+	other = add_msg(f, "INBOX", 12, 3, "carol@example.org", 3, "c", "b");
+	assert_int_equal(verify_of(f, ok, &lab), QM_VERIFY_OK);
+	assert_int_equal(lab, QM_LABEL_OK);
+	/* a plain message promoted to level 1, verified */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE msg SET level = 1, verify = 1 WHERE id = %lld",
+	         (long long)plain);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, plain, &lab), QM_VERIFY_TAMPERED);
+	assert_int_equal(lab, QM_LABEL_ALTERED);
+	/* a verified message given another sender */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE msg SET from_addr = 'alice@example.org' WHERE id = "
+	         "%lld",
+	         (long long)ok);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, ok, &lab), QM_VERIFY_TAMPERED);
+	assert_int_equal(lab, QM_LABEL_ALTERED);
+	/* its MAC removed */
+	snprintf(sql, sizeof(sql), "UPDATE msg SET mac = NULL WHERE id = %lld",
+	         (long long)other);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, other, &lab), QM_VERIFY_TAMPERED);
+	assert_int_equal(lab, QM_LABEL_ALTERED);
+	/* another row's MAC copied over */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE msg SET mac = (SELECT mac FROM msg WHERE id = %lld) "
+	         "WHERE id = %lld",
+	         (long long)ok, (long long)other);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, other, &lab), QM_VERIFY_TAMPERED);
+	/* the verify state a newer QMail adds is covered as a number too */
+	id = add_msg(f, "INBOX", 13, 4, "dave@example.org", 2, "d", "b");
+	snprintf(sql, sizeof(sql), "UPDATE msg SET verify = 99 WHERE id = %lld",
+	         (long long)id);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_TAMPERED);
+	assert_int_equal(lab, QM_LABEL_ALTERED);
+	/* the store changes a status with a fresh MAC, and never on a row
+	 * edited on disk */
+	id = add_msg(f, "INBOX", 15, 6, "frank@example.org", 2, "f", "b");
+	assert_int_equal(qm_store_msg_set_verify(f->s, id, 2,
+	                                         QM_VERIFY_UNKNOWN_KEY, &e),
+	                 QM_OK);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_UNKNOWN_KEY);
+	assert_int_equal(lab, QM_LABEL_OK);
+	assert_int_equal(
+	    qm_store_msg_set_verify(f->s, plain, 1, QM_VERIFY_OK, &e),
+	    QM_ERR_AUTH);
+	/* flags are no security label: marking read changes nothing */
+	id = add_msg(f, "INBOX", 14, 5, "erin@example.org", 1, "e", "b");
+	assert_int_equal(qm_store_msg_set_flags(f->s, id, QM_FLAG_SEEN, &e),
+	                 QM_OK);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_OK);
+	assert_int_equal(lab, QM_LABEL_OK);
+	/* locked: the labels cannot be checked, and no row is written */
+	qm_store_vault_lock(f->s);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_OK);
+	assert_int_equal(lab, QM_LABEL_UNCHECKED);
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uid = 99;
+	m.level = 0;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, NULL, NULL, 0, NULL, 0, NULL, &id, &e),
+	    QM_ERR_LOCKED);
+	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(verify_of(f, plain, &lab), QM_VERIFY_TAMPERED);
+}
+
+/*
+ * A contact edited in the file (a learned SAE ID marked confirmed, another
+ * SAE ID put in, min_level lowered, the MAC removed) is not confirmed and
+ * keeps the strictest floor (1) until the user enters it again; it cannot
+ * be confirmed as it stands nor overwritten by a learned SAE ID.
+ */
+static void test_label_contact_edited(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_contact c, got, *all = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	memset(&c, 0, sizeof(c));
+	qm_strlcpy(c.address, "bob@example.org", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_bob", sizeof(c.sae_id));
+	c.source = QM_CONTACT_USER;
+	c.min_level = 2;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	qm_strlcpy(c.address, "carol@example.org", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_carol", sizeof(c.sae_id));
+	c.source = QM_CONTACT_LEARNED;
+	c.min_level = 0;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "bob@example.org", &got, &e),
+	    QM_OK);
+	assert_true(got.confirmed);
+	assert_int_equal(got.label, QM_LABEL_OK);
+
+	/* a learned SAE ID confirmed behind the user's back */
+	edit(f->home, "UPDATE contact SET confirmed = 1 WHERE address = "
+	              "'carol@example.org'");
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "carol@example.org", &got, &e),
+	    QM_OK);
+	assert_false(got.confirmed);
+	assert_int_equal(got.label, QM_LABEL_ALTERED);
+	assert_int_equal(got.min_level, 1);
+	/* as it stands, it cannot be confirmed, nor replaced by mail */
+	assert_int_equal(
+	    qm_store_contact_confirm(f->s, f->acct, "carol@example.org", &e),
+	    QM_ERR_STATE);
+	assert_non_null(strstr(e.msg, "changed on disk"));
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
+	                 QM_ERR_STATE);
+
+	/* the floor lowered and the SAE ID replaced */
+	edit(f->home, "UPDATE contact SET min_level = 0, sae_id = 'SAE_eve' "
+	              "WHERE address = 'bob@example.org'");
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "bob@example.org", &got, &e),
+	    QM_OK);
+	assert_false(got.confirmed);
+	assert_int_equal(got.min_level, 1);
+	assert_int_equal(got.label, QM_LABEL_ALTERED);
+	assert_int_equal(qm_store_contact_list(f->s, f->acct, &all, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_false(all[i].confirmed);
+		assert_int_equal(all[i].label, QM_LABEL_ALTERED);
+	}
+	free(all);
+
+	/* the user enters it again: sound once more */
+	qm_strlcpy(c.address, "bob@example.org", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_bob", sizeof(c.sae_id));
+	c.source = QM_CONTACT_USER;
+	c.min_level = 2;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "bob@example.org", &got, &e),
+	    QM_OK);
+	assert_true(got.confirmed);
+	assert_int_equal(got.min_level, 2);
+	assert_int_equal(got.label, QM_LABEL_OK);
+
+	/* the MAC removed */
+	edit(f->home, "UPDATE contact SET mac = NULL WHERE address = "
+	              "'bob@example.org'");
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "bob@example.org", &got, &e),
+	    QM_OK);
+	assert_false(got.confirmed);
+
+	/* no contact is written while locked */
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
+	                 QM_ERR_LOCKED);
+	assert_int_equal(
+	    qm_store_contact_confirm(f->s, f->acct, "carol@example.org", &e),
+	    QM_ERR_LOCKED);
+}
+
+/*
+ * A keyring row edited in the file (trust set to verified, the public key
+ * swapped, the MAC removed) is not used as verified: it reads back as
+ * changed, which blocks the contact's keys until the user compares
+ * fingerprints; verifying by the fingerprint of the key actually stored
+ * makes it sound again; an own key whose public half was swapped fails.
+ */
+static void test_label_keyring_edited(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_key k, *all = NULL;
+	enum qm_store_trust t;
+	struct qm_error e;
+	char fb[QM_STORE_FPRMAX], fc[QM_STORE_FPRMAX];
+	size_t n = 0;
+
+	assert_int_equal(qm_store_key_contact_put(f->s, "bob@example.org", "x",
+	                                          "KB", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KB", 2, fb, sizeof(fb), &e), QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_verify(f->s, "bob@example.org", "x", fb, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_key_contact_put(f->s, "carol@example.org",
+	                                          "x", "KC", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(t, QM_TRUST_UNVERIFIED);
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KC", 2, fc, sizeof(fc), &e), QM_OK);
+
+	/* carol's unverified key marked verified */
+	edit(f->home, "UPDATE keyring SET trust = 1 WHERE address = "
+	              "'carol@example.org'");
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "carol@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
+	assert_int_equal(
+	    qm_store_key_contact_list(f->s, "carol@example.org", &all, &n, &e),
+	    QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(all[0].trust, QM_TRUST_CHANGED);
+	assert_int_equal(all[0].label, QM_LABEL_ALTERED);
+	qm_store_key_free(&all[0]);
+	free(all);
+	/* a learned key is still "seen before": no trust from the edit */
+	assert_int_equal(qm_store_key_contact_put(f->s, "carol@example.org",
+	                                          "x", "KC", 2, &t, &e),
+	                 QM_OK);
+	assert_int_equal(t, QM_TRUST_CHANGED);
+	/* the user compares fingerprints: verified for real */
+	assert_int_equal(
+	    qm_store_key_contact_verify(f->s, "carol@example.org", "x", fc, &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "carol@example.org", "x", &k, &e),
+	    QM_OK);
+	assert_int_equal(k.trust, QM_TRUST_VERIFIED);
+	assert_int_equal(k.label, QM_LABEL_OK);
+	qm_store_key_free(&k);
+
+	/* bob's verified key swapped for another: not used, and the old
+	 * fingerprint does not bless the new bytes */
+	edit(f->home, "UPDATE keyring SET pub = X'4b45' WHERE address = "
+	              "'bob@example.org'");
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
+	assert_int_not_equal(
+	    qm_store_key_contact_verify(f->s, "bob@example.org", "x", fb, &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
+
+	/* the MAC removed */
+	edit(f->home, "UPDATE keyring SET mac = NULL WHERE address = "
+	              "'carol@example.org'");
+	assert_int_equal(
+	    qm_store_key_contact_get(f->s, "carol@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
+
+	/* an own key with its public half swapped */
+	assert_int_equal(qm_store_key_own_put(f->s, f->acct, "x", "OWN", 3,
+	                                      "PRIV", 4, NULL, &e),
+	                 QM_OK);
+	edit(f->home,
+	     "UPDATE keyring SET pub = X'45564c' WHERE account_id > 0");
+	assert_int_equal(qm_store_key_own_get(f->s, f->acct, "x", &k, NULL, &e),
+	                 QM_ERR_AUTH);
+
+	/* no key is written while locked */
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_key_contact_put(f->s, "dave@example.org", "x",
+	                                          "KD", 2, &t, &e),
+	                 QM_ERR_LOCKED);
+}
+
+/*
+ * Rows written before the labels had MACs (schema 3 and older, a vault of
+ * that time) get their MACs at the first unlock after the upgrade, and
+ * keep their labels; from then on a row without a MAC is altered, also
+ * after the next unlock (the upgrade does not run twice).
+ */
+static void test_label_upgrade(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_account a;
+	struct qm_store_contact c;
+	struct qm_store_key k;
+	struct qm_store *s = NULL;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	char home[512], fpr[QM_STORE_FPRMAX], sql[1024];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-labels", home, sizeof(home)), 0);
+	o.schema_max = 3; /* the last schema without label MACs */
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	a.default_level = 2;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	qm_store_close(&s);
+	/* what an older QMail wrote */
+	assert_int_equal(
+	    qm_store_key_fingerprint("x", "KB", 2, fpr, sizeof(fpr), &e),
+	    QM_OK);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO contact (account_id, address, name, sae_id, "
+	         "source, confirmed, min_level, updated) VALUES (%lld, "
+	         "'bob@example.org', 'Bob', 'SAE_bob', 0, 1, 2, 1);"
+	         "INSERT INTO msg (account_id, folder, date, level, verify, "
+	         "from_addr, to_addrs, message_id) VALUES (%lld, 'INBOX', 1, "
+	         "2, 1, 'bob@example.org', 'alice@example.org', '<m@x>');"
+	         "INSERT INTO keyring (account_id, address, alg, pub, "
+	         "fingerprint, trust, first_seen) VALUES (0, "
+	         "'bob@example.org', 'x', X'4b42', '%s', 1, 1);",
+	         (long long)a.id, (long long)a.id, fpr);
+	edit(home, sql);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), qm_store_schema_latest());
+	/* locked: not checked yet */
+	assert_int_equal(qm_store_msg_get(s, 1, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].label, QM_LABEL_UNCHECKED);
+	qm_store_msglist_free(&l);
+	/* the first unlock seals what is there */
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_msg_get(s, 1, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].verify, QM_VERIFY_OK);
+	assert_int_equal(l->items[0].level, 2);
+	assert_int_equal(l->items[0].label, QM_LABEL_OK);
+	qm_store_msglist_free(&l);
+	assert_int_equal(
+	    qm_store_contact_get(s, a.id, "bob@example.org", &c, &e), QM_OK);
+	assert_true(c.confirmed);
+	assert_int_equal(c.min_level, 2);
+	assert_int_equal(c.label, QM_LABEL_OK);
+	assert_int_equal(
+	    qm_store_key_contact_get(s, "bob@example.org", "x", &k, &e), QM_OK);
+	assert_int_equal(k.trust, QM_TRUST_VERIFIED);
+	assert_int_equal(k.label, QM_LABEL_OK);
+	qm_store_key_free(&k);
+
+	/* from now on a row without its MAC is altered, after the next
+	 * unlock too, and in another handle */
+	edit(home, "UPDATE msg SET mac = NULL; UPDATE contact SET mac = NULL;"
+	           "UPDATE keyring SET mac = NULL");
+	qm_store_vault_lock(s);
+	qm_store_close(&s);
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_msg_get(s, 1, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].verify, QM_VERIFY_TAMPERED);
+	assert_int_equal(l->items[0].label, QM_LABEL_ALTERED);
+	qm_store_msglist_free(&l);
+	assert_int_equal(
+	    qm_store_contact_get(s, a.id, "bob@example.org", &c, &e), QM_OK);
+	assert_false(c.confirmed);
+	assert_int_equal(
+	    qm_store_key_contact_get(s, "bob@example.org", "x", &k, &e),
+	    QM_ERR_STATE);
+	/* a passphrase change keeps the vault of the sealed kind */
+	assert_int_equal(
+	    qm_store_vault_rekey(s, PASS, strlen(PASS), "new pass", 8, &e),
+	    QM_OK);
+	qm_store_close(&s);
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, "new pass", 8, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(s, a.id, "bob@example.org", &c, &e), QM_OK);
+	assert_false(c.confirmed);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
 static void test_busy_timeout(void **state)
 {
 	struct fx *f = *state;
@@ -1613,6 +2033,13 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_sealed_item_altered, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_label_msg_edited, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_label_contact_edited, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_label_keyring_edited, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_label_upgrade),
 	};
 
 	int rc;

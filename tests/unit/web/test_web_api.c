@@ -913,6 +913,71 @@ static void test_messages(void **state)
 	resp_free(&r);
 }
 
+/*
+ * Issue 12: a subject and an attachment name with a right-to-left override
+ * ("invoice<U+202E>fdp.exe" looks like "invoiceexe.pdf") and a terminal
+ * escape reach the API's JSON, the list and the download in the engine's
+ * display-safe form: the controls marked, the real extension named.
+ */
+static void test_bidi_names(void **state)
+{
+	static const char mime[] =
+		"From: =?UTF-8?B?QmFuayDDlg==?= <mallory@example.net>\r\n"
+		"To: alice@example.org\r\n"
+		"Subject: pay \xe2\x80\xaegnp.exe\x1b[2K\r\n"
+		"Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+		"MIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee it\r\n"
+		"--B\r\nContent-Type: application/pdf; name=\"invoice\xe2\x80\xae" "fdp.exe\"\r\n"
+		"Content-Disposition: attachment; filename=\"invoice\xe2\x80\xae" "fdp.exe\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--B--\r\n";
+	struct resp r;
+	char path[256], v[1024];
+	json_t *m, *a;
+	int64_t id;
+
+	(void)state;
+	id = add_msg("pay \xe2\x80\xaegnp.exe\x1b[2K", mime, 0, QM_VERIFY_NOT_QMAIL, 1);
+	/* the list: the subject kept in the store, shown safe */
+	snprintf(path, sizeof(path), "/api/messages?account=%s&folder=INBOX&limit=1",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	m = json_array_get(json_object_get(r.json, "messages"), 0);
+	assert_string_equal(json_string_value(json_object_get(m, "subject")),
+	                    "pay [U+202E]gnp.exe[U+001B][2K");
+	resp_free(&r);
+	/* the reader */
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "\xe2\x80\xae"));
+	assert_string_equal(json_string_value(json_object_get(r.json, "subject")),
+	                    "pay [U+202E]gnp.exe[U+001B][2K");
+	a = json_array_get(json_object_get(r.json, "attachments"), 0);
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "name")),
+	                    "invoice[U+202E]fdp.exe");
+	assert_string_equal(json_string_value(json_object_get(a, "extension")), "exe");
+	assert_true(json_is_true(json_object_get(a, "disguised")));
+	assert_string_equal(json_string_value(json_object_get(a, "type")),
+	                    "application/pdf");
+	resp_free(&r);
+	/* the download is named as shown, never with the override */
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_null(strstr(v, "%E2%80%AE"));
+	assert_non_null(strstr(v, "invoice%5BU%2B202E%5Dfdp.exe"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+}
+
 static void test_uploads_levels_drafts(void **state)
 {
 	struct resp r;
@@ -1010,6 +1075,47 @@ static void test_uploads_levels_drafts(void **state)
 	resp_free(&r);
 	post(&r, "/api/send", "{\"account\":1,\"to\":[],\"level\":2}");
 	assert_int_equal(r.status, 400);
+	resp_free(&r);
+}
+
+/*
+ * Issue 12: one upload ID listed twice in a send (or listed twice before an
+ * unknown one) was taken twice and freed twice. It is refused with 400 and
+ * the upload stays in the session, once (run under ASan).
+ */
+static void test_send_upload_listed_twice(void **state)
+{
+	struct resp r;
+	char path[256], body[1024], upid[32];
+
+	(void)state;
+	req(&r, "POST", "/api/uploads", "twice", 5, "application/octet-stream",
+	    "X-Filename: twice.txt", 0);
+	assert_int_equal(r.status, 201);
+	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")), sizeof(upid));
+	resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
+	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\",\"u-none\"]}",
+	         g_acct_s, upid, upid);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
+	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\"]}",
+	         g_acct_s, upid, upid);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "twice"));
+	resp_free(&r);
+	/* still there, once */
+	snprintf(path, sizeof(path), "/api/uploads/%s", upid);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 404);
 	resp_free(&r);
 }
 
@@ -1224,7 +1330,9 @@ int main(void)
 		cmocka_unit_test(test_settings_contacts_keyring),
 		cmocka_unit_test(test_settings_limits),
 		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_bidi_names),
 		cmocka_unit_test(test_uploads_levels_drafts),
+		cmocka_unit_test(test_send_upload_listed_twice),
 		cmocka_unit_test(test_sync_kme_events),
 		cmocka_unit_test(test_passphrase_lock_unlock),
 		cmocka_unit_test(test_idle_expiry),
