@@ -473,6 +473,124 @@ static void test_permanent_failure(void **state)
 
 /* ------------------------------------------- item 7: default and floor */
 
+/*
+ * The engine: a send without a level goes at default_level (else the
+ * account's own); nothing goes below min_level, a fallback neither; a
+ * contact's minimum level still counts; a setting that holds no level
+ * stops sends instead of lifting the floor.
+ */
+static void test_engine_levels(void **state)
+{
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	const char *two[] = {qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL)};
+	struct qm_client *c;
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_client_level lv[4];
+	struct qm_client_level_prefs p;
+	struct qm_error e;
+	uint64_t need;
+	int v = -1;
+
+	(void)state;
+	if (skipped)
+		skip();
+	c = W.c[W_ALICE];
+	assert_int_equal(qm_client_level_prefs(c, W.acct[W_ALICE], &p, &e),
+	                 QM_OK);
+	assert_int_equal(p.default_level, 2); /* the account's */
+	assert_false(p.default_set);
+	assert_int_equal(p.min_level, 0);
+	assert_int_equal(qm_client_level_setting_set(c, "min_level", "5", &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(qm_client_level_setting_set(c, "max_level", "2", &e),
+	                 QM_ERR_NOTFOUND);
+
+	/* the default */
+	assert_int_equal(
+	    qm_client_level_setting_set(c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e),
+	    QM_OK);
+	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 0, "default level");
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e), QM_OK);
+	assert_int_equal(sent.level, 3);
+	assert_string_equal(sent.warning, ""); /* the world's keys are verified */
+
+	/* the floor: the default is below it, so is an explicit level 4 */
+	assert_int_equal(
+	    qm_client_level_setting_set(c, QM_CLIENT_SET_MIN_LEVEL, "2", &e),
+	    QM_OK);
+	assert_int_equal(qm_client_level_setting_get(c, "min_level", &v, &e),
+	                 QM_OK);
+	assert_int_equal(v, 2);
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
+	                 QM_ERR_UNAVAIL);
+	assert_non_null(strstr(qm_error_msg(&e), "min_level"));
+	assert_int_equal(sent.n_outbox, 0);
+	m.level = 4;
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
+	                 QM_ERR_UNAVAIL);
+	/* a fallback at the floor is taken */
+	m.level = 0;
+	m.fallback_level = 2;
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e), QM_OK);
+	assert_int_equal(sent.level, 2);
+	assert_true(sent.fell_back);
+	assert_non_null(strstr(sent.note, "min_level"));
+	/* a fallback below it is not: level 1 to two people on one SAE */
+	contact_sae_set(W_ALICE, W_CAROL, W.sae[W_BOB], 0);
+	compose(&m, W.acct[W_ALICE], two, 2, NULL, 0, 1, "fallback below");
+	m.fallback_level = 3;
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
+	                 QM_ERR_UNAVAIL);
+	fprintf(stderr, "send_guard: fallback below the floor: %s\n",
+	        qm_error_msg(&e));
+	assert_non_null(strstr(qm_error_msg(&e), "fallback"));
+	assert_non_null(strstr(qm_error_msg(&e), "min_level"));
+	assert_int_equal(sent.n_outbox, 0);
+	contact_sae_set(W_ALICE, W_CAROL, W.sae[W_CAROL], 0);
+	/* the levels say it */
+	assert_int_equal(qm_client_levels(c, W.acct[W_ALICE], to, 1, 1000, lv,
+	                                  &need, &e),
+	                 QM_OK);
+	assert_true(lv[1].available);
+	assert_false(lv[2].available);
+	assert_non_null(strstr(lv[2].reason, "min_level"));
+	assert_false(lv[3].available);
+
+	/* a contact's own minimum keeps working */
+	assert_int_equal(
+	    qm_client_level_setting_set(c, QM_CLIENT_SET_MIN_LEVEL, "none", &e),
+	    QM_OK);
+	contact_sae_set(W_ALICE, W_BOB, W.sae[W_BOB], 2);
+	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 3, "contact minimum");
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
+	                 QM_ERR_UNAVAIL);
+	assert_non_null(strstr(qm_error_msg(&e), qmt_mail_addr(W_BOB)));
+	contact_sae_set(W_ALICE, W_BOB, W.sae[W_BOB], 0);
+
+	/* a setting edited into something that is no level: no send */
+	assert_int_equal(qm_store_setting_set(st(W_ALICE), 0, "min_level",
+	                                      "lots", &e),
+	                 QM_OK);
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
+	                 QM_ERR_PARSE);
+	assert_non_null(strstr(qm_error_msg(&e), "min_level"));
+	assert_int_equal(
+	    qm_client_level_setting_set(c, QM_CLIENT_SET_MIN_LEVEL, "0", &e),
+	    QM_OK);
+	assert_int_equal(qm_client_level_setting_set(
+	                     c, QM_CLIENT_SET_DEFAULT_LEVEL, "default", &e),
+	                 QM_OK);
+	assert_int_equal(qm_client_level_prefs(c, W.acct[W_ALICE], &p, &e),
+	                 QM_OK);
+	assert_int_equal(p.default_level, 2);
+	assert_int_equal(p.min_level, 0);
+}
+
 /* The settings through the command line, on a second home of alice made
  * with the CLI (bob's key imported, not verified). */
 static void test_cli_levels(void **state)
@@ -571,6 +689,48 @@ static void test_cli_levels(void **state)
 	o = output();
 	assert_string_equal(o, "0\n");
 	free(o);
+}
+
+/*
+ * Item 4, the send side: bob's key in the second home is not verified.
+ * Level 3 is available and says whose key; the send goes and says so;
+ * levels 1 and 2 (no public key involved) say nothing.
+ */
+static void test_unverified_key(void **state)
+{
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	struct qm_client *c;
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_client_level lv[4];
+	struct qm_error e;
+	uint64_t need;
+	int64_t acct;
+
+	(void)state;
+	if (skipped)
+		skip();
+	c = open2();
+	acct = first_account(c);
+	assert_int_equal(qm_client_levels(c, acct, to, 1, 1000, lv, &need, &e),
+	                 QM_OK);
+	for (int l = 2; l < 4; l++) {
+		fprintf(stderr, "send_guard: level %d: %s\n", l + 1, lv[l].note);
+		assert_true(lv[l].available);
+		assert_string_equal(lv[l].unverified, qmt_mail_addr(W_BOB));
+		assert_non_null(strstr(lv[l].note, "not verified"));
+		assert_non_null(strstr(lv[l].note, qmt_mail_addr(W_BOB)));
+	}
+	assert_true(lv[1].available);
+	assert_string_equal(lv[1].unverified, "");
+	compose(&m, acct, to, 1, NULL, 0, 4, "to a key not verified");
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e), QM_OK);
+	assert_non_null(strstr(sent.warning, qmt_mail_addr(W_BOB)));
+	m.level = 2;
+	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e), QM_OK);
+	assert_string_equal(sent.warning, "");
+	qm_client_free(&c);
 }
 
 /* ---------------------------------------------------------- web API */
@@ -996,7 +1156,9 @@ int main(void)
 		cmocka_unit_test(test_repeated_address),
 		cmocka_unit_test(test_shared_sae),
 		cmocka_unit_test(test_permanent_failure),
+		cmocka_unit_test(test_engine_levels),
 		cmocka_unit_test(test_cli_levels),
+		cmocka_unit_test(test_unverified_key),
 		cmocka_unit_test(test_web_levels),
 		cmocka_unit_test(test_level1_on_demand),
 		cmocka_unit_test(test_pending_backoff),
