@@ -60,8 +60,8 @@ static int config_list(struct cli *g)
 	printf("%-20s %-10s %-10s %-17s %s\n", "NAME", "VALUE", "DEFAULT",
 	       "RANGE", "WHAT");
 	for (int i = 0; i < 2; i++) {
-		const char *name = i ? QM_CLIENT_SET_MIN_LEVEL
-		                     : QM_CLIENT_SET_DEFAULT_LEVEL;
+		const char *name =
+		    i ? QM_CLIENT_SET_MIN_LEVEL : QM_CLIENT_SET_DEFAULT_LEVEL;
 		char v[24];
 		int x = 0;
 
@@ -133,7 +133,8 @@ int cmd_config(struct cli *g, int argc, char **argv)
 		int x = 0;
 
 		if (strcmp(argv[1], "set") == 0 &&
-		    qm_client_level_setting_set(g->client, argv[2], argv[3], &e))
+		    qm_client_level_setting_set(g->client, argv[2], argv[3],
+		                                &e))
 			return cli_fail(&e);
 		if (qm_client_level_setting_get(g->client, argv[2], &x, &e))
 			return cli_fail(&e);

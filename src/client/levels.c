@@ -60,8 +60,7 @@ enum qm_err qm_client_level_setting_get(struct qm_client *c, const char *name,
 }
 
 enum qm_err qm_client_level_setting_set(struct qm_client *c, const char *name,
-                                        const char *value,
-                                        struct qm_error *err)
+                                        const char *value, struct qm_error *err)
 {
 	int is_min = name && strcmp(name, QM_CLIENT_SET_MIN_LEVEL) == 0;
 	long long x = -1;
@@ -192,11 +191,12 @@ static enum qm_err floor_check(struct qm_client *c, int level,
 	if (rc)
 		return rc;
 	if (min && level > min)
-		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "level %d is below the setting min_level "
-		                    "(\"never send below\"), which allows level "
-		                    "%d or stronger for every message",
-		                    level, min);
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "level %d is below the setting min_level "
+		    "(\"never send below\"), which allows level "
+		    "%d or stronger for every message",
+		    level, min);
 	return QM_OK;
 }
 
@@ -222,10 +222,11 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 		if (qm_store_contact_get(c->store, ac->a.id, rcpts[i], &ct,
 		                         NULL) == QM_OK &&
 		    ct.min_level && level > ct.min_level)
-			rc = qm_error_set(err, QM_ERR_UNAVAIL,
-			                  "you set level %d as the weakest allowed "
-			                  "for %s; level %d is weaker",
-			                  ct.min_level, rcpts[i], level);
+			rc = qm_error_set(
+			    err, QM_ERR_UNAVAIL,
+			    "you set level %d as the weakest allowed "
+			    "for %s; level %d is weaker",
+			    ct.min_level, rcpts[i], level);
 	}
 	if (rc)
 		return rc;
@@ -237,12 +238,13 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 			rc = contact_pubid(c, rcpts[i], &p, &t, err);
 			qm_pubid_free(&p);
 			if (rc == QM_ERR_STATE)
-				rc = qm_error_set(err, QM_ERR_STATE,
-				                  "the public key of %s changed: "
-				                  "compare fingerprints and verify "
-				                  "the new key before sending at "
-				                  "level %d",
-				                  rcpts[i], level);
+				rc = qm_error_set(
+				    err, QM_ERR_STATE,
+				    "the public key of %s changed: "
+				    "compare fingerprints and verify "
+				    "the new key before sending at "
+				    "level %d",
+				    rcpts[i], level);
 			if (!rc && t != QM_TRUST_VERIFIED && li)
 				note_add(li->unverified, rcpts[i]);
 		}
@@ -254,10 +256,11 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 		                    "none configured",
 		                    ac->a.address);
 	if (!ac->a.sae_id[0])
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "levels 1 and 2 need the SAE ID of account %s "
-		                    "(its name at the KME): it has none",
-		                    ac->a.address);
+		return qm_error_set(
+		    err, QM_ERR_STATE,
+		    "levels 1 and 2 need the SAE ID of account %s "
+		    "(its name at the KME): it has none",
+		    ac->a.address);
 	if (!sae) {
 		own = calloc(n ? n : 1, sizeof(*own));
 		if (!own)
@@ -273,10 +276,12 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 				 * the two could not read the message */
 				rc = qm_error_set(
 				    err, QM_ERR_UNAVAIL,
-				    "%s and %s have the same SAE ID (%s): a QKD "
+				    "%s and %s have the same SAE ID (%s): a "
+				    "QKD "
 				    "key reaches one SAE once, so only one of "
 				    "them could read a level %d message; send "
-				    "it to them separately, or at level 3 or 4, "
+				    "it to them separately, or at level 3 or "
+				    "4, "
 				    "or correct the SAE ID of the contact",
 				    rcpts[j], rcpts[i], sae[i], level);
 	}
@@ -319,35 +324,38 @@ static enum qm_err l1_status(struct qm_client *c, const struct acct_conn *ac,
 	qm_client_kme_status(c, ac->a.id, sae, &ks, NULL);
 	if (!ks.reachable)
 		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "the KME cannot be reached: %s", ks.message);
+		                    "the KME cannot be reached: %s",
+		                    ks.message);
 	if (ks.pool_bytes >= need)
 		return QM_OK;
 	if (!l1_ask(&ks, need))
-		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "level 1 needs %llu bytes of QKD key for this "
-		                    "message to %s; the KME holds %llu bytes for "
-		                    "that link now",
-		                    (unsigned long long)need, rcpt,
-		                    (unsigned long long)ks.pool_bytes);
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "level 1 needs %llu bytes of QKD key for this "
+		    "message to %s; the KME holds %llu bytes for "
+		    "that link now",
+		    (unsigned long long)need, rcpt,
+		    (unsigned long long)ks.pool_bytes);
 	if (li) {
 		li->ask = 1;
-		snprintf(note, sizeof(note),
-		         "the KME reports %llu bytes of key for %s, %llu are "
-		         "needed: it is asked for them when the message is sent "
-		         "(a KME that makes keys on demand reports none), and "
-		         "level 1 is used only if it hands them out",
-		         (unsigned long long)ks.pool_bytes, rcpt,
-		         (unsigned long long)need);
+		snprintf(
+		    note, sizeof(note),
+		    "the KME reports %llu bytes of key for %s, %llu are "
+		    "needed: it is asked for them when the message is sent "
+		    "(a KME that makes keys on demand reports none), and "
+		    "level 1 is used only if it hands them out",
+		    (unsigned long long)ks.pool_bytes, rcpt,
+		    (unsigned long long)need);
 		note_add(li->note, note);
 	}
 	return QM_OK;
 }
 
 enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
-                               int level, const char *const *tocc,
-                               size_t ntocc, const char *const *bcc,
-                               size_t nbcc, uint64_t msg_bytes,
-                               struct level_info *li, struct qm_error *err)
+                               int level, const char *const *tocc, size_t ntocc,
+                               const char *const *bcc, size_t nbcc,
+                               uint64_t msg_bytes, struct level_info *li,
+                               struct qm_error *err)
 {
 	char(*sae)[QM_STORE_NAMEMAX] = NULL;
 	uint64_t need = qm_l1_key_bytes(msg_bytes);
@@ -360,8 +368,8 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
 	sae = calloc(ntocc + nbcc ? ntocc + nbcc : 1, sizeof(*sae));
 	if (!sae)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	rc = client_copy_check(c, ac, level, tocc, ntocc, level <= 2 ? sae : NULL,
-	                       li, err);
+	rc = client_copy_check(c, ac, level, tocc, ntocc,
+	                       level <= 2 ? sae : NULL, li, err);
 	for (size_t i = 0; i < nbcc && !rc; i++)
 		rc = client_copy_check(c, ac, level, &bcc[i], 1,
 		                       level <= 2 ? &sae[ntocc + i] : NULL, li,
@@ -419,8 +427,8 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		out[l - 1].level = l;
 		out[l - 1].available =
 		    client_level_check(c, &ac, l, (const char *const *)tocc.v,
-		                       tocc.n, (const char *const *)bcc.v, bcc.n,
-		                       msg_bytes, &li, &e) == QM_OK;
+		                       tocc.n, (const char *const *)bcc.v,
+		                       bcc.n, msg_bytes, &li, &e) == QM_OK;
 		qm_strlcpy(out[l - 1].reason,
 		           out[l - 1].available ? "" : qm_error_msg(&e),
 		           sizeof(out[l - 1].reason));

@@ -77,10 +77,11 @@ static long long reserved_for(int to)
 	snprintf(cert, sizeof(cert), "sae/%s", W.sae[W_ALICE]);
 	s = kt_req(&W.net, W_ALICE, cert, path, NULL, &j);
 	assert_int_equal(s, 200);
-	qm_strlcpy(id,
-	           json_string_value(json_object_get(
-	               json_array_get(json_object_get(j, "keys"), 0), "key_ID")),
-	           sizeof(id));
+	qm_strlcpy(
+	    id,
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(j, "keys"), 0), "key_ID")),
+	    sizeof(id));
 	json_decref(j);
 	j = NULL;
 	snprintf(path, sizeof(path), "/api/v1/keys/%s/dec_keys?key_ID=%s",
@@ -98,9 +99,9 @@ static long long reserved_for(int to)
 	return n;
 }
 
-static void compose(struct qm_client_compose *m, int64_t acct,
-                    const char **to, size_t nto, const char **cc, size_t ncc,
-                    int level, const char *subject)
+static void compose(struct qm_client_compose *m, int64_t acct, const char **to,
+                    size_t nto, const char **cc, size_t ncc, int level,
+                    const char *subject)
 {
 	memset(m, 0, sizeof(*m));
 	m->account_id = acct;
@@ -125,8 +126,9 @@ static size_t outbox_runs(int n)
 		qm_error_clear(&e);
 		qm_client_outbox_run(W.c[W_ALICE], W.acct[W_ALICE], &ok, &bad,
 		                     &e);
-		fprintf(stderr, "send_guard: outbox run %d: %zu sent, %zu "
-		                "failed%s%s\n",
+		fprintf(stderr,
+		        "send_guard: outbox run %d: %zu sent, %zu "
+		        "failed%s%s\n",
 		        i + 1, ok, bad, qm_error_msg(&e)[0] ? ": " : "",
 		        qm_error_msg(&e));
 		if (i == 0)
@@ -399,8 +401,8 @@ static void test_shared_sae(void **state)
 	/* with a fallback, at level 3 (said so) */
 	m.fallback_level = 3;
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e), QM_OK);
 	assert_int_equal(sent.level, 3);
 	assert_true(sent.fell_back);
 	assert_non_null(strstr(sent.note, W.sae[W_BOB]));
@@ -428,7 +430,8 @@ static void test_shared_sae(void **state)
 
 		qm_error_clear(&e);
 		assert_int_equal(
-		    qm_client_outbox_retry(W.c[W_ALICE], id, &sent1, &e), QM_OK);
+		    qm_client_outbox_retry(W.c[W_ALICE], id, &sent1, &e),
+		    QM_OK);
 		assert_int_equal(sent1, 1);
 	}
 	assert_int_equal(reserved_for(W_BOB) - base, 1);
@@ -507,13 +510,14 @@ static void test_engine_levels(void **state)
 	                 QM_ERR_NOTFOUND);
 
 	/* the default */
-	assert_int_equal(
-	    qm_client_level_setting_set(c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e),
-	    QM_OK);
+	assert_int_equal(qm_client_level_setting_set(
+	                     c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e),
+	                 QM_OK);
 	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 0, "default level");
 	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e), QM_OK);
 	assert_int_equal(sent.level, 3);
-	assert_string_equal(sent.warning, ""); /* the world's keys are verified */
+	assert_string_equal(sent.warning,
+	                    ""); /* the world's keys are verified */
 
 	/* the floor: the default is below it, so is an explicit level 4 */
 	assert_int_equal(
@@ -551,9 +555,9 @@ static void test_engine_levels(void **state)
 	assert_int_equal(sent.n_outbox, 0);
 	contact_sae_set(W_ALICE, W_CAROL, W.sae[W_CAROL], 0);
 	/* the levels say it */
-	assert_int_equal(qm_client_levels(c, W.acct[W_ALICE], to, 1, 1000, lv,
-	                                  &need, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_levels(c, W.acct[W_ALICE], to, 1, 1000, lv, &need, &e),
+	    QM_OK);
 	assert_true(lv[1].available);
 	assert_false(lv[2].available);
 	assert_non_null(strstr(lv[2].reason, "min_level"));
@@ -572,9 +576,9 @@ static void test_engine_levels(void **state)
 	contact_sae_set(W_ALICE, W_BOB, W.sae[W_BOB], 0);
 
 	/* a setting edited into something that is no level: no send */
-	assert_int_equal(qm_store_setting_set(st(W_ALICE), 0, "min_level",
-	                                      "lots", &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_setting_set(st(W_ALICE), 0, "min_level", "lots", &e),
+	    QM_OK);
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_send(c, &m, NULL, NULL, &sent, &e),
 	                 QM_ERR_PARSE);
@@ -627,7 +631,8 @@ static void test_cli_levels(void **state)
 	                 0);
 	qm_buf_init(&armour, 1 << 20);
 	assert_int_equal(
-	    qm_client_key_export(W.c[W_BOB], W.acct[W_BOB], &armour, &e), QM_OK);
+	    qm_client_key_export(W.c[W_BOB], W.acct[W_BOB], &armour, &e),
+	    QM_OK);
 	snprintf(keyfile, sizeof(keyfile), "%s/bob-key.txt", W.mail.dir);
 	qmt_write_file(keyfile, (const char *)armour.data);
 	qm_buf_free(&armour);
@@ -638,7 +643,7 @@ static void test_cli_levels(void **state)
 	/* unset: the account's own default (2) */
 	assert_int_equal(qm2("config", "get", "default_level", NULL), 0);
 	o = output();
-	assert_int_equal(atoi(o), 0);
+	assert_string_equal(o, "0\n");
 	free(o);
 	assert_int_equal(qm2("config", "set", "default_level", "3", NULL), 0);
 	assert_int_equal(qm2("config", "get", "default_level", NULL), 0);
@@ -715,7 +720,8 @@ static void test_unverified_key(void **state)
 	assert_int_equal(qm_client_levels(c, acct, to, 1, 1000, lv, &need, &e),
 	                 QM_OK);
 	for (int l = 2; l < 4; l++) {
-		fprintf(stderr, "send_guard: level %d: %s\n", l + 1, lv[l].note);
+		fprintf(stderr, "send_guard: level %d: %s\n", l + 1,
+		        lv[l].note);
 		assert_true(lv[l].available);
 		assert_string_equal(lv[l].unverified, qmt_mail_addr(W_BOB));
 		assert_non_null(strstr(lv[l].note, "not verified"));
@@ -835,8 +841,7 @@ static void web_login(void)
 	sc += 12;
 	qm_strlcpy(g_cookie, sc, sizeof(g_cookie));
 	g_cookie[strcspn(g_cookie, ";\r\n")] = '\0';
-	qm_strlcpy(g_csrf,
-	           json_string_value(json_object_get(r.json, "csrf")),
+	qm_strlcpy(g_csrf, json_string_value(json_object_get(r.json, "csrf")),
 	           sizeof(g_csrf));
 	resp_free(&r);
 	snprintf(body, sizeof(body), "{\"passphrase\":\"%s\"}", pass2);
@@ -845,8 +850,7 @@ static void web_login(void)
 	qm_strlcpy(g_cookie, strcasestr(r.headers, "Set-Cookie: ") + 12,
 	           sizeof(g_cookie));
 	g_cookie[strcspn(g_cookie, ";\r\n")] = '\0';
-	qm_strlcpy(g_csrf,
-	           json_string_value(json_object_get(r.json, "csrf")),
+	qm_strlcpy(g_csrf, json_string_value(json_object_get(r.json, "csrf")),
 	           sizeof(g_csrf));
 	resp_free(&r);
 }
@@ -880,7 +884,8 @@ static void test_web_levels(void **state)
 	snprintf(g_origin, sizeof(g_origin), "%s", g_base);
 	web_login();
 
-	req(&r, "PUT", "/api/settings", "{\"default_level\":3,\"min_level\":0}");
+	req(&r, "PUT", "/api/settings",
+	    "{\"default_level\":3,\"min_level\":0}");
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 	snprintf(body, sizeof(body),
@@ -906,9 +911,9 @@ static void test_web_levels(void **state)
 	assert_int_equal(r.status, 202);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "level")),
 	                 3);
-	assert_non_null(strstr(
-	    json_string_value(json_object_get(r.json, "warning")),
-	    qmt_mail_addr(W_BOB)));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(r.json, "warning")),
+	           qmt_mail_addr(W_BOB)));
 	resp_free(&r);
 
 	req(&r, "PUT", "/api/settings", "{\"min_level\":2}");
@@ -934,7 +939,8 @@ static void test_web_levels(void **state)
 	resp_free(&r);
 
 	/* back to "each account's own default", no floor */
-	req(&r, "PUT", "/api/settings", "{\"default_level\":0,\"min_level\":0}");
+	req(&r, "PUT", "/api/settings",
+	    "{\"default_level\":0,\"min_level\":0}");
 	assert_int_equal(r.status, 200);
 	assert_int_equal(
 	    json_integer_value(json_object_get(r.json, "default_level")), 0);
@@ -943,7 +949,8 @@ static void test_web_levels(void **state)
 	qm_client_free(&c);
 }
 
-/* ------------------------------------- item 7: level 1 from an on-demand KME */
+/* ------------------------------------- item 7: level 1 from an on-demand KME
+ */
 
 /* Moves alice's and bob's accounts to the scripted KME. */
 static void accounts_on_fakekme(void)
@@ -1010,14 +1017,15 @@ static void test_level1_on_demand(void **state)
 	assert_int_equal(qm_client_levels(W.c[W_ALICE], W.acct[W_ALICE], to, 1,
 	                                  2000, lv, &need, &e),
 	                 QM_OK);
-	fprintf(stderr, "send_guard: level 1 with an on-demand KME: %s%s\n",
-	        lv[0].available ? "available" : "not available: ",
-	        lv[0].reason);
+	fprintf(
+	    stderr, "send_guard: level 1 with an on-demand KME: %s%s\n",
+	    lv[0].available ? "available" : "not available: ", lv[0].reason);
 	assert_true(lv[0].available);
 
 	qmt_fakekme_counts(fk, &n0);
 	mail0 = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 1, "one-time pad on demand");
+	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 1,
+	        "one-time pad on demand");
 	qm_error_clear(&e);
 	rc = qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e);
 	fprintf(stderr, "send_guard: level 1 send: %s\n",
@@ -1028,7 +1036,8 @@ static void test_level1_on_demand(void **state)
 	qmt_fakekme_counts(fk, &n1);
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(
-	    qm_store_outbox_get(st(W_ALICE), sent.outbox_ids[0], &o, &e), QM_OK);
+	    qm_store_outbox_get(st(W_ALICE), sent.outbox_ids[0], &o, &e),
+	    QM_OK);
 	/* every key the KME made went into this message */
 	assert_true(o.n_keys >= 1);
 	assert_int_equal(n1.keys_out - n0.keys_out, o.n_keys);
@@ -1072,10 +1081,9 @@ static void test_level1_on_demand(void **state)
 		qmt_fakekme_counts(fk, &n1);
 		assert_true(n1.refused > n0.refused);
 		assert_int_equal(n1.keys_out, n0.keys_out);
-		assert_int_equal(qm_store_outbox_list(st(W_ALICE),
-		                                      W.acct[W_ALICE],
-		                                      QM_OUTBOX_PENDING, 0,
-		                                      &pend, &npend, &e),
+		assert_int_equal(qm_store_outbox_list(
+		                     st(W_ALICE), W.acct[W_ALICE],
+		                     QM_OUTBOX_PENDING, 0, &pend, &npend, &e),
 		                 QM_OK);
 		free(pend);
 		pend = NULL;
@@ -1109,7 +1117,8 @@ static void test_pending_backoff(void **state)
 		skip();
 	accounts_on_fakekme();
 	qmt_fakekme_refuse(fk, 503);
-	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 2, "while the KME refuses");
+	compose(&m, W.acct[W_ALICE], to, 1, NULL, 0, 2,
+	        "while the KME refuses");
 	qm_error_clear(&e);
 	rc = qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e);
 	fprintf(stderr, "send_guard: level 2, KME refuses: %s\n",
@@ -1133,8 +1142,8 @@ static void test_pending_backoff(void **state)
 
 	/* forced: asked again, and the next wait is longer */
 	qm_error_clear(&e);
-	assert_int_not_equal(qm_client_outbox_retry(W.c[W_ALICE], id, &sent1, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_client_outbox_retry(W.c[W_ALICE], id, &sent1, &e), QM_OK);
 	qmt_fakekme_counts(fk, &n1);
 	assert_true(n1.enc > n0.enc);
 	assert_int_equal(qm_store_outbox_get(st(W_ALICE), id, &o, &e), QM_OK);
@@ -1153,15 +1162,15 @@ static void test_pending_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_repeated_address),
-		cmocka_unit_test(test_shared_sae),
-		cmocka_unit_test(test_permanent_failure),
-		cmocka_unit_test(test_engine_levels),
-		cmocka_unit_test(test_cli_levels),
-		cmocka_unit_test(test_unverified_key),
-		cmocka_unit_test(test_web_levels),
-		cmocka_unit_test(test_level1_on_demand),
-		cmocka_unit_test(test_pending_backoff),
+	    cmocka_unit_test(test_repeated_address),
+	    cmocka_unit_test(test_shared_sae),
+	    cmocka_unit_test(test_permanent_failure),
+	    cmocka_unit_test(test_engine_levels),
+	    cmocka_unit_test(test_cli_levels),
+	    cmocka_unit_test(test_unverified_key),
+	    cmocka_unit_test(test_web_levels),
+	    cmocka_unit_test(test_level1_on_demand),
+	    cmocka_unit_test(test_pending_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

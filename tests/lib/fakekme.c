@@ -27,9 +27,9 @@
 
 #include "harness.h"
 
-#define MAXKEYS 4096
+#define MAXKEYS     4096
 #define MAXKEYBYTES 8192
-#define REQMAX 65536
+#define REQMAX      65536
 
 struct fkey {
 	char id[37];
@@ -181,8 +181,9 @@ static void enc_keys(struct qmt_fakekme *f, SSL *ssl, const char *caller,
 
 		f->n.refused++;
 		pthread_mutex_unlock(&f->mu);
-		reply_error(ssl, st, st == 503 ? "not enough key material on KME"
-		                               : "request refused by the KME");
+		reply_error(ssl, st,
+		            st == 503 ? "not enough key material on KME"
+		                      : "request refused by the KME");
 		return;
 	}
 	if (number < 1 || number > 128 || size < 64 || size > 65536 ||
@@ -237,7 +238,8 @@ static void dec_keys(struct qmt_fakekme *f, SSL *ssl, const char *caller,
 
 		b = json_loads(body, 0, &je);
 		arr = json_object_get(b, "key_IDs");
-		json_array_foreach(arr, i, e) {
+		json_array_foreach(arr, i, e)
+		{
 			const char *s =
 			    json_string_value(json_object_get(e, "key_ID"));
 			if (s && n < 128)
@@ -295,8 +297,8 @@ static void status(struct qmt_fakekme *f, SSL *ssl, const char *caller,
 	                     "source_KME_ID", "KME_F", "target_KME_ID", "KME_F",
 	                     "master_SAE_ID", caller, "slave_SAE_ID", slave,
 	                     "key_size", 256, "stored_key_count", 0,
-	                     "max_key_count", 100000, "max_key_per_request", 128,
-	                     "max_key_size", 65536, "min_key_size", 64,
+	                     "max_key_count", 100000, "max_key_per_request",
+	                     128, "max_key_size", 65536, "min_key_size", 64,
 	                     "max_SAE_ID_count", 0));
 }
 
@@ -439,9 +441,8 @@ int qmt_fakekme_start(const char *dir, const char *const *saes, size_t nsaes,
 	if (SSL_CTX_use_PrivateKey_file(f->ctx, path, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_load_verify_locations(f->ctx, f->ca, NULL) != 1)
 		goto fail;
-	SSL_CTX_set_verify(f->ctx,
-	                   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-	                   NULL);
+	SSL_CTX_set_verify(
+	    f->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_session_id_context(f->ctx, (const unsigned char *)"fk", 2);
 	if (pipe(f->stop) != 0)
 		goto fail;
