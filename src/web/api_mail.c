@@ -1462,10 +1462,22 @@ void api_outbox_list(struct web_req *r)
 				               (json_int_t)o.updated, "retry_at",
 				               (json_int_t)o.retry_at, "error",
 				               o.reason ? web_jstr(o.reason) : json_null()));
+			/* what POST .../retry can do something with: a message on
+			 * its way, one that failed before it was encrypted (once
+			 * its cause is mended), a sent one whose copy waits */
+			json_object_set_new(
+				json_array_get(arr, json_array_size(arr) - 1), "can_retry",
+				json_boolean(o.state == QM_OUTBOX_PENDING ||
+				             o.state == QM_OUTBOX_QUEUED ||
+				             o.state == QM_OUTBOX_RETRYING ||
+				             (o.state == QM_OUTBOX_FAILED && !o.ciphertext)));
 			for (size_t w = 0; w < nwaiting; w++)
-				if (waiting[w] == o.id)
+				if (waiting[w] == o.id) {
 					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
 					                    "sent_copy_waits", json_true());
+					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					                    "can_retry", json_true());
+				}
 			qm_store_outbox_item_free(&o);
 		}
 		free(ids);
@@ -1477,17 +1489,20 @@ void api_outbox_list(struct web_req *r)
 void api_outbox_retry(struct web_req *r)
 {
 	struct qm_error e;
-	size_t sent = 0, failed = 0;
 	int64_t id;
+	int sent = 0;
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	/* The engine retries everything that is due, this one included. */
-	if (qm_client_outbox_run(r->srv->client, 0, &sent, &failed, &e) != QM_OK &&
-	    sent == 0) {
+	/* This entry, now, even when its retry time has not come, or when it
+	 * failed before it was encrypted and the person mended the cause; the
+	 * others go with the next outbox run. */
+	qm_error_clear(&e);
+	if (qm_client_outbox_retry(r->srv->client, id, &sent, &e) != QM_OK &&
+	    !sent) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
-	web_reply_json(r, 200, json_pack("{s:I,s:I}", "sent", (json_int_t)sent,
-	                                 "failed", (json_int_t)failed));
+	web_reply_json(r, 200, json_pack("{s:i,s:i}", "sent", sent ? 1 : 0,
+	                                 "failed", sent ? 0 : 1));
 }

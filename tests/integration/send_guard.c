@@ -869,7 +869,7 @@ static void test_web_levels(void **state)
 	struct qm_error e;
 	struct resp r;
 	char body[1024];
-	int64_t acct;
+	int64_t acct, failed_id = 0;
 	json_t *lv;
 
 	(void)state;
@@ -877,6 +877,35 @@ static void test_web_levels(void **state)
 		skip();
 	c = open2();
 	acct = first_account(c);
+	/* an entry that failed for good: bob had no SAE ID when it was tried */
+	{
+		struct qm_store_contact ct;
+		char mime[512];
+		size_t ok = 0, bad = 0;
+
+		memset(&ct, 0, sizeof(ct));
+		qm_strlcpy(ct.address, qmt_mail_addr(W_BOB), sizeof(ct.address));
+		ct.source = QM_CONTACT_USER;
+		assert_int_equal(qm_store_contact_put(qm_client_store(c), acct,
+		                                      &ct, &e),
+		                 QM_OK);
+		snprintf(mime, sizeof(mime),
+		         "From: %s\r\nTo: %s\r\nDate: Mon, 1 Jan 2024 10:00:00 "
+		         "+0000\r\nMessage-ID: <web-retry@qmail.test>\r\n"
+		         "Subject: retried in the GUI\r\n\r\nhi\r\n",
+		         qmt_mail_addr(W_ALICE), qmt_mail_addr(W_BOB));
+		assert_int_equal(qm_store_outbox_add(qm_client_store(c), acct,
+		                                     "<web-retry@qmail.test>",
+		                                     qmt_mail_addr(W_BOB), 2, mime,
+		                                     strlen(mime), &failed_id, &e),
+		                 QM_OK);
+		qm_client_outbox_run(c, acct, &ok, &bad, &e);
+		assert_int_equal(bad, 1);
+		qm_strlcpy(ct.sae_id, W.sae[W_BOB], sizeof(ct.sae_id));
+		assert_int_equal(qm_store_contact_put(qm_client_store(c), acct,
+		                                      &ct, &e),
+		                 QM_OK);
+	}
 	memset(&wc, 0, sizeof(wc));
 	assert_int_equal(qm_web_server_start(&wc, c, &srv, &e), QM_OK);
 	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
@@ -937,6 +966,40 @@ static void test_web_levels(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(lv, "reason")),
 	                       "min_level"));
 	resp_free(&r);
+
+	/* the failed entry: the GUI offers to try again, and it goes */
+	{
+		char path[64];
+		json_t *it;
+		size_t i;
+		int found = 0;
+
+		snprintf(path, sizeof(path), "/api/outbox?account=%lld",
+		         (long long)acct);
+		req(&r, "GET", path, NULL);
+		json_array_foreach(json_object_get(r.json, "items"), i, it)
+		{
+			if (strtoll(json_string_value(json_object_get(it, "id")),
+			            NULL, 10) == failed_id) {
+				found = 1;
+				assert_string_equal(
+				    json_string_value(json_object_get(it, "state")),
+				    "failed");
+				assert_true(
+				    json_is_true(json_object_get(it, "can_retry")));
+			}
+		}
+		assert_true(found);
+		resp_free(&r);
+		snprintf(path, sizeof(path), "/api/outbox/%lld/retry",
+		         (long long)failed_id);
+		req(&r, "POST", path, "{}");
+		fprintf(stderr, "send_guard: retry in the GUI: %s\n", r.body);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(json_integer_value(json_object_get(r.json, "sent")),
+		                 1);
+		resp_free(&r);
+	}
 
 	/* back to "each account's own default", no floor */
 	req(&r, "PUT", "/api/settings",

@@ -231,9 +231,11 @@ export async function showOutbox(root) {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
       h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, `L${o.level}`),
         h('td', {}, h('span', { class: `state state-${o.state}` }, STATE_TEXT[o.state] || o.state), o.error ? h('div', { class: 'error small' }, o.error) : null,
-          o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null),
+          o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null,
+          (o.state === 'pending' || o.state === 'retrying') && o.retry_at * 1000 > Date.now() ? h('div', { class: 'muted small' }, `Next try ${fmtDate(o.retry_at)}.`) : null,
+          o.state === 'failed' && o.can_retry && o.error ? h('div', { class: 'muted small' }, 'Not sent and no key spent on it: once the cause is mended, try again.') : null),
         h('td', {}, String(o.attempts)), h('td', {}, fmtDate(o.updated)),
-        h('td', {}, (o.state === 'failed' || o.state === 'retrying' || o.state === 'queued' || o.sent_copy_waits) ? h('button', { type: 'button', class: 'btn small', onclick: async () => { try { const x = await api.post(`/api/outbox/${o.id}/retry`, {}); toast(`${x.sent} sent, ${x.failed} failed`); showOutbox(root); } catch (e) { toast(e.message, 'error'); } } }, 'Retry now') : null))))) : h('p', { class: 'empty' }, 'Nothing in the outbox.')));
+        h('td', {}, o.can_retry ? h('button', { type: 'button', class: 'btn small', onclick: async () => { try { const x = await api.post(`/api/outbox/${o.id}/retry`, {}); toast(x.sent ? 'Sent' : 'Still waiting'); showOutbox(root); } catch (e) { toast(e.message, 'error'); } } }, o.state === 'failed' ? 'Try again' : 'Retry now') : null))))) : h('p', { class: 'empty' }, 'Nothing in the outbox.')));
 }
 
 export let draftToOpen = null;
