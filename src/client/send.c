@@ -209,6 +209,8 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 		for (size_t i = 0; i < rs.n && !rc; i++)
 			rc = contact_pubid(c, rs.v[i], &pubs[i], NULL, err);
 	}
+	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
+		*how = ENC_TRANSIENT; /* the store, not the message */
 	if (rc)
 		goto out;
 	*how = ENC_TRANSIENT;
