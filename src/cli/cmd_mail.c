@@ -771,7 +771,9 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "run") == 0) {
 		size_t ok = 0, bad = 0;
 		rc = qm_client_outbox_run(g->client, 0, &ok, &bad, &e);
-		printf("%zu sent, %zu still waiting\n", ok, bad);
+		/* not sent: waiting for a retry, or failed for good */
+		printf("%zu sent, %zu not sent%s\n", ok, bad,
+		       bad ? " (`qmail outbox` says why)" : "");
 		return rc ? cli_fail(&e) : 0;
 	}
 	if (argc > 2 && (strcmp(argv[1], "retry") == 0 ||
