@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qmail config: shows and changes the settings a person may tune without
- * touching an account, today the resource limits (message size, parts,
- * MIME depth, headers, key IDs, JSON depth, the web GUI's request bodies).
- * Each has a safe default and a hard ceiling; values outside are refused
- * with the allowed range. Needs no passphrase: no secret is involved.
+ * touching an account: the level rules for new messages (default_level,
+ * min_level) and the resource limits (message size, parts, MIME depth,
+ * headers, key IDs, JSON depth, the web GUI's request bodies). Each limit
+ * has a safe default and a hard ceiling; values outside are refused with
+ * the allowed range. Needs no passphrase: no secret is involved.
  */
 #include "cli.h"
 
@@ -15,14 +16,30 @@ static const char config_usage[] =
     "       qmail config get NAME\n"
     "       qmail config set NAME VALUE|default\n"
     "\n"
-    "Shows and changes QMail's resource limits (global, for every\n"
-    "account). A limit may be lowered down to its minimum and raised up\n"
-    "to its ceiling; `list` shows both with the default. Sizes take K, M\n"
-    "or G (binary: 10M is 10 MiB). `set NAME default` goes back to the\n"
-    "default. A change counts from the next sync, read or send (the web\n"
-    "GUI: body limits from its next start or a change in its Settings).\n"
+    "Shows and changes QMail's settings (global, for every account).\n"
     "\n"
-    "Example: qmail config set limit.parts 64\n";
+    "Security levels (1 is the strongest, 4 the weakest):\n"
+    "  default_level   the level of a message sent without --level: 1 to\n"
+    "                  4, or default (0): each account's own level\n"
+    "  min_level       never send below this level: 1 to 4, or none (0);\n"
+    "                  a send or a --fallback-level below it is refused\n"
+    "\n"
+    "Resource limits: a limit may be lowered down to its minimum and\n"
+    "raised up to its ceiling; `list` shows both with the default. Sizes\n"
+    "take K, M or G (binary: 10M is 10 MiB). `set NAME default` goes back\n"
+    "to the default. A change counts from the next sync, read or send (the\n"
+    "web GUI: body limits from its next start or a change in its\n"
+    "Settings).\n"
+    "\n"
+    "Examples: qmail config set min_level 2\n"
+    "          qmail config set limit.parts 64\n";
+
+/* 1 for the names of the level settings. */
+static int is_level_setting(const char *name)
+{
+	return strcmp(name, QM_CLIENT_SET_DEFAULT_LEVEL) == 0 ||
+	       strcmp(name, QM_CLIENT_SET_MIN_LEVEL) == 0;
+}
 
 /* "64 MiB" for sizes that are whole KiB or MiB, else the number. */
 static void human(const struct qm_client_limit *l, uint64_t v, char *out,
@@ -42,6 +59,22 @@ static int config_list(struct cli *g)
 
 	printf("%-20s %-10s %-10s %-17s %s\n", "NAME", "VALUE", "DEFAULT",
 	       "RANGE", "WHAT");
+	for (int i = 0; i < 2; i++) {
+		const char *name =
+		    i ? QM_CLIENT_SET_MIN_LEVEL : QM_CLIENT_SET_DEFAULT_LEVEL;
+		char v[24];
+		int x = 0;
+
+		qm_error_clear(&e);
+		if (qm_client_level_setting_get(g->client, name, &x, &e))
+			return cli_fail(&e);
+		snprintf(v, sizeof(v), "%d%s", x, x ? "*" : "");
+		printf("%-20s %-10s %-10s %-17s %s\n", name, v, "0", "0..4",
+		       i ? "never send below this level (1 strongest, 4 "
+		           "weakest; 0: no floor)"
+		         : "level of a message sent without one (0: each "
+		           "account's own)");
+	}
 	for (size_t i = 0; i < qm_client_limit_count(); i++) {
 		const struct qm_client_limit *l = qm_client_limit_at(i);
 		char v[24], d[24], lo[24], hi[24], range[50];
@@ -85,7 +118,8 @@ int cmd_config(struct cli *g, int argc, char **argv)
 		return cli_usage("config", "get takes one NAME");
 	if (strcmp(argv[1], "set") == 0 && argc != 4)
 		return cli_usage("config", "set takes NAME and VALUE");
-	if (argc > 2 && !qm_client_limit_find(argv[2]))
+	if (argc > 2 && !qm_client_limit_find(argv[2]) &&
+	    !is_level_setting(argv[2]))
 		return cli_usage("config",
 		                 "there is no setting %s (`qmail config list` "
 		                 "shows them)",
@@ -95,6 +129,21 @@ int cmd_config(struct cli *g, int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0)
 		return config_list(g);
 	qm_error_clear(&e);
+	if (is_level_setting(argv[2])) {
+		int x = 0;
+
+		if (strcmp(argv[1], "set") == 0 &&
+		    qm_client_level_setting_set(g->client, argv[2], argv[3],
+		                                &e))
+			return cli_fail(&e);
+		if (qm_client_level_setting_get(g->client, argv[2], &x, &e))
+			return cli_fail(&e);
+		if (strcmp(argv[1], "get") == 0)
+			printf("%d\n", x);
+		else if (!g->quiet)
+			printf("%s = %d\n", argv[2], x);
+		return QM_EXIT_OK;
+	}
 	if (strcmp(argv[1], "set") == 0) {
 		if (qm_client_limit_set(g->client, argv[2], argv[3], &e))
 			return cli_fail(&e);

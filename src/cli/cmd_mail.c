@@ -48,9 +48,11 @@ static const char send_help[] =
 	"  --body-file FILE         the text body\n"
 	"  --attach FILE            an attachment (repeat)\n"
 	"  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 post-quantum,\n"
-	"                           4 classical; default: the account's level\n"
+	"                           4 classical; default: the setting default_level,\n"
+	"                           else the account's level (`qmail config`)\n"
 	"  --fallback-level N       when N's level is not available now, use this\n"
-	"                           one instead and say so (never silently)\n"
+	"                           one instead and say so (never silently); no\n"
+	"                           level below the setting min_level is used\n"
 	"  --account ADDR           send from this account (default: the first)\n"
 	"\n"
 	"The message enters the outbox, sealed, before any network step. If the\n"
@@ -213,8 +215,19 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	cli_progress_end(g);
 	if (sent.note[0])
 		fprintf(stderr, "qmail: note: %s\n", cli_safe(sent.note));
+	if (sent.warning[0])
+		fprintf(stderr, "qmail: warning: %s (`qmail keys verify` once "
+		                "you compared them)\n",
+		        cli_safe(sent.warning));
 	if (rc) {
 		rc = cli_fail(&e);
+		if (sent.n_outbox > sent.n_sent)
+			fprintf(stderr, "qmail: `qmail outbox` shows what "
+			                "waits\n");
+		else if (e.code == QM_ERR_UNAVAIL)
+			fprintf(stderr, "qmail: `qmail config list` shows the "
+			                "level settings, `qmail contact list` "
+			                "the contacts' minimum levels\n");
 		goto out;
 	}
 	printf("sent at level %d (%s): %zu of %zu copies delivered to the "
@@ -760,7 +773,13 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 		       "Every message enters the outbox, sealed, before any "
 		       "network step; a message\nthat could not be sent "
 		       "waits there and is retried with the same "
-		       "ciphertext\n(never new keys). `qmail sync` runs the "
+		       "ciphertext\n(never new keys), first after a minute, "
+		       "then less often (at most hourly).\nOne that cannot "
+		       "go until something changes (a recipient without an "
+		       "SAE ID\nor public key, two recipients on one SAE, a "
+		       "level below a floor) is marked\nfailed with the "
+		       "reason and no key is fetched for it; mend the cause, "
+		       "then\n`qmail outbox retry ID`. `qmail sync` runs the "
 		       "outbox too.\n");
 		return 0;
 	}
@@ -770,7 +789,9 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "run") == 0) {
 		size_t ok = 0, bad = 0;
 		rc = qm_client_outbox_run(g->client, 0, &ok, &bad, &e);
-		printf("%zu sent, %zu still waiting\n", ok, bad);
+		/* not sent: waiting for a retry, or failed for good */
+		printf("%zu sent, %zu not sent%s\n", ok, bad,
+		       bad ? " (`qmail outbox` says why)" : "");
 		return rc ? cli_fail(&e) : 0;
 	}
 	if (argc > 2 && (strcmp(argv[1], "retry") == 0 ||

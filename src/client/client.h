@@ -116,7 +116,7 @@ struct qm_client_compose {
 	const char *references;
 	const struct qm_client_attachment *att;
 	size_t natt;
-	int level;          /* 1..4; 0: the account's default */
+	int level;          /* 1..4; 0: the default (qm_client_level_prefs) */
 	int fallback_level; /* 0: none; else used (and said) when level is not
 	                       available now; never silently */
 };
@@ -132,7 +132,12 @@ struct qm_client_sent {
 	size_t n_outbox;   /* outbox entries made (one per Bcc recipient more) */
 	int64_t outbox_ids[8];
 	size_t n_sent;     /* of those, sent now */
-	char note[QM_ERR_MSGMAX]; /* why it fell back, or "" */
+	/* what a person should know, or "": why it fell back, addresses
+	 * listed more than once (each gets one copy) */
+	char note[QM_ERR_MSGMAX];
+	/* levels 3 and 4: the recipients whose public key is not verified
+	 * (sent all the same, to the key as it is), in a sentence, or "" */
+	char warning[QM_ERR_MSGMAX];
 };
 
 /*
@@ -146,6 +151,17 @@ struct qm_client_sent {
  * the same ciphertext). QM_ERR_UNAVAIL when the level cannot be used now
  * (level 1: how much key material is needed and available), unless a
  * fallback level works.
+ *
+ * Each address gets one copy: an address repeated in To, Cc or Bcc (case
+ * aside) is used once, and a Bcc address also in To or Cc gets the To/Cc
+ * copy (out->note names them). Everything that can be known before asking
+ * the KME is checked before the message enters the outbox (the floors,
+ * SAE IDs known, confirmed and not shared by two recipients of one copy,
+ * public keys usable): QM_ERR_UNAVAIL, or the fallback. A level-1 message
+ * whose KME status reports too little key is tried all the same when the
+ * KME might make keys on demand (qm_client_levels says so); when the KME
+ * then refuses the keys, nothing is queued and the send falls back or
+ * fails with QM_ERR_UNAVAIL and the KME's answer.
  */
 enum qm_err qm_client_send(struct qm_client *c,
                            const struct qm_client_compose *m,
@@ -154,8 +170,15 @@ enum qm_err qm_client_send(struct qm_client *c,
 
 /*
  * Works through the outbox of account (0: every account): encrypts what is
- * pending, sends what is queued or due for a retry. *n_sent and *n_failed
- * (may be NULL) get the counts; the first error is in err.
+ * pending and due (an entry that failed before encryption waits until its
+ * retry time, with a back-off from 1 minute to 1 hour), sends what is
+ * queued or due for a retry. Before keys are fetched for an entry, what
+ * can be checked without the KME is checked again; an entry that fails
+ * such a check (a recipient without a usable SAE ID or public key, two
+ * recipients on one SAE, a level below a floor) will not get better by
+ * waiting: it becomes failed, with the reason, and is not tried again
+ * (qm_client_outbox_retry after the cause is mended). *n_sent and
+ * *n_failed (may be NULL) get the counts; the first error is in err.
  */
 enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
                                  size_t *n_sent, size_t *n_failed,
@@ -166,8 +189,10 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
  * it first when it waits for keys. *sent is 1 when the server took it.
  * For an entry that was sent but whose copy for the Sent folder still
  * waits (qm_client_sent_copies), saves that copy instead; *sent is 1 when
- * it is saved. QM_ERR_STATE for an entry already sent (and copied) or
- * failed.
+ * it is saved. An entry that failed before it was encrypted (no
+ * ciphertext; e.g. a recipient's SAE ID was missing) is tried again.
+ * QM_ERR_STATE for an entry already sent (and copied), or failed after it
+ * was encrypted.
  */
 enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
                                    int *sent, struct qm_error *err);
@@ -190,21 +215,83 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 struct qm_client_level {
 	int level;
 	int available;
-	char reason[QM_ERR_MSGMAX];
+	char reason[QM_ERR_MSGMAX]; /* why not available, or "" */
+	/* available, and a person should know: public keys not verified
+	 * (levels 3, 4), or the KME is asked when sending (level 1) */
+	char note[QM_ERR_MSGMAX];
+	/* levels 3 and 4: the recipients whose public key is not verified,
+	 * comma separated, or "" */
+	char unverified[QM_ERR_MSGMAX];
 };
 
 /*
- * For a message of msg_bytes to these recipients (all of To, Cc, Bcc),
- * tells for each level 1..4 whether it is available now: level 1 compares
- * the key material needed with what the KME holds, levels 1 and 2 need
- * every recipient's SAE ID, levels 3 and 4 need every recipient's public
- * key (known and not changed). out[0..3] are filled; *needed_bytes gets the
- * level-1 key material needed.
+ * For a message of msg_bytes to these recipients (all of To, Cc, Bcc, as
+ * one copy), tells for each level 1..4 whether it is available now: the
+ * floors (the setting min_level, each contact's minimum level), levels 1
+ * and 2 need every recipient's confirmed SAE ID and no SAE ID twice,
+ * level 1 compares the key material needed with what the KME holds
+ * (when the KME reports too little but might make keys on demand, the
+ * level is available with a note: the KME is asked when sending), levels
+ * 3 and 4 need every recipient's public key (known and not changed; not
+ * verified is available with a note). out[0..3] are filled;
+ * *needed_bytes gets the level-1 key material needed.
  */
 enum qm_err qm_client_levels(struct qm_client *c, int64_t account_id,
                              const char *const *rcpts, size_t n,
                              uint64_t msg_bytes, struct qm_client_level out[4],
                              uint64_t *needed_bytes, struct qm_error *err);
+/*
+ * The same for a message as qm_client_send sees it: m's account, its To
+ * and Cc (one copy) and its Bcc recipients (a copy each); the rest of m
+ * is not used.
+ */
+enum qm_err qm_client_levels_msg(struct qm_client *c,
+                                 const struct qm_client_compose *m,
+                                 uint64_t msg_bytes,
+                                 struct qm_client_level out[4],
+                                 uint64_t *needed_bytes, struct qm_error *err);
+
+/* The settings (global, every account) for the level of new messages. */
+#define QM_CLIENT_SET_DEFAULT_LEVEL "default_level"
+#define QM_CLIENT_SET_MIN_LEVEL "min_level"
+
+/* The level rules in force for an account. */
+struct qm_client_level_prefs {
+	int default_level;   /* what a message without a level is sent at */
+	int default_set;     /* 1: from default_level; 0: the account's own */
+	int account_default; /* the account's own default level */
+	int min_level;       /* the weakest level allowed (1..4), 0: any */
+};
+
+/*
+ * The level rules for account_id (0: the settings alone; then
+ * default_level falls back to 2). A message sent without a level goes at
+ * the setting default_level when it is set, else at the account's own
+ * default level; no message goes below min_level ("never send below";
+ * 1 is the strongest level, so level L is below M when L > M), nor below
+ * a contact's minimum level. QM_ERR_PARSE when a stored setting is no
+ * level (then nothing is sent until it is set again).
+ */
+QM_NODISCARD enum qm_err
+qm_client_level_prefs(struct qm_client *c, int64_t account_id,
+                      struct qm_client_level_prefs *out, struct qm_error *err);
+/*
+ * Reads QM_CLIENT_SET_DEFAULT_LEVEL or QM_CLIENT_SET_MIN_LEVEL into *v: 1
+ * to 4, or 0 when unset (default_level: each account's own default;
+ * min_level: no floor). QM_ERR_NOTFOUND for another name.
+ */
+QM_NODISCARD enum qm_err qm_client_level_setting_get(struct qm_client *c,
+                                                     const char *name, int *v,
+                                                     struct qm_error *err);
+/*
+ * Sets one of them from text: "1" to "4", or "0" / "default" to unset
+ * (min_level also takes "none"). QM_ERR_INVAL naming the allowed values
+ * otherwise, QM_ERR_NOTFOUND for another name. Counts from the next send.
+ */
+QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
+                                                     const char *name,
+                                                     const char *value,
+                                                     struct qm_error *err);
 
 /* ------------------------------------------------------------------ sync */
 

@@ -88,6 +88,60 @@ enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
                         const char *address, char *out, size_t outlen,
                         struct qm_error *err);
 
+/* Most recipients of one message (To, Cc and Bcc together). */
+#define QM_CLIENT_MAXRCPTS 100
+
+/*
+ * Recipients as the send path counts them: bare lower-case addresses, each
+ * once (levels.c). rcpts_add appends the bare form of addr unless it is
+ * there already (*dup, may be NULL, is then 1).
+ */
+struct rcpts {
+	char **v;
+	size_t n;
+};
+enum qm_err rcpts_add(struct rcpts *r, const char *addr, int *dup,
+                      struct qm_error *err);
+int rcpts_has(const struct rcpts *r, const char *bare);
+void rcpts_free(struct rcpts *r);
+
+/* What a level check found besides yes or no (levels.c). */
+struct level_info {
+	uint64_t needed; /* level 1: key bytes needed per recipient */
+	/* level 1: the KME reported too little key for a recipient but may
+	 * make keys on demand: its answer to the key request decides */
+	int ask;
+	char note[QM_ERR_MSGMAX];       /* see struct qm_client_level */
+	char unverified[QM_ERR_MSGMAX]; /* comma separated addresses */
+};
+
+/*
+ * The checks of one copy of a message at level that need no KME: the
+ * setting min_level and each recipient contact's minimum level; levels 1
+ * and 2: the account's KME and SAE ID, each recipient's confirmed SAE ID
+ * (into sae[i] when sae is not NULL) and no SAE ID twice; levels 3 and 4:
+ * each recipient's public key known and not changed (those not verified
+ * are added to li->unverified when li is not NULL). rcpts are bare and
+ * each once. Every failure will not go away by waiting: QM_ERR_UNAVAIL
+ * for a floor or a shared SAE ID, others as found; the message names the
+ * recipient and what to mend.
+ */
+enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
+                              int level, const char *const *rcpts, size_t n,
+                              char (*sae)[QM_STORE_NAMEMAX],
+                              struct level_info *li, struct qm_error *err);
+/*
+ * Whether a message of msg_bytes may go at level now: the To/Cc copy to
+ * tocc (bare, each once) and a copy to each of bcc (client_copy_check on
+ * each), and level 1 asks the KME's status for each recipient. li (may be
+ * NULL) gets what else was found.
+ */
+enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
+                               int level, const char *const *tocc,
+                               size_t ntocc, const char *const *bcc,
+                               size_t nbcc, uint64_t msg_bytes,
+                               struct level_info *li, struct qm_error *err);
+
 /* The associated data of a message: fills b from h; "to:"/"cc:" prefixes
  * keep To and Cc apart. rcpt_store holds the two prefixed strings. */
 struct bound_store {

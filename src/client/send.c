@@ -7,6 +7,11 @@
  * RETRYING later with the same ciphertext. Keys are used for one message
  * only, even when sending fails; a crash between fetching keys and storing
  * the ciphertext burns those key IDs and the message is encrypted afresh.
+ * Everything that can fail without the KME is checked before the message
+ * enters the outbox and again before each key fetch (levels.c), so that
+ * keys are fetched only for a message that can be sealed and sent; what
+ * fails such a check fails for good (with the reason), what fails on the
+ * way (the KME, the network, the disk) waits for a retry with a back-off.
  */
 #include "private.h"
 
@@ -16,7 +21,7 @@
 
 #define RETRY_FIRST_S 60
 #define RETRY_MAX_S 3600
-#define MAX_RCPTS 100
+#define MAX_RCPTS QM_CLIENT_MAXRCPTS
 
 struct progress {
 	qm_client_progress_fn fn;
@@ -32,133 +37,27 @@ static void on_mail_progress(void *arg, uint64_t done, uint64_t total)
 		p->fn(p->arg, p->what, done, total);
 }
 
-/* Splits a comma-separated recipient list into bare addresses. */
-static enum qm_err split_rcpts(const char *list, char ***out, size_t *n,
+/* The recipients of an outbox entry: bare addresses, each once (an entry
+ * an older QMail queued may name one person twice). */
+static enum qm_err entry_rcpts(const char *list, struct rcpts *r,
                                struct qm_error *err)
 {
-	return qm_mail_addr_specs(list, out, n, err);
-}
+	char **v = NULL;
+	size_t n = 0;
+	enum qm_err rc = qm_mail_addr_specs(list, &v, &n, err);
 
-/* Is level usable for these recipients now? reason says why not. */
-static enum qm_err level_check(struct qm_client *c, struct acct_conn *ac,
-                               int level, const char *const *rcpts, size_t n,
-                               uint64_t msg_bytes, uint64_t *needed,
-                               struct qm_error *err)
-{
-	enum qm_err rc = QM_OK;
-	char sae[QM_STORE_NAMEMAX];
-
-	if (level < 1 || level > 4)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "security level %d does not exist: choose "
-		                    "1 (one-time pad), 2 (QKD-AES), 3 "
-		                    "(post-quantum) or 4 (classical)",
-		                    level);
-	if (needed)
-		*needed = qm_l1_key_bytes(msg_bytes);
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct qm_store_contact ct;
-		char bare[QM_STORE_ADDRMAX];
-
-		/* a contact whose record was changed on disk: its floor is
-		 * unknown, so nothing goes to it until the user enters it
-		 * again (docs/STORE.md) */
-		if (addr_bare(rcpts[i], bare, sizeof(bare), NULL) == QM_OK &&
-		    qm_store_contact_get(c->store, ac->a.id, bare, &ct, NULL) ==
-		            QM_OK &&
-		    ct.label == QM_LABEL_ALTERED) {
-			rc = qm_error_set(err, QM_ERR_STATE,
-			                  "the security record of contact %s "
-			                  "(SAE ID, confirmation, minimum level) "
-			                  "was changed on disk outside QMail: "
-			                  "enter the contact again before "
-			                  "sending to it",
-			                  bare);
-			break;
-		}
-		/* the user's floor for this contact: 1 is the strongest */
-		if (addr_bare(rcpts[i], bare, sizeof(bare), NULL) == QM_OK &&
-		    qm_store_contact_get(c->store, ac->a.id, bare, &ct, NULL) ==
-		            QM_OK &&
-		    ct.min_level && level > ct.min_level) {
-			rc = qm_error_set(err, QM_ERR_UNAVAIL,
-			                  "you set level %d as the weakest allowed "
-			                  "for %s; level %d is weaker",
-			                  ct.min_level, bare, level);
-			break;
-		}
-		if (level <= 2) {
-			rc = contact_sae(c, ac->a.id, rcpts[i], sae, sizeof(sae),
-			                 err);
-			if (!rc && !ac->a.kme_url[0])
-				rc = qm_error_set(err, QM_ERR_STATE,
-				                  "levels 1 and 2 need a KME: "
-				                  "configure one for %s",
-				                  ac->a.address);
-			if (!rc && level == 1) {
-				struct qm_client_kme ks;
-				uint64_t need = qm_l1_key_bytes(msg_bytes);
-
-				qm_client_kme_status(c, ac->a.id, sae, &ks,
-				                     NULL);
-				if (!ks.reachable)
-					rc = qm_error_set(
-						err, QM_ERR_UNAVAIL,
-						"the KME cannot be reached: %s",
-						ks.message);
-				else if (ks.pool_bytes < need)
-					rc = qm_error_set(
-						err, QM_ERR_UNAVAIL,
-						"level 1 needs %llu bytes of QKD "
-						"key for this message to %s; the "
-						"KME holds %llu bytes for that "
-						"link now",
-						(unsigned long long)need, rcpts[i],
-						(unsigned long long)ks.pool_bytes);
-			}
-		} else {
-			struct qm_pubid *p = NULL;
-			enum qm_store_trust t;
-
-			rc = contact_pubid(c, rcpts[i], &p, &t, err);
-			qm_pubid_free(&p);
-			if (rc == QM_ERR_STATE)
-				rc = qm_error_set(err, QM_ERR_STATE,
-				                  "the public key of %s changed: "
-				                  "compare fingerprints and verify "
-				                  "the new key before sending at "
-				                  "level %d",
-				                  rcpts[i], level);
-		}
-	}
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = rcpts_add(r, v[i], NULL, err);
+	qm_mail_strv_free(&v, n);
 	return rc;
 }
 
-enum qm_err qm_client_levels(struct qm_client *c, int64_t account_id,
-                             const char *const *rcpts, size_t n,
-                             uint64_t msg_bytes, struct qm_client_level out[4],
-                             uint64_t *needed_bytes, struct qm_error *err)
-{
-	struct acct_conn ac;
-	enum qm_err rc = acct_conn_load(c, account_id, &ac, err);
-
-	if (rc)
-		return rc;
-	for (int l = 1; l <= 4; l++) {
-		struct qm_error e;
-
-		qm_error_clear(&e);
-		out[l - 1].level = l;
-		out[l - 1].available =
-			level_check(c, &ac, l, rcpts, n, msg_bytes, needed_bytes,
-			            &e) == QM_OK;
-		qm_strlcpy(out[l - 1].reason,
-		           out[l - 1].available ? "" : qm_error_msg(&e),
-		           sizeof(out[l - 1].reason));
-	}
-	acct_conn_free(&ac);
-	return QM_OK;
-}
+/* How encrypting an entry failed. */
+enum enc_fail {
+	ENC_TRANSIENT = 0, /* the KME, the network, the disk: try later */
+	ENC_PERMANENT,     /* a check before the KME: waiting will not help */
+	ENC_KME_REFUSED,   /* the KME answered no to the key request */
+};
 
 /* Keys fetched for one outbox entry (levels 1 and 2). */
 struct entry_keys {
@@ -252,10 +151,16 @@ static enum qm_err outbox_lock(struct qm_client *c, int *fd,
 	return outbox_lock_within(c, 600, fd, err);
 }
 
-/* Encrypts a PENDING entry: keys, reservation, envelope, wire message. */
+/*
+ * Encrypts a PENDING entry: checks, keys, reservation, envelope, wire
+ * message. Every check that needs no KME comes before the first key is
+ * fetched (*how = ENC_PERMANENT when one fails); a failure after that is
+ * ENC_KME_REFUSED when the KME answered no to a key request, else
+ * ENC_TRANSIENT.
+ */
 static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
-                                 struct qm_error *err)
+                                 enum enc_fail *how, struct qm_error *err)
 {
 	struct qm_buf pt, env, wire;
 	struct qm_mail_content *mc = NULL;
@@ -267,46 +172,61 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	struct qm_qkey *qkeys[MAX_RCPTS] = {0};
 	const char **ids = NULL;
 	size_t nids = 0;
-	char **rcpts = NULL;
-	size_t nr = 0;
+	struct rcpts rs = {NULL, 0};
 	struct qm_bound b;
 	struct bound_store bs = {0};
 	struct qm_seal_params sp;
 	struct qm_mail_wire w;
 	enum qm_err rc;
 
+	*how = ENC_TRANSIENT;
 	memset(&ek, 0, sizeof(ek));
 	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
 	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
 	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
 	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
-	if (!rc)
-		rc = parse_headers(pt.data, pt.len, &mc, err);
-	if (!rc)
-		rc = split_rcpts(o->recipients, &rcpts, &nr, err);
 	if (rc)
 		goto out;
-	if (nr > MAX_RCPTS) {
-		rc = qm_error_set(err, QM_ERR_TOOBIG,
-		                  "more than %d recipients", MAX_RCPTS);
-		goto out;
+
+	/* what can be known without the KME: none of it gets better by
+	 * waiting */
+	*how = ENC_PERMANENT;
+	rc = parse_headers(pt.data, pt.len, &mc, err);
+	if (!rc)
+		rc = entry_rcpts(o->recipients, &rs, err);
+	if (!rc && rs.n > MAX_RCPTS)
+		rc = qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
+		                  MAX_RCPTS);
+	if (!rc)
+		rc = client_copy_check(c, ac, o->level,
+		                       (const char *const *)rs.v, rs.n,
+		                       o->level <= 2 ? ek.sae : NULL, NULL, err);
+	if (!rc)
+		rc = bound_make(&mc->hdrs, o->level <= 2 ? ac->a.sae_id : "", &b,
+		                &bs, err);
+	if (!rc && o->level >= 3) {
+		rc = own_identity(c, ac->a.id, &self, err);
+		for (size_t i = 0; i < rs.n && !rc; i++)
+			rc = contact_pubid(c, rs.v[i], &pubs[i], NULL, err);
 	}
-	rc = bound_make(&mc->hdrs, o->level <= 2 ? ac->a.sae_id : "", &b, &bs,
-	                err);
+	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
+		*how = ENC_TRANSIENT; /* the store, not the message */
 	if (rc)
 		goto out;
+	*how = ENC_TRANSIENT;
 	memset(&sp, 0, sizeof(sp));
 	sp.level = o->level;
 	sp.bound = &b;
 	if (o->level <= 2) {
-		rc = acct_kms_new(ac, &kms, err);
+		/* the key IDs and the ciphertext must be written once the
+		 * keys are out: room for them first */
+		rc = home_space_check(c, (uint64_t)pt.len * 3 + 1024 * 1024,
+		                      "fetch keys for an outbox message", err);
+		if (!rc)
+			rc = acct_kms_new(ac, &kms, err);
 		if (rc)
 			goto out;
-		for (size_t i = 0; i < nr && !rc; i++) {
-			rc = contact_sae(c, ac->a.id, rcpts[i], ek.sae[i],
-			                 sizeof(ek.sae[i]), err);
-			if (rc)
-				break;
+		for (size_t i = 0; i < rs.n && !rc; i++) {
 			if (o->level == 1)
 				rc = qm_kms_material_get(
 					kms, ek.sae[i], qm_l1_key_bytes(pt.len),
@@ -319,6 +239,8 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 				ek.n = i + 1;
 			nids += rc ? 0 : qm_kms_keys_count(ek.ks[i]);
 		}
+		if (rc == QM_ERR_UNAVAIL || rc == QM_ERR_PROTO)
+			*how = ENC_KME_REFUSED;
 		if (rc)
 			goto out;
 		ids = calloc(nids ? nids : 1, sizeof(*ids));
@@ -355,14 +277,9 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 		if (rc)
 			goto out;
 	} else {
-		rc = own_identity(c, ac->a.id, &self, err);
-		for (size_t i = 0; i < nr && !rc; i++)
-			rc = contact_pubid(c, rcpts[i], &pubs[i], NULL, err);
-		if (rc)
-			goto out;
 		sp.sender = self;
 		sp.rcpts = (const struct qm_pubid *const *)pubs;
-		sp.nrcpts = nr;
+		sp.nrcpts = rs.n;
 		rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
 		if (rc)
 			goto out;
@@ -400,12 +317,22 @@ out:
 	qm_kms_free(&kms);
 	qm_identity_free(&self);
 	bound_store_free(&bs);
-	qm_mail_strv_free(&rcpts, nr);
+	rcpts_free(&rs);
 	qm_mail_content_free(&mc);
 	qm_buf_free(&pt);
 	qm_buf_free(&env);
 	qm_buf_free(&wire);
 	return rc;
+}
+
+/* When an entry that failed after attempts earlier tries is due again:
+ * 1, 2, 4 ... minutes, at most an hour. */
+static int64_t retry_time(int attempts)
+{
+	int64_t wait = (int64_t)RETRY_FIRST_S
+	               << (attempts < 0 ? 0 : attempts < 6 ? attempts : 6);
+
+	return qm_now() + (wait > RETRY_MAX_S ? RETRY_MAX_S : wait);
 }
 
 /* Sends a QUEUED (or due RETRYING) entry over SMTP. */
@@ -415,13 +342,12 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
                               struct qm_error *err)
 {
 	struct qm_mail_server srv;
-	char **rcpts = NULL;
-	size_t nr = 0;
+	struct rcpts rs = {NULL, 0};
 	enum qm_err rc;
 
-	rc = split_rcpts(o->recipients, &rcpts, &nr, err);
+	rc = entry_rcpts(o->recipients, &rs, err);
 	if (rc)
-		return rc;
+		goto out;
 	rc = qm_store_outbox_begin_send(c->store, o->id, err);
 	if (rc)
 		goto out;
@@ -429,19 +355,15 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	pg->what = "sending";
 	srv.progress = on_mail_progress;
 	srv.progress_arg = pg;
-	rc = qm_mail_smtp_send(&srv, ac->a.address, (const char *const *)rcpts,
-	                       nr, o->ciphertext, o->ciphertext_len, err);
+	rc = qm_mail_smtp_send(&srv, ac->a.address, (const char *const *)rs.v,
+	                       rs.n, o->ciphertext, o->ciphertext_len, err);
 	if (rc) {
 		/* 5xx and refused authentication do not get better by waiting
 		 * a minute, but the user may fix the account: retry later all
-		 * the same, with a longer back-off */
-		int64_t wait = (int64_t)RETRY_FIRST_S << (o->attempts < 6
-		                                                  ? o->attempts
-		                                                  : 6);
-		if (wait > RETRY_MAX_S)
-			wait = RETRY_MAX_S;
+		 * the same, with a longer back-off (no key is spent again: the
+		 * same ciphertext goes) */
 		qm_store_outbox_fail(c->store, o->id, qm_error_msg(err),
-		                     qm_now() + wait, NULL);
+		                     retry_time(o->attempts), NULL);
 		goto out;
 	}
 	*accepted = 1;
@@ -461,17 +383,21 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	 * waits for the next outbox run (sentcopy.c), never fatal here */
 	sent_copy_save(c, ac, o, NULL);
 out:
-	qm_mail_strv_free(&rcpts, nr);
+	rcpts_free(&rs);
 	return rc;
 }
 
-/* Moves one entry as far along as it goes now (force: a retry that is not
- * due yet goes now). */
+/*
+ * Moves one entry as far along as it goes now (force: a retry that is not
+ * due yet goes now). *how (may be NULL) says how encrypting it failed.
+ */
 static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
                                    int64_t id, struct progress *pg, int *sent,
-                                   int force, struct qm_error *err)
+                                   int force, enum enc_fail *how,
+                                   struct qm_error *err)
 {
 	struct qm_store_outbox o;
+	enum enc_fail fail = ENC_TRANSIENT;
 	enum qm_err rc;
 	int lockfd = -1;
 
@@ -489,20 +415,26 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 		*sent = 1;
 		goto out;
 	}
+	if (o.state == QM_OUTBOX_PENDING && !force && o.retry_at > qm_now())
+		goto out; /* failed before encryption: not due yet */
 	if (o.state == QM_OUTBOX_PENDING) {
 		if (pg->fn)
 			pg->fn(pg->arg, "encrypting", 0, 1);
-		rc = entry_encrypt(c, ac, &o, err);
-		if (rc) {
+		rc = entry_encrypt(c, ac, &o, &fail, err);
+		if (rc && fail == ENC_PERMANENT) {
+			/* a recipient, a contact or a setting must change
+			 * first: the entry stays, failed, with the reason */
+			qm_store_outbox_fail(c->store, id, qm_error_msg(err), 0,
+			                     NULL);
+			qm_error_prefix(err,
+			                "outbox message %lld cannot be sent "
+			                "and is marked failed: ",
+			                (long long)id);
+		} else if (rc) {
 			/* keep the reason with the message; keys fetched for
 			 * it (if any) are burnt by the store, never reused */
-			int64_t wait = (int64_t)RETRY_FIRST_S
-			               << (o.attempts < 6 ? o.attempts : 6);
 			qm_store_outbox_fail(c->store, id, qm_error_msg(err),
-			                     qm_now() + (wait > RETRY_MAX_S
-			                                         ? RETRY_MAX_S
-			                                         : wait),
-			                     NULL);
+			                     retry_time(o.attempts), NULL);
 		}
 		qm_store_outbox_item_free(&o);
 		memset(&o, 0, sizeof(o));
@@ -519,6 +451,8 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 		rc = entry_send(c, ac, &o, pg, sent, err);
 	}
 out:
+	if (how)
+		*how = fail;
 	qm_store_outbox_item_free(&o);
 	home_unlock(&lockfd);
 	return rc;
@@ -526,9 +460,9 @@ out:
 
 static enum qm_err entry_run(struct qm_client *c, struct acct_conn *ac,
                              int64_t id, struct progress *pg, int *sent,
-                             struct qm_error *err)
+                             enum enc_fail *how, struct qm_error *err)
 {
-	return entry_run_force(c, ac, id, pg, sent, 0, err);
+	return entry_run_force(c, ac, id, pg, sent, 0, how, err);
 }
 
 enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
@@ -554,6 +488,16 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 		*sent = !sent_copy_waiting(c, acct, id);
 		return rc;
 	}
+	if (o.state == QM_OUTBOX_FAILED && !o.ciphertext) {
+		/* failed before it was encrypted (no key was spent on it):
+		 * the person mended the cause and asks again */
+		rc = qm_store_outbox_revive(c->store, id, err);
+		if (rc) {
+			qm_store_outbox_item_free(&o);
+			return rc;
+		}
+		o.state = QM_OUTBOX_PENDING;
+	}
 	if (o.state == QM_OUTBOX_SENT || o.state == QM_OUTBOX_FAILED) {
 		rc = qm_error_set(err, QM_ERR_STATE,
 		                  "outbox message %lld is %s: nothing to retry",
@@ -566,7 +510,7 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 	qm_store_outbox_item_free(&o);
 	if (rc)
 		return rc;
-	rc = entry_run_force(c, &ac, id, &pg, sent, 1, err);
+	rc = entry_run_force(c, &ac, id, &pg, sent, 1, NULL, err);
 	acct_conn_free(&ac);
 	return rc;
 }
@@ -611,26 +555,194 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 	return rc;
 }
 
-/* Joins bare addresses of several lists with commas into out. */
-static enum qm_err rcpt_list(const char *const *const lists[],
-                             const size_t counts[], size_t nlists,
-                             struct qm_buf *out, size_t *total,
-                             struct qm_error *err)
+/*
+ * The message's recipients, each once: tocc gets To and Cc, bcc the Bcc
+ * addresses that are not among them (they get the To/Cc copy). A person
+ * named twice gets one copy, as in every mail client; note (QM_ERR_MSGMAX
+ * bytes) names who was.
+ */
+static enum qm_err send_rcpts(const struct qm_client_compose *m,
+                              struct rcpts *tocc, struct rcpts *bcc,
+                              char *note, struct qm_error *err)
 {
-	char bare[QM_STORE_ADDRMAX];
+	const char *const *lists[3] = {m->to, m->cc, m->bcc};
+	size_t counts[3] = {m->nto, m->ncc, m->nbcc};
+	struct rcpts rep = {NULL, 0};
+	struct qm_buf b;
 	enum qm_err rc = QM_OK;
 
-	*total = 0;
-	for (size_t l = 0; l < nlists && !rc; l++) {
+	for (size_t l = 0; l < 3 && !rc; l++)
 		for (size_t i = 0; i < counts[l] && !rc; i++) {
+			char bare[QM_STORE_ADDRMAX];
+			int dup = 0;
+
 			rc = addr_bare(lists[l][i], bare, sizeof(bare), err);
-			if (!rc && out->len)
-				rc = qm_buf_append_str(out, ", ", err);
-			if (!rc)
-				rc = qm_buf_append_str(out, bare, err);
-			(*total)++;
+			if (rc)
+				break;
+			if (l == 2 && rcpts_has(tocc, bare))
+				dup = 1;
+			else
+				rc = rcpts_add(l < 2 ? tocc : bcc, bare, &dup, err);
+			if (!rc && dup)
+				rc = rcpts_add(&rep, bare, NULL, err);
+		}
+	if (!rc && rep.n) {
+		qm_buf_init(&b, QM_ERR_MSGMAX);
+		for (size_t i = 0; i < rep.n; i++)
+			qm_buf_appendf(&b, NULL, "%s%s", i ? ", " : "", rep.v[i]);
+		snprintf(note, QM_ERR_MSGMAX,
+		         "%s %s listed more than once among the recipients: "
+		         "one copy each",
+		         b.data ? (const char *)b.data : "",
+		         rep.n > 1 ? "were" : "was");
+		qm_buf_free(&b);
+	}
+	rcpts_free(&rep);
+	return rc;
+}
+
+/* Joins the addresses with commas into out. */
+static enum qm_err rcpts_join(const struct rcpts *r, struct qm_buf *out,
+                              struct qm_error *err)
+{
+	enum qm_err rc = QM_OK;
+
+	for (size_t i = 0; i < r->n && !rc; i++)
+		rc = qm_buf_appendf(out, err, "%s%s", i ? ", " : "", r->v[i]);
+	return rc;
+}
+
+/* Appends "; what" (or what) to out->note. */
+static void sent_note(struct qm_client_sent *out, const char *what)
+{
+	size_t have = strlen(out->note);
+
+	if (have && have + 2 < sizeof(out->note)) {
+		memcpy(out->note + have, "; ", 3);
+		have += 2;
+	}
+	qm_strlcpy(out->note + have, what, sizeof(out->note) - have);
+}
+
+/*
+ * The level a message goes at: level if it may be used now, else the
+ * fallback (said in out->note), else the error of level (and of the
+ * fallback). li gets what the check of the chosen level found.
+ */
+static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
+                              const struct qm_client_compose *m,
+                              const struct rcpts *tocc,
+                              const struct rcpts *bcc, uint64_t size,
+                              int *level, struct level_info *li,
+                              struct qm_client_sent *out, struct qm_error *err)
+{
+	struct qm_error e2;
+	char note[QM_ERR_MSGMAX * 2];
+	enum qm_err rc, rc2;
+
+	rc = client_level_check(c, ac, *level, (const char *const *)tocc->v,
+	                        tocc->n, (const char *const *)bcc->v, bcc->n,
+	                        size, li, err);
+	if (!rc || !m->fallback_level || m->fallback_level == *level)
+		return rc;
+	qm_error_clear(&e2);
+	rc2 = client_level_check(c, ac, m->fallback_level,
+	                         (const char *const *)tocc->v, tocc->n,
+	                         (const char *const *)bcc->v, bcc->n, size, li,
+	                         &e2);
+	if (rc2) {
+		/* neither: say both (a fallback below a floor names it) */
+		qm_error_prefix(err, "level %d: ", *level);
+		snprintf(note, sizeof(note),
+		         "%s; the fallback level %d cannot be used either: %s",
+		         qm_error_msg(err), m->fallback_level,
+		         qm_error_msg(&e2));
+		return qm_error_set(err, rc, "%.500s", note);
+	}
+	snprintf(note, sizeof(note),
+	         "level %d was not available (%s); sent at level %d as you "
+	         "allowed",
+	         *level, qm_error_msg(err), m->fallback_level);
+	sent_note(out, note);
+	*level = m->fallback_level;
+	out->fell_back = 1;
+	qm_error_clear(err);
+	return QM_OK;
+}
+
+/*
+ * Puts the message into the outbox (one entry for To and Cc, one per Bcc
+ * recipient) and sends each. *refused is 1 when the first entry's keys
+ * were refused by the KME: then nothing went out and no entry has a key.
+ */
+static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
+                                const struct qm_mail_hdrs *h,
+                                const struct qm_buf *mime, int level,
+                                const struct rcpts *tocc,
+                                const struct rcpts *bcc, struct progress *pg,
+                                struct qm_client_sent *out, int *refused,
+                                struct qm_error *err)
+{
+	struct qm_buf list;
+	enum qm_err rc = QM_OK;
+
+	*refused = 0;
+	qm_buf_init(&list, 64 * 1024);
+	if (tocc->n) {
+		rc = rcpts_join(tocc, &list, err);
+		if (!rc)
+			rc = qm_store_outbox_add(
+			    c->store, ac->a.id, h->message_id,
+			    (const char *)list.data, level, mime->data, mime->len,
+			    &out->outbox_ids[out->n_outbox], err);
+		if (rc)
+			goto out;
+		out->n_outbox++;
+	}
+	for (size_t i = 0; i < bcc->n; i++) {
+		rc = qm_store_outbox_add(c->store, ac->a.id, h->message_id,
+		                         bcc->v[i], level, mime->data, mime->len,
+		                         &out->outbox_ids[out->n_outbox], err);
+		if (rc)
+			goto out;
+		out->n_outbox++;
+	}
+	/* and on its way */
+	for (size_t i = 0; i < out->n_outbox; i++) {
+		enum enc_fail how = ENC_TRANSIENT;
+		int sent = 0;
+
+		rc = entry_run(c, ac, out->outbox_ids[i], pg, &sent, &how, err);
+		out->n_sent += (size_t)sent;
+		if (rc) {
+			if (i == 0 && how == ENC_KME_REFUSED)
+				*refused = 1;
+			else if (!sent && how != ENC_PERMANENT)
+				qm_error_prefix(err, "the message waits in the "
+				                     "outbox: ");
+			goto out;
 		}
 	}
+out:
+	qm_buf_free(&list);
+	return rc;
+}
+
+/* Takes this send's entries out of the outbox again: nothing of them was
+ * sent and none has a key (the KME refused the first one's keys). */
+static enum qm_err send_discard(struct qm_client *c,
+                                struct qm_client_sent *out,
+                                struct qm_error *err)
+{
+	enum qm_err rc = QM_OK;
+	int lockfd = -1;
+
+	rc = outbox_lock(c, &lockfd, err);
+	for (size_t i = 0; i < out->n_outbox && !rc; i++)
+		rc = qm_store_outbox_discard(c->store, out->outbox_ids[i], err);
+	home_unlock(&lockfd);
+	if (!rc)
+		out->n_outbox = 0;
 	return rc;
 }
 
@@ -640,23 +752,21 @@ enum qm_err qm_client_send(struct qm_client *c,
                            struct qm_client_sent *out, struct qm_error *err)
 {
 	struct acct_conn ac;
+	struct qm_client_level_prefs prefs;
+	struct rcpts tocc = {NULL, 0}, bcc = {NULL, 0};
+	struct level_info li;
 	struct qm_mail_hdrs *h = NULL;
 	struct qm_mail_attachment *att = NULL;
 	struct qm_mail_compose mc;
-	struct qm_buf mime, main_rcpts;
+	struct qm_buf mime;
 	struct progress pg = {progress, parg, ""};
-	const char *const *lists[3] = {m->to, m->cc, m->bcc};
-	size_t counts[3] = {m->nto, m->ncc, m->nbcc};
-	const char **all = NULL;
-	size_t nall = 0, nmain = 0;
 	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
 	uint64_t size = 0;
 	enum qm_err rc;
-	int level;
+	int level, refused = 0;
 
 	memset(out, 0, sizeof(*out));
 	qm_buf_init_secure(&mime, QM_CLIENT_MAXMSG);
-	qm_buf_init(&main_rcpts, 64 * 1024);
 	memset(&ac, 0, sizeof(ac));
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
@@ -669,24 +779,24 @@ enum qm_err qm_client_send(struct qm_client *c,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a message may have at most %d recipients",
 		                    MAX_RCPTS);
-	if (m->nbcc > 7)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "at most 7 Bcc recipients (each gets its "
-		                    "own encrypted copy)");
 	rc = acct_conn_load(c, m->account_id, &ac, err);
 	if (rc)
 		return rc;
-	level = m->level ? m->level : ac.a.default_level;
-
-	/* every recipient, for the level check */
-	all = calloc(m->nto + m->ncc + m->nbcc, sizeof(*all));
-	if (!all) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = qm_client_level_prefs(c, m->account_id, &prefs, err);
+	if (!rc)
+		rc = send_rcpts(m, &tocc, &bcc, out->note, err);
+	if (rc)
+		goto out;
+	if (bcc.n > 7) {
+		rc = qm_error_set(err, QM_ERR_TOOBIG,
+		                  "at most 7 Bcc recipients (each gets its own "
+		                  "encrypted copy)");
 		goto out;
 	}
-	for (size_t l = 0; l < 3; l++)
-		for (size_t i = 0; i < counts[l]; i++)
-			all[nall++] = lists[l][i];
+	level = m->level ? m->level : prefs.default_level;
+
+	/* everything that can be checked before the message enters the
+	 * outbox and any key is fetched */
 	size = (m->text ? strlen(m->text) : 0) + 4096;
 	for (size_t i = 0; i < m->natt; i++) {
 		/* base64 in lines of 76 characters and CRLF, as GMime writes
@@ -695,23 +805,7 @@ enum qm_err qm_client_send(struct qm_client *c,
 
 		size += b64 + (b64 + 75) / 76 * 2 + 512;
 	}
-	rc = level_check(c, &ac, level, all, nall, size, NULL, err);
-	if (rc && m->fallback_level && m->fallback_level != level) {
-		struct qm_error e2;
-
-		qm_error_clear(&e2);
-		if (level_check(c, &ac, m->fallback_level, all, nall, size,
-		                NULL, &e2) == QM_OK) {
-			snprintf(out->note, sizeof(out->note),
-			         "level %d was not available (%s); sent at "
-			         "level %d as you allowed",
-			         level, qm_error_msg(err), m->fallback_level);
-			level = m->fallback_level;
-			out->fell_back = 1;
-			qm_error_clear(err);
-			rc = QM_OK;
-		}
-	}
+	rc = send_level(c, &ac, m, &tocc, &bcc, size, &level, &li, out, err);
 	if (rc)
 		goto out;
 	out->level = level;
@@ -751,54 +845,74 @@ enum qm_err qm_client_send(struct qm_client *c,
 	if (rc)
 		goto out;
 
-	/* into the outbox before any network step: one copy for To and Cc,
-	 * one per Bcc recipient */
-	rc = rcpt_list(lists, counts, 2, &main_rcpts, &nmain, err);
-	if (rc)
-		goto out;
-	if (nmain) {
-		rc = qm_store_outbox_add(c->store, m->account_id, h->message_id,
-		                         (const char *)main_rcpts.data, level,
-		                         mime.data, mime.len,
-		                         &out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
-	for (size_t i = 0; i < m->nbcc; i++) {
-		char bare[QM_STORE_ADDRMAX];
+	/* into the outbox before any network step, and on its way */
+	rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc, &pg, out,
+	                  &refused, err);
+	if (rc && refused && !li.ask)
+		/* the KME's status said it had the keys: a refusal now is a
+		 * moment's shortage, and the message waits for a retry */
+		qm_error_prefix(err, "the message waits in the outbox: ");
+	if (rc && refused && li.ask) {
+		/* level 1 was tried because the KME might make keys on
+		 * demand: its answer is no, and nothing was handed out for
+		 * this message or sent */
+		struct qm_error e2;
+		char why[QM_ERR_MSGMAX * 2];
+		enum qm_err rc2;
 
-		rc = addr_bare(m->bcc[i], bare, sizeof(bare), err);
-		if (!rc)
-			rc = qm_store_outbox_add(
-				c->store, m->account_id, h->message_id, bare,
-				level, mime.data, mime.len,
-				&out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
-	qm_buf_free(&mime); /* sealed in the vault now */
-
-	/* and on its way */
-	for (size_t i = 0; i < out->n_outbox; i++) {
-		int sent = 0;
-
-		rc = entry_run(c, &ac, out->outbox_ids[i], &pg, &sent, err);
-		out->n_sent += (size_t)sent;
-		if (rc) {
-			if (!sent)
-				qm_error_prefix(err, "the message waits in the "
-				                     "outbox (`qmail outbox`): ");
+		snprintf(why, sizeof(why),
+		         "level 1 is not available: the KME refused the keys "
+		         "for this message (%s)",
+		         qm_error_msg(err));
+		qm_error_clear(&e2);
+		rc2 = send_discard(c, out, &e2);
+		if (rc2) {
+			qm_error_prefix(err, "the message waits in the outbox: ");
 			goto out;
 		}
+		rc = qm_error_set(err, QM_ERR_UNAVAIL, "%.500s", why);
+		if (!out->fell_back && m->fallback_level &&
+		    m->fallback_level != level) {
+			struct qm_client_compose only = *m;
+
+			only.fallback_level = 0;
+			level = m->fallback_level;
+			qm_error_clear(&e2);
+			rc2 = send_level(c, &ac, &only, &tocc, &bcc, size, &level,
+			                 &li, out, &e2);
+			if (rc2) {
+				rc = qm_error_set(err, QM_ERR_UNAVAIL,
+				                  "%.250s; the fallback level %d "
+				                  "cannot be used either: %.240s",
+				                  why, m->fallback_level,
+				                  qm_error_msg(&e2));
+				goto out;
+			}
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			         "; sent at level %d as you allowed", level);
+			sent_note(out, why);
+			out->fell_back = 1;
+			out->level = level;
+			qm_error_clear(err);
+			rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc,
+			                  &pg, out, &refused, err);
+			if (rc && refused)
+				qm_error_prefix(err, "the message waits in the "
+				                     "outbox: ");
+		}
 	}
+	if (out->n_outbox && li.unverified[0] && out->level >= 3)
+		snprintf(out->warning, sizeof(out->warning),
+		         "not verified: the public key of %.380s was not "
+		         "compared with its owner (fingerprints); the message "
+		         "was encrypted to the key as it is",
+		         li.unverified);
 out:
-	free(all);
 	free(att);
+	rcpts_free(&tocc);
+	rcpts_free(&bcc);
 	qm_mail_hdrs_free(&h);
 	qm_buf_free(&mime);
-	qm_buf_free(&main_rcpts);
 	acct_conn_free(&ac);
 	return rc;
 }
@@ -835,8 +949,9 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 			return rc;
 		}
 	}
-	rc = qm_store_outbox_list(c->store, account_id, QM_OUTBOX_PENDING, 0,
-	                          &pend, &np, err);
+	/* pending entries whose retry time has come (0: never failed) */
+	rc = qm_store_outbox_list(c->store, account_id, QM_OUTBOX_PENDING,
+	                          qm_now(), &pend, &np, err);
 	if (!rc)
 		rc = qm_store_outbox_list(c->store, account_id, -1, qm_now(),
 		                          &ids, &n, err);
@@ -865,7 +980,8 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 			rc = acct_conn_load(c, o.account_id, &ac, &e);
 			qm_store_outbox_item_free(&o);
 			if (!rc) {
-				rc = entry_run(c, &ac, list[i], &pg, &sent, &e);
+				rc = entry_run(c, &ac, list[i], &pg, &sent, NULL,
+				               &e);
 				acct_conn_free(&ac);
 			}
 			if (rc && !first) {

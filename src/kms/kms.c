@@ -563,12 +563,28 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 	}
 	nkeys = ((uint64_t)nbytes * 8 + size - 1) / size;
 	need_bits = nkeys * size;
+	per = (st.present & QM_KMS_HAS_MAX_KEY_PER_REQUEST) &&
+	              st.max_key_per_request
+	          ? st.max_key_per_request
+	          : 1;
+	if (per > per_body(k, size / 8))
+		per = per_body(k, size / 8);
+	if (per > UINT32_MAX)
+		per = UINT32_MAX;
 	if ((st.present & QM_KMS_HAS_STORED_KEY_COUNT) && st.key_size) {
 		have = st.stored_key_count * st.key_size;
 		if (st.stored_key_count &&
 		    have / st.stored_key_count != st.key_size)
 			have = UINT64_MAX;
-		if (have < need_bits) {
+		/* The count may understate: a KME that makes keys on demand
+		 * reports none and serves. Its answer decides, as long as
+		 * asking hands out nothing when the answer is no: the whole
+		 * material in one request (served or refused whole), or a
+		 * KME that reports no key at all (its first answer decides).
+		 * One that holds some, but too little for several requests,
+		 * is believed: its first requests would be served and lost. */
+		if (have < need_bits && st.stored_key_count != 0 &&
+		    nkeys > per) {
 			rc = qm_error_set(
 			    err, QM_ERR_UNAVAIL,
 			    "KME at %s holds %llu bytes of key "
@@ -578,14 +594,6 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 			goto out;
 		}
 	}
-	per = (st.present & QM_KMS_HAS_MAX_KEY_PER_REQUEST) &&
-	              st.max_key_per_request
-	          ? st.max_key_per_request
-	          : 1;
-	if (per > per_body(k, size / 8))
-		per = per_body(k, size / 8);
-	if (per > UINT32_MAX)
-		per = UINT32_MAX;
 	rc = keys_new(&ks, err);
 	if (rc)
 		goto out;

@@ -203,7 +203,10 @@ enum qm_err qm_kms_keys_by_id(struct qm_kms *k, const char *master_sae,
  * max_body permit. The keys come back in one container, in order; the
  * material may be longer than nbytes by less than one key. QM_ERR_UNAVAIL
  * with the amounts needed and available when the KME holds too few keys
- * (checked against stored_key_count before anything is taken).
+ * (checked against stored_key_count before anything is taken) for
+ * several requests; when its status reports no key at all (a KME that
+ * makes keys on demand), or the material fits in one request, the KME is
+ * asked and its answer decides (a refusal hands out nothing).
  */
 enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
                                 size_t nbytes, struct qm_kms_keys **out,

@@ -380,9 +380,10 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 		/* Encryption failed after the keys came: they are spent. */
 		rc = burn(s, id, retry_at == 0, reason, &n, err);
 		if (rc == QM_OK && retry_at) {
-			rc = db_stmt(
-			    s, "UPDATE outbox SET retry_at = ? WHERE id = ?",
-			    &st, err);
+			rc = db_stmt(s,
+			             "UPDATE outbox SET retry_at = ?, attempts "
+			             "= attempts + 1 WHERE id = ?",
+			             &st, err);
 			if (rc == QM_OK) {
 				sqlite3_bind_int64(st, 1, retry_at);
 				sqlite3_bind_int64(st, 2, id);
@@ -397,11 +398,13 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 	case QM_OUTBOX_PENDING:
 	case QM_OUTBOX_SENDING:
 		/* PENDING stays PENDING when it will be retried (no ciphertext
-		 * yet); SENDING waits as RETRYING with its ciphertext. */
+		 * yet; the failed try counts, for the back-off); SENDING waits
+		 * as RETRYING with its ciphertext (begin_send counted it). */
 		rc =
 		    db_stmt(s,
 		            "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
 		            "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
+		            "attempts = attempts + (state = 0), "
 		            "reason = ?2, updated = ?3 WHERE id = ?4",
 		            &st, err);
 		if (rc != QM_OK)
@@ -597,6 +600,41 @@ out:
 	return rc;
 }
 
+/* FAILED without a ciphertext -> PENDING, due now. */
+static enum qm_err outbox_revive(struct qm_store *s, int64_t id,
+                                 struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s,
+	             "UPDATE outbox SET state = 0, retry_at = 0, updated = ? "
+	             "WHERE id = ? AND state = 5 AND ciphertext IS NULL",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, qm_now());
+	sqlite3_bind_int64(st, 2, id);
+	return transition(s, st, id, "try again", err);
+}
+
+/* Deletes a PENDING entry that never had a key ID reserved. */
+static enum qm_err outbox_discard(struct qm_store *s, int64_t id,
+                                  struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s,
+	             "DELETE FROM outbox WHERE id = ?1 AND state = 0 AND NOT "
+	             "EXISTS (SELECT 1 FROM keylog WHERE outbox_id = ?1)",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	return transition(s, st, id, "discard", err);
+}
+
 /* ---------------------------------------- public entry points, durable */
 
 enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
@@ -670,6 +708,26 @@ enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
 {
 	int d = durable_on(s);
 	enum qm_err rc = outbox_recover(s, n_fixed, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_revive(struct qm_store *s, int64_t id,
+                                   struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_revive(s, id, err);
+
+	durable_off(s, d);
+	return rc;
+}
+
+enum qm_err qm_store_outbox_discard(struct qm_store *s, int64_t id,
+                                    struct qm_error *err)
+{
+	int d = durable_on(s);
+	enum qm_err rc = outbox_discard(s, id, err);
 
 	durable_off(s, d);
 	return rc;

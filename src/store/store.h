@@ -563,11 +563,27 @@ enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
  * (the same ciphertext goes again), or FAILED when retry_at is 0. Before
  * encryption: PENDING stays PENDING with retry_at set (e.g. the KME had too
  * little key), ENCRYPTING burns its key IDs and goes back to PENDING (or
- * FAILED). Other states: QM_ERR_STATE.
+ * FAILED); both count the attempt (attempts + 1, for the back-off). Other
+ * states: QM_ERR_STATE.
  */
 enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
                                  const char *reason, int64_t retry_at,
                                  struct qm_error *err);
+/*
+ * The user asks again for an entry that failed before it was encrypted
+ * (FAILED without a ciphertext: e.g. a recipient's SAE ID was missing):
+ * FAILED -> PENDING, due now. QM_ERR_STATE for any other entry (one that
+ * has a ciphertext is never encrypted a second time).
+ */
+enum qm_err qm_store_outbox_revive(struct qm_store *s, int64_t id,
+                                   struct qm_error *err);
+/*
+ * Deletes entry id, which must be PENDING and never have had a key ID
+ * reserved (the KME refused the keys it was to be sent under, and the
+ * sender was told that nothing was sent). QM_ERR_STATE otherwise.
+ */
+enum qm_err qm_store_outbox_discard(struct qm_store *s, int64_t id,
+                                    struct qm_error *err);
 /* Reads entry id with its ciphertext and key IDs. */
 enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
                                 struct qm_store_outbox *out,

@@ -610,8 +610,11 @@ void api_accounts_test(struct web_req *r)
 
 /* ------------------------------------------------------------ settings */
 
-static const char *const setting_keys[] = {"default_level", "min_level",
-                                           "background_sync_s", NULL};
+/* Settings the engine keeps as they are (the level settings go through
+ * the engine's level rules: qm_client_level_setting_*). */
+static const char *const setting_keys[] = {"background_sync_s", NULL};
+static const char *const level_keys[] = {QM_CLIENT_SET_DEFAULT_LEVEL,
+                                         QM_CLIENT_SET_MIN_LEVEL, NULL};
 
 /* Every limit with its value in force, default, range and whether the
  * user set it; the web server's own body limits as they are now. */
@@ -641,6 +644,19 @@ void api_settings_get(struct web_req *r)
 	json_t *o = json_object();
 	size_t i;
 
+	for (i = 0; level_keys[i] && o; i++) {
+		/* 0: unset (each account's own default; no floor) */
+		int v = 0;
+		struct qm_error e;
+
+		if (qm_client_level_setting_get(r->srv->client, level_keys[i], &v,
+		                                &e) != QM_OK) {
+			json_decref(o);
+			web_reply_qm_error(r, &e);
+			return;
+		}
+		json_object_set_new(o, level_keys[i], json_integer(v));
+	}
 	for (i = 0; setting_keys[i] && o; i++) {
 		struct qm_buf b;
 		long long v = 0;
@@ -649,8 +665,7 @@ void api_settings_get(struct web_req *r)
 		    b.data && qm_parse_ll((const char *)b.data, 0, 1 << 30, &v, NULL) == QM_OK)
 			json_object_set_new(o, setting_keys[i], json_integer(v));
 		else
-			json_object_set_new(o, setting_keys[i],
-			                    json_integer(i == 0 ? 2 : i == 1 ? 0 : 300));
+			json_object_set_new(o, setting_keys[i], json_integer(300));
 		qm_buf_free(&b);
 	}
 	if (o)
@@ -713,7 +728,7 @@ static int limits_put(struct web_req *r, json_t *j)
 
 void api_settings_put(struct web_req *r)
 {
-	static const long long lo[] = {1, 0, 0}, hi[] = {4, 4, 86400};
+	static const long long lo[] = {0}, hi[] = {86400};
 	struct qm_store *st = qm_client_store(r->srv->client);
 	struct qm_error e;
 	json_t *j = web_body_json(r);
@@ -723,6 +738,22 @@ void api_settings_put(struct web_req *r)
 		return;
 	if (limits_put(r, j) != 0)
 		goto out;
+	for (i = 0; level_keys[i]; i++) {
+		/* 1..4, or 0 for unset; the engine says what is allowed */
+		long long v;
+		char text[24];
+		int got = web_get_int(r, j, level_keys[i], 0, 0, 4, &v);
+		if (got < 0)
+			goto out;
+		if (got == 0)
+			continue;
+		snprintf(text, sizeof(text), "%lld", v);
+		if (qm_client_level_setting_set(r->srv->client, level_keys[i], text,
+		                                &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			goto out;
+		}
+	}
 	for (i = 0; setting_keys[i]; i++) {
 		long long v;
 		char text[24];

@@ -1017,14 +1017,41 @@ static void collect(json_t *arr, const char **v, size_t *n, size_t cap)
 	}
 }
 
+/* The addresses of a comma-separated list as a JSON array. */
+static json_t *addr_array(const char *list)
+{
+	json_t *a = json_array();
+
+	while (a && list && *list) {
+		size_t n = strcspn(list, ",");
+		char one[QM_STORE_ADDRMAX];
+
+		while (*list == ' ' && n) {
+			list++;
+			n--;
+		}
+		if (n && n < sizeof(one)) {
+			memcpy(one, list, n);
+			one[n] = '\0';
+			json_array_append_new(a, web_jstr(one));
+		}
+		list += n;
+		if (*list == ',')
+			list++;
+	}
+	return a;
+}
+
 void api_levels(struct web_req *r)
 {
 	struct qm_client_level lv[4];
+	struct qm_client_level_prefs prefs;
+	struct qm_client_compose m;
 	struct qm_error e;
 	json_t *j = web_body_json(r), *to = NULL, *cc = NULL, *bcc = NULL, *ups,
 	       *arr;
-	const char *rc[3 * MAX_RCPTS];
-	size_t n = 0, i;
+	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS];
+	size_t i;
 	long long acct = 0, body = 0;
 	uint64_t bytes, needed = 0;
 
@@ -1036,9 +1063,14 @@ void api_levels(struct web_req *r)
 	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
 	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0)
 		goto out;
-	collect(to, rc, &n, 3 * MAX_RCPTS);
-	collect(cc, rc, &n, 3 * MAX_RCPTS);
-	collect(bcc, rc, &n, 3 * MAX_RCPTS);
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	collect(to, tov, &m.nto, MAX_RCPTS);
+	collect(cc, ccv, &m.ncc, MAX_RCPTS);
+	collect(bcc, bccv, &m.nbcc, MAX_RCPTS);
+	m.to = tov;
+	m.cc = ccv;
+	m.bcc = bccv;
 	bytes = (uint64_t)body;
 	ups = json_object_get(j, "uploads");
 	if (json_is_array(ups)) {
@@ -1054,25 +1086,32 @@ void api_levels(struct web_req *r)
 		}
 		pthread_mutex_unlock(&r->srv->lock);
 	}
-	if (n == 0) {
+	if (m.nto + m.ncc + m.nbcc == 0) {
 		web_reply_error(r, 400, "bad_request",
 		                "Add a recipient to see which levels can be used.");
 		goto out;
 	}
-	if (qm_client_levels(r->srv->client, acct, rc, n, bytes, lv, &needed, &e) !=
-	    QM_OK) {
+	if (qm_client_level_prefs(r->srv->client, acct, &prefs, &e) != QM_OK ||
+	    qm_client_levels_msg(r->srv->client, &m, bytes, lv, &needed, &e) !=
+	        QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
 	arr = json_array();
 	for (i = 0; i < 4 && arr; i++)
-		json_array_append_new(arr, json_pack("{s:i,s:b,s:o}", "level",
-		                                     lv[i].level, "available",
-		                                     lv[i].available, "reason",
-		                                     web_jstr(lv[i].reason)));
+		json_array_append_new(
+		    arr, json_pack("{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level,
+		                   "available", lv[i].available, "reason",
+		                   web_jstr(lv[i].reason), "note",
+		                   web_jstr(lv[i].note), "unverified",
+		                   addr_array(lv[i].unverified)));
+	/* default_level: what a message without a level goes at; min_level:
+	 * the setting (0: none) */
 	web_reply_json(r, 200,
-	               arr ? json_pack("{s:I,s:o}", "needed_bytes", (json_int_t)needed,
-	                               "levels", arr)
+	               arr ? json_pack("{s:I,s:o,s:i,s:i}", "needed_bytes",
+	                               (json_int_t)needed, "levels", arr,
+	                               "default_level", prefs.default_level,
+	                               "min_level", prefs.min_level)
 	                   : NULL);
 out:
 	json_decref(j);
@@ -1198,13 +1237,14 @@ void api_send(struct web_req *r)
 		for (i = 0; i < sent.n_outbox && i < 8 && ids; i++)
 			json_array_append_new(ids, id_json(sent.outbox_ids[i]));
 		web_reply_json(r, 202,
-		               json_pack("{s:o,s:i,s:b,s:s,s:o,s:o}", "outbox_ids",
+		               json_pack("{s:o,s:i,s:b,s:s,s:o,s:o,s:o}", "outbox_ids",
 		                         ids ? ids : json_array(), "level", sent.level,
 		                         "fell_back", sent.fell_back, "state",
 		                         rc == QM_OK && sent.n_sent == sent.n_outbox
 		                             ? "sent"
 		                             : "queued",
-		                         "note", web_jstr(sent.note), "error",
+		                         "note", web_jstr(sent.note), "warning",
+		                         web_jstr(sent.warning), "error",
 		                         rc == QM_OK ? json_null()
 		                                     : web_jstr(qm_error_msg(&e))));
 		json_decref(j);
@@ -1461,10 +1501,22 @@ void api_outbox_list(struct web_req *r)
 				               (json_int_t)o.updated, "retry_at",
 				               (json_int_t)o.retry_at, "error",
 				               o.reason ? web_jstr(o.reason) : json_null()));
+			/* what POST .../retry can do something with: a message on
+			 * its way, one that failed before it was encrypted (once
+			 * its cause is mended), a sent one whose copy waits */
+			json_object_set_new(
+				json_array_get(arr, json_array_size(arr) - 1), "can_retry",
+				json_boolean(o.state == QM_OUTBOX_PENDING ||
+				             o.state == QM_OUTBOX_QUEUED ||
+				             o.state == QM_OUTBOX_RETRYING ||
+				             (o.state == QM_OUTBOX_FAILED && !o.ciphertext)));
 			for (size_t w = 0; w < nwaiting; w++)
-				if (waiting[w] == o.id)
+				if (waiting[w] == o.id) {
 					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
 					                    "sent_copy_waits", json_true());
+					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					                    "can_retry", json_true());
+				}
 			qm_store_outbox_item_free(&o);
 		}
 		free(ids);
@@ -1476,17 +1528,20 @@ void api_outbox_list(struct web_req *r)
 void api_outbox_retry(struct web_req *r)
 {
 	struct qm_error e;
-	size_t sent = 0, failed = 0;
 	int64_t id;
+	int sent = 0;
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	/* The engine retries everything that is due, this one included. */
-	if (qm_client_outbox_run(r->srv->client, 0, &sent, &failed, &e) != QM_OK &&
-	    sent == 0) {
+	/* This entry, now, even when its retry time has not come, or when it
+	 * failed before it was encrypted and the person mended the cause; the
+	 * others go with the next outbox run. */
+	qm_error_clear(&e);
+	if (qm_client_outbox_retry(r->srv->client, id, &sent, &e) != QM_OK &&
+	    !sent) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
-	web_reply_json(r, 200, json_pack("{s:I,s:I}", "sent", (json_int_t)sent,
-	                                 "failed", (json_int_t)failed));
+	web_reply_json(r, 200, json_pack("{s:i,s:i}", "sent", sent ? 1 : 0,
+	                                 "failed", sent ? 0 : 1));
 }

@@ -2,7 +2,9 @@
 // Compose: To/Cc/Bcc with autocomplete from past correspondents, subject,
 // body, attachments by picker or drag and drop (with upload progress), the
 // level selector that says for each level whether it can be used now (and
-// is re-asked as recipients, text and attachments change), drafts, send.
+// is re-asked as recipients, text and attachments change; the default level
+// of the settings is chosen until the person picks one), a notice naming
+// the recipients whose public keys are not verified, drafts, send.
 import { api } from './api.js';
 import { upload } from './api.js';
 import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
@@ -22,7 +24,7 @@ function quote(m) {
 }
 
 export async function showCompose(root, kind, id) {
-  const c = { uploads: [], draft: null, level: 0, inReplyTo: null };
+  const c = { uploads: [], draft: null, level: 0, chosen: false, inReplyTo: null, levels: [] };
   const to = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000', 'aria-required': 'true' });
   const cc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
   const bcc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
@@ -32,6 +34,8 @@ export async function showCompose(root, kind, id) {
   const acct = h('select', {}, state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, addrText({ name: a.name, address: a.address }))));
   const levels = h('fieldset', { class: 'levels' }, h('legend', {}, 'Security level'));
   const needed = h('p', { class: 'muted', 'aria-live': 'polite' });
+  // levels 3 and 4: whose public key was not compared with its owner
+  const notice = h('p', { class: 'notice warn', role: 'status', 'aria-live': 'polite', hidden: true });
   const attList = h('ul', { class: 'uploads', 'aria-label': 'Attachments' });
   const fileInput = h('input', { type: 'file', multiple: true, class: 'sr-only', id: 'file-input' });
   const drop = h('div', { class: 'dropzone', tabindex: '0', role: 'button', 'aria-label': 'Add attachments: drop files here or press Enter to choose' },
@@ -43,7 +47,7 @@ export async function showCompose(root, kind, id) {
     const d = draftToOpen;
     to.value = (d.to || []).join(', '); cc.value = (d.cc || []).join(', '); bcc.value = (d.bcc || []).join(', ');
     subject.value = d.subject || ''; body.value = d.text || '';
-    c.draft = d.id; c.level = d.level || 0; c.inReplyTo = d.in_reply_to || null;
+    c.draft = d.id; c.level = d.level || 0; c.chosen = !!d.level; c.inReplyTo = d.in_reply_to || null;
   } else if (kind && replyTo && replyTo.m && replyTo.m.id === id) {
     const m = replyTo.m;
     const self = (state.accounts.find((a) => a.id === state.account) || {}).address;
@@ -57,7 +61,7 @@ export async function showCompose(root, kind, id) {
       subject.value = /^fwd:/i.test(m.subject || '') ? m.subject : `Fwd: ${m.subject || ''}`;
     }
     body.value = quote(m);
-    if (m.security && m.security.level) c.level = m.security.level;
+    if (m.security && m.security.level) { c.level = m.security.level; c.chosen = true; }
   }
 
   let timer = 0;
@@ -69,15 +73,33 @@ export async function showCompose(root, kind, id) {
       r = await api.post('/api/levels', { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
     } catch (e) { needed.textContent = all.length ? e.message : 'Add a recipient to see which levels can be used.'; return; }
     mount(levels, h('legend', {}, 'Security level'));
+    c.levels = r.levels;
+    // until the person picks one: the default of the settings, when it can be used
+    const def = r.levels.find((l) => l.level === r.default_level);
+    if (!c.chosen) c.level = def && def.available ? def.level : 0;
     for (const l of r.levels) {
-      if (!c.level && l.available) c.level = l.level;
       const id = `level-${l.level}`;
       levels.appendChild(h('div', { class: `level ${l.available ? 'ok' : 'no'}` },
-        h('input', { type: 'radio', name: 'level', id, value: String(l.level), checked: c.level === l.level ? true : null, 'aria-describedby': `${id}-why`, onchange: () => { c.level = l.level; } }),
-        h('label', { for: id }, LEVEL_NAMES[l.level], ' ', h('span', { class: l.available ? 'avail' : 'unavail' }, l.available ? 'available' : 'not available')),
-        h('small', { id: `${id}-why`, class: 'hint' }, l.reason || '')));
+        h('input', { type: 'radio', name: 'level', id, value: String(l.level), checked: c.level === l.level ? true : null, 'aria-describedby': `${id}-why`, onchange: () => { c.level = l.level; c.chosen = true; showNotice(); } }),
+        h('label', { for: id }, LEVEL_NAMES[l.level], l.level === r.default_level ? ' (default)' : '', ' ', h('span', { class: l.available ? 'avail' : 'unavail' }, l.available ? 'available' : 'not available')),
+        h('small', { id: `${id}-why`, class: 'hint' }, l.available ? (l.note || '') : (l.reason || ''))));
     }
-    needed.textContent = r.needed_bytes ? `Level 1 needs ${fmtBytes(r.needed_bytes)} of QKD key material for this message.` : '';
+    const said = [];
+    if (r.needed_bytes) said.push(`Level 1 needs ${fmtBytes(r.needed_bytes)} of QKD key material for this message.`);
+    if (!c.chosen && def && !def.available) said.push(`Your default level ${def.level} cannot be used for this message: choose one.`);
+    if (r.min_level) said.push(`Your settings allow level ${r.min_level} or stronger.`);
+    needed.textContent = said.join(' ');
+    showNotice();
+  }
+
+  // Names the recipients whose public keys are not verified, for the level chosen.
+  function showNotice() {
+    const l = c.levels.find((x) => x.level === c.level);
+    const who = l && l.available ? (l.unverified || []) : [];
+    notice.hidden = !who.length;
+    notice.textContent = who.length
+      ? `Not verified: the public key of ${who.join(', ')} was not compared with ${who.length > 1 ? 'their owners' : 'its owner'}. The message is encrypted to ${who.length > 1 ? 'these keys' : 'this key'} as ${who.length > 1 ? 'they are' : 'it is'}; compare fingerprints in Keyring to be sure.`
+      : '';
   }
 
   async function suggestFor(input) {
@@ -141,7 +163,7 @@ export async function showCompose(root, kind, id) {
     state.accounts.length > 1 ? field('From', acct) : null,
     field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
     field('Subject', subject, 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".'),
-    field('Message', body), suggest, drop, attList, levels, needed, status,
+    field('Message', body), suggest, drop, attList, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
       h('a', { class: 'btn ghost', href: '#/mail/INBOX' }, 'Discard')));
@@ -154,6 +176,8 @@ export async function showCompose(root, kind, id) {
     try {
       const r = await api.post('/api/send', payload());
       toast(`Queued at level ${r.level}: ${r.state}`);
+      if (r.note) toast(r.note);
+      if (r.warning) toast(r.warning, 'warn');
       location.hash = '#/outbox';
     } catch (err) {
       status.textContent = err.message;

@@ -7,8 +7,10 @@ import { state, loadAccounts } from './app.js';
 
 const LEVELS = [[1, 'Level 1 — one-time pad (QKD)'], [2, 'Level 2 — QKD + AES-256'], [3, 'Level 3 — post-quantum'], [4, 'Level 4 — classical']];
 
-function levelSelect(value, allowNone) {
-  return h('select', {}, allowNone ? h('option', { value: '0', selected: !value ? true : null }, 'No minimum') : null,
+// noneText: the label of value 0 ("No minimum", "Each account's own"), or
+// null when a level must be chosen.
+function levelSelect(value, noneText) {
+  return h('select', {}, noneText ? h('option', { value: '0', selected: !value ? true : null }, noneText) : null,
     LEVELS.map(([v, t]) => h('option', { value: String(v), selected: value === v ? true : null }, t)));
 }
 
@@ -35,7 +37,7 @@ function accountForm(a, presets) {
   const kca = h('input', { type: 'text', value: kme.ca || '', maxlength: '1000', placeholder: '/path/to/ca.pem' });
   const kcert = h('input', { type: 'text', value: kme.cert || '', maxlength: '1000', placeholder: '/path/to/client.pem' });
   const kkey = h('input', { type: 'text', value: kme.key || '', maxlength: '1000', placeholder: '/path/to/client.key' });
-  const level = levelSelect(a.default_level || 2, false);
+  const level = levelSelect(a.default_level || 2, null);
   const incoming = h('select', {}, h('option', { value: 'imap', selected: a.incoming !== 'pop3' ? true : null }, 'IMAP'), h('option', { value: 'pop3', selected: a.incoming === 'pop3' ? true : null }, 'POP3'));
   const mailCa = h('input', { type: 'text', value: a.mail_ca || '', maxlength: '1000', placeholder: 'only for a self-hosted server with its own CA' });
   const presetBar = presets ? h('div', { class: 'presets', role: 'group', 'aria-label': 'Provider presets' },
@@ -49,7 +51,7 @@ function accountForm(a, presets) {
     h('fieldset', { class: 'server' }, h('legend', {}, 'Key manager (KME, ETSI GS QKD 014)'),
       field('Your SAE ID', sae, 'The name of this device at your KME.'), field('KME address', kurl),
       field('CA certificate', kca), field('Client certificate', kcert), field('Client key', kkey)),
-    field('Default security level', level));
+    field('Default security level', level, 'Used when Settings > Security levels leaves the default to each account.'));
   const get = () => {
     const o = { name: name.value.trim(), address: address.value.trim(), username: username.value.trim(), sae_id: sae.value.trim(),
       smtp: smtp.get(), imap: imap.get(), pop3: pop3.get(), kme: { url: kurl.value.trim(), ca: kca.value.trim(), cert: kcert.value.trim(), key: kkey.value.trim() },
@@ -156,9 +158,11 @@ export async function showSettings(root) {
     })),
     h('a', { class: 'btn', href: '#/wizard' }, 'Add account')));
   // levels
-  const def = levelSelect(settings.default_level, false), min = levelSelect(settings.min_level, true);
+  const def = levelSelect(settings.default_level, "Each account's own default"), min = levelSelect(settings.min_level, 'No minimum');
   sections.push(h('section', { class: 'card', 'aria-labelledby': 's-lvl' }, h('h2', { id: 's-lvl' }, 'Security levels'),
-    field('Default level for new messages', def), field('Never send below', min),
+    h('p', { class: 'muted' }, 'Level 1 is the strongest, level 4 the weakest. These apply to every account, in this window and in the qmail command line.'),
+    field('Default level for new messages', def, 'A new message starts at this level; a message sent without one goes at it.'),
+    field('Never send below', min, 'A message, or a fallback level, weaker than this is refused. Each contact can have its own minimum too (Contacts).'),
     h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { default_level: Number(def.value), min_level: Number(min.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
   // new mail
   const every = h('input', { type: 'number', min: '0', max: '86400', step: '1', value: String(settings.background_sync_s ?? 300) });
@@ -170,7 +174,7 @@ export async function showSettings(root) {
   // contacts
   const rows = (contacts || []).map((c) => {
     const sae = h('input', { type: 'text', value: c.sae_id, maxlength: '255', 'aria-label': `SAE ID of ${c.address}` });
-    const ml = levelSelect(c.min_level, true);
+    const ml = levelSelect(c.min_level, 'No minimum');
     ml.setAttribute('aria-label', `Minimum level for ${c.address}`);
     return h('tr', {}, h('td', {}, c.name ? `${c.name} <${c.address}>` : c.address), h('td', {}, sae), h('td', {}, ml),
       h('td', {}, c.altered ? 'changed on disk outside QMail: not used until you save it again' : c.confirmed ? 'confirmed' : 'learned, not confirmed'),
@@ -227,9 +231,11 @@ export async function showOutbox(root) {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
       h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, `L${o.level}`),
         h('td', {}, h('span', { class: `state state-${o.state}` }, STATE_TEXT[o.state] || o.state), o.error ? h('div', { class: 'error small' }, o.error) : null,
-          o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null),
+          o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null,
+          (o.state === 'pending' || o.state === 'retrying') && o.retry_at * 1000 > Date.now() ? h('div', { class: 'muted small' }, `Next try ${fmtDate(o.retry_at)}.`) : null,
+          o.state === 'failed' && o.can_retry && o.error ? h('div', { class: 'muted small' }, 'Not sent and no key spent on it: once the cause is mended, try again.') : null),
         h('td', {}, String(o.attempts)), h('td', {}, fmtDate(o.updated)),
-        h('td', {}, (o.state === 'failed' || o.state === 'retrying' || o.state === 'queued' || o.sent_copy_waits) ? h('button', { type: 'button', class: 'btn small', onclick: async () => { try { const x = await api.post(`/api/outbox/${o.id}/retry`, {}); toast(`${x.sent} sent, ${x.failed} failed`); showOutbox(root); } catch (e) { toast(e.message, 'error'); } } }, 'Retry now') : null))))) : h('p', { class: 'empty' }, 'Nothing in the outbox.')));
+        h('td', {}, o.can_retry ? h('button', { type: 'button', class: 'btn small', onclick: async () => { try { const x = await api.post(`/api/outbox/${o.id}/retry`, {}); toast(x.sent ? 'Sent' : 'Still waiting'); showOutbox(root); } catch (e) { toast(e.message, 'error'); } } }, o.state === 'failed' ? 'Try again' : 'Retry now') : null))))) : h('p', { class: 'empty' }, 'Nothing in the outbox.')));
 }
 
 export let draftToOpen = null;
