@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ int kt_kme_stop(struct kt_net *n, int i)
 	return st;
 }
 
-int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
                  const char *extra)
 {
 	char ports[128] = "", kmes[16], saes[16], xtra[4096];
@@ -85,9 +86,50 @@ int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 	argv[a] = NULL;
 	if (qmt_run(argv, NULL) != 0)
 		return -1;
+	return 0;
+}
+
+int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+                 const char *extra)
+{
+	if (kt_net_write(n, tag, nkmes, nsaes, extra))
+		return -1;
 	for (int i = 0; i < nkmes; i++)
 		if (kt_kme_start(n, i))
 			return -1;
+	return 0;
+}
+
+int kt_copy_dir(const char *src, const char *dst)
+{
+	char *argv[] = {"cp", "-a", (char *)(uintptr_t)src,
+	                (char *)(uintptr_t)dst, NULL};
+
+	return qmt_run(argv, NULL) == 0 ? 0 : -1;
+}
+
+int kt_log_has(const struct kt_net *n, int i, const char *text)
+{
+	FILE *f = fopen(n->logs[i], "r");
+	char line[2048];
+	int hit = 0;
+
+	if (!f)
+		return 0;
+	while (!hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, text) != NULL;
+	fclose(f);
+	return hit;
+}
+
+int kt_wait_log(const struct kt_net *n, int i, const char *text,
+                int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 50) {
+		if (kt_log_has(n, i, text))
+			return 1;
+		poll(NULL, 0, 50); /* the KME writes its log meanwhile */
+	}
 	return 0;
 }
 
