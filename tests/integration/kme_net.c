@@ -5,11 +5,13 @@
 #include "kme_net.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -106,6 +108,46 @@ int kt_copy_dir(const char *src, const char *dst)
 	                (char *)(uintptr_t)dst, NULL};
 
 	return qmt_run(argv, NULL) == 0 ? 0 : -1;
+}
+
+int kt_copy_state(const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d || mkdir(dst, 0700) != 0) {
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	while (!rc && (e = readdir(d))) {
+		char from[1200], to[1200], buf[65536];
+		FILE *in, *out;
+		size_t n;
+
+		/* a KME writes a temporary file and renames it over the old
+		 * one: the temporary files are not state, and each name read
+		 * gives one whole version of its file */
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp."))
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", src, e->d_name);
+		snprintf(to, sizeof(to), "%s/%s", dst, e->d_name);
+		in = fopen(from, "rb");
+		if (!in)
+			continue; /* a temporary file renamed meanwhile */
+		out = fopen(to, "wb");
+		if (!out)
+			rc = -1;
+		while (out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+			if (fwrite(buf, 1, n, out) != n)
+				rc = -1;
+		if (ferror(in) || (out && fclose(out) != 0))
+			rc = -1;
+		fclose(in);
+	}
+	closedir(d);
+	return rc;
 }
 
 int kt_log_has(const struct kt_net *n, int i, const char *text)

@@ -49,6 +49,9 @@ long kt_req(const struct kt_net *n, int kme, const char *cert_base,
 
 /* Copies the folder src to dst (cp -a); 0 or -1. */
 int kt_copy_dir(const char *src, const char *dst);
+/* Copies a running KME's state folder src to the new folder dst, file by
+ * file (each file whole, temporary files left out); 0 or -1. */
+int kt_copy_state(const char *src, const char *dst);
 /* 1 when KME i's log holds text. */
 int kt_log_has(const struct kt_net *n, int i, const char *text);
 /* Waits up to timeout_ms for text in KME i's log; 1 when it appeared. */
