@@ -148,7 +148,7 @@ static enum qm_err load_peers(const struct qm_conf *qc, struct kme_conf *c,
 /* One CN with one role in this KME's configuration. */
 struct role {
 	const char *cn;
-	char what[KME_IDMAX + 64];
+	char what[2 * KME_IDMAX + 64];
 };
 
 /*

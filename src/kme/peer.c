@@ -404,8 +404,17 @@ static void *peerq_main(void *arg)
 			       q->l->peer->id, q->l->peer->id, e.msg);
 		qm_strlcpy(last, e.msg, sizeof(last));
 		sync_warned = 1;
-		q_wait(q, backoff);
-		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+		if (!q->kicked)
+			q_wait(q, backoff);
+		if (q->kicked) {
+			/* a sync request from the peer: it is starting and
+			 * listens in a moment */
+			q->kicked = 0;
+			backoff = 100;
+			q_wait(q, backoff);
+		} else {
+			backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+		}
 		pthread_mutex_unlock(&q->lock);
 	}
 	if (sync_warned)

@@ -62,8 +62,8 @@ static void alarm_set(struct kme_link *l, const char *msg)
 
 /* Raises our record of the peer's limit to at least v (grant_lock taken
  * here; lease_lock may be held). */
-static enum qm_err given_raise(struct qm_kme *k, struct kme_link *l,
-                               uint64_t v, struct qm_error *err)
+static enum qm_err given_raise(struct qm_kme *k, struct kme_link *l, uint64_t v,
+                               struct qm_error *err)
 {
 	enum qm_err rc = QM_OK;
 
@@ -101,7 +101,8 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 	mirror_end = l->mirror.end;
 	pthread_mutex_unlock(&l->lock);
 	if (l->i_am_lower)
-		snprintf(ends, sizeof(ends), ",\"own_end\":%llu,\"mirror_end\":%llu",
+		snprintf(ends, sizeof(ends),
+		         ",\"own_end\":%llu,\"mirror_end\":%llu",
 		         (unsigned long long)own_end,
 		         (unsigned long long)mirror_end);
 	/* ask for a margin at once; it is on our disk before the peer sees
@@ -141,14 +142,15 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 
 	/* our direction: the peer's record against our files */
 	if (before > asked0) {
-		snprintf(msg, sizeof(msg),
-		         "this KME's key pool state is older than what KME %s "
-		         "recorded (its limit %llu, this KME's lease %llu): the "
-		         "state_dir was restored from an older copy, or its "
-		         "lease file was lost; every byte up to the limit is "
-		         "skipped",
-		         l->peer->id, (unsigned long long)before,
-		         (unsigned long long)asked0);
+		snprintf(
+		    msg, sizeof(msg),
+		    "this KME's key pool state is older than what KME %s "
+		    "recorded (its limit %llu, this KME's lease %llu): the "
+		    "state_dir was restored from an older copy, or its "
+		    "lease file was lost; every byte up to the limit is "
+		    "skipped",
+		    l->peer->id, (unsigned long long)before,
+		    (unsigned long long)asked0);
 		alarm_set(l, msg);
 	}
 	if (before < lgranted) {
@@ -162,12 +164,13 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 	}
 	/* the peer's direction: our record against the peer's files */
 	if (p_lease < given) {
-		snprintf(msg, sizeof(msg),
-		         "KME %s's lease (%llu) is older than the limit this KME "
-		         "recorded for it (%llu): KME %s was restored from an "
-		         "older copy of its state_dir and skips past it",
-		         l->peer->id, (unsigned long long)p_lease,
-		         (unsigned long long)given, l->peer->id);
+		snprintf(
+		    msg, sizeof(msg),
+		    "KME %s's lease (%llu) is older than the limit this KME "
+		    "recorded for it (%llu): KME %s was restored from an "
+		    "older copy of its state_dir and skips past it",
+		    l->peer->id, (unsigned long long)p_lease,
+		    (unsigned long long)given, l->peer->id);
 		alarm_set(l, msg);
 	}
 	if (p_granted > given) {
@@ -262,8 +265,8 @@ out:
 	return rc;
 }
 
-enum qm_err kme_grant_raise(struct qm_kme *k, struct kme_link *l,
-                            uint64_t need, struct qm_error *err)
+enum qm_err kme_grant_raise(struct qm_kme *k, struct kme_link *l, uint64_t need,
+                            struct qm_error *err)
 {
 	uint64_t target, got;
 	struct qm_buf ans;
@@ -368,8 +371,7 @@ fail:
 	qm_log(QM_LOG_INFO,
 	       "link %s: the unused limit was not given back (%s); the next "
 	       "start skips up to %llu bytes",
-	       l->peer->id, e.msg,
-	       (unsigned long long)(l->lease_asked - next));
+	       l->peer->id, e.msg, (unsigned long long)(l->lease_asked - next));
 out:
 	pthread_mutex_unlock(&l->lease_lock);
 	json_decref(j);
@@ -379,9 +381,8 @@ out:
 /* ------------------------------------------------------------ handlers */
 
 /* Parses the body of a peer's request; NULL when the reply was set. */
-static json_t *peer_body(struct qm_kme *k, const char *caller,
-                         const char *body, size_t blen, struct kme_link **lp,
-                         struct kme_reply *r)
+static json_t *peer_body(struct qm_kme *k, const char *caller, const char *body,
+                         size_t blen, struct kme_link **lp, struct kme_reply *r)
 {
 	struct kme_link *l = kme_link_for_peer(k, caller);
 
@@ -393,8 +394,8 @@ static json_t *peer_body(struct qm_kme *k, const char *caller,
 	return body ? kme_api_parse_body(body, blen, r) : NULL;
 }
 
-void kme_api_peer_grant(struct qm_kme *k, const char *caller,
-                        const char *body, size_t blen, struct kme_reply *r)
+void kme_api_peer_grant(struct qm_kme *k, const char *caller, const char *body,
+                        size_t blen, struct kme_reply *r)
 {
 	struct kme_link *l = NULL;
 	json_t *jb = peer_body(k, caller, body, blen, &l, r);
@@ -430,13 +431,13 @@ void kme_api_peer_grant(struct qm_kme *k, const char *caller,
 		return;
 	}
 	pthread_mutex_unlock(&l->grant_lock);
-	kme_api_reply_json(r, 200,
-	                   json_pack("{s:s, s:I}", "message", "ok", "grant",
-	                             (json_int_t)p));
+	kme_api_reply_json(
+	    r, 200,
+	    json_pack("{s:s, s:I}", "message", "ok", "grant", (json_int_t)p));
 }
 
-void kme_api_peer_sync(struct qm_kme *k, const char *caller,
-                       const char *body, size_t blen, struct kme_reply *r)
+void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
+                       size_t blen, struct kme_reply *r)
 {
 	struct kme_link *l = NULL;
 	json_t *jb = peer_body(k, caller, body, blen, &l, r);
@@ -445,7 +446,7 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller,
 	uint64_t x_own_end = 0, x_mirror_end = 0;
 	struct qm_error e;
 	char msg[768];
-	int ok = 1, ends_ok = 1, x_ends;
+	int ok = 1, ends_ok = 1, x_ends, confirmed;
 
 	if (!jb) {
 		if (l && !body)
@@ -468,9 +469,10 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller,
 	}
 	json_decref(jb);
 	if (!ok || x_granted > x_lease || limit > x_lease) {
-		kme_api_error(r, 400, "bad request format",
-		              "lease, granted, grant, next, seen and limit must "
-		              "be offsets, granted and limit at most lease");
+		kme_api_error(
+		    r, 400, "bad request format",
+		    "lease, granted, grant, next, seen and limit must "
+		    "be offsets, granted and limit at most lease");
 		return;
 	}
 	pthread_mutex_lock(&l->grant_lock);
@@ -492,6 +494,7 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller,
 	 * ours; serve nothing until we compared them (kme_link_align) */
 	if (l->i_am_lower)
 		l->realign = 1;
+	confirmed = l->confirmed;
 	asked = l->lease_asked;
 	lgranted = l->lease_granted;
 	next = l->own.next;
@@ -499,7 +502,9 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller,
 	own_end = l->own.end;
 	mirror_end = l->mirror.end;
 	pthread_mutex_unlock(&l->lock);
-	if (l->i_am_lower)
+	/* the runner compares ends now; and a link still waiting for its
+	 * own confirmation asks again at once: the peer is up */
+	if (l->i_am_lower || !confirmed)
 		kme_peerq_kick(l->q);
 	if (x_ends)
 		kme_mark_dirty(k);
@@ -532,18 +537,17 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller,
 		alarm_set(l, msg);
 	}
 	kme_api_reply_json(
-		r, 200,
-		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-	                  "message", "ok", "grant_before", (json_int_t)before,
-	                  "grant", (json_int_t)p, "lease", (json_int_t)asked,
-	                  "granted", (json_int_t)lgranted, "next",
-	                  (json_int_t)next, "seen", (json_int_t)seen, "own_end",
-	                  (json_int_t)own_end, "mirror_end",
-	                  (json_int_t)mirror_end));
+	    r, 200,
+	    json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	              "message", "ok", "grant_before", (json_int_t)before,
+	              "grant", (json_int_t)p, "lease", (json_int_t)asked,
+	              "granted", (json_int_t)lgranted, "next", (json_int_t)next,
+	              "seen", (json_int_t)seen, "own_end", (json_int_t)own_end,
+	              "mirror_end", (json_int_t)mirror_end));
 }
 
-void kme_api_peer_align(struct qm_kme *k, const char *caller,
-                        const char *body, size_t blen, struct kme_reply *r)
+void kme_api_peer_align(struct qm_kme *k, const char *caller, const char *body,
+                        size_t blen, struct kme_reply *r)
 {
 	struct kme_link *l = NULL;
 	json_t *jb = peer_body(k, caller, body, blen, &l, r);

@@ -49,9 +49,8 @@ static long long b_pool_bytes(void)
 	json_t *j = NULL, *l;
 	long long n;
 
-	assert_int_equal(kt_req(&net, 1, "operator", "/kme/v1/ctl/stats", NULL,
-	                        &j),
-	                 200);
+	assert_int_equal(
+	    kt_req(&net, 1, "operator", "/kme/v1/ctl/stats", NULL, &j), 200);
 	l = json_object_get(json_object_get(j, "links"), "KME_A");
 	assert_non_null(l);
 	n = json_integer_value(json_object_get(l, "pool_bytes")) +
@@ -66,9 +65,8 @@ static void test_peer_cn_checked(void **state)
 	int refused;
 
 	(void)state;
-	assert_int_equal(kt_net_write(&net, "kmeroles", 2, 1,
-	                              "bb84.pulses = 262144"),
-	                 0);
+	assert_int_equal(
+	    kt_net_write(&net, "kmeroles", 2, 1, "bb84.pulses = 262144"), 0);
 	/* an SAE certificate of the same CA, valid for 127.0.0.1 */
 	impersonate("sae/SAE_B");
 	assert_int_equal(kt_kme_start(&net, 0), 0);
@@ -90,7 +88,7 @@ static void test_peer_cn_checked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_peer_cn_checked, teardown),
+	    cmocka_unit_test_teardown(test_peer_cn_checked, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

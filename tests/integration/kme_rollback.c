@@ -29,9 +29,9 @@
 /* Keys taken after the copy: 4 requests of 512 keys of 32 bytes (64 KiB),
  * four times the local lease step of a 256 KiB pool and more than the
  * limit a peer confirms ahead of use. */
-#define BATCHES 4
+#define BATCHES   4
 #define PER_BATCH 512
-#define KEYBYTES 32
+#define KEYBYTES  32
 
 static struct kt_net net;
 
@@ -77,7 +77,8 @@ static void take(int kme, json_t *a[BATCHES])
 		 * it, with room for a request (after a restart the pool may
 		 * have a hole, and a run too short before it is skipped) */
 		assert_true(kt_wait_keys(&net, kme, sae(kme), sae(!kme),
-		                         2 * PER_BATCH, 60000) >= 2 * PER_BATCH);
+		                         2 * PER_BATCH,
+		                         60000) >= 2 * PER_BATCH);
 		st = try_keys(kme, PER_BATCH, &a[i]);
 
 		if (st != 200) {
@@ -109,15 +110,15 @@ static void key_bytes(json_t *a[BATCHES], struct qm_buf *out)
 		json_t *k;
 		size_t j;
 
-		json_array_foreach(json_object_get(a[i], "keys"), j, k) {
+		json_array_foreach(json_object_get(a[i], "keys"), j, k)
+		{
 			const char *b64 =
-				json_string_value(json_object_get(k, "key"));
+			    json_string_value(json_object_get(k, "key"));
 			size_t before = out->len;
 
 			assert_non_null(b64);
-			assert_int_equal(qm_b64_decode(b64, strlen(b64), out,
-			                               NULL),
-			                 QM_OK);
+			assert_int_equal(
+			    qm_b64_decode(b64, strlen(b64), out, NULL), QM_OK);
 			assert_int_equal(out->len - before, KEYBYTES);
 		}
 	}
@@ -175,9 +176,8 @@ static void slave_gets_same(int master_kme, json_t *c)
 	size_t i;
 
 	json_array_foreach(json_object_get(c, "keys"), i, k)
-		json_array_append_new(ids, json_pack("{s:O}", "key_ID",
-		                                     json_object_get(k,
-		                                                     "key_ID")));
+	    json_array_append_new(ids, json_pack("{s:O}", "key_ID",
+	                                         json_object_get(k, "key_ID")));
 	json_object_set_new(b, "key_IDs", ids);
 	body = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
@@ -185,8 +185,8 @@ static void slave_gets_same(int master_kme, json_t *c)
 	         sae(master_kme));
 	snprintf(cert, sizeof(cert), "sae/%s", sae(!master_kme));
 	assert_int_equal(kt_req(&net, !master_kme, cert, path, body, &d), 200);
-	assert_true(json_equal(json_object_get(d, "keys"),
-	                       json_object_get(c, "keys")));
+	assert_true(
+	    json_equal(json_object_get(d, "keys"), json_object_get(c, "keys")));
 	json_decref(d);
 	free(body);
 }
@@ -224,8 +224,8 @@ static void restore_one(int kme)
 
 	/* a full pool, so that the copy holds the bytes taken next */
 	assert_true(kt_wait_keys(&net, kme, sae(kme), sae(!kme),
-	                         BATCHES * PER_BATCH * 2, 60000) >=
-	            BATCHES * PER_BATCH * 2);
+	                         BATCHES * PER_BATCH * 2,
+	                         60000) >= BATCHES * PER_BATCH * 2);
 	backup(kme);
 	take(kme, pre);
 	assert_int_equal(kt_kme_stop(&net, kme), 0);
@@ -266,8 +266,8 @@ static void test_restore_peer_down(void **state)
 
 	(void)state;
 	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B",
-	                         BATCHES * PER_BATCH * 2, 60000) >=
-	            BATCHES * PER_BATCH * 2);
+	                         BATCHES * PER_BATCH * 2,
+	                         60000) >= BATCHES * PER_BATCH * 2);
 	backup(0);
 	take(0, pre);
 	assert_int_equal(kt_kme_stop(&net, 0), 0);
@@ -284,14 +284,13 @@ static void test_restore_peer_down(void **state)
 		free(text);
 	}
 	json_decref(j);
-	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
-	                        "/api/v1/keys/SAE_B/status", NULL, &j),
-	                 200);
-	assert_int_equal(json_integer_value(
-	                     json_object_get(j, "stored_key_count")),
-	                 0);
+	assert_int_equal(
+	    kt_req(&net, 0, "sae/SAE_A", "/api/v1/keys/SAE_B/status", NULL, &j),
+	    200);
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "stored_key_count")), 0);
 	assert_true(json_is_false(json_object_get(
-		json_object_get(j, "status_extension"), "link_confirmed")));
+	    json_object_get(j, "status_extension"), "link_confirmed")));
 	json_decref(j);
 	/* the peer is back: the link agrees and serves fresh bytes */
 	assert_int_equal(kt_kme_start(&net, 1), 0);
@@ -300,6 +299,39 @@ static void test_restore_peer_down(void **state)
 	slave_gets_same(0, pre[0]);
 	slave_gets_same(0, post[BATCHES - 1]);
 	drop(pre);
+	drop(post);
+}
+
+/*
+ * Both KMEs restored, from copies of different ages: KME_B's copy is older
+ * than keys KME_A handed out and KME_B recorded. Both notice and say so;
+ * KME_A's newer copy still covers every byte it handed out, so nothing
+ * repeats. (Keys taken after the newer copy could repeat: no KME
+ * remembers them. docs/KME.md says so.)
+ */
+static void test_restore_both_sides(void **state)
+{
+	json_t *mid[BATCHES], *post[BATCHES];
+
+	(void)state;
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B",
+	                         BATCHES * PER_BATCH * 2,
+	                         60000) >= BATCHES * PER_BATCH * 2);
+	backup(1);
+	take(0, mid);
+	backup(0);
+	assert_int_equal(kt_kme_stop(&net, 0), 0);
+	assert_int_equal(kt_kme_stop(&net, 1), 0);
+	restore(0);
+	restore(1);
+	assert_int_equal(kt_kme_start(&net, 0), 0);
+	assert_int_equal(kt_kme_start(&net, 1), 0);
+	take(0, post);
+	assert_int_equal(reused(mid, post), 0);
+	assert_true(kt_log_has(&net, 0, "KME KME_B was restored"));
+	assert_true(kt_log_has(&net, 1, "this KME's state_dir was restored"));
+	slave_gets_same(0, post[0]);
+	drop(mid);
 	drop(post);
 }
 
@@ -340,14 +372,16 @@ static void test_crash_other_side(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_restore_link_runner, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_restore_other_side, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_restore_peer_down, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(test_crash_other_side,
-		                                setup_no_snapshot, teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_link_runner, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_other_side, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_peer_down, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_both_sides, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_other_side,
+	                                    setup_no_snapshot, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
