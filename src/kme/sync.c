@@ -100,11 +100,8 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 	own_end = l->own.end;
 	mirror_end = l->mirror.end;
 	pthread_mutex_unlock(&l->lock);
-	if (l->i_am_lower)
-		snprintf(ends, sizeof(ends),
-		         ",\"own_end\":%llu,\"mirror_end\":%llu",
-		         (unsigned long long)own_end,
-		         (unsigned long long)mirror_end);
+	snprintf(ends, sizeof(ends), ",\"own_end\":%llu,\"mirror_end\":%llu",
+	         (unsigned long long)own_end, (unsigned long long)mirror_end);
 	/* ask for a margin at once; it is on our disk before the peer sees
 	 * it (a failed attempt leaves it there: the next one asks the same) */
 	limit = next + kme_grant_step(k);
@@ -203,6 +200,7 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 		kstream_align(&l->own, p_mirror_end);
 		kstream_align(&l->mirror, p_own_end);
 		l->realign = 0;
+		kme_mark_dirty(k);
 	}
 	l->granted = now;
 	l->grant_failing = 0;
@@ -443,10 +441,10 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	json_t *jb = peer_body(k, caller, body, blen, &l, r);
 	uint64_t x_lease, x_granted, x_grant, limit, before, p;
 	uint64_t asked, lgranted, next, seen, own_end, mirror_end;
-	uint64_t x_own_end = 0, x_mirror_end = 0;
+	uint64_t x_own_end, x_mirror_end;
 	struct qm_error e;
 	char msg[768];
-	int ok = 1, ends_ok = 1, x_ends, confirmed;
+	int ok = 1, confirmed;
 
 	if (!jb) {
 		if (l && !body)
@@ -460,19 +458,15 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	limit = off_of(jb, "limit", &ok);
 	(void)off_of(jb, "next", &ok);
 	(void)off_of(jb, "seen", &ok);
-	/* the runner sends its stream ends (no block is in flight then) */
-	x_ends = json_object_get(jb, "own_end") != NULL;
-	if (x_ends) {
-		x_own_end = off_of(jb, "own_end", &ends_ok);
-		x_mirror_end = off_of(jb, "mirror_end", &ends_ok);
-		ok = ok && ends_ok && !l->i_am_lower;
-	}
+	x_own_end = off_of(jb, "own_end", &ok);
+	x_mirror_end = off_of(jb, "mirror_end", &ok);
 	json_decref(jb);
 	if (!ok || x_granted > x_lease || limit > x_lease) {
 		kme_api_error(
 		    r, 400, "bad request format",
-		    "lease, granted, grant, next, seen and limit must "
-		    "be offsets, granted and limit at most lease");
+		    "lease, granted, grant, next, seen, limit, own_end and "
+		    "mirror_end must be offsets, granted and limit at most "
+		    "lease");
 		return;
 	}
 	pthread_mutex_lock(&l->grant_lock);
@@ -486,14 +480,16 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	}
 	pthread_mutex_unlock(&l->grant_lock);
 	pthread_mutex_lock(&l->lock);
-	if (x_ends) {
+	if (!l->i_am_lower) {
+		/* the runner sent its ends holding its block lock: exact */
 		kstream_align(&l->own, x_mirror_end);
 		kstream_align(&l->mirror, x_own_end);
-	}
-	/* we run the link and the peer restarted: its pools may be behind
-	 * ours; serve nothing until we compared them (kme_link_align) */
-	if (l->i_am_lower)
+	} else if (x_mirror_end != l->own.end || x_own_end != l->mirror.end) {
+		/* we run the link and the peer restarted with other ends than
+		 * ours (its own may be late by a block in flight): serve
+		 * nothing until we compared them holding our block lock */
 		l->realign = 1;
+	}
 	confirmed = l->confirmed;
 	asked = l->lease_asked;
 	lgranted = l->lease_granted;
@@ -506,7 +502,7 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	 * own confirmation asks again at once: the peer is up */
 	if (l->i_am_lower || !confirmed)
 		kme_peerq_kick(l->q);
-	if (x_ends)
+	if (!l->i_am_lower)
 		kme_mark_dirty(k);
 	if (before > x_lease) {
 		snprintf(msg, sizeof(msg),
