@@ -3,7 +3,8 @@
  * Pools at rest: every link's key streams and reservations serialised into
  * secure memory and sealed with XChaCha20-Poly1305 (libsodium) under the
  * operator's 32-byte store key, bound to the KME ID, written atomically.
- * Key bytes never reach the disk in clear.
+ * Key bytes never reach the disk in clear. Beside them, per peer, the lease
+ * and grant files (offsets, written with fsync) that sync.c relies on.
  */
 #include "private.h"
 
