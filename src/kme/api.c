@@ -15,8 +15,9 @@
 #define MSG_NOTFOUND "one or more keys specified are not found on KME"
 #define MSG_PARAMS "requested parameters do not adhere to KME specifications"
 
-static void reply_json(struct kme_reply *r, unsigned status, json_t *j)
+void kme_api_reply_json(struct kme_reply *r, unsigned status, void *json)
 {
+	json_t *j = json;
 	char *s = json_dumps(j, JSON_COMPACT);
 
 	r->status = status;
@@ -40,7 +41,7 @@ void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
 		json_object_set_new(d, "message", json_string(detail));
 		json_object_set_new(j, "details", json_pack("[o]", d));
 	}
-	reply_json(r, status, j);
+	kme_api_reply_json(r, status, j);
 }
 
 int kme_reply_secure(struct kme_reply *r, size_t need)
@@ -126,6 +127,27 @@ void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
 	                    json_integer((json_int_t)l->stats.blocks));
 	json_object_set_new(o, "link_runner", json_boolean(l->i_am_lower));
 	json_object_set_new(o, "peer_reachable", json_boolean(l->stats.peer_up));
+	json_object_set_new(o, "link_confirmed", json_boolean(l->confirmed));
+	if (l->alarm[0])
+		json_object_set_new(o, "state_alarm", json_string(l->alarm));
+}
+
+/* Bytes this KME can hand to its masters on link l now (lock held): none
+ * before the peer has confirmed the link, and while the peer cannot record
+ * a higher limit, no more than the limit it recorded. */
+static uint64_t servable(const struct kme_link *l)
+{
+	uint64_t n = kstream_avail(&l->own);
+
+	if (!l->confirmed || l->realign)
+		return 0;
+	if (l->grant_failing) {
+		uint64_t left = l->granted > l->own.next
+		                        ? l->granted - l->own.next
+		                        : 0;
+		n = n < left ? n : left;
+	}
+	return n;
 }
 
 void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
@@ -151,7 +173,7 @@ void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
 	              "master_SAE_ID", caller, "slave_SAE_ID", slave,
 	              "key_size", (json_int_t)c->default_key_size,
 	              "stored_key_count",
-	              (json_int_t)(kstream_avail(&l->own) / (uint64_t)kb),
+	              (json_int_t)(servable(l) / (uint64_t)kb),
 	              "max_key_count", (json_int_t)(c->pool_bytes / kb),
 	              "max_key_per_request",
 	              (json_int_t)c->max_key_per_request, "max_key_size",
@@ -161,7 +183,7 @@ void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
 	kme_link_stats_json(l, c, ext);
 	pthread_mutex_unlock(&l->lock);
 	json_object_set_new(j, "status_extension", ext);
-	reply_json(r, 200, j);
+	kme_api_reply_json(r, 200, j);
 }
 
 /* Parses a decimal query value; -1 when malformed or out of range. */
@@ -323,7 +345,7 @@ static enum qm_err put_key(struct qm_buf *b, int first,
 	return QM_OK;
 }
 
-static json_t *parse_body(const char *body, size_t blen, struct kme_reply *r)
+void *kme_api_parse_body(const char *body, size_t blen, struct kme_reply *r)
 {
 	json_error_t je;
 	json_t *j;
@@ -363,6 +385,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	struct qm_error e;
 	size_t klen, total = 0;
 	uint64_t off;
+	int kick = 0;
 
 	if (not_served(k, caller, r))
 		return;
@@ -372,7 +395,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		              "slave_SAE_ID is not known to this KME");
 		return;
 	}
-	if (body && !(jb = parse_body(body, blen, r)))
+	if (body && !(jb = kme_api_parse_body(body, blen, r)))
 		return;
 	if (parse_keyreq(k, l, slave, jb, q_number, q_size, &q, r))
 		goto out;
@@ -395,21 +418,58 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		json_object_set_new(res, "slaves", sl);
 	}
 	json_object_set_new(res, "keys", keys);
-	pthread_mutex_lock(&l->lock);
-	if (kstream_avail(&l->own) < total) {
+	for (int attempt = 0;; attempt++) {
+		char d[QM_ERR_MSGMAX + 2 * KME_IDMAX + 200];
+
+		pthread_mutex_lock(&l->lock);
+		if (!l->confirmed || l->realign) {
+			pthread_mutex_unlock(&l->lock);
+			if (l->confirmed)
+				snprintf(d, sizeof(d),
+				         "KME %s restarted; this KME compares "
+				         "the pools with it before it hands out "
+				         "keys again",
+				         l->peer->id);
+			else
+				snprintf(d, sizeof(d),
+				         "KME %s has not yet confirmed how far "
+				         "this KME's pool was used since it "
+				         "started (is KME %s running?); no key of "
+				         "this link is handed out before",
+				         l->peer->id, l->peer->id);
+			kme_api_error(r, 503, "not enough key material on KME",
+			              d);
+			goto out;
+		}
+		if (kstream_avail(&l->own) < total ||
+		    (off = kstream_take_point(&l->own, total)) == UINT64_MAX) {
+			pthread_mutex_unlock(&l->lock);
+			kme_api_error(r, 503, "not enough key material on KME",
+			              l->stats.alarm
+			                  ? "the QKD link is in QBER alarm and "
+			                    "produces no key"
+			                  : "the pool is refilling; try again "
+			                    "later");
+			goto out;
+		}
+		if (off + total <= l->granted)
+			break; /* keeps the lock */
 		pthread_mutex_unlock(&l->lock);
-		kme_api_error(r, 503, "not enough key material on KME",
-		              l->stats.alarm ? "the QKD link is in QBER alarm "
-		                               "and produces no key"
-		                             : "the pool is refilling; try "
-		                               "again later");
-		goto out;
-	}
-	off = l->own.next;
-	if (kme_lease_ensure(k, l, off + total, &e)) {
-		pthread_mutex_unlock(&l->lock);
-		kme_api_error(r, 503, "key pool error on KME", e.msg);
-		goto out;
+		/* the peer must record a higher limit first (rare: a thread
+		 * keeps it ahead of use) */
+		if (attempt >= 2 || kme_grant_raise(k, l, off + total, &e)) {
+			snprintf(d, sizeof(d),
+			         "KME %s must record how far this KME's pool "
+			         "is used before more keys are handed out, and "
+			         "it cannot now: %s",
+			         l->peer->id,
+			         attempt >= 2 ? "other requests took the new "
+			                        "limit first; try again"
+			                      : e.msg);
+			kme_api_error(r, 503, "not enough key material on KME",
+			              d);
+			goto out;
+		}
 	}
 	if (kstream_copy(&l->own, off, total, bytes, &e)) {
 		pthread_mutex_unlock(&l->lock);
@@ -418,6 +478,8 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	}
 	kstream_release(&l->own, off, total);
 	l->own.next = off + total;
+	if (l->own.next + kme_grant_step(k) / 2 > l->granted)
+		kick = 1;
 	for (long long i = 0; i < q.number; i++) {
 		kme_uuid_new(ids[i]);
 		char s[37];
@@ -438,6 +500,8 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	res = NULL;
 	pthread_cond_broadcast(&l->cond); /* the link may refill now */
 	pthread_mutex_unlock(&l->lock);
+	if (kick)
+		kme_peerq_kick(l->q); /* raise the limit ahead of use */
 	kme_mark_dirty(k);
 	r->status = 200;
 	if (kme_reply_secure(r, total * 2 + (size_t)q.number * 80 + 64) ||
@@ -508,7 +572,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		json_t *arr, *e;
 		size_t i;
 
-		if (!(jb = parse_body(body, blen, r)))
+		if (!(jb = kme_api_parse_body(body, blen, r)))
 			return;
 		arr = json_object_get(jb, "key_IDs");
 		if (!json_is_array(arr) || json_array_size(arr) == 0) {
@@ -664,13 +728,13 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 	json_t *jb, *arr, *e, *ans;
 	size_t i;
 	int64_t now = qm_now();
-	unsigned skipped = 0, added = 0;
+	unsigned skipped = 0, added = 0, missing = 0;
 
 	if (!l) {
 		kme_api_error(r, 401, "unauthorized", "not a peer KME");
 		return;
 	}
-	if (!body || !(jb = parse_body(body, blen, r)))
+	if (!body || !(jb = kme_api_parse_body(body, blen, r)))
 		return;
 	arr = json_object_get(jb, "reservations");
 	if (!json_is_array(arr)) {
@@ -729,6 +793,14 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				skipped++;
 				continue;
 			}
+			/* bytes this KME lost (it restarted behind the link):
+			 * the key cannot be delivered, never map it */
+			if (!kstream_has(&l->mirror, (uint64_t)off,
+			                 (size_t)len)) {
+				missing++;
+				skipped++;
+				continue;
+			}
 			x = calloc(1, sizeof(*x));
 			if (!x)
 				goto oom;
@@ -757,6 +829,12 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 			added++;
 		}
 	}
+	if (missing)
+		qm_log(QM_LOG_WARN,
+		       "link %s: %u key(s) of KME %s use bytes this KME no "
+		       "longer has (it restarted behind the link): their slaves "
+		       "cannot fetch them",
+		       l->peer->id, missing, l->peer->id);
 	ans = json_pack("{s:s, s:I, s:i, s:i}", "message", "ok", "next",
 	                (json_int_t)l->mirror.next, "added", (int)added,
 	                "skipped", (int)skipped);
@@ -765,7 +843,7 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 	json_decref(jb);
 	if (added)
 		kme_mark_dirty(k);
-	reply_json(r, 200, ans);
+	kme_api_reply_json(r, 200, ans);
 	return;
 oom:
 	pthread_mutex_unlock(&l->lock);
@@ -802,6 +880,7 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
 	double qber = 0, rate = 0, eve = 0;
 	int alarm = 0;
 	unsigned long long blocks = 0;
+	uint64_t lo_had = 0, hi_had = 0;
 
 	if (!l || l->i_am_lower) {
 		kme_api_error(r, 401, "unauthorized",
@@ -822,28 +901,50 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
 		              "malformed key block");
 		return;
 	}
+	/* what we had before this block: nothing missing unless applied */
+	lo_had = (uint64_t)lo_off;
+	hi_had = (uint64_t)hi_off;
 	pthread_mutex_lock(&l->lock);
 	/* the lower KME's direction is our mirror, the higher is ours */
 	if (len && (uint64_t)blk != l->last_blk) {
-		if ((uint64_t)lo_off != l->mirror.end ||
-		    (uint64_t)hi_off != l->own.end) {
-			json_t *j = json_pack(
+		/* the runner is behind us (it restarted from older pools):
+		 * what it lacks we drop too, and it moves to our ends over a
+		 * hole and sends a new block */
+		if ((uint64_t)lo_off < l->mirror.end ||
+		    (uint64_t)hi_off < l->own.end) {
+			json_t *j;
+
+			kstream_cut(&l->mirror, (uint64_t)lo_off);
+			kstream_cut(&l->own, (uint64_t)hi_off);
+			j = json_pack(
 				"{s:s, s:I, s:I}", "message",
 				"key block out of sequence", "lo_end",
 				(json_int_t)l->mirror.end, "hi_end",
 				(json_int_t)l->own.end);
 			pthread_mutex_unlock(&l->lock);
-			reply_json(r, 409, j);
+			kme_api_reply_json(r, 409, j);
 			return;
 		}
-		if (kstream_append(&l->mirror, (uint64_t)lo_off, p,
-		                   (size_t)lo_len, NULL) ||
-		    kstream_append(&l->own, (uint64_t)hi_off, p + lo_len,
-		                   (size_t)hi_len, NULL)) {
+		/* we are behind (we restarted from older pools): the bytes in
+		 * between are lost here, a hole that our allocation skips and
+		 * reservations cannot use; the answer tells the runner what we
+		 * lack so that it never uses those bytes either */
+		lo_had = l->mirror.end;
+		hi_had = l->own.end;
+		if (kstream_append_fresh(&l->mirror, (uint64_t)lo_off, p,
+		                         (size_t)lo_len, NULL) ||
+		    kstream_append_fresh(&l->own, (uint64_t)hi_off, p + lo_len,
+		                         (size_t)hi_len, NULL)) {
 			pthread_mutex_unlock(&l->lock);
 			kme_api_error(r, 503, "out of memory on KME", NULL);
 			return;
 		}
+		if (lo_had < (uint64_t)lo_off || hi_had < (uint64_t)hi_off)
+			qm_log(QM_LOG_WARN,
+			       "link %s: this KME restarted behind the link; "
+			       "bytes up to offsets %lld/%lld it never got are "
+			       "skipped on both sides",
+			       l->peer->id, lo_off, hi_off);
 		l->last_blk = (uint64_t)blk;
 	}
 	l->stats.qber = qber;
@@ -856,7 +957,10 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
 	pthread_mutex_unlock(&l->lock);
 	if (len)
 		kme_mark_dirty(k);
-	kme_api_error(r, 200, "ok", NULL);
+	kme_api_reply_json(r, 200,
+	                   json_pack("{s:s, s:I, s:I}", "message", "ok",
+	                             "lo_had", (json_int_t)lo_had, "hi_had",
+	                             (json_int_t)hi_had));
 }
 
 /* ------------------------------------------------------------ operator */
@@ -875,7 +979,7 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 		              "certificate");
 		return;
 	}
-	if (!body || !(jb = parse_body(body, blen, r)))
+	if (!body || !(jb = kme_api_parse_body(body, blen, r)))
 		return;
 	v = json_object_get(jb, "eavesdropper");
 	if (!json_is_number(v) || json_number_value(v) < 0 ||
@@ -942,5 +1046,5 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r)
 		json_object_set_new(links, k->links[i].peer->id, o);
 	}
 	json_object_set_new(j, "links", links);
-	reply_json(r, 200, j);
+	kme_api_reply_json(r, 200, j);
 }

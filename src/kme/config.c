@@ -7,6 +7,7 @@
  */
 #include "private.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,71 @@ static enum qm_err load_peers(const struct qm_conf *qc, struct kme_conf *c,
 	return QM_OK;
 }
 
+/* One CN with one role in this KME's configuration. */
+struct role {
+	const char *cn;
+	char what[2 * KME_IDMAX + 64];
+};
+
+/*
+ * Every CN this KME acts on: its own ID (what its peers check), the SAEs it
+ * serves, each peer's KME ID and SAEs, the operators. The server and the
+ * peers tell these roles apart by certificate CN alone, so one CN in two
+ * roles would let one certificate act in both (an SAE called like a peer
+ * could push key blocks, an operator called like this KME could pass for
+ * it at the peers): refused, naming the CN and both roles.
+ */
+static enum qm_err check_roles(const struct kme_conf *c, struct qm_error *err)
+{
+	enum { NROLES = 1 + KME_MAXSAES + 8 +
+		        KME_MAXPEERS * (1 + KME_MAXSAES) };
+	struct role *r = calloc(NROLES, sizeof(*r));
+	size_t n = 0;
+	enum qm_err rc = QM_OK;
+
+	if (!r)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	r[n].cn = c->id;
+	snprintf(r[n++].what, sizeof(r[0].what), "this KME's own ID (kme_id)");
+	for (size_t i = 0; i < c->nsaes; i++) {
+		r[n].cn = c->saes[i];
+		snprintf(r[n++].what, sizeof(r[0].what),
+		         "an SAE this KME serves (saes)");
+	}
+	for (size_t i = 0; i < c->noperators; i++) {
+		r[n].cn = c->operators[i];
+		snprintf(r[n++].what, sizeof(r[0].what),
+		         "an operator (operators)");
+	}
+	for (size_t p = 0; p < c->npeers; p++) {
+		const struct kme_peer_conf *pc = &c->peers[p];
+
+		r[n].cn = pc->id;
+		snprintf(r[n++].what, sizeof(r[0].what),
+		         "the peer KME ID of [peer.%s]", pc->id);
+		for (size_t i = 0; i < pc->nsaes; i++) {
+			r[n].cn = pc->saes[i];
+			snprintf(r[n++].what, sizeof(r[0].what),
+			         "an SAE served by peer %s ([peer.%s] saes)",
+			         pc->id, pc->id);
+		}
+	}
+	for (size_t i = 0; !rc && i < n; i++)
+		for (size_t j = 0; !rc && j < i; j++)
+			if (strcmp(r[i].cn, r[j].cn) == 0)
+				rc = qm_error_set(
+					err, QM_ERR_INVAL,
+					"\"%s\" is %s and %s: qkme tells roles "
+					"apart by the certificate's CN alone, so "
+					"each CN may have one role",
+					r[i].cn, r[j].what,
+					strcmp(r[i].what, r[j].what) == 0
+						? "is listed twice"
+						: r[i].what);
+	free(r);
+	return rc;
+}
+
 enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
                           struct qm_error *err)
 {
@@ -253,7 +319,7 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 		                  "max_key_size");
 		goto out;
 	}
-	if ((rc = load_peers(qc, c, err)))
+	if ((rc = load_peers(qc, c, err)) || (rc = check_roles(c, err)))
 		goto out;
 out:
 	if (rc)

@@ -35,6 +35,7 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		pthread_cond_init(&l->cond, NULL);
 		pthread_mutex_init(&l->push_lock, NULL);
 		pthread_mutex_init(&l->lease_lock, NULL);
+		pthread_mutex_init(&l->grant_lock, NULL);
 		l->peer = &k->conf.peers[i];
 		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
 		l->stats.eve = k->conf.bb84_eve;
@@ -69,9 +70,6 @@ static void *persist_main(void *arg)
 		uint64_t now;
 
 		nanosleep(&ts, NULL);
-		/* keep the allocation leases ahead of the masters */
-		for (size_t i = 0; i < k->nlinks; i++)
-			kme_lease_ahead(k, &k->links[i]);
 		now = qm_mono_ns();
 		if (now - last < (uint64_t)k->conf.persist_ms * 1000000ULL)
 			continue;
@@ -113,9 +111,16 @@ enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return qm_error_set(err, QM_ERR_NET, "libcurl failed to start");
+	/* each link first compares notes with its peer (sync.c); a peer that
+	 * is up confirms the link before we listen, so a client that sees
+	 * the port open finds keys; a peer that is down is asked again in
+	 * the background, and its link serves no key until it answers */
 	for (size_t i = 0; i < k->nlinks; i++)
 		if ((rc = kme_peerq_start(k->links[i].q, err)))
 			return rc;
+	for (size_t i = 0; i < k->nlinks; i++)
+		kme_peerq_wait_first(k->links[i].q,
+		                     (long)k->conf.peer_timeout_ms + 1000);
 	if ((rc = kme_server_start(k, err)))
 		return rc;
 	for (size_t i = 0; i < k->nlinks; i++)
@@ -150,14 +155,15 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_peerq_stop(k->links[i].q);
 	if (k->persist_started)
 		pthread_join(k->persist_thread, NULL);
-	/* reservations not yet delivered are saved with the pools */
+	/* reservations not yet delivered are saved with the pools; then the
+	 * limits the peers recorded for us and that we did not use are given
+	 * back, so that the next start skips nothing */
 	if (k->store_key && k->persist_started) {
 		if (kme_state_save(k, &e))
 			qm_log(QM_LOG_ERROR, "%s", e.msg);
 		else
 			for (size_t i = 0; i < k->nlinks; i++)
-				if (kme_lease_close(k, &k->links[i], &e))
-					qm_log(QM_LOG_ERROR, "%s", e.msg);
+				kme_grant_release(k, &k->links[i]);
 	}
 	for (size_t i = 0; i < k->nlinks; i++)
 		kme_peerq_free(&k->links[i].q);
@@ -170,6 +176,7 @@ void qm_kme_free(struct qm_kme **kp)
 		pthread_cond_destroy(&l->cond);
 		pthread_mutex_destroy(&l->push_lock);
 		pthread_mutex_destroy(&l->lease_lock);
+		pthread_mutex_destroy(&l->grant_lock);
 	}
 	qm_sec_free(k->store_key);
 	pthread_mutex_destroy(&k->state_lock);

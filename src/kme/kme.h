@@ -21,8 +21,11 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
                        struct qm_error *err);
 
 /*
- * Starts the HTTPS server, the KME-to-KME channel, the BB84 link threads
- * and periodic persistence. Returns once everything listens.
+ * Starts the KME-to-KME channel (each link first asks its peer how far the
+ * pools were used; a link serves no key before the peer has answered), the
+ * HTTPS server, the BB84 link threads and periodic persistence. Returns
+ * once everything listens, after one attempt per peer (bounded by
+ * peer_timeout_ms).
  */
 enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err);
 

@@ -36,15 +36,32 @@ static void link_wait(struct kme_link *l, long ms)
 	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
 }
 
-/* After a 409 the peer's ends win: bytes we never had become a hole. */
+/*
+ * After a 409 the peer's ends win: bytes we never had become a hole (our
+ * allocation skips it, reservations cannot use it); the bytes we hold
+ * before it the peer holds too, so they stay.
+ */
 static void resync(struct kstream *s, uint64_t peer_end)
 {
-	if (peer_end <= s->end)
-		return;
-	if (s->next < s->end)
-		kstream_release(s, s->next, (size_t)(s->end - s->next));
-	s->end = peer_end;
-	s->next = peer_end;
+	if (peer_end > s->end)
+		s->end = peer_end;
+}
+
+/* The peer's answer to a block: where it was before it (it restarted
+ * behind the link, and lacks our bytes from there to the block). */
+static uint64_t peer_had(const struct qm_buf *ans, const char *name,
+                         uint64_t dflt)
+{
+	json_t *j = ans->data ? json_loadb((const char *)ans->data, ans->len,
+	                                   0, NULL)
+	                      : NULL;
+	json_t *v = json_object_get(j, name);
+	uint64_t r = json_is_integer(v) && json_integer_value(v) >= 0
+	                     ? (uint64_t)json_integer_value(v)
+	                     : dflt;
+
+	json_decref(j);
+	return r;
 }
 
 struct link_arg {
@@ -73,13 +90,20 @@ static void *link_main(void *arg)
 		struct qm_bb84_result res;
 		struct qm_error e;
 		struct qm_buf ans;
-		uint64_t lo_off, hi_off, t0, blk;
+		uint64_t lo_off, hi_off, t0, blk, lo_had = 0, hi_had = 0;
 		size_t lo_len = 0, hi_len = 0;
 		int need_lo, need_hi, pushed = 0, monitor;
 		char query[400];
 		double secs;
 
 		pthread_mutex_lock(&l->lock);
+		/* no block for a peer that has not confirmed the link: it may
+		 * be down, or not the peer at all */
+		if (!l->confirmed) {
+			link_wait(l, 1000);
+			pthread_mutex_unlock(&l->lock);
+			continue;
+		}
 		need_lo = kstream_avail(&l->own) < (uint64_t)c->pool_bytes;
 		need_hi = kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
 		monitor = 0;
@@ -207,6 +231,8 @@ static void *link_main(void *arg)
 			                         &e);
 			if (!rc) {
 				pushed = 1;
+				lo_had = peer_had(&ans, "lo_had", lo_off);
+				hi_had = peer_had(&ans, "hi_had", hi_off);
 				qm_buf_free(&ans);
 				break;
 			}
@@ -241,11 +267,23 @@ static void *link_main(void *arg)
 		pthread_mutex_lock(&l->lock);
 		if (pushed) {
 			l->stats.peer_up = 1;
+			/* the peer restarted behind the link and lacks our
+			 * bytes before this block: they must never make a key
+			 * (from our pool, or from its, which it skips) */
+			if (lo_had < lo_off || hi_had < hi_off) {
+				qm_log(QM_LOG_WARN,
+				       "link %s: the peer restarted behind the "
+				       "link; bytes it lacks are dropped here too",
+				       l->peer->id);
+				kstream_cut(&l->own, lo_had);
+				kstream_cut(&l->mirror, hi_had);
+			}
 			if (lo_len + hi_len &&
-			    (kstream_append(&l->own, lo_off, res.key_alice,
-			                    lo_len, &e) ||
-			     kstream_append(&l->mirror, hi_off,
-			                    res.key_alice + lo_len, hi_len, &e)))
+			    (kstream_append_fresh(&l->own, lo_off, res.key_alice,
+			                          lo_len, &e) ||
+			     kstream_append_fresh(&l->mirror, hi_off,
+			                          res.key_alice + lo_len, hi_len,
+			                          &e)))
 				qm_log(QM_LOG_ERROR, "link %s: %s", l->peer->id,
 				       e.msg);
 		}

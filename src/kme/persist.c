@@ -3,14 +3,19 @@
  * Pools at rest: every link's key streams and reservations serialised into
  * secure memory and sealed with XChaCha20-Poly1305 (libsodium) under the
  * operator's 32-byte store key, bound to the KME ID, written atomically.
- * Key bytes never reach the disk in clear.
+ * Key bytes never reach the disk in clear. Beside them, per peer, the lease
+ * and grant files (offsets, written with fsync) that sync.c relies on.
  */
 #include "private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SEAL_MAGIC "QKMESEAL1"
 #define SEAL_MAGICLEN 9
@@ -410,140 +415,166 @@ out:
 
 /* ------------------------------------------------------------ leases */
 
-/* How far a lease reaches: a crash wastes at most this much key. */
-static uint64_t lease_step(const struct qm_kme *k)
+static void side_path(struct qm_kme *k, const char *what, struct kme_link *l,
+                      char *out, size_t n)
 {
-	uint64_t s = (uint64_t)k->conf.pool_bytes / 16;
-	return s < 4096 ? 4096 : s;
+	snprintf(out, n, "%s/%s-%s", k->conf.state_dir, what, l->peer->id);
 }
 
-static void lease_path(struct qm_kme *k, struct kme_link *l, char *out,
-                       size_t n)
+/* Makes a rename in the state folder durable (a power loss after the
+ * rename must not bring the old file back). */
+static enum qm_err dir_sync(const char *dir, struct qm_error *err)
 {
-	snprintf(out, n, "%s/lease-%s", k->conf.state_dir, l->peer->id);
-}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int bad;
 
-static enum qm_err lease_write(struct qm_kme *k, struct kme_link *l,
-                               uint64_t v, struct qm_error *err)
-{
-	char path[700], text[32];
-	int len;
-
-	lease_path(k, l, path, sizeof(path));
-	len = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
-	return qm_file_write_atomic(path, text, (size_t)len, 0600, err);
-}
-
-/* Writes max(v, what the file says); lease_lock held. */
-static enum qm_err lease_raise(struct qm_kme *k, struct kme_link *l,
-                               uint64_t v, struct qm_error *err)
-{
-	enum qm_err rc;
-
-	if (v <= l->lease_file)
-		return QM_OK;
-	rc = lease_write(k, l, v, err);
-	if (!rc)
-		l->lease_file = v;
-	return rc;
-}
-
-enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
-                             uint64_t need, struct qm_error *err)
-{
-	enum qm_err rc;
-
-	if (need <= l->lease)
-		return QM_OK;
-	pthread_mutex_lock(&l->lease_lock);
-	rc = lease_raise(k, l, need + lease_step(k), err);
-	if (!rc)
-		l->lease = l->lease_file;
-	pthread_mutex_unlock(&l->lease_lock);
-	if (rc)
-		return qm_error_prefix(err, "recording the pool's allocation "
-		                            "point: ");
+	if (fd < 0)
+		return qm_error_set(err, QM_ERR_IO, "cannot open %s: %s", dir,
+		                    strerror(errno));
+	bad = fsync(fd) != 0;
+	close(fd);
+	if (bad)
+		return qm_error_set(err, QM_ERR_IO, "cannot sync %s: %s", dir,
+		                    strerror(errno));
 	return QM_OK;
 }
 
-void kme_lease_ahead(struct qm_kme *k, struct kme_link *l)
+static enum qm_err write_numbers(struct qm_kme *k, const char *path,
+                                 const char *text, struct qm_error *err)
 {
-	uint64_t cur, lease, step = lease_step(k);
-	struct qm_error e;
-	int ok;
+	enum qm_err rc = qm_file_write_atomic(path, text, strlen(text), 0600,
+	                                      err);
 
-	pthread_mutex_lock(&l->lock);
-	cur = l->own.next;
-	lease = l->lease;
-	pthread_mutex_unlock(&l->lock);
-	if (cur + step / 2 <= lease)
-		return;
-	pthread_mutex_lock(&l->lease_lock);
-	ok = lease_raise(k, l, cur + step, &e) == QM_OK;
-	lease = l->lease_file;
-	pthread_mutex_unlock(&l->lease_lock);
-	if (!ok) {
-		qm_log(QM_LOG_ERROR, "%s", e.msg);
-		return;
+	if (!rc)
+		rc = dir_sync(k->conf.state_dir, err);
+	if (rc)
+		qm_error_prefix(err, "recording the pool's allocation limit "
+		                     "in %s: ",
+		                path);
+	return rc;
+}
+
+/* Up to two numbers from path; *count 0 when the file does not exist. */
+static enum qm_err read_numbers(const char *path, uint64_t v[2], int *count,
+                                struct qm_error *err)
+{
+	struct qm_buf b;
+	struct stat st;
+	const char *p;
+	enum qm_err rc;
+
+	*count = 0;
+	v[0] = v[1] = 0;
+	if (stat(path, &st) != 0)
+		return QM_OK;
+	qm_buf_init(&b, 128);
+	if ((rc = qm_file_read(path, 128, &b, err)))
+		goto out;
+	for (p = b.data ? (const char *)b.data : "";;) {
+		char *end;
+		unsigned long long x;
+
+		while (*p == ' ' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		errno = 0;
+		x = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+		if (*p < '0' || *p > '9' || errno || x > (1ULL << 62) ||
+		    *count == 2 || (*end && *end != ' ' && *end != '\n')) {
+			rc = qm_error_set(err, QM_ERR_PARSE,
+			                  "%s does not hold offsets", path);
+			goto out;
+		}
+		v[(*count)++] = (uint64_t)x;
+		p = end;
 	}
-	pthread_mutex_lock(&l->lock);
-	if (lease > l->lease)
-		l->lease = lease;
-	pthread_mutex_unlock(&l->lock);
+	if (*count == 0)
+		rc = qm_error_set(err, QM_ERR_PARSE, "%s is empty", path);
+out:
+	qm_buf_free(&b);
+	return rc;
+}
+
+enum qm_err kme_lease_write(struct qm_kme *k, struct kme_link *l,
+                            uint64_t asked, uint64_t granted,
+                            struct qm_error *err)
+{
+	char path[700], text[64];
+	enum qm_err rc;
+
+	side_path(k, "lease", l, path, sizeof(path));
+	snprintf(text, sizeof(text), "%llu %llu\n", (unsigned long long)asked,
+	         (unsigned long long)granted);
+	rc = write_numbers(k, path, text, err);
+	if (!rc) {
+		pthread_mutex_lock(&l->lock);
+		l->lease_asked = asked;
+		l->lease_granted = granted;
+		pthread_mutex_unlock(&l->lock);
+	}
+	return rc;
+}
+
+enum qm_err kme_grant_write(struct qm_kme *k, struct kme_link *l, uint64_t v,
+                            struct qm_error *err)
+{
+	char path[700], text[32];
+	enum qm_err rc;
+
+	side_path(k, "grant", l, path, sizeof(path));
+	snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
+	rc = write_numbers(k, path, text, err);
+	if (!rc) {
+		pthread_mutex_lock(&l->lock);
+		l->grant_given = v;
+		pthread_mutex_unlock(&l->lock);
+	}
+	return rc;
 }
 
 enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
                            struct qm_error *err)
 {
 	char path[700];
-	struct qm_buf b;
-	long long v;
+	uint64_t v[2], g[2];
+	int n, ng;
 	struct stat st;
 	enum qm_err rc;
 
-	lease_path(k, l, path, sizeof(path));
-	if (stat(path, &st) != 0) {
-		l->lease = l->lease_file = l->own.next;
-		return QM_OK;
+	side_path(k, "lease", l, path, sizeof(path));
+	if ((rc = read_numbers(path, v, &n, err)))
+		return rc;
+	if (n == 0) {
+		/* no lease: a first start, or a state_dir that lost the file
+		 * (then the peer's record decides, before any key is served) */
+		if (l->own.next && stat(k->state_path, &st) == 0)
+			qm_log(QM_LOG_WARN,
+			       "link %s: %s is missing although pools were "
+			       "saved; no key of this link is served until "
+			       "the peer has confirmed how far it was used",
+			       l->peer->id, path);
+		v[0] = l->own.next;
+		v[1] = 0;
+	} else if (n == 1) {
+		v[1] = 0; /* written by an older qkme: nothing was granted */
 	}
-	qm_buf_init(&b, 64);
-	rc = qm_file_read(path, 64, &b, err);
-	if (!rc) {
-		while (b.len && (b.data[b.len - 1] == '\n'))
-			b.data[--b.len] = '\0';
-		rc = qm_parse_ll((const char *)b.data, 0, 1LL << 62, &v, err);
-	}
-	qm_buf_free(&b);
-	if (rc)
-		return qm_error_prefix(err, "reading %s: ", path);
-	if ((uint64_t)v > l->own.next) {
-		uint64_t to = (uint64_t)v < l->own.end ? (uint64_t)v
-		                                       : l->own.end;
+	if (v[0] > l->own.next) {
 		qm_log(QM_LOG_WARN,
 		       "link %s: the last stop was not clean; skipping %llu "
 		       "bytes of key that may have been handed out",
-		       l->peer->id, (unsigned long long)((uint64_t)v - l->own.next));
-		if (to > l->own.next)
-			kstream_release(&l->own, l->own.next,
-			                (size_t)(to - l->own.next));
-		l->own.next = (uint64_t)v;
+		       l->peer->id,
+		       (unsigned long long)(v[0] - l->own.next));
+		kstream_skip(&l->own, v[0]);
 		kme_mark_dirty(k);
 	}
-	l->lease = (uint64_t)v > l->own.next ? (uint64_t)v : l->own.next;
-	l->lease_file = (uint64_t)v;
+	l->lease_asked = v[0];
+	l->lease_granted = v[1] <= v[0] ? v[1] : v[0];
+	side_path(k, "grant", l, path, sizeof(path));
+	if ((rc = read_numbers(path, g, &ng, err)))
+		return rc;
+	l->grant_given = g[0];
+	l->granted = 0;   /* nothing until the peer has confirmed */
+	l->confirmed = 0;
 	return QM_OK;
-}
-
-enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
-                            struct qm_error *err)
-{
-	enum qm_err rc;
-
-	/* every thread that allocates has stopped: the exact point */
-	pthread_mutex_lock(&l->lease_lock);
-	rc = lease_write(k, l, l->own.next, err);
-	if (!rc)
-		l->lease = l->lease_file = l->own.next;
-	pthread_mutex_unlock(&l->lease_lock);
-	return rc;
 }

@@ -58,13 +58,69 @@ enum qm_err kstream_append(struct kstream *s, uint64_t start,
 	return QM_OK;
 }
 
-uint64_t kstream_avail(const struct kstream *s)
+enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
+                                 const unsigned char *p, size_t len,
+                                 struct qm_error *err)
 {
-	return s->end > s->next ? s->end - s->next : 0;
+	enum qm_err rc;
+	uint64_t upto;
+
+	if (start > s->end) {
+		/* a hole: bytes this KME never got; a next inside it moves to
+		 * the first byte there is */
+		if (s->next >= s->end && s->next < start)
+			s->next = start;
+		s->end = start;
+	}
+	rc = kstream_append(s, start, p, len, err);
+	upto = s->next < s->end ? s->next : s->end;
+	if (!rc && len && upto > start)
+		kstream_release(s, start, (size_t)(upto - start));
+	return rc;
 }
 
 /* Index of the first block that ends after off (it holds off, or off
  * lies in the hole before it), or s->n. */
+static size_t find_block(const struct kstream *s, uint64_t off);
+
+uint64_t kstream_avail(const struct kstream *s)
+{
+	uint64_t n = 0;
+
+	/* bytes in blocks at or after next; holes hold nothing */
+	for (size_t i = find_block(s, s->next); i < s->n; i++) {
+		const struct kblock *b = &s->blocks[i];
+		uint64_t from = b->start > s->next ? b->start : s->next;
+
+		n += b->start + b->len - from;
+	}
+	return n;
+}
+
+uint64_t kstream_take_point(struct kstream *s, size_t len)
+{
+	for (;;) {
+		size_t i = find_block(s, s->next), j;
+		uint64_t run_end;
+
+		if (i >= s->n)
+			return UINT64_MAX;
+		if (s->blocks[i].start > s->next)
+			s->next = s->blocks[i].start; /* over a hole */
+		run_end = s->blocks[i].start + s->blocks[i].len;
+		for (j = i + 1; j < s->n && s->blocks[j].start == run_end; j++)
+			run_end += s->blocks[j].len;
+		if (run_end - s->next >= len)
+			return s->next;
+		if (j >= s->n)
+			return UINT64_MAX; /* wait for more */
+		/* too short before a hole: those bytes can never serve a
+		 * request this long or longer, and smaller ones rarely come */
+		kstream_release(s, s->next, (size_t)(run_end - s->next));
+		s->next = run_end;
+	}
+}
+
 static size_t find_block(const struct kstream *s, uint64_t off)
 {
 	size_t lo = 0, hi = s->n;
@@ -145,6 +201,64 @@ void kstream_release(struct kstream *s, uint64_t off, size_t len)
 		s->blocks[w++] = s->blocks[r];
 	}
 	s->n = w;
+}
+
+int kstream_has(const struct kstream *s, uint64_t off, size_t len)
+{
+	size_t i = find_block(s, off);
+	uint64_t at = off, end = off + len;
+
+	while (at < end) {
+		if (i >= s->n || s->blocks[i].start > at)
+			return 0;
+		at = s->blocks[i].start + s->blocks[i].len;
+		i++;
+	}
+	return 1;
+}
+
+void kstream_skip(struct kstream *s, uint64_t off)
+{
+	uint64_t to = off < s->end ? off : s->end;
+
+	if (off <= s->next)
+		return;
+	if (to > s->next)
+		kstream_release(s, s->next, (size_t)(to - s->next));
+	s->next = off;
+}
+
+void kstream_cut(struct kstream *s, uint64_t from)
+{
+	size_t i;
+
+	if (from < s->next)
+		from = s->next; /* below next: used, reserved or already dead */
+	i = find_block(s, from);
+	if (i >= s->n)
+		return;
+	if (s->blocks[i].start < from) {
+		struct kblock *b = &s->blocks[i];
+		size_t keep = (size_t)(from - b->start), cut = b->len - keep;
+
+		/* bytes at or after next are all live */
+		qm_wipe(b->data + keep, cut);
+		b->live = b->live > cut ? b->live - cut : 0;
+		b->len = keep;
+		if (b->live)
+			i++;
+	}
+	for (size_t j = i; j < s->n; j++)
+		qm_sec_free(s->blocks[j].data);
+	s->n = i;
+}
+
+void kstream_align(struct kstream *s, uint64_t peer_end)
+{
+	if (peer_end < s->end)
+		kstream_cut(s, peer_end);
+	else if (peer_end > s->end)
+		s->end = peer_end;
 }
 
 /* ------------------------------------------------------------ reservations */

@@ -91,12 +91,40 @@ void kstream_free(struct kstream *s);
 enum qm_err kstream_append(struct kstream *s, uint64_t start,
                            const unsigned char *p, size_t len,
                            struct qm_error *err);
+/*
+ * A block that has just arrived from the link, at or after the end: a gap
+ * before it becomes a hole, and bytes below next (the stream skipped ahead
+ * of its end after a restart) die at once, as they can never be used.
+ */
+enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
+                                 const unsigned char *p, size_t len,
+                                 struct qm_error *err);
+/* Bytes present at or after next (holes left by a restart hold none). */
 uint64_t kstream_avail(const struct kstream *s);
+/*
+ * Where len contiguous bytes start at or after next: next moves over holes
+ * (and over a run too short before a hole, wiping it). UINT64_MAX when the
+ * pool has no such run yet.
+ */
+uint64_t kstream_take_point(struct kstream *s, size_t len);
 /* Copies [off, off+len) into out (must all be present). */
 enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
                          unsigned char *out, struct qm_error *err);
 /* Wipes [off, off+len) and frees blocks with no live bytes. */
 void kstream_release(struct kstream *s, uint64_t off, size_t len);
+/* 1 when every byte of [off, off+len) is in a block (not in a hole). */
+int kstream_has(const struct kstream *s, uint64_t off, size_t len);
+/* Moves next forward to off (never back), wiping the bytes passed. */
+void kstream_skip(struct kstream *s, uint64_t off);
+/* Drops the bytes at or after max(from, next): a hole up to end. */
+void kstream_cut(struct kstream *s, uint64_t from);
+/*
+ * The other KME of the link holds this direction up to peer_end: bytes
+ * only one side has can never make a key, so both keep a hole between the
+ * two ends and both ends become the higher one (our bytes past peer_end
+ * are cut; a lower end of ours moves up over a hole).
+ */
+void kstream_align(struct kstream *s, uint64_t peer_end);
 
 /* A key the peer handed to its master SAE, waiting for our slave SAEs. */
 struct kres {
@@ -131,7 +159,16 @@ struct link_stats {
 	int peer_up;
 };
 
-/* A link with one peer KME: both directions, reservations, statistics. */
+/*
+ * A link with one peer KME: both directions, reservations, statistics, and
+ * the agreement on how far our direction was used (docs/KME.md,
+ * "Restarts, crashes and restored backups"): own.next never passes
+ * granted, a limit the peer has recorded on its disk (its grant file) and
+ * that we asked for only after writing it into our lease file. After any
+ * start the link serves no key until it has compared notes with the peer
+ * (confirmed), so a KME restored from an older copy of its state_dir skips
+ * past every byte the peer knows it may have handed out.
+ */
 struct kme_link {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -143,11 +180,22 @@ struct kme_link {
 	struct link_stats stats;
 	uint64_t lo_sent, hi_sent; /* unused, kept for the file format */
 	uint64_t last_blk;         /* peer: ID of the last block applied */
-	uint64_t lease;            /* own.next may grow up to here without
-	                              writing the lease file first */
-	pthread_mutex_t lease_lock; /* the lease file; never held while
-	                               taking lock */
-	uint64_t lease_file;        /* what the file says (lease_lock) */
+	/* (lock) */
+	int confirmed;      /* agreed with the peer since this start */
+	int realign;        /* runner: the peer restarted; compare stream
+	                       ends before serving again */
+	uint64_t granted;   /* own.next may grow up to here */
+	int grant_failing;  /* the last request to raise granted failed */
+	char alarm[768];    /* a restored state seen on this link, or "" */
+	/* lease_lock: our lease file "asked granted"; never held while
+	 * taking lock, held across the requests that raise the limit */
+	pthread_mutex_t lease_lock;
+	uint64_t lease_asked;   /* written before asking the peer */
+	uint64_t lease_granted; /* what the peer confirmed (written after) */
+	/* grant_lock: the limit we recorded for the peer's direction (our
+	 * grant file); never held while taking lock */
+	pthread_mutex_t grant_lock;
+	uint64_t grant_given;
 	struct kme_peerq *q;
 	pthread_t threads[4];
 	int nthreads;
@@ -186,21 +234,42 @@ struct qm_kme {
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);
 struct kme_link *kme_link_for_peer(struct qm_kme *k, const char *peer_id);
 void kme_mark_dirty(struct qm_kme *k);
+
 /*
- * Crash safety of the allocation point: before own.next passes the lease,
- * a new lease (a little further) is written to disk with fsync; after a
- * crash the KME restarts at the lease, so no byte is handed out twice.
- * Link lock held. kme_lease_load applies the file after loading the pools;
- * kme_lease_close writes the exact point on a clean shutdown.
+ * persist.c: the small files beside the sealed pools, written with fsync
+ * (not secret: offsets). lease-<peer> holds "asked granted" for our
+ * direction, grant-<peer> the limit we recorded for the peer's direction.
+ * kme_lease_load reads both after the pools and moves own.next past
+ * anything the lease says may have been handed out (a crash).
  */
-enum qm_err kme_lease_ensure(struct qm_kme *k, struct kme_link *l,
-                             uint64_t need, struct qm_error *err);
 enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
                            struct qm_error *err);
-enum qm_err kme_lease_close(struct qm_kme *k, struct kme_link *l,
+/* Writes our lease file (lease_lock held); updates the fields. */
+enum qm_err kme_lease_write(struct qm_kme *k, struct kme_link *l,
+                            uint64_t asked, uint64_t granted,
                             struct qm_error *err);
-/* Extends the lease ahead of demand without the link lock (periodic). */
-void kme_lease_ahead(struct qm_kme *k, struct kme_link *l);
+/* Writes our grant file for the peer (grant_lock held). */
+enum qm_err kme_grant_write(struct qm_kme *k, struct kme_link *l, uint64_t v,
+                            struct qm_error *err);
+
+/*
+ * sync.c: the agreement between the two KMEs of a link.
+ * kme_link_sync compares notes with the peer after a start and confirms
+ * the link (the peerq thread calls it until it succeeds);
+ * kme_grant_raise asks the peer to record a higher limit for our
+ * direction (need plus a step), blocking for one round trip;
+ * kme_grant_release gives back what was not used, on a clean stop.
+ */
+uint64_t kme_grant_step(const struct qm_kme *k);
+enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
+                          struct qm_error *err);
+/* The runner compares stream ends with the peer (after the peer
+ * restarted), holding push_lock so that no block is in flight. */
+enum qm_err kme_link_align(struct qm_kme *k, struct kme_link *l,
+                           struct qm_error *err);
+enum qm_err kme_grant_raise(struct qm_kme *k, struct kme_link *l,
+                            uint64_t need, struct qm_error *err);
+void kme_grant_release(struct qm_kme *k, struct kme_link *l);
 
 /* persist.c */
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);
@@ -244,6 +313,21 @@ enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,
 enum qm_err kme_peer_post_json(struct qm_kme *k, struct kme_link *l,
                                const char *path, const char *body,
                                struct qm_error *err);
+/* Which kept connection a JSON request to the peer uses. */
+enum kme_chan {
+	KME_CHAN_QUEUE, /* the peerq thread (sync, reservations) */
+	KME_CHAN_GRANT, /* holders of the link's lease_lock */
+};
+/* POSTs a JSON body to the peer on a kept connection; timeout_ms 0 means
+ * peer_timeout_ms. QM_OK on 200 (the answer in *answer). */
+enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
+                             const char *path, const char *body,
+                             long timeout_ms, long *status,
+                             struct qm_buf *answer, struct qm_error *err);
+/* Wakes the peerq thread (a limit to raise ahead of use). */
+void kme_peerq_kick(struct kme_peerq *q);
+/* Waits until the first sync attempt is over (or timeout_ms). */
+void kme_peerq_wait_first(struct kme_peerq *q, long timeout_ms);
 
 /* link.c */
 enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
@@ -279,6 +363,15 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
                         size_t len, struct kme_reply *r);
 void kme_api_peer_flush(struct qm_kme *k, const char *caller,
                         struct kme_reply *r);
+void kme_api_peer_sync(struct qm_kme *k, const char *caller,
+                       const char *body, size_t blen, struct kme_reply *r);
+void kme_api_peer_grant(struct qm_kme *k, const char *caller,
+                        const char *body, size_t blen, struct kme_reply *r);
+void kme_api_peer_align(struct qm_kme *k, const char *caller,
+                        const char *body, size_t blen, struct kme_reply *r);
+/* api.c helpers shared with sync.c */
+void *kme_api_parse_body(const char *body, size_t blen, struct kme_reply *r);
+void kme_api_reply_json(struct kme_reply *r, unsigned status, void *json);
 void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
                  const char *body, size_t blen, struct kme_reply *r);
 void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);

@@ -254,6 +254,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		                   rq->body.data, rq->body.len, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/peer/flush") == 0) {
 		kme_api_peer_flush(k, cc->cn, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/sync") == 0) {
+		kme_api_peer_sync(k, cc->cn, body, blen, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/grant") == 0) {
+		kme_api_peer_grant(k, cc->cn, body, blen, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/align") == 0) {
+		kme_api_peer_align(k, cc->cn, body, blen, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/peer/eve") == 0) {
 		kme_api_eve(k, cc->cn, 1, body, blen, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/ctl/eve") == 0) {

@@ -5,10 +5,13 @@
 #include "kme_net.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -45,7 +48,7 @@ int kt_kme_stop(struct kt_net *n, int i)
 	return st;
 }
 
-int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
                  const char *extra)
 {
 	char ports[128] = "", kmes[16], saes[16], xtra[4096];
@@ -85,9 +88,90 @@ int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 	argv[a] = NULL;
 	if (qmt_run(argv, NULL) != 0)
 		return -1;
+	return 0;
+}
+
+int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+                 const char *extra)
+{
+	if (kt_net_write(n, tag, nkmes, nsaes, extra))
+		return -1;
 	for (int i = 0; i < nkmes; i++)
 		if (kt_kme_start(n, i))
 			return -1;
+	return 0;
+}
+
+int kt_copy_dir(const char *src, const char *dst)
+{
+	char *argv[] = {"cp", "-a", (char *)(uintptr_t)src,
+	                (char *)(uintptr_t)dst, NULL};
+
+	return qmt_run(argv, NULL) == 0 ? 0 : -1;
+}
+
+int kt_copy_state(const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d || mkdir(dst, 0700) != 0) {
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	while (!rc && (e = readdir(d))) {
+		char from[1200], to[1200], buf[65536];
+		FILE *in, *out;
+		size_t n;
+
+		/* a KME writes a temporary file and renames it over the old
+		 * one: the temporary files are not state, and each name read
+		 * gives one whole version of its file */
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp."))
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", src, e->d_name);
+		snprintf(to, sizeof(to), "%s/%s", dst, e->d_name);
+		in = fopen(from, "rb");
+		if (!in)
+			continue; /* a temporary file renamed meanwhile */
+		out = fopen(to, "wb");
+		if (!out)
+			rc = -1;
+		while (out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+			if (fwrite(buf, 1, n, out) != n)
+				rc = -1;
+		if (ferror(in) || (out && fclose(out) != 0))
+			rc = -1;
+		fclose(in);
+	}
+	closedir(d);
+	return rc;
+}
+
+int kt_log_has(const struct kt_net *n, int i, const char *text)
+{
+	FILE *f = fopen(n->logs[i], "r");
+	char line[2048];
+	int hit = 0;
+
+	if (!f)
+		return 0;
+	while (!hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, text) != NULL;
+	fclose(f);
+	return hit;
+}
+
+int kt_wait_log(const struct kt_net *n, int i, const char *text,
+                int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 50) {
+		if (kt_log_has(n, i, text))
+			return 1;
+		poll(NULL, 0, 50); /* the KME writes its log meanwhile */
+	}
 	return 0;
 }
 

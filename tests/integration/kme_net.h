@@ -25,6 +25,10 @@ struct kt_net {
  * NULL) and starts every KME; 0 or -1. */
 int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
                  const char *extra);
+/* Only writes the network (as kt_net_start) and starts nothing, so that a
+ * test can change a KME's files first; 0 or -1. */
+int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+                 const char *extra);
 /* Starts (again) KME i; waits for its port. 0 or -1. */
 int kt_kme_start(struct kt_net *n, int i);
 /* Stops KME i with SIGTERM; returns its exit status as waitpid gives it. */
@@ -42,6 +46,17 @@ int kt_net_stop(struct kt_net *n);
  */
 long kt_req(const struct kt_net *n, int kme, const char *cert_base,
             const char *path, const char *body, json_t **out);
+
+/* Copies the folder src to dst (cp -a); 0 or -1. */
+int kt_copy_dir(const char *src, const char *dst);
+/* Copies a running KME's state folder src to the new folder dst, file by
+ * file (each file whole, temporary files left out); 0 or -1. */
+int kt_copy_state(const char *src, const char *dst);
+/* 1 when KME i's log holds text. */
+int kt_log_has(const struct kt_net *n, int i, const char *text);
+/* Waits up to timeout_ms for text in KME i's log; 1 when it appeared. */
+int kt_wait_log(const struct kt_net *n, int i, const char *text,
+                int timeout_ms);
 
 /* Waits until stored_key_count for master -> slave at kme is >= want, or
  * timeout_ms passes; returns the last count seen. */

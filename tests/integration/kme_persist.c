@@ -2,8 +2,10 @@
 /*
  * qkme's pools across restarts: keys reserved for a slave survive a
  * restart of either KME between enc_keys and dec_keys, also when the
- * slave's KME was down while the master took them; the pool file on disk
- * never holds key bytes in clear; a wrong store key is refused.
+ * slave's KME was down while the master took them (a KME restarted while
+ * its peer is down serves that link again once the peer is back); the
+ * pool file on disk never holds key bytes in clear; a wrong store key is
+ * refused. Restores of an older state_dir: kme_rollback.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,18 +150,26 @@ static void test_master_kme_restart(void **state)
 
 static void test_peer_down(void **state)
 {
-	json_t *c, *c2;
+	json_t *c, *c2, *j = NULL;
 
 	(void)state;
 	/* the slave's KME is down: the master still gets keys from the
-	 * material both KMEs already share; the key IDs wait for the peer */
+	 * material both KMEs already share, within the limit the peer
+	 * recorded; the key IDs wait for the peer */
 	assert_int_equal(kt_kme_stop(&net, 1), 0);
 	c = get_keys(0, "SAE_A", "SAE_B", 2);
-	/* and survive a restart of the master's KME while they wait */
+	/* and survive a restart of the master's KME while they wait; but
+	 * the restarted KME serves no key of that link until the peer has
+	 * told it how far the pool was used (it could be a restored copy) */
 	assert_int_equal(kt_kme_stop(&net, 0), 0);
 	assert_int_equal(kt_kme_start(&net, 0), 0);
-	c2 = get_keys(0, "SAE_A", "SAE_B", 1);
+	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
+	                        "/api/v1/keys/SAE_B/enc_keys", "{}", &j),
+	                 503);
+	json_decref(j);
 	assert_int_equal(kt_kme_start(&net, 1), 0);
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 1, 30000) >= 1);
+	c2 = get_keys(0, "SAE_A", "SAE_B", 1);
 	fetch_same(1, "SAE_B", "SAE_A", c);
 	fetch_same(1, "SAE_B", "SAE_A", c2);
 	json_decref(c);

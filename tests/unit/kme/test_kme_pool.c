@@ -170,6 +170,88 @@ static void test_config(void **state)
 	assert_int_not_equal(kme_conf_load(path, &c, &e), QM_OK);
 }
 
+/* A configuration with the given roles: this KME's SAEs and operators,
+ * and two peers KME_B and KME_C with their SAEs. */
+static void write_roles(const char *name, const char *saes, const char *ops,
+                        const char *b_saes, const char *c_saes)
+{
+	char path[700], text[2048];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(text, sizeof(text),
+	         "kme_id = KME_A\nport = 1234\ntls_cert = c\ntls_key = k\n"
+	         "client_ca = ca\nstate_dir = %s/state\nsaes = %s\n"
+	         "operators = %s\n"
+	         "[peer.KME_B]\nurl = https://127.0.0.1:1\nsaes = %s\n"
+	         "[peer.KME_C]\nurl = https://127.0.0.1:2\nsaes = %s\n",
+	         dir, saes, ops, b_saes, c_saes);
+	assert_int_equal(qmt_write_file(path, text), 0);
+}
+
+/* Loading the roles must fail with a message naming cn and both roles. */
+static void roles_refused(const char *saes, const char *ops,
+                          const char *b_saes, const char *c_saes,
+                          const char *cn, const char *role1,
+                          const char *role2)
+{
+	struct kme_conf c;
+	struct qm_error e;
+	char path[700], want[160];
+
+	write_roles("roles.conf", saes, ops, b_saes, c_saes);
+	snprintf(path, sizeof(path), "%s/roles.conf", dir);
+	qm_error_clear(&e);
+	assert_int_equal(kme_conf_load(path, &c, &e), QM_ERR_INVAL);
+	snprintf(want, sizeof(want), "\"%s\" is", cn);
+	if (!strstr(e.msg, want) || !strstr(e.msg, role1) ||
+	    !strstr(e.msg, role2))
+		fail_msg("expected %s as %s and %s, got: %s", cn, role1, role2,
+		         e.msg);
+}
+
+/* Roles are told apart by certificate CN only: one CN, one role. */
+static void test_config_roles(void **state)
+{
+	struct kme_conf c;
+	struct qm_error e;
+	char path[700];
+
+	(void)state;
+	write_roles("roles_ok.conf", "SAE_A1, SAE_A2", "OPERATOR", "SAE_B",
+	            "SAE_C");
+	snprintf(path, sizeof(path), "%s/roles_ok.conf", dir);
+	assert_int_equal(kme_conf_load(path, &c, &e), QM_OK);
+	assert_int_equal(c.npeers, 2);
+
+	/* an SAE of ours named like a peer KME */
+	roles_refused("SAE_A, KME_B", "OPERATOR", "SAE_B", "SAE_C", "KME_B",
+	              "an SAE this KME serves", "peer KME ID");
+	/* an SAE of ours that is also an operator */
+	roles_refused("SAE_A, OPERATOR", "OPERATOR", "SAE_B", "SAE_C",
+	              "OPERATOR", "an SAE this KME serves", "an operator");
+	/* a peer KME that is also an operator */
+	roles_refused("SAE_A", "OPERATOR, KME_C", "SAE_B", "SAE_C", "KME_C",
+	              "peer KME ID", "an operator");
+	/* an SAE of a peer that is an operator here */
+	roles_refused("SAE_A", "OPERATOR, SAE_B", "SAE_B", "SAE_C", "SAE_B",
+	              "an SAE served by peer KME_B", "an operator");
+	/* an SAE of a peer named like another peer KME */
+	roles_refused("SAE_A", "OPERATOR", "SAE_B, KME_C", "SAE_C", "KME_C",
+	              "an SAE served by peer KME_B", "peer KME ID");
+	/* one SAE served here and by a peer, or by two peers */
+	roles_refused("SAE_A, SAE_B", "OPERATOR", "SAE_B", "SAE_C", "SAE_B",
+	              "an SAE this KME serves", "an SAE served by peer KME_B");
+	roles_refused("SAE_A", "OPERATOR", "SAE_B, SAE_X", "SAE_C, SAE_X",
+	              "SAE_X", "an SAE served by peer KME_B",
+	              "an SAE served by peer KME_C");
+	/* this KME's own ID as an SAE or an operator: whoever holds that
+	 * certificate would pass for this KME at its peers */
+	roles_refused("SAE_A, KME_A", "OPERATOR", "SAE_B", "SAE_C", "KME_A",
+	              "this KME's own ID", "an SAE this KME serves");
+	roles_refused("SAE_A", "KME_A", "SAE_B", "SAE_C", "KME_A",
+	              "this KME's own ID", "an operator");
+}
+
 /* A KME with one link and some pool and reservations, not started. */
 static struct qm_kme *make_kme(const char *conf)
 {
@@ -281,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_reservations),
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_roles),
 		cmocka_unit_test(test_sealed_pools),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
