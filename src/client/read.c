@@ -19,7 +19,7 @@ static char *dup_or_empty(const char *s)
 void qm_client_view_free(struct qm_client_view **pv)
 {
 	struct qm_client_view *v;
-	char **strs[13];
+	char **strs[15];
 
 	if (!pv || !*pv)
 		return;
@@ -37,7 +37,9 @@ void qm_client_view_free(struct qm_client_view **pv)
 	strs[10] = &v->html;
 	strs[11] = &v->sender_sae;
 	strs[12] = &v->signer_fpr;
-	for (size_t i = 0; i < 13; i++) {
+	strs[13] = &v->sender_owner;
+	strs[14] = &v->signer_addr;
+	for (size_t i = 0; i < 15; i++) {
 		if (*strs[i]) {
 			qm_wipe(*strs[i], strlen(*strs[i]));
 			free(*strs[i]);
@@ -184,6 +186,12 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		v->text = strdup("");
 	}
 	v->signer_fpr = strdup("");
+	v->sender_owner = strdup("");
+	v->signer_addr = strdup("");
+	if (!v->sender_owner || !v->signer_addr) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if (!v->status_text || !v->from || !v->to || !v->cc || !v->date ||
 	    !v->message_id || !v->subject || !v->in_reply_to ||
 	    !v->references || !v->text || !v->sender_sae || !v->signer_fpr ||
@@ -202,4 +210,22 @@ out:
 	qm_store_msglist_free(&l);
 	qm_buf_free(&body);
 	return rc;
+}
+
+const char *qm_client_signer_trust_name(enum qm_client_signer_trust t)
+{
+	switch (t) {
+	case QM_SIGNER_VERIFIED:
+		return "verified";
+	case QM_SIGNER_UNVERIFIED:
+		return "unverified";
+	case QM_SIGNER_CHANGED:
+		return "changed";
+	case QM_SIGNER_RETIRED:
+		return "retired";
+	case QM_SIGNER_UNKNOWN:
+		return "unknown";
+	default:
+		return "";
+	}
 }

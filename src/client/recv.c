@@ -1188,3 +1188,14 @@ enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
 	qm_client_watch_free(&w);
 	return rc;
 }
+
+enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
+                                int64_t *new_id, enum qm_store_verify *verify,
+                                struct qm_error *err)
+{
+	(void)c;
+	(void)id;
+	(void)new_id;
+	(void)verify;
+	return qm_error_set(err, QM_ERR_UNSUPPORTED, "not yet");
+}

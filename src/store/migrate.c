@@ -100,6 +100,12 @@ static const char *const migrations[] = {
     " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
     " updated INTEGER NOT NULL, sealed BLOB);"
     "CREATE INDEX draft_account ON draft(account_id, updated);",
+
+    /* 3: the client's security record of each message (sender binding,
+     * authenticated headers, signer, waiting state), sealed. */
+    "CREATE TABLE msg_meta ("
+    " msg_id INTEGER PRIMARY KEY REFERENCES msg(id) ON DELETE CASCADE,"
+    " sealed BLOB NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

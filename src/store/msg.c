@@ -236,7 +236,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc = check_len("the UIDL", m->uidl, 256, err);
 	if (rc != QM_OK)
 		return rc;
-	if ((subject || mime || text) && !s->vkey)
+	if ((subject || mime || text || m->meta) && !s->vkey)
 		return vault_need(s, err);
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
 	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
@@ -332,6 +332,27 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		if (src != SQLITE_DONE) {
 			rc = db_fail(s, src, err,
 			             "storing the message in the vault");
+			goto out;
+		}
+	}
+	if (m->meta) {
+		rc = seal_into(s, "meta", mid, m->meta, m->meta_len, &blob,
+		               err);
+		if (rc == QM_OK)
+			rc = db_stmt(s,
+			             "INSERT INTO msg_meta (msg_id, sealed) "
+			             "VALUES (?, ?)",
+			             &st, err);
+		if (rc != QM_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_blob(st, 2, blob.data, (int)blob.len,
+		                  SQLITE_STATIC);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE) {
+			rc = db_fail(s, src, err,
+			             "storing the message's security record");
 			goto out;
 		}
 	}
@@ -462,6 +483,105 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 	else
 		rc = db_fail(s, src, err, "looking up the message");
 	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_find_all(struct qm_store *s, int64_t account_id,
+                                  const char *message_id, int64_t **ids,
+                                  size_t *n, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s,
+	             "SELECT id FROM msg WHERE account_id = ? AND "
+	             "message_id = ? ORDER BY id",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, message_id);
+	return db_collect_ids(s, st, ids, n, err);
+}
+
+enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
+                                  struct qm_buf *out, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT sealed FROM msg_meta WHERE msg_id = ?",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = vault_open(s, "meta", id, sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "message %lld has no security record",
+		                  (long long)id);
+	else
+		rc = db_fail(s, src, err, "reading the security record");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id,
+                                  const void *p, size_t n,
+                                  struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	rc = db_stmt(s, "SELECT 1 FROM msg WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	else if (src != SQLITE_ROW)
+		rc = db_fail(s, src, err, "looking up the message");
+	if (rc == QM_OK)
+		rc = seal_into(s, "meta", id, p, n, &blob, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s,
+		             "INSERT OR REPLACE INTO msg_meta (msg_id, sealed) "
+		             "VALUES (?, ?)",
+		             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_blob(st, 2, blob.data, (int)blob.len, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err,
+		             "storing the message's security record");
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+out_free:
+	qm_buf_free(&blob);
 	return rc;
 }
 
