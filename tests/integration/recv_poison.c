@@ -12,7 +12,10 @@
  *   (b) level-1/2 mail, a level-3 and a plain message to an account whose
  *       KME is down, refuses its certificate, or is not configured: the
  *       level-3 and plain ones are filed at once, the others wait (the
- *       problem said once per sync) and are filed once the KME is back.
+ *       problem said once per sync) and are filed once the KME is back;
+ *   and a KME that fails for one message (503 to its dec_keys, while its
+ *   status answers) costs a request only when that message's back-off is
+ *   over; the user's retry (web API) opens it at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,8 +28,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "craft.h"
 #include "harness.h"
@@ -457,6 +468,313 @@ static void test_no_kme(void **state)
 	expect_readable(W_CAROL, "to carol without a KME");
 }
 
+/* ------------------------------------------- a KME failing one request */
+
+/*
+ * A scripted KME on 127.0.0.1 with bob's KME's certificate (the world's
+ * CA, mutual TLS): Get status answers as a KME would, every dec_keys gets
+ * 503. It counts the dec_keys requests.
+ */
+static SSL_CTX *g_ctx;
+static int g_lfd = -1, g_port, g_stop;
+static volatile int g_dec;
+static pthread_t g_thr;
+
+static void ssl_reply(SSL *s, const char *status, const char *body)
+{
+	char h[256];
+	int n = snprintf(h, sizeof(h),
+	                 "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\n\r\n",
+	                 status, strlen(body));
+
+	SSL_write(s, h, n);
+	SSL_write(s, body, (int)strlen(body));
+}
+
+/* Reads one request; its first line into line. 0 at the end. */
+static int read_request(SSL *s, char *line, size_t cap)
+{
+	char buf[16384], *end, *cl;
+	size_t len = 0;
+	long clen = 0;
+
+	for (;;) {
+		int r = SSL_read(s, buf + len, (int)(sizeof(buf) - 1 - len));
+
+		if (r <= 0)
+			return 0;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+			break;
+		if (len >= sizeof(buf) - 1)
+			return 0;
+	}
+	snprintf(line, cap, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	if ((cl = strcasestr(buf, "Content-Length:")) != NULL)
+		clen = strtol(cl + 15, NULL, 10);
+	len -= (size_t)(end + 4 - buf);
+	while ((long)len < clen) {
+		int r = SSL_read(s, buf, (int)sizeof(buf));
+
+		if (r <= 0)
+			return 0;
+		len += (size_t)r;
+	}
+	return 1;
+}
+
+static void *kme_run(void *arg)
+{
+	static const char status[] =
+	    "{\"source_KME_ID\":\"KME_B\",\"target_KME_ID\":\"KME_A\","
+	    "\"master_SAE_ID\":\"SAE_B\",\"slave_SAE_ID\":\"SAE_A\","
+	    "\"key_size\":256,\"stored_key_count\":10,\"max_key_count\":"
+	    "100,\"max_key_per_request\":10,\"max_key_size\":1024,"
+	    "\"min_key_size\":64,\"max_SAE_ID_count\":0}";
+	static const char busy[] = "{\"message\":\"the key store is busy\"}";
+
+	(void)arg;
+	while (!g_stop) {
+		struct pollfd pf = {g_lfd, POLLIN, 0};
+		char line[1024];
+		SSL *s;
+		int fd;
+
+		if (poll(&pf, 1, 100) <= 0 ||
+		    (fd = accept(g_lfd, NULL, NULL)) < 0)
+			continue;
+		s = SSL_new(g_ctx);
+		SSL_set_fd(s, fd);
+		if (SSL_accept(s) == 1) {
+			while (read_request(s, line, sizeof(line))) {
+				if (strstr(line, "/dec_keys")) {
+					g_dec++;
+					ssl_reply(s, "503 Service Unavailable",
+					          busy);
+				} else {
+					ssl_reply(s, "200 OK", status);
+				}
+			}
+		}
+		SSL_shutdown(s);
+		SSL_free(s);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int kme_start(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	char crt[1200], key[1200], ca[1200];
+
+	snprintf(crt, sizeof(crt), "%s/KME_B/kme.crt", W.net.dir);
+	snprintf(key, sizeof(key), "%s/KME_B/kme.key", W.net.dir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", W.net.dir);
+	g_ctx = SSL_CTX_new(TLS_server_method());
+	if (!g_ctx || SSL_CTX_use_certificate_chain_file(g_ctx, crt) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
+		return -1;
+	SSL_CTX_set_verify(
+	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	g_lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (g_lfd < 0 || bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(g_lfd, 8) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
+		return -1;
+	g_port = ntohs(a.sin_port);
+	return pthread_create(&g_thr, NULL, kme_run, NULL) ? -1 : 0;
+}
+
+static void kme_stop(void)
+{
+	g_stop = 1;
+	pthread_join(g_thr, NULL);
+	close(g_lfd);
+	SSL_CTX_free(g_ctx);
+}
+
+struct resp {
+	long status;
+	char *body;
+	char cookie[128];
+	json_t *json;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	size_t have = r->body ? strlen(r->body) : 0;
+	char *nb = realloc(r->body, have + sz * n + 1);
+
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + have, p, sz * n);
+	r->body[have + sz * n] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+
+	if (sz * n > 23 && strncasecmp(p, "Set-Cookie: qm_session=", 23) == 0) {
+		size_t k = strcspn(p + 12, ";\r\n");
+		if (k < sizeof(r->cookie)) {
+			memcpy(r->cookie, p + 12, k);
+			r->cookie[k] = '\0';
+		}
+	}
+	return sz * n;
+}
+
+static void http(struct qm_web_server *s, const char *method,
+                 const char *path, const char *body, const char *cookie,
+                 const char *csrf, struct resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[512], line[256];
+	unsigned port = qm_web_server_port(s);
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	snprintf(line, sizeof(line), "Origin: http://127.0.0.1:%u", port);
+	h = curl_slist_append(h, line);
+	h = curl_slist_append(h, "Expect:");
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		h = curl_slist_append(h, "Content-Type: application/json");
+	}
+	if (csrf) {
+		snprintf(line, sizeof(line), "X-CSRF-Token: %s", csrf);
+		h = curl_slist_append(h, line);
+	}
+	if (cookie)
+		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (r->body && r->body[0] == '{')
+		r->json = json_loads(r->body, 0, NULL);
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+static void test_backoff(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_account a, saved;
+	struct qm_client_view *v = NULL;
+	struct qm_web_server *s = NULL;
+	struct qm_web_config wc;
+	struct qm_error e;
+	struct resp r;
+	char cookie[160], csrf[80], path[128];
+	int64_t *ids, id;
+	size_t n = 0;
+	int first;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(kme_start(), 0);
+	qm_error_clear(&e);
+	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
+	                               W.acct[W_BOB], &a, &e));
+	saved = a;
+	snprintf(a.kme_url, sizeof(a.kme_url), "https://127.0.0.1:%d", g_port);
+	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &a, &e));
+	send_from_alice(W_BOB, 2, "the KME fails for this one");
+
+	sync_user(W_BOB, &st);
+	first = g_dec;
+	printf("  dec_keys requests: %d\n", first);
+	assert_true(first >= 1);
+	assert_int_equal(st.waiting, 1);
+	/* the KME answers: nothing wrong with the account */
+	assert_string_equal(st.kme_problem, "");
+	ids = in_state(W_BOB, QM_VERIFY_WAITING, &n);
+	assert_int_equal(n, 1);
+	id = ids[0];
+	free(ids);
+	assert_ok(qm_client_read(W.c[W_BOB], id, &v, &e));
+	printf("  %s (next try in %lld s)\n", v->status_text,
+	       (long long)(v->retry_at - qm_now()));
+	assert_true(v->retry_at > qm_now());
+	assert_true(v->retryable);
+	qm_client_view_free(&v);
+
+	/* its back-off is not over: the next syncs do not ask again */
+	sync_user(W_BOB, &st);
+	sync_user(W_BOB, &st);
+	assert_int_equal(g_dec, first);
+	assert_int_equal(st.waiting, 1);
+	kme_stop();
+
+	/* the real KME again; the user's retry, through the web API, opens
+	 * it at once */
+	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved,
+	                                  &e));
+	memset(&wc, 0, sizeof(wc));
+	assert_ok(qm_store_setting_set(qm_client_store(W.c[W_BOB]), 0,
+	                               "background_sync_s", "0", &e));
+	assert_ok(qm_web_server_start(&wc, W.c[W_BOB], &s, &e));
+	http(s, "GET", "/api/state", NULL, NULL, NULL, &r);
+	qm_strlcpy(cookie, r.cookie, sizeof(cookie));
+	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
+	           sizeof(csrf));
+	resp_free(&r);
+	http(s, "POST", "/api/unlock",
+	     "{\"passphrase\":\"correct horse battery staple\"}", cookie,
+	     csrf, &r);
+	assert_int_equal(r.status, 200);
+	if (r.cookie[0])
+		qm_strlcpy(cookie, r.cookie, sizeof(cookie));
+	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
+	           sizeof(csrf));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "details"), "status")),
+	                    "waiting");
+	assert_true(json_is_true(json_object_get(
+	    json_object_get(r.json, "details"), "retryable")));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/retry", (long long)id);
+	http(s, "POST", path, "{}", cookie, csrf, &r);
+	printf("  retry: %ld %s\n", r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 200);
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "status")), "verified");
+	resp_free(&r);
+	qm_web_server_stop(&s);
+	expect_readable(W_BOB, "the KME fails for this one");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_kme_down),
 		cmocka_unit_test(test_cert_refused),
 		cmocka_unit_test(test_no_kme),
+		cmocka_unit_test(test_backoff),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)
