@@ -333,7 +333,7 @@ struct qm_client_view {
 	/* levels 1 and 2: the contact whose confirmed SAE ID sent it ("" when
 	 * none); for QM_VERIFY_UNVERIFIED_SENDER it differs from From */
 	char *sender_owner;
-	char *signer_fpr; /* levels 3 and 4: the signing key's fingerprint */
+	char *signer_fpr;  /* levels 3 and 4: the signing key's fingerprint */
 	char *signer_addr; /* whose key it is in the keyring */
 	enum qm_client_signer_trust signer_trust; /* as of now */
 	/* waiting: when a later sync tries again (Unix seconds, 0: next) */

@@ -148,7 +148,7 @@ enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
 			}
 		}
 		free(v);
-skip:
+	skip:
 		p = le + 1;
 	}
 	return QM_OK;

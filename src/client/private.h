@@ -173,13 +173,11 @@ enum kme_fate {
 };
 /* KME_BAD (why says which) when the sender SAE or a key ID cannot be
  * asked for at all; else KME_GOT. */
-enum kme_fate recv_ids_check(const char *sender_sae,
-                             const char *const *key_ids, size_t n,
-                             struct qm_error *why);
+enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
+                             size_t n, struct qm_error *why);
 /* Fetches the keys; on KME_GOT *out holds them, else why says what
  * happened in words for a person. */
-enum kme_fate recv_kme_keys(const struct acct_conn *ac,
-                            const char *sender_sae,
+enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
                             const char *const *key_ids, size_t n,
                             struct qm_kms_keys **out, struct qm_error *why);
 
@@ -194,10 +192,10 @@ enum msg_wait {
 	MSG_WAIT_MSG = 2, /* the KME failed for this message: back-off */
 };
 struct msg_meta {
-	char sae[QM_STORE_NAMEMAX];     /* envelope's sender SAE (1, 2) */
-	char owner[QM_STORE_ADDRMAX];   /* contact it is confirmed for */
+	char sae[QM_STORE_NAMEMAX];        /* envelope's sender SAE (1, 2) */
+	char owner[QM_STORE_ADDRMAX];      /* contact it is confirmed for */
 	char *from, *to, *cc, *date, *mid; /* the bound header values */
-	char signer[QM_STORE_FPRMAX];   /* signing key's fingerprint (3, 4) */
+	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint (3, 4) */
 	char signer_addr[QM_STORE_ADDRMAX];
 	int wait_kind; /* enum msg_wait */
 	int tries;
@@ -225,9 +223,9 @@ struct recv_outcome {
 	size_t nkey_ids;
 	enum msg_wait wait; /* not opened now: waits (why: reason) */
 	int keep_raw;       /* keep the message as received, for a retry */
-	char sae[QM_STORE_NAMEMAX];       /* envelope's sender SAE */
-	char owner[QM_STORE_ADDRMAX];     /* whose confirmed SAE ID it is */
-	char signer[QM_STORE_FPRMAX];     /* signing key's fingerprint */
+	char sae[QM_STORE_NAMEMAX];   /* envelope's sender SAE */
+	char owner[QM_STORE_ADDRMAX]; /* whose confirmed SAE ID it is */
+	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint */
 	char signer_addr[QM_STORE_ADDRMAX];
 };
 

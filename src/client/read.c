@@ -119,8 +119,8 @@ static const char *verify_text(enum qm_store_verify vf)
 	case QM_VERIFY_WAITING:
 		return "waiting for its keys: a later sync opens it";
 	case QM_VERIFY_UNREADABLE:
-		return "unreadable: the message is malformed or the KME refused "
-		       "its key IDs";
+		return "unreadable: the message is malformed or the KME "
+		       "refused its key IDs";
 	default:
 		return "cannot be read: the key is not available";
 	}
@@ -143,9 +143,8 @@ static int key_fpr(const struct qm_store_key *k, char *out, size_t outlen)
 }
 
 /* What the keyring says now of the key fpr of address. */
-static enum qm_client_signer_trust signer_trust(struct qm_client *c,
-                                                const char *address,
-                                                const char *fpr)
+static enum qm_client_signer_trust
+signer_trust(struct qm_client *c, const char *address, const char *fpr)
 {
 	struct qm_store_key *ks = NULL;
 	enum qm_client_signer_trust t = QM_SIGNER_UNKNOWN;
@@ -187,24 +186,27 @@ static char *signed_status(const struct qm_client_view *v)
 
 	switch (v->signer_trust) {
 	case QM_SIGNER_VERIFIED:
-		snprintf(s, sizeof(s),
-		         "decrypted and verified at level %d (%s): signed by the "
-		         "verified key of %s",
-		         v->level, lvl, v->signer_addr);
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted and verified at level %d (%s): signed by the "
+		    "verified key of %s",
+		    v->level, lvl, v->signer_addr);
 		break;
 	case QM_SIGNER_UNVERIFIED:
-		snprintf(s, sizeof(s),
-		         "decrypted at level %d (%s) and its signature checked, "
-		         "but the signing key of %s is not verified: compare its "
-		         "fingerprint with %s before trusting who sent it",
-		         v->level, lvl, v->signer_addr, v->signer_addr);
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted at level %d (%s) and its signature checked, "
+		    "but the signing key of %s is not verified: compare its "
+		    "fingerprint with %s before trusting who sent it",
+		    v->level, lvl, v->signer_addr, v->signer_addr);
 		break;
 	case QM_SIGNER_CHANGED:
-		snprintf(s, sizeof(s),
-		         "decrypted at level %d (%s) and its signature checked "
-		         "with the key %s had then, but %s presents another key "
-		         "since (key changed, not decided on yet)",
-		         v->level, lvl, v->signer_addr, v->signer_addr);
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted at level %d (%s) and its signature checked "
+		    "with the key %s had then, but %s presents another key "
+		    "since (key changed, not decided on yet)",
+		    v->level, lvl, v->signer_addr, v->signer_addr);
 		break;
 	case QM_SIGNER_RETIRED:
 		snprintf(s, sizeof(s),
@@ -297,11 +299,12 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 			 * show nothing of the message */
 			rc = QM_OK;
 			v->verify = QM_VERIFY_TAMPERED;
-			snprintf(reason, sizeof(reason),
-			         "tampered in storage: the message's security "
-			         "record in the vault was altered (%s); it is not "
-			         "shown",
-			         qm_error_msg(&me));
+			snprintf(
+			    reason, sizeof(reason),
+			    "tampered in storage: the message's security "
+			    "record in the vault was altered (%s); it is not "
+			    "shown",
+			    qm_error_msg(&me));
 		} else if (rc) {
 			if (err)
 				*err = me;
@@ -370,7 +373,8 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	}
 	if (v->verify == QM_VERIFY_OK && v->level >= 3 && v->signer_fpr &&
 	    v->signer_fpr[0] && v->signer_addr) {
-		v->signer_trust = signer_trust(c, v->signer_addr, v->signer_fpr);
+		v->signer_trust =
+		    signer_trust(c, v->signer_addr, v->signer_fpr);
 		v->status_text = signed_status(v);
 	} else {
 		v->status_text =

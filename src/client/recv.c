@@ -130,8 +130,8 @@ static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
 	enum seen s = SEEN_NO;
 
 	if (!mp->hdrs.message_id[0] ||
-	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id,
-	                          &ids, &n, NULL) != QM_OK)
+	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
+	                          &n, NULL) != QM_OK)
 		return SEEN_NO;
 	copy_digest(mp, want);
 	for (size_t i = 0; i < n && s == SEEN_NO; i++) {
@@ -199,10 +199,10 @@ static enum qm_err meta_of(const struct qm_mail_parsed *mp,
 		/* a message the KME failed for waits longer each time; one the
 		 * account's KME could not be asked for goes at the next sync
 		 * (one request a sync finds out whether it is back) */
-		mm.next_at = oc->wait == MSG_WAIT_MSG
-		                     ? qm_now() + (wait < WAIT_MAX_S ? wait
-		                                                     : WAIT_MAX_S)
-		                     : 0;
+		mm.next_at =
+		    oc->wait == MSG_WAIT_MSG
+		        ? qm_now() + (wait < WAIT_MAX_S ? wait : WAIT_MAX_S)
+		        : 0;
 	}
 	rc = msg_meta_encode(&mm, out, err);
 	return rc;
@@ -271,8 +271,7 @@ static void count(struct recv_ctx *ctx, enum qm_store_verify v)
  * it.
  */
 static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
-                                struct recv_ctx *ctx,
-                                const struct incoming *in,
+                                struct recv_ctx *ctx, const struct incoming *in,
                                 struct qm_error *err)
 {
 	struct qm_mail_parsed *mp = NULL;
@@ -332,9 +331,10 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 		switch (seen_before(c, ac, mp, in->replace_id, &first)) {
 		case SEEN_DUP:
 			/* byte for byte one received already (the sender's SMTP
-			 * retry after a lost "250", or an attacker delivering it
-			 * again): the user has it; nothing is shown twice and
-			 * nothing raises an alarm. A waiting copy of it goes. */
+			 * retry after a lost "250", or an attacker delivering
+			 * it again): the user has it; nothing is shown twice
+			 * and nothing raises an alarm. A waiting copy of it
+			 * goes. */
 			ctx->st->duplicates++;
 			if (in->replace_id)
 				rc = qm_store_msg_delete(c->store,
@@ -364,8 +364,9 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 				 * next try; one the user asked for again is
 				 * left as it was */
 				if (in->replaced == QM_VERIFY_WAITING)
-					rc = record_update(c, ac, in->replace_id,
-					                   mp, &oc, in->tries, err);
+					rc = record_update(c, ac,
+					                   in->replace_id, mp,
+					                   &oc, in->tries, err);
 				goto out;
 			}
 			oc.verify = QM_VERIFY_WAITING;
@@ -377,8 +378,9 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 			body_len = oc.plain.len;
 			if (qm_mail_content_parse(body, body_len, &ac->lim,
 			                          &mc, &e) == QM_ERR_TOOBIG) {
-				/* opened, its keys are spent: kept in the vault;
-				 * reading it says which limit to raise */
+				/* opened, its keys are spent: kept in the
+				 * vault; reading it says which limit to raise
+				 */
 				snprintf(oc.reason, sizeof(oc.reason),
 				         "decrypted and verified, but %s",
 				         qm_error_msg(&e));
@@ -389,7 +391,8 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 				         "the decrypted message is not readable "
 				         "MIME: %s",
 				         qm_error_msg(&e));
-			} else if (!recv_inner_agrees(&mp->hdrs, &mc->hdrs, oc.reason,
+			} else if (!recv_inner_agrees(&mp->hdrs, &mc->hdrs,
+			                              oc.reason,
 			                              sizeof(oc.reason))) {
 				oc.verify = QM_VERIFY_TAMPERED;
 				qm_mail_content_free(&mc);
@@ -464,8 +467,8 @@ file:
 	       oc.verify == QM_VERIFY_TAMPERED;
 	rc = qm_store_msg_add(c->store, &m, subject,
 	                      used ? (const char *const *)oc.key_ids : NULL,
-	                      used ? oc.nkey_ids : 0, body, body_len, text,
-	                      &id, err);
+	                      used ? oc.nkey_ids : 0, body, body_len, text, &id,
+	                      err);
 	if (rc == QM_ERR_REPLAY) {
 		/* raced with another copy: record as a replay, no plaintext */
 		qm_error_clear(err);
@@ -567,9 +570,9 @@ static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
 /* Files a message fetched from the server (not seen before). */
 static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
                             struct recv_ctx *ctx, const char *folder,
-                            int64_t uidvalidity, int64_t uid,
-                            const char *uidl, const struct qm_buf *raw,
-                            int64_t replace_id, struct qm_error *err)
+                            int64_t uidvalidity, int64_t uid, const char *uidl,
+                            const struct qm_buf *raw, int64_t replace_id,
+                            struct qm_error *err)
 {
 	struct incoming in;
 
@@ -671,9 +674,10 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	memset(&ac, 0, sizeof(ac));
 	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
 	if (!qm_client_unlocked(c))
-		return qm_error_set(err, QM_ERR_LOCKED,
-		                    "unlock QMail first: the message is kept in "
-		                    "the vault");
+		return qm_error_set(
+		    err, QM_ERR_LOCKED,
+		    "unlock QMail first: the message is kept in "
+		    "the vault");
 	rc = qm_store_msg_get(c->store, id, &l, err);
 	if (!rc && !l->n)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
@@ -725,13 +729,12 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	if (rc)
 		goto out;
 	if (ctx.last_wait) {
-		rc = qm_error_set(err,
-		                  st.kme_code ? st.kme_code : QM_ERR_UNAVAIL,
-		                  "message %lld stays as it was, its keys "
-		                  "could not be asked for now: %s",
-		                  (long long)id,
-		                  st.kme_problem[0] ? st.kme_problem
-		                                    : ctx.last_reason);
+		rc = qm_error_set(
+		    err, st.kme_code ? st.kme_code : QM_ERR_UNAVAIL,
+		    "message %lld stays as it was, its keys "
+		    "could not be asked for now: %s",
+		    (long long)id,
+		    st.kme_problem[0] ? st.kme_problem : ctx.last_reason);
 		goto out;
 	}
 	if (new_id)

@@ -90,9 +90,8 @@ static int id_fits(const char *s, size_t max)
 	return 1;
 }
 
-enum kme_fate recv_ids_check(const char *sender_sae,
-                             const char *const *key_ids, size_t n,
-                             struct qm_error *why)
+enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
+                             size_t n, struct qm_error *why)
 {
 	if (!sender_sae[0]) {
 		qm_error_set(why, QM_ERR_PARSE,
@@ -118,8 +117,7 @@ enum kme_fate recv_ids_check(const char *sender_sae,
 	return KME_GOT;
 }
 
-enum kme_fate recv_kme_keys(const struct acct_conn *ac,
-                            const char *sender_sae,
+enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
                             const char *const *key_ids, size_t n,
                             struct qm_kms_keys **out, struct qm_error *why)
 {

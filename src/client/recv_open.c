@@ -161,7 +161,8 @@ static void kme_block(struct recv_ctx *ctx, const struct qm_error *why)
  * is readable but says plainly whose SAE sent it.
  */
 static void bind_sender(struct qm_client *c, const struct acct_conn *ac,
-                        const struct qm_mail_parsed *mp, struct recv_outcome *oc)
+                        const struct qm_mail_parsed *mp,
+                        struct recv_outcome *oc)
 {
 	struct qm_store_contact *cs = NULL, ct;
 	char from[QM_STORE_ADDRMAX];
@@ -180,8 +181,8 @@ static void bind_sender(struct qm_client *c, const struct acct_conn *ac,
 				           sizeof(oc->owner));
 		free(cs);
 	}
-	if (have_from && qm_store_contact_get(c->store, ac->a.id, from, &ct,
-	                                      NULL) == QM_OK)
+	if (have_from &&
+	    qm_store_contact_get(c->store, ac->a.id, from, &ct, NULL) == QM_OK)
 		have_ct = 1;
 	if (have_from && have_ct && ct.confirmed &&
 	    strcmp(ct.sae_id, oc->sae) == 0) {
@@ -196,14 +197,16 @@ static void bind_sender(struct qm_client *c, const struct acct_conn *ac,
 	}
 	oc->verify = QM_VERIFY_UNVERIFIED_SENDER;
 	if (!have_from)
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "%.90s its From header does not name exactly one address "
-		         "(sent from SAE %.100s%s%.100s): unverified sender",
-		         lead, oc->sae, oc->owner[0] ? ", which belongs to " : "",
-		         oc->owner);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "%.90s its From header does not name exactly one address "
+		    "(sent from SAE %.100s%s%.100s): unverified sender",
+		    lead, oc->sae, oc->owner[0] ? ", which belongs to " : "",
+		    oc->owner);
 	else if (oc->owner[0])
 		snprintf(oc->reason, sizeof(oc->reason),
-		         "%.90s it was sent from SAE %.100s, which belongs to %.100s, "
+		         "%.90s it was sent from SAE %.100s, which belongs to "
+		         "%.100s, "
 		         "not to %.100s: unverified sender",
 		         lead, oc->sae, oc->owner, from);
 	else if (have_ct && ct.confirmed && ct.sae_id[0])
@@ -218,10 +221,11 @@ static void bind_sender(struct qm_client *c, const struct acct_conn *ac,
 		         "confirmed: unverified sender until it is confirmed",
 		         lead, oc->sae, from);
 	else
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "%.90s it was sent from SAE %.100s, which is not confirmed "
-		         "for %.100s or any other contact: unverified sender",
-		         lead, oc->sae, from);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "%.90s it was sent from SAE %.100s, which is not confirmed "
+		    "for %.100s or any other contact: unverified sender",
+		    lead, oc->sae, from);
 }
 
 /*
@@ -305,10 +309,11 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 		                          oc->key_ids[i],
 		                          NULL) == QM_ERR_REPLAY) {
 			oc->verify = QM_VERIFY_REPLAY;
-			snprintf(oc->reason, sizeof(oc->reason),
-			         "key ID %s was already used by another message: "
-			         "this one is a replay and was not decrypted",
-			         oc->key_ids[i]);
+			snprintf(
+			    oc->reason, sizeof(oc->reason),
+			    "key ID %s was already used by another message: "
+			    "this one is a replay and was not decrypted",
+			    oc->key_ids[i]);
 			return QM_OK;
 		}
 	}
@@ -362,10 +367,11 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 		break;
 	case KME_TRANSIENT:
 		oc->wait = MSG_WAIT_MSG;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "waiting for its keys: the KME failed for this message "
-		         "(%s); it is tried again later",
-		         qm_error_msg(&e));
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "waiting for its keys: the KME failed for this message "
+		    "(%s); it is tried again later",
+		    qm_error_msg(&e));
 		break;
 	default:
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -383,7 +389,8 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
                            struct recv_outcome *oc, struct qm_identity **self,
                            struct qm_pubid **sender, struct qm_error *err)
 {
-	unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES], mine[QM_FPR_BYTES];
+	unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES],
+	    mine[QM_FPR_BYTES];
 	const unsigned char *efpr = qm_env_sender_fpr(env);
 	struct qm_pubid *me = NULL;
 	char from[QM_STORE_ADDRMAX], fpr[QM_FPR_TEXTLEN];
@@ -397,9 +404,10 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	if (one_addr(mp->hdrs.from, from, sizeof(from)) != QM_OK) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "its From header does not name exactly one address, so "
-		         "the signature cannot be checked against a sender");
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "its From header does not name exactly one address, so "
+		    "the signature cannot be checked against a sender");
 		return QM_OK;
 	}
 	if (contact_pubid(c, from, sender, NULL, &e)) {
@@ -418,9 +426,10 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
 		qm_fpr_text(efpr ? want : have, fpr);
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "signed with key %s, which is not the key known for %s",
-		         fpr, from);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "signed with key %s, which is not the key known for %s",
+		    fpr, from);
 		return QM_OK;
 	}
 	qm_fpr_text(have, fpr);
@@ -435,16 +444,17 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	qm_pubid_free(&me);
 	if (qm_env_slot_find(env, fpr, slot, &e) != QM_OK) {
 		oc->verify = QM_VERIFY_TAMPERED;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "the message was not encrypted for this account's key");
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "the message was not encrypted for this account's key");
 	}
 	return QM_OK;
 }
 
 enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
-                              struct recv_ctx *ctx,
-                              const struct qm_mail_parsed *mp,
-                              struct recv_outcome *oc, struct qm_error *err)
+                            struct recv_ctx *ctx,
+                            const struct qm_mail_parsed *mp,
+                            struct recv_outcome *oc, struct qm_error *err)
 {
 	struct qm_env *env = NULL;
 	struct qm_kms_keys *ks = NULL;
@@ -571,8 +581,8 @@ out:
 }
 
 int recv_inner_agrees(const struct qm_mail_hdrs *outer,
-                        const struct qm_mail_hdrs *inner, char *why,
-                        size_t whylen)
+                      const struct qm_mail_hdrs *inner, char *why,
+                      size_t whylen)
 {
 	const char *names[3] = {"From", "To", "Cc"};
 	const char *o[3] = {outer->from, outer->to, outer->cc};
@@ -581,12 +591,13 @@ int recv_inner_agrees(const struct qm_mail_hdrs *outer,
 	for (size_t i = 0; i < 3; i++) {
 		if (same_addrs(o[i] ? o[i] : "", in[i] ? in[i] : ""))
 			continue;
-		snprintf(why, whylen,
-		         "the encrypted copy of its %s header (%.120s) names "
-		         "other addresses than the authenticated one (%.120s): "
-		         "it would show another sender or other recipients than "
-		         "the ones checked, so it is not shown",
-		         names[i], in[i] ? in[i] : "", o[i] ? o[i] : "");
+		snprintf(
+		    why, whylen,
+		    "the encrypted copy of its %s header (%.120s) names "
+		    "other addresses than the authenticated one (%.120s): "
+		    "it would show another sender or other recipients than "
+		    "the ones checked, so it is not shown",
+		    names[i], in[i] ? in[i] : "", o[i] ? o[i] : "");
 		return 0;
 	}
 	return 1;

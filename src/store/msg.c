@@ -336,8 +336,8 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		}
 	}
 	if (m->meta) {
-		rc = seal_into(s, "meta", mid, m->meta, m->meta_len, &blob,
-		               err);
+		rc =
+		    seal_into(s, "meta", mid, m->meta, m->meta_len, &blob, err);
 		if (rc == QM_OK)
 			rc = db_stmt(s,
 			             "INSERT INTO msg_meta (msg_id, sealed) "
@@ -532,9 +532,8 @@ enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
 	return rc;
 }
 
-enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id,
-                                  const void *p, size_t n,
-                                  struct qm_error *err)
+enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
+                                  size_t n, struct qm_error *err)
 {
 	struct qm_buf blob;
 	sqlite3_stmt *st;

@@ -380,9 +380,8 @@ enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
                                   struct qm_buf *out, struct qm_error *err);
 /* Replaces (or adds) the sealed security record of message id.
  * QM_ERR_NOTFOUND when there is no such message. */
-enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id,
-                                  const void *p, size_t n,
-                                  struct qm_error *err);
+enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
+                                  size_t n, struct qm_error *err);
 
 /* Finds the IMAP message (account, folder, uidvalidity, uid). */
 enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,

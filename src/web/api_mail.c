@@ -429,22 +429,23 @@ void api_message_get(struct web_req *r)
 		json_object_set_new(details, "retryable",
 		                    json_boolean(v->retryable));
 		if (v->retry_at)
-			json_object_set_new(details, "retry_at",
-			                    json_integer((json_int_t)v->retry_at));
+			json_object_set_new(
+			    details, "retry_at",
+			    json_integer((json_int_t)v->retry_at));
 	}
 	/* the signing key and its trust as of now (a key verified later
 	 * shows verified) */
 	if (details && v->signer_fpr && v->signer_fpr[0])
 		json_object_set_new(
-			details, "signer",
-			json_pack("{s:o,s:s,s:o}", "fingerprint",
-			          web_jstr(v->signer_fpr), "trust",
-			          qm_client_signer_trust_name(v->signer_trust),
-			          "address", web_jstr(v->signer_addr)));
+		    details, "signer",
+		    json_pack("{s:o,s:s,s:o}", "fingerprint",
+		              web_jstr(v->signer_fpr), "trust",
+		              qm_client_signer_trust_name(v->signer_trust),
+		              "address", web_jstr(v->signer_addr)));
 	if (o && v->signer_fpr && v->signer_fpr[0])
-		json_object_set_new(json_object_get(o, "security"), "signer",
-		                    json_string(qm_client_signer_trust_name(
-		                        v->signer_trust)));
+		json_object_set_new(
+		    json_object_get(o, "security"), "signer",
+		    json_string(qm_client_signer_trust_name(v->signer_trust)));
 	if (o) {
 		if (!bad && v->subject && v->subject[0])
 			json_object_set_new(o, "subject", web_jstr(v->subject));
@@ -660,8 +661,8 @@ static void sync_said(struct qm_web_server *srv, const char *account,
 	pthread_mutex_lock(&srv->lock);
 	if (st->kme_problem[0])
 		web_event_add(srv, "failed", NULL,
-		              "%s: %zu message%s wait%s for %s keys: %s", account,
-		              st->waiting, st->waiting == 1 ? "" : "s",
+		              "%s: %zu message%s wait%s for %s keys: %s",
+		              account, st->waiting, st->waiting == 1 ? "" : "s",
 		              st->waiting == 1 ? "s" : "",
 		              st->waiting == 1 ? "its" : "their",
 		              st->kme_problem);
@@ -732,12 +733,14 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		              "%zu message%s decrypted but from an unverified "
 		              "sender: not sent from the SAE ID confirmed for "
 		              "the From address",
-		              total.unverified, total.unverified == 1 ? "" : "s");
+		              total.unverified,
+		              total.unverified == 1 ? "" : "s");
 	if (total.unreadable)
 		web_event_add(srv, "failed", NULL,
 		              "%zu message%s unreadable (malformed, or the KME "
 		              "refused its key IDs): open it to try again",
-		              total.unreadable, total.unreadable == 1 ? "" : "s");
+		              total.unreadable,
+		              total.unreadable == 1 ? "" : "s");
 	if (total.resumed)
 		web_event_add(srv, "info", NULL,
 		              "%zu message%s that waited for %s keys opened",

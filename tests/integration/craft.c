@@ -137,8 +137,8 @@ int craft_build(const struct craft_msg *m, struct qm_buf *wire, char *mid)
 		/* and without its X-QKD-Sender-SAE header (the mail layer
 		 * will not write an empty one either) */
 		static const char hdr[] = "X-QKD-Sender-SAE: Z\r\n";
-		unsigned char *at = memmem(wire->data, wire->len, hdr,
-		                           sizeof(hdr) - 1);
+		unsigned char *at =
+		    memmem(wire->data, wire->len, hdr, sizeof(hdr) - 1);
 
 		if (!at) {
 			fprintf(stderr, "craft: no X-QKD-Sender-SAE header\n");
@@ -187,8 +187,8 @@ int craft_plain(const char *from, const char *to, const char *subject,
 	                      "Content-Type: text/plain; charset=us-ascii\r\n"
 	                      "\r\nA plain message.\r\n",
 	                      from, to, subject, mid)
-	               ? -1
-	               : 0;
+	           ? -1
+	           : 0;
 }
 
 struct upload {
@@ -237,8 +237,7 @@ int craft_deliver(struct world *w, int user, const void *msg, size_t len)
 		        curl_easy_strerror(rc));
 		return -1;
 	}
-	return qmt_mail_wait_files(&w->mail, user, NULL, have + 1, 30000) >
-	               have
+	return qmt_mail_wait_files(&w->mail, user, NULL, have + 1, 30000) > have
 	           ? 0
 	           : -1;
 }
@@ -250,8 +249,8 @@ int craft_kms(struct world *w, int user, struct qm_kms **out)
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	if (qm_store_account_get(qm_client_store(w->c[user]), w->acct[user],
-	                         &a, &e))
+	if (qm_store_account_get(qm_client_store(w->c[user]), w->acct[user], &a,
+	                         &e))
 		return fail("account", &e);
 	qm_kms_config_init(&kc);
 	kc.url = a.kme_url;

@@ -48,12 +48,12 @@ static struct world W;
 static int skipped;
 static char qmail_bin[600], pwfile[600], outfile[600];
 
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err rc_ = (call);                                    \
-		if (rc_ != QM_OK)                                            \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
-		assert_int_equal(rc_, QM_OK);                                \
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err rc_ = (call);                                      \
+		if (rc_ != QM_OK)                                              \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
+		assert_int_equal(rc_, QM_OK);                                  \
 	} while (0)
 
 static int group_setup(void **state)
@@ -286,9 +286,8 @@ static void test_bad_messages(void **state)
 		assert_string_equal(st.kme_problem, "");
 		/* one more try while the KME is down: it stays unreadable */
 		qm_error_clear(&e);
-		assert_int_not_equal(qm_client_msg_retry(W.c[u], bad_id, NULL,
-		                                         NULL, &e),
-		                     QM_OK);
+		assert_int_not_equal(
+		    qm_client_msg_retry(W.c[u], bad_id, NULL, NULL, &e), QM_OK);
 		printf("  retry with the KME down: %s\n", qm_error_msg(&e));
 		ids = in_state(u, QM_VERIFY_UNREADABLE, &n);
 		assert_int_equal(n, 2);
@@ -302,8 +301,8 @@ static void test_bad_messages(void **state)
 		int64_t nid = 0;
 
 		qm_error_clear(&e);
-		assert_ok(qm_client_msg_retry(W.c[W_CAROL], bad_id, &nid, &vf,
-		                              &e));
+		assert_ok(
+		    qm_client_msg_retry(W.c[W_CAROL], bad_id, &nid, &vf, &e));
 		assert_int_equal(vf, QM_VERIFY_UNREADABLE);
 		assert_true(nid > 0);
 	}
@@ -337,8 +336,7 @@ static void test_kme_down(void **state)
 	(void)state;
 	if (skipped)
 		skip();
-	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64 * 1024,
-	                                 120000),
+	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64 * 1024, 120000),
 	                 0);
 	send_from_alice(W_BOB, 2, "waits at level 2");
 	qm_buf_init(&wire, 1 << 20);
@@ -424,8 +422,8 @@ static void test_cert_refused(void **state)
 	assert_true(st.kme_problem[0] != '\0');
 	expect_readable(W_BOB, "level 4 while the KME refuses bob");
 
-	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved,
-	                                  &e));
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved, &e));
 	sync_user(W_BOB, &st);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.resumed, 1);
@@ -459,8 +457,8 @@ static void test_no_kme(void **state)
 	assert_non_null(strstr(st.kme_problem, "KME"));
 	expect_readable(W_CAROL, "level 3 to carol without a KME");
 
-	assert_ok(qm_store_account_update(qm_client_store(W.c[W_CAROL]), &saved,
-	                                  &e));
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_CAROL]), &saved, &e));
 	sync_user(W_CAROL, &st);
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(st.decrypted, 1);
@@ -635,9 +633,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-static void http(struct qm_web_server *s, const char *method,
-                 const char *path, const char *body, const char *cookie,
-                 const char *csrf, struct resp *r)
+static void http(struct qm_web_server *s, const char *method, const char *path,
+                 const char *body, const char *cookie, const char *csrf,
+                 struct resp *r)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -736,8 +734,8 @@ static void test_backoff(void **state)
 
 	/* the real KME again; the user's retry, through the web API, opens
 	 * it at once */
-	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved,
-	                                  &e));
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved, &e));
 	memset(&wc, 0, sizeof(wc));
 	assert_ok(qm_store_setting_set(qm_client_store(W.c[W_BOB]), 0,
 	                               "background_sync_s", "0", &e));
@@ -748,8 +746,8 @@ static void test_backoff(void **state)
 	           sizeof(csrf));
 	resp_free(&r);
 	http(s, "POST", "/api/unlock",
-	     "{\"passphrase\":\"correct horse battery staple\"}", cookie,
-	     csrf, &r);
+	     "{\"passphrase\":\"correct horse battery staple\"}", cookie, csrf,
+	     &r);
 	assert_int_equal(r.status, 200);
 	if (r.cookie[0])
 		qm_strlcpy(cookie, r.cookie, sizeof(cookie));
@@ -761,8 +759,8 @@ static void test_backoff(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_object_get(r.json, "details"), "status")),
 	                    "waiting");
-	assert_true(json_is_true(json_object_get(
-	    json_object_get(r.json, "details"), "retryable")));
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(r.json, "details"), "retryable")));
 	resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld/retry", (long long)id);
 	http(s, "POST", path, "{}", cookie, csrf, &r);
@@ -778,11 +776,11 @@ static void test_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_messages),
-		cmocka_unit_test(test_kme_down),
-		cmocka_unit_test(test_cert_refused),
-		cmocka_unit_test(test_no_kme),
-		cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_bad_messages),
+	    cmocka_unit_test(test_kme_down),
+	    cmocka_unit_test(test_cert_refused),
+	    cmocka_unit_test(test_no_kme),
+	    cmocka_unit_test(test_backoff),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)

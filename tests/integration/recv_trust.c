@@ -43,12 +43,12 @@ static char qmail_bin[600], pwfile[600], outfile[600];
 /* Messages the web API check looks at again. */
 static int64_t id_forged, id_signed_dave, id_bound, id_inner_from;
 
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err rc_ = (call);                                    \
-		if (rc_ != QM_OK)                                            \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
-		assert_int_equal(rc_, QM_OK);                                \
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err rc_ = (call);                                      \
+		if (rc_ != QM_OK)                                              \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
+		assert_int_equal(rc_, QM_OK);                                  \
 	} while (0)
 
 static int group_setup(void **state)
@@ -185,8 +185,8 @@ static void put_contact(int u, const char *address, const char *sae)
 	ct.source = QM_CONTACT_USER;
 	ct.confirmed = 1;
 	qm_error_clear(&e);
-	assert_ok(qm_store_contact_put(qm_client_store(W.c[u]), W.acct[u], &ct,
-	                               &e));
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(W.c[u]), W.acct[u], &ct, &e));
 }
 
 /*
@@ -304,8 +304,8 @@ static void test_sender_binding(void **state)
 		c.text = "hello\n";
 		c.level = 2;
 		qm_error_clear(&e);
-		assert_ok(qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent,
-		                         &e));
+		assert_ok(
+		    qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent, &e));
 		assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
 		                                30000) > have);
 		sync_user(W_BOB, &st);
@@ -420,8 +420,8 @@ static void test_shown_is_bound(void **state)
 		c.text = "BCC-MARKER\n";
 		c.level = level;
 		qm_error_clear(&e);
-		assert_ok(qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent,
-		                         &e));
+		assert_ok(
+		    qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent, &e));
 		assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
 		                                30000) > have);
 		sync_user(W_BOB, &st);
@@ -552,8 +552,8 @@ static void test_signer_trust(void **state)
 		c.subject = "alice at level 4";
 		c.text = "hello\n";
 		c.level = 4;
-		assert_ok(qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent,
-		                         &e));
+		assert_ok(
+		    qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent, &e));
 		assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
 		                                30000) > have);
 		sync_user(W_BOB, &st);
@@ -703,9 +703,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-static void http(struct qm_web_server *s, const char *method,
-                 const char *path, const char *body, const char *cookie,
-                 const char *csrf, struct resp *r)
+static void http(struct qm_web_server *s, const char *method, const char *path,
+                 const char *body, const char *cookie, const char *csrf,
+                 struct resp *r)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -795,8 +795,8 @@ static void test_cli_and_api(void **state)
 	free(r.body);
 	json_decref(r.json);
 	http(s, "POST", "/api/unlock",
-	     "{\"passphrase\":\"correct horse battery staple\"}", cookie,
-	     csrf, &r);
+	     "{\"passphrase\":\"correct horse battery staple\"}", cookie, csrf,
+	     &r);
 	if (r.status != 200)
 		printf("  unlock: %ld %s\n", r.status, r.body ? r.body : "");
 	assert_int_equal(r.status, 200);
@@ -864,11 +864,11 @@ static void test_cli_and_api(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sender_binding),
-		cmocka_unit_test(test_shown_is_bound),
-		cmocka_unit_test(test_signer_trust),
-		cmocka_unit_test(test_mid_taken_by_plain),
-		cmocka_unit_test(test_cli_and_api),
+	    cmocka_unit_test(test_sender_binding),
+	    cmocka_unit_test(test_shown_is_bound),
+	    cmocka_unit_test(test_signer_trust),
+	    cmocka_unit_test(test_mid_taken_by_plain),
+	    cmocka_unit_test(test_cli_and_api),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)

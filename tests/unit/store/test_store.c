@@ -1612,16 +1612,16 @@ static void test_msg_meta(void **state)
 	m.verify = QM_VERIFY_UNVERIFIED_SENDER;
 	m.meta = "sae=SAE_C\nowner=carol@example.org\n";
 	m.meta_len = strlen(m.meta);
-	assert_int_equal(qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL,
-	                                  &a, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL, &a, &e),
+	    QM_OK);
 	m.uid = 102;
 	m.meta = NULL;
 	m.meta_len = 0;
 	m.verify = QM_VERIFY_NOT_QMAIL;
-	assert_int_equal(qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL,
-	                                  &c, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL, &c, &e),
+	    QM_OK);
 	qm_buf_init_secure(&b, 4096);
 	assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e), QM_OK);
 	assert_int_equal(b.len, strlen("sae=SAE_C\nowner=carol@example.org\n"));
@@ -1629,9 +1629,8 @@ static void test_msg_meta(void **state)
 	qm_buf_reset(&b);
 	assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e),
 	                 QM_ERR_NOTFOUND);
-	assert_int_equal(qm_store_msg_find_all(f->s, f->acct,
-	                                       "<same@example.org>", &ids, &n,
-	                                       &e),
+	assert_int_equal(qm_store_msg_find_all(
+	                     f->s, f->acct, "<same@example.org>", &ids, &n, &e),
 	                 QM_OK);
 	assert_int_equal(n, 2);
 	assert_true(ids[0] == a && ids[1] == c);
@@ -1677,8 +1676,7 @@ static void test_msg_meta(void **state)
 	assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e),
 	                 QM_ERR_NOTFOUND);
 	qm_store_vault_lock(f->s);
-	assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e),
-	                 QM_ERR_LOCKED);
+	assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e), QM_ERR_LOCKED);
 	qm_buf_free(&b);
 }
 
@@ -1706,9 +1704,9 @@ static void test_learned_never_overrides(void **state)
 	qm_strlcpy(c.sae_id, "SAE_A", sizeof(c.sae_id));
 	c.source = QM_CONTACT_LEARNED;
 	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
-	assert_int_equal(qm_store_contact_get(f->s, f->acct,
-	                                      "alice@example.org", &got, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "alice@example.org", &got, &e),
+	    QM_OK);
 	assert_int_equal(got.source, QM_CONTACT_USER);
 	assert_int_equal(got.min_level, 2);
 	assert_string_equal(got.name, "Alice");
@@ -1722,9 +1720,9 @@ static void test_learned_never_overrides(void **state)
 	qm_strlcpy(c.sae_id, "SAE_M", sizeof(c.sae_id));
 	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
 	                 QM_ERR_STATE);
-	assert_int_equal(qm_store_contact_get(f->s, f->acct,
-	                                      "dave@example.org", &got, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "dave@example.org", &got, &e),
+	    QM_OK);
 	assert_string_equal(got.sae_id, "SAE_D");
 	assert_false(got.confirmed);
 }
