@@ -233,7 +233,6 @@ struct recv_outcome {
 struct recv_ctx {
 	struct qm_client_sync_stats *st;
 	int kme_blocked; /* the account cannot use its KME in this sync */
-	int user;        /* a retry the user asked for */
 	/* the last message filed: its record, state, and whether it waits */
 	int64_t last_id;
 	enum qm_store_verify last_verify;

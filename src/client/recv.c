@@ -17,7 +17,8 @@
  * No message stops a sync (docs/CLIENT.md, "Receiving"): one that cannot
  * be opened now because of the account or its KME waits, kept as received
  * and sealed, and is opened by a later sync; a bad one is recorded
- * unreadable and is tried again only when the user asks.
+ * unreadable and is tried again only when the user asks. Opening one
+ * message is in recv_open.c, asking the KME in recv_kme.c.
  */
 #include "private.h"
 
@@ -715,7 +716,6 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	memset(&st, 0, sizeof(st));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = &st;
-	ctx.user = 1;
 	memset(&in, 0, sizeof(in));
 	in.folder = l->items[0].folder;
 	in.uidvalidity = l->items[0].uidvalidity;

@@ -206,8 +206,7 @@ static void bind_sender(struct qm_client *c, const struct acct_conn *ac,
 	else if (oc->owner[0])
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "%.90s it was sent from SAE %.100s, which belongs to "
-		         "%.100s, "
-		         "not to %.100s: unverified sender",
+		         "%.100s, not to %.100s: unverified sender",
 		         lead, oc->sae, oc->owner, from);
 	else if (have_ct && ct.confirmed && ct.sae_id[0])
 		snprintf(oc->reason, sizeof(oc->reason),
