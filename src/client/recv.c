@@ -729,8 +729,12 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	if (rc)
 		goto out;
 	if (ctx.last_wait) {
+		/* the KME's own code (network, TLS, ...), never one that
+		 * would read as a problem of the message or the call */
 		rc = qm_error_set(
-		    err, st.kme_code ? st.kme_code : QM_ERR_UNAVAIL,
+		    err,
+		    st.kme_code && st.kme_code != QM_ERR_STATE ? st.kme_code
+		                                               : QM_ERR_UNAVAIL,
 		    "message %lld stays as it was, its keys "
 		    "could not be asked for now: %s",
 		    (long long)id,
