@@ -45,6 +45,7 @@ int cmd_forward(struct cli *g, int argc, char **argv);
 int cmd_sync(struct cli *g, int argc, char **argv);
 int cmd_list(struct cli *g, int argc, char **argv);
 int cmd_read(struct cli *g, int argc, char **argv);
+int cmd_retry(struct cli *g, int argc, char **argv);
 int cmd_outbox(struct cli *g, int argc, char **argv);
 int cmd_keys(struct cli *g, int argc, char **argv);
 int cmd_kme(struct cli *g, int argc, char **argv);

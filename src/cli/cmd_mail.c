@@ -279,7 +279,8 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 	qm_error_clear(&e);
 	if (qm_client_read(g->client, id, v, &e))
 		return cli_fail(&e);
-	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL) {
+	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL &&
+	    (*v)->verify != QM_VERIFY_UNVERIFIED_SENDER) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
 		        cli_safe((*v)->status_text));
 		qm_client_view_free(v);
@@ -412,6 +413,31 @@ int cmd_forward(struct cli *g, int argc, char **argv)
 	return reply_or_forward(g, argc, argv, 1);
 }
 
+/* What a sync of account found besides the counts: unverified senders,
+ * waiting messages opened, and (once) why others still wait. */
+static void sync_notes(const char *account,
+                       const struct qm_client_sync_stats *st, int quiet)
+{
+	if (st->unverified)
+		printf("%s: %zu decrypted but from an UNVERIFIED SENDER (not "
+		       "sent from the SAE ID confirmed for its From address; "
+		       "`qmail read ID` says whose it was)\n",
+		       account, st->unverified);
+	if (st->resumed)
+		printf("%s: %zu message%s that waited for %s keys opened\n",
+		       account, st->resumed, st->resumed == 1 ? "" : "s",
+		       st->resumed == 1 ? "its" : "their");
+	if (st->waiting && (!quiet || st->kme_problem[0]))
+		printf("%s: %zu wait%s for %s keys (kept, opened by a later "
+		       "sync; `qmail retry ID` tries one now)%s%s\n",
+		       account, st->waiting, st->waiting == 1 ? "s" : "",
+		       st->waiting == 1 ? "its" : "their",
+		       st->kme_problem[0] ? ": " : "", cli_safe(st->kme_problem));
+	else if (st->kme_problem[0])
+		printf("%s: the KME could not be used: %s\n", account,
+		       cli_safe(st->kme_problem));
+}
+
 /* One pass over the accounts: outbox, then new mail. quiet: print an
  * account's line only when something happened. Returns the worst exit. */
 static int sync_pass(struct cli *g, const struct qm_store_account *as,
@@ -436,11 +462,12 @@ static int sync_pass(struct cli *g, const struct qm_store_account *as,
 		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
 		                    &e);
 		cli_progress_end(g);
-		if (!quiet || st.fetched || rc)
+		if (!quiet || st.fetched || st.resumed || rc)
 			printf("%s: %zu new (%zu decrypted, %zu plain, %zu "
 			       "tampered, %zu replayed, %zu unreadable)\n",
 			       as[i].address, st.fetched, st.decrypted, st.plain,
-			       st.tampered, st.replayed, st.errors);
+			       st.tampered, st.replayed, st.errors + st.unreadable);
+		sync_notes(as[i].address, &st, quiet);
 		if (st.duplicates)
 			printf("%s: %zu identical cop%s of a message already "
 			       "received ignored (delivered twice, e.g. after "
@@ -453,6 +480,8 @@ static int sync_pass(struct cli *g, const struct qm_store_account *as,
 				worst = x;
 		} else if ((st.tampered || st.replayed) && !worst) {
 			worst = QM_EXIT_SECURITY;
+		} else if (st.kme_problem[0] && !worst) {
+			worst = QM_EXIT_NET;
 		}
 	}
 	fflush(stdout);
@@ -557,6 +586,12 @@ static const char *badge(const struct qm_store_msg *m)
 		return "no-key";
 	case QM_VERIFY_REFUSED:
 		return "REFUSED";
+	case QM_VERIFY_UNVERIFIED_SENDER:
+		return "UNVERIFIED";
+	case QM_VERIFY_WAITING:
+		return "waiting";
+	case QM_VERIFY_UNREADABLE:
+		return "UNREADABLE";
 	default:
 		return m->level == 1   ? "L1-OTP"
 		       : m->level == 2 ? "L2-QAES"
@@ -621,7 +656,7 @@ int cmd_list(struct cli *g, int argc, char **argv)
 
 		gmtime_r(&t, &tm);
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-		printf("%6lld  %s  %-8s %c %-28.28s  %s%s\n", (long long)m->id,
+		printf("%6lld  %s  %-10s %c %-28.28s  %s%s\n", (long long)m->id,
 		       date, badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
 		       cli_safe(m->from_addr),
 		       m->subject ? cli_safe(m->subject) : "(locked)",
@@ -655,6 +690,85 @@ static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
 		return cli_fail(&e);
 	printf("saved %s (%zu bytes)\n", cli_safe(path), a->len);
 	return 0;
+}
+
+/* The "Signed by:" line of a level-3/4 message: the key and its trust
+ * now, so that an unverified key never looks like a verified one. */
+static void print_signer(const struct qm_client_view *v)
+{
+	if (!v->signer_fpr[0])
+		return;
+	printf("Signed by: %s (key of %s, ", cli_safe(v->signer_fpr),
+	       cli_safe(v->signer_addr));
+	switch (v->signer_trust) {
+	case QM_SIGNER_VERIFIED:
+		printf("verified)\n");
+		break;
+	case QM_SIGNER_UNVERIFIED:
+		printf("NOT VERIFIED: compare the fingerprint with %s, then "
+		       "`qmail keys verify %s FPR`)\n",
+		       cli_safe(v->signer_addr), cli_safe(v->signer_addr));
+		break;
+	case QM_SIGNER_CHANGED:
+		printf("CHANGED: %s presents another key since; `qmail keys "
+		       "list %s`)\n",
+		       cli_safe(v->signer_addr), cli_safe(v->signer_addr));
+		break;
+	case QM_SIGNER_RETIRED:
+		printf("retired: replaced since by the key you verified)\n");
+		break;
+	default:
+		printf("UNKNOWN: no longer in your keyring)\n");
+	}
+}
+
+static const char retry_help[] =
+	"usage: qmail retry ID\n"
+	"\n"
+	"Tries once more to open message ID from the copy kept when it was\n"
+	"received: one listed as UNREADABLE (its keys may still be at the KME),\n"
+	"no-key (the sender's public key was imported since), or waiting (now,\n"
+	"instead of at the next sync). Prints what became of it. Exit code 0\n"
+	"when it opened, 4 when the KME cannot be used now, 5 when it is still\n"
+	"unreadable.\n";
+
+int cmd_retry(struct cli *g, int argc, char **argv)
+{
+	struct qm_client_view *v = NULL;
+	enum qm_store_verify vf = QM_VERIFY_UNKNOWN_KEY;
+	struct qm_error e;
+	long long id;
+	int64_t nid = 0;
+	enum qm_err r;
+	int rc;
+
+	if (argc > 1 && cli_is_help(argv[1])) {
+		fputs(retry_help, stdout);
+		return 0;
+	}
+	if (argc != 2 || qm_parse_ll(argv[1], 1, INT64_MAX, &id, NULL))
+		return cli_usage("retry", "give one message ID (see `qmail "
+		                          "list`)");
+	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	qm_error_clear(&e);
+	r = qm_client_msg_retry(g->client, id, &nid, &vf, &e);
+	if (r == QM_ERR_UNAVAIL || r == QM_ERR_NET || r == QM_ERR_TLS ||
+	    r == QM_ERR_TIMEOUT || r == QM_ERR_DENIED) {
+		fprintf(stderr, "qmail: %s\n", qm_error_msg(&e));
+		return QM_EXIT_NET;
+	}
+	if (r)
+		return cli_fail(&e);
+	if (qm_client_read(g->client, nid, &v, &e))
+		return cli_fail(&e);
+	printf("message %lld%s: %s\n", (long long)nid,
+	       nid != id ? " (its new ID)" : "", cli_safe(v->status_text));
+	rc = v->verify == QM_VERIFY_OK || v->verify == QM_VERIFY_NOT_QMAIL
+	             ? 0
+	             : QM_EXIT_SECURITY;
+	qm_client_view_free(&v);
+	return rc;
 }
 
 int cmd_read(struct cli *g, int argc, char **argv)
@@ -704,12 +818,23 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	}
 	if (qm_client_read(g->client, id, &v, &e))
 		return cli_fail(&e);
-	printf("Security: %s\n", v->verify == QM_VERIFY_NOT_QMAIL
-	                                 ? "not encrypted"
-	                                 : qm_client_level_badge(v->level));
+	printf("Security: %s%s\n",
+	       v->verify == QM_VERIFY_NOT_QMAIL ? "not encrypted"
+	                                        : qm_client_level_badge(v->level),
+	       v->verify == QM_VERIFY_UNVERIFIED_SENDER ? ", UNVERIFIED SENDER"
+	       : v->signer_trust == QM_SIGNER_UNVERIFIED ? ", key NOT VERIFIED"
+	       : v->signer_trust == QM_SIGNER_CHANGED    ? ", key CHANGED"
+	                                                 : "");
 	/* everything below the Security line came from outside: cli_safe
 	 * (one line) or cli_put_text (the body) */
 	printf("Status:   %s\n", cli_safe(v->status_text));
+	print_signer(v);
+	if (v->retryable)
+		printf("Retry:    `qmail retry %lld` tries it once more%s\n",
+		       (long long)v->id,
+		       v->verify == QM_VERIFY_WAITING ? " now (a later sync "
+		                                        "does it by itself)"
+		                                      : "");
 	if (v->nkey_ids) {
 		printf("Key IDs: ");
 		for (size_t i = 0; i < v->nkey_ids && i < 8; i++)
@@ -719,7 +844,9 @@ int cmd_read(struct cli *g, int argc, char **argv)
 		printf("\n");
 	}
 	if (v->sender_sae[0])
-		printf("Sender SAE: %s\n", cli_safe(v->sender_sae));
+		printf("Sender SAE: %s%s%s\n", cli_safe(v->sender_sae),
+		       v->sender_owner[0] ? ", confirmed for " : "",
+		       cli_safe(v->sender_owner));
 	printf("From:     %s\nTo:       %s\n", cli_safe(v->from),
 	       cli_safe(v->to));
 	if (v->cc[0])

@@ -31,6 +31,7 @@ static const char usage_text[] =
 	"  sync             fetch new mail (IMAP or POP3), decrypt and verify it\n"
 	"  list             list messages of a folder\n"
 	"  read ID          show a message (--raw, --save-attachments DIR)\n"
+	"  retry ID         try once more to open an unreadable or waiting message\n"
 	"  outbox           list | retry | run the outbox\n"
 	"  keys             own fingerprint, export, import, verify contacts' keys\n"
 	"  kme status       key pool, key rate and QBER alarm of the account's KME\n"
@@ -65,7 +66,7 @@ static const struct command commands[] = {
 	{"read", cmd_read},       {"outbox", cmd_outbox},
 	{"keys", cmd_keys},       {"kme", cmd_kme},
 	{"web", cmd_web},         {"passwd", cmd_passwd},
-	{"config", cmd_config},
+	{"config", cmd_config},   {"retry", cmd_retry},
 };
 
 int cli_is_help(const char *arg)

@@ -301,11 +301,28 @@ struct qm_client_sync_stats {
 	size_t plain;     /* ordinary mail */
 	size_t tampered;  /* failed a check */
 	size_t replayed;  /* reused a key ID */
-	size_t waiting;   /* wait for keys (KME unreachable): next sync */
-	size_t errors;
+	/* messages (new or waiting from before) whose keys could not be
+	 * asked for now: kept sealed, opened by a later sync */
+	size_t waiting;
+	size_t errors; /* no key, refused for a limit */
 	/* byte-identical copies of a QMail message already received (an SMTP
 	 * retry whose first answer was lost): not filed, not decrypted */
 	size_t duplicates;
+	/* levels 1 and 2: opened, but the sender SAE is not the one
+	 * confirmed for the From address */
+	size_t unverified;
+	/* bad messages (malformed values, the KME refused their key IDs):
+	 * recorded unreadable, not tried again unless asked */
+	size_t unreadable;
+	/* waiting ones that opened in this sync (also counted above as
+	 * decrypted, unverified, ...) */
+	size_t resumed;
+	/* Why this account could not use its KME in this sync (no KME set,
+	 * certificate refused, TLS, the KME down or failing), with what to
+	 * do; "" when it could. Said once per sync, however many messages
+	 * wait for it. */
+	enum qm_err kme_code;
+	char kme_problem[QM_ERR_MSGMAX];
 };
 
 /*
@@ -314,9 +331,12 @@ struct qm_client_sync_stats {
  * vault); QMail mail is checked for replay, its keys are fetched from the
  * account's KME, it is opened with the authenticated level and key IDs, and
  * the plaintext goes to the vault. Tampered and replayed messages are
- * recorded without plaintext. A KME that cannot be reached stops the sync
- * before that message (it is fetched again next time). Progress is reported
- * per message.
+ * recorded without plaintext. No message stops the sync (docs/CLIENT.md,
+ * "Receiving"): one whose keys cannot be asked for now is kept as received
+ * (sealed) in state QM_VERIFY_WAITING and opened by a later sync (first
+ * the waiting ones that are due, then new mail); a bad one is recorded
+ * QM_VERIFY_UNREADABLE. When the account cannot use its KME, st->kme_problem
+ * says why, once. Progress is reported per message.
  */
 enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
@@ -377,12 +397,28 @@ struct qm_client_att {
 	size_t len;
 };
 
+/* What is known now of the key that signed a level-3/4 message. */
+enum qm_client_signer_trust {
+	QM_SIGNER_NONE = 0,   /* not signed (levels 1, 2), or not opened */
+	QM_SIGNER_VERIFIED,   /* the user compared its fingerprint */
+	QM_SIGNER_UNVERIFIED, /* never compared: could be an impostor's */
+	QM_SIGNER_CHANGED,    /* the contact presents another key since,
+	                         not decided on yet */
+	QM_SIGNER_RETIRED,    /* replaced by a key the user verified */
+	QM_SIGNER_UNKNOWN,    /* no longer in the keyring */
+};
+/* "verified", "unverified", "changed", "retired", "unknown" or "". */
+const char *qm_client_signer_trust_name(enum qm_client_signer_trust t);
+
 struct qm_client_view {
 	int64_t id;
 	int level;                    /* 0: not encrypted */
 	enum qm_store_verify verify;  /* verified, tampered, replay, ... */
 	char *status_text;            /* one sentence for a person */
+	/* For an opened QMail message: the values bound into the envelope
+	 * (authenticated), never the inner copies (bound = 1). */
 	char *from, *to, *cc, *date, *message_id;
+	int bound;
 	char *subject;
 	char *in_reply_to, *references;
 	char *text;
@@ -392,17 +428,41 @@ struct qm_client_view {
 	char **key_ids; /* levels 1 and 2 */
 	size_t nkey_ids;
 	char *sender_sae;
-	char *signer_fpr; /* levels 3 and 4: sender's fingerprint text */
+	/* levels 1 and 2: the contact whose confirmed SAE ID sent it ("" when
+	 * none); for QM_VERIFY_UNVERIFIED_SENDER it differs from From */
+	char *sender_owner;
+	char *signer_fpr;  /* levels 3 and 4: the signing key's fingerprint */
+	char *signer_addr; /* whose key it is in the keyring */
+	enum qm_client_signer_trust signer_trust; /* as of now */
+	/* waiting: when a later sync tries again (Unix seconds, 0: next) */
+	int64_t retry_at;
+	int retryable; /* qm_client_msg_retry may be asked for it */
 };
 
 /*
  * Opens message id for reading: its plaintext from the vault, parsed. A
  * tampered or replayed message comes back with its status and no content.
- * Free with qm_client_view_free (wipes the plaintext).
+ * For an opened QMail message the headers shown are the authenticated
+ * ones, and the signer's trust is the keyring's as of now. Free with
+ * qm_client_view_free (wipes the plaintext).
  */
 enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                            struct qm_client_view **out, struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
+
+/*
+ * Tries once more to open message id, from the copy kept sealed when it
+ * was received: a message recorded unreadable (its keys may still be at
+ * the KME), without key (the sender's public key was imported since), or
+ * waiting (now, without waiting for its turn). Its record is replaced
+ * when the outcome changed; *new_id gets the id of its record afterwards
+ * and *verify its state (both may be NULL). QM_ERR_STATE for a message in
+ * another state or kept without its copy; when the account cannot use its
+ * KME now, QM_ERR_UNAVAIL (or the KME's error) and it stays as it was.
+ */
+enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
+                                int64_t *new_id, enum qm_store_verify *verify,
+                                struct qm_error *err);
 
 /* ---------------------------------------------------------------- display */
 

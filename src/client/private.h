@@ -216,4 +216,102 @@ enum qm_err sentlog_flush(struct qm_client *c, size_t *n_recorded,
 /* 1 when the copy of outbox entry id (account acct) waits to be saved. */
 int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
 
+/*
+ * What asking the KME for a received message's keys came to (recv_kme.c),
+ * and so what becomes of the message.
+ */
+enum kme_fate {
+	KME_GOT = 0,   /* the keys are here */
+	KME_GONE,      /* not found, or not addressed to this SAE: no key */
+	KME_BAD,       /* the message's values are bad (the KME answers 400,
+	                  or they fail the checks before asking) */
+	KME_ACCOUNT,   /* the account cannot use its KME: none configured,
+	                  certificate refused, TLS; waits, said once */
+	KME_DOWN,      /* the KME cannot be reached or fails as a whole */
+	KME_TRANSIENT, /* the KME failed for this message: back-off */
+	KME_FATAL,     /* out of memory: the sync stops */
+};
+/* KME_BAD (why says which) when the sender SAE or a key ID cannot be
+ * asked for at all; else KME_GOT. */
+enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
+                             size_t n, struct qm_error *why);
+/* Fetches the keys; on KME_GOT *out holds them, else why says what
+ * happened in words for a person. */
+enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
+                            const char *const *key_ids, size_t n,
+                            struct qm_kms_keys **out, struct qm_error *why);
+
+/*
+ * The sealed security record of a received message (msgmeta.c): what the
+ * receive path established and the reader shows. Strings are malloc'd
+ * (NULL when absent); msg_meta_clear frees them.
+ */
+enum msg_wait {
+	MSG_WAIT_NONE = 0,
+	MSG_WAIT_KME = 1, /* the account could not use its KME: every sync */
+	MSG_WAIT_MSG = 2, /* the KME failed for this message: back-off */
+};
+struct msg_meta {
+	char sae[QM_STORE_NAMEMAX];        /* envelope's sender SAE (1, 2) */
+	char owner[QM_STORE_ADDRMAX];      /* contact it is confirmed for */
+	char *from, *to, *cc, *date, *mid; /* the bound header values */
+	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint (3, 4) */
+	char signer_addr[QM_STORE_ADDRMAX];
+	int wait_kind; /* enum msg_wait */
+	int tries;
+	int64_t next_at; /* Unix seconds; 0: the next sync */
+};
+void msg_meta_clear(struct msg_meta *m);
+/* Appends the record's text to out. */
+enum qm_err msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
+                            struct qm_error *err);
+/* Parses what msg_meta_encode wrote into *m (cleared first). */
+enum qm_err msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
+                            struct qm_error *err);
+/* Opens and parses message id's record; QM_ERR_NOTFOUND when none. */
+enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
+                          struct qm_error *err);
+
+/* The receive path's state (recv.c, recv_open.c). */
+/* The outcome of processing one fetched message. */
+struct recv_outcome {
+	enum qm_store_verify verify;
+	int level;
+	char reason[QM_ERR_MSGMAX];
+	struct qm_buf plain; /* secure: the readable MIME message */
+	char **key_ids;
+	size_t nkey_ids;
+	enum msg_wait wait; /* not opened now: waits (why: reason) */
+	int keep_raw;       /* keep the message as received, for a retry */
+	char sae[QM_STORE_NAMEMAX];   /* envelope's sender SAE */
+	char owner[QM_STORE_ADDRMAX]; /* whose confirmed SAE ID it is */
+	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint */
+	char signer_addr[QM_STORE_ADDRMAX];
+};
+
+/* What one sync (or one retry the user asked for) knows across messages. */
+struct recv_ctx {
+	struct qm_client_sync_stats *st;
+	int kme_blocked; /* the account cannot use its KME in this sync */
+	/* the last message filed: its record, state, and whether it waits */
+	int64_t last_id;
+	enum qm_store_verify last_verify;
+	enum msg_wait last_wait;
+	char last_reason[QM_ERR_MSGMAX];
+};
+void recv_outcome_free(struct recv_outcome *oc);
+/* Processes one QMail message into oc. A non-zero return is an error that
+ * stops the sync (out of memory, a full disk, the store); everything the
+ * message itself, the account or its KME did is in oc. */
+enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
+                            struct recv_ctx *ctx,
+                            const struct qm_mail_parsed *mp,
+                            struct recv_outcome *oc, struct qm_error *err);
+/* An opened message's inner copies of From, To and Cc must name the
+ * addresses the envelope authenticated (display names, case and order
+ * aside); else 0, and why says which differs. */
+int recv_inner_agrees(const struct qm_mail_hdrs *outer,
+                      const struct qm_mail_hdrs *inner, char *why,
+                      size_t whylen);
+
 #endif

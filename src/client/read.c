@@ -3,7 +3,11 @@
  * Reading a message: its index entry, and for a message that passed its
  * checks, the plaintext from the vault parsed into what a person reads.
  * A tampered or replayed message has no plaintext to show, only its
- * status and the reason.
+ * status and the reason. For an opened QMail message the headers shown
+ * are the ones the envelope authenticated, taken from the message's sealed
+ * security record (msgmeta.c), never the inner copies; the signing key of
+ * a level-3/4 message is shown with its trust as the keyring has it now,
+ * so a key verified later shows verified.
  */
 #include "private.h"
 
@@ -19,7 +23,7 @@ static char *dup_or_empty(const char *s)
 void qm_client_view_free(struct qm_client_view **pv)
 {
 	struct qm_client_view *v;
-	char **strs[13];
+	char **strs[15];
 
 	if (!pv || !*pv)
 		return;
@@ -37,7 +41,9 @@ void qm_client_view_free(struct qm_client_view **pv)
 	strs[10] = &v->html;
 	strs[11] = &v->sender_sae;
 	strs[12] = &v->signer_fpr;
-	for (size_t i = 0; i < 13; i++) {
+	strs[13] = &v->sender_owner;
+	strs[14] = &v->signer_addr;
+	for (size_t i = 0; i < 15; i++) {
 		if (*strs[i]) {
 			qm_wipe(*strs[i], strlen(*strs[i]));
 			free(*strs[i]);
@@ -56,6 +62,24 @@ void qm_client_view_free(struct qm_client_view **pv)
 	free(v->key_ids);
 	free(v);
 	*pv = NULL;
+}
+
+const char *qm_client_signer_trust_name(enum qm_client_signer_trust t)
+{
+	switch (t) {
+	case QM_SIGNER_VERIFIED:
+		return "verified";
+	case QM_SIGNER_UNVERIFIED:
+		return "unverified";
+	case QM_SIGNER_CHANGED:
+		return "changed";
+	case QM_SIGNER_RETIRED:
+		return "retired";
+	case QM_SIGNER_UNKNOWN:
+		return "unknown";
+	default:
+		return "";
+	}
 }
 
 /* The key IDs the message consumed, from the replay log (all of them). */
@@ -90,9 +114,144 @@ static const char *verify_text(enum qm_store_verify vf)
 		       "so it was not opened; it stays on the server and is "
 		       "fetched again at the next sync after you raise the "
 		       "limit";
+	case QM_VERIFY_UNVERIFIED_SENDER:
+		return "decrypted, but its sender is not verified: it was not "
+		       "sent from the SAE ID confirmed for its From address";
+	case QM_VERIFY_WAITING:
+		return "waiting for its keys: a later sync opens it";
+	case QM_VERIFY_UNREADABLE:
+		return "unreadable: the message is malformed or the KME "
+		       "refused its key IDs";
 	default:
 		return "cannot be read: the key is not available";
 	}
+}
+
+/* The fingerprint text of a keyring entry's public key. */
+static int key_fpr(const struct qm_store_key *k, char *out, size_t outlen)
+{
+	struct qm_pubid *p = NULL;
+	unsigned char raw[QM_FPR_BYTES];
+	char text[QM_FPR_TEXTLEN];
+
+	if (strcmp(k->alg, QM_CLIENT_ID_ALG) != 0 ||
+	    qm_pubid_from_bytes(k->pub, k->pub_len, &p, NULL) != QM_OK)
+		return -1;
+	qm_pubid_fingerprint(p, raw);
+	qm_fpr_text(raw, text);
+	qm_pubid_free(&p);
+	return qm_strlcpy(out, text, outlen);
+}
+
+/* What the keyring says now of the key fpr of address. */
+static enum qm_client_signer_trust
+signer_trust(struct qm_client *c, const char *address, const char *fpr)
+{
+	struct qm_store_key *ks = NULL;
+	enum qm_client_signer_trust t = QM_SIGNER_UNKNOWN;
+	size_t n = 0;
+	int other_changed = 0;
+
+	if (qm_store_key_contact_list(c->store, address, &ks, &n, NULL))
+		return QM_SIGNER_UNKNOWN;
+	for (size_t i = 0; i < n; i++) {
+		char have[QM_STORE_FPRMAX];
+
+		if (key_fpr(&ks[i], have, sizeof(have)) != 0)
+			continue;
+		if (strcmp(have, fpr) != 0) {
+			other_changed |= ks[i].trust == QM_TRUST_CHANGED;
+			continue;
+		}
+		t = ks[i].trust == QM_TRUST_VERIFIED     ? QM_SIGNER_VERIFIED
+		    : ks[i].trust == QM_TRUST_UNVERIFIED ? QM_SIGNER_UNVERIFIED
+		    : ks[i].trust == QM_TRUST_RETIRED    ? QM_SIGNER_RETIRED
+		                                         : QM_SIGNER_CHANGED;
+	}
+	for (size_t i = 0; i < n; i++)
+		qm_store_key_free(&ks[i]);
+	free(ks);
+	/* the contact presents another key, not decided on: the one that
+	 * signed this message is no longer simply theirs */
+	if (other_changed &&
+	    (t == QM_SIGNER_VERIFIED || t == QM_SIGNER_UNVERIFIED))
+		t = QM_SIGNER_CHANGED;
+	return t;
+}
+
+/* The status sentence of an opened level-3/4 message, from its signer. */
+static char *signed_status(const struct qm_client_view *v)
+{
+	char s[QM_ERR_MSGMAX];
+	const char *lvl = qm_client_level_name(v->level);
+
+	switch (v->signer_trust) {
+	case QM_SIGNER_VERIFIED:
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted and verified at level %d (%s): signed by the "
+		    "verified key of %s",
+		    v->level, lvl, v->signer_addr);
+		break;
+	case QM_SIGNER_UNVERIFIED:
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted at level %d (%s) and its signature checked, "
+		    "but the signing key of %s is not verified: compare its "
+		    "fingerprint with %s before trusting who sent it",
+		    v->level, lvl, v->signer_addr, v->signer_addr);
+		break;
+	case QM_SIGNER_CHANGED:
+		snprintf(
+		    s, sizeof(s),
+		    "decrypted at level %d (%s) and its signature checked "
+		    "with the key %s had then, but %s presents another key "
+		    "since (key changed, not decided on yet)",
+		    v->level, lvl, v->signer_addr, v->signer_addr);
+		break;
+	case QM_SIGNER_RETIRED:
+		snprintf(s, sizeof(s),
+		         "decrypted at level %d (%s) and its signature checked "
+		         "with an earlier key of %s, replaced since by the key "
+		         "you verified",
+		         v->level, lvl, v->signer_addr);
+		break;
+	default:
+		snprintf(s, sizeof(s),
+		         "decrypted at level %d (%s) and its signature checked "
+		         "with a key of %s that is no longer in your keyring",
+		         v->level, lvl, v->signer_addr);
+	}
+	return strdup(s);
+}
+
+/* The content of a readable message into v (attachments copied). */
+static enum qm_err view_content(struct qm_client_view *v,
+                                const struct qm_mail_content *mc,
+                                struct qm_error *err)
+{
+	v->subject = dup_or_empty(mc->subject);
+	v->in_reply_to = dup_or_empty(mc->in_reply_to);
+	v->references = dup_or_empty(mc->references);
+	v->text = dup_or_empty(mc->text);
+	v->html = mc->html ? strdup(mc->html) : NULL;
+	v->att = calloc(mc->natt ? mc->natt : 1, sizeof(*v->att));
+	if (!v->att || (mc->html && !v->html))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < mc->natt; i++) {
+		v->att[i].name = dup_or_empty(mc->att[i].name);
+		v->att[i].type = dup_or_empty(mc->att[i].type);
+		v->att[i].data = malloc(mc->att[i].len ? mc->att[i].len : 1);
+		if (!v->att[i].data) {
+			free(v->att[i].name);
+			free(v->att[i].type);
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		}
+		memcpy(v->att[i].data, mc->att[i].data, mc->att[i].len);
+		v->att[i].len = mc->att[i].len;
+		v->natt = i + 1;
+	}
+	return QM_OK;
 }
 
 enum qm_err qm_client_read(struct qm_client *c, int64_t id,
@@ -102,10 +261,13 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	struct qm_store_msg *m;
 	struct qm_client_view *v = NULL;
 	struct qm_mail_content *mc = NULL;
+	struct msg_meta mm;
 	struct qm_buf body;
 	char key[32], reason[QM_ERR_MSGMAX], sae[QM_STORE_NAMEMAX];
+	int has_meta = 0, readable;
 	enum qm_err rc;
 
+	memset(&mm, 0, sizeof(mm));
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
 	rc = qm_store_msg_get(c->store, id, &l, err);
 	if (rc)
@@ -126,18 +288,62 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	v->verify = m->verify;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	acct_setting(c, m->account_id, key, reason, sizeof(reason));
-	if (m->label == QM_LABEL_ALTERED) /* the store made it tampered */
+	if (m->label == QM_LABEL_ALTERED) {
+		/* the store made it tampered: nothing it recorded is trusted */
 		qm_strlcpy(reason,
 		           "tampered: its security record was changed on disk "
 		           "(its level, status or sender no longer match what "
 		           "QMail recorded), so it is not shown",
 		           sizeof(reason));
-	v->status_text = strdup(reason[0] ? reason : verify_text(m->verify));
-	snprintf(key, sizeof(key), "sae.%lld", (long long)id);
-	acct_setting(c, m->account_id, key, sae, sizeof(sae));
-	v->sender_sae = strdup(sae);
+	} else if (m->verify != QM_VERIFY_NOT_QMAIL) {
+		struct qm_error me;
+
+		qm_error_clear(&me);
+		rc = msg_meta_load(c, id, &mm, &me);
+		if (rc == QM_ERR_NOTFOUND && !m->has_meta) {
+			rc = QM_OK; /* received before QMail kept the record */
+		} else if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_AUTH ||
+		           rc == QM_ERR_PARSE) {
+			/* what the receiver established cannot be trusted
+			 * (the record was altered, or removed while the
+			 * message's labels say it has one): show nothing of
+			 * the message */
+			rc = QM_OK;
+			v->verify = QM_VERIFY_TAMPERED;
+			snprintf(
+			    reason, sizeof(reason),
+			    "tampered in storage: the message's security "
+			    "record in the vault was altered or removed (%s); "
+			    "it is not shown",
+			    qm_error_msg(&me));
+		} else if (rc) {
+			if (err)
+				*err = me;
+			goto out;
+		} else {
+			has_meta = 1;
+		}
+	}
+	if (has_meta && mm.sae[0]) {
+		v->sender_sae = strdup(mm.sae);
+	} else {
+		snprintf(key, sizeof(key), "sae.%lld", (long long)id);
+		acct_setting(c, m->account_id, key, sae, sizeof(sae));
+		v->sender_sae = strdup(sae);
+	}
+	v->sender_owner = dup_or_empty(mm.owner);
+	v->signer_fpr = dup_or_empty(mm.signer);
+	v->signer_addr = dup_or_empty(mm.signer_addr);
+	v->retry_at = mm.wait_kind ? mm.next_at : 0;
+	v->retryable = m->label != QM_LABEL_ALTERED && m->has_body &&
+	               (v->verify == QM_VERIFY_UNREADABLE ||
+	                v->verify == QM_VERIFY_UNKNOWN_KEY ||
+	                v->verify == QM_VERIFY_WAITING);
 	load_key_ids(c, id, v);
-	if (m->verify == QM_VERIFY_OK || m->verify == QM_VERIFY_NOT_QMAIL) {
+	readable = v->verify == QM_VERIFY_OK ||
+	           v->verify == QM_VERIFY_NOT_QMAIL ||
+	           v->verify == QM_VERIFY_UNVERIFIED_SENDER;
+	if (readable) {
 		struct qm_mail_limits lim;
 
 		client_mail_limits(c, &lim);
@@ -147,54 +353,49 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 			                           &mc, err);
 		if (rc)
 			goto out;
+		rc = view_content(v, mc, err);
+		if (rc)
+			goto out;
+	} else {
+		v->subject = strdup("");
+		v->in_reply_to = strdup("");
+		v->references = strdup("");
+		v->text = strdup("");
 	}
-	if (mc) {
+	if (readable && has_meta && mm.from) {
+		/* what the envelope authenticated, not the inner copies */
+		v->bound = 1;
+		v->from = dup_or_empty(mm.from);
+		v->to = dup_or_empty(mm.to);
+		v->cc = dup_or_empty(mm.cc);
+		v->date = dup_or_empty(mm.date);
+		v->message_id = dup_or_empty(mm.mid);
+	} else if (mc) {
 		v->from = dup_or_empty(mc->hdrs.from);
 		v->to = dup_or_empty(mc->hdrs.to);
 		v->cc = dup_or_empty(mc->hdrs.cc);
 		v->date = dup_or_empty(mc->hdrs.date);
 		v->message_id = dup_or_empty(mc->hdrs.message_id);
-		v->subject = dup_or_empty(mc->subject);
-		v->in_reply_to = dup_or_empty(mc->in_reply_to);
-		v->references = dup_or_empty(mc->references);
-		v->text = dup_or_empty(mc->text);
-		v->html = mc->html ? strdup(mc->html) : NULL;
-		v->att = calloc(mc->natt ? mc->natt : 1, sizeof(*v->att));
-		if (!v->att) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < mc->natt; i++) {
-			v->att[i].name = dup_or_empty(mc->att[i].name);
-			v->att[i].type = dup_or_empty(mc->att[i].type);
-			v->att[i].data = malloc(mc->att[i].len ? mc->att[i].len
-			                                       : 1);
-			if (!v->att[i].data) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				goto out;
-			}
-			memcpy(v->att[i].data, mc->att[i].data,
-			       mc->att[i].len);
-			v->att[i].len = mc->att[i].len;
-			v->natt = i + 1;
-		}
 	} else {
 		v->from = dup_or_empty(m->from_addr);
 		v->to = dup_or_empty(m->to_addrs);
 		v->cc = strdup("");
 		v->date = strdup("");
 		v->message_id = dup_or_empty(m->message_id);
-		v->subject = strdup("");
-		v->in_reply_to = strdup("");
-		v->references = strdup("");
-		v->text = strdup("");
 	}
-	v->signer_fpr = strdup("");
+	if (v->verify == QM_VERIFY_OK && v->level >= 3 && v->signer_fpr &&
+	    v->signer_fpr[0] && v->signer_addr) {
+		v->signer_trust =
+		    signer_trust(c, v->signer_addr, v->signer_fpr);
+		v->status_text = signed_status(v);
+	} else {
+		v->status_text =
+		    strdup(reason[0] ? reason : verify_text(v->verify));
+	}
 	if (!v->status_text || !v->from || !v->to || !v->cc || !v->date ||
 	    !v->message_id || !v->subject || !v->in_reply_to ||
 	    !v->references || !v->text || !v->sender_sae || !v->signer_fpr ||
-	    (mc && mc->html && !v->html)) {
+	    !v->sender_owner || !v->signer_addr) {
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -207,6 +408,7 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	*out = v;
 	v = NULL;
 out:
+	msg_meta_clear(&mm);
 	qm_client_view_free(&v);
 	qm_mail_content_free(&mc);
 	qm_store_msglist_free(&l);

@@ -7,7 +7,18 @@
  * replay log, the keys are fetched from this account's KME (levels 1 and 2)
  * or the sender's public identity is looked up (levels 3 and 4), and it is
  * opened. Only a message that passed every check reaches the vault; a
- * failed one is recorded with its reason and no plaintext.
+ * failed one is recorded with its reason and no plaintext. What the reader
+ * will show of a message that opened is what was authenticated: the
+ * outer header values bound into the envelope (the inner copies must name
+ * the same addresses), the sender SAE checked against the SAE ID confirmed
+ * for the From address (levels 1 and 2), the signing key (3 and 4); all of
+ * it goes into the message's sealed security record (msgmeta.c).
+ *
+ * No message stops a sync (docs/CLIENT.md, "Receiving"): one that cannot
+ * be opened now because of the account or its KME waits, kept as received
+ * and sealed, and is opened by a later sync; a bad one is recorded
+ * unreadable and is tried again only when the user asks. Opening one
+ * message is in recv_open.c, asking the KME in recv_kme.c.
  */
 #include "private.h"
 
@@ -20,337 +31,23 @@
 
 #include <sodium.h>
 
-/* The outcome of processing one fetched message. */
-struct outcome {
-	enum qm_store_verify verify;
-	int level;
-	char reason[QM_ERR_MSGMAX];
-	struct qm_buf plain; /* secure: the readable MIME message */
-	char **key_ids;
-	size_t nkey_ids;
-	int wait; /* keys could not be fetched now: try next sync */
+/* Back-off of a message the KME failed for: first wait and cap. */
+#define WAIT_FIRST_S 60
+#define WAIT_MAX_S   (6 * 3600)
+
+/* One message to file: where the server keeps it, and its bytes. */
+struct incoming {
+	const char *folder;
+	int64_t uidvalidity, uid;
+	const char *uidl;
+	const void *raw;
+	size_t rawlen;
+	/* > 0: its earlier record (refused, waiting, unreadable, no key), to
+	 * replace in the same transaction as the new one comes */
+	int64_t replace_id;
+	enum qm_store_verify replaced;
+	int tries; /* a waiting one: attempts so far */
 };
-
-static void outcome_free(struct outcome *oc)
-{
-	qm_buf_free(&oc->plain);
-	for (size_t i = 0; i < oc->nkey_ids; i++)
-		free(oc->key_ids[i]);
-	free(oc->key_ids);
-	oc->key_ids = NULL;
-	oc->nkey_ids = 0;
-}
-
-/* Copies the IDs of one slot into oc. */
-static enum qm_err take_ids(struct outcome *oc, const struct qm_env *env,
-                            size_t slot, struct qm_error *err)
-{
-	size_t n = qm_env_slot_key_count(env, slot);
-
-	oc->key_ids = calloc(n ? n : 1, sizeof(char *));
-	if (!oc->key_ids)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		oc->key_ids[i] = strdup(qm_env_slot_key_id(env, slot, i));
-		if (!oc->key_ids[i])
-			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		oc->nkey_ids = i + 1;
-	}
-	return QM_OK;
-}
-
-/* Drops the key IDs of a refused message: none of them was used. */
-static void outcome_ids_drop(struct outcome *oc)
-{
-	for (size_t i = 0; i < oc->nkey_ids; i++)
-		free(oc->key_ids[i]);
-	free(oc->key_ids);
-	oc->key_ids = NULL;
-	oc->nkey_ids = 0;
-}
-
-/* True (and why, naming limit.key_ids) when the envelope uses more key IDs
- * in all than the user's limit allows. */
-static int key_ids_over(const struct qm_env *env,
-                        const struct qm_mail_limits *lim, char *why,
-                        size_t whylen)
-{
-	size_t total = 0, max = lim->max_key_ids ? lim->max_key_ids
-	                                         : QM_MAIL_DEF_MAXKEYIDS;
-	struct qm_error e;
-
-	for (size_t s = 0; s < qm_env_slot_count(env); s++)
-		total += qm_env_slot_key_count(env, s);
-	if (total <= max)
-		return 0;
-	qm_mail_limit_error(lim, "limit.key_ids", max, &e,
-	                    "the message uses %zu key IDs", total);
-	snprintf(why, whylen, "refused before asking the KME: %s",
-	         qm_error_msg(&e));
-	return 1;
-}
-
-/*
- * The routing copies in the X-QKD headers must agree with the envelope:
- * the level, the sender SAE ID, and the key IDs the header lists (the first
- * IDs of the slots in order, and their total count).
- */
-static int headers_agree(const struct qm_mail_parsed *mp,
-                         const struct qm_env *env, char *why, size_t whylen)
-{
-	size_t total = 0, k = 0;
-
-	if (mp->level != qm_env_level(env)) {
-		snprintf(why, whylen,
-		         "the X-QKD-Security-Level header says %d but the "
-		         "authenticated envelope says %d (downgrade attempt?)",
-		         mp->level, qm_env_level(env));
-		return 0;
-	}
-	if (qm_env_level(env) > 2)
-		return 1;
-	if (strcmp(mp->sender_sae, qm_env_sender_sae(env)) != 0) {
-		snprintf(why, whylen,
-		         "the X-QKD-Sender-SAE header does not match the "
-		         "envelope");
-		return 0;
-	}
-	for (size_t s = 0; s < qm_env_slot_count(env); s++)
-		for (size_t i = 0; i < qm_env_slot_key_count(env, s); i++) {
-			if (k < mp->nkey_ids &&
-			    strcmp(mp->key_ids[k],
-			           qm_env_slot_key_id(env, s, i)) != 0) {
-				snprintf(why, whylen,
-				         "the X-QKD-KeyID header lists other "
-				         "key IDs than the envelope");
-				return 0;
-			}
-			k++;
-			total++;
-		}
-	if (mp->nkey_ids > total ||
-	    (mp->key_id_count && mp->key_id_count != total)) {
-		snprintf(why, whylen,
-		         "the X-QKD-KeyID header counts other key IDs than the "
-		         "envelope");
-		return 0;
-	}
-	return 1;
-}
-
-/* Processes one QMail message into oc. A non-zero return is an error that
- * stops the sync (the message is fetched again next time). */
-static enum qm_err open_qmail(struct qm_client *c, struct acct_conn *ac,
-                              const struct qm_mail_parsed *mp,
-                              struct outcome *oc, struct qm_error *err)
-{
-	struct qm_env *env = NULL;
-	struct qm_kms *kms = NULL;
-	struct qm_kms_keys *ks = NULL;
-	struct qm_identity *self = NULL;
-	struct qm_pubid *sender = NULL;
-	struct qm_qkey *qk = NULL;
-	struct qm_bound b;
-	struct bound_store bs = {0};
-	struct qm_open_params op;
-	struct qm_error e;
-	char from[QM_STORE_ADDRMAX], fpr[QM_FPR_TEXTLEN];
-	size_t slot = 0;
-	enum qm_err rc = QM_OK;
-
-	qm_error_clear(&e);
-	oc->level = mp->level;
-	if (qm_env_parse(mp->envelope, mp->envelope_len, &env, &e)) {
-		oc->verify = QM_VERIFY_TAMPERED;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "the encrypted envelope is damaged: %s",
-		         qm_error_msg(&e));
-		goto out;
-	}
-	oc->level = qm_env_level(env);
-	if (!headers_agree(mp, env, oc->reason, sizeof(oc->reason))) {
-		oc->verify = QM_VERIFY_TAMPERED;
-		goto out;
-	}
-	memset(&op, 0, sizeof(op));
-	if (oc->level <= 2) {
-		if (qm_env_slot_find(env, ac->a.sae_id, &slot, &e)) {
-			oc->verify = QM_VERIFY_TAMPERED;
-			snprintf(oc->reason, sizeof(oc->reason),
-			         "the message holds no key for this account's "
-			         "SAE %s",
-			         ac->a.sae_id);
-			goto out;
-		}
-		rc = take_ids(oc, env, slot, err);
-		if (rc)
-			goto out;
-		if (key_ids_over(env, &ac->lim, oc->reason,
-		                 sizeof(oc->reason))) {
-			/* nobody asked the KME for anything: refused */
-			oc->verify = QM_VERIFY_REFUSED;
-			outcome_ids_drop(oc);
-			goto out;
-		}
-		for (size_t i = 0; i < oc->nkey_ids; i++) {
-			if (qm_store_replay_check(c->store, ac->a.id, QM_DIR_IN,
-			                          oc->key_ids[i],
-			                          NULL) == QM_ERR_REPLAY) {
-				oc->verify = QM_VERIFY_REPLAY;
-				snprintf(oc->reason, sizeof(oc->reason),
-				         "key ID %s was already used by another "
-				         "message: this one is a replay and was "
-				         "not decrypted",
-				         oc->key_ids[i]);
-				goto out;
-			}
-		}
-		/* the KME forgets keys once it hands them out: make sure the
-		 * plaintext can be stored before asking (the vault keeps about
-		 * as many bytes as the envelope, written twice by the WAL) */
-		rc = home_space_check(c, (uint64_t)mp->envelope_len * 2 +
-		                              (4u << 20),
-		                      "fetch the keys of a new message (it "
-		                      "stays on the server)",
-		                      err);
-		if (rc)
-			goto out;
-		rc = acct_kms_new(ac, &kms, err);
-		if (!rc)
-			rc = qm_kms_material_by_ids(
-				kms, qm_env_sender_sae(env),
-				(const char *const *)oc->key_ids, oc->nkey_ids,
-				&ks, &e);
-		if (rc == QM_OK && !ks)
-			rc = QM_ERR_STATE;
-		if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_DENIED) {
-			/* the keys are gone for good: nobody can read it */
-			oc->verify = QM_VERIFY_UNKNOWN_KEY;
-			snprintf(oc->reason, sizeof(oc->reason),
-			         "the KME does not have the keys of this message "
-			         "(already fetched, expired, or not addressed to "
-			         "this SAE): %s",
-			         qm_error_msg(&e));
-			rc = QM_OK;
-			goto out;
-		}
-		if (rc) {
-			/* the KME could not be asked now: try again later */
-			oc->wait = 1;
-			if (err)
-				*err = e;
-			qm_error_prefix(err, "the keys of a new message could "
-			                     "not be fetched (it is fetched "
-			                     "again at the next sync): ");
-			goto out;
-		}
-		qk = calloc(oc->nkey_ids ? oc->nkey_ids : 1, sizeof(*qk));
-		if (!qk) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < oc->nkey_ids; i++) {
-			qk[i].key_id = qm_kms_keys_id(ks, i);
-			qk[i].key = qm_kms_keys_key(ks, i, &qk[i].len);
-		}
-		op.keys = qk;
-		op.nkeys = oc->nkey_ids;
-	} else {
-		unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES];
-		const unsigned char *efpr = qm_env_sender_fpr(env);
-		enum qm_store_trust t = QM_TRUST_UNVERIFIED;
-
-		rc = own_identity(c, ac->a.id, &self, err);
-		if (rc)
-			goto out;
-		if (addr_bare(mp->hdrs.from, from, sizeof(from), &e) ||
-		    contact_pubid(c, from, &sender, &t, &e)) {
-			oc->verify = QM_VERIFY_UNKNOWN_KEY;
-			snprintf(oc->reason, sizeof(oc->reason),
-			         "the sender's public key is not known, so the "
-			         "signature cannot be checked: %s",
-			         qm_error_msg(&e));
-			goto out;
-		}
-		qm_pubid_fingerprint(sender, have);
-		if (efpr)
-			memcpy(want, efpr, sizeof(want));
-		if (!efpr || qm_ct_eq(want, have, sizeof(want)) != 0) {
-			oc->verify = QM_VERIFY_UNKNOWN_KEY;
-			qm_fpr_text(efpr ? want : have, fpr);
-			snprintf(oc->reason, sizeof(oc->reason),
-			         "signed with key %s, which is not the key known "
-			         "for %s",
-			         fpr, from);
-			goto out;
-		}
-		{
-			/* our slot is labelled with our key's fingerprint */
-			unsigned char mine[QM_FPR_BYTES];
-			struct qm_pubid *me = NULL;
-
-			rc = qm_identity_public(self, &me, err);
-			if (rc)
-				goto out;
-			qm_pubid_fingerprint(me, mine);
-			qm_fpr_text(mine, fpr);
-			qm_pubid_free(&me);
-			if (qm_env_slot_find(env, fpr, &slot, &e) != QM_OK) {
-				oc->verify = QM_VERIFY_TAMPERED;
-				snprintf(oc->reason, sizeof(oc->reason),
-				         "the message was not encrypted for this "
-				         "account's key");
-				goto out;
-			}
-		}
-		op.self = self;
-		op.sender = sender;
-	}
-	rc = bound_make(&mp->hdrs, oc->level <= 2 ? mp->sender_sae : NULL, &b,
-	                &bs, err);
-	if (rc)
-		goto out;
-	op.bound = &b;
-	op.slot = slot;
-	qm_buf_init_secure(&oc->plain, ac->lim.max_size ? ac->lim.max_size
-	                                                : QM_CLIENT_MAXMSG);
-	if (qm_env_open(env, &op, &oc->plain, &e) != QM_OK) {
-		qm_buf_free(&oc->plain);
-		oc->verify = QM_VERIFY_TAMPERED;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "the message failed its integrity check and is not "
-		         "shown: %s",
-		         qm_error_msg(&e));
-		goto out;
-	}
-	oc->verify = QM_VERIFY_OK;
-	snprintf(oc->reason, sizeof(oc->reason), "decrypted and verified at "
-	         "level %d (%s)", oc->level, qm_client_level_name(oc->level));
-out:
-	if (oc->level == 1 || oc->level == 2) {
-		/* a QMail sender SAE ID is learned once, confirmed by the user */
-		struct qm_store_contact ct;
-
-		if (oc->verify == QM_VERIFY_OK &&
-		    addr_bare(mp->hdrs.from, from, sizeof(from), NULL) == QM_OK &&
-		    qm_store_contact_get(c->store, ac->a.id, from, &ct, NULL) ==
-		            QM_ERR_NOTFOUND) {
-			memset(&ct, 0, sizeof(ct));
-			qm_strlcpy(ct.address, from, sizeof(ct.address));
-			qm_strlcpy(ct.sae_id, mp->sender_sae, sizeof(ct.sae_id));
-			ct.source = QM_CONTACT_LEARNED;
-			qm_store_contact_put(c->store, ac->a.id, &ct, NULL);
-		}
-	}
-	free(qk);
-	qm_kms_keys_free(&ks);
-	qm_kms_free(&kms);
-	qm_identity_free(&self);
-	qm_pubid_free(&sender);
-	bound_store_free(&bs);
-	qm_env_free(&env);
-	return rc;
-}
 
 /* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
 static int64_t parse_date(const char *s)
@@ -412,44 +109,206 @@ static void copy_digest(const struct qm_mail_parsed *mp, char hex[65])
 	sodium_bin2hex(hex, 65, d, sizeof(d));
 }
 
-/* Files one fetched message in the index (and its plaintext in the vault).
- * replace_id > 0: the message was refused before (that record), and is
- * filed again now that a limit was raised: the old record goes in the same
- * transaction as the new one comes. */
+enum seen { SEEN_NO, SEEN_DUP, SEEN_REPLAY };
+
+/*
+ * Whether a QMail message with this Message-ID was received before (other
+ * than record skip): the same bytes (its digest) are a duplicate of that
+ * one. At levels 3 and 4, which have no key IDs, a different message
+ * reusing the Message-ID of an earlier QMail message that opened (the
+ * Message-ID is authenticated there) is a replay. A Message-ID that a
+ * plain message, or a QMail message that never opened, carried first says
+ * nothing: anyone can put any Message-ID on a message. *first gets the
+ * earlier record.
+ */
+static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
+                             const struct qm_mail_parsed *mp, int64_t skip,
+                             int64_t *first)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char want[65];
+	enum seen s = SEEN_NO;
+
+	if (!mp->hdrs.message_id[0] ||
+	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
+	                          &n, NULL) != QM_OK)
+		return SEEN_NO;
+	copy_digest(mp, want);
+	for (size_t i = 0; i < n && s == SEEN_NO; i++) {
+		char key[40], have[80] = {0};
+
+		if (ids[i] == skip)
+			continue;
+		snprintf(key, sizeof(key), "digest.%lld", (long long)ids[i]);
+		acct_setting(c, ac->a.id, key, have, sizeof(have));
+		if (strlen(have) == 64 &&
+		    sodium_memcmp(have, want, sizeof(want)) == 0) {
+			s = SEEN_DUP;
+			*first = ids[i];
+		}
+	}
+	for (size_t i = 0; i < n && s == SEEN_NO && mp->level >= 3; i++) {
+		struct qm_store_msglist *l = NULL;
+
+		if (ids[i] == skip ||
+		    qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
+			continue;
+		if (l->n && l->items[0].level >= 1 &&
+		    (l->items[0].verify == QM_VERIFY_OK ||
+		     l->items[0].verify == QM_VERIFY_UNVERIFIED_SENDER)) {
+			s = SEEN_REPLAY;
+			*first = ids[i];
+		}
+		qm_store_msglist_free(&l);
+	}
+	free(ids);
+	return s;
+}
+
+/* The sealed record of a message with outcome oc (and how long it waits). */
+static enum qm_err meta_of(const struct qm_mail_parsed *mp,
+                           const struct recv_outcome *oc, int tries,
+                           struct qm_buf *out, struct qm_error *err)
+{
+	struct msg_meta mm;
+	int opened = oc->verify == QM_VERIFY_OK ||
+	             oc->verify == QM_VERIFY_UNVERIFIED_SENDER;
+	enum qm_err rc;
+
+	memset(&mm, 0, sizeof(mm));
+	qm_strlcpy(mm.sae, oc->sae, sizeof(mm.sae));
+	qm_strlcpy(mm.owner, oc->owner, sizeof(mm.owner));
+	if (opened) {
+		/* borrowed for the encoding only */
+		mm.from = mp->hdrs.from;
+		mm.to = mp->hdrs.to;
+		mm.cc = mp->hdrs.cc;
+		mm.date = mp->hdrs.date;
+		mm.mid = mp->hdrs.message_id;
+		qm_strlcpy(mm.signer, oc->signer, sizeof(mm.signer));
+		qm_strlcpy(mm.signer_addr, oc->signer_addr,
+		           sizeof(mm.signer_addr));
+	}
+	if (oc->wait) {
+		int64_t wait = WAIT_FIRST_S;
+
+		mm.wait_kind = (int)oc->wait;
+		mm.tries = tries + 1;
+		for (int i = 1; i < mm.tries && wait < WAIT_MAX_S; i++)
+			wait *= 2;
+		/* a message the KME failed for waits longer each time; one the
+		 * account's KME could not be asked for goes at the next sync
+		 * (one request a sync finds out whether it is back) */
+		mm.next_at =
+		    oc->wait == MSG_WAIT_MSG
+		        ? qm_now() + (wait < WAIT_MAX_S ? wait : WAIT_MAX_S)
+		        : 0;
+	}
+	rc = msg_meta_encode(&mm, out, err);
+	return rc;
+}
+
+/* A record that stays (the outcome is what it was): its reason and its
+ * sealed record are brought up to date. */
+static enum qm_err record_update(struct qm_client *c, struct acct_conn *ac,
+                                 int64_t id, const struct qm_mail_parsed *mp,
+                                 const struct recv_outcome *oc, int tries,
+                                 struct qm_error *err)
+{
+	struct qm_buf meta;
+	char key[32];
+	enum qm_err rc;
+
+	qm_buf_init_secure(&meta, 1 << 20);
+	rc = meta_of(mp, oc, tries, &meta, err);
+	if (!rc)
+		rc = qm_store_msg_meta_set(c->store, id, meta.data, meta.len,
+		                           err);
+	qm_buf_free(&meta);
+	if (!rc) {
+		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+		qm_store_setting_set(c->store, ac->a.id, key, oc->reason, NULL);
+	}
+	return rc;
+}
+
+/* Counts a filed outcome in the sync's figures. */
+static void count(struct recv_ctx *ctx, enum qm_store_verify v)
+{
+	struct qm_client_sync_stats *st = ctx->st;
+
+	switch (v) {
+	case QM_VERIFY_OK:
+		st->decrypted++;
+		break;
+	case QM_VERIFY_UNVERIFIED_SENDER:
+		st->unverified++;
+		break;
+	case QM_VERIFY_NOT_QMAIL:
+		st->plain++;
+		break;
+	case QM_VERIFY_TAMPERED:
+		st->tampered++;
+		break;
+	case QM_VERIFY_REPLAY:
+		st->replayed++;
+		break;
+	case QM_VERIFY_UNREADABLE:
+		st->unreadable++;
+		break;
+	case QM_VERIFY_WAITING:
+		break; /* counted at the end of the sync */
+	default:
+		st->errors++;
+	}
+}
+
+/*
+ * Files one message in the index (and its plaintext in the vault), or
+ * brings its earlier record up to date (in->replace_id): a record whose
+ * outcome changed is replaced in one transaction, one that stays (still
+ * waiting, still unreadable) keeps its id. ctx->last_* tell what became of
+ * it.
+ */
 static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
-                                const char *folder, int64_t uidvalidity,
-                                int64_t uid, const char *uidl,
-                                const void *raw, size_t rawlen,
-                                int64_t replace_id,
-                                struct qm_client_sync_stats *st,
+                                struct recv_ctx *ctx, const struct incoming *in,
                                 struct qm_error *err)
 {
 	struct qm_mail_parsed *mp = NULL;
 	struct qm_mail_content *mc = NULL;
-	struct outcome oc;
+	struct recv_outcome oc;
 	struct qm_store_msg m;
 	struct qm_error e;
+	struct qm_buf meta;
 	const char *subject = "";
 	const char *text = NULL;
 	const void *body = NULL;
 	size_t body_len = 0;
 	char from[QM_STORE_ADDRMAX];
 	int64_t id;
+	int used;
 	enum qm_err rc = QM_OK;
 
 	memset(&oc, 0, sizeof(oc));
 	memset(&m, 0, sizeof(m));
 	qm_error_clear(&e);
+	qm_buf_init_secure(&meta, 1 << 20);
+	ctx->last_id = in->replace_id;
+	ctx->last_verify = in->replaced;
+	ctx->last_wait = MSG_WAIT_NONE;
+	ctx->last_reason[0] = '\0';
 	/* filed already, by an earlier sync whose bookkeeping of where it
 	 * stopped could not be written (disk full): nothing to do twice */
-	if (!replace_id &&
-	    ((uidl && qm_store_msg_find_uidl(c->store, ac->a.id, uidl, &id,
-	                                     NULL) == QM_OK) ||
-	     (!uidl && uid &&
-	      qm_store_msg_find_uid(c->store, ac->a.id, folder, uidvalidity,
-	                            uid, &id, NULL) == QM_OK)))
+	if (!in->replace_id &&
+	    ((in->uidl && qm_store_msg_find_uidl(c->store, ac->a.id, in->uidl,
+	                                         &id, NULL) == QM_OK) ||
+	     (!in->uidl && in->uid &&
+	      qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
+	                            in->uidvalidity, in->uid, &id,
+	                            NULL) == QM_OK)))
 		return QM_OK;
-	if (qm_mail_parse(raw, rawlen, &ac->lim, &mp, &e) != QM_OK) {
+	if (qm_mail_parse(in->raw, in->rawlen, &ac->lim, &mp, &e) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */
 		oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED
@@ -458,63 +317,71 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 		snprintf(oc.reason, sizeof(oc.reason), "%s%s",
 		         e.code == QM_ERR_TOOBIG ? "refused: " : "",
 		         qm_error_msg(&e));
-		if (e.code == QM_ERR_TOOBIG)
-			st->errors++;
-		else
-			st->tampered++;
 		m.from_addr = "";
 		goto file;
 	}
 	if (mp->kind == QM_MAIL_KIND_PLAIN) {
 		oc.verify = QM_VERIFY_NOT_QMAIL;
-		body = raw;
-		body_len = rawlen;
+		body = in->raw;
+		body_len = in->rawlen;
 		mc = mp->content;
 		mp->content = NULL;
-		st->plain++;
-	} else if (mp->hdrs.message_id[0] &&
-	           qm_store_msg_find(c->store, ac->a.id, mp->hdrs.message_id,
-	                             &id, NULL) == QM_OK &&
-	           id != replace_id) {
-		/* the Message-ID is bound into the envelope: a second message
-		 * carrying it is a copy of one already received. Byte for
-		 * byte the same (the sender's SMTP retry after a lost "250",
-		 * or an attacker re-delivering it): the user has it already;
-		 * nothing is shown twice and nothing raises an alarm. Any
-		 * other copy is a replay. */
-		char key[40], want[65], have[80] = {0};
-
-		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
-		acct_setting(c, ac->a.id, key, have, sizeof(have));
-		copy_digest(mp, want);
-		if (strlen(have) == 64 &&
-		    sodium_memcmp(have, want, sizeof(want)) == 0) {
-			st->duplicates++;
-			goto out;
-		}
-		oc.verify = QM_VERIFY_REPLAY;
-		oc.level = mp->level;
-		snprintf(oc.reason, sizeof(oc.reason),
-		         "a message with this Message-ID was already received "
-		         "(message %lld): this copy is a replay and was not "
-		         "decrypted",
-		         (long long)id);
-		st->replayed++;
 	} else {
-		rc = open_qmail(c, ac, mp, &oc, err);
-		if (rc || oc.wait) {
-			st->waiting += oc.wait;
-			if (!rc)
-				rc = QM_ERR_UNAVAIL;
+		int64_t first = 0;
+
+		switch (seen_before(c, ac, mp, in->replace_id, &first)) {
+		case SEEN_DUP:
+			/* byte for byte one received already (the sender's SMTP
+			 * retry after a lost "250", or an attacker delivering
+			 * it again): the user has it; nothing is shown twice
+			 * and nothing raises an alarm. A waiting copy of it
+			 * goes. */
+			ctx->st->duplicates++;
+			if (in->replace_id)
+				rc = qm_store_msg_delete(c->store,
+				                         in->replace_id, err);
+			ctx->last_id = first;
 			goto out;
+		case SEEN_REPLAY:
+			oc.verify = QM_VERIFY_REPLAY;
+			oc.level = mp->level;
+			snprintf(oc.reason, sizeof(oc.reason),
+			         "a QMail message with this Message-ID was "
+			         "already received and opened (message %lld): "
+			         "this one is a replay and was not decrypted",
+			         (long long)first);
+			break;
+		default:
+			rc = recv_open_qmail(c, ac, ctx, mp, &oc, err);
+			if (rc)
+				goto out;
 		}
-		if (oc.verify == QM_VERIFY_OK) {
+		if (oc.wait) {
+			ctx->last_wait = oc.wait;
+			qm_strlcpy(ctx->last_reason, oc.reason,
+			           sizeof(ctx->last_reason));
+			if (in->replace_id) {
+				/* still waiting: its record stays, with the
+				 * next try; one the user asked for again is
+				 * left as it was */
+				if (in->replaced == QM_VERIFY_WAITING)
+					rc = record_update(c, ac,
+					                   in->replace_id, mp,
+					                   &oc, in->tries, err);
+				goto out;
+			}
+			oc.verify = QM_VERIFY_WAITING;
+			oc.keep_raw = 1;
+		}
+		if (oc.verify == QM_VERIFY_OK ||
+		    oc.verify == QM_VERIFY_UNVERIFIED_SENDER) {
 			body = oc.plain.data;
 			body_len = oc.plain.len;
 			if (qm_mail_content_parse(body, body_len, &ac->lim,
 			                          &mc, &e) == QM_ERR_TOOBIG) {
-				/* verified, its keys are spent: kept in the
-				 * vault; reading it says which limit to raise */
+				/* opened, its keys are spent: kept in the
+				 * vault; reading it says which limit to raise
+				 */
 				snprintf(oc.reason, sizeof(oc.reason),
 				         "decrypted and verified, but %s",
 				         qm_error_msg(&e));
@@ -525,18 +392,24 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 				         "the decrypted message is not readable "
 				         "MIME: %s",
 				         qm_error_msg(&e));
-				body = NULL;
-				body_len = 0;
+			} else if (!recv_inner_agrees(&mp->hdrs, &mc->hdrs,
+			                              oc.reason,
+			                              sizeof(oc.reason))) {
+				oc.verify = QM_VERIFY_TAMPERED;
+				qm_mail_content_free(&mc);
 			}
 		}
-		if (oc.verify == QM_VERIFY_OK)
-			st->decrypted++;
-		else if (oc.verify == QM_VERIFY_REPLAY)
-			st->replayed++;
-		else if (oc.verify == QM_VERIFY_TAMPERED)
-			st->tampered++;
-		else
-			st->errors++;
+		if (in->replace_id && oc.verify == in->replaced &&
+		    oc.verify != QM_VERIFY_OK &&
+		    oc.verify != QM_VERIFY_UNVERIFIED_SENDER) {
+			/* tried again, and still the same: the record stays */
+			ctx->last_verify = oc.verify;
+			qm_strlcpy(ctx->last_reason, oc.reason,
+			           sizeof(ctx->last_reason));
+			rc = record_update(c, ac, in->replace_id, mp, &oc, 0,
+			                   err);
+			goto out;
+		}
 	}
 	if (mc) {
 		subject = mc->subject;
@@ -549,65 +422,87 @@ static enum qm_err file_message(struct qm_client *c, struct acct_conn *ac,
 	m.to_addrs = mp->hdrs.to;
 	m.message_id = mp->hdrs.message_id;
 	m.date = parse_date(mp->hdrs.date);
+	if (oc.verify != QM_VERIFY_NOT_QMAIL) {
+		rc = meta_of(mp, &oc, in->tries, &meta, err);
+		if (rc)
+			goto out;
+		m.meta = meta.data;
+		m.meta_len = meta.len;
+	}
 file:
 	m.account_id = ac->a.id;
-	m.folder = folder;
-	m.uidvalidity = uidvalidity;
-	m.uid = uid;
-	m.uidl = uidl;
+	m.folder = in->folder;
+	m.uidvalidity = in->uidvalidity;
+	m.uid = in->uid;
+	m.uidl = in->uidl;
 	m.level = oc.level;
 	m.verify = oc.verify;
-	m.size = (int64_t)rawlen;
+	m.size = (int64_t)in->rawlen;
 	if (!m.date)
 		m.date = qm_now();
-	if (oc.verify != QM_VERIFY_OK && oc.verify != QM_VERIFY_NOT_QMAIL) {
-		/* no plaintext at all; the reason stands in for the subject */
+	if (oc.verify != QM_VERIFY_OK && oc.verify != QM_VERIFY_NOT_QMAIL &&
+	    oc.verify != QM_VERIFY_UNVERIFIED_SENDER) {
+		/* no plaintext at all; the reason stands in for the subject.
+		 * A message that waits, or may open on a later try, is kept
+		 * as received (sealed: the vault holds no plaintext of it) */
 		subject = oc.reason;
-		body = NULL;
-		body_len = 0;
-		text = NULL;
+		body = oc.keep_raw ? in->raw : NULL;
+		body_len = oc.keep_raw ? in->rawlen : 0;
+		text = oc.keep_raw ? "" : NULL;
 	}
-	if (replace_id) {
+	if (in->replace_id) {
 		rc = qm_store_tx_begin(c->store, err);
 		if (rc)
 			goto out;
-		rc = qm_store_msg_delete(c->store, replace_id, err);
+		rc = qm_store_msg_delete(c->store, in->replace_id, err);
 		if (rc) {
 			qm_store_tx_rollback(c->store);
 			goto out;
 		}
 	}
+	/* the key IDs of a message whose keys were fetched are consumed;
+	 * one that may be tried again (waiting, unreadable, no key) used
+	 * none, and a replay is refused before any */
+	used = oc.verify == QM_VERIFY_OK ||
+	       oc.verify == QM_VERIFY_UNVERIFIED_SENDER ||
+	       oc.verify == QM_VERIFY_TAMPERED;
 	rc = qm_store_msg_add(c->store, &m, subject,
-	                      oc.verify == QM_VERIFY_REPLAY
-	                              ? NULL
-	                              : (const char *const *)oc.key_ids,
-	                      oc.verify == QM_VERIFY_REPLAY ? 0 : oc.nkey_ids,
-	                      body, body_len, text, &id, err);
+	                      used ? (const char *const *)oc.key_ids : NULL,
+	                      used ? oc.nkey_ids : 0, body, body_len, text, &id,
+	                      err);
 	if (rc == QM_ERR_REPLAY) {
 		/* raced with another copy: record as a replay, no plaintext */
 		qm_error_clear(err);
-		m.verify = QM_VERIFY_REPLAY;
-		st->replayed++;
-		st->decrypted--;
+		m.verify = oc.verify = QM_VERIFY_REPLAY;
+		m.meta = NULL;
 		rc = qm_store_msg_add(c->store, &m, "key ID reused", NULL, 0,
 		                      NULL, 0, NULL, &id, err);
 	}
 	if (rc == QM_ERR_EXISTS) {
 		qm_error_clear(err);
 		rc = QM_OK;
+		id = 0;
 	}
-	if (replace_id) {
+	if (in->replace_id) {
 		if (!rc)
 			rc = qm_store_tx_commit(c->store, err);
 		else
 			qm_store_tx_rollback(c->store);
 	}
-	if (!rc && oc.verify != QM_VERIFY_NOT_QMAIL) {
+	if (rc || !id)
+		goto out;
+	count(ctx, oc.verify);
+	if (in->replaced == QM_VERIFY_WAITING)
+		ctx->st->resumed++;
+	ctx->last_id = id;
+	ctx->last_verify = oc.verify;
+	qm_strlcpy(ctx->last_reason, oc.reason, sizeof(ctx->last_reason));
+	if (oc.verify != QM_VERIFY_NOT_QMAIL) {
 		char key[32];
 
 		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 		qm_store_setting_set(c->store, ac->a.id, key, oc.reason, NULL);
-		if (mp && m.verify != QM_VERIFY_REPLAY) {
+		if (mp && oc.verify != QM_VERIFY_REPLAY) {
 			char hex[65];
 
 			/* what a later identical copy is recognised by */
@@ -616,16 +511,12 @@ file:
 			qm_store_setting_set(c->store, ac->a.id, key, hex,
 			                     NULL);
 		}
-		if (mp && mp->sender_sae[0]) {
-			snprintf(key, sizeof(key), "sae.%lld", (long long)id);
-			qm_store_setting_set(c->store, ac->a.id, key,
-			                     mp->sender_sae, NULL);
-		}
 	}
 out:
+	qm_buf_free(&meta);
 	qm_mail_content_free(&mc);
 	qm_mail_parsed_free(&mp);
-	outcome_free(&oc);
+	recv_outcome_free(&oc);
 	return rc;
 }
 
@@ -675,6 +566,192 @@ static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	qm_store_setting_set(c->store, ac->a.id, key, reason, NULL);
 	return QM_OK;
+}
+
+/* Files a message fetched from the server (not seen before). */
+static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
+                            struct recv_ctx *ctx, const char *folder,
+                            int64_t uidvalidity, int64_t uid, const char *uidl,
+                            const struct qm_buf *raw, int64_t replace_id,
+                            struct qm_error *err)
+{
+	struct incoming in;
+
+	memset(&in, 0, sizeof(in));
+	in.folder = folder;
+	in.uidvalidity = uidvalidity;
+	in.uid = uid;
+	in.uidl = uidl;
+	in.raw = raw->data;
+	in.rawlen = raw->len;
+	in.replace_id = replace_id;
+	in.replaced = replace_id ? QM_VERIFY_REFUSED : QM_VERIFY_OK;
+	return file_message(c, ac, ctx, &in, err);
+}
+
+/*
+ * Tries the account's waiting messages again from the copies kept: every
+ * one due (all of them when force is set). Runs before new mail is
+ * fetched, so that a KME still unusable is found out by one request.
+ */
+static enum qm_err retry_waiting(struct qm_client *c, struct acct_conn *ac,
+                                 struct recv_ctx *ctx, struct qm_error *err)
+{
+	int64_t *ids = NULL, now = qm_now();
+	size_t n = 0;
+	struct qm_buf raw;
+	enum qm_err rc;
+
+	rc = qm_store_msg_ids_by_verify(c->store, ac->a.id, QM_VERIFY_WAITING,
+	                                &ids, &n, err);
+	if (rc)
+		return rc;
+	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct qm_store_msglist *l = NULL;
+		struct msg_meta mm;
+		struct incoming in;
+
+		memset(&mm, 0, sizeof(mm));
+		if (msg_meta_load(c, ids[i], &mm, NULL) == QM_OK &&
+		    mm.next_at > now) {
+			msg_meta_clear(&mm);
+			continue; /* its back-off is not over */
+		}
+		qm_buf_reset(&raw);
+		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK ||
+		    !l->n ||
+		    qm_store_msg_body(c->store, ids[i], &raw, NULL) != QM_OK) {
+			qm_store_msglist_free(&l);
+			msg_meta_clear(&mm);
+			continue;
+		}
+		memset(&in, 0, sizeof(in));
+		in.folder = l->items[0].folder;
+		in.uidvalidity = l->items[0].uidvalidity;
+		in.uid = l->items[0].uid;
+		in.uidl = l->items[0].uidl;
+		in.raw = raw.data;
+		in.rawlen = raw.len;
+		in.replace_id = ids[i];
+		in.replaced = QM_VERIFY_WAITING;
+		in.tries = mm.tries;
+		rc = file_message(c, ac, ctx, &in, err);
+		qm_store_msglist_free(&l);
+		msg_meta_clear(&mm);
+	}
+	qm_buf_free(&raw);
+	free(ids);
+	return rc;
+}
+
+/* How many messages of the account wait, into st->waiting. */
+static void count_waiting(struct qm_client *c, int64_t account_id,
+                          struct qm_client_sync_stats *st)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	if (qm_store_msg_ids_by_verify(c->store, account_id, QM_VERIFY_WAITING,
+	                               &ids, &n, NULL) == QM_OK)
+		st->waiting = n;
+	free(ids);
+}
+
+enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
+                                int64_t *new_id, enum qm_store_verify *verify,
+                                struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_client_sync_stats st;
+	struct recv_ctx ctx;
+	struct acct_conn ac;
+	struct incoming in;
+	struct qm_buf raw;
+	char lockname[64];
+	int lockfd = -1, loaded = 0;
+	enum qm_err rc;
+
+	memset(&ac, 0, sizeof(ac));
+	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
+	if (!qm_client_unlocked(c))
+		return qm_error_set(
+		    err, QM_ERR_LOCKED,
+		    "unlock QMail first: the message is kept in "
+		    "the vault");
+	rc = qm_store_msg_get(c->store, id, &l, err);
+	if (!rc && !l->n)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	if (rc)
+		goto out;
+	if (l->items[0].verify != QM_VERIFY_UNREADABLE &&
+	    l->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
+	    l->items[0].verify != QM_VERIFY_WAITING) {
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "message %lld is not waiting, unreadable or "
+		                  "without key: there is nothing to try again",
+		                  (long long)id);
+		goto out;
+	}
+	rc = qm_store_msg_body(c->store, id, &raw, err);
+	if (rc == QM_ERR_NOTFOUND)
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "message %lld was received before QMail kept "
+		                  "a copy of such messages, so it cannot be "
+		                  "tried again",
+		                  (long long)id);
+	if (rc)
+		goto out;
+	/* one sync of an account at a time: two would ask the KME for the
+	 * same keys */
+	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
+	         (long long)l->items[0].account_id);
+	rc = home_lock(c, lockname, 600, "try a message again", &lockfd, err);
+	if (!rc)
+		rc = acct_conn_load(c, l->items[0].account_id, &ac, err);
+	if (rc)
+		goto out;
+	loaded = 1;
+	memset(&st, 0, sizeof(st));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = &st;
+	memset(&in, 0, sizeof(in));
+	in.folder = l->items[0].folder;
+	in.uidvalidity = l->items[0].uidvalidity;
+	in.uid = l->items[0].uid;
+	in.uidl = l->items[0].uidl;
+	in.raw = raw.data;
+	in.rawlen = raw.len;
+	in.replace_id = id;
+	in.replaced = l->items[0].verify;
+	rc = file_message(c, &ac, &ctx, &in, err);
+	if (rc)
+		goto out;
+	if (ctx.last_wait) {
+		/* the KME's own code (network, TLS, ...), never one that
+		 * would read as a problem of the message or the call */
+		rc = qm_error_set(
+		    err,
+		    st.kme_code && st.kme_code != QM_ERR_STATE ? st.kme_code
+		                                               : QM_ERR_UNAVAIL,
+		    "message %lld stays as it was, its keys "
+		    "could not be asked for now: %s",
+		    (long long)id,
+		    st.kme_problem[0] ? st.kme_problem : ctx.last_reason);
+		goto out;
+	}
+	if (new_id)
+		*new_id = ctx.last_id;
+	if (verify)
+		*verify = ctx.last_verify;
+out:
+	if (loaded)
+		acct_conn_free(&ac);
+	home_unlock(&lockfd);
+	qm_store_msglist_free(&l);
+	qm_buf_free(&raw);
+	return rc;
 }
 
 /* Keys under which the IMAP sync state of a folder is kept. */
@@ -770,7 +847,7 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
                                 struct qm_mail_imap *im, const char *folder,
                                 int64_t uidvalidity, struct qm_buf *raw,
-                                struct qm_client_sync_stats *st, int *dropped,
+                                struct recv_ctx *ctx, int *dropped,
                                 struct qm_error *err)
 {
 	struct refetch *r = NULL;
@@ -801,9 +878,9 @@ static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
 		}
 		if (rc)
 			break;
-		st->fetched++;
-		rc = file_message(c, ac, folder, uidvalidity, r[i].uid, NULL,
-		                  raw->data, raw->len, r[i].id, st, err);
+		ctx->st->fetched++;
+		rc = file_new(c, ac, ctx, folder, uidvalidity, r[i].uid, NULL,
+		              raw, r[i].id, err);
 	}
 	if (!rc && gen)
 		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
@@ -813,8 +890,7 @@ static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
 
 static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
                              qm_client_progress_fn progress, void *parg,
-                             struct qm_client_sync_stats *st,
-                             struct qm_error *err)
+                             struct recv_ctx *ctx, struct qm_error *err)
 {
 	const char *folder = "INBOX";
 	struct qm_mail_server srv;
@@ -858,7 +934,7 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 		}
 	}
 	/* after the user changed a limit: what was refused for one first */
-	rc = refetch_imap(c, ac, im, folder, ist.uidvalidity, &raw, st,
+	rc = refetch_imap(c, ac, im, folder, ist.uidvalidity, &raw, ctx,
 	                  &dropped, err);
 	if (!rc && dropped) {
 		qm_mail_imap_free(&im);
@@ -883,16 +959,18 @@ static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
 			 * again; the server dropped the session, so the rest
 			 * waits for the next sync */
 			rc = file_refused(c, ac, folder, ist.uidvalidity,
-			                  uids[i], NULL, err, st, err);
+			                  uids[i], NULL, err, ctx->st, err);
 			if (!rc)
 				setting_put_int(c, ac->a.id, kl, uids[i]);
 			break;
 		}
 		if (rc)
 			break;
-		st->fetched++;
-		rc = file_message(c, ac, folder, ist.uidvalidity, uids[i], NULL,
-		                  raw.data, raw.len, 0, st, err);
+		ctx->st->fetched++;
+		/* whatever becomes of the message (filed, waiting,
+		 * unreadable), the sync goes on past it */
+		rc = file_new(c, ac, ctx, folder, ist.uidvalidity, uids[i],
+		              NULL, &raw, 0, err);
 		if (rc)
 			break;
 		setting_put_int(c, ac->a.id, kl, uids[i]);
@@ -912,7 +990,7 @@ static enum qm_err refetch_pop3(struct qm_client *c, struct acct_conn *ac,
                                 struct qm_mail_pop3 *p,
                                 const struct qm_mail_pop3_msg *ms, size_t n,
                                 int dele, struct qm_buf *raw,
-                                struct qm_client_sync_stats *st, int *dropped,
+                                struct recv_ctx *ctx, int *dropped,
                                 struct qm_error *err)
 {
 	struct refetch *r = NULL;
@@ -942,9 +1020,9 @@ static enum qm_err refetch_pop3(struct qm_client *c, struct acct_conn *ac,
 		}
 		if (rc)
 			break;
-		st->fetched++;
-		rc = file_message(c, ac, "INBOX", 0, 0, ms[i].uidl, raw->data,
-		                  raw->len, r[k].id, st, err);
+		ctx->st->fetched++;
+		rc = file_new(c, ac, ctx, "INBOX", 0, 0, ms[i].uidl, raw,
+		              r[k].id, err);
 		if (!rc && dele)
 			qm_mail_pop3_dele(p, ms[i].num, NULL);
 	}
@@ -957,8 +1035,7 @@ static enum qm_err refetch_pop3(struct qm_client *c, struct acct_conn *ac,
 /* Whether a POP3 UIDL was seen before (kept as a setting per UIDL). */
 static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
                              qm_client_progress_fn progress, void *parg,
-                             struct qm_client_sync_stats *st,
-                             struct qm_error *err)
+                             struct recv_ctx *ctx, struct qm_error *err)
 {
 	struct qm_mail_server srv;
 	struct qm_mail_pop3 *p = NULL;
@@ -978,7 +1055,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 		rc = qm_mail_pop3_uidl(p, &ms, &n, err);
 	/* after the user changed a limit: what was refused for one first */
 	if (!rc)
-		rc = refetch_pop3(c, ac, p, ms, n, del[0] == '1', &raw, st,
+		rc = refetch_pop3(c, ac, p, ms, n, del[0] == '1', &raw, ctx,
 		                  &dropped, err);
 	if (!rc && dropped) {
 		qm_mail_pop3_free(&p);
@@ -1006,7 +1083,7 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 		if (rc == QM_ERR_TOOBIG) {
 			/* past limit.message_size: recorded, not fetched again */
 			rc = file_refused(c, ac, "INBOX", 0, 0, ms[i].uidl, err,
-			                  st, err);
+			                  ctx->st, err);
 			if (!rc)
 				qm_store_setting_set(c->store, ac->a.id, key,
 				                     "1", NULL);
@@ -1014,9 +1091,11 @@ static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
 		}
 		if (rc)
 			break;
-		st->fetched++;
-		rc = file_message(c, ac, "INBOX", 0, 0, ms[i].uidl, raw.data,
-		                  raw.len, 0, st, err);
+		ctx->st->fetched++;
+		/* a message that waits is kept as received: the server's copy
+		 * may go */
+		rc = file_new(c, ac, ctx, "INBOX", 0, 0, ms[i].uidl, &raw, 0,
+		              err);
 		if (rc)
 			break;
 		qm_store_setting_set(c->store, ac->a.id, key, "1", NULL);
@@ -1040,11 +1119,14 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            struct qm_error *err)
 {
 	struct acct_conn ac;
+	struct recv_ctx ctx;
 	enum qm_err rc;
 	int lockfd = -1;
 	char lockname[64];
 
 	memset(st, 0, sizeof(*st));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = st;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: new mail goes into the "
@@ -1063,14 +1145,20 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		home_unlock(&lockfd);
 		return rc;
 	}
-	if (!ac.use_pop3 && ac.a.imap.host[0])
-		rc = sync_imap(c, &ac, progress, parg, st, err);
+	/* first what waits from earlier syncs (from the copies kept: no
+	 * mail server needed), then new mail */
+	rc = retry_waiting(c, &ac, &ctx, err);
+	if (rc)
+		;
+	else if (!ac.use_pop3 && ac.a.imap.host[0])
+		rc = sync_imap(c, &ac, progress, parg, &ctx, err);
 	else if (ac.a.pop3.host[0])
-		rc = sync_pop3(c, &ac, progress, parg, st, err);
+		rc = sync_pop3(c, &ac, progress, parg, &ctx, err);
 	else
 		rc = qm_error_set(err, QM_ERR_STATE,
 		                  "account %s has no IMAP or POP3 server",
 		                  ac.a.address);
+	count_waiting(c, account_id, st);
 	acct_conn_free(&ac);
 	home_unlock(&lockfd);
 	return rc;

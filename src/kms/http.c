@@ -399,6 +399,7 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
 	long status = 0, nconn = 0;
 	size_t partial = 0; /* most of an answer cut off, over the attempts */
 
+	k->last_status = 0;
 	qm_buf_init(&url, 8192);
 	rc = qm_buf_appendf(&url, err, "%s%s", k->url, path);
 	if (rc)
@@ -452,6 +453,7 @@ enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
 			break;
 		backoff(k, attempt);
 	}
+	k->last_status = c == CURLE_OK ? status : 0;
 	if (c != CURLE_OK) {
 		rc = curl_fail(k, c, nconn > 0 && c != CURLE_PARTIAL_FILE,
 		               reply->max, partial, err);

@@ -158,6 +158,11 @@ unsigned long qm_kms_connections(const struct qm_kms *k)
 	return k->connections;
 }
 
+long qm_kms_last_status(const struct qm_kms *k)
+{
+	return k->last_status;
+}
+
 /* "/api/v1/keys/<escaped sae>/<what>" into path. */
 static enum qm_err keys_path(struct qm_kms *k, const char *sae,
                              const char *what, struct qm_buf *path,

@@ -87,6 +87,13 @@ void qm_kms_free(struct qm_kms **k);
 const char *qm_kms_url(const struct qm_kms *k);
 /* Number of TCP connections this handle opened so far (to check keep-alive). */
 unsigned long qm_kms_connections(const struct qm_kms *k);
+/*
+ * The HTTP status of the KME's answer to this handle's last request (200,
+ * 400, 401, 503, ...), or 0 when that request got no answer (connection,
+ * TLS or time-out failure) or none was sent. Lets a caller tell a request
+ * the KME refused (400: this request is bad) from a KME it cannot use.
+ */
+long qm_kms_last_status(const struct qm_kms *k);
 
 /* ------------------------------------------------------------------ status */
 

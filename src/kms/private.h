@@ -39,6 +39,7 @@ struct qm_kms {
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned long connections;
+	long last_status; /* HTTP status of the last answer, 0: none */
 	/* set by the certificate check when the KME ID does not match */
 	int id_mismatch;
 	char peer_name[QM_KMS_ID_MAX + 1];

@@ -683,7 +683,10 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 		rc = contact_altered(c->address, err);
 		goto out;
 	}
-	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed &&
+	/* what a message suggests never changes a contact that exists:
+	 * neither its SAE ID (confirmed or not: the first suggestion stays
+	 * until the user decides) nor its name, source or minimum level */
+	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED &&
 	    strcmp(old.sae_id, c->sae_id) != 0) {
 		rc = qm_error_set(
 		    err, QM_ERR_STATE,
@@ -692,8 +695,8 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 		    c->address, old.sae_id, c->sae_id);
 		goto out;
 	}
-	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED && old.confirmed)
-		confirmed = 1; /* same SAE ID as confirmed before */
+	if (rc == QM_OK && c->source == QM_CONTACT_LEARNED)
+		goto out; /* the same SAE ID: nothing to change */
 	if (rc != QM_OK && rc != QM_ERR_NOTFOUND) {
 		if (err)
 			*err = e2;

@@ -101,15 +101,19 @@ static const char *const migrations[] = {
     " updated INTEGER NOT NULL, sealed BLOB);"
     "CREATE INDEX draft_account ON draft(account_id, updated);",
 
-    /* 3: reserved for the receive side's new message states (issue 12);
-     * a placeholder here so that the next one keeps its number. */
-    "SELECT 1;",
+    /* 3: the client's security record of each message (sender binding,
+     * authenticated headers, signer, waiting state), sealed. */
+    "CREATE TABLE msg_meta ("
+    " msg_id INTEGER PRIMARY KEY REFERENCES msg(id) ON DELETE CASCADE,"
+    " sealed BLOB NOT NULL);",
 
     /* 4: a MAC over each row's security labels (label.c). Rows of older
      * versions get theirs at the first unlock after the upgrade. */
     "ALTER TABLE msg ADD COLUMN mac BLOB;"
     "ALTER TABLE contact ADD COLUMN mac BLOB;"
-    "ALTER TABLE keyring ADD COLUMN mac BLOB;",
+    "ALTER TABLE keyring ADD COLUMN mac BLOB;"
+    /* whether msg_meta holds the message's sealed record: a label */
+    "ALTER TABLE msg ADD COLUMN has_meta INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

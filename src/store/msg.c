@@ -233,6 +233,9 @@ static void msg_label(const struct qm_store *s, const struct qm_store_msg *m,
 	label_text(&lm, m->to_addrs);
 	label_text(&lm, m->message_id);
 	label_int(&lm, m->date);
+	/* whether a sealed security record (msg_meta) belongs to it: deleting
+	 * that row must not make the reader fall back to what it trusts less */
+	label_int(&lm, m->has_meta ? 1 : 0);
 	label_end(&lm, out);
 }
 
@@ -245,8 +248,8 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 
 	src = sqlite3_prepare_v2(s->db,
 	                         "SELECT id, account_id, level, verify, "
-	                         "from_addr, to_addrs, message_id, date FROM "
-	                         "msg ORDER BY id",
+	                         "from_addr, to_addrs, message_id, date, "
+	                         "has_meta FROM msg ORDER BY id",
 	                         -1, &rd, NULL);
 	if (src != SQLITE_OK)
 		return db_fail(s, src, err, "sealing message labels");
@@ -262,6 +265,7 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 		m.to_addrs = (const char *)sqlite3_column_text(rd, 5);
 		m.message_id = (const char *)sqlite3_column_text(rd, 6);
 		m.date = sqlite3_column_int64(rd, 7);
+		m.has_meta = sqlite3_column_int(rd, 8);
 		msg_label(s, &m, mac);
 		rc =
 		    db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?", &wr, err);
@@ -336,6 +340,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		struct qm_store_msg row = *m;
 
 		row.id = mid;
+		row.has_meta = m->meta != NULL;
 		msg_label(s, &row, mac);
 	}
 	if (subject)
@@ -347,8 +352,8 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		    "INSERT INTO msg (id, account_id, folder, "
 		    "uidvalidity, uid, uidl, message_id, from_addr, "
 		    "to_addrs, date, level, verify, flags, size, "
-		    "n_attach, subject, mac) VALUES (?, ?, ?, ?, ?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    "n_attach, subject, mac, has_meta) VALUES (?, ?, ?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -371,6 +376,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		sqlite3_bind_blob(st, 16, blob.data, (int)blob.len,
 		                  SQLITE_STATIC);
 	sqlite3_bind_blob(st, 17, mac, LABEL_MACBYTES, SQLITE_STATIC);
+	sqlite3_bind_int(st, 18, m->meta != NULL);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT) {
@@ -409,6 +415,27 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		if (src != SQLITE_DONE) {
 			rc = db_fail(s, src, err,
 			             "storing the message in the vault");
+			goto out;
+		}
+	}
+	if (m->meta) {
+		rc =
+		    seal_into(s, "meta", mid, m->meta, m->meta_len, &blob, err);
+		if (rc == QM_OK)
+			rc = db_stmt(s,
+			             "INSERT INTO msg_meta (msg_id, sealed) "
+			             "VALUES (?, ?)",
+			             &st, err);
+		if (rc != QM_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_blob(st, 2, blob.data, (int)blob.len,
+		                  SQLITE_STATIC);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE) {
+			rc = db_fail(s, src, err,
+			             "storing the message's security record");
 			goto out;
 		}
 	}
@@ -595,6 +622,111 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 	return rc;
 }
 
+enum qm_err qm_store_msg_find_all(struct qm_store *s, int64_t account_id,
+                                  const char *message_id, int64_t **ids,
+                                  size_t *n, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = db_stmt(s,
+	             "SELECT id FROM msg WHERE account_id = ? AND "
+	             "message_id = ? ORDER BY id",
+	             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, message_id);
+	return db_collect_ids(s, st, ids, n, err);
+}
+
+enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
+                                  struct qm_buf *out, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s, "SELECT sealed FROM msg_meta WHERE msg_id = ?",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = vault_open(s, "meta", id, sqlite3_column_blob(st, 0),
+		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+	else if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "message %lld has no security record",
+		                  (long long)id);
+	else
+		rc = db_fail(s, src, err, "reading the security record");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
+                                  size_t n, struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	rc = db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	rc = db_stmt(s, "SELECT has_meta FROM msg WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	else if (src != SQLITE_ROW)
+		rc = db_fail(s, src, err, "looking up the message");
+	else if (!sqlite3_column_int(st, 0))
+		/* the record's presence is one of the message's labels: a
+		 * message filed without one keeps none */
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "message %lld has no security record to "
+		                  "replace",
+		                  (long long)id);
+	sqlite3_reset(st);
+	if (rc == QM_OK)
+		rc = seal_into(s, "meta", id, p, n, &blob, err);
+	if (rc == QM_OK)
+		rc = db_stmt(s,
+		             "INSERT OR REPLACE INTO msg_meta (msg_id, sealed) "
+		             "VALUES (?, ?)",
+		             &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_blob(st, 2, blob.data, (int)blob.len, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		rc = db_fail(s, src, err,
+		             "storing the message's security record");
+out:
+	if (rc == QM_OK)
+		rc = db_commit(s, err);
+	else
+		db_rollback(s);
+out_free:
+	qm_buf_free(&blob);
+	return rc;
+}
+
 /* Runs st (one int64 column) expecting at most one row. */
 static enum qm_err one_id(struct qm_store *s, sqlite3_stmt *st, int64_t *id,
                           const char *what, struct qm_error *err)
@@ -769,7 +901,8 @@ out:
 	"m.id, m.account_id, m.folder, m.uidvalidity, m.uid, m.uidl, "         \
 	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "   \
 	"m.flags, m.size, m.n_attach, m.subject, "                             \
-	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id), m.mac"
+	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id), m.mac, "     \
+	"m.has_meta"
 
 /* Builds the WHERE clause of q with named parameters. */
 static enum qm_err where(const struct qm_store_query *q, int paging,
@@ -958,6 +1091,7 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		m->size = sqlite3_column_int64(st, 13);
 		m->n_attach = sqlite3_column_int(st, 14);
 		m->has_body = sqlite3_column_int(st, 16);
+		m->has_meta = sqlite3_column_int(st, 18);
 		if (sqlite3_column_bytes(st, 17) == LABEL_MACBYTES) {
 			memcpy(p->mac[l->n], sqlite3_column_blob(st, 17),
 			       LABEL_MACBYTES);

@@ -296,6 +296,18 @@ enum qm_store_verify {
 	QM_VERIFY_REPLAY = 4,      /* reused a key ID: not decrypted */
 	QM_VERIFY_REFUSED = 5,     /* past one of the user's limits: not
 	                              opened, kept on the server */
+	/* Levels 1 and 2: opened and authenticated, but sent from an SAE
+	 * that is not the one confirmed for its From address: readable, its
+	 * sender is not verified. */
+	QM_VERIFY_UNVERIFIED_SENDER = 6,
+	/* Its keys could not be asked for now (the account cannot use its
+	 * KME, or the KME failed for this message): kept as received,
+	 * sealed, and opened by a later sync. */
+	QM_VERIFY_WAITING = 7,
+	/* The message itself is bad (malformed envelope values, the KME
+	 * refused its key IDs): kept as received, sealed; tried again only
+	 * when the user asks. */
+	QM_VERIFY_UNREADABLE = 8,
 };
 
 enum {
@@ -328,10 +340,18 @@ struct qm_store_msg {
 	int64_t size;
 	int n_attach;
 	int has_body; /* plaintext MIME sealed in the vault */
+	/* Listing: a sealed security record (qm_store_msg_meta_get) belongs
+	 * to it; bound by the label MAC. Ignored when adding (meta says). */
+	int has_meta;
 	const char *subject;
 	/* Listing: QM_LABEL_ALTERED comes back with verify
 	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */
 	enum qm_store_label label;
+	/* Adding only: the client's security record of the message (opaque
+	 * bytes, may be NULL), sealed in the vault with it; read back with
+	 * qm_store_msg_meta_get. */
+	const void *meta;
+	size_t meta_len;
 };
 
 /*
@@ -376,6 +396,27 @@ enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
 enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
                               const char *message_id, int64_t *id,
                               struct qm_error *err);
+
+/*
+ * Every message of account carrying message_id, oldest first (malloc'd;
+ * free() it; *n may be 0).
+ */
+enum qm_err qm_store_msg_find_all(struct qm_store *s, int64_t account_id,
+                                  const char *message_id, int64_t **ids,
+                                  size_t *n, struct qm_error *err);
+/*
+ * The sealed security record of message id (m->meta when it was added, or
+ * the last qm_store_msg_meta_set), appended to out (a secure buffer).
+ * QM_ERR_NOTFOUND when it has none, QM_ERR_LOCKED, QM_ERR_AUTH when the
+ * record was altered or belongs to another message.
+ */
+enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
+                                  struct qm_buf *out, struct qm_error *err);
+/* Replaces the sealed security record of message id. QM_ERR_NOTFOUND
+ * when there is no such message, QM_ERR_STATE when it was added without
+ * one (whether it has one is bound by its label MAC). */
+enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
+                                  size_t n, struct qm_error *err);
 
 /* Finds the IMAP message (account, folder, uidvalidity, uid). */
 enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,

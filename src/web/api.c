@@ -49,6 +49,7 @@ const struct web_route web_routes[] = {
 	{R_GET, "/api/messages/*/html", 1, 0, 0, 1, api_message_html},
 	{R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1, api_message_attachment},
 	{R_POST, "/api/messages/*/flags", 1, 0, 0, 2, api_message_flags},
+	{R_POST, "/api/messages/*/retry", 1, 0, 0, 1, api_message_retry},
 	{R_DEL, "/api/messages/*", 1, 0, 0, 2, api_message_delete},
 	{R_POST, "/api/sync", 1, 0, 0, 0, api_sync_start},
 	{R_GET, "/api/sync", 1, 0, 0, 0, api_sync_get},

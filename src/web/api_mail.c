@@ -135,6 +135,14 @@ static const char *badge_of(const struct qm_store_msg *m)
 		return "replay";
 	if (m->verify == QM_VERIFY_REFUSED)
 		return "refused";
+	if (m->verify == QM_VERIFY_UNVERIFIED_SENDER)
+		return "unverified";
+	if (m->verify == QM_VERIFY_WAITING)
+		return "waiting";
+	if (m->verify == QM_VERIFY_UNREADABLE)
+		return "unreadable";
+	if (m->verify == QM_VERIFY_UNKNOWN_KEY)
+		return "nokey";
 	if (m->level < 1 || m->level > 4)
 		return "plain";
 	if (!m->has_body)
@@ -392,7 +400,10 @@ static const char *verify_name(enum qm_store_verify v)
 	case QM_VERIFY_NOT_QMAIL: return "plain";
 	case QM_VERIFY_REPLAY: return "replay";
 	case QM_VERIFY_REFUSED: return "refused";
-	default: return "unverified";
+	case QM_VERIFY_UNVERIFIED_SENDER: return "unverified_sender";
+	case QM_VERIFY_WAITING: return "waiting";
+	case QM_VERIFY_UNREADABLE: return "unreadable";
+	default: return "no_key";
 	}
 }
 
@@ -440,12 +451,29 @@ void api_message_get(struct web_req *r)
 	                    keys ? keys : json_array(), "key_count",
 	                    (json_int_t)v->nkey_ids, "sender_sae",
 	                    web_jstr(v->sender_sae));
+	if (details) {
+		json_object_set_new(details, "sender_owner",
+		                    web_jstr(v->sender_owner));
+		json_object_set_new(details, "retryable",
+		                    json_boolean(v->retryable));
+		if (v->retry_at)
+			json_object_set_new(
+			    details, "retry_at",
+			    json_integer((json_int_t)v->retry_at));
+	}
+	/* the signing key and its trust as of now (a key verified later
+	 * shows verified) */
 	if (details && v->signer_fpr && v->signer_fpr[0])
-		json_object_set_new(details, "signer",
-		                    json_pack("{s:o,s:s}", "fingerprint",
-		                              web_jstr(v->signer_fpr), "trust",
-		                              v->verify == QM_VERIFY_OK ? "verified"
-		                                                        : "unknown"));
+		json_object_set_new(
+		    details, "signer",
+		    json_pack("{s:o,s:s,s:o}", "fingerprint",
+		              web_jstr(v->signer_fpr), "trust",
+		              qm_client_signer_trust_name(v->signer_trust),
+		              "address", web_jstr(v->signer_addr)));
+	if (o && v->signer_fpr && v->signer_fpr[0])
+		json_object_set_new(
+		    json_object_get(o, "security"), "signer",
+		    json_string(qm_client_signer_trust_name(v->signer_trust)));
 	if (o) {
 		if (!bad && v->subject && v->subject[0])
 			json_object_set_new(o, "subject", web_jstr(v->subject));
@@ -651,6 +679,24 @@ static void sync_progress(void *arg, const char *what, uint64_t done,
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* What a sync of one account has to say beyond the counts: messages that
+ * wait, with why the account could not use its KME (once per sync). */
+static void sync_said(struct qm_web_server *srv, const char *account,
+                      const struct qm_client_sync_stats *st)
+{
+	if (!st->kme_problem[0] && !st->waiting)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	if (st->kme_problem[0])
+		web_event_add(srv, "failed", NULL,
+		              "%s: %zu message%s wait%s for %s keys: %s",
+		              account, st->waiting, st->waiting == 1 ? "" : "s",
+		              st->waiting == 1 ? "s" : "",
+		              st->waiting == 1 ? "its" : "their",
+		              st->kme_problem);
+	pthread_mutex_unlock(&srv->lock);
+}
+
 /* One sync of every account (or one) and an outbox run; client lock held. */
 static void sync_once(struct qm_web_server *srv, int64_t only)
 {
@@ -682,6 +728,10 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		total.replayed += st.replayed;
 		total.duplicates += st.duplicates;
 		total.fetched += st.fetched;
+		total.unverified += st.unverified;
+		total.unreadable += st.unreadable;
+		total.resumed += st.resumed;
+		sync_said(srv, list[i].address, &st);
 	}
 	free(list);
 	web_counts_forget(srv);
@@ -706,6 +756,24 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		              "(replay) and %s not decrypted",
 		              total.replayed, total.replayed == 1 ? "" : "s",
 		              total.replayed == 1 ? "was" : "were");
+	if (total.unverified)
+		web_event_add(srv, "failed", NULL,
+		              "%zu message%s decrypted but from an unverified "
+		              "sender: not sent from the SAE ID confirmed for "
+		              "the From address",
+		              total.unverified,
+		              total.unverified == 1 ? "" : "s");
+	if (total.unreadable)
+		web_event_add(srv, "failed", NULL,
+		              "%zu message%s unreadable (malformed, or the KME "
+		              "refused its key IDs): open it to try again",
+		              total.unreadable,
+		              total.unreadable == 1 ? "" : "s");
+	if (total.resumed)
+		web_event_add(srv, "info", NULL,
+		              "%zu message%s that waited for %s keys opened",
+		              total.resumed, total.resumed == 1 ? "" : "s",
+		              total.resumed == 1 ? "its" : "their");
 	if (total.duplicates)
 		web_event_add(srv, "info", NULL,
 		              "%zu identical second cop%s of a message already "
@@ -1523,6 +1591,34 @@ void api_outbox_list(struct web_req *r)
 	}
 	free(waiting);
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "items", arr) : NULL);
+}
+
+/* POST /api/messages/{id}/retry: one more try to open a message that is
+ * unreadable, without key, or waiting (the engine's qm_client_msg_retry). */
+void api_message_retry(struct web_req *r)
+{
+	struct qm_client_view *v = NULL;
+	enum qm_store_verify vf = QM_VERIFY_UNKNOWN_KEY;
+	struct qm_error e;
+	int64_t id, nid = 0;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	qm_error_clear(&e);
+	if (qm_client_msg_retry(r->srv->client, id, &nid, &vf, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	web_counts_forget(r->srv);
+	if (qm_client_read(r->srv->client, nid, &v, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	web_reply_json(r, 200,
+	               json_pack("{s:o,s:s,s:o}", "id", id_json(nid), "status",
+	                         verify_name(v->verify), "explanation",
+	                         web_jstr(v->status_text)));
+	qm_client_view_free(&v);
 }
 
 void api_outbox_retry(struct web_req *r)

@@ -324,5 +324,6 @@ void api_drafts_update(struct web_req *r);
 void api_drafts_delete(struct web_req *r);
 void api_outbox_list(struct web_req *r);
 void api_outbox_retry(struct web_req *r);
+void api_message_retry(struct web_req *r);
 
 #endif /* QM_WEB_PRIVATE_H */

@@ -4,7 +4,9 @@
 // KMEs, alice's and bob's clients behind two web GUI servers, and a fresh
 // home). Covers: first run and the account wizard with its connection test,
 // unlock, compose with an attachment at each level (one dropped on the page), bob reading the
-// decrypted message and downloading the same bytes, the tampered badge, the
+// decrypted message and downloading the same bytes (and, at levels 3 and 4,
+// the signer line), the tampered badge, a level-2 message from another SAE
+// than the one confirmed for its From shown as an unverified sender, the
 // XSS corpus delivered as mail doing nothing, the QBER alarm when the
 // eavesdropper is on, keyboard navigation and labels. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
@@ -256,6 +258,11 @@ async function main() {
       check(badge.startsWith(`L${level}`), `level ${level} message shows badge "${badge}"`);
       const body = await B.locator('#reader pre.text').first().textContent();
       check(body.includes(`this is level ${level}.`), `level ${level} body not shown: ${body}`);
+      if (level >= 3) {
+        // the signing key and its trust (alice's key is verified in this world)
+        const sg = await B.locator('#reader #signer').textContent();
+        check(sg.includes(w.alice_addr) && sg.includes('verified') && !sg.includes('NOT VERIFIED'), `level ${level} signer line: ${sg}`);
+      }
       const [dl] = await Promise.all([B.waitForEvent('download'), B.locator('#reader a.att', { hasText: s.shown || s.name }).click()]);
       const got = readFileSync(await dl.path());
       check(Buffer.compare(got, s.bytes) === 0, `level ${level}: downloaded attachment differs (${got.length} vs ${s.bytes.length} bytes)`);
@@ -295,10 +302,25 @@ async function main() {
     await shot(B, 'tampered.png');
     log('tampered badge shown');
 
+    // ---- carol's SAE sends "From: alice" at level 2: readable, but the
+    // badge and a notice say the sender is not verified, and whose SAE it was
+    await env.cmd('forged');
+    await syncAndWait(B, 6);
+    const forgedRow = B.locator('#rows li.row').filter({ has: B.locator('.badge-unverified') }).first();
+    await forgedRow.waitFor({ timeout: T });
+    await forgedRow.click();
+    const warn = B.locator('#reader #unverified-sender');
+    await warn.waitFor({ timeout: T });
+    const wt = await warn.textContent();
+    check(wt.includes('SAE_C') && wt.includes('carol'), `the unverified-sender notice says: ${wt}`);
+    check((await B.locator('#reader h2.subject .badge').first().textContent()) === 'Unverified sender', 'the forged message lacks the unverified-sender badge');
+    check((await B.locator('#reader pre.text').first().textContent()).includes('Really'), 'the forged message is readable');
+    log('unverified sender shown');
+
     // ---- the XSS corpus delivered as mail does nothing
     const n = parseInt((await env.cmd('xss')).split(' ')[1], 10);
     check(n >= 50, `only ${n} XSS payloads delivered`);
-    await syncAndWait(B, 5 + n);
+    await syncAndWait(B, 6 + n);
     let opened = 0, page = 0;
     for (;;) {
       const rows = B.locator('#rows li.row');

@@ -13,6 +13,9 @@
  *   xss           delivers the XSS corpus to bob as plain mail, one
  *                 message per payload (subject, name, text, HTML part and
  *                 attachment name), and waits for delivery
+ *   forged        carol's SAE sends bob a level-2 message "From: alice",
+ *                 built by hand (tests/integration/craft.h), and waits for
+ *                 its delivery
  *   wait N        waits until bob's mailbox holds at least N messages
  *   quit          stops everything
  * Test code only.
@@ -23,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "craft.h"
 #include "harness.h"
 #include "web/web.h"
 #include "world.h"
@@ -192,6 +196,48 @@ static int cmd_tamper(void)
 	return n;
 }
 
+/* Another user of the QKD network (carol, with an SAE of her own) sends
+ * bob a level-2 message that says it is from alice. */
+static int cmd_forged(void)
+{
+	struct qm_kms *kms = NULL;
+	struct qm_kms_keys *ks = NULL;
+	struct qm_qkey qk;
+	struct craft_msg m;
+	struct qm_buf wire;
+	struct qm_error e;
+	int rc = -1;
+
+	qm_error_clear(&e);
+	qm_buf_init(&wire, 1 << 20);
+	if (craft_kms(&w, W_CAROL, &kms))
+		return -1;
+	if (qm_kms_keys_get(kms, w.sae[W_BOB], 1, QM_L2_KEYBYTES * 8, NULL, 0,
+	                    &ks, &e)) {
+		fprintf(stderr, "webenv: carol's key: %s\n", qm_error_msg(&e));
+		goto out;
+	}
+	qk.key_id = qm_kms_keys_id(ks, 0);
+	qk.key = qm_kms_keys_key(ks, 0, &qk.len);
+	memset(&m, 0, sizeof(m));
+	m.level = 2;
+	m.from = qmt_mail_addr(W_ALICE);
+	m.to = qmt_mail_addr(W_BOB);
+	m.subject = "Forged: pay the invoice";
+	m.text = "This is alice. Really.\n";
+	m.sender_sae = w.sae[W_CAROL];
+	m.rcpt_sae = w.sae[W_BOB];
+	m.keys = &qk;
+	m.nkeys = 1;
+	if (craft_build(&m, &wire, NULL) == 0)
+		rc = craft_deliver(&w, W_BOB, wire.data, wire.len);
+out:
+	qm_buf_free(&wire);
+	qm_kms_keys_free(&ks);
+	qm_kms_free(&kms);
+	return rc;
+}
+
 static int cmd_eve(int on)
 {
 	char base[700], body[64];
@@ -280,6 +326,8 @@ int main(void)
 			break;
 		if (strcmp(line, "tamper") == 0)
 			r = cmd_tamper();
+		else if (strcmp(line, "forged") == 0)
+			r = cmd_forged();
 		else if (strcmp(line, "eve on") == 0)
 			r = cmd_eve(1);
 		else if (strcmp(line, "eve off") == 0)

@@ -60,6 +60,30 @@ function subjectOf(m) {
   return m.subject || '(no subject)';
 }
 
+// The signing key of a level-3/4 message and its trust now: an unverified
+// or changed key never looks like a verified one.
+const SIGNER = {
+  verified: ['verified', 'signer-verified'],
+  unverified: ['NOT VERIFIED: compare the fingerprint with the sender in the Keyring before trusting who sent it', 'signer-warn'],
+  changed: ['KEY CHANGED: the contact presents another key since, not decided on yet (Keyring)', 'signer-warn'],
+  retired: ['replaced since by the key you verified', ''],
+  unknown: ['no longer in your keyring', 'signer-warn'],
+};
+
+function signerLine(s) {
+  const t = SIGNER[s.trust] || SIGNER.unknown;
+  return [h('dt', {}, 'Signed by'), h('dd', { class: `signer ${t[1]}`, id: 'signer' }, `${s.address ? `${s.address} · ` : ''}`, h('span', { class: 'mono' }, s.fingerprint), ` — ${t[0]}`)];
+}
+
+async function retry(m) {
+  try {
+    const r = await api.post(`/api/messages/${encodeURIComponent(m.id)}/retry`, {});
+    toast(r.explanation || r.status, r.status === 'verified' || r.status === 'plain' ? 'ok' : 'error');
+    loadList();
+    openMessage(r.id);
+  } catch (e) { toast(e.message, 'error'); }
+}
+
 function row(m, i) {
   const li = h('li', {
     class: `row${m.seen ? '' : ' unread'}`, role: 'option', id: `row-${m.id}`, 'aria-selected': 'false', dataset: { id: m.id, i: String(i) },
@@ -115,22 +139,25 @@ async function openMessage(id) {
 
 function renderMessage(reader, m, remote) {
   const d = m.details || {};
-  const bad = d.status === 'tampered' || d.status === 'replay';
+  const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused'].includes(d.status);
   const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
     h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
     h('button', { class: 'btn', type: 'button', onclick: () => reply('all'), disabled: bad ? true : null, title: 'Reply all (a)' }, 'Reply all'),
     h('button', { class: 'btn', type: 'button', onclick: () => reply('forward'), disabled: bad ? true : null, title: 'Forward (f)' }, 'Forward'),
     h('button', { class: 'btn', type: 'button', onclick: () => mark({ seen: !m.seen }), title: 'Mark unread (u)' }, m.seen ? 'Mark unread' : 'Mark read'),
+    d.retryable ? h('button', { class: 'btn', type: 'button', id: 'retry', onclick: () => retry(m), title: 'Try once more to open it from the copy kept' }, 'Try again') : null,
     moveSelect(),
     h('button', { class: 'btn danger', type: 'button', onclick: del, title: 'Delete (#)' }, 'Delete'));
   const headers = h('dl', { class: 'headers' },
     h('dt', {}, 'From'), h('dd', {}, addrText(m.from)),
     h('dt', {}, 'To'), h('dd', {}, (m.to || []).map(addrText).join(', ')),
     (m.cc && m.cc.length) ? [h('dt', {}, 'Cc'), h('dd', {}, m.cc.map(addrText).join(', '))] : null,
-    h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''));
+    h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''),
+    d.signer ? signerLine(d.signer) : null);
   let body;
   if (bad) {
-    body = h('div', { class: 'card error', role: 'alert' }, BADGES[d.status][1], h('p', { class: 'small' }, d.explanation || ''));
+    const b = BADGES[(m.security || {}).badge] || BADGES[d.status] || BADGES.tampered;
+    body = h('div', { class: 'card error', role: 'alert' }, b[1], h('p', { class: 'small' }, d.explanation || ''));
   } else if (m.has_html) {
     const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
     body = h('div', {},
@@ -147,10 +174,14 @@ function renderMessage(reader, m, remote) {
       h('dt', {}, 'Level'), h('dd', {}, d.level ? (BADGES[`l${d.level}`] || BADGES.plain)[1] : 'none: not encrypted'),
       h('dt', {}, 'Result'), h('dd', {}, d.explanation || d.status || ''),
       d.key_ids && d.key_ids.length ? [h('dt', {}, `Key IDs (${d.key_count || d.key_ids.length})`), h('dd', { class: 'mono' }, d.key_ids.join(' '))] : null,
-      d.sender_sae ? [h('dt', {}, 'Sender SAE'), h('dd', { class: 'mono' }, d.sender_sae)] : null,
+      d.sender_sae ? [h('dt', {}, 'Sender SAE'), h('dd', { class: 'mono' }, d.sender_owner ? `${d.sender_sae} (confirmed for ${d.sender_owner})` : d.sender_sae)] : null,
       d.signer ? [h('dt', {}, 'Signer'), h('dd', { class: 'mono' }, `${d.signer.fingerprint} (${d.signer.trust})`)] : null,
       d.error ? [h('dt', {}, 'Error'), h('dd', {}, d.error)] : null));
-  mount(reader, actions, h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security)), headers, details, atts, body);
+  const keyBadge = (m.security || {}).signer === 'unverified' ? badge({ badge: 'keyunverified' })
+    : (m.security || {}).signer === 'changed' ? badge({ badge: 'keychanged' }) : null;
+  const warn = d.status === 'unverified_sender'
+    ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || '')) : null;
+  mount(reader, actions, h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
 }
 
 // One attachment. The engine sends its name display-safe (a direction

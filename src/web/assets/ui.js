@@ -69,6 +69,12 @@ export const BADGES = {
   replay: ['Replay', 'This message reuses a key that another message already used. It was refused as a replay.'],
   refused: ['Refused', 'Past one of your limits (Settings > Limits), so it was not opened. It stays on the server: raise the limit and sync again to fetch it.'],
   pending: ['Not decrypted', 'Not decrypted yet: the next sync fetches its keys.'],
+  unverified: ['Unverified sender', 'Decrypted, but not sent from the SAE ID confirmed for its From address: it may not be from who it says. The details say whose SAE sent it.'],
+  waiting: ['Waiting', 'Not opened yet: its keys could not be asked for (the KME could not be used). Kept as received; a later sync opens it.'],
+  unreadable: ['Unreadable', 'The message is malformed or the KME refused its key IDs. Kept as received: you can try it once more.'],
+  nokey: ['No key', 'Cannot be read: the KME no longer has its keys, or the sender’s public key is not known.'],
+  keyunverified: ['Key not verified', 'Signed by a key you have not verified: compare its fingerprint with the sender (Keyring) before trusting who sent it.'],
+  keychanged: ['Key changed', 'Signed by the key this contact had then; the contact presents another key since, not decided on yet (Keyring).'],
 };
 
 export function badge(sec) {

@@ -2005,6 +2005,148 @@ static void test_two_handles(void **state)
 	assert_int_equal(qm_store_check(f->s, &e), QM_OK);
 }
 
+/*
+ * The client's sealed security record of a message (issue 12): sealed with
+ * the message in one transaction, replaced in place, bound to its row (a
+ * record copied onto another message, or edited, does not open), gone
+ * with the message; and qm_store_msg_find_all lists every message with a
+ * Message-ID.
+ */
+static void test_msg_meta(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_msg m;
+	struct qm_error e;
+	struct qm_buf b;
+	int64_t a = 0, c = 0, *ids = NULL;
+	size_t n = 0;
+	sqlite3 *db;
+	char path[600];
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uid = 101;
+	m.message_id = "<same@example.org>";
+	m.level = 2;
+	m.verify = QM_VERIFY_UNVERIFIED_SENDER;
+	m.meta = "sae=SAE_C\nowner=carol@example.org\n";
+	m.meta_len = strlen(m.meta);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL, &a, &e),
+	    QM_OK);
+	m.uid = 102;
+	m.meta = NULL;
+	m.meta_len = 0;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "s", NULL, 0, "b", 1, NULL, &c, &e),
+	    QM_OK);
+	qm_buf_init_secure(&b, 4096);
+	assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e), QM_OK);
+	assert_int_equal(b.len, strlen("sae=SAE_C\nowner=carol@example.org\n"));
+	assert_memory_equal(b.data, "sae=SAE_C\n", 10);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_msg_find_all(
+	                     f->s, f->acct, "<same@example.org>", &ids, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 2);
+	assert_true(ids[0] == a && ids[1] == c);
+	free(ids);
+	/* replaced in place */
+	assert_int_equal(qm_store_msg_meta_set(f->s, a, "wait=1 2 3\n", 11, &e),
+	                 QM_OK);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e), QM_OK);
+	assert_int_equal(b.len, 11);
+	assert_int_equal(qm_store_msg_meta_set(f->s, 999999, "x", 1, &e),
+	                 QM_ERR_NOTFOUND);
+	/* moved onto the other message, or a byte changed: refused */
+	snprintf(path, sizeof(path), "%s/qmail.db", f->home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	{
+		char sql[200];
+
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO msg_meta (msg_id, sealed) SELECT %lld, "
+		         "sealed FROM msg_meta WHERE msg_id = %lld",
+		         (long long)c, (long long)a);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL),
+		                 SQLITE_OK);
+		qm_buf_reset(&b);
+		assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e),
+		                 QM_ERR_AUTH);
+		snprintf(sql, sizeof(sql),
+		         "UPDATE msg_meta SET sealed = substr(sealed, 1, "
+		         "length(sealed) - 1) || x'00' WHERE msg_id = %lld",
+		         (long long)a);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL),
+		                 SQLITE_OK);
+		qm_buf_reset(&b);
+		assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e),
+		                 QM_ERR_AUTH);
+	}
+	sqlite3_close(db);
+	/* gone with its message */
+	assert_int_equal(qm_store_msg_delete(f->s, a, &e), QM_OK);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_msg_meta_get(f->s, a, &b, &e),
+	                 QM_ERR_NOTFOUND);
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_msg_meta_get(f->s, c, &b, &e), QM_ERR_LOCKED);
+	qm_buf_free(&b);
+}
+
+/*
+ * An SAE ID learned from a message never changes a contact that exists:
+ * not a confirmed one, not one the user entered (its name, source and
+ * minimum level stay), and not an earlier suggestion (issue 12, item 1).
+ */
+static void test_learned_never_overrides(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_contact c, got;
+	struct qm_error e;
+
+	memset(&c, 0, sizeof(c));
+	qm_strlcpy(c.address, "alice@example.org", sizeof(c.address));
+	qm_strlcpy(c.name, "Alice", sizeof(c.name));
+	qm_strlcpy(c.sae_id, "SAE_A", sizeof(c.sae_id));
+	c.source = QM_CONTACT_USER;
+	c.min_level = 2;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	/* the same SAE ID, learned: nothing of the contact changes */
+	memset(&c, 0, sizeof(c));
+	qm_strlcpy(c.address, "alice@example.org", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_A", sizeof(c.sae_id));
+	c.source = QM_CONTACT_LEARNED;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "alice@example.org", &got, &e),
+	    QM_OK);
+	assert_int_equal(got.source, QM_CONTACT_USER);
+	assert_int_equal(got.min_level, 2);
+	assert_string_equal(got.name, "Alice");
+	assert_true(got.confirmed);
+	/* a first suggestion stays until the user decides */
+	memset(&c, 0, sizeof(c));
+	qm_strlcpy(c.address, "dave@example.org", sizeof(c.address));
+	qm_strlcpy(c.sae_id, "SAE_D", sizeof(c.sae_id));
+	c.source = QM_CONTACT_LEARNED;
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e), QM_OK);
+	qm_strlcpy(c.sae_id, "SAE_M", sizeof(c.sae_id));
+	assert_int_equal(qm_store_contact_put(f->s, f->acct, &c, &e),
+	                 QM_ERR_STATE);
+	assert_int_equal(
+	    qm_store_contact_get(f->s, f->acct, "dave@example.org", &got, &e),
+	    QM_OK);
+	assert_string_equal(got.sae_id, "SAE_D");
+	assert_false(got.confirmed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2040,6 +2182,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_label_keyring_edited, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_label_upgrade),
+	    cmocka_unit_test_setup_teardown(test_msg_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_learned_never_overrides, setup,
+	                                    teardown),
 	};
 
 	int rc;

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's security record of one received message, kept sealed in
+ * the vault with it (qm_store_msg_meta_*), so that what the reader shows
+ * about a message (who sent it, the authenticated headers, the signing
+ * key, why and until when it waits) cannot be edited on disk unnoticed.
+ * On disk it is "key=value" lines; values are escaped (\\ and \n), and
+ * unknown keys are skipped so that a later QMail can add some.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void msg_meta_clear(struct msg_meta *m)
+{
+	char **strs[5] = {&m->from, &m->to, &m->cc, &m->date, &m->mid};
+
+	for (size_t i = 0; i < 5; i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	memset(m, 0, sizeof(*m));
+}
+
+/* Appends "key=value\n" with value escaped; nothing for a NULL value. */
+static enum qm_err put(struct qm_buf *b, const char *key, const char *v,
+                       struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (!v)
+		return QM_OK;
+	rc = qm_buf_appendf(b, err, "%s=", key);
+	for (const char *p = v; !rc && *p; p++) {
+		if (*p == '\\')
+			rc = qm_buf_append_str(b, "\\\\", err);
+		else if (*p == '\n')
+			rc = qm_buf_append_str(b, "\\n", err);
+		else
+			rc = qm_buf_append_byte(b, (unsigned char)*p, err);
+	}
+	return rc ? rc : qm_buf_append_byte(b, '\n', err);
+}
+
+enum qm_err msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
+                            struct qm_error *err)
+{
+	char num[64];
+	enum qm_err rc;
+
+	rc = put(out, "v", "1", err);
+	if (!rc && m->sae[0])
+		rc = put(out, "sae", m->sae, err);
+	if (!rc && m->owner[0])
+		rc = put(out, "owner", m->owner, err);
+	if (!rc)
+		rc = put(out, "from", m->from, err);
+	if (!rc)
+		rc = put(out, "to", m->to, err);
+	if (!rc)
+		rc = put(out, "cc", m->cc, err);
+	if (!rc)
+		rc = put(out, "date", m->date, err);
+	if (!rc)
+		rc = put(out, "mid", m->mid, err);
+	if (!rc && m->signer[0])
+		rc = put(out, "signer", m->signer, err);
+	if (!rc && m->signer_addr[0])
+		rc = put(out, "signer_addr", m->signer_addr, err);
+	if (!rc && m->wait_kind) {
+		snprintf(num, sizeof(num), "%d %d %lld", m->wait_kind, m->tries,
+		         (long long)m->next_at);
+		rc = put(out, "wait", num, err);
+	}
+	return rc;
+}
+
+/* Copies the escaped value [p, e) into a new string. */
+static char *unescape(const char *p, const char *e)
+{
+	char *s = malloc((size_t)(e - p) + 1), *o = s;
+
+	if (!s)
+		return NULL;
+	for (; p < e; p++) {
+		if (*p == '\\' && p + 1 < e) {
+			p++;
+			*o++ = *p == 'n' ? '\n' : *p;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return s;
+}
+
+enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
+                            struct qm_error *err)
+{
+	const char *p = data, *end = p + n;
+
+	memset(m, 0, sizeof(*m));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		const char *eq = memchr(p, '=', (size_t)(le - p));
+		char key[16], *v;
+		size_t kl;
+
+		if (!eq || (kl = (size_t)(eq - p)) >= sizeof(key))
+			goto skip;
+		memcpy(key, p, kl);
+		key[kl] = '\0';
+		v = unescape(eq + 1, le);
+		if (!v) {
+			msg_meta_clear(m);
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		}
+		if (strcmp(key, "sae") == 0)
+			qm_strlcpy(m->sae, v, sizeof(m->sae));
+		else if (strcmp(key, "owner") == 0)
+			qm_strlcpy(m->owner, v, sizeof(m->owner));
+		else if (strcmp(key, "signer") == 0)
+			qm_strlcpy(m->signer, v, sizeof(m->signer));
+		else if (strcmp(key, "signer_addr") == 0)
+			qm_strlcpy(m->signer_addr, v, sizeof(m->signer_addr));
+		else if (strcmp(key, "wait") == 0) {
+			long long nx = 0;
+			int k = 0, t = 0;
+
+			if (sscanf(v, "%d %d %lld", &k, &t, &nx) == 3) {
+				m->wait_kind = k;
+				m->tries = t;
+				m->next_at = nx;
+			}
+		} else {
+			char **slot = strcmp(key, "from") == 0   ? &m->from
+			              : strcmp(key, "to") == 0   ? &m->to
+			              : strcmp(key, "cc") == 0   ? &m->cc
+			              : strcmp(key, "date") == 0 ? &m->date
+			              : strcmp(key, "mid") == 0  ? &m->mid
+			                                         : NULL;
+			if (slot && !*slot) {
+				*slot = v;
+				v = NULL;
+			}
+		}
+		free(v);
+	skip:
+		p = le + 1;
+	}
+	return QM_OK;
+}
+
+enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
+                          struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	memset(m, 0, sizeof(*m));
+	qm_buf_init_secure(&b, 1 << 20);
+	rc = qm_store_msg_meta_get(c->store, id, &b, err);
+	if (!rc)
+		rc = msg_meta_decode(b.data, b.len, m, err);
+	qm_buf_free(&b);
+	return rc;
+}

@@ -1,0 +1,789 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One message must never stop an account's sync (issue 12, item 2), in
+ * the real world (world.h: OpenSMTPD, Dovecot, three qkme KMEs; bob over
+ * IMAP, carol over POP3):
+ *   (a) a level-2 message with a key ID that is not a UUID (the KME
+ *       answers 400) and one with an empty sender SAE, then a normal one:
+ *       after one sync the normal one is filed and readable, the two are
+ *       listed as unreadable with their reasons, the next sync does not
+ *       ask the KME about them, and the user can ask for one more try
+ *       (engine, CLI, web API);
+ *   (b) level-1/2 mail, a level-3 and a plain message to an account whose
+ *       KME is down, refuses its certificate, or is not configured: the
+ *       level-3 and plain ones are filed at once, the others wait (the
+ *       problem said once per sync) and are filed once the KME is back;
+ *   and a KME that fails for one message (503 to its dec_keys, while its
+ *   status answers) costs a request only when that message's back-off is
+ *   over; the user's retry (web API) opens it at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "craft.h"
+#include "harness.h"
+#include "web/web.h"
+#include "world.h"
+
+static struct world W;
+static int skipped;
+static char qmail_bin[600], pwfile[600], outfile[600];
+
+#define assert_ok(call)                                                        \
+	do {                                                                   \
+		enum qm_err rc_ = (call);                                      \
+		if (rc_ != QM_OK)                                              \
+			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
+		assert_int_equal(rc_, QM_OK);                                  \
+	} while (0)
+
+static int group_setup(void **state)
+{
+	int r;
+
+	(void)state;
+	r = world_start(&W, "recv-poison", NULL);
+	if (r == 1) {
+		skipped = 1;
+		return 0;
+	}
+	if (r)
+		return r;
+	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
+	         qmt_binary_dir());
+	snprintf(pwfile, sizeof(pwfile), "%s/passphrase", W.mail.dir);
+	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
+	qmt_write_file(pwfile, "correct horse battery staple\n");
+	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	world_stop(&W);
+	return 0;
+}
+
+/* Runs qmail on user u's home; *out gets what it printed. */
+static int qm_cli(int u, char **out, ...)
+{
+	char *argv[32];
+	va_list ap;
+	const char *a;
+	size_t len = 0;
+	int n = 0, rc;
+	unsigned char *d;
+
+	argv[n++] = qmail_bin;
+	argv[n++] = "--home";
+	argv[n++] = W.homes[u];
+	argv[n++] = "-q";
+	va_start(ap, out);
+	while ((a = va_arg(ap, const char *)) && n < 31)
+		argv[n++] = (char *)(uintptr_t)a;
+	va_end(ap);
+	argv[n] = NULL;
+	qmt_write_file(outfile, "");
+	rc = qmt_run(argv, outfile);
+	d = qmt_mail_read(outfile, &len);
+	*out = d ? (char *)d : strdup("");
+	return rc;
+}
+
+static void sync_user(int u, struct qm_client_sync_stats *st)
+{
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, st, &e));
+	printf("  %s synced: fetched %zu, decrypted %zu, plain %zu, waiting "
+	       "%zu, unreadable %zu, resumed %zu, tampered %zu, no key %zu, "
+	       "replayed %zu, duplicates %zu%s%s\n",
+	       qmt_mail_user(u), st->fetched, st->decrypted, st->plain,
+	       st->waiting, st->unreadable, st->resumed, st->tampered,
+	       st->errors, st->replayed, st->duplicates,
+	       st->kme_problem[0] ? "; KME: " : "", st->kme_problem);
+}
+
+/* The ids of user u's messages in state v (malloc'd), *n of them. */
+static int64_t *in_state(int u, enum qm_store_verify v, size_t *n)
+{
+	int64_t *ids = NULL;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_store_msg_ids_by_verify(qm_client_store(W.c[u]), W.acct[u],
+	                                     v, &ids, n, &e));
+	return ids;
+}
+
+/* The one of ids whose status mentions needle, or -1. */
+static int64_t with_status(int u, const int64_t *ids, size_t n,
+                           const char *needle)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct qm_client_view *v = NULL;
+		int hit;
+
+		if (qm_client_read(W.c[u], ids[i], &v, NULL) != QM_OK)
+			continue;
+		hit = strstr(v->status_text, needle) != NULL;
+		if (hit)
+			printf("  message %lld: %s\n", (long long)ids[i],
+			       v->status_text);
+		qm_client_view_free(&v);
+		if (hit)
+			return ids[i];
+	}
+	return -1;
+}
+
+/* The id of user u's readable message with this subject, or -1. */
+static int64_t by_subject(int u, const char *subject)
+{
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+	int64_t id = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[u];
+	q.limit = 1000;
+	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) != QM_OK)
+		return -1;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i].subject &&
+		    strcmp(l->items[i].subject, subject) == 0)
+			id = l->items[i].id;
+	qm_store_msglist_free(&l);
+	return id;
+}
+
+static void send_from_alice(int to_user, int level, const char *subject)
+{
+	const char *to[1];
+	struct qm_client_compose c;
+	struct qm_client_sent sent;
+	struct qm_error e;
+	int have = qmt_mail_files(&W.mail, to_user, NULL, NULL, 0);
+
+	to[0] = qmt_mail_addr(to_user);
+	memset(&c, 0, sizeof(c));
+	c.account_id = W.acct[W_ALICE];
+	c.to = to;
+	c.nto = 1;
+	c.subject = subject;
+	c.text = "the text of the message\n";
+	c.level = level;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &c, NULL, NULL, &sent, &e));
+	assert_true(qmt_mail_wait_files(&W.mail, to_user, NULL, have + 1,
+	                                30000) > have);
+}
+
+static void expect_readable(int u, const char *subject)
+{
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	int64_t id = by_subject(u, subject);
+
+	assert_true(id > 0);
+	qm_error_clear(&e);
+	assert_ok(qm_client_read(W.c[u], id, &v, &e));
+	assert_true(v->verify == QM_VERIFY_OK ||
+	            v->verify == QM_VERIFY_NOT_QMAIL);
+	qm_client_view_free(&v);
+}
+
+/* A made-up level-2 message for user u: key ID and sender SAE as given. */
+static void deliver_bad(int u, const char *key_id, const char *sender_sae,
+                        const char *subject)
+{
+	unsigned char key[QM_L2_KEYBYTES];
+	struct qm_qkey qk;
+	struct craft_msg m;
+	struct qm_buf wire;
+
+	qm_random(key, sizeof(key));
+	qk.key_id = key_id;
+	qk.key = key;
+	qk.len = sizeof(key);
+	memset(&m, 0, sizeof(m));
+	m.level = 2;
+	m.from = "Alice <alice@qmail.test>";
+	m.to = qmt_mail_addr(u);
+	m.subject = subject;
+	m.sender_sae = sender_sae;
+	m.rcpt_sae = W.sae[u];
+	m.keys = &qk;
+	m.nkeys = 1;
+	qm_buf_init(&wire, 1 << 20);
+	assert_int_equal(craft_build(&m, &wire, NULL), 0);
+	assert_int_equal(craft_deliver(&W, u, wire.data, wire.len), 0);
+	qm_buf_free(&wire);
+}
+
+/* (a) for bob (IMAP) and carol (POP3). */
+static void test_bad_messages(void **state)
+{
+	static const int users[] = {W_BOB, W_CAROL};
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	int64_t bad_id = -1, no_sae = -1;
+
+	(void)state;
+	if (skipped)
+		skip();
+	for (size_t k = 0; k < 2; k++) {
+		int u = users[k];
+		int64_t *ids;
+		size_t n = 0;
+
+		deliver_bad(u, "not-a-uuid-1", W.sae[W_ALICE], "bad key ID");
+		deliver_bad(u, "0b9f6d1e-8a7c-4e3f-b2d1-6f5e4d3c2b1a", "",
+		            "no sender SAE");
+		send_from_alice(u, 2, "after the bad ones");
+		sync_user(u, &st);
+		assert_int_equal(st.fetched, 3);
+		assert_int_equal(st.decrypted, 1);
+		assert_int_equal(st.unreadable, 2);
+		assert_int_equal(st.waiting, 0);
+		assert_string_equal(st.kme_problem, "");
+		expect_readable(u, "after the bad ones");
+		ids = in_state(u, QM_VERIFY_UNREADABLE, &n);
+		assert_int_equal(n, 2);
+		bad_id = with_status(u, ids, n, "not-a-uuid-1");
+		no_sae = with_status(u, ids, n, "sender SAE");
+		assert_true(bad_id > 0 && no_sae > 0 && bad_id != no_sae);
+		free(ids);
+
+		/* the next sync does not ask the KME about them: with the KME
+		 * stopped it has nothing to say */
+		assert_int_equal(kt_kme_stop(&W.net, u) >= 0, 1);
+		sync_user(u, &st);
+		assert_int_equal(st.fetched, 0);
+		assert_int_equal(st.waiting, 0);
+		assert_string_equal(st.kme_problem, "");
+		/* one more try while the KME is down: it stays unreadable */
+		qm_error_clear(&e);
+		assert_int_not_equal(
+		    qm_client_msg_retry(W.c[u], bad_id, NULL, NULL, &e), QM_OK);
+		printf("  retry with the KME down: %s\n", qm_error_msg(&e));
+		ids = in_state(u, QM_VERIFY_UNREADABLE, &n);
+		assert_int_equal(n, 2);
+		free(ids);
+		assert_int_equal(kt_kme_start(&W.net, u), 0);
+	}
+
+	/* one more try (carol's): the KME still refuses the key ID */
+	{
+		enum qm_store_verify vf = QM_VERIFY_OK;
+		int64_t nid = 0;
+
+		qm_error_clear(&e);
+		assert_ok(
+		    qm_client_msg_retry(W.c[W_CAROL], bad_id, &nid, &vf, &e));
+		assert_int_equal(vf, QM_VERIFY_UNREADABLE);
+		assert_true(nid > 0);
+	}
+	/* and through the CLI: the empty sender SAE is still bad */
+	{
+		char idtext[32], *out = NULL;
+		int rc;
+
+		snprintf(idtext, sizeof(idtext), "%lld", (long long)no_sae);
+		rc = qm_cli(W_CAROL, &out, "retry", idtext, NULL);
+		printf("%s", out);
+		assert_int_equal(rc, 5);
+		assert_non_null(strstr(out, "unreadable"));
+		free(out);
+		rc = qm_cli(W_CAROL, &out, "list", NULL);
+		assert_non_null(strstr(out, "UNREADABLE"));
+		free(out);
+	}
+}
+
+/* (b) bob's KME stopped: plain and level 3 at once, levels 1 and 2 later. */
+static void test_kme_down(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_buf wire;
+	int64_t *ids;
+	size_t n = 0;
+	char *out = NULL;
+	int rc;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64 * 1024, 120000),
+	                 0);
+	send_from_alice(W_BOB, 2, "waits at level 2");
+	qm_buf_init(&wire, 1 << 20);
+	assert_int_equal(craft_plain("someone@example.net",
+	                             qmt_mail_addr(W_BOB), "plain meanwhile",
+	                             NULL, &wire),
+	                 0);
+	assert_int_equal(craft_deliver(&W, W_BOB, wire.data, wire.len), 0);
+	qm_buf_free(&wire);
+	send_from_alice(W_BOB, 1, "waits at level 1");
+	send_from_alice(W_BOB, 3, "level 3 meanwhile");
+
+	kt_kme_stop(&W.net, W_BOB);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 4);
+	assert_int_equal(st.plain, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.waiting, 2);
+	assert_true(st.kme_problem[0] != '\0');
+	assert_non_null(strstr(st.kme_problem, "127.0.0.1"));
+	expect_readable(W_BOB, "plain meanwhile");
+	expect_readable(W_BOB, "level 3 meanwhile");
+	ids = in_state(W_BOB, QM_VERIFY_WAITING, &n);
+	assert_int_equal(n, 2);
+	free(ids);
+
+	/* still down: nothing new from the server, the two still wait, the
+	 * CLI says the problem once and exits 4 */
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.waiting, 2);
+	assert_true(st.kme_problem[0] != '\0');
+	rc = qm_cli(W_BOB, &out, "sync", NULL);
+	printf("%s", out);
+	assert_int_equal(rc, 4);
+	{
+		/* the KME's problem, said once */
+		const char *p = strstr(out, "could not connect to the KME");
+		assert_non_null(p);
+		assert_null(strstr(p + 1, "could not connect to the KME"));
+	}
+	assert_non_null(strstr(out, "2 wait"));
+	free(out);
+
+	/* back: both are opened and replace their waiting records */
+	assert_int_equal(kt_kme_start(&W.net, W_BOB), 0);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.decrypted, 2);
+	assert_int_equal(st.resumed, 2);
+	assert_int_equal(st.waiting, 0);
+	assert_string_equal(st.kme_problem, "");
+	expect_readable(W_BOB, "waits at level 2");
+	expect_readable(W_BOB, "waits at level 1");
+	ids = in_state(W_BOB, QM_VERIFY_WAITING, &n);
+	assert_int_equal(n, 0);
+	free(ids);
+}
+
+/* (b) bob's KME refuses his certificate (one from another CA). */
+static void test_cert_refused(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_account a, saved;
+	struct qm_error e;
+
+	(void)state;
+	if (skipped)
+		skip();
+	qm_error_clear(&e);
+	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
+	                               W.acct[W_BOB], &a, &e));
+	saved = a;
+	snprintf(a.kme_cert, sizeof(a.kme_cert), "%s/server.crt", W.mail.dir);
+	snprintf(a.kme_key, sizeof(a.kme_key), "%s/server.key", W.mail.dir);
+	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &a, &e));
+	send_from_alice(W_BOB, 2, "while the KME refuses bob");
+	send_from_alice(W_BOB, 4, "level 4 while the KME refuses bob");
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.waiting, 1);
+	assert_true(st.kme_problem[0] != '\0');
+	expect_readable(W_BOB, "level 4 while the KME refuses bob");
+
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved, &e));
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.resumed, 1);
+	assert_int_equal(st.waiting, 0);
+	expect_readable(W_BOB, "while the KME refuses bob");
+}
+
+/* (b) carol (POP3) has no KME configured for a while. */
+static void test_no_kme(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_account a, saved;
+	struct qm_error e;
+
+	(void)state;
+	if (skipped)
+		skip();
+	qm_error_clear(&e);
+	assert_ok(qm_store_account_get(qm_client_store(W.c[W_CAROL]),
+	                               W.acct[W_CAROL], &a, &e));
+	saved = a;
+	a.kme_url[0] = '\0';
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_CAROL]), &a, &e));
+	send_from_alice(W_CAROL, 2, "to carol without a KME");
+	send_from_alice(W_CAROL, 3, "level 3 to carol without a KME");
+	sync_user(W_CAROL, &st);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.waiting, 1);
+	assert_non_null(strstr(st.kme_problem, "KME"));
+	expect_readable(W_CAROL, "level 3 to carol without a KME");
+
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_CAROL]), &saved, &e));
+	sync_user(W_CAROL, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.waiting, 0);
+	expect_readable(W_CAROL, "to carol without a KME");
+}
+
+/* ------------------------------------------- a KME failing one request */
+
+/*
+ * A scripted KME on 127.0.0.1 with bob's KME's certificate (the world's
+ * CA, mutual TLS): Get status answers as a KME would, every dec_keys gets
+ * 503. It counts the dec_keys requests.
+ */
+static SSL_CTX *g_ctx;
+static int g_lfd = -1, g_port, g_stop;
+static volatile int g_dec;
+static pthread_t g_thr;
+
+static void ssl_reply(SSL *s, const char *status, const char *body)
+{
+	char h[256];
+	int n = snprintf(h, sizeof(h),
+	                 "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\n\r\n",
+	                 status, strlen(body));
+
+	SSL_write(s, h, n);
+	SSL_write(s, body, (int)strlen(body));
+}
+
+/* Reads one request; its first line into line. 0 at the end. */
+static int read_request(SSL *s, char *line, size_t cap)
+{
+	char buf[16384], *end, *cl;
+	size_t len = 0;
+	long clen = 0;
+
+	for (;;) {
+		int r = SSL_read(s, buf + len, (int)(sizeof(buf) - 1 - len));
+
+		if (r <= 0)
+			return 0;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+			break;
+		if (len >= sizeof(buf) - 1)
+			return 0;
+	}
+	snprintf(line, cap, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	if ((cl = strcasestr(buf, "Content-Length:")) != NULL)
+		clen = strtol(cl + 15, NULL, 10);
+	len -= (size_t)(end + 4 - buf);
+	while ((long)len < clen) {
+		int r = SSL_read(s, buf, (int)sizeof(buf));
+
+		if (r <= 0)
+			return 0;
+		len += (size_t)r;
+	}
+	return 1;
+}
+
+static void *kme_run(void *arg)
+{
+	static const char status[] =
+	    "{\"source_KME_ID\":\"KME_B\",\"target_KME_ID\":\"KME_A\","
+	    "\"master_SAE_ID\":\"SAE_B\",\"slave_SAE_ID\":\"SAE_A\","
+	    "\"key_size\":256,\"stored_key_count\":10,\"max_key_count\":"
+	    "100,\"max_key_per_request\":10,\"max_key_size\":1024,"
+	    "\"min_key_size\":64,\"max_SAE_ID_count\":0}";
+	static const char busy[] = "{\"message\":\"the key store is busy\"}";
+
+	(void)arg;
+	while (!g_stop) {
+		struct pollfd pf = {g_lfd, POLLIN, 0};
+		char line[1024];
+		SSL *s;
+		int fd;
+
+		if (poll(&pf, 1, 100) <= 0 ||
+		    (fd = accept(g_lfd, NULL, NULL)) < 0)
+			continue;
+		s = SSL_new(g_ctx);
+		SSL_set_fd(s, fd);
+		if (SSL_accept(s) == 1) {
+			while (read_request(s, line, sizeof(line))) {
+				if (strstr(line, "/dec_keys")) {
+					g_dec++;
+					ssl_reply(s, "503 Service Unavailable",
+					          busy);
+				} else {
+					ssl_reply(s, "200 OK", status);
+				}
+			}
+		}
+		SSL_shutdown(s);
+		SSL_free(s);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int kme_start(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	char crt[1200], key[1200], ca[1200];
+
+	snprintf(crt, sizeof(crt), "%s/KME_B/kme.crt", W.net.dir);
+	snprintf(key, sizeof(key), "%s/KME_B/kme.key", W.net.dir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", W.net.dir);
+	g_ctx = SSL_CTX_new(TLS_server_method());
+	if (!g_ctx || SSL_CTX_use_certificate_chain_file(g_ctx, crt) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
+		return -1;
+	SSL_CTX_set_verify(
+	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	g_lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (g_lfd < 0 || bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(g_lfd, 8) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
+		return -1;
+	g_port = ntohs(a.sin_port);
+	return pthread_create(&g_thr, NULL, kme_run, NULL) ? -1 : 0;
+}
+
+static void kme_stop(void)
+{
+	g_stop = 1;
+	pthread_join(g_thr, NULL);
+	close(g_lfd);
+	SSL_CTX_free(g_ctx);
+}
+
+struct resp {
+	long status;
+	char *body;
+	char cookie[128];
+	json_t *json;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	size_t have = r->body ? strlen(r->body) : 0;
+	char *nb = realloc(r->body, have + sz * n + 1);
+
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + have, p, sz * n);
+	r->body[have + sz * n] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+
+	if (sz * n > 23 && strncasecmp(p, "Set-Cookie: qm_session=", 23) == 0) {
+		size_t k = strcspn(p + 12, ";\r\n");
+		if (k < sizeof(r->cookie)) {
+			memcpy(r->cookie, p + 12, k);
+			r->cookie[k] = '\0';
+		}
+	}
+	return sz * n;
+}
+
+static void http(struct qm_web_server *s, const char *method, const char *path,
+                 const char *body, const char *cookie, const char *csrf,
+                 struct resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[512], line[256];
+	unsigned port = qm_web_server_port(s);
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	snprintf(line, sizeof(line), "Origin: http://127.0.0.1:%u", port);
+	h = curl_slist_append(h, line);
+	h = curl_slist_append(h, "Expect:");
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		h = curl_slist_append(h, "Content-Type: application/json");
+	}
+	if (csrf) {
+		snprintf(line, sizeof(line), "X-CSRF-Token: %s", csrf);
+		h = curl_slist_append(h, line);
+	}
+	if (cookie)
+		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (r->body && r->body[0] == '{')
+		r->json = json_loads(r->body, 0, NULL);
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+static void test_backoff(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_account a, saved;
+	struct qm_client_view *v = NULL;
+	struct qm_web_server *s = NULL;
+	struct qm_web_config wc;
+	struct qm_error e;
+	struct resp r;
+	char cookie[160], csrf[80], path[128];
+	int64_t *ids, id;
+	size_t n = 0;
+	int first;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(kme_start(), 0);
+	qm_error_clear(&e);
+	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
+	                               W.acct[W_BOB], &a, &e));
+	saved = a;
+	snprintf(a.kme_url, sizeof(a.kme_url), "https://127.0.0.1:%d", g_port);
+	assert_ok(qm_store_account_update(qm_client_store(W.c[W_BOB]), &a, &e));
+	send_from_alice(W_BOB, 2, "the KME fails for this one");
+
+	sync_user(W_BOB, &st);
+	first = g_dec;
+	printf("  dec_keys requests: %d\n", first);
+	assert_true(first >= 1);
+	assert_int_equal(st.waiting, 1);
+	/* the KME answers: nothing wrong with the account */
+	assert_string_equal(st.kme_problem, "");
+	ids = in_state(W_BOB, QM_VERIFY_WAITING, &n);
+	assert_int_equal(n, 1);
+	id = ids[0];
+	free(ids);
+	assert_ok(qm_client_read(W.c[W_BOB], id, &v, &e));
+	printf("  %s (next try in %lld s)\n", v->status_text,
+	       (long long)(v->retry_at - qm_now()));
+	assert_true(v->retry_at > qm_now());
+	assert_true(v->retryable);
+	qm_client_view_free(&v);
+
+	/* its back-off is not over: the next syncs do not ask again */
+	sync_user(W_BOB, &st);
+	sync_user(W_BOB, &st);
+	assert_int_equal(g_dec, first);
+	assert_int_equal(st.waiting, 1);
+	kme_stop();
+
+	/* the real KME again; the user's retry, through the web API, opens
+	 * it at once */
+	assert_ok(
+	    qm_store_account_update(qm_client_store(W.c[W_BOB]), &saved, &e));
+	memset(&wc, 0, sizeof(wc));
+	assert_ok(qm_store_setting_set(qm_client_store(W.c[W_BOB]), 0,
+	                               "background_sync_s", "0", &e));
+	assert_ok(qm_web_server_start(&wc, W.c[W_BOB], &s, &e));
+	http(s, "GET", "/api/state", NULL, NULL, NULL, &r);
+	qm_strlcpy(cookie, r.cookie, sizeof(cookie));
+	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
+	           sizeof(csrf));
+	resp_free(&r);
+	http(s, "POST", "/api/unlock",
+	     "{\"passphrase\":\"correct horse battery staple\"}", cookie, csrf,
+	     &r);
+	assert_int_equal(r.status, 200);
+	if (r.cookie[0])
+		qm_strlcpy(cookie, r.cookie, sizeof(cookie));
+	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
+	           sizeof(csrf));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "details"), "status")),
+	                    "waiting");
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(r.json, "details"), "retryable")));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/retry", (long long)id);
+	http(s, "POST", path, "{}", cookie, csrf, &r);
+	printf("  retry: %ld %s\n", r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 200);
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "status")), "verified");
+	resp_free(&r);
+	qm_web_server_stop(&s);
+	expect_readable(W_BOB, "the KME fails for this one");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bad_messages),
+	    cmocka_unit_test(test_kme_down),
+	    cmocka_unit_test(test_cert_refused),
+	    cmocka_unit_test(test_no_kme),
+	    cmocka_unit_test(test_backoff),
+	};
+
+	if (qm_core_init(NULL) != QM_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
