@@ -135,6 +135,59 @@ static void test_message_edited(void **state)
 	qm_client_view_free(&v);
 }
 
+/*
+ * A QMail message whose sealed security record (the authenticated headers,
+ * the sender binding, the signer) is deleted from the file: the reader must
+ * not fall back to the inner headers it trusts less. Whether a message has
+ * such a record is itself one of its labels (msg.has_meta).
+ */
+static void test_record_removed(void **state)
+{
+	static const char mime[] = "From: alice@example.org\r\n"
+	                           "To: bob@example.org\r\n"
+	                           "Subject: s\r\n\r\nthe body\r\n";
+	static const char meta[] = "opaque record";
+	struct qm_client_view *v = NULL;
+	struct qm_store_msg m;
+	struct qm_error e;
+	char sql[200];
+	int64_t id = 0;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 1;
+	m.uid = 7;
+	m.from_addr = "alice@example.org";
+	m.to_addrs = "bob@example.org";
+	m.date = 1790000007;
+	m.level = 3;
+	m.verify = QM_VERIFY_OK;
+	m.meta = meta;
+	m.meta_len = sizeof(meta);
+	assert_int_equal(qm_store_msg_add(qm_client_store(g_c), &m, "s", NULL,
+	                                  0, mime, strlen(mime), NULL, &id, &e),
+	                 QM_OK);
+	snprintf(sql, sizeof(sql), "DELETE FROM msg_meta WHERE msg_id = %lld",
+	         (long long)id);
+	edit(sql);
+	assert_int_equal(qm_client_read(g_c, id, &v, &e), QM_OK);
+	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
+	assert_non_null(strstr(v->status_text, "removed"));
+	assert_string_equal(v->text, "");
+	qm_client_view_free(&v);
+
+	/* nor may has_meta be cleared to pass the message off as an old one */
+	snprintf(sql, sizeof(sql), "UPDATE msg SET has_meta = 0 WHERE id = %lld",
+	         (long long)id);
+	edit(sql);
+	assert_int_equal(qm_client_read(g_c, id, &v, &e), QM_OK);
+	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
+	assert_string_equal(v->text, "");
+	qm_client_view_free(&v);
+}
+
 /* Level n's entry of qm_client_levels for carol. */
 static const struct qm_client_level *level_for(struct qm_client_level lv[4],
                                                int n)
@@ -207,6 +260,7 @@ static void test_contact_and_key_edited(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_record_removed),
 	    cmocka_unit_test(test_message_edited),
 	    cmocka_unit_test(test_contact_and_key_edited),
 	};
