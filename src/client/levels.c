@@ -249,7 +249,7 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 
 			rc = contact_pubid(c, rcpts[i], &p, &t, err);
 			qm_pubid_free(&p);
-			if (rc == QM_ERR_STATE)
+			if (rc == QM_ERR_STATE) {
 				rc = qm_error_set(
 				    err, QM_ERR_STATE,
 				    "the public key of %s changed: "
@@ -257,22 +257,27 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 				    "the new key before sending at "
 				    "level %d",
 				    rcpts[i], level);
+				qm_error_hint(err, QM_HINT_KEY_CHANGED,
+				              rcpts[i]);
+			}
 			if (!rc && t != QM_TRUST_VERIFIED && li)
 				note_add(li->unverified, rcpts[i]);
 		}
 		return rc;
 	}
-	if (!ac->a.kme_url[0])
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "levels 1 and 2 need a KME: account %s has "
-		                    "none configured",
-		                    ac->a.address);
-	if (!ac->a.sae_id[0])
-		return qm_error_set(
-		    err, QM_ERR_STATE,
-		    "levels 1 and 2 need the SAE ID of account %s "
-		    "(its name at the KME): it has none",
-		    ac->a.address);
+	if (!ac->a.kme_url[0] || !ac->a.sae_id[0]) {
+		if (!ac->a.kme_url[0])
+			qm_error_set(err, QM_ERR_STATE,
+			             "levels 1 and 2 need a KME: account %s "
+			             "has none configured",
+			             ac->a.address);
+		else
+			qm_error_set(err, QM_ERR_STATE,
+			             "levels 1 and 2 need the SAE ID of account "
+			             "%s (its name at the KME): it has none",
+			             ac->a.address);
+		return qm_error_hint(err, QM_HINT_ACCOUNT_KME, ac->a.address);
+	}
 	if (!sae) {
 		own = calloc(n ? n : 1, sizeof(*own));
 		if (!own)

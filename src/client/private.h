@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "mail/mail.h"
+#include "store/store.h"
 
 /* Sends the SMTP server accepted but neither the store nor the sent journal
  * (sentlog.c) could record: recorded before the outbox is worked again, so
@@ -313,5 +314,14 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 int recv_inner_agrees(const struct qm_mail_hdrs *outer,
                       const struct qm_mail_hdrs *inner, char *why,
                       size_t whylen);
+
+/* The interfaces' door (client.c, limits.c): QM_OK when the vault is
+ * unlocked, else QM_ERR_LOCKED with hint QM_HINT_VAULT_LOCKED, saying
+ * that what ("changing an account") needs it. */
+enum qm_err client_need_unlocked(struct qm_client *c, const char *what,
+                                 struct qm_error *err);
+/* Gives a QM_ERR_TOOBIG error whose hint_arg names a limit (the mail
+ * layer's, or the engine's own check) the hint QM_HINT_LIMIT_REACHED. */
+void client_limit_hint(struct qm_error *err);
 
 #endif

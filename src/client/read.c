@@ -110,10 +110,9 @@ static const char *verify_text(enum qm_store_verify vf)
 		return "not encrypted: anyone on the way could read or change "
 		       "it";
 	case QM_VERIFY_REFUSED:
-		return "refused: past one of your limits (qmail config list), "
-		       "so it was not opened; it stays on the server and is "
-		       "fetched again at the next sync after you raise the "
-		       "limit";
+		return "refused: past one of your limits, so it was not "
+		       "opened; it stays on the server and is fetched again "
+		       "at the next sync after you raise the limit";
 	case QM_VERIFY_UNVERIFIED_SENDER:
 		return "decrypted, but its sender is not verified: it was not "
 		       "sent from the SAE ID confirmed for its From address";
@@ -351,8 +350,10 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		if (!rc)
 			rc = qm_mail_content_parse(body.data, body.len, &lim,
 			                           &mc, err);
-		if (rc)
+		if (rc) {
+			client_limit_hint(err);
 			goto out;
+		}
 		rc = view_content(v, mc, err);
 		if (rc)
 			goto out;

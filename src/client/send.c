@@ -657,7 +657,11 @@ static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
 		         "%s; the fallback level %d cannot be used either: %s",
 		         qm_error_msg(err), m->fallback_level,
 		         qm_error_msg(&e2));
-		return qm_error_set(err, rc, "%.500s", note);
+		/* the same error reworded: its hint (what to mend for the
+		 * level asked for) stays */
+		if (err)
+			qm_strlcpy(err->msg, note, sizeof(err->msg));
+		return rc;
 	}
 	snprintf(note, sizeof(note),
 	         "level %d was not available (%s); sent at level %d as you "
