@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 #include "mailserver.h"

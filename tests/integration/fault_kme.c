@@ -32,6 +32,7 @@
 #include "kme/kme.h"
 #include "kms/kms.h"
 #include "client/client.h"
+#include "store/store.h"
 
 enum fault {
 	FK_OK,

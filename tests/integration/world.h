@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "kme_net.h"
 #include "mailserver.h"
 

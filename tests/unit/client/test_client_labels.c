@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 
