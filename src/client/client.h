@@ -386,6 +386,9 @@ struct qm_client_level {
 	int level;
 	int available;
 	char reason[QM_ERR_MSGMAX]; /* why not available, or "" */
+	int hint;                     /* what to do about it (enum
+	                                 qm_client_hint), or 0 */
+	char hint_arg[QM_ERR_ARGMAX]; /* whom or what the hint is about */
 	/* available, and a person should know: public keys not verified
 	 * (levels 3, 4), or the KME is asked when sending (level 1) */
 	char note[QM_ERR_MSGMAX];

@@ -449,6 +449,10 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		qm_strlcpy(out[l - 1].reason,
 		           out[l - 1].available ? "" : qm_error_msg(&e),
 		           sizeof(out[l - 1].reason));
+		out[l - 1].hint = out[l - 1].available ? 0 : e.hint;
+		qm_strlcpy(out[l - 1].hint_arg,
+		           out[l - 1].available ? "" : e.hint_arg,
+		           sizeof(out[l - 1].hint_arg));
 		qm_strlcpy(out[l - 1].note, out[l - 1].available ? li.note : "",
 		           sizeof(out[l - 1].note));
 		qm_strlcpy(out[l - 1].unverified,

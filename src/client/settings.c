@@ -129,8 +129,8 @@ enum qm_err qm_client_setting_set(struct qm_client *c, int64_t account_id,
 	enum qm_err rc;
 
 	if (account_id == 0 && name && is_level_setting(name))
-		return qm_client_level_setting_set(c, name, value ? value : "0",
-		                                   err);
+		return qm_client_level_setting_set(
+		    c, name, value && *value ? value : "0", err);
 	if (account_id == 0 && qm_client_limit_find(name))
 		return qm_client_limit_set(c, name,
 		                           value && *value ? value : "default",

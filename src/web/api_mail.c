@@ -934,13 +934,22 @@ void api_levels(struct web_req *r)
 		goto out;
 	}
 	arr = json_array();
-	for (i = 0; i < 4 && arr; i++)
-		json_array_append_new(
-		    arr, json_pack("{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level,
-		                   "available", lv[i].available, "reason",
-		                   web_jstr(lv[i].reason), "note",
-		                   web_jstr(lv[i].note), "unverified",
-		                   addr_array(lv[i].unverified)));
+	for (i = 0; i < 4 && arr; i++) {
+		json_t *o = json_pack(
+		    "{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level, "available",
+		    lv[i].available, "reason", web_jstr(lv[i].reason), "note",
+		    web_jstr(lv[i].note), "unverified",
+		    addr_array(lv[i].unverified));
+
+		/* what to mend, for the page to word (as in error replies) */
+		if (o && *qm_client_hint_name(lv[i].hint)) {
+			json_object_set_new(
+			    o, "hint", json_string(qm_client_hint_name(lv[i].hint)));
+			json_object_set_new(o, "hint_arg",
+			                    web_jstr(lv[i].hint_arg));
+		}
+		json_array_append_new(arr, o);
+	}
 	/* default_level: what a message without a level goes at; min_level:
 	 * the setting (0: none) */
 	web_reply_json(r, 200,

@@ -187,8 +187,11 @@ static void test_parts(void **state)
 	assert_int_equal(send_to(W_BOB, 3, "three parts\n", 3, 100, NULL, &e),
 	                 QM_ERR_TOOBIG);
 	printf("  send at limit.parts 4: %s\n", e.msg);
-	assert_has(e.msg, "would have 5 parts; your limit is 4");
-	assert_has(e.msg, "qmail config set limit.parts N");
+	assert_has(e.msg, "would have 5 parts; the limit is 4 (limit.parts)");
+	/* what to do is a hint each interface words, not a command */
+	assert_int_equal(e.hint, QM_HINT_LIMIT_REACHED);
+	assert_string_equal(e.hint_arg, QM_LIMIT_PARTS);
+	assert_null(strstr(e.msg, "qmail "));
 	set_limit(W_ALICE, QM_LIMIT_PARTS, "default");
 	assert_ok(send_to(W_BOB, 3, "three parts\n", 3, 100, NULL, &e));
 
@@ -200,8 +203,9 @@ static void test_parts(void **state)
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_read(W.c[W_BOB], id, &v, &e), QM_ERR_TOOBIG);
 	printf("  read at limit.parts 4: %s\n", e.msg);
-	assert_has(e.msg, "at least 5 parts; your limit is 4");
-	assert_has(e.msg, "limit.parts N");
+	assert_has(e.msg, "at least 5 parts; the limit is 4 (limit.parts)");
+	assert_int_equal(e.hint, QM_HINT_LIMIT_REACHED);
+	assert_string_equal(e.hint_arg, QM_LIMIT_PARTS);
 	assert_null(v);
 	/* at the limit it reads, with its three attachments */
 	set_limit(W_BOB, QM_LIMIT_PARTS, "5");
@@ -233,8 +237,7 @@ static void test_message_size(void **state)
 	printf("  over limit.message_size 64K: %s\n", v->status_text);
 	assert_int_not_equal(v->verify, QM_VERIFY_OK);
 	assert_has(v->status_text, "refused without fetching it");
-	assert_has(v->status_text, "your limit is 65536");
-	assert_has(v->status_text, "limit.message_size N");
+	assert_has(v->status_text, "the limit is 65536 (limit.message_size)");
 	assert_string_equal(v->text, "");
 	qm_client_view_free(&v);
 	/* a small message after it arrives: the sync is not stuck */
@@ -283,7 +286,7 @@ static void test_message_size_pop3(void **state)
 	assert_ok(qm_client_read(W.c[W_CAROL],
 	                         find_msg(W_CAROL, "refused without"), &v, &e));
 	printf("  POP3 over limit.message_size 64K: %s\n", v->status_text);
-	assert_has(v->status_text, "limit.message_size N");
+	assert_has(v->status_text, "the limit is 65536 (limit.message_size)");
 	qm_client_view_free(&v);
 	assert_ok(send_to(W_CAROL, 3, "small pop3\n", 0, 0, NULL, &e));
 	assert_ok(
@@ -363,8 +366,7 @@ static void test_key_ids(void **state)
 	                         &v, &e));
 	printf("  at limit.key_ids 1: %s\n", v->status_text);
 	assert_int_not_equal(v->verify, QM_VERIFY_OK);
-	assert_has(v->status_text, "your limit is 1");
-	assert_has(v->status_text, "limit.key_ids N");
+	assert_has(v->status_text, "the limit is 1 (limit.key_ids)");
 	qm_client_view_free(&v);
 	/* nobody asked bob's KME: the keys are still there for bob */
 	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
@@ -440,7 +442,7 @@ static void test_key_ids(void **state)
 	    W.c[W_BOB], find_msg(W_BOB, "refused before asking the KME"), &v,
 	    &e));
 	printf("  envelope over limit.key_ids %s: %s\n", lim, v->status_text);
-	assert_has(v->status_text, "your limit is");
+	assert_has(v->status_text, "the limit is");
 	assert_int_equal(v->verify, QM_VERIFY_REFUSED);
 	qm_client_view_free(&v);
 	set_limit(W_BOB, QM_LIMIT_KEY_IDS, "default");
