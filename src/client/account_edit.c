@@ -57,10 +57,11 @@ enum qm_err qm_client_account_update(struct qm_client *c,
 		if (rc)
 			return rc;
 		if (len == 0)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "the new password or token of %s is "
-			                    "empty",
-			                    a->address);
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "the new password or token of %s is "
+			    "empty",
+			    a->address);
 	}
 	rc = addr_bare(a->address, bare, sizeof(bare), err);
 	if (rc)

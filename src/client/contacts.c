@@ -45,8 +45,7 @@ enum qm_err qm_client_contact_get(struct qm_client *c, int64_t account_id,
 }
 
 enum qm_err qm_client_contact_confirm(struct qm_client *c, int64_t account_id,
-                                      const char *address,
-                                      struct qm_error *err)
+                                      const char *address, struct qm_error *err)
 {
 	enum qm_err rc = client_need_unlocked(c, "confirming a contact", err);
 

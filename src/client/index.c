@@ -54,8 +54,8 @@ void qm_client_msglist_free(struct qm_store_msglist **l)
 	qm_store_msglist_free(l);
 }
 
-enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id,
-                                unsigned set, unsigned clear, unsigned *flags,
+enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id, unsigned set,
+                                unsigned clear, unsigned *flags,
                                 struct qm_error *err)
 {
 	struct qm_store_msglist *l = NULL;
@@ -119,8 +119,7 @@ enum qm_err qm_client_draft_delete(struct qm_client *c, int64_t id,
 }
 
 enum qm_err qm_client_draft_list(struct qm_client *c, int64_t account_id,
-                                 int64_t **ids, size_t *n,
-                                 struct qm_error *err)
+                                 int64_t **ids, size_t *n, struct qm_error *err)
 {
 	return qm_store_draft_list(c->store, account_id, ids, n, err);
 }

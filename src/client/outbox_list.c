@@ -15,8 +15,7 @@ const char *qm_client_outbox_state_name(enum qm_store_outbox_state st)
 	return qm_store_outbox_state_str(st);
 }
 
-void qm_client_outbox_items_free(struct qm_client_outbox_item **items,
-                                 size_t n)
+void qm_client_outbox_items_free(struct qm_client_outbox_item **items, size_t n)
 {
 	if (!items || !*items)
 		return;
@@ -47,11 +46,10 @@ static enum qm_err item_fill(struct qm_client_outbox_item *it,
 	it->encrypted = o->ciphertext != NULL;
 	for (size_t w = 0; w < nwaiting; w++)
 		it->copy_waits |= waiting[w] == o->id;
-	it->can_retry = o->state == QM_OUTBOX_PENDING ||
-	                o->state == QM_OUTBOX_QUEUED ||
-	                o->state == QM_OUTBOX_RETRYING ||
-	                (o->state == QM_OUTBOX_FAILED && !o->ciphertext) ||
-	                it->copy_waits;
+	it->can_retry =
+	    o->state == QM_OUTBOX_PENDING || o->state == QM_OUTBOX_QUEUED ||
+	    o->state == QM_OUTBOX_RETRYING ||
+	    (o->state == QM_OUTBOX_FAILED && !o->ciphertext) || it->copy_waits;
 	it->recipients = strdup(o->recipients ? o->recipients : "");
 	if (o->reason)
 		it->reason = strdup(o->reason);
@@ -73,8 +71,8 @@ static enum qm_err list_state(struct qm_client *c, int64_t account_id, int st,
 	size_t nids = 0;
 	enum qm_err rc;
 
-	rc = qm_store_outbox_list(c->store, account_id, st, 0, &ids, &nids,
-	                          err);
+	rc =
+	    qm_store_outbox_list(c->store, account_id, st, 0, &ids, &nids, err);
 	for (size_t i = 0; !rc && i < nids; i++) {
 		struct qm_store_outbox o;
 
@@ -106,8 +104,8 @@ static enum qm_err list_state(struct qm_client *c, int64_t account_id, int st,
 }
 
 enum qm_err qm_client_outbox_list(struct qm_client *c, int64_t account_id,
-                                  struct qm_client_outbox_item **out,
-                                  size_t *n, struct qm_error *err)
+                                  struct qm_client_outbox_item **out, size_t *n,
+                                  struct qm_error *err)
 {
 	struct qm_client_outbox_item *v = NULL;
 	int64_t *waiting = NULL;

@@ -44,9 +44,10 @@ enum qm_err qm_client_passphrase_change(struct qm_client *c,
                                         struct qm_error *err)
 {
 	if (newlen < 8)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "the new passphrase is too short: use at "
-		                    "least 8 characters (a few words are best)");
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "the new passphrase is too short: use at "
+		    "least 8 characters (a few words are best)");
 	return qm_store_vault_rekey(c->store, oldpass, oldlen, newpass, newlen,
 	                            err);
 }
@@ -99,8 +100,8 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 		if (strcmp(value, "imap") == 0 || strcmp(value, "pop3") == 0)
 			return QM_OK;
 		return qm_error_set(err, QM_ERR_INVAL,
-		                    "%s is imap or pop3, not \"%.40s\"", s->name,
-		                    value);
+		                    "%s is imap or pop3, not \"%.40s\"",
+		                    s->name, value);
 	case SET_SECONDS:
 		if (qm_parse_ll(value, 0, 86400, &v, NULL) == QM_OK)
 			return QM_OK;
@@ -132,9 +133,8 @@ enum qm_err qm_client_setting_set(struct qm_client *c, int64_t account_id,
 		return qm_client_level_setting_set(
 		    c, name, value && *value ? value : "0", err);
 	if (account_id == 0 && qm_client_limit_find(name))
-		return qm_client_limit_set(c, name,
-		                           value && *value ? value : "default",
-		                           err);
+		return qm_client_limit_set(
+		    c, name, value && *value ? value : "default", err);
 	rc = find(c, account_id, name, &s, err);
 	if (rc)
 		return rc;
@@ -194,7 +194,8 @@ enum qm_err qm_client_setting_get(struct qm_client *c, int64_t account_id,
 		if (!rc && qm_strlcpy(out, set ? (const char *)b.data : s->def,
 		                      outlen) != 0)
 			rc = qm_error_set(err, QM_ERR_TOOBIG,
-			                  "the value of %s is too long", s->name);
+			                  "the value of %s is too long",
+			                  s->name);
 		qm_buf_free(&b);
 		if (!rc && is_set)
 			*is_set = set;

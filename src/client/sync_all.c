@@ -46,9 +46,8 @@ static void outbox_step(struct qm_client *c, int64_t account_id,
 	qm_error_clear(&out->outbox_error);
 	if (progress)
 		progress(arg, "outbox", 0, 1);
-	out->outbox_rc = qm_client_outbox_run(c, account_id, &out->sent,
-	                                      &out->not_sent,
-	                                      &out->outbox_error);
+	out->outbox_rc = qm_client_outbox_run(
+	    c, account_id, &out->sent, &out->not_sent, &out->outbox_error);
 	if (progress)
 		progress(arg, "outbox", 1, 1);
 	if (out->outbox_rc)

@@ -58,15 +58,17 @@ static void sync_events(struct qm_web_server *srv,
 		web_event_add(srv, "new_mail", NULL, "%zu new message%s",
 		              t->fetched, t->fetched == 1 ? "" : "s");
 	if (t->tampered)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s failed the integrity check (tampered)",
-		              t->tampered, t->tampered == 1 ? "" : "s");
+		web_event_add(
+		    srv, "failed", NULL,
+		    "%zu message%s failed the integrity check (tampered)",
+		    t->tampered, t->tampered == 1 ? "" : "s");
 	if (t->replayed)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s reused a key of an earlier message "
-		              "(replay) and %s not decrypted",
-		              t->replayed, t->replayed == 1 ? "" : "s",
-		              t->replayed == 1 ? "was" : "were");
+		web_event_add(
+		    srv, "failed", NULL,
+		    "%zu message%s reused a key of an earlier message "
+		    "(replay) and %s not decrypted",
+		    t->replayed, t->replayed == 1 ? "" : "s",
+		    t->replayed == 1 ? "was" : "were");
 	if (t->unverified)
 		web_event_add(srv, "failed", NULL,
 		              "%zu message%s decrypted but from an unverified "
@@ -179,7 +181,8 @@ static void *sync_main(void *arg)
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += every > 0 ? every : 86400;
 		while (!srv->sync_stop && !srv->sync_running) {
-			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0 &&
+			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock,
+			                           &until) != 0 &&
 			    every > 0) {
 				srv->sync_running = 1; /* background interval */
 				srv->sync_account = 0;

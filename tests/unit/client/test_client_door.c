@@ -40,8 +40,8 @@ static int64_t g_alice, g_nokme;
  * interface's commands or screens. */
 static void assert_library_words(const char *msg)
 {
-	static const char *const ui[] = {"`", "qmail ", "Settings", "--",
-	                                 "open Contacts", "Keyring"};
+	static const char *const ui[] = {"`",  "qmail ",        "Settings",
+	                                 "--", "open Contacts", "Keyring"};
 
 	for (size_t i = 0; i < sizeof(ui) / sizeof(ui[0]); i++)
 		if (strstr(msg, ui[i]))
@@ -144,8 +144,9 @@ static void import_key_of(int64_t from, const char *address,
 	qm_buf_init(&b, 1 << 20);
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_key_export(g_c, from, &b, &e), QM_OK);
-	assert_int_equal(qm_client_key_import(g_c, address, (const char *)b.data,
-	                                      b.len, fpr, &t, &e),
+	assert_int_equal(qm_client_key_import(g_c, address,
+	                                      (const char *)b.data, b.len, fpr,
+	                                      &t, &e),
 	                 QM_OK);
 	qm_buf_free(&b);
 	if (trust)
@@ -177,9 +178,8 @@ static void test_hints_contacts_and_kme(void **state)
 	assert_hint(&e, QM_ERR_NOTFOUND, QM_HINT_CONTACT_SAE_MISSING,
 	            "carol@example.org");
 	/* the same reason, with its hint, in the levels a compose form shows */
-	assert_int_equal(qm_client_levels(g_c, g_alice, carol, 1, 100, lv, NULL,
-	                                  &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_levels(g_c, g_alice, carol, 1, 100, lv, NULL, &e), QM_OK);
 	assert_false(lv[1].available);
 	assert_int_equal(lv[1].hint, QM_HINT_CONTACT_SAE_MISSING);
 	assert_string_equal(lv[1].hint_arg, "carol@example.org");
@@ -193,20 +193,20 @@ static void test_hints_contacts_and_kme(void **state)
 	qm_strlcpy(ct.address, "dave@example.org", sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, "SAE_D", sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_LEARNED;
-	assert_int_equal(qm_store_contact_put(qm_client_store(g_c), g_alice, &ct,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_put(qm_client_store(g_c), g_alice, &ct, &e),
+	    QM_OK);
 	assert_int_equal(send_one(g_alice, "dave@example.org", 2, 0, NULL, &e),
 	                 QM_ERR_STATE);
 	assert_hint(&e, QM_ERR_STATE, QM_HINT_CONTACT_SAE_UNCONFIRMED,
 	            "dave@example.org");
 	/* confirmed through the engine, it passes this check */
-	assert_int_equal(qm_client_contact_confirm(g_c, g_alice,
-	                                           "dave@example.org", &e),
-	                 QM_OK);
-	assert_int_equal(qm_client_contact_get(g_c, g_alice, "dave@example.org",
-	                                       &ct, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_contact_confirm(g_c, g_alice, "dave@example.org", &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_client_contact_get(g_c, g_alice, "dave@example.org", &ct, &e),
+	    QM_OK);
 	assert_true(ct.confirmed);
 
 	/* an account without a KME */
@@ -235,8 +235,8 @@ static void test_hints_keys_and_limits(void **state)
 	                 QM_ERR_TOOBIG);
 	assert_hint(&e, QM_ERR_TOOBIG, QM_HINT_LIMIT_REACHED, QM_LIMIT_PARTS);
 	assert_non_null(strstr(e.msg, "the limit is 4 (limit.parts)"));
-	assert_int_equal(qm_client_limit_set(g_c, QM_LIMIT_PARTS, "default", &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_limit_set(g_c, QM_LIMIT_PARTS, "default", &e), QM_OK);
 
 	/* another key for erin: not used until the user verifies it */
 	import_key_of(g_nokme, "erin@example.org", &t);
@@ -301,8 +301,8 @@ static void test_accounts(void **state)
 	                 QM_ERR_NOTFOUND);
 
 	extra = add_account("extra@example.org", 0);
-	assert_int_equal(qm_client_account_find(g_c, "EXTRA@example.org", &a, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_account_find(g_c, "EXTRA@example.org", &a, &e), QM_OK);
 	assert_int_equal(a.id, extra);
 	assert_true(qm_client_account_has_secret(g_c, &a));
 	/* changed: the address is kept bare and in lower case */
@@ -314,19 +314,18 @@ static void test_accounts(void **state)
 	assert_string_equal(a.address, "extra2@example.org");
 	assert_string_equal(a.display_name, "Extra");
 	/* a token replaces the password and the account logs in with it */
-	assert_int_equal(qm_client_account_secret_set(g_c, extra, QM_AUTH_OAUTH2,
-	                                              "tok", 3, &e),
+	assert_int_equal(qm_client_account_secret_set(
+	                     g_c, extra, QM_AUTH_OAUTH2, "tok", 3, &e),
 	                 QM_OK);
 	assert_int_equal(qm_client_account_get(g_c, extra, &a, &e), QM_OK);
 	assert_int_equal(a.auth, QM_AUTH_OAUTH2);
 	assert_true(qm_client_account_has_secret(g_c, &a));
-	assert_int_equal(qm_client_account_secret_set(g_c, extra,
-	                                              QM_AUTH_PASSWORD, "", 0, &e),
+	assert_int_equal(qm_client_account_secret_set(
+	                     g_c, extra, QM_AUTH_PASSWORD, "", 0, &e),
 	                 QM_ERR_INVAL);
 	qm_client_lock(g_c);
-	assert_int_equal(qm_client_account_secret_set(g_c, extra,
-	                                              QM_AUTH_PASSWORD, "pw2", 3,
-	                                              &e),
+	assert_int_equal(qm_client_account_secret_set(
+	                     g_c, extra, QM_AUTH_PASSWORD, "pw2", 3, &e),
 	                 QM_ERR_LOCKED);
 	assert_int_equal(e.hint, QM_HINT_VAULT_LOCKED);
 	assert_false(qm_client_account_has_secret(g_c, &a));
@@ -357,9 +356,8 @@ static void test_settings(void **state)
 	                 QM_OK);
 	assert_string_equal(v, "");
 	assert_int_equal(set, 0);
-	assert_int_equal(qm_client_setting_set(g_c, g_alice,
-	                                       QM_CLIENT_SET_INCOMING, "pop3",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, g_alice, QM_CLIENT_SET_INCOMING, "pop3", &e),
 	                 QM_OK);
 	assert_int_equal(qm_client_setting_get(g_c, g_alice,
 	                                       QM_CLIENT_SET_INCOMING, v,
@@ -367,31 +365,28 @@ static void test_settings(void **state)
 	                 QM_OK);
 	assert_string_equal(v, "pop3");
 	assert_int_equal(set, 1);
-	assert_int_equal(qm_client_setting_set(g_c, g_alice,
-	                                       QM_CLIENT_SET_INCOMING, "smtp",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, g_alice, QM_CLIENT_SET_INCOMING, "smtp", &e),
 	                 QM_ERR_INVAL);
 	assert_library_words(e.msg);
-	assert_int_equal(qm_client_setting_set(g_c, g_alice,
-	                                       QM_CLIENT_SET_SAVE_SENT, "yes",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, g_alice, QM_CLIENT_SET_SAVE_SENT, "yes", &e),
 	                 QM_ERR_INVAL);
-	assert_int_equal(qm_client_setting_set(g_c, g_alice,
-	                                       QM_CLIENT_SET_INCOMING, "", &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, g_alice, QM_CLIENT_SET_INCOMING, "", &e),
+	    QM_OK);
 	assert_int_equal(qm_client_setting_get(g_c, g_alice,
 	                                       QM_CLIENT_SET_INCOMING, v,
 	                                       sizeof(v), &set, &e),
 	                 QM_OK);
 	assert_int_equal(set, 0);
 	/* an account's setting of no account, or in the global scope */
-	assert_int_equal(qm_client_setting_set(g_c, 99999,
-	                                       QM_CLIENT_SET_INCOMING, "imap",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, 99999, QM_CLIENT_SET_INCOMING, "imap", &e),
 	                 QM_ERR_NOTFOUND);
-	assert_int_equal(qm_client_setting_set(g_c, 0, QM_CLIENT_SET_INCOMING,
-	                                       "imap", &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, 0, QM_CLIENT_SET_INCOMING, "imap", &e),
+	    QM_ERR_NOTFOUND);
 
 	/* global: the GUI's background sync, 300 s unless set */
 	assert_int_equal(qm_client_setting_get(g_c, 0,
@@ -404,9 +399,8 @@ static void test_settings(void **state)
 	                                       QM_CLIENT_SET_BACKGROUND_SYNC,
 	                                       "99999", &e),
 	                 QM_ERR_INVAL);
-	assert_int_equal(qm_client_setting_set(g_c, 0,
-	                                       QM_CLIENT_SET_BACKGROUND_SYNC, "0",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, 0, QM_CLIENT_SET_BACKGROUND_SYNC, "0", &e),
 	                 QM_OK);
 	assert_int_equal(qm_client_setting_get(g_c, 0,
 	                                       QM_CLIENT_SET_BACKGROUND_SYNC, v,
@@ -415,34 +409,32 @@ static void test_settings(void **state)
 	assert_string_equal(v, "0");
 	assert_int_equal(set, 1);
 	assert_int_equal(qm_client_setting_get(g_c, 0,
-	                                       QM_CLIENT_SET_BACKGROUND_SYNC, v, 1,
-	                                       NULL, &e),
+	                                       QM_CLIENT_SET_BACKGROUND_SYNC, v,
+	                                       1, NULL, &e),
 	                 QM_ERR_TOOBIG);
 
 	/* the level settings and the limits, reached by name */
-	assert_int_equal(qm_client_setting_set(g_c, 0, QM_CLIENT_SET_MIN_LEVEL,
-	                                       "3", &e),
-	                 QM_OK);
-	assert_int_equal(qm_client_level_setting_get(g_c, QM_CLIENT_SET_MIN_LEVEL,
-	                                             &lvl, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, 0, QM_CLIENT_SET_MIN_LEVEL, "3", &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_client_level_setting_get(g_c, QM_CLIENT_SET_MIN_LEVEL, &lvl, &e),
+	    QM_OK);
 	assert_int_equal(lvl, 3);
 	assert_int_equal(qm_client_setting_get(g_c, 0, QM_CLIENT_SET_MIN_LEVEL,
 	                                       v, sizeof(v), &set, &e),
 	                 QM_OK);
 	assert_string_equal(v, "3");
-	assert_int_equal(qm_client_setting_set(g_c, 0, QM_CLIENT_SET_MIN_LEVEL,
-	                                       "", &e),
-	                 QM_OK);
-	assert_int_equal(qm_client_setting_set(g_c, 0, QM_LIMIT_PARTS, "64",
-	                                       &e),
-	                 QM_OK);
-	assert_int_equal(qm_client_limit_get(g_c, QM_LIMIT_PARTS, &lim, &set,
-	                                     &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, 0, QM_CLIENT_SET_MIN_LEVEL, "", &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, 0, QM_LIMIT_PARTS, "64", &e), QM_OK);
+	assert_int_equal(
+	    qm_client_limit_get(g_c, QM_LIMIT_PARTS, &lim, &set, &e), QM_OK);
 	assert_int_equal(lim, 64);
-	assert_int_equal(qm_client_setting_set(g_c, 0, QM_LIMIT_PARTS, NULL, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_setting_set(g_c, 0, QM_LIMIT_PARTS, NULL, &e), QM_OK);
 	assert_int_equal(qm_client_setting_get(g_c, 0, QM_LIMIT_PARTS, v,
 	                                       sizeof(v), &set, &e),
 	                 QM_OK);
@@ -464,8 +456,8 @@ static void test_passphrase(void **state)
 	                                             "short", 5, &e),
 	                 QM_ERR_INVAL);
 	assert_library_words(e.msg);
-	assert_int_equal(qm_client_passphrase_change(g_c, PASS, strlen(PASS), np,
-	                                             strlen(np), &e),
+	assert_int_equal(qm_client_passphrase_change(g_c, PASS, strlen(PASS),
+	                                             np, strlen(np), &e),
 	                 QM_OK);
 	qm_client_lock(g_c);
 	assert_int_equal(qm_client_unlock(g_c, PASS, strlen(PASS), &e),
@@ -499,9 +491,9 @@ static void test_contacts_and_keys(void **state)
 	assert_int_equal(qm_client_contact_put(g_c, 99999, &ct, &e),
 	                 QM_ERR_NOTFOUND);
 	memset(&ct, 0, sizeof(ct));
-	assert_int_equal(qm_client_contact_get(g_c, g_alice, "bob@example.org",
-	                                       &ct, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_contact_get(g_c, g_alice, "bob@example.org", &ct, &e),
+	    QM_OK);
 	assert_int_equal(ct.source, QM_CONTACT_USER);
 	assert_true(ct.confirmed);
 	assert_int_equal(ct.min_level, 2);
@@ -514,9 +506,8 @@ static void test_contacts_and_keys(void **state)
 
 	import_key_of(g_alice, "henry@example.org", NULL);
 	import_key_of(g_nokme, "henry@example.org", NULL);
-	assert_int_equal(qm_client_key_list(g_c, "henry@example.org", &ks, &n,
-	                                     &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_key_list(g_c, "henry@example.org", &ks, &n, &e), QM_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(ks[0].trust, QM_TRUST_CHANGED); /* newest first */
 	qm_client_keys_free(&ks, n);
@@ -588,9 +579,9 @@ static void test_messages_and_drafts(void **state)
 	                                     &flags, &e),
 	                 QM_OK);
 	assert_int_equal(flags, QM_FLAG_SEEN | QM_FLAG_FLAGGED);
-	assert_int_equal(qm_client_msg_flags(g_c, id, 0, QM_FLAG_FLAGGED, &flags,
-	                                     &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_msg_flags(g_c, id, 0, QM_FLAG_FLAGGED, &flags, &e),
+	    QM_OK);
 	assert_int_equal(flags, QM_FLAG_SEEN);
 	assert_int_equal(qm_client_msg_get(g_c, id, &l, &e), QM_OK);
 	assert_int_equal(l->items[0].flags, QM_FLAG_SEEN);
@@ -605,13 +596,14 @@ static void test_messages_and_drafts(void **state)
 	assert_int_equal(qm_client_msg_delete(g_c, id, &e), QM_OK);
 	assert_int_equal(qm_client_msg_get(g_c, id, &l, &e), QM_ERR_NOTFOUND);
 	assert_null(l);
-	assert_int_equal(qm_client_msg_flags(g_c, id, QM_FLAG_SEEN, 0, NULL, &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_msg_flags(g_c, id, QM_FLAG_SEEN, 0, NULL, &e),
+	    QM_ERR_NOTFOUND);
 
 	/* drafts: bytes the interface keeps, sealed */
-	assert_int_equal(qm_client_draft_put(g_c, g_alice, &draft, "To: b\r\n",
-	                                     7, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_draft_put(g_c, g_alice, &draft, "To: b\r\n", 7, &e),
+	    QM_OK);
 	assert_true(draft > 0);
 	assert_int_equal(qm_client_draft_list(g_c, g_alice, &ids, &n, &e),
 	                 QM_OK);
@@ -646,9 +638,9 @@ static void on_progress(void *arg, const char *what, uint64_t done,
 	struct calls *k = arg;
 
 	if (k->n < 16)
-		snprintf(k->seq[k->n++], sizeof(k->seq[0]), "progress %s %llu/%llu",
-		         what, (unsigned long long)done,
-		         (unsigned long long)total);
+		snprintf(k->seq[k->n++], sizeof(k->seq[0]),
+		         "progress %s %llu/%llu", what,
+		         (unsigned long long)done, (unsigned long long)total);
 }
 
 static void on_report(void *arg, const struct qm_client_sync_report *r)
@@ -674,9 +666,8 @@ static void test_outbox_list_and_sync_all(void **state)
 	 * closed SMTP port keeps it there */
 	import_key_of(g_alice, "gina@example.org", NULL);
 	memset(&sent, 0, sizeof(sent));
-	assert_int_not_equal(send_one(g_alice, "gina@example.org", 4, 0, &sent,
-	                              &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    send_one(g_alice, "gina@example.org", 4, 0, &sent, &e), QM_OK);
 	assert_int_equal(sent.n_outbox, 1);
 	assert_int_equal(sent.n_sent, 0);
 	assert_int_equal(qm_client_outbox_list(g_c, g_alice, &items, &n, &e),
@@ -699,9 +690,9 @@ static void test_outbox_list_and_sync_all(void **state)
 
 	/* one pass: the outbox first, then each account, by id */
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(qm_client_sync_all(g_c, 0, on_progress, on_report, &k,
-	                                    &out, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_sync_all(g_c, 0, on_progress, on_report, &k, &out, &e),
+	    QM_OK);
 	for (size_t i = 0; i < k.n; i++)
 		printf("  %s\n", k.seq[i]);
 	assert_true(k.n >= 4);
@@ -720,9 +711,9 @@ static void test_outbox_list_and_sync_all(void **state)
 	                 QM_OK);
 	assert_int_equal(out.accounts, 1);
 	assert_string_equal(k.seq[k.n - 1], "report nokme@example.org 1");
-	assert_int_equal(qm_client_sync_all(g_c, 99999, NULL, NULL, NULL, &out,
-	                                    &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_sync_all(g_c, 99999, NULL, NULL, NULL, &out, &e),
+	    QM_ERR_NOTFOUND);
 	assert_int_equal(qm_client_outbox_cancel(g_c, sent.outbox_ids[0], &e),
 	                 QM_OK);
 }
