@@ -63,6 +63,8 @@ int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out);
 /* Prints "qmail: <msg>" to stderr, and what to do when e has a hint, and
  * returns the exit code for e. */
 int cli_fail(const struct qm_error *e);
+/* Prints "qmail: hint: <what to do>" to stderr when e has a hint. */
+void cli_hint(const struct qm_error *e);
 /* The CLI's words for a client hint (enum qm_client_hint) about arg ("run
  * `qmail contact add bob@example.org --sae ID`"), into out; "" for none. */
 void cli_hint_text(int hint, const char *arg, char *out, size_t outlen);

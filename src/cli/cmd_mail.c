@@ -777,7 +777,8 @@ int cmd_retry(struct cli *g, int argc, char **argv)
 	r = qm_client_msg_retry(g->client, id, &nid, &vf, &e);
 	if (r == QM_ERR_UNAVAIL || r == QM_ERR_NET || r == QM_ERR_TLS ||
 	    r == QM_ERR_TIMEOUT || r == QM_ERR_DENIED) {
-		fprintf(stderr, "qmail: %s\n", qm_error_msg(&e));
+		fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(&e)));
+		cli_hint(&e);
 		return QM_EXIT_NET;
 	}
 	if (r)
@@ -850,6 +851,10 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	/* everything below the Security line came from outside: cli_safe
 	 * (one line) or cli_put_text (the body) */
 	printf("Status:   %s\n", cli_safe(v->status_text));
+	if (v->verify == QM_VERIFY_REFUSED)
+		printf("Limits:   `qmail config list` shows them; after `qmail "
+		       "config set NAME VALUE` the next `qmail sync` fetches "
+		       "it again\n");
 	print_signer(v);
 	if (v->retryable)
 		printf("Retry:    `qmail retry %lld` tries it once more%s\n",

@@ -149,15 +149,20 @@ void cli_hint_text(int hint, const char *arg, char *out, size_t outlen)
 	}
 }
 
-int cli_fail(const struct qm_error *e)
+void cli_hint(const struct qm_error *e)
 {
 	char hint[QM_ERR_MSGMAX + QM_ERR_ARGMAX * 3];
 
-	/* an error may quote a server or a message: shown safely */
-	fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(e)));
 	cli_hint_text(e->hint, e->hint_arg, hint, sizeof(hint));
 	if (hint[0])
 		fprintf(stderr, "qmail: hint: %s\n", hint);
+}
+
+int cli_fail(const struct qm_error *e)
+{
+	/* an error may quote a server or a message: shown safely */
+	fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(e)));
+	cli_hint(e);
 	return cli_exit_for(e->code);
 }
 
