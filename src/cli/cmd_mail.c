@@ -361,7 +361,7 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 					         "%s%s%s", v->to,
 					         v->to[0] && v->cc[0] ? ", " : "",
 					         v->cc);
-					if (qm_client_addr_specs(both, &addrs,
+					if (qm_client_addrs_parse(both, &addrs,
 					                         &naddrs,
 					                         NULL) != QM_OK)
 						naddrs = 0;

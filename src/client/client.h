@@ -837,7 +837,7 @@ void qm_client_display_ext(const char *name, char *ext, size_t extlen);
  * strings; free with qm_client_strv_free. QM_ERR_PARSE when the list
  * holds no address.
  */
-QM_NODISCARD enum qm_err qm_client_addr_specs(const char *list, char ***out,
+QM_NODISCARD enum qm_err qm_client_addrs_parse(const char *list, char ***out,
                                               size_t *n,
                                               struct qm_error *err);
 void qm_client_strv_free(char ***v, size_t n);

@@ -78,7 +78,7 @@ void qm_client_keys_free(struct qm_store_key **keys, size_t n)
 	*keys = NULL;
 }
 
-enum qm_err qm_client_addr_specs(const char *list, char ***out, size_t *n,
+enum qm_err qm_client_addrs_parse(const char *list, char ***out, size_t *n,
                                  struct qm_error *err)
 {
 	return qm_mail_addr_specs(list, out, n, err);

@@ -25,12 +25,13 @@ struct qm_client {
 	size_t nunrecorded;
 };
 
-/* Account settings kept with qm_store_setting_* (per account). */
-#define QM_SET_MAIL_CA "mail_ca"         /* CA file for private mail servers */
-#define QM_SET_INCOMING "incoming"       /* "imap" (default) or "pop3" */
-#define QM_SET_SAVE_SENT "save_sent"     /* "1": append to Sent over IMAP */
-#define QM_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
-#define QM_SET_KME_ID "kme_id"           /* expected KME ID in its cert */
+/* Account settings kept with qm_store_setting_* (per account; their
+ * names, values and defaults: client.h and settings.c). */
+#define QM_SET_MAIL_CA QM_CLIENT_SET_MAIL_CA
+#define QM_SET_INCOMING QM_CLIENT_SET_INCOMING
+#define QM_SET_SAVE_SENT QM_CLIENT_SET_SAVE_SENT
+#define QM_SET_POP3_DELETE QM_CLIENT_SET_POP3_DELETE
+#define QM_SET_KME_ID QM_CLIENT_SET_KME_ID
 /* Global (account 0): bumped whenever the user changes a limit. */
 #define QM_SET_LIMITS_GEN "limits.generation"
 /* Per account: the limits.generation its refused messages were last

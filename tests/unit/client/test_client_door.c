@@ -522,7 +522,7 @@ static void test_addr_specs(void **state)
 
 	(void)state;
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_addr_specs("Ann <a@example.org>, \"B, C\" "
+	assert_int_equal(qm_client_addrs_parse("Ann <a@example.org>, \"B, C\" "
 	                                      "<c@example.org>",
 	                                      &v, &n, &e),
 	                 QM_OK);
