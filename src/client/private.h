@@ -272,6 +272,69 @@ enum qm_err msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
 enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
                           struct qm_error *err);
 
+/* ------------------------------------------------ receiving: fetching */
+
+/*
+ * One message to file (recv_file.c): where the server keeps it, and its
+ * bytes (borrowed).
+ */
+struct incoming {
+	const char *folder;
+	int64_t uidvalidity, uid;
+	const char *uidl;
+	const void *raw;
+	size_t rawlen;
+	/* > 0: its earlier record (refused, waiting, unreadable, no key), to
+	 * replace in the same transaction as the new one comes */
+	int64_t replace_id;
+	enum qm_store_verify replaced;
+	int tries; /* a waiting one: attempts so far */
+};
+
+/*
+ * A mailbox source (recv_source.c): an IMAP folder or the POP3 maildrop of
+ * an account, behind one interface. mbox_open connects (IMAP: and selects
+ * folder; POP3 has one maildrop, INBOX, and lists it); ac is borrowed for
+ * the source's life. mbox_list_new gives what was not filed before
+ * (*out malloc'd); mbox_holds says whether a record of the account was
+ * filed from this source, mbox_find finds its message again
+ * (QM_ERR_NOTFOUND when the server no longer lists it); mbox_fetch gets a
+ * message's bytes (QM_ERR_NOTFOUND: gone; QM_ERR_TOOBIG: past
+ * limit.message_size, and the session is gone: mbox_reopen). mbox_seen
+ * records a message as filed, so no later sync lists it; mbox_settle lets
+ * the server's copy go when the account says so (POP3 delete after
+ * fetch). mbox_where fills the location fields of in.
+ */
+struct mbox;
+struct mbox_msg {
+	uint32_t uid;  /* IMAP */
+	uint32_t num;  /* POP3: its number in this session */
+	char uidl[72]; /* POP3 */
+};
+enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
+                      const char *folder, struct mbox **out,
+                      struct qm_error *err);
+enum qm_err mbox_reopen(struct mbox *mb, struct qm_error *err);
+void mbox_free(struct mbox **mb);
+enum qm_err mbox_list_new(struct mbox *mb, struct mbox_msg **out, size_t *n,
+                          struct qm_error *err);
+int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
+enum qm_err mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
+                      struct mbox_msg *out);
+enum qm_err mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
+                       struct qm_buf *raw, struct qm_error *err);
+void mbox_seen(struct mbox *mb, const struct mbox_msg *m);
+void mbox_settle(struct mbox *mb, const struct mbox_msg *m);
+void mbox_where(const struct mbox *mb, const struct mbox_msg *m,
+                struct incoming *in);
+/* The account setting under which an IMAP folder's sync state is kept
+ * ("sync.<folder>.<what>", what: "uidvalidity" or "lastuid"). */
+void mbox_state_key(char *out, size_t n, const char *what, const char *folder);
+/* An account setting as a number (0 when unset or not one), and back. */
+int64_t setting_int(struct qm_client *c, int64_t acct, const char *key);
+void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
+                     int64_t v);
+
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */
 struct recv_outcome {

@@ -35,20 +35,6 @@
 #define WAIT_FIRST_S 60
 #define WAIT_MAX_S   (6 * 3600)
 
-/* One message to file: where the server keeps it, and its bytes. */
-struct incoming {
-	const char *folder;
-	int64_t uidvalidity, uid;
-	const char *uidl;
-	const void *raw;
-	size_t rawlen;
-	/* > 0: its earlier record (refused, waiting, unreadable, no key), to
-	 * replace in the same transaction as the new one comes */
-	int64_t replace_id;
-	enum qm_store_verify replaced;
-	int tries; /* a waiting one: attempts so far */
-};
-
 /* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
 static int64_t parse_date(const char *s)
 {
@@ -526,8 +512,7 @@ out:
  * can raise the limit (the message stays on the server).
  */
 static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
-                                const char *folder, int64_t uidvalidity,
-                                int64_t uid, const char *uidl,
+                                const struct incoming *in,
                                 const struct qm_error *why,
                                 struct qm_client_sync_stats *st,
                                 struct qm_error *err)
@@ -545,10 +530,10 @@ static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
 	qm_error_clear(err); /* why may be err: the fetch error is handled */
 	memset(&m, 0, sizeof(m));
 	m.account_id = ac->a.id;
-	m.folder = folder;
-	m.uidvalidity = uidvalidity;
-	m.uid = uid;
-	m.uidl = uidl;
+	m.folder = in->folder;
+	m.uidvalidity = in->uidvalidity;
+	m.uid = in->uid;
+	m.uidl = in->uidl;
 	m.from_addr = "";
 	m.message_id = "";
 	m.to_addrs = "";
@@ -568,20 +553,15 @@ static enum qm_err file_refused(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
-/* Files a message fetched from the server (not seen before). */
+/* Files a message fetched from the server at where (a new one, or one
+ * refused before: replace_id). */
 static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
-                            struct recv_ctx *ctx, const char *folder,
-                            int64_t uidvalidity, int64_t uid, const char *uidl,
+                            struct recv_ctx *ctx, const struct incoming *where,
                             const struct qm_buf *raw, int64_t replace_id,
                             struct qm_error *err)
 {
-	struct incoming in;
+	struct incoming in = *where;
 
-	memset(&in, 0, sizeof(in));
-	in.folder = folder;
-	in.uidvalidity = uidvalidity;
-	in.uid = uid;
-	in.uidl = uidl;
 	in.raw = raw->data;
 	in.rawlen = raw->len;
 	in.replace_id = replace_id;
@@ -754,49 +734,22 @@ out:
 	return rc;
 }
 
-/* Keys under which the IMAP sync state of a folder is kept. */
-static void sync_key(char *out, size_t n, const char *what, const char *folder)
-{
-	snprintf(out, n, "sync.%s.%s", folder, what);
-}
-
-static int64_t setting_int(struct qm_client *c, int64_t acct, const char *key)
-{
-	char v[32];
-	long long x = 0;
-
-	acct_setting(c, acct, key, v, sizeof(v));
-	if (!v[0] || qm_parse_ll(v, 0, INT64_MAX, &x, NULL))
-		return 0;
-	return x;
-}
-
-static void setting_put_int(struct qm_client *c, int64_t acct,
-                            const char *key, int64_t v)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "%lld", (long long)v);
-	qm_store_setting_set(c->store, acct, key, s, NULL);
-}
-
 /* A message refused for one of the user's limits, to fetch again. */
 struct refetch {
 	int64_t id; /* its record */
-	int64_t uid;
-	char uidl[72];
+	struct mbox_msg m;
 };
 
 /*
- * The messages of this account refused for a limit, when the user changed
- * a limit (limits.generation, bumped by qm_client_limit_set) since this
- * account last looked: IMAP ones of folder under uidvalidity, or POP3 ones
- * (folder NULL). *gen gets the generation to record once they were tried.
+ * The messages of this account refused for a limit and filed from mb that
+ * the server still lists, when the user changed a limit (limits.generation,
+ * bumped by qm_client_limit_set) since this account last looked; the
+ * records of those the server no longer lists go. *gen gets the generation
+ * to record once they were tried.
  */
 static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
-                                const char *folder, int64_t uidvalidity,
-                                struct refetch **out, size_t *n, int64_t *gen,
-                                struct qm_error *err)
+                                struct mbox *mb, struct refetch **out,
+                                size_t *n, int64_t *gen, struct qm_error *err)
 {
 	int64_t *ids = NULL;
 	size_t nids = 0, k = 0;
@@ -817,50 +770,46 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 		free(ids);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < nids; i++) {
+	for (size_t i = 0; i < nids && !rc; i++) {
 		struct qm_store_msglist *l = NULL;
-		const struct qm_store_msg *m;
 
 		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
 			continue;
-		m = &l->items[0];
-		if (folder ? (m->uid && m->uidvalidity == uidvalidity &&
-		              m->folder && strcmp(m->folder, folder) == 0)
-		           : (m->uidl && m->uidl[0])) {
-			r[k].id = m->id;
-			r[k].uid = m->uid;
-			if (m->uidl)
-				qm_strlcpy(r[k].uidl, m->uidl,
-				           sizeof(r[k].uidl));
-			k++;
+		if (l->n && mbox_holds(mb, &l->items[0])) {
+			if (mbox_find(mb, &l->items[0], &r[k].m) == QM_OK)
+				r[k++].id = ids[i];
+			else /* gone from the server meanwhile */
+				rc = qm_store_msg_delete(c->store, ids[i], err);
 		}
 		qm_store_msglist_free(&l);
 	}
 	free(ids);
 	*out = r;
 	*n = k;
-	return QM_OK;
+	return rc;
 }
 
-/* Fetches again, once after a limit changed, the IMAP messages refused
- * for a limit (still on the server). */
-static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
-                                struct qm_mail_imap *im, const char *folder,
-                                int64_t uidvalidity, struct qm_buf *raw,
-                                struct recv_ctx *ctx, int *dropped,
-                                struct qm_error *err)
+/*
+ * Fetches again, once after a limit changed, the messages of mb refused
+ * for a limit (still on the server). One still past limit.message_size
+ * ends the session: it is opened again, and the others wait for the next
+ * change.
+ */
+static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
+                                   struct mbox *mb, struct qm_buf *raw,
+                                   struct recv_ctx *ctx, struct qm_error *err)
 {
 	struct refetch *r = NULL;
 	size_t n = 0;
 	int64_t gen;
+	int dropped = 0;
 	enum qm_err rc;
 
-	*dropped = 0;
-
-	rc = refetch_list(c, ac, folder, uidvalidity, &r, &n, &gen, err);
+	rc = refetch_list(c, ac, mb, &r, &n, &gen, err);
 	for (size_t i = 0; i < n && !rc; i++) {
-		qm_buf_reset(raw);
-		rc = qm_mail_imap_fetch(im, (uint32_t)r[i].uid, raw, err);
+		struct incoming in;
+
+		rc = mbox_fetch(mb, &r[i].m, raw, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			/* gone from the server meanwhile: nothing to show */
 			qm_error_clear(err);
@@ -868,251 +817,98 @@ static enum qm_err refetch_imap(struct qm_client *c, struct acct_conn *ac,
 			continue;
 		}
 		if (rc == QM_ERR_TOOBIG) {
-			/* still past limit.message_size; the session is gone
-			 * (the caller opens another), the others wait for the
-			 * next change */
 			qm_error_clear(err);
 			rc = QM_OK;
-			*dropped = 1;
+			dropped = 1;
 			break;
 		}
 		if (rc)
 			break;
 		ctx->st->fetched++;
-		rc = file_new(c, ac, ctx, folder, uidvalidity, r[i].uid, NULL,
-		              raw, r[i].id, err);
+		mbox_where(mb, &r[i].m, &in);
+		rc = file_new(c, ac, ctx, &in, raw, r[i].id, err);
+		if (!rc)
+			mbox_settle(mb, &r[i].m);
 	}
 	if (!rc && gen)
 		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
 	free(r);
+	if (!rc && dropped)
+		rc = mbox_reopen(mb, err);
 	return rc;
 }
 
-static enum qm_err sync_imap(struct qm_client *c, struct acct_conn *ac,
-                             qm_client_progress_fn progress, void *parg,
+/*
+ * Fetches and files what mb holds that was not filed before, in order.
+ * Whatever becomes of a message (filed, waiting, unreadable), the sync goes
+ * on past it; one past limit.message_size is recorded as refused, not
+ * fetched again, and ends the sync (the server dropped the session).
+ */
+static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
+                             struct mbox *mb, qm_client_progress_fn progress,
+                             void *parg, struct qm_buf *raw,
                              struct recv_ctx *ctx, struct qm_error *err)
 {
-	const char *folder = "INBOX";
-	struct qm_mail_server srv;
-	struct qm_mail_imap *im = NULL;
-	struct qm_mail_imap_status ist;
-	struct qm_buf raw;
-	uint32_t *uids = NULL;
+	struct mbox_msg *ms = NULL;
 	size_t n = 0;
-	int resync = 0, dropped = 0;
-	char kv[300], kl[300];
-	int64_t known_v, last;
 	enum qm_err rc;
 
-	qm_buf_init(&raw, ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	sync_key(kv, sizeof(kv), "uidvalidity", folder);
-	sync_key(kl, sizeof(kl), "lastuid", folder);
-	known_v = setting_int(c, ac->a.id, kv);
-	last = setting_int(c, ac->a.id, kl);
-	acct_conn_server(ac, &ac->a.imap, &srv);
-	rc = qm_mail_imap_open(&srv, &im, err);
-	if (!rc)
-		rc = qm_mail_imap_select(im, folder, &ist, err);
-	if (!rc)
-		rc = qm_mail_imap_new_uids(im, (uint32_t)known_v,
-		                           (uint32_t)last, &uids, &n, &resync,
-		                           err);
-	if (rc)
-		goto out;
-	if (resync || known_v != (int64_t)ist.uidvalidity) {
-		/* first sync, or the server renumbered the folder */
-		last = 0;
-		setting_put_int(c, ac->a.id, kv, ist.uidvalidity);
-		setting_put_int(c, ac->a.id, kl, 0);
-		if (known_v && !resync) {
-			free(uids);
-			uids = NULL;
-			rc = qm_mail_imap_new_uids(im, ist.uidvalidity, 0, &uids,
-			                           &n, &resync, err);
-			if (rc)
-				goto out;
-		}
-	}
-	/* after the user changed a limit: what was refused for one first */
-	rc = refetch_imap(c, ac, im, folder, ist.uidvalidity, &raw, ctx,
-	                  &dropped, err);
-	if (!rc && dropped) {
-		qm_mail_imap_free(&im);
-		rc = qm_mail_imap_open(&srv, &im, err);
-		if (!rc)
-			rc = qm_mail_imap_select(im, folder, &ist, err);
-	}
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
+	rc = mbox_list_new(mb, &ms, &n, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct incoming in;
+
 		if (progress)
 			progress(parg, "fetching", i, n);
-		qm_buf_reset(&raw);
-		rc = qm_mail_imap_fetch(im, uids[i], &raw, err);
+		mbox_where(mb, &ms[i], &in);
+		rc = mbox_fetch(mb, &ms[i], raw, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			qm_error_clear(err);
 			rc = QM_OK;
 			continue;
 		}
 		if (rc == QM_ERR_TOOBIG) {
-			/* past limit.message_size: recorded, not fetched
-			 * again; the server dropped the session, so the rest
-			 * waits for the next sync */
-			rc = file_refused(c, ac, folder, ist.uidvalidity,
-			                  uids[i], NULL, err, ctx->st, err);
+			rc = file_refused(c, ac, &in, err, ctx->st, err);
 			if (!rc)
-				setting_put_int(c, ac->a.id, kl, uids[i]);
+				mbox_seen(mb, &ms[i]);
 			break;
 		}
 		if (rc)
 			break;
 		ctx->st->fetched++;
-		/* whatever becomes of the message (filed, waiting,
-		 * unreadable), the sync goes on past it */
-		rc = file_new(c, ac, ctx, folder, ist.uidvalidity, uids[i],
-		              NULL, &raw, 0, err);
+		rc = file_new(c, ac, ctx, &in, raw, 0, err);
 		if (rc)
 			break;
-		setting_put_int(c, ac->a.id, kl, uids[i]);
+		mbox_seen(mb, &ms[i]);
+		mbox_settle(mb, &ms[i]);
 	}
 	if (progress && !rc)
 		progress(parg, "fetching", n, n);
-out:
-	free(uids);
-	qm_buf_free(&raw);
-	qm_mail_imap_free(&im);
-	return rc;
-}
-
-/* Fetches again, once after a limit changed, the POP3 messages refused
- * for a limit (ms: the server's list). *dropped: the session is gone. */
-static enum qm_err refetch_pop3(struct qm_client *c, struct acct_conn *ac,
-                                struct qm_mail_pop3 *p,
-                                const struct qm_mail_pop3_msg *ms, size_t n,
-                                int dele, struct qm_buf *raw,
-                                struct recv_ctx *ctx, int *dropped,
-                                struct qm_error *err)
-{
-	struct refetch *r = NULL;
-	size_t nr = 0;
-	int64_t gen;
-	enum qm_err rc;
-
-	*dropped = 0;
-	rc = refetch_list(c, ac, NULL, 0, &r, &nr, &gen, err);
-	for (size_t k = 0; k < nr && !rc; k++) {
-		size_t i = 0;
-
-		while (i < n && strcmp(ms[i].uidl, r[k].uidl) != 0)
-			i++;
-		if (i == n) {
-			/* gone from the server meanwhile */
-			rc = qm_store_msg_delete(c->store, r[k].id, err);
-			continue;
-		}
-		qm_buf_reset(raw);
-		rc = qm_mail_pop3_retr(p, ms[i].num, raw, err);
-		if (rc == QM_ERR_TOOBIG) {
-			qm_error_clear(err);
-			rc = QM_OK;
-			*dropped = 1;
-			break;
-		}
-		if (rc)
-			break;
-		ctx->st->fetched++;
-		rc = file_new(c, ac, ctx, "INBOX", 0, 0, ms[i].uidl, raw,
-		              r[k].id, err);
-		if (!rc && dele)
-			qm_mail_pop3_dele(p, ms[i].num, NULL);
-	}
-	if (!rc && gen)
-		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
-	free(r);
-	return rc;
-}
-
-/* Whether a POP3 UIDL was seen before (kept as a setting per UIDL). */
-static enum qm_err sync_pop3(struct qm_client *c, struct acct_conn *ac,
-                             qm_client_progress_fn progress, void *parg,
-                             struct recv_ctx *ctx, struct qm_error *err)
-{
-	struct qm_mail_server srv;
-	struct qm_mail_pop3 *p = NULL;
-	struct qm_mail_pop3_msg *ms = NULL;
-	struct qm_buf raw, tmp;
-	size_t n = 0;
-	char del[8];
-	int dropped = 0;
-	enum qm_err rc;
-
-	qm_buf_init(&raw, ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	qm_buf_init(&tmp, 64);
-	acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del, sizeof(del));
-	acct_conn_server(ac, &ac->a.pop3, &srv);
-	rc = qm_mail_pop3_open(&srv, &p, err);
-	if (!rc)
-		rc = qm_mail_pop3_uidl(p, &ms, &n, err);
-	/* after the user changed a limit: what was refused for one first */
-	if (!rc)
-		rc = refetch_pop3(c, ac, p, ms, n, del[0] == '1', &raw, ctx,
-		                  &dropped, err);
-	if (!rc && dropped) {
-		qm_mail_pop3_free(&p);
-		free(ms);
-		ms = NULL;
-		n = 0;
-		rc = qm_mail_pop3_open(&srv, &p, err);
-		if (!rc)
-			rc = qm_mail_pop3_uidl(p, &ms, &n, err);
-	}
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		char key[128];
-
-		if (progress)
-			progress(parg, "fetching", i, n);
-		snprintf(key, sizeof(key), "pop3.seen.%s", ms[i].uidl);
-		qm_buf_reset(&tmp);
-		if (qm_store_setting_get(c->store, ac->a.id, key, &tmp, NULL) ==
-		    QM_OK)
-			continue;
-		qm_buf_reset(&raw);
-		rc = qm_mail_pop3_retr(p, ms[i].num, &raw, err);
-		if (rc == QM_ERR_TOOBIG) {
-			/* past limit.message_size: recorded, not fetched again */
-			rc = file_refused(c, ac, "INBOX", 0, 0, ms[i].uidl, err,
-			                  ctx->st, err);
-			if (!rc)
-				qm_store_setting_set(c->store, ac->a.id, key,
-				                     "1", NULL);
-			break;
-		}
-		if (rc)
-			break;
-		ctx->st->fetched++;
-		/* a message that waits is kept as received: the server's copy
-		 * may go */
-		rc = file_new(c, ac, ctx, "INBOX", 0, 0, ms[i].uidl, &raw, 0,
-		              err);
-		if (rc)
-			break;
-		qm_store_setting_set(c->store, ac->a.id, key, "1", NULL);
-		if (del[0] == '1')
-			qm_mail_pop3_dele(p, ms[i].num, NULL);
-	}
-	if (progress && !rc)
-		progress(parg, "fetching", n, n);
-
-out:
 	free(ms);
-	qm_buf_free(&raw);
-	qm_buf_free(&tmp);
-	qm_mail_pop3_free(&p);
 	return rc;
 }
 
+/* New mail of folder: after the user changed a limit, what was refused for
+ * one first, then what is new. */
+static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
+                               const char *folder,
+                               qm_client_progress_fn progress, void *parg,
+                               struct recv_ctx *ctx, struct qm_error *err)
+{
+	struct mbox *mb = NULL;
+	struct qm_buf raw;
+	enum qm_err rc;
+
+	qm_buf_init(&raw,
+	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
+	rc = mbox_open(c, ac, folder, &mb, err);
+	if (!rc)
+		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
+	if (!rc)
+		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, err);
+	mbox_free(&mb);
+	qm_buf_free(&raw);
+	return rc;
+}
 enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
                            struct qm_client_sync_stats *st,
@@ -1148,16 +944,8 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	/* first what waits from earlier syncs (from the copies kept: no
 	 * mail server needed), then new mail */
 	rc = retry_waiting(c, &ac, &ctx, err);
-	if (rc)
-		;
-	else if (!ac.use_pop3 && ac.a.imap.host[0])
-		rc = sync_imap(c, &ac, progress, parg, &ctx, err);
-	else if (ac.a.pop3.host[0])
-		rc = sync_pop3(c, &ac, progress, parg, &ctx, err);
-	else
-		rc = qm_error_set(err, QM_ERR_STATE,
-		                  "account %s has no IMAP or POP3 server",
-		                  ac.a.address);
+	if (!rc)
+		rc = sync_folder(c, &ac, "INBOX", progress, parg, &ctx, err);
 	count_waiting(c, account_id, st);
 	acct_conn_free(&ac);
 	home_unlock(&lockfd);
@@ -1213,8 +1001,8 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		return rc;
 	}
 	acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
-	sync_key(kv, sizeof(kv), "uidvalidity", "INBOX");
-	sync_key(kl, sizeof(kl), "lastuid", "INBOX");
+	mbox_state_key(kv, sizeof(kv), "uidvalidity", "INBOX");
+	mbox_state_key(kl, sizeof(kl), "lastuid", "INBOX");
 	w->uidvalidity = (uint32_t)setting_int(c, account_id, kv);
 	w->lastuid = (uint32_t)setting_int(c, account_id, kl);
 	w->wake_fd = wake_fd;
