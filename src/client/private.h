@@ -370,6 +370,28 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
                             struct recv_ctx *ctx,
                             const struct qm_mail_parsed *mp,
                             struct recv_outcome *oc, struct qm_error *err);
+/*
+ * Files one message (recv_file.c) in the index, and its plaintext in the
+ * vault, or brings its earlier record up to date (in->replace_id): a
+ * record whose outcome changed is replaced in one transaction, one that
+ * stays (still waiting, still unreadable) keeps its id. ctx->last_* tell
+ * what became of it. A non-zero return stops the sync (the store, memory,
+ * the disk); what the message itself did is in its record.
+ */
+enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
+                      struct recv_ctx *ctx, const struct incoming *in,
+                      struct qm_error *err);
+/*
+ * Records a message the server holds at in's location but that is larger
+ * than the user's limit.message_size (why: the fetch's error, which may be
+ * err): not fetched, shown with the reason so that the user can raise the
+ * limit (the message stays on the server).
+ */
+enum qm_err recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
+                              const struct incoming *in,
+                              const struct qm_error *why,
+                              struct qm_client_sync_stats *st,
+                              struct qm_error *err);
 /* An opened message's inner copies of From, To and Cc must name the
  * addresses the envelope authenticated (display names, case and order
  * aside); else 0, and why says which differs. */
