@@ -96,12 +96,17 @@ static char *unescape(const char *p, const char *e)
 	return s;
 }
 
-enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
-                            struct qm_error *err)
+/*
+ * Calls fn(arg, key, value) for each "key=value" line of [p, p + n), value
+ * unescaped and malloc'd: fn takes it (sets *value to NULL) or it is
+ * freed. Lines without "=" or with a key longer than 15 bytes are skipped.
+ */
+static enum qm_err kv_each(const void *data, size_t n,
+                           void (*fn)(void *arg, const char *key, char **v),
+                           void *arg, struct qm_error *err)
 {
 	const char *p = data, *end = p + n;
 
-	memset(m, 0, sizeof(*m));
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -109,49 +114,79 @@ enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
 		char key[16], *v;
 		size_t kl;
 
-		if (!eq || (kl = (size_t)(eq - p)) >= sizeof(key))
-			goto skip;
-		memcpy(key, p, kl);
-		key[kl] = '\0';
-		v = unescape(eq + 1, le);
-		if (!v) {
-			msg_meta_clear(m);
-			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		if (eq && (kl = (size_t)(eq - p)) < sizeof(key)) {
+			memcpy(key, p, kl);
+			key[kl] = '\0';
+			v = unescape(eq + 1, le);
+			if (!v)
+				return qm_error_set(err, QM_ERR_NOMEM,
+				                    "out of memory");
+			fn(arg, key, &v);
+			free(v);
 		}
-		if (strcmp(key, "sae") == 0)
-			qm_strlcpy(m->sae, v, sizeof(m->sae));
-		else if (strcmp(key, "owner") == 0)
-			qm_strlcpy(m->owner, v, sizeof(m->owner));
-		else if (strcmp(key, "signer") == 0)
-			qm_strlcpy(m->signer, v, sizeof(m->signer));
-		else if (strcmp(key, "signer_addr") == 0)
-			qm_strlcpy(m->signer_addr, v, sizeof(m->signer_addr));
-		else if (strcmp(key, "wait") == 0) {
-			long long nx = 0;
-			int k = 0, t = 0;
-
-			if (sscanf(v, "%d %d %lld", &k, &t, &nx) == 3) {
-				m->wait_kind = k;
-				m->tries = t;
-				m->next_at = nx;
-			}
-		} else {
-			char **slot = strcmp(key, "from") == 0   ? &m->from
-			              : strcmp(key, "to") == 0   ? &m->to
-			              : strcmp(key, "cc") == 0   ? &m->cc
-			              : strcmp(key, "date") == 0 ? &m->date
-			              : strcmp(key, "mid") == 0  ? &m->mid
-			                                         : NULL;
-			if (slot && !*slot) {
-				*slot = v;
-				v = NULL;
-			}
-		}
-		free(v);
-	skip:
 		p = le + 1;
 	}
 	return QM_OK;
+}
+
+/* The slot of a bound header value named key (from, to, cc, date, mid). */
+static char **hdr_slot(const char *key, char **from, char **to, char **cc,
+                       char **date, char **mid)
+{
+	return strcmp(key, "from") == 0   ? from
+	       : strcmp(key, "to") == 0   ? to
+	       : strcmp(key, "cc") == 0   ? cc
+	       : strcmp(key, "date") == 0 ? date
+	       : strcmp(key, "mid") == 0  ? mid
+	                                  : NULL;
+}
+
+/* Takes the first value of each header key. */
+static void take_hdr(char **slot, char **v)
+{
+	if (slot && !*slot) {
+		*slot = *v;
+		*v = NULL;
+	}
+}
+
+static void meta_field(void *arg, const char *key, char **v)
+{
+	struct msg_meta *m = arg;
+	long long nx = 0;
+	int k = 0, t = 0;
+
+	if (strcmp(key, "sae") == 0)
+		qm_strlcpy(m->sae, *v, sizeof(m->sae));
+	else if (strcmp(key, "owner") == 0)
+		qm_strlcpy(m->owner, *v, sizeof(m->owner));
+	else if (strcmp(key, "signer") == 0)
+		qm_strlcpy(m->signer, *v, sizeof(m->signer));
+	else if (strcmp(key, "signer_addr") == 0)
+		qm_strlcpy(m->signer_addr, *v, sizeof(m->signer_addr));
+	else if (strcmp(key, "wait") == 0) {
+		if (sscanf(*v, "%d %d %lld", &k, &t, &nx) == 3) {
+			m->wait_kind = k;
+			m->tries = t;
+			m->next_at = nx;
+		}
+	} else {
+		take_hdr(hdr_slot(key, &m->from, &m->to, &m->cc, &m->date,
+		                  &m->mid),
+		         v);
+	}
+}
+
+enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
+                            struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = kv_each(data, n, meta_field, m, err);
+	if (rc)
+		msg_meta_clear(m);
+	return rc;
 }
 
 enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
