@@ -142,6 +142,65 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
                                size_t nbcc, uint64_t msg_bytes,
                                struct level_info *li, struct qm_error *err);
 
+/*
+ * The keys one message is sealed or opened under, whatever its level
+ * (msgkeys.c): levels 1 and 2, QKD keys, one slot per recipient SAE
+ * (sealing) or this account's slot (opening), ids every key ID in order;
+ * levels 3 and 4, the account's identity (self) and the public identities
+ * of the recipients or of the sender (peer). sae is the sender SAE the
+ * envelope binds (levels 1, 2; NULL at 3, 4, where opening takes the
+ * envelope's). Everything is owned and freed by msg_keys_free.
+ */
+struct msg_keys {
+	int level;
+	const char *sae; /* borrowed */
+	size_t n;        /* slots (1, 2) or peers (3, 4) */
+	struct qm_kms_keys *kk[QM_CLIENT_MAXRCPTS];
+	struct qm_qkey *qk[QM_CLIENT_MAXRCPTS];
+	struct qm_qslot slot[QM_CLIENT_MAXRCPTS];
+	const char **ids; /* point into kk */
+	size_t nids;
+	struct qm_identity *self;
+	struct qm_pubid *peer[QM_CLIENT_MAXRCPTS];
+};
+/* How far msg_keys_seal came: QM_ERR_* from KEYS_LOCAL (the keyring, no
+ * network) do not get better by waiting, from KEYS_PREP (room on the
+ * disk, the KME client) they may, from KEYS_KME they are the KME's answer
+ * to the key request. */
+enum keys_stage { KEYS_LOCAL, KEYS_PREP, KEYS_KME };
+void msg_keys_init(struct msg_keys *mk, int level, const char *sender_sae);
+void msg_keys_free(struct msg_keys *mk);
+/* 1 for a level whose keys are QKD keys (1, 2), 0 for identities (3, 4). */
+int msg_keys_qkd(const struct msg_keys *mk);
+/* Levels 1 and 2: the keys *ks (taken: *ks is NULL after) become the next
+ * slot, labelled rcpt (borrowed; its SAE ID, "" when opening). */
+enum qm_err msg_keys_take(struct msg_keys *mk, const char *rcpt,
+                          struct qm_kms_keys **ks, struct qm_error *err);
+/* Levels 3 and 4: the account's identity; the public identity of address
+ * as the next peer (errors as contact_pubid). */
+enum qm_err msg_keys_self(struct qm_client *c, const struct acct_conn *ac,
+                          struct msg_keys *mk, struct qm_error *err);
+enum qm_err msg_keys_peer(struct qm_client *c, const char *address,
+                          struct msg_keys *mk, struct qm_error *err);
+/*
+ * Sending: the keys to seal a plaintext of ptlen bytes to the n recipients
+ * rcpts (bare), whose SAE IDs sae client_copy_check found (levels 1, 2):
+ * levels 1 and 2 ask the KME (after checking that the home has room for
+ * what must be written once it answered), 3 and 4 read the keyring.
+ * *stage says how far it came when it fails.
+ */
+enum qm_err msg_keys_seal(struct qm_client *c, const struct acct_conn *ac,
+                          const char *const *rcpts,
+                          const char (*sae)[QM_STORE_NAMEMAX], size_t n,
+                          size_t ptlen, struct msg_keys *mk,
+                          enum keys_stage *stage, struct qm_error *err);
+/* The crypto layer's parameters for sealing or opening (slot: ours, from
+ * qm_env_slot_find) under mk, with the bound values b (borrowed). */
+void msg_keys_seal_params(const struct msg_keys *mk, const struct qm_bound *b,
+                          struct qm_seal_params *sp);
+void msg_keys_open_params(const struct msg_keys *mk, const struct qm_bound *b,
+                          size_t slot, struct qm_open_params *op);
+
 /* The associated data of a message: fills b from h; "to:"/"cc:" prefixes
  * keep To and Cc apart. rcpt_store holds the two prefixed strings. */
 struct bound_store {

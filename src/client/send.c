@@ -59,20 +59,6 @@ enum enc_fail {
 	ENC_KME_REFUSED,   /* the KME answered no to the key request */
 };
 
-/* Keys fetched for one outbox entry (levels 1 and 2). */
-struct entry_keys {
-	struct qm_kms_keys *ks[MAX_RCPTS];
-	char sae[MAX_RCPTS][QM_STORE_NAMEMAX];
-	size_t n;
-};
-
-static void entry_keys_free(struct entry_keys *ek)
-{
-	for (size_t i = 0; i < ek->n; i++)
-		qm_kms_keys_free(&ek->ks[i]);
-	ek->n = 0;
-}
-
 /* Parses only the header block of the protected message (its From, To,
  * Cc, Date and Message-ID are what the envelope binds), so that the
  * attachments are not decoded a second time. */
@@ -151,6 +137,96 @@ static enum qm_err outbox_lock(struct qm_client *c, int *fd,
 	return outbox_lock_within(c, 600, fd, err);
 }
 
+/* How a failure of msg_keys_seal at stage counts for the entry. */
+static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
+{
+	if (stage == KEYS_LOCAL)
+		/* the keyring says no for good, unless the store failed */
+		return rc == QM_ERR_IO || rc == QM_ERR_NOMEM ||
+		               rc == QM_ERR_LOCKED
+		           ? ENC_TRANSIENT
+		           : ENC_PERMANENT;
+	if (stage == KEYS_KME && (rc == QM_ERR_UNAVAIL || rc == QM_ERR_PROTO))
+		return ENC_KME_REFUSED;
+	return ENC_TRANSIENT;
+}
+
+/*
+ * What can be known of a PENDING entry without the KME (none of it gets
+ * better by waiting, *how = ENC_PERMANENT, but for the store failing):
+ * its headers, its recipients rs (bare, each once), each one's floor, SAE
+ * ID (into sae, levels 1, 2) and public key; b the values its envelope
+ * binds (bs holds them).
+ */
+static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
+                               const struct qm_store_outbox *o,
+                               const struct qm_buf *pt,
+                               struct qm_mail_content **mc, struct rcpts *rs,
+                               char (*sae)[QM_STORE_NAMEMAX],
+                               const char *sender_sae, struct qm_bound *b,
+                               struct bound_store *bs, enum enc_fail *how,
+                               struct qm_error *err)
+{
+	enum qm_err rc;
+
+	*how = ENC_PERMANENT;
+	rc = parse_headers(pt->data, pt->len, mc, err);
+	if (!rc)
+		rc = entry_rcpts(o->recipients, rs, err);
+	if (!rc && rs->n > MAX_RCPTS)
+		rc = qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
+		                  MAX_RCPTS);
+	if (!rc)
+		rc = client_copy_check(c, ac, o->level,
+		                       (const char *const *)rs->v, rs->n, sae,
+		                       NULL, err);
+	if (!rc)
+		rc = bound_make(&(*mc)->hdrs, sender_sae, b, bs, err);
+	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
+		*how = ENC_TRANSIENT; /* the store, not the message */
+	return rc;
+}
+
+/* Seals pt under mk into the wire message that is stored as the entry's
+ * ciphertext (ENCRYPTING -> QUEUED). pt and mk are done with after it. */
+static enum qm_err entry_seal(struct qm_client *c,
+                              const struct qm_store_outbox *o,
+                              struct qm_buf *pt, struct msg_keys *mk,
+                              const struct qm_bound *b,
+                              const struct qm_mail_hdrs *h,
+                              struct qm_error *err)
+{
+	struct qm_buf env, wire;
+	struct qm_seal_params sp;
+	struct qm_mail_wire w;
+	enum qm_err rc;
+
+	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
+	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+	msg_keys_seal_params(mk, b, &sp);
+	rc = qm_env_seal(&sp, pt->data, pt->len, &env, err);
+	/* keep peak memory down: the plaintext is done with */
+	qm_buf_free(pt);
+	memset(&w, 0, sizeof(w));
+	w.hdrs = h;
+	w.level = o->level;
+	w.key_ids = mk->nids ? mk->ids : NULL;
+	w.nkey_ids = mk->nids;
+	w.sender_sae = mk->sae;
+	w.envelope = env.data;
+	w.envelope_len = env.len;
+	if (!rc)
+		rc = qm_mail_wire_build(&w, &wire, err);
+	/* the key bytes and the envelope are done with */
+	qm_buf_free(&env);
+	msg_keys_free(mk);
+	if (!rc)
+		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
+		                                    wire.len, err);
+	qm_buf_free(&wire);
+	return rc;
+}
+
 /*
  * Encrypts a PENDING entry: checks, keys, reservation, envelope, wire
  * message. Every check that needs no KME comes before the first key is
@@ -162,166 +238,49 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
                                  enum enc_fail *how, struct qm_error *err)
 {
-	struct qm_buf pt, env, wire;
+	struct qm_buf pt;
 	struct qm_mail_content *mc = NULL;
-	struct entry_keys ek;
-	struct qm_kms *kms = NULL;
-	struct qm_identity *self = NULL;
-	struct qm_pubid *pubs[MAX_RCPTS] = {0};
-	struct qm_qslot slots[MAX_RCPTS];
-	struct qm_qkey *qkeys[MAX_RCPTS] = {0};
-	const char **ids = NULL;
-	size_t nids = 0;
+	char(*sae)[QM_STORE_NAMEMAX] = NULL;
+	struct msg_keys mk;
 	struct rcpts rs = {NULL, 0};
 	struct qm_bound b;
 	struct bound_store bs = {0};
-	struct qm_seal_params sp;
-	struct qm_mail_wire w;
+	enum keys_stage stage;
 	enum qm_err rc;
 
 	*how = ENC_TRANSIENT;
-	memset(&ek, 0, sizeof(ek));
+	msg_keys_init(&mk, o->level, ac->a.sae_id);
 	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
-	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
-	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
-	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	sae = calloc(MAX_RCPTS, sizeof(*sae));
+	if (!sae)
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	else
+		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	if (!rc)
+		rc = entry_check(c, ac, o, &pt, &mc, &rs,
+		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b, &bs,
+		                 how, err);
 	if (rc)
 		goto out;
-
-	/* what can be known without the KME: none of it gets better by
-	 * waiting */
-	*how = ENC_PERMANENT;
-	rc = parse_headers(pt.data, pt.len, &mc, err);
-	if (!rc)
-		rc = entry_rcpts(o->recipients, &rs, err);
-	if (!rc && rs.n > MAX_RCPTS)
-		rc = qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
-		                  MAX_RCPTS);
-	if (!rc)
-		rc = client_copy_check(c, ac, o->level,
-		                       (const char *const *)rs.v, rs.n,
-		                       o->level <= 2 ? ek.sae : NULL, NULL, err);
-	if (!rc)
-		rc = bound_make(&mc->hdrs, o->level <= 2 ? ac->a.sae_id : "", &b,
-		                &bs, err);
-	if (!rc && o->level >= 3) {
-		rc = own_identity(c, ac->a.id, &self, err);
-		for (size_t i = 0; i < rs.n && !rc; i++)
-			rc = contact_pubid(c, rs.v[i], &pubs[i], NULL, err);
+	rc = msg_keys_seal(c, ac, (const char *const *)rs.v,
+	                   (const char(*)[QM_STORE_NAMEMAX])sae, rs.n, pt.len,
+	                   &mk, &stage, err);
+	if (rc) {
+		*how = keys_fail(stage, rc);
+		goto out;
 	}
-	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
-		*how = ENC_TRANSIENT; /* the store, not the message */
-	if (rc)
-		goto out;
 	*how = ENC_TRANSIENT;
-	memset(&sp, 0, sizeof(sp));
-	sp.level = o->level;
-	sp.bound = &b;
-	if (o->level <= 2) {
-		/* the key IDs and the ciphertext must be written once the
-		 * keys are out: room for them first */
-		rc = home_space_check(c, (uint64_t)pt.len * 3 + 1024 * 1024,
-		                      "fetch keys for an outbox message", err);
-		if (!rc)
-			rc = acct_kms_new(ac, &kms, err);
-		if (rc)
-			goto out;
-		for (size_t i = 0; i < rs.n && !rc; i++) {
-			if (o->level == 1)
-				rc = qm_kms_material_get(
-					kms, ek.sae[i], qm_l1_key_bytes(pt.len),
-					&ek.ks[i], err);
-			else
-				rc = qm_kms_keys_get(kms, ek.sae[i], 1,
-				                     QM_L2_KEYBYTES * 8, NULL, 0,
-				                     &ek.ks[i], err);
-			if (!rc)
-				ek.n = i + 1;
-			nids += rc ? 0 : qm_kms_keys_count(ek.ks[i]);
-		}
-		if (rc == QM_ERR_UNAVAIL || rc == QM_ERR_PROTO)
-			*how = ENC_KME_REFUSED;
-		if (rc)
-			goto out;
-		ids = calloc(nids ? nids : 1, sizeof(*ids));
-		if (!ids) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		nids = 0;
-		for (size_t i = 0; i < ek.n && !rc; i++) {
-			size_t nk = qm_kms_keys_count(ek.ks[i]);
-
-			qkeys[i] = calloc(nk ? nk : 1, sizeof(struct qm_qkey));
-			if (!qkeys[i]) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				break;
-			}
-			for (size_t j = 0; j < nk; j++) {
-				qkeys[i][j].key_id = qm_kms_keys_id(ek.ks[i], j);
-				qkeys[i][j].key = qm_kms_keys_key(
-					ek.ks[i], j, &qkeys[i][j].len);
-				ids[nids++] = qkeys[i][j].key_id;
-			}
-			slots[i].rcpt = ek.sae[i];
-			slots[i].keys = qkeys[i];
-			slots[i].nkeys = nk;
-		}
-		if (rc)
-			goto out;
-		sp.slots = slots;
-		sp.nslots = ek.n;
-		/* record the key IDs before they protect anything */
-		rc = qm_store_outbox_reserve(c->store, o->id, ids, nids, err);
-		if (rc)
-			goto out;
-	} else {
-		sp.sender = self;
-		sp.rcpts = (const struct qm_pubid *const *)pubs;
-		sp.nrcpts = rs.n;
-		rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
-		if (rc)
-			goto out;
-	}
-	rc = qm_env_seal(&sp, pt.data, pt.len, &env, err);
-	if (rc)
-		goto out;
-	/* keep peak memory down: the plaintext is done with */
-	qm_buf_free(&pt);
-	memset(&w, 0, sizeof(w));
-	w.hdrs = &mc->hdrs;
-	w.level = o->level;
-	w.key_ids = o->level <= 2 ? ids : NULL;
-	w.nkey_ids = o->level <= 2 ? nids : 0;
-	w.sender_sae = o->level <= 2 ? ac->a.sae_id : NULL;
-	w.envelope = env.data;
-	w.envelope_len = env.len;
-	rc = qm_mail_wire_build(&w, &wire, err);
-	/* the key bytes and the envelope are done with (ids points into ek
-	 * until here) */
-	qm_buf_free(&env);
-	entry_keys_free(&ek);
-	free(ids);
-	ids = NULL;
+	/* record the key IDs before they protect anything */
+	rc = qm_store_outbox_reserve(c->store, o->id, mk.ids, mk.nids, err);
 	if (!rc)
-		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
-		                                    wire.len, err);
+		rc = entry_seal(c, o, &pt, &mk, &b, &mc->hdrs, err);
 out:
-	for (size_t i = 0; i < MAX_RCPTS; i++) {
-		free(qkeys[i]);
-		qm_pubid_free(&pubs[i]);
-	}
-	free(ids);
-	entry_keys_free(&ek);
-	qm_kms_free(&kms);
-	qm_identity_free(&self);
+	free(sae);
+	msg_keys_free(&mk);
 	bound_store_free(&bs);
 	rcpts_free(&rs);
 	qm_mail_content_free(&mc);
 	qm_buf_free(&pt);
-	qm_buf_free(&env);
-	qm_buf_free(&wire);
 	return rc;
 }
 
