@@ -203,3 +203,70 @@ enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
 	qm_buf_free(&b);
 	return rc;
 }
+
+/* ------------------------------------------------ the outbox's record */
+
+void outbox_rec_clear(struct outbox_rec *r)
+{
+	char **strs[5] = {&r->h.from, &r->h.to, &r->h.cc, &r->h.date,
+	                  &r->h.message_id};
+
+	for (size_t i = 0; i < 5; i++)
+		free(*strs[i]);
+	memset(r, 0, sizeof(*r));
+}
+
+enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                              struct qm_buf *out, struct qm_error *err)
+{
+	char num[16];
+	enum qm_err rc;
+
+	snprintf(num, sizeof(num), "%d", level);
+	rc = put(out, "v", "1", err);
+	if (!rc)
+		rc = put(out, "level", num, err);
+	if (!rc)
+		rc = put(out, "from", h->from ? h->from : "", err);
+	if (!rc)
+		rc = put(out, "to", h->to ? h->to : "", err);
+	if (!rc)
+		rc = put(out, "cc", h->cc ? h->cc : "", err);
+	if (!rc)
+		rc = put(out, "date", h->date ? h->date : "", err);
+	if (!rc)
+		rc = put(out, "mid", h->message_id ? h->message_id : "", err);
+	return rc;
+}
+
+static void rec_field(void *arg, const char *key, char **v)
+{
+	struct outbox_rec *r = arg;
+	long long x = 0;
+
+	if (strcmp(key, "level") == 0) {
+		if (!r->level && qm_parse_ll(*v, 1, 4, &x, NULL) == QM_OK)
+			r->level = (int)x;
+		return;
+	}
+	take_hdr(hdr_slot(key, &r->h.from, &r->h.to, &r->h.cc, &r->h.date,
+	                  &r->h.message_id),
+	         v);
+}
+
+enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
+                              struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = kv_each(p, n, rec_field, r, err);
+	if (!rc && (!r->level || !r->h.from || !r->h.to || !r->h.cc ||
+	            !r->h.date || !r->h.message_id))
+		rc = qm_error_set(err, QM_ERR_PARSE,
+		                  "the sealed record of the outbox entry lacks "
+		                  "its level or a header value");
+	if (rc)
+		outbox_rec_clear(r);
+	return rc;
+}

@@ -394,6 +394,23 @@ int64_t setting_int(struct qm_client *c, int64_t acct, const char *key);
 void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
                      int64_t v);
 
+/*
+ * What an outbox entry's envelope will bind, sealed with the entry when the
+ * message is built (msgmeta.c; the store's outbox.bound, schema 5): its
+ * level and the header values From, To, Cc, Date and Message-ID, so that
+ * encrypting it does not parse the MIME again. outbox_rec_decode fails
+ * with QM_ERR_PARSE when one of them is missing; outbox_rec_clear frees.
+ */
+struct outbox_rec {
+	int level;
+	struct qm_mail_hdrs h; /* malloc'd strings */
+};
+void outbox_rec_clear(struct outbox_rec *r);
+enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                              struct qm_buf *out, struct qm_error *err);
+enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
+                              struct qm_error *err);
+
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */
 struct recv_outcome {

@@ -59,8 +59,22 @@ enum enc_fail {
 	ENC_KME_REFUSED,   /* the KME answered no to the key request */
 };
 
-/* Parses only the header block of the protected message (its From, To,
- * Cc, Date and Message-ID are what the envelope binds), so that the
+/* The header values an outbox entry's envelope binds: from its sealed
+ * record, or (an entry an older QMail queued) from its MIME. */
+struct entry_hdrs {
+	struct outbox_rec rec;
+	struct qm_mail_content *mc;
+	const struct qm_mail_hdrs *h; /* into rec or mc */
+};
+
+static void entry_hdrs_free(struct entry_hdrs *eh)
+{
+	outbox_rec_clear(&eh->rec);
+	qm_mail_content_free(&eh->mc);
+	eh->h = NULL;
+}
+
+/* Parses only the header block of the protected message, so that the
  * attachments are not decoded a second time. */
 static enum qm_err parse_headers(const unsigned char *p, size_t n,
                                  struct qm_mail_content **out,
@@ -74,6 +88,44 @@ static enum qm_err parse_headers(const unsigned char *p, size_t n,
 		len = end ? (size_t)(end - p) + 2 : n;
 	}
 	return qm_mail_content_parse(p, len, NULL, out, err);
+}
+
+/*
+ * The header values of entry o into eh. The level in the sealed record is
+ * the one the message was written at: an entry whose level column says
+ * another was changed on disk (QM_ERR_STATE), and goes at neither.
+ */
+static enum qm_err entry_hdrs_get(struct qm_client *c,
+                                  const struct qm_store_outbox *o,
+                                  const struct qm_buf *pt,
+                                  struct entry_hdrs *eh, struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	memset(eh, 0, sizeof(*eh));
+	qm_buf_init_secure(&b, 1 << 20);
+	rc = qm_store_outbox_bound(c->store, o->id, &b, err);
+	if (!rc)
+		rc = outbox_rec_decode(b.data, b.len, &eh->rec, err);
+	qm_buf_free(&b);
+	if (rc == QM_ERR_NOTFOUND) {
+		qm_error_clear(err);
+		rc = parse_headers(pt->data, pt->len, &eh->mc, err);
+		if (!rc)
+			eh->h = &eh->mc->hdrs;
+		return rc;
+	}
+	if (!rc && eh->rec.level != o->level)
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "its level was changed on disk outside QMail "
+		                  "(level %d in the outbox, level %d when the "
+		                  "message was written): cancel it and write "
+		                  "it again",
+		                  o->level, eh->rec.level);
+	if (!rc)
+		eh->h = &eh->rec.h;
+	return rc;
 }
 
 /* Records the sends that went out while the store could not say so. */
@@ -154,14 +206,14 @@ static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
 /*
  * What can be known of a PENDING entry without the KME (none of it gets
  * better by waiting, *how = ENC_PERMANENT, but for the store failing):
- * its headers, its recipients rs (bare, each once), each one's floor, SAE
+ * its header values eh, its recipients rs (bare, each once), each one's floor, SAE
  * ID (into sae, levels 1, 2) and public key; b the values its envelope
  * binds (bs holds them).
  */
 static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
                                const struct qm_store_outbox *o,
                                const struct qm_buf *pt,
-                               struct qm_mail_content **mc, struct rcpts *rs,
+                               struct entry_hdrs *eh, struct rcpts *rs,
                                char (*sae)[QM_STORE_NAMEMAX],
                                const char *sender_sae, struct qm_bound *b,
                                struct bound_store *bs, enum enc_fail *how,
@@ -170,7 +222,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 	enum qm_err rc;
 
 	*how = ENC_PERMANENT;
-	rc = parse_headers(pt->data, pt->len, mc, err);
+	rc = entry_hdrs_get(c, o, pt, eh, err);
 	if (!rc)
 		rc = entry_rcpts(o->recipients, rs, err);
 	if (!rc && rs->n > MAX_RCPTS)
@@ -181,7 +233,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 		                       (const char *const *)rs->v, rs->n, sae,
 		                       NULL, err);
 	if (!rc)
-		rc = bound_make(&(*mc)->hdrs, sender_sae, b, bs, err);
+		rc = bound_make(eh->h, sender_sae, b, bs, err);
 	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
 		*how = ENC_TRANSIENT; /* the store, not the message */
 	return rc;
@@ -239,7 +291,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  enum enc_fail *how, struct qm_error *err)
 {
 	struct qm_buf pt;
-	struct qm_mail_content *mc = NULL;
+	struct entry_hdrs eh;
 	char(*sae)[QM_STORE_NAMEMAX] = NULL;
 	struct msg_keys mk;
 	struct rcpts rs = {NULL, 0};
@@ -249,6 +301,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 
 	*how = ENC_TRANSIENT;
+	memset(&eh, 0, sizeof(eh));
 	msg_keys_init(&mk, o->level, ac->a.sae_id);
 	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
 	sae = calloc(MAX_RCPTS, sizeof(*sae));
@@ -257,7 +310,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	else
 		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
 	if (!rc)
-		rc = entry_check(c, ac, o, &pt, &mc, &rs,
+		rc = entry_check(c, ac, o, &pt, &eh, &rs,
 		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b, &bs,
 		                 how, err);
 	if (rc)
@@ -273,13 +326,13 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	/* record the key IDs before they protect anything */
 	rc = qm_store_outbox_reserve(c->store, o->id, mk.ids, mk.nids, err);
 	if (!rc)
-		rc = entry_seal(c, o, &pt, &mk, &b, &mc->hdrs, err);
+		rc = entry_seal(c, o, &pt, &mk, &b, eh.h, err);
 out:
 	free(sae);
 	msg_keys_free(&mk);
 	bound_store_free(&bs);
 	rcpts_free(&rs);
-	qm_mail_content_free(&mc);
+	entry_hdrs_free(&eh);
 	qm_buf_free(&pt);
 	return rc;
 }
@@ -629,10 +682,45 @@ static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
 	return QM_OK;
 }
 
+/* Puts the message into the outbox: one entry for To and Cc, one per Bcc
+ * recipient, each with the sealed record of what its envelope binds. */
+static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
+                                 const struct qm_mail_hdrs *h,
+                                 const struct qm_buf *mime, int level,
+                                 const struct rcpts *tocc,
+                                 const struct rcpts *bcc,
+                                 struct qm_client_sent *out,
+                                 struct qm_error *err)
+{
+	struct qm_buf list, rec;
+	size_t first = tocc->n ? 1 : 0;
+	enum qm_err rc;
+
+	qm_buf_init(&list, 64 * 1024);
+	qm_buf_init_secure(&rec, 1 << 20);
+	rc = outbox_rec_encode(level, h, &rec, err);
+	if (!rc && tocc->n)
+		rc = rcpts_join(tocc, &list, err);
+	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
+		const char *who = i < first ? (const char *)list.data
+		                            : bcc->v[i - first];
+
+		rc = qm_store_outbox_add_bound(
+		    c->store, ac->a.id, h->message_id, who, level, mime->data,
+		    mime->len, rec.data, rec.len,
+		    &out->outbox_ids[out->n_outbox], err);
+		if (!rc)
+			out->n_outbox++;
+	}
+	qm_buf_free(&rec);
+	qm_buf_free(&list);
+	return rc;
+}
+
 /*
- * Puts the message into the outbox (one entry for To and Cc, one per Bcc
- * recipient) and sends each. *refused is 1 when the first entry's keys
- * were refused by the KME: then nothing went out and no entry has a key.
+ * Puts the message into the outbox (queue_entries) and sends each entry.
+ * *refused is 1 when the first entry's keys were refused by the KME: then
+ * nothing went out and no entry has a key.
  */
 static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
                                 const struct qm_mail_hdrs *h,
@@ -642,48 +730,22 @@ static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
                                 struct qm_client_sent *out, int *refused,
                                 struct qm_error *err)
 {
-	struct qm_buf list;
-	enum qm_err rc = QM_OK;
+	enum qm_err rc;
 
 	*refused = 0;
-	qm_buf_init(&list, 64 * 1024);
-	if (tocc->n) {
-		rc = rcpts_join(tocc, &list, err);
-		if (!rc)
-			rc = qm_store_outbox_add(
-			    c->store, ac->a.id, h->message_id,
-			    (const char *)list.data, level, mime->data, mime->len,
-			    &out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
-	for (size_t i = 0; i < bcc->n; i++) {
-		rc = qm_store_outbox_add(c->store, ac->a.id, h->message_id,
-		                         bcc->v[i], level, mime->data, mime->len,
-		                         &out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
+	rc = queue_entries(c, ac, h, mime, level, tocc, bcc, out, err);
 	/* and on its way */
-	for (size_t i = 0; i < out->n_outbox; i++) {
+	for (size_t i = 0; i < out->n_outbox && !rc; i++) {
 		enum enc_fail how = ENC_TRANSIENT;
 		int sent = 0;
 
 		rc = entry_run(c, ac, out->outbox_ids[i], pg, &sent, &how, err);
 		out->n_sent += (size_t)sent;
-		if (rc) {
-			if (i == 0 && how == ENC_KME_REFUSED)
-				*refused = 1;
-			else if (!sent && how != ENC_PERMANENT)
-				qm_error_prefix(err, "the message waits in the "
-				                     "outbox: ");
-			goto out;
-		}
+		if (rc && i == 0 && how == ENC_KME_REFUSED)
+			*refused = 1;
+		else if (rc && !sent && how != ENC_PERMANENT)
+			qm_error_prefix(err, "the message waits in the outbox: ");
 	}
-out:
-	qm_buf_free(&list);
 	return rc;
 }
 
