@@ -35,10 +35,70 @@ static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
 	return recv_file(c, ac, ctx, &in, err);
 }
 
+/* A message filed before, from its copy kept in raw, to file again in
+ * place of its record m. */
+static void incoming_kept(const struct qm_store_msg *m,
+                          const struct qm_buf *raw, struct incoming *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->folder = m->folder;
+	in->uidvalidity = m->uidvalidity;
+	in->uid = m->uid;
+	in->uidl = m->uidl;
+	in->raw = raw->data;
+	in->rawlen = raw->len;
+	in->replace_id = m->id;
+	in->replaced = m->verify;
+}
+
+/*
+ * One sync of an account at a time, across processes (the GUI's background
+ * sync and `qmail sync`): two syncs of one message would both ask the KME
+ * for its keys, and the loser would record it as unreadable. A retry takes
+ * the same lock.
+ */
+static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
+                             const char *what, int *fd, struct qm_error *err)
+{
+	char lockname[64];
+
+	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
+	         (long long)account_id);
+	return home_lock(c, lockname, 600, what, fd, err);
+}
+
+/* Waiting message id, unless its back-off is not over, filed again from
+ * its copy (raw: a buffer to use). */
+static enum qm_err retry_one(struct qm_client *c, struct acct_conn *ac,
+                             struct recv_ctx *ctx, int64_t id, int64_t now,
+                             struct qm_buf *raw, struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct msg_meta mm;
+	struct incoming in;
+	enum qm_err rc = QM_OK;
+
+	memset(&mm, 0, sizeof(mm));
+	if (msg_meta_load(c, id, &mm, NULL) == QM_OK && mm.next_at > now)
+		goto out; /* its back-off is not over */
+	qm_buf_reset(raw);
+	if (qm_store_msg_get(c->store, id, &l, NULL) != QM_OK || !l->n ||
+	    qm_store_msg_body(c->store, id, raw, NULL) != QM_OK)
+		goto out;
+	incoming_kept(&l->items[0], raw, &in);
+	in.replaced = QM_VERIFY_WAITING;
+	in.tries = mm.tries;
+	rc = recv_file(c, ac, ctx, &in, err);
+out:
+	qm_store_msglist_free(&l);
+	msg_meta_clear(&mm);
+	return rc;
+}
+
 /*
  * Tries the account's waiting messages again from the copies kept: every
- * one due (all of them when force is set). Runs before new mail is
- * fetched, so that a KME still unusable is found out by one request.
+ * one due. Runs before new mail is fetched, so that a KME still unusable
+ * is found out by one request.
  */
 static enum qm_err retry_waiting(struct qm_client *c, struct acct_conn *ac,
                                  struct recv_ctx *ctx, struct qm_error *err)
@@ -53,39 +113,8 @@ static enum qm_err retry_waiting(struct qm_client *c, struct acct_conn *ac,
 	if (rc)
 		return rc;
 	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct qm_store_msglist *l = NULL;
-		struct msg_meta mm;
-		struct incoming in;
-
-		memset(&mm, 0, sizeof(mm));
-		if (msg_meta_load(c, ids[i], &mm, NULL) == QM_OK &&
-		    mm.next_at > now) {
-			msg_meta_clear(&mm);
-			continue; /* its back-off is not over */
-		}
-		qm_buf_reset(&raw);
-		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK ||
-		    !l->n ||
-		    qm_store_msg_body(c->store, ids[i], &raw, NULL) != QM_OK) {
-			qm_store_msglist_free(&l);
-			msg_meta_clear(&mm);
-			continue;
-		}
-		memset(&in, 0, sizeof(in));
-		in.folder = l->items[0].folder;
-		in.uidvalidity = l->items[0].uidvalidity;
-		in.uid = l->items[0].uid;
-		in.uidl = l->items[0].uidl;
-		in.raw = raw.data;
-		in.rawlen = raw.len;
-		in.replace_id = ids[i];
-		in.replaced = QM_VERIFY_WAITING;
-		in.tries = mm.tries;
-		rc = recv_file(c, ac, ctx, &in, err);
-		qm_store_msglist_free(&l);
-		msg_meta_clear(&mm);
-	}
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = retry_one(c, ac, ctx, ids[i], now, &raw, err);
 	qm_buf_free(&raw);
 	free(ids);
 	return rc;
@@ -104,6 +133,37 @@ static void count_waiting(struct qm_client *c, int64_t account_id,
 	free(ids);
 }
 
+/* Message id's record (*l) and its copy kept (raw), when it is one the
+ * user may have tried again: waiting, unreadable or without key. */
+static enum qm_err retry_load(struct qm_client *c, int64_t id,
+                              struct qm_store_msglist **l, struct qm_buf *raw,
+                              struct qm_error *err)
+{
+	enum qm_err rc;
+
+	rc = qm_store_msg_get(c->store, id, l, err);
+	if (!rc && !(*l)->n)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	if (rc)
+		return rc;
+	if ((*l)->items[0].verify != QM_VERIFY_UNREADABLE &&
+	    (*l)->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
+	    (*l)->items[0].verify != QM_VERIFY_WAITING)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "message %lld is not waiting, unreadable or "
+		                    "without key: there is nothing to try again",
+		                    (long long)id);
+	rc = qm_store_msg_body(c->store, id, raw, err);
+	if (rc == QM_ERR_NOTFOUND)
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "message %lld was received before QMail kept "
+		                  "a copy of such messages, so it cannot be "
+		                  "tried again",
+		                  (long long)id);
+	return rc;
+}
+
 enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
                                 int64_t *new_id, enum qm_store_verify *verify,
                                 struct qm_error *err)
@@ -114,46 +174,19 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	struct acct_conn ac;
 	struct incoming in;
 	struct qm_buf raw;
-	char lockname[64];
 	int lockfd = -1, loaded = 0;
 	enum qm_err rc;
 
-	memset(&ac, 0, sizeof(ac));
-	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
 	if (!qm_client_unlocked(c))
 		return qm_error_set(
 		    err, QM_ERR_LOCKED,
 		    "unlock QMail first: the message is kept in "
 		    "the vault");
-	rc = qm_store_msg_get(c->store, id, &l, err);
-	if (!rc && !l->n)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
-		                  (long long)id);
-	if (rc)
-		goto out;
-	if (l->items[0].verify != QM_VERIFY_UNREADABLE &&
-	    l->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
-	    l->items[0].verify != QM_VERIFY_WAITING) {
-		rc = qm_error_set(err, QM_ERR_STATE,
-		                  "message %lld is not waiting, unreadable or "
-		                  "without key: there is nothing to try again",
-		                  (long long)id);
-		goto out;
-	}
-	rc = qm_store_msg_body(c->store, id, &raw, err);
-	if (rc == QM_ERR_NOTFOUND)
-		rc = qm_error_set(err, QM_ERR_STATE,
-		                  "message %lld was received before QMail kept "
-		                  "a copy of such messages, so it cannot be "
-		                  "tried again",
-		                  (long long)id);
-	if (rc)
-		goto out;
-	/* one sync of an account at a time: two would ask the KME for the
-	 * same keys */
-	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
-	         (long long)l->items[0].account_id);
-	rc = home_lock(c, lockname, 600, "try a message again", &lockfd, err);
+	qm_buf_init_secure(&raw, QM_STORE_MAXBLOB);
+	rc = retry_load(c, id, &l, &raw, err);
+	if (!rc)
+		rc = sync_lock(c, l->items[0].account_id, "try a message again",
+		               &lockfd, err);
 	if (!rc)
 		rc = acct_conn_load(c, l->items[0].account_id, &ac, err);
 	if (rc)
@@ -162,19 +195,9 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	memset(&st, 0, sizeof(st));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = &st;
-	memset(&in, 0, sizeof(in));
-	in.folder = l->items[0].folder;
-	in.uidvalidity = l->items[0].uidvalidity;
-	in.uid = l->items[0].uid;
-	in.uidl = l->items[0].uidl;
-	in.raw = raw.data;
-	in.rawlen = raw.len;
-	in.replace_id = id;
-	in.replaced = l->items[0].verify;
+	incoming_kept(&l->items[0], &raw, &in);
 	rc = recv_file(c, &ac, &ctx, &in, err);
-	if (rc)
-		goto out;
-	if (ctx.last_wait) {
+	if (!rc && ctx.last_wait)
 		/* the KME's own code (network, TLS, ...), never one that
 		 * would read as a problem of the message or the call */
 		rc = qm_error_set(
@@ -185,11 +208,9 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 		    "could not be asked for now: %s",
 		    (long long)id,
 		    st.kme_problem[0] ? st.kme_problem : ctx.last_reason);
-		goto out;
-	}
-	if (new_id)
+	if (!rc && new_id)
 		*new_id = ctx.last_id;
-	if (verify)
+	if (!rc && verify)
 		*verify = ctx.last_verify;
 out:
 	if (loaded)
@@ -384,7 +405,6 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	struct recv_ctx ctx;
 	enum qm_err rc;
 	int lockfd = -1;
-	char lockname[64];
 
 	memset(st, 0, sizeof(*st));
 	memset(&ctx, 0, sizeof(ctx));
@@ -393,13 +413,7 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: new mail goes into the "
 		                    "vault");
-	/* one sync of an account at a time, across processes (the GUI's
-	 * background sync and `qmail sync`): two syncs of one message would
-	 * both ask the KME for its keys, and the loser would record it as
-	 * unreadable */
-	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
-	         (long long)account_id);
-	rc = home_lock(c, lockname, 600, "sync this account", &lockfd, err);
+	rc = sync_lock(c, account_id, "sync this account", &lockfd, err);
 	if (rc)
 		return rc;
 	rc = acct_conn_load(c, account_id, &ac, err);
