@@ -279,6 +279,24 @@ static enum qm_err entry_seal(struct qm_client *c,
 	return rc;
 }
 
+/* Takes the outbox lock (*lockfd) and reads entry id under it: another
+ * process may have moved it on. On failure the lock is let go. */
+static enum qm_err entry_lock_get(struct qm_client *c, int64_t id,
+                                  struct qm_store_outbox *o, int *lockfd,
+                                  struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(o, 0, sizeof(*o));
+	rc = outbox_lock(c, lockfd, err);
+	if (rc)
+		return rc;
+	rc = qm_store_outbox_get(c->store, id, o, err);
+	if (rc)
+		home_unlock(lockfd);
+	return rc;
+}
+
 /*
  * Encrypts a PENDING entry: checks, keys, reservation, envelope, wire
  * message. Every check that needs no KME comes before the first key is
@@ -414,14 +432,9 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 	int lockfd = -1;
 
 	*sent = 0;
-	memset(&o, 0, sizeof(o));
-	rc = outbox_lock(c, &lockfd, err);
+	rc = entry_lock_get(c, id, &o, &lockfd, err);
 	if (rc)
 		return rc;
-	/* read under the lock: another process may have moved it on */
-	rc = qm_store_outbox_get(c->store, id, &o, err);
-	if (rc)
-		goto out;
 	if (o.state == QM_OUTBOX_SENT) {
 		/* another process on this home sent it meanwhile */
 		*sent = 1;
@@ -534,15 +547,9 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 	enum qm_err rc;
 	int lockfd = -1;
 
-	memset(&o, 0, sizeof(o));
-	rc = outbox_lock(c, &lockfd, err);
+	rc = entry_lock_get(c, id, &o, &lockfd, err);
 	if (rc)
 		return rc;
-	rc = qm_store_outbox_get(c->store, id, &o, err);
-	if (rc) {
-		home_unlock(&lockfd);
-		return rc;
-	}
 	switch (o.state) {
 	case QM_OUTBOX_QUEUED:
 	case QM_OUTBOX_RETRYING:
@@ -767,28 +774,42 @@ static enum qm_err send_discard(struct qm_client *c,
 	return rc;
 }
 
-enum qm_err qm_client_send(struct qm_client *c,
-                           const struct qm_client_compose *m,
-                           qm_client_progress_fn progress, void *parg,
-                           struct qm_client_sent *out, struct qm_error *err)
-{
+/* One send: what qm_client_send's stages share. */
+struct send {
+	struct qm_client *c;
+	const struct qm_client_compose *m;
+	struct qm_client_sent *out;
 	struct acct_conn ac;
-	struct qm_client_level_prefs prefs;
-	struct rcpts tocc = {NULL, 0}, bcc = {NULL, 0};
+	struct rcpts tocc, bcc;
 	struct level_info li;
-	struct qm_mail_hdrs *h = NULL;
-	struct qm_mail_attachment *att = NULL;
-	struct qm_mail_compose mc;
-	struct qm_buf mime;
-	struct progress pg = {progress, parg, ""};
-	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
-	uint64_t size = 0;
-	enum qm_err rc;
-	int level, refused = 0;
+	struct qm_mail_hdrs *h;
+	struct qm_buf mime; /* the protected message (secure) */
+	struct progress pg;
+	uint64_t size; /* the protected message's size, estimated */
+	int level;
+};
 
-	memset(out, 0, sizeof(*out));
-	qm_buf_init_secure(&mime, QM_CLIENT_MAXMSG);
-	memset(&ac, 0, sizeof(ac));
+/* The protected message's size as the level check counts it: level 1
+ * needs a key byte for each byte of it. */
+static uint64_t compose_size(const struct qm_client_compose *m)
+{
+	uint64_t size = (m->text ? strlen(m->text) : 0) + 4096;
+
+	for (size_t i = 0; i < m->natt; i++) {
+		/* base64 in lines of 76 characters and CRLF, as GMime writes
+		 * it: level 1 needs a key byte for each of them */
+		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+
+		size += b64 + (b64 + 75) / 76 * 2 + 512;
+	}
+	return size;
+}
+
+/* What needs nothing but the call: the vault unlocked, recipients. */
+static enum qm_err send_precheck(struct qm_client *c,
+                                 const struct qm_client_compose *m,
+                                 struct qm_error *err)
+{
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: the outbox keeps the "
@@ -800,52 +821,56 @@ enum qm_err qm_client_send(struct qm_client *c,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a message may have at most %d recipients",
 		                    MAX_RCPTS);
-	rc = acct_conn_load(c, m->account_id, &ac, err);
+	return QM_OK;
+}
+
+/* Everything that can be checked before the message enters the outbox
+ * and any key is fetched: the recipients, each once, and the level. */
+static enum qm_err send_prepare(struct send *s, struct qm_error *err)
+{
+	struct qm_client_level_prefs prefs;
+	enum qm_err rc;
+
+	rc = qm_client_level_prefs(s->c, s->m->account_id, &prefs, err);
+	if (!rc)
+		rc = send_rcpts(s->m, &s->tocc, &s->bcc, s->out->note, err);
 	if (rc)
 		return rc;
-	rc = qm_client_level_prefs(c, m->account_id, &prefs, err);
+	if (s->bcc.n > 7)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "at most 7 Bcc recipients (each gets its own "
+		                    "encrypted copy)");
+	s->level = s->m->level ? s->m->level : prefs.default_level;
+	s->size = compose_size(s->m);
+	rc = send_level(s->c, &s->ac, s->m, &s->tocc, &s->bcc, s->size,
+	                &s->level, &s->li, s->out, err);
 	if (!rc)
-		rc = send_rcpts(m, &tocc, &bcc, out->note, err);
-	if (rc)
-		goto out;
-	if (bcc.n > 7) {
-		rc = qm_error_set(err, QM_ERR_TOOBIG,
-		                  "at most 7 Bcc recipients (each gets its own "
-		                  "encrypted copy)");
-		goto out;
-	}
-	level = m->level ? m->level : prefs.default_level;
+		s->out->level = s->level;
+	return rc;
+}
 
-	/* everything that can be checked before the message enters the
-	 * outbox and any key is fetched */
-	size = (m->text ? strlen(m->text) : 0) + 4096;
-	for (size_t i = 0; i < m->natt; i++) {
-		/* base64 in lines of 76 characters and CRLF, as GMime writes
-		 * it: level 1 needs a key byte for each of them */
-		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+/* Builds the protected message: its header values s->h (what the
+ * envelope binds) and its MIME, within the user's limits. */
+static enum qm_err send_build(struct send *s, struct qm_error *err)
+{
+	const struct qm_client_compose *m = s->m;
+	struct qm_mail_attachment *att = NULL;
+	struct qm_mail_compose mc;
+	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
+	enum qm_err rc;
 
-		size += b64 + (b64 + 75) / 76 * 2 + 512;
-	}
-	rc = send_level(c, &ac, m, &tocc, &bcc, size, &level, &li, out, err);
-	if (rc)
-		goto out;
-	out->level = level;
-
-	/* the protected message */
-	if (ac.a.display_name[0])
-		snprintf(from, sizeof(from), "%s <%s>", ac.a.display_name,
-		         ac.a.address);
+	if (s->ac.a.display_name[0])
+		snprintf(from, sizeof(from), "%s <%s>", s->ac.a.display_name,
+		         s->ac.a.address);
 	else
-		qm_strlcpy(from, ac.a.address, sizeof(from));
+		qm_strlcpy(from, s->ac.a.address, sizeof(from));
 	rc = qm_mail_hdrs_make(from, m->to, m->nto, m->cc, m->ncc, qm_now(),
-	                       &h, err);
+	                       &s->h, err);
 	if (rc)
-		goto out;
+		return rc;
 	att = calloc(m->natt ? m->natt : 1, sizeof(*att));
-	if (!att) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if (!att)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < m->natt; i++) {
 		att[i].name = m->att[i].name;
 		att[i].type = m->att[i].type;
@@ -853,98 +878,202 @@ enum qm_err qm_client_send(struct qm_client *c,
 		att[i].len = m->att[i].len;
 	}
 	memset(&mc, 0, sizeof(mc));
-	mc.hdrs = h;
+	mc.hdrs = s->h;
 	mc.subject = m->subject ? m->subject : "";
 	mc.text = m->text ? m->text : "";
 	mc.in_reply_to = m->in_reply_to;
 	mc.references = m->references;
 	mc.att = att;
 	mc.natt = m->natt;
-	rc = qm_mail_inner_build(&mc, &mime, err);
+	rc = qm_mail_inner_build(&mc, &s->mime, err);
 	if (!rc)
-		rc = client_send_limits_check(&ac.lim, mime.len, m->natt, err);
-	if (rc)
-		goto out;
+		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
+		                              err);
+	free(att);
+	return rc;
+}
 
-	/* into the outbox before any network step, and on its way */
-	rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc, &pg, out,
-	                  &refused, err);
-	if (rc && refused && !li.ask)
+/*
+ * Level 1 was tried because the KME might make keys on demand, and it
+ * refused the keys (err says so, rc is the send's code): nothing was
+ * handed out for this message or sent. Its entries go, and it goes at the
+ * fallback level when the sender allowed one, else QM_ERR_UNAVAIL with the
+ * KME's answer.
+ */
+static enum qm_err send_refused(struct send *s, enum qm_err rc,
+                                struct qm_error *err)
+{
+	const struct qm_client_compose *m = s->m;
+	struct qm_client_compose only = *m;
+	struct qm_error e2;
+	char why[QM_ERR_MSGMAX * 2];
+	int refused = 0;
+
+	snprintf(why, sizeof(why),
+	         "level 1 is not available: the KME refused the keys for this "
+	         "message (%s)",
+	         qm_error_msg(err));
+	qm_error_clear(&e2);
+	if (send_discard(s->c, s->out, &e2)) {
+		qm_error_prefix(err, "the message waits in the outbox: ");
+		return rc;
+	}
+	rc = qm_error_set(err, QM_ERR_UNAVAIL, "%.500s", why);
+	if (s->out->fell_back || !m->fallback_level ||
+	    m->fallback_level == s->level)
+		return rc;
+	only.fallback_level = 0;
+	s->level = m->fallback_level;
+	qm_error_clear(&e2);
+	if (send_level(s->c, &s->ac, &only, &s->tocc, &s->bcc, s->size,
+	               &s->level, &s->li, s->out, &e2))
+		return qm_error_set(err, QM_ERR_UNAVAIL,
+		                    "%.250s; the fallback level %d cannot be used "
+		                    "either: %.240s",
+		                    why, m->fallback_level, qm_error_msg(&e2));
+	snprintf(why + strlen(why), sizeof(why) - strlen(why),
+	         "; sent at level %d as you allowed", s->level);
+	sent_note(s->out, why);
+	s->out->fell_back = 1;
+	s->out->level = s->level;
+	qm_error_clear(err);
+	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
+	                  &s->bcc, &s->pg, s->out, &refused, err);
+	if (rc && refused)
+		qm_error_prefix(err, "the message waits in the outbox: ");
+	return rc;
+}
+
+/* Into the outbox before any network step, and on its way. */
+static enum qm_err send_go(struct send *s, struct qm_error *err)
+{
+	int refused = 0;
+	enum qm_err rc;
+
+	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
+	                  &s->bcc, &s->pg, s->out, &refused, err);
+	if (rc && refused && !s->li.ask)
 		/* the KME's status said it had the keys: a refusal now is a
 		 * moment's shortage, and the message waits for a retry */
 		qm_error_prefix(err, "the message waits in the outbox: ");
-	if (rc && refused && li.ask) {
-		/* level 1 was tried because the KME might make keys on
-		 * demand: its answer is no, and nothing was handed out for
-		 * this message or sent */
-		struct qm_error e2;
-		char why[QM_ERR_MSGMAX * 2];
-		enum qm_err rc2;
-
-		snprintf(why, sizeof(why),
-		         "level 1 is not available: the KME refused the keys "
-		         "for this message (%s)",
-		         qm_error_msg(err));
-		qm_error_clear(&e2);
-		rc2 = send_discard(c, out, &e2);
-		if (rc2) {
-			qm_error_prefix(err, "the message waits in the outbox: ");
-			goto out;
-		}
-		rc = qm_error_set(err, QM_ERR_UNAVAIL, "%.500s", why);
-		if (!out->fell_back && m->fallback_level &&
-		    m->fallback_level != level) {
-			struct qm_client_compose only = *m;
-
-			only.fallback_level = 0;
-			level = m->fallback_level;
-			qm_error_clear(&e2);
-			rc2 = send_level(c, &ac, &only, &tocc, &bcc, size, &level,
-			                 &li, out, &e2);
-			if (rc2) {
-				rc = qm_error_set(err, QM_ERR_UNAVAIL,
-				                  "%.250s; the fallback level %d "
-				                  "cannot be used either: %.240s",
-				                  why, m->fallback_level,
-				                  qm_error_msg(&e2));
-				goto out;
-			}
-			snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			         "; sent at level %d as you allowed", level);
-			sent_note(out, why);
-			out->fell_back = 1;
-			out->level = level;
-			qm_error_clear(err);
-			rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc,
-			                  &pg, out, &refused, err);
-			if (rc && refused)
-				qm_error_prefix(err, "the message waits in the "
-				                     "outbox: ");
-		}
-	}
-	if (out->n_outbox && li.unverified[0] && out->level >= 3)
-		snprintf(out->warning, sizeof(out->warning),
+	if (rc && refused && s->li.ask)
+		rc = send_refused(s, rc, err);
+	if (s->out->n_outbox && s->li.unverified[0] && s->out->level >= 3)
+		snprintf(s->out->warning, sizeof(s->out->warning),
 		         "not verified: the public key of %.380s was not "
 		         "compared with its owner (fingerprints); the message "
 		         "was encrypted to the key as it is",
-		         li.unverified);
-out:
-	free(att);
-	rcpts_free(&tocc);
-	rcpts_free(&bcc);
-	qm_mail_hdrs_free(&h);
-	qm_buf_free(&mime);
-	acct_conn_free(&ac);
+		         s->li.unverified);
 	return rc;
+}
+
+enum qm_err qm_client_send(struct qm_client *c,
+                           const struct qm_client_compose *m,
+                           qm_client_progress_fn progress, void *parg,
+                           struct qm_client_sent *out, struct qm_error *err)
+{
+	struct send s;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = send_precheck(c, m, err);
+	if (rc)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	s.c = c;
+	s.m = m;
+	s.out = out;
+	s.pg.fn = progress;
+	s.pg.arg = parg;
+	s.pg.what = "";
+	rc = acct_conn_load(c, m->account_id, &s.ac, err);
+	if (rc)
+		return rc;
+	qm_buf_init_secure(&s.mime, QM_CLIENT_MAXMSG);
+	rc = send_prepare(&s, err);
+	if (!rc)
+		rc = send_build(&s, err);
+	if (!rc)
+		rc = send_go(&s, err);
+	rcpts_free(&s.tocc);
+	rcpts_free(&s.bcc);
+	qm_mail_hdrs_free(&s.h);
+	qm_buf_free(&s.mime);
+	acct_conn_free(&s.ac);
+	return rc;
+}
+
+/* Before a run: records the sends to record and recovers a dead process's
+ * entries, unless another process is working the outbox. A send that
+ * cannot be recorded yet stops the run. */
+static enum qm_err outbox_settle(struct qm_client *c, struct qm_error *err)
+{
+	int fd = -1;
+	struct qm_error e;
+	enum qm_err rc;
+
+	qm_error_clear(&e);
+	rc = outbox_lock_within(c, 0, &fd, &e);
+	if (rc == QM_OK)
+		home_unlock(&fd);
+	else if (rc != QM_ERR_UNAVAIL) {
+		if (err)
+			*err = e;
+		return rc;
+	}
+	return QM_OK;
+}
+
+/* Moves entry id along as far as it goes now, unless another process
+ * finished it meanwhile. *sent: it went out (even when recording that
+ * failed). */
+static enum qm_err outbox_run_one(struct qm_client *c, int64_t id,
+                                  struct progress *pg, int *sent,
+                                  struct qm_error *err)
+{
+	struct qm_store_outbox o;
+	struct acct_conn ac;
+	enum qm_err rc;
+
+	*sent = 0;
+	memset(&o, 0, sizeof(o));
+	if (qm_store_outbox_get(c->store, id, &o, err)) {
+		qm_error_clear(err);
+		return QM_OK;
+	}
+	if (o.state == QM_OUTBOX_SENT || o.state == QM_OUTBOX_FAILED) {
+		/* done by another process meanwhile */
+		qm_store_outbox_item_free(&o);
+		return QM_OK;
+	}
+	rc = acct_conn_load(c, o.account_id, &ac, err);
+	qm_store_outbox_item_free(&o);
+	if (!rc) {
+		rc = entry_run(c, &ac, id, pg, sent, NULL, err);
+		acct_conn_free(&ac);
+	}
+	return rc;
+}
+
+/* Keeps the first error of a run in err. */
+static void run_error(enum qm_err rc, const struct qm_error *e,
+                      enum qm_err *first, struct qm_error *err)
+{
+	if (rc && !*first) {
+		*first = rc;
+		if (err)
+			*err = *e;
+	}
 }
 
 enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
                                  size_t *n_sent, size_t *n_failed,
                                  struct qm_error *err)
 {
-	int64_t *ids = NULL, *pend = NULL;
-	size_t n = 0, np = 0, ok = 0, bad = 0;
+	int64_t *lists[2] = {NULL, NULL};
+	size_t counts[2] = {0, 0}, ok = 0, bad = 0;
 	struct progress pg = {NULL, NULL, ""};
+	struct qm_error e;
 	enum qm_err rc, first = QM_OK;
 
 	if (n_sent)
@@ -953,86 +1082,38 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 		*n_failed = 0;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
-	{
-		/* settle first (sends to record, a dead process's entries to
-		 * recover) unless another process is working the outbox: a
-		 * send that cannot be recorded yet stops the run here */
-		int fd = -1;
-		struct qm_error e;
-
-		qm_error_clear(&e);
-		rc = outbox_lock_within(c, 0, &fd, &e);
-		if (rc == QM_OK)
-			home_unlock(&fd);
-		else if (rc != QM_ERR_UNAVAIL) {
-			if (err)
-				*err = e;
-			return rc;
-		}
-	}
-	/* pending entries whose retry time has come (0: never failed) */
+	rc = outbox_settle(c, err);
+	if (rc)
+		return rc;
+	/* pending entries whose retry time has come (0: never failed), then
+	 * the ones ready to go */
 	rc = qm_store_outbox_list(c->store, account_id, QM_OUTBOX_PENDING,
-	                          qm_now(), &pend, &np, err);
+	                          qm_now(), &lists[0], &counts[0], err);
 	if (!rc)
 		rc = qm_store_outbox_list(c->store, account_id, -1, qm_now(),
-		                          &ids, &n, err);
-	if (rc)
-		goto out;
-	for (size_t pass = 0; pass < 2; pass++) {
-		int64_t *list = pass ? ids : pend;
-		size_t cnt = pass ? n : np;
-
-		for (size_t i = 0; i < cnt; i++) {
-			struct qm_store_outbox o;
-			struct acct_conn ac;
-			struct qm_error e;
+		                          &lists[1], &counts[1], err);
+	for (size_t pass = 0; pass < 2 && !rc; pass++)
+		for (size_t i = 0; i < counts[pass]; i++) {
 			int sent = 0;
+			enum qm_err r;
 
-			memset(&o, 0, sizeof(o));
 			qm_error_clear(&e);
-			if (qm_store_outbox_get(c->store, list[i], &o, &e))
-				continue;
-			if (o.state == QM_OUTBOX_SENT ||
-			    o.state == QM_OUTBOX_FAILED) {
-				/* done by another process meanwhile */
-				qm_store_outbox_item_free(&o);
-				continue;
-			}
-			rc = acct_conn_load(c, o.account_id, &ac, &e);
-			qm_store_outbox_item_free(&o);
-			if (!rc) {
-				rc = entry_run(c, &ac, list[i], &pg, &sent, NULL,
-				               &e);
-				acct_conn_free(&ac);
-			}
-			if (rc && !first) {
-				first = rc;
-				if (err)
-					*err = e;
-			}
-			/* sent counts as sent even when recording it failed */
+			r = outbox_run_one(c, lists[pass][i], &pg, &sent, &e);
+			run_error(r, &e, &first, err);
 			if (sent)
 				ok++;
-			else if (rc)
+			else if (r)
 				bad++;
 		}
-	}
-	{
+	if (!rc) {
 		/* copies for the Sent folder whose first try failed */
-		struct qm_error e;
-
 		qm_error_clear(&e);
-		rc = sent_copy_retry(c, account_id, NULL, &e);
-		if (rc && !first) {
-			first = rc;
-			if (err)
-				*err = e;
-		}
+		run_error(sent_copy_retry(c, account_id, NULL, &e), &e, &first,
+		          err);
+		rc = first;
 	}
-	rc = first;
-out:
-	free(ids);
-	free(pend);
+	free(lists[0]);
+	free(lists[1]);
 	if (n_sent)
 		*n_sent = ok;
 	if (n_failed)
