@@ -215,13 +215,14 @@ static enum qm_err contact_floors(struct qm_client *c,
 		                         NULL) != QM_OK)
 			continue;
 		if (ct.label == QM_LABEL_ALTERED)
-			return qm_error_set(err, QM_ERR_STATE,
-			                    "the security record of contact %s "
-			                    "(SAE ID, confirmation, minimum "
-			                    "level) was changed on disk outside "
-			                    "QMail: enter the contact again "
-			                    "before sending to it",
-			                    rcpts[i]);
+			return qm_error_set(
+			    err, QM_ERR_STATE,
+			    "the security record of contact %s "
+			    "(SAE ID, confirmation, minimum "
+			    "level) was changed on disk outside "
+			    "QMail: enter the contact again "
+			    "before sending to it",
+			    rcpts[i]);
 		if (ct.min_level && level > ct.min_level)
 			return qm_error_set(
 			    err, QM_ERR_UNAVAIL,
@@ -247,11 +248,12 @@ static enum qm_err pubkeys_check(struct qm_client *c, int level,
 		rc = contact_pubid(c, rcpts[i], &p, &t, err);
 		qm_pubid_free(&p);
 		if (rc == QM_ERR_STATE)
-			rc = qm_error_set(err, QM_ERR_STATE,
-			                  "the public key of %s changed: compare "
-			                  "fingerprints and verify the new key "
-			                  "before sending at level %d",
-			                  rcpts[i], level);
+			rc = qm_error_set(
+			    err, QM_ERR_STATE,
+			    "the public key of %s changed: compare "
+			    "fingerprints and verify the new key "
+			    "before sending at level %d",
+			    rcpts[i], level);
 		if (!rc && t != QM_TRUST_VERIFIED && li)
 			note_add(li->unverified, rcpts[i]);
 	}

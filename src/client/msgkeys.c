@@ -47,7 +47,8 @@ enum qm_err msg_keys_take(struct msg_keys *mk, const char *rcpt,
 	const char **ids;
 
 	if (i >= QM_CLIENT_MAXRCPTS)
-		return qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "more than %d recipients",
 		                    QM_CLIENT_MAXRCPTS);
 	ids = realloc(mk->ids, (mk->nids + nk + 1) * sizeof(*ids));
 	if (ids)
@@ -59,8 +60,8 @@ enum qm_err msg_keys_take(struct msg_keys *mk, const char *rcpt,
 	*ks = NULL;
 	for (size_t j = 0; j < nk; j++) {
 		mk->qk[i][j].key_id = qm_kms_keys_id(mk->kk[i], j);
-		mk->qk[i][j].key = qm_kms_keys_key(mk->kk[i], j,
-		                                   &mk->qk[i][j].len);
+		mk->qk[i][j].key =
+		    qm_kms_keys_key(mk->kk[i], j, &mk->qk[i][j].len);
 		mk->ids[mk->nids++] = mk->qk[i][j].key_id;
 	}
 	mk->slot[i].rcpt = rcpt;
@@ -82,7 +83,8 @@ enum qm_err msg_keys_peer(struct qm_client *c, const char *address,
 	enum qm_err rc;
 
 	if (mk->n >= QM_CLIENT_MAXRCPTS)
-		return qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "more than %d recipients",
 		                    QM_CLIENT_MAXRCPTS);
 	rc = contact_pubid(c, address, &mk->peer[mk->n], NULL, err);
 	if (!rc)
@@ -109,9 +111,8 @@ static enum qm_err seal_qkd(const struct acct_conn *ac,
 		struct qm_kms_keys *ks = NULL;
 
 		if (mk->level == 1)
-			rc = qm_kms_material_get(kms, sae[i],
-			                         qm_l1_key_bytes(ptlen), &ks,
-			                         err);
+			rc = qm_kms_material_get(
+			    kms, sae[i], qm_l1_key_bytes(ptlen), &ks, err);
 		else
 			rc = qm_kms_keys_get(kms, sae[i], 1, QM_L2_KEYBYTES * 8,
 			                     NULL, 0, &ks, err);

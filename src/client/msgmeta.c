@@ -171,9 +171,9 @@ static void meta_field(void *arg, const char *key, char **v)
 			m->next_at = nx;
 		}
 	} else {
-		take_hdr(hdr_slot(key, &m->from, &m->to, &m->cc, &m->date,
-		                  &m->mid),
-		         v);
+		take_hdr(
+		    hdr_slot(key, &m->from, &m->to, &m->cc, &m->date, &m->mid),
+		    v);
 	}
 }
 

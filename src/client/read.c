@@ -293,10 +293,11 @@ static enum qm_err view_record(struct qm_client *c,
 		 * was altered, or removed while the message's labels say it
 		 * has one): show nothing of the message */
 		v->verify = QM_VERIFY_TAMPERED;
-		snprintf(reason, reasonlen,
-		         "tampered in storage: the message's security record in "
-		         "the vault was altered or removed (%s); it is not shown",
-		         qm_error_msg(&me));
+		snprintf(
+		    reason, reasonlen,
+		    "tampered in storage: the message's security record in "
+		    "the vault was altered or removed (%s); it is not shown",
+		    qm_error_msg(&me));
 		return QM_OK;
 	}
 	if (rc) {
@@ -414,9 +415,9 @@ static void view_status(struct qm_client *c, const char *reason,
 static int view_complete(const struct qm_client_view *v)
 {
 	return v->status_text && v->from && v->to && v->cc && v->date &&
-	       v->message_id && v->subject && v->in_reply_to &&
-	       v->references && v->text && v->sender_sae && v->signer_fpr &&
-	       v->sender_owner && v->signer_addr;
+	       v->message_id && v->subject && v->in_reply_to && v->references &&
+	       v->text && v->sender_sae && v->signer_fpr && v->sender_owner &&
+	       v->signer_addr;
 }
 
 enum qm_err qm_client_read(struct qm_client *c, int64_t id,
@@ -453,8 +454,9 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		goto out;
 	view_headers(m, &mm, has_meta, mc, v);
 	view_status(c, reason, v);
-	rc = view_complete(v) ? QM_OK
-	                      : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = view_complete(v)
+	         ? QM_OK
+	         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	if (!rc)
 		rc = client_view_display(v, err); /* what a person sees */
 	if (rc)

@@ -150,10 +150,11 @@ static enum qm_err retry_load(struct qm_client *c, int64_t id,
 	if ((*l)->items[0].verify != QM_VERIFY_UNREADABLE &&
 	    (*l)->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
 	    (*l)->items[0].verify != QM_VERIFY_WAITING)
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "message %lld is not waiting, unreadable or "
-		                    "without key: there is nothing to try again",
-		                    (long long)id);
+		return qm_error_set(
+		    err, QM_ERR_STATE,
+		    "message %lld is not waiting, unreadable or "
+		    "without key: there is nothing to try again",
+		    (long long)id);
 	rc = qm_store_msg_body(c->store, id, raw, err);
 	if (rc == QM_ERR_NOTFOUND)
 		rc = qm_error_set(err, QM_ERR_STATE,

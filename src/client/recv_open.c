@@ -271,8 +271,8 @@ static void wait_for_kme(struct recv_ctx *ctx, const struct qm_error *why,
  */
 static enum qm_err qkd_precheck(struct qm_client *c, struct acct_conn *ac,
                                 struct recv_ctx *ctx, const struct qm_env *env,
-                                size_t *slot, struct recv_outcome *oc,
-                                int *ask, struct qm_error *err)
+                                size_t *slot, struct recv_outcome *oc, int *ask,
+                                struct qm_error *err)
 {
 	struct qm_error e;
 	enum qm_err rc;
@@ -498,8 +498,8 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 
 /* The envelope parses and its routing copies in the X-QKD headers agree
  * with it (*env), else oc says why not (tampered). */
-static void envelope_check(const struct qm_mail_parsed *mp,
-                           struct qm_env **env, struct recv_outcome *oc)
+static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
+                           struct recv_outcome *oc)
 {
 	struct qm_error e;
 

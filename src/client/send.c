@@ -206,15 +206,14 @@ static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
 /*
  * What can be known of a PENDING entry without the KME (none of it gets
  * better by waiting, *how = ENC_PERMANENT, but for the store failing):
- * its header values eh, its recipients rs (bare, each once), each one's floor, SAE
- * ID (into sae, levels 1, 2) and public key; b the values its envelope
+ * its header values eh, its recipients rs (bare, each once), each one's floor,
+ * SAE ID (into sae, levels 1, 2) and public key; b the values its envelope
  * binds (bs holds them).
  */
 static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
                                const struct qm_store_outbox *o,
-                               const struct qm_buf *pt,
-                               struct entry_hdrs *eh, struct rcpts *rs,
-                               char (*sae)[QM_STORE_NAMEMAX],
+                               const struct qm_buf *pt, struct entry_hdrs *eh,
+                               struct rcpts *rs, char (*sae)[QM_STORE_NAMEMAX],
                                const char *sender_sae, struct qm_bound *b,
                                struct bound_store *bs, enum enc_fail *how,
                                struct qm_error *err)
@@ -329,8 +328,8 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
 	if (!rc)
 		rc = entry_check(c, ac, o, &pt, &eh, &rs,
-		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b, &bs,
-		                 how, err);
+		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b,
+		                 &bs, how, err);
 	if (rc)
 		goto out;
 	rc = msg_keys_seal(c, ac, (const char *const *)rs.v,
@@ -709,8 +708,8 @@ static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
 	if (!rc && tocc->n)
 		rc = rcpts_join(tocc, &list, err);
 	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
-		const char *who = i < first ? (const char *)list.data
-		                            : bcc->v[i - first];
+		const char *who =
+		    i < first ? (const char *)list.data : bcc->v[i - first];
 
 		rc = qm_store_outbox_add_bound(
 		    c->store, ac->a.id, h->message_id, who, level, mime->data,
@@ -751,7 +750,8 @@ static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
 		if (rc && i == 0 && how == ENC_KME_REFUSED)
 			*refused = 1;
 		else if (rc && !sent && how != ENC_PERMANENT)
-			qm_error_prefix(err, "the message waits in the outbox: ");
+			qm_error_prefix(err,
+			                "the message waits in the outbox: ");
 	}
 	return rc;
 }
@@ -837,9 +837,10 @@ static enum qm_err send_prepare(struct send *s, struct qm_error *err)
 	if (rc)
 		return rc;
 	if (s->bcc.n > 7)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "at most 7 Bcc recipients (each gets its own "
-		                    "encrypted copy)");
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "at most 7 Bcc recipients (each gets its own "
+		    "encrypted copy)");
 	s->level = s->m->level ? s->m->level : prefs.default_level;
 	s->size = compose_size(s->m);
 	rc = send_level(s->c, &s->ac, s->m, &s->tocc, &s->bcc, s->size,
@@ -927,10 +928,11 @@ static enum qm_err send_refused(struct send *s, enum qm_err rc,
 	qm_error_clear(&e2);
 	if (send_level(s->c, &s->ac, &only, &s->tocc, &s->bcc, s->size,
 	               &s->level, &s->li, s->out, &e2))
-		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "%.250s; the fallback level %d cannot be used "
-		                    "either: %.240s",
-		                    why, m->fallback_level, qm_error_msg(&e2));
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "%.250s; the fallback level %d cannot be used "
+		    "either: %.240s",
+		    why, m->fallback_level, qm_error_msg(&e2));
 	snprintf(why + strlen(why), sizeof(why) - strlen(why),
 	         "; sent at level %d as you allowed", s->level);
 	sent_note(s->out, why);

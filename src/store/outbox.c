@@ -94,8 +94,8 @@ static enum qm_err seal_into(struct qm_store *s, int64_t oid, int bound,
 static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
                               const char *message_id, const char *recipients,
                               int level, const void *mime, size_t mime_len,
-                              const void *bound, size_t bound_len,
-                              int64_t *id, struct qm_error *err)
+                              const void *bound, size_t bound_len, int64_t *id,
+                              struct qm_error *err)
 {
 	struct qm_buf blob;
 	sqlite3_stmt *st;
@@ -708,9 +708,9 @@ enum qm_err qm_store_outbox_add_bound(struct qm_store *s, int64_t account_id,
                                       int64_t *id, struct qm_error *err)
 {
 	int d = durable_on(s);
-	enum qm_err rc = outbox_add(s, account_id, message_id, recipients,
-	                            level, mime, mime_len, bound, bound_len, id,
-	                            err);
+	enum qm_err rc =
+	    outbox_add(s, account_id, message_id, recipients, level, mime,
+	               mime_len, bound, bound_len, id, err);
 
 	durable_off(s, d);
 	return rc;

@@ -160,7 +160,8 @@ static void test_outbox_rec(void **state)
  */
 static void test_bound_values_round_trip(void **state)
 {
-	const char *to[] = {"Bj\xc3\xb6rn <bob@example.org>", "carol@example.org"};
+	const char *to[] = {"Bj\xc3\xb6rn <bob@example.org>",
+	                    "carol@example.org"};
 	const char *cc[] = {"\"Doe, Dave\" <dave@example.org>"};
 	struct qm_mail_hdrs *h = NULL;
 	struct qm_mail_content *mc = NULL;
@@ -170,7 +171,8 @@ static void test_bound_values_round_trip(void **state)
 
 	(void)state;
 	qm_buf_init_secure(&mime, 1 << 20);
-	assert_int_equal(qm_mail_hdrs_make("Al\xc3\xad" "ce <alice@example.org>",
+	assert_int_equal(qm_mail_hdrs_make("Al\xc3\xad"
+	                                   "ce <alice@example.org>",
 	                                   to, 2, cc, 1, 1700000000, &h, &e),
 	                 QM_OK);
 	memset(&m, 0, sizeof(m));
@@ -233,11 +235,10 @@ static void test_level_changed_on_disk(void **state)
 
 	(void)state;
 	id = queue_level2();
-	snprintf(sql, sizeof(sql), "UPDATE outbox SET level = 4 WHERE id = %lld",
-	         (long long)id);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE outbox SET level = 4 WHERE id = %lld", (long long)id);
 	edit(sql);
-	assert_int_not_equal(qm_client_outbox_retry(g_c, id, &sent, &e),
-	                     QM_OK);
+	assert_int_not_equal(qm_client_outbox_retry(g_c, id, &sent, &e), QM_OK);
 	assert_int_equal(sent, 0);
 	outbox_get(id, &o);
 	assert_int_equal(o.state, QM_OUTBOX_FAILED);
@@ -276,15 +277,14 @@ static void test_entry_without_record(void **state)
 	                                     4, mime.data, mime.len, &id, &e),
 	                 QM_OK);
 	/* encrypted, then the send fails (nobody listens): it waits */
-	assert_int_not_equal(qm_client_outbox_retry(g_c, id, &sent, &e),
-	                     QM_OK);
+	assert_int_not_equal(qm_client_outbox_retry(g_c, id, &sent, &e), QM_OK);
 	outbox_get(id, &o);
 	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
 	assert_non_null(o.ciphertext);
 	assert_non_null(memmem(o.ciphertext, o.ciphertext_len,
 	                       "X-QKD-Security-Level: 4", 23));
-	assert_non_null(memmem(o.ciphertext, o.ciphertext_len,
-	                       h->message_id, strlen(h->message_id)));
+	assert_non_null(memmem(o.ciphertext, o.ciphertext_len, h->message_id,
+	                       strlen(h->message_id)));
 	qm_store_outbox_item_free(&o);
 	qm_mail_hdrs_free(&h);
 	qm_buf_free(&mime);
@@ -343,9 +343,9 @@ static void test_msg_keys_slots(void **state)
 	msg_keys_init(&mk, 3, "SAE_A");
 	assert_false(msg_keys_qkd(&mk));
 	assert_null(mk.sae);
-	assert_int_equal(msg_keys_self(g_c, &(struct acct_conn){.a.id = g_acct},
-	                               &mk, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    msg_keys_self(g_c, &(struct acct_conn){.a.id = g_acct}, &mk, &e),
+	    QM_OK);
 	assert_int_equal(msg_keys_peer(g_c, "Bob <BOB@example.org>", &mk, &e),
 	                 QM_OK);
 	assert_int_equal(msg_keys_peer(g_c, "nobody@example.org", &mk, &e),

@@ -2207,9 +2207,9 @@ static void test_outbox_bound(void **state)
 	assert_memory_equal(b.data, "MIME", 4);
 	qm_buf_reset(&b);
 	/* plaintext and record are sealed apart: neither opens as the other */
-	assert_int_equal(qm_store_outbox_add(s, a.id, "<m@x>", "b@x", 4, "M",
-	                                     1, &id2, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_add(s, a.id, "<m@x>", "b@x", 4, "M", 1, &id2, &e),
+	    QM_OK);
 	qm_store_close(&s);
 	{
 		char sql[256];
@@ -2226,8 +2226,7 @@ static void test_outbox_bound(void **state)
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_bound(s, id2, &b, &e), QM_ERR_AUTH);
 	qm_buf_reset(&b);
-	assert_int_equal(qm_store_outbox_plaintext(s, id, &b, &e),
-	                 QM_ERR_AUTH);
+	assert_int_equal(qm_store_outbox_plaintext(s, id, &b, &e), QM_ERR_AUTH);
 	qm_buf_free(&b);
 	qm_store_close(&s);
 	qmt_rmtree(home);
