@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The one folder synced and watched for now (the mailbox source takes any
+ * folder's name). */
+#define SYNC_FOLDER "INBOX"
+
 /* Files a message fetched from the server at where (a new one, or one
  * refused before: replace_id). */
 static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
@@ -426,7 +430,8 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	 * mail server needed), then new mail */
 	rc = retry_waiting(c, &ac, &ctx, err);
 	if (!rc)
-		rc = sync_folder(c, &ac, "INBOX", progress, parg, &ctx, err);
+		rc = sync_folder(c, &ac, SYNC_FOLDER, progress, parg, &ctx,
+		                 err);
 	count_waiting(c, account_id, st);
 	acct_conn_free(&ac);
 	home_unlock(&lockfd);
@@ -482,8 +487,8 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		return rc;
 	}
 	acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
-	mbox_state_key(kv, sizeof(kv), "uidvalidity", "INBOX");
-	mbox_state_key(kl, sizeof(kl), "lastuid", "INBOX");
+	mbox_state_key(kv, sizeof(kv), "uidvalidity", SYNC_FOLDER);
+	mbox_state_key(kl, sizeof(kl), "lastuid", SYNC_FOLDER);
 	w->uidvalidity = (uint32_t)setting_int(c, account_id, kv);
 	w->lastuid = (uint32_t)setting_int(c, account_id, kl);
 	w->wake_fd = wake_fd;
@@ -507,7 +512,7 @@ enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
 
 		rc = qm_mail_imap_open(&w->srv, &w->im, err);
 		if (!rc)
-			rc = qm_mail_imap_select(w->im, "INBOX", &ist, err);
+			rc = qm_mail_imap_select(w->im, SYNC_FOLDER, &ist, err);
 		/* mail that came after the last sync but before this wait
 		 * began would not wake IDLE: look for it first */
 		if (!rc)
