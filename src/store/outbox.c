@@ -152,8 +152,11 @@ out_free:
 	return rc;
 }
 
-enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
-                                      struct qm_buf *out, struct qm_error *err)
+/* Opens entry id's sealed plaintext or, with bound set, its record of the
+ * bound values into out; QM_ERR_NOTFOUND (naming what) when it has none. */
+static enum qm_err sealed_get(struct qm_store *s, int64_t id, int bound,
+                              const char *what, struct qm_buf *out,
+                              struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -161,53 +164,41 @@ enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT plaintext FROM outbox WHERE id = ?",
+		/* db_stmt caches by the address of the text: literals only */
+		rc = db_stmt(s,
+		             bound ? "SELECT bound FROM outbox WHERE id = ?"
+		                   : "SELECT plaintext FROM outbox WHERE "
+		                     "id = ?",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		rc = vault_open(s, "outbox", id, sqlite3_column_blob(st, 0),
+		rc = vault_open(s, bound ? "outbox.bound" : "outbox", id,
+		                sqlite3_column_blob(st, 0),
 		                (size_t)sqlite3_column_bytes(st, 0), out, err);
 	else if (src == SQLITE_ROW || src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "outbox entry %lld has no stored plaintext",
-		                  (long long)id);
+		                  "outbox entry %lld has no %s", (long long)id,
+		                  what);
 	else
 		rc = db_fail(s, src, err, "reading the outbox");
 	sqlite3_reset(st);
 	return rc;
 }
 
+enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
+                                      struct qm_buf *out, struct qm_error *err)
+{
+	return sealed_get(s, id, 0, "stored plaintext", out, err);
+}
+
 enum qm_err qm_store_outbox_bound(struct qm_store *s, int64_t id,
                                   struct qm_buf *out, struct qm_error *err)
 {
-	sqlite3_stmt *st;
-	enum qm_err rc;
-	int src;
-
-	rc = vault_need(s, err);
-	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT bound FROM outbox WHERE id = ?", &st,
-		             err);
-	if (rc != QM_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		rc = vault_open(s, "outbox.bound", id,
-		                sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
-	else if (src == SQLITE_ROW || src == SQLITE_DONE)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "outbox entry %lld has no sealed record of "
-		                  "its bound values",
-		                  (long long)id);
-	else
-		rc = db_fail(s, src, err, "reading the outbox");
-	sqlite3_reset(st);
-	return rc;
+	return sealed_get(s, id, 1, "sealed record of its bound values", out,
+	                  err);
 }
 
 /* The current state of entry id; QM_ERR_NOTFOUND if there is none. */
