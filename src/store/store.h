@@ -362,9 +362,25 @@ enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
                                 const char *message_id, const char *recipients,
                                 int level, const void *mime, size_t mime_len,
                                 int64_t *id, struct qm_error *err);
+/*
+ * The same, with the client's record of the values the entry's envelope
+ * will bind (bound, bound_len; NULL: none), sealed with the entry in the
+ * same transaction (schema 5).
+ */
+enum qm_err qm_store_outbox_add_bound(struct qm_store *s, int64_t account_id,
+                                      const char *message_id,
+                                      const char *recipients, int level,
+                                      const void *mime, size_t mime_len,
+                                      const void *bound, size_t bound_len,
+                                      int64_t *id, struct qm_error *err);
 /* Appends the sealed plaintext of entry id to out (a secure buffer). */
 enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
                                       struct qm_buf *out, struct qm_error *err);
+/* Appends the sealed record of entry id's bound values to out (a secure
+ * buffer); QM_ERR_NOTFOUND for an entry added without one (by
+ * qm_store_outbox_add, or by a QMail older than schema 5). */
+enum qm_err qm_store_outbox_bound(struct qm_store *s, int64_t id,
+                                  struct qm_buf *out, struct qm_error *err);
 /*
  * Records the key IDs just fetched from the KME for entry id (PENDING ->
  * ENCRYPTING), as consumed in direction out: QM_ERR_REPLAY if one was used
