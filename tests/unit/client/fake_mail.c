@@ -175,6 +175,14 @@ const unsigned char *fake_mail_msg(const char *user, const char *folder,
 	return f->v[i].data;
 }
 
+void fake_mail_drop(const char *user, const char *folder, size_t i)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (f && i < f->n)
+		folder_remove(f, i);
+}
+
 void fake_mail_renumber(const char *user, const char *folder)
 {
 	struct fm_folder *f = folder_of(box_of(user), folder);

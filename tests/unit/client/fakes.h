@@ -142,6 +142,8 @@ size_t fake_mail_count(const char *user, const char *folder);
 /* Message i (0: the oldest) of user's folder; NULL past the end. */
 const unsigned char *fake_mail_msg(const char *user, const char *folder,
                                    size_t i, size_t *len);
+/* Takes message i of user's folder away (as another client would). */
+void fake_mail_drop(const char *user, const char *folder, size_t i);
 /* Gives user's folder a new UIDVALIDITY (the server renumbered it). */
 void fake_mail_renumber(const char *user, const char *folder);
 /* Every SMTP send the server accepted, in order. */
