@@ -206,6 +206,12 @@ static void test_sender_binding(void **state)
 	assert_int_equal(ct.confirmed, 0);
 	assert_int_equal(ct.source, QM_CONTACT_LEARNED);
 
+	/* learned is not confirmed: the next message is unverified too */
+	alice_sends(&dave, 2, "again");
+	sync_ok(&dave, &st);
+	assert_int_equal(st.unverified, 1);
+	assert_int_equal(st.decrypted, 0);
+
 	/* once confirmed, her messages are verified */
 	assert_ok(qm_store_contact_confirm(qm_client_store(dave.c), dave.acct,
 	                                   alice.addr, &e),
