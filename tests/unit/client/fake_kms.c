@@ -320,8 +320,11 @@ enum qm_err qm_kms_status_get(struct qm_kms *k, const char *slave_sae,
 	st->max_key_per_request = f->max_key_per_request;
 	st->max_key_size = f->max_key_size;
 	st->min_key_size = 64;
-	snprintf(st->extension, sizeof(st->extension),
-	         "{\"link\":{\"qber\":0.021,\"key_rate_bps\":1000}}");
+	qm_strlcpy(st->extension,
+	           f->extension[0]
+	               ? f->extension
+	               : "{\"link\":{\"qber\":0.021,\"key_rate_bps\":1000}}",
+	           sizeof(st->extension));
 	return QM_OK;
 }
 

@@ -59,6 +59,8 @@ struct fake_kme {
 	/* every request answered this way (e.g. {0, QM_ERR_NET}: down) */
 	struct fk_answer always;
 	int always_set;
+	/* status_extension as JSON ("": the link's QBER and key rate) */
+	char extension[256];
 	/* the SAE whose certificate this KME refuses (401 to everything) */
 	char deny_sae[64];
 	/* answers for the next requests of each kind, in order; then the

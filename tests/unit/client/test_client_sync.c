@@ -560,7 +560,7 @@ static void test_size_limit(void **state)
 	struct qm_client_sync_stats st;
 	struct qm_error e;
 	char *big;
-	size_t n = 100 * 1024;
+	size_t n = 100 * 1024, hl;
 
 	(void)state;
 	qm_error_clear(&e);
@@ -571,9 +571,9 @@ static void test_size_limit(void **state)
 	snprintf(big, 200,
 	         "From: dave@example.org\r\nTo: bob@qmail.test\r\n"
 	         "Subject: big\r\nMessage-ID: <big@example.org>\r\n\r\n");
-	memset(big + strlen(big), 'a', n);
-	big[strlen(big) + n - 1] = '\0';
-	fake_mail_deliver(bob.addr, "INBOX", big, strlen(big));
+	hl = strlen(big);
+	memset(big + hl, 'a', n);
+	fake_mail_deliver(bob.addr, "INBOX", big, hl + n);
 	free(big);
 	deliver_plain(&bob, "small");
 	sync_ok(&bob, &st);
