@@ -312,6 +312,62 @@ static void test_levels_plain_list(void **state)
 	                 QM_ERR_TOOBIG);
 }
 
+/* The level rules: a message without a level goes at the setting
+ * default_level when set, else at the account's own; a stored value that
+ * is no level is an error, never "no floor". */
+static void test_level_settings(void **state)
+{
+	const char *to[] = {bob.addr};
+	struct qm_client_level_prefs p;
+	struct qm_client_sent out;
+	struct qm_error e;
+	int v = -1;
+
+	(void)state;
+	fake_link_add("SAE_A", "SAE_B", 1 << 20);
+	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
+	qm_error_clear(&e);
+	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e), &e);
+	assert_int_equal(p.default_level, 2);
+	assert_int_equal(p.default_set, 0);
+	assert_int_equal(p.account_default, 2);
+	assert_int_equal(p.min_level, 0);
+	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e), &e);
+	assert_int_equal(out.level, 2);
+
+	assert_ok(qm_client_level_setting_set(
+	              alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e),
+	          &e);
+	assert_ok(qm_client_level_setting_get(
+	              alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, &v, &e),
+	          &e);
+	assert_int_equal(v, 3);
+	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e), &e);
+	assert_int_equal(p.default_level, 3);
+	assert_int_equal(p.default_set, 1);
+	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e), &e);
+	assert_int_equal(out.level, 3);
+
+	assert_int_equal(qm_client_level_setting_set(
+	                     alice.c, QM_CLIENT_SET_MIN_LEVEL, "5", &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(qm_client_level_setting_set(alice.c, "max_level", "1",
+	                                             &e),
+	                 QM_ERR_NOTFOUND);
+	assert_ok(qm_store_setting_set(qm_client_store(alice.c), 0,
+	                               QM_CLIENT_SET_MIN_LEVEL, "banana", &e),
+	          &e);
+	assert_int_equal(qm_client_level_setting_get(
+	                     alice.c, QM_CLIENT_SET_MIN_LEVEL, &v, &e),
+	                 QM_ERR_PARSE);
+	assert_int_equal(qm_client_level_prefs(alice.c, alice.acct, &p, &e),
+	                 QM_ERR_PARSE);
+	/* nothing goes out while the floor is unreadable */
+	assert_int_not_equal(eu_send(&alice, to, 1, 4, 0, "x", &out, &e),
+	                     QM_OK);
+	assert_int_equal(fake_mail_sent_count(), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +384,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_account_without_kme, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_levels_plain_list, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_level_settings, setup,
 	                                    teardown),
 	};
 
