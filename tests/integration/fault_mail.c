@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The mail server disappearing mid-transfer, at the client level (issue 8):
- * the real world of tests/integration/world.h (OpenSMTPD + Dovecot, three
+ * the real world of tests/lib/world.h (OpenSMTPD + Dovecot, three
  * qkme KMEs, alice, bob over IMAP, carol over POP3), with each account's
  * server reached through a cutting relay (tests/lib/cutproxy.h) that drops
  * the connection in the middle of a transfer, then passes again:
