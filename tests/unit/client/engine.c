@@ -71,8 +71,7 @@ void eu_open(struct eu *u, const char *name, const char *sae, int pop3)
 	snprintf(a.kme_cert, sizeof(a.kme_cert), "/fake/%s.crt", sae);
 	snprintf(a.kme_key, sizeof(a.kme_key), "/fake/%s.key", sae);
 	a.default_level = 2;
-	assert_ok(qm_client_account_add(u->c, &a, u->pass, strlen(u->pass),
-	                                 &e),
+	assert_ok(qm_client_account_add(u->c, &a, u->pass, strlen(u->pass), &e),
 	          &e);
 	u->acct = a.id;
 }
@@ -96,7 +95,8 @@ void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 		memset(&ct, 0, sizeof(ct));
 		qm_strlcpy(ct.address, peer->addr, sizeof(ct.address));
 		qm_strlcpy(ct.sae_id, peer->sae, sizeof(ct.sae_id));
-		ct.source = what & EU_SAE ? QM_CONTACT_USER : QM_CONTACT_LEARNED;
+		ct.source =
+		    what & EU_SAE ? QM_CONTACT_USER : QM_CONTACT_LEARNED;
 		ct.confirmed = (what & EU_SAE) != 0;
 		assert_ok(qm_store_contact_put(qm_client_store(u->c), u->acct,
 		                               &ct, &e),
@@ -107,17 +107,17 @@ void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 		char fpr[QM_STORE_FPRMAX];
 
 		qm_buf_init(&armour, 1 << 20);
-		assert_ok(qm_client_key_export(peer->c, peer->acct, &armour, &e),
-		          &e);
+		assert_ok(
+		    qm_client_key_export(peer->c, peer->acct, &armour, &e), &e);
 		assert_ok(qm_client_key_import(u->c, NULL,
 		                               (const char *)armour.data,
 		                               armour.len, fpr, NULL, &e),
 		          &e);
 		qm_buf_free(&armour);
 		if (what & EU_VERIFIED)
-			assert_ok(qm_client_key_verify(u->c, peer->addr, fpr,
-			                               &e),
-			          &e);
+			assert_ok(
+			    qm_client_key_verify(u->c, peer->addr, fpr, &e),
+			    &e);
 	}
 }
 
@@ -136,9 +136,9 @@ struct fake_kme *eu_kme(const struct eu *u)
 	return fake_kme(u->kme_url);
 }
 
-enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto,
-                    int level, int fallback, const char *text,
-                    struct qm_client_sent *out, struct qm_error *e)
+enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
+                    int fallback, const char *text, struct qm_client_sent *out,
+                    struct qm_error *e)
 {
 	struct qm_client_compose m;
 

@@ -27,10 +27,10 @@ struct eu {
 
 /* What eu_knows records about a peer. */
 enum {
-	EU_SAE = 1 << 0,       /* the peer's SAE ID, confirmed */
+	EU_SAE = 1 << 0,         /* the peer's SAE ID, confirmed */
 	EU_SAE_LEARNED = 1 << 1, /* the peer's SAE ID, learned, not confirmed */
-	EU_PUBKEY = 1 << 2,    /* the peer's public key, not verified */
-	EU_VERIFIED = 1 << 3,  /* the peer's public key, verified */
+	EU_PUBKEY = 1 << 2,      /* the peer's public key, not verified */
+	EU_VERIFIED = 1 << 3,    /* the peer's public key, verified */
 };
 
 /* Starts afresh: forgets the fakes' servers (fake_reset). */
@@ -49,9 +49,9 @@ struct fake_kme *eu_kme(const struct eu *u);
 
 /* Sends text from u to the addresses to[0..nto) at level (fallback 0);
  * returns the engine's answer, with *out and *e filled. */
-enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto,
-                    int level, int fallback, const char *text,
-                    struct qm_client_sent *out, struct qm_error *e);
+enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
+                    int fallback, const char *text, struct qm_client_sent *out,
+                    struct qm_error *e);
 /* Syncs u's account; the stats in *st. */
 enum qm_err eu_sync(struct eu *u, struct qm_client_sync_stats *st,
                     struct qm_error *e);

@@ -89,8 +89,7 @@ void fake_kme_next(struct fake_kme *k, enum fk_op op, long http,
 	k->next[op][k->nnext[op]++] = (struct fk_answer){http, transport, msg};
 }
 
-static struct fk_link *link_of(const char *master, const char *slave,
-                               int make)
+static struct fk_link *link_of(const char *master, const char *slave, int make)
 {
 	for (size_t i = 0; i < nlinks; i++)
 		if (strcmp(links[i].master, master) == 0 &&
@@ -148,9 +147,10 @@ static enum qm_err answer_err(struct qm_kms *k, const struct fk_answer *a,
 
 	k->last_status = a->http;
 	if (a->http == 0)
-		return qm_error_set(err, a->transport ? a->transport : QM_ERR_NET,
-		                    "request to the KME at %s failed: %s", k->url,
-		                    m[0] ? m : "could not connect");
+		return qm_error_set(err,
+		                    a->transport ? a->transport : QM_ERR_NET,
+		                    "request to the KME at %s failed: %s",
+		                    k->url, m[0] ? m : "could not connect");
 	switch (a->http) {
 	case 200:
 		return QM_OK;
@@ -166,7 +166,8 @@ static enum qm_err answer_err(struct qm_kms *k, const struct fk_answer *a,
 		                    k->url, m);
 	case 401:
 		return qm_error_set(err, QM_ERR_DENIED,
-		                    "KME at %s answered 401 Unauthorized", k->url);
+		                    "KME at %s answered 401 Unauthorized",
+		                    k->url);
 	case 503:
 		return qm_error_set(err, QM_ERR_UNAVAIL,
 		                    "KME at %s cannot serve now (503 Service "
@@ -397,8 +398,8 @@ static enum qm_err enc_request(struct qm_kms *k, const char *slave,
 		struct fk_key *kk = &keys[nkeys];
 
 		memset(kk, 0, sizeof(*kk));
-		snprintf(kk->id, sizeof(kk->id),
-		         "%08x-0000-4000-8000-%012x", ++key_serial, i);
+		snprintf(kk->id, sizeof(kk->id), "%08x-0000-4000-8000-%012x",
+		         ++key_serial, i);
 		qm_strlcpy(kk->master, k->sae, sizeof(kk->master));
 		qm_strlcpy(kk->slave, slave, sizeof(kk->slave));
 		kk->len = bits / 8;
@@ -532,13 +533,13 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 	per = st.max_key_per_request ? st.max_key_per_request : 1;
 	if (st.stored_key_count &&
 	    st.stored_key_count * st.key_size < nk * size && nk > per)
-		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "KME at %s holds %llu bytes of key material "
-		                    "for %s, %llu bytes are needed",
-		                    k->url,
-		                    (unsigned long long)(st.stored_key_count *
-		                                         st.key_size / 8),
-		                    slave_sae, (unsigned long long)(nk * size / 8));
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "KME at %s holds %llu bytes of key material "
+		    "for %s, %llu bytes are needed",
+		    k->url,
+		    (unsigned long long)(st.stored_key_count * st.key_size / 8),
+		    slave_sae, (unsigned long long)(nk * size / 8));
 	for (uint64_t done = 0; done < nk && !rc;) {
 		unsigned num = (unsigned)(nk - done < per ? nk - done : per);
 

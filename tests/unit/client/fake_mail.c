@@ -54,8 +54,7 @@ static struct fm_sent sent_log[MAX_SENT];
 static size_t nsent;
 static uint32_t validity_serial = 1000;
 
-static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent",
-                                                      "Trash"};
+static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent", "Trash"};
 
 void fake_mail_reset(void)
 {
@@ -565,7 +564,8 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "IMAP: message %u is %zu bytes, more than "
 		                    "the limit of %zu",
-		                    (unsigned)uid, m->len, max_message(im->srv));
+		                    (unsigned)uid, m->len,
+		                    max_message(im->srv));
 	}
 	if (im->srv->progress)
 		im->srv->progress(im->srv->progress_arg, m->len, m->len);
@@ -594,8 +594,7 @@ enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
 }
 
 enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
-                                   unsigned flags, int op,
-                                   struct qm_error *err)
+                                   unsigned flags, int op, struct qm_error *err)
 {
 	struct fm_msg *m;
 	enum qm_err rc = imap_usable(im, 1, err);
@@ -606,8 +605,9 @@ enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
 	if (!m)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
 		                    (unsigned)uid);
-	m->flags = op > 0 ? m->flags | flags : op < 0 ? m->flags & ~flags
-	                                              : flags;
+	m->flags = op > 0   ? m->flags | flags
+	           : op < 0 ? m->flags & ~flags
+	                    : flags;
 	return QM_OK;
 }
 

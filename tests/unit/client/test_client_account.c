@@ -54,9 +54,9 @@ static void account_test(struct eu *u, struct qm_client_check ck[3])
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	assert_ok(qm_client_account_test(u->c, u->acct, &ck[0], &ck[1], &ck[2],
-	                                 &e),
-	          &e);
+	assert_ok(
+	    qm_client_account_test(u->c, u->acct, &ck[0], &ck[1], &ck[2], &e),
+	    &e);
 }
 
 /* Each service is tried once and said to work, in words naming it. */
@@ -110,9 +110,8 @@ static void test_account_test_failures(void **state)
 
 	/* a service the account does not use is not tried */
 	qm_error_clear(&e);
-	assert_ok(qm_store_account_get(qm_client_store(bob.c), bob.acct, &a,
-	                               &e),
-	          &e);
+	assert_ok(
+	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e), &e);
 	a.smtp.host[0] = '\0';
 	a.kme_url[0] = '\0';
 	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e), &e);
@@ -120,9 +119,9 @@ static void test_account_test_failures(void **state)
 	assert_int_equal(ck[0].tried, 0);
 	assert_int_equal(ck[1].ok, 1);
 	assert_int_equal(ck[2].tried, 0);
-	assert_int_equal(qm_client_account_test(bob.c, 999, &ck[0], &ck[1],
-	                                        &ck[2], &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_account_test(bob.c, 999, &ck[0], &ck[1], &ck[2], &e),
+	    QM_ERR_NOTFOUND);
 }
 
 /* The pool towards the first contact with an SAE ID (or the one asked
@@ -209,9 +208,9 @@ static void test_watch(void **state)
 	fake_mail_fail(FM_IMAP_OPEN, QM_ERR_NET, "connection refused", 0);
 	assert_int_equal(qm_client_wait_mail(bob.c, bob.acct, 10, &news, &e),
 	                 QM_ERR_NET);
-	assert_int_equal(qm_client_wait_mail(carol.c, carol.acct, 10, &news,
-	                                     &e),
-	                 QM_ERR_UNSUPPORTED);
+	assert_int_equal(
+	    qm_client_wait_mail(carol.c, carol.acct, 10, &news, &e),
+	    QM_ERR_UNSUPPORTED);
 	assert_int_equal(qm_client_watch_open(carol.c, carol.acct, -1, &w, &e),
 	                 QM_ERR_UNSUPPORTED);
 	assert_null(w);
@@ -321,7 +320,8 @@ static void test_limits_table(void **state)
 
 		assert_ptr_equal(qm_client_limit_find(l->name), l);
 		assert_true(l->min <= l->def && l->def <= l->ceiling);
-		snprintf(text, sizeof(text), "%llu", (unsigned long long)l->def);
+		snprintf(text, sizeof(text), "%llu",
+		         (unsigned long long)l->def);
 		qm_error_clear(&e);
 		assert_ok(qm_client_limit_parse(l, text, &v, &e), &e);
 		assert_int_equal(v, l->def);
@@ -329,9 +329,8 @@ static void test_limits_table(void **state)
 		         (unsigned long long)l->ceiling + 1);
 		assert_int_equal(qm_client_limit_parse(l, text, &v, &e),
 		                 QM_ERR_INVAL);
-		assert_ok(qm_client_limit_get(alice.c, l->name, &v, &is_set,
-		                              &e),
-		          &e);
+		assert_ok(
+		    qm_client_limit_get(alice.c, l->name, &v, &is_set, &e), &e);
 		assert_int_equal(v, l->def);
 		assert_int_equal(is_set, 0);
 	}
@@ -354,9 +353,9 @@ static void test_limits_table(void **state)
 	assert_ok(qm_client_limit_get(alice.c, QM_LIMIT_PARTS, &v, &is_set, &e),
 	          &e);
 	assert_int_equal(is_set, 0);
-	assert_int_equal(qm_client_limit_set(alice.c, "limit.nonsense", "1",
-	                                     &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_limit_set(alice.c, "limit.nonsense", "1", &e),
+	    QM_ERR_NOTFOUND);
 }
 
 /* Text as every interface shows it: controls and direction marks become
@@ -371,7 +370,9 @@ static void test_display(void **state)
 	    {"plain", QM_DISPLAY_LINE, "plain"},
 	    {"a\nb", QM_DISPLAY_LINE, "a[U+000A]b"},
 	    {"a\r\nb\tc", QM_DISPLAY_TEXT, "a\nb\tc"},
-	    {"evil\xe2\x80\xae" "exe.pdf", QM_DISPLAY_LINE, "evil[U+202E]exe.pdf"},
+	    {"evil\xe2\x80\xae"
+	     "exe.pdf",
+	     QM_DISPLAY_LINE, "evil[U+202E]exe.pdf"},
 	    {"\x1b[31m", QM_DISPLAY_TEXT, "[U+001B][31m"},
 	    {"bad \xff byte", QM_DISPLAY_LINE, "bad \xef\xbf\xbd byte"},
 	};
@@ -403,8 +404,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_handle_and_fingerprint, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_names, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_limits_table, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_limits_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_display, setup, teardown),
 	};
 

@@ -207,9 +207,9 @@ static void test_shared_sae(void **state)
 	ct.source = QM_CONTACT_USER;
 	ct.confirmed = 1;
 	qm_error_clear(&e);
-	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
-	                               &ct, &e),
-	          &e);
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(alice.c), alice.acct, &ct, &e),
+	    &e);
 	levels(both, 2, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -251,9 +251,9 @@ static void test_floors(void **state)
 	                               bob.addr, &ct, &e),
 	          &e);
 	ct.min_level = 1;
-	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
-	                               &ct, &e),
-	          &e);
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(alice.c), alice.acct, &ct, &e),
+	    &e);
 	levels(to, 2, NULL, 0, 1000, lv);
 	assert_true(lv[0].available);
 	for (int l = 1; l < 4; l++) {
@@ -273,11 +273,12 @@ static void test_account_without_kme(void **state)
 	(void)state;
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
-	assert_ok(qm_store_account_get(qm_client_store(alice.c), alice.acct, &a,
-	                               &e),
-	          &e);
+	assert_ok(
+	    qm_store_account_get(qm_client_store(alice.c), alice.acct, &a, &e),
+	    &e);
 	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(alice.c), &a, &e), &e);
+	assert_ok(qm_store_account_update(qm_client_store(alice.c), &a, &e),
+	          &e);
 	levels(to, 1, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -301,9 +302,9 @@ static void test_levels_plain_list(void **state)
 	fake_link_add("SAE_A", "SAE_B", 1 << 20);
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
-	assert_ok(qm_client_levels(alice.c, alice.acct, to, 1, 500, lv, &need,
-	                           &e),
-	          &e);
+	assert_ok(
+	    qm_client_levels(alice.c, alice.acct, to, 1, 500, lv, &need, &e),
+	    &e);
 	assert_true(lv[0].available && lv[3].available);
 	for (size_t i = 0; i < 101; i++)
 		many[i] = bob.addr;
@@ -351,9 +352,9 @@ static void test_level_settings(void **state)
 	assert_int_equal(qm_client_level_setting_set(
 	                     alice.c, QM_CLIENT_SET_MIN_LEVEL, "5", &e),
 	                 QM_ERR_INVAL);
-	assert_int_equal(qm_client_level_setting_set(alice.c, "max_level", "1",
-	                                             &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_level_setting_set(alice.c, "max_level", "1", &e),
+	    QM_ERR_NOTFOUND);
 	assert_ok(qm_store_setting_set(qm_client_store(alice.c), 0,
 	                               QM_CLIENT_SET_MIN_LEVEL, "banana", &e),
 	          &e);

@@ -72,8 +72,8 @@ static size_t outbox_n(int st)
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	assert_ok(qm_store_outbox_list(qm_client_store(alice.c), 0, st, 0,
-	                               &ids, &n, &e),
+	assert_ok(qm_store_outbox_list(qm_client_store(alice.c), 0, st, 0, &ids,
+	                               &n, &e),
 	          &e);
 	free(ids);
 	return n;
@@ -108,9 +108,9 @@ static void test_send_each_level(void **state)
 		assert_int_equal(out.n_outbox, 1);
 		assert_int_equal(out.n_sent, 1);
 		assert_int_equal(out.fell_back, 0);
-		assert_int_equal(eu_outbox_state(&alice, out.outbox_ids[0],
-		                                 NULL, NULL),
-		                 QM_OUTBOX_SENT);
+		assert_int_equal(
+		    eu_outbox_state(&alice, out.outbox_ids[0], NULL, NULL),
+		    QM_OUTBOX_SENT);
 		if (level == 2)
 			assert_int_equal(fake_keys_issued(), keys + 1);
 		else if (level == 1)
@@ -386,17 +386,17 @@ static void test_cancel(void **state)
 	assert_int_equal(o.state, QM_OUTBOX_FAILED);
 	assert_string_equal(o.reason, "cancelled by the user");
 	qm_store_outbox_item_free(&o);
-	assert_int_equal(qm_client_outbox_retry(alice.c, out.outbox_ids[0], &ok,
-	                                        &e),
-	                 QM_ERR_STATE);
+	assert_int_equal(
+	    qm_client_outbox_retry(alice.c, out.outbox_ids[0], &ok, &e),
+	    QM_ERR_STATE);
 	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e), &e);
 	assert_int_equal(sent, 0);
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 1);
 
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "x", &out, &e), &e);
-	assert_int_equal(qm_client_outbox_cancel(alice.c, out.outbox_ids[0],
-	                                         &e),
-	                 QM_ERR_STATE);
+	assert_int_equal(
+	    qm_client_outbox_cancel(alice.c, out.outbox_ids[0], &e),
+	    QM_ERR_STATE);
 }
 
 /* The server took the message but its "250" was lost: the entry waits
@@ -415,9 +415,9 @@ static void test_lost_reply_duplicate(void **state)
 	assert_int_not_equal(eu_send(&alice, to, 1, 2, 0, "x", &out, &e),
 	                     QM_OK);
 	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 1);
-	assert_int_equal(qm_client_outbox_retry(alice.c, out.outbox_ids[0],
-	                                        (int[]){0}, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_outbox_retry(alice.c, out.outbox_ids[0], (int[]){0}, &e),
+	    QM_OK);
 	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 2);
 	assert_ok(eu_sync(&bob, &st, &e), &e);
 	assert_int_equal(st.fetched, 2);

@@ -117,15 +117,16 @@ static void redeliver(const struct eu *u, size_t i, const char *name,
 
 	assert_non_null(m);
 	for (size_t k = 0; k + nl + 1 < len && !h; k++)
-		if ((k == 0 || m[k - 1] == '\n') && memcmp(m + k, name, nl) == 0 &&
-		    m[k + nl] == ':')
+		if ((k == 0 || m[k - 1] == '\n') &&
+		    memcmp(m + k, name, nl) == 0 && m[k + nl] == ':')
 			h = m + k;
 	assert_non_null(h);
 	end = memchr(h, '\r', len - (size_t)(h - m));
 	assert_non_null(end);
 	qm_buf_init(&b, len + 1024);
 	assert_int_equal(qm_buf_append(&b, m, (size_t)(h - m), NULL), QM_OK);
-	assert_int_equal(qm_buf_appendf(&b, NULL, "%s: %s", name, value), QM_OK);
+	assert_int_equal(qm_buf_appendf(&b, NULL, "%s: %s", name, value),
+	                 QM_OK);
 	assert_int_equal(qm_buf_append(&b, end, len - (size_t)(end - m), NULL),
 	                 QM_OK);
 	fake_mail_deliver(u->addr, "INBOX", b.data, b.len);
@@ -225,9 +226,9 @@ static void test_sender_binding(void **state)
 	qm_strlcpy(ct.address, alice.addr, sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, "SAE_X", sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_USER;
-	assert_ok(qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct,
-	                               &e),
-	          &e);
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e),
+	    &e);
 	alice_sends(&dave, 2, "three");
 	sync_ok(&dave, &st);
 	assert_int_equal(st.unverified, 1);
@@ -239,9 +240,9 @@ static void test_sender_binding(void **state)
 	/* alice's SAE ID confirmed for carol: it belongs to her */
 	qm_strlcpy(ct.address, carol.addr, sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, "SAE_A", sizeof(ct.sae_id));
-	assert_ok(qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct,
-	                               &e),
-	          &e);
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e),
+	    &e);
 	alice_sends(&dave, 2, "four");
 	sync_ok(&dave, &st);
 	v = newest(&dave);
@@ -318,9 +319,8 @@ static void test_account_cannot_use_kme(void **state)
 
 	k->always_set = 0;
 	qm_error_clear(&e);
-	assert_ok(qm_store_account_get(qm_client_store(bob.c), bob.acct, &a,
-	                               &e),
-	          &e);
+	assert_ok(
+	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e), &e);
 	a.kme_url[0] = '\0';
 	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e), &e);
 	sync_ok(&bob, &st);
@@ -427,8 +427,9 @@ static void test_transient_and_down(void **state)
 		int64_t ids[2];
 
 		assert_int_equal(eu_inbox(&bob, ids, 2), 2);
-		id = eu_verify(&bob, ids[0], NULL) == QM_VERIFY_WAITING ? ids[0]
-		                                                        : ids[1];
+		id = eu_verify(&bob, ids[0], NULL) == QM_VERIFY_WAITING
+		         ? ids[0]
+		         : ids[1];
 	}
 	qm_error_clear(&e);
 	assert_ok(qm_client_msg_retry(bob.c, id, NULL, &v, &e), &e);
