@@ -47,8 +47,8 @@ void eu_open(struct eu *u, const char *name, const char *sae, int pop3)
 	memset(&o, 0, sizeof(o));
 	o.home = u->home;
 	qm_error_clear(&e);
-	assert_ok(qm_client_open(&o, &u->c, &e), &e);
-	assert_ok(qm_client_init(u->c, PASSPHRASE, strlen(PASSPHRASE), &e), &e);
+	assert_ok(qm_client_open(&o, &u->c, &e));
+	assert_ok(qm_client_init(u->c, PASSPHRASE, strlen(PASSPHRASE), &e));
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, u->addr, sizeof(a.address));
 	snprintf(a.display_name, sizeof(a.display_name), "%c%s", name[0] - 32,
@@ -71,8 +71,8 @@ void eu_open(struct eu *u, const char *name, const char *sae, int pop3)
 	snprintf(a.kme_cert, sizeof(a.kme_cert), "/fake/%s.crt", sae);
 	snprintf(a.kme_key, sizeof(a.kme_key), "/fake/%s.key", sae);
 	a.default_level = 2;
-	assert_ok(qm_client_account_add(u->c, &a, u->pass, strlen(u->pass), &e),
-	          &e);
+	assert_ok(
+	    qm_client_account_add(u->c, &a, u->pass, strlen(u->pass), &e));
 	u->acct = a.id;
 }
 
@@ -99,8 +99,7 @@ void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 		    what & EU_SAE ? QM_CONTACT_USER : QM_CONTACT_LEARNED;
 		ct.confirmed = (what & EU_SAE) != 0;
 		assert_ok(qm_store_contact_put(qm_client_store(u->c), u->acct,
-		                               &ct, &e),
-		          &e);
+		                               &ct, &e));
 	}
 	if (what & (EU_PUBKEY | EU_VERIFIED)) {
 		struct qm_buf armour;
@@ -108,16 +107,14 @@ void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 
 		qm_buf_init(&armour, 1 << 20);
 		assert_ok(
-		    qm_client_key_export(peer->c, peer->acct, &armour, &e), &e);
+		    qm_client_key_export(peer->c, peer->acct, &armour, &e));
 		assert_ok(qm_client_key_import(u->c, NULL,
 		                               (const char *)armour.data,
-		                               armour.len, fpr, NULL, &e),
-		          &e);
+		                               armour.len, fpr, NULL, &e));
 		qm_buf_free(&armour);
 		if (what & EU_VERIFIED)
 			assert_ok(
-			    qm_client_key_verify(u->c, peer->addr, fpr, &e),
-			    &e);
+			    qm_client_key_verify(u->c, peer->addr, fpr, &e));
 	}
 }
 
@@ -127,8 +124,7 @@ void eu_setting(struct eu *u, const char *key, const char *value)
 
 	qm_error_clear(&e);
 	assert_ok(qm_store_setting_set(qm_client_store(u->c), u->acct, key,
-	                               value, &e),
-	          &e);
+	                               value, &e));
 }
 
 struct fake_kme *eu_kme(const struct eu *u)
@@ -215,7 +211,7 @@ enum qm_store_outbox_state eu_outbox_state(struct eu *u, int64_t id,
 
 	memset(&o, 0, sizeof(o));
 	qm_error_clear(&e);
-	assert_ok(qm_store_outbox_get(qm_client_store(u->c), id, &o, &e), &e);
+	assert_ok(qm_store_outbox_get(qm_client_store(u->c), id, &o, &e));
 	s = o.state;
 	if (attempts)
 		*attempts = o.attempts;

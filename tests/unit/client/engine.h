@@ -12,6 +12,7 @@
 
 #include "client/client.h"
 #include "fakes.h"
+#include "qmtest.h"
 
 /* One person with a QMail home and one account. */
 struct eu {
@@ -66,13 +67,5 @@ size_t eu_count(struct eu *u, enum qm_store_verify v);
 /* The state of outbox entry id. */
 enum qm_store_outbox_state eu_outbox_state(struct eu *u, int64_t id,
                                            int *attempts, int64_t *retry_at);
-
-/* Fails the test, naming the call and e's message, unless rc is QM_OK. */
-#define assert_ok(rc, e)                                                       \
-	do {                                                                   \
-		enum qm_err rc_ = (rc);                                        \
-		if (rc_ != QM_OK)                                              \
-			fail_msg("%s: %s (%d)", #rc, qm_error_msg(e), rc_);    \
-	} while (0)
 
 #endif

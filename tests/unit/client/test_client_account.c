@@ -55,8 +55,7 @@ static void account_test(struct eu *u, struct qm_client_check ck[3])
 
 	qm_error_clear(&e);
 	assert_ok(
-	    qm_client_account_test(u->c, u->acct, &ck[0], &ck[1], &ck[2], &e),
-	    &e);
+	    qm_client_account_test(u->c, u->acct, &ck[0], &ck[1], &ck[2], &e));
 }
 
 /* Each service is tried once and said to work, in words naming it. */
@@ -111,10 +110,10 @@ static void test_account_test_failures(void **state)
 	/* a service the account does not use is not tried */
 	qm_error_clear(&e);
 	assert_ok(
-	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e), &e);
+	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e));
 	a.smtp.host[0] = '\0';
 	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e), &e);
+	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e));
 	account_test(&bob, ck);
 	assert_int_equal(ck[0].tried, 0);
 	assert_int_equal(ck[1].ok, 1);
@@ -135,7 +134,7 @@ static void test_kme_status(void **state)
 
 	(void)state;
 	qm_error_clear(&e);
-	assert_ok(qm_client_kme_status(alice.c, alice.acct, NULL, &ks, &e), &e);
+	assert_ok(qm_client_kme_status(alice.c, alice.acct, NULL, &ks, &e));
 	assert_int_equal(ks.reachable, 1);
 	assert_string_equal(ks.peer_sae, "SAE_B");
 	assert_string_equal(ks.url, alice.kme_url);
@@ -149,8 +148,7 @@ static void test_kme_status(void **state)
 	fake_link_add("SAE_A", "SAE_C", 4096);
 	qm_strlcpy(k->extension, "{\"qber\":0.3,\"alarm\":true}",
 	           sizeof(k->extension));
-	assert_ok(qm_client_kme_status(alice.c, alice.acct, "SAE_C", &ks, &e),
-	          &e);
+	assert_ok(qm_client_kme_status(alice.c, alice.acct, "SAE_C", &ks, &e));
 	assert_int_equal(ks.pool_bytes, 4096);
 	assert_int_equal(ks.alarm, 1);
 	assert_true(ks.qber > 0.29);
@@ -158,7 +156,7 @@ static void test_kme_status(void **state)
 
 	k->always = (struct fk_answer){0, QM_ERR_NET, "no route to host"};
 	k->always_set = 1;
-	assert_ok(qm_client_kme_status(alice.c, alice.acct, NULL, &ks, &e), &e);
+	assert_ok(qm_client_kme_status(alice.c, alice.acct, NULL, &ks, &e));
 	assert_int_equal(ks.reachable, 0);
 	assert_has(ks.message, "no route to host");
 	assert_int_equal(qm_client_kme_status(alice.c, 999, NULL, &ks, &e),
@@ -180,28 +178,28 @@ static void test_watch(void **state)
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
 	qm_error_clear(&e);
-	assert_ok(qm_client_watch_open(bob.c, bob.acct, fds[0], &w, &e), &e);
-	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e), &e);
+	assert_ok(qm_client_watch_open(bob.c, bob.acct, fds[0], &w, &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e));
 	assert_int_equal(news, 0);
 	assert_int_equal(woken, 0);
 	fake_mail_deliver(bob.addr, "INBOX", msg, strlen(msg));
-	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e), &e);
+	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e));
 	assert_int_equal(news, 1);
 	assert_int_equal(write(fds[1], "x", 1), 1);
-	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e), &e);
+	assert_ok(qm_client_watch_wait(w, 10, &news, &woken, &e));
 	assert_int_equal(news, 0);
 	assert_int_equal(woken, 1);
 	qm_client_watch_free(&w);
 	assert_null(w);
 
 	/* not synced yet: a new watch says so at once */
-	assert_ok(qm_client_watch_open(bob.c, bob.acct, -1, &w, &e), &e);
-	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e), &e);
+	assert_ok(qm_client_watch_open(bob.c, bob.acct, -1, &w, &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
 	assert_int_equal(news, 1);
 	qm_client_watch_free(&w);
-	assert_ok(eu_sync(&bob, &st, &e), &e);
+	assert_ok(eu_sync(&bob, &st, &e));
 	assert_int_equal(st.plain, 1);
-	assert_ok(qm_client_wait_mail(bob.c, bob.acct, 10, &news, &e), &e);
+	assert_ok(qm_client_wait_mail(bob.c, bob.acct, 10, &news, &e));
 	assert_int_equal(news, 0);
 
 	/* the server fails the wait: the error comes back */
@@ -234,15 +232,14 @@ static void test_handle_and_fingerprint(void **state)
 	assert_true(qm_client_initialised(alice.c));
 	assert_true(qm_client_unlocked(alice.c));
 	qm_error_clear(&e);
-	assert_ok(qm_client_key_own_fpr(alice.c, alice.acct, mine, &e), &e);
+	assert_ok(qm_client_key_own_fpr(alice.c, alice.acct, mine, &e));
 	qm_buf_init(&armour, 1 << 20);
-	assert_ok(qm_client_key_export(alice.c, alice.acct, &armour, &e), &e);
+	assert_ok(qm_client_key_export(alice.c, alice.acct, &armour, &e));
 	assert_ok(qm_client_key_import(carol.c, NULL, (const char *)armour.data,
-	                               armour.len, theirs, NULL, &e),
-	          &e);
+	                               armour.len, theirs, NULL, &e));
 	qm_buf_free(&armour);
 	assert_string_equal(mine, theirs);
-	assert_ok(qm_client_key_own_fpr(bob.c, bob.acct, theirs, &e), &e);
+	assert_ok(qm_client_key_own_fpr(bob.c, bob.acct, theirs, &e));
 	assert_string_not_equal(mine, theirs);
 	qm_client_lock(alice.c);
 	assert_false(qm_client_unlocked(alice.c));
@@ -323,14 +320,14 @@ static void test_limits_table(void **state)
 		snprintf(text, sizeof(text), "%llu",
 		         (unsigned long long)l->def);
 		qm_error_clear(&e);
-		assert_ok(qm_client_limit_parse(l, text, &v, &e), &e);
+		assert_ok(qm_client_limit_parse(l, text, &v, &e));
 		assert_int_equal(v, l->def);
 		snprintf(text, sizeof(text), "%llu",
 		         (unsigned long long)l->ceiling + 1);
 		assert_int_equal(qm_client_limit_parse(l, text, &v, &e),
 		                 QM_ERR_INVAL);
 		assert_ok(
-		    qm_client_limit_get(alice.c, l->name, &v, &is_set, &e), &e);
+		    qm_client_limit_get(alice.c, l->name, &v, &is_set, &e));
 		assert_int_equal(v, l->def);
 		assert_int_equal(is_set, 0);
 	}
@@ -343,15 +340,13 @@ static void test_limits_table(void **state)
 		if (cases[i].rc)
 			continue;
 		assert_ok(qm_client_limit_get(alice.c, cases[i].name, &v,
-		                              &is_set, &e),
-		          &e);
+		                              &is_set, &e));
 		assert_int_equal(v, cases[i].v);
 		assert_int_equal(is_set, 1);
 	}
-	assert_ok(qm_client_limit_set(alice.c, QM_LIMIT_PARTS, "default", &e),
-	          &e);
-	assert_ok(qm_client_limit_get(alice.c, QM_LIMIT_PARTS, &v, &is_set, &e),
-	          &e);
+	assert_ok(qm_client_limit_set(alice.c, QM_LIMIT_PARTS, "default", &e));
+	assert_ok(
+	    qm_client_limit_get(alice.c, QM_LIMIT_PARTS, &v, &is_set, &e));
 	assert_int_equal(is_set, 0);
 	assert_int_equal(
 	    qm_client_limit_set(alice.c, "limit.nonsense", "1", &e),
@@ -385,8 +380,7 @@ static void test_display(void **state)
 		qm_buf_init(&b, 1024);
 		qm_error_clear(&e);
 		assert_ok(qm_client_display(cases[i].in, strlen(cases[i].in),
-		                            cases[i].flags, &b, &e),
-		          &e);
+		                            cases[i].flags, &b, &e));
 		assert_string_equal((const char *)b.data, cases[i].out);
 		qm_buf_free(&b);
 	}

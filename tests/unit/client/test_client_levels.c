@@ -54,7 +54,7 @@ static void levels(const char *const *to, size_t nto, const char *const *bcc,
 	m.bcc = bcc;
 	m.nbcc = nbcc;
 	qm_error_clear(&e);
-	assert_ok(qm_client_levels_msg(alice.c, &m, bytes, out, &need, &e), &e);
+	assert_ok(qm_client_levels_msg(alice.c, &m, bytes, out, &need, &e));
 	for (int l = 0; l < 4; l++)
 		assert_int_equal(out[l].level, l + 1);
 	assert_true(need >= bytes);
@@ -207,9 +207,8 @@ static void test_shared_sae(void **state)
 	ct.source = QM_CONTACT_USER;
 	ct.confirmed = 1;
 	qm_error_clear(&e);
-	assert_ok(
-	    qm_store_contact_put(qm_client_store(alice.c), alice.acct, &ct, &e),
-	    &e);
+	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
+	                               &ct, &e));
 	levels(both, 2, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -237,23 +236,19 @@ static void test_floors(void **state)
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
 	assert_ok(qm_client_level_setting_set(alice.c, QM_CLIENT_SET_MIN_LEVEL,
-	                                      "3", &e),
-	          &e);
+	                                      "3", &e));
 	levels(to, 2, NULL, 0, 1000, lv);
 	assert_true(lv[0].available && lv[1].available && lv[2].available);
 	assert_false(lv[3].available);
 	assert_has(lv[3].reason, "below the setting min_level");
 
 	assert_ok(qm_client_level_setting_set(alice.c, QM_CLIENT_SET_MIN_LEVEL,
-	                                      "none", &e),
-	          &e);
+	                                      "none", &e));
 	assert_ok(qm_store_contact_get(qm_client_store(alice.c), alice.acct,
-	                               bob.addr, &ct, &e),
-	          &e);
+	                               bob.addr, &ct, &e));
 	ct.min_level = 1;
-	assert_ok(
-	    qm_store_contact_put(qm_client_store(alice.c), alice.acct, &ct, &e),
-	    &e);
+	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
+	                               &ct, &e));
 	levels(to, 2, NULL, 0, 1000, lv);
 	assert_true(lv[0].available);
 	for (int l = 1; l < 4; l++) {
@@ -274,11 +269,9 @@ static void test_account_without_kme(void **state)
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
 	assert_ok(
-	    qm_store_account_get(qm_client_store(alice.c), alice.acct, &a, &e),
-	    &e);
+	    qm_store_account_get(qm_client_store(alice.c), alice.acct, &a, &e));
 	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(alice.c), &a, &e),
-	          &e);
+	assert_ok(qm_store_account_update(qm_client_store(alice.c), &a, &e));
 	levels(to, 1, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -303,8 +296,7 @@ static void test_levels_plain_list(void **state)
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
 	assert_ok(
-	    qm_client_levels(alice.c, alice.acct, to, 1, 500, lv, &need, &e),
-	    &e);
+	    qm_client_levels(alice.c, alice.acct, to, 1, 500, lv, &need, &e));
 	assert_true(lv[0].available && lv[3].available);
 	for (size_t i = 0; i < 101; i++)
 		many[i] = bob.addr;
@@ -328,25 +320,23 @@ static void test_level_settings(void **state)
 	fake_link_add("SAE_A", "SAE_B", 1 << 20);
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	qm_error_clear(&e);
-	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e), &e);
+	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e));
 	assert_int_equal(p.default_level, 2);
 	assert_int_equal(p.default_set, 0);
 	assert_int_equal(p.account_default, 2);
 	assert_int_equal(p.min_level, 0);
-	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e));
 	assert_int_equal(out.level, 2);
 
 	assert_ok(qm_client_level_setting_set(
-	              alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e),
-	          &e);
+	    alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, "3", &e));
 	assert_ok(qm_client_level_setting_get(
-	              alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, &v, &e),
-	          &e);
+	    alice.c, QM_CLIENT_SET_DEFAULT_LEVEL, &v, &e));
 	assert_int_equal(v, 3);
-	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e), &e);
+	assert_ok(qm_client_level_prefs(alice.c, alice.acct, &p, &e));
 	assert_int_equal(p.default_level, 3);
 	assert_int_equal(p.default_set, 1);
-	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 0, 0, "x", &out, &e));
 	assert_int_equal(out.level, 3);
 
 	assert_int_equal(qm_client_level_setting_set(
@@ -356,8 +346,7 @@ static void test_level_settings(void **state)
 	    qm_client_level_setting_set(alice.c, "max_level", "1", &e),
 	    QM_ERR_NOTFOUND);
 	assert_ok(qm_store_setting_set(qm_client_store(alice.c), 0,
-	                               QM_CLIENT_SET_MIN_LEVEL, "banana", &e),
-	          &e);
+	                               QM_CLIENT_SET_MIN_LEVEL, "banana", &e));
 	assert_int_equal(qm_client_level_setting_get(
 	                     alice.c, QM_CLIENT_SET_MIN_LEVEL, &v, &e),
 	                 QM_ERR_PARSE);

@@ -73,8 +73,7 @@ static size_t outbox_n(int st)
 
 	qm_error_clear(&e);
 	assert_ok(qm_store_outbox_list(qm_client_store(alice.c), 0, st, 0, &ids,
-	                               &n, &e),
-	          &e);
+	                               &n, &e));
 	free(ids);
 	return n;
 }
@@ -85,7 +84,7 @@ static void bob_reads(size_t n)
 	struct qm_client_sync_stats st;
 	struct qm_error e;
 
-	assert_ok(eu_sync(&bob, &st, &e), &e);
+	assert_ok(eu_sync(&bob, &st, &e));
 	assert_int_equal(st.decrypted, n);
 	assert_int_equal(st.tampered + st.replayed + st.unreadable, 0);
 }
@@ -102,8 +101,7 @@ static void test_send_each_level(void **state)
 	for (int level = 1; level <= 4; level++) {
 		size_t keys = fake_keys_issued();
 
-		assert_ok(eu_send(&alice, to, 1, level, 0, "hello", &out, &e),
-		          &e);
+		assert_ok(eu_send(&alice, to, 1, level, 0, "hello", &out, &e));
 		assert_int_equal(out.level, level);
 		assert_int_equal(out.n_outbox, 1);
 		assert_int_equal(out.n_sent, 1);
@@ -156,7 +154,7 @@ static void test_smtp_retry_backoff(void **state)
 
 	/* not due yet: the run leaves it */
 	qm_error_clear(&e);
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, &failed, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, &failed, &e));
 	assert_int_equal(sent, 0);
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 1);
 
@@ -170,7 +168,7 @@ static void test_smtp_retry_backoff(void **state)
 	assert_int_equal(attempts, 2);
 	assert_due_in(at, 120, 120);
 
-	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e), &e);
+	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e));
 	assert_int_equal(ok, 1);
 	assert_int_equal(eu_outbox_state(&alice, id, NULL, NULL),
 	                 QM_OUTBOX_SENT);
@@ -209,7 +207,7 @@ static void test_kme_refuses_level2(void **state)
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 0);
 	assert_int_equal(fake_keys_issued(), 0);
 
-	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e), &e);
+	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e));
 	assert_int_equal(ok, 1);
 	assert_int_equal(eu_kme(&alice)->calls[FK_ENC], 2);
 	bob_reads(1);
@@ -237,7 +235,7 @@ static void test_level1_on_demand_refused(void **state)
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 0);
 
 	fake_kme_next(k, FK_ENC, 503, QM_OK, "no key for you");
-	assert_ok(eu_send(&alice, to, 1, 1, 2, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 1, 2, "x", &out, &e));
 	assert_int_equal(out.level, 2);
 	assert_int_equal(out.fell_back, 1);
 	assert_has(out.note, "level 1 is not available");
@@ -266,7 +264,7 @@ static void test_fallback(void **state)
 	assert_int_equal(outbox_n(QM_OUTBOX_PENDING), 0);
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 0);
 
-	assert_ok(eu_send(&alice, to, 1, 1, 3, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 1, 3, "x", &out, &e));
 	assert_int_equal(out.level, 3);
 	assert_int_equal(out.fell_back, 1);
 	assert_has(out.note, "level 1 was not available");
@@ -296,16 +294,14 @@ static void test_permanent_failure(void **state)
 	assert_int_equal(eu_kme(&alice)->calls[FK_ENC], 1);
 	qm_error_clear(&e);
 	assert_ok(qm_client_level_setting_set(alice.c, QM_CLIENT_SET_MIN_LEVEL,
-	                                      "1", &e),
-	          &e);
+	                                      "1", &e));
 	assert_int_not_equal(qm_client_outbox_retry(alice.c, id, &ok, &e),
 	                     QM_OK);
 	assert_has(qm_error_msg(&e), "marked failed");
 	assert_int_equal(eu_outbox_state(&alice, id, NULL, NULL),
 	                 QM_OUTBOX_FAILED);
 	memset(&o, 0, sizeof(o));
-	assert_ok(qm_store_outbox_get(qm_client_store(alice.c), id, &o, &e),
-	          &e);
+	assert_ok(qm_store_outbox_get(qm_client_store(alice.c), id, &o, &e));
 	assert_non_null(o.reason);
 	assert_has(o.reason, "min_level");
 	assert_null(o.ciphertext);
@@ -313,15 +309,14 @@ static void test_permanent_failure(void **state)
 	assert_int_equal(eu_kme(&alice)->calls[FK_ENC], 1);
 
 	/* a run does not try a failed entry again */
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, &failed, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, &failed, &e));
 	assert_int_equal(sent, 0);
 	assert_int_equal(eu_kme(&alice)->calls[FK_ENC], 1);
 
 	/* mended: the user asks again */
 	assert_ok(qm_client_level_setting_set(alice.c, QM_CLIENT_SET_MIN_LEVEL,
-	                                      "none", &e),
-	          &e);
-	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e), &e);
+	                                      "none", &e));
+	assert_ok(qm_client_outbox_retry(alice.c, id, &ok, &e));
 	assert_int_equal(ok, 1);
 	assert_int_equal(eu_outbox_state(&alice, id, NULL, NULL),
 	                 QM_OUTBOX_SENT);
@@ -349,7 +344,7 @@ static void test_bcc_copies(void **state)
 	m.text = "x";
 	m.level = 2;
 	qm_error_clear(&e);
-	assert_ok(qm_client_send(alice.c, &m, NULL, NULL, &out, &e), &e);
+	assert_ok(qm_client_send(alice.c, &m, NULL, NULL, &out, &e));
 	assert_int_equal(out.n_outbox, 2);
 	assert_int_equal(out.n_sent, 2);
 	assert_has(out.note, "bob@qmail.test");
@@ -358,7 +353,7 @@ static void test_bcc_copies(void **state)
 	assert_string_equal(fake_mail_sent(1)->rcpts, carol.addr);
 	assert_int_equal(fake_keys_issued(), 2);
 	bob_reads(1);
-	assert_ok(eu_sync(&carol, &st, &e), &e);
+	assert_ok(eu_sync(&carol, &st, &e));
 	assert_int_equal(st.decrypted, 1);
 }
 
@@ -378,22 +373,21 @@ static void test_cancel(void **state)
 	assert_int_not_equal(eu_send(&alice, to, 1, 2, 0, "x", &out, &e),
 	                     QM_OK);
 	qm_error_clear(&e);
-	assert_ok(qm_client_outbox_cancel(alice.c, out.outbox_ids[0], &e), &e);
+	assert_ok(qm_client_outbox_cancel(alice.c, out.outbox_ids[0], &e));
 	memset(&o, 0, sizeof(o));
 	assert_ok(qm_store_outbox_get(qm_client_store(alice.c),
-	                              out.outbox_ids[0], &o, &e),
-	          &e);
+	                              out.outbox_ids[0], &o, &e));
 	assert_int_equal(o.state, QM_OUTBOX_FAILED);
 	assert_string_equal(o.reason, "cancelled by the user");
 	qm_store_outbox_item_free(&o);
 	assert_int_equal(
 	    qm_client_outbox_retry(alice.c, out.outbox_ids[0], &ok, &e),
 	    QM_ERR_STATE);
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e));
 	assert_int_equal(sent, 0);
 	assert_int_equal(fake_mail_calls[FM_SMTP_SEND], 1);
 
-	assert_ok(eu_send(&alice, to, 1, 2, 0, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "x", &out, &e));
 	assert_int_equal(
 	    qm_client_outbox_cancel(alice.c, out.outbox_ids[0], &e),
 	    QM_ERR_STATE);
@@ -419,7 +413,7 @@ static void test_lost_reply_duplicate(void **state)
 	    qm_client_outbox_retry(alice.c, out.outbox_ids[0], (int[]){0}, &e),
 	    QM_OK);
 	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 2);
-	assert_ok(eu_sync(&bob, &st, &e), &e);
+	assert_ok(eu_sync(&bob, &st, &e));
 	assert_int_equal(st.fetched, 2);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.duplicates, 1);
@@ -427,7 +421,7 @@ static void test_lost_reply_duplicate(void **state)
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 	assert_int_equal(fake_keys_fetched(), 1);
 	qm_error_clear(&e);
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e));
 	assert_int_equal(sent, 0);
 }
 
@@ -444,24 +438,24 @@ static void test_sent_copy(void **state)
 
 	(void)state;
 	eu_setting(&alice, "save_sent", "1");
-	assert_ok(eu_send(&alice, to, 1, 2, 0, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "x", &out, &e));
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
 
 	fake_mail_fail(FM_IMAP_APPEND, QM_ERR_NET, "connection lost", 0);
-	assert_ok(eu_send(&alice, to, 1, 2, 0, "y", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "y", &out, &e));
 	assert_int_equal(out.n_sent, 1);
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
 	qm_error_clear(&e);
-	assert_ok(qm_client_sent_copies(alice.c, 0, &ids, &n, &e), &e);
+	assert_ok(qm_client_sent_copies(alice.c, 0, &ids, &n, &e));
 	assert_int_equal(n, 1);
 	assert_int_equal(ids[0], out.outbox_ids[0]);
 	free(ids);
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e));
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 2);
-	assert_ok(qm_client_sent_copies(alice.c, 0, &ids, &n, &e), &e);
+	assert_ok(qm_client_sent_copies(alice.c, 0, &ids, &n, &e));
 	assert_int_equal(n, 0);
 	free(ids);
-	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e), &e);
+	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e));
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 2);
 	assert_int_equal(fake_mail_sent_count(), 2);
 }
@@ -477,7 +471,7 @@ static void test_warnings_and_refusals(void **state)
 
 	(void)state;
 	eu_knows(&alice, &bob, EU_PUBKEY); /* imported again, not verified */
-	assert_ok(eu_send(&alice, to, 1, 3, 0, "x", &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, 3, 0, "x", &out, &e));
 	/* a key imported again stays verified when it is the same key */
 	assert_string_equal(out.warning, "");
 
@@ -487,7 +481,7 @@ static void test_warnings_and_refusals(void **state)
 
 		eu_open(&dave, "dave", "SAE_D", 0);
 		eu_knows(&alice, &dave, EU_PUBKEY);
-		assert_ok(eu_send(&alice, tc, 1, 4, 0, "x", &out, &e), &e);
+		assert_ok(eu_send(&alice, tc, 1, 4, 0, "x", &out, &e));
 		assert_has(out.warning, "dave@qmail.test");
 		eu_close(&dave);
 	}

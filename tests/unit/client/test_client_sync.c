@@ -62,7 +62,7 @@ static void alice_sends(const struct eu *u, int level, const char *text)
 	struct qm_client_sent out;
 	struct qm_error e;
 
-	assert_ok(eu_send(&alice, to, 1, level, 0, text, &out, &e), &e);
+	assert_ok(eu_send(&alice, to, 1, level, 0, text, &out, &e));
 	assert_int_equal(out.n_sent, 1);
 }
 
@@ -71,7 +71,7 @@ static void sync_ok(struct eu *u, struct qm_client_sync_stats *st)
 {
 	struct qm_error e;
 
-	assert_ok(eu_sync(u, st, &e), &e);
+	assert_ok(eu_sync(u, st, &e));
 }
 
 /* u's newest message, read; the caller frees it. */
@@ -83,7 +83,7 @@ static struct qm_client_view *newest(struct eu *u)
 
 	assert_int_equal(eu_inbox(u, &id, 1), 1);
 	qm_error_clear(&e);
-	assert_ok(qm_client_read(u->c, id, &v, &e), &e);
+	assert_ok(qm_client_read(u->c, id, &v, &e));
 	return v;
 }
 
@@ -98,7 +98,7 @@ static struct qm_client_view *read_in(struct eu *u, enum qm_store_verify v)
 	for (size_t i = 0; i < n; i++)
 		if (eu_verify(u, ids[i], NULL) == v) {
 			qm_error_clear(&e);
-			assert_ok(qm_client_read(u->c, ids[i], &view, &e), &e);
+			assert_ok(qm_client_read(u->c, ids[i], &view, &e));
 			return view;
 		}
 	fail_msg("%s has no message in state %d", u->name, (int)v);
@@ -201,8 +201,7 @@ static void test_sender_binding(void **state)
 	qm_client_view_free(&v);
 	qm_error_clear(&e);
 	assert_ok(qm_store_contact_get(qm_client_store(dave.c), dave.acct,
-	                               alice.addr, &ct, &e),
-	          &e);
+	                               alice.addr, &ct, &e));
 	assert_string_equal(ct.sae_id, "SAE_A");
 	assert_int_equal(ct.confirmed, 0);
 	assert_int_equal(ct.source, QM_CONTACT_LEARNED);
@@ -215,8 +214,7 @@ static void test_sender_binding(void **state)
 
 	/* once confirmed, her messages are verified */
 	assert_ok(qm_store_contact_confirm(qm_client_store(dave.c), dave.acct,
-	                                   alice.addr, &e),
-	          &e);
+	                                   alice.addr, &e));
 	alice_sends(&dave, 1, "two");
 	sync_ok(&dave, &st);
 	assert_int_equal(st.decrypted, 1);
@@ -227,8 +225,7 @@ static void test_sender_binding(void **state)
 	qm_strlcpy(ct.sae_id, "SAE_X", sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_USER;
 	assert_ok(
-	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e),
-	    &e);
+	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e));
 	alice_sends(&dave, 2, "three");
 	sync_ok(&dave, &st);
 	assert_int_equal(st.unverified, 1);
@@ -241,8 +238,7 @@ static void test_sender_binding(void **state)
 	qm_strlcpy(ct.address, carol.addr, sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, "SAE_A", sizeof(ct.sae_id));
 	assert_ok(
-	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e),
-	    &e);
+	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e));
 	alice_sends(&dave, 2, "four");
 	sync_ok(&dave, &st);
 	v = newest(&dave);
@@ -320,9 +316,9 @@ static void test_account_cannot_use_kme(void **state)
 	k->always_set = 0;
 	qm_error_clear(&e);
 	assert_ok(
-	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e), &e);
+	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e));
 	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e), &e);
+	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e));
 	sync_ok(&bob, &st);
 	assert_int_equal(st.waiting, 1);
 	assert_has(st.kme_problem, "no KME configured");
@@ -358,7 +354,7 @@ static void test_poison_message(void **state)
 	assert_int_equal(k->calls[FK_DEC], 2);
 
 	qm_error_clear(&e);
-	assert_ok(qm_client_msg_retry(bob.c, ids[1], &new_id, &v, &e), &e);
+	assert_ok(qm_client_msg_retry(bob.c, ids[1], &new_id, &v, &e));
 	assert_int_equal(v, QM_VERIFY_OK);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 2);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_UNREADABLE), 0);
@@ -432,7 +428,7 @@ static void test_transient_and_down(void **state)
 		         : ids[1];
 	}
 	qm_error_clear(&e);
-	assert_ok(qm_client_msg_retry(bob.c, id, NULL, &v, &e), &e);
+	assert_ok(qm_client_msg_retry(bob.c, id, NULL, &v, &e));
 	assert_int_equal(v, QM_VERIFY_OK);
 
 	/* the KME fails as a whole: the first message is the only one asked */
@@ -565,8 +561,7 @@ static void test_size_limit(void **state)
 
 	(void)state;
 	qm_error_clear(&e);
-	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "64K", &e),
-	          &e);
+	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "64K", &e));
 	big = malloc(n + 200);
 	assert_non_null(big);
 	snprintf(big, 200,
@@ -586,8 +581,7 @@ static void test_size_limit(void **state)
 	assert_int_equal(st.plain, 1);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 1);
 
-	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "1M", &e),
-	          &e);
+	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "1M", &e));
 	sync_ok(&bob, &st);
 	assert_int_equal(st.plain, 1);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 0);
