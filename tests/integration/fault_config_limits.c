@@ -49,14 +49,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle)) {
-		fprintf(stderr, "\"%s\" lacks \"%s\"\n", hay, needle);
-		fail();
-	}
-}
-
 static void set_limit(int u, const char *name, const char *value)
 {
 	struct qm_error e;

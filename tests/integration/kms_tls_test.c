@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "harness.h"
+#include "qmtest.h"
 #include "kms/kms.h"
 
 /* ------------------------------------------------------- scripted server */
@@ -425,12 +426,6 @@ static struct qm_kms *client(const struct srv *s)
 	if (qm_kms_new(&c, &k, &e) != QM_OK)
 		fail_msg("qm_kms_new: %s", e.msg);
 	return k;
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
 }
 
 /* Checks a call's result and shows the error message when it differs. */

@@ -18,6 +18,8 @@
 
 #define PASSPHRASE "correct horse battery staple"
 
+struct eu alice, bob, carol;
+
 void eng_reset(void)
 {
 	setenv("QM_STORE_KDF", "fast", 1);
@@ -84,23 +86,58 @@ void eu_close(struct eu *u)
 	u->home[0] = '\0';
 }
 
+int eng_setup(unsigned flags)
+{
+	eng_reset();
+	eu_open(&alice, "alice", "SAE_A", 0);
+	eu_open(&bob, "bob", "SAE_B", 0);
+	eu_open(&carol, "carol", "SAE_C", (flags & ENG_CAROL_POP3) != 0);
+	if (flags & ENG_KNOW_BOB) {
+		eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
+		eu_knows(&bob, &alice, EU_SAE | EU_VERIFIED);
+		fake_link_add("SAE_A", "SAE_B", 1 << 20);
+	}
+	if (flags & ENG_KNOW_CAROL) {
+		eu_knows(&alice, &carol, EU_SAE | EU_VERIFIED);
+		eu_knows(&carol, &alice, EU_SAE | EU_VERIFIED);
+		fake_link_add("SAE_A", "SAE_C", 1 << 20);
+	}
+	return 0;
+}
+
+int eng_teardown(void **state)
+{
+	(void)state;
+	eu_close(&alice);
+	eu_close(&bob);
+	eu_close(&carol);
+	return 0;
+}
+
+void eu_contact(struct eu *u, const char *addr, const char *sae, int confirmed,
+                int min_level)
+{
+	struct qm_store_contact ct;
+	struct qm_error e;
+
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, addr, sizeof(ct.address));
+	qm_strlcpy(ct.sae_id, sae, sizeof(ct.sae_id));
+	ct.source = confirmed ? QM_CONTACT_USER : QM_CONTACT_LEARNED;
+	ct.confirmed = confirmed;
+	ct.min_level = min_level;
+	qm_error_clear(&e);
+	assert_ok(
+	    qm_store_contact_put(qm_client_store(u->c), u->acct, &ct, &e));
+}
+
 void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 {
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	if (what & (EU_SAE | EU_SAE_LEARNED)) {
-		struct qm_store_contact ct;
-
-		memset(&ct, 0, sizeof(ct));
-		qm_strlcpy(ct.address, peer->addr, sizeof(ct.address));
-		qm_strlcpy(ct.sae_id, peer->sae, sizeof(ct.sae_id));
-		ct.source =
-		    what & EU_SAE ? QM_CONTACT_USER : QM_CONTACT_LEARNED;
-		ct.confirmed = (what & EU_SAE) != 0;
-		assert_ok(qm_store_contact_put(qm_client_store(u->c), u->acct,
-		                               &ct, &e));
-	}
+	if (what & (EU_SAE | EU_SAE_LEARNED))
+		eu_contact(u, peer->addr, peer->sae, (what & EU_SAE) != 0, 0);
 	if (what & (EU_PUBKEY | EU_VERIFIED)) {
 		struct qm_buf armour;
 		char fpr[QM_STORE_FPRMAX];
@@ -116,6 +153,17 @@ void eu_knows(struct eu *u, const struct eu *peer, unsigned what)
 			assert_ok(
 			    qm_client_key_verify(u->c, peer->addr, fpr, &e));
 	}
+}
+
+void eu_drop_kme(struct eu *u)
+{
+	struct qm_store_account a;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_store_account_get(qm_client_store(u->c), u->acct, &a, &e));
+	a.kme_url[0] = '\0';
+	assert_ok(qm_store_account_update(qm_client_store(u->c), &a, &e));
 }
 
 void eu_setting(struct eu *u, const char *key, const char *value)

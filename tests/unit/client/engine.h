@@ -34,8 +34,25 @@ enum {
 	EU_VERIFIED = 1 << 3,    /* the peer's public key, verified */
 };
 
+/* The three people of most tests (eng_setup opens them). */
+extern struct eu alice, bob, carol;
+
+/* What eng_setup makes besides the three homes. */
+enum {
+	ENG_KNOW_BOB = 1 << 0,   /* alice and bob know each other (confirmed
+	                            SAE IDs, verified keys), and the link
+	                            alice -> bob holds 1 MiB of key */
+	ENG_KNOW_CAROL = 1 << 1, /* the same for alice and carol */
+	ENG_CAROL_POP3 = 1 << 2, /* carol fetches over POP3, not IMAP */
+};
+
 /* Starts afresh: forgets the fakes' servers (fake_reset). */
 void eng_reset(void);
+/* eng_reset, then alice (SAE_A), bob (SAE_B) and carol (SAE_C) as flags
+ * (ENG_*) say. Returns 0 (a cmocka setup returns it). */
+int eng_setup(unsigned flags);
+/* Closes the three (a cmocka teardown). */
+int eng_teardown(void **state);
 /* Makes the home and the account of name over IMAP (or POP3 when pop3
  * is set), unlocked; its SAE is sae. Fails the test on error. */
 void eu_open(struct eu *u, const char *name, const char *sae, int pop3);
@@ -43,6 +60,13 @@ void eu_open(struct eu *u, const char *name, const char *sae, int pop3);
 void eu_close(struct eu *u);
 /* u learns what `what` (EU_*) says of peer. */
 void eu_knows(struct eu *u, const struct eu *peer, unsigned what);
+/* u's contact addr with SAE ID sae: entered by the user (confirmed) or
+ * learned from a message (not), with the minimum level min_level (0:
+ * none). */
+void eu_contact(struct eu *u, const char *addr, const char *sae, int confirmed,
+                int min_level);
+/* u's account has no KME any more (its URL cleared). */
+void eu_drop_kme(struct eu *u);
 /* Sets one of u's account settings (QM_SET_* names of src/client). */
 void eu_setting(struct eu *u, const char *key, const char *value);
 /* The fake KME u's account uses. */

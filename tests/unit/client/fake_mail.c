@@ -320,9 +320,17 @@ struct qm_mail_imap {
 	int woken;
 };
 
-static enum qm_err imap_usable(struct qm_mail_imap *im, int need_sel,
-                               struct qm_error *err)
+/*
+ * The start of an IMAP call: the session must still be usable (and have
+ * a folder selected when need_sel); a call of kind op (FM_NOPS: one that
+ * is neither counted nor scripted) is counted and a queued failure is
+ * its answer.
+ */
+static enum qm_err imap_begin(struct qm_mail_imap *im, enum fm_op op,
+                              int need_sel, struct qm_error *err)
 {
+	struct fm_fail f;
+
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP %s: the connection was lost earlier; "
@@ -331,6 +339,8 @@ static enum qm_err imap_usable(struct qm_mail_imap *im, int need_sel,
 	if (need_sel && !im->sel)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP: no folder selected");
+	if (op != FM_NOPS && arrive(op, &f))
+		return scripted(&f, "IMAP", im->srv, err);
 	return QM_OK;
 }
 
@@ -379,7 +389,7 @@ enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
 	static const unsigned attrs[MAX_FOLDERS] = {
 	    QM_MAIL_FOLDER_INBOX, QM_MAIL_FOLDER_SENT, QM_MAIL_FOLDER_TRASH};
 	struct qm_mail_folder *v;
-	enum qm_err rc = imap_usable(im, 0, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
 
 	if (rc)
 		return rc;
@@ -416,7 +426,7 @@ enum qm_err qm_mail_imap_special(struct qm_mail_imap *im, unsigned attr,
 	                : attr == QM_MAIL_FOLDER_TRASH ? "Trash"
 	                : attr == QM_MAIL_FOLDER_INBOX ? "INBOX"
 	                                               : NULL;
-	enum qm_err rc = imap_usable(im, 0, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
 
 	if (rc)
 		return rc;
@@ -431,13 +441,10 @@ enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
                                 struct qm_error *err)
 {
 	struct fm_folder *f;
-	struct fm_fail fl;
-	enum qm_err rc = imap_usable(im, 0, err);
+	enum qm_err rc = imap_begin(im, FM_IMAP_SELECT, 0, err);
 
 	if (rc)
 		return rc;
-	if (arrive(FM_IMAP_SELECT, &fl))
-		return scripted(&fl, "IMAP", im->srv, err);
 	f = folder_of(im->box, folder);
 	if (!f)
 		return qm_error_set(err, QM_ERR_PROTO,
@@ -460,7 +467,7 @@ enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
 	struct fm_folder *f = im->sel;
 	uint32_t *v;
 	size_t k = 0;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -511,7 +518,7 @@ enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
                                        uint32_t *size, struct qm_error *err)
 {
 	struct fm_msg *m;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -531,7 +538,7 @@ enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
                                             qm_mail_headers_fn fn, void *arg,
                                             struct qm_error *err)
 {
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct fm_msg *m = by_uid(im->sel, uids[i], NULL);
@@ -547,13 +554,10 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
                                struct qm_buf *out, struct qm_error *err)
 {
 	struct fm_msg *m;
-	struct fm_fail f;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_IMAP_FETCH, 1, err);
 
 	if (rc)
 		return rc;
-	if (arrive(FM_IMAP_FETCH, &f))
-		return scripted(&f, "IMAP", im->srv, err);
 	m = by_uid(im->sel, uid, NULL);
 	if (!m)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
@@ -577,7 +581,7 @@ enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
                                    struct qm_error *err)
 {
 	struct qm_mail_uid_flags *v;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -597,7 +601,7 @@ enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
                                    unsigned flags, int op, struct qm_error *err)
 {
 	struct fm_msg *m;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -617,7 +621,7 @@ enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
 	struct fm_folder *to;
 	struct fm_msg *m;
 	size_t at = 0;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -638,7 +642,7 @@ enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
                                 struct qm_error *err)
 {
 	size_t at = 0;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -654,13 +658,10 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
                                 struct qm_error *err)
 {
 	struct fm_folder *f;
-	struct fm_fail fl;
-	enum qm_err rc = imap_usable(im, 0, err);
+	enum qm_err rc = imap_begin(im, FM_IMAP_APPEND, 0, err);
 
 	if (rc)
 		return rc;
-	if (arrive(FM_IMAP_APPEND, &fl))
-		return scripted(&fl, "IMAP", im->srv, err);
 	f = folder_of(im->box, folder);
 	if (!f)
 		return qm_error_set(err, QM_ERR_PROTO,
@@ -707,7 +708,7 @@ enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
 {
 	uint32_t *v;
 	size_t k = 0;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
 
 	if (rc)
 		return rc;
@@ -751,18 +752,16 @@ enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
 enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
                               long poll_ms, int *news, struct qm_error *err)
 {
-	struct fm_fail f;
 	struct pollfd p;
-	enum qm_err rc = imap_usable(im, 1, err);
+	enum qm_err rc;
 
 	(void)timeout_ms;
 	(void)poll_ms;
 	*news = 0;
 	im->woken = 0;
+	rc = imap_begin(im, FM_IMAP_WAIT, 1, err);
 	if (rc)
 		return rc;
-	if (arrive(FM_IMAP_WAIT, &f))
-		return scripted(&f, "IMAP", im->srv, err);
 	if (im->sel->uidnext > im->seen_next) {
 		im->seen_next = im->sel->uidnext;
 		*news = 1;

@@ -19,34 +19,10 @@
 
 #include "engine.h"
 
-static struct eu alice, bob, carol;
-
 static int setup(void **state)
 {
 	(void)state;
-	eng_reset();
-	eu_open(&alice, "alice", "SAE_A", 0);
-	eu_open(&bob, "bob", "SAE_B", 0);
-	eu_open(&carol, "carol", "SAE_C", 1); /* POP3 */
-	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
-	eu_knows(&bob, &alice, EU_SAE | EU_VERIFIED);
-	fake_link_add("SAE_A", "SAE_B", 64 * 1024);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	eu_close(&alice);
-	eu_close(&bob);
-	eu_close(&carol);
-	return 0;
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
+	return eng_setup(ENG_KNOW_BOB | ENG_CAROL_POP3);
 }
 
 static void account_test(struct eu *u, struct qm_client_check ck[3])
@@ -139,8 +115,8 @@ static void test_kme_status(void **state)
 	assert_string_equal(ks.peer_sae, "SAE_B");
 	assert_string_equal(ks.url, alice.kme_url);
 	assert_int_equal(ks.key_size, 256);
-	assert_int_equal(ks.stored_key_count, 64 * 1024 / 32);
-	assert_int_equal(ks.pool_bytes, 64 * 1024);
+	assert_int_equal(ks.stored_key_count, (1 << 20) / 32);
+	assert_int_equal(ks.pool_bytes, 1 << 20);
 	assert_true(ks.qber > 0.02 && ks.qber < 0.022);
 	assert_true(ks.key_rate_bps == 1000);
 	assert_int_equal(ks.alarm, 0);
@@ -390,16 +366,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_account_test_ok, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_test_failures, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_kme_status, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_kme_status, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_watch, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_and_fingerprint, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_names, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_limits_table, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_display, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_names, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_limits_table, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_display, setup, eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,25 +17,10 @@
 
 #include "engine.h"
 
-static struct eu alice, bob, carol;
-
 static int setup(void **state)
 {
 	(void)state;
-	eng_reset();
-	eu_open(&alice, "alice", "SAE_A", 0);
-	eu_open(&bob, "bob", "SAE_B", 0);
-	eu_open(&carol, "carol", "SAE_C", 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	eu_close(&alice);
-	eu_close(&bob);
-	eu_close(&carol);
-	return 0;
+	return eng_setup(0);
 }
 
 /* The levels alice may use now for a message of bytes to the addresses
@@ -58,12 +43,6 @@ static void levels(const char *const *to, size_t nto, const char *const *bcc,
 	for (int l = 0; l < 4; l++)
 		assert_int_equal(out[l].level, l + 1);
 	assert_true(need >= bytes);
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
 }
 
 /* Nothing known of bob: no level can be used, and the KME is not asked. */
@@ -194,21 +173,12 @@ static void test_shared_sae(void **state)
 	const char *both[] = {bob.addr, carol.addr};
 	const char *to[] = {bob.addr}, *bcc[] = {carol.addr};
 	struct qm_client_level lv[4];
-	struct qm_store_contact ct;
-	struct qm_error e;
 
 	(void)state;
 	fake_link_add("SAE_A", "SAE_B", 1 << 20);
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
 	eu_knows(&alice, &carol, EU_VERIFIED);
-	memset(&ct, 0, sizeof(ct));
-	qm_strlcpy(ct.address, carol.addr, sizeof(ct.address));
-	qm_strlcpy(ct.sae_id, "SAE_B", sizeof(ct.sae_id));
-	ct.source = QM_CONTACT_USER;
-	ct.confirmed = 1;
-	qm_error_clear(&e);
-	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
-	                               &ct, &e));
+	eu_contact(&alice, carol.addr, "SAE_B", 1, 0);
 	levels(both, 2, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -228,7 +198,6 @@ static void test_floors(void **state)
 {
 	const char *to[] = {bob.addr, "Bob <BOB@qmail.test>"};
 	struct qm_client_level lv[4];
-	struct qm_store_contact ct;
 	struct qm_error e;
 
 	(void)state;
@@ -244,11 +213,7 @@ static void test_floors(void **state)
 
 	assert_ok(qm_client_level_setting_set(alice.c, QM_CLIENT_SET_MIN_LEVEL,
 	                                      "none", &e));
-	assert_ok(qm_store_contact_get(qm_client_store(alice.c), alice.acct,
-	                               bob.addr, &ct, &e));
-	ct.min_level = 1;
-	assert_ok(qm_store_contact_put(qm_client_store(alice.c), alice.acct,
-	                               &ct, &e));
+	eu_contact(&alice, bob.addr, "SAE_B", 1, 1);
 	levels(to, 2, NULL, 0, 1000, lv);
 	assert_true(lv[0].available);
 	for (int l = 1; l < 4; l++) {
@@ -262,16 +227,10 @@ static void test_account_without_kme(void **state)
 {
 	const char *to[] = {bob.addr};
 	struct qm_client_level lv[4];
-	struct qm_store_account a;
-	struct qm_error e;
 
 	(void)state;
 	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
-	qm_error_clear(&e);
-	assert_ok(
-	    qm_store_account_get(qm_client_store(alice.c), alice.acct, &a, &e));
-	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(alice.c), &a, &e));
+	eu_drop_kme(&alice);
 	levels(to, 1, NULL, 0, 1000, lv);
 	assert_false(lv[0].available);
 	assert_false(lv[1].available);
@@ -362,21 +321,24 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_unknown_recipient, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_all_levels, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_all_levels, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_learned_sae_unverified_key,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_level1_pool, setup, teardown),
+	                                    setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_level1_pool, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_level1_kme_answers, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_shared_sae, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_floors, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_sae, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_floors, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_without_kme, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_levels_plain_list, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_level_settings, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

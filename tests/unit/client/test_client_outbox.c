@@ -21,37 +21,10 @@
 
 #include "engine.h"
 
-static struct eu alice, bob, carol;
-
 static int setup(void **state)
 {
 	(void)state;
-	eng_reset();
-	eu_open(&alice, "alice", "SAE_A", 0);
-	eu_open(&bob, "bob", "SAE_B", 0);
-	eu_open(&carol, "carol", "SAE_C", 0);
-	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
-	eu_knows(&alice, &carol, EU_SAE | EU_VERIFIED);
-	eu_knows(&bob, &alice, EU_SAE | EU_VERIFIED);
-	eu_knows(&carol, &alice, EU_SAE | EU_VERIFIED);
-	fake_link_add("SAE_A", "SAE_B", 1 << 20);
-	fake_link_add("SAE_A", "SAE_C", 1 << 20);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	eu_close(&alice);
-	eu_close(&bob);
-	eu_close(&carol);
-	return 0;
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
+	return eng_setup(ENG_KNOW_BOB | ENG_KNOW_CAROL);
 }
 
 /* The retry time t lies within [now + lo, now + hi] seconds. */
@@ -498,23 +471,25 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_send_each_level, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_smtp_retry_backoff, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_kme_refuses_level2, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_level1_on_demand_refused,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fallback, setup, teardown),
+	                                    setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_fallback, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_permanent_failure, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_bcc_copies, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_bcc_copies, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_reply_duplicate, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_sent_copy, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_sent_copy, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_warnings_and_refusals, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,37 +22,10 @@
 
 #include "engine.h"
 
-static struct eu alice, bob, carol;
-
 static int setup(void **state)
 {
 	(void)state;
-	eng_reset();
-	eu_open(&alice, "alice", "SAE_A", 0);
-	eu_open(&bob, "bob", "SAE_B", 0);
-	eu_open(&carol, "carol", "SAE_C", 1); /* POP3 */
-	eu_knows(&alice, &bob, EU_SAE | EU_VERIFIED);
-	eu_knows(&alice, &carol, EU_SAE | EU_VERIFIED);
-	eu_knows(&bob, &alice, EU_SAE | EU_VERIFIED);
-	eu_knows(&carol, &alice, EU_SAE | EU_VERIFIED);
-	fake_link_add("SAE_A", "SAE_B", 1 << 20);
-	fake_link_add("SAE_A", "SAE_C", 1 << 20);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	eu_close(&alice);
-	eu_close(&bob);
-	eu_close(&carol);
-	return 0;
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
+	return eng_setup(ENG_KNOW_BOB | ENG_KNOW_CAROL | ENG_CAROL_POP3);
 }
 
 /* Alice sends text to u at level; it must go out. */
@@ -220,12 +193,7 @@ static void test_sender_binding(void **state)
 	assert_int_equal(st.decrypted, 1);
 
 	/* another SAE ID confirmed for alice: unverified, naming it */
-	memset(&ct, 0, sizeof(ct));
-	qm_strlcpy(ct.address, alice.addr, sizeof(ct.address));
-	qm_strlcpy(ct.sae_id, "SAE_X", sizeof(ct.sae_id));
-	ct.source = QM_CONTACT_USER;
-	assert_ok(
-	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e));
+	eu_contact(&dave, alice.addr, "SAE_X", 1, 0);
 	alice_sends(&dave, 2, "three");
 	sync_ok(&dave, &st);
 	assert_int_equal(st.unverified, 1);
@@ -235,10 +203,7 @@ static void test_sender_binding(void **state)
 	qm_client_view_free(&v);
 
 	/* alice's SAE ID confirmed for carol: it belongs to her */
-	qm_strlcpy(ct.address, carol.addr, sizeof(ct.address));
-	qm_strlcpy(ct.sae_id, "SAE_A", sizeof(ct.sae_id));
-	assert_ok(
-	    qm_store_contact_put(qm_client_store(dave.c), dave.acct, &ct, &e));
+	eu_contact(&dave, carol.addr, "SAE_A", 1, 0);
 	alice_sends(&dave, 2, "four");
 	sync_ok(&dave, &st);
 	v = newest(&dave);
@@ -293,8 +258,6 @@ static void test_kme_down_waits(void **state)
 static void test_account_cannot_use_kme(void **state)
 {
 	struct qm_client_sync_stats st;
-	struct qm_store_account a;
-	struct qm_error e;
 	struct fake_kme *k = eu_kme(&bob);
 
 	(void)state;
@@ -314,11 +277,7 @@ static void test_account_cannot_use_kme(void **state)
 	assert_has(st.kme_problem, "certificate expired");
 
 	k->always_set = 0;
-	qm_error_clear(&e);
-	assert_ok(
-	    qm_store_account_get(qm_client_store(bob.c), bob.acct, &a, &e));
-	a.kme_url[0] = '\0';
-	assert_ok(qm_store_account_update(qm_client_store(bob.c), &a, &e));
+	eu_drop_kme(&bob);
 	sync_ok(&bob, &st);
 	assert_int_equal(st.waiting, 1);
 	assert_has(st.kme_problem, "no KME configured");
@@ -592,24 +551,27 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_plain_and_qmail, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sender_binding, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_kme_down_waits, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_cannot_use_kme, setup,
-	                                    teardown),
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_poison_message, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_keys_gone, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_keys_gone, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_transient_and_down, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_replay, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_downgrade_and_damage, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_pop3, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_size_limit, setup,
+	                                    eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
