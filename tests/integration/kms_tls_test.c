@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "harness.h"
+#include "tlslisten.h"
 #include "qmtest.h"
 #include "kms/kms.h"
 
@@ -90,19 +91,6 @@ static int wait_readable(struct srv *s, SSL *ssl, int fd)
 		if (p[0].revents)
 			return 1;
 	}
-}
-
-static int ssl_write_all(SSL *ssl, const char *p, size_t n)
-{
-	while (n > 0) {
-		int w = SSL_write(ssl, p, n > 16384 ? 16384 : (int)n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Serves requests on one connection until the client closes it. */
@@ -199,10 +187,11 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 			    "HTTP/1.1 200 OK\r\nContent-Type: "
 			    "application/json\r\nContent-Length: %d\r\n\r\n",
 			    64 * 16384);
-			if (ssl_write_all(ssl, hdr, strlen(hdr)))
+			if (qmt_ssl_write_all(ssl, hdr, strlen(hdr)))
 				return;
 			for (int i = 0; i < 64; i++)
-				if (ssl_write_all(ssl, chunk, sizeof(chunk)))
+				if (qmt_ssl_write_all(ssl, chunk,
+				                      sizeof(chunk)))
 					return;
 			continue;
 		}
@@ -211,8 +200,8 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 		         "Content-Length: %zu\r\n\r\n",
 		         st.status,
 		         strlen(st.body) + (st.act == DROP_MID ? 100 : 0));
-		if (ssl_write_all(ssl, hdr, strlen(hdr)) ||
-		    ssl_write_all(ssl, st.body, strlen(st.body)))
+		if (qmt_ssl_write_all(ssl, hdr, strlen(hdr)) ||
+		    qmt_ssl_write_all(ssl, st.body, strlen(st.body)))
 			return;
 		if (st.act == DROP_MID)
 			return;
@@ -268,39 +257,24 @@ static struct srv *srv_start(const char *cert, const char *key,
                              const char *client_ca)
 {
 	struct srv *s = calloc(1, sizeof(*s));
-	struct sockaddr_in a;
-	char path[1024];
 
 	assert_non_null(s);
 	pthread_mutex_init(&s->mu, NULL);
-	s->ctx = SSL_CTX_new(TLS_server_method());
-	assert_non_null(s->ctx);
-	snprintf(path, sizeof(path), "%s/%s", dir, cert);
-	assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ctx, path), 1);
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	assert_int_equal(
-	    SSL_CTX_use_PrivateKey_file(s->ctx, path, SSL_FILETYPE_PEM), 1);
-	if (client_ca) {
-		snprintf(path, sizeof(path), "%s/%s", dir, client_ca);
+	{
+		struct qmt_tls_listener l;
+		char c[1024], k[1024], ca[1024];
+
+		snprintf(c, sizeof(c), "%s/%s", dir, cert);
+		snprintf(k, sizeof(k), "%s/%s", dir, key);
+		snprintf(ca, sizeof(ca), "%s/%s", dir,
+		         client_ca ? client_ca : "");
 		assert_int_equal(
-		    SSL_CTX_load_verify_locations(s->ctx, path, NULL), 1);
-		SSL_CTX_set_verify(
-		    s->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-		    NULL);
+		    qmt_tls_listen(&l, c, k, client_ca ? ca : NULL), 0);
+		s->ctx = l.ctx;
+		s->lfd = l.fd;
+		s->port = l.port;
 	}
-	/* resumed sessions with client certificates need an ID context */
-	SSL_CTX_set_session_id_context(s->ctx, (const unsigned char *)"kms", 3);
 	assert_int_equal(pipe(s->stop), 0);
-	s->port = qmt_free_port();
-	assert_true(s->port > 0);
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s->lfd >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)s->port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->lfd, 16), 0);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
 	return s;
 }

@@ -41,6 +41,7 @@
 
 #include "craft.h"
 #include "harness.h"
+#include "tlslisten.h"
 #include "webclient.h"
 #include "qmtest.h"
 #include "web/web.h"
@@ -495,28 +496,20 @@ static void *kme_run(void *arg)
 
 static int kme_start(void)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
 	char crt[1200], key[1200], ca[1200];
 
 	snprintf(crt, sizeof(crt), "%s/KME_B/kme.crt", W.net.dir);
 	snprintf(key, sizeof(key), "%s/KME_B/kme.key", W.net.dir);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", W.net.dir);
-	g_ctx = SSL_CTX_new(TLS_server_method());
-	if (!g_ctx || SSL_CTX_use_certificate_chain_file(g_ctx, crt) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
-		return -1;
-	SSL_CTX_set_verify(
-	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (g_lfd < 0 || bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(g_lfd, 8) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
-		return -1;
-	g_port = ntohs(a.sin_port);
+	{
+		struct qmt_tls_listener l;
+
+		if (qmt_tls_listen(&l, crt, key, ca) != 0)
+			return -1;
+		g_ctx = l.ctx;
+		g_lfd = l.fd;
+		g_port = l.port;
+	}
 	return pthread_create(&g_thr, NULL, kme_run, NULL) ? -1 : 0;
 }
 

@@ -317,6 +317,57 @@ static void test_level_settings(void **state)
 	assert_int_equal(fake_mail_sent_count(), 2);
 }
 
+/*
+ * The levels offered for one recipient by what alice knows of him, one
+ * row each: his SAE ID (confirmed or learned), his public key (verified
+ * or not), her account's KME. Level 1 also needs the pool (full here).
+ */
+static void test_what_is_known(void **state)
+{
+	static const struct {
+		const char *what;
+		unsigned knows;
+		int no_kme;
+		int avail[4];
+	} rows[] = {
+	    {"nothing", 0, 0, {0, 0, 0, 0}},
+	    {"confirmed SAE ID", EU_SAE, 0, {1, 1, 0, 0}},
+	    {"learned SAE ID", EU_SAE_LEARNED, 0, {0, 0, 0, 0}},
+	    {"key, not verified", EU_PUBKEY, 0, {0, 0, 1, 1}},
+	    {"verified key", EU_VERIFIED, 0, {0, 0, 1, 1}},
+	    {"confirmed SAE ID, verified key",
+	     EU_SAE | EU_VERIFIED,
+	     0,
+	     {1, 1, 1, 1}},
+	    {"learned SAE ID, key",
+	     EU_SAE_LEARNED | EU_PUBKEY,
+	     0,
+	     {0, 0, 1, 1}},
+	    {"everything, no KME", EU_SAE | EU_VERIFIED, 1, {0, 0, 1, 1}},
+	};
+	const char *to[] = {bob.addr};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct qm_client_level lv[4];
+
+		eng_teardown(NULL);
+		eng_setup(0);
+		fake_link_add("SAE_A", "SAE_B", 1 << 20);
+		eu_knows(&alice, &bob, rows[i].knows);
+		if (rows[i].no_kme)
+			eu_drop_kme(&alice);
+		levels(to, 1, NULL, 0, 1000, lv);
+		for (int l = 0; l < 4; l++)
+			if (lv[l].available != rows[i].avail[l])
+				fail_msg("%s: level %d is %savailable (%s)",
+				         rows[i].what, l + 1,
+				         lv[l].available ? "" : "not ",
+				         lv[l].reason);
+		assert_int_equal(fake_keys_issued(), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +387,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_account_without_kme, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_levels_plain_list, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_what_is_known, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_level_settings, setup,
 	                                    eng_teardown),
