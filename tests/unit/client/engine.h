@@ -13,6 +13,7 @@
 #include "client/client.h"
 #include "fakes.h"
 #include "qmtest.h"
+#include "store/store.h" /* the fixture arranges what the store holds */
 
 /* One person with a QMail home and one account. */
 struct eu {
