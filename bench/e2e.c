@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_e2e (`make bench-e2e`, issue 5): QMail end to end through the real
- * servers. Starts the test world (tests/integration/world.c: OpenSMTPD +
+ * servers. Starts the test world (tests/lib/world.c: OpenSMTPD +
  * Dovecot, three qkme KMEs joined by simulated BB84 links, three QMail
  * homes), then for each level alice sends N messages of 4 KiB to bob with
  * qm_client_send (messages per second for the send), waits for delivery,

@@ -28,25 +28,18 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "qmtest.h"
 #include "world.h"
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "mail/mail.h"
 
 static struct world W;
-static int skipped;
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "cfglim", NULL);
-	if (r == 1) {
-		skipped = 1;
-		return 0;
-	}
-	return r;
+	return world_setup(&W, "cfglim", NULL);
 }
 
 static int group_teardown(void **state)
@@ -54,22 +47,6 @@ static int group_teardown(void **state)
 	(void)state;
 	world_stop(&W);
 	return 0;
-}
-
-#define assert_ok(call)                                                        \
-	do {                                                                   \
-		enum qm_err rc_ = (call);                                      \
-		if (rc_ != QM_OK)                                              \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
-		assert_int_equal(rc_, QM_OK);                                  \
-	} while (0)
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle)) {
-		fprintf(stderr, "\"%s\" lacks \"%s\"\n", hay, needle);
-		fail();
-	}
 }
 
 static void set_limit(int u, const char *name, const char *value)
@@ -180,7 +157,7 @@ static void test_parts(void **state)
 	int64_t id;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	/* the sender's own limit: refused before the outbox, actionable */
 	set_limit(W_ALICE, QM_LIMIT_PARTS, "4");
@@ -224,7 +201,7 @@ static void test_message_size(void **state)
 	struct qm_client_view *v = NULL;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	set_limit(W_BOB, QM_LIMIT_MESSAGE_SIZE, "64K");
 	/* 60 KiB of attachment: about 110 KiB on the wire */
@@ -274,7 +251,7 @@ static void test_message_size_pop3(void **state)
 	struct qm_client_view *v = NULL;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	set_limit(W_CAROL, QM_LIMIT_MESSAGE_SIZE, "64K");
 	assert_ok(send_to(W_CAROL, 3, "too big\n", 1, 60 * 1024, NULL, &e));
@@ -351,7 +328,7 @@ static void test_key_ids(void **state)
 	size_t n = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 24 * 1024, 120000),
 	                 0);
@@ -405,9 +382,8 @@ static void test_key_ids(void **state)
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.errors, 1);
 	assert_int_equal(find_msg(W_BOB, "limit.key_ids"), -1);
-	assert_ok(qm_client_read(W.c[W_BOB],
-	                         find_msg(W_BOB, "does not have the keys"), &v,
-	                         &e));
+	assert_ok(qm_client_read(
+	    W.c[W_BOB], find_msg(W_BOB, "does not have the keys"), &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_UNKNOWN_KEY);
 	qm_client_view_free(&v);
 	assert_ok(
@@ -498,7 +474,7 @@ static void test_cli_and_kms_depth(void **state)
 	uint64_t v = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(
 	    qmail_config(out, sizeof(out), "set", "limit.parts", "3"), 2);
