@@ -302,8 +302,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	    (rc = get_double(qc, "bb84.sample", 0.01, 0.9, &c->bb84_sample,
 	                     err)))
 		goto out;
-	if ((rc = qm_conf_get_int(qc, "bb84.threads", 1, 4, &c->link_threads,
-	                          err)))
+	if ((rc = qm_conf_get_int(qc, "bb84.threads", 1, KME_LINK_MAXTHREADS,
+	                          &c->link_threads, err)))
 		goto out;
 	v = 1;
 	if ((rc = qm_conf_get_int(qc, "bb84.enabled", 0, 1, &v, err)))

@@ -21,6 +21,13 @@
 #define KME_BODYMAX_MIN 1024
 #define KME_BODYMAX_MAX (16 * 1024 * 1024)
 #define KME_JSONDEPTH 32 /* deepest request body (checked before jansson) */
+#define KME_LINK_MAXTHREADS 4 /* bb84.threads: simulations per link */
+/* JSON bodies on the KME-to-KME channel: what a peer KME may send us (one
+ * reservation of max_key_per_request keys fits), and the most key IDs we
+ * put into one batch for the peer (at least one reservation per batch).
+ * Neither depends on max_body, the SAEs' limit. */
+#define KME_PEER_BODYMAX (16 * 1024 * 1024)
+#define KME_PEER_BATCH (1024 * 1024)
 
 /* ------------------------------------------------------------ config */
 
@@ -197,9 +204,10 @@ struct kme_link {
 	pthread_mutex_t grant_lock;
 	uint64_t grant_given;
 	struct kme_peerq *q;
-	pthread_t threads[4];
+	pthread_t threads[2 * KME_LINK_MAXTHREADS]; /* floor, then helpers */
 	int nthreads;
-	double trate[4];          /* distilled bits/s of each link thread */
+	double trate[KME_LINK_MAXTHREADS]; /* distilled bits/s per simulation */
+	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
 };
 
