@@ -190,6 +190,48 @@ static int status(CURL *c, struct body *b, struct link_view *v)
 	return 0;
 }
 
+/* Keys KME_B keeps for SAE_B (reserved_keys of its status); -1 unknown. */
+static long long peer_reserved(void)
+{
+	char url[200];
+	struct body b;
+	CURL *c = sae_handle("SAE_B", &b);
+	json_t *j;
+	long code = 0;
+	long long n = -1;
+
+	snprintf(url, sizeof(url),
+	         "https://127.0.0.1:%d/api/v1/keys/SAE_A/status", ports[1]);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	b.len = 0;
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200 && (j = json_loads(b.buf, 0, NULL))) {
+		n = json_integer_value(json_object_get(
+			json_object_get(j, "status_extension"), "reserved_keys"));
+		json_decref(j);
+	}
+	curl_easy_cleanup(c);
+	return n;
+}
+
+/* Peak resident memory of pid (VmHWM), MiB; -1 unknown. */
+static double peak_mib(pid_t pid)
+{
+	char path[64], line[256];
+	double kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kb = strtod(line + 6, NULL);
+	fclose(f);
+	return kb >= 0 ? kb / 1024 : -1;
+}
+
 /* CPU seconds (user + system) of pid's threads named name, or of all of
  * its threads when name is NULL; -1 when /proc cannot tell. */
 static double cpu_s(pid_t pid, const char *name)
@@ -529,7 +571,8 @@ int main(void)
 	uint64_t t0;
 	double fill_s, link_idle_bps, la[4], cpu_link_a = -1, cpu_kme_a;
 	double cpu_a0, cpu_a1, cpu_b0, cpu_b1, cl0, cl1;
-	double drain_s, own_bps, served_bps;
+	double drain_s, own_bps, served_bps, peak_a, peak_b;
+	long long reserved;
 	uint64_t refill_sum = 0, refill_n = 0;
 	int b_ok, a_ok, trace = getenv("QM_BENCH_KME_TRACE") != NULL;
 
@@ -671,6 +714,9 @@ int main(void)
 	if (status(sc, &sb, &v1))
 		goto fail;
 	la[3] = load1();
+	reserved = peer_reserved();
+	peak_a = peak_mib(pids[0]);
+	peak_b = peak_mib(pids[1]);
 	if (cl0 >= 0 && cl1 >= 0)
 		cpu_link_a = cl1 - cl0;
 	cpu_kme_a = cpu_a1 - cpu_a0; /* the whole of KME_A */
@@ -712,6 +758,10 @@ int main(void)
 		       cpu_link_a, cpu_kme_a, cpu_b1 - cpu_b0, sus.seconds,
 		       sysconf(_SC_NPROCESSORS_ONLN),
 		       refill_n ? (double)refill_sum / (double)refill_n : 0.0);
+		printf("  KME_B keeps %lld keys for SAE_B (this benchmark never "
+		       "fetches them); peak memory KME_A %.0f MiB, KME_B %.0f "
+		       "MiB\n",
+		       reserved, peak_a, peak_b);
 		printf("  load average %.2f before (a), %.2f before (b), %.2f "
 		       "after\n",
 		       la[1], la[2], la[3]);
@@ -775,6 +825,8 @@ int main(void)
 		       "\"sustained_link_cpu_s\":%.2f,\"sustained_kme_cpu_s\":%"
 		       ".2f,"
 		       "\"drain_seconds\":%.2f,\"fill_seconds\":%.2f,"
+		       "\"peer_reserved_keys\":%lld,\"kme_a_peak_mib\":%.0f,"
+		       "\"kme_b_peak_mib\":%.0f,"
 		       "\"bb84_bits_per_s_one_thread\":%.0f,"
 		       "\"link_bits_per_s\":%.0f,\"bb84_qber\":%.4f,"
 		       "\"attachment_1mib_s\":%.2f,"
@@ -784,7 +836,7 @@ int main(void)
 		       "\"goal_a_errors\":0,\"goal_a_met\":%s,"
 		       "\"goal_b_met\":%s,\"goal_met\":%s}\n",
 		       own_bps, v1.blocks - v0.blocks, cpu_link_a, cpu_kme_a,
-		       drain_s, fill_s, rate.bits_per_second, link_idle_bps,
+		       drain_s, fill_s, reserved, peak_a, peak_b, rate.bits_per_second, link_idle_bps,
 		       rate.mean_qber,
 		       link_idle_bps > 0 ? (1048576.0 + 32) * 8 / link_idle_bps
 		                         : -1.0,

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +103,13 @@ static enum qm_err put_stream(struct qm_buf *b, const struct kstream *s,
 	return QM_OK;
 }
 
-static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
-                            struct qm_error *err)
+/* Reservations the link lock stays held for at most, while saving. */
+#define SAVE_CHUNK 4096
+
+/* The streams of a link and the reservations for the peer not yet
+ * acknowledged (into pend), consistent with each other (lock held). */
+static enum qm_err put_link_head(struct qm_buf *b, struct qm_buf *pend,
+                                 struct kme_link *l, struct qm_error *err)
 {
 	enum qm_err rc;
 
@@ -111,11 +117,24 @@ static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
 	    (rc = put_stream(b, &l->own, err)) ||
 	    (rc = put_stream(b, &l->mirror, err)) ||
 	    (rc = qm_buf_append_u64(b, l->lo_sent, err)) ||
-	    (rc = qm_buf_append_u64(b, l->hi_sent, err)) ||
-	    (rc = qm_buf_append_u32(b, (uint32_t)l->res.count, err)))
+	    (rc = qm_buf_append_u64(b, l->hi_sent, err)))
 		return rc;
-	for (size_t i = 0; i < l->res.nslots; i++) {
-		for (struct kres *r = l->res.slots[i]; r; r = r->next) {
+	if (l->q)
+		return kme_peerq_dump(l->q, pend, err);
+	return qm_buf_append_u32(pend, 0, err);
+}
+
+/* The reservations of slots [*slot, ...) into b, SAVE_CHUNK or a few more
+ * (whole slots), counting them in *n; *slot moves on (lock held). */
+static enum qm_err put_res_chunk(struct qm_buf *b, struct kme_link *l,
+                                 size_t *slot, uint32_t *n,
+                                 struct qm_error *err)
+{
+	enum qm_err rc;
+	size_t done = 0;
+
+	for (; *slot < l->res.nslots && done < SAVE_CHUNK; (*slot)++) {
+		for (struct kres *r = l->res.slots[*slot]; r; r = r->next) {
 			if ((rc = qm_buf_append(b, r->id, 16, err)) ||
 			    (rc = qm_buf_append_u64(b, r->off, err)) ||
 			    (rc = qm_buf_append_u32(b, r->len, err)) ||
@@ -128,12 +147,62 @@ static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
 			for (uint32_t j = 0; j < r->nslaves; j++)
 				if ((rc = put_str(b, r->slaves[j], err)))
 					return rc;
+			(*n)++;
+			done++;
 		}
 	}
-	/* reservations the peer has not acknowledged yet */
-	if (l->q)
-		return kme_peerq_dump(l->q, b, err);
-	return qm_buf_append_u32(b, 0, err);
+	return QM_OK;
+}
+
+/*
+ * One link into b. The streams and the queue for the peer are taken in one
+ * piece under the link lock; the reservations for our slaves, which grow
+ * with every key a slave has not fetched yet, SAVE_CHUNK at a time with the
+ * lock let go in between (the map does not grow meanwhile), so that a
+ * large table does not stop the link, the peer channel and enc_keys for
+ * the whole save. A reservation added or removed between two chunks may
+ * or may not be in the file, as if it had come a moment later or been
+ * fetched a moment earlier; key bytes are never in two places. *held
+ * gets the longest time the lock was held.
+ */
+static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
+                            uint64_t *held, struct qm_error *err)
+{
+	struct qm_buf res, pend;
+	enum qm_err rc;
+	size_t slot = 0;
+	uint32_t n = 0;
+	uint64_t t0;
+
+	qm_buf_init(&res, STATE_MAX);
+	qm_buf_init(&pend, STATE_MAX);
+	pthread_mutex_lock(&l->lock);
+	t0 = qm_mono_ns();
+	rc = put_link_head(b, &pend, l, err);
+	l->res.frozen++;
+	for (;;) {
+		uint64_t t;
+
+		if (!rc)
+			rc = put_res_chunk(&res, l, &slot, &n, err);
+		t = qm_mono_ns() - t0;
+		if (t > *held)
+			*held = t;
+		if (rc || slot >= l->res.nslots)
+			break;
+		pthread_mutex_unlock(&l->lock);
+		sched_yield(); /* a waiting request or link thread goes first */
+		pthread_mutex_lock(&l->lock);
+		t0 = qm_mono_ns();
+	}
+	l->res.frozen--;
+	pthread_mutex_unlock(&l->lock);
+	if (!rc && !(rc = qm_buf_append_u32(b, n, err)) &&
+	    !(rc = qm_buf_append(b, res.data, res.len, err)))
+		rc = qm_buf_append(b, pend.data, pend.len, err);
+	qm_buf_free(&res);
+	qm_buf_free(&pend);
+	return rc;
 }
 
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
@@ -144,7 +213,7 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	unsigned long long clen = 0;
 	size_t adlen;
 	enum qm_err rc;
-	uint64_t start = qm_mono_ns(), held = 0, held_max = 0;
+	uint64_t start = qm_mono_ns(), held_max = 0;
 
 	qm_buf_init_secure(&plain, STATE_MAX);
 	qm_buf_init(&sealed, STATE_MAX);
@@ -168,16 +237,8 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 		rc = qm_buf_append(&plain, "QKS2", 4, err);
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
-	for (size_t i = 0; !rc && i < k->nlinks; i++) {
-		uint64_t t0;
-		pthread_mutex_lock(&k->links[i].lock);
-		t0 = qm_mono_ns();
-		rc = put_link(&plain, &k->links[i], err);
-		held = qm_mono_ns() - t0;
-		pthread_mutex_unlock(&k->links[i].lock);
-		if (held > held_max)
-			held_max = held;
-	}
+	for (size_t i = 0; !rc && i < k->nlinks; i++)
+		rc = put_link(&plain, &k->links[i], &held_max, err);
 	k->dirty = 0;
 	if (rc)
 		goto out;

@@ -149,6 +149,7 @@ struct kres {
 struct kres_map {
 	struct kres **slots;
 	size_t nslots, count;
+	int frozen; /* a save walks the slots: they are not rehashed */
 };
 
 void kres_map_free(struct kres_map *m);
