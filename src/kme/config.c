@@ -93,6 +93,22 @@ int kme_conf_serves(const struct kme_conf *c, const char *sae)
 	return 0;
 }
 
+int kme_conf_sae_index(const struct kme_conf *c, const char *sae)
+{
+	for (size_t i = 0; i < c->nsaes; i++)
+		if (strcmp(c->saes[i], sae) == 0)
+			return (int)i;
+	return -1;
+}
+
+int kme_peer_sae_index(const struct kme_peer_conf *p, const char *sae)
+{
+	for (size_t i = 0; i < p->nsaes; i++)
+		if (strcmp(p->saes[i], sae) == 0)
+			return (int)i;
+	return -1;
+}
+
 int kme_conf_is_operator(const struct kme_conf *c, const char *cn)
 {
 	for (size_t i = 0; i < c->noperators; i++)

@@ -125,10 +125,11 @@ static enum qm_err put_link_head(struct qm_buf *b, struct qm_buf *pend,
 }
 
 /* The reservations of slots [*slot, ...) into b, SAVE_CHUNK or a few more
- * (whole slots), counting them in *n; *slot moves on (lock held). */
-static enum qm_err put_res_chunk(struct qm_buf *b, struct kme_link *l,
-                                 size_t *slot, uint32_t *n,
-                                 struct qm_error *err)
+ * (whole slots), counting them in *n; *slot moves on (lock held). On disk
+ * SAEs are named (the configuration may change between runs). */
+static enum qm_err put_res_chunk(struct qm_buf *b, const struct kme_conf *c,
+                                 struct kme_link *l, size_t *slot,
+                                 uint32_t *n, struct qm_error *err)
 {
 	enum qm_err rc;
 	size_t done = 0;
@@ -141,11 +142,11 @@ static enum qm_err put_res_chunk(struct qm_buf *b, struct kme_link *l,
 			    (rc = qm_buf_append_u32(b, r->fetched, err)) ||
 			    (rc = qm_buf_append_u64(b, (uint64_t)r->expires,
 			                            err)) ||
-			    (rc = put_str(b, r->master, err)) ||
+			    (rc = put_str(b, l->peer->saes[r->master], err)) ||
 			    (rc = qm_buf_append_u32(b, r->nslaves, err)))
 				return rc;
 			for (uint32_t j = 0; j < r->nslaves; j++)
-				if ((rc = put_str(b, r->slaves[j], err)))
+				if ((rc = put_str(b, c->saes[r->slaves[j]], err)))
 					return rc;
 			(*n)++;
 			done++;
@@ -165,8 +166,9 @@ static enum qm_err put_res_chunk(struct qm_buf *b, struct kme_link *l,
  * fetched a moment earlier; key bytes are never in two places. *held
  * gets the longest time the lock was held.
  */
-static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
-                            uint64_t *held, struct qm_error *err)
+static enum qm_err put_link(struct qm_buf *b, const struct kme_conf *c,
+                            struct kme_link *l, uint64_t *held,
+                            struct qm_error *err)
 {
 	struct qm_buf res, pend;
 	enum qm_err rc;
@@ -184,7 +186,7 @@ static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
 		uint64_t t;
 
 		if (!rc)
-			rc = put_res_chunk(&res, l, &slot, &n, err);
+			rc = put_res_chunk(&res, c, l, &slot, &n, err);
 		t = qm_mono_ns() - t0;
 		if (t > *held)
 			*held = t;
@@ -238,7 +240,7 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
 	for (size_t i = 0; !rc && i < k->nlinks; i++)
-		rc = put_link(&plain, &k->links[i], &held_max, err);
+		rc = put_link(&plain, &k->conf, &k->links[i], &held_max, err);
 	k->dirty = 0;
 	if (rc)
 		goto out;
@@ -328,6 +330,7 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 	char peer[KME_IDMAX];
 	struct kme_link tmp, *l;
 	uint32_t nres;
+	unsigned dropped = 0;
 	enum qm_err rc;
 
 	memset(&tmp, 0, sizeof(tmp));
@@ -352,7 +355,10 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 	for (uint32_t i = 0; i < nres; i++) {
 		struct kres *x = calloc(1, sizeof(*x));
 		const unsigned char *id;
+		char name[KME_IDMAX];
 		uint64_t exp;
+		uint32_t ns;
+		int known = l != &tmp, ix;
 
 		if (!x) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -361,9 +367,8 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		if (qm_reader_bytes(r, 16, &id) || qm_reader_u64(r, &x->off) ||
 		    qm_reader_u32(r, &x->len) ||
 		    qm_reader_u32(r, &x->fetched) || qm_reader_u64(r, &exp) ||
-		    get_str(r, x->master, sizeof(x->master)) ||
-		    qm_reader_u32(r, &x->nslaves) ||
-		    x->nslaves > KME_MAXSLAVES) {
+		    get_str(r, name, sizeof(name)) ||
+		    qm_reader_u32(r, &ns) || ns > KME_MAXSLAVES) {
 			free(x);
 			rc = qm_error_set(err, QM_ERR_PARSE,
 			                  "truncated reservation");
@@ -371,19 +376,42 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		}
 		memcpy(x->id, id, 16);
 		x->expires = (int64_t)exp;
-		for (uint32_t j = 0; j < x->nslaves; j++) {
-			if (get_str(r, x->slaves[j], sizeof(x->slaves[j]))) {
+		x->nslaves = (uint8_t)ns;
+		if (known && (ix = kme_peer_sae_index(l->peer, name)) >= 0)
+			x->master = (uint8_t)ix;
+		else
+			known = 0;
+		for (uint32_t j = 0; j < ns; j++) {
+			if (get_str(r, name, sizeof(name))) {
 				free(x);
 				rc = qm_error_set(err, QM_ERR_PARSE,
 				                  "truncated reservation");
 				goto out;
 			}
+			if (known && (ix = kme_conf_sae_index(&k->conf, name)) >= 0)
+				x->slaves[j] = (uint8_t)ix;
+			else
+				known = 0;
+		}
+		if (!known) {
+			/* an SAE no longer configured here or at the peer: no
+			 * one can fetch the key, its bytes die */
+			if (l != &tmp)
+				kstream_release(&l->mirror, x->off, x->len);
+			free(x);
+			dropped++;
+			continue;
 		}
 		if ((rc = kres_add(&l->res, x, err))) {
 			free(x);
 			goto out;
 		}
 	}
+	if (dropped && l != &tmp)
+		qm_log(QM_LOG_WARN,
+		       "saved pools hold %u key(s) for SAEs that are no longer "
+		       "configured on link %s: they are dropped",
+		       dropped, peer);
 	{
 		uint32_t npend, plen;
 		const unsigned char *p;

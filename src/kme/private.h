@@ -71,6 +71,9 @@ struct kme_conf {
 enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
                           struct qm_error *err);
 int kme_conf_serves(const struct kme_conf *c, const char *sae);
+/* Index of sae in this KME's saes (or in peer p's saes); -1 if absent. */
+int kme_conf_sae_index(const struct kme_conf *c, const char *sae);
+int kme_peer_sae_index(const struct kme_peer_conf *p, const char *sae);
 int kme_conf_is_operator(const struct kme_conf *c, const char *cn);
 
 /* ------------------------------------------------------------ streams */
@@ -134,16 +137,18 @@ void kstream_cut(struct kstream *s, uint64_t from);
 void kstream_align(struct kstream *s, uint64_t peer_end);
 
 /* A key the peer handed to its master SAE, waiting for our slave SAEs. */
+/* SAEs are named by their index in the configuration (a key may wait for
+ * a slave for a long time: 48 bytes each, not the names). */
 struct kres {
 	unsigned char id[16];
 	uint64_t off;
 	uint32_t len;
-	uint32_t nslaves;
 	uint32_t fetched; /* bit i: slaves[i] got it */
 	int64_t expires;  /* 0 = never */
-	char master[KME_IDMAX];
-	char slaves[KME_MAXSLAVES][KME_IDMAX];
 	struct kres *next;
+	uint8_t nslaves;
+	uint8_t master;                /* index in the peer's saes */
+	uint8_t slaves[KME_MAXSLAVES]; /* indexes in this KME's saes */
 };
 
 struct kres_map {
