@@ -230,7 +230,8 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 				est += l->own.blocks[b].len + 16;
 			for (size_t b = 0; b < l->mirror.n; b++)
 				est += l->mirror.blocks[b].len + 16;
-			est += l->res.count * (64 + KME_IDMAX * 2);
+			/* about 50 bytes and two short names each */
+			est += l->res.count * 96;
 			pthread_mutex_unlock(&l->lock);
 		}
 		rc = qm_buf_reserve(&plain, est + est / 8, err);
