@@ -385,9 +385,10 @@ int main(void)
 	printf("  baselines on the same 25 MiB: memcpy %.1f MB/s; gpg "
 	       "--symmetric AES256 encrypt %.1f MB/s, decrypt %.1f MB/s\n",
 	       mc_mbps, ge_mbps, gd_mbps);
-	printf("  runs: %d QMail seal + open (every one decrypted to its input), "
-	       "%d gpg, %d gpg failed\n",
-	       qm_runs, gpg_runs, gpg_enc_fail + gpg_dec_fail);
+	printf(
+	    "  runs: %d QMail seal + open (every one decrypted to its input), "
+	    "%d gpg, %d gpg failed\n",
+	    qm_runs, gpg_runs, gpg_enc_fail + gpg_dec_fail);
 	if (gpg_enc_fail)
 		printf("  failed: %d gpg --symmetric (exit code %d)\n",
 		       gpg_enc_fail, gpg_enc_code);

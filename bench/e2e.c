@@ -927,10 +927,11 @@ int main(int argc, char **argv)
 			fail_add("peak memory: the sending process gave no "
 			         "result");
 		if (have_ps && ps.rc) {
-			snprintf(k, sizeof(k),
-			         "peak memory: sending %zu MiB at level 2 failed: "
-			         "%s",
-			         peak_size / MiB, ps.msg);
+			snprintf(
+			    k, sizeof(k),
+			    "peak memory: sending %zu MiB at level 2 failed: "
+			    "%s",
+			    peak_size / MiB, ps.msg);
 			fail_add(k);
 		}
 		if (have_ps && ps.rc && ps.outbox_id > 0) {
@@ -954,7 +955,8 @@ int main(int argc, char **argv)
 			snprintf(k, sizeof(k),
 			         "peak memory: receiving the %zu MiB message "
 			         "failed: %s",
-			         peak_size / MiB, pr.msg[0] ? pr.msg : "see stderr");
+			         peak_size / MiB,
+			         pr.msg[0] ? pr.msg : "see stderr");
 			fail_add(k);
 		}
 	}
@@ -1055,8 +1057,9 @@ int main(int argc, char **argv)
 		       i ? "," : "", F.kind[i], F.n[i],
 		       (double)F.n[i] / (double)ops);
 	if (F.other)
-		printf("%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
-		       F.nk ? "," : "", F.other, (double)F.other / (double)ops);
+		printf(
+		    "%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
+		    F.nk ? "," : "", F.other, (double)F.other / (double)ops);
 	printf("]");
 	printf(",\"link_bits_per_s\":%.0f,\"seconds\":%.0f,"
 	       "\"goal_l2_curl_ratio\":1.3,\"goal_peak_factor\":4,"

@@ -208,7 +208,7 @@ static long long peer_reserved(void)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (code == 200 && (j = json_loads(b.buf, 0, NULL))) {
 		n = json_integer_value(json_object_get(
-			json_object_get(j, "status_extension"), "reserved_keys"));
+		    json_object_get(j, "status_extension"), "reserved_keys"));
 		json_decref(j);
 	}
 	curl_easy_cleanup(c);
@@ -523,7 +523,9 @@ static int start_kmes(void)
 
 	ports[0] = qmt_free_port();
 	ports[1] = qmt_free_port();
-	snprintf(extra, sizeof(extra), "pool_bytes = %d\n%s", POOL_BYTES, getenv("QM_BENCH_KME_EXTRA") ? getenv("QM_BENCH_KME_EXTRA") : "");
+	snprintf(extra, sizeof(extra), "pool_bytes = %d\n%s", POOL_BYTES,
+	         getenv("QM_BENCH_KME_EXTRA") ? getenv("QM_BENCH_KME_EXTRA")
+	                                      : "");
 	if (qm_kme_testnet(dir, 2, 1, ports, extra, &e)) {
 		fprintf(stderr, "bench_kme: %s\n", e.msg);
 		return -1;
@@ -758,10 +760,11 @@ int main(void)
 		       cpu_link_a, cpu_kme_a, cpu_b1 - cpu_b0, sus.seconds,
 		       sysconf(_SC_NPROCESSORS_ONLN),
 		       refill_n ? (double)refill_sum / (double)refill_n : 0.0);
-		printf("  KME_B keeps %lld keys for SAE_B (this benchmark never "
-		       "fetches them); peak memory KME_A %.0f MiB, KME_B %.0f "
-		       "MiB\n",
-		       reserved, peak_a, peak_b);
+		printf(
+		    "  KME_B keeps %lld keys for SAE_B (this benchmark never "
+		    "fetches them); peak memory KME_A %.0f MiB, KME_B %.0f "
+		    "MiB\n",
+		    reserved, peak_a, peak_b);
 		printf("  load average %.2f before (a), %.2f before (b), %.2f "
 		       "after\n",
 		       la[1], la[2], la[3]);
@@ -836,8 +839,8 @@ int main(void)
 		       "\"goal_a_errors\":0,\"goal_a_met\":%s,"
 		       "\"goal_b_met\":%s,\"goal_met\":%s}\n",
 		       own_bps, v1.blocks - v0.blocks, cpu_link_a, cpu_kme_a,
-		       drain_s, fill_s, reserved, peak_a, peak_b, rate.bits_per_second, link_idle_bps,
-		       rate.mean_qber,
+		       drain_s, fill_s, reserved, peak_a, peak_b,
+		       rate.bits_per_second, link_idle_bps, rate.mean_qber,
 		       link_idle_bps > 0 ? (1048576.0 + 32) * 8 / link_idle_bps
 		                         : -1.0,
 		       own_bps > 0 ? (1048576.0 + 32) * 8 / own_bps : -1.0,

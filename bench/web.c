@@ -321,11 +321,13 @@ int main(void)
 	         json_string_value(json_object_get(
 			 json_array_get(json_object_get(j, "messages"), 0), "id")));
 	json_decref(j);
-	if (measure(c, "first inbox page", "/api/messages?folder=INBOX&limit=50",
-	            &page_med, &page_p95) ||
-	    measure(c, "deep page",
-	            "/api/messages?folder=INBOX&limit=50&cursor=1703000000.50001",
-	            &deep_med, &deep_p95) ||
+	if (measure(c, "first inbox page",
+	            "/api/messages?folder=INBOX&limit=50", &page_med,
+	            &page_p95) ||
+	    measure(
+	        c, "deep page",
+	        "/api/messages?folder=INBOX&limit=50&cursor=1703000000.50001",
+	        &deep_med, &deep_p95) ||
 	    measure(c, "open a message", path, &open_med, &open_p95))
 		goto http_fail;
 
@@ -346,9 +348,10 @@ int main(void)
 		}
 		st = pclose(p);
 		if (render_ms < 0)
-			fail_add(st ? "Chromium: web_render.mjs failed (its error "
-			              "is above)"
-			            : "Chromium: web_render.mjs gave no render_ms");
+			fail_add(
+			    st ? "Chromium: web_render.mjs failed (its error "
+			         "is above)"
+			       : "Chromium: web_render.mjs gave no render_ms");
 	} else {
 		fail_add("Chromium: web_render.mjs did not start");
 	}
@@ -386,8 +389,9 @@ int main(void)
 		printf("%s{\"kind\":\"%s\",\"count\":%d,\"rate\":%.6f}",
 		       i ? "," : "", F.kind[i], F.n[i], (double)F.n[i] / runs);
 	if (F.other)
-		printf("%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
-		       F.nk ? "," : "", F.other, (double)F.other / runs);
+		printf(
+		    "%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
+		    F.nk ? "," : "", F.other, (double)F.other / runs);
 	printf("],\"goal_inbox_page_ms\":20,\"goal_render_ms\":300,"
 	       "\"goal_met\":%s}\n",
 	       goal ? "true" : "false");

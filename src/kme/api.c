@@ -531,8 +531,8 @@ out:
  * of index master on l); counts what is missing or not addressed to the
  * caller. Link lock held. */
 static void lookup(struct kme_link *l, unsigned char (*ids)[16], size_t n,
-                   int caller, int master, struct kres **found,
-                   size_t *total, int *missing, int *denied)
+                   int caller, int master, struct kres **found, size_t *total,
+                   int *missing, int *denied)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct kres *x = kres_find(&l->res, ids[i]);
@@ -642,8 +642,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		pthread_mutex_lock(&l->lock);
 		total = 0;
 		missing = denied = 0;
-		lookup(l, ids, n, cidx, midx, found, &total, &missing,
-		       &denied);
+		lookup(l, ids, n, cidx, midx, found, &total, &missing, &denied);
 		if (!missing || attempt == 1)
 			break;
 		pthread_mutex_unlock(&l->lock);
@@ -653,8 +652,8 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 			pthread_mutex_lock(&l->lock);
 			total = 0;
 			missing = denied = 0;
-			lookup(l, ids, n, cidx, midx, found, &total,
-			       &missing, &denied);
+			lookup(l, ids, n, cidx, midx, found, &total, &missing,
+			       &denied);
 			break;
 		}
 	}
@@ -814,8 +813,8 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 			x->nslaves = (uint8_t)json_array_size(sl);
 			for (uint32_t s = 0; s < x->nslaves; s++)
 				x->slaves[s] = (uint8_t)kme_conf_sae_index(
-					&k->conf, json_string_value(
-							  json_array_get(sl, s)));
+				    &k->conf,
+				    json_string_value(json_array_get(sl, s)));
 			x->master = (uint8_t)kme_peer_sae_index(l->peer, m);
 			x->expires = k->conf.key_expiry_s
 			                     ? now + k->conf.key_expiry_s

@@ -128,8 +128,8 @@ static enum qm_err put_link_head(struct qm_buf *b, struct qm_buf *pend,
  * (whole slots), counting them in *n; *slot moves on (lock held). On disk
  * SAEs are named (the configuration may change between runs). */
 static enum qm_err put_res_chunk(struct qm_buf *b, const struct kme_conf *c,
-                                 struct kme_link *l, size_t *slot,
-                                 uint32_t *n, struct qm_error *err)
+                                 struct kme_link *l, size_t *slot, uint32_t *n,
+                                 struct qm_error *err)
 {
 	enum qm_err rc;
 	size_t done = 0;
@@ -146,7 +146,8 @@ static enum qm_err put_res_chunk(struct qm_buf *b, const struct kme_conf *c,
 			    (rc = qm_buf_append_u32(b, r->nslaves, err)))
 				return rc;
 			for (uint32_t j = 0; j < r->nslaves; j++)
-				if ((rc = put_str(b, c->saes[r->slaves[j]], err)))
+				if ((rc = put_str(b, c->saes[r->slaves[j]],
+				                  err)))
 					return rc;
 			(*n)++;
 			done++;
@@ -368,8 +369,8 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		if (qm_reader_bytes(r, 16, &id) || qm_reader_u64(r, &x->off) ||
 		    qm_reader_u32(r, &x->len) ||
 		    qm_reader_u32(r, &x->fetched) || qm_reader_u64(r, &exp) ||
-		    get_str(r, name, sizeof(name)) ||
-		    qm_reader_u32(r, &ns) || ns > KME_MAXSLAVES) {
+		    get_str(r, name, sizeof(name)) || qm_reader_u32(r, &ns) ||
+		    ns > KME_MAXSLAVES) {
 			free(x);
 			rc = qm_error_set(err, QM_ERR_PARSE,
 			                  "truncated reservation");
@@ -389,7 +390,8 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 				                  "truncated reservation");
 				goto out;
 			}
-			if (known && (ix = kme_conf_sae_index(&k->conf, name)) >= 0)
+			if (known &&
+			    (ix = kme_conf_sae_index(&k->conf, name)) >= 0)
 				x->slaves[j] = (uint8_t)ix;
 			else
 				known = 0;

@@ -21,13 +21,13 @@
 #define KME_BODYMAX_MIN 1024
 #define KME_BODYMAX_MAX (16 * 1024 * 1024)
 #define KME_JSONDEPTH 32 /* deepest request body (checked before jansson) */
-#define KME_LINK_MAXTHREADS 4 /* bb84.threads: simulations per link */
+#define KME_LINK_MAXTHREADS 4  /* bb84.threads: simulations per link */
 /* JSON bodies on the KME-to-KME channel: what a peer KME may send us (one
  * reservation of max_key_per_request keys fits), and the most key IDs we
  * put into one batch for the peer (at least one reservation per batch).
  * Neither depends on max_body, the SAEs' limit. */
 #define KME_PEER_BODYMAX (16 * 1024 * 1024)
-#define KME_PEER_BATCH (1024 * 1024)
+#define KME_PEER_BATCH   (1024 * 1024)
 
 /* ------------------------------------------------------------ config */
 

@@ -222,8 +222,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		         "the request body is larger than this KME's max_body "
 		         "of %lld bytes",
 		         rq->body.max == KME_PEER_BODYMAX
-		                 ? (long long)KME_PEER_BODYMAX
-		                 : k->conf.max_body);
+		             ? (long long)KME_PEER_BODYMAX
+		             : k->conf.max_body);
 		kme_api_error(&r, 413, "request body too large", why);
 		return send_reply(c, &r);
 	}

@@ -269,10 +269,10 @@ static void test_link_priority(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_eavesdropper),
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_alarm_with_full_pools),
-		cmocka_unit_test(test_link_priority),
+	    cmocka_unit_test(test_eavesdropper),
+	    cmocka_unit_test(test_expiry),
+	    cmocka_unit_test(test_alarm_with_full_pools),
+	    cmocka_unit_test(test_link_priority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

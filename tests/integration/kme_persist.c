@@ -292,12 +292,12 @@ static void test_peer_down_backlog(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_slave_kme_restart),
-		cmocka_unit_test(test_master_kme_restart),
-		cmocka_unit_test(test_peer_down),
-		cmocka_unit_test(test_crash_no_reuse),
-		cmocka_unit_test(test_wrong_store_key),
-		cmocka_unit_test(test_peer_down_backlog),
+	    cmocka_unit_test(test_slave_kme_restart),
+	    cmocka_unit_test(test_master_kme_restart),
+	    cmocka_unit_test(test_peer_down),
+	    cmocka_unit_test(test_crash_no_reuse),
+	    cmocka_unit_test(test_wrong_store_key),
+	    cmocka_unit_test(test_peer_down_backlog),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

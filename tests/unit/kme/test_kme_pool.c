@@ -292,7 +292,7 @@ static void test_sealed_pools(void **state)
 	r->off = 0;
 	r->len = 32;
 	r->nslaves = 1;
-	r->master = 0; /* SAE_B, the peer's */
+	r->master = 0;    /* SAE_B, the peer's */
 	r->slaves[0] = 0; /* SAE_A, ours */
 	assert_int_equal(kres_add(&k->links[0].res, r, &e), QM_OK);
 	k->links[0].mirror.next = 32;
