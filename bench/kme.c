@@ -51,7 +51,7 @@
 #define POOL_BYTES  4194304 /* qkme's default: 131072 keys of 256 bits */
 #define STATUS_REQS 64000   /* the Get status floor: requests */
 #define B_SECONDS   30      /* phase (b): measured seconds */
-#define B_DRAIN_MAX 120     /* phase (b): longest wait for an empty pool, s */
+#define B_DRAIN_MAX 60      /* phase (b): longest wait for an empty pool, s */
 #define FILL_MAX    600     /* longest wait for the link to fill the pool, s */
 #define MAXREQ      4000000 /* latency samples per connection */
 #define MAXKINDS    16      /* distinct failure kinds kept per phase */
@@ -574,6 +574,8 @@ int main(void)
 	double fill_s, link_idle_bps, la[4], cpu_link_a = -1, cpu_kme_a;
 	double cpu_a0, cpu_a1, cpu_b0, cpu_b1, cl0, cl1;
 	double drain_s, own_bps, served_bps, peak_a, peak_b;
+	uint64_t drain_others = 0;
+	int emptied;
 	long long reserved;
 	uint64_t refill_sum = 0, refill_n = 0;
 	int b_ok, a_ok, trace = getenv("QM_BENCH_KME_TRACE") != NULL;
@@ -662,15 +664,13 @@ int main(void)
 	if (finish(t0, &drain))
 		goto fail;
 	drain_s = drain.seconds;
-	if (!stop_load_empty()) {
-		fprintf(stderr,
-		        "bench_kme: the pool did not run empty in %.0f s of "
-		        "load (%llu keys served, %llu failed)\n",
-		        drain.seconds, (unsigned long long)drain.ok,
-		        (unsigned long long)drain.failed);
-		print_kinds("drain", &drain);
-		goto fail;
-	}
+	/* the link may keep up with this load: then (b) says so and measures
+	 * what was served and what the link made all the same */
+	emptied = stop_load_empty();
+	for (int i = 0; i < drain.kinds.nk; i++)
+		if (!kind_is_refilling(&drain.kinds, i))
+			drain_others += drain.kinds.n[i];
+	drain_others += drain.kinds.other;
 	if (status(sc, &sb, &v0))
 		goto fail;
 	la[2] = load1();
@@ -736,11 +736,20 @@ int main(void)
 				others += sus.kinds.n[i];
 		}
 		others += sus.kinds.other;
-		b_ok = others == 0 && sus.ok > 0;
-		printf(
-		    "\n(b) sustained rate, %d s after the pool ran empty (%.1f "
-		    "s of load, %llu keys, emptied it)\n",
-		    B_SECONDS, drain_s, (unsigned long long)drain.ok);
+		b_ok = others == 0 && drain_others == 0 && sus.ok > 0;
+		if (emptied)
+			printf(
+			    "\n(b) sustained rate, %d s after the pool ran "
+			    "empty (%.1f s of load, %llu keys, emptied it)\n",
+			    B_SECONDS, drain_s, (unsigned long long)drain.ok);
+		else
+			printf(
+			    "\n(b) sustained rate, %d s after %.1f s of load "
+			    "(%llu keys): the pool did not run empty, the "
+			    "link kept up with this load\n",
+			    B_SECONDS, drain_s, (unsigned long long)drain.ok);
+		if (drain_others)
+			print_kinds("emptying the pool", &drain);
 		printf("  enc_keys: %llu keys in %.2f s = %.0f keys/s (%.3f "
 		       "Mbit/s), p50 %.3f ms, p99 %.3f ms\n",
 		       (unsigned long long)sus.ok, sus.seconds, sus.per_s,
@@ -823,30 +832,32 @@ int main(void)
 		       (double)expected / (double)(sus.ok + sus.failed),
 		       (unsigned long long)others);
 		json_errors("b", &sus);
-		printf(",\"sustained_link_bits_per_s\":%.0f,"
-		       "\"sustained_link_blocks\":%lld,"
-		       "\"sustained_link_cpu_s\":%.2f,\"sustained_kme_cpu_s\":%"
-		       ".2f,"
-		       "\"drain_seconds\":%.2f,\"fill_seconds\":%.2f,"
-		       "\"peer_reserved_keys\":%lld,\"kme_a_peak_mib\":%.0f,"
-		       "\"kme_b_peak_mib\":%.0f,"
-		       "\"bb84_bits_per_s_one_thread\":%.0f,"
-		       "\"link_bits_per_s\":%.0f,\"bb84_qber\":%.4f,"
-		       "\"attachment_1mib_s\":%.2f,"
-		       "\"attachment_1mib_sustained_s\":%.2f,"
-		       "\"load_before\":%.2f,\"load_after\":%.2f,"
-		       "\"goal_keys_per_s\":10000,\"goal_p99_ms\":5,"
-		       "\"goal_a_errors\":0,\"goal_a_met\":%s,"
-		       "\"goal_b_met\":%s,\"goal_met\":%s}\n",
-		       own_bps, v1.blocks - v0.blocks, cpu_link_a, cpu_kme_a,
-		       drain_s, fill_s, reserved, peak_a, peak_b,
-		       rate.bits_per_second, link_idle_bps, rate.mean_qber,
-		       link_idle_bps > 0 ? (1048576.0 + 32) * 8 / link_idle_bps
-		                         : -1.0,
-		       own_bps > 0 ? (1048576.0 + 32) * 8 / own_bps : -1.0,
-		       la[0], la[3], a_ok ? "true" : "false",
-		       b_ok ? "true" : "false",
-		       a_ok && b_ok ? "true" : "false");
+		printf(
+		    ",\"sustained_link_bits_per_s\":%.0f,"
+		    "\"sustained_link_blocks\":%lld,"
+		    "\"sustained_link_cpu_s\":%.2f,\"sustained_kme_cpu_s\":%"
+		    ".2f,"
+		    "\"drain_seconds\":%.2f,\"fill_seconds\":%.2f,"
+		    "\"pool_ran_empty\":%s,\"drain_other_errors\":%llu,"
+		    "\"peer_reserved_keys\":%lld,\"kme_a_peak_mib\":%.0f,"
+		    "\"kme_b_peak_mib\":%.0f,"
+		    "\"bb84_bits_per_s_one_thread\":%.0f,"
+		    "\"link_bits_per_s\":%.0f,\"bb84_qber\":%.4f,"
+		    "\"attachment_1mib_s\":%.2f,"
+		    "\"attachment_1mib_sustained_s\":%.2f,"
+		    "\"load_before\":%.2f,\"load_after\":%.2f,"
+		    "\"goal_keys_per_s\":10000,\"goal_p99_ms\":5,"
+		    "\"goal_a_errors\":0,\"goal_a_met\":%s,"
+		    "\"goal_b_met\":%s,\"goal_met\":%s}\n",
+		    own_bps, v1.blocks - v0.blocks, cpu_link_a, cpu_kme_a,
+		    drain_s, fill_s, emptied ? "true" : "false",
+		    (unsigned long long)drain_others, reserved, peak_a, peak_b,
+		    rate.bits_per_second, link_idle_bps, rate.mean_qber,
+		    link_idle_bps > 0 ? (1048576.0 + 32) * 8 / link_idle_bps
+		                      : -1.0,
+		    own_bps > 0 ? (1048576.0 + 32) * 8 / own_bps : -1.0, la[0],
+		    la[3], a_ok ? "true" : "false", b_ok ? "true" : "false",
+		    a_ok && b_ok ? "true" : "false");
 	}
 	if (getenv("QM_BENCH_KME_KEEP"))
 		fprintf(stderr, "bench_kme: kept %s\n", dir);
