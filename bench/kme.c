@@ -44,9 +44,10 @@
 #define CONNS    8
 #define A_KEYS   64000 /* phase (a): keys taken, all already in the pool */
 #define A_MARGIN 2048  /* keys the pool holds beyond A_KEYS at the start */
-/* qkme's link simulates at normal priority below a quarter of pool_bytes
- * (docs/KME.md): phase (a) starts with that much more in the pool, so that
- * the simulator, which stands in for QKD hardware, takes no CPU from it */
+/* qkme's link simulates at normal priority when a pool SAEs take key from
+ * is below a quarter of pool_bytes (docs/KME.md): phase (a) starts with
+ * that much more in the pool, so that the simulator, which stands in for
+ * QKD hardware, takes no CPU from it */
 #define A_FLOOR     (POOL_BYTES / 4 / 32)
 #define POOL_BYTES  4194304 /* qkme's default: 131072 keys of 256 bits */
 #define STATUS_REQS 64000   /* the Get status floor: requests */

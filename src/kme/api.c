@@ -478,6 +478,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	}
 	kstream_release(&l->own, off, total);
 	l->own.next = off + total;
+	l->own_used = qm_mono_ns();
 	if (l->own.next + kme_grant_step(k) / 2 > l->granted)
 		kick = 1;
 	for (long long i = 0; i < q.number; i++) {
@@ -828,6 +829,7 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				kstream_release(&l->mirror, l->mirror.next,
 				                (size_t)(x->off - l->mirror.next));
 			l->mirror.next = x->off + x->len;
+			l->mirror_used = qm_mono_ns();
 			added++;
 		}
 	}

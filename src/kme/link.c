@@ -8,10 +8,10 @@
  * has acknowledged, so both KMEs always hold the same bytes at the same
  * offsets. Above the QBER alarm threshold a block yields no key; the alarm
  * and the measured QBER still reach both KMEs. A link has bb84.threads
- * floor threads at normal priority, which simulate while a pool is below
- * a quarter of pool_bytes and alone talk to the peer, and as many helper
- * threads that simulate on idle CPU only and hand their blocks over
- * (link_floor, link_helper).
+ * floor threads at normal priority, which simulate while a pool SAEs use
+ * is below a quarter of pool_bytes and alone talk to the peer, and as
+ * many helper threads that simulate on idle CPU only and hand their
+ * blocks over (link_floor, link_helper).
  */
 #include "private.h"
 
@@ -69,11 +69,14 @@ static uint64_t peer_had(const struct qm_buf *ans, const char *name,
 }
 
 /*
- * A direction below pool_bytes / LINK_FLOOR_DIV is low: the floor threads
+ * A direction that SAEs took key from in the last LINK_FLOOR_HOLD_NS and
+ * that is below pool_bytes / LINK_FLOOR_DIV is wanted: the floor threads
  * then simulate at normal priority, so that SAE requests, even ones the
- * KME must refuse, can never stop the link from making key.
+ * KME must refuse, can never stop the link from making the key they wait
+ * for. A pool no one uses fills on idle CPU only, however empty.
  */
 #define LINK_FLOOR_DIV 4
+#define LINK_FLOOR_HOLD_NS (5ULL * 1000000000ULL)
 
 /*
  * One link thread. With bb84.threads = n, args[link][t] for t < n is
@@ -100,13 +103,16 @@ static int pools_need(const struct kme_link *l, const struct kme_conf *c)
 	       kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
 }
 
-/* Either direction below the floor (lock held). */
-static int pools_low(const struct kme_link *l, const struct kme_conf *c)
+/* Either direction in use and below the floor (lock held). */
+static int pools_wanted(const struct kme_link *l, const struct kme_conf *c)
 {
 	uint64_t floor = (uint64_t)c->pool_bytes / LINK_FLOOR_DIV;
+	uint64_t now = qm_mono_ns();
 
-	return kstream_avail(&l->own) < floor ||
-	       kstream_avail(&l->mirror) < floor;
+	return (l->own_used && now - l->own_used < LINK_FLOOR_HOLD_NS &&
+	        kstream_avail(&l->own) < floor) ||
+	       (l->mirror_used && now - l->mirror_used < LINK_FLOOR_HOLD_NS &&
+	        kstream_avail(&l->mirror) < floor);
 }
 
 /* The block parameters in force (lock held); monitor: 1/8 of a block. */
@@ -330,9 +336,9 @@ static void ready_wait(struct kme_link *l, long ms)
  * threads send blocks to the peer and add them to the pools (so that no
  * thread of idle priority ever holds push_lock while the machine is
  * busy), first the blocks the helpers made. A floor thread simulates
- * blocks itself while a direction is below the floor, so the link keeps
- * its fair share of CPU however busy the server is; above the floor the
- * helpers fill the pools with CPU nothing else wants. With both pools full
+ * blocks itself while a direction SAEs use is below the floor, so the
+ * link keeps its fair share of CPU however busy the server is; otherwise
+ * the helpers fill the pools with CPU nothing else wants. With both pools full
  * floor thread 0 keeps watching the channel with a block of 1/8 the size
  * every two seconds (at once when the operator changes the eavesdropper),
  * so QBER and alarm stay current; that block's key finds no room and is
@@ -384,7 +390,7 @@ static void *link_floor(void *arg)
 				continue;
 			}
 			monitor = 1;
-		} else if (!pools_low(l, c)) {
+		} else if (!pools_wanted(l, c)) {
 			/* the helpers fill; wake for their blocks */
 			ready_wait(l, 200);
 			pthread_mutex_unlock(&l->lock);

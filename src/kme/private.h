@@ -199,6 +199,9 @@ struct kme_link {
 	                       ends before serving again */
 	uint64_t granted;   /* own.next may grow up to here */
 	int grant_failing;  /* the last request to raise granted failed */
+	/* when SAEs last took key from own / mirror (qm_mono_ns): the link
+	 * simulates at normal priority for a direction in use and low */
+	uint64_t own_used, mirror_used;
 	char alarm[768];    /* a restored state seen on this link, or "" */
 	/* lease_lock: our lease file "asked granted"; never held while
 	 * taking lock, held across the requests that raise the limit */
