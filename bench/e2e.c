@@ -855,7 +855,7 @@ int main(int argc, char **argv)
 	    (size_t)env_long("QM_BENCH_E2E_PEAK_MIB", 25, 1, 40) * MiB;
 	long l1_wait = env_long("QM_BENCH_E2E_L1_WAIT_S", 300, 0, 3600);
 	uint64_t start = qm_mono_ns(), deadline;
-	struct peak ps, pr;
+	struct peak ps = {0}, pr = {0};
 	int have_ps = 0, have_pr = 0, r, peak_direct = 0;
 	double ratio = -1, rate;
 	char peak_note[QM_ERR_MSGMAX + 256] = "";
