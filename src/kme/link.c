@@ -8,10 +8,11 @@
  * has acknowledged, so both KMEs always hold the same bytes at the same
  * offsets. Above the QBER alarm threshold a block yields no key; the alarm
  * and the measured QBER still reach both KMEs. A link has bb84.threads
- * floor threads at normal priority, which simulate while a pool SAEs use
- * is below a quarter of pool_bytes and alone talk to the peer, and as
- * many helper threads that simulate on idle CPU only and hand their
- * blocks over (link_floor, link_helper).
+ * floor threads at normal priority, which simulate while a pool is below
+ * its reserve (a quarter of pool_bytes while SAEs use it, a sixteenth
+ * otherwise) and alone talk to the peer, and as many helper threads that
+ * simulate on idle CPU only and hand their blocks over (link_floor,
+ * link_helper).
  */
 #include "private.h"
 
@@ -69,13 +70,16 @@ static uint64_t peer_had(const struct qm_buf *ans, const char *name,
 }
 
 /*
- * A direction that SAEs took key from in the last LINK_FLOOR_HOLD_NS and
- * that is below pool_bytes / LINK_FLOOR_DIV is wanted: the floor threads
- * then simulate at normal priority, so that SAE requests, even ones the
- * KME must refuse, can never stop the link from making the key they wait
- * for. A pool no one uses fills on idle CPU only, however empty.
+ * A direction below its reserve is wanted: the floor threads then simulate
+ * at normal priority, so that SAE requests, even ones the KME must refuse,
+ * can never stop the link from making the key they wait for, and a KME
+ * whose pools no one uses still gets a little key however busy its
+ * machine. The reserve is pool_bytes / LINK_FLOOR_DIV while SAEs took key
+ * from that direction in the last LINK_FLOOR_HOLD_NS, pool_bytes /
+ * LINK_FLOOR_IDLE_DIV otherwise; above it the helpers fill on idle CPU.
  */
 #define LINK_FLOOR_DIV 4
+#define LINK_FLOOR_IDLE_DIV 16
 #define LINK_FLOOR_HOLD_NS (5ULL * 1000000000ULL)
 
 /*
@@ -103,16 +107,22 @@ static int pools_need(const struct kme_link *l, const struct kme_conf *c)
 	       kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
 }
 
-/* Either direction in use and below the floor (lock held). */
+/* A direction's reserve: larger while SAEs take key from it. */
+static uint64_t reserve(const struct kme_conf *c, uint64_t used, uint64_t now)
+{
+	uint64_t p = (uint64_t)c->pool_bytes;
+
+	return used && now - used < LINK_FLOOR_HOLD_NS ? p / LINK_FLOOR_DIV
+	                                               : p / LINK_FLOOR_IDLE_DIV;
+}
+
+/* Either direction below its reserve (lock held). */
 static int pools_wanted(const struct kme_link *l, const struct kme_conf *c)
 {
-	uint64_t floor = (uint64_t)c->pool_bytes / LINK_FLOOR_DIV;
 	uint64_t now = qm_mono_ns();
 
-	return (l->own_used && now - l->own_used < LINK_FLOOR_HOLD_NS &&
-	        kstream_avail(&l->own) < floor) ||
-	       (l->mirror_used && now - l->mirror_used < LINK_FLOOR_HOLD_NS &&
-	        kstream_avail(&l->mirror) < floor);
+	return kstream_avail(&l->own) < reserve(c, l->own_used, now) ||
+	       kstream_avail(&l->mirror) < reserve(c, l->mirror_used, now);
 }
 
 /* The block parameters in force (lock held); monitor: 1/8 of a block. */
@@ -336,9 +346,9 @@ static void ready_wait(struct kme_link *l, long ms)
  * threads send blocks to the peer and add them to the pools (so that no
  * thread of idle priority ever holds push_lock while the machine is
  * busy), first the blocks the helpers made. A floor thread simulates
- * blocks itself while a direction SAEs use is below the floor, so the
- * link keeps its fair share of CPU however busy the server is; otherwise
- * the helpers fill the pools with CPU nothing else wants. With both pools full
+ * blocks itself while a direction is below its reserve, so the link keeps
+ * its fair share of CPU however busy the server is; above it the helpers
+ * fill the pools with CPU nothing else wants. With both pools full
  * floor thread 0 keeps watching the channel with a block of 1/8 the size
  * every two seconds (at once when the operator changes the eavesdropper),
  * so QBER and alarm stay current; that block's key finds no room and is
@@ -488,6 +498,14 @@ void kme_link_stop(struct qm_kme *k, struct kme_link *l)
 	pthread_cond_broadcast(&l->cond);
 	pthread_cond_broadcast(&l->ready_cond);
 	pthread_mutex_unlock(&l->lock);
+	/* a helper in the middle of a block may get no CPU at idle priority
+	 * while other work runs (another KME's floor on the same machine):
+	 * let it finish at normal priority where we may (root, or a
+	 * RLIMIT_NICE that allows nice 0), else wait for it */
+	for (int t = (int)k->conf.link_threads; t < l->nthreads; t++) {
+		struct sched_param sp = {0};
+		pthread_setschedparam(l->threads[t], SCHED_OTHER, &sp);
+	}
 	for (int t = 0; t < l->nthreads; t++)
 		pthread_join(l->threads[t], NULL);
 	/* blocks a helper made that never reached the peer: never used */

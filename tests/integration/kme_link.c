@@ -243,9 +243,9 @@ static void link_threads(pid_t pid, int *normal, int *idle)
  * The link never depends on idle CPU alone: SAE requests (even ones
  * answered 503) could then take every cycle and no key would be made.
  * The KME that runs the link has bb84.threads simulation threads at the
- * normal priority of the process (they work while a pool SAEs take key
- * from is below a quarter of pool_bytes) and as many at idle priority;
- * the other KME has none.
+ * normal priority of the process (they work while a pool is below its
+ * reserve, docs/KME.md) and as many at idle priority; the other KME has
+ * none.
  */
 static void test_link_priority(void **state)
 {
