@@ -64,6 +64,11 @@ static int text_cmp(const char *a, size_t an, const char *b, size_t bn)
 	while (i < an && j < bn) {
 		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[j];
 
+		if (x == y && x > ' ') {
+			i++;
+			j++;
+			continue;
+		}
 		if (is_ws(x) && is_ws(y)) {
 			while (i < an && is_ws((unsigned char)a[i]))
 				i++;
@@ -83,6 +88,39 @@ static int text_cmp(const char *a, size_t an, const char *b, size_t bn)
 	if (j < bn)
 		return -1;
 	return 0;
+}
+
+/* The first 8 bytes of a text as text_cmp sees it, big-endian, padded
+ * with zeros: two texts whose prefixes differ compare as their prefixes
+ * do, so most comparisons of a sort are one integer comparison. */
+static uint64_t text_prefix(const char *s, size_t n)
+{
+	uint64_t v = 0;
+	size_t i = 0, k = 0;
+
+	if (n > QM_THREAD_TEXTMAX)
+		n = QM_THREAD_TEXTMAX;
+	while (i < n && k < 8) {
+		unsigned char ch = (unsigned char)s[i++];
+
+		if (is_ws(ch)) {
+			while (i < n && is_ws((unsigned char)s[i]))
+				i++;
+			ch = ' ';
+		}
+		v = v << 8 | lower(ch);
+		k++;
+	}
+	return v << (8 * (8 - k));
+}
+
+/* text_cmp, first by the prefixes. */
+static int key_cmp(uint64_t xp, const char *x, size_t xn, uint64_t yp,
+                   const char *y, size_t yn)
+{
+	if (xp != yp)
+		return xp < yp ? -1 : 1;
+	return text_cmp(x, xn, y, yn);
 }
 
 /* The length of a reply or forward prefix ("Re:", "AW :", "Re[2]:") at
@@ -602,10 +640,11 @@ static enum qm_err cut_loops(struct tb *b)
 /* What one thing is sorted by. */
 struct skey {
 	const char *s;
-	size_t slen;
+	uint64_t pfx; /* text_prefix(s) */
 	int64_t v;
 	int64_t date;
-	size_t idx; /* the last tie-break, and what the key is about */
+	size_t slen;
+	uint32_t idx; /* the last tie-break, and what the key is about */
 	uint32_t node;
 	int unread;
 };
@@ -656,7 +695,7 @@ static int list_cmp(const struct skey *x, const struct skey *y,
 	switch (how->key) {
 	case QM_SORT_FROM:
 	case QM_SORT_SUBJECT:
-		r = text_cmp(x->s, x->slen, y->s, y->slen);
+		r = key_cmp(x->pfx, x->s, x->slen, y->pfx, y->s, y->slen);
 		break;
 	case QM_SORT_SIZE:
 		r = cmp_i64(x->v, y->v);
@@ -689,7 +728,7 @@ static int date_cmp(const struct skey *x, const struct skey *y,
 static int subject_cmp(const struct skey *x, const struct skey *y,
                        const struct qm_client_sort *how)
 {
-	int r = text_cmp(x->s, x->slen, y->s, y->slen);
+	int r = key_cmp(x->pfx, x->s, x->slen, y->pfx, y->s, y->slen);
 
 	if (r)
 		return r;
@@ -702,7 +741,7 @@ static void list_key(const struct qm_client_msg_head *m, size_t idx,
                      enum qm_client_sort_key key, struct skey *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->idx = idx;
+	k->idx = (uint32_t)idx;
 	k->date = m->date;
 	k->unread = m->unread != 0;
 	k->v = m->size;
@@ -710,6 +749,8 @@ static void list_key(const struct qm_client_msg_head *m, size_t idx,
 		k->s = sender_key(m->from, &k->slen);
 	else if (key == QM_SORT_SUBJECT)
 		k->s = qm_client_subject_base(m->subject, &k->slen, NULL);
+	if (k->s)
+		k->pfx = text_prefix(k->s, k->slen);
 }
 
 enum qm_err qm_client_msgs_sort(const struct qm_client_msg_head *in, size_t n,
@@ -923,16 +964,18 @@ static enum qm_err group_subjects(struct tb *b, struct forest *f)
 		                                 &k[nk].slen, &reply);
 		if (k[nk].slen == 0)
 			continue;
+		k[nk].pfx = text_prefix(k[nk].s, k[nk].slen);
 		k[nk].v = r < n ? reply : 1;
 		k[nk].date = b->in[rep].date;
-		k[nk].idx = rep;
+		k[nk].idx = (uint32_t)rep;
 		k[nk].node = r;
 		nk++;
 	}
 	skey_sort(k, k + nk, nk, subject_cmp, NULL);
 	for (lo = 0; lo < nk; lo = hi) {
-		for (hi = lo + 1; hi < nk && text_cmp(k[lo].s, k[lo].slen,
-		                                      k[hi].s, k[hi].slen) == 0;
+		for (hi = lo + 1;
+		     hi < nk && key_cmp(k[lo].pfx, k[lo].s, k[lo].slen,
+		                        k[hi].pfx, k[hi].s, k[hi].slen) == 0;
 		     hi++)
 			;
 		for (mo = lo; mo < hi && k[mo].v == 0; mo++)
@@ -973,6 +1016,43 @@ static enum qm_err group_subjects(struct tb *b, struct forest *f)
 	return QM_OK;
 }
 
+/* Sorts the n messages a (in the order given) oldest first, stably: by
+ * insertion when few (most messages have one reply or none), else by
+ * merging, with tmp (n entries) as room. */
+static void kids_sort(uint32_t *a, size_t n, const int64_t *date, uint32_t *tmp)
+{
+	uint32_t *src = a, *dst = tmp, *t, x;
+	size_t width, lo, mid, hi, i, j, k;
+
+	if (n <= 16) {
+		for (i = 1; i < n; i++) {
+			x = a[i];
+			for (j = i; j > 0 && date[a[j - 1]] > date[x]; j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
+		return;
+	}
+	for (width = 1; width < n; width *= 2) {
+		for (lo = 0; lo < n; lo += 2 * width) {
+			mid = lo + width < n ? lo + width : n;
+			hi = lo + 2 * width < n ? lo + 2 * width : n;
+			for (i = lo, j = mid, k = lo; k < hi; k++) {
+				if (i < mid &&
+				    (j >= hi || date[src[j]] >= date[src[i]]))
+					dst[k] = src[i++];
+				else
+					dst[k] = src[j++];
+			}
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
 /* Saturating sum of sizes (a negative size counts as 0). */
 static int64_t size_add(int64_t a, int64_t b)
 {
@@ -981,22 +1061,90 @@ static int64_t size_add(int64_t a, int64_t b)
 	return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+/* What lay_out and walk share: each node's children, oldest first, are
+ * kids[cstart[v] .. cstart[v + 1]). */
+struct layout {
+	const struct tb *b;
+	const struct forest *f;
+	uint32_t *cstart, *kids;
+	uint32_t *stack; /* positions in kids still to visit */
+	uint32_t *pos;   /* where each node was written */
+};
+
+/*
+ * Walks the thread under root depth first (each message before its
+ * replies, replies oldest first) and fills *th; when nodes is not NULL,
+ * writes its nodes from nodes[at] on. Iterative: a chain of any depth
+ * takes no more stack than a flat thread.
+ */
+static void walk(const struct layout *l, uint32_t root,
+                 struct qm_client_thread_node *nodes, size_t at,
+                 struct qm_client_thread *th)
+{
+	const struct qm_client_msg_head *in = l->b->in;
+	size_t n = l->b->n, sp = 0, j;
+	uint32_t v = root, q = NIL, p;
+
+	memset(th, 0, sizeof(*th));
+	th->root = at;
+	th->newest_msg = QM_THREAD_NONE;
+	th->first_msg = root < n ? root : l->f->first[root];
+	for (;;) {
+		if (nodes) {
+			struct qm_client_thread_node *nd = &nodes[at];
+
+			l->pos[v] = (uint32_t)at;
+			nd->msg = v < n ? v : QM_THREAD_NONE;
+			nd->id = v < n ? in[v].id : 0;
+			nd->child = nd->next = QM_THREAD_NONE;
+			nd->nchild = l->cstart[v + 1] - l->cstart[v];
+			nd->parent = QM_THREAD_NONE;
+			nd->depth = 0;
+			if ((p = l->f->par[v]) != NIL) {
+				nd->parent = l->pos[p];
+				nd->depth = nodes[l->pos[p]].depth + 1;
+				if (q == l->cstart[p])
+					nodes[l->pos[p]].child = at;
+				else
+					nodes[l->pos[l->kids[q - 1]]].next = at;
+			}
+		}
+		if (v < n) {
+			th->count++;
+			th->unread += in[v].unread != 0;
+			th->size = size_add(th->size, in[v].size);
+			if (th->newest_msg == QM_THREAD_NONE ||
+			    !date_older(in, v, th->newest_msg)) {
+				th->newest = in[v].date;
+				th->newest_msg = v;
+			}
+		}
+		at++;
+		for (j = l->cstart[v + 1]; j > l->cstart[v]; j--)
+			l->stack[sp++] = (uint32_t)(j - 1);
+		if (!sp)
+			break;
+		q = l->stack[--sp];
+		v = l->kids[q];
+	}
+	th->nnodes = at - th->root;
+}
+
 /*
  * Pass 6: the result. Children (messages only: a dummy is always a root)
- * go oldest first; each thread is laid out depth first from its root
- * into tmp, the threads are sorted newest first, and their spans copied
- * into place in that order.
+ * go oldest first; the threads are measured, sorted newest first, then
+ * written in that order.
  */
 static enum qm_err lay_out(struct tb *b, struct forest *f,
                            struct qm_client_threads *t)
 {
-	struct qm_client_thread_node *tmp = NULL, *nd;
-	struct qm_client_thread *ths = NULL;
-	struct skey *k = NULL;
-	uint32_t *cstart = NULL, *kids = NULL, *stack = NULL, *pos = NULL;
-	uint32_t *lastc = NULL, v, p;
-	size_t n = b->n, nn = f->nn, i, sp, at = 0, nt = 0, nalive = 0;
+	struct layout l = {b, f, NULL, NULL, NULL, NULL};
+	struct qm_client_thread th;
 	struct qm_client_sort newest = {QM_SORT_DATE, 1, 0};
+	struct skey *k = NULL;
+	int64_t *dates = NULL;
+	uint32_t *roots = NULL, p;
+	size_t n = b->n, nn = f->nn, i, at, nt = 0, nalive = 0;
 	enum qm_err rc = QM_ERR_NOMEM;
 
 	for (i = 0; i < n; i++) {
@@ -1007,123 +1155,57 @@ static enum qm_err lay_out(struct tb *b, struct forest *f,
 	for (i = 0; i < nn; i++)
 		nalive += i < n || f->fwd[i] == NIL;
 	k = malloc(2 * (n ? n : 1) * sizeof(*k));
-	cstart = calloc(nn + 1, sizeof(*cstart));
-	kids = malloc((n ? n : 1) * sizeof(*kids));
-	stack = malloc((nn ? nn : 1) * sizeof(*stack));
-	pos = malloc((nn ? nn : 1) * sizeof(*pos));
-	lastc = malloc((nn ? nn : 1) * sizeof(*lastc));
-	tmp = malloc((nalive ? nalive : 1) * sizeof(*tmp));
-	ths = malloc((nalive ? nalive : 1) * sizeof(*ths));
+	dates = malloc((n ? n : 1) * sizeof(*dates));
+	l.cstart = calloc(nn + 1, sizeof(*l.cstart));
+	l.kids = malloc((n ? n : 1) * sizeof(*l.kids));
+	l.stack = malloc((nn ? nn : 1) * sizeof(*l.stack));
+	l.pos = malloc((nn ? nn : 1) * sizeof(*l.pos));
+	roots = malloc((nn ? nn : 1) * sizeof(*roots));
 	t->nodes = malloc((nalive ? nalive : 1) * sizeof(*t->nodes));
-	t->threads = malloc((nalive ? nalive : 1) * sizeof(*t->threads));
-	if (!k || !cstart || !kids || !stack || !pos || !lastc || !tmp ||
-	    !ths || !t->nodes || !t->threads)
+	t->threads = malloc((n ? n : 1) * sizeof(*t->threads));
+	if (!k || !dates || !l.cstart || !l.kids || !l.stack || !l.pos ||
+	    !roots || !t->nodes || !t->threads)
 		goto out;
-	/* children by parent (counting sort), oldest first in each */
+	/* children by parent (counting sort), then oldest first in each */
 	for (i = 0; i < n; i++) {
-		memset(&k[i], 0, sizeof(k[i]));
-		k[i].date = b->in[i].date;
-		k[i].idx = i;
-	}
-	skey_sort(k, k + n, n, date_cmp, NULL);
-	for (i = 0; i < n; i++)
+		dates[i] = b->in[i].date;
 		if (f->par[i] != NIL)
-			cstart[f->par[i] + 1]++;
-	for (i = 0; i < nn; i++)
-		cstart[i + 1] += cstart[i];
-	memcpy(lastc, cstart, nn * sizeof(*lastc)); /* fill cursors */
-	for (i = 0; i < n; i++) {
-		p = f->par[k[i].idx];
-		if (p != NIL)
-			kids[lastc[p]++] = (uint32_t)k[i].idx;
+			l.cstart[f->par[i] + 1]++;
 	}
-	/* each root's thread, depth first */
+	for (i = 0; i < nn; i++)
+		l.cstart[i + 1] += l.cstart[i];
+	memcpy(l.pos, l.cstart, nn * sizeof(*l.pos)); /* fill cursors */
+	for (i = 0; i < n; i++)
+		if ((p = f->par[i]) != NIL)
+			l.kids[l.pos[p]++] = (uint32_t)i;
+	for (i = 0; i < nn; i++)
+		kids_sort(l.kids + l.cstart[i], l.cstart[i + 1] - l.cstart[i],
+		          dates, l.stack);
+	/* each thread's newest message; newest thread first */
 	for (i = 0; i < nn; i++) {
-		struct qm_client_thread *th;
-
 		if (f->par[i] != NIL || (i >= n && f->fwd[i] != NIL))
 			continue;
-		th = &ths[nt++];
-		memset(th, 0, sizeof(*th));
-		th->root = at;
-		th->newest_msg = QM_THREAD_NONE;
-		th->first_msg = i < n ? i : f->first[i];
-		stack[0] = (uint32_t)i;
-		sp = 1;
-		while (sp) {
-			v = stack[--sp];
-			nd = &tmp[at];
-			pos[v] = (uint32_t)at;
-			lastc[v] = NIL;
-			nd->msg = v < n ? v : QM_THREAD_NONE;
-			nd->id = v < n ? b->in[v].id : 0;
-			nd->child = nd->next = QM_THREAD_NONE;
-			nd->nchild = cstart[v + 1] - cstart[v];
-			p = f->par[v];
-			nd->parent = p == NIL ? QM_THREAD_NONE : pos[p];
-			nd->depth = p == NIL ? 0 : tmp[pos[p]].depth + 1;
-			if (p != NIL) {
-				if (lastc[p] == NIL)
-					tmp[pos[p]].child = at;
-				else
-					tmp[lastc[p]].next = at;
-				lastc[p] = (uint32_t)at;
-			}
-			if (v < n) {
-				const struct qm_client_msg_head *m = &b->in[v];
-
-				th->count++;
-				th->unread += m->unread != 0;
-				th->size = size_add(th->size, m->size);
-				if (th->newest_msg == QM_THREAD_NONE ||
-				    !date_older(b->in, v, th->newest_msg)) {
-					th->newest = m->date;
-					th->newest_msg = v;
-				}
-			}
-			for (p = cstart[v + 1]; p > cstart[v]; p--)
-				stack[sp++] = kids[p - 1];
-			at++;
-		}
-		th->nnodes = at - th->root;
-	}
-	/* newest conversation first; then copy the spans in that order */
-	for (i = 0; i < nt; i++) {
-		memset(&k[i], 0, sizeof(k[i]));
-		k[i].date = ths[i].newest;
-		k[i].idx = i;
+		walk(&l, (uint32_t)i, NULL, 0, &th);
+		memset(&k[nt], 0, sizeof(k[nt]));
+		k[nt].date = th.newest;
+		k[nt].idx = (uint32_t)nt;
+		roots[nt++] = (uint32_t)i;
 	}
 	skey_sort(k, k + nt, nt, list_cmp, &newest);
 	for (at = 0, i = 0; i < nt; i++) {
-		const struct qm_client_thread *th = &ths[k[i].idx];
-		size_t j, d = th->root;
-
-		for (j = 0; j < th->nnodes; j++) {
-			struct qm_client_thread_node x = tmp[d + j];
-
-			if (x.parent != QM_THREAD_NONE)
-				x.parent = x.parent - d + at;
-			if (x.child != QM_THREAD_NONE)
-				x.child = x.child - d + at;
-			if (x.next != QM_THREAD_NONE)
-				x.next = x.next - d + at;
-			t->nodes[at + j] = x;
-		}
-		t->threads[i] = *th;
-		t->threads[i].root = at;
-		at += th->nnodes;
+		walk(&l, roots[k[i].idx], t->nodes, at, &t->threads[i]);
+		at += t->threads[i].nnodes;
 	}
 	t->nnodes = at;
 	t->nthreads = nt;
 	rc = QM_OK;
 out:
-	free(ths);
-	free(tmp);
-	free(lastc);
-	free(pos);
-	free(stack);
-	free(kids);
-	free(cstart);
+	free(roots);
+	free(l.pos);
+	free(l.stack);
+	free(l.kids);
+	free(l.cstart);
+	free(dates);
 	free(k);
 	return rc;
 }
