@@ -439,7 +439,8 @@ static void slot_put(uint32_t *slot, size_t nslot, uint32_t hash, uint32_t v)
 	slot[i] = v;
 }
 
-/* Doubles the table when it is half full. */
+/* Makes the table at least twice as large as want (id_get keeps it at
+ * most half full). */
 static enum qm_err table_room(struct tb *b, size_t want)
 {
 	size_t ns = b->nslot ? b->nslot : 64, i;
@@ -463,9 +464,9 @@ static enum qm_err table_room(struct tb *b, size_t want)
 }
 
 /*
- * The container of ID id: *out, or NIL when there is none and msg is NIL
- * and !create. Without one, a new container holding msg (or a dummy) is
- * made. *found tells whether it was there before.
+ * *out: the container of ID id. When there is none: with create, a new
+ * one holding message msg (NIL: a dummy), else NIL. *found tells whether
+ * it was there before.
  */
 static enum qm_err id_get(struct tb *b, const struct idref *id, int create,
                           uint32_t msg, uint32_t *out, int *found)
@@ -838,7 +839,7 @@ struct forest {
 	uint32_t *par;
 	uint32_t *fwd;   /* a dummy merged into another node: that node */
 	uint32_t *first; /* a dummy root: its oldest child (a message) */
-	size_t nn, cap;  /* nodes in use, room */
+	size_t nn;       /* nodes in use */
 };
 
 /*
@@ -1253,7 +1254,6 @@ enum qm_err qm_client_thread_build(const struct qm_client_msg_head *in,
 	if (!b.mcont || !f.par || !f.fwd || !f.first || !t)
 		goto out;
 	memset(f.fwd, 0xff, cap * sizeof(*f.fwd));
-	f.cap = cap;
 	if ((rc = table_room(&b, n + 16)) != QM_OK ||
 	    (rc = place_messages(&b)) != QM_OK ||
 	    (rc = link_messages(&b)) != QM_OK ||

@@ -350,14 +350,14 @@ static void test_duplicate_ids(void **state)
 
 /* A message naming itself as its parent (In-Reply-To, References, or as
  * one of its ancestors) is placed as if it had not: a root, or under the
- * ID before its own. */
+ * ID before its own (subjects that link nothing: the IDs alone decide). */
 static void test_own_parent(void **state)
 {
 	static const struct fx f[] = {
 	    {"a", "<a@x>", "<a@x>", "<a@x>", "me", 100},
 	    {"p", "<p@x>", NULL, NULL, "parent", 110},
-	    {"b", "<b@x>", "<b@x>", "<p@x> <b@x>", "Re: parent", 120},
-	    {"c", "<c@x>", NULL, "<c@x> <p@x> <c@x>", "Re: parent", 130},
+	    {"b", "<b@x>", "<b@x>", "<p@x> <b@x>", "first answer", 120},
+	    {"c", "<c@x>", NULL, "<c@x> <p@x> <c@x>", "second answer", 130},
 	};
 
 	(void)state;
