@@ -1155,17 +1155,22 @@ static enum qm_err lay_out(struct tb *b, struct forest *f,
 	}
 	for (i = 0; i < nn; i++)
 		nalive += i < n || f->fwd[i] == NIL;
-	k = malloc(2 * (n ? n : 1) * sizeof(*k));
+	roots = malloc((nn ? nn : 1) * sizeof(*roots));
+	if (!roots)
+		goto out;
+	for (i = 0; i < nn; i++)
+		if (f->par[i] == NIL && (i < n || f->fwd[i] == NIL))
+			roots[nt++] = (uint32_t)i;
+	k = malloc(2 * (nt ? nt : 1) * sizeof(*k));
 	dates = malloc((n ? n : 1) * sizeof(*dates));
 	l.cstart = calloc(nn + 1, sizeof(*l.cstart));
 	l.kids = malloc((n ? n : 1) * sizeof(*l.kids));
 	l.stack = malloc((nn ? nn : 1) * sizeof(*l.stack));
 	l.pos = malloc((nn ? nn : 1) * sizeof(*l.pos));
-	roots = malloc((nn ? nn : 1) * sizeof(*roots));
 	t->nodes = malloc((nalive ? nalive : 1) * sizeof(*t->nodes));
-	t->threads = malloc((n ? n : 1) * sizeof(*t->threads));
+	t->threads = malloc((nt ? nt : 1) * sizeof(*t->threads));
 	if (!k || !dates || !l.cstart || !l.kids || !l.stack || !l.pos ||
-	    !roots || !t->nodes || !t->threads)
+	    !t->nodes || !t->threads)
 		goto out;
 	/* children by parent (counting sort), then oldest first in each */
 	for (i = 0; i < n; i++) {
@@ -1183,14 +1188,11 @@ static enum qm_err lay_out(struct tb *b, struct forest *f,
 		kids_sort(l.kids + l.cstart[i], l.cstart[i + 1] - l.cstart[i],
 		          dates, l.stack);
 	/* each thread's newest message; newest thread first */
-	for (i = 0; i < nn; i++) {
-		if (f->par[i] != NIL || (i >= n && f->fwd[i] != NIL))
-			continue;
-		walk(&l, (uint32_t)i, NULL, 0, &th);
-		memset(&k[nt], 0, sizeof(k[nt]));
-		k[nt].date = th.newest;
-		k[nt].idx = (uint32_t)nt;
-		roots[nt++] = (uint32_t)i;
+	for (i = 0; i < nt; i++) {
+		walk(&l, roots[i], NULL, 0, &th);
+		memset(&k[i], 0, sizeof(k[i]));
+		k[i].date = th.newest;
+		k[i].idx = (uint32_t)i;
 	}
 	skey_sort(k, k + nt, nt, list_cmp, &newest);
 	for (at = 0, i = 0; i < nt; i++) {
