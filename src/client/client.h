@@ -690,11 +690,12 @@ struct qm_client_threads {
  * once. Pass the messages in the order they arrived: when two carry the
  * same Message-ID, the first one given keeps it (both are threaded). A
  * message's own headers alone decide its parent: no other message can
- * move it. Time and memory are linear in n (at most QM_THREAD_REFMAX + 2
- * containers per message) and never depend on what the headers hold
- * beyond QM_THREAD_SCANMAX bytes each. *out (free with
- * qm_client_threads_free) is set on success; QM_ERR_TOOBIG past
- * QM_THREAD_MSGMAX messages, QM_ERR_NOMEM.
+ * move it. Time is O(n log n) and memory O(n) (at most
+ * QM_THREAD_REFMAX + 2 containers per message), whatever the headers
+ * hold: each is parsed no further than QM_THREAD_SCANMAX bytes. *out
+ * (free with qm_client_threads_free) is set on success; QM_ERR_INVAL
+ * without in or out, QM_ERR_TOOBIG past QM_THREAD_MSGMAX messages,
+ * QM_ERR_NOMEM.
  */
 QM_NODISCARD enum qm_err
 qm_client_thread_build(const struct qm_client_msg_head *in, size_t n,
@@ -718,7 +719,7 @@ struct qm_client_sort {
 /*
  * Sorts the n messages in: order (n entries, the caller's) gets their
  * indices in the order how asks for. Ties go newest first, then in the
- * order given. QM_ERR_NOMEM.
+ * order given. QM_ERR_TOOBIG past QM_THREAD_MSGMAX messages, QM_ERR_NOMEM.
  */
 QM_NODISCARD enum qm_err
 qm_client_msgs_sort(const struct qm_client_msg_head *in, size_t n,
