@@ -999,4 +999,147 @@ enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
 enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
                                 const char *value, struct qm_error *err);
 
+/* ---------------------------------------------------------------- threads */
+
+/*
+ * Conversations and orders for a list of messages (thread.c): pure
+ * computation on what the caller passes, no store, no network, nothing
+ * kept between calls (docs/CLIENT.md, "Threads").
+ */
+
+/* The most messages one call takes. */
+#define QM_THREAD_MSGMAX 1000000u
+/* IDs read from the end of one References header; earlier ones are left. */
+#define QM_THREAD_REFMAX 32u
+/* The longest message ID (between < and >) that is read; longer: garbage. */
+#define QM_THREAD_IDMAX 250u
+/* Bytes read of one header: the last ones of References, the first ones
+ * of Message-ID and In-Reply-To. */
+#define QM_THREAD_SCANMAX 65536u
+/* Bytes of a subject or a sender compared. */
+#define QM_THREAD_TEXTMAX 1024u
+/* "No such node / message" in a result. */
+#define QM_THREAD_NONE SIZE_MAX
+
+/*
+ * What threading and sorting read of one message; all borrowed, a string
+ * may be NULL or "". The three ID headers are their raw values as
+ * received (folded or not, with comments); subject and from as shown
+ * (RFC 2047 decoded).
+ */
+struct qm_client_msg_head {
+	int64_t id; /* the caller's own, opaque: handed back in the result */
+	const char *message_id;
+	const char *in_reply_to;
+	const char *references;
+	const char *subject;
+	const char *from; /* "Name <a@b>" or "a@b" */
+	int64_t date;     /* Unix seconds; 0 when unknown */
+	int64_t size;     /* bytes */
+	int unread;       /* not \Seen */
+};
+
+/* One place in a thread. */
+struct qm_client_thread_node {
+	/* index in the messages given, or QM_THREAD_NONE for a dummy: a
+	 * message that is not in the list but that several others answer
+	 * (only ever a root with two or more children) */
+	size_t msg;
+	int64_t id;    /* that message's id; 0 for a dummy */
+	size_t parent; /* index in nodes; QM_THREAD_NONE for a root */
+	size_t child;  /* first (oldest) reply, QM_THREAD_NONE when none */
+	size_t next;   /* next (younger) sibling, QM_THREAD_NONE when none */
+	size_t nchild;
+	size_t depth; /* 0 for a root */
+};
+
+/* One conversation: nodes[root .. root + nnodes), each message before its
+ * replies and replies oldest first (a depth-first walk). */
+struct qm_client_thread {
+	size_t root;
+	size_t nnodes;
+	size_t count;      /* messages (a dummy is none) */
+	size_t unread;     /* of those, unread */
+	int64_t newest;    /* the date of its newest message */
+	size_t newest_msg; /* which (index in the messages given) */
+	/* the message that names the thread: the root, or a dummy root's
+	 * oldest reply */
+	size_t first_msg;
+	int64_t size; /* of all its messages, bytes */
+};
+
+struct qm_client_threads {
+	struct qm_client_thread_node *nodes;
+	size_t nnodes;
+	struct qm_client_thread *threads; /* newest conversation first */
+	size_t nthreads;
+	size_t nmsgs; /* the number of messages it was built from */
+};
+
+/*
+ * Threads the n messages in (JWZ threading; docs/CLIENT.md, "Threads"):
+ * a message goes under the last ID of its References (In-Reply-To's
+ * first ID is added when References lacks it), absent parents become
+ * dummies that are pruned as JWZ prunes them, loops are cut, and roots
+ * that claim by their subject (Re:, Fwd:, ...) to answer another root
+ * with the same base subject go under it. Every message appears exactly
+ * once. Pass the messages in the order they arrived: when two carry the
+ * same Message-ID, the first one given keeps it (both are threaded). A
+ * message's own headers alone decide its parent: no other message can
+ * move it. Time is O(n log n) and memory O(n) (at most
+ * QM_THREAD_REFMAX + 2 containers per message), whatever the headers
+ * hold: each is parsed no further than QM_THREAD_SCANMAX bytes. *out
+ * (free with qm_client_threads_free) is set on success; QM_ERR_INVAL
+ * without in or out, QM_ERR_TOOBIG past QM_THREAD_MSGMAX messages,
+ * QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err
+qm_client_thread_build(const struct qm_client_msg_head *in, size_t n,
+                       struct qm_client_threads **out, struct qm_error *err);
+void qm_client_threads_free(struct qm_client_threads **t);
+
+/* What a list is sorted by. */
+enum qm_client_sort_key {
+	QM_SORT_DATE = 0,
+	QM_SORT_FROM,    /* the display name, else the address; no case */
+	QM_SORT_SUBJECT, /* the base subject (no Re:, Fwd:, [list]); no case */
+	QM_SORT_SIZE,
+};
+
+struct qm_client_sort {
+	enum qm_client_sort_key key;
+	int descending;   /* newest, Z to A, largest first */
+	int unread_first; /* unread ones (threads: with one) before the rest */
+};
+
+/*
+ * Sorts the n messages in: order (n entries, the caller's) gets their
+ * indices in the order how asks for. Ties go newest first, then in the
+ * order given. QM_ERR_TOOBIG past QM_THREAD_MSGMAX messages, QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err
+qm_client_msgs_sort(const struct qm_client_msg_head *in, size_t n,
+                    const struct qm_client_sort *how, size_t *order,
+                    struct qm_error *err);
+/*
+ * Reorders t->threads (the nodes stay) by how: date is a thread's newest
+ * message, size the sum of its messages, from and subject those of its
+ * first_msg. in and n are the messages t was built from (QM_ERR_INVAL
+ * when n differs). Ties go newest first. QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err
+qm_client_threads_sort(struct qm_client_threads *t,
+                       const struct qm_client_msg_head *in, size_t n,
+                       const struct qm_client_sort *how, struct qm_error *err);
+
+/*
+ * The base subject of s (NULL: ""): without leading "Re:", "Fwd:", "Fw:",
+ * "AW:", "SV:", "VS:", "WG:", "Antw:", "Odp:", "TR:", "RV:" (any case,
+ * "Re[2]:" too), "[list]" tags and a trailing "(fwd)", and without the
+ * white space around; at most QM_THREAD_TEXTMAX bytes of s are read.
+ * Returns a pointer into s, its length in *len; *reply (may be NULL) is 1
+ * when a reply or forward prefix was taken off.
+ */
+const char *qm_client_subject_base(const char *s, size_t *len, int *reply);
+
 #endif /* QM_CLIENT_H */
