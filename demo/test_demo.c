@@ -421,7 +421,7 @@ static void stop_demo(pid_t pid)
 	assert_int_not_equal(access(ready, F_OK), 0);
 }
 
-/* What must never be on disk in the clear (DESIGN.md invariant 1). */
+/* Never on disk in the clear (docs/ARCHITECTURE.md invariant 1). */
 static const char *const secrets[] = {
     "The one-time pad, for real",
     "Lunch on Friday?",

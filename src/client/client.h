@@ -2,16 +2,16 @@
 /*
  * client: the QMail client engine that both user interfaces (cli/, web/)
  * drive, and their only door to the layers below. It ties the layers
- * together: accounts and their identities, the send path (compose ->
- * outbox -> KME keys -> envelope -> SMTP, DESIGN.md invariant 7), the
+ * together: accounts and their identities, the send path (compose -> outbox
+ * -> KME keys -> envelope -> SMTP, docs/ARCHITECTURE.md invariant 7), the
  * receive path (IMAP/POP3 -> parse -> replay check -> KME keys -> open ->
  * vault), reading, level availability, the keyring and the KME status; and
  * it offers the interfaces everything else they do: accounts, settings,
  * contacts, the message index, drafts, the outbox list, the passphrase.
  * Everything a person sees as a result comes back as values and messages;
  * nothing here prints, and no message names a command or a screen of one
- * interface: an error that a person can act on carries a hint code
- * (enum qm_client_hint) that each interface words its own way.
+ * interface: an error that a person can act on carries a hint code (enum
+ * qm_client_hint) that each interface words its own way.
  *
  * The records (accounts, contacts, messages, outbox entries, keys) are the
  * store's, declared in store/types.h without the store's API. A struct

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The send path (DESIGN.md invariant 7). A message is built, sealed into
- * the outbox before any network step, then moved along the outbox states:
- * PENDING (plaintext in the vault) -> keys fetched and their IDs recorded
- * (ENCRYPTING) -> ciphertext stored (QUEUED) -> SMTP (SENDING) -> SENT, or
- * RETRYING later with the same ciphertext. Keys are used for one message
- * only, even when sending fails; a crash between fetching keys and storing
- * the ciphertext burns those key IDs and the message is encrypted afresh.
- * Everything that can fail without the KME is checked before the message
- * enters the outbox and again before each key fetch (levels.c), so that
- * keys are fetched only for a message that can be sealed and sent; what
- * fails such a check fails for good (with the reason), what fails on the
- * way (the KME, the network, the disk) waits for a retry with a back-off.
+ * The send path (docs/ARCHITECTURE.md invariant 7). A message is built,
+ * sealed into the outbox before any network step, then moved along the
+ * outbox states: PENDING (plaintext in the vault) -> keys fetched and their
+ * IDs recorded (ENCRYPTING) -> ciphertext stored (QUEUED) -> SMTP (SENDING)
+ * -> SENT, or RETRYING later with the same ciphertext. Keys are used for one
+ * message only, even when sending fails; a crash between fetching keys and
+ * storing the ciphertext burns those key IDs and the message is encrypted
+ * afresh. Everything that can fail without the KME is checked before the
+ * message enters the outbox and again before each key fetch (levels.c), so
+ * that keys are fetched only for a message that can be sealed and sent; what
+ * fails such a check fails for good (with the reason), what fails on the way
+ * (the KME, the network, the disk) waits for a retry with a back-off.
  */
 #include "private.h"
 

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * crypto: the QMail encryption engine. One envelope format (docs/FORMAT.md)
- * for the four security levels of DESIGN.md section 3: level 1 one-time pad
- * with a one-time Poly1305 tag, level 2 QKD key -> HKDF -> AES-256-GCM,
- * level 3 hybrid ML-KEM-768 + X25519 with an ML-DSA-65 + Ed25519 signature,
- * level 4 X25519 + AES-256-GCM with an Ed25519 signature. Identities (the
- * key pairs of levels 3 and 4) with a text armour and a fingerprint.
+ * for the four security levels (README.md, "Security levels"): level 1
+ * one-time pad with a one-time Poly1305 tag, level 2 QKD key -> HKDF ->
+ * AES-256-GCM, level 3 hybrid ML-KEM-768 + X25519 with an ML-DSA-65 +
+ * Ed25519 signature, level 4 X25519 + AES-256-GCM with an Ed25519 signature.
+ * Identities (the key pairs of levels 3 and 4) with a text armour and a
+ * fingerprint.
  *
  * Decryption is two-phase: qm_env_parse reads an envelope without keys so
  * that the caller learns the level, key IDs, sender SAE ID and the slots,

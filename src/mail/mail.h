@@ -70,8 +70,9 @@ enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
 	QM_PRINTF(5, 6);
 
 /*
- * The header values the envelope binds (DESIGN.md section 3), exactly as
- * they appear on the wire once unfolded: addresses RFC 2047-encoded and
+ * The header values the envelope binds (docs/FORMAT.md, "Header values
+ * the envelope binds"; docs/ARCHITECTURE.md invariant 4), exactly as they
+ * appear on the wire once unfolded: addresses RFC 2047-encoded and
  * comma-separated, an RFC 5322 date, a "<id@domain>" Message-ID. The
  * sender binds the values qm_mail_hdrs_make returns; the receiver binds the
  * values qm_mail_parse returns; both are the same strings. Plain data,

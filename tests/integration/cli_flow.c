@@ -265,9 +265,9 @@ static void test_send_read_reply(void **state)
 	assert_int_equal(qm(0, "outbox", NULL), 0);
 }
 
-/* Two processes sync the same home at once (DESIGN.md: the GUI's
- * background sync and `qmail sync`): every message is decrypted once, by
- * one of them, and none is recorded as unreadable. */
+/* Two processes sync the same home at once (docs/CLIENT.md, "Syncing": the
+ * GUI's background sync and `qmail sync`): every message is decrypted once,
+ * by one of them, and none is recorded as unreadable. */
 static void test_two_syncs_one_home(void **state)
 {
 	char *argv[8], log[700], *o;
