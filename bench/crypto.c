@@ -10,12 +10,12 @@
  * Each figure is the best of several runs, timed in CPU time (this
  * thread's, and gpg's user + system time from wait4) because the build
  * machine is shared and wall-clock time there measures the other jobs; in
- * MB/s with MB = 10^6 bytes of plaintext. Encryption is qm_env_seal into a
- * reserved buffer; decryption is qm_env_parse + qm_env_open into a reserved
- * secure buffer. Level 1 reuses one set of key bytes for every run: allowed
- * here only because nothing is sent. The last line is one JSON object
- * (bench/README.md names its fields). QM_BENCH_CRYPTO_QUICK=1 takes fewer
- * runs. A QMail run that fails (or decrypts to other bytes) stops the
+ * MB/s with MB = 10^6 bytes of plaintext. Encryption is qm_crypto_env_seal into
+ * a reserved buffer; decryption is qm_crypto_env_parse + qm_crypto_env_open
+ * into a reserved secure buffer. Level 1 reuses one set of key bytes for every
+ * run: allowed here only because nothing is sent. The last line is one JSON
+ * object (bench/README.md names its fields). QM_BENCH_CRYPTO_QUICK=1 takes
+ * fewer runs. A QMail run that fails (or decrypts to other bytes) stops the
  * benchmark; a gpg run that fails is counted (errors, error_kinds) and
  * makes goal_met false, since the baseline is then not measured as asked.
  */
@@ -94,10 +94,10 @@ static void setup_init(struct setup *s)
 	memset(s, 0, sizeof(*s));
 	if (qm_core_init(&e))
 		die("init", &e);
-	if (qm_identity_new(&s->sender, &e) ||
-	    qm_identity_public(s->sender, &s->sender_pub, &e) ||
-	    qm_identity_new(&s->rcpt, &e) ||
-	    qm_identity_public(s->rcpt, &s->rcpt_pub, &e))
+	if (qm_crypto_identity_new(&s->sender, &e) ||
+	    qm_crypto_identity_public(s->sender, &s->sender_pub, &e) ||
+	    qm_crypto_identity_new(&s->rcpt, &e) ||
+	    qm_crypto_identity_public(s->rcpt, &s->rcpt_pub, &e))
 		die("identities", &e);
 	/* Level 1: 1 MiB ETSI keys covering the largest message. */
 	s->l1mat = qm_sec_alloc(need);
@@ -131,10 +131,10 @@ static void setup_init(struct setup *s)
 
 static void setup_free(struct setup *s)
 {
-	qm_identity_free(&s->sender);
-	qm_identity_free(&s->rcpt);
-	qm_pubid_free(&s->sender_pub);
-	qm_pubid_free(&s->rcpt_pub);
+	qm_crypto_identity_free(&s->sender);
+	qm_crypto_identity_free(&s->rcpt);
+	qm_crypto_pubid_free(&s->sender_pub);
+	qm_crypto_pubid_free(&s->rcpt_pub);
 	qm_sec_free(s->l1mat);
 	qm_sec_free(s->l2key);
 	free(s->l1keys);
@@ -144,7 +144,7 @@ static void setup_free(struct setup *s)
 /* Level-1 keys for a message of n bytes: the first keys that cover it. */
 static size_t l1_keys_for(const struct setup *s, size_t n)
 {
-	uint64_t need = qm_l1_key_bytes(n), have = 0;
+	uint64_t need = qm_crypto_l1_key_bytes(n), have = 0;
 	size_t k = 0;
 
 	while (have < need)
@@ -193,14 +193,14 @@ static void run_level(struct setup *s, int level, const unsigned char *pt,
 		env.len = 0;
 		qm_buf_reset(&out);
 		t0 = cpu_ns();
-		if (qm_env_seal(&sp, pt, n, &env, &e))
+		if (qm_crypto_env_seal(&sp, pt, n, &env, &e))
 			die("seal", &e);
 		t1 = cpu_ns();
-		if (qm_env_parse(env.data, env.len, &pe, &e) ||
-		    qm_env_open(pe, &op, &out, &e))
+		if (qm_crypto_env_parse(env.data, env.len, &pe, &e) ||
+		    qm_crypto_env_open(pe, &op, &out, &e))
 			die("open", &e);
 		t2 = cpu_ns();
-		qm_env_free(&pe);
+		qm_crypto_env_free(&pe);
 		if (out.len != n || memcmp(out.data, pt, n) != 0)
 			die("decrypted text differs", NULL);
 		if (t1 - t0 < *enc)

@@ -286,7 +286,7 @@ static void count_keys(int level, int64_t id, uint64_t key_size,
 	} else {
 		b->mime_bytes += pt.len;
 		if (level == 1)
-			b->key_formula += qm_l1_key_bytes(pt.len);
+			b->key_formula += qm_crypto_l1_key_bytes(pt.len);
 		else if (level == 2)
 			b->key_formula += QM_L2_KEYBYTES;
 	}
@@ -904,8 +904,8 @@ int main(int argc, char **argv)
 		            sizeof(q[1].skipped)) == 0)
 			qmail_batch(1, (size_t)nmsg, 0, &q[1]);
 		/* base64 with CRLF every 76 characters, headers, slack */
-		need = qm_l1_key_bytes((uint64_t)big * 4 / 3 * 78 / 76 +
-		                       64 * 1024) +
+		need = qm_crypto_l1_key_bytes((uint64_t)big * 4 / 3 * 78 / 76 +
+		                              64 * 1024) +
 		       64 * 1024;
 		if (wait_l1(need, deadline, qbig[1].skipped,
 		            sizeof(qbig[1].skipped)) == 0)

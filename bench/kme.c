@@ -787,11 +787,11 @@ int main(void)
 		sc = NULL;
 
 		/* the simulator alone, one thread, the KME's default block */
-		qm_bb84_params_default(&p);
+		qm_kme_bb84_params_default(&p);
 		p.pulses = 1u << 20; /* qkme's defaults (docs/KME.md) */
 		p.loss_db = 1.0;
 		p.noise = 0.01;
-		if (qm_bb84_rate_measure(&p, 8, &rate, &e)) {
+		if (qm_kme_bb84_rate_measure(&p, 8, &rate, &e)) {
 			fprintf(stderr, "bench_kme: %s\n", e.msg);
 			goto fail;
 		}

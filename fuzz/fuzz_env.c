@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: the QMail envelope (qm_env_parse, every accessor, then
- * qm_env_open with the keys the harness supplies; docs/FORMAT.md). Seeds
+ * Fuzz target: the QMail envelope (qm_crypto_env_parse, every accessor, then
+ * qm_crypto_env_open with the keys the harness supplies; docs/FORMAT.md). Seeds
  * are envelopes of all four levels sealed by fuzz/gen_corpus.c with the
  * same keys, so mutations reach authentication and decryption.
  */
@@ -34,31 +34,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t slot;
 	enum qm_err rc;
 
-	if (qm_env_parse(data, size, &env, &e) != QM_OK)
+	if (qm_crypto_env_parse(data, size, &env, &e) != QM_OK)
 		return 0;
-	(void)qm_env_version(env);
-	if (qm_env_level(env) < 1 || qm_env_level(env) > 4 ||
-	    !qm_env_sender_sae(env))
+	(void)qm_crypto_env_version(env);
+	if (qm_crypto_env_level(env) < 1 || qm_crypto_env_level(env) > 4 ||
+	    !qm_crypto_env_sender_sae(env))
 		__builtin_trap();
-	(void)qm_env_sender_fpr(env);
-	for (size_t s = 0; s < qm_env_slot_count(env); s++) {
-		if (!qm_env_slot_rcpt(env, s))
+	(void)qm_crypto_env_sender_fpr(env);
+	for (size_t s = 0; s < qm_crypto_env_slot_count(env); s++) {
+		if (!qm_crypto_env_slot_rcpt(env, s))
 			__builtin_trap();
-		for (size_t i = 0; i < qm_env_slot_key_count(env, s) && i < 64;
-		     i++)
-			if (!qm_env_slot_key_id(env, s, i))
+		for (size_t i = 0;
+		     i < qm_crypto_env_slot_key_count(env, s) && i < 64; i++)
+			if (!qm_crypto_env_slot_key_id(env, s, i))
 				__builtin_trap();
 	}
-	(void)qm_env_slot_rcpt(env, qm_env_slot_count(env));
-	(void)qm_env_slot_find(env, FUZZ_SAE_B, &slot, &e);
-	(void)qm_env_slot_find(env, "", &slot, &e);
+	(void)qm_crypto_env_slot_rcpt(env, qm_crypto_env_slot_count(env));
+	(void)qm_crypto_env_slot_find(env, FUZZ_SAE_B, &slot, &e);
+	(void)qm_crypto_env_slot_find(env, "", &slot, &e);
 	qm_buf_init_secure(&plain, FUZZ_MAXPLAIN);
 	rc = fuzz_env_open_all(env, &b, 4, &plain);
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "env: level %d, %zu slots, open: %s\n",
-		        qm_env_level(env), qm_env_slot_count(env),
+		        qm_crypto_env_level(env), qm_crypto_env_slot_count(env),
 		        qm_err_str(rc));
 	qm_buf_free(&plain);
-	qm_env_free(&env);
+	qm_crypto_env_free(&env);
 	return 0;
 }

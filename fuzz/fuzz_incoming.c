@@ -54,9 +54,10 @@ static void open_qmail(const struct qm_mail_parsed *mp)
 	struct qm_bound b;
 	enum qm_err rc;
 
-	if (qm_env_parse(mp->envelope, mp->envelope_len, &env, &e) != QM_OK)
+	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, &env, &e) !=
+	    QM_OK)
 		return;
-	if (mp->level != qm_env_level(env))
+	if (mp->level != qm_crypto_env_level(env))
 		goto out; /* the client refuses a header that disagrees */
 	r[0] = join("to:", mp->hdrs.to ? mp->hdrs.to : "");
 	r[1] = join("cc:", mp->hdrs.cc ? mp->hdrs.cc : "");
@@ -81,7 +82,7 @@ static void open_qmail(const struct qm_mail_parsed *mp)
 	free(r[0]);
 	free(r[1]);
 out:
-	qm_env_free(&env);
+	qm_crypto_env_free(&env);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -43,15 +43,16 @@ static void identity(const char *rel, struct qm_identity **id,
 	snprintf(path, sizeof(path), "%s/%s", QM_FUZZ_DIR, rel);
 	if (stat(path, &st) == 0) {
 		fuzz_read_fixture(rel, &b);
-		if (qm_identity_import_secret(b.data, b.len, id, &e) != QM_OK)
+		if (qm_crypto_identity_import_secret(b.data, b.len, id, &e) !=
+		    QM_OK)
 			fuzz_die(rel, &e);
 	} else {
-		if (qm_identity_new(id, &e) != QM_OK ||
-		    qm_identity_export_secret(*id, &b, &e) != QM_OK)
+		if (qm_crypto_identity_new(id, &e) != QM_OK ||
+		    qm_crypto_identity_export_secret(*id, &b, &e) != QM_OK)
 			fuzz_die("new identity", &e);
 		out_file(rel, b.data, b.len);
 	}
-	if (qm_identity_public(*id, pub, &e) != QM_OK)
+	if (qm_crypto_identity_public(*id, pub, &e) != QM_OK)
 		fuzz_die("public identity", &e);
 	qm_buf_free(&b);
 }
@@ -118,7 +119,7 @@ static void seal(int level, const struct qm_bound *b, size_t nslots, int shared,
 		sp.rcpts = rc;
 		sp.nrcpts = nr;
 	}
-	if (qm_env_seal(&sp, pt, ptlen, env, &e) != QM_OK)
+	if (qm_crypto_env_seal(&sp, pt, ptlen, env, &e) != QM_OK)
 		fuzz_die("seal", &e);
 	if (ids_out) {
 		*ids_out = idv;
@@ -185,11 +186,11 @@ int main(void)
 
 	/* Public identities as exported for import. */
 	qm_buf_init(&b, 1u << 20);
-	if (qm_pubid_export(g_alice_pub, "alice@qmail.test", &b, &e))
+	if (qm_crypto_pubid_export(g_alice_pub, "alice@qmail.test", &b, &e))
 		fuzz_die("export", &e);
 	out_file("corpus/pubid/alice.pub", b.data, b.len);
 	qm_buf_reset(&b);
-	if (qm_pubid_export(g_bob_pub, NULL, &b, &e))
+	if (qm_crypto_pubid_export(g_bob_pub, NULL, &b, &e))
 		fuzz_die("export", &e);
 	out_file("corpus/pubid/bob-nocomment.pub", b.data, b.len);
 	qm_buf_free(&b);
@@ -269,9 +270,9 @@ int main(void)
 		qm_buf_free(&pt);
 	}
 	qm_mail_hdrs_free(&h);
-	qm_identity_free(&g_alice);
-	qm_identity_free(&g_bob);
-	qm_pubid_free(&g_alice_pub);
-	qm_pubid_free(&g_bob_pub);
+	qm_crypto_identity_free(&g_alice);
+	qm_crypto_identity_free(&g_bob);
+	qm_crypto_pubid_free(&g_alice_pub);
+	qm_crypto_pubid_free(&g_bob_pub);
 	return 0;
 }

@@ -25,21 +25,23 @@ void fuzz_ids_load(void)
 		return;
 	qm_buf_init_secure(&b, 1u << 20);
 	fuzz_read_fixture("keys/bob.sec", &b);
-	if (qm_identity_import_secret(b.data, b.len, &g_bob, &e) != QM_OK)
+	if (qm_crypto_identity_import_secret(b.data, b.len, &g_bob, &e) !=
+	    QM_OK)
 		fuzz_die("keys/bob.sec", &e);
 	qm_buf_reset(&b);
 	fuzz_read_fixture("keys/alice.sec", &b);
-	if (qm_identity_import_secret(b.data, b.len, &alice, &e) != QM_OK ||
-	    qm_identity_public(alice, &g_alice_pub, &e) != QM_OK)
+	if (qm_crypto_identity_import_secret(b.data, b.len, &alice, &e) !=
+	        QM_OK ||
+	    qm_crypto_identity_public(alice, &g_alice_pub, &e) != QM_OK)
 		fuzz_die("keys/alice.sec", &e);
-	qm_identity_free(&alice);
+	qm_crypto_identity_free(&alice);
 	qm_buf_free(&b);
 }
 
 void fuzz_ids_free(void)
 {
-	qm_identity_free(&g_bob);
-	qm_pubid_free(&g_alice_pub);
+	qm_crypto_identity_free(&g_bob);
+	qm_crypto_pubid_free(&g_alice_pub);
 }
 
 const struct qm_identity *fuzz_bob(void)
@@ -58,10 +60,10 @@ enum qm_err fuzz_env_open_all(const struct qm_env *env,
 {
 	struct qm_error e;
 	enum qm_err last = QM_ERR_NOTFOUND;
-	size_t nslots = qm_env_slot_count(env);
-	int level = qm_env_level(env);
+	size_t nslots = qm_crypto_env_slot_count(env);
+	int level = qm_crypto_env_level(env);
 
-	if (qm_env_plaintext_len(env) > FUZZ_MAXPLAIN)
+	if (qm_crypto_env_plaintext_len(env) > FUZZ_MAXPLAIN)
 		return QM_ERR_TOOBIG;
 	for (size_t s = 0; s < nslots && s < maxslots; s++) {
 		struct qm_open_params op;
@@ -75,7 +77,7 @@ enum qm_err fuzz_env_open_all(const struct qm_env *env,
 		if (level <= 2) {
 			size_t klen = level == 1 ? FUZZ_KEYLEN : QM_L2_KEYBYTES;
 
-			nk = qm_env_slot_key_count(env, s);
+			nk = qm_crypto_env_slot_key_count(env, s);
 			if (nk == 0 || nk > FUZZ_MAXKEYS)
 				continue;
 			keys = calloc(nk, sizeof(*keys));
@@ -83,7 +85,8 @@ enum qm_err fuzz_env_open_all(const struct qm_env *env,
 			if (!keys || !mat)
 				fuzz_die("out of memory", NULL);
 			for (size_t i = 0; i < nk; i++) {
-				keys[i].key_id = qm_env_slot_key_id(env, s, i);
+				keys[i].key_id =
+				    qm_crypto_env_slot_key_id(env, s, i);
 				if (!keys[i].key_id)
 					__builtin_trap();
 				fuzz_key_for_id(keys[i].key_id, mat + i * klen,
@@ -98,7 +101,7 @@ enum qm_err fuzz_env_open_all(const struct qm_env *env,
 			op.sender = g_alice_pub;
 		}
 		qm_buf_reset(plain);
-		last = qm_env_open(env, &op, plain, &e);
+		last = qm_crypto_env_open(env, &op, plain, &e);
 		if (last != QM_OK && plain->len != 0)
 			__builtin_trap(); /* no plaintext after a failure */
 		free(keys);

@@ -35,22 +35,22 @@ struct cli {
 /* A subcommand: argv[0] is its name. Returns an exit code. */
 typedef int (*cli_cmd_fn)(struct cli *g, int argc, char **argv);
 
-int cmd_init(struct cli *g, int argc, char **argv);
-int cmd_account(struct cli *g, int argc, char **argv);
-int cmd_contact(struct cli *g, int argc, char **argv);
-int cmd_send(struct cli *g, int argc, char **argv);
-int cmd_reply(struct cli *g, int argc, char **argv);
-int cmd_forward(struct cli *g, int argc, char **argv);
-int cmd_sync(struct cli *g, int argc, char **argv);
-int cmd_list(struct cli *g, int argc, char **argv);
-int cmd_read(struct cli *g, int argc, char **argv);
-int cmd_retry(struct cli *g, int argc, char **argv);
-int cmd_outbox(struct cli *g, int argc, char **argv);
-int cmd_keys(struct cli *g, int argc, char **argv);
-int cmd_kme(struct cli *g, int argc, char **argv);
-int cmd_web(struct cli *g, int argc, char **argv);
-int cmd_passwd(struct cli *g, int argc, char **argv);
-int cmd_config(struct cli *g, int argc, char **argv);
+int cli_cmd_init(struct cli *g, int argc, char **argv);
+int cli_cmd_account(struct cli *g, int argc, char **argv);
+int cli_cmd_contact(struct cli *g, int argc, char **argv);
+int cli_cmd_send(struct cli *g, int argc, char **argv);
+int cli_cmd_reply(struct cli *g, int argc, char **argv);
+int cli_cmd_forward(struct cli *g, int argc, char **argv);
+int cli_cmd_sync(struct cli *g, int argc, char **argv);
+int cli_cmd_list(struct cli *g, int argc, char **argv);
+int cli_cmd_read(struct cli *g, int argc, char **argv);
+int cli_cmd_retry(struct cli *g, int argc, char **argv);
+int cli_cmd_outbox(struct cli *g, int argc, char **argv);
+int cli_cmd_keys(struct cli *g, int argc, char **argv);
+int cli_cmd_kme(struct cli *g, int argc, char **argv);
+int cli_cmd_web(struct cli *g, int argc, char **argv);
+int cli_cmd_passwd(struct cli *g, int argc, char **argv);
+int cli_cmd_config(struct cli *g, int argc, char **argv);
 
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);

@@ -98,7 +98,7 @@ static int config_list(struct cli *g)
 	return QM_EXIT_OK;
 }
 
-int cmd_config(struct cli *g, int argc, char **argv)
+int cli_cmd_config(struct cli *g, int argc, char **argv)
 {
 	struct qm_error e;
 	uint64_t v;

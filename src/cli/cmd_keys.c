@@ -38,7 +38,7 @@ static const char *trust_name(enum qm_store_trust t)
 	}
 }
 
-int cmd_keys(struct cli *g, int argc, char **argv)
+int cli_cmd_keys(struct cli *g, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "fingerprint";
 	const char *account = NULL, *address = NULL;
@@ -151,7 +151,7 @@ int cmd_keys(struct cli *g, int argc, char **argv)
 	return cli_usage("keys", "unknown subcommand \"%s\"", sub);
 }
 
-int cmd_kme(struct cli *g, int argc, char **argv)
+int cli_cmd_kme(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_kme k;
 	struct qm_error e;
@@ -229,7 +229,7 @@ static void web_ready(const char *url, void *arg)
 	fflush(stdout);
 }
 
-int cmd_web(struct cli *g, int argc, char **argv)
+int cli_cmd_web(struct cli *g, int argc, char **argv)
 {
 	struct qm_web_config cfg;
 	struct qm_error e;

@@ -241,7 +241,7 @@ out:
 	return rc;
 }
 
-int cmd_send(struct cli *g, int argc, char **argv)
+int cli_cmd_send(struct cli *g, int argc, char **argv)
 {
 	struct compose_args a;
 	struct qm_buf body;
@@ -404,12 +404,12 @@ out:
 	return rc;
 }
 
-int cmd_reply(struct cli *g, int argc, char **argv)
+int cli_cmd_reply(struct cli *g, int argc, char **argv)
 {
 	return reply_or_forward(g, argc, argv, 0);
 }
 
-int cmd_forward(struct cli *g, int argc, char **argv)
+int cli_cmd_forward(struct cli *g, int argc, char **argv)
 {
 	return reply_or_forward(g, argc, argv, 1);
 }
@@ -548,7 +548,7 @@ static void watch_wait(struct cli *g, int64_t account_id, long interval_s)
 	}
 }
 
-int cmd_sync(struct cli *g, int argc, char **argv)
+int cli_cmd_sync(struct cli *g, int argc, char **argv)
 {
 	const char *account = NULL;
 	long long interval = 300;
@@ -622,7 +622,7 @@ static const char *badge(const struct qm_store_msg *m)
 	}
 }
 
-int cmd_list(struct cli *g, int argc, char **argv)
+int cli_cmd_list(struct cli *g, int argc, char **argv)
 {
 	struct qm_store_query q;
 	struct qm_store_msglist *l = NULL;
@@ -754,7 +754,7 @@ static const char retry_help[] =
 	"when it opened, 4 when the KME cannot be used now, 5 when it is still\n"
 	"unreadable.\n";
 
-int cmd_retry(struct cli *g, int argc, char **argv)
+int cli_cmd_retry(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_view *v = NULL;
 	enum qm_store_verify vf = QM_VERIFY_UNKNOWN_KEY;
@@ -794,7 +794,7 @@ int cmd_retry(struct cli *g, int argc, char **argv)
 	return rc;
 }
 
-int cmd_read(struct cli *g, int argc, char **argv)
+int cli_cmd_read(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_view *v = NULL;
 	struct qm_error e;
@@ -912,7 +912,7 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	return rc;
 }
 
-int cmd_outbox(struct cli *g, int argc, char **argv)
+int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_outbox_item *items = NULL;
 	struct qm_error e;

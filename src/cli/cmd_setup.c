@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_init(struct cli *g, int argc, char **argv)
+int cli_cmd_init(struct cli *g, int argc, char **argv)
 {
 	struct qm_buf pass;
 	struct qm_error e;
@@ -46,7 +46,7 @@ int cmd_init(struct cli *g, int argc, char **argv)
 	return rc;
 }
 
-int cmd_passwd(struct cli *g, int argc, char **argv)
+int cli_cmd_passwd(struct cli *g, int argc, char **argv)
 {
 	struct qm_buf oldp, newp;
 	struct qm_error e;
@@ -328,7 +328,7 @@ static void print_check(const char *what, const struct qm_client_check *c)
 		printf("%-8s hint: %s\n", "", hint);
 }
 
-int cmd_account(struct cli *g, int argc, char **argv)
+int cli_cmd_account(struct cli *g, int argc, char **argv)
 {
 	struct qm_error e;
 	int64_t id;
@@ -416,7 +416,7 @@ static const char contact_help[] =
 	"message is used only once you confirm it. --min-level N refuses to\n"
 	"send to this contact below level N. Options: --account ADDR.\n";
 
-int cmd_contact(struct cli *g, int argc, char **argv)
+int cli_cmd_contact(struct cli *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"sae", 1, 0, 's'},   {"name", 1, 0, 'n'},

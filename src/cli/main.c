@@ -59,14 +59,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"init", cmd_init},       {"account", cmd_account},
-	{"contact", cmd_contact}, {"send", cmd_send},
-	{"reply", cmd_reply},     {"forward", cmd_forward},
-	{"sync", cmd_sync},       {"list", cmd_list},
-	{"read", cmd_read},       {"outbox", cmd_outbox},
-	{"keys", cmd_keys},       {"kme", cmd_kme},
-	{"web", cmd_web},         {"passwd", cmd_passwd},
-	{"config", cmd_config},   {"retry", cmd_retry},
+    {"init", cli_cmd_init},       {"account", cli_cmd_account},
+    {"contact", cli_cmd_contact}, {"send", cli_cmd_send},
+    {"reply", cli_cmd_reply},     {"forward", cli_cmd_forward},
+    {"sync", cli_cmd_sync},       {"list", cli_cmd_list},
+    {"read", cli_cmd_read},       {"outbox", cli_cmd_outbox},
+    {"keys", cli_cmd_keys},       {"kme", cli_cmd_kme},
+    {"web", cli_cmd_web},         {"passwd", cli_cmd_passwd},
+    {"config", cli_cmd_config},   {"retry", cli_cmd_retry},
 };
 
 int cli_is_help(const char *arg)

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-void acct_setting(struct qm_client *c, int64_t id, const char *key, char *out,
-                  size_t outlen)
+void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
+                         char *out, size_t outlen)
 {
 	struct qm_buf b;
 
@@ -22,8 +22,8 @@ void acct_setting(struct qm_client *c, int64_t id, const char *key, char *out,
 	qm_buf_free(&b);
 }
 
-enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
-                           struct acct_conn *ac, struct qm_error *err)
+enum qm_err client_acct_conn_load(struct qm_client *c, int64_t id,
+                                  struct acct_conn *ac, struct qm_error *err)
 {
 	enum qm_err rc;
 	char v[16];
@@ -35,9 +35,10 @@ enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
 	rc = qm_store_account_get(c->store, id, &ac->a, err);
 	if (rc)
 		return rc;
-	acct_setting(c, id, QM_SET_MAIL_CA, ac->ca, sizeof(ac->ca));
-	acct_setting(c, id, QM_SET_KME_ID, ac->kme_id, sizeof(ac->kme_id));
-	acct_setting(c, id, QM_SET_INCOMING, v, sizeof(v));
+	client_acct_setting(c, id, QM_SET_MAIL_CA, ac->ca, sizeof(ac->ca));
+	client_acct_setting(c, id, QM_SET_KME_ID, ac->kme_id,
+	                    sizeof(ac->kme_id));
+	client_acct_setting(c, id, QM_SET_INCOMING, v, sizeof(v));
 	ac->use_pop3 = strcmp(v, "pop3") == 0 || (!ac->a.imap.host[0] &&
 	                                         ac->a.pop3.host[0]);
 	rc = qm_store_secret_get(c->store, id,
@@ -50,18 +51,18 @@ enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
 		rc = QM_OK; /* a server without authentication */
 	}
 	if (rc)
-		acct_conn_free(ac);
+		client_acct_conn_free(ac);
 	return rc;
 }
 
-void acct_conn_free(struct acct_conn *ac)
+void client_acct_conn_free(struct acct_conn *ac)
 {
 	qm_buf_free(&ac->secret);
 }
 
-void acct_conn_server(const struct acct_conn *ac,
-                      const struct qm_store_server *s,
-                      struct qm_mail_server *out)
+void client_acct_conn_server(const struct acct_conn *ac,
+                             const struct qm_store_server *s,
+                             struct qm_mail_server *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->host = s->host;
@@ -82,8 +83,8 @@ void acct_conn_server(const struct acct_conn *ac,
 	out->max_message = ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG;
 }
 
-enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
-                         struct qm_error *err)
+enum qm_err client_acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
+                                struct qm_error *err)
 {
 	struct qm_kms_config kc;
 
@@ -122,19 +123,19 @@ enum qm_err qm_client_account_add(struct qm_client *c,
 	                             "keys are sealed)", err);
 	if (rc)
 		goto out;
-	rc = addr_bare(a->address, bare, sizeof(bare), err);
+	rc = client_addr_bare(a->address, bare, sizeof(bare), err);
 	if (rc)
 		goto out;
 	qm_strlcpy(a->address, bare, sizeof(a->address));
 	if (a->default_level < 1 || a->default_level > 4)
 		a->default_level = 2;
-	rc = qm_identity_new(&id, err);
+	rc = qm_crypto_identity_new(&id, err);
 	if (!rc)
-		rc = qm_identity_export_secret(id, &sec, err);
+		rc = qm_crypto_identity_export_secret(id, &sec, err);
 	if (!rc)
-		rc = qm_identity_public(id, &pub, err);
+		rc = qm_crypto_identity_public(id, &pub, err);
 	if (!rc)
-		rc = qm_pubid_to_bytes(pub, &pubb, err);
+		rc = qm_crypto_pubid_to_bytes(pub, &pubb, err);
 	if (rc)
 		goto out;
 	rc = qm_store_tx_begin(c->store, err);
@@ -159,8 +160,8 @@ enum qm_err qm_client_account_add(struct qm_client *c,
 out:
 	if (in_tx)
 		qm_store_tx_rollback(c->store);
-	qm_identity_free(&id);
-	qm_pubid_free(&pub);
+	qm_crypto_identity_free(&id);
+	qm_crypto_pubid_free(&pub);
 	qm_buf_free(&sec);
 	qm_buf_free(&pubb);
 	return rc;
@@ -193,12 +194,12 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 	memset(smtp, 0, sizeof(*smtp));
 	memset(incoming, 0, sizeof(*incoming));
 	memset(kme, 0, sizeof(*kme));
-	rc = acct_conn_load(c, account_id, &ac, err);
+	rc = client_acct_conn_load(c, account_id, &ac, err);
 	if (rc)
 		return rc;
 
 	if (ac.a.smtp.host[0]) {
-		acct_conn_server(&ac, &ac.a.smtp, &srv);
+		client_acct_conn_server(&ac, &ac.a.smtp, &srv);
 		qm_error_clear(&e);
 		t0 = qm_mono_ns();
 		rc = qm_mail_smtp_check(&srv, &e);
@@ -211,7 +212,7 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 	if (!ac.use_pop3 && ac.a.imap.host[0]) {
 		struct qm_mail_imap *im = NULL;
 
-		acct_conn_server(&ac, &ac.a.imap, &srv);
+		client_acct_conn_server(&ac, &ac.a.imap, &srv);
 		rc = qm_mail_imap_open(&srv, &im, &e);
 		qm_mail_imap_free(&im);
 		snprintf(msg, sizeof(msg), "IMAP %s:%d: connected, TLS verified "
@@ -220,7 +221,7 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 	} else if (ac.a.pop3.host[0]) {
 		struct qm_mail_pop3 *p = NULL;
 
-		acct_conn_server(&ac, &ac.a.pop3, &srv);
+		client_acct_conn_server(&ac, &ac.a.pop3, &srv);
 		rc = qm_mail_pop3_open(&srv, &p, &e);
 		qm_mail_pop3_free(&p);
 		snprintf(msg, sizeof(msg), "POP3 %s:%d: connected, TLS verified "
@@ -249,6 +250,6 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 			           sizeof(kme->message));
 		kme->hint = ks.hint;
 	}
-	acct_conn_free(&ac);
+	client_acct_conn_free(&ac);
 	return QM_OK;
 }

@@ -63,7 +63,7 @@ enum qm_err qm_client_account_update(struct qm_client *c,
 			    "empty",
 			    a->address);
 	}
-	rc = addr_bare(a->address, bare, sizeof(bare), err);
+	rc = client_addr_bare(a->address, bare, sizeof(bare), err);
 	if (rc)
 		return rc;
 	qm_strlcpy(a->address, bare, sizeof(a->address));

@@ -54,16 +54,16 @@ enum qm_err qm_client_open(const struct qm_client_opts *opts,
 		 * one is working it (it recovers when it takes the lock) */
 		int fd = -1;
 
-		if (home_lock(c, QM_LOCK_OUTBOX, 0, "recover the outbox", &fd,
-		              NULL) == QM_OK) {
+		if (client_home_lock(c, QM_LOCK_OUTBOX, 0, "recover the outbox",
+		                     &fd, NULL) == QM_OK) {
 			/* sends a dead process could not record come first:
 			 * recovery would take them for sends cut short.
 			 * While they cannot be recorded, nothing is
 			 * recovered (the outbox run says why). */
-			if (sentlog_flush(c, NULL, NULL) == QM_OK)
+			if (client_sentlog_flush(c, NULL, NULL) == QM_OK)
 				rc = qm_store_outbox_recover(c->store, NULL,
 				                             err);
-			home_unlock(&fd);
+			client_home_unlock(&fd);
 			if (rc)
 				goto fail;
 		}
@@ -206,8 +206,8 @@ const char *qm_client_level_badge(int level)
 	}
 }
 
-enum qm_err addr_bare(const char *in, char *out, size_t outlen,
-                      struct qm_error *err)
+enum qm_err client_addr_bare(const char *in, char *out, size_t outlen,
+                             struct qm_error *err)
 {
 	const char *lt = strrchr(in, '<'), *s = in, *e;
 	size_t n;
@@ -243,15 +243,15 @@ enum qm_err addr_bare(const char *in, char *out, size_t outlen,
 	return QM_OK;
 }
 
-enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
-                        const char *address, char *out, size_t outlen,
-                        struct qm_error *err)
+enum qm_err client_contact_sae(struct qm_client *c, int64_t account_id,
+                               const char *address, char *out, size_t outlen,
+                               struct qm_error *err)
 {
 	struct qm_store_contact ct;
 	char bare[QM_STORE_ADDRMAX];
 	enum qm_err rc;
 
-	rc = addr_bare(address, bare, sizeof(bare), err);
+	rc = client_addr_bare(address, bare, sizeof(bare), err);
 	if (rc)
 		return rc;
 	rc = qm_store_contact_get(c->store, account_id, bare, &ct, err);
@@ -290,15 +290,15 @@ static char *join(const char *prefix, const char *value)
 	return s;
 }
 
-enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
-                       struct qm_bound *b, struct bound_store *bs,
-                       struct qm_error *err)
+enum qm_err client_bound_make(const struct qm_mail_hdrs *h,
+                              const char *sender_sae, struct qm_bound *b,
+                              struct bound_store *bs, struct qm_error *err)
 {
 	memset(bs, 0, sizeof(*bs));
 	bs->rcpt[0] = join("to:", h->to ? h->to : "");
 	bs->rcpt[1] = join("cc:", h->cc ? h->cc : "");
 	if (!bs->rcpt[0] || !bs->rcpt[1]) {
-		bound_store_free(bs);
+		client_bound_store_free(bs);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
 	bs->rcpts[0] = bs->rcpt[0];
@@ -313,7 +313,7 @@ enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
 	return QM_OK;
 }
 
-void bound_store_free(struct bound_store *bs)
+void client_bound_store_free(struct bound_store *bs)
 {
 	free(bs->rcpt[0]);
 	free(bs->rcpt[1]);

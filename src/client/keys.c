@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum qm_err own_identity(struct qm_client *c, int64_t account_id,
-                         struct qm_identity **out, struct qm_error *err)
+enum qm_err client_own_identity(struct qm_client *c, int64_t account_id,
+                                struct qm_identity **out, struct qm_error *err)
 {
 	struct qm_store_key k;
 	struct qm_buf priv;
@@ -24,22 +24,24 @@ enum qm_err own_identity(struct qm_client *c, int64_t account_id,
 	rc = qm_store_key_own_get(c->store, account_id, QM_CLIENT_ID_ALG, &k,
 	                          &priv, err);
 	if (!rc)
-		rc = qm_identity_import_secret(priv.data, priv.len, out, err);
+		rc = qm_crypto_identity_import_secret(priv.data, priv.len, out,
+		                                      err);
 	qm_store_key_free(&k);
 	qm_buf_free(&priv);
 	return rc;
 }
 
-enum qm_err contact_pubid(struct qm_client *c, const char *address,
-                          struct qm_pubid **out, enum qm_store_trust *trust,
-                          struct qm_error *err)
+enum qm_err client_contact_pubid(struct qm_client *c, const char *address,
+                                 struct qm_pubid **out,
+                                 enum qm_store_trust *trust,
+                                 struct qm_error *err)
 {
 	struct qm_store_key k;
 	char bare[QM_STORE_ADDRMAX];
 	enum qm_err rc;
 
 	memset(&k, 0, sizeof(k));
-	rc = addr_bare(address, bare, sizeof(bare), err);
+	rc = client_addr_bare(address, bare, sizeof(bare), err);
 	if (rc)
 		return rc;
 	rc = qm_store_key_contact_get(c->store, bare, QM_CLIENT_ID_ALG, &k,
@@ -55,7 +57,7 @@ enum qm_err contact_pubid(struct qm_client *c, const char *address,
 		qm_error_hint(err, QM_HINT_KEY_CHANGED, bare);
 	}
 	if (!rc)
-		rc = qm_pubid_from_bytes(k.pub, k.pub_len, out, err);
+		rc = qm_crypto_pubid_from_bytes(k.pub, k.pub_len, out, err);
 	if (!rc && trust)
 		*trust = k.trust;
 	qm_store_key_free(&k);
@@ -69,14 +71,14 @@ static enum qm_err fpr_of(const void *pub, size_t n, char *fpr,
 	struct qm_pubid *p = NULL;
 	unsigned char raw[QM_FPR_BYTES];
 	char text[QM_FPR_TEXTLEN];
-	enum qm_err rc = qm_pubid_from_bytes(pub, n, &p, err);
+	enum qm_err rc = qm_crypto_pubid_from_bytes(pub, n, &p, err);
 
 	if (rc)
 		return rc;
-	qm_pubid_fingerprint(p, raw);
-	qm_fpr_text(raw, text);
+	qm_crypto_pubid_fingerprint(p, raw);
+	qm_crypto_fpr_text(raw, text);
 	qm_strlcpy(fpr, text, QM_STORE_FPRMAX);
-	qm_pubid_free(&p);
+	qm_crypto_pubid_free(&p);
 	return QM_OK;
 }
 
@@ -109,10 +111,10 @@ enum qm_err qm_client_key_export(struct qm_client *c, int64_t account_id,
 		rc = qm_store_key_own_get(c->store, account_id,
 		                          QM_CLIENT_ID_ALG, &k, NULL, err);
 	if (!rc)
-		rc = qm_pubid_from_bytes(k.pub, k.pub_len, &p, err);
+		rc = qm_crypto_pubid_from_bytes(k.pub, k.pub_len, &p, err);
 	if (!rc)
-		rc = qm_pubid_export(p, a.address, out, err);
-	qm_pubid_free(&p);
+		rc = qm_crypto_pubid_export(p, a.address, out, err);
+	qm_crypto_pubid_free(&p);
 	qm_store_key_free(&k);
 	return rc;
 }
@@ -157,7 +159,7 @@ enum qm_err qm_client_key_import(struct qm_client *c, const char *address,
 	enum qm_err rc;
 
 	qm_buf_init(&raw, 64 * 1024);
-	rc = qm_pubid_import(armour, len, &p, err);
+	rc = qm_crypto_pubid_import(armour, len, &p, err);
 	if (rc)
 		goto out;
 	if (!address) {
@@ -169,9 +171,9 @@ enum qm_err qm_client_key_import(struct qm_client *c, const char *address,
 		}
 		address = addr;
 	}
-	rc = addr_bare(address, bare, sizeof(bare), err);
+	rc = client_addr_bare(address, bare, sizeof(bare), err);
 	if (!rc)
-		rc = qm_pubid_to_bytes(p, &raw, err);
+		rc = qm_crypto_pubid_to_bytes(p, &raw, err);
 	if (!rc)
 		rc = qm_store_key_contact_put(c->store, bare, QM_CLIENT_ID_ALG,
 		                              raw.data, raw.len, &t, err);
@@ -180,7 +182,7 @@ enum qm_err qm_client_key_import(struct qm_client *c, const char *address,
 	if (!rc && trust)
 		*trust = t;
 out:
-	qm_pubid_free(&p);
+	qm_crypto_pubid_free(&p);
 	qm_buf_free(&raw);
 	return rc;
 }
@@ -212,7 +214,7 @@ enum qm_err qm_client_key_verify(struct qm_client *c, const char *address,
 	enum qm_err rc;
 	int found = 0;
 
-	rc = addr_bare(address, bare, sizeof(bare), err);
+	rc = client_addr_bare(address, bare, sizeof(bare), err);
 	if (!rc)
 		rc = qm_store_key_contact_list(c->store, bare, &ks, &n, err);
 	if (rc)

@@ -88,7 +88,7 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 	memset(out, 0, sizeof(*out));
 	out->qber = -1;
 	out->key_rate_bps = -1;
-	rc = acct_conn_load(c, account_id, &ac, err);
+	rc = client_acct_conn_load(c, account_id, &ac, err);
 	if (rc)
 		return rc;
 	qm_strlcpy(out->url, ac.a.kme_url, sizeof(out->url));
@@ -99,7 +99,7 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 		             sizeof(out->peer_sae));
 	no_peer = strcmp(out->peer_sae, ac.a.sae_id) == 0;
 	qm_error_clear(&e);
-	rc = acct_kms_new(&ac, &k, &e);
+	rc = client_acct_kms_new(&ac, &k, &e);
 	if (!rc)
 		rc = qm_kms_status_get(k, out->peer_sae, &st, &e);
 	if (rc == QM_ERR_PROTO && no_peer) {
@@ -129,6 +129,6 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 	ext_read(st.extension, out);
 done:
 	qm_kms_free(&k);
-	acct_conn_free(&ac);
+	client_acct_conn_free(&ac);
 	return QM_OK;
 }

@@ -121,7 +121,7 @@ enum qm_err qm_client_level_prefs(struct qm_client *c, int64_t account_id,
 
 /* ---------------------------------------------------------- recipients */
 
-int rcpts_has(const struct rcpts *r, const char *bare)
+int client_rcpts_has(const struct rcpts *r, const char *bare)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->v[i], bare) == 0)
@@ -129,8 +129,8 @@ int rcpts_has(const struct rcpts *r, const char *bare)
 	return 0;
 }
 
-enum qm_err rcpts_add(struct rcpts *r, const char *addr, int *dup,
-                      struct qm_error *err)
+enum qm_err client_rcpts_add(struct rcpts *r, const char *addr, int *dup,
+                             struct qm_error *err)
 {
 	char bare[QM_STORE_ADDRMAX];
 	char **nv;
@@ -138,10 +138,10 @@ enum qm_err rcpts_add(struct rcpts *r, const char *addr, int *dup,
 
 	if (dup)
 		*dup = 0;
-	rc = addr_bare(addr, bare, sizeof(bare), err);
+	rc = client_addr_bare(addr, bare, sizeof(bare), err);
 	if (rc)
 		return rc;
-	if (rcpts_has(r, bare)) {
+	if (client_rcpts_has(r, bare)) {
 		if (dup)
 			*dup = 1;
 		return QM_OK;
@@ -157,7 +157,7 @@ enum qm_err rcpts_add(struct rcpts *r, const char *addr, int *dup,
 	return QM_OK;
 }
 
-void rcpts_free(struct rcpts *r)
+void client_rcpts_free(struct rcpts *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		free(r->v[i]);
@@ -245,8 +245,8 @@ static enum qm_err pubkeys_check(struct qm_client *c, int level,
 		struct qm_pubid *p = NULL;
 		enum qm_store_trust t = QM_TRUST_UNVERIFIED;
 
-		rc = contact_pubid(c, rcpts[i], &p, &t, err);
-		qm_pubid_free(&p);
+		rc = client_contact_pubid(c, rcpts[i], &p, &t, err);
+		qm_crypto_pubid_free(&p);
 		if (rc == QM_ERR_STATE) {
 			rc = qm_error_set(
 			    err, QM_ERR_STATE,
@@ -285,8 +285,8 @@ static enum qm_err saes_check(struct qm_client *c, const struct acct_conn *ac,
 		return qm_error_hint(err, QM_HINT_ACCOUNT_KME, ac->a.address);
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		rc = contact_sae(c, ac->a.id, rcpts[i], sae[i], sizeof(sae[i]),
-		                 err);
+		rc = client_contact_sae(c, ac->a.id, rcpts[i], sae[i],
+		                        sizeof(sae[i]), err);
 		for (size_t j = 0; j < i && !rc; j++)
 			if (strcmp(sae[i], sae[j]) == 0)
 				/* the KME hands a key to an SAE once: one of
@@ -406,7 +406,7 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
                                struct qm_error *err)
 {
 	char(*sae)[QM_STORE_NAMEMAX] = NULL;
-	uint64_t need = qm_l1_key_bytes(msg_bytes);
+	uint64_t need = qm_crypto_l1_key_bytes(msg_bytes);
 	enum qm_err rc;
 
 	if (li) {
@@ -451,22 +451,23 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a message may have at most %d recipients",
 		                    QM_CLIENT_MAXRCPTS);
-	rc = acct_conn_load(c, m->account_id, &ac, err);
+	rc = client_acct_conn_load(c, m->account_id, &ac, err);
 	if (rc)
 		return rc;
 	for (size_t l = 0; l < 3 && !rc; l++)
 		for (size_t i = 0; i < counts[l] && !rc; i++) {
 			char bare[QM_STORE_ADDRMAX];
 
-			rc = addr_bare(lists[l][i], bare, sizeof(bare), err);
-			if (!rc && (l < 2 || !rcpts_has(&tocc, bare)))
-				rc = rcpts_add(l < 2 ? &tocc : &bcc, bare, NULL,
-				               err);
+			rc = client_addr_bare(lists[l][i], bare, sizeof(bare),
+			                      err);
+			if (!rc && (l < 2 || !client_rcpts_has(&tocc, bare)))
+				rc = client_rcpts_add(l < 2 ? &tocc : &bcc,
+				                      bare, NULL, err);
 		}
 	if (rc)
 		goto out;
 	if (needed_bytes)
-		*needed_bytes = qm_l1_key_bytes(msg_bytes);
+		*needed_bytes = qm_crypto_l1_key_bytes(msg_bytes);
 	for (int l = 1; l <= 4; l++) {
 		struct level_info li;
 		struct qm_error e;
@@ -491,9 +492,9 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		           sizeof(out[l - 1].unverified));
 	}
 out:
-	rcpts_free(&tocc);
-	rcpts_free(&bcc);
-	acct_conn_free(&ac);
+	client_rcpts_free(&tocc);
+	client_rcpts_free(&bcc);
+	client_acct_conn_free(&ac);
 	return rc;
 }
 

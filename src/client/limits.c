@@ -138,7 +138,7 @@ enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
 
 	if (!l)
 		return unknown_limit(name, err);
-	acct_setting(c, 0, l->name, text, sizeof(text));
+	client_acct_setting(c, 0, l->name, text, sizeof(text));
 	/* unset, or a value made unusable by hand: the default counts */
 	if (!text[0] || qm_client_limit_parse(l, text, &x, NULL) != QM_OK) {
 		*v = l->def;

@@ -21,8 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum qm_err home_lock(struct qm_client *c, const char *name, int timeout_s,
-                      const char *what, int *fd_out, struct qm_error *err)
+enum qm_err client_home_lock(struct qm_client *c, const char *name,
+                             int timeout_s, const char *what, int *fd_out,
+                             struct qm_error *err)
 {
 	char path[PATH_MAX + 64];
 	uint64_t t0 = qm_mono_ns();
@@ -64,15 +65,15 @@ enum qm_err home_lock(struct qm_client *c, const char *name, int timeout_s,
 	return QM_OK;
 }
 
-void home_unlock(int *fd)
+void client_home_unlock(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd); /* releases the lock */
 	*fd = -1;
 }
 
-enum qm_err home_space_check(struct qm_client *c, uint64_t need,
-                             const char *what, struct qm_error *err)
+enum qm_err client_home_space_check(struct qm_client *c, uint64_t need,
+                                    const char *what, struct qm_error *err)
 {
 	struct statvfs sv;
 	uint64_t avail;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void msg_meta_clear(struct msg_meta *m)
+void client_msg_meta_clear(struct msg_meta *m)
 {
 	char **strs[5] = {&m->from, &m->to, &m->cc, &m->date, &m->mid};
 
@@ -44,8 +44,8 @@ static enum qm_err put(struct qm_buf *b, const char *key, const char *v,
 	return rc ? rc : qm_buf_append_byte(b, '\n', err);
 }
 
-enum qm_err msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
-                            struct qm_error *err)
+enum qm_err client_msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
+                                   struct qm_error *err)
 {
 	char num[64];
 	enum qm_err rc;
@@ -177,20 +177,20 @@ static void meta_field(void *arg, const char *key, char **v)
 	}
 }
 
-enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
-                            struct qm_error *err)
+enum qm_err client_msg_meta_decode(const void *data, size_t n,
+                                   struct msg_meta *m, struct qm_error *err)
 {
 	enum qm_err rc;
 
 	memset(m, 0, sizeof(*m));
 	rc = kv_each(data, n, meta_field, m, err);
 	if (rc)
-		msg_meta_clear(m);
+		client_msg_meta_clear(m);
 	return rc;
 }
 
-enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
-                          struct qm_error *err)
+enum qm_err client_msg_meta_load(struct qm_client *c, int64_t id,
+                                 struct msg_meta *m, struct qm_error *err)
 {
 	struct qm_buf b;
 	enum qm_err rc;
@@ -199,14 +199,14 @@ enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
 	qm_buf_init_secure(&b, 1 << 20);
 	rc = qm_store_msg_meta_get(c->store, id, &b, err);
 	if (!rc)
-		rc = msg_meta_decode(b.data, b.len, m, err);
+		rc = client_msg_meta_decode(b.data, b.len, m, err);
 	qm_buf_free(&b);
 	return rc;
 }
 
 /* ------------------------------------------------ the outbox's record */
 
-void outbox_rec_clear(struct outbox_rec *r)
+void client_outbox_rec_clear(struct outbox_rec *r)
 {
 	char **strs[5] = {&r->h.from, &r->h.to, &r->h.cc, &r->h.date,
 	                  &r->h.message_id};
@@ -216,8 +216,8 @@ void outbox_rec_clear(struct outbox_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
-                              struct qm_buf *out, struct qm_error *err)
+enum qm_err client_outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                                     struct qm_buf *out, struct qm_error *err)
 {
 	char num[16];
 	enum qm_err rc;
@@ -254,8 +254,8 @@ static void rec_field(void *arg, const char *key, char **v)
 	         v);
 }
 
-enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
-                              struct qm_error *err)
+enum qm_err client_outbox_rec_decode(const void *p, size_t n,
+                                     struct outbox_rec *r, struct qm_error *err)
 {
 	enum qm_err rc;
 
@@ -267,6 +267,6 @@ enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
 		                  "the sealed record of the outbox entry lacks "
 		                  "its level or a header value");
 	if (rc)
-		outbox_rec_clear(r);
+		client_outbox_rec_clear(r);
 	return rc;
 }

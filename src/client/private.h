@@ -54,19 +54,19 @@ struct acct_conn {
 };
 
 /* Loads the account and its secret (vault must be unlocked). */
-enum qm_err acct_conn_load(struct qm_client *c, int64_t id,
-                           struct acct_conn *ac, struct qm_error *err);
-void acct_conn_free(struct acct_conn *ac);
+enum qm_err client_acct_conn_load(struct qm_client *c, int64_t id,
+                                  struct acct_conn *ac, struct qm_error *err);
+void client_acct_conn_free(struct acct_conn *ac);
 /* Fills a mail server description from one of ac's servers. */
-void acct_conn_server(const struct acct_conn *ac,
-                      const struct qm_store_server *s,
-                      struct qm_mail_server *out);
+void client_acct_conn_server(const struct acct_conn *ac,
+                             const struct qm_store_server *s,
+                             struct qm_mail_server *out);
 /* A KME client for the account. */
-enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
-                         struct qm_error *err);
+enum qm_err client_acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
+                                struct qm_error *err);
 /* An account setting as a string into out ("" when unset). */
-void acct_setting(struct qm_client *c, int64_t id, const char *key, char *out,
-                  size_t outlen);
+void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
+                         char *out, size_t outlen);
 
 /* Turns the fields of a view a person reads into their display-safe forms
  * (display.c): addresses decoded and marked, subject, date, attachment
@@ -75,37 +75,38 @@ enum qm_err client_view_display(struct qm_client_view *v,
                                 struct qm_error *err);
 
 /* The account's identity (private half from the vault). */
-enum qm_err own_identity(struct qm_client *c, int64_t account_id,
-                         struct qm_identity **out, struct qm_error *err);
+enum qm_err client_own_identity(struct qm_client *c, int64_t account_id,
+                                struct qm_identity **out, struct qm_error *err);
 /* A contact's public identity that may be used: QM_ERR_NOTFOUND when none,
  * QM_ERR_STATE when the key changed and awaits the user's decision. */
-enum qm_err contact_pubid(struct qm_client *c, const char *address,
-                          struct qm_pubid **out, enum qm_store_trust *trust,
-                          struct qm_error *err);
+enum qm_err client_contact_pubid(struct qm_client *c, const char *address,
+                                 struct qm_pubid **out,
+                                 enum qm_store_trust *trust,
+                                 struct qm_error *err);
 /* The bare lower-case address of "Name <a@b>" into out. */
-enum qm_err addr_bare(const char *in, char *out, size_t outlen,
-                      struct qm_error *err);
+enum qm_err client_addr_bare(const char *in, char *out, size_t outlen,
+                             struct qm_error *err);
 /* The confirmed SAE ID of a contact of account into out. */
-enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
-                        const char *address, char *out, size_t outlen,
-                        struct qm_error *err);
+enum qm_err client_contact_sae(struct qm_client *c, int64_t account_id,
+                               const char *address, char *out, size_t outlen,
+                               struct qm_error *err);
 
 /* Most recipients of one message (To, Cc and Bcc together). */
 #define QM_CLIENT_MAXRCPTS 100
 
 /*
  * Recipients as the send path counts them: bare lower-case addresses, each
- * once (levels.c). rcpts_add appends the bare form of addr unless it is
+ * once (levels.c). client_rcpts_add appends the bare form of addr unless it is
  * there already (*dup, may be NULL, is then 1).
  */
 struct rcpts {
 	char **v;
 	size_t n;
 };
-enum qm_err rcpts_add(struct rcpts *r, const char *addr, int *dup,
-                      struct qm_error *err);
-int rcpts_has(const struct rcpts *r, const char *bare);
-void rcpts_free(struct rcpts *r);
+enum qm_err client_rcpts_add(struct rcpts *r, const char *addr, int *dup,
+                             struct qm_error *err);
+int client_rcpts_has(const struct rcpts *r, const char *bare);
+void client_rcpts_free(struct rcpts *r);
 
 /* What a level check found besides yes or no (levels.c). */
 struct level_info {
@@ -151,7 +152,7 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
  * levels 3 and 4, the account's identity (self) and the public identities
  * of the recipients or of the sender (peer). sae is the sender SAE the
  * envelope binds (levels 1, 2; NULL at 3, 4, where opening takes the
- * envelope's). Everything is owned and freed by msg_keys_free.
+ * envelope's). Everything is owned and freed by client_msg_keys_free.
  */
 struct msg_keys {
 	int level;
@@ -165,25 +166,27 @@ struct msg_keys {
 	struct qm_identity *self;
 	struct qm_pubid *peer[QM_CLIENT_MAXRCPTS];
 };
-/* How far msg_keys_seal came: QM_ERR_* from KEYS_LOCAL (the keyring, no
+/* How far client_msg_keys_seal came: QM_ERR_* from KEYS_LOCAL (the keyring, no
  * network) do not get better by waiting, from KEYS_PREP (room on the
  * disk, the KME client) they may, from KEYS_KME they are the KME's answer
  * to the key request. */
 enum keys_stage { KEYS_LOCAL, KEYS_PREP, KEYS_KME };
-void msg_keys_init(struct msg_keys *mk, int level, const char *sender_sae);
-void msg_keys_free(struct msg_keys *mk);
+void client_msg_keys_init(struct msg_keys *mk, int level,
+                          const char *sender_sae);
+void client_msg_keys_free(struct msg_keys *mk);
 /* 1 for a level whose keys are QKD keys (1, 2), 0 for identities (3, 4). */
-int msg_keys_qkd(const struct msg_keys *mk);
+int client_msg_keys_qkd(const struct msg_keys *mk);
 /* Levels 1 and 2: the keys *ks (taken: *ks is NULL after) become the next
  * slot, labelled rcpt (borrowed; its SAE ID, "" when opening). */
-enum qm_err msg_keys_take(struct msg_keys *mk, const char *rcpt,
-                          struct qm_kms_keys **ks, struct qm_error *err);
+enum qm_err client_msg_keys_take(struct msg_keys *mk, const char *rcpt,
+                                 struct qm_kms_keys **ks, struct qm_error *err);
 /* Levels 3 and 4: the account's identity; the public identity of address
- * as the next peer (errors as contact_pubid). */
-enum qm_err msg_keys_self(struct qm_client *c, const struct acct_conn *ac,
-                          struct msg_keys *mk, struct qm_error *err);
-enum qm_err msg_keys_peer(struct qm_client *c, const char *address,
-                          struct msg_keys *mk, struct qm_error *err);
+ * as the next peer (errors as client_contact_pubid). */
+enum qm_err client_msg_keys_self(struct qm_client *c,
+                                 const struct acct_conn *ac,
+                                 struct msg_keys *mk, struct qm_error *err);
+enum qm_err client_msg_keys_peer(struct qm_client *c, const char *address,
+                                 struct msg_keys *mk, struct qm_error *err);
 /*
  * Sending: the keys to seal a plaintext of ptlen bytes to the n recipients
  * rcpts (bare), whose SAE IDs sae client_copy_check found (levels 1, 2):
@@ -191,17 +194,20 @@ enum qm_err msg_keys_peer(struct qm_client *c, const char *address,
  * what must be written once it answered), 3 and 4 read the keyring.
  * *stage says how far it came when it fails.
  */
-enum qm_err msg_keys_seal(struct qm_client *c, const struct acct_conn *ac,
-                          const char *const *rcpts,
-                          const char (*sae)[QM_STORE_NAMEMAX], size_t n,
-                          size_t ptlen, struct msg_keys *mk,
-                          enum keys_stage *stage, struct qm_error *err);
+enum qm_err client_msg_keys_seal(struct qm_client *c,
+                                 const struct acct_conn *ac,
+                                 const char *const *rcpts,
+                                 const char (*sae)[QM_STORE_NAMEMAX], size_t n,
+                                 size_t ptlen, struct msg_keys *mk,
+                                 enum keys_stage *stage, struct qm_error *err);
 /* The crypto layer's parameters for sealing or opening (slot: ours, from
- * qm_env_slot_find) under mk, with the bound values b (borrowed). */
-void msg_keys_seal_params(const struct msg_keys *mk, const struct qm_bound *b,
-                          struct qm_seal_params *sp);
-void msg_keys_open_params(const struct msg_keys *mk, const struct qm_bound *b,
-                          size_t slot, struct qm_open_params *op);
+ * qm_crypto_env_slot_find) under mk, with the bound values b (borrowed). */
+void client_msg_keys_seal_params(const struct msg_keys *mk,
+                                 const struct qm_bound *b,
+                                 struct qm_seal_params *sp);
+void client_msg_keys_open_params(const struct msg_keys *mk,
+                                 const struct qm_bound *b, size_t slot,
+                                 struct qm_open_params *op);
 
 /* The associated data of a message: fills b from h; "to:"/"cc:" prefixes
  * keep To and Cc apart. rcpt_store holds the two prefixed strings. */
@@ -209,10 +215,10 @@ struct bound_store {
 	char *rcpt[2];
 	const char *rcpts[2];
 };
-enum qm_err bound_make(const struct qm_mail_hdrs *h, const char *sender_sae,
-                       struct qm_bound *b, struct bound_store *bs,
-                       struct qm_error *err);
-void bound_store_free(struct bound_store *bs);
+enum qm_err client_bound_make(const struct qm_mail_hdrs *h,
+                              const char *sender_sae, struct qm_bound *b,
+                              struct bound_store *bs, struct qm_error *err);
+void client_bound_store_free(struct bound_store *bs);
 
 /* The user's mail limits in force (settings limit.*, defaults where unset),
  * with the hint that tells a person how to change one (limits.c). */
@@ -231,51 +237,53 @@ enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
  * Takes the exclusive lock name (a file in the home) for this process,
  * waiting up to timeout_s while another process holds it. what says what
  * the lock is for, in error messages ("send the outbox"). *fd gets the
- * descriptor to give to home_unlock. QM_ERR_UNAVAIL after the timeout,
+ * descriptor to give to client_home_unlock. QM_ERR_UNAVAIL after the timeout,
  * QM_ERR_IO when the home is read-only or the file cannot be made.
  */
-enum qm_err home_lock(struct qm_client *c, const char *name, int timeout_s,
-                      const char *what, int *fd, struct qm_error *err);
-void home_unlock(int *fd);
+enum qm_err client_home_lock(struct qm_client *c, const char *name,
+                             int timeout_s, const char *what, int *fd,
+                             struct qm_error *err);
+void client_home_unlock(int *fd);
 /*
  * QM_ERR_IO with a message saying how much is free when the file system of
  * the home has less than need bytes available, or is read-only. Made before
  * work that cannot be repeated (fetching keys the KME then forgets).
  */
-enum qm_err home_space_check(struct qm_client *c, uint64_t need,
-                             const char *what, struct qm_error *err);
+enum qm_err client_home_space_check(struct qm_client *c, uint64_t need,
+                                    const char *what, struct qm_error *err);
 /* The outbox lock: one process works the outbox of a home at a time. */
 #define QM_LOCK_OUTBOX "outbox.lock"
 
 /*
  * The copy of a sent outbox entry in the account's Sent folder (sentcopy.c;
- * setting save_sent). sent_copy_save tries it once right after the send
- * and, when it fails, keeps the entry for sent_copy_retry, which
+ * setting save_sent). client_sent_copy_save tries it once right after the send
+ * and, when it fails, keeps the entry for client_sent_copy_retry, which
  * qm_client_outbox_run calls for its account(s) (0: all); *n_saved (may be
  * NULL) gets how many were saved. Neither saves a copy the Sent folder
- * holds already (same Message-ID). The caller of sent_copy_save holds the
- * outbox lock; sent_copy_retry takes it.
+ * holds already (same Message-ID). The caller of client_sent_copy_save holds
+ * the outbox lock; client_sent_copy_retry takes it.
  */
-enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
-                           const struct qm_store_outbox *o,
-                           struct qm_error *err);
-enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
-                            size_t *n_saved, struct qm_error *err);
+enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
+                                  const struct qm_store_outbox *o,
+                                  struct qm_error *err);
+enum qm_err client_sent_copy_retry(struct qm_client *c, int64_t account_id,
+                                   size_t *n_saved, struct qm_error *err);
 /*
  * The sent journal (sentlog.c): sends the SMTP server accepted while the
  * store could not record them, kept in reserved blocks of a file in the
  * home so that a full disk or the process's end does not make them go out
- * twice. All three run under the outbox lock. sentlog_prepare reserves the
- * file's blocks (before sending); sentlog_add notes id; sentlog_flush
- * records every noted ID as sent in the store and clears it (*n_recorded
- * may be NULL), failing while the store still cannot write.
+ * twice. All three run under the outbox lock. client_sentlog_prepare reserves
+ * the file's blocks (before sending); client_sentlog_add notes id;
+ * client_sentlog_flush records every noted ID as sent in the store and clears
+ * it (*n_recorded may be NULL), failing while the store still cannot write.
  */
-enum qm_err sentlog_prepare(struct qm_client *c, struct qm_error *err);
-enum qm_err sentlog_add(struct qm_client *c, int64_t id, struct qm_error *err);
-enum qm_err sentlog_flush(struct qm_client *c, size_t *n_recorded,
-                          struct qm_error *err);
+enum qm_err client_sentlog_prepare(struct qm_client *c, struct qm_error *err);
+enum qm_err client_sentlog_add(struct qm_client *c, int64_t id,
+                               struct qm_error *err);
+enum qm_err client_sentlog_flush(struct qm_client *c, size_t *n_recorded,
+                                 struct qm_error *err);
 /* 1 when the copy of outbox entry id (account acct) waits to be saved. */
-int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
+int client_sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
 
 /*
  * What asking the KME for a received message's keys came to (recv_kme.c),
@@ -294,18 +302,21 @@ enum kme_fate {
 };
 /* KME_BAD (why says which) when the sender SAE or a key ID cannot be
  * asked for at all; else KME_GOT. */
-enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
-                             size_t n, struct qm_error *why);
+enum kme_fate client_recv_ids_check(const char *sender_sae,
+                                    const char *const *key_ids, size_t n,
+                                    struct qm_error *why);
 /* Fetches the keys; on KME_GOT *out holds them, else why says what
  * happened in words for a person. */
-enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
-                            const char *const *key_ids, size_t n,
-                            struct qm_kms_keys **out, struct qm_error *why);
+enum kme_fate client_recv_kme_keys(const struct acct_conn *ac,
+                                   const char *sender_sae,
+                                   const char *const *key_ids, size_t n,
+                                   struct qm_kms_keys **out,
+                                   struct qm_error *why);
 
 /*
  * The sealed security record of a received message (msgmeta.c): what the
  * receive path established and the reader shows. Strings are malloc'd
- * (NULL when absent); msg_meta_clear frees them.
+ * (NULL when absent); client_msg_meta_clear frees them.
  */
 enum msg_wait {
 	MSG_WAIT_NONE = 0,
@@ -322,16 +333,16 @@ struct msg_meta {
 	int tries;
 	int64_t next_at; /* Unix seconds; 0: the next sync */
 };
-void msg_meta_clear(struct msg_meta *m);
+void client_msg_meta_clear(struct msg_meta *m);
 /* Appends the record's text to out. */
-enum qm_err msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
-                            struct qm_error *err);
-/* Parses what msg_meta_encode wrote into *m (cleared first). */
-enum qm_err msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
-                            struct qm_error *err);
+enum qm_err client_msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
+                                   struct qm_error *err);
+/* Parses what client_msg_meta_encode wrote into *m (cleared first). */
+enum qm_err client_msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
+                                   struct qm_error *err);
 /* Opens and parses message id's record; QM_ERR_NOTFOUND when none. */
-enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
-                          struct qm_error *err);
+enum qm_err client_msg_meta_load(struct qm_client *c, int64_t id,
+                                 struct msg_meta *m, struct qm_error *err);
 
 /* ------------------------------------------------ receiving: fetching */
 
@@ -354,17 +365,17 @@ struct incoming {
 
 /*
  * A mailbox source (recv_source.c): an IMAP folder or the POP3 maildrop of
- * an account, behind one interface. mbox_open connects (IMAP: and selects
- * folder; POP3 has one maildrop, INBOX, and lists it); ac is borrowed for
- * the source's life. mbox_list_new gives what was not filed before
- * (*out malloc'd); mbox_holds says whether a record of the account was
- * filed from this source, mbox_find finds its message again
- * (QM_ERR_NOTFOUND when the server no longer lists it); mbox_fetch gets a
- * message's bytes (QM_ERR_NOTFOUND: gone; QM_ERR_TOOBIG: past
- * limit.message_size, and the session is gone: mbox_reopen). mbox_seen
- * records a message as filed, so no later sync lists it; mbox_settle lets
- * the server's copy go when the account says so (POP3 delete after
- * fetch). mbox_where fills the location fields of in.
+ * an account, behind one interface. client_mbox_open connects (IMAP: and
+ * selects folder; POP3 has one maildrop, INBOX, and lists it); ac is borrowed
+ * for the source's life. client_mbox_list_new gives what was not filed before
+ * (*out malloc'd); client_mbox_holds says whether a record of the account was
+ * filed from this source, client_mbox_find finds its message again
+ * (QM_ERR_NOTFOUND when the server no longer lists it); client_mbox_fetch gets
+ * a message's bytes (QM_ERR_NOTFOUND: gone; QM_ERR_TOOBIG: past
+ * limit.message_size, and the session is gone: client_mbox_reopen).
+ * client_mbox_seen records a message as filed, so no later sync lists it;
+ * client_mbox_settle lets the server's copy go when the account says so (POP3
+ * delete after fetch). client_mbox_where fills the location fields of in.
  */
 struct mbox;
 struct mbox_msg {
@@ -372,46 +383,48 @@ struct mbox_msg {
 	uint32_t num;  /* POP3: its number in this session */
 	char uidl[72]; /* POP3 */
 };
-enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
-                      const char *folder, struct mbox **out,
-                      struct qm_error *err);
-enum qm_err mbox_reopen(struct mbox *mb, struct qm_error *err);
-void mbox_free(struct mbox **mb);
-enum qm_err mbox_list_new(struct mbox *mb, struct mbox_msg **out, size_t *n,
-                          struct qm_error *err);
-int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
-enum qm_err mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
-                      struct mbox_msg *out);
-enum qm_err mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
-                       struct qm_buf *raw, struct qm_error *err);
-void mbox_seen(struct mbox *mb, const struct mbox_msg *m);
-void mbox_settle(struct mbox *mb, const struct mbox_msg *m);
-void mbox_where(const struct mbox *mb, const struct mbox_msg *m,
-                struct incoming *in);
+enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
+                             const char *folder, struct mbox **out,
+                             struct qm_error *err);
+enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err);
+void client_mbox_free(struct mbox **mb);
+enum qm_err client_mbox_list_new(struct mbox *mb, struct mbox_msg **out,
+                                 size_t *n, struct qm_error *err);
+int client_mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
+enum qm_err client_mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
+                             struct mbox_msg *out);
+enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
+                              struct qm_buf *raw, struct qm_error *err);
+void client_mbox_seen(struct mbox *mb, const struct mbox_msg *m);
+void client_mbox_settle(struct mbox *mb, const struct mbox_msg *m);
+void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
+                       struct incoming *in);
 /* The account setting under which an IMAP folder's sync state is kept
  * ("sync.<folder>.<what>", what: "uidvalidity" or "lastuid"). */
-void mbox_state_key(char *out, size_t n, const char *what, const char *folder);
+void client_mbox_state_key(char *out, size_t n, const char *what,
+                           const char *folder);
 /* An account setting as a number (0 when unset or not one), and back. */
-int64_t setting_int(struct qm_client *c, int64_t acct, const char *key);
-void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
-                     int64_t v);
+int64_t client_setting_int(struct qm_client *c, int64_t acct, const char *key);
+void client_setting_put_int(struct qm_client *c, int64_t acct, const char *key,
+                            int64_t v);
 
 /*
  * What an outbox entry's envelope will bind, sealed with the entry when the
  * message is built (msgmeta.c; the store's outbox.bound, schema 5): its
  * level and the header values From, To, Cc, Date and Message-ID, so that
- * encrypting it does not parse the MIME again. outbox_rec_decode fails
- * with QM_ERR_PARSE when one of them is missing; outbox_rec_clear frees.
+ * encrypting it does not parse the MIME again. client_outbox_rec_decode fails
+ * with QM_ERR_PARSE when one of them is missing; client_outbox_rec_clear frees.
  */
 struct outbox_rec {
 	int level;
 	struct qm_mail_hdrs h; /* malloc'd strings */
 };
-void outbox_rec_clear(struct outbox_rec *r);
-enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
-                              struct qm_buf *out, struct qm_error *err);
-enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
-                              struct qm_error *err);
+void client_outbox_rec_clear(struct outbox_rec *r);
+enum qm_err client_outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                                     struct qm_buf *out, struct qm_error *err);
+enum qm_err client_outbox_rec_decode(const void *p, size_t n,
+                                     struct outbox_rec *r,
+                                     struct qm_error *err);
 
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */
@@ -440,14 +453,15 @@ struct recv_ctx {
 	enum msg_wait last_wait;
 	char last_reason[QM_ERR_MSGMAX];
 };
-void recv_outcome_free(struct recv_outcome *oc);
+void client_recv_outcome_free(struct recv_outcome *oc);
 /* Processes one QMail message into oc. A non-zero return is an error that
  * stops the sync (out of memory, a full disk, the store); everything the
  * message itself, the account or its KME did is in oc. */
-enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
-                            struct recv_ctx *ctx,
-                            const struct qm_mail_parsed *mp,
-                            struct recv_outcome *oc, struct qm_error *err);
+enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
+                                   struct recv_ctx *ctx,
+                                   const struct qm_mail_parsed *mp,
+                                   struct recv_outcome *oc,
+                                   struct qm_error *err);
 /*
  * Files one message (recv_file.c) in the index, and its plaintext in the
  * vault, or brings its earlier record up to date (in->replace_id): a
@@ -456,26 +470,25 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
  * what became of it. A non-zero return stops the sync (the store, memory,
  * the disk); what the message itself did is in its record.
  */
-enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
-                      struct recv_ctx *ctx, const struct incoming *in,
-                      struct qm_error *err);
+enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
+                             struct recv_ctx *ctx, const struct incoming *in,
+                             struct qm_error *err);
 /*
  * Records a message the server holds at in's location but that is larger
  * than the user's limit.message_size (why: the fetch's error, which may be
  * err): not fetched, shown with the reason so that the user can raise the
  * limit (the message stays on the server).
  */
-enum qm_err recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
-                              const struct incoming *in,
-                              const struct qm_error *why,
-                              struct qm_client_sync_stats *st,
-                              struct qm_error *err);
+enum qm_err
+client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
+                         const struct incoming *in, const struct qm_error *why,
+                         struct qm_client_sync_stats *st, struct qm_error *err);
 /* An opened message's inner copies of From, To and Cc must name the
  * addresses the envelope authenticated (display names, case and order
  * aside); else 0, and why says which differs. */
-int recv_inner_agrees(const struct qm_mail_hdrs *outer,
-                      const struct qm_mail_hdrs *inner, char *why,
-                      size_t whylen);
+int client_recv_inner_agrees(const struct qm_mail_hdrs *outer,
+                             const struct qm_mail_hdrs *inner, char *why,
+                             size_t whylen);
 
 /* The interfaces' door (client.c, limits.c): QM_OK when the vault is
  * unlocked, else QM_ERR_LOCKED with hint QM_HINT_VAULT_LOCKED, saying

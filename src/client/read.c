@@ -134,11 +134,11 @@ static int key_fpr(const struct qm_store_key *k, char *out, size_t outlen)
 	char text[QM_FPR_TEXTLEN];
 
 	if (strcmp(k->alg, QM_CLIENT_ID_ALG) != 0 ||
-	    qm_pubid_from_bytes(k->pub, k->pub_len, &p, NULL) != QM_OK)
+	    qm_crypto_pubid_from_bytes(k->pub, k->pub_len, &p, NULL) != QM_OK)
 		return -1;
-	qm_pubid_fingerprint(p, raw);
-	qm_fpr_text(raw, text);
-	qm_pubid_free(&p);
+	qm_crypto_pubid_fingerprint(p, raw);
+	qm_crypto_fpr_text(raw, text);
+	qm_crypto_pubid_free(&p);
 	return qm_strlcpy(out, text, outlen);
 }
 
@@ -271,7 +271,7 @@ static enum qm_err view_record(struct qm_client *c,
 
 	*has_meta = 0;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)m->id);
-	acct_setting(c, m->account_id, key, reason, reasonlen);
+	client_acct_setting(c, m->account_id, key, reason, reasonlen);
 	if (m->label == QM_LABEL_ALTERED) {
 		/* the store made it tampered: nothing it recorded is trusted */
 		qm_strlcpy(reason,
@@ -284,7 +284,7 @@ static enum qm_err view_record(struct qm_client *c,
 	if (m->verify == QM_VERIFY_NOT_QMAIL)
 		return QM_OK;
 	qm_error_clear(&me);
-	rc = msg_meta_load(c, m->id, mm, &me);
+	rc = client_msg_meta_load(c, m->id, mm, &me);
 	if (rc == QM_ERR_NOTFOUND && !m->has_meta)
 		return QM_OK; /* received before QMail kept the record */
 	if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_AUTH || rc == QM_ERR_PARSE) {
@@ -321,7 +321,7 @@ static void view_sender(struct qm_client *c, const struct qm_store_msg *m,
 		v->sender_sae = strdup(mm->sae);
 	} else {
 		snprintf(key, sizeof(key), "sae.%lld", (long long)m->id);
-		acct_setting(c, m->account_id, key, sae, sizeof(sae));
+		client_acct_setting(c, m->account_id, key, sae, sizeof(sae));
 		v->sender_sae = strdup(sae);
 	}
 	v->sender_owner = dup_or_empty(mm->owner);
@@ -468,7 +468,7 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	*out = v;
 	v = NULL;
 out:
-	msg_meta_clear(&mm);
+	client_msg_meta_clear(&mm);
 	qm_client_view_free(&v);
 	qm_mail_content_free(&mc);
 	qm_store_msglist_free(&l);

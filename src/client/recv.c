@@ -36,7 +36,7 @@ static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
 	in.rawlen = raw->len;
 	in.replace_id = replace_id;
 	in.replaced = replace_id ? QM_VERIFY_REFUSED : QM_VERIFY_OK;
-	return recv_file(c, ac, ctx, &in, err);
+	return client_recv_file(c, ac, ctx, &in, err);
 }
 
 /* A message filed before, from its copy kept in raw, to file again in
@@ -68,7 +68,7 @@ static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
 
 	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
 	         (long long)account_id);
-	return home_lock(c, lockname, 600, what, fd, err);
+	return client_home_lock(c, lockname, 600, what, fd, err);
 }
 
 /* Waiting message id, unless its back-off is not over, filed again from
@@ -83,7 +83,7 @@ static enum qm_err retry_one(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc = QM_OK;
 
 	memset(&mm, 0, sizeof(mm));
-	if (msg_meta_load(c, id, &mm, NULL) == QM_OK && mm.next_at > now)
+	if (client_msg_meta_load(c, id, &mm, NULL) == QM_OK && mm.next_at > now)
 		goto out; /* its back-off is not over */
 	qm_buf_reset(raw);
 	if (qm_store_msg_get(c->store, id, &l, NULL) != QM_OK || !l->n ||
@@ -92,10 +92,10 @@ static enum qm_err retry_one(struct qm_client *c, struct acct_conn *ac,
 	incoming_kept(&l->items[0], raw, &in);
 	in.replaced = QM_VERIFY_WAITING;
 	in.tries = mm.tries;
-	rc = recv_file(c, ac, ctx, &in, err);
+	rc = client_recv_file(c, ac, ctx, &in, err);
 out:
 	qm_store_msglist_free(&l);
-	msg_meta_clear(&mm);
+	client_msg_meta_clear(&mm);
 	return rc;
 }
 
@@ -193,7 +193,7 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 		rc = sync_lock(c, l->items[0].account_id, "try a message again",
 		               &lockfd, err);
 	if (!rc)
-		rc = acct_conn_load(c, l->items[0].account_id, &ac, err);
+		rc = client_acct_conn_load(c, l->items[0].account_id, &ac, err);
 	if (rc)
 		goto out;
 	loaded = 1;
@@ -201,7 +201,7 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = &st;
 	incoming_kept(&l->items[0], &raw, &in);
-	rc = recv_file(c, &ac, &ctx, &in, err);
+	rc = client_recv_file(c, &ac, &ctx, &in, err);
 	if (!rc && ctx.last_wait)
 		/* the KME's own code (network, TLS, ...), never one that
 		 * would read as a problem of the message or the call */
@@ -219,8 +219,8 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 		*verify = ctx.last_verify;
 out:
 	if (loaded)
-		acct_conn_free(&ac);
-	home_unlock(&lockfd);
+		client_acct_conn_free(&ac);
+	client_home_unlock(&lockfd);
 	qm_store_msglist_free(&l);
 	qm_buf_free(&raw);
 	return rc;
@@ -250,8 +250,8 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 
 	*out = NULL;
 	*n = 0;
-	*gen = setting_int(c, 0, QM_SET_LIMITS_GEN);
-	if (*gen <= setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
+	*gen = client_setting_int(c, 0, QM_SET_LIMITS_GEN);
+	if (*gen <= client_setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
 		return QM_OK;
 	rc = qm_store_msg_ids_by_verify(c->store, ac->a.id, QM_VERIFY_REFUSED,
 	                                &ids, &nids, err);
@@ -267,8 +267,9 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 
 		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
 			continue;
-		if (l->n && mbox_holds(mb, &l->items[0])) {
-			if (mbox_find(mb, &l->items[0], &r[k].m) == QM_OK)
+		if (l->n && client_mbox_holds(mb, &l->items[0])) {
+			if (client_mbox_find(mb, &l->items[0], &r[k].m) ==
+			    QM_OK)
 				r[k++].id = ids[i];
 			else /* gone from the server meanwhile */
 				rc = qm_store_msg_delete(c->store, ids[i], err);
@@ -301,7 +302,7 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct incoming in;
 
-		rc = mbox_fetch(mb, &r[i].m, raw, err);
+		rc = client_mbox_fetch(mb, &r[i].m, raw, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			/* gone from the server meanwhile: nothing to show */
 			qm_error_clear(err);
@@ -317,16 +318,16 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 		if (rc)
 			break;
 		ctx->st->fetched++;
-		mbox_where(mb, &r[i].m, &in);
+		client_mbox_where(mb, &r[i].m, &in);
 		rc = file_new(c, ac, ctx, &in, raw, r[i].id, err);
 		if (!rc)
-			mbox_settle(mb, &r[i].m);
+			client_mbox_settle(mb, &r[i].m);
 	}
 	if (!rc && gen)
-		setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
+		client_setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
 	free(r);
 	if (!rc && dropped)
-		rc = mbox_reopen(mb, err);
+		rc = client_mbox_reopen(mb, err);
 	return rc;
 }
 
@@ -345,23 +346,24 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 	size_t n = 0;
 	enum qm_err rc;
 
-	rc = mbox_list_new(mb, &ms, &n, err);
+	rc = client_mbox_list_new(mb, &ms, &n, err);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct incoming in;
 
 		if (progress)
 			progress(parg, "fetching", i, n);
-		mbox_where(mb, &ms[i], &in);
-		rc = mbox_fetch(mb, &ms[i], raw, err);
+		client_mbox_where(mb, &ms[i], &in);
+		rc = client_mbox_fetch(mb, &ms[i], raw, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			qm_error_clear(err);
 			rc = QM_OK;
 			continue;
 		}
 		if (rc == QM_ERR_TOOBIG) {
-			rc = recv_file_refused(c, ac, &in, err, ctx->st, err);
+			rc = client_recv_file_refused(c, ac, &in, err, ctx->st,
+			                              err);
 			if (!rc)
-				mbox_seen(mb, &ms[i]);
+				client_mbox_seen(mb, &ms[i]);
 			break;
 		}
 		if (rc)
@@ -370,8 +372,8 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 		rc = file_new(c, ac, ctx, &in, raw, 0, err);
 		if (rc)
 			break;
-		mbox_seen(mb, &ms[i]);
-		mbox_settle(mb, &ms[i]);
+		client_mbox_seen(mb, &ms[i]);
+		client_mbox_settle(mb, &ms[i]);
 	}
 	if (progress && !rc)
 		progress(parg, "fetching", n, n);
@@ -392,12 +394,12 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&raw,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	rc = mbox_open(c, ac, folder, &mb, err);
+	rc = client_mbox_open(c, ac, folder, &mb, err);
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
 	if (!rc)
 		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, err);
-	mbox_free(&mb);
+	client_mbox_free(&mb);
 	qm_buf_free(&raw);
 	return rc;
 }
@@ -421,9 +423,9 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	rc = sync_lock(c, account_id, "sync this account", &lockfd, err);
 	if (rc)
 		return rc;
-	rc = acct_conn_load(c, account_id, &ac, err);
+	rc = client_acct_conn_load(c, account_id, &ac, err);
 	if (rc) {
-		home_unlock(&lockfd);
+		client_home_unlock(&lockfd);
 		return rc;
 	}
 	/* first what waits from earlier syncs (from the copies kept: no
@@ -433,8 +435,8 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		rc = sync_folder(c, &ac, SYNC_FOLDER, progress, parg, &ctx,
 		                 err);
 	count_waiting(c, account_id, st);
-	acct_conn_free(&ac);
-	home_unlock(&lockfd);
+	client_acct_conn_free(&ac);
+	client_home_unlock(&lockfd);
 	return rc;
 }
 
@@ -454,7 +456,7 @@ void qm_client_watch_free(struct qm_client_watch **pw)
 		return;
 	w = *pw;
 	qm_mail_imap_free(&w->im);
-	acct_conn_free(&w->ac);
+	client_acct_conn_free(&w->ac);
 	free(w);
 	*pw = NULL;
 }
@@ -473,7 +475,7 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	rc = acct_conn_load(c, account_id, &w->ac, err);
+	rc = client_acct_conn_load(c, account_id, &w->ac, err);
 	if (rc) {
 		free(w);
 		return rc;
@@ -486,11 +488,11 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		qm_client_watch_free(&w);
 		return rc;
 	}
-	acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
-	mbox_state_key(kv, sizeof(kv), "uidvalidity", SYNC_FOLDER);
-	mbox_state_key(kl, sizeof(kl), "lastuid", SYNC_FOLDER);
-	w->uidvalidity = (uint32_t)setting_int(c, account_id, kv);
-	w->lastuid = (uint32_t)setting_int(c, account_id, kl);
+	client_acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
+	client_mbox_state_key(kv, sizeof(kv), "uidvalidity", SYNC_FOLDER);
+	client_mbox_state_key(kl, sizeof(kl), "lastuid", SYNC_FOLDER);
+	w->uidvalidity = (uint32_t)client_setting_int(c, account_id, kv);
+	w->lastuid = (uint32_t)client_setting_int(c, account_id, kl);
 	w->wake_fd = wake_fd;
 	*out = w;
 	return QM_OK;

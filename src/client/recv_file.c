@@ -9,7 +9,7 @@
  * one that waits or may open on a later try is kept as received (sealed).
  * What the reader will show of a message that opened is what was
  * authenticated, in the message's sealed security record (msgmeta.c).
- * Each stage is a function of its own; recv_file runs them in order.
+ * Each stage is a function of its own; client_recv_file runs them in order.
  */
 #include "private.h"
 
@@ -116,7 +116,7 @@ static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
 		if (ids[i] == skip)
 			continue;
 		snprintf(key, sizeof(key), "digest.%lld", (long long)ids[i]);
-		acct_setting(c, ac->a.id, key, have, sizeof(have));
+		client_acct_setting(c, ac->a.id, key, have, sizeof(have));
 		if (strlen(have) == 64 &&
 		    sodium_memcmp(have, want, sizeof(want)) == 0) {
 			s = SEEN_DUP;
@@ -180,7 +180,7 @@ static enum qm_err meta_of(const struct qm_mail_parsed *mp,
 		        ? qm_now() + (wait < WAIT_MAX_S ? wait : WAIT_MAX_S)
 		        : 0;
 	}
-	rc = msg_meta_encode(&mm, out, err);
+	rc = client_msg_meta_encode(&mm, out, err);
 	return rc;
 }
 
@@ -306,7 +306,7 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 		         (long long)first);
 		return QM_OK;
 	default:
-		return recv_open_qmail(c, ac, ctx, f->mp, &f->oc, err);
+		return client_recv_open_qmail(c, ac, ctx, f->mp, &f->oc, err);
 	}
 }
 
@@ -392,8 +392,8 @@ static void read_opened(const struct acct_conn *ac, struct filing *f)
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the decrypted message is not readable MIME: %s",
 		         qm_error_msg(&e));
-	} else if (!recv_inner_agrees(&f->mp->hdrs, &f->mc->hdrs, oc->reason,
-	                              sizeof(oc->reason))) {
+	} else if (!client_recv_inner_agrees(&f->mp->hdrs, &f->mc->hdrs,
+	                                     oc->reason, sizeof(oc->reason))) {
 		oc->verify = QM_VERIFY_TAMPERED;
 		qm_mail_content_free(&f->mc);
 	}
@@ -435,10 +435,10 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 		m->n_attach = (int)f->mc->natt;
 	}
 	if (mp) {
-		m->from_addr =
-		    addr_bare(mp->hdrs.from, from, fromlen, NULL) == QM_OK
-		        ? from
-		        : mp->hdrs.from;
+		m->from_addr = client_addr_bare(mp->hdrs.from, from, fromlen,
+		                                NULL) == QM_OK
+		                   ? from
+		                   : mp->hdrs.from;
 		m->to_addrs = mp->hdrs.to;
 		m->message_id = mp->hdrs.message_id;
 		m->date = parse_date(mp->hdrs.date);
@@ -573,9 +573,9 @@ static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
 	return rc;
 }
 
-enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
-                      struct recv_ctx *ctx, const struct incoming *in,
-                      struct qm_error *err)
+enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
+                             struct recv_ctx *ctx, const struct incoming *in,
+                             struct qm_error *err)
 {
 	struct filing f;
 	enum qm_err rc;
@@ -599,15 +599,14 @@ enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
 		rc = record(c, ac, ctx, &f, err);
 	qm_mail_content_free(&f.mc);
 	qm_mail_parsed_free(&f.mp);
-	recv_outcome_free(&f.oc);
+	client_recv_outcome_free(&f.oc);
 	return rc;
 }
 
-enum qm_err recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
-                              const struct incoming *in,
-                              const struct qm_error *why,
-                              struct qm_client_sync_stats *st,
-                              struct qm_error *err)
+enum qm_err
+client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
+                         const struct incoming *in, const struct qm_error *why,
+                         struct qm_client_sync_stats *st, struct qm_error *err)
 {
 	struct qm_store_msg m;
 	struct qm_error e;

@@ -90,8 +90,9 @@ static int id_fits(const char *s, size_t max)
 	return 1;
 }
 
-enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
-                             size_t n, struct qm_error *why)
+enum kme_fate client_recv_ids_check(const char *sender_sae,
+                                    const char *const *key_ids, size_t n,
+                                    struct qm_error *why)
 {
 	if (!sender_sae[0]) {
 		qm_error_set(why, QM_ERR_PARSE,
@@ -117,9 +118,11 @@ enum kme_fate recv_ids_check(const char *sender_sae, const char *const *key_ids,
 	return KME_GOT;
 }
 
-enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
-                            const char *const *key_ids, size_t n,
-                            struct qm_kms_keys **out, struct qm_error *why)
+enum kme_fate client_recv_kme_keys(const struct acct_conn *ac,
+                                   const char *sender_sae,
+                                   const char *const *key_ids, size_t n,
+                                   struct qm_kms_keys **out,
+                                   struct qm_error *why)
 {
 	struct qm_kms *kms = NULL;
 	struct qm_kms_keys *ks = NULL;
@@ -136,7 +139,7 @@ enum kme_fate recv_kme_keys(const struct acct_conn *ac, const char *sender_sae,
 		             ac->a.address);
 		return KME_ACCOUNT;
 	}
-	rc = acct_kms_new(ac, &kms, why);
+	rc = client_acct_kms_new(ac, &kms, why);
 	if (rc == QM_ERR_NOMEM)
 		return KME_FATAL;
 	if (rc) {

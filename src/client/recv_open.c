@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-void recv_outcome_free(struct recv_outcome *oc)
+void client_recv_outcome_free(struct recv_outcome *oc)
 {
 	qm_buf_free(&oc->plain);
 	for (size_t i = 0; i < oc->nkey_ids; i++)
@@ -32,13 +32,14 @@ void recv_outcome_free(struct recv_outcome *oc)
 static enum qm_err take_ids(struct recv_outcome *oc, const struct qm_env *env,
                             size_t slot, struct qm_error *err)
 {
-	size_t n = qm_env_slot_key_count(env, slot);
+	size_t n = qm_crypto_env_slot_key_count(env, slot);
 
 	oc->key_ids = calloc(n ? n : 1, sizeof(char *));
 	if (!oc->key_ids)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		oc->key_ids[i] = strdup(qm_env_slot_key_id(env, slot, i));
+		oc->key_ids[i] =
+		    strdup(qm_crypto_env_slot_key_id(env, slot, i));
 		if (!oc->key_ids[i])
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		oc->nkey_ids = i + 1;
@@ -66,8 +67,8 @@ static int key_ids_over(const struct qm_env *env,
 	                                         : QM_MAIL_DEF_MAXKEYIDS;
 	struct qm_error e;
 
-	for (size_t s = 0; s < qm_env_slot_count(env); s++)
-		total += qm_env_slot_key_count(env, s);
+	for (size_t s = 0; s < qm_crypto_env_slot_count(env); s++)
+		total += qm_crypto_env_slot_key_count(env, s);
 	if (total <= max)
 		return 0;
 	qm_mail_limit_error(lim, "limit.key_ids", max, &e,
@@ -87,26 +88,27 @@ static int headers_agree(const struct qm_mail_parsed *mp,
 {
 	size_t total = 0, k = 0;
 
-	if (mp->level != qm_env_level(env)) {
+	if (mp->level != qm_crypto_env_level(env)) {
 		snprintf(why, whylen,
 		         "the X-QKD-Security-Level header says %d but the "
 		         "authenticated envelope says %d (downgrade attempt?)",
-		         mp->level, qm_env_level(env));
+		         mp->level, qm_crypto_env_level(env));
 		return 0;
 	}
-	if (qm_env_level(env) > 2)
+	if (qm_crypto_env_level(env) > 2)
 		return 1;
-	if (strcmp(mp->sender_sae, qm_env_sender_sae(env)) != 0) {
+	if (strcmp(mp->sender_sae, qm_crypto_env_sender_sae(env)) != 0) {
 		snprintf(why, whylen,
 		         "the X-QKD-Sender-SAE header does not match the "
 		         "envelope");
 		return 0;
 	}
-	for (size_t s = 0; s < qm_env_slot_count(env); s++)
-		for (size_t i = 0; i < qm_env_slot_key_count(env, s); i++) {
+	for (size_t s = 0; s < qm_crypto_env_slot_count(env); s++)
+		for (size_t i = 0; i < qm_crypto_env_slot_key_count(env, s);
+		     i++) {
 			if (k < mp->nkey_ids &&
 			    strcmp(mp->key_ids[k],
-			           qm_env_slot_key_id(env, s, i)) != 0) {
+			           qm_crypto_env_slot_key_id(env, s, i)) != 0) {
 				snprintf(why, whylen,
 				         "the X-QKD-KeyID header lists other "
 				         "key IDs than the envelope");
@@ -287,7 +289,7 @@ static enum qm_err qkd_precheck(struct qm_client *c, struct acct_conn *ac,
 		wait_for_kme(ctx, &e, oc);
 		return QM_OK;
 	}
-	if (qm_env_slot_find(env, ac->a.sae_id, slot, &e)) {
+	if (qm_crypto_env_slot_find(env, ac->a.sae_id, slot, &e)) {
 		oc->verify = QM_VERIFY_TAMPERED;
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the message holds no key for this account's SAE %s",
@@ -303,8 +305,8 @@ static enum qm_err qkd_precheck(struct qm_client *c, struct acct_conn *ac,
 		outcome_ids_drop(oc);
 		return QM_OK;
 	}
-	if (recv_ids_check(oc->sae, (const char *const *)oc->key_ids,
-	                   oc->nkey_ids, &e) != KME_GOT) {
+	if (client_recv_ids_check(oc->sae, (const char *const *)oc->key_ids,
+	                          oc->nkey_ids, &e) != KME_GOT) {
 		oc->verify = QM_VERIFY_UNREADABLE;
 		oc->keep_raw = 1;
 		snprintf(oc->reason, sizeof(oc->reason),
@@ -401,25 +403,26 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 	int ask = 0;
 
-	qm_strlcpy(oc->sae, qm_env_sender_sae(env), sizeof(oc->sae));
+	qm_strlcpy(oc->sae, qm_crypto_env_sender_sae(env), sizeof(oc->sae));
 	rc = qkd_precheck(c, ac, ctx, env, slot, oc, &ask, err);
 	if (rc || !ask)
 		return rc;
 	/* the KME forgets keys once it hands them out: make sure the
 	 * plaintext can be stored before asking (the vault keeps about as
 	 * many bytes as the envelope, written twice by the WAL) */
-	rc = home_space_check(c, (uint64_t)mp->envelope_len * 2 + (4u << 20),
-	                      "fetch the keys of a new message (it stays on "
-	                      "the server)",
-	                      err);
+	rc = client_home_space_check(
+	    c, (uint64_t)mp->envelope_len * 2 + (4u << 20),
+	    "fetch the keys of a new message (it stays on "
+	    "the server)",
+	    err);
 	if (rc)
 		return rc;
 	qm_error_clear(&e);
-	f = recv_kme_keys(ac, oc->sae, (const char *const *)oc->key_ids,
-	                  oc->nkey_ids, &ks, &e);
+	f = client_recv_kme_keys(ac, oc->sae, (const char *const *)oc->key_ids,
+	                         oc->nkey_ids, &ks, &e);
 	rc = kme_outcome(ctx, f, &e, oc, err);
 	if (!rc && f == KME_GOT)
-		rc = msg_keys_take(mk, "", &ks, err);
+		rc = client_msg_keys_take(mk, "", &ks, err);
 	qm_kms_keys_free(&ks);
 	return rc;
 }
@@ -436,14 +439,14 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 {
 	unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES],
 	    mine[QM_FPR_BYTES];
-	const unsigned char *efpr = qm_env_sender_fpr(env);
+	const unsigned char *efpr = qm_crypto_env_sender_fpr(env);
 	struct qm_pubid *me = NULL;
 	char from[QM_STORE_ADDRMAX], fpr[QM_FPR_TEXTLEN];
 	struct qm_error e;
 	enum qm_err rc;
 
 	qm_error_clear(&e);
-	rc = msg_keys_self(c, ac, mk, err);
+	rc = client_msg_keys_self(c, ac, mk, err);
 	if (rc)
 		return rc;
 	if (one_addr(mp->hdrs.from, from, sizeof(from)) != QM_OK) {
@@ -455,7 +458,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		    "the signature cannot be checked against a sender");
 		return QM_OK;
 	}
-	if (msg_keys_peer(c, from, mk, &e)) {
+	if (client_msg_keys_peer(c, from, mk, &e)) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
 		snprintf(oc->reason, sizeof(oc->reason),
@@ -464,30 +467,30 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		         qm_error_msg(&e));
 		return QM_OK;
 	}
-	qm_pubid_fingerprint(mk->peer[0], have);
+	qm_crypto_pubid_fingerprint(mk->peer[0], have);
 	if (efpr)
 		memcpy(want, efpr, sizeof(want));
 	if (!efpr || qm_ct_eq(want, have, sizeof(want)) != 0) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
-		qm_fpr_text(efpr ? want : have, fpr);
+		qm_crypto_fpr_text(efpr ? want : have, fpr);
 		snprintf(
 		    oc->reason, sizeof(oc->reason),
 		    "signed with key %s, which is not the key known for %s",
 		    fpr, from);
 		return QM_OK;
 	}
-	qm_fpr_text(have, fpr);
+	qm_crypto_fpr_text(have, fpr);
 	qm_strlcpy(oc->signer, fpr, sizeof(oc->signer));
 	qm_strlcpy(oc->signer_addr, from, sizeof(oc->signer_addr));
 	/* our slot is labelled with our key's fingerprint */
-	rc = qm_identity_public(mk->self, &me, err);
+	rc = qm_crypto_identity_public(mk->self, &me, err);
 	if (rc)
 		return rc;
-	qm_pubid_fingerprint(me, mine);
-	qm_fpr_text(mine, fpr);
-	qm_pubid_free(&me);
-	if (qm_env_slot_find(env, fpr, slot, &e) != QM_OK) {
+	qm_crypto_pubid_fingerprint(me, mine);
+	qm_crypto_fpr_text(mine, fpr);
+	qm_crypto_pubid_free(&me);
+	if (qm_crypto_env_slot_find(env, fpr, slot, &e) != QM_OK) {
 		oc->verify = QM_VERIFY_TAMPERED;
 		snprintf(
 		    oc->reason, sizeof(oc->reason),
@@ -506,15 +509,15 @@ static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
 	qm_error_clear(&e);
 	oc->level = mp->level;
 	oc->verify = QM_VERIFY_TAMPERED;
-	if (qm_env_parse(mp->envelope, mp->envelope_len, env, &e)) {
+	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, env, &e)) {
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the encrypted envelope is damaged: %s",
 		         qm_error_msg(&e));
 		return;
 	}
-	oc->level = qm_env_level(*env);
+	oc->level = qm_crypto_env_level(*env);
 	if (!headers_agree(mp, *env, oc->reason, sizeof(oc->reason)))
-		qm_env_free(env);
+		qm_crypto_env_free(env);
 }
 
 /* Opens the envelope under mk with the received header values as
@@ -535,13 +538,13 @@ static enum qm_err open_envelope(const struct acct_conn *ac,
 
 	*ok = 0;
 	qm_error_clear(&e);
-	rc = bound_make(&mp->hdrs, mk->sae, &b, &bs, err);
+	rc = client_bound_make(&mp->hdrs, mk->sae, &b, &bs, err);
 	if (rc)
 		return rc;
-	msg_keys_open_params(mk, &b, slot, &op);
+	client_msg_keys_open_params(mk, &b, slot, &op);
 	qm_buf_init_secure(&oc->plain, ac->lim.max_size ? ac->lim.max_size
 	                                                : QM_CLIENT_MAXMSG);
-	if (qm_env_open(env, &op, &oc->plain, &e) != QM_OK) {
+	if (qm_crypto_env_open(env, &op, &oc->plain, &e) != QM_OK) {
 		qm_buf_free(&oc->plain);
 		oc->verify = QM_VERIFY_TAMPERED;
 		oc->keep_raw = 0;
@@ -552,7 +555,7 @@ static enum qm_err open_envelope(const struct acct_conn *ac,
 	} else {
 		*ok = 1;
 	}
-	bound_store_free(&bs);
+	client_bound_store_free(&bs);
 	return QM_OK;
 }
 
@@ -574,10 +577,11 @@ static void claim_sender(struct qm_client *c, const struct acct_conn *ac,
 	         oc->level, qm_client_level_name(oc->level), oc->signer_addr);
 }
 
-enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
-                            struct recv_ctx *ctx,
-                            const struct qm_mail_parsed *mp,
-                            struct recv_outcome *oc, struct qm_error *err)
+enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
+                                   struct recv_ctx *ctx,
+                                   const struct qm_mail_parsed *mp,
+                                   struct recv_outcome *oc,
+                                   struct qm_error *err)
 {
 	struct qm_env *env = NULL;
 	struct msg_keys mk;
@@ -589,8 +593,8 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 	if (!env)
 		return QM_OK;
 	oc->verify = QM_VERIFY_UNKNOWN_KEY;
-	msg_keys_init(&mk, oc->level, mp->sender_sae);
-	if (msg_keys_qkd(&mk)) {
+	client_msg_keys_init(&mk, oc->level, mp->sender_sae);
+	if (client_msg_keys_qkd(&mk)) {
 		rc = qkd_keys(c, ac, ctx, mp, env, &slot, oc, &mk, err);
 		ready = mk.n == 1;
 	} else {
@@ -601,8 +605,8 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 		rc = open_envelope(ac, mp, env, &mk, slot, oc, &ok, err);
 	if (!rc && ok)
 		claim_sender(c, ac, mp, oc);
-	msg_keys_free(&mk);
-	qm_env_free(&env);
+	client_msg_keys_free(&mk);
+	qm_crypto_env_free(&env);
 	return rc;
 }
 
@@ -642,9 +646,9 @@ out:
 	return same;
 }
 
-int recv_inner_agrees(const struct qm_mail_hdrs *outer,
-                      const struct qm_mail_hdrs *inner, char *why,
-                      size_t whylen)
+int client_recv_inner_agrees(const struct qm_mail_hdrs *outer,
+                             const struct qm_mail_hdrs *inner, char *why,
+                             size_t whylen)
 {
 	const char *names[3] = {"From", "To", "Cc"};
 	const char *o[3] = {outer->from, outer->to, outer->cc};

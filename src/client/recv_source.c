@@ -49,24 +49,25 @@ struct mbox {
 
 /* ------------------------------------------------------- sync state */
 
-void mbox_state_key(char *out, size_t n, const char *what, const char *folder)
+void client_mbox_state_key(char *out, size_t n, const char *what,
+                           const char *folder)
 {
 	snprintf(out, n, "sync.%s.%s", folder, what);
 }
 
-int64_t setting_int(struct qm_client *c, int64_t acct, const char *key)
+int64_t client_setting_int(struct qm_client *c, int64_t acct, const char *key)
 {
 	char v[32];
 	long long x = 0;
 
-	acct_setting(c, acct, key, v, sizeof(v));
+	client_acct_setting(c, acct, key, v, sizeof(v));
 	if (!v[0] || qm_parse_ll(v, 0, INT64_MAX, &x, NULL))
 		return 0;
 	return x;
 }
 
-void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
-                     int64_t v)
+void client_setting_put_int(struct qm_client *c, int64_t acct, const char *key,
+                            int64_t v)
 {
 	char s[32];
 
@@ -105,15 +106,15 @@ static enum qm_err imap_list_new(struct mbox *mb, struct mbox_msg **out,
 	int resync = 0;
 	enum qm_err rc;
 
-	mbox_state_key(kv, sizeof(kv), "uidvalidity", mb->folder);
-	mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
-	known_v = setting_int(mb->c, acct, kv);
-	last = setting_int(mb->c, acct, kl);
+	client_mbox_state_key(kv, sizeof(kv), "uidvalidity", mb->folder);
+	client_mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
+	known_v = client_setting_int(mb->c, acct, kv);
+	last = client_setting_int(mb->c, acct, kl);
 	rc = qm_mail_imap_new_uids(mb->im, (uint32_t)known_v, (uint32_t)last,
 	                           &uids, n, &resync, err);
 	if (!rc && (resync || known_v != (int64_t)mb->uidvalidity)) {
-		setting_put_int(mb->c, acct, kv, mb->uidvalidity);
-		setting_put_int(mb->c, acct, kl, 0);
+		client_setting_put_int(mb->c, acct, kv, mb->uidvalidity);
+		client_setting_put_int(mb->c, acct, kl, 0);
 		if (known_v && !resync) {
 			free(uids);
 			uids = NULL;
@@ -151,8 +152,8 @@ static void imap_seen(struct mbox *mb, const struct mbox_msg *m)
 {
 	char kl[300];
 
-	mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
-	setting_put_int(mb->c, mb->ac->a.id, kl, m->uid);
+	client_mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
+	client_setting_put_int(mb->c, mb->ac->a.id, kl, m->uid);
 }
 
 static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
@@ -263,9 +264,9 @@ static const struct mbox_ops pop3_ops = {
 
 /* -------------------------------------------------------- interface */
 
-enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
-                      const char *folder, struct mbox **out,
-                      struct qm_error *err)
+enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
+                             const char *folder, struct mbox **out,
+                             struct qm_error *err)
 {
 	struct mbox *mb;
 	char del[8];
@@ -284,29 +285,30 @@ enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
 	qm_strlcpy(mb->folder, folder, sizeof(mb->folder));
 	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		mb->ops = &imap_ops;
-		acct_conn_server(ac, &ac->a.imap, &mb->srv);
+		client_acct_conn_server(ac, &ac->a.imap, &mb->srv);
 	} else {
 		mb->ops = &pop3_ops;
-		acct_conn_server(ac, &ac->a.pop3, &mb->srv);
-		acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del, sizeof(del));
+		client_acct_conn_server(ac, &ac->a.pop3, &mb->srv);
+		client_acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del,
+		                    sizeof(del));
 		mb->dele = del[0] == '1';
 	}
 	rc = mb->ops->open(mb, err);
 	if (rc) {
-		mbox_free(&mb);
+		client_mbox_free(&mb);
 		return rc;
 	}
 	*out = mb;
 	return QM_OK;
 }
 
-enum qm_err mbox_reopen(struct mbox *mb, struct qm_error *err)
+enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 {
 	mb->ops->close(mb);
 	return mb->ops->open(mb, err);
 }
 
-void mbox_free(struct mbox **pmb)
+void client_mbox_free(struct mbox **pmb)
 {
 	if (!pmb || !*pmb)
 		return;
@@ -315,15 +317,15 @@ void mbox_free(struct mbox **pmb)
 	*pmb = NULL;
 }
 
-enum qm_err mbox_list_new(struct mbox *mb, struct mbox_msg **out, size_t *n,
-                          struct qm_error *err)
+enum qm_err client_mbox_list_new(struct mbox *mb, struct mbox_msg **out,
+                                 size_t *n, struct qm_error *err)
 {
 	*out = NULL;
 	*n = 0;
 	return mb->ops->list_new(mb, out, n, err);
 }
 
-int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec)
+int client_mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec)
 {
 	if (mb->ops == &pop3_ops)
 		return rec->uidl && rec->uidl[0];
@@ -331,31 +333,31 @@ int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec)
 	       strcmp(rec->folder, mb->folder) == 0;
 }
 
-enum qm_err mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
-                      struct mbox_msg *out)
+enum qm_err client_mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
+                             struct mbox_msg *out)
 {
 	return mb->ops->find(mb, rec, out);
 }
 
-enum qm_err mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
-                       struct qm_buf *raw, struct qm_error *err)
+enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
+                              struct qm_buf *raw, struct qm_error *err)
 {
 	qm_buf_reset(raw);
 	return mb->ops->fetch(mb, m, raw, err);
 }
 
-void mbox_seen(struct mbox *mb, const struct mbox_msg *m)
+void client_mbox_seen(struct mbox *mb, const struct mbox_msg *m)
 {
 	mb->ops->seen(mb, m);
 }
 
-void mbox_settle(struct mbox *mb, const struct mbox_msg *m)
+void client_mbox_settle(struct mbox *mb, const struct mbox_msg *m)
 {
 	mb->ops->settle(mb, m);
 }
 
-void mbox_where(const struct mbox *mb, const struct mbox_msg *m,
-                struct incoming *in)
+void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
+                       struct incoming *in)
 {
 	memset(in, 0, sizeof(*in));
 	if (mb->ops == &pop3_ops) {

@@ -47,7 +47,7 @@ static enum qm_err entry_rcpts(const char *list, struct rcpts *r,
 	enum qm_err rc = qm_mail_addr_specs(list, &v, &n, err);
 
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = rcpts_add(r, v[i], NULL, err);
+		rc = client_rcpts_add(r, v[i], NULL, err);
 	qm_mail_strv_free(&v, n);
 	return rc;
 }
@@ -69,7 +69,7 @@ struct entry_hdrs {
 
 static void entry_hdrs_free(struct entry_hdrs *eh)
 {
-	outbox_rec_clear(&eh->rec);
+	client_outbox_rec_clear(&eh->rec);
 	qm_mail_content_free(&eh->mc);
 	eh->h = NULL;
 }
@@ -107,7 +107,7 @@ static enum qm_err entry_hdrs_get(struct qm_client *c,
 	qm_buf_init_secure(&b, 1 << 20);
 	rc = qm_store_outbox_bound(c->store, o->id, &b, err);
 	if (!rc)
-		rc = outbox_rec_decode(b.data, b.len, &eh->rec, err);
+		rc = client_outbox_rec_decode(b.data, b.len, &eh->rec, err);
 	qm_buf_free(&b);
 	if (rc == QM_ERR_NOTFOUND) {
 		qm_error_clear(err);
@@ -164,22 +164,22 @@ static enum qm_err outbox_lock_within(struct qm_client *c, int timeout_s,
 {
 	enum qm_err rc;
 
-	rc = home_lock(c, QM_LOCK_OUTBOX, timeout_s, "work the outbox", fd,
-	               err);
+	rc = client_home_lock(c, QM_LOCK_OUTBOX, timeout_s, "work the outbox",
+	                      fd, err);
 	if (rc)
 		return rc;
 	rc = unrecorded_flush(c, err);
 	if (!rc)
-		rc = sentlog_flush(c, NULL, err);
+		rc = client_sentlog_flush(c, NULL, err);
 	if (!rc)
 		rc = qm_store_outbox_recover(c->store, NULL, err);
 	if (rc) {
-		home_unlock(fd);
+		client_home_unlock(fd);
 		return rc;
 	}
 	/* a disk that is full already leaves only the in-memory list for a
 	 * send that cannot be recorded: not a reason to hold mail back */
-	sentlog_prepare(c, NULL);
+	client_sentlog_prepare(c, NULL);
 	return QM_OK;
 }
 
@@ -189,7 +189,7 @@ static enum qm_err outbox_lock(struct qm_client *c, int *fd,
 	return outbox_lock_within(c, 600, fd, err);
 }
 
-/* How a failure of msg_keys_seal at stage counts for the entry. */
+/* How a failure of client_msg_keys_seal at stage counts for the entry. */
 static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
 {
 	if (stage == KEYS_LOCAL)
@@ -232,7 +232,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 		                       (const char *const *)rs->v, rs->n, sae,
 		                       NULL, err);
 	if (!rc)
-		rc = bound_make(eh->h, sender_sae, b, bs, err);
+		rc = client_bound_make(eh->h, sender_sae, b, bs, err);
 	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
 		*how = ENC_TRANSIENT; /* the store, not the message */
 	return rc;
@@ -254,8 +254,8 @@ static enum qm_err entry_seal(struct qm_client *c,
 
 	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
 	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
-	msg_keys_seal_params(mk, b, &sp);
-	rc = qm_env_seal(&sp, pt->data, pt->len, &env, err);
+	client_msg_keys_seal_params(mk, b, &sp);
+	rc = qm_crypto_env_seal(&sp, pt->data, pt->len, &env, err);
 	/* keep peak memory down: the plaintext is done with */
 	qm_buf_free(pt);
 	memset(&w, 0, sizeof(w));
@@ -270,7 +270,7 @@ static enum qm_err entry_seal(struct qm_client *c,
 		rc = qm_mail_wire_build(&w, &wire, err);
 	/* the key bytes and the envelope are done with */
 	qm_buf_free(&env);
-	msg_keys_free(mk);
+	client_msg_keys_free(mk);
 	if (!rc)
 		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
 		                                    wire.len, err);
@@ -292,7 +292,7 @@ static enum qm_err entry_lock_get(struct qm_client *c, int64_t id,
 		return rc;
 	rc = qm_store_outbox_get(c->store, id, o, err);
 	if (rc)
-		home_unlock(lockfd);
+		client_home_unlock(lockfd);
 	return rc;
 }
 
@@ -319,7 +319,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 
 	*how = ENC_TRANSIENT;
 	memset(&eh, 0, sizeof(eh));
-	msg_keys_init(&mk, o->level, ac->a.sae_id);
+	client_msg_keys_init(&mk, o->level, ac->a.sae_id);
 	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
 	sae = calloc(MAX_RCPTS, sizeof(*sae));
 	if (!sae)
@@ -328,13 +328,13 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
 	if (!rc)
 		rc = entry_check(c, ac, o, &pt, &eh, &rs,
-		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b,
-		                 &bs, how, err);
+		                 client_msg_keys_qkd(&mk) ? sae : NULL, mk.sae,
+		                 &b, &bs, how, err);
 	if (rc)
 		goto out;
-	rc = msg_keys_seal(c, ac, (const char *const *)rs.v,
-	                   (const char(*)[QM_STORE_NAMEMAX])sae, rs.n, pt.len,
-	                   &mk, &stage, err);
+	rc = client_msg_keys_seal(c, ac, (const char *const *)rs.v,
+	                          (const char(*)[QM_STORE_NAMEMAX])sae, rs.n,
+	                          pt.len, &mk, &stage, err);
 	if (rc) {
 		*how = keys_fail(stage, rc);
 		goto out;
@@ -346,9 +346,9 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 		rc = entry_seal(c, o, &pt, &mk, &b, eh.h, err);
 out:
 	free(sae);
-	msg_keys_free(&mk);
-	bound_store_free(&bs);
-	rcpts_free(&rs);
+	client_msg_keys_free(&mk);
+	client_bound_store_free(&bs);
+	client_rcpts_free(&rs);
 	entry_hdrs_free(&eh);
 	qm_buf_free(&pt);
 	return rc;
@@ -380,7 +380,7 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	rc = qm_store_outbox_begin_send(c->store, o->id, err);
 	if (rc)
 		goto out;
-	acct_conn_server(ac, &ac->a.smtp, &srv);
+	client_acct_conn_server(ac, &ac->a.smtp, &srv);
 	pg->what = "sending";
 	srv.progress = on_mail_progress;
 	srv.progress_arg = pg;
@@ -401,7 +401,7 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 		/* it went out: never send it again because the disk was full
 		 * when its success was to be written down. The journal keeps
 		 * that across the end of this process; memory, failing it. */
-		if (sentlog_add(c, o->id, NULL) != QM_OK &&
+		if (client_sentlog_add(c, o->id, NULL) != QM_OK &&
 		    c->nunrecorded < QM_UNRECORDED_MAX)
 			c->unrecorded[c->nunrecorded++] = o->id;
 		qm_error_prefix(err, "the server accepted the message, but "
@@ -410,9 +410,9 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	}
 	/* the message went out: a copy for the Sent folder that fails now
 	 * waits for the next outbox run (sentcopy.c), never fatal here */
-	sent_copy_save(c, ac, o, NULL);
+	client_sent_copy_save(c, ac, o, NULL);
 out:
-	rcpts_free(&rs);
+	client_rcpts_free(&rs);
 	return rc;
 }
 
@@ -478,7 +478,7 @@ out:
 	if (how)
 		*how = fail;
 	qm_store_outbox_item_free(&o);
-	home_unlock(&lockfd);
+	client_home_unlock(&lockfd);
 	return rc;
 }
 
@@ -503,13 +503,13 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 	if (rc)
 		return rc;
 	if (o.state == QM_OUTBOX_SENT &&
-	    sent_copy_waiting(c, o.account_id, id)) {
+	    client_sent_copy_waiting(c, o.account_id, id)) {
 		/* the message went out; its copy for Sent is what waits */
 		int64_t acct = o.account_id;
 
 		qm_store_outbox_item_free(&o);
-		rc = sent_copy_retry(c, acct, NULL, err);
-		*sent = !sent_copy_waiting(c, acct, id);
+		rc = client_sent_copy_retry(c, acct, NULL, err);
+		*sent = !client_sent_copy_waiting(c, acct, id);
 		return rc;
 	}
 	if (o.state == QM_OUTBOX_FAILED && !o.ciphertext) {
@@ -530,12 +530,12 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 		qm_store_outbox_item_free(&o);
 		return rc;
 	}
-	rc = acct_conn_load(c, o.account_id, &ac, err);
+	rc = client_acct_conn_load(c, o.account_id, &ac, err);
 	qm_store_outbox_item_free(&o);
 	if (rc)
 		return rc;
 	rc = entry_run_force(c, &ac, id, &pg, sent, 1, NULL, err);
-	acct_conn_free(&ac);
+	client_acct_conn_free(&ac);
 	return rc;
 }
 
@@ -569,7 +569,7 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 		                  qm_store_outbox_state_str(o.state));
 	}
 	qm_store_outbox_item_free(&o);
-	home_unlock(&lockfd);
+	client_home_unlock(&lockfd);
 	return rc;
 }
 
@@ -594,15 +594,17 @@ static enum qm_err send_rcpts(const struct qm_client_compose *m,
 			char bare[QM_STORE_ADDRMAX];
 			int dup = 0;
 
-			rc = addr_bare(lists[l][i], bare, sizeof(bare), err);
+			rc = client_addr_bare(lists[l][i], bare, sizeof(bare),
+			                      err);
 			if (rc)
 				break;
-			if (l == 2 && rcpts_has(tocc, bare))
+			if (l == 2 && client_rcpts_has(tocc, bare))
 				dup = 1;
 			else
-				rc = rcpts_add(l < 2 ? tocc : bcc, bare, &dup, err);
+				rc = client_rcpts_add(l < 2 ? tocc : bcc, bare,
+				                      &dup, err);
 			if (!rc && dup)
-				rc = rcpts_add(&rep, bare, NULL, err);
+				rc = client_rcpts_add(&rep, bare, NULL, err);
 		}
 	if (!rc && rep.n) {
 		qm_buf_init(&b, QM_ERR_MSGMAX);
@@ -615,7 +617,7 @@ static enum qm_err send_rcpts(const struct qm_client_compose *m,
 		         rep.n > 1 ? "were" : "was");
 		qm_buf_free(&b);
 	}
-	rcpts_free(&rep);
+	client_rcpts_free(&rep);
 	return rc;
 }
 
@@ -708,7 +710,7 @@ static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&list, 64 * 1024);
 	qm_buf_init_secure(&rec, 1 << 20);
-	rc = outbox_rec_encode(level, h, &rec, err);
+	rc = client_outbox_rec_encode(level, h, &rec, err);
 	if (!rc && tocc->n)
 		rc = rcpts_join(tocc, &list, err);
 	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
@@ -772,7 +774,7 @@ static enum qm_err send_discard(struct qm_client *c,
 	rc = outbox_lock(c, &lockfd, err);
 	for (size_t i = 0; i < out->n_outbox && !rc; i++)
 		rc = qm_store_outbox_discard(c->store, out->outbox_ids[i], err);
-	home_unlock(&lockfd);
+	client_home_unlock(&lockfd);
 	if (!rc)
 		out->n_outbox = 0;
 	return rc;
@@ -992,7 +994,7 @@ enum qm_err qm_client_send(struct qm_client *c,
 	s.pg.fn = progress;
 	s.pg.arg = parg;
 	s.pg.what = "";
-	rc = acct_conn_load(c, m->account_id, &s.ac, err);
+	rc = client_acct_conn_load(c, m->account_id, &s.ac, err);
 	if (rc)
 		return rc;
 	qm_buf_init_secure(&s.mime, QM_CLIENT_MAXMSG);
@@ -1001,11 +1003,11 @@ enum qm_err qm_client_send(struct qm_client *c,
 		rc = send_build(&s, err);
 	if (!rc)
 		rc = send_go(&s, err);
-	rcpts_free(&s.tocc);
-	rcpts_free(&s.bcc);
+	client_rcpts_free(&s.tocc);
+	client_rcpts_free(&s.bcc);
 	qm_mail_hdrs_free(&s.h);
 	qm_buf_free(&s.mime);
-	acct_conn_free(&s.ac);
+	client_acct_conn_free(&s.ac);
 	return rc;
 }
 
@@ -1021,7 +1023,7 @@ static enum qm_err outbox_settle(struct qm_client *c, struct qm_error *err)
 	qm_error_clear(&e);
 	rc = outbox_lock_within(c, 0, &fd, &e);
 	if (rc == QM_OK)
-		home_unlock(&fd);
+		client_home_unlock(&fd);
 	else if (rc != QM_ERR_UNAVAIL) {
 		if (err)
 			*err = e;
@@ -1052,11 +1054,11 @@ static enum qm_err outbox_run_one(struct qm_client *c, int64_t id,
 		qm_store_outbox_item_free(&o);
 		return QM_OK;
 	}
-	rc = acct_conn_load(c, o.account_id, &ac, err);
+	rc = client_acct_conn_load(c, o.account_id, &ac, err);
 	qm_store_outbox_item_free(&o);
 	if (!rc) {
 		rc = entry_run(c, &ac, id, pg, sent, NULL, err);
-		acct_conn_free(&ac);
+		client_acct_conn_free(&ac);
 	}
 	return rc;
 }
@@ -1114,8 +1116,8 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 	if (!rc) {
 		/* copies for the Sent folder whose first try failed */
 		qm_error_clear(&e);
-		run_error(sent_copy_retry(c, account_id, NULL, &e), &e, &first,
-		          err);
+		run_error(client_sent_copy_retry(c, account_id, NULL, &e), &e,
+		          &first, err);
 		rc = first;
 	}
 	free(lists[0]);

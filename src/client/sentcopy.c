@@ -103,9 +103,9 @@ static enum qm_err copy_once(struct qm_mail_imap *im,
 	                                   o->message_id, &saved, err);
 }
 
-enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
-                           const struct qm_store_outbox *o,
-                           struct qm_error *err)
+enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
+                                  const struct qm_store_outbox *o,
+                                  struct qm_error *err)
 {
 	struct qm_mail_server srv;
 	struct qm_mail_imap *im = NULL;
@@ -113,13 +113,13 @@ enum qm_err sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 	int kept;
 
-	acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
+	client_acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
 	if (save[0] != '1' || !ac->a.imap.host[0] || !o->ciphertext)
 		return QM_OK;
 	/* first remembered, so that a failure (or a crash) below leaves it
 	 * for the next outbox run; tried all the same when it cannot be */
 	kept = pending_mark(c, ac->a.id, o->id, 1, NULL) == QM_OK;
-	acct_conn_server(ac, &ac->a.imap, &srv);
+	client_acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
 		rc = copy_once(im, o, err);
@@ -171,7 +171,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 			continue;
 		}
 		if (!loaded) {
-			rc = acct_conn_load(c, acct, &ac, err);
+			rc = client_acct_conn_load(c, acct, &ac, err);
 			if (rc) {
 				qm_store_outbox_item_free(&o);
 				break;
@@ -185,7 +185,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 				rc = pending_write(c, acct, &none, err);
 				break;
 			}
-			acct_conn_server(&ac, &ac.a.imap, &srv);
+			client_acct_conn_server(&ac, &ac.a.imap, &srv);
 			rc = qm_mail_imap_open(&srv, &im, err);
 		}
 		if (!rc)
@@ -198,12 +198,12 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 	}
 	qm_mail_imap_free(&im);
 	if (loaded)
-		acct_conn_free(&ac);
+		client_acct_conn_free(&ac);
 	return rc;
 }
 
-enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
-                            size_t *n_saved, struct qm_error *err)
+enum qm_err client_sent_copy_retry(struct qm_client *c, int64_t account_id,
+                                   size_t *n_saved, struct qm_error *err)
 {
 	struct qm_store_account *as = NULL;
 	size_t n = 0, saved = 0;
@@ -230,11 +230,12 @@ enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
 		if (!l.n)
 			continue;
 		qm_error_clear(&e);
-		rc = home_lock(c, QM_LOCK_OUTBOX, 600,
-		               "save copies in the Sent folder", &fd, &e);
+		rc =
+		    client_home_lock(c, QM_LOCK_OUTBOX, 600,
+		                     "save copies in the Sent folder", &fd, &e);
 		if (!rc) {
 			rc = retry_account(c, as[i].id, &saved, &e);
-			home_unlock(&fd);
+			client_home_unlock(&fd);
 		}
 		if (rc && !first) {
 			first = rc;
@@ -251,7 +252,7 @@ enum qm_err sent_copy_retry(struct qm_client *c, int64_t account_id,
 	return first;
 }
 
-int sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id)
+int client_sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id)
 {
 	struct idlist l;
 

@@ -96,7 +96,7 @@ static enum qm_err slot_write(int fd, size_t slot, uint64_t v,
 	return QM_OK;
 }
 
-enum qm_err sentlog_prepare(struct qm_client *c, struct qm_error *err)
+enum qm_err client_sentlog_prepare(struct qm_client *c, struct qm_error *err)
 {
 	int fd = sentlog_fd(c, 1, err);
 	int r;
@@ -113,7 +113,8 @@ enum qm_err sentlog_prepare(struct qm_client *c, struct qm_error *err)
 	return QM_OK;
 }
 
-enum qm_err sentlog_add(struct qm_client *c, int64_t id, struct qm_error *err)
+enum qm_err client_sentlog_add(struct qm_client *c, int64_t id,
+                               struct qm_error *err)
 {
 	unsigned char b[SENTLOG_SIZE];
 	struct stat st;
@@ -153,8 +154,8 @@ done:
 	return rc;
 }
 
-enum qm_err sentlog_flush(struct qm_client *c, size_t *n_recorded,
-                          struct qm_error *err)
+enum qm_err client_sentlog_flush(struct qm_client *c, size_t *n_recorded,
+                                 struct qm_error *err)
 {
 	unsigned char b[SENTLOG_SIZE];
 	enum qm_err rc;

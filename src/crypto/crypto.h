@@ -8,11 +8,11 @@
  * Identities (the key pairs of levels 3 and 4) with a text armour and a
  * fingerprint.
  *
- * Decryption is two-phase: qm_env_parse reads an envelope without keys so
- * that the caller learns the level, key IDs, sender SAE ID and the slots,
- * fetches the keys by ID, then calls qm_env_open. Everything returned by the
- * parser is authenticated only once qm_env_open succeeds. Call qm_core_init
- * before anything here.
+ * Decryption is two-phase: qm_crypto_env_parse reads an envelope without keys
+ * so that the caller learns the level, key IDs, sender SAE ID and the slots,
+ * fetches the keys by ID, then calls qm_crypto_env_open. Everything returned by
+ * the parser is authenticated only once qm_crypto_env_open succeeds. Call
+ * qm_core_init before anything here.
  */
 #ifndef QM_CRYPTO_H
 #define QM_CRYPTO_H
@@ -47,7 +47,7 @@
 
 /*
  * The message header values bound into every envelope as associated data.
- * A change in any of them makes qm_env_open fail with QM_ERR_AUTH. The
+ * A change in any of them makes qm_crypto_env_open fail with QM_ERR_AUTH. The
  * strings are hashed byte for byte, so the mail layer must pass the same
  * canonical form on both sides (for example lower-case addr-specs without
  * display names). rcpts is the To and Cc addresses; their order does not
@@ -60,8 +60,8 @@ struct qm_bound {
 	const char *message_id;
 	const char *date;
 	/* Sender SAE ID (levels 1 and 2; "" or NULL allowed for 3 and 4).
-	 * qm_env_open: NULL means "take the envelope's"; otherwise it must
-	 * equal the envelope's copy (the X-QKD-Sender-SAE header). */
+	 * qm_crypto_env_open: NULL means "take the envelope's"; otherwise it
+	 * must equal the envelope's copy (the X-QKD-Sender-SAE header). */
 	const char *sender_sae;
 };
 
@@ -80,7 +80,7 @@ struct qm_qkey {
  * receiver finds its slot by (its SAE ID; any text, "" for one key shared
  * by every recipient through ETSI additional_slave_SAE_IDs). Level 1: the
  * keys are concatenated in this order and must hold at least
- * qm_l1_key_bytes(plaintext length) bytes; only the last key may have
+ * qm_crypto_l1_key_bytes(plaintext length) bytes; only the last key may have
  * bytes left over, which are discarded, never used again. Level 2: exactly
  * one key of QM_L2_KEYBYTES bytes.
  */
@@ -93,7 +93,7 @@ struct qm_qslot {
 /* The number of QKD key bytes one level-1 slot needs for a plaintext of
  * ptlen bytes: ptlen for the pad plus QM_L1_MACKEYBYTES. UINT64_MAX on
  * overflow. */
-uint64_t qm_l1_key_bytes(uint64_t ptlen);
+uint64_t qm_crypto_l1_key_bytes(uint64_t ptlen);
 
 /* ----------------------------------------------------------- identities */
 
@@ -104,24 +104,27 @@ struct qm_identity;
 struct qm_pubid;
 
 /* Creates a fresh identity from the system CSPRNG. */
-enum qm_err qm_identity_new(struct qm_identity **out, struct qm_error *err);
+enum qm_err qm_crypto_identity_new(struct qm_identity **out,
+                                   struct qm_error *err);
 /* Frees an identity, wiping every secret; sets *id to NULL. */
-void qm_identity_free(struct qm_identity **id);
+void qm_crypto_identity_free(struct qm_identity **id);
 /*
  * Serialises the secret identity (the store seals it in its vault): the
  * bytes are appended to out, which must be a secure buffer (QM_ERR_INVAL
  * otherwise).
  */
-enum qm_err qm_identity_export_secret(const struct qm_identity *id,
-                                      struct qm_buf *out, struct qm_error *err);
-/* Reads what qm_identity_export_secret wrote; checks that every public key
- * matches its secret key. QM_ERR_PARSE on malformed input. */
-enum qm_err qm_identity_import_secret(const void *p, size_t n,
-                                      struct qm_identity **out,
-                                      struct qm_error *err);
+enum qm_err qm_crypto_identity_export_secret(const struct qm_identity *id,
+                                             struct qm_buf *out,
+                                             struct qm_error *err);
+/* Reads what qm_crypto_identity_export_secret wrote; checks that every public
+ * key matches its secret key. QM_ERR_PARSE on malformed input. */
+enum qm_err qm_crypto_identity_import_secret(const void *p, size_t n,
+                                             struct qm_identity **out,
+                                             struct qm_error *err);
 /* The public half of an identity, as a new object the caller frees. */
-enum qm_err qm_identity_public(const struct qm_identity *id,
-                               struct qm_pubid **out, struct qm_error *err);
+enum qm_err qm_crypto_identity_public(const struct qm_identity *id,
+                                      struct qm_pubid **out,
+                                      struct qm_error *err);
 
 /*
  * Appends the public identity in its text armour (docs/CRYPTO.md):
@@ -129,24 +132,26 @@ enum qm_err qm_identity_public(const struct qm_identity *id,
  * (e.g. the e-mail address; not covered by the fingerprint; NULL for none;
  * no line breaks), then base64.
  */
-enum qm_err qm_pubid_export(const struct qm_pubid *pk, const char *comment,
-                            struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_crypto_pubid_export(const struct qm_pubid *pk,
+                                   const char *comment, struct qm_buf *out,
+                                   struct qm_error *err);
 /* Parses the armour; the Fingerprint line must match the key bytes.
  * QM_ERR_PARSE with a message naming the problem. */
-enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
-                            struct qm_error *err);
+enum qm_err qm_crypto_pubid_import(const char *text, size_t len,
+                                   struct qm_pubid **out, struct qm_error *err);
 /* Raw public key bytes (the part the fingerprint covers), and back. */
-enum qm_err qm_pubid_to_bytes(const struct qm_pubid *pk, struct qm_buf *out,
-                              struct qm_error *err);
-enum qm_err qm_pubid_from_bytes(const void *p, size_t n, struct qm_pubid **out,
-                                struct qm_error *err);
-void qm_pubid_free(struct qm_pubid **pk);
+enum qm_err qm_crypto_pubid_to_bytes(const struct qm_pubid *pk,
+                                     struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_crypto_pubid_from_bytes(const void *p, size_t n,
+                                       struct qm_pubid **out,
+                                       struct qm_error *err);
+void qm_crypto_pubid_free(struct qm_pubid **pk);
 /* SHA-256 fingerprint of the public key bytes. */
-void qm_pubid_fingerprint(const struct qm_pubid *pk,
-                          unsigned char fpr[QM_FPR_BYTES]);
+void qm_crypto_pubid_fingerprint(const struct qm_pubid *pk,
+                                 unsigned char fpr[QM_FPR_BYTES]);
 /* The fingerprint as 16 groups of 4 upper-case hex digits. */
-void qm_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
-                 char out[QM_FPR_TEXTLEN]);
+void qm_crypto_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
+                        char out[QM_FPR_TEXTLEN]);
 
 /*
  * Composite detached signature: ML-DSA-65 and Ed25519 over msg (hybrid, for
@@ -154,12 +159,12 @@ void qm_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
  * (classic). The signature is appended to out. Verification succeeds only
  * when every half verifies; QM_ERR_AUTH otherwise.
  */
-enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
-                             const void *msg, size_t len, struct qm_buf *out,
-                             struct qm_error *err);
-enum qm_err qm_pubid_verify(const struct qm_pubid *pk, int hybrid,
-                            const void *msg, size_t len, const void *sig,
-                            size_t siglen, struct qm_error *err);
+enum qm_err qm_crypto_identity_sign(const struct qm_identity *id, int hybrid,
+                                    const void *msg, size_t len,
+                                    struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_crypto_pubid_verify(const struct qm_pubid *pk, int hybrid,
+                                   const void *msg, size_t len, const void *sig,
+                                   size_t siglen, struct qm_error *err);
 
 /* ------------------------------------------------------------ sealing */
 
@@ -190,19 +195,20 @@ struct qm_seal_params {
  * Level 1 fails with QM_ERR_UNAVAIL when a slot's key material is short,
  * naming how many bytes are needed and how many were given.
  */
-enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
-                        size_t ptlen, struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_crypto_env_seal(const struct qm_seal_params *p, const void *pt,
+                               size_t ptlen, struct qm_buf *out,
+                               struct qm_error *err);
 /* The same, reading exactly ptlen plaintext bytes from rd in pieces
  * (plaintext memory stays bounded; the envelope is built in out). A short
  * read is QM_ERR_IO. */
-enum qm_err qm_env_seal_stream(const struct qm_seal_params *p, uint64_t ptlen,
-                               qm_read_fn rd, void *arg, struct qm_buf *out,
-                               struct qm_error *err);
+enum qm_err qm_crypto_env_seal_stream(const struct qm_seal_params *p,
+                                      uint64_t ptlen, qm_read_fn rd, void *arg,
+                                      struct qm_buf *out, struct qm_error *err);
 
 /* ------------------------------------------------- parsing and opening */
 
-/* A parsed envelope. It borrows the bytes given to qm_env_parse: keep them
- * alive and unchanged until qm_env_free. */
+/* A parsed envelope. It borrows the bytes given to qm_crypto_env_parse: keep
+ * them alive and unchanged until qm_crypto_env_free. */
 struct qm_env;
 
 /*
@@ -210,35 +216,36 @@ struct qm_env;
  * (QM_ERR_PARSE: truncated, appended, malformed; QM_ERR_UNSUPPORTED: an
  * unknown version or level). Nothing is authenticated yet.
  */
-enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
-                         struct qm_error *err);
-void qm_env_free(struct qm_env **e);
+enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
+                                struct qm_error *err);
+void qm_crypto_env_free(struct qm_env **e);
 
-int qm_env_version(const struct qm_env *e);
-int qm_env_level(const struct qm_env *e);
+int qm_crypto_env_version(const struct qm_env *e);
+int qm_crypto_env_level(const struct qm_env *e);
 /* The sender SAE ID ("" when none); NUL-terminated, owned by e. */
-const char *qm_env_sender_sae(const struct qm_env *e);
+const char *qm_crypto_env_sender_sae(const struct qm_env *e);
 /* Levels 3 and 4: the fingerprint of the sender's identity; else NULL. */
-const unsigned char *qm_env_sender_fpr(const struct qm_env *e);
-uint64_t qm_env_plaintext_len(const struct qm_env *e);
-size_t qm_env_slot_count(const struct qm_env *e);
+const unsigned char *qm_crypto_env_sender_fpr(const struct qm_env *e);
+uint64_t qm_crypto_env_plaintext_len(const struct qm_env *e);
+size_t qm_crypto_env_slot_count(const struct qm_env *e);
 /* A slot's label: the rcpt text of levels 1 and 2, or for levels 3 and 4
- * the recipient's fingerprint in qm_fpr_text form. NULL past the end. */
-const char *qm_env_slot_rcpt(const struct qm_env *e, size_t slot);
+ * the recipient's fingerprint in qm_crypto_fpr_text form. NULL past the end. */
+const char *qm_crypto_env_slot_rcpt(const struct qm_env *e, size_t slot);
 /* The key IDs of a level-1 or level-2 slot, in the order the keys are
  * used; NULL past the end. */
-size_t qm_env_slot_key_count(const struct qm_env *e, size_t slot);
-const char *qm_env_slot_key_id(const struct qm_env *e, size_t slot, size_t i);
+size_t qm_crypto_env_slot_key_count(const struct qm_env *e, size_t slot);
+const char *qm_crypto_env_slot_key_id(const struct qm_env *e, size_t slot,
+                                      size_t i);
 /* Finds the slot labelled rcpt (a SAE ID, or a fingerprint text); when no
  * label matches and there is a single slot labelled "", that slot (a
  * shared key). QM_ERR_NOTFOUND otherwise. */
-enum qm_err qm_env_slot_find(const struct qm_env *e, const char *rcpt,
-                             size_t *slot, struct qm_error *err);
+enum qm_err qm_crypto_env_slot_find(const struct qm_env *e, const char *rcpt,
+                                    size_t *slot, struct qm_error *err);
 
 /* What to open with. Everything is borrowed. */
 struct qm_open_params {
 	const struct qm_bound *bound; /* the header values as received */
-	size_t slot;                  /* from qm_env_slot_find */
+	size_t slot;                  /* from qm_crypto_env_slot_find */
 	/* levels 1 and 2: the slot's keys, same IDs in the same order */
 	const struct qm_qkey *keys;
 	size_t nkeys;
@@ -254,15 +261,17 @@ struct qm_open_params {
  * authenticated byte or bound value differs; on every failure out is
  * wiped and reset, so no plaintext byte is returned.
  */
-enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
-                        struct qm_buf *out, struct qm_error *err);
+enum qm_err qm_crypto_env_open(const struct qm_env *e,
+                               const struct qm_open_params *p,
+                               struct qm_buf *out, struct qm_error *err);
 /*
  * The same, handing the plaintext to wr in pieces of at most QM_ENV_CHUNK
  * bytes with bounded memory. Everything is authenticated before the first
  * byte goes to wr (for levels 2-4 this decrypts twice). max is the limit.
  */
-enum qm_err qm_env_open_stream(const struct qm_env *e,
-                               const struct qm_open_params *p, uint64_t max,
-                               qm_write_fn wr, void *arg, struct qm_error *err);
+enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
+                                      const struct qm_open_params *p,
+                                      uint64_t max, qm_write_fn wr, void *arg,
+                                      struct qm_error *err);
 
 #endif /* QM_CRYPTO_H */

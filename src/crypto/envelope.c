@@ -20,7 +20,7 @@
 
 /* ---------------------------------------------------------- derivations */
 
-void qm_env_header_hash(const void *hdr, size_t len, unsigned char out[32])
+void crypto_env_header_hash(const void *hdr, size_t len, unsigned char out[32])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
@@ -33,8 +33,8 @@ void qm_env_header_hash(const void *hdr, size_t len, unsigned char out[32])
 	EVP_MD_CTX_free(c);
 }
 
-void qm_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
-                       unsigned char out[32])
+void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
+                           unsigned char out[32])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
@@ -66,9 +66,9 @@ static int bound_str_ok(const char *s)
 	return s && strnlen(s, QM_BOUND_MAX + 1) <= QM_BOUND_MAX;
 }
 
-enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version, int level,
-                              const char *sender_sae, unsigned char out[32],
-                              struct qm_error *err)
+enum qm_err crypto_env_bound_hash(const struct qm_bound *b, int version,
+                                  int level, const char *sender_sae,
+                                  unsigned char out[32], struct qm_error *err)
 {
 	const char **sorted = NULL;
 	struct qm_buf m;
@@ -121,20 +121,20 @@ enum qm_err qm_env_bound_hash(const struct qm_bound *b, int version, int level,
 	if (!rc)
 		rc = put_lp(&m, b->date, err);
 	if (!rc)
-		qm_sha256(m.data, m.len, out);
+		crypto_sha256(m.data, m.len, out);
 out:
 	free(sorted);
 	qm_buf_free(&m);
 	return rc;
 }
 
-uint64_t qm_env_nchunks(uint64_t plen)
+uint64_t crypto_env_nchunks(uint64_t plen)
 {
 	return plen == 0 ? 1 : (plen + QM_ENV_CHUNK - 1) / QM_ENV_CHUNK;
 }
 
-void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
-                     int last, unsigned char iv[QM_GCM_IVBYTES])
+void crypto_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX],
+                         uint32_t i, int last, unsigned char iv[QM_GCM_IVBYTES])
 {
 	memcpy(iv, prefix, QM_NONCE_PREFIX);
 	iv[7] = (unsigned char)(i >> 24);
@@ -144,22 +144,23 @@ void qm_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX], uint32_t i,
 	iv[11] = last ? 1 : 0;
 }
 
-enum qm_err qm_env_data_key(const unsigned char cek[QM_CEKBYTES],
-                            const unsigned char salt[QM_SALTBYTES], int level,
-                            unsigned char dk[QM_DKBYTES], struct qm_error *err)
+enum qm_err crypto_env_data_key(const unsigned char cek[QM_CEKBYTES],
+                                const unsigned char salt[QM_SALTBYTES],
+                                int level, unsigned char dk[QM_DKBYTES],
+                                struct qm_error *err)
 {
 	unsigned char info[sizeof(DATA_LABEL) + 1];
 
 	memcpy(info, DATA_LABEL, sizeof(DATA_LABEL));
 	info[sizeof(DATA_LABEL)] = (unsigned char)level;
-	return qm_hkdf_sha256(cek, QM_CEKBYTES, salt, QM_SALTBYTES, info,
-	                      sizeof(info), dk, QM_DKBYTES, err);
+	return crypto_hkdf_sha256(cek, QM_CEKBYTES, salt, QM_SALTBYTES, info,
+	                          sizeof(info), dk, QM_DKBYTES, err);
 }
 
-enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
-                       const unsigned char salt[QM_SALTBYTES], uint16_t slot,
-                       const void *ctx, size_t ctxlen, unsigned char kek[32],
-                       struct qm_error *err)
+enum qm_err crypto_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
+                           const unsigned char salt[QM_SALTBYTES],
+                           uint16_t slot, const void *ctx, size_t ctxlen,
+                           unsigned char kek[32], struct qm_error *err)
 {
 	unsigned char info[64 + 2 * QM_X25519_BYTES + QM_KEYID_MAX];
 	static const char label[] = "QMail v1 KEK level ";
@@ -175,22 +176,23 @@ enum qm_err qm_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
 	if (ctxlen)
 		memcpy(info + n, ctx, ctxlen);
 	n += ctxlen;
-	return qm_hkdf_sha256(ikm, ikmlen, salt, QM_SALTBYTES, info, n, kek, 32,
-	                      err);
+	return crypto_hkdf_sha256(ikm, ikmlen, salt, QM_SALTBYTES, info, n, kek,
+	                          32, err);
 }
 
-size_t qm_env_slot_tags(int level, size_t nslots)
+size_t crypto_env_slot_tags(int level, size_t nslots)
 {
 	return level == 1 || (level == 2 && nslots > 1)
 	           ? nslots * QM_L1_TAGBYTES
 	           : 0;
 }
 
-enum qm_err qm_env_l2_mac(const struct qm_qkey *k,
-                          const unsigned char salt[QM_SALTBYTES], uint16_t slot,
-                          const unsigned char ad[64], const unsigned char *body,
-                          size_t len, unsigned char tag[QM_L1_TAGBYTES],
-                          struct qm_error *err)
+enum qm_err crypto_env_l2_mac(const struct qm_qkey *k,
+                              const unsigned char salt[QM_SALTBYTES],
+                              uint16_t slot, const unsigned char ad[64],
+                              const unsigned char *body, size_t len,
+                              unsigned char tag[QM_L1_TAGBYTES],
+                              struct qm_error *err)
 {
 	static const char label[] = "QMail v1 L2 slot MAC";
 	unsigned char info[sizeof(label) + 2 + QM_KEYID_MAX];
@@ -210,8 +212,8 @@ enum qm_err qm_env_l2_mac(const struct qm_qkey *k,
 	memcpy(info, label, sizeof(label));
 	memcpy(info + sizeof(label), idx, 2);
 	memcpy(info + sizeof(label) + 2, k->key_id, kl);
-	rc = qm_hkdf_sha256(k->key, k->len, salt, QM_SALTBYTES, info,
-	                    sizeof(label) + 2 + kl, mk, 32, err);
+	rc = crypto_hkdf_sha256(k->key, k->len, salt, QM_SALTBYTES, info,
+	                        sizeof(label) + 2 + kl, mk, 32, err);
 	if (!rc) {
 		crypto_onetimeauth_init(st, mk);
 		crypto_onetimeauth_update(st, ad, 64);
@@ -233,10 +235,11 @@ static void wrap_ad(const unsigned char bh[32], int level, uint16_t slot,
 	ad[34] = (unsigned char)slot;
 }
 
-enum qm_err qm_env_wrap(const unsigned char kek[32], const unsigned char bh[32],
-                        int level, uint16_t slot,
-                        const unsigned char cek[QM_CEKBYTES],
-                        unsigned char wrap[QM_WRAPBYTES], struct qm_error *err)
+enum qm_err crypto_env_wrap(const unsigned char kek[32],
+                            const unsigned char bh[32], int level,
+                            uint16_t slot, const unsigned char cek[QM_CEKBYTES],
+                            unsigned char wrap[QM_WRAPBYTES],
+                            struct qm_error *err)
 {
 	static const unsigned char iv[QM_GCM_IVBYTES]; /* KEK is single-use */
 	unsigned char ad[35];
@@ -244,18 +247,20 @@ enum qm_err qm_env_wrap(const unsigned char kek[32], const unsigned char bh[32],
 	enum qm_err rc;
 
 	wrap_ad(bh, level, slot, ad);
-	rc = qm_gcm_new(kek, 1, &g, err);
+	rc = crypto_gcm_new(kek, 1, &g, err);
 	if (!rc)
-		rc = qm_gcm_seal(g, iv, ad, sizeof(ad), cek, QM_CEKBYTES, wrap,
-		                 wrap + QM_CEKBYTES, err);
-	qm_gcm_free(&g);
+		rc = crypto_gcm_seal(g, iv, ad, sizeof(ad), cek, QM_CEKBYTES,
+		                     wrap, wrap + QM_CEKBYTES, err);
+	crypto_gcm_free(&g);
 	return rc;
 }
 
-enum qm_err qm_env_unwrap(const unsigned char kek[32],
-                          const unsigned char bh[32], int level, uint16_t slot,
-                          const unsigned char wrap[QM_WRAPBYTES],
-                          unsigned char cek[QM_CEKBYTES], struct qm_error *err)
+enum qm_err crypto_env_unwrap(const unsigned char kek[32],
+                              const unsigned char bh[32], int level,
+                              uint16_t slot,
+                              const unsigned char wrap[QM_WRAPBYTES],
+                              unsigned char cek[QM_CEKBYTES],
+                              struct qm_error *err)
 {
 	static const unsigned char iv[QM_GCM_IVBYTES];
 	unsigned char ad[35];
@@ -263,11 +268,11 @@ enum qm_err qm_env_unwrap(const unsigned char kek[32],
 	enum qm_err rc;
 
 	wrap_ad(bh, level, slot, ad);
-	rc = qm_gcm_new(kek, 0, &g, err);
+	rc = crypto_gcm_new(kek, 0, &g, err);
 	if (!rc)
-		rc = qm_gcm_open(g, iv, ad, sizeof(ad), wrap, QM_CEKBYTES,
-		                 wrap + QM_CEKBYTES, cek, err);
-	qm_gcm_free(&g);
+		rc = crypto_gcm_open(g, iv, ad, sizeof(ad), wrap, QM_CEKBYTES,
+		                     wrap + QM_CEKBYTES, cek, err);
+	crypto_gcm_free(&g);
 	if (rc == QM_ERR_AUTH)
 		qm_error_set(err, QM_ERR_AUTH,
 		             "the message key does not open: wrong key, or the "
@@ -325,8 +330,8 @@ static char *arena_put(char **ap, const void *p, size_t n)
 		goto out;                                                      \
 	} while (0)
 
-enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
-                         struct qm_error *err)
+enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
+                                struct qm_error *err)
 {
 	struct qm_env *e;
 	struct qm_reader r;
@@ -449,7 +454,7 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		e->body_len = (size_t)e->plen * ns;
 		trailer = QM_L1_TAGBYTES * ns;
 	} else {
-		uint64_t nc = qm_env_nchunks(e->plen);
+		uint64_t nc = crypto_env_nchunks(e->plen);
 		if (e->plen > left || nc > UINT32_MAX ||
 		    nc * QM_GCM_TAGBYTES > left - e->plen)
 			PARSE_FAIL("the envelope is truncated: its header "
@@ -460,7 +465,7 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		             : e->level == 4 ? QM_SIG_CLASSIC
 		                             : 0;
 		trailer = e->sig_len ? 2 + e->sig_len
-		                     : qm_env_slot_tags(e->level, ns);
+		                     : crypto_env_slot_tags(e->level, ns);
 	}
 	if (left - e->body_len != trailer)
 		PARSE_FAIL("the envelope has %zu bytes after its header, its "
@@ -494,7 +499,7 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		get_lv(&r, 0, &b, &bl);
 		if (e->level >= 3) {
 			s->rcpt = ap;
-			qm_fpr_text(b, ap);
+			qm_crypto_fpr_text(b, ap);
 			ap += QM_FPR_TEXTLEN;
 		} else {
 			s->rcpt = arena_put(&ap, b, bl);
@@ -508,15 +513,15 @@ enum qm_err qm_env_parse(const void *p, size_t n, struct qm_env **out,
 		get_lv(&r, 1, &b, &bl);
 		get_lv(&r, 0, &b, &bl);
 	}
-	qm_env_header_hash(e->p, e->hdrlen, e->hh);
+	crypto_env_header_hash(e->p, e->hdrlen, e->hh);
 	*out = e;
 	e = NULL;
 out:
-	qm_env_free(&e);
+	qm_crypto_env_free(&e);
 	return rc;
 }
 
-void qm_env_free(struct qm_env **e)
+void qm_crypto_env_free(struct qm_env **e)
 {
 	if (!e || !*e)
 		return;
@@ -527,55 +532,56 @@ void qm_env_free(struct qm_env **e)
 	*e = NULL;
 }
 
-int qm_env_version(const struct qm_env *e)
+int qm_crypto_env_version(const struct qm_env *e)
 {
 	return e->version;
 }
 
-int qm_env_level(const struct qm_env *e)
+int qm_crypto_env_level(const struct qm_env *e)
 {
 	return e->level;
 }
 
-const char *qm_env_sender_sae(const struct qm_env *e)
+const char *qm_crypto_env_sender_sae(const struct qm_env *e)
 {
 	return e->sender_sae;
 }
 
-const unsigned char *qm_env_sender_fpr(const struct qm_env *e)
+const unsigned char *qm_crypto_env_sender_fpr(const struct qm_env *e)
 {
 	return e->has_fpr ? e->sender_fpr : NULL;
 }
 
-uint64_t qm_env_plaintext_len(const struct qm_env *e)
+uint64_t qm_crypto_env_plaintext_len(const struct qm_env *e)
 {
 	return e->plen;
 }
 
-size_t qm_env_slot_count(const struct qm_env *e)
+size_t qm_crypto_env_slot_count(const struct qm_env *e)
 {
 	return e->nslots;
 }
 
-const char *qm_env_slot_rcpt(const struct qm_env *e, size_t slot)
+const char *qm_crypto_env_slot_rcpt(const struct qm_env *e, size_t slot)
 {
 	return slot < e->nslots ? e->slots[slot].rcpt : NULL;
 }
 
-size_t qm_env_slot_key_count(const struct qm_env *e, size_t slot)
+size_t qm_crypto_env_slot_key_count(const struct qm_env *e, size_t slot)
 {
 	return slot < e->nslots ? e->slots[slot].nkeys : 0;
 }
 
-const char *qm_env_slot_key_id(const struct qm_env *e, size_t slot, size_t i)
+const char *qm_crypto_env_slot_key_id(const struct qm_env *e, size_t slot,
+                                      size_t i)
 {
 	if (slot >= e->nslots || i >= e->slots[slot].nkeys)
 		return NULL;
 	return e->slots[slot].keyids[i];
 }
 
-enum qm_err qm_env_slot_find(const struct qm_env *e, const char *rcpt,
-                             size_t *slot, struct qm_error *err)
+enum qm_err qm_crypto_env_slot_find(const struct qm_env *e, const char *rcpt,
+                                    size_t *slot, struct qm_error *err)
 {
 	for (size_t i = 0; rcpt && i < e->nslots; i++) {
 		if (strcmp(e->slots[i].rcpt, rcpt) == 0) {
@@ -595,25 +601,25 @@ enum qm_err qm_env_slot_find(const struct qm_env *e, const char *rcpt,
 
 /* ------------------------------------------------- level-1 keystream */
 
-uint64_t qm_l1_key_bytes(uint64_t ptlen)
+uint64_t qm_crypto_l1_key_bytes(uint64_t ptlen)
 {
 	if (ptlen > UINT64_MAX - QM_L1_MACKEYBYTES)
 		return UINT64_MAX;
 	return ptlen + QM_L1_MACKEYBYTES;
 }
 
-int qm_keyid_ok(const char *id)
+int crypto_keyid_ok(const char *id)
 {
 	size_t n;
 
-	if (!id || !qm_crypto_label_ok(id, QM_KEYID_MAX, 0))
+	if (!id || !crypto_label_ok(id, QM_KEYID_MAX, 0))
 		return 0;
 	n = strlen(id);
 	return n > 0 && memchr(id, ',', n) == NULL;
 }
 
-void qm_ks_init(struct qm_keystream *ks, const struct qm_qkey *keys,
-                size_t nkeys)
+void crypto_ks_init(struct qm_keystream *ks, const struct qm_qkey *keys,
+                    size_t nkeys)
 {
 	ks->keys = keys;
 	ks->nkeys = nkeys;
@@ -621,7 +627,7 @@ void qm_ks_init(struct qm_keystream *ks, const struct qm_qkey *keys,
 	ks->off = 0;
 }
 
-void qm_ks_skip(struct qm_keystream *ks, uint64_t n)
+void crypto_ks_skip(struct qm_keystream *ks, uint64_t n)
 {
 	while (n && ks->ki < ks->nkeys) {
 		size_t avail = ks->keys[ks->ki].len - ks->off;
@@ -635,13 +641,13 @@ void qm_ks_skip(struct qm_keystream *ks, uint64_t n)
 	}
 }
 
-void qm_ks_xor(struct qm_keystream *ks, unsigned char *out,
-               const unsigned char *in, size_t n)
+void crypto_ks_xor(struct qm_keystream *ks, unsigned char *out,
+                   const unsigned char *in, size_t n)
 {
 	while (n && ks->ki < ks->nkeys) {
 		size_t avail = ks->keys[ks->ki].len - ks->off;
 		size_t m = n < avail ? n : avail;
-		qm_xor(out, in, ks->keys[ks->ki].key + ks->off, m);
+		crypto_xor(out, in, ks->keys[ks->ki].key + ks->off, m);
 		out += m;
 		in += m;
 		n -= m;
@@ -653,7 +659,7 @@ void qm_ks_xor(struct qm_keystream *ks, unsigned char *out,
 	}
 }
 
-void qm_ks_copy(struct qm_keystream *ks, unsigned char *out, size_t n)
+void crypto_ks_copy(struct qm_keystream *ks, unsigned char *out, size_t n)
 {
 	while (n && ks->ki < ks->nkeys) {
 		size_t avail = ks->keys[ks->ki].len - ks->off;
@@ -669,11 +675,11 @@ void qm_ks_copy(struct qm_keystream *ks, unsigned char *out, size_t n)
 	}
 }
 
-enum qm_err qm_l1_check_keys(const struct qm_qkey *keys, size_t nkeys,
-                             uint64_t plen, const char *who,
-                             struct qm_error *err)
+enum qm_err crypto_l1_check_keys(const struct qm_qkey *keys, size_t nkeys,
+                                 uint64_t plen, const char *who,
+                                 struct qm_error *err)
 {
-	uint64_t need = qm_l1_key_bytes(plen), have = 0;
+	uint64_t need = qm_crypto_l1_key_bytes(plen), have = 0;
 
 	if (nkeys == 0 || !keys)
 		return qm_error_set(err, QM_ERR_UNAVAIL,
@@ -685,7 +691,7 @@ enum qm_err qm_l1_check_keys(const struct qm_qkey *keys, size_t nkeys,
 		                    "%s: %zu keys, at most %d per slot", who,
 		                    nkeys, QM_ENV_MAXKEYIDS);
 	for (size_t i = 0; i < nkeys; i++) {
-		if (!qm_keyid_ok(keys[i].key_id))
+		if (!crypto_keyid_ok(keys[i].key_id))
 			return qm_error_set(
 			    err, QM_ERR_INVAL,
 			    "%s: key %zu has a malformed key ID "

@@ -48,7 +48,7 @@ static enum qm_err identity_alloc(struct qm_identity **out,
 	return QM_OK;
 }
 
-void qm_identity_free(struct qm_identity **id)
+void qm_crypto_identity_free(struct qm_identity **id)
 {
 	if (!id || !*id)
 		return;
@@ -57,7 +57,8 @@ void qm_identity_free(struct qm_identity **id)
 	*id = NULL;
 }
 
-enum qm_err qm_identity_new(struct qm_identity **out, struct qm_error *err)
+enum qm_err qm_crypto_identity_new(struct qm_identity **out,
+                                   struct qm_error *err)
 {
 	struct qm_identity *id = NULL;
 	enum qm_err rc;
@@ -79,15 +80,15 @@ enum qm_err qm_identity_new(struct qm_identity **out, struct qm_error *err)
 	*out = id;
 	id = NULL;
 out:
-	qm_identity_free(&id);
+	qm_crypto_identity_free(&id);
 	return rc;
 }
 
-enum qm_err qm_identity_from_seeds(const unsigned char xs[32],
-                                   const unsigned char es[32],
-                                   const unsigned char ks[64],
-                                   struct qm_identity **out,
-                                   struct qm_error *err)
+enum qm_err crypto_identity_from_seeds(const unsigned char xs[32],
+                                       const unsigned char es[32],
+                                       const unsigned char ks[64],
+                                       struct qm_identity **out,
+                                       struct qm_error *err)
 {
 	struct qm_identity *id = NULL;
 	enum qm_err rc;
@@ -109,12 +110,13 @@ enum qm_err qm_identity_from_seeds(const unsigned char xs[32],
 	*out = id;
 	id = NULL;
 out:
-	qm_identity_free(&id);
+	qm_crypto_identity_free(&id);
 	return rc;
 }
 
-enum qm_err qm_identity_export_secret(const struct qm_identity *id,
-                                      struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_crypto_identity_export_secret(const struct qm_identity *id,
+                                             struct qm_buf *out,
+                                             struct qm_error *err)
 {
 	size_t start = out->len;
 	enum qm_err rc;
@@ -139,9 +141,9 @@ enum qm_err qm_identity_export_secret(const struct qm_identity *id,
 	                                                    "size mismatch");
 }
 
-enum qm_err qm_identity_import_secret(const void *p, size_t n,
-                                      struct qm_identity **out,
-                                      struct qm_error *err)
+enum qm_err qm_crypto_identity_import_secret(const void *p, size_t n,
+                                             struct qm_identity **out,
+                                             struct qm_error *err)
 {
 	const unsigned char *b = p;
 	struct qm_identity *id = NULL;
@@ -195,12 +197,13 @@ enum qm_err qm_identity_import_secret(const void *p, size_t n,
 	*out = id;
 	id = NULL;
 out:
-	qm_identity_free(&id);
+	qm_crypto_identity_free(&id);
 	return rc;
 }
 
-enum qm_err qm_identity_public(const struct qm_identity *id,
-                               struct qm_pubid **out, struct qm_error *err)
+enum qm_err qm_crypto_identity_public(const struct qm_identity *id,
+                                      struct qm_pubid **out,
+                                      struct qm_error *err)
 {
 	struct qm_pubid *pk = malloc(sizeof(*pk));
 
@@ -211,7 +214,7 @@ enum qm_err qm_identity_public(const struct qm_identity *id,
 	return QM_OK;
 }
 
-void qm_pubid_free(struct qm_pubid **pk)
+void qm_crypto_pubid_free(struct qm_pubid **pk)
 {
 	if (!pk || !*pk)
 		return;
@@ -219,8 +222,8 @@ void qm_pubid_free(struct qm_pubid **pk)
 	*pk = NULL;
 }
 
-void qm_pubid_serialise(const struct qm_pubid *pk,
-                        unsigned char out[QM_PUB_BYTES])
+void crypto_pubid_serialise(const struct qm_pubid *pk,
+                            unsigned char out[QM_PUB_BYTES])
 {
 	unsigned char *o = out;
 
@@ -236,17 +239,18 @@ void qm_pubid_serialise(const struct qm_pubid *pk,
 	memcpy(o, pk->mldsa, QM_MLDSA_PKBYTES);
 }
 
-enum qm_err qm_pubid_to_bytes(const struct qm_pubid *pk, struct qm_buf *out,
-                              struct qm_error *err)
+enum qm_err qm_crypto_pubid_to_bytes(const struct qm_pubid *pk,
+                                     struct qm_buf *out, struct qm_error *err)
 {
 	unsigned char b[QM_PUB_BYTES];
 
-	qm_pubid_serialise(pk, b);
+	crypto_pubid_serialise(pk, b);
 	return qm_buf_append(out, b, sizeof(b), err);
 }
 
-enum qm_err qm_pubid_from_bytes(const void *p, size_t n, struct qm_pubid **out,
-                                struct qm_error *err)
+enum qm_err qm_crypto_pubid_from_bytes(const void *p, size_t n,
+                                       struct qm_pubid **out,
+                                       struct qm_error *err)
 {
 	static const unsigned char probe[32] = {9};
 	const unsigned char *b = p;
@@ -288,17 +292,17 @@ enum qm_err qm_pubid_from_bytes(const void *p, size_t n, struct qm_pubid **out,
 	return QM_OK;
 }
 
-void qm_pubid_fingerprint(const struct qm_pubid *pk,
-                          unsigned char fpr[QM_FPR_BYTES])
+void qm_crypto_pubid_fingerprint(const struct qm_pubid *pk,
+                                 unsigned char fpr[QM_FPR_BYTES])
 {
 	unsigned char b[QM_PUB_BYTES];
 
-	qm_pubid_serialise(pk, b);
-	qm_sha256(b, sizeof(b), fpr);
+	crypto_pubid_serialise(pk, b);
+	crypto_sha256(b, sizeof(b), fpr);
 }
 
-void qm_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
-                 char out[QM_FPR_TEXTLEN])
+void qm_crypto_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
+                        char out[QM_FPR_TEXTLEN])
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
@@ -312,21 +316,22 @@ void qm_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
 	out[o] = '\0';
 }
 
-enum qm_err qm_pubid_export(const struct qm_pubid *pk, const char *comment,
-                            struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_crypto_pubid_export(const struct qm_pubid *pk,
+                                   const char *comment, struct qm_buf *out,
+                                   struct qm_error *err)
 {
 	unsigned char b[QM_PUB_BYTES], fpr[QM_FPR_BYTES];
 	char ft[QM_FPR_TEXTLEN];
 	struct qm_buf b64;
 	enum qm_err rc;
 
-	if (comment && !qm_crypto_label_ok(comment, 200, 1))
+	if (comment && !crypto_label_ok(comment, 200, 1))
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a key comment must be printable ASCII on "
 		                    "one line, at most 200 characters");
-	qm_pubid_serialise(pk, b);
-	qm_sha256(b, sizeof(b), fpr);
-	qm_fpr_text(fpr, ft);
+	crypto_pubid_serialise(pk, b);
+	crypto_sha256(b, sizeof(b), fpr);
+	qm_crypto_fpr_text(fpr, ft);
 	qm_buf_init(&b64, ARMOR_MAX);
 	rc = qm_b64_encode(b, sizeof(b), &b64, err);
 	if (rc)
@@ -375,8 +380,8 @@ static int line_is(const char *line, size_t ll, const char *s)
 	return ll == strlen(s) && memcmp(line, s, ll) == 0;
 }
 
-enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
-                            struct qm_error *err)
+enum qm_err qm_crypto_pubid_import(const char *text, size_t len,
+                                   struct qm_pubid **out, struct qm_error *err)
 {
 	const char *line, *fline = NULL;
 	size_t off = 0, ll, fl = 0, b64s = 0, b64e = 0, lineno = 0;
@@ -449,11 +454,11 @@ enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
 		qm_error_prefix(err, "public key text: ");
 		goto out;
 	}
-	rc = qm_pubid_from_bytes(raw.data, raw.len, &pk, err);
+	rc = qm_crypto_pubid_from_bytes(raw.data, raw.len, &pk, err);
 	if (rc)
 		goto out;
-	qm_pubid_fingerprint(pk, fpr);
-	qm_fpr_text(fpr, ft);
+	qm_crypto_pubid_fingerprint(pk, fpr);
+	qm_crypto_fpr_text(fpr, ft);
 	if (!line_is(fline, fl, ft)) {
 		rc = qm_error_set(err, QM_ERR_PARSE,
 		                  "public key text: the Fingerprint line does "
@@ -465,14 +470,14 @@ enum qm_err qm_pubid_import(const char *text, size_t len, struct qm_pubid **out,
 	*out = pk;
 	pk = NULL;
 out:
-	qm_pubid_free(&pk);
+	qm_crypto_pubid_free(&pk);
 	qm_buf_free(&raw);
 	return rc;
 }
 
-enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
-                             const void *msg, size_t len, struct qm_buf *out,
-                             struct qm_error *err)
+enum qm_err qm_crypto_identity_sign(const struct qm_identity *id, int hybrid,
+                                    const void *msg, size_t len,
+                                    struct qm_buf *out, struct qm_error *err)
 {
 	unsigned char sig[QM_SIG_HYBRID];
 	unsigned char *ed = sig;
@@ -494,9 +499,9 @@ enum qm_err qm_identity_sign(const struct qm_identity *id, int hybrid,
 	                     err);
 }
 
-enum qm_err qm_pubid_verify(const struct qm_pubid *pk, int hybrid,
-                            const void *msg, size_t len, const void *sig,
-                            size_t siglen, struct qm_error *err)
+enum qm_err qm_crypto_pubid_verify(const struct qm_pubid *pk, int hybrid,
+                                   const void *msg, size_t len, const void *sig,
+                                   size_t siglen, struct qm_error *err)
 {
 	const unsigned char *s = sig;
 	int bad = 0;

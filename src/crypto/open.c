@@ -49,13 +49,13 @@ static enum qm_err pass_l1(const struct qm_env *e,
 	if (!st)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
 	mk = (unsigned char *)(st + 1);
-	qm_ks_init(&ks, p->keys, p->nkeys);
-	qm_ks_skip(&ks, e->plen);
-	qm_ks_copy(&ks, mk, QM_L1_MACKEYBYTES);
+	crypto_ks_init(&ks, p->keys, p->nkeys);
+	crypto_ks_skip(&ks, e->plen);
+	crypto_ks_copy(&ks, mk, QM_L1_MACKEYBYTES);
 	crypto_onetimeauth_init(st, mk);
 	crypto_onetimeauth_update(st, ad, 64);
 	crypto_onetimeauth_update(st, idx, 2);
-	qm_ks_init(&ks, p->keys, p->nkeys);
+	crypto_ks_init(&ks, p->keys, p->nkeys);
 	for (uint64_t pos = 0; pos < e->plen;) {
 		size_t n = e->plen - pos < QM_ENV_CHUNK
 		               ? (size_t)(e->plen - pos)
@@ -63,9 +63,9 @@ static enum qm_err pass_l1(const struct qm_env *e,
 		if (!sk || sk->buf)
 			crypto_onetimeauth_update(st, ct + pos, n);
 		if (sk && sk->buf) {
-			qm_ks_xor(&ks, sk->buf->data + pos, ct + pos, n);
+			crypto_ks_xor(&ks, sk->buf->data + pos, ct + pos, n);
 		} else if (sk) {
-			qm_ks_xor(&ks, sk->scratch, ct + pos, n);
+			crypto_ks_xor(&ks, sk->scratch, ct + pos, n);
 			rc = sk->wr(sk->arg, sk->scratch, n, err);
 			qm_wipe(sk->scratch, n);
 			if (rc)
@@ -93,7 +93,7 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
                             unsigned char *scratch, struct qm_error *err)
 {
 	const unsigned char *c = e->p + e->hdrlen;
-	uint64_t nc = qm_env_nchunks(e->plen), pos = 0;
+	uint64_t nc = crypto_env_nchunks(e->plen), pos = 0;
 	unsigned char iv[QM_GCM_IVBYTES];
 	enum qm_err rc = QM_OK;
 
@@ -104,8 +104,8 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
 		unsigned char *dst =
 		    sk && sk->buf ? sk->buf->data + pos : scratch;
 
-		qm_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
-		rc = qm_gcm_open(g, iv, ad, 64, c, n, c + n, dst, err);
+		crypto_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
+		rc = crypto_gcm_open(g, iv, ad, 64, c, n, c + n, dst, err);
 		if (rc) {
 			if (rc == QM_ERR_AUTH) {
 				char what[80];
@@ -144,24 +144,25 @@ static enum qm_err get_cek(const struct qm_env *e,
 
 	/* ss: the shared secret, then the KEK (64 secure bytes). */
 	if (e->level == 2) {
-		rc = qm_env_kek(2, p->keys[0].key, p->keys[0].len, e->salt, j,
-		                s->keyids[0], strlen(s->keyids[0]), ss + 32,
-		                err);
+		rc = crypto_env_kek(2, p->keys[0].key, p->keys[0].len, e->salt,
+		                    j, s->keyids[0], strlen(s->keyids[0]),
+		                    ss + 32, err);
 	} else if (e->level == 3) {
-		rc = qm_hybrid_decap(p->self, s->kem, ss, err);
+		rc = crypto_hybrid_decap(p->self, s->kem, ss, err);
 		if (!rc)
-			rc = qm_env_kek(3, ss, 32, e->salt, j, s->rcpt_raw,
-			                QM_FPR_BYTES, ss + 32, err);
+			rc = crypto_env_kek(3, ss, 32, e->salt, j, s->rcpt_raw,
+			                    QM_FPR_BYTES, ss + 32, err);
 	} else {
-		rc = qm_x25519_decap(p->self, s->kem, ss, err);
+		rc = crypto_x25519_decap(p->self, s->kem, ss, err);
 		memcpy(ctx, s->kem, QM_X25519_BYTES);
 		memcpy(ctx + 32, p->self->pub.x25519, QM_X25519_BYTES);
 		if (!rc)
-			rc = qm_env_kek(4, ss, 32, e->salt, j, ctx, sizeof(ctx),
-			                ss + 32, err);
+			rc = crypto_env_kek(4, ss, 32, e->salt, j, ctx,
+			                    sizeof(ctx), ss + 32, err);
 	}
 	if (!rc)
-		rc = qm_env_unwrap(ss + 32, bh, e->level, j, s->wrap, cek, err);
+		rc = crypto_env_unwrap(ss + 32, bh, e->level, j, s->wrap, cek,
+		                       err);
 	qm_wipe(ss, 64);
 	return rc;
 }
@@ -210,8 +211,8 @@ static enum qm_err check_open(const struct qm_env *e,
 				                      : "(none)",
 				    s->keyids[k]);
 		if (e->level == 1)
-			return qm_l1_check_keys(p->keys, p->nkeys, e->plen,
-			                        "this message", err);
+			return crypto_l1_check_keys(p->keys, p->nkeys, e->plen,
+			                            "this message", err);
 		if (!p->keys[0].key || p->keys[0].len != QM_L2_KEYBYTES)
 			return qm_error_set(
 			    err, QM_ERR_INVAL,
@@ -225,7 +226,7 @@ static enum qm_err check_open(const struct qm_env *e,
 		                    "level %d needs our identity and the "
 		                    "sender's public key",
 		                    e->level);
-	qm_pubid_fingerprint(&p->self->pub, fpr);
+	qm_crypto_pubid_fingerprint(&p->self->pub, fpr);
 	if (memcmp(fpr, s->rcpt_raw, QM_FPR_BYTES) != 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND,
 		                    "slot %zu is for the key %s, not ours",
@@ -241,17 +242,17 @@ static enum qm_err check_sig(const struct qm_env *e,
 	unsigned char fpr[QM_FPR_BYTES], dg[32];
 	char ft[QM_FPR_TEXTLEN];
 
-	qm_pubid_fingerprint(p->sender, fpr);
+	qm_crypto_pubid_fingerprint(p->sender, fpr);
 	if (memcmp(fpr, e->sender_fpr, QM_FPR_BYTES) != 0) {
-		qm_fpr_text(e->sender_fpr, ft);
+		qm_crypto_fpr_text(e->sender_fpr, ft);
 		return qm_error_set(err, QM_ERR_AUTH,
 		                    "the message says it was signed by key %s, "
 		                    "which is not the sender key given",
 		                    ft);
 	}
-	qm_env_sig_digest(bh, e->p, e->trailer_off, dg);
-	if (qm_pubid_verify(p->sender, e->level == 3, dg, sizeof(dg),
-	                    e->p + e->trailer_off + 2, e->sig_len, err))
+	crypto_env_sig_digest(bh, e->p, e->trailer_off, dg);
+	if (qm_crypto_pubid_verify(p->sender, e->level == 3, dg, sizeof(dg),
+	                           e->p + e->trailer_off + 2, e->sig_len, err))
 		return tampered(err, e->level == 3
 		                         ? "the ML-DSA-65 + Ed25519 "
 		                           "signature does not verify"
@@ -281,8 +282,8 @@ static enum qm_err open_any(const struct qm_env *e,
 		                    (unsigned long long)e->plen,
 		                    (unsigned long long)max);
 	memcpy(ad, e->hh, 32);
-	rc = qm_env_bound_hash(p->bound, e->version, e->level, e->sender_sae,
-	                       ad + 32, err);
+	rc = crypto_env_bound_hash(p->bound, e->version, e->level,
+	                           e->sender_sae, ad + 32, err);
 	if (rc)
 		return rc;
 	if (e->level >= 3) {
@@ -307,8 +308,9 @@ static enum qm_err open_any(const struct qm_env *e,
 	if (e->level == 2 && e->nslots > 1) {
 		unsigned char t[QM_L1_TAGBYTES];
 
-		rc = qm_env_l2_mac(&p->keys[0], e->salt, (uint16_t)p->slot, ad,
-		                   e->p + e->hdrlen, e->body_len, t, err);
+		rc = crypto_env_l2_mac(&p->keys[0], e->salt, (uint16_t)p->slot,
+		                       ad, e->p + e->hdrlen, e->body_len, t,
+		                       err);
 		if (rc)
 			return rc;
 		if (crypto_verify_16(t, e->p + e->trailer_off +
@@ -321,17 +323,17 @@ static enum qm_err open_any(const struct qm_env *e,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
 	rc = get_cek(e, p, ad + 32, w + QM_WORK_CEK, w + QM_WORK_SS, err);
 	if (!rc)
-		rc = qm_env_data_key(w + QM_WORK_CEK, e->salt, e->level,
-		                     w + QM_WORK_DK, err);
+		rc = crypto_env_data_key(w + QM_WORK_CEK, e->salt, e->level,
+		                         w + QM_WORK_DK, err);
 	if (!rc)
-		rc = qm_gcm_new(w + QM_WORK_DK, 0, &g, err);
+		rc = crypto_gcm_new(w + QM_WORK_DK, 0, &g, err);
 	if (!rc && sk->wr)
 		rc = pass_gcm(e, g, w + QM_WORK_DK + 32, ad, NULL, sk->scratch,
 		              err);
 	if (!rc)
 		rc = pass_gcm(e, g, w + QM_WORK_DK + 32, ad, sk, sk->scratch,
 		              err);
-	qm_gcm_free(&g);
+	crypto_gcm_free(&g);
 	qm_sec_free(w);
 done:
 	if (!rc && sk->buf) {
@@ -341,8 +343,9 @@ done:
 	return rc;
 }
 
-enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
-                        struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_crypto_env_open(const struct qm_env *e,
+                               const struct qm_open_params *p,
+                               struct qm_buf *out, struct qm_error *err)
 {
 	struct sink sk = {0};
 	enum qm_err rc;
@@ -360,9 +363,10 @@ enum qm_err qm_env_open(const struct qm_env *e, const struct qm_open_params *p,
 	return rc;
 }
 
-enum qm_err qm_env_open_stream(const struct qm_env *e,
-                               const struct qm_open_params *p, uint64_t max,
-                               qm_write_fn wr, void *arg, struct qm_error *err)
+enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
+                                      const struct qm_open_params *p,
+                                      uint64_t max, qm_write_fn wr, void *arg,
+                                      struct qm_error *err)
 {
 	struct sink sk = {0};
 	enum qm_err rc;

@@ -20,9 +20,9 @@
 #include <crypto_kem/ml-kem-768/clean/kem.h>
 #include <fips202.h>
 
-enum qm_err qm_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
-                           size_t saltlen, const void *info, size_t infolen,
-                           void *out, size_t outlen, struct qm_error *err)
+enum qm_err crypto_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
+                               size_t saltlen, const void *info, size_t infolen,
+                               void *out, size_t outlen, struct qm_error *err)
 {
 	EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx = NULL;
@@ -60,8 +60,8 @@ struct qm_gcm {
 	int encrypt;
 };
 
-enum qm_err qm_gcm_new(const unsigned char key[32], int encrypt,
-                       struct qm_gcm **out, struct qm_error *err)
+enum qm_err crypto_gcm_new(const unsigned char key[32], int encrypt,
+                           struct qm_gcm **out, struct qm_error *err)
 {
 	struct qm_gcm *g;
 	int ok;
@@ -83,12 +83,12 @@ enum qm_err qm_gcm_new(const unsigned char key[32], int encrypt,
 	*out = g;
 	return QM_OK;
 fail:
-	qm_gcm_free(&g);
+	crypto_gcm_free(&g);
 	return qm_error_set(err, QM_ERR_CRYPTO,
 	                    "AES-256-GCM could not start in OpenSSL");
 }
 
-void qm_gcm_free(struct qm_gcm **g)
+void crypto_gcm_free(struct qm_gcm **g)
 {
 	if (!g || !*g)
 		return;
@@ -97,10 +97,10 @@ void qm_gcm_free(struct qm_gcm **g)
 	*g = NULL;
 }
 
-enum qm_err qm_gcm_seal(struct qm_gcm *g, const unsigned char iv[12],
-                        const void *ad, size_t adlen, const void *in,
-                        size_t len, void *out, unsigned char tag[16],
-                        struct qm_error *err)
+enum qm_err crypto_gcm_seal(struct qm_gcm *g, const unsigned char iv[12],
+                            const void *ad, size_t adlen, const void *in,
+                            size_t len, void *out, unsigned char tag[16],
+                            struct qm_error *err)
 {
 	int n, ok;
 
@@ -121,10 +121,10 @@ enum qm_err qm_gcm_seal(struct qm_gcm *g, const unsigned char iv[12],
 	return QM_OK;
 }
 
-enum qm_err qm_gcm_open(struct qm_gcm *g, const unsigned char iv[12],
-                        const void *ad, size_t adlen, const void *in,
-                        size_t len, const unsigned char tag[16], void *out,
-                        struct qm_error *err)
+enum qm_err crypto_gcm_open(struct qm_gcm *g, const unsigned char iv[12],
+                            const void *ad, size_t adlen, const void *in,
+                            size_t len, const unsigned char tag[16], void *out,
+                            struct qm_error *err)
 {
 	unsigned char t[QM_GCM_TAGBYTES];
 	int n, ok;
@@ -151,14 +151,15 @@ enum qm_err qm_gcm_open(struct qm_gcm *g, const unsigned char iv[12],
 	return QM_OK;
 }
 
-void qm_sha256(const void *p, size_t n, unsigned char out[32])
+void crypto_sha256(const void *p, size_t n, unsigned char out[32])
 {
 	SHA256(p, n, out);
 }
 
-void qm_kem_combine(const unsigned char ss_m[32], const unsigned char ss_x[32],
-                    const unsigned char ct_x[32], const unsigned char pk_x[32],
-                    unsigned char out[32])
+void crypto_kem_combine(const unsigned char ss_m[32],
+                        const unsigned char ss_x[32],
+                        const unsigned char ct_x[32],
+                        const unsigned char pk_x[32], unsigned char out[32])
 {
 	unsigned char in[32 * 4 + sizeof(QM_KEM_LABEL) - 1];
 
@@ -184,11 +185,12 @@ static enum qm_err x25519(unsigned char ss[32], const unsigned char sk[32],
 	return QM_OK;
 }
 
-enum qm_err qm_hybrid_encap_derand(const struct qm_pubid *pk,
-                                   const unsigned char coins[32],
-                                   const unsigned char eph[32],
-                                   unsigned char ct[QM_L3_KEMBYTES],
-                                   unsigned char ss[32], struct qm_error *err)
+enum qm_err crypto_hybrid_encap_derand(const struct qm_pubid *pk,
+                                       const unsigned char coins[32],
+                                       const unsigned char eph[32],
+                                       unsigned char ct[QM_L3_KEMBYTES],
+                                       unsigned char ss[32],
+                                       struct qm_error *err)
 {
 	unsigned char *tmp; /* ss_m, ss_x */
 	unsigned char *ct_x = ct + QM_MLKEM_CTBYTES;
@@ -207,15 +209,15 @@ enum qm_err qm_hybrid_encap_derand(const struct qm_pubid *pk,
 	rc = x25519(tmp + 32, eph, pk->x25519, err);
 	if (rc)
 		goto out;
-	qm_kem_combine(tmp, tmp + 32, ct_x, pk->x25519, ss);
+	crypto_kem_combine(tmp, tmp + 32, ct_x, pk->x25519, ss);
 out:
 	qm_sec_free(tmp);
 	return rc;
 }
 
-enum qm_err qm_hybrid_encap(const struct qm_pubid *pk,
-                            unsigned char ct[QM_L3_KEMBYTES],
-                            unsigned char ss[32], struct qm_error *err)
+enum qm_err crypto_hybrid_encap(const struct qm_pubid *pk,
+                                unsigned char ct[QM_L3_KEMBYTES],
+                                unsigned char ss[32], struct qm_error *err)
 {
 	unsigned char *r; /* coins, ephemeral secret */
 	enum qm_err rc;
@@ -224,14 +226,14 @@ enum qm_err qm_hybrid_encap(const struct qm_pubid *pk,
 	if (!r)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
 	qm_random(r, 64);
-	rc = qm_hybrid_encap_derand(pk, r, r + 32, ct, ss, err);
+	rc = crypto_hybrid_encap_derand(pk, r, r + 32, ct, ss, err);
 	qm_sec_free(r);
 	return rc;
 }
 
-enum qm_err qm_hybrid_decap(const struct qm_identity *id,
-                            const unsigned char ct[QM_L3_KEMBYTES],
-                            unsigned char ss[32], struct qm_error *err)
+enum qm_err crypto_hybrid_decap(const struct qm_identity *id,
+                                const unsigned char ct[QM_L3_KEMBYTES],
+                                unsigned char ss[32], struct qm_error *err)
 {
 	unsigned char *tmp;
 	const unsigned char *ct_x = ct + QM_MLKEM_CTBYTES;
@@ -250,15 +252,15 @@ enum qm_err qm_hybrid_decap(const struct qm_identity *id,
 	rc = x25519(tmp + 32, id->sec->x25519, ct_x, err);
 	if (rc)
 		goto out;
-	qm_kem_combine(tmp, tmp + 32, ct_x, id->pub.x25519, ss);
+	crypto_kem_combine(tmp, tmp + 32, ct_x, id->pub.x25519, ss);
 out:
 	qm_sec_free(tmp);
 	return rc;
 }
 
-enum qm_err qm_x25519_encap(const struct qm_pubid *pk,
-                            unsigned char ct[QM_X25519_BYTES],
-                            unsigned char ss[32], struct qm_error *err)
+enum qm_err crypto_x25519_encap(const struct qm_pubid *pk,
+                                unsigned char ct[QM_X25519_BYTES],
+                                unsigned char ss[32], struct qm_error *err)
 {
 	unsigned char *eph;
 	enum qm_err rc;
@@ -273,15 +275,15 @@ enum qm_err qm_x25519_encap(const struct qm_pubid *pk,
 	return rc;
 }
 
-enum qm_err qm_x25519_decap(const struct qm_identity *id,
-                            const unsigned char ct[QM_X25519_BYTES],
-                            unsigned char ss[32], struct qm_error *err)
+enum qm_err crypto_x25519_decap(const struct qm_identity *id,
+                                const unsigned char ct[QM_X25519_BYTES],
+                                unsigned char ss[32], struct qm_error *err)
 {
 	return x25519(ss, id->sec->x25519, ct, err);
 }
 
-void qm_xor(unsigned char *out, const unsigned char *a, const unsigned char *b,
-            size_t n)
+void crypto_xor(unsigned char *out, const unsigned char *a,
+                const unsigned char *b, size_t n)
 {
 	size_t i = 0;
 
@@ -302,7 +304,7 @@ void qm_xor(unsigned char *out, const unsigned char *a, const unsigned char *b,
 		out[i] = a[i] ^ b[i];
 }
 
-int qm_crypto_label_ok(const char *s, size_t max, int allow_space)
+int crypto_label_ok(const char *s, size_t max, int allow_space)
 {
 	size_t n;
 

@@ -83,7 +83,7 @@ static enum qm_err check_qslots(const struct qm_seal_params *p, uint64_t plen,
 	for (size_t i = 0; i < p->nslots; i++) {
 		const struct qm_qslot *s = &p->slots[i];
 
-		if (!qm_crypto_label_ok(s->rcpt, QM_LABEL_MAX, 1) ||
+		if (!crypto_label_ok(s->rcpt, QM_LABEL_MAX, 1) ||
 		    (s->rcpt[0] == '\0' && p->nslots > 1))
 			return qm_error_set(
 			    err, QM_ERR_INVAL,
@@ -100,12 +100,13 @@ static enum qm_err check_qslots(const struct qm_seal_params *p, uint64_t plen,
 				                    s->rcpt);
 		snprintf(who, sizeof(who), "recipient %zu", i + 1);
 		if (p->level == 1) {
-			rc =
-			    qm_l1_check_keys(s->keys, s->nkeys, plen, who, err);
+			rc = crypto_l1_check_keys(s->keys, s->nkeys, plen, who,
+			                          err);
 			if (rc)
 				return rc;
 		} else if (s->nkeys != 1 || !s->keys ||
-		           !qm_keyid_ok(s->keys[0].key_id) || !s->keys[0].key ||
+		           !crypto_keyid_ok(s->keys[0].key_id) ||
+		           !s->keys[0].key ||
 		           s->keys[0].len != QM_L2_KEYBYTES) {
 			return qm_error_set(err, QM_ERR_INVAL,
 			                    "%s: level 2 needs exactly one QKD "
@@ -144,7 +145,7 @@ static enum qm_err check_params(const struct qm_seal_params *p, uint64_t plen,
 		                    "sealing needs parameters and the bound "
 		                    "header values");
 	*sae = p->bound->sender_sae ? p->bound->sender_sae : "";
-	if (!qm_crypto_label_ok(*sae, QM_LABEL_MAX, 1))
+	if (!crypto_label_ok(*sae, QM_LABEL_MAX, 1))
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "the sender SAE ID must be printable ASCII "
 		                    "up to %d bytes",
@@ -201,28 +202,32 @@ static enum qm_err make_slots(const struct qm_seal_params *p,
 
 		if (p->level == 2) {
 			const struct qm_qkey *k = &p->slots[i].keys[0];
-			rc = qm_env_kek(2, k->key, k->len, salt, j, k->key_id,
-			                strlen(k->key_id), ss + 32, err);
+			rc = crypto_env_kek(2, k->key, k->len, salt, j,
+			                    k->key_id, strlen(k->key_id),
+			                    ss + 32, err);
 		} else if (p->level == 3) {
-			qm_pubid_fingerprint(p->rcpts[i], so[i].rcpt);
+			qm_crypto_pubid_fingerprint(p->rcpts[i], so[i].rcpt);
 			so[i].kemlen = QM_L3_KEMBYTES;
-			rc = qm_hybrid_encap(p->rcpts[i], so[i].kem, ss, err);
+			rc = crypto_hybrid_encap(p->rcpts[i], so[i].kem, ss,
+			                         err);
 			if (!rc)
-				rc = qm_env_kek(3, ss, 32, salt, j, so[i].rcpt,
-				                QM_FPR_BYTES, ss + 32, err);
+				rc = crypto_env_kek(3, ss, 32, salt, j,
+				                    so[i].rcpt, QM_FPR_BYTES,
+				                    ss + 32, err);
 		} else {
-			qm_pubid_fingerprint(p->rcpts[i], so[i].rcpt);
+			qm_crypto_pubid_fingerprint(p->rcpts[i], so[i].rcpt);
 			so[i].kemlen = QM_L4_KEMBYTES;
-			rc = qm_x25519_encap(p->rcpts[i], so[i].kem, ss, err);
+			rc = crypto_x25519_encap(p->rcpts[i], so[i].kem, ss,
+			                         err);
 			memcpy(ctx, so[i].kem, QM_X25519_BYTES);
 			memcpy(ctx + 32, p->rcpts[i]->x25519, QM_X25519_BYTES);
 			if (!rc)
-				rc = qm_env_kek(4, ss, 32, salt, j, ctx,
-				                sizeof(ctx), ss + 32, err);
+				rc = crypto_env_kek(4, ss, 32, salt, j, ctx,
+				                    sizeof(ctx), ss + 32, err);
 		}
 		if (!rc)
-			rc = qm_env_wrap(ss + 32, bh, p->level, j, cek,
-			                 so[i].wrap, err);
+			rc = crypto_env_wrap(ss + 32, bh, p->level, j, cek,
+			                     so[i].wrap, err);
 		for (size_t k = 0; !rc && p->level >= 3 && k < i; k++)
 			if (memcmp(so[k].rcpt, so[i].rcpt, QM_FPR_BYTES) == 0)
 				rc = qm_error_set(
@@ -264,7 +269,7 @@ static enum qm_err put_header(const struct qm_seal_params *p, uint64_t plen,
 	if (!rc)
 		rc = qm_buf_append(out, sae, sl, err);
 	if (!rc && p->level >= 3) {
-		qm_pubid_fingerprint(&p->sender->pub, fpr);
+		qm_crypto_pubid_fingerprint(&p->sender->pub, fpr);
 		rc = qm_buf_append_byte(out, QM_FPR_BYTES, err);
 		if (!rc)
 			rc = qm_buf_append(out, fpr, QM_FPR_BYTES, err);
@@ -359,14 +364,14 @@ static enum qm_err body_l1(const struct qm_seal_params *p, struct src *s,
 		unsigned char idx[2] = {(unsigned char)(j >> 8),
 		                        (unsigned char)j};
 		/* The MAC key is the 32 key bytes after the pad. */
-		qm_ks_init(&ks[j], p->slots[j].keys, p->slots[j].nkeys);
-		qm_ks_skip(&ks[j], plen);
-		qm_ks_copy(&ks[j], mk, QM_L1_MACKEYBYTES);
+		crypto_ks_init(&ks[j], p->slots[j].keys, p->slots[j].nkeys);
+		crypto_ks_skip(&ks[j], plen);
+		crypto_ks_copy(&ks[j], mk, QM_L1_MACKEYBYTES);
 		crypto_onetimeauth_init(&st[j], mk);
 		qm_wipe(mk, QM_L1_MACKEYBYTES);
 		crypto_onetimeauth_update(&st[j], ad, 64);
 		crypto_onetimeauth_update(&st[j], idx, 2);
-		qm_ks_init(&ks[j], p->slots[j].keys, p->slots[j].nkeys);
+		crypto_ks_init(&ks[j], p->slots[j].keys, p->slots[j].nkeys);
 	}
 	for (uint64_t pos = 0; pos < plen;) {
 		size_t n = plen - pos < QM_ENV_CHUNK ? (size_t)(plen - pos)
@@ -378,7 +383,7 @@ static enum qm_err body_l1(const struct qm_seal_params *p, struct src *s,
 			goto out;
 		for (size_t j = 0; j < ns; j++) {
 			unsigned char *ct = body + j * plen + pos;
-			qm_ks_xor(&ks[j], ct, pt, n);
+			crypto_ks_xor(&ks[j], ct, pt, n);
 			crypto_onetimeauth_update(&st[j], ct, n);
 		}
 		pos += n;
@@ -399,13 +404,13 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
 {
 	const unsigned char *prefix = dk + 32;
 	unsigned char iv[QM_GCM_IVBYTES];
-	uint64_t nc = qm_env_nchunks(plen), pos = 0;
+	uint64_t nc = crypto_env_nchunks(plen), pos = 0;
 	struct qm_gcm *g = NULL;
 	enum qm_err rc;
 
-	rc = qm_env_data_key(cek, salt, level, dk, err);
+	rc = crypto_env_data_key(cek, salt, level, dk, err);
 	if (!rc)
-		rc = qm_gcm_new(dk, 1, &g, err);
+		rc = crypto_gcm_new(dk, 1, &g, err);
 	for (uint64_t i = 0; !rc && i < nc; i++) {
 		size_t n = plen - pos < QM_ENV_CHUNK ? (size_t)(plen - pos)
 		                                     : QM_ENV_CHUNK;
@@ -415,12 +420,12 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
 			rc = src_next(s, n, &pt, err);
 		if (rc)
 			break;
-		qm_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
-		rc = qm_gcm_seal(g, iv, ad, 64, pt, n, body, body + n, err);
+		crypto_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
+		rc = crypto_gcm_seal(g, iv, ad, 64, pt, n, body, body + n, err);
 		body += n + QM_GCM_TAGBYTES;
 		pos += n;
 	}
-	qm_gcm_free(&g);
+	crypto_gcm_free(&g);
 	return rc;
 }
 
@@ -443,8 +448,8 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 		return rc;
 	nslots = p->level <= 2 ? p->nslots : p->nrcpts;
 	qm_random(salt, sizeof(salt));
-	rc = qm_env_bound_hash(p->bound, QM_ENV_VERSION, p->level, sae, ad + 32,
-	                       err);
+	rc = crypto_env_bound_hash(p->bound, QM_ENV_VERSION, p->level, sae,
+	                           ad + 32, err);
 	if (rc)
 		return rc;
 	so = calloc(nslots, sizeof(*so));
@@ -468,10 +473,11 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 		body_len = plen * nslots;
 		total = hdr + body_len + QM_L1_TAGBYTES * nslots;
 	} else {
-		body_len = plen + qm_env_nchunks(plen) * QM_GCM_TAGBYTES;
-		if (plen > UINT64_MAX / 2 || qm_env_nchunks(plen) > UINT32_MAX)
+		body_len = plen + crypto_env_nchunks(plen) * QM_GCM_TAGBYTES;
+		if (plen > UINT64_MAX / 2 ||
+		    crypto_env_nchunks(plen) > UINT32_MAX)
 			goto toobig;
-		total = hdr + body_len + qm_env_slot_tags(p->level, nslots);
+		total = hdr + body_len + crypto_env_slot_tags(p->level, nslots);
 		if (p->level >= 3)
 			total += 2 + (p->level == 3 ? QM_SIG_HYBRID
 			                            : QM_SIG_CLASSIC);
@@ -487,7 +493,7 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 		rc = qm_error_set(err, QM_ERR_STATE, "envelope header size");
 		goto out;
 	}
-	qm_env_header_hash(out->data, hdr, ad);
+	crypto_env_header_hash(out->data, hdr, ad);
 	if (p->level == 1)
 		rc = body_l1(p, s, plen, ad, out->data + hdr,
 		             out->data + hdr + body_len, err);
@@ -499,24 +505,25 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 	for (size_t j = 0; p->level == 2 && nslots > 1 && j < nslots; j++) {
 		if (rc)
 			break;
-		rc = qm_env_l2_mac(
+		rc = crypto_env_l2_mac(
 		    &p->slots[j].keys[0], salt, (uint16_t)j, ad,
 		    out->data + hdr, (size_t)body_len,
 		    out->data + hdr + body_len + j * QM_L1_TAGBYTES, err);
 	}
 	if (rc)
 		goto out;
-	out->len = hdr + (size_t)body_len + qm_env_slot_tags(p->level, nslots);
+	out->len =
+	    hdr + (size_t)body_len + crypto_env_slot_tags(p->level, nslots);
 	out->data[out->len] = '\0';
 	if (p->level >= 3) {
 		unsigned char dg[32];
 		size_t sl = p->level == 3 ? QM_SIG_HYBRID : QM_SIG_CLASSIC;
 
-		qm_env_sig_digest(ad + 32, out->data, out->len, dg);
+		crypto_env_sig_digest(ad + 32, out->data, out->len, dg);
 		rc = qm_buf_append_u16(out, (uint16_t)sl, err);
 		if (!rc)
-			rc = qm_identity_sign(p->sender, p->level == 3, dg,
-			                      sizeof(dg), out, err);
+			rc = qm_crypto_identity_sign(p->sender, p->level == 3,
+			                             dg, sizeof(dg), out, err);
 	}
 	goto out;
 toobig:
@@ -532,8 +539,9 @@ out:
 	return rc;
 }
 
-enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
-                        size_t ptlen, struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_crypto_env_seal(const struct qm_seal_params *p, const void *pt,
+                               size_t ptlen, struct qm_buf *out,
+                               struct qm_error *err)
 {
 	struct src s = {0};
 
@@ -544,9 +552,9 @@ enum qm_err qm_env_seal(const struct qm_seal_params *p, const void *pt,
 	return seal(p, &s, out, err);
 }
 
-enum qm_err qm_env_seal_stream(const struct qm_seal_params *p, uint64_t ptlen,
-                               qm_read_fn rd, void *arg, struct qm_buf *out,
-                               struct qm_error *err)
+enum qm_err qm_crypto_env_seal_stream(const struct qm_seal_params *p,
+                                      uint64_t ptlen, qm_read_fn rd, void *arg,
+                                      struct qm_buf *out, struct qm_error *err)
 {
 	struct src s = {0};
 	enum qm_err rc;

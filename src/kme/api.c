@@ -111,15 +111,17 @@ void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
                          void *obj)
 {
 	json_t *o = obj;
-	double fill = (double)kstream_avail(&l->own) / (double)c->pool_bytes;
+	double fill =
+	    (double)kme_kstream_avail(&l->own) / (double)c->pool_bytes;
 
 	json_object_set_new(o, "qber", json_real(l->stats.qber));
 	json_object_set_new(o, "qber_alarm", json_boolean(l->stats.alarm));
 	json_object_set_new(o, "qber_threshold", json_real(c->bb84_alarm));
 	json_object_set_new(o, "key_rate_bps", json_real(l->stats.rate_bps));
 	json_object_set_new(o, "pool_fill", json_real(fill > 1 ? 1 : fill));
-	json_object_set_new(o, "pool_bytes",
-	                    json_integer((json_int_t)kstream_avail(&l->own)));
+	json_object_set_new(
+	    o, "pool_bytes",
+	    json_integer((json_int_t)kme_kstream_avail(&l->own)));
 	json_object_set_new(o, "reserved_keys",
 	                    json_integer((json_int_t)l->res.count));
 	json_object_set_new(o, "eavesdropper", json_real(l->stats.eve));
@@ -137,7 +139,7 @@ void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
  * a higher limit, no more than the limit it recorded. */
 static uint64_t servable(const struct kme_link *l)
 {
-	uint64_t n = kstream_avail(&l->own);
+	uint64_t n = kme_kstream_avail(&l->own);
 
 	if (!l->confirmed || l->realign)
 		return 0;
@@ -441,8 +443,9 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 			              d);
 			goto out;
 		}
-		if (kstream_avail(&l->own) < total ||
-		    (off = kstream_take_point(&l->own, total)) == UINT64_MAX) {
+		if (kme_kstream_avail(&l->own) < total ||
+		    (off = kme_kstream_take_point(&l->own, total)) ==
+		        UINT64_MAX) {
 			pthread_mutex_unlock(&l->lock);
 			kme_api_error(r, 503, "not enough key material on KME",
 			              l->stats.alarm
@@ -471,12 +474,12 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 			goto out;
 		}
 	}
-	if (kstream_copy(&l->own, off, total, bytes, &e)) {
+	if (kme_kstream_copy(&l->own, off, total, bytes, &e)) {
 		pthread_mutex_unlock(&l->lock);
 		kme_api_error(r, 503, "key pool error on KME", e.msg);
 		goto out;
 	}
-	kstream_release(&l->own, off, total);
+	kme_kstream_release(&l->own, off, total);
 	l->own.next = off + total;
 	l->own_used = qm_mono_ns();
 	if (l->own.next + kme_grant_step(k) / 2 > l->granted)
@@ -536,7 +539,7 @@ static void lookup(struct kme_link *l, unsigned char (*ids)[16], size_t n,
                    int *missing, int *denied)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct kres *x = kres_find(&l->res, ids[i]);
+		struct kres *x = kme_kres_find(&l->res, ids[i]);
 		int slot = -1;
 
 		found[i] = NULL;
@@ -677,8 +680,8 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 	}
 	for (size_t i = 0, at = 0; i < n; i++) {
 		struct kres *x = found[i];
-		if (kstream_copy(&l->mirror, x->off, x->len, bytes + at,
-		                 NULL) ||
+		if (kme_kstream_copy(&l->mirror, x->off, x->len, bytes + at,
+		                     NULL) ||
 		    put_key(&r->body, i == 0, x->id, bytes + at, x->len)) {
 			/* nothing was marked yet for this key: stop here */
 			pthread_mutex_unlock(&l->lock);
@@ -695,8 +698,8 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 			if (x->slaves[s] == cidx)
 				x->fetched |= 1u << s;
 		if ((x->fetched & all) == all) {
-			kstream_release(&l->mirror, x->off, x->len);
-			kres_remove(&l->res, x->id);
+			kme_kstream_release(&l->mirror, x->off, x->len);
+			kme_kres_remove(&l->res, x->id);
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -787,20 +790,20 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				json_object_get(kk, "len"));
 			struct kres *x;
 
-			if (kme_uuid_parse(json_string_value(
-				                   json_object_get(kk, "id")),
-			                   id) ||
+			if (kme_uuid_parse(
+			        json_string_value(json_object_get(kk, "id")),
+			        id) ||
 			    off < 0 || len <= 0 || len > (1 << 20) ||
 			    (uint64_t)off + (uint64_t)len > l->mirror.end ||
 			    (uint64_t)off < l->mirror.next ||
-			    kres_find(&l->res, id)) {
+			    kme_kres_find(&l->res, id)) {
 				skipped++;
 				continue;
 			}
 			/* bytes this KME lost (it restarted behind the link):
 			 * the key cannot be delivered, never map it */
-			if (!kstream_has(&l->mirror, (uint64_t)off,
-			                 (size_t)len)) {
+			if (!kme_kstream_has(&l->mirror, (uint64_t)off,
+			                     (size_t)len)) {
 				missing++;
 				skipped++;
 				continue;
@@ -820,14 +823,15 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 			x->expires = k->conf.key_expiry_s
 			                     ? now + k->conf.key_expiry_s
 			                     : 0;
-			if (kres_add(&l->res, x, NULL)) {
+			if (kme_kres_add(&l->res, x, NULL)) {
 				free(x);
 				goto oom;
 			}
 			/* bytes the peer skipped die here */
 			if (x->off > l->mirror.next)
-				kstream_release(&l->mirror, l->mirror.next,
-				                (size_t)(x->off - l->mirror.next));
+				kme_kstream_release(
+				    &l->mirror, l->mirror.next,
+				    (size_t)(x->off - l->mirror.next));
 			l->mirror.next = x->off + x->len;
 			l->mirror_used = qm_mono_ns();
 			added++;
@@ -918,8 +922,8 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
 		    (uint64_t)hi_off < l->own.end) {
 			json_t *j;
 
-			kstream_cut(&l->mirror, (uint64_t)lo_off);
-			kstream_cut(&l->own, (uint64_t)hi_off);
+			kme_kstream_cut(&l->mirror, (uint64_t)lo_off);
+			kme_kstream_cut(&l->own, (uint64_t)hi_off);
 			j = json_pack(
 				"{s:s, s:I, s:I}", "message",
 				"key block out of sequence", "lo_end",
@@ -935,10 +939,11 @@ void kme_api_peer_block(struct qm_kme *k, const char *caller,
 		 * lack so that it never uses those bytes either */
 		lo_had = l->mirror.end;
 		hi_had = l->own.end;
-		if (kstream_append_fresh(&l->mirror, (uint64_t)lo_off, p,
-		                         (size_t)lo_len, NULL) ||
-		    kstream_append_fresh(&l->own, (uint64_t)hi_off, p + lo_len,
-		                         (size_t)hi_len, NULL)) {
+		if (kme_kstream_append_fresh(&l->mirror, (uint64_t)lo_off, p,
+		                             (size_t)lo_len, NULL) ||
+		    kme_kstream_append_fresh(&l->own, (uint64_t)hi_off,
+		                             p + lo_len, (size_t)hi_len,
+		                             NULL)) {
 			pthread_mutex_unlock(&l->lock);
 			kme_api_error(r, 503, "out of memory on KME", NULL);
 			return;
@@ -1042,10 +1047,9 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r)
 		json_t *o = json_object();
 		pthread_mutex_lock(&k->links[i].lock);
 		kme_link_stats_json(&k->links[i], &k->conf, o);
-		json_object_set_new(
-			o, "peer_pool_bytes",
-			json_integer((json_int_t)kstream_avail(
-				&k->links[i].mirror)));
+		json_object_set_new(o, "peer_pool_bytes",
+		                    json_integer((json_int_t)kme_kstream_avail(
+		                        &k->links[i].mirror)));
 		pthread_mutex_unlock(&k->links[i].lock);
 		json_object_set_new(links, k->links[i].peer->id, o);
 	}

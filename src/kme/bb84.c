@@ -30,7 +30,7 @@ struct streams {
 	struct qm_bb84_drbg alice, bob, eve, chan, outcome, pub;
 };
 
-void qm_bb84_params_default(struct qm_bb84_params *p)
+void qm_kme_bb84_params_default(struct qm_bb84_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->pulses = 1u << 22;
@@ -63,8 +63,8 @@ static enum qm_err check_range(const char *name, double v, double lo,
 	                    hi_open ? ')' : ']', v);
 }
 
-enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
-                                 struct qm_error *err)
+enum qm_err qm_kme_bb84_params_check(const struct qm_bb84_params *p,
+                                     struct qm_error *err)
 {
 	enum qm_err rc;
 
@@ -107,16 +107,17 @@ enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
 	return QM_OK;
 }
 
-double qm_bb84_h2(double x)
+double qm_kme_bb84_h2(double x)
 {
 	if (!(x > 0.0) || !(x < 1.0))
 		return 0.0;
 	return -x * log2(x) - (1.0 - x) * log2(1.0 - x);
 }
 
-uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
-                           uint64_t leak_ec, uint64_t leak_verify, double delta,
-                           double eps_pe, double eps_pa, double *qber_upper)
+uint64_t qm_kme_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
+                               uint64_t leak_ec, uint64_t leak_verify,
+                               double delta, double eps_pe, double eps_pa,
+                               double *qber_upper)
 {
 	double dn = (double)n, dk = (double)k, mu, eu, es, len;
 
@@ -135,8 +136,8 @@ uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
 	es = eu / (1.0 - delta);
 	if (es >= 0.5)
 		return 0;
-	len = dn * (1.0 - delta) * (1.0 - qm_bb84_h2(es)) - (double)leak_ec -
-	      (double)leak_verify - 2.0 * log2(1.0 / eps_pa);
+	len = dn * (1.0 - delta) * (1.0 - qm_kme_bb84_h2(es)) -
+	      (double)leak_ec - (double)leak_verify - 2.0 * log2(1.0 / eps_pa);
 	if (!(len >= 8.0))
 		return 0;
 	return 8 * (uint64_t)floor(len / 8.0);
@@ -194,12 +195,12 @@ static void transmit(const struct qm_bb84_params *p, struct streams *st,
 		t_any = t_sig;
 	/* 64 pulses at a time: which clicked, which survive sifting */
 	for (uint64_t i0 = 0; i0 < p->pulses; i0 += 64) {
-		uint64_t abits = qm_bb84_drbg_u64(&st->alice);
-		uint64_t abase = qm_bb84_drbg_u64(&st->alice);
-		uint64_t bbase = qm_bb84_drbg_u64(&st->bob);
+		uint64_t abits = qm_kme_bb84_drbg_u64(&st->alice);
+		uint64_t abase = qm_kme_bb84_drbg_u64(&st->alice);
+		uint64_t bbase = qm_kme_bb84_drbg_u64(&st->bob);
 		uint64_t left = p->pulses - i0, click = 0, sift;
 
-		qm_bb84_drbg_bytes(&st->chan, clicks, sizeof(clicks));
+		qm_kme_bb84_drbg_bytes(&st->chan, clicks, sizeof(clicks));
 		for (unsigned j = 0; j < 64; j++)
 			click |= (uint64_t)(clicks[j] < t_any) << j;
 		if (left < 64)
@@ -217,25 +218,26 @@ static void transmit(const struct qm_bb84_params *p, struct streams *st,
 				unsigned pbit = a, pbasis = basis;
 
 				if (t_eve &&
-				    qm_bb84_drbg_u32(&st->eve) < t_eve) {
+				    qm_kme_bb84_drbg_u32(&st->eve) < t_eve) {
 					/* Eve measures in a random basis and
 					 * resends what she found */
-					unsigned g = qm_bb84_drbg_bit(&st->eve);
+					unsigned g =
+					    qm_kme_bb84_drbg_bit(&st->eve);
 					if (g != basis)
-						pbit =
-						    qm_bb84_drbg_bit(&st->eve);
+						pbit = qm_kme_bb84_drbg_bit(
+						    &st->eve);
 					pbasis = g;
 				}
 				val = pbasis == basis
 				          ? pbit
-				          : qm_bb84_drbg_bit(&st->outcome);
+				          : qm_kme_bb84_drbg_bit(&st->outcome);
 				if (t_noise &&
-				    qm_bb84_drbg_u32(&st->chan) < t_noise)
+				    qm_kme_bb84_drbg_u32(&st->chan) < t_noise)
 					val ^= 1;
 			} else {
 				/* a dark count, alone or with the photon:
 				 * a random outcome */
-				val = qm_bb84_drbg_bit(&st->outcome);
+				val = qm_kme_bb84_drbg_bit(&st->outcome);
 			}
 			bit_set(sa, s, a);
 			bit_set(sb, s, val);
@@ -261,7 +263,8 @@ static void sample_split(const uint64_t *sa, const uint64_t *sb, uint64_t N,
 	for (uint64_t i = 0; i < N; i++) {
 		unsigned a = bit_get(sa, i), b = bit_get(sb, i);
 
-		if (chosen < k && qm_bb84_drbg_below(pub, N - i) < k - chosen) {
+		if (chosen < k &&
+		    qm_kme_bb84_drbg_below(pub, N - i) < k - chosen) {
 			chosen++;
 			e += a != b;
 			continue;
@@ -284,8 +287,8 @@ static size_t nwords(uint64_t n)
 	return (size_t)((n + 63) / 64);
 }
 
-enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
-                        struct qm_bb84_result *r, struct qm_error *err)
+enum qm_err qm_kme_bb84_run(const struct qm_bb84_params *p,
+                            struct qm_bb84_result *r, struct qm_error *err)
 {
 	struct qm_bb84_result res;
 	struct streams *st = NULL;
@@ -302,7 +305,7 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 	memset(&res, 0, sizeof(res));
 	if (!r)
 		return qm_error_set(err, QM_ERR_INVAL, "BB84: no result given");
-	if ((rc = qm_bb84_params_check(p, err)) != QM_OK)
+	if ((rc = qm_kme_bb84_params_check(p, err)) != QM_OK)
 		return rc;
 	if ((rc = qm_core_init(err)) != QM_OK)
 		return rc;
@@ -318,12 +321,12 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 		memcpy(st->seed, p->seed, sizeof(st->seed));
 	else
 		qm_random(st->seed, sizeof(st->seed));
-	qm_bb84_drbg_init(&st->alice, st->seed, STREAM_ALICE);
-	qm_bb84_drbg_init(&st->bob, st->seed, STREAM_BOB);
-	qm_bb84_drbg_init(&st->eve, st->seed, STREAM_EVE);
-	qm_bb84_drbg_init(&st->chan, st->seed, STREAM_CHANNEL);
-	qm_bb84_drbg_init(&st->outcome, st->seed, STREAM_OUTCOME);
-	qm_bb84_drbg_init(&st->pub, st->seed, STREAM_PUBLIC);
+	qm_kme_bb84_drbg_init(&st->alice, st->seed, STREAM_ALICE);
+	qm_kme_bb84_drbg_init(&st->bob, st->seed, STREAM_BOB);
+	qm_kme_bb84_drbg_init(&st->eve, st->seed, STREAM_EVE);
+	qm_kme_bb84_drbg_init(&st->chan, st->seed, STREAM_CHANNEL);
+	qm_kme_bb84_drbg_init(&st->outcome, st->seed, STREAM_OUTCOME);
+	qm_kme_bb84_drbg_init(&st->pub, st->seed, STREAM_PUBLIC);
 
 	transmit(p, st, sa, sb, &res);
 	if (p->mean_photon_number > 0) {
@@ -366,12 +369,13 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 
 	/* error correction and its check */
 	res.errors_before_ec = count_diff(ka, kb, wkept);
-	rc = qm_bb84_cascade(ka, kb, n, res.qber, p->cascade_passes, &st->pub,
-	                     &res.leak_ec_bits, &res.ec_corrected, err);
+	rc = qm_kme_bb84_cascade(ka, kb, n, res.qber, p->cascade_passes,
+	                         &st->pub, &res.leak_ec_bits, &res.ec_corrected,
+	                         err);
 	if (rc)
 		goto out;
 	res.errors_after_ec = count_diff(ka, kb, wkept);
-	qm_bb84_drbg_bytes(&st->pub, polykey, sizeof(polykey));
+	qm_kme_bb84_drbg_bytes(&st->pub, polykey, sizeof(polykey));
 	crypto_onetimeauth(taga, (const unsigned char *)ka, nbytes(n), polykey);
 	crypto_onetimeauth(tagb, (const unsigned char *)kb, nbytes(n), polykey);
 	res.leak_verify_bits = QM_BB84_VERIFY_BITS;
@@ -380,9 +384,9 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 		goto done;
 
 	/* privacy amplification */
-	ell = qm_bb84_pa_length(n, k, res.sample_errors, res.leak_ec_bits,
-	                        res.leak_verify_bits, res.multi_photon_delta,
-	                        p->eps_pe, p->eps_pa, &res.qber_upper);
+	ell = qm_kme_bb84_pa_length(
+	    n, k, res.sample_errors, res.leak_ec_bits, res.leak_verify_bits,
+	    res.multi_photon_delta, p->eps_pe, p->eps_pa, &res.qber_upper);
 	res.pa_removed_bits = n - ell;
 	if (ell == 0)
 		goto done;
@@ -393,8 +397,8 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 	outb = qm_sec_alloc(nbytes(ell));
 	if (!tseed || !ya || !yb || !outa || !outb)
 		goto nomem;
-	qm_bb84_drbg_bytes(&st->pub, tseed, nwords(n + ell - 1) * 8);
-	if ((rc = qm_bb84_toeplitz(tseed, ka, n, ell, ya, err)))
+	qm_kme_bb84_drbg_bytes(&st->pub, tseed, nwords(n + ell - 1) * 8);
+	if ((rc = qm_kme_bb84_toeplitz(tseed, ka, n, ell, ya, err)))
 		goto out;
 	/*
 	 * Bob's hash T kb = T ka + T (ka + kb) over GF(2): hashing the
@@ -409,7 +413,7 @@ enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
 			any |= kb[i];
 		}
 		if (any) {
-			rc = qm_bb84_toeplitz(tseed, kb, n, ell, yb, err);
+			rc = qm_kme_bb84_toeplitz(tseed, kb, n, ell, yb, err);
 			if (rc)
 				goto out;
 		} else {
@@ -455,7 +459,7 @@ out:
 	return rc;
 }
 
-void qm_bb84_result_clear(struct qm_bb84_result *r)
+void qm_kme_bb84_result_clear(struct qm_bb84_result *r)
 {
 	if (!r)
 		return;
@@ -464,9 +468,9 @@ void qm_bb84_result_clear(struct qm_bb84_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
-                                 unsigned blocks, struct qm_bb84_rate *out,
-                                 struct qm_error *err)
+enum qm_err qm_kme_bb84_rate_measure(const struct qm_bb84_params *p,
+                                     unsigned blocks, struct qm_bb84_rate *out,
+                                     struct qm_error *err)
 {
 	struct qm_bb84_rate rate;
 	struct qm_bb84_params q;
@@ -491,12 +495,12 @@ enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
 				q.seed[QM_BB84_SEEDBYTES - 1 - j] =
 				    p->seed[QM_BB84_SEEDBYTES - 1 - j] ^
 				    (unsigned char)((i + 1) >> (8 * j));
-		rc = qm_bb84_run(&q, &r, err);
+		rc = qm_kme_bb84_run(&q, &r, err);
 		if (rc)
 			return rc;
 		rate.final_bits += r.final_bits;
 		qsum += r.qber;
-		qm_bb84_result_clear(&r);
+		qm_kme_bb84_result_clear(&r);
 	}
 	t1 = qm_mono_ns();
 	rate.blocks = blocks;

@@ -28,7 +28,7 @@
 #define QM_BB84_VERIFY_BITS 128u /* Poly1305 tag disclosed by the check */
 
 /*
- * What one block of the link does. qm_bb84_params_default() fills the demo
+ * What one block of the link does. qm_kme_bb84_params_default() fills the demo
  * defaults documented in docs/KME.md; change fields after it.
  */
 struct qm_bb84_params {
@@ -86,31 +86,31 @@ struct qm_bb84_result {
 };
 
 /* Fills p with the documented demo defaults (unseeded). */
-void qm_bb84_params_default(struct qm_bb84_params *p);
+void qm_kme_bb84_params_default(struct qm_bb84_params *p);
 
 /*
  * Checks every field of p; QM_ERR_INVAL with a message naming the field, its
  * allowed range and the value given.
  */
-enum qm_err qm_bb84_params_check(const struct qm_bb84_params *p,
-                                 struct qm_error *err);
+enum qm_err qm_kme_bb84_params_check(const struct qm_bb84_params *p,
+                                     struct qm_error *err);
 
 /*
  * Runs one block of BB84 with p and, on success, fills *r; the caller then
- * owns the keys in it and releases them with qm_bb84_result_clear(). An
+ * owns the keys in it and releases them with qm_kme_bb84_result_clear(). An
  * alarm, too few detections or a failed check are results, not errors:
  * final_bits is then 0 and no key is returned. Fails with QM_ERR_INVAL for
  * bad parameters (the message names the field) and QM_ERR_NOMEM when memory
  * runs out; *r is untouched on failure. Thread-safe: no global state.
  */
-enum qm_err qm_bb84_run(const struct qm_bb84_params *p,
-                        struct qm_bb84_result *r, struct qm_error *err);
+enum qm_err qm_kme_bb84_run(const struct qm_bb84_params *p,
+                            struct qm_bb84_result *r, struct qm_error *err);
 
 /* Wipes and frees the keys in r and zeroes every field. r may be NULL. */
-void qm_bb84_result_clear(struct qm_bb84_result *r);
+void qm_kme_bb84_result_clear(struct qm_bb84_result *r);
 
 /* Binary entropy h2(x) in bits; 0 at x <= 0 or x >= 1. */
-double qm_bb84_h2(double x);
+double qm_kme_bb84_h2(double x);
 
 /*
  * The privacy-amplification output length of docs/KME.md, in bits (a
@@ -119,9 +119,10 @@ double qm_bb84_h2(double x);
  * multi-photon fraction (0 for single photons). *qber_upper (may be NULL)
  * gets the bound used.
  */
-uint64_t qm_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
-                           uint64_t leak_ec, uint64_t leak_verify, double delta,
-                           double eps_pe, double eps_pa, double *qber_upper);
+uint64_t qm_kme_bb84_pa_length(uint64_t n, uint64_t k, uint64_t e_k,
+                               uint64_t leak_ec, uint64_t leak_verify,
+                               double delta, double eps_pe, double eps_pa,
+                               double *qber_upper);
 
 /*
  * Distilled key rate: runs `blocks` blocks with p (1..1000) and reports
@@ -134,9 +135,9 @@ struct qm_bb84_rate {
 	double bits_per_second; /* final_bits / seconds */
 	double mean_qber;
 };
-enum qm_err qm_bb84_rate_measure(const struct qm_bb84_params *p,
-                                 unsigned blocks, struct qm_bb84_rate *out,
-                                 struct qm_error *err);
+enum qm_err qm_kme_bb84_rate_measure(const struct qm_bb84_params *p,
+                                     unsigned blocks, struct qm_bb84_rate *out,
+                                     struct qm_error *err);
 
 /* ------------------------------------------------ internal building blocks */
 
@@ -155,25 +156,26 @@ struct qm_bb84_drbg {
 	unsigned nbits;
 };
 
-void qm_bb84_drbg_init(struct qm_bb84_drbg *d,
-                       const unsigned char seed[QM_BB84_SEEDBYTES],
-                       uint32_t stream);
-void qm_bb84_drbg_bytes(struct qm_bb84_drbg *d, void *out, size_t n);
-uint32_t qm_bb84_drbg_u32(struct qm_bb84_drbg *d);
-uint64_t qm_bb84_drbg_u64(struct qm_bb84_drbg *d);
-unsigned qm_bb84_drbg_bit(struct qm_bb84_drbg *d);
+void qm_kme_bb84_drbg_init(struct qm_bb84_drbg *d,
+                           const unsigned char seed[QM_BB84_SEEDBYTES],
+                           uint32_t stream);
+void qm_kme_bb84_drbg_bytes(struct qm_bb84_drbg *d, void *out, size_t n);
+uint32_t qm_kme_bb84_drbg_u32(struct qm_bb84_drbg *d);
+uint64_t qm_kme_bb84_drbg_u64(struct qm_bb84_drbg *d);
+unsigned qm_kme_bb84_drbg_bit(struct qm_bb84_drbg *d);
 /* Uniform in [0, n) without bias; n > 0. */
-uint64_t qm_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n);
+uint64_t qm_kme_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n);
 
 /*
  * Polynomial product over GF(2): r (na + nb words) = a (na words) * b (nb
  * words). Karatsuba over carry-less multiplication (PCLMULQDQ when the CPU
  * has it). Temporaries are secure memory. QM_ERR_NOMEM on failure.
  */
-enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
-                            const uint64_t *b, size_t nb, struct qm_error *err);
+enum qm_err qm_kme_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
+                                const uint64_t *b, size_t nb,
+                                struct qm_error *err);
 /* Tests only: 1 makes the product use the portable loop even with PCLMUL. */
-void qm_bb84_gf2_set_portable(int on);
+void qm_kme_bb84_gf2_set_portable(int on);
 
 /*
  * Toeplitz hashing: y (m bits) = T x (x has n bits) over GF(2) with
@@ -183,8 +185,9 @@ void qm_bb84_gf2_set_portable(int on);
  * exactly ceil(m / 64) words with the unused top bits zero. Runs in
  * O(n^1.58) word operations.
  */
-enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
-                             uint64_t m, uint64_t *y, struct qm_error *err);
+enum qm_err qm_kme_bb84_toeplitz(const uint64_t *s, const uint64_t *x,
+                                 uint64_t n, uint64_t m, uint64_t *y,
+                                 struct qm_error *err);
 
 /*
  * A keyed pseudo-random permutation of [0, n) (1 <= n <= 2^31): a 4-round
@@ -200,10 +203,10 @@ struct qm_bb84_prp {
 	uint64_t a, b; /* the two moduli, a b >= n */
 	uint64_t key[QM_BB84_PRP_ROUNDS];
 };
-void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
-                      struct qm_bb84_drbg *pub);
-uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i);
-uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
+void qm_kme_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
+                          struct qm_bb84_drbg *pub);
+uint64_t qm_kme_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i);
+uint64_t qm_kme_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
 
 /*
  * Cascade error correction: Bob's bits (n of them) are corrected towards
@@ -215,9 +218,9 @@ uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
  * gets the bits Bob changed. Alice's array is only read for the parities she
  * would disclose. QM_ERR_NOMEM on failure.
  */
-enum qm_err qm_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
-                            double qber, unsigned passes,
-                            struct qm_bb84_drbg *pub, uint64_t *leak,
-                            uint64_t *flips, struct qm_error *err);
+enum qm_err qm_kme_bb84_cascade(const uint64_t *alice, uint64_t *bob,
+                                uint64_t n, double qber, unsigned passes,
+                                struct qm_bb84_drbg *pub, uint64_t *leak,
+                                uint64_t *flips, struct qm_error *err);
 
 #endif /* QM_KME_BB84_H */

@@ -19,9 +19,9 @@ static void refill(struct qm_bb84_drbg *d)
 	d->pos = 0;
 }
 
-void qm_bb84_drbg_init(struct qm_bb84_drbg *d,
-                       const unsigned char seed[QM_BB84_SEEDBYTES],
-                       uint32_t stream)
+void qm_kme_bb84_drbg_init(struct qm_bb84_drbg *d,
+                           const unsigned char seed[QM_BB84_SEEDBYTES],
+                           uint32_t stream)
 {
 	memcpy(d->key, seed, sizeof(d->key));
 	memset(d->nonce, 0, sizeof(d->nonce));
@@ -39,7 +39,7 @@ void qm_bb84_drbg_init(struct qm_bb84_drbg *d,
 	refill(d);
 }
 
-void qm_bb84_drbg_bytes(struct qm_bb84_drbg *d, void *out, size_t n)
+void qm_kme_bb84_drbg_bytes(struct qm_bb84_drbg *d, void *out, size_t n)
 {
 	unsigned char *o = out;
 
@@ -59,7 +59,7 @@ void qm_bb84_drbg_bytes(struct qm_bb84_drbg *d, void *out, size_t n)
 	}
 }
 
-uint64_t qm_bb84_drbg_u64(struct qm_bb84_drbg *d)
+uint64_t qm_kme_bb84_drbg_u64(struct qm_bb84_drbg *d)
 {
 	uint64_t v;
 
@@ -70,7 +70,7 @@ uint64_t qm_bb84_drbg_u64(struct qm_bb84_drbg *d)
 	return v;
 }
 
-uint32_t qm_bb84_drbg_u32(struct qm_bb84_drbg *d)
+uint32_t qm_kme_bb84_drbg_u32(struct qm_bb84_drbg *d)
 {
 	uint32_t v;
 
@@ -81,12 +81,12 @@ uint32_t qm_bb84_drbg_u32(struct qm_bb84_drbg *d)
 	return v;
 }
 
-unsigned qm_bb84_drbg_bit(struct qm_bb84_drbg *d)
+unsigned qm_kme_bb84_drbg_bit(struct qm_bb84_drbg *d)
 {
 	unsigned b;
 
 	if (d->nbits == 0) {
-		d->bits = qm_bb84_drbg_u64(d);
+		d->bits = qm_kme_bb84_drbg_u64(d);
 		d->nbits = 64;
 	}
 	b = (unsigned)(d->bits & 1);
@@ -95,16 +95,16 @@ unsigned qm_bb84_drbg_bit(struct qm_bb84_drbg *d)
 	return b;
 }
 
-uint64_t qm_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n)
+uint64_t qm_kme_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n)
 {
 	/* Lemire's multiply-shift with rejection: exact, one draw mostly. */
-	unsigned __int128 m = (unsigned __int128)qm_bb84_drbg_u64(d) * n;
+	unsigned __int128 m = (unsigned __int128)qm_kme_bb84_drbg_u64(d) * n;
 	uint64_t l = (uint64_t)m;
 
 	if (l < n) {
 		uint64_t t = (0 - n) % n;
 		while (l < t) {
-			m = (unsigned __int128)qm_bb84_drbg_u64(d) * n;
+			m = (unsigned __int128)qm_kme_bb84_drbg_u64(d) * n;
 			l = (uint64_t)m;
 		}
 	}

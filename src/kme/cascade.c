@@ -66,7 +66,7 @@ static unsigned range_parity(const uint64_t *v, uint64_t lo, uint64_t hi)
 
 static inline uint64_t pos_of(const struct pass *p, uint64_t bit)
 {
-	return p->permuted ? qm_bb84_prp_inv(&p->prp, bit) : bit;
+	return p->permuted ? qm_kme_bb84_prp_inv(&p->prp, bit) : bit;
 }
 
 static int push(struct cascade *c, unsigned pass, uint64_t block)
@@ -124,7 +124,7 @@ static uint64_t bisect(struct cascade *c, unsigned q, uint64_t blk)
 		else
 			lo = mid;
 	}
-	return p->permuted ? qm_bb84_prp_fwd(&p->prp, lo) : lo;
+	return p->permuted ? qm_kme_bb84_prp_fwd(&p->prp, lo) : lo;
 }
 
 /* Corrects until no started pass has a block with differing parities. */
@@ -156,8 +156,8 @@ static inline uint64_t prp_round(uint64_t v, uint64_t k, uint64_t m)
 	return (h * m) >> 32;
 }
 
-void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
-                      struct qm_bb84_drbg *pub)
+void qm_kme_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
+                          struct qm_bb84_drbg *pub)
 {
 	uint64_t a = 1;
 
@@ -167,7 +167,7 @@ void qm_bb84_prp_init(struct qm_bb84_prp *p, uint64_t n,
 	p->a = a;
 	p->b = (n + a - 1) / a;
 	for (unsigned r = 0; r < QM_BB84_PRP_ROUNDS; r++)
-		p->key[r] = qm_bb84_drbg_u64(pub);
+		p->key[r] = qm_kme_bb84_drbg_u64(pub);
 }
 
 /*
@@ -221,12 +221,12 @@ static inline uint64_t prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
 	return x;
 }
 
-uint64_t qm_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
+uint64_t qm_kme_bb84_prp_fwd(const struct qm_bb84_prp *p, uint64_t i)
 {
 	return prp_fwd(p, i);
 }
 
-uint64_t qm_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x)
+uint64_t qm_kme_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x)
 {
 	uint64_t i = feistel_dec(p, x);
 
@@ -250,7 +250,7 @@ static int start_pass(struct cascade *c, unsigned q, uint64_t k,
 		uint64_t *own;
 
 		p->permuted = 1;
-		qm_bb84_prp_init(&p->prp, c->n, pub);
+		qm_kme_bb84_prp_init(&p->prp, c->n, pub);
 		p->own = own = qm_sec_alloc(2 * nw * sizeof(*own));
 		if (!own)
 			return -1;
@@ -284,10 +284,10 @@ static int start_pass(struct cascade *c, unsigned q, uint64_t k,
 	return drain(c);
 }
 
-enum qm_err qm_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
-                            double qber, unsigned passes,
-                            struct qm_bb84_drbg *pub, uint64_t *leak,
-                            uint64_t *flips, struct qm_error *err)
+enum qm_err qm_kme_bb84_cascade(const uint64_t *alice, uint64_t *bob,
+                                uint64_t n, double qber, unsigned passes,
+                                struct qm_bb84_drbg *pub, uint64_t *leak,
+                                uint64_t *flips, struct qm_error *err)
 {
 	struct cascade c;
 	enum qm_err rc = QM_OK;

@@ -86,9 +86,11 @@ static void *persist_main(void *arg)
 					while (r) {
 						struct kres *nx = r->next;
 						if (r->expires && r->expires <= t) {
-							kstream_release(&l->mirror,
-							                r->off, r->len);
-							kres_remove(&l->res, r->id);
+							kme_kstream_release(
+							    &l->mirror, r->off,
+							    r->len);
+							kme_kres_remove(&l->res,
+							                r->id);
 							kme_mark_dirty(k);
 						}
 						r = nx;
@@ -170,9 +172,9 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_peerq_free(&k->links[i].q);
 	for (size_t i = 0; i < k->nlinks; i++) {
 		struct kme_link *l = &k->links[i];
-		kstream_free(&l->own);
-		kstream_free(&l->mirror);
-		kres_map_free(&l->res);
+		kme_kstream_free(&l->own);
+		kme_kstream_free(&l->mirror);
+		kme_kres_map_free(&l->res);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_cond_destroy(&l->ready_cond);

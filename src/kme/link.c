@@ -103,8 +103,8 @@ static struct link_arg args[KME_MAXPEERS][2 * KME_LINK_MAXTHREADS];
 /* Either direction below pool_bytes (lock held). */
 static int pools_need(const struct kme_link *l, const struct kme_conf *c)
 {
-	return kstream_avail(&l->own) < (uint64_t)c->pool_bytes ||
-	       kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
+	return kme_kstream_avail(&l->own) < (uint64_t)c->pool_bytes ||
+	       kme_kstream_avail(&l->mirror) < (uint64_t)c->pool_bytes;
 }
 
 /* A direction's reserve: larger while SAEs take key from it. */
@@ -121,15 +121,15 @@ static int pools_wanted(const struct kme_link *l, const struct kme_conf *c)
 {
 	uint64_t now = qm_mono_ns();
 
-	return kstream_avail(&l->own) < reserve(c, l->own_used, now) ||
-	       kstream_avail(&l->mirror) < reserve(c, l->mirror_used, now);
+	return kme_kstream_avail(&l->own) < reserve(c, l->own_used, now) ||
+	       kme_kstream_avail(&l->mirror) < reserve(c, l->mirror_used, now);
 }
 
 /* The block parameters in force (lock held); monitor: 1/8 of a block. */
 static void block_params(const struct kme_conf *c, const struct kme_link *l,
                          int monitor, struct qm_bb84_params *p)
 {
-	qm_bb84_params_default(p);
+	qm_kme_bb84_params_default(p);
 	p->pulses = (uint32_t)c->bb84_pulses;
 	if (monitor && p->pulses / 8 >= QM_BB84_MIN_PULSES)
 		p->pulses /= 8;
@@ -150,10 +150,10 @@ static int run_block(struct kme_link *l, const struct qm_bb84_params *p,
 	double secs;
 
 	memset(res, 0, sizeof(*res));
-	if (qm_bb84_run(p, res, &e)) {
+	if (qm_kme_bb84_run(p, res, &e)) {
 		qm_log(QM_LOG_ERROR, "link %s: BB84 block failed: %s",
 		       l->peer->id, e.msg);
-		qm_bb84_result_clear(res);
+		qm_kme_bb84_result_clear(res);
 		return -1;
 	}
 	secs = (double)(qm_mono_ns() - t0) / 1e9;
@@ -198,8 +198,8 @@ static void push_block(struct qm_kme *k, struct kme_link *l, int t,
 	 * block is wiped unused (a full pool discards key, as a real KME
 	 * does) */
 	if (res->key_alice && res->key_bob && res->key_bytes) {
-		uint64_t ao = kstream_avail(&l->own);
-		uint64_t am = kstream_avail(&l->mirror);
+		uint64_t ao = kme_kstream_avail(&l->own);
+		uint64_t am = kme_kstream_avail(&l->mirror);
 		size_t room_lo = ao < (uint64_t)c->pool_bytes
 		                     ? (size_t)((uint64_t)c->pool_bytes - ao)
 		                     : 0;
@@ -297,14 +297,15 @@ static void push_block(struct qm_kme *k, struct kme_link *l, int t,
 			       "link %s: the peer restarted behind the "
 			       "link; bytes it lacks are dropped here too",
 			       l->peer->id);
-			kstream_cut(&l->own, lo_had);
-			kstream_cut(&l->mirror, hi_had);
+			kme_kstream_cut(&l->own, lo_had);
+			kme_kstream_cut(&l->mirror, hi_had);
 		}
 		if (lo_len + hi_len &&
-		    (kstream_append_fresh(&l->own, lo_off, res->key_alice,
-		                          lo_len, &e) ||
-		     kstream_append_fresh(&l->mirror, hi_off,
-		                          res->key_alice + lo_len, hi_len, &e)))
+		    (kme_kstream_append_fresh(&l->own, lo_off, res->key_alice,
+		                              lo_len, &e) ||
+		     kme_kstream_append_fresh(&l->mirror, hi_off,
+		                              res->key_alice + lo_len, hi_len,
+		                              &e)))
 			qm_log(QM_LOG_ERROR, "link %s: %s", l->peer->id, e.msg);
 	}
 	pthread_mutex_unlock(&l->push_lock);
@@ -389,7 +390,7 @@ static void *link_floor(void *arg)
 			pthread_cond_broadcast(&l->cond); /* its slot is free */
 			pthread_mutex_unlock(&l->lock);
 			push_block(k, l, ht, &res, hrate, heve);
-			qm_bb84_result_clear(&res);
+			qm_kme_bb84_result_clear(&res);
 			continue;
 		}
 		if (!pools_need(l, c)) {
@@ -415,7 +416,7 @@ static void *link_floor(void *arg)
 			continue;
 		}
 		push_block(k, l, t, &res, rate, p.eve_fraction);
-		qm_bb84_result_clear(&res);
+		qm_kme_bb84_result_clear(&res);
 	}
 	return NULL;
 }
@@ -510,7 +511,7 @@ void kme_link_stop(struct qm_kme *k, struct kme_link *l)
 		pthread_join(l->threads[t], NULL);
 	/* blocks a helper made that never reached the peer: never used */
 	for (int t = 0; t < l->nthreads; t++) {
-		qm_bb84_result_clear(&args[i][t].res);
+		qm_kme_bb84_result_clear(&args[i][t].res);
 		args[i][t].ready = 0;
 	}
 	l->nthreads = 0;

@@ -261,8 +261,8 @@ static void skip_to_peer_next(struct kme_peerq *q, const char *answer)
 		uint64_t to = (uint64_t)next < l->own.end ? (uint64_t)next
 		                                          : l->own.end;
 		if (to > l->own.next)
-			kstream_release(&l->own, l->own.next,
-			                (size_t)(to - l->own.next));
+			kme_kstream_release(&l->own, l->own.next,
+			                    (size_t)(to - l->own.next));
 		l->own.next = (uint64_t)next;
 		qm_log(QM_LOG_WARN,
 		       "link %s: the peer has seen our pool used up to offset "

@@ -299,7 +299,7 @@ static enum qm_err get_stream(struct qm_reader *r, struct kstream *s,
 	uint64_t next, end;
 	uint32_t n;
 
-	kstream_free(s);
+	kme_kstream_free(s);
 	if (qm_reader_u64(r, &next) || qm_reader_u64(r, &end) ||
 	    qm_reader_u32(r, &n))
 		return qm_error_set(err, QM_ERR_PARSE, "truncated stream");
@@ -317,7 +317,7 @@ static enum qm_err get_stream(struct qm_reader *r, struct kstream *s,
 			return qm_error_set(err, QM_ERR_PARSE,
 			                    "truncated key block");
 		s->end = start; /* blocks may have gaps where all was used */
-		if ((rc = kstream_append(s, start, p, len, err)))
+		if ((rc = kme_kstream_append(s, start, p, len, err)))
 			return rc;
 		s->blocks[s->n - 1].live = live;
 	}
@@ -400,12 +400,12 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 			/* an SAE no longer configured here or at the peer: no
 			 * one can fetch the key, its bytes die */
 			if (l != &tmp)
-				kstream_release(&l->mirror, x->off, x->len);
+				kme_kstream_release(&l->mirror, x->off, x->len);
 			free(x);
 			dropped++;
 			continue;
 		}
-		if ((rc = kres_add(&l->res, x, err))) {
+		if ((rc = kme_kres_add(&l->res, x, err))) {
 			free(x);
 			goto out;
 		}
@@ -437,9 +437,9 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		}
 	}
 out:
-	kstream_free(&tmp.own);
-	kstream_free(&tmp.mirror);
-	kres_map_free(&tmp.res);
+	kme_kstream_free(&tmp.own);
+	kme_kstream_free(&tmp.mirror);
+	kme_kres_map_free(&tmp.res);
 	return rc;
 }
 
@@ -657,7 +657,7 @@ enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
 		       "bytes of key that may have been handed out",
 		       l->peer->id,
 		       (unsigned long long)(v[0] - l->own.next));
-		kstream_skip(&l->own, v[0]);
+		kme_kstream_skip(&l->own, v[0]);
 		kme_mark_dirty(k);
 	}
 	l->lease_asked = v[0];

@@ -12,7 +12,7 @@
 
 /* ------------------------------------------------------------ streams */
 
-void kstream_free(struct kstream *s)
+void kme_kstream_free(struct kstream *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		qm_sec_free(s->blocks[i].data);
@@ -20,9 +20,9 @@ void kstream_free(struct kstream *s)
 	memset(s, 0, sizeof(*s));
 }
 
-enum qm_err kstream_append(struct kstream *s, uint64_t start,
-                           const unsigned char *p, size_t len,
-                           struct qm_error *err)
+enum qm_err kme_kstream_append(struct kstream *s, uint64_t start,
+                               const unsigned char *p, size_t len,
+                               struct qm_error *err)
 {
 	struct kblock *b;
 
@@ -58,9 +58,9 @@ enum qm_err kstream_append(struct kstream *s, uint64_t start,
 	return QM_OK;
 }
 
-enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
-                                 const unsigned char *p, size_t len,
-                                 struct qm_error *err)
+enum qm_err kme_kstream_append_fresh(struct kstream *s, uint64_t start,
+                                     const unsigned char *p, size_t len,
+                                     struct qm_error *err)
 {
 	enum qm_err rc;
 	uint64_t upto;
@@ -72,10 +72,10 @@ enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
 			s->next = start;
 		s->end = start;
 	}
-	rc = kstream_append(s, start, p, len, err);
+	rc = kme_kstream_append(s, start, p, len, err);
 	upto = s->next < s->end ? s->next : s->end;
 	if (!rc && len && upto > start)
-		kstream_release(s, start, (size_t)(upto - start));
+		kme_kstream_release(s, start, (size_t)(upto - start));
 	return rc;
 }
 
@@ -83,7 +83,7 @@ enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
  * lies in the hole before it), or s->n. */
 static size_t find_block(const struct kstream *s, uint64_t off);
 
-uint64_t kstream_avail(const struct kstream *s)
+uint64_t kme_kstream_avail(const struct kstream *s)
 {
 	uint64_t n = 0;
 
@@ -97,7 +97,7 @@ uint64_t kstream_avail(const struct kstream *s)
 	return n;
 }
 
-uint64_t kstream_take_point(struct kstream *s, size_t len)
+uint64_t kme_kstream_take_point(struct kstream *s, size_t len)
 {
 	for (;;) {
 		size_t i = find_block(s, s->next), j;
@@ -116,7 +116,7 @@ uint64_t kstream_take_point(struct kstream *s, size_t len)
 			return UINT64_MAX; /* wait for more */
 		/* too short before a hole: those bytes can never serve a
 		 * request this long or longer, and smaller ones rarely come */
-		kstream_release(s, s->next, (size_t)(run_end - s->next));
+		kme_kstream_release(s, s->next, (size_t)(run_end - s->next));
 		s->next = run_end;
 	}
 }
@@ -136,8 +136,8 @@ static size_t find_block(const struct kstream *s, uint64_t off)
 	return lo;
 }
 
-enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
-                         unsigned char *out, struct qm_error *err)
+enum qm_err kme_kstream_copy(const struct kstream *s, uint64_t off, size_t len,
+                             unsigned char *out, struct qm_error *err)
 {
 	size_t i = find_block(s, off), done = 0;
 
@@ -162,7 +162,7 @@ enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
 	return QM_OK;
 }
 
-void kstream_release(struct kstream *s, uint64_t off, size_t len)
+void kme_kstream_release(struct kstream *s, uint64_t off, size_t len)
 {
 	size_t i = find_block(s, off), done = 0, w;
 	int dead = 0;
@@ -203,7 +203,7 @@ void kstream_release(struct kstream *s, uint64_t off, size_t len)
 	s->n = w;
 }
 
-int kstream_has(const struct kstream *s, uint64_t off, size_t len)
+int kme_kstream_has(const struct kstream *s, uint64_t off, size_t len)
 {
 	size_t i = find_block(s, off);
 	uint64_t at = off, end = off + len;
@@ -217,18 +217,18 @@ int kstream_has(const struct kstream *s, uint64_t off, size_t len)
 	return 1;
 }
 
-void kstream_skip(struct kstream *s, uint64_t off)
+void kme_kstream_skip(struct kstream *s, uint64_t off)
 {
 	uint64_t to = off < s->end ? off : s->end;
 
 	if (off <= s->next)
 		return;
 	if (to > s->next)
-		kstream_release(s, s->next, (size_t)(to - s->next));
+		kme_kstream_release(s, s->next, (size_t)(to - s->next));
 	s->next = off;
 }
 
-void kstream_cut(struct kstream *s, uint64_t from)
+void kme_kstream_cut(struct kstream *s, uint64_t from)
 {
 	size_t i;
 
@@ -253,10 +253,10 @@ void kstream_cut(struct kstream *s, uint64_t from)
 	s->n = i;
 }
 
-void kstream_align(struct kstream *s, uint64_t peer_end)
+void kme_kstream_align(struct kstream *s, uint64_t peer_end)
 {
 	if (peer_end < s->end)
-		kstream_cut(s, peer_end);
+		kme_kstream_cut(s, peer_end);
 	else if (peer_end > s->end)
 		s->end = peer_end;
 }
@@ -272,7 +272,7 @@ static size_t slot_of(const struct kres_map *m, const unsigned char id[16])
 	return (size_t)(h % m->nslots);
 }
 
-void kres_map_free(struct kres_map *m)
+void kme_kres_map_free(struct kres_map *m)
 {
 	for (size_t i = 0; i < m->nslots; i++) {
 		struct kres *r = m->slots[i];
@@ -286,7 +286,7 @@ void kres_map_free(struct kres_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-struct kres *kres_find(const struct kres_map *m, const unsigned char id[16])
+struct kres *kme_kres_find(const struct kres_map *m, const unsigned char id[16])
 {
 	if (!m->nslots)
 		return NULL;
@@ -319,11 +319,12 @@ static enum qm_err grow(struct kres_map *m, struct qm_error *err)
 	return QM_OK;
 }
 
-enum qm_err kres_add(struct kres_map *m, struct kres *r, struct qm_error *err)
+enum qm_err kme_kres_add(struct kres_map *m, struct kres *r,
+                         struct qm_error *err)
 {
 	size_t s;
 
-	if (kres_find(m, r->id))
+	if (kme_kres_find(m, r->id))
 		return qm_error_set(err, QM_ERR_EXISTS,
 		                    "key ID already reserved");
 	/* while a save walks the slots, chains grow longer instead */
@@ -339,7 +340,7 @@ enum qm_err kres_add(struct kres_map *m, struct kres *r, struct qm_error *err)
 	return QM_OK;
 }
 
-void kres_remove(struct kres_map *m, const unsigned char id[16])
+void kme_kres_remove(struct kres_map *m, const unsigned char id[16])
 {
 	struct kres **pp;
 

@@ -97,44 +97,44 @@ struct kstream {
 	uint64_t next, end;
 };
 
-void kstream_free(struct kstream *s);
-enum qm_err kstream_append(struct kstream *s, uint64_t start,
-                           const unsigned char *p, size_t len,
-                           struct qm_error *err);
+void kme_kstream_free(struct kstream *s);
+enum qm_err kme_kstream_append(struct kstream *s, uint64_t start,
+                               const unsigned char *p, size_t len,
+                               struct qm_error *err);
 /*
  * A block that has just arrived from the link, at or after the end: a gap
  * before it becomes a hole, and bytes below next (the stream skipped ahead
  * of its end after a restart) die at once, as they can never be used.
  */
-enum qm_err kstream_append_fresh(struct kstream *s, uint64_t start,
-                                 const unsigned char *p, size_t len,
-                                 struct qm_error *err);
+enum qm_err kme_kstream_append_fresh(struct kstream *s, uint64_t start,
+                                     const unsigned char *p, size_t len,
+                                     struct qm_error *err);
 /* Bytes present at or after next (holes left by a restart hold none). */
-uint64_t kstream_avail(const struct kstream *s);
+uint64_t kme_kstream_avail(const struct kstream *s);
 /*
  * Where len contiguous bytes start at or after next: next moves over holes
  * (and over a run too short before a hole, wiping it). UINT64_MAX when the
  * pool has no such run yet.
  */
-uint64_t kstream_take_point(struct kstream *s, size_t len);
+uint64_t kme_kstream_take_point(struct kstream *s, size_t len);
 /* Copies [off, off+len) into out (must all be present). */
-enum qm_err kstream_copy(const struct kstream *s, uint64_t off, size_t len,
-                         unsigned char *out, struct qm_error *err);
+enum qm_err kme_kstream_copy(const struct kstream *s, uint64_t off, size_t len,
+                             unsigned char *out, struct qm_error *err);
 /* Wipes [off, off+len) and frees blocks with no live bytes. */
-void kstream_release(struct kstream *s, uint64_t off, size_t len);
+void kme_kstream_release(struct kstream *s, uint64_t off, size_t len);
 /* 1 when every byte of [off, off+len) is in a block (not in a hole). */
-int kstream_has(const struct kstream *s, uint64_t off, size_t len);
+int kme_kstream_has(const struct kstream *s, uint64_t off, size_t len);
 /* Moves next forward to off (never back), wiping the bytes passed. */
-void kstream_skip(struct kstream *s, uint64_t off);
+void kme_kstream_skip(struct kstream *s, uint64_t off);
 /* Drops the bytes at or after max(from, next): a hole up to end. */
-void kstream_cut(struct kstream *s, uint64_t from);
+void kme_kstream_cut(struct kstream *s, uint64_t from);
 /*
  * The other KME of the link holds this direction up to peer_end: bytes
  * only one side has can never make a key, so both keep a hole between the
  * two ends and both ends become the higher one (our bytes past peer_end
  * are cut; a lower end of ours moves up over a hole).
  */
-void kstream_align(struct kstream *s, uint64_t peer_end);
+void kme_kstream_align(struct kstream *s, uint64_t peer_end);
 
 /* A key the peer handed to its master SAE, waiting for our slave SAEs. */
 /* SAEs are named by their index in the configuration (a key may wait for
@@ -157,10 +157,12 @@ struct kres_map {
 	int frozen; /* a save walks the slots: they are not rehashed */
 };
 
-void kres_map_free(struct kres_map *m);
-struct kres *kres_find(const struct kres_map *m, const unsigned char id[16]);
-enum qm_err kres_add(struct kres_map *m, struct kres *r, struct qm_error *err);
-void kres_remove(struct kres_map *m, const unsigned char id[16]);
+void kme_kres_map_free(struct kres_map *m);
+struct kres *kme_kres_find(const struct kres_map *m,
+                           const unsigned char id[16]);
+enum qm_err kme_kres_add(struct kres_map *m, struct kres *r,
+                         struct qm_error *err);
+void kme_kres_remove(struct kres_map *m, const unsigned char id[16]);
 
 struct link_stats {
 	double qber;

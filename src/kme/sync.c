@@ -193,12 +193,12 @@ enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
 		       "offset %llu; skipping %llu bytes",
 		       l->peer->id, l->peer->id, (unsigned long long)skip,
 		       (unsigned long long)(skip - l->own.next));
-		kstream_skip(&l->own, skip);
+		kme_kstream_skip(&l->own, skip);
 		kme_mark_dirty(k);
 	}
 	if (l->i_am_lower) {
-		kstream_align(&l->own, p_mirror_end);
-		kstream_align(&l->mirror, p_own_end);
+		kme_kstream_align(&l->own, p_mirror_end);
+		kme_kstream_align(&l->mirror, p_own_end);
 		l->realign = 0;
 		kme_mark_dirty(k);
 	}
@@ -250,8 +250,8 @@ enum qm_err kme_link_align(struct qm_kme *k, struct kme_link *l,
 		goto out;
 	}
 	pthread_mutex_lock(&l->lock);
-	kstream_align(&l->own, p_mirror_end);
-	kstream_align(&l->mirror, p_own_end);
+	kme_kstream_align(&l->own, p_mirror_end);
+	kme_kstream_align(&l->mirror, p_own_end);
 	l->realign = 0;
 	pthread_cond_broadcast(&l->cond); /* the pools may need a refill */
 	pthread_mutex_unlock(&l->lock);
@@ -482,8 +482,8 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	pthread_mutex_lock(&l->lock);
 	if (!l->i_am_lower) {
 		/* the runner sent its ends holding its block lock: exact */
-		kstream_align(&l->own, x_mirror_end);
-		kstream_align(&l->mirror, x_own_end);
+		kme_kstream_align(&l->own, x_mirror_end);
+		kme_kstream_align(&l->mirror, x_own_end);
 	} else if (x_mirror_end != l->own.end || x_own_end != l->mirror.end) {
 		/* we run the link and the peer restarted with other ends than
 		 * ours (its own may be late by a block in flight): serve
@@ -566,8 +566,8 @@ void kme_api_peer_align(struct qm_kme *k, const char *caller, const char *body,
 		return;
 	}
 	pthread_mutex_lock(&l->lock);
-	kstream_align(&l->own, x_mirror_end);
-	kstream_align(&l->mirror, x_own_end);
+	kme_kstream_align(&l->own, x_mirror_end);
+	kme_kstream_align(&l->mirror, x_own_end);
 	own_end = l->own.end;
 	mirror_end = l->mirror.end;
 	pthread_mutex_unlock(&l->lock);

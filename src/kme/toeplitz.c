@@ -103,7 +103,7 @@ school_clmul(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n)
 /* Set by tests to exercise the portable path on a CPU with PCLMULQDQ. */
 static _Atomic int force_portable;
 
-void qm_bb84_gf2_set_portable(int on)
+void qm_kme_bb84_gf2_set_portable(int on)
 {
 	force_portable = on != 0;
 }
@@ -166,8 +166,9 @@ static void kara(school_fn school, uint64_t *r, const uint64_t *a,
 		r[lo + i] ^= mid[i];
 }
 
-enum qm_err qm_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
-                            const uint64_t *b, size_t nb, struct qm_error *err)
+enum qm_err qm_kme_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
+                                const uint64_t *b, size_t nb,
+                                struct qm_error *err)
 {
 	school_fn school = pick_school();
 	uint64_t *tmp = NULL, *prod = NULL, *pad = NULL;
@@ -232,8 +233,9 @@ static void copy_bits(uint64_t *dst, size_t nw, const uint64_t *src,
 		dst[full] = src[full] & (((uint64_t)1 << rest) - 1);
 }
 
-enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
-                             uint64_t m, uint64_t *y, struct qm_error *err)
+enum qm_err qm_kme_bb84_toeplitz(const uint64_t *s, const uint64_t *x,
+                                 uint64_t n, uint64_t m, uint64_t *y,
+                                 struct qm_error *err)
 {
 	uint64_t *sc = NULL, *xc = NULL, *z = NULL;
 	size_t ns, nx, nz, ny = (size_t)((m + 63) / 64);
@@ -262,7 +264,7 @@ enum qm_err qm_bb84_toeplitz(const uint64_t *s, const uint64_t *x, uint64_t n,
 	copy_bits(sc, ns, s, sbits);
 	copy_bits(xc, nx, x, n);
 	/* z = s * x, z_k = sum_j s_(k-j) x_j; y_i = z_(i+n-1) */
-	rc = qm_bb84_gf2_mul(z, sc, ns, xc, nx, err);
+	rc = qm_kme_bb84_gf2_mul(z, sc, ns, xc, nx, err);
 	if (rc)
 		goto out;
 	{

@@ -267,9 +267,9 @@ static int ext_ok(const json_t *v)
 	return !v || json_is_null(v) || json_is_object(v);
 }
 
-enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
-                            size_t len, size_t expect_bytes, size_t depth,
-                            struct qm_error *err)
+enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks, const char *json,
+                                size_t len, size_t expect_bytes, size_t depth,
+                                struct qm_error *err)
 {
 	size_t first = ks->count, n, i;
 	json_t *root = NULL, *keys, *k, *id, *key;
@@ -348,9 +348,9 @@ enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
 			    i);
 			goto out;
 		}
-		rc = keys_add_b64(ks, json_string_value(id),
-		                  json_string_value(key),
-		                  json_string_length(key), expect_bytes, err);
+		rc = kms_keys_add_b64(
+		    ks, json_string_value(id), json_string_value(key),
+		    json_string_length(key), expect_bytes, err);
 		json_string_wipe(key);
 		if (rc) {
 			qm_error_prefix(err, "Key container: ");
@@ -384,11 +384,11 @@ enum qm_err qm_kms_keys_parse(const char *json, size_t len, size_t expect_bytes,
 	struct qm_kms_keys *ks = NULL;
 	enum qm_err rc;
 
-	rc = keys_new(&ks, err);
+	rc = kms_keys_new(&ks, err);
 	if (rc)
 		return rc;
-	rc = keys_parse_into(ks, json, len, expect_bytes,
-	                     QM_KMS_JSON_DEPTH_DEFAULT, err);
+	rc = kms_keys_parse_into(ks, json, len, expect_bytes,
+	                         QM_KMS_JSON_DEPTH_DEFAULT, err);
 	if (rc) {
 		qm_kms_keys_free(&ks);
 		return rc;

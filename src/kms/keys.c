@@ -9,7 +9,7 @@
 
 #include "private.h"
 
-enum qm_err keys_new(struct qm_kms_keys **out, struct qm_error *err)
+enum qm_err kms_keys_new(struct qm_kms_keys **out, struct qm_error *err)
 {
 	struct qm_kms_keys *ks = calloc(1, sizeof(*ks));
 
@@ -54,9 +54,9 @@ nomem:
 	return qm_error_set(err, QM_ERR_NOMEM, "out of memory for key IDs");
 }
 
-enum qm_err keys_add_b64(struct qm_kms_keys *ks, const char *id,
-                         const char *b64, size_t n, size_t expect_bytes,
-                         struct qm_error *err)
+enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks, const char *id,
+                             const char *b64, size_t n, size_t expect_bytes,
+                             struct qm_error *err)
 {
 	size_t start = ks->mat.len, got;
 	char *idc = NULL;
@@ -102,9 +102,9 @@ out:
 	return rc;
 }
 
-enum qm_err keys_add_from(struct qm_kms_keys *dst,
-                          const struct qm_kms_keys *src, size_t i,
-                          struct qm_error *err)
+enum qm_err kms_keys_add_from(struct qm_kms_keys *dst,
+                              const struct qm_kms_keys *src, size_t i,
+                              struct qm_error *err)
 {
 	char *idc = NULL;
 	enum qm_err rc;

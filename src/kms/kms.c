@@ -318,9 +318,9 @@ static enum qm_err enc_keys_into(struct qm_kms *k, const char *slave_sae,
 	              body, &reply, err);
 	if (rc)
 		goto out;
-	rc = keys_parse_into(ks, (const char *)reply.data, reply.len,
-	                     req->size_bits ? (req->size_bits + 7) / 8 : 0,
-	                     k->max_json_depth, err);
+	rc = kms_keys_parse_into(ks, (const char *)reply.data, reply.len,
+	                         req->size_bits ? (req->size_bits + 7) / 8 : 0,
+	                         k->max_json_depth, err);
 	if (rc) {
 		qm_error_prefix(err, "KME at %s: ", k->url);
 		goto out;
@@ -356,7 +356,7 @@ enum qm_err qm_kms_enc_keys(struct qm_kms *k, const char *slave_sae,
 
 	if (!req)
 		return qm_error_set(err, QM_ERR_INVAL, "no key request");
-	rc = keys_new(&ks, err);
+	rc = kms_keys_new(&ks, err);
 	if (rc)
 		return rc;
 	rc = enc_keys_into(k, slave_sae, req, ks, err);
@@ -443,11 +443,11 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 	              body, &reply, err);
 	if (rc)
 		goto out;
-	rc = keys_new(&got, err);
+	rc = kms_keys_new(&got, err);
 	if (rc)
 		goto out;
-	rc = keys_parse_into(got, (const char *)reply.data, reply.len, 0,
-	                     k->max_json_depth, err);
+	rc = kms_keys_parse_into(got, (const char *)reply.data, reply.len, 0,
+	                         k->max_json_depth, err);
 	if (rc) {
 		qm_error_prefix(err, "KME at %s: ", k->url);
 		goto out;
@@ -474,7 +474,7 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 			    k->url, ids[i]);
 			goto out;
 		}
-		rc = keys_add_from(dst, got, (i + j) % n, err);
+		rc = kms_keys_add_from(dst, got, (i + j) % n, err);
 		if (rc)
 			goto out;
 	}
@@ -510,7 +510,7 @@ enum qm_err qm_kms_keys_by_id(struct qm_kms *k, const char *master_sae,
 
 	if (!key_ids || n == 0)
 		return qm_error_set(err, QM_ERR_INVAL, "no key IDs to fetch");
-	rc = keys_new(&ks, err);
+	rc = kms_keys_new(&ks, err);
 	if (rc)
 		return rc;
 	rc = dec_keys_into(k, master_sae, key_ids, n, ks, err);
@@ -599,7 +599,7 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 			goto out;
 		}
 	}
-	rc = keys_new(&ks, err);
+	rc = kms_keys_new(&ks, err);
 	if (rc)
 		goto out;
 	for (uint64_t done = 0; done < nkeys;) {
@@ -652,7 +652,7 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
 		else
 			per = 1;
 	}
-	rc = keys_new(&ks, err);
+	rc = kms_keys_new(&ks, err);
 	if (rc)
 		goto out;
 	for (size_t done = 0; done < n;) {

@@ -46,20 +46,20 @@ struct qm_kms {
 };
 
 /* An empty container that may hold up to max_material key bytes. */
-enum qm_err keys_new(struct qm_kms_keys **out, struct qm_error *err);
+enum qm_err kms_keys_new(struct qm_kms_keys **out, struct qm_error *err);
 /* Appends one key: copies id, decodes b64 (n chars) into secure memory. */
-enum qm_err keys_add_b64(struct qm_kms_keys *ks, const char *id,
-                         const char *b64, size_t n, size_t expect_bytes,
-                         struct qm_error *err);
+enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks, const char *id,
+                             const char *b64, size_t n, size_t expect_bytes,
+                             struct qm_error *err);
 /* Appends src's key i (id and bytes) to dst. */
-enum qm_err keys_add_from(struct qm_kms_keys *dst,
-                          const struct qm_kms_keys *src, size_t i,
-                          struct qm_error *err);
+enum qm_err kms_keys_add_from(struct qm_kms_keys *dst,
+                              const struct qm_kms_keys *src, size_t i,
+                              struct qm_error *err);
 /* Parses a Key container and appends its keys to ks; JSON nesting deeper
  * than depth is refused before jansson parses. */
-enum qm_err keys_parse_into(struct qm_kms_keys *ks, const char *json,
-                            size_t len, size_t expect_bytes, size_t depth,
-                            struct qm_error *err);
+enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks, const char *json,
+                                size_t len, size_t expect_bytes, size_t depth,
+                                struct qm_error *err);
 /* qm_kms_status_parse and qm_kms_error_parse with a JSON depth limit. */
 enum qm_err kms_status_parse(const char *json, size_t len, size_t depth,
                              struct qm_kms_status *st, struct qm_error *err);

@@ -109,7 +109,7 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 
 static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
 {
-	db_col_text(st, i, v->host, sizeof(v->host));
+	store_db_col_text(st, i, v->host, sizeof(v->host));
 	v->port = sqlite3_column_int(st, i + 1);
 	v->tls = (enum qm_store_tls)sqlite3_column_int(st, i + 2);
 }
@@ -119,21 +119,23 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->id = sqlite3_column_int64(st, 0);
-	db_col_text(st, 1, a->address, sizeof(a->address));
-	db_col_text(st, 2, a->display_name, sizeof(a->display_name));
-	db_col_text(st, 3, a->username, sizeof(a->username));
+	store_db_col_text(st, 1, a->address, sizeof(a->address));
+	store_db_col_text(st, 2, a->display_name, sizeof(a->display_name));
+	store_db_col_text(st, 3, a->username, sizeof(a->username));
 	col_server(st, 4, &a->smtp);
 	col_server(st, 7, &a->imap);
 	col_server(st, 10, &a->pop3);
 	a->auth = (enum qm_store_auth)sqlite3_column_int(st, 13);
-	db_col_text(st, 14, a->oauth_token_url, sizeof(a->oauth_token_url));
-	db_col_text(st, 15, a->oauth_client_id, sizeof(a->oauth_client_id));
+	store_db_col_text(st, 14, a->oauth_token_url,
+	                  sizeof(a->oauth_token_url));
+	store_db_col_text(st, 15, a->oauth_client_id,
+	                  sizeof(a->oauth_client_id));
 	a->oauth_expires = sqlite3_column_int64(st, 16);
-	db_col_text(st, 17, a->sae_id, sizeof(a->sae_id));
-	db_col_text(st, 18, a->kme_url, sizeof(a->kme_url));
-	db_col_text(st, 19, a->kme_ca, sizeof(a->kme_ca));
-	db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
-	db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
+	store_db_col_text(st, 17, a->sae_id, sizeof(a->sae_id));
+	store_db_col_text(st, 18, a->kme_url, sizeof(a->kme_url));
+	store_db_col_text(st, 19, a->kme_ca, sizeof(a->kme_ca));
+	store_db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
+	store_db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
 	a->default_level = sqlite3_column_int(st, 22);
 }
 
@@ -160,11 +162,12 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 
 	rc = account_valid(a, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "INSERT INTO account (" ACCOUNT_COLS
-		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		             &st, err);
+		rc = store_db_stmt(
+		    s,
+		    "INSERT INTO account (" ACCOUNT_COLS
+		    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
@@ -175,7 +178,7 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 		                    "an account for %s exists already",
 		                    a->address);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "adding the account");
+		return store_db_fail(s, src, err, "adding the account");
 	a->id = sqlite3_last_insert_rowid(s->db);
 	return QM_OK;
 }
@@ -190,11 +193,12 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 
 	rc = account_valid(a, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "UPDATE account SET (" ACCOUNT_COLS
-		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
-		             &st, err);
+		rc = store_db_stmt(
+		    s,
+		    "UPDATE account SET (" ACCOUNT_COLS
+		    ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
+		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
@@ -202,7 +206,7 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "updating the account");
+		return store_db_fail(s, src, err, "updating the account");
 	if (sqlite3_changes(s->db) == 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
 		                    (long long)a->id);
@@ -222,7 +226,7 @@ static enum qm_err account_one(struct qm_store *s, sqlite3_stmt *st,
 		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %s",
 		                    what);
 	if (src != SQLITE_ROW)
-		return db_fail(s, src, err, "reading the account");
+		return store_db_fail(s, src, err, "reading the account");
 	return QM_OK;
 }
 
@@ -234,8 +238,9 @@ enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
 	char what[32];
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account WHERE id = ?",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "SELECT id, " ACCOUNT_COLS " FROM account WHERE id = ?", &st,
+	    err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -250,13 +255,13 @@ enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "SELECT id, " ACCOUNT_COLS " FROM account "
-	             "WHERE address = ? COLLATE NOCASE",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT id, " ACCOUNT_COLS " FROM account "
+	                   "WHERE address = ? COLLATE NOCASE",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
-	db_bind_text(st, 1, address);
+	store_db_bind_text(st, 1, address);
 	return account_one(s, st, out, err, address ? address : "");
 }
 
@@ -270,12 +275,13 @@ enum qm_err qm_store_account_list(struct qm_store *s,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "SELECT id, " ACCOUNT_COLS " FROM account ORDER BY id",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "SELECT id, " ACCOUNT_COLS " FROM account ORDER BY id", &st,
+	    err);
 	if (rc != QM_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 4, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -284,7 +290,7 @@ enum qm_err qm_store_account_list(struct qm_store *s,
 		col_account(st, &v[cnt++]);
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing accounts");
+		rc = store_db_fail(s, src, err, "listing accounts");
 		goto out;
 	}
 	*out = v;
@@ -303,46 +309,49 @@ enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s, "DELETE FROM keyring WHERE account_id = ?", &st, err);
+	rc = store_db_stmt(s, "DELETE FROM keyring WHERE account_id = ?", &st,
+	                   err);
+	if (rc == QM_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		src = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (src != SQLITE_DONE)
+			rc = store_db_fail(s, src, err,
+			                   "deleting the account's keys");
+	}
+	if (rc == QM_OK)
+		rc = store_db_stmt(
+		    s, "DELETE FROM setting WHERE account_id = ?", &st, err);
 	if (rc == QM_OK) {
 		sqlite3_bind_int64(st, 1, id);
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE)
 			rc =
-			    db_fail(s, src, err, "deleting the account's keys");
+			    store_db_fail(s, src, err, "deleting the settings");
 	}
 	if (rc == QM_OK)
-		rc = db_stmt(s, "DELETE FROM setting WHERE account_id = ?", &st,
-		             err);
+		rc = store_db_stmt(s, "DELETE FROM account WHERE id = ?", &st,
+		                   err);
 	if (rc == QM_OK) {
 		sqlite3_bind_int64(st, 1, id);
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "deleting the settings");
-	}
-	if (rc == QM_OK)
-		rc = db_stmt(s, "DELETE FROM account WHERE id = ?", &st, err);
-	if (rc == QM_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		src = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "deleting the account");
+			rc = store_db_fail(s, src, err, "deleting the account");
 		else if (sqlite3_changes(s->db) == 0)
 			rc = qm_error_set(err, QM_ERR_NOTFOUND,
 			                  "no account %lld", (long long)id);
 	}
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK)
-		fts_drop(s);
+		store_fts_drop(s);
 	return rc;
 }
 
@@ -364,13 +373,14 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
 	int src;
 
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
-	rc = vault_seal(s, "secret", secret_item(account_id, kind), p, n, &blob,
-	                err);
+	rc = store_vault_seal(s, "secret", secret_item(account_id, kind), p, n,
+	                      &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "INSERT OR REPLACE INTO account_secret "
-		             "(account_id, kind, sealed) VALUES (?, ?, ?)",
-		             &st, err);
+		rc =
+		    store_db_stmt(s,
+		                  "INSERT OR REPLACE INTO account_secret "
+		                  "(account_id, kind, sealed) VALUES (?, ?, ?)",
+		                  &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
@@ -382,7 +392,7 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
 		                  (long long)account_id);
 	else if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "storing the secret");
+		rc = store_db_fail(s, src, err, "storing the secret");
 out:
 	qm_buf_free(&blob);
 	return rc;
@@ -396,27 +406,28 @@ enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "SELECT sealed FROM account_secret "
-		             "WHERE account_id = ? AND kind = ?",
-		             &st, err);
+		rc = store_db_stmt(s,
+		                   "SELECT sealed FROM account_secret "
+		                   "WHERE account_id = ? AND kind = ?",
+		                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int(st, 2, (int)kind);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		rc = vault_open(s, "secret", secret_item(account_id, kind),
-		                sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+		rc = store_vault_open(
+		    s, "secret", secret_item(account_id, kind),
+		    sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), out, err);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "account %lld has no such secret stored",
 		                  (long long)account_id);
 	else
-		rc = db_fail(s, src, err, "reading the secret");
+		rc = store_db_fail(s, src, err, "reading the secret");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -435,19 +446,20 @@ enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a setting needs a name "
 		                    "and a value");
-	rc = db_stmt(s,
-	             "INSERT OR REPLACE INTO setting (account_id, key, value)"
-	             " VALUES (?, ?, ?)",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "INSERT OR REPLACE INTO setting (account_id, key, value)"
+	    " VALUES (?, ?, ?)",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, key);
-	db_bind_text(st, 3, value);
+	store_db_bind_text(st, 2, key);
+	store_db_bind_text(st, 3, value);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "storing the setting");
+		return store_db_fail(s, src, err, "storing the setting");
 	return QM_OK;
 }
 
@@ -459,14 +471,14 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT value FROM setting WHERE account_id = ? "
-	             "AND key = ?",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT value FROM setting WHERE account_id = ? "
+	                   "AND key = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, key);
+	store_db_bind_text(st, 2, key);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		rc = qm_buf_append(out, sqlite3_column_text(st, 0),
@@ -475,7 +487,7 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "setting %s is not set",
 		                  key ? key : "");
 	else
-		rc = db_fail(s, src, err, "reading the setting");
+		rc = store_db_fail(s, src, err, "reading the setting");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -491,14 +503,14 @@ static void contact_label(const struct qm_store *s, int64_t account_id,
 {
 	struct label_mac lm;
 
-	label_begin(s, &lm, "contact");
-	label_int(&lm, account_id);
-	label_text(&lm, address);
-	label_text(&lm, sae_id);
-	label_int(&lm, source);
-	label_int(&lm, confirmed);
-	label_int(&lm, min_level);
-	label_end(&lm, out);
+	store_label_begin(s, &lm, "contact");
+	store_label_int(&lm, account_id);
+	store_label_text(&lm, address);
+	store_label_text(&lm, sae_id);
+	store_label_int(&lm, source);
+	store_label_int(&lm, confirmed);
+	store_label_int(&lm, min_level);
+	store_label_end(&lm, out);
 }
 
 /*
@@ -513,9 +525,9 @@ static void col_contact(const struct qm_store *s, int64_t account_id,
 	unsigned char mac[LABEL_MACBYTES];
 
 	memset(c, 0, sizeof(*c));
-	db_col_text(st, 0, c->address, sizeof(c->address));
-	db_col_text(st, 1, c->name, sizeof(c->name));
-	db_col_text(st, 2, c->sae_id, sizeof(c->sae_id));
+	store_db_col_text(st, 0, c->address, sizeof(c->address));
+	store_db_col_text(st, 1, c->name, sizeof(c->name));
+	store_db_col_text(st, 2, c->sae_id, sizeof(c->sae_id));
 	c->source = (enum qm_store_contact_source)sqlite3_column_int(st, 3);
 	c->confirmed = sqlite3_column_int(st, 4);
 	c->min_level = sqlite3_column_int(st, 5);
@@ -528,8 +540,8 @@ static void col_contact(const struct qm_store *s, int64_t account_id,
 	              (const char *)sqlite3_column_text(st, 2),
 	              sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
 	              sqlite3_column_int(st, 5), mac);
-	c->label = label_same(mac, sqlite3_column_blob(st, 7),
-	                      (size_t)sqlite3_column_bytes(st, 7))
+	c->label = store_label_same(mac, sqlite3_column_blob(st, 7),
+	                            (size_t)sqlite3_column_bytes(st, 7))
 	               ? QM_LABEL_OK
 	               : QM_LABEL_ALTERED;
 	if (c->label == QM_LABEL_ALTERED) {
@@ -541,7 +553,7 @@ static void col_contact(const struct qm_store *s, int64_t account_id,
 #define CONTACT_COLS                                                           \
 	"address, name, sae_id, source, confirmed, min_level, updated"
 
-enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
+enum qm_err store_contact_labels_seal(struct qm_store *s, struct qm_error *err)
 {
 	sqlite3_stmt *rd = NULL, *wr;
 	unsigned char mac[LABEL_MACBYTES];
@@ -553,7 +565,7 @@ enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
 	                         "confirmed, min_level FROM contact",
 	                         -1, &rd, NULL);
 	if (src != SQLITE_OK)
-		return db_fail(s, src, err, "sealing contact labels");
+		return store_db_fail(s, src, err, "sealing contact labels");
 	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
 		contact_label(s, sqlite3_column_int64(rd, 0),
 		              (const char *)sqlite3_column_text(rd, 1),
@@ -561,10 +573,11 @@ enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
 		              sqlite3_column_int(rd, 3),
 		              sqlite3_column_int(rd, 4),
 		              sqlite3_column_int(rd, 5), mac);
-		rc = db_stmt(s,
-		             "UPDATE contact SET mac = ? WHERE account_id = ? "
-		             "AND address = ?",
-		             &wr, err);
+		rc = store_db_stmt(
+		    s,
+		    "UPDATE contact SET mac = ? WHERE account_id = ? "
+		    "AND address = ?",
+		    &wr, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
@@ -573,10 +586,11 @@ enum qm_err contact_labels_seal(struct qm_store *s, struct qm_error *err)
 		src = sqlite3_step(wr);
 		sqlite3_reset(wr);
 		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "sealing contact labels");
+			rc = store_db_fail(s, src, err,
+			                   "sealing contact labels");
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "sealing contact labels");
+		rc = store_db_fail(s, src, err, "sealing contact labels");
 	sqlite3_finalize(rd);
 	return rc;
 }
@@ -590,14 +604,14 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
-	             "account_id = ? AND address = ? COLLATE NOCASE",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
+	                   "account_id = ? AND address = ? COLLATE NOCASE",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, address);
+	store_db_bind_text(st, 2, address);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		col_contact(s, account_id, st, out);
@@ -605,7 +619,7 @@ enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no contact %s",
 		                  address ? address : "");
 	else
-		rc = db_fail(s, src, err, "reading the contact");
+		rc = store_db_fail(s, src, err, "reading the contact");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -633,10 +647,11 @@ static enum qm_err contact_write(struct qm_store *s, int64_t account_id,
 
 	contact_label(s, account_id, c->address, c->sae_id, (int)c->source,
 	              confirmed, c->min_level, mac);
-	rc = db_stmt(s,
-	             "INSERT OR REPLACE INTO contact (account_id, " CONTACT_COLS
-	             ", mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "INSERT OR REPLACE INTO contact (account_id, " CONTACT_COLS
+	    ", mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
@@ -651,7 +666,7 @@ static enum qm_err contact_write(struct qm_store *s, int64_t account_id,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "storing the contact");
+		return store_db_fail(s, src, err, "storing the contact");
 	return QM_OK;
 }
 
@@ -670,9 +685,9 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a contact needs an address and a minimum "
 		                    "level of 0 to 4");
-	rc = vault_need(s, err); /* the labels' MAC needs the vault key */
+	rc = store_vault_need(s, err); /* the labels' MAC needs the vault key */
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	confirmed = c->source == QM_CONTACT_USER ? 1 : c->confirmed;
@@ -705,8 +720,8 @@ enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
 	rc = contact_write(s, account_id, c, confirmed, err);
 out:
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -716,9 +731,9 @@ enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
 	struct qm_store_contact c;
 	enum qm_err rc;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	rc = qm_store_contact_get(s, account_id, address, &c, err);
@@ -727,8 +742,8 @@ enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
 	if (rc == QM_OK)
 		rc = contact_write(s, account_id, &c, 1, err);
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -742,15 +757,15 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
-	             "account_id = ? ORDER BY address",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " CONTACT_COLS ", mac FROM contact WHERE "
+	                   "account_id = ? ORDER BY address",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(v, &cap, cnt, 8, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 8, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -759,7 +774,7 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
 		col_contact(s, account_id, st, &v[cnt++]);
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing contacts");
+		rc = store_db_fail(s, src, err, "listing contacts");
 		goto out;
 	}
 	*out = v;
@@ -784,17 +799,17 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 	int src;
 
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
 	if (did == 0) {
 		/* The row first: the sealed blob is bound to its id. */
-		rc = db_stmt(s,
-		             "INSERT INTO draft (account_id, updated) "
-		             "VALUES (?, ?)",
-		             &st, err);
+		rc = store_db_stmt(s,
+		                   "INSERT INTO draft (account_id, updated) "
+		                   "VALUES (?, ?)",
+		                   &st, err);
 		if (rc != QM_OK)
 			goto out;
 		sqlite3_bind_int64(st, 1, account_id);
@@ -802,17 +817,17 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE) {
-			rc = db_fail(s, src, err, "adding the draft");
+			rc = store_db_fail(s, src, err, "adding the draft");
 			goto out;
 		}
 		did = sqlite3_last_insert_rowid(s->db);
 	}
-	rc = vault_seal(s, "draft", did, mime, n, &blob, err);
+	rc = store_vault_seal(s, "draft", did, mime, n, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "UPDATE draft SET sealed = ?, updated = ? "
-		             "WHERE id = ? AND account_id = ?",
-		             &st, err);
+		rc = store_db_stmt(s,
+		                   "UPDATE draft SET sealed = ?, updated = ? "
+		                   "WHERE id = ? AND account_id = ?",
+		                   &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
@@ -822,15 +837,15 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "saving the draft");
+		rc = store_db_fail(s, src, err, "saving the draft");
 	else if (sqlite3_changes(s->db) == 0)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
 		                  (long long)did);
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK)
 		*id = did;
 out_free:
@@ -845,22 +860,23 @@ enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT sealed FROM draft WHERE id = ?", &st,
-		             err);
+		rc = store_db_stmt(s, "SELECT sealed FROM draft WHERE id = ?",
+		                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		rc = vault_open(s, "draft", id, sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+		rc = store_vault_open(
+		    s, "draft", id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), out, err);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
 		                  (long long)id);
 	else
-		rc = db_fail(s, src, err, "reading the draft");
+		rc = store_db_fail(s, src, err, "reading the draft");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -872,14 +888,14 @@ enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "DELETE FROM draft WHERE id = ?", &st, err);
+	rc = store_db_stmt(s, "DELETE FROM draft WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "deleting the draft");
+		return store_db_fail(s, src, err, "deleting the draft");
 	if (sqlite3_changes(s->db) == 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
 		                    (long long)id);
@@ -896,7 +912,7 @@ static enum qm_err collect_ids(struct qm_store *s, sqlite3_stmt *st,
 	int src;
 
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(v, &cap, cnt, 16, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 16, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -905,7 +921,7 @@ static enum qm_err collect_ids(struct qm_store *s, sqlite3_stmt *st,
 		v[cnt++] = sqlite3_column_int64(st, 0);
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing");
+		rc = store_db_fail(s, src, err, "listing");
 		goto out;
 	}
 	*ids = v;
@@ -917,8 +933,8 @@ out:
 	return rc;
 }
 
-enum qm_err db_collect_ids(struct qm_store *s, sqlite3_stmt *st, int64_t **ids,
-                           size_t *n, struct qm_error *err)
+enum qm_err store_db_collect_ids(struct qm_store *s, sqlite3_stmt *st,
+                                 int64_t **ids, size_t *n, struct qm_error *err)
 {
 	return collect_ids(s, st, ids, n, err);
 }
@@ -929,10 +945,10 @@ enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "SELECT id FROM draft WHERE account_id = ? "
-	             "ORDER BY updated DESC, id DESC",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT id FROM draft WHERE account_id = ? "
+	                   "ORDER BY updated DESC, id DESC",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);

@@ -152,7 +152,8 @@ enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
 
 /* --------------------------------------------------------------- helpers */
 
-void *db_grow(void *arr, size_t *cap, size_t cnt, size_t first, size_t elem)
+void *store_db_grow(void *arr, size_t *cap, size_t cnt, size_t first,
+                    size_t elem)
 {
 	size_t ncap;
 	void *n;
@@ -176,8 +177,8 @@ static int db_on_readonly_fs(const char *path)
 	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
-enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
-                    const char *what)
+enum qm_err store_db_fail(struct qm_store *s, int rc, struct qm_error *err,
+                          const char *what)
 {
 	const char *m = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
@@ -228,8 +229,8 @@ enum qm_err db_fail(struct qm_store *s, int rc, struct qm_error *err,
 	}
 }
 
-enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
-                    struct qm_error *err)
+enum qm_err store_db_stmt(struct qm_store *s, const char *sql,
+                          sqlite3_stmt **st, struct qm_error *err)
 {
 	struct stmt_slot *free_slot = NULL;
 	sqlite3_stmt *p = NULL;
@@ -249,7 +250,7 @@ enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
 	                        free_slot ? SQLITE_PREPARE_PERSISTENT : 0, &p,
 	                        NULL);
 	if (rc != SQLITE_OK)
-		return db_fail(s, rc, err, "preparing a query");
+		return store_db_fail(s, rc, err, "preparing a query");
 	if (!free_slot) {
 		/* Cache full (should not happen): evict slot 0. */
 		free_slot = &s->cache[0];
@@ -261,52 +262,53 @@ enum qm_err db_stmt(struct qm_store *s, const char *sql, sqlite3_stmt **st,
 	return QM_OK;
 }
 
-enum qm_err db_exec(struct qm_store *s, const char *sql, struct qm_error *err)
+enum qm_err store_db_exec(struct qm_store *s, const char *sql,
+                          struct qm_error *err)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK)
-		return db_fail(s, rc, err, "updating the database");
+		return store_db_fail(s, rc, err, "updating the database");
 	return QM_OK;
 }
 
-enum qm_err db_begin(struct qm_store *s, struct qm_error *err)
+enum qm_err store_db_begin(struct qm_store *s, struct qm_error *err)
 {
-	enum qm_err rc =
-	    db_exec(s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN IMMEDIATE", err);
+	enum qm_err rc = store_db_exec(
+	    s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN IMMEDIATE", err);
 
 	if (rc == QM_OK)
 		s->tx_depth++;
 	return rc;
 }
 
-enum qm_err db_begin_read(struct qm_store *s, struct qm_error *err)
+enum qm_err store_db_begin_read(struct qm_store *s, struct qm_error *err)
 {
-	enum qm_err rc =
-	    db_exec(s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN DEFERRED", err);
+	enum qm_err rc = store_db_exec(
+	    s, s->tx_depth ? "SAVEPOINT qm" : "BEGIN DEFERRED", err);
 
 	if (rc == QM_OK)
 		s->tx_depth++;
 	return rc;
 }
 
-enum qm_err db_commit(struct qm_store *s, struct qm_error *err)
+enum qm_err store_db_commit(struct qm_store *s, struct qm_error *err)
 {
 	enum qm_err rc;
 
 	if (s->tx_depth <= 0)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "no transaction to commit");
-	rc = db_exec(s, s->tx_depth > 1 ? "RELEASE qm" : "COMMIT", err);
+	rc = store_db_exec(s, s->tx_depth > 1 ? "RELEASE qm" : "COMMIT", err);
 	if (rc != QM_OK) {
-		db_rollback(s);
+		store_db_rollback(s);
 		return rc;
 	}
 	s->tx_depth--;
 	return QM_OK;
 }
 
-void db_rollback(struct qm_store *s)
+void store_db_rollback(struct qm_store *s)
 {
 	if (s->tx_depth <= 0)
 		return;
@@ -318,22 +320,22 @@ void db_rollback(struct qm_store *s)
 	s->tx_depth--;
 }
 
-int db_bind_text(sqlite3_stmt *st, int i, const char *v)
+int store_db_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	if (!v)
 		return sqlite3_bind_null(st, i);
 	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
-void db_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+void store_db_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
 	qm_strlcpy(out, t ? (const char *)t : "", outlen);
 }
 
-enum qm_err check_len(const char *what, const char *v, size_t max,
-                      struct qm_error *err)
+enum qm_err store_check_len(const char *what, const char *v, size_t max,
+                            struct qm_error *err)
 {
 	if (v && strnlen(v, max) >= max)
 		return qm_error_set(err, QM_ERR_TOOBIG,
@@ -346,17 +348,17 @@ enum qm_err check_len(const char *what, const char *v, size_t max,
 
 enum qm_err qm_store_tx_begin(struct qm_store *s, struct qm_error *err)
 {
-	return db_begin(s, err);
+	return store_db_begin(s, err);
 }
 
 enum qm_err qm_store_tx_commit(struct qm_store *s, struct qm_error *err)
 {
-	return db_commit(s, err);
+	return store_db_commit(s, err);
 }
 
 void qm_store_tx_rollback(struct qm_store *s)
 {
-	db_rollback(s);
+	store_db_rollback(s);
 }
 
 static enum qm_err connect(struct qm_store *s, struct qm_error *err)
@@ -393,18 +395,18 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 	                                : 5000);
 	/* Temporary tables, sorts and the search index stay in memory; freed
 	 * pages are zeroed so deleted plaintext does not linger in the file. */
-	rc = db_exec(s,
-	             "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
-	             "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-	             "PRAGMA cache_size=-16384",
-	             err);
+	rc = store_db_exec(s,
+	                   "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
+	                   "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+	                   "PRAGMA cache_size=-16384",
+	                   err);
 	if (rc != QM_OK)
 		return rc;
 	/* The first statement that reads the file: a file that is not a
 	 * database fails here. */
 	src = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
 	if (src != SQLITE_OK)
-		return db_fail(s, src, err, "opening the database");
+		return store_db_fail(s, src, err, "opening the database");
 	return QM_OK;
 }
 
@@ -461,7 +463,7 @@ enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
 	rc = connect(s, err);
 	if (rc != QM_OK)
 		goto out;
-	rc = migrate(s, s->opts.schema_max, err);
+	rc = store_migrate(s, s->opts.schema_max, err);
 	if (rc != QM_OK)
 		goto out;
 	*out = s;
@@ -485,7 +487,7 @@ enum qm_err qm_store_clone(struct qm_store *s, struct qm_store **out,
 	if (rc != QM_OK)
 		return rc;
 	if (s->vkey) {
-		rc = vault_set_key(c, s->vkey, err);
+		rc = store_vault_set_key(c, s->vkey, err);
 		if (rc != QM_OK) {
 			qm_store_close(&c);
 			return rc;
@@ -504,7 +506,7 @@ void qm_store_close(struct qm_store **sp)
 	s = *sp;
 	qm_store_vault_lock(s);
 	while (s->tx_depth > 0)
-		db_rollback(s);
+		store_db_rollback(s);
 	for (size_t i = 0; i < STMT_CACHE; i++)
 		if (s->cache[i].st)
 			sqlite3_finalize(s->cache[i].st);
@@ -541,7 +543,7 @@ enum qm_err qm_store_check(struct qm_store *s, struct qm_error *err)
 	src = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(5)", -1, &st,
 	                         NULL);
 	if (src != SQLITE_OK)
-		return db_fail(s, src, err, "checking the database");
+		return store_db_fail(s, src, err, "checking the database");
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
@@ -553,7 +555,7 @@ enum qm_err qm_store_check(struct qm_store *s, struct qm_error *err)
 			    "it from a backup",
 			    s->path, t ? (const char *)t : "?");
 	} else {
-		rc = db_fail(s, src, err, "checking the database");
+		rc = store_db_fail(s, src, err, "checking the database");
 	}
 	sqlite3_finalize(st);
 	return rc;

@@ -63,15 +63,15 @@ static void key_label(const struct qm_store *s, int64_t id, int64_t account_id,
 {
 	struct label_mac lm;
 
-	label_begin(s, &lm, "key");
-	label_int(&lm, id);
-	label_int(&lm, account_id);
-	label_text(&lm, address);
-	label_text(&lm, alg);
-	label_blob(&lm, pub, n);
-	label_text(&lm, fpr);
-	label_int(&lm, trust);
-	label_end(&lm, out);
+	store_label_begin(s, &lm, "key");
+	store_label_int(&lm, id);
+	store_label_int(&lm, account_id);
+	store_label_text(&lm, address);
+	store_label_text(&lm, alg);
+	store_label_blob(&lm, pub, n);
+	store_label_text(&lm, fpr);
+	store_label_int(&lm, trust);
+	store_label_end(&lm, out);
 }
 
 /*
@@ -88,9 +88,9 @@ static enum qm_err col_key(const struct qm_store *s, sqlite3_stmt *st,
 
 	memset(k, 0, sizeof(*k));
 	k->id = sqlite3_column_int64(st, 0);
-	db_col_text(st, 1, k->address, sizeof(k->address));
-	db_col_text(st, 2, k->alg, sizeof(k->alg));
-	db_col_text(st, 4, k->fingerprint, sizeof(k->fingerprint));
+	store_db_col_text(st, 1, k->address, sizeof(k->address));
+	store_db_col_text(st, 2, k->alg, sizeof(k->alg));
+	store_db_col_text(st, 4, k->fingerprint, sizeof(k->fingerprint));
 	k->trust = (enum qm_store_trust)sqlite3_column_int(st, 5);
 	k->first_seen = sqlite3_column_int64(st, 6);
 	k->pub = malloc(n ? n : 1);
@@ -107,8 +107,8 @@ static enum qm_err col_key(const struct qm_store *s, sqlite3_stmt *st,
 	          (const char *)sqlite3_column_text(st, 2), k->pub, n,
 	          (const char *)sqlite3_column_text(st, 4),
 	          sqlite3_column_int(st, 5), mac);
-	k->label = label_same(mac, sqlite3_column_blob(st, 8),
-	                      (size_t)sqlite3_column_bytes(st, 8))
+	k->label = store_label_same(mac, sqlite3_column_blob(st, 8),
+	                            (size_t)sqlite3_column_bytes(st, 8))
 	               ? QM_LABEL_OK
 	               : QM_LABEL_ALTERED;
 	if (k->label == QM_LABEL_ALTERED && account_id == 0)
@@ -129,8 +129,8 @@ static enum qm_err key_set_trust(struct qm_store *s,
 
 	key_label(s, k->id, 0, k->address, k->alg, k->pub, k->pub_len,
 	          k->fingerprint, (int)trust, mac);
-	rc = db_stmt(s, "UPDATE keyring SET trust = ?, mac = ? WHERE id = ?",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "UPDATE keyring SET trust = ?, mac = ? WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int(st, 1, (int)trust);
@@ -139,11 +139,11 @@ static enum qm_err key_set_trust(struct qm_store *s,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "storing the key's trust");
+		return store_db_fail(s, src, err, "storing the key's trust");
 	return QM_OK;
 }
 
-enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err)
+enum qm_err store_key_labels_seal(struct qm_store *s, struct qm_error *err)
 {
 	sqlite3_stmt *rd = NULL, *wr;
 	unsigned char mac[LABEL_MACBYTES];
@@ -155,7 +155,7 @@ enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err)
 	                         "fingerprint, trust FROM keyring ORDER BY id",
 	                         -1, &rd, NULL);
 	if (src != SQLITE_OK)
-		return db_fail(s, src, err, "sealing keyring labels");
+		return store_db_fail(s, src, err, "sealing keyring labels");
 	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
 		key_label(s, sqlite3_column_int64(rd, 0),
 		          sqlite3_column_int64(rd, 1),
@@ -165,8 +165,8 @@ enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err)
 		          (size_t)sqlite3_column_bytes(rd, 4),
 		          (const char *)sqlite3_column_text(rd, 5),
 		          sqlite3_column_int(rd, 6), mac);
-		rc = db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?", &wr,
-		             err);
+		rc = store_db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?",
+		                   &wr, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
@@ -174,10 +174,11 @@ enum qm_err key_labels_seal(struct qm_store *s, struct qm_error *err)
 		src = sqlite3_step(wr);
 		sqlite3_reset(wr);
 		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "sealing keyring labels");
+			rc = store_db_fail(s, src, err,
+			                   "sealing keyring labels");
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "sealing keyring labels");
+		rc = store_db_fail(s, src, err, "sealing keyring labels");
 	sqlite3_finalize(rd);
 	return rc;
 }
@@ -210,7 +211,7 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 
 	rc = key_args(alg, pub, pub_len, err);
 	if (rc == QM_OK)
-		rc = vault_need(s, err);
+		rc = store_vault_need(s, err);
 	if (rc == QM_OK)
 		rc = qm_store_account_get(s, account_id, &a, err);
 	if (rc == QM_OK)
@@ -219,46 +220,48 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init(&blob, 16u * 1024 * 1024);
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
-	rc = db_stmt(s, "DELETE FROM keyring WHERE account_id = ? AND alg = ?",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "DELETE FROM keyring WHERE account_id = ? AND alg = ?", &st,
+	    err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 2, alg);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "replacing the own key");
+		rc = store_db_fail(s, src, err, "replacing the own key");
 		goto out;
 	}
-	rc = db_stmt(s,
-	             "INSERT INTO keyring (account_id, address, alg, pub, "
-	             "fingerprint, trust, first_seen) VALUES (?, ?, ?, ?, ?, "
-	             "1, ?)",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "INSERT INTO keyring (account_id, address, alg, pub, "
+	    "fingerprint, trust, first_seen) VALUES (?, ?, ?, ?, ?, "
+	    "1, ?)",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, a.address);
-	db_bind_text(st, 3, alg);
+	store_db_bind_text(st, 2, a.address);
+	store_db_bind_text(st, 3, alg);
 	sqlite3_bind_blob(st, 4, pub, (int)pub_len, SQLITE_STATIC);
-	db_bind_text(st, 5, fpr);
+	store_db_bind_text(st, 5, fpr);
 	sqlite3_bind_int64(st, 6, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "storing the own key");
+		rc = store_db_fail(s, src, err, "storing the own key");
 		goto out;
 	}
 	kid = sqlite3_last_insert_rowid(s->db);
 	key_label(s, kid, account_id, a.address, alg, pub, pub_len, fpr,
 	          QM_TRUST_VERIFIED, mac);
-	rc = vault_seal(s, "privkey", kid, priv, priv_len, &blob, err);
+	rc = store_vault_seal(s, "privkey", kid, priv, priv_len, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(
+		rc = store_db_stmt(
 		    s, "UPDATE keyring SET priv = ?, mac = ? WHERE id = ?", &st,
 		    err);
 	if (rc != QM_OK)
@@ -269,12 +272,12 @@ enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "storing the own key");
+		rc = store_db_fail(s, src, err, "storing the own key");
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK && id)
 		*id = kid;
 out_free:
@@ -293,18 +296,18 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 
 	memset(&k, 0, sizeof(k));
 	if (priv) {
-		rc = vault_need(s, err);
+		rc = store_vault_need(s, err);
 		if (rc != QM_OK)
 			return rc;
 	}
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS ", priv FROM keyring WHERE "
-	             "account_id = ? AND alg = ? AND priv IS NOT NULL",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " KEY_COLS ", priv FROM keyring WHERE "
+	                   "account_id = ? AND alg = ? AND priv IS NOT NULL",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 2, alg);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
 		rc = col_key(s, st, &k, err);
@@ -316,7 +319,7 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 			    "matches its record): make a new one",
 			    alg ? alg : "", (long long)account_id);
 		if (rc == QM_OK && priv)
-			rc = vault_open(
+			rc = store_vault_open(
 			    s, "privkey", k.id, sqlite3_column_blob(st, 9),
 			    (size_t)sqlite3_column_bytes(st, 9), priv, err);
 	} else if (src == SQLITE_DONE) {
@@ -325,7 +328,7 @@ enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
 		                 "account %lld has no own %s key: generate one",
 		                 (long long)account_id, alg ? alg : "");
 	} else {
-		rc = db_fail(s, src, err, "reading the own key");
+		rc = store_db_fail(s, src, err, "reading the own key");
 	}
 	sqlite3_reset(st);
 	if (rc == QM_OK)
@@ -349,14 +352,15 @@ static enum qm_err trust_scan(struct qm_store *s, const char *address,
 	int src;
 
 	*in_use = *changed = 0;
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	             "AND address = ? COLLATE NOCASE AND alg = ?",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " KEY_COLS
+	                   " FROM keyring WHERE account_id = 0 "
+	                   "AND address = ? COLLATE NOCASE AND alg = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 1, address);
+	store_db_bind_text(st, 2, alg);
 	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		struct qm_store_key k;
 
@@ -369,7 +373,7 @@ static enum qm_err trust_scan(struct qm_store *s, const char *address,
 		qm_store_key_free(&k);
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "reading the keyring");
+		rc = store_db_fail(s, src, err, "reading the keyring");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -395,24 +399,26 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 		                  "a contact key needs an "
 		                  "address");
 	if (rc == QM_OK)
-		rc = vault_need(s, err); /* the row's MAC needs the vault key */
+		rc = store_vault_need(
+		    s, err); /* the row's MAC needs the vault key */
 	if (rc == QM_OK)
 		rc = qm_store_key_fingerprint(alg, pub, n, fpr, sizeof(fpr),
 		                              err);
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	             "AND address = ? COLLATE NOCASE AND alg = ? AND "
-	             "fingerprint = ? ORDER BY id LIMIT 1",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " KEY_COLS
+	                   " FROM keyring WHERE account_id = 0 "
+	                   "AND address = ? COLLATE NOCASE AND alg = ? AND "
+	                   "fingerprint = ? ORDER BY id LIMIT 1",
+	                   &st, err);
 	if (rc != QM_OK)
 		goto out;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
-	db_bind_text(st, 3, fpr);
+	store_db_bind_text(st, 1, address);
+	store_db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 3, fpr);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
 		rc = col_key(s, st, &k, err);
@@ -421,7 +427,7 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	}
 	sqlite3_reset(st);
 	if (rc == QM_OK && src != SQLITE_ROW && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "reading the keyring");
+		rc = store_db_fail(s, src, err, "reading the keyring");
 	if (rc != QM_OK)
 		goto out;
 	if (src == SQLITE_ROW) {
@@ -431,7 +437,7 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	}
 	rc = trust_scan(s, address, alg, &in_use, &changed, err);
 	if (rc == QM_OK)
-		rc = db_stmt(
+		rc = store_db_stmt(
 		    s,
 		    "INSERT INTO keyring (account_id, address, alg, pub,"
 		    " fingerprint, trust, first_seen) VALUES (0, ?, ?, "
@@ -441,21 +447,22 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 		goto out;
 	/* a key beside one in use, or one changed, waits for the user */
 	t = in_use || changed ? QM_TRUST_CHANGED : QM_TRUST_UNVERIFIED;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 1, address);
+	store_db_bind_text(st, 2, alg);
 	sqlite3_bind_blob(st, 3, pub, (int)n, SQLITE_STATIC);
-	db_bind_text(st, 4, fpr);
+	store_db_bind_text(st, 4, fpr);
 	sqlite3_bind_int(st, 5, (int)t);
 	sqlite3_bind_int64(st, 6, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "storing the contact key");
+		rc = store_db_fail(s, src, err, "storing the contact key");
 		goto out;
 	}
 	kid = sqlite3_last_insert_rowid(s->db);
 	key_label(s, kid, 0, address, alg, pub, n, fpr, (int)t, mac);
-	rc = db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?", &st, err);
+	rc = store_db_stmt(s, "UPDATE keyring SET mac = ? WHERE id = ?", &st,
+	                   err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
@@ -463,15 +470,15 @@ enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "storing the contact key");
+		rc = store_db_fail(s, src, err, "storing the contact key");
 		goto out;
 	}
 	if (trust)
 		*trust = t;
 out:
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -496,15 +503,16 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 		    "fingerprints with %s and verify the new key "
 		    "before sending",
 		    alg, address, address);
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	             "AND address = ? COLLATE NOCASE AND alg = ? AND trust "
-	             "IN (0, 1) ORDER BY id DESC",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
+	    "AND address = ? COLLATE NOCASE AND alg = ? AND trust "
+	    "IN (0, 1) ORDER BY id DESC",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 1, address);
+	store_db_bind_text(st, 2, alg);
 	while (!found && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		rc = col_key(s, st, &k, err);
 		if (rc != QM_OK)
@@ -519,7 +527,7 @@ enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
 		                  "no %s key for %s in the keyring", alg,
 		                  address);
 	else if (rc == QM_OK && !found)
-		rc = db_fail(s, src, err, "reading the keyring");
+		rc = store_db_fail(s, src, err, "reading the keyring");
 	sqlite3_reset(st);
 	if (rc == QM_OK)
 		*out = k;
@@ -540,21 +548,22 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err); /* the rows' MACs need the vault key */
+	rc = store_vault_need(s, err); /* the rows' MACs need the vault key */
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	             "AND address = ? COLLATE NOCASE AND alg = ?",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " KEY_COLS
+	                   " FROM keyring WHERE account_id = 0 "
+	                   "AND address = ? COLLATE NOCASE AND alg = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		goto out;
-	db_bind_text(st, 1, address);
-	db_bind_text(st, 2, alg);
+	store_db_bind_text(st, 1, address);
+	store_db_bind_text(st, 2, alg);
 	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 4, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			break;
@@ -571,7 +580,7 @@ enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
 		cnt++;
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "verifying the key");
+		rc = store_db_fail(s, src, err, "verifying the key");
 	sqlite3_reset(st);
 	if (rc != QM_OK)
 		goto out;
@@ -602,8 +611,8 @@ out:
 		qm_store_key_free(&v[i]);
 	free(v);
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -617,15 +626,16 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT " KEY_COLS " FROM keyring WHERE account_id = 0 "
-	             "AND address = ? COLLATE NOCASE ORDER BY id DESC",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT " KEY_COLS
+	                   " FROM keyring WHERE account_id = 0 "
+	                   "AND address = ? COLLATE NOCASE ORDER BY id DESC",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
-	db_bind_text(st, 1, address);
+	store_db_bind_text(st, 1, address);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 4, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -637,7 +647,7 @@ enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
 		cnt++;
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing keys");
+		rc = store_db_fail(s, src, err, "listing keys");
 		goto out;
 	}
 	*out = v;

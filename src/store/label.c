@@ -17,12 +17,12 @@
 
 #include "private.h"
 
-void label_begin(const struct qm_store *s, struct label_mac *m,
-                 const char *kind)
+void store_label_begin(const struct qm_store *s, struct label_mac *m,
+                       const char *kind)
 {
 	crypto_generichash_init(&m->st, s->lkey, LABEL_KEYBYTES,
 	                        LABEL_MACBYTES);
-	label_text(m, kind);
+	store_label_text(m, kind);
 }
 
 static void put64(unsigned char *b, uint64_t v)
@@ -33,7 +33,7 @@ static void put64(unsigned char *b, uint64_t v)
 	}
 }
 
-void label_int(struct label_mac *m, int64_t v)
+void store_label_int(struct label_mac *m, int64_t v)
 {
 	unsigned char b[9];
 
@@ -55,7 +55,7 @@ static void field(struct label_mac *m, unsigned char type, const void *p,
 		crypto_generichash_update(&m->st, p, n);
 }
 
-void label_text(struct label_mac *m, const char *t)
+void store_label_text(struct label_mac *m, const char *t)
 {
 	if (!t) {
 		static const unsigned char none = 'n';
@@ -66,33 +66,33 @@ void label_text(struct label_mac *m, const char *t)
 	field(m, 't', t, strlen(t));
 }
 
-void label_blob(struct label_mac *m, const void *p, size_t n)
+void store_label_blob(struct label_mac *m, const void *p, size_t n)
 {
 	field(m, 'b', p, p ? n : 0);
 }
 
-void label_end(struct label_mac *m, unsigned char out[LABEL_MACBYTES])
+void store_label_end(struct label_mac *m, unsigned char out[LABEL_MACBYTES])
 {
 	crypto_generichash_final(&m->st, out, LABEL_MACBYTES);
 	sodium_memzero(&m->st, sizeof(m->st));
 }
 
-int label_same(const unsigned char mac[LABEL_MACBYTES], const void *stored,
-               size_t n)
+int store_label_same(const unsigned char mac[LABEL_MACBYTES],
+                     const void *stored, size_t n)
 {
 	return stored && n == LABEL_MACBYTES &&
 	       sodium_memcmp(mac, stored, LABEL_MACBYTES) == 0;
 }
 
-enum qm_err labels_seal_all(struct qm_store *s, struct qm_error *err)
+enum qm_err store_labels_seal_all(struct qm_store *s, struct qm_error *err)
 {
-	enum qm_err rc = vault_need(s, err);
+	enum qm_err rc = store_vault_need(s, err);
 
 	if (rc == QM_OK)
-		rc = msg_labels_seal(s, err);
+		rc = store_msg_labels_seal(s, err);
 	if (rc == QM_OK)
-		rc = contact_labels_seal(s, err);
+		rc = store_contact_labels_seal(s, err);
 	if (rc == QM_OK)
-		rc = key_labels_seal(s, err);
+		rc = store_key_labels_seal(s, err);
 	return rc;
 }

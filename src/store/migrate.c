@@ -129,7 +129,7 @@ int qm_store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
-enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err)
+enum qm_err store_migrate(struct qm_store *s, int max, struct qm_error *err)
 {
 	enum qm_err rc;
 	int v, target = max > 0 && max < NMIGRATIONS ? max : NMIGRATIONS;
@@ -137,8 +137,8 @@ enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err)
 
 	v = qm_store_schema_version(s);
 	if (v < 0)
-		return db_fail(s, sqlite3_errcode(s->db), err,
-		               "reading the schema version");
+		return store_db_fail(s, sqlite3_errcode(s->db), err,
+		                     "reading the schema version");
 	if (v > NMIGRATIONS)
 		return qm_error_set(
 		    err, QM_ERR_UNSUPPORTED,
@@ -146,27 +146,27 @@ enum qm_err migrate(struct qm_store *s, int max, struct qm_error *err)
 		    "than this QMail knows (%d): update QMail",
 		    s->path, v, NMIGRATIONS);
 	while (v < target) {
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 		if (rc != QM_OK)
 			return rc;
 		/* Another process may have migrated while we waited. */
 		v = qm_store_schema_version(s);
 		if (v >= target) {
-			db_rollback(s);
+			store_db_rollback(s);
 			break;
 		}
 		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d", v + 1);
-		rc = db_exec(s, migrations[v], err);
+		rc = store_db_exec(s, migrations[v], err);
 		if (rc == QM_OK)
-			rc = db_exec(s, bump, err);
+			rc = store_db_exec(s, bump, err);
 		if (rc != QM_OK) {
-			db_rollback(s);
+			store_db_rollback(s);
 			return qm_error_prefix(err,
 			                       "upgrading the schema to "
 			                       "version %d: ",
 			                       v + 1);
 		}
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 		if (rc != QM_OK)
 			return rc;
 		v++;

@@ -20,7 +20,7 @@
 
 /* ------------------------------------------------------- search index */
 
-void fts_drop(struct qm_store *s)
+void store_fts_drop(struct qm_store *s)
 {
 	if (!s->db || !s->fts_ready)
 		return;
@@ -48,10 +48,10 @@ static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "INSERT INTO temp.fts (rowid, subject, body) "
-	             "VALUES (?, ?, ?)",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "INSERT INTO temp.fts (rowid, subject, body) "
+	                   "VALUES (?, ?, ?)",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -62,7 +62,8 @@ static enum qm_err fts_add(struct qm_store *s, int64_t id, const char *subject,
 	sqlite3_clear_bindings(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "indexing a message for search");
+		return store_db_fail(s, src, err,
+		                     "indexing a message for search");
 	return QM_OK;
 }
 
@@ -73,7 +74,7 @@ static int64_t data_version(struct qm_store *s)
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	if (db_stmt(s, "PRAGMA data_version", &st, NULL) != QM_OK)
+	if (store_db_stmt(s, "PRAGMA data_version", &st, NULL) != QM_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
@@ -92,14 +93,17 @@ static enum qm_err fts_row(struct qm_store *s, sqlite3_stmt *st,
 	qm_buf_reset(subj);
 	qm_buf_reset(body);
 	if (sqlite3_column_type(st, 1) == SQLITE_BLOB)
-		rc = vault_open(s, "subject", id, sqlite3_column_blob(st, 1),
-		                (size_t)sqlite3_column_bytes(st, 1), subj, err);
+		rc = store_vault_open(
+		    s, "subject", id, sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), subj, err);
 	if (rc == QM_OK && sqlite3_column_type(st, 2) == SQLITE_BLOB)
-		rc = vault_open(s, "text", id, sqlite3_column_blob(st, 2),
-		                (size_t)sqlite3_column_bytes(st, 2), body, err);
+		rc = store_vault_open(s, "text", id, sqlite3_column_blob(st, 2),
+		                      (size_t)sqlite3_column_bytes(st, 2), body,
+		                      err);
 	else if (rc == QM_OK && sqlite3_column_type(st, 3) == SQLITE_BLOB)
-		rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 3),
-		                (size_t)sqlite3_column_bytes(st, 3), body, err);
+		rc = store_vault_open(s, "mime", id, sqlite3_column_blob(st, 3),
+		                      (size_t)sqlite3_column_bytes(st, 3), body,
+		                      err);
 	if (rc == QM_ERR_AUTH)
 		rc = QM_OK; /* a damaged item is not searchable; the rest is */
 	if (rc == QM_OK)
@@ -128,7 +132,7 @@ static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc != QM_OK)
 		return rc;
 	/* Nobody else committed since the last sync: nothing to catch up. */
@@ -137,7 +141,7 @@ static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 		return QM_OK;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
-	rc = db_begin_read(s, err); /* one snapshot; writers go on */
+	rc = store_db_begin_read(s, err); /* one snapshot; writers go on */
 	if (rc != QM_OK)
 		goto out_free;
 	if (s->fts_ready) {
@@ -153,20 +157,20 @@ static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 		sqlite3_finalize(st);
 		st = NULL;
 		if (below != s->fts_count) {
-			db_rollback(s);
-			fts_drop(s);
-			rc = db_begin_read(s, err);
+			store_db_rollback(s);
+			store_fts_drop(s);
+			rc = store_db_begin_read(s, err);
 			if (rc != QM_OK)
 				goto out_free;
 		}
 	}
 	if (!s->fts_ready) {
-		rc =
-		    db_exec(s,
-		            "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, "
-		            "body, content='', tokenize='unicode61 "
-		            "remove_diacritics 2')",
-		            err);
+		rc = store_db_exec(
+		    s,
+		    "CREATE VIRTUAL TABLE temp.fts USING fts5(subject, "
+		    "body, content='', tokenize='unicode61 "
+		    "remove_diacritics 2')",
+		    err);
 		if (rc != QM_OK)
 			goto out;
 		s->fts_ready = 1;
@@ -179,22 +183,22 @@ static enum qm_err fts_sync(struct qm_store *s, struct qm_error *err)
 	    "msg_body b ON b.msg_id = m.id WHERE m.id > ? ORDER BY m.id",
 	    -1, &st, NULL);
 	if (src != SQLITE_OK) {
-		rc = db_fail(s, src, err, "building the search index");
+		rc = store_db_fail(s, src, err, "building the search index");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, s->fts_max_id);
 	while (rc == QM_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
 		rc = fts_row(s, st, &subj, &body, err);
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "building the search index");
+		rc = store_db_fail(s, src, err, "building the search index");
 out:
 	sqlite3_finalize(st);
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc != QM_OK)
-		fts_drop(s);
+		store_fts_drop(s);
 	else
 		s->fts_dv = dv;
 out_free:
@@ -210,36 +214,36 @@ static enum qm_err seal_into(struct qm_store *s, const char *kind, int64_t id,
                              struct qm_error *err)
 {
 	qm_buf_reset(blob);
-	return vault_seal(s, kind, id, p, n, blob, err);
+	return store_vault_seal(s, kind, id, p, n, blob, err);
 }
 
 /*
  * The label MAC of a message: what says how far to trust it. The verify
  * state goes in as a number, so states added later are covered as they
  * are; a field added to the row's labels is added here (and to the
- * columns msg_labels_seal reads).
+ * columns store_msg_labels_seal reads).
  */
 static void msg_label(const struct qm_store *s, const struct qm_store_msg *m,
                       unsigned char out[LABEL_MACBYTES])
 {
 	struct label_mac lm;
 
-	label_begin(s, &lm, "msg");
-	label_int(&lm, m->id);
-	label_int(&lm, m->account_id);
-	label_int(&lm, m->level);
-	label_int(&lm, (int64_t)m->verify);
-	label_text(&lm, m->from_addr);
-	label_text(&lm, m->to_addrs);
-	label_text(&lm, m->message_id);
-	label_int(&lm, m->date);
+	store_label_begin(s, &lm, "msg");
+	store_label_int(&lm, m->id);
+	store_label_int(&lm, m->account_id);
+	store_label_int(&lm, m->level);
+	store_label_int(&lm, (int64_t)m->verify);
+	store_label_text(&lm, m->from_addr);
+	store_label_text(&lm, m->to_addrs);
+	store_label_text(&lm, m->message_id);
+	store_label_int(&lm, m->date);
 	/* whether a sealed security record (msg_meta) belongs to it: deleting
 	 * that row must not make the reader fall back to what it trusts less */
-	label_int(&lm, m->has_meta ? 1 : 0);
-	label_end(&lm, out);
+	store_label_int(&lm, m->has_meta ? 1 : 0);
+	store_label_end(&lm, out);
 }
 
-enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
+enum qm_err store_msg_labels_seal(struct qm_store *s, struct qm_error *err)
 {
 	sqlite3_stmt *rd = NULL, *wr;
 	unsigned char mac[LABEL_MACBYTES];
@@ -252,7 +256,7 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 	                         "has_meta FROM msg ORDER BY id",
 	                         -1, &rd, NULL);
 	if (src != SQLITE_OK)
-		return db_fail(s, src, err, "sealing message labels");
+		return store_db_fail(s, src, err, "sealing message labels");
 	while (rc == QM_OK && (src = sqlite3_step(rd)) == SQLITE_ROW) {
 		struct qm_store_msg m;
 
@@ -267,8 +271,8 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 		m.date = sqlite3_column_int64(rd, 7);
 		m.has_meta = sqlite3_column_int(rd, 8);
 		msg_label(s, &m, mac);
-		rc =
-		    db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?", &wr, err);
+		rc = store_db_stmt(s, "UPDATE msg SET mac = ? WHERE id = ?",
+		                   &wr, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_blob(wr, 1, mac, LABEL_MACBYTES, SQLITE_STATIC);
@@ -276,10 +280,11 @@ enum qm_err msg_labels_seal(struct qm_store *s, struct qm_error *err)
 		src = sqlite3_step(wr);
 		sqlite3_reset(wr);
 		if (src != SQLITE_DONE)
-			rc = db_fail(s, src, err, "sealing message labels");
+			rc = store_db_fail(s, src, err,
+			                   "sealing message labels");
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "sealing message labels");
+		rc = store_db_fail(s, src, err, "sealing message labels");
 	sqlite3_finalize(rd);
 	return rc;
 }
@@ -301,26 +306,27 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a message needs a folder and a level of 0 "
 		                    "to 4");
-	rc = check_len("the folder name", m->folder, 1024, err);
+	rc = store_check_len("the folder name", m->folder, 1024, err);
 	if (rc == QM_OK)
-		rc = check_len("the Message-ID", m->message_id, 1000, err);
+		rc =
+		    store_check_len("the Message-ID", m->message_id, 1000, err);
 	if (rc == QM_OK)
-		rc = check_len("the UIDL", m->uidl, 256, err);
+		rc = store_check_len("the UIDL", m->uidl, 256, err);
 	if (rc != QM_OK)
 		return rc;
 	/* the row's label MAC needs the vault key: nothing is indexed while
 	 * locked (docs/STORE.md) */
 	if (!s->vkey)
-		return vault_need(s, err);
+		return store_vault_need(s, err);
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
 	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
 	/* The write lock is ours: the next id is what AUTOINCREMENT would
 	 * pick, and the sealed items can be bound to it before the row is
 	 * written. */
-	rc = db_stmt(
+	rc = store_db_stmt(
 	    s,
 	    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE "
 	    "name = 'msg'), 0), coalesce((SELECT max(id) FROM msg), 0)) "
@@ -333,7 +339,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		mid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (src != SQLITE_ROW) {
-		rc = db_fail(s, src, err, "adding the message");
+		rc = store_db_fail(s, src, err, "adding the message");
 		goto out;
 	}
 	{
@@ -347,7 +353,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc = seal_into(s, "subject", mid, subject, strlen(subject),
 		               &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(
+		rc = store_db_stmt(
 		    s,
 		    "INSERT INTO msg (id, account_id, folder, "
 		    "uidvalidity, uid, uidl, message_id, from_addr, "
@@ -359,13 +365,13 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		goto out;
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_int64(st, 2, m->account_id);
-	db_bind_text(st, 3, m->folder);
+	store_db_bind_text(st, 3, m->folder);
 	sqlite3_bind_int64(st, 4, m->uidvalidity);
 	sqlite3_bind_int64(st, 5, m->uid);
-	db_bind_text(st, 6, m->uidl);
-	db_bind_text(st, 7, m->message_id);
-	db_bind_text(st, 8, m->from_addr);
-	db_bind_text(st, 9, m->to_addrs);
+	store_db_bind_text(st, 6, m->uidl);
+	store_db_bind_text(st, 7, m->message_id);
+	store_db_bind_text(st, 8, m->from_addr);
+	store_db_bind_text(st, 9, m->to_addrs);
 	sqlite3_bind_int64(st, 10, m->date);
 	sqlite3_bind_int(st, 11, m->level);
 	sqlite3_bind_int(st, 12, (int)m->verify);
@@ -388,7 +394,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		goto out;
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "adding the message");
+		rc = store_db_fail(s, src, err, "adding the message");
 		goto out;
 	}
 	if (mime) {
@@ -397,11 +403,11 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 			rc = seal_into(s, "text", mid, text, strlen(text),
 			               &blob2, err);
 		if (rc == QM_OK)
-			rc =
-			    db_stmt(s,
-			            "INSERT INTO msg_body (msg_id, mime, text) "
-			            "VALUES (?, ?, ?)",
-			            &st, err);
+			rc = store_db_stmt(
+			    s,
+			    "INSERT INTO msg_body (msg_id, mime, text) "
+			    "VALUES (?, ?, ?)",
+			    &st, err);
 		if (rc != QM_OK)
 			goto out;
 		sqlite3_bind_int64(st, 1, mid);
@@ -413,8 +419,8 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE) {
-			rc = db_fail(s, src, err,
-			             "storing the message in the vault");
+			rc = store_db_fail(s, src, err,
+			                   "storing the message in the vault");
 			goto out;
 		}
 	}
@@ -422,10 +428,11 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc =
 		    seal_into(s, "meta", mid, m->meta, m->meta_len, &blob, err);
 		if (rc == QM_OK)
-			rc = db_stmt(s,
-			             "INSERT INTO msg_meta (msg_id, sealed) "
-			             "VALUES (?, ?)",
-			             &st, err);
+			rc = store_db_stmt(
+			    s,
+			    "INSERT INTO msg_meta (msg_id, sealed) "
+			    "VALUES (?, ?)",
+			    &st, err);
 		if (rc != QM_OK)
 			goto out;
 		sqlite3_bind_int64(st, 1, mid);
@@ -434,13 +441,14 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		src = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (src != SQLITE_DONE) {
-			rc = db_fail(s, src, err,
-			             "storing the message's security record");
+			rc = store_db_fail(
+			    s, src, err,
+			    "storing the message's security record");
 			goto out;
 		}
 	}
-	rc = keylog_claim(s, m->account_id, QM_DIR_IN, key_ids, n_keys,
-	                  m->message_id, mid, 0, err);
+	rc = store_keylog_claim(s, m->account_id, QM_DIR_IN, key_ids, n_keys,
+	                        m->message_id, mid, 0, err);
 	/* Index it now when it directly follows what is indexed; anything
 	 * else is caught up by the next search. */
 	if (rc == QM_OK && s->fts_ready && mid == s->fts_max_id + 1) {
@@ -452,9 +460,9 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	}
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK && s->fts_ready && mid == s->fts_max_id + 1) {
 		s->fts_max_id = mid;
 		s->fts_count++;
@@ -482,9 +490,9 @@ enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
 	if (level < 0 || level > 4)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a message has a level of 0 to 4");
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	rc = qm_store_msg_get(s, id, &l, err);
@@ -499,10 +507,11 @@ enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
 	m.level = level;
 	m.verify = v;
 	msg_label(s, &m, mac);
-	rc = db_stmt(s,
-	             "UPDATE msg SET level = ?, verify = ?, mac = ? WHERE "
-	             "id = ?",
-	             &st, err);
+	rc =
+	    store_db_stmt(s,
+	                  "UPDATE msg SET level = ?, verify = ?, mac = ? WHERE "
+	                  "id = ?",
+	                  &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int(st, 1, level);
@@ -512,12 +521,13 @@ enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "changing the message's status");
+		rc =
+		    store_db_fail(s, src, err, "changing the message's status");
 out:
 	qm_store_msglist_free(&l);
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -528,7 +538,8 @@ enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "UPDATE msg SET flags = ? WHERE id = ?", &st, err);
+	rc =
+	    store_db_stmt(s, "UPDATE msg SET flags = ? WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int(st, 1, (int)flags);
@@ -536,7 +547,7 @@ enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "setting flags");
+		return store_db_fail(s, src, err, "setting flags");
 	if (sqlite3_changes(s->db) == 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
 		                    (long long)id);
@@ -550,19 +561,19 @@ enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s, "DELETE FROM msg WHERE id = ?", &st, err);
+	rc = store_db_stmt(s, "DELETE FROM msg WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "deleting the message");
+		return store_db_fail(s, src, err, "deleting the message");
 	if (sqlite3_changes(s->db) == 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
 		                    (long long)id);
 	/* A contentless FTS5 table cannot forget one row: rebuild on use. */
-	fts_drop(s);
+	store_fts_drop(s);
 	return QM_OK;
 }
 
@@ -573,23 +584,24 @@ enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT mime FROM msg_body WHERE msg_id = ?",
-		             &st, err);
+		rc = store_db_stmt(
+		    s, "SELECT mime FROM msg_body WHERE msg_id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		rc = vault_open(s, "mime", id, sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+		rc = store_vault_open(s, "mime", id, sqlite3_column_blob(st, 0),
+		                      (size_t)sqlite3_column_bytes(st, 0), out,
+		                      err);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "message %lld has no plaintext in the vault",
 		                  (long long)id);
 	else
-		rc = db_fail(s, src, err, "reading the message");
+		rc = store_db_fail(s, src, err, "reading the message");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -602,14 +614,14 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT id FROM msg WHERE account_id = ? AND "
-	             "message_id = ? ORDER BY id LIMIT 1",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT id FROM msg WHERE account_id = ? AND "
+	                   "message_id = ? ORDER BY id LIMIT 1",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, message_id);
+	store_db_bind_text(st, 2, message_id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		*id = sqlite3_column_int64(st, 0);
@@ -617,7 +629,7 @@ enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %s",
 		                  message_id ? message_id : "");
 	else
-		rc = db_fail(s, src, err, "looking up the message");
+		rc = store_db_fail(s, src, err, "looking up the message");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -629,15 +641,15 @@ enum qm_err qm_store_msg_find_all(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "SELECT id FROM msg WHERE account_id = ? AND "
-	             "message_id = ? ORDER BY id",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT id FROM msg WHERE account_id = ? AND "
+	                   "message_id = ? ORDER BY id",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, message_id);
-	return db_collect_ids(s, st, ids, n, err);
+	store_db_bind_text(st, 2, message_id);
+	return store_db_collect_ids(s, st, ids, n, err);
 }
 
 enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
@@ -647,23 +659,25 @@ enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT sealed FROM msg_meta WHERE msg_id = ?",
-		             &st, err);
+		rc = store_db_stmt(
+		    s, "SELECT sealed FROM msg_meta WHERE msg_id = ?", &st,
+		    err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		rc = vault_open(s, "meta", id, sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+		rc = store_vault_open(s, "meta", id, sqlite3_column_blob(st, 0),
+		                      (size_t)sqlite3_column_bytes(st, 0), out,
+		                      err);
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "message %lld has no security record",
 		                  (long long)id);
 	else
-		rc = db_fail(s, src, err, "reading the security record");
+		rc = store_db_fail(s, src, err, "reading the security record");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -676,14 +690,15 @@ enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
-	rc = db_stmt(s, "SELECT has_meta FROM msg WHERE id = ?", &st, err);
+	rc =
+	    store_db_stmt(s, "SELECT has_meta FROM msg WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -692,7 +707,7 @@ enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
 		                  (long long)id);
 	else if (src != SQLITE_ROW)
-		rc = db_fail(s, src, err, "looking up the message");
+		rc = store_db_fail(s, src, err, "looking up the message");
 	else if (!sqlite3_column_int(st, 0))
 		/* the record's presence is one of the message's labels: a
 		 * message filed without one keeps none */
@@ -704,10 +719,11 @@ enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
 	if (rc == QM_OK)
 		rc = seal_into(s, "meta", id, p, n, &blob, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s,
-		             "INSERT OR REPLACE INTO msg_meta (msg_id, sealed) "
-		             "VALUES (?, ?)",
-		             &st, err);
+		rc = store_db_stmt(
+		    s,
+		    "INSERT OR REPLACE INTO msg_meta (msg_id, sealed) "
+		    "VALUES (?, ?)",
+		    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -715,13 +731,13 @@ enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err,
-		             "storing the message's security record");
+		rc = store_db_fail(s, src, err,
+		                   "storing the message's security record");
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 out_free:
 	qm_buf_free(&blob);
 	return rc;
@@ -739,7 +755,7 @@ static enum qm_err one_id(struct qm_store *s, sqlite3_stmt *st, int64_t *id,
 	else if (src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %s", what);
 	else
-		rc = db_fail(s, src, err, "looking up the message");
+		rc = store_db_fail(s, src, err, "looking up the message");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -752,14 +768,15 @@ enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "SELECT id FROM msg WHERE account_id = ? AND folder = ? "
-	             "AND uidvalidity = ? AND uid = ? AND uid <> 0",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "SELECT id FROM msg WHERE account_id = ? AND folder = ? "
+	    "AND uidvalidity = ? AND uid = ? AND uid <> 0",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, folder);
+	store_db_bind_text(st, 2, folder);
 	sqlite3_bind_int64(st, 3, uidvalidity);
 	sqlite3_bind_int64(st, 4, uid);
 	return one_id(s, st, id, "with that UID", err);
@@ -772,12 +789,13 @@ enum qm_err qm_store_msg_find_uidl(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT id FROM msg WHERE account_id = ? AND uidl = ?",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "SELECT id FROM msg WHERE account_id = ? AND uidl = ?", &st,
+	    err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, uidl);
+	store_db_bind_text(st, 2, uidl);
 	return one_id(s, st, id, "with that UIDL", err);
 }
 
@@ -788,15 +806,16 @@ enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "SELECT coalesce(max(uid), 0) FROM msg WHERE "
-	             "account_id = ? AND folder = ? AND uidvalidity = ? AND "
-	             "uid <> 0",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "SELECT coalesce(max(uid), 0) FROM msg WHERE "
+	    "account_id = ? AND folder = ? AND uidvalidity = ? AND "
+	    "uid <> 0",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, folder);
+	store_db_bind_text(st, 2, folder);
 	sqlite3_bind_int64(st, 3, uidvalidity);
 	return one_id(s, st, uid, "", err);
 }
@@ -819,16 +838,16 @@ enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT key_id FROM keylog WHERE msg_id = ? ORDER BY seq",
-	             &st, err);
+	rc = store_db_stmt(
+	    s, "SELECT key_id FROM keylog WHERE msg_id = ? ORDER BY seq", &st,
+	    err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
 
-		nv = db_grow(v, &cap, cnt, 4, sizeof(*v));
+		nv = store_db_grow(v, &cap, cnt, 4, sizeof(*v));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -842,7 +861,7 @@ enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
 		cnt++;
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "reading key IDs");
+		rc = store_db_fail(s, src, err, "reading key IDs");
 		goto out;
 	}
 	*ids = v;
@@ -865,16 +884,17 @@ enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT id FROM msg WHERE account_id = ? AND verify = ? "
-	             "ORDER BY id",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "SELECT id FROM msg WHERE account_id = ? AND verify = ? "
+	    "ORDER BY id",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int(st, 2, (int)v);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		nv = db_grow(out, &cap, cnt, 8, sizeof(*out));
+		nv = store_db_grow(out, &cap, cnt, 8, sizeof(*out));
 		if (!nv) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 			goto out;
@@ -883,7 +903,7 @@ enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s, int64_t account_id,
 		out[cnt++] = sqlite3_column_int64(st, 0);
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing messages");
+		rc = store_db_fail(s, src, err, "listing messages");
 		goto out;
 	}
 	*ids = out;
@@ -952,11 +972,11 @@ static void bind_query(sqlite3_stmt *st, const struct qm_store_query *q)
 
 	bind_named(st, ":acct", q->account_id);
 	if ((i = sqlite3_bind_parameter_index(st, ":folder")) > 0)
-		db_bind_text(st, i, q->folder);
+		store_db_bind_text(st, i, q->folder);
 	if ((i = sqlite3_bind_parameter_index(st, ":from")) > 0)
-		db_bind_text(st, i, q->from_addr);
+		store_db_bind_text(st, i, q->from_addr);
 	if ((i = sqlite3_bind_parameter_index(st, ":text")) > 0)
-		db_bind_text(st, i, q->text);
+		store_db_bind_text(st, i, q->text);
 	bind_named(st, ":dmin", q->date_min);
 	bind_named(st, ":dmax", q->date_max);
 	bind_named(st, ":level", q->level);
@@ -1112,10 +1132,10 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 			size_t before = p->subj.len;
 
 			off[5] = before;
-			rc = vault_open(s, "subject", m->id,
-			                sqlite3_column_blob(st, 15),
-			                (size_t)sqlite3_column_bytes(st, 15),
-			                &p->subj, err);
+			rc = store_vault_open(
+			    s, "subject", m->id, sqlite3_column_blob(st, 15),
+			    (size_t)sqlite3_column_bytes(st, 15), &p->subj,
+			    err);
 			if (rc == QM_ERR_AUTH) {
 				/* Show the rest of the mailbox; this subject is
 				 * unreadable. */
@@ -1130,7 +1150,7 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		l->n++;
 	}
 	if (l->n < cap && src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "listing messages");
+		rc = store_db_fail(s, src, err, "listing messages");
 		goto out;
 	}
 	for (size_t i = 0; i < l->n; i++) {
@@ -1148,10 +1168,11 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 			unsigned char mac[LABEL_MACBYTES];
 
 			msg_label(s, m, mac);
-			m->label = p->has_mac[i] && label_same(mac, p->mac[i],
-			                                       LABEL_MACBYTES)
-			               ? QM_LABEL_OK
-			               : QM_LABEL_ALTERED;
+			m->label =
+			    p->has_mac[i] && store_label_same(mac, p->mac[i],
+			                                      LABEL_MACBYTES)
+			        ? QM_LABEL_OK
+			        : QM_LABEL_ALTERED;
 			/* an edited row is not trusted, whatever it says */
 			if (m->label == QM_LABEL_ALTERED)
 				m->verify = QM_VERIFY_TAMPERED;
@@ -1185,7 +1206,7 @@ enum qm_err qm_store_msg_list(struct qm_store *s,
 		goto out;
 	src = sqlite3_prepare_v2(s->db, (const char *)sql.data, -1, &st, NULL);
 	if (src != SQLITE_OK) {
-		rc = db_fail(s, src, err, "listing messages");
+		rc = store_db_fail(s, src, err, "listing messages");
 		goto out;
 	}
 	bind_query(st, q);
@@ -1208,8 +1229,8 @@ enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s, "SELECT " MSG_COLS " FROM msg m WHERE m.id = ?", &st,
-	             err);
+	rc = store_db_stmt(s, "SELECT " MSG_COLS " FROM msg m WHERE m.id = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -1246,7 +1267,7 @@ enum qm_err qm_store_msg_count(struct qm_store *s,
 	if (src == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
 	else
-		rc = db_fail(s, src, err, "counting messages");
+		rc = store_db_fail(s, src, err, "counting messages");
 out:
 	sqlite3_finalize(st);
 	qm_buf_free(&sql);
@@ -1275,7 +1296,7 @@ enum qm_err qm_store_msg_list_plan(struct qm_store *s,
 		goto out;
 	src = sqlite3_prepare_v2(s->db, (const char *)sql.data, -1, &st, NULL);
 	if (src != SQLITE_OK) {
-		rc = db_fail(s, src, err, "explaining the list query");
+		rc = store_db_fail(s, src, err, "explaining the list query");
 		goto out;
 	}
 	bind_query(st, q);
@@ -1285,7 +1306,7 @@ enum qm_err qm_store_msg_list_plan(struct qm_store *s,
 		rc = qm_buf_appendf(out, err, "%s\n", t ? (const char *)t : "");
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "explaining the list query");
+		rc = store_db_fail(s, src, err, "explaining the list query");
 out:
 	sqlite3_finalize(st);
 	qm_buf_free(&sql);

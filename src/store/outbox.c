@@ -71,15 +71,17 @@ static enum qm_err seal_into(struct qm_store *s, int64_t oid, int bound,
 	int src;
 
 	qm_buf_reset(blob);
-	rc = vault_seal(s, bound ? "outbox.bound" : "outbox", oid, p, n, blob,
-	                err);
+	rc = store_vault_seal(s, bound ? "outbox.bound" : "outbox", oid, p, n,
+	                      blob, err);
 	if (rc == QM_OK)
-		/* db_stmt caches by the address of the text: literals only */
-		rc = db_stmt(s,
-		             bound ? "UPDATE outbox SET bound = ? WHERE id = ?"
-		                   : "UPDATE outbox SET plaintext = ? WHERE "
-		                     "id = ?",
-		             &st, err);
+		/* store_db_stmt caches by the address of the text: literals
+		 * only */
+		rc = store_db_stmt(
+		    s,
+		    bound ? "UPDATE outbox SET bound = ? WHERE id = ?"
+		          : "UPDATE outbox SET plaintext = ? WHERE "
+		            "id = ?",
+		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_blob(st, 1, blob->data, (int)blob->len, SQLITE_STATIC);
@@ -87,7 +89,7 @@ static enum qm_err seal_into(struct qm_store *s, int64_t oid, int bound,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "adding to the outbox");
+		return store_db_fail(s, src, err, "adding to the outbox");
 	return QM_OK;
 }
 
@@ -108,16 +110,17 @@ static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "an outbox entry needs a Message-ID, "
 		                    "recipients and a level of 1 to 4");
-	rc = check_len("the Message-ID", message_id, QM_STORE_NAMEMAX * 2, err);
+	rc = store_check_len("the Message-ID", message_id, QM_STORE_NAMEMAX * 2,
+	                     err);
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_begin(s, err);
+		rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
-	rc = db_stmt(
+	rc = store_db_stmt(
 	    s,
 	    "INSERT INTO outbox (account_id, message_id, recipients, "
 	    "level, state, created, updated) VALUES (?1, ?2, ?3, ?4, 0, "
@@ -126,14 +129,14 @@ static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
-	db_bind_text(st, 2, message_id);
-	db_bind_text(st, 3, recipients);
+	store_db_bind_text(st, 2, message_id);
+	store_db_bind_text(st, 3, recipients);
 	sqlite3_bind_int(st, 4, level);
 	sqlite3_bind_int64(st, 5, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "adding to the outbox");
+		rc = store_db_fail(s, src, err, "adding to the outbox");
 		goto out;
 	}
 	oid = sqlite3_last_insert_rowid(s->db);
@@ -142,9 +145,9 @@ static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
 		rc = seal_into(s, oid, 1, bound, bound_len, &blob, err);
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK)
 		*id = oid;
 out_free:
@@ -162,28 +165,31 @@ static enum qm_err sealed_get(struct qm_store *s, int64_t id, int bound,
 	enum qm_err rc;
 	int src;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
-		/* db_stmt caches by the address of the text: literals only */
-		rc = db_stmt(s,
-		             bound ? "SELECT bound FROM outbox WHERE id = ?"
-		                   : "SELECT plaintext FROM outbox WHERE "
-		                     "id = ?",
-		             &st, err);
+		/* store_db_stmt caches by the address of the text: literals
+		 * only */
+		rc = store_db_stmt(s,
+		                   bound
+		                       ? "SELECT bound FROM outbox WHERE id = ?"
+		                       : "SELECT plaintext FROM outbox WHERE "
+		                         "id = ?",
+		                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		rc = vault_open(s, bound ? "outbox.bound" : "outbox", id,
-		                sqlite3_column_blob(st, 0),
-		                (size_t)sqlite3_column_bytes(st, 0), out, err);
+		rc = store_vault_open(s, bound ? "outbox.bound" : "outbox", id,
+		                      sqlite3_column_blob(st, 0),
+		                      (size_t)sqlite3_column_bytes(st, 0), out,
+		                      err);
 	else if (src == SQLITE_ROW || src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "outbox entry %lld has no %s", (long long)id,
 		                  what);
 	else
-		rc = db_fail(s, src, err, "reading the outbox");
+		rc = store_db_fail(s, src, err, "reading the outbox");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -210,10 +216,10 @@ static enum qm_err outbox_state(struct qm_store *s, int64_t id, int *state,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT state, account_id, message_id FROM outbox "
-	             "WHERE id = ?",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT state, account_id, message_id FROM outbox "
+	                   "WHERE id = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -223,12 +229,12 @@ static enum qm_err outbox_state(struct qm_store *s, int64_t id, int *state,
 		if (account_id)
 			*account_id = sqlite3_column_int64(st, 1);
 		if (mid)
-			db_col_text(st, 2, mid, midlen);
+			store_db_col_text(st, 2, mid, midlen);
 	} else if (src == SQLITE_DONE) {
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no outbox entry %lld",
 		                  (long long)id);
 	} else {
-		rc = db_fail(s, src, err, "reading the outbox");
+		rc = store_db_fail(s, src, err, "reading the outbox");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -259,7 +265,7 @@ static enum qm_err outbox_reserve(struct qm_store *s, int64_t id,
 	int state = -1, src;
 	enum qm_err rc;
 
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	rc = outbox_state(s, id, &state, &account_id, mid, sizeof(mid), err);
@@ -269,10 +275,11 @@ static enum qm_err outbox_reserve(struct qm_store *s, int64_t id,
 		rc = wrong_state(s, id, "reserve keys for", err);
 		goto out;
 	}
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = 1, updated = ? WHERE id = ? "
-	             "AND state = 0",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = 1, updated = ? WHERE id = ? "
+	    "AND state = 0",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, qm_now());
@@ -280,15 +287,15 @@ static enum qm_err outbox_reserve(struct qm_store *s, int64_t id,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "reserving keys");
+		rc = store_db_fail(s, src, err, "reserving keys");
 		goto out;
 	}
-	rc = keylog_claim(s, account_id, QM_DIR_OUT, key_ids, n, mid, 0, id,
-	                  err);
+	rc = store_keylog_claim(s, account_id, QM_DIR_OUT, key_ids, n, mid, 0,
+	                        id, err);
 out:
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -301,7 +308,7 @@ static enum qm_err transition(struct qm_store *s, sqlite3_stmt *st, int64_t id,
 
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "updating the outbox");
+		return store_db_fail(s, src, err, "updating the outbox");
 	if (sqlite3_changes(s->db) != 1)
 		return wrong_state(s, id, action, err);
 	return QM_OK;
@@ -319,10 +326,10 @@ static enum qm_err outbox_set_ciphertext(struct qm_store *s, int64_t id,
 		                    "the ciphertext is empty or larger than %u "
 		                    "bytes",
 		                    QM_STORE_MAXBLOB);
-	rc = db_stmt(s,
-	             "UPDATE outbox SET ciphertext = ?, state = 2, "
-	             "updated = ? WHERE id = ? AND state = 1",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "UPDATE outbox SET ciphertext = ?, state = 2, "
+	                   "updated = ? WHERE id = ? AND state = 1",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_blob(st, 1, ct, (int)n, SQLITE_STATIC);
@@ -337,10 +344,11 @@ static enum qm_err outbox_begin_send(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = 3, attempts = attempts + 1, "
-	             "updated = ? WHERE id = ? AND state IN (2, 6)",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = 3, attempts = attempts + 1, "
+	    "updated = ? WHERE id = ? AND state IN (2, 6)",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, qm_now());
@@ -354,13 +362,14 @@ static enum qm_err outbox_sent(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = 4, reply = ?, reason = NULL, "
-	             "updated = ? WHERE id = ? AND state = 3",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = 4, reply = ?, reason = NULL, "
+	    "updated = ? WHERE id = ? AND state = 3",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
-	db_bind_text(st, 1, reply ? reply : "");
+	store_db_bind_text(st, 1, reply ? reply : "");
 	sqlite3_bind_int64(st, 2, qm_now());
 	sqlite3_bind_int64(st, 3, id);
 	return transition(s, st, id, "mark as sent", err);
@@ -375,32 +384,34 @@ static enum qm_err burn(struct qm_store *s, int64_t id, int failed,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "UPDATE keylog SET burnt = 1 WHERE burnt = 0 AND "
-	             "outbox_id IN (SELECT id FROM outbox WHERE state = 1 "
-	             "AND (?1 = 0 OR id = ?1))",
-	             &st, err);
+	rc =
+	    store_db_stmt(s,
+	                  "UPDATE keylog SET burnt = 1 WHERE burnt = 0 AND "
+	                  "outbox_id IN (SELECT id FROM outbox WHERE state = 1 "
+	                  "AND (?1 = 0 OR id = ?1))",
+	                  &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "burning reserved key IDs");
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = ?2, reason = ?3, updated = ?4 "
-	             "WHERE state = 1 AND (?1 = 0 OR id = ?1)",
-	             &st, err);
+		return store_db_fail(s, src, err, "burning reserved key IDs");
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = ?2, reason = ?3, updated = ?4 "
+	    "WHERE state = 1 AND (?1 = 0 OR id = ?1)",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, failed ? QM_OUTBOX_FAILED : QM_OUTBOX_PENDING);
-	db_bind_text(st, 3, reason);
+	store_db_bind_text(st, 3, reason);
 	sqlite3_bind_int64(st, 4, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "updating the outbox");
+		return store_db_fail(s, src, err, "updating the outbox");
 	*n = (size_t)sqlite3_changes(s->db);
 	return QM_OK;
 }
@@ -414,7 +425,7 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 	int state = -1, src;
 	size_t n = 0;
 
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc == QM_OK)
 		rc = outbox_state(s, id, &state, NULL, NULL, 0, err);
 	if (rc != QM_OK)
@@ -424,18 +435,19 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 		/* Encryption failed after the keys came: they are spent. */
 		rc = burn(s, id, retry_at == 0, reason, &n, err);
 		if (rc == QM_OK && retry_at) {
-			rc = db_stmt(s,
-			             "UPDATE outbox SET retry_at = ?, attempts "
-			             "= attempts + 1 WHERE id = ?",
-			             &st, err);
+			rc = store_db_stmt(
+			    s,
+			    "UPDATE outbox SET retry_at = ?, attempts "
+			    "= attempts + 1 WHERE id = ?",
+			    &st, err);
 			if (rc == QM_OK) {
 				sqlite3_bind_int64(st, 1, retry_at);
 				sqlite3_bind_int64(st, 2, id);
 				src = sqlite3_step(st);
 				sqlite3_reset(st);
 				if (src != SQLITE_DONE)
-					rc = db_fail(s, src, err,
-					             "updating the outbox");
+					rc = store_db_fail(
+					    s, src, err, "updating the outbox");
 			}
 		}
 		break;
@@ -444,17 +456,17 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 		/* PENDING stays PENDING when it will be retried (no ciphertext
 		 * yet; the failed try counts, for the back-off); SENDING waits
 		 * as RETRYING with its ciphertext (begin_send counted it). */
-		rc =
-		    db_stmt(s,
-		            "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
-		            "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
-		            "attempts = attempts + (state = 0), "
-		            "reason = ?2, updated = ?3 WHERE id = ?4",
-		            &st, err);
+		rc = store_db_stmt(
+		    s,
+		    "UPDATE outbox SET state = CASE WHEN ?1 = 0 THEN 5 "
+		    "WHEN state = 0 THEN 0 ELSE 6 END, retry_at = ?1, "
+		    "attempts = attempts + (state = 0), "
+		    "reason = ?2, updated = ?3 WHERE id = ?4",
+		    &st, err);
 		if (rc != QM_OK)
 			break;
 		sqlite3_bind_int64(st, 1, retry_at);
-		db_bind_text(st, 2, reason ? reason : "unknown error");
+		store_db_bind_text(st, 2, reason ? reason : "unknown error");
 		sqlite3_bind_int64(st, 3, qm_now());
 		sqlite3_bind_int64(st, 4, id);
 		rc = transition(s, st, id, "fail", err);
@@ -464,8 +476,8 @@ static enum qm_err outbox_fail(struct qm_store *s, int64_t id,
 	}
 out:
 	if (rc == QM_OK)
-		return db_commit(s, err);
-	db_rollback(s);
+		return store_db_commit(s, err);
+	store_db_rollback(s);
 	return rc;
 }
 
@@ -487,14 +499,15 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 	int src;
 
 	memset(&o, 0, sizeof(o));
-	rc = db_begin(s, err); /* one snapshot for the row and its keys */
+	rc = store_db_begin(s, err); /* one snapshot for the row and its keys */
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s,
-	             "SELECT id, account_id, message_id, recipients, level, "
-	             "state, attempts, created, updated, retry_at, reply, "
-	             "reason, ciphertext FROM outbox WHERE id = ?",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "SELECT id, account_id, message_id, recipients, level, "
+	    "state, attempts, created, updated, retry_at, reply, "
+	    "reason, ciphertext FROM outbox WHERE id = ?",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -502,7 +515,7 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 	if (src == SQLITE_ROW) {
 		o.id = sqlite3_column_int64(st, 0);
 		o.account_id = sqlite3_column_int64(st, 1);
-		db_col_text(st, 2, o.message_id, sizeof(o.message_id));
+		store_db_col_text(st, 2, o.message_id, sizeof(o.message_id));
 		o.recipients = dup_col(st, 3);
 		o.level = sqlite3_column_int(st, 4);
 		o.state = (enum qm_store_outbox_state)sqlite3_column_int(st, 5);
@@ -526,15 +539,15 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no outbox entry %lld",
 		                  (long long)id);
 	} else {
-		rc = db_fail(s, src, err, "reading the outbox");
+		rc = store_db_fail(s, src, err, "reading the outbox");
 	}
 	sqlite3_reset(st);
 	if (rc != QM_OK)
 		goto out;
-	rc = db_stmt(s,
-	             "SELECT key_id FROM keylog WHERE outbox_id = ? AND "
-	             "burnt = 0 ORDER BY seq",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT key_id FROM keylog WHERE outbox_id = ? AND "
+	                   "burnt = 0 ORDER BY seq",
+	                   &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -559,13 +572,13 @@ enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
 		o.n_keys++;
 	}
 	if (rc == QM_OK && src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "reading reserved key IDs");
+		rc = store_db_fail(s, src, err, "reading reserved key IDs");
 	sqlite3_reset(st);
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK)
 		*out = o;
 	else
@@ -581,24 +594,24 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	enum qm_err rc;
 
 	if (st_want >= 0)
-		rc = db_stmt(s,
-		             "SELECT id FROM outbox WHERE state = ?1 AND "
-		             "(?2 = 0 OR account_id = ?2) AND (?3 = 0 OR "
-		             "retry_at <= ?3) ORDER BY id",
-		             &st, err);
+		rc = store_db_stmt(s,
+		                   "SELECT id FROM outbox WHERE state = ?1 AND "
+		                   "(?2 = 0 OR account_id = ?2) AND (?3 = 0 OR "
+		                   "retry_at <= ?3) ORDER BY id",
+		                   &st, err);
 	else
-		rc = db_stmt(s,
-		             "SELECT id FROM outbox WHERE (state = 2 OR "
-		             "(state = 6 AND retry_at <= ?3)) AND "
-		             "(?2 = 0 OR account_id = ?2) ORDER BY id",
-		             &st, err);
+		rc = store_db_stmt(s,
+		                   "SELECT id FROM outbox WHERE (state = 2 OR "
+		                   "(state = 6 AND retry_at <= ?3)) AND "
+		                   "(?2 = 0 OR account_id = ?2) ORDER BY id",
+		                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	if (st_want >= 0)
 		sqlite3_bind_int(st, 1, st_want);
 	sqlite3_bind_int64(st, 2, account_id);
 	sqlite3_bind_int64(st, 3, now);
-	return db_collect_ids(s, st, ids, n, err);
+	return store_db_collect_ids(s, st, ids, n, err);
 }
 
 static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
@@ -609,7 +622,7 @@ static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
 	size_t n = 0;
 	int src;
 
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
 	rc =
@@ -619,26 +632,27 @@ static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
 	         &n, err);
 	if (rc != QM_OK)
 		goto out;
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = 6, retry_at = ?1, updated = ?1,"
-	             " reason = 'interrupted while sending: the same "
-	             "ciphertext will be sent again' WHERE state = 3",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = 6, retry_at = ?1, updated = ?1,"
+	    " reason = 'interrupted while sending: the same "
+	    "ciphertext will be sent again' WHERE state = 3",
+	    &st, err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, qm_now());
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE) {
-		rc = db_fail(s, src, err, "recovering the outbox");
+		rc = store_db_fail(s, src, err, "recovering the outbox");
 		goto out;
 	}
 	n += (size_t)sqlite3_changes(s->db);
 out:
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc == QM_OK && n_fixed)
 		*n_fixed = n;
 	return rc;
@@ -651,10 +665,11 @@ static enum qm_err outbox_revive(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "UPDATE outbox SET state = 0, retry_at = 0, updated = ? "
-	             "WHERE id = ? AND state = 5 AND ciphertext IS NULL",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "UPDATE outbox SET state = 0, retry_at = 0, updated = ? "
+	    "WHERE id = ? AND state = 5 AND ciphertext IS NULL",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, qm_now());
@@ -669,10 +684,11 @@ static enum qm_err outbox_discard(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_stmt(s,
-	             "DELETE FROM outbox WHERE id = ?1 AND state = 0 AND NOT "
-	             "EXISTS (SELECT 1 FROM keylog WHERE outbox_id = ?1)",
-	             &st, err);
+	rc = store_db_stmt(
+	    s,
+	    "DELETE FROM outbox WHERE id = ?1 AND state = 0 AND NOT "
+	    "EXISTS (SELECT 1 FROM keylog WHERE outbox_id = ?1)",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);

@@ -86,7 +86,8 @@ int qm_store_vault_exists(struct qm_store *s)
 	sqlite3_stmt *st;
 	int src;
 
-	if (db_stmt(s, "SELECT 1 FROM vault WHERE id = 1", &st, NULL) != QM_OK)
+	if (store_db_stmt(s, "SELECT 1 FROM vault WHERE id = 1", &st, NULL) !=
+	    QM_OK)
 		return 0;
 	src = sqlite3_step(st);
 	sqlite3_reset(st); /* a statement left running would pin a snapshot */
@@ -98,7 +99,7 @@ int qm_store_vault_is_unlocked(const struct qm_store *s)
 	return s && s->vkey != NULL;
 }
 
-enum qm_err vault_need(struct qm_store *s, struct qm_error *err)
+enum qm_err store_vault_need(struct qm_store *s, struct qm_error *err)
 {
 	if (!s->vkey)
 		return qm_error_set(err, QM_ERR_LOCKED,
@@ -111,7 +112,7 @@ void qm_store_vault_lock(struct qm_store *s)
 {
 	if (!s)
 		return;
-	fts_drop(s);
+	store_fts_drop(s);
 	if (s->vkey) {
 		/* wipes, item key scratch and label key included */
 		qm_sec_free(s->vkey);
@@ -121,8 +122,8 @@ void qm_store_vault_lock(struct qm_store *s)
 	}
 }
 
-enum qm_err vault_set_key(struct qm_store *s, const unsigned char *key,
-                          struct qm_error *err)
+enum qm_err store_vault_set_key(struct qm_store *s, const unsigned char *key,
+                                struct qm_error *err)
 {
 	unsigned char *k =
 	    qm_sec_alloc(VAULT_KEYBYTES + SCRATCHBYTES + LABEL_KEYBYTES);
@@ -199,7 +200,7 @@ static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
 	ad = wrap_ad_now(s, &adlen);
 	wrap(kek, vkey, ad, adlen, wrapped, NULL);
 	qm_sec_free(kek);
-	rc = db_stmt(s, sql, &st, err);
+	rc = store_db_stmt(s, sql, &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, ALG_NAME, -1, SQLITE_STATIC);
@@ -211,7 +212,7 @@ static enum qm_err store_wrapped(struct qm_store *s, const char *sql,
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		return db_fail(s, src, err, "storing the vault key");
+		return store_db_fail(s, src, err, "storing the vault key");
 	return QM_OK;
 }
 
@@ -229,11 +230,11 @@ enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
 		return qm_error_set(err, QM_ERR_NOMEM,
 		                    "no secure memory for the vault key");
 	randombytes_buf(vkey, VAULT_KEYBYTES);
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out;
 	if (qm_store_vault_exists(s)) {
-		db_rollback(s);
+		store_db_rollback(s);
 		rc = qm_error_set(err, QM_ERR_EXISTS,
 		                  "this store already has a vault: unlock it");
 		goto out;
@@ -244,12 +245,12 @@ enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
 	    "salt, wrapped, created) VALUES (1, ?, ?, ?, ?, ?, ?)",
 	    pass, len, vkey, err);
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (rc != QM_OK)
 		goto out;
-	rc = vault_set_key(s, vkey, err);
+	rc = store_vault_set_key(s, vkey, err);
 out:
 	qm_sec_free(vkey);
 	return rc;
@@ -272,10 +273,11 @@ static enum qm_err seal_labels_once(struct qm_store *s,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_stmt(s, "SELECT wrapped FROM vault WHERE id = 1", &st, err);
+	rc = store_db_stmt(s, "SELECT wrapped FROM vault WHERE id = 1", &st,
+	                   err);
 	if (rc != QM_OK)
 		goto out;
 	src = sqlite3_step(st);
@@ -283,32 +285,33 @@ static enum qm_err seal_labels_once(struct qm_store *s,
 		memcpy(wrapped, sqlite3_column_blob(st, 0), WRAPBYTES);
 	sqlite3_reset(st);
 	if (src != SQLITE_ROW) {
-		rc = db_fail(s, src, err, "reading the vault");
+		rc = store_db_fail(s, src, err, "reading the vault");
 		goto out;
 	}
 	if (unwrap(kek, wrapped, wrap_ad_v2, sizeof(wrap_ad_v2), probe) == 0)
 		goto out; /* another process sealed them meanwhile */
 	if (!was_unlocked)
-		rc = vault_set_key(s, vkey, err);
+		rc = store_vault_set_key(s, vkey, err);
 	if (rc == QM_OK)
-		rc = labels_seal_all(s, err);
+		rc = store_labels_seal_all(s, err);
 	if (rc != QM_OK)
 		goto out;
 	wrap(kek, vkey, wrap_ad_v2, sizeof(wrap_ad_v2), wrapped, NULL);
-	rc = db_stmt(s, "UPDATE vault SET wrapped = ? WHERE id = 1", &st, err);
+	rc = store_db_stmt(s, "UPDATE vault SET wrapped = ? WHERE id = 1", &st,
+	                   err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, wrapped, WRAPBYTES, SQLITE_STATIC);
 	src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "sealing the security labels");
+		rc = store_db_fail(s, src, err, "sealing the security labels");
 out:
 	qm_wipe(probe, sizeof(probe));
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 	if (!was_unlocked)
 		qm_store_vault_lock(s);
 	if (rc != QM_OK)
@@ -330,10 +333,10 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	enum qm_err rc;
 	int src;
 
-	rc = db_stmt(s,
-	             "SELECT alg, opslimit, memlimit, salt, wrapped "
-	             "FROM vault WHERE id = 1",
-	             &st, err);
+	rc = store_db_stmt(s,
+	                   "SELECT alg, opslimit, memlimit, salt, wrapped "
+	                   "FROM vault WHERE id = 1",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	src = sqlite3_step(st);
@@ -341,7 +344,7 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 		return qm_error_set(err, QM_ERR_NOTFOUND,
 		                    "this store has no vault yet: create one");
 	if (src != SQLITE_ROW)
-		return db_fail(s, src, err, "reading the vault");
+		return store_db_fail(s, src, err, "reading the vault");
 	ops = sqlite3_column_int64(st, 1);
 	mem = sqlite3_column_int64(st, 2);
 	if (!sqlite3_column_text(st, 0) ||
@@ -404,7 +407,7 @@ enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
 	rc = open_vault_key(s, pass, len, &vkey, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = vault_set_key(s, vkey, err);
+	rc = store_vault_set_key(s, vkey, err);
 	qm_sec_free(vkey);
 	return rc;
 }
@@ -422,7 +425,7 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
 	rc = open_vault_key(s, oldpass, oldlen, &vkey, err);
 	if (rc != QM_OK)
 		return rc;
-	rc = db_begin(s, err);
+	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out;
 	rc = store_wrapped(
@@ -431,9 +434,9 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
 	    "salt = ?, wrapped = ?, created = ? WHERE id = 1",
 	    newpass, newlen, vkey, err);
 	if (rc == QM_OK)
-		rc = db_commit(s, err);
+		rc = store_db_commit(s, err);
 	else
-		db_rollback(s);
+		store_db_rollback(s);
 out:
 	qm_sec_free(vkey);
 	return rc;
@@ -458,15 +461,15 @@ static size_t item_ad(const char *kind, int64_t id, unsigned char *ad,
 	return n;
 }
 
-enum qm_err vault_seal(struct qm_store *s, const char *kind, int64_t id,
-                       const void *pt, size_t n, struct qm_buf *out,
-                       struct qm_error *err)
+enum qm_err store_vault_seal(struct qm_store *s, const char *kind, int64_t id,
+                             const void *pt, size_t n, struct qm_buf *out,
+                             struct qm_error *err)
 {
 	unsigned char ad[96], *ikey, *p;
 	size_t adlen, start;
 	enum qm_err rc;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc != QM_OK)
 		return rc;
 	if (n > QM_STORE_MAXBLOB)
@@ -499,16 +502,16 @@ out:
 	return rc;
 }
 
-enum qm_err vault_open(struct qm_store *s, const char *kind, int64_t id,
-                       const void *blob, size_t n, struct qm_buf *out,
-                       struct qm_error *err)
+enum qm_err store_vault_open(struct qm_store *s, const char *kind, int64_t id,
+                             const void *blob, size_t n, struct qm_buf *out,
+                             struct qm_error *err)
 {
 	const unsigned char *b = blob;
 	unsigned char ad[96], *ikey;
 	size_t adlen, ptlen, start;
 	enum qm_err rc;
 
-	rc = vault_need(s, err);
+	rc = store_vault_need(s, err);
 	if (rc != QM_OK)
 		return rc;
 	if (!out->secure)

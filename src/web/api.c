@@ -22,48 +22,49 @@
 /* method, pattern, auth, body_max, raw_body, needs (0 nothing, 1 client,
  * 2 store), handler */
 const struct web_route web_routes[] = {
-	{R_GET, "/api/state", 0, 0, 0, 0, api_state},
-	{R_POST, "/api/init", 0, 0, 0, 1, api_init},
-	{R_POST, "/api/unlock", 0, 0, 0, 1, api_unlock},
-	{R_POST, "/api/lock", 1, 0, 0, 1, api_lock},
-	{R_POST, "/api/passphrase", 1, 0, 0, 1, api_passphrase},
-	{R_GET, "/api/presets", 0, 0, 0, 0, api_presets},
-	{R_GET, "/api/accounts", 1, 0, 0, 1, api_accounts_list},
-	{R_POST, "/api/accounts", 1, 0, 0, 1, api_accounts_add},
-	{R_PUT, "/api/accounts/*", 1, 0, 0, 1, api_accounts_update},
-	{R_DEL, "/api/accounts/*", 1, 0, 0, 1, api_accounts_delete},
-	{R_POST, "/api/accounts/*/test", 1, 0, 0, 1, api_accounts_test},
-	{R_GET, "/api/settings", 1, 0, 0, 1, api_settings_get},
-	{R_PUT, "/api/settings", 1, 0, 0, 1, api_settings_put},
-	{R_GET, "/api/contacts", 1, 0, 0, 1, api_contacts_list},
-	{R_GET, "/api/contacts/suggest", 1, 0, 0, 1, api_contacts_suggest},
-	{R_PUT, "/api/contacts/*", 1, 0, 0, 1, api_contacts_put},
-	{R_GET, "/api/keyring", 1, 0, 0, 1, api_keyring_list},
-	{R_POST, "/api/keyring/import", 1, 0, 0, 1, api_keyring_import},
-	{R_GET, "/api/keyring/export", 1, 0, 0, 1, api_keyring_export},
-	{R_POST, "/api/keyring/verify", 1, 0, 0, 1, api_keyring_verify},
-	{R_GET, "/api/kme", 1, 0, 0, 1, api_kme},
-	{R_GET, "/api/folders", 1, 0, 0, 2, api_folders},
-	{R_GET, "/api/messages", 1, 0, 0, 2, api_messages_list},
-	{R_GET, "/api/messages/*", 1, 0, 0, 1, api_message_get},
-	{R_GET, "/api/messages/*/html", 1, 0, 0, 1, api_message_html},
-	{R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1, api_message_attachment},
-	{R_POST, "/api/messages/*/flags", 1, 0, 0, 2, api_message_flags},
-	{R_POST, "/api/messages/*/retry", 1, 0, 0, 1, api_message_retry},
-	{R_DEL, "/api/messages/*", 1, 0, 0, 2, api_message_delete},
-	{R_POST, "/api/sync", 1, 0, 0, 0, api_sync_start},
-	{R_GET, "/api/sync", 1, 0, 0, 0, api_sync_get},
-	{R_GET, "/api/events", 1, 0, 0, 0, api_events},
-	{R_POST, "/api/uploads", 1, 0, 1, 0, api_upload_add},
-	{R_DEL, "/api/uploads/*", 1, 0, 0, 0, api_upload_delete},
-	{R_POST, "/api/levels", 1, 0, 0, 1, api_levels},
-	{R_POST, "/api/send", 1, MSGBODY, 0, 1, api_send},
-	{R_GET, "/api/drafts", 1, 0, 0, 1, api_drafts_list},
-	{R_POST, "/api/drafts", 1, MSGBODY, 0, 1, api_drafts_add},
-	{R_PUT, "/api/drafts/*", 1, MSGBODY, 0, 1, api_drafts_update},
-	{R_DEL, "/api/drafts/*", 1, 0, 0, 1, api_drafts_delete},
-	{R_GET, "/api/outbox", 1, 0, 0, 1, api_outbox_list},
-	{R_POST, "/api/outbox/*/retry", 1, 0, 0, 1, api_outbox_retry},
+    {R_GET, "/api/state", 0, 0, 0, 0, web_api_state},
+    {R_POST, "/api/init", 0, 0, 0, 1, web_api_init},
+    {R_POST, "/api/unlock", 0, 0, 0, 1, web_api_unlock},
+    {R_POST, "/api/lock", 1, 0, 0, 1, web_api_lock},
+    {R_POST, "/api/passphrase", 1, 0, 0, 1, web_api_passphrase},
+    {R_GET, "/api/presets", 0, 0, 0, 0, web_api_presets},
+    {R_GET, "/api/accounts", 1, 0, 0, 1, web_api_accounts_list},
+    {R_POST, "/api/accounts", 1, 0, 0, 1, web_api_accounts_add},
+    {R_PUT, "/api/accounts/*", 1, 0, 0, 1, web_api_accounts_update},
+    {R_DEL, "/api/accounts/*", 1, 0, 0, 1, web_api_accounts_delete},
+    {R_POST, "/api/accounts/*/test", 1, 0, 0, 1, web_api_accounts_test},
+    {R_GET, "/api/settings", 1, 0, 0, 1, web_api_settings_get},
+    {R_PUT, "/api/settings", 1, 0, 0, 1, web_api_settings_put},
+    {R_GET, "/api/contacts", 1, 0, 0, 1, web_api_contacts_list},
+    {R_GET, "/api/contacts/suggest", 1, 0, 0, 1, web_api_contacts_suggest},
+    {R_PUT, "/api/contacts/*", 1, 0, 0, 1, web_api_contacts_put},
+    {R_GET, "/api/keyring", 1, 0, 0, 1, web_api_keyring_list},
+    {R_POST, "/api/keyring/import", 1, 0, 0, 1, web_api_keyring_import},
+    {R_GET, "/api/keyring/export", 1, 0, 0, 1, web_api_keyring_export},
+    {R_POST, "/api/keyring/verify", 1, 0, 0, 1, web_api_keyring_verify},
+    {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
+    {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
+    {R_GET, "/api/messages", 1, 0, 0, 2, web_api_messages_list},
+    {R_GET, "/api/messages/*", 1, 0, 0, 1, web_api_message_get},
+    {R_GET, "/api/messages/*/html", 1, 0, 0, 1, web_api_message_html},
+    {R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1,
+     web_api_message_attachment},
+    {R_POST, "/api/messages/*/flags", 1, 0, 0, 2, web_api_message_flags},
+    {R_POST, "/api/messages/*/retry", 1, 0, 0, 1, web_api_message_retry},
+    {R_DEL, "/api/messages/*", 1, 0, 0, 2, web_api_message_delete},
+    {R_POST, "/api/sync", 1, 0, 0, 0, web_api_sync_start},
+    {R_GET, "/api/sync", 1, 0, 0, 0, web_api_sync_get},
+    {R_GET, "/api/events", 1, 0, 0, 0, web_api_events},
+    {R_POST, "/api/uploads", 1, 0, 1, 0, web_api_upload_add},
+    {R_DEL, "/api/uploads/*", 1, 0, 0, 0, web_api_upload_delete},
+    {R_POST, "/api/levels", 1, 0, 0, 1, web_api_levels},
+    {R_POST, "/api/send", 1, MSGBODY, 0, 1, web_api_send},
+    {R_GET, "/api/drafts", 1, 0, 0, 1, web_api_drafts_list},
+    {R_POST, "/api/drafts", 1, MSGBODY, 0, 1, web_api_drafts_add},
+    {R_PUT, "/api/drafts/*", 1, MSGBODY, 0, 1, web_api_drafts_update},
+    {R_DEL, "/api/drafts/*", 1, 0, 0, 1, web_api_drafts_delete},
+    {R_GET, "/api/outbox", 1, 0, 0, 1, web_api_outbox_list},
+    {R_POST, "/api/outbox/*/retry", 1, 0, 0, 1, web_api_outbox_retry},
 };
 const size_t web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 
@@ -106,7 +107,7 @@ static char *secret_field(struct web_req *r, json_t *o, const char *key,
 
 /* ------------------------------------------------------------ session */
 
-void api_state(struct web_req *r)
+void web_api_state(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	int init, unlocked;
@@ -208,17 +209,17 @@ out:
 	qm_sec_free(pass);
 }
 
-void api_init(struct web_req *r)
+void web_api_init(struct web_req *r)
 {
 	unlock_or_init(r, 1);
 }
 
-void api_unlock(struct web_req *r)
+void web_api_unlock(struct web_req *r)
 {
 	unlock_or_init(r, 0);
 }
 
-void api_lock(struct web_req *r)
+void web_api_lock(struct web_req *r)
 {
 	web_reader_close(r->srv);
 	if (r->srv->client)
@@ -232,7 +233,7 @@ void api_lock(struct web_req *r)
 	web_reply_json(r, 200, json_pack("{s:b}", "unlocked", 0));
 }
 
-void api_passphrase(struct web_req *r)
+void web_api_passphrase(struct web_req *r)
 {
 	struct qm_error e;
 	json_t *j = web_body_json(r);
@@ -325,7 +326,7 @@ static json_t *account_json_id(struct qm_web_server *srv,
 	return j;
 }
 
-void api_presets(struct web_req *r)
+void web_api_presets(struct web_req *r)
 {
 	static const char *const ids[] = {"gmail", "outlook", "yahoo"};
 	static const char *const names[] = {"Gmail", "Outlook / Microsoft 365",
@@ -346,7 +347,7 @@ void api_presets(struct web_req *r)
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "presets", arr) : NULL);
 }
 
-void api_accounts_list(struct web_req *r)
+void web_api_accounts_list(struct web_req *r)
 {
 	struct qm_store_account *list = NULL;
 	struct qm_error e;
@@ -485,7 +486,7 @@ static int account_settings(struct web_req *r, json_t *j, int64_t id)
 	return 0;
 }
 
-void api_accounts_add(struct web_req *r)
+void web_api_accounts_add(struct web_req *r)
 {
 	struct qm_store_account a;
 	struct qm_error e;
@@ -522,7 +523,7 @@ out:
 	qm_sec_free(pw);
 }
 
-void api_accounts_update(struct web_req *r)
+void web_api_accounts_update(struct web_req *r)
 {
 	struct qm_store_account a;
 	struct qm_error e;
@@ -563,7 +564,7 @@ out:
 	qm_sec_free(pw);
 }
 
-void api_accounts_delete(struct web_req *r)
+void web_api_accounts_delete(struct web_req *r)
 {
 	struct qm_error e;
 	int64_t id;
@@ -585,7 +586,7 @@ static json_t *check_json(const struct qm_client_check *c)
 	                 "message", web_jstr(c->message), "ms", (json_int_t)c->ms);
 }
 
-void api_accounts_test(struct web_req *r)
+void web_api_accounts_test(struct web_req *r)
 {
 	struct qm_client_check smtp, in, kme;
 	struct qm_error e;
@@ -637,7 +638,7 @@ static json_t *limits_json(struct qm_web_server *srv)
 	return a;
 }
 
-void api_settings_get(struct web_req *r)
+void web_api_settings_get(struct web_req *r)
 {
 	json_t *o = json_object();
 	size_t i;
@@ -723,7 +724,7 @@ static int limits_put(struct web_req *r, json_t *j)
 	return 0;
 }
 
-void api_settings_put(struct web_req *r)
+void web_api_settings_put(struct web_req *r)
 {
 	static const long long lo[] = {0}, hi[] = {86400};
 	struct qm_error e;
@@ -766,7 +767,7 @@ void api_settings_put(struct web_req *r)
 		}
 	}
 	web_watch_kick(r->srv); /* background sync on or off */
-	api_settings_get(r);
+	web_api_settings_get(r);
 out:
 	json_decref(j);
 }
@@ -814,7 +815,7 @@ static json_t *contact_json(const struct qm_store_contact *c)
 	                 "altered", c->label == QM_LABEL_ALTERED);
 }
 
-void api_contacts_list(struct web_req *r)
+void web_api_contacts_list(struct web_req *r)
 {
 	struct qm_store_contact *list = NULL;
 	struct qm_error e;
@@ -836,7 +837,7 @@ void api_contacts_list(struct web_req *r)
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
 }
 
-void api_contacts_suggest(struct web_req *r)
+void web_api_contacts_suggest(struct web_req *r)
 {
 	struct qm_store_contact *list = NULL;
 	const char *q = web_query(r, "q");
@@ -869,7 +870,7 @@ void api_contacts_suggest(struct web_req *r)
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
 }
 
-void api_contacts_put(struct web_req *r)
+void web_api_contacts_put(struct web_req *r)
 {
 	struct qm_store_contact c;
 	struct qm_error e;
@@ -924,7 +925,7 @@ static const char *trust_name(enum qm_store_trust t)
 	}
 }
 
-void api_keyring_list(struct web_req *r)
+void web_api_keyring_list(struct web_req *r)
 {
 	struct qm_client *cl = r->srv->client;
 	struct qm_store_account *accts = NULL;
@@ -975,7 +976,7 @@ out:
 	json_decref(contacts);
 }
 
-void api_keyring_import(struct web_req *r)
+void web_api_keyring_import(struct web_req *r)
 {
 	struct qm_error e;
 	json_t *j = web_body_json(r);
@@ -1005,7 +1006,7 @@ out:
 	json_decref(j);
 }
 
-void api_keyring_export(struct web_req *r)
+void web_api_keyring_export(struct web_req *r)
 {
 	struct qm_buf b;
 	struct qm_error e;
@@ -1023,7 +1024,7 @@ void api_keyring_export(struct web_req *r)
 	qm_buf_free(&b);
 }
 
-void api_keyring_verify(struct web_req *r)
+void web_api_keyring_verify(struct web_req *r)
 {
 	struct qm_error e;
 	json_t *j = web_body_json(r);
@@ -1051,7 +1052,7 @@ out:
 
 /* ------------------------------------------------------------ KME */
 
-void api_kme(struct web_req *r)
+void web_api_kme(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	struct qm_client_kme k;

@@ -252,7 +252,7 @@ void web_counts_forget(struct qm_web_server *srv)
 
 /* ------------------------------------------------------------ folders */
 
-void api_folders(struct web_req *r)
+void web_api_folders(struct web_req *r)
 {
 	static const char *const names[] = {"INBOX", "Sent", "Drafts", "Archive",
 	                                    "Trash", "Junk"};
@@ -279,7 +279,7 @@ void api_folders(struct web_req *r)
 
 /* ------------------------------------------------------------ messages */
 
-void api_messages_list(struct web_req *r)
+void web_api_messages_list(struct web_req *r)
 {
 	struct qm_client *cl = web_client(r);
 	struct qm_store_query q;
@@ -406,7 +406,7 @@ static const char *verify_name(enum qm_store_verify v)
 	}
 }
 
-void api_message_get(struct web_req *r)
+void web_api_message_get(struct web_req *r)
 {
 	struct qm_store_msglist *l;
 	struct qm_client_view *v;
@@ -504,7 +504,7 @@ void api_message_get(struct web_req *r)
 	"'none'; img-src data: https:; style-src 'unsafe-inline'; "            \
 	"frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 
-void api_message_html(struct web_req *r)
+void web_api_message_html(struct web_req *r)
 {
 	struct qm_client_view *v;
 	struct qm_buf out;
@@ -575,7 +575,7 @@ static void disposition(char *out, size_t cap, const char *name)
 	out[o] = '\0';
 }
 
-void api_message_attachment(struct web_req *r)
+void web_api_message_attachment(struct web_req *r)
 {
 	struct qm_client_view *v;
 	long long n;
@@ -611,7 +611,7 @@ void api_message_attachment(struct web_req *r)
 	qm_client_view_free(&v);
 }
 
-void api_message_flags(struct web_req *r)
+void web_api_message_flags(struct web_req *r)
 {
 	struct qm_store_msglist *l;
 	struct qm_error e;
@@ -649,7 +649,7 @@ void api_message_flags(struct web_req *r)
 	qm_client_msglist_free(&l);
 }
 
-void api_message_delete(struct web_req *r)
+void web_api_message_delete(struct web_req *r)
 {
 	struct qm_error e;
 	int64_t id;
@@ -676,7 +676,7 @@ static json_t *sync_json(struct qm_web_server *srv)
 	                 srv->sync.error[0] ? web_jstr(srv->sync.error) : json_null());
 }
 
-void api_sync_start(struct web_req *r)
+void web_api_sync_start(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	long long acct = 0;
@@ -700,14 +700,14 @@ void api_sync_start(struct web_req *r)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-void api_sync_get(struct web_req *r)
+void web_api_sync_get(struct web_req *r)
 {
 	pthread_mutex_lock(&r->srv->lock);
 	web_reply_json(r, 200, sync_json(r->srv));
 	pthread_mutex_unlock(&r->srv->lock);
 }
 
-void api_events(struct web_req *r)
+void web_api_events(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	const char *since_q = web_query(r, "since");
@@ -770,7 +770,7 @@ static int decode_name(const char *in, char *out, size_t cap)
 	return 0;
 }
 
-void api_upload_add(struct web_req *r)
+void web_api_upload_add(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	const char *fname = web_header(r, "X-Filename");
@@ -822,7 +822,7 @@ void api_upload_add(struct web_req *r)
 	web_reply_json(r, 201, j);
 }
 
-void api_upload_delete(struct web_req *r)
+void web_api_upload_delete(struct web_req *r)
 {
 	struct web_upload *u;
 
@@ -878,7 +878,7 @@ static json_t *addr_array(const char *list)
 	return a;
 }
 
-void api_levels(struct web_req *r)
+void web_api_levels(struct web_req *r)
 {
 	struct qm_client_level lv[4];
 	struct qm_client_level_prefs prefs;
@@ -962,7 +962,7 @@ out:
 	json_decref(j);
 }
 
-void api_send(struct web_req *r)
+void web_api_send(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
 	struct qm_client_compose m;
@@ -1258,12 +1258,12 @@ out:
 	json_decref(j);
 }
 
-void api_drafts_add(struct web_req *r)
+void web_api_drafts_add(struct web_req *r)
 {
 	draft_save(r, 0);
 }
 
-void api_drafts_update(struct web_req *r)
+void web_api_drafts_update(struct web_req *r)
 {
 	int64_t id;
 
@@ -1271,7 +1271,7 @@ void api_drafts_update(struct web_req *r)
 		draft_save(r, id);
 }
 
-void api_drafts_delete(struct web_req *r)
+void web_api_drafts_delete(struct web_req *r)
 {
 	struct qm_error e;
 	int64_t id;
@@ -1284,7 +1284,7 @@ void api_drafts_delete(struct web_req *r)
 		web_reply_empty(r);
 }
 
-void api_drafts_list(struct web_req *r)
+void web_api_drafts_list(struct web_req *r)
 {
 	struct qm_client *cl = r->srv->client;
 	struct qm_error e;
@@ -1314,7 +1314,7 @@ void api_drafts_list(struct web_req *r)
 
 /* ------------------------------------------------------------ outbox */
 
-void api_outbox_list(struct web_req *r)
+void web_api_outbox_list(struct web_req *r)
 {
 	struct qm_client_outbox_item *items = NULL;
 	struct qm_error e;
@@ -1354,7 +1354,7 @@ void api_outbox_list(struct web_req *r)
 
 /* POST /api/messages/{id}/retry: one more try to open a message that is
  * unreadable, without key, or waiting (the engine's qm_client_msg_retry). */
-void api_message_retry(struct web_req *r)
+void web_api_message_retry(struct web_req *r)
 {
 	struct qm_client_view *v = NULL;
 	enum qm_store_verify vf = QM_VERIFY_UNKNOWN_KEY;
@@ -1380,7 +1380,7 @@ void api_message_retry(struct web_req *r)
 	qm_client_view_free(&v);
 }
 
-void api_outbox_retry(struct web_req *r)
+void web_api_outbox_retry(struct web_req *r)
 {
 	struct qm_error e;
 	int64_t id;

@@ -300,14 +300,14 @@ static void message_key_ids(const char *path, char ***ids, size_t *n)
 
 	assert_non_null(raw);
 	assert_ok(qm_mail_parse(raw, len, NULL, &p, &e));
-	assert_ok(qm_env_parse(p->envelope, p->envelope_len, &env, &e));
-	assert_ok(qm_env_slot_find(env, W.sae[W_BOB], &slot, &e));
-	*n = qm_env_slot_key_count(env, slot);
+	assert_ok(qm_crypto_env_parse(p->envelope, p->envelope_len, &env, &e));
+	assert_ok(qm_crypto_env_slot_find(env, W.sae[W_BOB], &slot, &e));
+	*n = qm_crypto_env_slot_key_count(env, slot);
 	*ids = calloc(*n, sizeof(char *));
 	assert_non_null(*ids);
 	for (size_t i = 0; i < *n; i++)
-		(*ids)[i] = strdup(qm_env_slot_key_id(env, slot, i));
-	qm_env_free(&env);
+		(*ids)[i] = strdup(qm_crypto_env_slot_key_id(env, slot, i));
+	qm_crypto_env_free(&env);
 	qm_mail_parsed_free(&p);
 	free(raw);
 }

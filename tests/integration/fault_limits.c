@@ -275,8 +275,8 @@ static enum qm_err env_with_nkeys(uint32_t n, struct qm_error *e)
 	p[1] = (unsigned char)(n >> 16);
 	p[2] = (unsigned char)(n >> 8);
 	p[3] = (unsigned char)n;
-	rc = qm_env_parse(b.data, b.len, &env, e);
-	qm_env_free(&env);
+	rc = qm_crypto_env_parse(b.data, b.len, &env, e);
+	qm_crypto_env_free(&env);
 	qm_buf_free(&b);
 	return rc;
 }

@@ -319,8 +319,8 @@ static void test_shown_is_bound(void **state)
 	assert_null(strstr(v->date, "2015"));
 	assert_string_equal(v->message_id, mid);
 	qm_client_view_free(&v);
-	qm_identity_free(&ida);
-	qm_pubid_free(&pb);
+	qm_crypto_identity_free(&ida);
+	qm_crypto_pubid_free(&pb);
 
 	/* legitimate Bcc copies verify, at every level */
 	for (int level = 1; level <= 4; level++) {
@@ -376,12 +376,12 @@ static void import_for(const struct qm_identity *id, const char *address,
 
 	qm_error_clear(&e);
 	qm_buf_init(&armour, 1 << 20);
-	assert_ok(qm_identity_public(id, &p, &e));
-	assert_ok(qm_pubid_export(p, address, &armour, &e));
+	assert_ok(qm_crypto_identity_public(id, &p, &e));
+	assert_ok(qm_crypto_pubid_export(p, address, &armour, &e));
 	assert_ok(qm_client_key_import(W.c[W_BOB], address,
 	                               (const char *)armour.data, armour.len,
 	                               fpr, trust, &e));
-	qm_pubid_free(&p);
+	qm_crypto_pubid_free(&p);
 	qm_buf_free(&armour);
 }
 
@@ -408,7 +408,7 @@ static void test_signer_trust(void **state)
 	if (W.skipped)
 		skip();
 	qm_error_clear(&e);
-	assert_ok(qm_identity_new(&dave, &e));
+	assert_ok(qm_crypto_identity_new(&dave, &e));
 	import_for(dave, addr, fpr, &t);
 	assert_int_equal(t, QM_TRUST_UNVERIFIED);
 	assert_int_equal(craft_pubid(&W, W_ALICE, qmt_mail_addr(W_BOB), &pb),
@@ -455,7 +455,7 @@ static void test_signer_trust(void **state)
 	free(out);
 
 	/* dave presents another key: the message's key is no longer his */
-	assert_ok(qm_identity_new(&dave2, &e));
+	assert_ok(qm_crypto_identity_new(&dave2, &e));
 	import_for(dave2, addr, fpr2, &t);
 	assert_int_equal(t, QM_TRUST_CHANGED);
 	v = read_msg(W_BOB, id_signed_dave);
@@ -492,9 +492,9 @@ static void test_signer_trust(void **state)
 		assert_string_equal(v->signer_addr, qmt_mail_addr(W_ALICE));
 		qm_client_view_free(&v);
 	}
-	qm_identity_free(&dave);
-	qm_identity_free(&dave2);
-	qm_pubid_free(&pb);
+	qm_crypto_identity_free(&dave);
+	qm_crypto_identity_free(&dave2);
+	qm_crypto_pubid_free(&pb);
 }
 
 /*
@@ -586,8 +586,8 @@ static void test_mid_taken_by_plain(void **state)
 	assert_int_equal(st.replayed, 0);
 	assert_int_equal(st.decrypted, 1);
 	qm_buf_free(&wire);
-	qm_identity_free(&ida);
-	qm_pubid_free(&pb);
+	qm_crypto_identity_free(&ida);
+	qm_crypto_pubid_free(&pb);
 }
 
 /* ------------------------------------------------------ the CLI and API */

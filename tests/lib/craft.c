@@ -73,7 +73,8 @@ int craft_build(const struct craft_msg *m, struct qm_buf *wire, char *mid)
 		fail("inner message", &e);
 		goto out;
 	}
-	/* the associated data as the client binds it (src/client bound_make) */
+	/* the associated data as the client binds it (src/client
+	 * client_bound_make) */
 	rto = cat("to:", h->to);
 	rcc = cat("cc:", h->cc);
 	rcpts[0] = rto;
@@ -105,7 +106,7 @@ int craft_build(const struct craft_msg *m, struct qm_buf *wire, char *mid)
 		sp.rcpts = rp;
 		sp.nrcpts = 1;
 	}
-	if (qm_env_seal(&sp, pt.data, pt.len, &env, &e)) {
+	if (qm_crypto_env_seal(&sp, pt.data, pt.len, &env, &e)) {
 		fail("seal", &e);
 		goto out;
 	}
@@ -274,7 +275,7 @@ int craft_identity(struct world *w, int user, struct qm_identity **out)
 	qm_error_clear(&e);
 	if (qm_store_key_own_get(qm_client_store(w->c[user]), w->acct[user],
 	                         QM_CLIENT_ID_ALG, &k, &priv, &e) ||
-	    qm_identity_import_secret(priv.data, priv.len, out, &e))
+	    qm_crypto_identity_import_secret(priv.data, priv.len, out, &e))
 		rc = fail("identity", &e);
 	qm_store_key_free(&k);
 	qm_buf_free(&priv);
@@ -292,7 +293,7 @@ int craft_pubid(struct world *w, int holder, const char *address,
 	qm_error_clear(&e);
 	if (qm_store_key_contact_get(qm_client_store(w->c[holder]), address,
 	                             QM_CLIENT_ID_ALG, &k, &e) ||
-	    qm_pubid_from_bytes(k.pub, k.pub_len, out, &e))
+	    qm_crypto_pubid_from_bytes(k.pub, k.pub_len, out, &e))
 		rc = fail("public key", &e);
 	qm_store_key_free(&k);
 	return rc;

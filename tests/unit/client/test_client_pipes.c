@@ -57,10 +57,10 @@ static void add_bob(void)
 	struct qm_error e;
 
 	qm_buf_init(&arm, 1 << 20);
-	assert_int_equal(qm_identity_new(&id, &e), QM_OK);
-	assert_int_equal(qm_identity_public(id, &pub, &e), QM_OK);
-	assert_int_equal(qm_pubid_export(pub, "bob@example.org", &arm, &e),
-	                 QM_OK);
+	assert_int_equal(qm_crypto_identity_new(&id, &e), QM_OK);
+	assert_int_equal(qm_crypto_identity_public(id, &pub, &e), QM_OK);
+	assert_int_equal(
+	    qm_crypto_pubid_export(pub, "bob@example.org", &arm, &e), QM_OK);
 	assert_int_equal(qm_client_key_import(g_c, "bob@example.org",
 	                                      (const char *)arm.data, arm.len,
 	                                      fpr, &t, &e),
@@ -73,8 +73,8 @@ static void add_bob(void)
 	assert_int_equal(
 	    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e), QM_OK);
 	qm_buf_free(&arm);
-	qm_pubid_free(&pub);
-	qm_identity_free(&id);
+	qm_crypto_pubid_free(&pub);
+	qm_crypto_identity_free(&id);
 }
 
 static int setup(void **state)
@@ -136,18 +136,20 @@ static void test_outbox_rec(void **state)
 
 	(void)state;
 	qm_buf_init(&b, 4096);
-	assert_int_equal(outbox_rec_encode(3, &h, &b, &e), QM_OK);
+	assert_int_equal(client_outbox_rec_encode(3, &h, &b, &e), QM_OK);
 	assert_int_equal(qm_buf_append_str(&b, "later=skipped\n", &e), QM_OK);
-	assert_int_equal(outbox_rec_decode(b.data, b.len, &r, &e), QM_OK);
+	assert_int_equal(client_outbox_rec_decode(b.data, b.len, &r, &e),
+	                 QM_OK);
 	assert_int_equal(r.level, 3);
 	assert_string_equal(r.h.from, h.from);
 	assert_string_equal(r.h.to, h.to);
 	assert_string_equal(r.h.cc, "");
 	assert_string_equal(r.h.date, h.date);
 	assert_string_equal(r.h.message_id, h.message_id);
-	outbox_rec_clear(&r);
-	assert_int_equal(outbox_rec_decode(partial, strlen(partial), &r, &e),
-	                 QM_ERR_PARSE);
+	client_outbox_rec_clear(&r);
+	assert_int_equal(
+	    client_outbox_rec_decode(partial, strlen(partial), &r, &e),
+	    QM_ERR_PARSE);
 	assert_null(r.h.from);
 	qm_buf_free(&b);
 }
@@ -309,20 +311,20 @@ static void test_msg_keys_slots(void **state)
 
 	(void)state;
 	memset(&b, 0, sizeof(b));
-	msg_keys_init(&mk, 1, "SAE_A");
-	assert_true(msg_keys_qkd(&mk));
+	client_msg_keys_init(&mk, 1, "SAE_A");
+	assert_true(client_msg_keys_qkd(&mk));
 	assert_string_equal(mk.sae, "SAE_A");
 	assert_int_equal(qm_kms_keys_parse(j1, strlen(j1), 32, &ks, &e), QM_OK);
-	assert_int_equal(msg_keys_take(&mk, "SAE_B", &ks, &e), QM_OK);
+	assert_int_equal(client_msg_keys_take(&mk, "SAE_B", &ks, &e), QM_OK);
 	assert_null(ks);
 	assert_int_equal(qm_kms_keys_parse(j2, strlen(j2), 32, &ks, &e), QM_OK);
-	assert_int_equal(msg_keys_take(&mk, "SAE_C", &ks, &e), QM_OK);
+	assert_int_equal(client_msg_keys_take(&mk, "SAE_C", &ks, &e), QM_OK);
 	assert_int_equal(mk.n, 2);
 	assert_int_equal(mk.nids, 3);
 	assert_string_equal(mk.ids[0], "k1");
 	assert_string_equal(mk.ids[1], "k2");
 	assert_string_equal(mk.ids[2], "k3");
-	msg_keys_seal_params(&mk, &b, &sp);
+	client_msg_keys_seal_params(&mk, &b, &sp);
 	assert_int_equal(sp.level, 1);
 	assert_ptr_equal(sp.bound, &b);
 	assert_int_equal(sp.nslots, 2);
@@ -331,32 +333,33 @@ static void test_msg_keys_slots(void **state)
 	assert_int_equal(sp.slots[0].keys[1].len, 32);
 	assert_int_equal(sp.slots[0].keys[1].key[0], 1);
 	assert_null(sp.sender);
-	msg_keys_open_params(&mk, &b, 7, &op);
+	client_msg_keys_open_params(&mk, &b, 7, &op);
 	assert_int_equal(op.slot, 7);
 	assert_int_equal(op.nkeys, 2);
 	assert_string_equal(op.keys[0].key_id, "k1");
 	assert_null(op.self);
-	msg_keys_free(&mk);
+	client_msg_keys_free(&mk);
 	assert_int_equal(mk.n, 0);
 
 	/* levels 3 and 4 bind no sender SAE and use identities */
-	msg_keys_init(&mk, 3, "SAE_A");
-	assert_false(msg_keys_qkd(&mk));
+	client_msg_keys_init(&mk, 3, "SAE_A");
+	assert_false(client_msg_keys_qkd(&mk));
 	assert_null(mk.sae);
-	assert_int_equal(
-	    msg_keys_self(g_c, &(struct acct_conn){.a.id = g_acct}, &mk, &e),
-	    QM_OK);
-	assert_int_equal(msg_keys_peer(g_c, "Bob <BOB@example.org>", &mk, &e),
+	assert_int_equal(client_msg_keys_self(
+	                     g_c, &(struct acct_conn){.a.id = g_acct}, &mk, &e),
 	                 QM_OK);
-	assert_int_equal(msg_keys_peer(g_c, "nobody@example.org", &mk, &e),
-	                 QM_ERR_NOTFOUND);
-	msg_keys_seal_params(&mk, &b, &sp);
+	assert_int_equal(
+	    client_msg_keys_peer(g_c, "Bob <BOB@example.org>", &mk, &e), QM_OK);
+	assert_int_equal(
+	    client_msg_keys_peer(g_c, "nobody@example.org", &mk, &e),
+	    QM_ERR_NOTFOUND);
+	client_msg_keys_seal_params(&mk, &b, &sp);
 	assert_int_equal(sp.nrcpts, 1);
 	assert_ptr_equal(sp.sender, mk.self);
 	assert_null(sp.slots);
-	msg_keys_open_params(&mk, &b, 0, &op);
+	client_msg_keys_open_params(&mk, &b, 0, &op);
 	assert_ptr_equal(op.sender, mk.peer[0]);
-	msg_keys_free(&mk);
+	client_msg_keys_free(&mk);
 }
 
 int main(void)

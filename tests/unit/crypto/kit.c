@@ -26,22 +26,22 @@ void kit_global_init(void)
 		die("core init", &e);
 	if (g_sender)
 		return;
-	if (qm_identity_new(&g_sender, &e) ||
-	    qm_identity_public(g_sender, &g_sender_pub, &e))
+	if (qm_crypto_identity_new(&g_sender, &e) ||
+	    qm_crypto_identity_public(g_sender, &g_sender_pub, &e))
 		die("sender identity", &e);
 	for (size_t i = 0; i < KIT_MAXR; i++)
-		if (qm_identity_new(&g_rid[i], &e) ||
-		    qm_identity_public(g_rid[i], &g_rpub[i], &e))
+		if (qm_crypto_identity_new(&g_rid[i], &e) ||
+		    qm_crypto_identity_public(g_rid[i], &g_rpub[i], &e))
 			die("recipient identity", &e);
 }
 
 void kit_global_free(void)
 {
-	qm_identity_free(&g_sender);
-	qm_pubid_free(&g_sender_pub);
+	qm_crypto_identity_free(&g_sender);
+	qm_crypto_pubid_free(&g_sender_pub);
 	for (size_t i = 0; i < KIT_MAXR; i++) {
-		qm_identity_free(&g_rid[i]);
-		qm_pubid_free(&g_rpub[i]);
+		qm_crypto_identity_free(&g_rid[i]);
+		qm_crypto_pubid_free(&g_rpub[i]);
 	}
 }
 
@@ -155,7 +155,7 @@ enum qm_err kit_seal(struct kit *k, const void *pt, size_t n,
 	p.sender = g_sender;
 	p.rcpts = k->rpub;
 	p.nrcpts = k->level >= 3 ? k->nrcpt : 0;
-	return qm_env_seal(&p, pt, n, env, err);
+	return qm_crypto_env_seal(&p, pt, n, env, err);
 }
 
 enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
@@ -171,29 +171,29 @@ enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
 	size_t slot, ks;
 	enum qm_err rc;
 
-	rc = qm_env_parse(envp, n, &e, err);
+	rc = qm_crypto_env_parse(envp, n, &e, err);
 	if (rc)
 		return rc;
 	if (k->level >= 3) {
-		qm_pubid_fingerprint(g_rpub[r], fpr);
-		qm_fpr_text(fpr, ft);
+		qm_crypto_pubid_fingerprint(g_rpub[r], fpr);
+		qm_crypto_fpr_text(fpr, ft);
 		label = ft;
 	} else {
 		label = k->shared ? "" : k->rcpt[r];
 	}
-	rc = qm_env_slot_find(e, label, &slot, err);
+	rc = qm_crypto_env_slot_find(e, label, &slot, err);
 	if (rc)
 		goto out;
 	p.bound = b ? b : &k->bound;
 	p.slot = slot;
 	p.self = g_rid[r];
 	p.sender = g_sender_pub;
-	if (qm_env_level(e) <= 2 && k->level <= 2) {
+	if (qm_crypto_env_level(e) <= 2 && k->level <= 2) {
 		ks = k->shared ? 0 : r;
-		p.nkeys = qm_env_slot_key_count(e, slot);
+		p.nkeys = qm_crypto_env_slot_key_count(e, slot);
 		keys = calloc(p.nkeys + 1, sizeof(*keys));
 		for (size_t i = 0; i < p.nkeys; i++) {
-			const char *id = qm_env_slot_key_id(e, slot, i);
+			const char *id = qm_crypto_env_slot_key_id(e, slot, i);
 			size_t j;
 			/* The "KME": the key with this ID, or (an ID changed
 			 * in transit) the kit's key at this position. */
@@ -207,9 +207,9 @@ enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
 		}
 		p.keys = keys;
 	}
-	rc = qm_env_open(e, &p, out, err);
+	rc = qm_crypto_env_open(e, &p, out, err);
 out:
 	free(keys);
-	qm_env_free(&e);
+	qm_crypto_env_free(&e);
 	return rc;
 }

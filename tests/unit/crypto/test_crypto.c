@@ -157,31 +157,33 @@ static void test_stream(void **state)
 		sp.nrcpts = level >= 3 ? 2 : 0;
 		qm_buf_init(&env, ENVMAX);
 		assert_int_equal(
-		    qm_env_seal_stream(&sp, n, rd_fn, &r, &env, &e), QM_OK);
+		    qm_crypto_env_seal_stream(&sp, n, rd_fn, &r, &env, &e),
+		    QM_OK);
 		/* The stream must end where it said it would. */
 		r.off = 0;
 		r.n = n - 1;
 		{
 			struct qm_buf env2;
 			qm_buf_init(&env2, ENVMAX);
-			assert_int_equal(
-			    qm_env_seal_stream(&sp, n, rd_fn, &r, &env2, &e),
-			    QM_ERR_IO);
+			assert_int_equal(qm_crypto_env_seal_stream(
+			                     &sp, n, rd_fn, &r, &env2, &e),
+			                 QM_ERR_IO);
 			assert_int_equal(env2.len, 0);
 			qm_buf_free(&env2);
 		}
-		assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e),
-		                 QM_OK);
-		assert_int_equal(qm_env_level(pe), level);
-		assert_int_equal(qm_env_plaintext_len(pe), n);
+		assert_int_equal(
+		    qm_crypto_env_parse(env.data, env.len, &pe, &e), QM_OK);
+		assert_int_equal(qm_crypto_env_level(pe), level);
+		assert_int_equal(qm_crypto_env_plaintext_len(pe), n);
 		if (level >= 3) {
-			qm_pubid_fingerprint(k.rpub[1], fpr);
-			qm_fpr_text(fpr, ft);
-			assert_int_equal(qm_env_slot_find(pe, ft, &slot, &e),
-			                 QM_OK);
+			qm_crypto_pubid_fingerprint(k.rpub[1], fpr);
+			qm_crypto_fpr_text(fpr, ft);
+			assert_int_equal(
+			    qm_crypto_env_slot_find(pe, ft, &slot, &e), QM_OK);
 		} else {
 			assert_int_equal(
-			    qm_env_slot_find(pe, "sae-r1", &slot, &e), QM_OK);
+			    qm_crypto_env_slot_find(pe, "sae-r1", &slot, &e),
+			    QM_OK);
 			op.keys = k.keys[1];
 			op.nkeys = k.nkeys[1];
 		}
@@ -192,29 +194,30 @@ static void test_stream(void **state)
 		op.sender = kit_sender_pub();
 		qm_buf_init_secure(&out, n);
 		assert_int_equal(
-		    qm_env_open_stream(pe, &op, n, wr_fn, &out, &e), QM_OK);
+		    qm_crypto_env_open_stream(pe, &op, n, wr_fn, &out, &e),
+		    QM_OK);
 		assert_int_equal(out.len, n);
 		assert_memory_equal(out.data, pt, n);
 		/* A limit below the size: refused before any byte. */
 		qm_buf_reset(&out);
 		assert_int_equal(
-		    qm_env_open_stream(pe, &op, n - 1, wr_fn, &out, &e),
+		    qm_crypto_env_open_stream(pe, &op, n - 1, wr_fn, &out, &e),
 		    QM_ERR_TOOBIG);
 		assert_int_equal(out.len, 0);
 		qm_buf_free(&out);
-		qm_env_free(&pe);
+		qm_crypto_env_free(&pe);
 		/* A flipped last byte of the body: the writer sees nothing
 		 * although the first chunks are intact. */
-		assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_crypto_env_parse(env.data, env.len, &pe, &e), QM_OK);
 		env.data[pe->trailer_off - 1] ^= 1;
 		qm_buf_init_secure(&out, n);
 		assert_int_equal(
-		    qm_env_open_stream(pe, &op, n, wr_fn, &out, &e),
+		    qm_crypto_env_open_stream(pe, &op, n, wr_fn, &out, &e),
 		    QM_ERR_AUTH);
 		assert_int_equal(out.len, 0);
 		qm_buf_free(&out);
-		qm_env_free(&pe);
+		qm_crypto_env_free(&pe);
 		qm_buf_free(&env);
 		kit_free(&k);
 	}
@@ -255,10 +258,11 @@ static void tamper_level(int level)
 	kit_init(&k, level, 2, 0, n, 50000);
 	qm_buf_init(&env, ENVMAX);
 	assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
-	assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e), QM_OK);
+	assert_int_equal(qm_crypto_env_parse(env.data, env.len, &pe, &e),
+	                 QM_OK);
 	hdr = pe->hdrlen;
 	toff = pe->trailer_off;
-	qm_env_free(&pe);
+	qm_crypto_env_free(&pe);
 	body_per_slot = level == 1 ? n : toff - hdr;
 	c = malloc(env.len);
 	/* Header: every byte (every 5th inside the 1120-byte KEM
@@ -417,7 +421,7 @@ static void test_truncate_append(void **state)
 		for (size_t len = 0; len < env.len;
 		     len += len < 4000 || len + 200 > env.len ? 1 : 331) {
 			struct qm_env *pe = NULL;
-			enum qm_err rc = qm_env_parse(c, len, &pe, &e);
+			enum qm_err rc = qm_crypto_env_parse(c, len, &pe, &e);
 			if (rc == QM_OK)
 				fail_msg("level %d: truncated to %zu parsed",
 				         level, len);
@@ -428,7 +432,7 @@ static void test_truncate_append(void **state)
 			struct qm_env *pe = NULL;
 			c[env.len + extra - 1] = 0;
 			assert_int_equal(
-			    qm_env_parse(c, env.len + extra, &pe, &e),
+			    qm_crypto_env_parse(c, env.len + extra, &pe, &e),
 			    QM_ERR_PARSE);
 			assert_non_null(strstr(e.msg, "appended"));
 		}
@@ -457,10 +461,10 @@ static void test_reorder_chunks(void **state)
 		kit_init(&k, level, 1, 0, n, 0);
 		qm_buf_init(&env, ENVMAX);
 		assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
-		assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_crypto_env_parse(env.data, env.len, &pe, &e), QM_OK);
 		hdr = pe->hdrlen;
-		qm_env_free(&pe);
+		qm_crypto_env_free(&pe);
 		c = malloc(env.len);
 		for (size_t a = 0; a < 3; a++) {
 			size_t b = (a + 1) % 3;
@@ -571,33 +575,35 @@ static void test_l1_key_use(void **state)
 	crypto_onetimeauth_state st;
 
 	(void)state;
-	assert_int_equal(qm_l1_key_bytes(0), 32);
-	assert_int_equal(qm_l1_key_bytes(1000), 1032);
-	assert_true(qm_l1_key_bytes(UINT64_MAX - 3) == UINT64_MAX);
+	assert_int_equal(qm_crypto_l1_key_bytes(0), 32);
+	assert_int_equal(qm_crypto_l1_key_bytes(1000), 1032);
+	assert_true(qm_crypto_l1_key_bytes(UINT64_MAX - 3) == UINT64_MAX);
 	kit_pattern(pt, n, 14);
 	kit_init(&k, 1, 1, 0, n, 700);
 	kb = k.mat[0];
 	qm_buf_init(&env, ENVMAX);
 	assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
-	assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e), QM_OK);
-	assert_int_equal(qm_env_slot_key_count(pe, 0), k.nkeys[0]);
+	assert_int_equal(qm_crypto_env_parse(env.data, env.len, &pe, &e),
+	                 QM_OK);
+	assert_int_equal(qm_crypto_env_slot_key_count(pe, 0), k.nkeys[0]);
 	for (size_t i = 0; i < k.nkeys[0]; i++)
-		assert_string_equal(qm_env_slot_key_id(pe, 0, i),
+		assert_string_equal(qm_crypto_env_slot_key_id(pe, 0, i),
 		                    k.keys[0][i].key_id);
-	assert_null(qm_env_slot_key_id(pe, 0, k.nkeys[0]));
+	assert_null(qm_crypto_env_slot_key_id(pe, 0, k.nkeys[0]));
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(env.data[pe->hdrlen + i] ^ pt[i], kb[i]);
 	/* The tag is Poly1305 keyed by the 32 bytes after the pad. */
-	qm_env_header_hash(env.data, pe->hdrlen, ad);
+	crypto_env_header_hash(env.data, pe->hdrlen, ad);
 	assert_int_equal(
-	    qm_env_bound_hash(&k.bound, 1, 1, "sae-alice", ad + 32, &e), QM_OK);
+	    crypto_env_bound_hash(&k.bound, 1, 1, "sae-alice", ad + 32, &e),
+	    QM_OK);
 	crypto_onetimeauth_init(&st, kb + n);
 	crypto_onetimeauth_update(&st, ad, 64);
 	crypto_onetimeauth_update(&st, idx, 2);
 	crypto_onetimeauth_update(&st, env.data + pe->hdrlen, n);
 	crypto_onetimeauth_final(&st, tag);
 	assert_memory_equal(tag, env.data + pe->trailer_off, 16);
-	qm_env_free(&pe);
+	qm_crypto_env_free(&pe);
 	qm_buf_free(&env);
 
 	/* One byte short: refused, saying what is needed and available. */
@@ -688,40 +694,42 @@ static void test_wrong_keys(void **state)
 	kit_free(&k);
 
 	/* Level 3: another sender key, another recipient. */
-	assert_int_equal(qm_identity_new(&other, &e), QM_OK);
-	assert_int_equal(qm_identity_public(other, &opub, &e), QM_OK);
+	assert_int_equal(qm_crypto_identity_new(&other, &e), QM_OK);
+	assert_int_equal(qm_crypto_identity_public(other, &opub, &e), QM_OK);
 	for (int level = 3; level <= 4; level++) {
 		kit_init(&k, level, 1, 0, sizeof(pt), 0);
 		qm_buf_init(&env, ENVMAX);
 		assert_int_equal(kit_seal(&k, pt, sizeof(pt), &env, &e), QM_OK);
-		assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_crypto_env_parse(env.data, env.len, &pe, &e), QM_OK);
 		op.bound = &k.bound;
 		op.slot = 0;
 		op.self = kit_rid(0);
 		op.sender = opub;
 		qm_buf_init_secure(&out, sizeof(pt));
-		assert_int_equal(qm_env_open(pe, &op, &out, &e), QM_ERR_AUTH);
+		assert_int_equal(qm_crypto_env_open(pe, &op, &out, &e),
+		                 QM_ERR_AUTH);
 		assert_non_null(strstr(e.msg, "not the sender key"));
 		op.sender = kit_sender_pub();
 		op.self = other;
-		assert_int_equal(qm_env_open(pe, &op, &out, &e),
+		assert_int_equal(qm_crypto_env_open(pe, &op, &out, &e),
 		                 QM_ERR_NOTFOUND);
 		assert_int_equal(out.len, 0);
 		op.self = kit_rid(0);
-		assert_int_equal(qm_env_open(pe, &op, &out, &e), QM_OK);
+		assert_int_equal(qm_crypto_env_open(pe, &op, &out, &e), QM_OK);
 		assert_memory_equal(out.data, pt, sizeof(pt));
-		assert_int_equal(qm_env_slot_find(pe, "nobody", &op.slot, &e),
-		                 QM_ERR_NOTFOUND);
-		assert_memory_equal(qm_env_sender_fpr(pe), pe->sender_fpr,
-		                    QM_FPR_BYTES);
+		assert_int_equal(
+		    qm_crypto_env_slot_find(pe, "nobody", &op.slot, &e),
+		    QM_ERR_NOTFOUND);
+		assert_memory_equal(qm_crypto_env_sender_fpr(pe),
+		                    pe->sender_fpr, QM_FPR_BYTES);
 		qm_buf_free(&out);
-		qm_env_free(&pe);
+		qm_crypto_env_free(&pe);
 		qm_buf_free(&env);
 		kit_free(&k);
 	}
-	qm_pubid_free(&opub);
-	qm_identity_free(&other);
+	qm_crypto_pubid_free(&opub);
+	qm_crypto_identity_free(&other);
 }
 
 /* A co-recipient of a level-2 message knows the content key: it
@@ -744,29 +752,31 @@ static void test_l2_insider(void **state)
 	kit_init(&k, 2, 2, 0, n, 0);
 	qm_buf_init(&env, ENVMAX);
 	assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
-	assert_int_equal(qm_env_parse(env.data, env.len, &pe, &e), QM_OK);
+	assert_int_equal(qm_crypto_env_parse(env.data, env.len, &pe, &e),
+	                 QM_OK);
 	c = malloc(env.len);
 	memcpy(c, env.data, env.len);
 	/* Recipient 1 (slot 1) takes the content key out of its slot ... */
 	sb = &pe->slots[1];
 	memcpy(ad, pe->hh, 32);
 	assert_int_equal(
-	    qm_env_bound_hash(&k.bound, 1, 2, "sae-alice", ad + 32, &e), QM_OK);
-	assert_int_equal(qm_env_kek(2, k.keys[1][0].key, 32, pe->salt, 1,
-	                            sb->keyids[0], strlen(sb->keyids[0]), kek,
-	                            &e),
+	    crypto_env_bound_hash(&k.bound, 1, 2, "sae-alice", ad + 32, &e),
+	    QM_OK);
+	assert_int_equal(crypto_env_kek(2, k.keys[1][0].key, 32, pe->salt, 1,
+	                                sb->keyids[0], strlen(sb->keyids[0]),
+	                                kek, &e),
 	                 QM_OK);
-	assert_int_equal(qm_env_unwrap(kek, ad + 32, 2, 1, sb->wrap, cek, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    crypto_env_unwrap(kek, ad + 32, 2, 1, sb->wrap, cek, &e), QM_OK);
 	/* ... and re-encrypts the single chunk with other text. */
-	assert_int_equal(qm_env_data_key(cek, pe->salt, 2, dk, &e), QM_OK);
-	assert_int_equal(qm_gcm_new(dk, 1, &g, &e), QM_OK);
-	qm_env_chunk_iv(dk + 32, 0, 1, iv);
+	assert_int_equal(crypto_env_data_key(cek, pe->salt, 2, dk, &e), QM_OK);
+	assert_int_equal(crypto_gcm_new(dk, 1, &g, &e), QM_OK);
+	crypto_env_chunk_iv(dk + 32, 0, 1, iv);
 	memset(pt, 'X', 100);
-	assert_int_equal(qm_gcm_seal(g, iv, ad, 64, pt, n, c + pe->hdrlen,
-	                             c + pe->hdrlen + n, &e),
+	assert_int_equal(crypto_gcm_seal(g, iv, ad, 64, pt, n, c + pe->hdrlen,
+	                                 c + pe->hdrlen + n, &e),
 	                 QM_OK);
-	qm_gcm_free(&g);
+	crypto_gcm_free(&g);
 	/* Without the per-slot MAC this would open for recipient 0. */
 	assert_int_equal(
 	    open_expect_fail(&k, c, env.len, 0, NULL, "insider", 0),
@@ -776,7 +786,7 @@ static void test_l2_insider(void **state)
 	                 QM_OK);
 	qm_buf_free(&out);
 	free(c);
-	qm_env_free(&pe);
+	qm_crypto_env_free(&pe);
 	qm_buf_free(&env);
 	kit_free(&k);
 }
@@ -839,7 +849,7 @@ static void test_bad_input(void **state)
 			c[4] = 1;
 			c[5] = (unsigned char)(1 + n % 4);
 		}
-		assert_int_not_equal(qm_env_parse(c, n, &pe, &e), QM_OK);
+		assert_int_not_equal(qm_crypto_env_parse(c, n, &pe, &e), QM_OK);
 		assert_true(strlen(e.msg) > 0);
 		assert_null(pe);
 	}
@@ -886,49 +896,54 @@ static void test_identity(void **state)
 	const char msg[] = "a message to sign";
 
 	(void)state;
-	assert_int_equal(qm_identity_new(&id, &e), QM_OK);
+	assert_int_equal(qm_crypto_identity_new(&id, &e), QM_OK);
 	assert_true(qm_sec_contains(id->sec, sizeof(*id->sec)));
-	assert_int_equal(qm_identity_public(id, &pub, &e), QM_OK);
+	assert_int_equal(qm_crypto_identity_public(id, &pub, &e), QM_OK);
 	/* Secret export: only to secure memory; round trip. */
 	qm_buf_init(&sec, 100000);
-	assert_int_equal(qm_identity_export_secret(id, &sec, &e), QM_ERR_INVAL);
+	assert_int_equal(qm_crypto_identity_export_secret(id, &sec, &e),
+	                 QM_ERR_INVAL);
 	qm_buf_init_secure(&sec, 100000);
-	assert_int_equal(qm_identity_export_secret(id, &sec, &e), QM_OK);
-	assert_int_equal(qm_identity_import_secret(sec.data, sec.len, &id2, &e),
-	                 QM_OK);
-	qm_pubid_fingerprint(pub, f1);
-	qm_pubid_fingerprint(&id2->pub, f2);
+	assert_int_equal(qm_crypto_identity_export_secret(id, &sec, &e), QM_OK);
+	assert_int_equal(
+	    qm_crypto_identity_import_secret(sec.data, sec.len, &id2, &e),
+	    QM_OK);
+	qm_crypto_pubid_fingerprint(pub, f1);
+	qm_crypto_pubid_fingerprint(&id2->pub, f2);
 	assert_memory_equal(f1, f2, QM_FPR_BYTES);
 	assert_memory_equal(id->sec, id2->sec, sizeof(*id->sec));
-	qm_identity_free(&id2);
+	qm_crypto_identity_free(&id2);
 	assert_null(id2);
 	assert_int_equal(
-	    qm_identity_import_secret(sec.data, sec.len - 1, &id2, &e),
+	    qm_crypto_identity_import_secret(sec.data, sec.len - 1, &id2, &e),
 	    QM_ERR_PARSE);
 	sec.data[5 + 64 + 1152 + 10] ^= 1; /* inside the ML-KEM public key */
-	assert_int_equal(qm_identity_import_secret(sec.data, sec.len, &id2, &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_crypto_identity_import_secret(sec.data, sec.len, &id2, &e),
+	    QM_ERR_PARSE);
 	sec.data[5 + 64 + 1152 + 10] ^= 1;
 	sec.data[sec.len - 5] ^= 1; /* the ML-DSA public key */
-	assert_int_equal(qm_identity_import_secret(sec.data, sec.len, &id2, &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_crypto_identity_import_secret(sec.data, sec.len, &id2, &e),
+	    QM_ERR_PARSE);
 	assert_null(id2);
 	qm_buf_free(&sec);
 
 	/* Armour: export, import, fingerprint shown and checked. */
 	qm_buf_init(&arm, 20000);
-	assert_int_equal(qm_pubid_export(pub, "alice@example.org", &arm, &e),
-	                 QM_OK);
-	qm_fpr_text(f1, ft);
+	assert_int_equal(
+	    qm_crypto_pubid_export(pub, "alice@example.org", &arm, &e), QM_OK);
+	qm_crypto_fpr_text(f1, ft);
 	assert_int_equal(strlen(ft), 79);
 	assert_non_null(strstr((char *)arm.data, ft));
 	assert_non_null(strstr((char *)arm.data, "Comment: alice@example.org"));
-	assert_int_equal(qm_pubid_import((char *)arm.data, arm.len, &pub2, &e),
-	                 QM_OK);
-	qm_pubid_fingerprint(pub2, f2);
+	assert_int_equal(
+	    qm_crypto_pubid_import((char *)arm.data, arm.len, &pub2, &e),
+	    QM_OK);
+	qm_crypto_pubid_fingerprint(pub2, f2);
 	assert_memory_equal(f1, f2, QM_FPR_BYTES);
-	qm_pubid_free(&pub2);
-	assert_int_equal(qm_pubid_export(pub, "two\nlines", &arm, &e),
+	qm_crypto_pubid_free(&pub2);
+	assert_int_equal(qm_crypto_pubid_export(pub, "two\nlines", &arm, &e),
 	                 QM_ERR_INVAL);
 	/* CRLF line ends and text around the block are fine. */
 	qm_buf_init(&bad, 40000);
@@ -939,9 +954,10 @@ static void test_identity(void **state)
 		qm_buf_append_byte(&bad, arm.data[i], NULL);
 	}
 	qm_buf_append_str(&bad, "-- \r\nAlice\r\n", NULL);
-	assert_int_equal(qm_pubid_import((char *)bad.data, bad.len, &pub2, &e),
-	                 QM_OK);
-	qm_pubid_free(&pub2);
+	assert_int_equal(
+	    qm_crypto_pubid_import((char *)bad.data, bad.len, &pub2, &e),
+	    QM_OK);
+	qm_crypto_pubid_free(&pub2);
 	/* A changed fingerprint line, key byte, version, missing lines. */
 	{
 		char *t = strdup((char *)arm.data);
@@ -950,76 +966,83 @@ static void test_identity(void **state)
 		size_t tl = strlen(t);
 
 		f[0] = f[0] == 'A' ? 'B' : 'A';
-		assert_int_equal(qm_pubid_import(t, tl, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import(t, tl, &pub2, &e),
 		                 QM_ERR_PARSE);
 		assert_non_null(strstr(e.msg, "does not match"));
 		f[0] = ft[0];
 		b64[100] = b64[100] == 'A' ? 'B' : 'A';
-		assert_int_equal(qm_pubid_import(t, tl, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import(t, tl, &pub2, &e),
 		                 QM_ERR_PARSE);
 		b64[100] = (char)arm.data[b64 + 100 - t];
-		assert_int_equal(qm_pubid_import(t, tl, &pub2, &e), QM_OK);
-		qm_pubid_free(&pub2);
+		assert_int_equal(qm_crypto_pubid_import(t, tl, &pub2, &e),
+		                 QM_OK);
+		qm_crypto_pubid_free(&pub2);
 		strstr(t, "Version: 1")[9] = '2';
-		assert_int_equal(qm_pubid_import(t, tl, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import(t, tl, &pub2, &e),
 		                 QM_ERR_UNSUPPORTED);
 		strstr(t, "Version: 2")[9] = '1';
 		strstr(t, "-----END")[3] = 'X';
-		assert_int_equal(qm_pubid_import(t, tl, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import(t, tl, &pub2, &e),
 		                 QM_ERR_PARSE);
-		assert_int_equal(qm_pubid_import(t, 10, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import(t, 10, &pub2, &e),
 		                 QM_ERR_PARSE);
-		assert_int_equal(qm_pubid_import("", 0, &pub2, &e),
+		assert_int_equal(qm_crypto_pubid_import("", 0, &pub2, &e),
 		                 QM_ERR_PARSE);
 		assert_null(pub2);
 		free(t);
 	}
 	/* Raw bytes: round trip; a low-order X25519 key is refused. */
 	qm_buf_init(&raw, 10000);
-	assert_int_equal(qm_pubid_to_bytes(pub, &raw, &e), QM_OK);
-	assert_int_equal(qm_pubid_from_bytes(raw.data, raw.len, &pub2, &e),
-	                 QM_OK);
-	qm_pubid_free(&pub2);
+	assert_int_equal(qm_crypto_pubid_to_bytes(pub, &raw, &e), QM_OK);
+	assert_int_equal(
+	    qm_crypto_pubid_from_bytes(raw.data, raw.len, &pub2, &e), QM_OK);
+	qm_crypto_pubid_free(&pub2);
 	memset(raw.data + 5, 0, 32);
-	assert_int_equal(qm_pubid_from_bytes(raw.data, raw.len, &pub2, &e),
-	                 QM_ERR_PARSE);
-	assert_int_equal(qm_pubid_from_bytes(raw.data, raw.len - 1, &pub2, &e),
-	                 QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_crypto_pubid_from_bytes(raw.data, raw.len, &pub2, &e),
+	    QM_ERR_PARSE);
+	assert_int_equal(
+	    qm_crypto_pubid_from_bytes(raw.data, raw.len - 1, &pub2, &e),
+	    QM_ERR_PARSE);
 	qm_buf_free(&raw);
 
 	/* Signatures: composite needs both halves. */
 	for (int hybrid = 0; hybrid <= 1; hybrid++) {
 		qm_buf_init(&sig, 10000);
-		assert_int_equal(
-		    qm_identity_sign(id, hybrid, msg, sizeof(msg), &sig, &e),
-		    QM_OK);
+		assert_int_equal(qm_crypto_identity_sign(id, hybrid, msg,
+		                                         sizeof(msg), &sig, &e),
+		                 QM_OK);
 		assert_int_equal(sig.len,
 		                 hybrid ? QM_SIG_HYBRID : QM_SIG_CLASSIC);
-		assert_int_equal(qm_pubid_verify(pub, hybrid, msg, sizeof(msg),
-		                                 sig.data, sig.len, &e),
+		assert_int_equal(qm_crypto_pubid_verify(pub, hybrid, msg,
+		                                        sizeof(msg), sig.data,
+		                                        sig.len, &e),
 		                 QM_OK);
-		assert_int_equal(qm_pubid_verify(pub, hybrid, msg,
-		                                 sizeof(msg) - 1, sig.data,
-		                                 sig.len, &e),
+		assert_int_equal(qm_crypto_pubid_verify(pub, hybrid, msg,
+		                                        sizeof(msg) - 1,
+		                                        sig.data, sig.len, &e),
 		                 QM_ERR_AUTH);
 		sig.data[0] ^= 1; /* ML-DSA half (or Ed25519 when classic) */
-		assert_int_equal(qm_pubid_verify(pub, hybrid, msg, sizeof(msg),
-		                                 sig.data, sig.len, &e),
+		assert_int_equal(qm_crypto_pubid_verify(pub, hybrid, msg,
+		                                        sizeof(msg), sig.data,
+		                                        sig.len, &e),
 		                 QM_ERR_AUTH);
 		sig.data[0] ^= 1;
 		sig.data[sig.len - 40] ^= 1; /* Ed25519 half */
-		assert_int_equal(qm_pubid_verify(pub, hybrid, msg, sizeof(msg),
-		                                 sig.data, sig.len, &e),
+		assert_int_equal(qm_crypto_pubid_verify(pub, hybrid, msg,
+		                                        sizeof(msg), sig.data,
+		                                        sig.len, &e),
 		                 QM_ERR_AUTH);
-		assert_int_equal(qm_pubid_verify(pub, hybrid, msg, sizeof(msg),
-		                                 sig.data, sig.len - 1, &e),
+		assert_int_equal(qm_crypto_pubid_verify(pub, hybrid, msg,
+		                                        sizeof(msg), sig.data,
+		                                        sig.len - 1, &e),
 		                 QM_ERR_AUTH);
 		qm_buf_free(&sig);
 	}
 	qm_buf_free(&bad);
 	qm_buf_free(&arm);
-	qm_pubid_free(&pub);
-	qm_identity_free(&id);
+	qm_crypto_pubid_free(&pub);
+	qm_crypto_identity_free(&id);
 }
 
 static int group_setup(void **state)

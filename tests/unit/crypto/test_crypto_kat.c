@@ -62,7 +62,7 @@ static void assert_sha256(const unsigned char *p, size_t n, const char *hex)
 {
 	unsigned char d[32];
 
-	qm_sha256(p, n, d);
+	crypto_sha256(p, n, d);
 	assert_hex(d, 32, hex);
 }
 
@@ -76,9 +76,9 @@ static void test_hkdf_rfc5869(void **state)
 		salt[i] = (unsigned char)i;
 	for (int i = 0; i < 10; i++)
 		info[i] = (unsigned char)(0xf0 + i);
-	assert_int_equal(qm_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt),
-	                                info, sizeof(info), okm, sizeof(okm),
-	                                NULL),
+	assert_int_equal(crypto_hkdf_sha256(ikm, sizeof(ikm), salt,
+	                                    sizeof(salt), info, sizeof(info),
+	                                    okm, sizeof(okm), NULL),
 	                 QM_OK);
 	assert_hex(okm, 42,
 	           "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56"
@@ -94,12 +94,12 @@ static void test_derivations(void **state)
 	memset(cek, 0x11, 32);
 	memset(salt, 0x22, 32);
 	memset(ikm, 0x33, 32);
-	assert_int_equal(qm_env_data_key(cek, salt, 2, out, NULL), QM_OK);
+	assert_int_equal(crypto_env_data_key(cek, salt, 2, out, NULL), QM_OK);
 	assert_hex(out, 39,
 	           "b5977501cea8cacd24d9f99b5dd22aa7ca7ae35d9de31253753dde54"
 	           "226a1055915b32a011b3db");
-	assert_int_equal(qm_env_kek(2, ikm, 32, salt, 5, "key-1", 5, kek, NULL),
-	                 QM_OK);
+	assert_int_equal(
+	    crypto_env_kek(2, ikm, 32, salt, 5, "key-1", 5, kek, NULL), QM_OK);
 	assert_hex(kek, 32,
 	           "c93b93a5ddfeb727d1febb0264354863c9010e930d2a19a1d19e67a2"
 	           "3ddcafa9");
@@ -113,16 +113,16 @@ static void test_gcm(void **state)
 
 	(void)state;
 	/* Cases 13 and 14: zero key and IV, empty and one zero block. */
-	assert_int_equal(qm_gcm_new(key, 1, &g, NULL), QM_OK);
-	assert_int_equal(qm_gcm_seal(g, iv, NULL, 0, NULL, 0, ct, tag, NULL),
-	                 QM_OK);
+	assert_int_equal(crypto_gcm_new(key, 1, &g, NULL), QM_OK);
+	assert_int_equal(
+	    crypto_gcm_seal(g, iv, NULL, 0, NULL, 0, ct, tag, NULL), QM_OK);
 	assert_hex(tag, 16, "530f8afbc74536b9a963b4f1c4cb738b");
 	memset(pt, 0, 16);
-	assert_int_equal(qm_gcm_seal(g, iv, NULL, 0, pt, 16, ct, tag, NULL),
+	assert_int_equal(crypto_gcm_seal(g, iv, NULL, 0, pt, 16, ct, tag, NULL),
 	                 QM_OK);
 	assert_hex(ct, 16, "cea7403d4d606b6e074ec5d3baf39d18");
 	assert_hex(tag, 16, "d0d1c8a799996bf0265b98b5d48ab919");
-	qm_gcm_free(&g);
+	crypto_gcm_free(&g);
 	/* Case 16: 60 bytes with 20 bytes of associated data. */
 	unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f94673083"
 	      "08",
@@ -132,30 +132,30 @@ static void test_gcm(void **state)
 	      "721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
 	      p16, 60);
 	unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", a16, 20);
-	assert_int_equal(qm_gcm_new(key, 1, &g, NULL), QM_OK);
-	assert_int_equal(qm_gcm_seal(g, iv, a16, 20, p16, 60, ct, tag, NULL),
-	                 QM_OK);
+	assert_int_equal(crypto_gcm_new(key, 1, &g, NULL), QM_OK);
+	assert_int_equal(
+	    crypto_gcm_seal(g, iv, a16, 20, p16, 60, ct, tag, NULL), QM_OK);
 	assert_hex(ct, 60,
 	           "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd25"
 	           "55d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9"
 	           "f662");
 	assert_hex(tag, 16, "76fc6ece0f4e1768cddf8853bb2d551b");
 	/* And back; a changed AD or tag is QM_ERR_AUTH with output wiped. */
-	assert_int_equal(qm_gcm_new(key, 0, &d, NULL), QM_OK);
-	assert_int_equal(qm_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
+	assert_int_equal(crypto_gcm_new(key, 0, &d, NULL), QM_OK);
+	assert_int_equal(crypto_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
 	                 QM_OK);
 	assert_memory_equal(pt, p16, 60);
 	a16[0] ^= 1;
-	assert_int_equal(qm_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
+	assert_int_equal(crypto_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
 	                 QM_ERR_AUTH);
 	for (int i = 0; i < 60; i++)
 		assert_int_equal(pt[i], 0);
 	a16[0] ^= 1;
 	tag[15] ^= 0x80;
-	assert_int_equal(qm_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
+	assert_int_equal(crypto_gcm_open(d, iv, a16, 20, ct, 60, tag, pt, NULL),
 	                 QM_ERR_AUTH);
-	qm_gcm_free(&d);
-	qm_gcm_free(&g);
+	crypto_gcm_free(&d);
+	crypto_gcm_free(&g);
 	assert_null(g);
 }
 
@@ -166,7 +166,7 @@ static void test_combiner(void **state)
 	(void)state;
 	for (int i = 0; i < 128; i++)
 		in[i] = (unsigned char)i;
-	qm_kem_combine(in, in + 32, in + 64, in + 96, out);
+	crypto_kem_combine(in, in + 32, in + 64, in + 96, out);
 	assert_hex(out, 32,
 	           "2a6b6ce97b11741261d75e4cac9d25687aa4e84c304a25b8f0ba304e"
 	           "f2362ba9");
@@ -196,7 +196,8 @@ static void test_pq_fixed_seeds(void **state)
 	for (int i = 0; i < 64; i++)
 		ks[i] = (unsigned char)i;
 	rng_armed = 1;
-	assert_int_equal(qm_identity_from_seeds(xs, es, ks, &id, &e), QM_OK);
+	assert_int_equal(crypto_identity_from_seeds(xs, es, ks, &id, &e),
+	                 QM_OK);
 	assert_hex(id->pub.x25519, 32,
 	           "d89e3bad79437dbed9f843418304f460ff05c7fe81fe4a9577a804cb"
 	           "9367ff66");
@@ -207,7 +208,8 @@ static void test_pq_fixed_seeds(void **state)
 	              "d666806e11cee19a7c989f7445f90dd419cf4d2d51db8c0fdb4c"
 	              "0f0a542238c9");
 	assert_int_equal(
-	    qm_hybrid_encap_derand(&id->pub, coins, eph, ct, ss, &e), QM_OK);
+	    crypto_hybrid_encap_derand(&id->pub, coins, eph, ct, ss, &e),
+	    QM_OK);
 	assert_sha256(ct, QM_L3_KEMBYTES,
 	              "db2d99e7e1f987166c2a19af288c0e6af241d9c116f01b71116c"
 	              "71e2f3a0f963");
@@ -216,22 +218,24 @@ static void test_pq_fixed_seeds(void **state)
 	           "fae9e3ba");
 	/* Decapsulation agrees; a changed ciphertext gives another secret
 	 * (ML-KEM's implicit rejection), never the same one. */
-	assert_int_equal(qm_hybrid_decap(id, ct, ss2, &e), QM_OK);
+	assert_int_equal(crypto_hybrid_decap(id, ct, ss2, &e), QM_OK);
 	assert_memory_equal(ss, ss2, 32);
 	ct[5] ^= 1;
-	assert_int_equal(qm_hybrid_decap(id, ct, ss2, &e), QM_OK);
+	assert_int_equal(crypto_hybrid_decap(id, ct, ss2, &e), QM_OK);
 	assert_memory_not_equal(ss, ss2, 32);
 	qm_buf_init(&sig, 8192);
 	assert_int_equal(
-	    qm_identity_sign(id, 1, msg, sizeof(msg) - 1, &sig, &e), QM_OK);
+	    qm_crypto_identity_sign(id, 1, msg, sizeof(msg) - 1, &sig, &e),
+	    QM_OK);
 	assert_sha256(sig.data, QM_MLDSA_SIGBYTES,
 	              "b1da6414cbc83e0af4295f7260f07de54bfbc896d4a3bc5ea822"
 	              "09fb70f51cd8");
-	assert_int_equal(qm_pubid_verify(&id->pub, 1, msg, sizeof(msg) - 1,
-	                                 sig.data, sig.len, &e),
+	assert_int_equal(qm_crypto_pubid_verify(&id->pub, 1, msg,
+	                                        sizeof(msg) - 1, sig.data,
+	                                        sig.len, &e),
 	                 QM_OK);
 	qm_buf_free(&sig);
-	qm_identity_free(&id);
+	qm_crypto_identity_free(&id);
 }
 
 /* An identity from seeds base.., base+0x40.., base+0xc0.. (ML-KEM) and
@@ -249,7 +253,8 @@ static struct qm_identity *seeded_identity(unsigned char base)
 	for (int i = 0; i < 64; i++)
 		ks[i] = (unsigned char)(base + 0xc0 + i);
 	rng_armed = 1;
-	assert_int_equal(qm_identity_from_seeds(xs, es, ks, &id, NULL), QM_OK);
+	assert_int_equal(crypto_identity_from_seeds(xs, es, ks, &id, NULL),
+	                 QM_OK);
 	return id;
 }
 
@@ -280,9 +285,9 @@ static void test_golden(void **state)
 		k[i] = (unsigned char)(0xa0 ^ (i * 7));
 	snd = seeded_identity(0x00);
 	rcv = seeded_identity(0x01);
-	assert_int_equal(qm_identity_public(snd, &sp, NULL), QM_OK);
-	qm_pubid_fingerprint(&rcv->pub, fpr);
-	qm_fpr_text(fpr, ft);
+	assert_int_equal(qm_crypto_identity_public(snd, &sp, NULL), QM_OK);
+	qm_crypto_pubid_fingerprint(&rcv->pub, fpr);
+	qm_crypto_fpr_text(fpr, ft);
 	for (int l = 1; l <= 4; l++) {
 		struct qm_buf env, out;
 		struct qm_env *e = NULL;
@@ -295,15 +300,16 @@ static void test_golden(void **state)
 		                               strlen(golden[l - 1]), &env,
 		                               NULL),
 		                 QM_OK);
-		assert_int_equal(qm_env_parse(env.data, env.len, &e, &err),
-		                 QM_OK);
-		assert_int_equal(qm_env_version(e), 1);
-		assert_int_equal(qm_env_level(e), l);
-		assert_string_equal(qm_env_sender_sae(e), "sae-alice");
-		assert_int_equal(qm_env_plaintext_len(e), sizeof(pt) - 1);
 		assert_int_equal(
-		    qm_env_slot_find(e, l <= 2 ? "sae-bob" : ft, &slot, &err),
-		    QM_OK);
+		    qm_crypto_env_parse(env.data, env.len, &e, &err), QM_OK);
+		assert_int_equal(qm_crypto_env_version(e), 1);
+		assert_int_equal(qm_crypto_env_level(e), l);
+		assert_string_equal(qm_crypto_env_sender_sae(e), "sae-alice");
+		assert_int_equal(qm_crypto_env_plaintext_len(e),
+		                 sizeof(pt) - 1);
+		assert_int_equal(qm_crypto_env_slot_find(
+		                     e, l <= 2 ? "sae-bob" : ft, &slot, &err),
+		                 QM_OK);
 		op.bound = &b;
 		op.slot = slot;
 		op.keys = l == 1 ? q1 : &q2;
@@ -311,21 +317,22 @@ static void test_golden(void **state)
 		op.self = rcv;
 		op.sender = sp;
 		if (l == 1) {
-			assert_string_equal(qm_env_slot_key_id(e, slot, 1),
-			                    q1[1].key_id);
+			assert_string_equal(
+			    qm_crypto_env_slot_key_id(e, slot, 1),
+			    q1[1].key_id);
 		}
 		qm_buf_init_secure(&out, 100);
-		if (qm_env_open(e, &op, &out, &err))
+		if (qm_crypto_env_open(e, &op, &out, &err))
 			fail_msg("golden level %d: %s", l, err.msg);
 		assert_int_equal(out.len, sizeof(pt) - 1);
 		assert_memory_equal(out.data, pt, sizeof(pt) - 1);
 		qm_buf_free(&out);
-		qm_env_free(&e);
+		qm_crypto_env_free(&e);
 		qm_buf_free(&env);
 	}
-	qm_pubid_free(&sp);
-	qm_identity_free(&snd);
-	qm_identity_free(&rcv);
+	qm_crypto_pubid_free(&sp);
+	qm_crypto_identity_free(&snd);
+	qm_crypto_identity_free(&rcv);
 }
 
 int main(void)

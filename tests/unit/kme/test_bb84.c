@@ -23,7 +23,7 @@
 
 static void seeded(struct qm_bb84_params *p, unsigned char tag)
 {
-	qm_bb84_params_default(p);
+	qm_kme_bb84_params_default(p);
 	p->pulses = TEST_PULSES;
 	p->seeded = 1;
 	for (unsigned i = 0; i < QM_BB84_SEEDBYTES; i++)
@@ -65,18 +65,18 @@ static void test_toeplitz_by_hand(void **state)
 	 * [1 1 0]]; x = (1,1,0) -> y = (1,0); x = (1,0,1) -> y = (0,1). */
 	s = 0xD;
 	x = 3;
-	assert_int_equal(qm_bb84_toeplitz(&s, &x, 3, 2, &y, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_toeplitz(&s, &x, 3, 2, &y, NULL), QM_OK);
 	assert_int_equal(y, 1);
 	x = 5;
-	assert_int_equal(qm_bb84_toeplitz(&s, &x, 3, 2, &y, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_toeplitz(&s, &x, 3, 2, &y, NULL), QM_OK);
 	assert_int_equal(y, 2);
 	/* n=4, m=3, s = 0,1,1,0,1,0: T = [[0 1 1 0], [1 0 1 1], [0 1 0 1]];
 	 * x = (1,0,1,1) -> y = (1,1,1). Bits past the lengths are ignored. */
 	s = 22 | (0xF0ull << 8);
 	x = 13 | (0xFFull << 8);
-	assert_int_equal(qm_bb84_toeplitz(&s, &x, 4, 3, &y, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_toeplitz(&s, &x, 4, 3, &y, NULL), QM_OK);
 	assert_int_equal(y, 7);
-	assert_int_equal(qm_bb84_toeplitz(&s, &x, 0, 3, &y, NULL),
+	assert_int_equal(qm_kme_bb84_toeplitz(&s, &x, 0, 3, &y, NULL),
 	                 QM_ERR_INVAL);
 }
 
@@ -102,7 +102,8 @@ static void test_toeplitz_matches_definition(void **state)
 		fill(s, ns, 11 + t);
 		fill(x, nx, 99 + t);
 		toeplitz_naive(s, x, n, m, want);
-		assert_int_equal(qm_bb84_toeplitz(s, x, n, m, y, NULL), QM_OK);
+		assert_int_equal(qm_kme_bb84_toeplitz(s, x, n, m, y, NULL),
+		                 QM_OK);
 		assert_memory_equal(y, want, ny * 8);
 		free(s);
 		free(x);
@@ -120,7 +121,7 @@ static void test_gf2_mul_matches_naive(void **state)
 	/* the PCLMULQDQ path (when the CPU has it), then the portable one */
 	for (size_t t = 0; t < 2 * sizeof(sizes) / sizeof(sizes[0]); t++) {
 		if (t == sizeof(sizes) / sizeof(sizes[0]))
-			qm_bb84_gf2_set_portable(1);
+			qm_kme_bb84_gf2_set_portable(1);
 		size_t na = sizes[t % 7][0], nb = sizes[t % 7][1];
 		uint64_t *a = calloc(na, 8), *b = calloc(nb, 8);
 		uint64_t *r = calloc(na + nb, 8), *w = calloc(na + nb, 8);
@@ -142,14 +143,15 @@ static void test_gf2_mul_matches_naive(void **state)
 					w[q + j + 1] ^= b[j] >> (64 - sh);
 			}
 		}
-		assert_int_equal(qm_bb84_gf2_mul(r, a, na, b, nb, NULL), QM_OK);
+		assert_int_equal(qm_kme_bb84_gf2_mul(r, a, na, b, nb, NULL),
+		                 QM_OK);
 		assert_memory_equal(r, w, (na + nb) * 8);
 		free(a);
 		free(b);
 		free(r);
 		free(w);
 	}
-	qm_bb84_gf2_set_portable(0);
+	qm_kme_bb84_gf2_set_portable(0);
 }
 
 static void test_cascade_known_errors(void **state)
@@ -159,7 +161,7 @@ static void test_cascade_known_errors(void **state)
 	struct qm_bb84_drbg *pub = malloc(sizeof(*pub));
 	unsigned char seed[QM_BB84_SEEDBYTES] = {1, 2, 3};
 	uint64_t leak = 0, flips = 0;
-	double shannon = N * qm_bb84_h2((double)ERRS / N);
+	double shannon = N * qm_kme_bb84_h2((double)ERRS / N);
 
 	(void)state;
 	assert_non_null(pub);
@@ -172,9 +174,9 @@ static void test_cascade_known_errors(void **state)
 		b[i / 64] ^= (uint64_t)1 << (i % 64);
 	}
 	assert_memory_not_equal(a, b, sizeof(a));
-	qm_bb84_drbg_init(pub, seed, 5);
-	assert_int_equal(qm_bb84_cascade(a, b, N, (double)ERRS / N, 4, pub,
-	                                 &leak, &flips, NULL),
+	qm_kme_bb84_drbg_init(pub, seed, 5);
+	assert_int_equal(qm_kme_bb84_cascade(a, b, N, (double)ERRS / N, 4, pub,
+	                                     &leak, &flips, NULL),
 	                 QM_OK);
 	assert_memory_equal(a, b, sizeof(a));
 	assert_int_equal(flips, ERRS);
@@ -188,7 +190,7 @@ static void test_cascade_known_errors(void **state)
 	b[0] = 1u << 5;
 	leak = flips = 0;
 	assert_int_equal(
-	    qm_bb84_cascade(a, b, 16, 0.25, 1, pub, &leak, &flips, NULL),
+	    qm_kme_bb84_cascade(a, b, 16, 0.25, 1, pub, &leak, &flips, NULL),
 	    QM_OK);
 	/* k = max(4, ceil(0.73/0.25)) = 4: 4 block parities and 2
 	 * bisection steps in block [4,8) -> 6 bits */
@@ -196,7 +198,7 @@ static void test_cascade_known_errors(void **state)
 	assert_int_equal(flips, 1);
 	assert_int_equal(leak, 6);
 	assert_int_equal(
-	    qm_bb84_cascade(a, b, 16, 0.1, 0, pub, &leak, &flips, NULL),
+	    qm_kme_bb84_cascade(a, b, 16, 0.1, 0, pub, &leak, &flips, NULL),
 	    QM_ERR_INVAL);
 	qm_wipe(pub, sizeof(*pub));
 	free(pub);
@@ -210,21 +212,21 @@ static void test_prp_is_a_permutation(void **state)
 
 	(void)state;
 	assert_non_null(pub);
-	qm_bb84_drbg_init(pub, seed, 5);
+	qm_kme_bb84_drbg_init(pub, seed, 5);
 	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
 		uint64_t n = sizes[t], near = 0, fixed = 0, prev = 0;
 		unsigned char *seen = calloc(n, 1);
 		struct qm_bb84_prp prp;
 
 		assert_non_null(seen);
-		qm_bb84_prp_init(&prp, n, pub);
+		qm_kme_bb84_prp_init(&prp, n, pub);
 		for (uint64_t i = 0; i < n; i++) {
-			uint64_t x = qm_bb84_prp_fwd(&prp, i);
+			uint64_t x = qm_kme_bb84_prp_fwd(&prp, i);
 
 			assert_true(x < n);
 			assert_false(seen[x]);
 			seen[x] = 1;
-			assert_int_equal(qm_bb84_prp_inv(&prp, x), i);
+			assert_int_equal(qm_kme_bb84_prp_inv(&prp, x), i);
 			fixed += x == i;
 			/* neighbours land apart: error pairs split */
 			if (i && (x > prev ? x - prev : prev - x) < 64)
@@ -252,7 +254,7 @@ static uint64_t doc_formula(double n, double k, double ek, double leak,
 
 	if (es >= 0.5)
 		return 0;
-	l = n * (1 - delta) * (1 - qm_bb84_h2(es)) - leak -
+	l = n * (1 - delta) * (1 - qm_kme_bb84_h2(es)) - leak -
 	    2 * log2(1 / eps_pa);
 	return l >= 8 ? 8 * (uint64_t)floor(l / 8) : 0;
 }
@@ -263,29 +265,29 @@ static void test_pa_length_formula(void **state)
 
 	(void)state;
 	/* values computed separately (python3, math module) */
-	assert_int_equal(qm_bb84_pa_length(1000000, 100000, 2000, 120000, 128,
-	                                   0, 1e-10, 1e-10, &qu),
+	assert_int_equal(qm_kme_bb84_pa_length(1000000, 100000, 2000, 120000,
+	                                       128, 0, 1e-10, 1e-10, &qu),
 	                 656560);
 	assert_true(fabs(qu - 0.035914989571876804) < 1e-12);
-	assert_int_equal(qm_bb84_pa_length(500000, 50000, 1500, 60000, 128, 0.2,
-	                                   1e-9, 1e-12, NULL),
+	assert_int_equal(qm_kme_bb84_pa_length(500000, 50000, 1500, 60000, 128,
+	                                       0.2, 1e-9, 1e-12, NULL),
 	                 202248);
 	/* no key: no sample, too many errors, too much leaked */
 	assert_int_equal(
-	    qm_bb84_pa_length(1000, 0, 0, 0, 0, 0, 1e-10, 1e-10, NULL), 0);
-	assert_int_equal(
-	    qm_bb84_pa_length(100000, 10000, 4500, 0, 0, 0, 1e-10, 1e-10, NULL),
-	    0);
-	assert_int_equal(qm_bb84_pa_length(100000, 10000, 100, 100000, 128, 0,
-	                                   1e-10, 1e-10, NULL),
+	    qm_kme_bb84_pa_length(1000, 0, 0, 0, 0, 0, 1e-10, 1e-10, NULL), 0);
+	assert_int_equal(qm_kme_bb84_pa_length(100000, 10000, 4500, 0, 0, 0,
+	                                       1e-10, 1e-10, NULL),
+	                 0);
+	assert_int_equal(qm_kme_bb84_pa_length(100000, 10000, 100, 100000, 128,
+	                                       0, 1e-10, 1e-10, NULL),
 	                 0);
 	for (unsigned i = 1; i <= 20; i++) {
 		double n = 20000.0 * i, k = 2000.0 * i, ek = 10.0 * i * i;
 		double leak = 900.0 * i;
 		assert_int_equal(
-		    qm_bb84_pa_length((uint64_t)n, (uint64_t)k, (uint64_t)ek,
-		                      (uint64_t)leak, 0, 0.01 * i, 1e-8, 1e-9,
-		                      NULL),
+		    qm_kme_bb84_pa_length((uint64_t)n, (uint64_t)k,
+		                          (uint64_t)ek, (uint64_t)leak, 0,
+		                          0.01 * i, 1e-8, 1e-9, NULL),
 		    doc_formula(n, k, ek, leak, 0.01 * i, 1e-8, 1e-9));
 	}
 }
@@ -307,7 +309,7 @@ static void assert_run_consistent(const struct qm_bb84_params *p,
 		                 r->kept_bits);
 		/* the length is exactly the documented formula */
 		assert_int_equal(r->final_bits,
-		                 qm_bb84_pa_length(
+		                 qm_kme_bb84_pa_length(
 		                     r->kept_bits, r->sample_bits,
 		                     r->sample_errors, r->leak_ec_bits,
 		                     r->leak_verify_bits, r->multi_photon_delta,
@@ -327,7 +329,7 @@ static void test_no_eve_identical_keys(void **state)
 
 	(void)state;
 	seeded(&p, 1);
-	assert_int_equal(qm_bb84_run(&p, &r, &e), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &r, &e), QM_OK);
 	assert_run_consistent(&p, &r);
 	/* detection and sifting rates follow the channel */
 	assert_true(fabs((double)r.raw_detections / p.pulses - eta) < 0.005);
@@ -343,7 +345,7 @@ static void test_no_eve_identical_keys(void **state)
 	assert_true(r.qber_upper > r.qber);
 	assert_true(r.final_bits > r.kept_bits / 2);
 	assert_memory_equal(r.key_alice, r.key_bob, r.key_bytes);
-	qm_bb84_result_clear(&r);
+	qm_kme_bb84_result_clear(&r);
 	assert_null(r.key_alice);
 	assert_int_equal(r.final_bits, 0);
 }
@@ -356,7 +358,7 @@ static void test_full_eve_alarm(void **state)
 	(void)state;
 	seeded(&p, 2);
 	p.eve_fraction = 1.0;
-	assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &r, NULL), QM_OK);
 	assert_run_consistent(&p, &r);
 	assert_true(r.qber > 0.20 && r.qber < 0.30);
 	/* 25% from Eve plus the 1% misalignment on top: about 0.255 */
@@ -364,7 +366,7 @@ static void test_full_eve_alarm(void **state)
 	assert_true(r.alarm);
 	assert_int_equal(r.final_bits, 0);
 	assert_int_equal(r.key_bytes, 0);
-	qm_bb84_result_clear(&r);
+	qm_kme_bb84_result_clear(&r);
 }
 
 static void test_partial_eve_shorter_key(void **state)
@@ -374,9 +376,9 @@ static void test_partial_eve_shorter_key(void **state)
 
 	(void)state;
 	seeded(&p, 3);
-	assert_int_equal(qm_bb84_run(&p, &clean, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &clean, NULL), QM_OK);
 	p.eve_fraction = 0.15;
-	assert_int_equal(qm_bb84_run(&p, &eve, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &eve, NULL), QM_OK);
 	assert_run_consistent(&p, &eve);
 	/* same seed: same photons reach Bob, Eve only adds errors */
 	assert_int_equal(eve.sifted_bits, clean.sifted_bits);
@@ -387,8 +389,8 @@ static void test_partial_eve_shorter_key(void **state)
 	assert_true(eve.final_bits < clean.final_bits);
 	assert_true(eve.leak_ec_bits > clean.leak_ec_bits);
 	assert_memory_equal(eve.key_alice, eve.key_bob, eve.key_bytes);
-	qm_bb84_result_clear(&clean);
-	qm_bb84_result_clear(&eve);
+	qm_kme_bb84_result_clear(&clean);
+	qm_kme_bb84_result_clear(&eve);
 }
 
 /* The expected QBER of docs/KME.md ("The quantum part"). */
@@ -426,13 +428,13 @@ static void test_qber_matches_model(void **state)
 		p.mean_photon_number = cfg[i][4];
 		p.sample_fraction = 0.5;
 		p.qber_threshold = 0.4;
-		assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+		assert_int_equal(qm_kme_bb84_run(&p, &r, NULL), QM_OK);
 		assert_run_consistent(&p, &r);
 		want = model_qber(&p);
 		sigma = sqrt(want * (1 - want) / (double)r.sample_bits);
 		assert_true(r.sample_bits > 1000);
 		assert_true(fabs(r.qber - want) < 4 * sigma);
-		qm_bb84_result_clear(&r);
+		qm_kme_bb84_result_clear(&r);
 	}
 }
 
@@ -445,10 +447,10 @@ static void test_threshold_is_configurable(void **state)
 	seeded(&p, 4);
 	p.eve_fraction = 0.15; /* about 4.7% */
 	p.qber_threshold = 0.03;
-	assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &r, NULL), QM_OK);
 	assert_true(r.alarm);
 	assert_int_equal(r.final_bits, 0);
-	qm_bb84_result_clear(&r);
+	qm_kme_bb84_result_clear(&r);
 }
 
 static void test_seeded_reproducible(void **state)
@@ -458,31 +460,31 @@ static void test_seeded_reproducible(void **state)
 
 	(void)state;
 	seeded(&p, 5);
-	assert_int_equal(qm_bb84_run(&p, &a, NULL), QM_OK);
-	assert_int_equal(qm_bb84_run(&p, &b, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &a, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &b, NULL), QM_OK);
 	assert_int_equal(a.final_bits, b.final_bits);
 	assert_int_equal(a.sample_errors, b.sample_errors);
 	assert_int_equal(a.leak_ec_bits, b.leak_ec_bits);
 	assert_true(a.final_bits > 0);
 	assert_memory_equal(a.key_alice, b.key_alice, a.key_bytes);
 	p.seed[0] ^= 1;
-	assert_int_equal(qm_bb84_run(&p, &c, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &c, NULL), QM_OK);
 	assert_true(c.final_bits > 0);
 	assert_memory_not_equal(a.key_alice, c.key_alice,
 	                        a.key_bytes < c.key_bytes ? a.key_bytes
 	                                                  : c.key_bytes);
-	qm_bb84_result_clear(&a);
-	qm_bb84_result_clear(&b);
-	qm_bb84_result_clear(&c);
+	qm_kme_bb84_result_clear(&a);
+	qm_kme_bb84_result_clear(&b);
+	qm_kme_bb84_result_clear(&c);
 	/* unseeded runs draw a fresh seed */
 	p.seeded = 0;
-	assert_int_equal(qm_bb84_run(&p, &a, NULL), QM_OK);
-	assert_int_equal(qm_bb84_run(&p, &b, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &a, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &b, NULL), QM_OK);
 	assert_true(a.final_bits > 0 && b.final_bits > 0);
 	assert_memory_not_equal(a.key_alice, b.key_alice, 32);
 	assert_memory_equal(a.key_alice, a.key_bob, a.key_bytes);
-	qm_bb84_result_clear(&a);
-	qm_bb84_result_clear(&b);
+	qm_kme_bb84_result_clear(&a);
+	qm_kme_bb84_result_clear(&b);
 }
 
 static void test_weak_coherent_pulses(void **state)
@@ -492,10 +494,10 @@ static void test_weak_coherent_pulses(void **state)
 
 	(void)state;
 	seeded(&p, 6);
-	assert_int_equal(qm_bb84_run(&p, &single, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &single, NULL), QM_OK);
 	assert_true(single.multi_photon_delta == 0.0);
 	p.mean_photon_number = 0.5;
-	assert_int_equal(qm_bb84_run(&p, &wcp, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &wcp, NULL), QM_OK);
 	assert_run_consistent(&p, &wcp);
 	/* detection probability 1 - exp(-mu eta) */
 	assert_true(fabs((double)wcp.raw_detections / p.pulses -
@@ -505,8 +507,8 @@ static void test_weak_coherent_pulses(void **state)
 	assert_true(wcp.final_bits > 0);
 	/* fewer clicks and a GLLP penalty: a much shorter key */
 	assert_true(wcp.final_bits < single.final_bits / 2);
-	qm_bb84_result_clear(&single);
-	qm_bb84_result_clear(&wcp);
+	qm_kme_bb84_result_clear(&single);
+	qm_kme_bb84_result_clear(&wcp);
 }
 
 static void test_high_loss_no_key(void **state)
@@ -518,11 +520,11 @@ static void test_high_loss_no_key(void **state)
 	seeded(&p, 7);
 	p.pulses = 4096;
 	p.loss_db = 40; /* ~0.3 clicks in 4096 pulses */
-	assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &r, NULL), QM_OK);
 	assert_run_consistent(&p, &r);
 	assert_int_equal(r.final_bits, 0);
 	assert_false(r.alarm);
-	qm_bb84_result_clear(&r);
+	qm_kme_bb84_result_clear(&r);
 }
 
 static void test_tiny_block_finite_size(void **state)
@@ -534,7 +536,7 @@ static void test_tiny_block_finite_size(void **state)
 	seeded(&p, 10);
 	p.pulses = QM_BB84_MIN_PULSES;
 	p.loss_db = 0;
-	assert_int_equal(qm_bb84_run(&p, &r, NULL), QM_OK);
+	assert_int_equal(qm_kme_bb84_run(&p, &r, NULL), QM_OK);
 	assert_run_consistent(&p, &r);
 	/* a few hundred bits: Cascade runs and checks, but the statistical
 	 * bound on a ~40-bit sample leaves nothing after amplification */
@@ -543,7 +545,7 @@ static void test_tiny_block_finite_size(void **state)
 	assert_true(r.ec_verified);
 	assert_true(r.qber_upper >= 0.5);
 	assert_int_equal(r.final_bits, 0);
-	qm_bb84_result_clear(&r);
+	qm_kme_bb84_result_clear(&r);
 }
 
 /* Corners of the parameter space: every run consistent, keys equal. */
@@ -575,7 +577,8 @@ static void test_parameter_sweep(void **state)
 					p.sample_fraction = c == 1 ? 0.5 : 0.1;
 					p.cascade_passes = 1 + a * 6 + b;
 					assert_int_equal(
-					    qm_bb84_run(&p, &r, NULL), QM_OK);
+					    qm_kme_bb84_run(&p, &r, NULL),
+					    QM_OK);
 					assert_run_consistent(&p, &r);
 					/* 50% noise or full Eve: alarm, once
 					 * the sample says anything */
@@ -589,7 +592,7 @@ static void test_parameter_sweep(void **state)
 						    r.key_bytes);
 					}
 					runs++;
-					qm_bb84_result_clear(&r);
+					qm_kme_bb84_result_clear(&r);
 				}
 	assert_int_equal(runs, 81);
 	assert_true(keys > 0);
@@ -607,7 +610,7 @@ static void test_absurd_parameters(void **state)
 	do {                                                                   \
 		seeded(&p, 8);                                                 \
 		p.field = value;                                               \
-		assert_int_equal(qm_bb84_run(&p, &r, &e), QM_ERR_INVAL);       \
+		assert_int_equal(qm_kme_bb84_run(&p, &r, &e), QM_ERR_INVAL);   \
 		assert_non_null(strstr(e.msg, word));                          \
 		assert_null(r.key_alice);                                      \
 	} while (0)
@@ -634,9 +637,9 @@ static void test_absurd_parameters(void **state)
 	BAD(seeded, 7, "seeded");
 #undef BAD
 	assert_non_null(strstr(e.msg, "got 7"));
-	assert_int_equal(qm_bb84_run(NULL, &r, &e), QM_ERR_INVAL);
+	assert_int_equal(qm_kme_bb84_run(NULL, &r, &e), QM_ERR_INVAL);
 	seeded(&p, 8);
-	assert_int_equal(qm_bb84_run(&p, NULL, &e), QM_ERR_INVAL);
+	assert_int_equal(qm_kme_bb84_run(&p, NULL, &e), QM_ERR_INVAL);
 }
 
 static void test_rate_measure(void **state)
@@ -647,7 +650,7 @@ static void test_rate_measure(void **state)
 
 	(void)state;
 	seeded(&p, 9);
-	assert_int_equal(qm_bb84_rate_measure(&p, 2, &rate, &e), QM_OK);
+	assert_int_equal(qm_kme_bb84_rate_measure(&p, 2, &rate, &e), QM_OK);
 	assert_int_equal(rate.blocks, 2);
 	assert_true(rate.final_bits > 0);
 	assert_true(rate.bits_per_second > 0);
@@ -656,7 +659,8 @@ static void test_rate_measure(void **state)
 	       "(%llu bits in %.3f s)\n",
 	       p.pulses, rate.bits_per_second,
 	       (unsigned long long)rate.final_bits, rate.seconds);
-	assert_int_equal(qm_bb84_rate_measure(&p, 0, &rate, &e), QM_ERR_INVAL);
+	assert_int_equal(qm_kme_bb84_rate_measure(&p, 0, &rate, &e),
+	                 QM_ERR_INVAL);
 }
 
 int main(void)

@@ -30,36 +30,38 @@ static void test_stream_blocks(void **state)
 		a[i] = (unsigned char)i;
 	for (int i = 0; i < 50; i++)
 		b[i] = (unsigned char)(200 + i);
-	assert_int_equal(kstream_append(&s, 0, a, 100, &e), QM_OK);
+	assert_int_equal(kme_kstream_append(&s, 0, a, 100, &e), QM_OK);
 	/* a block must follow the end */
-	assert_int_equal(kstream_append(&s, 99, b, 50, &e), QM_ERR_STATE);
-	assert_int_equal(kstream_append(&s, 100, b, 50, &e), QM_OK);
-	assert_int_equal(kstream_avail(&s), 150);
+	assert_int_equal(kme_kstream_append(&s, 99, b, 50, &e), QM_ERR_STATE);
+	assert_int_equal(kme_kstream_append(&s, 100, b, 50, &e), QM_OK);
+	assert_int_equal(kme_kstream_avail(&s), 150);
 	assert_true(qm_sec_contains(s.blocks[0].data, 100));
 	/* a copy across the two blocks */
-	assert_int_equal(kstream_copy(&s, 90, 20, out, &e), QM_OK);
+	assert_int_equal(kme_kstream_copy(&s, 90, 20, out, &e), QM_OK);
 	assert_memory_equal(out, a + 90, 10);
 	assert_memory_equal(out + 10, b, 10);
 	/* release a range in the middle; the first block stays alive */
-	kstream_release(&s, 10, 20);
+	kme_kstream_release(&s, 10, 20);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.blocks[0].live, 80);
 	assert_int_equal(s.blocks[0].data[15], 0); /* wiped */
 	/* release the rest of block 0, across the hole: it is freed */
-	kstream_release(&s, 0, 100);
+	kme_kstream_release(&s, 0, 100);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.blocks[0].start, 100);
-	assert_int_equal(kstream_copy(&s, 50, 10, out, &e), QM_ERR_NOTFOUND);
-	assert_int_equal(kstream_copy(&s, 140, 11, out, &e), QM_ERR_NOTFOUND);
+	assert_int_equal(kme_kstream_copy(&s, 50, 10, out, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(kme_kstream_copy(&s, 140, 11, out, &e),
+	                 QM_ERR_NOTFOUND);
 	/* a range that starts in a hole still releases what follows */
-	kstream_release(&s, 60, 60);
+	kme_kstream_release(&s, 60, 60);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.blocks[0].live, 30);
 	assert_int_equal(s.blocks[0].data[19], 0);
 	assert_int_equal(s.blocks[0].data[20], 220);
-	kstream_release(&s, 100, 50);
+	kme_kstream_release(&s, 100, 50);
 	assert_int_equal(s.n, 0);
-	kstream_free(&s);
+	kme_kstream_free(&s);
 }
 
 static void test_reservations(void **state)
@@ -75,24 +77,24 @@ static void test_reservations(void **state)
 		kme_uuid_new(ids[i]);
 		memcpy(r->id, ids[i], 16);
 		r->off = (uint64_t)i;
-		assert_int_equal(kres_add(&m, r, NULL), QM_OK);
+		assert_int_equal(kme_kres_add(&m, r, NULL), QM_OK);
 	}
 	assert_int_equal(m.count, 5000);
 	for (int i = 0; i < 5000; i++) {
-		struct kres *r = kres_find(&m, ids[i]);
+		struct kres *r = kme_kres_find(&m, ids[i]);
 		assert_non_null(r);
 		assert_int_equal(r->off, (uint64_t)i);
 	}
 	{
 		struct kres *dup = calloc(1, sizeof(*dup));
 		memcpy(dup->id, ids[7], 16);
-		assert_int_equal(kres_add(&m, dup, NULL), QM_ERR_EXISTS);
+		assert_int_equal(kme_kres_add(&m, dup, NULL), QM_ERR_EXISTS);
 		free(dup);
 	}
-	kres_remove(&m, ids[7]);
-	assert_null(kres_find(&m, ids[7]));
+	kme_kres_remove(&m, ids[7]);
+	assert_null(kme_kres_find(&m, ids[7]));
 	assert_int_equal(m.count, 4999);
-	kres_map_free(&m);
+	kme_kres_map_free(&m);
 }
 
 static void test_uuid(void **state)
@@ -283,10 +285,11 @@ static void test_sealed_pools(void **state)
 	k = make_kme("kme.conf");
 	assert_int_equal(k->nlinks, 1);
 	qm_random(key, sizeof(key));
-	assert_int_equal(kstream_append(&k->links[0].own, 0, key, 32, &e), QM_OK);
-	assert_int_equal(kstream_append(&k->links[0].mirror, 0, key + 32, 32,
-	                                &e),
+	assert_int_equal(kme_kstream_append(&k->links[0].own, 0, key, 32, &e),
 	                 QM_OK);
+	assert_int_equal(
+	    kme_kstream_append(&k->links[0].mirror, 0, key + 32, 32, &e),
+	    QM_OK);
 	r = calloc(1, sizeof(*r));
 	kme_uuid_new(r->id);
 	r->off = 0;
@@ -294,7 +297,7 @@ static void test_sealed_pools(void **state)
 	r->nslaves = 1;
 	r->master = 0;    /* SAE_B, the peer's */
 	r->slaves[0] = 0; /* SAE_A, ours */
-	assert_int_equal(kres_add(&k->links[0].res, r, &e), QM_OK);
+	assert_int_equal(kme_kres_add(&k->links[0].res, r, &e), QM_OK);
 	k->links[0].mirror.next = 32;
 	assert_int_equal(qm_kme_save(k, &e), QM_OK);
 	{
@@ -310,17 +313,17 @@ static void test_sealed_pools(void **state)
 		assert_null(memmem(f.data, f.len, "SAE_A", 5));
 		/* a round trip */
 		k = make_kme("kme.conf");
-		assert_int_equal(kstream_avail(&k->links[0].own), 32);
-		assert_int_equal(kstream_copy(&k->links[0].own, 0, 32, out, &e),
-		                 QM_OK);
+		assert_int_equal(kme_kstream_avail(&k->links[0].own), 32);
+		assert_int_equal(
+		    kme_kstream_copy(&k->links[0].own, 0, 32, out, &e), QM_OK);
 		assert_memory_equal(out, key, 32);
-		r = kres_find(&k->links[0].res, id);
+		r = kme_kres_find(&k->links[0].res, id);
 		assert_non_null(r);
 		assert_int_equal(r->nslaves, 1);
 		assert_string_equal(k->conf.saes[r->slaves[0]], "SAE_A");
 		assert_string_equal(k->links[0].peer->saes[r->master], "SAE_B");
-		assert_int_equal(kstream_copy(&k->links[0].mirror, r->off,
-		                              r->len, out, &e),
+		assert_int_equal(kme_kstream_copy(&k->links[0].mirror, r->off,
+		                                  r->len, out, &e),
 		                 QM_OK);
 		assert_memory_equal(out, key + 32, 32);
 		qm_kme_free(&k);
