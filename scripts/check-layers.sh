@@ -17,7 +17,11 @@
 # fuzz/ any public header. Link lines: the qm_* libraries a layer's
 # CMakeLists.txt links must be layers it uses. Symbols: every qm_* function
 # a layer's library calls must be defined by a layer it uses, and every
-# call into an outside library must be into one it uses.
+# call into an outside library must be into one it uses. Names (section 2,
+# "Names"): every global symbol a layer's library defines carries the
+# layer's public prefix qm_<layer>_ or its internal prefix <layer>_ (core:
+# qm_<word> where the word is no other layer's name, or core_), none is a
+# name libsodium exports, and no layer calls another's <layer>_ function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -159,15 +163,32 @@ layer_objects() {
   fi
 }
 
+# The functions libsodium exports (their names begin with crypto_, as
+# crypto's internal ones do): "sodium SYMBOL" lines.
+sodium_symbols() {
+  local so dir
+  dir=$(pkg-config --variable=libdir libsodium 2>/dev/null || true)
+  so=$(ls "${dir:-/nonexistent}"/libsodium.so* 2>/dev/null | head -n 1 || true)
+  [ -n "$so" ] || so=$(ldconfig -p 2>/dev/null | awk '/libsodium\.so/ {print $NF; exit}')
+  if [ -z "$so" ]; then
+    echo "missing-sodium"
+    return
+  fi
+  nm -D --defined-only "$so" | awk 'NF == 3 {print "sodium", $3}'
+}
+
 # Lines "def LAYER SYMBOL" and "use LAYER SYMBOL" for every layer's code,
 # then one awk pass: a qm_* symbol must come from the layer itself or a
 # layer it uses; a call into an outside library (by its symbols' prefix)
 # must be into one the layer uses; qm_client_store (the store under the
-# engine, for tests) is no door for an interface.
+# engine, for tests) is no door for an interface; every symbol a layer
+# defines is named as section 2 "Names" says, and no layer calls another
+# layer's internal function.
 check_symbols() {
   local build=$1 l objs
   [ -d "$build/src" ] || { echo "check-layers: no build in $build" >&2; exit 2; }
   {
+    sodium_symbols
     for l in "${layers[@]}"; do
       printf 'layer\t%s\t%s\t%s\n' "$l" "${uses[$l]}" "${libs[$l]}"
       objs=$(layer_objects "$build" "$l")
@@ -197,9 +218,32 @@ check_symbols() {
       next
     }
     $1 == "missing" { print "nothing built for layer " $2; bad = 1; next }
-    $1 == "def" { owner[$3] = $2; next }
+    $1 == "missing-sodium" { print "libsodium not found: cannot check names against it"; bad = 1; next }
+    $1 == "sodium" { sodium[$2] = 1; next }
+    $1 == "def" { owner[$3] = $2; nd++; dl[nd] = $2; ds[nd] = $3; next }
     $1 == "use" { nu++; ul[nu] = $2; us[nu] = $3 }
+    # The name rule (docs/ARCHITECTURE.md section 2, "Names"): 1 if layer
+    # L may define symbol s.
+    function named_ok(L, s,   w) {
+      if (s == "main") return 1                        # a program
+      if (L == "crypto" && s == "PQCLEAN_randombytes") return 1  # PQClean calls it so
+      if (index(s, "qm_" L "_") == 1 || index(s, L "_") == 1) return 1
+      if (L != "core" || s !~ /^qm_[a-z0-9]/) return 0
+      w = substr(s, 4); sub(/_.*/, "", w)              # qm_<word>...
+      return !(w in usesof) || w == "core"
+    }
     END {
+      for (i = 1; i <= nd; i++) {
+        L = dl[i]; s = ds[i]
+        if (!named_ok(L, s)) {
+          print "src/" L " defines " s ": a global name of src/" L " begins with qm_" L "_ (public) or " L "_ (internal), or is static (docs/ARCHITECTURE.md section 2, \"Names\")"
+          bad = 1
+        }
+        if (s in sodium) {
+          print "src/" L " defines " s ", a name libsodium exports: rename it (docs/ARCHITECTURE.md section 2, \"Names\")"
+          bad = 1
+        }
+      }
       for (i = 1; i <= nu; i++) {
         L = ul[i]; s = us[i]; o = owner[s]
         if (s == "qm_client_store" && (L == "web" || L == "cli")) {
@@ -208,6 +252,9 @@ check_symbols() {
         } else if (o != "") {
           if (o != L && index(usesof[L], " " o " ") == 0) {
             print "src/" L " calls " s " of src/" o ": src/" L " may use only:" usesof[L] "(docs/ARCHITECTURE.md section 2)"
+            bad = 1
+          } else if (o != L && index(s, o "_") == 1) {
+            print "src/" L " calls " s ", internal to src/" o ": only qm_" o "_ functions are its door (docs/ARCHITECTURE.md section 2, \"Names\")"
             bad = 1
           }
         } else if ((x = lib(s)) != "" && index(libsof[L], " " x " ") == 0) {
