@@ -582,7 +582,10 @@ int main(void)
 	int b_ok, a_ok, trace = getenv("QM_BENCH_KME_TRACE") != NULL;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	qm_core_init(NULL);
+	if (qm_core_init(NULL)) {
+		fprintf(stderr, "bench-kme: libsodium cannot start\n");
+		return 1;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (qmt_tmpdir("benchkme", dir, sizeof(dir)))
 		return 1;

@@ -213,7 +213,8 @@ int main(void)
 	};
 	qm_buf_init(&pt, 1u << 20);
 	for (size_t i = 0; i < 70000; i++)
-		qm_buf_append_byte(&pt, (unsigned char)('a' + i % 26), NULL);
+		if (qm_buf_append_byte(&pt, (unsigned char)('a' + i % 26), &e))
+			fuzz_die("plaintext", &e);
 	for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
 		qm_buf_init(&env, 1u << 24);
 		fixed.sender_sae = ev[i].level <= 2 ? FUZZ_SAE_A : "";

@@ -32,7 +32,8 @@ static int quiet_ms(void)
 		long long n = 1000;
 
 		if (v)
-			(void)qm_parse_ll(v, 1, 60000, &n, NULL);
+			/* a value out of range keeps the default */
+			QM_IGNORE(qm_parse_ll(v, 1, 60000, &n, NULL));
 		ms = (int)n;
 	}
 	return ms;

@@ -289,17 +289,22 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 	return 0;
 }
 
-/* Quotes text with "> " into out. */
-static void quote(const char *intro, const char *text, struct qm_buf *out)
+/* Quotes text with "> " into out; QM_ERR_TOOBIG when it does not fit. */
+static enum qm_err quote(const char *intro, const char *text,
+                         struct qm_buf *out, struct qm_error *e)
 {
-	qm_buf_append_str(out, intro, NULL);
-	qm_buf_append_str(out, "\n> ", NULL);
-	for (const char *p = text; *p; p++) {
-		qm_buf_append_byte(out, (unsigned char)*p, NULL);
-		if (*p == '\n' && p[1])
-			qm_buf_append_str(out, "> ", NULL);
+	enum qm_err rc = qm_buf_append_str(out, intro, e);
+
+	if (!rc)
+		rc = qm_buf_append_str(out, "\n> ", e);
+	for (const char *p = text; !rc && *p; p++) {
+		rc = qm_buf_append_byte(out, (unsigned char)*p, e);
+		if (!rc && *p == '\n' && p[1])
+			rc = qm_buf_append_str(out, "> ", e);
 	}
-	qm_buf_append_str(out, "\n", NULL);
+	if (!rc)
+		rc = qm_buf_append_str(out, "\n", e);
+	return rc;
 }
 
 static const char reply_help[] =
@@ -319,8 +324,11 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	struct qm_client_attachment extra[MAX_ATT];
 	char **addrs = NULL;
 	size_t naddrs = 0;
+	struct qm_error e;
+	enum qm_err brc;
 	int rc, end;
 
+	qm_error_clear(&e);
 	rc = parse_compose(cmd, argc, argv, &a, &end);
 	if (rc < 0) {
 		fputs(reply_help, stdout);
@@ -372,13 +380,14 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 						add_to(a.cc, &a.ncc, addrs[i]);
 			}
 		}
-		quote("\nOn the message you wrote:", v->text, &body);
-		if (strncasecmp(v->subject, "Re:", 3) != 0)
-			qm_buf_append_str(&subj, "Re: ", NULL);
+		brc = quote("\nOn the message you wrote:", v->text, &body, &e);
+		if (!brc && strncasecmp(v->subject, "Re:", 3) != 0)
+			brc = qm_buf_append_str(&subj, "Re: ", &e);
 	} else {
-		quote("\n---------- Forwarded message ----------", v->text,
-		      &body);
-		qm_buf_append_str(&subj, "Fwd: ", NULL);
+		brc = quote("\n---------- Forwarded message ----------",
+		            v->text, &body, &e);
+		if (!brc)
+			brc = qm_buf_append_str(&subj, "Fwd: ", &e);
 		for (size_t i = 0; i < v->natt && i < MAX_ATT; i++) {
 			extra[i].name = v->att[i].name;
 			extra[i].type = v->att[i].type;
@@ -386,11 +395,20 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 			extra[i].len = v->att[i].len;
 		}
 	}
-	qm_buf_append_str(&subj, v->subject, NULL);
+	if (!brc)
+		brc = qm_buf_append_str(&subj, v->subject, &e);
+	if (!brc)
+		brc =
+		    qm_buf_appendf(&refs, &e, "%s%s%s", v->references,
+		                   v->references[0] ? " " : "", v->message_id);
+	if (brc) {
+		/* never send a quote, subject or References cut short */
+		qm_error_prefix(&e, "message %s: ", argv[end]);
+		rc = cli_fail(&e);
+		goto out;
+	}
 	if (!a.subject)
 		a.subject = subj.data ? (char *)subj.data : "";
-	qm_buf_appendf(&refs, NULL, "%s%s%s", v->references,
-	               v->references[0] ? " " : "", v->message_id);
 	rc = do_send(g, &a, body.data ? (char *)body.data : "",
 	             fwd ? NULL : v->message_id,
 	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,

@@ -232,7 +232,10 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 		struct qm_client_kme ks;
 
 		t0 = qm_mono_ns();
-		qm_client_kme_status(c, account_id, NULL, &ks, &e);
+		if (qm_client_kme_status(c, account_id, NULL, &ks, &e))
+			/* ks is cleared (not reachable): say why below */
+			qm_strlcpy(ks.message, qm_error_msg(&e),
+			           sizeof(ks.message));
 		kme->tried = 1;
 		kme->ok = ks.reachable;
 		kme->ms = (long)((qm_mono_ns() - t0) / 1000000);

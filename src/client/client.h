@@ -45,8 +45,9 @@ struct qm_client_opts {
  * Opens the QMail home (creating it), the store, and brings the outbox back
  * to a consistent state after a crash. The vault starts locked.
  */
-enum qm_err qm_client_open(const struct qm_client_opts *opts,
-                           struct qm_client **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_open(const struct qm_client_opts *opts,
+                                        struct qm_client **out,
+                                        struct qm_error *err);
 void qm_client_free(struct qm_client **c);
 /*
  * A second handle on c's home for another thread (the web GUI lists
@@ -103,10 +104,10 @@ const char *qm_client_hint_name(int hint);
 
 int qm_client_initialised(struct qm_client *c);
 /* Creates the vault with the passphrase (at least 8 bytes) and unlocks. */
-enum qm_err qm_client_init(struct qm_client *c, const char *pass, size_t len,
-                           struct qm_error *err);
-enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
-                             size_t len, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_init(struct qm_client *c, const char *pass,
+                                        size_t len, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
+                                          size_t len, struct qm_error *err);
 void qm_client_lock(struct qm_client *c);
 int qm_client_unlocked(struct qm_client *c);
 /*
@@ -131,10 +132,9 @@ QM_NODISCARD enum qm_err qm_client_passphrase_change(struct qm_client *c,
  * and creates the account's identity for levels 3 and 4 (private half
  * sealed in the vault). Sets a->id. Needs the vault unlocked.
  */
-enum qm_err qm_client_account_add(struct qm_client *c,
-                                  struct qm_store_account *a,
-                                  const char *password, size_t pwlen,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_add(struct qm_client *c, struct qm_store_account *a,
+                      const char *password, size_t pwlen, struct qm_error *err);
 
 /*
  * Fills the server fields of a (SMTP, IMAP, POP3) with the preset of a
@@ -218,11 +218,11 @@ struct qm_client_check {
  * contact's SAE ID or its own). Each result is filled; the call itself
  * fails only when the account does not exist or the vault is locked.
  */
-enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
-                                   struct qm_client_check *smtp,
-                                   struct qm_client_check *incoming,
-                                   struct qm_client_check *kme,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_test(struct qm_client *c, int64_t account_id,
+                       struct qm_client_check *smtp,
+                       struct qm_client_check *incoming,
+                       struct qm_client_check *kme, struct qm_error *err);
 
 /* ------------------------------------------------------------------ send */
 
@@ -296,10 +296,11 @@ struct qm_client_sent {
  * then refuses the keys, nothing is queued and the send falls back or
  * fails with QM_ERR_UNAVAIL and the KME's answer.
  */
-enum qm_err qm_client_send(struct qm_client *c,
-                           const struct qm_client_compose *m,
-                           qm_client_progress_fn progress, void *parg,
-                           struct qm_client_sent *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_send(struct qm_client *c,
+                                        const struct qm_client_compose *m,
+                                        qm_client_progress_fn progress,
+                                        void *parg, struct qm_client_sent *out,
+                                        struct qm_error *err);
 
 /*
  * Works through the outbox of account (0: every account): encrypts what is
@@ -313,9 +314,10 @@ enum qm_err qm_client_send(struct qm_client *c,
  * (qm_client_outbox_retry after the cause is mended). *n_sent and
  * *n_failed (may be NULL) get the counts; the first error is in err.
  */
-enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
-                                 size_t *n_sent, size_t *n_failed,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_outbox_run(struct qm_client *c,
+                                              int64_t account_id,
+                                              size_t *n_sent, size_t *n_failed,
+                                              struct qm_error *err);
 
 /*
  * Sends outbox entry id now, even when its retry is not due yet: encrypts
@@ -327,22 +329,24 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
  * QM_ERR_STATE for an entry already sent (and copied), or failed after it
  * was encrypted.
  */
-enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
-                                   int *sent, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
+                                                int *sent,
+                                                struct qm_error *err);
 /*
  * The outbox entries of account_id (0: every account) that were sent but
  * whose copy for the Sent folder failed and waits for the next outbox run.
  * *ids is malloc'd (free it); *n may be 0.
  */
-enum qm_err qm_client_sent_copies(struct qm_client *c, int64_t account_id,
-                                  int64_t **ids, size_t *n,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_sent_copies(struct qm_client *c,
+                                               int64_t account_id,
+                                               int64_t **ids, size_t *n,
+                                               struct qm_error *err);
 /*
  * Gives up on outbox entry id (it becomes failed, "cancelled by the
  * user"); keys it reserved stay spent. QM_ERR_STATE once it was sent.
  */
-enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_outbox_cancel(struct qm_client *c, int64_t id, struct qm_error *err);
 
 /* One outbox entry as a person sees it (no ciphertext, no key IDs). */
 struct qm_client_outbox_item {
@@ -409,20 +413,20 @@ struct qm_client_level {
  * verified is available with a note). out[0..3] are filled;
  * *needed_bytes gets the level-1 key material needed.
  */
-enum qm_err qm_client_levels(struct qm_client *c, int64_t account_id,
-                             const char *const *rcpts, size_t n,
-                             uint64_t msg_bytes, struct qm_client_level out[4],
-                             uint64_t *needed_bytes, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_levels(struct qm_client *c, int64_t account_id,
+                 const char *const *rcpts, size_t n, uint64_t msg_bytes,
+                 struct qm_client_level out[4], uint64_t *needed_bytes,
+                 struct qm_error *err);
 /*
  * The same for a message as qm_client_send sees it: m's account, its To
  * and Cc (one copy) and its Bcc recipients (a copy each); the rest of m
  * is not used.
  */
-enum qm_err qm_client_levels_msg(struct qm_client *c,
-                                 const struct qm_client_compose *m,
-                                 uint64_t msg_bytes,
-                                 struct qm_client_level out[4],
-                                 uint64_t *needed_bytes, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_levels_msg(struct qm_client *c, const struct qm_client_compose *m,
+                     uint64_t msg_bytes, struct qm_client_level out[4],
+                     uint64_t *needed_bytes, struct qm_error *err);
 
 /* The settings (global, every account) for the level of new messages. */
 #define QM_CLIENT_SET_DEFAULT_LEVEL "default_level"
@@ -555,10 +559,11 @@ struct qm_client_sync_stats {
  * QM_VERIFY_UNREADABLE. When the account cannot use its KME, st->kme_problem
  * says why, once. Progress is reported per message.
  */
-enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
-                           qm_client_progress_fn progress, void *parg,
-                           struct qm_client_sync_stats *st,
-                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
+                                        qm_client_progress_fn progress,
+                                        void *parg,
+                                        struct qm_client_sync_stats *st,
+                                        struct qm_error *err);
 
 /* What qm_client_sync_all did with one account, as it goes. */
 struct qm_client_sync_report {
@@ -617,9 +622,10 @@ qm_client_sync_all(struct qm_client *c, int64_t account_id,
  * fetches it), 0 when the time passed quietly. QM_ERR_UNSUPPORTED for an
  * account without IMAP (POP3 has no push: call qm_client_sync now and then).
  */
-enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
-                                long timeout_ms, int *news,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_wait_mail(struct qm_client *c,
+                                             int64_t account_id,
+                                             long timeout_ms, int *news,
+                                             struct qm_error *err);
 
 /*
  * The same wait in two steps, for a program that keeps using the client
@@ -636,11 +642,13 @@ enum qm_err qm_client_wait_mail(struct qm_client *c, int64_t account_id,
  * qm_client_watch_free: free it when the vault is locked.
  */
 struct qm_client_watch;
-enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
-                                 int wake_fd, struct qm_client_watch **out,
-                                 struct qm_error *err);
-enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
-                                 int *news, int *woken, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_watch_open(struct qm_client *c,
+                                              int64_t account_id, int wake_fd,
+                                              struct qm_client_watch **out,
+                                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_watch_wait(struct qm_client_watch *w,
+                                              long timeout_ms, int *news,
+                                              int *woken, struct qm_error *err);
 void qm_client_watch_free(struct qm_client_watch **w);
 
 /* ------------------------------------------------------------------ read */
@@ -713,8 +721,9 @@ struct qm_client_view {
  * ones, and the signer's trust is the keyring's as of now. Free with
  * qm_client_view_free (wipes the plaintext).
  */
-enum qm_err qm_client_read(struct qm_client *c, int64_t id,
-                           struct qm_client_view **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_read(struct qm_client *c, int64_t id,
+                                        struct qm_client_view **out,
+                                        struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
 
 /*
@@ -727,9 +736,10 @@ void qm_client_view_free(struct qm_client_view **v);
  * another state or kept without its copy; when the account cannot use its
  * KME now, QM_ERR_UNAVAIL (or the KME's error) and it stays as it was.
  */
-enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
-                                int64_t *new_id, enum qm_store_verify *verify,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
+                                             int64_t *new_id,
+                                             enum qm_store_verify *verify,
+                                             struct qm_error *err);
 
 /* -------------------------------------------------------- message index */
 
@@ -820,11 +830,13 @@ QM_NODISCARD enum qm_err qm_client_draft_list(struct qm_client *c,
  * bytes that are not UTF-8 become U+FFFD. Everything else is copied.
  * Fails only when out is full (QM_ERR_TOOBIG) or out of memory.
  */
-enum qm_err qm_client_display(const char *s, size_t n, unsigned flags,
-                              struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_display(const char *s, size_t n,
+                                           unsigned flags, struct qm_buf *out,
+                                           struct qm_error *err);
 /* The same into a new malloc'd string (*out, set on success). */
-enum qm_err qm_client_display_dup(const char *s, unsigned flags, char **out,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_display_dup(const char *s, unsigned flags,
+                                               char **out,
+                                               struct qm_error *err);
 /*
  * The real extension of a file name (the part after its last dot, in
  * lower case; "" when there is none, or the name's only dot comes first)
@@ -845,25 +857,29 @@ void qm_client_strv_free(char ***v, size_t n);
 /* --------------------------------------------------------------- keyring */
 
 /* Appends the account's public identity in its text armour to out. */
-enum qm_err qm_client_key_export(struct qm_client *c, int64_t account_id,
-                                 struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_key_export(struct qm_client *c,
+                                              int64_t account_id,
+                                              struct qm_buf *out,
+                                              struct qm_error *err);
 /*
  * Imports a contact's armoured public identity for address (NULL: the
  * armour's Comment). *fpr (QM_STORE_FPRMAX) gets its fingerprint text and
  * *trust the keyring's state for it.
  */
-enum qm_err qm_client_key_import(struct qm_client *c, const char *address,
-                                 const char *armour, size_t len, char *fpr,
-                                 enum qm_store_trust *trust,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_key_import(struct qm_client *c, const char *address,
+                     const char *armour, size_t len, char *fpr,
+                     enum qm_store_trust *trust, struct qm_error *err);
 /* The user compared fingerprints with the contact: marks the key verified.
  * QM_ERR_AUTH when the fingerprint given differs from the stored key. */
-enum qm_err qm_client_key_verify(struct qm_client *c, const char *address,
-                                 const char *fingerprint,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_key_verify(struct qm_client *c,
+                                              const char *address,
+                                              const char *fingerprint,
+                                              struct qm_error *err);
 /* The account's own fingerprint text (QM_STORE_FPRMAX bytes). */
-enum qm_err qm_client_key_own_fpr(struct qm_client *c, int64_t account_id,
-                                  char *fpr, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_key_own_fpr(struct qm_client *c,
+                                               int64_t account_id, char *fpr,
+                                               struct qm_error *err);
 /*
  * Every key the keyring holds for contact address (all trust states),
  * newest first: *out is a malloc'd array (NULL when *n is 0); free it with
@@ -935,10 +951,11 @@ struct qm_client_kme {
  * call fails only when the account is unknown (a KME that cannot be
  * reached comes back as reachable = 0 with the reason).
  */
-enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
-                                 const char *peer_sae,
-                                 struct qm_client_kme *out,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_kme_status(struct qm_client *c,
+                                              int64_t account_id,
+                                              const char *peer_sae,
+                                              struct qm_client_kme *out,
+                                              struct qm_error *err);
 
 /* The level's short name ("one-time pad", ...) and badge ("L1 OTP"). */
 const char *qm_client_level_name(int level);
@@ -980,24 +997,26 @@ const struct qm_client_limit *qm_client_limit_find(const char *name);
  * K, M or G (binary: KiB, MiB, GiB). QM_ERR_INVAL, naming the allowed range
  * and the default, when it is not a number or lies outside [min, ceiling].
  */
-enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
-                                  const char *text, uint64_t *v,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
+                                               const char *text, uint64_t *v,
+                                               struct qm_error *err);
 /*
  * The value in force of the limit name: the setting, or the default when
  * unset. *is_set (may be NULL) says which. QM_ERR_NOTFOUND for a name that
  * is no limit. Needs no unlocked vault.
  */
-enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
-                                uint64_t *v, int *is_set,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_limit_get(struct qm_client *c,
+                                             const char *name, uint64_t *v,
+                                             int *is_set, struct qm_error *err);
 /*
  * Sets the limit name from text (as qm_client_limit_parse; "default" goes
  * back to the default). Takes effect at the next sync, read or send.
  * QM_ERR_NOTFOUND for an unknown name, QM_ERR_INVAL for a bad value.
  */
-enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
-                                const char *value, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_limit_set(struct qm_client *c,
+                                             const char *name,
+                                             const char *value,
+                                             struct qm_error *err);
 
 /* ---------------------------------------------------------------- threads */
 

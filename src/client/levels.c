@@ -368,8 +368,10 @@ static enum qm_err l1_status(struct qm_client *c, const struct acct_conn *ac,
 {
 	struct qm_client_kme ks;
 	char note[QM_ERR_MSGMAX];
+	enum qm_err rc = qm_client_kme_status(c, ac->a.id, sae, &ks, err);
 
-	qm_client_kme_status(c, ac->a.id, sae, &ks, NULL);
+	if (rc)
+		return rc;
 	if (!ks.reachable)
 		return qm_error_set(err, QM_ERR_UNAVAIL,
 		                    "the KME cannot be reached: %s",

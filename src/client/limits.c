@@ -165,7 +165,10 @@ static enum qm_err limits_changed(struct qm_client *c, struct qm_error *err)
 	if (qm_store_setting_get(c->store, 0, QM_SET_LIMITS_GEN, &b, NULL) ==
 	        QM_OK &&
 	    b.data)
-		qm_parse_ll((const char *)b.data, 0, INT64_MAX - 1, &gen, NULL);
+		/* an unreadable counter starts again from 0: any new
+		 * value tells the readers that the limits changed */
+		QM_IGNORE(qm_parse_ll((const char *)b.data, 0, INT64_MAX - 1,
+		                      &gen, NULL));
 	qm_buf_free(&b);
 	snprintf(text, sizeof(text), "%lld", gen + 1);
 	return qm_store_setting_set(c->store, 0, QM_SET_LIMITS_GEN, text, err);

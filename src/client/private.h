@@ -54,16 +54,18 @@ struct acct_conn {
 };
 
 /* Loads the account and its secret (vault must be unlocked). */
-enum qm_err client_acct_conn_load(struct qm_client *c, int64_t id,
-                                  struct acct_conn *ac, struct qm_error *err);
+QM_NODISCARD enum qm_err client_acct_conn_load(struct qm_client *c, int64_t id,
+                                               struct acct_conn *ac,
+                                               struct qm_error *err);
 void client_acct_conn_free(struct acct_conn *ac);
 /* Fills a mail server description from one of ac's servers. */
 void client_acct_conn_server(const struct acct_conn *ac,
                              const struct qm_store_server *s,
                              struct qm_mail_server *out);
 /* A KME client for the account. */
-enum qm_err client_acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err client_acct_kms_new(const struct acct_conn *ac,
+                                             struct qm_kms **out,
+                                             struct qm_error *err);
 /* An account setting as a string into out ("" when unset). */
 void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
                          char *out, size_t outlen);
@@ -71,25 +73,28 @@ void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
 /* Turns the fields of a view a person reads into their display-safe forms
  * (display.c): addresses decoded and marked, subject, date, attachment
  * names and types marked, each attachment's real extension. */
-enum qm_err client_view_display(struct qm_client_view *v,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err client_view_display(struct qm_client_view *v,
+                                             struct qm_error *err);
 
 /* The account's identity (private half from the vault). */
-enum qm_err client_own_identity(struct qm_client *c, int64_t account_id,
-                                struct qm_identity **out, struct qm_error *err);
+QM_NODISCARD enum qm_err client_own_identity(struct qm_client *c,
+                                             int64_t account_id,
+                                             struct qm_identity **out,
+                                             struct qm_error *err);
 /* A contact's public identity that may be used: QM_ERR_NOTFOUND when none,
  * QM_ERR_STATE when the key changed and awaits the user's decision. */
-enum qm_err client_contact_pubid(struct qm_client *c, const char *address,
-                                 struct qm_pubid **out,
-                                 enum qm_store_trust *trust,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err client_contact_pubid(struct qm_client *c,
+                                              const char *address,
+                                              struct qm_pubid **out,
+                                              enum qm_store_trust *trust,
+                                              struct qm_error *err);
 /* The bare lower-case address of "Name <a@b>" into out. */
-enum qm_err client_addr_bare(const char *in, char *out, size_t outlen,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err client_addr_bare(const char *in, char *out,
+                                          size_t outlen, struct qm_error *err);
 /* The confirmed SAE ID of a contact of account into out. */
-enum qm_err client_contact_sae(struct qm_client *c, int64_t account_id,
-                               const char *address, char *out, size_t outlen,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_contact_sae(struct qm_client *c, int64_t account_id, const char *address,
+                   char *out, size_t outlen, struct qm_error *err);
 
 /* Most recipients of one message (To, Cc and Bcc together). */
 #define QM_CLIENT_MAXRCPTS 100
@@ -103,8 +108,8 @@ struct rcpts {
 	char **v;
 	size_t n;
 };
-enum qm_err client_rcpts_add(struct rcpts *r, const char *addr, int *dup,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err client_rcpts_add(struct rcpts *r, const char *addr,
+                                          int *dup, struct qm_error *err);
 int client_rcpts_has(const struct rcpts *r, const char *bare);
 void client_rcpts_free(struct rcpts *r);
 
@@ -129,21 +134,22 @@ struct level_info {
  * for a floor or a shared SAE ID, others as found; the message names the
  * recipient and what to mend.
  */
-enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
-                              int level, const char *const *rcpts, size_t n,
-                              char (*sae)[QM_STORE_NAMEMAX],
-                              struct level_info *li, struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_copy_check(struct qm_client *c, const struct acct_conn *ac, int level,
+                  const char *const *rcpts, size_t n,
+                  char (*sae)[QM_STORE_NAMEMAX], struct level_info *li,
+                  struct qm_error *err);
 /*
  * Whether a message of msg_bytes may go at level now: the To/Cc copy to
  * tocc (bare, each once) and a copy to each of bcc (client_copy_check on
  * each), and level 1 asks the KME's status for each recipient. li (may be
  * NULL) gets what else was found.
  */
-enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
-                               int level, const char *const *tocc,
-                               size_t ntocc, const char *const *bcc,
-                               size_t nbcc, uint64_t msg_bytes,
-                               struct level_info *li, struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_level_check(struct qm_client *c, const struct acct_conn *ac, int level,
+                   const char *const *tocc, size_t ntocc,
+                   const char *const *bcc, size_t nbcc, uint64_t msg_bytes,
+                   struct level_info *li, struct qm_error *err);
 
 /*
  * The keys one message is sealed or opened under, whatever its level
@@ -178,15 +184,20 @@ void client_msg_keys_free(struct msg_keys *mk);
 int client_msg_keys_qkd(const struct msg_keys *mk);
 /* Levels 1 and 2: the keys *ks (taken: *ks is NULL after) become the next
  * slot, labelled rcpt (borrowed; its SAE ID, "" when opening). */
-enum qm_err client_msg_keys_take(struct msg_keys *mk, const char *rcpt,
-                                 struct qm_kms_keys **ks, struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_keys_take(struct msg_keys *mk,
+                                              const char *rcpt,
+                                              struct qm_kms_keys **ks,
+                                              struct qm_error *err);
 /* Levels 3 and 4: the account's identity; the public identity of address
  * as the next peer (errors as client_contact_pubid). */
-enum qm_err client_msg_keys_self(struct qm_client *c,
-                                 const struct acct_conn *ac,
-                                 struct msg_keys *mk, struct qm_error *err);
-enum qm_err client_msg_keys_peer(struct qm_client *c, const char *address,
-                                 struct msg_keys *mk, struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_keys_self(struct qm_client *c,
+                                              const struct acct_conn *ac,
+                                              struct msg_keys *mk,
+                                              struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_keys_peer(struct qm_client *c,
+                                              const char *address,
+                                              struct msg_keys *mk,
+                                              struct qm_error *err);
 /*
  * Sending: the keys to seal a plaintext of ptlen bytes to the n recipients
  * rcpts (bare), whose SAE IDs sae client_copy_check found (levels 1, 2):
@@ -194,12 +205,10 @@ enum qm_err client_msg_keys_peer(struct qm_client *c, const char *address,
  * what must be written once it answered), 3 and 4 read the keyring.
  * *stage says how far it came when it fails.
  */
-enum qm_err client_msg_keys_seal(struct qm_client *c,
-                                 const struct acct_conn *ac,
-                                 const char *const *rcpts,
-                                 const char (*sae)[QM_STORE_NAMEMAX], size_t n,
-                                 size_t ptlen, struct msg_keys *mk,
-                                 enum keys_stage *stage, struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_keys_seal(
+    struct qm_client *c, const struct acct_conn *ac, const char *const *rcpts,
+    const char (*sae)[QM_STORE_NAMEMAX], size_t n, size_t ptlen,
+    struct msg_keys *mk, enum keys_stage *stage, struct qm_error *err);
 /* The crypto layer's parameters for sealing or opening (slot: ours, from
  * qm_crypto_env_slot_find) under mk, with the bound values b (borrowed). */
 void client_msg_keys_seal_params(const struct msg_keys *mk,
@@ -215,9 +224,11 @@ struct bound_store {
 	char *rcpt[2];
 	const char *rcpts[2];
 };
-enum qm_err client_bound_make(const struct qm_mail_hdrs *h,
-                              const char *sender_sae, struct qm_bound *b,
-                              struct bound_store *bs, struct qm_error *err);
+QM_NODISCARD enum qm_err client_bound_make(const struct qm_mail_hdrs *h,
+                                           const char *sender_sae,
+                                           struct qm_bound *b,
+                                           struct bound_store *bs,
+                                           struct qm_error *err);
 void client_bound_store_free(struct bound_store *bs);
 
 /* The user's mail limits in force (settings limit.*, defaults where unset),
@@ -229,9 +240,9 @@ size_t client_json_depth(struct qm_client *c);
  * change, when the protected message of inner_len bytes with natt
  * attachments would pass the user's limits once sent (its size on the
  * wire, the parts). */
-enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
-                                     size_t inner_len, size_t natt,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_send_limits_check(const struct qm_mail_limits *lim, size_t inner_len,
+                         size_t natt, struct qm_error *err);
 
 /*
  * Takes the exclusive lock name (a file in the home) for this process,
@@ -240,17 +251,19 @@ enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
  * descriptor to give to client_home_unlock. QM_ERR_UNAVAIL after the timeout,
  * QM_ERR_IO when the home is read-only or the file cannot be made.
  */
-enum qm_err client_home_lock(struct qm_client *c, const char *name,
-                             int timeout_s, const char *what, int *fd,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err client_home_lock(struct qm_client *c, const char *name,
+                                          int timeout_s, const char *what,
+                                          int *fd, struct qm_error *err);
 void client_home_unlock(int *fd);
 /*
  * QM_ERR_IO with a message saying how much is free when the file system of
  * the home has less than need bytes available, or is read-only. Made before
  * work that cannot be repeated (fetching keys the KME then forgets).
  */
-enum qm_err client_home_space_check(struct qm_client *c, uint64_t need,
-                                    const char *what, struct qm_error *err);
+QM_NODISCARD enum qm_err client_home_space_check(struct qm_client *c,
+                                                 uint64_t need,
+                                                 const char *what,
+                                                 struct qm_error *err);
 /* The outbox lock: one process works the outbox of a home at a time. */
 #define QM_LOCK_OUTBOX "outbox.lock"
 
@@ -263,11 +276,14 @@ enum qm_err client_home_space_check(struct qm_client *c, uint64_t need,
  * holds already (same Message-ID). The caller of client_sent_copy_save holds
  * the outbox lock; client_sent_copy_retry takes it.
  */
-enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
-                                  const struct qm_store_outbox *o,
-                                  struct qm_error *err);
-enum qm_err client_sent_copy_retry(struct qm_client *c, int64_t account_id,
-                                   size_t *n_saved, struct qm_error *err);
+QM_NODISCARD enum qm_err client_sent_copy_save(struct qm_client *c,
+                                               struct acct_conn *ac,
+                                               const struct qm_store_outbox *o,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err client_sent_copy_retry(struct qm_client *c,
+                                                int64_t account_id,
+                                                size_t *n_saved,
+                                                struct qm_error *err);
 /*
  * The sent journal (sentlog.c): sends the SMTP server accepted while the
  * store could not record them, kept in reserved blocks of a file in the
@@ -277,11 +293,13 @@ enum qm_err client_sent_copy_retry(struct qm_client *c, int64_t account_id,
  * client_sentlog_flush records every noted ID as sent in the store and clears
  * it (*n_recorded may be NULL), failing while the store still cannot write.
  */
-enum qm_err client_sentlog_prepare(struct qm_client *c, struct qm_error *err);
-enum qm_err client_sentlog_add(struct qm_client *c, int64_t id,
-                               struct qm_error *err);
-enum qm_err client_sentlog_flush(struct qm_client *c, size_t *n_recorded,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err client_sentlog_prepare(struct qm_client *c,
+                                                struct qm_error *err);
+QM_NODISCARD enum qm_err client_sentlog_add(struct qm_client *c, int64_t id,
+                                            struct qm_error *err);
+QM_NODISCARD enum qm_err client_sentlog_flush(struct qm_client *c,
+                                              size_t *n_recorded,
+                                              struct qm_error *err);
 /* 1 when the copy of outbox entry id (account acct) waits to be saved. */
 int client_sent_copy_waiting(struct qm_client *c, int64_t acct, int64_t id);
 
@@ -335,14 +353,17 @@ struct msg_meta {
 };
 void client_msg_meta_clear(struct msg_meta *m);
 /* Appends the record's text to out. */
-enum qm_err client_msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_meta_encode(const struct msg_meta *m,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
 /* Parses what client_msg_meta_encode wrote into *m (cleared first). */
-enum qm_err client_msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_meta_decode(const void *p, size_t n,
+                                                struct msg_meta *m,
+                                                struct qm_error *err);
 /* Opens and parses message id's record; QM_ERR_NOTFOUND when none. */
-enum qm_err client_msg_meta_load(struct qm_client *c, int64_t id,
-                                 struct msg_meta *m, struct qm_error *err);
+QM_NODISCARD enum qm_err client_msg_meta_load(struct qm_client *c, int64_t id,
+                                              struct msg_meta *m,
+                                              struct qm_error *err);
 
 /* ------------------------------------------------ receiving: fetching */
 
@@ -383,19 +404,27 @@ struct mbox_msg {
 	uint32_t num;  /* POP3: its number in this session */
 	char uidl[72]; /* POP3 */
 };
-enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
-                             const char *folder, struct mbox **out,
-                             struct qm_error *err);
-enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err);
+QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
+                                          const struct acct_conn *ac,
+                                          const char *folder, struct mbox **out,
+                                          struct qm_error *err);
+QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
+                                            struct qm_error *err);
 void client_mbox_free(struct mbox **mb);
-enum qm_err client_mbox_list_new(struct mbox *mb, struct mbox_msg **out,
-                                 size_t *n, struct qm_error *err);
+QM_NODISCARD enum qm_err client_mbox_list_new(struct mbox *mb,
+                                              struct mbox_msg **out, size_t *n,
+                                              struct qm_error *err);
 int client_mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
-enum qm_err client_mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
-                             struct mbox_msg *out);
-enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
-                              struct qm_buf *raw, struct qm_error *err);
-void client_mbox_seen(struct mbox *mb, const struct mbox_msg *m);
+QM_NODISCARD enum qm_err client_mbox_find(struct mbox *mb,
+                                          const struct qm_store_msg *rec,
+                                          struct mbox_msg *out);
+QM_NODISCARD enum qm_err client_mbox_fetch(struct mbox *mb,
+                                           const struct mbox_msg *m,
+                                           struct qm_buf *raw,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err client_mbox_seen(struct mbox *mb,
+                                          const struct mbox_msg *m,
+                                          struct qm_error *err);
 void client_mbox_settle(struct mbox *mb, const struct mbox_msg *m);
 void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
                        struct incoming *in);
@@ -405,8 +434,10 @@ void client_mbox_state_key(char *out, size_t n, const char *what,
                            const char *folder);
 /* An account setting as a number (0 when unset or not one), and back. */
 int64_t client_setting_int(struct qm_client *c, int64_t acct, const char *key);
-void client_setting_put_int(struct qm_client *c, int64_t acct, const char *key,
-                            int64_t v);
+QM_NODISCARD enum qm_err client_setting_put_int(struct qm_client *c,
+                                                int64_t acct, const char *key,
+                                                int64_t v,
+                                                struct qm_error *err);
 
 /*
  * What an outbox entry's envelope will bind, sealed with the entry when the
@@ -420,11 +451,13 @@ struct outbox_rec {
 	struct qm_mail_hdrs h; /* malloc'd strings */
 };
 void client_outbox_rec_clear(struct outbox_rec *r);
-enum qm_err client_outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
-                                     struct qm_buf *out, struct qm_error *err);
-enum qm_err client_outbox_rec_decode(const void *p, size_t n,
-                                     struct outbox_rec *r,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err client_outbox_rec_encode(int level,
+                                                  const struct qm_mail_hdrs *h,
+                                                  struct qm_buf *out,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err client_outbox_rec_decode(const void *p, size_t n,
+                                                  struct outbox_rec *r,
+                                                  struct qm_error *err);
 
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */
@@ -457,11 +490,10 @@ void client_recv_outcome_free(struct recv_outcome *oc);
 /* Processes one QMail message into oc. A non-zero return is an error that
  * stops the sync (out of memory, a full disk, the store); everything the
  * message itself, the account or its KME did is in oc. */
-enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
-                                   struct recv_ctx *ctx,
-                                   const struct qm_mail_parsed *mp,
-                                   struct recv_outcome *oc,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
+                       struct recv_ctx *ctx, const struct qm_mail_parsed *mp,
+                       struct recv_outcome *oc, struct qm_error *err);
 /*
  * Files one message (recv_file.c) in the index, and its plaintext in the
  * vault, or brings its earlier record up to date (in->replace_id): a
@@ -470,16 +502,18 @@ enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
  * what became of it. A non-zero return stops the sync (the store, memory,
  * the disk); what the message itself did is in its record.
  */
-enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
-                             struct recv_ctx *ctx, const struct incoming *in,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err client_recv_file(struct qm_client *c,
+                                          struct acct_conn *ac,
+                                          struct recv_ctx *ctx,
+                                          const struct incoming *in,
+                                          struct qm_error *err);
 /*
  * Records a message the server holds at in's location but that is larger
  * than the user's limit.message_size (why: the fetch's error, which may be
  * err): not fetched, shown with the reason so that the user can raise the
  * limit (the message stays on the server).
  */
-enum qm_err
+QM_NODISCARD enum qm_err
 client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
                          const struct incoming *in, const struct qm_error *why,
                          struct qm_client_sync_stats *st, struct qm_error *err);
@@ -493,8 +527,9 @@ int client_recv_inner_agrees(const struct qm_mail_hdrs *outer,
 /* The interfaces' door (client.c, limits.c): QM_OK when the vault is
  * unlocked, else QM_ERR_LOCKED with hint QM_HINT_VAULT_LOCKED, saying
  * that what ("changing an account") needs it. */
-enum qm_err client_need_unlocked(struct qm_client *c, const char *what,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err client_need_unlocked(struct qm_client *c,
+                                              const char *what,
+                                              struct qm_error *err);
 /* Gives a QM_ERR_TOOBIG error whose hint_arg names a limit (the mail
  * layer's, or the engine's own check) the hint QM_HINT_LIMIT_REACHED. */
 void client_limit_hint(struct qm_error *err);

@@ -463,8 +463,10 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	if (rc)
 		goto out;
 	if (!(m->flags & QM_FLAG_SEEN))
-		qm_store_msg_set_flags(c->store, id, m->flags | QM_FLAG_SEEN,
-		                       NULL);
+		/* best effort: the message was read; an unwritable store
+		 * leaves it marked unread, which a later read retries */
+		QM_IGNORE(qm_store_msg_set_flags(
+		    c->store, id, m->flags | QM_FLAG_SEEN, NULL));
 	*out = v;
 	v = NULL;
 out:

@@ -324,7 +324,8 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 			client_mbox_settle(mb, &r[i].m);
 	}
 	if (!rc && gen)
-		client_setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN, gen);
+		rc = client_setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN,
+		                            gen, err);
 	free(r);
 	if (!rc && dropped)
 		rc = client_mbox_reopen(mb, err);
@@ -363,7 +364,7 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 			rc = client_recv_file_refused(c, ac, &in, err, ctx->st,
 			                              err);
 			if (!rc)
-				client_mbox_seen(mb, &ms[i]);
+				rc = client_mbox_seen(mb, &ms[i], err);
 			break;
 		}
 		if (rc)
@@ -372,7 +373,10 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 		rc = file_new(c, ac, ctx, &in, raw, 0, err);
 		if (rc)
 			break;
-		client_mbox_seen(mb, &ms[i]);
+		/* unmarked, the message would be filed again next time */
+		rc = client_mbox_seen(mb, &ms[i], err);
+		if (rc)
+			break;
 		client_mbox_settle(mb, &ms[i]);
 	}
 	if (progress && !rc)

@@ -203,7 +203,8 @@ static enum qm_err record_update(struct qm_client *c, struct acct_conn *ac,
 	qm_buf_free(&meta);
 	if (!rc) {
 		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
-		qm_store_setting_set(c->store, ac->a.id, key, oc->reason, NULL);
+		rc = qm_store_setting_set(c->store, ac->a.id, key, oc->reason,
+		                          err);
 	}
 	return rc;
 }
@@ -527,13 +528,16 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 }
 
 /* What a filed message leaves besides its row: the sync's figures, the
- * reason, and the digest a later identical copy is recognised by. */
-static void record_after(struct qm_client *c, struct acct_conn *ac,
-                         struct recv_ctx *ctx, const struct filing *f,
-                         int64_t id)
+ * reason, and the digest a later identical copy is recognised by (without
+ * it, that copy would read as a replay): a store that cannot keep them
+ * fails the filing. */
+static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
+                                struct recv_ctx *ctx, const struct filing *f,
+                                int64_t id, struct qm_error *err)
 {
 	const struct recv_outcome *oc = &f->oc;
 	char key[32], hex[65];
+	enum qm_err rc;
 
 	count(ctx, oc->verify);
 	if (f->in->replaced == QM_VERIFY_WAITING)
@@ -542,14 +546,15 @@ static void record_after(struct qm_client *c, struct acct_conn *ac,
 	ctx->last_verify = oc->verify;
 	qm_strlcpy(ctx->last_reason, oc->reason, sizeof(ctx->last_reason));
 	if (oc->verify == QM_VERIFY_NOT_QMAIL)
-		return;
+		return QM_OK;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
-	qm_store_setting_set(c->store, ac->a.id, key, oc->reason, NULL);
-	if (f->mp && oc->verify != QM_VERIFY_REPLAY) {
+	rc = qm_store_setting_set(c->store, ac->a.id, key, oc->reason, err);
+	if (!rc && f->mp && oc->verify != QM_VERIFY_REPLAY) {
 		copy_digest(f->mp, hex);
 		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
-		qm_store_setting_set(c->store, ac->a.id, key, hex, NULL);
+		rc = qm_store_setting_set(c->store, ac->a.id, key, hex, err);
 	}
+	return rc;
 }
 
 /* Files the message as the stages decided. */
@@ -568,7 +573,7 @@ static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
 	if (!rc)
 		rc = record_store(c, f, &m, &id, err);
 	if (!rc && id)
-		record_after(c, ac, ctx, f, id);
+		rc = record_after(c, ac, ctx, f, id, err);
 	qm_buf_free(&meta);
 	return rc;
 }
@@ -640,6 +645,5 @@ client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
 		return rc;
 	st->errors++;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
-	qm_store_setting_set(c->store, ac->a.id, key, reason, NULL);
-	return QM_OK;
+	return qm_store_setting_set(c->store, ac->a.id, key, reason, err);
 }

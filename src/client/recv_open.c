@@ -251,7 +251,9 @@ static void learn_sae(struct qm_client *c, const struct acct_conn *ac,
 	qm_strlcpy(ct.address, from, sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, oc->sae, sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_LEARNED;
-	qm_store_contact_put(c->store, ac->a.id, &ct, NULL);
+	/* best effort: the message is filed either way, and the next
+	 * verified message from this sender tries to learn it again */
+	QM_IGNORE(qm_store_contact_put(c->store, ac->a.id, &ct, NULL));
 }
 
 /* The account cannot use its KME (why): the message waits for the next

@@ -18,16 +18,22 @@
 
 /* One protocol's half of the interface (curl's struct Curl_handler). */
 struct mbox_ops {
-	enum qm_err (*open)(struct mbox *mb, struct qm_error *err);
+	QM_NODISCARD enum qm_err (*open)(struct mbox *mb, struct qm_error *err);
 	void (*close)(struct mbox *mb);
-	enum qm_err (*list_new)(struct mbox *mb, struct mbox_msg **out,
-	                        size_t *n, struct qm_error *err);
+	QM_NODISCARD enum qm_err (*list_new)(struct mbox *mb,
+	                                     struct mbox_msg **out, size_t *n,
+	                                     struct qm_error *err);
 	/* the message a record of this source names, or QM_ERR_NOTFOUND */
-	enum qm_err (*find)(struct mbox *mb, const struct qm_store_msg *rec,
-	                    struct mbox_msg *out);
-	enum qm_err (*fetch)(struct mbox *mb, const struct mbox_msg *m,
-	                     struct qm_buf *raw, struct qm_error *err);
-	void (*seen)(struct mbox *mb, const struct mbox_msg *m);
+	QM_NODISCARD enum qm_err (*find)(struct mbox *mb,
+	                                 const struct qm_store_msg *rec,
+	                                 struct mbox_msg *out);
+	QM_NODISCARD enum qm_err (*fetch)(struct mbox *mb,
+	                                  const struct mbox_msg *m,
+	                                  struct qm_buf *raw,
+	                                  struct qm_error *err);
+	QM_NODISCARD enum qm_err (*seen)(struct mbox *mb,
+	                                 const struct mbox_msg *m,
+	                                 struct qm_error *err);
 	void (*settle)(struct mbox *mb, const struct mbox_msg *m);
 };
 
@@ -66,13 +72,14 @@ int64_t client_setting_int(struct qm_client *c, int64_t acct, const char *key)
 	return x;
 }
 
-void client_setting_put_int(struct qm_client *c, int64_t acct, const char *key,
-                            int64_t v)
+enum qm_err client_setting_put_int(struct qm_client *c, int64_t acct,
+                                   const char *key, int64_t v,
+                                   struct qm_error *err)
 {
 	char s[32];
 
 	snprintf(s, sizeof(s), "%lld", (long long)v);
-	qm_store_setting_set(c->store, acct, key, s, NULL);
+	return qm_store_setting_set(c->store, acct, key, s, err);
 }
 
 /* ------------------------------------------------------------- IMAP */
@@ -113,9 +120,11 @@ static enum qm_err imap_list_new(struct mbox *mb, struct mbox_msg **out,
 	rc = qm_mail_imap_new_uids(mb->im, (uint32_t)known_v, (uint32_t)last,
 	                           &uids, n, &resync, err);
 	if (!rc && (resync || known_v != (int64_t)mb->uidvalidity)) {
-		client_setting_put_int(mb->c, acct, kv, mb->uidvalidity);
-		client_setting_put_int(mb->c, acct, kl, 0);
-		if (known_v && !resync) {
+		rc = client_setting_put_int(mb->c, acct, kv, mb->uidvalidity,
+		                            err);
+		if (!rc)
+			rc = client_setting_put_int(mb->c, acct, kl, 0, err);
+		if (!rc && known_v && !resync) {
 			free(uids);
 			uids = NULL;
 			rc = qm_mail_imap_new_uids(mb->im, mb->uidvalidity, 0,
@@ -148,12 +157,13 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 	return qm_mail_imap_fetch(mb->im, m->uid, raw, err);
 }
 
-static void imap_seen(struct mbox *mb, const struct mbox_msg *m)
+static enum qm_err imap_seen(struct mbox *mb, const struct mbox_msg *m,
+                             struct qm_error *err)
 {
 	char kl[300];
 
 	client_mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
-	client_setting_put_int(mb->c, mb->ac->a.id, kl, m->uid);
+	return client_setting_put_int(mb->c, mb->ac->a.id, kl, m->uid, err);
 }
 
 static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
@@ -241,12 +251,13 @@ static enum qm_err pop3_fetch(struct mbox *mb, const struct mbox_msg *m,
 	return qm_mail_pop3_retr(mb->p, m->num, raw, err);
 }
 
-static void pop3_seen(struct mbox *mb, const struct mbox_msg *m)
+static enum qm_err pop3_seen(struct mbox *mb, const struct mbox_msg *m,
+                             struct qm_error *err)
 {
 	char key[128];
 
 	pop3_seen_key(key, sizeof(key), m->uidl);
-	qm_store_setting_set(mb->c->store, mb->ac->a.id, key, "1", NULL);
+	return qm_store_setting_set(mb->c->store, mb->ac->a.id, key, "1", err);
 }
 
 /* Filed (a message that waits is kept as received): the server's copy may
@@ -254,7 +265,9 @@ static void pop3_seen(struct mbox *mb, const struct mbox_msg *m)
 static void pop3_settle(struct mbox *mb, const struct mbox_msg *m)
 {
 	if (mb->dele)
-		qm_mail_pop3_dele(mb->p, m->num, NULL);
+		/* best effort: a copy the server keeps is listed again and
+		 * recognised as filed by its UIDL */
+		QM_IGNORE(qm_mail_pop3_dele(mb->p, m->num, NULL));
 }
 
 static const struct mbox_ops pop3_ops = {
@@ -346,9 +359,10 @@ enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
 	return mb->ops->fetch(mb, m, raw, err);
 }
 
-void client_mbox_seen(struct mbox *mb, const struct mbox_msg *m)
+enum qm_err client_mbox_seen(struct mbox *mb, const struct mbox_msg *m,
+                             struct qm_error *err)
 {
-	mb->ops->seen(mb, m);
+	return mb->ops->seen(mb, m, err);
 }
 
 void client_mbox_settle(struct mbox *mb, const struct mbox_msg *m)

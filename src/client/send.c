@@ -179,7 +179,7 @@ static enum qm_err outbox_lock_within(struct qm_client *c, int timeout_s,
 	}
 	/* a disk that is full already leaves only the in-memory list for a
 	 * send that cannot be recorded: not a reason to hold mail back */
-	client_sentlog_prepare(c, NULL);
+	QM_IGNORE(client_sentlog_prepare(c, NULL));
 	return QM_OK;
 }
 
@@ -390,9 +390,11 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 		/* 5xx and refused authentication do not get better by waiting
 		 * a minute, but the user may fix the account: retry later all
 		 * the same, with a longer back-off (no key is spent again: the
-		 * same ciphertext goes) */
-		qm_store_outbox_fail(c->store, o->id, qm_error_msg(err),
-		                     retry_time(o->attempts), NULL);
+		 * same ciphertext goes). err already says why; an entry the
+		 * store cannot mark stays due and is tried again. */
+		QM_IGNORE(qm_store_outbox_fail(c->store, o->id,
+		                               qm_error_msg(err),
+		                               retry_time(o->attempts), NULL));
 		goto out;
 	}
 	*accepted = 1;
@@ -410,7 +412,7 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	}
 	/* the message went out: a copy for the Sent folder that fails now
 	 * waits for the next outbox run (sentcopy.c), never fatal here */
-	client_sent_copy_save(c, ac, o, NULL);
+	QM_IGNORE(client_sent_copy_save(c, ac, o, NULL));
 out:
 	client_rcpts_free(&rs);
 	return rc;
@@ -447,18 +449,21 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 		rc = entry_encrypt(c, ac, &o, &fail, err);
 		if (rc && fail == ENC_PERMANENT) {
 			/* a recipient, a contact or a setting must change
-			 * first: the entry stays, failed, with the reason */
-			qm_store_outbox_fail(c->store, id, qm_error_msg(err), 0,
-			                     NULL);
+			 * first: the entry stays, failed, with the reason
+			 * (err says why; unmarked, it is tried again) */
+			QM_IGNORE(qm_store_outbox_fail(
+			    c->store, id, qm_error_msg(err), 0, NULL));
 			qm_error_prefix(err,
 			                "outbox message %lld cannot be sent "
 			                "and is marked failed: ",
 			                (long long)id);
 		} else if (rc) {
 			/* keep the reason with the message; keys fetched for
-			 * it (if any) are burnt by the store, never reused */
-			qm_store_outbox_fail(c->store, id, qm_error_msg(err),
-			                     retry_time(o.attempts), NULL);
+			 * it (if any) are burnt by the store, never reused
+			 * (err says why; unmarked, it is tried again) */
+			QM_IGNORE(qm_store_outbox_fail(
+			    c->store, id, qm_error_msg(err),
+			    retry_time(o.attempts), NULL));
 		}
 		qm_store_outbox_item_free(&o);
 		memset(&o, 0, sizeof(o));
@@ -609,7 +614,10 @@ static enum qm_err send_rcpts(const struct qm_client_compose *m,
 	if (!rc && rep.n) {
 		qm_buf_init(&b, QM_ERR_MSGMAX);
 		for (size_t i = 0; i < rep.n; i++)
-			qm_buf_appendf(&b, NULL, "%s%s", i ? ", " : "", rep.v[i]);
+			/* a list too long for the note is cut, as the
+			 * note itself is (snprintf below) */
+			QM_IGNORE(qm_buf_appendf(&b, NULL, "%s%s",
+			                         i ? ", " : "", rep.v[i]));
 		snprintf(note, QM_ERR_MSGMAX,
 		         "%s %s listed more than once among the recipients: "
 		         "one copy each",

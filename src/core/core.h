@@ -20,6 +20,16 @@
 #define QM_NODISCARD
 #endif
 
+/*
+ * QM_IGNORE(call): drop the result of a QM_NODISCARD call on purpose, the
+ * one way to do so (docs/ARCHITECTURE.md section 2, "Names"). For a
+ * cleanup on a path that has already failed, or a best-effort step whose
+ * failure changes nothing; each use says why in a comment. A cast to
+ * (void) alone does not silence GCC's warn_unused_result; negating the
+ * value first makes it an ordinary expression whose value may be dropped.
+ */
+#define QM_IGNORE(call) ((void)!(call))
+
 /* ------------------------------------------------------------------ errors */
 
 /* Every fallible function returns one of these; 0 is success. */
@@ -80,6 +90,14 @@ const char *qm_err_str(enum qm_err code);
 /* Clears err to QM_OK and an empty message. err may be NULL. */
 void qm_error_clear(struct qm_error *err);
 
+/*
+ * qm_error_set, qm_error_prefix and qm_error_hint (and the mail layer's
+ * qm_mail_limit_error) are the one exception to "QM_NODISCARD on every
+ * function that returns enum qm_err": they cannot fail, and they return
+ * the code they record only so that a caller can write
+ * "return qm_error_set(...)"; dropping it drops nothing.
+ */
+
 /* Sets err to code and the formatted message; returns code. err may be NULL. */
 enum qm_err qm_error_set(struct qm_error *err, enum qm_err code,
                          const char *fmt, ...) QM_PRINTF(3, 4);
@@ -107,7 +125,7 @@ const char *qm_error_msg(const struct qm_error *err);
  * Initialises libsodium; call once before anything else (cheap and safe to
  * call again). Returns QM_ERR_CRYPTO if libsodium cannot start.
  */
-enum qm_err qm_core_init(struct qm_error *err);
+QM_NODISCARD enum qm_err qm_core_init(struct qm_error *err);
 
 /*
  * Secure memory: guarded pages from sodium_malloc, locked against swapping,
@@ -154,22 +172,23 @@ void qm_buf_free(struct qm_buf *b);
 /* Sets len to 0 and wipes the old bytes when secure; keeps the memory. */
 void qm_buf_reset(struct qm_buf *b);
 /* Makes room for n more bytes. */
-enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err);
-enum qm_err qm_buf_append(struct qm_buf *b, const void *p, size_t n,
-                          struct qm_error *err);
-enum qm_err qm_buf_append_str(struct qm_buf *b, const char *s,
-                              struct qm_error *err);
-enum qm_err qm_buf_append_byte(struct qm_buf *b, unsigned char c,
-                               struct qm_error *err);
-enum qm_err qm_buf_appendf(struct qm_buf *b, struct qm_error *err,
-                           const char *fmt, ...) QM_PRINTF(3, 4);
+QM_NODISCARD enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n,
+                                        struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append(struct qm_buf *b, const void *p,
+                                       size_t n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append_str(struct qm_buf *b, const char *s,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append_byte(struct qm_buf *b, unsigned char c,
+                                            struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_appendf(struct qm_buf *b, struct qm_error *err,
+                                        const char *fmt, ...) QM_PRINTF(3, 4);
 /* Big-endian integers, for binary formats. */
-enum qm_err qm_buf_append_u16(struct qm_buf *b, uint16_t v,
-                              struct qm_error *err);
-enum qm_err qm_buf_append_u32(struct qm_buf *b, uint32_t v,
-                              struct qm_error *err);
-enum qm_err qm_buf_append_u64(struct qm_buf *b, uint64_t v,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append_u16(struct qm_buf *b, uint16_t v,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append_u32(struct qm_buf *b, uint32_t v,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_buf_append_u64(struct qm_buf *b, uint64_t v,
+                                           struct qm_error *err);
 /*
  * Hands the bytes to the caller (who frees them with free(), or with
  * qm_sec_free() for a secure buffer) and resets b. *len gets the length
@@ -189,13 +208,13 @@ struct qm_reader {
 
 void qm_reader_init(struct qm_reader *r, const void *p, size_t len);
 size_t qm_reader_left(const struct qm_reader *r);
-enum qm_err qm_reader_u8(struct qm_reader *r, uint8_t *v);
-enum qm_err qm_reader_u16(struct qm_reader *r, uint16_t *v);
-enum qm_err qm_reader_u32(struct qm_reader *r, uint32_t *v);
-enum qm_err qm_reader_u64(struct qm_reader *r, uint64_t *v);
+QM_NODISCARD enum qm_err qm_reader_u8(struct qm_reader *r, uint8_t *v);
+QM_NODISCARD enum qm_err qm_reader_u16(struct qm_reader *r, uint16_t *v);
+QM_NODISCARD enum qm_err qm_reader_u32(struct qm_reader *r, uint32_t *v);
+QM_NODISCARD enum qm_err qm_reader_u64(struct qm_reader *r, uint64_t *v);
 /* Points *p at the next n bytes (no copy) and advances. */
-enum qm_err qm_reader_bytes(struct qm_reader *r, size_t n,
-                            const unsigned char **p);
+QM_NODISCARD enum qm_err qm_reader_bytes(struct qm_reader *r, size_t n,
+                                         const unsigned char **p);
 
 /* ------------------------------------------------------------- encodings */
 
@@ -204,15 +223,19 @@ enum qm_err qm_reader_bytes(struct qm_reader *r, size_t n,
  * Decoding ignores ASCII white space and appends to out (make out secure to
  * decode a key straight into secure memory); bad input gives QM_ERR_PARSE.
  */
-enum qm_err qm_b64_encode(const void *p, size_t n, struct qm_buf *out,
-                          struct qm_error *err);
-enum qm_err qm_b64_decode(const char *s, size_t n, struct qm_buf *out,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err qm_b64_encode(const void *p, size_t n,
+                                       struct qm_buf *out,
+                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_b64_decode(const char *s, size_t n,
+                                       struct qm_buf *out,
+                                       struct qm_error *err);
 /* Lower-case hex. */
-enum qm_err qm_hex_encode(const void *p, size_t n, struct qm_buf *out,
-                          struct qm_error *err);
-enum qm_err qm_hex_decode(const char *s, size_t n, struct qm_buf *out,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err qm_hex_encode(const void *p, size_t n,
+                                       struct qm_buf *out,
+                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_hex_decode(const char *s, size_t n,
+                                       struct qm_buf *out,
+                                       struct qm_error *err);
 
 /* ---------------------------------------------------------------- logging */
 
@@ -248,17 +271,19 @@ size_t qm_log_format(char *buf, size_t size, const char *fmt, va_list ap);
 struct qm_conf;
 
 /* Parses text (len bytes). On a syntax error the message names the line. */
-enum qm_err qm_conf_parse(const char *text, size_t len, struct qm_conf **out,
-                          struct qm_error *err);
-enum qm_err qm_conf_load(const char *path, struct qm_conf **out,
-                         struct qm_error *err);
+QM_NODISCARD enum qm_err qm_conf_parse(const char *text, size_t len,
+                                       struct qm_conf **out,
+                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_conf_load(const char *path, struct qm_conf **out,
+                                      struct qm_error *err);
 void qm_conf_free(struct qm_conf **c);
 /* The value for "section.key", or NULL. */
 const char *qm_conf_get(const struct qm_conf *c, const char *key);
 /* Integer value in [min, max]; *v is untouched when the key is absent. */
-enum qm_err qm_conf_get_int(const struct qm_conf *c, const char *key,
-                            long long min, long long max, long long *v,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err qm_conf_get_int(const struct qm_conf *c,
+                                         const char *key, long long min,
+                                         long long max, long long *v,
+                                         struct qm_error *err);
 /* Number of entries, and the i-th entry's key and value. */
 size_t qm_conf_count(const struct qm_conf *c);
 const char *qm_conf_key(const struct qm_conf *c, size_t i);
@@ -267,8 +292,9 @@ const char *qm_conf_value(const struct qm_conf *c, size_t i);
 /* ------------------------------------------------------------ small utils */
 
 /* Parses a whole decimal string into [min, max]; QM_ERR_PARSE otherwise. */
-enum qm_err qm_parse_ll(const char *s, long long min, long long max,
-                        long long *v, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_parse_ll(const char *s, long long min,
+                                     long long max, long long *v,
+                                     struct qm_error *err);
 /* Bounded string copy that always terminates; returns 0 or -1 if truncated. */
 int qm_strlcpy(char *dst, const char *src, size_t size);
 
@@ -276,16 +302,18 @@ int qm_strlcpy(char *dst, const char *src, size_t size);
  * Reads a whole file of at most max bytes into out (secure when out is).
  * QM_ERR_TOOBIG past max.
  */
-enum qm_err qm_file_read(const char *path, size_t max, struct qm_buf *out,
-                         struct qm_error *err);
+QM_NODISCARD enum qm_err qm_file_read(const char *path, size_t max,
+                                      struct qm_buf *out, struct qm_error *err);
 /*
  * Writes a file atomically: a temporary file in the same folder, fsync,
  * rename. mode is the permission of the new file (0600 for anything private).
  */
-enum qm_err qm_file_write_atomic(const char *path, const void *p, size_t n,
-                                 unsigned mode, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_file_write_atomic(const char *path, const void *p,
+                                              size_t n, unsigned mode,
+                                              struct qm_error *err);
 /* mkdir -p with mode for the folders it creates. */
-enum qm_err qm_mkdirs(const char *path, unsigned mode, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mkdirs(const char *path, unsigned mode,
+                                   struct qm_error *err);
 
 /* Wall-clock seconds and monotonic nanoseconds. */
 int64_t qm_now(void);
@@ -299,7 +327,8 @@ uint64_t qm_mono_ns(void);
  * count). QM_ERR_TOOBIG naming the limit when they nest deeper; QM_OK
  * otherwise, also for text that is not valid JSON (the parser says so).
  */
-enum qm_err qm_json_depth_check(const char *p, size_t n, size_t max_depth,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_json_depth_check(const char *p, size_t n,
+                                             size_t max_depth,
+                                             struct qm_error *err);
 
 #endif /* QM_CORE_H */

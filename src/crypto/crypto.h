@@ -104,8 +104,8 @@ struct qm_identity;
 struct qm_pubid;
 
 /* Creates a fresh identity from the system CSPRNG. */
-enum qm_err qm_crypto_identity_new(struct qm_identity **out,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_identity_new(struct qm_identity **out,
+                                                struct qm_error *err);
 /* Frees an identity, wiping every secret; sets *id to NULL. */
 void qm_crypto_identity_free(struct qm_identity **id);
 /*
@@ -113,18 +113,17 @@ void qm_crypto_identity_free(struct qm_identity **id);
  * bytes are appended to out, which must be a secure buffer (QM_ERR_INVAL
  * otherwise).
  */
-enum qm_err qm_crypto_identity_export_secret(const struct qm_identity *id,
-                                             struct qm_buf *out,
-                                             struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_crypto_identity_export_secret(const struct qm_identity *id,
+                                 struct qm_buf *out, struct qm_error *err);
 /* Reads what qm_crypto_identity_export_secret wrote; checks that every public
  * key matches its secret key. QM_ERR_PARSE on malformed input. */
-enum qm_err qm_crypto_identity_import_secret(const void *p, size_t n,
-                                             struct qm_identity **out,
-                                             struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_identity_import_secret(
+    const void *p, size_t n, struct qm_identity **out, struct qm_error *err);
 /* The public half of an identity, as a new object the caller frees. */
-enum qm_err qm_crypto_identity_public(const struct qm_identity *id,
-                                      struct qm_pubid **out,
-                                      struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_identity_public(const struct qm_identity *id,
+                                                   struct qm_pubid **out,
+                                                   struct qm_error *err);
 
 /*
  * Appends the public identity in its text armour (docs/CRYPTO.md):
@@ -132,19 +131,22 @@ enum qm_err qm_crypto_identity_public(const struct qm_identity *id,
  * (e.g. the e-mail address; not covered by the fingerprint; NULL for none;
  * no line breaks), then base64.
  */
-enum qm_err qm_crypto_pubid_export(const struct qm_pubid *pk,
-                                   const char *comment, struct qm_buf *out,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_pubid_export(const struct qm_pubid *pk,
+                                                const char *comment,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
 /* Parses the armour; the Fingerprint line must match the key bytes.
  * QM_ERR_PARSE with a message naming the problem. */
-enum qm_err qm_crypto_pubid_import(const char *text, size_t len,
-                                   struct qm_pubid **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_pubid_import(const char *text, size_t len,
+                                                struct qm_pubid **out,
+                                                struct qm_error *err);
 /* Raw public key bytes (the part the fingerprint covers), and back. */
-enum qm_err qm_crypto_pubid_to_bytes(const struct qm_pubid *pk,
-                                     struct qm_buf *out, struct qm_error *err);
-enum qm_err qm_crypto_pubid_from_bytes(const void *p, size_t n,
-                                       struct qm_pubid **out,
-                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_pubid_to_bytes(const struct qm_pubid *pk,
+                                                  struct qm_buf *out,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_pubid_from_bytes(const void *p, size_t n,
+                                                    struct qm_pubid **out,
+                                                    struct qm_error *err);
 void qm_crypto_pubid_free(struct qm_pubid **pk);
 /* SHA-256 fingerprint of the public key bytes. */
 void qm_crypto_pubid_fingerprint(const struct qm_pubid *pk,
@@ -159,21 +161,26 @@ void qm_crypto_fpr_text(const unsigned char fpr[QM_FPR_BYTES],
  * (classic). The signature is appended to out. Verification succeeds only
  * when every half verifies; QM_ERR_AUTH otherwise.
  */
-enum qm_err qm_crypto_identity_sign(const struct qm_identity *id, int hybrid,
-                                    const void *msg, size_t len,
-                                    struct qm_buf *out, struct qm_error *err);
-enum qm_err qm_crypto_pubid_verify(const struct qm_pubid *pk, int hybrid,
-                                   const void *msg, size_t len, const void *sig,
-                                   size_t siglen, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_identity_sign(const struct qm_identity *id,
+                                                 int hybrid, const void *msg,
+                                                 size_t len, struct qm_buf *out,
+                                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_pubid_verify(const struct qm_pubid *pk,
+                                                int hybrid, const void *msg,
+                                                size_t len, const void *sig,
+                                                size_t siglen,
+                                                struct qm_error *err);
 
 /* ------------------------------------------------------------ sealing */
 
 /* Reads up to want bytes into buf, sets *got (0 only at the end). */
-typedef enum qm_err (*qm_read_fn)(void *arg, void *buf, size_t want,
-                                  size_t *got, struct qm_error *err);
+QM_NODISCARD typedef enum qm_err (*qm_read_fn)(void *arg, void *buf,
+                                               size_t want, size_t *got,
+                                               struct qm_error *err);
 /* Takes len plaintext bytes; a non-zero return stops the operation. */
-typedef enum qm_err (*qm_write_fn)(void *arg, const void *buf, size_t len,
-                                   struct qm_error *err);
+QM_NODISCARD typedef enum qm_err (*qm_write_fn)(void *arg, const void *buf,
+                                                size_t len,
+                                                struct qm_error *err);
 
 /* What to seal with. Everything is borrowed. */
 struct qm_seal_params {
@@ -195,15 +202,17 @@ struct qm_seal_params {
  * Level 1 fails with QM_ERR_UNAVAIL when a slot's key material is short,
  * naming how many bytes are needed and how many were given.
  */
-enum qm_err qm_crypto_env_seal(const struct qm_seal_params *p, const void *pt,
-                               size_t ptlen, struct qm_buf *out,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_env_seal(const struct qm_seal_params *p,
+                                            const void *pt, size_t ptlen,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
 /* The same, reading exactly ptlen plaintext bytes from rd in pieces
  * (plaintext memory stays bounded; the envelope is built in out). A short
  * read is QM_ERR_IO. */
-enum qm_err qm_crypto_env_seal_stream(const struct qm_seal_params *p,
-                                      uint64_t ptlen, qm_read_fn rd, void *arg,
-                                      struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_crypto_env_seal_stream(const struct qm_seal_params *p, uint64_t ptlen,
+                          qm_read_fn rd, void *arg, struct qm_buf *out,
+                          struct qm_error *err);
 
 /* ------------------------------------------------- parsing and opening */
 
@@ -216,8 +225,9 @@ struct qm_env;
  * (QM_ERR_PARSE: truncated, appended, malformed; QM_ERR_UNSUPPORTED: an
  * unknown version or level). Nothing is authenticated yet.
  */
-enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_env_parse(const void *p, size_t n,
+                                             struct qm_env **out,
+                                             struct qm_error *err);
 void qm_crypto_env_free(struct qm_env **e);
 
 int qm_crypto_env_version(const struct qm_env *e);
@@ -239,8 +249,9 @@ const char *qm_crypto_env_slot_key_id(const struct qm_env *e, size_t slot,
 /* Finds the slot labelled rcpt (a SAE ID, or a fingerprint text); when no
  * label matches and there is a single slot labelled "", that slot (a
  * shared key). QM_ERR_NOTFOUND otherwise. */
-enum qm_err qm_crypto_env_slot_find(const struct qm_env *e, const char *rcpt,
-                                    size_t *slot, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_env_slot_find(const struct qm_env *e,
+                                                 const char *rcpt, size_t *slot,
+                                                 struct qm_error *err);
 
 /* What to open with. Everything is borrowed. */
 struct qm_open_params {
@@ -261,17 +272,18 @@ struct qm_open_params {
  * authenticated byte or bound value differs; on every failure out is
  * wiped and reset, so no plaintext byte is returned.
  */
-enum qm_err qm_crypto_env_open(const struct qm_env *e,
-                               const struct qm_open_params *p,
-                               struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_env_open(const struct qm_env *e,
+                                            const struct qm_open_params *p,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
 /*
  * The same, handing the plaintext to wr in pieces of at most QM_ENV_CHUNK
  * bytes with bounded memory. Everything is authenticated before the first
  * byte goes to wr (for levels 2-4 this decrypts twice). max is the limit.
  */
-enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
-                                      const struct qm_open_params *p,
-                                      uint64_t max, qm_write_fn wr, void *arg,
-                                      struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_crypto_env_open_stream(const struct qm_env *e,
+                          const struct qm_open_params *p, uint64_t max,
+                          qm_write_fn wr, void *arg, struct qm_error *err);
 
 #endif /* QM_CRYPTO_H */

@@ -478,7 +478,9 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		if ((size_t)((t[0] << 8) | t[1]) != e->sig_len)
 			PARSE_FAIL("the signature length field is wrong");
 	}
-	/* Second pass: C strings for the labels and key IDs. */
+	/* Second pass: C strings for the labels and key IDs. It reads the
+	 * bytes the first pass read and checked, so no read can fail: the
+	 * results are dropped (QM_IGNORE). */
 	e->arena = malloc(arena_len + 1);
 	e->keyptrs = calloc(nkeys_total + 1, sizeof(char *));
 	if (!e->arena || !e->keyptrs) {
@@ -488,10 +490,10 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 	ap = e->arena;
 	kp = e->keyptrs;
 	qm_reader_init(&r, p, e->hdrlen);
-	qm_reader_bytes(&r, 52, &b); /* fixed part */
-	get_lv(&r, 0, &b, &bl);      /* sender SAE */
-	get_lv(&r, 0, &b, &bl);      /* sender fingerprint */
-	qm_reader_u16(&r, &ns);
+	QM_IGNORE(qm_reader_bytes(&r, 52, &b)); /* fixed part */
+	get_lv(&r, 0, &b, &bl);                 /* sender SAE */
+	get_lv(&r, 0, &b, &bl);                 /* sender fingerprint */
+	QM_IGNORE(qm_reader_u16(&r, &ns));
 	for (size_t i = 0; i < e->nslots; i++) {
 		struct qm_envslot *s = &e->slots[i];
 		uint32_t nk;
@@ -504,7 +506,7 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		} else {
 			s->rcpt = arena_put(&ap, b, bl);
 		}
-		qm_reader_u32(&r, &nk);
+		QM_IGNORE(qm_reader_u32(&r, &nk));
 		s->keyids = kp;
 		for (uint32_t k = 0; k < nk; k++) {
 			get_lv(&r, 0, &b, &bl);

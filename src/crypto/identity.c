@@ -126,15 +126,22 @@ enum qm_err qm_crypto_identity_export_secret(const struct qm_identity *id,
 		                    "a secret identity may only be written to "
 		                    "a secure buffer");
 	rc = qm_buf_reserve(out, SEC_BYTES, err);
+	if (!rc)
+		rc = qm_buf_append(out, SEC_MAGIC, 4, err);
+	if (!rc)
+		rc = qm_buf_append_byte(out, 1, err);
+	if (!rc)
+		rc = qm_buf_append(out, id->sec->x25519, 32, err);
+	if (!rc) /* the seed */
+		rc = qm_buf_append(out, id->sec->ed25519, 32, err);
+	if (!rc)
+		rc = qm_buf_append(out, id->sec->mlkem, QM_MLKEM_SKBYTES, err);
+	if (!rc)
+		rc = qm_buf_append(out, id->sec->mldsa, QM_MLDSA_SKBYTES, err);
+	if (!rc)
+		rc = qm_buf_append(out, id->pub.mldsa, QM_MLDSA_PKBYTES, err);
 	if (rc)
 		return rc;
-	qm_buf_append(out, SEC_MAGIC, 4, NULL);
-	qm_buf_append_byte(out, 1, NULL);
-	qm_buf_append(out, id->sec->x25519, 32, NULL);
-	qm_buf_append(out, id->sec->ed25519, 32, NULL); /* the seed */
-	qm_buf_append(out, id->sec->mlkem, QM_MLKEM_SKBYTES, NULL);
-	qm_buf_append(out, id->sec->mldsa, QM_MLDSA_SKBYTES, NULL);
-	qm_buf_append(out, id->pub.mldsa, QM_MLDSA_PKBYTES, NULL);
 	return out->len - start == SEC_BYTES ? QM_OK
 	                                     : qm_error_set(err, QM_ERR_STATE,
 	                                                    "secret export "

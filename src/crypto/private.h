@@ -65,25 +65,28 @@ struct qm_identity {
 /* ------------------------------------------------------------ primitives */
 
 /* HKDF-SHA256 (RFC 5869) through OpenSSL EVP_KDF. */
-enum qm_err crypto_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
-                               size_t saltlen, const void *info, size_t infolen,
-                               void *out, size_t outlen, struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_hkdf_sha256(const void *ikm, size_t ikmlen,
+                                            const void *salt, size_t saltlen,
+                                            const void *info, size_t infolen,
+                                            void *out, size_t outlen,
+                                            struct qm_error *err);
 
 /* AES-256-GCM with a context kept across chunks (one key). */
 struct qm_gcm;
-enum qm_err crypto_gcm_new(const unsigned char key[32], int encrypt,
-                           struct qm_gcm **out, struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_gcm_new(const unsigned char key[32],
+                                        int encrypt, struct qm_gcm **out,
+                                        struct qm_error *err);
 void crypto_gcm_free(struct qm_gcm **g);
 /* Encrypts len bytes (in may equal out) and writes the 16-byte tag. */
-enum qm_err crypto_gcm_seal(struct qm_gcm *g, const unsigned char iv[12],
-                            const void *ad, size_t adlen, const void *in,
-                            size_t len, void *out, unsigned char tag[16],
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_gcm_seal(struct qm_gcm *g, const unsigned char iv[12], const void *ad,
+                size_t adlen, const void *in, size_t len, void *out,
+                unsigned char tag[16], struct qm_error *err);
 /* Decrypts and checks the tag: QM_ERR_AUTH (out wiped) when it differs. */
-enum qm_err crypto_gcm_open(struct qm_gcm *g, const unsigned char iv[12],
-                            const void *ad, size_t adlen, const void *in,
-                            size_t len, const unsigned char tag[16], void *out,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_gcm_open(struct qm_gcm *g, const unsigned char iv[12], const void *ad,
+                size_t adlen, const void *in, size_t len,
+                const unsigned char tag[16], void *out, struct qm_error *err);
 
 void crypto_sha256(const void *p, size_t n, unsigned char out[32]);
 
@@ -99,34 +102,36 @@ void crypto_kem_combine(const unsigned char ss_m[32],
  * _derand form takes the ML-KEM coins and the X25519 ephemeral secret (for
  * known-answer tests).
  */
-enum qm_err crypto_hybrid_encap(const struct qm_pubid *pk,
-                                unsigned char ct[QM_L3_KEMBYTES],
-                                unsigned char ss[32], struct qm_error *err);
-enum qm_err crypto_hybrid_encap_derand(const struct qm_pubid *pk,
-                                       const unsigned char coins[32],
-                                       const unsigned char eph[32],
-                                       unsigned char ct[QM_L3_KEMBYTES],
-                                       unsigned char ss[32],
-                                       struct qm_error *err);
-enum qm_err crypto_hybrid_decap(const struct qm_identity *id,
-                                const unsigned char ct[QM_L3_KEMBYTES],
-                                unsigned char ss[32], struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_hybrid_encap(const struct qm_pubid *pk,
+                                             unsigned char ct[QM_L3_KEMBYTES],
+                                             unsigned char ss[32],
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_hybrid_encap_derand(
+    const struct qm_pubid *pk, const unsigned char coins[32],
+    const unsigned char eph[32], unsigned char ct[QM_L3_KEMBYTES],
+    unsigned char ss[32], struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_hybrid_decap(const struct qm_identity *id,
+                    const unsigned char ct[QM_L3_KEMBYTES],
+                    unsigned char ss[32], struct qm_error *err);
 /* X25519 alone (level 4): ct is the ephemeral public key, ss the raw
  * shared secret (all-zero results are refused). */
-enum qm_err crypto_x25519_encap(const struct qm_pubid *pk,
-                                unsigned char ct[QM_X25519_BYTES],
-                                unsigned char ss[32], struct qm_error *err);
-enum qm_err crypto_x25519_decap(const struct qm_identity *id,
-                                const unsigned char ct[QM_X25519_BYTES],
-                                unsigned char ss[32], struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_x25519_encap(const struct qm_pubid *pk,
+                                             unsigned char ct[QM_X25519_BYTES],
+                                             unsigned char ss[32],
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_x25519_decap(const struct qm_identity *id,
+                    const unsigned char ct[QM_X25519_BYTES],
+                    unsigned char ss[32], struct qm_error *err);
 
 /* Identity from fixed seeds (tests): x25519 and ed25519 seeds, ML-KEM
  * coins (64 bytes d || z). ML-DSA keys still come from randombytes. */
-enum qm_err crypto_identity_from_seeds(const unsigned char xs[32],
-                                       const unsigned char es[32],
-                                       const unsigned char ks[64],
-                                       struct qm_identity **out,
-                                       struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_identity_from_seeds(const unsigned char xs[32],
+                                                    const unsigned char es[32],
+                                                    const unsigned char ks[64],
+                                                    struct qm_identity **out,
+                                                    struct qm_error *err);
 
 /* Public key bytes into a fixed array (QM_PUB_BYTES). */
 void crypto_pubid_serialise(const struct qm_pubid *pk,
@@ -173,9 +178,11 @@ struct qm_env {
 
 /* Header hash and bound-values hash (docs/FORMAT.md, "associated data"). */
 void crypto_env_header_hash(const void *hdr, size_t len, unsigned char out[32]);
-enum qm_err crypto_env_bound_hash(const struct qm_bound *b, int version,
-                                  int level, const char *sender_sae,
-                                  unsigned char out[32], struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_env_bound_hash(const struct qm_bound *b,
+                                               int version, int level,
+                                               const char *sender_sae,
+                                               unsigned char out[32],
+                                               struct qm_error *err);
 /* Number of AES-GCM chunks for a plaintext of plen bytes (at least 1). */
 uint64_t crypto_env_nchunks(uint64_t plen);
 /* The STREAM nonce of chunk i. */
@@ -185,10 +192,10 @@ void crypto_env_chunk_iv(const unsigned char prefix[QM_NONCE_PREFIX],
 /* Data key (32 bytes) then nonce prefix (QM_NONCE_PREFIX) from the
  * content key (levels 2-4), into dk (secure, caller's). */
 #define QM_DKBYTES (32 + QM_NONCE_PREFIX)
-enum qm_err crypto_env_data_key(const unsigned char cek[QM_CEKBYTES],
-                                const unsigned char salt[QM_SALTBYTES],
-                                int level, unsigned char dk[QM_DKBYTES],
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_env_data_key(const unsigned char cek[QM_CEKBYTES],
+                    const unsigned char salt[QM_SALTBYTES], int level,
+                    unsigned char dk[QM_DKBYTES], struct qm_error *err);
 /* One secure allocation holds every secret of a seal or open: the content
  * key, a shared secret and KEK, and the data key. */
 #define QM_WORK_CEK  0
@@ -198,22 +205,22 @@ enum qm_err crypto_env_data_key(const unsigned char cek[QM_CEKBYTES],
 #define QM_WORKBYTES 144
 /* The key-encryption key of slot i (levels 2-4); ikm is the QKD key, the
  * combined KEM secret or the X25519 secret; ctx the per-level context. */
-enum qm_err crypto_env_kek(int level, const unsigned char *ikm, size_t ikmlen,
-                           const unsigned char salt[QM_SALTBYTES],
-                           uint16_t slot, const void *ctx, size_t ctxlen,
-                           unsigned char kek[32], struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_env_kek(int level, const unsigned char *ikm,
+                                        size_t ikmlen,
+                                        const unsigned char salt[QM_SALTBYTES],
+                                        uint16_t slot, const void *ctx,
+                                        size_t ctxlen, unsigned char kek[32],
+                                        struct qm_error *err);
 /* Wraps / unwraps the content key of slot i under kek. */
-enum qm_err crypto_env_wrap(const unsigned char kek[32],
-                            const unsigned char bh[32], int level,
-                            uint16_t slot, const unsigned char cek[QM_CEKBYTES],
-                            unsigned char wrap[QM_WRAPBYTES],
-                            struct qm_error *err);
-enum qm_err crypto_env_unwrap(const unsigned char kek[32],
-                              const unsigned char bh[32], int level,
-                              uint16_t slot,
-                              const unsigned char wrap[QM_WRAPBYTES],
-                              unsigned char cek[QM_CEKBYTES],
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_env_wrap(const unsigned char kek[32], const unsigned char bh[32],
+                int level, uint16_t slot, const unsigned char cek[QM_CEKBYTES],
+                unsigned char wrap[QM_WRAPBYTES], struct qm_error *err);
+QM_NODISCARD enum qm_err
+crypto_env_unwrap(const unsigned char kek[32], const unsigned char bh[32],
+                  int level, uint16_t slot,
+                  const unsigned char wrap[QM_WRAPBYTES],
+                  unsigned char cek[QM_CEKBYTES], struct qm_error *err);
 /* The digest a level-3/4 signature covers: envelope bytes before the
  * signature, with the bound hash. */
 void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
@@ -223,12 +230,10 @@ void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
  * AD || u16 j || body, keyed by HKDF of that slot's QKD key, so that no
  * co-recipient (who knows the content key) can alter the text for others.
  */
-enum qm_err crypto_env_l2_mac(const struct qm_qkey *k,
-                              const unsigned char salt[QM_SALTBYTES],
-                              uint16_t slot, const unsigned char ad[64],
-                              const unsigned char *body, size_t len,
-                              unsigned char tag[QM_L1_TAGBYTES],
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_env_l2_mac(
+    const struct qm_qkey *k, const unsigned char salt[QM_SALTBYTES],
+    uint16_t slot, const unsigned char ad[64], const unsigned char *body,
+    size_t len, unsigned char tag[QM_L1_TAGBYTES], struct qm_error *err);
 /* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
 size_t crypto_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */
@@ -251,9 +256,10 @@ void crypto_ks_xor(struct qm_keystream *ks, unsigned char *out,
 void crypto_ks_copy(struct qm_keystream *ks, unsigned char *out, size_t n);
 /* Level-1 key checks: valid IDs, enough bytes (QM_ERR_UNAVAIL naming both
  * figures), no key left wholly unused. who names the slot in messages. */
-enum qm_err crypto_l1_check_keys(const struct qm_qkey *keys, size_t nkeys,
-                                 uint64_t plen, const char *who,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_l1_check_keys(const struct qm_qkey *keys,
+                                              size_t nkeys, uint64_t plen,
+                                              const char *who,
+                                              struct qm_error *err);
 /* A key ID is 1..QM_KEYID_MAX printable bytes without space or comma. */
 int crypto_keyid_ok(const char *id);
 

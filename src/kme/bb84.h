@@ -92,8 +92,8 @@ void qm_kme_bb84_params_default(struct qm_bb84_params *p);
  * Checks every field of p; QM_ERR_INVAL with a message naming the field, its
  * allowed range and the value given.
  */
-enum qm_err qm_kme_bb84_params_check(const struct qm_bb84_params *p,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kme_bb84_params_check(const struct qm_bb84_params *p, struct qm_error *err);
 
 /*
  * Runs one block of BB84 with p and, on success, fills *r; the caller then
@@ -103,8 +103,9 @@ enum qm_err qm_kme_bb84_params_check(const struct qm_bb84_params *p,
  * bad parameters (the message names the field) and QM_ERR_NOMEM when memory
  * runs out; *r is untouched on failure. Thread-safe: no global state.
  */
-enum qm_err qm_kme_bb84_run(const struct qm_bb84_params *p,
-                            struct qm_bb84_result *r, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_bb84_run(const struct qm_bb84_params *p,
+                                         struct qm_bb84_result *r,
+                                         struct qm_error *err);
 
 /* Wipes and frees the keys in r and zeroes every field. r may be NULL. */
 void qm_kme_bb84_result_clear(struct qm_bb84_result *r);
@@ -135,9 +136,9 @@ struct qm_bb84_rate {
 	double bits_per_second; /* final_bits / seconds */
 	double mean_qber;
 };
-enum qm_err qm_kme_bb84_rate_measure(const struct qm_bb84_params *p,
-                                     unsigned blocks, struct qm_bb84_rate *out,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kme_bb84_rate_measure(const struct qm_bb84_params *p, unsigned blocks,
+                         struct qm_bb84_rate *out, struct qm_error *err);
 
 /* ------------------------------------------------ internal building blocks */
 
@@ -171,9 +172,9 @@ uint64_t qm_kme_bb84_drbg_below(struct qm_bb84_drbg *d, uint64_t n);
  * words). Karatsuba over carry-less multiplication (PCLMULQDQ when the CPU
  * has it). Temporaries are secure memory. QM_ERR_NOMEM on failure.
  */
-enum qm_err qm_kme_bb84_gf2_mul(uint64_t *r, const uint64_t *a, size_t na,
-                                const uint64_t *b, size_t nb,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_bb84_gf2_mul(uint64_t *r, const uint64_t *a,
+                                             size_t na, const uint64_t *b,
+                                             size_t nb, struct qm_error *err);
 /* Tests only: 1 makes the product use the portable loop even with PCLMUL. */
 void qm_kme_bb84_gf2_set_portable(int on);
 
@@ -185,9 +186,10 @@ void qm_kme_bb84_gf2_set_portable(int on);
  * exactly ceil(m / 64) words with the unused top bits zero. Runs in
  * O(n^1.58) word operations.
  */
-enum qm_err qm_kme_bb84_toeplitz(const uint64_t *s, const uint64_t *x,
-                                 uint64_t n, uint64_t m, uint64_t *y,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_bb84_toeplitz(const uint64_t *s,
+                                              const uint64_t *x, uint64_t n,
+                                              uint64_t m, uint64_t *y,
+                                              struct qm_error *err);
 
 /*
  * A keyed pseudo-random permutation of [0, n) (1 <= n <= 2^31): a 4-round
@@ -218,9 +220,9 @@ uint64_t qm_kme_bb84_prp_inv(const struct qm_bb84_prp *p, uint64_t x);
  * gets the bits Bob changed. Alice's array is only read for the parities she
  * would disclose. QM_ERR_NOMEM on failure.
  */
-enum qm_err qm_kme_bb84_cascade(const uint64_t *alice, uint64_t *bob,
-                                uint64_t n, double qber, unsigned passes,
-                                struct qm_bb84_drbg *pub, uint64_t *leak,
-                                uint64_t *flips, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kme_bb84_cascade(const uint64_t *alice, uint64_t *bob, uint64_t n,
+                    double qber, unsigned passes, struct qm_bb84_drbg *pub,
+                    uint64_t *leak, uint64_t *flips, struct qm_error *err);
 
 #endif /* QM_KME_BB84_H */

@@ -17,8 +17,8 @@ struct qm_kme;
  * persisted pools (if any). The caller owns the result (qm_kme_free).
  * Fails with a message naming the bad setting or file.
  */
-enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
-                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
+                                    struct qm_error *err);
 
 /*
  * Starts the KME-to-KME channel (each link first asks its peer how far the
@@ -27,13 +27,13 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
  * once everything listens, after one attempt per peer (bounded by
  * peer_timeout_ms).
  */
-enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err);
 
 /* Stops every thread, saves the pools, releases everything; sets *k NULL. */
 void qm_kme_free(struct qm_kme **k);
 
 /* Saves the pools now (sealed); used on shutdown and by the periodic saver. */
-enum qm_err qm_kme_save(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_save(struct qm_kme *k, struct qm_error *err);
 
 /*
  * Writes a complete test network into dir: a CA, for each of nkmes KMEs a
@@ -42,8 +42,8 @@ enum qm_err qm_kme_save(struct qm_kme *k, struct qm_error *err);
  * KMEs; ports[i] is KME i's port. extra (may be NULL) holds "key = value"
  * lines appended to every KME's configuration. Uses the openssl command.
  */
-enum qm_err qm_kme_testnet(const char *dir, int nkmes, int nsaes,
-                           const int *ports, const char *extra,
-                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kme_testnet(const char *dir, int nkmes, int nsaes,
+                                        const int *ports, const char *extra,
+                                        struct qm_error *err);
 
 #endif

@@ -228,8 +228,12 @@ static enum qm_err post(CURL *c, const struct kme_peer_conf *p,
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (status)
 		*status = code;
-	if (answer && resp.data)
-		qm_buf_append(answer, resp.data, resp.len, NULL);
+	if (answer && resp.data &&
+	    (rc = qm_buf_append(answer, resp.data, resp.len, err)) != QM_OK) {
+		/* never hand on half an answer */
+		qm_error_prefix(err, "KME %s: ", p->id);
+		goto out;
+	}
 	if (code != 200)
 		rc = qm_error_set(err, QM_ERR_PROTO,
 		                  "KME %s answered %ld: %.200s", p->id, code,

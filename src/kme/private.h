@@ -68,8 +68,8 @@ struct kme_conf {
 	long long link_threads;
 };
 
-enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
+                                       struct qm_error *err);
 int kme_conf_serves(const struct kme_conf *c, const char *sae);
 /* Index of sae in this KME's saes (or in peer p's saes); -1 if absent. */
 int kme_conf_sae_index(const struct kme_conf *c, const char *sae);
@@ -98,17 +98,19 @@ struct kstream {
 };
 
 void kme_kstream_free(struct kstream *s);
-enum qm_err kme_kstream_append(struct kstream *s, uint64_t start,
-                               const unsigned char *p, size_t len,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err kme_kstream_append(struct kstream *s, uint64_t start,
+                                            const unsigned char *p, size_t len,
+                                            struct qm_error *err);
 /*
  * A block that has just arrived from the link, at or after the end: a gap
  * before it becomes a hole, and bytes below next (the stream skipped ahead
  * of its end after a restart) die at once, as they can never be used.
  */
-enum qm_err kme_kstream_append_fresh(struct kstream *s, uint64_t start,
-                                     const unsigned char *p, size_t len,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err kme_kstream_append_fresh(struct kstream *s,
+                                                  uint64_t start,
+                                                  const unsigned char *p,
+                                                  size_t len,
+                                                  struct qm_error *err);
 /* Bytes present at or after next (holes left by a restart hold none). */
 uint64_t kme_kstream_avail(const struct kstream *s);
 /*
@@ -118,8 +120,9 @@ uint64_t kme_kstream_avail(const struct kstream *s);
  */
 uint64_t kme_kstream_take_point(struct kstream *s, size_t len);
 /* Copies [off, off+len) into out (must all be present). */
-enum qm_err kme_kstream_copy(const struct kstream *s, uint64_t off, size_t len,
-                             unsigned char *out, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_kstream_copy(const struct kstream *s, uint64_t off,
+                                          size_t len, unsigned char *out,
+                                          struct qm_error *err);
 /* Wipes [off, off+len) and frees blocks with no live bytes. */
 void kme_kstream_release(struct kstream *s, uint64_t off, size_t len);
 /* 1 when every byte of [off, off+len) is in a block (not in a hole). */
@@ -160,8 +163,8 @@ struct kres_map {
 void kme_kres_map_free(struct kres_map *m);
 struct kres *kme_kres_find(const struct kres_map *m,
                            const unsigned char id[16]);
-enum qm_err kme_kres_add(struct kres_map *m, struct kres *r,
-                         struct qm_error *err);
+QM_NODISCARD enum qm_err kme_kres_add(struct kres_map *m, struct kres *r,
+                                      struct qm_error *err);
 void kme_kres_remove(struct kres_map *m, const unsigned char id[16]);
 
 struct link_stats {
@@ -261,15 +264,15 @@ void kme_mark_dirty(struct qm_kme *k);
  * kme_lease_load reads both after the pools and moves own.next past
  * anything the lease says may have been handed out (a crash).
  */
-enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
-                           struct qm_error *err);
+QM_NODISCARD enum qm_err kme_lease_load(struct qm_kme *k, struct kme_link *l,
+                                        struct qm_error *err);
 /* Writes our lease file (lease_lock held); updates the fields. */
-enum qm_err kme_lease_write(struct qm_kme *k, struct kme_link *l,
-                            uint64_t asked, uint64_t granted,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err kme_lease_write(struct qm_kme *k, struct kme_link *l,
+                                         uint64_t asked, uint64_t granted,
+                                         struct qm_error *err);
 /* Writes our grant file for the peer (grant_lock held). */
-enum qm_err kme_grant_write(struct qm_kme *k, struct kme_link *l, uint64_t v,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err kme_grant_write(struct qm_kme *k, struct kme_link *l,
+                                         uint64_t v, struct qm_error *err);
 
 /*
  * sync.c: the agreement between the two KMEs of a link.
@@ -280,23 +283,25 @@ enum qm_err kme_grant_write(struct qm_kme *k, struct kme_link *l, uint64_t v,
  * kme_grant_release gives back what was not used, on a clean stop.
  */
 uint64_t kme_grant_step(const struct qm_kme *k);
-enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err kme_link_sync(struct qm_kme *k, struct kme_link *l,
+                                       struct qm_error *err);
 /* The runner compares stream ends with the peer (after the peer
  * restarted), holding push_lock so that no block is in flight. */
-enum qm_err kme_link_align(struct qm_kme *k, struct kme_link *l,
-                           struct qm_error *err);
-enum qm_err kme_grant_raise(struct qm_kme *k, struct kme_link *l,
-                            uint64_t need, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_link_align(struct qm_kme *k, struct kme_link *l,
+                                        struct qm_error *err);
+QM_NODISCARD enum qm_err kme_grant_raise(struct qm_kme *k, struct kme_link *l,
+                                         uint64_t need, struct qm_error *err);
 void kme_grant_release(struct qm_kme *k, struct kme_link *l);
 
 /* persist.c */
-enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);
-enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err);
-enum qm_err kme_store_key_load(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_store_key_load(struct qm_kme *k,
+                                            struct qm_error *err);
 
 /* server.c */
-enum qm_err kme_server_start(struct qm_kme *k, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_server_start(struct qm_kme *k,
+                                          struct qm_error *err);
 void kme_server_stop(struct qm_kme *k);
 
 /* peer.c: the KME-to-KME channel (client side) */
@@ -304,9 +309,11 @@ struct kme_peerq;
 /* The queue of reservations for a link's peer; kme_peerq_start starts its
  * sender thread, kme_peerq_stop joins it (pending items stay, so they can
  * be saved), kme_peerq_free releases everything. */
-enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
-                          struct kme_peerq **out, struct qm_error *err);
-enum qm_err kme_peerq_start(struct kme_peerq *q, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
+                                       struct kme_peerq **out,
+                                       struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_start(struct kme_peerq *q,
+                                         struct qm_error *err);
 void kme_peerq_stop(struct kme_peerq *q);
 void kme_peerq_free(struct kme_peerq **q);
 /*
@@ -315,23 +322,25 @@ void kme_peerq_free(struct kme_peerq **q);
  * The sender delivers it in the background and retries until the peer has
  * it.
  */
-enum qm_err kme_peerq_submit(struct kme_peerq *q, void *json_obj,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_submit(struct kme_peerq *q, void *json_obj,
+                                          struct qm_error *err);
 /* Waits until every queued reservation reached the peer. */
-enum qm_err kme_peerq_flush(struct kme_peerq *q, long timeout_ms,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_flush(struct kme_peerq *q, long timeout_ms,
+                                         struct qm_error *err);
 /* Pending reservations into / out of the sealed pool file. */
-enum qm_err kme_peerq_dump(struct kme_peerq *q, struct qm_buf *b,
-                           struct qm_error *err);
-enum qm_err kme_peerq_restore(struct kme_peerq *q, const char *json,
-                              size_t len, struct qm_error *err);
-enum qm_err kme_peer_push_block(struct qm_kme *k, struct kme_link *l,
-                                const char *query, const unsigned char *p,
-                                size_t len, long *status,
-                                struct qm_buf *answer, struct qm_error *err);
-enum qm_err kme_peer_post_json(struct qm_kme *k, struct kme_link *l,
-                               const char *path, const char *body,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_dump(struct kme_peerq *q, struct qm_buf *b,
+                                        struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peerq_restore(struct kme_peerq *q,
+                                           const char *json, size_t len,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err
+kme_peer_push_block(struct qm_kme *k, struct kme_link *l, const char *query,
+                    const unsigned char *p, size_t len, long *status,
+                    struct qm_buf *answer, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peer_post_json(struct qm_kme *k,
+                                            struct kme_link *l,
+                                            const char *path, const char *body,
+                                            struct qm_error *err);
 /* Which kept connection a JSON request to the peer uses. */
 enum kme_chan {
 	KME_CHAN_QUEUE, /* the peerq thread (sync, reservations) */
@@ -339,18 +348,19 @@ enum kme_chan {
 };
 /* POSTs a JSON body to the peer on a kept connection; timeout_ms 0 means
  * peer_timeout_ms. QM_OK on 200 (the answer in *answer). */
-enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
-                             const char *path, const char *body,
-                             long timeout_ms, long *status,
-                             struct qm_buf *answer, struct qm_error *err);
+QM_NODISCARD enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
+                                          const char *path, const char *body,
+                                          long timeout_ms, long *status,
+                                          struct qm_buf *answer,
+                                          struct qm_error *err);
 /* Wakes the peerq thread (a limit to raise ahead of use). */
 void kme_peerq_kick(struct kme_peerq *q);
 /* Waits until the first sync attempt is over (or timeout_ms). */
 void kme_peerq_wait_first(struct kme_peerq *q, long timeout_ms);
 
 /* link.c */
-enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
-                           struct qm_error *err);
+QM_NODISCARD enum qm_err kme_link_start(struct qm_kme *k, struct kme_link *l,
+                                        struct qm_error *err);
 void kme_link_stop(struct qm_kme *k, struct kme_link *l);
 
 /* api.c: request handlers; each returns an HTTP status and a body */

@@ -79,8 +79,8 @@ struct qm_kms;
  * URL that is not https, QM_ERR_UNSUPPORTED when libcurl is not an OpenSSL
  * build, QM_ERR_IO when a file cannot be read.
  */
-enum qm_err qm_kms_new(const struct qm_kms_config *cfg, struct qm_kms **out,
-                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_new(const struct qm_kms_config *cfg,
+                                    struct qm_kms **out, struct qm_error *err);
 /* Closes the connection, wipes the passphrase, frees, sets *k to NULL. */
 void qm_kms_free(struct qm_kms **k);
 /* The KME base URL as configured (without trailing '/'). */
@@ -131,8 +131,10 @@ struct qm_kms_status {
  * QM_ERR_PARSE (malformed reply), QM_ERR_TOOBIG, QM_ERR_TLS, QM_ERR_NET,
  * QM_ERR_TIMEOUT. Every message names the KME URL.
  */
-enum qm_err qm_kms_status_get(struct qm_kms *k, const char *slave_sae,
-                              struct qm_kms_status *st, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_status_get(struct qm_kms *k,
+                                           const char *slave_sae,
+                                           struct qm_kms_status *st,
+                                           struct qm_error *err);
 
 /* ------------------------------------------------------------ key container */
 
@@ -175,18 +177,21 @@ struct qm_kms_key_request {
  * caller frees with qm_kms_keys_free. Errors as qm_kms_status_get;
  * QM_ERR_INVAL for a bad request (the extensions are not JSON arrays, ...).
  */
-enum qm_err qm_kms_enc_keys(struct qm_kms *k, const char *slave_sae,
-                            const struct qm_kms_key_request *req,
-                            struct qm_kms_keys **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_enc_keys(struct qm_kms *k,
+                                         const char *slave_sae,
+                                         const struct qm_kms_key_request *req,
+                                         struct qm_kms_keys **out,
+                                         struct qm_error *err);
 
 /*
  * Shorthand for qm_kms_enc_keys with number, size_bits and the additional
  * slave SAE IDs (additional may be NULL when n_additional is 0).
  */
-enum qm_err qm_kms_keys_get(struct qm_kms *k, const char *slave_sae,
-                            unsigned number, unsigned size_bits,
-                            const char *const *additional, size_t n_additional,
-                            struct qm_kms_keys **out, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kms_keys_get(struct qm_kms *k, const char *slave_sae, unsigned number,
+                unsigned size_bits, const char *const *additional,
+                size_t n_additional, struct qm_kms_keys **out,
+                struct qm_error *err);
 
 /*
  * Get key with key IDs (dec_keys) from master_sae: GET ?key_ID= for one ID,
@@ -196,9 +201,11 @@ enum qm_err qm_kms_keys_get(struct qm_kms *k, const char *slave_sae,
  * QM_ERR_DENIED when the keys were not addressed to this SAE; otherwise
  * errors as qm_kms_status_get.
  */
-enum qm_err qm_kms_keys_by_id(struct qm_kms *k, const char *master_sae,
-                              const char *const *key_ids, size_t n,
-                              struct qm_kms_keys **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_keys_by_id(struct qm_kms *k,
+                                           const char *master_sae,
+                                           const char *const *key_ids, size_t n,
+                                           struct qm_kms_keys **out,
+                                           struct qm_error *err);
 
 /* ------------------------------------------------------ key material in bulk
  */
@@ -215,9 +222,9 @@ enum qm_err qm_kms_keys_by_id(struct qm_kms *k, const char *master_sae,
  * makes keys on demand), or the material fits in one request, the KME is
  * asked and its answer decides (a refusal hands out nothing).
  */
-enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
-                                size_t nbytes, struct qm_kms_keys **out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kms_material_get(struct qm_kms *k, const char *slave_sae, size_t nbytes,
+                    struct qm_kms_keys **out, struct qm_error *err);
 
 /*
  * The receiver's side: fetches the keys with these IDs from master_sae, in
@@ -226,10 +233,10 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
  * Errors as qm_kms_keys_by_id; on failure no container is returned (keys
  * fetched by earlier chunks are wiped).
  */
-enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
-                                   const char *const *key_ids, size_t n,
-                                   struct qm_kms_keys **out,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
+                       const char *const *key_ids, size_t n,
+                       struct qm_kms_keys **out, struct qm_error *err);
 
 /* --------------------------------------------------------------- parsers */
 
@@ -245,12 +252,16 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
  * members of the "details" objects in parentheses, into msg (printable
  * ASCII only, truncated to msgsize - 1).
  */
-enum qm_err qm_kms_status_parse(const char *json, size_t len,
-                                struct qm_kms_status *st, struct qm_error *err);
-enum qm_err qm_kms_keys_parse(const char *json, size_t len, size_t expect_bytes,
-                              struct qm_kms_keys **out, struct qm_error *err);
-enum qm_err qm_kms_error_parse(const char *json, size_t len, char *msg,
-                               size_t msgsize, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_status_parse(const char *json, size_t len,
+                                             struct qm_kms_status *st,
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_keys_parse(const char *json, size_t len,
+                                           size_t expect_bytes,
+                                           struct qm_kms_keys **out,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_kms_error_parse(const char *json, size_t len,
+                                            char *msg, size_t msgsize,
+                                            struct qm_error *err);
 
 /*
  * Makes the JSON libraries wipe what they free: jansson's allocator is set

@@ -46,30 +46,36 @@ struct qm_kms {
 };
 
 /* An empty container that may hold up to max_material key bytes. */
-enum qm_err kms_keys_new(struct qm_kms_keys **out, struct qm_error *err);
+QM_NODISCARD enum qm_err kms_keys_new(struct qm_kms_keys **out,
+                                      struct qm_error *err);
 /* Appends one key: copies id, decodes b64 (n chars) into secure memory. */
-enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks, const char *id,
-                             const char *b64, size_t n, size_t expect_bytes,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks,
+                                          const char *id, const char *b64,
+                                          size_t n, size_t expect_bytes,
+                                          struct qm_error *err);
 /* Appends src's key i (id and bytes) to dst. */
-enum qm_err kms_keys_add_from(struct qm_kms_keys *dst,
-                              const struct qm_kms_keys *src, size_t i,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err kms_keys_add_from(struct qm_kms_keys *dst,
+                                           const struct qm_kms_keys *src,
+                                           size_t i, struct qm_error *err);
 /* Parses a Key container and appends its keys to ks; JSON nesting deeper
  * than depth is refused before jansson parses. */
-enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks, const char *json,
-                                size_t len, size_t expect_bytes, size_t depth,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks,
+                                             const char *json, size_t len,
+                                             size_t expect_bytes, size_t depth,
+                                             struct qm_error *err);
 /* qm_kms_status_parse and qm_kms_error_parse with a JSON depth limit. */
-enum qm_err kms_status_parse(const char *json, size_t len, size_t depth,
-                             struct qm_kms_status *st, struct qm_error *err);
-enum qm_err kms_error_parse(const char *json, size_t len, size_t depth,
-                            char *msg, size_t msgsize, struct qm_error *err);
+QM_NODISCARD enum qm_err kms_status_parse(const char *json, size_t len,
+                                          size_t depth,
+                                          struct qm_kms_status *st,
+                                          struct qm_error *err);
+QM_NODISCARD enum qm_err kms_error_parse(const char *json, size_t len,
+                                         size_t depth, char *msg,
+                                         size_t msgsize, struct qm_error *err);
 
 /* Checks an SAE ID or key ID from a caller: 1..QM_KMS_ID_MAX bytes, no
  * control characters. what names it in the message. */
-enum qm_err kms_id_check(const char *id, const char *what,
-                         struct qm_error *err);
+QM_NODISCARD enum qm_err kms_id_check(const char *id, const char *what,
+                                      struct qm_error *err);
 
 enum kms_method { KMS_GET, KMS_POST };
 
@@ -79,10 +85,10 @@ enum kms_method { KMS_GET, KMS_POST };
  * buffer the caller initialised with its limit). Returns QM_OK only for a
  * 200 reply; otherwise err says what the KME or the connection did.
  */
-enum qm_err kms_http(struct qm_kms *k, enum kms_method method, const char *path,
-                     const char *body, struct qm_buf *reply,
-                     struct qm_error *err);
+QM_NODISCARD enum qm_err kms_http(struct qm_kms *k, enum kms_method method,
+                                  const char *path, const char *body,
+                                  struct qm_buf *reply, struct qm_error *err);
 /* Sets up the easy handle of a new client (TLS files, time-outs). */
-enum qm_err kms_http_setup(struct qm_kms *k, struct qm_error *err);
+QM_NODISCARD enum qm_err kms_http_setup(struct qm_kms *k, struct qm_error *err);
 
 #endif /* QM_KMS_PRIVATE_H */

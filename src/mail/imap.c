@@ -52,9 +52,10 @@ struct item {
 	size_t litstart; /* where this response's literal bytes begin in lit */
 };
 
-typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im, const char *line,
-                                   size_t n, struct item *it, void *arg,
-                                   struct qm_error *err);
+QM_NODISCARD typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im,
+                                                const char *line, size_t n,
+                                                struct item *it, void *arg,
+                                                struct qm_error *err);
 
 static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
                                struct qm_error *err, const char *fmt, ...)
@@ -535,8 +536,11 @@ static char *take_astring(const char **pp, const struct item *it)
 	} else if (*p == '{' && it->lit && it->nlit) {
 		/* "{0}" leaves no literal bytes (and lit->data may be NULL) */
 		if (it->lit->len > it->litstart)
-			qm_buf_append(&b, it->lit->data + it->litstart,
-			              it->lit->len - it->litstart, NULL);
+			/* past the limit the name is cut, as a quoted one
+			 * is above */
+			QM_IGNORE(
+			    qm_buf_append(&b, it->lit->data + it->litstart,
+			                  it->lit->len - it->litstart, NULL));
 		p += strlen(p);
 	} else {
 		while (*p && *p != ' ' && *p != ')')

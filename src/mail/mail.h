@@ -60,9 +60,9 @@ struct qm_mail_limits {
 /*
  * Fills err with QM_ERR_TOOBIG: "<what>; your limit is <limit> (<hint>
  * <name> N)", or without a hint "<what>; the limit is <limit> (<name>)",
- * and err->hint_arg with name, as the parsers do, for callers that check a limit of
- * struct qm_mail_limits themselves (the client's key-ID count). Returns
- * QM_ERR_TOOBIG.
+ * and err->hint_arg with name, as the parsers do, for callers that check a
+ * limit of struct qm_mail_limits themselves (the client's key-ID count).
+ * Returns QM_ERR_TOOBIG (not QM_NODISCARD: it cannot fail, as qm_error_set).
  */
 enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
                                 const char *name, size_t limit,
@@ -95,10 +95,10 @@ struct qm_mail_hdrs {
  * domain of from. Returns QM_ERR_PARSE for an address that does not parse.
  * Free with qm_mail_hdrs_free.
  */
-enum qm_err qm_mail_hdrs_make(const char *from, const char *const *to,
-                              size_t nto, const char *const *cc, size_t ncc,
-                              int64_t when, struct qm_mail_hdrs **out,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_hdrs_make(const char *from, const char *const *to, size_t nto,
+                  const char *const *cc, size_t ncc, int64_t when,
+                  struct qm_mail_hdrs **out, struct qm_error *err);
 void qm_mail_hdrs_free(struct qm_mail_hdrs **h);
 
 /*
@@ -106,8 +106,8 @@ void qm_mail_hdrs_free(struct qm_mail_hdrs **h);
  * for SMTP RCPT TO. *addrs is a malloc'd array of malloc'd strings; free
  * with qm_mail_strv_free. QM_ERR_PARSE when the list holds no address.
  */
-enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_addr_specs(const char *list, char ***addrs,
+                                            size_t *n, struct qm_error *err);
 void qm_mail_strv_free(char ***v, size_t n);
 
 /*
@@ -117,8 +117,8 @@ void qm_mail_strv_free(char ***v, size_t n);
  * *out is malloc'd ("" for NULL or ""). Nothing in it is made safe to
  * show: the caller does that.
  */
-enum qm_err qm_mail_addr_display(const char *list, char **out,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_addr_display(const char *list, char **out,
+                                              struct qm_error *err);
 
 /* An attachment to build (borrowed). type is "image/png" etc. (NULL:
  * application/octet-stream); name is the file name (UTF-8). */
@@ -148,8 +148,9 @@ struct qm_mail_compose {
  * and types. The bytes are appended to out; make out secure (they are the
  * plaintext). GMime's own copies are wiped before release.
  */
-enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
-                                struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
+                                             struct qm_buf *out,
+                                             struct qm_error *err);
 
 /* The outer wire message to build (borrowed). */
 struct qm_mail_wire {
@@ -170,8 +171,9 @@ struct qm_mail_wire {
  * line ends, every line within 78 characters. Appends to out.
  * QM_ERR_INVAL for a bad level or a header value with CR/LF.
  */
-enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
 
 /* A decoded body part: attachment or inline part. */
 struct qm_mail_part {
@@ -204,10 +206,10 @@ struct qm_mail_content {
  * Bounded by lim (NULL: defaults). QM_ERR_TOOBIG past a limit, QM_ERR_PARSE
  * for a message that is not MIME at all.
  */
-enum qm_err qm_mail_content_parse(const void *msg, size_t len,
-                                  const struct qm_mail_limits *lim,
-                                  struct qm_mail_content **out,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_content_parse(const void *msg, size_t len,
+                                               const struct qm_mail_limits *lim,
+                                               struct qm_mail_content **out,
+                                               struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 
 enum qm_mail_kind {
@@ -243,9 +245,10 @@ struct qm_mail_parsed {
  * unknown version) gives QM_ERR_PARSE or QM_ERR_UNSUPPORTED with the reason;
  * anything else is parsed as plain mail.
  */
-enum qm_err qm_mail_parse(const void *msg, size_t len,
-                          const struct qm_mail_limits *lim,
-                          struct qm_mail_parsed **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_parse(const void *msg, size_t len,
+                                       const struct qm_mail_limits *lim,
+                                       struct qm_mail_parsed **out,
+                                       struct qm_error *err);
 void qm_mail_parsed_free(struct qm_mail_parsed **p);
 
 /* ========================================================== transport === */
@@ -298,18 +301,19 @@ struct qm_mail_server {
  * QM_ERR_UNAVAIL (4xx: try again later); QM_ERR_TLS for a certificate
  * problem, QM_ERR_NET / QM_ERR_TIMEOUT for the connection.
  */
-enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
-                              const char *from, const char *const *rcpts,
-                              size_t nrcpt, const void *msg, size_t len,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
+                                           const char *from,
+                                           const char *const *rcpts,
+                                           size_t nrcpt, const void *msg,
+                                           size_t len, struct qm_error *err);
 
 /*
  * Checks an SMTP server without sending: connects, secures the connection
  * (certificate verified) and authenticates, then hangs up. Errors as
  * qm_mail_smtp_send.
  */
-enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
+                                            struct qm_error *err);
 
 /* ---------------------------------------------------------------- IMAP */
 
@@ -320,8 +324,9 @@ struct qm_mail_imap;
  * authenticated connection for the calls below. srv is borrowed and
  * must outlive the session. Free with qm_mail_imap_free (LOGOUT).
  */
-enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
-                              struct qm_mail_imap **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
+                                           struct qm_mail_imap **out,
+                                           struct qm_error *err);
 void qm_mail_imap_free(struct qm_mail_imap **im);
 /* True when the server announced the capability ("IDLE", "MOVE", ...). */
 int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap);
@@ -343,14 +348,15 @@ struct qm_mail_folder {
 };
 
 /* Lists every folder. Free with qm_mail_folders_free. */
-enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
-                              struct qm_mail_folder **out, size_t *n,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
+                                           struct qm_mail_folder **out,
+                                           size_t *n, struct qm_error *err);
 void qm_mail_folders_free(struct qm_mail_folder **f, size_t n);
 /* The folder with attribute attr (QM_MAIL_FOLDER_SENT, ...), or
  * QM_ERR_NOTFOUND. *name is malloc'd. */
-enum qm_err qm_mail_imap_special(struct qm_mail_imap *im, unsigned attr,
-                                 char **name, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_special(struct qm_mail_imap *im,
+                                              unsigned attr, char **name,
+                                              struct qm_error *err);
 
 struct qm_mail_imap_status {
 	uint32_t uidvalidity;
@@ -359,9 +365,10 @@ struct qm_mail_imap_status {
 };
 
 /* Selects folder (read-write); fills st. Later calls work on it. */
-enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
-                                struct qm_mail_imap_status *st,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_select(struct qm_mail_imap *im,
+                                             const char *folder,
+                                             struct qm_mail_imap_status *st,
+                                             struct qm_error *err);
 
 /*
  * Incremental sync of the selected folder: the UIDs above last_uid, in
@@ -369,10 +376,10 @@ enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
  * known_uidvalidity (0: first sync) every UID is new and *resync is set:
  * the caller drops what it had stored for the folder. *uids is malloc'd.
  */
-enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
-                                  uint32_t known_uidvalidity, uint32_t last_uid,
-                                  uint32_t **uids, size_t *n, int *resync,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_new_uids(struct qm_mail_imap *im, uint32_t known_uidvalidity,
+                      uint32_t last_uid, uint32_t **uids, size_t *n,
+                      int *resync, struct qm_error *err);
 
 /* Message flags. */
 enum {
@@ -387,9 +394,10 @@ enum {
  * Fetches the header block of uid without marking it seen (BODY.PEEK),
  * with its flags and size. Appends the headers to out.
  */
-enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
-                                       struct qm_buf *out, unsigned *flags,
-                                       uint32_t *size, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
+                           struct qm_buf *out, unsigned *flags, uint32_t *size,
+                           struct qm_error *err);
 /*
  * Called once per message by qm_mail_imap_fetch_headers_many: the header
  * block (borrowed for the call), flags and size. A non-zero return stops
@@ -404,37 +412,43 @@ typedef int (*qm_mail_headers_fn)(void *arg, uint32_t uid, unsigned flags,
  * UIDs that no longer exist are skipped. Each header block is bounded
  * (1 MiB).
  */
-enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
-                                            const uint32_t *uids, size_t n,
-                                            qm_mail_headers_fn fn, void *arg,
-                                            struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im, const uint32_t *uids,
+                                size_t n, qm_mail_headers_fn fn, void *arg,
+                                struct qm_error *err);
 /* Fetches the whole message uid (BODY.PEEK[]) into out, bounded by
  * srv->max_message; progress is reported. QM_ERR_NOTFOUND when gone. */
-enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
-                               struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im,
+                                            uint32_t uid, struct qm_buf *out,
+                                            struct qm_error *err);
 
 struct qm_mail_uid_flags {
 	uint32_t uid;
 	unsigned flags;
 };
 /* Flags of every message in the selected folder (flag sync). */
-enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
-                                   struct qm_mail_uid_flags **out, size_t *n,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
+                                                struct qm_mail_uid_flags **out,
+                                                size_t *n,
+                                                struct qm_error *err);
 /* Adds (op > 0), removes (op < 0) or replaces (op == 0) flags of uid. */
-enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
-                                   unsigned flags, int op,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im,
+                                                uint32_t uid, unsigned flags,
+                                                int op, struct qm_error *err);
 /* Moves uid to folder (MOVE, or COPY + delete + expunge). */
-enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
-                              const char *folder, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_move(struct qm_mail_imap *im,
+                                           uint32_t uid, const char *folder,
+                                           struct qm_error *err);
 /* Marks uid deleted and expunges it (UID EXPUNGE when offered). */
-enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im,
+                                             uint32_t uid,
+                                             struct qm_error *err);
 /* Appends msg to folder with flags (e.g. QM_MAIL_FLAG_SEEN for Sent). */
-enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
-                                const void *msg, size_t len, unsigned flags,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_append(struct qm_mail_imap *im,
+                                             const char *folder,
+                                             const void *msg, size_t len,
+                                             unsigned flags,
+                                             struct qm_error *err);
 
 /*
  * Waits for new mail in the selected folder: IDLE when the server offers
@@ -442,8 +456,9 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
  * message arrived (EXISTS grew), *news = 0 when timeout_ms passed quietly.
  * The connection stays usable afterwards.
  */
-enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
-                              long poll_ms, int *news, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im,
+                                           long timeout_ms, long poll_ms,
+                                           int *news, struct qm_error *err);
 /*
  * A descriptor that ends qm_mail_imap_wait early when it becomes readable
  * (a pipe another thread writes to, to stop a watcher); -1: none. The wait
@@ -458,28 +473,30 @@ int qm_mail_imap_woken(const struct qm_mail_imap *im);
  * caller skips it for a provider that saves sent mail itself (Gmail does:
  * an account setting). Finds Sent by special use, falling back to "Sent".
  */
-enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
-                                   size_t len, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im,
+                                                const void *msg, size_t len,
+                                                struct qm_error *err);
 /*
  * The UIDs of the messages of the selected folder whose header field holds
  * value (UID SEARCH HEADER: a case-insensitive substring match), ascending.
  * field is a header name, value printable ASCII (QM_ERR_INVAL otherwise).
  * *uids is malloc'd (NULL when none).
  */
-enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
-                                       const char *field, const char *value,
-                                       uint32_t **uids, size_t *n,
-                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                                    const char *field,
+                                                    const char *value,
+                                                    uint32_t **uids, size_t *n,
+                                                    struct qm_error *err);
 /*
  * Like qm_mail_imap_save_sent, but only when the Sent folder holds no
  * message with this Message-ID yet: a copy whose APPEND reached the server
  * although its answer was lost is not saved twice. *saved is 1 when it was
  * appended now, 0 when it was there already. Leaves Sent selected.
  */
-enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
-                                        const void *msg, size_t len,
-                                        const char *message_id, int *saved,
-                                        struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_save_sent_once(struct qm_mail_imap *im, const void *msg,
+                            size_t len, const char *message_id, int *saved,
+                            struct qm_error *err);
 
 /* ---------------------------------------------------------------- POP3 */
 
@@ -492,23 +509,25 @@ struct qm_mail_pop3_msg {
 
 /* Connects and logs in (libcurl). Free with qm_mail_pop3_free (QUIT:
  * deletions take effect then). srv is borrowed for the session. */
-enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
-                              struct qm_mail_pop3 **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
+                                           struct qm_mail_pop3 **out,
+                                           struct qm_error *err);
 void qm_mail_pop3_free(struct qm_mail_pop3 **p);
 /* UIDL: every message with its unique ID. *out is malloc'd. */
-enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,
-                              struct qm_mail_pop3_msg **out, size_t *n,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,
+                                           struct qm_mail_pop3_msg **out,
+                                           size_t *n, struct qm_error *err);
 /* RETR num into out, bounded by srv->max_message. */
-enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
-                              struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
+                                           struct qm_buf *out,
+                                           struct qm_error *err);
 /* DELE num (effective at QUIT). Delete-after-fetch is the caller's
  * choice and off by default. */
-enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
+                                           struct qm_error *err);
 
 /* Process-wide setup of libcurl and GMime; call once from main (cheap to
  * call again). QM_ERR_NOMEM if libcurl cannot start. */
-enum qm_err qm_mail_init(struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_init(struct qm_error *err);
 
 #endif /* QM_MAIL_H */

@@ -35,13 +35,16 @@ enum mail_proto { MAIL_SMTP, MAIL_IMAP, MAIL_POP3 };
 
 /* Sets up h for srv: URL with path (may be ""), TLS mode, verification,
  * credentials, time-outs, reply capture into x. */
-enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
-                            enum mail_proto proto, const char *path,
-                            struct mail_xfer *x, struct qm_error *err);
+QM_NODISCARD enum qm_err mail_curl_setup(CURL *h,
+                                         const struct qm_mail_server *srv,
+                                         enum mail_proto proto,
+                                         const char *path, struct mail_xfer *x,
+                                         struct qm_error *err);
 /* Turns a libcurl failure into a qm_err with a message naming what failed,
  * the server's last reply (verbatim) and what to do. */
-enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
-                           const char *what, struct qm_error *err);
+QM_NODISCARD enum qm_err mail_curl_fail(CURL *h, CURLcode rc,
+                                        struct mail_xfer *x, const char *what,
+                                        struct qm_error *err);
 /* The last server reply line(s) of x worth showing ("" when none). */
 void mail_reply_last(const struct mail_xfer *x, enum mail_proto proto,
                      char *out, size_t outlen);
@@ -57,7 +60,7 @@ char *mail_strndup(const char *s, size_t n);
 void mail_gmime_init(void);
 void mail_hdrs_clear(struct qm_mail_hdrs *h);
 /* Serialises obj with CRLF line ends into out; wipes GMime's copy. */
-enum qm_err mail_gmime_write(GMimeObject *obj, struct qm_buf *out,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err mail_gmime_write(GMimeObject *obj, struct qm_buf *out,
+                                          struct qm_error *err);
 
 #endif

@@ -47,8 +47,8 @@ struct qm_store {
 };
 
 /* Fills err from SQLite's last error on s, with what as context. */
-enum qm_err store_db_fail(struct qm_store *s, int rc, struct qm_error *err,
-                          const char *what);
+QM_NODISCARD enum qm_err store_db_fail(struct qm_store *s, int rc,
+                                       struct qm_error *err, const char *what);
 /*
  * Makes room for element cnt of a list read row by row: when cnt == *cap
  * the array doubles (first size first). Returns the array to use from now
@@ -58,43 +58,50 @@ enum qm_err store_db_fail(struct qm_store *s, int rc, struct qm_error *err,
 void *store_db_grow(void *arr, size_t *cap, size_t cnt, size_t first,
                     size_t elem);
 /* A cached prepared statement for sql (a literal), reset and unbound. */
-enum qm_err store_db_stmt(struct qm_store *s, const char *sql,
-                          sqlite3_stmt **st, struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_stmt(struct qm_store *s, const char *sql,
+                                       sqlite3_stmt **st, struct qm_error *err);
 /* Runs SQL without results. */
-enum qm_err store_db_exec(struct qm_store *s, const char *sql,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_exec(struct qm_store *s, const char *sql,
+                                       struct qm_error *err);
 /* Nested transactions (BEGIN IMMEDIATE / SAVEPOINT). */
-enum qm_err store_db_begin(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_begin(struct qm_store *s,
+                                        struct qm_error *err);
 /* A read snapshot (BEGIN DEFERRED, or a savepoint when nested). */
-enum qm_err store_db_begin_read(struct qm_store *s, struct qm_error *err);
-enum qm_err store_db_commit(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_begin_read(struct qm_store *s,
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_commit(struct qm_store *s,
+                                         struct qm_error *err);
 void store_db_rollback(struct qm_store *s);
 /* Binds text or NULL. */
 int store_db_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Copies column i as text into out (bounded; "" for NULL). */
 void store_db_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen);
 /* Collects the integer first column of st's rows into a malloc'd array. */
-enum qm_err store_db_collect_ids(struct qm_store *s, sqlite3_stmt *st,
-                                 int64_t **ids, size_t *n,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err store_db_collect_ids(struct qm_store *s,
+                                              sqlite3_stmt *st, int64_t **ids,
+                                              size_t *n, struct qm_error *err);
 /* Checks a string field fits its column bound. */
-enum qm_err store_check_len(const char *what, const char *v, size_t max,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err store_check_len(const char *what, const char *v,
+                                         size_t max, struct qm_error *err);
 
 /* Vault: seals pt under a fresh item key bound to (kind, id); appends the
  * blob to out (plain buffer: the blob is ciphertext). */
-enum qm_err store_vault_seal(struct qm_store *s, const char *kind, int64_t id,
-                             const void *pt, size_t n, struct qm_buf *out,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err store_vault_seal(struct qm_store *s, const char *kind,
+                                          int64_t id, const void *pt, size_t n,
+                                          struct qm_buf *out,
+                                          struct qm_error *err);
 /* Opens a blob sealed for (kind, id) and appends the plaintext to out,
  * which must be secure. */
-enum qm_err store_vault_open(struct qm_store *s, const char *kind, int64_t id,
-                             const void *blob, size_t n, struct qm_buf *out,
-                             struct qm_error *err);
-enum qm_err store_vault_need(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err store_vault_open(struct qm_store *s, const char *kind,
+                                          int64_t id, const void *blob,
+                                          size_t n, struct qm_buf *out,
+                                          struct qm_error *err);
+QM_NODISCARD enum qm_err store_vault_need(struct qm_store *s,
+                                          struct qm_error *err);
 /* Installs a copy of key as the vault key (and its item key scratch). */
-enum qm_err store_vault_set_key(struct qm_store *s, const unsigned char *key,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err store_vault_set_key(struct qm_store *s,
+                                             const unsigned char *key,
+                                             struct qm_error *err);
 
 /*
  * Security labels (label.c): a keyed BLAKE2b MAC under the label key over a
@@ -117,22 +124,27 @@ int store_label_same(const unsigned char mac[LABEL_MACBYTES],
                      const void *stored, size_t n);
 /* Computes the MAC of every row of msg, contact and keyring (the first
  * unlock after the upgrade; inside the caller's transaction). */
-enum qm_err store_labels_seal_all(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err store_labels_seal_all(struct qm_store *s,
+                                               struct qm_error *err);
 /* Each table's part of store_labels_seal_all (msg.c, account.c, keyring.c). */
-enum qm_err store_msg_labels_seal(struct qm_store *s, struct qm_error *err);
-enum qm_err store_contact_labels_seal(struct qm_store *s, struct qm_error *err);
-enum qm_err store_key_labels_seal(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err store_msg_labels_seal(struct qm_store *s,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err store_contact_labels_seal(struct qm_store *s,
+                                                   struct qm_error *err);
+QM_NODISCARD enum qm_err store_key_labels_seal(struct qm_store *s,
+                                               struct qm_error *err);
 
 /* Migrations (migrate.c). */
-enum qm_err store_migrate(struct qm_store *s, int max, struct qm_error *err);
+QM_NODISCARD enum qm_err store_migrate(struct qm_store *s, int max,
+                                       struct qm_error *err);
 
 /* The in-memory search index (msg.c). */
 void store_fts_drop(struct qm_store *s);
 /* Key IDs consumed (keylog.c); msg_id or outbox_id tie them to a row. */
-enum qm_err store_keylog_claim(struct qm_store *s, int64_t account_id,
-                               enum qm_store_dir dir,
-                               const char *const *key_ids, size_t n,
-                               const char *message_id, int64_t msg_id,
-                               int64_t outbox_id, struct qm_error *err);
+QM_NODISCARD enum qm_err
+store_keylog_claim(struct qm_store *s, int64_t account_id,
+                   enum qm_store_dir dir, const char *const *key_ids, size_t n,
+                   const char *message_id, int64_t msg_id, int64_t outbox_id,
+                   struct qm_error *err);
 
 #endif

@@ -39,11 +39,11 @@ struct qm_store;
  * $HOME/.local/share/qmail, written to out. QM_ERR_TOOBIG if out is short,
  * QM_ERR_NOTFOUND if none of the variables is set.
  */
-enum qm_err qm_store_home_default(char *out, size_t outlen,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_home_default(char *out, size_t outlen,
+                                               struct qm_error *err);
 /* The configuration folder: $XDG_CONFIG_HOME/qmail or $HOME/.config/qmail. */
-enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
-                                        struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_config_dir_default(char *out, size_t outlen,
+                                                     struct qm_error *err);
 
 /* ------------------------------------------------------- open and close */
 
@@ -73,15 +73,17 @@ int qm_store_schema_latest(void);
  * database from a newer QMail gives QM_ERR_UNSUPPORTED. The vault starts
  * locked. Free with qm_store_close.
  */
-enum qm_err qm_store_open(const char *home, const struct qm_store_opts *opts,
-                          struct qm_store **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_open(const char *home,
+                                       const struct qm_store_opts *opts,
+                                       struct qm_store **out,
+                                       struct qm_error *err);
 /*
  * A second handle on the same database for another thread; it shares the
  * unlocked state (the vault key is copied into the new handle's own secure
  * memory, and each handle wipes its copy on lock/close).
  */
-enum qm_err qm_store_clone(struct qm_store *s, struct qm_store **out,
-                           struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_clone(struct qm_store *s, struct qm_store **out, struct qm_error *err);
 /* Wipes the vault key, closes the connection, frees s and sets *s NULL. */
 void qm_store_close(struct qm_store **s);
 /* The schema version of the open database. */
@@ -92,15 +94,18 @@ const char *qm_store_path(const struct qm_store *s);
  * Runs SQLite's integrity check. QM_OK when the file is sound, QM_ERR_PARSE
  * with the first problem otherwise.
  */
-enum qm_err qm_store_check(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_check(struct qm_store *s,
+                                        struct qm_error *err);
 
 /*
  * Groups many changes in one transaction (bulk import, sync of a folder).
  * Nests: the store's own operations become savepoints. Keep it short: other
  * writers wait for it.
  */
-enum qm_err qm_store_tx_begin(struct qm_store *s, struct qm_error *err);
-enum qm_err qm_store_tx_commit(struct qm_store *s, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_tx_begin(struct qm_store *s,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_tx_commit(struct qm_store *s,
+                                            struct qm_error *err);
 void qm_store_tx_rollback(struct qm_store *s);
 
 /* ----------------------------------------------------------------- vault */
@@ -118,21 +123,23 @@ int qm_store_vault_exists(struct qm_store *s);
  * Creates the vault with passphrase pass (len bytes) and leaves it
  * unlocked. QM_ERR_EXISTS if there is one already.
  */
-enum qm_err qm_store_vault_create(struct qm_store *s, const char *pass,
-                                  size_t len, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_vault_create(struct qm_store *s,
+                                               const char *pass, size_t len,
+                                               struct qm_error *err);
 /*
  * Unlocks the vault. A wrong passphrase gives QM_ERR_DENIED and changes
  * nothing; no vault gives QM_ERR_NOTFOUND.
  */
-enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
-                                  size_t len, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_vault_unlock(struct qm_store *s,
+                                               const char *pass, size_t len,
+                                               struct qm_error *err);
 /* Wipes the vault key and the in-memory search index. */
 void qm_store_vault_lock(struct qm_store *s);
 int qm_store_vault_is_unlocked(const struct qm_store *s);
 /* Re-wraps the vault key under a new passphrase (the old one must match). */
-enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
-                                 size_t oldlen, const char *newpass,
-                                 size_t newlen, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_vault_rekey(struct qm_store *s, const char *oldpass, size_t oldlen,
+                     const char *newpass, size_t newlen, struct qm_error *err);
 
 /* -------------------------------------------------------------- accounts */
 
@@ -141,51 +148,58 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
  * "outlook" (also Microsoft 365), "yahoo"), or, when name is NULL, for the
  * domain of a->address. QM_ERR_NOTFOUND when no preset matches.
  */
-enum qm_err qm_store_account_preset(struct qm_store_account *a,
-                                    const char *name, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_preset(struct qm_store_account *a,
+                                                 const char *name,
+                                                 struct qm_error *err);
 /* Adds an account (address unique: QM_ERR_EXISTS); sets a->id. */
-enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_add(struct qm_store *s,
+                                              struct qm_store_account *a,
+                                              struct qm_error *err);
 /* Replaces every field of the account a->id. */
-enum qm_err qm_store_account_update(struct qm_store *s,
-                                    const struct qm_store_account *a,
-                                    struct qm_error *err);
-enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
-                                 struct qm_store_account *out,
-                                 struct qm_error *err);
-enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
-                                  struct qm_store_account *out,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_account_update(struct qm_store *s, const struct qm_store_account *a,
+                        struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
+                                              struct qm_store_account *out,
+                                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_find(struct qm_store *s,
+                                               const char *address,
+                                               struct qm_store_account *out,
+                                               struct qm_error *err);
 /*
  * All accounts, ordered by id, in a malloc'd array the caller frees with
  * free(); *n gets the count (0 and NULL when there are none).
  */
-enum qm_err qm_store_account_list(struct qm_store *s,
-                                  struct qm_store_account **out, size_t *n,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_list(struct qm_store *s,
+                                               struct qm_store_account **out,
+                                               size_t *n, struct qm_error *err);
 /* Deletes the account and everything that belongs to it. */
-enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
+                                                 struct qm_error *err);
 /* Seals a secret (vault must be unlocked: QM_ERR_LOCKED). */
-enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
-                                enum qm_store_secret kind, const void *p,
-                                size_t n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_secret_set(struct qm_store *s,
+                                             int64_t account_id,
+                                             enum qm_store_secret kind,
+                                             const void *p, size_t n,
+                                             struct qm_error *err);
 /*
  * Appends the secret to out, which must be a secure buffer (QM_ERR_INVAL
  * otherwise). QM_ERR_NOTFOUND when not set.
  */
-enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
-                                enum qm_store_secret kind, struct qm_buf *out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_secret_get(struct qm_store *s,
+                                             int64_t account_id,
+                                             enum qm_store_secret kind,
+                                             struct qm_buf *out,
+                                             struct qm_error *err);
 
 /* Per-account settings (account 0: global), text key -> text value. */
-enum qm_err qm_store_setting_set(struct qm_store *s, int64_t account_id,
-                                 const char *key, const char *value,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_setting_set(struct qm_store *s, int64_t account_id, const char *key,
+                     const char *value, struct qm_error *err);
 /* Appends the value to out; QM_ERR_NOTFOUND when unset. */
-enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
-                                 const char *key, struct qm_buf *out,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_setting_get(struct qm_store *s, int64_t account_id, const char *key,
+                     struct qm_buf *out, struct qm_error *err);
 
 /* -------------------------------------------------------------- contacts */
 
@@ -194,19 +208,24 @@ enum qm_err qm_store_setting_get(struct qm_store *s, int64_t account_id,
  * by the user is confirmed. A learned SAE ID that differs from a confirmed
  * one does not replace it: QM_ERR_STATE ("SAE ID changed").
  */
-enum qm_err qm_store_contact_put(struct qm_store *s, int64_t account_id,
-                                 const struct qm_store_contact *c,
-                                 struct qm_error *err);
-enum qm_err qm_store_contact_get(struct qm_store *s, int64_t account_id,
-                                 const char *address,
-                                 struct qm_store_contact *out,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_contact_put(struct qm_store *s,
+                                              int64_t account_id,
+                                              const struct qm_store_contact *c,
+                                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_contact_get(struct qm_store *s,
+                                              int64_t account_id,
+                                              const char *address,
+                                              struct qm_store_contact *out,
+                                              struct qm_error *err);
 /* Marks a learned contact confirmed by the user. */
-enum qm_err qm_store_contact_confirm(struct qm_store *s, int64_t account_id,
-                                     const char *address, struct qm_error *err);
-enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
-                                  struct qm_store_contact **out, size_t *n,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_contact_confirm(struct qm_store *s,
+                                                  int64_t account_id,
+                                                  const char *address,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_contact_list(struct qm_store *s,
+                                               int64_t account_id,
+                                               struct qm_store_contact **out,
+                                               size_t *n, struct qm_error *err);
 
 /* --------------------------------------------------------- message index */
 
@@ -219,11 +238,11 @@ enum qm_err qm_store_contact_list(struct qm_store *s, int64_t account_id,
  * by another message. A second message with the same (account, folder,
  * uidvalidity, uid) or (account, uidl) gives QM_ERR_EXISTS. Sets *id.
  */
-enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
-                             const char *subject, const char *const *key_ids,
-                             size_t n_keys, const void *mime, size_t mime_len,
-                             const char *text, int64_t *id,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
+                 const char *subject, const char *const *key_ids, size_t n_keys,
+                 const void *mime, size_t mime_len, const char *text,
+                 int64_t *id, struct qm_error *err);
 /*
  * Changes the level and verify state of message id (a message opened on a
  * later try, or marked after the fact), with a fresh label MAC. Needs the
@@ -231,100 +250,113 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
  * on disk (its other labels are not blessed). Any code that changes a
  * labelled column of msg goes through here (docs/STORE.md).
  */
-enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id, int level,
-                                    enum qm_store_verify v,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_set_verify(struct qm_store *s, int64_t id,
+                                                 int level,
+                                                 enum qm_store_verify v,
+                                                 struct qm_error *err);
 /* Sets the flags of a message. */
-enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
-                                   unsigned flags, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
+                                                unsigned flags,
+                                                struct qm_error *err);
 /* Removes a message from the index and its plaintext from the vault. The
  * consumed key IDs stay in the replay log. */
-enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
+                                             struct qm_error *err);
 /*
  * Appends the sealed plaintext MIME of message id to out (a secure buffer).
  * QM_ERR_LOCKED, QM_ERR_NOTFOUND, or QM_ERR_AUTH when the vault entry was
  * altered.
  */
-enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
-                              struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
+                                           struct qm_buf *out,
+                                           struct qm_error *err);
 /* Finds a message by (account, Message-ID); QM_ERR_NOTFOUND. */
-enum qm_err qm_store_msg_find(struct qm_store *s, int64_t account_id,
-                              const char *message_id, int64_t *id,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_find(struct qm_store *s,
+                                           int64_t account_id,
+                                           const char *message_id, int64_t *id,
+                                           struct qm_error *err);
 
 /*
  * Every message of account carrying message_id, oldest first (malloc'd;
  * free() it; *n may be 0).
  */
-enum qm_err qm_store_msg_find_all(struct qm_store *s, int64_t account_id,
-                                  const char *message_id, int64_t **ids,
-                                  size_t *n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_find_all(struct qm_store *s,
+                                               int64_t account_id,
+                                               const char *message_id,
+                                               int64_t **ids, size_t *n,
+                                               struct qm_error *err);
 /*
  * The sealed security record of message id (m->meta when it was added, or
  * the last qm_store_msg_meta_set), appended to out (a secure buffer).
  * QM_ERR_NOTFOUND when it has none, QM_ERR_LOCKED, QM_ERR_AUTH when the
  * record was altered or belongs to another message.
  */
-enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
-                                  struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_meta_get(struct qm_store *s, int64_t id,
+                                               struct qm_buf *out,
+                                               struct qm_error *err);
 /* Replaces the sealed security record of message id. QM_ERR_NOTFOUND
  * when there is no such message, QM_ERR_STATE when it was added without
  * one (whether it has one is bound by its label MAC). */
-enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id, const void *p,
-                                  size_t n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_meta_set(struct qm_store *s, int64_t id,
+                                               const void *p, size_t n,
+                                               struct qm_error *err);
 
 /* Finds the IMAP message (account, folder, uidvalidity, uid). */
-enum qm_err qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
-                                  const char *folder, int64_t uidvalidity,
-                                  int64_t uid, int64_t *id,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_msg_find_uid(struct qm_store *s, int64_t account_id,
+                      const char *folder, int64_t uidvalidity, int64_t uid,
+                      int64_t *id, struct qm_error *err);
 /* Finds the POP3 message (account, uidl). */
-enum qm_err qm_store_msg_find_uidl(struct qm_store *s, int64_t account_id,
-                                   const char *uidl, int64_t *id,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_find_uidl(struct qm_store *s,
+                                                int64_t account_id,
+                                                const char *uidl, int64_t *id,
+                                                struct qm_error *err);
 /* The highest UID indexed for (account, folder, uidvalidity), 0 when none:
  * where an IMAP sync resumes. */
-enum qm_err qm_store_msg_max_uid(struct qm_store *s, int64_t account_id,
-                                 const char *folder, int64_t uidvalidity,
-                                 int64_t *uid, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_msg_max_uid(struct qm_store *s, int64_t account_id, const char *folder,
+                     int64_t uidvalidity, int64_t *uid, struct qm_error *err);
 /*
  * The key IDs message id consumed, in their order: a malloc'd array of
  * malloc'd strings (*n of them); free with qm_store_strv_free.
  */
-enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id, char ***ids,
-                                 size_t *n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_key_ids(struct qm_store *s, int64_t id,
+                                              char ***ids, size_t *n,
+                                              struct qm_error *err);
 void qm_store_strv_free(char **v, size_t n);
 
 /* Lists messages; free the result with qm_store_msglist_free. */
-enum qm_err qm_store_msg_list(struct qm_store *s,
-                              const struct qm_store_query *q,
-                              struct qm_store_msglist **out,
-                              struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_list(struct qm_store *s,
+                                           const struct qm_store_query *q,
+                                           struct qm_store_msglist **out,
+                                           struct qm_error *err);
 /*
  * Ids of account's messages in verify state v, oldest first (malloc'd;
  * free() it). The receive path uses it to fetch again the messages it
  * refused once the user raised a limit.
  */
-enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s, int64_t account_id,
-                                       enum qm_store_verify v, int64_t **ids,
-                                       size_t *n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s,
+                                                    int64_t account_id,
+                                                    enum qm_store_verify v,
+                                                    int64_t **ids, size_t *n,
+                                                    struct qm_error *err);
 /* One message by id, as a list of one. */
-enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
-                             struct qm_store_msglist **out,
-                             struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
+                                          struct qm_store_msglist **out,
+                                          struct qm_error *err);
 void qm_store_msglist_free(struct qm_store_msglist **l);
 /* Number of messages matching q (text, paging and limit ignored). */
-enum qm_err qm_store_msg_count(struct qm_store *s,
-                               const struct qm_store_query *q, int64_t *n,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_count(struct qm_store *s,
+                                            const struct qm_store_query *q,
+                                            int64_t *n, struct qm_error *err);
 /*
  * SQLite's query plan for the list query q, one line per step, appended to
  * out: lets tests and benchmarks check that listing uses an index.
  */
-enum qm_err qm_store_msg_list_plan(struct qm_store *s,
-                                   const struct qm_store_query *q,
-                                   struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_msg_list_plan(struct qm_store *s,
+                                                const struct qm_store_query *q,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
 
 /* ------------------------------------------------------------ replay log */
 
@@ -335,14 +367,16 @@ enum qm_err qm_store_msg_list_plan(struct qm_store *s,
  * that direction by this account. Incoming mail calls this (or
  * qm_store_msg_add) before decrypting.
  */
-enum qm_err qm_store_replay_claim(struct qm_store *s, int64_t account_id,
-                                  enum qm_store_dir dir,
-                                  const char *const *key_ids, size_t n,
-                                  const char *message_id, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_replay_claim(struct qm_store *s, int64_t account_id,
+                      enum qm_store_dir dir, const char *const *key_ids,
+                      size_t n, const char *message_id, struct qm_error *err);
 /* QM_OK when key_id is unused, QM_ERR_REPLAY when used. */
-enum qm_err qm_store_replay_check(struct qm_store *s, int64_t account_id,
-                                  enum qm_store_dir dir, const char *key_id,
-                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_replay_check(struct qm_store *s,
+                                               int64_t account_id,
+                                               enum qm_store_dir dir,
+                                               const char *key_id,
+                                               struct qm_error *err);
 
 /* ---------------------------------------------------------------- outbox */
 
@@ -358,51 +392,57 @@ void qm_store_outbox_item_free(struct qm_store_outbox *o);
  * Puts a new message in the outbox (state PENDING): its plaintext MIME is
  * sealed in the vault (QM_ERR_LOCKED when locked). Sets *id.
  */
-enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
-                                const char *message_id, const char *recipients,
-                                int level, const void *mime, size_t mime_len,
-                                int64_t *id, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_add(struct qm_store *s,
+                                             int64_t account_id,
+                                             const char *message_id,
+                                             const char *recipients, int level,
+                                             const void *mime, size_t mime_len,
+                                             int64_t *id, struct qm_error *err);
 /*
  * The same, with the client's record of the values the entry's envelope
  * will bind (bound, bound_len; NULL: none), sealed with the entry in the
  * same transaction (schema 5).
  */
-enum qm_err qm_store_outbox_add_bound(struct qm_store *s, int64_t account_id,
-                                      const char *message_id,
-                                      const char *recipients, int level,
-                                      const void *mime, size_t mime_len,
-                                      const void *bound, size_t bound_len,
-                                      int64_t *id, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_add_bound(
+    struct qm_store *s, int64_t account_id, const char *message_id,
+    const char *recipients, int level, const void *mime, size_t mime_len,
+    const void *bound, size_t bound_len, int64_t *id, struct qm_error *err);
 /* Appends the sealed plaintext of entry id to out (a secure buffer). */
-enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
-                                      struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_plaintext(struct qm_store *s,
+                                                   int64_t id,
+                                                   struct qm_buf *out,
+                                                   struct qm_error *err);
 /* Appends the sealed record of entry id's bound values to out (a secure
  * buffer); QM_ERR_NOTFOUND for an entry added without one (by
  * qm_store_outbox_add, or by a QMail older than schema 5). */
-enum qm_err qm_store_outbox_bound(struct qm_store *s, int64_t id,
-                                  struct qm_buf *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_bound(struct qm_store *s, int64_t id,
+                                               struct qm_buf *out,
+                                               struct qm_error *err);
 /*
  * Records the key IDs just fetched from the KME for entry id (PENDING ->
  * ENCRYPTING), as consumed in direction out: QM_ERR_REPLAY if one was used
  * before. Call right after enc_keys answers, before encrypting. Levels 3/4
  * call it with n = 0.
  */
-enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
-                                    const char *const *key_ids, size_t n,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
+                                                 const char *const *key_ids,
+                                                 size_t n,
+                                                 struct qm_error *err);
 /*
  * Stores the ciphertext (ENCRYPTING -> QUEUED). Refused in any other state,
  * so a stored ciphertext is never replaced.
  */
-enum qm_err qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id,
-                                           const void *ct, size_t n,
-                                           struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id, const void *ct,
+                               size_t n, struct qm_error *err);
 /* QUEUED or RETRYING -> SENDING; counts the attempt. */
-enum qm_err qm_store_outbox_begin_send(struct qm_store *s, int64_t id,
-                                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_begin_send(struct qm_store *s,
+                                                    int64_t id,
+                                                    struct qm_error *err);
 /* SENDING -> SENT with the server's reply. */
-enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
-                                 const char *reply, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
+                                              const char *reply,
+                                              struct qm_error *err);
 /*
  * Records a failed attempt with its reason. SENDING -> RETRYING at retry_at
  * (the same ciphertext goes again), or FAILED when retry_at is 0. Before
@@ -411,106 +451,118 @@ enum qm_err qm_store_outbox_sent(struct qm_store *s, int64_t id,
  * FAILED); both count the attempt (attempts + 1, for the back-off). Other
  * states: QM_ERR_STATE.
  */
-enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
-                                 const char *reason, int64_t retry_at,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_fail(struct qm_store *s, int64_t id,
+                                              const char *reason,
+                                              int64_t retry_at,
+                                              struct qm_error *err);
 /*
  * The user asks again for an entry that failed before it was encrypted
  * (FAILED without a ciphertext: e.g. a recipient's SAE ID was missing):
  * FAILED -> PENDING, due now. QM_ERR_STATE for any other entry (one that
  * has a ciphertext is never encrypted a second time).
  */
-enum qm_err qm_store_outbox_revive(struct qm_store *s, int64_t id,
-                                   struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_revive(struct qm_store *s, int64_t id,
+                                                struct qm_error *err);
 /*
  * Deletes entry id, which must be PENDING and never have had a key ID
  * reserved (the KME refused the keys it was to be sent under, and the
  * sender was told that nothing was sent). QM_ERR_STATE otherwise.
  */
-enum qm_err qm_store_outbox_discard(struct qm_store *s, int64_t id,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_discard(struct qm_store *s, int64_t id,
+                                                 struct qm_error *err);
 /* Reads entry id with its ciphertext and key IDs. */
-enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
-                                struct qm_store_outbox *out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
+                                             struct qm_store_outbox *out,
+                                             struct qm_error *err);
 /*
  * Ids of the entries of account (0: all) in state st (with now > 0: only
  * those whose retry time has come), or, with st < 0, every entry ready to
  * go at time now (QUEUED, or RETRYING due). malloc'd array; free() it.
  */
-enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id, int st,
-                                 int64_t now, int64_t **ids, size_t *n,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_list(struct qm_store *s,
+                                              int64_t account_id, int st,
+                                              int64_t now, int64_t **ids,
+                                              size_t *n, struct qm_error *err);
 /* Brings the outbox back to a consistent state after a crash (see above);
  * *n_fixed (may be NULL) gets how many entries changed. */
-enum qm_err qm_store_outbox_recover(struct qm_store *s, size_t *n_fixed,
-                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_recover(struct qm_store *s,
+                                                 size_t *n_fixed,
+                                                 struct qm_error *err);
 
 /* ---------------------------------------------------------------- drafts */
 
 /* Saves (id 0: new, sets *id) a draft's MIME sealed in the vault. */
-enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
-                               int64_t *id, const void *mime, size_t n,
-                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_draft_put(struct qm_store *s,
+                                            int64_t account_id, int64_t *id,
+                                            const void *mime, size_t n,
+                                            struct qm_error *err);
 /* Appends draft id to out (secure buffer). */
-enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
-                               struct qm_buf *out, struct qm_error *err);
-enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
-                                  struct qm_error *err);
-enum qm_err qm_store_draft_list(struct qm_store *s, int64_t account_id,
-                                int64_t **ids, size_t *n, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_draft_get(struct qm_store *s, int64_t id,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_draft_list(struct qm_store *s,
+                                             int64_t account_id, int64_t **ids,
+                                             size_t *n, struct qm_error *err);
 
 /* --------------------------------------------------------------- keyring */
 
 void qm_store_key_free(struct qm_store_key *k);
 /* The fingerprint the keyring shows for (alg, pub). */
-enum qm_err qm_store_key_fingerprint(const char *alg, const void *pub, size_t n,
-                                     char *out, size_t outlen,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_key_fingerprint(const char *alg,
+                                                  const void *pub, size_t n,
+                                                  char *out, size_t outlen,
+                                                  struct qm_error *err);
 /*
  * Adds an own identity key of an account: the public half in clear, the
  * private half (opaque blob) sealed in the vault. Replaces an earlier own
  * key of the same alg. Sets *id when id is not NULL.
  */
-enum qm_err qm_store_key_own_put(struct qm_store *s, int64_t account_id,
-                                 const char *alg, const void *pub,
-                                 size_t pub_len, const void *priv,
-                                 size_t priv_len, int64_t *id,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_key_own_put(struct qm_store *s, int64_t account_id, const char *alg,
+                     const void *pub, size_t pub_len, const void *priv,
+                     size_t priv_len, int64_t *id, struct qm_error *err);
 /* The own key: public half in out, private half appended to priv (secure;
  * may be NULL to skip, then the vault may stay locked). */
-enum qm_err qm_store_key_own_get(struct qm_store *s, int64_t account_id,
-                                 const char *alg, struct qm_store_key *out,
-                                 struct qm_buf *priv, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_key_own_get(struct qm_store *s, int64_t account_id, const char *alg,
+                     struct qm_store_key *out, struct qm_buf *priv,
+                     struct qm_error *err);
 /*
  * Records a contact's public key as seen (e.g. in a verified message). A
  * first key is UNVERIFIED; the same key again changes nothing; a different
  * key is stored as CHANGED and not used until the user verifies it. *trust
  * (may be NULL) gets the state of the key as stored.
  */
-enum qm_err qm_store_key_contact_put(struct qm_store *s, const char *address,
-                                     const char *alg, const void *pub, size_t n,
-                                     enum qm_store_trust *trust,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_key_contact_put(struct qm_store *s, const char *address,
+                         const char *alg, const void *pub, size_t n,
+                         enum qm_store_trust *trust, struct qm_error *err);
 /*
  * The key to use for a contact: QM_ERR_NOTFOUND when none, QM_ERR_STATE
  * ("key changed") when a changed key awaits the user's decision.
  */
-enum qm_err qm_store_key_contact_get(struct qm_store *s, const char *address,
-                                     const char *alg, struct qm_store_key *out,
-                                     struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_key_contact_get(struct qm_store *s,
+                                                  const char *address,
+                                                  const char *alg,
+                                                  struct qm_store_key *out,
+                                                  struct qm_error *err);
 /*
  * The user compared fingerprints: the key of address with this fingerprint
  * becomes VERIFIED and the only one in use (others RETIRED).
  */
-enum qm_err qm_store_key_contact_verify(struct qm_store *s, const char *address,
-                                        const char *alg,
-                                        const char *fingerprint,
-                                        struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_key_contact_verify(struct qm_store *s,
+                                                     const char *address,
+                                                     const char *alg,
+                                                     const char *fingerprint,
+                                                     struct qm_error *err);
 /* Every key of a contact (all states), newest first; free each with
  * qm_store_key_free, then the array with free(). */
-enum qm_err qm_store_key_contact_list(struct qm_store *s, const char *address,
-                                      struct qm_store_key **out, size_t *n,
-                                      struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_key_contact_list(struct qm_store *s,
+                                                   const char *address,
+                                                   struct qm_store_key **out,
+                                                   size_t *n,
+                                                   struct qm_error *err);
 
 #endif /* QM_STORE_H */

@@ -627,7 +627,10 @@ static json_t *limits_json(struct qm_web_server *srv)
 		uint64_t v = l->def;
 		int set = 0;
 
-		qm_client_limit_get(srv->client, l->name, &v, &set, NULL);
+		/* cannot fail for a name of the engine's own table; v
+		 * stays the default, as the engine itself falls back to */
+		QM_IGNORE(
+		    qm_client_limit_get(srv->client, l->name, &v, &set, NULL));
 		json_array_append_new(
 		    a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "name",
 		                 l->name, "what", l->what, "unit", l->unit,

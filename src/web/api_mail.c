@@ -1146,25 +1146,39 @@ static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
 	json_t *a = NULL;
 	size_t i, k;
 	struct qm_error e;
+	enum qm_err rc = QM_OK;
 
 	for (i = 0; i < 3; i++) {
 		json_t *v;
 		a = NULL;
 		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a) < 0)
 			return QM_ERR_INVAL;
-		qm_buf_appendf(b, &e, "%s: ", names[i]);
+		if (!rc)
+			rc = qm_buf_appendf(b, &e, "%s: ", names[i]);
 		json_array_foreach(a, k, v)
-			qm_buf_appendf(b, &e, "%s%s", k ? ", " : "", json_string_value(v));
-		qm_buf_append_str(b, "\r\n", &e);
+		{
+			if (!rc)
+				rc =
+				    qm_buf_appendf(b, &e, "%s%s", k ? ", " : "",
+				                   json_string_value(v));
+		}
+		if (!rc)
+			rc = qm_buf_append_str(b, "\r\n", &e);
 	}
 	if (web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0)
 		return QM_ERR_INVAL;
-	qm_buf_appendf(b, &e, "Subject: %s\r\nX-QMail-Level: %lld\r\nIn-Reply-To: %s\r\n\r\n",
-	               subject ? subject : "", level, irt ? irt : "");
-	if (qm_buf_append_str(b, text ? text : "", &e) != QM_OK) {
+	if (!rc)
+		rc = qm_buf_appendf(b, &e,
+		                    "Subject: %s\r\nX-QMail-Level: %lld\r\n"
+		                    "In-Reply-To: %s\r\n\r\n",
+		                    subject ? subject : "", level,
+		                    irt ? irt : "");
+	if (!rc)
+		rc = qm_buf_append_str(b, text ? text : "", &e);
+	if (rc) { /* never keep a draft with recipients or text cut off */
 		web_reply_error(r, 413, "too_large", "The draft is too large.");
 		return QM_ERR_TOOBIG;
 	}
@@ -1224,7 +1238,8 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n
 				json_object_set_new(o, "in_reply_to", web_jstr(val));
 			} else if (!strncasecmp(line, "X-QMail-Level:", 14)) {
 				long long lv = 0;
-				qm_parse_ll(val, 0, 4, &lv, NULL);
+				/* not a level: 0, the default level */
+				QM_IGNORE(qm_parse_ll(val, 0, 4, &lv, NULL));
 				json_object_set_new(o, "level", json_integer(lv));
 			}
 		}

@@ -389,6 +389,7 @@ json_t *web_jstr(const char *s)
 	struct qm_buf b;
 	json_t *j;
 	size_t i = 0, n;
+	enum qm_err rc = QM_OK;
 
 	if (!s)
 		return json_string("");
@@ -409,14 +410,16 @@ json_t *web_jstr(const char *s)
 			k = 0;
 		}
 		if (k == 0) {
-			qm_buf_append(&b, "\xef\xbf\xbd", 3, NULL);
+			rc = qm_buf_append(&b, "\xef\xbf\xbd", 3, NULL);
 			i++;
 		} else {
-			qm_buf_append(&b, s + i, k, NULL);
+			rc = qm_buf_append(&b, s + i, k, NULL);
 			i += k;
 		}
+		if (rc)
+			break; /* out of memory: no string rather than half */
 	}
-	j = json_stringn(b.data ? (const char *)b.data : "", b.len);
+	j = rc ? NULL : json_stringn(b.data ? (const char *)b.data : "", b.len);
 	qm_buf_free(&b);
 	return j;
 }

@@ -48,10 +48,10 @@ struct qm_web_config {
  * *out owns the server. Fails with QM_ERR_INVAL for a non-loopback bind
  * without TLS files, QM_ERR_NET when the port cannot be bound.
  */
-enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
-                                struct qm_client *client,
-                                struct qm_web_server **out,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
+                                             struct qm_client *client,
+                                             struct qm_web_server **out,
+                                             struct qm_error *err);
 
 /* The port the server listens on (useful after asking for port 0). */
 uint16_t qm_web_server_port(const struct qm_web_server *srv);
@@ -67,10 +67,11 @@ void qm_web_server_stop(struct qm_web_server **srv);
  * then blocks until *stop becomes non-zero (e.g. set by a signal handler)
  * and stops it. For `qmail web`.
  */
-enum qm_err qm_web_serve(const struct qm_web_config *cfg,
-                         struct qm_client *client, volatile sig_atomic_t *stop,
-                         void (*ready)(const char *url, void *arg), void *arg,
-                         struct qm_error *err);
+QM_NODISCARD enum qm_err qm_web_serve(const struct qm_web_config *cfg,
+                                      struct qm_client *client,
+                                      volatile sig_atomic_t *stop,
+                                      void (*ready)(const char *url, void *arg),
+                                      void *arg, struct qm_error *err);
 
 /*
  * Sanitises untrusted mail HTML (len bytes, need not be NUL-terminated)
@@ -79,8 +80,9 @@ enum qm_err qm_web_serve(const struct qm_web_config *cfg,
  * mailto; images keep only data:image/ URLs, plus https: when
  * remote_images is non-zero. Returns QM_ERR_TOOBIG when out's limit is hit.
  */
-enum qm_err qm_web_html_sanitize(const char *html, size_t len,
-                                 int remote_images, struct qm_buf *out,
-                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_web_html_sanitize(const char *html, size_t len,
+                                              int remote_images,
+                                              struct qm_buf *out,
+                                              struct qm_error *err);
 
 #endif /* QM_WEB_H */

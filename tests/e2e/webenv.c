@@ -121,23 +121,33 @@ static int cmd_xss(void)
 		b64(line, subj, sizeof(subj));
 		b64(line, name, sizeof(name));
 		qm_buf_init(&msg, 65536);
-		qm_buf_appendf(&msg, NULL,
-		         "From: =?utf-8?B?%s?= <mallory@example.net>\r\n"
-		         "To: bob@qmail.test\r\n"
-		         "Subject: =?utf-8?B?%s?=\r\n"
-		         "Date: Fri, 27 Nov 2026 10:%02d:00 +0000\r\n"
-		         "Message-ID: <xss-%d@example.net>\r\n"
-		         "MIME-Version: 1.0\r\n"
-		         "Content-Type: multipart/mixed; boundary=\"XB\"\r\n\r\n"
-		         "--XB\r\nContent-Type: multipart/alternative; boundary=\"XA\"\r\n\r\n"
-		         "--XA\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nxss %d: %s\r\n"
-		         "--XA\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-		         "<html><body><p>xss %d</p>%s</body></html>\r\n--XA--\r\n"
-		         "--XB\r\nContent-Type: text/plain; name=\"=?utf-8?B?%s?=\"\r\n"
-		         "Content-Disposition: attachment; filename=\"=?utf-8?B?%s?=\"\r\n\r\n"
-		         "payload %d\r\n--XB--\r\n",
-		         name, subj, n % 60, n, n, line, n, line, name, name, n);
-		r = msg.data ? deliver((const char *)msg.data) : -1;
+		/* too long a line: no message rather than a cut one */
+		if (qm_buf_appendf(
+		        &msg, NULL,
+		        "From: =?utf-8?B?%s?= <mallory@example.net>\r\n"
+		        "To: bob@qmail.test\r\n"
+		        "Subject: =?utf-8?B?%s?=\r\n"
+		        "Date: Fri, 27 Nov 2026 10:%02d:00 +0000\r\n"
+		        "Message-ID: <xss-%d@example.net>\r\n"
+		        "MIME-Version: 1.0\r\n"
+		        "Content-Type: multipart/mixed; boundary=\"XB\"\r\n\r\n"
+		        "--XB\r\nContent-Type: multipart/alternative; "
+		        "boundary=\"XA\"\r\n\r\n"
+		        "--XA\r\nContent-Type: text/plain; "
+		        "charset=utf-8\r\n\r\nxss %d: %s\r\n"
+		        "--XA\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		        "<html><body><p>xss "
+		        "%d</p>%s</body></html>\r\n--XA--\r\n"
+		        "--XB\r\nContent-Type: text/plain; "
+		        "name=\"=?utf-8?B?%s?=\"\r\n"
+		        "Content-Disposition: attachment; "
+		        "filename=\"=?utf-8?B?%s?=\"\r\n\r\n"
+		        "payload %d\r\n--XB--\r\n",
+		        name, subj, n % 60, n, n, line, n, line, name, name,
+		        n) != QM_OK)
+			r = -1;
+		else
+			r = msg.data ? deliver((const char *)msg.data) : -1;
 		qm_buf_free(&msg);
 		if (r != 0)
 			break;

@@ -124,8 +124,10 @@ static size_t outbox_runs(int n)
 		struct qm_error e;
 
 		qm_error_clear(&e);
-		qm_client_outbox_run(W.c[W_ALICE], W.acct[W_ALICE], &ok, &bad,
-		                     &e);
+		/* a failed entry is what some callers look for: the counts
+		 * and the message say what happened */
+		QM_IGNORE(qm_client_outbox_run(W.c[W_ALICE], W.acct[W_ALICE],
+		                               &ok, &bad, &e));
 		fprintf(stderr,
 		        "send_guard: outbox run %d: %zu sent, %zu "
 		        "failed%s%s\n",
@@ -248,7 +250,8 @@ static void accounts_restore(void)
 	struct qm_error e;
 
 	for (int u = 0; u < 2 && accts_on_fk; u++)
-		qm_store_account_update(st(u), &saved_acct[u], &e);
+		assert_int_equal(
+		    qm_store_account_update(st(u), &saved_acct[u], &e), QM_OK);
 	accts_on_fk = 0;
 }
 
@@ -765,7 +768,8 @@ static void test_web_levels(void **state)
 		                                     mime, strlen(mime),
 		                                     &failed_id, &e),
 		                 QM_OK);
-		qm_client_outbox_run(c, acct, &ok, &bad, &e);
+		/* the entry fails on purpose: bad counts it */
+		QM_IGNORE(qm_client_outbox_run(c, acct, &ok, &bad, &e));
 		assert_int_equal(bad, 1);
 		qm_strlcpy(ct.sae_id, W.sae[W_BOB], sizeof(ct.sae_id));
 		assert_int_equal(
@@ -949,7 +953,9 @@ static void test_level1_on_demand(void **state)
 		skip();
 	/* bob's earlier mail is read under his own KME first */
 	memset(&ss, 0, sizeof(ss));
-	qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &ss, &e);
+	assert_int_equal(
+	    qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &ss, &e),
+	    QM_OK);
 	accounts_on_fakekme();
 
 	assert_int_equal(qm_client_levels(W.c[W_ALICE], W.acct[W_ALICE], to, 1,

@@ -947,13 +947,17 @@ static void test_identity(void **state)
 	                 QM_ERR_INVAL);
 	/* CRLF line ends and text around the block are fine. */
 	qm_buf_init(&bad, 40000);
-	qm_buf_append_str(&bad, "Here is my key:\r\n", NULL);
+	assert_int_equal(qm_buf_append_str(&bad, "Here is my key:\r\n", NULL),
+	                 QM_OK);
 	for (size_t i = 0; i < arm.len; i++) {
 		if (arm.data[i] == '\n')
-			qm_buf_append_byte(&bad, '\r', NULL);
-		qm_buf_append_byte(&bad, arm.data[i], NULL);
+			assert_int_equal(qm_buf_append_byte(&bad, '\r', NULL),
+			                 QM_OK);
+		assert_int_equal(qm_buf_append_byte(&bad, arm.data[i], NULL),
+		                 QM_OK);
 	}
-	qm_buf_append_str(&bad, "-- \r\nAlice\r\n", NULL);
+	assert_int_equal(qm_buf_append_str(&bad, "-- \r\nAlice\r\n", NULL),
+	                 QM_OK);
 	assert_int_equal(
 	    qm_crypto_pubid_import((char *)bad.data, bad.len, &pub2, &e),
 	    QM_OK);

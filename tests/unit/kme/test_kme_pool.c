@@ -351,7 +351,8 @@ static void test_sealed_pools(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	qm_core_init(NULL);
+	if (qm_core_init(NULL))
+		return -1;
 	return qmt_tmpdir("kmeunit", dir, sizeof(dir));
 }
 

@@ -374,8 +374,9 @@ static void test_keys_mutations(void **state)
 			bad++;
 		}
 		qm_kms_keys_free(&ks);
-		(void)qm_kms_status_parse(buf, n, &st, NULL);
-		(void)qm_kms_error_parse(buf, n, msg, sizeof(msg), NULL);
+		/* any verdict: only a crash or a leak fails here */
+		QM_IGNORE(qm_kms_status_parse(buf, n, &st, NULL));
+		QM_IGNORE(qm_kms_error_parse(buf, n, msg, sizeof(msg), NULL));
 	}
 	assert_true(bad > 0);
 	assert_true(ok + bad == 5000);

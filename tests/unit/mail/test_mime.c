@@ -400,14 +400,21 @@ static void test_limits(void **state)
 	(void)state;
 	/* nesting bomb */
 	qm_buf_init(&b, 1 << 20);
-	qm_buf_append_str(&b, "From: x@example.org\r\nMIME-Version: 1.0\r\n",
-	                  NULL);
+	assert_int_equal(
+	    qm_buf_append_str(
+	        &b, "From: x@example.org\r\nMIME-Version: 1.0\r\n", NULL),
+	    QM_OK);
 	for (int i = 0; i < 40; i++)
-		qm_buf_appendf(&b, NULL,
-		               "Content-Type: multipart/mixed; boundary=b%d\r\n"
-		               "\r\n--b%d\r\n",
-		               i, i);
-	qm_buf_append_str(&b, "Content-Type: text/plain\r\n\r\nx\r\n", NULL);
+		assert_int_equal(
+		    qm_buf_appendf(
+		        &b, NULL,
+		        "Content-Type: multipart/mixed; boundary=b%d\r\n"
+		        "\r\n--b%d\r\n",
+		        i, i),
+		    QM_OK);
+	assert_int_equal(qm_buf_append_str(
+	                     &b, "Content-Type: text/plain\r\n\r\nx\r\n", NULL),
+	                 QM_OK);
 	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
 	                 QM_ERR_TOOBIG);
 	lim.max_parts = 30;
@@ -418,16 +425,21 @@ static void test_limits(void **state)
 
 	/* too many parts */
 	qm_buf_init(&b, 1 << 20);
-	qm_buf_append_str(&b,
-	                  "From: x@example.org\r\nMIME-Version: 1.0\r\n"
-	                  "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
-	                  NULL);
+	assert_int_equal(
+	    qm_buf_append_str(
+	        &b,
+	        "From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	        "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
+	        NULL),
+	    QM_OK);
 	for (int i = 0; i < 300; i++)
-		qm_buf_append_str(&b,
-		                  "--b\r\nContent-Type: text/plain\r\n\r\n"
-		                  "x\r\n",
-		                  NULL);
-	qm_buf_append_str(&b, "--b--\r\n", NULL);
+		assert_int_equal(
+		    qm_buf_append_str(&b,
+		                      "--b\r\nContent-Type: text/plain\r\n\r\n"
+		                      "x\r\n",
+		                      NULL),
+		    QM_OK);
+	assert_int_equal(qm_buf_append_str(&b, "--b--\r\n", NULL), QM_OK);
 	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
 	                 QM_ERR_TOOBIG);
 	assert_non_null(strstr(e.msg, "parts"));
@@ -446,15 +458,18 @@ static void test_limits(void **state)
 	memset(&lim, 0, sizeof(lim));
 	qm_buf_init(&b, 1 << 20);
 	for (int i = 0; i < 600; i++)
-		qm_buf_appendf(&b, NULL, "X-H%d: v\r\n", i);
-	qm_buf_append_str(&b, "\r\nbody\r\n", NULL);
+		assert_int_equal(qm_buf_appendf(&b, NULL, "X-H%d: v\r\n", i),
+		                 QM_OK);
+	assert_int_equal(qm_buf_append_str(&b, "\r\nbody\r\n", NULL), QM_OK);
 	assert_int_equal(qm_mail_parse(b.data, b.len, NULL, &p, &e),
 	                 QM_ERR_TOOBIG);
 	qm_buf_reset(&b);
-	qm_buf_append_str(&b, "Subject: ", NULL);
+	assert_int_equal(qm_buf_append_str(&b, "Subject: ", NULL), QM_OK);
 	for (int i = 0; i < 2000; i++)
-		qm_buf_append_str(&b, "word word\r\n ", NULL);
-	qm_buf_append_str(&b, "end\r\n\r\nbody\r\n", NULL);
+		assert_int_equal(qm_buf_append_str(&b, "word word\r\n ", NULL),
+		                 QM_OK);
+	assert_int_equal(qm_buf_append_str(&b, "end\r\n\r\nbody\r\n", NULL),
+	                 QM_OK);
 	lim.max_header_len = 4096;
 	assert_int_equal(qm_mail_parse(b.data, b.len, &lim, &p, &e),
 	                 QM_ERR_TOOBIG);
