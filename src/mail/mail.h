@@ -66,7 +66,7 @@ struct qm_mail_limits {
 enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
                                 const char *name, size_t limit,
                                 struct qm_error *err, const char *fmt, ...)
-	QM_PRINTF(5, 6);
+    QM_PRINTF(5, 6);
 
 /*
  * The header values the envelope binds (DESIGN.md section 3), exactly as
@@ -282,6 +282,9 @@ struct qm_mail_server {
 	long connect_timeout_ms; /* 0: 15 s */
 	long io_timeout_ms;      /* a server silent this long fails; 0: 60 s */
 	size_t max_message;      /* largest message fetched; 0: 64 MiB */
+	/* bounds of the header fields of list summaries (max_header_len);
+	 * NULL: the defaults */
+	const struct qm_mail_limits *limits;
 	qm_mail_progress_fn progress;
 	void *progress_arg;
 };
@@ -324,7 +327,14 @@ void qm_mail_imap_free(struct qm_mail_imap **im);
 /* True when the server announced the capability ("IDLE", "MOVE", ...). */
 int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap);
 
-/* Folder attributes from LIST (RFC 6154 special use). */
+/*
+ * Folder attributes from LIST: RFC 6154 special use (\Sent, \Drafts,
+ * \Trash, \Junk, \Archive, \All, \Flagged), RFC 8457 \Important,
+ * RFC 3501 / 5258 \Noselect, \NonExistent, \HasChildren,
+ * \Noinferiors, \Subscribed. When the server marks no folder for a use,
+ * the provider names are recognised instead (docs/MAIL.md "Folders") and
+ * QM_MAIL_FOLDER_BYNAME is set on the folder so found.
+ */
 enum {
 	QM_MAIL_FOLDER_NOSELECT = 1 << 0,
 	QM_MAIL_FOLDER_SENT = 1 << 1,
@@ -332,15 +342,30 @@ enum {
 	QM_MAIL_FOLDER_TRASH = 1 << 3,
 	QM_MAIL_FOLDER_JUNK = 1 << 4,
 	QM_MAIL_FOLDER_ARCHIVE = 1 << 5,
-	QM_MAIL_FOLDER_INBOX = 1 << 6
+	QM_MAIL_FOLDER_INBOX = 1 << 6,
+	QM_MAIL_FOLDER_ALL = 1 << 7,       /* every message (Gmail All Mail) */
+	QM_MAIL_FOLDER_FLAGGED = 1 << 8,   /* flagged ones (Gmail Starred) */
+	QM_MAIL_FOLDER_IMPORTANT = 1 << 9, /* RFC 8457 */
+	QM_MAIL_FOLDER_SUBSCRIBED = 1 << 10,
+	QM_MAIL_FOLDER_HASCHILDREN = 1 << 11,
+	QM_MAIL_FOLDER_NOINFERIORS = 1 << 12, /* cannot hold sub-folders */
+	QM_MAIL_FOLDER_NONEXISTENT = 1 << 13, /* subscribed, but gone */
+	QM_MAIL_FOLDER_BYNAME = 1 << 14 /* special use guessed from the name */
 };
+/* The special-use bits. */
+#define QM_MAIL_FOLDER_SPECIAL                                                 \
+	(QM_MAIL_FOLDER_SENT | QM_MAIL_FOLDER_DRAFTS | QM_MAIL_FOLDER_TRASH |  \
+	 QM_MAIL_FOLDER_JUNK | QM_MAIL_FOLDER_ARCHIVE | QM_MAIL_FOLDER_ALL |   \
+	 QM_MAIL_FOLDER_FLAGGED | QM_MAIL_FOLDER_IMPORTANT)
 
 struct qm_mail_folder {
 	char *name; /* as the server names it (modified UTF-7 left as is) */
 	unsigned attrs;
 };
 
-/* Lists every folder. Free with qm_mail_folders_free. */
+/* Lists every folder (names as the server gives them; special use by
+ * name as described above). Free with qm_mail_folders_free. For the
+ * decoded names, the delimiter and subscriptions: qm_mail_imap_folders. */
 enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
                               struct qm_mail_folder **out, size_t *n,
                               struct qm_error *err);
@@ -372,14 +397,23 @@ enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
                                   uint32_t **uids, size_t *n, int *resync,
                                   struct qm_error *err);
 
-/* Message flags. */
+/*
+ * Message flags: the RFC 3501 system flags and the keywords a client shows
+ * ($Forwarded, RFC 5788; $Junk / $NotJunk, also read from Thunderbird's
+ * older "Junk" / "NonJunk"). Other keywords are not reported.
+ */
 enum {
 	QM_MAIL_FLAG_SEEN = 1 << 0,
 	QM_MAIL_FLAG_ANSWERED = 1 << 1,
 	QM_MAIL_FLAG_FLAGGED = 1 << 2,
 	QM_MAIL_FLAG_DELETED = 1 << 3,
-	QM_MAIL_FLAG_DRAFT = 1 << 4
+	QM_MAIL_FLAG_DRAFT = 1 << 4,
+	QM_MAIL_FLAG_FORWARDED = 1 << 5, /* $Forwarded */
+	QM_MAIL_FLAG_JUNK = 1 << 6,      /* $Junk */
+	QM_MAIL_FLAG_NOTJUNK = 1 << 7    /* $NotJunk */
 };
+#define QM_MAIL_FLAG_SYSTEM   0x1fu /* the five system flags */
+#define QM_MAIL_FLAG_KEYWORDS 0xe0u /* the keywords above */
 
 /*
  * Fetches the header block of uid without marking it seen (BODY.PEEK),
@@ -478,6 +512,330 @@ enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
                                         const void *msg, size_t len,
                                         const char *message_id, int *saved,
                                         struct qm_error *err);
+
+/* ------------------------------------------------- IMAP: folders, sync */
+
+/*
+ * The most UIDs one result may hold (a folder listing, a search, the
+ * changes of a sync): past it the call fails with QM_ERR_TOOBIG rather
+ * than grow without bound on a hostile server's word.
+ */
+#define QM_MAIL_IMAP_MAXUIDS ((size_t)4 << 20)
+
+/*
+ * Capabilities the session must not use although the server offers them
+ * ("QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "LIST-EXTENDED",
+ * "SPECIAL-USE", "ESEARCH", "IDLE", "LITERAL+", "LIST-STATUS"): for a
+ * server whose extension is broken, and for tests of the fallbacks.
+ * Call right after qm_mail_imap_open. QM_ERR_INVAL for an empty name or
+ * when the list is full.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_cap_ignore(struct qm_mail_imap *im,
+                                                 const char *cap,
+                                                 struct qm_error *err);
+
+/*
+ * Folder names on the wire are modified UTF-7 (RFC 3501 5.1.3); people
+ * read UTF-8. Every call below takes and returns the server's name
+ * (qm_mail_imap_folder.name); these two convert. decode refuses what the
+ * RFC forbids (an unterminated or non-canonical "&...-" run, a broken
+ * UTF-16 surrogate pair, an encoded printable ASCII character, 8-bit
+ * bytes) with QM_ERR_PARSE; encode refuses bytes that are not UTF-8, and
+ * CR, LF and NUL, with QM_ERR_INVAL. Both bound the result at 1000 bytes
+ * of wire name (QM_ERR_TOOBIG). *out is malloc'd.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_name_decode(const char *wire, char **out,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_name_encode(const char *utf8, char **out,
+                                                  struct qm_error *err);
+
+/* STATUS of a folder (RFC 3501 6.3.10, RFC 7162 HIGHESTMODSEQ). */
+struct qm_mail_imap_counts {
+	int valid; /* 0: not asked for, or the folder cannot be selected */
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t uidnext;
+	uint32_t uidvalidity;
+	uint64_t highestmodseq; /* 0: the server keeps none */
+};
+
+struct qm_mail_imap_folder {
+	char *name;     /* the server's name: give it back to every call */
+	char *display;  /* UTF-8 for people: name decoded (name itself when it
+	                   does not decode, bytes that are not UTF-8 replaced) */
+	char delim;     /* hierarchy delimiter, '\0': a flat namespace */
+	unsigned attrs; /* QM_MAIL_FOLDER_* */
+	struct qm_mail_imap_counts counts; /* with QM_MAIL_IMAP_LIST_STATUS */
+};
+
+struct qm_mail_imap_folders {
+	struct qm_mail_imap_folder *v;
+	size_t n;
+};
+
+/* Options of qm_mail_imap_folders. */
+enum {
+	/* also the counts of every selectable folder: LIST-STATUS (RFC
+	 * 5819) in the same round trip when offered, else one STATUS each */
+	QM_MAIL_IMAP_LIST_STATUS = 1 << 0
+};
+
+/*
+ * Every folder of the account, in the server's order: LIST "" "*" with
+ * RETURN (SUBSCRIBED SPECIAL-USE) where LIST-EXTENDED is offered, else
+ * LIST and LSUB. Subscribed folders that no longer exist come with
+ * QM_MAIL_FOLDER_NONEXISTENT | NOSELECT. Special use as described at
+ * QM_MAIL_FOLDER_*: the server's marks win; for a use it marks on no
+ * folder, the provider names count (first match in docs/MAIL.md's
+ * order). Bounded: 100000 folders. Free with qm_mail_imap_folders_free.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im,
+                                              unsigned opts,
+                                              struct qm_mail_imap_folders **out,
+                                              struct qm_error *err);
+void qm_mail_imap_folders_free(struct qm_mail_imap_folders **f);
+/* The folder with special use attr in f, or NULL. */
+const struct qm_mail_imap_folder *
+qm_mail_imap_folders_find(const struct qm_mail_imap_folders *f, unsigned attr);
+
+/*
+ * Folder management; names are the server's (encode a name a person typed
+ * with qm_mail_imap_name_encode, joining levels with the delimiter).
+ * create subscribes the new folder when subscribe is set. Deleting or
+ * renaming the selected folder leaves none selected. INBOX cannot be
+ * deleted (QM_ERR_INVAL). A refusal is QM_ERR_PROTO with the server's
+ * words (an existing name, a folder with children on some servers).
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
+                                                    const char *name,
+                                                    int subscribe,
+                                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
+                                                    const char *from,
+                                                    const char *to,
+                                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_folder_delete(struct qm_mail_imap *im,
+                                                    const char *name,
+                                                    struct qm_error *err);
+/* SUBSCRIBE (on) or UNSUBSCRIBE (!on). */
+QM_NODISCARD enum qm_err qm_mail_imap_folder_subscribe(struct qm_mail_imap *im,
+                                                       const char *name, int on,
+                                                       struct qm_error *err);
+/* STATUS of one folder (it need not be selected; it is best not). */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_status(struct qm_mail_imap *im, const char *name,
+                           struct qm_mail_imap_counts *out,
+                           struct qm_error *err);
+
+/* What SELECT / EXAMINE said about a folder. */
+struct qm_mail_imap_folder_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext; /* 0 when the server did not say */
+	uint32_t exists;
+	uint64_t highestmodseq; /* 0: no mod-sequences (no CONDSTORE, or the
+	                           folder is NOMODSEQ) */
+	unsigned permanent;     /* flags that stick (PERMANENTFLAGS; a listed
+	                           keyword, or every keyword under "\*") */
+	int read_only;
+};
+
+/*
+ * Selects folder (EXAMINE when read_only: nothing changes \Seen or
+ * \Recent). With CONDSTORE the server reports HIGHESTMODSEQ (QRESYNC is
+ * ENABLEd once a session when offered). Later calls work on this folder.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_select(struct qm_mail_imap *im, const char *folder,
+                           int read_only, struct qm_mail_imap_folder_state *st,
+                           struct qm_error *err);
+
+/* What the caller holds of a folder, from its last sync. */
+struct qm_mail_imap_known {
+	uint32_t uidvalidity;   /* 0: nothing (a first sync) */
+	uint64_t highestmodseq; /* 0: unknown (every flag is fetched) */
+	/* every message held, with the flags last seen (any order) */
+	const struct qm_mail_uid_flags *msgs;
+	size_t nmsgs;
+};
+
+/* How qm_mail_imap_folder_sync found the changes. */
+enum qm_mail_imap_sync_mode {
+	QM_MAIL_IMAP_SYNC_FULL = 1,      /* UID FETCH 1:* FLAGS, compared */
+	QM_MAIL_IMAP_SYNC_CONDSTORE = 2, /* CHANGEDSINCE + the UID list */
+	QM_MAIL_IMAP_SYNC_QRESYNC = 3    /* SELECT (QRESYNC ...) alone */
+};
+
+/* The changes of a folder since what the caller knew. */
+struct qm_mail_imap_changes {
+	struct qm_mail_imap_folder_state st; /* the folder now */
+	enum qm_mail_imap_sync_mode mode;
+	/* UIDVALIDITY changed: drop what was held; added is every message */
+	int resync;
+	struct qm_mail_uid_flags *added; /* new to the caller, ascending */
+	size_t nadded;
+	/* held messages whose flags differ from the known ones (the new
+	 * flags), ascending */
+	struct qm_mail_uid_flags *changed;
+	size_t nchanged;
+	uint32_t *vanished; /* held messages that are gone, ascending */
+	size_t nvanished;
+};
+
+/*
+ * Selects folder and says what changed since known: new messages with
+ * their flags, changed flags, expunged messages. With QRESYNC (RFC 7162)
+ * and a known HIGHESTMODSEQ of the same UIDVALIDITY it is one SELECT
+ * (QRESYNC ...) round trip (VANISHED (EARLIER) and FETCH ... MODSEQ);
+ * with CONDSTORE alone UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) and the UID
+ * list; otherwise UID FETCH 1:* (FLAGS) compared with known. The caller
+ * applies the changes, then stores st.uidvalidity, st.highestmodseq and
+ * st.uidnext (docs/MAIL.md "Folder sync"). Free with
+ * qm_mail_imap_changes_free.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_sync(struct qm_mail_imap *im, const char *folder,
+                         const struct qm_mail_imap_known *known,
+                         struct qm_mail_imap_changes **out,
+                         struct qm_error *err);
+void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c);
+
+/* --------------------------------------- IMAP: flags, move, search, list */
+
+/*
+ * Adds the flags add and removes the flags remove (QM_MAIL_FLAG_*) on
+ * the messages uids[0..n) of the selected folder: UID STORE
+ * +FLAGS.SILENT / -FLAGS.SILENT, UIDs in compressed sets, split into
+ * several commands when long. A keyword the folder does not keep
+ * (PERMANENTFLAGS) fails with QM_ERR_UNSUPPORTED before anything is
+ * sent; so does a read-only folder. UIDs that no longer exist are
+ * skipped by the server.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_store(struct qm_mail_imap *im,
+                                            const uint32_t *uids, size_t n,
+                                            unsigned add, unsigned remove,
+                                            struct qm_error *err);
+
+/* Where copied or moved messages went (RFC 4315 COPYUID). */
+struct qm_mail_imap_uidmap {
+	uint32_t uidvalidity; /* of the destination; 0: the server said
+	                         nothing (no UIDPLUS): find them by
+	                         Message-ID */
+	uint32_t *src;        /* src[i] is now dst[i] in the destination */
+	uint32_t *dst;
+	size_t n;
+};
+void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **m);
+
+/*
+ * Copies (UID COPY) or moves (UID MOVE, RFC 6851; without MOVE: UID COPY,
+ * \Deleted and an expunge of just these messages as in
+ * qm_mail_imap_expunge_uids) the messages uids[0..n) of the selected
+ * folder to folder. When map is not NULL, *map gets the new UIDs the
+ * server reported. On a failure part of the set may have been copied or
+ * moved: sync both folders.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_copy_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
+                       const char *folder, struct qm_mail_imap_uidmap **map,
+                       struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_move_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
+                       const char *folder, struct qm_mail_imap_uidmap **map,
+                       struct qm_error *err);
+/*
+ * Sets \Deleted on uids[0..n) and expunges exactly them: UID EXPUNGE
+ * (UIDPLUS); without it, the other messages marked \Deleted lose the
+ * mark for a plain EXPUNGE and get it back after, so nothing else goes.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_expunge_uids(struct qm_mail_imap *im,
+                                                   const uint32_t *uids,
+                                                   size_t n,
+                                                   struct qm_error *err);
+/*
+ * Deletes uids[0..n) the way the caller chose: trash NULL expunges them
+ * (qm_mail_imap_expunge_uids); otherwise they move to the folder trash
+ * (found with qm_mail_imap_folders_find(QM_MAIL_FOLDER_TRASH)), and are
+ * expunged when trash is the selected folder itself. map as in move.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_delete_uids(
+    struct qm_mail_imap *im, const uint32_t *uids, size_t n, const char *trash,
+    struct qm_mail_imap_uidmap **map, struct qm_error *err);
+
+/*
+ * A server search in the selected folder; every criterion given must
+ * match (AND). Strings are UTF-8, matched as substrings by the server
+ * (case-insensitively on most); a non-ASCII one is sent as a literal with
+ * CHARSET UTF-8 (a server that refuses it: QM_ERR_UNSUPPORTED).
+ */
+struct qm_mail_imap_query {
+	const char *text;    /* TEXT: anywhere in the header or body */
+	const char *from;    /* FROM */
+	const char *to;      /* TO */
+	const char *subject; /* SUBJECT */
+	const char *body;    /* BODY */
+	int64_t since;       /* arrived on or after this day (the UTC date of
+	                        this time, INTERNALDATE); 0: any */
+	int64_t before;      /* arrived before this day; 0: any */
+	unsigned with;       /* QM_MAIL_FLAG_* that must be set */
+	unsigned without;    /* QM_MAIL_FLAG_* that must not be set */
+};
+
+/*
+ * The UIDs matching q, ascending (UID SEARCH; ESEARCH's compact answer
+ * when offered). QM_ERR_INVAL for an empty query or a string that is not
+ * UTF-8 or holds CR/LF. *uids is malloc'd (NULL when none).
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_search(struct qm_mail_imap *im,
+                                             const struct qm_mail_imap_query *q,
+                                             uint32_t **uids, size_t *n,
+                                             struct qm_error *err);
+
+/*
+ * What a message list shows of one message, from one UID FETCH of FLAGS,
+ * RFC822.SIZE, INTERNALDATE (MODSEQ with CONDSTORE) and the header fields
+ * Date, From, Sender, To, Cc, Subject, Message-ID, In-Reply-To,
+ * References, Content-Type, List-Id and the X-QKD ones (BODY.PEEK: nothing
+ * is marked seen). Strings are NUL-terminated, "" when absent, each cut at
+ * the limits' max_header_len; all borrowed for the callback only.
+ */
+struct qm_mail_imap_summary {
+	uint32_t uid;
+	unsigned flags;
+	uint32_t size;        /* RFC822.SIZE */
+	int64_t internaldate; /* arrival, seconds since the epoch; 0 unknown */
+	int64_t date;         /* the Date header; 0 when it does not parse */
+	uint64_t modseq;      /* 0 without CONDSTORE */
+	const char *subject;  /* RFC 2047 decoded, UTF-8 */
+	const char *from;     /* as qm_mail_addr_display shows it */
+	const char *to;       /* as qm_mail_addr_display shows it */
+	const char *cc;       /* as qm_mail_addr_display shows it */
+	const char *message_id;   /* as sent, unfolded */
+	const char *in_reply_to;  /* as sent, unfolded */
+	const char *references;   /* as sent, unfolded */
+	const char *content_type; /* as sent, unfolded */
+	const unsigned char *hdr; /* the header fields fetched, raw */
+	size_t hdrlen;
+};
+
+/*
+ * Called once per message by qm_mail_imap_fetch_summaries; done messages
+ * of total have been delivered (this one included): the progress. A
+ * non-zero return stops the fetch (the call then returns QM_ERR_STATE).
+ */
+typedef int (*qm_mail_summary_fn)(void *arg,
+                                  const struct qm_mail_imap_summary *s,
+                                  size_t done, size_t total);
+
+/*
+ * The summaries of uids[0..n) of the selected folder (any order; sent as
+ * compressed sets, one UID FETCH for a run of consecutive UIDs), one
+ * callback per message in the server's order. UIDs that no longer exist
+ * are skipped. Each header block is bounded (1 MiB).
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_fetch_summaries(struct qm_mail_imap *im, const uint32_t *uids,
+                             size_t n, qm_mail_summary_fn fn, void *arg,
+                             struct qm_error *err);
 
 /* ---------------------------------------------------------------- POP3 */
 
