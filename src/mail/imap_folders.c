@@ -389,6 +389,125 @@ qm_mail_imap_folders_find(const struct qm_mail_imap_folders *f, unsigned attr)
 
 /* ------------------------------------------------------------ listing */
 
+/* A parent to add: its name and the delimiter of the child that named
+ * it. */
+struct parent {
+	char *name;
+	char delim;
+};
+
+static int cmp_parent(const void *a, const void *b)
+{
+	return strcmp(((const struct parent *)a)->name,
+	              ((const struct parent *)b)->name);
+}
+
+/* Sorts c->index by folder name (c->index holds c->f->n entries). */
+static enum qm_err build_index(struct fl_ctx *c, struct qm_error *err)
+{
+	free(c->index);
+	c->index = NULL;
+	if (!c->f->n)
+		return QM_OK;
+	if (!(c->index = calloc(c->f->n, sizeof(*c->index))))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < c->f->n; i++)
+		c->index[i] = i;
+	sort_base = c->f;
+	if (c->f->n > 1)
+		qsort(c->index, c->f->n, sizeof(*c->index), cmp_index);
+	sort_base = NULL;
+	return QM_OK;
+}
+
+/*
+ * Every folder's parents are in the list, so that a tree can be drawn: a
+ * parent the server left out (Dovecot does for "[Gmail]" under
+ * LIST-EXTENDED) is added as \NonExistent; a parent gets HASCHILDREN.
+ */
+static enum qm_err add_parents(struct fl_ctx *c, struct qm_error *err)
+{
+	struct parent *want = NULL;
+	const char *last = NULL;
+	size_t nw = 0, cw = 0, n0 = c->f->n;
+	enum qm_err e;
+
+	if ((e = build_index(c, err)))
+		return e;
+	for (size_t i = 0; i < n0 && e == QM_OK; i++) {
+		const struct qm_mail_imap_folder *f = &c->f->v[i];
+		const char *d;
+
+		if (!f->delim)
+			continue;
+		for (d = strchr(f->name, f->delim); d && e == QM_OK;
+		     d = strchr(d + 1, f->delim)) {
+			char *p;
+			struct qm_mail_imap_folder *x;
+
+			if (d == f->name)
+				continue;
+			if (!(p = mail_strndup(f->name,
+			                       (size_t)(d - f->name)))) {
+				e = qm_error_set(err, QM_ERR_NOMEM,
+				                 "out of memory");
+				break;
+			}
+			if ((x = find_name(c, p))) {
+				x->attrs |= QM_MAIL_FOLDER_HASCHILDREN;
+				free(p);
+				continue;
+			}
+			if (nw == cw) {
+				size_t nc = cw ? cw * 2 : 16;
+				void *t =
+				    nc > MAXFOLDERS
+				        ? NULL
+				        : reallocarray(want, nc, sizeof(*want));
+				if (!t) {
+					free(p);
+					e = qm_error_set(
+					    err, QM_ERR_TOOBIG,
+					    "IMAP: too many folders");
+					break;
+				}
+				want = t;
+				cw = nc;
+			}
+			want[nw].name = p;
+			want[nw++].delim = f->delim;
+		}
+	}
+	if (e == QM_OK && nw > 1)
+		qsort(want, nw, sizeof(*want), cmp_parent);
+	for (size_t i = 0; i < nw && e == QM_OK; i++) {
+		struct qm_mail_imap_folder nf = {0};
+
+		if (last && strcmp(want[i].name, last) == 0)
+			continue; /* named by several children */
+		nf.delim = want[i].delim;
+		nf.attrs = QM_MAIL_FOLDER_NOSELECT |
+		           QM_MAIL_FOLDER_NONEXISTENT |
+		           QM_MAIL_FOLDER_HASCHILDREN;
+		nf.name = want[i].name;
+		want[i].name = NULL;
+		if (qm_mail_imap_name_decode(nf.name, &nf.display, NULL) !=
+		    QM_OK)
+			nf.display = clean_utf8(nf.name);
+		if (!nf.display)
+			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		if (e == QM_OK && (e = add_folder(c, &nf, err)) == QM_OK)
+			last = c->f->v[c->f->n - 1].name;
+		folder_clear(&nf);
+	}
+	for (size_t i = 0; i < nw; i++)
+		free(want[i].name);
+	free(want);
+	free(c->index);
+	c->index = NULL;
+	return e;
+}
+
 /* The STATUS items we ask for. */
 static const char *status_items(struct qm_mail_imap *im)
 {
@@ -407,35 +526,26 @@ static enum qm_err list_folders(struct qm_mail_imap *im, unsigned opts,
 	struct qm_buf lit;
 	int ext = qm_mail_imap_has_cap(im, "LIST-EXTENDED");
 	int su = qm_mail_imap_has_cap(im, "SPECIAL-USE");
-	int ls = (opts & QM_MAIL_IMAP_LIST_STATUS) &&
+	int ls = (opts & QM_MAIL_IMAP_LIST_STATUS) && ext &&
 	         qm_mail_imap_has_cap(im, "LIST-STATUS");
 	enum qm_err e;
 
 	if (!(c.f = calloc(1, sizeof(*c.f))))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	qm_buf_init(&lit, LISTLIT);
-	if (ext && (subs || su || ls))
-		e = mail_imap_run(
-		    im, &lit, on_list, &c, err,
-		    "LIST \"\" \"*\" RETURN (%s%s%s%s%s%s%s)",
-		    subs ? "SUBSCRIBED" : "", subs && su ? " " : "",
-		    su ? "SPECIAL-USE" : "", (subs || su) && ls ? " " : "",
-		    ls ? "STATUS (" : "", ls ? status_items(im) : "",
-		    ls ? ")" : "");
+	if (ext)
+		/* RFC 5258 CHILDREN, 6154 SPECIAL-USE, 5819 STATUS */
+		e = mail_imap_run(im, &lit, on_list, &c, err,
+		                  "LIST \"\" \"*\" RETURN (%sCHILDREN%s%s%s%s)",
+		                  subs ? "SUBSCRIBED " : "",
+		                  su ? " SPECIAL-USE" : "",
+		                  ls ? " STATUS (" : "",
+		                  ls ? status_items(im) : "", ls ? ")" : "");
 	else
 		e = mail_imap_run(im, &lit, on_list, &c, err,
 		                  "LIST \"\" \"*\"");
 	if (e == QM_OK && subs && !ext) {
-		if (c.f->n && !(c.index = calloc(c.f->n, sizeof(*c.index))))
-			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		if (e == QM_OK) {
-			for (size_t i = 0; i < c.f->n; i++)
-				c.index[i] = i;
-			sort_base = c.f;
-			if (c.f->n > 1)
-				qsort(c.index, c.f->n, sizeof(*c.index),
-				      cmp_index);
-			sort_base = NULL;
+		if ((e = build_index(&c, err)) == QM_OK) {
 			c.lsub = 1;
 			e = mail_imap_run(im, &lit, on_list, &c, err,
 			                  "LSUB \"\" \"*\"");
@@ -458,6 +568,10 @@ static enum qm_err list_folders(struct qm_mail_imap *im, unsigned opts,
 		}
 	qm_buf_free(&lit);
 	if (e) {
+		qm_mail_imap_folders_free(&c.f);
+		return e;
+	}
+	if ((e = add_parents(&c, err))) {
 		qm_mail_imap_folders_free(&c.f);
 		return e;
 	}
@@ -573,11 +687,69 @@ enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
 	return e;
 }
 
+/* Collects the LSUB names that are from or below it. */
+struct subs_ctx {
+	const char *from;
+	char **v;
+	size_t n, cap;
+};
+
+static enum qm_err on_subs(struct qm_mail_imap *im, const char *s, size_t n,
+                           struct mail_imap_item *it, void *arg,
+                           struct qm_error *err)
+{
+	struct subs_ctx *c = arg;
+	size_t fl = strlen(c->from);
+	const char *p;
+	char delim = 0, *name;
+
+	(void)im;
+	(void)n;
+	if (strncasecmp(s, "* LSUB (", 8) != 0 || !(p = strchr(s + 8, ')')))
+		goto out;
+	p++;
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "NIL", 3) == 0) {
+		p += 3;
+	} else {
+		char *d = mail_imap_astring(&p, it);
+		if (!d)
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		delim = strlen(d) == 1 ? d[0] : 0;
+		free(d);
+	}
+	if (!(name = mail_imap_astring(&p, it)))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (strncmp(name, c->from, fl) != 0 ||
+	    (name[fl] && (!delim || name[fl] != delim)) || c->n >= MAXFOLDERS) {
+		free(name);
+		goto out;
+	}
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 8;
+		void *t = reallocarray(c->v, nc, sizeof(*c->v));
+		if (!t) {
+			free(name);
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		}
+		c->v = t;
+		c->cap = nc;
+	}
+	c->v[c->n++] = name;
+out:
+	if (it->lit)
+		qm_buf_reset(it->lit);
+	return QM_OK;
+}
+
 enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
                                        const char *from, const char *to,
                                        struct qm_error *err)
 {
 	char a[MAIL_IMAP_NAMEMAX * 2 + 8], b[MAIL_IMAP_NAMEMAX * 2 + 8];
+	struct subs_ctx sc = {from, NULL, 0, 0};
+	struct qm_buf lit;
 	enum qm_err e;
 
 	if ((e = mail_imap_quote(from, a, sizeof(a), err)) ||
@@ -588,11 +760,48 @@ enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "INBOX cannot be renamed here (the server "
 		                    "would move its messages instead)");
-	if ((e = mail_imap_run(im, NULL, NULL, NULL, err, "RENAME %s %s", a,
-	                       b)))
-		return e;
-	forget_selected(im, from);
-	return QM_OK;
+	if (strlen(from) + 2 > sizeof(a) - 4)
+		return qm_error_set(err, QM_ERR_INVAL, "folder name too long");
+	/* the subscriptions of the folder and its children, which RENAME
+	 * leaves behind on some servers (Dovecot) */
+	qm_buf_init(&lit, LISTLIT);
+	a[strlen(a) - 1] = '\0';
+	e = mail_imap_run(im, &lit, on_subs, &sc, err, "LSUB \"\" %s*\"", a);
+	qm_buf_free(&lit);
+	if (e == QM_OK)
+		e = mail_imap_quote(from, a, sizeof(a), err);
+	if (e == QM_OK)
+		e = mail_imap_run(im, NULL, NULL, NULL, err, "RENAME %s %s", a,
+		                  b);
+	if (e == QM_OK)
+		forget_selected(im, from);
+	for (size_t i = 0; e == QM_OK && i < sc.n; i++) {
+		struct qm_buf nn;
+		char q[MAIL_IMAP_NAMEMAX * 2 + 8];
+
+		qm_buf_init(&nn, MAIL_IMAP_NAMEMAX);
+		if (mail_imap_quote(sc.v[i], q, sizeof(q), NULL) == QM_OK)
+			e = mail_imap_run(im, NULL, NULL, NULL, err,
+			                  "UNSUBSCRIBE %s", q);
+		if (e == QM_OK &&
+		    qm_buf_appendf(&nn, NULL, "%s%s", to,
+		                   sc.v[i] + strlen(from)) == QM_OK &&
+		    mail_imap_quote((const char *)nn.data, q, sizeof(q),
+		                    NULL) == QM_OK)
+			e = mail_imap_run(im, NULL, NULL, NULL, err,
+			                  "SUBSCRIBE %s", q);
+		qm_buf_free(&nn);
+		if (e == QM_ERR_PROTO && !im->broken) {
+			/* the folder was renamed; a subscription is not
+			 * worth failing for */
+			qm_error_clear(err);
+			e = QM_OK;
+		}
+	}
+	for (size_t i = 0; i < sc.n; i++)
+		free(sc.v[i]);
+	free(sc.v);
+	return e;
 }
 
 enum qm_err qm_mail_imap_folder_delete(struct qm_mail_imap *im,

@@ -408,9 +408,12 @@ enum qm_err qm_mail_imap_store(struct qm_mail_imap *im, const uint32_t *uids,
 		                    "once");
 	if (!(add | remove))
 		return qm_error_set(err, QM_ERR_INVAL, "no flags to change");
-	if ((e = writable(im, add | remove, err)) ||
-	    (e = mail_uids_sorted(uids, n, &v, err)))
+	if ((e = mail_uids_sorted(uids, n, &v, err)))
 		return e;
+	if ((e = writable(im, add | remove, err))) {
+		free(v.v);
+		return e;
+	}
 	if (add)
 		e = store_set(im, &v, '+', add, err);
 	if (e == QM_OK && remove)

@@ -513,6 +513,7 @@ enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
 	struct ufv added = {0}, changed = {0};
 	struct mail_uidv vanished = {0}, now = {0};
 	struct qm_buf param;
+	uint32_t top;
 	int try_qr;
 	enum qm_err e;
 
@@ -545,10 +546,23 @@ enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
 		kn = 0;
 	}
 	seen_sort(&c);
-	if (kn && try_qr && c.st.highestmodseq &&
-	    c.st.highestmodseq >= k->highestmodseq) {
+	if (k->uidvalidity == c.st.uidvalidity && try_qr &&
+	    c.st.highestmodseq && c.st.highestmodseq >= k->highestmodseq) {
 		/* QRESYNC: the SELECT said it all */
 		ch->mode = QM_MAIL_IMAP_SYNC_QRESYNC;
+		/* servers report changes to the known UIDs; what came after
+		 * them is asked for when UIDNEXT says something did */
+		top = kn ? kv[kn - 1].uid : 0;
+		if (top < UINT32_MAX &&
+		    (c.st.uidnext == 0 || c.st.uidnext > top + 1) &&
+		    c.st.exists) {
+			char set[32];
+
+			snprintf(set, sizeof(set), "%u:*", (unsigned)top + 1);
+			if ((e = fetch_flags(im, set, 0, &c, err)))
+				goto out;
+			seen_sort(&c);
+		}
 		for (size_t i = 0; i < c.vanished.n && e == QM_OK; i++)
 			if (known_find(kv, kn, c.vanished.v[i]))
 				e = mail_uidv_push(&vanished, c.vanished.v[i],
@@ -558,8 +572,8 @@ enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
 		goto done;
 	}
 	sel_free(&c);
-	if (kn && k->highestmodseq && c.st.highestmodseq &&
-	    c.st.highestmodseq >= k->highestmodseq &&
+	if (k->uidvalidity == c.st.uidvalidity && k->highestmodseq &&
+	    c.st.highestmodseq && c.st.highestmodseq >= k->highestmodseq &&
 	    (qm_mail_imap_has_cap(im, "CONDSTORE") || im->qresync == 1)) {
 		/* CONDSTORE: flag changes since the mod-sequence, then the
 		 * UID list for what came and went */
@@ -575,11 +589,12 @@ enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
 		    (e = fill_flags(im, now.v, now.n, kv, kn, &c, err)))
 			goto out;
 		/* a reply for a message expunged meanwhile is not news */
-		for (size_t i = 0, j = 0; i < c.fn; i++) {
-			if (mail_uids_has(now.v, now.n, c.fv[i].uid))
-				c.fv[j++] = c.fv[i];
-			if (i + 1 == c.fn)
-				c.fn = j;
+		{
+			size_t j = 0;
+			for (size_t i = 0; i < c.fn; i++)
+				if (mail_uids_has(now.v, now.n, c.fv[i].uid))
+					c.fv[j++] = c.fv[i];
+			c.fn = j;
 		}
 		e = classify(&c, kv, kn, &added, &changed, err);
 		goto done;
