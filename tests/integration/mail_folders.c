@@ -703,6 +703,39 @@ static void test_move_copy_delete(void **state)
 	move_round("MOVE UIDPLUS", 2); /* COPY + the careful EXPUNGE */
 }
 
+/* The calls the client engine uses today (qm_mail_imap_move, _delete)
+ * without MOVE and UIDPLUS: another client's \Deleted message stays. */
+static void test_legacy_move_spares_deleted(void **state)
+{
+	struct qm_mail_server s;
+	struct qm_mail_imap *im;
+	struct qmt_imap *c;
+	uint32_t u[3], left[4];
+	struct qm_error e;
+
+	(void)state;
+	NEED_SERVERS();
+	s = account(ALICE);
+	assert_non_null(c = qmt_imap_open(&srv, ALICE));
+	fill(c, "legacy", "legacy", 3, u);
+	assert_int_equal(qmt_imap_cmd(c, "CREATE \"legacy-to\""), 0);
+	assert_int_equal(qmt_imap_cmd(c, "SELECT \"legacy\""), 0);
+	assert_int_equal(qmt_imap_cmd(c, "UID STORE %u +FLAGS (\\Deleted)",
+	                              (unsigned)u[2]),
+	                 0);
+	im = open_as(&s, "MOVE UIDPLUS");
+	assert_err(qm_mail_imap_select(im, "legacy", NULL, &e), QM_OK);
+	assert_err(qm_mail_imap_move(im, u[0], "legacy-to", &e), QM_OK);
+	assert_err(qm_mail_imap_delete(im, u[1], &e), QM_OK);
+	assert_int_equal(qmt_imap_cmd(c, "SELECT \"legacy\""), 0);
+	assert_int_equal(qmt_imap_search(c, "ALL", left, 4), 1);
+	assert_int_equal(left[0], u[2]);
+	assert_int_equal(qmt_imap_cmd(c, "SELECT \"legacy-to\""), 0);
+	assert_int_equal(qmt_imap_search(c, "ALL", left, 4), 1);
+	qm_mail_imap_free(&im);
+	qmt_imap_close(&c);
+}
+
 /* ------------------------------------------------- summaries and search */
 
 struct sums {
@@ -915,6 +948,7 @@ int main(void)
 	    cmocka_unit_test(test_sync_three_ways),
 	    cmocka_unit_test(test_flags_both_ways),
 	    cmocka_unit_test(test_move_copy_delete),
+	    cmocka_unit_test(test_legacy_move_spares_deleted),
 	    cmocka_unit_test(test_summaries_and_search),
 	    cmocka_unit_test(test_idle_news_after_expunge),
 	};
