@@ -399,6 +399,8 @@ static enum qm_err read_reply(struct qm_mail_imap *im,
                               int want_cont, const char *cmd,
                               struct qm_error *err)
 {
+	enum qm_err failed = QM_OK; /* a handler's error, reported at the end */
+
 	for (;;) {
 		const char *s;
 		enum qm_err e;
@@ -413,6 +415,9 @@ static enum qm_err read_reply(struct qm_mail_imap *im,
 			char shown[64];
 			size_t k = 0;
 
+			if (failed)
+				return failed; /* err holds the handler's words
+				                */
 			if (strncasecmp(st, "OK", 2) == 0) {
 				if (want_cont)
 					return mail_imap_fail(
@@ -446,11 +451,22 @@ static enum qm_err read_reply(struct qm_mail_imap *im,
 				    "the server closed the session: "
 				    "%.300s",
 				    s);
-			if (fn && (e = fn(im, s, it->line.len, it, arg, err)))
-				return e;
+			/* after a handler fails, the rest of the reply is
+			 * still read, so the session stays in step */
+			if (fn && !failed &&
+			    (e = fn(im, s, it->line.len, it, arg, err))) {
+				if (im->broken)
+					return e;
+				failed = e;
+			}
 			continue;
 		}
 		if (s[0] == '+') {
+			if (failed) {
+				/* a literal we will not send: give up */
+				im->broken = 1;
+				return failed;
+			}
 			if (want_cont)
 				return QM_OK;
 			continue;

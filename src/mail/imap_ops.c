@@ -60,10 +60,8 @@ static enum qm_err on_search(struct qm_mail_imap *im, const char *s, size_t n,
 				p += 4;
 				if ((e = mail_uidset_parse(
 				         &p, c->out,
-				         MAIL_IMAP_MAXUIDS - c->out->n, err))) {
-					im->broken = 1;
+				         MAIL_IMAP_MAXUIDS - c->out->n, err)))
 					return e;
-				}
 				continue;
 			}
 			/* UID, COUNT n, MIN n, MAX n, MODSEQ n: skip */
