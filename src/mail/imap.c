@@ -485,9 +485,8 @@ enum qm_err mail_imap_exec(struct qm_mail_imap *im,
 {
 	struct mail_imap_item it = {.lit = lit};
 	const char *cmd = c->b.data ? (const char *)c->b.data : "";
-	char tag[16];
-	size_t off = 0;
-	int tn;
+	struct qm_buf out;
+	size_t off = 0, tn;
 	enum qm_err e;
 
 	if (im->broken)
@@ -497,15 +496,22 @@ enum qm_err mail_imap_exec(struct qm_mail_imap *im,
 		                    im->srv->host);
 	if (!c->b.len)
 		return qm_error_set(err, QM_ERR_INVAL, "empty IMAP command");
+	/* tag, command and CRLF in one buffer: one send per part, or
+	 * Nagle's algorithm holds the second piece for the first's ACK */
 	im->tag++;
-	tn = snprintf(tag, sizeof(tag), "Q%u ", im->tag);
-	if ((e = send_all(im, tag, (size_t)tn, err)))
+	qm_buf_init(&out, c->b.len + 32);
+	if ((e = qm_buf_appendf(&out, err, "Q%u ", im->tag)) ||
+	    (e = qm_buf_append(&out, c->b.data, c->b.len, err)) ||
+	    (e = qm_buf_append(&out, "\r\n", 2, err))) {
+		qm_buf_free(&out);
 		return e;
+	}
+	tn = out.len - c->b.len - 2;
 	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
 	for (size_t w = 0;; w++) {
-		size_t to = w < c->nwait ? c->wait[w] : c->b.len;
+		size_t to = w < c->nwait ? tn + c->wait[w] : out.len;
 
-		if ((e = send_all(im, cmd + off, to - off, err)))
+		if ((e = send_all(im, out.data + off, to - off, err)))
 			goto out;
 		off = to;
 		if (w == c->nwait)
@@ -514,11 +520,10 @@ enum qm_err mail_imap_exec(struct qm_mail_imap *im,
 		if ((e = read_reply(im, &it, fn, arg, 1, cmd, err)))
 			goto out;
 	}
-	if ((e = send_all(im, "\r\n", 2, err)))
-		goto out;
 	e = read_reply(im, &it, fn, arg, 0, cmd, err);
 out:
 	qm_buf_free(&it.line);
+	qm_buf_free(&out);
 	return e;
 }
 

@@ -783,6 +783,11 @@ enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
 		if (mail_imap_quote(sc.v[i], q, sizeof(q), NULL) == QM_OK)
 			e = mail_imap_run(im, NULL, NULL, NULL, err,
 			                  "UNSUBSCRIBE %s", q);
+		if (e == QM_ERR_PROTO && !im->broken) {
+			/* a stale subscription is not worth failing for */
+			qm_error_clear(err);
+			e = QM_OK;
+		}
 		if (e == QM_OK &&
 		    qm_buf_appendf(&nn, NULL, "%s%s", to,
 		                   sc.v[i] + strlen(from)) == QM_OK &&
