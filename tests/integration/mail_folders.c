@@ -884,6 +884,137 @@ static void test_summaries_and_search(void **state)
 	qmt_imap_close(&c);
 }
 
+/* ------------------------------------------------------ a large folder */
+
+static uint64_t ms_since(uint64_t t0)
+{
+	return (qm_mono_ns() - t0) / 1000000u;
+}
+
+static int count_sum(void *arg, const struct qm_mail_imap_summary *s,
+                     size_t done, size_t total)
+{
+	(void)s;
+	(void)total;
+	*(size_t *)arg = done;
+	return 0;
+}
+
+/* Sync of a 10,000-message folder, every way; prints the figures. */
+static void test_large_folder_figures(void **state)
+{
+	enum { N = 10000 };
+	const char *modes[] = {NULL, "QRESYNC", "QRESYNC CONDSTORE"};
+	struct qm_mail_server s;
+	struct qm_mail_imap *im[3];
+	struct qm_mail_imap_changes *ch = NULL;
+	struct qm_mail_imap_known k = {0};
+	struct qm_mail_uid_flags *held;
+	struct qmt_imap *c;
+	char set[1024];
+	size_t off = 0, got = 0;
+	uint64_t t0, t;
+	struct qm_error e;
+
+	(void)state;
+	NEED_SERVERS();
+	if (layout != QMT_MAIL_LAYOUT_PLAIN)
+		skip(); /* figures once: the layout does not matter here */
+	assert_int_equal(qmt_mail_fill(&srv, BOB, "big", "big", N, 2048), 0);
+	s = account(BOB);
+	for (int m = 0; m < 3; m++)
+		im[m] = open_as(&s, modes[m]);
+	t0 = qm_mono_ns();
+	assert_err(qm_mail_imap_folder_sync(im[0], "big", &k, &ch, &e), QM_OK);
+	t = ms_since(t0);
+	assert_int_equal(ch->nadded, N);
+	fprintf(stderr,
+	        "figure: first sync of %d messages (UIDs and flags, the server "
+	        "indexing them): %llu ms\n",
+	        N, (unsigned long long)t);
+	held = ch->added;
+	k.uidvalidity = ch->st.uidvalidity;
+	k.highestmodseq = ch->st.highestmodseq;
+	k.msgs = held;
+	k.nmsgs = ch->nadded;
+	/* nothing new, three ways */
+	for (int m = 0; m < 3; m++) {
+		struct qm_mail_imap_changes *c2 = NULL;
+
+		t0 = qm_mono_ns();
+		assert_err(qm_mail_imap_folder_sync(im[m], "big", &k, &c2, &e),
+		           QM_OK);
+		t = ms_since(t0);
+		assert_int_equal(c2->nadded + c2->nchanged + c2->nvanished, 0);
+		fprintf(stderr,
+		        "figure: sync of %d messages, nothing new, mode %d "
+		        "(3 QRESYNC, 2 CONDSTORE, 1 full): %llu ms\n",
+		        N, (int)c2->mode, (unsigned long long)t);
+		/* a loaded machine is slow, but not this slow */
+		if (c2->mode != QM_MAIL_IMAP_SYNC_FULL)
+			assert_true(t < 2000);
+		qm_mail_imap_changes_free(&c2);
+	}
+	/* 100 messages read elsewhere */
+	for (int i = 1; i <= 100; i++)
+		off += (size_t)snprintf(set + off, sizeof(set) - off, "%s%u",
+		                        i > 1 ? "," : "",
+		                        (unsigned)held[i * 99].uid);
+	assert_non_null(c = qmt_imap_open(&srv, BOB));
+	assert_int_equal(qmt_imap_cmd(c, "SELECT big"), 0);
+	assert_int_equal(qmt_imap_cmd(c, "UID STORE %s +FLAGS.SILENT (\\Seen)",
+	                              set),
+	                 0);
+	qmt_imap_close(&c);
+	for (int m = 0; m < 3; m++) {
+		struct qm_mail_imap_changes *c2 = NULL;
+
+		t0 = qm_mono_ns();
+		assert_err(qm_mail_imap_folder_sync(im[m], "big", &k, &c2, &e),
+		           QM_OK);
+		t = ms_since(t0);
+		assert_int_equal(c2->nchanged, 100);
+		assert_int_equal(c2->nadded + c2->nvanished, 0);
+		fprintf(stderr,
+		        "figure: sync of %d messages, 100 read elsewhere, mode "
+		        "%d: %llu ms\n",
+		        N, (int)c2->mode, (unsigned long long)t);
+		qm_mail_imap_changes_free(&c2);
+	}
+	/* the first screen of a message list, then every summary */
+	{
+		uint32_t newest[50];
+
+		for (int i = 0; i < 50; i++)
+			newest[i] = held[N - 1 - i].uid;
+		t0 = qm_mono_ns();
+		assert_err(qm_mail_imap_fetch_summaries(im[0], newest, 50,
+		                                        count_sum, &got, &e),
+		           QM_OK);
+		fprintf(stderr, "figure: summaries of the newest 50: %llu ms\n",
+		        (unsigned long long)ms_since(t0));
+		assert_int_equal(got, 50);
+	}
+	{
+		uint32_t *all = malloc(N * sizeof(*all));
+
+		assert_non_null(all);
+		for (int i = 0; i < N; i++)
+			all[i] = held[i].uid;
+		t0 = qm_mono_ns();
+		assert_err(qm_mail_imap_fetch_summaries(im[0], all, N,
+		                                        count_sum, &got, &e),
+		           QM_OK);
+		fprintf(stderr, "figure: summaries of all %d: %llu ms\n", N,
+		        (unsigned long long)ms_since(t0));
+		assert_int_equal(got, N);
+		free(all);
+	}
+	qm_mail_imap_changes_free(&ch);
+	for (int m = 0; m < 3; m++)
+		qm_mail_imap_free(&im[m]);
+}
+
 /* ---------------------------------------------------------------- IDLE */
 
 struct behind {
@@ -950,6 +1081,7 @@ int main(void)
 	    cmocka_unit_test(test_move_copy_delete),
 	    cmocka_unit_test(test_legacy_move_spares_deleted),
 	    cmocka_unit_test(test_summaries_and_search),
+	    cmocka_unit_test(test_large_folder_figures),
 	    cmocka_unit_test(test_idle_news_after_expunge),
 	};
 	int failed = 0;

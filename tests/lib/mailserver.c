@@ -579,6 +579,86 @@ int qmt_mail_rewrite(const char *p, const void *data, size_t len)
 	return close(fd);
 }
 
+/* The Maildir directory of folder ("INBOX" or NULL: the inbox). */
+static int maildir_of(const struct qmt_mail *m, int user, const char *folder,
+                      char *out, size_t n)
+{
+	char dotted[200];
+	int w;
+
+	if (!folder || strcmp(folder, "INBOX") == 0) {
+		w = snprintf(out, n, "%s/mail/%s/Maildir", m->dir, users[user]);
+	} else {
+		snprintf(dotted, sizeof(dotted), "%.199s", folder);
+		for (char *p = dotted; *p; p++)
+			if (*p == '/')
+				*p = '.';
+		w = snprintf(out, n, "%s/mail/%s/Maildir/.%s", m->dir,
+		             users[user], dotted);
+	}
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
+                  const char *tag, int n, size_t size)
+{
+	static const char *const subs[] = {"", "/cur", "/new", "/tmp"};
+	struct passwd *pw = getpwnam("mail");
+	char dir[512], sub[600], file[700], *body;
+	size_t blen = size > 600 ? size - 600 : 0;
+
+	if (user < 0 || user >= QMT_MAIL_NUSERS || !pw ||
+	    maildir_of(m, user, NULL, dir, sizeof(dir)))
+		return -1;
+	/* the Maildir itself: Dovecot makes it at the first login only */
+	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+	    chown(dir, pw->pw_uid, pw->pw_gid) != 0 ||
+	    maildir_of(m, user, folder, dir, sizeof(dir)))
+		return -1;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
+		snprintf(sub, sizeof(sub), "%s%s", dir, subs[i]);
+		if ((mkdir(sub, 0700) != 0 && errno != EEXIST) ||
+		    chown(sub, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	if (folder && strcmp(folder, "INBOX") != 0) {
+		snprintf(sub, sizeof(sub), "%s/maildirfolder", dir);
+		if (qmt_write_file(sub, "") != 0 ||
+		    chown(sub, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	if (!(body = malloc(blen + 1)))
+		return -1;
+	for (size_t i = 0; i < blen; i++)
+		body[i] = (i % 76 == 75) ? '\n' : (char)('a' + i % 26);
+	body[blen] = '\0';
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+
+		snprintf(file, sizeof(file), "%s/cur/%d.M%dP%d.qmt:2,", dir,
+		         1700000000 + i, i, (int)getpid());
+		if (!(f = fopen(file, "w"))) {
+			free(body);
+			return -1;
+		}
+		fprintf(f,
+		        "From: Bob <bob@" QMT_MAIL_DOMAIN ">\n"
+		        "To: Alice <alice@" QMT_MAIL_DOMAIN ">\n"
+		        "Subject: fill-%d\n"
+		        "Date: Tue, 4 Mar 2025 10:00:00 +0000\n"
+		        "Message-ID: <%s-%d@" QMT_MAIL_DOMAIN ">\n"
+		        "Content-Type: text/plain; charset=us-ascii\n\n"
+		        "%s\n",
+		        i, tag, i, body);
+		if (fclose(f) != 0 || chown(file, pw->pw_uid, pw->pw_gid) != 0) {
+			free(body);
+			return -1;
+		}
+	}
+	free(body);
+	return 0;
+}
+
 /* ------------------------------------------- a second, independent client */
 
 #define CLIENT_MAXREPLY ((size_t)64 << 20)

@@ -114,6 +114,16 @@ int qmt_mail_wait_files(const struct qmt_mail *m, int user, const char *folder,
 unsigned char *qmt_mail_read(const char *path, size_t *len);
 int qmt_mail_rewrite(const char *path, const void *p, size_t len);
 
+/*
+ * Writes n messages of about size bytes each ("fill-<i>" subjects and
+ * Message-IDs <tag-i@qmail.test>) straight into user's folder on disk
+ * (Maildir++, made when missing, unread), for tests of large folders:
+ * much faster than APPEND. Dovecot indexes them at the next SELECT.
+ * Returns 0 or -1.
+ */
+int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
+                  const char *tag, int n, size_t size);
+
 /* ------------------------------------------- a second, independent client */
 
 struct qmt_imap;
