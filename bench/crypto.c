@@ -15,7 +15,9 @@
  * secure buffer. Level 1 reuses one set of key bytes for every run: allowed
  * here only because nothing is sent. The last line is one JSON object
  * (bench/README.md names its fields). QM_BENCH_CRYPTO_QUICK=1 takes fewer
- * runs.
+ * runs. A QMail run that fails (or decrypts to other bytes) stops the
+ * benchmark; a gpg run that fails is counted (errors, error_kinds) and
+ * makes goal_met false, since the baseline is then not measured as asked.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,8 +234,9 @@ static uint64_t run_memcpy(const unsigned char *src, size_t n, int runs)
 	return best;
 }
 
-/* Runs gpg with args; its CPU time (user + system) in ns, 0 on failure. */
-static uint64_t run_gpg(const char *home, const char *const *args)
+/* Runs gpg with args; its CPU time (user + system) in ns, 0 on failure
+ * with *code its exit code (-1: did not start or died of a signal). */
+static uint64_t run_gpg(const char *home, const char *const *args, int *code)
 {
 	const char *argv[24];
 	struct rusage ru;
@@ -253,6 +256,7 @@ static uint64_t run_gpg(const char *home, const char *const *args)
 	while (*args && i < 23)
 		argv[i++] = *args++;
 	argv[i] = NULL;
+	*code = -1;
 	pid = fork();
 	if (pid < 0)
 		return 0;
@@ -265,8 +269,10 @@ static uint64_t run_gpg(const char *home, const char *const *args)
 		execvp("gpg", (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
-	if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0)
+	if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st))
+		return 0;
+	*code = WEXITSTATUS(st);
+	if (*code != 0)
 		return 0;
 	return (uint64_t)ru.ru_utime.tv_sec * 1000000000u +
 	       (uint64_t)ru.ru_utime.tv_usec * 1000u +
@@ -284,7 +290,8 @@ int main(void)
 	char dir[512], in[600], outp[600], home[600];
 	size_t big = 25 * MiB;
 	double mc_mbps, ge_mbps, gd_mbps, gpgf, l1r, l2r;
-	int gpg_ok;
+	int gpg_ok, gpg_runs = 0, gpg_enc_fail = 0, gpg_dec_fail = 0;
+	int gpg_enc_code = 0, gpg_dec_code = 0, qm_runs = 0;
 
 	setup_init(&s);
 	pt = malloc(big);
@@ -292,10 +299,12 @@ int main(void)
 		die("memory", NULL);
 	qm_random(pt, big);
 	for (int l = 1; l <= 4; l++)
-		for (int i = 0; i < NSIZES; i++)
+		for (int i = 0; i < NSIZES; i++) {
 			run_level(&s, l, pt, sizes[i],
 			          runs_for(sizes[i], quick), &enc[l - 1][i],
 			          &dec[l - 1][i]);
+			qm_runs += runs_for(sizes[i], quick);
+		}
 	mc = run_memcpy(pt, big, quick ? 5 : 20);
 
 	/* gpg on the same 25 MiB, from a file in a temporary folder. */
@@ -314,13 +323,25 @@ int main(void)
 		                    outp,          in,
 		                    NULL};
 		const char *da[] = {"-o", "/dev/null", "--decrypt", outp, NULL};
-		uint64_t t = run_gpg(home, ea);
+		int code;
+		uint64_t t = run_gpg(home, ea, &code);
 
-		if (t && t < ge)
+		gpg_runs++;
+		if (!t) {
+			gpg_enc_fail++;
+			gpg_enc_code = code;
+			continue; /* nothing to decrypt */
+		}
+		if (t < ge)
 			ge = t;
-		t = t ? run_gpg(home, da) : 0;
-		if (t && t < gd)
+		gpg_runs++;
+		t = run_gpg(home, da, &code);
+		if (!t) {
+			gpg_dec_fail++;
+			gpg_dec_code = code;
+		} else if (t < gd) {
 			gd = t;
+		}
 	}
 	{
 		char *kill[] = {(char *)(uintptr_t) "gpgconf",
@@ -344,7 +365,7 @@ int main(void)
 		gpgf = fe < gpgf ? fe : gpgf;
 		gpgf = fd < gpgf ? fd : gpgf;
 	}
-	gpg_ok = gpgf >= 5;
+	gpg_ok = gpgf >= 5 && !gpg_enc_fail && !gpg_dec_fail;
 	l1r = mc_mbps / mbps(big, enc[0][2]);
 	l2r = mc_mbps / mbps(big, enc[1][2]);
 	printf("QMail crypto throughput, MB/s (10^6 bytes of plaintext per "
@@ -364,6 +385,16 @@ int main(void)
 	printf("  baselines on the same 25 MiB: memcpy %.1f MB/s; gpg "
 	       "--symmetric AES256 encrypt %.1f MB/s, decrypt %.1f MB/s\n",
 	       mc_mbps, ge_mbps, gd_mbps);
+	printf(
+	    "  runs: %d QMail seal + open (every one decrypted to its input), "
+	    "%d gpg, %d gpg failed\n",
+	    qm_runs, gpg_runs, gpg_enc_fail + gpg_dec_fail);
+	if (gpg_enc_fail)
+		printf("  failed: %d gpg --symmetric (exit code %d)\n",
+		       gpg_enc_fail, gpg_enc_code);
+	if (gpg_dec_fail)
+		printf("  failed: %d gpg --decrypt (exit code %d)\n",
+		       gpg_dec_fail, gpg_dec_code);
 	printf("  goals at 25 MiB (encryption): level 2 within 3x of memcpy: "
 	       "%s (%.2fx); level 1 within 2x: %s (%.2fx); every level >= 5x "
 	       "gpg: %s (slowest %.1fx)\n",
@@ -375,6 +406,21 @@ int main(void)
 			printf(",\"l%d_enc_%s\":%.1f,\"l%d_dec_%s\":%.1f",
 			       l + 1, size_names[i], mbps(sizes[i], enc[l][i]),
 			       l + 1, size_names[i], mbps(sizes[i], dec[l][i]));
+	printf(",\"runs\":%d,\"errors\":%d,\"error_rate\":%.6f,"
+	       "\"error_kinds\":[",
+	       qm_runs + gpg_runs, gpg_enc_fail + gpg_dec_fail,
+	       (double)(gpg_enc_fail + gpg_dec_fail) / (qm_runs + gpg_runs));
+	if (gpg_enc_fail)
+		printf("{\"kind\":\"gpg --symmetric exited with %d\","
+		       "\"count\":%d,\"rate\":%.6f}",
+		       gpg_enc_code, gpg_enc_fail,
+		       (double)gpg_enc_fail / (qm_runs + gpg_runs));
+	if (gpg_dec_fail)
+		printf("%s{\"kind\":\"gpg --decrypt exited with %d\","
+		       "\"count\":%d,\"rate\":%.6f}",
+		       gpg_enc_fail ? "," : "", gpg_dec_code, gpg_dec_fail,
+		       (double)gpg_dec_fail / (qm_runs + gpg_runs));
+	printf("]");
 	printf(",\"baseline_memcpy_25m\":%.1f,\"baseline_gpg_enc_25m\":%.1f,"
 	       "\"baseline_gpg_dec_25m\":%.1f,\"l1_memcpy_ratio\":%.2f,"
 	       "\"l2_memcpy_ratio\":%.2f,\"min_gpg_factor\":%.1f,"

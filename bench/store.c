@@ -6,7 +6,10 @@
  * search index, and unlocking the vault with the real Argon2id cost. Each
  * figure has beside it the same work on a plain SQLite table (same columns
  * and list index, nothing sealed), the floor the store is measured against.
- * The last line of output is one JSON object with every figure.
+ * The last line of output is one JSON object with every figure. Any
+ * operation that fails (or returns other rows than asked) stops the
+ * benchmark with a message before that line, so a JSON line counts its
+ * operations with "errors":0.
  * QM_BENCH_STORE_N sets the number of messages (default 100000);
  * QM_BENCH_STORE_KEEP=1 keeps the databases for a look with sqlite3.
  */
@@ -126,7 +129,7 @@ int main(void)
 	uint64_t cpu0;
 	char phrase[64];
 	int64_t deep_date = 0, deep_id = 0, inbox = 0;
-	long n = 100000;
+	long n = 100000, ops;
 	sqlite3 *db;
 	sqlite3_stmt *ins, *lst, *kst, *ost;
 	int plan_ok;
@@ -394,6 +397,10 @@ int main(void)
 	       plain_open_ms);
 	printf("  %-34s %12.1f %12s\n", "unlock, CPU time (ms)", unlock_cpu_ms,
 	       "-");
+	ops = 2 * n + 6 * REPS + 2 + 2;
+	printf("  operations: %ld measured, 0 failed (a failure stops the "
+	       "benchmark)\n",
+	       ops);
 	printf("  list plan index-backed: %s; goal list < 5 ms: %s\n",
 	       plan_ok ? "yes" : "NO", list_ms < 5.0 ? "met" : "MISSED");
 	printf("{\"bench\":\"store\",\"messages\":%ld,\"insert_per_s\":%.0f,"
@@ -403,12 +410,15 @@ int main(void)
 	       "\"baseline_deep_offset_ms\":%.3f,\"search_build_ms\":%.1f,"
 	       "\"search_ms\":%.3f,\"unlock_ms\":%.1f,\"unlock_cpu_ms\":%.1f,"
 	       "\"baseline_open_ms\":%.3f,"
-	       "\"plan_index\":%s,\"goal_list50_ms\":5,\"goal_met\":%s}\n",
+	       "\"plan_index\":%s,\"operations\":%ld,\"errors\":0,"
+	       "\"error_rate\":0,\"error_kinds\":[],"
+	       "\"goal_list50_ms\":5,\"goal_met\":%s}\n",
 	       n, (double)n / ((double)t_ins / 1e9),
 	       (double)n / ((double)t_plain_ins / 1e9), list_ms, plain_list_ms,
 	       deep_ms, plain_deep_ms, off_ms, plain_off_ms, build_ms,
 	       search_ms, unlock_ms, unlock_cpu_ms, plain_open_ms,
-	       plan_ok ? "true" : "false", list_ms < 5.0 ? "true" : "false");
+	       plan_ok ? "true" : "false", ops,
+	       list_ms < 5.0 ? "true" : "false");
 	if (getenv("QM_BENCH_STORE_KEEP")) {
 		fprintf(stderr, "bench_store: kept %s\n", dir);
 		return 0;

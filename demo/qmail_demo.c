@@ -428,8 +428,8 @@ static int make_users(struct demo *d)
 		                          strlen(qmt_mail_password(i)), &e))
 			return fail("adding the mail account", &e);
 		d->acct[i] = a.id;
-		if (qm_store_setting_set(qm_client_store(d->c[i]), a.id,
-		                         "mail_ca", d->mail.ca_file, &e))
+		if (qm_client_setting_set(d->c[i], a.id, "mail_ca",
+		                          d->mail.ca_file, &e))
 			return fail("setting the mail CA", &e);
 		say("%s: home %s, account %s, SAE %s at KME "
 		    "https://127.0.0.1:%d",
@@ -452,8 +452,7 @@ static int make_users(struct demo *d)
 		ct.source = QM_CONTACT_USER;
 		ct.confirmed = 1;
 		qm_error_clear(&e);
-		if (qm_store_contact_put(qm_client_store(d->c[i]), d->acct[i],
-		                         &ct, &e))
+		if (qm_client_contact_put(d->c[i], d->acct[i], &ct, &e))
 			return fail("adding the contact", &e);
 		qm_buf_init(&armour, 1 << 20);
 		rc = qm_client_key_export(d->c[j], d->acct[j], &armour, &e);
@@ -600,10 +599,10 @@ static int find_l1(struct demo *d, int user, char *out, size_t n)
 	q.level = 1;
 	q.limit = 1;
 	qm_error_clear(&e);
-	if (qm_store_msg_list(qm_client_store(d->c[user]), &q, &l, &e) == 0 &&
-	    l->n == 1 && l->items[0].message_id)
+	if (qm_client_msg_list(d->c[user], &q, &l, &e) == 0 && l->n == 1 &&
+	    l->items[0].message_id)
 		rc = qm_strlcpy(out, l->items[0].message_id, n);
-	qm_store_msglist_free(&l);
+	qm_client_msglist_free(&l);
 	return rc;
 }
 

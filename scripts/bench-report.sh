@@ -66,6 +66,33 @@ j() { [ -f "$OUT/$1.json" ] && jq -r --arg k "$2" '.[$k] // empty | tostring' "$
 f() { local v; v=$(j "$1" "$2"); if [ -n "$v" ] && [ "$v" != null ]; then LC_NUMERIC=C printf "$3" "$v"; else printf '–'; fi; }
 m() { sed -n "s/^$1: //p" "$OUT/machine"; }
 yes_no() { case "$1" in true|1) printf '**met**' ;; false|0) printf '**not met**' ;; *) printf '–' ;; esac; }
+# Failures of a benchmark (bench/README.md: <p>_errors, <p>_requests and
+# <p>_error_kinds, or errors with runs, operations or requests, and
+# error_kinds). fails NAME [PREFIX]: "0 of 1058 (0.00%)"; kinds NAME
+# [PREFIX]: one "count x kind" per line; failed NAME [PREFIX]: the count.
+failed() { local p=${2:+$2_}; j "$1" "${p}errors"; }
+fails() {
+  local p=${2:+$2_} n t
+  n=$(j "$1" "${p}errors"); [ -n "$n" ] || { printf 'not counted'; return; }
+  t=$(j "$1" "${p}requests"); [ -n "$t" ] || t=$(j "$1" "${p}operations"); [ -n "$t" ] || t=$(j "$1" "${p}runs")
+  if [ -n "$t" ] && [ "$t" != 0 ]; then printf '%s of %s (%s)' "$n" "$t" "$(calcf '%.2f%%' '100 * $1 / $2' "$n $t")"; else printf '%s' "$n"; fi
+}
+kinds() {
+  local p=${2:+$2_}
+  [ -f "$OUT/$1.json" ] && jq -r --arg k "${p}error_kinds" '(.[$k] // [])[] | "\(.count) x \(.kind)"' "$OUT/$1.json"
+}
+# A Markdown list of the kinds under a lead-in (nothing when none failed):
+# kinds_list NAME [PREFIX [LABEL]]
+kinds_list() {
+  local k; k=$(kinds "$1" "${2:-}")
+  [ -n "$k" ] || return 0
+  echo; echo "Failed${3:+ in $3}, by kind:"; echo; echo "$k" | sed 's/^/- /'
+}
+# The summary row of a benchmark's failures: fail_row NAME [PREFIX] [WHAT]
+fail_row() {
+  local n; n=$(failed "$1" "${2:-}")
+  echo "| $1 | ${3:-failed runs} | $(fails "$1" "${2:-}") | – | none | $( [ -n "$n" ] && yes_no "$( [ "$n" = 0 ] && echo true || echo false)" || printf '–') |"
+}
 # awk arithmetic on fields: calc 'expr' a b ... ($1, $2 ... in expr)
 calc() { local e=$1; shift; awk "BEGIN { \$0 = \"$*\"; print $e }" </dev/null; }
 # The same with a printf format: calcf fmt 'expr' a b ...
@@ -116,22 +143,29 @@ gen_summary() {
     echo "| e2e | peak memory sending a $(calc '$1 / 1048576' "$pb") MiB attachment (level 2) | ${ps:-–} MiB | – | below 4x: $lim MiB | $( [ -n "$ps" ] && yes_no "$(calc '($1 < $2) ? "true" : "false"' "$ps $lim")" || printf '–') |"
     echo "| e2e | peak memory receiving it | ${pr:-–} MiB | – | below $lim MiB | $( [ -n "$pr" ] && yes_no "$(calc '($1 < $2) ? "true" : "false"' "$pr $lim")" || printf '–') |"
   fi
+  fail_row e2e "" "failed operations (a failed send, sync or curl run stops it)"
   local l1 l2 g
   l1=$(j crypto l1_memcpy_ratio); l2=$(j crypto l2_memcpy_ratio); g=$(j crypto min_gpg_factor)
   echo "| crypto | level 2 encryption, 25 MiB | $(f crypto l2_enc_25m '%.0f MB/s') | memcpy $(f crypto baseline_memcpy_25m '%.0f MB/s') | within 3x of memcpy | $( [ -n "$l2" ] && yes_no "$(calc '($1 <= 3) ? "true" : "false"' "$l2")" || printf '–') ($(f crypto l2_memcpy_ratio '%.1fx')) |"
   echo "| crypto | level 1 encryption, 25 MiB | $(f crypto l1_enc_25m '%.0f MB/s') | memcpy $(f crypto baseline_memcpy_25m '%.0f MB/s') | within 2x of memcpy | $( [ -n "$l1" ] && yes_no "$(calc '($1 <= 2) ? "true" : "false"' "$l1")" || printf '–') ($(f crypto l1_memcpy_ratio '%.1fx')) |"
   echo "| crypto | slowest level against gpg, 25 MiB | $(f crypto min_gpg_factor '%.1fx gpg') | gpg $(f crypto baseline_gpg_enc_25m '%.0f') / $(f crypto baseline_gpg_dec_25m '%.0f') MB/s | at least 5x | $( [ -n "$g" ] && yes_no "$(calc '($1 >= 5) ? "true" : "false"' "$g")" || printf '–') |"
+  fail_row crypto "" "failed runs (QMail's stop it; gpg's are counted)"
   local s; s=$(j store list50_ms)
   echo "| store | newest 50 of INBOX, $(f store messages %s) messages | $(f store list50_ms '%.3f ms') | plain SQLite $(f store baseline_list50_ms '%.3f ms') | under 5 ms | $( [ -n "$s" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$s")" || printf '–') |"
   echo "| store | deep page (keyset) | $(f store deep_keyset_ms '%.3f ms') | plain SQLite $(f store baseline_deep_keyset_ms '%.3f ms') | under 5 ms | $( [ -n "$(j store deep_keyset_ms)" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$(j store deep_keyset_ms)")" || printf '–') |"
-  local k p
+  fail_row store "" "failed operations (any stops it)"
+  local k p b
   k=$(j kme keys_per_s); p=$(j kme p99_ms)
-  echo "| kme | enc_keys, 1 x 256-bit key | $(f kme keys_per_s '%.0f keys/s') | Get status $(f kme baseline_status_per_s '%.0f req/s') | at least 10,000 | $( [ -n "$k" ] && yes_no "$(calc '($1 >= 10000) ? "true" : "false"' "$k")" || printf '–') |"
-  echo "| kme | enc_keys p99 latency | $(f kme p99_ms '%.2f ms') | Get status $(f kme baseline_status_p99_ms '%.2f ms') | under 5 ms | $( [ -n "$p" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$p")" || printf '–') |"
+  echo "| kme | (a) enc_keys, 1 x 256-bit key, from a pool that holds the whole run | $(f kme keys_per_s '%.0f keys/s') | Get status $(f kme baseline_status_per_s '%.0f req/s') | at least 10,000 | $( [ -n "$k" ] && yes_no "$(calc '($1 >= 10000) ? "true" : "false"' "$k")" || printf '–') |"
+  echo "| kme | (a) enc_keys p99 latency | $(f kme p99_ms '%.2f ms') | Get status $(f kme baseline_status_p99_ms '%.2f ms') | under 5 ms | $( [ -n "$p" ] && yes_no "$(calc '($1 < 5) ? "true" : "false"' "$p")" || printf '–') |"
+  fail_row kme a "(a) failed enc_keys requests (no 503 can happen)"
+  b=$(j kme sustained_other_errors)
+  echo "| kme | (b) sustained, $(f kme sustained_seconds '%.0f') s after the pool ran empty: keys served; share answered 503 \"the pool is refilling\" | $(f kme sustained_keys_per_s '%.0f keys/s') ($(f kme sustained_bits_per_s '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }')); 503: $(f kme sustained_503_share '%s' | awk '{ if ($1 != "–") printf "%.1f%%", $1 * 100; else printf "–" }') | the link put $(f kme sustained_link_bits_per_s '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }') into the pool | bounded by the link; no other failure | $( [ -n "$b" ] && yes_no "$( [ "$b" = 0 ] && echo true || echo false)" || printf '–') ($(f kme sustained_other_errors '%s') other) |"
   local w rd
   w=$(j web inbox_page_ms); rd=$(j web render_ms)
   echo "| web | first inbox page at the API, $(f web messages %s) messages | $(f web inbox_page_ms '%.2f ms') | – | under 20 ms | $( [ -n "$w" ] && yes_no "$(calc '($1 < 20) ? "true" : "false"' "$w")" || printf '–') |"
   echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under 300 ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc '($1 < 300) ? "true" : "false"' "$rd")" || printf '–') |"
+  fail_row web "" "failed requests and runs"
   local secs; secs=$(m seconds)
   echo "| all | whole \`make bench\` | ${secs:-–} s | – | under 600 s | $( [ -n "$secs" ] && yes_no "$(calc '($1 < 600) ? "true" : "false"' "$secs")" || printf '–') |"
 }
@@ -209,6 +243,8 @@ gen_e2e() {
   if [ -n "$(j e2e peak_note)" ]; then
     echo "- Note: $(j e2e peak_note)."
   fi
+  echo "- Failed operations that did not stop the run: $(fails e2e) (a failed send, sync or curl run stops it)."
+  kinds e2e | sed 's/^/  - /'
 }
 
 gen_crypto() {
@@ -226,6 +262,8 @@ gen_crypto() {
   echo "| baseline gpg AES256 (25 MiB) | | | | | $(f crypto baseline_gpg_enc_25m '%.1f') | $(f crypto baseline_gpg_dec_25m '%.1f') |"
   echo
   echo "MB/s of plaintext per second of CPU time. Ratios at 25 MiB: memcpy / level 1 $(f crypto l1_memcpy_ratio '%.1fx') (goal 2x), memcpy / level 2 $(f crypto l2_memcpy_ratio '%.1fx') (goal 3x), slowest level / gpg $(f crypto min_gpg_factor '%.1fx') (goal 5x)."
+  echo "Failed runs: $(fails crypto) (a QMail run that fails stops the benchmark; gpg's are counted)."
+  kinds_list crypto
 }
 
 gen_store() {
@@ -242,21 +280,46 @@ gen_store() {
   echo "| unlock (Argon2id, 256 MiB), wall clock | $(f store unlock_ms "%'.0f") ms | open plain database: $(f store baseline_open_ms '%.3f') ms |"
   echo "| unlock, CPU time | $(f store unlock_cpu_ms "%'.0f") ms | – |"
   echo
-  echo "$(f store messages "%'.0f") messages; the list query uses the \`msg_list\` index: $(f store plan_index %s)."
+  echo "$(f store messages "%'.0f") messages; the list query uses the \`msg_list\` index: $(f store plan_index %s). Failed operations: $(fails store) (any failure stops the benchmark)."
 }
+
+# mbit NAME FIELD: a bits/s field in Mbit/s, or "–"
+mbit() { f "$1" "$2" '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }'; }
 
 gen_kme() {
   status_line kme || return
   echo
+  echo "**(a) API throughput**: the pool held every key the run took, so no request could get a 503."
+  echo
   echo "| figure | qkme | baseline: Get status, same connections | goal |"
   echo "| --- | --- | --- | --- |"
-  echo "| enc_keys, 1 x 256-bit key, $(f kme connections %s) connections | $(f kme keys_per_s "%'.0f") keys/s | $(f kme baseline_status_per_s "%'.0f") requests/s | >= 10,000 |"
+  echo "| enc_keys, 1 x 256-bit key, $(f kme connections %s) connections | $(f kme keys_per_s "%'.0f") keys/s ($(f kme keys "%'.0f") keys in $(f kme seconds '%.2f') s) | $(f kme baseline_status_per_s "%'.0f") requests/s | >= 10,000 |"
   echo "| p50 latency | $(f kme p50_ms '%.3f') ms | $(f kme baseline_status_p50_ms '%.3f') ms | |"
   echo "| p99 latency | $(f kme p99_ms '%.2f') ms | $(f kme baseline_status_p99_ms '%.2f') ms | < 5 ms |"
-  echo "| errors | $(f kme errors %s) | | |"
-  echo "| BB84 distilled rate, one thread | $(f kme bb84_bits_per_s_one_thread '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }') (QBER $(f kme bb84_qber '%.4f')) | | |"
-  echo "| BB84 distilled rate, the link (2 threads) | $(f kme link_bits_per_s '%s' | awk '{ if ($1 != "–") printf "%.2f Mbit/s", $1 / 1e6; else printf "–" }') | | |"
-  echo "| 1 MiB level-1 attachment from an empty pool | $(f kme attachment_1mib_s '%.1f') s | | a few seconds |"
+  echo "| failed requests | $(fails kme a) | $(fails kme baseline_status) | none |"
+  kinds_list kme a "(a)"; kinds_list kme baseline_status "Get status"
+  echo
+  if [ "$(j kme pool_ran_empty)" = false ]; then
+    echo "**(b) Sustained rate**: the same connections kept asking for $(f kme sustained_seconds '%.0f') s after $(f kme drain_seconds '%.1f') s of load, which did not empty the pool: the link kept up with this load."
+  else
+    echo "**(b) Sustained rate**: the same connections kept asking for $(f kme sustained_seconds '%.0f') s after the pool ran empty ($(f kme drain_seconds '%.1f') s of load emptied it)."
+  fi
+  echo
+  echo "| figure | qkme |"
+  echo "| --- | --- |"
+  echo "| keys served | $(f kme sustained_keys_per_s "%'.0f") keys/s, $(mbit kme sustained_bits_per_s) (p50 $(f kme sustained_p50_ms '%.3f') ms, p99 $(f kme sustained_p99_ms '%.2f') ms) |"
+  echo "| requests answered 503 \"the pool is refilling\" | $(f kme sustained_503_share '%s' | awk '{ if ($1 != "–") printf "%.1f%%", $1 * 100; else printf "–" }') of $(f kme b_requests "%'.0f") |"
+  echo "| other failures | $(f kme sustained_other_errors %s) |"
+  echo "| key the link put into this direction meanwhile | $(mbit kme sustained_link_bits_per_s) ($(f kme sustained_link_blocks %s) blocks; its threads used $(f kme sustained_link_cpu_s '%.1f') s of CPU, all of KME_A $(f kme sustained_kme_cpu_s '%.1f') s) |"
+  echo "| keys KME_B holds for its slave (never fetched here); peak memory | $(f kme peer_reserved_keys "%'.0f"); KME_A $(f kme kme_a_peak_mib %s) MiB, KME_B $(f kme kme_b_peak_mib %s) MiB |"
+  kinds_list kme b "(b)"
+  echo
+  echo "| the link | |"
+  echo "| --- | --- |"
+  echo "| BB84 distilled rate, one thread, simulator alone | $(mbit kme bb84_bits_per_s_one_thread) (QBER $(f kme bb84_qber '%.4f')) |"
+  echo "| distilled rate the link reported before the load | $(mbit kme link_bits_per_s) |"
+  echo "| 1 MiB level-1 attachment from an empty pool | $(f kme attachment_1mib_s '%.1f') s at the link's idle rate, $(f kme attachment_1mib_sustained_s '%.1f') s at its rate in (b) |"
+  echo "| load average | $(f kme load_before '%.2f') before, $(f kme load_after '%.2f') after |"
 }
 
 gen_web() {
@@ -270,7 +333,8 @@ gen_web() {
   echo "| open a cached message | $(f web open_message_ms '%.2f') ms | $(f web open_message_p95_ms '%.2f') ms | |"
   echo "| Chromium: navigation to first rows | $(f web render_ms '%.0f') ms | | < 300 ms |"
   echo
-  echo "$(f web messages "%'.0f") messages in the store."
+  echo "$(f web messages "%'.0f") messages in the store. Failed requests and runs: $(fails web) (left out of the timings)."
+  kinds_list web
 }
 
 report() {

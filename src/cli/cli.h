@@ -11,7 +11,6 @@
 #include <stdio.h>
 
 #include "client/client.h"
-#include "mail/mail.h"
 #include "core/core.h"
 
 /* Exit codes (documented in `qmail --help` and docs/CLI.md). */
@@ -61,8 +60,14 @@ int cli_open_unlocked(struct cli *g);
 /* Reads a passphrase: env, file, or the terminal without echo (twice when
  * confirm). Secure buffer; returns 0 or -1 with a message printed. */
 int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out);
-/* Prints "qmail: <msg>" to stderr and returns the exit code for e. */
+/* Prints "qmail: <msg>" to stderr, and what to do when e has a hint, and
+ * returns the exit code for e. */
 int cli_fail(const struct qm_error *e);
+/* Prints "qmail: hint: <what to do>" to stderr when e has a hint. */
+void cli_hint(const struct qm_error *e);
+/* The CLI's words for a client hint (enum qm_client_hint) about arg ("run
+ * `qmail contact add bob@example.org --sae ID`"), into out; "" for none. */
+void cli_hint_text(int hint, const char *arg, char *out, size_t outlen);
 /* The exit code for an error code. */
 int cli_exit_for(enum qm_err code);
 /* Prints a usage error and returns QM_EXIT_USAGE. */

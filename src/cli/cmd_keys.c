@@ -132,8 +132,7 @@ int cmd_keys(struct cli *g, int argc, char **argv)
 
 		if (npos != 1)
 			return cli_usage("keys list", "give the address");
-		if (qm_store_key_contact_list(qm_client_store(g->client), pos[0],
-		                              &ks, &n, &e))
+		if (qm_client_key_list(g->client, pos[0], &ks, &n, &e))
 			return cli_fail(&e);
 		for (size_t i = 0; i < n; i++) {
 			printf("%s  %s  first seen %lld%s\n", cli_safe(ks[i].alg),
@@ -143,9 +142,8 @@ int cmd_keys(struct cli *g, int argc, char **argv)
 			               ? "  (changed on disk outside QMail: "
 			                 "verify it again)"
 			               : "");
-			qm_store_key_free(&ks[i]);
 		}
-		free(ks);
+		qm_client_keys_free(&ks, n);
 		if (n == 0)
 			printf("no key known for %s\n", pos[0]);
 		return 0;
@@ -188,6 +186,14 @@ int cmd_kme(struct cli *g, int argc, char **argv)
 	if (!k.reachable) {
 		printf("status:     UNREACHABLE: %s\n", cli_safe(k.message));
 		return QM_EXIT_NET;
+	}
+	if (k.message[0]) {
+		char hint[QM_ERR_MSGMAX];
+
+		printf("note:       %s\n", cli_safe(k.message));
+		cli_hint_text(k.hint, NULL, hint, sizeof(hint));
+		if (hint[0])
+			printf("hint:       %s\n", hint);
 	}
 	printf("peer SAE:   %s\n", cli_safe(k.peer_sae));
 	printf("pool:       %llu keys of %llu bits (%llu bytes), at most "

@@ -348,9 +348,9 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 			int64_t aid;
 
 			memset(&me, 0, sizeof(me));
-			if (cli_account_pick(g, a.account, &aid) == 0)
-				qm_store_account_get(qm_client_store(g->client),
-				                     aid, &me, NULL);
+			if (cli_account_pick(g, a.account, &aid) == 0 &&
+			    qm_client_account_get(g->client, aid, &me, NULL))
+				memset(&me, 0, sizeof(me));
 			/* everyone in To and Cc but this account */
 			if (v->to[0] || v->cc[0]) {
 				char *both = malloc(strlen(v->to) +
@@ -361,8 +361,9 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 					         "%s%s%s", v->to,
 					         v->to[0] && v->cc[0] ? ", " : "",
 					         v->cc);
-					if (qm_mail_addr_specs(both, &addrs, &naddrs,
-					                       NULL) != QM_OK)
+					if (qm_client_addrs_parse(both, &addrs,
+					                         &naddrs,
+					                         NULL) != QM_OK)
 						naddrs = 0;
 					free(both);
 				}
@@ -395,7 +396,7 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
 	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
 out:
-	qm_mail_strv_free(&addrs, naddrs);
+	qm_client_strv_free(&addrs, naddrs);
 	qm_buf_free(&body);
 	qm_buf_free(&subj);
 	qm_buf_free(&refs);
@@ -438,81 +439,107 @@ static void sync_notes(const char *account,
 		       cli_safe(st->kme_problem));
 }
 
-/* One pass over the accounts: outbox, then new mail. quiet: print an
- * account's line only when something happened. Returns the worst exit. */
-static int sync_pass(struct cli *g, const struct qm_store_account *as,
-                     size_t n, const char *account, int quiet)
+/* What `sync` needs across one pass: the options and the worst exit. */
+struct sync_run {
+	struct cli *g;
+	int quiet; /* print an account's line only when something happened */
+	int worst;
+};
+
+/* qm_client_sync_all's progress: the terminal's bar. */
+static void sync_progress(void *arg, const char *what, uint64_t done,
+                          uint64_t total)
 {
-	struct qm_client_sync_stats st;
-	struct qm_error e;
-	int rc, worst = 0;
+	struct sync_run *sr = arg;
 
-	for (size_t i = 0; i < n; i++) {
-		size_t ok = 0, bad = 0;
+	cli_progress(sr->g, what, done, total);
+}
 
-		if (account && strcasecmp(account, as[i].address) != 0)
-			continue;
-		qm_error_clear(&e);
-		qm_client_outbox_run(g->client, as[i].id, &ok, &bad, &e);
-		if (bad)
-			fprintf(stderr, "qmail: %s: %zu outbox messages still "
-			                "wait: %s\n",
-			        as[i].address, bad, cli_safe(qm_error_msg(&e)));
-		qm_error_clear(&e);
-		rc = qm_client_sync(g->client, as[i].id, cli_progress, g, &st,
-		                    &e);
-		cli_progress_end(g);
-		if (!quiet || st.fetched || st.resumed || rc)
-			printf("%s: %zu new (%zu decrypted, %zu plain, %zu "
-			       "tampered, %zu replayed, %zu unreadable)\n",
-			       as[i].address, st.fetched, st.decrypted, st.plain,
-			       st.tampered, st.replayed, st.errors + st.unreadable);
-		sync_notes(as[i].address, &st, quiet);
-		if (st.duplicates)
-			printf("%s: %zu identical cop%s of a message already "
-			       "received ignored (delivered twice, e.g. after "
-			       "a lost server reply)\n",
-			       as[i].address, st.duplicates,
-			       st.duplicates == 1 ? "y" : "ies");
-		if (rc) {
-			int x = cli_fail(&e);
-			if (!worst)
-				worst = x;
-		} else if ((st.tampered || st.replayed) && !worst) {
-			worst = QM_EXIT_SECURITY;
-		} else if (st.kme_problem[0] && !worst) {
-			worst = QM_EXIT_NET;
-		}
+/* qm_client_sync_all's report of one account: its lines and exit code. */
+static void sync_report(void *arg, const struct qm_client_sync_report *r)
+{
+	struct sync_run *sr = arg;
+	const struct qm_client_sync_stats *st = &r->st;
+
+	cli_progress_end(sr->g);
+	if (!sr->quiet || st->fetched || st->resumed || r->rc)
+		printf("%s: %zu new (%zu decrypted, %zu plain, %zu "
+		       "tampered, %zu replayed, %zu unreadable)\n",
+		       r->address, st->fetched, st->decrypted, st->plain,
+		       st->tampered, st->replayed, st->errors + st->unreadable);
+	sync_notes(r->address, st, sr->quiet);
+	if (st->duplicates)
+		printf("%s: %zu identical cop%s of a message already "
+		       "received ignored (delivered twice, e.g. after "
+		       "a lost server reply)\n",
+		       r->address, st->duplicates,
+		       st->duplicates == 1 ? "y" : "ies");
+	if (r->rc) {
+		int x = cli_fail(&r->error);
+		if (!sr->worst)
+			sr->worst = x;
+	} else if ((st->tampered || st->replayed) && !sr->worst) {
+		sr->worst = QM_EXIT_SECURITY;
+	} else if (st->kme_problem[0] && !sr->worst) {
+		sr->worst = QM_EXIT_NET;
 	}
+}
+
+/* One pass (the engine's order: the outbox, then each account's new
+ * mail). Returns the worst exit. */
+static int sync_pass(struct cli *g, int64_t account_id, int quiet)
+{
+	struct sync_run sr = {g, quiet, 0};
+	struct qm_client_sync_all out;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (qm_client_sync_all(g->client, account_id, sync_progress,
+	                       sync_report, &sr, &out, &e))
+		return cli_fail(&e);
+	cli_progress_end(g);
+	if (out.not_sent)
+		fprintf(stderr, "qmail: outbox: %zu message%s still wait%s%s%s\n",
+		        out.not_sent, out.not_sent == 1 ? "" : "s",
+		        out.not_sent == 1 ? "s" : "",
+		        out.outbox_rc ? ": " : " (`qmail outbox` says why)",
+		        out.outbox_rc ? cli_safe(qm_error_msg(&out.outbox_error))
+		                      : "");
 	fflush(stdout);
-	return worst;
+	return sr.worst;
 }
 
 /* Waits for the next pass of `sync --watch`: IMAP IDLE on the account when
  * one IMAP account is watched, else a pause of interval_s. */
-static void watch_wait(struct cli *g, const struct qm_store_account *as,
-                       size_t n, const char *account, long interval_s)
+static void watch_wait(struct cli *g, int64_t account_id, long interval_s)
 {
-	const struct qm_store_account *one = NULL;
-	size_t count = 0;
+	struct qm_store_account *as = NULL;
+	int64_t one = 0;
+	char addr[QM_STORE_ADDRMAX] = "";
+	size_t n = 0;
 	struct qm_error e;
 	int news = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (account && strcasecmp(account, as[i].address) != 0)
-			continue;
-		one = &as[i];
-		count++;
-	}
 	qm_error_clear(&e);
-	if (count == 1 &&
-	    qm_client_wait_mail(g->client, one->id, interval_s * 1000, &news,
+	if (account_id)
+		one = account_id;
+	else if (qm_client_account_list(g->client, &as, &n, &e) == QM_OK &&
+	         n == 1)
+		one = as[0].id;
+	for (size_t i = 0; i < n; i++)
+		if (as[i].id == one)
+			qm_strlcpy(addr, as[i].address, sizeof(addr));
+	free(as);
+	qm_error_clear(&e);
+	if (one &&
+	    qm_client_wait_mail(g->client, one, interval_s * 1000, &news,
 	                        &e) == QM_OK)
 		return;
-	if (count == 1 && e.code != QM_ERR_UNSUPPORTED)
+	if (one && e.code != QM_ERR_UNSUPPORTED)
 		fprintf(stderr, "qmail: %s: waiting for new mail: %s; trying "
 		                "again in %ld s\n",
-		        one->address, cli_safe(qm_error_msg(&e)), interval_s);
+		        addr[0] ? addr : "the account",
+		        cli_safe(qm_error_msg(&e)), interval_s);
 	{
 		struct timespec ts = {interval_s, 0};
 
@@ -523,13 +550,10 @@ static void watch_wait(struct cli *g, const struct qm_store_account *as,
 
 int cmd_sync(struct cli *g, int argc, char **argv)
 {
-	struct qm_store_account *as = NULL;
-	struct qm_error e;
 	const char *account = NULL;
-	size_t n = 0;
 	long long interval = 300;
+	int64_t id = 0;
 	int rc, worst, watch = 0;
-
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
 			printf("usage: qmail sync [--account ADDR] [--watch "
@@ -561,15 +585,13 @@ int cmd_sync(struct cli *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_unlocked(g)))
 		return rc;
-	qm_error_clear(&e);
-	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
-		return cli_fail(&e);
-	worst = sync_pass(g, as, n, account, 0);
+	if (account && (rc = cli_account_pick(g, account, &id)))
+		return rc;
+	worst = sync_pass(g, id, 0);
 	while (watch) {
-		watch_wait(g, as, n, account, (long)interval);
-		sync_pass(g, as, n, account, 1);
+		watch_wait(g, id, (long)interval);
+		sync_pass(g, id, 1);
 	}
-	free(as);
 	return worst;
 }
 
@@ -646,7 +668,7 @@ int cmd_list(struct cli *g, int argc, char **argv)
 		return rc;
 	q.account_id = id;
 	qm_error_clear(&e);
-	if (qm_store_msg_list(qm_client_store(g->client), &q, &l, &e))
+	if (qm_client_msg_list(g->client, &q, &l, &e))
 		return cli_fail(&e);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct qm_store_msg *m = &l->items[i];
@@ -664,7 +686,7 @@ int cmd_list(struct cli *g, int argc, char **argv)
 	}
 	if (l->n == 0)
 		printf("no messages\n");
-	qm_store_msglist_free(&l);
+	qm_client_msglist_free(&l);
 	return 0;
 }
 
@@ -755,7 +777,8 @@ int cmd_retry(struct cli *g, int argc, char **argv)
 	r = qm_client_msg_retry(g->client, id, &nid, &vf, &e);
 	if (r == QM_ERR_UNAVAIL || r == QM_ERR_NET || r == QM_ERR_TLS ||
 	    r == QM_ERR_TIMEOUT || r == QM_ERR_DENIED) {
-		fprintf(stderr, "qmail: %s\n", qm_error_msg(&e));
+		fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(&e)));
+		cli_hint(&e);
 		return QM_EXIT_NET;
 	}
 	if (r)
@@ -810,7 +833,7 @@ int cmd_read(struct cli *g, int argc, char **argv)
 		struct qm_buf b;
 
 		qm_buf_init_secure(&b, QM_STORE_MAXBLOB);
-		rc = qm_store_msg_body(qm_client_store(g->client), id, &b, &e);
+		rc = qm_client_msg_mime(g->client, id, &b, &e);
 		if (!rc)
 			fwrite(b.data, 1, b.len, stdout);
 		qm_buf_free(&b);
@@ -828,6 +851,10 @@ int cmd_read(struct cli *g, int argc, char **argv)
 	/* everything below the Security line came from outside: cli_safe
 	 * (one line) or cli_put_text (the body) */
 	printf("Status:   %s\n", cli_safe(v->status_text));
+	if (v->verify == QM_VERIFY_REFUSED)
+		printf("Limits:   `qmail config list` shows them; after `qmail "
+		       "config set NAME VALUE` the next `qmail sync` fetches "
+		       "it again\n");
 	print_signer(v);
 	if (v->retryable)
 		printf("Retry:    `qmail retry %lld` tries it once more%s\n",
@@ -887,8 +914,8 @@ int cmd_read(struct cli *g, int argc, char **argv)
 
 int cmd_outbox(struct cli *g, int argc, char **argv)
 {
+	struct qm_client_outbox_item *items = NULL;
 	struct qm_error e;
-	int64_t *ids = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -943,44 +970,29 @@ int cmd_outbox(struct cli *g, int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "list") != 0)
 		return cli_usage("outbox", "unknown subcommand \"%s\"", argv[1]);
-	for (int st = QM_OUTBOX_PENDING; st <= QM_OUTBOX_RETRYING; st++) {
-		if (qm_store_outbox_list(qm_client_store(g->client), 0, st, 0,
-		                         &ids, &n, &e))
-			return cli_fail(&e);
-		for (size_t i = 0; i < n; i++) {
-			struct qm_store_outbox o;
+	if (qm_client_outbox_list(g->client, 0, &items, &n, &e))
+		return cli_fail(&e);
+	for (size_t i = 0; i < n; i++) {
+		const struct qm_client_outbox_item *o = &items[i];
 
-			memset(&o, 0, sizeof(o));
-			if (qm_store_outbox_get(qm_client_store(g->client),
-			                        ids[i], &o, &e))
-				continue;
-			printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
-			       (long long)o.id, qm_store_outbox_state_str(o.state),
-			       o.level, cli_safe(o.recipients),
-			       o.attempts, o.reason ? "  last error: " : "",
-			       o.reason ? cli_safe(o.reason) : "");
-			qm_store_outbox_item_free(&o);
-		}
-		free(ids);
-		ids = NULL;
+		printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
+		       (long long)o->id, qm_client_outbox_state_name(o->state),
+		       o->level, cli_safe(o->recipients), o->attempts,
+		       o->reason ? "  last error: " : "",
+		       o->reason ? cli_safe(o->reason) : "");
 	}
 	/* sent, but the copy for the Sent folder failed: retried by the next
 	 * outbox run, or now with "qmail outbox retry ID" */
-	if (qm_client_sent_copies(g->client, 0, &ids, &n, &e))
-		return cli_fail(&e);
 	for (size_t i = 0; i < n; i++) {
-		struct qm_store_outbox o;
+		const struct qm_client_outbox_item *o = &items[i];
 
-		memset(&o, 0, sizeof(o));
-		if (qm_store_outbox_get(qm_client_store(g->client), ids[i], &o,
-		                        &e))
+		if (!o->copy_waits)
 			continue;
 		printf("%6lld  %-9s L%d  to %s  copy for the Sent folder "
 		       "waits\n",
-		       (long long)o.id, qm_store_outbox_state_str(o.state),
-		       o.level, cli_safe(o.recipients));
-		qm_store_outbox_item_free(&o);
+		       (long long)o->id, qm_client_outbox_state_name(o->state),
+		       o->level, cli_safe(o->recipients));
 	}
-	free(ids);
+	qm_client_outbox_items_free(&items, n);
 	return 0;
 }

@@ -80,12 +80,11 @@ int cmd_passwd(struct cli *g, int argc, char **argv)
 			goto out;
 	}
 	qm_error_clear(&e);
-	rc = qm_store_vault_rekey(qm_client_store(g->client),
-	                          oldp.data ? (char *)oldp.data : "", oldp.len,
-	                          newp.data ? (char *)newp.data : "", newp.len,
-	                          &e)
-	             ? cli_fail(&e)
-	             : 0;
+	rc = qm_client_passphrase_change(
+	         g->client, oldp.data ? (char *)oldp.data : "", oldp.len,
+	         newp.data ? (char *)newp.data : "", newp.len, &e)
+	         ? cli_fail(&e)
+	         : 0;
 	if (!rc)
 		printf("passphrase changed\n");
 out:
@@ -187,7 +186,10 @@ static int account_add(struct cli *g, int argc, char **argv)
 	long long lvl = 0;
 	struct qm_buf secret;
 	struct qm_error e;
-	struct qm_store *st;
+	static const char *const set_names[] = {
+	    QM_CLIENT_SET_INCOMING, QM_CLIENT_SET_MAIL_CA, QM_CLIENT_SET_KME_ID,
+	    QM_CLIENT_SET_POP3_DELETE, QM_CLIENT_SET_SAVE_SENT};
+	const char *set_values[5];
 
 	memset(&a, 0, sizeof(a));
 	optind = 0;
@@ -228,7 +230,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 		return cli_usage("account add", "--address is required");
 	a.default_level = lvl ? (int)lvl : 2;
 	qm_error_clear(&e);
-	if (preset && qm_store_account_preset(&a, preset, &e))
+	if (preset && qm_client_account_preset(&a, preset, &e))
 		return cli_fail(&e);
 	if ((smtp && (rc = parse_server("account add", smtp, smtp_tls, &a.smtp))) ||
 	    (imap && (rc = parse_server("account add", imap, imap_tls, &a.imap))) ||
@@ -257,13 +259,16 @@ static int account_add(struct cli *g, int argc, char **argv)
 	qm_buf_free(&secret);
 	if (rc)
 		return cli_fail(&e);
-	st = qm_client_store(g->client);
-	if ((incoming && qm_store_setting_set(st, a.id, "incoming", incoming, &e)) ||
-	    (mail_ca && qm_store_setting_set(st, a.id, "mail_ca", mail_ca, &e)) ||
-	    (kme_id && qm_store_setting_set(st, a.id, "kme_id", kme_id, &e)) ||
-	    (pop3_delete && qm_store_setting_set(st, a.id, "pop3_delete", "1", &e)) ||
-	    (save_sent && qm_store_setting_set(st, a.id, "save_sent", "1", &e)))
-		return cli_fail(&e);
+	set_values[0] = incoming;
+	set_values[1] = mail_ca;
+	set_values[2] = kme_id;
+	set_values[3] = pop3_delete ? "1" : NULL;
+	set_values[4] = save_sent ? "1" : NULL;
+	for (size_t i = 0; i < 5; i++)
+		if (set_values[i] &&
+		    qm_client_setting_set(g->client, a.id, set_names[i],
+		                          set_values[i], &e))
+			return cli_fail(&e);
 	printf("account %s added (id %lld)\n", a.address, (long long)a.id);
 	return 0;
 }
@@ -284,7 +289,7 @@ static int account_list(struct cli *g)
 	if ((rc = cli_open(g)))
 		return rc;
 	qm_error_clear(&e);
-	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+	if (qm_client_account_list(g->client, &as, &n, &e))
 		return cli_fail(&e);
 	for (size_t i = 0; i < n; i++) {
 		printf("%lld\t%s\t%s\n", (long long)as[i].id, as[i].address,
@@ -310,11 +315,17 @@ static int account_list(struct cli *g)
 
 static void print_check(const char *what, const struct qm_client_check *c)
 {
-	if (!c->tried)
+	char hint[QM_ERR_MSGMAX];
+
+	if (!c->tried) {
 		printf("%-8s not configured\n", what);
-	else
-		printf("%-8s %s  %s (%ld ms)\n", what, c->ok ? "ok  " : "FAIL",
-		       c->message, c->ms);
+		return;
+	}
+	printf("%-8s %s  %s (%ld ms)\n", what, c->ok ? "ok  " : "FAIL",
+	       c->message, c->ms);
+	cli_hint_text(c->hint, NULL, hint, sizeof(hint));
+	if (hint[0])
+		printf("%-8s hint: %s\n", "", hint);
 }
 
 int cmd_account(struct cli *g, int argc, char **argv)
@@ -337,13 +348,12 @@ int cmd_account(struct cli *g, int argc, char **argv)
 			return cli_usage("account remove", "give the address");
 		if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
 			return rc;
-		if (qm_store_account_delete(qm_client_store(g->client), id, &e))
+		if (qm_client_account_delete(g->client, id, &e))
 			return cli_fail(&e);
 		printf("account %s removed\n", argv[2]);
 		return 0;
 	}
 	if (strcmp(argv[1], "secret") == 0) {
-		struct qm_store_account a;
 		struct qm_buf secret;
 		const char *file;
 		int oauth;
@@ -367,18 +377,10 @@ int cmd_account(struct cli *g, int argc, char **argv)
 		if (!rc && secret.len == 0)
 			rc = qm_error_set(&e, QM_ERR_INVAL, "%s is empty", file);
 		if (!rc)
-			rc = qm_store_secret_set(qm_client_store(g->client), id,
-			                         oauth ? QM_SECRET_OAUTH_ACCESS
-			                               : QM_SECRET_PASSWORD,
-			                         secret.data, secret.len, &e);
+			rc = qm_client_account_secret_set(
+			    g->client, id, oauth ? QM_AUTH_OAUTH2 : QM_AUTH_PASSWORD,
+			    (const char *)secret.data, secret.len, &e);
 		qm_buf_free(&secret);
-		if (!rc && qm_store_account_get(qm_client_store(g->client), id,
-		                                &a, &e) == QM_OK &&
-		    a.auth != (oauth ? QM_AUTH_OAUTH2 : QM_AUTH_PASSWORD)) {
-			a.auth = oauth ? QM_AUTH_OAUTH2 : QM_AUTH_PASSWORD;
-			rc = qm_store_account_update(qm_client_store(g->client),
-			                             &a, &e);
-		}
 		if (rc)
 			return cli_fail(&e);
 		printf("%s of %s replaced\n", oauth ? "OAuth2 token" : "password",
@@ -455,10 +457,8 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 		if (optind + 1 >= argc)
 			return cli_usage("contact add", "give the address");
 		qm_strlcpy(ct.address, argv[optind + 1], sizeof(ct.address));
-		ct.source = QM_CONTACT_USER;
-		ct.confirmed = 1;
 		ct.min_level = (int)ml;
-		if (qm_store_contact_put(qm_client_store(g->client), id, &ct, &e))
+		if (qm_client_contact_put(g->client, id, &ct, &e))
 			return cli_fail(&e);
 		printf("contact %s: SAE %s\n", ct.address,
 		       ct.sae_id[0] ? ct.sae_id : "-");
@@ -467,8 +467,8 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 	if (strcmp(argv[1], "confirm") == 0) {
 		if (optind + 1 >= argc)
 			return cli_usage("contact confirm", "give the address");
-		if (qm_store_contact_confirm(qm_client_store(g->client), id,
-		                             argv[optind + 1], &e))
+		if (qm_client_contact_confirm(g->client, id, argv[optind + 1],
+		                              &e))
 			return cli_fail(&e);
 		printf("contact %s confirmed\n", argv[optind + 1]);
 		return 0;
@@ -477,8 +477,7 @@ int cmd_contact(struct cli *g, int argc, char **argv)
 		struct qm_store_contact *cs = NULL;
 		size_t n = 0;
 
-		if (qm_store_contact_list(qm_client_store(g->client), id, &cs,
-		                          &n, &e))
+		if (qm_client_contact_list(g->client, id, &cs, &n, &e))
 			return cli_fail(&e);
 		for (size_t i = 0; i < n; i++)
 			printf("%s\t%s\tSAE %s%s\tmin level %d\n",

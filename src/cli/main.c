@@ -98,10 +98,71 @@ int cli_exit_for(enum qm_err code)
 	}
 }
 
+void cli_hint_text(int hint, const char *arg, char *out, size_t outlen)
+{
+	const char *a = arg && *arg ? cli_safe(arg) : "ADDR";
+
+	switch (hint) {
+	case QM_HINT_VAULT_LOCKED:
+		snprintf(out, outlen, "give the passphrase on the terminal, "
+		                      "or in $QMAIL_PASSPHRASE_FILE");
+		break;
+	case QM_HINT_NO_ACCOUNT:
+		snprintf(out, outlen, "add one with `qmail account add`");
+		break;
+	case QM_HINT_ACCOUNT_KME:
+		snprintf(out, outlen,
+		         "an account gets its KME with the --kme, --kme-ca, "
+		         "--kme-cert, --kme-key and --sae options of `qmail "
+		         "account add` (see `qmail account add --help`)");
+		break;
+	case QM_HINT_CONTACT_SAE_MISSING:
+		snprintf(out, outlen, "run `qmail contact add %s --sae ID`", a);
+		break;
+	case QM_HINT_CONTACT_SAE_UNCONFIRMED:
+		snprintf(out, outlen, "run `qmail contact confirm %s`", a);
+		break;
+	case QM_HINT_KEY_MISSING:
+		snprintf(out, outlen,
+		         "import the key %s sent you with `qmail keys import "
+		         "FILE --address %s`",
+		         a, a);
+		break;
+	case QM_HINT_KEY_CHANGED:
+		snprintf(out, outlen,
+		         "`qmail keys list %s` shows the keys; compare the "
+		         "fingerprint with %s, then run `qmail keys verify %s "
+		         "FINGERPRINT`",
+		         a, a, a);
+		break;
+	case QM_HINT_LIMIT_REACHED:
+		snprintf(out, outlen, "raise it with `qmail config set %s N`",
+		         arg && *arg ? cli_safe(arg) : "NAME");
+		break;
+	case QM_HINT_LIMIT_UNKNOWN:
+	case QM_HINT_SETTING_UNKNOWN:
+		snprintf(out, outlen, "`qmail config list` shows them");
+		break;
+	default:
+		if (outlen)
+			out[0] = '\0';
+	}
+}
+
+void cli_hint(const struct qm_error *e)
+{
+	char hint[QM_ERR_MSGMAX + QM_ERR_ARGMAX * 3];
+
+	cli_hint_text(e->hint, e->hint_arg, hint, sizeof(hint));
+	if (hint[0])
+		fprintf(stderr, "qmail: hint: %s\n", hint);
+}
+
 int cli_fail(const struct qm_error *e)
 {
 	/* an error may quote a server or a message: shown safely */
 	fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(e)));
+	cli_hint(e);
 	return cli_exit_for(e->code);
 }
 
@@ -250,13 +311,12 @@ int cli_account_pick(struct cli *g, const char *address, int64_t *id)
 
 	qm_error_clear(&e);
 	if (address) {
-		if (qm_store_account_find(qm_client_store(g->client), address,
-		                          &a, &e))
+		if (qm_client_account_find(g->client, address, &a, &e))
 			return cli_fail(&e);
 		*id = a.id;
 		return 0;
 	}
-	if (qm_store_account_list(qm_client_store(g->client), &as, &n, &e))
+	if (qm_client_account_list(g->client, &as, &n, &e))
 		return cli_fail(&e);
 	if (n == 0) {
 		free(as);

@@ -2,7 +2,7 @@
 /*
  * Accounts as the engine uses them: the store's record plus its sealed
  * secret, turned into mail-server and KME connection settings; adding an
- * account with its identity; the connectivity check of `account test`.
+ * account with its identity; the connectivity check of both interfaces.
  */
 #include "private.h"
 
@@ -87,12 +87,13 @@ enum qm_err acct_kms_new(const struct acct_conn *ac, struct qm_kms **out,
 {
 	struct qm_kms_config kc;
 
-	if (!ac->a.kme_url[0])
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "account %s has no KME configured: set its "
-		                    "URL, certificates and SAE ID "
-		                    "(`qmail account add --help`)",
-		                    ac->a.address);
+	if (!ac->a.kme_url[0]) {
+		qm_error_set(err, QM_ERR_STATE,
+		             "account %s has no KME configured: set its URL, "
+		             "certificates and SAE ID",
+		             ac->a.address);
+		return qm_error_hint(err, QM_HINT_ACCOUNT_KME, ac->a.address);
+	}
 	qm_kms_config_init(&kc);
 	kc.url = ac->a.kme_url;
 	kc.cert_file = ac->a.kme_cert;
@@ -117,12 +118,10 @@ enum qm_err qm_client_account_add(struct qm_client *c,
 
 	qm_buf_init_secure(&sec, 64 * 1024);
 	qm_buf_init(&pubb, 64 * 1024);
-	if (!qm_client_unlocked(c)) {
-		rc = qm_error_set(err, QM_ERR_LOCKED,
-		                  "unlock QMail first: adding an account seals "
-		                  "its password and keys in the vault");
+	rc = client_need_unlocked(c, "adding an account (its password and "
+	                             "keys are sealed)", err);
+	if (rc)
 		goto out;
-	}
 	rc = addr_bare(a->address, bare, sizeof(bare), err);
 	if (rc)
 		goto out;
@@ -248,6 +247,7 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 		else
 			qm_strlcpy(kme->message, ks.message,
 			           sizeof(kme->message));
+		kme->hint = ks.hint;
 	}
 	acct_conn_free(&ac);
 	return QM_OK;

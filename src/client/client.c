@@ -85,9 +85,57 @@ void qm_client_free(struct qm_client **pc)
 	*pc = NULL;
 }
 
+enum qm_err qm_client_clone(struct qm_client *c, struct qm_client **out,
+                            struct qm_error *err)
+{
+	struct qm_client *n = calloc(1, sizeof(*n));
+	enum qm_err rc;
+
+	if (!n)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	memcpy(n->home, c->home, sizeof(n->home));
+	rc = qm_store_clone(c->store, &n->store, err);
+	if (rc) {
+		free(n);
+		return rc;
+	}
+	*out = n;
+	return QM_OK;
+}
+
 struct qm_store *qm_client_store(struct qm_client *c)
 {
 	return c->store;
+}
+
+const char *qm_client_hint_name(int hint)
+{
+	static const char *const names[QM_HINT__COUNT] = {
+	    [QM_HINT_VAULT_LOCKED] = "vault_locked",
+	    [QM_HINT_NO_ACCOUNT] = "no_account",
+	    [QM_HINT_ACCOUNT_KME] = "account_kme",
+	    [QM_HINT_CONTACT_SAE_MISSING] = "contact_sae_missing",
+	    [QM_HINT_CONTACT_SAE_UNCONFIRMED] = "contact_sae_unconfirmed",
+	    [QM_HINT_KEY_MISSING] = "key_missing",
+	    [QM_HINT_KEY_CHANGED] = "key_changed",
+	    [QM_HINT_LIMIT_REACHED] = "limit_reached",
+	    [QM_HINT_LIMIT_UNKNOWN] = "limit_unknown",
+	    [QM_HINT_SETTING_UNKNOWN] = "setting_unknown",
+	};
+
+	if (hint <= 0 || hint >= QM_HINT__COUNT || !names[hint])
+		return "";
+	return names[hint];
+}
+
+enum qm_err client_need_unlocked(struct qm_client *c, const char *what,
+                                 struct qm_error *err)
+{
+	if (qm_store_vault_is_unlocked(c->store))
+		return QM_OK;
+	qm_error_set(err, QM_ERR_LOCKED, "QMail is locked: %s needs the vault",
+	             what);
+	return qm_error_hint(err, QM_HINT_VAULT_LOCKED, NULL);
 }
 
 const char *qm_client_home(const struct qm_client *c)
@@ -207,20 +255,23 @@ enum qm_err contact_sae(struct qm_client *c, int64_t account_id,
 	if (rc)
 		return rc;
 	rc = qm_store_contact_get(c->store, account_id, bare, &ct, err);
-	if (rc == QM_ERR_NOTFOUND || (!rc && !ct.sae_id[0]))
-		return qm_error_set(err, QM_ERR_NOTFOUND,
-		                    "no SAE ID is known for %s: add it with "
-		                    "`qmail contact add %s --sae ID` (levels 1 "
-		                    "and 2 need the recipient's SAE ID)",
-		                    bare, bare);
+	if (rc == QM_ERR_NOTFOUND || (!rc && !ct.sae_id[0])) {
+		qm_error_set(err, QM_ERR_NOTFOUND,
+		             "no SAE ID is known for %s (levels 1 and 2 need "
+		             "the recipient's SAE ID: enter it for the contact)",
+		             bare);
+		return qm_error_hint(err, QM_HINT_CONTACT_SAE_MISSING, bare);
+	}
 	if (rc)
 		return rc;
-	if (!ct.confirmed)
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "the SAE ID %s of %s was learned from a "
-		                    "message and is not confirmed yet: confirm "
-		                    "it with `qmail contact confirm %s`",
-		                    ct.sae_id, bare, bare);
+	if (!ct.confirmed) {
+		qm_error_set(err, QM_ERR_STATE,
+		             "the SAE ID %s of %s was learned from a message "
+		             "and is not confirmed yet: it is used once the "
+		             "contact is confirmed",
+		             ct.sae_id, bare);
+		return qm_error_hint(err, QM_HINT_CONTACT_SAE_UNCONFIRMED, bare);
+	}
 	if (qm_strlcpy(out, ct.sae_id, outlen) != 0)
 		return qm_error_set(err, QM_ERR_TOOBIG, "SAE ID too long");
 	return QM_OK;

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * client: the QMail client engine that both user interfaces (cli/, web/)
- * drive. It ties the layers together: accounts and their identities, the
- * send path (compose -> outbox -> KME keys -> envelope -> SMTP, DESIGN.md
- * invariant 7), the receive path (IMAP/POP3 -> parse -> replay check -> KME
- * keys -> open -> vault), reading, level availability, the keyring and the
- * KME status. Everything a person sees as a result comes back as values and
- * messages; nothing here prints.
+ * drive, and their only door to the layers below. It ties the layers
+ * together: accounts and their identities, the send path (compose ->
+ * outbox -> KME keys -> envelope -> SMTP, DESIGN.md invariant 7), the
+ * receive path (IMAP/POP3 -> parse -> replay check -> KME keys -> open ->
+ * vault), reading, level availability, the keyring and the KME status; and
+ * it offers the interfaces everything else they do: accounts, settings,
+ * contacts, the message index, drafts, the outbox list, the passphrase.
+ * Everything a person sees as a result comes back as values and messages;
+ * nothing here prints, and no message names a command or a screen of one
+ * interface: an error that a person can act on carries a hint code
+ * (enum qm_client_hint) that each interface words its own way.
  *
- * Listing messages, accounts, contacts and settings is done with the store
- * directly (qm_client_store): the engine only adds what needs several layers.
- * A struct qm_client is used by one thread at a time.
+ * The records (accounts, contacts, messages, outbox entries, keys) are the
+ * store's, declared in store/types.h without the store's API. A struct
+ * qm_client is used by one thread at a time (qm_client_clone gives another
+ * thread its own).
  */
 #ifndef QM_CLIENT_H
 #define QM_CLIENT_H
@@ -19,7 +25,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
-#include "store/store.h"
+#include "store/types.h"
 
 struct qm_client;
 
@@ -42,10 +48,56 @@ struct qm_client_opts {
 enum qm_err qm_client_open(const struct qm_client_opts *opts,
                            struct qm_client **out, struct qm_error *err);
 void qm_client_free(struct qm_client **c);
-/* The store (borrowed): list messages, accounts, contacts, settings. */
+/*
+ * A second handle on c's home for another thread (the web GUI lists
+ * messages while its sync worker uses c): its own connection to the same
+ * store, unlocked when c is (it holds its own copy of the vault key, wiped
+ * by qm_client_lock on it or by qm_client_free). It may do all that c
+ * does; the outbox and the sync state are shared through the home. Free
+ * with qm_client_free. QM_ERR_NOMEM, or the store's error.
+ */
+QM_NODISCARD enum qm_err qm_client_clone(struct qm_client *c,
+                                         struct qm_client **out,
+                                         struct qm_error *err);
+/* Tests only (the interfaces go through the calls of this header): the
+ * store (borrowed). */
+struct qm_store;
 struct qm_store *qm_client_store(struct qm_client *c);
 /* The home folder (borrowed). */
 const char *qm_client_home(const struct qm_client *c);
+
+/* ------------------------------------------------------------------ hints */
+
+/*
+ * What a person can do about an error, set by the engine in err->hint
+ * (core's struct qm_error) with err->hint_arg naming the thing it is about
+ * (said below; "" when none). The message itself says what happened in
+ * terms of the thing; each interface adds its own words for the hint
+ * ("run `qmail contact add ...`", "open Settings > Contacts").
+ */
+enum qm_client_hint {
+	QM_HINT_NONE = 0,
+	QM_HINT_VAULT_LOCKED,    /* unlock QMail first */
+	QM_HINT_NO_ACCOUNT,      /* add an account first */
+	QM_HINT_ACCOUNT_KME,     /* arg: account address; set its KME (URL,
+	                            certificates) and its SAE ID */
+	QM_HINT_CONTACT_SAE_MISSING,     /* arg: contact address (or ""):
+	                                    enter the contact's SAE ID */
+	QM_HINT_CONTACT_SAE_UNCONFIRMED, /* arg: contact address; confirm the
+	                                    SAE ID learned from a message */
+	QM_HINT_KEY_MISSING,     /* arg: contact address; import their
+	                            public key */
+	QM_HINT_KEY_CHANGED,     /* arg: contact address; compare
+	                            fingerprints, verify the new key */
+	QM_HINT_LIMIT_REACHED,   /* arg: the limit's name ("limit.parts");
+	                            raise that limit */
+	QM_HINT_LIMIT_UNKNOWN,   /* arg: the name given; list the limits */
+	QM_HINT_SETTING_UNKNOWN, /* arg: the name given; list the settings */
+	QM_HINT__COUNT
+};
+/* A stable name for the hint, for machine-readable replies
+ * ("contact_sae_missing", ...); "" for QM_HINT_NONE or an unknown value. */
+const char *qm_client_hint_name(int hint);
 
 /* -------------------------------------------------------- vault session */
 
@@ -57,19 +109,99 @@ enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
                              size_t len, struct qm_error *err);
 void qm_client_lock(struct qm_client *c);
 int qm_client_unlocked(struct qm_client *c);
+/*
+ * Changes the vault passphrase: the vault key is wrapped anew under
+ * newpass (at least 8 bytes, as for qm_client_init); nothing sealed is
+ * re-encrypted. QM_ERR_DENIED when oldpass is not the passphrase (nothing
+ * changes), QM_ERR_INVAL for a short new one. The passphrases are
+ * borrowed; the engine keeps no copy.
+ */
+QM_NODISCARD enum qm_err qm_client_passphrase_change(struct qm_client *c,
+                                                     const char *oldpass,
+                                                     size_t oldlen,
+                                                     const char *newpass,
+                                                     size_t newlen,
+                                                     struct qm_error *err);
 
 /* --------------------------------------------------------------- accounts */
 
 /*
  * Adds an account: stores it, seals password (may be NULL for an OAuth2
- * account whose token is set later with qm_store_secret_set), and creates
- * the account's identity for levels 3 and 4 (private half sealed in the
- * vault). Sets a->id. Needs the vault unlocked.
+ * account whose token is set later with qm_client_account_secret_set),
+ * and creates the account's identity for levels 3 and 4 (private half
+ * sealed in the vault). Sets a->id. Needs the vault unlocked.
  */
 enum qm_err qm_client_account_add(struct qm_client *c,
                                   struct qm_store_account *a,
                                   const char *password, size_t pwlen,
                                   struct qm_error *err);
+
+/*
+ * Fills the server fields of a (SMTP, IMAP, POP3) with the preset of a
+ * provider: "gmail", "outlook" (also Microsoft 365), "yahoo", or, with
+ * name NULL, the one for the domain of a->address. QM_ERR_NOTFOUND when
+ * no preset matches. Needs no client.
+ */
+QM_NODISCARD enum qm_err qm_client_account_preset(struct qm_store_account *a,
+                                                  const char *name,
+                                                  struct qm_error *err);
+/* The account id, or the one with address (case aside) into *out.
+ * QM_ERR_NOTFOUND when there is none. */
+QM_NODISCARD enum qm_err qm_client_account_get(struct qm_client *c,
+                                               int64_t id,
+                                               struct qm_store_account *out,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_account_find(struct qm_client *c,
+                                                const char *address,
+                                                struct qm_store_account *out,
+                                                struct qm_error *err);
+/*
+ * Every account, ordered by id (the first is the default account of both
+ * interfaces), in a malloc'd array the caller frees with free(); *n gets
+ * the count (0 and NULL when there is none).
+ */
+QM_NODISCARD enum qm_err qm_client_account_list(struct qm_client *c,
+                                                struct qm_store_account **out,
+                                                size_t *n,
+                                                struct qm_error *err);
+/*
+ * Replaces every field of account a->id with a's (its address is kept in
+ * its bare lower-case form, a default level outside 1..4 becomes 2) and,
+ * when secret is not NULL, seals secret (len bytes, borrowed) as the
+ * secret the account logs in with as a->auth says: its password, or its
+ * OAuth2 access token. All or nothing. Needs the vault unlocked when a
+ * secret is given. QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_account_update(struct qm_client *c,
+                                                  struct qm_store_account *a,
+                                                  const char *secret,
+                                                  size_t len,
+                                                  struct qm_error *err);
+/*
+ * Replaces the secret of account id (a password or an app password for
+ * QM_AUTH_PASSWORD, an OAuth2 access token for QM_AUTH_OAUTH2; len > 0)
+ * and makes the account log in that way from now on. The one place where
+ * both interfaces change a password. Needs the vault unlocked; QM_ERR_INVAL
+ * for an empty secret.
+ */
+QM_NODISCARD enum qm_err qm_client_account_secret_set(struct qm_client *c,
+                                                      int64_t id,
+                                                      enum qm_store_auth auth,
+                                                      const char *secret,
+                                                      size_t len,
+                                                      struct qm_error *err);
+/* 1 when the secret account a logs in with (as a->auth says) is sealed
+ * in the vault; 0 when not, or when the vault is locked. */
+int qm_client_account_has_secret(struct qm_client *c,
+                                 const struct qm_store_account *a);
+/*
+ * Deletes account id and everything that belongs to it (messages, outbox,
+ * contacts, settings, its identity); the key IDs it consumed stay in the
+ * replay log. QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_account_delete(struct qm_client *c,
+                                                  int64_t id,
+                                                  struct qm_error *err);
 
 /* The result of one connectivity check. */
 struct qm_client_check {
@@ -77,6 +209,7 @@ struct qm_client_check {
 	int ok;
 	long ms;
 	char message[QM_ERR_MSGMAX];
+	int hint; /* enum qm_client_hint for message, or 0 */
 };
 
 /*
@@ -211,11 +344,51 @@ enum qm_err qm_client_sent_copies(struct qm_client *c, int64_t account_id,
 enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
                                     struct qm_error *err);
 
+/* One outbox entry as a person sees it (no ciphertext, no key IDs). */
+struct qm_client_outbox_item {
+	int64_t id;
+	int64_t account_id;
+	char message_id[QM_STORE_NAMEMAX * 2];
+	char *recipients; /* malloc'd, comma separated */
+	int level;
+	enum qm_store_outbox_state state;
+	int attempts;
+	int64_t created, updated, retry_at;
+	char *reason;  /* malloc'd: why the last attempt failed, or NULL */
+	int encrypted; /* its ciphertext is stored (sent as is from now on) */
+	/* sent, but its copy for the Sent folder waits for the next outbox
+	 * run (qm_client_sent_copies) */
+	int copy_waits;
+	/* qm_client_outbox_retry can do something with it now: on its way
+	 * (pending, queued, retrying), failed before it was encrypted (once
+	 * its cause is mended), or a sent one whose copy waits */
+	int can_retry;
+};
+
+/*
+ * Every outbox entry of account_id (0: every account), by state (pending,
+ * encrypting, queued, sending, sent, failed, retrying) and by id within
+ * one. *out is a malloc'd array (NULL when *n is 0); free it with
+ * qm_client_outbox_items_free.
+ */
+QM_NODISCARD enum qm_err
+qm_client_outbox_list(struct qm_client *c, int64_t account_id,
+                      struct qm_client_outbox_item **out, size_t *n,
+                      struct qm_error *err);
+void qm_client_outbox_items_free(struct qm_client_outbox_item **items,
+                                 size_t n);
+/* The state's name: "pending", "encrypting", "queued", "sending", "sent",
+ * "failed", "retrying". */
+const char *qm_client_outbox_state_name(enum qm_store_outbox_state st);
+
 /* Whether each level can be used now for a message. */
 struct qm_client_level {
 	int level;
 	int available;
 	char reason[QM_ERR_MSGMAX]; /* why not available, or "" */
+	int hint;                     /* what to do about it (enum
+	                                 qm_client_hint), or 0 */
+	char hint_arg[QM_ERR_ARGMAX]; /* whom or what the hint is about */
 	/* available, and a person should know: public keys not verified
 	 * (levels 3, 4), or the KME is asked when sending (level 1) */
 	char note[QM_ERR_MSGMAX];
@@ -293,6 +466,50 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
                                                      const char *value,
                                                      struct qm_error *err);
 
+/* -------------------------------------------------------------- settings */
+
+/* Per-account settings (account_id > 0). */
+#define QM_CLIENT_SET_INCOMING    "incoming"    /* "imap" or "pop3"; unset:
+                                                   IMAP when it has a server */
+#define QM_CLIENT_SET_MAIL_CA     "mail_ca"     /* CA file of a private
+                                                   mail server */
+#define QM_CLIENT_SET_KME_ID      "kme_id"      /* the KME ID its
+                                                   certificate must name */
+#define QM_CLIENT_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
+#define QM_CLIENT_SET_SAVE_SENT   "save_sent"   /* "1": append sent mail to
+                                                   the IMAP Sent folder */
+/* Global settings (account 0) kept for an interface: the web GUI's
+ * background sync and new-mail watch, seconds between syncs (0: off). */
+#define QM_CLIENT_SET_BACKGROUND_SYNC "background_sync_s"
+
+/*
+ * Sets setting name of account_id (0: the global settings) from text.
+ * The per-account settings above take account_id > 0; the global ones
+ * account 0: QM_CLIENT_SET_BACKGROUND_SYNC, and also the level settings
+ * (as qm_client_level_setting_set) and the limits (as qm_client_limit_set,
+ * "default" goes back to the default). value NULL or "" unsets a setting
+ * of this section. QM_ERR_NOTFOUND (hint QM_HINT_SETTING_UNKNOWN) for a
+ * name that is no setting of that scope, QM_ERR_INVAL naming the allowed
+ * values for a bad one, QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_setting_set(struct qm_client *c,
+                                               int64_t account_id,
+                                               const char *name,
+                                               const char *value,
+                                               struct qm_error *err);
+/*
+ * The value of setting name of account_id (0: global) into out (outlen
+ * bytes): as set, or its default ("" for the per-account ones, "300" for
+ * QM_CLIENT_SET_BACKGROUND_SYNC, a level or a limit as in force) when
+ * unset; *is_set (may be NULL) says which. QM_ERR_NOTFOUND as for
+ * qm_client_setting_set; QM_ERR_TOOBIG when out is short.
+ */
+QM_NODISCARD enum qm_err qm_client_setting_get(struct qm_client *c,
+                                               int64_t account_id,
+                                               const char *name, char *out,
+                                               size_t outlen, int *is_set,
+                                               struct qm_error *err);
+
 /* ------------------------------------------------------------------ sync */
 
 struct qm_client_sync_stats {
@@ -342,6 +559,56 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
                            struct qm_client_sync_stats *st,
                            struct qm_error *err);
+
+/* What qm_client_sync_all did with one account, as it goes. */
+struct qm_client_sync_report {
+	int64_t account_id;
+	const char *address;   /* borrowed for the call */
+	enum qm_err rc;        /* its sync: QM_OK or the error */
+	struct qm_error error; /* why, when rc is not QM_OK (with its hint) */
+	struct qm_client_sync_stats st;
+};
+typedef void (*qm_client_sync_report_fn)(
+    void *arg, const struct qm_client_sync_report *r);
+
+/* What a whole qm_client_sync_all did. */
+struct qm_client_sync_all {
+	/* the outbox, first */
+	size_t sent;           /* outbox entries sent (or copies saved) */
+	size_t not_sent;       /* waiting for a retry, or failed for good */
+	enum qm_err outbox_rc; /* qm_client_outbox_run's result */
+	struct qm_error outbox_error;
+	/* then each account */
+	size_t accounts;                   /* accounts synced */
+	size_t accounts_failed;            /* of those, with an error */
+	struct qm_client_sync_stats total; /* their counts added up (no
+	                                      kme_problem: see the reports) */
+	/* the first thing that failed, "outbox: ..." or "<address>: ...",
+	 * or "" */
+	char first_error[QM_ERR_MSGMAX];
+};
+
+/*
+ * One pass of both directions, in this fixed order: first the outbox of
+ * account_id (0: of every account) is worked through
+ * (qm_client_outbox_run), then the INBOX of that account (0: of each
+ * account, by id) is synced (qm_client_sync). The outbox goes first so
+ * that what was written is not held back by a long or failing fetch, and
+ * so that a message between two accounts of this home arrives in the
+ * same pass (docs/CLIENT.md, "Syncing"). progress (may be NULL) gets
+ * ("outbox", 0, 1) and ("outbox", 1, 1) around the outbox run, then each
+ * account's own progress; report (may be NULL) gets each account's
+ * result right after its sync. No step stops the others: what each did
+ * is in *out (may be NULL) and in the reports. The call fails, having
+ * done nothing, only when the vault is locked (QM_ERR_LOCKED, hint
+ * QM_HINT_VAULT_LOCKED), the accounts cannot be listed, or account_id is
+ * unknown (QM_ERR_NOTFOUND).
+ */
+QM_NODISCARD enum qm_err
+qm_client_sync_all(struct qm_client *c, int64_t account_id,
+                   qm_client_progress_fn progress,
+                   qm_client_sync_report_fn report, void *arg,
+                   struct qm_client_sync_all *out, struct qm_error *err);
 
 /*
  * Waits up to timeout_ms for new mail in the account's INBOX without
@@ -464,6 +731,79 @@ enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
                                 int64_t *new_id, enum qm_store_verify *verify,
                                 struct qm_error *err);
 
+/* -------------------------------------------------------- message index */
+
+/*
+ * Lists the messages q selects (account, folder, sender, dates, level,
+ * flags; q->text searches subjects and bodies, which needs the vault
+ * unlocked), newest first, a page at a time (q->limit, keyset paging with
+ * q->before_date and q->before_id). Subjects are NULL while the vault is
+ * locked. QM_ERR_PARSE for a search that cannot be understood. Free the
+ * list with qm_client_msglist_free.
+ */
+QM_NODISCARD enum qm_err qm_client_msg_list(struct qm_client *c,
+                                            const struct qm_store_query *q,
+                                            struct qm_store_msglist **out,
+                                            struct qm_error *err);
+/* How many messages q selects (its text, paging and limit not used). */
+QM_NODISCARD enum qm_err qm_client_msg_count(struct qm_client *c,
+                                             const struct qm_store_query *q,
+                                             int64_t *n, struct qm_error *err);
+/* Message id's index row, as a list of one. QM_ERR_NOTFOUND when there is
+ * no such message. Free with qm_client_msglist_free. */
+QM_NODISCARD enum qm_err qm_client_msg_get(struct qm_client *c, int64_t id,
+                                           struct qm_store_msglist **out,
+                                           struct qm_error *err);
+void qm_client_msglist_free(struct qm_store_msglist **l);
+/*
+ * Changes message id's flags (QM_FLAG_SEEN, QM_FLAG_FLAGGED, ...): those
+ * in set are set, then those in clear cleared; *flags (may be NULL) gets
+ * them as they are now. QM_ERR_NOTFOUND for no such message.
+ */
+QM_NODISCARD enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id,
+                                             unsigned set, unsigned clear,
+                                             unsigned *flags,
+                                             struct qm_error *err);
+/* Deletes message id from the index and its plaintext from the vault;
+ * the key IDs it consumed stay in the replay log (never used again). */
+QM_NODISCARD enum qm_err qm_client_msg_delete(struct qm_client *c, int64_t id,
+                                              struct qm_error *err);
+/*
+ * Appends the readable MIME message of message id as kept in the vault
+ * (decrypted, as the sender wrote it) to out, a secure buffer. Needs the
+ * vault unlocked; QM_ERR_NOTFOUND when it has none (tampered, replayed,
+ * refused, or waiting messages keep no plaintext).
+ */
+QM_NODISCARD enum qm_err qm_client_msg_mime(struct qm_client *c, int64_t id,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
+
+/* ----------------------------------------------------------------- drafts */
+
+/*
+ * Drafts: bytes an interface keeps for later, sealed in the vault (the
+ * engine does not read them; the web GUI keeps its compose fields).
+ * qm_client_draft_put saves (*id 0: a new one, *id set) n bytes
+ * for account_id; qm_client_draft_get appends draft id to out (a secure
+ * buffer); qm_client_draft_list gives the ids of account_id's drafts
+ * (malloc'd, free() it; *n may be 0). All need the vault unlocked;
+ * QM_ERR_NOTFOUND for an unknown draft.
+ */
+QM_NODISCARD enum qm_err qm_client_draft_put(struct qm_client *c,
+                                             int64_t account_id, int64_t *id,
+                                             const void *p, size_t n,
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_draft_get(struct qm_client *c, int64_t id,
+                                             struct qm_buf *out,
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_draft_delete(struct qm_client *c,
+                                                int64_t id,
+                                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_draft_list(struct qm_client *c,
+                                              int64_t account_id,
+                                              int64_t **ids, size_t *n,
+                                              struct qm_error *err);
+
 /* ---------------------------------------------------------------- display */
 
 /* What qm_client_display keeps. */
@@ -491,6 +831,16 @@ enum qm_err qm_client_display_dup(const char *s, unsigned flags, char **out,
  * into ext, cut to extlen - 1 bytes.
  */
 void qm_client_display_ext(const char *name, char *ext, size_t extlen);
+/*
+ * The bare addresses (addr-spec, "a@b") of a header's address list ("Ann
+ * <a@b>, \"B, C\" <c@d>"), in order: *out is a malloc'd array of malloc'd
+ * strings; free with qm_client_strv_free. QM_ERR_PARSE when the list
+ * holds no address.
+ */
+QM_NODISCARD enum qm_err qm_client_addrs_parse(const char *list, char ***out,
+                                              size_t *n,
+                                              struct qm_error *err);
+void qm_client_strv_free(char ***v, size_t n);
 
 /* --------------------------------------------------------------- keyring */
 
@@ -514,6 +864,51 @@ enum qm_err qm_client_key_verify(struct qm_client *c, const char *address,
 /* The account's own fingerprint text (QM_STORE_FPRMAX bytes). */
 enum qm_err qm_client_key_own_fpr(struct qm_client *c, int64_t account_id,
                                   char *fpr, struct qm_error *err);
+/*
+ * Every key the keyring holds for contact address (all trust states),
+ * newest first: *out is a malloc'd array (NULL when *n is 0); free it with
+ * qm_client_keys_free. A key whose record was changed on disk outside
+ * QMail reads as QM_TRUST_CHANGED with label QM_LABEL_ALTERED.
+ */
+QM_NODISCARD enum qm_err qm_client_key_list(struct qm_client *c,
+                                            const char *address,
+                                            struct qm_store_key **out,
+                                            size_t *n, struct qm_error *err);
+void qm_client_keys_free(struct qm_store_key **keys, size_t n);
+
+/* -------------------------------------------------------------- contacts */
+
+/*
+ * The user enters (or changes) contact ct->address of account_id: its
+ * name, SAE ID and minimum level. A contact the user enters is theirs and
+ * confirmed (ct->source and ct->confirmed are not read); written afresh,
+ * its security record is sound again. Needs the vault unlocked (the
+ * record carries a MAC under the vault key). QM_ERR_NOTFOUND for an
+ * unknown account, QM_ERR_INVAL for a bad minimum level.
+ */
+QM_NODISCARD enum qm_err qm_client_contact_put(struct qm_client *c,
+                                               int64_t account_id,
+                                               const struct qm_store_contact *ct,
+                                               struct qm_error *err);
+/* Contact address of account_id into *out; QM_ERR_NOTFOUND when none. */
+QM_NODISCARD enum qm_err qm_client_contact_get(struct qm_client *c,
+                                               int64_t account_id,
+                                               const char *address,
+                                               struct qm_store_contact *out,
+                                               struct qm_error *err);
+/* The user confirms the SAE ID of contact address that was learned from a
+ * message: levels 1 and 2 use it from now on. */
+QM_NODISCARD enum qm_err qm_client_contact_confirm(struct qm_client *c,
+                                                   int64_t account_id,
+                                                   const char *address,
+                                                   struct qm_error *err);
+/* Every contact of account_id, by address, in a malloc'd array the
+ * caller frees with free(); *n may be 0. */
+QM_NODISCARD enum qm_err qm_client_contact_list(struct qm_client *c,
+                                                int64_t account_id,
+                                                struct qm_store_contact **out,
+                                                size_t *n,
+                                                struct qm_error *err);
 
 /* ------------------------------------------------------------------- KME */
 
@@ -523,6 +918,7 @@ struct qm_client_kme {
 	/* why not reachable; or, reachable without a known peer SAE, what
 	 * to do to see a pool */
 	char message[QM_ERR_MSGMAX];
+	int hint; /* enum qm_client_hint for message, or 0 */
 	char peer_sae[QM_STORE_NAMEMAX];
 	uint64_t key_size, stored_key_count, max_key_count;
 	uint64_t max_key_per_request, max_key_size;

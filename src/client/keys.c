@@ -44,12 +44,16 @@ enum qm_err contact_pubid(struct qm_client *c, const char *address,
 		return rc;
 	rc = qm_store_key_contact_get(c->store, bare, QM_CLIENT_ID_ALG, &k,
 	                              err);
-	if (rc == QM_ERR_NOTFOUND)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "no public key is known for %s: import it with "
-		                  "`qmail keys import FILE` (levels 3 and 4 need "
-		                  "it)",
-		                  bare);
+	if (rc == QM_ERR_NOTFOUND) {
+		qm_error_set(err, QM_ERR_NOTFOUND,
+		             "no public key is known for %s (levels 3 and 4 "
+		             "need it: import the key the contact sent)",
+		             bare);
+		rc = qm_error_hint(err, QM_HINT_KEY_MISSING, bare);
+	} else if (rc == QM_ERR_STATE) {
+		/* the contact presents another key, not decided on yet */
+		qm_error_hint(err, QM_HINT_KEY_CHANGED, bare);
+	}
 	if (!rc)
 		rc = qm_pubid_from_bytes(k.pub, k.pub_len, out, err);
 	if (!rc && trust)

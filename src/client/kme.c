@@ -108,9 +108,10 @@ enum qm_err qm_client_kme_status(struct qm_client *c, int64_t account_id,
 		out->reachable = 1;
 		snprintf(out->message, sizeof(out->message),
 		         "mutual TLS ok; no contact with an SAE ID yet, so no "
-		         "key pool to show (add one with `qmail contact add "
-		         "ADDR --sae ID`); the KME said: %.200s",
+		         "key pool to show (a pool is shared with a contact's "
+		         "SAE); the KME said: %.200s",
 		         qm_error_msg(&e));
+		out->hint = QM_HINT_CONTACT_SAE_MISSING;
 		goto done;
 	}
 	if (rc) {

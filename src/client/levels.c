@@ -200,84 +200,89 @@ static enum qm_err floor_check(struct qm_client *c, int level,
 	return QM_OK;
 }
 
-enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
-                              int level, const char *const *rcpts, size_t n,
-                              char (*sae)[QM_STORE_NAMEMAX],
-                              struct level_info *li, struct qm_error *err)
+/* Each recipient contact's own floor (1 is the strongest); a contact whose
+ * record was changed on disk has an unknown floor, so nothing goes to it
+ * until the user enters it again (docs/STORE.md). */
+static enum qm_err contact_floors(struct qm_client *c,
+                                  const struct acct_conn *ac, int level,
+                                  const char *const *rcpts, size_t n,
+                                  struct qm_error *err)
 {
-	char(*own)[QM_STORE_NAMEMAX] = NULL;
-	enum qm_err rc;
-
-	if (level < 1 || level > 4)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "security level %d does not exist: choose "
-		                    "1 (one-time pad), 2 (QKD-AES), 3 "
-		                    "(post-quantum) or 4 (classical)",
-		                    level);
-	rc = floor_check(c, level, err);
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct qm_store_contact ct;
 
 		if (qm_store_contact_get(c->store, ac->a.id, rcpts[i], &ct,
 		                         NULL) != QM_OK)
 			continue;
-		/* a contact whose record was changed on disk: its floor is
-		 * unknown, so nothing goes to it until the user enters it
-		 * again (docs/STORE.md) */
 		if (ct.label == QM_LABEL_ALTERED)
-			rc = qm_error_set(err, QM_ERR_STATE,
-			                  "the security record of contact %s "
-			                  "(SAE ID, confirmation, minimum level) "
-			                  "was changed on disk outside QMail: "
-			                  "enter the contact again before "
-			                  "sending to it",
-			                  rcpts[i]);
-		/* the user's floor for this contact: 1 is the strongest */
-		else if (ct.min_level && level > ct.min_level)
-			rc = qm_error_set(
+			return qm_error_set(
+			    err, QM_ERR_STATE,
+			    "the security record of contact %s "
+			    "(SAE ID, confirmation, minimum "
+			    "level) was changed on disk outside "
+			    "QMail: enter the contact again "
+			    "before sending to it",
+			    rcpts[i]);
+		if (ct.min_level && level > ct.min_level)
+			return qm_error_set(
 			    err, QM_ERR_UNAVAIL,
-			    "you set level %d as the weakest allowed "
-			    "for %s; level %d is weaker",
+			    "you set level %d as the weakest allowed for %s; "
+			    "level %d is weaker",
 			    ct.min_level, rcpts[i], level);
 	}
-	if (rc)
-		return rc;
-	if (level >= 3) {
-		for (size_t i = 0; i < n && !rc; i++) {
-			struct qm_pubid *p = NULL;
-			enum qm_store_trust t = QM_TRUST_UNVERIFIED;
+	return QM_OK;
+}
 
-			rc = contact_pubid(c, rcpts[i], &p, &t, err);
-			qm_pubid_free(&p);
-			if (rc == QM_ERR_STATE)
-				rc = qm_error_set(
-				    err, QM_ERR_STATE,
-				    "the public key of %s changed: "
-				    "compare fingerprints and verify "
-				    "the new key before sending at "
-				    "level %d",
-				    rcpts[i], level);
-			if (!rc && t != QM_TRUST_VERIFIED && li)
-				note_add(li->unverified, rcpts[i]);
+/* Levels 3 and 4: each recipient's public key known and not changed; those
+ * not verified are added to li->unverified (li may be NULL). */
+static enum qm_err pubkeys_check(struct qm_client *c, int level,
+                                 const char *const *rcpts, size_t n,
+                                 struct level_info *li, struct qm_error *err)
+{
+	enum qm_err rc = QM_OK;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct qm_pubid *p = NULL;
+		enum qm_store_trust t = QM_TRUST_UNVERIFIED;
+
+		rc = contact_pubid(c, rcpts[i], &p, &t, err);
+		qm_pubid_free(&p);
+		if (rc == QM_ERR_STATE) {
+			rc = qm_error_set(
+			    err, QM_ERR_STATE,
+			    "the public key of %s changed: compare "
+			    "fingerprints and verify the new key "
+			    "before sending at level %d",
+			    rcpts[i], level);
+			qm_error_hint(err, QM_HINT_KEY_CHANGED, rcpts[i]);
 		}
-		return rc;
+		if (!rc && t != QM_TRUST_VERIFIED && li)
+			note_add(li->unverified, rcpts[i]);
 	}
-	if (!ac->a.kme_url[0])
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "levels 1 and 2 need a KME: account %s has "
-		                    "none configured",
-		                    ac->a.address);
-	if (!ac->a.sae_id[0])
-		return qm_error_set(
-		    err, QM_ERR_STATE,
-		    "levels 1 and 2 need the SAE ID of account %s "
-		    "(its name at the KME): it has none",
-		    ac->a.address);
-	if (!sae) {
-		own = calloc(n ? n : 1, sizeof(*own));
-		if (!own)
-			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		sae = own;
+	return rc;
+}
+
+/* Levels 1 and 2: the account's KME and SAE ID, each recipient's confirmed
+ * SAE ID into sae[i], and no SAE ID twice. */
+static enum qm_err saes_check(struct qm_client *c, const struct acct_conn *ac,
+                              int level, const char *const *rcpts, size_t n,
+                              char (*sae)[QM_STORE_NAMEMAX],
+                              struct qm_error *err)
+{
+	enum qm_err rc = QM_OK;
+
+	if (!ac->a.kme_url[0] || !ac->a.sae_id[0]) {
+		if (!ac->a.kme_url[0])
+			qm_error_set(err, QM_ERR_STATE,
+			             "levels 1 and 2 need a KME: account %s "
+			             "has none configured",
+			             ac->a.address);
+		else
+			qm_error_set(err, QM_ERR_STATE,
+			             "levels 1 and 2 need the SAE ID of account "
+			             "%s (its name at the KME): it has none",
+			             ac->a.address);
+		return qm_error_hint(err, QM_HINT_ACCOUNT_KME, ac->a.address);
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = contact_sae(c, ac->a.id, rcpts[i], sae[i], sizeof(sae[i]),
@@ -297,6 +302,37 @@ enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
 				    "or correct the SAE ID of the contact",
 				    rcpts[j], rcpts[i], sae[i], level);
 	}
+	return rc;
+}
+
+enum qm_err client_copy_check(struct qm_client *c, const struct acct_conn *ac,
+                              int level, const char *const *rcpts, size_t n,
+                              char (*sae)[QM_STORE_NAMEMAX],
+                              struct level_info *li, struct qm_error *err)
+{
+	char(*own)[QM_STORE_NAMEMAX] = NULL;
+	enum qm_err rc;
+
+	if (level < 1 || level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "security level %d does not exist: choose "
+		                    "1 (one-time pad), 2 (QKD-AES), 3 "
+		                    "(post-quantum) or 4 (classical)",
+		                    level);
+	rc = floor_check(c, level, err);
+	if (!rc)
+		rc = contact_floors(c, ac, level, rcpts, n, err);
+	if (rc)
+		return rc;
+	if (level >= 3)
+		return pubkeys_check(c, level, rcpts, n, li, err);
+	if (!sae) {
+		own = calloc(n ? n : 1, sizeof(*own));
+		if (!own)
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		sae = own;
+	}
+	rc = saes_check(c, ac, level, rcpts, n, sae, err);
 	free(own);
 	return rc;
 }
@@ -444,6 +480,10 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		qm_strlcpy(out[l - 1].reason,
 		           out[l - 1].available ? "" : qm_error_msg(&e),
 		           sizeof(out[l - 1].reason));
+		out[l - 1].hint = out[l - 1].available ? 0 : e.hint;
+		qm_strlcpy(out[l - 1].hint_arg,
+		           out[l - 1].available ? "" : e.hint_arg,
+		           sizeof(out[l - 1].hint_arg));
 		qm_strlcpy(out[l - 1].note, out[l - 1].available ? li.note : "",
 		           sizeof(out[l - 1].note));
 		qm_strlcpy(out[l - 1].unverified,

@@ -17,9 +17,6 @@
 #define KIB ((uint64_t)1024)
 #define MIB (KIB * 1024)
 
-/* The hint the mail layer puts into a QM_ERR_TOOBIG message. */
-#define LIMIT_HINT "Settings > Limits, or qmail config set"
-
 static const struct qm_client_limit table[] = {
     {QM_LIMIT_MESSAGE_SIZE,
      "largest message fetched, parsed or sent (the encrypted message as "
@@ -124,6 +121,14 @@ enum qm_err qm_client_limit_parse(const struct qm_client_limit *l,
 	return QM_OK;
 }
 
+/* QM_ERR_NOTFOUND for a name that is no limit, with its hint. */
+static enum qm_err unknown_limit(const char *name, struct qm_error *err)
+{
+	qm_error_set(err, QM_ERR_NOTFOUND, "there is no limit named %s",
+	             name ? name : "");
+	return qm_error_hint(err, QM_HINT_LIMIT_UNKNOWN, name);
+}
+
 enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
                                 uint64_t *v, int *is_set, struct qm_error *err)
 {
@@ -132,10 +137,7 @@ enum qm_err qm_client_limit_get(struct qm_client *c, const char *name,
 	uint64_t x;
 
 	if (!l)
-		return qm_error_set(err, QM_ERR_NOTFOUND,
-		                    "there is no limit named %s (`qmail config "
-		                    "list` shows them)",
-		                    name ? name : "");
+		return unknown_limit(name, err);
 	acct_setting(c, 0, l->name, text, sizeof(text));
 	/* unset, or a value made unusable by hand: the default counts */
 	if (!text[0] || qm_client_limit_parse(l, text, &x, NULL) != QM_OK) {
@@ -178,10 +180,7 @@ enum qm_err qm_client_limit_set(struct qm_client *c, const char *name,
 	enum qm_err rc;
 
 	if (!l)
-		return qm_error_set(err, QM_ERR_NOTFOUND,
-		                    "there is no limit named %s (`qmail config "
-		                    "list` shows them)",
-		                    name ? name : "");
+		return unknown_limit(name, err);
 	if (value && strcmp(value, "default") == 0) {
 		text[0] = '\0';
 	} else {
@@ -231,7 +230,16 @@ void client_mail_limits(struct qm_client *c, struct qm_mail_limits *out)
 	out->max_headers = value_of(c, QM_LIMIT_HEADERS);
 	out->max_header_len = value_of(c, QM_LIMIT_HEADER_LENGTH);
 	out->max_key_ids = value_of(c, QM_LIMIT_KEY_IDS);
-	out->hint = LIMIT_HINT;
+	/* the message names the limit; the interfaces say how to change it
+	 * (client_limit_hint) */
+	out->hint = NULL;
+}
+
+void client_limit_hint(struct qm_error *err)
+{
+	if (err && err->code == QM_ERR_TOOBIG && !err->hint &&
+	    qm_client_limit_find(err->hint_arg))
+		err->hint = QM_HINT_LIMIT_REACHED;
 }
 
 size_t client_json_depth(struct qm_client *c)
@@ -253,15 +261,17 @@ enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
 	wire += wire / 38 + 4096;
 	/* multipart/mixed, the text part, and one part per attachment */
 	if (natt && natt + 2 > parts)
-		return qm_mail_limit_error(lim, "limit.parts", parts, err,
-		                           "the message would have %zu parts",
-		                           natt + 2);
-	if (wire > max)
-		return qm_mail_limit_error(
+		qm_mail_limit_error(lim, "limit.parts", parts, err,
+		                    "the message would have %zu parts", natt + 2);
+	else if (wire > max)
+		qm_mail_limit_error(
 		    lim, "limit.message_size", max, err,
 		    "the message would be about %llu bytes as sent "
 		    "(attachments grow by a third twice, once as "
 		    "attachments and once as the encrypted envelope)",
 		    (unsigned long long)wire);
-	return QM_OK;
+	else
+		return QM_OK;
+	client_limit_hint(err);
+	return QM_ERR_TOOBIG;
 }

@@ -96,12 +96,17 @@ static char *unescape(const char *p, const char *e)
 	return s;
 }
 
-enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
-                            struct qm_error *err)
+/*
+ * Calls fn(arg, key, value) for each "key=value" line of [p, p + n), value
+ * unescaped and malloc'd: fn takes it (sets *value to NULL) or it is
+ * freed. Lines without "=" or with a key longer than 15 bytes are skipped.
+ */
+static enum qm_err kv_each(const void *data, size_t n,
+                           void (*fn)(void *arg, const char *key, char **v),
+                           void *arg, struct qm_error *err)
 {
 	const char *p = data, *end = p + n;
 
-	memset(m, 0, sizeof(*m));
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -109,49 +114,79 @@ enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
 		char key[16], *v;
 		size_t kl;
 
-		if (!eq || (kl = (size_t)(eq - p)) >= sizeof(key))
-			goto skip;
-		memcpy(key, p, kl);
-		key[kl] = '\0';
-		v = unescape(eq + 1, le);
-		if (!v) {
-			msg_meta_clear(m);
-			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		if (eq && (kl = (size_t)(eq - p)) < sizeof(key)) {
+			memcpy(key, p, kl);
+			key[kl] = '\0';
+			v = unescape(eq + 1, le);
+			if (!v)
+				return qm_error_set(err, QM_ERR_NOMEM,
+				                    "out of memory");
+			fn(arg, key, &v);
+			free(v);
 		}
-		if (strcmp(key, "sae") == 0)
-			qm_strlcpy(m->sae, v, sizeof(m->sae));
-		else if (strcmp(key, "owner") == 0)
-			qm_strlcpy(m->owner, v, sizeof(m->owner));
-		else if (strcmp(key, "signer") == 0)
-			qm_strlcpy(m->signer, v, sizeof(m->signer));
-		else if (strcmp(key, "signer_addr") == 0)
-			qm_strlcpy(m->signer_addr, v, sizeof(m->signer_addr));
-		else if (strcmp(key, "wait") == 0) {
-			long long nx = 0;
-			int k = 0, t = 0;
-
-			if (sscanf(v, "%d %d %lld", &k, &t, &nx) == 3) {
-				m->wait_kind = k;
-				m->tries = t;
-				m->next_at = nx;
-			}
-		} else {
-			char **slot = strcmp(key, "from") == 0   ? &m->from
-			              : strcmp(key, "to") == 0   ? &m->to
-			              : strcmp(key, "cc") == 0   ? &m->cc
-			              : strcmp(key, "date") == 0 ? &m->date
-			              : strcmp(key, "mid") == 0  ? &m->mid
-			                                         : NULL;
-			if (slot && !*slot) {
-				*slot = v;
-				v = NULL;
-			}
-		}
-		free(v);
-	skip:
 		p = le + 1;
 	}
 	return QM_OK;
+}
+
+/* The slot of a bound header value named key (from, to, cc, date, mid). */
+static char **hdr_slot(const char *key, char **from, char **to, char **cc,
+                       char **date, char **mid)
+{
+	return strcmp(key, "from") == 0   ? from
+	       : strcmp(key, "to") == 0   ? to
+	       : strcmp(key, "cc") == 0   ? cc
+	       : strcmp(key, "date") == 0 ? date
+	       : strcmp(key, "mid") == 0  ? mid
+	                                  : NULL;
+}
+
+/* Takes the first value of each header key. */
+static void take_hdr(char **slot, char **v)
+{
+	if (slot && !*slot) {
+		*slot = *v;
+		*v = NULL;
+	}
+}
+
+static void meta_field(void *arg, const char *key, char **v)
+{
+	struct msg_meta *m = arg;
+	long long nx = 0;
+	int k = 0, t = 0;
+
+	if (strcmp(key, "sae") == 0)
+		qm_strlcpy(m->sae, *v, sizeof(m->sae));
+	else if (strcmp(key, "owner") == 0)
+		qm_strlcpy(m->owner, *v, sizeof(m->owner));
+	else if (strcmp(key, "signer") == 0)
+		qm_strlcpy(m->signer, *v, sizeof(m->signer));
+	else if (strcmp(key, "signer_addr") == 0)
+		qm_strlcpy(m->signer_addr, *v, sizeof(m->signer_addr));
+	else if (strcmp(key, "wait") == 0) {
+		if (sscanf(*v, "%d %d %lld", &k, &t, &nx) == 3) {
+			m->wait_kind = k;
+			m->tries = t;
+			m->next_at = nx;
+		}
+	} else {
+		take_hdr(
+		    hdr_slot(key, &m->from, &m->to, &m->cc, &m->date, &m->mid),
+		    v);
+	}
+}
+
+enum qm_err msg_meta_decode(const void *data, size_t n, struct msg_meta *m,
+                            struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = kv_each(data, n, meta_field, m, err);
+	if (rc)
+		msg_meta_clear(m);
+	return rc;
 }
 
 enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
@@ -166,5 +201,72 @@ enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
 	if (!rc)
 		rc = msg_meta_decode(b.data, b.len, m, err);
 	qm_buf_free(&b);
+	return rc;
+}
+
+/* ------------------------------------------------ the outbox's record */
+
+void outbox_rec_clear(struct outbox_rec *r)
+{
+	char **strs[5] = {&r->h.from, &r->h.to, &r->h.cc, &r->h.date,
+	                  &r->h.message_id};
+
+	for (size_t i = 0; i < 5; i++)
+		free(*strs[i]);
+	memset(r, 0, sizeof(*r));
+}
+
+enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                              struct qm_buf *out, struct qm_error *err)
+{
+	char num[16];
+	enum qm_err rc;
+
+	snprintf(num, sizeof(num), "%d", level);
+	rc = put(out, "v", "1", err);
+	if (!rc)
+		rc = put(out, "level", num, err);
+	if (!rc)
+		rc = put(out, "from", h->from ? h->from : "", err);
+	if (!rc)
+		rc = put(out, "to", h->to ? h->to : "", err);
+	if (!rc)
+		rc = put(out, "cc", h->cc ? h->cc : "", err);
+	if (!rc)
+		rc = put(out, "date", h->date ? h->date : "", err);
+	if (!rc)
+		rc = put(out, "mid", h->message_id ? h->message_id : "", err);
+	return rc;
+}
+
+static void rec_field(void *arg, const char *key, char **v)
+{
+	struct outbox_rec *r = arg;
+	long long x = 0;
+
+	if (strcmp(key, "level") == 0) {
+		if (!r->level && qm_parse_ll(*v, 1, 4, &x, NULL) == QM_OK)
+			r->level = (int)x;
+		return;
+	}
+	take_hdr(hdr_slot(key, &r->h.from, &r->h.to, &r->h.cc, &r->h.date,
+	                  &r->h.message_id),
+	         v);
+}
+
+enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
+                              struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = kv_each(p, n, rec_field, r, err);
+	if (!rc && (!r->level || !r->h.from || !r->h.to || !r->h.cc ||
+	            !r->h.date || !r->h.message_id))
+		rc = qm_error_set(err, QM_ERR_PARSE,
+		                  "the sealed record of the outbox entry lacks "
+		                  "its level or a header value");
+	if (rc)
+		outbox_rec_clear(r);
 	return rc;
 }

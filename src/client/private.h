@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "mail/mail.h"
+#include "store/store.h"
 
 /* Sends the SMTP server accepted but neither the store nor the sent journal
  * (sentlog.c) could record: recorded before the outbox is worked again, so
@@ -24,12 +25,13 @@ struct qm_client {
 	size_t nunrecorded;
 };
 
-/* Account settings kept with qm_store_setting_* (per account). */
-#define QM_SET_MAIL_CA "mail_ca"         /* CA file for private mail servers */
-#define QM_SET_INCOMING "incoming"       /* "imap" (default) or "pop3" */
-#define QM_SET_SAVE_SENT "save_sent"     /* "1": append to Sent over IMAP */
-#define QM_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
-#define QM_SET_KME_ID "kme_id"           /* expected KME ID in its cert */
+/* Account settings kept with qm_store_setting_* (per account; their
+ * names, values and defaults: client.h and settings.c). */
+#define QM_SET_MAIL_CA QM_CLIENT_SET_MAIL_CA
+#define QM_SET_INCOMING QM_CLIENT_SET_INCOMING
+#define QM_SET_SAVE_SENT QM_CLIENT_SET_SAVE_SENT
+#define QM_SET_POP3_DELETE QM_CLIENT_SET_POP3_DELETE
+#define QM_SET_KME_ID QM_CLIENT_SET_KME_ID
 /* Global (account 0): bumped whenever the user changes a limit. */
 #define QM_SET_LIMITS_GEN "limits.generation"
 /* Per account: the limits.generation its refused messages were last
@@ -141,6 +143,65 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
                                size_t ntocc, const char *const *bcc,
                                size_t nbcc, uint64_t msg_bytes,
                                struct level_info *li, struct qm_error *err);
+
+/*
+ * The keys one message is sealed or opened under, whatever its level
+ * (msgkeys.c): levels 1 and 2, QKD keys, one slot per recipient SAE
+ * (sealing) or this account's slot (opening), ids every key ID in order;
+ * levels 3 and 4, the account's identity (self) and the public identities
+ * of the recipients or of the sender (peer). sae is the sender SAE the
+ * envelope binds (levels 1, 2; NULL at 3, 4, where opening takes the
+ * envelope's). Everything is owned and freed by msg_keys_free.
+ */
+struct msg_keys {
+	int level;
+	const char *sae; /* borrowed */
+	size_t n;        /* slots (1, 2) or peers (3, 4) */
+	struct qm_kms_keys *kk[QM_CLIENT_MAXRCPTS];
+	struct qm_qkey *qk[QM_CLIENT_MAXRCPTS];
+	struct qm_qslot slot[QM_CLIENT_MAXRCPTS];
+	const char **ids; /* point into kk */
+	size_t nids;
+	struct qm_identity *self;
+	struct qm_pubid *peer[QM_CLIENT_MAXRCPTS];
+};
+/* How far msg_keys_seal came: QM_ERR_* from KEYS_LOCAL (the keyring, no
+ * network) do not get better by waiting, from KEYS_PREP (room on the
+ * disk, the KME client) they may, from KEYS_KME they are the KME's answer
+ * to the key request. */
+enum keys_stage { KEYS_LOCAL, KEYS_PREP, KEYS_KME };
+void msg_keys_init(struct msg_keys *mk, int level, const char *sender_sae);
+void msg_keys_free(struct msg_keys *mk);
+/* 1 for a level whose keys are QKD keys (1, 2), 0 for identities (3, 4). */
+int msg_keys_qkd(const struct msg_keys *mk);
+/* Levels 1 and 2: the keys *ks (taken: *ks is NULL after) become the next
+ * slot, labelled rcpt (borrowed; its SAE ID, "" when opening). */
+enum qm_err msg_keys_take(struct msg_keys *mk, const char *rcpt,
+                          struct qm_kms_keys **ks, struct qm_error *err);
+/* Levels 3 and 4: the account's identity; the public identity of address
+ * as the next peer (errors as contact_pubid). */
+enum qm_err msg_keys_self(struct qm_client *c, const struct acct_conn *ac,
+                          struct msg_keys *mk, struct qm_error *err);
+enum qm_err msg_keys_peer(struct qm_client *c, const char *address,
+                          struct msg_keys *mk, struct qm_error *err);
+/*
+ * Sending: the keys to seal a plaintext of ptlen bytes to the n recipients
+ * rcpts (bare), whose SAE IDs sae client_copy_check found (levels 1, 2):
+ * levels 1 and 2 ask the KME (after checking that the home has room for
+ * what must be written once it answered), 3 and 4 read the keyring.
+ * *stage says how far it came when it fails.
+ */
+enum qm_err msg_keys_seal(struct qm_client *c, const struct acct_conn *ac,
+                          const char *const *rcpts,
+                          const char (*sae)[QM_STORE_NAMEMAX], size_t n,
+                          size_t ptlen, struct msg_keys *mk,
+                          enum keys_stage *stage, struct qm_error *err);
+/* The crypto layer's parameters for sealing or opening (slot: ours, from
+ * qm_env_slot_find) under mk, with the bound values b (borrowed). */
+void msg_keys_seal_params(const struct msg_keys *mk, const struct qm_bound *b,
+                          struct qm_seal_params *sp);
+void msg_keys_open_params(const struct msg_keys *mk, const struct qm_bound *b,
+                          size_t slot, struct qm_open_params *op);
 
 /* The associated data of a message: fills b from h; "to:"/"cc:" prefixes
  * keep To and Cc apart. rcpt_store holds the two prefixed strings. */
@@ -272,6 +333,86 @@ enum qm_err msg_meta_decode(const void *p, size_t n, struct msg_meta *m,
 enum qm_err msg_meta_load(struct qm_client *c, int64_t id, struct msg_meta *m,
                           struct qm_error *err);
 
+/* ------------------------------------------------ receiving: fetching */
+
+/*
+ * One message to file (recv_file.c): where the server keeps it, and its
+ * bytes (borrowed).
+ */
+struct incoming {
+	const char *folder;
+	int64_t uidvalidity, uid;
+	const char *uidl;
+	const void *raw;
+	size_t rawlen;
+	/* > 0: its earlier record (refused, waiting, unreadable, no key), to
+	 * replace in the same transaction as the new one comes */
+	int64_t replace_id;
+	enum qm_store_verify replaced;
+	int tries; /* a waiting one: attempts so far */
+};
+
+/*
+ * A mailbox source (recv_source.c): an IMAP folder or the POP3 maildrop of
+ * an account, behind one interface. mbox_open connects (IMAP: and selects
+ * folder; POP3 has one maildrop, INBOX, and lists it); ac is borrowed for
+ * the source's life. mbox_list_new gives what was not filed before
+ * (*out malloc'd); mbox_holds says whether a record of the account was
+ * filed from this source, mbox_find finds its message again
+ * (QM_ERR_NOTFOUND when the server no longer lists it); mbox_fetch gets a
+ * message's bytes (QM_ERR_NOTFOUND: gone; QM_ERR_TOOBIG: past
+ * limit.message_size, and the session is gone: mbox_reopen). mbox_seen
+ * records a message as filed, so no later sync lists it; mbox_settle lets
+ * the server's copy go when the account says so (POP3 delete after
+ * fetch). mbox_where fills the location fields of in.
+ */
+struct mbox;
+struct mbox_msg {
+	uint32_t uid;  /* IMAP */
+	uint32_t num;  /* POP3: its number in this session */
+	char uidl[72]; /* POP3 */
+};
+enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
+                      const char *folder, struct mbox **out,
+                      struct qm_error *err);
+enum qm_err mbox_reopen(struct mbox *mb, struct qm_error *err);
+void mbox_free(struct mbox **mb);
+enum qm_err mbox_list_new(struct mbox *mb, struct mbox_msg **out, size_t *n,
+                          struct qm_error *err);
+int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
+enum qm_err mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
+                      struct mbox_msg *out);
+enum qm_err mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
+                       struct qm_buf *raw, struct qm_error *err);
+void mbox_seen(struct mbox *mb, const struct mbox_msg *m);
+void mbox_settle(struct mbox *mb, const struct mbox_msg *m);
+void mbox_where(const struct mbox *mb, const struct mbox_msg *m,
+                struct incoming *in);
+/* The account setting under which an IMAP folder's sync state is kept
+ * ("sync.<folder>.<what>", what: "uidvalidity" or "lastuid"). */
+void mbox_state_key(char *out, size_t n, const char *what, const char *folder);
+/* An account setting as a number (0 when unset or not one), and back. */
+int64_t setting_int(struct qm_client *c, int64_t acct, const char *key);
+void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
+                     int64_t v);
+
+/*
+ * What an outbox entry's envelope will bind, sealed with the entry when the
+ * message is built (msgmeta.c; the store's outbox.bound, schema 5): its
+ * level and the header values From, To, Cc, Date and Message-ID, so that
+ * encrypting it does not parse the MIME again. outbox_rec_decode fails
+ * with QM_ERR_PARSE when one of them is missing; outbox_rec_clear frees.
+ */
+struct outbox_rec {
+	int level;
+	struct qm_mail_hdrs h; /* malloc'd strings */
+};
+void outbox_rec_clear(struct outbox_rec *r);
+enum qm_err outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
+                              struct qm_buf *out, struct qm_error *err);
+enum qm_err outbox_rec_decode(const void *p, size_t n, struct outbox_rec *r,
+                              struct qm_error *err);
+
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */
 struct recv_outcome {
@@ -307,11 +448,42 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
                             struct recv_ctx *ctx,
                             const struct qm_mail_parsed *mp,
                             struct recv_outcome *oc, struct qm_error *err);
+/*
+ * Files one message (recv_file.c) in the index, and its plaintext in the
+ * vault, or brings its earlier record up to date (in->replace_id): a
+ * record whose outcome changed is replaced in one transaction, one that
+ * stays (still waiting, still unreadable) keeps its id. ctx->last_* tell
+ * what became of it. A non-zero return stops the sync (the store, memory,
+ * the disk); what the message itself did is in its record.
+ */
+enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
+                      struct recv_ctx *ctx, const struct incoming *in,
+                      struct qm_error *err);
+/*
+ * Records a message the server holds at in's location but that is larger
+ * than the user's limit.message_size (why: the fetch's error, which may be
+ * err): not fetched, shown with the reason so that the user can raise the
+ * limit (the message stays on the server).
+ */
+enum qm_err recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
+                              const struct incoming *in,
+                              const struct qm_error *why,
+                              struct qm_client_sync_stats *st,
+                              struct qm_error *err);
 /* An opened message's inner copies of From, To and Cc must name the
  * addresses the envelope authenticated (display names, case and order
  * aside); else 0, and why says which differs. */
 int recv_inner_agrees(const struct qm_mail_hdrs *outer,
                       const struct qm_mail_hdrs *inner, char *why,
                       size_t whylen);
+
+/* The interfaces' door (client.c, limits.c): QM_OK when the vault is
+ * unlocked, else QM_ERR_LOCKED with hint QM_HINT_VAULT_LOCKED, saying
+ * that what ("changing an account") needs it. */
+enum qm_err client_need_unlocked(struct qm_client *c, const char *what,
+                                 struct qm_error *err);
+/* Gives a QM_ERR_TOOBIG error whose hint_arg names a limit (the mail
+ * layer's, or the engine's own check) the hint QM_HINT_LIMIT_REACHED. */
+void client_limit_hint(struct qm_error *err);
 
 #endif

@@ -110,10 +110,9 @@ static const char *verify_text(enum qm_store_verify vf)
 		return "not encrypted: anyone on the way could read or change "
 		       "it";
 	case QM_VERIFY_REFUSED:
-		return "refused: past one of your limits (qmail config list), "
-		       "so it was not opened; it stays on the server and is "
-		       "fetched again at the next sync after you raise the "
-		       "limit";
+		return "refused: past one of your limits, so it was not "
+		       "opened; it stays on the server and is fetched again "
+		       "at the next sync after you raise the limit";
 	case QM_VERIFY_UNVERIFIED_SENDER:
 		return "decrypted, but its sender is not verified: it was not "
 		       "sent from the SAE ID confirmed for its From address";
@@ -254,122 +253,134 @@ static enum qm_err view_content(struct qm_client_view *v,
 	return QM_OK;
 }
 
-enum qm_err qm_client_read(struct qm_client *c, int64_t id,
-                           struct qm_client_view **out, struct qm_error *err)
+/*
+ * The message's sealed security record into *mm (*has_meta 1), and the
+ * reason its status reads: a record that does not open, or is missing while
+ * the message's labels say it has one, or labels changed on disk, make the
+ * message read as tampered (v->verify), with nothing of it shown.
+ */
+static enum qm_err view_record(struct qm_client *c,
+                               const struct qm_store_msg *m,
+                               struct qm_client_view *v, struct msg_meta *mm,
+                               int *has_meta, char *reason, size_t reasonlen,
+                               struct qm_error *err)
 {
-	struct qm_store_msglist *l = NULL;
-	struct qm_store_msg *m;
-	struct qm_client_view *v = NULL;
-	struct qm_mail_content *mc = NULL;
-	struct msg_meta mm;
-	struct qm_buf body;
-	char key[32], reason[QM_ERR_MSGMAX], sae[QM_STORE_NAMEMAX];
-	int has_meta = 0, readable;
+	struct qm_error me;
+	char key[32];
 	enum qm_err rc;
 
-	memset(&mm, 0, sizeof(mm));
-	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
-	rc = qm_store_msg_get(c->store, id, &l, err);
-	if (rc)
-		goto out;
-	if (!l->n) {
-		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
-		                  (long long)id);
-		goto out;
-	}
-	m = &l->items[0];
-	v = calloc(1, sizeof(*v));
-	if (!v) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	v->id = id;
-	v->level = m->level;
-	v->verify = m->verify;
-	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
-	acct_setting(c, m->account_id, key, reason, sizeof(reason));
+	*has_meta = 0;
+	snprintf(key, sizeof(key), "reason.%lld", (long long)m->id);
+	acct_setting(c, m->account_id, key, reason, reasonlen);
 	if (m->label == QM_LABEL_ALTERED) {
 		/* the store made it tampered: nothing it recorded is trusted */
 		qm_strlcpy(reason,
 		           "tampered: its security record was changed on disk "
 		           "(its level, status or sender no longer match what "
 		           "QMail recorded), so it is not shown",
-		           sizeof(reason));
-	} else if (m->verify != QM_VERIFY_NOT_QMAIL) {
-		struct qm_error me;
-
-		qm_error_clear(&me);
-		rc = msg_meta_load(c, id, &mm, &me);
-		if (rc == QM_ERR_NOTFOUND && !m->has_meta) {
-			rc = QM_OK; /* received before QMail kept the record */
-		} else if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_AUTH ||
-		           rc == QM_ERR_PARSE) {
-			/* what the receiver established cannot be trusted
-			 * (the record was altered, or removed while the
-			 * message's labels say it has one): show nothing of
-			 * the message */
-			rc = QM_OK;
-			v->verify = QM_VERIFY_TAMPERED;
-			snprintf(
-			    reason, sizeof(reason),
-			    "tampered in storage: the message's security "
-			    "record in the vault was altered or removed (%s); "
-			    "it is not shown",
-			    qm_error_msg(&me));
-		} else if (rc) {
-			if (err)
-				*err = me;
-			goto out;
-		} else {
-			has_meta = 1;
-		}
+		           reasonlen);
+		return QM_OK;
 	}
-	if (has_meta && mm.sae[0]) {
-		v->sender_sae = strdup(mm.sae);
+	if (m->verify == QM_VERIFY_NOT_QMAIL)
+		return QM_OK;
+	qm_error_clear(&me);
+	rc = msg_meta_load(c, m->id, mm, &me);
+	if (rc == QM_ERR_NOTFOUND && !m->has_meta)
+		return QM_OK; /* received before QMail kept the record */
+	if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_AUTH || rc == QM_ERR_PARSE) {
+		/* what the receiver established cannot be trusted (the record
+		 * was altered, or removed while the message's labels say it
+		 * has one): show nothing of the message */
+		v->verify = QM_VERIFY_TAMPERED;
+		snprintf(
+		    reason, reasonlen,
+		    "tampered in storage: the message's security record in "
+		    "the vault was altered or removed (%s); it is not shown",
+		    qm_error_msg(&me));
+		return QM_OK;
+	}
+	if (rc) {
+		if (err)
+			*err = me;
+		return rc;
+	}
+	*has_meta = 1;
+	return QM_OK;
+}
+
+/* Who sent it and what became of it: sender SAE and its owner, signer,
+ * the next try of one that waits, whether it may be tried again, the key
+ * IDs it consumed. */
+static void view_sender(struct qm_client *c, const struct qm_store_msg *m,
+                        const struct msg_meta *mm, int has_meta,
+                        struct qm_client_view *v)
+{
+	char key[32], sae[QM_STORE_NAMEMAX];
+
+	if (has_meta && mm->sae[0]) {
+		v->sender_sae = strdup(mm->sae);
 	} else {
-		snprintf(key, sizeof(key), "sae.%lld", (long long)id);
+		snprintf(key, sizeof(key), "sae.%lld", (long long)m->id);
 		acct_setting(c, m->account_id, key, sae, sizeof(sae));
 		v->sender_sae = strdup(sae);
 	}
-	v->sender_owner = dup_or_empty(mm.owner);
-	v->signer_fpr = dup_or_empty(mm.signer);
-	v->signer_addr = dup_or_empty(mm.signer_addr);
-	v->retry_at = mm.wait_kind ? mm.next_at : 0;
+	v->sender_owner = dup_or_empty(mm->owner);
+	v->signer_fpr = dup_or_empty(mm->signer);
+	v->signer_addr = dup_or_empty(mm->signer_addr);
+	v->retry_at = mm->wait_kind ? mm->next_at : 0;
 	v->retryable = m->label != QM_LABEL_ALTERED && m->has_body &&
 	               (v->verify == QM_VERIFY_UNREADABLE ||
 	                v->verify == QM_VERIFY_UNKNOWN_KEY ||
 	                v->verify == QM_VERIFY_WAITING);
-	load_key_ids(c, id, v);
-	readable = v->verify == QM_VERIFY_OK ||
-	           v->verify == QM_VERIFY_NOT_QMAIL ||
-	           v->verify == QM_VERIFY_UNVERIFIED_SENDER;
-	if (readable) {
-		struct qm_mail_limits lim;
+	load_key_ids(c, m->id, v);
+}
 
-		client_mail_limits(c, &lim);
-		rc = qm_store_msg_body(c->store, id, &body, err);
-		if (!rc)
-			rc = qm_mail_content_parse(body.data, body.len, &lim,
-			                           &mc, err);
-		if (rc)
-			goto out;
-		rc = view_content(v, mc, err);
-		if (rc)
-			goto out;
-	} else {
+/* The readable content of a message that may be shown (*mc kept for its
+ * headers), else empty fields. */
+static enum qm_err view_body(struct qm_client *c, int64_t id,
+                             struct qm_client_view *v,
+                             struct qm_mail_content **mc, struct qm_error *err)
+{
+	struct qm_mail_limits lim;
+	struct qm_buf body;
+	enum qm_err rc;
+
+	if (v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL &&
+	    v->verify != QM_VERIFY_UNVERIFIED_SENDER) {
 		v->subject = strdup("");
 		v->in_reply_to = strdup("");
 		v->references = strdup("");
 		v->text = strdup("");
+		return QM_OK;
 	}
-	if (readable && has_meta && mm.from) {
-		/* what the envelope authenticated, not the inner copies */
+	client_mail_limits(c, &lim);
+	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
+	rc = qm_store_msg_body(c->store, id, &body, err);
+	if (!rc)
+		rc = qm_mail_content_parse(body.data, body.len, &lim, mc, err);
+	if (rc)
+		client_limit_hint(err);
+	else
+		rc = view_content(v, *mc, err);
+	qm_buf_free(&body);
+	return rc;
+}
+
+/* The header values shown: what the envelope authenticated (the sealed
+ * record), not the inner copies; those of a plain message; the index's
+ * for one that is not shown. */
+static void view_headers(const struct qm_store_msg *m,
+                         const struct msg_meta *mm, int has_meta,
+                         const struct qm_mail_content *mc,
+                         struct qm_client_view *v)
+{
+	if (mc && has_meta && mm->from) {
 		v->bound = 1;
-		v->from = dup_or_empty(mm.from);
-		v->to = dup_or_empty(mm.to);
-		v->cc = dup_or_empty(mm.cc);
-		v->date = dup_or_empty(mm.date);
-		v->message_id = dup_or_empty(mm.mid);
+		v->from = dup_or_empty(mm->from);
+		v->to = dup_or_empty(mm->to);
+		v->cc = dup_or_empty(mm->cc);
+		v->date = dup_or_empty(mm->date);
+		v->message_id = dup_or_empty(mm->mid);
 	} else if (mc) {
 		v->from = dup_or_empty(mc->hdrs.from);
 		v->to = dup_or_empty(mc->hdrs.to);
@@ -383,6 +394,13 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		v->date = strdup("");
 		v->message_id = dup_or_empty(m->message_id);
 	}
+}
+
+/* The status sentence: a level-3/4 message's from its signer's trust now,
+ * others from the reason recorded. */
+static void view_status(struct qm_client *c, const char *reason,
+                        struct qm_client_view *v)
+{
 	if (v->verify == QM_VERIFY_OK && v->level >= 3 && v->signer_fpr &&
 	    v->signer_fpr[0] && v->signer_addr) {
 		v->signer_trust =
@@ -392,14 +410,56 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 		v->status_text =
 		    strdup(reason[0] ? reason : verify_text(v->verify));
 	}
-	if (!v->status_text || !v->from || !v->to || !v->cc || !v->date ||
-	    !v->message_id || !v->subject || !v->in_reply_to ||
-	    !v->references || !v->text || !v->sender_sae || !v->signer_fpr ||
-	    !v->sender_owner || !v->signer_addr) {
+}
+
+/* 1 when every string of the view is there (none failed to copy). */
+static int view_complete(const struct qm_client_view *v)
+{
+	return v->status_text && v->from && v->to && v->cc && v->date &&
+	       v->message_id && v->subject && v->in_reply_to && v->references &&
+	       v->text && v->sender_sae && v->signer_fpr && v->sender_owner &&
+	       v->signer_addr;
+}
+
+enum qm_err qm_client_read(struct qm_client *c, int64_t id,
+                           struct qm_client_view **out, struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_msg *m;
+	struct qm_client_view *v = NULL;
+	struct qm_mail_content *mc = NULL;
+	struct msg_meta mm;
+	char reason[QM_ERR_MSGMAX];
+	int has_meta = 0;
+	enum qm_err rc;
+
+	memset(&mm, 0, sizeof(mm));
+	rc = qm_store_msg_get(c->store, id, &l, err);
+	if (!rc && !l->n)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
+		                  (long long)id);
+	if (!rc && !(v = calloc(1, sizeof(*v))))
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (rc)
 		goto out;
-	}
-	rc = client_view_display(v, err); /* what a person sees: display.c */
+	m = &l->items[0];
+	v->id = id;
+	v->level = m->level;
+	v->verify = m->verify;
+	rc = view_record(c, m, v, &mm, &has_meta, reason, sizeof(reason), err);
+	if (rc)
+		goto out;
+	view_sender(c, m, &mm, has_meta, v);
+	rc = view_body(c, id, v, &mc, err);
+	if (rc)
+		goto out;
+	view_headers(m, &mm, has_meta, mc, v);
+	view_status(c, reason, v);
+	rc = view_complete(v)
+	         ? QM_OK
+	         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (!rc)
+		rc = client_view_display(v, err); /* what a person sees */
 	if (rc)
 		goto out;
 	if (!(m->flags & QM_FLAG_SEEN))
@@ -412,6 +472,5 @@ out:
 	qm_client_view_free(&v);
 	qm_mail_content_free(&mc);
 	qm_store_msglist_free(&l);
-	qm_buf_free(&body);
 	return rc;
 }

@@ -252,29 +252,39 @@ static void learn_sae(struct qm_client *c, const struct acct_conn *ac,
 	qm_store_contact_put(c->store, ac->a.id, &ct, NULL);
 }
 
-/* Levels 1 and 2 up to the keys: the checks that need no KME, then the
- * KME. On return with QM_OK, *ks holds the keys, or oc says why not. */
-static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
-                            struct recv_ctx *ctx,
-                            const struct qm_mail_parsed *mp,
-                            const struct qm_env *env, size_t *slot,
-                            struct recv_outcome *oc, struct qm_kms_keys **ks,
-                            struct qm_error *err)
+/* The account cannot use its KME (why): the message waits for the next
+ * sync, and no other message asks the KME in this one. */
+static void wait_for_kme(struct recv_ctx *ctx, const struct qm_error *why,
+                         struct recv_outcome *oc)
+{
+	kme_block(ctx, why);
+	oc->wait = MSG_WAIT_KME;
+	snprintf(oc->reason, sizeof(oc->reason), "waiting for its keys: %s",
+	         qm_error_msg(why));
+}
+
+/*
+ * Levels 1 and 2, the checks that need no KME: a KME configured, our slot,
+ * the user's key-ID limit, well-formed values, the replay log, the KME not
+ * found unusable earlier in this sync. *ask is 1 when the KME may be asked
+ * for oc->key_ids; else oc says what became of the message.
+ */
+static enum qm_err qkd_precheck(struct qm_client *c, struct acct_conn *ac,
+                                struct recv_ctx *ctx, const struct qm_env *env,
+                                size_t *slot, struct recv_outcome *oc, int *ask,
+                                struct qm_error *err)
 {
 	struct qm_error e;
-	enum kme_fate f;
 	enum qm_err rc;
 
+	*ask = 0;
 	qm_error_clear(&e);
 	if (!ac->a.sae_id[0] || !ac->a.kme_url[0]) {
 		qm_error_set(&e, QM_ERR_STATE,
 		             "account %s has no KME configured (its URL and "
 		             "this account's SAE ID): levels 1 and 2 need one",
 		             ac->a.address);
-		kme_block(ctx, &e);
-		oc->wait = MSG_WAIT_KME;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "waiting for its keys: %s", qm_error_msg(&e));
+		wait_for_kme(ctx, &e, oc);
 		return QM_OK;
 	}
 	if (qm_env_slot_find(env, ac->a.sae_id, slot, &e)) {
@@ -324,6 +334,77 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 		         "waiting for its keys: %.400s", ctx->st->kme_problem);
 		return QM_OK;
 	}
+	*ask = 1;
+	return QM_OK;
+}
+
+/* What the KME's answer for the keys (f, with why) makes of the message;
+ * QM_ERR_NOMEM for an answer that stops the sync. */
+static enum qm_err kme_outcome(struct recv_ctx *ctx, enum kme_fate f,
+                               const struct qm_error *why,
+                               struct recv_outcome *oc, struct qm_error *err)
+{
+	switch (f) {
+	case KME_GOT:
+		return QM_OK;
+	case KME_GONE:
+		/* the keys are gone for good: nobody can read it */
+		oc->verify = QM_VERIFY_UNKNOWN_KEY;
+		oc->keep_raw = 1;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "the KME does not have the keys of this message "
+		         "(already fetched, expired, or not addressed to this "
+		         "SAE): %s",
+		         qm_error_msg(why));
+		return QM_OK;
+	case KME_BAD:
+		oc->verify = QM_VERIFY_UNREADABLE;
+		oc->keep_raw = 1;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "unreadable: the KME refused the key IDs of this "
+		         "message (%s%s): %s",
+		         oc->key_ids[0], oc->nkey_ids > 1 ? ", ..." : "",
+		         qm_error_msg(why));
+		break;
+	case KME_ACCOUNT:
+	case KME_DOWN:
+		wait_for_kme(ctx, why, oc);
+		break;
+	case KME_TRANSIENT:
+		oc->wait = MSG_WAIT_MSG;
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "waiting for its keys: the KME failed for this message "
+		    "(%s); it is tried again later",
+		    qm_error_msg(why));
+		break;
+	default:
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	outcome_ids_drop(oc); /* none of them was used */
+	return QM_OK;
+}
+
+/* Levels 1 and 2 up to the keys: the checks that need no KME, then the
+ * KME. On return with QM_OK, mk holds the keys of our slot, or oc says why
+ * not. */
+static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
+                            struct recv_ctx *ctx,
+                            const struct qm_mail_parsed *mp,
+                            const struct qm_env *env, size_t *slot,
+                            struct recv_outcome *oc, struct msg_keys *mk,
+                            struct qm_error *err)
+{
+	struct qm_kms_keys *ks = NULL;
+	struct qm_error e;
+	enum kme_fate f;
+	enum qm_err rc;
+	int ask = 0;
+
+	qm_strlcpy(oc->sae, qm_env_sender_sae(env), sizeof(oc->sae));
+	rc = qkd_precheck(c, ac, ctx, env, slot, oc, &ask, err);
+	if (rc || !ask)
+		return rc;
 	/* the KME forgets keys once it hands them out: make sure the
 	 * plaintext can be stored before asking (the vault keeps about as
 	 * many bytes as the envelope, written twice by the WAL) */
@@ -333,60 +414,25 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 	                      err);
 	if (rc)
 		return rc;
+	qm_error_clear(&e);
 	f = recv_kme_keys(ac, oc->sae, (const char *const *)oc->key_ids,
-	                  oc->nkey_ids, ks, &e);
-	switch (f) {
-	case KME_GOT:
-		break;
-	case KME_GONE:
-		/* the keys are gone for good: nobody can read it */
-		oc->verify = QM_VERIFY_UNKNOWN_KEY;
-		oc->keep_raw = 1;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "the KME does not have the keys of this message "
-		         "(already fetched, expired, or not addressed to this "
-		         "SAE): %s",
-		         qm_error_msg(&e));
-		break;
-	case KME_BAD:
-		oc->verify = QM_VERIFY_UNREADABLE;
-		oc->keep_raw = 1;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "unreadable: the KME refused the key IDs of this "
-		         "message (%s%s): %s",
-		         oc->key_ids[0], oc->nkey_ids > 1 ? ", ..." : "",
-		         qm_error_msg(&e));
-		break;
-	case KME_ACCOUNT:
-	case KME_DOWN:
-		kme_block(ctx, &e);
-		oc->wait = MSG_WAIT_KME;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "waiting for its keys: %s", qm_error_msg(&e));
-		break;
-	case KME_TRANSIENT:
-		oc->wait = MSG_WAIT_MSG;
-		snprintf(
-		    oc->reason, sizeof(oc->reason),
-		    "waiting for its keys: the KME failed for this message "
-		    "(%s); it is tried again later",
-		    qm_error_msg(&e));
-		break;
-	default:
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	}
-	if (oc->verify == QM_VERIFY_UNREADABLE || oc->wait)
-		outcome_ids_drop(oc); /* none of them was used */
-	return QM_OK;
+	                  oc->nkey_ids, &ks, &e);
+	rc = kme_outcome(ctx, f, &e, oc, err);
+	if (!rc && f == KME_GOT)
+		rc = msg_keys_take(mk, "", &ks, err);
+	qm_kms_keys_free(&ks);
+	return rc;
 }
 
 /* Levels 3 and 4 up to the keys: the sender's key for its From address,
- * which must be the one that signed; our slot. */
+ * which must be the one that signed; our slot. On return with QM_OK, mk
+ * holds both identities when oc->signer is set and the message is not
+ * tampered, or oc says why not. */
 static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
                            const struct qm_mail_parsed *mp,
                            const struct qm_env *env, size_t *slot,
-                           struct recv_outcome *oc, struct qm_identity **self,
-                           struct qm_pubid **sender, struct qm_error *err)
+                           struct recv_outcome *oc, struct msg_keys *mk,
+                           struct qm_error *err)
 {
 	unsigned char want[QM_FPR_BYTES], have[QM_FPR_BYTES],
 	    mine[QM_FPR_BYTES];
@@ -397,7 +443,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 
 	qm_error_clear(&e);
-	rc = own_identity(c, ac->a.id, self, err);
+	rc = msg_keys_self(c, ac, mk, err);
 	if (rc)
 		return rc;
 	if (one_addr(mp->hdrs.from, from, sizeof(from)) != QM_OK) {
@@ -409,7 +455,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		    "the signature cannot be checked against a sender");
 		return QM_OK;
 	}
-	if (contact_pubid(c, from, sender, NULL, &e)) {
+	if (msg_keys_peer(c, from, mk, &e)) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
 		snprintf(oc->reason, sizeof(oc->reason),
@@ -418,7 +464,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		         qm_error_msg(&e));
 		return QM_OK;
 	}
-	qm_pubid_fingerprint(*sender, have);
+	qm_pubid_fingerprint(mk->peer[0], have);
 	if (efpr)
 		memcpy(want, efpr, sizeof(want));
 	if (!efpr || qm_ct_eq(want, have, sizeof(want)) != 0) {
@@ -435,7 +481,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	qm_strlcpy(oc->signer, fpr, sizeof(oc->signer));
 	qm_strlcpy(oc->signer_addr, from, sizeof(oc->signer_addr));
 	/* our slot is labelled with our key's fingerprint */
-	rc = qm_identity_public(*self, &me, err);
+	rc = qm_identity_public(mk->self, &me, err);
 	if (rc)
 		return rc;
 	qm_pubid_fingerprint(me, mine);
@@ -450,66 +496,49 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
-enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
-                            struct recv_ctx *ctx,
-                            const struct qm_mail_parsed *mp,
-                            struct recv_outcome *oc, struct qm_error *err)
+/* The envelope parses and its routing copies in the X-QKD headers agree
+ * with it (*env), else oc says why not (tampered). */
+static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
+                           struct recv_outcome *oc)
 {
-	struct qm_env *env = NULL;
-	struct qm_kms_keys *ks = NULL;
-	struct qm_identity *self = NULL;
-	struct qm_pubid *sender = NULL;
-	struct qm_qkey *qk = NULL;
-	struct qm_bound b;
-	struct bound_store bs = {0};
-	struct qm_open_params op;
 	struct qm_error e;
-	size_t slot = 0;
-	enum qm_err rc = QM_OK;
 
 	qm_error_clear(&e);
 	oc->level = mp->level;
 	oc->verify = QM_VERIFY_TAMPERED;
-	if (qm_env_parse(mp->envelope, mp->envelope_len, &env, &e)) {
+	if (qm_env_parse(mp->envelope, mp->envelope_len, env, &e)) {
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the encrypted envelope is damaged: %s",
 		         qm_error_msg(&e));
-		goto out;
+		return;
 	}
-	oc->level = qm_env_level(env);
-	if (!headers_agree(mp, env, oc->reason, sizeof(oc->reason)))
-		goto out;
-	oc->verify = QM_VERIFY_UNKNOWN_KEY;
-	memset(&op, 0, sizeof(op));
-	if (oc->level <= 2) {
-		qm_strlcpy(oc->sae, qm_env_sender_sae(env), sizeof(oc->sae));
-		rc = qkd_keys(c, ac, ctx, mp, env, &slot, oc, &ks, err);
-		if (rc || !ks)
-			goto out;
-		qk = calloc(oc->nkey_ids ? oc->nkey_ids : 1, sizeof(*qk));
-		if (!qk) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < oc->nkey_ids; i++) {
-			qk[i].key_id = qm_kms_keys_id(ks, i);
-			qk[i].key = qm_kms_keys_key(ks, i, &qk[i].len);
-		}
-		op.keys = qk;
-		op.nkeys = oc->nkey_ids;
-	} else {
-		rc = pq_keys(c, ac, mp, env, &slot, oc, &self, &sender, err);
-		if (rc || !oc->signer[0] || oc->verify == QM_VERIFY_TAMPERED)
-			goto out;
-		op.self = self;
-		op.sender = sender;
-	}
-	rc = bound_make(&mp->hdrs, oc->level <= 2 ? mp->sender_sae : NULL, &b,
-	                &bs, err);
+	oc->level = qm_env_level(*env);
+	if (!headers_agree(mp, *env, oc->reason, sizeof(oc->reason)))
+		qm_env_free(env);
+}
+
+/* Opens the envelope under mk with the received header values as
+ * associated data: the plaintext into oc->plain and *ok = 1, or oc says
+ * why it failed (tampered). */
+static enum qm_err open_envelope(const struct acct_conn *ac,
+                                 const struct qm_mail_parsed *mp,
+                                 const struct qm_env *env,
+                                 const struct msg_keys *mk, size_t slot,
+                                 struct recv_outcome *oc, int *ok,
+                                 struct qm_error *err)
+{
+	struct qm_bound b;
+	struct bound_store bs = {0};
+	struct qm_open_params op;
+	struct qm_error e;
+	enum qm_err rc;
+
+	*ok = 0;
+	qm_error_clear(&e);
+	rc = bound_make(&mp->hdrs, mk->sae, &b, &bs, err);
 	if (rc)
-		goto out;
-	op.bound = &b;
-	op.slot = slot;
+		return rc;
+	msg_keys_open_params(mk, &b, slot, &op);
 	qm_buf_init_secure(&oc->plain, ac->lim.max_size ? ac->lim.max_size
 	                                                : QM_CLIENT_MAXMSG);
 	if (qm_env_open(env, &op, &oc->plain, &e) != QM_OK) {
@@ -520,25 +549,59 @@ enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 		         "the message failed its integrity check and is not "
 		         "shown: %s",
 		         qm_error_msg(&e));
-		goto out;
+	} else {
+		*ok = 1;
 	}
+	bound_store_free(&bs);
+	return QM_OK;
+}
+
+/* What an opened message may claim: levels 1 and 2, the sender its SAE ID
+ * is confirmed for; levels 3 and 4, the owner of the key that signed. */
+static void claim_sender(struct qm_client *c, const struct acct_conn *ac,
+                         const struct qm_mail_parsed *mp,
+                         struct recv_outcome *oc)
+{
 	if (oc->level <= 2) {
 		bind_sender(c, ac, mp, oc);
 		learn_sae(c, ac, mp, oc);
-	} else {
-		oc->verify = QM_VERIFY_OK;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "decrypted at level %d (%s); its signature by the key "
-		         "of %s checked",
-		         oc->level, qm_client_level_name(oc->level),
-		         oc->signer_addr);
+		return;
 	}
-out:
-	free(qk);
-	qm_kms_keys_free(&ks);
-	qm_identity_free(&self);
-	qm_pubid_free(&sender);
-	bound_store_free(&bs);
+	oc->verify = QM_VERIFY_OK;
+	snprintf(oc->reason, sizeof(oc->reason),
+	         "decrypted at level %d (%s); its signature by the key of %s "
+	         "checked",
+	         oc->level, qm_client_level_name(oc->level), oc->signer_addr);
+}
+
+enum qm_err recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
+                            struct recv_ctx *ctx,
+                            const struct qm_mail_parsed *mp,
+                            struct recv_outcome *oc, struct qm_error *err)
+{
+	struct qm_env *env = NULL;
+	struct msg_keys mk;
+	size_t slot = 0;
+	int ready, ok = 0;
+	enum qm_err rc;
+
+	envelope_check(mp, &env, oc);
+	if (!env)
+		return QM_OK;
+	oc->verify = QM_VERIFY_UNKNOWN_KEY;
+	msg_keys_init(&mk, oc->level, mp->sender_sae);
+	if (msg_keys_qkd(&mk)) {
+		rc = qkd_keys(c, ac, ctx, mp, env, &slot, oc, &mk, err);
+		ready = mk.n == 1;
+	} else {
+		rc = pq_keys(c, ac, mp, env, &slot, oc, &mk, err);
+		ready = oc->signer[0] && oc->verify != QM_VERIFY_TAMPERED;
+	}
+	if (!rc && ready)
+		rc = open_envelope(ac, mp, env, &mk, slot, oc, &ok, err);
+	if (!rc && ok)
+		claim_sender(c, ac, mp, oc);
+	msg_keys_free(&mk);
 	qm_env_free(&env);
 	return rc;
 }

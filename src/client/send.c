@@ -59,22 +59,22 @@ enum enc_fail {
 	ENC_KME_REFUSED,   /* the KME answered no to the key request */
 };
 
-/* Keys fetched for one outbox entry (levels 1 and 2). */
-struct entry_keys {
-	struct qm_kms_keys *ks[MAX_RCPTS];
-	char sae[MAX_RCPTS][QM_STORE_NAMEMAX];
-	size_t n;
+/* The header values an outbox entry's envelope binds: from its sealed
+ * record, or (an entry an older QMail queued) from its MIME. */
+struct entry_hdrs {
+	struct outbox_rec rec;
+	struct qm_mail_content *mc;
+	const struct qm_mail_hdrs *h; /* into rec or mc */
 };
 
-static void entry_keys_free(struct entry_keys *ek)
+static void entry_hdrs_free(struct entry_hdrs *eh)
 {
-	for (size_t i = 0; i < ek->n; i++)
-		qm_kms_keys_free(&ek->ks[i]);
-	ek->n = 0;
+	outbox_rec_clear(&eh->rec);
+	qm_mail_content_free(&eh->mc);
+	eh->h = NULL;
 }
 
-/* Parses only the header block of the protected message (its From, To,
- * Cc, Date and Message-ID are what the envelope binds), so that the
+/* Parses only the header block of the protected message, so that the
  * attachments are not decoded a second time. */
 static enum qm_err parse_headers(const unsigned char *p, size_t n,
                                  struct qm_mail_content **out,
@@ -88,6 +88,44 @@ static enum qm_err parse_headers(const unsigned char *p, size_t n,
 		len = end ? (size_t)(end - p) + 2 : n;
 	}
 	return qm_mail_content_parse(p, len, NULL, out, err);
+}
+
+/*
+ * The header values of entry o into eh. The level in the sealed record is
+ * the one the message was written at: an entry whose level column says
+ * another was changed on disk (QM_ERR_STATE), and goes at neither.
+ */
+static enum qm_err entry_hdrs_get(struct qm_client *c,
+                                  const struct qm_store_outbox *o,
+                                  const struct qm_buf *pt,
+                                  struct entry_hdrs *eh, struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	memset(eh, 0, sizeof(*eh));
+	qm_buf_init_secure(&b, 1 << 20);
+	rc = qm_store_outbox_bound(c->store, o->id, &b, err);
+	if (!rc)
+		rc = outbox_rec_decode(b.data, b.len, &eh->rec, err);
+	qm_buf_free(&b);
+	if (rc == QM_ERR_NOTFOUND) {
+		qm_error_clear(err);
+		rc = parse_headers(pt->data, pt->len, &eh->mc, err);
+		if (!rc)
+			eh->h = &eh->mc->hdrs;
+		return rc;
+	}
+	if (!rc && eh->rec.level != o->level)
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "its level was changed on disk outside QMail "
+		                  "(level %d in the outbox, level %d when the "
+		                  "message was written): cancel it and write "
+		                  "it again",
+		                  o->level, eh->rec.level);
+	if (!rc)
+		eh->h = &eh->rec.h;
+	return rc;
 }
 
 /* Records the sends that went out while the store could not say so. */
@@ -151,6 +189,113 @@ static enum qm_err outbox_lock(struct qm_client *c, int *fd,
 	return outbox_lock_within(c, 600, fd, err);
 }
 
+/* How a failure of msg_keys_seal at stage counts for the entry. */
+static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
+{
+	if (stage == KEYS_LOCAL)
+		/* the keyring says no for good, unless the store failed */
+		return rc == QM_ERR_IO || rc == QM_ERR_NOMEM ||
+		               rc == QM_ERR_LOCKED
+		           ? ENC_TRANSIENT
+		           : ENC_PERMANENT;
+	if (stage == KEYS_KME && (rc == QM_ERR_UNAVAIL || rc == QM_ERR_PROTO))
+		return ENC_KME_REFUSED;
+	return ENC_TRANSIENT;
+}
+
+/*
+ * What can be known of a PENDING entry without the KME (none of it gets
+ * better by waiting, *how = ENC_PERMANENT, but for the store failing):
+ * its header values eh, its recipients rs (bare, each once), each one's floor,
+ * SAE ID (into sae, levels 1, 2) and public key; b the values its envelope
+ * binds (bs holds them).
+ */
+static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
+                               const struct qm_store_outbox *o,
+                               const struct qm_buf *pt, struct entry_hdrs *eh,
+                               struct rcpts *rs, char (*sae)[QM_STORE_NAMEMAX],
+                               const char *sender_sae, struct qm_bound *b,
+                               struct bound_store *bs, enum enc_fail *how,
+                               struct qm_error *err)
+{
+	enum qm_err rc;
+
+	*how = ENC_PERMANENT;
+	rc = entry_hdrs_get(c, o, pt, eh, err);
+	if (!rc)
+		rc = entry_rcpts(o->recipients, rs, err);
+	if (!rc && rs->n > MAX_RCPTS)
+		rc = qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
+		                  MAX_RCPTS);
+	if (!rc)
+		rc = client_copy_check(c, ac, o->level,
+		                       (const char *const *)rs->v, rs->n, sae,
+		                       NULL, err);
+	if (!rc)
+		rc = bound_make(eh->h, sender_sae, b, bs, err);
+	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
+		*how = ENC_TRANSIENT; /* the store, not the message */
+	return rc;
+}
+
+/* Seals pt under mk into the wire message that is stored as the entry's
+ * ciphertext (ENCRYPTING -> QUEUED). pt and mk are done with after it. */
+static enum qm_err entry_seal(struct qm_client *c,
+                              const struct qm_store_outbox *o,
+                              struct qm_buf *pt, struct msg_keys *mk,
+                              const struct qm_bound *b,
+                              const struct qm_mail_hdrs *h,
+                              struct qm_error *err)
+{
+	struct qm_buf env, wire;
+	struct qm_seal_params sp;
+	struct qm_mail_wire w;
+	enum qm_err rc;
+
+	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
+	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+	msg_keys_seal_params(mk, b, &sp);
+	rc = qm_env_seal(&sp, pt->data, pt->len, &env, err);
+	/* keep peak memory down: the plaintext is done with */
+	qm_buf_free(pt);
+	memset(&w, 0, sizeof(w));
+	w.hdrs = h;
+	w.level = o->level;
+	w.key_ids = mk->nids ? mk->ids : NULL;
+	w.nkey_ids = mk->nids;
+	w.sender_sae = mk->sae;
+	w.envelope = env.data;
+	w.envelope_len = env.len;
+	if (!rc)
+		rc = qm_mail_wire_build(&w, &wire, err);
+	/* the key bytes and the envelope are done with */
+	qm_buf_free(&env);
+	msg_keys_free(mk);
+	if (!rc)
+		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
+		                                    wire.len, err);
+	qm_buf_free(&wire);
+	return rc;
+}
+
+/* Takes the outbox lock (*lockfd) and reads entry id under it: another
+ * process may have moved it on. On failure the lock is let go. */
+static enum qm_err entry_lock_get(struct qm_client *c, int64_t id,
+                                  struct qm_store_outbox *o, int *lockfd,
+                                  struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(o, 0, sizeof(*o));
+	rc = outbox_lock(c, lockfd, err);
+	if (rc)
+		return rc;
+	rc = qm_store_outbox_get(c->store, id, o, err);
+	if (rc)
+		home_unlock(lockfd);
+	return rc;
+}
+
 /*
  * Encrypts a PENDING entry: checks, keys, reservation, envelope, wire
  * message. Every check that needs no KME comes before the first key is
@@ -162,166 +307,50 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
                                  enum enc_fail *how, struct qm_error *err)
 {
-	struct qm_buf pt, env, wire;
-	struct qm_mail_content *mc = NULL;
-	struct entry_keys ek;
-	struct qm_kms *kms = NULL;
-	struct qm_identity *self = NULL;
-	struct qm_pubid *pubs[MAX_RCPTS] = {0};
-	struct qm_qslot slots[MAX_RCPTS];
-	struct qm_qkey *qkeys[MAX_RCPTS] = {0};
-	const char **ids = NULL;
-	size_t nids = 0;
+	struct qm_buf pt;
+	struct entry_hdrs eh;
+	char(*sae)[QM_STORE_NAMEMAX] = NULL;
+	struct msg_keys mk;
 	struct rcpts rs = {NULL, 0};
 	struct qm_bound b;
 	struct bound_store bs = {0};
-	struct qm_seal_params sp;
-	struct qm_mail_wire w;
+	enum keys_stage stage;
 	enum qm_err rc;
 
 	*how = ENC_TRANSIENT;
-	memset(&ek, 0, sizeof(ek));
+	memset(&eh, 0, sizeof(eh));
+	msg_keys_init(&mk, o->level, ac->a.sae_id);
 	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
-	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
-	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
-	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	sae = calloc(MAX_RCPTS, sizeof(*sae));
+	if (!sae)
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	else
+		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	if (!rc)
+		rc = entry_check(c, ac, o, &pt, &eh, &rs,
+		                 msg_keys_qkd(&mk) ? sae : NULL, mk.sae, &b,
+		                 &bs, how, err);
 	if (rc)
 		goto out;
-
-	/* what can be known without the KME: none of it gets better by
-	 * waiting */
-	*how = ENC_PERMANENT;
-	rc = parse_headers(pt.data, pt.len, &mc, err);
-	if (!rc)
-		rc = entry_rcpts(o->recipients, &rs, err);
-	if (!rc && rs.n > MAX_RCPTS)
-		rc = qm_error_set(err, QM_ERR_TOOBIG, "more than %d recipients",
-		                  MAX_RCPTS);
-	if (!rc)
-		rc = client_copy_check(c, ac, o->level,
-		                       (const char *const *)rs.v, rs.n,
-		                       o->level <= 2 ? ek.sae : NULL, NULL, err);
-	if (!rc)
-		rc = bound_make(&mc->hdrs, o->level <= 2 ? ac->a.sae_id : "", &b,
-		                &bs, err);
-	if (!rc && o->level >= 3) {
-		rc = own_identity(c, ac->a.id, &self, err);
-		for (size_t i = 0; i < rs.n && !rc; i++)
-			rc = contact_pubid(c, rs.v[i], &pubs[i], NULL, err);
+	rc = msg_keys_seal(c, ac, (const char *const *)rs.v,
+	                   (const char(*)[QM_STORE_NAMEMAX])sae, rs.n, pt.len,
+	                   &mk, &stage, err);
+	if (rc) {
+		*how = keys_fail(stage, rc);
+		goto out;
 	}
-	if (rc == QM_ERR_IO || rc == QM_ERR_NOMEM || rc == QM_ERR_LOCKED)
-		*how = ENC_TRANSIENT; /* the store, not the message */
-	if (rc)
-		goto out;
 	*how = ENC_TRANSIENT;
-	memset(&sp, 0, sizeof(sp));
-	sp.level = o->level;
-	sp.bound = &b;
-	if (o->level <= 2) {
-		/* the key IDs and the ciphertext must be written once the
-		 * keys are out: room for them first */
-		rc = home_space_check(c, (uint64_t)pt.len * 3 + 1024 * 1024,
-		                      "fetch keys for an outbox message", err);
-		if (!rc)
-			rc = acct_kms_new(ac, &kms, err);
-		if (rc)
-			goto out;
-		for (size_t i = 0; i < rs.n && !rc; i++) {
-			if (o->level == 1)
-				rc = qm_kms_material_get(
-					kms, ek.sae[i], qm_l1_key_bytes(pt.len),
-					&ek.ks[i], err);
-			else
-				rc = qm_kms_keys_get(kms, ek.sae[i], 1,
-				                     QM_L2_KEYBYTES * 8, NULL, 0,
-				                     &ek.ks[i], err);
-			if (!rc)
-				ek.n = i + 1;
-			nids += rc ? 0 : qm_kms_keys_count(ek.ks[i]);
-		}
-		if (rc == QM_ERR_UNAVAIL || rc == QM_ERR_PROTO)
-			*how = ENC_KME_REFUSED;
-		if (rc)
-			goto out;
-		ids = calloc(nids ? nids : 1, sizeof(*ids));
-		if (!ids) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		nids = 0;
-		for (size_t i = 0; i < ek.n && !rc; i++) {
-			size_t nk = qm_kms_keys_count(ek.ks[i]);
-
-			qkeys[i] = calloc(nk ? nk : 1, sizeof(struct qm_qkey));
-			if (!qkeys[i]) {
-				rc = qm_error_set(err, QM_ERR_NOMEM,
-				                  "out of memory");
-				break;
-			}
-			for (size_t j = 0; j < nk; j++) {
-				qkeys[i][j].key_id = qm_kms_keys_id(ek.ks[i], j);
-				qkeys[i][j].key = qm_kms_keys_key(
-					ek.ks[i], j, &qkeys[i][j].len);
-				ids[nids++] = qkeys[i][j].key_id;
-			}
-			slots[i].rcpt = ek.sae[i];
-			slots[i].keys = qkeys[i];
-			slots[i].nkeys = nk;
-		}
-		if (rc)
-			goto out;
-		sp.slots = slots;
-		sp.nslots = ek.n;
-		/* record the key IDs before they protect anything */
-		rc = qm_store_outbox_reserve(c->store, o->id, ids, nids, err);
-		if (rc)
-			goto out;
-	} else {
-		sp.sender = self;
-		sp.rcpts = (const struct qm_pubid *const *)pubs;
-		sp.nrcpts = rs.n;
-		rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
-		if (rc)
-			goto out;
-	}
-	rc = qm_env_seal(&sp, pt.data, pt.len, &env, err);
-	if (rc)
-		goto out;
-	/* keep peak memory down: the plaintext is done with */
-	qm_buf_free(&pt);
-	memset(&w, 0, sizeof(w));
-	w.hdrs = &mc->hdrs;
-	w.level = o->level;
-	w.key_ids = o->level <= 2 ? ids : NULL;
-	w.nkey_ids = o->level <= 2 ? nids : 0;
-	w.sender_sae = o->level <= 2 ? ac->a.sae_id : NULL;
-	w.envelope = env.data;
-	w.envelope_len = env.len;
-	rc = qm_mail_wire_build(&w, &wire, err);
-	/* the key bytes and the envelope are done with (ids points into ek
-	 * until here) */
-	qm_buf_free(&env);
-	entry_keys_free(&ek);
-	free(ids);
-	ids = NULL;
+	/* record the key IDs before they protect anything */
+	rc = qm_store_outbox_reserve(c->store, o->id, mk.ids, mk.nids, err);
 	if (!rc)
-		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
-		                                    wire.len, err);
+		rc = entry_seal(c, o, &pt, &mk, &b, eh.h, err);
 out:
-	for (size_t i = 0; i < MAX_RCPTS; i++) {
-		free(qkeys[i]);
-		qm_pubid_free(&pubs[i]);
-	}
-	free(ids);
-	entry_keys_free(&ek);
-	qm_kms_free(&kms);
-	qm_identity_free(&self);
+	free(sae);
+	msg_keys_free(&mk);
 	bound_store_free(&bs);
 	rcpts_free(&rs);
-	qm_mail_content_free(&mc);
+	entry_hdrs_free(&eh);
 	qm_buf_free(&pt);
-	qm_buf_free(&env);
-	qm_buf_free(&wire);
 	return rc;
 }
 
@@ -402,14 +431,9 @@ static enum qm_err entry_run_force(struct qm_client *c, struct acct_conn *ac,
 	int lockfd = -1;
 
 	*sent = 0;
-	memset(&o, 0, sizeof(o));
-	rc = outbox_lock(c, &lockfd, err);
+	rc = entry_lock_get(c, id, &o, &lockfd, err);
 	if (rc)
 		return rc;
-	/* read under the lock: another process may have moved it on */
-	rc = qm_store_outbox_get(c->store, id, &o, err);
-	if (rc)
-		goto out;
 	if (o.state == QM_OUTBOX_SENT) {
 		/* another process on this home sent it meanwhile */
 		*sent = 1;
@@ -522,15 +546,9 @@ enum qm_err qm_client_outbox_cancel(struct qm_client *c, int64_t id,
 	enum qm_err rc;
 	int lockfd = -1;
 
-	memset(&o, 0, sizeof(o));
-	rc = outbox_lock(c, &lockfd, err);
+	rc = entry_lock_get(c, id, &o, &lockfd, err);
 	if (rc)
 		return rc;
-	rc = qm_store_outbox_get(c->store, id, &o, err);
-	if (rc) {
-		home_unlock(&lockfd);
-		return rc;
-	}
 	switch (o.state) {
 	case QM_OUTBOX_QUEUED:
 	case QM_OUTBOX_RETRYING:
@@ -657,7 +675,11 @@ static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
 		         "%s; the fallback level %d cannot be used either: %s",
 		         qm_error_msg(err), m->fallback_level,
 		         qm_error_msg(&e2));
-		return qm_error_set(err, rc, "%.500s", note);
+		/* the same error reworded: its hint (what to mend for the
+		 * level asked for) stays */
+		if (err)
+			qm_strlcpy(err->msg, note, sizeof(err->msg));
+		return rc;
 	}
 	snprintf(note, sizeof(note),
 	         "level %d was not available (%s); sent at level %d as you "
@@ -670,10 +692,45 @@ static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
 	return QM_OK;
 }
 
+/* Puts the message into the outbox: one entry for To and Cc, one per Bcc
+ * recipient, each with the sealed record of what its envelope binds. */
+static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
+                                 const struct qm_mail_hdrs *h,
+                                 const struct qm_buf *mime, int level,
+                                 const struct rcpts *tocc,
+                                 const struct rcpts *bcc,
+                                 struct qm_client_sent *out,
+                                 struct qm_error *err)
+{
+	struct qm_buf list, rec;
+	size_t first = tocc->n ? 1 : 0;
+	enum qm_err rc;
+
+	qm_buf_init(&list, 64 * 1024);
+	qm_buf_init_secure(&rec, 1 << 20);
+	rc = outbox_rec_encode(level, h, &rec, err);
+	if (!rc && tocc->n)
+		rc = rcpts_join(tocc, &list, err);
+	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
+		const char *who =
+		    i < first ? (const char *)list.data : bcc->v[i - first];
+
+		rc = qm_store_outbox_add_bound(
+		    c->store, ac->a.id, h->message_id, who, level, mime->data,
+		    mime->len, rec.data, rec.len,
+		    &out->outbox_ids[out->n_outbox], err);
+		if (!rc)
+			out->n_outbox++;
+	}
+	qm_buf_free(&rec);
+	qm_buf_free(&list);
+	return rc;
+}
+
 /*
- * Puts the message into the outbox (one entry for To and Cc, one per Bcc
- * recipient) and sends each. *refused is 1 when the first entry's keys
- * were refused by the KME: then nothing went out and no entry has a key.
+ * Puts the message into the outbox (queue_entries) and sends each entry.
+ * *refused is 1 when the first entry's keys were refused by the KME: then
+ * nothing went out and no entry has a key.
  */
 static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
                                 const struct qm_mail_hdrs *h,
@@ -683,48 +740,23 @@ static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
                                 struct qm_client_sent *out, int *refused,
                                 struct qm_error *err)
 {
-	struct qm_buf list;
-	enum qm_err rc = QM_OK;
+	enum qm_err rc;
 
 	*refused = 0;
-	qm_buf_init(&list, 64 * 1024);
-	if (tocc->n) {
-		rc = rcpts_join(tocc, &list, err);
-		if (!rc)
-			rc = qm_store_outbox_add(
-			    c->store, ac->a.id, h->message_id,
-			    (const char *)list.data, level, mime->data, mime->len,
-			    &out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
-	for (size_t i = 0; i < bcc->n; i++) {
-		rc = qm_store_outbox_add(c->store, ac->a.id, h->message_id,
-		                         bcc->v[i], level, mime->data, mime->len,
-		                         &out->outbox_ids[out->n_outbox], err);
-		if (rc)
-			goto out;
-		out->n_outbox++;
-	}
+	rc = queue_entries(c, ac, h, mime, level, tocc, bcc, out, err);
 	/* and on its way */
-	for (size_t i = 0; i < out->n_outbox; i++) {
+	for (size_t i = 0; i < out->n_outbox && !rc; i++) {
 		enum enc_fail how = ENC_TRANSIENT;
 		int sent = 0;
 
 		rc = entry_run(c, ac, out->outbox_ids[i], pg, &sent, &how, err);
 		out->n_sent += (size_t)sent;
-		if (rc) {
-			if (i == 0 && how == ENC_KME_REFUSED)
-				*refused = 1;
-			else if (!sent && how != ENC_PERMANENT)
-				qm_error_prefix(err, "the message waits in the "
-				                     "outbox: ");
-			goto out;
-		}
+		if (rc && i == 0 && how == ENC_KME_REFUSED)
+			*refused = 1;
+		else if (rc && !sent && how != ENC_PERMANENT)
+			qm_error_prefix(err,
+			                "the message waits in the outbox: ");
 	}
-out:
-	qm_buf_free(&list);
 	return rc;
 }
 
@@ -746,28 +778,42 @@ static enum qm_err send_discard(struct qm_client *c,
 	return rc;
 }
 
-enum qm_err qm_client_send(struct qm_client *c,
-                           const struct qm_client_compose *m,
-                           qm_client_progress_fn progress, void *parg,
-                           struct qm_client_sent *out, struct qm_error *err)
-{
+/* One send: what qm_client_send's stages share. */
+struct send {
+	struct qm_client *c;
+	const struct qm_client_compose *m;
+	struct qm_client_sent *out;
 	struct acct_conn ac;
-	struct qm_client_level_prefs prefs;
-	struct rcpts tocc = {NULL, 0}, bcc = {NULL, 0};
+	struct rcpts tocc, bcc;
 	struct level_info li;
-	struct qm_mail_hdrs *h = NULL;
-	struct qm_mail_attachment *att = NULL;
-	struct qm_mail_compose mc;
-	struct qm_buf mime;
-	struct progress pg = {progress, parg, ""};
-	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
-	uint64_t size = 0;
-	enum qm_err rc;
-	int level, refused = 0;
+	struct qm_mail_hdrs *h;
+	struct qm_buf mime; /* the protected message (secure) */
+	struct progress pg;
+	uint64_t size; /* the protected message's size, estimated */
+	int level;
+};
 
-	memset(out, 0, sizeof(*out));
-	qm_buf_init_secure(&mime, QM_CLIENT_MAXMSG);
-	memset(&ac, 0, sizeof(ac));
+/* The protected message's size as the level check counts it: level 1
+ * needs a key byte for each byte of it. */
+static uint64_t compose_size(const struct qm_client_compose *m)
+{
+	uint64_t size = (m->text ? strlen(m->text) : 0) + 4096;
+
+	for (size_t i = 0; i < m->natt; i++) {
+		/* base64 in lines of 76 characters and CRLF, as GMime writes
+		 * it: level 1 needs a key byte for each of them */
+		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+
+		size += b64 + (b64 + 75) / 76 * 2 + 512;
+	}
+	return size;
+}
+
+/* What needs nothing but the call: the vault unlocked, recipients. */
+static enum qm_err send_precheck(struct qm_client *c,
+                                 const struct qm_client_compose *m,
+                                 struct qm_error *err)
+{
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED,
 		                    "unlock QMail first: the outbox keeps the "
@@ -779,52 +825,57 @@ enum qm_err qm_client_send(struct qm_client *c,
 		return qm_error_set(err, QM_ERR_TOOBIG,
 		                    "a message may have at most %d recipients",
 		                    MAX_RCPTS);
-	rc = acct_conn_load(c, m->account_id, &ac, err);
+	return QM_OK;
+}
+
+/* Everything that can be checked before the message enters the outbox
+ * and any key is fetched: the recipients, each once, and the level. */
+static enum qm_err send_prepare(struct send *s, struct qm_error *err)
+{
+	struct qm_client_level_prefs prefs;
+	enum qm_err rc;
+
+	rc = qm_client_level_prefs(s->c, s->m->account_id, &prefs, err);
+	if (!rc)
+		rc = send_rcpts(s->m, &s->tocc, &s->bcc, s->out->note, err);
 	if (rc)
 		return rc;
-	rc = qm_client_level_prefs(c, m->account_id, &prefs, err);
+	if (s->bcc.n > 7)
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "at most 7 Bcc recipients (each gets its own "
+		    "encrypted copy)");
+	s->level = s->m->level ? s->m->level : prefs.default_level;
+	s->size = compose_size(s->m);
+	rc = send_level(s->c, &s->ac, s->m, &s->tocc, &s->bcc, s->size,
+	                &s->level, &s->li, s->out, err);
 	if (!rc)
-		rc = send_rcpts(m, &tocc, &bcc, out->note, err);
-	if (rc)
-		goto out;
-	if (bcc.n > 7) {
-		rc = qm_error_set(err, QM_ERR_TOOBIG,
-		                  "at most 7 Bcc recipients (each gets its own "
-		                  "encrypted copy)");
-		goto out;
-	}
-	level = m->level ? m->level : prefs.default_level;
+		s->out->level = s->level;
+	return rc;
+}
 
-	/* everything that can be checked before the message enters the
-	 * outbox and any key is fetched */
-	size = (m->text ? strlen(m->text) : 0) + 4096;
-	for (size_t i = 0; i < m->natt; i++) {
-		/* base64 in lines of 76 characters and CRLF, as GMime writes
-		 * it: level 1 needs a key byte for each of them */
-		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+/* Builds the protected message: its header values s->h (what the
+ * envelope binds) and its MIME, within the user's limits. */
+static enum qm_err send_build(struct send *s, struct qm_error *err)
+{
+	const struct qm_client_compose *m = s->m;
+	struct qm_mail_attachment *att = NULL;
+	struct qm_mail_compose mc;
+	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
+	enum qm_err rc;
 
-		size += b64 + (b64 + 75) / 76 * 2 + 512;
-	}
-	rc = send_level(c, &ac, m, &tocc, &bcc, size, &level, &li, out, err);
-	if (rc)
-		goto out;
-	out->level = level;
-
-	/* the protected message */
-	if (ac.a.display_name[0])
-		snprintf(from, sizeof(from), "%s <%s>", ac.a.display_name,
-		         ac.a.address);
+	if (s->ac.a.display_name[0])
+		snprintf(from, sizeof(from), "%s <%s>", s->ac.a.display_name,
+		         s->ac.a.address);
 	else
-		qm_strlcpy(from, ac.a.address, sizeof(from));
+		qm_strlcpy(from, s->ac.a.address, sizeof(from));
 	rc = qm_mail_hdrs_make(from, m->to, m->nto, m->cc, m->ncc, qm_now(),
-	                       &h, err);
+	                       &s->h, err);
 	if (rc)
-		goto out;
+		return rc;
 	att = calloc(m->natt ? m->natt : 1, sizeof(*att));
-	if (!att) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if (!att)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < m->natt; i++) {
 		att[i].name = m->att[i].name;
 		att[i].type = m->att[i].type;
@@ -832,98 +883,203 @@ enum qm_err qm_client_send(struct qm_client *c,
 		att[i].len = m->att[i].len;
 	}
 	memset(&mc, 0, sizeof(mc));
-	mc.hdrs = h;
+	mc.hdrs = s->h;
 	mc.subject = m->subject ? m->subject : "";
 	mc.text = m->text ? m->text : "";
 	mc.in_reply_to = m->in_reply_to;
 	mc.references = m->references;
 	mc.att = att;
 	mc.natt = m->natt;
-	rc = qm_mail_inner_build(&mc, &mime, err);
+	rc = qm_mail_inner_build(&mc, &s->mime, err);
 	if (!rc)
-		rc = client_send_limits_check(&ac.lim, mime.len, m->natt, err);
-	if (rc)
-		goto out;
+		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
+		                              err);
+	free(att);
+	return rc;
+}
 
-	/* into the outbox before any network step, and on its way */
-	rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc, &pg, out,
-	                  &refused, err);
-	if (rc && refused && !li.ask)
+/*
+ * Level 1 was tried because the KME might make keys on demand, and it
+ * refused the keys (err says so, rc is the send's code): nothing was
+ * handed out for this message or sent. Its entries go, and it goes at the
+ * fallback level when the sender allowed one, else QM_ERR_UNAVAIL with the
+ * KME's answer.
+ */
+static enum qm_err send_refused(struct send *s, enum qm_err rc,
+                                struct qm_error *err)
+{
+	const struct qm_client_compose *m = s->m;
+	struct qm_client_compose only = *m;
+	struct qm_error e2;
+	char why[QM_ERR_MSGMAX * 2];
+	int refused = 0;
+
+	snprintf(why, sizeof(why),
+	         "level 1 is not available: the KME refused the keys for this "
+	         "message (%s)",
+	         qm_error_msg(err));
+	qm_error_clear(&e2);
+	if (send_discard(s->c, s->out, &e2)) {
+		qm_error_prefix(err, "the message waits in the outbox: ");
+		return rc;
+	}
+	rc = qm_error_set(err, QM_ERR_UNAVAIL, "%.500s", why);
+	if (s->out->fell_back || !m->fallback_level ||
+	    m->fallback_level == s->level)
+		return rc;
+	only.fallback_level = 0;
+	s->level = m->fallback_level;
+	qm_error_clear(&e2);
+	if (send_level(s->c, &s->ac, &only, &s->tocc, &s->bcc, s->size,
+	               &s->level, &s->li, s->out, &e2))
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "%.250s; the fallback level %d cannot be used "
+		    "either: %.240s",
+		    why, m->fallback_level, qm_error_msg(&e2));
+	snprintf(why + strlen(why), sizeof(why) - strlen(why),
+	         "; sent at level %d as you allowed", s->level);
+	sent_note(s->out, why);
+	s->out->fell_back = 1;
+	s->out->level = s->level;
+	qm_error_clear(err);
+	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
+	                  &s->bcc, &s->pg, s->out, &refused, err);
+	if (rc && refused)
+		qm_error_prefix(err, "the message waits in the outbox: ");
+	return rc;
+}
+
+/* Into the outbox before any network step, and on its way. */
+static enum qm_err send_go(struct send *s, struct qm_error *err)
+{
+	int refused = 0;
+	enum qm_err rc;
+
+	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
+	                  &s->bcc, &s->pg, s->out, &refused, err);
+	if (rc && refused && !s->li.ask)
 		/* the KME's status said it had the keys: a refusal now is a
 		 * moment's shortage, and the message waits for a retry */
 		qm_error_prefix(err, "the message waits in the outbox: ");
-	if (rc && refused && li.ask) {
-		/* level 1 was tried because the KME might make keys on
-		 * demand: its answer is no, and nothing was handed out for
-		 * this message or sent */
-		struct qm_error e2;
-		char why[QM_ERR_MSGMAX * 2];
-		enum qm_err rc2;
-
-		snprintf(why, sizeof(why),
-		         "level 1 is not available: the KME refused the keys "
-		         "for this message (%s)",
-		         qm_error_msg(err));
-		qm_error_clear(&e2);
-		rc2 = send_discard(c, out, &e2);
-		if (rc2) {
-			qm_error_prefix(err, "the message waits in the outbox: ");
-			goto out;
-		}
-		rc = qm_error_set(err, QM_ERR_UNAVAIL, "%.500s", why);
-		if (!out->fell_back && m->fallback_level &&
-		    m->fallback_level != level) {
-			struct qm_client_compose only = *m;
-
-			only.fallback_level = 0;
-			level = m->fallback_level;
-			qm_error_clear(&e2);
-			rc2 = send_level(c, &ac, &only, &tocc, &bcc, size, &level,
-			                 &li, out, &e2);
-			if (rc2) {
-				rc = qm_error_set(err, QM_ERR_UNAVAIL,
-				                  "%.250s; the fallback level %d "
-				                  "cannot be used either: %.240s",
-				                  why, m->fallback_level,
-				                  qm_error_msg(&e2));
-				goto out;
-			}
-			snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			         "; sent at level %d as you allowed", level);
-			sent_note(out, why);
-			out->fell_back = 1;
-			out->level = level;
-			qm_error_clear(err);
-			rc = send_entries(c, &ac, h, &mime, level, &tocc, &bcc,
-			                  &pg, out, &refused, err);
-			if (rc && refused)
-				qm_error_prefix(err, "the message waits in the "
-				                     "outbox: ");
-		}
-	}
-	if (out->n_outbox && li.unverified[0] && out->level >= 3)
-		snprintf(out->warning, sizeof(out->warning),
+	if (rc && refused && s->li.ask)
+		rc = send_refused(s, rc, err);
+	if (s->out->n_outbox && s->li.unverified[0] && s->out->level >= 3)
+		snprintf(s->out->warning, sizeof(s->out->warning),
 		         "not verified: the public key of %.380s was not "
 		         "compared with its owner (fingerprints); the message "
 		         "was encrypted to the key as it is",
-		         li.unverified);
-out:
-	free(att);
-	rcpts_free(&tocc);
-	rcpts_free(&bcc);
-	qm_mail_hdrs_free(&h);
-	qm_buf_free(&mime);
-	acct_conn_free(&ac);
+		         s->li.unverified);
 	return rc;
+}
+
+enum qm_err qm_client_send(struct qm_client *c,
+                           const struct qm_client_compose *m,
+                           qm_client_progress_fn progress, void *parg,
+                           struct qm_client_sent *out, struct qm_error *err)
+{
+	struct send s;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = send_precheck(c, m, err);
+	if (rc)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	s.c = c;
+	s.m = m;
+	s.out = out;
+	s.pg.fn = progress;
+	s.pg.arg = parg;
+	s.pg.what = "";
+	rc = acct_conn_load(c, m->account_id, &s.ac, err);
+	if (rc)
+		return rc;
+	qm_buf_init_secure(&s.mime, QM_CLIENT_MAXMSG);
+	rc = send_prepare(&s, err);
+	if (!rc)
+		rc = send_build(&s, err);
+	if (!rc)
+		rc = send_go(&s, err);
+	rcpts_free(&s.tocc);
+	rcpts_free(&s.bcc);
+	qm_mail_hdrs_free(&s.h);
+	qm_buf_free(&s.mime);
+	acct_conn_free(&s.ac);
+	return rc;
+}
+
+/* Before a run: records the sends to record and recovers a dead process's
+ * entries, unless another process is working the outbox. A send that
+ * cannot be recorded yet stops the run. */
+static enum qm_err outbox_settle(struct qm_client *c, struct qm_error *err)
+{
+	int fd = -1;
+	struct qm_error e;
+	enum qm_err rc;
+
+	qm_error_clear(&e);
+	rc = outbox_lock_within(c, 0, &fd, &e);
+	if (rc == QM_OK)
+		home_unlock(&fd);
+	else if (rc != QM_ERR_UNAVAIL) {
+		if (err)
+			*err = e;
+		return rc;
+	}
+	return QM_OK;
+}
+
+/* Moves entry id along as far as it goes now, unless another process
+ * finished it meanwhile. *sent: it went out (even when recording that
+ * failed). */
+static enum qm_err outbox_run_one(struct qm_client *c, int64_t id,
+                                  struct progress *pg, int *sent,
+                                  struct qm_error *err)
+{
+	struct qm_store_outbox o;
+	struct acct_conn ac;
+	enum qm_err rc;
+
+	*sent = 0;
+	memset(&o, 0, sizeof(o));
+	if (qm_store_outbox_get(c->store, id, &o, err)) {
+		qm_error_clear(err);
+		return QM_OK;
+	}
+	if (o.state == QM_OUTBOX_SENT || o.state == QM_OUTBOX_FAILED) {
+		/* done by another process meanwhile */
+		qm_store_outbox_item_free(&o);
+		return QM_OK;
+	}
+	rc = acct_conn_load(c, o.account_id, &ac, err);
+	qm_store_outbox_item_free(&o);
+	if (!rc) {
+		rc = entry_run(c, &ac, id, pg, sent, NULL, err);
+		acct_conn_free(&ac);
+	}
+	return rc;
+}
+
+/* Keeps the first error of a run in err. */
+static void run_error(enum qm_err rc, const struct qm_error *e,
+                      enum qm_err *first, struct qm_error *err)
+{
+	if (rc && !*first) {
+		*first = rc;
+		if (err)
+			*err = *e;
+	}
 }
 
 enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
                                  size_t *n_sent, size_t *n_failed,
                                  struct qm_error *err)
 {
-	int64_t *ids = NULL, *pend = NULL;
-	size_t n = 0, np = 0, ok = 0, bad = 0;
+	int64_t *lists[2] = {NULL, NULL};
+	size_t counts[2] = {0, 0}, ok = 0, bad = 0;
 	struct progress pg = {NULL, NULL, ""};
+	struct qm_error e;
 	enum qm_err rc, first = QM_OK;
 
 	if (n_sent)
@@ -932,86 +1088,38 @@ enum qm_err qm_client_outbox_run(struct qm_client *c, int64_t account_id,
 		*n_failed = 0;
 	if (!qm_client_unlocked(c))
 		return qm_error_set(err, QM_ERR_LOCKED, "unlock QMail first");
-	{
-		/* settle first (sends to record, a dead process's entries to
-		 * recover) unless another process is working the outbox: a
-		 * send that cannot be recorded yet stops the run here */
-		int fd = -1;
-		struct qm_error e;
-
-		qm_error_clear(&e);
-		rc = outbox_lock_within(c, 0, &fd, &e);
-		if (rc == QM_OK)
-			home_unlock(&fd);
-		else if (rc != QM_ERR_UNAVAIL) {
-			if (err)
-				*err = e;
-			return rc;
-		}
-	}
-	/* pending entries whose retry time has come (0: never failed) */
+	rc = outbox_settle(c, err);
+	if (rc)
+		return rc;
+	/* pending entries whose retry time has come (0: never failed), then
+	 * the ones ready to go */
 	rc = qm_store_outbox_list(c->store, account_id, QM_OUTBOX_PENDING,
-	                          qm_now(), &pend, &np, err);
+	                          qm_now(), &lists[0], &counts[0], err);
 	if (!rc)
 		rc = qm_store_outbox_list(c->store, account_id, -1, qm_now(),
-		                          &ids, &n, err);
-	if (rc)
-		goto out;
-	for (size_t pass = 0; pass < 2; pass++) {
-		int64_t *list = pass ? ids : pend;
-		size_t cnt = pass ? n : np;
-
-		for (size_t i = 0; i < cnt; i++) {
-			struct qm_store_outbox o;
-			struct acct_conn ac;
-			struct qm_error e;
+		                          &lists[1], &counts[1], err);
+	for (size_t pass = 0; pass < 2 && !rc; pass++)
+		for (size_t i = 0; i < counts[pass]; i++) {
 			int sent = 0;
+			enum qm_err r;
 
-			memset(&o, 0, sizeof(o));
 			qm_error_clear(&e);
-			if (qm_store_outbox_get(c->store, list[i], &o, &e))
-				continue;
-			if (o.state == QM_OUTBOX_SENT ||
-			    o.state == QM_OUTBOX_FAILED) {
-				/* done by another process meanwhile */
-				qm_store_outbox_item_free(&o);
-				continue;
-			}
-			rc = acct_conn_load(c, o.account_id, &ac, &e);
-			qm_store_outbox_item_free(&o);
-			if (!rc) {
-				rc = entry_run(c, &ac, list[i], &pg, &sent, NULL,
-				               &e);
-				acct_conn_free(&ac);
-			}
-			if (rc && !first) {
-				first = rc;
-				if (err)
-					*err = e;
-			}
-			/* sent counts as sent even when recording it failed */
+			r = outbox_run_one(c, lists[pass][i], &pg, &sent, &e);
+			run_error(r, &e, &first, err);
 			if (sent)
 				ok++;
-			else if (rc)
+			else if (r)
 				bad++;
 		}
-	}
-	{
+	if (!rc) {
 		/* copies for the Sent folder whose first try failed */
-		struct qm_error e;
-
 		qm_error_clear(&e);
-		rc = sent_copy_retry(c, account_id, NULL, &e);
-		if (rc && !first) {
-			first = rc;
-			if (err)
-				*err = e;
-		}
+		run_error(sent_copy_retry(c, account_id, NULL, &e), &e, &first,
+		          err);
+		rc = first;
 	}
-	rc = first;
-out:
-	free(ids);
-	free(pend);
+	free(lists[0]);
+	free(lists[1]);
 	if (n_sent)
 		*n_sent = ok;
 	if (n_failed)

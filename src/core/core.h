@@ -48,14 +48,29 @@ enum qm_err {
 };
 
 #define QM_ERR_MSGMAX 512
+/* Longest hint argument (an e-mail address fits). */
+#define QM_ERR_ARGMAX 324
 
 /*
  * An error with its message. Functions that can fail take a trailing
  * `struct qm_error *err` (which may be NULL) and fill it on failure. The
- * message names what failed and, where known, what to do about it.
+ * message names what failed and, where known, what to do about it, in
+ * terms of the thing (the account, the contact, the limit), never of one
+ * user interface.
+ *
+ * hint is what a person can do about it as a code, for the interfaces to
+ * word their own way ("run `qmail contact add ...`", "open Contacts"): 0
+ * when there is nothing to add, else a value of the client engine's enum
+ * qm_client_hint. hint_arg names the thing the hint is about (an address,
+ * a setting's name), "" when none; a lower layer may fill hint_arg alone
+ * (the mail layer names the limit an input passed). qm_error_set clears
+ * both (a new error has no hint until its maker gives one); qm_error_prefix
+ * keeps them.
  */
 struct qm_error {
 	enum qm_err code;
+	int hint;
+	char hint_arg[QM_ERR_ARGMAX];
 	char msg[QM_ERR_MSGMAX];
 };
 
@@ -75,6 +90,13 @@ enum qm_err qm_error_set(struct qm_error *err, enum qm_err code,
  */
 enum qm_err qm_error_prefix(struct qm_error *err, const char *fmt, ...)
 	QM_PRINTF(2, 3);
+
+/*
+ * Gives the error in err its hint code and the thing it is about (arg, may
+ * be NULL; cut to QM_ERR_ARGMAX - 1 bytes). Returns err->code (QM_ERR_INVAL
+ * when err is NULL).
+ */
+enum qm_err qm_error_hint(struct qm_error *err, int hint, const char *arg);
 
 /* The message of err, or the code's name when the message is empty. */
 const char *qm_error_msg(const struct qm_error *err);

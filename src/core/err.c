@@ -42,6 +42,8 @@ void qm_error_clear(struct qm_error *err)
 	if (!err)
 		return;
 	err->code = QM_OK;
+	err->hint = 0;
+	err->hint_arg[0] = '\0';
 	err->msg[0] = '\0';
 }
 
@@ -53,6 +55,8 @@ enum qm_err qm_error_set(struct qm_error *err, enum qm_err code,
 	if (!err)
 		return code;
 	err->code = code;
+	err->hint = 0;
+	err->hint_arg[0] = '\0';
 	va_start(ap, fmt);
 	qm_log_format(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -78,6 +82,17 @@ enum qm_err qm_error_prefix(struct qm_error *err, const char *fmt, ...)
 		qm_strlcpy(err->msg + n, old[0] ? old : qm_err_str(err->code),
 		           sizeof(err->msg) - n);
 	}
+	return err->code;
+}
+
+enum qm_err qm_error_hint(struct qm_error *err, int hint, const char *arg)
+{
+	if (!err)
+		return QM_ERR_INVAL;
+	err->hint = hint;
+	err->hint_arg[0] = '\0';
+	if (arg)
+		qm_strlcpy(err->hint_arg, arg, sizeof(err->hint_arg));
 	return err->code;
 }
 

@@ -478,6 +478,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	}
 	kstream_release(&l->own, off, total);
 	l->own.next = off + total;
+	l->own_used = qm_mono_ns();
 	if (l->own.next + kme_grant_step(k) / 2 > l->granted)
 		kick = 1;
 	for (long long i = 0; i < q.number; i++) {
@@ -527,12 +528,12 @@ out:
 	json_decref(jb);
 }
 
-/* Finds every key ID for caller (a slave of master); counts what is
- * missing or not addressed to the caller. Link lock held. */
+/* Finds every key ID for the SAE of index caller (a slave of the master
+ * of index master on l); counts what is missing or not addressed to the
+ * caller. Link lock held. */
 static void lookup(struct kme_link *l, unsigned char (*ids)[16], size_t n,
-                   const char *caller, const char *master,
-                   struct kres **found, size_t *total, int *missing,
-                   int *denied)
+                   int caller, int master, struct kres **found, size_t *total,
+                   int *missing, int *denied)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct kres *x = kres_find(&l->res, ids[i]);
@@ -541,11 +542,11 @@ static void lookup(struct kme_link *l, unsigned char (*ids)[16], size_t n,
 		found[i] = NULL;
 		if (x)
 			for (uint32_t s = 0; s < x->nslaves; s++)
-				if (strcmp(x->slaves[s], caller) == 0)
+				if (x->slaves[s] == caller)
 					slot = (int)s;
 		if (!x || (slot >= 0 && (x->fetched & (1u << slot)))) {
 			*missing = 1;
-		} else if (slot < 0 || strcmp(x->master, master) != 0) {
+		} else if (slot < 0 || x->master != master) {
 			*denied = 1;
 		} else {
 			found[i] = x;
@@ -564,7 +565,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 	struct kres **found = NULL;
 	size_t n = 0, total = 0;
 	unsigned char *bytes = NULL;
-	int denied = 0, missing = 0;
+	int denied = 0, missing = 0, cidx, midx;
 
 	if (not_served(k, caller, r))
 		return;
@@ -629,6 +630,10 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		              "master_SAE_ID is not known to this KME");
 		goto out;
 	}
+	/* both served (not_served, kme_link_for_sae): reservations name
+	 * SAEs by these indexes */
+	cidx = kme_conf_sae_index(&k->conf, caller);
+	midx = kme_peer_sae_index(l->peer, master);
 	found = calloc(n, sizeof(*found));
 	if (!found) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
@@ -638,8 +643,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		pthread_mutex_lock(&l->lock);
 		total = 0;
 		missing = denied = 0;
-		lookup(l, ids, n, caller, master, found, &total, &missing,
-		       &denied);
+		lookup(l, ids, n, cidx, midx, found, &total, &missing, &denied);
 		if (!missing || attempt == 1)
 			break;
 		pthread_mutex_unlock(&l->lock);
@@ -649,8 +653,8 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 			pthread_mutex_lock(&l->lock);
 			total = 0;
 			missing = denied = 0;
-			lookup(l, ids, n, caller, master, found, &total,
-			       &missing, &denied);
+			lookup(l, ids, n, cidx, midx, found, &total, &missing,
+			       &denied);
 			break;
 		}
 	}
@@ -688,7 +692,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		uint32_t all = (x->nslaves >= 32) ? 0xffffffffu
 		                                  : ((1u << x->nslaves) - 1);
 		for (uint32_t s = 0; s < x->nslaves; s++)
-			if (strcmp(x->slaves[s], caller) == 0)
+			if (x->slaves[s] == cidx)
 				x->fetched |= 1u << s;
 		if ((x->fetched & all) == all) {
 			kstream_release(&l->mirror, x->off, x->len);
@@ -807,13 +811,12 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 			memcpy(x->id, id, 16);
 			x->off = (uint64_t)off;
 			x->len = (uint32_t)len;
-			x->nslaves = (uint32_t)json_array_size(sl);
+			x->nslaves = (uint8_t)json_array_size(sl);
 			for (uint32_t s = 0; s < x->nslaves; s++)
-				qm_strlcpy(x->slaves[s],
-				           json_string_value(
-						   json_array_get(sl, s)),
-				           KME_IDMAX);
-			qm_strlcpy(x->master, m, KME_IDMAX);
+				x->slaves[s] = (uint8_t)kme_conf_sae_index(
+				    &k->conf,
+				    json_string_value(json_array_get(sl, s)));
+			x->master = (uint8_t)kme_peer_sae_index(l->peer, m);
 			x->expires = k->conf.key_expiry_s
 			                     ? now + k->conf.key_expiry_s
 			                     : 0;
@@ -826,6 +829,7 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 				kstream_release(&l->mirror, l->mirror.next,
 				                (size_t)(x->off - l->mirror.next));
 			l->mirror.next = x->off + x->len;
+			l->mirror_used = qm_mono_ns();
 			added++;
 		}
 	}

@@ -93,6 +93,22 @@ int kme_conf_serves(const struct kme_conf *c, const char *sae)
 	return 0;
 }
 
+int kme_conf_sae_index(const struct kme_conf *c, const char *sae)
+{
+	for (size_t i = 0; i < c->nsaes; i++)
+		if (strcmp(c->saes[i], sae) == 0)
+			return (int)i;
+	return -1;
+}
+
+int kme_peer_sae_index(const struct kme_peer_conf *p, const char *sae)
+{
+	for (size_t i = 0; i < p->nsaes; i++)
+		if (strcmp(p->saes[i], sae) == 0)
+			return (int)i;
+	return -1;
+}
+
 int kme_conf_is_operator(const struct kme_conf *c, const char *cn)
 {
 	for (size_t i = 0; i < c->noperators; i++)
@@ -302,8 +318,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	    (rc = get_double(qc, "bb84.sample", 0.01, 0.9, &c->bb84_sample,
 	                     err)))
 		goto out;
-	if ((rc = qm_conf_get_int(qc, "bb84.threads", 1, 4, &c->link_threads,
-	                          err)))
+	if ((rc = qm_conf_get_int(qc, "bb84.threads", 1, KME_LINK_MAXTHREADS,
+	                          &c->link_threads, err)))
 		goto out;
 	v = 1;
 	if ((rc = qm_conf_get_int(qc, "bb84.enabled", 0, 1, &v, err)))

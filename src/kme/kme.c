@@ -33,6 +33,7 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		struct kme_link *l = &k->links[i];
 		pthread_mutex_init(&l->lock, NULL);
 		pthread_cond_init(&l->cond, NULL);
+		pthread_cond_init(&l->ready_cond, NULL);
 		pthread_mutex_init(&l->push_lock, NULL);
 		pthread_mutex_init(&l->lease_lock, NULL);
 		pthread_mutex_init(&l->grant_lock, NULL);
@@ -174,6 +175,7 @@ void qm_kme_free(struct qm_kme **kp)
 		kres_map_free(&l->res);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
+		pthread_cond_destroy(&l->ready_cond);
 		pthread_mutex_destroy(&l->push_lock);
 		pthread_mutex_destroy(&l->lease_lock);
 		pthread_mutex_destroy(&l->grant_lock);

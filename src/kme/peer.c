@@ -20,6 +20,7 @@
 /* A reservation waiting to reach the peer (JSON text, no key bytes). */
 struct kme_ticket {
 	char *json;
+	size_t len; /* strlen(json) */
 	struct kme_ticket *next;
 };
 
@@ -361,6 +362,29 @@ static void realign(struct kme_peerq *q, int *warned)
 }
 
 /*
+ * Moves the oldest queued reservations to inflight (q->lock held): as many
+ * as fit in KME_PEER_BATCH bytes of JSON, at least one, so that a backlog
+ * (the peer was down or slow) reaches it in requests it accepts.
+ */
+static void take_batch(struct kme_peerq *q)
+{
+	struct kme_ticket *last = q->head;
+	size_t size = last ? last->len + 32 : 0;
+
+	if (!last)
+		return;
+	while (last->next && size + last->next->len + 1 <= KME_PEER_BATCH) {
+		last = last->next;
+		size += last->len + 1;
+	}
+	q->inflight = q->head;
+	q->head = last->next;
+	last->next = NULL;
+	if (!q->head)
+		q->tail = NULL;
+}
+
+/*
  * First agrees with the peer on how far the pools were used (until it
  * succeeds: the link serves no key before), then sends queued
  * reservations in batches, in order, until the peer has each one: a batch
@@ -440,10 +464,8 @@ static void *peerq_main(void *arg)
 			pthread_mutex_lock(&q->lock);
 			continue;
 		}
-		if (!q->inflight) {
-			q->inflight = q->head;
-			q->head = q->tail = NULL;
-		}
+		if (!q->inflight)
+			take_batch(q);
 		pthread_mutex_unlock(&q->lock);
 		realign(q, &align_warned);
 		grant_ahead(q, &grant_warned);
@@ -591,6 +613,7 @@ void kme_peerq_free(struct kme_peerq **qp)
 static void enqueue(struct kme_peerq *q, char *json, struct kme_ticket *t)
 {
 	t->json = json;
+	t->len = strlen(json);
 	t->next = NULL;
 	if (q->tail)
 		q->tail->next = t;

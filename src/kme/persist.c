@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +103,13 @@ static enum qm_err put_stream(struct qm_buf *b, const struct kstream *s,
 	return QM_OK;
 }
 
-static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
-                            struct qm_error *err)
+/* Reservations the link lock stays held for at most, while saving. */
+#define SAVE_CHUNK 4096
+
+/* The streams of a link and the reservations for the peer not yet
+ * acknowledged (into pend), consistent with each other (lock held). */
+static enum qm_err put_link_head(struct qm_buf *b, struct qm_buf *pend,
+                                 struct kme_link *l, struct qm_error *err)
 {
 	enum qm_err rc;
 
@@ -111,29 +117,95 @@ static enum qm_err put_link(struct qm_buf *b, struct kme_link *l,
 	    (rc = put_stream(b, &l->own, err)) ||
 	    (rc = put_stream(b, &l->mirror, err)) ||
 	    (rc = qm_buf_append_u64(b, l->lo_sent, err)) ||
-	    (rc = qm_buf_append_u64(b, l->hi_sent, err)) ||
-	    (rc = qm_buf_append_u32(b, (uint32_t)l->res.count, err)))
+	    (rc = qm_buf_append_u64(b, l->hi_sent, err)))
 		return rc;
-	for (size_t i = 0; i < l->res.nslots; i++) {
-		for (struct kres *r = l->res.slots[i]; r; r = r->next) {
+	if (l->q)
+		return kme_peerq_dump(l->q, pend, err);
+	return qm_buf_append_u32(pend, 0, err);
+}
+
+/* The reservations of slots [*slot, ...) into b, SAVE_CHUNK or a few more
+ * (whole slots), counting them in *n; *slot moves on (lock held). On disk
+ * SAEs are named (the configuration may change between runs). */
+static enum qm_err put_res_chunk(struct qm_buf *b, const struct kme_conf *c,
+                                 struct kme_link *l, size_t *slot, uint32_t *n,
+                                 struct qm_error *err)
+{
+	enum qm_err rc;
+	size_t done = 0;
+
+	for (; *slot < l->res.nslots && done < SAVE_CHUNK; (*slot)++) {
+		for (struct kres *r = l->res.slots[*slot]; r; r = r->next) {
 			if ((rc = qm_buf_append(b, r->id, 16, err)) ||
 			    (rc = qm_buf_append_u64(b, r->off, err)) ||
 			    (rc = qm_buf_append_u32(b, r->len, err)) ||
 			    (rc = qm_buf_append_u32(b, r->fetched, err)) ||
 			    (rc = qm_buf_append_u64(b, (uint64_t)r->expires,
 			                            err)) ||
-			    (rc = put_str(b, r->master, err)) ||
+			    (rc = put_str(b, l->peer->saes[r->master], err)) ||
 			    (rc = qm_buf_append_u32(b, r->nslaves, err)))
 				return rc;
 			for (uint32_t j = 0; j < r->nslaves; j++)
-				if ((rc = put_str(b, r->slaves[j], err)))
+				if ((rc = put_str(b, c->saes[r->slaves[j]],
+				                  err)))
 					return rc;
+			(*n)++;
+			done++;
 		}
 	}
-	/* reservations the peer has not acknowledged yet */
-	if (l->q)
-		return kme_peerq_dump(l->q, b, err);
-	return qm_buf_append_u32(b, 0, err);
+	return QM_OK;
+}
+
+/*
+ * One link into b. The streams and the queue for the peer are taken in one
+ * piece under the link lock; the reservations for our slaves, which grow
+ * with every key a slave has not fetched yet, SAVE_CHUNK at a time with the
+ * lock let go in between (the map does not grow meanwhile), so that a
+ * large table does not stop the link, the peer channel and enc_keys for
+ * the whole save. A reservation added or removed between two chunks may
+ * or may not be in the file, as if it had come a moment later or been
+ * fetched a moment earlier; key bytes are never in two places. *held
+ * gets the longest time the lock was held.
+ */
+static enum qm_err put_link(struct qm_buf *b, const struct kme_conf *c,
+                            struct kme_link *l, uint64_t *held,
+                            struct qm_error *err)
+{
+	struct qm_buf res, pend;
+	enum qm_err rc;
+	size_t slot = 0;
+	uint32_t n = 0;
+	uint64_t t0;
+
+	qm_buf_init(&res, STATE_MAX);
+	qm_buf_init(&pend, STATE_MAX);
+	pthread_mutex_lock(&l->lock);
+	t0 = qm_mono_ns();
+	rc = put_link_head(b, &pend, l, err);
+	l->res.frozen++;
+	for (;;) {
+		uint64_t t;
+
+		if (!rc)
+			rc = put_res_chunk(&res, c, l, &slot, &n, err);
+		t = qm_mono_ns() - t0;
+		if (t > *held)
+			*held = t;
+		if (rc || slot >= l->res.nslots)
+			break;
+		pthread_mutex_unlock(&l->lock);
+		sched_yield(); /* a waiting request or link thread goes first */
+		pthread_mutex_lock(&l->lock);
+		t0 = qm_mono_ns();
+	}
+	l->res.frozen--;
+	pthread_mutex_unlock(&l->lock);
+	if (!rc && !(rc = qm_buf_append_u32(b, n, err)) &&
+	    !(rc = qm_buf_append(b, res.data, res.len, err)))
+		rc = qm_buf_append(b, pend.data, pend.len, err);
+	qm_buf_free(&res);
+	qm_buf_free(&pend);
+	return rc;
 }
 
 enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
@@ -144,7 +216,7 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 	unsigned long long clen = 0;
 	size_t adlen;
 	enum qm_err rc;
-	uint64_t start = qm_mono_ns(), held = 0, held_max = 0;
+	uint64_t start = qm_mono_ns(), held_max = 0;
 
 	qm_buf_init_secure(&plain, STATE_MAX);
 	qm_buf_init(&sealed, STATE_MAX);
@@ -159,7 +231,8 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 				est += l->own.blocks[b].len + 16;
 			for (size_t b = 0; b < l->mirror.n; b++)
 				est += l->mirror.blocks[b].len + 16;
-			est += l->res.count * (64 + KME_IDMAX * 2);
+			/* about 50 bytes and two short names each */
+			est += l->res.count * 96;
 			pthread_mutex_unlock(&l->lock);
 		}
 		rc = qm_buf_reserve(&plain, est + est / 8, err);
@@ -168,16 +241,8 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 		rc = qm_buf_append(&plain, "QKS2", 4, err);
 	if (!rc)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
-	for (size_t i = 0; !rc && i < k->nlinks; i++) {
-		uint64_t t0;
-		pthread_mutex_lock(&k->links[i].lock);
-		t0 = qm_mono_ns();
-		rc = put_link(&plain, &k->links[i], err);
-		held = qm_mono_ns() - t0;
-		pthread_mutex_unlock(&k->links[i].lock);
-		if (held > held_max)
-			held_max = held;
-	}
+	for (size_t i = 0; !rc && i < k->nlinks; i++)
+		rc = put_link(&plain, &k->conf, &k->links[i], &held_max, err);
 	k->dirty = 0;
 	if (rc)
 		goto out;
@@ -267,6 +332,7 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 	char peer[KME_IDMAX];
 	struct kme_link tmp, *l;
 	uint32_t nres;
+	unsigned dropped = 0;
 	enum qm_err rc;
 
 	memset(&tmp, 0, sizeof(tmp));
@@ -291,7 +357,10 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 	for (uint32_t i = 0; i < nres; i++) {
 		struct kres *x = calloc(1, sizeof(*x));
 		const unsigned char *id;
+		char name[KME_IDMAX];
 		uint64_t exp;
+		uint32_t ns;
+		int known = l != &tmp, ix;
 
 		if (!x) {
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -300,9 +369,8 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		if (qm_reader_bytes(r, 16, &id) || qm_reader_u64(r, &x->off) ||
 		    qm_reader_u32(r, &x->len) ||
 		    qm_reader_u32(r, &x->fetched) || qm_reader_u64(r, &exp) ||
-		    get_str(r, x->master, sizeof(x->master)) ||
-		    qm_reader_u32(r, &x->nslaves) ||
-		    x->nslaves > KME_MAXSLAVES) {
+		    get_str(r, name, sizeof(name)) || qm_reader_u32(r, &ns) ||
+		    ns > KME_MAXSLAVES) {
 			free(x);
 			rc = qm_error_set(err, QM_ERR_PARSE,
 			                  "truncated reservation");
@@ -310,19 +378,43 @@ static enum qm_err get_link(struct qm_kme *k, struct qm_reader *r,
 		}
 		memcpy(x->id, id, 16);
 		x->expires = (int64_t)exp;
-		for (uint32_t j = 0; j < x->nslaves; j++) {
-			if (get_str(r, x->slaves[j], sizeof(x->slaves[j]))) {
+		x->nslaves = (uint8_t)ns;
+		if (known && (ix = kme_peer_sae_index(l->peer, name)) >= 0)
+			x->master = (uint8_t)ix;
+		else
+			known = 0;
+		for (uint32_t j = 0; j < ns; j++) {
+			if (get_str(r, name, sizeof(name))) {
 				free(x);
 				rc = qm_error_set(err, QM_ERR_PARSE,
 				                  "truncated reservation");
 				goto out;
 			}
+			if (known &&
+			    (ix = kme_conf_sae_index(&k->conf, name)) >= 0)
+				x->slaves[j] = (uint8_t)ix;
+			else
+				known = 0;
+		}
+		if (!known) {
+			/* an SAE no longer configured here or at the peer: no
+			 * one can fetch the key, its bytes die */
+			if (l != &tmp)
+				kstream_release(&l->mirror, x->off, x->len);
+			free(x);
+			dropped++;
+			continue;
 		}
 		if ((rc = kres_add(&l->res, x, err))) {
 			free(x);
 			goto out;
 		}
 	}
+	if (dropped && l != &tmp)
+		qm_log(QM_LOG_WARN,
+		       "saved pools hold %u key(s) for SAEs that are no longer "
+		       "configured on link %s: they are dropped",
+		       dropped, peer);
 	{
 		uint32_t npend, plen;
 		const unsigned char *p;

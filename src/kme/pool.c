@@ -300,7 +300,7 @@ static enum qm_err grow(struct kres_map *m, struct qm_error *err)
 {
 	size_t n = m->nslots ? m->nslots * 2 : 1024;
 	struct kres **ns = calloc(n, sizeof(*ns));
-	struct kres_map nm = {ns, n, m->count};
+	struct kres_map nm = {ns, n, m->count, m->frozen};
 
 	if (!ns)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -326,7 +326,8 @@ enum qm_err kres_add(struct kres_map *m, struct kres *r, struct qm_error *err)
 	if (kres_find(m, r->id))
 		return qm_error_set(err, QM_ERR_EXISTS,
 		                    "key ID already reserved");
-	if (m->count + 1 > m->nslots) {
+	/* while a save walks the slots, chains grow longer instead */
+	if (m->count + 1 > m->nslots && (!m->frozen || !m->nslots)) {
 		enum qm_err rc = grow(m, err);
 		if (rc)
 			return rc;

@@ -21,6 +21,13 @@
 #define KME_BODYMAX_MIN 1024
 #define KME_BODYMAX_MAX (16 * 1024 * 1024)
 #define KME_JSONDEPTH 32 /* deepest request body (checked before jansson) */
+#define KME_LINK_MAXTHREADS 4  /* bb84.threads: simulations per link */
+/* JSON bodies on the KME-to-KME channel: what a peer KME may send us (one
+ * reservation of max_key_per_request keys fits), and the most key IDs we
+ * put into one batch for the peer (at least one reservation per batch).
+ * Neither depends on max_body, the SAEs' limit. */
+#define KME_PEER_BODYMAX (16 * 1024 * 1024)
+#define KME_PEER_BATCH   (1024 * 1024)
 
 /* ------------------------------------------------------------ config */
 
@@ -64,6 +71,9 @@ struct kme_conf {
 enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
                           struct qm_error *err);
 int kme_conf_serves(const struct kme_conf *c, const char *sae);
+/* Index of sae in this KME's saes (or in peer p's saes); -1 if absent. */
+int kme_conf_sae_index(const struct kme_conf *c, const char *sae);
+int kme_peer_sae_index(const struct kme_peer_conf *p, const char *sae);
 int kme_conf_is_operator(const struct kme_conf *c, const char *cn);
 
 /* ------------------------------------------------------------ streams */
@@ -127,21 +137,24 @@ void kstream_cut(struct kstream *s, uint64_t from);
 void kstream_align(struct kstream *s, uint64_t peer_end);
 
 /* A key the peer handed to its master SAE, waiting for our slave SAEs. */
+/* SAEs are named by their index in the configuration (a key may wait for
+ * a slave for a long time: 48 bytes each, not the names). */
 struct kres {
 	unsigned char id[16];
 	uint64_t off;
 	uint32_t len;
-	uint32_t nslaves;
 	uint32_t fetched; /* bit i: slaves[i] got it */
 	int64_t expires;  /* 0 = never */
-	char master[KME_IDMAX];
-	char slaves[KME_MAXSLAVES][KME_IDMAX];
 	struct kres *next;
+	uint8_t nslaves;
+	uint8_t master;                /* index in the peer's saes */
+	uint8_t slaves[KME_MAXSLAVES]; /* indexes in this KME's saes */
 };
 
 struct kres_map {
 	struct kres **slots;
 	size_t nslots, count;
+	int frozen; /* a save walks the slots: they are not rehashed */
 };
 
 void kres_map_free(struct kres_map *m);
@@ -186,6 +199,9 @@ struct kme_link {
 	                       ends before serving again */
 	uint64_t granted;   /* own.next may grow up to here */
 	int grant_failing;  /* the last request to raise granted failed */
+	/* when SAEs last took key from own / mirror (qm_mono_ns): the link
+	 * simulates at normal priority for a direction in use and low */
+	uint64_t own_used, mirror_used;
 	char alarm[768];    /* a restored state seen on this link, or "" */
 	/* lease_lock: our lease file "asked granted"; never held while
 	 * taking lock, held across the requests that raise the limit */
@@ -197,9 +213,10 @@ struct kme_link {
 	pthread_mutex_t grant_lock;
 	uint64_t grant_given;
 	struct kme_peerq *q;
-	pthread_t threads[4];
+	pthread_t threads[2 * KME_LINK_MAXTHREADS]; /* floor, then helpers */
 	int nthreads;
-	double trate[4];          /* distilled bits/s of each link thread */
+	double trate[KME_LINK_MAXTHREADS]; /* distilled bits/s per simulation */
+	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
 };
 

@@ -27,6 +27,7 @@ struct req_ctx {
 	struct qm_buf body;
 	int too_big;
 	int discard; /* no valid certificate: the body is not kept */
+	int peer;    /* a peer KME's JSON request: KME_PEER_BODYMAX */
 };
 
 static void notify_conn(void *cls, struct MHD_Connection *c, void **sock_ctx,
@@ -181,10 +182,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		if (cc && !cc->checked)
 			check_cert(c, cc);
 		/* bodies of the peer channel carry key bytes, and only a peer
-		 * KME may make us hold that much */
+		 * KME may make us hold that much; its other requests (key IDs
+		 * in batches) have their own bound, not the SAEs' max_body */
 		if (strncmp(url, "/kme/v1/peer/block", 18) == 0 && cc &&
 		    cc->ok && kme_link_for_peer(k, cc->cn))
 			qm_buf_init_secure(&rq->body, 1 << 26);
+		else if ((rq->peer = strncmp(url, "/kme/v1/peer/", 13) == 0 &&
+		                     cc && cc->ok &&
+		                     kme_link_for_peer(k, cc->cn) != NULL))
+			qm_buf_init(&rq->body, KME_PEER_BODYMAX);
 		else
 			qm_buf_init(&rq->body, (size_t)k->conf.max_body);
 		/* nobody without a valid certificate makes us buffer a body */
@@ -214,10 +220,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	if (rq->too_big) {
 		char why[96];
 
-		snprintf(why, sizeof(why),
-		         "the request body is larger than this KME's max_body "
-		         "of %lld bytes",
-		         k->conf.max_body);
+		if (rq->peer)
+			snprintf(why, sizeof(why),
+			         "the request body is larger than the %d bytes "
+			         "a peer KME may send",
+			         KME_PEER_BODYMAX);
+		else
+			snprintf(why, sizeof(why),
+			         "the request body is larger than this KME's "
+			         "max_body of %lld bytes",
+			         k->conf.max_body);
 		kme_api_error(&r, 413, "request body too large", why);
 		return send_reply(c, &r);
 	}

@@ -43,9 +43,9 @@
  * asked for). Past a limit the parsers fail with QM_ERR_TOOBIG and a
  * message that gives the value found, the limit and the limit's name
  * ("limit.parts", "limit.message_size", "limit.depth", "limit.headers",
- * "limit.header_length", "limit.key_ids"); when hint is set (e.g. "qmail
- * config set") the message ends "(hint limit.parts N)" so that a person
- * knows how to change it.
+ * "limit.header_length", "limit.key_ids"), and err->hint_arg gets the
+ * limit's name alone; when hint is set the message ends "(hint
+ * limit.parts N)" so that a person knows how to change it.
  */
 struct qm_mail_limits {
 	size_t max_size;
@@ -59,7 +59,8 @@ struct qm_mail_limits {
 
 /*
  * Fills err with QM_ERR_TOOBIG: "<what>; your limit is <limit> (<hint>
- * <name> N)" as the parsers write it, for callers that check a limit of
+ * <name> N)", or without a hint "<what>; the limit is <limit> (<name>)",
+ * and err->hint_arg with name, as the parsers do, for callers that check a limit of
  * struct qm_mail_limits themselves (the client's key-ID count). Returns
  * QM_ERR_TOOBIG.
  */

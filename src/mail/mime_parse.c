@@ -46,11 +46,15 @@ enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (lim && lim->hint && *lim->hint)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "%s; your limit is %zu (%s %s N)", what,
-		                    limit, lim->hint, name);
-	return qm_error_set(err, QM_ERR_TOOBIG, "%s; the limit is %zu (%s)",
-	                    what, limit, name);
+		qm_error_set(err, QM_ERR_TOOBIG,
+		             "%s; your limit is %zu (%s %s N)", what, limit,
+		             lim->hint, name);
+	else
+		qm_error_set(err, QM_ERR_TOOBIG, "%s; the limit is %zu (%s)",
+		             what, limit, name);
+	/* the limit's name for the layer above, which words what to do */
+	qm_error_hint(err, 0, name);
+	return QM_ERR_TOOBIG;
 }
 
 /*

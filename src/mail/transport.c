@@ -25,23 +25,6 @@ enum qm_err qm_mail_init(struct qm_error *err)
 	return QM_OK;
 }
 
-char *mail_strdup(const char *s)
-{
-	return mail_strndup(s ? s : "", s ? strlen(s) : 0);
-}
-
-char *mail_strndup(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-
-	if (!d)
-		return NULL;
-	if (n)
-		memcpy(d, s, n);
-	d[n] = '\0';
-	return d;
-}
-
 long mail_io_ms(const struct qm_mail_server *srv)
 {
 	return srv->io_timeout_ms > 0 ? srv->io_timeout_ms : MAIL_DEF_IO_MS;

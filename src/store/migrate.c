@@ -114,6 +114,12 @@ static const char *const migrations[] = {
     "ALTER TABLE keyring ADD COLUMN mac BLOB;"
     /* whether msg_meta holds the message's sealed record: a label */
     "ALTER TABLE msg ADD COLUMN has_meta INTEGER NOT NULL DEFAULT 0;",
+
+    /* 5: the values an outbox entry's envelope will bind (its headers and
+     * level), sealed when the message is built, so that encrypting it
+     * does not parse the MIME again. Rows of older versions have none and
+     * are parsed as before. */
+    "ALTER TABLE outbox ADD COLUMN bound BLOB;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

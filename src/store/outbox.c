@@ -60,10 +60,42 @@ void qm_store_outbox_item_free(struct qm_store_outbox *o)
 	memset(o, 0, sizeof(*o));
 }
 
+/* Seals p into the row's plaintext (kind "outbox") or, with bound set, its
+ * record of the bound values (kind "outbox.bound"), bound to row oid. */
+static enum qm_err seal_into(struct qm_store *s, int64_t oid, int bound,
+                             const void *p, size_t n, struct qm_buf *blob,
+                             struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	qm_buf_reset(blob);
+	rc = vault_seal(s, bound ? "outbox.bound" : "outbox", oid, p, n, blob,
+	                err);
+	if (rc == QM_OK)
+		/* db_stmt caches by the address of the text: literals only */
+		rc = db_stmt(s,
+		             bound ? "UPDATE outbox SET bound = ? WHERE id = ?"
+		                   : "UPDATE outbox SET plaintext = ? WHERE "
+		                     "id = ?",
+		             &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, blob->data, (int)blob->len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, oid);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return db_fail(s, src, err, "adding to the outbox");
+	return QM_OK;
+}
+
 static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
                               const char *message_id, const char *recipients,
                               int level, const void *mime, size_t mime_len,
-                              int64_t *id, struct qm_error *err)
+                              const void *bound, size_t bound_len, int64_t *id,
+                              struct qm_error *err)
 {
 	struct qm_buf blob;
 	sqlite3_stmt *st;
@@ -105,18 +137,9 @@ static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
 		goto out;
 	}
 	oid = sqlite3_last_insert_rowid(s->db);
-	rc = vault_seal(s, "outbox", oid, mime, mime_len, &blob, err);
-	if (rc == QM_OK)
-		rc = db_stmt(s, "UPDATE outbox SET plaintext = ? WHERE id = ?",
-		             &st, err);
-	if (rc != QM_OK)
-		goto out;
-	sqlite3_bind_blob(st, 1, blob.data, (int)blob.len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, oid);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		rc = db_fail(s, src, err, "adding to the outbox");
+	rc = seal_into(s, oid, 0, mime, mime_len, &blob, err);
+	if (rc == QM_OK && bound)
+		rc = seal_into(s, oid, 1, bound, bound_len, &blob, err);
 out:
 	if (rc == QM_OK)
 		rc = db_commit(s, err);
@@ -129,8 +152,11 @@ out_free:
 	return rc;
 }
 
-enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
-                                      struct qm_buf *out, struct qm_error *err)
+/* Opens entry id's sealed plaintext or, with bound set, its record of the
+ * bound values into out; QM_ERR_NOTFOUND (naming what) when it has none. */
+static enum qm_err sealed_get(struct qm_store *s, int64_t id, int bound,
+                              const char *what, struct qm_buf *out,
+                              struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
@@ -138,23 +164,41 @@ enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
 
 	rc = vault_need(s, err);
 	if (rc == QM_OK)
-		rc = db_stmt(s, "SELECT plaintext FROM outbox WHERE id = ?",
+		/* db_stmt caches by the address of the text: literals only */
+		rc = db_stmt(s,
+		             bound ? "SELECT bound FROM outbox WHERE id = ?"
+		                   : "SELECT plaintext FROM outbox WHERE "
+		                     "id = ?",
 		             &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		rc = vault_open(s, "outbox", id, sqlite3_column_blob(st, 0),
+		rc = vault_open(s, bound ? "outbox.bound" : "outbox", id,
+		                sqlite3_column_blob(st, 0),
 		                (size_t)sqlite3_column_bytes(st, 0), out, err);
 	else if (src == SQLITE_ROW || src == SQLITE_DONE)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "outbox entry %lld has no stored plaintext",
-		                  (long long)id);
+		                  "outbox entry %lld has no %s", (long long)id,
+		                  what);
 	else
 		rc = db_fail(s, src, err, "reading the outbox");
 	sqlite3_reset(st);
 	return rc;
+}
+
+enum qm_err qm_store_outbox_plaintext(struct qm_store *s, int64_t id,
+                                      struct qm_buf *out, struct qm_error *err)
+{
+	return sealed_get(s, id, 0, "stored plaintext", out, err);
+}
+
+enum qm_err qm_store_outbox_bound(struct qm_store *s, int64_t id,
+                                  struct qm_buf *out, struct qm_error *err)
+{
+	return sealed_get(s, id, 1, "sealed record of its bound values", out,
+	                  err);
 }
 
 /* The current state of entry id; QM_ERR_NOTFOUND if there is none. */
@@ -642,9 +686,22 @@ enum qm_err qm_store_outbox_add(struct qm_store *s, int64_t account_id,
                                 int level, const void *mime, size_t mime_len,
                                 int64_t *id, struct qm_error *err)
 {
+	return qm_store_outbox_add_bound(s, account_id, message_id, recipients,
+	                                 level, mime, mime_len, NULL, 0, id,
+	                                 err);
+}
+
+enum qm_err qm_store_outbox_add_bound(struct qm_store *s, int64_t account_id,
+                                      const char *message_id,
+                                      const char *recipients, int level,
+                                      const void *mime, size_t mime_len,
+                                      const void *bound, size_t bound_len,
+                                      int64_t *id, struct qm_error *err)
+{
 	int d = durable_on(s);
-	enum qm_err rc = outbox_add(s, account_id, message_id, recipients,
-	                            level, mime, mime_len, id, err);
+	enum qm_err rc =
+	    outbox_add(s, account_id, message_id, recipients, level, mime,
+	               mime_len, bound, bound_len, id, err);
 
 	durable_off(s, d);
 	return rc;

@@ -4,7 +4,7 @@
  * locking, accounts and their presets and connection test, settings,
  * contacts, the keyring and the KME dashboard. Mail itself (messages, sync,
  * compose, drafts, outbox, uploads) is in api_mail.c. Every handler checks
- * its input, calls the client engine or its store, and answers JSON.
+ * its input, calls the client engine, and answers JSON.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +114,9 @@ void api_state(struct web_req *r)
 	int fresh = 0;
 
 	/* no client lock here: the page loads even while a sync runs */
-	pthread_mutex_lock(&srv->store_lock);
-	unlocked = srv->store != NULL;
-	pthread_mutex_unlock(&srv->store_lock);
+	pthread_mutex_lock(&srv->reader_lock);
+	unlocked = srv->reader != NULL;
+	pthread_mutex_unlock(&srv->reader_lock);
 
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session) {
@@ -196,7 +196,7 @@ static void unlock_or_init(struct web_req *r, int init)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	web_store_open(r->srv);
+	web_reader_open(r->srv);
 	web_watch_kick(r->srv); /* unlocked: start watching for mail */
 	pthread_mutex_lock(&r->srv->lock);
 	r->srv->initialized = 1;
@@ -220,7 +220,7 @@ void api_unlock(struct web_req *r)
 
 void api_lock(struct web_req *r)
 {
-	web_store_close(r->srv);
+	web_reader_close(r->srv);
 	if (r->srv->client)
 		qm_client_lock(r->srv->client);
 	web_watch_kick(r->srv); /* drop the sessions and their passwords */
@@ -255,8 +255,7 @@ void api_passphrase(struct web_req *r)
 		                "Choose a new passphrase of at least 12 characters.");
 		goto out;
 	}
-	rc = qm_store_vault_rekey(qm_client_store(r->srv->client), oldp, ol, newp,
-	                          nl, &e);
+	rc = qm_client_passphrase_change(r->srv->client, oldp, ol, newp, nl, &e);
 	if (rc == QM_ERR_DENIED)
 		web_reply_error(r, 403, "denied", "The current passphrase is not right.");
 	else if (rc != QM_OK)
@@ -284,13 +283,8 @@ static json_t *server_json(const struct qm_store_server *s)
 static json_t *account_json(struct qm_web_server *srv,
                             const struct qm_store_account *a)
 {
-	struct qm_buf b;
-	int has_pw;
+	int has_pw = qm_client_account_has_secret(srv->client, a);
 
-	qm_buf_init_secure(&b, 4096);
-	has_pw = qm_store_secret_get(qm_client_store(srv->client), a->id,
-	                             QM_SECRET_PASSWORD, &b, NULL) == QM_OK;
-	qm_buf_free(&b);
 	return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
 	                 "s:i,s:b}",
 	                 "id", "", "name", web_jstr(a->display_name), "address",
@@ -314,17 +308,18 @@ static json_t *account_json_id(struct qm_web_server *srv,
 	snprintf(id, sizeof(id), "%lld", (long long)a->id);
 	json_object_set_new(j, "id", json_string(id));
 	{
-		static const char *const keys[] = {"mail_ca", "incoming"};
+		static const char *const keys[] = {QM_CLIENT_SET_MAIL_CA,
+		                                   QM_CLIENT_SET_INCOMING};
 		size_t i;
 		for (i = 0; i < 2; i++) {
-			struct qm_buf b;
-			qm_buf_init(&b, QM_STORE_PATHMAX);
-			if (qm_store_setting_get(qm_client_store(srv->client), a->id,
-			                         keys[i], &b, NULL) == QM_OK && b.data)
-				json_object_set_new(j, keys[i], web_jstr((const char *)b.data));
+			char v[QM_STORE_PATHMAX];
+			int set = 0;
+			if (qm_client_setting_get(srv->client, a->id, keys[i], v,
+			                          sizeof(v), &set, NULL) == QM_OK &&
+			    set)
+				json_object_set_new(j, keys[i], web_jstr(v));
 			else
 				json_object_set_new(j, keys[i], json_string(i ? "imap" : ""));
-			qm_buf_free(&b);
 		}
 	}
 	return j;
@@ -341,7 +336,7 @@ void api_presets(struct web_req *r)
 	for (i = 0; i < 3 && arr; i++) {
 		struct qm_store_account a;
 		memset(&a, 0, sizeof(a));
-		if (qm_store_account_preset(&a, ids[i], NULL) != QM_OK)
+		if (qm_client_account_preset(&a, ids[i], NULL) != QM_OK)
 			continue;
 		json_array_append_new(
 			arr, json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", ids[i], "name",
@@ -358,8 +353,7 @@ void api_accounts_list(struct web_req *r)
 	size_t n = 0, i;
 	json_t *arr;
 
-	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, &e) !=
-	    QM_OK) {
+	if (qm_client_account_list(r->srv->client, &list, &n, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -470,7 +464,6 @@ static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a
  * for a self-hosted mail server; incoming: imap or pop3); 0 or -1. */
 static int account_settings(struct web_req *r, json_t *j, int64_t id)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
 	const char *ca = NULL, *in = NULL;
 	struct qm_error e;
 
@@ -481,8 +474,11 @@ static int account_settings(struct web_req *r, json_t *j, int64_t id)
 		web_reply_error(r, 400, "bad_request", "incoming must be imap or pop3.");
 		return -1;
 	}
-	if ((ca && qm_store_setting_set(st, id, "mail_ca", ca, &e) != QM_OK) ||
-	    (in && qm_store_setting_set(st, id, "incoming", in, &e) != QM_OK)) {
+	if ((ca && qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_MAIL_CA,
+	                                 ca, &e) != QM_OK) ||
+	    (in && qm_client_setting_set(r->srv->client, id,
+	                                 QM_CLIENT_SET_INCOMING, in,
+	                                 &e) != QM_OK)) {
 		web_reply_qm_error(r, &e);
 		return -1;
 	}
@@ -503,7 +499,7 @@ void api_accounts_add(struct web_req *r)
 	memset(&a, 0, sizeof(a));
 	if (web_get_str(r, j, "preset", 0, 16, &preset) < 0)
 		goto out;
-	if (preset && qm_store_account_preset(&a, preset, &e) != QM_OK) {
+	if (preset && qm_client_account_preset(&a, preset, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
@@ -530,7 +526,6 @@ void api_accounts_update(struct web_req *r)
 {
 	struct qm_store_account a;
 	struct qm_error e;
-	struct qm_store *st = qm_client_store(r->srv->client);
 	json_t *j;
 	int64_t id;
 	char *pw = NULL;
@@ -538,7 +533,7 @@ void api_accounts_update(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_account_get(st, id, &a, &e) != QM_OK) {
+	if (qm_client_account_get(r->srv->client, id, &a, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -550,9 +545,11 @@ void api_accounts_update(struct web_req *r)
 	pw = secret_field(r, j, "password", 0, &pwlen);
 	if (r->reply.status)
 		goto out;
-	if (qm_store_account_update(st, &a, &e) != QM_OK ||
-	    (pw && qm_store_secret_set(st, id, QM_SECRET_PASSWORD, pw, pwlen, &e) !=
-	               QM_OK)) {
+	/* a password typed here is what the account logs in with */
+	if (pw)
+		a.auth = QM_AUTH_PASSWORD;
+	if (qm_client_account_update(r->srv->client, &a, pw, pwlen, &e) !=
+	    QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
@@ -573,7 +570,7 @@ void api_accounts_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_account_delete(qm_client_store(r->srv->client), id, &e) != QM_OK) {
+	if (qm_client_account_delete(r->srv->client, id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -611,9 +608,10 @@ void api_accounts_test(struct web_req *r)
 
 /* ------------------------------------------------------------ settings */
 
-/* Settings the engine keeps as they are (the level settings go through
+/* Settings the engine keeps for the GUI (the level settings go through
  * the engine's level rules: qm_client_level_setting_*). */
-static const char *const setting_keys[] = {"background_sync_s", NULL};
+static const char *const setting_keys[] = {QM_CLIENT_SET_BACKGROUND_SYNC,
+                                           NULL};
 static const char *const level_keys[] = {QM_CLIENT_SET_DEFAULT_LEVEL,
                                          QM_CLIENT_SET_MIN_LEVEL, NULL};
 
@@ -641,7 +639,6 @@ static json_t *limits_json(struct qm_web_server *srv)
 
 void api_settings_get(struct web_req *r)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
 	json_t *o = json_object();
 	size_t i;
 
@@ -659,15 +656,14 @@ void api_settings_get(struct web_req *r)
 		json_object_set_new(o, level_keys[i], json_integer(v));
 	}
 	for (i = 0; setting_keys[i] && o; i++) {
-		struct qm_buf b;
+		char text[32];
 		long long v = 0;
-		qm_buf_init(&b, 64);
-		if (qm_store_setting_get(st, 0, setting_keys[i], &b, NULL) == QM_OK &&
-		    b.data && qm_parse_ll((const char *)b.data, 0, 1 << 30, &v, NULL) == QM_OK)
+		if (qm_client_setting_get(r->srv->client, 0, setting_keys[i], text,
+		                          sizeof(text), NULL, NULL) == QM_OK &&
+		    qm_parse_ll(text, 0, 1 << 30, &v, NULL) == QM_OK)
 			json_object_set_new(o, setting_keys[i], json_integer(v));
 		else
 			json_object_set_new(o, setting_keys[i], json_integer(300));
-		qm_buf_free(&b);
 	}
 	if (o)
 		json_object_set_new(o, "remote_images",
@@ -730,7 +726,6 @@ static int limits_put(struct web_req *r, json_t *j)
 void api_settings_put(struct web_req *r)
 {
 	static const long long lo[] = {0}, hi[] = {86400};
-	struct qm_store *st = qm_client_store(r->srv->client);
 	struct qm_error e;
 	json_t *j = web_body_json(r);
 	size_t i;
@@ -764,7 +759,8 @@ void api_settings_put(struct web_req *r)
 		if (got == 0)
 			continue;
 		snprintf(text, sizeof(text), "%lld", v);
-		if (qm_store_setting_set(st, 0, setting_keys[i], text, &e) != QM_OK) {
+		if (qm_client_setting_set(r->srv->client, 0, setting_keys[i], text,
+		                          &e) != QM_OK) {
 			web_reply_qm_error(r, &e);
 			goto out;
 		}
@@ -793,8 +789,7 @@ static int query_account(struct web_req *r, int64_t *id)
 		*id = v;
 		return 0;
 	}
-	if (qm_store_account_list(qm_client_store(r->srv->client), &list, &n, NULL) !=
-	        QM_OK ||
+	if (qm_client_account_list(r->srv->client, &list, &n, NULL) != QM_OK ||
 	    n == 0) {
 		free(list);
 		web_reply_error(r, 404, "not_found",
@@ -829,8 +824,8 @@ void api_contacts_list(struct web_req *r)
 
 	if (query_account(r, &acct) != 0)
 		return;
-	if (qm_store_contact_list(qm_client_store(r->srv->client), acct, &list, &n,
-	                          &e) != QM_OK) {
+	if (qm_client_contact_list(r->srv->client, acct, &list, &n, &e) !=
+	    QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -856,8 +851,8 @@ void api_contacts_suggest(struct web_req *r)
 	if (query_account(r, &acct) != 0)
 		return;
 	ql = strlen(q);
-	if (qm_store_contact_list(qm_client_store(r->srv->client), acct, &list, &n,
-	                          NULL) != QM_OK)
+	if (qm_client_contact_list(r->srv->client, acct, &list, &n, NULL) !=
+	    QM_OK)
 		n = 0;
 	arr = json_array();
 	for (i = 0; i < n && arr && found < 10; i++) {
@@ -878,7 +873,6 @@ void api_contacts_put(struct web_req *r)
 {
 	struct qm_store_contact c;
 	struct qm_error e;
-	struct qm_store *st = qm_client_store(r->srv->client);
 	json_t *j;
 	int64_t acct;
 	long long lvl = 0;
@@ -891,7 +885,8 @@ void api_contacts_put(struct web_req *r)
 		return;
 	}
 	memset(&c, 0, sizeof(c));
-	if (qm_store_contact_get(st, acct, r->args[0], &c, NULL) != QM_OK) {
+	if (qm_client_contact_get(r->srv->client, acct, r->args[0], &c, NULL) !=
+	    QM_OK) {
 		memset(&c, 0, sizeof(c));
 		qm_strlcpy(c.address, r->args[0], sizeof(c.address));
 	}
@@ -904,13 +899,14 @@ void api_contacts_put(struct web_req *r)
 	    web_get_int(r, j, "min_level", 0, 0, 4, &lvl) < 0)
 		goto out;
 	c.min_level = (int)lvl;
-	c.source = QM_CONTACT_USER;
-	c.confirmed = 1;
-	if (qm_store_contact_put(st, acct, &c, &e) != QM_OK) {
+	if (qm_client_contact_put(r->srv->client, acct, &c, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	c.label = QM_LABEL_OK; /* written afresh, with its MAC */
+	/* entered by the user: confirmed, written afresh with its MAC */
+	c.source = QM_CONTACT_USER;
+	c.confirmed = 1;
+	c.label = QM_LABEL_OK;
 	web_reply_json(r, 200, contact_json(&c));
 out:
 	json_decref(j);
@@ -930,7 +926,7 @@ static const char *trust_name(enum qm_store_trust t)
 
 void api_keyring_list(struct web_req *r)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_client *cl = r->srv->client;
 	struct qm_store_account *accts = NULL;
 	struct qm_store_contact *cs = NULL;
 	size_t na = 0, nc = 0, i, k;
@@ -939,11 +935,10 @@ void api_keyring_list(struct web_req *r)
 
 	if (query_account(r, &acct) != 0)
 		goto out;
-	if (qm_store_account_list(st, &accts, &na, NULL) == QM_OK)
+	if (qm_client_account_list(cl, &accts, &na, NULL) == QM_OK)
 		for (i = 0; i < na && own; i++) {
 			char fpr[QM_STORE_FPRMAX];
-			if (qm_client_key_own_fpr(r->srv->client, accts[i].id, fpr, NULL) !=
-			    QM_OK)
+			if (qm_client_key_own_fpr(cl, accts[i].id, fpr, NULL) != QM_OK)
 				continue;
 			json_array_append_new(
 				own, json_pack("{s:o,s:s,s:s}", "address",
@@ -951,11 +946,11 @@ void api_keyring_list(struct web_req *r)
 				               "algorithms",
 				               "ML-KEM-768 + X25519, ML-DSA-65 + Ed25519"));
 		}
-	if (qm_store_contact_list(st, acct, &cs, &nc, NULL) == QM_OK)
+	if (qm_client_contact_list(cl, acct, &cs, &nc, NULL) == QM_OK)
 		for (i = 0; i < nc && contacts; i++) {
 			struct qm_store_key *keys = NULL;
 			size_t nk = 0;
-			if (qm_store_key_contact_list(st, cs[i].address, &keys, &nk, NULL) !=
+			if (qm_client_key_list(cl, cs[i].address, &keys, &nk, NULL) !=
 			    QM_OK)
 				continue;
 			for (k = 0; k < nk; k++) {
@@ -966,9 +961,8 @@ void api_keyring_list(struct web_req *r)
 					          web_jstr(keys[k].fingerprint), "trust",
 					          trust_name(keys[k].trust), "added",
 					          (json_int_t)keys[k].first_seen));
-				qm_store_key_free(&keys[k]);
 			}
-			free(keys);
+			qm_client_keys_free(&keys, nk);
 		}
 	web_reply_json(r, 200,
 	               own && contacts ? json_pack("{s:O,s:O}", "own", own,
@@ -1073,8 +1067,7 @@ void api_kme(struct web_req *r)
 		/* no KME configured: nothing to ask (and no lock held on a
 		 * connection that cannot succeed) */
 		struct qm_store_account a;
-		if (qm_store_account_get(qm_client_store(srv->client), acct, &a, &e) !=
-		    QM_OK) {
+		if (qm_client_account_get(srv->client, acct, &a, &e) != QM_OK) {
 			web_reply_qm_error(r, &e);
 			return;
 		}

@@ -2,9 +2,9 @@
 /*
  * The JSON API of docs/WEB.md, second half: folders and messages (keyset
  * paging, search, reading, sanitised HTML, attachments, flags, delete),
- * sync (one worker thread for the sync button and the background sync,
- * with progress and new-mail events), uploads held in secure memory per
- * session, level availability, send, drafts and the outbox.
+ * the sync button and its status (the worker thread is sync.c's), events,
+ * uploads held in secure memory per session, level availability, send,
+ * drafts and the outbox.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +35,8 @@ static int64_t req_account(struct web_req *r)
 		}
 		return v;
 	}
-	if (qm_store_account_list(web_store(r), &list, &n, NULL) == QM_OK && n > 0)
+	if (qm_client_account_list(web_client(r), &list, &n, NULL) == QM_OK &&
+	    n > 0)
 		id = list[0].id;
 	free(list);
 	if (id < 0)
@@ -198,7 +199,7 @@ static json_t *summary_json(const struct qm_store_msg *m)
 
 #define COUNT_TTL_S 30
 
-int web_counts(struct qm_web_server *srv, struct qm_store *st, int64_t account,
+int web_counts(struct qm_web_server *srv, struct qm_client *cl, int64_t account,
                const char *folder, int64_t *total, int64_t *unread)
 {
 	struct qm_store_query q;
@@ -222,12 +223,12 @@ int web_counts(struct qm_web_server *srv, struct qm_store *st, int64_t account,
 	memset(&q, 0, sizeof(q));
 	q.account_id = account;
 	q.folder = folder;
-	if (qm_store_msg_count(st, &q, total, NULL) != QM_OK)
+	if (qm_client_msg_count(cl, &q, total, NULL) != QM_OK)
 		return -1;
 	*unread = 0;
 	if (*total > 0) {
 		q.flags_clear = QM_FLAG_SEEN;
-		if (qm_store_msg_count(st, &q, unread, NULL) != QM_OK)
+		if (qm_client_msg_count(cl, &q, unread, NULL) != QM_OK)
 			return -1;
 	}
 	if (strlen(folder) < sizeof(srv->counts[0].folder)) {
@@ -265,7 +266,7 @@ void api_folders(struct web_req *r)
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && arr; i++) {
 		int64_t total = 0, unread = 0;
-		if (web_counts(r->srv, web_store(r), acct, names[i], &total, &unread) != 0)
+		if (web_counts(r->srv, web_client(r), acct, names[i], &total, &unread) != 0)
 			continue;
 		if (i > 0 && total == 0)
 			continue; /* only folders that hold something, and the inbox */
@@ -280,7 +281,7 @@ void api_folders(struct web_req *r)
 
 void api_messages_list(struct web_req *r)
 {
-	struct qm_store *st = web_store(r);
+	struct qm_client *cl = web_client(r);
 	struct qm_store_query q;
 	struct qm_store_msglist *l = NULL;
 	struct qm_error e;
@@ -332,7 +333,7 @@ void api_messages_list(struct web_req *r)
 		}
 		q.text = text;
 	}
-	if (qm_store_msg_list(st, &q, &l, &e) != QM_OK) {
+	if (qm_client_msg_list(cl, &q, &l, &e) != QM_OK) {
 		if (e.code == QM_ERR_PARSE && q.text)
 			web_reply_error(r, 400, "bad_request",
 			                "The search could not be understood: %s",
@@ -344,7 +345,7 @@ void api_messages_list(struct web_req *r)
 	arr = json_array();
 	for (i = 0; i < l->n && arr; i++)
 		json_array_append_new(arr, summary_json(&l->items[i]));
-	web_counts(r->srv, st, acct, q.folder, &total, &unread);
+	web_counts(r->srv, cl, acct, q.folder, &total, &unread);
 	o = json_pack("{s:o,s:I,s:I}", "messages", arr ? arr : json_array(), "total",
 	              (json_int_t)total, "unread", (json_int_t)unread);
 	if (o && l->n == (size_t)q.limit) {
@@ -356,7 +357,7 @@ void api_messages_list(struct web_req *r)
 	} else if (o) {
 		json_object_set_new(o, "next_cursor", json_null());
 	}
-	qm_store_msglist_free(&l);
+	qm_client_msglist_free(&l);
 	web_reply_json(r, 200, o);
 }
 
@@ -366,14 +367,12 @@ static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
 	struct qm_store_msglist *l = NULL;
 	struct qm_error e;
 
-	if (qm_store_msg_get(web_store(r), id, &l, &e) != QM_OK) {
-		web_reply_qm_error(r, &e);
-		return NULL;
-	}
-	if (l->n == 0) {
-		qm_store_msglist_free(&l);
-		web_reply_error(r, 404, "not_found", "There is no message %lld.",
-		                (long long)id);
+	if (qm_client_msg_get(web_client(r), id, &l, &e) != QM_OK) {
+		if (e.code == QM_ERR_NOTFOUND)
+			web_reply_error(r, 404, "not_found",
+			                "There is no message %lld.", (long long)id);
+		else
+			web_reply_qm_error(r, &e);
 		return NULL;
 	}
 	return l;
@@ -420,14 +419,16 @@ void api_message_get(struct web_req *r)
 		return;
 	v = load_view(r, id);
 	if (!v) {
-		qm_store_msglist_free(&l);
+		qm_client_msglist_free(&l);
 		return;
 	}
 	if (!(l->items[0].flags & QM_FLAG_SEEN)) {
-		qm_store_msg_set_flags(qm_client_store(r->srv->client), id,
-		                       l->items[0].flags | QM_FLAG_SEEN, NULL);
+		/* shown as read; when the flag cannot be kept now, the next
+		 * list shows it unread */
+		if (qm_client_msg_flags(r->srv->client, id, QM_FLAG_SEEN, 0, NULL,
+		                        NULL) == QM_OK)
+			web_counts_forget(r->srv);
 		l->items[0].flags |= QM_FLAG_SEEN;
-		web_counts_forget(r->srv);
 	}
 	bad = v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY;
 	o = summary_json(&l->items[0]);
@@ -490,7 +491,7 @@ void api_message_get(struct web_req *r)
 		json_decref(details);
 	}
 	qm_client_view_free(&v);
-	qm_store_msglist_free(&l);
+	qm_client_msglist_free(&l);
 	web_reply_json(r, 200, o);
 }
 
@@ -617,7 +618,7 @@ void api_message_flags(struct web_req *r)
 	json_t *j;
 	int64_t id;
 	int seen = -1, flagged = -1;
-	unsigned flags;
+	unsigned set = 0, clear = 0, flags = 0;
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
@@ -632,22 +633,20 @@ void api_message_flags(struct web_req *r)
 	json_decref(j);
 	if (!(l = load_row(r, id)))
 		return;
-	flags = l->items[0].flags;
 	if (seen >= 0)
-		flags = seen ? flags | QM_FLAG_SEEN : flags & ~(unsigned)QM_FLAG_SEEN;
+		*(seen ? &set : &clear) |= QM_FLAG_SEEN;
 	if (flagged >= 0)
-		flags = flagged ? flags | QM_FLAG_FLAGGED
-		                : flags & ~(unsigned)QM_FLAG_FLAGGED;
-	if (qm_store_msg_set_flags(web_store(r), id, flags, &e) !=
+		*(flagged ? &set : &clear) |= QM_FLAG_FLAGGED;
+	if (qm_client_msg_flags(web_client(r), id, set, clear, &flags, &e) !=
 	    QM_OK) {
-		qm_store_msglist_free(&l);
+		qm_client_msglist_free(&l);
 		web_reply_qm_error(r, &e);
 		return;
 	}
 	l->items[0].flags = flags;
 	web_counts_forget(r->srv);
 	web_reply_json(r, 200, summary_json(&l->items[0]));
-	qm_store_msglist_free(&l);
+	qm_client_msglist_free(&l);
 }
 
 void api_message_delete(struct web_req *r)
@@ -657,7 +656,7 @@ void api_message_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_msg_delete(web_store(r), id, &e) != QM_OK) {
+	if (qm_client_msg_delete(web_client(r), id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -666,237 +665,6 @@ void api_message_delete(struct web_req *r)
 }
 
 /* ------------------------------------------------------------ sync */
-
-static void sync_progress(void *arg, const char *what, uint64_t done,
-                          uint64_t total)
-{
-	struct qm_web_server *srv = arg;
-
-	(void)what;
-	pthread_mutex_lock(&srv->lock);
-	srv->sync.done = (long)done;
-	srv->sync.total = (long)total;
-	pthread_mutex_unlock(&srv->lock);
-}
-
-/* What a sync of one account has to say beyond the counts: messages that
- * wait, with why the account could not use its KME (once per sync). */
-static void sync_said(struct qm_web_server *srv, const char *account,
-                      const struct qm_client_sync_stats *st)
-{
-	if (!st->kme_problem[0] && !st->waiting)
-		return;
-	pthread_mutex_lock(&srv->lock);
-	if (st->kme_problem[0])
-		web_event_add(srv, "failed", NULL,
-		              "%s: %zu message%s wait%s for %s keys: %s",
-		              account, st->waiting, st->waiting == 1 ? "" : "s",
-		              st->waiting == 1 ? "s" : "",
-		              st->waiting == 1 ? "its" : "their",
-		              st->kme_problem);
-	pthread_mutex_unlock(&srv->lock);
-}
-
-/* One sync of every account (or one) and an outbox run; client lock held. */
-static void sync_once(struct qm_web_server *srv, int64_t only)
-{
-	struct qm_store_account *list = NULL;
-	struct qm_client_sync_stats total;
-	struct qm_error e;
-	size_t n = 0, i, sent = 0, failed = 0;
-	char first_err[QM_ERR_MSGMAX] = "";
-
-	memset(&total, 0, sizeof(total));
-	if (!qm_client_unlocked(srv->client))
-		return;
-	if (qm_store_account_list(qm_client_store(srv->client), &list, &n, &e) !=
-	    QM_OK)
-		n = 0;
-	for (i = 0; i < n; i++) {
-		struct qm_client_sync_stats st;
-		if (only > 0 && list[i].id != only)
-			continue;
-		memset(&st, 0, sizeof(st));
-		if (qm_client_sync(srv->client, list[i].id, sync_progress, srv, &st,
-		                   &e) != QM_OK &&
-		    !first_err[0])
-			snprintf(first_err, sizeof(first_err), "%s: %s", list[i].address,
-			         qm_error_msg(&e));
-		total.decrypted += st.decrypted;
-		total.plain += st.plain;
-		total.tampered += st.tampered;
-		total.replayed += st.replayed;
-		total.duplicates += st.duplicates;
-		total.fetched += st.fetched;
-		total.unverified += st.unverified;
-		total.unreadable += st.unreadable;
-		total.resumed += st.resumed;
-		sync_said(srv, list[i].address, &st);
-	}
-	free(list);
-	web_counts_forget(srv);
-	if (qm_client_outbox_run(srv->client, only > 0 ? only : 0, &sent, &failed,
-	                         &e) != QM_OK &&
-	    !first_err[0])
-		snprintf(first_err, sizeof(first_err), "outbox: %s", qm_error_msg(&e));
-	pthread_mutex_lock(&srv->lock);
-	srv->sync.fresh = (long)total.fetched;
-	srv->sync.last = qm_now();
-	qm_strlcpy(srv->sync.error, first_err, sizeof(srv->sync.error));
-	if (total.fetched)
-		web_event_add(srv, "new_mail", NULL, "%zu new message%s",
-		              total.fetched, total.fetched == 1 ? "" : "s");
-	if (total.tampered)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s failed the integrity check (tampered)",
-		              total.tampered, total.tampered == 1 ? "" : "s");
-	if (total.replayed)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s reused a key of an earlier message "
-		              "(replay) and %s not decrypted",
-		              total.replayed, total.replayed == 1 ? "" : "s",
-		              total.replayed == 1 ? "was" : "were");
-	if (total.unverified)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s decrypted but from an unverified "
-		              "sender: not sent from the SAE ID confirmed for "
-		              "the From address",
-		              total.unverified,
-		              total.unverified == 1 ? "" : "s");
-	if (total.unreadable)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s unreadable (malformed, or the KME "
-		              "refused its key IDs): open it to try again",
-		              total.unreadable,
-		              total.unreadable == 1 ? "" : "s");
-	if (total.resumed)
-		web_event_add(srv, "info", NULL,
-		              "%zu message%s that waited for %s keys opened",
-		              total.resumed, total.resumed == 1 ? "" : "s",
-		              total.resumed == 1 ? "its" : "their");
-	if (total.duplicates)
-		web_event_add(srv, "info", NULL,
-		              "%zu identical second cop%s of a message already "
-		              "received ignored (a server delivered it twice)",
-		              total.duplicates,
-		              total.duplicates == 1 ? "y" : "ies");
-	if (sent)
-		web_event_add(srv, "sent", NULL, "%zu message%s sent from the outbox",
-		              sent, sent == 1 ? "" : "s");
-	if (failed)
-		web_event_add(srv, "failed", NULL,
-		              "%zu message%s could not be sent: see the outbox", failed,
-		              failed == 1 ? "" : "s");
-	pthread_mutex_unlock(&srv->lock);
-}
-
-long web_sync_interval_locked(struct qm_web_server *srv)
-{
-	long long v = 300;
-	struct qm_buf b;
-
-	if (!srv->client)
-		return v;
-	qm_buf_init(&b, 32);
-	if (qm_client_unlocked(srv->client) &&
-	    qm_store_setting_get(qm_client_store(srv->client), 0,
-	                         "background_sync_s", &b, NULL) == QM_OK &&
-	    b.data && qm_parse_ll((const char *)b.data, 0, 86400, &v, NULL) != QM_OK)
-		v = 300;
-	qm_buf_free(&b);
-	return (long)v;
-}
-
-/* The background sync interval from the settings (0: off); 300 s unless
- * set. Takes the client lock: call without srv->lock held. */
-static long sync_interval(struct qm_web_server *srv)
-{
-	long v;
-
-	pthread_mutex_lock(&srv->client_lock);
-	v = web_sync_interval_locked(srv);
-	pthread_mutex_unlock(&srv->client_lock);
-	return v;
-}
-
-void web_sync_request(struct qm_web_server *srv, int64_t account)
-{
-	pthread_mutex_lock(&srv->lock);
-	if (!srv->sync_running) {
-		srv->sync_account = account;
-		srv->sync_running = 1;
-		pthread_cond_broadcast(&srv->sync_cond);
-	} else {
-		srv->sync_again = 1;
-	}
-	pthread_mutex_unlock(&srv->lock);
-}
-
-/* The sync worker: waits for the button or the background interval. */
-static void *sync_main(void *arg)
-{
-	struct qm_web_server *srv = arg;
-
-	pthread_mutex_lock(&srv->lock);
-	while (!srv->sync_stop) {
-		struct timespec until;
-		int64_t only;
-		long every;
-		pthread_mutex_unlock(&srv->lock);
-		every = sync_interval(srv);
-		pthread_mutex_lock(&srv->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += every > 0 ? every : 86400;
-		while (!srv->sync_stop && !srv->sync_running) {
-			if (pthread_cond_timedwait(&srv->sync_cond, &srv->lock, &until) != 0 &&
-			    every > 0) {
-				srv->sync_running = 1; /* background interval */
-				srv->sync_account = 0;
-			}
-		}
-		if (srv->sync_stop)
-			break;
-		only = srv->sync_account;
-		srv->sync.done = 0;
-		srv->sync.total = 0;
-		pthread_mutex_unlock(&srv->lock);
-		if (srv->client) {
-			pthread_mutex_lock(&srv->client_lock);
-			sync_once(srv, only);
-			pthread_mutex_unlock(&srv->client_lock);
-		}
-		pthread_mutex_lock(&srv->lock);
-		srv->sync_running = 0;
-		if (srv->sync_again) {
-			/* mail came in while this sync ran */
-			srv->sync_again = 0;
-			srv->sync_running = 1;
-			srv->sync_account = 0;
-		}
-	}
-	pthread_mutex_unlock(&srv->lock);
-	return NULL;
-}
-
-void web_api_start(struct qm_web_server *srv)
-{
-	if (pthread_create(&srv->sync_thread, NULL, sync_main, srv) == 0)
-		srv->sync_started = 1;
-	web_watch_start(srv);
-}
-
-void web_api_stop(struct qm_web_server *srv)
-{
-	pthread_mutex_lock(&srv->lock);
-	srv->sync_stop = 1;
-	pthread_cond_broadcast(&srv->sync_cond);
-	pthread_mutex_unlock(&srv->lock);
-	web_watch_stop(srv);
-	if (!srv->sync_started)
-		return;
-	pthread_join(srv->sync_thread, NULL);
-	srv->sync_started = 0;
-}
 
 static json_t *sync_json(struct qm_web_server *srv)
 {
@@ -1166,13 +934,22 @@ void api_levels(struct web_req *r)
 		goto out;
 	}
 	arr = json_array();
-	for (i = 0; i < 4 && arr; i++)
-		json_array_append_new(
-		    arr, json_pack("{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level,
-		                   "available", lv[i].available, "reason",
-		                   web_jstr(lv[i].reason), "note",
-		                   web_jstr(lv[i].note), "unverified",
-		                   addr_array(lv[i].unverified)));
+	for (i = 0; i < 4 && arr; i++) {
+		json_t *o = json_pack(
+		    "{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level, "available",
+		    lv[i].available, "reason", web_jstr(lv[i].reason), "note",
+		    web_jstr(lv[i].note), "unverified",
+		    addr_array(lv[i].unverified));
+
+		/* what to mend, for the page to word (as in error replies) */
+		if (o && *qm_client_hint_name(lv[i].hint)) {
+			json_object_set_new(
+			    o, "hint", json_string(qm_client_hint_name(lv[i].hint)));
+			json_object_set_new(o, "hint_arg",
+			                    web_jstr(lv[i].hint_arg));
+		}
+		json_array_append_new(arr, o);
+	}
 	/* default_level: what a message without a level goes at; min_level:
 	 * the setting (0: none) */
 	web_reply_json(r, 200,
@@ -1298,8 +1075,12 @@ void api_send(struct web_req *r)
 			qm_wipe(taken[k], sizeof(*taken[k]));
 			free(taken[k]);
 		}
-		if (draft > 0)
-			qm_store_draft_delete(qm_client_store(srv->client), draft, NULL);
+		/* sent: the draft it came from has served (one that cannot
+		 * be deleted now stays in the list) */
+		if (draft > 0 &&
+		    qm_client_draft_delete(srv->client, draft, NULL) != QM_OK)
+			qm_log(QM_LOG_WARN, "draft %lld was sent but stays in "
+			                    "the drafts", draft);
 		web_counts_forget(srv);
 		ids = json_array();
 		for (i = 0; i < sent.n_outbox && i < 8 && ids; i++)
@@ -1454,7 +1235,6 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n
 
 static void draft_save(struct web_req *r, int64_t id)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
 	struct qm_buf b;
 	struct qm_error e;
 	long long acct = 0;
@@ -1466,7 +1246,8 @@ static void draft_save(struct web_req *r, int64_t id)
 	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &acct) < 0 ||
 	    draft_encode(j, r, &b) != QM_OK)
 		goto out;
-	if (qm_store_draft_put(st, acct, &id, b.data, b.len, &e) != QM_OK) {
+	if (qm_client_draft_put(r->srv->client, acct, &id, b.data, b.len, &e) !=
+	    QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
@@ -1497,7 +1278,7 @@ void api_drafts_delete(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
-	if (qm_store_draft_delete(qm_client_store(r->srv->client), id, &e) != QM_OK)
+	if (qm_client_draft_delete(r->srv->client, id, &e) != QM_OK)
 		web_reply_qm_error(r, &e);
 	else
 		web_reply_empty(r);
@@ -1505,7 +1286,7 @@ void api_drafts_delete(struct web_req *r)
 
 void api_drafts_list(struct web_req *r)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_client *cl = r->srv->client;
 	struct qm_error e;
 	int64_t acct = req_account(r), *ids = NULL;
 	size_t n = 0, i;
@@ -1513,7 +1294,7 @@ void api_drafts_list(struct web_req *r)
 
 	if (acct < 0)
 		return;
-	if (qm_store_draft_list(st, acct, &ids, &n, &e) != QM_OK) {
+	if (qm_client_draft_list(cl, acct, &ids, &n, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
@@ -1521,7 +1302,7 @@ void api_drafts_list(struct web_req *r)
 	for (i = 0; i < n && arr; i++) {
 		struct qm_buf b;
 		qm_buf_init_secure(&b, WEB_MAX_JSON_MESSAGE + 8192);
-		if (qm_store_draft_get(st, ids[i], &b, NULL) == QM_OK)
+		if (qm_client_draft_get(cl, ids[i], &b, NULL) == QM_OK)
 			json_array_append_new(arr, draft_decode(ids[i], acct,
 			                                        b.data ? (const char *)b.data : "",
 			                                        b.len));
@@ -1535,61 +1316,39 @@ void api_drafts_list(struct web_req *r)
 
 void api_outbox_list(struct web_req *r)
 {
-	struct qm_store *st = qm_client_store(r->srv->client);
+	struct qm_client_outbox_item *items = NULL;
+	struct qm_error e;
 	int64_t acct = req_account(r);
-	json_t *arr = json_array();
-	int64_t *waiting = NULL; /* sent, copy for the Sent folder waits */
-	size_t nwaiting = 0;
-	int state;
+	size_t n = 0;
+	json_t *arr;
 
-	if (acct < 0) {
-		json_decref(arr);
+	if (acct < 0)
+		return;
+	if (qm_client_outbox_list(r->srv->client, acct, &items, &n, &e) !=
+	    QM_OK) {
+		web_reply_qm_error(r, &e);
 		return;
 	}
-	if (qm_client_sent_copies(r->srv->client, acct, &waiting, &nwaiting,
-	                          NULL) != QM_OK)
-		nwaiting = 0;
-	for (state = QM_OUTBOX_PENDING; state <= QM_OUTBOX_RETRYING && arr; state++) {
-		int64_t *ids = NULL;
-		size_t n = 0, i;
-		if (qm_store_outbox_list(st, acct, state, 0, &ids, &n, NULL) != QM_OK)
-			continue;
-		for (i = 0; i < n; i++) {
-			struct qm_store_outbox o;
-			memset(&o, 0, sizeof(o));
-			if (qm_store_outbox_get(st, ids[i], &o, NULL) != QM_OK)
-				continue;
-			json_array_append_new(
-				arr, json_pack("{s:o,s:o,s:o,s:i,s:s,s:i,s:I,s:I,s:I,s:o}", "id",
-				               id_json(o.id), "message_id", web_jstr(o.message_id),
-				               "to", web_jstr(o.recipients), "level", o.level,
-				               "state", qm_store_outbox_state_str(o.state),
-				               "attempts", o.attempts, "created",
-				               (json_int_t)o.created, "updated",
-				               (json_int_t)o.updated, "retry_at",
-				               (json_int_t)o.retry_at, "error",
-				               o.reason ? web_jstr(o.reason) : json_null()));
-			/* what POST .../retry can do something with: a message on
-			 * its way, one that failed before it was encrypted (once
-			 * its cause is mended), a sent one whose copy waits */
-			json_object_set_new(
-				json_array_get(arr, json_array_size(arr) - 1), "can_retry",
-				json_boolean(o.state == QM_OUTBOX_PENDING ||
-				             o.state == QM_OUTBOX_QUEUED ||
-				             o.state == QM_OUTBOX_RETRYING ||
-				             (o.state == QM_OUTBOX_FAILED && !o.ciphertext)));
-			for (size_t w = 0; w < nwaiting; w++)
-				if (waiting[w] == o.id) {
-					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
-					                    "sent_copy_waits", json_true());
-					json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
-					                    "can_retry", json_true());
-				}
-			qm_store_outbox_item_free(&o);
-		}
-		free(ids);
+	arr = json_array();
+	for (size_t i = 0; i < n && arr; i++) {
+		const struct qm_client_outbox_item *o = &items[i];
+		json_t *it = json_pack(
+		    "{s:o,s:o,s:o,s:i,s:s,s:i,s:I,s:I,s:I,s:o,s:b}", "id",
+		    id_json(o->id), "message_id", web_jstr(o->message_id), "to",
+		    web_jstr(o->recipients), "level", o->level, "state",
+		    qm_client_outbox_state_name(o->state), "attempts",
+		    o->attempts, "created", (json_int_t)o->created, "updated",
+		    (json_int_t)o->updated, "retry_at", (json_int_t)o->retry_at,
+		    "error", o->reason ? web_jstr(o->reason) : json_null(),
+		    /* what POST .../retry can do something with (the
+		     * engine's rule) */
+		    "can_retry", o->can_retry);
+
+		if (it && o->copy_waits)
+			json_object_set_new(it, "sent_copy_waits", json_true());
+		json_array_append_new(arr, it);
 	}
-	free(waiting);
+	qm_client_outbox_items_free(&items, n);
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "items", arr) : NULL);
 }
 

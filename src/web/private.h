@@ -15,8 +15,6 @@
 
 #include "web.h"
 
-struct qm_store;
-
 #define WEB_MAX_SESSIONS 64
 #define WEB_SESSION_MAX_AGE_S (12 * 3600)
 #define WEB_ID_BYTES 32
@@ -31,7 +29,7 @@ struct qm_store;
 enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD,
                   WEB_OTHER };
 
-enum { WEB_NEEDS_NOTHING = 0, WEB_NEEDS_CLIENT = 1, WEB_NEEDS_STORE = 2 };
+enum { WEB_NEEDS_NOTHING = 0, WEB_NEEDS_CLIENT = 1, WEB_NEEDS_READER = 2 };
 
 /* An attachment uploaded in a session, waiting to be sent. */
 struct web_upload {
@@ -88,8 +86,8 @@ struct web_route {
 	size_t body_max;   /* 0: WEB_MAX_JSON */
 	int raw_body;      /* body is application/octet-stream (uploads) */
 	int client;        /* WEB_NEEDS_CLIENT: holds the client lock;
-	                      WEB_NEEDS_STORE: holds the store lock and uses the
-	                      server's own store handle (answers during a sync) */
+	                      WEB_NEEDS_READER: holds the reader lock and uses
+	                      the server's reader (answers during a sync) */
 	web_handler fn;
 };
 
@@ -112,11 +110,11 @@ struct qm_web_server {
 	/* Lock order: client_lock before lock, never the other way. */
 	pthread_mutex_t lock;        /* sessions, events, sync status, history */
 	pthread_mutex_t client_lock; /* the client engine and its store */
-	/* A second handle on the store for listing while the client syncs
-	 * (qm_store_clone, opened at unlock, closed at lock). Lock order:
-	 * client_lock, then store_lock, then lock. */
-	pthread_mutex_t store_lock;
-	struct qm_store *store;
+	/* A second client engine handle for listing while the client syncs
+	 * (qm_client_clone, opened at unlock, closed at lock). Lock order:
+	 * client_lock, then reader_lock, then lock. */
+	pthread_mutex_t reader_lock;
+	struct qm_client *reader;
 	int initialized; /* the client has a vault (cached for /api/state) */
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
@@ -161,16 +159,17 @@ struct qm_web_server {
 	} counts[16];
 };
 
-/* Folder counts from the cache or the store st (whose lock is held). */
-int web_counts(struct qm_web_server *srv, struct qm_store *st, int64_t account,
+/* Folder counts from the cache or the client engine handle c (whose lock
+ * is held). */
+int web_counts(struct qm_web_server *srv, struct qm_client *c, int64_t account,
                const char *folder, int64_t *total, int64_t *unread);
-/* The store a handler uses: the server's own handle on store routes, the
- * client's otherwise. */
-struct qm_store *web_store(struct web_req *r);
-/* Opens (after unlock) or closes (at lock) the server's store handle; the
+/* The client engine handle a handler uses: the server's reader on reader
+ * routes, the client otherwise. */
+struct qm_client *web_client(struct web_req *r);
+/* Opens (after unlock) or closes (at lock) the server's reader; the
  * caller holds the client lock. */
-void web_store_open(struct qm_web_server *srv);
-void web_store_close(struct qm_web_server *srv);
+void web_reader_open(struct qm_web_server *srv);
+void web_reader_close(struct qm_web_server *srv);
 /* Forgets every cached count (after sync, flags, delete, send). */
 void web_counts_forget(struct qm_web_server *srv);
 
@@ -261,7 +260,8 @@ struct web_asset {
 extern const struct web_asset web_assets[];
 extern const size_t web_assets_count;
 
-/* Background work started with the server (api_mail.c: background sync). */
+/* Background work started with the server (sync.c: the sync worker and,
+ * through web_watch_start, the new-mail watchers). */
 void web_api_start(struct qm_web_server *srv);
 void web_api_stop(struct qm_web_server *srv);
 /* Asks the sync worker for a sync of account (0: all), now or, when one

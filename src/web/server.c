@@ -80,14 +80,24 @@ void web_reply_qm_error(struct web_req *r, const struct qm_error *e)
 		{QM_ERR_TIMEOUT, 504, "upstream"},
 	};
 	size_t i;
+	json_t *o;
 
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].code == e->code) {
-			web_reply_error(r, map[i].status, map[i].name, "%s",
-			                qm_error_msg(e));
-			return;
-		}
-	web_reply_error(r, 500, "internal", "%s", qm_error_msg(e));
+		if (map[i].code == e->code)
+			break;
+	if (i < sizeof(map) / sizeof(map[0]))
+		web_reply_error(r, map[i].status, map[i].name, "%s",
+		                qm_error_msg(e));
+	else
+		web_reply_error(r, 500, "internal", "%s", qm_error_msg(e));
+	/* what a person can do, for the page to word: {"hint":
+	 * "contact_sae_missing", "hint_arg": "bob@example.org"} */
+	o = json_object_get(r->reply.json, "error");
+	if (o && *qm_client_hint_name(e->hint)) {
+		json_object_set_new(o, "hint",
+		                    json_string(qm_client_hint_name(e->hint)));
+		json_object_set_new(o, "hint_arg", web_jstr(e->hint_arg));
+	}
 }
 
 void web_reply_empty(struct web_req *r)
@@ -351,28 +361,27 @@ int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
 	return 1;
 }
 
-struct qm_store *web_store(struct web_req *r)
+struct qm_client *web_client(struct web_req *r)
 {
-	if (r->route && r->route->client == WEB_NEEDS_STORE && r->srv->store)
-		return r->srv->store;
-	return qm_client_store(r->srv->client);
+	if (r->route && r->route->client == WEB_NEEDS_READER && r->srv->reader)
+		return r->srv->reader;
+	return r->srv->client;
 }
 
-void web_store_open(struct qm_web_server *srv)
+void web_reader_open(struct qm_web_server *srv)
 {
-	pthread_mutex_lock(&srv->store_lock);
-	if (!srv->store && srv->client && qm_client_unlocked(srv->client) &&
-	    qm_store_clone(qm_client_store(srv->client), &srv->store, NULL) != QM_OK)
-		srv->store = NULL; /* store routes then answer "locked" */
-	pthread_mutex_unlock(&srv->store_lock);
+	pthread_mutex_lock(&srv->reader_lock);
+	if (!srv->reader && srv->client && qm_client_unlocked(srv->client) &&
+	    qm_client_clone(srv->client, &srv->reader, NULL) != QM_OK)
+		srv->reader = NULL; /* reader routes then answer "locked" */
+	pthread_mutex_unlock(&srv->reader_lock);
 }
 
-void web_store_close(struct qm_web_server *srv)
+void web_reader_close(struct qm_web_server *srv)
 {
-	pthread_mutex_lock(&srv->store_lock);
-	if (srv->store)
-		qm_store_close(&srv->store);
-	pthread_mutex_unlock(&srv->store_lock);
+	pthread_mutex_lock(&srv->reader_lock);
+	qm_client_free(&srv->reader);
+	pthread_mutex_unlock(&srv->reader_lock);
 }
 
 json_t *web_jstr(const char *s)
@@ -718,7 +727,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	if (idle_lock && srv->client) {
 		/* the last unlocked session idled out: wipe the vault key too */
 		pthread_mutex_lock(&srv->client_lock);
-		web_store_close(srv);
+		web_reader_close(srv);
 		qm_client_lock(srv->client);
 		pthread_mutex_unlock(&srv->client_lock);
 		web_watch_kick(srv);
@@ -837,14 +846,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		pthread_mutex_lock(&srv->client_lock);
 		r->route->fn(r);
 		pthread_mutex_unlock(&srv->client_lock);
-	} else if (r->route->client == WEB_NEEDS_STORE) {
-		pthread_mutex_lock(&srv->store_lock);
-		if (srv->store)
+	} else if (r->route->client == WEB_NEEDS_READER) {
+		pthread_mutex_lock(&srv->reader_lock);
+		if (srv->reader)
 			r->route->fn(r);
 		else
 			web_reply_error(r, 401, "unauthorized",
 			                "QMail is locked. Unlock it again.");
-		pthread_mutex_unlock(&srv->store_lock);
+		pthread_mutex_unlock(&srv->reader_lock);
 	} else {
 		r->route->fn(r);
 	}
@@ -925,7 +934,7 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->client_lock, NULL);
-	pthread_mutex_init(&srv->store_lock, NULL);
+	pthread_mutex_init(&srv->reader_lock, NULL);
 	srv->initialized = client ? qm_client_initialised(client) : 0;
 	pthread_cond_init(&srv->sync_cond, NULL);
 	locked_init = 1;
@@ -1009,7 +1018,7 @@ out:
 		if (locked_init) {
 			pthread_mutex_destroy(&srv->lock);
 			pthread_mutex_destroy(&srv->client_lock);
-			pthread_mutex_destroy(&srv->store_lock);
+			pthread_mutex_destroy(&srv->reader_lock);
 			pthread_cond_destroy(&srv->sync_cond);
 		}
 		qm_buf_free(&srv->tls_key);
@@ -1042,11 +1051,11 @@ void qm_web_server_stop(struct qm_web_server **psrv)
 	web_session_end_all(srv);
 	pthread_mutex_unlock(&srv->lock);
 	pthread_mutex_lock(&srv->client_lock);
-	web_store_close(srv);
+	web_reader_close(srv);
 	pthread_mutex_unlock(&srv->client_lock);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->client_lock);
-	pthread_mutex_destroy(&srv->store_lock);
+	pthread_mutex_destroy(&srv->reader_lock);
 	pthread_cond_destroy(&srv->sync_cond);
 	qm_buf_free(&srv->tls_key);
 	qm_buf_free(&srv->tls_cert);

@@ -64,8 +64,7 @@ static int64_t kth_account(struct qm_web_server *srv, int k)
 	size_t n = 0;
 	int64_t id = 0;
 
-	if (qm_store_account_list(qm_client_store(srv->client), &list, &n,
-	                          NULL) == QM_OK &&
+	if (qm_client_account_list(srv->client, &list, &n, NULL) == QM_OK &&
 	    (size_t)k < n)
 		id = list[k].id;
 	free(list);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The world the browser tests run in: the real mail servers and qkme KMEs
- * of tests/integration/world.h, with alice's and bob's clients served by
+ * of tests/lib/world.h, with alice's and bob's clients served by
  * two real web GUI servers (qm_web_server_start, the code `qmail web`
  * runs), plus a third server over a fresh, empty home for the first-run
  * flow. Prints one JSON line with the addresses, then obeys commands on
@@ -14,7 +14,7 @@
  *                 message per payload (subject, name, text, HTML part and
  *                 attachment name), and waits for delivery
  *   forged        carol's SAE sends bob a level-2 message "From: alice",
- *                 built by hand (tests/integration/craft.h), and waits for
+ *                 built by hand (tests/lib/craft.h), and waits for
  *                 its delivery
  *   wait N        waits until bob's mailbox holds at least N messages
  *   quit          stops everything

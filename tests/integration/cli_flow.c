@@ -23,73 +23,47 @@
 #include "world.h"
 
 static struct world W;
-static int skipped;
-static char qmail_bin[600], homes[2][600], pwfile[600], outfile[600];
+static char qmail_bin[600], homes[2][600], pwfile[600];
+static char *last_out; /* what the last qm() or qmv() printed */
 
-/* Runs qmail with home h and the arguments (NULL-terminated); output goes
- * to outfile (truncated first). Returns the exit code. */
+/* Runs qmail with home h and the arguments (NULL-terminated); what it
+ * printed is output()'s. Returns the exit code. */
 static int qm(int h, ...)
 {
-	char *argv[64];
 	va_list ap;
-	int n = 0;
-	const char *a;
+	int rc;
 
-	argv[n++] = qmail_bin;
-	argv[n++] = "--home";
-	argv[n++] = homes[h];
-	argv[n++] = "-q";
+	free(last_out);
 	va_start(ap, h);
-	while ((a = va_arg(ap, const char *)) && n < 63)
-		argv[n++] = (char *)(uintptr_t)a;
+	rc = qmt_qmail_va(homes[h], &last_out, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	qmt_write_file(outfile, "");
-	return qmt_run(argv, outfile);
+	return rc;
 }
 
 static int qmv(int h, const char **args, int nargs)
 {
-	char *argv[64];
-	int n = 0;
-
-	argv[n++] = qmail_bin;
-	argv[n++] = "--home";
-	argv[n++] = homes[h];
-	argv[n++] = "-q";
-	for (int i = 0; i < nargs && n < 63; i++)
-		argv[n++] = (char *)(uintptr_t)args[i];
-	argv[n] = NULL;
-	qmt_write_file(outfile, "");
-	return qmt_run(argv, outfile);
+	free(last_out);
+	return qmt_qmail(homes[h], &last_out, args, (size_t)nargs);
 }
 
 static char *output(void)
 {
-	size_t len = 0;
-	unsigned char *d = qmt_mail_read(outfile, &len);
-	return d ? (char *)d : strdup("");
+	return strdup(last_out ? last_out : "");
 }
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "cli", NULL);
-	if (r == 1) {
-		skipped = 1;
+	if (world_setup(&W, "cli", NULL))
+		return -1;
+	if (W.skipped)
 		return 0;
-	}
-	if (r)
-		return r;
 	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
 	         qmt_binary_dir());
 	for (int i = 0; i < 2; i++)
 		snprintf(homes[i], sizeof(homes[i]), "%s/cli-home-%d",
 		         W.mail.dir, i);
 	snprintf(pwfile, sizeof(pwfile), "%s/passphrase", W.mail.dir);
-	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
 	qmt_write_file(pwfile, "a long passphrase for the CLI test\n");
 	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
 	setenv("QM_STORE_KDF", "fast", 1);
@@ -99,20 +73,21 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
+	free(last_out);
+	last_out = NULL;
 	world_stop(&W);
 	return 0;
 }
 
 static void test_help(void **state)
 {
-	static const char *const cmds[] = {"init", "account", "contact",
-	                                   "send", "reply", "sync", "list",
-	                                   "read", "outbox", "keys", "kme",
-	                                   "web", "passwd"};
+	static const char *const cmds[] = {
+	    "init", "account", "contact", "send", "reply", "sync",  "list",
+	    "read", "outbox",  "keys",    "kme",  "web",   "passwd"};
 	char *o;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(qm(0, "--help", NULL), 0);
 	o = output();
@@ -133,7 +108,7 @@ static void test_setup_two_people(void **state)
 	char keyfile[2][700], *o, fpr[2][128];
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	for (int u = 0; u < 2; u++) {
 		const char *args[48];
@@ -171,18 +146,18 @@ static void test_setup_two_people(void **state)
 	for (int u = 0; u < 2; u++) {
 		int other = 1 - u;
 
-		assert_int_equal(qm(u, "contact", "add",
-		                    other ? qmt_mail_addr(W_BOB)
-		                          : qmt_mail_addr(W_ALICE),
-		                    "--sae", W.sae[other], NULL),
-		                 0);
+		assert_int_equal(
+		    qm(u, "contact", "add",
+		       other ? qmt_mail_addr(W_BOB) : qmt_mail_addr(W_ALICE),
+		       "--sae", W.sae[other], NULL),
+		    0);
 		assert_int_equal(qm(u, "keys", "import", keyfile[other], NULL),
 		                 0);
 		/* a wrong fingerprint is refused */
 		assert_int_not_equal(
-			qm(u, "keys", "verify", qmt_mail_addr(other),
-			   "0000 0000 0000 0000 0000 0000 0000 0000", NULL),
-			0);
+		    qm(u, "keys", "verify", qmt_mail_addr(other),
+		       "0000 0000 0000 0000 0000 0000 0000 0000", NULL),
+		    0);
 		assert_int_equal(qm(u, "keys", "verify", qmt_mail_addr(other),
 		                    fpr[other], NULL),
 		                 0);
@@ -229,7 +204,7 @@ static void test_send_read_reply(void **state)
 	char id[32];
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	snprintf(body, sizeof(body), "%s/body.txt", W.mail.dir);
 	snprintf(att, sizeof(att), "%s/plan.txt", W.mail.dir);
@@ -278,9 +253,8 @@ static void test_send_read_reply(void **state)
 	}
 	/* bob answers at level 3 */
 	qmt_write_file(body, "Nine is fine. REPLY-MARKER\n");
-	assert_int_equal(qm(1, "reply", id, "--body-file", body, "--level",
-	                    "3", NULL),
-	                 0);
+	assert_int_equal(
+	    qm(1, "reply", id, "--body-file", body, "--level", "3", NULL), 0);
 	assert_true(qmt_mail_wait_files(&W.mail, W_ALICE, NULL, 1, 30000) >= 1);
 	assert_int_equal(qm(0, "sync", NULL), 0);
 	assert_int_equal(qm(0, "list", NULL), 0);
@@ -301,7 +275,7 @@ static void test_two_syncs_one_home(void **state)
 	pid_t pid;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	for (int i = 0; i < 3; i++) {
@@ -362,7 +336,7 @@ static void test_two_senders_one_home(void **state)
 	pid_t pid, w = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	snprintf(att, sizeof(att), "%s/big.bin", W.mail.dir);
@@ -479,7 +453,7 @@ static void test_sync_watch(void **state)
 	pid_t pid;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	snprintf(log, sizeof(log), "%s/watch.log", W.mail.dir);
 	argv[0] = qmail_bin;
@@ -528,12 +502,12 @@ static void test_sync_watch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_help),
-		cmocka_unit_test(test_setup_two_people),
-		cmocka_unit_test(test_send_read_reply),
-		cmocka_unit_test(test_two_syncs_one_home),
-		cmocka_unit_test(test_two_senders_one_home),
-		cmocka_unit_test(test_sync_watch),
+	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_setup_two_people),
+	    cmocka_unit_test(test_send_read_reply),
+	    cmocka_unit_test(test_two_syncs_one_home),
+	    cmocka_unit_test(test_two_senders_one_home),
+	    cmocka_unit_test(test_sync_watch),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -21,28 +21,22 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "qmtest.h"
 #include "world.h"
 #include "crypto/crypto.h"
 
 static struct world W;
-static int skipped;
 
 #define SUBJECT_FMT "Grüße ✓ level %d — Quartalszahlen"
-#define BODY_FMT "Hello Bob and Carol,\nthe numbers for level %d are in the " \
-                 "attachment.\nSecret marker: ZEBRA-%d-PLAINTEXT\n"
+#define BODY_FMT                                                               \
+	"Hello Bob and Carol,\nthe numbers for level %d are in the "           \
+	"attachment.\nSecret marker: ZEBRA-%d-PLAINTEXT\n"
 #define ATT_NAME "quarterly-figures-confidential.bin"
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "e2e", NULL);
-	if (r == 1) {
-		skipped = 1;
-		return 0;
-	}
-	return r;
+	return world_setup(&W, "e2e", NULL);
 }
 
 static int group_teardown(void **state)
@@ -50,47 +44,6 @@ static int group_teardown(void **state)
 	(void)state;
 	world_stop(&W);
 	return 0;
-}
-
-#define assert_ok(call)                                                      \
-	do {                                                                 \
-		enum qm_err rc_ = (call);                                    \
-		if (rc_ != QM_OK)                                            \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e)); \
-		assert_int_equal(rc_, QM_OK);                                \
-	} while (0)
-
-/* Random attachment bytes of n bytes (deterministic per seed). */
-static unsigned char *make_att(size_t n, unsigned seed)
-{
-	unsigned char *p = malloc(n);
-	uint32_t x = seed * 2654435761u + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (unsigned char)x;
-	}
-	return p;
-}
-
-/* The newest message of user u's INBOX (index id), or -1. */
-static int64_t newest(int u)
-{
-	struct qm_store_query q;
-	struct qm_store_msglist *l = NULL;
-	int64_t id = -1;
-
-	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
-	q.folder = "INBOX";
-	q.limit = 1;
-	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) == QM_OK &&
-	    l->n)
-		id = l->items[0].id;
-	qm_store_msglist_free(&l);
-	return id;
 }
 
 /* Does any file under dir hold needle? */
@@ -115,11 +68,11 @@ static void round_trip(int level, size_t size)
 	const char *to[] = {qmt_mail_addr(W_BOB)};
 	const char *cc[] = {qmt_mail_addr(W_CAROL)};
 	char subject[200], body[400], marker[64];
-	unsigned char *data = make_att(size, (unsigned)level);
+	unsigned char *data = qmt_bytes(size, (unsigned)level);
 	int have_bob, have_carol;
 	char files[64][512];
 
-	if (skipped)
+	if (W.skipped)
 		skip();
 	snprintf(subject, sizeof(subject), SUBJECT_FMT, level);
 	snprintf(body, sizeof(body), BODY_FMT, level, level);
@@ -127,10 +80,10 @@ static void round_trip(int level, size_t size)
 	if (level == 1) {
 		/* one pad per recipient: wait for enough key in both links */
 		uint64_t need = qm_l1_key_bytes(size * 4 / 3 + 64 * 1024);
-		assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, need,
-		                                 420000), 0);
-		assert_int_equal(world_wait_pool(&W, W_ALICE, W_CAROL, need,
-		                                 420000), 0);
+		assert_int_equal(
+		    world_wait_pool(&W, W_ALICE, W_BOB, need, 420000), 0);
+		assert_int_equal(
+		    world_wait_pool(&W, W_ALICE, W_CAROL, need, 420000), 0);
 	}
 	have_bob = qmt_mail_files(&W.mail, W_BOB, NULL, files, 64);
 	have_carol = qmt_mail_files(&W.mail, W_CAROL, NULL, files, 64);
@@ -176,11 +129,11 @@ static void round_trip(int level, size_t size)
 		struct qm_client_view *v = NULL;
 		int64_t id;
 
-		assert_ok(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st,
-		                         &e));
+		assert_ok(
+		    qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e));
 		assert_int_equal(st.decrypted, 1);
 		assert_int_equal(st.tampered, 0);
-		id = newest(u);
+		id = world_newest(&W, u, "INBOX");
 		assert_true(id > 0);
 		assert_ok(qm_client_read(W.c[u], id, &v, &e));
 		assert_int_equal(v->verify, QM_VERIFY_OK);
@@ -287,10 +240,10 @@ static void expect_refused(enum qm_store_verify want)
 	int64_t id;
 
 	qm_error_clear(&e);
-	assert_ok(qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &st,
-	                         &e));
+	assert_ok(
+	    qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &st, &e));
 	assert_int_equal(st.decrypted, 0);
-	id = newest(W_BOB);
+	id = world_newest(&W, W_BOB, "INBOX");
 	assert_ok(qm_client_read(W.c[W_BOB], id, &v, &e));
 	assert_int_equal(v->verify, want);
 	assert_string_equal(v->text, "");
@@ -307,7 +260,7 @@ static void test_tamper_envelope_byte(void **state)
 	char *b64;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	send_small(2, "tamper envelope", path);
 	d = qmt_mail_read(path, &len);
@@ -315,7 +268,8 @@ static void test_tamper_envelope_byte(void **state)
 	/* flip one base64 character well inside the envelope part */
 	b64 = strstr((char *)d, "message.qmail");
 	assert_non_null(b64);
-	b64 = strstr(b64, "\n\n") ? strstr(b64, "\n\n") : strstr(b64, "\r\n\r\n");
+	b64 =
+	    strstr(b64, "\n\n") ? strstr(b64, "\n\n") : strstr(b64, "\r\n\r\n");
 	assert_non_null(b64);
 	b64 += 40;
 	*b64 = *b64 == 'A' ? 'B' : 'A';
@@ -329,7 +283,7 @@ static void test_tamper_bound_header(void **state)
 	char path[512];
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	send_small(4, "tamper header", path);
 	/* the To header is bound: make it name "bop" instead of "bob" */
@@ -355,7 +309,7 @@ static void test_downgrade_level_header(void **state)
 	char path[512];
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	send_small(2, "tamper level", path);
 	edit(path, "X-QKD-Security-Level: 2", "X-QKD-Security-Level: 4");
@@ -370,7 +324,7 @@ static void test_tamper_key_id_header(void **state)
 	char *k;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	send_small(2, "tamper key id", path);
 	d = qmt_mail_read(path, &len);
@@ -408,15 +362,15 @@ static void test_replay(void **state)
 	char *mid;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	send_small(2, "replay", path);
 	/* what an attacker on the server keeps (Dovecot renames files) */
 	d = qmt_mail_read(path, &len);
 	assert_non_null(d);
 	qm_error_clear(&e);
-	assert_ok(qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &st,
-	                         &e));
+	assert_ok(
+	    qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &st, &e));
 	assert_int_equal(st.decrypted, 1);
 
 	/* the same message again, byte for byte (an attacker, or the
@@ -424,7 +378,7 @@ static void test_replay(void **state)
 	 * already, so it is neither shown twice nor decrypted again, and no
 	 * replay is claimed */
 	{
-		int64_t before = newest(W_BOB);
+		int64_t before = world_newest(&W, W_BOB, "INBOX");
 
 		deliver_copy(path, "1790000000.replayed.qmail.test", d, len);
 		qm_error_clear(&e);
@@ -434,7 +388,7 @@ static void test_replay(void **state)
 		assert_int_equal(st.duplicates, 1);
 		assert_int_equal(st.decrypted, 0);
 		assert_int_equal(st.replayed, 0);
-		assert_int_equal(newest(W_BOB), before);
+		assert_int_equal(world_newest(&W, W_BOB, "INBOX"), before);
 	}
 
 	/* again with another Message-ID: a replay, caught by its key ID */
@@ -461,7 +415,7 @@ static void test_smtp_outage(void **state)
 	int have;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
 	assert_int_equal(qmt_mail_smtpd_stop(&W.mail), 0);
@@ -473,9 +427,8 @@ static void test_smtp_outage(void **state)
 	m.text = "this waited in the outbox\n";
 	m.level = 2;
 	qm_error_clear(&e);
-	assert_int_not_equal(qm_client_send(W.c[W_ALICE], &m, NULL, NULL,
-	                                    &sent, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e), QM_OK);
 	assert_int_equal(sent.n_outbox, 1);
 	assert_int_equal(sent.n_sent, 0);
 	memset(&o, 0, sizeof(o));
@@ -492,8 +445,8 @@ static void test_smtp_outage(void **state)
 	assert_ok(qm_store_outbox_begin_send(qm_client_store(W.c[W_ALICE]),
 	                                     sent.outbox_ids[0], &e));
 	assert_ok(qm_store_outbox_fail(qm_client_store(W.c[W_ALICE]),
-	                               sent.outbox_ids[0], "test: due now",
-	                               1, &e));
+	                               sent.outbox_ids[0], "test: due now", 1,
+	                               &e));
 	assert_ok(qm_client_outbox_run(W.c[W_ALICE], 0, &ok, &bad, &e));
 	assert_int_equal(ok, 1);
 	assert_int_equal(bad, 0);
@@ -506,8 +459,8 @@ static void test_smtp_outage(void **state)
 	assert_int_equal(o.state, QM_OUTBOX_SENT);
 	assert_string_equal(o.key_ids[0], key_before);
 	qm_store_outbox_item_free(&o);
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) ==
-	            have + 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                30000) == have + 1);
 	{
 		struct qm_client_sync_stats st;
 		struct qm_client_view *v = NULL;
@@ -515,7 +468,8 @@ static void test_smtp_outage(void **state)
 		assert_ok(qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL,
 		                         &st, &e));
 		assert_int_equal(st.decrypted, 1);
-		assert_ok(qm_client_read(W.c[W_BOB], newest(W_BOB), &v, &e));
+		assert_ok(qm_client_read(
+		    W.c[W_BOB], world_newest(&W, W_BOB, "INBOX"), &v, &e));
 		assert_string_equal(v->subject, "sent through an outage");
 		assert_int_equal(v->nkey_ids, 1);
 		assert_string_equal(v->key_ids[0], key_before);
@@ -538,9 +492,9 @@ static void test_level1_short(void **state)
 	size_t n_before = 0, n_after = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
-	data = make_att(size, 99);
+	data = qmt_bytes(size, 99);
 	memset(&m, 0, sizeof(m));
 	m.account_id = W.acct[W_ALICE];
 	m.to = to;
@@ -559,9 +513,9 @@ static void test_level1_short(void **state)
 	                               QM_OUTBOX_PENDING, 0, &ids, &n_before,
 	                               &e));
 	free(ids);
-	assert_int_equal(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent,
-	                                &e),
-	                 QM_ERR_UNAVAIL);
+	assert_int_equal(
+	    qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e),
+	    QM_ERR_UNAVAIL);
 	assert_non_null(strstr(e.msg, "level 1 needs"));
 	assert_non_null(strstr(e.msg, "bytes of QKD key"));
 	assert_non_null(strstr(e.msg, "holds"));
@@ -598,7 +552,7 @@ static void test_kme_outage(void **state)
 	size_t ok = 0, bad = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	kt_kme_stop(&W.net, W_ALICE);
 	memset(&m, 0, sizeof(m));
@@ -609,9 +563,8 @@ static void test_kme_outage(void **state)
 	m.text = "nothing lost\n";
 	m.level = 2;
 	qm_error_clear(&e);
-	assert_int_not_equal(qm_client_send(W.c[W_ALICE], &m, NULL, NULL,
-	                                    &sent, &e),
-	                     QM_OK);
+	assert_int_not_equal(
+	    qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e), QM_OK);
 	assert_non_null(strstr(e.msg, "KME"));
 	/* nothing is lost: the sealed message waits, with no key taken */
 	memset(&o, 0, sizeof(o));
@@ -641,18 +594,18 @@ static void test_kme_outage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_level2),
-		cmocka_unit_test(test_level3),
-		cmocka_unit_test(test_level4),
-		cmocka_unit_test(test_level1),
-		cmocka_unit_test(test_tamper_envelope_byte),
-		cmocka_unit_test(test_tamper_bound_header),
-		cmocka_unit_test(test_downgrade_level_header),
-		cmocka_unit_test(test_tamper_key_id_header),
-		cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_smtp_outage),
-		cmocka_unit_test(test_level1_short),
-		cmocka_unit_test(test_kme_outage),
+	    cmocka_unit_test(test_level2),
+	    cmocka_unit_test(test_level3),
+	    cmocka_unit_test(test_level4),
+	    cmocka_unit_test(test_level1),
+	    cmocka_unit_test(test_tamper_envelope_byte),
+	    cmocka_unit_test(test_tamper_bound_header),
+	    cmocka_unit_test(test_downgrade_level_header),
+	    cmocka_unit_test(test_tamper_key_id_header),
+	    cmocka_unit_test(test_replay),
+	    cmocka_unit_test(test_smtp_outage),
+	    cmocka_unit_test(test_level1_short),
+	    cmocka_unit_test(test_kme_outage),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)

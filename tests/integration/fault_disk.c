@@ -36,7 +36,6 @@
 #define FS_SIZE "size=40m,mode=0700"
 
 static struct world W;
-static int skipped;
 static unsigned char *blob;
 static const size_t blob_len = 2u << 20;
 
@@ -125,29 +124,25 @@ static void remount(int user, int ro)
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
 	/* a private mount namespace: the tmpfs mounts are this process's */
 	if (unshare(CLONE_NEWNS) != 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		fprintf(stderr, "fault_disk: no mount namespace here (%s): "
-		                "skipped (needs root)\n",
+		fprintf(stderr,
+		        "fault_disk: no mount namespace here (%s): "
+		        "skipped (needs root)\n",
 		        strerror(errno));
-		skipped = 1;
+		W.skipped = 1;
 		return 0;
 	}
 	if (qmt_faultvfs_install() != 0) {
 		fprintf(stderr, "fault_disk: cannot install the fault VFS\n");
 		return -1;
 	}
-	r = world_start(&W, "disk", NULL);
-	if (r == 1) {
-		skipped = 1;
+	if (world_setup(&W, "disk", NULL))
+		return -1;
+	if (W.skipped)
 		return 0;
-	}
-	if (r)
-		return r;
 	if (home_to_tmpfs(W_ALICE) || home_to_tmpfs(W_BOB))
 		return -1;
 	blob = malloc(blob_len);
@@ -161,7 +156,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!skipped) {
+	if (!W.skipped) {
 		/* the mounts go first, or world_stop cannot remove the
 		 * temporary folder holding them (it was left behind) */
 		qm_client_free(&W.c[W_ALICE]);
@@ -217,8 +212,7 @@ static int says_disk(const struct qm_error *e)
 }
 
 /* Syncs bob; returns the call's result, stats in *st. */
-static enum qm_err bob_sync(struct qm_client_sync_stats *st,
-                            struct qm_error *e)
+static enum qm_err bob_sync(struct qm_client_sync_stats *st, struct qm_error *e)
 {
 	qm_error_clear(e);
 	return qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, st, e);
@@ -256,7 +250,7 @@ static void test_send_disk_full(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	pending = outbox_count(QM_OUTBOX_PENDING);
@@ -297,12 +291,12 @@ static void test_queued_then_disk_full(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	assert_int_equal(qmt_mail_smtpd_stop(&W.mail), 0);
-	rc = send_one("queued when the disk filled", 3, blob_len / 2, &sent,
-	              &e);
+	rc =
+	    send_one("queued when the disk filled", 3, blob_len / 2, &sent, &e);
 	assert_int_not_equal(rc, QM_OK);
 	assert_int_equal(sent.n_outbox, 1);
 	assert_int_equal(sent.n_sent, 0);
@@ -321,9 +315,8 @@ static void test_queued_then_disk_full(void **state)
 		assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0),
 		                 have);
 		qm_error_clear(&e);
-		assert_int_equal(qm_client_outbox_retry(W.c[W_ALICE],
-		                                        sent.outbox_ids[0], &ok,
-		                                        &e),
+		assert_int_equal(qm_client_outbox_retry(
+		                     W.c[W_ALICE], sent.outbox_ids[0], &ok, &e),
 		                 QM_OK);
 	}
 	assert_int_equal(ok, 1);
@@ -367,9 +360,9 @@ static int64_t outbox_state(int64_t id)
 	int st;
 
 	memset(&o, 0, sizeof(o));
-	assert_int_equal(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id,
-	                                     &o, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), id, &o, &e),
+	    QM_OK);
 	st = (int)o.state;
 	qm_store_outbox_item_free(&o);
 	return st;
@@ -400,7 +393,7 @@ static void test_sent_not_recorded(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	att.data = blob;
@@ -452,9 +445,8 @@ static void test_sent_not_recorded(void **state)
 	assert_int_equal(n_sent, 0);
 	assert_int_equal(outbox_state(id), QM_OUTBOX_SENT);
 	/* a second copy would take well under 5 s to arrive */
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
-	                                     5000),
-	                 -1);
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2, 5000), -1);
 	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0),
 	                 have + 1);
 	bob_gets_one();
@@ -487,13 +479,12 @@ static void test_sync_disk_full(void **state)
 	int have;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 120000), 0);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	assert_int_equal(send_one("arrives on a full disk", 2, blob_len, &sent,
-	                          &e),
-	                 QM_OK);
+	assert_int_equal(
+	    send_one("arrives on a full disk", 2, blob_len, &sent, &e), QM_OK);
 	wait_bob(have + 1);
 	fill(W_BOB);
 	assert_int_not_equal(bob_sync(&st, &e), QM_OK);
@@ -525,13 +516,12 @@ static void test_readonly_home(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 120000), 0);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	assert_int_equal(send_one("arrives on a read-only home", 2, 4096,
-	                          &sent, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    send_one("arrives on a read-only home", 2, 4096, &sent, &e), QM_OK);
 	wait_bob(have + 1);
 	qm_client_free(&W.c[W_BOB]);
 	remount(W_BOB, 1);
@@ -563,7 +553,7 @@ static void test_readonly_send(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 	qm_client_free(&W.c[W_ALICE]);
@@ -584,13 +574,13 @@ static void test_readonly_send(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_send_disk_full),
-		cmocka_unit_test(test_queued_then_disk_full),
-		cmocka_unit_test_teardown(test_sent_not_recorded,
-		                          after_sent_not_recorded),
-		cmocka_unit_test(test_sync_disk_full),
-		cmocka_unit_test(test_readonly_home),
-		cmocka_unit_test(test_readonly_send),
+	    cmocka_unit_test(test_send_disk_full),
+	    cmocka_unit_test(test_queued_then_disk_full),
+	    cmocka_unit_test_teardown(test_sent_not_recorded,
+	                              after_sent_not_recorded),
+	    cmocka_unit_test(test_sync_disk_full),
+	    cmocka_unit_test(test_readonly_home),
+	    cmocka_unit_test(test_readonly_send),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -29,9 +29,11 @@
 
 #include "core/core.h"
 #include "harness.h"
+#include "tlslisten.h"
 #include "kme/kme.h"
 #include "kms/kms.h"
 #include "client/client.h"
+#include "store/store.h"
 
 enum fault {
 	FK_OK,
@@ -66,8 +68,8 @@ static const char short_keys[] =
     "{\"keys\":[{\"key_ID\":\"" ID_A "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw==\"},"
     "{\"key_ID\":\"" ID_B "\",\"key\":\"" KEY_B "\"}]}";
 static const char no_keys[] = "{\"keys\":[]}";
-static const char one_short[] =
-    "{\"keys\":[{\"key_ID\":\"" ID_A "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw==\"}]}";
+static const char one_short[] = "{\"keys\":[{\"key_ID\":\"" ID_A
+                                "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw==\"}]}";
 static const char busy[] =
     "{\"message\":\"not enough key material on KME\",\"details\":"
     "[{\"message\":\"the pool is refilling; try again later\"}]}";
@@ -195,8 +197,6 @@ static void *run(void *arg)
 
 static int setup(void **state)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
 	struct qm_error e;
 	char crt[1200], key[1200], ca[1200];
 	int ports[2] = {1, 2};
@@ -211,21 +211,15 @@ static int setup(void **state)
 	snprintf(crt, sizeof(crt), "%s/KME_A/kme.crt", g_dir);
 	snprintf(key, sizeof(key), "%s/KME_A/kme.key", g_dir);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", g_dir);
-	g_ctx = SSL_CTX_new(TLS_server_method());
-	if (!g_ctx || SSL_CTX_use_certificate_chain_file(g_ctx, crt) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
-		return -1;
-	SSL_CTX_set_verify(
-	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (g_lfd < 0 || bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(g_lfd, 8) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
-		return -1;
-	g_port = ntohs(a.sin_port);
+	{
+		struct qmt_tls_listener l;
+
+		if (qmt_tls_listen(&l, crt, key, ca) != 0)
+			return -1;
+		g_ctx = l.ctx;
+		g_lfd = l.fd;
+		g_port = l.port;
+	}
 	return pthread_create(&g_thr, NULL, run, NULL) ? -1 : 0;
 }
 
@@ -370,8 +364,8 @@ static void test_slow(void **state)
  */
 static void test_client_send_under_faults(void **state)
 {
-	static const enum fault faults[] = {FK_503, FK_HALF, FK_NONE,
-	                                    FK_ONE_SHORT, FK_OK, FK_WRONG_SIZE};
+	static const enum fault faults[] = {
+	    FK_503, FK_HALF, FK_NONE, FK_ONE_SHORT, FK_OK, FK_WRONG_SIZE};
 	struct qm_client_opts o;
 	struct qm_client *c = NULL;
 	struct qm_store_account a;
@@ -413,9 +407,8 @@ static void test_client_send_under_faults(void **state)
 	qm_strlcpy(ct.sae_id, "SAE_B", sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_USER;
 	ct.confirmed = 1;
-	assert_int_equal(qm_store_contact_put(qm_client_store(c), a.id, &ct,
-	                                      &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_contact_put(qm_client_store(c), a.id, &ct, &e), QM_OK);
 	memset(&m, 0, sizeof(m));
 	m.account_id = a.id;
 	m.to = to;
@@ -456,13 +449,11 @@ static void test_client_send_under_faults(void **state)
 		qm_store_outbox_item_free(&ob);
 		/* no key ID of an answer, whole or broken, was recorded as
 		 * used: none protects anything */
-		assert_int_equal(qm_store_replay_check(qm_client_store(c),
-		                                       a.id, QM_DIR_OUT, ID_A,
-		                                       &e),
+		assert_int_equal(qm_store_replay_check(qm_client_store(c), a.id,
+		                                       QM_DIR_OUT, ID_A, &e),
 		                 QM_OK);
-		assert_int_equal(qm_store_replay_check(qm_client_store(c),
-		                                       a.id, QM_DIR_OUT, ID_B,
-		                                       &e),
+		assert_int_equal(qm_store_replay_check(qm_client_store(c), a.id,
+		                                       QM_DIR_OUT, ID_B, &e),
 		                 QM_OK);
 	}
 	qm_client_free(&c);

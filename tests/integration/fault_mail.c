@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The mail server disappearing mid-transfer, at the client level (issue 8):
- * the real world of tests/integration/world.h (OpenSMTPD + Dovecot, three
+ * the real world of tests/lib/world.h (OpenSMTPD + Dovecot, three
  * qkme KMEs, alice, bob over IMAP, carol over POP3), with each account's
  * server reached through a cutting relay (tests/lib/cutproxy.h) that drops
  * the connection in the middle of a transfer, then passes again:
@@ -38,20 +38,12 @@
 
 #include "cutproxy.h"
 #include "harness.h"
+#include "qmtest.h"
 #include "world.h"
 
 static struct world W;
-static int skipped;
 /* alice's SMTP, alice's IMAP (Sent copies), bob's IMAP, carol's POP3 */
 static struct qmt_cutproxy *px_smtp, *px_alice_imap, *px_bob_imap, *px_pop3;
-
-#define assert_ok(call)                                                        \
-	do {                                                                   \
-		enum qm_err rc_ = (call);                                      \
-		if (rc_ != QM_OK)                                              \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
-		assert_int_equal(rc_, QM_OK);                                  \
-	} while (0)
 
 enum svc { SVC_SMTP, SVC_IMAP, SVC_POP3 };
 
@@ -81,16 +73,11 @@ fail:
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "faultmail", NULL);
-	if (r == 1) {
-		skipped = 1;
+	if (world_setup(&W, "faultmail", NULL))
+		return -1;
+	if (W.skipped)
 		return 0;
-	}
-	if (r)
-		return r;
 	if (qmt_cutproxy_start(W.mail.submission_port, &px_smtp) ||
 	    qmt_cutproxy_start(W.mail.imaps_port, &px_alice_imap) ||
 	    qmt_cutproxy_start(W.mail.imaps_port, &px_bob_imap) ||
@@ -115,22 +102,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Random bytes (deterministic per seed). */
-static unsigned char *make_data(size_t n, unsigned seed)
-{
-	unsigned char *p = malloc(n);
-	uint32_t x = seed * 2654435761u + 7;
-
-	assert_non_null(p);
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (unsigned char)x;
-	}
-	return p;
-}
-
 /* A message from alice to user to at level 2 with an attachment. */
 struct msg {
 	char subject[128];
@@ -146,7 +117,8 @@ static void msg_make(struct msg *g, int to, const char *subject, size_t size,
 {
 	memset(g, 0, sizeof(*g));
 	qm_strlcpy(g->subject, subject, sizeof(g->subject));
-	g->data = make_data(size, seed);
+	g->data = qmt_bytes(size, seed);
+	assert_non_null(g->data);
 	g->size = size;
 	g->to[0] = qmt_mail_addr(to);
 	g->att.name = "figures.bin";
@@ -163,36 +135,6 @@ static void msg_make(struct msg *g, int to, const char *subject, size_t size,
 	g->m.level = 2;
 }
 
-/* Number of messages in user u's index. */
-static int64_t indexed(int u)
-{
-	struct qm_store_query q;
-	int64_t n = -1;
-
-	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
-	if (qm_store_msg_count(qm_client_store(W.c[u]), &q, &n, NULL) != QM_OK)
-		return -1;
-	return n;
-}
-
-/* The newest message of user u's index, or -1. */
-static int64_t newest(int u)
-{
-	struct qm_store_query q;
-	struct qm_store_msglist *l = NULL;
-	int64_t id = -1;
-
-	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
-	q.limit = 1;
-	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) == QM_OK &&
-	    l->n)
-		id = l->items[0].id;
-	qm_store_msglist_free(&l);
-	return id;
-}
-
 /* User u reads its newest message: g's subject and attachment, decrypted
  * and verified at level 2 with key_id. */
 static void expect_newest(int u, const struct msg *g, const char *key_id)
@@ -201,7 +143,7 @@ static void expect_newest(int u, const struct msg *g, const char *key_id)
 	struct qm_client_view *v = NULL;
 
 	qm_error_clear(&e);
-	assert_ok(qm_client_read(W.c[u], newest(u), &v, &e));
+	assert_ok(qm_client_read(W.c[u], world_newest(&W, u, NULL), &v, &e));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_int_equal(v->level, 2);
 	assert_string_equal(v->subject, g->subject);
@@ -310,11 +252,11 @@ static void test_mid_data(void **state)
 	struct qm_client_sync_stats st;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	msg_make(&g, W_BOB, "cut mid-DATA", 1536 * 1024, 1);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	before = indexed(W_BOB);
+	before = world_count(&W, W_BOB);
 	/* the ciphertext is about 1.8 times the attachment: half of the
 	 * attachment is well inside DATA */
 	b0 = qmt_cutproxy_bytes(px_smtp, QMT_C2S);
@@ -335,7 +277,7 @@ static void test_mid_data(void **state)
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.replayed, 0);
 	assert_int_equal(st.tampered, 0);
-	assert_int_equal(indexed(W_BOB), before + 1);
+	assert_int_equal(world_count(&W, W_BOB), before + 1);
 	expect_newest(W_BOB, &g, key);
 	free(ct);
 	free(g.data);
@@ -358,11 +300,11 @@ static void test_lost_250(void **state)
 	struct qm_client_sync_stats st;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	msg_make(&g, W_BOB, "the 250 was lost", 1024 * 1024, 2);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	before = indexed(W_BOB);
+	before = world_count(&W, W_BOB);
 	/* past half the attachment the client only uploads: the next thing
 	 * the server says is its answer to the end of DATA */
 	b0 = qmt_cutproxy_bytes(px_smtp, QMT_C2S);
@@ -388,12 +330,12 @@ static void test_lost_250(void **state)
 	assert_int_equal(st.duplicates, 1);
 	assert_int_equal(st.replayed, 0);
 	assert_int_equal(st.tampered, 0);
-	assert_int_equal(indexed(W_BOB), before + 1);
+	assert_int_equal(world_count(&W, W_BOB), before + 1);
 	expect_newest(W_BOB, &g, key);
 	/* and a later sync has nothing more to say about it */
 	st = sync_ok(W_BOB);
 	assert_int_equal(st.fetched, 0);
-	assert_int_equal(indexed(W_BOB), before + 1);
+	assert_int_equal(world_count(&W, W_BOB), before + 1);
 	free(ct);
 	free(g.data);
 }
@@ -440,7 +382,7 @@ static void test_mid_append(void **state)
 	int64_t id, id2;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	qm_error_clear(&e);
 	assert_ok(
@@ -566,7 +508,7 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	/* whatever else waits for u first, so that only this one is new */
 	sync_ok(u);
 	deliver(&g, u, subject, seed, key, sizeof(key));
-	before = indexed(u);
+	before = world_count(&W, u);
 	cuts = qmt_cutproxy_cuts(px);
 	qmt_cutproxy_cut_after(px, QMT_S2C, g.size / 2);
 	qm_error_clear(&e);
@@ -578,7 +520,7 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.fetched, 0);
 	/* nothing filed, no key consumed */
-	assert_int_equal(indexed(u), before);
+	assert_int_equal(world_count(&W, u), before);
 	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[u]),
 	                                       W.acct[u], QM_DIR_IN, key, NULL),
 	                 QM_OK);
@@ -589,7 +531,7 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	/* decrypted: the KME still had its key, so the cut sync took none */
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.replayed, 0);
-	assert_int_equal(indexed(u), before + 1);
+	assert_int_equal(world_count(&W, u), before + 1);
 	expect_newest(u, &g, key);
 	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[u]),
 	                                       W.acct[u], QM_DIR_IN, key, NULL),
@@ -600,7 +542,7 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 static void test_mid_fetch_imap(void **state)
 {
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	cut_incoming(W_BOB, px_bob_imap, "cut mid-FETCH literal", 5);
 }
@@ -608,7 +550,7 @@ static void test_mid_fetch_imap(void **state)
 static void test_mid_retr_pop3(void **state)
 {
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	cut_incoming(W_CAROL, px_pop3, "cut mid-RETR", 6);
 }

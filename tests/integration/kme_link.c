@@ -13,11 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "harness.h"
 #include "kme_net.h"
 
@@ -195,12 +198,81 @@ static void test_expiry(void **state)
 	assert_int_equal(kt_net_stop(&net), 0);
 }
 
+/* Counts pid's threads named qkme-link by scheduling policy. */
+static void link_threads(pid_t pid, int *normal, int *idle)
+{
+	char path[300], name[64];
+	struct dirent *de;
+	DIR *d;
+
+	*normal = *idle = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		FILE *f;
+		long long tid;
+
+		if (qm_parse_ll(de->d_name, 1, 1LL << 31, &tid, NULL))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid,
+		         de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread has just ended */
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+		if (strcmp(name, "qkme-link\n") != 0)
+			continue;
+		switch (sched_getscheduler((pid_t)tid)) {
+		case SCHED_OTHER:
+			(*normal)++;
+			break;
+		case SCHED_IDLE:
+			(*idle)++;
+			break;
+		default:
+			fail_msg("a link thread with another policy");
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * The link never depends on idle CPU alone: SAE requests (even ones
+ * answered 503) could then take every cycle and no key would be made.
+ * The KME that runs the link has bb84.threads simulation threads at the
+ * normal priority of the process (they work while a pool is below its
+ * reserve, docs/KME.md) and as many at idle priority; the other KME has
+ * none.
+ */
+static void test_link_priority(void **state)
+{
+	int normal, idle;
+
+	(void)state;
+	assert_int_equal(kt_net_start(&net, "kmeprio", 2, 1,
+	                              "bb84.pulses = 262144\n"
+	                              "bb84.threads = 3"),
+	                 0);
+	/* the link has made key: its threads run */
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 1, 30000) >= 1);
+	link_threads(net.pids[0], &normal, &idle);
+	assert_int_equal(normal, 3);
+	assert_int_equal(idle, 3);
+	link_threads(net.pids[1], &normal, &idle);
+	assert_int_equal(normal + idle, 0);
+	assert_int_equal(kt_net_stop(&net), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_eavesdropper),
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_alarm_with_full_pools),
+	    cmocka_unit_test(test_eavesdropper),
+	    cmocka_unit_test(test_expiry),
+	    cmocka_unit_test(test_alarm_with_full_pools),
+	    cmocka_unit_test(test_link_priority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "qmtest.h"
 #include "kms/kms.h"
 
 static char dir[512];
@@ -39,12 +40,6 @@ static pid_t pid[2];
 			fail_msg("%s returned %d (%s), expected %d", #call,    \
 			         (int)rc_, e.msg, (int)(code));                \
 	} while (0)
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
-}
 
 /* A client of KME i (0: KME_A, 1: KME_B) holding the certificate of sae. */
 static struct qm_kms *client_ex(int i, const char *sae, const char *kme_id,

@@ -29,6 +29,8 @@
 #include <openssl/ssl.h>
 
 #include "harness.h"
+#include "tlslisten.h"
+#include "qmtest.h"
 #include "kms/kms.h"
 
 /* ------------------------------------------------------- scripted server */
@@ -89,19 +91,6 @@ static int wait_readable(struct srv *s, SSL *ssl, int fd)
 		if (p[0].revents)
 			return 1;
 	}
-}
-
-static int ssl_write_all(SSL *ssl, const char *p, size_t n)
-{
-	while (n > 0) {
-		int w = SSL_write(ssl, p, n > 16384 ? 16384 : (int)n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Serves requests on one connection until the client closes it. */
@@ -198,10 +187,11 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 			    "HTTP/1.1 200 OK\r\nContent-Type: "
 			    "application/json\r\nContent-Length: %d\r\n\r\n",
 			    64 * 16384);
-			if (ssl_write_all(ssl, hdr, strlen(hdr)))
+			if (qmt_ssl_write_all(ssl, hdr, strlen(hdr)))
 				return;
 			for (int i = 0; i < 64; i++)
-				if (ssl_write_all(ssl, chunk, sizeof(chunk)))
+				if (qmt_ssl_write_all(ssl, chunk,
+				                      sizeof(chunk)))
 					return;
 			continue;
 		}
@@ -210,8 +200,8 @@ static void serve_conn(struct srv *s, SSL *ssl, int fd)
 		         "Content-Length: %zu\r\n\r\n",
 		         st.status,
 		         strlen(st.body) + (st.act == DROP_MID ? 100 : 0));
-		if (ssl_write_all(ssl, hdr, strlen(hdr)) ||
-		    ssl_write_all(ssl, st.body, strlen(st.body)))
+		if (qmt_ssl_write_all(ssl, hdr, strlen(hdr)) ||
+		    qmt_ssl_write_all(ssl, st.body, strlen(st.body)))
 			return;
 		if (st.act == DROP_MID)
 			return;
@@ -267,39 +257,24 @@ static struct srv *srv_start(const char *cert, const char *key,
                              const char *client_ca)
 {
 	struct srv *s = calloc(1, sizeof(*s));
-	struct sockaddr_in a;
-	char path[1024];
 
 	assert_non_null(s);
 	pthread_mutex_init(&s->mu, NULL);
-	s->ctx = SSL_CTX_new(TLS_server_method());
-	assert_non_null(s->ctx);
-	snprintf(path, sizeof(path), "%s/%s", dir, cert);
-	assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ctx, path), 1);
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	assert_int_equal(
-	    SSL_CTX_use_PrivateKey_file(s->ctx, path, SSL_FILETYPE_PEM), 1);
-	if (client_ca) {
-		snprintf(path, sizeof(path), "%s/%s", dir, client_ca);
+	{
+		struct qmt_tls_listener l;
+		char c[1024], k[1024], ca[1024];
+
+		snprintf(c, sizeof(c), "%s/%s", dir, cert);
+		snprintf(k, sizeof(k), "%s/%s", dir, key);
+		snprintf(ca, sizeof(ca), "%s/%s", dir,
+		         client_ca ? client_ca : "");
 		assert_int_equal(
-		    SSL_CTX_load_verify_locations(s->ctx, path, NULL), 1);
-		SSL_CTX_set_verify(
-		    s->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-		    NULL);
+		    qmt_tls_listen(&l, c, k, client_ca ? ca : NULL), 0);
+		s->ctx = l.ctx;
+		s->lfd = l.fd;
+		s->port = l.port;
 	}
-	/* resumed sessions with client certificates need an ID context */
-	SSL_CTX_set_session_id_context(s->ctx, (const unsigned char *)"kms", 3);
 	assert_int_equal(pipe(s->stop), 0);
-	s->port = qmt_free_port();
-	assert_true(s->port > 0);
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s->lfd >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)s->port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->lfd, 16), 0);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
 	return s;
 }
@@ -425,12 +400,6 @@ static struct qm_kms *client(const struct srv *s)
 	if (qm_kms_new(&c, &k, &e) != QM_OK)
 		fail_msg("qm_kms_new: %s", e.msg);
 	return k;
-}
-
-static void assert_has(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" lacks \"%s\"", hay, needle);
 }
 
 /* Checks a call's result and shows the error message when it differs. */
@@ -722,19 +691,47 @@ static void test_retry_on_503(void **state)
 	assert_has(e.msg,
 	           "503 Service Unavailable): \"pool empty\"; try again");
 	assert_int_equal(s->requests, 6);
-	/* 400 is never retried */
-	srv_script(s, REPLY, 400,
-	           "{\"message\":\"size shall be a multiple of "
-	           "8\",\"details\":[]}");
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_PROTO);
-	assert_has(e.msg,
-	           "rejected the request (400 Bad Request): \"size shall "
-	           "be a multiple of 8\"");
-	assert_int_equal(s->requests, 8);
 	qm_kms_free(&k);
 	srv_stop(&s);
 }
+
+/*
+ * Answers that are not retried, one request each (a dec_keys for one key
+ * ID): the HTTP status and the KME's Error body, the enum qm_err they
+ * become and what the message says.
+ */
+struct answer_case {
+	int status;
+	const char *body;
+	enum qm_err rc;
+	const char *needle[2];
+};
+
+static const struct answer_case answer_cases[] = {
+    {400,
+     "{\"message\":\"one or more keys specified are not found on KME\"}",
+     QM_ERR_NOTFOUND,
+     {"\"one or more keys specified are not found on KME\"",
+      "fetched already"}},
+    {400,
+     "{\"message\":\"size shall be a multiple of 8\",\"details\":[]}",
+     QM_ERR_PROTO,
+     {"rejected the request (400 Bad Request): \"size shall be a "
+      "multiple of 8\"",
+      NULL}},
+    {401,
+     "{\"message\":\"unauthorized\"}",
+     QM_ERR_DENIED,
+     {"401 Unauthorized: \"unauthorized\": the KME did not accept this "
+      "SAE's certificate, or the key was not addressed to this SAE",
+      NULL}},
+    {401, "not json", QM_ERR_DENIED, {"401 Unauthorized", NULL}},
+    {403, "", QM_ERR_PROTO, {"HTTP status 403", NULL}},
+    {404,
+     "{\"message\":\"no such path\"}",
+     QM_ERR_PROTO,
+     {"HTTP status 404: \"no such path\"", NULL}},
+};
 
 static void test_error_statuses(void **state)
 {
@@ -742,27 +739,22 @@ static void test_error_statuses(void **state)
 	struct qm_kms *k = client(s);
 	struct qm_kms_keys *ks = NULL;
 	struct qm_error e;
+	size_t n = sizeof(answer_cases) / sizeof(answer_cases[0]);
 
 	(void)state;
-	srv_script(s, REPLY, 400,
-	           "{\"message\":\"one or more keys specified "
-	           "are not found on KME\"}");
-	srv_script(s, REPLY, 401, "{\"message\":\"unauthorized\"}");
-	srv_script(s, REPLY, 401, "not json");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
-	          QM_ERR_NOTFOUND);
-	assert_has(e.msg,
-	           "\"one or more keys specified are not found on KME\"");
-	assert_has(e.msg, "fetched already");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
-	          QM_ERR_DENIED);
-	assert_has(e.msg, "401 Unauthorized: \"unauthorized\": the KME did not "
-	                  "accept this SAE's certificate, or the key was not "
-	                  "addressed to this SAE");
-	expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
-	          QM_ERR_DENIED);
-	assert_null(ks);
-	assert_int_equal(s->requests, 3);
+	for (size_t i = 0; i < n; i++) {
+		const struct answer_case *a = &answer_cases[i];
+
+		srv_script(s, REPLY, a->status, a->body);
+		expect_rc(qm_kms_keys_by_id(k, "SAE_A", ids4, 1, &ks, &e),
+		          a->rc);
+		for (size_t j = 0; j < 2 && a->needle[j]; j++)
+			assert_has(e.msg, a->needle[j]);
+		assert_null(ks);
+		assert_int_equal(qm_kms_last_status(k), a->status);
+		/* never asked again */
+		assert_int_equal(s->requests, i + 1);
+	}
 	qm_kms_free(&k);
 	srv_stop(&s);
 }
@@ -843,75 +835,126 @@ static void test_connection_refused(void **state)
 	qm_kms_free(&k);
 }
 
-static void expect_tls_fail(const char *cert, const char *key,
-                            const char *client_ca, const char *ccert,
-                            const char *ckey, const char *kme_id,
-                            const char *pass, const char *needle)
+/*
+ * One Get status over the TLS set-up of a row: the KME's certificate,
+ * this SAE's certificate and key (with its passphrase), the KME ID
+ * expected; what the call gives and what its message says. A TLS
+ * failure is not retried and never reaches the HTTP layer.
+ */
+struct tls_case {
+	const char *name;
+	const char *kme_cert, *kme_key;
+	const char *sae_cert, *sae_key, *key_pass;
+	const char *kme_id;
+	enum qm_err rc;
+	const char *needle[2];
+	int one_connection; /* the failure came from the KME's side */
+};
+
+static struct tls_case tls_cases[] = {
+    {"tls: the KME's certificate is from another CA",
+     "kme2.pem",
+     "kme2.key",
+     "sae.pem",
+     "sae.key",
+     NULL,
+     NULL,
+     QM_ERR_TLS,
+     {"could not be verified: SSL certificate problem: unable to get "
+      "local issuer",
+      NULL},
+     1},
+    {"tls: the KME's certificate has expired",
+     "old.pem",
+     "old.key",
+     "sae.pem",
+     "sae.key",
+     NULL,
+     NULL,
+     QM_ERR_TLS,
+     {"certificate has expired", NULL},
+     1},
+    {"tls: the KME's certificate names another host",
+     "kmename.pem",
+     "kmename.key",
+     "sae.pem",
+     "sae.key",
+     NULL,
+     NULL,
+     QM_ERR_TLS,
+     {"matches target host name '127.0.0.1'", NULL},
+     1},
+    {"tls: the KME ID expected is the one named",
+     "kme.pem",
+     "kme.key",
+     "sae.pem",
+     "sae.key",
+     NULL,
+     "KME_A",
+     QM_OK,
+     {NULL, NULL},
+     1},
+    {"tls: the KME's certificate names another KME ID",
+     "kmex.pem",
+     "kmex.key",
+     "sae.pem",
+     "sae.key",
+     NULL,
+     "KME_A",
+     QM_ERR_TLS,
+     {"presented a certificate for \"KME_X\", which does not name the "
+      "expected KME ID \"KME_A\"",
+      NULL},
+     1},
+    {"tls: this SAE's key with its passphrase",
+     "kme.pem",
+     "kme.key",
+     "sae.pem",
+     "sae_enc.key",
+     "open-sesame",
+     NULL,
+     QM_OK,
+     {NULL, NULL},
+     1},
+    {"tls: this SAE's key with a wrong passphrase",
+     "kme.pem",
+     "kme.key",
+     "sae.pem",
+     "sae_enc.key",
+     "wrong",
+     NULL,
+     QM_ERR_TLS,
+     {"could not use this SAE's client certificate", "passphrase"},
+     0},
+};
+
+static void test_tls_case(void **state)
 {
-	struct srv *s = srv_start(cert, key, client_ca);
+	const struct tls_case *t = *state;
+	struct srv *s = srv_start(t->kme_cert, t->kme_key, "ca.pem");
 	struct qm_kms_config c;
 	struct qm_kms *k = NULL;
 	struct qm_kms_status st;
 	struct qm_error e;
 
-	client_cfg(&c, s, ccert, ckey, "ca.pem");
-	c.kme_id = kme_id;
-	c.key_pass = pass;
+	client_cfg(&c, s, t->sae_cert, t->sae_key, "ca.pem");
+	c.kme_id = t->kme_id;
+	c.key_pass = t->key_pass;
 	srv_script(s, REPLY, 200, status_json);
 	expect_rc(qm_kms_new(&c, &k, &e), QM_OK);
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_TLS);
-	assert_has(e.msg, needle);
-	/* a TLS failure is not retried and never reaches the HTTP layer */
-	assert_int_equal(s->requests, 0);
-	assert_int_equal(s->connections, 1);
+	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), t->rc);
+	for (size_t i = 0; i < 2 && t->needle[i]; i++)
+		assert_has(e.msg, t->needle[i]);
+	if (t->rc == QM_OK) {
+		assert_int_equal(s->requests, 1);
+		assert_string_equal(s->peer_cn, "SAE_A");
+	} else {
+		assert_int_equal(s->requests, 0);
+		if (t->one_connection)
+			assert_int_equal(s->connections, 1);
+	}
 	qm_kms_free(&k);
 	srv_stop(&s);
-}
-
-static void test_tls_server_wrong_ca(void **state)
-{
-	(void)state;
-	expect_tls_fail("kme2.pem", "kme2.key", "ca.pem", "sae.pem", "sae.key",
-	                NULL, NULL,
-	                "could not be verified: SSL certificate "
-	                "problem: unable to get local issuer");
-}
-
-static void test_tls_server_expired(void **state)
-{
-	(void)state;
-	expect_tls_fail("old.pem", "old.key", "ca.pem", "sae.pem", "sae.key",
-	                NULL, NULL, "certificate has expired");
-}
-
-static void test_tls_server_wrong_name(void **state)
-{
-	(void)state;
-	expect_tls_fail("kmename.pem", "kmename.key", "ca.pem", "sae.pem",
-	                "sae.key", NULL, NULL,
-	                "matches target host name '127.0.0.1'");
-}
-
-static void test_tls_kme_id(void **state)
-{
-	struct srv *s = srv_start("kme.pem", "kme.key", "ca.pem");
-	struct qm_kms_config c;
-	struct qm_kms *k = NULL;
-	struct qm_kms_status st;
-	struct qm_error e;
-
-	(void)state;
-	client_cfg(&c, s, "sae.pem", "sae.key", "ca.pem");
-	c.kme_id = "KME_A";
-	srv_script(s, REPLY, 200, status_json);
-	expect_rc(qm_kms_new(&c, &k, &e), QM_OK);
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
-	qm_kms_free(&k);
-	srv_stop(&s);
-	expect_tls_fail("kmex.pem", "kmex.key", "ca.pem", "sae.pem", "sae.key",
-	                "KME_A", NULL,
-	                "presented a certificate for \"KME_X\", which does not "
-	                "name the expected KME ID \"KME_A\"");
 }
 
 static void test_tls_client_cert_refused(void **state)
@@ -938,36 +981,6 @@ static void test_tls_client_cert_refused(void **state)
 		           "does not accept this SAE's client certificate");
 	else
 		fail_msg("unexpected result %d: %s", (int)rc, e.msg);
-	assert_int_equal(s->requests, 0);
-	qm_kms_free(&k);
-	srv_stop(&s);
-}
-
-static void test_key_passphrase(void **state)
-{
-	struct srv *s = srv_start("kme.pem", "kme.key", "ca.pem");
-	struct qm_kms_config c;
-	struct qm_kms *k = NULL;
-	struct qm_kms_status st;
-	struct qm_error e;
-
-	(void)state;
-	client_cfg(&c, s, "sae.pem", "sae_enc.key", "ca.pem");
-	c.key_pass = "open-sesame";
-	srv_script(s, REPLY, 200, status_json);
-	expect_rc(qm_kms_new(&c, &k, &e), QM_OK);
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_OK);
-	assert_string_equal(s->peer_cn, "SAE_A");
-	qm_kms_free(&k);
-	srv_stop(&s);
-
-	s = srv_start("kme.pem", "kme.key", "ca.pem");
-	client_cfg(&c, s, "sae.pem", "sae_enc.key", "ca.pem");
-	c.key_pass = "wrong";
-	expect_rc(qm_kms_new(&c, &k, &e), QM_OK);
-	expect_rc(qm_kms_status_get(k, "SAE_B", &st, &e), QM_ERR_TLS);
-	assert_has(e.msg, "could not use this SAE's client certificate");
-	assert_has(e.msg, "passphrase");
 	assert_int_equal(s->requests, 0);
 	qm_kms_free(&k);
 	srv_stop(&s);
@@ -1077,7 +1090,7 @@ static void test_bulk_by_ids(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	static const struct CMUnitTest fixed[] = {
 	    cmocka_unit_test(test_status_and_keepalive),
 	    cmocka_unit_test(test_enc_keys_get_and_post),
 	    cmocka_unit_test(test_dec_keys_get_and_post),
@@ -1088,16 +1101,26 @@ int main(void)
 	    cmocka_unit_test(test_dropped_connections),
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_connection_refused),
-	    cmocka_unit_test(test_tls_server_wrong_ca),
-	    cmocka_unit_test(test_tls_server_expired),
-	    cmocka_unit_test(test_tls_server_wrong_name),
-	    cmocka_unit_test(test_tls_kme_id),
 	    cmocka_unit_test(test_tls_client_cert_refused),
-	    cmocka_unit_test(test_key_passphrase),
 	    cmocka_unit_test(test_config_checks),
 	    cmocka_unit_test(test_bulk_material),
 	    cmocka_unit_test(test_bulk_by_ids),
 	};
+	enum {
+		NFIXED = sizeof(fixed) / sizeof(fixed[0]),
+		NTLS = sizeof(tls_cases) / sizeof(tls_cases[0])
+	};
+	struct CMUnitTest tests[NFIXED + NTLS];
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	/* one test per row of the TLS table, named by it */
+	for (size_t i = 0; i < NFIXED; i++)
+		tests[i] = fixed[i];
+	for (size_t i = 0; i < NTLS; i++)
+		tests[NFIXED + i] = (struct CMUnitTest){
+		    .name = tls_cases[i].name,
+		    .test_func = test_tls_case,
+		    .initial_state = &tls_cases[i],
+		};
+	return _cmocka_run_group_tests("kms_tls_test", tests, NFIXED + NTLS,
+	                               group_setup, group_teardown);
 }

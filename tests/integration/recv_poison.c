@@ -41,41 +41,18 @@
 
 #include "craft.h"
 #include "harness.h"
+#include "tlslisten.h"
+#include "webclient.h"
+#include "qmtest.h"
 #include "web/web.h"
 #include "world.h"
 
 static struct world W;
-static int skipped;
-static char qmail_bin[600], pwfile[600], outfile[600];
-
-#define assert_ok(call)                                                        \
-	do {                                                                   \
-		enum qm_err rc_ = (call);                                      \
-		if (rc_ != QM_OK)                                              \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
-		assert_int_equal(rc_, QM_OK);                                  \
-	} while (0)
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "recv-poison", NULL);
-	if (r == 1) {
-		skipped = 1;
-		return 0;
-	}
-	if (r)
-		return r;
-	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
-	         qmt_binary_dir());
-	snprintf(pwfile, sizeof(pwfile), "%s/passphrase", W.mail.dir);
-	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
-	qmt_write_file(pwfile, "correct horse battery staple\n");
-	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	return 0;
+	return world_setup(&W, "recv-poison", NULL);
 }
 
 static int group_teardown(void **state)
@@ -83,32 +60,6 @@ static int group_teardown(void **state)
 	(void)state;
 	world_stop(&W);
 	return 0;
-}
-
-/* Runs qmail on user u's home; *out gets what it printed. */
-static int qm_cli(int u, char **out, ...)
-{
-	char *argv[32];
-	va_list ap;
-	const char *a;
-	size_t len = 0;
-	int n = 0, rc;
-	unsigned char *d;
-
-	argv[n++] = qmail_bin;
-	argv[n++] = "--home";
-	argv[n++] = W.homes[u];
-	argv[n++] = "-q";
-	va_start(ap, out);
-	while ((a = va_arg(ap, const char *)) && n < 31)
-		argv[n++] = (char *)(uintptr_t)a;
-	va_end(ap);
-	argv[n] = NULL;
-	qmt_write_file(outfile, "");
-	rc = qmt_run(argv, outfile);
-	d = qmt_mail_read(outfile, &len);
-	*out = d ? (char *)d : strdup("");
-	return rc;
 }
 
 static void sync_user(int u, struct qm_client_sync_stats *st)
@@ -159,26 +110,6 @@ static int64_t with_status(int u, const int64_t *ids, size_t n,
 	return -1;
 }
 
-/* The id of user u's readable message with this subject, or -1. */
-static int64_t by_subject(int u, const char *subject)
-{
-	struct qm_store_query q;
-	struct qm_store_msglist *l = NULL;
-	int64_t id = -1;
-
-	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
-	q.limit = 1000;
-	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) != QM_OK)
-		return -1;
-	for (size_t i = 0; i < l->n; i++)
-		if (l->items[i].subject &&
-		    strcmp(l->items[i].subject, subject) == 0)
-			id = l->items[i].id;
-	qm_store_msglist_free(&l);
-	return id;
-}
-
 static void send_from_alice(int to_user, int level, const char *subject)
 {
 	const char *to[1];
@@ -205,7 +136,7 @@ static void expect_readable(int u, const char *subject)
 {
 	struct qm_client_view *v = NULL;
 	struct qm_error e;
-	int64_t id = by_subject(u, subject);
+	int64_t id = world_by_subject(&W, u, subject);
 
 	assert_true(id > 0);
 	qm_error_clear(&e);
@@ -252,7 +183,7 @@ static void test_bad_messages(void **state)
 	int64_t bad_id = -1, no_sae = -1;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	for (size_t k = 0; k < 2; k++) {
 		int u = users[k];
@@ -312,12 +243,12 @@ static void test_bad_messages(void **state)
 		int rc;
 
 		snprintf(idtext, sizeof(idtext), "%lld", (long long)no_sae);
-		rc = qm_cli(W_CAROL, &out, "retry", idtext, NULL);
+		rc = world_qmail(&W, W_CAROL, &out, "retry", idtext, NULL);
 		printf("%s", out);
 		assert_int_equal(rc, 5);
 		assert_non_null(strstr(out, "unreadable"));
 		free(out);
-		rc = qm_cli(W_CAROL, &out, "list", NULL);
+		rc = world_qmail(&W, W_CAROL, &out, "list", NULL);
 		assert_non_null(strstr(out, "UNREADABLE"));
 		free(out);
 	}
@@ -334,7 +265,7 @@ static void test_kme_down(void **state)
 	int rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64 * 1024, 120000),
 	                 0);
@@ -369,7 +300,7 @@ static void test_kme_down(void **state)
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(st.waiting, 2);
 	assert_true(st.kme_problem[0] != '\0');
-	rc = qm_cli(W_BOB, &out, "sync", NULL);
+	rc = world_qmail(&W, W_BOB, &out, "sync", NULL);
 	printf("%s", out);
 	assert_int_equal(rc, 4);
 	{
@@ -404,7 +335,7 @@ static void test_cert_refused(void **state)
 	struct qm_error e;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	qm_error_clear(&e);
 	assert_ok(qm_store_account_get(qm_client_store(W.c[W_BOB]),
@@ -439,7 +370,7 @@ static void test_no_kme(void **state)
 	struct qm_error e;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	qm_error_clear(&e);
 	assert_ok(qm_store_account_get(qm_client_store(W.c[W_CAROL]),
@@ -565,28 +496,20 @@ static void *kme_run(void *arg)
 
 static int kme_start(void)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
 	char crt[1200], key[1200], ca[1200];
 
 	snprintf(crt, sizeof(crt), "%s/KME_B/kme.crt", W.net.dir);
 	snprintf(key, sizeof(key), "%s/KME_B/kme.key", W.net.dir);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", W.net.dir);
-	g_ctx = SSL_CTX_new(TLS_server_method());
-	if (!g_ctx || SSL_CTX_use_certificate_chain_file(g_ctx, crt) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
-		return -1;
-	SSL_CTX_set_verify(
-	    g_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (g_lfd < 0 || bind(g_lfd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(g_lfd, 8) || getsockname(g_lfd, (struct sockaddr *)&a, &al))
-		return -1;
-	g_port = ntohs(a.sin_port);
+	{
+		struct qmt_tls_listener l;
+
+		if (qmt_tls_listen(&l, crt, key, ca) != 0)
+			return -1;
+		g_ctx = l.ctx;
+		g_lfd = l.fd;
+		g_port = l.port;
+	}
 	return pthread_create(&g_thr, NULL, kme_run, NULL) ? -1 : 0;
 }
 
@@ -598,89 +521,6 @@ static void kme_stop(void)
 	SSL_CTX_free(g_ctx);
 }
 
-struct resp {
-	long status;
-	char *body;
-	char cookie[128];
-	json_t *json;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	size_t have = r->body ? strlen(r->body) : 0;
-	char *nb = realloc(r->body, have + sz * n + 1);
-
-	if (!nb)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + have, p, sz * n);
-	r->body[have + sz * n] = '\0';
-	return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-
-	if (sz * n > 23 && strncasecmp(p, "Set-Cookie: qm_session=", 23) == 0) {
-		size_t k = strcspn(p + 12, ";\r\n");
-		if (k < sizeof(r->cookie)) {
-			memcpy(r->cookie, p + 12, k);
-			r->cookie[k] = '\0';
-		}
-	}
-	return sz * n;
-}
-
-static void http(struct qm_web_server *s, const char *method, const char *path,
-                 const char *body, const char *cookie, const char *csrf,
-                 struct resp *r)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[512], line[256];
-	unsigned port = qm_web_server_port(s);
-
-	memset(r, 0, sizeof(*r));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	snprintf(line, sizeof(line), "Origin: http://127.0.0.1:%u", port);
-	h = curl_slist_append(h, line);
-	h = curl_slist_append(h, "Expect:");
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		h = curl_slist_append(h, "Content-Type: application/json");
-	}
-	if (csrf) {
-		snprintf(line, sizeof(line), "X-CSRF-Token: %s", csrf);
-		h = curl_slist_append(h, line);
-	}
-	if (cookie)
-		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	if (r->body && r->body[0] == '{')
-		r->json = json_loads(r->body, 0, NULL);
-}
-
-static void resp_free(struct resp *r)
-{
-	free(r->body);
-	json_decref(r->json);
-	memset(r, 0, sizeof(*r));
-}
-
 static void test_backoff(void **state)
 {
 	struct qm_client_sync_stats st;
@@ -689,14 +529,15 @@ static void test_backoff(void **state)
 	struct qm_web_server *s = NULL;
 	struct qm_web_config wc;
 	struct qm_error e;
-	struct resp r;
-	char cookie[160], csrf[80], path[128];
+	struct qmt_resp r;
+	struct qmt_web wb;
+	char path[128];
 	int64_t *ids, id;
 	size_t n = 0;
 	int first;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(kme_start(), 0);
 	qm_error_clear(&e);
@@ -740,35 +581,23 @@ static void test_backoff(void **state)
 	assert_ok(qm_store_setting_set(qm_client_store(W.c[W_BOB]), 0,
 	                               "background_sync_s", "0", &e));
 	assert_ok(qm_web_server_start(&wc, W.c[W_BOB], &s, &e));
-	http(s, "GET", "/api/state", NULL, NULL, NULL, &r);
-	qm_strlcpy(cookie, r.cookie, sizeof(cookie));
-	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
-	           sizeof(csrf));
-	resp_free(&r);
-	http(s, "POST", "/api/unlock",
-	     "{\"passphrase\":\"correct horse battery staple\"}", cookie, csrf,
-	     &r);
-	assert_int_equal(r.status, 200);
-	if (r.cookie[0])
-		qm_strlcpy(cookie, r.cookie, sizeof(cookie));
-	qm_strlcpy(csrf, json_string_value(json_object_get(r.json, "csrf")),
-	           sizeof(csrf));
-	resp_free(&r);
+	qmt_web_init(&wb, qm_web_server_port(s));
+	assert_int_equal(qmt_web_unlock(&wb, WORLD_PASS), 200);
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
-	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_int_equal(qmt_web_req(&wb, "GET", path, NULL, &r), 0);
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_object_get(r.json, "details"), "status")),
 	                    "waiting");
 	assert_true(json_is_true(
 	    json_object_get(json_object_get(r.json, "details"), "retryable")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld/retry", (long long)id);
-	http(s, "POST", path, "{}", cookie, csrf, &r);
+	assert_int_equal(qmt_web_req(&wb, "POST", path, "{}", &r), 0);
 	printf("  retry: %ld %s\n", r.status, r.body ? r.body : "");
 	assert_int_equal(r.status, 200);
 	assert_string_equal(
 	    json_string_value(json_object_get(r.json, "status")), "verified");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	qm_web_server_stop(&s);
 	expect_readable(W_BOB, "the KME fails for this one");
 }

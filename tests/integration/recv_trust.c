@@ -33,45 +33,20 @@
 
 #include "craft.h"
 #include "harness.h"
+#include "webclient.h"
+#include "qmtest.h"
 #include "web/web.h"
 #include "world.h"
 
 static struct world W;
-static int skipped;
-static char qmail_bin[600], pwfile[600], outfile[600];
 
 /* Messages the web API check looks at again. */
 static int64_t id_forged, id_signed_dave, id_bound, id_inner_from;
 
-#define assert_ok(call)                                                        \
-	do {                                                                   \
-		enum qm_err rc_ = (call);                                      \
-		if (rc_ != QM_OK)                                              \
-			fprintf(stderr, "%s: %s\n", #call, qm_error_msg(&e));  \
-		assert_int_equal(rc_, QM_OK);                                  \
-	} while (0)
-
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "recv-trust", NULL);
-	if (r == 1) {
-		skipped = 1;
-		return 0;
-	}
-	if (r)
-		return r;
-	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
-	         qmt_binary_dir());
-	snprintf(pwfile, sizeof(pwfile), "%s/passphrase", W.mail.dir);
-	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
-	/* the world's passphrase (world.c) */
-	qmt_write_file(pwfile, "correct horse battery staple\n");
-	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	return 0;
+	return world_setup(&W, "recv-trust", NULL);
 }
 
 static int group_teardown(void **state)
@@ -79,25 +54,6 @@ static int group_teardown(void **state)
 	(void)state;
 	world_stop(&W);
 	return 0;
-}
-
-/* The highest message id of user u (the last one filed), or -1. */
-static int64_t last_id(int u)
-{
-	struct qm_store_query q;
-	struct qm_store_msglist *l = NULL;
-	int64_t id = -1;
-
-	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
-	q.limit = 1000;
-	if (qm_store_msg_list(qm_client_store(W.c[u]), &q, &l, NULL) != QM_OK)
-		return -1;
-	for (size_t i = 0; i < l->n; i++)
-		if (l->items[i].id > id)
-			id = l->items[i].id;
-	qm_store_msglist_free(&l);
-	return id;
 }
 
 static void sync_user(int u, struct qm_client_sync_stats *st)
@@ -147,33 +103,6 @@ static struct qm_client_view *read_msg(int u, int64_t id)
 	return v;
 }
 
-/* Runs qmail on user u's home with the arguments (NULL-terminated);
- * *out gets what it printed (malloc'd). Returns the exit code. */
-static int qm_cli(int u, char **out, ...)
-{
-	char *argv[32];
-	va_list ap;
-	const char *a;
-	size_t len = 0;
-	int n = 0, rc;
-	unsigned char *d;
-
-	argv[n++] = qmail_bin;
-	argv[n++] = "--home";
-	argv[n++] = W.homes[u];
-	argv[n++] = "-q";
-	va_start(ap, out);
-	while ((a = va_arg(ap, const char *)) && n < 31)
-		argv[n++] = (char *)(uintptr_t)a;
-	va_end(ap);
-	argv[n] = NULL;
-	qmt_write_file(outfile, "");
-	rc = qmt_run(argv, outfile);
-	d = qmt_mail_read(outfile, &len);
-	*out = d ? (char *)d : strdup("");
-	return rc;
-}
-
 static void put_contact(int u, const char *address, const char *sae)
 {
 	struct qm_store_contact ct;
@@ -206,7 +135,7 @@ static void test_sender_binding(void **state)
 	const char *stranger = "dave@qmail.test";
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	l2_key(W_CAROL, W_BOB, &ks, &qk);
 	memset(&m, 0, sizeof(m));
@@ -225,7 +154,7 @@ static void test_sender_binding(void **state)
 	       st.decrypted, st.unverified);
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.unverified, 1);
-	id_forged = last_id(W_BOB);
+	id_forged = world_last_id(&W, W_BOB);
 	v = read_msg(W_BOB, id_forged);
 	printf("  status: %s\n", v->status_text);
 	assert_int_equal(v->verify, QM_VERIFY_UNVERIFIED_SENDER);
@@ -256,7 +185,7 @@ static void test_sender_binding(void **state)
 	qm_kms_keys_free(&ks);
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.unverified, 1);
-	v = read_msg(W_BOB, last_id(W_BOB));
+	v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 	printf("  status: %s\n", v->status_text);
 	assert_int_equal(v->verify, QM_VERIFY_UNVERIFIED_SENDER);
 	assert_non_null(strstr(v->status_text, W.sae[W_CAROL]));
@@ -286,7 +215,7 @@ static void test_sender_binding(void **state)
 	qm_kms_keys_free(&ks);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.unverified, 0);
-	v = read_msg(W_BOB, last_id(W_BOB));
+	v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_string_equal(v->sender_owner, qmt_mail_addr(W_CAROL));
 	qm_client_view_free(&v);
@@ -310,7 +239,7 @@ static void test_sender_binding(void **state)
 		                                30000) > have);
 		sync_user(W_BOB, &st);
 		assert_int_equal(st.decrypted, 1);
-		v = read_msg(W_BOB, last_id(W_BOB));
+		v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 		assert_int_equal(v->verify, QM_VERIFY_OK);
 		assert_string_equal(v->sender_owner, qmt_mail_addr(W_ALICE));
 		qm_client_view_free(&v);
@@ -333,7 +262,7 @@ static void test_shown_is_bound(void **state)
 	char mid[256];
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(craft_identity(&W, W_ALICE, &ida), 0);
 	assert_int_equal(craft_pubid(&W, W_ALICE, qmt_mail_addr(W_BOB), &pb),
@@ -351,7 +280,7 @@ static void test_shown_is_bound(void **state)
 	deliver_sync(&m, W_BOB, NULL, &st);
 	assert_int_equal(st.tampered, 1);
 	assert_int_equal(st.decrypted, 0);
-	id_inner_from = last_id(W_BOB);
+	id_inner_from = world_last_id(&W, W_BOB);
 	v = read_msg(W_BOB, id_inner_from);
 	printf("  inner From differs: %s\n", v->status_text);
 	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
@@ -364,7 +293,7 @@ static void test_shown_is_bound(void **state)
 	m.subject = "the inner Cc adds carol";
 	deliver_sync(&m, W_BOB, NULL, &st);
 	assert_int_equal(st.tampered, 1);
-	v = read_msg(W_BOB, last_id(W_BOB));
+	v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
 	qm_client_view_free(&v);
 
@@ -377,7 +306,7 @@ static void test_shown_is_bound(void **state)
 	m.text = "BOUND-MARKER\n";
 	deliver_sync(&m, W_BOB, mid, &st);
 	assert_int_equal(st.decrypted, 1);
-	id_bound = last_id(W_BOB);
+	id_bound = world_last_id(&W, W_BOB);
 	v = read_msg(W_BOB, id_bound);
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	assert_true(v->bound);
@@ -426,7 +355,7 @@ static void test_shown_is_bound(void **state)
 		                                30000) > have);
 		sync_user(W_BOB, &st);
 		assert_int_equal(st.decrypted, 1);
-		v = read_msg(W_BOB, last_id(W_BOB));
+		v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 		assert_int_equal(v->verify, QM_VERIFY_OK);
 		assert_non_null(strstr(v->to, qmt_mail_addr(W_CAROL)));
 		assert_null(strstr(v->to, qmt_mail_addr(W_BOB)));
@@ -476,7 +405,7 @@ static void test_signer_trust(void **state)
 	int rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	qm_error_clear(&e);
 	assert_ok(qm_identity_new(&dave, &e));
@@ -493,7 +422,7 @@ static void test_signer_trust(void **state)
 	m.subject = "signed by dave";
 	deliver_sync(&m, W_BOB, NULL, &st);
 	assert_int_equal(st.decrypted, 1);
-	id_signed_dave = last_id(W_BOB);
+	id_signed_dave = world_last_id(&W, W_BOB);
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id_signed_dave);
 
 	v = read_msg(W_BOB, id_signed_dave);
@@ -504,7 +433,7 @@ static void test_signer_trust(void **state)
 	assert_int_equal(v->signer_trust, QM_SIGNER_UNVERIFIED);
 	assert_non_null(strstr(v->status_text, "not verified"));
 	qm_client_view_free(&v);
-	rc = qm_cli(W_BOB, &out, "read", idtext, NULL);
+	rc = world_qmail(&W, W_BOB, &out, "read", idtext, NULL);
 	printf("%s", out);
 	assert_non_null(strstr(out, "Signed by:"));
 	assert_non_null(strstr(out, fpr));
@@ -519,7 +448,7 @@ static void test_signer_trust(void **state)
 	assert_int_equal(v->signer_trust, QM_SIGNER_VERIFIED);
 	assert_null(strstr(v->status_text, "not verified"));
 	qm_client_view_free(&v);
-	rc = qm_cli(W_BOB, &out, "read", idtext, NULL);
+	rc = world_qmail(&W, W_BOB, &out, "read", idtext, NULL);
 	assert_non_null(strstr(out, "Signed by:"));
 	assert_null(strstr(out, "NOT VERIFIED"));
 	assert_non_null(strstr(out, ", verified)"));
@@ -534,7 +463,7 @@ static void test_signer_trust(void **state)
 	assert_int_equal(v->signer_trust, QM_SIGNER_CHANGED);
 	assert_non_null(strstr(v->status_text, "changed"));
 	qm_client_view_free(&v);
-	rc = qm_cli(W_BOB, &out, "read", idtext, NULL);
+	rc = world_qmail(&W, W_BOB, &out, "read", idtext, NULL);
 	assert_non_null(strstr(out, "CHANGED"));
 	free(out);
 
@@ -557,7 +486,7 @@ static void test_signer_trust(void **state)
 		assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
 		                                30000) > have);
 		sync_user(W_BOB, &st);
-		v = read_msg(W_BOB, last_id(W_BOB));
+		v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 		assert_int_equal(v->verify, QM_VERIFY_OK);
 		assert_int_equal(v->signer_trust, QM_SIGNER_VERIFIED);
 		assert_string_equal(v->signer_addr, qmt_mail_addr(W_ALICE));
@@ -588,7 +517,7 @@ static void test_mid_taken_by_plain(void **state)
 	const char *y = "<taken-second@qmail.test>";
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	qm_buf_init(&wire, 1 << 20);
 	assert_int_equal(craft_plain("mallory@example.net",
@@ -624,7 +553,7 @@ static void test_mid_taken_by_plain(void **state)
 	       st.replayed);
 	assert_int_equal(st.replayed, 0);
 	assert_int_equal(st.decrypted, 1);
-	v = read_msg(W_BOB, last_id(W_BOB));
+	v = read_msg(W_BOB, world_last_id(&W, W_BOB));
 	assert_int_equal(v->verify, QM_VERIFY_OK);
 	qm_client_view_free(&v);
 
@@ -667,114 +596,29 @@ static void test_mid_taken_by_plain(void **state)
  * The same statuses through `qmail list`/`read` and the web API's message
  * JSON (status, badge, signer), on the messages the tests above filed.
  */
-struct resp {
-	long status;
-	char *body;
-	size_t len;
-	char cookie[128];
-	json_t *json;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (!nb)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-
-	if (sz * n > 23 && strncasecmp(p, "Set-Cookie: qm_session=", 23) == 0) {
-		size_t k = strcspn(p + 12, ";\r\n");
-		if (k < sizeof(r->cookie)) {
-			memcpy(r->cookie, p + 12, k);
-			r->cookie[k] = '\0';
-		}
-	}
-	return sz * n;
-}
-
-static void http(struct qm_web_server *s, const char *method, const char *path,
-                 const char *body, const char *cookie, const char *csrf,
-                 struct resp *r)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[512], line[256];
-	unsigned port = qm_web_server_port(s);
-
-	memset(r, 0, sizeof(*r));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	snprintf(line, sizeof(line), "Origin: http://127.0.0.1:%u", port);
-	h = curl_slist_append(h, line);
-	h = curl_slist_append(h, "Expect:");
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		h = curl_slist_append(h, "Content-Type: application/json");
-	}
-	if (csrf) {
-		snprintf(line, sizeof(line), "X-CSRF-Token: %s", csrf);
-		h = curl_slist_append(h, line);
-	}
-	if (cookie)
-		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	if (r->body && r->body[0] == '{')
-		r->json = json_loads(r->body, 0, NULL);
-}
-
-static const char *jpath(json_t *o, const char *a, const char *b)
-{
-	json_t *x = json_object_get(o, a);
-
-	if (b)
-		x = json_object_get(x, b);
-	return json_is_string(x) ? json_string_value(x) : "";
-}
-
 static void test_cli_and_api(void **state)
 {
 	struct qm_web_server *s = NULL;
 	struct qm_web_config wc;
 	struct qm_error e;
-	struct resp r;
-	char cookie[160], csrf[80], path[128], idtext[32];
+	struct qmt_resp r;
+	struct qmt_web wb;
+	char path[128], idtext[32];
 	char *out = NULL;
 	int rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_true(id_forged > 0 && id_signed_dave > 0 && id_bound > 0 &&
 	            id_inner_from > 0);
 	/* the CLI */
-	rc = qm_cli(W_BOB, &out, "list", "--limit", "1000", NULL);
+	rc = world_qmail(&W, W_BOB, &out, "list", "--limit", "1000", NULL);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "UNVERIFIED"));
 	free(out);
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id_forged);
-	rc = qm_cli(W_BOB, &out, "read", idtext, NULL);
+	rc = world_qmail(&W, W_BOB, &out, "read", idtext, NULL);
 	printf("%s", out);
 	assert_non_null(strstr(out, "UNVERIFIED SENDER"));
 	assert_non_null(strstr(out, W.sae[W_CAROL]));
@@ -788,76 +632,59 @@ static void test_cli_and_api(void **state)
 	assert_ok(qm_store_setting_set(qm_client_store(W.c[W_BOB]), 0,
 	                               "background_sync_s", "0", &e));
 	assert_ok(qm_web_server_start(&wc, W.c[W_BOB], &s, &e));
-	http(s, "GET", "/api/state", NULL, NULL, NULL, &r);
-	assert_int_equal(r.status, 200);
-	qm_strlcpy(cookie, r.cookie, sizeof(cookie));
-	qm_strlcpy(csrf, jpath(r.json, "csrf", NULL), sizeof(csrf));
-	free(r.body);
-	json_decref(r.json);
-	http(s, "POST", "/api/unlock",
-	     "{\"passphrase\":\"correct horse battery staple\"}", cookie, csrf,
-	     &r);
-	if (r.status != 200)
-		printf("  unlock: %ld %s\n", r.status, r.body ? r.body : "");
-	assert_int_equal(r.status, 200);
-	if (r.cookie[0])
-		qm_strlcpy(cookie, r.cookie, sizeof(cookie));
-	qm_strlcpy(csrf, jpath(r.json, "csrf", NULL), sizeof(csrf));
-	assert_true(cookie[0] && csrf[0]);
-	free(r.body);
-	json_decref(r.json);
+	qmt_web_init(&wb, qm_web_server_port(s));
+	assert_int_equal(qmt_web_unlock(&wb, WORLD_PASS), 200);
+	assert_true(wb.cookie[0] && wb.csrf[0]);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld",
 	         (long long)id_forged);
-	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_int_equal(qmt_web_req(&wb, "GET", path, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	printf("  API: %s\n", r.body);
-	assert_string_equal(jpath(r.json, "details", "status"),
+	assert_string_equal(qmt_json_str(r.json, "details", "status"),
 	                    "unverified_sender");
-	assert_string_equal(jpath(r.json, "security", "badge"), "unverified");
-	assert_string_equal(jpath(r.json, "details", "sender_owner"),
+	assert_string_equal(qmt_json_str(r.json, "security", "badge"),
+	                    "unverified");
+	assert_string_equal(qmt_json_str(r.json, "details", "sender_owner"),
 	                    qmt_mail_addr(W_CAROL));
-	free(r.body);
-	json_decref(r.json);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld",
 	         (long long)id_signed_dave);
-	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_int_equal(qmt_web_req(&wb, "GET", path, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	{
 		json_t *sg = json_object_get(json_object_get(r.json, "details"),
 		                             "signer");
 		assert_non_null(sg);
-		assert_string_equal(jpath(sg, "trust", NULL), "changed");
-		assert_true(strlen(jpath(sg, "fingerprint", NULL)) > 20);
+		assert_string_equal(qmt_json_str(sg, "trust", NULL), "changed");
+		assert_true(strlen(qmt_json_str(sg, "fingerprint", NULL)) > 20);
 	}
-	free(r.body);
-	json_decref(r.json);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id_bound);
-	http(s, "GET", path, NULL, cookie, NULL, &r);
+	assert_int_equal(qmt_web_req(&wb, "GET", path, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	{
 		json_t *to = json_object_get(r.json, "to");
 		json_t *from = json_object_get(r.json, "from");
 
 		assert_int_equal(json_array_size(to), 1);
-		assert_string_equal(jpath(json_array_get(to, 0), "name", NULL),
-		                    "");
-		assert_null(strstr(jpath(from, "name", NULL), "Alicia"));
-		assert_string_equal(jpath(r.json, "details", "status"),
+		assert_string_equal(
+		    qmt_json_str(json_array_get(to, 0), "name", NULL), "");
+		assert_null(strstr(qmt_json_str(from, "name", NULL), "Alicia"));
+		assert_string_equal(qmt_json_str(r.json, "details", "status"),
 		                    "verified");
 	}
-	free(r.body);
-	json_decref(r.json);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld",
 	         (long long)id_inner_from);
-	http(s, "GET", path, NULL, cookie, NULL, &r);
-	assert_string_equal(jpath(r.json, "details", "status"), "tampered");
-	assert_string_equal(jpath(r.json, "text", NULL), "");
-	free(r.body);
-	json_decref(r.json);
+	assert_int_equal(qmt_web_req(&wb, "GET", path, NULL, &r), 0);
+	assert_string_equal(qmt_json_str(r.json, "details", "status"),
+	                    "tampered");
+	assert_string_equal(qmt_json_str(r.json, "text", NULL), "");
+	qmt_resp_free(&r);
 	qm_web_server_stop(&s);
 }
 

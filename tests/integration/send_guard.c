@@ -41,12 +41,12 @@
 
 #include "fakekme.h"
 #include "harness.h"
+#include "webclient.h"
 #include "web/web.h"
 #include "world.h"
 
 static struct world W;
-static int skipped;
-static char qmail_bin[600], home2[600], pwfile[600], outfile[600];
+static char home2[600], pwfile[600];
 static const char pass2[] = "a long passphrase for the second home";
 static struct qmt_fakekme *fk;
 static struct qm_store_account saved_acct[2]; /* alice, bob before fk */
@@ -174,35 +174,29 @@ static void contact_sae_set(int u, int who, const char *sae, int min_level)
 	                 QM_OK);
 }
 
-/* Runs qmail on home2 with the arguments (NULL-terminated); stdout and
- * stderr go to outfile. Returns the exit code. */
+static char *last_out; /* what the last qm2() printed */
+
+/* Runs qmail on home2 with the arguments (NULL-terminated); what it
+ * printed is output()'s. Returns the exit code. */
 static int qm2(const char *first, ...)
 {
-	char *argv[64];
+	const char *args[64];
 	va_list ap;
-	int n = 0;
+	size_t n = 0;
 	const char *a;
 
-	argv[n++] = qmail_bin;
-	argv[n++] = "--home";
-	argv[n++] = home2;
-	argv[n++] = "-q";
-	argv[n++] = (char *)(uintptr_t)first;
+	args[n++] = first;
 	va_start(ap, first);
 	while ((a = va_arg(ap, const char *)) && n < 63)
-		argv[n++] = (char *)(uintptr_t)a;
+		args[n++] = a;
 	va_end(ap);
-	argv[n] = NULL;
-	qmt_write_file(outfile, "");
-	return qmt_run(argv, outfile);
+	free(last_out);
+	return qmt_qmail(home2, &last_out, args, n);
 }
 
 static char *output(void)
 {
-	size_t len = 0;
-	unsigned char *d = qmt_mail_read(outfile, &len);
-
-	return d ? (char *)d : strdup("");
+	return strdup(last_out ? last_out : "");
 }
 
 /* Opens home2 in this process, unlocked. */
@@ -235,21 +229,13 @@ static int64_t first_account(struct qm_client *c)
 
 static int group_setup(void **state)
 {
-	int r;
-
 	(void)state;
-	r = world_start(&W, "sendguard", NULL);
-	if (r == 1) {
-		skipped = 1;
+	if (world_setup(&W, "sendguard", NULL))
+		return -1;
+	if (W.skipped)
 		return 0;
-	}
-	if (r)
-		return r;
-	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
-	         qmt_binary_dir());
 	snprintf(home2, sizeof(home2), "%s/alice-second-home", W.mail.dir);
 	snprintf(pwfile, sizeof(pwfile), "%s/passphrase2", W.mail.dir);
-	snprintf(outfile, sizeof(outfile), "%s/out.txt", W.mail.dir);
 	qmt_write_file(pwfile, pass2);
 	setenv("QMAIL_PASSPHRASE_FILE", pwfile, 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -269,9 +255,11 @@ static void accounts_restore(void)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!skipped)
+	if (!W.skipped)
 		accounts_restore();
 	qmt_fakekme_stop(&fk);
+	free(last_out);
+	last_out = NULL;
 	world_stop(&W);
 	curl_global_cleanup();
 	return 0;
@@ -301,7 +289,7 @@ static void test_repeated_address(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	snprintf(bob_caps, sizeof(bob_caps), "Bob <BOB@%s>", QMT_MAIL_DOMAIN);
 	mail0 = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
@@ -370,7 +358,7 @@ static void test_shared_sae(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	base = reserved_for(W_BOB);
 	contact_sae_set(W_ALICE, W_CAROL, W.sae[W_BOB], 0);
@@ -450,7 +438,7 @@ static void test_permanent_failure(void **state)
 	int64_t id, updated;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	base = reserved_for(W_BOB);
 	contact_sae_set(W_ALICE, W_BOB, "", 0);
@@ -496,7 +484,7 @@ static void test_engine_levels(void **state)
 	int v = -1;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	c = W.c[W_ALICE];
 	assert_int_equal(qm_client_level_prefs(c, W.acct[W_ALICE], &p, &e),
@@ -606,26 +594,14 @@ static void test_cli_levels(void **state)
 	int n = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	assert_int_equal(qm2("init", NULL), 0);
 	args[n++] = "account";
 	args[n++] = "add";
 	n += world_account_args(&W, W_ALICE, args + n);
 	args[n] = NULL;
-	{
-		char *argv[64];
-		int k = 0;
-
-		argv[k++] = qmail_bin;
-		argv[k++] = "--home";
-		argv[k++] = home2;
-		argv[k++] = "-q";
-		for (int i = 0; i < n; i++)
-			argv[k++] = (char *)(uintptr_t)args[i];
-		argv[k] = NULL;
-		assert_int_equal(qmt_run(argv, outfile), 0);
-	}
+	assert_int_equal(qmt_qmail(home2, NULL, args, (size_t)n), 0);
 	assert_int_equal(qm2("contact", "add", qmt_mail_addr(W_BOB), "--sae",
 	                     W.sae[W_BOB], NULL),
 	                 0);
@@ -713,7 +689,7 @@ static void test_unverified_key(void **state)
 	int64_t acct;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	c = open2();
 	acct = first_account(c);
@@ -741,119 +717,7 @@ static void test_unverified_key(void **state)
 
 /* ---------------------------------------------------------- web API */
 
-struct resp {
-	long status;
-	char *body;
-	size_t len;
-	char headers[8192];
-	size_t hlen;
-	json_t *json;
-};
-
-static char g_base[128], g_origin[128], g_cookie[128], g_csrf[80];
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (!nb)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	size_t k = sz * n;
-
-	if (r->hlen + k + 1 < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, p, k);
-		r->hlen += k;
-		r->headers[r->hlen] = '\0';
-	}
-	return k;
-}
-
-static void resp_free(struct resp *r)
-{
-	free(r->body);
-	json_decref(r->json);
-	memset(r, 0, sizeof(*r));
-}
-
-static void req(struct resp *r, const char *method, const char *path,
-                const char *body)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[1024], line[256];
-
-	memset(r, 0, sizeof(*r));
-	assert_non_null(c);
-	snprintf(url, sizeof(url), "%s%s", g_base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		h = curl_slist_append(h, "Content-Type: application/json");
-	}
-	h = curl_slist_append(h, "Expect:");
-	snprintf(line, sizeof(line), "Origin: %s", g_origin);
-	h = curl_slist_append(h, line);
-	if (g_csrf[0]) {
-		snprintf(line, sizeof(line), "X-CSRF-Token: %s", g_csrf);
-		h = curl_slist_append(h, line);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (g_cookie[0])
-		curl_easy_setopt(c, CURLOPT_COOKIE, g_cookie);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	if (r->body && r->len && r->body[0] == '{')
-		r->json = json_loads(r->body, 0, NULL);
-}
-
-/* Starts a session: cookie and CSRF token, then unlock. */
-static void web_login(void)
-{
-	struct resp r;
-	char body[256];
-	const char *sc;
-
-	g_cookie[0] = g_csrf[0] = '\0';
-	req(&r, "GET", "/api/state", NULL);
-	assert_int_equal(r.status, 200);
-	sc = strcasestr(r.headers, "Set-Cookie: ");
-	assert_non_null(sc);
-	sc += 12;
-	qm_strlcpy(g_cookie, sc, sizeof(g_cookie));
-	g_cookie[strcspn(g_cookie, ";\r\n")] = '\0';
-	qm_strlcpy(g_csrf, json_string_value(json_object_get(r.json, "csrf")),
-	           sizeof(g_csrf));
-	resp_free(&r);
-	snprintf(body, sizeof(body), "{\"passphrase\":\"%s\"}", pass2);
-	req(&r, "POST", "/api/unlock", body);
-	assert_int_equal(r.status, 200);
-	qm_strlcpy(g_cookie, strcasestr(r.headers, "Set-Cookie: ") + 12,
-	           sizeof(g_cookie));
-	g_cookie[strcspn(g_cookie, ";\r\n")] = '\0';
-	qm_strlcpy(g_csrf, json_string_value(json_object_get(r.json, "csrf")),
-	           sizeof(g_csrf));
-	resp_free(&r);
-}
+static struct qmt_web g_web; /* the session with the GUI of a test */
 
 /*
  * The GUI's settings reach the engine: PUT /api/settings, then a send
@@ -867,13 +731,13 @@ static void test_web_levels(void **state)
 	struct qm_web_server *srv = NULL;
 	struct qm_web_config wc;
 	struct qm_error e;
-	struct resp r;
+	struct qmt_resp r;
 	char body[1024];
 	int64_t acct, failed_id = 0;
 	json_t *lv;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	c = open2();
 	acct = first_account(c);
@@ -910,19 +774,20 @@ static void test_web_levels(void **state)
 	}
 	memset(&wc, 0, sizeof(wc));
 	assert_int_equal(qm_web_server_start(&wc, c, &srv, &e), QM_OK);
-	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
-	         (unsigned)qm_web_server_port(srv));
-	snprintf(g_origin, sizeof(g_origin), "%s", g_base);
-	web_login();
+	qmt_web_init(&g_web, (unsigned)qm_web_server_port(srv));
+	assert_int_equal(qmt_web_unlock(&g_web, pass2), 200);
 
-	req(&r, "PUT", "/api/settings",
-	    "{\"default_level\":3,\"min_level\":0}");
+	assert_int_equal(qmt_web_req(&g_web, "PUT", "/api/settings",
+	                             "{\"default_level\":3,\"min_level\":0}",
+	                             &r),
+	                 0);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%lld\",\"to\":[\"%s\"],\"body_bytes\":100}",
 	         (long long)acct, qmt_mail_addr(W_BOB));
-	req(&r, "POST", "/api/levels", body);
+	assert_int_equal(qmt_web_req(&g_web, "POST", "/api/levels", body, &r),
+	                 0);
 	fprintf(stderr, "send_guard: /api/levels: %s\n", r.body);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(
@@ -931,13 +796,13 @@ static void test_web_levels(void **state)
 	assert_true(json_is_true(json_object_get(lv, "available")));
 	assert_non_null(strstr(json_string_value(json_object_get(lv, "note")),
 	                       qmt_mail_addr(W_BOB)));
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%lld\",\"to\":[\"%s\"],\"subject\":\"GUI "
 	         "default\",\"text\":\"hi\"}",
 	         (long long)acct, qmt_mail_addr(W_BOB));
-	req(&r, "POST", "/api/send", body);
+	assert_int_equal(qmt_web_req(&g_web, "POST", "/api/send", body, &r), 0);
 	fprintf(stderr, "send_guard: /api/send: %s\n", r.body);
 	assert_int_equal(r.status, 202);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "level")),
@@ -945,29 +810,32 @@ static void test_web_levels(void **state)
 	assert_non_null(
 	    strstr(json_string_value(json_object_get(r.json, "warning")),
 	           qmt_mail_addr(W_BOB)));
-	resp_free(&r);
+	qmt_resp_free(&r);
 
-	req(&r, "PUT", "/api/settings", "{\"min_level\":2}");
+	assert_int_equal(qmt_web_req(&g_web, "PUT", "/api/settings",
+	                             "{\"min_level\":2}", &r),
+	                 0);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%lld\",\"to\":[\"%s\"],\"subject\":\"GUI "
 	         "floor\",\"text\":\"hi\",\"level\":3}",
 	         (long long)acct, qmt_mail_addr(W_BOB));
-	req(&r, "POST", "/api/send", body);
+	assert_int_equal(qmt_web_req(&g_web, "POST", "/api/send", body, &r), 0);
 	fprintf(stderr, "send_guard: /api/send below the floor: %s\n", r.body);
 	assert_int_equal(r.status, 422);
 	assert_non_null(strstr(r.body, "min_level"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%lld\",\"to\":[\"%s\"],\"body_bytes\":100}",
 	         (long long)acct, qmt_mail_addr(W_BOB));
-	req(&r, "POST", "/api/levels", body);
+	assert_int_equal(qmt_web_req(&g_web, "POST", "/api/levels", body, &r),
+	                 0);
 	lv = json_array_get(json_object_get(r.json, "levels"), 2);
 	assert_false(json_is_true(json_object_get(lv, "available")));
 	assert_non_null(strstr(json_string_value(json_object_get(lv, "reason")),
 	                       "min_level"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	/* the failed entry: the GUI offers to try again, and it goes */
 	{
@@ -978,7 +846,7 @@ static void test_web_levels(void **state)
 
 		snprintf(path, sizeof(path), "/api/outbox?account=%lld",
 		         (long long)acct);
-		req(&r, "GET", path, NULL);
+		assert_int_equal(qmt_web_req(&g_web, "GET", path, NULL, &r), 0);
 		json_array_foreach(json_object_get(r.json, "items"), i, it)
 		{
 			if (strtoll(
@@ -994,24 +862,27 @@ static void test_web_levels(void **state)
 			}
 		}
 		assert_true(found);
-		resp_free(&r);
+		qmt_resp_free(&r);
 		snprintf(path, sizeof(path), "/api/outbox/%lld/retry",
 		         (long long)failed_id);
-		req(&r, "POST", path, "{}");
+		assert_int_equal(qmt_web_req(&g_web, "POST", path, "{}", &r),
+		                 0);
 		fprintf(stderr, "send_guard: retry in the GUI: %s\n", r.body);
 		assert_int_equal(r.status, 200);
 		assert_int_equal(
 		    json_integer_value(json_object_get(r.json, "sent")), 1);
-		resp_free(&r);
+		qmt_resp_free(&r);
 	}
 
 	/* back to "each account's own default", no floor */
-	req(&r, "PUT", "/api/settings",
-	    "{\"default_level\":0,\"min_level\":0}");
+	assert_int_equal(qmt_web_req(&g_web, "PUT", "/api/settings",
+	                             "{\"default_level\":0,\"min_level\":0}",
+	                             &r),
+	                 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(
 	    json_integer_value(json_object_get(r.json, "default_level")), 0);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	qm_web_server_stop(&srv);
 	qm_client_free(&c);
 }
@@ -1074,7 +945,7 @@ static void test_level1_on_demand(void **state)
 	enum qm_err rc;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	/* bob's earlier mail is read under his own KME first */
 	memset(&ss, 0, sizeof(ss));
@@ -1213,7 +1084,7 @@ static void test_pending_backoff(void **state)
 	int sent1 = 0;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	accounts_on_fakekme();
 	qmt_fakekme_refuse(fk, 503);

@@ -28,23 +28,18 @@
 #include "world.h"
 
 static struct world W;
-static int skipped;
 static struct qm_client *bob2; /* a second handle on bob's home */
 
 static int group_setup(void **state)
 {
 	struct qm_client_opts o;
 	struct qm_error e;
-	int r;
 
 	(void)state;
-	r = world_start(&W, "push", NULL);
-	if (r == 1) {
-		skipped = 1;
+	if (world_setup(&W, "push", NULL))
+		return -1;
+	if (W.skipped)
 		return 0;
-	}
-	if (r)
-		return r;
 	memset(&o, 0, sizeof(o));
 	o.home = W.homes[W_BOB];
 	if (qm_client_open(&o, &bob2, &e) != QM_OK) {
@@ -70,8 +65,8 @@ static int64_t bob_filed(void)
 
 	memset(&q, 0, sizeof(q));
 	q.account_id = W.acct[W_BOB];
-	assert_int_equal(qm_store_msg_count(qm_client_store(bob2), &q, &n, NULL),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_count(qm_client_store(bob2), &q, &n, NULL), QM_OK);
 	return n;
 }
 
@@ -139,7 +134,7 @@ static void test_push(void **state)
 	int mail;
 
 	(void)state;
-	if (skipped)
+	if (W.skipped)
 		skip();
 	world_wait_pool(&W, W_ALICE, W_BOB, 4096, 60000);
 	have = bob_filed();
@@ -163,8 +158,9 @@ static void test_push(void **state)
 	                 QM_OK);
 	s = bob_gui();
 	took = wait_filed(have + 1, 30000);
-	fprintf(stderr, "web_push: the message that waited was filed %ld ms "
-	                "after the GUI started\n",
+	fprintf(stderr,
+	        "web_push: the message that waited was filed %ld ms "
+	        "after the GUI started\n",
 	        took);
 	assert_true(took >= 0);
 
@@ -175,8 +171,9 @@ static void test_push(void **state)
 		snprintf(subj, sizeof(subj), "pushed %d", i);
 		alice_sends(subj);
 		took = wait_filed(have + 2 + i, 30000);
-		fprintf(stderr, "web_push: \"%s\" filed %ld ms after the send "
-		                "returned\n",
+		fprintf(stderr,
+		        "web_push: \"%s\" filed %ld ms after the send "
+		        "returned\n",
 		        subj, took);
 		assert_true(took >= 0);
 	}
@@ -188,7 +185,7 @@ static void test_push(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_push),
+	    cmocka_unit_test(test_push),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "harness.h"
+#include "tlslisten.h"
 
 #define MAXKEYS     4096
 #define MAXKEYBYTES 8192
@@ -72,19 +73,6 @@ static const char certs_sh[] =
     "extendedKeyUsage=clientAuth\\n'\n"
     "done\n";
 
-static int ssl_write_all(SSL *ssl, const char *p, size_t n)
-{
-	while (n > 0) {
-		int w = SSL_write(ssl, p, n > 16384 ? 16384 : (int)n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void reply(SSL *ssl, int status, const char *body)
 {
 	char hdr[256];
@@ -93,8 +81,8 @@ static void reply(SSL *ssl, int status, const char *body)
 	         "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
 	         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 	         status, strlen(body));
-	if (ssl_write_all(ssl, hdr, strlen(hdr)) == 0)
-		ssl_write_all(ssl, body, strlen(body));
+	if (qmt_ssl_write_all(ssl, hdr, strlen(hdr)) == 0)
+		qmt_ssl_write_all(ssl, body, strlen(body));
 }
 
 static void reply_json(SSL *ssl, int status, json_t *j)
@@ -408,9 +396,8 @@ int qmt_fakekme_start(const char *dir, const char *const *saes, size_t nsaes,
                       struct qmt_fakekme **out)
 {
 	struct qmt_fakekme *f = calloc(1, sizeof(*f));
-	char script[700], log[700], path[700];
+	char script[700], log[700];
 	char *argv[16];
-	struct sockaddr_in a;
 	size_t n = 0;
 
 	if (!f || nsaes > 10)
@@ -431,31 +418,19 @@ int qmt_fakekme_start(const char *dir, const char *const *saes, size_t nsaes,
 	}
 	snprintf(f->ca, sizeof(f->ca), "%s/ca.pem", dir);
 	pthread_mutex_init(&f->mu, NULL);
-	f->ctx = SSL_CTX_new(TLS_server_method());
-	if (!f->ctx)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/kme.pem", dir);
-	if (SSL_CTX_use_certificate_chain_file(f->ctx, path) != 1)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/kme.key", dir);
-	if (SSL_CTX_use_PrivateKey_file(f->ctx, path, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(f->ctx, f->ca, NULL) != 1)
-		goto fail;
-	SSL_CTX_set_verify(
-	    f->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	SSL_CTX_set_session_id_context(f->ctx, (const unsigned char *)"fk", 2);
-	if (pipe(f->stop) != 0)
-		goto fail;
-	f->port = qmt_free_port();
-	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (f->port <= 0 || f->lfd < 0)
-		goto fail;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)f->port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(f->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    listen(f->lfd, 16) != 0 ||
+	{
+		struct qmt_tls_listener l;
+		char cert[700], key[700];
+
+		snprintf(cert, sizeof(cert), "%s/kme.pem", dir);
+		snprintf(key, sizeof(key), "%s/kme.key", dir);
+		if (qmt_tls_listen(&l, cert, key, f->ca) != 0)
+			goto fail;
+		f->ctx = l.ctx;
+		f->lfd = l.fd;
+		f->port = l.port;
+	}
+	if (pipe(f->stop) != 0 ||
 	    pthread_create(&f->th, NULL, srv_main, f) != 0)
 		goto fail;
 	snprintf(f->url, sizeof(f->url), "https://127.0.0.1:%d", f->port);

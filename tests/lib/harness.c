@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,8 @@ int qmt_wait_port(int port, int timeout_ms)
 		          (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (elapsed > timeout_ms)
 			return -1;
-		/* poll with no fds: a short back-off between connection attempts */
+		/* poll with no fds: a short back-off between connection
+		 * attempts */
 		poll(NULL, 0, 20);
 	}
 }
@@ -267,4 +269,102 @@ const char *qmt_binary_dir(void)
 {
 	const char *s = getenv("QM_BINARY_DIR");
 	return s ? s : ".";
+}
+
+char *qmt_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *d = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		size_t got;
+
+		if (n + 4096 + 1 > cap) {
+			char *nd;
+
+			cap = cap ? cap * 2 : 65536;
+			if (cap > ((size_t)256 << 20) ||
+			    !(nd = realloc(d, cap))) {
+				free(d);
+				fclose(f);
+				return NULL;
+			}
+			d = nd;
+		}
+		got = fread(d + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(f);
+	d[n] = '\0';
+	if (len)
+		*len = n;
+	return d;
+}
+
+unsigned char *qmt_bytes(size_t n, unsigned seed)
+{
+	unsigned char *p = malloc(n ? n : 1);
+	uint32_t x = seed * 2654435761u + 1;
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	return p;
+}
+
+int qmt_qmail(const char *home, char **out, const char *const *args, size_t n)
+{
+	const char *tmp = getenv("TMPDIR");
+	char bin[1024], log[1024];
+	char *argv[128];
+	size_t k = 0;
+	int fd, rc;
+
+	if (out)
+		*out = NULL;
+	if (n > 120)
+		return -1;
+	snprintf(bin, sizeof(bin), "%s/src/cli/qmail", qmt_binary_dir());
+	snprintf(log, sizeof(log), "%s/qmt-qmail-XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
+	fd = mkstemp(log);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	argv[k++] = bin;
+	argv[k++] = "--home";
+	argv[k++] = (char *)(uintptr_t)home;
+	argv[k++] = "-q";
+	for (size_t i = 0; i < n; i++)
+		argv[k++] = (char *)(uintptr_t)args[i];
+	argv[k] = NULL;
+	rc = qmt_run(argv, log);
+	if (out) {
+		*out = qmt_read_file(log, NULL);
+		if (!*out)
+			*out = strdup("");
+	}
+	unlink(log);
+	return rc;
+}
+
+int qmt_qmail_va(const char *home, char **out, va_list ap)
+{
+	const char *args[120];
+	const char *a;
+	size_t n = 0;
+
+	while ((a = va_arg(ap, const char *)) && n < 120)
+		args[n++] = a;
+	return qmt_qmail(home, out, args, n);
 }

@@ -8,6 +8,7 @@
 #ifndef QMT_HARNESS_H
 #define QMT_HARNESS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -31,13 +32,31 @@ pid_t qmt_spawn(char *const argv[], char *const envp[], const char *logpath);
  * it. Returns the exit status as waitpid reports it, or -1. */
 int qmt_stop(pid_t pid);
 /* Stops every process started by qmt_spawn that is still running. Also runs
- * from atexit and on SIGINT/SIGTERM/SIGABRT so that no server outlives a test. */
+ * from atexit and on SIGINT/SIGTERM/SIGABRT so that no server outlives a test.
+ */
 void qmt_stop_all(void);
 /* Runs a command to completion (argv as for qmt_spawn); returns its exit
  * code, or -1 if it could not run or died from a signal. */
 int qmt_run(char *const argv[], const char *logpath);
 /* Writes a whole file; returns 0 or -1. */
 int qmt_write_file(const char *path, const char *text);
+/* Reads a whole file (at most 256 MiB) into a malloc'd, NUL-terminated
+ * buffer; *len (may be NULL) gets its length. NULL on failure. */
+char *qmt_read_file(const char *path, size_t *len);
+/* n bytes of a fixed pseudo-random pattern (xorshift32 from seed): test
+ * data that differs per seed and does not compress; malloc'd, NULL when
+ * out of memory. */
+unsigned char *qmt_bytes(size_t n, unsigned seed);
+/*
+ * Runs the qmail program of the build tree as a person would: qmail
+ * --home home -q and the n arguments (qmt_qmail_va: a NULL-terminated
+ * list of const char *). The passphrase comes from the environment
+ * (QMAIL_PASSPHRASE_FILE). What it printed, stdout and stderr, goes into
+ * *out (malloc'd, "" when nothing; out may be NULL). Returns its exit
+ * code, or -1 when it could not run.
+ */
+int qmt_qmail(const char *home, char **out, const char *const *args, size_t n);
+int qmt_qmail_va(const char *home, char **out, va_list ap);
 /* The source folder (QM_SOURCE_DIR set by CTest) and build folder. */
 const char *qmt_source_dir(void);
 const char *qmt_binary_dir(void);

@@ -1,15 +1,40 @@
 // SPDX-License-Identifier: MIT
 // The JSON API client of the page: every call sends the session cookie
 // (same origin) and, for changes, the CSRF token; errors become ApiError
-// with the server's message, which the page shows as is.
+// with the server's message, followed by the page's own words for its
+// hint (what to do, in terms of this page's screens).
 
 let csrf = '';
 
+// The page's words for the client engine's hints (the "hint" and
+// "hint_arg" of an error or of a level, docs/WEB.md).
+const HINTS = {
+  vault_locked: () => 'Unlock QMail first.',
+  no_account: () => 'Add an account first.',
+  account_kme: (a) => `Open Settings > Accounts and set the key manager (KME) and the SAE ID of ${a || 'the account'}.`,
+  contact_sae_missing: (a) => `Open Settings > Contacts and enter the SAE ID of ${a || 'the contact'}.`,
+  contact_sae_unconfirmed: (a) => `Open Settings > Contacts and save ${a || 'the contact'} to confirm its SAE ID.`,
+  key_missing: (a) => `Open Keyring and import the public key ${a || 'the contact'} sent you.`,
+  key_changed: (a) => `Open Keyring, compare the fingerprint with ${a || 'the contact'}, then verify the new key.`,
+  limit_reached: (a) => `Open Settings > Limits to raise ${a || 'the limit'}.`,
+  limit_unknown: () => 'Settings > Limits lists them.',
+  setting_unknown: () => 'Settings lists them.',
+};
+
+// What the page says to do for hint about arg; '' when nothing.
+export function hintText(hint, arg) {
+  const f = hint && Object.prototype.hasOwnProperty.call(HINTS, hint) ? HINTS[hint] : null;
+  return f ? f(arg) : '';
+}
+
 export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
+  constructor(status, code, message, hint, hintArg) {
+    const said = hintText(hint, hintArg);
+    super(said ? `${message} ${said}` : message);
     this.status = status;
     this.code = code;
+    this.hint = hint || '';
+    this.hintArg = hintArg || '';
   }
 }
 
@@ -36,7 +61,7 @@ async function call(method, path, body, background) {
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: 'http', message: `The server answered ${res.status}.` };
     if (res.status === 401) window.dispatchEvent(new CustomEvent('qm-locked'));
-    throw new ApiError(res.status, err.code, err.message);
+    throw new ApiError(res.status, err.code, err.message, err.hint, err.hint_arg);
   }
   return data;
 }

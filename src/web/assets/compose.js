@@ -6,7 +6,7 @@
 // of the settings is chosen until the person picks one), a notice naming
 // the recipients whose public keys are not verified, drafts, send.
 import { api } from './api.js';
-import { upload } from './api.js';
+import { upload, hintText } from './api.js';
 import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
 import { state } from './app.js';
 import { replyTo } from './mail.js';
@@ -82,7 +82,7 @@ export async function showCompose(root, kind, id) {
       levels.appendChild(h('div', { class: `level ${l.available ? 'ok' : 'no'}` },
         h('input', { type: 'radio', name: 'level', id, value: String(l.level), checked: c.level === l.level ? true : null, 'aria-describedby': `${id}-why`, onchange: () => { c.level = l.level; c.chosen = true; showNotice(); } }),
         h('label', { for: id }, LEVEL_NAMES[l.level], l.level === r.default_level ? ' (default)' : '', ' ', h('span', { class: l.available ? 'avail' : 'unavail' }, l.available ? 'available' : 'not available')),
-        h('small', { id: `${id}-why`, class: 'hint' }, l.available ? (l.note || '') : (l.reason || ''))));
+        h('small', { id: `${id}-why`, class: 'hint' }, l.available ? (l.note || '') : [l.reason || '', hintText(l.hint, l.hint_arg)].filter(Boolean).join(' '))));
     }
     const said = [];
     if (r.needed_bytes) said.push(`Level 1 needs ${fmtBytes(r.needed_bytes)} of QKD key material for this message.`);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 
@@ -179,8 +180,8 @@ static void test_record_removed(void **state)
 	qm_client_view_free(&v);
 
 	/* nor may has_meta be cleared to pass the message off as an old one */
-	snprintf(sql, sizeof(sql), "UPDATE msg SET has_meta = 0 WHERE id = %lld",
-	         (long long)id);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE msg SET has_meta = 0 WHERE id = %lld", (long long)id);
 	edit(sql);
 	assert_int_equal(qm_client_read(g_c, id, &v, &e), QM_OK);
 	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);

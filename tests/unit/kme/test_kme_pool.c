@@ -292,8 +292,8 @@ static void test_sealed_pools(void **state)
 	r->off = 0;
 	r->len = 32;
 	r->nslaves = 1;
-	qm_strlcpy(r->master, "SAE_B", sizeof(r->master));
-	qm_strlcpy(r->slaves[0], "SAE_A", sizeof(r->slaves[0]));
+	r->master = 0;    /* SAE_B, the peer's */
+	r->slaves[0] = 0; /* SAE_A, ours */
 	assert_int_equal(kres_add(&k->links[0].res, r, &e), QM_OK);
 	k->links[0].mirror.next = 32;
 	assert_int_equal(qm_kme_save(k, &e), QM_OK);
@@ -316,7 +316,9 @@ static void test_sealed_pools(void **state)
 		assert_memory_equal(out, key, 32);
 		r = kres_find(&k->links[0].res, id);
 		assert_non_null(r);
-		assert_string_equal(r->slaves[0], "SAE_A");
+		assert_int_equal(r->nslaves, 1);
+		assert_string_equal(k->conf.saes[r->slaves[0]], "SAE_A");
+		assert_string_equal(k->links[0].peer->saes[r->master], "SAE_B");
 		assert_int_equal(kstream_copy(&k->links[0].mirror, r->off,
 		                              r->len, out, &e),
 		                 QM_OK);

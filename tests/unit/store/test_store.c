@@ -2147,6 +2147,91 @@ static void test_learned_never_overrides(void **state)
 	assert_false(got.confirmed);
 }
 
+/*
+ * Migration 5: an outbox entry keeps the sealed record of the values its
+ * envelope will bind. An entry written by a QMail of schema 4 has none
+ * (QM_ERR_NOTFOUND: the client parses its MIME as before) and still opens;
+ * a record copied onto another entry's row does not open there.
+ */
+static void test_outbox_bound(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_account a;
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	struct qm_buf b;
+	int64_t old_id, id, id2;
+	char home[512];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-bound", home, sizeof(home)), 0);
+	o.schema_max = 4;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	a.default_level = 2;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_add(s, a.id, "<old@x>", "b@x", 2,
+	                                     "OLD", 3, &old_id, &e),
+	                 QM_OK);
+	/* schema 4 has nowhere to keep the record */
+	assert_int_not_equal(qm_store_outbox_add_bound(s, a.id, "<n@x>", "b@x",
+	                                               2, "N", 1, "R", 1, &id,
+	                                               &e),
+	                     QM_OK);
+	qm_store_close(&s);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), qm_store_schema_latest());
+	assert_true(qm_store_schema_latest() >= 5);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	qm_buf_init_secure(&b, 100);
+	assert_int_equal(qm_store_outbox_bound(s, old_id, &b, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_outbox_plaintext(s, old_id, &b, &e), QM_OK);
+	assert_memory_equal(b.data, "OLD", 3);
+	qm_buf_reset(&b);
+
+	assert_int_equal(qm_store_outbox_add_bound(s, a.id, "<n@x>", "b@x", 1,
+	                                           "MIME", 4, "level=1\n", 8,
+	                                           &id, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_bound(s, id, &b, &e), QM_OK);
+	assert_int_equal(b.len, 8);
+	assert_memory_equal(b.data, "level=1\n", 8);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_outbox_plaintext(s, id, &b, &e), QM_OK);
+	assert_memory_equal(b.data, "MIME", 4);
+	qm_buf_reset(&b);
+	/* plaintext and record are sealed apart: neither opens as the other */
+	assert_int_equal(
+	    qm_store_outbox_add(s, a.id, "<m@x>", "b@x", 4, "M", 1, &id2, &e),
+	    QM_OK);
+	qm_store_close(&s);
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+		         "UPDATE outbox SET bound = (SELECT bound FROM outbox "
+		         "WHERE id = %lld) WHERE id = %lld;"
+		         "UPDATE outbox SET plaintext = bound WHERE id = %lld;",
+		         (long long)id, (long long)id2, (long long)id);
+		edit(home, sql);
+	}
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_bound(s, id2, &b, &e), QM_ERR_AUTH);
+	qm_buf_reset(&b);
+	assert_int_equal(qm_store_outbox_plaintext(s, id, &b, &e), QM_ERR_AUTH);
+	qm_buf_free(&b);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2185,6 +2270,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msg_meta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_learned_never_overrides, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_outbox_bound),
 	};
 
 	int rc;

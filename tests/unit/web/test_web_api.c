@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
 #include "web/web.h"
@@ -1079,6 +1080,58 @@ static void test_uploads_levels_drafts(void **state)
 }
 
 /*
+ * Issue 13: an engine error a person can act on comes with its hint in the
+ * JSON error body ({"hint": "contact_sae_missing", "hint_arg": address}),
+ * for the page to word; the message names no CLI command. The level list
+ * of a compose form carries the same hint for a level that cannot be used.
+ */
+static void test_error_hints(void **state)
+{
+	struct resp r;
+	char body[512];
+	json_t *err, *l2;
+
+	(void)state;
+	snprintf(body, sizeof(body),
+	         "{\"account\":%s,\"to\":[\"carol@example.org\"],"
+	         "\"level\":2,\"subject\":\"s\",\"text\":\"t\"}",
+	         g_acct_s);
+	post(&r, "/api/send", body);
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 404);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "hint")),
+	                    "contact_sae_missing");
+	assert_string_equal(json_string_value(json_object_get(err, "hint_arg")),
+	                    "carol@example.org");
+	assert_non_null(strstr(json_string_value(json_object_get(err, "message")),
+	                       "no SAE ID is known for carol@example.org"));
+	assert_null(strstr(r.body, "qmail "));
+	assert_null(strstr(r.body, "`"));
+	resp_free(&r);
+
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"carol@example.org\"],"
+	         "\"body_bytes\":10}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	assert_int_equal(r.status, 200);
+	l2 = json_array_get(json_object_get(r.json, "levels"), 1);
+	assert_false(json_is_true(json_object_get(l2, "available")));
+	assert_string_equal(json_string_value(json_object_get(l2, "hint")),
+	                    "contact_sae_missing");
+	assert_string_equal(json_string_value(json_object_get(l2, "hint_arg")),
+	                    "carol@example.org");
+	resp_free(&r);
+
+	/* an error without a hint has none in its body */
+	get(&r, "/api/messages/999999");
+	assert_int_equal(r.status, 404);
+	assert_null(json_object_get(json_object_get(r.json, "error"), "hint"));
+	resp_free(&r);
+}
+
+/*
  * Issue 12: one upload ID listed twice in a send (or listed twice before an
  * unknown one) was taken twice and freed twice. It is refused with 400 and
  * the upload stays in the session, once (run under ASan).
@@ -1332,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_bidi_names),
 		cmocka_unit_test(test_uploads_levels_drafts),
+		cmocka_unit_test(test_error_hints),
 		cmocka_unit_test(test_send_upload_listed_twice),
 		cmocka_unit_test(test_sync_kme_events),
 		cmocka_unit_test(test_passphrase_lock_unlock),

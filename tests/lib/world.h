@@ -13,10 +13,14 @@
 #include <stdint.h>
 
 #include "client/client.h"
+#include "store/store.h"
 #include "kme_net.h"
 #include "mailserver.h"
 
 enum { W_ALICE, W_BOB, W_CAROL, W_NUSERS };
+
+/* The passphrase of every home of the world. */
+#define WORLD_PASS "correct horse battery staple"
 
 struct world {
 	struct qmt_mail mail;
@@ -26,6 +30,7 @@ struct world {
 	int64_t acct[W_NUSERS];
 	char sae[W_NUSERS][16];
 	int mail_up, net_up;
+	int skipped; /* world_setup: this machine cannot run the servers */
 };
 
 /*
@@ -35,6 +40,12 @@ struct world {
  */
 int world_start(struct world *w, const char *tag, const char *extra_kme);
 void world_stop(struct world *w);
+/*
+ * world_start for a cmocka group setup: a machine that cannot run the mail
+ * servers is no failure, w->skipped is set instead (each test then skips).
+ * Returns 0, or -1 on failure.
+ */
+int world_setup(struct world *w, const char *tag, const char *extra_kme);
 /* Waits until user from's KME holds at least bytes of key for user to. */
 int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
                     int timeout_ms);
@@ -43,6 +54,20 @@ int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
  * new QMail process would). Returns the error code; e says why.
  */
 enum qm_err world_reopen(struct world *w, int user, struct qm_error *e);
+/* User u's message index: the newest message (in folder, NULL: any) by
+ * the index's order, or -1; the highest id filed, or -1; how many it
+ * holds (-1 on error); the last one whose subject is subject, or -1. */
+int64_t world_newest(struct world *w, int u, const char *folder);
+int64_t world_last_id(struct world *w, int u);
+int64_t world_count(struct world *w, int u);
+int64_t world_by_subject(struct world *w, int u, const char *subject);
+/*
+ * Runs the qmail program of the build tree on user u's home with the
+ * arguments (a NULL-terminated list of const char *) and the world's
+ * passphrase (qmt_qmail in harness.h): *out gets what it printed. Returns
+ * its exit code, or -1 when it could not run.
+ */
+int world_qmail(struct world *w, int u, char **out, ...);
 /* The account's configuration as `qmail account add` arguments would give
  * it, for CLI tests: writes "--address ... --kme-key ..." into argv (at most
  * 40 entries, pointing into w and static storage); returns the count. */

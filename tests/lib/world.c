@@ -4,6 +4,7 @@
  */
 #include "world.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 
 #include "harness.h"
 
-static const char *const pass = "correct horse battery staple";
+static const char *const pass = WORLD_PASS;
 
 static char pwfile[W_NUSERS][600];
 static char ports[W_NUSERS][4][16];
@@ -38,8 +39,8 @@ static void account_for(struct world *w, int i, struct qm_store_account *a)
 	snprintf(a->kme_url, sizeof(a->kme_url), "https://127.0.0.1:%d",
 	         w->net.ports[i]);
 	snprintf(a->kme_ca, sizeof(a->kme_ca), "%s/ca.crt", w->net.dir);
-	snprintf(a->kme_cert, sizeof(a->kme_cert), "%s/sae/%s.crt",
-	         w->net.dir, w->sae[i]);
+	snprintf(a->kme_cert, sizeof(a->kme_cert), "%s/sae/%s.crt", w->net.dir,
+	         w->sae[i]);
 	snprintf(a->kme_key, sizeof(a->kme_key), "%s/sae/%s.key", w->net.dir,
 	         w->sae[i]);
 	a->default_level = 2;
@@ -60,8 +61,7 @@ int world_account_args(struct world *w, int i, const char **argv)
 	qm_strlcpy(paths[i][0], a.kme_ca, sizeof(paths[i][0]));
 	qm_strlcpy(paths[i][1], a.kme_cert, sizeof(paths[i][1]));
 	qm_strlcpy(paths[i][2], a.kme_key, sizeof(paths[i][2]));
-	snprintf(paths[i][3], sizeof(paths[i][3]), "127.0.0.1:%s",
-	         ports[i][0]);
+	snprintf(paths[i][3], sizeof(paths[i][3]), "127.0.0.1:%s", ports[i][0]);
 	argv[n++] = "--address";
 	argv[n++] = qmt_mail_addr(i);
 	argv[n++] = "--password-file";
@@ -70,8 +70,7 @@ int world_account_args(struct world *w, int i, const char **argv)
 	argv[n++] = paths[i][3];
 	argv[n++] = "--smtp-tls";
 	argv[n++] = "starttls";
-	snprintf(paths[i][4], sizeof(paths[i][4]), "127.0.0.1:%d",
-	         a.imap.port);
+	snprintf(paths[i][4], sizeof(paths[i][4]), "127.0.0.1:%d", a.imap.port);
 	argv[n++] = "--imap";
 	argv[n++] = paths[i][4];
 	argv[n++] = "--imap-tls";
@@ -226,8 +225,9 @@ int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
 		    k.reachable && k.pool_bytes >= bytes)
 			return 0;
 		if ((qm_mono_ns() - t0) / 1000000 > (uint64_t)timeout_ms) {
-			fprintf(stderr, "world: pool %s->%s has %llu of %llu "
-			                "bytes after %d ms\n",
+			fprintf(stderr,
+			        "world: pool %s->%s has %llu of %llu "
+			        "bytes after %d ms\n",
 			        w->sae[from], w->sae[to],
 			        (unsigned long long)k.pool_bytes,
 			        (unsigned long long)bytes, timeout_ms);
@@ -238,4 +238,93 @@ int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
 		struct timespec ts = {0, 200 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+int world_setup(struct world *w, const char *tag, const char *extra_kme)
+{
+	int r = world_start(w, tag, extra_kme);
+
+	if (r == 1) {
+		w->skipped = 1;
+		return 0;
+	}
+	return r ? -1 : 0;
+}
+
+/* User u's messages (folder NULL: any; at most limit), or NULL. */
+static struct qm_store_msglist *msgs(struct world *w, int u, const char *folder,
+                                     int limit)
+{
+	struct qm_store_query q;
+	struct qm_store_msglist *l = NULL;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = w->acct[u];
+	q.folder = folder;
+	q.limit = limit;
+	if (qm_store_msg_list(qm_client_store(w->c[u]), &q, &l, NULL) != QM_OK)
+		return NULL;
+	return l;
+}
+
+int64_t world_newest(struct world *w, int u, const char *folder)
+{
+	struct qm_store_msglist *l = msgs(w, u, folder, 1);
+	int64_t id = l && l->n ? l->items[0].id : -1;
+
+	qm_store_msglist_free(&l);
+	return id;
+}
+
+int64_t world_last_id(struct world *w, int u)
+{
+	struct qm_store_msglist *l = msgs(w, u, NULL, 1000);
+	int64_t id = -1;
+
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->items[i].id > id)
+			id = l->items[i].id;
+	qm_store_msglist_free(&l);
+	return id;
+}
+
+int64_t world_count(struct world *w, int u)
+{
+	struct qm_store_query q;
+	int64_t n = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = w->acct[u];
+	if (qm_store_msg_count(qm_client_store(w->c[u]), &q, &n, NULL) != QM_OK)
+		return -1;
+	return n;
+}
+
+int64_t world_by_subject(struct world *w, int u, const char *subject)
+{
+	struct qm_store_msglist *l = msgs(w, u, NULL, 1000);
+	int64_t id = -1;
+
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->items[i].subject &&
+		    strcmp(l->items[i].subject, subject) == 0)
+			id = l->items[i].id;
+	qm_store_msglist_free(&l);
+	return id;
+}
+
+int world_qmail(struct world *w, int u, char **out, ...)
+{
+	char pw[600];
+	va_list ap;
+	int rc;
+
+	snprintf(pw, sizeof(pw), "%s/passphrase", w->mail.dir);
+	if (qmt_write_file(pw, WORLD_PASS "\n"))
+		return -1;
+	setenv("QMAIL_PASSPHRASE_FILE", pw, 1);
+	va_start(ap, out);
+	rc = qmt_qmail_va(w->homes[u], out, ap);
+	va_end(ap);
+	return rc;
 }

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The message index and the drafts as the user interfaces see them:
+ * listing, searching and counting messages, one message's row, its flags,
+ * deleting it, its readable MIME; drafts sealed in the vault. Reading a
+ * message as a person reads it is read.c's.
+ */
+#include "private.h"
+
+#include <string.h>
+
+enum qm_err qm_client_msg_list(struct qm_client *c,
+                               const struct qm_store_query *q,
+                               struct qm_store_msglist **out,
+                               struct qm_error *err)
+{
+	if (q->text && *q->text) {
+		/* the search index is built from the vault */
+		enum qm_err rc = client_need_unlocked(c, "searching", err);
+
+		if (rc)
+			return rc;
+	}
+	return qm_store_msg_list(c->store, q, out, err);
+}
+
+enum qm_err qm_client_msg_count(struct qm_client *c,
+                                const struct qm_store_query *q, int64_t *n,
+                                struct qm_error *err)
+{
+	return qm_store_msg_count(c->store, q, n, err);
+}
+
+enum qm_err qm_client_msg_get(struct qm_client *c, int64_t id,
+                              struct qm_store_msglist **out,
+                              struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	enum qm_err rc = qm_store_msg_get(c->store, id, &l, err);
+
+	if (rc)
+		return rc;
+	if (l->n == 0) {
+		qm_store_msglist_free(&l);
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "there is no message %lld", (long long)id);
+	}
+	*out = l;
+	return QM_OK;
+}
+
+void qm_client_msglist_free(struct qm_store_msglist **l)
+{
+	qm_store_msglist_free(l);
+}
+
+enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id, unsigned set,
+                                unsigned clear, unsigned *flags,
+                                struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	unsigned now;
+	enum qm_err rc = qm_client_msg_get(c, id, &l, err);
+
+	if (rc)
+		return rc;
+	now = (l->items[0].flags | set) & ~clear;
+	if (now != l->items[0].flags)
+		rc = qm_store_msg_set_flags(c->store, id, now, err);
+	qm_store_msglist_free(&l);
+	if (!rc && flags)
+		*flags = now;
+	return rc;
+}
+
+enum qm_err qm_client_msg_delete(struct qm_client *c, int64_t id,
+                                 struct qm_error *err)
+{
+	return qm_store_msg_delete(c->store, id, err);
+}
+
+enum qm_err qm_client_msg_mime(struct qm_client *c, int64_t id,
+                               struct qm_buf *out, struct qm_error *err)
+{
+	enum qm_err rc = client_need_unlocked(c, "reading a message", err);
+
+	if (rc)
+		return rc;
+	return qm_store_msg_body(c->store, id, out, err);
+}
+
+/* ----------------------------------------------------------------- drafts */
+
+enum qm_err qm_client_draft_put(struct qm_client *c, int64_t account_id,
+                                int64_t *id, const void *p, size_t n,
+                                struct qm_error *err)
+{
+	enum qm_err rc = client_need_unlocked(c, "saving a draft", err);
+
+	if (rc)
+		return rc;
+	return qm_store_draft_put(c->store, account_id, id, p, n, err);
+}
+
+enum qm_err qm_client_draft_get(struct qm_client *c, int64_t id,
+                                struct qm_buf *out, struct qm_error *err)
+{
+	enum qm_err rc = client_need_unlocked(c, "reading a draft", err);
+
+	if (rc)
+		return rc;
+	return qm_store_draft_get(c->store, id, out, err);
+}
+
+enum qm_err qm_client_draft_delete(struct qm_client *c, int64_t id,
+                                   struct qm_error *err)
+{
+	return qm_store_draft_delete(c->store, id, err);
+}
+
+enum qm_err qm_client_draft_list(struct qm_client *c, int64_t account_id,
+                                 int64_t **ids, size_t *n, struct qm_error *err)
+{
+	return qm_store_draft_list(c->store, account_id, ids, n, err);
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The outbox as a person sees it: each entry with its state, attempts and
+ * last error, whether its copy for the Sent folder waits, and whether
+ * qm_client_outbox_retry can do something with it now (the engine's rule,
+ * so that both interfaces offer the same).
+ */
+#include "private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *qm_client_outbox_state_name(enum qm_store_outbox_state st)
+{
+	return qm_store_outbox_state_str(st);
+}
+
+void qm_client_outbox_items_free(struct qm_client_outbox_item **items, size_t n)
+{
+	if (!items || !*items)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((*items)[i].recipients);
+		free((*items)[i].reason);
+	}
+	free(*items);
+	*items = NULL;
+}
+
+/* Fills it from o; QM_ERR_NOMEM when a string cannot be copied. */
+static enum qm_err item_fill(struct qm_client_outbox_item *it,
+                             const struct qm_store_outbox *o,
+                             const int64_t *waiting, size_t nwaiting,
+                             struct qm_error *err)
+{
+	memset(it, 0, sizeof(*it));
+	it->id = o->id;
+	it->account_id = o->account_id;
+	memcpy(it->message_id, o->message_id, sizeof(it->message_id));
+	it->level = o->level;
+	it->state = o->state;
+	it->attempts = o->attempts;
+	it->created = o->created;
+	it->updated = o->updated;
+	it->retry_at = o->retry_at;
+	it->encrypted = o->ciphertext != NULL;
+	for (size_t w = 0; w < nwaiting; w++)
+		it->copy_waits |= waiting[w] == o->id;
+	it->can_retry =
+	    o->state == QM_OUTBOX_PENDING || o->state == QM_OUTBOX_QUEUED ||
+	    o->state == QM_OUTBOX_RETRYING ||
+	    (o->state == QM_OUTBOX_FAILED && !o->ciphertext) || it->copy_waits;
+	it->recipients = strdup(o->recipients ? o->recipients : "");
+	if (o->reason)
+		it->reason = strdup(o->reason);
+	if (!it->recipients || (o->reason && !it->reason)) {
+		free(it->recipients);
+		free(it->reason);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	return QM_OK;
+}
+
+/* Appends the entries of account_id in state st to *v (*n of *cap). */
+static enum qm_err list_state(struct qm_client *c, int64_t account_id, int st,
+                              const int64_t *waiting, size_t nwaiting,
+                              struct qm_client_outbox_item **v, size_t *n,
+                              size_t *cap, struct qm_error *err)
+{
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	enum qm_err rc;
+
+	rc =
+	    qm_store_outbox_list(c->store, account_id, st, 0, &ids, &nids, err);
+	for (size_t i = 0; !rc && i < nids; i++) {
+		struct qm_store_outbox o;
+
+		memset(&o, 0, sizeof(o));
+		/* gone since it was listed (sent and cleaned, cancelled) */
+		if (qm_store_outbox_get(c->store, ids[i], &o, NULL) != QM_OK)
+			continue;
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			struct qm_client_outbox_item *nv =
+			    realloc(*v, ncap * sizeof(*nv));
+
+			if (!nv)
+				rc = qm_error_set(err, QM_ERR_NOMEM,
+				                  "out of memory");
+			else {
+				*v = nv;
+				*cap = ncap;
+			}
+		}
+		if (!rc)
+			rc = item_fill(&(*v)[*n], &o, waiting, nwaiting, err);
+		if (!rc)
+			(*n)++;
+		qm_store_outbox_item_free(&o);
+	}
+	free(ids);
+	return rc;
+}
+
+enum qm_err qm_client_outbox_list(struct qm_client *c, int64_t account_id,
+                                  struct qm_client_outbox_item **out, size_t *n,
+                                  struct qm_error *err)
+{
+	struct qm_client_outbox_item *v = NULL;
+	int64_t *waiting = NULL;
+	size_t nv = 0, cap = 0, nwaiting = 0;
+	enum qm_err rc;
+
+	rc = qm_client_sent_copies(c, account_id, &waiting, &nwaiting, err);
+	for (int st = QM_OUTBOX_PENDING; !rc && st <= QM_OUTBOX_RETRYING; st++)
+		rc = list_state(c, account_id, st, waiting, nwaiting, &v, &nv,
+		                &cap, err);
+	free(waiting);
+	if (rc) {
+		qm_client_outbox_items_free(&v, nv);
+		return rc;
+	}
+	*out = v;
+	*n = nv;
+	return QM_OK;
+}

@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Filing one fetched message (the receive path's filing side, for recv.c):
+ * parse it, classify it (plain mail; a QMail message seen before, as a
+ * duplicate or a replay; a new one, opened by recv_open.c), read what an
+ * opened one holds, and record the outcome. Plain mail goes to the vault
+ * as it is. Only a QMail message that passed every check reaches the vault
+ * readable; a failed one is recorded with its reason and no plaintext, and
+ * one that waits or may open on a later try is kept as received (sealed).
+ * What the reader will show of a message that opened is what was
+ * authenticated, in the message's sealed security record (msgmeta.c).
+ * Each stage is a function of its own; recv_file runs them in order.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+/* Back-off of a message the KME failed for: first wait and cap. */
+#define WAIT_FIRST_S 60
+#define WAIT_MAX_S   (6 * 3600)
+
+/* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
+static int64_t parse_date(const char *s)
+{
+	struct tm tm;
+	const char *p = s, *r;
+	long off = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!s || !*s)
+		return 0;
+	if (strchr(p, ','))
+		p = strchr(p, ',') + 1;
+	r = strptime(p, " %d %b %Y %H:%M:%S", &tm);
+	if (!r)
+		return 0;
+	while (*r == ' ')
+		r++;
+	if ((*r == '+' || *r == '-') && strlen(r) >= 5) {
+		long hh = (r[1] - '0') * 10 + (r[2] - '0');
+		long mm = (r[3] - '0') * 10 + (r[4] - '0');
+		off = (hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
+	}
+	return (int64_t)timegm(&tm) - off;
+}
+
+/*
+ * A digest of what makes a QMail message this message: the envelope and
+ * every header value the receiver uses (the bound ones, level, sender SAE
+ * and key IDs), as 64 hex digits. Two deliveries of one ciphertext (an SMTP
+ * retry after a lost "250") have the same digest; a copy with anything
+ * changed does not.
+ */
+static void copy_digest(const struct qm_mail_parsed *mp, char hex[65])
+{
+	unsigned char d[32];
+	crypto_generichash_state h;
+	const char *parts[6] = {mp->hdrs.from,       mp->hdrs.to,
+	                        mp->hdrs.cc,         mp->hdrs.date,
+	                        mp->hdrs.message_id, mp->sender_sae};
+	char lvl[16];
+
+	crypto_generichash_init(&h, NULL, 0, sizeof(d));
+	crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
+	snprintf(lvl, sizeof(lvl), "%d", mp->level);
+	crypto_generichash_update(&h, (const unsigned char *)lvl,
+	                          strlen(lvl) + 1);
+	for (size_t i = 0; i < 6; i++) {
+		const char *v = parts[i] ? parts[i] : "";
+
+		crypto_generichash_update(&h, (const unsigned char *)v,
+		                          strlen(v) + 1);
+	}
+	for (size_t i = 0; i < mp->nkey_ids; i++)
+		crypto_generichash_update(&h,
+		                          (const unsigned char *)mp->key_ids[i],
+		                          strlen(mp->key_ids[i]) + 1);
+	crypto_generichash_final(&h, d, sizeof(d));
+	sodium_bin2hex(hex, 65, d, sizeof(d));
+}
+
+enum seen { SEEN_NO, SEEN_DUP, SEEN_REPLAY };
+
+/*
+ * Whether a QMail message with this Message-ID was received before (other
+ * than record skip): the same bytes (its digest) are a duplicate of that
+ * one. At levels 3 and 4, which have no key IDs, a different message
+ * reusing the Message-ID of an earlier QMail message that opened (the
+ * Message-ID is authenticated there) is a replay. A Message-ID that a
+ * plain message, or a QMail message that never opened, carried first says
+ * nothing: anyone can put any Message-ID on a message. *first gets the
+ * earlier record.
+ */
+static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
+                             const struct qm_mail_parsed *mp, int64_t skip,
+                             int64_t *first)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char want[65];
+	enum seen s = SEEN_NO;
+
+	if (!mp->hdrs.message_id[0] ||
+	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
+	                          &n, NULL) != QM_OK)
+		return SEEN_NO;
+	copy_digest(mp, want);
+	for (size_t i = 0; i < n && s == SEEN_NO; i++) {
+		char key[40], have[80] = {0};
+
+		if (ids[i] == skip)
+			continue;
+		snprintf(key, sizeof(key), "digest.%lld", (long long)ids[i]);
+		acct_setting(c, ac->a.id, key, have, sizeof(have));
+		if (strlen(have) == 64 &&
+		    sodium_memcmp(have, want, sizeof(want)) == 0) {
+			s = SEEN_DUP;
+			*first = ids[i];
+		}
+	}
+	for (size_t i = 0; i < n && s == SEEN_NO && mp->level >= 3; i++) {
+		struct qm_store_msglist *l = NULL;
+
+		if (ids[i] == skip ||
+		    qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
+			continue;
+		if (l->n && l->items[0].level >= 1 &&
+		    (l->items[0].verify == QM_VERIFY_OK ||
+		     l->items[0].verify == QM_VERIFY_UNVERIFIED_SENDER)) {
+			s = SEEN_REPLAY;
+			*first = ids[i];
+		}
+		qm_store_msglist_free(&l);
+	}
+	free(ids);
+	return s;
+}
+
+/* The sealed record of a message with outcome oc (and how long it waits). */
+static enum qm_err meta_of(const struct qm_mail_parsed *mp,
+                           const struct recv_outcome *oc, int tries,
+                           struct qm_buf *out, struct qm_error *err)
+{
+	struct msg_meta mm;
+	int opened = oc->verify == QM_VERIFY_OK ||
+	             oc->verify == QM_VERIFY_UNVERIFIED_SENDER;
+	enum qm_err rc;
+
+	memset(&mm, 0, sizeof(mm));
+	qm_strlcpy(mm.sae, oc->sae, sizeof(mm.sae));
+	qm_strlcpy(mm.owner, oc->owner, sizeof(mm.owner));
+	if (opened) {
+		/* borrowed for the encoding only */
+		mm.from = mp->hdrs.from;
+		mm.to = mp->hdrs.to;
+		mm.cc = mp->hdrs.cc;
+		mm.date = mp->hdrs.date;
+		mm.mid = mp->hdrs.message_id;
+		qm_strlcpy(mm.signer, oc->signer, sizeof(mm.signer));
+		qm_strlcpy(mm.signer_addr, oc->signer_addr,
+		           sizeof(mm.signer_addr));
+	}
+	if (oc->wait) {
+		int64_t wait = WAIT_FIRST_S;
+
+		mm.wait_kind = (int)oc->wait;
+		mm.tries = tries + 1;
+		for (int i = 1; i < mm.tries && wait < WAIT_MAX_S; i++)
+			wait *= 2;
+		/* a message the KME failed for waits longer each time; one the
+		 * account's KME could not be asked for goes at the next sync
+		 * (one request a sync finds out whether it is back) */
+		mm.next_at =
+		    oc->wait == MSG_WAIT_MSG
+		        ? qm_now() + (wait < WAIT_MAX_S ? wait : WAIT_MAX_S)
+		        : 0;
+	}
+	rc = msg_meta_encode(&mm, out, err);
+	return rc;
+}
+
+/* A record that stays (the outcome is what it was): its reason and its
+ * sealed record are brought up to date. */
+static enum qm_err record_update(struct qm_client *c, struct acct_conn *ac,
+                                 int64_t id, const struct qm_mail_parsed *mp,
+                                 const struct recv_outcome *oc, int tries,
+                                 struct qm_error *err)
+{
+	struct qm_buf meta;
+	char key[32];
+	enum qm_err rc;
+
+	qm_buf_init_secure(&meta, 1 << 20);
+	rc = meta_of(mp, oc, tries, &meta, err);
+	if (!rc)
+		rc = qm_store_msg_meta_set(c->store, id, meta.data, meta.len,
+		                           err);
+	qm_buf_free(&meta);
+	if (!rc) {
+		snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+		qm_store_setting_set(c->store, ac->a.id, key, oc->reason, NULL);
+	}
+	return rc;
+}
+
+/* Counts a filed outcome in the sync's figures. */
+static void count(struct recv_ctx *ctx, enum qm_store_verify v)
+{
+	struct qm_client_sync_stats *st = ctx->st;
+
+	switch (v) {
+	case QM_VERIFY_OK:
+		st->decrypted++;
+		break;
+	case QM_VERIFY_UNVERIFIED_SENDER:
+		st->unverified++;
+		break;
+	case QM_VERIFY_NOT_QMAIL:
+		st->plain++;
+		break;
+	case QM_VERIFY_TAMPERED:
+		st->tampered++;
+		break;
+	case QM_VERIFY_REPLAY:
+		st->replayed++;
+		break;
+	case QM_VERIFY_UNREADABLE:
+		st->unreadable++;
+		break;
+	case QM_VERIFY_WAITING:
+		break; /* counted at the end of the sync */
+	default:
+		st->errors++;
+	}
+}
+
+/* One message on its way into the index: what each stage found. */
+struct filing {
+	const struct incoming *in;
+	struct qm_mail_parsed *mp;  /* NULL when it did not parse */
+	struct qm_mail_content *mc; /* the readable message, if any */
+	struct recv_outcome oc;
+	int qmail;                  /* parsed, and a QMail message */
+	const char *subject, *text; /* what the index gets */
+	const void *body;           /* what the vault gets */
+	size_t body_len;
+	int done; /* nothing (more) to record */
+};
+
+static int opened(enum qm_store_verify v)
+{
+	return v == QM_VERIFY_OK || v == QM_VERIFY_UNVERIFIED_SENDER;
+}
+
+/* Filed already, by an earlier sync whose bookkeeping of where it stopped
+ * could not be written (disk full): nothing to do twice. */
+static int filed_already(struct qm_client *c, const struct acct_conn *ac,
+                         const struct incoming *in)
+{
+	int64_t id;
+
+	if (in->replace_id)
+		return 0;
+	if (in->uidl)
+		return qm_store_msg_find_uidl(c->store, ac->a.id, in->uidl, &id,
+		                              NULL) == QM_OK;
+	return in->uid && qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
+	                                        in->uidvalidity, in->uid, &id,
+	                                        NULL) == QM_OK;
+}
+
+/* A QMail message: seen before (a duplicate goes, a replay is refused), or
+ * opened (recv_open.c). */
+static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
+                                  struct recv_ctx *ctx, struct filing *f,
+                                  struct qm_error *err)
+{
+	const struct incoming *in = f->in;
+	int64_t first = 0;
+	enum qm_err rc = QM_OK;
+
+	switch (seen_before(c, ac, f->mp, in->replace_id, &first)) {
+	case SEEN_DUP:
+		/* byte for byte one received already (the sender's SMTP retry
+		 * after a lost "250", or an attacker delivering it again): the
+		 * user has it; nothing is shown twice and nothing raises an
+		 * alarm. A waiting copy of it goes. */
+		ctx->st->duplicates++;
+		if (in->replace_id)
+			rc = qm_store_msg_delete(c->store, in->replace_id, err);
+		ctx->last_id = first;
+		f->done = 1;
+		return rc;
+	case SEEN_REPLAY:
+		f->oc.verify = QM_VERIFY_REPLAY;
+		f->oc.level = f->mp->level;
+		snprintf(f->oc.reason, sizeof(f->oc.reason),
+		         "a QMail message with this Message-ID was already "
+		         "received and opened (message %lld): this one is a "
+		         "replay and was not decrypted",
+		         (long long)first);
+		return QM_OK;
+	default:
+		return recv_open_qmail(c, ac, ctx, f->mp, &f->oc, err);
+	}
+}
+
+/* Parses the message and decides what it is: malformed or past a limit,
+ * plain mail, or a QMail message (classify_qmail). */
+static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
+                            struct recv_ctx *ctx, struct filing *f,
+                            struct qm_error *err)
+{
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (qm_mail_parse(f->in->raw, f->in->rawlen, &ac->lim, &f->mp, &e) !=
+	    QM_OK) {
+		/* a message that claims to be QMail but is malformed; or one
+		 * past the user's limits: refused (no key was asked for) */
+		f->oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED
+		                                       : QM_VERIFY_TAMPERED;
+		f->oc.level = 0;
+		snprintf(f->oc.reason, sizeof(f->oc.reason), "%s%s",
+		         e.code == QM_ERR_TOOBIG ? "refused: " : "",
+		         qm_error_msg(&e));
+		return QM_OK;
+	}
+	if (f->mp->kind == QM_MAIL_KIND_PLAIN) {
+		f->oc.verify = QM_VERIFY_NOT_QMAIL;
+		f->body = f->in->raw;
+		f->body_len = f->in->rawlen;
+		f->mc = f->mp->content;
+		f->mp->content = NULL;
+		return QM_OK;
+	}
+	f->qmail = 1;
+	return classify_qmail(c, ac, ctx, f, err);
+}
+
+/* A message that cannot be opened now waits, kept as received. One that
+ * waited already keeps its record, with the next try; one the user asked
+ * for again is left as it was. */
+static enum qm_err settle_waiting(struct qm_client *c, struct acct_conn *ac,
+                                  struct recv_ctx *ctx, struct filing *f,
+                                  struct qm_error *err)
+{
+	const struct incoming *in = f->in;
+
+	if (!f->oc.wait)
+		return QM_OK;
+	ctx->last_wait = f->oc.wait;
+	qm_strlcpy(ctx->last_reason, f->oc.reason, sizeof(ctx->last_reason));
+	if (in->replace_id) {
+		f->done = 1;
+		if (in->replaced == QM_VERIFY_WAITING)
+			return record_update(c, ac, in->replace_id, f->mp,
+			                     &f->oc, in->tries, err);
+		return QM_OK;
+	}
+	f->oc.verify = QM_VERIFY_WAITING;
+	f->oc.keep_raw = 1;
+	return QM_OK;
+}
+
+/* An opened message's readable parts; past a limit it is kept all the same
+ * (its keys are spent), inner copies of its headers that name other
+ * addresses than the authenticated ones make it tampered. */
+static void read_opened(const struct acct_conn *ac, struct filing *f)
+{
+	struct recv_outcome *oc = &f->oc;
+	struct qm_error e;
+
+	if (!opened(oc->verify))
+		return;
+	qm_error_clear(&e);
+	f->body = oc->plain.data;
+	f->body_len = oc->plain.len;
+	if (qm_mail_content_parse(f->body, f->body_len, &ac->lim, &f->mc, &e) ==
+	    QM_ERR_TOOBIG) {
+		/* reading it says which limit to raise */
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "decrypted and verified, but %s", qm_error_msg(&e));
+		f->subject = oc->reason; /* the list says why */
+	} else if (!f->mc) {
+		oc->verify = QM_VERIFY_TAMPERED;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "the decrypted message is not readable MIME: %s",
+		         qm_error_msg(&e));
+	} else if (!recv_inner_agrees(&f->mp->hdrs, &f->mc->hdrs, oc->reason,
+	                              sizeof(oc->reason))) {
+		oc->verify = QM_VERIFY_TAMPERED;
+		qm_mail_content_free(&f->mc);
+	}
+}
+
+/* Tried again, and still the same (unreadable, no key, ...): the record
+ * stays, brought up to date. */
+static enum qm_err keep_if_same(struct qm_client *c, struct acct_conn *ac,
+                                struct recv_ctx *ctx, struct filing *f,
+                                struct qm_error *err)
+{
+	const struct incoming *in = f->in;
+
+	if (!f->qmail || !in->replace_id || f->oc.verify != in->replaced ||
+	    opened(f->oc.verify))
+		return QM_OK;
+	ctx->last_verify = f->oc.verify;
+	qm_strlcpy(ctx->last_reason, f->oc.reason, sizeof(ctx->last_reason));
+	f->done = 1;
+	return record_update(c, ac, in->replace_id, f->mp, &f->oc, 0, err);
+}
+
+/* The index row of the message (m borrows from f; meta gets its sealed
+ * record). */
+static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
+                               struct qm_store_msg *m, char *from,
+                               size_t fromlen, struct qm_buf *meta,
+                               struct qm_error *err)
+{
+	const struct incoming *in = f->in;
+	const struct qm_mail_parsed *mp = f->mp;
+	const struct recv_outcome *oc = &f->oc;
+
+	memset(m, 0, sizeof(*m));
+	m->from_addr = "";
+	if (f->mc) {
+		f->subject = f->mc->subject;
+		f->text = f->mc->text;
+		m->n_attach = (int)f->mc->natt;
+	}
+	if (mp) {
+		m->from_addr =
+		    addr_bare(mp->hdrs.from, from, fromlen, NULL) == QM_OK
+		        ? from
+		        : mp->hdrs.from;
+		m->to_addrs = mp->hdrs.to;
+		m->message_id = mp->hdrs.message_id;
+		m->date = parse_date(mp->hdrs.date);
+	}
+	if (mp && oc->verify != QM_VERIFY_NOT_QMAIL) {
+		enum qm_err rc = meta_of(mp, oc, in->tries, meta, err);
+
+		if (rc)
+			return rc;
+		m->meta = meta->data;
+		m->meta_len = meta->len;
+	}
+	m->account_id = ac->a.id;
+	m->folder = in->folder;
+	m->uidvalidity = in->uidvalidity;
+	m->uid = in->uid;
+	m->uidl = in->uidl;
+	m->level = oc->level;
+	m->verify = oc->verify;
+	m->size = (int64_t)in->rawlen;
+	if (!m->date)
+		m->date = qm_now();
+	if (!opened(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
+		/* no plaintext at all; the reason stands in for the subject.
+		 * A message that waits, or may open on a later try, is kept
+		 * as received (sealed: the vault holds no plaintext of it) */
+		f->subject = oc->reason;
+		f->body = oc->keep_raw ? in->raw : NULL;
+		f->body_len = oc->keep_raw ? in->rawlen : 0;
+		f->text = oc->keep_raw ? "" : NULL;
+	}
+	return QM_OK;
+}
+
+/*
+ * Adds the row (and its plaintext to the vault); the record it replaces
+ * goes in the same transaction. *id is 0 when the message was filed
+ * already (by another process).
+ */
+static enum qm_err record_store(struct qm_client *c, struct filing *f,
+                                struct qm_store_msg *m, int64_t *id,
+                                struct qm_error *err)
+{
+	struct recv_outcome *oc = &f->oc;
+	int64_t replace_id = f->in->replace_id;
+	/* the key IDs of a message whose keys were fetched are consumed;
+	 * one that may be tried again (waiting, unreadable, no key) used
+	 * none, and a replay is refused before any */
+	int used = opened(oc->verify) || oc->verify == QM_VERIFY_TAMPERED;
+	enum qm_err rc = QM_OK;
+
+	if (replace_id) {
+		rc = qm_store_tx_begin(c->store, err);
+		if (rc)
+			return rc;
+		rc = qm_store_msg_delete(c->store, replace_id, err);
+		if (rc) {
+			qm_store_tx_rollback(c->store);
+			return rc;
+		}
+	}
+	rc = qm_store_msg_add(c->store, m, f->subject ? f->subject : "",
+	                      used ? (const char *const *)oc->key_ids : NULL,
+	                      used ? oc->nkey_ids : 0, f->body, f->body_len,
+	                      f->text, id, err);
+	if (rc == QM_ERR_REPLAY) {
+		/* raced with another copy: record as a replay, no plaintext */
+		qm_error_clear(err);
+		m->verify = oc->verify = QM_VERIFY_REPLAY;
+		m->meta = NULL;
+		rc = qm_store_msg_add(c->store, m, "key ID reused", NULL, 0,
+		                      NULL, 0, NULL, id, err);
+	}
+	if (rc == QM_ERR_EXISTS) {
+		qm_error_clear(err);
+		rc = QM_OK;
+		*id = 0;
+	}
+	if (replace_id) {
+		if (!rc)
+			rc = qm_store_tx_commit(c->store, err);
+		else
+			qm_store_tx_rollback(c->store);
+	}
+	return rc;
+}
+
+/* What a filed message leaves besides its row: the sync's figures, the
+ * reason, and the digest a later identical copy is recognised by. */
+static void record_after(struct qm_client *c, struct acct_conn *ac,
+                         struct recv_ctx *ctx, const struct filing *f,
+                         int64_t id)
+{
+	const struct recv_outcome *oc = &f->oc;
+	char key[32], hex[65];
+
+	count(ctx, oc->verify);
+	if (f->in->replaced == QM_VERIFY_WAITING)
+		ctx->st->resumed++;
+	ctx->last_id = id;
+	ctx->last_verify = oc->verify;
+	qm_strlcpy(ctx->last_reason, oc->reason, sizeof(ctx->last_reason));
+	if (oc->verify == QM_VERIFY_NOT_QMAIL)
+		return;
+	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+	qm_store_setting_set(c->store, ac->a.id, key, oc->reason, NULL);
+	if (f->mp && oc->verify != QM_VERIFY_REPLAY) {
+		copy_digest(f->mp, hex);
+		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
+		qm_store_setting_set(c->store, ac->a.id, key, hex, NULL);
+	}
+}
+
+/* Files the message as the stages decided. */
+static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
+                          struct recv_ctx *ctx, struct filing *f,
+                          struct qm_error *err)
+{
+	struct qm_store_msg m;
+	struct qm_buf meta;
+	char from[QM_STORE_ADDRMAX];
+	int64_t id = 0;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&meta, 1 << 20);
+	rc = record_fill(ac, f, &m, from, sizeof(from), &meta, err);
+	if (!rc)
+		rc = record_store(c, f, &m, &id, err);
+	if (!rc && id)
+		record_after(c, ac, ctx, f, id);
+	qm_buf_free(&meta);
+	return rc;
+}
+
+enum qm_err recv_file(struct qm_client *c, struct acct_conn *ac,
+                      struct recv_ctx *ctx, const struct incoming *in,
+                      struct qm_error *err)
+{
+	struct filing f;
+	enum qm_err rc;
+
+	memset(&f, 0, sizeof(f));
+	f.in = in;
+	ctx->last_id = in->replace_id;
+	ctx->last_verify = in->replaced;
+	ctx->last_wait = MSG_WAIT_NONE;
+	ctx->last_reason[0] = '\0';
+	if (filed_already(c, ac, in))
+		return QM_OK;
+	rc = classify(c, ac, ctx, &f, err);
+	if (!rc && !f.done)
+		rc = settle_waiting(c, ac, ctx, &f, err);
+	if (!rc && !f.done)
+		read_opened(ac, &f);
+	if (!rc && !f.done)
+		rc = keep_if_same(c, ac, ctx, &f, err);
+	if (!rc && !f.done)
+		rc = record(c, ac, ctx, &f, err);
+	qm_mail_content_free(&f.mc);
+	qm_mail_parsed_free(&f.mp);
+	recv_outcome_free(&f.oc);
+	return rc;
+}
+
+enum qm_err recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
+                              const struct incoming *in,
+                              const struct qm_error *why,
+                              struct qm_client_sync_stats *st,
+                              struct qm_error *err)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	char reason[QM_ERR_MSGMAX], key[32];
+	int64_t id;
+	enum qm_err rc;
+
+	qm_mail_limit_error(&ac->lim, "limit.message_size", ac->lim.max_size,
+	                    &e, "refused without fetching it (%s)",
+	                    qm_error_msg(why));
+	qm_strlcpy(reason, qm_error_msg(&e), sizeof(reason));
+	qm_error_clear(err); /* why may be err: the fetch error is handled */
+	memset(&m, 0, sizeof(m));
+	m.account_id = ac->a.id;
+	m.folder = in->folder;
+	m.uidvalidity = in->uidvalidity;
+	m.uid = in->uid;
+	m.uidl = in->uidl;
+	m.from_addr = "";
+	m.message_id = "";
+	m.to_addrs = "";
+	m.date = qm_now();
+	m.verify = QM_VERIFY_REFUSED;
+	rc = qm_store_msg_add(c->store, &m, reason, NULL, 0, NULL, 0, NULL, &id,
+	                      err);
+	if (rc == QM_ERR_EXISTS) {
+		qm_error_clear(err);
+		return QM_OK;
+	}
+	if (rc)
+		return rc;
+	st->errors++;
+	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
+	qm_store_setting_set(c->store, ac->a.id, key, reason, NULL);
+	return QM_OK;
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where new mail comes from (the receive path's fetching side, for recv.c):
+ * a mailbox source is an IMAP folder or a POP3 maildrop behind one small
+ * interface (open, list what is new, find a message filed before, fetch,
+ * mark seen, settle, close), so that the sync and the fetch-again of
+ * refused messages are one loop each, whatever the protocol. What a source
+ * remembers between syncs is kept in account settings: for an IMAP folder
+ * its UIDVALIDITY and the last UID filed (sync.<folder>.uidvalidity,
+ * sync.<folder>.lastuid), for POP3 every UIDL seen (pop3.seen.<uidl>).
+ * Filing what was fetched is recv_file.c's.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One protocol's half of the interface (curl's struct Curl_handler). */
+struct mbox_ops {
+	enum qm_err (*open)(struct mbox *mb, struct qm_error *err);
+	void (*close)(struct mbox *mb);
+	enum qm_err (*list_new)(struct mbox *mb, struct mbox_msg **out,
+	                        size_t *n, struct qm_error *err);
+	/* the message a record of this source names, or QM_ERR_NOTFOUND */
+	enum qm_err (*find)(struct mbox *mb, const struct qm_store_msg *rec,
+	                    struct mbox_msg *out);
+	enum qm_err (*fetch)(struct mbox *mb, const struct mbox_msg *m,
+	                     struct qm_buf *raw, struct qm_error *err);
+	void (*seen)(struct mbox *mb, const struct mbox_msg *m);
+	void (*settle)(struct mbox *mb, const struct mbox_msg *m);
+};
+
+struct mbox {
+	const struct mbox_ops *ops;
+	struct qm_client *c;
+	const struct acct_conn *ac;
+	char folder[QM_STORE_NAMEMAX];
+	struct qm_mail_server srv;
+	/* IMAP: the session and the selected folder's UIDVALIDITY */
+	struct qm_mail_imap *im;
+	uint32_t uidvalidity;
+	/* POP3: the session, its listing, and delete after fetch */
+	struct qm_mail_pop3 *p;
+	struct qm_mail_pop3_msg *ms;
+	size_t nms;
+	int dele;
+};
+
+/* ------------------------------------------------------- sync state */
+
+void mbox_state_key(char *out, size_t n, const char *what, const char *folder)
+{
+	snprintf(out, n, "sync.%s.%s", folder, what);
+}
+
+int64_t setting_int(struct qm_client *c, int64_t acct, const char *key)
+{
+	char v[32];
+	long long x = 0;
+
+	acct_setting(c, acct, key, v, sizeof(v));
+	if (!v[0] || qm_parse_ll(v, 0, INT64_MAX, &x, NULL))
+		return 0;
+	return x;
+}
+
+void setting_put_int(struct qm_client *c, int64_t acct, const char *key,
+                     int64_t v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	qm_store_setting_set(c->store, acct, key, s, NULL);
+}
+
+/* ------------------------------------------------------------- IMAP */
+
+static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
+{
+	struct qm_mail_imap_status ist;
+	enum qm_err rc;
+
+	rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
+	if (!rc)
+		rc = qm_mail_imap_select(mb->im, mb->folder, &ist, err);
+	if (!rc)
+		mb->uidvalidity = ist.uidvalidity;
+	return rc;
+}
+
+static void imap_close(struct mbox *mb)
+{
+	qm_mail_imap_free(&mb->im);
+}
+
+/* The UIDs past the last one filed; when the server renumbered the folder
+ * (or on the first sync) every UID, and the state starts afresh. */
+static enum qm_err imap_list_new(struct mbox *mb, struct mbox_msg **out,
+                                 size_t *n, struct qm_error *err)
+{
+	int64_t acct = mb->ac->a.id, known_v, last;
+	uint32_t *uids = NULL;
+	char kv[300], kl[300];
+	int resync = 0;
+	enum qm_err rc;
+
+	mbox_state_key(kv, sizeof(kv), "uidvalidity", mb->folder);
+	mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
+	known_v = setting_int(mb->c, acct, kv);
+	last = setting_int(mb->c, acct, kl);
+	rc = qm_mail_imap_new_uids(mb->im, (uint32_t)known_v, (uint32_t)last,
+	                           &uids, n, &resync, err);
+	if (!rc && (resync || known_v != (int64_t)mb->uidvalidity)) {
+		setting_put_int(mb->c, acct, kv, mb->uidvalidity);
+		setting_put_int(mb->c, acct, kl, 0);
+		if (known_v && !resync) {
+			free(uids);
+			uids = NULL;
+			rc = qm_mail_imap_new_uids(mb->im, mb->uidvalidity, 0,
+			                           &uids, n, &resync, err);
+		}
+	}
+	if (!rc) {
+		*out = calloc(*n ? *n : 1, sizeof(**out));
+		if (!*out)
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; !rc && i < *n; i++)
+		(*out)[i].uid = uids[i];
+	free(uids);
+	return rc;
+}
+
+static enum qm_err imap_find(struct mbox *mb, const struct qm_store_msg *rec,
+                             struct mbox_msg *out)
+{
+	(void)mb;
+	memset(out, 0, sizeof(*out));
+	out->uid = (uint32_t)rec->uid;
+	return QM_OK; /* the fetch says whether it is still there */
+}
+
+static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
+                              struct qm_buf *raw, struct qm_error *err)
+{
+	return qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+}
+
+static void imap_seen(struct mbox *mb, const struct mbox_msg *m)
+{
+	char kl[300];
+
+	mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
+	setting_put_int(mb->c, mb->ac->a.id, kl, m->uid);
+}
+
+static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
+{
+	(void)mb;
+	(void)m; /* the server keeps its copy */
+}
+
+static const struct mbox_ops imap_ops = {
+    imap_open,  imap_close, imap_list_new, imap_find,
+    imap_fetch, imap_seen,  imap_settle,
+};
+
+/* ------------------------------------------------------------- POP3 */
+
+static enum qm_err pop3_open(struct mbox *mb, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	rc = qm_mail_pop3_open(&mb->srv, &mb->p, err);
+	if (!rc)
+		rc = qm_mail_pop3_uidl(mb->p, &mb->ms, &mb->nms, err);
+	return rc;
+}
+
+static void pop3_close(struct mbox *mb)
+{
+	qm_mail_pop3_free(&mb->p);
+	free(mb->ms);
+	mb->ms = NULL;
+	mb->nms = 0;
+}
+
+static void pop3_seen_key(char *out, size_t n, const char *uidl)
+{
+	snprintf(out, n, "pop3.seen.%s", uidl);
+}
+
+/* The messages whose UIDL was not seen before. */
+static enum qm_err pop3_list_new(struct mbox *mb, struct mbox_msg **out,
+                                 size_t *n, struct qm_error *err)
+{
+	struct qm_buf tmp;
+
+	*n = 0;
+	*out = calloc(mb->nms ? mb->nms : 1, sizeof(**out));
+	if (!*out)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	qm_buf_init(&tmp, 64);
+	for (size_t i = 0; i < mb->nms; i++) {
+		char key[128];
+
+		pop3_seen_key(key, sizeof(key), mb->ms[i].uidl);
+		qm_buf_reset(&tmp);
+		if (qm_store_setting_get(mb->c->store, mb->ac->a.id, key, &tmp,
+		                         NULL) == QM_OK)
+			continue;
+		(*out)[*n].num = mb->ms[i].num;
+		qm_strlcpy((*out)[*n].uidl, mb->ms[i].uidl,
+		           sizeof((*out)[*n].uidl));
+		(*n)++;
+	}
+	qm_buf_free(&tmp);
+	return QM_OK;
+}
+
+/* A message's number in this session, found by its UIDL. */
+static enum qm_err pop3_find(struct mbox *mb, const struct qm_store_msg *rec,
+                             struct mbox_msg *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; rec->uidl && i < mb->nms; i++)
+		if (strcmp(mb->ms[i].uidl, rec->uidl) == 0) {
+			out->num = mb->ms[i].num;
+			qm_strlcpy(out->uidl, mb->ms[i].uidl,
+			           sizeof(out->uidl));
+			return QM_OK;
+		}
+	return QM_ERR_NOTFOUND;
+}
+
+static enum qm_err pop3_fetch(struct mbox *mb, const struct mbox_msg *m,
+                              struct qm_buf *raw, struct qm_error *err)
+{
+	return qm_mail_pop3_retr(mb->p, m->num, raw, err);
+}
+
+static void pop3_seen(struct mbox *mb, const struct mbox_msg *m)
+{
+	char key[128];
+
+	pop3_seen_key(key, sizeof(key), m->uidl);
+	qm_store_setting_set(mb->c->store, mb->ac->a.id, key, "1", NULL);
+}
+
+/* Filed (a message that waits is kept as received): the server's copy may
+ * go when the account says so (at QUIT). */
+static void pop3_settle(struct mbox *mb, const struct mbox_msg *m)
+{
+	if (mb->dele)
+		qm_mail_pop3_dele(mb->p, m->num, NULL);
+}
+
+static const struct mbox_ops pop3_ops = {
+    pop3_open,  pop3_close, pop3_list_new, pop3_find,
+    pop3_fetch, pop3_seen,  pop3_settle,
+};
+
+/* -------------------------------------------------------- interface */
+
+enum qm_err mbox_open(struct qm_client *c, const struct acct_conn *ac,
+                      const char *folder, struct mbox **out,
+                      struct qm_error *err)
+{
+	struct mbox *mb;
+	char del[8];
+	enum qm_err rc;
+
+	*out = NULL;
+	if (!(!ac->use_pop3 && ac->a.imap.host[0]) && !ac->a.pop3.host[0])
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "account %s has no IMAP or POP3 server",
+		                    ac->a.address);
+	mb = calloc(1, sizeof(*mb));
+	if (!mb)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	mb->c = c;
+	mb->ac = ac;
+	qm_strlcpy(mb->folder, folder, sizeof(mb->folder));
+	if (!ac->use_pop3 && ac->a.imap.host[0]) {
+		mb->ops = &imap_ops;
+		acct_conn_server(ac, &ac->a.imap, &mb->srv);
+	} else {
+		mb->ops = &pop3_ops;
+		acct_conn_server(ac, &ac->a.pop3, &mb->srv);
+		acct_setting(c, ac->a.id, QM_SET_POP3_DELETE, del, sizeof(del));
+		mb->dele = del[0] == '1';
+	}
+	rc = mb->ops->open(mb, err);
+	if (rc) {
+		mbox_free(&mb);
+		return rc;
+	}
+	*out = mb;
+	return QM_OK;
+}
+
+enum qm_err mbox_reopen(struct mbox *mb, struct qm_error *err)
+{
+	mb->ops->close(mb);
+	return mb->ops->open(mb, err);
+}
+
+void mbox_free(struct mbox **pmb)
+{
+	if (!pmb || !*pmb)
+		return;
+	(*pmb)->ops->close(*pmb);
+	free(*pmb);
+	*pmb = NULL;
+}
+
+enum qm_err mbox_list_new(struct mbox *mb, struct mbox_msg **out, size_t *n,
+                          struct qm_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	return mb->ops->list_new(mb, out, n, err);
+}
+
+int mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec)
+{
+	if (mb->ops == &pop3_ops)
+		return rec->uidl && rec->uidl[0];
+	return rec->uid && rec->uidvalidity == mb->uidvalidity && rec->folder &&
+	       strcmp(rec->folder, mb->folder) == 0;
+}
+
+enum qm_err mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
+                      struct mbox_msg *out)
+{
+	return mb->ops->find(mb, rec, out);
+}
+
+enum qm_err mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
+                       struct qm_buf *raw, struct qm_error *err)
+{
+	qm_buf_reset(raw);
+	return mb->ops->fetch(mb, m, raw, err);
+}
+
+void mbox_seen(struct mbox *mb, const struct mbox_msg *m)
+{
+	mb->ops->seen(mb, m);
+}
+
+void mbox_settle(struct mbox *mb, const struct mbox_msg *m)
+{
+	mb->ops->settle(mb, m);
+}
+
+void mbox_where(const struct mbox *mb, const struct mbox_msg *m,
+                struct incoming *in)
+{
+	memset(in, 0, sizeof(*in));
+	if (mb->ops == &pop3_ops) {
+		in->folder = "INBOX";
+		in->uidl = m->uidl;
+		return;
+	}
+	in->folder = mb->folder;
+	in->uidvalidity = mb->uidvalidity;
+	in->uid = m->uid;
+}

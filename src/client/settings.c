@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The settings a person changes through either interface, in one table:
+ * each account's (incoming protocol, private mail CA, expected KME ID,
+ * POP3 delete, copies to Sent) and the global ones (the web GUI's
+ * background sync; the level settings and the limits, which keep their
+ * own rules in levels.c and limits.c and are reached from here by name).
+ * A name is checked against the table and a value against its kind, so
+ * that neither interface stores a setting the engine does not know. Also
+ * the change of the vault passphrase.
+ */
+#include "private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum set_kind {
+	SET_TEXT,     /* free text, at most QM_STORE_NAMEMAX */
+	SET_PATH,     /* a file name, at most QM_STORE_PATHMAX */
+	SET_BOOL,     /* "1" or "0" */
+	SET_INCOMING, /* "imap" or "pop3" */
+	SET_SECONDS,  /* 0 to 86400 */
+};
+
+struct setting {
+	const char *name;
+	int global; /* 1: account 0 only; 0: an account's */
+	const char *def;
+	enum set_kind kind;
+};
+
+static const struct setting table[] = {
+    {QM_CLIENT_SET_INCOMING, 0, "", SET_INCOMING},
+    {QM_CLIENT_SET_MAIL_CA, 0, "", SET_PATH},
+    {QM_CLIENT_SET_KME_ID, 0, "", SET_TEXT},
+    {QM_CLIENT_SET_POP3_DELETE, 0, "", SET_BOOL},
+    {QM_CLIENT_SET_SAVE_SENT, 0, "", SET_BOOL},
+    {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS},
+};
+
+enum qm_err qm_client_passphrase_change(struct qm_client *c,
+                                        const char *oldpass, size_t oldlen,
+                                        const char *newpass, size_t newlen,
+                                        struct qm_error *err)
+{
+	if (newlen < 8)
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "the new passphrase is too short: use at "
+		    "least 8 characters (a few words are best)");
+	return qm_store_vault_rekey(c->store, oldpass, oldlen, newpass, newlen,
+	                            err);
+}
+
+static int is_level_setting(const char *name)
+{
+	return strcmp(name, QM_CLIENT_SET_DEFAULT_LEVEL) == 0 ||
+	       strcmp(name, QM_CLIENT_SET_MIN_LEVEL) == 0;
+}
+
+/* The table's entry for name in the scope of account_id into *out;
+ * QM_ERR_NOTFOUND (with its hint) for a name that is no setting there,
+ * or for an account that does not exist. */
+static enum qm_err find(struct qm_client *c, int64_t account_id,
+                        const char *name, const struct setting **out,
+                        struct qm_error *err)
+{
+	struct qm_store_account a;
+
+	for (size_t i = 0; name && i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(table[i].name, name) != 0 ||
+		    table[i].global != (account_id == 0))
+			continue;
+		*out = &table[i];
+		/* an account's setting: of an account that exists */
+		return account_id
+		           ? qm_store_account_get(c->store, account_id, &a, err)
+		           : QM_OK;
+	}
+	qm_error_set(err, QM_ERR_NOTFOUND, "there is no %s setting named %s",
+	             account_id ? "account" : "global", name ? name : "");
+	qm_error_hint(err, QM_HINT_SETTING_UNKNOWN, name);
+	return QM_ERR_NOTFOUND;
+}
+
+/* QM_OK when value suits s (value is not empty). */
+static enum qm_err check_value(const struct setting *s, const char *value,
+                               struct qm_error *err)
+{
+	long long v;
+
+	switch (s->kind) {
+	case SET_BOOL:
+		if (strcmp(value, "0") == 0 || strcmp(value, "1") == 0)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is 1 (on) or 0 (off), not \"%.40s\"",
+		                    s->name, value);
+	case SET_INCOMING:
+		if (strcmp(value, "imap") == 0 || strcmp(value, "pop3") == 0)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is imap or pop3, not \"%.40s\"",
+		                    s->name, value);
+	case SET_SECONDS:
+		if (qm_parse_ll(value, 0, 86400, &v, NULL) == QM_OK)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is a number of seconds from 0 (off) to "
+		                    "86400, not \"%.40s\"",
+		                    s->name, value);
+	case SET_PATH:
+		if (strlen(value) < QM_STORE_PATHMAX)
+			return QM_OK;
+		break;
+	case SET_TEXT:
+		if (strlen(value) < QM_STORE_NAMEMAX)
+			return QM_OK;
+		break;
+	}
+	return qm_error_set(err, QM_ERR_INVAL, "the value of %s is too long",
+	                    s->name);
+}
+
+enum qm_err qm_client_setting_set(struct qm_client *c, int64_t account_id,
+                                  const char *name, const char *value,
+                                  struct qm_error *err)
+{
+	const struct setting *s;
+	enum qm_err rc;
+
+	if (account_id == 0 && name && is_level_setting(name))
+		return qm_client_level_setting_set(
+		    c, name, value && *value ? value : "0", err);
+	if (account_id == 0 && qm_client_limit_find(name))
+		return qm_client_limit_set(
+		    c, name, value && *value ? value : "default", err);
+	rc = find(c, account_id, name, &s, err);
+	if (rc)
+		return rc;
+	if (value && *value) {
+		rc = check_value(s, value, err);
+		if (rc)
+			return rc;
+	}
+	/* "" is unset: every reader of a setting takes it so */
+	return qm_store_setting_set(c->store, account_id, s->name,
+	                            value ? value : "", err);
+}
+
+enum qm_err qm_client_setting_get(struct qm_client *c, int64_t account_id,
+                                  const char *name, char *out, size_t outlen,
+                                  int *is_set, struct qm_error *err)
+{
+	const struct setting *s;
+	char text[32];
+	const char *v;
+	struct qm_buf b;
+	enum qm_err rc;
+	int set = 0;
+
+	if (account_id == 0 && name && is_level_setting(name)) {
+		int x = 0;
+
+		rc = qm_client_level_setting_get(c, name, &x, err);
+		if (rc)
+			return rc;
+		snprintf(text, sizeof(text), "%d", x);
+		v = text;
+		set = x != 0;
+	} else if (account_id == 0 && qm_client_limit_find(name)) {
+		uint64_t x = 0;
+
+		rc = qm_client_limit_get(c, name, &x, &set, err);
+		if (rc)
+			return rc;
+		snprintf(text, sizeof(text), "%llu", (unsigned long long)x);
+		v = text;
+	} else {
+		rc = find(c, account_id, name, &s, err);
+		if (rc)
+			return rc;
+		qm_buf_init(&b, QM_STORE_PATHMAX);
+		rc = qm_store_setting_get(c->store, account_id, s->name, &b,
+		                          err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+		}
+		set = !rc && b.data && b.data[0];
+		/* a value a person could not have given is as good as unset */
+		if (set && check_value(s, (const char *)b.data, NULL))
+			set = 0;
+		if (!rc && qm_strlcpy(out, set ? (const char *)b.data : s->def,
+		                      outlen) != 0)
+			rc = qm_error_set(err, QM_ERR_TOOBIG,
+			                  "the value of %s is too long",
+			                  s->name);
+		qm_buf_free(&b);
+		if (!rc && is_set)
+			*is_set = set;
+		return rc;
+	}
+	if (qm_strlcpy(out, v, outlen) != 0)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the value of %s is too long", name);
+	if (is_set)
+		*is_set = set;
+	return QM_OK;
+}

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store/types.h: the records the store keeps, as values: accounts and their
+ * servers, contacts, messages of the index and the queries that list them,
+ * outbox entries, keyring keys, and the enums of their states (verify,
+ * trust, labels, outbox). No function is declared here: store/store.h (the
+ * store's API) and client/client.h (the client engine's, which the user
+ * interfaces use) both include this header, so the interfaces read and
+ * fill these records without seeing the store.
+ */
+#ifndef QM_STORE_TYPES_H
+#define QM_STORE_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest sealed plaintext (a message with its attachments). */
+#define QM_STORE_MAXBLOB (256u * 1024u * 1024u)
+/* Bounds of the text fields of accounts, contacts and keys. */
+#define QM_STORE_ADDRMAX 320
+#define QM_STORE_HOSTMAX 256
+#define QM_STORE_PATHMAX 1024
+#define QM_STORE_NAMEMAX 256
+/* Largest number of key IDs one message or outbox entry may use. */
+#define QM_STORE_MAXKEYIDS 100000
+/* Longest key ID (ETSI 014 key IDs are UUIDs: 36 characters). */
+#define QM_STORE_KEYIDMAX 128
+
+/* ----------------------------------------------------------------- vault */
+
+/* Argon2id cost of a new vault (stored with the vault; unlock reads it). */
+struct qm_store_kdf {
+	uint64_t opslimit;
+	uint64_t memlimit; /* bytes */
+};
+
+/* -------------------------------------------------------------- accounts */
+
+enum qm_store_tls { QM_TLS_IMPLICIT = 0, QM_TLS_STARTTLS = 1, QM_TLS_NONE = 2 };
+enum qm_store_auth {
+	QM_AUTH_PASSWORD = 0, /* password or app password */
+	QM_AUTH_OAUTH2 = 1,   /* OAuth2 bearer token with refresh data */
+};
+/* Secrets of an account, sealed in the vault. */
+enum qm_store_secret {
+	QM_SECRET_PASSWORD = 1,
+	QM_SECRET_OAUTH_ACCESS = 2,
+	QM_SECRET_OAUTH_REFRESH = 3,
+};
+
+struct qm_store_server {
+	char host[QM_STORE_HOSTMAX];
+	int port;
+	enum qm_store_tls tls;
+};
+
+struct qm_store_account {
+	int64_t id; /* set by qm_store_account_add */
+	char address[QM_STORE_ADDRMAX];
+	char display_name[QM_STORE_NAMEMAX];
+	char username[QM_STORE_ADDRMAX]; /* login name, often the address */
+	struct qm_store_server smtp, imap, pop3;
+	enum qm_store_auth auth;
+	char oauth_token_url[QM_STORE_PATHMAX]; /* where to refresh the token */
+	char oauth_client_id[QM_STORE_NAMEMAX];
+	int64_t
+	    oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
+	char sae_id[QM_STORE_NAMEMAX];
+	char kme_url[QM_STORE_PATHMAX];
+	char kme_ca[QM_STORE_PATHMAX];   /* CA certificate path */
+	char kme_cert[QM_STORE_PATHMAX]; /* client certificate path */
+	char kme_key[QM_STORE_PATHMAX];  /* client key path */
+	int default_level;               /* 1..4 */
+};
+
+/* ------------------------------------------------------- security labels */
+
+/*
+ * The security labels kept in clear (a message's level, verify state and
+ * sender; a contact's SAE ID, confirmation and minimum level; a key's
+ * trust) are bound by a MAC under a key derived from the vault key
+ * (docs/STORE.md "Security labels"). Reading a row says how its check went.
+ */
+enum qm_store_label {
+	QM_LABEL_UNCHECKED = 0, /* the vault is locked: not checked */
+	QM_LABEL_OK = 1,        /* the labels are as QMail wrote them */
+	QM_LABEL_ALTERED = 2,   /* changed on disk outside QMail: the row
+	                           reads as untrusted (see each kind) */
+};
+
+/* -------------------------------------------------------------- contacts */
+
+enum qm_store_contact_source { QM_CONTACT_USER = 0, QM_CONTACT_LEARNED = 1 };
+
+struct qm_store_contact {
+	char address[QM_STORE_ADDRMAX];
+	char name[QM_STORE_NAMEMAX];
+	char sae_id[QM_STORE_NAMEMAX];
+	enum qm_store_contact_source source;
+	int confirmed; /* a learned SAE ID counts only once confirmed */
+	int min_level; /* 0: none; else never send below this level */
+	int64_t updated;
+	/* Reading: QM_LABEL_ALTERED comes back not confirmed, with the
+	 * strictest floor (min_level 1). Ignored when writing. */
+	enum qm_store_label label;
+};
+
+/* --------------------------------------------------------- message index */
+
+enum qm_store_verify {
+	QM_VERIFY_UNKNOWN_KEY = 0, /* sender key unknown */
+	QM_VERIFY_OK = 1,          /* verified */
+	QM_VERIFY_TAMPERED = 2,    /* a check failed: no plaintext kept */
+	QM_VERIFY_NOT_QMAIL = 3,   /* an ordinary message */
+	QM_VERIFY_REPLAY = 4,      /* reused a key ID: not decrypted */
+	QM_VERIFY_REFUSED = 5,     /* past one of the user's limits: not
+	                              opened, kept on the server */
+	/* Levels 1 and 2: opened and authenticated, but sent from an SAE
+	 * that is not the one confirmed for its From address: readable, its
+	 * sender is not verified. */
+	QM_VERIFY_UNVERIFIED_SENDER = 6,
+	/* Its keys could not be asked for now (the account cannot use its
+	 * KME, or the KME failed for this message): kept as received,
+	 * sealed, and opened by a later sync. */
+	QM_VERIFY_WAITING = 7,
+	/* The message itself is bad (malformed envelope values, the KME
+	 * refused its key IDs): kept as received, sealed; tried again only
+	 * when the user asks. */
+	QM_VERIFY_UNREADABLE = 8,
+};
+
+enum {
+	QM_FLAG_SEEN = 1u << 0,
+	QM_FLAG_ANSWERED = 1u << 1,
+	QM_FLAG_FLAGGED = 1u << 2,
+	QM_FLAG_DELETED = 1u << 3,
+};
+
+/*
+ * One message of the index. Adding: the caller fills the fields it has
+ * (strings may be NULL) and passes the subject, key IDs and plaintext MIME
+ * separately. Listing: strings point into the list that holds them; subject
+ * is in secure memory, or NULL while the vault is locked.
+ */
+struct qm_store_msg {
+	int64_t id;
+	int64_t account_id;
+	const char *folder;
+	int64_t uidvalidity; /* IMAP; 0 for POP3 */
+	int64_t uid;         /* IMAP; 0 for POP3 */
+	const char *uidl;    /* POP3; NULL for IMAP */
+	const char *message_id;
+	const char *from_addr;
+	const char *to_addrs;
+	int64_t date; /* Unix seconds */
+	int level;    /* 0: not QMail, else 1..4 */
+	enum qm_store_verify verify;
+	unsigned flags;
+	int64_t size;
+	int n_attach;
+	int has_body; /* plaintext MIME sealed in the vault */
+	/* Listing: a sealed security record (qm_store_msg_meta_get) belongs
+	 * to it; bound by the label MAC. Ignored when adding (meta says). */
+	int has_meta;
+	const char *subject;
+	/* Listing: QM_LABEL_ALTERED comes back with verify
+	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */
+	enum qm_store_label label;
+	/* Adding only: the client's security record of the message (opaque
+	 * bytes, may be NULL), sealed in the vault with it; read back with
+	 * qm_store_msg_meta_get. */
+	const void *meta;
+	size_t meta_len;
+};
+
+/* What to list; zero fields do not filter. */
+struct qm_store_query {
+	int64_t account_id;
+	const char *folder;
+	const char *from_addr;      /* exact sender address */
+	int64_t date_min, date_max; /* inclusive; 0: open */
+	int level;                  /* 1..4 */
+	unsigned flags_set;         /* all these flags set */
+	unsigned flags_clear;       /* all these flags clear */
+	/* Words in subject or body (FTS5 syntax); needs the vault unlocked.
+	 * The index lives in memory only, built on first use after unlock. */
+	const char *text;
+	/* Keyset paging: messages strictly older than (before_date, before_id);
+	 * pass the last message of the previous page. 0: from the newest. */
+	int64_t before_date, before_id;
+	/* Offset paging (slower for deep pages); used when before_id is 0. */
+	int64_t offset;
+	int limit; /* 1..1000; 0 means 50 */
+};
+
+/* A page of messages, newest first. */
+struct qm_store_msglist {
+	size_t n;
+	struct qm_store_msg *items;
+	void *priv; /* string storage */
+};
+
+/* ------------------------------------------------------------ replay log */
+
+enum qm_store_dir { QM_DIR_IN = 0, QM_DIR_OUT = 1 };
+
+/* ---------------------------------------------------------------- outbox */
+
+/*
+ * The outbox. A message enters it before any network step:
+ *   PENDING     plaintext sealed in the vault, no key yet
+ *   ENCRYPTING  key IDs fetched and recorded (reserved), no ciphertext yet
+ *   QUEUED      ciphertext stored; from now on only this ciphertext is sent
+ *   SENDING     a send attempt is under way
+ *   SENT        the server accepted it (its reply stored)
+ *   FAILED      gave up (reason stored)
+ *   RETRYING    waits until retry_at, then is sent again as is
+ * qm_store_outbox_recover (at start-up) turns SENDING into RETRYING (the
+ * same ciphertext is sent again) and ENCRYPTING into PENDING with its key
+ * IDs burnt: they stay in the replay log and are never used again, and the
+ * message is encrypted afresh under new keys (nothing left with the old).
+ */
+enum qm_store_outbox_state {
+	QM_OUTBOX_PENDING = 0,
+	QM_OUTBOX_ENCRYPTING = 1,
+	QM_OUTBOX_QUEUED = 2,
+	QM_OUTBOX_SENDING = 3,
+	QM_OUTBOX_SENT = 4,
+	QM_OUTBOX_FAILED = 5,
+	QM_OUTBOX_RETRYING = 6,
+};
+
+struct qm_store_outbox {
+	int64_t id;
+	int64_t account_id;
+	char message_id[QM_STORE_NAMEMAX * 2];
+	char *recipients; /* malloc'd, comma separated; freed by _item_free */
+	int level;
+	enum qm_store_outbox_state state;
+	int attempts;
+	int64_t created, updated, retry_at;
+	char *reply;  /* server reply of the last attempt or NULL */
+	char *reason; /* why the last attempt failed or NULL */
+	unsigned char *ciphertext; /* malloc'd, or NULL before QUEUED */
+	size_t ciphertext_len;
+	size_t n_keys;
+	char **key_ids; /* the key IDs reserved for the current ciphertext */
+};
+
+/* --------------------------------------------------------------- keyring */
+
+enum qm_store_trust {
+	QM_TRUST_UNVERIFIED = 0, /* first seen, not compared */
+	QM_TRUST_VERIFIED = 1,   /* fingerprints compared by the user */
+	QM_TRUST_CHANGED = 2, /* differs from the key seen before: not used */
+	QM_TRUST_RETIRED = 3, /* replaced by a key the user accepted */
+};
+
+#define QM_STORE_FPRMAX 80
+
+struct qm_store_key {
+	int64_t id;
+	char address[QM_STORE_ADDRMAX];
+	char alg[64]; /* the crypto layer's name, e.g. "mlkem768-x25519" */
+	char fingerprint[QM_STORE_FPRMAX]; /* hex groups of BLAKE2b(alg, pub) */
+	enum qm_store_trust trust;
+	int64_t first_seen;
+	unsigned char *pub; /* malloc'd; freed by qm_store_key_free */
+	size_t pub_len;
+	/* Reading: a contact's key with QM_LABEL_ALTERED comes back as
+	 * QM_TRUST_CHANGED (not used until the user verifies it). */
+	enum qm_store_label label;
+};
+
+#endif /* QM_STORE_TYPES_H */

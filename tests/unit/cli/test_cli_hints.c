@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CLI's own words for the client engine's hints (issue 13, item 2):
+ * the engine's message says what happened in terms of the thing, and the
+ * real qmail program adds what to type. A home with an account whose
+ * mail servers and KME are closed ports on 127.0.0.1, so nothing leaves
+ * the machine: sending at level 2 to an address without an SAE ID, at
+ * level 3 to one without a public key, and at level 1 from an account
+ * without a KME each print the engine's message, then "qmail: hint: "
+ * with the command to run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client.h"
+#include "core/core.h"
+#include "harness.h"
+
+#define PASS "correct horse battery staple"
+
+static char g_home[512], g_bin[1024], g_out[600], g_body[600];
+
+static int setup(void **state)
+{
+	struct qm_client_opts o;
+	struct qm_store_account a;
+	struct qm_client *c = NULL;
+	struct qm_error e;
+
+	(void)state;
+	setenv("QM_STORE_KDF", "fast", 1);
+	setenv("QMAIL_PASSPHRASE", PASS, 1);
+	unsetenv("QMAIL_PASSPHRASE_FILE");
+	snprintf(g_bin, sizeof(g_bin), "%s/src/cli/qmail", qmt_binary_dir());
+	if (qmt_tmpdir("cli-hints", g_home, sizeof(g_home)))
+		return -1;
+	snprintf(g_out, sizeof(g_out), "%s/out.txt", g_home);
+	snprintf(g_body, sizeof(g_body), "%s/body.txt", g_home);
+	if (qmt_write_file(g_body, "hello\n"))
+		return -1;
+	memset(&o, 0, sizeof(o));
+	o.home = g_home;
+	if (qm_client_open(&o, &c, &e) ||
+	    qm_client_init(c, PASS, strlen(PASS), &e))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	qm_strlcpy(a.smtp.host, "127.0.0.1", sizeof(a.smtp.host));
+	a.smtp.port = qmt_free_port();
+	a.smtp.tls = QM_TLS_NONE;
+	snprintf(a.kme_url, sizeof(a.kme_url), "https://127.0.0.1:%d",
+	         qmt_free_port());
+	qm_strlcpy(a.sae_id, "SAE_A", sizeof(a.sae_id));
+	if (qm_client_account_add(c, &a, "pw", 2, &e))
+		return -1;
+	/* a second account, without a KME */
+	memset(a.kme_url, 0, sizeof(a.kme_url));
+	qm_strlcpy(a.address, "nokme@example.org", sizeof(a.address));
+	if (qm_client_account_add(c, &a, "pw", 2, &e))
+		return -1;
+	qm_client_free(&c);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	qmt_rmtree(g_home);
+	return 0;
+}
+
+/* Runs qmail with args (NULL-terminated); its output (stdout and stderr,
+ * malloc'd) in *out. Returns the exit code. */
+static int run(char **out, ...)
+{
+	char *argv[24];
+	va_list ap;
+	const char *a;
+	struct qm_buf b;
+	int n = 0, rc;
+
+	argv[n++] = g_bin;
+	argv[n++] = "--home";
+	argv[n++] = g_home;
+	argv[n++] = "-q";
+	va_start(ap, out);
+	while ((a = va_arg(ap, const char *)) && n < 23)
+		argv[n++] = (char *)(uintptr_t)a;
+	va_end(ap);
+	argv[n] = NULL;
+	qmt_write_file(g_out, "");
+	rc = qmt_run(argv, g_out);
+	qm_buf_init(&b, 1 << 20);
+	assert_int_equal(qm_file_read(g_out, 1 << 20, &b, NULL), QM_OK);
+	assert_int_equal(qm_buf_append_byte(&b, 0, NULL), QM_OK);
+	*out = (char *)b.data;
+	printf("  exit %d:\n%s", rc, *out);
+	return rc;
+}
+
+static void assert_has(const char *s, const char *want)
+{
+	if (!strstr(s, want))
+		fail_msg("\"%s\" lacks \"%s\"", s, want);
+}
+
+static void test_contact_sae_missing(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(run(&o, "send", "--to", "carol@example.org", "--level",
+	                     "2", "--body-file", g_body, NULL),
+	                 1);
+	/* the engine's words: what happened, in terms of the contact */
+	assert_has(o, "qmail: no SAE ID is known for carol@example.org");
+	/* the CLI's: what to type */
+	assert_has(o, "qmail: hint: run `qmail contact add carol@example.org "
+	              "--sae ID`");
+	free(o);
+}
+
+static void test_key_missing(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(run(&o, "send", "--to", "carol@example.org", "--level",
+	                     "3", "--body-file", g_body, NULL),
+	                 1);
+	assert_has(o, "qmail: no public key is known for carol@example.org");
+	assert_has(o, "qmail: hint: import the key carol@example.org sent you "
+	              "with `qmail keys import FILE --address "
+	              "carol@example.org`");
+	free(o);
+}
+
+static void test_account_kme(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(run(&o, "send", "--account", "nokme@example.org",
+	                     "--to", "carol@example.org", "--level", "1",
+	                     "--body-file", g_body, NULL),
+	                 1);
+	assert_has(o, "qmail: levels 1 and 2 need a KME: account "
+	              "nokme@example.org has none configured");
+	assert_has(o, "qmail: hint: an account gets its KME with the --kme, "
+	              "--kme-ca, --kme-cert, --kme-key and --sae options of "
+	              "`qmail account add`");
+	free(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_contact_sae_missing),
+	    cmocka_unit_test(test_key_missing),
+	    cmocka_unit_test(test_account_kme),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,920 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scripted mail servers behind the SMTP, IMAP and POP3 calls of
+ * src/mail/mail.h (see fakes.h), for the client engine's unit tests.
+ * Mailboxes are found by login name (the account's address): SMTP puts a
+ * copy of each message in every recipient's INBOX; IMAP and POP3 read
+ * them. What mail.h promises and the engine relies on is kept: UIDs rise
+ * and a new UIDVALIDITY makes every message new (with resync set), a
+ * message past the session's max_message is QM_ERR_TOOBIG and ends the
+ * session, a UID that is gone is QM_ERR_NOTFOUND, POP3 deletions take
+ * effect at QUIT, a wrong password is QM_ERR_DENIED. A wait for new mail
+ * never sleeps: it answers at once from what the mailbox holds.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fakes.h"
+#include "mail/mail.h"
+
+#define MAX_BOXES   8
+#define MAX_FOLDERS 3
+#define MAX_SENT    64
+#define FAIL_MAX    16
+
+struct fm_msg {
+	uint32_t uid;
+	unsigned flags;
+	unsigned char *data;
+	size_t len;
+};
+
+struct fm_folder {
+	char name[32];
+	uint32_t uidvalidity, uidnext;
+	struct fm_msg *v;
+	size_t n;
+};
+
+struct fm_box {
+	char user[256];
+	char password[128];
+	struct fm_folder f[MAX_FOLDERS];
+};
+
+unsigned fake_mail_calls[FM_NOPS];
+static struct fm_box boxes[MAX_BOXES];
+static size_t nboxes;
+static struct fm_fail fails[FM_NOPS][FAIL_MAX];
+static size_t nfails[FM_NOPS];
+static struct fm_sent sent_log[MAX_SENT];
+static size_t nsent;
+static uint32_t validity_serial = 1000;
+
+static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent", "Trash"};
+
+void fake_mail_reset(void)
+{
+	for (size_t b = 0; b < nboxes; b++)
+		for (size_t f = 0; f < MAX_FOLDERS; f++) {
+			for (size_t i = 0; i < boxes[b].f[f].n; i++)
+				free(boxes[b].f[f].v[i].data);
+			free(boxes[b].f[f].v);
+		}
+	memset(boxes, 0, sizeof(boxes));
+	nboxes = 0;
+	for (size_t i = 0; i < nsent; i++)
+		free(sent_log[i].data);
+	memset(sent_log, 0, sizeof(sent_log));
+	nsent = 0;
+	memset(fails, 0, sizeof(fails));
+	memset(nfails, 0, sizeof(nfails));
+	memset(fake_mail_calls, 0, sizeof(fake_mail_calls));
+}
+
+void fake_reset(void)
+{
+	fake_kms_reset();
+	fake_mail_reset();
+}
+
+static struct fm_box *box_of(const char *user)
+{
+	struct fm_box *b;
+
+	for (size_t i = 0; i < nboxes; i++)
+		if (strcasecmp(boxes[i].user, user) == 0)
+			return &boxes[i];
+	if (nboxes == MAX_BOXES)
+		abort();
+	b = &boxes[nboxes++];
+	memset(b, 0, sizeof(*b));
+	qm_strlcpy(b->user, user, sizeof(b->user));
+	for (size_t f = 0; f < MAX_FOLDERS; f++) {
+		qm_strlcpy(b->f[f].name, folder_names[f], sizeof(b->f[f].name));
+		b->f[f].uidvalidity = ++validity_serial;
+		b->f[f].uidnext = 1;
+	}
+	return b;
+}
+
+static struct fm_folder *folder_of(struct fm_box *b, const char *name)
+{
+	for (size_t f = 0; f < MAX_FOLDERS; f++)
+		if (strcasecmp(b->f[f].name, name) == 0)
+			return &b->f[f];
+	return NULL;
+}
+
+static uint32_t folder_add(struct fm_folder *f, const void *msg, size_t len,
+                           unsigned flags)
+{
+	struct fm_msg *nv = realloc(f->v, (f->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		abort();
+	f->v = nv;
+	f->v[f->n].uid = f->uidnext++;
+	f->v[f->n].flags = flags;
+	f->v[f->n].data = malloc(len ? len : 1);
+	if (!f->v[f->n].data)
+		abort();
+	memcpy(f->v[f->n].data, msg, len);
+	f->v[f->n].len = len;
+	return f->v[f->n++].uid;
+}
+
+static void folder_remove(struct fm_folder *f, size_t i)
+{
+	free(f->v[i].data);
+	memmove(&f->v[i], &f->v[i + 1], (f->n - i - 1) * sizeof(*f->v));
+	f->n--;
+}
+
+void fake_mail_fail(enum fm_op op, enum qm_err rc, const char *msg,
+                    int delivered)
+{
+	if (nfails[op] == FAIL_MAX)
+		abort();
+	fails[op][nfails[op]++] = (struct fm_fail){rc, msg, delivered};
+}
+
+void fake_mail_password(const char *user, const char *password)
+{
+	qm_strlcpy(box_of(user)->password, password ? password : "",
+	           sizeof(box_of(user)->password));
+}
+
+uint32_t fake_mail_deliver(const char *user, const char *folder,
+                           const void *msg, size_t len)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	return f ? folder_add(f, msg, len, 0) : 0;
+}
+
+size_t fake_mail_count(const char *user, const char *folder)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	return f ? f->n : 0;
+}
+
+const unsigned char *fake_mail_msg(const char *user, const char *folder,
+                                   size_t i, size_t *len)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (!f || i >= f->n)
+		return NULL;
+	*len = f->v[i].len;
+	return f->v[i].data;
+}
+
+void fake_mail_drop(const char *user, const char *folder, size_t i)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (f && i < f->n)
+		folder_remove(f, i);
+}
+
+void fake_mail_renumber(const char *user, const char *folder)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (f)
+		f->uidvalidity = ++validity_serial;
+}
+
+size_t fake_mail_sent_count(void)
+{
+	return nsent;
+}
+
+const struct fm_sent *fake_mail_sent(size_t i)
+{
+	return i < nsent ? &sent_log[i] : NULL;
+}
+
+/* A call of kind op: counted; a queued failure is taken (*f filled). */
+static int arrive(enum fm_op op, struct fm_fail *f)
+{
+	fake_mail_calls[op]++;
+	if (!nfails[op])
+		return 0;
+	*f = fails[op][0];
+	memmove(&fails[op][0], &fails[op][1],
+	        (nfails[op] - 1) * sizeof(fails[op][0]));
+	nfails[op]--;
+	return 1;
+}
+
+static enum qm_err scripted(const struct fm_fail *f, const char *what,
+                            const struct qm_mail_server *srv,
+                            struct qm_error *err)
+{
+	return qm_error_set(err, f->rc, "%s %s:%d: %s", what,
+	                    srv->host ? srv->host : "", srv->port,
+	                    f->msg ? f->msg : "failed (scripted)");
+}
+
+/* The login: the mailbox, or QM_ERR_DENIED for a wrong password. */
+static enum qm_err login(const struct qm_mail_server *srv, const char *what,
+                         struct fm_box **out, struct qm_error *err)
+{
+	struct fm_box *b;
+
+	if (!srv->host || !srv->host[0])
+		return qm_error_set(err, QM_ERR_INVAL, "%s: no server", what);
+	if (!srv->user || !srv->user[0])
+		return qm_error_set(err, QM_ERR_INVAL, "%s: no user", what);
+	b = box_of(srv->user);
+	if (b->password[0] &&
+	    (!srv->password || strcmp(srv->password, b->password) != 0))
+		return qm_error_set(err, QM_ERR_DENIED,
+		                    "%s %s: authentication failed: 535 5.7.8 "
+		                    "bad credentials",
+		                    what, srv->host);
+	*out = b;
+	return QM_OK;
+}
+
+static size_t max_message(const struct qm_mail_server *srv)
+{
+	return srv->max_message ? srv->max_message : (size_t)64 << 20;
+}
+
+enum qm_err qm_mail_init(struct qm_error *err)
+{
+	(void)err;
+	return QM_OK;
+}
+
+/* ---------------------------------------------------------------- SMTP */
+
+enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
+                              const char *from, const char *const *rcpts,
+                              size_t nrcpt, const void *msg, size_t len,
+                              struct qm_error *err)
+{
+	struct fm_box *b;
+	struct fm_fail f = {0};
+	struct fm_sent *s;
+	int failing = arrive(FM_SMTP_SEND, &f);
+	enum qm_err rc;
+
+	rc = login(srv, "SMTP", &b, err);
+	if (rc)
+		return rc;
+	if (nrcpt == 0)
+		return qm_error_set(err, QM_ERR_INVAL, "no recipient");
+	if (failing && !f.delivered)
+		return scripted(&f, "SMTP", srv, err);
+	if (nsent == MAX_SENT)
+		abort();
+	s = &sent_log[nsent++];
+	qm_strlcpy(s->from, from, sizeof(s->from));
+	s->rcpts[0] = '\0';
+	for (size_t i = 0; i < nrcpt; i++) {
+		size_t have = strlen(s->rcpts);
+
+		snprintf(s->rcpts + have, sizeof(s->rcpts) - have, "%s%s",
+		         i ? "," : "", rcpts[i]);
+		fake_mail_deliver(rcpts[i], "INBOX", msg, len);
+	}
+	s->data = malloc(len ? len : 1);
+	if (!s->data)
+		abort();
+	memcpy(s->data, msg, len);
+	s->len = len;
+	if (srv->progress)
+		srv->progress(srv->progress_arg, len, len);
+	/* delivered, but the "250" never came back */
+	return failing ? scripted(&f, "SMTP", srv, err) : QM_OK;
+}
+
+enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
+                               struct qm_error *err)
+{
+	struct fm_box *b;
+	struct fm_fail f;
+
+	if (arrive(FM_SMTP_CHECK, &f))
+		return scripted(&f, "SMTP", srv, err);
+	return login(srv, "SMTP", &b, err);
+}
+
+/* ---------------------------------------------------------------- IMAP */
+
+struct qm_mail_imap {
+	const struct qm_mail_server *srv;
+	struct fm_box *box;
+	struct fm_folder *sel;
+	uint32_t seen_next; /* UIDNEXT when selected, for the wait */
+	int broken;
+	int wake_fd;
+	int woken;
+};
+
+/*
+ * The start of an IMAP call: the session must still be usable (and have
+ * a folder selected when need_sel); a call of kind op (FM_NOPS: one that
+ * is neither counted nor scripted) is counted and a queued failure is
+ * its answer.
+ */
+static enum qm_err imap_begin(struct qm_mail_imap *im, enum fm_op op,
+                              int need_sel, struct qm_error *err)
+{
+	struct fm_fail f;
+
+	if (im->broken)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "IMAP %s: the connection was lost earlier; "
+		                    "open a new session",
+		                    im->srv->host);
+	if (need_sel && !im->sel)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "IMAP: no folder selected");
+	if (op != FM_NOPS && arrive(op, &f))
+		return scripted(&f, "IMAP", im->srv, err);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
+                              struct qm_mail_imap **out, struct qm_error *err)
+{
+	struct qm_mail_imap *im;
+	struct fm_box *b;
+	struct fm_fail f;
+	enum qm_err rc;
+
+	if (arrive(FM_IMAP_OPEN, &f))
+		return scripted(&f, "IMAP", srv, err);
+	rc = login(srv, "IMAP", &b, err);
+	if (rc)
+		return rc;
+	im = calloc(1, sizeof(*im));
+	if (!im)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	im->srv = srv;
+	im->box = b;
+	im->wake_fd = -1;
+	*out = im;
+	return QM_OK;
+}
+
+void qm_mail_imap_free(struct qm_mail_imap **im)
+{
+	if (!im || !*im)
+		return;
+	free(*im);
+	*im = NULL;
+}
+
+int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap)
+{
+	(void)im;
+	return strcmp(cap, "IDLE") == 0 || strcmp(cap, "MOVE") == 0 ||
+	       strcmp(cap, "UIDPLUS") == 0;
+}
+
+enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
+                              struct qm_mail_folder **out, size_t *n,
+                              struct qm_error *err)
+{
+	static const unsigned attrs[MAX_FOLDERS] = {
+	    QM_MAIL_FOLDER_INBOX, QM_MAIL_FOLDER_SENT, QM_MAIL_FOLDER_TRASH};
+	struct qm_mail_folder *v;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
+
+	if (rc)
+		return rc;
+	v = calloc(MAX_FOLDERS, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < MAX_FOLDERS; i++) {
+		v[i].name = strdup(im->box->f[i].name);
+		v[i].attrs = attrs[i];
+		if (!v[i].name) {
+			qm_mail_folders_free(&v, i);
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = v;
+	*n = MAX_FOLDERS;
+	return QM_OK;
+}
+
+void qm_mail_folders_free(struct qm_mail_folder **f, size_t n)
+{
+	if (!f || !*f)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free((*f)[i].name);
+	free(*f);
+	*f = NULL;
+}
+
+enum qm_err qm_mail_imap_special(struct qm_mail_imap *im, unsigned attr,
+                                 char **name, struct qm_error *err)
+{
+	const char *n = attr == QM_MAIL_FOLDER_SENT    ? "Sent"
+	                : attr == QM_MAIL_FOLDER_TRASH ? "Trash"
+	                : attr == QM_MAIL_FOLDER_INBOX ? "INBOX"
+	                                               : NULL;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
+
+	if (rc)
+		return rc;
+	if (!n)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "no such folder");
+	*name = strdup(n);
+	return *name ? QM_OK : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+}
+
+enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
+                                struct qm_mail_imap_status *st,
+                                struct qm_error *err)
+{
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_SELECT, 0, err);
+
+	if (rc)
+		return rc;
+	f = folder_of(im->box, folder);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", folder);
+	im->sel = f;
+	im->seen_next = f->uidnext;
+	if (st) {
+		st->uidvalidity = f->uidvalidity;
+		st->uidnext = f->uidnext;
+		st->exists = (uint32_t)f->n;
+	}
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
+                                  uint32_t known_uidvalidity, uint32_t last_uid,
+                                  uint32_t **uids, size_t *n, int *resync,
+                                  struct qm_error *err)
+{
+	struct fm_folder *f = im->sel;
+	uint32_t *v;
+	size_t k = 0;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	*resync = 0;
+	if (known_uidvalidity != f->uidvalidity) {
+		*resync = known_uidvalidity != 0;
+		last_uid = 0;
+	}
+	v = calloc(f->n ? f->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i].uid > last_uid)
+			v[k++] = f->v[i].uid;
+	if (!k) {
+		free(v);
+		v = NULL;
+	}
+	*uids = v;
+	*n = k;
+	return QM_OK;
+}
+
+static struct fm_msg *by_uid(struct fm_folder *f, uint32_t uid, size_t *at)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i].uid == uid) {
+			if (at)
+				*at = i;
+			return &f->v[i];
+		}
+	return NULL;
+}
+
+/* The header block of m (through the blank line). */
+static size_t header_len(const struct fm_msg *m)
+{
+	const unsigned char *e = memmem(m->data, m->len, "\r\n\r\n", 4);
+
+	if (e)
+		return (size_t)(e - m->data) + 4;
+	e = memmem(m->data, m->len, "\n\n", 2);
+	return e ? (size_t)(e - m->data) + 2 : m->len;
+}
+
+enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
+                                       struct qm_buf *out, unsigned *flags,
+                                       uint32_t *size, struct qm_error *err)
+{
+	struct fm_msg *m;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	m = by_uid(im->sel, uid, NULL);
+	if (!m)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
+		                    (unsigned)uid);
+	if (flags)
+		*flags = m->flags;
+	if (size)
+		*size = (uint32_t)m->len;
+	return qm_buf_append(out, m->data, header_len(m), err);
+}
+
+enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
+                                            const uint32_t *uids, size_t n,
+                                            qm_mail_headers_fn fn, void *arg,
+                                            struct qm_error *err)
+{
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct fm_msg *m = by_uid(im->sel, uids[i], NULL);
+
+		if (m && fn(arg, m->uid, m->flags, (uint32_t)m->len, m->data,
+		            header_len(m)))
+			rc = qm_error_set(err, QM_ERR_STATE, "fetch stopped");
+	}
+	return rc;
+}
+
+enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
+                               struct qm_buf *out, struct qm_error *err)
+{
+	struct fm_msg *m;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FETCH, 1, err);
+
+	if (rc)
+		return rc;
+	m = by_uid(im->sel, uid, NULL);
+	if (!m)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
+		                    (unsigned)uid);
+	if (m->len > max_message(im->srv)) {
+		/* as libcurl does: the transfer is cut, the session ends */
+		im->broken = 1;
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "IMAP: message %u is %zu bytes, more than "
+		                    "the limit of %zu",
+		                    (unsigned)uid, m->len,
+		                    max_message(im->srv));
+	}
+	if (im->srv->progress)
+		im->srv->progress(im->srv->progress_arg, m->len, m->len);
+	return qm_buf_append(out, m->data, m->len, err);
+}
+
+enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
+                                   struct qm_mail_uid_flags **out, size_t *n,
+                                   struct qm_error *err)
+{
+	struct qm_mail_uid_flags *v;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	v = calloc(im->sel->n ? im->sel->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < im->sel->n; i++) {
+		v[i].uid = im->sel->v[i].uid;
+		v[i].flags = im->sel->v[i].flags;
+	}
+	*out = v;
+	*n = im->sel->n;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
+                                   unsigned flags, int op, struct qm_error *err)
+{
+	struct fm_msg *m;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	m = by_uid(im->sel, uid, NULL);
+	if (!m)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
+		                    (unsigned)uid);
+	m->flags = op > 0   ? m->flags | flags
+	           : op < 0 ? m->flags & ~flags
+	                    : flags;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
+                              const char *folder, struct qm_error *err)
+{
+	struct fm_folder *to;
+	struct fm_msg *m;
+	size_t at = 0;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	to = folder_of(im->box, folder);
+	m = by_uid(im->sel, uid, &at);
+	if (!to)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [TRYCREATE] %s", folder);
+	if (!m)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
+		                    (unsigned)uid);
+	folder_add(to, m->data, m->len, m->flags);
+	folder_remove(im->sel, at);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
+                                struct qm_error *err)
+{
+	size_t at = 0;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	if (!by_uid(im->sel, uid, &at))
+		return qm_error_set(err, QM_ERR_NOTFOUND, "IMAP: no UID %u",
+		                    (unsigned)uid);
+	folder_remove(im->sel, at);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
+                                const void *msg, size_t len, unsigned flags,
+                                struct qm_error *err)
+{
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_APPEND, 0, err);
+
+	if (rc)
+		return rc;
+	f = folder_of(im->box, folder);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [TRYCREATE] %s", folder);
+	folder_add(f, msg, len, flags);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
+                                   size_t len, struct qm_error *err)
+{
+	return qm_mail_imap_append(im, "Sent", msg, len, QM_MAIL_FLAG_SEEN,
+	                           err);
+}
+
+/* 1 when the header field of m's header block holds value (any case). */
+static int header_has(const struct fm_msg *m, const char *field,
+                      const char *value)
+{
+	size_t hl = header_len(m), fl = strlen(field);
+	char *h = strndup((const char *)m->data, hl);
+	int hit = 0;
+
+	if (!h)
+		abort();
+	for (char *line = h; line && *line && !hit;) {
+		char *next = strchr(line, '\n');
+
+		if (next)
+			*next++ = '\0';
+		if (strncasecmp(line, field, fl) == 0 && line[fl] == ':' &&
+		    strcasestr(line + fl + 1, value))
+			hit = 1;
+		line = next;
+	}
+	free(h);
+	return hit;
+}
+
+enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                       const char *field, const char *value,
+                                       uint32_t **uids, size_t *n,
+                                       struct qm_error *err)
+{
+	uint32_t *v;
+	size_t k = 0;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	v = calloc(im->sel->n ? im->sel->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < im->sel->n; i++)
+		if (header_has(&im->sel->v[i], field, value))
+			v[k++] = im->sel->v[i].uid;
+	if (!k) {
+		free(v);
+		v = NULL;
+	}
+	*uids = v;
+	*n = k;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
+                                        const void *msg, size_t len,
+                                        const char *message_id, int *saved,
+                                        struct qm_error *err)
+{
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	enum qm_err rc;
+
+	*saved = 0;
+	rc = qm_mail_imap_select(im, "Sent", NULL, err);
+	if (!rc)
+		rc = qm_mail_imap_search_header(im, "Message-ID", message_id,
+		                                &uids, &n, err);
+	free(uids);
+	if (!rc && n == 0) {
+		rc = qm_mail_imap_save_sent(im, msg, len, err);
+		*saved = rc == QM_OK;
+	}
+	return rc;
+}
+
+enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
+                              long poll_ms, int *news, struct qm_error *err)
+{
+	struct pollfd p;
+	enum qm_err rc;
+
+	(void)timeout_ms;
+	(void)poll_ms;
+	*news = 0;
+	im->woken = 0;
+	rc = imap_begin(im, FM_IMAP_WAIT, 1, err);
+	if (rc)
+		return rc;
+	if (im->sel->uidnext > im->seen_next) {
+		im->seen_next = im->sel->uidnext;
+		*news = 1;
+		return QM_OK;
+	}
+	p.fd = im->wake_fd;
+	p.events = POLLIN;
+	if (im->wake_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+		im->woken = 1;
+	return QM_OK;
+}
+
+void qm_mail_imap_set_wake(struct qm_mail_imap *im, int fd)
+{
+	im->wake_fd = fd;
+}
+
+int qm_mail_imap_woken(const struct qm_mail_imap *im)
+{
+	return im->woken;
+}
+
+/* ---------------------------------------------------------------- POP3 */
+
+struct qm_mail_pop3 {
+	const struct qm_mail_server *srv;
+	struct fm_box *box;
+	uint32_t *uids; /* message num i + 1 is uids[i] (a snapshot) */
+	int *dele;
+	size_t n;
+	int broken;
+};
+
+enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
+                              struct qm_mail_pop3 **out, struct qm_error *err)
+{
+	struct qm_mail_pop3 *p;
+	struct fm_folder *in;
+	struct fm_box *b;
+	struct fm_fail f;
+	enum qm_err rc;
+
+	if (arrive(FM_POP3_OPEN, &f))
+		return scripted(&f, "POP3", srv, err);
+	rc = login(srv, "POP3", &b, err);
+	if (rc)
+		return rc;
+	in = folder_of(b, "INBOX");
+	p = calloc(1, sizeof(*p));
+	if (p) {
+		p->uids = calloc(in->n ? in->n : 1, sizeof(*p->uids));
+		p->dele = calloc(in->n ? in->n : 1, sizeof(*p->dele));
+	}
+	if (!p || !p->uids || !p->dele) {
+		if (p) {
+			free(p->uids);
+			free(p->dele);
+		}
+		free(p);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	p->srv = srv;
+	p->box = b;
+	p->n = in->n;
+	for (size_t i = 0; i < in->n; i++)
+		p->uids[i] = in->v[i].uid;
+	*out = p;
+	return QM_OK;
+}
+
+void qm_mail_pop3_free(struct qm_mail_pop3 **pp)
+{
+	struct qm_mail_pop3 *p;
+	struct fm_folder *in;
+
+	if (!pp || !*pp)
+		return;
+	p = *pp;
+	in = folder_of(p->box, "INBOX");
+	/* QUIT: the deletions take effect (not after a lost connection) */
+	for (size_t i = 0; i < p->n && !p->broken; i++) {
+		size_t at;
+
+		if (p->dele[i] && by_uid(in, p->uids[i], &at))
+			folder_remove(in, at);
+	}
+	free(p->uids);
+	free(p->dele);
+	free(p);
+	*pp = NULL;
+}
+
+enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,
+                              struct qm_mail_pop3_msg **out, size_t *n,
+                              struct qm_error *err)
+{
+	struct fm_folder *in = folder_of(p->box, "INBOX");
+	struct qm_mail_pop3_msg *v;
+
+	if (p->broken)
+		return qm_error_set(err, QM_ERR_STATE, "POP3: connection lost");
+	v = calloc(p->n ? p->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++) {
+		v[i].num = (uint32_t)(i + 1);
+		snprintf(v[i].uidl, sizeof(v[i].uidl), "%u.%u",
+		         (unsigned)in->uidvalidity, (unsigned)p->uids[i]);
+	}
+	*out = v;
+	*n = p->n;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
+                              struct qm_buf *out, struct qm_error *err)
+{
+	struct fm_folder *in = folder_of(p->box, "INBOX");
+	struct fm_msg *m;
+	struct fm_fail f;
+
+	if (p->broken)
+		return qm_error_set(err, QM_ERR_STATE, "POP3: connection lost");
+	if (arrive(FM_POP3_RETR, &f))
+		return scripted(&f, "POP3", p->srv, err);
+	if (num == 0 || num > p->n || p->dele[num - 1] ||
+	    !(m = by_uid(in, p->uids[num - 1], NULL)))
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "POP3: -ERR no such message %u",
+		                    (unsigned)num);
+	if (m->len > max_message(p->srv)) {
+		p->broken = 1;
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "POP3: message %u is %zu bytes, more than "
+		                    "the limit of %zu",
+		                    (unsigned)num, m->len, max_message(p->srv));
+	}
+	return qm_buf_append(out, m->data, m->len, err);
+}
+
+enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
+                              struct qm_error *err)
+{
+	struct fm_fail f;
+
+	if (p->broken)
+		return qm_error_set(err, QM_ERR_STATE, "POP3: connection lost");
+	if (arrive(FM_POP3_DELE, &f))
+		return scripted(&f, "POP3", p->srv, err);
+	if (num == 0 || num > p->n)
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "POP3: -ERR no such message %u",
+		                    (unsigned)num);
+	p->dele[num - 1] = 1;
+	return QM_OK;
+}
