@@ -14,6 +14,9 @@
 #include "mail/private.h"
 
 #define MAXFOLDERS 100000
+/* the bytes of names and display names one listing keeps: a name may be
+ * 1000 bytes, but 100,000 such would be 400 MB on a hostile server's word */
+#define MAXNAMEBYTES ((size_t)16 << 20)
 #define LISTLIT    ((size_t)64 << 10) /* a name sent as a literal */
 
 /* ------------------------------------------------------------ parsing */
@@ -107,6 +110,7 @@ struct fl_ctx {
 	int lsub;      /* the responses are LSUB's */
 	size_t *index; /* folder indices sorted by name (for LSUB) */
 	struct qm_mail_imap_counts *status; /* one STATUS reply wanted */
+	size_t bytes; /* of the names and display names kept */
 };
 
 static void folder_clear(struct qm_mail_imap_folder *f)
@@ -166,7 +170,13 @@ static enum qm_err add_folder(struct fl_ctx *c, struct qm_mail_imap_folder *nf,
                               struct qm_error *err)
 {
 	struct qm_mail_imap_folders *f = c->f;
+	size_t b = strlen(nf->name) + strlen(nf->display) + 2;
 
+	if (b > MAXNAMEBYTES - c->bytes)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "IMAP: the folder names are more than %zu "
+		                    "bytes together",
+		                    MAXNAMEBYTES);
 	if (f->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 16;
 		void *t = nc > MAXFOLDERS
@@ -182,6 +192,7 @@ static enum qm_err add_folder(struct fl_ctx *c, struct qm_mail_imap_folder *nf,
 		c->cap = nc;
 	}
 	f->v[f->n++] = *nf;
+	c->bytes += b;
 	memset(nf, 0, sizeof(*nf));
 	return QM_OK;
 }

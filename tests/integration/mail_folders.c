@@ -937,9 +937,11 @@ static void test_large_folder_figures(void **state)
 	k.highestmodseq = ch->st.highestmodseq;
 	k.msgs = held;
 	k.nmsgs = ch->nadded;
-	/* nothing new, three ways */
-	for (int m = 0; m < 3; m++) {
+	/* nothing new, three ways, twice: the first use of mod-sequences
+	 * on a folder may pay for Dovecot's indexing them */
+	for (int r = 0; r < 6; r++) {
 		struct qm_mail_imap_changes *c2 = NULL;
+		int m = r % 3;
 
 		t0 = qm_mono_ns();
 		assert_err(qm_mail_imap_folder_sync(im[m], "big", &k, &c2, &e),
@@ -948,10 +950,11 @@ static void test_large_folder_figures(void **state)
 		assert_int_equal(c2->nadded + c2->nchanged + c2->nvanished, 0);
 		fprintf(stderr,
 		        "figure: sync of %d messages, nothing new, mode %d "
-		        "(3 QRESYNC, 2 CONDSTORE, 1 full): %llu ms\n",
-		        N, (int)c2->mode, (unsigned long long)t);
+		        "(3 QRESYNC, 2 CONDSTORE, 1 full), round %d: %llu ms\n",
+		        N, (int)c2->mode, r / 3 + 1, (unsigned long long)t);
+		assert_int_equal(c2->mode, QM_MAIL_IMAP_SYNC_QRESYNC - m);
 		/* a loaded machine is slow, but not this slow */
-		if (c2->mode != QM_MAIL_IMAP_SYNC_FULL)
+		if (r >= 3 && c2->mode != QM_MAIL_IMAP_SYNC_FULL)
 			assert_true(t < 2000);
 		qm_mail_imap_changes_free(&c2);
 	}
@@ -987,13 +990,18 @@ static void test_large_folder_figures(void **state)
 
 		for (int i = 0; i < 50; i++)
 			newest[i] = held[N - 1 - i].uid;
-		t0 = qm_mono_ns();
-		assert_err(qm_mail_imap_fetch_summaries(im[0], newest, 50,
-		                                        count_sum, &got, &e),
-		           QM_OK);
-		fprintf(stderr, "figure: summaries of the newest 50: %llu ms\n",
-		        (unsigned long long)ms_since(t0));
-		assert_int_equal(got, 50);
+		for (int r = 1; r <= 2; r++) {
+			got = 0;
+			t0 = qm_mono_ns();
+			assert_err(qm_mail_imap_fetch_summaries(
+			               im[0], newest, 50, count_sum, &got, &e),
+			           QM_OK);
+			fprintf(stderr,
+			        "figure: summaries of the newest 50, round %d: "
+			        "%llu ms\n",
+			        r, (unsigned long long)ms_since(t0));
+			assert_int_equal(got, 50);
+		}
 	}
 	{
 		uint32_t *all = malloc(N * sizeof(*all));

@@ -35,8 +35,15 @@
  * reply ("$T" is the tag). */
 struct step {
 	const char *expect;
-	const char *reply;
+	const char *reply; /* GEN(i): gens[i] writes it (too large here) */
 };
+
+static void gen_many_folders(int fd, const char *tag);
+static void gen_long_names(int fd, const char *tag);
+static void gen_long_line(int fd, const char *tag);
+static void (*const gens[])(int fd, const char *tag) = {
+    gen_many_folders, gen_long_names, gen_long_line};
+#define GEN(i) ("\001" #i)
 
 struct script {
 	const char *caps; /* after "IMAP4rev1 AUTH=PLAIN" */
@@ -172,7 +179,10 @@ static void *serve(void *arg)
 				say(fd, "$T BAD not in the script\r\n", tag);
 				continue;
 			}
-			say(fd, st->reply, tag);
+			if (st->reply[0] == '\001')
+				gens[st->reply[1] - '0'](fd, tag);
+			else
+				say(fd, st->reply, tag);
 			st++;
 		}
 	}
@@ -622,6 +632,8 @@ struct got {
 	int n;
 	char subject[128], from[128], refs[256];
 	size_t hdrlen;
+	uint32_t size;
+	int64_t internaldate;
 };
 
 static int on_sum(void *arg, const struct qm_mail_imap_summary *s, size_t done,
@@ -636,6 +648,8 @@ static int on_sum(void *arg, const struct qm_mail_imap_summary *s, size_t done,
 	qm_strlcpy(g->from, s->from, sizeof(g->from));
 	qm_strlcpy(g->refs, s->references, sizeof(g->refs));
 	g->hdrlen = s->hdrlen;
+	g->size = s->size;
+	g->internaldate = s->internaldate;
 	return 0;
 }
 
@@ -679,6 +693,171 @@ static void test_summary_headers(void **state)
 	script_end(&sc, &im);
 }
 
+/* ------------------------------------------------- oversized replies */
+
+/* Sends all of n bytes, or gives up quietly (QMail may hang up first). */
+static int put(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* 100,001 folders: one more than a listing holds. */
+static void gen_many_folders(int fd, const char *tag)
+{
+	char line[128];
+
+	for (int i = 0; i <= 100000; i++) {
+		int k = snprintf(line, sizeof(line),
+		                 "* LIST () \".\" f%06d\r\n", i);
+		if (put(fd, line, (size_t)k))
+			return;
+	}
+	say(fd, "$T OK done\r\n", tag);
+}
+
+/* 9,000 folders with 1000-byte names (the longest a name may be): each
+ * is allowed, but together they are 9 MB of names, 18 MB with their
+ * display forms, more than a listing keeps (16 MiB). */
+static void gen_long_names(int fd, const char *tag)
+{
+	char line[1100];
+
+	for (int i = 0; i < 9000; i++) {
+		int k = snprintf(line, sizeof(line), "* LIST () \".\" \"%06d",
+		                 i);
+		memset(line + k, 'n', 994);
+		k += 994;
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "\"\r\n");
+		if (put(fd, line, (size_t)k))
+			return;
+	}
+	say(fd, "$T OK done\r\n", tag);
+}
+
+/* One LIST line of 300 KiB (a line holds 256 KiB). */
+static void gen_long_line(int fd, const char *tag)
+{
+	static char name[300 * 1024];
+
+	(void)tag;
+	memset(name, 'x', sizeof(name));
+	if (put(fd, "* LIST () \".\" ", 14) == 0)
+		put(fd, name, sizeof(name));
+	put(fd, "\r\n", 2);
+}
+
+static void test_hostile_sizes(void **state)
+{
+	static const struct step steps[] = {
+	    {"LIST \"\" \"*\"", GEN(0)},
+	    {"STATUS \"x\"", "* STATUS x (MESSAGES 1)\r\n$T OK done\r\n"},
+	    {"LIST \"\" \"*\"", GEN(1)},
+	    {"STATUS \"x\"", "* STATUS x (MESSAGES 1)\r\n$T OK done\r\n"},
+	    /* numbers past their range */
+	    {"SELECT \"INBOX\"",
+	     "* FLAGS (\\Seen)\r\n* 3 EXISTS\r\n"
+	     "* OK [UIDVALIDITY 4294967296] ok\r\n$T OK done\r\n"},
+	    {"SELECT \"INBOX\"",
+	     "* 4294967296 EXISTS\r\n* 7 EXISTS\r\n"
+	     "* OK [UIDVALIDITY 9] ok\r\n"
+	     "* OK [UIDNEXT 99999999999999999999999] ok\r\n"
+	     "* OK [HIGHESTMODSEQ 18446744073709551615] ok\r\n"
+	     "$T OK done\r\n"},
+	    {"UID FETCH 5 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK",
+	     "* 1 FETCH (UID 5 RFC822.SIZE 99999999999 INTERNALDATE \"bogus\" "
+	     "BODY[HEADER.FIELDS (SUBJECT)] {12}\r\nSubject: x\r\n)\r\n"
+	     "* 2 FETCH (UID 4294967296 BODY[HEADER.FIELDS (SUBJECT)] "
+	     "{12}\r\nSubject: y\r\n)\r\n$T OK done\r\n"},
+	    /* a header block of 2 MB: refused before it is read */
+	    {"UID FETCH 5 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK",
+	     "* 1 FETCH (UID 5 BODY[HEADER.FIELDS (SUBJECT)] {2000000}\r\n"},
+	    {NULL, NULL}};
+	static const struct step steps2[] = {
+	    {"SELECT \"INBOX\"", SELECT_OK("")},
+	    {"UID SEARCH UNSEEN", "* SEARCH 1 4294967296 3\r\n$T OK done\r\n"},
+	    {NULL, NULL}};
+	static const struct step steps3[] = {
+	    {"LIST \"\" \"*\"", GEN(2)}, {NULL, NULL}};
+	struct script sc;
+	struct qm_mail_server s;
+	struct qm_mail_imap *im;
+	struct qm_mail_imap_folders *f = NULL;
+	struct qm_mail_imap_folder_state st;
+	struct qm_mail_imap_query q = {.without = QM_MAIL_FLAG_SEEN};
+	const uint32_t uid = 5;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	struct got g = {0};
+	struct qm_mail_imap_counts k;
+	uint64_t t0;
+	struct qm_error e;
+
+	(void)state;
+	script_start(&sc, "", steps);
+	im = open_script(&sc, &s);
+	/* too many folders: a clean refusal, the rest of the reply read */
+	assert_err(qm_mail_imap_folders(im, 0, &f, &e), QM_ERR_TOOBIG);
+	assert_null(f);
+	assert_non_null(strstr(e.msg, "folders"));
+	assert_err(qm_mail_imap_folder_status(im, "x", &k, &e), QM_OK);
+	assert_int_equal(k.messages, 1);
+	/* too many bytes of names */
+	assert_err(qm_mail_imap_folders(im, 0, &f, &e), QM_ERR_TOOBIG);
+	assert_null(f);
+	assert_err(qm_mail_imap_folder_status(im, "x", &k, &e), QM_OK);
+	assert_int_equal(k.messages, 1);
+	/* UIDVALIDITY past 2^32 - 1 is none */
+	assert_err(qm_mail_imap_folder_select(im, "INBOX", 0, &st, &e),
+	           QM_ERR_PROTO);
+	assert_non_null(strstr(e.msg, "UIDVALIDITY"));
+	assert_err(qm_mail_imap_folder_select(im, "INBOX", 0, &st, &e), QM_OK);
+	assert_int_equal(st.exists, 7);
+	assert_int_equal(st.uidnext, 0);
+	assert_int_equal(st.highestmodseq, 0);
+	/* a size past 2^32 - 1 and a bad date are unknown; a UID past
+	 * 2^32 - 1 is no message of ours */
+	assert_err(qm_mail_imap_fetch_summaries(im, &uid, 1, on_sum, &g, &e),
+	           QM_OK);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.subject, "x");
+	assert_int_equal(g.size, 0);
+	assert_int_equal(g.internaldate, 0);
+	t0 = qm_mono_ns();
+	assert_err(qm_mail_imap_fetch_summaries(im, &uid, 1, on_sum, &g, &e),
+	           QM_ERR_TOOBIG);
+	assert_true(qm_mono_ns() - t0 < 1500000000u); /* not the 2 s time-out */
+	assert_int_equal(g.n, 1);
+	/* the 2 MB were not read: the session cannot go on */
+	assert_err(qm_mail_imap_folder_status(im, "x", &k, &e), QM_ERR_STATE);
+	script_end(&sc, &im);
+
+	/* a UID past 2^32 - 1 in a search: malformed */
+	script_start(&sc, "", steps2);
+	im = open_script(&sc, &s);
+	assert_err(qm_mail_imap_folder_select(im, "INBOX", 0, &st, &e), QM_OK);
+	assert_err(qm_mail_imap_search(im, &q, &uids, &n, &e), QM_ERR_PROTO);
+	assert_null(uids);
+	assert_int_equal(n, 0);
+	script_end(&sc, &im);
+
+	/* a line longer than 256 KiB */
+	script_start(&sc, "", steps3);
+	im = open_script(&sc, &s);
+	assert_err(qm_mail_imap_folders(im, 0, &f, &e), QM_ERR_TOOBIG);
+	assert_null(f);
+	assert_non_null(strstr(e.msg, "line"));
+	assert_err(qm_mail_imap_folders(im, 0, &f, &e), QM_ERR_STATE);
+	script_end(&sc, &im);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -690,6 +869,7 @@ int main(void)
 	    cmocka_unit_test(test_literal_answered_early),
 	    cmocka_unit_test(test_nomodseq_and_refused_enable),
 	    cmocka_unit_test(test_summary_headers),
+	    cmocka_unit_test(test_hostile_sizes),
 	};
 	struct qm_error e;
 
