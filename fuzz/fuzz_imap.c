@@ -151,6 +151,22 @@ static void session(struct qm_mail_imap *im)
 	}
 }
 
+/* A name that decodes has one wire form: encoding it again gives the
+ * name back (unless it holds a line break, which encode refuses). */
+static void check_name(const char *name)
+{
+	char *d = NULL, *w = NULL;
+
+	if (qm_mail_imap_name_decode(name, &d, NULL) == QM_OK) {
+		if (!strpbrk(d, "\r\n") &&
+		    (qm_mail_imap_name_encode(d, &w, NULL) != QM_OK ||
+		     strcmp(w, name) != 0))
+			__builtin_trap();
+		free(w);
+		free(d);
+	}
+}
+
 /* Checks what a folder list promises, then frees it. */
 static void check_folders(struct qm_mail_imap_folders *f)
 {
@@ -162,6 +178,13 @@ static void check_folders(struct qm_mail_imap_folders *f)
 		if ((x->attrs & QM_MAIL_FOLDER_BYNAME) &&
 		    !(x->attrs & QM_MAIL_FOLDER_SPECIAL))
 			__builtin_trap();
+		/* no control character reaches a person */
+		for (const unsigned char *p = (const unsigned char *)x->display;
+		     *p; p++)
+			if (*p < 0x20 || *p == 0x7f ||
+			    (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
+				__builtin_trap();
+		check_name(x->name);
 	}
 	(void)qm_mail_imap_folders_find(f, QM_MAIL_FOLDER_TRASH);
 	qm_mail_imap_folders_free(&f);

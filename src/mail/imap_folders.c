@@ -65,7 +65,7 @@ static unsigned parse_attrs(const char **pp)
 }
 
 /* UTF-8 for people from bytes that may not be: invalid bytes become
- * U+FFFD, control bytes a space. */
+ * U+FFFD, control characters (C0, DEL, C1) a space. */
 static char *clean_utf8(const char *s)
 {
 	size_t n = strlen(s);
@@ -94,13 +94,27 @@ static char *clean_utf8(const char *s)
 			p++;
 			continue;
 		}
-		if (k == 1 && (*p < 0x20 || *p == 0x7f))
+		if ((k == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (k == 2 && p[0] == 0xc2 && p[1] < 0xa0))
 			r[j++] = ' ';
 		else
 			memcpy(r + j, p, k), j += k;
 		p += k;
 	}
 	r[j] = '\0';
+	return r;
+}
+
+/* The name for people: decoded from modified UTF-7 when it is that, and
+ * cleaned either way (a valid name may encode ESC, CR or LF). */
+static char *display_name(const char *name)
+{
+	char *d = NULL, *r;
+
+	if (qm_mail_imap_name_decode(name, &d, NULL) != QM_OK)
+		return clean_utf8(name);
+	r = clean_utf8(d);
+	free(d);
 	return r;
 }
 
@@ -287,8 +301,7 @@ static enum qm_err list_reply(struct qm_mail_imap *im, const char *s,
 		           QM_MAIL_FOLDER_SUBSCRIBED |
 		           QM_MAIL_FOLDER_NONEXISTENT | QM_MAIL_FOLDER_NOSELECT;
 	}
-	if (qm_mail_imap_name_decode(nf.name, &nf.display, NULL) != QM_OK)
-		nf.display = clean_utf8(nf.name);
+	nf.display = display_name(nf.name);
 	if (!nf.display) {
 		folder_clear(&nf);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -502,9 +515,7 @@ static enum qm_err add_parents(struct fl_ctx *c, struct qm_error *err)
 		           QM_MAIL_FOLDER_HASCHILDREN;
 		nf.name = want[i].name;
 		want[i].name = NULL;
-		if (qm_mail_imap_name_decode(nf.name, &nf.display, NULL) !=
-		    QM_OK)
-			nf.display = clean_utf8(nf.name);
+		nf.display = display_name(nf.name);
 		if (!nf.display)
 			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		if (e == QM_OK && (e = add_folder(c, &nf, err)) == QM_OK)

@@ -563,7 +563,10 @@ struct qm_mail_imap_counts {
 struct qm_mail_imap_folder {
 	char *name;     /* the server's name: give it back to every call */
 	char *display;  /* UTF-8 for people: name decoded (name itself when it
-	                   does not decode, bytes that are not UTF-8 replaced) */
+	                   does not decode, bytes that are not UTF-8 replaced
+	                   by U+FFFD); control characters (C0, DEL, C1), even
+	                   encoded ones, are spaces. Never give it back to a
+	                   call: two names may show the same */
 	char delim;     /* hierarchy delimiter, '\0': a flat namespace */
 	unsigned attrs; /* QM_MAIL_FOLDER_* */
 	struct qm_mail_imap_counts counts; /* with QM_MAIL_IMAP_LIST_STATUS */

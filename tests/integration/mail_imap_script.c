@@ -282,6 +282,7 @@ static void test_folders_by_name(void **state)
 	     "* LIST (\\HasNoChildren) \".\" INBOX.Trash\r\n"
 	     "* LIST () \".\" \"INBOX.Entw&APw-rfe\"\r\n"
 	     "* LIST () \".\" \"&Jjo!\"\r\n"
+	     "* LIST () \".\" \"Evil&ABs-[2J&AA0ACg-x\"\r\n"
 	     "* LIST () \".\" {7}\r\nCaf\xc3\xa9 \xff\r\n"
 	     "* LIST (\\Noselect) \".\" Spam\r\n"
 	     "* LIST () \".\" Junk\r\n"
@@ -323,6 +324,10 @@ static void test_folders_by_name(void **state)
 	assert_null(qm_mail_imap_folders_find(f, QM_MAIL_FOLDER_DRAFTS));
 	assert_string_equal(find(f, "INBOX.Entw&APw-rfe")->display,
 	                    "INBOX.Entw\xc3\xbcrfe");
+	/* control characters encoded in a valid name (ESC, CR, LF) do not
+	 * reach a terminal or a page */
+	assert_string_equal(find(f, "Evil&ABs-[2J&AA0ACg-x")->display,
+	                    "Evil [2J  x");
 	/* not modified UTF-7: shown as sent */
 	assert_string_equal(find(f, "&Jjo!")->display, "&Jjo!");
 	/* raw 8-bit (a literal): shown with the bad byte replaced */
