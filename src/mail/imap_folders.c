@@ -743,8 +743,11 @@ static enum qm_err on_subs(struct qm_mail_imap *im, const char *s, size_t n,
 	}
 	if (!(name = mail_imap_astring(&p, it)))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	/* a name too long to send cannot be subscribed again: not kept
+	 * (100,000 lines of 256 KiB would be 25 GB) */
 	if (strncmp(name, c->from, fl) != 0 ||
-	    (name[fl] && (!delim || name[fl] != delim)) || c->n >= MAXFOLDERS) {
+	    (name[fl] && (!delim || name[fl] != delim)) ||
+	    strlen(name) > MAIL_IMAP_NAMEMAX || c->n >= MAXFOLDERS) {
 		free(name);
 		goto out;
 	}
