@@ -318,6 +318,9 @@ void mail_imap_cmd_free(struct mail_imap_cmd *c)
 }
 
 static enum qm_err cmd_vadd(struct mail_imap_cmd *c, struct qm_error *err,
+                            const char *fmt, va_list ap) QM_PRINTF(3, 0);
+
+static enum qm_err cmd_vadd(struct mail_imap_cmd *c, struct qm_error *err,
                             const char *fmt, va_list ap)
 {
 	va_list ap2;
