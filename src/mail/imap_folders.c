@@ -124,6 +124,7 @@ struct fl_ctx {
 	int lsub;      /* the responses are LSUB's */
 	size_t *index; /* folder indices sorted by name (for LSUB) */
 	struct qm_mail_imap_counts *status; /* one STATUS reply wanted */
+	const char *status_name;            /* the folder it is for */
 	size_t bytes; /* of the names and display names kept */
 };
 
@@ -239,7 +240,8 @@ static enum qm_err on_status(struct qm_mail_imap *im, const char *s,
 	if (!(name = mail_imap_astring(&p, it)))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	if (c->status) {
-		parse_status(p, c->status);
+		if (c->status_name && strcmp(name, c->status_name) == 0)
+			parse_status(p, c->status);
 	} else if (c->f && c->f->n) {
 		/* LIST-STATUS: right after the folder's LIST reply */
 		f = &c->f->v[c->f->n - 1];
@@ -321,8 +323,12 @@ static enum qm_err on_list(struct qm_mail_imap *im, const char *s, size_t n,
 	(void)n;
 	if (strncasecmp(s, "* STATUS ", 9) == 0)
 		return on_status(im, s, it, c, err);
-	if (strncasecmp(s, c->lsub ? "* LSUB (" : "* LIST (", 8) != 0)
+	/* a listing nobody asked for (during STATUS): not ours */
+	if (!c->f || strncasecmp(s, c->lsub ? "* LSUB (" : "* LIST (", 8) != 0) {
+		if (it->lit)
+			qm_buf_reset(it->lit);
 		return QM_OK;
+	}
 	e = list_reply(im, s, it, c, err);
 	/* the next response's literal starts an empty sink */
 	if (it->lit)
@@ -885,6 +891,7 @@ enum qm_err qm_mail_imap_folder_status(struct qm_mail_imap *im,
 	if ((e = mail_imap_quote(name, q, sizeof(q), err)))
 		return e;
 	c.status = &k;
+	c.status_name = name;
 	qm_buf_init(&lit, LISTLIT);
 	e = mail_imap_run(im, &lit, on_list, &c, err, "STATUS %s (%s)", q,
 	                  status_items(im));

@@ -863,6 +863,30 @@ static void test_hostile_sizes(void **state)
 	script_end(&sc, &im);
 }
 
+/* A LIST nobody asked for, in the middle of STATUS (found by fuzz_imap:
+ * it was filed into a listing that did not exist, a NULL dereference),
+ * and another folder's STATUS (it overwrote the counts asked for). */
+static void test_unsolicited_list(void **state)
+{
+	static const struct step steps[] = {
+	    {"STATUS \"x\"", "* LIST () \".\" x\r\n* LSUB () \".\" x\r\n"
+	                     "* STATUS x (MESSAGES 4)\r\n"
+	                     "* STATUS y (MESSAGES 9)\r\n$T OK done\r\n"},
+	    {NULL, NULL}};
+	struct script sc;
+	struct qm_mail_server s;
+	struct qm_mail_imap *im;
+	struct qm_mail_imap_counts k;
+	struct qm_error e;
+
+	(void)state;
+	script_start(&sc, "", steps);
+	im = open_script(&sc, &s);
+	assert_err(qm_mail_imap_folder_status(im, "x", &k, &e), QM_OK);
+	assert_int_equal(k.messages, 4);
+	script_end(&sc, &im);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -875,6 +899,7 @@ int main(void)
 	    cmocka_unit_test(test_nomodseq_and_refused_enable),
 	    cmocka_unit_test(test_summary_headers),
 	    cmocka_unit_test(test_hostile_sizes),
+	    cmocka_unit_test(test_unsolicited_list),
 	};
 	struct qm_error e;
 
