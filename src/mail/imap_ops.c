@@ -676,6 +676,8 @@ enum qm_err qm_mail_imap_delete_uids(struct qm_mail_imap *im,
 struct sum_ctx {
 	qm_mail_summary_fn fn;
 	void *arg;
+	const uint32_t *want; /* the UIDs asked for, ascending */
+	unsigned char *got;   /* got[i]: want[i] was delivered */
 	int stopped;
 	size_t done, total;
 	size_t maxfield;
@@ -882,21 +884,35 @@ out:
 	return e;
 }
 
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static enum qm_err on_summary(struct qm_mail_imap *im, const char *s, size_t n,
                               struct mail_imap_item *it, void *arg,
                               struct qm_error *err)
 {
 	struct sum_ctx *c = arg;
 	uint32_t uid = mail_imap_fetch_uid(s);
+	const uint32_t *w = uid && c->total ? bsearch(&uid, c->want, c->total,
+	                                              sizeof(*c->want), cmp_uid)
+	                                    : NULL;
 	enum qm_err e = QM_OK;
 
 	(void)im;
 	(void)n;
-	if (uid && it->lit && it->nlit && !c->stopped)
+	/* only the messages asked for, each once: a server's other FETCH
+	 * data (unsolicited, or repeated) is no summary */
+	if (w && !c->got[w - c->want] && it->lit && it->nlit && !c->stopped) {
+		c->got[w - c->want] = 1;
 		e = summarise(c, s,
 		              it->lit->data ? it->lit->data + it->litstart
 		                            : (const unsigned char *)"",
 		              it->lit->len - it->litstart, uid, err);
+	}
 	/* the next response starts with an empty sink */
 	if (it->lit)
 		qm_buf_reset(it->lit);
@@ -923,6 +939,11 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 	c.fn = fn;
 	c.arg = arg;
 	c.total = v.n;
+	c.want = v.v;
+	if (!(c.got = calloc(v.n, 1))) {
+		free(v.v);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
 	c.maxfield = lim && lim->max_header_len ? lim->max_header_len
 	                                        : QM_MAIL_DEF_MAXHEADERLEN;
 	c.modseq = im->highestmodseq != 0;
@@ -942,6 +963,7 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 	}
 	qm_buf_free(&lit);
 	qm_buf_free(&set);
+	free(c.got);
 	free(v.v);
 	if (e == QM_OK && c.stopped)
 		e = qm_error_set(err, QM_ERR_STATE,

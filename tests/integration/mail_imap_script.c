@@ -887,6 +887,62 @@ static void test_unsolicited_list(void **state)
 	script_end(&sc, &im);
 }
 
+struct counted {
+	int n, over;
+	uint32_t uids[8];
+};
+
+static int on_count(void *arg, const struct qm_mail_imap_summary *s,
+                    size_t done, size_t total)
+{
+	struct counted *c = arg;
+
+	if (done > total || done != (size_t)c->n + 1)
+		c->over = 1;
+	if (c->n < 8)
+		c->uids[c->n] = s->uid;
+	c->n++;
+	return 0;
+}
+
+/* Summaries for messages nobody asked for, and one message twice: one
+ * callback per message asked for, and done never past total. */
+static void test_summary_unasked(void **state)
+{
+	static const struct step steps[] = {
+	    {"SELECT \"INBOX\"", SELECT_OK("")},
+	    {"UID FETCH 5,7 (UID FLAGS",
+	     "* 1 FETCH (UID 6 BODY[HEADER.FIELDS (SUBJECT)] {12}\r\n"
+	     "Subject: 6\r\n)\r\n"
+	     "* 2 FETCH (UID 5 BODY[HEADER.FIELDS (SUBJECT)] {12}\r\n"
+	     "Subject: 5\r\n)\r\n"
+	     "* 2 FETCH (UID 5 BODY[HEADER.FIELDS (SUBJECT)] {12}\r\n"
+	     "Subject: 5\r\n)\r\n"
+	     "* 3 FETCH (UID 99 BODY[HEADER.FIELDS (SUBJECT)] {13}\r\n"
+	     "Subject: 99\r\n)\r\n"
+	     "* 4 FETCH (UID 7 BODY[HEADER.FIELDS (SUBJECT)] {12}\r\n"
+	     "Subject: 7\r\n)\r\n$T OK done\r\n"},
+	    {NULL, NULL}};
+	const uint32_t uids[] = {7, 5};
+	struct script sc;
+	struct qm_mail_server s;
+	struct qm_mail_imap *im;
+	struct counted c = {0};
+	struct qm_error e;
+
+	(void)state;
+	script_start(&sc, "", steps);
+	im = open_script(&sc, &s);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
+	assert_err(qm_mail_imap_fetch_summaries(im, uids, 2, on_count, &c, &e),
+	           QM_OK);
+	assert_int_equal(c.n, 2);
+	assert_false(c.over);
+	assert_int_equal(c.uids[0], 5);
+	assert_int_equal(c.uids[1], 7);
+	script_end(&sc, &im);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +956,7 @@ int main(void)
 	    cmocka_unit_test(test_summary_headers),
 	    cmocka_unit_test(test_hostile_sizes),
 	    cmocka_unit_test(test_unsolicited_list),
+	    cmocka_unit_test(test_summary_unasked),
 	};
 	struct qm_error e;
 
