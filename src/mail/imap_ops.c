@@ -434,11 +434,26 @@ void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **pm)
 	*pm = NULL;
 }
 
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 struct map_ctx {
 	struct mail_uidv src, dst;
 	uint32_t validity;
 	size_t max; /* UIDs in the command: no more can be named */
+	const struct mail_uidv *asked; /* every UID copied or moved */
+	unsigned char *mapped;         /* mapped[i]: asked->v[i] is in src */
 };
+
+static const uint32_t *asked_find(const struct map_ctx *c, uint32_t uid)
+{
+	return bsearch(&uid, c->asked->v, c->asked->n, sizeof(*c->asked->v),
+	               cmp_uid);
+}
 
 /* "[COPYUID v src dst]" in s into c. A reply that does not parse or whose
  * sets do not pair up is left out: the move itself was done. */
@@ -448,6 +463,7 @@ static void take_copyuid(struct map_ctx *c, const char *s)
 	struct mail_uidv a = {0}, b = {0};
 	unsigned long v;
 	char *end;
+	int bad = 0;
 
 	if (!p)
 		return;
@@ -461,10 +477,26 @@ static void take_copyuid(struct map_ctx *c, const char *s)
 	    mail_uidset_parse(&p, &b, c->max, NULL) || *p != ']' ||
 	    a.n != b.n || (c->validity && c->validity != v))
 		goto out;
+	/* every source a message we asked for, not mapped before (a
+	 * server's second word on a message does not count) */
+	for (size_t i = 0; i < a.n && !bad; i++) {
+		const uint32_t *w = asked_find(c, a.v[i]);
+		if (!w || c->mapped[w - c->asked->v])
+			bad = 1; /* not asked for, or named twice */
+		else
+			c->mapped[w - c->asked->v] = 2; /* in this reply */
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		const uint32_t *w = asked_find(c, a.v[i]);
+		if (w && c->mapped[w - c->asked->v] == 2)
+			c->mapped[w - c->asked->v] = bad ? 0 : 1;
+	}
+	if (bad)
+		goto out;
 	for (size_t i = 0; i < a.n; i++)
 		if (mail_uidv_push(&c->src, a.v[i], NULL) ||
 		    mail_uidv_push(&c->dst, b.v[i], NULL))
-			goto out;
+			goto out; /* cannot happen: at most asked->n pairs */
 	c->validity = (uint32_t)v;
 out:
 	free(a.v);
@@ -493,6 +525,9 @@ static enum qm_err copy_set(struct qm_mail_imap *im, const struct mail_uidv *v,
 	struct qm_buf *was = im->tagged_ok;
 	enum qm_err e = QM_OK;
 
+	if (!m->mapped && !(m->mapped = calloc(v->n, 1)))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	m->asked = v;
 	qm_buf_init(&set, MAIL_IMAP_SETMAX + 32);
 	qm_buf_init(&ok, MAIL_IMAP_LINEMAX);
 	im->tagged_ok = &ok;
@@ -626,6 +661,7 @@ static enum qm_err transfer(struct qm_mail_imap *im, const uint32_t *uids,
 	free(v.v);
 	free(m.src.v);
 	free(m.dst.v);
+	free(m.mapped);
 	return e;
 }
 
@@ -882,13 +918,6 @@ out:
 	free(to);
 	free(cc);
 	return e;
-}
-
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static enum qm_err on_summary(struct qm_mail_imap *im, const char *s, size_t n,

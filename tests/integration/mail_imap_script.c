@@ -412,6 +412,14 @@ static void test_hostile_copyuid(void **state)
 	    {"UID COPY 1:2 \"Archive\"",
 	     "$T OK [COPYUID 9 2,1 11:12] done\r\n"},
 	    {"UID COPY 1:2 \"Archive\"", "$T OK [COPYUID 9 2:1 0:1] done\r\n"},
+	    /* a message that was not copied */
+	    {"UID COPY 1:2 \"Archive\"",
+	     "$T OK [COPYUID 9 100,2 5:6] done\r\n"},
+	    /* one message named twice */
+	    {"UID COPY 1:2 \"Archive\"",
+	     "* OK [COPYUID 9 1 5] one\r\n$T OK [COPYUID 9 1 6] again\r\n"},
+	    {"UID COPY 1:2 \"Archive\"",
+	     "* OK [COPYUID 9 1,2,1 5:7] one\r\n$T OK [COPYUID 9 2 8] ok\r\n"},
 	    {NULL, NULL}};
 	const uint32_t uids[] = {1, 2};
 	struct script sc;
@@ -451,6 +459,24 @@ static void test_hostile_copyuid(void **state)
 	assert_err(qm_mail_imap_copy_uids(im, uids, 2, "Archive", &map, &e),
 	           QM_OK);
 	assert_int_equal(map->n, 0);
+	qm_mail_imap_uidmap_free(&map);
+	/* pairs for a message not asked for: the reply is not believed */
+	assert_err(qm_mail_imap_copy_uids(im, uids, 2, "Archive", &map, &e),
+	           QM_OK);
+	assert_int_equal(map->n, 0);
+	qm_mail_imap_uidmap_free(&map);
+	/* the first word on a message counts */
+	assert_err(qm_mail_imap_copy_uids(im, uids, 2, "Archive", &map, &e),
+	           QM_OK);
+	assert_int_equal(map->n, 1);
+	assert_int_equal(map->src[0], 1);
+	assert_int_equal(map->dst[0], 5);
+	qm_mail_imap_uidmap_free(&map);
+	assert_err(qm_mail_imap_copy_uids(im, uids, 2, "Archive", &map, &e),
+	           QM_OK);
+	assert_int_equal(map->n, 1);
+	assert_int_equal(map->src[0], 2);
+	assert_int_equal(map->dst[0], 8);
 	qm_mail_imap_uidmap_free(&map);
 	script_end(&sc, &im);
 }
