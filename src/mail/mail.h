@@ -517,6 +517,19 @@ enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
 /* ------------------------------------------------- IMAP: folders, sync */
 
 /*
+ * Common to every call of this part (docs/MAIL.md "Folders, flags, moves
+ * and search"): folder names given and returned are the server's wire
+ * names (modified UTF-7), never qm_mail_imap_folder.display. Errors:
+ * QM_ERR_INVAL for bad arguments (nothing sent), QM_ERR_STATE when the
+ * session is broken (a reply that could not be read to its end: open a
+ * new session) or a call needs a selected folder and none is,
+ * QM_ERR_PROTO for a server's NO / BAD (its words in the message) or a
+ * malformed reply, QM_ERR_TOOBIG past a bound, QM_ERR_UNSUPPORTED when
+ * the server cannot do what is asked, QM_ERR_NET / QM_ERR_TIMEOUT. An
+ * output pointer is set only when the call returns QM_OK.
+ */
+
+/*
  * The most UIDs one result may hold (a folder listing, a search, the
  * changes of a sync): past it the call fails with QM_ERR_TOOBIG rather
  * than grow without bound on a hostile server's word.
@@ -585,30 +598,42 @@ enum {
 };
 
 /*
- * Every folder of the account, in the server's order: LIST "" "*" with
- * RETURN (SUBSCRIBED SPECIAL-USE) where LIST-EXTENDED is offered, else
- * LIST and LSUB. Subscribed folders that no longer exist come with
- * QM_MAIL_FOLDER_NONEXISTENT | NOSELECT. Special use as described at
- * QM_MAIL_FOLDER_*: the server's marks win; for a use it marks on no
- * folder, the provider names count (first match in docs/MAIL.md's
- * order). Bounded: 100000 folders. Free with qm_mail_imap_folders_free.
+ * Every folder of the account, in the server's order, then the parents it
+ * left out (QM_MAIL_FOLDER_NONEXISTENT | NOSELECT | HASCHILDREN): LIST ""
+ * "*" RETURN (SUBSCRIBED CHILDREN SPECIAL-USE) where LIST-EXTENDED (RFC
+ * 5258) is offered, else LIST and LSUB. Subscribed folders that no longer
+ * exist come with QM_MAIL_FOLDER_NONEXISTENT | NOSELECT. Special use as
+ * described at QM_MAIL_FOLDER_*: the server's marks win; for a use it
+ * marks on no folder, the provider names count (first match in
+ * docs/MAIL.md's order). With QM_MAIL_IMAP_LIST_STATUS, counts.valid is
+ * set on each folder the server counted. Bounds: 100,000 folders and
+ * 16 MiB of names and display names (QM_ERR_TOOBIG; the session goes
+ * on); a name over 1000 bytes is left out. *out is malloc'd, with every
+ * string in it: free with qm_mail_imap_folders_free (NULL is fine).
  */
 QM_NODISCARD enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im,
                                               unsigned opts,
                                               struct qm_mail_imap_folders **out,
                                               struct qm_error *err);
 void qm_mail_imap_folders_free(struct qm_mail_imap_folders **f);
-/* The folder with special use attr in f, or NULL. */
+/* The first folder of f with every bit of attr set (a special use), not
+ * a NONEXISTENT one; NULL when none or f is NULL. Points into f. */
 const struct qm_mail_imap_folder *
 qm_mail_imap_folders_find(const struct qm_mail_imap_folders *f, unsigned attr);
 
 /*
  * Folder management; names are the server's (encode a name a person typed
- * with qm_mail_imap_name_encode, joining levels with the delimiter).
- * create subscribes the new folder when subscribe is set. Deleting or
- * renaming the selected folder leaves none selected. INBOX cannot be
- * deleted (QM_ERR_INVAL). A refusal is QM_ERR_PROTO with the server's
- * words (an existing name, a folder with children on some servers).
+ * with qm_mail_imap_name_encode, joining levels with the delimiter); the
+ * new names of create and rename must decode as modified UTF-7
+ * (QM_ERR_INVAL otherwise, nothing sent). create subscribes the new
+ * folder when subscribe is set. rename carries the subscriptions of the
+ * folder and its children along (LSUB, then UNSUBSCRIBE old and
+ * SUBSCRIBE new for each; a refusal of those is ignored). delete sends
+ * UNSELECT (RFC 3691, when offered) first when it is the selected
+ * folder, never CLOSE (it would expunge). Deleting or renaming the
+ * selected folder leaves none selected. INBOX cannot be renamed or deleted (QM_ERR_INVAL). A refusal
+ * is QM_ERR_PROTO with the server's words (an existing name, a folder
+ * with children on some servers).
  */
 QM_NODISCARD enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
                                                     const char *name,
@@ -625,7 +650,9 @@ QM_NODISCARD enum qm_err qm_mail_imap_folder_delete(struct qm_mail_imap *im,
 QM_NODISCARD enum qm_err qm_mail_imap_folder_subscribe(struct qm_mail_imap *im,
                                                        const char *name, int on,
                                                        struct qm_error *err);
-/* STATUS of one folder (it need not be selected; it is best not). */
+/* STATUS of one folder (it need not be selected; it is best not): only
+ * the server's STATUS reply for that name counts; QM_ERR_PROTO when none
+ * came. HIGHESTMODSEQ is asked for under CONDSTORE / QRESYNC. */
 QM_NODISCARD enum qm_err
 qm_mail_imap_folder_status(struct qm_mail_imap *im, const char *name,
                            struct qm_mail_imap_counts *out,
@@ -646,7 +673,9 @@ struct qm_mail_imap_folder_state {
 /*
  * Selects folder (EXAMINE when read_only: nothing changes \Seen or
  * \Recent). With CONDSTORE the server reports HIGHESTMODSEQ (QRESYNC is
- * ENABLEd once a session when offered). Later calls work on this folder.
+ * ENABLEd once a session when offered; a refused ENABLE is remembered).
+ * Later calls work on this folder. st may be NULL. A failure (no valid
+ * UIDVALIDITY in the reply: QM_ERR_PROTO) leaves no folder selected.
  */
 QM_NODISCARD enum qm_err
 qm_mail_imap_folder_select(struct qm_mail_imap *im, const char *folder,
@@ -657,7 +686,9 @@ qm_mail_imap_folder_select(struct qm_mail_imap *im, const char *folder,
 struct qm_mail_imap_known {
 	uint32_t uidvalidity;   /* 0: nothing (a first sync) */
 	uint64_t highestmodseq; /* 0: unknown (every flag is fetched) */
-	/* every message held, with the flags last seen (any order) */
+	/* every message held, with the flags last seen (any order; UID 0
+	 * is skipped; one entry per UID); at most QM_MAIL_IMAP_MAXUIDS
+	 * (QM_ERR_INVAL). Borrowed for the call. */
 	const struct qm_mail_uid_flags *msgs;
 	size_t nmsgs;
 };
@@ -675,26 +706,33 @@ struct qm_mail_imap_changes {
 	enum qm_mail_imap_sync_mode mode;
 	/* UIDVALIDITY changed: drop what was held; added is every message */
 	int resync;
-	struct qm_mail_uid_flags *added; /* new to the caller, ascending */
+	/* each list ascending by UID, NULL when empty, owned by the
+	 * changes (qm_mail_imap_changes_free) */
+	struct qm_mail_uid_flags *added; /* new to the caller */
 	size_t nadded;
 	/* held messages whose flags differ from the known ones (the new
-	 * flags), ascending */
+	 * flags) */
 	struct qm_mail_uid_flags *changed;
 	size_t nchanged;
-	uint32_t *vanished; /* held messages that are gone, ascending */
+	uint32_t *vanished; /* held messages that are gone */
 	size_t nvanished;
 };
 
 /*
- * Selects folder and says what changed since known: new messages with
- * their flags, changed flags, expunged messages. With QRESYNC (RFC 7162)
- * and a known HIGHESTMODSEQ of the same UIDVALIDITY it is one SELECT
- * (QRESYNC ...) round trip (VANISHED (EARLIER) and FETCH ... MODSEQ);
- * with CONDSTORE alone UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) and the UID
- * list; otherwise UID FETCH 1:* (FLAGS) compared with known. The caller
- * applies the changes, then stores st.uidvalidity, st.highestmodseq and
- * st.uidnext (docs/MAIL.md "Folder sync"). Free with
- * qm_mail_imap_changes_free.
+ * Selects folder (read-write; it stays selected) and says what changed
+ * since known (NULL: nothing known): new messages with their flags,
+ * changed flags, expunged messages. With QRESYNC (RFC 7162) and a known
+ * HIGHESTMODSEQ of the same UIDVALIDITY it is one SELECT (QRESYNC ...)
+ * round trip (VANISHED (EARLIER) and FETCH ... MODSEQ); with CONDSTORE
+ * alone UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) and the UID list;
+ * otherwise UID FETCH 1:* (FLAGS) compared with known. When the server
+ * names one UID in several FETCH replies the last counts; vanished only
+ * ever names UIDs of known. The caller applies the changes, then stores
+ * st.uidvalidity, st.highestmodseq and st.uidnext (docs/MAIL.md "Folder
+ * sync"). Bounds: QM_MAIL_IMAP_MAXUIDS UIDs in any list or server reply
+ * (QM_ERR_TOOBIG or QM_ERR_PROTO; a VANISHED range over it is refused
+ * before anything is allocated). *out is malloc'd: free with
+ * qm_mail_imap_changes_free (NULL is fine; it sets *c to NULL).
  */
 QM_NODISCARD enum qm_err
 qm_mail_imap_folder_sync(struct qm_mail_imap *im, const char *folder,
@@ -709,24 +747,31 @@ void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c);
  * Adds the flags add and removes the flags remove (QM_MAIL_FLAG_*) on
  * the messages uids[0..n) of the selected folder: UID STORE
  * +FLAGS.SILENT / -FLAGS.SILENT, UIDs in compressed sets, split into
- * several commands when long. A keyword the folder does not keep
+ * several commands past 8 KiB of set. uids in any order; duplicates and
+ * UID 0 are dropped; none left, n over QM_MAIL_IMAP_MAXUIDS (TOOBIG),
+ * an unknown flag, nothing to change or a flag both added and removed:
+ * refused before anything is sent. A keyword the folder does not keep
  * (PERMANENTFLAGS) fails with QM_ERR_UNSUPPORTED before anything is
  * sent; so does a read-only folder. UIDs that no longer exist are
- * skipped by the server.
+ * skipped by the server. On a failure part of the set may be changed.
  */
 QM_NODISCARD enum qm_err qm_mail_imap_store(struct qm_mail_imap *im,
                                             const uint32_t *uids, size_t n,
                                             unsigned add, unsigned remove,
                                             struct qm_error *err);
 
-/* Where copied or moved messages went (RFC 4315 COPYUID). */
+/*
+ * Where copied or moved messages went (RFC 4315 COPYUID). Only pairs
+ * whose source is a message of the request count, each source once; a
+ * COPYUID reply with any other pair, unequal sets or UID 0 is dropped
+ * whole. Messages the server gave no pair for (no UIDPLUS, or a reply
+ * dropped): find them in the destination by Message-ID.
+ */
 struct qm_mail_imap_uidmap {
-	uint32_t uidvalidity; /* of the destination; 0: the server said
-	                         nothing (no UIDPLUS): find them by
-	                         Message-ID */
-	uint32_t *src;        /* src[i] is now dst[i] in the destination */
-	uint32_t *dst;
-	size_t n;
+	uint32_t uidvalidity; /* of the destination; 0 when n is 0 */
+	uint32_t *src;        /* src[i] is now dst[i] in the destination, */
+	uint32_t *dst;        /* in the server's order; NULL when n is 0 */
+	size_t n;             /* at most the UIDs asked for */
 };
 void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **m);
 
@@ -734,9 +779,11 @@ void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **m);
  * Copies (UID COPY) or moves (UID MOVE, RFC 6851; without MOVE: UID COPY,
  * \Deleted and an expunge of just these messages as in
  * qm_mail_imap_expunge_uids) the messages uids[0..n) of the selected
- * folder to folder. When map is not NULL, *map gets the new UIDs the
- * server reported. On a failure part of the set may have been copied or
- * moved: sync both folders.
+ * folder to folder. uids as in qm_mail_imap_store; a move needs a
+ * read-write folder (QM_ERR_UNSUPPORTED). When map is not NULL, *map
+ * gets the new UIDs the server reported (malloc'd, even when empty:
+ * qm_mail_imap_uidmap_free). On a failure part of the set may have been
+ * copied or moved: sync both folders.
  */
 QM_NODISCARD enum qm_err
 qm_mail_imap_copy_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
@@ -748,8 +795,11 @@ qm_mail_imap_move_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
                        struct qm_error *err);
 /*
  * Sets \Deleted on uids[0..n) and expunges exactly them: UID EXPUNGE
- * (UIDPLUS); without it, the other messages marked \Deleted lose the
- * mark for a plain EXPUNGE and get it back after, so nothing else goes.
+ * (RFC 4315 UIDPLUS); without it, the other messages marked \Deleted
+ * (UID SEARCH DELETED) lose the mark for a plain EXPUNGE and get it back
+ * after, whatever EXPUNGE said, so nothing else goes (except a message
+ * another client marks in between: IMAP4rev1 has no better). uids as in
+ * qm_mail_imap_store; a read-only folder: QM_ERR_UNSUPPORTED.
  */
 QM_NODISCARD enum qm_err qm_mail_imap_expunge_uids(struct qm_mail_imap *im,
                                                    const uint32_t *uids,
@@ -785,9 +835,13 @@ struct qm_mail_imap_query {
 };
 
 /*
- * The UIDs matching q, ascending (UID SEARCH; ESEARCH's compact answer
- * when offered). QM_ERR_INVAL for an empty query or a string that is not
- * UTF-8 or holds CR/LF. *uids is malloc'd (NULL when none).
+ * The UIDs matching q in the selected folder, ascending, each once (UID
+ * SEARCH; ESEARCH's compact answer, RFC 4731, when offered; an ESEARCH
+ * reply tagged for another command is ignored). QM_ERR_INVAL for an empty
+ * query, unknown flags, or a string that is not one line of UTF-8 of at
+ * most 1000 bytes. Bounds: QM_MAIL_IMAP_MAXUIDS UIDs (QM_ERR_TOOBIG); a
+ * hit of 0 or over 2^32 - 1 is a malformed reply (QM_ERR_PROTO, the
+ * session broken). *uids is malloc'd (NULL when none), *n its length.
  */
 QM_NODISCARD enum qm_err qm_mail_imap_search(struct qm_mail_imap *im,
                                              const struct qm_mail_imap_query *q,
@@ -831,10 +885,16 @@ typedef int (*qm_mail_summary_fn)(void *arg,
                                   size_t done, size_t total);
 
 /*
- * The summaries of uids[0..n) of the selected folder (any order; sent as
- * compressed sets, one UID FETCH for a run of consecutive UIDs), one
- * callback per message in the server's order. UIDs that no longer exist
- * are skipped. Each header block is bounded (1 MiB).
+ * The summaries of uids[0..n) of the selected folder (uids as in
+ * qm_mail_imap_store; sent as compressed sets, one UID FETCH per 8 KiB
+ * of set), at most one callback per UID asked for, in the server's
+ * order; FETCH data for any other UID, or for a UID already delivered,
+ * is ignored, so done never passes total (the distinct UIDs asked for).
+ * UIDs that no longer exist are skipped. Bounds: a header block over
+ * 1 MiB is refused before it is read (QM_ERR_TOOBIG, the session
+ * broken); each string field is cut at the server's limits'
+ * max_header_len (default QM_MAIL_DEF_MAXHEADERLEN) on a UTF-8 boundary.
+ * A callback's non-zero return: QM_ERR_STATE, the session still usable.
  */
 QM_NODISCARD enum qm_err
 qm_mail_imap_fetch_summaries(struct qm_mail_imap *im, const uint32_t *uids,
