@@ -17,7 +17,7 @@
 /* the bytes of names and display names one listing keeps: a name may be
  * 1000 bytes, but 100,000 such would be 400 MB on a hostile server's word */
 #define MAXNAMEBYTES ((size_t)16 << 20)
-#define LISTLIT    ((size_t)64 << 10) /* a name sent as a literal */
+#define LISTLIT      ((size_t)64 << 10) /* a name sent as a literal */
 
 /* ------------------------------------------------------------ parsing */
 
@@ -324,7 +324,8 @@ static enum qm_err on_list(struct qm_mail_imap *im, const char *s, size_t n,
 	if (strncasecmp(s, "* STATUS ", 9) == 0)
 		return on_status(im, s, it, c, err);
 	/* a listing nobody asked for (during STATUS): not ours */
-	if (!c->f || strncasecmp(s, c->lsub ? "* LSUB (" : "* LIST (", 8) != 0) {
+	if (!c->f ||
+	    strncasecmp(s, c->lsub ? "* LSUB (" : "* LIST (", 8) != 0) {
 		if (it->lit)
 			qm_buf_reset(it->lit);
 		return QM_OK;

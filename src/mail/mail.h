@@ -631,9 +631,9 @@ qm_mail_imap_folders_find(const struct qm_mail_imap_folders *f, unsigned attr);
  * SUBSCRIBE new for each; a refusal of those is ignored). delete sends
  * UNSELECT (RFC 3691, when offered) first when it is the selected
  * folder, never CLOSE (it would expunge). Deleting or renaming the
- * selected folder leaves none selected. INBOX cannot be renamed or deleted (QM_ERR_INVAL). A refusal
- * is QM_ERR_PROTO with the server's words (an existing name, a folder
- * with children on some servers).
+ * selected folder leaves none selected. INBOX cannot be renamed or deleted
+ * (QM_ERR_INVAL). A refusal is QM_ERR_PROTO with the server's words (an
+ * existing name, a folder with children on some servers).
  */
 QM_NODISCARD enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
                                                     const char *name,

@@ -720,9 +720,9 @@ static void test_legacy_move_spares_deleted(void **state)
 	fill(c, "legacy", "legacy", 3, u);
 	assert_int_equal(qmt_imap_cmd(c, "CREATE \"legacy-to\""), 0);
 	assert_int_equal(qmt_imap_cmd(c, "SELECT \"legacy\""), 0);
-	assert_int_equal(qmt_imap_cmd(c, "UID STORE %u +FLAGS (\\Deleted)",
-	                              (unsigned)u[2]),
-	                 0);
+	assert_int_equal(
+	    qmt_imap_cmd(c, "UID STORE %u +FLAGS (\\Deleted)", (unsigned)u[2]),
+	    0);
 	im = open_as(&s, "MOVE UIDPLUS");
 	assert_err(qm_mail_imap_select(im, "legacy", NULL, &e), QM_OK);
 	assert_err(qm_mail_imap_move(im, u[0], "legacy-to", &e), QM_OK);
@@ -965,9 +965,8 @@ static void test_large_folder_figures(void **state)
 		                        (unsigned)held[i * 99].uid);
 	assert_non_null(c = qmt_imap_open(&srv, BOB));
 	assert_int_equal(qmt_imap_cmd(c, "SELECT big"), 0);
-	assert_int_equal(qmt_imap_cmd(c, "UID STORE %s +FLAGS.SILENT (\\Seen)",
-	                              set),
-	                 0);
+	assert_int_equal(
+	    qmt_imap_cmd(c, "UID STORE %s +FLAGS.SILENT (\\Seen)", set), 0);
 	qmt_imap_close(&c);
 	for (int m = 0; m < 3; m++) {
 		struct qm_mail_imap_changes *c2 = NULL;

@@ -762,8 +762,8 @@ static void gen_long_names(int fd, const char *tag)
 	char line[1100];
 
 	for (int i = 0; i < 9000; i++) {
-		int k = snprintf(line, sizeof(line), "* LIST () \".\" \"%06d",
-		                 i);
+		int k =
+		    snprintf(line, sizeof(line), "* LIST () \".\" \"%06d", i);
 		memset(line + k, 'n', 994);
 		k += 994;
 		k += snprintf(line + k, sizeof(line) - (size_t)k, "\"\r\n");
@@ -815,8 +815,8 @@ static void test_hostile_sizes(void **state)
 	    {"SELECT \"INBOX\"", SELECT_OK("")},
 	    {"UID SEARCH UNSEEN", "* SEARCH 1 4294967296 3\r\n$T OK done\r\n"},
 	    {NULL, NULL}};
-	static const struct step steps3[] = {
-	    {"LIST \"\" \"*\"", GEN(2)}, {NULL, NULL}};
+	static const struct step steps3[] = {{"LIST \"\" \"*\"", GEN(2)},
+	                                     {NULL, NULL}};
 	struct script sc;
 	struct qm_mail_server s;
 	struct qm_mail_imap *im;

@@ -650,7 +650,8 @@ int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
 		        "Content-Type: text/plain; charset=us-ascii\n\n"
 		        "%s\n",
 		        i, tag, i, body);
-		if (fclose(f) != 0 || chown(file, pw->pw_uid, pw->pw_gid) != 0) {
+		if (fclose(f) != 0 ||
+		    chown(file, pw->pw_uid, pw->pw_gid) != 0) {
 			free(body);
 			return -1;
 		}
