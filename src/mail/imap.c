@@ -19,50 +19,12 @@
 
 #include "mail/private.h"
 
-#define IMAP_LINEMAX  ((size_t)256 * 1024) /* one response line */
-#define IMAP_SMALLLIT ((size_t)1 << 20)    /* literal nobody asked for */
 #define IMAP_IDLEMAX_MS                                                        \
 	(25L * 60 * 1000) /* RFC 2177: re-IDLE before 29 min                   \
 	                   */
 
-struct qm_mail_imap {
-	const struct qm_mail_server *srv;
-	CURL *h;
-	curl_socket_t sock;
-	struct mail_xfer x;
-	unsigned tag;
-	int broken;
-	char caps[4096];
-	unsigned char in[16384];
-	size_t inlen, inoff;
-	uint32_t exists;
-	uint32_t uidvalidity; /* of the selected folder, 0: none selected */
-	char lastreply[512];  /* text of the last tagged NO/BAD */
-	int wake_fd;          /* readable: end a wait early (-1: none) */
-	int idle_wake;        /* set while waiting in IDLE */
-	int woken;            /* the last wait ended because of wake_fd */
-};
-
-/* One response: the line (literals left as "{N}" markers) and where the
- * literal bytes went. */
-struct item {
-	struct qm_buf line;
-	struct qm_buf *lit; /* literal sink, NULL: small literals discarded */
-	size_t nlit;
-	size_t litstart; /* where this response's literal bytes begin in lit */
-};
-
-QM_NODISCARD typedef enum qm_err (*untagged_fn)(struct qm_mail_imap *im,
-                                                const char *line, size_t n,
-                                                struct item *it, void *arg,
-                                                struct qm_error *err);
-
-static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
-                               struct qm_error *err, const char *fmt, ...)
-    QM_PRINTF(4, 5);
-
-static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
-                               struct qm_error *err, const char *fmt, ...)
+enum qm_err mail_imap_fail(struct qm_mail_imap *im, enum qm_err code,
+                           struct qm_error *err, const char *fmt, ...)
 {
 	char msg[QM_ERR_MSGMAX];
 	va_list ap;
@@ -78,9 +40,9 @@ static enum qm_err fail_broken(struct qm_mail_imap *im, enum qm_err code,
 static enum qm_err wait_sock(struct qm_mail_imap *im, int write, long ms,
                              struct qm_error *err)
 {
-	struct pollfd p[2] = {{.fd = (int)im->sock,
-	                       .events = write ? POLLOUT : POLLIN},
-	                      {.fd = im->wake_fd, .events = POLLIN}};
+	struct pollfd p[2] = {
+	    {.fd = (int)im->sock, .events = write ? POLLOUT : POLLIN},
+	    {.fd = im->wake_fd, .events = POLLIN}};
 	nfds_t np = !write && im->idle_wake && im->wake_fd >= 0 ? 2 : 1;
 	int r;
 
@@ -100,8 +62,8 @@ static enum qm_err wait_sock(struct qm_mail_imap *im, int write, long ms,
 		                    "%ld ms; try again later",
 		                    im->srv->host, ms);
 	if (r < 0)
-		return fail_broken(im, QM_ERR_NET, err, "poll failed: %s",
-		                   strerror(errno));
+		return mail_imap_fail(im, QM_ERR_NET, err, "poll failed: %s",
+		                      strerror(errno));
 	return QM_OK;
 }
 
@@ -124,7 +86,7 @@ static enum qm_err send_all(struct qm_mail_imap *im, const void *p, size_t n,
 			continue;
 		}
 		if (rc != CURLE_OK)
-			return fail_broken(
+			return mail_imap_fail(
 			    im, QM_ERR_NET, err,
 			    "sending failed (%s); the connection "
 			    "is lost, try again later",
@@ -152,12 +114,13 @@ static enum qm_err fill(struct qm_mail_imap *im, long ms, struct qm_error *err)
 			continue;
 		}
 		if (rc != CURLE_OK)
-			return fail_broken(im, QM_ERR_NET, err,
-			                   "receiving failed (%s); try again "
-			                   "later",
-			                   curl_easy_strerror(rc));
+			return mail_imap_fail(
+			    im, QM_ERR_NET, err,
+			    "receiving failed (%s); try again "
+			    "later",
+			    curl_easy_strerror(rc));
 		if (got == 0)
-			return fail_broken(
+			return mail_imap_fail(
 			    im, QM_ERR_NET, err,
 			    "the server closed the connection in "
 			    "the middle of a reply; try again "
@@ -179,10 +142,10 @@ static enum qm_err read_line(struct qm_mail_imap *im, struct qm_buf *line,
 		enum qm_err e;
 
 		if (take && qm_buf_append(line, s, take, NULL) != QM_OK)
-			return fail_broken(im, QM_ERR_TOOBIG, err,
-			                   "a reply line is longer than %zu "
-			                   "bytes",
-			                   line->max);
+			return mail_imap_fail(im, QM_ERR_TOOBIG, err,
+			                      "a reply line is longer than %zu "
+			                      "bytes",
+			                      line->max);
 		im->inoff += take;
 		if (nl)
 			return QM_OK;
@@ -249,10 +212,11 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 			take = (size_t)(n - done);
 		if (sink && qm_buf_append(sink, im->in + im->inoff, take,
 		                          NULL) != QM_OK)
-			return fail_broken(im, QM_ERR_TOOBIG, err,
-			                   "a message is larger than the limit "
-			                   "of %zu bytes",
-			                   sink->max);
+			return mail_imap_fail(
+			    im, QM_ERR_TOOBIG, err,
+			    "a message is larger than the limit "
+			    "of %zu bytes",
+			    sink->max);
 		im->inoff += take;
 		done += take;
 		if (im->srv->progress && n > 65536)
@@ -262,8 +226,8 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 }
 
 /* Reads one whole response (a line and its literals). */
-static enum qm_err read_item(struct qm_mail_imap *im, struct item *it, long ms,
-                             struct qm_error *err)
+static enum qm_err read_item(struct qm_mail_imap *im, struct mail_imap_item *it,
+                             long ms, struct qm_error *err)
 {
 	size_t from = 0;
 	enum qm_err e;
@@ -286,14 +250,14 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct item *it, long ms,
 		r = literal_size(&it->line, from, &n);
 		if (r == 0)
 			return QM_OK;
-		if (r < 0 || n > (it->lit ? it->lit->max : IMAP_SMALLLIT))
-			return fail_broken(
+		if (r < 0 || n > (it->lit ? it->lit->max : MAIL_IMAP_SMALLLIT))
+			return mail_imap_fail(
 			    im, QM_ERR_TOOBIG, err,
 			    "the server announced a literal of "
 			    "%llu bytes, more than the limit of "
 			    "%zu",
 			    r < 0 ? ~0ULL : (unsigned long long)n,
-			    it->lit ? it->lit->max : IMAP_SMALLLIT);
+			    it->lit ? it->lit->max : MAIL_IMAP_SMALLLIT);
 		if ((e = read_literal(im, n, it->lit, err)))
 			return e;
 		it->nlit++;
@@ -310,7 +274,9 @@ static int is_tagged(const struct qm_mail_imap *im, const char *s)
 	return strncmp(s, t, (size_t)n) == 0;
 }
 
-/* Built-in handling of untagged data every command may see. */
+/* Built-in handling of untagged data every command may see: the message
+ * count (new mail is EXISTS growing past what expunges left), the
+ * capabilities. */
 static void note_untagged(struct qm_mail_imap *im, const char *s)
 {
 	unsigned long v;
@@ -320,27 +286,213 @@ static void note_untagged(struct qm_mail_imap *im, const char *s)
 		return;
 	if (s[2] >= '0' && s[2] <= '9') {
 		v = strtoul(s + 2, &end, 10);
-		if (strcasecmp(end, " EXISTS") == 0 && v <= 0xffffffffUL)
+		if (v > 0xffffffffUL)
+			return;
+		if (strcasecmp(end, " EXISTS") == 0) {
+			if ((uint32_t)v > im->exists)
+				im->arrived += (uint32_t)v - im->exists;
 			im->exists = (uint32_t)v;
+		} else if (strcasecmp(end, " EXPUNGE") == 0 && im->exists) {
+			im->exists--;
+		}
+	} else if (strncasecmp(s, "* VANISHED ", 11) == 0 &&
+	           strncasecmp(s + 11, "(EARLIER)", 9) != 0) {
+		/* QRESYNC's EXPUNGE (RFC 7162 3.2.10) */
+		size_t k = mail_uidset_count(s + 11, im->exists);
+		im->exists -= (uint32_t)k;
 	} else if (strncasecmp(s, "* CAPABILITY ", 13) == 0) {
 		qm_strlcpy(im->caps, s + 13, sizeof(im->caps));
 	}
 }
 
-/* Sends a formatted command with a fresh tag and reads to its completion,
- * passing every untagged response to fn. */
-static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
-                       untagged_fn fn, void *arg, struct qm_error *err,
-                       const char *fmt, ...) QM_PRINTF(6, 7);
-
-static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
-                       untagged_fn fn, void *arg, struct qm_error *err,
-                       const char *fmt, ...)
+void mail_imap_cmd_init(struct mail_imap_cmd *c, const struct qm_mail_imap *im)
 {
-	char cmd[2048];
-	struct item it = {.lit = lit};
+	memset(c, 0, sizeof(*c));
+	qm_buf_init(&c->b, MAIL_IMAP_CMDMAX);
+	c->lit_plus = im && qm_mail_imap_has_cap(im, "LITERAL+");
+}
+
+void mail_imap_cmd_free(struct mail_imap_cmd *c)
+{
+	qm_buf_free(&c->b);
+}
+
+static enum qm_err cmd_vadd(struct mail_imap_cmd *c, struct qm_error *err,
+                            const char *fmt, va_list ap) QM_PRINTF(3, 0);
+
+static enum qm_err cmd_vadd(struct mail_imap_cmd *c, struct qm_error *err,
+                            const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return qm_error_set(err, QM_ERR_INVAL, "bad IMAP command");
+	if (qm_buf_reserve(&c->b, (size_t)n, NULL) != QM_OK)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "IMAP command too long (more than %zu "
+		                    "bytes)",
+		                    c->b.max);
+	vsnprintf((char *)c->b.data + c->b.len, (size_t)n + 1, fmt, ap);
+	c->b.len += (size_t)n;
+	return QM_OK;
+}
+
+enum qm_err mail_imap_cmd_add(struct mail_imap_cmd *c, struct qm_error *err,
+                              const char *fmt, ...)
+{
 	va_list ap;
-	int n, m;
+	enum qm_err e;
+
+	va_start(ap, fmt);
+	e = cmd_vadd(c, err, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+enum qm_err mail_imap_cmd_string(struct mail_imap_cmd *c, const char *s,
+                                 struct qm_error *err)
+{
+	size_t n = strlen(s);
+	int plain = 1;
+	enum qm_err e;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\r' || ch == '\n')
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "an IMAP string cannot hold a line "
+			                    "break");
+		if (ch >= 0x80)
+			plain = 0;
+	}
+	if (plain) {
+		if ((e = mail_imap_cmd_add(c, err, "\"")))
+			return e;
+		for (size_t i = 0; i < n; i++)
+			if ((e = mail_imap_cmd_add(
+			         c, err, "%s%c",
+			         s[i] == '"' || s[i] == '\\' ? "\\" : "",
+			         s[i])))
+				return e;
+		return mail_imap_cmd_add(c, err, "\"");
+	}
+	/* 8-bit text (CHARSET UTF-8 searches) can only go as a literal */
+	if (!c->lit_plus && c->nwait == MAIL_IMAP_MAXWAITS)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "too many IMAP literals in one command");
+	if ((e = mail_imap_cmd_add(c, err, "{%zu%s}\r\n", n,
+	                           c->lit_plus ? "+" : "")))
+		return e;
+	if (!c->lit_plus)
+		c->wait[c->nwait++] = c->b.len;
+	if (qm_buf_append(&c->b, s, n, NULL) != QM_OK)
+		return qm_error_set(err, QM_ERR_INVAL, "IMAP command too long");
+	return QM_OK;
+}
+
+/* Reads responses until the tagged completion of the current command (or,
+ * with want_cont, until the server's "+" go-ahead for a literal). */
+static enum qm_err read_reply(struct qm_mail_imap *im,
+                              struct mail_imap_item *it,
+                              mail_imap_untagged_fn fn, void *arg,
+                              int want_cont, const char *cmd,
+                              struct qm_error *err)
+{
+	enum qm_err failed = QM_OK; /* a handler's error, reported at the end */
+
+	for (;;) {
+		const char *s;
+		enum qm_err e;
+
+		if ((e = read_item(im, it, mail_io_ms(im->srv), err))) {
+			im->broken = 1;
+			return e;
+		}
+		s = (const char *)it->line.data;
+		if (is_tagged(im, s)) {
+			const char *st = strchr(s, ' ') + 1;
+			char shown[64];
+			size_t k = 0;
+
+			if (failed)
+				return failed; /* err holds the handler's words
+				                */
+			if (strncasecmp(st, "OK", 2) == 0) {
+				if (want_cont)
+					return mail_imap_fail(
+					    im, QM_ERR_PROTO, err,
+					    "the server completed a command "
+					    "before its literal was sent: "
+					    "\"%.200s\"",
+					    s);
+				if (im->tagged_ok) {
+					qm_buf_reset(im->tagged_ok);
+					/* the text's response codes are read
+					 * where present; one past the buffer's
+					 * bound is cut and read as absent */
+					QM_IGNORE(qm_buf_append_str(
+					    im->tagged_ok, st, NULL));
+				}
+				return QM_OK;
+			}
+			qm_strlcpy(im->lastreply, s, sizeof(im->lastreply));
+			while (cmd[k] && cmd[k] != '\r' && k + 1 < 61) {
+				shown[k] = cmd[k];
+				k++;
+			}
+			shown[k] = '\0';
+			return qm_error_set(err, QM_ERR_PROTO,
+			                    "IMAP %s refused \"%s\": %.300s",
+			                    im->srv->host, shown, st);
+		}
+		if (strncmp(s, "* ", 2) == 0) {
+			note_untagged(im, s);
+			if (strncasecmp(s, "* BYE", 5) == 0)
+				return mail_imap_fail(
+				    im, QM_ERR_NET, err,
+				    "the server closed the session: "
+				    "%.300s",
+				    s);
+			/* after a handler fails, the rest of the reply is
+			 * still read, so the session stays in step */
+			if (fn && !failed &&
+			    (e = fn(im, s, it->line.len, it, arg, err))) {
+				if (im->broken)
+					return e;
+				failed = e;
+			}
+			continue;
+		}
+		if (s[0] == '+') {
+			if (failed) {
+				/* a literal we will not send: give up */
+				im->broken = 1;
+				return failed;
+			}
+			if (want_cont)
+				return QM_OK;
+			continue;
+		}
+		return mail_imap_fail(im, QM_ERR_PROTO, err,
+		                      "the server sent a malformed reply line: "
+		                      "\"%.80s\"",
+		                      s);
+	}
+}
+
+enum qm_err mail_imap_exec(struct qm_mail_imap *im,
+                           const struct mail_imap_cmd *c, struct qm_buf *lit,
+                           mail_imap_untagged_fn fn, void *arg,
+                           struct qm_error *err)
+{
+	struct mail_imap_item it = {.lit = lit};
+	const char *cmd = c->b.data ? (const char *)c->b.data : "";
+	struct qm_buf out;
+	size_t off = 0, tn;
 	enum qm_err e;
 
 	if (im->broken)
@@ -348,67 +500,59 @@ static enum qm_err run(struct qm_mail_imap *im, struct qm_buf *lit,
 		                    "IMAP %s: the connection was lost earlier; "
 		                    "open a new session",
 		                    im->srv->host);
+	if (!c->b.len)
+		return qm_error_set(err, QM_ERR_INVAL, "empty IMAP command");
+	/* tag, command and CRLF in one buffer: one send per part, or
+	 * Nagle's algorithm holds the second piece for the first's ACK */
 	im->tag++;
-	m = snprintf(cmd, sizeof(cmd), "Q%u ", im->tag);
-	va_start(ap, fmt);
-	n = vsnprintf(cmd + m, sizeof(cmd) - (size_t)m - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)(n + m) >= sizeof(cmd) - 2)
-		return qm_error_set(err, QM_ERR_INVAL, "IMAP command too long");
-	memcpy(cmd + m + n, "\r\n", 2);
-	if ((e = send_all(im, cmd, (size_t)(m + n + 2), err)))
+	qm_buf_init(&out, c->b.len + 32);
+	if ((e = qm_buf_appendf(&out, err, "Q%u ", im->tag)) ||
+	    (e = qm_buf_append(&out, c->b.data, c->b.len, err)) ||
+	    (e = qm_buf_append(&out, "\r\n", 2, err))) {
+		qm_buf_free(&out);
 		return e;
-	qm_buf_init(&it.line, IMAP_LINEMAX);
-	for (;;) {
-		const char *s;
-
-		if ((e = read_item(im, &it, mail_io_ms(im->srv), err))) {
-			im->broken = 1;
-			goto out;
-		}
-		s = (const char *)it.line.data;
-		if (is_tagged(im, s)) {
-			const char *st = strchr(s, ' ') + 1;
-			if (strncasecmp(st, "OK", 2) == 0) {
-				e = QM_OK;
-				goto out;
-			}
-			qm_strlcpy(im->lastreply, s, sizeof(im->lastreply));
-			e = qm_error_set(err, QM_ERR_PROTO,
-			                 "IMAP %s refused \"%.60s\": %.300s",
-			                 im->srv->host, cmd + m, st);
-			goto out;
-		}
-		if (strncmp(s, "* ", 2) == 0) {
-			note_untagged(im, s);
-			if (strncasecmp(s, "* BYE", 5) == 0) {
-				e = fail_broken(
-				    im, QM_ERR_NET, err,
-				    "the server closed the session: "
-				    "%.300s",
-				    s);
-				goto out;
-			}
-			if (fn && (e = fn(im, s, it.line.len, &it, arg, err)))
-				goto out;
-			continue;
-		}
-		if (strncmp(s, "+", 1) == 0)
-			continue;
-		e = fail_broken(im, QM_ERR_PROTO, err,
-		                "the server sent a malformed reply line: "
-		                "\"%.80s\"",
-		                s);
-		goto out;
 	}
+	tn = out.len - c->b.len - 2;
+	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
+	for (size_t w = 0;; w++) {
+		size_t to = w < c->nwait ? tn + c->wait[w] : out.len;
+
+		if ((e = send_all(im, out.data + off, to - off, err)))
+			goto out;
+		off = to;
+		if (w == c->nwait)
+			break;
+		/* a synchronizing literal: wait for the go-ahead */
+		if ((e = read_reply(im, &it, fn, arg, 1, cmd, err)))
+			goto out;
+	}
+	e = read_reply(im, &it, fn, arg, 0, cmd, err);
 out:
 	qm_buf_free(&it.line);
+	qm_buf_free(&out);
 	return e;
 }
 
-/* Writes name as an IMAP quoted string into out. */
-static enum qm_err quote(const char *name, char *out, size_t outlen,
-                         struct qm_error *err)
+enum qm_err mail_imap_run(struct qm_mail_imap *im, struct qm_buf *lit,
+                          mail_imap_untagged_fn fn, void *arg,
+                          struct qm_error *err, const char *fmt, ...)
+{
+	struct mail_imap_cmd c;
+	va_list ap;
+	enum qm_err e;
+
+	mail_imap_cmd_init(&c, NULL);
+	va_start(ap, fmt);
+	e = cmd_vadd(&c, err, fmt, ap);
+	va_end(ap);
+	if (e == QM_OK)
+		e = mail_imap_exec(im, &c, lit, fn, arg, err);
+	mail_imap_cmd_free(&c);
+	return e;
+}
+
+enum qm_err mail_imap_quote(const char *name, char *out, size_t outlen,
+                            struct qm_error *err)
 {
 	size_t j = 0;
 
@@ -429,6 +573,15 @@ static enum qm_err quote(const char *name, char *out, size_t outlen,
 	}
 	out[j++] = '"';
 	out[j] = '\0';
+	return QM_OK;
+}
+
+enum qm_err mail_imap_need_selected(struct qm_mail_imap *im,
+                                    struct qm_error *err)
+{
+	if (im->uidvalidity == 0)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "IMAP: select a folder first");
 	return QM_OK;
 }
 
@@ -467,7 +620,7 @@ enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
 		e = qm_error_set(err, QM_ERR_NET, "IMAP: no connection");
 		goto fail;
 	}
-	if ((e = run(im, NULL, NULL, NULL, err, "CAPABILITY")))
+	if ((e = mail_imap_run(im, NULL, NULL, NULL, err, "CAPABILITY")))
 		goto fail;
 	*out = im;
 	return QM_OK;
@@ -493,13 +646,16 @@ void qm_mail_imap_free(struct qm_mail_imap **pim)
 	*pim = NULL;
 }
 
-int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap)
+/* Whether the space-separated list holds word (case-insensitive). */
+static int word_in(const char *list, const char *word)
 {
-	size_t n = strlen(cap);
-	const char *p = im->caps;
+	size_t n = strlen(word);
+	const char *p = list;
 
-	while ((p = strcasestr(p, cap)) != NULL) {
-		if ((p == im->caps || p[-1] == ' ') &&
+	if (!n)
+		return 0;
+	while ((p = strcasestr(p, word)) != NULL) {
+		if ((p == list || p[-1] == ' ') &&
 		    (p[n] == '\0' || p[n] == ' '))
 			return 1;
 		p += n;
@@ -507,15 +663,29 @@ int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap)
 	return 0;
 }
 
-/* ------------------------------------------------------------- LIST */
+int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap)
+{
+	return word_in(im->caps, cap) && !word_in(im->ignored, cap);
+}
 
-struct list_ctx {
-	struct qm_mail_folder *v;
-	size_t n, cap;
-};
+enum qm_err qm_mail_imap_cap_ignore(struct qm_mail_imap *im, const char *cap,
+                                    struct qm_error *err)
+{
+	size_t have = strlen(im->ignored), n = cap ? strlen(cap) : 0;
 
-/* Reads an IMAP astring (atom, quoted or the item's literal). */
-static char *take_astring(const char **pp, const struct item *it)
+	if (!n || strchr(cap, ' '))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "no capability name given");
+	if (have + n + 2 > sizeof(im->ignored))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "too many capabilities ignored");
+	if (have)
+		im->ignored[have++] = ' ';
+	memcpy(im->ignored + have, cap, n + 1);
+	return QM_OK;
+}
+
+char *mail_imap_astring(const char **pp, const struct mail_imap_item *it)
 {
 	const char *p = *pp;
 	struct qm_buf b;
@@ -533,7 +703,7 @@ static char *take_astring(const char **pp, const struct item *it)
 		}
 		if (*p == '"')
 			p++;
-	} else if (*p == '{' && it->lit && it->nlit) {
+	} else if (*p == '{' && it && it->lit && it->nlit) {
 		/* "{0}" leaves no literal bytes (and lit->data may be NULL) */
 		if (it->lit->len > it->litstart)
 			/* past the limit the name is cut, as a quoted one
@@ -541,9 +711,13 @@ static char *take_astring(const char **pp, const struct item *it)
 			QM_IGNORE(
 			    qm_buf_append(&b, it->lit->data + it->litstart,
 			                  it->lit->len - it->litstart, NULL));
-		p += strlen(p);
+		/* past the "{N}" marker */
+		while (*p && *p != '}')
+			p++;
+		if (*p == '}')
+			p++;
 	} else {
-		while (*p && *p != ' ' && *p != ')')
+		while (*p && *p != ' ' && *p != ')' && *p != '(')
 			if (qm_buf_append_byte(&b, (unsigned char)*p++, NULL))
 				break;
 	}
@@ -553,313 +727,112 @@ static char *take_astring(const char **pp, const struct item *it)
 	return r;
 }
 
-static enum qm_err on_list(struct qm_mail_imap *im, const char *s, size_t n,
-                           struct item *it, void *arg, struct qm_error *err)
+/* The flags and keywords we know, as written on the wire. */
+static const struct {
+	const char *name;
+	unsigned flag;
+} flag_names[] = {{"\\Seen", QM_MAIL_FLAG_SEEN},
+                  {"\\Answered", QM_MAIL_FLAG_ANSWERED},
+                  {"\\Flagged", QM_MAIL_FLAG_FLAGGED},
+                  {"\\Deleted", QM_MAIL_FLAG_DELETED},
+                  {"\\Draft", QM_MAIL_FLAG_DRAFT},
+                  {"$Forwarded", QM_MAIL_FLAG_FORWARDED},
+                  {"$Junk", QM_MAIL_FLAG_JUNK},
+                  {"$NotJunk", QM_MAIL_FLAG_NOTJUNK},
+                  /* Thunderbird's older names: read, never written */
+                  {"Junk", QM_MAIL_FLAG_JUNK},
+                  {"NonJunk", QM_MAIL_FLAG_NOTJUNK}};
+
+unsigned mail_imap_flag_list(const char *p, int *star)
 {
-	static const struct {
-		const char *a;
-		unsigned f;
-	} attrs[] = {{"\\Noselect", QM_MAIL_FOLDER_NOSELECT},
-	             {"\\NonExistent", QM_MAIL_FOLDER_NOSELECT},
-	             {"\\Sent", QM_MAIL_FOLDER_SENT},
-	             {"\\Drafts", QM_MAIL_FOLDER_DRAFTS},
-	             {"\\Trash", QM_MAIL_FOLDER_TRASH},
-	             {"\\Junk", QM_MAIL_FOLDER_JUNK},
-	             {"\\Archive", QM_MAIL_FOLDER_ARCHIVE}};
-	struct list_ctx *c = arg;
-	const char *p, *close;
-	struct qm_mail_folder f = {0};
-	char *delim;
+	unsigned r = 0;
 
-	(void)n;
-	if (strncasecmp(s, "* LIST (", 8) != 0)
-		return QM_OK;
-	p = s + 8;
-	if (!(close = strchr(p, ')')))
-		return fail_broken(im, QM_ERR_PROTO, err,
-		                   "malformed LIST reply");
-	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		const char *a = strcasestr(p, attrs[i].a);
-		size_t al = strlen(attrs[i].a);
-		if (a && a < close && (a[al] == ' ' || a[al] == ')'))
-			f.attrs |= attrs[i].f;
-	}
-	p = close + 1;
-	if (!(delim = take_astring(&p, it)))
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	free(delim);
-	if (!(f.name = take_astring(&p, it)))
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	if (!*f.name) {
-		free(f.name);
-		return QM_OK;
-	}
-	if (strcasecmp(f.name, "INBOX") == 0)
-		f.attrs |= QM_MAIL_FOLDER_INBOX;
-	if (c->n == c->cap) {
-		size_t nc = c->cap ? c->cap * 2 : 16;
-		void *t =
-		    nc > 100000 ? NULL : reallocarray(c->v, nc, sizeof(*c->v));
-		if (!t) {
-			free(f.name);
-			return qm_error_set(err, QM_ERR_TOOBIG,
-			                    "too many folders");
-		}
-		c->v = t;
-		c->cap = nc;
-	}
-	c->v[c->n++] = f;
-	return QM_OK;
-}
-
-void qm_mail_folders_free(struct qm_mail_folder **f, size_t n)
-{
-	if (!f || !*f)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free((*f)[i].name);
-	free(*f);
-	*f = NULL;
-}
-
-enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
-                              struct qm_mail_folder **out, size_t *n,
-                              struct qm_error *err)
-{
-	struct list_ctx c = {0};
-	struct qm_buf lit;
-	enum qm_err e;
-
-	qm_buf_init(&lit, 4096);
-	if (qm_mail_imap_has_cap(im, "LIST-EXTENDED") &&
-	    qm_mail_imap_has_cap(im, "SPECIAL-USE"))
-		e = run(im, &lit, on_list, &c, err,
-		        "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
-	else
-		e = run(im, &lit, on_list, &c, err, "LIST \"\" \"*\"");
-	qm_buf_free(&lit);
-	if (e) {
-		qm_mail_folders_free(&c.v, c.n);
-		return e;
-	}
-	*out = c.v;
-	*n = c.n;
-	return QM_OK;
-}
-
-enum qm_err qm_mail_imap_special(struct qm_mail_imap *im, unsigned attr,
-                                 char **name, struct qm_error *err)
-{
-	struct qm_mail_folder *f = NULL;
-	size_t n = 0;
-	enum qm_err e;
-
-	if ((e = qm_mail_imap_list(im, &f, &n, err)))
-		return e;
-	e = qm_error_set(err, QM_ERR_NOTFOUND,
-	                 "the server marks no folder for this use");
-	for (size_t i = 0; i < n; i++) {
-		if (f[i].attrs & attr) {
-			if (!(*name = mail_strdup(f[i].name)))
-				e = qm_error_set(err, QM_ERR_NOMEM,
-				                 "out of memory");
-			else
-				e = QM_OK;
-			break;
-		}
-	}
-	if (e == QM_OK)
-		qm_error_clear(err);
-	qm_mail_folders_free(&f, n);
-	return e;
-}
-
-/* ----------------------------------------------------------- SELECT */
-
-static uint32_t code_value(const char *s, const char *code)
-{
-	const char *p = strcasestr(s, code);
-	unsigned long v;
-
-	if (!p)
+	if (star)
+		*star = 0;
+	if (!p || *p != '(')
 		return 0;
-	v = strtoul(p + strlen(code), NULL, 10);
-	return v > 0xffffffffUL ? 0 : (uint32_t)v;
-}
-
-static enum qm_err on_select(struct qm_mail_imap *im, const char *s, size_t n,
-                             struct item *it, void *arg, struct qm_error *err)
-{
-	struct qm_mail_imap_status *st = arg;
-
-	(void)im;
-	(void)n;
-	(void)it;
-	(void)err;
-	if (strncasecmp(s, "* OK [UIDVALIDITY ", 18) == 0)
-		st->uidvalidity = code_value(s, "[UIDVALIDITY ");
-	else if (strncasecmp(s, "* OK [UIDNEXT ", 14) == 0)
-		st->uidnext = code_value(s, "[UIDNEXT ");
-	return QM_OK;
-}
-
-enum qm_err qm_mail_imap_select(struct qm_mail_imap *im, const char *folder,
-                                struct qm_mail_imap_status *st,
-                                struct qm_error *err)
-{
-	struct qm_mail_imap_status s = {0};
-	char q[1024];
-	enum qm_err e;
-
-	if ((e = quote(folder, q, sizeof(q), err)))
-		return e;
-	im->exists = 0;
-	im->uidvalidity = 0;
-	if ((e = run(im, NULL, on_select, &s, err, "SELECT %s", q)))
-		return e;
-	if (s.uidvalidity == 0)
-		return qm_error_set(err, QM_ERR_PROTO,
-		                    "IMAP %s: SELECT %s gave no UIDVALIDITY",
-		                    im->srv->host, folder);
-	s.exists = im->exists;
-	im->uidvalidity = s.uidvalidity;
-	if (st)
-		*st = s;
-	return QM_OK;
-}
-
-/* ----------------------------------------------------------- SEARCH */
-
-struct uidv {
-	uint32_t *v;
-	size_t n, cap;
-	uint32_t above;
-};
-
-static enum qm_err uid_push(struct uidv *u, uint32_t uid, struct qm_error *err)
-{
-	if (u->n == u->cap) {
-		size_t nc = u->cap ? u->cap * 2 : 64;
-		void *t = reallocarray(u->v, nc, sizeof(*u->v));
-		if (!t)
-			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		u->v = t;
-		u->cap = nc;
-	}
-	u->v[u->n++] = uid;
-	return QM_OK;
-}
-
-static enum qm_err on_search(struct qm_mail_imap *im, const char *s, size_t n,
-                             struct item *it, void *arg, struct qm_error *err)
-{
-	struct uidv *u = arg;
-	const char *p;
-
-	(void)im;
-	(void)n;
-	(void)it;
-	if (strncasecmp(s, "* SEARCH", 8) != 0)
-		return QM_OK;
-	for (p = s + 8; *p;) {
-		unsigned long v;
-		char *end;
-		enum qm_err e;
+	for (p++; *p && *p != ')';) {
+		size_t n;
 
 		while (*p == ' ')
 			p++;
-		if (!*p)
-			break;
-		v = strtoul(p, &end, 10);
-		if (end == p || v == 0 || v > 0xffffffffUL)
-			return fail_broken(im, QM_ERR_PROTO, err,
-			                   "malformed SEARCH reply");
-		if (v > u->above && (e = uid_push(u, (uint32_t)v, err)))
-			return e;
-		p = end;
-	}
-	return QM_OK;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static enum qm_err need_selected(struct qm_mail_imap *im, struct qm_error *err)
-{
-	if (im->uidvalidity == 0)
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "IMAP: select a folder first");
-	return QM_OK;
-}
-
-enum qm_err qm_mail_imap_new_uids(struct qm_mail_imap *im,
-                                  uint32_t known_uidvalidity, uint32_t last_uid,
-                                  uint32_t **uids, size_t *n, int *resync,
-                                  struct qm_error *err)
-{
-	struct uidv u = {0};
-	enum qm_err e;
-	int rs = 0;
-
-	if ((e = need_selected(im, err)))
-		return e;
-	if (known_uidvalidity != im->uidvalidity) {
-		/* a new or rebuilt folder: every message counts as new */
-		rs = known_uidvalidity != 0;
-		last_uid = 0;
-	}
-	u.above = last_uid;
-	if (last_uid == UINT32_MAX)
-		goto done;
-	if ((e = run(im, NULL, on_search, &u, err, "UID SEARCH UID %u:*",
-	             (unsigned)last_uid + 1))) {
-		free(u.v);
-		return e;
-	}
-	if (u.n > 1)
-		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
-done:
-	*uids = u.v;
-	*n = u.n;
-	*resync = rs;
-	return QM_OK;
-}
-
-/* ------------------------------------------------------------ FETCH */
-
-/* Flags from a "FLAGS (...)" list inside s. */
-static unsigned parse_flags(const char *s)
-{
-	static const struct {
-		const char *f;
-		unsigned v;
-	} names[] = {{"\\Seen", QM_MAIL_FLAG_SEEN},
-	             {"\\Answered", QM_MAIL_FLAG_ANSWERED},
-	             {"\\Flagged", QM_MAIL_FLAG_FLAGGED},
-	             {"\\Deleted", QM_MAIL_FLAG_DELETED},
-	             {"\\Draft", QM_MAIL_FLAG_DRAFT}};
-	const char *p = strcasestr(s, "FLAGS ("), *close;
-	unsigned r = 0;
-
-	if (!p || !(close = strchr(p, ')')))
-		return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const char *f = p;
-		size_t fl = strlen(names[i].f);
-		while ((f = strcasestr(f, names[i].f)) && f < close) {
-			if (f[fl] == ' ' || f[fl] == ')') {
-				r |= names[i].v;
-				break;
-			}
-			f += fl;
-		}
+		n = strcspn(p, " )");
+		if (n == 2 && strncmp(p, "\\*", 2) == 0 && star)
+			*star = 1;
+		for (size_t i = 0; i < sizeof(flag_names) / sizeof(*flag_names);
+		     i++)
+			if (strlen(flag_names[i].name) == n &&
+			    strncasecmp(p, flag_names[i].name, n) == 0)
+				r |= flag_names[i].flag;
+		p += n;
 	}
 	return r;
 }
+
+unsigned mail_imap_fetch_flags(const char *s)
+{
+	const char *p = s;
+
+	while ((p = strcasestr(p, "FLAGS (")) != NULL) {
+		if (p > s && (p[-1] == ' ' || p[-1] == '('))
+			return mail_imap_flag_list(p + 6, NULL);
+		p += 7;
+	}
+	return 0;
+}
+
+/* The wire name of one flag bit ("\\Seen"). */
+static const char *flag_wire(unsigned bit)
+{
+	for (size_t i = 0; i < sizeof(flag_names) / sizeof(*flag_names); i++)
+		if (flag_names[i].flag == bit)
+			return flag_names[i].name;
+	return NULL;
+}
+
+uint32_t mail_imap_fetch_uid(const char *s)
+{
+	const char *p = strchr(s + 2, ' ');
+	unsigned long v;
+
+	if (!p || strncasecmp(p, " FETCH (", 8) != 0)
+		return 0;
+	p = strcasestr(p, "UID ");
+	while (p && p[-1] != '(' && p[-1] != ' ')
+		p = strcasestr(p + 4, "UID ");
+	if (!p)
+		return 0;
+	v = strtoul(p + 4, NULL, 10);
+	return v > 0xffffffffUL ? 0 : (uint32_t)v;
+}
+
+uint32_t mail_imap_code(const char *s, const char *code)
+{
+	uint64_t v = mail_imap_code64(s, code);
+
+	return v > 0xffffffffu ? 0 : (uint32_t)v;
+}
+
+uint64_t mail_imap_code64(const char *s, const char *code)
+{
+	const char *p = strcasestr(s, code);
+	unsigned long long v;
+	char *end;
+
+	if (!p)
+		return 0;
+	p += strlen(code);
+	if (*p < '0' || *p > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	/* RFC 7162: mod-sequences are below 2^63 */
+	if (errno || v > INT64_MAX)
+		return 0;
+	return (uint64_t)v;
+}
+
+/* ------------------------------------------------------------ FETCH */
 
 struct fetch_ctx {
 	uint32_t uid;
@@ -871,24 +844,12 @@ struct fetch_ctx {
 	size_t n, cap;
 };
 
-/* "* n FETCH (... UID u ...": the UID, 0 when absent. */
-static uint32_t fetch_uid(const char *s)
-{
-	const char *p = strchr(s + 2, ' ');
-
-	if (!p || strncasecmp(p, " FETCH (", 8) != 0)
-		return 0;
-	p = strcasestr(p, "UID ");
-	while (p && p[-1] != '(' && p[-1] != ' ')
-		p = strcasestr(p + 4, "UID ");
-	return p ? (uint32_t)strtoul(p + 4, NULL, 10) : 0;
-}
-
 static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s, size_t n,
-                            struct item *it, void *arg, struct qm_error *err)
+                            struct mail_imap_item *it, void *arg,
+                            struct qm_error *err)
 {
 	struct fetch_ctx *c = arg;
-	uint32_t uid = fetch_uid(s);
+	uint32_t uid = mail_imap_fetch_uid(s);
 
 	(void)im;
 	(void)n;
@@ -897,9 +858,9 @@ static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s, size_t n,
 		return QM_OK;
 	/* a server may split the data over several FETCH responses */
 	if (strcasestr(s, "FLAGS ("))
-		c->flags = parse_flags(s);
+		c->flags = mail_imap_fetch_flags(s);
 	if (strcasestr(s, "RFC822.SIZE "))
-		c->size = code_value(s, "RFC822.SIZE ");
+		c->size = mail_imap_code(s, "RFC822.SIZE ");
 	if (it->lit && it->nlit) {
 		c->found = 1;
 		c->lit_from = it->litstart;
@@ -916,12 +877,13 @@ enum qm_err qm_mail_imap_fetch_headers(struct qm_mail_imap *im, uint32_t uid,
 	struct qm_buf b;
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
-	qm_buf_init(&b, out->max ? out->max : IMAP_SMALLLIT);
-	e = run(im, &b, on_fetch, &c, err,
-	        "UID FETCH %u (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])",
-	        (unsigned)uid);
+	qm_buf_init(&b, out->max ? out->max : MAIL_IMAP_SMALLLIT);
+	e = mail_imap_run(
+	    im, &b, on_fetch, &c, err,
+	    "UID FETCH %u (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])",
+	    (unsigned)uid);
 	if (e == QM_OK && !c.found)
 		e = qm_error_set(err, QM_ERR_NOTFOUND,
 		                 "IMAP: message UID %u is gone", (unsigned)uid);
@@ -945,10 +907,11 @@ struct many_ctx {
 };
 
 static enum qm_err on_many(struct qm_mail_imap *im, const char *s, size_t n,
-                           struct item *it, void *arg, struct qm_error *err)
+                           struct mail_imap_item *it, void *arg,
+                           struct qm_error *err)
 {
 	struct many_ctx *c = arg;
-	uint32_t uid = fetch_uid(s);
+	uint32_t uid = mail_imap_fetch_uid(s);
 	const unsigned char *hdr;
 	size_t len;
 
@@ -960,8 +923,8 @@ static enum qm_err on_many(struct qm_mail_imap *im, const char *s, size_t n,
 	hdr = it->lit->data ? it->lit->data + it->litstart
 	                    : (const unsigned char *)"";
 	len = it->lit->len - it->litstart;
-	if (c->fn(c->arg, uid, parse_flags(s), code_value(s, "RFC822.SIZE "),
-	          hdr, len))
+	if (c->fn(c->arg, uid, mail_imap_fetch_flags(s),
+	          mail_imap_code(s, "RFC822.SIZE "), hdr, len))
 		c->stopped = 1;
 	/* the next response starts with an empty sink */
 	qm_buf_reset(it->lit);
@@ -977,11 +940,11 @@ enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
 	struct qm_buf lit, set;
 	enum qm_err e = QM_OK;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (!fn || (n && !uids))
 		return qm_error_set(err, QM_ERR_INVAL, "nothing to fetch");
-	qm_buf_init(&lit, IMAP_SMALLLIT);
+	qm_buf_init(&lit, MAIL_IMAP_SMALLLIT);
 	qm_buf_init(&set, 4096);
 	for (size_t i = 0; i < n && e == QM_OK && !c.stopped; i += 128) {
 		size_t end = n - i > 128 ? i + 128 : n;
@@ -990,10 +953,10 @@ enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
 			e = qm_buf_appendf(&set, err, "%s%u", j > i ? "," : "",
 			                   (unsigned)uids[j]);
 		if (e == QM_OK)
-			e = run(im, &lit, on_many, &c, err,
-			        "UID FETCH %s (UID FLAGS RFC822.SIZE "
-			        "BODY.PEEK[HEADER])",
-			        (const char *)set.data);
+			e = mail_imap_run(im, &lit, on_many, &c, err,
+			                  "UID FETCH %s (UID FLAGS RFC822.SIZE "
+			                  "BODY.PEEK[HEADER])",
+			                  (const char *)set.data);
 	}
 	qm_buf_free(&lit);
 	qm_buf_free(&set);
@@ -1010,14 +973,14 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 	struct qm_buf b;
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (out->secure)
 		qm_buf_init_secure(&b, mail_max_message(im->srv));
 	else
 		qm_buf_init(&b, mail_max_message(im->srv));
-	e = run(im, &b, on_fetch, &c, err, "UID FETCH %u (UID BODY.PEEK[])",
-	        (unsigned)uid);
+	e = mail_imap_run(im, &b, on_fetch, &c, err,
+	                  "UID FETCH %u (UID BODY.PEEK[])", (unsigned)uid);
 	if (e == QM_OK && !c.found)
 		e = qm_error_set(err, QM_ERR_NOTFOUND,
 		                 "IMAP: message UID %u is gone", (unsigned)uid);
@@ -1029,10 +992,11 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 }
 
 static enum qm_err on_flags(struct qm_mail_imap *im, const char *s, size_t n,
-                            struct item *it, void *arg, struct qm_error *err)
+                            struct mail_imap_item *it, void *arg,
+                            struct qm_error *err)
 {
 	struct fetch_ctx *c = arg;
-	uint32_t uid = fetch_uid(s);
+	uint32_t uid = mail_imap_fetch_uid(s);
 
 	(void)im;
 	(void)n;
@@ -1048,7 +1012,7 @@ static enum qm_err on_flags(struct qm_mail_imap *im, const char *s, size_t n,
 		c->cap = nc;
 	}
 	c->all[c->n].uid = uid;
-	c->all[c->n].flags = parse_flags(s);
+	c->all[c->n].flags = mail_imap_fetch_flags(s);
 	c->n++;
 	return QM_OK;
 }
@@ -1060,15 +1024,15 @@ enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
 	struct fetch_ctx c = {0};
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (im->exists == 0) {
 		*out = NULL;
 		*n = 0;
 		return QM_OK;
 	}
-	if ((e = run(im, NULL, on_flags, &c, err,
-	             "UID FETCH 1:* (UID FLAGS)"))) {
+	if ((e = mail_imap_run(im, NULL, on_flags, &c, err,
+	                       "UID FETCH 1:* (UID FLAGS)"))) {
 		free(c.all);
 		return e;
 	}
@@ -1077,19 +1041,22 @@ enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
 	return QM_OK;
 }
 
-/* "\Seen \Flagged" for flags into out. */
+/* "\Seen \Flagged $Forwarded" for flags into out. */
 static void flag_list(unsigned flags, char *out, size_t outlen)
 {
-	static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged",
-	                                    "\\Deleted", "\\Draft"};
 	size_t j = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < 5; i++) {
-		if (!(flags & (1u << i)))
+	for (unsigned bit = 1; bit <= QM_MAIL_FLAG_NOTJUNK; bit <<= 1) {
+		const char *w = (flags & bit) ? flag_wire(bit) : NULL;
+		int k;
+
+		if (!w)
 			continue;
-		j += (size_t)snprintf(out + j, outlen - j, "%s%s", j ? " " : "",
-		                      names[i]);
+		k = snprintf(out + j, outlen - j, "%s%s", j ? " " : "", w);
+		if (k < 0 || (size_t)k >= outlen - j)
+			break;
+		j += (size_t)k;
 	}
 }
 
@@ -1099,46 +1066,27 @@ enum qm_err qm_mail_imap_flags_set(struct qm_mail_imap *im, uint32_t uid,
 	char fl[80];
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	flag_list(flags, fl, sizeof(fl));
-	return run(im, NULL, NULL, NULL, err,
-	           "UID STORE %u %sFLAGS.SILENT (%s)", (unsigned)uid,
-	           op > 0   ? "+"
-	           : op < 0 ? "-"
-	                    : "",
-	           fl);
+	return mail_imap_run(im, NULL, NULL, NULL, err,
+	                     "UID STORE %u %sFLAGS.SILENT (%s)", (unsigned)uid,
+	                     op > 0   ? "+"
+	                     : op < 0 ? "-"
+	                              : "",
+	                     fl);
 }
 
 enum qm_err qm_mail_imap_delete(struct qm_mail_imap *im, uint32_t uid,
                                 struct qm_error *err)
 {
-	enum qm_err e;
-
-	if ((e = qm_mail_imap_flags_set(im, uid, QM_MAIL_FLAG_DELETED, 1, err)))
-		return e;
-	if (qm_mail_imap_has_cap(im, "UIDPLUS"))
-		return run(im, NULL, NULL, NULL, err, "UID EXPUNGE %u",
-		           (unsigned)uid);
-	return run(im, NULL, NULL, NULL, err, "EXPUNGE");
+	return qm_mail_imap_expunge_uids(im, &uid, 1, err);
 }
 
 enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
                               const char *folder, struct qm_error *err)
 {
-	char q[1024];
-	enum qm_err e;
-
-	if ((e = need_selected(im, err)) ||
-	    (e = quote(folder, q, sizeof(q), err)))
-		return e;
-	if (qm_mail_imap_has_cap(im, "MOVE"))
-		return run(im, NULL, NULL, NULL, err, "UID MOVE %u %s",
-		           (unsigned)uid, q);
-	if ((e = run(im, NULL, NULL, NULL, err, "UID COPY %u %s", (unsigned)uid,
-	             q)))
-		return e;
-	return qm_mail_imap_delete(im, uid, err);
+	return qm_mail_imap_move_uids(im, &uid, 1, folder, NULL, err);
 }
 
 /* ----------------------------------------------------------- APPEND */
@@ -1148,7 +1096,7 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
                                 struct qm_error *err)
 {
 	char q[1024], fl[80], cmd[1200];
-	struct item it = {0};
+	struct mail_imap_item it = {0};
 	int plus = qm_mail_imap_has_cap(im, "LITERAL+"), n;
 	enum qm_err e;
 
@@ -1157,7 +1105,7 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 		                    "IMAP %s: the connection was lost earlier; "
 		                    "open a new session",
 		                    im->srv->host);
-	if ((e = quote(folder, q, sizeof(q), err)))
+	if ((e = mail_imap_quote(folder, q, sizeof(q), err)))
 		return e;
 	flag_list(flags, fl, sizeof(fl));
 	im->tag++;
@@ -1167,15 +1115,15 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 		return qm_error_set(err, QM_ERR_INVAL, "folder name too long");
 	if ((e = send_all(im, cmd, (size_t)n, err)))
 		return e;
-	qm_buf_init(&it.line, IMAP_LINEMAX);
+	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
 	if (!plus) {
 		/* wait for the go-ahead; a refusal comes tagged */
 		if ((e = read_item(im, &it, mail_io_ms(im->srv), err)))
 			goto out;
 		if (((const char *)it.line.data)[0] != '+') {
-			e = fail_broken(im, QM_ERR_PROTO, err,
-			                "APPEND refused: %.300s",
-			                (const char *)it.line.data);
+			e = mail_imap_fail(im, QM_ERR_PROTO, err,
+			                   "APPEND refused: %.300s",
+			                   (const char *)it.line.data);
 			goto out;
 		}
 	}
@@ -1242,11 +1190,11 @@ enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
                                        uint32_t **uids, size_t *n,
                                        struct qm_error *err)
 {
-	char q[1024];
-	struct uidv u = {0};
+	struct mail_imap_cmd c;
+	struct mail_uidv u = {0};
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (!field || !*field || strlen(field) > 64 ||
 	    strspn(field, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -1258,21 +1206,20 @@ enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
 	if (!value || !*value)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "IMAP SEARCH: nothing to look for");
-	for (const unsigned char *c = (const unsigned char *)value; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
+	for (const unsigned char *ch = (const unsigned char *)value; *ch; ch++)
+		if (*ch < 0x20 || *ch > 0x7e)
 			return qm_error_set(err, QM_ERR_INVAL,
 			                    "IMAP SEARCH: the %s value holds a "
 			                    "byte that is not printable ASCII",
 			                    field);
-	if ((e = quote(value, q, sizeof(q), err)))
-		return e;
-	if ((e = run(im, NULL, on_search, &u, err, "UID SEARCH HEADER %s %s",
-	             field, q))) {
-		free(u.v);
+	mail_imap_search_begin(im, &c);
+	if ((e = mail_imap_cmd_add(&c, err, "HEADER %s ", field)) ||
+	    (e = mail_imap_cmd_string(&c, value, err)) ||
+	    (e = mail_imap_search_exec(im, &c, &u, err))) {
+		mail_imap_cmd_free(&c);
 		return e;
 	}
-	if (u.n > 1)
-		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
+	mail_imap_cmd_free(&c);
 	*uids = u.v;
 	*n = u.n;
 	return QM_OK;
@@ -1322,7 +1269,8 @@ out:
 /* ------------------------------------------------------------- IDLE */
 
 /* Reads until our tagged reply (after DONE), noting EXISTS. */
-static enum qm_err finish_tagged(struct qm_mail_imap *im, struct item *it,
+static enum qm_err finish_tagged(struct qm_mail_imap *im,
+                                 struct mail_imap_item *it,
                                  struct qm_error *err)
 {
 	for (;;) {
@@ -1337,8 +1285,8 @@ static enum qm_err finish_tagged(struct qm_mail_imap *im, struct item *it,
 		if (is_tagged(im, s)) {
 			if (strncasecmp(strchr(s, ' ') + 1, "OK", 2) == 0)
 				return QM_OK;
-			return fail_broken(im, QM_ERR_PROTO, err,
-			                   "IDLE ended with: %.300s", s);
+			return mail_imap_fail(im, QM_ERR_PROTO, err,
+			                      "IDLE ended with: %.300s", s);
 		}
 		if (strncmp(s, "* ", 2) == 0)
 			note_untagged(im, s);
@@ -1348,8 +1296,8 @@ static enum qm_err finish_tagged(struct qm_mail_imap *im, struct item *it,
 static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
                              struct qm_error *err)
 {
-	struct item it = {0};
-	uint32_t before = im->exists;
+	struct mail_imap_item it = {0};
+	uint32_t before = im->arrived;
 	uint64_t end = qm_mono_ns() + (uint64_t)ms * 1000000u;
 	enum qm_err e;
 	char cmd[32];
@@ -1360,14 +1308,15 @@ static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
 	n = snprintf(cmd, sizeof(cmd), "Q%u IDLE\r\n", im->tag);
 	if ((e = send_all(im, cmd, (size_t)n, err)))
 		return e;
-	qm_buf_init(&it.line, IMAP_LINEMAX);
+	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
 	if ((e = read_item(im, &it, mail_io_ms(im->srv), err))) {
 		im->broken = 1;
 		goto out;
 	}
 	if (((const char *)it.line.data)[0] != '+') {
-		e = fail_broken(im, QM_ERR_PROTO, err, "IDLE refused: %.300s",
-		                (const char *)it.line.data);
+		e = mail_imap_fail(im, QM_ERR_PROTO, err,
+		                   "IDLE refused: %.300s",
+		                   (const char *)it.line.data);
 		goto out;
 	}
 	for (;;) {
@@ -1386,7 +1335,7 @@ static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
 		if (e)
 			goto out;
 		note_untagged(im, (const char *)it.line.data);
-		if (im->exists > before) {
+		if (im->arrived != before) {
 			*news = 1;
 			break;
 		}
@@ -1394,7 +1343,7 @@ static enum qm_err idle_once(struct qm_mail_imap *im, long ms, int *news,
 	if ((e = send_all(im, "DONE\r\n", 6, err)))
 		goto out;
 	e = finish_tagged(im, &it, err);
-	if (e == QM_OK && im->exists > before)
+	if (e == QM_OK && im->arrived != before)
 		*news = 1;
 out:
 	qm_buf_free(&it.line);
@@ -1408,7 +1357,7 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 	uint32_t before;
 	enum qm_err e;
 
-	if ((e = need_selected(im, err)))
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
@@ -1437,16 +1386,16 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 	 * unsolicited EXISTS still wakes us */
 	if (poll_ms <= 0)
 		poll_ms = 30000;
-	before = im->exists;
+	before = im->arrived;
 	for (;;) {
 		uint64_t now = qm_mono_ns();
 		long left = now >= end ? 0 : (long)((end - now) / 1000000u);
 		struct pollfd p[2] = {{.fd = (int)im->sock, .events = POLLIN},
 		                      {.fd = im->wake_fd, .events = POLLIN}};
 
-		if ((e = run(im, NULL, NULL, NULL, err, "NOOP")))
+		if ((e = mail_imap_run(im, NULL, NULL, NULL, err, "NOOP")))
 			return e;
-		if (im->exists > before) {
+		if (im->arrived != before) {
 			*news = 1;
 			return QM_OK;
 		}

@@ -67,7 +67,7 @@ struct qm_mail_limits {
 enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
                                 const char *name, size_t limit,
                                 struct qm_error *err, const char *fmt, ...)
-	QM_PRINTF(5, 6);
+    QM_PRINTF(5, 6);
 
 /*
  * The header values the envelope binds (docs/FORMAT.md, "Header values
@@ -287,6 +287,9 @@ struct qm_mail_server {
 	long connect_timeout_ms; /* 0: 15 s */
 	long io_timeout_ms;      /* a server silent this long fails; 0: 60 s */
 	size_t max_message;      /* largest message fetched; 0: 64 MiB */
+	/* bounds of the header fields of list summaries (max_header_len);
+	 * NULL: the defaults */
+	const struct qm_mail_limits *limits;
 	qm_mail_progress_fn progress;
 	void *progress_arg;
 };
@@ -331,7 +334,14 @@ void qm_mail_imap_free(struct qm_mail_imap **im);
 /* True when the server announced the capability ("IDLE", "MOVE", ...). */
 int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap);
 
-/* Folder attributes from LIST (RFC 6154 special use). */
+/*
+ * Folder attributes from LIST: RFC 6154 special use (\Sent, \Drafts,
+ * \Trash, \Junk, \Archive, \All, \Flagged), RFC 8457 \Important,
+ * RFC 3501 / 5258 \Noselect, \NonExistent, \HasChildren,
+ * \Noinferiors, \Subscribed. When the server marks no folder for a use,
+ * the provider names are recognised instead (docs/MAIL.md "Folders") and
+ * QM_MAIL_FOLDER_BYNAME is set on the folder so found.
+ */
 enum {
 	QM_MAIL_FOLDER_NOSELECT = 1 << 0,
 	QM_MAIL_FOLDER_SENT = 1 << 1,
@@ -339,18 +349,33 @@ enum {
 	QM_MAIL_FOLDER_TRASH = 1 << 3,
 	QM_MAIL_FOLDER_JUNK = 1 << 4,
 	QM_MAIL_FOLDER_ARCHIVE = 1 << 5,
-	QM_MAIL_FOLDER_INBOX = 1 << 6
+	QM_MAIL_FOLDER_INBOX = 1 << 6,
+	QM_MAIL_FOLDER_ALL = 1 << 7,       /* every message (Gmail All Mail) */
+	QM_MAIL_FOLDER_FLAGGED = 1 << 8,   /* flagged ones (Gmail Starred) */
+	QM_MAIL_FOLDER_IMPORTANT = 1 << 9, /* RFC 8457 */
+	QM_MAIL_FOLDER_SUBSCRIBED = 1 << 10,
+	QM_MAIL_FOLDER_HASCHILDREN = 1 << 11,
+	QM_MAIL_FOLDER_NOINFERIORS = 1 << 12, /* cannot hold sub-folders */
+	QM_MAIL_FOLDER_NONEXISTENT = 1 << 13, /* subscribed, but gone */
+	QM_MAIL_FOLDER_BYNAME = 1 << 14 /* special use guessed from the name */
 };
+/* The special-use bits. */
+#define QM_MAIL_FOLDER_SPECIAL                                                 \
+	(QM_MAIL_FOLDER_SENT | QM_MAIL_FOLDER_DRAFTS | QM_MAIL_FOLDER_TRASH |  \
+	 QM_MAIL_FOLDER_JUNK | QM_MAIL_FOLDER_ARCHIVE | QM_MAIL_FOLDER_ALL |   \
+	 QM_MAIL_FOLDER_FLAGGED | QM_MAIL_FOLDER_IMPORTANT)
 
 struct qm_mail_folder {
 	char *name; /* as the server names it (modified UTF-7 left as is) */
 	unsigned attrs;
 };
 
-/* Lists every folder. Free with qm_mail_folders_free. */
+/* Lists every folder (names as the server gives them; special use by
+ * name as described above). Free with qm_mail_folders_free. For the
+ * decoded names, the delimiter and subscriptions: qm_mail_imap_folders. */
 QM_NODISCARD enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
-                                           struct qm_mail_folder **out,
-                                           size_t *n, struct qm_error *err);
+                              struct qm_mail_folder **out, size_t *n,
+                              struct qm_error *err);
 void qm_mail_folders_free(struct qm_mail_folder **f, size_t n);
 /* The folder with attribute attr (QM_MAIL_FOLDER_SENT, ...), or
  * QM_ERR_NOTFOUND. *name is malloc'd. */
@@ -381,14 +406,23 @@ qm_mail_imap_new_uids(struct qm_mail_imap *im, uint32_t known_uidvalidity,
                       uint32_t last_uid, uint32_t **uids, size_t *n,
                       int *resync, struct qm_error *err);
 
-/* Message flags. */
+/*
+ * Message flags: the RFC 3501 system flags and the keywords a client shows
+ * ($Forwarded, RFC 5788; $Junk / $NotJunk, also read from Thunderbird's
+ * older "Junk" / "NonJunk"). Other keywords are not reported.
+ */
 enum {
 	QM_MAIL_FLAG_SEEN = 1 << 0,
 	QM_MAIL_FLAG_ANSWERED = 1 << 1,
 	QM_MAIL_FLAG_FLAGGED = 1 << 2,
 	QM_MAIL_FLAG_DELETED = 1 << 3,
-	QM_MAIL_FLAG_DRAFT = 1 << 4
+	QM_MAIL_FLAG_DRAFT = 1 << 4,
+	QM_MAIL_FLAG_FORWARDED = 1 << 5, /* $Forwarded */
+	QM_MAIL_FLAG_JUNK = 1 << 6,      /* $Junk */
+	QM_MAIL_FLAG_NOTJUNK = 1 << 7    /* $NotJunk */
 };
+#define QM_MAIL_FLAG_SYSTEM   0x1fu /* the five system flags */
+#define QM_MAIL_FLAG_KEYWORDS 0xe0u /* the keywords above */
 
 /*
  * Fetches the header block of uid without marking it seen (BODY.PEEK),
@@ -497,6 +531,393 @@ QM_NODISCARD enum qm_err
 qm_mail_imap_save_sent_once(struct qm_mail_imap *im, const void *msg,
                             size_t len, const char *message_id, int *saved,
                             struct qm_error *err);
+
+/* ------------------------------------------------- IMAP: folders, sync */
+
+/*
+ * Common to every call of this part (docs/MAIL.md "Folders, flags, moves
+ * and search"): folder names given and returned are the server's wire
+ * names (modified UTF-7), never qm_mail_imap_folder.display. Errors:
+ * QM_ERR_INVAL for bad arguments (nothing sent), QM_ERR_STATE when the
+ * session is broken (a reply that could not be read to its end: open a
+ * new session) or a call needs a selected folder and none is,
+ * QM_ERR_PROTO for a server's NO / BAD (its words in the message) or a
+ * malformed reply, QM_ERR_TOOBIG past a bound, QM_ERR_UNSUPPORTED when
+ * the server cannot do what is asked, QM_ERR_NET / QM_ERR_TIMEOUT. An
+ * output pointer is set only when the call returns QM_OK.
+ */
+
+/*
+ * The most UIDs one result may hold (a folder listing, a search, the
+ * changes of a sync): past it the call fails with QM_ERR_TOOBIG rather
+ * than grow without bound on a hostile server's word.
+ */
+#define QM_MAIL_IMAP_MAXUIDS ((size_t)4 << 20)
+
+/*
+ * Capabilities the session must not use although the server offers them
+ * ("QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "LIST-EXTENDED",
+ * "SPECIAL-USE", "ESEARCH", "IDLE", "LITERAL+", "LIST-STATUS"): for a
+ * server whose extension is broken, and for tests of the fallbacks.
+ * Call right after qm_mail_imap_open. QM_ERR_INVAL for an empty name or
+ * when the list is full.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_cap_ignore(struct qm_mail_imap *im,
+                                                 const char *cap,
+                                                 struct qm_error *err);
+
+/*
+ * Folder names on the wire are modified UTF-7 (RFC 3501 5.1.3); people
+ * read UTF-8. Every call below takes and returns the server's name
+ * (qm_mail_imap_folder.name); these two convert. decode refuses what the
+ * RFC forbids (an unterminated or non-canonical "&...-" run, a broken
+ * UTF-16 surrogate pair, an encoded printable ASCII character, 8-bit
+ * bytes) with QM_ERR_PARSE; encode refuses bytes that are not UTF-8, and
+ * CR, LF and NUL, with QM_ERR_INVAL. Both bound the result at 1000 bytes
+ * of wire name (QM_ERR_TOOBIG). *out is malloc'd.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_name_decode(const char *wire, char **out,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_name_encode(const char *utf8, char **out,
+                                                  struct qm_error *err);
+
+/* STATUS of a folder (RFC 3501 6.3.10, RFC 7162 HIGHESTMODSEQ). */
+struct qm_mail_imap_counts {
+	int valid; /* 0: not asked for, or the folder cannot be selected */
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t uidnext;
+	uint32_t uidvalidity;
+	uint64_t highestmodseq; /* 0: the server keeps none */
+};
+
+struct qm_mail_imap_folder {
+	char *name;     /* the server's name: give it back to every call */
+	char *display;  /* UTF-8 for people: name decoded (name itself when it
+	                   does not decode, bytes that are not UTF-8 replaced
+	                   by U+FFFD); control characters (C0, DEL, C1), even
+	                   encoded ones, are spaces. Never give it back to a
+	                   call: two names may show the same */
+	char delim;     /* hierarchy delimiter, '\0': a flat namespace */
+	unsigned attrs; /* QM_MAIL_FOLDER_* */
+	struct qm_mail_imap_counts counts; /* with QM_MAIL_IMAP_LIST_STATUS */
+};
+
+struct qm_mail_imap_folders {
+	struct qm_mail_imap_folder *v;
+	size_t n;
+};
+
+/* Options of qm_mail_imap_folders. */
+enum {
+	/* also the counts of every selectable folder: LIST-STATUS (RFC
+	 * 5819) in the same round trip when offered, else one STATUS each */
+	QM_MAIL_IMAP_LIST_STATUS = 1 << 0
+};
+
+/*
+ * Every folder of the account, in the server's order, then the parents it
+ * left out (QM_MAIL_FOLDER_NONEXISTENT | NOSELECT | HASCHILDREN): LIST ""
+ * "*" RETURN (SUBSCRIBED CHILDREN SPECIAL-USE) where LIST-EXTENDED (RFC
+ * 5258) is offered, else LIST and LSUB. Subscribed folders that no longer
+ * exist come with QM_MAIL_FOLDER_NONEXISTENT | NOSELECT. Special use as
+ * described at QM_MAIL_FOLDER_*: the server's marks win; for a use it
+ * marks on no folder, the provider names count (first match in
+ * docs/MAIL.md's order). With QM_MAIL_IMAP_LIST_STATUS, counts.valid is
+ * set on each folder the server counted. Bounds: 100,000 folders and
+ * 16 MiB of names and display names (QM_ERR_TOOBIG; the session goes
+ * on); a name over 1000 bytes is left out. *out is malloc'd, with every
+ * string in it: free with qm_mail_imap_folders_free (NULL is fine).
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im,
+                                              unsigned opts,
+                                              struct qm_mail_imap_folders **out,
+                                              struct qm_error *err);
+void qm_mail_imap_folders_free(struct qm_mail_imap_folders **f);
+/* The first folder of f with every bit of attr set (a special use), not
+ * a NONEXISTENT one; NULL when none or f is NULL. Points into f. */
+const struct qm_mail_imap_folder *
+qm_mail_imap_folders_find(const struct qm_mail_imap_folders *f, unsigned attr);
+
+/*
+ * Folder management; names are the server's (encode a name a person typed
+ * with qm_mail_imap_name_encode, joining levels with the delimiter); the
+ * new names of create and rename must decode as modified UTF-7
+ * (QM_ERR_INVAL otherwise, nothing sent). create subscribes the new
+ * folder when subscribe is set. rename carries the subscriptions of the
+ * folder and its children along (LSUB, then UNSUBSCRIBE old and
+ * SUBSCRIBE new for each; a refusal of those is ignored). delete sends
+ * UNSELECT (RFC 3691, when offered) first when it is the selected
+ * folder, never CLOSE (it would expunge). Deleting or renaming the
+ * selected folder leaves none selected. INBOX cannot be renamed or deleted
+ * (QM_ERR_INVAL). A refusal is QM_ERR_PROTO with the server's words (an
+ * existing name, a folder with children on some servers).
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
+                                                    const char *name,
+                                                    int subscribe,
+                                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
+                                                    const char *from,
+                                                    const char *to,
+                                                    struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_folder_delete(struct qm_mail_imap *im,
+                                                    const char *name,
+                                                    struct qm_error *err);
+/* SUBSCRIBE (on) or UNSUBSCRIBE (!on). */
+QM_NODISCARD enum qm_err qm_mail_imap_folder_subscribe(struct qm_mail_imap *im,
+                                                       const char *name, int on,
+                                                       struct qm_error *err);
+/* STATUS of one folder (it need not be selected; it is best not): only
+ * the server's STATUS reply for that name counts; QM_ERR_PROTO when none
+ * came. HIGHESTMODSEQ is asked for under CONDSTORE / QRESYNC. */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_status(struct qm_mail_imap *im, const char *name,
+                           struct qm_mail_imap_counts *out,
+                           struct qm_error *err);
+
+/* What SELECT / EXAMINE said about a folder. */
+struct qm_mail_imap_folder_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext; /* 0 when the server did not say */
+	uint32_t exists;
+	uint64_t highestmodseq; /* 0: no mod-sequences (no CONDSTORE, or the
+	                           folder is NOMODSEQ) */
+	unsigned permanent;     /* flags that stick (PERMANENTFLAGS; a listed
+	                           keyword, or every keyword under "\*") */
+	int read_only;
+};
+
+/*
+ * Selects folder (EXAMINE when read_only: nothing changes \Seen or
+ * \Recent). With CONDSTORE the server reports HIGHESTMODSEQ (QRESYNC is
+ * ENABLEd once a session when offered; a refused ENABLE is remembered).
+ * Later calls work on this folder. st may be NULL. A failure (no valid
+ * UIDVALIDITY in the reply: QM_ERR_PROTO) leaves no folder selected.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_select(struct qm_mail_imap *im, const char *folder,
+                           int read_only, struct qm_mail_imap_folder_state *st,
+                           struct qm_error *err);
+
+/* What the caller holds of a folder, from its last sync. */
+struct qm_mail_imap_known {
+	uint32_t uidvalidity;   /* 0: nothing (a first sync) */
+	uint64_t highestmodseq; /* 0: unknown (every flag is fetched) */
+	/* every message held, with the flags last seen (any order; UID 0
+	 * is skipped; one entry per UID); at most QM_MAIL_IMAP_MAXUIDS
+	 * (QM_ERR_INVAL). Borrowed for the call. */
+	const struct qm_mail_uid_flags *msgs;
+	size_t nmsgs;
+};
+
+/* How qm_mail_imap_folder_sync found the changes. */
+enum qm_mail_imap_sync_mode {
+	QM_MAIL_IMAP_SYNC_FULL = 1,      /* UID FETCH 1:* FLAGS, compared */
+	QM_MAIL_IMAP_SYNC_CONDSTORE = 2, /* CHANGEDSINCE + the UID list */
+	QM_MAIL_IMAP_SYNC_QRESYNC = 3    /* SELECT (QRESYNC ...) alone */
+};
+
+/* The changes of a folder since what the caller knew. */
+struct qm_mail_imap_changes {
+	struct qm_mail_imap_folder_state st; /* the folder now */
+	enum qm_mail_imap_sync_mode mode;
+	/* UIDVALIDITY changed: drop what was held; added is every message */
+	int resync;
+	/* each list ascending by UID, NULL when empty, owned by the
+	 * changes (qm_mail_imap_changes_free) */
+	struct qm_mail_uid_flags *added; /* new to the caller */
+	size_t nadded;
+	/* held messages whose flags differ from the known ones (the new
+	 * flags) */
+	struct qm_mail_uid_flags *changed;
+	size_t nchanged;
+	uint32_t *vanished; /* held messages that are gone */
+	size_t nvanished;
+};
+
+/*
+ * Selects folder (read-write; it stays selected) and says what changed
+ * since known (NULL: nothing known): new messages with their flags,
+ * changed flags, expunged messages. With QRESYNC (RFC 7162) and a known
+ * HIGHESTMODSEQ of the same UIDVALIDITY it is one SELECT (QRESYNC ...)
+ * round trip (VANISHED (EARLIER) and FETCH ... MODSEQ); with CONDSTORE
+ * alone UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) and the UID list;
+ * otherwise UID FETCH 1:* (FLAGS) compared with known. When the server
+ * names one UID in several FETCH replies the last counts; vanished only
+ * ever names UIDs of known. The caller applies the changes, then stores
+ * st.uidvalidity, st.highestmodseq and st.uidnext (docs/MAIL.md "Folder
+ * sync"). Bounds: QM_MAIL_IMAP_MAXUIDS UIDs in any list or server reply
+ * (QM_ERR_TOOBIG or QM_ERR_PROTO; a VANISHED range over it is refused
+ * before anything is allocated). *out is malloc'd: free with
+ * qm_mail_imap_changes_free (NULL is fine; it sets *c to NULL).
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folder_sync(struct qm_mail_imap *im, const char *folder,
+                         const struct qm_mail_imap_known *known,
+                         struct qm_mail_imap_changes **out,
+                         struct qm_error *err);
+void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c);
+
+/* --------------------------------------- IMAP: flags, move, search, list */
+
+/*
+ * Adds the flags add and removes the flags remove (QM_MAIL_FLAG_*) on
+ * the messages uids[0..n) of the selected folder: UID STORE
+ * +FLAGS.SILENT / -FLAGS.SILENT, UIDs in compressed sets, split into
+ * several commands past 8 KiB of set. uids in any order; duplicates and
+ * UID 0 are dropped; none left, n over QM_MAIL_IMAP_MAXUIDS (TOOBIG),
+ * an unknown flag, nothing to change or a flag both added and removed:
+ * refused before anything is sent. A keyword the folder does not keep
+ * (PERMANENTFLAGS) fails with QM_ERR_UNSUPPORTED before anything is
+ * sent; so does a read-only folder. UIDs that no longer exist are
+ * skipped by the server. On a failure part of the set may be changed.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_store(struct qm_mail_imap *im,
+                                            const uint32_t *uids, size_t n,
+                                            unsigned add, unsigned remove,
+                                            struct qm_error *err);
+
+/*
+ * Where copied or moved messages went (RFC 4315 COPYUID). Only pairs
+ * whose source is a message of the request count, each source once; a
+ * COPYUID reply with any other pair, unequal sets or UID 0 is dropped
+ * whole. Messages the server gave no pair for (no UIDPLUS, or a reply
+ * dropped): find them in the destination by Message-ID.
+ */
+struct qm_mail_imap_uidmap {
+	uint32_t uidvalidity; /* of the destination; 0 when n is 0 */
+	uint32_t *src;        /* src[i] is now dst[i] in the destination, */
+	uint32_t *dst;        /* in the server's order; NULL when n is 0 */
+	size_t n;             /* at most the UIDs asked for */
+};
+void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **m);
+
+/*
+ * Copies (UID COPY) or moves (UID MOVE, RFC 6851; without MOVE: UID COPY,
+ * \Deleted and an expunge of just these messages as in
+ * qm_mail_imap_expunge_uids) the messages uids[0..n) of the selected
+ * folder to folder. uids as in qm_mail_imap_store; a move needs a
+ * read-write folder (QM_ERR_UNSUPPORTED). When map is not NULL, *map
+ * gets the new UIDs the server reported (malloc'd, even when empty:
+ * qm_mail_imap_uidmap_free). On a failure part of the set may have been
+ * copied or moved: sync both folders.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_copy_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
+                       const char *folder, struct qm_mail_imap_uidmap **map,
+                       struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_move_uids(struct qm_mail_imap *im, const uint32_t *uids, size_t n,
+                       const char *folder, struct qm_mail_imap_uidmap **map,
+                       struct qm_error *err);
+/*
+ * Sets \Deleted on uids[0..n) and expunges exactly them: UID EXPUNGE
+ * (RFC 4315 UIDPLUS); without it, the other messages marked \Deleted
+ * (UID SEARCH DELETED) lose the mark for a plain EXPUNGE and get it back
+ * after, whatever EXPUNGE said, so nothing else goes (except a message
+ * another client marks in between: IMAP4rev1 has no better). uids as in
+ * qm_mail_imap_store; a read-only folder: QM_ERR_UNSUPPORTED.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_expunge_uids(struct qm_mail_imap *im,
+                                                   const uint32_t *uids,
+                                                   size_t n,
+                                                   struct qm_error *err);
+/*
+ * Deletes uids[0..n) the way the caller chose: trash NULL expunges them
+ * (qm_mail_imap_expunge_uids); otherwise they move to the folder trash
+ * (found with qm_mail_imap_folders_find(QM_MAIL_FOLDER_TRASH)), and are
+ * expunged when trash is the selected folder itself. map as in move.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_delete_uids(
+    struct qm_mail_imap *im, const uint32_t *uids, size_t n, const char *trash,
+    struct qm_mail_imap_uidmap **map, struct qm_error *err);
+
+/*
+ * A server search in the selected folder; every criterion given must
+ * match (AND). Strings are UTF-8, matched as substrings by the server
+ * (case-insensitively on most); a non-ASCII one is sent as a literal with
+ * CHARSET UTF-8 (a server that refuses it: QM_ERR_UNSUPPORTED).
+ */
+struct qm_mail_imap_query {
+	const char *text;    /* TEXT: anywhere in the header or body */
+	const char *from;    /* FROM */
+	const char *to;      /* TO */
+	const char *subject; /* SUBJECT */
+	const char *body;    /* BODY */
+	int64_t since;       /* arrived on or after this day (the UTC date of
+	                        this time, INTERNALDATE); 0: any */
+	int64_t before;      /* arrived before this day; 0: any */
+	unsigned with;       /* QM_MAIL_FLAG_* that must be set */
+	unsigned without;    /* QM_MAIL_FLAG_* that must not be set */
+};
+
+/*
+ * The UIDs matching q in the selected folder, ascending, each once (UID
+ * SEARCH; ESEARCH's compact answer, RFC 4731, when offered; an ESEARCH
+ * reply tagged for another command is ignored). QM_ERR_INVAL for an empty
+ * query, unknown flags, or a string that is not one line of UTF-8 of at
+ * most 1000 bytes. Bounds: QM_MAIL_IMAP_MAXUIDS UIDs (QM_ERR_TOOBIG); a
+ * hit of 0 or over 2^32 - 1 is a malformed reply (QM_ERR_PROTO, the
+ * session broken). *uids is malloc'd (NULL when none), *n its length.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_search(struct qm_mail_imap *im,
+                                             const struct qm_mail_imap_query *q,
+                                             uint32_t **uids, size_t *n,
+                                             struct qm_error *err);
+
+/*
+ * What a message list shows of one message, from one UID FETCH of FLAGS,
+ * RFC822.SIZE, INTERNALDATE (MODSEQ with CONDSTORE) and the header fields
+ * Date, From, Sender, To, Cc, Subject, Message-ID, In-Reply-To,
+ * References, Content-Type, List-Id and the X-QKD ones (BODY.PEEK: nothing
+ * is marked seen). Strings are NUL-terminated, "" when absent, each cut at
+ * the limits' max_header_len; all borrowed for the callback only.
+ */
+struct qm_mail_imap_summary {
+	uint32_t uid;
+	unsigned flags;
+	uint32_t size;        /* RFC822.SIZE */
+	int64_t internaldate; /* arrival, seconds since the epoch; 0 unknown */
+	int64_t date;         /* the Date header; 0 when it does not parse */
+	uint64_t modseq;      /* 0 without CONDSTORE */
+	const char *subject;  /* RFC 2047 decoded, UTF-8 */
+	const char *from;     /* as qm_mail_addr_display shows it */
+	const char *to;       /* as qm_mail_addr_display shows it */
+	const char *cc;       /* as qm_mail_addr_display shows it */
+	const char *message_id;   /* as sent, unfolded */
+	const char *in_reply_to;  /* as sent, unfolded */
+	const char *references;   /* as sent, unfolded */
+	const char *content_type; /* as sent, unfolded */
+	const unsigned char *hdr; /* the header fields fetched, raw */
+	size_t hdrlen;
+};
+
+/*
+ * Called once per message by qm_mail_imap_fetch_summaries; done messages
+ * of total have been delivered (this one included): the progress. A
+ * non-zero return stops the fetch (the call then returns QM_ERR_STATE).
+ */
+typedef int (*qm_mail_summary_fn)(void *arg,
+                                  const struct qm_mail_imap_summary *s,
+                                  size_t done, size_t total);
+
+/*
+ * The summaries of uids[0..n) of the selected folder (uids as in
+ * qm_mail_imap_store; sent as compressed sets, one UID FETCH per 8 KiB
+ * of set), at most one callback per UID asked for, in the server's
+ * order; FETCH data for any other UID, or for a UID already delivered,
+ * is ignored, so done never passes total (the distinct UIDs asked for).
+ * UIDs that no longer exist are skipped. Bounds: a header block over
+ * 1 MiB is refused before it is read (QM_ERR_TOOBIG, the session
+ * broken); each string field is cut at the server's limits'
+ * max_header_len (default QM_MAIL_DEF_MAXHEADERLEN) on a UTF-8 boundary.
+ * A callback's non-zero return: QM_ERR_STATE, the session still usable.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_imap_fetch_summaries(struct qm_mail_imap *im, const uint32_t *uids,
+                             size_t n, qm_mail_summary_fn fn, void *arg,
+                             struct qm_error *err);
 
 /* ---------------------------------------------------------------- POP3 */
 

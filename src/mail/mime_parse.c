@@ -84,9 +84,9 @@ static size_t count_delimiters(const unsigned char *p, size_t n, size_t maxb)
 		j = i + 9;
 		if (j < n && p[j] == '"')
 			j++;
-		for (k = j; k < n && k - j < 200 && p[k] != '"' && p[k] != ';' &&
-		            p[k] != ' ' && p[k] != '\t' && p[k] != '\r' &&
-		            p[k] != '\n';
+		for (k = j; k < n && k - j < 200 && p[k] != '"' &&
+		            p[k] != ';' && p[k] != ' ' && p[k] != '\t' &&
+		            p[k] != '\r' && p[k] != '\n';
 		     k++)
 			;
 		if (k > j) {
@@ -100,7 +100,8 @@ static size_t count_delimiters(const unsigned char *p, size_t n, size_t maxb)
 		for (size_t b = 0; b < nb; b++) {
 			size_t e = i + 2 + bv[b].len;
 
-			if (e <= n && memcmp(p + i + 2, bv[b].s, bv[b].len) == 0 &&
+			if (e <= n &&
+			    memcmp(p + i + 2, bv[b].s, bv[b].len) == 0 &&
 			    !(e + 1 < n && p[e] == '-' && p[e + 1] == '-')) {
 				c++;
 				break;
@@ -139,8 +140,8 @@ static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
 		const char *raw = g_mime_header_get_raw_value(h);
 		if (raw && strlen(raw) > l->header_len)
 			return qm_mail_limit_error(
-			    l->given, "limit.header_length", l->header_len,
-			    err, "the header %s is %zu bytes long",
+			    l->given, "limit.header_length", l->header_len, err,
+			    "the header %s is %zu bytes long",
 			    g_mime_header_get_name(h), strlen(raw));
 	}
 	return QM_OK;
@@ -313,10 +314,9 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 		                           "%zu levels deep",
 		                           depth);
 	if (++w->parts > w->l.parts)
-		return qm_mail_limit_error(w->l.given, "limit.parts",
-		                           w->l.parts, err,
-		                           "the message has at least %zu parts",
-		                           w->parts);
+		return qm_mail_limit_error(
+		    w->l.given, "limit.parts", w->l.parts, err,
+		    "the message has at least %zu parts", w->parts);
 	if ((e = check_headers(o, &w->l, err)))
 		return e;
 	if (GMIME_IS_MULTIPART(o)) {
@@ -447,10 +447,9 @@ static enum qm_err parse_message(const void *msg, size_t len,
 		                           nb);
 	/* each delimiter line opens one part, inside at least one more */
 	if ((nb = count_delimiters(msg, len, l->parts)) >= l->parts)
-		return qm_mail_limit_error(l->given, "limit.parts", l->parts,
-		                           err,
-		                           "the message has at least %zu parts",
-		                           nb + 1);
+		return qm_mail_limit_error(
+		    l->given, "limit.parts", l->parts, err,
+		    "the message has at least %zu parts", nb + 1);
 	mail_gmime_init();
 	s = g_mime_stream_mem_new_with_buffer(msg, len);
 	p = g_mime_parser_new_with_stream(s);
@@ -669,10 +668,9 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 		return e;
 	/* refused here, before anybody asks a KME for that many keys */
 	if (p->key_id_count > l->key_ids)
-		return qm_mail_limit_error(l->given, "limit.key_ids",
-		                           l->key_ids, err,
-		                           "the message uses %zu key IDs",
-		                           p->key_id_count);
+		return qm_mail_limit_error(
+		    l->given, "limit.key_ids", l->key_ids, err,
+		    "the message uses %zu key IDs", p->key_id_count);
 	if (!(p->sender_sae = raw_header(GMIME_OBJECT(m), "X-QKD-Sender-SAE")))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	return QM_OK;

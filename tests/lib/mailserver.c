@@ -18,12 +18,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +51,64 @@ const char *qmt_mail_addr(int i)
 const char *qmt_mail_password(int i)
 {
 	return i >= 0 && i < QMT_MAIL_NUSERS ? passwords[i] : NULL;
+}
+
+/* The special folders of each layout, by QMT_SU_*. */
+static const char *const layouts[3][QMT_SU_COUNT] = {
+    [QMT_MAIL_LAYOUT_PLAIN] = {"Sent", "Drafts", "Trash", "Junk", "Archive",
+                               NULL, NULL},
+    [QMT_MAIL_LAYOUT_GMAIL] = {"[Gmail]/Sent Mail", "[Gmail]/Drafts",
+                               "[Gmail]/Trash", "[Gmail]/Spam", NULL,
+                               "[Gmail]/All Mail", "[Gmail]/Starred"},
+    [QMT_MAIL_LAYOUT_OUTLOOK] = {"Sent Items", "Drafts", "Deleted Items",
+                                 "Junk Email", "Archive", NULL, NULL}};
+static const char *const special_use[QMT_SU_COUNT] = {
+    "\\Sent",    "\\Drafts", "\\Trash",  "\\Junk",
+    "\\Archive", "\\All",    "\\Flagged"};
+
+const char *qmt_mail_layout_folder(enum qmt_mail_layout l, int which)
+{
+	if ((unsigned)l > QMT_MAIL_LAYOUT_OUTLOOK || which < 0 ||
+	    which >= QMT_SU_COUNT)
+		return NULL;
+	return layouts[l][which];
+}
+
+const char *qmt_mail_layout_name(enum qmt_mail_layout l)
+{
+	return l == QMT_MAIL_LAYOUT_GMAIL     ? "gmail"
+	       : l == QMT_MAIL_LAYOUT_OUTLOOK ? "outlook"
+	                                      : "plain";
+}
+
+/* The namespace's mailbox { } blocks of m's layout into out. */
+static int mailboxes(const struct qmt_mail *m, char *out, size_t n)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < QMT_SU_COUNT; i++) {
+		const char *name = qmt_mail_layout_folder(m->layout, i);
+		int w;
+
+		if (!name)
+			continue;
+		if (m->layout == QMT_MAIL_LAYOUT_OUTLOOK)
+			w = snprintf(out + off, n - off,
+			             "  mailbox \"%s\" {\n"
+			             "    auto = subscribe\n  }\n",
+			             name);
+		else
+			w = snprintf(out + off, n - off,
+			             "  mailbox \"%s\" {\n"
+			             "    special_use = %s\n"
+			             "    auto = subscribe\n  }\n",
+			             name, special_use[i]);
+		if (w < 0 || (size_t)w >= n - off)
+			return -1;
+		off += (size_t)w;
+	}
+	return 0;
 }
 
 static int path(char *out, size_t n, const char *dir, const char *name)
@@ -162,7 +225,7 @@ static int make_certs(struct qmt_mail *m)
 
 static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 {
-	char conf[320], users_file[320], buf[8192], line[640];
+	char conf[320], users_file[320], buf[12288], line[640], boxes[2048];
 	size_t off = 0;
 	FILE *f;
 	int n;
@@ -176,7 +239,7 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 		         m->dir, users[i]);
 		fputs(line, f);
 	}
-	if (fclose(f) != 0)
+	if (fclose(f) != 0 || mailboxes(m, boxes, sizeof(boxes)) != 0)
 		return -1;
 	n = snprintf(
 	    buf + off, sizeof(buf) - off,
@@ -204,15 +267,7 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	    "  args = scheme=PLAIN username_format=%%u %s\n}\n"
 	    "userdb {\n  driver = passwd-file\n"
 	    "  args = username_format=%%u %s\n}\n"
-	    "namespace inbox {\n  inbox = yes\n  separator = /\n"
-	    "  mailbox Sent {\n    special_use = \\Sent\n"
-	    "    auto = subscribe\n  }\n"
-	    "  mailbox Drafts {\n    special_use = \\Drafts\n"
-	    "    auto = subscribe\n  }\n"
-	    "  mailbox Trash {\n    special_use = \\Trash\n"
-	    "    auto = subscribe\n  }\n"
-	    "  mailbox Junk {\n    special_use = \\Junk\n"
-	    "    auto = subscribe\n  }\n}\n"
+	    "namespace inbox {\n  inbox = yes\n  separator = /\n%s}\n"
 	    "protocol pop3 {\n  pop3_uidl_format = %%08Xu%%08Xv\n}\n"
 	    "submission_relay_host = 127.0.0.1\n"
 	    "submission_relay_port = %d\n"
@@ -231,9 +286,9 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	    "  inet_listener lmtp {\n    address = 127.0.0.1\n"
 	    "    port = %d\n  }\n}\n",
 	    m->dir, m->dir, m->imap_port, m->dir, (unsigned)uid, (unsigned)gid,
-	    m->dir, m->dir, users_file, users_file, m->mta_port, m->imap_port,
-	    m->imaps_port, m->pop3_port, m->pop3s_port, m->submission_port,
-	    m->submissions_port, m->lmtp_port);
+	    m->dir, m->dir, users_file, users_file, boxes, m->mta_port,
+	    m->imap_port, m->imaps_port, m->pop3_port, m->pop3s_port,
+	    m->submission_port, m->submissions_port, m->lmtp_port);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	path(conf, sizeof(conf), m->dir, "dovecot.conf");
@@ -321,7 +376,10 @@ int qmt_mail_start(struct qmt_mail *m)
 	                &m->imaps_port,      &m->pop3_port,
 	                &m->pop3s_port,      &m->lmtp_port};
 
+	enum qmt_mail_layout layout = m->layout;
+
 	memset(m, 0, sizeof(*m));
+	m->layout = layout;
 	m->host = "127.0.0.1";
 	if (geteuid() != 0 || access("/usr/sbin/smtpd", X_OK) != 0 ||
 	    access("/usr/sbin/dovecot", X_OK) != 0 ||
@@ -430,9 +488,16 @@ int qmt_mail_files(const struct qmt_mail *m, int user, const char *folder,
 		if (inbox)
 			snprintf(dir, sizeof(dir), "%s/mail/%s/Maildir/%s",
 			         m->dir, users[user], subs[s]);
-		else
+		else {
+			/* Maildir++: "a/b" is the directory ".a.b" */
+			char dotted[200];
+			snprintf(dotted, sizeof(dotted), "%.199s", folder);
+			for (char *p = dotted; *p; p++)
+				if (*p == '/')
+					*p = '.';
 			snprintf(dir, sizeof(dir), "%s/mail/%s/Maildir/.%s/%s",
-			         m->dir, users[user], folder, subs[s]);
+			         m->dir, users[user], dotted, subs[s]);
+		}
 		if (!(d = opendir(dir)))
 			continue;
 		while ((de = readdir(d)) != NULL) {
@@ -512,4 +577,393 @@ int qmt_mail_rewrite(const char *p, const void *data, size_t len)
 		off += (size_t)w;
 	}
 	return close(fd);
+}
+
+/* The Maildir directory of folder ("INBOX" or NULL: the inbox). */
+static int maildir_of(const struct qmt_mail *m, int user, const char *folder,
+                      char *out, size_t n)
+{
+	char dotted[200];
+	int w;
+
+	if (!folder || strcmp(folder, "INBOX") == 0) {
+		w = snprintf(out, n, "%s/mail/%s/Maildir", m->dir, users[user]);
+	} else {
+		snprintf(dotted, sizeof(dotted), "%.199s", folder);
+		for (char *p = dotted; *p; p++)
+			if (*p == '/')
+				*p = '.';
+		w = snprintf(out, n, "%s/mail/%s/Maildir/.%s", m->dir,
+		             users[user], dotted);
+	}
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
+                  const char *tag, int n, size_t size)
+{
+	static const char *const subs[] = {"", "/cur", "/new", "/tmp"};
+	struct passwd *pw = getpwnam("mail");
+	char dir[512], sub[600], file[700], *body;
+	size_t blen = size > 600 ? size - 600 : 0;
+
+	if (user < 0 || user >= QMT_MAIL_NUSERS || !pw ||
+	    maildir_of(m, user, NULL, dir, sizeof(dir)))
+		return -1;
+	/* the Maildir itself: Dovecot makes it at the first login only */
+	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+	    chown(dir, pw->pw_uid, pw->pw_gid) != 0 ||
+	    maildir_of(m, user, folder, dir, sizeof(dir)))
+		return -1;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
+		snprintf(sub, sizeof(sub), "%s%s", dir, subs[i]);
+		if ((mkdir(sub, 0700) != 0 && errno != EEXIST) ||
+		    chown(sub, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	if (folder && strcmp(folder, "INBOX") != 0) {
+		snprintf(sub, sizeof(sub), "%s/maildirfolder", dir);
+		if (qmt_write_file(sub, "") != 0 ||
+		    chown(sub, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	if (!(body = malloc(blen + 1)))
+		return -1;
+	for (size_t i = 0; i < blen; i++)
+		body[i] = (i % 76 == 75) ? '\n' : (char)('a' + i % 26);
+	body[blen] = '\0';
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+
+		snprintf(file, sizeof(file), "%s/cur/%d.M%dP%d.qmt:2,", dir,
+		         1700000000 + i, i, (int)getpid());
+		if (!(f = fopen(file, "w"))) {
+			free(body);
+			return -1;
+		}
+		fprintf(f,
+		        "From: Bob <bob@" QMT_MAIL_DOMAIN ">\n"
+		        "To: Alice <alice@" QMT_MAIL_DOMAIN ">\n"
+		        "Subject: fill-%d\n"
+		        "Date: Tue, 4 Mar 2025 10:00:00 +0000\n"
+		        "Message-ID: <%s-%d@" QMT_MAIL_DOMAIN ">\n"
+		        "Content-Type: text/plain; charset=us-ascii\n\n"
+		        "%s\n",
+		        i, tag, i, body);
+		if (fclose(f) != 0 ||
+		    chown(file, pw->pw_uid, pw->pw_gid) != 0) {
+			free(body);
+			return -1;
+		}
+	}
+	free(body);
+	return 0;
+}
+
+/* ------------------------------------------- a second, independent client */
+
+#define CLIENT_MAXREPLY ((size_t)64 << 20)
+#define CLIENT_WAIT_MS  20000
+
+struct qmt_imap {
+	int fd;
+	unsigned tag;
+	char in[16384];
+	size_t inlen, inoff;
+	char *reply; /* the last command's reply, NUL-terminated */
+	size_t len, cap;
+};
+
+static int client_fill(struct qmt_imap *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	ssize_t r;
+
+	if (c->inoff == c->inlen)
+		c->inoff = c->inlen = 0;
+	if (c->inlen == sizeof(c->in)) {
+		memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
+		c->inlen -= c->inoff;
+		c->inoff = 0;
+	}
+	if (poll(&p, 1, CLIENT_WAIT_MS) <= 0)
+		return -1;
+	r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+	if (r <= 0)
+		return -1;
+	c->inlen += (size_t)r;
+	return 0;
+}
+
+static int client_keep(struct qmt_imap *c, const char *p, size_t n)
+{
+	if (c->len + n + 1 > c->cap) {
+		size_t nc = c->cap ? c->cap : 4096;
+		char *t;
+		while (nc < c->len + n + 1)
+			nc *= 2;
+		if (nc > CLIENT_MAXREPLY || !(t = realloc(c->reply, nc)))
+			return -1;
+		c->reply = t;
+		c->cap = nc;
+	}
+	memcpy(c->reply + c->len, p, n);
+	c->len += n;
+	c->reply[c->len] = '\0';
+	return 0;
+}
+
+/* Appends one line (with its CRLF) to the reply; its start in *at. */
+static int client_line(struct qmt_imap *c, size_t *at)
+{
+	*at = c->len;
+	for (;;) {
+		char *s = c->in + c->inoff;
+		size_t avail = c->inlen - c->inoff;
+		char *nl = memchr(s, '\n', avail);
+		size_t take = nl ? (size_t)(nl - s) + 1 : avail;
+
+		if (take && client_keep(c, s, take))
+			return -1;
+		c->inoff += take;
+		if (nl)
+			return 0;
+		if (client_fill(c))
+			return -1;
+	}
+}
+
+/* A literal of n bytes into the reply. */
+static int client_literal(struct qmt_imap *c, size_t n)
+{
+	while (n) {
+		size_t avail = c->inlen - c->inoff,
+		       take = avail < n ? avail : n;
+
+		if (!avail) {
+			if (client_fill(c))
+				return -1;
+			continue;
+		}
+		if (client_keep(c, c->in + c->inoff, take))
+			return -1;
+		c->inoff += take;
+		n -= take;
+	}
+	return 0;
+}
+
+static int client_send(struct qmt_imap *c, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n) {
+		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads until the tagged reply (or a "+" when cont is set): 0 OK or "+",
+ * 1 NO/BAD, -1 lost. */
+static int client_read(struct qmt_imap *c, int cont)
+{
+	char tag[24];
+	int tl = snprintf(tag, sizeof(tag), "T%u ", c->tag);
+
+	for (;;) {
+		size_t at, end;
+		const char *line;
+
+		if (client_line(c, &at))
+			return -1;
+		/* a line that ends "{N}": N bytes follow, then more line */
+		for (end = c->len;;) {
+			const char *b = c->reply + end;
+			size_t k = end - at;
+			unsigned long v;
+
+			if (k < 5 || b[-1] != '\n' || b[-2] != '\r' ||
+			    b[-3] != '}')
+				break;
+			b -= 4;
+			while (b > c->reply + at && *b >= '0' && *b <= '9')
+				b--;
+			if (*b != '{')
+				break;
+			v = strtoul(b + 1, NULL, 10);
+			if (client_literal(c, v) || client_line(c, &end))
+				return -1;
+			end = c->len;
+		}
+		line = c->reply + at;
+		if (cont && line[0] == '+')
+			return 0;
+		if (strncmp(line, tag, (size_t)tl) == 0)
+			return strncasecmp(line + tl, "OK", 2) == 0 ? 0 : 1;
+	}
+}
+
+static int client_vcmd(struct qmt_imap *c, const char *fmt, va_list ap)
+{
+	char cmd[8192];
+	int n, m;
+
+	c->tag++;
+	c->len = 0;
+	if (c->reply)
+		c->reply[0] = '\0';
+	n = snprintf(cmd, sizeof(cmd), "T%u ", c->tag);
+	m = vsnprintf(cmd + n, sizeof(cmd) - (size_t)n - 2, fmt, ap);
+	if (m < 0 || (size_t)(n + m) >= sizeof(cmd) - 2)
+		return -1;
+	memcpy(cmd + n + m, "\r\n", 2);
+	if (client_send(c, cmd, (size_t)(n + m + 2)))
+		return -1;
+	return client_read(c, 0);
+}
+
+int qmt_imap_cmd(struct qmt_imap *c, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = client_vcmd(c, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+const char *qmt_imap_reply(const struct qmt_imap *c)
+{
+	return c->reply ? c->reply : "";
+}
+
+struct qmt_imap *qmt_imap_open(const struct qmt_mail *m, int user)
+{
+	struct sockaddr_in a = {0};
+	struct qmt_imap *c;
+	size_t at;
+
+	if (user < 0 || user >= QMT_MAIL_NUSERS || !(c = calloc(1, sizeof(*c))))
+		return NULL;
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)m->imap_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    client_line(c, &at) || strncmp(c->reply + at, "* OK", 4) != 0 ||
+	    qmt_imap_cmd(c, "LOGIN \"%s\" \"%s\"", addrs[user],
+	                 passwords[user]) != 0) {
+		fprintf(stderr, "second IMAP client: login as %s failed: %s\n",
+		        addrs[user], c->reply ? c->reply : "(nothing)");
+		qmt_imap_close(&c);
+		return NULL;
+	}
+	return c;
+}
+
+void qmt_imap_close(struct qmt_imap **pc)
+{
+	struct qmt_imap *c = pc ? *pc : NULL;
+
+	if (!c)
+		return;
+	if (c->fd >= 0) {
+		(void)qmt_imap_cmd(c, "LOGOUT");
+		close(c->fd);
+	}
+	free(c->reply);
+	free(c);
+	*pc = NULL;
+}
+
+uint32_t qmt_imap_append(struct qmt_imap *c, const char *folder,
+                         const char *flags, const void *msg, size_t len)
+{
+	char cmd[1024];
+	const char *p;
+	int n;
+
+	c->tag++;
+	c->len = 0;
+	n = snprintf(cmd, sizeof(cmd), "T%u APPEND \"%s\" (%s) {%zu}\r\n",
+	             c->tag, folder, flags ? flags : "", len);
+	if (n < 0 || (size_t)n >= sizeof(cmd) ||
+	    client_send(c, cmd, (size_t)n) || client_read(c, 1) != 0 ||
+	    client_send(c, msg, len) || client_send(c, "\r\n", 2) ||
+	    client_read(c, 0) != 0)
+		return 0;
+	/* "T7 OK [APPENDUID validity uid] ..." */
+	if (!(p = strcasestr(c->reply, "[APPENDUID ")) ||
+	    !(p = strchr(p + 11, ' ')))
+		return 0;
+	return (uint32_t)strtoul(p + 1, NULL, 10);
+}
+
+int qmt_imap_search(struct qmt_imap *c, const char *criteria, uint32_t *uids,
+                    int max)
+{
+	const char *p;
+	int n = 0;
+
+	if (qmt_imap_cmd(c, "UID SEARCH %s", criteria) != 0 ||
+	    !(p = strstr(c->reply, "* SEARCH")))
+		return -1;
+	p += 8;
+	while (*p == ' ') {
+		char *end;
+		unsigned long v = strtoul(p + 1, &end, 10);
+		if (end == p + 1)
+			break;
+		if (n < max)
+			uids[n] = (uint32_t)v;
+		n++;
+		p = end;
+	}
+	return n;
+}
+
+int qmt_imap_flags(struct qmt_imap *c, uint32_t uid, char *out, size_t n)
+{
+	const char *p, *e;
+
+	if (qmt_imap_cmd(c, "UID FETCH %u (FLAGS)", (unsigned)uid) != 0 ||
+	    !(p = strstr(c->reply, "FLAGS (")) || !(e = strchr(p + 7, ')')))
+		return -1;
+	snprintf(out, n, "%.*s", (int)(e - p - 7), p + 7);
+	return 0;
+}
+
+size_t qmt_mail_message(char *out, size_t n, const char *subject,
+                        const char *id, const char *parent)
+{
+	int w;
+
+	if (parent)
+		w = snprintf(out, n,
+		             "From: Bob <bob@" QMT_MAIL_DOMAIN ">\r\n"
+		             "To: Alice <alice@" QMT_MAIL_DOMAIN ">\r\n"
+		             "Subject: %s\r\n"
+		             "Date: Tue, 4 Mar 2025 10:00:00 +0000\r\n"
+		             "Message-ID: <%s@" QMT_MAIL_DOMAIN ">\r\n"
+		             "In-Reply-To: <%s@" QMT_MAIL_DOMAIN ">\r\n"
+		             "References: <%s@" QMT_MAIL_DOMAIN ">\r\n"
+		             "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+		             "A reply in a thread.\r\n",
+		             subject, id, parent, parent);
+	else
+		w = snprintf(out, n,
+		             "From: Bob <bob@" QMT_MAIL_DOMAIN ">\r\n"
+		             "To: Alice <alice@" QMT_MAIL_DOMAIN ">\r\n"
+		             "Subject: %s\r\n"
+		             "Date: Tue, 4 Mar 2025 10:00:00 +0000\r\n"
+		             "Message-ID: <%s@" QMT_MAIL_DOMAIN ">\r\n"
+		             "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+		             "Hello, this is a test message.\r\n",
+		             subject, id);
+	return w < 0 ? 0 : (size_t)w < n ? (size_t)w : n - 1;
 }
