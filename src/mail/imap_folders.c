@@ -123,6 +123,7 @@ struct fl_ctx {
 	size_t cap;
 	int lsub;      /* the responses are LSUB's */
 	size_t *index; /* folder indices sorted by name (for LSUB) */
+	size_t nindex; /* how many: the folders when it was built */
 	struct qm_mail_imap_counts *status; /* one STATUS reply wanted */
 	const char *status_name;            /* the folder it is for */
 	size_t bytes; /* of the names and display names kept */
@@ -156,11 +157,14 @@ static int cmp_index(const void *a, const void *b)
 	              sort_base->v[*(const size_t *)b].name);
 }
 
-/* The folder named name, or NULL (c->index when built, else a scan). */
+/* The folder named name, or NULL (c->index when built, else a scan).
+ * With the index, only the folders it covers: those added after it (an
+ * LSUB's folders that are gone) are not looked at, so that a hostile
+ * LSUB of many such names costs no quadratic scan. */
 static struct qm_mail_imap_folder *find_name(const struct fl_ctx *c,
                                              const char *name)
 {
-	size_t lo = 0, hi = c->f->n;
+	size_t lo = 0, hi = c->nindex;
 
 	if (!c->index) {
 		for (size_t i = c->f->n; i-- > 0;)
@@ -438,10 +442,12 @@ static enum qm_err build_index(struct fl_ctx *c, struct qm_error *err)
 {
 	free(c->index);
 	c->index = NULL;
+	c->nindex = 0;
 	if (!c->f->n)
 		return QM_OK;
 	if (!(c->index = calloc(c->f->n, sizeof(*c->index))))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	c->nindex = c->f->n;
 	for (size_t i = 0; i < c->f->n; i++)
 		c->index[i] = i;
 	sort_base = c->f;

@@ -289,9 +289,16 @@ static void test_folders_by_name(void **state)
 	     "* LIST () NIL Flat\r\n"
 	     "* LIST () \".\" \"Deep.er.Still\"\r\n"
 	     "$T OK done\r\n"},
+	    /* subscriptions of folders that are gone, then more lookups
+	     * (found by fuzz_imap: the lookup ran past its index) */
 	    {"LSUB \"\" \"*\"", "* LSUB () \".\" INBOX.Trash\r\n"
 	                        "* LSUB (\\Noselect) \".\" INBOX\r\n"
 	                        "* LSUB () \".\" Gone\r\n"
+	                        "* LSUB () \".\" Zzz\r\n"
+	                        "* LSUB () \".\" Zzzz\r\n"
+	                        "* LSUB () \".\" Zzzzz\r\n"
+	                        "* LSUB () \".\" Junk\r\n"
+	                        "* LSUB () \".\" ~\r\n"
 	                        "$T OK done\r\n"},
 	    {"LIST \"\" \"*\"", "* LIST () \".\" INBOX\r\n"
 	                        "* LIST () \".\" \"Sent Items\"\r\n"
@@ -344,6 +351,9 @@ static void test_folders_by_name(void **state)
 	/* subscriptions: LSUB's \Noselect INBOX is not one */
 	assert_true(find(f, "INBOX.Trash")->attrs & QM_MAIL_FOLDER_SUBSCRIBED);
 	assert_false(find(f, "INBOX")->attrs & QM_MAIL_FOLDER_SUBSCRIBED);
+	assert_true(find(f, "Junk")->attrs & QM_MAIL_FOLDER_SUBSCRIBED);
+	assert_true(find(f, "Zzzzz")->attrs & QM_MAIL_FOLDER_NONEXISTENT);
+	assert_true(find(f, "~")->attrs & QM_MAIL_FOLDER_NONEXISTENT);
 	x = find(f, "Gone");
 	assert_non_null(x);
 	assert_int_equal(
