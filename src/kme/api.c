@@ -568,7 +568,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 	struct kres **found = NULL;
 	size_t n = 0, total = 0;
 	unsigned char *bytes = NULL;
-	int denied = 0, missing = 0, cidx, midx;
+	int denied = 0, missing = 0, unreachable = 0, cidx, midx;
 
 	if (not_served(k, caller, r))
 		return;
@@ -653,6 +653,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		/* the keys may still be on their way from the master's KME:
 		 * ask it to deliver what it has queued for us, then look again */
 		if (kme_peer_post_json(k, l, "/kme/v1/peer/flush", "{}", NULL)) {
+			unreachable = 1;
 			pthread_mutex_lock(&l->lock);
 			total = 0;
 			missing = denied = 0;
@@ -663,7 +664,18 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 	}
 	if (missing || denied) {
 		pthread_mutex_unlock(&l->lock);
-		if (missing)
+		if (missing && unreachable) {
+			/* the IDs may still be in the peer's queue: "not
+			 * found" would tell the slave they never will be */
+			char d[2 * KME_IDMAX + 200];
+
+			snprintf(d, sizeof(d),
+			         "the keys may still be on their way from KME "
+			         "%s, which cannot be reached now; try again "
+			         "later",
+			         l->peer->id);
+			kme_api_error(r, 503, "keys not yet on this KME", d);
+		} else if (missing)
 			kme_api_error(r, 400, MSG_NOTFOUND, NULL);
 		else
 			kme_api_error(r, 401, "unauthorized",

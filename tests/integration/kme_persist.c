@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -289,6 +290,57 @@ static void test_peer_down_backlog(void **state)
 	assert_false(kt_log_has(&net, 0, "refused reservations"));
 }
 
+/* The master's KME goes down after handing out keys but before the slave's
+ * KME has their IDs: the slave is told to come back later (503, naming the
+ * KME it waits for), not that the keys do not exist (400, which a QMail
+ * client records as "no key"), and gets them once that KME is back. */
+static void test_keys_on_their_way(void **state)
+{
+	char path[200], *body;
+	json_t *c = NULL, *d = NULL;
+	const char *detail;
+	long st;
+
+	(void)state;
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 256, 30000) >=
+	            256);
+	/* KME_B down: the reservation waits in KME_A's queue */
+	assert_int_equal(kt_kme_stop(&net, 1), 0);
+	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
+	                        "/api/v1/keys/SAE_B/enc_keys",
+	                        "{\"number\":4}", &c),
+	                 200);
+	/* then KME_A down (its queue saved), KME_B back */
+	assert_int_equal(kt_kme_stop(&net, 0), 0);
+	assert_int_equal(kt_kme_start(&net, 1), 0);
+	body = ids_body(c);
+	snprintf(path, sizeof(path), "/api/v1/keys/%s/dec_keys", "SAE_A");
+	assert_int_equal(kt_req(&net, 1, "sae/SAE_B", path, body, &d), 503);
+	detail = json_string_value(json_object_get(
+	    json_array_get(json_object_get(d, "details"), 0), "message"));
+	assert_non_null(detail);
+	assert_non_null(strstr(detail, "KME_A"));
+	json_decref(d);
+	d = NULL;
+	/* KME_A back: it sends the saved reservations, the slave gets them
+	 * (503 until then; each key is handed out once) */
+	assert_int_equal(kt_kme_start(&net, 0), 0);
+	for (int waited = 0; waited <= 30000; waited += 100) {
+		st = kt_req(&net, 1, "sae/SAE_B", path, body, &d);
+		if (st != 503)
+			break;
+		json_decref(d);
+		d = NULL;
+		poll(NULL, 0, 100); /* KME_A's sender thread catches up */
+	}
+	assert_int_equal(st, 200);
+	assert_true(json_equal(json_object_get(d, "keys"),
+	                       json_object_get(c, "keys")));
+	json_decref(d);
+	free(body);
+	json_decref(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +350,7 @@ int main(void)
 	    cmocka_unit_test(test_crash_no_reuse),
 	    cmocka_unit_test(test_wrong_store_key),
 	    cmocka_unit_test(test_peer_down_backlog),
+	    cmocka_unit_test(test_keys_on_their_way),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
