@@ -120,6 +120,42 @@ static const char *const migrations[] = {
      * does not parse the MIME again. Rows of older versions have none and
      * are parsed as before. */
     "ALTER TABLE outbox ADD COLUMN bound BLOB;",
+
+    /* 6: folders of each account and where their last sync stopped, and
+     * the places of a message on the server (folder, UID) with the
+     * server's flags as of the last sync: a message is filed once and
+     * may be in several folders (folder.c). Messages filed from IMAP
+     * before get their place from the row; the folder's state from
+     * the highest UID filed (mod-sequence 0: the first sync asks for
+     * every flag). */
+    "CREATE TABLE folder ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, display TEXT NOT NULL DEFAULT '',"
+    " delim TEXT NOT NULL DEFAULT '', special_use INTEGER NOT NULL DEFAULT 0,"
+    " subscribed INTEGER NOT NULL DEFAULT 0,"
+    " selectable INTEGER NOT NULL DEFAULT 1,"
+    " uidvalidity INTEGER NOT NULL DEFAULT 0,"
+    " highestmodseq INTEGER NOT NULL DEFAULT 0,"
+    " lastuid INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (account_id, name));"
+    "CREATE TABLE msg_place ("
+    " folder_id INTEGER NOT NULL REFERENCES folder(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL,"
+    " msg_id INTEGER NOT NULL REFERENCES msg(id) ON DELETE CASCADE,"
+    " flags INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (folder_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX msg_place_msg ON msg_place(msg_id, folder_id);"
+    "INSERT INTO folder (account_id, name, display, special_use, subscribed,"
+    " uidvalidity, lastuid)"
+    " SELECT account_id, folder, folder, folder = 'INBOX', 1,"
+    " max(uidvalidity), max(uid) FROM msg"
+    " WHERE uid <> 0 AND uidl IS NULL GROUP BY account_id, folder;"
+    "INSERT OR IGNORE INTO msg_place (folder_id, uid, msg_id, flags)"
+    " SELECT f.id, m.uid, m.id, m.flags FROM msg m JOIN folder f"
+    " ON f.account_id = m.account_id AND f.name = m.folder"
+    " AND f.uidvalidity = m.uidvalidity"
+    " WHERE m.uid <> 0 AND m.uidl IS NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -934,6 +934,11 @@ static enum qm_err where(const struct qm_store_query *q, int paging,
 		rc = qm_buf_append_str(sql, " AND m.account_id = :acct", err);
 	if (rc == QM_OK && q->folder)
 		rc = qm_buf_append_str(sql, " AND m.folder = :folder", err);
+	if (rc == QM_OK && q->folder_id)
+		rc = qm_buf_append_str(sql,
+		                       " AND m.id IN (SELECT msg_id FROM "
+		                       "msg_place WHERE folder_id = :fid)",
+		                       err);
 	if (rc == QM_OK && q->from_addr)
 		rc = qm_buf_append_str(sql, " AND m.from_addr = :from", err);
 	if (rc == QM_OK && q->date_min)
@@ -971,6 +976,7 @@ static void bind_query(sqlite3_stmt *st, const struct qm_store_query *q)
 	int i;
 
 	bind_named(st, ":acct", q->account_id);
+	bind_named(st, ":fid", q->folder_id);
 	if ((i = sqlite3_bind_parameter_index(st, ":folder")) > 0)
 		store_db_bind_text(st, i, q->folder);
 	if ((i = sqlite3_bind_parameter_index(st, ":from")) > 0)

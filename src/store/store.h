@@ -358,6 +358,98 @@ QM_NODISCARD enum qm_err qm_store_msg_list_plan(struct qm_store *s,
                                                 struct qm_buf *out,
                                                 struct qm_error *err);
 
+/* --------------------------------------------------------------- folders */
+
+/*
+ * Folders of an account's IMAP server and the places of messages in them
+ * (schema 6, folder.c; docs/STORE.md "Folders and places"). A folder's
+ * name is the server's; its sync state (UIDVALIDITY, highest mod-sequence,
+ * last UID) says where the last sync stopped. No label MAC: where a
+ * message is and its flags are no trust claim (a place edited on disk can
+ * make a sync skip a message or move a flag, never make a message read as
+ * verified or open twice: the replay log and the message's own labels
+ * decide that).
+ */
+
+/* Adds folder f->name of f->account_id, or updates its display name,
+ * delimiter, special use, subscription and selectability (the sync state
+ * stays). *id (may be NULL) gets its id. QM_ERR_INVAL for an empty name,
+ * QM_ERR_TOOBIG for one over QM_STORE_FOLDERMAX bytes. */
+QM_NODISCARD enum qm_err qm_store_folder_put(struct qm_store *s,
+                                             const struct qm_store_folder *f,
+                                             int64_t *id, struct qm_error *err);
+/* Folder name of account_id into *out (free with qm_store_folder_clear);
+ * QM_ERR_NOTFOUND. Counts are not filled. */
+QM_NODISCARD enum qm_err qm_store_folder_get(struct qm_store *s,
+                                             int64_t account_id,
+                                             const char *name,
+                                             struct qm_store_folder *out,
+                                             struct qm_error *err);
+/* Every folder of account_id by name, with its message and unread counts
+ * (messages with a place in it); *out malloc'd, free with
+ * qm_store_folders_free; *n may be 0. */
+QM_NODISCARD enum qm_err qm_store_folder_list(struct qm_store *s,
+                                              int64_t account_id,
+                                              struct qm_store_folder **out,
+                                              size_t *n, struct qm_error *err);
+void qm_store_folder_clear(struct qm_store_folder *f);
+void qm_store_folders_free(struct qm_store_folder **v, size_t n);
+/* Where the sync of folder id stopped. */
+QM_NODISCARD enum qm_err qm_store_folder_state_set(struct qm_store *s,
+                                                   int64_t id,
+                                                   int64_t uidvalidity,
+                                                   int64_t highestmodseq,
+                                                   int64_t lastuid,
+                                                   struct qm_error *err);
+/* The server renumbered folder id (a new UIDVALIDITY): every place in it
+ * goes (the messages stay), its state starts afresh at uidvalidity, in one
+ * transaction. */
+QM_NODISCARD enum qm_err qm_store_folder_reset(struct qm_store *s, int64_t id,
+                                               int64_t uidvalidity,
+                                               struct qm_error *err);
+/* Forgets folder id and the places in it (the messages stay). */
+QM_NODISCARD enum qm_err qm_store_folder_forget(struct qm_store *s, int64_t id,
+                                                struct qm_error *err);
+
+/* Message msg_id is at uid of folder folder_id with the server's flags.
+ * The same place of the same message again: its flags are updated.
+ * QM_ERR_EXISTS when another message holds the place; QM_ERR_NOTFOUND
+ * when the message or folder does not exist. */
+QM_NODISCARD enum qm_err qm_store_place_add(struct qm_store *s,
+                                            int64_t folder_id, int64_t uid,
+                                            int64_t msg_id, unsigned flags,
+                                            struct qm_error *err);
+/* The message at uid of folder_id; QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_place_find(struct qm_store *s,
+                                             int64_t folder_id, int64_t uid,
+                                             int64_t *msg_id,
+                                             struct qm_error *err);
+/* Every place in folder_id by UID (msg_flags filled); *out malloc'd (free()
+ * it), *n may be 0. */
+QM_NODISCARD enum qm_err qm_store_place_list(struct qm_store *s,
+                                             int64_t folder_id,
+                                             struct qm_store_place **out,
+                                             size_t *n, struct qm_error *err);
+/* Every place of message msg_id (msg_flags filled); as above. */
+QM_NODISCARD enum qm_err qm_store_msg_places(struct qm_store *s,
+                                             int64_t msg_id,
+                                             struct qm_store_place **out,
+                                             size_t *n, struct qm_error *err);
+/* The place uid of folder_id is gone from the server. *left (may be
+ * NULL) gets how many places its message still has (-1: there was no
+ * such place). The message stays. */
+QM_NODISCARD enum qm_err qm_store_place_remove(struct qm_store *s,
+                                               int64_t folder_id, int64_t uid,
+                                               int *left,
+                                               struct qm_error *err);
+/* After a flag sync of place (folder_id, uid): the server's flags are
+ * now flags and the message's msg_flags, in one transaction. */
+QM_NODISCARD enum qm_err qm_store_place_flags_set(struct qm_store *s,
+                                                  int64_t folder_id,
+                                                  int64_t uid, unsigned flags,
+                                                  unsigned msg_flags,
+                                                  struct qm_error *err);
+
 /* ------------------------------------------------------------ replay log */
 
 /*

@@ -134,6 +134,12 @@ enum {
 	QM_FLAG_ANSWERED = 1u << 1,
 	QM_FLAG_FLAGGED = 1u << 2,
 	QM_FLAG_DELETED = 1u << 3,
+	/* since schema 6 (flags both ways): the IMAP flags a client shows,
+	 * the same bits as the mail layer's QM_MAIL_FLAG_* */
+	QM_FLAG_DRAFT = 1u << 4,
+	QM_FLAG_FORWARDED = 1u << 5, /* $Forwarded */
+	QM_FLAG_JUNK = 1u << 6,      /* $Junk */
+	QM_FLAG_NOTJUNK = 1u << 7,   /* $NotJunk */
 };
 
 /*
@@ -185,6 +191,9 @@ struct qm_store_query {
 	/* Words in subject or body (FTS5 syntax); needs the vault unlocked.
 	 * The index lives in memory only, built on first use after unlock. */
 	const char *text;
+	/* Messages with a place in this folder (qm_store_folder.id, schema
+	 * 6): a message in several folders is listed in each. 0: any. */
+	int64_t folder_id;
 	/* Keyset paging: messages strictly older than (before_date, before_id);
 	 * pass the last message of the previous page. 0: from the newest. */
 	int64_t before_date, before_id;
@@ -198,6 +207,64 @@ struct qm_store_msglist {
 	size_t n;
 	struct qm_store_msg *items;
 	void *priv; /* string storage */
+};
+
+/* --------------------------------------------------------------- folders */
+
+/* A folder's special use (RFC 6154, or found by a provider's name). */
+enum qm_store_folder_use {
+	QM_FOLDER_USE_NONE = 0,
+	QM_FOLDER_USE_INBOX = 1,
+	QM_FOLDER_USE_SENT = 2,
+	QM_FOLDER_USE_DRAFTS = 3,
+	QM_FOLDER_USE_TRASH = 4,
+	QM_FOLDER_USE_JUNK = 5,
+	QM_FOLDER_USE_ARCHIVE = 6,
+	QM_FOLDER_USE_ALL = 7,
+	QM_FOLDER_USE_FLAGGED = 8,
+	QM_FOLDER_USE_IMPORTANT = 9,
+};
+
+/* Longest folder name kept: the server's (wire) name, and its display. */
+#define QM_STORE_FOLDERMAX 1000
+#define QM_STORE_FOLDERDISPMAX 4000
+
+/*
+ * A folder of an account's IMAP server (schema 6) and where its last sync
+ * stopped. Listing: name and display are malloc'd (qm_store_folders_free,
+ * qm_store_folder_clear); total and unread count the messages with a place
+ * in it. Writing (qm_store_folder_put): the sync state and counts are
+ * ignored.
+ */
+struct qm_store_folder {
+	int64_t id;
+	int64_t account_id;
+	char *name;    /* as the server gives it (modified UTF-7) */
+	char *display; /* UTF-8 for people */
+	char delim;    /* hierarchy delimiter, '\0': flat */
+	enum qm_store_folder_use use;
+	int subscribed;
+	int selectable; /* 0: \Noselect or \NonExistent */
+	/* sync state: 0 until the first sync */
+	int64_t uidvalidity;
+	int64_t highestmodseq; /* 0: unknown, every flag is asked for */
+	int64_t lastuid;       /* the highest UID filed */
+	int64_t total, unread; /* listing only */
+};
+
+/*
+ * A message's place on the server (schema 6): a UID of a folder. A message
+ * is filed once and may have several places (the same message in INBOX
+ * and [Gmail]/All Mail; moved and moved back). flags are the server's as
+ * of the last sync (what a local change is compared with), msg_flags the
+ * message's own (what the user sees).
+ */
+struct qm_store_place {
+	int64_t folder_id;
+	int64_t uid;
+	int64_t msg_id;
+	unsigned flags;
+	unsigned msg_flags;
 };
 
 /* ------------------------------------------------------------ replay log */
