@@ -480,6 +480,10 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
 #define QM_CLIENT_SET_KME_ID      "kme_id"      /* the KME ID its
                                                    certificate must name */
 #define QM_CLIENT_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
+/* Which IMAP folders a sync takes besides INBOX (always): "subscribed"
+ * (unset: every subscribed folder), "inbox" (INBOX alone) or "all" (every
+ * folder that can hold mail). POP3 accounts have INBOX alone. */
+#define QM_CLIENT_SET_SYNC_FOLDERS "sync_folders"
 #define QM_CLIENT_SET_SAVE_SENT   "save_sent"   /* "1": append sent mail to
                                                    the IMAP Sent folder */
 /* Global settings (account 0) kept for an interface: the web GUI's
@@ -514,6 +518,29 @@ QM_NODISCARD enum qm_err qm_client_setting_get(struct qm_client *c,
                                                size_t outlen, int *is_set,
                                                struct qm_error *err);
 
+/* --------------------------------------------------------------- folders */
+
+/*
+ * The folders of account_id as the last sync (or qm_client_folders_refresh)
+ * found them on its IMAP server, by name, with the special use, whether
+ * subscribed and can hold mail, and the counts of the messages QMail holds
+ * in each (total, unread: a message in several folders counts in each);
+ * list a folder's messages with qm_store_query.folder_id = its id. Before
+ * the first sync the list is INBOX alone; a POP3 account has INBOX alone.
+ * *out is malloc'd: free with qm_client_folders_free. No network.
+ */
+QM_NODISCARD enum qm_err qm_client_folders(struct qm_client *c,
+                                           int64_t account_id,
+                                           struct qm_store_folder **out,
+                                           size_t *n, struct qm_error *err);
+void qm_client_folders_free(struct qm_store_folder **v, size_t n);
+/* Lists the folders of account_id's IMAP server now (LIST) into what
+ * qm_client_folders returns; folders no longer on the server are forgotten
+ * (their messages stay). QM_ERR_UNSUPPORTED for a POP3 account. */
+QM_NODISCARD enum qm_err qm_client_folders_refresh(struct qm_client *c,
+                                                   int64_t account_id,
+                                                   struct qm_error *err);
+
 /* ------------------------------------------------------------------ sync */
 
 struct qm_client_sync_stats {
@@ -538,6 +565,12 @@ struct qm_client_sync_stats {
 	/* waiting ones that opened in this sync (also counted above as
 	 * decrypted, unverified, ...) */
 	size_t resumed;
+	/* IMAP (issue 14): folders synced; messages whose flags changed on
+	 * the server and were taken; places the user's flag changes were
+	 * written to */
+	size_t folders;
+	size_t flags_pulled;
+	size_t flags_pushed;
 	/* Why this account could not use its KME in this sync (no KME set,
 	 * certificate refused, TLS, the KME down or failing), with what to
 	 * do; "" when it could. Said once per sync, however many messages
@@ -768,7 +801,11 @@ void qm_client_msglist_free(struct qm_store_msglist **l);
 /*
  * Changes message id's flags (QM_FLAG_SEEN, QM_FLAG_FLAGGED, ...): those
  * in set are set, then those in clear cleared; *flags (may be NULL) gets
- * them as they are now. QM_ERR_NOTFOUND for no such message.
+ * them as they are now. QM_ERR_NOTFOUND for no such message. The change is
+ * kept in the store at once and written to the IMAP server at the next
+ * sync of the account (in every folder the message is in), so a change
+ * made offline is not lost; a flag another client changed meanwhile on
+ * the server is taken unless the user changed the same flag here.
  */
 QM_NODISCARD enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id,
                                              unsigned set, unsigned clear,

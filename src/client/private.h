@@ -374,6 +374,10 @@ QM_NODISCARD enum qm_err client_msg_meta_load(struct qm_client *c, int64_t id,
 struct incoming {
 	const char *folder;
 	int64_t uidvalidity, uid;
+	/* IMAP: the folder's row (0: none, as for a copy kept) and the
+	 * server's flags: the message's place once filed */
+	int64_t folder_id;
+	unsigned flags;
 	const char *uidl;
 	const void *raw;
 	size_t rawlen;
@@ -387,8 +391,9 @@ struct incoming {
 /*
  * A mailbox source (recv_source.c): an IMAP folder or the POP3 maildrop of
  * an account, behind one interface. client_mbox_open connects (IMAP: and
- * selects folder; POP3 has one maildrop, INBOX, and lists it); ac is borrowed
- * for the source's life. client_mbox_list_new gives what was not filed before
+ * brings folder up to date, client_folder_sync_open, counting in st, which
+ * may be NULL; POP3 has one maildrop, INBOX, and lists it); ac and st are
+ * borrowed for the source's life. client_mbox_list_new gives what was not filed before
  * (*out malloc'd); client_mbox_holds says whether a record of the account was
  * filed from this source, client_mbox_find finds its message again
  * (QM_ERR_NOTFOUND when the server no longer lists it); client_mbox_fetch gets
@@ -401,12 +406,15 @@ struct incoming {
 struct mbox;
 struct mbox_msg {
 	uint32_t uid;  /* IMAP */
+	unsigned flags; /* IMAP: the server's flags when listed */
 	uint32_t num;  /* POP3: its number in this session */
 	char uidl[72]; /* POP3 */
 };
 QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
                                           const struct acct_conn *ac,
-                                          const char *folder, struct mbox **out,
+                                          const char *folder,
+                                          struct qm_client_sync_stats *st,
+                                          struct mbox **out,
                                           struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
                                             struct qm_error *err);
@@ -428,6 +436,46 @@ QM_NODISCARD enum qm_err client_mbox_seen(struct mbox *mb,
 void client_mbox_settle(struct mbox *mb, const struct mbox_msg *m);
 void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
                        struct incoming *in);
+/*
+ * An IMAP folder brought up to date (folder_sync.c) before its new mail is
+ * fetched: client_folder_sync_open selects it, gives the mail layer what
+ * the store holds of it and applies what changed (a new UIDVALIDITY drops
+ * its places; vanished UIDs; flags both ways, counted in st), leaving in
+ * fs->ch the folder's state and the UIDs added. client_folder_sync_done
+ * records where the sync stopped (fs->lastuid: the highest UID filed);
+ * client_folder_sync_free frees.
+ */
+struct folder_sync {
+	int64_t folder_id;
+	int64_t lastuid;
+	struct qm_mail_imap_changes *ch;
+};
+QM_NODISCARD enum qm_err
+client_folder_sync_open(struct qm_client *c, const struct acct_conn *ac,
+                        struct qm_mail_imap *im, const char *name,
+                        struct folder_sync *fs, struct qm_client_sync_stats *st,
+                        struct qm_error *err);
+QM_NODISCARD enum qm_err client_folder_sync_done(struct qm_client *c,
+                                                 const struct folder_sync *fs,
+                                                 struct qm_error *err);
+void client_folder_sync_free(struct folder_sync *fs);
+/* The account's IMAP folders to sync now, INBOX first, as the setting
+ * sync_folders says (folders.c; the listing the last refresh stored):
+ * *names malloc'd strings, free with qm_store_strv_free. */
+QM_NODISCARD enum qm_err client_folders_to_sync(struct qm_client *c,
+                                                int64_t acct, char ***names,
+                                                size_t *n,
+                                                struct qm_error *err);
+/* Lists the folders of the server im is logged in to into the store. */
+QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
+                                              int64_t acct,
+                                              struct qm_mail_imap *im,
+                                              struct qm_error *err);
+/* The mailbox source's sync of an IMAP folder done: records where it
+ * stopped (nothing for POP3). */
+QM_NODISCARD enum qm_err client_mbox_done(struct mbox *mb,
+                                          struct qm_error *err);
+
 /* The account setting under which an IMAP folder's sync state is kept
  * ("sync.<folder>.<what>", what: "uidvalidity" or "lastuid"). */
 void client_mbox_state_key(char *out, size_t n, const char *what,

@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The one folder synced and watched for now (the mailbox source takes any
- * folder's name). */
+/* The folder watched for new mail, and the one a POP3 account has; an IMAP
+ * account syncs every folder the setting sync_folders names, INBOX first
+ * (folders.c). */
 #define SYNC_FOLDER "INBOX"
 
 /* Files a message fetched from the server at where (a new one, or one
@@ -398,15 +399,65 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&raw,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	rc = client_mbox_open(c, ac, folder, &mb, err);
+	rc = client_mbox_open(c, ac, folder, ctx->st, &mb, err);
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
 	if (!rc)
 		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, err);
+	if (!rc)
+		rc = client_mbox_done(mb, err);
 	client_mbox_free(&mb);
 	qm_buf_free(&raw);
 	return rc;
 }
+
+/*
+ * Every folder the account syncs: POP3 its one maildrop; IMAP the folder
+ * list first (into the store), then INBOX and the folders the setting
+ * sync_folders names. A folder the server refuses (deleted meanwhile)
+ * does not stop the others; the first such refusal is returned at the end.
+ */
+static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
+                                qm_client_progress_fn progress, void *parg,
+                                struct recv_ctx *ctx, struct qm_error *err)
+{
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	struct qm_error first;
+	char **names = NULL;
+	size_t n = 0;
+	enum qm_err rc;
+
+	if (ac->use_pop3 || !ac->a.imap.host[0])
+		return sync_folder(c, ac, SYNC_FOLDER, progress, parg, ctx,
+		                   err);
+	client_acct_conn_server(ac, &ac->a.imap, &srv);
+	rc = qm_mail_imap_open(&srv, &im, err);
+	if (!rc)
+		rc = client_folders_store(c, ac->a.id, im, err);
+	qm_mail_imap_free(&im);
+	if (!rc)
+		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
+	qm_error_clear(&first);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = sync_folder(c, ac, names[i], progress, parg, ctx, err);
+		if (rc == QM_ERR_PROTO && i > 0) {
+			if (!first.code && err)
+				first = *err;
+			first.code = QM_ERR_PROTO;
+			qm_error_clear(err);
+			rc = QM_OK;
+		}
+	}
+	qm_store_strv_free(names, n);
+	if (!rc && first.code) {
+		if (err)
+			*err = first;
+		rc = first.code;
+	}
+	return rc;
+}
+
 enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
                            qm_client_progress_fn progress, void *parg,
                            struct qm_client_sync_stats *st,
@@ -436,8 +487,7 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	 * mail server needed), then new mail */
 	rc = retry_waiting(c, &ac, &ctx, err);
 	if (!rc)
-		rc = sync_folder(c, &ac, SYNC_FOLDER, progress, parg, &ctx,
-		                 err);
+		rc = sync_folders(c, &ac, progress, parg, &ctx, err);
 	count_waiting(c, account_id, st);
 	client_acct_conn_free(&ac);
 	client_home_unlock(&lockfd);

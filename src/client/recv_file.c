@@ -258,8 +258,31 @@ static int opened(enum qm_store_verify v)
 	return v == QM_VERIFY_OK || v == QM_VERIFY_UNVERIFIED_SENDER;
 }
 
+/* The flags a message's place and record keep (QM_FLAG_*). */
+#define PLACE_FLAGS 0xffu
+
+/* Message id is (also) where in says, on the IMAP server: its place. */
+static enum qm_err place_at(struct qm_client *c, const struct incoming *in,
+                            int64_t id, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (!in->folder_id || !in->uid || !id)
+		return QM_OK;
+	rc = qm_store_place_add(c->store, in->folder_id, in->uid, id,
+	                        in->flags & PLACE_FLAGS, err);
+	if (rc == QM_ERR_EXISTS) {
+		/* another record holds the place already (filed by another
+		 * process meanwhile): it is that one */
+		qm_error_clear(err);
+		rc = QM_OK;
+	}
+	return rc;
+}
+
 /* Filed already, by an earlier sync whose bookkeeping of where it stopped
- * could not be written (disk full): nothing to do twice. */
+ * could not be written (disk full), or filed before places were kept:
+ * nothing to do twice (its place is made when it has none). */
 static int filed_already(struct qm_client *c, const struct acct_conn *ac,
                          const struct incoming *in)
 {
@@ -270,9 +293,50 @@ static int filed_already(struct qm_client *c, const struct acct_conn *ac,
 	if (in->uidl)
 		return qm_store_msg_find_uidl(c->store, ac->a.id, in->uidl, &id,
 		                              NULL) == QM_OK;
-	return in->uid && qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
-	                                        in->uidvalidity, in->uid, &id,
-	                                        NULL) == QM_OK;
+	if (in->folder_id && qm_store_place_find(c->store, in->folder_id,
+	                                         in->uid, &id, NULL) == QM_OK)
+		return 1;
+	if (!in->uid || qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
+	                                      in->uidvalidity, in->uid, &id,
+	                                      NULL) != QM_OK)
+		return 0;
+	/* best effort: without its place, the next sync of a renumbered
+	 * folder finds it again by what it is */
+	QM_IGNORE(place_at(c, in, id, NULL));
+	return 1;
+}
+
+/*
+ * A plain message filed before from another place (the same message in
+ * INBOX and [Gmail]/All Mail; moved on the server; a renumbered folder):
+ * the same Message-ID and size. *id gets it, 0 when there is none. (Anyone
+ * can write any Message-ID: a message made to match one filed here is not
+ * shown, and the one filed stays as it was.)
+ */
+static int64_t plain_seen_before(struct qm_client *c,
+                                 const struct acct_conn *ac,
+                                 const struct incoming *in,
+                                 const struct qm_mail_parsed *mp)
+{
+	int64_t *ids = NULL, found = 0;
+	size_t n = 0;
+
+	if (!in->folder_id || !mp->hdrs.message_id[0] ||
+	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
+	                          &n, NULL) != QM_OK)
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct qm_store_msglist *l = NULL;
+
+		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
+			continue;
+		if (l->n && l->items[0].verify == QM_VERIFY_NOT_QMAIL &&
+		    l->items[0].size == (int64_t)in->rawlen)
+			found = ids[i];
+		qm_store_msglist_free(&l);
+	}
+	free(ids);
+	return found;
 }
 
 /* A QMail message: seen before (a duplicate goes, a replay is refused), or
@@ -294,6 +358,11 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 		ctx->st->duplicates++;
 		if (in->replace_id)
 			rc = qm_store_msg_delete(c->store, in->replace_id, err);
+		/* the same message in another place (moved on the server,
+		 * in two folders, a renumbered folder): shown there too,
+		 * never opened a second time */
+		if (!rc)
+			rc = place_at(c, in, first, err);
 		ctx->last_id = first;
 		f->done = 1;
 		return rc;
@@ -333,6 +402,15 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		return QM_OK;
 	}
 	if (f->mp->kind == QM_MAIL_KIND_PLAIN) {
+		int64_t first = f->in->replace_id
+		                    ? 0
+		                    : plain_seen_before(c, ac, f->in, f->mp);
+
+		if (first) {
+			ctx->last_id = first;
+			f->done = 1;
+			return place_at(c, f->in, first, err);
+		}
 		f->oc.verify = QM_VERIFY_NOT_QMAIL;
 		f->body = f->in->raw;
 		f->body_len = f->in->rawlen;
@@ -457,6 +535,7 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 	m->uidvalidity = in->uidvalidity;
 	m->uid = in->uid;
 	m->uidl = in->uidl;
+	m->flags = in->flags & PLACE_FLAGS;
 	m->level = oc->level;
 	m->verify = oc->verify;
 	m->size = (int64_t)in->rawlen;
@@ -484,6 +563,8 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
                                 struct qm_error *err)
 {
 	struct recv_outcome *oc = &f->oc;
+	struct qm_store_place *pl = NULL;
+	size_t npl = 0;
 	int64_t replace_id = f->in->replace_id;
 	/* the key IDs of a message whose keys were fetched are consumed;
 	 * one that may be tried again (waiting, unreadable, no key) used
@@ -495,9 +576,13 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		rc = qm_store_tx_begin(c->store, err);
 		if (rc)
 			return rc;
-		rc = qm_store_msg_delete(c->store, replace_id, err);
+		/* the record replaced keeps its places on the server */
+		rc = qm_store_msg_places(c->store, replace_id, &pl, &npl, err);
+		if (!rc)
+			rc = qm_store_msg_delete(c->store, replace_id, err);
 		if (rc) {
 			qm_store_tx_rollback(c->store);
+			free(pl);
 			return rc;
 		}
 	}
@@ -518,6 +603,12 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		rc = QM_OK;
 		*id = 0;
 	}
+	for (size_t i = 0; !rc && *id && i < npl; i++)
+		rc = qm_store_place_add(c->store, pl[i].folder_id, pl[i].uid,
+		                        *id, pl[i].flags, err);
+	if (!rc)
+		rc = place_at(c, f->in, *id, err);
+	free(pl);
 	if (replace_id) {
 		if (!rc)
 			rc = qm_store_tx_commit(c->store, err);
@@ -641,6 +732,8 @@ client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
 		qm_error_clear(err);
 		return QM_OK;
 	}
+	if (!rc)
+		rc = place_at(c, in, id, err);
 	if (rc)
 		return rc;
 	st->errors++;

@@ -5,9 +5,12 @@
  * interface (open, list what is new, find a message filed before, fetch,
  * mark seen, settle, close), so that the sync and the fetch-again of
  * refused messages are one loop each, whatever the protocol. What a source
- * remembers between syncs is kept in account settings: for an IMAP folder
- * its UIDVALIDITY and the last UID filed (sync.<folder>.uidvalidity,
- * sync.<folder>.lastuid), for POP3 every UIDL seen (pop3.seen.<uidl>).
+ * remembers between syncs: for an IMAP folder the store's folder row and
+ * the places of its messages (folder_sync.c brings them up to date when
+ * the source opens: flags both ways, UIDs gone, a new UIDVALIDITY), and
+ * for the watch of new mail its UIDVALIDITY and the last UID filed in the
+ * settings sync.<folder>.uidvalidity and sync.<folder>.lastuid; for POP3
+ * every UIDL seen (pop3.seen.<uidl>).
  * Filing what was fetched is recv_file.c's.
  */
 #include "private.h"
@@ -43,9 +46,11 @@ struct mbox {
 	const struct acct_conn *ac;
 	char folder[QM_STORE_NAMEMAX];
 	struct qm_mail_server srv;
-	/* IMAP: the session and the selected folder's UIDVALIDITY */
+	/* IMAP: the session, the selected folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
 	uint32_t uidvalidity;
+	struct folder_sync fs;
+	struct qm_client_sync_stats *st, nost;
 	/* POP3: the session, its listing, and delete after fetch */
 	struct qm_mail_pop3 *p;
 	struct qm_mail_pop3_msg *ms;
@@ -86,59 +91,53 @@ enum qm_err client_setting_put_int(struct qm_client *c, int64_t acct,
 
 static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 {
-	struct qm_mail_imap_status ist;
 	enum qm_err rc;
 
 	rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
 	if (!rc)
-		rc = qm_mail_imap_select(mb->im, mb->folder, &ist, err);
+		rc = client_folder_sync_open(mb->c, mb->ac, mb->im, mb->folder,
+		                             &mb->fs, mb->st, err);
 	if (!rc)
-		mb->uidvalidity = ist.uidvalidity;
+		mb->uidvalidity = mb->fs.ch->st.uidvalidity;
 	return rc;
 }
 
 static void imap_close(struct mbox *mb)
 {
+	client_folder_sync_free(&mb->fs);
 	qm_mail_imap_free(&mb->im);
 }
 
-/* The UIDs past the last one filed; when the server renumbered the folder
- * (or on the first sync) every UID, and the state starts afresh. */
+/* The UIDs the server added past the last one filed (after a new
+ * UIDVALIDITY, or on the first sync, every UID), with their flags. A UID
+ * at or below it without a place was deleted here, or is a message found
+ * again: not fetched again. The watch's state follows the folder's. */
 static enum qm_err imap_list_new(struct mbox *mb, struct mbox_msg **out,
                                  size_t *n, struct qm_error *err)
 {
-	int64_t acct = mb->ac->a.id, known_v, last;
-	uint32_t *uids = NULL;
+	const struct qm_mail_imap_changes *ch = mb->fs.ch;
 	char kv[300], kl[300];
-	int resync = 0;
-	enum qm_err rc;
+	int64_t acct = mb->ac->a.id, last = mb->fs.lastuid;
+	enum qm_err rc = QM_OK;
 
 	client_mbox_state_key(kv, sizeof(kv), "uidvalidity", mb->folder);
 	client_mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
-	known_v = client_setting_int(mb->c, acct, kv);
-	last = client_setting_int(mb->c, acct, kl);
-	rc = qm_mail_imap_new_uids(mb->im, (uint32_t)known_v, (uint32_t)last,
-	                           &uids, n, &resync, err);
-	if (!rc && (resync || known_v != (int64_t)mb->uidvalidity)) {
+	if (client_setting_int(mb->c, acct, kv) != (int64_t)mb->uidvalidity) {
 		rc = client_setting_put_int(mb->c, acct, kv, mb->uidvalidity,
 		                            err);
 		if (!rc)
-			rc = client_setting_put_int(mb->c, acct, kl, 0, err);
-		if (!rc && known_v && !resync) {
-			free(uids);
-			uids = NULL;
-			rc = qm_mail_imap_new_uids(mb->im, mb->uidvalidity, 0,
-			                           &uids, n, &resync, err);
-		}
+			rc = client_setting_put_int(mb->c, acct, kl, last, err);
 	}
-	if (!rc) {
-		*out = calloc(*n ? *n : 1, sizeof(**out));
-		if (!*out)
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	*n = 0;
+	*out = rc ? NULL : calloc(ch->nadded ? ch->nadded : 1, sizeof(**out));
+	if (!rc && !*out)
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < ch->nadded; i++) {
+		if ((int64_t)ch->added[i].uid <= last)
+			continue;
+		(*out)[*n].uid = ch->added[i].uid;
+		(*out)[(*n)++].flags = ch->added[i].flags;
 	}
-	for (size_t i = 0; !rc && i < *n; i++)
-		(*out)[i].uid = uids[i];
-	free(uids);
 	return rc;
 }
 
@@ -157,13 +156,23 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 	return qm_mail_imap_fetch(mb->im, m->uid, raw, err);
 }
 
+/* Filed: no later sync lists it (the folder's last UID, and the watch's). */
 static enum qm_err imap_seen(struct mbox *mb, const struct mbox_msg *m,
                              struct qm_error *err)
 {
 	char kl[300];
+	enum qm_err rc;
 
+	if ((int64_t)m->uid <= mb->fs.lastuid)
+		return QM_OK;
+	mb->fs.lastuid = m->uid;
+	rc = qm_store_folder_state_set(mb->c->store, mb->fs.folder_id,
+	                               mb->uidvalidity, 0, m->uid, err);
 	client_mbox_state_key(kl, sizeof(kl), "lastuid", mb->folder);
-	return client_setting_put_int(mb->c, mb->ac->a.id, kl, m->uid, err);
+	if (!rc)
+		rc = client_setting_put_int(mb->c, mb->ac->a.id, kl, m->uid,
+		                            err);
+	return rc;
 }
 
 static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
@@ -278,8 +287,9 @@ static const struct mbox_ops pop3_ops = {
 /* -------------------------------------------------------- interface */
 
 enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
-                             const char *folder, struct mbox **out,
-                             struct qm_error *err)
+                             const char *folder,
+                             struct qm_client_sync_stats *st,
+                             struct mbox **out, struct qm_error *err)
 {
 	struct mbox *mb;
 	char del[8];
@@ -295,6 +305,7 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	mb->c = c;
 	mb->ac = ac;
+	mb->st = st ? st : &mb->nost;
 	qm_strlcpy(mb->folder, folder, sizeof(mb->folder));
 	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		mb->ops = &imap_ops;
@@ -319,6 +330,14 @@ enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 {
 	mb->ops->close(mb);
 	return mb->ops->open(mb, err);
+}
+
+enum qm_err client_mbox_done(struct mbox *mb, struct qm_error *err)
+{
+	if (mb->ops != &imap_ops)
+		return QM_OK;
+	mb->st->folders++;
+	return client_folder_sync_done(mb->c, &mb->fs, err);
 }
 
 void client_mbox_free(struct mbox **pmb)
@@ -382,4 +401,6 @@ void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
 	in->folder = mb->folder;
 	in->uidvalidity = mb->uidvalidity;
 	in->uid = m->uid;
+	in->folder_id = mb->fs.folder_id;
+	in->flags = m->flags;
 }

@@ -20,6 +20,7 @@ enum set_kind {
 	SET_BOOL,     /* "1" or "0" */
 	SET_INCOMING, /* "imap" or "pop3" */
 	SET_SECONDS,  /* 0 to 86400 */
+	SET_FOLDERS,  /* "subscribed", "inbox" or "all" */
 };
 
 struct setting {
@@ -35,6 +36,7 @@ static const struct setting table[] = {
     {QM_CLIENT_SET_KME_ID, 0, "", SET_TEXT},
     {QM_CLIENT_SET_POP3_DELETE, 0, "", SET_BOOL},
     {QM_CLIENT_SET_SAVE_SENT, 0, "", SET_BOOL},
+    {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS},
     {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS},
 };
 
@@ -108,6 +110,14 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "%s is a number of seconds from 0 (off) to "
 		                    "86400, not \"%.40s\"",
+		                    s->name, value);
+	case SET_FOLDERS:
+		if (strcmp(value, "subscribed") == 0 ||
+		    strcmp(value, "inbox") == 0 || strcmp(value, "all") == 0)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is subscribed, inbox or all, not "
+		                    "\"%.40s\"",
 		                    s->name, value);
 	case SET_PATH:
 		if (strlen(value) < QM_STORE_PATHMAX)
