@@ -223,10 +223,20 @@ void qm_client_folders_free(struct qm_store_folder **v, size_t n)
 	qm_store_folders_free(v, n);
 }
 
-/* Whether folder f is synced under the setting's value. */
+/*
+ * Whether folder f is synced under the setting's value. Never, for now,
+ * the folders of what this account sent (Sent, Drafts) and the views
+ * that hold it too (Gmail's All Mail, Starred, Important): a QMail
+ * message this account sent is sealed to its recipients' keys, so a sync
+ * would ask the KME for keys it will not give; filling them from the
+ * outbox is still to do (docs/CLIENT.md).
+ */
 static int wanted(const struct qm_store_folder *f, const char *setting)
 {
-	if (!f->selectable)
+	if (!f->selectable || f->use == QM_FOLDER_USE_SENT ||
+	    f->use == QM_FOLDER_USE_DRAFTS || f->use == QM_FOLDER_USE_ALL ||
+	    f->use == QM_FOLDER_USE_FLAGGED ||
+	    f->use == QM_FOLDER_USE_IMPORTANT)
 		return 0;
 	if (strcmp(setting, "inbox") == 0)
 		return 0;

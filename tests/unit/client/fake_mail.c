@@ -21,7 +21,7 @@
 #include "mail/mail.h"
 
 #define MAX_BOXES   8
-#define MAX_FOLDERS 3
+#define MAX_FOLDERS 4
 #define MAX_SENT    64
 #define FAIL_MAX    16
 
@@ -54,7 +54,13 @@ static struct fm_sent sent_log[MAX_SENT];
 static size_t nsent;
 static uint32_t validity_serial = 1000;
 
-static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent", "Trash"};
+static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent", "Trash",
+                                                      "Archive"};
+/* Each folder's special use; every folder but Trash is subscribed. */
+static const unsigned folder_attrs[MAX_FOLDERS] = {
+    QM_MAIL_FOLDER_INBOX | QM_MAIL_FOLDER_SUBSCRIBED,
+    QM_MAIL_FOLDER_SENT | QM_MAIL_FOLDER_SUBSCRIBED, QM_MAIL_FOLDER_TRASH,
+    QM_MAIL_FOLDER_ARCHIVE | QM_MAIL_FOLDER_SUBSCRIBED};
 
 void fake_mail_reset(void)
 {
@@ -180,6 +186,36 @@ void fake_mail_drop(const char *user, const char *folder, size_t i)
 
 	if (f && i < f->n)
 		folder_remove(f, i);
+}
+
+unsigned fake_mail_flags(const char *user, const char *folder, size_t i)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	return f && i < f->n ? f->v[i].flags : 0;
+}
+
+void fake_mail_set_flags(const char *user, const char *folder, size_t i,
+                         unsigned flags)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (f && i < f->n)
+		f->v[i].flags = flags;
+}
+
+uint32_t fake_mail_move(const char *user, const char *from, size_t i,
+                        const char *to)
+{
+	struct fm_folder *f = folder_of(box_of(user), from);
+	struct fm_folder *t = folder_of(box_of(user), to);
+	uint32_t uid;
+
+	if (!f || !t || i >= f->n)
+		return 0;
+	uid = folder_add(t, f->v[i].data, f->v[i].len, f->v[i].flags);
+	folder_remove(f, i);
+	return uid;
 }
 
 void fake_mail_renumber(const char *user, const char *folder)
@@ -387,7 +423,8 @@ enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
                               struct qm_error *err)
 {
 	static const unsigned attrs[MAX_FOLDERS] = {
-	    QM_MAIL_FOLDER_INBOX, QM_MAIL_FOLDER_SENT, QM_MAIL_FOLDER_TRASH};
+	    QM_MAIL_FOLDER_INBOX, QM_MAIL_FOLDER_SENT, QM_MAIL_FOLDER_TRASH,
+	    QM_MAIL_FOLDER_ARCHIVE};
 	struct qm_mail_folder *v;
 	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
 
@@ -916,5 +953,167 @@ enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
 		                    "POP3: -ERR no such message %u",
 		                    (unsigned)num);
 	p->dele[num - 1] = 1;
+	return QM_OK;
+}
+
+/* ------------------------------------------- IMAP: folders, folder sync */
+
+void qm_mail_imap_folders_free(struct qm_mail_imap_folders **pf)
+{
+	if (!pf || !*pf)
+		return;
+	for (size_t i = 0; i < (*pf)->n; i++) {
+		free((*pf)->v[i].name);
+		free((*pf)->v[i].display);
+	}
+	free((*pf)->v);
+	free(*pf);
+	*pf = NULL;
+}
+
+enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im, unsigned opts,
+                                 struct qm_mail_imap_folders **out,
+                                 struct qm_error *err)
+{
+	struct qm_mail_imap_folders *l;
+	enum qm_err rc = imap_begin(im, FM_IMAP_LIST, 0, err);
+
+	(void)opts; /* no counts: the engine does not ask for them */
+	if (rc)
+		return rc;
+	l = calloc(1, sizeof(*l));
+	if (l)
+		l->v = calloc(MAX_FOLDERS, sizeof(*l->v));
+	for (size_t i = 0; l && l->v && i < MAX_FOLDERS; i++) {
+		l->v[i].name = strdup(im->box->f[i].name);
+		l->v[i].display = strdup(im->box->f[i].name);
+		l->v[i].delim = '/';
+		l->v[i].attrs = folder_attrs[i];
+		l->n++;
+		if (!l->v[i].name || !l->v[i].display)
+			break;
+	}
+	if (!l || !l->v || l->n != MAX_FOLDERS || !l->v[l->n - 1].display) {
+		qm_mail_imap_folders_free(&l);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	*out = l;
+	return QM_OK;
+}
+
+void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c)
+{
+	if (!c || !*c)
+		return;
+	free((*c)->added);
+	free((*c)->changed);
+	free((*c)->vanished);
+	free(*c);
+	*c = NULL;
+}
+
+static const struct qm_mail_uid_flags *
+known_uid(const struct qm_mail_imap_known *k, uint32_t uid)
+{
+	for (size_t i = 0; k && i < k->nmsgs; i++)
+		if (k->msgs[i].uid == uid)
+			return &k->msgs[i];
+	return NULL;
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The full mode of the real call (UID FETCH 1:* FLAGS compared with what
+ * the caller knows), which every server allows. */
+static void changes_full(const struct fm_folder *f,
+                         const struct qm_mail_imap_known *k,
+                         struct qm_mail_imap_changes *c)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct qm_mail_uid_flags *h =
+		    c->resync ? NULL : known_uid(k, f->v[i].uid);
+		struct qm_mail_uid_flags u = {f->v[i].uid, f->v[i].flags};
+
+		if (!h)
+			c->added[c->nadded++] = u;
+		else if (h->flags != u.flags)
+			c->changed[c->nchanged++] = u;
+	}
+	for (size_t i = 0; !c->resync && k && i < k->nmsgs; i++) {
+		int there = 0;
+
+		for (size_t j = 0; j < f->n && !there; j++)
+			there = f->v[j].uid == k->msgs[i].uid;
+		if (!there && k->msgs[i].uid)
+			c->vanished[c->nvanished++] = k->msgs[i].uid;
+	}
+	qsort(c->vanished, c->nvanished, sizeof(*c->vanished), uid_cmp);
+}
+
+enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
+                                     const char *folder,
+                                     const struct qm_mail_imap_known *known,
+                                     struct qm_mail_imap_changes **out,
+                                     struct qm_error *err)
+{
+	struct qm_mail_imap_changes *c;
+	struct fm_folder *f;
+	size_t nk = known ? known->nmsgs : 0;
+	enum qm_err rc = imap_begin(im, FM_IMAP_SELECT, 0, err);
+
+	if (rc)
+		return rc;
+	f = folder_of(im->box, folder);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", folder);
+	im->sel = f;
+	im->seen_next = f->uidnext;
+	c = calloc(1, sizeof(*c));
+	if (c) {
+		c->added = calloc(f->n + 1, sizeof(*c->added));
+		c->changed = calloc(f->n + 1, sizeof(*c->changed));
+		c->vanished = calloc(nk + 1, sizeof(*c->vanished));
+	}
+	if (!c || !c->added || !c->changed || !c->vanished) {
+		qm_mail_imap_changes_free(&c);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	c->st.uidvalidity = f->uidvalidity;
+	c->st.uidnext = f->uidnext;
+	c->st.exists = (uint32_t)f->n;
+	c->st.permanent = QM_MAIL_FLAG_KEYWORDS;
+	c->mode = QM_MAIL_IMAP_SYNC_FULL;
+	c->resync = known && known->uidvalidity &&
+	            known->uidvalidity != f->uidvalidity;
+	changes_full(f, known, c);
+	*out = c;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_store(struct qm_mail_imap *im, const uint32_t *uids,
+                               size_t n, unsigned add, unsigned remove,
+                               struct qm_error *err)
+{
+	enum qm_err rc = imap_begin(im, FM_IMAP_STORE, 1, err);
+
+	if (rc)
+		return rc;
+	if (!n || (!add && !remove) || (add & remove) ||
+	    ((add | remove) & ~0xffu))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "IMAP: nothing to store, or a flag both "
+		                    "added and removed");
+	for (size_t i = 0; i < n; i++) {
+		struct fm_msg *m = by_uid(im->sel, uids[i], NULL);
+
+		if (m)
+			m->flags = (m->flags | add) & ~remove;
+	}
 	return QM_OK;
 }

@@ -105,6 +105,8 @@ enum fm_op {
 	FM_IMAP_FETCH,
 	FM_IMAP_APPEND, /* append, save_sent, save_sent_once */
 	FM_IMAP_WAIT,
+	FM_IMAP_LIST,   /* folders */
+	FM_IMAP_STORE,  /* flags */
 	FM_POP3_OPEN,
 	FM_POP3_RETR,
 	FM_POP3_DELE,
@@ -146,6 +148,15 @@ const unsigned char *fake_mail_msg(const char *user, const char *folder,
                                    size_t i, size_t *len);
 /* Takes message i of user's folder away (as another client would). */
 void fake_mail_drop(const char *user, const char *folder, size_t i);
+/* The flags of message i of user's folder (QM_MAIL_FLAG_*), and a change
+ * of them by another client. */
+unsigned fake_mail_flags(const char *user, const char *folder, size_t i);
+void fake_mail_set_flags(const char *user, const char *folder, size_t i,
+                         unsigned flags);
+/* Moves message i of user's folder from to folder to (as another client
+ * would): it gets the next UID there. Returns it, 0 when there is none. */
+uint32_t fake_mail_move(const char *user, const char *from, size_t i,
+                        const char *to);
 /* Gives user's folder a new UIDVALIDITY (the server renumbered it). */
 void fake_mail_renumber(const char *user, const char *folder);
 /* Every SMTP send the server accepted, in order. */
