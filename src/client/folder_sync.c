@@ -124,8 +124,7 @@ static enum qm_err place_flags(struct qm_client *c, struct qm_mail_imap *im,
 		st->flags_pulled++;
 	if (base == p->flags && want == p->msg_flags)
 		return QM_OK;
-	return qm_store_place_flags_set(c->store, fid, p->uid, base, want,
-	                                err);
+	return qm_store_place_flags_set(c->store, fid, p->uid, base, want, err);
 }
 
 /* The flags the server reported changed for uid, or the base. */
@@ -255,10 +254,9 @@ enum qm_err client_folder_sync_done(struct qm_client *c,
 {
 	if (!fs->ch)
 		return QM_OK;
-	return qm_store_folder_state_set(c->store, fs->folder_id,
-	                                 fs->ch->st.uidvalidity,
-	                                 (int64_t)fs->ch->st.highestmodseq,
-	                                 fs->lastuid, err);
+	return qm_store_folder_state_set(
+	    c->store, fs->folder_id, fs->ch->st.uidvalidity,
+	    (int64_t)fs->ch->st.highestmodseq, fs->lastuid, err);
 }
 
 void client_folder_sync_free(struct folder_sync *fs)

@@ -91,9 +91,8 @@ enum qm_err client_folders_store(struct qm_client *c, int64_t acct,
 		f.use = use_of(mf);
 		f.subscribed = is_inbox(mf->name) ||
 		               (mf->attrs & QM_MAIL_FOLDER_SUBSCRIBED) != 0;
-		f.selectable =
-		    !(mf->attrs &
-		      (QM_MAIL_FOLDER_NOSELECT | QM_MAIL_FOLDER_NONEXISTENT));
+		f.selectable = !(mf->attrs & (QM_MAIL_FOLDER_NOSELECT |
+		                              QM_MAIL_FOLDER_NONEXISTENT));
 		rc = qm_store_folder_put(c->store, &f, NULL, err);
 	}
 	if (!rc)

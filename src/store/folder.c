@@ -77,8 +77,9 @@ static enum qm_err step_done(struct qm_store *s, sqlite3_stmt *st,
 
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT)
-		return qm_error_set(err, QM_ERR_EXISTS, "%s: already there, "
-		                                        "or what it names is gone",
+		return qm_error_set(err, QM_ERR_EXISTS,
+		                    "%s: already there, "
+		                    "or what it names is gone",
 		                    what);
 	if (src != SQLITE_DONE)
 		return store_db_fail(s, src, err, what);
@@ -96,8 +97,8 @@ enum qm_err qm_store_folder_put(struct qm_store *s,
 
 	if (!f->name || !f->name[0])
 		return qm_error_set(err, QM_ERR_INVAL, "a folder needs a name");
-	rc = store_check_len("the folder name", f->name,
-	                     QM_STORE_FOLDERMAX + 1, err);
+	rc = store_check_len("the folder name", f->name, QM_STORE_FOLDERMAX + 1,
+	                     err);
 	if (rc == QM_OK)
 		rc = store_check_len("the folder's display name", f->display,
 		                     QM_STORE_FOLDERDISPMAX + 1, err);
@@ -128,8 +129,9 @@ enum qm_err qm_store_folder_put(struct qm_store *s,
 		src = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "there is no account "
-		                                          "%lld",
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "there is no account "
+		                    "%lld",
 		                    (long long)f->account_id);
 	if (src != SQLITE_DONE)
 		return store_db_fail(s, src, err, "keeping a folder");

@@ -49,9 +49,10 @@ static void sync_ok(struct eu *u, struct qm_client_sync_stats *st)
 
 /* u's folder name as qm_client_folders gives it (must be there); the
  * caller frees *v. */
-static const struct qm_store_folder *
-folder_named(struct eu *u, const char *name, struct qm_store_folder **v,
-             size_t *n)
+static const struct qm_store_folder *folder_named(struct eu *u,
+                                                  const char *name,
+                                                  struct qm_store_folder **v,
+                                                  size_t *n)
 {
 	struct qm_error e;
 
@@ -163,9 +164,8 @@ static void test_which_folders(void **state)
 	plain_to(&bob, "Archive", "a1");
 	plain_to(&bob, "Trash", "t1");
 	plain_to(&bob, "Sent", "s1");
-	assert_ok(qm_client_setting_set(bob.c, bob.acct,
-	                                QM_CLIENT_SET_SYNC_FOLDERS, "inbox",
-	                                &e));
+	assert_ok(qm_client_setting_set(
+	    bob.c, bob.acct, QM_CLIENT_SET_SYNC_FOLDERS, "inbox", &e));
 	sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(st.folders, 1);

@@ -145,7 +145,8 @@ static void test_folder_put_list(void **state)
 	int64_t inbox, sent, again;
 	size_t n = 0;
 
-	inbox = folder_put(f->s, f->acct, "INBOX", "INBOX", QM_FOLDER_USE_INBOX);
+	inbox =
+	    folder_put(f->s, f->acct, "INBOX", "INBOX", QM_FOLDER_USE_INBOX);
 	sent = folder_put(f->s, f->acct, "[Gmail]/Sent Mail", "[Gmail]/Sent",
 	                  QM_FOLDER_USE_SENT);
 	assert_int_not_equal(inbox, sent);
@@ -156,9 +157,9 @@ static void test_folder_put_list(void **state)
 	again = folder_put(f->s, f->acct, "[Gmail]/Sent Mail",
 	                   "[Gmail]/Sent Mail", QM_FOLDER_USE_SENT);
 	assert_int_equal(again, sent);
-	assert_int_equal(qm_store_folder_get(f->s, f->acct, "[Gmail]/Sent Mail",
-	                                     &g, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_folder_get(f->s, f->acct, "[Gmail]/Sent Mail", &g, &e),
+	    QM_OK);
 	assert_string_equal(g.display, "[Gmail]/Sent Mail");
 	assert_int_equal(g.use, QM_FOLDER_USE_SENT);
 	assert_int_equal(g.delim, '/');
@@ -189,8 +190,7 @@ static void test_folder_put_list(void **state)
 	assert_int_equal(qm_store_folder_put(f->s, &g, NULL, &e),
 	                 QM_ERR_TOOBIG);
 	g.name = (char *)(uintptr_t) "";
-	assert_int_equal(qm_store_folder_put(f->s, &g, NULL, &e),
-	                 QM_ERR_INVAL);
+	assert_int_equal(qm_store_folder_put(f->s, &g, NULL, &e), QM_ERR_INVAL);
 	g.name = (char *)(uintptr_t) "X";
 	g.account_id = 999;
 	assert_int_equal(qm_store_folder_put(f->s, &g, NULL, &e),
@@ -208,7 +208,8 @@ static void test_places(void **state)
 	size_t n = 0;
 	int left = 0;
 
-	inbox = folder_put(f->s, f->acct, "INBOX", "INBOX", QM_FOLDER_USE_INBOX);
+	inbox =
+	    folder_put(f->s, f->acct, "INBOX", "INBOX", QM_FOLDER_USE_INBOX);
 	all = folder_put(f->s, f->acct, "[Gmail]/All Mail", "All Mail",
 	                 QM_FOLDER_USE_ALL);
 	m1 = msg_add(f->s, f->acct, "INBOX", 5, NULL, 0);
@@ -216,16 +217,14 @@ static void test_places(void **state)
 	/* m1 in two folders, filed once */
 	assert_int_equal(qm_store_place_add(f->s, inbox, 5, m1, 0, &e), QM_OK);
 	assert_int_equal(qm_store_place_add(f->s, all, 900, m1, 0, &e), QM_OK);
-	assert_int_equal(qm_store_place_add(f->s, inbox, 6, m2, QM_FLAG_SEEN,
-	                                    &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_place_add(f->s, inbox, 6, m2, QM_FLAG_SEEN, &e), QM_OK);
 	/* a place holds one message */
 	assert_int_equal(qm_store_place_add(f->s, inbox, 5, m2, 0, &e),
 	                 QM_ERR_EXISTS);
 	/* the same place again: its flags */
-	assert_int_equal(qm_store_place_add(f->s, all, 900, m1, QM_FLAG_FLAGGED,
-	                                    &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_place_add(f->s, all, 900, m1, QM_FLAG_FLAGGED, &e), QM_OK);
 	assert_int_equal(qm_store_place_add(f->s, inbox, 0, m1, 0, &e),
 	                 QM_ERR_INVAL);
 	assert_int_equal(qm_store_place_add(f->s, inbox, 77, 9999, 0, &e),
