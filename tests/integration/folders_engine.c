@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Folders and flags both ways through the client engine (issue 14), in the
+ * real world (world.h: OpenSMTPD, Dovecot, three qkme KMEs), with a second
+ * IMAP client of its own (mailserver.h) doing what a phone or webmail
+ * would:
+ *   - flags changed by the other client show in QMail at the next sync;
+ *     QMail's changes (and its read marks) reach the server at the next;
+ *   - the folder list with special use and unread counts;
+ *   - a QMail message moved to another folder on the server and back is
+ *     the same record, listed where it is, opened once: no replay, no
+ *     second KME request (which the KME would refuse: it hands a key out
+ *     once), no unreadable record.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "qmtest.h"
+#include "world.h"
+
+static struct world W;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return world_setup(&W, "folders-engine", NULL);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	world_stop(&W);
+	return 0;
+}
+
+#define SKIP_IF_NO_WORLD()                                                     \
+	do {                                                                   \
+		if (W.skipped)                                                 \
+			skip();                                                \
+	} while (0)
+
+static void sync_user(int u, struct qm_client_sync_stats *st)
+{
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, st, &e));
+}
+
+static unsigned flags_of(int u, int64_t id)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	unsigned f;
+
+	assert_ok(qm_client_msg_get(W.c[u], id, &l, &e));
+	f = l->items[0].flags;
+	qm_client_msglist_free(&l);
+	return f;
+}
+
+/* How many of u's messages folder name lists; *first gets the newest. */
+static size_t in_folder(int u, const char *name, int64_t *first)
+{
+	struct qm_store_folder *v = NULL;
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	size_t n = 0, k;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[u];
+	assert_ok(qm_client_folders(W.c[u], W.acct[u], &v, &n, &e));
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			q.folder_id = v[i].id;
+	qm_client_folders_free(&v, n);
+	assert_true(q.folder_id > 0);
+	assert_ok(qm_client_msg_list(W.c[u], &q, &l, &e));
+	k = l->n;
+	if (k && first)
+		*first = l->items[0].id;
+	qm_client_msglist_free(&l);
+	return k;
+}
+
+/* The highest UID of folder in the other client's view (it is selected). */
+static uint32_t newest_uid(struct qmt_imap *c, const char *folder)
+{
+	uint32_t uids[256];
+	int n;
+
+	assert_int_equal(qmt_imap_cmd(c, "SELECT \"%s\"", folder), 0);
+	n = qmt_imap_search(c, "ALL", uids, 256);
+	assert_true(n > 0);
+	return uids[n > 256 ? 255 : n - 1];
+}
+
+/* Flags changed elsewhere show in QMail; QMail's reach the server. */
+static void test_flags_both_ways(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_folder *v = NULL;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	char msg[1024], fl[256];
+	size_t len, n = 0;
+	uint32_t uid;
+	int64_t id;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	len =
+	    qmt_mail_message(msg, sizeof(msg), "flags both ways", "fbw1", NULL);
+	uid = qmt_imap_append(c2, "INBOX", "", msg, len);
+	assert_true(uid > 0);
+	sync_user(W_BOB, &st);
+	id = world_by_subject(&W, W_BOB, "flags both ways");
+	assert_true(id > 0);
+	assert_int_equal(flags_of(W_BOB, id) & QM_FLAG_SEEN, 0);
+
+	/* the folder list: INBOX counts it unread, Archive is there */
+	assert_ok(qm_client_folders(W.c[W_BOB], W.acct[W_BOB], &v, &n, &e));
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].name, "INBOX") == 0)
+			assert_true(v[i].unread >= 1);
+		if (strcmp(v[i].name, "Archive") == 0)
+			assert_int_equal(v[i].use, QM_FOLDER_USE_ARCHIVE);
+	}
+	qm_client_folders_free(&v, n);
+
+	/* elsewhere: read and flagged */
+	assert_int_equal(qmt_imap_cmd(c2, "SELECT INBOX"), 0);
+	assert_int_equal(qmt_imap_cmd(c2,
+	                              "UID STORE %u +FLAGS (\\Seen "
+	                              "\\Flagged)",
+	                              (unsigned)uid),
+	                 0);
+	sync_user(W_BOB, &st);
+	assert_true(st.flags_pulled >= 1);
+	assert_int_equal(flags_of(W_BOB, id), QM_FLAG_SEEN | QM_FLAG_FLAGGED);
+
+	/* in QMail: unread, unflagged, answered */
+	assert_ok(qm_client_msg_flags(W.c[W_BOB], id, QM_FLAG_ANSWERED,
+	                              QM_FLAG_SEEN | QM_FLAG_FLAGGED, NULL,
+	                              &e));
+	sync_user(W_BOB, &st);
+	assert_true(st.flags_pushed >= 1);
+	assert_int_equal(qmt_imap_flags(c2, uid, fl, sizeof(fl)), 0);
+	assert_null(strstr(fl, "\\Seen"));
+	assert_null(strstr(fl, "\\Flagged"));
+	assert_non_null(strstr(fl, "\\Answered"));
+
+	/* reading it in QMail marks it read on the server */
+	{
+		struct qm_client_view *view = NULL;
+
+		assert_ok(qm_client_read(W.c[W_BOB], id, &view, &e));
+		qm_client_view_free(&view);
+	}
+	sync_user(W_BOB, &st);
+	assert_int_equal(qmt_imap_flags(c2, uid, fl, sizeof(fl)), 0);
+	assert_non_null(strstr(fl, "\\Seen"));
+	qmt_imap_close(&c2);
+}
+
+/* Moves the newest message of from to to with the other client. */
+static void move_newest(struct qmt_imap *c2, const char *from, const char *to)
+{
+	uint32_t uid = newest_uid(c2, from);
+
+	assert_int_equal(
+	    qmt_imap_cmd(c2, "UID MOVE %u \"%s\"", (unsigned)uid, to), 0);
+}
+
+/* After a move: the one record, opened once, listed in folder. */
+static void check_after_move(int64_t id, int64_t count, const char *folder,
+                             const char *other)
+{
+	struct qm_client_sync_stats st;
+	int64_t where = 0;
+
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.decrypted + st.replayed + st.unreadable +
+	                     st.waiting + st.tampered,
+	                 0);
+	assert_int_equal(world_count(&W, W_BOB), count);
+	assert_int_equal(in_folder(W_BOB, other, NULL), 0);
+	assert_int_equal(in_folder(W_BOB, folder, &where), 1);
+	assert_int_equal(where, id);
+}
+
+/* A QMail message moved to Archive on the server and back: read once. */
+static void test_moved_read_once(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_client_compose m;
+	struct qm_client_sync_stats st;
+	struct qm_client_sent sent;
+	struct qm_store_msglist *l = NULL;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	const char *files[256];
+	char fl[256];
+	int have;
+	int64_t id, count;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 420000), 0);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "moved and back";
+	m.text = "read me once\n";
+	m.level = 2;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
+	assert_int_equal(sent.n_sent, 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.decrypted, 1);
+	id = world_by_subject(&W, W_BOB, "moved and back");
+	assert_true(id > 0);
+	count = world_count(&W, W_BOB);
+	assert_ok(
+	    qm_client_msg_flags(W.c[W_BOB], id, QM_FLAG_SEEN, 0, NULL, &e));
+
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	move_newest(c2, "INBOX", "Archive");
+	check_after_move(id, count, "Archive", "INBOX");
+	/* read in QMail before the move: read in its new place too */
+	sync_user(W_BOB, &st);
+	assert_int_equal(
+	    qmt_imap_flags(c2, newest_uid(c2, "Archive"), fl, sizeof(fl)), 0);
+	assert_non_null(strstr(fl, "\\Seen"));
+
+	move_newest(c2, "Archive", "INBOX");
+	check_after_move(id, count, "INBOX", "Archive");
+	assert_ok(qm_client_msg_get(W.c[W_BOB], id, &l, &e));
+	assert_int_equal(l->items[0].verify, QM_VERIFY_OK);
+	qm_client_msglist_free(&l);
+	qmt_imap_close(&c2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_flags_both_ways),
+	    cmocka_unit_test(test_moved_read_once),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
