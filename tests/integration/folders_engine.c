@@ -211,7 +211,7 @@ static void test_moved_read_once(void **state)
 	struct qm_store_msglist *l = NULL;
 	struct qmt_imap *c2;
 	struct qm_error e;
-	const char *files[256];
+	static char files[256][512];
 	char fl[256];
 	int have;
 	int64_t id, count;
