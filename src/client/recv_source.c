@@ -44,7 +44,7 @@ struct mbox {
 	const struct mbox_ops *ops;
 	struct qm_client *c;
 	const struct acct_conn *ac;
-	char folder[QM_STORE_NAMEMAX];
+	char folder[QM_STORE_FOLDERMAX + 1];
 	struct qm_mail_server srv;
 	/* IMAP: the session, the selected folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
@@ -116,7 +116,7 @@ static enum qm_err imap_list_new(struct mbox *mb, struct mbox_msg **out,
                                  size_t *n, struct qm_error *err)
 {
 	const struct qm_mail_imap_changes *ch = mb->fs.ch;
-	char kv[300], kl[300];
+	char kv[QM_STORE_FOLDERMAX + 32], kl[QM_STORE_FOLDERMAX + 32];
 	int64_t acct = mb->ac->a.id, last = mb->fs.lastuid;
 	enum qm_err rc = QM_OK;
 
@@ -160,7 +160,7 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 static enum qm_err imap_seen(struct mbox *mb, const struct mbox_msg *m,
                              struct qm_error *err)
 {
-	char kl[300];
+	char kl[QM_STORE_FOLDERMAX + 32];
 	enum qm_err rc;
 
 	if ((int64_t)m->uid <= mb->fs.lastuid)
