@@ -580,8 +580,10 @@ struct qm_client_sync_stats {
 };
 
 /*
- * Fetches new mail of the account's INBOX (IMAP: new UIDs; POP3: new
- * UIDLs) and processes each message: plain mail is stored as is (in the
+ * Fetches new mail of the account (IMAP: the folder list, then INBOX and
+ * the folders the setting QM_CLIENT_SET_SYNC_FOLDERS names, each brought
+ * up to date first: flags both ways, UIDs gone, a new UIDVALIDITY; new
+ * UIDs; POP3: new UIDLs of INBOX) and processes each message: plain mail is stored as is (in the
  * vault); QMail mail is checked for replay, its keys are fetched from the
  * account's KME, it is opened with the authenticated level and key IDs, and
  * the plaintext goes to the vault. Tampered and replayed messages are
