@@ -124,7 +124,8 @@ static enum qm_err place_flags(struct qm_client *c, struct qm_mail_imap *im,
 		st->flags_pulled++;
 	if (base == p->flags && want == p->msg_flags)
 		return QM_OK;
-	return qm_store_place_flags_set(c->store, fid, p->uid, base, want, err);
+	return qm_store_place_flags_set(c->store, fid, p->uid, base,
+	                                p->msg_flags, want, err);
 }
 
 /* The flags the server reported changed for uid, or the base. */

@@ -480,7 +480,8 @@ enum qm_err qm_store_place_remove(struct qm_store *s, int64_t folder_id,
 
 enum qm_err qm_store_place_flags_set(struct qm_store *s, int64_t folder_id,
                                      int64_t uid, unsigned flags,
-                                     unsigned msg_flags, struct qm_error *err)
+                                     unsigned msg_was, unsigned msg_flags,
+                                     struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	int64_t msg_id = 0;
@@ -501,8 +502,17 @@ enum qm_err qm_store_place_flags_set(struct qm_store *s, int64_t folder_id,
 		sqlite3_bind_int64(st, 3, uid);
 		rc = step_done(s, st, "keeping a message's flags", err);
 	}
-	if (rc == QM_OK)
-		rc = qm_store_msg_set_flags(s, msg_id, msg_flags, err);
+	if (rc == QM_OK && msg_flags != msg_was)
+		rc = store_db_stmt(s,
+		                   "UPDATE msg SET flags = ? WHERE id = ? AND "
+		                   "flags = ?",
+		                   &st, err);
+	if (rc == QM_OK && msg_flags != msg_was) {
+		sqlite3_bind_int(st, 1, (int)msg_flags);
+		sqlite3_bind_int64(st, 2, msg_id);
+		sqlite3_bind_int(st, 3, (int)msg_was);
+		rc = step_done(s, st, "keeping a message's flags", err);
+	}
 	if (rc == QM_OK)
 		return store_db_commit(s, err);
 	store_db_rollback(s);

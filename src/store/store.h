@@ -443,12 +443,13 @@ QM_NODISCARD enum qm_err qm_store_place_remove(struct qm_store *s,
                                                int *left,
                                                struct qm_error *err);
 /* After a flag sync of place (folder_id, uid): the server's flags are
- * now flags and the message's msg_flags, in one transaction. */
-QM_NODISCARD enum qm_err qm_store_place_flags_set(struct qm_store *s,
-                                                  int64_t folder_id,
-                                                  int64_t uid, unsigned flags,
-                                                  unsigned msg_flags,
-                                                  struct qm_error *err);
+ * now flags, and the message's become msg_flags when they are still
+ * msg_was (the user did not change them meanwhile through another handle:
+ * then they stay, and the next sync writes them), in one transaction. */
+QM_NODISCARD enum qm_err
+qm_store_place_flags_set(struct qm_store *s, int64_t folder_id, int64_t uid,
+                         unsigned flags, unsigned msg_was, unsigned msg_flags,
+                         struct qm_error *err);
 
 /* ------------------------------------------------------------ replay log */
 

@@ -254,7 +254,7 @@ static void test_places(void **state)
 
 	/* after a flag sync: the server's and the message's flags at once */
 	assert_int_equal(qm_store_place_flags_set(f->s, inbox, 5, QM_FLAG_SEEN,
-	                                          QM_FLAG_SEEN, &e),
+	                                          0, QM_FLAG_SEEN, &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_place_list(f->s, inbox, &p, &n, &e), QM_OK);
 	assert_int_equal(n, 2);
@@ -262,8 +262,17 @@ static void test_places(void **state)
 	assert_int_equal(p[0].flags, QM_FLAG_SEEN);
 	assert_int_equal(p[0].msg_flags, QM_FLAG_SEEN);
 	free(p);
-	assert_int_equal(qm_store_place_flags_set(f->s, inbox, 55, 0, 0, &e),
+	assert_int_equal(qm_store_place_flags_set(f->s, inbox, 55, 0, 0, 0, &e),
 	                 QM_ERR_NOTFOUND);
+	/* the user changed the message meanwhile (another handle): the
+	 * place follows the server, the message keeps the user's flags */
+	assert_int_equal(
+	    qm_store_place_flags_set(f->s, inbox, 5, 0, 0, QM_FLAG_FLAGGED, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_place_list(f->s, inbox, &p, &n, &e), QM_OK);
+	assert_int_equal(p[0].flags, 0);
+	assert_int_equal(p[0].msg_flags, QM_FLAG_SEEN);
+	free(p);
 
 	/* gone from INBOX: one place left, the message stays */
 	assert_int_equal(qm_store_place_remove(f->s, inbox, 5, &left, &e),
