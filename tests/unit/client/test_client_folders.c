@@ -116,7 +116,7 @@ static void test_folder_list(void **state)
 
 	plain_to(&bob, "INBOX", "p1");
 	plain_to(&bob, "INBOX", "p2");
-	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_MAIL_FLAG_SEEN);
+	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_FLAG_SEEN);
 	sync_ok(&bob, &st);
 	assert_int_equal(st.plain, 2);
 	assert_int_equal(st.folders, 2); /* INBOX, Archive */
@@ -201,7 +201,7 @@ static void test_flags_both_ways(void **state)
 
 	/* elsewhere: read and flagged */
 	fake_mail_set_flags(bob.addr, "INBOX", 0,
-	                    QM_MAIL_FLAG_SEEN | QM_MAIL_FLAG_FLAGGED);
+	                    QM_FLAG_SEEN | QM_FLAG_FLAGGED);
 	sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pulled, 1);
 	assert_int_equal(st.flags_pushed, 0);
@@ -212,16 +212,16 @@ static void test_flags_both_ways(void **state)
 	                              QM_FLAG_FLAGGED, &now, &e));
 	assert_int_equal(now, QM_FLAG_SEEN | QM_FLAG_ANSWERED);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
-	                 QM_MAIL_FLAG_SEEN | QM_MAIL_FLAG_FLAGGED);
+	                 QM_FLAG_SEEN | QM_FLAG_FLAGGED);
 	fake_mail_fail(FM_IMAP_OPEN, QM_ERR_NET, "connection refused", 0);
 	assert_int_not_equal(eu_sync(&bob, &st, &e), QM_OK);
 	/* meanwhile elsewhere: unread (another flag) */
-	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_MAIL_FLAG_FLAGGED);
+	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_FLAG_FLAGGED);
 	sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pushed, 1);
 	/* the user's changes went to the server, the server's came here */
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
-	                 QM_MAIL_FLAG_ANSWERED);
+	                 QM_FLAG_ANSWERED);
 	assert_int_equal(flags_of(&bob, id), QM_FLAG_ANSWERED);
 	/* nothing more to do either way */
 	sync_ok(&bob, &st);
@@ -237,7 +237,7 @@ static void test_flags_both_ways(void **state)
 	}
 	sync_ok(&bob, &st);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
-	                 QM_MAIL_FLAG_ANSWERED | QM_MAIL_FLAG_SEEN);
+	                 QM_FLAG_ANSWERED | QM_FLAG_SEEN);
 }
 
 /* A QMail message moved to another folder on the server, and back: the
@@ -273,7 +273,7 @@ static void test_moved_read_once(void **state)
 	/* the read mark reaches the new place at the next sync */
 	sync_ok(&bob, &st);
 	assert_int_equal(fake_mail_flags(bob.addr, "Archive", 0),
-	                 QM_MAIL_FLAG_SEEN);
+	                 QM_FLAG_SEEN);
 
 	assert_true(fake_mail_move(bob.addr, "Archive", 0, "INBOX") > 0);
 	sync_ok(&bob, &st);
