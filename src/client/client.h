@@ -78,18 +78,18 @@ const char *qm_client_home(const struct qm_client *c);
  */
 enum qm_client_hint {
 	QM_HINT_NONE = 0,
-	QM_HINT_VAULT_LOCKED,    /* unlock QMail first */
-	QM_HINT_NO_ACCOUNT,      /* add an account first */
-	QM_HINT_ACCOUNT_KME,     /* arg: account address; set its KME (URL,
-	                            certificates) and its SAE ID */
-	QM_HINT_CONTACT_SAE_MISSING,     /* arg: contact address (or ""):
-	                                    enter the contact's SAE ID */
+	QM_HINT_VAULT_LOCKED,        /* unlock QMail first */
+	QM_HINT_NO_ACCOUNT,          /* add an account first */
+	QM_HINT_ACCOUNT_KME,         /* arg: account address; set its KME (URL,
+	                                certificates) and its SAE ID */
+	QM_HINT_CONTACT_SAE_MISSING, /* arg: contact address (or ""):
+	                                enter the contact's SAE ID */
 	QM_HINT_CONTACT_SAE_UNCONFIRMED, /* arg: contact address; confirm the
 	                                    SAE ID learned from a message */
-	QM_HINT_KEY_MISSING,     /* arg: contact address; import their
-	                            public key */
-	QM_HINT_KEY_CHANGED,     /* arg: contact address; compare
-	                            fingerprints, verify the new key */
+	QM_HINT_KEY_MISSING,             /* arg: contact address; import their
+	                                    public key */
+	QM_HINT_KEY_CHANGED,             /* arg: contact address; compare
+	                                    fingerprints, verify the new key */
 	QM_HINT_LIMIT_REACHED,   /* arg: the limit's name ("limit.parts");
 	                            raise that limit */
 	QM_HINT_LIMIT_UNKNOWN,   /* arg: the name given; list the limits */
@@ -117,12 +117,10 @@ int qm_client_unlocked(struct qm_client *c);
  * changes), QM_ERR_INVAL for a short new one. The passphrases are
  * borrowed; the engine keeps no copy.
  */
-QM_NODISCARD enum qm_err qm_client_passphrase_change(struct qm_client *c,
-                                                     const char *oldpass,
-                                                     size_t oldlen,
-                                                     const char *newpass,
-                                                     size_t newlen,
-                                                     struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_passphrase_change(struct qm_client *c, const char *oldpass,
+                            size_t oldlen, const char *newpass, size_t newlen,
+                            struct qm_error *err);
 
 /* --------------------------------------------------------------- accounts */
 
@@ -147,8 +145,7 @@ QM_NODISCARD enum qm_err qm_client_account_preset(struct qm_store_account *a,
                                                   struct qm_error *err);
 /* The account id, or the one with address (case aside) into *out.
  * QM_ERR_NOTFOUND when there is none. */
-QM_NODISCARD enum qm_err qm_client_account_get(struct qm_client *c,
-                                               int64_t id,
+QM_NODISCARD enum qm_err qm_client_account_get(struct qm_client *c, int64_t id,
                                                struct qm_store_account *out,
                                                struct qm_error *err);
 QM_NODISCARD enum qm_err qm_client_account_find(struct qm_client *c,
@@ -172,11 +169,9 @@ QM_NODISCARD enum qm_err qm_client_account_list(struct qm_client *c,
  * OAuth2 access token. All or nothing. Needs the vault unlocked when a
  * secret is given. QM_ERR_NOTFOUND for an unknown account.
  */
-QM_NODISCARD enum qm_err qm_client_account_update(struct qm_client *c,
-                                                  struct qm_store_account *a,
-                                                  const char *secret,
-                                                  size_t len,
-                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_update(struct qm_client *c, struct qm_store_account *a,
+                         const char *secret, size_t len, struct qm_error *err);
 /*
  * Replaces the secret of account id (a password or an app password for
  * QM_AUTH_PASSWORD, an OAuth2 access token for QM_AUTH_OAUTH2; len > 0)
@@ -184,12 +179,10 @@ QM_NODISCARD enum qm_err qm_client_account_update(struct qm_client *c,
  * both interfaces change a password. Needs the vault unlocked; QM_ERR_INVAL
  * for an empty secret.
  */
-QM_NODISCARD enum qm_err qm_client_account_secret_set(struct qm_client *c,
-                                                      int64_t id,
-                                                      enum qm_store_auth auth,
-                                                      const char *secret,
-                                                      size_t len,
-                                                      struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_secret_set(struct qm_client *c, int64_t id,
+                             enum qm_store_auth auth, const char *secret,
+                             size_t len, struct qm_error *err);
 /* 1 when the secret account a logs in with (as a->auth says) is sealed
  * in the vault; 0 when not, or when the vault is locked. */
 int qm_client_account_has_secret(struct qm_client *c,
@@ -199,9 +192,8 @@ int qm_client_account_has_secret(struct qm_client *c,
  * contacts, settings, its identity); the key IDs it consumed stay in the
  * replay log. QM_ERR_NOTFOUND for an unknown account.
  */
-QM_NODISCARD enum qm_err qm_client_account_delete(struct qm_client *c,
-                                                  int64_t id,
-                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_delete(struct qm_client *c, int64_t id, struct qm_error *err);
 
 /* The result of one connectivity check. */
 struct qm_client_check {
@@ -260,11 +252,11 @@ typedef void (*qm_client_progress_fn)(void *arg, const char *what,
 
 /* What a send did. */
 struct qm_client_sent {
-	int level;         /* the level actually used */
-	int fell_back;     /* 1 when fallback_level was used */
-	size_t n_outbox;   /* outbox entries made (one per Bcc recipient more) */
+	int level;       /* the level actually used */
+	int fell_back;   /* 1 when fallback_level was used */
+	size_t n_outbox; /* outbox entries made (one per Bcc recipient more) */
 	int64_t outbox_ids[8];
-	size_t n_sent;     /* of those, sent now */
+	size_t n_sent; /* of those, sent now */
 	/* what a person should know, or "": why it fell back, addresses
 	 * listed more than once (each gets one copy) */
 	char note[QM_ERR_MSGMAX];
@@ -389,7 +381,7 @@ const char *qm_client_outbox_state_name(enum qm_store_outbox_state st);
 struct qm_client_level {
 	int level;
 	int available;
-	char reason[QM_ERR_MSGMAX]; /* why not available, or "" */
+	char reason[QM_ERR_MSGMAX];   /* why not available, or "" */
 	int hint;                     /* what to do about it (enum
 	                                 qm_client_hint), or 0 */
 	char hint_arg[QM_ERR_ARGMAX]; /* whom or what the hint is about */
@@ -430,7 +422,7 @@ qm_client_levels_msg(struct qm_client *c, const struct qm_client_compose *m,
 
 /* The settings (global, every account) for the level of new messages. */
 #define QM_CLIENT_SET_DEFAULT_LEVEL "default_level"
-#define QM_CLIENT_SET_MIN_LEVEL "min_level"
+#define QM_CLIENT_SET_MIN_LEVEL     "min_level"
 
 /* The level rules in force for an account. */
 struct qm_client_level_prefs {
@@ -473,19 +465,23 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
 /* -------------------------------------------------------------- settings */
 
 /* Per-account settings (account_id > 0). */
-#define QM_CLIENT_SET_INCOMING    "incoming"    /* "imap" or "pop3"; unset:
-                                                   IMAP when it has a server */
-#define QM_CLIENT_SET_MAIL_CA     "mail_ca"     /* CA file of a private
-                                                   mail server */
-#define QM_CLIENT_SET_KME_ID      "kme_id"      /* the KME ID its
-                                                   certificate must name */
+#define QM_CLIENT_SET_INCOMING                                                 \
+	"incoming" /* "imap" or "pop3"; unset:                                 \
+	              IMAP when it has a server */
+#define QM_CLIENT_SET_MAIL_CA                                                  \
+	"mail_ca" /* CA file of a private                                      \
+	             mail server */
+#define QM_CLIENT_SET_KME_ID                                                   \
+	"kme_id"                                /* the KME ID its              \
+	                                           certificate must name */
 #define QM_CLIENT_SET_POP3_DELETE "pop3_delete" /* "1": delete after fetch */
 /* Which IMAP folders a sync takes besides INBOX (always): "subscribed"
  * (unset: every subscribed folder), "inbox" (INBOX alone) or "all" (every
  * folder that can hold mail). POP3 accounts have INBOX alone. */
 #define QM_CLIENT_SET_SYNC_FOLDERS "sync_folders"
-#define QM_CLIENT_SET_SAVE_SENT   "save_sent"   /* "1": append sent mail to
-                                                   the IMAP Sent folder */
+#define QM_CLIENT_SET_SAVE_SENT                                                \
+	"save_sent" /* "1": append sent mail to                                \
+	               the IMAP Sent folder */
 /* Global settings (account 0) kept for an interface: the web GUI's
  * background sync and new-mail watch, seconds between syncs (0: off). */
 #define QM_CLIENT_SET_BACKGROUND_SYNC "background_sync_s"
@@ -500,11 +496,9 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
  * name that is no setting of that scope, QM_ERR_INVAL naming the allowed
  * values for a bad one, QM_ERR_NOTFOUND for an unknown account.
  */
-QM_NODISCARD enum qm_err qm_client_setting_set(struct qm_client *c,
-                                               int64_t account_id,
-                                               const char *name,
-                                               const char *value,
-                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_setting_set(struct qm_client *c, int64_t account_id, const char *name,
+                      const char *value, struct qm_error *err);
 /*
  * The value of setting name of account_id (0: global) into out (outlen
  * bytes): as set, or its default ("" for the per-account ones, "300" for
@@ -583,11 +577,11 @@ struct qm_client_sync_stats {
  * Fetches new mail of the account (IMAP: the folder list, then INBOX and
  * the folders the setting QM_CLIENT_SET_SYNC_FOLDERS names, each brought
  * up to date first: flags both ways, UIDs gone, a new UIDVALIDITY; new
- * UIDs; POP3: new UIDLs of INBOX) and processes each message: plain mail is stored as is (in the
- * vault); QMail mail is checked for replay, its keys are fetched from the
- * account's KME, it is opened with the authenticated level and key IDs, and
- * the plaintext goes to the vault. Tampered and replayed messages are
- * recorded without plaintext. No message stops the sync (docs/CLIENT.md,
+ * UIDs; POP3: new UIDLs of INBOX) and processes each message: plain mail is
+ * stored as is (in the vault); QMail mail is checked for replay, its keys are
+ * fetched from the account's KME, it is opened with the authenticated level and
+ * key IDs, and the plaintext goes to the vault. Tampered and replayed messages
+ * are recorded without plaintext. No message stops the sync (docs/CLIENT.md,
  * "Receiving"): one whose keys cannot be asked for now is kept as received
  * (sealed) in state QM_VERIFY_WAITING and opened by a later sync (first
  * the waiting ones that are due, then new mail); a bad one is recorded
@@ -608,8 +602,8 @@ struct qm_client_sync_report {
 	struct qm_error error; /* why, when rc is not QM_OK (with its hint) */
 	struct qm_client_sync_stats st;
 };
-typedef void (*qm_client_sync_report_fn)(
-    void *arg, const struct qm_client_sync_report *r);
+typedef void (*qm_client_sync_report_fn)(void *arg,
+                                         const struct qm_client_sync_report *r);
 
 /* What a whole qm_client_sync_all did. */
 struct qm_client_sync_all {
@@ -670,10 +664,10 @@ QM_NODISCARD enum qm_err qm_client_wait_mail(struct qm_client *c,
  * watch alone, so another thread may use the client meanwhile. It waits
  * up to timeout_ms (IDLE, or a NOOP every 30 s) for new mail; the first
  * call connects and selects INBOX first, and returns at once with
- * *news = 1 when mail came since the last sync. A wait ends early, with *woken = 1 (may be NULL), when
- * wake_fd (-1: none) becomes readable. After an error, or to see the
- * client's newer sync state, free the watch and open a new one. A watch
- * holds the account's password in secure memory until
+ * *news = 1 when mail came since the last sync. A wait ends early, with *woken
+ * = 1 (may be NULL), when wake_fd (-1: none) becomes readable. After an error,
+ * or to see the client's newer sync state, free the watch and open a new one. A
+ * watch holds the account's password in secure memory until
  * qm_client_watch_free: free it when the vault is locked.
  */
 struct qm_client_watch;
@@ -722,9 +716,9 @@ const char *qm_client_signer_trust_name(enum qm_client_signer_trust t);
 
 struct qm_client_view {
 	int64_t id;
-	int level;                    /* 0: not encrypted */
-	enum qm_store_verify verify;  /* verified, tampered, replay, ... */
-	char *status_text;            /* one sentence for a person */
+	int level;                   /* 0: not encrypted */
+	enum qm_store_verify verify; /* verified, tampered, replay, ... */
+	char *status_text;           /* one sentence for a person */
 	/* For an opened QMail message: the values bound into the envelope
 	 * (authenticated), never the inner copies (bound = 1). */
 	char *from, *to, *cc, *date, *message_id;
@@ -780,8 +774,11 @@ QM_NODISCARD enum qm_err qm_client_msg_retry(struct qm_client *c, int64_t id,
 
 /*
  * Lists the messages q selects (account, folder, sender, dates, level,
- * flags; q->text searches subjects and bodies, which needs the vault
- * unlocked), newest first, a page at a time (q->limit, keyset paging with
+ * flags). A folder by name (q->folder with q->account_id) of an account
+ * whose folders are known lists the messages in that folder on the server
+ * as of the last sync, like q->folder_id; otherwise (POP3) the folder a
+ * message was filed in. q->text searches subjects and bodies, which needs the
+ * vault unlocked), newest first, a page at a time (q->limit, keyset paging with
  * q->before_date and q->before_id). Subjects are NULL while the vault is
  * locked. QM_ERR_PARSE for a search that cannot be understood. Free the
  * list with qm_client_msglist_free.
@@ -845,13 +842,11 @@ QM_NODISCARD enum qm_err qm_client_draft_put(struct qm_client *c,
 QM_NODISCARD enum qm_err qm_client_draft_get(struct qm_client *c, int64_t id,
                                              struct qm_buf *out,
                                              struct qm_error *err);
-QM_NODISCARD enum qm_err qm_client_draft_delete(struct qm_client *c,
-                                                int64_t id,
+QM_NODISCARD enum qm_err qm_client_draft_delete(struct qm_client *c, int64_t id,
                                                 struct qm_error *err);
 QM_NODISCARD enum qm_err qm_client_draft_list(struct qm_client *c,
-                                              int64_t account_id,
-                                              int64_t **ids, size_t *n,
-                                              struct qm_error *err);
+                                              int64_t account_id, int64_t **ids,
+                                              size_t *n, struct qm_error *err);
 
 /* ---------------------------------------------------------------- display */
 
@@ -889,8 +884,7 @@ void qm_client_display_ext(const char *name, char *ext, size_t extlen);
  * holds no address.
  */
 QM_NODISCARD enum qm_err qm_client_addrs_parse(const char *list, char ***out,
-                                              size_t *n,
-                                              struct qm_error *err);
+                                               size_t *n, struct qm_error *err);
 void qm_client_strv_free(char ***v, size_t n);
 
 /* --------------------------------------------------------------- keyring */
@@ -941,10 +935,9 @@ void qm_client_keys_free(struct qm_store_key **keys, size_t n);
  * record carries a MAC under the vault key). QM_ERR_NOTFOUND for an
  * unknown account, QM_ERR_INVAL for a bad minimum level.
  */
-QM_NODISCARD enum qm_err qm_client_contact_put(struct qm_client *c,
-                                               int64_t account_id,
-                                               const struct qm_store_contact *ct,
-                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_contact_put(struct qm_client *c, int64_t account_id,
+                      const struct qm_store_contact *ct, struct qm_error *err);
 /* Contact address of account_id into *out; QM_ERR_NOTFOUND when none. */
 QM_NODISCARD enum qm_err qm_client_contact_get(struct qm_client *c,
                                                int64_t account_id,

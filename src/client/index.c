@@ -9,26 +9,62 @@
 
 #include <string.h>
 
+/*
+ * A query by folder name of an account whose folders are known selects by
+ * place (the messages in that folder on the server now, wherever they were
+ * first filed); without a folder record (POP3, a folder never listed) the
+ * name selects the folder a message was filed in, as before schema 6.
+ */
+static enum qm_err index_query(struct qm_client *c,
+                               const struct qm_store_query *q,
+                               struct qm_store_query *by_place,
+                               struct qm_error *err)
+{
+	struct qm_store_folder f = {0};
+	enum qm_err rc;
+
+	*by_place = *q;
+	if (!q->folder || !*q->folder || !q->account_id || q->folder_id)
+		return QM_OK;
+	rc = qm_store_folder_get(c->store, q->account_id, q->folder, &f, err);
+	if (rc == QM_ERR_NOTFOUND) {
+		qm_error_clear(err);
+		return QM_OK;
+	}
+	if (rc)
+		return rc;
+	by_place->folder = NULL;
+	by_place->folder_id = f.id;
+	qm_store_folder_clear(&f);
+	return QM_OK;
+}
+
 enum qm_err qm_client_msg_list(struct qm_client *c,
                                const struct qm_store_query *q,
                                struct qm_store_msglist **out,
                                struct qm_error *err)
 {
+	struct qm_store_query pq;
+	enum qm_err rc;
+
 	if (q->text && *q->text) {
 		/* the search index is built from the vault */
-		enum qm_err rc = client_need_unlocked(c, "searching", err);
-
+		rc = client_need_unlocked(c, "searching", err);
 		if (rc)
 			return rc;
 	}
-	return qm_store_msg_list(c->store, q, out, err);
+	rc = index_query(c, q, &pq, err);
+	return rc ? rc : qm_store_msg_list(c->store, &pq, out, err);
 }
 
 enum qm_err qm_client_msg_count(struct qm_client *c,
                                 const struct qm_store_query *q, int64_t *n,
                                 struct qm_error *err)
 {
-	return qm_store_msg_count(c->store, q, n, err);
+	struct qm_store_query pq;
+	enum qm_err rc = index_query(c, q, &pq, err);
+
+	return rc ? rc : qm_store_msg_count(c->store, &pq, n, err);
 }
 
 enum qm_err qm_client_msg_get(struct qm_client *c, int64_t id,

@@ -86,6 +86,26 @@ static size_t in_folder(struct eu *u, const char *name, int64_t *ids,
 	return k;
 }
 
+/* How many of u's messages a query by folder name lists and counts (as
+ * the CLI's list --folder and the GUI's folder view ask). */
+static int64_t by_name(struct eu *u, const char *name)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	int64_t n = -1, listed;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = u->acct;
+	q.folder = name;
+	assert_ok(qm_client_msg_count(u->c, &q, &n, &e));
+	assert_ok(qm_client_msg_list(u->c, &q, &l, &e));
+	listed = (int64_t)l->n;
+	qm_client_msglist_free(&l);
+	assert_int_equal(listed, n);
+	return n;
+}
+
 static unsigned flags_of(struct eu *u, int64_t id)
 {
 	struct qm_store_msglist *l = NULL;
@@ -269,11 +289,13 @@ static void test_moved_read_once(void **state)
 	assert_int_equal(in_folder(&bob, "INBOX", &id2, 1), 0);
 	assert_int_equal(in_folder(&bob, "Archive", &id2, 1), 1);
 	assert_int_equal(id2, id);
+	/* by name too: where it is now, not where it was first filed */
+	assert_int_equal(by_name(&bob, "Archive"), 1);
+	assert_int_equal(by_name(&bob, "INBOX"), 0);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 	/* the read mark reaches the new place at the next sync */
 	sync_ok(&bob, &st);
-	assert_int_equal(fake_mail_flags(bob.addr, "Archive", 0),
-	                 QM_FLAG_SEEN);
+	assert_int_equal(fake_mail_flags(bob.addr, "Archive", 0), QM_FLAG_SEEN);
 
 	assert_true(fake_mail_move(bob.addr, "Archive", 0, "INBOX") > 0);
 	sync_ok(&bob, &st);
