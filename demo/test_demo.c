@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "webclient.h"
 
 #ifndef QM_DEMO_BIN
 #define QM_DEMO_BIN "qmail-demo"
@@ -140,82 +141,22 @@ static void read_ready(struct user u[2])
 	assert_string_not_equal(u[0].url, u[1].url);
 }
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t sink(char *p, size_t sz, size_t nm, void *arg)
+/* GET (json NULL) or POST path on w's session; the status must be want.
+ * Returns the answer's JSON object (a new reference). */
+static json_t *req_json(struct qmt_web *w, const char *path, const char *json,
+                        long want)
 {
-	struct body *b = arg;
-	size_t n = sz * nm;
-	char *np;
-
-	if (b->len + n > (8u << 20))
-		return 0;
-	np = realloc(b->p, b->len + n + 1);
-	if (!np)
-		return 0;
-	memcpy(np + b->len, p, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
-/* One request on the user's session (cookies kept in c). body NULL: GET.
- * Returns the status; *out gets the body (malloc'd) when not NULL. */
-static long req(CURL *c, const struct user *u, const char *path,
-                const char *csrf, const char *json, char **out)
-{
-	char url[300], origin[200], tok[160];
-	struct curl_slist *h = NULL;
-	struct body b = {NULL, 0};
-	long code = 0;
-	size_t l = strlen(u->url);
-
-	snprintf(url, sizeof(url), "%.*s%s", (int)(l - 1), u->url, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	if (json) {
-		snprintf(origin, sizeof(origin), "Origin: %.*s", (int)(l - 1),
-		         u->url);
-		snprintf(tok, sizeof(tok), "X-CSRF-Token: %s",
-		         csrf ? csrf : "");
-		h = curl_slist_append(h, "Content-Type: application/json");
-		h = curl_slist_append(h, origin);
-		h = curl_slist_append(h, tok);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(h);
-	if (out)
-		*out = b.p;
-	else
-		free(b.p);
-	return code;
-}
-
-static json_t *req_json(CURL *c, const struct user *u, const char *path,
-                        const char *csrf, const char *json, long want)
-{
-	char *body = NULL;
-	long code = req(c, u, path, csrf, json, &body);
+	struct qmt_resp r;
 	json_t *j;
 
-	if (code != want)
-		fprintf(stderr, "%s%s: HTTP %ld, body %s\n", u->url, path, code,
-		        body ? body : "(none)");
-	assert_int_equal(code, want);
-	j = json_loads(body ? body : "", 0, NULL);
-	free(body);
+	assert_int_equal(qmt_web_req(w, json ? "POST" : "GET", path, json, &r),
+	                 0);
+	if (r.status != want)
+		fprintf(stderr, "%s%s: HTTP %ld, body %s\n", w->base, path,
+		        r.status, r.body ? r.body : "(none)");
+	assert_int_equal(r.status, want);
+	j = json_incref(r.json);
+	qmt_resp_free(&r);
 	assert_non_null(j);
 	return j;
 }
@@ -228,25 +169,25 @@ static json_t *req_json(CURL *c, const struct user *u, const char *path,
 static void check_gui(const struct user *u, const char *const *want_subjects,
                       size_t n)
 {
-	CURL *c = curl_easy_init();
-	char *page = NULL, csrf[160], path[200], acct[32];
+	struct qmt_web w;
+	struct qmt_resp r;
+	char path[200], acct[32];
 	json_t *j, *msgs;
 	int levels[5] = {0};
 	size_t i;
 	json_t *m;
 
-	assert_non_null(c);
-	curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* keep the session */
+	qmt_web_init(&w, (unsigned)strtoul(u->url + 17, NULL, 10));
+	assert_int_equal(qmt_web_req(&w, "GET", "/", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(r.body);
+	assert_non_null(strstr(r.body, "<html"));
+	qmt_resp_free(&r);
 
-	assert_int_equal(req(c, u, "/", NULL, NULL, &page), 200);
-	assert_non_null(page);
-	assert_non_null(strstr(page, "<html"));
-	free(page);
-
-	j = req_json(c, u, "/api/state", NULL, NULL, 200);
+	j = req_json(&w, "/api/state", NULL, 200);
 	assert_true(json_is_true(json_object_get(j, "initialized")));
 	assert_non_null(json_string_value(json_object_get(j, "csrf")));
-	snprintf(csrf, sizeof(csrf), "%s",
+	snprintf(w.csrf, sizeof(w.csrf), "%s",
 	         json_string_value(json_object_get(j, "csrf")));
 	json_decref(j);
 
@@ -257,18 +198,17 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 
 		/* the passphrase printed is the one that unlocks, and only it
 		 */
-		assert_int_equal(req(c, u, "/api/unlock", csrf, wrong, NULL),
-		                 403);
-		j = req_json(c, u, "/api/unlock", csrf, body, 200);
+		json_decref(req_json(&w, "/api/unlock", wrong, 403));
+		j = req_json(&w, "/api/unlock", body, 200);
 		free(body);
 		json_decref(p);
 	}
 	assert_true(json_is_true(json_object_get(j, "unlocked")));
-	snprintf(csrf, sizeof(csrf), "%s",
+	snprintf(w.csrf, sizeof(w.csrf), "%s",
 	         json_string_value(json_object_get(j, "csrf")));
 	json_decref(j);
 
-	j = req_json(c, u, "/api/accounts", NULL, NULL, 200);
+	j = req_json(&w, "/api/accounts", NULL, 200);
 	assert_int_equal(json_array_size(json_object_get(j, "accounts")), 1);
 	m = json_array_get(json_object_get(j, "accounts"), 0);
 	assert_string_equal(json_string_value(json_object_get(m, "address")),
@@ -279,7 +219,7 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 
 	snprintf(path, sizeof(path),
 	         "/api/messages?account=%s&folder=INBOX&limit=50", acct);
-	j = req_json(c, u, path, NULL, NULL, 200);
+	j = req_json(&w, path, NULL, 200);
 	msgs = json_object_get(j, "messages");
 	assert_int_equal(json_array_size(msgs), n);
 	json_array_foreach(msgs, i, m)
@@ -319,7 +259,7 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 			continue;
 		snprintf(path, sizeof(path), "/api/messages/%s",
 		         json_string_value(json_object_get(m, "id")));
-		json_t *full = req_json(c, u, path, NULL, NULL, 200);
+		json_t *full = req_json(&w, path, NULL, 200);
 		json_t *det = json_object_get(full, "details");
 		assert_string_equal(
 		    json_string_value(json_object_get(det, "status")),
@@ -331,7 +271,6 @@ static void check_gui(const struct user *u, const char *const *want_subjects,
 		json_decref(full);
 	}
 	json_decref(j);
-	curl_easy_cleanup(c);
 }
 
 /* Process groups the demo started (STATE/children). */

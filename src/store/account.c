@@ -189,7 +189,6 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc = account_valid(a, err);
 	if (rc == QM_OK)
@@ -203,14 +202,8 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 		return rc;
 	bind_account(st, a);
 	sqlite3_bind_int64(st, 23, a->id);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "updating the account");
-	if (sqlite3_changes(s->db) == 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no account %lld",
-		                    (long long)a->id);
-	return QM_OK;
+	return store_db_done_one(s, st, "updating the account", "account",
+	                         a->id, err);
 }
 
 static enum qm_err account_one(struct qm_store *s, sqlite3_stmt *st,
@@ -338,13 +331,8 @@ enum qm_err qm_store_account_delete(struct qm_store *s, int64_t id,
 		                   err);
 	if (rc == QM_OK) {
 		sqlite3_bind_int64(st, 1, id);
-		src = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (src != SQLITE_DONE)
-			rc = store_db_fail(s, src, err, "deleting the account");
-		else if (sqlite3_changes(s->db) == 0)
-			rc = qm_error_set(err, QM_ERR_NOTFOUND,
-			                  "no account %lld", (long long)id);
+		rc = store_db_done_one(s, st, "deleting the account",
+		                       "account", id, err);
 	}
 	if (rc == QM_OK)
 		rc = store_db_commit(s, err);
@@ -834,13 +822,7 @@ enum qm_err qm_store_draft_put(struct qm_store *s, int64_t account_id,
 	sqlite3_bind_int64(st, 2, qm_now());
 	sqlite3_bind_int64(st, 3, did);
 	sqlite3_bind_int64(st, 4, account_id);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		rc = store_db_fail(s, src, err, "saving the draft");
-	else if (sqlite3_changes(s->db) == 0)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
-		                  (long long)did);
+	rc = store_db_done_one(s, st, "saving the draft", "draft", did, err);
 out:
 	if (rc == QM_OK)
 		rc = store_db_commit(s, err);
@@ -886,20 +868,13 @@ enum qm_err qm_store_draft_delete(struct qm_store *s, int64_t id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc = store_db_stmt(s, "DELETE FROM draft WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "deleting the draft");
-	if (sqlite3_changes(s->db) == 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no draft %lld",
-		                    (long long)id);
-	return QM_OK;
+	return store_db_done_one(s, st, "deleting the draft", "draft", id,
+	                         err);
 }
 
 /* Collects the int64 first column of st into a malloc'd array. */

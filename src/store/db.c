@@ -177,6 +177,27 @@ static int db_on_readonly_fs(const char *path)
 	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
+enum qm_err store_db_done(struct qm_store *s, sqlite3_stmt *st,
+                          const char *what, struct qm_error *err)
+{
+	int src = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return src == SQLITE_DONE ? QM_OK : store_db_fail(s, src, err, what);
+}
+
+enum qm_err store_db_done_one(struct qm_store *s, sqlite3_stmt *st,
+                              const char *what, const char *noun, int64_t id,
+                              struct qm_error *err)
+{
+	enum qm_err rc = store_db_done(s, st, what, err);
+
+	if (rc == QM_OK && sqlite3_changes(s->db) == 0)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no %s %lld", noun,
+		                  (long long)id);
+	return rc;
+}
+
 enum qm_err store_db_fail(struct qm_store *s, int rc, struct qm_error *err,
                           const char *what)
 {

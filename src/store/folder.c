@@ -236,11 +236,8 @@ enum qm_err qm_store_folder_state_set(struct qm_store *s, int64_t id,
 	sqlite3_bind_int64(st, 2, highestmodseq);
 	sqlite3_bind_int64(st, 3, lastuid);
 	sqlite3_bind_int64(st, 4, id);
-	rc = step_done(s, st, "keeping a folder's sync state", err);
-	if (rc == QM_OK && sqlite3_changes(s->db) == 0)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no folder %lld",
-		                  (long long)id);
-	return rc;
+	return store_db_done_one(s, st, "keeping a folder's sync state",
+	                         "folder", id, err);
 }
 
 /* Deletes the places of folder id (the messages stay). */

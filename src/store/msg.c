@@ -536,7 +536,6 @@ enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc =
 	    store_db_stmt(s, "UPDATE msg SET flags = ? WHERE id = ?", &st, err);
@@ -544,14 +543,7 @@ enum qm_err qm_store_msg_set_flags(struct qm_store *s, int64_t id,
 		return rc;
 	sqlite3_bind_int(st, 1, (int)flags);
 	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "setting flags");
-	if (sqlite3_changes(s->db) == 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
-		                    (long long)id);
-	return QM_OK;
+	return store_db_done_one(s, st, "setting flags", "message", id, err);
 }
 
 enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
@@ -559,19 +551,15 @@ enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc = store_db_stmt(s, "DELETE FROM msg WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "deleting the message");
-	if (sqlite3_changes(s->db) == 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
-		                    (long long)id);
+	rc = store_db_done_one(s, st, "deleting the message", "message", id,
+	                       err);
+	if (rc != QM_OK)
+		return rc;
 	/* A contentless FTS5 table cannot forget one row: rebuild on use. */
 	store_fts_drop(s);
 	return QM_OK;

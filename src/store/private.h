@@ -60,6 +60,16 @@ void *store_db_grow(void *arr, size_t *cap, size_t cnt, size_t first,
 /* A cached prepared statement for sql (a literal), reset and unbound. */
 QM_NODISCARD enum qm_err store_db_stmt(struct qm_store *s, const char *sql,
                                        sqlite3_stmt **st, struct qm_error *err);
+/* Runs st (bound, no result rows) once and resets it; what names the
+ * step in errors ("deleting the draft"). */
+QM_NODISCARD enum qm_err store_db_done(struct qm_store *s, sqlite3_stmt *st,
+                                       const char *what, struct qm_error *err);
+/* As store_db_done; QM_ERR_NOTFOUND ("no <noun> <id>") when it changed
+ * no row. */
+QM_NODISCARD enum qm_err store_db_done_one(struct qm_store *s,
+                                           sqlite3_stmt *st, const char *what,
+                                           const char *noun, int64_t id,
+                                           struct qm_error *err);
 /* Runs SQL without results. */
 QM_NODISCARD enum qm_err store_db_exec(struct qm_store *s, const char *sql,
                                        struct qm_error *err);

@@ -105,6 +105,8 @@ int qmt_web_req_ex(struct qmt_web *w, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	if (w->cafile[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, w->cafile);
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);

@@ -15,10 +15,11 @@
 
 /* A browser's session with one GUI. */
 struct qmt_web {
-	char base[128];   /* "http://127.0.0.1:PORT" */
-	char origin[128]; /* sent as Origin */
-	char cookie[160]; /* "qm_session=...", "" before the first */
-	char csrf[80];    /* the session's CSRF token, "" before */
+	char base[128];    /* "http://127.0.0.1:PORT" */
+	char origin[128];  /* sent as Origin */
+	char cookie[160];  /* "qm_session=...", "" before the first */
+	char csrf[80];     /* the session's CSRF token, "" before */
+	char cafile[1024]; /* the CA to trust for an https base; "": system */
 };
 
 /* One answer. */

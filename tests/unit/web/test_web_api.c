@@ -27,6 +27,7 @@
 #include "core/core.h"
 #include "harness.h"
 #include "web/web.h"
+#include "webclient.h"
 
 #define PASS "correct horse battery staple"
 
@@ -36,140 +37,45 @@ static struct qm_web_server *g_srv;
 static char g_base[128], g_host[64], g_origin[96];
 static char g_cookie[128], g_csrf[80];
 
-struct resp {
-	long status;
-	char *body;
-	size_t len;
-	char headers[8192];
-	size_t hlen;
-	json_t *json;
+enum {
+	F_NO_ORIGIN = QMT_WEB_NO_ORIGIN,
+	F_NO_CSRF = QMT_WEB_NO_CSRF,
+	F_NO_COOKIE = QMT_WEB_NO_COOKIE,
 };
 
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (!nb)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	size_t k = sz * n;
-
-	if (r->hlen + k + 1 < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, p, k);
-		r->hlen += k;
-		r->headers[r->hlen] = '\0';
-	}
-	return k;
-}
-
-static void resp_free(struct resp *r)
-{
-	free(r->body);
-	json_decref(r->json);
-	memset(r, 0, sizeof(*r));
-}
-
-/* The value of response header name (first one), copied into out. */
-static int header(const struct resp *r, const char *name, char *out,
-                  size_t cap)
-{
-	const char *p = r->headers;
-	size_t nl = strlen(name);
-
-	while ((p = strcasestr(p, name)) != NULL) {
-		if ((p == r->headers || p[-1] == '\n') && p[nl] == ':') {
-			const char *v = p + nl + 1, *e;
-			while (*v == ' ')
-				v++;
-			e = strpbrk(v, "\r\n");
-			size_t vl = e ? (size_t)(e - v) : strlen(v);
-			if (vl >= cap)
-				vl = cap - 1;
-			memcpy(out, v, vl);
-			out[vl] = '\0';
-			return 1;
-		}
-		p += nl;
-	}
-	return 0;
-}
-
-enum { F_NO_ORIGIN = 1, F_NO_CSRF = 2, F_NO_COOKIE = 4 };
-
 /*
- * One request. ctype NULL means application/json for a body. extra is one
- * more header line or NULL. Origin, CSRF token and cookie are sent unless
- * flags say otherwise.
+ * One request (tests/lib/webclient.c) with the test's own session: its
+ * cookie and CSRF token change only where a test keeps them (keep_cookie,
+ * keep_csrf), as the cookie checks need. ctype NULL means application/json
+ * for a body; extra is one more header line or NULL.
  */
-static void req(struct resp *r, const char *method, const char *path,
+static void req(struct qmt_resp *r, const char *method, const char *path,
                 const char *body, size_t blen, const char *ctype,
                 const char *extra, int flags)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[4096], line[512];
+	struct qmt_web w;
 
-	memset(r, 0, sizeof(*r));
-	assert_non_null(c);
-	snprintf(url, sizeof(url), "%s%s", g_base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-		snprintf(line, sizeof(line), "Content-Type: %s",
-		         ctype ? ctype : "application/json");
-		h = curl_slist_append(h, line);
-	}
-	h = curl_slist_append(h, "Expect:");
-	if (!(flags & F_NO_ORIGIN)) {
-		snprintf(line, sizeof(line), "Origin: %s", g_origin);
-		h = curl_slist_append(h, line);
-	}
-	if (!(flags & F_NO_CSRF) && g_csrf[0]) {
-		snprintf(line, sizeof(line), "X-CSRF-Token: %s", g_csrf);
-		h = curl_slist_append(h, line);
-	}
-	if (extra)
-		h = curl_slist_append(h, extra);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (!(flags & F_NO_COOKIE) && g_cookie[0])
-		curl_easy_setopt(c, CURLOPT_COOKIE, g_cookie);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	if (r->body && r->len && r->body[0] == '{')
-		r->json = json_loads(r->body, 0, NULL);
+	memset(&w, 0, sizeof(w));
+	qm_strlcpy(w.base, g_base, sizeof(w.base));
+	qm_strlcpy(w.origin, g_origin, sizeof(w.origin));
+	qm_strlcpy(w.cookie, g_cookie, sizeof(w.cookie));
+	qm_strlcpy(w.csrf, g_csrf, sizeof(w.csrf));
+	assert_int_equal(qmt_web_req_ex(&w, method, path, body, blen, ctype,
+	                                extra, flags, r),
+	                 0);
 }
 
-static void get(struct resp *r, const char *path)
+static void get(struct qmt_resp *r, const char *path)
 {
 	req(r, "GET", path, NULL, 0, NULL, NULL, 0);
 }
 
-static void post(struct resp *r, const char *path, const char *json)
+static void post(struct qmt_resp *r, const char *path, const char *json)
 {
 	req(r, "POST", path, json, strlen(json), NULL, NULL, 0);
 }
 
-static const char *err_code(const struct resp *r)
+static const char *err_code(const struct qmt_resp *r)
 {
 	json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
 
@@ -177,11 +83,11 @@ static const char *err_code(const struct resp *r)
 }
 
 /* Keeps the qm_session cookie of a Set-Cookie response header. */
-static void keep_cookie(const struct resp *r)
+static void keep_cookie(const struct qmt_resp *r)
 {
 	char v[512], *semi;
 
-	assert_true(header(r, "Set-Cookie", v, sizeof(v)));
+	assert_true(qmt_resp_header(r, "Set-Cookie", v, sizeof(v)));
 	assert_non_null(strstr(v, "HttpOnly"));
 	assert_non_null(strstr(v, "SameSite=Strict"));
 	assert_non_null(strstr(v, "Path=/"));
@@ -193,7 +99,7 @@ static void keep_cookie(const struct resp *r)
 	qm_strlcpy(g_cookie, v, sizeof(g_cookie));
 }
 
-static void keep_csrf(const struct resp *r)
+static void keep_csrf(const struct qmt_resp *r)
 {
 	const char *t = json_string_value(json_object_get(r->json, "csrf"));
 
@@ -219,8 +125,8 @@ static struct qm_client *side(void)
 		memset(&co, 0, sizeof(co));
 		co.home = g_home;
 		assert_int_equal(qm_client_open(&co, &g_side, &e), QM_OK);
-		assert_int_equal(qm_client_unlock(g_side, PASS, strlen(PASS), &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_client_unlock(g_side, PASS, strlen(PASS), &e), QM_OK);
 	}
 	return g_side;
 }
@@ -243,7 +149,8 @@ static int setup(void **state)
 	}
 	memset(&wc, 0, sizeof(wc));
 	wc.max_upload = 64 * 1024;
-	wc.no_remote_images = 0; /* the default: "show remote images" on request */
+	wc.no_remote_images =
+	    0; /* the default: "show remote images" on request */
 	if (qm_web_server_start(&wc, g_client, &g_srv, &e) != QM_OK) {
 		fprintf(stderr, "web: %s\n", qm_error_msg(&e));
 		return -1;
@@ -279,78 +186,82 @@ static void test_refuses_public_bind_without_tls(void **state)
 	(void)state;
 	memset(&wc, 0, sizeof(wc));
 	wc.bind = "0.0.0.0";
-	assert_int_equal(qm_web_server_start(&wc, g_client, &s, &e), QM_ERR_INVAL);
+	assert_int_equal(qm_web_server_start(&wc, g_client, &s, &e),
+	                 QM_ERR_INVAL);
 	assert_null(s);
 	assert_non_null(strstr(e.msg, "--tls-cert"));
 }
 
 static void test_static_page_and_headers(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char v[1024];
 
 	(void)state;
 	get(&r, "/");
 	assert_int_equal(r.status, 200);
-	assert_non_null(strstr(r.body, "<script type=\"module\" src=\"/app.js\">"));
+	assert_non_null(
+	    strstr(r.body, "<script type=\"module\" src=\"/app.js\">"));
 	assert_null(strstr(r.body, "<script>"));
 	assert_null(strstr(r.body, "style=\""));
-	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_true(
+	    qmt_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
 	assert_non_null(strstr(v, "default-src 'self'"));
 	assert_non_null(strstr(v, "script-src 'self';"));
 	assert_non_null(strstr(v, "object-src 'none'"));
 	assert_non_null(strstr(v, "frame-ancestors 'none'"));
 	assert_non_null(strstr(v, "base-uri 'none'"));
 	assert_null(strstr(v, "unsafe"));
-	assert_true(header(&r, "X-Content-Type-Options", v, sizeof(v)));
+	assert_true(
+	    qmt_resp_header(&r, "X-Content-Type-Options", v, sizeof(v)));
 	assert_string_equal(v, "nosniff");
-	assert_true(header(&r, "X-Frame-Options", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "X-Frame-Options", v, sizeof(v)));
 	assert_string_equal(v, "DENY");
-	assert_true(header(&r, "Referrer-Policy", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Referrer-Policy", v, sizeof(v)));
 	assert_string_equal(v, "no-referrer");
-	assert_true(header(&r, "Content-Type", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Content-Type", v, sizeof(v)));
 	assert_non_null(strstr(v, "text/html"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/app.js");
 	assert_int_equal(r.status, 200);
-	assert_true(header(&r, "Content-Type", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Content-Type", v, sizeof(v)));
 	assert_non_null(strstr(v, "text/javascript"));
 	assert_null(strstr(r.body, "eval("));
 	assert_null(strstr(r.body, "innerHTML"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/nothing-here.js");
 	assert_int_equal(r.status, 404);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/", "x", 1, "text/plain", NULL, 0);
 	assert_int_equal(r.status, 405);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 static void test_host_check(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 
 	(void)state;
 	req(&r, "GET", "/api/state", NULL, 0, NULL, "Host: evil.example", 0);
 	assert_int_equal(r.status, 421);
 	assert_string_equal(err_code(&r), "host");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "GET", "/", NULL, 0, NULL, "Host: 127.0.0.1:1", 0);
 	assert_int_equal(r.status, 421);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	{
 		char h[96];
 		snprintf(h, sizeof(h), "Host: localhost:%u",
 		         (unsigned)qm_web_server_port(g_srv));
 		req(&r, "GET", "/", NULL, 0, NULL, h, 0);
 		assert_int_equal(r.status, 200);
-		resp_free(&r);
+		qmt_resp_free(&r);
 	}
 }
 
 static void test_init_checks_then_unlocks(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char big[70 * 1024], v[512], old_cookie[128];
 
 	(void)state;
@@ -358,65 +269,67 @@ static void test_init_checks_then_unlocks(void **state)
 	assert_int_equal(r.status, 200);
 	assert_false(json_is_true(json_object_get(r.json, "initialized")));
 	assert_false(json_is_true(json_object_get(r.json, "unlocked")));
-	assert_true(header(&r, "Cache-Control", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Cache-Control", v, sizeof(v)));
 	assert_string_equal(v, "no-store");
 	keep_cookie(&r);
 	keep_csrf(&r);
-	resp_free(&r);
+	qmt_resp_free(&r);
 
-	/* no Origin, foreign Origin, no token, wrong token, wrong type, too big */
+	/* no Origin, foreign Origin, no token, wrong token, wrong type, too big
+	 */
 	req(&r, "POST", "/api/init", "{\"passphrase\":\"" PASS "\"}",
 	    strlen("{\"passphrase\":\"" PASS "\"}"), NULL, NULL, F_NO_ORIGIN);
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "origin");
-	resp_free(&r);
-	req(&r, "POST", "/api/init", "{}", 2, NULL, "Origin: http://evil.example",
-	    F_NO_ORIGIN);
+	qmt_resp_free(&r);
+	req(&r, "POST", "/api/init", "{}", 2, NULL,
+	    "Origin: http://evil.example", F_NO_ORIGIN);
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "origin");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/init", "{}", 2, NULL, NULL, F_NO_CSRF);
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "csrf");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/init", "{}", 2, NULL,
-	    "X-CSRF-Token: 0000000000000000000000000000000000000000000000000000000000000000",
+	    "X-CSRF-Token: "
+	    "0000000000000000000000000000000000000000000000000000000000000000",
 	    F_NO_CSRF);
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "csrf");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/init", "{}", 2, NULL, NULL, F_NO_COOKIE);
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "csrf");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/init", "passphrase=x", 12,
 	    "application/x-www-form-urlencoded", NULL, 0);
 	assert_int_equal(r.status, 415);
 	assert_string_equal(err_code(&r), "media_type");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	memset(big, ' ', sizeof(big));
 	big[0] = '{';
 	big[sizeof(big) - 1] = '}';
 	req(&r, "POST", "/api/init", big, sizeof(big), NULL, NULL, 0);
 	assert_int_equal(r.status, 413);
 	assert_string_equal(err_code(&r), "too_large");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/init", "{\"passphrase\": 5}");
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "passphrase"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/init", "{\"passphrase\": \"short\"}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/init", "not json");
 	assert_int_equal(r.status, 400);
 	assert_string_equal(err_code(&r), "bad_request");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* an API route without a session: 401 */
 	req(&r, "GET", "/api/accounts", NULL, 0, NULL, NULL, F_NO_COOKIE);
 	assert_int_equal(r.status, 401);
 	assert_string_equal(err_code(&r), "unauthorized");
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	qm_strlcpy(old_cookie, g_cookie, sizeof(old_cookie));
 	post(&r, "/api/init", "{\"passphrase\":\"" PASS "\"}");
@@ -424,15 +337,16 @@ static void test_init_checks_then_unlocks(void **state)
 	assert_true(json_is_true(json_object_get(r.json, "unlocked")));
 	keep_cookie(&r);
 	keep_csrf(&r);
-	assert_string_not_equal(old_cookie, g_cookie); /* rotated: no fixation */
-	resp_free(&r);
+	assert_string_not_equal(old_cookie,
+	                        g_cookie); /* rotated: no fixation */
+	qmt_resp_free(&r);
 	post(&r, "/api/init", "{\"passphrase\":\"" PASS "\"}");
 	assert_int_equal(r.status, 409);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/state");
 	assert_true(json_is_true(json_object_get(r.json, "unlocked")));
 	assert_true(json_is_true(json_object_get(r.json, "initialized")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* the pre-unlock cookie is dead */
 	{
 		char keep[128];
@@ -440,16 +354,16 @@ static void test_init_checks_then_unlocks(void **state)
 		qm_strlcpy(g_cookie, old_cookie, sizeof(g_cookie));
 		get(&r, "/api/accounts");
 		assert_int_equal(r.status, 401);
-		resp_free(&r);
+		qmt_resp_free(&r);
 		qm_strlcpy(g_cookie, keep, sizeof(g_cookie));
 	}
 	get(&r, "/api/nope");
 	assert_int_equal(r.status, 404);
 	assert_string_equal(err_code(&r), "not_found");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "PUT", "/api/state", "{}", 2, NULL, NULL, 0);
 	assert_int_equal(r.status, 405);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 static int64_t g_acct;
@@ -457,72 +371,83 @@ static char g_acct_s[24];
 
 static void test_accounts(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char body[2048];
 	int smtp = qmt_free_port(), imap = qmt_free_port();
 
 	(void)state;
 	get(&r, "/api/presets");
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "presets")), 3);
-	resp_free(&r);
+	assert_int_equal(json_array_size(json_object_get(r.json, "presets")),
+	                 3);
+	qmt_resp_free(&r);
 	post(&r, "/api/accounts", "{\"address\":\"not an address\"}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/accounts",
-	     "{\"address\":\"a@example.org\",\"smtp\":{\"host\":\"bad host/\"}}");
+	     "{\"address\":\"a@example.org\",\"smtp\":{\"host\":\"bad "
+	     "host/\"}}");
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "host"));
-	resp_free(&r);
-	snprintf(body, sizeof(body),
-	         "{\"name\":\"Alice <b>A</b>\",\"address\":\"alice@example.org\","
-	         "\"password\":\"pw-alice\",\"sae_id\":\"SAE_A\","
-	         "\"smtp\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":\"none\"},"
-	         "\"imap\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":\"none\"},"
-	         "\"kme\":{\"url\":\"https://127.0.0.1:%d\"},\"default_level\":3}",
-	         smtp, imap, qmt_free_port());
+	qmt_resp_free(&r);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"name\":\"Alice <b>A</b>\",\"address\":\"alice@example.org\","
+	    "\"password\":\"pw-alice\",\"sae_id\":\"SAE_A\","
+	    "\"smtp\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":"
+	    "\"none\"},"
+	    "\"imap\":{\"host\":\"127.0.0.1\",\"port\":%d,\"security\":"
+	    "\"none\"},"
+	    "\"kme\":{\"url\":\"https://127.0.0.1:%d\"},\"default_level\":3}",
+	    smtp, imap, qmt_free_port());
 	post(&r, "/api/accounts", body);
 	assert_int_equal(r.status, 201);
-	assert_string_equal(json_string_value(json_object_get(r.json, "address")),
-	                    "alice@example.org");
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "address")),
+	    "alice@example.org");
 	assert_true(json_is_true(json_object_get(r.json, "has_password")));
 	assert_null(strstr(r.body, "pw-alice"));
 	qm_strlcpy(g_acct_s, json_string_value(json_object_get(r.json, "id")),
 	           sizeof(g_acct_s));
 	{
 		long long v = 0;
-		assert_int_equal(qm_parse_ll(g_acct_s, 1, INT64_MAX, &v, NULL), QM_OK);
+		assert_int_equal(qm_parse_ll(g_acct_s, 1, INT64_MAX, &v, NULL),
+		                 QM_OK);
 		g_acct = v;
 	}
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "accounts")), 1);
+	assert_int_equal(json_array_size(json_object_get(r.json, "accounts")),
+	                 1);
 	assert_null(strstr(r.body, "pw-alice"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body), "/api/accounts/%s", g_acct_s);
 	req(&r, "PUT", body, "{\"name\":\"Alice\",\"default_level\":2}",
 	    strlen("{\"name\":\"Alice\",\"default_level\":2}"), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Alice");
-	assert_int_equal(json_integer_value(json_object_get(r.json, "default_level")), 2);
-	resp_free(&r);
+	assert_string_equal(json_string_value(json_object_get(r.json, "name")),
+	                    "Alice");
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "default_level")), 2);
+	qmt_resp_free(&r);
 	req(&r, "PUT", "/api/accounts/abc", "{}", 2, NULL, NULL, 0);
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* connection test: nothing listens there, each check says so */
 	snprintf(body, sizeof(body), "/api/accounts/%s/test", g_acct_s);
 	post(&r, body, "{}");
 	assert_int_equal(r.status, 200);
-	assert_false(json_is_true(json_object_get(json_object_get(r.json, "smtp"), "ok")));
-	assert_true(strlen(json_string_value(
-		json_object_get(json_object_get(r.json, "smtp"), "message"))) > 0);
-	resp_free(&r);
+	assert_false(json_is_true(
+	    json_object_get(json_object_get(r.json, "smtp"), "ok")));
+	assert_true(strlen(json_string_value(json_object_get(
+	                json_object_get(r.json, "smtp"), "message"))) > 0);
+	qmt_resp_free(&r);
 }
 
 static void test_settings_contacts_keyring(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char path[256], body[8192];
 	json_t *own;
 	const char *fpr;
@@ -530,89 +455,101 @@ static void test_settings_contacts_keyring(void **state)
 	(void)state;
 	get(&r, "/api/settings");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
-	req(&r, "PUT", "/api/settings", "{\"default_level\":9}", 19, NULL, NULL, 0);
+	qmt_resp_free(&r);
+	req(&r, "PUT", "/api/settings", "{\"default_level\":9}", 19, NULL, NULL,
+	    0);
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
-	req(&r, "PUT", "/api/settings", "{\"default_level\":1,\"min_level\":3}", 33,
-	    NULL, NULL, 0);
+	qmt_resp_free(&r);
+	req(&r, "PUT", "/api/settings", "{\"default_level\":1,\"min_level\":3}",
+	    33, NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "default_level")), 1);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "min_level")), 3);
-	resp_free(&r);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "default_level")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "min_level")), 3);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/contacts/bob@example.org?account=%s",
 	         g_acct_s);
-	req(&r, "PUT", path, "{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}",
-	    strlen("{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}"), NULL,
-	    NULL, 0);
+	req(&r, "PUT", path,
+	    "{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}",
+	    strlen("{\"name\":\"Bob\",\"sae_id\":\"SAE_B\",\"min_level\":2}"),
+	    NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/contacts?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")), 1);
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/contacts/suggest?q=bo&account=%s", g_acct_s);
+	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")),
+	                 1);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/contacts/suggest?q=bo&account=%s",
+	         g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(json_string_value(json_object_get(
-		json_array_get(json_object_get(r.json, "contacts"), 0), "address")),
-		"bob@example.org");
-	resp_free(&r);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(r.json, "contacts"), 0),
+	        "address")),
+	    "bob@example.org");
+	qmt_resp_free(&r);
 
 	/* export our key, import it as Bob's, verify with a wrong and the right
 	 * fingerprint */
-	snprintf(path, sizeof(path), "/api/keyring/export?account=%s", g_acct_s);
+	snprintf(path, sizeof(path), "/api/keyring/export?account=%s",
+	         g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	{
-		json_t *b = json_pack("{s:s,s:s}", "address", "bob@example.org", "key",
-		                      json_string_value(json_object_get(r.json, "key")));
+		json_t *b = json_pack(
+		    "{s:s,s:s}", "address", "bob@example.org", "key",
+		    json_string_value(json_object_get(r.json, "key")));
 		char *txt = json_dumps(b, 0);
 		qm_strlcpy(body, txt, sizeof(body));
 		free(txt);
 		json_decref(b);
 	}
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/keyring/import", body);
 	assert_int_equal(r.status, 201);
 	assert_string_equal(json_string_value(json_object_get(r.json, "trust")),
 	                    "unverified");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/keyring?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	own = json_array_get(json_object_get(r.json, "own"), 0);
 	fpr = json_string_value(json_object_get(own, "fingerprint"));
 	assert_non_null(fpr);
-	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")), 1);
+	assert_int_equal(json_array_size(json_object_get(r.json, "contacts")),
+	                 1);
 	snprintf(body, sizeof(body),
-	         "{\"address\":\"bob@example.org\",\"fingerprint\":\"%s\"}", fpr);
-	resp_free(&r);
+	         "{\"address\":\"bob@example.org\",\"fingerprint\":\"%s\"}",
+	         fpr);
+	qmt_resp_free(&r);
 	post(&r, "/api/keyring/verify",
 	     "{\"address\":\"bob@example.org\",\"fingerprint\":\"0000 0000\"}");
 	assert_int_equal(r.status, 409);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/keyring/verify", body);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 /* Puts a plain message into the index and vault the way sync does. */
 /* The entry of limit name in the "limits" array of a settings reply. */
-static json_t *limit_of(const struct resp *r, const char *name)
+static json_t *limit_of(const struct qmt_resp *r, const char *name)
 {
 	json_t *a = json_object_get(r->json, "limits"), *l;
 	size_t i;
 
-	json_array_foreach(a, i, l)
-	if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0)
-		return l;
+	json_array_foreach(
+	    a, i, l) if (strcmp(json_string_value(json_object_get(l, "name")),
+	                        name) == 0) return l;
 	return NULL;
 }
 
-static void put(struct resp *r, const char *json)
+static void put(struct qmt_resp *r, const char *json)
 {
 	req(r, "PUT", "/api/settings", json, strlen(json), NULL, NULL, 0);
 }
@@ -635,8 +572,9 @@ static char *padded(size_t n)
 static void test_settings_limits(void **state)
 {
 	static const char deep5[] = "{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}";
-	static const char deep4[] = "{\"a\":{\"b\":{\"c\":{}}},\"s\":\"[[[[[\"}";
-	struct resp r;
+	static const char deep4[] =
+	    "{\"a\":{\"b\":{\"c\":{}}},\"s\":\"[[[[[\"}";
+	struct qmt_resp r;
 	json_t *l;
 	uint64_t v;
 	char *b;
@@ -646,77 +584,78 @@ static void test_settings_limits(void **state)
 	assert_int_equal(r.status, 200);
 	l = limit_of(&r, "limit.parts");
 	assert_non_null(l);
-	assert_int_equal(json_integer_value(json_object_get(l, "default")), 256);
-	assert_int_equal(json_integer_value(json_object_get(l, "ceiling")), 10000);
+	assert_int_equal(json_integer_value(json_object_get(l, "default")),
+	                 256);
+	assert_int_equal(json_integer_value(json_object_get(l, "ceiling")),
+	                 10000);
 	assert_false(json_is_true(json_object_get(l, "set")));
 	assert_non_null(limit_of(&r, "limit.web_upload"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* below the floor and above the ceiling are refused with the range */
 	put(&r, "{\"limits\":{\"limit.parts\":3}}");
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "between 4 and 10000"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	put(&r, "{\"limits\":{\"limit.message_size\":\"257M\"}}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	put(&r, "{\"limits\":{\"limit.parts\":8}}");
 	assert_int_equal(r.status, 200);
 	l = limit_of(&r, "limit.parts");
 	assert_int_equal(json_integer_value(json_object_get(l, "value")), 8);
 	assert_true(json_is_true(json_object_get(l, "set")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* the setting is what the client engine uses */
-	assert_int_equal(qm_client_limit_get(side(), "limit.parts", &v, NULL,
-	                                     NULL),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_limit_get(side(), "limit.parts", &v, NULL, NULL), QM_OK);
 	assert_int_equal(v, 8);
 	/* JSON body limit lowered to 4 KiB: 4097 bytes get 413, 4096 pass */
 	put(&r, "{\"limits\":{\"limit.web_json\":\"4K\"}}");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	b = padded(4097);
 	req(&r, "PUT", "/api/settings", b, 4097, NULL, NULL, 0);
 	assert_int_equal(r.status, 413);
 	assert_string_equal(err_code(&r), "too_large");
 	assert_non_null(strstr(r.body, "4096"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	b[4095] = '}';
 	req(&r, "PUT", "/api/settings", b, 4096, NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	free(b);
 	/* JSON depth lowered to 4: 5 levels get 413 before jansson parses,
 	 * 4 levels (and brackets inside a string) pass */
 	put(&r, "{\"limits\":{\"limit.json_depth\":4}}");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "PUT", "/api/settings", deep5, strlen(deep5), NULL, NULL, 0);
 	assert_int_equal(r.status, 413);
 	assert_non_null(strstr(r.body, "deeper than 4 levels"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "PUT", "/api/settings", deep4, strlen(deep4), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* an unknown name is refused */
 	put(&r, "{\"limits\":{\"limit.nothing\":1}}");
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "no limit named limit.nothing"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* message bodies (send, drafts) lowered to 64 KiB: one byte more gets
 	 * 413 before it is read; at the limit the body is read and refused
 	 * for what it says (it is no draft) */
 	put(&r, "{\"limits\":{\"limit.web_message\":\"64K\"}}");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	b = padded(65537);
 	req(&r, "POST", "/api/drafts", b, 65537, NULL, NULL, 0);
 	assert_int_equal(r.status, 413);
 	assert_non_null(strstr(r.body, "65536"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	b[65535] = '}';
 	req(&r, "POST", "/api/drafts", b, 65536, NULL, NULL, 0);
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	free(b);
 	/* back to the defaults */
 	b = "{\"limits\":{\"limit.parts\":\"default\",\"limit.web_json\":null,"
@@ -724,9 +663,10 @@ static void test_settings_limits(void **state)
 	req(&r, "PUT", "/api/settings", b, strlen(b), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
 	l = limit_of(&r, "limit.web_json");
-	assert_int_equal(json_integer_value(json_object_get(l, "value")), 65536);
+	assert_int_equal(json_integer_value(json_object_get(l, "value")),
+	                 65536);
 	assert_false(json_is_true(json_object_get(l, "set")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 static int64_t add_msg(const char *subject, const char *mime, int level,
@@ -750,33 +690,36 @@ static int64_t add_msg(const char *subject, const char *mime, int level,
 	m.verify = verify;
 	m.size = mime ? (int64_t)strlen(mime) : 100;
 	m.n_attach = n_attach;
-	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, subject,
-	                                  NULL, 0, mime, mime ? strlen(mime) : 0,
-	                                  NULL, &id, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(qm_client_store(side()), &m, subject, NULL, 0,
+	                     mime, mime ? strlen(mime) : 0, NULL, &id, &e),
+	    QM_OK);
 	return id;
 }
 
 static void test_messages(void **state)
 {
 	static const char html_mime[] =
-		"From: Mallory <mallory@example.net>\r\n"
-		"To: alice@example.org\r\n"
-		"Subject: <img src=x onerror=alert(1)>\r\n"
-		"Message-ID: <m1@example.net>\r\n"
-		"Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
-		"MIME-Version: 1.0\r\n"
-		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
-		"--B\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n"
-		"--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello text\r\n"
-		"--A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-		"<p onclick=\"x()\">hello <b>html</b><script>alert(1)</script>"
-		"<img src=\"https://track.example/p.png\" alt=\"pix\"></p>\r\n"
-		"--A--\r\n"
-		"--B\r\nContent-Type: application/octet-stream; name=\"../../evil\\\".txt\"\r\n"
-		"Content-Disposition: attachment; filename=\"../../evil\\\".txt\"\r\n"
-		"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--B--\r\n";
-	struct resp r;
+	    "From: Mallory <mallory@example.net>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Subject: <img src=x onerror=alert(1)>\r\n"
+	    "Message-ID: <m1@example.net>\r\n"
+	    "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+	    "--B\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n"
+	    "--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello "
+	    "text\r\n"
+	    "--A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	    "<p onclick=\"x()\">hello <b>html</b><script>alert(1)</script>"
+	    "<img src=\"https://track.example/p.png\" alt=\"pix\"></p>\r\n"
+	    "--A--\r\n"
+	    "--B\r\nContent-Type: application/octet-stream; "
+	    "name=\"../../evil\\\".txt\"\r\n"
+	    "Content-Disposition: attachment; "
+	    "filename=\"../../evil\\\".txt\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--B--\r\n";
+	struct qmt_resp r;
 	char path[256], v[1024];
 	int64_t id, bad;
 
@@ -788,66 +731,91 @@ static void test_messages(void **state)
 	snprintf(path, sizeof(path), "/api/folders?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(
-		json_array_get(json_object_get(r.json, "folders"), 0), "unread")), 2);
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/messages?account=%s&folder=INBOX&limit=1",
-	         g_acct_s);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_array_get(json_object_get(r.json, "folders"), 0),
+	        "unread")),
+	    2);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path),
+	         "/api/messages?account=%s&folder=INBOX&limit=1", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "total")), 2);
-	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 1);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(
-		json_array_get(json_object_get(r.json, "messages"), 0), "security"),
-		"badge")), "tampered");
+	assert_int_equal(json_integer_value(json_object_get(r.json, "total")),
+	                 2);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(
+	            json_array_get(json_object_get(r.json, "messages"), 0),
+	            "security"),
+	        "badge")),
+	    "tampered");
 	{
 		/* the next page through the cursor */
 		char p2[512];
-		const char *cur = json_string_value(json_object_get(r.json, "next_cursor"));
+		const char *cur =
+		    json_string_value(json_object_get(r.json, "next_cursor"));
 		assert_non_null(cur);
-		snprintf(p2, sizeof(p2), "/api/messages?account=%s&limit=1&cursor=%s",
-		         g_acct_s, cur);
-		resp_free(&r);
+		snprintf(p2, sizeof(p2),
+		         "/api/messages?account=%s&limit=1&cursor=%s", g_acct_s,
+		         cur);
+		qmt_resp_free(&r);
 		get(&r, p2);
 		assert_int_equal(r.status, 200);
-		assert_string_equal(json_string_value(json_object_get(
-			json_array_get(json_object_get(r.json, "messages"), 0), "subject")),
-			"<img src=x onerror=alert(1)>");
-		assert_string_equal(json_string_value(json_object_get(json_object_get(
-			json_array_get(json_object_get(r.json, "messages"), 0), "from"),
-			"name")), "Mallory");
-		resp_free(&r);
+		assert_string_equal(
+		    json_string_value(json_object_get(
+		        json_array_get(json_object_get(r.json, "messages"), 0),
+		        "subject")),
+		    "<img src=x onerror=alert(1)>");
+		assert_string_equal(
+		    json_string_value(json_object_get(
+		        json_object_get(
+		            json_array_get(json_object_get(r.json, "messages"),
+		                           0),
+		            "from"),
+		        "name")),
+		    "Mallory");
+		qmt_resp_free(&r);
 	}
 	/* search: the subject words of the first message */
-	snprintf(path, sizeof(path), "/api/messages?account=%s&q=onerror", g_acct_s);
+	snprintf(path, sizeof(path), "/api/messages?account=%s&q=onerror",
+	         g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 1);
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/messages?account=%s&q=nothingmatches", g_acct_s);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 1);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path),
+	         "/api/messages?account=%s&q=nothingmatches", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(json_object_get(r.json, "messages")), 0);
-	resp_free(&r);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 0);
+	qmt_resp_free(&r);
 	get(&r, "/api/messages?limit=999");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/messages?cursor=zz");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	if (!strstr(r.body, "hello text"))
-		print_error("the text part is missing: the client's MIME parse of "
-		            "multipart/mixed + alternative lost it: %s\n", r.body);
+		print_error(
+		    "the text part is missing: the client's MIME parse of "
+		    "multipart/mixed + alternative lost it: %s\n",
+		    r.body);
 	assert_true(json_is_true(json_object_get(r.json, "has_html")));
 	assert_true(json_is_true(json_object_get(r.json, "seen")));
-	assert_non_null(strstr(json_string_value(json_object_get(r.json, "text")),
-	                       "hello text"));
-	assert_int_equal(json_array_size(json_object_get(r.json, "attachments")), 1);
-	resp_free(&r);
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(r.json, "text")), "hello text"));
+	assert_int_equal(
+	    json_array_size(json_object_get(r.json, "attachments")), 1);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld/html", (long long)id);
 	get(&r, path);
@@ -856,62 +824,69 @@ static void test_messages(void **state)
 	assert_null(strstr(r.body, "<script"));
 	assert_null(strstr(r.body, "onclick"));
 	assert_null(strstr(r.body, "track.example"));
-	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_true(
+	    qmt_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
 	assert_int_equal(strncmp(v, "sandbox", 7), 0);
 	assert_non_null(strstr(v, "default-src 'none'"));
 	assert_null(strstr(v, "script-src"));
 	assert_null(strstr(v, "https:"));
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/messages/%lld/html?remote=1", (long long)id);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/html?remote=1",
+	         (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "https://track.example/p.png"));
-	assert_true(header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_true(
+	    qmt_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
 	assert_non_null(strstr(v, "img-src data: https:"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 
-	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0", (long long)id);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0",
+	         (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.len, 5);
 	assert_memory_equal(r.body, "\x00\x01\x02\x03\x04", 5);
-	assert_true(header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Content-Disposition", v, sizeof(v)));
 	assert_int_equal(strncmp(v, "attachment; filename*=UTF-8''", 29), 0);
 	assert_null(strchr(v + 29, '/'));
 	assert_null(strchr(v + 29, '"'));
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/7", (long long)id);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/7",
+	         (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 404);
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(json_string_value(json_object_get(r.json, "text")), "");
+	assert_string_equal(json_string_value(json_object_get(r.json, "text")),
+	                    "");
 	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(r.json, "details"), "status")), "tampered");
-	resp_free(&r);
+	                        json_object_get(r.json, "details"), "status")),
+	                    "tampered");
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld/flags", (long long)id);
 	post(&r, path, "{\"seen\":false,\"flagged\":true}");
 	assert_int_equal(r.status, 200);
 	assert_false(json_is_true(json_object_get(r.json, "seen")));
 	assert_true(json_is_true(json_object_get(r.json, "flagged")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, path, "{\"seen\":\"yes\"}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, F_NO_CSRF);
 	assert_int_equal(r.status, 403);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 204);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, path);
 	assert_int_equal(r.status, 404);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 /*
@@ -923,160 +898,185 @@ static void test_messages(void **state)
 static void test_bidi_names(void **state)
 {
 	static const char mime[] =
-		"From: =?UTF-8?B?QmFuayDDlg==?= <mallory@example.net>\r\n"
-		"To: alice@example.org\r\n"
-		"Subject: pay \xe2\x80\xaegnp.exe\x1b[2K\r\n"
-		"Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
-		"MIME-Version: 1.0\r\n"
-		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
-		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee it\r\n"
-		"--B\r\nContent-Type: application/pdf; name=\"invoice\xe2\x80\xae" "fdp.exe\"\r\n"
-		"Content-Disposition: attachment; filename=\"invoice\xe2\x80\xae" "fdp.exe\"\r\n"
-		"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--B--\r\n";
-	struct resp r;
+	    "From: =?UTF-8?B?QmFuayDDlg==?= <mallory@example.net>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Subject: pay \xe2\x80\xaegnp.exe\x1b[2K\r\n"
+	    "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+	    "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee it\r\n"
+	    "--B\r\nContent-Type: application/pdf; name=\"invoice\xe2\x80\xae"
+	    "fdp.exe\"\r\n"
+	    "Content-Disposition: attachment; filename=\"invoice\xe2\x80\xae"
+	    "fdp.exe\"\r\n"
+	    "Content-Transfer-Encoding: "
+	    "base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--B--\r\n";
+	struct qmt_resp r;
 	char path[256], v[1024];
 	json_t *m, *a;
 	int64_t id;
 
 	(void)state;
-	id = add_msg("pay \xe2\x80\xaegnp.exe\x1b[2K", mime, 0, QM_VERIFY_NOT_QMAIL, 1);
+	id = add_msg("pay \xe2\x80\xaegnp.exe\x1b[2K", mime, 0,
+	             QM_VERIFY_NOT_QMAIL, 1);
 	/* the list: the subject kept in the store, shown safe */
-	snprintf(path, sizeof(path), "/api/messages?account=%s&folder=INBOX&limit=1",
-	         g_acct_s);
+	snprintf(path, sizeof(path),
+	         "/api/messages?account=%s&folder=INBOX&limit=1", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	m = json_array_get(json_object_get(r.json, "messages"), 0);
 	assert_string_equal(json_string_value(json_object_get(m, "subject")),
 	                    "pay [U+202E]gnp.exe[U+001B][2K");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* the reader */
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	assert_null(strstr(r.body, "\xe2\x80\xae"));
-	assert_string_equal(json_string_value(json_object_get(r.json, "subject")),
-	                    "pay [U+202E]gnp.exe[U+001B][2K");
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "subject")),
+	    "pay [U+202E]gnp.exe[U+001B][2K");
 	a = json_array_get(json_object_get(r.json, "attachments"), 0);
 	assert_non_null(a);
 	assert_string_equal(json_string_value(json_object_get(a, "name")),
 	                    "invoice[U+202E]fdp.exe");
-	assert_string_equal(json_string_value(json_object_get(a, "extension")), "exe");
+	assert_string_equal(json_string_value(json_object_get(a, "extension")),
+	                    "exe");
 	assert_true(json_is_true(json_object_get(a, "disguised")));
 	assert_string_equal(json_string_value(json_object_get(a, "type")),
 	                    "application/pdf");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* the download is named as shown, never with the override */
-	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0", (long long)id);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/0",
+	         (long long)id);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
-	assert_true(header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Content-Disposition", v, sizeof(v)));
 	assert_null(strstr(v, "%E2%80%AE"));
 	assert_non_null(strstr(v, "invoice%5BU%2B202E%5Dfdp.exe"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 204);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 static void test_uploads_levels_drafts(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char *big, path[256], body[1024], upid[32];
 
 	(void)state;
 	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
 	    NULL, 0);
 	assert_int_equal(r.status, 400); /* no X-Filename */
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
 	    "X-Filename: ..%2Fetc%2Fpasswd", 0);
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
 	    "X-Filename: r%C3%A9sum%C3%A9.txt", F_NO_CSRF);
 	assert_int_equal(r.status, 403);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	big = calloc(1, 64 * 1024 + 1);
 	assert_non_null(big);
-	req(&r, "POST", "/api/uploads", big, 64 * 1024 + 1, "application/octet-stream",
-	    "X-Filename: big.bin", 0);
+	req(&r, "POST", "/api/uploads", big, 64 * 1024 + 1,
+	    "application/octet-stream", "X-Filename: big.bin", 0);
 	assert_int_equal(r.status, 413);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	free(big);
 	req(&r, "POST", "/api/uploads", "hello", 5, "application/octet-stream",
 	    "X-Filename: r%C3%A9sum%C3%A9.txt", 0);
 	assert_int_equal(r.status, 201);
 	assert_string_equal(json_string_value(json_object_get(r.json, "name")),
 	                    "r\xc3\xa9sum\xc3\xa9.txt");
-	assert_int_equal(json_integer_value(json_object_get(r.json, "size")), 5);
-	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")), sizeof(upid));
-	resp_free(&r);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "size")),
+	                 5);
+	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")),
+	           sizeof(upid));
+	qmt_resp_free(&r);
 
 	snprintf(body, sizeof(body),
-	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"body_bytes\":100,"
-	         "\"uploads\":[\"%s\"]}", g_acct_s, upid);
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"body_"
+	         "bytes\":100,"
+	         "\"uploads\":[\"%s\"]}",
+	         g_acct_s, upid);
 	post(&r, "/api/levels", body);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.json, "levels")), 4);
-	assert_true(json_integer_value(json_object_get(r.json, "needed_bytes")) >= 105);
+	assert_true(
+	    json_integer_value(json_object_get(r.json, "needed_bytes")) >= 105);
 	/* no KME runs: level 1 cannot be available, and says why */
 	assert_false(json_is_true(json_object_get(
-		json_array_get(json_object_get(r.json, "levels"), 0), "available")));
+	    json_array_get(json_object_get(r.json, "levels"), 0),
+	    "available")));
 	assert_true(strlen(json_string_value(json_object_get(
-		json_array_get(json_object_get(r.json, "levels"), 0), "reason"))) > 0);
-	resp_free(&r);
+	                json_array_get(json_object_get(r.json, "levels"), 0),
+	                "reason"))) > 0);
+	qmt_resp_free(&r);
 	post(&r, "/api/levels", "{\"account\":1,\"to\":[\"not-an-address\"]}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/uploads/%s", upid);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 204);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 404);
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(body, sizeof(body),
-	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"subject\":\"Plan \xc3\xa9\","
-	         "\"text\":\"line 1\\nline 2\",\"level\":2}", g_acct_s);
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"subject\":"
+	         "\"Plan \xc3\xa9\","
+	         "\"text\":\"line 1\\nline 2\",\"level\":2}",
+	         g_acct_s);
 	post(&r, "/api/drafts", body);
 	assert_int_equal(r.status, 201);
 	{
 		char did[32];
-		qm_strlcpy(did, json_string_value(json_object_get(r.json, "id")), sizeof(did));
-		resp_free(&r);
-		snprintf(path, sizeof(path), "/api/drafts?account=%s", g_acct_s);
+		qm_strlcpy(did,
+		           json_string_value(json_object_get(r.json, "id")),
+		           sizeof(did));
+		qmt_resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts?account=%s",
+		         g_acct_s);
 		get(&r, path);
 		assert_int_equal(r.status, 200);
 		{
-			json_t *d = json_array_get(json_object_get(r.json, "drafts"), 0);
-			assert_string_equal(json_string_value(json_object_get(d, "subject")),
-			                    "Plan \xc3\xa9");
-			assert_string_equal(json_string_value(json_object_get(d, "text")),
-			                    "line 1\nline 2");
+			json_t *d = json_array_get(
+			    json_object_get(r.json, "drafts"), 0);
+			assert_string_equal(
+			    json_string_value(json_object_get(d, "subject")),
+			    "Plan \xc3\xa9");
+			assert_string_equal(
+			    json_string_value(json_object_get(d, "text")),
+			    "line 1\nline 2");
 			assert_string_equal(json_string_value(json_array_get(
-				json_object_get(d, "to"), 0)), "bob@example.org");
-			assert_int_equal(json_integer_value(json_object_get(d, "level")), 2);
+			                        json_object_get(d, "to"), 0)),
+			                    "bob@example.org");
+			assert_int_equal(
+			    json_integer_value(json_object_get(d, "level")), 2);
 		}
-		resp_free(&r);
-		post(&r, "/api/drafts", "{\"account\":1,\"subject\":\"a\\r\\nBcc: x@y.z\"}");
+		qmt_resp_free(&r);
+		post(&r, "/api/drafts",
+		     "{\"account\":1,\"subject\":\"a\\r\\nBcc: x@y.z\"}");
 		assert_int_equal(r.status, 400); /* no header injection */
-		resp_free(&r);
+		qmt_resp_free(&r);
 		snprintf(path, sizeof(path), "/api/drafts/%s", did);
 		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 		assert_int_equal(r.status, 204);
-		resp_free(&r);
+		qmt_resp_free(&r);
 	}
 	snprintf(path, sizeof(path), "/api/outbox?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	assert_true(json_is_array(json_object_get(r.json, "items")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/send", "{\"account\":1,\"to\":[],\"level\":2}");
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 /*
@@ -1087,7 +1087,7 @@ static void test_uploads_levels_drafts(void **state)
  */
 static void test_error_hints(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char body[512];
 	json_t *err, *l2;
 
@@ -1104,11 +1104,12 @@ static void test_error_hints(void **state)
 	                    "contact_sae_missing");
 	assert_string_equal(json_string_value(json_object_get(err, "hint_arg")),
 	                    "carol@example.org");
-	assert_non_null(strstr(json_string_value(json_object_get(err, "message")),
-	                       "no SAE ID is known for carol@example.org"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(err, "message")),
+	           "no SAE ID is known for carol@example.org"));
 	assert_null(strstr(r.body, "qmail "));
 	assert_null(strstr(r.body, "`"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%s\",\"to\":[\"carol@example.org\"],"
@@ -1122,13 +1123,13 @@ static void test_error_hints(void **state)
 	                    "contact_sae_missing");
 	assert_string_equal(json_string_value(json_object_get(l2, "hint_arg")),
 	                    "carol@example.org");
-	resp_free(&r);
+	qmt_resp_free(&r);
 
 	/* an error without a hint has none in its body */
 	get(&r, "/api/messages/999999");
 	assert_int_equal(r.status, 404);
 	assert_null(json_object_get(json_object_get(r.json, "error"), "hint"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 /*
@@ -1138,22 +1139,23 @@ static void test_error_hints(void **state)
  */
 static void test_send_upload_listed_twice(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char path[256], body[1024], upid[32];
 
 	(void)state;
 	req(&r, "POST", "/api/uploads", "twice", 5, "application/octet-stream",
 	    "X-Filename: twice.txt", 0);
 	assert_int_equal(r.status, 201);
-	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")), sizeof(upid));
-	resp_free(&r);
+	qm_strlcpy(upid, json_string_value(json_object_get(r.json, "id")),
+	           sizeof(upid));
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
 	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\",\"u-none\"]}",
 	         g_acct_s, upid, upid);
 	post(&r, "/api/send", body);
 	assert_int_equal(r.status, 400);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(body, sizeof(body),
 	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],\"level\":2,"
 	         "\"subject\":\"x\",\"uploads\":[\"%s\",\"%s\"]}",
@@ -1161,85 +1163,87 @@ static void test_send_upload_listed_twice(void **state)
 	post(&r, "/api/send", body);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "twice"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* still there, once */
 	snprintf(path, sizeof(path), "/api/uploads/%s", upid);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 204);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 	assert_int_equal(r.status, 404);
-	resp_free(&r);
+	qmt_resp_free(&r);
 }
 
 static void test_sync_kme_events(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 	char path[128];
 
 	(void)state;
 	post(&r, "/api/sync", "{}");
 	assert_int_equal(r.status, 202);
 	assert_true(json_is_boolean(json_object_get(r.json, "running")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/sync");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/events?since=0");
 	assert_int_equal(r.status, 200);
 	assert_true(json_is_array(json_object_get(r.json, "events")));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/kme?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
 	assert_false(json_is_true(json_object_get(r.json, "reachable")));
-	assert_true(strlen(json_string_value(json_object_get(r.json, "message"))) > 0);
-	resp_free(&r);
+	assert_true(
+	    strlen(json_string_value(json_object_get(r.json, "message"))) > 0);
+	qmt_resp_free(&r);
 }
 
 static void test_passphrase_lock_unlock(void **state)
 {
-	struct resp r;
+	struct qmt_resp r;
 
 	(void)state;
-	post(&r, "/api/passphrase", "{\"old\":\"wrong wrong wrong\",\"new\":\"new passphrase 123\"}");
+	post(&r, "/api/passphrase",
+	     "{\"old\":\"wrong wrong wrong\",\"new\":\"new passphrase 123\"}");
 	assert_int_equal(r.status, 403);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/passphrase",
 	     "{\"old\":\"" PASS "\",\"new\":\"new passphrase 123\"}");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/lock", "{}");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 401);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* a new anonymous session, then a wrong and the right passphrase */
 	g_cookie[0] = '\0';
 	get(&r, "/api/state");
 	assert_false(json_is_true(json_object_get(r.json, "unlocked")));
 	keep_cookie(&r);
 	keep_csrf(&r);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/unlock", "{\"passphrase\":\"" PASS "\"}");
 	assert_int_equal(r.status, 403);
 	assert_string_equal(err_code(&r), "denied");
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/unlock", "{\"passphrase\":\"new passphrase 123\"}");
 	assert_int_equal(r.status, 200);
 	keep_cookie(&r);
 	keep_csrf(&r);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	{
 		char path[64];
 		snprintf(path, sizeof(path), "/api/accounts/%s", g_acct_s);
 		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
 		assert_int_equal(r.status, 204);
-		resp_free(&r);
+		qmt_resp_free(&r);
 	}
 }
 
@@ -1252,13 +1256,28 @@ static void test_tls(void **state)
 	struct qm_client_opts co;
 	struct qm_client *c2 = NULL;
 	struct qm_error e;
-	char cert[1100], key[1100], url[128], v[512];
-	char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec",
-	                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-	                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-	                "-keyout", key, "-out", cert, NULL};
-	struct resp r;
-	CURL *c;
+	char cert[1100], key[1100], v[512];
+	char *argv[] = {"openssl",
+	                "req",
+	                "-x509",
+	                "-newkey",
+	                "ec",
+	                "-pkeyopt",
+	                "ec_paramgen_curve:P-256",
+	                "-nodes",
+	                "-days",
+	                "1",
+	                "-subj",
+	                "/CN=127.0.0.1",
+	                "-addext",
+	                "subjectAltName=IP:127.0.0.1",
+	                "-keyout",
+	                key,
+	                "-out",
+	                cert,
+	                NULL};
+	struct qmt_resp r;
+	struct qmt_web w;
 
 	(void)state;
 	snprintf(cert, sizeof(cert), "%s/web.crt", g_home);
@@ -1275,34 +1294,20 @@ static void test_tls(void **state)
 		fail();
 	}
 	assert_int_equal(strncmp(qm_web_server_url(s), "https://", 8), 0);
-	memset(&r, 0, sizeof(r));
-	c = curl_easy_init();
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u/api/state",
+	qmt_web_init(&w, (unsigned)qm_web_server_port(s));
+	snprintf(w.base, sizeof(w.base), "https://127.0.0.1:%u",
 	         (unsigned)qm_web_server_port(s));
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CAINFO, cert);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	qm_strlcpy(w.cafile, cert, sizeof(w.cafile));
+	assert_int_equal(qmt_web_req(&w, "GET", "/api/state", NULL, &r), 0);
 	assert_int_equal(r.status, 200);
-	assert_true(header(&r, "Set-Cookie", v, sizeof(v)));
+	assert_true(qmt_resp_header(&r, "Set-Cookie", v, sizeof(v)));
 	assert_non_null(strstr(v, "; Secure"));
-	resp_free(&r);
+	qmt_resp_free(&r);
 	/* plain HTTP to the TLS port gets no page */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/api/state",
-	         (unsigned)qm_web_server_port(s));
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	if (curl_easy_perform(c) == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	qmt_web_init(&w, (unsigned)qm_web_server_port(s));
+	if (qmt_web_req(&w, "GET", "/api/state", NULL, &r) == 0)
 		assert_int_not_equal(r.status, 200);
-	}
-	resp_free(&r);
-	curl_easy_cleanup(c);
+	qmt_resp_free(&r);
 	qm_web_server_stop(&s);
 	assert_null(s);
 	qm_client_free(&c2);
@@ -1318,8 +1323,9 @@ static void test_idle_expiry(void **state)
 	struct qm_client_opts co;
 	struct qm_client *c2 = NULL;
 	struct qm_error e;
-	char saved_base[128], saved_origin[96], saved_cookie[128], saved_csrf[80];
-	struct resp r;
+	char saved_base[128], saved_origin[96], saved_cookie[128],
+	    saved_csrf[80];
+	struct qmt_resp r;
 	int64_t t0;
 
 	(void)state;
@@ -1342,26 +1348,27 @@ static void test_idle_expiry(void **state)
 	get(&r, "/api/state");
 	keep_cookie(&r);
 	keep_csrf(&r);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	post(&r, "/api/unlock", "{\"passphrase\":\"new passphrase 123\"}");
 	assert_int_equal(r.status, 200);
 	keep_cookie(&r);
 	keep_csrf(&r);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	assert_true(qm_client_unlocked(c2));
 	t0 = qm_now();
 	while (qm_now() - t0 < 3) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
-		req(&r, "GET", "/api/sync", NULL, 0, NULL, "X-QM-Background: 1", 0);
-		resp_free(&r);
+		req(&r, "GET", "/api/sync", NULL, 0, NULL, "X-QM-Background: 1",
+		    0);
+		qmt_resp_free(&r);
 		nanosleep(&ts, NULL);
 	}
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 401);
-	resp_free(&r);
+	qmt_resp_free(&r);
 	assert_false(qm_client_unlocked(c2));
 	qm_web_server_stop(&s);
 	qm_client_free(&c2);
@@ -1374,22 +1381,22 @@ static void test_idle_expiry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refuses_public_bind_without_tls),
-		cmocka_unit_test(test_tls),
-		cmocka_unit_test(test_static_page_and_headers),
-		cmocka_unit_test(test_host_check),
-		cmocka_unit_test(test_init_checks_then_unlocks),
-		cmocka_unit_test(test_accounts),
-		cmocka_unit_test(test_settings_contacts_keyring),
-		cmocka_unit_test(test_settings_limits),
-		cmocka_unit_test(test_messages),
-		cmocka_unit_test(test_bidi_names),
-		cmocka_unit_test(test_uploads_levels_drafts),
-		cmocka_unit_test(test_error_hints),
-		cmocka_unit_test(test_send_upload_listed_twice),
-		cmocka_unit_test(test_sync_kme_events),
-		cmocka_unit_test(test_passphrase_lock_unlock),
-		cmocka_unit_test(test_idle_expiry),
+	    cmocka_unit_test(test_refuses_public_bind_without_tls),
+	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_static_page_and_headers),
+	    cmocka_unit_test(test_host_check),
+	    cmocka_unit_test(test_init_checks_then_unlocks),
+	    cmocka_unit_test(test_accounts),
+	    cmocka_unit_test(test_settings_contacts_keyring),
+	    cmocka_unit_test(test_settings_limits),
+	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_bidi_names),
+	    cmocka_unit_test(test_uploads_levels_drafts),
+	    cmocka_unit_test(test_error_hints),
+	    cmocka_unit_test(test_send_upload_listed_twice),
+	    cmocka_unit_test(test_sync_kme_events),
+	    cmocka_unit_test(test_passphrase_lock_unlock),
+	    cmocka_unit_test(test_idle_expiry),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
