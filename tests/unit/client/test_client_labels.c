@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "core/core.h"
 #include "harness.h"
+#include "home.h"
 
 #define PASS "correct horse battery staple"
 
@@ -32,22 +33,13 @@ static int64_t g_acct;
 
 static int setup(void **state)
 {
-	struct qm_client_opts o;
 	struct qm_store_account a;
-	struct qm_error e;
 
 	(void)state;
-	setenv("QM_STORE_KDF", "fast", 1);
-	if (qmt_tmpdir("client-labels", g_home, sizeof(g_home)))
-		return -1;
-	memset(&o, 0, sizeof(o));
-	o.home = g_home;
-	if (qm_client_open(&o, &g_c, &e) ||
-	    qm_client_init(g_c, PASS, strlen(PASS), &e))
-		return -1;
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, "bob@example.org", sizeof(a.address));
-	if (qm_client_account_add(g_c, &a, "pw", 2, &e))
+	if (qmt_home_open("client-labels", PASS, &a, &g_c, g_home,
+	                  sizeof(g_home)))
 		return -1;
 	g_acct = a.id;
 	return 0;
@@ -56,8 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	qm_client_free(&g_c);
-	qmt_rmtree(g_home);
+	qmt_home_close(&g_c, g_home);
 	return 0;
 }
 

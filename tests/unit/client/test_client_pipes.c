@@ -23,6 +23,7 @@
 #include "client/private.h"
 #include "core/core.h"
 #include "harness.h"
+#include "home.h"
 
 #define PASS "correct horse battery staple"
 
@@ -79,19 +80,9 @@ static void add_bob(void)
 
 static int setup(void **state)
 {
-	struct qm_client_opts o;
 	struct qm_store_account a;
-	struct qm_error e;
 
 	(void)state;
-	setenv("QM_STORE_KDF", "fast", 1);
-	if (qmt_tmpdir("client-pipes", g_home, sizeof(g_home)))
-		return -1;
-	memset(&o, 0, sizeof(o));
-	o.home = g_home;
-	if (qm_client_open(&o, &g_c, &e) ||
-	    qm_client_init(g_c, PASS, strlen(PASS), &e))
-		return -1;
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
 	/* nobody listens on port 1 of loopback: sends stop there */
@@ -99,7 +90,8 @@ static int setup(void **state)
 	a.smtp.port = 1;
 	qm_strlcpy(a.sae_id, "SAE_A", sizeof(a.sae_id));
 	qm_strlcpy(a.kme_url, "https://127.0.0.1:1", sizeof(a.kme_url));
-	if (qm_client_account_add(g_c, &a, "pw", 2, &e))
+	if (qmt_home_open("client-pipes", PASS, &a, &g_c, g_home,
+	                  sizeof(g_home)))
 		return -1;
 	g_acct = a.id;
 	add_bob();
@@ -109,8 +101,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	qm_client_free(&g_c);
-	qmt_rmtree(g_home);
+	qmt_home_close(&g_c, g_home);
 	return 0;
 }
 
