@@ -34,8 +34,9 @@ struct qm_client {
 #define QM_SET_KME_ID QM_CLIENT_SET_KME_ID
 /* Global (account 0): bumped whenever the user changes a limit. */
 #define QM_SET_LIMITS_GEN "limits.generation"
-/* Per account: the limits.generation its refused messages were last
- * fetched again under. */
+/* Per account and folder (client_mbox_state_key: "sync.FOLDER.what"):
+ * the limits.generation the folder's refused messages were last fetched
+ * again under. */
 #define QM_SET_REFUSED_GEN "refused.generation"
 
 /*

@@ -241,8 +241,9 @@ struct refetch {
  * to record once they were tried.
  */
 static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
-                                struct mbox *mb, struct refetch **out,
-                                size_t *n, int64_t *gen, struct qm_error *err)
+                                struct mbox *mb, const char *key,
+                                struct refetch **out, size_t *n, int64_t *gen,
+                                struct qm_error *err)
 {
 	int64_t *ids = NULL;
 	size_t nids = 0, k = 0;
@@ -252,7 +253,7 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 	*out = NULL;
 	*n = 0;
 	*gen = client_setting_int(c, 0, QM_SET_LIMITS_GEN);
-	if (*gen <= client_setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
+	if (*gen <= client_setting_int(c, ac->a.id, key))
 		return QM_OK;
 	rc = qm_store_msg_ids_by_verify(c->store, ac->a.id, QM_VERIFY_REFUSED,
 	                                &ids, &nids, err);
@@ -284,22 +285,25 @@ static enum qm_err refetch_list(struct qm_client *c, struct acct_conn *ac,
 }
 
 /*
- * Fetches again, once after a limit changed, the messages of mb refused
- * for a limit (still on the server). One still past limit.message_size
- * ends the session: it is opened again, and the others wait for the next
- * change.
+ * Fetches again, once after a limit changed, the messages of mb (folder)
+ * refused for a limit (still on the server). One still past
+ * limit.message_size ends the session: it is opened again, and the others
+ * wait for the next change. Each folder records the generation it tried.
  */
 static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
-                                   struct mbox *mb, struct qm_buf *raw,
-                                   struct recv_ctx *ctx, struct qm_error *err)
+                                   struct mbox *mb, const char *folder,
+                                   struct qm_buf *raw, struct recv_ctx *ctx,
+                                   struct qm_error *err)
 {
 	struct refetch *r = NULL;
 	size_t n = 0;
 	int64_t gen;
 	int dropped = 0;
+	char key[QM_STORE_FOLDERMAX + 64];
 	enum qm_err rc;
 
-	rc = refetch_list(c, ac, mb, &r, &n, &gen, err);
+	client_mbox_state_key(key, sizeof(key), QM_SET_REFUSED_GEN, folder);
+	rc = refetch_list(c, ac, mb, key, &r, &n, &gen, err);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct incoming in;
 
@@ -325,8 +329,7 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 			client_mbox_settle(mb, &r[i].m);
 	}
 	if (!rc && gen)
-		rc = client_setting_put_int(c, ac->a.id, QM_SET_REFUSED_GEN,
-		                            gen, err);
+		rc = client_setting_put_int(c, ac->a.id, key, gen, err);
 	free(r);
 	if (!rc && dropped)
 		rc = client_mbox_reopen(mb, err);
@@ -401,7 +404,7 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
 	rc = client_mbox_open(c, ac, folder, ctx->st, &mb, err);
 	if (!rc)
-		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
+		rc = refetch_refused(c, ac, mb, folder, &raw, ctx, err);
 	if (!rc)
 		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, err);
 	if (!rc)
@@ -472,9 +475,10 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = st;
 	if (!qm_client_unlocked(c))
-		return qm_error_set(err, QM_ERR_LOCKED,
-		                    "unlock QMail first: new mail goes into the "
-		                    "vault");
+		return qm_error_set(
+		    err, QM_ERR_LOCKED,
+		    "unlock QMail first: new mail goes into the "
+		    "vault");
 	rc = sync_lock(c, account_id, "sync this account", &lockfd, err);
 	if (rc)
 		return rc;
@@ -497,7 +501,7 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 struct qm_client_watch {
 	struct acct_conn ac;
 	struct qm_mail_server srv;
-	struct qm_mail_imap *im; /* NULL until the first wait */
+	struct qm_mail_imap *im;       /* NULL until the first wait */
 	uint32_t uidvalidity, lastuid; /* of the last sync, at open */
 	int wake_fd;
 };
@@ -535,10 +539,11 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		return rc;
 	}
 	if (w->ac.use_pop3 || !w->ac.a.imap.host[0]) {
-		rc = qm_error_set(err, QM_ERR_UNSUPPORTED,
-		                  "%s fetches mail over POP3, which cannot tell "
-		                  "when new mail arrives: sync now and then",
-		                  w->ac.a.address);
+		rc =
+		    qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                 "%s fetches mail over POP3, which cannot tell "
+		                 "when new mail arrives: sync now and then",
+		                 w->ac.a.address);
 		qm_client_watch_free(&w);
 		return rc;
 	}
@@ -573,8 +578,8 @@ enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,
 		 * began would not wake IDLE: look for it first */
 		if (!rc)
 			rc = qm_mail_imap_new_uids(w->im, w->uidvalidity,
-			                           w->lastuid, &uids, &n, &resync,
-			                           err);
+			                           w->lastuid, &uids, &n,
+			                           &resync, err);
 		free(uids);
 		if (rc) {
 			qm_mail_imap_free(&w->im);

@@ -511,25 +511,32 @@ static void test_pop3(void **state)
 /* A message larger than limit.message_size is refused without fetching
  * it (it stays on the server) and the sync ends there; raising the limit
  * fetches it again once. */
+/* A plain message of 100 KiB to folder of bob's server. */
+static void deliver_big(const char *folder, const char *mid)
+{
+	size_t n = 100 * 1024, hl;
+	char *big = malloc(n + 200);
+
+	assert_non_null(big);
+	snprintf(big, 200,
+	         "From: dave@example.org\r\nTo: bob@qmail.test\r\n"
+	         "Subject: big\r\nMessage-ID: <%s@example.org>\r\n\r\n",
+	         mid);
+	hl = strlen(big);
+	memset(big + hl, 'a', n);
+	fake_mail_deliver(bob.addr, folder, big, hl + n);
+	free(big);
+}
+
 static void test_size_limit(void **state)
 {
 	struct qm_client_sync_stats st;
 	struct qm_error e;
-	char *big;
-	size_t n = 100 * 1024, hl;
 
 	(void)state;
 	qm_error_clear(&e);
 	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "64K", &e));
-	big = malloc(n + 200);
-	assert_non_null(big);
-	snprintf(big, 200,
-	         "From: dave@example.org\r\nTo: bob@qmail.test\r\n"
-	         "Subject: big\r\nMessage-ID: <big@example.org>\r\n\r\n");
-	hl = strlen(big);
-	memset(big + hl, 'a', n);
-	fake_mail_deliver(bob.addr, "INBOX", big, hl + n);
-	free(big);
+	deliver_big("INBOX", "big");
 	deliver_plain(&bob, "small");
 	sync_ok(&bob, &st);
 	assert_int_equal(st.errors, 1);
@@ -543,6 +550,27 @@ static void test_size_limit(void **state)
 	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "1M", &e));
 	sync_ok(&bob, &st);
 	assert_int_equal(st.plain, 1);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 0);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_NOT_QMAIL), 2);
+}
+
+/* Raising the limit fetches what was refused in every folder synced, not
+ * only in the first one (INBOX). */
+static void test_size_limit_folders(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+
+	(void)state;
+	qm_error_clear(&e);
+	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "64K", &e));
+	deliver_big("INBOX", "big-in");
+	deliver_big("Archive", "big-ar");
+	sync_ok(&bob, &st);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 2);
+
+	assert_ok(qm_client_limit_set(bob.c, QM_LIMIT_MESSAGE_SIZE, "1M", &e));
+	sync_ok(&bob, &st);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 0);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_NOT_QMAIL), 2);
 }
@@ -571,6 +599,8 @@ int main(void)
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_pop3, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_size_limit_folders, setup,
 	                                    eng_teardown),
 	};
 
