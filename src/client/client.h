@@ -810,6 +810,18 @@ QM_NODISCARD enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id,
                                              unsigned set, unsigned clear,
                                              unsigned *flags,
                                              struct qm_error *err);
+/*
+ * The threading headers of message id as received (In-Reply-To and
+ * References, raw, for qm_client_thread_build), read from its plaintext in
+ * the vault: "" for a message that keeps none or may not be shown
+ * (tampered, replayed, waiting, ...). Unlike qm_client_read it marks
+ * nothing read. Needs the vault unlocked; QM_ERR_NOTFOUND for no such
+ * message. *in_reply_to and *references are malloc'd (free them).
+ */
+QM_NODISCARD enum qm_err qm_client_msg_refs(struct qm_client *c, int64_t id,
+                                            char **in_reply_to,
+                                            char **references,
+                                            struct qm_error *err);
 /* Deletes message id from the index and its plaintext from the vault;
  * the key IDs it consumed stay in the replay log (never used again). */
 QM_NODISCARD enum qm_err qm_client_msg_delete(struct qm_client *c, int64_t id,
