@@ -74,14 +74,14 @@ async function loadList() {
   view.ul = ul;
   renderRows(r);
   const note = r.window ? h('p', { class: 'small muted window' }, 'Sorted and threaded lists cover the newest 1,000 messages of the folder; choose Newest first without threads to page through all of them.') : null;
+  const byDate = view.sort === 'date' && !view.threads && !view.unreadFirst;
   const pager = h('div', { class: 'pager' },
-    h('button', { class: 'btn ghost', type: 'button', disabled: view.page === 0 ? true : null, onclick: () => { view.page--; loadList(); } }, '‹ Previous'),
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.page === 0 ? true : null, onclick: () => { view.page--; loadList(); } }, byDate ? '‹ Newer' : '‹ Previous'),
     h('span', { class: 'muted' }, `Page ${view.page + 1}`),
-    h('button', { class: 'btn ghost', type: 'button', disabled: view.next ? null : true, onclick: () => { view.cursors[view.page + 1] = view.next; view.page++; loadList(); } }, 'Next ›'));
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.next ? null : true, onclick: () => { view.cursors[view.page + 1] = view.next; view.page++; loadList(); } }, byDate ? 'Older ›' : 'Next ›'));
   mount(list, head, listControls(), ul, note, pager);
   if (view.selected >= 0) select(view.selected);
   list.dataset.renderMs = String(Math.round(performance.now() - t0));
-  ul.addEventListener('keydown', (e) => keyNav(e));
 }
 
 // The visible rows: messages, or conversations with their expanded
