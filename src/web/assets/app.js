@@ -78,14 +78,6 @@ export async function loadAccounts(withFolders = true) {
   if (withFolders) await loadFolders();
 }
 
-export async function loadFolders() {
-  state.folders = [];
-  if (state.account) {
-    try { state.folders = (await api.get(`/api/folders?account=${encodeURIComponent(state.account)}`)).folders || []; } catch (e) { state.folders = []; }
-  }
-  renderSidebar();
-}
-
 function navLink(href, label, extra) {
   const current = location.hash === href || (href !== '#/' && location.hash.startsWith(`${href}/`));
   return h('li', {}, h('a', { href, 'aria-current': current ? 'page' : null }, label, extra ? h('span', { class: 'count', 'aria-label': `${extra} unread` }, String(extra)) : null));
