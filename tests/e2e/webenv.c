@@ -277,9 +277,10 @@ static int cmd_eve(int on)
 	return ok == w.net.nkmes ? 0 : -1;
 }
 
-/* The hostile folder name of the folders command (no '"' or '\\', which
- * would need an IMAP literal). */
-#define HOSTILE_FOLDER "<img src=x onerror=alert(1)>&<b>"
+/* The hostile folder name of the folders command, on the wire (modified
+ * UTF-7: "&-" is "&"; no '"' or '\\', which would need an IMAP literal):
+ * "<img src=x onerror=alert(1)>&<b>" to a person. */
+#define HOSTILE_FOLDER "<img src=x onerror=alert(1)>&-<b>"
 
 static const char *const bob_folders[] = {
     "INBOX",    "Archive",       "Junk",        "Trash",
