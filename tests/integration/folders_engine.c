@@ -261,7 +261,6 @@ static void test_moved_read_once(void **state)
 	qmt_imap_close(&c2);
 }
 
-
 /* How many messages of folder carry Message-ID <mid@qmail.test>, in the
  * other client's view (-1: no such folder). */
 static int on_server(struct qmt_imap *c2, const char *folder, const char *mid)
@@ -312,8 +311,8 @@ static void test_ops_seen_elsewhere(void **state)
 
 	/* archived */
 	qm_error_clear(&e);
-	assert_ok(qm_client_msg_file(W.c[W_BOB], id, QM_FOLDER_USE_ARCHIVE,
-	                             &e));
+	assert_ok(
+	    qm_client_msg_file(W.c[W_BOB], id, QM_FOLDER_USE_ARCHIVE, &e));
 	assert_int_equal(on_server(c2, "INBOX", crit), 0);
 	assert_int_equal(on_server(c2, "Archive", crit), 1);
 	assert_true(listed_in(W_BOB, "Archive", id));
@@ -332,14 +331,14 @@ static void test_ops_seen_elsewhere(void **state)
 
 	/* a folder made, the message moved in, the folder renamed: the
 	 * message listed there without a sync, and not fetched again */
-	assert_ok(qm_client_folder_create(W.c[W_BOB], W.acct[W_BOB],
-	                                  "Projects", &e));
+	assert_ok(
+	    qm_client_folder_create(W.c[W_BOB], W.acct[W_BOB], "Projects", &e));
 	assert_true(listed_on_server(c2, "Projects"));
 	assert_ok(qm_client_msg_move(W.c[W_BOB], id, "Projects", &e));
 	assert_int_equal(on_server(c2, "Archive", crit), 0);
 	assert_int_equal(on_server(c2, "Projects", crit), 1);
-	assert_ok(qm_client_folder_rename(W.c[W_BOB], W.acct[W_BOB],
-	                                  "Projects", "Done", &e));
+	assert_ok(qm_client_folder_rename(W.c[W_BOB], W.acct[W_BOB], "Projects",
+	                                  "Done", &e));
 	assert_false(listed_on_server(c2, "Projects"));
 	assert_true(listed_on_server(c2, "Done"));
 	assert_int_equal(on_server(c2, "Done", crit), 1);
@@ -359,8 +358,8 @@ static void test_ops_seen_elsewhere(void **state)
 	assert_int_equal(on_server(c2, "Trash", crit), 0);
 	assert_true(world_by_subject(&W, W_BOB, "ops seen elsewhere") <= 0);
 
-	assert_ok(qm_client_folder_delete(W.c[W_BOB], W.acct[W_BOB], "Done",
-	                                  &e));
+	assert_ok(
+	    qm_client_folder_delete(W.c[W_BOB], W.acct[W_BOB], "Done", &e));
 	assert_false(listed_on_server(c2, "Done"));
 	sync_user(W_BOB, &st);
 	assert_int_equal(st.fetched, 0);
