@@ -141,7 +141,7 @@ static void test_folder_list(void **state)
 	assert_int_equal(st.plain, 2);
 	assert_int_equal(st.folders, 2); /* INBOX, Archive */
 	f = folder_named(&bob, "INBOX", &v, &n);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(f->total, 2);
 	assert_int_equal(f->unread, 1);
 	assert_true(f->uidvalidity != 0);
