@@ -41,7 +41,8 @@ void web_api_message_move(struct web_req *r)
 	}
 	if (!*folder) {
 		json_decref(j);
-		web_reply_error(r, 400, "bad_request", "folder must name a folder.");
+		web_reply_error(r, 400, "bad_request",
+		                "folder must name a folder.");
 		return;
 	}
 	if (qm_client_msg_move(web_client(r), id, folder, &e) != QM_OK) {
