@@ -326,23 +326,26 @@ static uint32_t find_subject(struct qmt_imap *c, const char *folder,
                              const char *s)
 {
 	uint32_t uids[64];
+	char crit[320];
 	int n;
 
 	if (qmt_imap_cmd(c, "SELECT \"%s\"", folder) != 0)
 		return 0;
-	n = qmt_imap_search(c, "ALL", uids, 64);
+	/* SEARCH SUBJECT matches substrings: the exact header decides */
+	snprintf(crit, sizeof(crit), "SUBJECT \"%s\"", s);
+	n = qmt_imap_search(c, crit, uids, 64);
+	if (n > 64)
+		n = 64;
 	for (; n > 0; n--) {
 		char q[512];
-		const char *rep;
 
 		if (qmt_imap_cmd(
 		        c, "UID FETCH %u (BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-		        (unsigned)uids[(n > 64 ? 64 : n) - 1]) != 0)
+		        (unsigned)uids[n - 1]) != 0)
 			continue;
-		rep = qmt_imap_reply(c);
 		snprintf(q, sizeof(q), "Subject: %s\r\n", s);
-		if (strstr(rep, q))
-			return uids[(n > 64 ? 64 : n) - 1];
+		if (strstr(qmt_imap_reply(c), q))
+			return uids[n - 1];
 	}
 	return 0;
 }
