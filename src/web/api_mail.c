@@ -529,8 +529,9 @@ void web_api_message_flags(struct web_req *r)
 	struct qm_error e;
 	json_t *j;
 	int64_t id;
-	int seen = -1, flagged = -1;
+	int seen = -1, flagged = -1, written = 0;
 	unsigned set = 0, clear = 0, flags = 0;
+	json_t *o;
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
@@ -549,15 +550,20 @@ void web_api_message_flags(struct web_req *r)
 		*(seen ? &set : &clear) |= QM_FLAG_SEEN;
 	if (flagged >= 0)
 		*(flagged ? &set : &clear) |= QM_FLAG_FLAGGED;
-	if (qm_client_msg_flags(web_client(r), id, set, clear, &flags, &e) !=
-	    QM_OK) {
+	/* written to the server at once (the engine queues it for the next
+	 * sync when the server cannot take it now) */
+	if (qm_client_msg_flags_now(web_client(r), id, set, clear, &flags,
+	                            &written, &e) != QM_OK) {
 		qm_client_msglist_free(&l);
 		web_reply_qm_error(r, &e);
 		return;
 	}
 	l->items[0].flags = flags;
 	web_counts_forget(r->srv);
-	web_reply_json(r, 200, web_msg_summary(&l->items[0]));
+	o = web_msg_summary(&l->items[0]);
+	if (o)
+		json_object_set_new(o, "written", json_boolean(written));
+	web_reply_json(r, 200, o);
 	qm_client_msglist_free(&l);
 }
 
@@ -581,9 +587,10 @@ void web_api_message_delete(struct web_req *r)
 static json_t *sync_json(struct qm_web_server *srv)
 {
 	return json_pack(
-	    "{s:b,s:I,s:I,s:I,s:I,s:o}", "running", srv->sync_running, "done",
-	    (json_int_t)srv->sync.done, "total", (json_int_t)srv->sync.total,
-	    "new", (json_int_t)srv->sync.fresh, "last",
+	    "{s:b,s:I,s:I,s:I,s:I,s:I,s:o}", "running", srv->sync_running,
+	    "done", (json_int_t)srv->sync.done, "total",
+	    (json_int_t)srv->sync.total, "new", (json_int_t)srv->sync.fresh,
+	    "passes", (json_int_t)srv->sync.passes, "last",
 	    (json_int_t)srv->sync.last, "error",
 	    srv->sync.error[0] ? web_jstr(srv->sync.error) : json_null());
 }
@@ -607,6 +614,10 @@ void web_api_sync_start(struct web_req *r)
 		srv->sync_running = 1;
 		srv->sync.error[0] = '\0';
 		pthread_cond_broadcast(&srv->sync_cond);
+	} else {
+		/* the pass under way may have started before what the
+		 * person wants synced (a flag just changed): once more */
+		srv->sync_again = 1;
 	}
 	web_reply_json(r, 202, sync_json(srv));
 	pthread_mutex_unlock(&srv->lock);

@@ -28,7 +28,12 @@
 
 enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD, WEB_OTHER };
 
-enum { WEB_NEEDS_NOTHING = 0, WEB_NEEDS_CLIENT = 1, WEB_NEEDS_READER = 2 };
+enum {
+	WEB_NEEDS_NOTHING = 0,
+	WEB_NEEDS_CLIENT = 1,
+	WEB_NEEDS_READER = 2,
+	WEB_NEEDS_OPS = 3
+};
 
 /* An attachment uploaded in a session, waiting to be sent. */
 struct web_upload {
@@ -86,7 +91,10 @@ struct web_route {
 	int raw_body;    /* body is application/octet-stream (uploads) */
 	int client;      /* WEB_NEEDS_CLIENT: holds the client lock;
 	                    WEB_NEEDS_READER: holds the reader lock and uses
-	                    the server's reader (answers during a sync) */
+	                    the server's reader (answers during a sync);
+	                    WEB_NEEDS_OPS: holds the ops lock and uses the
+	                    server's ops handle (quick server operations,
+	                    not queued behind a sync) */
 	web_handler fn;
 };
 
@@ -114,6 +122,14 @@ struct qm_web_server {
 	 * client_lock, then reader_lock, then lock. */
 	pthread_mutex_t reader_lock;
 	struct qm_client *reader;
+	/* A third handle for the quick operations on the IMAP server (move,
+	 * file, trash, flags written at once): they do not wait for the
+	 * client lock, which a background sync holds for all its length;
+	 * the engine itself makes them wait for (flags: give way to) a sync
+	 * of the same account. Opened and closed with the reader. Lock
+	 * order: client_lock, then reader_lock, then ops_lock, then lock. */
+	pthread_mutex_t ops_lock;
+	struct qm_client *ops;
 	int initialized; /* the client has a vault (cached for /api/state) */
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
@@ -132,6 +148,7 @@ struct qm_web_server {
 	pthread_cond_t sync_cond;
 	struct web_sync_status {
 		long done, total, fresh;
+		long passes; /* passes finished since start */
 		int64_t last;
 		char error[QM_ERR_MSGMAX];
 	} sync;
@@ -163,10 +180,10 @@ struct qm_web_server {
 int web_counts(struct qm_web_server *srv, struct qm_client *c, int64_t account,
                const char *folder, int64_t *total, int64_t *unread);
 /* The client engine handle a handler uses: the server's reader on reader
- * routes, the client otherwise. */
+ * routes, its ops handle on ops routes, the client otherwise. */
 struct qm_client *web_client(struct web_req *r);
-/* Opens (after unlock) or closes (at lock) the server's reader; the
- * caller holds the client lock. */
+/* Opens (after unlock) or closes (at lock) the server's reader and ops
+ * handle; the caller holds the client lock. */
 void web_reader_open(struct qm_web_server *srv);
 void web_reader_close(struct qm_web_server *srv);
 /* Forgets every cached count (after sync, flags, delete, send). */

@@ -23,7 +23,8 @@
  *                 three (In-Reply-To, References) and two messages to move
  *                 in INBOX, one in Projects/2026
  *   flags SUBJECT the server's flags of bob's INBOX message with that
- *                 subject: "ok \\Seen \\Flagged" ("ok -" when none)
+ *                 subject: "ok \\Seen \\Flagged" ("ok -" when it has
+ *                 none; "error ..." when there is no such message)
  *   where SUBJECT the folders of bob's server holding a message with that
  *                 subject: "ok INBOX,Archive" ("ok -" when none)
  *   quit          stops everything
@@ -364,8 +365,12 @@ static void cmd_ask(const char *what, const char *subject)
 	}
 	if (strcmp(what, "flags") == 0) {
 		uid = find_subject(c, "INBOX", subject);
-		if (uid && qmt_imap_flags(c, uid, fl, sizeof(fl)) == 0)
-			snprintf(out, sizeof(out), "%s", fl);
+		if (!uid || qmt_imap_flags(c, uid, fl, sizeof(fl)) != 0) {
+			qmt_imap_close(&c);
+			printf("error no such message in INBOX\n");
+			return;
+		}
+		snprintf(out, sizeof(out), "%s", fl);
 	} else {
 		for (i = 0; i < sizeof(bob_folders) / sizeof(bob_folders[0]);
 		     i++)

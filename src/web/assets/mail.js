@@ -397,7 +397,8 @@ async function del(id) {
 }
 
 // Star and read: the engine keeps the change and writes it to the server
-// at the next sync; the row, the reader and the counts follow its answer.
+// at once (at the next sync when the server cannot take it now); the row,
+// the reader and the counts follow its answer.
 async function setFlags(m, flags) {
   try {
     const s = await api.post(`/api/messages/${encodeURIComponent(m.id)}/flags`, flags);

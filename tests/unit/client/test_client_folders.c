@@ -7,7 +7,8 @@
  * changed by another client taken at the next sync, QMail's own changes
  * written at the next sync (also when made offline), a conflict kept per
  * flag, a QMail message moved to another folder and back read once with
- * one KME request, and a renumbered folder losing no message.
+ * one KME request, a renumbered folder losing no message, and the
+ * threading headers of a message read without marking it read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -346,6 +347,116 @@ static void test_renumbered(void **state)
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 }
 
+/* u's message with that subject in INBOX (there must be one). */
+static int64_t by_subject(struct eu *u, const char *subject)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	int64_t id = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = u->acct;
+	q.folder = "INBOX";
+	assert_ok(qm_client_msg_list(u->c, &q, &l, &e));
+	for (size_t k = 0; k < l->n; k++)
+		if (l->items[k].subject &&
+		    strcmp(l->items[k].subject, subject) == 0)
+			id = l->items[k].id;
+	qm_client_msglist_free(&l);
+	if (!id)
+		fail_msg("%s has no message \"%s\"", u->name, subject);
+	return id;
+}
+
+/* The threading headers as received, for the thread view, read without
+ * marking the message read: "" for a message with none; a message that
+ * is not there, or a locked vault, is an error. */
+static void test_msg_refs(void **state)
+{
+	static const char reply[] =
+	    "From: dave@x.test\r\nTo: bob@x.test\r\nSubject: reply\r\n"
+	    "Date: Mon, 1 Dec 2025 11:00:00 +0000\r\n"
+	    "Message-ID: <c3@x.test>\r\n"
+	    "In-Reply-To: <c2@x.test>\r\n"
+	    "References: <c1@x.test>\r\n <c2@x.test>\r\n\r\nagreed\r\n";
+	const char *to[] = {bob.addr};
+	struct qm_client_sync_stats st;
+	struct qm_client_sent out;
+	struct qm_error e;
+	char *irt = NULL, *refs = NULL;
+	int64_t rid, pid, qid;
+
+	(void)state;
+	assert_true(
+	    fake_mail_deliver(bob.addr, "INBOX", reply, sizeof(reply) - 1) > 0);
+	plain_to(&bob, "INBOX", "alone");
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "sealed", &out, &e));
+	sync_ok(&bob, &st);
+	rid = by_subject(&bob, "reply");
+	pid = by_subject(&bob, "plain alone");
+	{
+		int64_t ids[3];
+
+		/* the QMail message: the third one */
+		assert_int_equal(in_folder(&bob, "INBOX", ids, 3), 3);
+		qid = 0;
+		for (size_t k = 0; k < 3; k++)
+			if (ids[k] != rid && ids[k] != pid)
+				qid = ids[k];
+		assert_int_not_equal(qid, 0);
+	}
+
+	assert_ok(qm_client_msg_refs(bob.c, rid, &irt, &refs, &e));
+	assert_string_equal(irt, "<c2@x.test>");
+	/* folded as received; qm_client_thread_build reads the IDs */
+	assert_non_null(strstr(refs, "<c1@x.test>"));
+	assert_non_null(strstr(refs, "<c2@x.test>"));
+	assert_true(strstr(refs, "<c1@x.test>") < strstr(refs, "<c2@x.test>"));
+	free(irt);
+	free(refs);
+	/* nothing marked read, on the message or (next sync) the server */
+	assert_int_equal(flags_of(&bob, rid) & QM_FLAG_SEEN, 0);
+
+	irt = refs = NULL;
+	assert_ok(qm_client_msg_refs(bob.c, pid, &irt, &refs, &e));
+	assert_string_equal(irt, "");
+	assert_string_equal(refs, "");
+	free(irt);
+	free(refs);
+
+	/* a QMail message: read from its decrypted copy in the vault, with
+	 * no second KME request */
+	irt = refs = NULL;
+	{
+		size_t keys = fake_keys_fetched();
+
+		assert_ok(qm_client_msg_refs(bob.c, qid, &irt, &refs, &e));
+		assert_int_equal(fake_keys_fetched(), keys);
+	}
+	assert_non_null(irt);
+	assert_non_null(refs);
+	free(irt);
+	free(refs);
+	assert_int_equal(flags_of(&bob, qid) & QM_FLAG_SEEN, 0);
+
+	irt = refs = NULL;
+	assert_int_equal(
+	    qm_client_msg_refs(bob.c, rid + qid + pid + 100, &irt, &refs, &e),
+	    QM_ERR_NOTFOUND);
+	assert_null(irt);
+	assert_null(refs);
+
+	sync_ok(&bob, &st);
+	assert_int_equal(flags_of(&bob, rid) & QM_FLAG_SEEN, 0);
+
+	qm_client_lock(bob.c);
+	assert_int_not_equal(qm_client_msg_refs(bob.c, rid, &irt, &refs, &e),
+	                     QM_OK);
+	assert_null(irt);
+	assert_null(refs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +470,7 @@ int main(void)
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_renumbered, setup,
 	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_refs, setup, eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
