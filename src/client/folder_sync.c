@@ -121,8 +121,15 @@ static enum qm_err place_flags(struct qm_client *c, struct qm_mail_imap *im,
 		st->flags_pulled++;
 	if (base == p->flags && want == p->msg_flags)
 		return QM_OK;
-	return qm_store_place_flags_set(c->store, fid, p->uid, base,
-	                                p->msg_flags, want, err);
+	rc = qm_store_place_flags_set(c->store, fid, p->uid, base, p->msg_flags,
+	                              want, err);
+	if (rc == QM_ERR_NOTFOUND) {
+		/* deleted here through another handle since the places were
+		 * read (the GUI's reader): nothing left to keep */
+		qm_error_clear(err);
+		rc = QM_OK;
+	}
+	return rc;
 }
 
 /* The flags the server reported changed for uid, or the base. */

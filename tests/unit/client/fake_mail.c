@@ -53,6 +53,10 @@ static struct fm_box boxes[MAX_BOXES];
 static size_t nboxes;
 static struct fm_fail fails[FM_NOPS][FAIL_MAX];
 static size_t nfails[FM_NOPS];
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} hooks[FM_NOPS];
 static struct fm_sent sent_log[MAX_SENT];
 static size_t nsent;
 static uint32_t validity_serial = 1000;
@@ -83,6 +87,7 @@ void fake_mail_reset(void)
 	nsent = 0;
 	memset(fails, 0, sizeof(fails));
 	memset(nfails, 0, sizeof(nfails));
+	memset(hooks, 0, sizeof(hooks));
 	memset(fake_mail_calls, 0, sizeof(fake_mail_calls));
 	fake_mail_no_uidplus = 0;
 }
@@ -148,6 +153,12 @@ static void folder_remove(struct fm_folder *f, size_t i)
 	free(f->v[i].data);
 	memmove(&f->v[i], &f->v[i + 1], (f->n - i - 1) * sizeof(*f->v));
 	f->n--;
+}
+
+void fake_mail_hook(enum fm_op op, void (*fn)(void *arg), void *arg)
+{
+	hooks[op].fn = fn;
+	hooks[op].arg = arg;
 }
 
 void fake_mail_fail(enum fm_op op, enum qm_err rc, const char *msg,
@@ -249,7 +260,13 @@ const struct fm_sent *fake_mail_sent(size_t i)
 /* A call of kind op: counted; a queued failure is taken (*f filled). */
 static int arrive(enum fm_op op, struct fm_fail *f)
 {
+	void (*fn)(void *) = hooks[op].fn;
+
 	fake_mail_calls[op]++;
+	if (fn) {
+		hooks[op].fn = NULL;
+		fn(hooks[op].arg);
+	}
 	if (!nfails[op])
 		return 0;
 	*f = fails[op][0];

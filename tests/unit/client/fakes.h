@@ -139,6 +139,9 @@ extern unsigned fake_mail_calls[FM_NOPS];
 /* Queues a failure for the next call of kind op. */
 void fake_mail_fail(enum fm_op op, enum qm_err rc, const char *msg,
                     int delivered);
+/* Runs fn(arg) once, at the next call of kind op, before the call does
+ * its work: another handle or client acting in the middle of a sync. */
+void fake_mail_hook(enum fm_op op, void (*fn)(void *arg), void *arg);
 /* The password user's mailbox requires (NULL or "": any). */
 void fake_mail_password(const char *user, const char *password);
 /* Puts a message into user's folder ("INBOX", "Sent", "Trash", "Archive",

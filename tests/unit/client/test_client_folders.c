@@ -7,8 +7,9 @@
  * changed by another client taken at the next sync, QMail's own changes
  * written at the next sync (also when made offline), a conflict kept per
  * flag, a QMail message moved to another folder and back read once with
- * one KME request, a renumbered folder losing no message, and the
- * threading headers of a message read without marking it read.
+ * one KME request, a renumbered folder losing no message, the threading
+ * headers of a message read without marking it read, and a message
+ * deleted here through another handle in the middle of a sync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -347,6 +348,55 @@ static void test_renumbered(void **state)
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 }
 
+/* What the hook of test_deleted_during_sync does: the GUI's reader
+ * handle deletes the message here while the sync worker's handle syncs. */
+struct del_during {
+	struct qm_client *other;
+	int64_t id;
+	enum qm_err rc;
+};
+
+static void delete_now(void *arg)
+{
+	struct del_during *d = arg;
+	struct qm_error e;
+
+	d->rc = qm_client_msg_delete(d->other, d->id, &e);
+}
+
+/* A message deleted here through another handle while a sync of its
+ * account writes its flags (the sync read its place before): the sync
+ * goes on, and the next one too; the server keeps what it had. */
+static void test_deleted_during_sync(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct del_during d = {NULL, 0, QM_ERR_INVAL};
+	struct qm_error e;
+	int64_t ids[2];
+
+	(void)state;
+	plain_to(&bob, "INBOX", "d1");
+	plain_to(&bob, "INBOX", "d2");
+	sync_ok(&bob, &st);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 2);
+	assert_ok(
+	    qm_client_msg_flags(bob.c, ids[0], QM_FLAG_FLAGGED, 0, NULL, &e));
+	assert_ok(
+	    qm_client_msg_flags(bob.c, ids[1], QM_FLAG_FLAGGED, 0, NULL, &e));
+	assert_ok(qm_client_clone(bob.c, &d.other, &e));
+	/* at the first flag write of the sync, both messages' places read:
+	 * one message is deleted here */
+	d.id = ids[0] < ids[1] ? ids[1] : ids[0];
+	fake_mail_hook(FM_IMAP_STORE, delete_now, &d);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_ok(d.rc);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
+	sync_ok(&bob, &st);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
+	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 2);
+	qm_client_free(&d.other);
+}
+
 /* u's message with that subject in INBOX (there must be one). */
 static int64_t by_subject(struct eu *u, const char *subject)
 {
@@ -471,6 +521,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_renumbered, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_refs, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_during_sync, setup,
+	                                    eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
