@@ -427,6 +427,8 @@ async function main() {
     await B.locator('#rows').waitFor({ timeout: T });
     const inboxUnread = unreadOf(fs, 'INBOX');
     check(inboxUnread > 0 && await sideCount('INBOX') === inboxUnread && await headUnread() === inboxUnread, `INBOX unread: api ${inboxUnread}, sidebar ${await sideCount('INBOX')}, list ${await headUnread()}`);
+    // the shot without a sync under way (the IDLE watcher starts one)
+    await B.waitForFunction(async () => !(await (await fetch('/api/sync')).json()).running && !document.querySelector('#sync-btn').disabled, null, { timeout: 120000, polling: 500 });
     await shot(B, 'folders.png');
 
     // the messages webenv filed are dated 2025: oldest first brings them
@@ -489,6 +491,8 @@ async function main() {
     check(conv.length === 3 && /Plans for the launch/.test(conv[0]) && /Re: Re:/.test(conv[2]), `the reader's conversation: ${conv.join(' | ')}`);
     const cur = await B.locator('#thread li.current').allTextContents();
     check(cur.length === 1 && /^\W*(Bob|bob@).*Re: Plans/.test(cur[0]) && !/Re: Re:/.test(cur[0]), `the open message is not marked in the conversation: ${cur.join(' | ')}`);
+    // the list shows the opened message read (two of three left unread)
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row.reply')].filter((li) => li.classList.contains('unread')).length === 2, null, { timeout: T });
     await shot(B, 'threads.png');
     await B.locator('#threads').uncheck();
     await B.locator('#rows li.row').filter({ hasText: 'Re: Re: Plans for the launch' }).first().waitFor({ timeout: T });

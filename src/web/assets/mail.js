@@ -151,7 +151,7 @@ function addRow(m, o) {
   h('span', { class: 'subject' },
     count ? h('button', { type: 'button', class: 'expander', 'aria-expanded': o.open ? 'true' : 'false', 'aria-label': `${o.open ? 'Collapse' : 'Expand'} the conversation of ${count} messages (o)`, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
     count ? h('span', { class: 'tcount', title: `${count} messages, ${t.unread} unread` }, String(count)) : null,
-    t && !o.head ? h('span', { class: 'indent', 'aria-hidden': 'true' }, `${'\u00A0'.repeat(2 * Math.min(m.depth || 0, 6))}\u2514 `) : null,
+    t && !o.head ? h('span', { class: 'indent', 'aria-hidden': 'true' }, `${'\u00A0'.repeat(2 * Math.min(m.depth || 0, 6))}${m.depth ? '\u2514 ' : ''}`) : null,
     subjectOf(m)),
   m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'has attachments', title: 'Has attachments', width: '16', height: '16' }) : h('span', { class: 'clip' }),
   badge(m.security),
