@@ -479,6 +479,10 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
  * (unset: every subscribed folder), "inbox" (INBOX alone) or "all" (every
  * folder that can hold mail). POP3 accounts have INBOX alone. */
 #define QM_CLIENT_SET_SYNC_FOLDERS "sync_folders"
+/* How qm_client_msg_trash deletes an IMAP account's message: "trash"
+ * (unset: moved to the Trash folder; deleted for good from Trash) or
+ * "expunge" (\Deleted and expunged at once, wherever it is). */
+#define QM_CLIENT_SET_DELETE_MODE "delete_mode"
 #define QM_CLIENT_SET_SAVE_SENT                                                \
 	"save_sent" /* "1": append sent mail to                                \
 	               the IMAP Sent folder */
@@ -810,6 +814,109 @@ QM_NODISCARD enum qm_err qm_client_msg_flags(struct qm_client *c, int64_t id,
                                              unsigned set, unsigned clear,
                                              unsigned *flags,
                                              struct qm_error *err);
+/*
+ * The threading headers of message id as received (In-Reply-To and
+ * References, raw, for qm_client_thread_build), read from its plaintext in
+ * the vault: "" for a message that keeps none or may not be shown
+ * (tampered, replayed, waiting, ...). Unlike qm_client_read it marks
+ * nothing read. Needs the vault unlocked; QM_ERR_NOTFOUND for no such
+ * message. *in_reply_to and *references are malloc'd (free them).
+ */
+QM_NODISCARD enum qm_err qm_client_msg_refs(struct qm_client *c, int64_t id,
+                                            char **in_reply_to,
+                                            char **references,
+                                            struct qm_error *err);
+/*
+ * qm_client_msg_flags, then written to the IMAP server at once in every
+ * folder the message is in (docs/CLIENT.md "Moving, deleting, folders"),
+ * for an interface's explicit change (read, unread, star, junk). The
+ * change is kept first: when the server cannot be reached, the vault is
+ * locked, a sync of the account holds it for more than 2 s, or a folder
+ * was renumbered, it stays queued and the next sync writes it (*written
+ * = 0); *written = 1 when the server has it now (both may be NULL).
+ * Fails only as qm_client_msg_flags fails.
+ */
+QM_NODISCARD enum qm_err qm_client_msg_flags_now(struct qm_client *c,
+                                                 int64_t id, unsigned set,
+                                                 unsigned clear,
+                                                 unsigned *flags, int *written,
+                                                 struct qm_error *err);
+
+/*
+ * Operations on the IMAP server, done at once (ops.c; docs/CLIENT.md
+ * "Moving, deleting, folders"). Each needs the vault unlocked (the
+ * account's password), waits up to 30 s for a sync of the account to end
+ * (QM_ERR_UNAVAIL after), and works on where the last sync saw the
+ * message (its places): QM_ERR_STATE when it saw it nowhere, or when the
+ * folder was renumbered on the server since (nothing is done: sync and
+ * try again). A folder is named by the server's name
+ * (qm_store_folder.name) or by a display name only one folder has. The
+ * message keeps its record: a QMail message moved is never fetched or
+ * decrypted again (no KME request, no replay record); its places follow
+ * the server's answer (COPYUID), or its Message-ID in the folder it went
+ * to. A POP3 account: QM_ERR_UNSUPPORTED (its server keeps one folder),
+ * except qm_client_msg_trash. Errors of the server come back as the mail
+ * layer gives them (QM_ERR_PROTO with its words, QM_ERR_NET, ...).
+ */
+/* Moves message id to folder: UID MOVE (RFC 6851), or COPY + \Deleted +
+ * UID EXPUNGE where MOVE is not offered; the flags the user changed since
+ * the last sync are written first, so the moved copy carries them. A
+ * message already in folder leaves its other place. QM_ERR_NOTFOUND for
+ * a folder the server does not list. */
+QM_NODISCARD enum qm_err qm_client_msg_move(struct qm_client *c, int64_t id,
+                                            const char *folder,
+                                            struct qm_error *err);
+/* Copies message id to folder (UID COPY); it gains a place there (one
+ * record, shown in both). Already there: nothing to do. */
+QM_NODISCARD enum qm_err qm_client_msg_copy(struct qm_client *c, int64_t id,
+                                            const char *folder,
+                                            struct qm_error *err);
+/*
+ * Moves message id to the account's folder of that special use:
+ * QM_FOLDER_USE_ARCHIVE (Archive; without one, Gmail's All Mail: the
+ * message just leaves INBOX), QM_FOLDER_USE_JUNK (and marks it $Junk),
+ * QM_FOLDER_USE_TRASH, QM_FOLDER_USE_INBOX (back; a message marked $Junk
+ * becomes $NotJunk), or any other use. QM_ERR_NOTFOUND, naming the use,
+ * when the account has no such folder; QM_ERR_INVAL for
+ * QM_FOLDER_USE_NONE.
+ */
+QM_NODISCARD enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
+                                            enum qm_store_folder_use use,
+                                            struct qm_error *err);
+/*
+ * Deletes message id the way a mail client does: moved to the Trash
+ * folder. Already in Trash alone, or with the account's setting
+ * QM_CLIENT_SET_DELETE_MODE "expunge": \Deleted + UID EXPUNGE in every
+ * folder it is in, and it leaves the index and the vault (its key IDs
+ * stay in the replay log). A message of a POP3 account, or one the last
+ * sync saw in no folder, is deleted here only (qm_client_msg_delete).
+ * QM_ERR_NOTFOUND when the account has no Trash folder (and deletes to
+ * Trash).
+ */
+QM_NODISCARD enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
+                                             struct qm_error *err);
+/*
+ * Folders on the account's server: IMAP CREATE (and SUBSCRIBE), RENAME
+ * (the folders under it go along; their messages keep their places),
+ * DELETE (plain messages that were only there leave the index; QMail
+ * messages stay, their vault copy being the only one); the folder list
+ * (qm_client_folders) follows. A new name is UTF-8 as a person types it
+ * (levels joined by the server's delimiter, qm_store_folder.delim); an
+ * existing folder is named as above. INBOX cannot be renamed or deleted
+ * (QM_ERR_INVAL); the server's refusal (a name taken, a folder with
+ * children) is QM_ERR_PROTO with its words.
+ */
+QM_NODISCARD enum qm_err qm_client_folder_create(struct qm_client *c,
+                                                 int64_t account_id,
+                                                 const char *name,
+                                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_folder_rename(struct qm_client *c, int64_t account_id,
+                        const char *from, const char *to, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_folder_delete(struct qm_client *c,
+                                                 int64_t account_id,
+                                                 const char *name,
+                                                 struct qm_error *err);
 /* Deletes message id from the index and its plaintext from the vault;
  * the key IDs it consumed stay in the replay log (never used again). */
 QM_NODISCARD enum qm_err qm_client_msg_delete(struct qm_client *c, int64_t id,

@@ -22,10 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The flags that go both ways (store QM_FLAG_* = mail QM_MAIL_FLAG_*). */
-#define SYNC_FLAGS                                                             \
-	(QM_FLAG_SEEN | QM_FLAG_ANSWERED | QM_FLAG_FLAGGED | QM_FLAG_DELETED | \
-	 QM_FLAG_DRAFT | QM_FLAG_FORWARDED | QM_FLAG_JUNK | QM_FLAG_NOTJUNK)
+/* The flags that go both ways. */
+#define SYNC_FLAGS CLIENT_SYNC_FLAGS
 
 /* The store's folder row for name, made when the account has none yet
  * (a folder synced before the first listing, INBOX). */
@@ -54,8 +52,7 @@ static enum qm_err folder_row(struct qm_client *c, int64_t acct,
 	return rc;
 }
 
-/* A place is gone from the server. */
-static enum qm_err place_gone(struct qm_client *c, int64_t fid,
+enum qm_err client_place_gone(struct qm_client *c, int64_t fid,
                               const struct qm_store_place *p,
                               struct qm_error *err)
 {
@@ -124,8 +121,15 @@ static enum qm_err place_flags(struct qm_client *c, struct qm_mail_imap *im,
 		st->flags_pulled++;
 	if (base == p->flags && want == p->msg_flags)
 		return QM_OK;
-	return qm_store_place_flags_set(c->store, fid, p->uid, base,
-	                                p->msg_flags, want, err);
+	rc = qm_store_place_flags_set(c->store, fid, p->uid, base, p->msg_flags,
+	                              want, err);
+	if (rc == QM_ERR_NOTFOUND) {
+		/* deleted here through another handle since the places were
+		 * read (the GUI's reader): nothing left to keep */
+		qm_error_clear(err);
+		rc = QM_OK;
+	}
+	return rc;
 }
 
 /* The flags the server reported changed for uid, or the base. */
@@ -176,7 +180,7 @@ static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (vanished(ch, p[i].uid))
-			rc = place_gone(c, fid, &p[i], err);
+			rc = client_place_gone(c, fid, &p[i], err);
 		else
 			rc = place_flags(c, im, ch, fid, &p[i],
 			                 server_flags(ch, &p[i]), st, err);

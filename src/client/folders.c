@@ -139,8 +139,9 @@ enum qm_err qm_client_folders_refresh(struct qm_client *c, int64_t account_id,
 	return rc;
 }
 
-/* A POP3 account's one folder, INBOX, counted by the messages filed
- * there (they have no places). */
+/* INBOX counted by the messages filed there (they have no places): a
+ * POP3 account's one folder, and an IMAP account's before its first
+ * folder list. */
 static enum qm_err pop3_inbox(struct qm_client *c, int64_t acct,
                               struct qm_store_folder **out, size_t *n,
                               struct qm_error *err)
@@ -191,7 +192,6 @@ enum qm_err qm_client_folders(struct qm_client *c, int64_t account_id,
                               struct qm_store_folder **out, size_t *n,
                               struct qm_error *err)
 {
-	struct qm_store_folder inbox;
 	struct qm_store_account a;
 	enum qm_err rc;
 
@@ -205,16 +205,10 @@ enum qm_err qm_client_folders(struct qm_client *c, int64_t account_id,
 	rc = qm_store_folder_list(c->store, account_id, out, n, err);
 	if (rc || *n)
 		return rc;
-	/* not listed yet (no sync): INBOX is always there */
-	memset(&inbox, 0, sizeof(inbox));
-	inbox.account_id = account_id;
-	inbox.name = inbox.display = (char *)(uintptr_t) "INBOX";
-	inbox.use = QM_FOLDER_USE_INBOX;
-	inbox.subscribed = inbox.selectable = 1;
-	rc = qm_store_folder_put(c->store, &inbox, NULL, err);
-	if (!rc)
-		rc = qm_store_folder_list(c->store, account_id, out, n, err);
-	return rc;
+	/* not listed yet (no sync): INBOX is always there, with the messages
+	 * filed in it; no folder record is kept for it, since one would make
+	 * a list by name select by place before the sync gave any */
+	return pop3_inbox(c, account_id, out, n, err);
 }
 
 void qm_client_folders_free(struct qm_store_folder **v, size_t n)

@@ -7,6 +7,7 @@
  */
 #include "private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -123,6 +124,65 @@ enum qm_err qm_client_msg_mime(struct qm_client *c, int64_t id,
 	if (rc)
 		return rc;
 	return qm_store_msg_body(c->store, id, out, err);
+}
+
+/* A copy of s, "" for NULL; NULL when out of memory. */
+static char *refs_dup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+enum qm_err qm_client_msg_refs(struct qm_client *c, int64_t id,
+                               char **in_reply_to, char **references,
+                               struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_mail_content *mc = NULL;
+	struct qm_mail_limits lim;
+	struct qm_buf body;
+	char *irt = NULL, *refs = NULL;
+	enum qm_err rc = client_need_unlocked(c, "reading a message", err);
+	enum qm_store_verify v;
+
+	if (rc)
+		return rc;
+	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
+	rc = qm_store_msg_get(c->store, id, &l, err);
+	if (rc)
+		goto out;
+	if (l->n == 0) {
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "there is no message %lld", (long long)id);
+		goto out;
+	}
+	v = l->items[0].verify;
+	if (l->items[0].has_body && l->items[0].label != QM_LABEL_ALTERED &&
+	    (v == QM_VERIFY_OK || v == QM_VERIFY_NOT_QMAIL ||
+	     v == QM_VERIFY_UNVERIFIED_SENDER)) {
+		client_mail_limits(c, &lim);
+		rc = qm_store_msg_body(c->store, id, &body, err);
+		if (!rc)
+			rc = qm_mail_content_parse(body.data, body.len, &lim,
+			                           &mc, err);
+		if (rc)
+			goto out;
+	}
+	irt = refs_dup(mc ? mc->in_reply_to : NULL);
+	refs = refs_dup(mc ? mc->references : NULL);
+	if (!irt || !refs) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*in_reply_to = irt;
+	*references = refs;
+	irt = refs = NULL;
+out:
+	free(refs);
+	free(irt);
+	qm_mail_content_free(&mc);
+	qm_buf_free(&body);
+	qm_store_msglist_free(&l);
+	return rc;
 }
 
 /* ----------------------------------------------------------------- drafts */

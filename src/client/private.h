@@ -460,6 +460,22 @@ QM_NODISCARD enum qm_err client_folder_sync_done(struct qm_client *c,
                                                  const struct folder_sync *fs,
                                                  struct qm_error *err);
 void client_folder_sync_free(struct folder_sync *fs);
+/* The flags that go both ways between a message and its places on the
+ * server (store QM_FLAG_* = mail QM_MAIL_FLAG_*). */
+#define CLIENT_SYNC_FLAGS                                                      \
+	(QM_FLAG_SEEN | QM_FLAG_ANSWERED | QM_FLAG_FLAGGED | QM_FLAG_DELETED | \
+	 QM_FLAG_DRAFT | QM_FLAG_FORWARDED | QM_FLAG_JUNK | QM_FLAG_NOTJUNK)
+/* Place p of folder fid is gone from the server: the place goes, and a
+ * plain message left with no place goes from the index (folder_sync.c). */
+QM_NODISCARD enum qm_err client_place_gone(struct qm_client *c, int64_t fid,
+                                           const struct qm_store_place *p,
+                                           struct qm_error *err);
+/* The lock a sync of account_id holds (recv.c), waited for up to
+ * timeout_s seconds (0: tried once). */
+QM_NODISCARD enum qm_err client_sync_lock(struct qm_client *c,
+                                          int64_t account_id, int timeout_s,
+                                          const char *what, int *fd,
+                                          struct qm_error *err);
 /* The account's IMAP folders to sync now, INBOX first, as the setting
  * sync_folders says (folders.c; the listing the last refresh stored):
  * *names malloc'd strings, free with qm_store_strv_free. */

@@ -60,16 +60,23 @@ static void incoming_kept(const struct qm_store_msg *m,
  * One sync of an account at a time, across processes (the GUI's background
  * sync and `qmail sync`): two syncs of one message would both ask the KME
  * for its keys, and the loser would record it as unreadable. A retry takes
- * the same lock.
+ * the same lock, and so do the operations on the server (ops.c).
  */
-static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
-                             const char *what, int *fd, struct qm_error *err)
+enum qm_err client_sync_lock(struct qm_client *c, int64_t account_id,
+                             int timeout_s, const char *what, int *fd,
+                             struct qm_error *err)
 {
 	char lockname[64];
 
 	snprintf(lockname, sizeof(lockname), "sync-%lld.lock",
 	         (long long)account_id);
-	return client_home_lock(c, lockname, 600, what, fd, err);
+	return client_home_lock(c, lockname, timeout_s, what, fd, err);
+}
+
+static enum qm_err sync_lock(struct qm_client *c, int64_t account_id,
+                             const char *what, int *fd, struct qm_error *err)
+{
+	return client_sync_lock(c, account_id, 600, what, fd, err);
 }
 
 /* Waiting message id, unless its back-off is not over, filed again from

@@ -2,9 +2,10 @@
 /*
  * The settings a person changes through either interface, in one table:
  * each account's (incoming protocol, private mail CA, expected KME ID,
- * POP3 delete, copies to Sent) and the global ones (the web GUI's
- * background sync; the level settings and the limits, which keep their
- * own rules in levels.c and limits.c and are reached from here by name).
+ * POP3 delete, copies to Sent, folders synced, how a message is deleted)
+ * and the global ones (the web GUI's background sync; the level settings
+ * and the limits, which keep their own rules in levels.c and limits.c and
+ * are reached from here by name).
  * A name is checked against the table and a value against its kind, so
  * that neither interface stores a setting the engine does not know. Also
  * the change of the vault passphrase.
@@ -21,6 +22,7 @@ enum set_kind {
 	SET_INCOMING, /* "imap" or "pop3" */
 	SET_SECONDS,  /* 0 to 86400 */
 	SET_FOLDERS,  /* "subscribed", "inbox" or "all" */
+	SET_DELETE,   /* "trash" or "expunge" */
 };
 
 struct setting {
@@ -37,6 +39,7 @@ static const struct setting table[] = {
     {QM_CLIENT_SET_POP3_DELETE, 0, "", SET_BOOL},
     {QM_CLIENT_SET_SAVE_SENT, 0, "", SET_BOOL},
     {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS},
+    {QM_CLIENT_SET_DELETE_MODE, 0, "trash", SET_DELETE},
     {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS},
 };
 
@@ -118,6 +121,13 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "%s is subscribed, inbox or all, not "
 		                    "\"%.40s\"",
+		                    s->name, value);
+	case SET_DELETE:
+		if (strcmp(value, "trash") == 0 ||
+		    strcmp(value, "expunge") == 0)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is trash or expunge, not \"%.40s\"",
 		                    s->name, value);
 	case SET_PATH:
 		if (strlen(value) < QM_STORE_PATHMAX)

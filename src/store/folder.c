@@ -293,6 +293,69 @@ enum qm_err qm_store_folder_forget(struct qm_store *s, int64_t id,
 	return rc;
 }
 
+/* The folders of account acct named name or under it (name, delim,
+ * anything), as a WHERE clause on folder with ?1 the account, ?3 the
+ * delimiter ('' when flat) and ?N the name. */
+#define UNDER(n)                                                               \
+	"account_id = ?1 AND (name = ?" n " OR (?3 <> '' AND "                 \
+	"substr(name, 1, length(?" n ") + 1) = ?" n " || ?3))"
+
+/* Runs one statement of the rename with its four parameters bound. */
+static enum qm_err rename_step(struct qm_store *s, const char *sql,
+                               int64_t acct, const char *from, const char *to,
+                               const char *delim, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc = store_db_stmt(s, sql, &st, err);
+
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, acct);
+	store_db_bind_text(st, 2, from);
+	store_db_bind_text(st, 3, delim);
+	store_db_bind_text(st, 4, to);
+	return step_done(s, st, "renaming a folder", err);
+}
+
+enum qm_err qm_store_folder_rename(struct qm_store *s, int64_t account_id,
+                                   const char *from, const char *to, char delim,
+                                   struct qm_error *err)
+{
+	char d[2] = {delim, '\0'};
+	enum qm_err rc;
+
+	if (!from || !*from || !to || !*to)
+		return qm_error_set(err, QM_ERR_INVAL, "a folder needs a name");
+	rc =
+	    store_check_len("the folder name", to, QM_STORE_FOLDERMAX + 1, err);
+	if (rc == QM_OK)
+		rc = store_db_begin(s, err);
+	if (rc != QM_OK)
+		return rc;
+	/* rows left under the new name (a folder the server dropped that
+	 * no listing has forgotten yet) give way */
+	rc = rename_step(s,
+	                 "DELETE FROM msg_place WHERE folder_id IN (SELECT id "
+	                 "FROM folder WHERE " UNDER("4") ")",
+	                 account_id, from, to, d, err);
+	if (rc == QM_OK)
+		rc = rename_step(s, "DELETE FROM folder WHERE " UNDER("4"),
+		                 account_id, from, to, d, err);
+	if (rc == QM_OK)
+		rc = rename_step(
+		    s,
+		    "UPDATE folder SET name = ?4 || substr(name, "
+		    "length(?2) + 1), display = ?4 || "
+		    "substr(name, length(?2) + 1) WHERE " UNDER("2"),
+		    account_id, from, to, d, err);
+	if (rc == QM_OK && sqlite3_changes(s->db) == 0)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no folder %s", from);
+	if (rc == QM_OK)
+		return store_db_commit(s, err);
+	store_db_rollback(s);
+	return rc;
+}
+
 /* ------------------------------------------------------------- places */
 
 enum qm_err qm_store_place_find(struct qm_store *s, int64_t folder_id,

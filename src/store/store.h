@@ -411,6 +411,16 @@ QM_NODISCARD enum qm_err qm_store_folder_reset(struct qm_store *s, int64_t id,
 QM_NODISCARD enum qm_err qm_store_folder_forget(struct qm_store *s, int64_t id,
                                                 struct qm_error *err);
 
+/* Folder from of account_id is now to, and so are the folders under it
+ * (from, delim, ...: renamed with it, as IMAP RENAME does; delim '\0':
+ * none), keeping their places and sync state, in one transaction; a row
+ * already under the new names is dropped. The display names become the
+ * new names until the next listing. QM_ERR_NOTFOUND when there is no
+ * folder from. */
+QM_NODISCARD enum qm_err
+qm_store_folder_rename(struct qm_store *s, int64_t account_id, const char *from,
+                       const char *to, char delim, struct qm_error *err);
+
 /* Message msg_id is at uid of folder folder_id with the server's flags.
  * The same place of the same message again: its flags are updated.
  * QM_ERR_EXISTS when another message holds the place; QM_ERR_NOTFOUND

@@ -13,10 +13,10 @@
 #include "client/client.h"
 #include "private.h"
 
-#define R_GET WEB_GET
-#define R_POST WEB_POST
-#define R_PUT WEB_PUT
-#define R_DEL WEB_DELETE
+#define R_GET   WEB_GET
+#define R_POST  WEB_POST
+#define R_PUT   WEB_PUT
+#define R_DEL   WEB_DELETE
 #define MSGBODY WEB_MAX_JSON_MESSAGE
 
 /* method, pattern, auth, body_max, raw_body, needs (0 nothing, 1 client,
@@ -49,8 +49,11 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/messages/*/html", 1, 0, 0, 1, web_api_message_html},
     {R_GET, "/api/messages/*/attachments/*", 1, 0, 0, 1,
      web_api_message_attachment},
-    {R_POST, "/api/messages/*/flags", 1, 0, 0, 2, web_api_message_flags},
+    {R_POST, "/api/messages/*/flags", 1, 0, 0, 3, web_api_message_flags},
     {R_POST, "/api/messages/*/retry", 1, 0, 0, 1, web_api_message_retry},
+    {R_POST, "/api/messages/*/move", 1, 0, 0, 3, web_api_message_move},
+    {R_POST, "/api/messages/*/file", 1, 0, 0, 3, web_api_message_file},
+    {R_POST, "/api/messages/*/trash", 1, 0, 0, 3, web_api_message_trash},
     {R_DEL, "/api/messages/*", 1, 0, 0, 2, web_api_message_delete},
     {R_POST, "/api/sync", 1, 0, 0, 0, web_api_sync_start},
     {R_GET, "/api/sync", 1, 0, 0, 0, web_api_sync_get},
@@ -150,7 +153,8 @@ static void unlocked_reply(struct web_req *r)
 	qm_strlcpy(csrf, r->session->csrf, sizeof(csrf));
 	pthread_mutex_unlock(&r->srv->lock);
 	r->reply.set_cookie = 1;
-	web_reply_json(r, 200, json_pack("{s:b,s:s}", "unlocked", 1, "csrf", csrf));
+	web_reply_json(r, 200,
+	               json_pack("{s:b,s:s}", "unlocked", 1, "csrf", csrf));
 	qm_wipe(csrf, sizeof(csrf));
 }
 
@@ -170,18 +174,21 @@ static void unlock_or_init(struct web_req *r, int init)
 	if (!pass)
 		return;
 	if (!r->srv->client) {
-		web_reply_error(r, 503, "unavailable", "No client engine is attached.");
+		web_reply_error(r, 503, "unavailable",
+		                "No client engine is attached.");
 		goto out;
 	}
 	if (init) {
 		if (len < 12) {
-			web_reply_error(r, 400, "bad_request",
-			                "Choose a passphrase of at least 12 characters.");
+			web_reply_error(
+			    r, 400, "bad_request",
+			    "Choose a passphrase of at least 12 characters.");
 			goto out;
 		}
 		if (qm_client_initialised(r->srv->client)) {
-			web_reply_error(r, 409, "conflict",
-			                "QMail is already set up here: unlock it instead.");
+			web_reply_error(
+			    r, 409, "conflict",
+			    "QMail is already set up here: unlock it instead.");
 			goto out;
 		}
 		rc = qm_client_init(r->srv->client, pass, len, &e);
@@ -190,7 +197,8 @@ static void unlock_or_init(struct web_req *r, int init)
 	}
 	if (rc == QM_ERR_DENIED) {
 		web_reply_error(r, 403, "denied",
-		                "That passphrase is not right. Check Caps Lock and try again.");
+		                "That passphrase is not right. Check Caps Lock "
+		                "and try again.");
 		goto out;
 	}
 	if (rc != QM_OK) {
@@ -252,13 +260,16 @@ void web_api_passphrase(struct web_req *r)
 	if (!oldp || !newp)
 		goto out;
 	if (nl < 12) {
-		web_reply_error(r, 400, "bad_request",
-		                "Choose a new passphrase of at least 12 characters.");
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "Choose a new passphrase of at least 12 characters.");
 		goto out;
 	}
-	rc = qm_client_passphrase_change(r->srv->client, oldp, ol, newp, nl, &e);
+	rc =
+	    qm_client_passphrase_change(r->srv->client, oldp, ol, newp, nl, &e);
 	if (rc == QM_ERR_DENIED)
-		web_reply_error(r, 403, "denied", "The current passphrase is not right.");
+		web_reply_error(r, 403, "denied",
+		                "The current passphrase is not right.");
 	else if (rc != QM_OK)
 		web_reply_qm_error(r, &e);
 	else
@@ -272,7 +283,9 @@ out:
 
 static const char *tls_name(enum qm_store_tls t)
 {
-	return t == QM_TLS_STARTTLS ? "starttls" : t == QM_TLS_NONE ? "none" : "tls";
+	return t == QM_TLS_STARTTLS ? "starttls"
+	       : t == QM_TLS_NONE   ? "none"
+	                            : "tls";
 }
 
 static json_t *server_json(const struct qm_store_server *s)
@@ -286,15 +299,16 @@ static json_t *account_json(struct qm_web_server *srv,
 {
 	int has_pw = qm_client_account_has_secret(srv->client, a);
 
-	return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
-	                 "s:i,s:b}",
-	                 "id", "", "name", web_jstr(a->display_name), "address",
-	                 web_jstr(a->address), "username", web_jstr(a->username),
-	                 "sae_id", web_jstr(a->sae_id), "smtp", server_json(&a->smtp),
-	                 "imap", server_json(&a->imap), "pop3", server_json(&a->pop3),
-	                 "kme", "url", web_jstr(a->kme_url), "ca", web_jstr(a->kme_ca),
-	                 "cert", web_jstr(a->kme_cert), "key", web_jstr(a->kme_key),
-	                 "default_level", a->default_level, "has_password", has_pw);
+	return json_pack(
+	    "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
+	    "s:i,s:b}",
+	    "id", "", "name", web_jstr(a->display_name), "address",
+	    web_jstr(a->address), "username", web_jstr(a->username), "sae_id",
+	    web_jstr(a->sae_id), "smtp", server_json(&a->smtp), "imap",
+	    server_json(&a->imap), "pop3", server_json(&a->pop3), "kme", "url",
+	    web_jstr(a->kme_url), "ca", web_jstr(a->kme_ca), "cert",
+	    web_jstr(a->kme_cert), "key", web_jstr(a->kme_key), "default_level",
+	    a->default_level, "has_password", has_pw);
 }
 
 /* json_pack has no int64 conversion into a string: set "id" afterwards. */
@@ -315,12 +329,14 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		for (i = 0; i < 2; i++) {
 			char v[QM_STORE_PATHMAX];
 			int set = 0;
-			if (qm_client_setting_get(srv->client, a->id, keys[i], v,
-			                          sizeof(v), &set, NULL) == QM_OK &&
+			if (qm_client_setting_get(srv->client, a->id, keys[i],
+			                          v, sizeof(v), &set,
+			                          NULL) == QM_OK &&
 			    set)
 				json_object_set_new(j, keys[i], web_jstr(v));
 			else
-				json_object_set_new(j, keys[i], json_string(i ? "imap" : ""));
+				json_object_set_new(
+				    j, keys[i], json_string(i ? "imap" : ""));
 		}
 	}
 	return j;
@@ -339,10 +355,12 @@ void web_api_presets(struct web_req *r)
 		memset(&a, 0, sizeof(a));
 		if (qm_client_account_preset(&a, ids[i], NULL) != QM_OK)
 			continue;
-		json_array_append_new(
-			arr, json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", ids[i], "name",
-			               names[i], "smtp", server_json(&a.smtp), "imap",
-			               server_json(&a.imap), "pop3", server_json(&a.pop3)));
+		json_array_append_new(arr,
+		                      json_pack("{s:s,s:s,s:o,s:o,s:o}", "id",
+		                                ids[i], "name", names[i],
+		                                "smtp", server_json(&a.smtp),
+		                                "imap", server_json(&a.imap),
+		                                "pop3", server_json(&a.pop3)));
 	}
 	web_reply_json(r, 200, arr ? json_pack("{s:o}", "presets", arr) : NULL);
 }
@@ -362,7 +380,8 @@ void web_api_accounts_list(struct web_req *r)
 	for (i = 0; i < n && arr; i++)
 		json_array_append_new(arr, account_json_id(r->srv, &list[i]));
 	free(list);
-	web_reply_json(r, 200, arr ? json_pack("{s:o}", "accounts", arr) : NULL);
+	web_reply_json(r, 200,
+	               arr ? json_pack("{s:o}", "accounts", arr) : NULL);
 }
 
 /* Reads a server object {host, port, security} into s; 0 or -1 (replied). */
@@ -376,8 +395,9 @@ static int read_server(struct web_req *r, json_t *o, const char *key,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v)) {
-		web_reply_error(r, 400, "bad_request",
-		                "\"%s\" must be an object {host, port, security}.", key);
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "\"%s\" must be an object {host, port, security}.", key);
 		return -1;
 	}
 	if (web_get_str(r, v, "host", 0, QM_STORE_HOSTMAX - 1, &host) < 0 ||
@@ -387,12 +407,15 @@ static int read_server(struct web_req *r, json_t *o, const char *key,
 	if (host) {
 		size_t i;
 		for (i = 0; host[i]; i++)
-			if (!(host[i] == '.' || host[i] == '-' || host[i] == ':' ||
+			if (!(host[i] == '.' || host[i] == '-' ||
+			      host[i] == ':' ||
 			      (host[i] >= '0' && host[i] <= '9') ||
 			      (host[i] >= 'a' && host[i] <= 'z') ||
 			      (host[i] >= 'A' && host[i] <= 'Z'))) {
-				web_reply_error(r, 400, "bad_request",
-				                "The %s host \"%s\" is not a host name.", key, host);
+				web_reply_error(
+				    r, 400, "bad_request",
+				    "The %s host \"%s\" is not a host name.",
+				    key, host);
 				return -1;
 			}
 		qm_strlcpy(s->host, host, sizeof(s->host));
@@ -406,8 +429,9 @@ static int read_server(struct web_req *r, json_t *o, const char *key,
 		else if (strcmp(sec, "none") == 0)
 			s->tls = QM_TLS_NONE;
 		else {
-			web_reply_error(r, 400, "bad_request",
-			                "%s security must be tls, starttls or none.", key);
+			web_reply_error(
+			    r, 400, "bad_request",
+			    "%s security must be tls, starttls or none.", key);
 			return -1;
 		}
 	}
@@ -429,7 +453,8 @@ static int read_text(struct web_req *r, json_t *o, const char *key, char *dst,
 }
 
 /* Fills a from the request object; 0 or -1 (replied). */
-static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a)
+static int read_account(struct web_req *r, json_t *j,
+                        struct qm_store_account *a)
 {
 	json_t *kme = json_object_get(j, "kme");
 	long long lvl = a->default_level ? a->default_level : 2;
@@ -438,7 +463,8 @@ static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a
 	    read_text(r, j, "address", a->address, sizeof(a->address)) ||
 	    read_text(r, j, "username", a->username, sizeof(a->username)) ||
 	    read_text(r, j, "sae_id", a->sae_id, sizeof(a->sae_id)) ||
-	    read_server(r, j, "smtp", &a->smtp) || read_server(r, j, "imap", &a->imap) ||
+	    read_server(r, j, "smtp", &a->smtp) ||
+	    read_server(r, j, "imap", &a->imap) ||
 	    read_server(r, j, "pop3", &a->pop3) ||
 	    web_get_int(r, j, "default_level", 0, 1, 4, &lvl) < 0)
 		return -1;
@@ -446,14 +472,16 @@ static int read_account(struct web_req *r, json_t *j, struct qm_store_account *a
 	if (kme && json_is_object(kme)) {
 		if (read_text(r, kme, "url", a->kme_url, sizeof(a->kme_url)) ||
 		    read_text(r, kme, "ca", a->kme_ca, sizeof(a->kme_ca)) ||
-		    read_text(r, kme, "cert", a->kme_cert, sizeof(a->kme_cert)) ||
+		    read_text(r, kme, "cert", a->kme_cert,
+		              sizeof(a->kme_cert)) ||
 		    read_text(r, kme, "key", a->kme_key, sizeof(a->kme_key)))
 			return -1;
 	}
 	if (!web_addr_ok(a->address)) {
-		web_reply_error(r, 400, "bad_request",
-		                "\"%s\" is not an e-mail address like name@example.org.",
-		                a->address);
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "\"%s\" is not an e-mail address like name@example.org.",
+		    a->address);
 		return -1;
 	}
 	if (!a->username[0])
@@ -472,14 +500,16 @@ static int account_settings(struct web_req *r, json_t *j, int64_t id)
 	    web_get_str(r, j, "incoming", 0, 8, &in) < 0)
 		return -1;
 	if (in && strcmp(in, "imap") != 0 && strcmp(in, "pop3") != 0) {
-		web_reply_error(r, 400, "bad_request", "incoming must be imap or pop3.");
+		web_reply_error(r, 400, "bad_request",
+		                "incoming must be imap or pop3.");
 		return -1;
 	}
-	if ((ca && qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_MAIL_CA,
-	                                 ca, &e) != QM_OK) ||
-	    (in && qm_client_setting_set(r->srv->client, id,
-	                                 QM_CLIENT_SET_INCOMING, in,
-	                                 &e) != QM_OK)) {
+	if ((ca &&
+	     qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_MAIL_CA,
+	                           ca, &e) != QM_OK) ||
+	    (in &&
+	     qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_INCOMING,
+	                           in, &e) != QM_OK)) {
 		web_reply_qm_error(r, &e);
 		return -1;
 	}
@@ -583,7 +613,8 @@ void web_api_accounts_delete(struct web_req *r)
 static json_t *check_json(const struct qm_client_check *c)
 {
 	return json_pack("{s:b,s:b,s:o,s:I}", "tried", c->tried, "ok", c->ok,
-	                 "message", web_jstr(c->message), "ms", (json_int_t)c->ms);
+	                 "message", web_jstr(c->message), "ms",
+	                 (json_int_t)c->ms);
 }
 
 void web_api_accounts_test(struct web_req *r)
@@ -604,15 +635,15 @@ void web_api_accounts_test(struct web_req *r)
 	}
 	web_reply_json(r, 200,
 	               json_pack("{s:o,s:o,s:o}", "smtp", check_json(&smtp),
-	                         "incoming", check_json(&in), "kme", check_json(&kme)));
+	                         "incoming", check_json(&in), "kme",
+	                         check_json(&kme)));
 }
 
 /* ------------------------------------------------------------ settings */
 
 /* Settings the engine keeps for the GUI (the level settings go through
  * the engine's level rules: qm_client_level_setting_*). */
-static const char *const setting_keys[] = {QM_CLIENT_SET_BACKGROUND_SYNC,
-                                           NULL};
+static const char *const setting_keys[] = {QM_CLIENT_SET_BACKGROUND_SYNC, NULL};
 static const char *const level_keys[] = {QM_CLIENT_SET_DEFAULT_LEVEL,
                                          QM_CLIENT_SET_MIN_LEVEL, NULL};
 
@@ -632,11 +663,12 @@ static json_t *limits_json(struct qm_web_server *srv)
 		QM_IGNORE(
 		    qm_client_limit_get(srv->client, l->name, &v, &set, NULL));
 		json_array_append_new(
-		    a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "name",
-		                 l->name, "what", l->what, "unit", l->unit,
-		                 "value", (json_int_t)v, "default",
-		                 (json_int_t)l->def, "min", (json_int_t)l->min,
-		                 "ceiling", (json_int_t)l->ceiling, "set", set));
+		    a,
+		    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "name",
+		              l->name, "what", l->what, "unit", l->unit,
+		              "value", (json_int_t)v, "default",
+		              (json_int_t)l->def, "min", (json_int_t)l->min,
+		              "ceiling", (json_int_t)l->ceiling, "set", set));
 	}
 	return a;
 }
@@ -651,8 +683,8 @@ void web_api_settings_get(struct web_req *r)
 		int v = 0;
 		struct qm_error e;
 
-		if (qm_client_level_setting_get(r->srv->client, level_keys[i], &v,
-		                                &e) != QM_OK) {
+		if (qm_client_level_setting_get(r->srv->client, level_keys[i],
+		                                &v, &e) != QM_OK) {
 			json_decref(o);
 			web_reply_qm_error(r, &e);
 			return;
@@ -662,16 +694,20 @@ void web_api_settings_get(struct web_req *r)
 	for (i = 0; setting_keys[i] && o; i++) {
 		char text[32];
 		long long v = 0;
-		if (qm_client_setting_get(r->srv->client, 0, setting_keys[i], text,
-		                          sizeof(text), NULL, NULL) == QM_OK &&
+		if (qm_client_setting_get(r->srv->client, 0, setting_keys[i],
+		                          text, sizeof(text), NULL,
+		                          NULL) == QM_OK &&
 		    qm_parse_ll(text, 0, 1 << 30, &v, NULL) == QM_OK)
-			json_object_set_new(o, setting_keys[i], json_integer(v));
+			json_object_set_new(o, setting_keys[i],
+			                    json_integer(v));
 		else
-			json_object_set_new(o, setting_keys[i], json_integer(300));
+			json_object_set_new(o, setting_keys[i],
+			                    json_integer(300));
 	}
 	if (o)
-		json_object_set_new(o, "remote_images",
-		                    json_boolean(!r->srv->cfg.no_remote_images));
+		json_object_set_new(
+		    o, "remote_images",
+		    json_boolean(!r->srv->cfg.no_remote_images));
 	if (o)
 		json_object_set_new(o, "limits", limits_json(r->srv));
 	web_reply_json(r, 200, o);
@@ -705,7 +741,8 @@ static int limits_put(struct web_req *r, json_t *j)
 		if (json_is_integer(v))
 			snprintf(text, sizeof(text), "%lld",
 			         (long long)json_integer_value(v));
-		else if (json_is_string(v) && json_string_length(v) < sizeof(text))
+		else if (json_is_string(v) &&
+		         json_string_length(v) < sizeof(text))
 			qm_strlcpy(text, json_string_value(v), sizeof(text));
 		else if (json_is_null(v))
 			qm_strlcpy(text, "default", sizeof(text));
@@ -717,7 +754,8 @@ static int limits_put(struct web_req *r, json_t *j)
 			return -1;
 		}
 		qm_error_clear(&e);
-		if (qm_client_limit_set(r->srv->client, name, text, &e) != QM_OK) {
+		if (qm_client_limit_set(r->srv->client, name, text, &e) !=
+		    QM_OK) {
 			web_reply_qm_error(r, &e);
 			return -1;
 		}
@@ -748,8 +786,8 @@ void web_api_settings_put(struct web_req *r)
 		if (got == 0)
 			continue;
 		snprintf(text, sizeof(text), "%lld", v);
-		if (qm_client_level_setting_set(r->srv->client, level_keys[i], text,
-		                                &e) != QM_OK) {
+		if (qm_client_level_setting_set(r->srv->client, level_keys[i],
+		                                text, &e) != QM_OK) {
 			web_reply_qm_error(r, &e);
 			goto out;
 		}
@@ -757,14 +795,15 @@ void web_api_settings_put(struct web_req *r)
 	for (i = 0; setting_keys[i]; i++) {
 		long long v;
 		char text[24];
-		int got = web_get_int(r, j, setting_keys[i], 0, lo[i], hi[i], &v);
+		int got =
+		    web_get_int(r, j, setting_keys[i], 0, lo[i], hi[i], &v);
 		if (got < 0)
 			goto out;
 		if (got == 0)
 			continue;
 		snprintf(text, sizeof(text), "%lld", v);
-		if (qm_client_setting_set(r->srv->client, 0, setting_keys[i], text,
-		                          &e) != QM_OK) {
+		if (qm_client_setting_set(r->srv->client, 0, setting_keys[i],
+		                          text, &e) != QM_OK) {
 			web_reply_qm_error(r, &e);
 			goto out;
 		}
@@ -787,7 +826,8 @@ static int query_account(struct web_req *r, int64_t *id)
 
 	if (q && *q) {
 		if (qm_parse_ll(q, 1, INT64_MAX, &v, NULL) != QM_OK) {
-			web_reply_error(r, 400, "bad_request", "account must be an account ID.");
+			web_reply_error(r, 400, "bad_request",
+			                "account must be an account ID.");
 			return -1;
 		}
 		*id = v;
@@ -796,8 +836,9 @@ static int query_account(struct web_req *r, int64_t *id)
 	if (qm_client_account_list(r->srv->client, &list, &n, NULL) != QM_OK ||
 	    n == 0) {
 		free(list);
-		web_reply_error(r, 404, "not_found",
-		                "There is no account yet: add one in Settings.");
+		web_reply_error(
+		    r, 404, "not_found",
+		    "There is no account yet: add one in Settings.");
 		return -1;
 	}
 	*id = list[0].id;
@@ -811,8 +852,8 @@ static int query_account(struct web_req *r, int64_t *id)
 static json_t *contact_json(const struct qm_store_contact *c)
 {
 	return json_pack("{s:o,s:o,s:o,s:s,s:b,s:i,s:b}", "address",
-	                 web_jstr(c->address), "name", web_jstr(c->name), "sae_id",
-	                 web_jstr(c->sae_id), "source",
+	                 web_jstr(c->address), "name", web_jstr(c->name),
+	                 "sae_id", web_jstr(c->sae_id), "source",
 	                 c->source == QM_CONTACT_USER ? "user" : "learned",
 	                 "confirmed", c->confirmed, "min_level", c->min_level,
 	                 "altered", c->label == QM_LABEL_ALTERED);
@@ -837,7 +878,8 @@ void web_api_contacts_list(struct web_req *r)
 	for (i = 0; i < n && arr; i++)
 		json_array_append_new(arr, contact_json(&list[i]));
 	free(list);
-	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
+	web_reply_json(r, 200,
+	               arr ? json_pack("{s:o}", "contacts", arr) : NULL);
 }
 
 void web_api_contacts_suggest(struct web_req *r)
@@ -849,7 +891,8 @@ void web_api_contacts_suggest(struct web_req *r)
 	json_t *arr;
 
 	if (!q || strlen(q) > 320) {
-		web_reply_error(r, 400, "bad_request", "q must be 1 to 320 characters.");
+		web_reply_error(r, 400, "bad_request",
+		                "q must be 1 to 320 characters.");
 		return;
 	}
 	if (query_account(r, &acct) != 0)
@@ -864,13 +907,14 @@ void web_api_contacts_suggest(struct web_req *r)
 		    strncasecmp(list[i].name, q, ql) != 0 &&
 		    !strcasestr(list[i].address, q))
 			continue;
-		json_array_append_new(arr, json_pack("{s:o,s:o}", "name",
-		                                     web_jstr(list[i].name), "address",
-		                                     web_jstr(list[i].address)));
+		json_array_append_new(
+		    arr, json_pack("{s:o,s:o}", "name", web_jstr(list[i].name),
+		                   "address", web_jstr(list[i].address)));
 		found++;
 	}
 	free(list);
-	web_reply_json(r, 200, arr ? json_pack("{s:o}", "contacts", arr) : NULL);
+	web_reply_json(r, 200,
+	               arr ? json_pack("{s:o}", "contacts", arr) : NULL);
 }
 
 void web_api_contacts_put(struct web_req *r)
@@ -884,8 +928,8 @@ void web_api_contacts_put(struct web_req *r)
 	if (query_account(r, &acct) != 0)
 		return;
 	if (!web_addr_ok(r->args[0])) {
-		web_reply_error(r, 400, "bad_request", "\"%s\" is not an e-mail address.",
-		                r->args[0]);
+		web_reply_error(r, 400, "bad_request",
+		                "\"%s\" is not an e-mail address.", r->args[0]);
 		return;
 	}
 	memset(&c, 0, sizeof(c));
@@ -921,10 +965,14 @@ out:
 static const char *trust_name(enum qm_store_trust t)
 {
 	switch (t) {
-	case QM_TRUST_VERIFIED: return "verified";
-	case QM_TRUST_CHANGED: return "changed";
-	case QM_TRUST_RETIRED: return "retired";
-	default: return "unverified";
+	case QM_TRUST_VERIFIED:
+		return "verified";
+	case QM_TRUST_CHANGED:
+		return "changed";
+	case QM_TRUST_RETIRED:
+		return "retired";
+	default:
+		return "unverified";
 	}
 }
 
@@ -942,29 +990,34 @@ void web_api_keyring_list(struct web_req *r)
 	if (qm_client_account_list(cl, &accts, &na, NULL) == QM_OK)
 		for (i = 0; i < na && own; i++) {
 			char fpr[QM_STORE_FPRMAX];
-			if (qm_client_key_own_fpr(cl, accts[i].id, fpr, NULL) != QM_OK)
+			if (qm_client_key_own_fpr(cl, accts[i].id, fpr, NULL) !=
+			    QM_OK)
 				continue;
 			json_array_append_new(
-				own, json_pack("{s:o,s:s,s:s}", "address",
-				               web_jstr(accts[i].address), "fingerprint", fpr,
-				               "algorithms",
-				               "ML-KEM-768 + X25519, ML-DSA-65 + Ed25519"));
+			    own,
+			    json_pack(
+			        "{s:o,s:s,s:s}", "address",
+			        web_jstr(accts[i].address), "fingerprint", fpr,
+			        "algorithms",
+			        "ML-KEM-768 + X25519, ML-DSA-65 + Ed25519"));
 		}
 	if (qm_client_contact_list(cl, acct, &cs, &nc, NULL) == QM_OK)
 		for (i = 0; i < nc && contacts; i++) {
 			struct qm_store_key *keys = NULL;
 			size_t nk = 0;
-			if (qm_client_key_list(cl, cs[i].address, &keys, &nk, NULL) !=
-			    QM_OK)
+			if (qm_client_key_list(cl, cs[i].address, &keys, &nk,
+			                       NULL) != QM_OK)
 				continue;
 			for (k = 0; k < nk; k++) {
 				json_array_append_new(
-					contacts,
-					json_pack("{s:o,s:o,s:s,s:I}", "address",
-					          web_jstr(keys[k].address), "fingerprint",
-					          web_jstr(keys[k].fingerprint), "trust",
-					          trust_name(keys[k].trust), "added",
-					          (json_int_t)keys[k].first_seen));
+				    contacts,
+				    json_pack(
+				        "{s:o,s:o,s:s,s:I}", "address",
+				        web_jstr(keys[k].address),
+				        "fingerprint",
+				        web_jstr(keys[k].fingerprint), "trust",
+				        trust_name(keys[k].trust), "added",
+				        (json_int_t)keys[k].first_seen));
 			}
 			qm_client_keys_free(&keys, nk);
 		}
@@ -993,18 +1046,19 @@ void web_api_keyring_import(struct web_req *r)
 	    web_get_str(r, j, "address", 0, 320, &addr) < 0)
 		goto out;
 	if (addr && !web_addr_ok(addr)) {
-		web_reply_error(r, 400, "bad_request", "\"%s\" is not an e-mail address.",
-		                addr);
+		web_reply_error(r, 400, "bad_request",
+		                "\"%s\" is not an e-mail address.", addr);
 		goto out;
 	}
-	if (qm_client_key_import(r->srv->client, addr, key, strlen(key), fpr, &trust,
-	                         &e) != QM_OK) {
+	if (qm_client_key_import(r->srv->client, addr, key, strlen(key), fpr,
+	                         &trust, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	web_reply_json(r, 201, json_pack("{s:o,s:s,s:s}", "address",
-	                                 web_jstr(addr ? addr : ""), "fingerprint",
-	                                 fpr, "trust", trust_name(trust)));
+	web_reply_json(r, 201,
+	               json_pack("{s:o,s:s,s:s}", "address",
+	                         web_jstr(addr ? addr : ""), "fingerprint", fpr,
+	                         "trust", trust_name(trust)));
 out:
 	json_decref(j);
 }
@@ -1023,7 +1077,8 @@ void web_api_keyring_export(struct web_req *r)
 	else
 		web_reply_json(r, 200,
 		               json_pack("{s:s%}", "key",
-		                         b.data ? (const char *)b.data : "", b.len));
+		                         b.data ? (const char *)b.data : "",
+		                         b.len));
 	qm_buf_free(&b);
 }
 
@@ -1041,10 +1096,11 @@ void web_api_keyring_verify(struct web_req *r)
 		goto out;
 	rc = qm_client_key_verify(r->srv->client, addr, fpr, &e);
 	if (rc == QM_ERR_AUTH)
-		web_reply_error(r, 409, "conflict",
-		                "The fingerprints differ: this is not the key %s has. "
-		                "Do not trust it; ask them to send their key again.",
-		                addr);
+		web_reply_error(
+		    r, 409, "conflict",
+		    "The fingerprints differ: this is not the key %s has. "
+		    "Do not trust it; ask them to send their key again.",
+		    addr);
 	else if (rc != QM_OK)
 		web_reply_qm_error(r, &e);
 	else
@@ -1076,12 +1132,13 @@ void web_api_kme(struct web_req *r)
 			return;
 		}
 		if (!a.kme_url[0]) {
-			web_reply_json(r, 200,
-			               json_pack("{s:s,s:b,s:s,s:b,s:[]}", "url", "",
-			                         "reachable", 0, "message",
-			                         "No key manager is configured for this "
-			                         "account: add one in Settings.",
-			                         "alarm", 0, "history"));
+			web_reply_json(
+			    r, 200,
+			    json_pack("{s:s,s:b,s:s,s:b,s:[]}", "url", "",
+			              "reachable", 0, "message",
+			              "No key manager is configured for this "
+			              "account: add one in Settings.",
+			              "alarm", 0, "history"));
 			return;
 		}
 	}
@@ -1106,32 +1163,33 @@ void web_api_kme(struct web_req *r)
 		s->alarm = k.alarm;
 	}
 	if (k.alarm && !srv->kme_alarm_seen)
-		web_event_add(srv, "alarm", NULL,
-		              "Eavesdropping alarm: the quantum link's error rate is too "
-		              "high. Levels 1 and 2 are unavailable.");
+		web_event_add(
+		    srv, "alarm", NULL,
+		    "Eavesdropping alarm: the quantum link's error rate is too "
+		    "high. Levels 1 and 2 are unavailable.");
 	srv->kme_alarm_seen = k.alarm;
 	hist = json_array();
 	for (i = 0; i < srv->kme_hist_n && hist; i++)
 		json_array_append_new(
-			hist, json_pack("{s:I,s:f,s:f,s:I,s:b}", "t",
-			                (json_int_t)srv->kme_hist[i].t, "qber",
-			                srv->kme_hist[i].qber, "rate_bps",
-			                srv->kme_hist[i].rate_bps, "pool_bytes",
-			                (json_int_t)srv->kme_hist[i].pool_bytes, "alarm",
-			                srv->kme_hist[i].alarm));
+		    hist, json_pack("{s:I,s:f,s:f,s:I,s:b}", "t",
+		                    (json_int_t)srv->kme_hist[i].t, "qber",
+		                    srv->kme_hist[i].qber, "rate_bps",
+		                    srv->kme_hist[i].rate_bps, "pool_bytes",
+		                    (json_int_t)srv->kme_hist[i].pool_bytes,
+		                    "alarm", srv->kme_hist[i].alarm));
 	pthread_mutex_unlock(&srv->lock);
 	ext = k.extension[0] ? json_loads(k.extension, 0, NULL) : NULL;
-	o = json_pack("{s:o,s:b,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
-	              "url", web_jstr(k.url), "reachable", k.reachable, "message",
-	              web_jstr(k.message), "peer_sae", web_jstr(k.peer_sae),
-	              "key_size", (json_int_t)k.key_size, "stored_key_count",
-	              (json_int_t)k.stored_key_count, "max_key_count",
-	              (json_int_t)k.max_key_count, "max_key_per_request",
-	              (json_int_t)k.max_key_per_request, "max_key_size",
-	              (json_int_t)k.max_key_size, "pool_bytes",
-	              (json_int_t)k.pool_bytes, "key_rate_bps", k.key_rate_bps,
-	              "qber", k.qber, "alarm", k.alarm, "history",
-	              hist ? hist : json_array());
+	o = json_pack(
+	    "{s:o,s:b,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b,s:o}", "url",
+	    web_jstr(k.url), "reachable", k.reachable, "message",
+	    web_jstr(k.message), "peer_sae", web_jstr(k.peer_sae), "key_size",
+	    (json_int_t)k.key_size, "stored_key_count",
+	    (json_int_t)k.stored_key_count, "max_key_count",
+	    (json_int_t)k.max_key_count, "max_key_per_request",
+	    (json_int_t)k.max_key_per_request, "max_key_size",
+	    (json_int_t)k.max_key_size, "pool_bytes", (json_int_t)k.pool_bytes,
+	    "key_rate_bps", k.key_rate_bps, "qber", k.qber, "alarm", k.alarm,
+	    "history", hist ? hist : json_array());
 	if (o && ext)
 		json_object_set_new(o, "extension", ext);
 	else if (ext)

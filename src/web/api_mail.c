@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The JSON API of docs/WEB.md, second half: folders and messages (keyset
- * paging, search, reading, sanitised HTML, attachments, flags, delete),
+ * The JSON API of docs/WEB.md, second half: messages (reading, sanitised
+ * HTML, attachments, flags, delete; the list is api_list.c's),
  * the sync button and its status (the worker thread is sync.c's), events,
  * uploads held in secure memory per session, level availability, send,
  * drafts and the outbox.
@@ -15,12 +15,11 @@
 #include "client/client.h"
 #include "private.h"
 
-#define LIST_LIMIT_MAX 200
 #define MAX_RCPTS 100
 
 /* ------------------------------------------------------------ helpers */
 
-static int64_t req_account(struct web_req *r)
+int64_t web_req_account(struct web_req *r)
 {
 	const char *q = web_query(r, "account");
 	long long v;
@@ -30,7 +29,8 @@ static int64_t req_account(struct web_req *r)
 
 	if (q && *q) {
 		if (qm_parse_ll(q, 1, INT64_MAX, &v, NULL) != QM_OK) {
-			web_reply_error(r, 400, "bad_request", "account must be an account ID.");
+			web_reply_error(r, 400, "bad_request",
+			                "account must be an account ID.");
 			return -1;
 		}
 		return v;
@@ -40,12 +40,13 @@ static int64_t req_account(struct web_req *r)
 		id = list[0].id;
 	free(list);
 	if (id < 0)
-		web_reply_error(r, 404, "not_found",
-		                "There is no account yet: add one in Settings.");
+		web_reply_error(
+		    r, 404, "not_found",
+		    "There is no account yet: add one in Settings.");
 	return id;
 }
 
-static json_t *id_json(int64_t id)
+json_t *web_id_json(int64_t id)
 {
 	char s[24];
 
@@ -117,7 +118,8 @@ static json_t *addrs_json(const char *s)
 			while (k < i && (s[k] == ' ' || s[k] == '\t'))
 				k++;
 			if (k < i)
-				json_array_append_new(arr, addr_json(s + start, i - start));
+				json_array_append_new(
+				    arr, addr_json(s + start, i - start));
 			start = i + 1;
 		}
 		if (c == '\0')
@@ -154,7 +156,7 @@ static const char *badge_of(const struct qm_store_msg *m)
 /* s in the engine's display-safe form (qm_client_display, one line): a
  * direction control in a subject shows as "[U+202E]", as in the reader;
  * malloc'd, NULL when out of memory. */
-static char *shown(const char *s)
+char *web_shown(const char *s)
 {
 	char *d = NULL;
 
@@ -164,7 +166,7 @@ static char *shown(const char *s)
 	           : NULL;
 }
 
-static void shown_free(char *d)
+void web_shown_free(char *d)
 {
 	if (d) {
 		qm_wipe(d, strlen(d));
@@ -172,26 +174,26 @@ static void shown_free(char *d)
 	}
 }
 
-static json_t *summary_json(const struct qm_store_msg *m)
+json_t *web_msg_summary(const struct qm_store_msg *m)
 {
-	char *from_s = shown(m->from_addr), *subj = shown(m->subject);
+	char *from_s = web_shown(m->from_addr), *subj = web_shown(m->subject);
 	json_t *from = addrs_json(from_s ? from_s : ""), *o;
-	json_t *f0 = json_array_size(from) ? json_incref(json_array_get(from, 0))
-	                                   : json_pack("{s:s,s:s}", "name", "",
-	                                               "address", "");
+	json_t *f0 = json_array_size(from)
+	                 ? json_incref(json_array_get(from, 0))
+	                 : json_pack("{s:s,s:s}", "name", "", "address", "");
 
 	json_decref(from);
 	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:{s:s,s:i}}",
-	              "id", id_json(m->id), "account", id_json(m->account_id),
-	              "folder", web_jstr(m->folder), "from", f0, "subject",
-	              web_jstr(subj ? subj : ""), "date",
-	              (json_int_t)m->date, "seen", (m->flags & QM_FLAG_SEEN) != 0,
-	              "flagged", (m->flags & QM_FLAG_FLAGGED) != 0,
-	              "has_attachments", m->n_attach > 0, "size",
-	              (json_int_t)m->size, "security", "badge", badge_of(m),
-	              "level", m->level);
-	shown_free(from_s);
-	shown_free(subj);
+	              "id", web_id_json(m->id), "account",
+	              web_id_json(m->account_id), "folder", web_jstr(m->folder),
+	              "from", f0, "subject", web_jstr(subj ? subj : ""), "date",
+	              (json_int_t)m->date, "seen",
+	              (m->flags & QM_FLAG_SEEN) != 0, "flagged",
+	              (m->flags & QM_FLAG_FLAGGED) != 0, "has_attachments",
+	              m->n_attach > 0, "size", (json_int_t)m->size, "security",
+	              "badge", badge_of(m), "level", m->level);
+	web_shown_free(from_s);
+	web_shown_free(subj);
 	return o;
 }
 
@@ -209,7 +211,8 @@ int web_counts(struct qm_web_server *srv, struct qm_client *cl, int64_t account,
 	pthread_mutex_lock(&srv->lock);
 	for (i = 0; i < cap; i++) {
 		struct web_count *c = &srv->counts[i];
-		if (c->at && c->account == account && strcmp(c->folder, folder) == 0 &&
+		if (c->at && c->account == account &&
+		    strcmp(c->folder, folder) == 0 &&
 		    now - c->at < COUNT_TTL_S) {
 			*total = c->total;
 			*unread = c->unread;
@@ -234,7 +237,8 @@ int web_counts(struct qm_web_server *srv, struct qm_client *cl, int64_t account,
 	if (strlen(folder) < sizeof(srv->counts[0].folder)) {
 		pthread_mutex_lock(&srv->lock);
 		srv->counts[slot].account = account;
-		qm_strlcpy(srv->counts[slot].folder, folder, sizeof(srv->counts[slot].folder));
+		qm_strlcpy(srv->counts[slot].folder, folder,
+		           sizeof(srv->counts[slot].folder));
 		srv->counts[slot].total = *total;
 		srv->counts[slot].unread = *unread;
 		srv->counts[slot].at = now;
@@ -250,117 +254,6 @@ void web_counts_forget(struct qm_web_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-/* ------------------------------------------------------------ folders */
-
-void web_api_folders(struct web_req *r)
-{
-	static const char *const names[] = {"INBOX", "Sent", "Drafts", "Archive",
-	                                    "Trash", "Junk"};
-	json_t *arr = json_array();
-	int64_t acct = req_account(r);
-	size_t i;
-
-	if (acct < 0) {
-		json_decref(arr);
-		return;
-	}
-	for (i = 0; i < sizeof(names) / sizeof(names[0]) && arr; i++) {
-		int64_t total = 0, unread = 0;
-		if (web_counts(r->srv, web_client(r), acct, names[i], &total, &unread) != 0)
-			continue;
-		if (i > 0 && total == 0)
-			continue; /* only folders that hold something, and the inbox */
-		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "name", names[i],
-		                                     "total", (json_int_t)total,
-		                                     "unread", (json_int_t)unread));
-	}
-	web_reply_json(r, 200, arr ? json_pack("{s:o}", "folders", arr) : NULL);
-}
-
-/* ------------------------------------------------------------ messages */
-
-void web_api_messages_list(struct web_req *r)
-{
-	struct qm_client *cl = web_client(r);
-	struct qm_store_query q;
-	struct qm_store_msglist *l = NULL;
-	struct qm_error e;
-	const char *folder = web_query(r, "folder"), *cursor = web_query(r, "cursor");
-	const char *limit = web_query(r, "limit"), *text = web_query(r, "q");
-	int64_t acct = req_account(r), total = 0, unread = 0;
-	long long lim = 50;
-	json_t *arr, *o;
-	size_t i;
-
-	if (acct < 0)
-		return;
-	memset(&q, 0, sizeof(q));
-	q.account_id = acct;
-	q.folder = folder && *folder ? folder : "INBOX";
-	if (strlen(q.folder) > 256) {
-		web_reply_error(r, 400, "bad_request", "The folder name is too long.");
-		return;
-	}
-	if (limit && qm_parse_ll(limit, 1, LIST_LIMIT_MAX, &lim, NULL) != QM_OK) {
-		web_reply_error(r, 400, "bad_request", "limit must be 1 to %d.",
-		                LIST_LIMIT_MAX);
-		return;
-	}
-	q.limit = (int)lim;
-	if (cursor && *cursor) {
-		const char *dot = strchr(cursor, '.');
-		char d[24];
-		long long dv, iv;
-		if (!dot || (size_t)(dot - cursor) >= sizeof(d)) {
-			web_reply_error(r, 400, "bad_request", "The page cursor is not valid.");
-			return;
-		}
-		memcpy(d, cursor, (size_t)(dot - cursor));
-		d[dot - cursor] = '\0';
-		if (qm_parse_ll(d, INT64_MIN, INT64_MAX, &dv, NULL) != QM_OK ||
-		    qm_parse_ll(dot + 1, 1, INT64_MAX, &iv, NULL) != QM_OK) {
-			web_reply_error(r, 400, "bad_request", "The page cursor is not valid.");
-			return;
-		}
-		q.before_date = dv;
-		q.before_id = iv;
-	}
-	if (text && *text) {
-		if (strlen(text) > 200) {
-			web_reply_error(r, 400, "bad_request",
-			                "Search for at most 200 characters.");
-			return;
-		}
-		q.text = text;
-	}
-	if (qm_client_msg_list(cl, &q, &l, &e) != QM_OK) {
-		if (e.code == QM_ERR_PARSE && q.text)
-			web_reply_error(r, 400, "bad_request",
-			                "The search could not be understood: %s",
-			                qm_error_msg(&e));
-		else
-			web_reply_qm_error(r, &e);
-		return;
-	}
-	arr = json_array();
-	for (i = 0; i < l->n && arr; i++)
-		json_array_append_new(arr, summary_json(&l->items[i]));
-	web_counts(r->srv, cl, acct, q.folder, &total, &unread);
-	o = json_pack("{s:o,s:I,s:I}", "messages", arr ? arr : json_array(), "total",
-	              (json_int_t)total, "unread", (json_int_t)unread);
-	if (o && l->n == (size_t)q.limit) {
-		char c[48];
-		const struct qm_store_msg *last = &l->items[l->n - 1];
-		snprintf(c, sizeof(c), "%lld.%lld", (long long)last->date,
-		         (long long)last->id);
-		json_object_set_new(o, "next_cursor", json_string(c));
-	} else if (o) {
-		json_object_set_new(o, "next_cursor", json_null());
-	}
-	qm_client_msglist_free(&l);
-	web_reply_json(r, 200, o);
-}
-
 /* Loads the summary row of message id; NULL when replied with an error. */
 static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
 {
@@ -370,7 +263,8 @@ static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
 	if (qm_client_msg_get(web_client(r), id, &l, &e) != QM_OK) {
 		if (e.code == QM_ERR_NOTFOUND)
 			web_reply_error(r, 404, "not_found",
-			                "There is no message %lld.", (long long)id);
+			                "There is no message %lld.",
+			                (long long)id);
 		else
 			web_reply_qm_error(r, &e);
 		return NULL;
@@ -394,15 +288,24 @@ static struct qm_client_view *load_view(struct web_req *r, int64_t id)
 static const char *verify_name(enum qm_store_verify v)
 {
 	switch (v) {
-	case QM_VERIFY_OK: return "verified";
-	case QM_VERIFY_TAMPERED: return "tampered";
-	case QM_VERIFY_NOT_QMAIL: return "plain";
-	case QM_VERIFY_REPLAY: return "replay";
-	case QM_VERIFY_REFUSED: return "refused";
-	case QM_VERIFY_UNVERIFIED_SENDER: return "unverified_sender";
-	case QM_VERIFY_WAITING: return "waiting";
-	case QM_VERIFY_UNREADABLE: return "unreadable";
-	default: return "no_key";
+	case QM_VERIFY_OK:
+		return "verified";
+	case QM_VERIFY_TAMPERED:
+		return "tampered";
+	case QM_VERIFY_NOT_QMAIL:
+		return "plain";
+	case QM_VERIFY_REPLAY:
+		return "replay";
+	case QM_VERIFY_REFUSED:
+		return "refused";
+	case QM_VERIFY_UNVERIFIED_SENDER:
+		return "unverified_sender";
+	case QM_VERIFY_WAITING:
+		return "waiting";
+	case QM_VERIFY_UNREADABLE:
+		return "unreadable";
+	default:
+		return "no_key";
 	}
 }
 
@@ -425,33 +328,33 @@ void web_api_message_get(struct web_req *r)
 	if (!(l->items[0].flags & QM_FLAG_SEEN)) {
 		/* shown as read; when the flag cannot be kept now, the next
 		 * list shows it unread */
-		if (qm_client_msg_flags(r->srv->client, id, QM_FLAG_SEEN, 0, NULL,
-		                        NULL) == QM_OK)
+		if (qm_client_msg_flags(r->srv->client, id, QM_FLAG_SEEN, 0,
+		                        NULL, NULL) == QM_OK)
 			web_counts_forget(r->srv);
 		l->items[0].flags |= QM_FLAG_SEEN;
 	}
 	bad = v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY;
-	o = summary_json(&l->items[0]);
+	o = web_msg_summary(&l->items[0]);
 	atts = json_array();
 	for (i = 0; !bad && i < v->natt && atts; i++)
 		/* name and type display-safe from the engine; extension: the
 		 * real one, which a disguised name hides */
 		json_array_append_new(
-			atts, json_pack("{s:I,s:o,s:o,s:o,s:b,s:I}", "index", (json_int_t)i,
-			                "name", web_jstr(v->att[i].name), "type",
-			                web_jstr(v->att[i].type), "extension",
-			                web_jstr(v->att[i].ext), "disguised",
-			                v->att[i].disguised, "size",
-			                (json_int_t)v->att[i].len));
+		    atts,
+		    json_pack("{s:I,s:o,s:o,s:o,s:b,s:I}", "index",
+		              (json_int_t)i, "name", web_jstr(v->att[i].name),
+		              "type", web_jstr(v->att[i].type), "extension",
+		              web_jstr(v->att[i].ext), "disguised",
+		              v->att[i].disguised, "size",
+		              (json_int_t)v->att[i].len));
 	keys = json_array();
 	for (i = 0; i < v->nkey_ids && i < 50 && keys; i++)
 		json_array_append_new(keys, web_jstr(v->key_ids[i]));
-	details = json_pack("{s:i,s:s,s:o,s:o,s:I,s:o}", "level", v->level,
-	                    "status", verify_name(v->verify), "explanation",
-	                    web_jstr(v->status_text), "key_ids",
-	                    keys ? keys : json_array(), "key_count",
-	                    (json_int_t)v->nkey_ids, "sender_sae",
-	                    web_jstr(v->sender_sae));
+	details = json_pack(
+	    "{s:i,s:s,s:o,s:o,s:I,s:o}", "level", v->level, "status",
+	    verify_name(v->verify), "explanation", web_jstr(v->status_text),
+	    "key_ids", keys ? keys : json_array(), "key_count",
+	    (json_int_t)v->nkey_ids, "sender_sae", web_jstr(v->sender_sae));
 	if (details) {
 		json_object_set_new(details, "sender_owner",
 		                    web_jstr(v->sender_owner));
@@ -483,9 +386,12 @@ void web_api_message_get(struct web_req *r)
 		json_object_set_new(o, "message_id", web_jstr(v->message_id));
 		json_object_set_new(o, "in_reply_to", web_jstr(v->in_reply_to));
 		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
-		json_object_set_new(o, "has_html", json_boolean(!bad && v->html));
-		json_object_set_new(o, "attachments", atts ? atts : json_array());
-		json_object_set_new(o, "details", details ? details : json_object());
+		json_object_set_new(o, "has_html",
+		                    json_boolean(!bad && v->html));
+		json_object_set_new(o, "attachments",
+		                    atts ? atts : json_array());
+		json_object_set_new(o, "details",
+		                    details ? details : json_object());
 	} else {
 		json_decref(atts);
 		json_decref(details);
@@ -495,11 +401,11 @@ void web_api_message_get(struct web_req *r)
 	web_reply_json(r, 200, o);
 }
 
-#define SANDBOX_CSP                                                        \
+#define SANDBOX_CSP                                                            \
 	"sandbox allow-popups allow-popups-to-escape-sandbox; default-src "    \
 	"'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors "   \
 	"'self'; base-uri 'none'; form-action 'none'"
-#define SANDBOX_CSP_REMOTE                                                 \
+#define SANDBOX_CSP_REMOTE                                                     \
 	"sandbox allow-popups allow-popups-to-escape-sandbox; default-src "    \
 	"'none'; img-src data: https:; style-src 'unsafe-inline'; "            \
 	"frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
@@ -514,8 +420,8 @@ void web_api_message_html(struct web_req *r)
 	             !r->srv->cfg.no_remote_images;
 	int64_t id;
 	static const char head[] =
-		"<!doctype html><html><head><meta charset=\"utf-8\">"
-		"<meta name=\"referrer\" content=\"no-referrer\"></head><body>";
+	    "<!doctype html><html><head><meta charset=\"utf-8\">"
+	    "<meta name=\"referrer\" content=\"no-referrer\"></head><body>";
 	static const char tail[] = "</body></html>";
 
 	if (web_arg_id(r, 0, &id) != 0 || !(v = load_view(r, id)))
@@ -523,12 +429,14 @@ void web_api_message_html(struct web_req *r)
 	if (!v->html || v->verify == QM_VERIFY_TAMPERED ||
 	    v->verify == QM_VERIFY_REPLAY) {
 		qm_client_view_free(&v);
-		web_reply_error(r, 404, "not_found", "This message has no HTML part.");
+		web_reply_error(r, 404, "not_found",
+		                "This message has no HTML part.");
 		return;
 	}
 	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG);
 	if (qm_buf_append(&out, head, sizeof(head) - 1, &e) != QM_OK ||
-	    qm_web_html_sanitize(v->html, strlen(v->html), remote, &out, &e) != QM_OK ||
+	    qm_web_html_sanitize(v->html, strlen(v->html), remote, &out, &e) !=
+	        QM_OK ||
 	    qm_buf_append(&out, tail, sizeof(tail) - 1, &e) != QM_OK) {
 		qm_client_view_free(&v);
 		qm_buf_free(&out);
@@ -547,7 +455,8 @@ void web_api_message_html(struct web_req *r)
 	qm_buf_free(&out);
 	r->reply.status = 200;
 	r->reply.csp = remote ? SANDBOX_CSP_REMOTE : SANDBOX_CSP;
-	qm_strlcpy(r->reply.ctype, "text/html; charset=utf-8", sizeof(r->reply.ctype));
+	qm_strlcpy(r->reply.ctype, "text/html; charset=utf-8",
+	           sizeof(r->reply.ctype));
 }
 
 /* filename*=UTF-8''... with every byte outside [A-Za-z0-9._-] encoded. */
@@ -560,7 +469,8 @@ static void disposition(char *out, size_t cap, const char *name)
 	for (i = 0; name[i] && o + 4 < cap; i++) {
 		unsigned char c = (unsigned char)name[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-') {
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == '-') {
 			out[o++] = (char)c;
 		} else {
 			out[o++] = '%';
@@ -584,7 +494,8 @@ void web_api_message_attachment(struct web_req *r)
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
 	if (qm_parse_ll(r->args[1], 0, 100000, &n, NULL) != QM_OK) {
-		web_reply_error(r, 400, "bad_request", "Bad attachment number.");
+		web_reply_error(r, 400, "bad_request",
+		                "Bad attachment number.");
 		return;
 	}
 	if (!(v = load_view(r, id)))
@@ -592,8 +503,8 @@ void web_api_message_attachment(struct web_req *r)
 	if ((size_t)n >= v->natt || v->verify == QM_VERIFY_TAMPERED ||
 	    v->verify == QM_VERIFY_REPLAY) {
 		qm_client_view_free(&v);
-		web_reply_error(r, 404, "not_found", "This message has no attachment %lld.",
-		                n);
+		web_reply_error(r, 404, "not_found",
+		                "This message has no attachment %lld.", n);
 		return;
 	}
 	r->reply.raw = malloc(v->att[n].len ? v->att[n].len : 1);
@@ -605,7 +516,8 @@ void web_api_message_attachment(struct web_req *r)
 	memcpy(r->reply.raw, v->att[n].data, v->att[n].len);
 	r->reply.raw_len = v->att[n].len;
 	r->reply.status = 200;
-	qm_strlcpy(r->reply.ctype, "application/octet-stream", sizeof(r->reply.ctype));
+	qm_strlcpy(r->reply.ctype, "application/octet-stream",
+	           sizeof(r->reply.ctype));
 	disposition(r->reply.disposition, sizeof(r->reply.disposition),
 	            v->att[n].name ? v->att[n].name : "");
 	qm_client_view_free(&v);
@@ -617,8 +529,9 @@ void web_api_message_flags(struct web_req *r)
 	struct qm_error e;
 	json_t *j;
 	int64_t id;
-	int seen = -1, flagged = -1;
+	int seen = -1, flagged = -1, written = 0;
 	unsigned set = 0, clear = 0, flags = 0;
+	json_t *o;
 
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
@@ -637,15 +550,20 @@ void web_api_message_flags(struct web_req *r)
 		*(seen ? &set : &clear) |= QM_FLAG_SEEN;
 	if (flagged >= 0)
 		*(flagged ? &set : &clear) |= QM_FLAG_FLAGGED;
-	if (qm_client_msg_flags(web_client(r), id, set, clear, &flags, &e) !=
-	    QM_OK) {
+	/* written to the server at once (the engine queues it for the next
+	 * sync when the server cannot take it now) */
+	if (qm_client_msg_flags_now(web_client(r), id, set, clear, &flags,
+	                            &written, &e) != QM_OK) {
 		qm_client_msglist_free(&l);
 		web_reply_qm_error(r, &e);
 		return;
 	}
 	l->items[0].flags = flags;
 	web_counts_forget(r->srv);
-	web_reply_json(r, 200, summary_json(&l->items[0]));
+	o = web_msg_summary(&l->items[0]);
+	if (o)
+		json_object_set_new(o, "written", json_boolean(written));
+	web_reply_json(r, 200, o);
 	qm_client_msglist_free(&l);
 }
 
@@ -668,12 +586,13 @@ void web_api_message_delete(struct web_req *r)
 
 static json_t *sync_json(struct qm_web_server *srv)
 {
-	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "running", srv->sync_running,
-	                 "done", (json_int_t)srv->sync.done, "total",
-	                 (json_int_t)srv->sync.total, "new",
-	                 (json_int_t)srv->sync.fresh, "last",
-	                 (json_int_t)srv->sync.last, "error",
-	                 srv->sync.error[0] ? web_jstr(srv->sync.error) : json_null());
+	return json_pack(
+	    "{s:b,s:I,s:I,s:I,s:I,s:I,s:o}", "running", srv->sync_running,
+	    "done", (json_int_t)srv->sync.done, "total",
+	    (json_int_t)srv->sync.total, "new", (json_int_t)srv->sync.fresh,
+	    "passes", (json_int_t)srv->sync.passes, "last",
+	    (json_int_t)srv->sync.last, "error",
+	    srv->sync.error[0] ? web_jstr(srv->sync.error) : json_null());
 }
 
 void web_api_sync_start(struct web_req *r)
@@ -695,6 +614,10 @@ void web_api_sync_start(struct web_req *r)
 		srv->sync_running = 1;
 		srv->sync.error[0] = '\0';
 		pthread_cond_broadcast(&srv->sync_cond);
+	} else {
+		/* the pass under way may have started before what the
+		 * person wants synced (a flag just changed): once more */
+		srv->sync_again = 1;
 	}
 	web_reply_json(r, 202, sync_json(srv));
 	pthread_mutex_unlock(&srv->lock);
@@ -715,9 +638,11 @@ void web_api_events(struct web_req *r)
 	size_t cap = sizeof(srv->events) / sizeof(srv->events[0]), i;
 	json_t *arr = json_array();
 
-	if (since_q && qm_parse_ll(since_q, 0, INT64_MAX, &since, NULL) != QM_OK) {
+	if (since_q &&
+	    qm_parse_ll(since_q, 0, INT64_MAX, &since, NULL) != QM_OK) {
 		json_decref(arr);
-		web_reply_error(r, 400, "bad_request", "since must be a number.");
+		web_reply_error(r, 400, "bad_request",
+		                "since must be a number.");
 		return;
 	}
 	pthread_mutex_lock(&srv->lock);
@@ -729,10 +654,10 @@ void web_api_events(struct web_req *r)
 		e = &srv->events[seq % (long)cap];
 		if (e->seq != seq)
 			continue;
-		json_array_append_new(arr, json_pack("{s:I,s:s,s:o,s:s}", "seq",
-		                                     (json_int_t)e->seq, "type", e->type,
-		                                     "text", web_jstr(e->text), "id",
-		                                     e->id));
+		json_array_append_new(
+		    arr, json_pack("{s:I,s:s,s:o,s:s}", "seq",
+		                   (json_int_t)e->seq, "type", e->type, "text",
+		                   web_jstr(e->text), "id", e->id));
 	}
 	web_reply_json(r, 200,
 	               arr ? json_pack("{s:o,s:I}", "events", arr, "seq",
@@ -753,14 +678,21 @@ static int decode_name(const char *in, char *out, size_t cap)
 		if (c == '%') {
 			int hi, lo;
 			char h1 = in[i + 1], h2 = h1 ? in[i + 2] : 0;
-			hi = h1 >= '0' && h1 <= '9' ? h1 - '0' : (h1 | 32) >= 'a' && (h1 | 32) <= 'f' ? (h1 | 32) - 'a' + 10 : -1;
-			lo = h2 >= '0' && h2 <= '9' ? h2 - '0' : (h2 | 32) >= 'a' && (h2 | 32) <= 'f' ? (h2 | 32) - 'a' + 10 : -1;
+			hi = h1 >= '0' && h1 <= '9' ? h1 - '0'
+			     : (h1 | 32) >= 'a' && (h1 | 32) <= 'f'
+			         ? (h1 | 32) - 'a' + 10
+			         : -1;
+			lo = h2 >= '0' && h2 <= '9' ? h2 - '0'
+			     : (h2 | 32) >= 'a' && (h2 | 32) <= 'f'
+			         ? (h2 | 32) - 'a' + 10
+			         : -1;
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;
 		}
-		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || o + 1 >= cap)
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' ||
+		    o + 1 >= cap)
 			return -1;
 		out[o++] = (char)c;
 	}
@@ -785,16 +717,18 @@ void web_api_upload_add(struct web_req *r)
 	}
 	if (!fname || decode_name(fname, u->name, sizeof(u->name)) != 0) {
 		free(u);
-		web_reply_error(r, 400, "bad_request",
-		                "The upload needs an X-Filename header with a file name "
-		                "(percent-encoded UTF-8, no folders).");
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "The upload needs an X-Filename header with a file name "
+		    "(percent-encoded UTF-8, no folders).");
 		return;
 	}
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session || !r->session->unlocked) {
 		pthread_mutex_unlock(&srv->lock);
 		free(u);
-		web_reply_error(r, 401, "unauthorized", "Your session has ended.");
+		web_reply_error(r, 401, "unauthorized",
+		                "Your session has ended.");
 		return;
 	}
 	for (i = 0; i < WEB_MAX_UPLOADS; i++) {
@@ -803,13 +737,15 @@ void web_api_upload_add(struct web_req *r)
 		if (r->session->uploads[i])
 			held += r->session->uploads[i]->data.len;
 	}
-	if (slot == WEB_MAX_UPLOADS || held + r->body.len > 4 * srv->cfg.max_upload) {
+	if (slot == WEB_MAX_UPLOADS ||
+	    held + r->body.len > 4 * srv->cfg.max_upload) {
 		pthread_mutex_unlock(&srv->lock);
 		free(u);
-		web_reply_error(r, 413, "too_large",
-		                "Too many attachments waiting (at most %d files and %zu MB "
-		                "in all). Send or remove some first.",
-		                WEB_MAX_UPLOADS, 4 * srv->cfg.max_upload >> 20);
+		web_reply_error(
+		    r, 413, "too_large",
+		    "Too many attachments waiting (at most %d files and %zu MB "
+		    "in all). Send or remove some first.",
+		    WEB_MAX_UPLOADS, 4 * srv->cfg.max_upload >> 20);
 		return;
 	}
 	snprintf(u->id, sizeof(u->id), "u%lu", ++srv->upload_seq);
@@ -834,7 +770,8 @@ void web_api_upload_delete(struct web_req *r)
 	if (u)
 		web_reply_empty(r);
 	else
-		web_reply_error(r, 404, "not_found", "There is no upload %s.", r->args[0]);
+		web_reply_error(r, 404, "not_found", "There is no upload %s.",
+		                r->args[0]);
 }
 
 /* ------------------------------------------------------------ compose */
@@ -847,7 +784,8 @@ static void collect(json_t *arr, const char **v, size_t *n, size_t cap)
 
 	if (!arr)
 		return;
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		if (*n < cap)
 			v[(*n)++] = json_string_value(e);
 	}
@@ -894,7 +832,8 @@ void web_api_levels(struct web_req *r)
 	if (!j)
 		return;
 	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &acct) < 0 ||
-	    web_get_int(r, j, "body_bytes", 0, 0, QM_CLIENT_MAXMSG, &body) < 0 ||
+	    web_get_int(r, j, "body_bytes", 0, 0, QM_CLIENT_MAXMSG, &body) <
+	        0 ||
 	    web_get_addrs(r, j, "to", MAX_RCPTS, &to) < 0 ||
 	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
 	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0)
@@ -912,19 +851,22 @@ void web_api_levels(struct web_req *r)
 	if (json_is_array(ups)) {
 		json_t *u;
 		pthread_mutex_lock(&r->srv->lock);
-		json_array_foreach(ups, i, u) {
+		json_array_foreach(ups, i, u)
+		{
 			struct web_upload *up =
-				json_is_string(u) && r->session
-					? web_upload_find(r->session, json_string_value(u))
-					: NULL;
+			    json_is_string(u) && r->session
+			        ? web_upload_find(r->session,
+			                          json_string_value(u))
+			        : NULL;
 			if (up)
 				bytes += up->data.len + strlen(up->name);
 		}
 		pthread_mutex_unlock(&r->srv->lock);
 	}
 	if (m.nto + m.ncc + m.nbcc == 0) {
-		web_reply_error(r, 400, "bad_request",
-		                "Add a recipient to see which levels can be used.");
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "Add a recipient to see which levels can be used.");
 		goto out;
 	}
 	if (qm_client_level_prefs(r->srv->client, acct, &prefs, &e) != QM_OK ||
@@ -935,16 +877,17 @@ void web_api_levels(struct web_req *r)
 	}
 	arr = json_array();
 	for (i = 0; i < 4 && arr; i++) {
-		json_t *o = json_pack(
-		    "{s:i,s:b,s:o,s:o,s:o}", "level", lv[i].level, "available",
-		    lv[i].available, "reason", web_jstr(lv[i].reason), "note",
-		    web_jstr(lv[i].note), "unverified",
-		    addr_array(lv[i].unverified));
+		json_t *o = json_pack("{s:i,s:b,s:o,s:o,s:o}", "level",
+		                      lv[i].level, "available", lv[i].available,
+		                      "reason", web_jstr(lv[i].reason), "note",
+		                      web_jstr(lv[i].note), "unverified",
+		                      addr_array(lv[i].unverified));
 
 		/* what to mend, for the page to word (as in error replies) */
 		if (o && *qm_client_hint_name(lv[i].hint)) {
 			json_object_set_new(
-			    o, "hint", json_string(qm_client_hint_name(lv[i].hint)));
+			    o, "hint",
+			    json_string(qm_client_hint_name(lv[i].hint)));
 			json_object_set_new(o, "hint_arg",
 			                    web_jstr(lv[i].hint_arg));
 		}
@@ -996,7 +939,8 @@ void web_api_send(struct web_req *r)
 	}
 	if (!to || json_array_size(to) == 0) {
 		json_decref(j);
-		web_reply_error(r, 400, "bad_request", "Add at least one recipient in To.");
+		web_reply_error(r, 400, "bad_request",
+		                "Add at least one recipient in To.");
 		return;
 	}
 	m.account_id = acct;
@@ -1010,41 +954,49 @@ void web_api_send(struct web_req *r)
 	m.text = text ? text : "";
 	m.in_reply_to = irt && *irt ? irt : NULL;
 	m.level = (int)level;
-	/* Take the uploads out of the session while the client works on them, so
-	 * that a lock in another tab cannot free them under us. */
+	/* Take the uploads out of the session while the client works on them,
+	 * so that a lock in another tab cannot free them under us. */
 	ups = json_object_get(j, "uploads");
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session) {
 		pthread_mutex_unlock(&srv->lock);
 		json_decref(j);
-		web_reply_error(r, 401, "unauthorized", "Your session has ended.");
+		web_reply_error(r, 401, "unauthorized",
+		                "Your session has ended.");
 		return;
 	}
 	memcpy(session_id, r->session->id, sizeof(session_id));
 	if (json_is_array(ups)) {
 		json_t *u;
-		json_array_foreach(ups, i, u) {
+		json_array_foreach(ups, i, u)
+		{
 			struct web_upload *up =
-				json_is_string(u) ? web_upload_find(r->session, json_string_value(u))
-				                  : NULL;
+			    json_is_string(u)
+			        ? web_upload_find(r->session,
+			                          json_string_value(u))
+			        : NULL;
 			int twice = 0;
 
 			for (k = 0; up && k < nt; k++)
 				twice |= taken[k] == up;
-			/* An upload is taken (and later freed) once: a list that
-			 * names one twice is refused before anything is taken, and
-			 * the uploads stay in the session. */
+			/* An upload is taken (and later freed) once: a list
+			 * that names one twice is refused before anything is
+			 * taken, and the uploads stay in the session. */
 			if (!up || twice) {
 				pthread_mutex_unlock(&srv->lock);
 				json_decref(j);
 				if (twice)
-					web_reply_error(r, 400, "bad_request",
-					                "The same attachment is listed twice. "
-					                "Attach each file once.");
+					web_reply_error(
+					    r, 400, "bad_request",
+					    "The same attachment is listed "
+					    "twice. "
+					    "Attach each file once.");
 				else
 					web_reply_error(r, 400, "bad_request",
-					                "An attachment is no longer here (it "
-					                "expired with your session). Attach it "
+					                "An attachment is no "
+					                "longer here (it "
+					                "expired with your "
+					                "session). Attach it "
 					                "again.");
 				return;
 			}
@@ -1079,32 +1031,38 @@ void web_api_send(struct web_req *r)
 		 * be deleted now stays in the list) */
 		if (draft > 0 &&
 		    qm_client_draft_delete(srv->client, draft, NULL) != QM_OK)
-			qm_log(QM_LOG_WARN, "draft %lld was sent but stays in "
-			                    "the drafts", draft);
+			qm_log(QM_LOG_WARN,
+			       "draft %lld was sent but stays in "
+			       "the drafts",
+			       draft);
 		web_counts_forget(srv);
 		ids = json_array();
 		for (i = 0; i < sent.n_outbox && i < 8 && ids; i++)
-			json_array_append_new(ids, id_json(sent.outbox_ids[i]));
-		web_reply_json(r, 202,
-		               json_pack("{s:o,s:i,s:b,s:s,s:o,s:o,s:o}", "outbox_ids",
-		                         ids ? ids : json_array(), "level", sent.level,
-		                         "fell_back", sent.fell_back, "state",
-		                         rc == QM_OK && sent.n_sent == sent.n_outbox
-		                             ? "sent"
-		                             : "queued",
-		                         "note", web_jstr(sent.note), "warning",
-		                         web_jstr(sent.warning), "error",
-		                         rc == QM_OK ? json_null()
-		                                     : web_jstr(qm_error_msg(&e))));
+			json_array_append_new(ids,
+			                      web_id_json(sent.outbox_ids[i]));
+		web_reply_json(
+		    r, 202,
+		    json_pack("{s:o,s:i,s:b,s:s,s:o,s:o,s:o}", "outbox_ids",
+		              ids ? ids : json_array(), "level", sent.level,
+		              "fell_back", sent.fell_back, "state",
+		              rc == QM_OK && sent.n_sent == sent.n_outbox
+		                  ? "sent"
+		                  : "queued",
+		              "note", web_jstr(sent.note), "warning",
+		              web_jstr(sent.warning), "error",
+		              rc == QM_OK ? json_null()
+		                          : web_jstr(qm_error_msg(&e))));
 		json_decref(j);
 		return;
 	}
-	/* Nothing entered the outbox: give the uploads back if the session lives. */
+	/* Nothing entered the outbox: give the uploads back if the session
+	 * lives. */
 	pthread_mutex_lock(&srv->lock);
 	r->session = NULL;
 	for (i = 0; i < WEB_MAX_SESSIONS; i++)
 		if (srv->sessions[i].used &&
-		    qm_ct_eq(srv->sessions[i].id, session_id, WEB_ID_BYTES) == 0)
+		    qm_ct_eq(srv->sessions[i].id, session_id, WEB_ID_BYTES) ==
+		        0)
 			r->session = &srv->sessions[i];
 	for (k = 0; k < nt; k++) {
 		size_t slot = WEB_MAX_UPLOADS;
@@ -1123,7 +1081,8 @@ void web_api_send(struct web_req *r)
 	pthread_mutex_unlock(&srv->lock);
 	qm_wipe(session_id, sizeof(session_id));
 	if (rc == QM_ERR_UNAVAIL)
-		web_reply_error(r, 422, "unavailable_level", "%s", qm_error_msg(&e));
+		web_reply_error(r, 422, "unavailable_level", "%s",
+		                qm_error_msg(&e));
 	else
 		web_reply_qm_error(r, &e);
 	json_decref(j);
@@ -1185,13 +1144,15 @@ static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
 	return QM_OK;
 }
 
-/* The header value of name in the draft block, split into a list for To/Cc/Bcc. */
-static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n)
+/* The header value of name in the draft block, split into a list for To/Cc/Bcc.
+ */
+static json_t *draft_decode(int64_t id, int64_t account, const char *p,
+                            size_t n)
 {
 	json_t *o = json_pack("{s:o,s:o,s:[],s:[],s:[],s:s,s:s,s:i,s:s}", "id",
-	                      id_json(id), "account", id_json(account), "to", "cc",
-	                      "bcc", "subject", "", "text", "", "level", 0,
-	                      "in_reply_to", "");
+	                      web_id_json(id), "account", web_id_json(account),
+	                      "to", "cc", "bcc", "subject", "", "text", "",
+	                      "level", 0, "in_reply_to", "");
 	const char *end = p + n, *line = p;
 
 	if (!o)
@@ -1206,7 +1167,9 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n
 			ll--;
 		if (ll == 0) {
 			const char *body = eol ? eol + 1 : end;
-			json_object_set_new(o, "text", json_stringn(body, (size_t)(end - body)));
+			json_object_set_new(
+			    o, "text",
+			    json_stringn(body, (size_t)(end - body)));
 			break;
 		}
 		colon = memchr(line, ':', ll);
@@ -1220,27 +1183,34 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p, size_t n
 				vl = sizeof(val) - 1;
 			memcpy(val, colon + 1, vl);
 			val[vl] = '\0';
-			if (!strncasecmp(line, "To:", 3) || !strncasecmp(line, "Cc:", 3) ||
+			if (!strncasecmp(line, "To:", 3) ||
+			    !strncasecmp(line, "Cc:", 3) ||
 			    !strncasecmp(line, "Bcc:", 4)) {
-				const char *key = !strncasecmp(line, "To:", 3)   ? "to"
-				                  : !strncasecmp(line, "Cc:", 3) ? "cc"
-				                                                 : "bcc";
+				const char *key =
+				    !strncasecmp(line, "To:", 3)   ? "to"
+				    : !strncasecmp(line, "Cc:", 3) ? "cc"
+				                                   : "bcc";
 				json_t *arr = json_array();
 				char *save = NULL, *tok;
-				for (tok = strtok_r(val, ", ", &save); tok && arr;
+				for (tok = strtok_r(val, ", ", &save);
+				     tok && arr;
 				     tok = strtok_r(NULL, ", ", &save))
-					json_array_append_new(arr, web_jstr(tok));
+					json_array_append_new(arr,
+					                      web_jstr(tok));
 				if (arr)
 					json_object_set_new(o, key, arr);
 			} else if (!strncasecmp(line, "Subject:", 8)) {
-				json_object_set_new(o, "subject", web_jstr(val));
+				json_object_set_new(o, "subject",
+				                    web_jstr(val));
 			} else if (!strncasecmp(line, "In-Reply-To:", 12)) {
-				json_object_set_new(o, "in_reply_to", web_jstr(val));
+				json_object_set_new(o, "in_reply_to",
+				                    web_jstr(val));
 			} else if (!strncasecmp(line, "X-QMail-Level:", 14)) {
 				long long lv = 0;
 				/* not a level: 0, the default level */
 				QM_IGNORE(qm_parse_ll(val, 0, 4, &lv, NULL));
-				json_object_set_new(o, "level", json_integer(lv));
+				json_object_set_new(o, "level",
+				                    json_integer(lv));
 			}
 		}
 		line = eol ? eol + 1 : end;
@@ -1303,7 +1273,7 @@ void web_api_drafts_list(struct web_req *r)
 {
 	struct qm_client *cl = r->srv->client;
 	struct qm_error e;
-	int64_t acct = req_account(r), *ids = NULL;
+	int64_t acct = web_req_account(r), *ids = NULL;
 	size_t n = 0, i;
 	json_t *arr;
 
@@ -1318,9 +1288,11 @@ void web_api_drafts_list(struct web_req *r)
 		struct qm_buf b;
 		qm_buf_init_secure(&b, WEB_MAX_JSON_MESSAGE + 8192);
 		if (qm_client_draft_get(cl, ids[i], &b, NULL) == QM_OK)
-			json_array_append_new(arr, draft_decode(ids[i], acct,
-			                                        b.data ? (const char *)b.data : "",
-			                                        b.len));
+			json_array_append_new(
+			    arr,
+			    draft_decode(ids[i], acct,
+			                 b.data ? (const char *)b.data : "",
+			                 b.len));
 		qm_buf_free(&b);
 	}
 	free(ids);
@@ -1333,7 +1305,7 @@ void web_api_outbox_list(struct web_req *r)
 {
 	struct qm_client_outbox_item *items = NULL;
 	struct qm_error e;
-	int64_t acct = req_account(r);
+	int64_t acct = web_req_account(r);
 	size_t n = 0;
 	json_t *arr;
 
@@ -1349,8 +1321,8 @@ void web_api_outbox_list(struct web_req *r)
 		const struct qm_client_outbox_item *o = &items[i];
 		json_t *it = json_pack(
 		    "{s:o,s:o,s:o,s:i,s:s,s:i,s:I,s:I,s:I,s:o,s:b}", "id",
-		    id_json(o->id), "message_id", web_jstr(o->message_id), "to",
-		    web_jstr(o->recipients), "level", o->level, "state",
+		    web_id_json(o->id), "message_id", web_jstr(o->message_id),
+		    "to", web_jstr(o->recipients), "level", o->level, "state",
 		    qm_client_outbox_state_name(o->state), "attempts",
 		    o->attempts, "created", (json_int_t)o->created, "updated",
 		    (json_int_t)o->updated, "retry_at", (json_int_t)o->retry_at,
@@ -1389,9 +1361,9 @@ void web_api_message_retry(struct web_req *r)
 		return;
 	}
 	web_reply_json(r, 200,
-	               json_pack("{s:o,s:s,s:o}", "id", id_json(nid), "status",
-	                         verify_name(v->verify), "explanation",
-	                         web_jstr(v->status_text)));
+	               json_pack("{s:o,s:s,s:o}", "id", web_id_json(nid),
+	                         "status", verify_name(v->verify),
+	                         "explanation", web_jstr(v->status_text)));
 	qm_client_view_free(&v);
 }
 
@@ -1412,6 +1384,7 @@ void web_api_outbox_retry(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		return;
 	}
-	web_reply_json(r, 200, json_pack("{s:i,s:i}", "sent", sent ? 1 : 0,
-	                                 "failed", sent ? 0 : 1));
+	web_reply_json(r, 200,
+	               json_pack("{s:i,s:i}", "sent", sent ? 1 : 0, "failed",
+	                         sent ? 0 : 1));
 }

@@ -15,21 +15,25 @@
 
 #include "web.h"
 
-#define WEB_MAX_SESSIONS 64
+#define WEB_MAX_SESSIONS      64
 #define WEB_SESSION_MAX_AGE_S (12 * 3600)
-#define WEB_ID_BYTES 32
-#define WEB_ID_HEX (WEB_ID_BYTES * 2 + 1)
-#define WEB_MAX_URL 4096
-#define WEB_MAX_JSON (64u * 1024u)
-#define WEB_MAX_JSON_MESSAGE (8u * 1024u * 1024u)
-#define WEB_MAX_ARGS 3
-#define WEB_MAX_SEGMENT 320
-#define WEB_MAX_UPLOADS 32
+#define WEB_ID_BYTES          32
+#define WEB_ID_HEX            (WEB_ID_BYTES * 2 + 1)
+#define WEB_MAX_URL           4096
+#define WEB_MAX_JSON          (64u * 1024u)
+#define WEB_MAX_JSON_MESSAGE  (8u * 1024u * 1024u)
+#define WEB_MAX_ARGS          3
+#define WEB_MAX_SEGMENT       320
+#define WEB_MAX_UPLOADS       32
 
-enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD,
-                  WEB_OTHER };
+enum web_method { WEB_GET, WEB_POST, WEB_PUT, WEB_DELETE, WEB_HEAD, WEB_OTHER };
 
-enum { WEB_NEEDS_NOTHING = 0, WEB_NEEDS_CLIENT = 1, WEB_NEEDS_READER = 2 };
+enum {
+	WEB_NEEDS_NOTHING = 0,
+	WEB_NEEDS_CLIENT = 1,
+	WEB_NEEDS_READER = 2,
+	WEB_NEEDS_OPS = 3
+};
 
 /* An attachment uploaded in a session, waiting to be sent. */
 struct web_upload {
@@ -51,14 +55,14 @@ struct web_session {
 /* What a handler answers. Either json or raw bytes. */
 struct web_reply {
 	int status;
-	json_t *json;          /* owned */
-	unsigned char *raw;    /* owned, malloc'd (or secure when raw_secure) */
+	json_t *json;       /* owned */
+	unsigned char *raw; /* owned, malloc'd (or secure when raw_secure) */
 	size_t raw_len;
 	int raw_secure;
 	char ctype[96];
 	char disposition[600];
-	const char *csp;       /* overrides the default CSP (static string) */
-	int set_cookie;        /* send the session cookie */
+	const char *csp; /* overrides the default CSP (static string) */
+	int set_cookie;  /* send the session cookie */
 	int clear_cookie;
 };
 
@@ -82,12 +86,15 @@ typedef void (*web_handler)(struct web_req *r);
 struct web_route {
 	enum web_method method;
 	const char *pattern;
-	int auth;          /* needs an unlocked session */
-	size_t body_max;   /* 0: WEB_MAX_JSON */
-	int raw_body;      /* body is application/octet-stream (uploads) */
-	int client;        /* WEB_NEEDS_CLIENT: holds the client lock;
-	                      WEB_NEEDS_READER: holds the reader lock and uses
-	                      the server's reader (answers during a sync) */
+	int auth;        /* needs an unlocked session */
+	size_t body_max; /* 0: WEB_MAX_JSON */
+	int raw_body;    /* body is application/octet-stream (uploads) */
+	int client;      /* WEB_NEEDS_CLIENT: holds the client lock;
+	                    WEB_NEEDS_READER: holds the reader lock and uses
+	                    the server's reader (answers during a sync);
+	                    WEB_NEEDS_OPS: holds the ops lock and uses the
+	                    server's ops handle (quick server operations,
+	                    not queued behind a sync) */
 	web_handler fn;
 };
 
@@ -108,13 +115,21 @@ struct qm_web_server {
 	char bind[64];
 	struct qm_client *client;
 	/* Lock order: client_lock before lock, never the other way. */
-	pthread_mutex_t lock;        /* sessions, events, sync status, history */
+	pthread_mutex_t lock; /* sessions, events, sync status, history */
 	pthread_mutex_t client_lock; /* the client engine and its store */
 	/* A second client engine handle for listing while the client syncs
 	 * (qm_client_clone, opened at unlock, closed at lock). Lock order:
 	 * client_lock, then reader_lock, then lock. */
 	pthread_mutex_t reader_lock;
 	struct qm_client *reader;
+	/* A third handle for the quick operations on the IMAP server (move,
+	 * file, trash, flags written at once): they do not wait for the
+	 * client lock, which a background sync holds for all its length;
+	 * the engine itself makes them wait for (flags: give way to) a sync
+	 * of the same account. Opened and closed with the reader. Lock
+	 * order: client_lock, then reader_lock, then ops_lock, then lock. */
+	pthread_mutex_t ops_lock;
+	struct qm_client *ops;
 	int initialized; /* the client has a vault (cached for /api/state) */
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
@@ -127,12 +142,13 @@ struct qm_web_server {
 	int sync_started;
 	int sync_running;
 	int sync_stop;
-	int sync_again; /* asked for while running: once more when done */
+	int sync_again;       /* asked for while running: once more when done */
 	int64_t sync_account; /* what the next sync does (0: every account) */
 	struct web_watcher watch[WEB_WATCH_MAX];
 	pthread_cond_t sync_cond;
 	struct web_sync_status {
 		long done, total, fresh;
+		long passes; /* passes finished since start */
 		int64_t last;
 		char error[QM_ERR_MSGMAX];
 	} sync;
@@ -164,10 +180,10 @@ struct qm_web_server {
 int web_counts(struct qm_web_server *srv, struct qm_client *c, int64_t account,
                const char *folder, int64_t *total, int64_t *unread);
 /* The client engine handle a handler uses: the server's reader on reader
- * routes, the client otherwise. */
+ * routes, its ops handle on ops routes, the client otherwise. */
 struct qm_client *web_client(struct web_req *r);
-/* Opens (after unlock) or closes (at lock) the server's reader; the
- * caller holds the client lock. */
+/* Opens (after unlock) or closes (at lock) the server's reader and ops
+ * handle; the caller holds the client lock. */
 void web_reader_open(struct qm_web_server *srv);
 void web_reader_close(struct qm_web_server *srv);
 /* Forgets every cached count (after sync, flags, delete, send). */
@@ -246,13 +262,13 @@ struct web_upload *web_upload_find(struct web_session *s, const char *id);
 void web_upload_drop(struct web_session *s, struct web_upload *u);
 
 /* Adds an event for the page's notices (new mail, sent, failed, alarm). */
-void web_event_add(struct qm_web_server *srv, const char *type,
-                   const char *id, const char *fmt, ...) QM_PRINTF(4, 5);
+void web_event_add(struct qm_web_server *srv, const char *type, const char *id,
+                   const char *fmt, ...) QM_PRINTF(4, 5);
 
 /* ------------------------------------------------------------ assets */
 
 struct web_asset {
-	const char *path;  /* "/index.html" */
+	const char *path; /* "/index.html" */
 	const char *ctype;
 	const unsigned char *data;
 	size_t len;
@@ -282,7 +298,20 @@ json_t *web_jstr(const char *s);
 /* Parses a decimal ID path argument; replies 400 and returns -1 if bad. */
 int web_arg_id(struct web_req *r, int i, int64_t *id);
 
-/* Handlers (api.c, api_mail.c). */
+/* Helpers shared by api_mail.c and api_list.c. The account of ?account=,
+ * else the first; -1 when replied with an error. */
+int64_t web_req_account(struct web_req *r);
+/* An ID as a JSON string. */
+json_t *web_id_json(int64_t id);
+struct qm_store_msg;
+/* The Summary object of docs/WEB.md for one index row. */
+json_t *web_msg_summary(const struct qm_store_msg *m);
+/* s display-safe (qm_client_display, one line), malloc'd; NULL when out of
+ * memory. Free with web_shown_free (wipes it). */
+char *web_shown(const char *s);
+void web_shown_free(char *d);
+
+/* Handlers (api.c, api_mail.c, api_list.c). */
 void web_api_state(struct web_req *r);
 void web_api_init(struct web_req *r);
 void web_api_unlock(struct web_req *r);
@@ -325,5 +354,8 @@ void web_api_drafts_delete(struct web_req *r);
 void web_api_outbox_list(struct web_req *r);
 void web_api_outbox_retry(struct web_req *r);
 void web_api_message_retry(struct web_req *r);
+void web_api_message_move(struct web_req *r);
+void web_api_message_file(struct web_req *r);
+void web_api_message_trash(struct web_req *r);
 
 #endif /* QM_WEB_PRIVATE_H */

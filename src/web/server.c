@@ -365,6 +365,8 @@ struct qm_client *web_client(struct web_req *r)
 {
 	if (r->route && r->route->client == WEB_NEEDS_READER && r->srv->reader)
 		return r->srv->reader;
+	if (r->route && r->route->client == WEB_NEEDS_OPS && r->srv->ops)
+		return r->srv->ops;
 	return r->srv->client;
 }
 
@@ -375,6 +377,11 @@ void web_reader_open(struct qm_web_server *srv)
 	    qm_client_clone(srv->client, &srv->reader, NULL) != QM_OK)
 		srv->reader = NULL; /* reader routes then answer "locked" */
 	pthread_mutex_unlock(&srv->reader_lock);
+	pthread_mutex_lock(&srv->ops_lock);
+	if (!srv->ops && srv->client && qm_client_unlocked(srv->client) &&
+	    qm_client_clone(srv->client, &srv->ops, NULL) != QM_OK)
+		srv->ops = NULL; /* ops routes then answer "locked" */
+	pthread_mutex_unlock(&srv->ops_lock);
 }
 
 void web_reader_close(struct qm_web_server *srv)
@@ -382,6 +389,10 @@ void web_reader_close(struct qm_web_server *srv)
 	pthread_mutex_lock(&srv->reader_lock);
 	qm_client_free(&srv->reader);
 	pthread_mutex_unlock(&srv->reader_lock);
+	/* an operation under way ends first (the engine bounds its wait) */
+	pthread_mutex_lock(&srv->ops_lock);
+	qm_client_free(&srv->ops);
+	pthread_mutex_unlock(&srv->ops_lock);
 }
 
 json_t *web_jstr(const char *s)
@@ -857,6 +868,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			web_reply_error(r, 401, "unauthorized",
 			                "QMail is locked. Unlock it again.");
 		pthread_mutex_unlock(&srv->reader_lock);
+	} else if (r->route->client == WEB_NEEDS_OPS) {
+		pthread_mutex_lock(&srv->ops_lock);
+		if (srv->ops)
+			r->route->fn(r);
+		else
+			web_reply_error(r, 401, "unauthorized",
+			                "QMail is locked. Unlock it again.");
+		pthread_mutex_unlock(&srv->ops_lock);
 	} else {
 		r->route->fn(r);
 	}
@@ -938,6 +957,7 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->client_lock, NULL);
 	pthread_mutex_init(&srv->reader_lock, NULL);
+	pthread_mutex_init(&srv->ops_lock, NULL);
 	srv->initialized = client ? qm_client_initialised(client) : 0;
 	pthread_cond_init(&srv->sync_cond, NULL);
 	locked_init = 1;
@@ -1022,6 +1042,7 @@ out:
 			pthread_mutex_destroy(&srv->lock);
 			pthread_mutex_destroy(&srv->client_lock);
 			pthread_mutex_destroy(&srv->reader_lock);
+			pthread_mutex_destroy(&srv->ops_lock);
 			pthread_cond_destroy(&srv->sync_cond);
 		}
 		qm_buf_free(&srv->tls_key);
@@ -1059,6 +1080,7 @@ void qm_web_server_stop(struct qm_web_server **psrv)
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->client_lock);
 	pthread_mutex_destroy(&srv->reader_lock);
+	pthread_mutex_destroy(&srv->ops_lock);
 	pthread_cond_destroy(&srv->sync_cond);
 	qm_buf_free(&srv->tls_key);
 	qm_buf_free(&srv->tls_cert);

@@ -201,6 +201,7 @@ static void *sync_main(void *arg)
 		}
 		pthread_mutex_lock(&srv->lock);
 		srv->sync_running = 0;
+		srv->sync.passes++;
 		if (srv->sync_again) {
 			/* mail came in while this sync ran */
 			srv->sync_again = 0;

@@ -8,7 +8,10 @@
 // the signer line), the tampered badge, a level-2 message from another SAE
 // than the one confirmed for its From shown as an unverified sender, the
 // XSS corpus delivered as mail doing nothing, the QBER alarm when the
-// eavesdropper is on, keyboard navigation and labels. Writes screenshots of
+// eavesdropper is on, the folder tree with its counts (a folder named with
+// HTML shown as text), star and read toggles checked on the server, threads,
+// moves by menu and by drag, archive and delete to Trash, keyboard navigation
+// and labels. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -387,6 +390,155 @@ async function main() {
     const pushT0 = Date.now();
     await B.locator('#rows li.row').filter({ hasText: 'Pushed to the inbox' }).first().waitFor({ timeout: 30000 });
     log(`pushed message listed ${Date.now() - pushT0} ms after alice's outbox showed`);
+
+    // ---- folders, flags, threads and moves (issue 14). Another IMAP
+    // client makes folders (one named with HTML and script characters)
+    // and files a conversation; everything below is checked against the
+    // engine (the API) and against the server (webenv asks it over IMAP).
+    await env.cmd('folders');
+    // Sync and wait for a pass that started after the press: one under
+    // way then may have started before a change the test just made (the
+    // IDLE watcher starts passes of its own), and the server runs one
+    // more after it.
+    const syncState = async () => B.evaluate(async () => (await fetch('/api/sync')).json());
+    const syncDone = async () => {
+      const s0 = await syncState();
+      await B.locator('#sync-btn').click();
+      await B.waitForFunction(async (n) => { const s = await (await fetch('/api/sync')).json(); return !s.running && s.passes >= n; }, s0.passes + (s0.running ? 2 : 1), { timeout: 120000, polling: 500 });
+    };
+    await syncDone();
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    const hostile = '<img src=x onerror=alert(1)>&<b>';
+    await B.locator('#folders a.folder[data-folder="Projects/2026"]').waitFor({ timeout: T });
+    const labels = await B.locator('#folders a.folder .fname').allTextContents();
+    check(labels.slice(0, 6).join('|') === 'Inbox|Drafts|Sent|Archive|Junk|Trash', `special-use folders first: ${labels.join('|')}`);
+    check(labels.includes('Projects') && labels.includes('2026'), `the tree lacks Projects/2026: ${labels.join('|')}`);
+    const pad = await B.locator('#folders a.folder[data-folder="Projects/2026"]').evaluate((a) => parseInt(a.style.paddingLeft, 10));
+    check(pad > 10, 'Projects/2026 is not nested under Projects');
+    check(labels.includes(hostile), `the hostile folder name is not shown as text: ${labels.join('|')}`);
+    check(await B.locator('#sidebar img, #sidebar b').count() === 0, 'a folder name became HTML');
+    // counts: the sidebar, the list head and the API agree
+    const apiFolders = async () => (await B.evaluate(async () => (await (await fetch(`/api/folders`)).json()).folders));
+    const unreadOf = (fs, n) => (fs.find((f) => f.name === n) || {}).unread || 0;
+    const sideCount = async (n) => { const c = B.locator(`#folders a.folder[data-folder="${n}"] .count`); return (await c.count()) ? parseInt(await c.textContent(), 10) : 0; };
+    const headUnread = async () => { const t = await B.locator('#list-counts').textContent(); const m = /([\d,]+) unread/.exec(t); return m ? parseInt(m[1].replace(/,/g, ''), 10) : 0; };
+    let fs = await apiFolders();
+    check(unreadOf(fs, 'Projects/2026') === 1 && await sideCount('Projects/2026') === 1, 'Projects/2026 does not count its one unread message');
+    await B.locator('#rows').waitFor({ timeout: T });
+    const inboxUnread = unreadOf(fs, 'INBOX');
+    check(inboxUnread > 0 && await sideCount('INBOX') === inboxUnread && await headUnread() === inboxUnread, `INBOX unread: api ${inboxUnread}, sidebar ${await sideCount('INBOX')}, list ${await headUnread()}`);
+    // the shot without a sync under way (the IDLE watcher starts one)
+    await B.waitForFunction(async () => !(await (await fetch('/api/sync')).json()).running && !document.querySelector('#sync-btn').disabled, null, { timeout: 120000, polling: 500 });
+    await shot(B, 'folders.png');
+
+    // the messages webenv filed are dated 2025: oldest first brings them
+    // to the first page (the engine's sort)
+    await B.locator('#sort').selectOption('date-asc');
+    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().waitFor({ timeout: T });
+    // star and read toggles on a row: the engine has them at once, and
+    // so has the server (no sync between). Only a sync of the account
+    // running at that moment may make the engine keep the change for the
+    // next sync (the API then says written: false): checked after it.
+    const mrow = () => B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first();
+    const toggle = async (button) => {
+      const s0 = await syncState();
+      const [resp] = await Promise.all([
+        B.waitForResponse((r) => /\/api\/messages\/\d+\/flags$/.test(r.url()) && r.request().method() === 'POST', { timeout: T }),
+        mrow().locator(button).click()]);
+      check(resp.ok(), `the flags request failed: ${resp.status()}`);
+      const m = await resp.json();
+      if (!m.written) {
+        const s1 = await syncState();
+        check(s0.running || s1.running || s1.passes > s0.passes, `a flag change was not written to the server though no sync ran: ${JSON.stringify(m)}`);
+        log(`a sync was running: ${button} written at the next sync`);
+      }
+      return m.written;
+    };
+    let written = await toggle('button.star');
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && li.querySelector('button.star').getAttribute('aria-pressed') === 'true'), null, { timeout: T });
+    written = (await toggle('button.dot')) && written;
+    await B.waitForFunction((n) => { const c = document.querySelector('#folders a.folder[data-folder="INBOX"] .count'); return (c ? parseInt(c.textContent, 10) : 0) === n - 1; }, inboxUnread, { timeout: T });
+    const listed = await B.evaluate(async () => (await (await fetch('/api/messages?folder=INBOX&limit=200')).json()).messages.find((m) => m.subject === 'Move me by the menu'));
+    check(listed && listed.flagged && listed.seen, `the engine does not have the star and the read mark: ${JSON.stringify(listed)}`);
+    check(unreadOf(await apiFolders(), 'INBOX') === inboxUnread - 1 && await headUnread() === inboxUnread - 1, 'the unread counts disagree after marking read');
+    if (!written) await syncDone();
+    const sflags = await env.cmd('flags Move me by the menu');
+    check(/\\Flagged/.test(sflags) && /\\Seen/.test(sflags), `the server's flags ${written ? 'right after the clicks' : 'after the sync'}: ${sflags}`);
+    // and back: unstarred and unread on the server too
+    written = await toggle('button.star');
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && li.querySelector('button.star').getAttribute('aria-pressed') === 'false'), null, { timeout: T });
+    written = (await toggle('button.dot')) && written;
+    await B.waitForFunction((n) => { const c = document.querySelector('#folders a.folder[data-folder="INBOX"] .count'); return (c ? parseInt(c.textContent, 10) : 0) === n; }, inboxUnread, { timeout: T });
+    if (!written) await syncDone();
+    const sflags2 = await env.cmd('flags Move me by the menu');
+    check(!/\\Flagged|\\Seen/.test(sflags2), `the server kept the flags QMail cleared: ${sflags2}`);
+    log('folder tree, counts, star and read toggles ok');
+
+    // threads: one row with its count, expanded in place, and the
+    // conversation in the reader in order
+    await B.locator('#threads').check();
+    const trow = B.locator('#rows li.row:not(.reply)').filter({ hasText: 'Plans for the launch' }).first();
+    await trow.waitFor({ timeout: T });
+    check(await trow.locator('.tcount').textContent() === '3', 'the conversation does not count 3');
+    check(await B.locator('#rows li.row:not(.reply)').filter({ hasText: 'Re: Plans for the launch' }).count() === 0, 'a reply is listed outside its conversation');
+    await trow.locator('button.expander').click();
+    await B.locator('#rows li.row.reply').nth(2).waitFor({ timeout: T });
+    const replies = await B.locator('#rows li.row.reply .subject').allTextContents();
+    check(replies.length === 3 && /Re: Re: Plans/.test(replies[2]) && !/Re:/.test(replies[0]), `expanded conversation: ${replies.join(' | ')}`);
+    await B.locator('#rows li.row.reply').nth(1).click();
+    await B.locator('#thread li').nth(2).waitFor({ timeout: T });
+    const conv = await B.locator('#thread li').allTextContents();
+    check(conv.length === 3 && /Plans for the launch/.test(conv[0]) && /Re: Re:/.test(conv[2]), `the reader's conversation: ${conv.join(' | ')}`);
+    const cur = await B.locator('#thread li.current').allTextContents();
+    check(cur.length === 1 && /^\W*(Bob|bob@).*Re: Plans/.test(cur[0]) && !/Re: Re:/.test(cur[0]), `the open message is not marked in the conversation: ${cur.join(' | ')}`);
+    // the list shows the opened message read (two of three left unread)
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row.reply')].filter((li) => li.classList.contains('unread')).length === 2, null, { timeout: T });
+    await shot(B, 'threads.png');
+    await B.locator('#threads').uncheck();
+    await B.locator('#rows li.row').filter({ hasText: 'Re: Re: Plans for the launch' }).first().waitFor({ timeout: T });
+    log('threads ok');
+
+    // move by the menu, by dragging a row onto a folder, and archive;
+    // the server holds each message in its new folder at once
+    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().click();
+    await B.locator('#reader h2.subject').filter({ hasText: 'Move me by the menu' }).waitFor({ timeout: T });
+    await B.locator('#move-btn').click();
+    await B.locator('#movemenu').waitFor({ timeout: T });
+    const items = await B.locator('#movemenu .menuitem').allTextContents();
+    check(items.includes('Projects') && items.includes(hostile) && !items.includes('Inbox'), `the move menu: ${items.join('|')}`);
+    await shot(B, 'move-menu.png');
+    await B.locator('#movemenu .menuitem[data-folder="Projects"]').click();
+    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).waitFor({ state: 'detached', timeout: T });
+    check((await env.cmd('where Move me by the menu')) === 'ok Projects', 'the server does not hold the moved message in Projects');
+    await B.locator('#rows li.row').filter({ hasText: 'Drag me to Projects' }).first().dragTo(B.locator('#folders a.folder[data-folder="Projects"]'));
+    await B.locator('#rows li.row').filter({ hasText: 'Drag me to Projects' }).waitFor({ state: 'detached', timeout: T });
+    check((await env.cmd('where Drag me to Projects')) === 'ok Projects', 'the server does not hold the dragged message in Projects');
+    await B.locator('#folders a.folder[data-folder="Projects"]').click();
+    await B.locator('#rows li.row').filter({ hasText: 'Drag me to Projects' }).waitFor({ timeout: T });
+    check(await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).count() === 1, 'Projects does not list the message moved there');
+    await B.locator('#rows li.row').filter({ hasText: 'Drag me to Projects' }).first().click();
+    await B.locator('#reader h2.subject').filter({ hasText: 'Drag me to Projects' }).waitFor({ timeout: T });
+    await B.locator('#archive-btn').click();
+    await B.locator('#rows li.row').filter({ hasText: 'Drag me to Projects' }).waitFor({ state: 'detached', timeout: T });
+    check((await env.cmd('where Drag me to Projects')) === 'ok Archive', 'the server does not hold the archived message in Archive');
+    // the keyboard: # deletes (to Trash)
+    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().click();
+    await B.locator('#reader h2.subject').filter({ hasText: 'Move me by the menu' }).waitFor({ timeout: T });
+    await B.locator('body').press('#');
+    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).waitFor({ state: 'detached', timeout: T });
+    check((await env.cmd('where Move me by the menu')) === 'ok Trash', 'the server does not hold the deleted message in Trash');
+    log('move by menu and by drag, archive, delete ok');
+
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await B.locator('#sort').selectOption('date');
+    // the shortcuts' help
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await B.locator('#rows').waitFor({ timeout: T });
+    await B.locator('body').press('?');
+    await B.locator('#help').waitFor({ timeout: T });
+    check(/archive/.test(await B.locator('#help').textContent()), 'the help lists no shortcuts');
+    await B.keyboard.press('Escape');
+    await B.locator('#help').waitFor({ state: 'detached', timeout: T });
 
     // ---- keyboard navigation and labels
     await B.evaluate(() => { location.hash = '#/mail/INBOX'; });

@@ -17,6 +17,16 @@
  *                 built by hand (tests/lib/craft.h), and waits for
  *                 its delivery
  *   wait N        waits until bob's mailbox holds at least N messages
+ *   folders       as another IMAP client of bob's: creates and subscribes
+ *                 Projects, Projects/2026 and a folder named with HTML
+ *                 and script characters, and files a conversation of
+ *                 three (In-Reply-To, References) and two messages to move
+ *                 in INBOX, one in Projects/2026
+ *   flags SUBJECT the server's flags of bob's INBOX message with that
+ *                 subject: "ok \\Seen \\Flagged" ("ok -" when it has
+ *                 none; "error ..." when there is no such message)
+ *   where SUBJECT the folders of bob's server holding a message with that
+ *                 subject: "ok INBOX,Archive" ("ok -" when none)
  *   quit          stops everything
  * Test code only.
  */
@@ -83,7 +93,7 @@ static int deliver(const char *msg)
 static void b64(const char *s, char *out, size_t cap)
 {
 	static const char t[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t n = strlen(s), i, o = 0;
 
 	for (i = 0; i < n && o + 5 < cap; i += 3) {
@@ -176,7 +186,8 @@ static int cmd_tamper(void)
 	/* flip one base64 letter in the middle of the envelope part */
 	env = strstr((char *)p, "filename=\"message.qmail\"");
 	if (!env) {
-		fprintf(stderr, "webenv: %s is not a QMail message\n", paths[n - 1]);
+		fprintf(stderr, "webenv: %s is not a QMail message\n",
+		        paths[n - 1]);
 		free(p);
 		return -1;
 	}
@@ -187,7 +198,8 @@ static int cmd_tamper(void)
 		env = a && (!b || a < b) ? a : b;
 	}
 	if (!env) {
-		fprintf(stderr, "webenv: no envelope body in %s\n", paths[n - 1]);
+		fprintf(stderr, "webenv: no envelope body in %s\n",
+		        paths[n - 1]);
 		free(p);
 		return -1;
 	}
@@ -196,7 +208,8 @@ static int cmd_tamper(void)
 		free(p);
 		return -1;
 	}
-	while (i < len && !((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')))
+	while (i < len &&
+	       !((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')))
 		i++;
 	p[i] = p[i] == 'A' ? 'B' : 'A';
 	n = qmt_mail_rewrite(paths[n - 1], p, len);
@@ -254,13 +267,121 @@ static int cmd_eve(int on)
 	int i, ok = 0;
 
 	snprintf(base, sizeof(base), "%s/operator", w.net.dir);
-	snprintf(body, sizeof(body), "{\"eavesdropper\":%s}", on ? "1.0" : "0.0");
+	snprintf(body, sizeof(body), "{\"eavesdropper\":%s}",
+	         on ? "1.0" : "0.0");
 	for (i = 0; i < w.net.nkmes; i++) {
-		long st = kt_req(&w.net, i, base, "/kme/v1/ctl/eve", body, NULL);
+		long st =
+		    kt_req(&w.net, i, base, "/kme/v1/ctl/eve", body, NULL);
 		if (st >= 200 && st < 300)
 			ok++;
 	}
 	return ok == w.net.nkmes ? 0 : -1;
+}
+
+/* The hostile folder name of the folders command, on the wire (modified
+ * UTF-7: "&-" is "&"; no '"' or '\\', which would need an IMAP literal):
+ * "<img src=x onerror=alert(1)>&<b>" to a person. */
+#define HOSTILE_FOLDER "<img src=x onerror=alert(1)>&-<b>"
+
+static const char *const bob_folders[] = {
+    "INBOX",    "Archive",       "Junk",        "Trash",
+    "Projects", "Projects/2026", HOSTILE_FOLDER};
+
+static int cmd_folders(void)
+{
+	static const char *const made[] = {"Projects", "Projects/2026",
+	                                   HOSTILE_FOLDER};
+	static const struct {
+		const char *folder, *subject, *id, *parent;
+	} msgs[] = {
+	    {"INBOX", "Plans for the launch", "conv1", NULL},
+	    {"INBOX", "Re: Plans for the launch", "conv2", "conv1"},
+	    {"INBOX", "Re: Re: Plans for the launch", "conv3", "conv2"},
+	    {"INBOX", "Move me by the menu", "mv1", NULL},
+	    {"INBOX", "Drag me to Projects", "mv2", NULL},
+	    {"Projects/2026", "Budget 2026", "pj1", NULL},
+	};
+	struct qmt_imap *c = qmt_imap_open(&w.mail, W_BOB);
+	char msg[2048];
+	size_t i, len;
+	int rc = 0;
+
+	if (!c)
+		return -1;
+	for (i = 0; i < sizeof(made) / sizeof(made[0]) && rc == 0; i++)
+		if (qmt_imap_cmd(c, "CREATE \"%s\"", made[i]) != 0 ||
+		    qmt_imap_cmd(c, "SUBSCRIBE \"%s\"", made[i]) != 0)
+			rc = -1;
+	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]) && rc == 0; i++) {
+		len = qmt_mail_message(msg, sizeof(msg), msgs[i].subject,
+		                       msgs[i].id, msgs[i].parent);
+		if (qmt_imap_append(c, msgs[i].folder, "", msg, len) == 0)
+			rc = -1;
+	}
+	qmt_imap_close(&c);
+	return rc;
+}
+
+/* The UID of the newest message of folder with subject s; 0 for none. */
+static uint32_t find_subject(struct qmt_imap *c, const char *folder,
+                             const char *s)
+{
+	uint32_t uids[64];
+	char crit[320];
+	int n;
+
+	if (qmt_imap_cmd(c, "SELECT \"%s\"", folder) != 0)
+		return 0;
+	/* SEARCH SUBJECT matches substrings: the exact header decides */
+	snprintf(crit, sizeof(crit), "SUBJECT \"%s\"", s);
+	n = qmt_imap_search(c, crit, uids, 64);
+	if (n > 64)
+		n = 64;
+	for (; n > 0; n--) {
+		char q[512];
+
+		if (qmt_imap_cmd(
+		        c, "UID FETCH %u (BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+		        (unsigned)uids[n - 1]) != 0)
+			continue;
+		snprintf(q, sizeof(q), "Subject: %s\r\n", s);
+		if (strstr(qmt_imap_reply(c), q))
+			return uids[n - 1];
+	}
+	return 0;
+}
+
+/* Answers "flags SUBJECT" and "where SUBJECT" (see the top). */
+static void cmd_ask(const char *what, const char *subject)
+{
+	struct qmt_imap *c = qmt_imap_open(&w.mail, W_BOB);
+	char out[512] = "", fl[256];
+	size_t i;
+	uint32_t uid;
+
+	if (!c) {
+		printf("error imap\n");
+		return;
+	}
+	if (strcmp(what, "flags") == 0) {
+		uid = find_subject(c, "INBOX", subject);
+		if (!uid || qmt_imap_flags(c, uid, fl, sizeof(fl)) != 0) {
+			qmt_imap_close(&c);
+			printf("error no such message in INBOX\n");
+			return;
+		}
+		snprintf(out, sizeof(out), "%s", fl);
+	} else {
+		for (i = 0; i < sizeof(bob_folders) / sizeof(bob_folders[0]);
+		     i++)
+			if (find_subject(c, bob_folders[i], subject)) {
+				size_t k = strlen(out);
+				snprintf(out + k, sizeof(out) - k, "%s%s",
+				         k ? "," : "", bob_folders[i]);
+			}
+	}
+	qmt_imap_close(&c);
+	printf("ok %s\n", out[0] ? out : "-");
 }
 
 static int atoi_safe(const char *s)
@@ -281,7 +402,8 @@ int main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	i = world_start(&w, "web-e2e", NULL);
 	if (i == 1) {
-		printf("{\"skip\": \"this machine cannot run the mail servers\"}\n");
+		printf("{\"skip\": \"this machine cannot run the mail "
+		       "servers\"}\n");
 		fflush(stdout);
 		world_stop(&w);
 		return 77;
@@ -309,25 +431,29 @@ int main(void)
 	world_wait_pool(&w, W_ALICE, W_BOB, 64 * 1024, 60000);
 	memset(&wc, 0, sizeof(wc));
 	for (i = 0; i < 3; i++) {
-		struct qm_client *c = i == 0 ? w.c[W_ALICE] : i == 1 ? w.c[W_BOB] : fresh;
+		struct qm_client *c = i == 0   ? w.c[W_ALICE]
+		                      : i == 1 ? w.c[W_BOB]
+		                               : fresh;
 		if (qm_web_server_start(&wc, c, &srv[i], &e) != QM_OK) {
 			fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
 			goto out;
 		}
 	}
-	printf("{\"alice\":\"%s\",\"bob\":\"%s\",\"fresh\":\"%s\","
-	       "\"passphrase\":\"correct horse battery staple\","
-	       "\"alice_addr\":\"%s\",\"bob_addr\":\"%s\",\"carol_addr\":\"%s\","
-	       "\"carol_password\":\"%s\",\"smtp_port\":%d,\"imap_port\":%d,"
-	       "\"mail_ca\":\"%s\",\"kme_url\":\"https://127.0.0.1:%d\","
-	       "\"kme_ca\":\"%s/ca.crt\",\"kme_cert\":\"%s/sae/%s.crt\","
-	       "\"kme_key\":\"%s/sae/%s.key\",\"sae\":\"%s\"}\n",
-	       qm_web_server_url(srv[0]), qm_web_server_url(srv[1]),
-	       qm_web_server_url(srv[2]), qmt_mail_addr(W_ALICE),
-	       qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL),
-	       qmt_mail_password(W_CAROL), w.mail.submission_port,
-	       w.mail.imaps_port, w.mail.ca_file, w.net.ports[W_CAROL], w.net.dir,
-	       w.net.dir, w.sae[W_CAROL], w.net.dir, w.sae[W_CAROL], w.sae[W_CAROL]);
+	printf(
+	    "{\"alice\":\"%s\",\"bob\":\"%s\",\"fresh\":\"%s\","
+	    "\"passphrase\":\"correct horse battery staple\","
+	    "\"alice_addr\":\"%s\",\"bob_addr\":\"%s\",\"carol_addr\":\"%s\","
+	    "\"carol_password\":\"%s\",\"smtp_port\":%d,\"imap_port\":%d,"
+	    "\"mail_ca\":\"%s\",\"kme_url\":\"https://127.0.0.1:%d\","
+	    "\"kme_ca\":\"%s/ca.crt\",\"kme_cert\":\"%s/sae/%s.crt\","
+	    "\"kme_key\":\"%s/sae/%s.key\",\"sae\":\"%s\"}\n",
+	    qm_web_server_url(srv[0]), qm_web_server_url(srv[1]),
+	    qm_web_server_url(srv[2]), qmt_mail_addr(W_ALICE),
+	    qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL),
+	    qmt_mail_password(W_CAROL), w.mail.submission_port,
+	    w.mail.imaps_port, w.mail.ca_file, w.net.ports[W_CAROL], w.net.dir,
+	    w.net.dir, w.sae[W_CAROL], w.net.dir, w.sae[W_CAROL],
+	    w.sae[W_CAROL]);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		int r;
@@ -344,9 +470,17 @@ int main(void)
 			r = cmd_eve(0);
 		else if (strcmp(line, "xss") == 0)
 			r = cmd_xss();
-		else if (strncmp(line, "wait ", 5) == 0)
-			r = qmt_mail_wait_files(&w.mail, W_BOB, NULL, atoi_safe(line + 5),
-			                        60000);
+		else if (strcmp(line, "folders") == 0)
+			r = cmd_folders();
+		else if (strncmp(line, "flags ", 6) == 0 ||
+		         strncmp(line, "where ", 6) == 0) {
+			line[5] = '\0';
+			cmd_ask(line, line + 6);
+			fflush(stdout);
+			continue;
+		} else if (strncmp(line, "wait ", 5) == 0)
+			r = qmt_mail_wait_files(&w.mail, W_BOB, NULL,
+			                        atoi_safe(line + 5), 60000);
 		else
 			r = -2;
 		printf(r >= 0 ? "ok %d\n" : "error %d\n", r);

@@ -10,7 +10,12 @@
  *   - a QMail message moved to another folder on the server and back is
  *     the same record, listed where it is, opened once: no replay, no
  *     second KME request (which the KME would refuse: it hands a key out
- *     once), no unreadable record.
+ *     once), no unreadable record;
+ *   - and the reverse (src/client/ops.c): what QMail does on the server is
+ *     what the other client sees there, at once: a message archived,
+ *     flagged, read, moved to Trash and expunged; folders created,
+ *     renamed and deleted; a QMail message moved by QMail and back is
+ *     never fetched or opened again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -256,11 +261,191 @@ static void test_moved_read_once(void **state)
 	qmt_imap_close(&c2);
 }
 
+/* How many messages of folder carry Message-ID <mid@qmail.test>, in the
+ * other client's view (-1: no such folder). */
+static int on_server(struct qmt_imap *c2, const char *folder, const char *mid)
+{
+	uint32_t uids[16];
+
+	if (qmt_imap_cmd(c2, "SELECT \"%s\"", folder) != 0)
+		return -1;
+	return qmt_imap_search(c2, mid, uids, 16);
+}
+
+/* 1 when the other client's LIST shows folder. */
+static int listed_on_server(struct qmt_imap *c2, const char *folder)
+{
+	char want[256];
+
+	assert_int_equal(qmt_imap_cmd(c2, "LIST \"\" \"*\""), 0);
+	snprintf(want, sizeof(want), " %s\r\n", folder);
+	if (strstr(qmt_imap_reply(c2), want))
+		return 1;
+	snprintf(want, sizeof(want), " \"%s\"\r\n", folder);
+	return strstr(qmt_imap_reply(c2), want) != NULL;
+}
+
+/* What QMail does is what another client sees on the server, at once. */
+static void test_ops_seen_elsewhere(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	const char *crit = "HEADER Message-ID <ops1@qmail.test>";
+	char msg[1024], fl[256];
+	uint32_t uids[4];
+	size_t len;
+	int64_t id;
+	int written = 0;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	len = qmt_mail_message(msg, sizeof(msg), "ops seen elsewhere", "ops1",
+	                       NULL);
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	sync_user(W_BOB, &st);
+	id = world_by_subject(&W, W_BOB, "ops seen elsewhere");
+	assert_true(id > 0);
+
+	/* archived */
+	qm_error_clear(&e);
+	assert_ok(
+	    qm_client_msg_file(W.c[W_BOB], id, QM_FOLDER_USE_ARCHIVE, &e));
+	assert_int_equal(on_server(c2, "INBOX", crit), 0);
+	assert_int_equal(on_server(c2, "Archive", crit), 1);
+	assert_true(listed_in(W_BOB, "Archive", id));
+	assert_false(listed_in(W_BOB, "INBOX", id));
+
+	/* read and starred: on the server before any sync */
+	assert_ok(qm_client_msg_flags_now(W.c[W_BOB], id,
+	                                  QM_FLAG_SEEN | QM_FLAG_FLAGGED, 0,
+	                                  NULL, &written, &e));
+	assert_int_equal(written, 1);
+	assert_int_equal(on_server(c2, "Archive", crit), 1);
+	assert_int_equal(qmt_imap_search(c2, crit, uids, 4), 1);
+	assert_int_equal(qmt_imap_flags(c2, uids[0], fl, sizeof(fl)), 0);
+	assert_non_null(strstr(fl, "\\Seen"));
+	assert_non_null(strstr(fl, "\\Flagged"));
+
+	/* a folder made, the message moved in, the folder renamed: the
+	 * message listed there without a sync, and not fetched again */
+	assert_ok(
+	    qm_client_folder_create(W.c[W_BOB], W.acct[W_BOB], "Projects", &e));
+	assert_true(listed_on_server(c2, "Projects"));
+	assert_ok(qm_client_msg_move(W.c[W_BOB], id, "Projects", &e));
+	assert_int_equal(on_server(c2, "Archive", crit), 0);
+	assert_int_equal(on_server(c2, "Projects", crit), 1);
+	assert_ok(qm_client_folder_rename(W.c[W_BOB], W.acct[W_BOB], "Projects",
+	                                  "Done", &e));
+	assert_false(listed_on_server(c2, "Projects"));
+	assert_true(listed_on_server(c2, "Done"));
+	assert_int_equal(on_server(c2, "Done", crit), 1);
+	assert_true(listed_in(W_BOB, "Done", id));
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_true(listed_in(W_BOB, "Done", id));
+	assert_int_equal(flags_of(W_BOB, id) & (QM_FLAG_SEEN | QM_FLAG_FLAGGED),
+	                 QM_FLAG_SEEN | QM_FLAG_FLAGGED);
+
+	/* deleted: to Trash, then for good */
+	assert_ok(qm_client_msg_trash(W.c[W_BOB], id, &e));
+	assert_int_equal(on_server(c2, "Done", crit), 0);
+	assert_int_equal(on_server(c2, "Trash", crit), 1);
+	assert_true(listed_in(W_BOB, "Trash", id));
+	assert_ok(qm_client_msg_trash(W.c[W_BOB], id, &e));
+	assert_int_equal(on_server(c2, "Trash", crit), 0);
+	assert_true(world_by_subject(&W, W_BOB, "ops seen elsewhere") <= 0);
+
+	assert_ok(
+	    qm_client_folder_delete(W.c[W_BOB], W.acct[W_BOB], "Done", &e));
+	assert_false(listed_on_server(c2, "Done"));
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 0);
+	qmt_imap_close(&c2);
+}
+
+/* A QMail message moved by QMail to Archive and back: the other client
+ * sees each move; QMail never fetches or opens it again (the KME hands a
+ * key out once: a second request would leave it unreadable). */
+static void test_qmail_moved_by_qmail(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_client_compose m;
+	struct qm_client_sync_stats st;
+	struct qm_client_sent sent;
+	struct qm_client_view *view = NULL;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	static char files[256][512];
+	struct qm_store_msglist *l = NULL;
+	char crit[512];
+	int have;
+	int64_t id, count;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 420000), 0);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "moved by qmail";
+	m.text = "opened once\n";
+	m.level = 2;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
+	assert_int_equal(sent.n_sent, 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.decrypted, 1);
+	id = world_by_subject(&W, W_BOB, "moved by qmail");
+	assert_true(id > 0);
+	count = world_count(&W, W_BOB);
+	/* the outer subject is not the sender's: found by its Message-ID */
+	assert_ok(qm_client_msg_get(W.c[W_BOB], id, &l, &e));
+	snprintf(crit, sizeof(crit), "HEADER Message-ID %s",
+	         l->items[0].message_id);
+	qm_client_msglist_free(&l);
+
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	assert_ok(qm_client_msg_move(W.c[W_BOB], id, "Archive", &e));
+	assert_int_equal(on_server(c2, "INBOX", crit), 0);
+	assert_int_equal(on_server(c2, "Archive", crit), 1);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched + st.decrypted + st.replayed +
+	                     st.duplicates + st.unreadable + st.errors,
+	                 0);
+	assert_true(listed_in(W_BOB, "Archive", id));
+
+	assert_ok(qm_client_msg_move(W.c[W_BOB], id, "INBOX", &e));
+	assert_int_equal(on_server(c2, "Archive", crit), 0);
+	assert_int_equal(on_server(c2, "INBOX", crit), 1);
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched + st.decrypted + st.replayed +
+	                     st.duplicates + st.unreadable + st.errors,
+	                 0);
+	assert_true(listed_in(W_BOB, "INBOX", id));
+	assert_false(listed_in(W_BOB, "Archive", id));
+	assert_int_equal(world_count(&W, W_BOB), count);
+	assert_ok(qm_client_read(W.c[W_BOB], id, &view, &e));
+	assert_int_equal(view->verify, QM_VERIFY_OK);
+	assert_non_null(strstr(view->text, "opened once"));
+	qm_client_view_free(&view);
+	qmt_imap_close(&c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_flags_both_ways),
 	    cmocka_unit_test(test_moved_read_once),
+	    cmocka_unit_test(test_ops_seen_elsewhere),
+	    cmocka_unit_test(test_qmail_moved_by_qmail),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

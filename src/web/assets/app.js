@@ -78,35 +78,139 @@ export async function loadAccounts(withFolders = true) {
   if (withFolders) await loadFolders();
 }
 
-export async function loadFolders() {
-  state.folders = [];
-  if (state.account) {
-    try { state.folders = (await api.get(`/api/folders?account=${encodeURIComponent(state.account)}`)).folders || []; } catch (e) { state.folders = []; }
-  }
-  renderSidebar();
-}
-
 function navLink(href, label, extra) {
   const current = location.hash === href || (href !== '#/' && location.hash.startsWith(`${href}/`));
   return h('li', {}, h('a', { href, 'aria-current': current ? 'page' : null }, label, extra ? h('span', { class: 'count', 'aria-label': `${extra} unread` }, String(extra)) : null));
+}
+
+// The special-use folders, in the order a mail client shows them, with
+// the page's names and icons (characters every system font has).
+const USES = [
+  ['inbox', 'Inbox', '\u2709'], ['drafts', 'Drafts', '\u270E'], ['sent', 'Sent', '\u27A4'],
+  ['archive', 'Archive', '\u25A4'], ['all', 'All Mail', '\u25A4'], ['flagged', 'Starred', '\u2605'],
+  ['important', 'Important', '\u25C6'], ['junk', 'Junk', '\u26A0'], ['trash', 'Trash', '\u2716'],
+];
+
+// The account the sidebar shows, and whether it fetches over POP3.
+export function currentAccount() { return state.accounts.find((a) => a.id === state.account) || null; }
+export function isPop3() { const a = currentAccount(); return !!a && a.incoming === 'pop3'; }
+
+// The folder of that special use, or null.
+export function folderOfUse(use) { return state.folders.find((f) => f.use === use && f.selectable) || null; }
+
+// What the page calls a folder: its special-use name, else its display
+// name (the server's, display-safe, shown as text only).
+export function folderLabel(name) {
+  const f = state.folders.find((x) => x.name === name);
+  if (!f) return name === 'INBOX' ? 'Inbox' : name;
+  const u = USES.find((x) => x[0] === f.use);
+  if (u && (f.use !== 'inbox' || f.name === 'INBOX')) return u[1];
+  return f.display || f.name;
+}
+
+// One folder link; a drop target for a dragged message row.
+function folderLink(f, label, icon, depth) {
+  const href = `#/mail/${encodeURIComponent(f.name)}`;
+  const current = location.hash === href || location.hash.startsWith(`${href}/`);
+  const a = h('a', { href, class: 'folder', 'aria-current': current ? 'page' : null, dataset: { folder: f.name }, title: f.display || f.name },
+    h('span', { class: 'ficon', 'aria-hidden': 'true' }, icon),
+    h('span', { class: 'fname' }, label),
+    f.unread ? h('span', { class: 'count', 'aria-label': `${f.unread} unread` }, String(f.unread)) : null);
+  if (depth) a.style.paddingLeft = `${10 + 14 * depth}px`;
+  if (!isPop3()) {
+    a.addEventListener('dragover', (e) => { if (e.dataTransfer.types.includes('application/x-qmail-id')) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; a.classList.add('drop'); } });
+    a.addEventListener('dragleave', () => a.classList.remove('drop'));
+    a.addEventListener('drop', (e) => {
+      e.preventDefault(); a.classList.remove('drop');
+      const id = e.dataTransfer.getData('application/x-qmail-id');
+      if (id) window.dispatchEvent(new CustomEvent('qm-move', { detail: { id, folder: f.name } }));
+    });
+  }
+  return a;
+}
+
+// The rest of the folders as a tree by their hierarchy delimiter; a
+// parent the server cannot hold mail in (\Noselect) is a plain label.
+function folderTree(rest) {
+  const root = { kids: new Map() };
+  for (const f of rest) {
+    const parts = f.delim ? f.name.split(f.delim) : [f.name];
+    const shown = f.delim && f.display ? f.display.split(f.delim) : [f.display || f.name];
+    let node = root;
+    parts.forEach((p, i) => {
+      if (!node.kids.has(p)) node.kids.set(p, { label: shown[i] || p, kids: new Map(), f: null });
+      node = node.kids.get(p);
+    });
+    node.f = f;
+  }
+  const items = [];
+  const walk = (node, depth) => {
+    for (const [, n] of [...node.kids.entries()].sort((x, y) => x[1].label.localeCompare(y[1].label))) {
+      if (n.f && n.f.selectable) items.push(h('li', {}, folderLink(n.f, n.label, n.kids.size ? '\u25BE' : '\u25AB', depth)));
+      else {
+        const label = h('span', { class: 'folder nosel' }, h('span', { class: 'ficon', 'aria-hidden': 'true' }, '\u25BE'), h('span', { class: 'fname' }, n.label));
+        if (depth) label.style.paddingLeft = `${10 + 14 * depth}px`;
+        items.push(h('li', {}, label));
+      }
+      walk(n, depth + 1);
+    }
+  };
+  walk(root, 0);
+  return items;
+}
+
+export async function loadFolders() {
+  let folders = [];
+  if (state.account) {
+    try { folders = (await api.get(`/api/folders?account=${encodeURIComponent(state.account)}`)).folders || []; } catch (e) { folders = state.folders; }
+  }
+  state.folders = folders;
+  renderSidebar();
+  window.dispatchEvent(new CustomEvent('qm-folders'));
 }
 
 export function renderSidebar() {
   const sb = document.getElementById('sidebar');
   const acct = h('select', { 'aria-label': 'Account', onchange: async (e) => { state.account = e.target.value; await loadFolders(); location.hash = '#/mail/INBOX'; } },
     state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, a.address)));
-  const folders = state.folders.length ? state.folders : [{ name: 'INBOX', unread: 0 }];
+  const folders = state.folders.length ? state.folders : [{ name: 'INBOX', display: 'INBOX', use: 'inbox', delim: '', selectable: true, unread: 0 }];
+  const special = [], rest = [];
+  for (const u of USES) for (const f of folders) if (f.use === u[0] && f.selectable && (u[0] !== 'inbox' || f.name === 'INBOX' || !folders.some((x) => x.name === 'INBOX'))) special.push(folderLink(f, u[1], u[2], 0));
+  for (const f of folders) if (!special.some((a) => a.dataset.folder === f.name)) rest.push(f);
+  const pop3 = isPop3();
   mount(sb,
     h('a', { class: 'btn primary compose-btn', href: '#/compose' }, 'Compose'),
     state.accounts.length > 1 ? acct : null,
-    h('h2', { class: 'sr-only' }, 'Folders'),
-    h('ul', { class: 'nav' }, folders.map((f) => navLink(`#/mail/${encodeURIComponent(f.name)}`, f.name === 'INBOX' ? 'Inbox' : f.name, f.unread || 0))),
+    h('h2', { class: 'nav-title' }, 'Folders'),
+    h('ul', { class: 'nav folders', id: 'folders' }, special.map((a) => h('li', {}, a)), folderTree(rest)),
+    pop3 ? h('p', { class: 'small muted pop3note', id: 'pop3-note' }, 'This account fetches mail over POP3: the server keeps one folder, the inbox, and no flags. Read and star marks stay in QMail on this computer; moving, archiving, junk and server folders are not possible, and Delete removes a message from this computer only.') : null,
     h('h2', { class: 'nav-title' }, 'Tools'),
     h('ul', { class: 'nav' },
       navLink('#/outbox', 'Outbox'), navLink('#/drafts', 'Drafts'), navLink('#/kme', 'Key manager'),
-      navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings')));
+      navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings'),
+      h('li', {}, h('a', { href: '#', id: 'help-link', onclick: (e) => { e.preventDefault(); showHelp(); } }, 'Keyboard shortcuts (?)'))));
   sb.hidden = false;
   document.getElementById('topbar').hidden = false;
+}
+
+// The keyboard shortcuts, on screen (`?`); docs/WEB.md lists the same.
+export const KEYS = [
+  ['j / k', 'next / previous message'], ['x or Enter', 'open the selected message'], ['s', 'star or unstar'],
+  ['u', 'mark read or unread'], ['e', 'archive'], ['#', 'delete (to Trash)'], ['!', 'junk'], ['m', 'move to a folder'],
+  ['t', 'threads on or off'], ['o', 'expand or collapse a conversation'],
+  ['r / a / f', 'reply / reply all / forward'], ['c', 'compose'], ['/', 'search'], ['?', 'this help'], ['Esc', 'close a menu or this help'],
+];
+
+export function showHelp() {
+  if (document.getElementById('help')) return;
+  const close = () => { dlg.remove(); if (prev) prev.focus(); };
+  const prev = document.activeElement;
+  const btn = h('button', { class: 'btn', type: 'button', onclick: close }, 'Close');
+  const dlg = h('div', { class: 'help', id: 'help', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'help-title', onkeydown: (e) => { if (e.key === 'Escape' || e.key === '?') { e.preventDefault(); e.stopPropagation(); close(); } } },
+    h('div', { class: 'card' }, h('h2', { id: 'help-title' }, 'Keyboard shortcuts'),
+      h('dl', { class: 'keys' }, KEYS.map((k) => [h('dt', {}, h('kbd', {}, k[0])), h('dd', {}, k[1])])), btn));
+  document.body.appendChild(dlg);
+  btn.focus();
 }
 
 export async function route() {
@@ -207,6 +311,8 @@ function shortcuts(e) {
   if (e.ctrlKey || e.metaKey || e.altKey || !state.unlocked) return;
   if (e.key === '/') { e.preventDefault(); document.getElementById('search').focus(); return; }
   if (e.key === 'c') { location.hash = '#/compose'; return; }
+  if (e.key === '?') { e.preventDefault(); showHelp(); return; }
+  if (document.getElementById('help')) return;
   keyNav(e);
 }
 

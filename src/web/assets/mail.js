@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: MIT
-// The mailbox: the message list (keyset paging, search, unread state,
-// badges with explanations) and the reader (headers, text, sanitised HTML
-// in a sandboxed iframe, attachments, the security details panel, reply,
-// forward, delete, move, mark). Keyboard: j/k move, Enter opens, r reply,
-// a reply all, f forward, # or Delete deletes, u toggles unread.
+// The mailbox: the message list (keyset paging, search, sort, threads,
+// unread and star toggles on each row, badges with explanations) and the
+// reader (headers, text, sanitised HTML in a sandboxed iframe,
+// attachments, the security details panel, the conversation, reply,
+// forward, star, read, move, archive, junk, delete). Keyboard: the KEYS
+// of app.js (j/k, x/Enter, s, u, e, #, !, m, t, o, r, a, f).
 import { api, qs } from './api.js';
 import { h, mount, clear, toast, fmtDate, fmtBytes, addrText, badge, BADGES } from './ui.js';
-import { state, loadFolders } from './app.js';
+import { state, loadFolders, folderLabel, folderOfUse, isPop3 } from './app.js';
 
-const view = { folder: 'INBOX', q: '', cursors: [''], page: 0, rows: [], selected: -1, open: null, total: 0 };
+const saved = (() => { try { return JSON.parse(localStorage.getItem('qm-list') || '{}'); } catch (e) { return {}; } })();
+const view = {
+  folder: 'INBOX', q: '', cursors: [''], page: 0, rows: [], selected: -1, open: null, total: 0,
+  sort: saved.sort || 'date', unreadFirst: !!saved.unreadFirst, threads: !!saved.threads, expanded: new Set(), thread: null,
+};
 
 window.addEventListener('qm-search', (e) => { view.q = e.detail; view.cursors = ['']; view.page = 0; if (view.el) loadList(); });
 window.addEventListener('qm-refresh', () => { if (view.el && document.body.contains(view.el)) loadList(); });
+window.addEventListener('qm-move', (e) => moveTo(e.detail.id, e.detail.folder));
 
 export async function showMailbox(root, folder, id) {
-  if (folder !== view.folder) { view.folder = folder; view.cursors = ['']; view.page = 0; view.q = ''; document.getElementById('search').value = ''; }
+  if (folder !== view.folder) { view.folder = folder; view.cursors = ['']; view.page = 0; view.q = ''; view.expanded.clear(); document.getElementById('search').value = ''; }
   const list = h('div', { class: 'msglist', id: 'msglist' });
   const reader = h('section', { class: 'reader', id: 'reader', 'aria-label': 'Message' },
     h('p', { class: 'empty' }, 'Select a message to read it.'));
@@ -24,35 +30,88 @@ export async function showMailbox(root, folder, id) {
   if (id) await openMessage(id);
 }
 
+// Sort: the engine's orders (src/client/thread.c) by the list API.
+const SORTS = [
+  ['date', 'Newest first'], ['date-asc', 'Oldest first'], ['from', 'Sender'], ['subject', 'Subject'], ['size', 'Size'],
+];
+
+function saveListPrefs() {
+  try { localStorage.setItem('qm-list', JSON.stringify({ sort: view.sort, unreadFirst: view.unreadFirst, threads: view.threads })); } catch (e) { /* private mode */ }
+}
+
+function relist() { view.cursors = ['']; view.page = 0; saveListPrefs(); loadList(); }
+
+function listControls() {
+  const sel = h('select', { id: 'sort', 'aria-label': 'Sort by', onchange: (e) => { view.sort = e.target.value; relist(); } },
+    SORTS.map(([v, l]) => h('option', { value: v, selected: v === view.sort ? true : null }, l)));
+  const uf = h('input', { type: 'checkbox', id: 'unread-first', checked: view.unreadFirst, onchange: (e) => { view.unreadFirst = e.target.checked; relist(); } });
+  const th = h('input', { type: 'checkbox', id: 'threads', checked: view.threads, onchange: (e) => { view.threads = e.target.checked; relist(); } });
+  return h('div', { class: 'listctl' }, sel,
+    h('label', { class: 'chk' }, uf, ' Unread first'),
+    h('label', { class: 'chk', title: 'Group the list by conversation (t)' }, th, ' Threads'));
+}
+
 async function loadList() {
   const list = document.getElementById('msglist');
   if (!list) return;
   const t0 = performance.now();
+  const [sort, dir] = view.sort === 'date-asc' ? ['date', 'asc'] : [view.sort, ''];
   let r;
   try {
-    r = await api.get(`/api/messages${qs({ account: state.account, folder: view.folder, limit: 50, cursor: view.cursors[view.page], q: view.q })}`);
+    r = await api.get(`/api/messages${qs({
+      account: state.account, folder: view.folder, limit: 50, cursor: view.cursors[view.page], q: view.q,
+      sort: sort === 'date' ? '' : sort, dir, unread_first: view.unreadFirst ? 1 : '', threads: view.threads ? 1 : '',
+    })}`);
   } catch (e) { mount(list, h('p', { class: 'error', role: 'alert' }, e.message)); return; }
-  view.rows = r.messages || [];
+  view.threadList = r.threads || null;
   view.total = r.total || 0;
   view.next = r.next_cursor;
-  const title = view.folder === 'INBOX' ? 'Inbox' : view.folder;
+  const title = folderLabel(view.folder);
   const head = h('div', { class: 'listhead' },
     h('h1', {}, view.q ? `Search: ${view.q}` : title),
-    h('span', { class: 'muted' }, `${view.total.toLocaleString()} messages${r.unread ? `, ${r.unread.toLocaleString()} unread` : ''}`));
+    h('span', { class: 'muted', id: 'list-counts' }, `${view.total.toLocaleString()} messages${r.unread ? `, ${r.unread.toLocaleString()} unread` : ''}`));
   const ul = h('ul', { class: 'rows', role: 'listbox', 'aria-label': `${title} messages`, tabindex: '0', id: 'rows' });
-  view.rows.forEach((m, i) => ul.appendChild(row(m, i)));
-  if (!view.rows.length) ul.appendChild(h('li', { class: 'empty' }, view.q ? 'No message matches.' : 'No messages here.'));
+  view.ul = ul;
+  renderRows(r);
+  const note = r.window ? h('p', { class: 'small muted window' }, 'Sorted and threaded lists cover the newest 1,000 messages of the folder; choose Newest first without threads to page through all of them.') : null;
+  const byDate = view.sort === 'date' && !view.threads && !view.unreadFirst;
   const pager = h('div', { class: 'pager' },
-    h('button', { class: 'btn ghost', type: 'button', disabled: view.page === 0 ? true : null, onclick: () => { view.page--; loadList(); } }, '‹ Newer'),
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.page === 0 ? true : null, onclick: () => { view.page--; loadList(); } }, byDate ? '‹ Newer' : '‹ Previous'),
     h('span', { class: 'muted' }, `Page ${view.page + 1}`),
-    h('button', { class: 'btn ghost', type: 'button', disabled: view.next ? null : true, onclick: () => { view.cursors[view.page + 1] = view.next; view.page++; loadList(); } }, 'Older ›'));
-  mount(list, head, ul, pager);
+    h('button', { class: 'btn ghost', type: 'button', disabled: view.next ? null : true, onclick: () => { view.cursors[view.page + 1] = view.next; view.page++; loadList(); } }, byDate ? 'Older ›' : 'Next ›'));
+  mount(list, head, listControls(), ul, note, pager);
+  if (view.selected >= 0) select(view.selected);
   list.dataset.renderMs = String(Math.round(performance.now() - t0));
-  ul.addEventListener('keydown', (e) => keyNav(e));
 }
 
-// What the list and the reader call a message: a tampered or replayed
-// message has no trustworthy subject, so it is not shown.
+// The visible rows: messages, or conversations with their expanded
+// replies. view.rows holds what j/k walk through: {m, t (thread), head}.
+function renderRows(r) {
+  const ul = view.ul;
+  const keep = view.rows[view.selected] ? view.rows[view.selected].m.id : null;
+  const before = view.rows.map((x) => x.m);
+  clear(ul);
+  view.rows = [];
+  if (view.threadList) {
+    for (const t of view.threadList) {
+      const first = t.messages.find((m) => m.id === t.first) || t.messages[0];
+      if (!first) continue;
+      const key = t.first;
+      const open = view.expanded.has(key);
+      addRow(first, { t, head: true, open });
+      if (open && t.messages.length > 1) for (const m of t.messages) addRow(m, { t, head: false });
+    }
+  } else {
+    for (const m of (r ? r.messages : before) || []) addRow(m, {});
+  }
+  if (!view.rows.length) ul.appendChild(h('li', { class: 'empty' }, view.q ? 'No message matches.' : 'No messages here.'));
+  const i = keep ? view.rows.findIndex((x) => x.m.id === keep) : -1;
+  view.selected = -1;
+  if (i >= 0) select(i);
+}
+
+// A tampered or replayed message has no trustworthy subject, so it is not
+// shown.
 function subjectOf(m) {
   const b = (m.security || {}).badge;
   if (b === 'tampered') return 'Content hidden: this message failed its integrity check';
@@ -60,46 +119,56 @@ function subjectOf(m) {
   return m.subject || '(no subject)';
 }
 
-// The signing key of a level-3/4 message and its trust now: an unverified
-// or changed key never looks like a verified one.
-const SIGNER = {
-  verified: ['verified', 'signer-verified'],
-  unverified: ['NOT VERIFIED: compare the fingerprint with the sender in the Keyring before trusting who sent it', 'signer-warn'],
-  changed: ['KEY CHANGED: the contact presents another key since, not decided on yet (Keyring)', 'signer-warn'],
-  retired: ['replaced since by the key you verified', ''],
-  unknown: ['no longer in your keyring', 'signer-warn'],
-};
-
-function signerLine(s) {
-  const t = SIGNER[s.trust] || SIGNER.unknown;
-  return [h('dt', {}, 'Signed by'), h('dd', { class: `signer ${t[1]}`, id: 'signer' }, `${s.address ? `${s.address} · ` : ''}`, h('span', { class: 'mono' }, s.fingerprint), ` — ${t[0]}`)];
+function starButton(m) {
+  return h('button', {
+    type: 'button', class: `star${m.flagged ? ' on' : ''}`, 'aria-pressed': m.flagged ? 'true' : 'false',
+    'aria-label': m.flagged ? 'Starred: remove the star (s)' : 'Star (s)', title: m.flagged ? 'Remove the star (s)' : 'Star (s)',
+    onclick: (e) => { e.stopPropagation(); setFlags(m, { flagged: !m.flagged }); },
+  }, m.flagged ? '\u2605' : '\u2606');
 }
 
-async function retry(m) {
-  try {
-    const r = await api.post(`/api/messages/${encodeURIComponent(m.id)}/retry`, {});
-    toast(r.explanation || r.status, r.status === 'verified' || r.status === 'plain' ? 'ok' : 'error');
-    loadList();
-    openMessage(r.id);
-  } catch (e) { toast(e.message, 'error'); }
+function readButton(m) {
+  return h('button', {
+    type: 'button', class: `dot${m.seen ? '' : ' on'}`, 'aria-pressed': m.seen ? 'false' : 'true',
+    'aria-label': m.seen ? 'Read: mark unread (u)' : 'Unread: mark read (u)', title: m.seen ? 'Mark unread (u)' : 'Mark read (u)',
+    onclick: (e) => { e.stopPropagation(); setFlags(m, { seen: !m.seen }); },
+  }, m.seen ? '\u25CB' : '\u25CF');
 }
 
-function row(m, i) {
+function addRow(m, o) {
+  const i = view.rows.length;
+  const t = o.t;
+  const isHead = t && o.head;
+  const count = isHead && t.count > 1 ? t.count : 0;
+  const unread = isHead && count ? t.unread > 0 : !m.seen;
   const li = h('li', {
-    class: `row${m.seen ? '' : ' unread'}`, role: 'option', id: `row-${m.id}`, 'aria-selected': 'false', dataset: { id: m.id, i: String(i) },
+    class: `row${unread ? ' unread' : ''}${t && !o.head ? ' reply' : ''}`, role: 'option', id: `row-${m.id}${t && !o.head ? '-r' : ''}`,
+    'aria-selected': 'false', dataset: { id: m.id, i: String(i) }, draggable: canMove() ? 'true' : null,
     onclick: () => { select(i); openMessage(m.id); },
   },
+  readButton(m), starButton(m),
   h('span', { class: 'from' }, m.from ? (m.from.name || m.from.address) : ''),
-  h('span', { class: 'subject' }, subjectOf(m)),
+  h('span', { class: 'subject' },
+    count ? h('button', { type: 'button', class: 'expander', 'aria-expanded': o.open ? 'true' : 'false', 'aria-label': `${o.open ? 'Collapse' : 'Expand'} the conversation of ${count} messages (o)`, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
+    count ? h('span', { class: 'tcount', title: `${count} messages, ${t.unread} unread` }, String(count)) : null,
+    t && !o.head ? h('span', { class: 'indent', 'aria-hidden': 'true' }, `${'\u00A0'.repeat(2 * Math.min(m.depth || 0, 6))}${m.depth ? '\u2514 ' : ''}`) : null,
+    subjectOf(m)),
   m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'has attachments', title: 'Has attachments', width: '16', height: '16' }) : h('span', { class: 'clip' }),
   badge(m.security),
-  h('time', { class: 'date', datetime: new Date(m.date * 1000).toISOString() }, fmtDate(m.date)));
-  li.setAttribute('aria-label', `${m.seen ? '' : 'Unread. '}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
-  return li;
+  h('time', { class: 'date', datetime: new Date((isHead && t ? t.newest : m.date) * 1000).toISOString() }, fmtDate(isHead && t ? t.newest : m.date)));
+  if (li.draggable) li.addEventListener('dragstart', (e) => { e.dataTransfer.setData('application/x-qmail-id', m.id); e.dataTransfer.effectAllowed = 'move'; });
+  li.setAttribute('aria-label', `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
+  view.rows.push({ m, t, head: !!o.head });
+  view.ul.appendChild(li);
+}
+
+function toggleThread(t) {
+  if (view.expanded.has(t.first)) view.expanded.delete(t.first); else view.expanded.add(t.first);
+  renderRows(null);
 }
 
 function select(i) {
-  const ul = document.getElementById('rows');
+  const ul = view.ul;
   if (!ul || !view.rows.length) return;
   i = Math.max(0, Math.min(view.rows.length - 1, i));
   ul.querySelectorAll('[aria-selected="true"]').forEach((e) => e.setAttribute('aria-selected', 'false'));
@@ -108,46 +177,86 @@ function select(i) {
   view.selected = i;
 }
 
+// The message a key acts on: the selected row's, else the open one.
+function current() {
+  const r = view.rows[view.selected];
+  return r ? r.m : view.open;
+}
+
 export function keyNav(e) {
-  if (!location.hash.startsWith('#/mail/') || !view.rows) return;
+  if (!location.hash.startsWith('#/mail/') || !view.rows || document.getElementById('movemenu')) return;
   const cur = view.rows[view.selected];
+  const m = current();
   switch (e.key) {
     case 'j': case 'ArrowDown': e.preventDefault(); select(view.selected + 1); break;
     case 'k': case 'ArrowUp': e.preventDefault(); select(view.selected - 1); break;
-    case 'Enter': case 'o': if (cur) openMessage(cur.id); break;
+    case 'Enter': case 'x': if (cur) { e.preventDefault(); openMessage(cur.m.id); } break;
+    case 'o': if (cur && cur.t && cur.t.count > 1) toggleThread(cur.t); break;
+    case 't': view.threads = !view.threads; relist(); break;
     case 'r': if (view.open) reply('reply'); break;
     case 'a': if (view.open) reply('all'); break;
     case 'f': if (view.open) reply('forward'); break;
-    case '#': case 'Delete': if (view.open) del(); break;
-    case 'u': if (view.open) mark({ seen: !view.open.seen }); break;
+    case 's': if (m) setFlags(m, { flagged: !m.flagged }); break;
+    case 'u': if (m) setFlags(m, { seen: !m.seen }); break;
+    case 'e': if (m && canFile('archive')) fileAs(m.id, 'archive'); break;
+    case '!': if (m && canFile('junk')) fileAs(m.id, 'junk'); break;
+    case '#': case 'Delete': if (m) del(m.id); break;
+    case 'm': if (m && canMove()) { e.preventDefault(); moveMenu(m.id, null); } break;
     default:
   }
 }
+
+// Moves need server folders: IMAP only.
+function canMove() { return !isPop3(); }
+// Archive and junk need the account's folder of that use.
+function canFile(use) { return canMove() && !!(use === 'archive' ? (folderOfUse('archive') || folderOfUse('all')) : folderOfUse(use)) && !inUse(use); }
+function inUse(use) { const f = folderOfUse(use); return !!f && f.name === view.folder; }
 
 async function openMessage(id) {
   const reader = document.getElementById('reader');
   if (!reader) return;
   mount(reader, h('p', { class: 'muted' }, 'Opening…'));
   let m;
+  const row = view.rows.find((x) => x.m.id === id);
+  const wasUnread = row ? !row.m.seen : false;
   try { m = await api.get(`/api/messages/${encodeURIComponent(id)}`); } catch (e) { mount(reader, h('p', { class: 'error', role: 'alert' }, e.message)); return; }
   view.open = m;
-  const li = document.getElementById(`row-${m.id}`);
-  if (li) li.classList.remove('unread');
+  view.thread = row && row.t && row.t.count > 1 ? row.t : null;
+  if (row) { row.m.seen = true; if (row.t) row.t.unread = row.t.messages.filter((x) => !x.seen).length; }
+  if (wasUnread) { loadList(); loadFolders(); }
   history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}/${encodeURIComponent(m.id)}`);
   renderMessage(reader, m, false);
+}
+
+// The conversation of the open message, oldest first as threaded: each
+// entry opens that message here.
+function threadPanel(m) {
+  const t = view.thread;
+  if (!t || !t.messages.some((x) => x.id === m.id)) return null;
+  return h('nav', { class: 'thread', id: 'thread', 'aria-label': `Conversation of ${t.count} messages` },
+    h('h3', {}, `Conversation (${t.count})`),
+    h('ol', {}, t.messages.map((x) => h('li', { class: `${x.id === m.id ? 'current' : ''}${x.seen ? '' : ' unread'}` },
+      h('button', { type: 'button', class: 'linkish', 'aria-current': x.id === m.id ? 'true' : null, onclick: () => openMessage(x.id) },
+        h('span', { class: 'indent', 'aria-hidden': 'true' }, '\u00A0'.repeat(2 * Math.min(x.depth || 0, 6))),
+        h('strong', {}, x.from ? (x.from.name || x.from.address) : ''), ' \u2014 ', subjectOf(x), ' ',
+        h('span', { class: 'muted' }, fmtDate(x.date)))))));
 }
 
 function renderMessage(reader, m, remote) {
   const d = m.details || {};
   const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused'].includes(d.status);
+  const pop3 = isPop3();
   const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
     h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
     h('button', { class: 'btn', type: 'button', onclick: () => reply('all'), disabled: bad ? true : null, title: 'Reply all (a)' }, 'Reply all'),
     h('button', { class: 'btn', type: 'button', onclick: () => reply('forward'), disabled: bad ? true : null, title: 'Forward (f)' }, 'Forward'),
-    h('button', { class: 'btn', type: 'button', onclick: () => mark({ seen: !m.seen }), title: 'Mark unread (u)' }, m.seen ? 'Mark unread' : 'Mark read'),
+    h('button', { class: 'btn', type: 'button', id: 'reader-star', 'aria-pressed': m.flagged ? 'true' : 'false', onclick: () => setFlags(m, { flagged: !m.flagged }), title: 'Star (s)' }, m.flagged ? '\u2605 Starred' : '\u2606 Star'),
+    h('button', { class: 'btn', type: 'button', id: 'reader-read', onclick: () => setFlags(m, { seen: !m.seen }), title: 'Mark read or unread (u)' }, m.seen ? 'Mark unread' : 'Mark read'),
     d.retryable ? h('button', { class: 'btn', type: 'button', id: 'retry', onclick: () => retry(m), title: 'Try once more to open it from the copy kept' }, 'Try again') : null,
-    moveSelect(),
-    h('button', { class: 'btn danger', type: 'button', onclick: del, title: 'Delete (#)' }, 'Delete'));
+    canMove() ? h('button', { class: 'btn', type: 'button', id: 'move-btn', 'aria-haspopup': 'menu', onclick: (e) => moveMenu(m.id, e.currentTarget), title: 'Move to a folder (m)' }, 'Move to\u2026') : null,
+    canFile('archive') ? h('button', { class: 'btn', type: 'button', id: 'archive-btn', onclick: () => fileAs(m.id, 'archive'), title: 'Archive (e)' }, 'Archive') : null,
+    canFile('junk') ? h('button', { class: 'btn', type: 'button', id: 'junk-btn', onclick: () => fileAs(m.id, 'junk'), title: 'Junk (!)' }, 'Junk') : null,
+    h('button', { class: 'btn danger', type: 'button', id: 'delete-btn', onclick: () => del(m.id), title: pop3 ? 'Delete from this computer (#)' : 'Delete: move to Trash (#)' }, 'Delete'));
   const headers = h('dl', { class: 'headers' },
     h('dt', {}, 'From'), h('dd', {}, addrText(m.from)),
     h('dt', {}, 'To'), h('dd', {}, (m.to || []).map(addrText).join(', ')),
@@ -181,7 +290,31 @@ function renderMessage(reader, m, remote) {
     : (m.security || {}).signer === 'changed' ? badge({ badge: 'keychanged' }) : null;
   const warn = d.status === 'unverified_sender'
     ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || '')) : null;
-  mount(reader, actions, h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
+  mount(reader, actions, threadPanel(m), h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
+}
+
+// The signing key of a level-3/4 message and its trust now: an unverified
+// or changed key never looks like a verified one.
+const SIGNER = {
+  verified: ['verified', 'signer-verified'],
+  unverified: ['NOT VERIFIED: compare the fingerprint with the sender in the Keyring before trusting who sent it', 'signer-warn'],
+  changed: ['KEY CHANGED: the contact presents another key since, not decided on yet (Keyring)', 'signer-warn'],
+  retired: ['replaced since by the key you verified', ''],
+  unknown: ['no longer in your keyring', 'signer-warn'],
+};
+
+function signerLine(s) {
+  const t = SIGNER[s.trust] || SIGNER.unknown;
+  return [h('dt', {}, 'Signed by'), h('dd', { class: `signer ${t[1]}`, id: 'signer' }, `${s.address ? `${s.address} · ` : ''}`, h('span', { class: 'mono' }, s.fingerprint), ` — ${t[0]}`)];
+}
+
+async function retry(m) {
+  try {
+    const r = await api.post(`/api/messages/${encodeURIComponent(m.id)}/retry`, {});
+    toast(r.explanation || r.status, r.status === 'verified' || r.status === 'plain' ? 'ok' : 'error');
+    loadList();
+    openMessage(r.id);
+  } catch (e) { toast(e.message, 'error'); }
 }
 
 // One attachment. The engine sends its name display-safe (a direction
@@ -197,37 +330,84 @@ function attItem(m, a) {
     a.disguised ? h('p', { class: 'attwarn', role: 'note' }, `Careful: this name holds invisible control or direction characters (shown as [U+…]). Its real extension is ${ext}.`) : null);
 }
 
-function moveSelect() {
-  const folders = state.folders.filter((f) => f.name !== view.folder);
-  if (!folders.length) return null;
-  const sel = h('select', { 'aria-label': 'Move to folder', onchange: async (e) => {
-    if (!e.target.value) return;
-    try { await api.post(`/api/messages/${encodeURIComponent(view.open.id)}/move`, { folder: e.target.value }); toast(`Moved to ${e.target.value}`); afterRemove(); } catch (err) { toast(err.message, 'error'); }
-  } }, h('option', { value: '' }, 'Move to…'), folders.map((f) => h('option', { value: f.name }, f.name)));
-  return sel;
+// The move menu: the account's folders that can hold mail, but the one
+// listed; arrows move, Enter moves the message, Escape closes.
+function moveMenu(id, anchor) {
+  closeMenu();
+  const targets = state.folders.filter((f) => f.selectable && f.name !== view.folder);
+  const prev = document.activeElement;
+  const items = targets.map((f) => h('button', { type: 'button', role: 'menuitem', class: 'menuitem', dataset: { folder: f.name }, onclick: () => { closeMenu(); moveTo(id, f.name); } }, folderLabel(f.name)));
+  const menu = h('div', { class: 'menu', id: 'movemenu', role: 'menu', 'aria-label': 'Move to folder',
+    onkeydown: (e) => {
+      const i = items.indexOf(document.activeElement);
+      if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); closeMenu(); if (prev) prev.focus(); } else if (e.key === 'ArrowDown' || e.key === 'j') { e.preventDefault(); e.stopPropagation(); items[(i + 1) % items.length].focus(); } else if (e.key === 'ArrowUp' || e.key === 'k') { e.preventDefault(); e.stopPropagation(); items[(i - 1 + items.length) % items.length].focus(); } else e.stopPropagation();
+    } },
+  items.length ? items : h('p', { class: 'muted' }, 'This account has no other folder.'));
+  document.body.appendChild(menu);
+  const r = (anchor || document.getElementById('move-btn') || document.getElementById('rows') || document.body).getBoundingClientRect();
+  menu.style.left = `${Math.max(8, Math.min(r.left, window.innerWidth - 260))}px`;
+  menu.style.top = `${Math.min(r.bottom + 4, window.innerHeight - 40)}px`;
+  if (items.length) items[0].focus();
+  setTimeout(() => document.addEventListener('click', outside, true), 0);
 }
 
-async function mark(flags) {
+function outside(e) { const m = document.getElementById('movemenu'); if (m && !m.contains(e.target)) closeMenu(); }
+
+function closeMenu() {
+  const m = document.getElementById('movemenu');
+  if (m) m.remove();
+  document.removeEventListener('click', outside, true);
+}
+
+// After a message left the list: the next row is selected, the reader
+// empties if it showed it, and the counts are read again.
+function afterRemove(id) {
+  if (view.open && view.open.id === id) {
+    view.open = null;
+    const reader = document.getElementById('reader');
+    if (reader) clear(reader).appendChild(h('p', { class: 'empty' }, 'Select a message to read it.'));
+    history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}`);
+  }
+  loadList();
+  loadFolders();
+}
+
+async function moveTo(id, folder) {
+  if (!canMove()) return;
   try {
-    const s = await api.post(`/api/messages/${encodeURIComponent(view.open.id)}/flags`, flags);
-    view.open.seen = s.seen;
-    const li = document.getElementById(`row-${view.open.id}`);
-    if (li) li.classList.toggle('unread', !s.seen);
-    renderMessage(document.getElementById('reader'), view.open, false);
-    loadFolders();
+    await api.post(`/api/messages/${encodeURIComponent(id)}/move`, { folder });
+    toast(`Moved to ${folderLabel(folder)}`);
+    afterRemove(id);
   } catch (e) { toast(e.message, 'error'); }
 }
 
-async function del() {
-  try { await api.del(`/api/messages/${encodeURIComponent(view.open.id)}`); toast('Deleted'); afterRemove(); } catch (e) { toast(e.message, 'error'); }
+async function fileAs(id, use) {
+  try {
+    await api.post(`/api/messages/${encodeURIComponent(id)}/file`, { use });
+    toast(use === 'archive' ? 'Archived' : 'Moved to Junk');
+    afterRemove(id);
+  } catch (e) { toast(e.message, 'error'); }
 }
 
-function afterRemove() {
-  view.open = null;
-  clear(document.getElementById('reader')).appendChild(h('p', { class: 'empty' }, 'Select a message to read it.'));
-  history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}`);
-  loadList();
-  loadFolders();
+async function del(id) {
+  try {
+    if (isPop3()) { await api.del(`/api/messages/${encodeURIComponent(id)}`); toast('Deleted from this computer'); } else { await api.post(`/api/messages/${encodeURIComponent(id)}/trash`, {}); toast(inUse('trash') ? 'Deleted' : 'Moved to Trash'); }
+    afterRemove(id);
+  } catch (e) { toast(e.message, 'error'); }
+}
+
+// Star and read: the engine keeps the change and writes it to the server
+// at once (at the next sync when the server cannot take it now); the row,
+// the reader and the counts follow its answer.
+async function setFlags(m, flags) {
+  try {
+    const s = await api.post(`/api/messages/${encodeURIComponent(m.id)}/flags`, flags);
+    for (const r of view.rows) if (r.m.id === m.id) { r.m.seen = s.seen; r.m.flagged = s.flagged; if (r.t) r.t.unread = r.t.messages.filter((x) => !x.seen).length; }
+    if (view.threadList) for (const t of view.threadList) for (const x of t.messages) if (x.id === m.id) { x.seen = s.seen; x.flagged = s.flagged; t.unread = t.messages.filter((y) => !y.seen).length; }
+    m.seen = s.seen; m.flagged = s.flagged;
+    if (flags.seen !== undefined) { loadList(); loadFolders(); } else renderRows(null);
+    if (view.open && view.open.id === m.id) { view.open.seen = s.seen; view.open.flagged = s.flagged; renderMessage(document.getElementById('reader'), view.open, false); }
+  } catch (e) { toast(e.message, 'error'); }
 }
 
 // The message being answered, handed to compose in memory (never stored).

@@ -21,7 +21,8 @@
 #include "mail/mail.h"
 
 #define MAX_BOXES   8
-#define MAX_FOLDERS 4
+#define MAX_FOLDERS 12
+#define NSTART      5 /* the folders every mailbox starts with */
 #define MAX_SENT    64
 #define FAIL_MAX    16
 
@@ -33,7 +34,8 @@ struct fm_msg {
 };
 
 struct fm_folder {
-	char name[32];
+	char name[64];
+	unsigned attrs; /* QM_MAIL_FOLDER_* */
 	uint32_t uidvalidity, uidnext;
 	struct fm_msg *v;
 	size_t n;
@@ -43,6 +45,7 @@ struct fm_box {
 	char user[256];
 	char password[128];
 	struct fm_folder f[MAX_FOLDERS];
+	size_t nf;
 };
 
 unsigned fake_mail_calls[FM_NOPS];
@@ -50,22 +53,28 @@ static struct fm_box boxes[MAX_BOXES];
 static size_t nboxes;
 static struct fm_fail fails[FM_NOPS][FAIL_MAX];
 static size_t nfails[FM_NOPS];
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} hooks[FM_NOPS];
 static struct fm_sent sent_log[MAX_SENT];
 static size_t nsent;
 static uint32_t validity_serial = 1000;
 
-static const char *const folder_names[MAX_FOLDERS] = {"INBOX", "Sent", "Trash",
-                                                      "Archive"};
-/* Each folder's special use; every folder but Trash is subscribed. */
-static const unsigned folder_attrs[MAX_FOLDERS] = {
+int fake_mail_no_uidplus;
+
+static const char *const folder_names[NSTART] = {"INBOX", "Sent", "Trash",
+                                                 "Archive", "Junk"};
+/* Each folder's special use; Trash and Junk are not subscribed. */
+static const unsigned folder_attrs[NSTART] = {
     QM_MAIL_FOLDER_INBOX | QM_MAIL_FOLDER_SUBSCRIBED,
     QM_MAIL_FOLDER_SENT | QM_MAIL_FOLDER_SUBSCRIBED, QM_MAIL_FOLDER_TRASH,
-    QM_MAIL_FOLDER_ARCHIVE | QM_MAIL_FOLDER_SUBSCRIBED};
+    QM_MAIL_FOLDER_ARCHIVE | QM_MAIL_FOLDER_SUBSCRIBED, QM_MAIL_FOLDER_JUNK};
 
 void fake_mail_reset(void)
 {
 	for (size_t b = 0; b < nboxes; b++)
-		for (size_t f = 0; f < MAX_FOLDERS; f++) {
+		for (size_t f = 0; f < boxes[b].nf; f++) {
 			for (size_t i = 0; i < boxes[b].f[f].n; i++)
 				free(boxes[b].f[f].v[i].data);
 			free(boxes[b].f[f].v);
@@ -78,7 +87,9 @@ void fake_mail_reset(void)
 	nsent = 0;
 	memset(fails, 0, sizeof(fails));
 	memset(nfails, 0, sizeof(nfails));
+	memset(hooks, 0, sizeof(hooks));
 	memset(fake_mail_calls, 0, sizeof(fake_mail_calls));
+	fake_mail_no_uidplus = 0;
 }
 
 void fake_reset(void)
@@ -99,18 +110,22 @@ static struct fm_box *box_of(const char *user)
 	b = &boxes[nboxes++];
 	memset(b, 0, sizeof(*b));
 	qm_strlcpy(b->user, user, sizeof(b->user));
-	for (size_t f = 0; f < MAX_FOLDERS; f++) {
+	for (size_t f = 0; f < NSTART; f++) {
 		qm_strlcpy(b->f[f].name, folder_names[f], sizeof(b->f[f].name));
+		b->f[f].attrs = folder_attrs[f];
 		b->f[f].uidvalidity = ++validity_serial;
 		b->f[f].uidnext = 1;
 	}
+	b->nf = NSTART;
 	return b;
 }
 
 static struct fm_folder *folder_of(struct fm_box *b, const char *name)
 {
-	for (size_t f = 0; f < MAX_FOLDERS; f++)
-		if (strcasecmp(b->f[f].name, name) == 0)
+	for (size_t f = 0; f < b->nf; f++)
+		if (strcmp(b->f[f].name, name) == 0 ||
+		    (strcasecmp(name, "INBOX") == 0 &&
+		     strcasecmp(b->f[f].name, name) == 0))
 			return &b->f[f];
 	return NULL;
 }
@@ -138,6 +153,12 @@ static void folder_remove(struct fm_folder *f, size_t i)
 	free(f->v[i].data);
 	memmove(&f->v[i], &f->v[i + 1], (f->n - i - 1) * sizeof(*f->v));
 	f->n--;
+}
+
+void fake_mail_hook(enum fm_op op, void (*fn)(void *arg), void *arg)
+{
+	hooks[op].fn = fn;
+	hooks[op].arg = arg;
 }
 
 void fake_mail_fail(enum fm_op op, enum qm_err rc, const char *msg,
@@ -239,7 +260,13 @@ const struct fm_sent *fake_mail_sent(size_t i)
 /* A call of kind op: counted; a queued failure is taken (*f filled). */
 static int arrive(enum fm_op op, struct fm_fail *f)
 {
+	void (*fn)(void *) = hooks[op].fn;
+
 	fake_mail_calls[op]++;
+	if (fn) {
+		hooks[op].fn = NULL;
+		fn(hooks[op].arg);
+	}
 	if (!nfails[op])
 		return 0;
 	*f = fails[op][0];
@@ -415,34 +442,32 @@ int qm_mail_imap_has_cap(const struct qm_mail_imap *im, const char *cap)
 {
 	(void)im;
 	return strcmp(cap, "IDLE") == 0 || strcmp(cap, "MOVE") == 0 ||
-	       strcmp(cap, "UIDPLUS") == 0;
+	       (strcmp(cap, "UIDPLUS") == 0 && !fake_mail_no_uidplus);
 }
 
 enum qm_err qm_mail_imap_list(struct qm_mail_imap *im,
                               struct qm_mail_folder **out, size_t *n,
                               struct qm_error *err)
 {
-	static const unsigned attrs[MAX_FOLDERS] = {
-	    QM_MAIL_FOLDER_INBOX, QM_MAIL_FOLDER_SENT, QM_MAIL_FOLDER_TRASH,
-	    QM_MAIL_FOLDER_ARCHIVE};
 	struct qm_mail_folder *v;
+	size_t nf = im->box->nf;
 	enum qm_err rc = imap_begin(im, FM_NOPS, 0, err);
 
 	if (rc)
 		return rc;
-	v = calloc(MAX_FOLDERS, sizeof(*v));
+	v = calloc(nf, sizeof(*v));
 	if (!v)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < MAX_FOLDERS; i++) {
+	for (size_t i = 0; i < nf; i++) {
 		v[i].name = strdup(im->box->f[i].name);
-		v[i].attrs = attrs[i];
+		v[i].attrs = im->box->f[i].attrs & ~QM_MAIL_FOLDER_SUBSCRIBED;
 		if (!v[i].name) {
 			qm_mail_folders_free(&v, i);
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		}
 	}
 	*out = v;
-	*n = MAX_FOLDERS;
+	*n = nf;
 	return QM_OK;
 }
 
@@ -983,17 +1008,17 @@ enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im, unsigned opts,
 		return rc;
 	l = calloc(1, sizeof(*l));
 	if (l)
-		l->v = calloc(MAX_FOLDERS, sizeof(*l->v));
-	for (size_t i = 0; l && l->v && i < MAX_FOLDERS; i++) {
+		l->v = calloc(im->box->nf, sizeof(*l->v));
+	for (size_t i = 0; l && l->v && i < im->box->nf; i++) {
 		l->v[i].name = strdup(im->box->f[i].name);
 		l->v[i].display = strdup(im->box->f[i].name);
 		l->v[i].delim = '/';
-		l->v[i].attrs = folder_attrs[i];
+		l->v[i].attrs = im->box->f[i].attrs;
 		l->n++;
 		if (!l->v[i].name || !l->v[i].display)
 			break;
 	}
-	if (!l || !l->v || l->n != MAX_FOLDERS || !l->v[l->n - 1].display) {
+	if (!l || !l->v || l->n != im->box->nf || !l->v[l->n - 1].display) {
 		qm_mail_imap_folders_free(&l);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
@@ -1116,4 +1141,241 @@ enum qm_err qm_mail_imap_store(struct qm_mail_imap *im, const uint32_t *uids,
 			m->flags = (m->flags | add) & ~remove;
 	}
 	return QM_OK;
+}
+
+/* ------------------------------------ IMAP: select, move, copy, folders */
+
+enum qm_err qm_mail_imap_folder_select(struct qm_mail_imap *im,
+                                       const char *folder, int read_only,
+                                       struct qm_mail_imap_folder_state *st,
+                                       struct qm_error *err)
+{
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_SELECT, 0, err);
+
+	if (rc)
+		return rc;
+	im->sel = NULL;
+	f = folder_of(im->box, folder);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", folder);
+	im->sel = f;
+	im->seen_next = f->uidnext;
+	if (st) {
+		memset(st, 0, sizeof(*st));
+		st->uidvalidity = f->uidvalidity;
+		st->uidnext = f->uidnext;
+		st->exists = (uint32_t)f->n;
+		st->permanent = QM_MAIL_FLAG_KEYWORDS;
+		st->read_only = read_only;
+	}
+	return QM_OK;
+}
+
+void qm_mail_imap_uidmap_free(struct qm_mail_imap_uidmap **m)
+{
+	if (!m || !*m)
+		return;
+	free((*m)->src);
+	free((*m)->dst);
+	free(*m);
+	*m = NULL;
+}
+
+/* UID COPY or UID MOVE of uids[0..n) of the selected folder to folder,
+ * with COPYUID pairs unless fake_mail_no_uidplus. */
+static enum qm_err copy_or_move(struct qm_mail_imap *im, const uint32_t *uids,
+                                size_t n, const char *folder, int move,
+                                struct qm_mail_imap_uidmap **map,
+                                struct qm_error *err)
+{
+	struct qm_mail_imap_uidmap *m;
+	struct fm_folder *to;
+	enum qm_err rc = imap_begin(im, FM_IMAP_MOVE, 1, err);
+
+	if (rc)
+		return rc;
+	to = folder_of(im->box, folder);
+	if (!to)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [TRYCREATE] %s", folder);
+	m = calloc(1, sizeof(*m));
+	if (m) {
+		m->src = calloc(n + 1, sizeof(*m->src));
+		m->dst = calloc(n + 1, sizeof(*m->dst));
+	}
+	if (!m || !m->src || !m->dst) {
+		qm_mail_imap_uidmap_free(&m);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t at = 0;
+		struct fm_msg *msg = by_uid(im->sel, uids[i], &at);
+		uint32_t nu;
+
+		if (!msg)
+			continue;
+		nu = folder_add(to, msg->data, msg->len, msg->flags);
+		if (!fake_mail_no_uidplus) {
+			m->src[m->n] = uids[i];
+			m->dst[m->n++] = nu;
+			m->uidvalidity = to->uidvalidity;
+		}
+		if (move && to != im->sel)
+			folder_remove(im->sel, at);
+	}
+	if (map)
+		*map = m;
+	else
+		qm_mail_imap_uidmap_free(&m);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_copy_uids(struct qm_mail_imap *im,
+                                   const uint32_t *uids, size_t n,
+                                   const char *folder,
+                                   struct qm_mail_imap_uidmap **map,
+                                   struct qm_error *err)
+{
+	return copy_or_move(im, uids, n, folder, 0, map, err);
+}
+
+enum qm_err qm_mail_imap_move_uids(struct qm_mail_imap *im,
+                                   const uint32_t *uids, size_t n,
+                                   const char *folder,
+                                   struct qm_mail_imap_uidmap **map,
+                                   struct qm_error *err)
+{
+	return copy_or_move(im, uids, n, folder, 1, map, err);
+}
+
+enum qm_err qm_mail_imap_expunge_uids(struct qm_mail_imap *im,
+                                      const uint32_t *uids, size_t n,
+                                      struct qm_error *err)
+{
+	enum qm_err rc = imap_begin(im, FM_IMAP_EXPUNGE, 1, err);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		size_t at = 0;
+
+		if (by_uid(im->sel, uids[i], &at))
+			folder_remove(im->sel, at);
+	}
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_folder_create(struct qm_mail_imap *im,
+                                       const char *name, int subscribe,
+                                       struct qm_error *err)
+{
+	struct fm_box *b = im->box;
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FOLDER, 0, err);
+
+	if (rc)
+		return rc;
+	if (folder_of(b, name))
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [ALREADYEXISTS] Mailbox already "
+		                    "exists");
+	if (b->nf == MAX_FOLDERS || strlen(name) >= sizeof(b->f[0].name))
+		abort();
+	f = &b->f[b->nf++];
+	memset(f, 0, sizeof(*f));
+	qm_strlcpy(f->name, name, sizeof(f->name));
+	f->attrs = subscribe ? QM_MAIL_FOLDER_SUBSCRIBED : 0;
+	f->uidvalidity = ++validity_serial;
+	f->uidnext = 1;
+	return QM_OK;
+}
+
+/* name is from, or under it (from/...). */
+static int under(const char *name, const char *from)
+{
+	size_t n = strlen(from);
+
+	return strcmp(name, from) == 0 ||
+	       (strncmp(name, from, n) == 0 && name[n] == '/');
+}
+
+enum qm_err qm_mail_imap_folder_rename(struct qm_mail_imap *im,
+                                       const char *from, const char *to,
+                                       struct qm_error *err)
+{
+	struct fm_box *b = im->box;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FOLDER, 0, err);
+
+	if (rc)
+		return rc;
+	if (strcasecmp(from, "INBOX") == 0)
+		return qm_error_set(err, QM_ERR_INVAL, "INBOX stays");
+	if (!folder_of(b, from))
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", from);
+	if (folder_of(b, to))
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [ALREADYEXISTS] %s", to);
+	for (size_t i = 0; i < b->nf; i++) {
+		char nn[sizeof(b->f[i].name)];
+
+		if (!under(b->f[i].name, from))
+			continue;
+		snprintf(nn, sizeof(nn), "%s%s", to,
+		         b->f[i].name + strlen(from));
+		qm_strlcpy(b->f[i].name, nn, sizeof(b->f[i].name));
+	}
+	im->sel = NULL;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_folder_delete(struct qm_mail_imap *im,
+                                       const char *name, struct qm_error *err)
+{
+	struct fm_box *b = im->box;
+	struct fm_folder *f;
+	size_t i;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FOLDER, 0, err);
+
+	if (rc)
+		return rc;
+	if (strcasecmp(name, "INBOX") == 0)
+		return qm_error_set(err, QM_ERR_INVAL, "INBOX stays");
+	f = folder_of(b, name);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", name);
+	i = (size_t)(f - b->f);
+	for (size_t k = 0; k < f->n; k++)
+		free(f->v[k].data);
+	free(f->v);
+	memmove(&b->f[i], &b->f[i + 1], (b->nf - i - 1) * sizeof(b->f[0]));
+	b->nf--;
+	im->sel = NULL;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_folder_subscribe(struct qm_mail_imap *im,
+                                          const char *name, int on,
+                                          struct qm_error *err)
+{
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FOLDER, 0, err);
+
+	if (rc)
+		return rc;
+	f = folder_of(im->box, name);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] %s", name);
+	f->attrs = on ? f->attrs | QM_MAIL_FOLDER_SUBSCRIBED
+	              : f->attrs & ~QM_MAIL_FOLDER_SUBSCRIBED;
+	return QM_OK;
+}
+
+int fake_mail_has_folder(const char *user, const char *folder)
+{
+	return folder_of(box_of(user), folder) != NULL;
 }

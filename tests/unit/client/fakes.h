@@ -105,8 +105,11 @@ enum fm_op {
 	FM_IMAP_FETCH,
 	FM_IMAP_APPEND, /* append, save_sent, save_sent_once */
 	FM_IMAP_WAIT,
-	FM_IMAP_LIST,   /* folders */
-	FM_IMAP_STORE,  /* flags */
+	FM_IMAP_LIST,  /* folders */
+	FM_IMAP_STORE, /* flags */
+	FM_IMAP_MOVE,  /* UID MOVE and UID COPY */
+	FM_IMAP_EXPUNGE,
+	FM_IMAP_FOLDER, /* create, rename, delete, subscribe */
 	FM_POP3_OPEN,
 	FM_POP3_RETR,
 	FM_POP3_DELE,
@@ -136,9 +139,13 @@ extern unsigned fake_mail_calls[FM_NOPS];
 /* Queues a failure for the next call of kind op. */
 void fake_mail_fail(enum fm_op op, enum qm_err rc, const char *msg,
                     int delivered);
+/* Runs fn(arg) once, at the next call of kind op, before the call does
+ * its work: another handle or client acting in the middle of a sync. */
+void fake_mail_hook(enum fm_op op, void (*fn)(void *arg), void *arg);
 /* The password user's mailbox requires (NULL or "": any). */
 void fake_mail_password(const char *user, const char *password);
-/* Puts a message into user's folder ("INBOX", "Sent"); returns its UID. */
+/* Puts a message into user's folder ("INBOX", "Sent", "Trash", "Archive",
+ * "Junk" at first; Trash and Junk unsubscribed); returns its UID. */
 uint32_t fake_mail_deliver(const char *user, const char *folder,
                            const void *msg, size_t len);
 /* The number of messages in user's folder (not deleted). */
@@ -157,6 +164,10 @@ void fake_mail_set_flags(const char *user, const char *folder, size_t i,
  * would): it gets the next UID there. Returns it, 0 when there is none. */
 uint32_t fake_mail_move(const char *user, const char *from, size_t i,
                         const char *to);
+/* 1 when user's mailbox has folder. */
+int fake_mail_has_folder(const char *user, const char *folder);
+/* Set: the IMAP server gives no COPYUID (no UIDPLUS); reset clears it. */
+extern int fake_mail_no_uidplus;
 /* Gives user's folder a new UIDVALIDITY (the server renumbered it). */
 void fake_mail_renumber(const char *user, const char *folder);
 /* Every SMTP send the server accepted, in order. */

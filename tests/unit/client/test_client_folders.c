@@ -7,7 +7,9 @@
  * changed by another client taken at the next sync, QMail's own changes
  * written at the next sync (also when made offline), a conflict kept per
  * flag, a QMail message moved to another folder and back read once with
- * one KME request, and a renumbered folder losing no message.
+ * one KME request, a renumbered folder losing no message, the threading
+ * headers of a message read without marking it read, and a message
+ * deleted here through another handle in the middle of a sync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,7 +143,7 @@ static void test_folder_list(void **state)
 	assert_int_equal(st.plain, 2);
 	assert_int_equal(st.folders, 2); /* INBOX, Archive */
 	f = folder_named(&bob, "INBOX", &v, &n);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(f->total, 2);
 	assert_int_equal(f->unread, 1);
 	assert_true(f->uidvalidity != 0);
@@ -346,6 +348,165 @@ static void test_renumbered(void **state)
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 }
 
+/* What the hook of test_deleted_during_sync does: the GUI's reader
+ * handle deletes the message here while the sync worker's handle syncs. */
+struct del_during {
+	struct qm_client *other;
+	int64_t id;
+	enum qm_err rc;
+};
+
+static void delete_now(void *arg)
+{
+	struct del_during *d = arg;
+	struct qm_error e;
+
+	d->rc = qm_client_msg_delete(d->other, d->id, &e);
+}
+
+/* A message deleted here through another handle while a sync of its
+ * account writes its flags (the sync read its place before): the sync
+ * goes on, and the next one too; the server keeps what it had. */
+static void test_deleted_during_sync(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct del_during d = {NULL, 0, QM_ERR_INVAL};
+	struct qm_error e;
+	int64_t ids[2];
+
+	(void)state;
+	plain_to(&bob, "INBOX", "d1");
+	plain_to(&bob, "INBOX", "d2");
+	sync_ok(&bob, &st);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 2);
+	assert_ok(
+	    qm_client_msg_flags(bob.c, ids[0], QM_FLAG_FLAGGED, 0, NULL, &e));
+	assert_ok(
+	    qm_client_msg_flags(bob.c, ids[1], QM_FLAG_FLAGGED, 0, NULL, &e));
+	assert_ok(qm_client_clone(bob.c, &d.other, &e));
+	/* at the first flag write of the sync, both messages' places read:
+	 * one message is deleted here */
+	d.id = ids[0] < ids[1] ? ids[1] : ids[0];
+	fake_mail_hook(FM_IMAP_STORE, delete_now, &d);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_ok(d.rc);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
+	sync_ok(&bob, &st);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
+	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 2);
+	qm_client_free(&d.other);
+}
+
+/* u's message with that subject in INBOX (there must be one). */
+static int64_t by_subject(struct eu *u, const char *subject)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	int64_t id = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = u->acct;
+	q.folder = "INBOX";
+	assert_ok(qm_client_msg_list(u->c, &q, &l, &e));
+	for (size_t k = 0; k < l->n; k++)
+		if (l->items[k].subject &&
+		    strcmp(l->items[k].subject, subject) == 0)
+			id = l->items[k].id;
+	qm_client_msglist_free(&l);
+	if (!id)
+		fail_msg("%s has no message \"%s\"", u->name, subject);
+	return id;
+}
+
+/* The threading headers as received, for the thread view, read without
+ * marking the message read: "" for a message with none; a message that
+ * is not there, or a locked vault, is an error. */
+static void test_msg_refs(void **state)
+{
+	static const char reply[] =
+	    "From: dave@x.test\r\nTo: bob@x.test\r\nSubject: reply\r\n"
+	    "Date: Mon, 1 Dec 2025 11:00:00 +0000\r\n"
+	    "Message-ID: <c3@x.test>\r\n"
+	    "In-Reply-To: <c2@x.test>\r\n"
+	    "References: <c1@x.test>\r\n <c2@x.test>\r\n\r\nagreed\r\n";
+	const char *to[] = {bob.addr};
+	struct qm_client_sync_stats st;
+	struct qm_client_sent out;
+	struct qm_error e;
+	char *irt = NULL, *refs = NULL;
+	int64_t rid, pid, qid;
+
+	(void)state;
+	assert_true(
+	    fake_mail_deliver(bob.addr, "INBOX", reply, sizeof(reply) - 1) > 0);
+	plain_to(&bob, "INBOX", "alone");
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "sealed", &out, &e));
+	sync_ok(&bob, &st);
+	rid = by_subject(&bob, "reply");
+	pid = by_subject(&bob, "plain alone");
+	{
+		int64_t ids[3];
+
+		/* the QMail message: the third one */
+		assert_int_equal(in_folder(&bob, "INBOX", ids, 3), 3);
+		qid = 0;
+		for (size_t k = 0; k < 3; k++)
+			if (ids[k] != rid && ids[k] != pid)
+				qid = ids[k];
+		assert_int_not_equal(qid, 0);
+	}
+
+	assert_ok(qm_client_msg_refs(bob.c, rid, &irt, &refs, &e));
+	assert_string_equal(irt, "<c2@x.test>");
+	/* folded as received; qm_client_thread_build reads the IDs */
+	assert_non_null(strstr(refs, "<c1@x.test>"));
+	assert_non_null(strstr(refs, "<c2@x.test>"));
+	assert_true(strstr(refs, "<c1@x.test>") < strstr(refs, "<c2@x.test>"));
+	free(irt);
+	free(refs);
+	/* nothing marked read, on the message or (next sync) the server */
+	assert_int_equal(flags_of(&bob, rid) & QM_FLAG_SEEN, 0);
+
+	irt = refs = NULL;
+	assert_ok(qm_client_msg_refs(bob.c, pid, &irt, &refs, &e));
+	assert_string_equal(irt, "");
+	assert_string_equal(refs, "");
+	free(irt);
+	free(refs);
+
+	/* a QMail message: read from its decrypted copy in the vault, with
+	 * no second KME request */
+	irt = refs = NULL;
+	{
+		size_t keys = fake_keys_fetched();
+
+		assert_ok(qm_client_msg_refs(bob.c, qid, &irt, &refs, &e));
+		assert_int_equal(fake_keys_fetched(), keys);
+	}
+	assert_non_null(irt);
+	assert_non_null(refs);
+	free(irt);
+	free(refs);
+	assert_int_equal(flags_of(&bob, qid) & QM_FLAG_SEEN, 0);
+
+	irt = refs = NULL;
+	assert_int_equal(
+	    qm_client_msg_refs(bob.c, rid + qid + pid + 100, &irt, &refs, &e),
+	    QM_ERR_NOTFOUND);
+	assert_null(irt);
+	assert_null(refs);
+
+	sync_ok(&bob, &st);
+	assert_int_equal(flags_of(&bob, rid) & QM_FLAG_SEEN, 0);
+
+	qm_client_lock(bob.c);
+	assert_int_not_equal(qm_client_msg_refs(bob.c, rid, &irt, &refs, &e),
+	                     QM_OK);
+	assert_null(irt);
+	assert_null(refs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +519,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_moved_read_once, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_renumbered, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_refs, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_during_sync, setup,
 	                                    eng_teardown),
 	};
 

@@ -1,0 +1,827 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a person does to messages and folders, done at once on the IMAP
+ * server (issue 14; docs/CLIENT.md "Moving, deleting, folders"): move,
+ * copy, file by special use (Archive, Junk, Trash, INBOX), delete, write
+ * a flag change now, and create, rename, delete folders. Each works on a
+ * message's places (where the last sync saw it on the server) and keeps
+ * them true afterwards, so the message is never fetched or opened again:
+ * a QMail message moved keeps its one decrypted copy in the vault (the
+ * KME gave its keys once), found at its new UID by the server's COPYUID
+ * answer or, without one, by its Message-ID in the folder it went to.
+ * A UID is used only under the UIDVALIDITY it was seen with: a folder the
+ * server renumbered since the last sync is refused, nothing done. Every
+ * operation holds the account's sync lock (a sync running at the same
+ * time would take a moved message's old place for a deleted message).
+ */
+#include "private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* How long an operation waits for a sync of the account to end. */
+#define OP_LOCK_WAIT_S 30
+/* How long a flag change waits for it (then the next sync writes it). */
+#define FLAGS_LOCK_WAIT_S 2
+
+/* One operation's session with the account's IMAP server. */
+struct op {
+	struct qm_client *c;
+	struct acct_conn ac;
+	int loaded;
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im;
+	int lock;
+	/* the account's folders as the store holds them */
+	struct qm_store_folder *fv;
+	size_t nf;
+};
+
+/* A message and its places. */
+struct msg_at {
+	struct qm_store_msglist *l; /* its row: l->items[0] */
+	struct qm_store_place *p;
+	size_t np;
+};
+
+static void msg_at_free(struct msg_at *m)
+{
+	qm_store_msglist_free(&m->l);
+	free(m->p);
+	m->p = NULL;
+	m->np = 0;
+}
+
+static enum qm_err msg_at_load(struct qm_client *c, int64_t id,
+                               struct msg_at *m, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = qm_client_msg_get(c, id, &m->l, err);
+	if (!rc)
+		rc = qm_store_msg_places(c->store, id, &m->p, &m->np, err);
+	if (rc)
+		msg_at_free(m);
+	return rc;
+}
+
+static int is_pop3(const struct acct_conn *ac)
+{
+	return ac->use_pop3 || !ac->a.imap.host[0];
+}
+
+static enum qm_err folders_load(struct op *o, struct qm_error *err)
+{
+	qm_store_folders_free(&o->fv, o->nf);
+	o->nf = 0;
+	return qm_store_folder_list(o->c->store, o->ac.a.id, &o->fv, &o->nf,
+	                            err);
+}
+
+/* Loads the account (its password: the vault must be unlocked). what
+ * names the operation in errors. */
+static enum qm_err op_load(struct qm_client *c, int64_t acct, const char *what,
+                           struct op *o, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	memset(o, 0, sizeof(*o));
+	o->c = c;
+	o->lock = -1;
+	rc = client_need_unlocked(c, what, err);
+	if (!rc)
+		rc = client_acct_conn_load(c, acct, &o->ac, err);
+	if (rc)
+		return rc;
+	o->loaded = 1;
+	return QM_OK;
+}
+
+/* Takes the sync lock and logs in (after op_load). */
+static enum qm_err op_connect(struct op *o, int wait_s, const char *what,
+                              struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (is_pop3(&o->ac))
+		return qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                    "%s fetches mail over POP3, whose server "
+		                    "keeps one folder and no flags: cannot %s",
+		                    o->ac.a.address, what);
+	rc = client_sync_lock(o->c, o->ac.a.id, wait_s, what, &o->lock, err);
+	if (!rc) {
+		client_acct_conn_server(&o->ac, &o->ac.a.imap, &o->srv);
+		rc = qm_mail_imap_open(&o->srv, &o->im, err);
+	}
+	if (!rc)
+		rc = folders_load(o, err);
+	return rc;
+}
+
+static void op_close(struct op *o)
+{
+	qm_store_folders_free(&o->fv, o->nf);
+	o->nf = 0;
+	qm_mail_imap_free(&o->im);
+	client_home_unlock(&o->lock);
+	if (o->loaded)
+		client_acct_conn_free(&o->ac);
+	o->loaded = 0;
+}
+
+static const struct qm_store_folder *folder_by_id(const struct op *o,
+                                                  int64_t id)
+{
+	for (size_t i = 0; i < o->nf; i++)
+		if (o->fv[i].id == id)
+			return &o->fv[i];
+	return NULL;
+}
+
+/* A folder a person named: the server's name, or else a display name
+ * that only one folder has. NULL when none. */
+static const struct qm_store_folder *folder_named(const struct op *o,
+                                                  const char *name)
+{
+	const struct qm_store_folder *hit = NULL;
+
+	for (size_t i = 0; i < o->nf; i++)
+		if (strcmp(o->fv[i].name, name) == 0)
+			return &o->fv[i];
+	for (size_t i = 0; i < o->nf; i++) {
+		if (strcmp(o->fv[i].display, name) != 0)
+			continue;
+		if (hit)
+			return NULL;
+		hit = &o->fv[i];
+	}
+	return hit;
+}
+
+/* The folder of that special use (the first by name), NULL when none. */
+static const struct qm_store_folder *folder_of_use(const struct op *o,
+                                                   enum qm_store_folder_use u)
+{
+	for (size_t i = 0; i < o->nf; i++)
+		if (o->fv[i].use == u && o->fv[i].selectable)
+			return &o->fv[i];
+	return NULL;
+}
+
+/* A person's folder name resolved, listing the server's folders again
+ * when the store does not know it (made elsewhere since the last sync). */
+static enum qm_err folder_find(struct op *o, const char *name,
+                               const struct qm_store_folder **out,
+                               struct qm_error *err)
+{
+	enum qm_err rc;
+
+	*out = folder_named(o, name);
+	if (*out)
+		return QM_OK;
+	rc = client_folders_store(o->c, o->ac.a.id, o->im, err);
+	if (!rc)
+		rc = folders_load(o, err);
+	if (rc)
+		return rc;
+	*out = folder_named(o, name);
+	if (*out)
+		return QM_OK;
+	qm_error_set(err, QM_ERR_NOTFOUND,
+	             "%s has no folder \"%s\" on its server", o->ac.a.address,
+	             name);
+	return QM_ERR_NOTFOUND;
+}
+
+/* Gmail's All Mail, Starred, Important: views that hold mail that is
+ * also elsewhere. */
+static int is_view(const struct qm_store_folder *f)
+{
+	return f->use == QM_FOLDER_USE_ALL || f->use == QM_FOLDER_USE_FLAGGED ||
+	       f->use == QM_FOLDER_USE_IMPORTANT;
+}
+
+/* The place a move or copy takes message m from: not in folder not_fid,
+ * a real folder before a view. NULL when none. */
+static const struct qm_store_place *
+source_of(const struct op *o, const struct msg_at *m, int64_t not_fid)
+{
+	const struct qm_store_place *view = NULL;
+
+	for (size_t i = 0; i < m->np; i++) {
+		const struct qm_store_folder *f =
+		    folder_by_id(o, m->p[i].folder_id);
+
+		if (!f || m->p[i].folder_id == not_fid)
+			continue;
+		if (!is_view(f))
+			return &m->p[i];
+		if (!view)
+			view = &m->p[i];
+	}
+	return view;
+}
+
+static const struct qm_store_place *place_in(const struct msg_at *m,
+                                             int64_t fid)
+{
+	for (size_t i = 0; i < m->np; i++)
+		if (m->p[i].folder_id == fid)
+			return &m->p[i];
+	return NULL;
+}
+
+/* An error for a message the last sync saw nowhere on the server. */
+static enum qm_err no_place(const struct op *o, int64_t id, const char *what,
+                            struct qm_error *err)
+{
+	return qm_error_set(err, QM_ERR_STATE,
+	                    "cannot %s message %lld: the last sync of %s "
+	                    "saw it in no folder on the server (sync the "
+	                    "account first)",
+	                    what, (long long)id, o->ac.a.address);
+}
+
+/* Selects folder f read-write; refused when the server renumbered it
+ * since the last sync (its UIDs would name other messages now). */
+static enum qm_err select_checked(struct op *o, const struct qm_store_folder *f,
+                                  struct qm_mail_imap_folder_state *st,
+                                  struct qm_error *err)
+{
+	enum qm_err rc = qm_mail_imap_folder_select(o->im, f->name, 0, st, err);
+
+	if (rc)
+		return rc;
+	if (f->uidvalidity && st->uidvalidity == (uint32_t)f->uidvalidity)
+		return QM_OK;
+	return qm_error_set(err, QM_ERR_STATE,
+	                    "the folder %s of %s was renumbered on the server "
+	                    "since the last sync (a new UIDVALIDITY): nothing "
+	                    "was done; sync the account and try again",
+	                    f->display, o->ac.a.address);
+}
+
+/*
+ * Writes the flag changes of place p (selected, state st) that the user
+ * made since the last sync: *flags gets the server's flags after (those
+ * the folder cannot keep stay queued for a sync). *written is 0 when the
+ * server kept some change back.
+ */
+static enum qm_err push_flags(struct op *o, const struct qm_store_place *p,
+                              const struct qm_mail_imap_folder_state *st,
+                              unsigned *flags, int *written,
+                              struct qm_error *err)
+{
+	unsigned keep = QM_MAIL_FLAG_SYSTEM | st->permanent;
+	unsigned want = p->msg_flags & CLIENT_SYNC_FLAGS;
+	unsigned base = p->flags & CLIENT_SYNC_FLAGS;
+	unsigned add = want & ~base & keep, del = base & ~want & keep;
+	uint32_t uid = (uint32_t)p->uid;
+	enum qm_err rc = QM_OK;
+
+	*flags = p->flags;
+	*written = (want & ~keep) == (base & ~keep) && !st->read_only;
+	if (!(add || del) || st->read_only)
+		return QM_OK;
+	rc = qm_mail_imap_store(o->im, &uid, 1, add, del, err);
+	if (rc == QM_ERR_UNSUPPORTED) {
+		qm_error_clear(err);
+		*written = 0;
+		return QM_OK;
+	}
+	if (!rc)
+		*flags = (p->flags | add) & ~del;
+	return rc;
+}
+
+/* Where message m went in folder dest (selecting it): the newest UID
+ * there with its Message-ID that no other message holds; 0 when none. */
+static uint32_t find_by_mid(struct op *o, const struct msg_at *m,
+                            const struct qm_store_folder *dest,
+                            uint32_t *uidvalidity)
+{
+	const char *mid = m->l->items[0].message_id;
+	struct qm_mail_imap_folder_state st;
+	uint32_t *uids = NULL, found = 0;
+	size_t n = 0;
+
+	if (!mid || !*mid ||
+	    qm_mail_imap_folder_select(o->im, dest->name, 1, &st, NULL) ||
+	    qm_mail_imap_search_header(o->im, "Message-ID", mid, &uids, &n,
+	                               NULL))
+		return 0;
+	for (size_t i = n; i-- > 0 && !found;) {
+		int64_t holder = 0;
+
+		if (qm_store_place_find(o->c->store, dest->id, uids[i], &holder,
+		                        NULL) != QM_OK ||
+		    holder == m->l->items[0].id)
+			found = uids[i];
+	}
+	free(uids);
+	*uidvalidity = st.uidvalidity;
+	return found;
+}
+
+/*
+ * The store after a move (move set) or copy of message m from place src
+ * to folder dest, where it is now uid (0: not known; the next sync of
+ * dest finds it) under uidvalidity, with the server's flags.
+ */
+static enum qm_err places_after(struct op *o, const struct msg_at *m,
+                                const struct qm_store_place *src,
+                                const struct qm_store_folder *dest,
+                                uint32_t uid, uint32_t uidvalidity,
+                                unsigned flags, int move, struct qm_error *err)
+{
+	struct qm_store *s = o->c->store;
+	enum qm_err rc = qm_store_tx_begin(s, err);
+
+	if (rc)
+		return rc;
+	if (uid && !dest->uidvalidity)
+		/* a folder never synced: its numbering starts now */
+		rc = qm_store_folder_state_set(s, dest->id, uidvalidity, 0, 0,
+		                               err);
+	if (!rc && uid &&
+	    (!dest->uidvalidity || dest->uidvalidity == (int64_t)uidvalidity)) {
+		rc = qm_store_place_add(s, dest->id, uid, m->l->items[0].id,
+		                        flags, err);
+		if (rc == QM_ERR_EXISTS) {
+			/* held by another record: a sync sorts it out */
+			qm_error_clear(err);
+			rc = QM_OK;
+		}
+	}
+	if (!rc && move)
+		rc = qm_store_place_remove(s, src->folder_id, src->uid, NULL,
+		                           err);
+	if (!rc)
+		return qm_store_tx_commit(s, err);
+	qm_store_tx_rollback(s);
+	return rc;
+}
+
+/* Removes place p (in folder f) from the server: \Deleted and UID
+ * EXPUNGE of that UID alone. */
+static enum qm_err expunge_place(struct op *o, const struct qm_store_folder *f,
+                                 const struct qm_store_place *p,
+                                 struct qm_error *err)
+{
+	struct qm_mail_imap_folder_state st;
+	uint32_t uid = (uint32_t)p->uid;
+	enum qm_err rc = select_checked(o, f, &st, err);
+
+	if (!rc)
+		rc = qm_mail_imap_expunge_uids(o->im, &uid, 1, err);
+	if (!rc)
+		rc = qm_store_place_remove(o->c->store, p->folder_id, p->uid,
+		                           NULL, err);
+	return rc;
+}
+
+/*
+ * Moves (move set) or copies message m to folder dest on the server: the
+ * user's pending flag changes first (the copy carries them), then UID
+ * MOVE or UID COPY, then the places. A message already in dest: a copy
+ * does nothing, a move only leaves its other place.
+ */
+static enum qm_err transfer(struct op *o, const struct msg_at *m,
+                            const struct qm_store_folder *dest, int move,
+                            struct qm_error *err)
+{
+	const struct qm_store_place *src = source_of(o, m, dest->id);
+	const struct qm_store_folder *sf;
+	struct qm_mail_imap_folder_state st;
+	struct qm_mail_imap_uidmap *map = NULL;
+	uint32_t uid, newuid = 0, newv = 0;
+	unsigned flags = 0;
+	int written = 0;
+	enum qm_err rc;
+
+	if (!src)
+		return place_in(m, dest->id)
+		           ? QM_OK
+		           : no_place(o, m->l->items[0].id,
+		                      move ? "move" : "copy", err);
+	sf = folder_by_id(o, src->folder_id);
+	if (place_in(m, dest->id))
+		return move ? expunge_place(o, sf, src, err) : QM_OK;
+	uid = (uint32_t)src->uid;
+	rc = select_checked(o, sf, &st, err);
+	if (!rc)
+		rc = push_flags(o, src, &st, &flags, &written, err);
+	if (!rc)
+		rc = move ? qm_mail_imap_move_uids(o->im, &uid, 1, dest->name,
+		                                   &map, err)
+		          : qm_mail_imap_copy_uids(o->im, &uid, 1, dest->name,
+		                                   &map, err);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < map->n; i++)
+		if (map->src[i] == uid) {
+			newuid = map->dst[i];
+			newv = map->uidvalidity;
+		}
+	if (!newuid) /* no UIDPLUS: by its Message-ID */
+		newuid = find_by_mid(o, m, dest, &newv);
+	rc = places_after(o, m, src, dest, newuid, newv, flags, move, err);
+out:
+	qm_mail_imap_uidmap_free(&map);
+	return rc;
+}
+
+/* The account of message id, loaded (op_load) for what. */
+static enum qm_err op_for_msg(struct qm_client *c, int64_t id, const char *what,
+                              struct op *o, struct msg_at *m,
+                              struct qm_error *err)
+{
+	enum qm_err rc = msg_at_load(c, id, m, err);
+
+	if (!rc)
+		rc = op_load(c, m->l->items[0].account_id, what, o, err);
+	if (rc)
+		msg_at_free(m);
+	return rc;
+}
+
+static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
+                                const char *folder, int move,
+                                struct qm_error *err)
+{
+	const char *what = move ? "move a message" : "copy a message";
+	const struct qm_store_folder *dest;
+	struct msg_at m;
+	struct op o;
+	enum qm_err rc;
+
+	if (!folder || !*folder)
+		return qm_error_set(err, QM_ERR_INVAL, "no folder named");
+	rc = op_for_msg(c, id, what, &o, &m, err);
+	if (rc)
+		return rc;
+	rc = op_connect(&o, OP_LOCK_WAIT_S, what, err);
+	if (!rc)
+		rc = folder_find(&o, folder, &dest, err);
+	if (!rc && !dest->selectable)
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "the folder %s of %s cannot hold messages",
+		                  dest->display, o.ac.a.address);
+	if (!rc)
+		rc = transfer(&o, &m, dest, move, err);
+	op_close(&o);
+	msg_at_free(&m);
+	return rc;
+}
+
+enum qm_err qm_client_msg_move(struct qm_client *c, int64_t id,
+                               const char *folder, struct qm_error *err)
+{
+	return move_or_copy(c, id, folder, 1, err);
+}
+
+enum qm_err qm_client_msg_copy(struct qm_client *c, int64_t id,
+                               const char *folder, struct qm_error *err)
+{
+	return move_or_copy(c, id, folder, 0, err);
+}
+
+static const char *use_name(enum qm_store_folder_use u)
+{
+	switch (u) {
+	case QM_FOLDER_USE_INBOX:
+		return "INBOX";
+	case QM_FOLDER_USE_SENT:
+		return "Sent";
+	case QM_FOLDER_USE_DRAFTS:
+		return "Drafts";
+	case QM_FOLDER_USE_TRASH:
+		return "Trash";
+	case QM_FOLDER_USE_JUNK:
+		return "Junk";
+	case QM_FOLDER_USE_ARCHIVE:
+		return "Archive";
+	case QM_FOLDER_USE_ALL:
+		return "All Mail";
+	case QM_FOLDER_USE_FLAGGED:
+		return "Flagged";
+	case QM_FOLDER_USE_IMPORTANT:
+		return "Important";
+	case QM_FOLDER_USE_NONE:
+		break;
+	}
+	return "(none)";
+}
+
+/* The folder a message of use u is filed in. */
+static enum qm_err use_folder(struct op *o, enum qm_store_folder_use u,
+                              const struct qm_store_folder **out,
+                              struct qm_error *err)
+{
+	*out = u == QM_FOLDER_USE_INBOX ? folder_named(o, "INBOX")
+	                                : folder_of_use(o, u);
+	if (!*out && u == QM_FOLDER_USE_ARCHIVE)
+		/* Gmail: archiving is leaving INBOX for All Mail */
+		*out = folder_of_use(o, QM_FOLDER_USE_ALL);
+	if (*out)
+		return QM_OK;
+	qm_error_set(err, QM_ERR_NOTFOUND,
+	             "%s has no %s folder on its server (none marked so, "
+	             "none by a known name)",
+	             o->ac.a.address, use_name(u));
+	return QM_ERR_NOTFOUND;
+}
+
+/* Junk and back: the $Junk / $NotJunk marks follow (written with the
+ * move, so other clients' filters learn from them). */
+static enum qm_err junk_marks(struct op *o, struct msg_at *m,
+                              enum qm_store_folder_use u, struct qm_error *err)
+{
+	unsigned set = 0, clear = 0, now;
+	int64_t id = m->l->items[0].id;
+	enum qm_err rc;
+
+	if (u == QM_FOLDER_USE_JUNK) {
+		set = QM_FLAG_JUNK;
+		clear = QM_FLAG_NOTJUNK;
+	} else if (u == QM_FOLDER_USE_INBOX &&
+	           (m->l->items[0].flags & QM_FLAG_JUNK)) {
+		set = QM_FLAG_NOTJUNK;
+		clear = QM_FLAG_JUNK;
+	} else {
+		return QM_OK;
+	}
+	rc = qm_client_msg_flags(o->c, id, set, clear, &now, err);
+	for (size_t i = 0; !rc && i < m->np; i++)
+		m->p[i].msg_flags = now;
+	return rc;
+}
+
+enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
+                               enum qm_store_folder_use use,
+                               struct qm_error *err)
+{
+	const struct qm_store_folder *dest = NULL;
+	struct msg_at m;
+	struct op o;
+	enum qm_err rc;
+
+	if (use == QM_FOLDER_USE_NONE)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "filing a message needs a special use");
+	rc = op_for_msg(c, id, "file a message", &o, &m, err);
+	if (rc)
+		return rc;
+	rc = op_connect(&o, OP_LOCK_WAIT_S, "file a message", err);
+	if (!rc)
+		rc = use_folder(&o, use, &dest, err);
+	if (!rc)
+		rc = junk_marks(&o, &m, use, err);
+	if (!rc)
+		rc = transfer(&o, &m, dest, 1, err);
+	op_close(&o);
+	msg_at_free(&m);
+	return rc;
+}
+
+/* Deleted for good: every place expunged, then the record and its
+ * plaintext (the key IDs stay in the replay log). */
+static enum qm_err expunge_all(struct op *o, const struct msg_at *m,
+                               struct qm_error *err)
+{
+	enum qm_err rc = QM_OK;
+
+	for (size_t i = 0; !rc && i < m->np; i++) {
+		const struct qm_store_folder *f =
+		    folder_by_id(o, m->p[i].folder_id);
+
+		if (f)
+			rc = expunge_place(o, f, &m->p[i], err);
+	}
+	if (!rc)
+		rc = qm_store_msg_delete(o->c->store, m->l->items[0].id, err);
+	return rc;
+}
+
+enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
+                                struct qm_error *err)
+{
+	const struct qm_store_folder *trash;
+	char mode[16];
+	struct msg_at m;
+	struct op o;
+	enum qm_err rc;
+
+	rc = msg_at_load(c, id, &m, err);
+	if (rc)
+		return rc;
+	if (m.np == 0) {
+		/* POP3 (no places), or nowhere on the server that QMail
+		 * knows: deleted here, as before issue 14 */
+		rc = qm_store_msg_delete(c->store, id, err);
+		msg_at_free(&m);
+		return rc;
+	}
+	msg_at_free(&m);
+	rc = op_for_msg(c, id, "delete a message", &o, &m, err);
+	if (rc)
+		return rc;
+	rc = op_connect(&o, OP_LOCK_WAIT_S, "delete a message", err);
+	if (rc)
+		goto out;
+	client_acct_setting(c, o.ac.a.id, QM_CLIENT_SET_DELETE_MODE, mode,
+	                    sizeof(mode));
+	trash = folder_of_use(&o, QM_FOLDER_USE_TRASH);
+	if (strcmp(mode, "expunge") == 0 ||
+	    (trash && place_in(&m, trash->id) && !source_of(&o, &m, trash->id)))
+		rc = expunge_all(&o, &m, err);
+	else if (!trash)
+		rc = qm_error_set(err, QM_ERR_NOTFOUND,
+		                  "%s has no Trash folder on its server (none "
+		                  "marked so, none by a known name): set its "
+		                  "delete_mode to expunge to delete for good",
+		                  o.ac.a.address);
+	else
+		rc = transfer(&o, &m, trash, 1, err);
+out:
+	op_close(&o);
+	msg_at_free(&m);
+	return rc;
+}
+
+/* ------------------------------------------------------- flags at once */
+
+enum qm_err qm_client_msg_flags_now(struct qm_client *c, int64_t id,
+                                    unsigned set, unsigned clear,
+                                    unsigned *flags, int *written,
+                                    struct qm_error *err)
+{
+	struct qm_error e;
+	struct msg_at m;
+	struct op o;
+	unsigned now = 0;
+	int all = 1;
+	enum qm_err rc;
+
+	if (written)
+		*written = 0;
+	/* kept first: whatever the server does, the change is not lost */
+	rc = qm_client_msg_flags(c, id, set, clear, &now, err);
+	if (rc)
+		return rc;
+	if (flags)
+		*flags = now;
+	qm_error_clear(&e);
+	if (msg_at_load(c, id, &m, &e))
+		return QM_OK;
+	if (m.np == 0 ||
+	    op_load(c, m.l->items[0].account_id, "write flags", &o, &e)) {
+		msg_at_free(&m);
+		return QM_OK;
+	}
+	rc = op_connect(&o, FLAGS_LOCK_WAIT_S, "write flags", &e);
+	for (size_t i = 0; !rc && i < m.np; i++) {
+		const struct qm_store_folder *f =
+		    folder_by_id(&o, m.p[i].folder_id);
+		struct qm_mail_imap_folder_state st;
+		unsigned base = 0;
+		int ok = 0;
+
+		if (!f)
+			continue;
+		rc = select_checked(&o, f, &st, &e);
+		if (!rc)
+			rc = push_flags(&o, &m.p[i], &st, &base, &ok, &e);
+		if (!rc && base != m.p[i].flags)
+			rc = qm_store_place_flags_set(
+			    c->store, f->id, m.p[i].uid, base, m.p[i].msg_flags,
+			    m.p[i].msg_flags, &e);
+		all = all && ok;
+	}
+	/* not reached, refused: the next sync writes it */
+	if (written)
+		*written = !rc && all;
+	op_close(&o);
+	msg_at_free(&m);
+	return QM_OK;
+}
+
+/* ------------------------------------------------------------- folders */
+
+/* A folder name a person typed, for the server (modified UTF-7). */
+static enum qm_err wire_name(const char *name, char **out, struct qm_error *err)
+{
+	if (!name || !*name)
+		return qm_error_set(err, QM_ERR_INVAL, "a folder needs a name");
+	return qm_mail_imap_name_encode(name, out, err);
+}
+
+/* The folder list again, after a change on the server. */
+static enum qm_err relist(struct op *o, struct qm_error *err)
+{
+	return client_folders_store(o->c, o->ac.a.id, o->im, err);
+}
+
+static enum qm_err folder_op_open(struct qm_client *c, int64_t acct,
+                                  const char *what, struct op *o,
+                                  struct qm_error *err)
+{
+	enum qm_err rc = op_load(c, acct, what, o, err);
+
+	if (!rc)
+		rc = op_connect(o, OP_LOCK_WAIT_S, what, err);
+	return rc;
+}
+
+enum qm_err qm_client_folder_create(struct qm_client *c, int64_t account_id,
+                                    const char *name, struct qm_error *err)
+{
+	char *wire = NULL;
+	struct op o;
+	enum qm_err rc;
+
+	memset(&o, 0, sizeof(o));
+	o.lock = -1;
+	rc = wire_name(name, &wire, err);
+	if (!rc)
+		rc = folder_op_open(c, account_id, "create a folder", &o, err);
+	if (!rc)
+		rc = qm_mail_imap_folder_create(o.im, wire, 1, err);
+	if (!rc)
+		rc = relist(&o, err);
+	op_close(&o);
+	free(wire);
+	return rc;
+}
+
+enum qm_err qm_client_folder_rename(struct qm_client *c, int64_t account_id,
+                                    const char *from, const char *to,
+                                    struct qm_error *err)
+{
+	const struct qm_store_folder *f = NULL;
+	char *wire = NULL;
+	struct op o;
+	enum qm_err rc;
+
+	memset(&o, 0, sizeof(o));
+	o.lock = -1;
+	rc = wire_name(to, &wire, err);
+	if (!rc)
+		rc = folder_op_open(c, account_id, "rename a folder", &o, err);
+	if (!rc)
+		rc = folder_find(&o, from ? from : "", &f, err);
+	if (!rc && strcasecmp(f->name, "INBOX") == 0)
+		rc = qm_error_set(err, QM_ERR_INVAL, "INBOX cannot be renamed");
+	if (!rc)
+		rc = qm_mail_imap_folder_rename(o.im, f->name, wire, err);
+	/* its places and sync state go along (the server keeps the UIDs) */
+	if (!rc)
+		rc = qm_store_folder_rename(c->store, account_id, f->name, wire,
+		                            f->delim, err);
+	if (!rc)
+		rc = relist(&o, err);
+	op_close(&o);
+	free(wire);
+	return rc;
+}
+
+/* Folder f is gone from the server: its places go as a sync lets them
+ * go (a plain message left nowhere leaves the index; a QMail one stays,
+ * its vault copy being the only one). */
+static enum qm_err places_gone(struct op *o, const struct qm_store_folder *f,
+                               struct qm_error *err)
+{
+	struct qm_store_place *p = NULL;
+	size_t n = 0;
+	enum qm_err rc;
+
+	rc = qm_store_place_list(o->c->store, f->id, &p, &n, err);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = client_place_gone(o->c, f->id, &p[i], err);
+	free(p);
+	return rc;
+}
+
+enum qm_err qm_client_folder_delete(struct qm_client *c, int64_t account_id,
+                                    const char *name, struct qm_error *err)
+{
+	const struct qm_store_folder *f = NULL;
+	struct op o;
+	enum qm_err rc;
+
+	rc = folder_op_open(c, account_id, "delete a folder", &o, err);
+	if (!rc)
+		rc = folder_find(&o, name ? name : "", &f, err);
+	if (!rc && strcasecmp(f->name, "INBOX") == 0)
+		rc = qm_error_set(err, QM_ERR_INVAL, "INBOX cannot be deleted");
+	if (!rc)
+		rc = qm_mail_imap_folder_delete(o.im, f->name, err);
+	if (!rc)
+		rc = places_gone(&o, f, err);
+	if (!rc)
+		rc = relist(&o, err);
+	op_close(&o);
+	return rc;
+}

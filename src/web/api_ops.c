@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON API of docs/WEB.md for what changes a message's folder on the
+ * server: move, file by special use (archive, junk, trash, back to the
+ * inbox) and delete the way a mail client does. Each is one engine call
+ * (qm_client_msg_move / _file / _trash), made at once on the server, so
+ * these routes hold the client lock (the engine talks to the server).
+ */
+#include <string.h>
+
+#include "client/client.h"
+#include "private.h"
+
+/* The Summary of message id after the change; 204 when it left the
+ * index (expunged). */
+static void reply_summary(struct web_req *r, int64_t id)
+{
+	struct qm_store_msglist *l = NULL;
+
+	web_counts_forget(r->srv);
+	if (qm_client_msg_get(web_client(r), id, &l, NULL) != QM_OK) {
+		web_reply_empty(r);
+		return;
+	}
+	web_reply_json(r, 200, web_msg_summary(&l->items[0]));
+	qm_client_msglist_free(&l);
+}
+
+void web_api_message_move(struct web_req *r)
+{
+	struct qm_error e;
+	const char *folder = NULL;
+	json_t *j;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0 || !(j = web_body_json(r)))
+		return;
+	if (web_get_str(r, j, "folder", 1, 256, &folder) < 0) {
+		json_decref(j);
+		return;
+	}
+	if (!*folder) {
+		json_decref(j);
+		web_reply_error(r, 400, "bad_request",
+		                "folder must name a folder.");
+		return;
+	}
+	if (qm_client_msg_move(web_client(r), id, folder, &e) != QM_OK) {
+		json_decref(j);
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	json_decref(j);
+	reply_summary(r, id);
+}
+
+void web_api_message_file(struct web_req *r)
+{
+	static const struct {
+		const char *name;
+		enum qm_store_folder_use use;
+	} uses[] = {{"archive", QM_FOLDER_USE_ARCHIVE},
+	            {"junk", QM_FOLDER_USE_JUNK},
+	            {"trash", QM_FOLDER_USE_TRASH},
+	            {"inbox", QM_FOLDER_USE_INBOX}};
+	enum qm_store_folder_use use = QM_FOLDER_USE_NONE;
+	struct qm_error e;
+	const char *name = NULL;
+	json_t *j;
+	int64_t id;
+	size_t i;
+
+	if (web_arg_id(r, 0, &id) != 0 || !(j = web_body_json(r)))
+		return;
+	if (web_get_str(r, j, "use", 1, 16, &name) < 0) {
+		json_decref(j);
+		return;
+	}
+	for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+		if (strcmp(name, uses[i].name) == 0)
+			use = uses[i].use;
+	json_decref(j);
+	if (use == QM_FOLDER_USE_NONE) {
+		web_reply_error(r, 400, "bad_request",
+		                "use must be archive, junk, trash or inbox.");
+		return;
+	}
+	if (qm_client_msg_file(web_client(r), id, use, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	reply_summary(r, id);
+}
+
+void web_api_message_trash(struct web_req *r)
+{
+	struct qm_error e;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (qm_client_msg_trash(web_client(r), id, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	web_counts_forget(r->srv);
+	web_reply_empty(r);
+}
