@@ -1244,6 +1244,26 @@ qm_client_thread_build(const struct qm_client_msg_head *in, size_t n,
                        struct qm_client_threads **out, struct qm_error *err);
 void qm_client_threads_free(struct qm_client_threads **t);
 
+/*
+ * The heads of the messages of a list (qm_client_msg_list, newest first)
+ * for qm_client_thread_build and the sorts, oldest first (the order they
+ * arrived in: the first message with a Message-ID keeps it): subject,
+ * sender, date, size, unread and Message-ID from the index, borrowed from
+ * l (keep l until the heads are freed); In-Reply-To and References read
+ * from each message's plaintext in the vault (a QMail message's inner,
+ * authenticated header; "" for a message without plaintext), owned. Needs
+ * the vault unlocked. Free with qm_client_heads_free.
+ */
+struct qm_client_heads {
+	struct qm_client_msg_head *v;
+	size_t n;
+};
+QM_NODISCARD enum qm_err qm_client_msg_heads(struct qm_client *c,
+                                             const struct qm_store_msglist *l,
+                                             struct qm_client_heads **out,
+                                             struct qm_error *err);
+void qm_client_heads_free(struct qm_client_heads **h);
+
 /* What a list is sorted by. */
 enum qm_client_sort_key {
 	QM_SORT_DATE = 0,
