@@ -21,10 +21,12 @@ static int op_fail(const struct qm_error *e)
 	if (e->code == QM_ERR_UNAVAIL)
 		return QM_EXIT_NET;
 	if (e->code == QM_ERR_UNSUPPORTED)
-		fprintf(stderr, "qmail: hint: a POP3 account keeps its mail in "
-		                "one folder; use an IMAP account for folders\n");
+		fprintf(stderr,
+		        "qmail: hint: a POP3 account keeps its mail in "
+		        "one folder; use an IMAP account for folders\n");
 	if (e->code == QM_ERR_STATE)
-		fprintf(stderr, "qmail: hint: run `qmail sync`, then try again\n");
+		fprintf(stderr,
+		        "qmail: hint: run `qmail sync`, then try again\n");
 	return rc;
 }
 
@@ -42,10 +44,9 @@ static int parse_id(const char *cmd, const char *s, int64_t *id)
 
 static const char *use_word(enum qm_store_folder_use u)
 {
-	static const char *const w[] = {"",     "inbox",   "sent",
-	                                "drafts", "trash", "junk",
-	                                "archive", "all",  "flagged",
-	                                "important"};
+	static const char *const w[] = {
+	    "",     "inbox",   "sent", "drafts",  "trash",
+	    "junk", "archive", "all",  "flagged", "important"};
 
 	return (unsigned)u < sizeof(w) / sizeof(w[0]) ? w[u] : "";
 }
@@ -77,12 +78,13 @@ int cli_cmd_folders(struct cli *g, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf("usage: qmail folders [--refresh] [--account "
-			       "ADDR]\n\n"
-			       "Lists the account's folders as a tree: name, "
-			       "special use, messages QMail holds there and how "
-			       "many are unread. --refresh asks the server for "
-			       "its folder list first (a sync does too).\n");
+			printf(
+			    "usage: qmail folders [--refresh] [--account "
+			    "ADDR]\n\n"
+			    "Lists the account's folders as a tree: name, "
+			    "special use, messages QMail holds there and how "
+			    "many are unread. --refresh asks the server for "
+			    "its folder list first (a sync does too).\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--refresh") == 0)
@@ -125,14 +127,15 @@ int cli_cmd_folder(struct cli *g, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf("usage: qmail folder create NAME | rename NAME "
-			       "NEW | delete NAME [--account ADDR]\n\n"
-			       "Creates (and subscribes), renames or deletes a "
-			       "folder on the account's IMAP server. Levels are "
-			       "joined by the server's delimiter (`qmail "
-			       "folders` shows the tree). Deleting a folder "
-			       "deletes the mail in it on the server; QMail "
-			       "keeps the QMail messages it decrypted.\n");
+			printf(
+			    "usage: qmail folder create NAME | rename NAME "
+			    "NEW | delete NAME [--account ADDR]\n\n"
+			    "Creates (and subscribes), renames or deletes a "
+			    "folder on the account's IMAP server. Levels are "
+			    "joined by the server's delimiter (`qmail "
+			    "folders` shows the tree). Deleting a folder "
+			    "deletes the mail in it on the server; QMail "
+			    "keeps the QMail messages it decrypted.\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
@@ -179,9 +182,10 @@ static void flags_text(unsigned f, char *out, size_t n)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = {{QM_FLAG_SEEN, "seen"},         {QM_FLAG_FLAGGED, "flagged"},
-	             {QM_FLAG_ANSWERED, "answered"}, {QM_FLAG_FORWARDED, "forwarded"},
-	             {QM_FLAG_JUNK, "junk"},         {QM_FLAG_NOTJUNK, "notjunk"}};
+	} names[] = {
+	    {QM_FLAG_SEEN, "seen"},         {QM_FLAG_FLAGGED, "flagged"},
+	    {QM_FLAG_ANSWERED, "answered"}, {QM_FLAG_FORWARDED, "forwarded"},
+	    {QM_FLAG_JUNK, "junk"},         {QM_FLAG_NOTJUNK, "notjunk"}};
 	size_t off = 0;
 
 	out[0] = '\0';
@@ -218,13 +222,14 @@ int cli_cmd_flag(struct cli *g, int argc, char **argv)
 		size_t k;
 
 		if (cli_is_help(argv[i])) {
-			printf("usage: qmail flag ID [--seen|--unseen] "
-			       "[--flagged|--unflagged] [--answered] "
-			       "[--junk|--notjunk]\n\n"
-			       "Changes a message's flags, on the server at once "
-			       "when it can be reached, else at the next sync "
-			       "(the change is kept either way). Without an "
-			       "option: prints its flags.\n");
+			printf(
+			    "usage: qmail flag ID [--seen|--unseen] "
+			    "[--flagged|--unflagged] [--answered] "
+			    "[--junk|--notjunk]\n\n"
+			    "Changes a message's flags, on the server at once "
+			    "when it can be reached, else at the next sync "
+			    "(the change is kept either way). Without an "
+			    "option: prints its flags.\n");
 			return 0;
 		}
 		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
@@ -305,8 +310,8 @@ static int move_cmd(struct cli *g, int argc, char **argv, enum mv how)
 	                  "deleted for good on the server and in QMail. "
 	                  "POP3 accounts: deleted in QMail only.\n"};
 	static const char *const done[] = {
-	    [MV_MOVE] = "moved to", [MV_COPY] = "copied to",
-	    [MV_ARCHIVE] = "archived", [MV_JUNK] = "moved to Junk",
+	    [MV_MOVE] = "moved to",        [MV_COPY] = "copied to",
+	    [MV_ARCHIVE] = "archived",     [MV_JUNK] = "moved to Junk",
 	    [MV_INBOX] = "moved to INBOX", [MV_DELETE] = "deleted"};
 	const char *folder = NULL;
 	struct qm_store_msglist *l = NULL;
@@ -348,8 +353,8 @@ static int move_cmd(struct cli *g, int argc, char **argv, enum mv how)
 	}
 	if (r)
 		return op_fail(&e);
-	printf("%lld: %s%s%s%s\n", (long long)id, done[how],
-	       folder ? " " : "", folder ? cli_safe(folder) : "",
+	printf("%lld: %s%s%s%s\n", (long long)id, done[how], folder ? " " : "",
+	       folder ? cli_safe(folder) : "",
 	       how == MV_DELETE ? (gone ? " for good" : " (moved to Trash)")
 	                        : "");
 	return 0;

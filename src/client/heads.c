@@ -52,8 +52,8 @@ static char *field(const unsigned char *p, size_t n, const char *name)
 					continue;
 				}
 				if (p[j] == '\n') {
-					if (j + 1 >= n ||
-					    (p[j + 1] != ' ' && p[j + 1] != '\t'))
+					if (j + 1 >= n || (p[j + 1] != ' ' &&
+					                   p[j + 1] != '\t'))
 						break;
 					v[k++] = ' ';
 					j++;
@@ -117,8 +117,8 @@ enum qm_err qm_client_msg_heads(struct qm_client *c,
 	struct qm_client_heads *h;
 	enum qm_err rc;
 
-	rc = client_need_unlocked(c, "reading the messages' reply headers",
-	                          err);
+	rc =
+	    client_need_unlocked(c, "reading the messages' reply headers", err);
 	if (rc)
 		return rc;
 	h = calloc(1, sizeof(*h));
