@@ -45,7 +45,9 @@ static char *field(const unsigned char *p, size_t n, const char *name)
 
 			if (!v)
 				return NULL;
-			/* the value and its continuation lines, joined */
+			while (j < n && (p[j] == ' ' || p[j] == '\t'))
+				j++;
+			/* the value and its continuation lines, unfolded */
 			while (j < n && k < QM_THREAD_SCANMAX) {
 				if (p[j] == '\r') {
 					j++;
@@ -55,14 +57,19 @@ static char *field(const unsigned char *p, size_t n, const char *name)
 					if (j + 1 >= n || (p[j + 1] != ' ' &&
 					                   p[j + 1] != '\t'))
 						break;
-					v[k++] = ' ';
 					j++;
 					continue;
 				}
-				v[k++] = (char)p[j++];
+				v[k++] = p[j] == '\t' ? ' ' : (char)p[j];
+				j++;
 			}
 			v[k] = '\0';
-			return v;
+			{
+				/* kept at its length: a list holds many */
+				char *r = realloc(v, k + 1);
+
+				return r ? r : v;
+			}
 		}
 		i = eol + 1;
 	}
