@@ -2,7 +2,8 @@
 /*
  * The folder and message-handling commands (issue 14; docs/CLI.md
  * "Folders, flags, moving and deleting"): qmail folders, qmail folder
- * create|rename|delete, qmail flag, move, copy, archive, junk, delete.
+ * create|rename|delete, qmail flag, move, copy, archive, junk, delete,
+ * search --server.
  * Each is one engine call (src/client/ops.c) done at once on the IMAP
  * server; the words and exit codes are the command line's.
  */
@@ -10,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* An engine error of an operation on the server: a sync holding the
  * account past the wait is "try again later" (4), not exit code 6 (which
@@ -388,4 +390,81 @@ int cli_cmd_unjunk(struct cli *g, int argc, char **argv)
 int cli_cmd_delete(struct cli *g, int argc, char **argv)
 {
 	return move_cmd(g, argc, argv, MV_DELETE);
+}
+
+/* The hits of a server search, one row each ("-": not downloaded). */
+static void print_hits(const struct qm_client_server_hit *v, size_t n)
+{
+	for (size_t i = n; i-- > 0;) {
+		char date[32] = "----------------";
+		char id[24] = "-";
+		time_t t = (time_t)v[i].date;
+		struct tm tm;
+
+		if (v[i].date && gmtime_r(&t, &tm))
+			strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+		if (v[i].id)
+			snprintf(id, sizeof(id), "%lld", (long long)v[i].id);
+		printf("%6s  %s  %c %-28.28s  %s\n", id, date,
+		       v[i].flags & QM_FLAG_SEEN ? ' ' : '*',
+		       cli_safe(v[i].from), cli_safe(v[i].subject));
+	}
+	if (n == 0)
+		printf("no messages\n");
+}
+
+int cli_cmd_search(struct cli *g, int argc, char **argv)
+{
+	const char *account = NULL, *folder = NULL, *words = NULL;
+	struct qm_client_server_hit *v = NULL;
+	long long lim = 50;
+	struct qm_error e;
+	size_t n = 0;
+	int server = 0, rc;
+	int64_t acct;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf(
+			    "usage: qmail search WORDS --server [--folder F] "
+			    "[--limit N] [--account ADDR]\n\n"
+			    "Searches a folder (INBOX) on the IMAP server "
+			    "(IMAP SEARCH TEXT), for mail QMail has not "
+			    "downloaded: the newest N hits, newest first; "
+			    "ID - means not downloaded. The server holds "
+			    "QMail messages encrypted: search those with "
+			    "`qmail list --search WORDS`.\n");
+			return 0;
+		}
+		if (strcmp(argv[i], "--server") == 0)
+			server = 1;
+		else if (strcmp(argv[i], "--folder") == 0 && i + 1 < argc)
+			folder = argv[++i];
+		else if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			account = argv[++i];
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (qm_parse_ll(argv[++i], 1, QM_CLIENT_SEARCH_MAX,
+			                &lim, NULL))
+				return cli_usage("search", "--limit is 1-%u",
+				                 QM_CLIENT_SEARCH_MAX);
+		} else if (!words && argv[i][0] != '-')
+			words = argv[i];
+		else
+			return cli_usage("search", "bad argument %s", argv[i]);
+	}
+	if (!words)
+		return cli_usage("search", "search for what?");
+	if (!server)
+		return cli_usage("search", "without --server, use `qmail list "
+		                           "--search WORDS`");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, account, &acct)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_search_server(g->client, acct, folder, words, (size_t)lim,
+	                            &v, &n, &e))
+		return op_fail(&e);
+	print_hits(v, n);
+	qm_client_server_hits_free(&v, n);
+	return 0;
 }

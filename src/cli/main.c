@@ -37,6 +37,7 @@ static const char usage_text[] =
 	"  archive, junk,   file a message in Archive, Junk or back in INBOX\n"
 	"  unjunk ID\n"
 	"  delete ID        move a message to Trash (from Trash: for good)\n"
+	"  search --server  search a folder on the IMAP server\n"
 	"  read ID          show a message (--raw, --save-attachments DIR)\n"
 	"  retry ID         try once more to open an unreadable or waiting message\n"
 	"  outbox           list | retry | run the outbox\n"
@@ -78,7 +79,7 @@ static const struct command commands[] = {
     {"flag", cli_cmd_flag},       {"move", cli_cmd_move},
     {"copy", cli_cmd_copy},       {"archive", cli_cmd_archive},
     {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
-    {"delete", cli_cmd_delete},
+    {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
 };
 
 int cli_is_help(const char *arg)

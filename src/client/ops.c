@@ -825,3 +825,120 @@ enum qm_err qm_client_folder_delete(struct qm_client *c, int64_t account_id,
 	op_close(&o);
 	return rc;
 }
+
+/* ------------------------------------------------------- server search */
+
+/* What the search keeps of each summary the server sends. */
+struct hits {
+	struct op *o;
+	int64_t fid;
+	struct qm_client_server_hit *v;
+	size_t n, max;
+	enum qm_err rc;
+};
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static int hit_add(void *arg, const struct qm_mail_imap_summary *s,
+                   size_t done, size_t total)
+{
+	struct hits *h = arg;
+	struct qm_client_server_hit *d;
+	int64_t id = 0;
+
+	(void)done;
+	(void)total;
+	if (h->n == h->max)
+		return 1;
+	d = &h->v[h->n];
+	memset(d, 0, sizeof(*d));
+	d->uid = s->uid;
+	if (h->fid && qm_store_place_find(h->o->c->store, h->fid, s->uid, &id,
+	                                  NULL) == QM_OK)
+		d->id = id;
+	d->subject = dup_or_empty(s->subject);
+	d->from = dup_or_empty(s->from);
+	d->message_id = dup_or_empty(s->message_id);
+	d->date = s->date ? s->date : s->internaldate;
+	d->size = s->size;
+	d->flags = s->flags;
+	h->n++;
+	if (!d->subject || !d->from || !d->message_id) {
+		h->rc = QM_ERR_NOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+void qm_client_server_hits_free(struct qm_client_server_hit **v, size_t n)
+{
+	if (!v || !*v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((*v)[i].subject);
+		free((*v)[i].from);
+		free((*v)[i].message_id);
+	}
+	free(*v);
+	*v = NULL;
+}
+
+enum qm_err qm_client_search_server(struct qm_client *c, int64_t account_id,
+                                    const char *folder, const char *text,
+                                    size_t max,
+                                    struct qm_client_server_hit **out,
+                                    size_t *n, struct qm_error *err)
+{
+	const struct qm_store_folder *f = NULL;
+	struct qm_mail_imap_query q;
+	struct hits h;
+	uint32_t *uids = NULL;
+	size_t nu = 0, from;
+	struct op o;
+	enum qm_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!text || !*text)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to search for");
+	if (!max || max > QM_CLIENT_SEARCH_MAX)
+		max = QM_CLIENT_SEARCH_MAX;
+	memset(&h, 0, sizeof(h));
+	rc = op_load(c, account_id, "search the server", &o, err);
+	if (!rc)
+		rc = op_connect(&o, OP_LOCK_WAIT_S, "search the server", err);
+	if (!rc)
+		rc = folder_find(&o, folder && *folder ? folder : "INBOX", &f,
+		                 err);
+	if (!rc)
+		rc = qm_mail_imap_folder_select(o.im, f->name, 1, NULL, err);
+	memset(&q, 0, sizeof(q));
+	q.text = text;
+	if (!rc)
+		rc = qm_mail_imap_search(o.im, &q, &uids, &nu, err);
+	/* the newest max of them (UIDs ascend with arrival) */
+	from = nu > max ? nu - max : 0;
+	h.o = &o;
+	h.fid = f ? f->id : 0;
+	h.max = nu - from;
+	if (!rc && h.max) {
+		h.v = calloc(h.max, sizeof(*h.v));
+		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from, h.max,
+		                                        hit_add, &h, err)
+		         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		if (h.rc)
+			rc = qm_error_set(err, h.rc, "out of memory");
+	}
+	free(uids);
+	op_close(&o);
+	if (rc) {
+		qm_client_server_hits_free(&h.v, h.n);
+		return rc;
+	}
+	*out = h.v;
+	*n = h.n;
+	return QM_OK;
+}

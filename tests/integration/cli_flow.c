@@ -88,7 +88,7 @@ static void test_help(void **state)
 	    "init",    "account", "contact", "send",  "reply", "sync",
 	    "list",    "read",    "outbox",  "keys",  "kme",   "web",
 	    "passwd",  "folders", "folder",  "flag",  "move",  "copy",
-	    "archive", "junk",    "unjunk",  "delete"};
+	    "archive", "junk",    "unjunk",  "delete", "search"};
 	char *o;
 
 	(void)state;
@@ -648,6 +648,17 @@ static void test_folders_and_moves(void **state)
 	assert_int_equal(bob_has(c2, "Trash", zeb), 0);
 	assert_int_equal(qm(1, "list", "--folder", "Trash", NULL), 0);
 	assert_int_equal(row_id("zebra crossing"), 0);
+
+	/* the server searched for what is not downloaded yet */
+	len = qmt_mail_message(msg, sizeof(msg), "needle in the haystack",
+	                       "cli-needle", NULL);
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	assert_int_equal(qm(1, "search", "haystack", "--server", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "     -  "));
+	assert_non_null(strstr(o, "needle in the haystack"));
+	free(o);
+	assert_int_equal(qm(1, "search", "haystack", NULL), 2);
 
 	/* what the command line refuses */
 	assert_int_equal(qm(1, "move", ids, NULL), 2);

@@ -515,6 +515,50 @@ static void test_heads_threads(void **state)
 	qm_client_msglist_free(&l);
 }
 
+/* Server search finds mail QMail has not downloaded (a folder not synced),
+ * says which hits it holds, and marks nothing read. */
+static void test_search_server(void **state)
+{
+	struct qm_client_server_hit *v = NULL;
+	struct qm_error e;
+	int64_t id = one_plain("s1");
+	size_t n = 0;
+
+	(void)state;
+	plain_to(&bob, "Trash", "s2"); /* Trash is not synced */
+	plain_to(&bob, "Trash", "s3");
+	assert_ok(qm_client_search_server(bob.c, bob.acct, "Trash", "plain s",
+	                                  0, &v, &n, &e));
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].subject, "plain s2");
+	assert_int_equal(v[0].id, 0);
+	assert_string_equal(v[1].message_id, "<s3@x.test>");
+	qm_client_server_hits_free(&v, n);
+	assert_int_equal(fake_mail_flags(bob.addr, "Trash", 0), 0);
+	/* the newest one only */
+	assert_ok(qm_client_search_server(bob.c, bob.acct, "Trash", "plain",
+	                                  1, &v, &n, &e));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].subject, "plain s3");
+	qm_client_server_hits_free(&v, n);
+	/* INBOX: the hit is the message QMail holds */
+	assert_ok(qm_client_search_server(bob.c, bob.acct, NULL, "plain s1", 0,
+	                                  &v, &n, &e));
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].id, id);
+	qm_client_server_hits_free(&v, n);
+	assert_ok(qm_client_search_server(bob.c, bob.acct, NULL, "nothing like",
+	                                  0, &v, &n, &e));
+	assert_int_equal(n, 0);
+	assert_null(v);
+	assert_int_equal(qm_client_search_server(bob.c, bob.acct, NULL, "", 0,
+	                                         &v, &n, &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(qm_client_search_server(carol.c, carol.acct, NULL,
+	                                         "x", 0, &v, &n, &e),
+	                 QM_ERR_UNSUPPORTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +579,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_folder_ops, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_heads_threads, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_search_server, setup,
 	                                    eng_teardown),
 	};
 
