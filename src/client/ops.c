@@ -447,6 +447,20 @@ static enum qm_err op_for_msg(struct qm_client *c, int64_t id, const char *what,
 	return rc;
 }
 
+/* Takes the lock and logs in for message m (id), then reads its places
+ * again: a sync that ended meanwhile may have changed them. */
+static enum qm_err op_connect_msg(struct op *o, int64_t id, struct msg_at *m,
+                                  int wait_s, const char *what,
+                                  struct qm_error *err)
+{
+	enum qm_err rc = op_connect(o, wait_s, what, err);
+
+	if (rc)
+		return rc;
+	msg_at_free(m);
+	return msg_at_load(o->c, id, m, err);
+}
+
 static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
                                 const char *folder, int move,
                                 struct qm_error *err)
@@ -462,7 +476,7 @@ static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, what, &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, what, err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, what, err);
 	if (!rc)
 		rc = folder_find(&o, folder, &dest, err);
 	if (!rc && !dest->selectable)
@@ -574,7 +588,8 @@ enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "file a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, "file a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message",
+	                    err);
 	if (!rc)
 		rc = use_folder(&o, use, &dest, err);
 	if (!rc)
@@ -628,7 +643,8 @@ enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "delete a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, "delete a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message",
+	                    err);
 	if (rc)
 		goto out;
 	client_acct_setting(c, o.ac.a.id, QM_CLIENT_SET_DELETE_MODE, mode,
@@ -681,7 +697,7 @@ enum qm_err qm_client_msg_flags_now(struct qm_client *c, int64_t id,
 		msg_at_free(&m);
 		return QM_OK;
 	}
-	rc = op_connect(&o, FLAGS_LOCK_WAIT_S, "write flags", &e);
+	rc = op_connect_msg(&o, id, &m, FLAGS_LOCK_WAIT_S, "write flags", &e);
 	for (size_t i = 0; !rc && i < m.np; i++) {
 		const struct qm_store_folder *f =
 		    folder_by_id(&o, m.p[i].folder_id);
