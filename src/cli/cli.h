@@ -51,6 +51,17 @@ int cli_cmd_kme(struct cli *g, int argc, char **argv);
 int cli_cmd_web(struct cli *g, int argc, char **argv);
 int cli_cmd_passwd(struct cli *g, int argc, char **argv);
 int cli_cmd_config(struct cli *g, int argc, char **argv);
+/* cmd_folders.c: folders and what is done to messages on the server */
+int cli_cmd_folders(struct cli *g, int argc, char **argv);
+int cli_cmd_folder(struct cli *g, int argc, char **argv);
+int cli_cmd_flag(struct cli *g, int argc, char **argv);
+int cli_cmd_move(struct cli *g, int argc, char **argv);
+int cli_cmd_copy(struct cli *g, int argc, char **argv);
+int cli_cmd_archive(struct cli *g, int argc, char **argv);
+int cli_cmd_junk(struct cli *g, int argc, char **argv);
+int cli_cmd_unjunk(struct cli *g, int argc, char **argv);
+int cli_cmd_delete(struct cli *g, int argc, char **argv);
+int cli_cmd_search(struct cli *g, int argc, char **argv);
 
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);

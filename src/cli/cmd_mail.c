@@ -640,31 +640,127 @@ static const char *badge(const struct qm_store_msg *m)
 	}
 }
 
+/* One row of a list; more (may be "") after the subject. */
+static void list_row(const struct qm_store_msg *m, const char *more)
+{
+	char date[32];
+	time_t t = (time_t)m->date;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+	printf("%6lld  %s  %-10s %c %-28.28s  %s%s%s\n", (long long)m->id, date,
+	       badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
+	       cli_safe(m->from_addr),
+	       m->subject ? cli_safe(m->subject) : "(locked)",
+	       m->n_attach ? "  [att]" : "", more);
+}
+
+/* The list item of head i (heads are oldest first, the list newest). */
+static const struct qm_store_msg *item_of(const struct qm_store_msglist *l,
+                                          size_t i)
+{
+	return &l->items[l->n - 1 - i];
+}
+
+/* The list as threads (one row each: its first message, with the count)
+ * or sorted, as how says. */
+static int list_arranged(struct cli *g, const struct qm_store_msglist *l,
+                         int threads, const struct qm_client_sort *how,
+                         int sorted)
+{
+	struct qm_client_heads *h = NULL;
+	struct qm_client_threads *t = NULL;
+	size_t *order = NULL;
+	struct qm_error e;
+	enum qm_err r;
+
+	qm_error_clear(&e);
+	r = qm_client_msg_heads(g->client, l, &h, &e);
+	if (!r && threads) {
+		r = qm_client_thread_build(h->v, h->n, &t, &e);
+		if (!r && sorted)
+			r = qm_client_threads_sort(t, h->v, h->n, how, &e);
+		for (size_t i = 0; !r && i < t->nthreads; i++) {
+			const struct qm_client_thread *th = &t->threads[i];
+			char more[64] = "";
+
+			if (th->count > 1)
+				snprintf(more, sizeof(more),
+				         "  [%zu messages, %zu unread]",
+				         th->count, th->unread);
+			list_row(item_of(l, th->first_msg), more);
+		}
+	} else if (!r) {
+		order = calloc(h->n ? h->n : 1, sizeof(*order));
+		r = order ? qm_client_msgs_sort(h->v, h->n, how, order, &e)
+		          : qm_error_set(&e, QM_ERR_NOMEM, "out of memory");
+		for (size_t i = 0; !r && i < h->n; i++)
+			list_row(item_of(l, order[i]), "");
+	}
+	free(order);
+	qm_client_threads_free(&t);
+	qm_client_heads_free(&h);
+	return r ? cli_fail(&e) : 0;
+}
+
 int cli_cmd_list(struct cli *g, int argc, char **argv)
 {
 	struct qm_store_query q;
 	struct qm_store_msglist *l = NULL;
+	struct qm_client_sort how = {QM_SORT_DATE, 1, 0};
 	struct qm_error e;
 	const char *account = NULL;
 	long long lim = 50;
 	int64_t id;
-	int rc;
+	int rc, threads = 0, sorted = 0;
 
 	memset(&q, 0, sizeof(q));
 	q.folder = "INBOX";
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
 			printf("usage: qmail list [--folder F] [--limit N] "
-			       "[--search WORDS] [--level N] [--account ADDR]\n\n"
+			       "[--search WORDS] [--level N] [--account ADDR]\n"
+			       "                  [--threads] [--sort "
+			       "date|from|subject|size] [--unread-first]\n\n"
 			       "Lists messages, newest first: ID, date, security, "
-			       "sender, subject.\n");
+			       "sender, subject. --threads shows each "
+			       "conversation once (its first message, with the "
+			       "number of messages and unread ones); --sort "
+			       "orders by date (newest first), sender or subject "
+			       "(A to Z) or size (largest first). They arrange the "
+			       "N newest messages (--limit).\n");
 			return 0;
+		}
+		if (strcmp(argv[i], "--threads") == 0) {
+			threads = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--unread-first") == 0) {
+			how.unread_first = 1;
+			sorted = 1;
+			continue;
 		}
 		if (i + 1 >= argc)
 			return cli_usage("list", "option %s needs a value",
 			                 argv[i]);
 		if (strcmp(argv[i], "--folder") == 0) {
 			q.folder = argv[++i];
+		} else if (strcmp(argv[i], "--sort") == 0) {
+			const char *k = argv[++i];
+			int key = strcmp(k, "date") == 0      ? QM_SORT_DATE
+			          : strcmp(k, "from") == 0    ? QM_SORT_FROM
+			          : strcmp(k, "subject") == 0 ? QM_SORT_SUBJECT
+			          : strcmp(k, "size") == 0    ? QM_SORT_SIZE
+			                                      : -1;
+
+			if (key < 0)
+				return cli_usage("list", "--sort is date, from, "
+				                         "subject or size");
+			sorted = 1;
+			how.key = (enum qm_client_sort_key)key;
+			how.descending = how.key == QM_SORT_DATE ||
+			                 how.key == QM_SORT_SIZE;
 		} else if (strcmp(argv[i], "--limit") == 0) {
 			if (qm_parse_ll(argv[++i], 1, 1000, &lim, NULL))
 				return cli_usage("list", "--limit is 1-1000");
@@ -688,24 +784,15 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 	qm_error_clear(&e);
 	if (qm_client_msg_list(g->client, &q, &l, &e))
 		return cli_fail(&e);
-	for (size_t i = 0; i < l->n; i++) {
-		const struct qm_store_msg *m = &l->items[i];
-		char date[32];
-		time_t t = (time_t)m->date;
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-		printf("%6lld  %s  %-10s %c %-28.28s  %s%s\n", (long long)m->id,
-		       date, badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
-		       cli_safe(m->from_addr),
-		       m->subject ? cli_safe(m->subject) : "(locked)",
-		       m->n_attach ? "  [att]" : "");
-	}
+	if (l->n && (threads || sorted))
+		rc = list_arranged(g, l, threads, &how, sorted);
+	else
+		for (size_t i = 0; i < l->n; i++)
+			list_row(&l->items[i], "");
 	if (l->n == 0)
 		printf("no messages\n");
 	qm_client_msglist_free(&l);
-	return 0;
+	return rc;
 }
 
 /* Writes an attachment into dir under a safe version of its name. */

@@ -29,7 +29,15 @@ static const char usage_text[] =
 	"  send             encrypt and send a message at security level 1-4\n"
 	"  reply, forward   answer or pass on a message\n"
 	"  sync             fetch new mail (IMAP or POP3), decrypt and verify it\n"
-	"  list             list messages of a folder\n"
+	"  list             list messages of a folder (--threads, --sort)\n"
+	"  folders          the account's folders with unread counts\n"
+	"  folder           create | rename | delete a folder on the server\n"
+	"  flag ID          mark read/unread, flagged, junk (on the server)\n"
+	"  move, copy ID F  move or copy a message to folder F\n"
+	"  archive, junk,   file a message in Archive, Junk or back in INBOX\n"
+	"  unjunk ID\n"
+	"  delete ID        move a message to Trash (from Trash: for good)\n"
+	"  search --server  search a folder on the IMAP server\n"
 	"  read ID          show a message (--raw, --save-attachments DIR)\n"
 	"  retry ID         try once more to open an unreadable or waiting message\n"
 	"  outbox           list | retry | run the outbox\n"
@@ -67,6 +75,11 @@ static const struct command commands[] = {
     {"keys", cli_cmd_keys},       {"kme", cli_cmd_kme},
     {"web", cli_cmd_web},         {"passwd", cli_cmd_passwd},
     {"config", cli_cmd_config},   {"retry", cli_cmd_retry},
+    {"folders", cli_cmd_folders}, {"folder", cli_cmd_folder},
+    {"flag", cli_cmd_flag},       {"move", cli_cmd_move},
+    {"copy", cli_cmd_copy},       {"archive", cli_cmd_archive},
+    {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
+    {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
 };
 
 int cli_is_help(const char *arg)

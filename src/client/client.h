@@ -895,6 +895,35 @@ QM_NODISCARD enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
  */
 QM_NODISCARD enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
                                              struct qm_error *err);
+/* The most hits qm_client_search_server returns. */
+#define QM_CLIENT_SEARCH_MAX 1000u
+/* A message the server found, downloaded or not. Strings malloc'd, as the
+ * server sent them (RFC 2047 decoded, not display-safe: show them through
+ * qm_client_display); "" when absent. */
+struct qm_client_server_hit {
+	uint32_t uid;
+	int64_t id; /* the message in QMail (read it so), 0: not downloaded */
+	char *subject, *from, *message_id;
+	int64_t date; /* its Date header, else when it arrived; 0: unknown */
+	uint32_t size;
+	unsigned flags; /* the server's (QM_FLAG_*) */
+};
+/*
+ * Searches folder (NULL or "": INBOX) of account_id on the IMAP server
+ * for text (IMAP SEARCH TEXT: anywhere in the header or the body, as the
+ * server matches), for mail QMail has not downloaded (a folder not
+ * synced, mail older than the account in QMail). The server sees only
+ * ciphertext of a QMail message: its words are found by the local search
+ * (qm_client_msg_list with q.text) alone. The newest max hits (0 or past
+ * QM_CLIENT_SEARCH_MAX: that many), oldest first, with their headers
+ * (nothing is marked read); *out malloc'd, free with
+ * qm_client_server_hits_free. Errors as the operations above.
+ */
+QM_NODISCARD enum qm_err qm_client_search_server(
+    struct qm_client *c, int64_t account_id, const char *folder,
+    const char *text, size_t max, struct qm_client_server_hit **out,
+    size_t *n, struct qm_error *err);
+void qm_client_server_hits_free(struct qm_client_server_hit **v, size_t n);
 /*
  * Folders on the account's server: IMAP CREATE (and SUBSCRIBE), RENAME
  * (the folders under it go along; their messages keep their places),
@@ -1255,6 +1284,26 @@ QM_NODISCARD enum qm_err
 qm_client_thread_build(const struct qm_client_msg_head *in, size_t n,
                        struct qm_client_threads **out, struct qm_error *err);
 void qm_client_threads_free(struct qm_client_threads **t);
+
+/*
+ * The heads of the messages of a list (qm_client_msg_list, newest first)
+ * for qm_client_thread_build and the sorts, oldest first (the order they
+ * arrived in: the first message with a Message-ID keeps it): subject,
+ * sender, date, size, unread and Message-ID from the index, borrowed from
+ * l (keep l until the heads are freed); In-Reply-To and References read
+ * from each message's plaintext in the vault (a QMail message's inner,
+ * authenticated header; "" for a message without plaintext), owned. Needs
+ * the vault unlocked. Free with qm_client_heads_free.
+ */
+struct qm_client_heads {
+	struct qm_client_msg_head *v;
+	size_t n;
+};
+QM_NODISCARD enum qm_err qm_client_msg_heads(struct qm_client *c,
+                                             const struct qm_store_msglist *l,
+                                             struct qm_client_heads **out,
+                                             struct qm_error *err);
+void qm_client_heads_free(struct qm_client_heads **h);
 
 /* What a list is sorted by. */
 enum qm_client_sort_key {

@@ -447,6 +447,20 @@ static enum qm_err op_for_msg(struct qm_client *c, int64_t id, const char *what,
 	return rc;
 }
 
+/* Takes the lock and logs in for message m (id), then reads its places
+ * again: a sync that ended meanwhile may have changed them. */
+static enum qm_err op_connect_msg(struct op *o, int64_t id, struct msg_at *m,
+                                  int wait_s, const char *what,
+                                  struct qm_error *err)
+{
+	enum qm_err rc = op_connect(o, wait_s, what, err);
+
+	if (rc)
+		return rc;
+	msg_at_free(m);
+	return msg_at_load(o->c, id, m, err);
+}
+
 static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
                                 const char *folder, int move,
                                 struct qm_error *err)
@@ -462,7 +476,7 @@ static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, what, &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, what, err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, what, err);
 	if (!rc)
 		rc = folder_find(&o, folder, &dest, err);
 	if (!rc && !dest->selectable)
@@ -574,7 +588,8 @@ enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "file a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, "file a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message",
+	                    err);
 	if (!rc)
 		rc = use_folder(&o, use, &dest, err);
 	if (!rc)
@@ -628,7 +643,8 @@ enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "delete a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect(&o, OP_LOCK_WAIT_S, "delete a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message",
+	                    err);
 	if (rc)
 		goto out;
 	client_acct_setting(c, o.ac.a.id, QM_CLIENT_SET_DELETE_MODE, mode,
@@ -681,7 +697,7 @@ enum qm_err qm_client_msg_flags_now(struct qm_client *c, int64_t id,
 		msg_at_free(&m);
 		return QM_OK;
 	}
-	rc = op_connect(&o, FLAGS_LOCK_WAIT_S, "write flags", &e);
+	rc = op_connect_msg(&o, id, &m, FLAGS_LOCK_WAIT_S, "write flags", &e);
 	for (size_t i = 0; !rc && i < m.np; i++) {
 		const struct qm_store_folder *f =
 		    folder_by_id(&o, m.p[i].folder_id);
@@ -824,4 +840,121 @@ enum qm_err qm_client_folder_delete(struct qm_client *c, int64_t account_id,
 		rc = relist(&o, err);
 	op_close(&o);
 	return rc;
+}
+
+/* ------------------------------------------------------- server search */
+
+/* What the search keeps of each summary the server sends. */
+struct hits {
+	struct op *o;
+	int64_t fid;
+	struct qm_client_server_hit *v;
+	size_t n, max;
+	enum qm_err rc;
+};
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static int hit_add(void *arg, const struct qm_mail_imap_summary *s,
+                   size_t done, size_t total)
+{
+	struct hits *h = arg;
+	struct qm_client_server_hit *d;
+	int64_t id = 0;
+
+	(void)done;
+	(void)total;
+	if (h->n == h->max)
+		return 1;
+	d = &h->v[h->n];
+	memset(d, 0, sizeof(*d));
+	d->uid = s->uid;
+	if (h->fid && qm_store_place_find(h->o->c->store, h->fid, s->uid, &id,
+	                                  NULL) == QM_OK)
+		d->id = id;
+	d->subject = dup_or_empty(s->subject);
+	d->from = dup_or_empty(s->from);
+	d->message_id = dup_or_empty(s->message_id);
+	d->date = s->date ? s->date : s->internaldate;
+	d->size = s->size;
+	d->flags = s->flags;
+	h->n++;
+	if (!d->subject || !d->from || !d->message_id) {
+		h->rc = QM_ERR_NOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+void qm_client_server_hits_free(struct qm_client_server_hit **v, size_t n)
+{
+	if (!v || !*v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((*v)[i].subject);
+		free((*v)[i].from);
+		free((*v)[i].message_id);
+	}
+	free(*v);
+	*v = NULL;
+}
+
+enum qm_err qm_client_search_server(struct qm_client *c, int64_t account_id,
+                                    const char *folder, const char *text,
+                                    size_t max,
+                                    struct qm_client_server_hit **out,
+                                    size_t *n, struct qm_error *err)
+{
+	const struct qm_store_folder *f = NULL;
+	struct qm_mail_imap_query q;
+	struct hits h;
+	uint32_t *uids = NULL;
+	size_t nu = 0, from;
+	struct op o;
+	enum qm_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!text || !*text)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to search for");
+	if (!max || max > QM_CLIENT_SEARCH_MAX)
+		max = QM_CLIENT_SEARCH_MAX;
+	memset(&h, 0, sizeof(h));
+	rc = op_load(c, account_id, "search the server", &o, err);
+	if (!rc)
+		rc = op_connect(&o, OP_LOCK_WAIT_S, "search the server", err);
+	if (!rc)
+		rc = folder_find(&o, folder && *folder ? folder : "INBOX", &f,
+		                 err);
+	if (!rc)
+		rc = qm_mail_imap_folder_select(o.im, f->name, 1, NULL, err);
+	memset(&q, 0, sizeof(q));
+	q.text = text;
+	if (!rc)
+		rc = qm_mail_imap_search(o.im, &q, &uids, &nu, err);
+	/* the newest max of them (UIDs ascend with arrival) */
+	from = nu > max ? nu - max : 0;
+	h.o = &o;
+	h.fid = f ? f->id : 0;
+	h.max = nu - from;
+	if (!rc && h.max) {
+		h.v = calloc(h.max, sizeof(*h.v));
+		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from, h.max,
+		                                        hit_add, &h, err)
+		         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		if (h.rc)
+			rc = qm_error_set(err, h.rc, "out of memory");
+	}
+	free(uids);
+	op_close(&o);
+	if (rc) {
+		qm_client_server_hits_free(&h.v, h.n);
+		return rc;
+	}
+	*out = h.v;
+	*n = h.n;
+	return QM_OK;
 }

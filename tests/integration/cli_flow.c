@@ -5,7 +5,10 @@
  * account test, kme status), then alice sends at level 2 with an
  * attachment and bob syncs, lists, reads and saves the attachment, and
  * replies at level 3. Exit codes are checked, and the help of every
- * command.
+ * command. Then bob handles his mail on the server from the command line
+ * (issue 14): folders, threads and sorting, flags, folder create/rename/
+ * delete, move, archive, junk and back, delete to Trash and for good,
+ * each checked with a second IMAP client.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,8 +85,10 @@ static int group_teardown(void **state)
 static void test_help(void **state)
 {
 	static const char *const cmds[] = {
-	    "init", "account", "contact", "send", "reply", "sync",  "list",
-	    "read", "outbox",  "keys",    "kme",  "web",   "passwd"};
+	    "init",    "account", "contact", "send",  "reply", "sync",
+	    "list",    "read",    "outbox",  "keys",  "kme",   "web",
+	    "passwd",  "folders", "folder",  "flag",  "move",  "copy",
+	    "archive", "junk",    "unjunk",  "delete", "search"};
 	char *o;
 
 	(void)state;
@@ -507,6 +512,164 @@ static void test_sync_watch(void **state)
 	qmt_stop(pid);
 }
 
+/* The ID of the row of the last list whose line holds text; 0 when none. */
+static long long row_id(const char *text)
+{
+	const char *line = last_out ? strstr(last_out, text) : NULL;
+
+	if (!line)
+		return 0;
+	while (line > last_out && line[-1] != '\n')
+		line--;
+	return strtoll(line, NULL, 10);
+}
+
+/* How many of bob's messages in folder carry Message-ID <mid@qmail.test>
+ * in a second client's view. */
+static int bob_has(struct qmt_imap *c2, const char *folder, const char *mid)
+{
+	uint32_t uids[8];
+
+	if (qmt_imap_cmd(c2, "SELECT \"%s\"", folder) != 0)
+		return -1;
+	return qmt_imap_search(c2, mid, uids, 8);
+}
+
+static int on_list(struct qmt_imap *c2, const char *folder)
+{
+	char want[128];
+
+	if (qmt_imap_cmd(c2, "LIST \"\" \"*\"") != 0)
+		return -1;
+	snprintf(want, sizeof(want), " %s\r\n", folder);
+	return strstr(qmt_imap_reply(c2), want) != NULL;
+}
+
+/* Folders, threads, sort, flags, moves and deletes from the command line,
+ * each seen on the server by another client. */
+static void test_folders_and_moves(void **state)
+{
+	const char *zeb = "HEADER Message-ID <cli-zebra@qmail.test>";
+	struct qmt_imap *c2;
+	char msg[1024], ids[32], fl[256], *o;
+	uint32_t uids[4];
+	long long id;
+	size_t len;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	len = qmt_mail_message(msg, sizeof(msg), "cli thread root", "cli-root",
+	                       NULL);
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	len = qmt_mail_message(msg, sizeof(msg), "Re: cli thread root",
+	                       "cli-reply", "cli-root");
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	len = qmt_mail_message(msg, sizeof(msg), "zebra crossing", "cli-zebra",
+	                       NULL);
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	assert_int_equal(qm(1, "sync", NULL), 0);
+
+	assert_int_equal(qm(1, "folders", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "INBOX"));
+	assert_non_null(strstr(o, "archive"));
+	assert_non_null(strstr(o, "Trash"));
+	free(o);
+
+	/* threads: the two of the conversation on one row */
+	assert_int_equal(qm(1, "list", "--threads", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "cli thread root  [2 messages, 2 unread]"));
+	assert_null(strstr(o, "Re: cli thread root"));
+	assert_non_null(strstr(o, "zebra crossing"));
+	free(o);
+	assert_int_equal(qm(1, "list", "--sort", "subject", NULL), 0);
+	o = output();
+	assert_true(strstr(o, "cli thread root") < strstr(o, "zebra crossing"));
+	free(o);
+	assert_int_equal(qm(1, "list", "--sort", "colour", NULL), 2);
+	assert_int_equal(qm(1, "list", NULL), 0);
+	id = row_id("zebra crossing");
+	assert_true(id > 0);
+	snprintf(ids, sizeof(ids), "%lld", id);
+
+	/* flags, on the server at once */
+	assert_int_equal(qm(1, "flag", ids, "--seen", "--flagged", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "on the server"));
+	free(o);
+	assert_int_equal(bob_has(c2, "INBOX", zeb), 1);
+	assert_int_equal(qmt_imap_search(c2, zeb, uids, 4), 1);
+	assert_int_equal(qmt_imap_flags(c2, uids[0], fl, sizeof(fl)), 0);
+	assert_non_null(strstr(fl, "\\Flagged"));
+	assert_non_null(strstr(fl, "\\Seen"));
+
+	/* a folder of its own, and the message moved there */
+	assert_int_equal(qm(1, "folder", "create", "Receipts", NULL), 0);
+	assert_int_equal(on_list(c2, "Receipts"), 1);
+	assert_int_equal(qm(1, "move", ids, "Receipts", NULL), 0);
+	assert_int_equal(bob_has(c2, "INBOX", zeb), 0);
+	assert_int_equal(bob_has(c2, "Receipts", zeb), 1);
+	assert_int_equal(qm(1, "list", "--folder", "Receipts", NULL), 0);
+	assert_int_equal(row_id("zebra crossing"), id);
+	assert_int_equal(qm(1, "folder", "rename", "Receipts", "Bills", NULL),
+	                 0);
+	assert_int_equal(on_list(c2, "Receipts"), 0);
+	assert_int_equal(bob_has(c2, "Bills", zeb), 1);
+
+	/* archive, junk and back */
+	assert_int_equal(qm(1, "archive", ids, NULL), 0);
+	assert_int_equal(bob_has(c2, "Bills", zeb), 0);
+	assert_int_equal(bob_has(c2, "Archive", zeb), 1);
+	assert_int_equal(qm(1, "junk", ids, NULL), 0);
+	assert_int_equal(bob_has(c2, "Junk", zeb), 1);
+	assert_int_equal(qmt_imap_search(c2, zeb, uids, 4), 1);
+	assert_int_equal(qmt_imap_flags(c2, uids[0], fl, sizeof(fl)), 0);
+	assert_non_null(strstr(fl, "$Junk"));
+	assert_int_equal(qm(1, "unjunk", ids, NULL), 0);
+	assert_int_equal(bob_has(c2, "INBOX", zeb), 1);
+	assert_int_equal(qm(1, "folder", "delete", "Bills", NULL), 0);
+	assert_int_equal(on_list(c2, "Bills"), 0);
+
+	/* delete: to Trash, then for good */
+	assert_int_equal(qm(1, "delete", ids, NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "moved to Trash"));
+	free(o);
+	assert_int_equal(bob_has(c2, "INBOX", zeb), 0);
+	assert_int_equal(bob_has(c2, "Trash", zeb), 1);
+	assert_int_equal(qm(1, "delete", ids, NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "for good"));
+	free(o);
+	assert_int_equal(bob_has(c2, "Trash", zeb), 0);
+	assert_int_equal(qm(1, "list", "--folder", "Trash", NULL), 0);
+	assert_int_equal(row_id("zebra crossing"), 0);
+
+	/* the server searched for what is not downloaded yet */
+	len = qmt_mail_message(msg, sizeof(msg), "needle in the haystack",
+	                       "cli-needle", NULL);
+	assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	assert_int_equal(qm(1, "search", "haystack", "--server", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "     -  "));
+	assert_non_null(strstr(o, "needle in the haystack"));
+	free(o);
+	assert_int_equal(qm(1, "search", "haystack", NULL), 2);
+
+	/* what the command line refuses */
+	assert_int_equal(qm(1, "move", ids, NULL), 2);
+	assert_int_equal(qm(1, "move", "abc", "Archive", NULL), 2);
+	assert_int_equal(qm(1, "move", ids, "Archive", NULL), 1);
+	assert_int_equal(qm(1, "folder", "delete", "INBOX", NULL), 2);
+	assert_int_equal(qm(1, "folder", "explode", "x", NULL), 2);
+	assert_int_equal(qm(1, "sync", NULL), 0);
+	qmt_imap_close(&c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +679,7 @@ int main(void)
 	    cmocka_unit_test(test_two_syncs_one_home),
 	    cmocka_unit_test(test_two_senders_one_home),
 	    cmocka_unit_test(test_sync_watch),
+	    cmocka_unit_test(test_folders_and_moves),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1379,3 +1379,104 @@ int fake_mail_has_folder(const char *user, const char *folder)
 {
 	return folder_of(box_of(user), folder) != NULL;
 }
+
+/* ------------------------------------------------ IMAP: search, summaries */
+
+enum qm_err qm_mail_imap_search(struct qm_mail_imap *im,
+                                const struct qm_mail_imap_query *q,
+                                uint32_t **uids, size_t *n,
+                                struct qm_error *err)
+{
+	struct fm_folder *f;
+	uint32_t *v;
+	size_t k = 0;
+	enum qm_err rc = imap_begin(im, FM_IMAP_SEARCH, 1, err);
+
+	if (rc)
+		return rc;
+	if (!q->text || !*q->text)
+		return qm_error_set(err, QM_ERR_INVAL, "IMAP: empty search");
+	f = im->sel;
+	v = calloc(f->n ? f->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < f->n; i++) {
+		char *t = strndup((const char *)f->v[i].data, f->v[i].len);
+
+		if (!t)
+			abort();
+		if (strcasestr(t, q->text))
+			v[k++] = f->v[i].uid;
+		free(t);
+	}
+	if (!k) {
+		free(v);
+		v = NULL;
+	}
+	*uids = v;
+	*n = k;
+	return QM_OK;
+}
+
+/* The value of header field name of m into out (n bytes), "" if none. */
+static void field_of(const struct fm_msg *m, const char *name, char *out,
+                     size_t n)
+{
+	size_t hl = header_len(m), fl = strlen(name);
+	char *h = strndup((const char *)m->data, hl);
+
+	if (!h)
+		abort();
+	out[0] = '\0';
+	for (char *line = h; line && *line;) {
+		char *next = strchr(line, '\n');
+
+		if (next)
+			*next++ = '\0';
+		if (strncasecmp(line, name, fl) == 0 && line[fl] == ':') {
+			char *v = line + fl + 1;
+
+			v += strspn(v, " \t");
+			qm_strlcpy(out, v, n);
+			out[strcspn(out, "\r")] = '\0';
+			break;
+		}
+		line = next;
+	}
+	free(h);
+}
+
+enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
+                                         const uint32_t *uids, size_t n,
+                                         qm_mail_summary_fn fn, void *arg,
+                                         struct qm_error *err)
+{
+	size_t done = 0;
+	enum qm_err rc = imap_begin(im, FM_IMAP_FETCH, 1, err);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct fm_msg *m = by_uid(im->sel, uids[i], NULL);
+		struct qm_mail_imap_summary s;
+		char subj[256], from[256], mid[256];
+
+		if (!m)
+			continue;
+		field_of(m, "Subject", subj, sizeof(subj));
+		field_of(m, "From", from, sizeof(from));
+		field_of(m, "Message-ID", mid, sizeof(mid));
+		memset(&s, 0, sizeof(s));
+		s.uid = m->uid;
+		s.flags = m->flags;
+		s.size = (uint32_t)m->len;
+		s.subject = subj;
+		s.from = from;
+		s.message_id = mid;
+		s.to = s.cc = s.in_reply_to = s.references = s.content_type = "";
+		if (fn(arg, &s, ++done, n))
+			return qm_error_set(err, QM_ERR_STATE,
+			                    "IMAP: fetch stopped");
+	}
+	return QM_OK;
+}

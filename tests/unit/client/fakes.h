@@ -110,6 +110,7 @@ enum fm_op {
 	FM_IMAP_MOVE,  /* UID MOVE and UID COPY */
 	FM_IMAP_EXPUNGE,
 	FM_IMAP_FOLDER, /* create, rename, delete, subscribe */
+	FM_IMAP_SEARCH,
 	FM_POP3_OPEN,
 	FM_POP3_RETR,
 	FM_POP3_DELE,

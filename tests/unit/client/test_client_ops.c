@@ -462,6 +462,103 @@ static void test_folder_ops(void **state)
 	quiet_sync(&bob);
 }
 
+/* The heads of a list for threading: reply headers read from the vault
+ * (a folded References too), oldest first; the thread built from them. */
+static void test_heads_threads(void **state)
+{
+	static const char *const msgs[] = {
+	    "From: a@x.test\r\nSubject: plans\r\nMessage-ID: <h1@x.test>\r\n"
+	    "Date: Mon, 1 Dec 2025 10:00:00 +0000\r\n\r\nfirst\r\n",
+	    "From: b@x.test\r\nSubject: Re: plans\r\nMessage-ID: <h2@x.test>\r\n"
+	    "In-Reply-To: <h1@x.test>\r\n"
+	    "Date: Mon, 1 Dec 2025 11:00:00 +0000\r\n\r\nsecond\r\n",
+	    "From: a@x.test\r\nSubject: Re: plans\r\nMessage-ID: <h3@x.test>\r\n"
+	    "References: <h1@x.test>\r\n\t<h2@x.test>\r\n"
+	    "Date: Mon, 1 Dec 2025 12:00:00 +0000\r\n\r\nthird\r\n",
+	    "From: c@x.test\r\nSubject: other\r\nMessage-ID: <h4@x.test>\r\n"
+	    "Date: Mon, 1 Dec 2025 13:00:00 +0000\r\n\r\nfourth\r\n"};
+	struct qm_client_sync_stats st;
+	struct qm_store_msglist *l = NULL;
+	struct qm_client_heads *h = NULL;
+	struct qm_client_threads *t = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		assert_true(fake_mail_deliver(bob.addr, "INBOX", msgs[i],
+		                              strlen(msgs[i])) > 0);
+	sync_ok(&bob, &st);
+	memset(&q, 0, sizeof(q));
+	q.account_id = bob.acct;
+	q.folder = "INBOX";
+	assert_ok(qm_client_msg_list(bob.c, &q, &l, &e));
+	assert_int_equal(l->n, 4);
+	assert_ok(qm_client_msg_heads(bob.c, l, &h, &e));
+	assert_int_equal(h->n, 4);
+	assert_string_equal(h->v[0].subject, "plans"); /* oldest first */
+	assert_string_equal(h->v[1].in_reply_to, "<h1@x.test>");
+	assert_string_equal(h->v[2].references, "<h1@x.test> <h2@x.test>");
+	assert_string_equal(h->v[3].references, "");
+	assert_true(h->v[0].unread);
+	assert_ok(qm_client_thread_build(h->v, h->n, &t, &e));
+	assert_int_equal(t->nthreads, 2);
+	assert_int_equal(t->threads[0].count, 1); /* "other", the newest */
+	assert_int_equal(t->threads[1].count, 3);
+	assert_string_equal(h->v[t->threads[1].first_msg].subject, "plans");
+	qm_client_threads_free(&t);
+	qm_client_heads_free(&h);
+	/* the vault locked: refused, nothing half made */
+	qm_client_lock(bob.c);
+	assert_int_equal(qm_client_msg_heads(bob.c, l, &h, &e), QM_ERR_LOCKED);
+	assert_null(h);
+	qm_client_msglist_free(&l);
+}
+
+/* Server search finds mail QMail has not downloaded (a folder not synced),
+ * says which hits it holds, and marks nothing read. */
+static void test_search_server(void **state)
+{
+	struct qm_client_server_hit *v = NULL;
+	struct qm_error e;
+	int64_t id = one_plain("s1");
+	size_t n = 0;
+
+	(void)state;
+	plain_to(&bob, "Trash", "s2"); /* Trash is not synced */
+	plain_to(&bob, "Trash", "s3");
+	assert_ok(qm_client_search_server(bob.c, bob.acct, "Trash", "plain s",
+	                                  0, &v, &n, &e));
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].subject, "plain s2");
+	assert_int_equal(v[0].id, 0);
+	assert_string_equal(v[1].message_id, "<s3@x.test>");
+	qm_client_server_hits_free(&v, n);
+	assert_int_equal(fake_mail_flags(bob.addr, "Trash", 0), 0);
+	/* the newest one only */
+	assert_ok(qm_client_search_server(bob.c, bob.acct, "Trash", "plain",
+	                                  1, &v, &n, &e));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].subject, "plain s3");
+	qm_client_server_hits_free(&v, n);
+	/* INBOX: the hit is the message QMail holds */
+	assert_ok(qm_client_search_server(bob.c, bob.acct, NULL, "plain s1", 0,
+	                                  &v, &n, &e));
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].id, id);
+	qm_client_server_hits_free(&v, n);
+	assert_ok(qm_client_search_server(bob.c, bob.acct, NULL, "nothing like",
+	                                  0, &v, &n, &e));
+	assert_int_equal(n, 0);
+	assert_null(v);
+	assert_int_equal(qm_client_search_server(bob.c, bob.acct, NULL, "", 0,
+	                                         &v, &n, &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(qm_client_search_server(carol.c, carol.acct, NULL,
+	                                         "x", 0, &v, &n, &e),
+	                 QM_ERR_UNSUPPORTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +577,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flags_now, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_folder_ops, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_heads_threads, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_search_server, setup,
 	                                    eng_teardown),
 	};
 

@@ -351,12 +351,67 @@ static void test_upgrade_places(void **state)
 	qmt_rmtree(home);
 }
 
+/* A renamed folder and the folders under it keep their places and sync
+ * state (the server keeps the UIDs); a stale row under the new name gives
+ * way; a folder whose name merely starts the same is left alone. */
+static void test_folder_rename(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_folder g;
+	struct qm_error e;
+	int64_t work, sub, workshop, stale, m1, m2;
+
+	work = folder_put(f->s, f->acct, "Work", "Work", QM_FOLDER_USE_NONE);
+	sub = folder_put(f->s, f->acct, "Work/2025", "2025",
+	                 QM_FOLDER_USE_NONE);
+	workshop = folder_put(f->s, f->acct, "Workshop", "Workshop",
+	                      QM_FOLDER_USE_NONE);
+	stale = folder_put(f->s, f->acct, "Jobs", "Jobs", QM_FOLDER_USE_NONE);
+	m1 = msg_add(f->s, f->acct, "Work", 7, NULL, 0);
+	m2 = msg_add(f->s, f->acct, "Work/2025", 3, NULL, 0);
+	assert_int_equal(qm_store_place_add(f->s, work, 7, m1, 0, &e), QM_OK);
+	assert_int_equal(qm_store_place_add(f->s, sub, 3, m2, 0, &e), QM_OK);
+	assert_int_equal(qm_store_place_add(f->s, stale, 1, m1, 0, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_folder_state_set(f->s, work, 4242, 99, 7, &e), QM_OK);
+
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Work", "Jobs",
+	                                        '/', &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_folder_get(f->s, f->acct, "Jobs", &g, &e),
+	                 QM_OK);
+	assert_int_equal(g.id, work);
+	assert_int_equal(g.uidvalidity, 4242);
+	assert_int_equal(g.lastuid, 7);
+	qm_store_folder_clear(&g);
+	assert_int_equal(listed(f->s, f->acct, work), 1);
+	assert_int_equal(
+	    qm_store_folder_get(f->s, f->acct, "Jobs/2025", &g, &e), QM_OK);
+	assert_int_equal(g.id, sub);
+	qm_store_folder_clear(&g);
+	assert_int_equal(listed(f->s, f->acct, sub), 1);
+	assert_int_equal(qm_store_folder_get(f->s, f->acct, "Work", &g, &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_store_folder_get(f->s, f->acct, "Workshop", &g, &e), QM_OK);
+	assert_int_equal(g.id, workshop);
+	qm_store_folder_clear(&g);
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Nope", "X",
+	                                        '/', &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Jobs", "",
+	                                        '/', &e),
+	                 QM_ERR_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_folder_put_list, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_places, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_folder_rename, setup,
+	                                    teardown),
 	    cmocka_unit_test(test_upgrade_places),
 	};
 
