@@ -30,7 +30,7 @@
  *
  * Peak memory is the resident high-water mark (ru_maxrss from wait4) of the
  * qmail process of (a), of an idle qmail process on the same home (`qmail
- * folders`: unlock and one store read), and of mbsync. The vault uses the
+ * list`: unlock and the first page), and of mbsync. The vault uses the
  * fast KDF of the tests (QM_STORE_KDF=fast): an unlock costs what the
  * user's passphrase settings make it cost, which is no part of a sync.
  *
@@ -772,8 +772,8 @@ int main(void)
 	       qs.ms / 1000, (long long)got, FIRST_ROWS, first_ms,
 	       (double)qs.peak_kib / 1024);
 	ops++;
-	if (qmail_cmd(&qi, "folders", NULL))
-		die("cannot run qmail folders", NULL);
+	if (qmail_cmd(&qi, "list", NULL))
+		die("cannot run qmail list", NULL);
 
 	/* (c) nothing new: the engine, then the command once */
 	if (!qm_client_unlocked(C) &&

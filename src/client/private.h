@@ -416,6 +416,21 @@ QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
                                           struct qm_client_sync_stats *st,
                                           struct mbox **out,
                                           struct qm_error *err);
+/*
+ * client_mbox_open on an IMAP session shared by the folders of one sync
+ * (*session: NULL, then the session this source opened; the caller frees
+ * it once every source on it is freed): one connection and login per
+ * sync, not one per folder. A POP3 account ignores it. client_mbox_reopen
+ * of a source on a shared session replaces that session (the server
+ * dropped it).
+ */
+QM_NODISCARD enum qm_err client_mbox_open_on(struct qm_client *c,
+                                             const struct acct_conn *ac,
+                                             const char *folder,
+                                             struct qm_client_sync_stats *st,
+                                             struct qm_mail_imap **session,
+                                             struct mbox **out,
+                                             struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
                                             struct qm_error *err);
 void client_mbox_free(struct mbox **mb);

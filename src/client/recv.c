@@ -389,7 +389,7 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 /* New mail of folder: after the user changed a limit, what was refused for
  * one first, then what is new. */
 static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
-                               const char *folder,
+                               const char *folder, struct qm_mail_imap **im,
                                qm_client_progress_fn progress, void *parg,
                                struct recv_ctx *ctx, struct qm_error *err)
 {
@@ -399,7 +399,7 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&raw,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	rc = client_mbox_open(c, ac, folder, ctx->st, &mb, err);
+	rc = client_mbox_open_on(c, ac, folder, ctx->st, im, &mb, err);
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
 	if (!rc)
@@ -429,26 +429,31 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 
 	if (ac->use_pop3 || !ac->a.imap.host[0])
-		return sync_folder(c, ac, SYNC_FOLDER, progress, parg, ctx,
-		                   err);
+		return sync_folder(c, ac, SYNC_FOLDER, NULL, progress, parg,
+		                   ctx, err);
+	/* one session for the folder list and every folder */
 	client_acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
 		rc = client_folders_store(c, ac->a.id, im, err);
-	qm_mail_imap_free(&im);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);
 	for (size_t i = 0; !rc && i < n; i++) {
-		rc = sync_folder(c, ac, names[i], progress, parg, ctx, err);
+		rc = sync_folder(c, ac, names[i], &im, progress, parg, ctx,
+		                 err);
 		if (rc == QM_ERR_PROTO && i > 0) {
 			if (!first.code && err)
 				first = *err;
 			first.code = QM_ERR_PROTO;
 			qm_error_clear(err);
 			rc = QM_OK;
+			/* the next folder on a session of its own, in case
+			 * this one is not usable any more */
+			qm_mail_imap_free(&im);
 		}
 	}
+	qm_mail_imap_free(&im);
 	qm_store_strv_free(names, n);
 	if (!rc && first.code) {
 		if (err)

@@ -46,8 +46,10 @@ struct mbox {
 	const struct acct_conn *ac;
 	char folder[QM_STORE_FOLDERMAX + 1];
 	struct qm_mail_server srv;
-	/* IMAP: the session, the selected folder's UIDVALIDITY and its sync */
+	/* IMAP: the session (shared: the sync's, borrowed), the selected
+	 * folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
+	struct qm_mail_imap **shared;
 	uint32_t uidvalidity;
 	struct folder_sync fs;
 	struct qm_client_sync_stats *st, nost;
@@ -93,7 +95,14 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 {
 	enum qm_err rc;
 
-	rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
+	if (mb->shared && *mb->shared) {
+		mb->im = *mb->shared;
+		rc = QM_OK;
+	} else {
+		rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
+		if (!rc && mb->shared)
+			*mb->shared = mb->im;
+	}
 	if (!rc)
 		rc = client_folder_sync_open(mb->c, mb->ac, mb->im, mb->folder,
 		                             &mb->fs, mb->st, err);
@@ -105,7 +114,10 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 static void imap_close(struct mbox *mb)
 {
 	client_folder_sync_free(&mb->fs);
-	qm_mail_imap_free(&mb->im);
+	if (mb->shared)
+		mb->im = NULL; /* the sync's: it frees it */
+	else
+		qm_mail_imap_free(&mb->im);
 }
 
 /* The UIDs the server added past the last one filed (after a new
@@ -153,7 +165,15 @@ static enum qm_err imap_find(struct mbox *mb, const struct qm_store_msg *rec,
 static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
                               struct qm_buf *raw, struct qm_error *err)
 {
-	return qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+	enum qm_err rc = qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+
+	if (rc == QM_ERR_TOOBIG && mb->shared) {
+		/* the session ends with it: the sync's next folder (or
+		 * client_mbox_reopen) opens a new one */
+		qm_mail_imap_free(mb->shared);
+		mb->im = NULL;
+	}
+	return rc;
 }
 
 /* Filed: no later sync lists it (the folder's last UID, and the watch's). */
@@ -291,6 +311,15 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_client_sync_stats *st,
                              struct mbox **out, struct qm_error *err)
 {
+	return client_mbox_open_on(c, ac, folder, st, NULL, out, err);
+}
+
+enum qm_err client_mbox_open_on(struct qm_client *c,
+                                const struct acct_conn *ac, const char *folder,
+                                struct qm_client_sync_stats *st,
+                                struct qm_mail_imap **session,
+                                struct mbox **out, struct qm_error *err)
+{
 	struct mbox *mb;
 	char del[8];
 	enum qm_err rc;
@@ -309,6 +338,7 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 	qm_strlcpy(mb->folder, folder, sizeof(mb->folder));
 	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		mb->ops = &imap_ops;
+		mb->shared = session;
 		client_acct_conn_server(ac, &ac->a.imap, &mb->srv);
 	} else {
 		mb->ops = &pop3_ops;
@@ -329,6 +359,8 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 {
 	mb->ops->close(mb);
+	if (mb->shared)
+		qm_mail_imap_free(mb->shared); /* the server dropped it */
 	return mb->ops->open(mb, err);
 }
 
