@@ -608,10 +608,14 @@ static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 	char log[800];
 	char *argv[] = {qmail_bin, "--home", home, "-q",
 	                (char *)(uintptr_t)cmd, NULL};
+	char trace[800];
+	char *targv[] = {"strace", "-f", "-tt", "-o", trace, qmail_bin,
+	                 "--home", home, "-q", (char *)(uintptr_t)cmd, NULL};
 	int r;
 
 	snprintf(log, sizeof(log), "%s/qmail-%s.log", dir, cmd);
-	if (proc_start(p, argv, log))
+	snprintf(trace, sizeof(trace), "/tmp/bench14-runs/trace-%s", cmd);
+	if (proc_start(p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv, log))
 		return -1;
 	if (first_ms)
 		*first_ms = -1;

@@ -390,6 +390,7 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
  * one first, then what is new. */
 static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
                                const char *folder, struct qm_mail_imap **im,
+                               const struct qm_mail_imap_counts *status,
                                qm_client_progress_fn progress, void *parg,
                                struct recv_ctx *ctx, struct qm_error *err)
 {
@@ -399,7 +400,12 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&raw,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	rc = client_mbox_open_on(c, ac, folder, ctx->st, im, &mb, err);
+	/* what was refused for a limit is fetched again only from a
+	 * selected folder: no shortcut then */
+	if (client_setting_int(c, 0, QM_SET_LIMITS_GEN) >
+	    client_setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
+		status = NULL;
+	rc = client_mbox_open_on(c, ac, folder, ctx->st, im, status, &mb, err);
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, &raw, ctx, err);
 	if (!rc)
@@ -409,6 +415,16 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 	client_mbox_free(&mb);
 	qm_buf_free(&raw);
 	return rc;
+}
+
+/* Folder name's STATUS in the listing l (NULL: none). */
+static const struct qm_mail_imap_counts *
+status_of(const struct qm_mail_imap_folders *l, const char *name)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return l->v[i].counts.valid ? &l->v[i].counts : NULL;
+	return NULL;
 }
 
 /*
@@ -423,24 +439,27 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 {
 	struct qm_mail_server srv;
 	struct qm_mail_imap *im = NULL;
+	struct qm_mail_imap_folders *list = NULL;
 	struct qm_error first;
 	char **names = NULL;
 	size_t n = 0;
 	enum qm_err rc;
 
 	if (ac->use_pop3 || !ac->a.imap.host[0])
-		return sync_folder(c, ac, SYNC_FOLDER, NULL, progress, parg,
-		                   ctx, err);
-	/* one session for the folder list and every folder */
+		return sync_folder(c, ac, SYNC_FOLDER, NULL, NULL, progress,
+		                   parg, ctx, err);
+	/* one session for the folder list (with each folder's STATUS when
+	 * it comes in the same round trip) and every folder */
 	client_acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
-		rc = client_folders_store(c, ac->a.id, im, err);
+		rc = client_folders_store_status(c, ac->a.id, im, &list, err);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);
 	for (size_t i = 0; !rc && i < n; i++) {
-		rc = sync_folder(c, ac, names[i], &im, progress, parg, ctx,
+		rc = sync_folder(c, ac, names[i], &im,
+		                 status_of(list, names[i]), progress, parg, ctx,
 		                 err);
 		if (rc == QM_ERR_PROTO && i > 0) {
 			if (!first.code && err)
@@ -454,6 +473,7 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 		}
 	}
 	qm_mail_imap_free(&im);
+	qm_mail_imap_folders_free(&list);
 	qm_store_strv_free(names, n);
 	if (!rc && first.code) {
 		if (err)

@@ -50,6 +50,7 @@ struct mbox {
 	 * folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
 	struct qm_mail_imap **shared;
+	const struct qm_mail_imap_counts *status;
 	uint32_t uidvalidity;
 	struct folder_sync fs;
 	struct qm_client_sync_stats *st, nost;
@@ -105,7 +106,7 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 	}
 	if (!rc)
 		rc = client_folder_sync_open(mb->c, mb->ac, mb->im, mb->folder,
-		                             &mb->fs, mb->st, err);
+		                             mb->status, &mb->fs, mb->st, err);
 	if (!rc)
 		mb->uidvalidity = mb->fs.ch->st.uidvalidity;
 	return rc;
@@ -311,13 +312,14 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_client_sync_stats *st,
                              struct mbox **out, struct qm_error *err)
 {
-	return client_mbox_open_on(c, ac, folder, st, NULL, out, err);
+	return client_mbox_open_on(c, ac, folder, st, NULL, NULL, out, err);
 }
 
 enum qm_err client_mbox_open_on(struct qm_client *c,
                                 const struct acct_conn *ac, const char *folder,
                                 struct qm_client_sync_stats *st,
                                 struct qm_mail_imap **session,
+                                const struct qm_mail_imap_counts *status,
                                 struct mbox **out, struct qm_error *err)
 {
 	struct mbox *mb;
@@ -339,6 +341,7 @@ enum qm_err client_mbox_open_on(struct qm_client *c,
 	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		mb->ops = &imap_ops;
 		mb->shared = session;
+		mb->status = status;
 		client_acct_conn_server(ac, &ac->a.imap, &mb->srv);
 	} else {
 		mb->ops = &pop3_ops;
@@ -361,6 +364,7 @@ enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 	mb->ops->close(mb);
 	if (mb->shared)
 		qm_mail_imap_free(mb->shared); /* the server dropped it */
+	mb->status = NULL; /* what it said is old now */
 	return mb->ops->open(mb, err);
 }
 
