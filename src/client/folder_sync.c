@@ -268,6 +268,7 @@ enum qm_err client_folder_sync_open(struct qm_client *c,
 	rc = qm_store_place_list(c->store, f.id, &p, &n, err);
 	if (!rc && quiet(&f, p, n, status)) {
 		fs->quiet = 1;
+		st->folders_quiet++;
 		rc = quiet_changes(&f, n, status, &fs->ch, err);
 		goto out;
 	}

@@ -432,6 +432,14 @@ QM_NODISCARD enum qm_err client_mbox_open_on(
     struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
                                             struct qm_error *err);
+/* ms[0..n) fetched in few round trips (IMAP), fn called for each as it
+ * comes (qm_mail_imap_fetch_many); QM_ERR_UNSUPPORTED, no message set,
+ * for a source that fetches one at a time (POP3). */
+QM_NODISCARD enum qm_err client_mbox_fetch_many(struct mbox *mb,
+                                               const struct mbox_msg *ms,
+                                               size_t n, qm_mail_msg_fn fn,
+                                               void *arg,
+                                               struct qm_error *err);
 void client_mbox_free(struct mbox **mb);
 QM_NODISCARD enum qm_err client_mbox_list_new(struct mbox *mb,
                                               struct mbox_msg **out, size_t *n,

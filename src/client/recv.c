@@ -333,8 +333,97 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 	return rc;
 }
 
+/* What the batch fetch's callback needs, and what it did. */
+struct batch {
+	struct qm_client *c;
+	struct acct_conn *ac;
+	struct mbox *mb;
+	const struct mbox_msg *ms;
+	size_t n;
+	size_t next; /* ms[next..n) not filed yet */
+	qm_client_progress_fn progress;
+	void *parg;
+	struct recv_ctx *ctx;
+	enum qm_err rc; /* a filing that failed, with its error */
+	struct qm_error err;
+};
+
+/* One message of the batch, as it arrives: filed, then marked filed. */
+static int batch_one(void *arg, uint32_t uid, const unsigned char *msg,
+                     size_t len)
+{
+	struct batch *b = arg;
+	struct incoming in;
+	size_t i = b->next;
+
+	/* the server answers in UID order; a UID it skipped is gone */
+	while (i < b->n && b->ms[i].uid != uid)
+		i++;
+	if (i == b->n)
+		return 0; /* not asked for */
+	if (b->progress)
+		b->progress(b->parg, "fetching", i, b->n);
+	b->ctx->st->fetched++;
+	client_mbox_where(b->mb, &b->ms[i], &in);
+	in.raw = msg;
+	in.rawlen = len;
+	in.replaced = QM_VERIFY_OK;
+	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
+	if (!b->rc)
+		b->rc = client_mbox_seen(b->mb, &b->ms[i], &b->err);
+	if (b->rc)
+		return 1;
+	client_mbox_settle(b->mb, &b->ms[i]);
+	b->next = i + 1;
+	return 0;
+}
+
 /*
- * Fetches and files what mb holds that was not filed before, in order.
+ * The new messages in few round trips where the source can (IMAP: 64 per
+ * command instead of one round trip each, which on a large mailbox was
+ * most of a first sync's time); *done: how many of ms were dealt with. A
+ * message past limit.message_size ends the session: it is opened again
+ * and the one-by-one loop takes over from there (and records that message
+ * as refused).
+ */
+static enum qm_err fetch_batch(struct qm_client *c, struct acct_conn *ac,
+                               struct mbox *mb, const struct mbox_msg *ms,
+                               size_t n, qm_client_progress_fn progress,
+                               void *parg, struct recv_ctx *ctx, size_t *done,
+                               struct qm_error *err)
+{
+	struct batch b;
+	enum qm_err rc;
+
+	memset(&b, 0, sizeof(b));
+	b.c = c;
+	b.ac = ac;
+	b.mb = mb;
+	b.ms = ms;
+	b.n = n;
+	b.progress = progress;
+	b.parg = parg;
+	b.ctx = ctx;
+	*done = 0;
+	rc = client_mbox_fetch_many(mb, ms, n, batch_one, &b, err);
+	if (rc == QM_ERR_UNSUPPORTED)
+		return QM_OK; /* one at a time */
+	if (b.rc) {
+		if (err)
+			*err = b.err;
+		return b.rc;
+	}
+	*done = rc ? b.next : n;
+	if (rc == QM_ERR_TOOBIG) {
+		qm_error_clear(err);
+		rc = client_mbox_reopen(mb, err);
+	}
+	return rc;
+}
+
+/*
+ * Fetches and files what mb holds that was not filed before, in order:
+ * in batches where the source can (fetch_batch), else one at a time.
  * Whatever becomes of a message (filed, waiting, unreadable), the sync goes
  * on past it; one past limit.message_size is recorded as refused, not
  * fetched again, and ends the sync (the server dropped the session).
@@ -345,11 +434,14 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
                              struct recv_ctx *ctx, struct qm_error *err)
 {
 	struct mbox_msg *ms = NULL;
-	size_t n = 0;
+	size_t n = 0, done = 0;
 	enum qm_err rc;
 
 	rc = client_mbox_list_new(mb, &ms, &n, err);
-	for (size_t i = 0; i < n && !rc; i++) {
+	if (!rc && n)
+		rc = fetch_batch(c, ac, mb, ms, n, progress, parg, ctx, &done,
+		                 err);
+	for (size_t i = done; i < n && !rc; i++) {
 		struct incoming in;
 
 		if (progress)

@@ -38,6 +38,12 @@ struct mbox_ops {
 	                                 const struct mbox_msg *m,
 	                                 struct qm_error *err);
 	void (*settle)(struct mbox *mb, const struct mbox_msg *m);
+	/* many messages in few round trips (NULL: one after the other) */
+	QM_NODISCARD enum qm_err (*fetch_many)(struct mbox *mb,
+	                                       const struct mbox_msg *ms,
+	                                       size_t n, qm_mail_msg_fn fn,
+	                                       void *arg,
+	                                       struct qm_error *err);
 };
 
 struct mbox {
@@ -178,6 +184,22 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 }
 
 /* Filed: no later sync lists it (the folder's last UID, and the watch's). */
+static enum qm_err imap_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
+                                   size_t n, qm_mail_msg_fn fn, void *arg,
+                                   struct qm_error *err)
+{
+	uint32_t *uids = calloc(n ? n : 1, sizeof(*uids));
+	enum qm_err rc;
+
+	if (!uids)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		uids[i] = ms[i].uid;
+	rc = qm_mail_imap_fetch_many(mb->im, uids, n, fn, arg, err);
+	free(uids);
+	return rc;
+}
+
 static enum qm_err imap_seen(struct mbox *mb, const struct mbox_msg *m,
                              struct qm_error *err)
 {
@@ -204,7 +226,7 @@ static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
 
 static const struct mbox_ops imap_ops = {
     imap_open,  imap_close, imap_list_new, imap_find,
-    imap_fetch, imap_seen,  imap_settle,
+    imap_fetch, imap_seen,  imap_settle,   imap_fetch_many,
 };
 
 /* ------------------------------------------------------------- POP3 */
@@ -302,7 +324,7 @@ static void pop3_settle(struct mbox *mb, const struct mbox_msg *m)
 
 static const struct mbox_ops pop3_ops = {
     pop3_open,  pop3_close, pop3_list_new, pop3_find,
-    pop3_fetch, pop3_seen,  pop3_settle,
+    pop3_fetch, pop3_seen,  pop3_settle,   NULL,
 };
 
 /* -------------------------------------------------------- interface */
@@ -412,6 +434,15 @@ enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
 {
 	qm_buf_reset(raw);
 	return mb->ops->fetch(mb, m, raw, err);
+}
+
+enum qm_err client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
+                                   size_t n, qm_mail_msg_fn fn, void *arg,
+                                   struct qm_error *err)
+{
+	if (!mb->ops->fetch_many)
+		return QM_ERR_UNSUPPORTED; /* no message: the caller goes on */
+	return mb->ops->fetch_many(mb, ms, n, fn, arg, err);
 }
 
 enum qm_err client_mbox_seen(struct mbox *mb, const struct mbox_msg *m,
