@@ -62,12 +62,12 @@
 
 extern char **environ;
 
-#define USER 1 /* bob */
-#define PASS "correct horse battery staple"
-#define FIRST_ROWS 50
+#define USER         1 /* bob */
+#define PASS         "correct horse battery staple"
+#define FIRST_ROWS   50
 #define MEDIAN_BYTES (75.0 * 1024)
-#define MIN_BYTES 1200
-#define MAX_BYTES (4u * 1024 * 1024)
+#define MIN_BYTES    1200
+#define MAX_BYTES    (4u * 1024 * 1024)
 #define FLAG_CHANGES 100
 
 static struct qmt_mail M;
@@ -167,17 +167,17 @@ static double gauss(uint64_t *s)
 }
 
 static const char *const WORDS[] = {
-    "the",      "meeting",  "project", "report",   "budget",   "review",
-    "draft",    "please",   "attached", "thanks",  "schedule", "update",
-    "quarter",  "results",  "team",    "customer", "release",  "notes",
-    "question", "proposal", "invoice", "travel",   "agenda",   "follow",
-    "up",       "on",       "our",     "call",     "we",       "will",
-    "need",     "to",       "confirm", "before",   "friday",   "and",
-    "a",        "new",      "version", "of",       "plan",     "with",
-    "changes",  "from",     "last",    "week",     "is",       "ready",
-    "for",      "your",     "comments", "let",     "me",       "know",
-    "if",       "you",      "have",    "any",      "concerns", "about",
-    "timeline", "cost",     "scope",   "risk"};
+    "the",      "meeting",  "project",  "report",   "budget",   "review",
+    "draft",    "please",   "attached", "thanks",   "schedule", "update",
+    "quarter",  "results",  "team",     "customer", "release",  "notes",
+    "question", "proposal", "invoice",  "travel",   "agenda",   "follow",
+    "up",       "on",       "our",      "call",     "we",       "will",
+    "need",     "to",       "confirm",  "before",   "friday",   "and",
+    "a",        "new",      "version",  "of",       "plan",     "with",
+    "changes",  "from",     "last",     "week",     "is",       "ready",
+    "for",      "your",     "comments", "let",      "me",       "know",
+    "if",       "you",      "have",     "any",      "concerns", "about",
+    "timeline", "cost",     "scope",    "risk"};
 #define NWORDS (sizeof(WORDS) / sizeof(*WORDS))
 
 static const char *const NAMES[][2] = {
@@ -226,7 +226,8 @@ static int put_words(FILE *f, uint64_t *s, size_t n)
 /* n bytes of pseudo-random base64 in 76-column lines (an attachment) */
 static int put_base64(FILE *f, uint64_t *s, size_t n)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char line[78];
 
 	while (n) {
@@ -290,7 +291,8 @@ static int gen_msg(FILE *f, int i, void *arg)
 	            (unsigned)rnd(&s)) < 0)
 		return -1;
 	if (i % 5 == 3 && i > 0)
-		fprintf(f, "In-Reply-To: <bench-%d.thread@example.net>\n"
+		fprintf(f,
+		        "In-Reply-To: <bench-%d.thread@example.net>\n"
 		        "References: <bench-%d.thread@example.net>\n",
 		        i - 3, i - 3);
 	if (who == 11)
@@ -304,30 +306,35 @@ static int gen_msg(FILE *f, int i, void *arg)
 		fputs("Content-Type: text/plain; charset=utf-8\n"
 		      "Content-Transfer-Encoding: 8bit\n\n",
 		      f);
-		return put_words(f, &s, want > head + 60 ? want - head - 60 : 40);
+		return put_words(f, &s,
+		                 want > head + 60 ? want - head - 60 : 40);
 	}
 	text = 1500 + rnd(&s) % 6000;
-	fprintf(f, "Content-Type: multipart/mixed; boundary=\"b1-%d\"\n\n"
-	           "--b1-%d\n"
-	           "Content-Type: multipart/alternative; boundary=\"b2-%d\"\n\n"
-	           "--b2-%d\nContent-Type: text/plain; charset=utf-8\n\n",
+	fprintf(f,
+	        "Content-Type: multipart/mixed; boundary=\"b1-%d\"\n\n"
+	        "--b1-%d\n"
+	        "Content-Type: multipart/alternative; boundary=\"b2-%d\"\n\n"
+	        "--b2-%d\nContent-Type: text/plain; charset=utf-8\n\n",
 	        i, i, i, i);
 	if (put_words(f, &s, text))
 		return -1;
-	fprintf(f, "--b2-%d\nContent-Type: text/html; charset=utf-8\n\n"
-	           "<html><body><p>",
+	fprintf(f,
+	        "--b2-%d\nContent-Type: text/html; charset=utf-8\n\n"
+	        "<html><body><p>",
 	        i);
 	if (put_words(f, &s, text + text / 3))
 		return -1;
-	fprintf(f, "</p></body></html>\n--b2-%d--\n\n--b1-%d\n"
-	           "Content-Type: %s; name=\"file-%d.%s\"\n"
-	           "Content-Disposition: attachment; filename=\"file-%d.%s\"\n"
-	           "Content-Transfer-Encoding: base64\n\n",
+	fprintf(f,
+	        "</p></body></html>\n--b2-%d--\n\n--b1-%d\n"
+	        "Content-Type: %s; name=\"file-%d.%s\"\n"
+	        "Content-Disposition: attachment; filename=\"file-%d.%s\"\n"
+	        "Content-Transfer-Encoding: base64\n\n",
 	        i, i, i % 2 ? "application/pdf" : "image/jpeg", i,
 	        i % 2 ? "pdf" : "jpg", i, i % 2 ? "pdf" : "jpg");
 	if ((pos = ftell(f)) < 0)
 		return -1;
-	if ((size_t)pos + 40 < want && put_base64(f, &s, want - (size_t)pos - 40))
+	if ((size_t)pos + 40 < want &&
+	    put_base64(f, &s, want - (size_t)pos - 40))
 		return -1;
 	return fprintf(f, "--b1-%d--\n", i) < 0 ? -1 : 0;
 }
@@ -563,8 +570,8 @@ static void home_make(void)
 	a.default_level = 4;
 	if (qm_client_account_add(C, &a, qmt_mail_password(USER),
 	                          strlen(qmt_mail_password(USER)), &e) ||
-	    qm_store_setting_set(qm_client_store(C), a.id, "mail_ca",
-	                         M.ca_file, &e))
+	    qm_store_setting_set(qm_client_store(C), a.id, "mail_ca", M.ca_file,
+	                         &e))
 		die("cannot add the account", &e);
 	ACCT = a.id;
 }
@@ -606,16 +613,20 @@ static char qmail_bin[1024];
 static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 {
 	char log[800];
-	char *argv[] = {qmail_bin, "--home", home, "-q",
-	                (char *)(uintptr_t)cmd, NULL};
+	char *argv[] = {qmail_bin, "--home", home, "-q", (char *)(uintptr_t)cmd,
+	                NULL};
 	char trace[800];
-	char *targv[] = {"strace", "-f", "-tt", "-o", trace, qmail_bin,
-	                 "--home", home, "-q", (char *)(uintptr_t)cmd, NULL};
+	char *targv[] = {
+	    "strace",  "-f",     "-tt", "-o", trace,
+	    qmail_bin, "--home", home,  "-q", (char *)(uintptr_t)cmd,
+	    NULL};
 	int r;
 
 	snprintf(log, sizeof(log), "%s/qmail-%s.log", dir, cmd);
 	snprintf(trace, sizeof(trace), "/tmp/bench14-runs/trace-%s", cmd);
-	if (proc_start(p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv, log))
+	if (proc_start(
+	        p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv,
+	        log))
 		return -1;
 	if (first_ms)
 		*first_ms = -1;
@@ -685,7 +696,8 @@ static int flags_elsewhere(int n, int r)
 		step = 1;
 	for (int i = 0; i < FLAG_CHANGES && i * step < n; i++)
 		k += (size_t)snprintf(set + k, sizeof(set) - k, "%s%d",
-		                      i ? "," : "", 1 + i * step + (r / 2) % step);
+		                      i ? "," : "",
+		                      1 + i * step + (r / 2) % step);
 	rc = qmt_imap_cmd(c2, "SELECT INBOX") ||
 	     qmt_imap_cmd(c2, "STORE %s %cFLAGS.SILENT (\\Flagged)", set,
 	                  r % 2 ? '-' : '+');

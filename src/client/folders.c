@@ -90,8 +90,8 @@ enum qm_err client_folders_store_status(struct qm_client *c, int64_t acct,
 
 	if (keep)
 		*keep = NULL;
-	rc = qm_mail_imap_folders(im, counts ? QM_MAIL_IMAP_LIST_STATUS : 0,
-	                          &l, err);
+	rc = qm_mail_imap_folders(im, counts ? QM_MAIL_IMAP_LIST_STATUS : 0, &l,
+	                          err);
 	for (size_t i = 0; !rc && i < l->n; i++) {
 		const struct qm_mail_imap_folder *mf = &l->v[i];
 		struct qm_store_folder f;

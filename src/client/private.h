@@ -425,21 +425,20 @@ QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
  * account ignores both. client_mbox_reopen of a source on a shared
  * session replaces that session (the server dropped it).
  */
-QM_NODISCARD enum qm_err client_mbox_open_on(
-    struct qm_client *c, const struct acct_conn *ac, const char *folder,
-    struct qm_client_sync_stats *st, struct qm_mail_imap **session,
-    const struct qm_mail_imap_counts *status, struct mbox **out,
-    struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
+                    const char *folder, struct qm_client_sync_stats *st,
+                    struct qm_mail_imap **session,
+                    const struct qm_mail_imap_counts *status, struct mbox **out,
+                    struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
                                             struct qm_error *err);
 /* ms[0..n) fetched in few round trips (IMAP), fn called for each as it
  * comes (qm_mail_imap_fetch_many); QM_ERR_UNSUPPORTED, no message set,
  * for a source that fetches one at a time (POP3). */
-QM_NODISCARD enum qm_err client_mbox_fetch_many(struct mbox *mb,
-                                               const struct mbox_msg *ms,
-                                               size_t n, qm_mail_msg_fn fn,
-                                               void *arg,
-                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms, size_t n,
+                       qm_mail_msg_fn fn, void *arg, struct qm_error *err);
 void client_mbox_free(struct mbox **mb);
 QM_NODISCARD enum qm_err client_mbox_list_new(struct mbox *mb,
                                               struct mbox_msg **out, size_t *n,
@@ -502,11 +501,9 @@ QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
 /* The same; with keep not NULL and a server that offers LIST-STATUS (the
  * counts in the same round trip), *keep gets the listing with every
  * folder's STATUS (free with qm_mail_imap_folders_free), else NULL. */
-QM_NODISCARD enum qm_err
-client_folders_store_status(struct qm_client *c, int64_t acct,
-                            struct qm_mail_imap *im,
-                            struct qm_mail_imap_folders **keep,
-                            struct qm_error *err);
+QM_NODISCARD enum qm_err client_folders_store_status(
+    struct qm_client *c, int64_t acct, struct qm_mail_imap *im,
+    struct qm_mail_imap_folders **keep, struct qm_error *err);
 /* The mailbox source's sync of an IMAP folder done: records where it
  * stopped (nothing for POP3). */
 QM_NODISCARD enum qm_err client_mbox_done(struct mbox *mb,

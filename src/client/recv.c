@@ -550,9 +550,9 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);
 	for (size_t i = 0; !rc && i < n; i++) {
-		rc = sync_folder(c, ac, names[i], &im,
-		                 status_of(list, names[i]), progress, parg, ctx,
-		                 err);
+		rc =
+		    sync_folder(c, ac, names[i], &im, status_of(list, names[i]),
+		                progress, parg, ctx, err);
 		if (rc == QM_ERR_PROTO && i > 0) {
 			if (!first.code && err)
 				first = *err;

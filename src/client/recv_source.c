@@ -42,8 +42,7 @@ struct mbox_ops {
 	QM_NODISCARD enum qm_err (*fetch_many)(struct mbox *mb,
 	                                       const struct mbox_msg *ms,
 	                                       size_t n, qm_mail_msg_fn fn,
-	                                       void *arg,
-	                                       struct qm_error *err);
+	                                       void *arg, struct qm_error *err);
 };
 
 struct mbox {
@@ -337,8 +336,8 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 	return client_mbox_open_on(c, ac, folder, st, NULL, NULL, out, err);
 }
 
-enum qm_err client_mbox_open_on(struct qm_client *c,
-                                const struct acct_conn *ac, const char *folder,
+enum qm_err client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
+                                const char *folder,
                                 struct qm_client_sync_stats *st,
                                 struct qm_mail_imap **session,
                                 const struct qm_mail_imap_counts *status,
@@ -386,7 +385,7 @@ enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 	mb->ops->close(mb);
 	if (mb->shared)
 		qm_mail_imap_free(mb->shared); /* the server dropped it */
-	mb->status = NULL; /* what it said is old now */
+	mb->status = NULL;                     /* what it said is old now */
 	return mb->ops->open(mb, err);
 }
 

@@ -972,8 +972,8 @@ struct many_msg_ctx {
 	int stopped;
 };
 
-static enum qm_err on_many_msg(struct qm_mail_imap *im, const char *s,
-                               size_t n, struct mail_imap_item *it, void *arg,
+static enum qm_err on_many_msg(struct qm_mail_imap *im, const char *s, size_t n,
+                               struct mail_imap_item *it, void *arg,
                                struct qm_error *err)
 {
 	struct many_msg_ctx *c = arg;

@@ -632,8 +632,8 @@ enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
 			rc = QM_OK;
 			continue;
 		}
-		if (!rc && fn(arg, uids[i], b.data ? b.data : (unsigned char *)"",
-		              b.len))
+		if (!rc && fn(arg, uids[i],
+		              b.data ? b.data : (unsigned char *)"", b.len))
 			rc = qm_error_set(err, QM_ERR_STATE, "fetch stopped");
 	}
 	qm_buf_free(&b);
