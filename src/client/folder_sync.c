@@ -168,7 +168,9 @@ static int vanished(const struct qm_mail_imap_changes *ch, int64_t uid)
 	return 0;
 }
 
-/* Applies what changed to the places p[0..n) of folder fid. */
+/* Applies what changed to the places p[0..n) of folder fid, in one
+ * transaction of the store (a hundred flags changed elsewhere are one
+ * commit, not a hundred). */
 static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
                                  int64_t fid,
                                  const struct qm_mail_imap_changes *ch,
@@ -176,8 +178,19 @@ static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
                                  struct qm_client_sync_stats *st,
                                  struct qm_error *err)
 {
-	enum qm_err rc = QM_OK;
+	enum qm_err rc;
 
+	if (!ch->nchanged && !ch->nvanished) {
+		/* only the user's changes can be left: no transaction held
+		 * while they are written to the server */
+		rc = QM_OK;
+		for (size_t i = 0; i < n && !rc; i++)
+			if ((p[i].msg_flags ^ p[i].flags) & SYNC_FLAGS)
+				rc = place_flags(c, im, ch, fid, &p[i],
+				                 p[i].flags, st, err);
+		return rc;
+	}
+	rc = qm_store_tx_begin(c->store, err);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (vanished(ch, p[i].uid))
 			rc = place_gone(c, fid, &p[i], err);
@@ -185,6 +198,9 @@ static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
 			rc = place_flags(c, im, ch, fid, &p[i],
 			                 server_flags(ch, &p[i]), st, err);
 	}
+	if (!rc)
+		return qm_store_tx_commit(c->store, err);
+	qm_store_tx_rollback(c->store);
 	return rc;
 }
 
