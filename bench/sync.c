@@ -38,7 +38,9 @@
  * goal_met false: a sync or mbsync run that fails or leaves a message
  * out, a flag change the engine does not see. Environment: QM_BENCH_SYNC_N
  * (messages, default 10000), QM_BENCH_SYNC_RUNS (runs of (c) and (d),
- * default 5), QM_BENCH_SYNC_KEEP=1 keeps the servers' folder. The last
+ * default 5), QM_BENCH_SYNC_KEEP=1 keeps the working folder (the
+ * fixture's copies, the home, logs), QM_BENCH_SYNC_TRACE=1 runs the qmail
+ * commands after the first sync under strace -f -tt into it. The last
  * line of output is one JSON object (bench/README.md).
  */
 #include <dirent.h>
@@ -623,7 +625,7 @@ static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 	int r;
 
 	snprintf(log, sizeof(log), "%s/qmail-%s.log", dir, cmd);
-	snprintf(trace, sizeof(trace), "/tmp/bench14-runs/trace-%s", cmd);
+	snprintf(trace, sizeof(trace), "%s/trace-%s", dir, cmd);
 	if (proc_start(
 	        p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv,
 	        log))
