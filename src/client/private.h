@@ -417,18 +417,26 @@ QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
                                           struct mbox **out,
                                           struct qm_error *err);
 /*
- * client_mbox_open on an IMAP session shared by the folders of one sync
- * (*session: NULL, then the session this source opened; the caller frees
- * it once every source on it is freed): one connection and login per
- * sync, not one per folder. status (may be NULL): the folder's STATUS
- * from the listing of this sync, for client_folder_sync_open. A POP3
- * account ignores both. client_mbox_reopen of a source on a shared
- * session replaces that session (the server dropped it).
+ * An IMAP session shared by the folders of one sync (one connection and
+ * login per sync, not one per folder), with the server it is for, which
+ * the session points to and so must outlive it. im NULL: the next source
+ * opens one. The sync frees im once every source on it is freed.
+ */
+struct imap_share {
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im;
+};
+/*
+ * client_mbox_open on share (NULL: a session of the source's own).
+ * status (may be NULL): the folder's STATUS from the listing of this
+ * sync, for client_folder_sync_open. A POP3 account ignores both.
+ * client_mbox_reopen of a source on a share replaces its session (the
+ * server dropped it).
  */
 QM_NODISCARD enum qm_err
 client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
                     const char *folder, struct qm_client_sync_stats *st,
-                    struct qm_mail_imap **session,
+                    struct imap_share *share,
                     const struct qm_mail_imap_counts *status, struct mbox **out,
                     struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,

@@ -481,7 +481,7 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 /* New mail of folder: after the user changed a limit, what was refused for
  * one first, then what is new. */
 static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
-                               const char *folder, struct qm_mail_imap **im,
+                               const char *folder, struct imap_share *im,
                                const struct qm_mail_imap_counts *status,
                                qm_client_progress_fn progress, void *parg,
                                struct recv_ctx *ctx, struct qm_error *err)
@@ -529,8 +529,7 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
                                 qm_client_progress_fn progress, void *parg,
                                 struct recv_ctx *ctx, struct qm_error *err)
 {
-	struct qm_mail_server srv;
-	struct qm_mail_imap *im = NULL;
+	struct imap_share sh;
 	struct qm_mail_imap_folders *list = NULL;
 	struct qm_error first;
 	char **names = NULL;
@@ -542,16 +541,18 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 		                   parg, ctx, err);
 	/* one session for the folder list (with each folder's STATUS when
 	 * it comes in the same round trip) and every folder */
-	client_acct_conn_server(ac, &ac->a.imap, &srv);
-	rc = qm_mail_imap_open(&srv, &im, err);
+	memset(&sh, 0, sizeof(sh));
+	client_acct_conn_server(ac, &ac->a.imap, &sh.srv);
+	rc = qm_mail_imap_open(&sh.srv, &sh.im, err);
 	if (!rc)
-		rc = client_folders_store_status(c, ac->a.id, im, &list, err);
+		rc = client_folders_store_status(c, ac->a.id, sh.im, &list,
+		                                 err);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);
 	for (size_t i = 0; !rc && i < n; i++) {
 		rc =
-		    sync_folder(c, ac, names[i], &im, status_of(list, names[i]),
+		    sync_folder(c, ac, names[i], &sh, status_of(list, names[i]),
 		                progress, parg, ctx, err);
 		if (rc == QM_ERR_PROTO && i > 0) {
 			if (!first.code && err)
@@ -561,10 +562,10 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 			rc = QM_OK;
 			/* the next folder on a session of its own, in case
 			 * this one is not usable any more */
-			qm_mail_imap_free(&im);
+			qm_mail_imap_free(&sh.im);
 		}
 	}
-	qm_mail_imap_free(&im);
+	qm_mail_imap_free(&sh.im);
 	qm_mail_imap_folders_free(&list);
 	qm_store_strv_free(names, n);
 	if (!rc && first.code) {

@@ -54,7 +54,7 @@ struct mbox {
 	/* IMAP: the session (shared: the sync's, borrowed), the selected
 	 * folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
-	struct qm_mail_imap **shared;
+	struct imap_share *shared;
 	const struct qm_mail_imap_counts *status;
 	uint32_t uidvalidity;
 	struct folder_sync fs;
@@ -101,13 +101,14 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 {
 	enum qm_err rc;
 
-	if (mb->shared && *mb->shared) {
-		mb->im = *mb->shared;
-		rc = QM_OK;
+	if (mb->shared) {
+		/* the share's server, which outlives this source */
+		rc = mb->shared->im ? QM_OK
+		                    : qm_mail_imap_open(&mb->shared->srv,
+		                                        &mb->shared->im, err);
+		mb->im = mb->shared->im;
 	} else {
 		rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
-		if (!rc && mb->shared)
-			*mb->shared = mb->im;
 	}
 	if (!rc)
 		rc = client_folder_sync_open(mb->c, mb->ac, mb->im, mb->folder,
@@ -176,7 +177,7 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 	if (rc == QM_ERR_TOOBIG && mb->shared) {
 		/* the session ends with it: the sync's next folder (or
 		 * client_mbox_reopen) opens a new one */
-		qm_mail_imap_free(mb->shared);
+		qm_mail_imap_free(&mb->shared->im);
 		mb->im = NULL;
 	}
 	return rc;
@@ -339,7 +340,7 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 enum qm_err client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
                                 const char *folder,
                                 struct qm_client_sync_stats *st,
-                                struct qm_mail_imap **session,
+                                struct imap_share *session,
                                 const struct qm_mail_imap_counts *status,
                                 struct mbox **out, struct qm_error *err)
 {
@@ -384,7 +385,7 @@ enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 {
 	mb->ops->close(mb);
 	if (mb->shared)
-		qm_mail_imap_free(mb->shared); /* the server dropped it */
+		qm_mail_imap_free(&mb->shared->im); /* the server dropped it */
 	mb->status = NULL;                     /* what it said is old now */
 	return mb->ops->open(mb, err);
 }
