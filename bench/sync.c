@@ -722,6 +722,7 @@ int main(void)
 	long mb_files = 0;
 	int64_t got;
 	int files, pulled_ok = 1, r;
+	size_t quiet = 0, folders = 0;
 	int goal_a, goal_b, goal_c, goal_d;
 	char inbox[600];
 
@@ -803,6 +804,8 @@ int main(void)
 		engine_sync(&st); /* the client's first sync: a warm-up */
 		for (int i = 0; i < runs; i++) {
 			c_ms[i] = engine_sync(&st);
+			quiet = st.folders_quiet;
+			folders = st.folders;
 			if (st.fetched || st.flags_pulled)
 				fail_add("a sync with nothing new fetched or "
 				         "changed something");
@@ -812,9 +815,9 @@ int main(void)
 	ops++;
 	if (qmail_cmd(&qn, "sync", NULL))
 		die("cannot run qmail sync", NULL);
-	printf("nothing new: engine %.1f ms (median of %d), the command "
-	       "%.0f ms\n",
-	       c_med, runs, qn.ms);
+	printf("nothing new: engine %.1f ms (median of %d; %zu of %zu folders "
+	       "not selected), the command %.0f ms\n",
+	       c_med, runs, quiet, folders, qn.ms);
 
 	/* (d) 100 flags changed elsewhere */
 	for (int i = 0; i < runs; i++) {
@@ -865,13 +868,14 @@ int main(void)
 	       "\"mbsync_ratio\":%.3f,\"baseline_mbsync_messages\":%ld,"
 	       "\"first50_ms\":%.1f,"
 	       "\"nochange_sync_ms\":%.2f,\"nochange_command_ms\":%.1f,"
+	       "\"nochange_folders\":%zu,\"nochange_folders_quiet\":%zu,"
 	       "\"flags100_sync_ms\":%.2f,\"runs\":%d,"
 	       "\"initial_sync_peak_mib\":%.1f,\"idle_peak_mib\":%.1f,"
 	       "\"initial_sync_above_idle_mib\":%.1f,"
 	       "\"baseline_mbsync_peak_mib\":%.1f,",
 	       n, (double)disk_bytes / 1048576.0, (double)median_size / 1024,
 	       qs.ms / 1000, mb.ms / 1000, ratio, mb_files, first_ms, c_med,
-	       qn.ms, d_med, runs, (double)qs.peak_kib / 1024,
+	       qn.ms, folders, quiet, d_med, runs, (double)qs.peak_kib / 1024,
 	       (double)qi.peak_kib / 1024,
 	       (double)(qs.peak_kib - qi.peak_kib) / 1024,
 	       (double)mb.peak_kib / 1024);
