@@ -62,6 +62,8 @@ run() {
 OUT=
 # A field of a benchmark's JSON, or "" when absent.
 j() { [ -f "$OUT/$1.json" ] && jq -r --arg k "$2" '.[$k] // empty | tostring' "$OUT/$1.json"; }
+# A true/false field of a benchmark's JSON ("" when absent; j drops false).
+jb() { [ -f "$OUT/$1.json" ] && jq -r --arg k "$2" 'if has($k) then .[$k] | tostring else empty end' "$OUT/$1.json"; }
 # The same formatted with printf (fmt), or "–" when absent.
 f() { local v; v=$(j "$1" "$2"); if [ -n "$v" ] && [ "$v" != null ]; then LC_NUMERIC=C printf "$3" "$v"; else printf '–'; fi; }
 m() { sed -n "s/^$1: //p" "$OUT/machine"; }
@@ -166,6 +168,13 @@ gen_summary() {
   echo "| web | first inbox page at the API, $(f web messages %s) messages | $(f web inbox_page_ms '%.2f ms') | – | under 20 ms | $( [ -n "$w" ] && yes_no "$(calc '($1 < 20) ? "true" : "false"' "$w")" || printf '–') |"
   echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under 300 ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc '($1 < 300) ? "true" : "false"' "$rd")" || printf '–') |"
   fail_row web "" "failed requests and runs"
+  local sr sf sc sd
+  sr=$(j sync mbsync_ratio); sf=$(j sync first50_ms); sc=$(j sync nochange_sync_ms); sd=$(j sync flags100_sync_ms)
+  echo "| sync | (a) first sync of an INBOX of $(f sync messages "%'.0f") plain messages (\`qmail sync\`) | $(f sync initial_sync_s '%.1f s') | mbsync $(f sync baseline_mbsync_s '%.1f s') | within 1.5x of mbsync | $( [ -n "$sr" ] && yes_no "$(jb sync goal_a_met)" || printf '–') ($(f sync mbsync_ratio '%.2fx')) |"
+  echo "| sync | (b) first 50 rows listed after the sync starts | $(f sync first50_ms '%.0f ms') | – | under 2 s | $( [ -n "$sf" ] && yes_no "$(jb sync goal_b_met)" || printf '–') |"
+  echo "| sync | (c) engine sync with nothing new | $(f sync nochange_sync_ms '%.1f ms') | – | under 100 ms | $( [ -n "$sc" ] && yes_no "$(jb sync goal_c_met)" || printf '–') |"
+  echo "| sync | (d) engine sync, flags of 100 messages changed elsewhere | $(f sync flags100_sync_ms '%.1f ms') | – | under 300 ms | $( [ -n "$sd" ] && yes_no "$(jb sync goal_d_met)" || printf '–') |"
+  fail_row sync "" "failed operations"
   local secs; secs=$(m seconds)
   echo "| all | whole \`make bench\` | ${secs:-–} s | – | under 600 s | $( [ -n "$secs" ] && yes_no "$(calc '($1 < 600) ? "true" : "false"' "$secs")" || printf '–') |"
 }
@@ -337,6 +346,24 @@ gen_web() {
   kinds_list web
 }
 
+gen_sync() {
+  status_line sync || return
+  echo
+  echo "An INBOX of $(f sync messages "%'.0f") generated plain messages ($(f sync fixture_mib '%.0f') MiB, median $(f sync fixture_median_kib '%.1f') KiB) in the test Dovecot."
+  echo
+  echo "| figure | QMail | baseline, same run | goal |"
+  echo "| --- | --- | --- | --- |"
+  echo "| (a) first sync, the whole \`qmail sync\` | $(f sync initial_sync_s '%.2f') s | \`mbsync\` $(f sync baseline_mbsync_s '%.2f') s ($(f sync baseline_mbsync_messages %s) messages) | within 1.5x: $(f sync mbsync_ratio '%.2fx') |"
+  echo "| (b) first 50 rows at the list API after the sync started | $(f sync first50_ms '%.0f') ms | | under 2 s |"
+  echo "| (c) engine sync, nothing new (median of $(f sync runs %s)) | $(f sync nochange_sync_ms '%.1f') ms | | under 100 ms |"
+  echo "| (c) the same as a \`qmail sync\` command (start, unlock, sync) | $(f sync nochange_command_ms '%.0f') ms | | |"
+  echo "| (d) engine sync, flags of 100 messages changed by another client | $(f sync flags100_sync_ms '%.1f') ms | | under 300 ms |"
+  echo "| peak memory of the first sync (above an idle \`qmail list\`) | $(f sync initial_sync_peak_mib '%.1f') MiB ($(f sync initial_sync_above_idle_mib '%.1f') MiB) | mbsync $(f sync baseline_mbsync_peak_mib '%.1f') MiB | |"
+  echo
+  echo "Failed operations: $(fails sync)."
+  kinds_list sync
+}
+
 report() {
   OUT=$1
   local doc=$2 tmp block
@@ -357,7 +384,7 @@ report() {
       '<!-- generated:'*' -->')
         block=${line#<!-- generated:}; block=${block% -->}
         case "$block" in
-          machine|summary|qkd|e2e|crypto|store|kme|web) "gen_$block" >> "$tmp" ;;
+          machine|summary|qkd|e2e|crypto|store|kme|web|sync) "gen_$block" >> "$tmp" ;;
           *) rm -f "$tmp"; die "unknown generated block '$block' in $doc" ;;
         esac
         skipping=$block ;;

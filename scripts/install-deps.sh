@@ -21,6 +21,7 @@ pkgs=(
   dovecot-submissiond                         # TLS + AUTH submission in front of OpenSMTPD (tests)
   openssl ca-certificates                     # test CA
   gnupg                                       # benchmark baseline
+  isync                                       # make bench-sync: mbsync, the baseline of a first sync
   jq                                          # make bench: reads the benchmarks' JSON (scripts/bench-report.sh)
   clang                                       # fuzzing (libFuzzer)
   chromium                                    # browser tests (headless)

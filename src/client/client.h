@@ -569,6 +569,10 @@ struct qm_client_sync_stats {
 	size_t folders;
 	size_t flags_pulled;
 	size_t flags_pushed;
+	/* of the folders synced, those the folder list's STATUS showed
+	 * unchanged since the last sync, not selected (docs/CLIENT.md,
+	 * "Large mailboxes") */
+	size_t folders_quiet;
 	/* Why this account could not use its KME in this sync (no KME set,
 	 * certificate refused, TLS, the KME down or failing), with what to
 	 * do; "" when it could. Said once per sync, however many messages

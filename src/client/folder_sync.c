@@ -15,7 +15,11 @@
  * (the message's flags against the place's) is written to the server,
  * every other flag follows the server. A change the server cannot take
  * now (read-only folder, a keyword it does not keep) stays queued in the
- * store for the next sync.
+ * store for the next sync. A folder whose STATUS (taken with the folder
+ * list, in the same round trip) shows what the last sync recorded, with
+ * no change of the user's waiting, is not selected at all: a sync with
+ * nothing new costs one LIST and no SELECT (RFC 7162: any change, new
+ * message or expunge raises HIGHESTMODSEQ).
  */
 #include "private.h"
 
@@ -168,7 +172,9 @@ static int vanished(const struct qm_mail_imap_changes *ch, int64_t uid)
 	return 0;
 }
 
-/* Applies what changed to the places p[0..n) of folder fid. */
+/* Applies what changed to the places p[0..n) of folder fid, in one
+ * transaction of the store (a hundred flags changed elsewhere are one
+ * commit, not a hundred). */
 static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
                                  int64_t fid,
                                  const struct qm_mail_imap_changes *ch,
@@ -176,8 +182,19 @@ static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
                                  struct qm_client_sync_stats *st,
                                  struct qm_error *err)
 {
-	enum qm_err rc = QM_OK;
+	enum qm_err rc;
 
+	if (!ch->nchanged && !ch->nvanished) {
+		/* only the user's changes can be left: no transaction held
+		 * while they are written to the server */
+		rc = QM_OK;
+		for (size_t i = 0; i < n && !rc; i++)
+			if ((p[i].msg_flags ^ p[i].flags) & SYNC_FLAGS)
+				rc = place_flags(c, im, ch, fid, &p[i],
+				                 p[i].flags, st, err);
+		return rc;
+	}
+	rc = qm_store_tx_begin(c->store, err);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (vanished(ch, p[i].uid))
 			rc = client_place_gone(c, fid, &p[i], err);
@@ -185,6 +202,9 @@ static enum qm_err apply_changes(struct qm_client *c, struct qm_mail_imap *im,
 			rc = place_flags(c, im, ch, fid, &p[i],
 			                 server_flags(ch, &p[i]), st, err);
 	}
+	if (!rc)
+		return qm_store_tx_commit(c->store, err);
+	qm_store_tx_rollback(c->store);
 	return rc;
 }
 
@@ -209,9 +229,45 @@ static enum qm_err known_of(const struct qm_store_folder *f,
 	return QM_OK;
 }
 
+/* Nothing changed on the server since the last sync (status: now) and
+ * nothing of the user's waits to be written (p[0..n): the places). */
+static int quiet(const struct qm_store_folder *f,
+                 const struct qm_store_place *p, size_t n,
+                 const struct qm_mail_imap_counts *s)
+{
+	if (!s || !s->valid || !s->highestmodseq || !f->uidvalidity ||
+	    s->uidvalidity != (uint32_t)f->uidvalidity ||
+	    s->highestmodseq != (uint64_t)f->highestmodseq || s->messages != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((p[i].msg_flags ^ p[i].flags) & SYNC_FLAGS)
+			return 0;
+	return 1;
+}
+
+/* The changes of a quiet folder: its recorded state, nothing added. */
+static enum qm_err quiet_changes(const struct qm_store_folder *f, size_t n,
+                                 const struct qm_mail_imap_counts *s,
+                                 struct qm_mail_imap_changes **out,
+                                 struct qm_error *err)
+{
+	struct qm_mail_imap_changes *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	ch->st.uidvalidity = (uint32_t)f->uidvalidity;
+	ch->st.highestmodseq = (uint64_t)f->highestmodseq;
+	ch->st.uidnext = s->uidnext;
+	ch->st.exists = (uint32_t)n;
+	ch->mode = QM_MAIL_IMAP_SYNC_CONDSTORE;
+	*out = ch;
+	return QM_OK;
+}
+
 enum qm_err client_folder_sync_open(struct qm_client *c,
                                     const struct acct_conn *ac,
                                     struct qm_mail_imap *im, const char *name,
+                                    const struct qm_mail_imap_counts *status,
                                     struct folder_sync *fs,
                                     struct qm_client_sync_stats *st,
                                     struct qm_error *err)
@@ -230,6 +286,12 @@ enum qm_err client_folder_sync_open(struct qm_client *c,
 	fs->folder_id = f.id;
 	fs->lastuid = f.lastuid;
 	rc = qm_store_place_list(c->store, f.id, &p, &n, err);
+	if (!rc && quiet(&f, p, n, status)) {
+		fs->quiet = 1;
+		st->folders_quiet++;
+		rc = quiet_changes(&f, n, status, &fs->ch, err);
+		goto out;
+	}
 	if (!rc)
 		rc = known_of(&f, p, n, &kv, &k, err);
 	if (!rc)
@@ -245,6 +307,7 @@ enum qm_err client_folder_sync_open(struct qm_client *c,
 	}
 	if (!rc && f.uidvalidity != (int64_t)fs->ch->st.uidvalidity)
 		fs->lastuid = 0;
+out:
 	free(kv);
 	free(p);
 	qm_store_folder_clear(&f);
@@ -257,8 +320,8 @@ enum qm_err client_folder_sync_done(struct qm_client *c,
                                     const struct folder_sync *fs,
                                     struct qm_error *err)
 {
-	if (!fs->ch)
-		return QM_OK;
+	if (!fs->ch || fs->quiet)
+		return QM_OK; /* as recorded */
 	return qm_store_folder_state_set(
 	    c->store, fs->folder_id, fs->ch->st.uidvalidity,
 	    (int64_t)fs->ch->st.highestmodseq, fs->lastuid, err);

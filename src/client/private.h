@@ -417,8 +417,37 @@ QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
                                           struct qm_client_sync_stats *st,
                                           struct mbox **out,
                                           struct qm_error *err);
+/*
+ * An IMAP session shared by the folders of one sync (one connection and
+ * login per sync, not one per folder), with the server it is for, which
+ * the session points to and so must outlive it. im NULL: the next source
+ * opens one. The sync frees im once every source on it is freed.
+ */
+struct imap_share {
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im;
+};
+/*
+ * client_mbox_open on share (NULL: a session of the source's own).
+ * status (may be NULL): the folder's STATUS from the listing of this
+ * sync, for client_folder_sync_open. A POP3 account ignores both.
+ * client_mbox_reopen of a source on a share replaces its session (the
+ * server dropped it).
+ */
+QM_NODISCARD enum qm_err
+client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
+                    const char *folder, struct qm_client_sync_stats *st,
+                    struct imap_share *share,
+                    const struct qm_mail_imap_counts *status, struct mbox **out,
+                    struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
                                             struct qm_error *err);
+/* ms[0..n) fetched in few round trips (IMAP), fn called for each as it
+ * comes (qm_mail_imap_fetch_many); QM_ERR_UNSUPPORTED, no message set,
+ * for a source that fetches one at a time (POP3). */
+QM_NODISCARD enum qm_err
+client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms, size_t n,
+                       qm_mail_msg_fn fn, void *arg, struct qm_error *err);
 void client_mbox_free(struct mbox **mb);
 QM_NODISCARD enum qm_err client_mbox_list_new(struct mbox *mb,
                                               struct mbox_msg **out, size_t *n,
@@ -444,16 +473,22 @@ void client_mbox_where(const struct mbox *mb, const struct mbox_msg *m,
  * its places; vanished UIDs; flags both ways, counted in st), leaving in
  * fs->ch the folder's state and the UIDs added. client_folder_sync_done
  * records where the sync stopped (fs->lastuid: the highest UID filed);
- * client_folder_sync_free frees.
+ * client_folder_sync_free frees. status (may be NULL) is the folder's
+ * STATUS taken this sync: when it shows the state the last sync recorded
+ * (UIDVALIDITY, HIGHESTMODSEQ, as many messages as places) and no flag
+ * the user changed waits to be written, the folder is not selected at all
+ * (fs->quiet; fs->ch then holds the recorded state and nothing added).
  */
 struct folder_sync {
 	int64_t folder_id;
 	int64_t lastuid;
+	int quiet;
 	struct qm_mail_imap_changes *ch;
 };
 QM_NODISCARD enum qm_err
 client_folder_sync_open(struct qm_client *c, const struct acct_conn *ac,
                         struct qm_mail_imap *im, const char *name,
+                        const struct qm_mail_imap_counts *status,
                         struct folder_sync *fs, struct qm_client_sync_stats *st,
                         struct qm_error *err);
 QM_NODISCARD enum qm_err client_folder_sync_done(struct qm_client *c,
@@ -488,6 +523,12 @@ QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
                                               int64_t acct,
                                               struct qm_mail_imap *im,
                                               struct qm_error *err);
+/* The same; with keep not NULL and a server that offers LIST-STATUS (the
+ * counts in the same round trip), *keep gets the listing with every
+ * folder's STATUS (free with qm_mail_imap_folders_free), else NULL. */
+QM_NODISCARD enum qm_err client_folders_store_status(
+    struct qm_client *c, int64_t acct, struct qm_mail_imap *im,
+    struct qm_mail_imap_folders **keep, struct qm_error *err);
 /* The mailbox source's sync of an IMAP folder done: records where it
  * stopped (nothing for POP3). */
 QM_NODISCARD enum qm_err client_mbox_done(struct mbox *mb,

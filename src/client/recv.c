@@ -343,8 +343,97 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 	return rc;
 }
 
+/* What the batch fetch's callback needs, and what it did. */
+struct batch {
+	struct qm_client *c;
+	struct acct_conn *ac;
+	struct mbox *mb;
+	const struct mbox_msg *ms;
+	size_t n;
+	size_t next; /* ms[next..n) not filed yet */
+	qm_client_progress_fn progress;
+	void *parg;
+	struct recv_ctx *ctx;
+	enum qm_err rc; /* a filing that failed, with its error */
+	struct qm_error err;
+};
+
+/* One message of the batch, as it arrives: filed, then marked filed. */
+static int batch_one(void *arg, uint32_t uid, const unsigned char *msg,
+                     size_t len)
+{
+	struct batch *b = arg;
+	struct incoming in;
+	size_t i = b->next;
+
+	/* the server answers in UID order; a UID it skipped is gone */
+	while (i < b->n && b->ms[i].uid != uid)
+		i++;
+	if (i == b->n)
+		return 0; /* not asked for */
+	if (b->progress)
+		b->progress(b->parg, "fetching", i, b->n);
+	b->ctx->st->fetched++;
+	client_mbox_where(b->mb, &b->ms[i], &in);
+	in.raw = msg;
+	in.rawlen = len;
+	in.replaced = QM_VERIFY_OK;
+	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
+	if (!b->rc)
+		b->rc = client_mbox_seen(b->mb, &b->ms[i], &b->err);
+	if (b->rc)
+		return 1;
+	client_mbox_settle(b->mb, &b->ms[i]);
+	b->next = i + 1;
+	return 0;
+}
+
 /*
- * Fetches and files what mb holds that was not filed before, in order.
+ * The new messages in few round trips where the source can (IMAP: 64 per
+ * command instead of one round trip each, which on a large mailbox was
+ * most of a first sync's time); *done: how many of ms were dealt with. A
+ * message past limit.message_size ends the session: it is opened again
+ * and the one-by-one loop takes over from there (and records that message
+ * as refused).
+ */
+static enum qm_err fetch_batch(struct qm_client *c, struct acct_conn *ac,
+                               struct mbox *mb, const struct mbox_msg *ms,
+                               size_t n, qm_client_progress_fn progress,
+                               void *parg, struct recv_ctx *ctx, size_t *done,
+                               struct qm_error *err)
+{
+	struct batch b;
+	enum qm_err rc;
+
+	memset(&b, 0, sizeof(b));
+	b.c = c;
+	b.ac = ac;
+	b.mb = mb;
+	b.ms = ms;
+	b.n = n;
+	b.progress = progress;
+	b.parg = parg;
+	b.ctx = ctx;
+	*done = 0;
+	rc = client_mbox_fetch_many(mb, ms, n, batch_one, &b, err);
+	if (rc == QM_ERR_UNSUPPORTED)
+		return QM_OK; /* one at a time */
+	if (b.rc) {
+		if (err)
+			*err = b.err;
+		return b.rc;
+	}
+	*done = rc ? b.next : n;
+	if (rc == QM_ERR_TOOBIG) {
+		qm_error_clear(err);
+		rc = client_mbox_reopen(mb, err);
+	}
+	return rc;
+}
+
+/*
+ * Fetches and files what mb holds that was not filed before, in order:
+ * in batches where the source can (fetch_batch), else one at a time.
  * Whatever becomes of a message (filed, waiting, unreadable), the sync goes
  * on past it; one past limit.message_size is recorded as refused, not
  * fetched again, and ends the sync (the server dropped the session).
@@ -355,11 +444,14 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
                              struct recv_ctx *ctx, struct qm_error *err)
 {
 	struct mbox_msg *ms = NULL;
-	size_t n = 0;
+	size_t n = 0, done = 0;
 	enum qm_err rc;
 
 	rc = client_mbox_list_new(mb, &ms, &n, err);
-	for (size_t i = 0; i < n && !rc; i++) {
+	if (!rc && n)
+		rc = fetch_batch(c, ac, mb, ms, n, progress, parg, ctx, &done,
+		                 err);
+	for (size_t i = done; i < n && !rc; i++) {
 		struct incoming in;
 
 		if (progress)
@@ -399,7 +491,8 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 /* New mail of folder: after the user changed a limit, what was refused for
  * one first, then what is new. */
 static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
-                               const char *folder,
+                               const char *folder, struct imap_share *im,
+                               const struct qm_mail_imap_counts *status,
                                qm_client_progress_fn progress, void *parg,
                                struct recv_ctx *ctx, struct qm_error *err)
 {
@@ -409,7 +502,12 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 
 	qm_buf_init(&raw,
 	            ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG);
-	rc = client_mbox_open(c, ac, folder, ctx->st, &mb, err);
+	/* what was refused for a limit is fetched again only from a
+	 * selected folder: no shortcut then */
+	if (client_setting_int(c, 0, QM_SET_LIMITS_GEN) >
+	    client_setting_int(c, ac->a.id, QM_SET_REFUSED_GEN))
+		status = NULL;
+	rc = client_mbox_open_on(c, ac, folder, ctx->st, im, status, &mb, err);
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, folder, &raw, ctx, err);
 	if (!rc)
@@ -419,6 +517,16 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 	client_mbox_free(&mb);
 	qm_buf_free(&raw);
 	return rc;
+}
+
+/* Folder name's STATUS in the listing l (NULL: none). */
+static const struct qm_mail_imap_counts *
+status_of(const struct qm_mail_imap_folders *l, const char *name)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return l->v[i].counts.valid ? &l->v[i].counts : NULL;
+	return NULL;
 }
 
 /*
@@ -431,34 +539,44 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
                                 qm_client_progress_fn progress, void *parg,
                                 struct recv_ctx *ctx, struct qm_error *err)
 {
-	struct qm_mail_server srv;
-	struct qm_mail_imap *im = NULL;
+	struct imap_share sh;
+	struct qm_mail_imap_folders *list = NULL;
 	struct qm_error first;
 	char **names = NULL;
 	size_t n = 0;
 	enum qm_err rc;
 
 	if (ac->use_pop3 || !ac->a.imap.host[0])
-		return sync_folder(c, ac, SYNC_FOLDER, progress, parg, ctx,
-		                   err);
-	client_acct_conn_server(ac, &ac->a.imap, &srv);
-	rc = qm_mail_imap_open(&srv, &im, err);
+		return sync_folder(c, ac, SYNC_FOLDER, NULL, NULL, progress,
+		                   parg, ctx, err);
+	/* one session for the folder list (with each folder's STATUS when
+	 * it comes in the same round trip) and every folder */
+	memset(&sh, 0, sizeof(sh));
+	client_acct_conn_server(ac, &ac->a.imap, &sh.srv);
+	rc = qm_mail_imap_open(&sh.srv, &sh.im, err);
 	if (!rc)
-		rc = client_folders_store(c, ac->a.id, im, err);
-	qm_mail_imap_free(&im);
+		rc = client_folders_store_status(c, ac->a.id, sh.im, &list,
+		                                 err);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);
 	for (size_t i = 0; !rc && i < n; i++) {
-		rc = sync_folder(c, ac, names[i], progress, parg, ctx, err);
+		rc =
+		    sync_folder(c, ac, names[i], &sh, status_of(list, names[i]),
+		                progress, parg, ctx, err);
 		if (rc == QM_ERR_PROTO && i > 0) {
 			if (!first.code && err)
 				first = *err;
 			first.code = QM_ERR_PROTO;
 			qm_error_clear(err);
 			rc = QM_OK;
+			/* the next folder on a session of its own, in case
+			 * this one is not usable any more */
+			qm_mail_imap_free(&sh.im);
 		}
 	}
+	qm_mail_imap_free(&sh.im);
+	qm_mail_imap_folders_free(&list);
 	qm_store_strv_free(names, n);
 	if (!rc && first.code) {
 		if (err)

@@ -38,6 +38,11 @@ struct mbox_ops {
 	                                 const struct mbox_msg *m,
 	                                 struct qm_error *err);
 	void (*settle)(struct mbox *mb, const struct mbox_msg *m);
+	/* many messages in few round trips (NULL: one after the other) */
+	QM_NODISCARD enum qm_err (*fetch_many)(struct mbox *mb,
+	                                       const struct mbox_msg *ms,
+	                                       size_t n, qm_mail_msg_fn fn,
+	                                       void *arg, struct qm_error *err);
 };
 
 struct mbox {
@@ -46,8 +51,11 @@ struct mbox {
 	const struct acct_conn *ac;
 	char folder[QM_STORE_FOLDERMAX + 1];
 	struct qm_mail_server srv;
-	/* IMAP: the session, the selected folder's UIDVALIDITY and its sync */
+	/* IMAP: the session (shared: the sync's, borrowed), the selected
+	 * folder's UIDVALIDITY and its sync */
 	struct qm_mail_imap *im;
+	struct imap_share *shared;
+	const struct qm_mail_imap_counts *status;
 	uint32_t uidvalidity;
 	struct folder_sync fs;
 	struct qm_client_sync_stats *st, nost;
@@ -93,10 +101,18 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 {
 	enum qm_err rc;
 
-	rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
+	if (mb->shared) {
+		/* the share's server, which outlives this source */
+		rc = mb->shared->im ? QM_OK
+		                    : qm_mail_imap_open(&mb->shared->srv,
+		                                        &mb->shared->im, err);
+		mb->im = mb->shared->im;
+	} else {
+		rc = qm_mail_imap_open(&mb->srv, &mb->im, err);
+	}
 	if (!rc)
 		rc = client_folder_sync_open(mb->c, mb->ac, mb->im, mb->folder,
-		                             &mb->fs, mb->st, err);
+		                             mb->status, &mb->fs, mb->st, err);
 	if (!rc)
 		mb->uidvalidity = mb->fs.ch->st.uidvalidity;
 	return rc;
@@ -105,7 +121,10 @@ static enum qm_err imap_open(struct mbox *mb, struct qm_error *err)
 static void imap_close(struct mbox *mb)
 {
 	client_folder_sync_free(&mb->fs);
-	qm_mail_imap_free(&mb->im);
+	if (mb->shared)
+		mb->im = NULL; /* the sync's: it frees it */
+	else
+		qm_mail_imap_free(&mb->im);
 }
 
 /* The UIDs the server added past the last one filed (after a new
@@ -153,10 +172,34 @@ static enum qm_err imap_find(struct mbox *mb, const struct qm_store_msg *rec,
 static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
                               struct qm_buf *raw, struct qm_error *err)
 {
-	return qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+	enum qm_err rc = qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+
+	if (rc == QM_ERR_TOOBIG && mb->shared) {
+		/* the session ends with it: the sync's next folder (or
+		 * client_mbox_reopen) opens a new one */
+		qm_mail_imap_free(&mb->shared->im);
+		mb->im = NULL;
+	}
+	return rc;
 }
 
 /* Filed: no later sync lists it (the folder's last UID, and the watch's). */
+static enum qm_err imap_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
+                                   size_t n, qm_mail_msg_fn fn, void *arg,
+                                   struct qm_error *err)
+{
+	uint32_t *uids = calloc(n ? n : 1, sizeof(*uids));
+	enum qm_err rc;
+
+	if (!uids)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		uids[i] = ms[i].uid;
+	rc = qm_mail_imap_fetch_many(mb->im, uids, n, fn, arg, err);
+	free(uids);
+	return rc;
+}
+
 static enum qm_err imap_seen(struct mbox *mb, const struct mbox_msg *m,
                              struct qm_error *err)
 {
@@ -183,7 +226,7 @@ static void imap_settle(struct mbox *mb, const struct mbox_msg *m)
 
 static const struct mbox_ops imap_ops = {
     imap_open,  imap_close, imap_list_new, imap_find,
-    imap_fetch, imap_seen,  imap_settle,
+    imap_fetch, imap_seen,  imap_settle,   imap_fetch_many,
 };
 
 /* ------------------------------------------------------------- POP3 */
@@ -281,7 +324,7 @@ static void pop3_settle(struct mbox *mb, const struct mbox_msg *m)
 
 static const struct mbox_ops pop3_ops = {
     pop3_open,  pop3_close, pop3_list_new, pop3_find,
-    pop3_fetch, pop3_seen,  pop3_settle,
+    pop3_fetch, pop3_seen,  pop3_settle,   NULL,
 };
 
 /* -------------------------------------------------------- interface */
@@ -290,6 +333,16 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
                              const char *folder,
                              struct qm_client_sync_stats *st,
                              struct mbox **out, struct qm_error *err)
+{
+	return client_mbox_open_on(c, ac, folder, st, NULL, NULL, out, err);
+}
+
+enum qm_err client_mbox_open_on(struct qm_client *c, const struct acct_conn *ac,
+                                const char *folder,
+                                struct qm_client_sync_stats *st,
+                                struct imap_share *session,
+                                const struct qm_mail_imap_counts *status,
+                                struct mbox **out, struct qm_error *err)
 {
 	struct mbox *mb;
 	char del[8];
@@ -309,6 +362,8 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 	qm_strlcpy(mb->folder, folder, sizeof(mb->folder));
 	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		mb->ops = &imap_ops;
+		mb->shared = session;
+		mb->status = status;
 		client_acct_conn_server(ac, &ac->a.imap, &mb->srv);
 	} else {
 		mb->ops = &pop3_ops;
@@ -329,6 +384,9 @@ enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
 enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 {
 	mb->ops->close(mb);
+	if (mb->shared)
+		qm_mail_imap_free(&mb->shared->im); /* the server dropped it */
+	mb->status = NULL;                     /* what it said is old now */
 	return mb->ops->open(mb, err);
 }
 
@@ -376,6 +434,15 @@ enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
 {
 	qm_buf_reset(raw);
 	return mb->ops->fetch(mb, m, raw, err);
+}
+
+enum qm_err client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
+                                   size_t n, qm_mail_msg_fn fn, void *arg,
+                                   struct qm_error *err)
+{
+	if (!mb->ops->fetch_many)
+		return QM_ERR_UNSUPPORTED; /* no message: the caller goes on */
+	return mb->ops->fetch_many(mb, ms, n, fn, arg, err);
 }
 
 enum qm_err client_mbox_seen(struct mbox *mb, const struct mbox_msg *m,

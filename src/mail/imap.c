@@ -966,6 +966,69 @@ enum qm_err qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im,
 	return e;
 }
 
+struct many_msg_ctx {
+	qm_mail_msg_fn fn;
+	void *arg;
+	int stopped;
+};
+
+static enum qm_err on_many_msg(struct qm_mail_imap *im, const char *s, size_t n,
+                               struct mail_imap_item *it, void *arg,
+                               struct qm_error *err)
+{
+	struct many_msg_ctx *c = arg;
+	uint32_t uid = mail_imap_fetch_uid(s);
+
+	(void)im;
+	(void)n;
+	(void)err;
+	if (uid == 0 || !it->lit || !it->nlit || c->stopped)
+		return QM_OK;
+	if (c->fn(c->arg, uid,
+	          it->lit->data ? it->lit->data + it->litstart
+	                        : (const unsigned char *)"",
+	          it->lit->len - it->litstart))
+		c->stopped = 1;
+	/* the next response starts with an empty sink: one message held */
+	qm_buf_reset(it->lit);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
+                                    const uint32_t *uids, size_t n,
+                                    qm_mail_msg_fn fn, void *arg,
+                                    struct qm_error *err)
+{
+	struct many_msg_ctx c = {fn, arg, 0};
+	struct qm_buf lit, set;
+	enum qm_err e;
+
+	if ((e = mail_imap_need_selected(im, err)))
+		return e;
+	if (!fn || (n && !uids))
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to fetch");
+	qm_buf_init(&lit, mail_max_message(im->srv));
+	qm_buf_init(&set, 1024);
+	for (size_t i = 0; i < n && e == QM_OK && !c.stopped; i += 64) {
+		size_t end = n - i > 64 ? i + 64 : n;
+
+		qm_buf_reset(&set);
+		for (size_t j = i; j < end && e == QM_OK; j++)
+			e = qm_buf_appendf(&set, err, "%s%u", j > i ? "," : "",
+			                   (unsigned)uids[j]);
+		if (e == QM_OK)
+			e = mail_imap_run(im, &lit, on_many_msg, &c, err,
+			                  "UID FETCH %s (UID BODY.PEEK[])",
+			                  (const char *)set.data);
+	}
+	qm_buf_free(&lit);
+	qm_buf_free(&set);
+	if (e == QM_OK && c.stopped)
+		e = qm_error_set(err, QM_ERR_STATE,
+		                 "IMAP: message fetch stopped by the caller");
+	return e;
+}
+
 enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
                                struct qm_buf *out, struct qm_error *err)
 {

@@ -450,6 +450,25 @@ QM_NODISCARD enum qm_err
 qm_mail_imap_fetch_headers_many(struct qm_mail_imap *im, const uint32_t *uids,
                                 size_t n, qm_mail_headers_fn fn, void *arg,
                                 struct qm_error *err);
+/*
+ * Called once per message by qm_mail_imap_fetch_many: the whole message
+ * (borrowed for the call). A non-zero return stops the fetch (the call
+ * then returns QM_ERR_STATE).
+ */
+typedef int (*qm_mail_msg_fn)(void *arg, uint32_t uid, const unsigned char *msg,
+                              size_t len);
+/*
+ * Whole messages (BODY.PEEK[]: nothing is marked seen) in few round trips,
+ * for a sync: UID FETCH of up to 64 UIDs at once, fn called for each as it
+ * arrives (in the server's order), one message held at a time, bounded
+ * by srv->max_message. UIDs that no longer exist are skipped. A message
+ * past srv->max_message is QM_ERR_TOOBIG and ends the session, as with
+ * qm_mail_imap_fetch; those before it were given to fn.
+ */
+QM_NODISCARD enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
+                                                 const uint32_t *uids, size_t n,
+                                                 qm_mail_msg_fn fn, void *arg,
+                                                 struct qm_error *err);
 /* Fetches the whole message uid (BODY.PEEK[]) into out, bounded by
  * srv->max_message; progress is reported. QM_ERR_NOTFOUND when gone. */
 QM_NODISCARD enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im,

@@ -599,21 +599,20 @@ static int maildir_of(const struct qmt_mail *m, int user, const char *folder,
 	return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
-int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
-                  const char *tag, int n, size_t size)
+/* The Maildir of user's folder, made when missing (Dovecot makes it at
+ * the first login only), owned by the mail user, into dir. */
+static int maildir_make(const struct qmt_mail *m, int user, const char *folder,
+                        char *dir, size_t n, const struct passwd *pw)
 {
 	static const char *const subs[] = {"", "/cur", "/new", "/tmp"};
-	struct passwd *pw = getpwnam("mail");
-	char dir[512], sub[600], file[700], *body;
-	size_t blen = size > 600 ? size - 600 : 0;
+	char sub[600];
 
-	if (user < 0 || user >= QMT_MAIL_NUSERS || !pw ||
-	    maildir_of(m, user, NULL, dir, sizeof(dir)))
+	if (user < 0 || user >= QMT_MAIL_NUSERS ||
+	    maildir_of(m, user, NULL, dir, n))
 		return -1;
-	/* the Maildir itself: Dovecot makes it at the first login only */
 	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
 	    chown(dir, pw->pw_uid, pw->pw_gid) != 0 ||
-	    maildir_of(m, user, folder, dir, sizeof(dir)))
+	    maildir_of(m, user, folder, dir, n))
 		return -1;
 	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
 		snprintf(sub, sizeof(sub), "%s%s", dir, subs[i]);
@@ -627,37 +626,70 @@ int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
 		    chown(sub, pw->pw_uid, pw->pw_gid) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+int qmt_mail_fill_with(const struct qmt_mail *m, int user, const char *folder,
+                       int n, qmt_mail_gen_fn gen, void *arg)
+{
+	struct passwd *pw = getpwnam("mail");
+	char dir[512], file[700];
+
+	if (!pw || maildir_make(m, user, folder, dir, sizeof(dir), pw))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+		int bad;
+
+		snprintf(file, sizeof(file), "%s/cur/%d.M%dP%d.qmt:2,", dir,
+		         1700000000 + i, i, (int)getpid());
+		if (!(f = fopen(file, "w")))
+			return -1;
+		bad = gen(f, i, arg);
+		if (fclose(f) != 0 || bad ||
+		    chown(file, pw->pw_uid, pw->pw_gid) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct fill_arg {
+	const char *tag;
+	const char *body;
+};
+
+static int fill_one(FILE *f, int i, void *arg)
+{
+	const struct fill_arg *a = arg;
+
+	return fprintf(f,
+	               "From: Bob <bob@" QMT_MAIL_DOMAIN ">\n"
+	               "To: Alice <alice@" QMT_MAIL_DOMAIN ">\n"
+	               "Subject: fill-%d\n"
+	               "Date: Tue, 4 Mar 2025 10:00:00 +0000\n"
+	               "Message-ID: <%s-%d@" QMT_MAIL_DOMAIN ">\n"
+	               "Content-Type: text/plain; charset=us-ascii\n\n"
+	               "%s\n",
+	               i, a->tag, i, a->body) < 0;
+}
+
+int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
+                  const char *tag, int n, size_t size)
+{
+	size_t blen = size > 600 ? size - 600 : 0;
+	struct fill_arg a = {tag, NULL};
+	char *body;
+	int rc;
+
 	if (!(body = malloc(blen + 1)))
 		return -1;
 	for (size_t i = 0; i < blen; i++)
 		body[i] = (i % 76 == 75) ? '\n' : (char)('a' + i % 26);
 	body[blen] = '\0';
-	for (int i = 0; i < n; i++) {
-		FILE *f;
-
-		snprintf(file, sizeof(file), "%s/cur/%d.M%dP%d.qmt:2,", dir,
-		         1700000000 + i, i, (int)getpid());
-		if (!(f = fopen(file, "w"))) {
-			free(body);
-			return -1;
-		}
-		fprintf(f,
-		        "From: Bob <bob@" QMT_MAIL_DOMAIN ">\n"
-		        "To: Alice <alice@" QMT_MAIL_DOMAIN ">\n"
-		        "Subject: fill-%d\n"
-		        "Date: Tue, 4 Mar 2025 10:00:00 +0000\n"
-		        "Message-ID: <%s-%d@" QMT_MAIL_DOMAIN ">\n"
-		        "Content-Type: text/plain; charset=us-ascii\n\n"
-		        "%s\n",
-		        i, tag, i, body);
-		if (fclose(f) != 0 ||
-		    chown(file, pw->pw_uid, pw->pw_gid) != 0) {
-			free(body);
-			return -1;
-		}
-	}
+	a.body = body;
+	rc = qmt_mail_fill_with(m, user, folder, n, fill_one, &a);
 	free(body);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------- a second, independent client */

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define QMT_MAIL_DOMAIN "qmail.test"
@@ -123,6 +124,16 @@ int qmt_mail_rewrite(const char *path, const void *p, size_t len);
  */
 int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
                   const char *tag, int n, size_t size);
+
+/*
+ * The same with messages of the caller's making: gen writes message i
+ * (0..n-1, LF line ends as Maildir keeps them) into f and returns 0, or
+ * non-zero to stop. For fixtures of real-looking mail (bench/sync.c).
+ * Returns 0 or -1.
+ */
+typedef int (*qmt_mail_gen_fn)(FILE *f, int i, void *arg);
+int qmt_mail_fill_with(const struct qmt_mail *m, int user, const char *folder,
+                       int n, qmt_mail_gen_fn gen, void *arg);
 
 /* ------------------------------------------- a second, independent client */
 

@@ -638,6 +638,33 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 	return qm_buf_append(out, m->data, m->len, err);
 }
 
+/* As the fetch above, one message after the other (each a call of kind
+ * FM_IMAP_FETCH for the scripted failures): a UID gone is skipped. */
+enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
+                                    const uint32_t *uids, size_t n,
+                                    qm_mail_msg_fn fn, void *arg,
+                                    struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc = QM_OK;
+
+	qm_buf_init(&b, max_message(im->srv));
+	for (size_t i = 0; i < n && !rc; i++) {
+		qm_buf_reset(&b);
+		rc = qm_mail_imap_fetch(im, uids[i], &b, err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+			continue;
+		}
+		if (!rc && fn(arg, uids[i],
+		              b.data ? b.data : (unsigned char *)"", b.len))
+			rc = qm_error_set(err, QM_ERR_STATE, "fetch stopped");
+	}
+	qm_buf_free(&b);
+	return rc;
+}
+
 enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
                                    struct qm_mail_uid_flags **out, size_t *n,
                                    struct qm_error *err)
