@@ -223,8 +223,10 @@ static void slave_gets_same(int master_kme, json_t *c)
 	snprintf(cert, sizeof(cert), "sae/%s", sae(!master_kme));
 	/* the key IDs travel to the slave's KME after the master has its
 	 * keys (docs/KME.md "Get key"): on a loaded machine the slave may
-	 * ask first, and is answered 400 until they arrive */
-	for (int waited = 0; waited <= 10000; waited += 100) {
+	 * ask first, and is answered 400 until they arrive (a 10 s wait
+	 * ran out once after both sides were restored, under a loaded make
+	 * check; whether they came later was not seen) */
+	for (int waited = 0; waited <= 30000; waited += 100) {
 		st = kt_req(&net, !master_kme, cert, path, body, &d);
 		if (st != 400)
 			break;
