@@ -480,6 +480,10 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	}
 	pthread_mutex_unlock(&l->grant_lock);
 	pthread_mutex_lock(&l->lock);
+	/* the ends we answer are the bytes we hold, read before aligning:
+	 * the runner drops what we lack (moved ends would hide a hole) */
+	own_end = l->own.end;
+	mirror_end = l->mirror.end;
 	if (!l->i_am_lower) {
 		/* the runner sent its ends holding its block lock: exact */
 		kme_kstream_align(&l->own, x_mirror_end);
@@ -495,8 +499,6 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	lgranted = l->lease_granted;
 	next = l->own.next;
 	seen = l->mirror.next;
-	own_end = l->own.end;
-	mirror_end = l->mirror.end;
 	pthread_mutex_unlock(&l->lock);
 	/* the runner compares ends now; and a link still waiting for its
 	 * own confirmation asks again at once: the peer is up */
@@ -566,10 +568,11 @@ void kme_api_peer_align(struct qm_kme *k, const char *caller, const char *body,
 		return;
 	}
 	pthread_mutex_lock(&l->lock);
-	kme_kstream_align(&l->own, x_mirror_end);
-	kme_kstream_align(&l->mirror, x_own_end);
+	/* answered: the ends before aligning (see kme_api_peer_sync) */
 	own_end = l->own.end;
 	mirror_end = l->mirror.end;
+	kme_kstream_align(&l->own, x_mirror_end);
+	kme_kstream_align(&l->mirror, x_own_end);
 	pthread_mutex_unlock(&l->lock);
 	kme_mark_dirty(k);
 	kme_api_reply_json(r, 200,
