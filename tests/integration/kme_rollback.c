@@ -340,8 +340,8 @@ static void test_restore_behind_serves_all(void **state)
 	/* a full pool again, so that the link sends no block with key while
 	 * KME_B restarts: the KMEs compare their ends in the sync, not
 	 * through the next block */
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", FULL_POOL,
-	                         60000) >= FULL_POOL);
+	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", FULL_POOL, 60000) >=
+	            FULL_POOL);
 	assert_int_equal(kt_kme_stop(&net, 1), 0);
 	restore(1);
 	assert_int_equal(kt_kme_start(&net, 1), 0);
