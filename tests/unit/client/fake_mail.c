@@ -1053,6 +1053,32 @@ enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im, unsigned opts,
 	return QM_OK;
 }
 
+enum qm_err qm_mail_imap_folder_status(struct qm_mail_imap *im,
+                                       const char *name,
+                                       struct qm_mail_imap_counts *out,
+                                       struct qm_error *err)
+{
+	struct fm_folder *f;
+	enum qm_err rc = imap_begin(im, FM_IMAP_LIST, 0, err);
+
+	if (rc)
+		return rc;
+	f = folder_of(im->box, name);
+	if (!f)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "IMAP: NO [NONEXISTENT] Mailbox doesn't "
+		                    "exist: %s",
+		                    name);
+	memset(out, 0, sizeof(*out));
+	out->valid = 1;
+	out->messages = (uint32_t)f->n;
+	for (size_t i = 0; i < f->n; i++)
+		out->unseen += !(f->v[i].flags & QM_MAIL_FLAG_SEEN);
+	out->uidnext = f->uidnext;
+	out->uidvalidity = f->uidvalidity;
+	return QM_OK; /* no HIGHESTMODSEQ: the fake has no CONDSTORE */
+}
+
 void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c)
 {
 	if (!c || !*c)

@@ -195,6 +195,65 @@ static void test_watch(void **state)
 	close(fds[1]);
 }
 
+/* The other folders the account syncs are watched too, by a round of
+ * STATUS when a wait is quiet: mail that reached one since the last sync
+ * is news at the first wait, mail that arrives while watching at the end
+ * of the wait it arrived in, each change once; a folder deleted on the
+ * server is news once and then not watched. */
+static void test_watch_folders(void **state)
+{
+	struct qm_client_watch *w = NULL;
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	int news = -1;
+	const char msg[] = "From: a@b.example\r\nSubject: hi\r\n\r\nhi\r\n";
+
+	(void)state;
+	qm_error_clear(&e);
+	assert_ok(qm_client_setting_set(bob.c, bob.acct,
+	                                QM_CLIENT_SET_SYNC_FOLDERS, "all", &e));
+	assert_ok(qm_client_folder_create(bob.c, bob.acct, "Lists", &e));
+	assert_ok(eu_sync(&bob, &st, &e));
+
+	/* arrived while nothing watched */
+	assert_true(fake_mail_deliver(bob.addr, "Lists", msg, strlen(msg)));
+	assert_ok(qm_client_watch_open(bob.c, bob.acct, -1, &w, &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 1);
+	qm_client_watch_free(&w);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_int_equal(st.plain, 1);
+
+	/* quiet, then mail in the other folder, reported once */
+	assert_ok(qm_client_watch_open(bob.c, bob.acct, -1, &w, &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 0);
+	assert_true(fake_mail_deliver(bob.addr, "Lists", msg, strlen(msg)));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 1);
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 0);
+
+	/* deleted on the server: news once, then no more asked for */
+	assert_ok(qm_client_folder_delete(bob.c, bob.acct, "Lists", &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 1);
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 0);
+	qm_client_watch_free(&w);
+
+	/* INBOX only: the other folders are not looked at */
+	assert_ok(qm_client_setting_set(bob.c, bob.acct,
+	                                QM_CLIENT_SET_SYNC_FOLDERS, "inbox",
+	                                &e));
+	assert_ok(qm_client_folder_create(bob.c, bob.acct, "Later", &e));
+	assert_true(fake_mail_deliver(bob.addr, "Later", msg, strlen(msg)));
+	assert_ok(qm_client_watch_open(bob.c, bob.acct, -1, &w, &e));
+	assert_ok(qm_client_watch_wait(w, 10, &news, NULL, &e));
+	assert_int_equal(news, 0);
+	qm_client_watch_free(&w);
+}
+
 /* The handle's small facts, and the account's own fingerprint is the one
  * a contact imports. */
 static void test_handle_and_fingerprint(void **state)
@@ -372,6 +431,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kme_status, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_folders, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_and_fingerprint, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_names, setup, eng_teardown),
