@@ -655,7 +655,9 @@ qm_client_sync_all(struct qm_client *c, int64_t account_id,
 /*
  * Waits up to timeout_ms for new mail in the account's INBOX without
  * fetching it: IMAP IDLE when the server offers it, else a NOOP every 30 s
- * on one connection. *news is 1 when mail arrived (then qm_client_sync
+ * on one connection; the other folders the account syncs are looked at
+ * with STATUS at the first wait and once a minute (a new message, an
+ * expunge or a flag change there is news). *news is 1 when mail arrived (then qm_client_sync
  * fetches it), 0 when the time passed quietly. QM_ERR_UNSUPPORTED for an
  * account without IMAP (POP3 has no push: call qm_client_sync now and then).
  */
