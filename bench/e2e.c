@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "fails.h"
 #include "harness.h"
 #include "world.h"
 
@@ -75,31 +76,12 @@ static struct world W;
 static char tmp[700];
 
 /* Failures that do not stop the benchmark, by kind; operations measured. */
-#define MAXKINDS 8
-static struct {
-	char kind[MAXKINDS][QM_ERR_MSGMAX + 64];
-	int n[MAXKINDS];
-	int nk, total, other;
-} F;
+static struct bench_fails F;
 static long ops;
 
 static void fail_add(const char *kind)
 {
-	F.total++;
-	for (int i = 0; i < F.nk; i++)
-		if (strcmp(F.kind[i], kind) == 0) {
-			F.n[i]++;
-			return;
-		}
-	if (F.nk == MAXKINDS) {
-		F.other++;
-		return;
-	}
-	snprintf(F.kind[F.nk], sizeof(F.kind[0]), "%s", kind);
-	for (char *p = F.kind[F.nk]; *p; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 32)
-			*p = '\''; /* it goes into a JSON string as is */
-	F.n[F.nk++] = 1;
+	bench_fail_add(&F, kind);
 }
 
 static void die(const char *what, const struct qm_error *e)
@@ -1000,10 +982,7 @@ int main(int argc, char **argv)
 	printf("operations: %ld measured, %d failed without stopping the "
 	       "benchmark\n",
 	       ops, F.total);
-	for (int i = 0; i < F.nk; i++)
-		printf("  failed: %d %s\n", F.n[i], F.kind[i]);
-	if (F.other)
-		printf("  failed: %d of other kinds\n", F.other);
+	bench_fails_lines(&F);
 	goal_ratio = ratio > 0 && ratio <= 1.3;
 	goal_peak = have_ps && have_pr &&
 	            ps.hwm_kb * 1024.0 < 4.0 * (double)peak_size &&
@@ -1049,18 +1028,8 @@ int main(int argc, char **argv)
 				*s = '\'';
 		printf(",\"peak_note\":\"%s\"", peak_note);
 	}
-	printf(",\"operations\":%ld,\"errors\":%d,\"error_rate\":%.6f,"
-	       "\"error_kinds\":[",
-	       ops, F.total, ops ? (double)F.total / (double)ops : 0.0);
-	for (int i = 0; i < F.nk; i++)
-		printf("%s{\"kind\":\"%s\",\"count\":%d,\"rate\":%.6f}",
-		       i ? "," : "", F.kind[i], F.n[i],
-		       (double)F.n[i] / (double)ops);
-	if (F.other)
-		printf(
-		    "%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
-		    F.nk ? "," : "", F.other, (double)F.other / (double)ops);
-	printf("]");
+	printf(",");
+	bench_fails_json(&F, "operations", ops);
 	printf(",\"link_bits_per_s\":%.0f,\"seconds\":%.0f,"
 	       "\"goal_l2_curl_ratio\":1.3,\"goal_peak_factor\":4,"
 	       "\"goal_met\":%s}\n",

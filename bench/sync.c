@@ -59,6 +59,7 @@
 
 #include "client/client.h"
 #include "store/store.h"
+#include "fails.h"
 #include "harness.h"
 #include "mailserver.h"
 
@@ -76,32 +77,13 @@ static struct qmt_mail M;
 static char dir[512], home[700], pwfile[700];
 
 /* Failures by kind; operations measured. */
-#define MAXKINDS 8
-static struct {
-	char kind[MAXKINDS][QM_ERR_MSGMAX + 64];
-	int n[MAXKINDS];
-	int nk, total, other;
-} F;
+static struct bench_fails F;
 static long ops;
 
 static void fail_add(const char *kind)
 {
-	F.total++;
 	fprintf(stderr, "bench_sync: failed: %s\n", kind);
-	for (int i = 0; i < F.nk; i++)
-		if (strcmp(F.kind[i], kind) == 0) {
-			F.n[i]++;
-			return;
-		}
-	if (F.nk == MAXKINDS) {
-		F.other++;
-		return;
-	}
-	snprintf(F.kind[F.nk], sizeof(F.kind[0]), "%s", kind);
-	for (char *p = F.kind[F.nk]; *p; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 32)
-			*p = '\''; /* it goes into a JSON string as is */
-	F.n[F.nk++] = 1;
+	bench_fail_add(&F, kind);
 }
 
 static void stop(void)
@@ -885,17 +867,8 @@ int main(void)
 	       "\"goal_d_met\":%s,",
 	       goal_a ? "true" : "false", goal_b ? "true" : "false",
 	       goal_c ? "true" : "false", goal_d ? "true" : "false");
-	printf("\"operations\":%ld,\"errors\":%d,\"error_rate\":%.4f,"
-	       "\"error_kinds\":[",
-	       ops, F.total, ops ? (double)F.total / (double)ops : 0.0);
-	for (int i = 0; i < F.nk; i++)
-		printf("%s{\"kind\":\"%s\",\"count\":%d,\"rate\":%.4f}",
-		       i ? "," : "", F.kind[i], F.n[i],
-		       ops ? (double)F.n[i] / (double)ops : 0.0);
-	if (F.other)
-		printf("%s{\"kind\":\"other\",\"count\":%d,\"rate\":%.4f}",
-		       F.nk ? "," : "", F.other, (double)F.other / (double)ops);
-	printf("],\"goal_met\":%s}\n",
+	bench_fails_json(&F, "operations", ops);
+	printf(",\"goal_met\":%s}\n",
 	       goal_a && goal_b && goal_c && goal_d && !F.total ? "true"
 	                                                        : "false");
 	qm_client_free(&C);

@@ -25,6 +25,7 @@
 #include "client/client.h"
 #include "store/store.h"
 #include "core/core.h"
+#include "fails.h"
 #include "harness.h"
 #include "web/web.h"
 
@@ -35,31 +36,12 @@
 static char base[128], origin[128], cookie[128], csrf[80];
 
 /* Failed measured operations, by kind. */
-#define MAXKINDS 8
-static struct {
-	char kind[MAXKINDS][240];
-	int n[MAXKINDS];
-	int nk, total, other;
-} F;
+static struct bench_fails F;
 static int runs; /* measured operations */
 
 static void fail_add(const char *kind)
 {
-	F.total++;
-	for (int i = 0; i < F.nk; i++)
-		if (strcmp(F.kind[i], kind) == 0) {
-			F.n[i]++;
-			return;
-		}
-	if (F.nk == MAXKINDS) {
-		F.other++;
-		return;
-	}
-	snprintf(F.kind[F.nk], sizeof(F.kind[0]), "%s", kind);
-	for (char *p = F.kind[F.nk]; *p; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 32)
-			*p = '\''; /* it goes into a JSON string as is */
-	F.n[F.nk++] = 1;
+	bench_fail_add(&F, kind);
 }
 
 struct body {
@@ -369,10 +351,7 @@ int main(void)
 	printf("store, once: list 50 %.2f ms, count %.2f ms, count unread %.2f ms\n",
 	       store_list_ms, store_count_ms, store_unread_ms);
 	printf("measured: %d requests and runs, %d failed\n", runs, F.total);
-	for (int i = 0; i < F.nk; i++)
-		printf("  failed: %d %s\n", F.n[i], F.kind[i]);
-	if (F.other)
-		printf("  failed: %d of other kinds\n", F.other);
+	bench_fails_lines(&F);
 	printf("goals: inbox page < 20 ms at the API, < 300 ms to render, no "
 	       "failure: %s\n",
 	       goal ? "met" : "NOT met");
@@ -380,20 +359,11 @@ int main(void)
 	printf("{\"bench\":\"web\",\"messages\":%d,\"inbox_page_cold_ms\":%.3f,"
 	       "\"inbox_page_ms\":%.3f,\"inbox_page_p95_ms\":%.3f,"
 	       "\"deep_page_ms\":%.3f,\"open_message_ms\":%.3f,"
-	       "\"open_message_p95_ms\":%.3f,\"render_ms\":%s,"
-	       "\"requests\":%d,\"errors\":%d,\"error_rate\":%.6f,"
-	       "\"error_kinds\":[",
+	       "\"open_message_p95_ms\":%.3f,\"render_ms\":%s,",
 	       NMSG, cold, page_med, page_p95, deep_med, open_med, open_p95,
-	       render_ms >= 0 ? body : "null", runs, F.total,
-	       runs ? (double)F.total / runs : 0.0);
-	for (int i = 0; i < F.nk; i++)
-		printf("%s{\"kind\":\"%s\",\"count\":%d,\"rate\":%.6f}",
-		       i ? "," : "", F.kind[i], F.n[i], (double)F.n[i] / runs);
-	if (F.other)
-		printf(
-		    "%s{\"kind\":\"other kinds\",\"count\":%d,\"rate\":%.6f}",
-		    F.nk ? "," : "", F.other, (double)F.other / runs);
-	printf("],\"goal_inbox_page_ms\":20,\"goal_render_ms\":300,"
+	       render_ms >= 0 ? body : "null");
+	bench_fails_json(&F, "requests", runs);
+	printf(",\"goal_inbox_page_ms\":20,\"goal_render_ms\":300,"
 	       "\"goal_met\":%s}\n",
 	       goal ? "true" : "false");
 	rc = 0;

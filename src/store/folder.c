@@ -463,7 +463,8 @@ static enum qm_err places_collect(struct qm_store *s, sqlite3_stmt *st,
 	return QM_OK;
 }
 
-enum qm_err qm_store_place_list(struct qm_store *s, int64_t folder_id,
+/* The places the statement sql (one ? for id) selects. */
+static enum qm_err places_where(struct qm_store *s, const char *sql, int64_t id,
                                 struct qm_store_place **out, size_t *n,
                                 struct qm_error *err)
 {
@@ -472,36 +473,33 @@ enum qm_err qm_store_place_list(struct qm_store *s, int64_t folder_id,
 
 	*out = NULL;
 	*n = 0;
-	rc = store_db_stmt(s,
-	                   "SELECT p.folder_id, p.uid, p.msg_id, p.flags, "
-	                   "m.flags FROM msg_place p JOIN msg m ON m.id = "
-	                   "p.msg_id WHERE p.folder_id = ? ORDER BY p.uid",
-	                   &st, err);
+	rc = store_db_stmt(s, sql, &st, err);
 	if (rc != QM_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, folder_id);
+	sqlite3_bind_int64(st, 1, id);
 	return places_collect(s, st, out, n, err);
+}
+
+#define PLACES_SELECT                                                          \
+	"SELECT p.folder_id, p.uid, p.msg_id, p.flags, m.flags FROM "          \
+	"msg_place p JOIN msg m ON m.id = p.msg_id "
+
+enum qm_err qm_store_place_list(struct qm_store *s, int64_t folder_id,
+                                struct qm_store_place **out, size_t *n,
+                                struct qm_error *err)
+{
+	return places_where(
+	    s, PLACES_SELECT "WHERE p.folder_id = ? ORDER BY p.uid", folder_id,
+	    out, n, err);
 }
 
 enum qm_err qm_store_msg_places(struct qm_store *s, int64_t msg_id,
                                 struct qm_store_place **out, size_t *n,
                                 struct qm_error *err)
 {
-	sqlite3_stmt *st;
-	enum qm_err rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = store_db_stmt(s,
-	                   "SELECT p.folder_id, p.uid, p.msg_id, p.flags, "
-	                   "m.flags FROM msg_place p JOIN msg m ON m.id = "
-	                   "p.msg_id WHERE p.msg_id = ? ORDER BY p.folder_id, "
-	                   "p.uid",
-	                   &st, err);
-	if (rc != QM_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, msg_id);
-	return places_collect(s, st, out, n, err);
+	return places_where(
+	    s, PLACES_SELECT "WHERE p.msg_id = ? ORDER BY p.folder_id, p.uid",
+	    msg_id, out, n, err);
 }
 
 enum qm_err qm_store_place_remove(struct qm_store *s, int64_t folder_id,

@@ -204,31 +204,27 @@ static void check_after_move(int64_t id, int64_t count, const char *folder,
 	assert_true(listed_in(W_BOB, folder, id));
 }
 
-/* A QMail message moved to Archive on the server and back: read once. */
-static void test_moved_read_once(void **state)
+/* Alice sends Bob a level-2 message with subject and text; Bob syncs it
+ * in: its record's ID (decrypted once). */
+static int64_t qmail_to_bob(const char *subject, const char *text)
 {
 	const char *to[] = {"bob@qmail.test"};
 	struct qm_client_compose m;
 	struct qm_client_sync_stats st;
 	struct qm_client_sent sent;
-	struct qm_store_msglist *l = NULL;
-	struct qmt_imap *c2;
 	struct qm_error e;
 	static char files[256][512];
-	char fl[256];
 	int have;
-	int64_t id, count;
+	int64_t id;
 
-	(void)state;
-	SKIP_IF_NO_WORLD();
 	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 420000), 0);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
 	memset(&m, 0, sizeof(m));
 	m.account_id = W.acct[W_ALICE];
 	m.to = to;
 	m.nto = 1;
-	m.subject = "moved and back";
-	m.text = "read me once\n";
+	m.subject = subject;
+	m.text = text;
 	m.level = 2;
 	qm_error_clear(&e);
 	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
@@ -237,8 +233,25 @@ static void test_moved_read_once(void **state)
 	            have);
 	sync_user(W_BOB, &st);
 	assert_int_equal(st.decrypted, 1);
-	id = world_by_subject(&W, W_BOB, "moved and back");
+	id = world_by_subject(&W, W_BOB, subject);
 	assert_true(id > 0);
+	return id;
+}
+
+/* A QMail message moved to Archive on the server and back: read once. */
+static void test_moved_read_once(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_msglist *l = NULL;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	char fl[256];
+	int64_t id, count;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	id = qmail_to_bob("moved and back", "read me once\n");
+	qm_error_clear(&e);
 	count = world_count(&W, W_BOB);
 	assert_ok(
 	    qm_client_msg_flags(W.c[W_BOB], id, QM_FLAG_SEEN, 0, NULL, &e));
@@ -371,39 +384,18 @@ static void test_ops_seen_elsewhere(void **state)
  * key out once: a second request would leave it unreadable). */
 static void test_qmail_moved_by_qmail(void **state)
 {
-	const char *to[] = {"bob@qmail.test"};
-	struct qm_client_compose m;
 	struct qm_client_sync_stats st;
-	struct qm_client_sent sent;
 	struct qm_client_view *view = NULL;
 	struct qmt_imap *c2;
 	struct qm_error e;
-	static char files[256][512];
 	struct qm_store_msglist *l = NULL;
 	char crit[512];
-	int have;
 	int64_t id, count;
 
 	(void)state;
 	SKIP_IF_NO_WORLD();
-	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 420000), 0);
-	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
-	memset(&m, 0, sizeof(m));
-	m.account_id = W.acct[W_ALICE];
-	m.to = to;
-	m.nto = 1;
-	m.subject = "moved by qmail";
-	m.text = "opened once\n";
-	m.level = 2;
+	id = qmail_to_bob("moved by qmail", "opened once\n");
 	qm_error_clear(&e);
-	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
-	assert_int_equal(sent.n_sent, 1);
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
-	            have);
-	sync_user(W_BOB, &st);
-	assert_int_equal(st.decrypted, 1);
-	id = world_by_subject(&W, W_BOB, "moved by qmail");
-	assert_true(id > 0);
 	count = world_count(&W, W_BOB);
 	/* the outer subject is not the sender's: found by its Message-ID */
 	assert_ok(qm_client_msg_get(W.c[W_BOB], id, &l, &e));
