@@ -22,10 +22,6 @@ static int op_fail(const struct qm_error *e)
 
 	if (e->code == QM_ERR_UNAVAIL)
 		return QM_EXIT_NET;
-	if (e->code == QM_ERR_UNSUPPORTED)
-		fprintf(stderr,
-		        "qmail: hint: a POP3 account keeps its mail in "
-		        "one folder; use an IMAP account for folders\n");
 	if (e->code == QM_ERR_STATE)
 		fprintf(stderr,
 		        "qmail: hint: run `qmail sync`, then try again\n");
@@ -310,7 +306,8 @@ static int move_cmd(struct cli *g, int argc, char **argv, enum mv how)
 	                  "moved to the Trash folder; in Trash already, or "
 	                  "with the account setting delete_mode = expunge, "
 	                  "deleted for good on the server and in QMail. "
-	                  "POP3 accounts: deleted in QMail only.\n"};
+	                  "POP3 accounts: the same in the folders QMail "
+	                  "keeps for them.\n"};
 	static const char *const done[] = {
 	    [MV_MOVE] = "moved to",        [MV_COPY] = "copied to",
 	    [MV_ARCHIVE] = "archived",     [MV_JUNK] = "moved to Junk",

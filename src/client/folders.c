@@ -193,18 +193,6 @@ static enum qm_err pop3_inbox(struct qm_client *c, int64_t acct,
 	return QM_OK;
 }
 
-/* 1 when the account fetches its mail over POP3. */
-static int over_pop3(struct qm_client *c, int64_t acct)
-{
-	struct qm_store_account a;
-	char inc[16];
-
-	if (qm_store_account_get(c->store, acct, &a, NULL) != QM_OK)
-		return 0;
-	client_acct_setting(c, acct, QM_SET_INCOMING, inc, sizeof(inc));
-	return strcmp(inc, "pop3") == 0 || (!a.imap.host[0] && a.pop3.host[0]);
-}
-
 enum qm_err qm_client_folders(struct qm_client *c, int64_t account_id,
                               struct qm_store_folder **out, size_t *n,
                               struct qm_error *err)
@@ -217,8 +205,8 @@ enum qm_err qm_client_folders(struct qm_client *c, int64_t account_id,
 	rc = qm_store_account_get(c->store, account_id, &a, err);
 	if (rc)
 		return rc;
-	if (over_pop3(c, account_id))
-		return pop3_inbox(c, account_id, out, n, err);
+	if (client_acct_over_pop3(c, account_id))
+		return client_local_folders(c, account_id, out, n, err);
 	rc = qm_store_folder_list(c->store, account_id, out, n, err);
 	if (rc || *n)
 		return rc;

@@ -13,8 +13,9 @@
 /*
  * A query by folder name of an account whose folders are known selects by
  * place (the messages in that folder on the server now, wherever they were
- * first filed); without a folder record (POP3, a folder never listed) the
- * name selects the folder a message was filed in, as before schema 6.
+ * first filed); without a folder record (POP3's INBOX, a folder never
+ * listed) or with a local one (a POP3 account's, local.c) the name selects
+ * the folder a message was filed in, as before schema 6.
  */
 static enum qm_err index_query(struct qm_client *c,
                                const struct qm_store_query *q,
@@ -34,8 +35,11 @@ static enum qm_err index_query(struct qm_client *c,
 	}
 	if (rc)
 		return rc;
-	by_place->folder = NULL;
-	by_place->folder_id = f.id;
+	/* a POP3 account's local folder (local.c): by the folder filed in */
+	if (f.uidvalidity != CLIENT_LOCAL_VALIDITY) {
+		by_place->folder = NULL;
+		by_place->folder_id = f.id;
+	}
 	qm_store_folder_clear(&f);
 	return QM_OK;
 }

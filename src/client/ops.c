@@ -470,6 +470,13 @@ static enum qm_err move_or_copy(struct qm_client *c, int64_t id,
 	struct msg_at m;
 	struct op o;
 	enum qm_err rc;
+	int64_t acct;
+
+	if (client_msg_local(c, id, &acct)) {
+		rc = client_need_unlocked(c, what, err);
+		return rc ? rc
+		          : client_local_move(c, acct, id, folder, move, err);
+	}
 
 	if (!folder || !*folder)
 		return qm_error_set(err, QM_ERR_INVAL, "no folder named");
@@ -581,6 +588,12 @@ enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
 	struct msg_at m;
 	struct op o;
 	enum qm_err rc;
+	int64_t acct;
+
+	if (use != QM_FOLDER_USE_NONE && client_msg_local(c, id, &acct)) {
+		rc = client_need_unlocked(c, "file a message", err);
+		return rc ? rc : client_local_file(c, acct, id, use, err);
+	}
 
 	if (use == QM_FOLDER_USE_NONE)
 		return qm_error_set(err, QM_ERR_INVAL,
@@ -628,13 +641,19 @@ enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
 	struct msg_at m;
 	struct op o;
 	enum qm_err rc;
+	int64_t acct;
+
+	if (client_msg_local(c, id, &acct)) {
+		rc = client_need_unlocked(c, "delete a message", err);
+		return rc ? rc : client_local_trash(c, acct, id, err);
+	}
 
 	rc = msg_at_load(c, id, &m, err);
 	if (rc)
 		return rc;
 	if (m.np == 0) {
-		/* POP3 (no places), or nowhere on the server that QMail
-		 * knows: deleted here, as before issue 14 */
+		/* nowhere on the server that QMail knows: deleted here, as
+		 * before issue 14 (POP3: local.c, above) */
 		rc = qm_store_msg_delete(c->store, id, err);
 		msg_at_free(&m);
 		return rc;
@@ -758,6 +777,13 @@ enum qm_err qm_client_folder_create(struct qm_client *c, int64_t account_id,
 	struct op o;
 	enum qm_err rc;
 
+	if (client_acct_over_pop3(c, account_id)) {
+		rc = client_need_unlocked(c, "make a folder", err);
+		return rc ? rc
+		          : client_local_folder_create(c, account_id, name,
+		                                       err);
+	}
+
 	memset(&o, 0, sizeof(o));
 	o.lock = -1;
 	rc = wire_name(name, &wire, err);
@@ -780,6 +806,13 @@ enum qm_err qm_client_folder_rename(struct qm_client *c, int64_t account_id,
 	char *wire = NULL;
 	struct op o;
 	enum qm_err rc;
+
+	if (client_acct_over_pop3(c, account_id)) {
+		rc = client_need_unlocked(c, "rename a folder", err);
+		return rc ? rc
+		          : client_local_folder_rename(c, account_id, from, to,
+		                                       err);
+	}
 
 	memset(&o, 0, sizeof(o));
 	o.lock = -1;
@@ -826,6 +859,13 @@ enum qm_err qm_client_folder_delete(struct qm_client *c, int64_t account_id,
 	const struct qm_store_folder *f = NULL;
 	struct op o;
 	enum qm_err rc;
+
+	if (client_acct_over_pop3(c, account_id)) {
+		rc = client_need_unlocked(c, "delete a folder", err);
+		return rc ? rc
+		          : client_local_folder_delete(c, account_id, name,
+		                                       err);
+	}
 
 	rc = folder_op_open(c, account_id, "delete a folder", &o, err);
 	if (!rc)

@@ -511,6 +511,39 @@ QM_NODISCARD enum qm_err client_sync_lock(struct qm_client *c,
                                           int64_t account_id, int timeout_s,
                                           const char *what, int *fd,
                                           struct qm_error *err);
+/* Local folders of a POP3 account (local.c). A local folder is a folder
+ * record whose UIDVALIDITY is CLIENT_LOCAL_VALIDITY; a query by its name
+ * selects by the folder a message is filed in. */
+#define CLIENT_LOCAL_VALIDITY (-1)
+/* 1 when account acct fetches its mail over POP3. */
+int client_acct_over_pop3(struct qm_client *c, int64_t acct);
+/* 1 when message id belongs to a POP3 account (*acct: its account). */
+int client_msg_local(struct qm_client *c, int64_t id, int64_t *acct);
+QM_NODISCARD enum qm_err client_local_move(struct qm_client *c, int64_t acct,
+                                           int64_t id, const char *folder,
+                                           int move, struct qm_error *err);
+QM_NODISCARD enum qm_err client_local_file(struct qm_client *c, int64_t acct,
+                                           int64_t id,
+                                           enum qm_store_folder_use u,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err client_local_trash(struct qm_client *c, int64_t acct,
+                                            int64_t id, struct qm_error *err);
+QM_NODISCARD enum qm_err client_local_folder_create(struct qm_client *c,
+                                                    int64_t acct,
+                                                    const char *name,
+                                                    struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_local_folder_rename(struct qm_client *c, int64_t acct, const char *from,
+                           const char *to, struct qm_error *err);
+QM_NODISCARD enum qm_err client_local_folder_delete(struct qm_client *c,
+                                                    int64_t acct,
+                                                    const char *name,
+                                                    struct qm_error *err);
+/* INBOX and the local folders, with counts by the folder messages are
+ * filed in (free with qm_store_folders_free). */
+QM_NODISCARD enum qm_err client_local_folders(struct qm_client *c, int64_t acct,
+                                              struct qm_store_folder **out,
+                                              size_t *n, struct qm_error *err);
 /* The account's IMAP folders to sync now, INBOX first, as the setting
  * sync_folders says (folders.c; the listing the last refresh stored):
  * *names malloc'd strings, free with qm_store_strv_free. */

@@ -576,3 +576,45 @@ enum qm_err qm_store_place_flags_set(struct qm_store *s, int64_t folder_id,
 	store_db_rollback(s);
 	return rc;
 }
+
+enum qm_err qm_store_msg_refile(struct qm_store *s, int64_t id,
+                                const char *folder, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc = store_check_len("the folder name", folder, 1024, err);
+
+	if (rc == QM_OK && !*folder)
+		rc = qm_error_set(err, QM_ERR_INVAL, "a folder needs a name");
+	if (rc == QM_OK)
+		rc = store_db_stmt(s, "UPDATE msg SET folder = ? WHERE id = ?",
+		                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	store_db_bind_text(st, 1, folder);
+	sqlite3_bind_int64(st, 2, id);
+	return store_db_done_one(s, st, "filing the message", "message", id,
+	                         err);
+}
+
+enum qm_err qm_store_msg_refile_all(struct qm_store *s, int64_t account_id,
+                                    const char *from, const char *to,
+                                    struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc = store_check_len("the folder name", to, 1024, err);
+
+	if (rc == QM_OK && !*to)
+		rc = qm_error_set(err, QM_ERR_INVAL, "a folder needs a name");
+	if (rc == QM_OK)
+		rc = store_db_stmt(
+		    s,
+		    "UPDATE msg SET folder = ? WHERE account_id = "
+		    "? AND folder = ?",
+		    &st, err);
+	if (rc != QM_OK)
+		return rc;
+	store_db_bind_text(st, 1, to);
+	sqlite3_bind_int64(st, 2, account_id);
+	store_db_bind_text(st, 3, from);
+	return step_done(s, st, "filing the folder's messages", err);
+}

@@ -421,6 +421,17 @@ QM_NODISCARD enum qm_err
 qm_store_folder_rename(struct qm_store *s, int64_t account_id, const char *from,
                        const char *to, char delim, struct qm_error *err);
 
+/* Message id is now filed in folder (a local folder of a POP3 account:
+ * the folder a query by name selects when the account keeps no folder
+ * record for it, or its record is local). QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_msg_refile(struct qm_store *s, int64_t id,
+                                             const char *folder,
+                                             struct qm_error *err);
+/* Every message of account_id filed in from is now filed in to. */
+QM_NODISCARD enum qm_err
+qm_store_msg_refile_all(struct qm_store *s, int64_t account_id,
+                        const char *from, const char *to, struct qm_error *err);
+
 /* Message msg_id is at uid of folder folder_id with the server's flags.
  * The same place of the same message again: its flags are updated.
  * QM_ERR_EXISTS when another message holds the place; QM_ERR_NOTFOUND

@@ -178,17 +178,32 @@ export function renderSidebar() {
   for (const u of USES) for (const f of folders) if (f.use === u[0] && f.selectable && (u[0] !== 'inbox' || f.name === 'INBOX' || !folders.some((x) => x.name === 'INBOX'))) special.push(folderLink(f, u[1], u[2], 0));
   for (const f of folders) if (!special.some((a) => a.dataset.folder === f.name)) rest.push(f);
   const pop3 = isPop3();
-  mount(sb,
-    h('a', { class: 'btn primary compose-btn', href: '#/compose' }, 'Compose'),
-    state.accounts.length > 1 ? acct : null,
-    h('h2', { class: 'nav-title' }, 'Folders'),
-    h('ul', { class: 'nav folders', id: 'folders' }, special.map((a) => h('li', {}, a)), folderTree(rest)),
-    pop3 ? h('p', { class: 'small muted pop3note', id: 'pop3-note' }, 'This account fetches mail over POP3: the server keeps one folder, the inbox, and no flags. Read and star marks stay in QMail on this computer; moving, archiving, junk and server folders are not possible, and Delete removes a message from this computer only.') : null,
-    h('h2', { class: 'nav-title' }, 'Tools'),
-    h('ul', { class: 'nav' },
-      navLink('#/outbox', 'Outbox'), navLink('#/drafts', 'Drafts'), navLink('#/kme', 'Key manager'),
-      navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings'),
-      h('li', {}, h('a', { href: '#', id: 'help-link', onclick: (e) => { e.preventDefault(); showHelp(); } }, 'Keyboard shortcuts (?)'))));
+  mount(
+      sb,
+      h('a', {class : 'btn primary compose-btn', href : '#/compose'},
+	'Compose'),
+      state.accounts.length > 1 ? acct : null,
+      h('h2', {class : 'nav-title'}, 'Folders'),
+      h('ul', {class : 'nav folders', id : 'folders'},
+	special.map((a) => h('li', {}, a)), folderTree(rest)),
+      pop3
+	  ? h('p', {class : 'small muted pop3note', id : 'pop3-note'},
+	      'This account fetches mail over POP3: the server keeps one folder, the inbox, and no flags. Its other folders, read and star marks are kept in QMail on this computer only: another mail program does not see them.')
+	  : null,
+      h('h2', {class : 'nav-title'}, 'Tools'),
+      h('ul', {class : 'nav'}, navLink('#/outbox', 'Outbox'),
+	navLink('#/drafts', 'Drafts'), navLink('#/kme', 'Key manager'),
+	navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings'),
+	h('li', {},
+	  h('a', {
+		  href : '#',
+		  id : 'help-link',
+		  onclick : (e) => {
+		          e.preventDefault();
+		          showHelp();
+		  }
+	  },
+	    'Keyboard shortcuts (?)'))));
   sb.hidden = false;
   document.getElementById('topbar').hidden = false;
 }

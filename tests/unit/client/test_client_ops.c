@@ -336,25 +336,116 @@ static void test_renumbered_refused(void **state)
 	assert_int_equal(fake_mail_calls[FM_IMAP_MOVE], 0);
 }
 
-/* POP3 keeps one folder: no move; delete is local. */
-static void test_pop3(void **state)
+/* The folder names of u's folder list, comma-separated, with counts. */
+static void folder_names(struct eu *u, char *out, size_t len)
+{
+	struct qm_store_folder *v = NULL;
+	struct qm_error e;
+	size_t n = 0, k = 0;
+
+	assert_ok(qm_client_folders(u->c, u->acct, &v, &n, &e));
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)snprintf(out + k, len - k, "%s%s:%lld/%lld:%d",
+		                      i ? "," : "", v[i].name,
+		                      (long long)v[i].total,
+		                      (long long)v[i].unread, (int)v[i].use);
+	qm_client_folders_free(&v, n);
+}
+
+/* POP3 keeps its folders in the vault (local.c): move, archive, junk and
+ * back, trash and delete for good, folders made, renamed and deleted,
+ * counted and listed by name; a copy is refused; the server is never
+ * asked, and a message moved is not fetched again. */
+static void test_pop3_local(void **state)
 {
 	struct qm_client_sync_stats st;
+	struct qm_store_msglist *l = NULL;
 	struct qm_error e;
-	int64_t id = 0;
+	char names[512];
+	int64_t id = 0, id2 = 0, ids[4];
 
 	(void)state;
 	plain_to(&carol, "INBOX", "p1");
+	plain_to(&carol, "INBOX", "p2");
 	sync_ok(&carol, &st);
-	assert_int_equal(eu_inbox(&carol, &id, 1), 1);
-	assert_int_equal(qm_client_msg_move(carol.c, id, "Archive", &e),
-	                 QM_ERR_UNSUPPORTED);
-	assert_non_null(strstr(qm_error_msg(&e), "POP3"));
+	assert_int_equal(st.plain, 2);
+	assert_int_equal(eu_inbox(&carol, ids, 2), 2);
+	id = ids[0];
+	id2 = ids[1];
+	qm_error_clear(&e);
+
+	/* no folder yet: refused, saying how */
+	assert_int_equal(qm_client_msg_move(carol.c, id, "Work", &e),
+	                 QM_ERR_NOTFOUND);
+	assert_non_null(strstr(qm_error_msg(&e), "make it first"));
+	assert_ok(qm_client_folder_create(carol.c, carol.acct, "Work", &e));
 	assert_int_equal(
 	    qm_client_folder_create(carol.c, carol.acct, "Work", &e),
-	    QM_ERR_UNSUPPORTED);
-	assert_ok(qm_client_msg_trash(carol.c, id, &e));
+	    QM_ERR_EXISTS);
+	assert_int_equal(
+	    qm_client_folder_create(carol.c, carol.acct, "inbox", &e),
+	    QM_ERR_INVAL);
+	assert_ok(qm_client_msg_move(carol.c, id, "Work", &e));
+	assert_int_equal(in_folder(&carol, "Work", ids, 4), 1);
+	assert_int_equal(ids[0], id);
+	assert_int_equal(in_folder(&carol, "INBOX", ids, 4), 1);
+	assert_int_equal(qm_client_msg_copy(carol.c, id, "INBOX", &e),
+	                 QM_ERR_UNSUPPORTED);
+
+	/* archive and junk make their folders, with their special use */
+	assert_ok(qm_client_msg_file(carol.c, id2, QM_FOLDER_USE_JUNK, &e));
+	assert_ok(qm_client_msg_get(carol.c, id2, &l, &e));
+	assert_true(l->items[0].flags & QM_FLAG_JUNK);
+	qm_client_msglist_free(&l);
+	assert_ok(qm_client_msg_file(carol.c, id2, QM_FOLDER_USE_INBOX, &e));
+	assert_ok(qm_client_msg_get(carol.c, id2, &l, &e));
+	assert_true(l->items[0].flags & QM_FLAG_NOTJUNK);
+	assert_false(l->items[0].flags & QM_FLAG_JUNK);
+	qm_client_msglist_free(&l);
+	assert_ok(qm_client_msg_file(carol.c, id2, QM_FOLDER_USE_ARCHIVE, &e));
+	folder_names(&carol, names, sizeof(names));
+	assert_non_null(strstr(names, "INBOX:0/0"));
+	assert_non_null(strstr(names, "Work:1/1"));
+	assert_non_null(strstr(names, "Junk:0/0"));
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "Archive:1/1:%d",
+		         (int)QM_FOLDER_USE_ARCHIVE);
+		assert_non_null(strstr(names, want));
+	}
+
+	/* renamed: its messages go with it */
+	assert_ok(
+	    qm_client_folder_rename(carol.c, carol.acct, "Work", "Jobs", &e));
+	assert_int_equal(in_folder(&carol, "Jobs", ids, 4), 1);
+	assert_int_equal(in_folder(&carol, "Work", ids, 4), 0);
+	assert_int_equal(
+	    qm_client_folder_rename(carol.c, carol.acct, "INBOX", "X", &e),
+	    QM_ERR_INVAL);
+
+	/* nothing new on the server side: a sync fetches nothing again */
+	sync_ok(&carol, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(in_folder(&carol, "INBOX", ids, 4), 0);
+
+	/* trash, then for good from Trash */
+	assert_ok(qm_client_msg_trash(carol.c, id2, &e));
+	assert_true(exists(&carol, id2));
+	assert_int_equal(in_folder(&carol, "Trash", ids, 4), 1);
+	assert_ok(qm_client_msg_trash(carol.c, id2, &e));
+	assert_false(exists(&carol, id2));
+
+	/* a folder deleted takes its messages with it */
+	assert_ok(qm_client_folder_delete(carol.c, carol.acct, "Jobs", &e));
 	assert_false(exists(&carol, id));
+	folder_names(&carol, names, sizeof(names));
+	assert_null(strstr(names, "Jobs"));
+	assert_int_equal(
+	    qm_client_folder_delete(carol.c, carol.acct, "INBOX", &e),
+	    QM_ERR_INVAL);
+	assert_int_equal(fake_mail_calls[FM_IMAP_MOVE], 0);
 }
 
 /* Flags at once when the server can be reached; kept for the next sync
@@ -573,7 +664,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trash, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_renumbered_refused, setup,
 	                                    eng_teardown),
-	    cmocka_unit_test_setup_teardown(test_pop3, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_pop3_local, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_now, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_folder_ops, setup,
