@@ -483,6 +483,27 @@ enum qm_err qm_store_place_list(struct qm_store *s, int64_t folder_id,
 	return places_collect(s, st, out, n, err);
 }
 
+enum qm_err qm_store_place_pending(struct qm_store *s, int64_t folder_id,
+                                   struct qm_store_place **out, size_t *n,
+                                   struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = store_db_stmt(s,
+	                   "SELECT p.folder_id, p.uid, p.msg_id, p.flags, "
+	                   "m.flags FROM msg_place p JOIN msg m ON m.id = "
+	                   "p.msg_id WHERE p.folder_id = ? AND "
+	                   "m.body_pending <> 0 ORDER BY p.uid DESC",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, folder_id);
+	return places_collect(s, st, out, n, err);
+}
+
 enum qm_err qm_store_msg_places(struct qm_store *s, int64_t msg_id,
                                 struct qm_store_place **out, size_t *n,
                                 struct qm_error *err)
