@@ -247,11 +247,12 @@ static void test_on_demand(void **state)
  * the message is opened. */
 static void test_body_swapped(void **state)
 {
-	static const char other[] =
+	static const char head[] =
 	    "From: Mallory <m@example.org>\r\nTo: bob@qmail.test\r\n"
 	    "Subject: not what was listed\r\n"
-	    "Message-ID: <other@example.org>\r\n\r\nswapped\r\n";
-	char same_mid[512];
+	    "Message-ID: <other@example.org>\r\n\r\n";
+	char other[512], same_mid[512];
+	size_t len2 = 0;
 	struct qm_client_sync_stats st;
 	struct qm_client_view *v = NULL;
 	struct qm_error e;
@@ -260,7 +261,12 @@ static void test_body_swapped(void **state)
 	(void)state;
 	for (int i = 0; i < NPLAIN; i++)
 		deliver_plain(i, 0);
-	fake_mail_swap_body(bob.addr, "INBOX", 2, other, strlen(other));
+	/* another Message-ID, the size the server listed */
+	assert_non_null(fake_mail_msg(bob.addr, "INBOX", 2, &len2));
+	assert_true(len2 > strlen(head) && len2 < sizeof(other));
+	memcpy(other, head, strlen(head));
+	memset(other + strlen(head), 'y', len2 - strlen(head));
+	fake_mail_swap_body(bob.addr, "INBOX", 2, other, len2);
 	n = snprintf(same_mid, sizeof(same_mid),
 	             "From: Mallory <m@example.org>\r\nTo: %s\r\n"
 	             "Subject: plain 5\r\nMessage-ID: <p5@example.org>\r\n"
