@@ -453,7 +453,7 @@ static size_t bodies_pending(void)
 	memset(&q, 0, sizeof(q));
 	q.account_id = W.acct[W_BOB];
 	q.folder = "INBOX";
-	q.limit = 10000;
+	q.limit = 1000;
 	assert_ok(qm_client_msg_list(W.c[W_BOB], &q, &l, &e));
 	for (size_t i = 0; i < l->n; i++)
 		k += l->items[i].body_pending != 0;
