@@ -588,8 +588,7 @@ enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "file a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message",
-	                    err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message", err);
 	if (!rc)
 		rc = use_folder(&o, use, &dest, err);
 	if (!rc)
@@ -643,8 +642,8 @@ enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "delete a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message",
-	                    err);
+	rc =
+	    op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message", err);
 	if (rc)
 		goto out;
 	client_acct_setting(c, o.ac.a.id, QM_CLIENT_SET_DELETE_MODE, mode,
@@ -858,8 +857,8 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
-static int hit_add(void *arg, const struct qm_mail_imap_summary *s,
-                   size_t done, size_t total)
+static int hit_add(void *arg, const struct qm_mail_imap_summary *s, size_t done,
+                   size_t total)
 {
 	struct hits *h = arg;
 	struct qm_client_server_hit *d;
@@ -942,8 +941,8 @@ enum qm_err qm_client_search_server(struct qm_client *c, int64_t account_id,
 	h.max = nu - from;
 	if (!rc && h.max) {
 		h.v = calloc(h.max, sizeof(*h.v));
-		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from, h.max,
-		                                        hit_add, &h, err)
+		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from,
+		                                        h.max, hit_add, &h, err)
 		         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		if (h.rc)
 			rc = qm_error_set(err, h.rc, "out of memory");
@@ -983,8 +982,8 @@ static enum qm_err body_from(struct op *o, const struct msg_at *m,
 	memset(&st, 0, sizeof(st));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = &st;
-	qm_buf_init(&raw, o->ac.lim.max_size ? o->ac.lim.max_size
-	                                     : QM_CLIENT_MAXMSG);
+	qm_buf_init(&raw,
+	            o->ac.lim.max_size ? o->ac.lim.max_size : QM_CLIENT_MAXMSG);
 	rc = qm_mail_imap_fetch(o->im, (uint32_t)p->uid, &raw, err);
 	memset(&in, 0, sizeof(in));
 	in.folder = f->name;
@@ -1079,11 +1078,12 @@ enum qm_err client_msg_body_fetch(struct qm_client *c, int64_t *id,
 		rc = QM_OK;
 	}
 	if (!rc && !tried)
-		rc = qm_error_set(err, QM_ERR_NOTFOUND,
-		                  "the body of message %lld has not been "
-		                  "downloaded, and the last sync of %s saw it in "
-		                  "no folder on the server",
-		                  (long long)*id, o.ac.a.address);
+		rc = qm_error_set(
+		    err, QM_ERR_NOTFOUND,
+		    "the body of message %lld has not been "
+		    "downloaded, and the last sync of %s saw it in "
+		    "no folder on the server",
+		    (long long)*id, o.ac.a.address);
 out:
 	op_close(&o);
 	msg_at_free(&m);

@@ -484,8 +484,7 @@ static enum qm_err fetch_each(struct qm_client *c, struct acct_conn *ac,
 
 /* From how many new messages folder mb is fetched headers first (the
  * account setting header_first; 0: never). */
-static size_t header_first_from(struct qm_client *c,
-                                const struct acct_conn *ac)
+static size_t header_first_from(struct qm_client *c, const struct acct_conn *ac)
 {
 	char v[32];
 	long long x = 0;
@@ -544,9 +543,9 @@ static int head_one(void *arg, const struct qm_mail_imap_summary *s,
 		h->rc = client_recv_file_refused(h->c, h->ac, &in, &h->err,
 		                                 h->ctx->st, &h->err);
 	} else
-		h->rc = client_recv_file_head(
-		    h->c, h->ac, h->ctx, &in, s->hdr, s->hdrlen,
-		    (int64_t)s->size, s->internaldate, &whole, &h->err);
+		h->rc = client_recv_file_head(h->c, h->ac, h->ctx, &in, s->hdr,
+		                              s->hdrlen, (int64_t)s->size,
+		                              s->internaldate, &whole, &h->err);
 	if (!h->rc && whole)
 		h->whole[h->nwhole++] = h->ms[i];
 	return h->rc ? 1 : 0;
@@ -712,9 +711,9 @@ static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
  * sync cut short leaves the rest to the next sync, or to the reader.
  */
 static enum qm_err fetch_bodies(struct qm_client *c, struct acct_conn *ac,
-                                struct mbox *mb,
-                                qm_client_progress_fn progress, void *parg,
-                                struct recv_ctx *ctx, struct qm_error *err)
+                                struct mbox *mb, qm_client_progress_fn progress,
+                                void *parg, struct recv_ctx *ctx,
+                                struct qm_error *err)
 {
 	struct qm_store_place *pl = NULL;
 	struct mbox_msg ms[BODY_BATCH];
@@ -830,8 +829,8 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 	client_acct_conn_server(ac, &ac->a.imap, &sh.srv);
 	rc = qm_mail_imap_open(&sh.srv, &sh.im, err);
 	if (!rc)
-		rc = client_folders_store_status(c, ac->a.id, sh.im, &list,
-		                                 err);
+		rc =
+		    client_folders_store_status(c, ac->a.id, sh.im, &list, err);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);

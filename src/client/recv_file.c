@@ -299,9 +299,9 @@ static int filed_already(struct qm_client *c, const struct acct_conn *ac,
 	if (in->folder_id && qm_store_place_find(c->store, in->folder_id,
 	                                         in->uid, &id, NULL) == QM_OK)
 		return 1;
-	if (!in->uid || qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
-	                                      in->uidvalidity, in->uid, &id,
-	                                      NULL) != QM_OK)
+	if (!in->uid ||
+	    qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
+	                          in->uidvalidity, in->uid, &id, NULL) != QM_OK)
 		return 0;
 	/* best effort: without its place, the next sync of a renumbered
 	 * folder finds it again by what it is */
@@ -319,8 +319,7 @@ static int filed_already(struct qm_client *c, const struct acct_conn *ac,
 static int64_t plain_seen_before(struct qm_client *c,
                                  const struct acct_conn *ac,
                                  const struct incoming *in,
-                                 const struct qm_mail_parsed *mp,
-                                 int *pending)
+                                 const struct qm_mail_parsed *mp, int *pending)
 {
 	int64_t *ids = NULL, found = 0;
 	size_t n = 0;
@@ -456,9 +455,9 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		}
 		/* a header-only record of it (listed from another folder):
 		 * this body is its body */
-		f->fill_id = first ? first : f->in->header_only
-		                                 ? f->in->replace_id
-		                                 : 0;
+		f->fill_id = first                ? first
+		             : f->in->header_only ? f->in->replace_id
+		                                  : 0;
 		if (first) {
 			enum qm_err rc = place_at(c, f->in, first, err);
 
@@ -838,8 +837,8 @@ static int head_looks_qmail(const unsigned char *hdr, size_t len)
 		for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
 			size_t ml = strlen(marks[k]);
 
-			if (len - i >= ml &&
-			    strncasecmp((const char *)hdr + i, marks[k], ml) == 0)
+			if (len - i >= ml && strncasecmp((const char *)hdr + i,
+			                                 marks[k], ml) == 0)
 				return 1;
 		}
 	return 0;

@@ -290,7 +290,7 @@ enum qm_err store_msg_labels_seal(struct qm_store *s, struct qm_error *err)
 }
 
 #define MSG_INSERT                                                             \
-	"INSERT INTO msg (id, account_id, folder, uidvalidity, uid, uidl, "     \
+	"INSERT INTO msg (id, account_id, folder, uidvalidity, uid, uidl, "    \
 	"message_id, from_addr, to_addrs, date, level, verify, flags, size, "  \
 	"n_attach, subject, mac, has_meta"
 #define MSG_VALUES "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"

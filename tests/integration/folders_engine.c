@@ -477,9 +477,9 @@ static void append_plain(struct qmt_imap *c2, int from, int n)
 		assert_true(len > 4);
 		/* a longer body for the later ones: the sizes vary */
 		for (int k = 0; k < i * 100; k++)
-			len += (size_t)snprintf(msg + len, sizeof(msg) - len,
-			                        "line %d of a long body\r\n",
-			                        k);
+			len +=
+			    (size_t)snprintf(msg + len, sizeof(msg) - len,
+			                     "line %d of a long body\r\n", k);
 		assert_true(len + 1 < sizeof(msg));
 		assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
 	}

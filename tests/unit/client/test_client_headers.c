@@ -24,7 +24,7 @@
 #include "engine.h"
 
 /* More new messages than this: headers first. */
-#define FROM "5"
+#define FROM   "5"
 #define NPLAIN 8
 
 static int setup(void **state)
@@ -281,13 +281,11 @@ static void test_body_swapped(void **state)
 	assert_int_equal(pending(NULL), 2);
 
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_read(bob.c, id_of(2), &v, &e),
-	                 QM_ERR_PROTO);
+	assert_int_equal(qm_client_read(bob.c, id_of(2), &v, &e), QM_ERR_PROTO);
 	assert_null(v);
 	assert_non_null(strstr(qm_error_msg(&e), "another message"));
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_read(bob.c, id_of(5), &v, &e),
-	                 QM_ERR_PROTO);
+	assert_int_equal(qm_client_read(bob.c, id_of(5), &v, &e), QM_ERR_PROTO);
 	assert_int_equal(pending(NULL), 2);
 }
 
