@@ -702,6 +702,31 @@ static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
 	return b->rc ? 1 : 0;
 }
 
+/* Keeps, in order, the places of pl[0..n) whose message is within
+ * limit.message_size (lowered since it was listed: its fetch would end
+ * the session at every sync and hold back the bodies after it; it is
+ * fetched, and refused, when it is opened); returns how many. */
+static size_t fits(struct qm_client *c, const struct acct_conn *ac,
+                   struct qm_store_place *pl, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct qm_store_msglist *l = NULL;
+		int keep = 1;
+
+		if (ac->lim.max_size &&
+		    qm_store_msg_get(c->store, pl[i].msg_id, &l, NULL) ==
+		        QM_OK &&
+		    l->n && l->items[0].size > (int64_t)ac->lim.max_size)
+			keep = 0;
+		qm_store_msglist_free(&l);
+		if (keep)
+			pl[k++] = pl[i];
+	}
+	return k;
+}
+
 /* Bodies per round trip in the body pass. */
 #define BODY_BATCH 64
 
@@ -733,6 +758,9 @@ static enum qm_err fetch_bodies(struct qm_client *c, struct acct_conn *ac,
 	b.progress = progress;
 	b.parg = parg;
 	b.ctx = ctx;
+	if (!rc)
+		n = fits(c, ac, pl, n);
+	b.total = n;
 	for (size_t at = 0; !rc && at < n; at += BODY_BATCH) {
 		size_t k = n - at < BODY_BATCH ? n - at : BODY_BATCH;
 
