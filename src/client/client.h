@@ -582,7 +582,7 @@ struct qm_client_sync_stats {
 	size_t folders_quiet;
 	/* a large folder's new plain mail listed from its headers alone
 	 * (header-only records), and bodies of such records downloaded
-	 * since (docs/CLIENT.md "Large mailboxes") */
+	 * since, also counted in plain (docs/CLIENT.md "Large mailboxes") */
 	size_t headers_only;
 	size_t bodies;
 	/* Why this account could not use its KME in this sync (no KME set,

@@ -723,6 +723,7 @@ static enum qm_err record_body(struct qm_client *c, struct recv_ctx *ctx,
 		rc = QM_OK;
 	} else if (!rc) {
 		ctx->st->bodies++;
+		ctx->st->plain++;
 	}
 	ctx->last_id = f->fill_id;
 	ctx->last_verify = QM_VERIFY_NOT_QMAIL;
