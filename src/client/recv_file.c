@@ -405,8 +405,8 @@ static int body_matches(struct filing *f, struct recv_ctx *ctx)
 	ctx->body_refused = 1;
 	snprintf(ctx->last_reason, sizeof(ctx->last_reason),
 	         "the server gave another message (%zu bytes, Message-ID "
-	         "%.200s) for the body of message %lld (%lld bytes, Message-ID "
-	         "%.200s): it was not filed",
+	         "%.80s) for the body of message %lld (%lld bytes, Message-ID "
+	         "%.80s): it was not filed",
 	         in->rawlen, mid[0] ? mid : "none", (long long)in->replace_id,
 	         (long long)in->expect_size, want[0] ? want : "none");
 	f->done = 1;
