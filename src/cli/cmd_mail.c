@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define MAX_LIST 100
-#define MAX_ATT  64
+#define MAX_ATT 64
 
 /* Arguments shared by send, reply and forward. */
 struct compose_args {
@@ -28,40 +28,37 @@ struct compose_args {
 };
 
 static const struct option compose_opts[] = {
-    {"to", 1, 0, 't'},        {"cc", 1, 0, 'c'},
-    {"bcc", 1, 0, 'b'},       {"subject", 1, 0, 's'},
-    {"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
-    {"level", 1, 0, 'l'},     {"fallback-level", 1, 0, 'F'},
-    {"account", 1, 0, 'A'},   {"all", 0, 0, 'R'},
-    {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+	{"to", 1, 0, 't'},       {"cc", 1, 0, 'c'},
+	{"bcc", 1, 0, 'b'},      {"subject", 1, 0, 's'},
+	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
+	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
+	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
+	{"help", 0, 0, 'h'},     {0, 0, 0, 0}};
 
 static const char send_help[] =
-    "usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
-    "\n"
-    "Encrypts a message and sends it. The body is read from --body-file,\n"
-    "else from standard input.\n"
-    "\n"
-    "  --to, --cc, --bcc ADDR   recipients (repeat; Bcc recipients each get\n"
-    "                           their own encrypted copy and never appear in\n"
-    "                           the headers)\n"
-    "  --subject TEXT           the subject (sent encrypted)\n"
-    "  --body-file FILE         the text body\n"
-    "  --attach FILE            an attachment (repeat)\n"
-    "  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 "
-    "post-quantum,\n"
-    "                           4 classical; default: the setting "
-    "default_level,\n"
-    "                           else the account's level (`qmail config`)\n"
-    "  --fallback-level N       when N's level is not available now, use this\n"
-    "                           one instead and say so (never silently); no\n"
-    "                           level below the setting min_level is used\n"
-    "  --account ADDR           send from this account (default: the first)\n"
-    "\n"
-    "The message enters the outbox, sealed, before any network step. If the\n"
-    "KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
-    "sent later with the same ciphertext. Exit code 6 when the level is not\n"
-    "available (level 1 says how much key material it needs and the KME "
-    "has).\n";
+	"usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
+	"\n"
+	"Encrypts a message and sends it. The body is read from --body-file,\n"
+	"else from standard input.\n"
+	"\n"
+	"  --to, --cc, --bcc ADDR   recipients (repeat; Bcc recipients each get\n"
+	"                           their own encrypted copy and never appear in\n"
+	"                           the headers)\n"
+	"  --subject TEXT           the subject (sent encrypted)\n"
+	"  --body-file FILE         the text body\n"
+	"  --attach FILE            an attachment (repeat)\n"
+	"  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 post-quantum,\n"
+	"                           4 classical; default: the setting default_level,\n"
+	"                           else the account's level (`qmail config`)\n"
+	"  --fallback-level N       when N's level is not available now, use this\n"
+	"                           one instead and say so (never silently); no\n"
+	"                           level below the setting min_level is used\n"
+	"  --account ADDR           send from this account (default: the first)\n"
+	"\n"
+	"The message enters the outbox, sealed, before any network step. If the\n"
+	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
+	"sent later with the same ciphertext. Exit code 6 when the level is not\n"
+	"available (level 1 says how much key material it needs and the KME has).\n";
 
 static int add_to(const char **list, size_t *n, const char *v)
 {
@@ -92,12 +89,8 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 			if (add_to(a->bcc, &a->nbcc, optarg))
 				return cli_usage(cmd, "too many recipients");
 			break;
-		case 's':
-			a->subject = optarg;
-			break;
-		case 'f':
-			a->body_file = optarg;
-			break;
+		case 's': a->subject = optarg; break;
+		case 'f': a->body_file = optarg; break;
 		case 'a':
 			if (a->natt >= MAX_ATT)
 				return cli_usage(cmd, "too many attachments");
@@ -105,24 +98,16 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 			break;
 		case 'l':
 			if (qm_parse_ll(optarg, 1, 4, &a->level, NULL))
-				return cli_usage(cmd,
-				                 "--level is 1, 2, 3 or 4");
+				return cli_usage(cmd, "--level is 1, 2, 3 or 4");
 			break;
 		case 'F':
 			if (qm_parse_ll(optarg, 1, 4, &a->fallback, NULL))
-				return cli_usage(cmd,
-				                 "--fallback-level is 1-4");
+				return cli_usage(cmd, "--fallback-level is 1-4");
 			break;
-		case 'A':
-			a->account = optarg;
-			break;
-		case 'R':
-			a->all = 1;
-			break;
-		case 'h':
-			return -1;
-		default:
-			return cli_usage(cmd, "bad option");
+		case 'A': a->account = optarg; break;
+		case 'R': a->all = 1; break;
+		case 'h': return -1;
+		default: return cli_usage(cmd, "bad option");
 		}
 	}
 	*optend = optind;
@@ -160,11 +145,11 @@ static int read_body(const char *file, struct qm_buf *out)
 static const char *guess_type(const char *name)
 {
 	static const char *const map[][2] = {
-	    {".txt", "text/plain"},  {".pdf", "application/pdf"},
-	    {".png", "image/png"},   {".jpg", "image/jpeg"},
-	    {".jpeg", "image/jpeg"}, {".gif", "image/gif"},
-	    {".html", "text/html"},  {".zip", "application/zip"},
-	    {".csv", "text/csv"},    {".json", "application/json"},
+		{".txt", "text/plain"},        {".pdf", "application/pdf"},
+		{".png", "image/png"},         {".jpg", "image/jpeg"},
+		{".jpeg", "image/jpeg"},       {".gif", "image/gif"},
+		{".html", "text/html"},        {".zip", "application/zip"},
+		{".csv", "text/csv"},          {".json", "application/json"},
 	};
 	const char *dot = strrchr(name, '.');
 
@@ -231,9 +216,8 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	if (sent.note[0])
 		fprintf(stderr, "qmail: note: %s\n", cli_safe(sent.note));
 	if (sent.warning[0])
-		fprintf(stderr,
-		        "qmail: warning: %s (`qmail keys verify` once "
-		        "you compared them)\n",
+		fprintf(stderr, "qmail: warning: %s (`qmail keys verify` once "
+		                "you compared them)\n",
 		        cli_safe(sent.warning));
 	if (rc) {
 		rc = cli_fail(&e);
@@ -295,8 +279,7 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 	qm_error_clear(&e);
 	if (qm_client_read(g->client, id, v, &e))
 		return cli_fail(&e);
-	if ((*v)->verify != QM_VERIFY_OK &&
-	    (*v)->verify != QM_VERIFY_NOT_QMAIL &&
+	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL &&
 	    (*v)->verify != QM_VERIFY_UNVERIFIED_SENDER) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
 		        cli_safe((*v)->status_text));
@@ -325,12 +308,12 @@ static enum qm_err quote(const char *intro, const char *text,
 }
 
 static const char reply_help[] =
-    "usage: qmail reply ID [--all] [--body-file FILE] [--level N] ...\n"
-    "       qmail forward ID --to ADDR [--body-file FILE] [--level N] ...\n"
-    "\n"
-    "Answers message ID (to its sender; --all: also to every To and Cc\n"
-    "recipient but you), quoting it, with In-Reply-To and References set;\n"
-    "or forwards it with its attachments. Takes the options of `qmail send`.\n";
+	"usage: qmail reply ID [--all] [--body-file FILE] [--level N] ...\n"
+	"       qmail forward ID --to ADDR [--body-file FILE] [--level N] ...\n"
+	"\n"
+	"Answers message ID (to its sender; --all: also to every To and Cc\n"
+	"recipient but you), quoting it, with In-Reply-To and References set;\n"
+	"or forwards it with its attachments. Takes the options of `qmail send`.\n";
 
 static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 {
@@ -357,8 +340,7 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 		return cli_usage(cmd, "give the message ID");
 	if (fwd && a.nto + a.ncc + a.nbcc == 0)
 		return cli_usage(cmd, "give a recipient (--to)");
-	if ((rc = cli_open_unlocked(g)) ||
-	    (rc = load_view(g, cmd, argv[end], &v)))
+	if ((rc = cli_open_unlocked(g)) || (rc = load_view(g, cmd, argv[end], &v)))
 		return rc;
 	qm_buf_init_secure(&body, QM_CLIENT_MAXMSG);
 	qm_buf_init(&subj, 4096);
@@ -379,18 +361,17 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 				memset(&me, 0, sizeof(me));
 			/* everyone in To and Cc but this account */
 			if (v->to[0] || v->cc[0]) {
-				char *both =
-				    malloc(strlen(v->to) + strlen(v->cc) + 3);
+				char *both = malloc(strlen(v->to) +
+				                    strlen(v->cc) + 3);
 				if (both) {
-					snprintf(
-					    both,
-					    strlen(v->to) + strlen(v->cc) + 3,
-					    "%s%s%s", v->to,
-					    v->to[0] && v->cc[0] ? ", " : "",
-					    v->cc);
-					if (qm_client_addrs_parse(
-					        both, &addrs, &naddrs, NULL) !=
-					    QM_OK)
+					snprintf(both, strlen(v->to) +
+					                       strlen(v->cc) + 3,
+					         "%s%s%s", v->to,
+					         v->to[0] && v->cc[0] ? ", " : "",
+					         v->cc);
+					if (qm_client_addrs_parse(both, &addrs,
+					                         &naddrs,
+					                         NULL) != QM_OK)
 						naddrs = 0;
 					free(both);
 				}
@@ -429,8 +410,8 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	if (!a.subject)
 		a.subject = subj.data ? (char *)subj.data : "";
 	rc = do_send(g, &a, body.data ? (char *)body.data : "",
-	             fwd ? NULL : v->message_id, fwd ? NULL : (char *)refs.data,
-	             fwd ? extra : NULL,
+	             fwd ? NULL : v->message_id,
+	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
 	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
 out:
 	qm_client_strv_free(&addrs, naddrs);
@@ -470,8 +451,7 @@ static void sync_notes(const char *account,
 		       "sync; `qmail retry ID` tries one now)%s%s\n",
 		       account, st->waiting, st->waiting == 1 ? "s" : "",
 		       st->waiting == 1 ? "its" : "their",
-		       st->kme_problem[0] ? ": " : "",
-		       cli_safe(st->kme_problem));
+		       st->kme_problem[0] ? ": " : "", cli_safe(st->kme_problem));
 	else if (st->kme_problem[0])
 		printf("%s: the KME could not be used: %s\n", account,
 		       cli_safe(st->kme_problem));
@@ -545,13 +525,12 @@ static int sync_pass(struct cli *g, int64_t account_id, int quiet)
 		return cli_fail(&e);
 	cli_progress_end(g);
 	if (out.not_sent)
-		fprintf(
-		    stderr, "qmail: outbox: %zu message%s still wait%s%s%s\n",
-		    out.not_sent, out.not_sent == 1 ? "" : "s",
-		    out.not_sent == 1 ? "s" : "",
-		    out.outbox_rc ? ": " : " (`qmail outbox` says why)",
-		    out.outbox_rc ? cli_safe(qm_error_msg(&out.outbox_error))
-		                  : "");
+		fprintf(stderr, "qmail: outbox: %zu message%s still wait%s%s%s\n",
+		        out.not_sent, out.not_sent == 1 ? "" : "s",
+		        out.not_sent == 1 ? "s" : "",
+		        out.outbox_rc ? ": " : " (`qmail outbox` says why)",
+		        out.outbox_rc ? cli_safe(qm_error_msg(&out.outbox_error))
+		                      : "");
 	fflush(stdout);
 	return sr.worst;
 }
@@ -578,13 +557,13 @@ static void watch_wait(struct cli *g, int64_t account_id, long interval_s)
 			qm_strlcpy(addr, as[i].address, sizeof(addr));
 	free(as);
 	qm_error_clear(&e);
-	if (one && qm_client_wait_mail(g->client, one, interval_s * 1000, &news,
-	                               &e) == QM_OK)
+	if (one &&
+	    qm_client_wait_mail(g->client, one, interval_s * 1000, &news,
+	                        &e) == QM_OK)
 		return;
 	if (one && e.code != QM_ERR_UNSUPPORTED)
-		fprintf(stderr,
-		        "qmail: %s: waiting for new mail: %s; trying "
-		        "again in %ld s\n",
+		fprintf(stderr, "qmail: %s: waiting for new mail: %s; trying "
+		                "again in %ld s\n",
 		        addr[0] ? addr : "the account",
 		        cli_safe(qm_error_msg(&e)), interval_s);
 	{
@@ -603,19 +582,18 @@ int cli_cmd_sync(struct cli *g, int argc, char **argv)
 	int rc, worst, watch = 0;
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf(
-			    "usage: qmail sync [--account ADDR] [--watch "
-			    "[--interval SECONDS]]\n\n"
-			    "Fetches new mail of every account (or one) over "
-			    "IMAP or POP3, decrypts and\nverifies QMail "
-			    "messages with keys from the account's KME, "
-			    "and keeps the\nplaintext in the vault. Also "
-			    "sends what waits in the outbox.\n\n"
-			    "--watch keeps going until Ctrl-C: after each "
-			    "pass it waits for new mail\n(IMAP IDLE when "
-			    "one IMAP account is watched, else a pause of "
-			    "--interval\nseconds, 300 by default) and "
-			    "prints a line only when something arrived.\n");
+			printf("usage: qmail sync [--account ADDR] [--watch "
+			       "[--interval SECONDS]]\n\n"
+			       "Fetches new mail of every account (or one) over "
+			       "IMAP or POP3, decrypts and\nverifies QMail "
+			       "messages with keys from the account's KME, "
+			       "and keeps the\nplaintext in the vault. Also "
+			       "sends what waits in the outbox.\n\n"
+			       "--watch keeps going until Ctrl-C: after each "
+			       "pass it waits for new mail\n(IMAP IDLE when "
+			       "one IMAP account is watched, else a pause of "
+			       "--interval\nseconds, 300 by default) and "
+			       "prints a line only when something arrived.\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
@@ -749,19 +727,17 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 	q.folder = "INBOX";
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf(
-			    "usage: qmail list [--folder F] [--limit N] "
-			    "[--search WORDS] [--level N] [--account ADDR]\n"
-			    "                  [--threads] [--sort "
-			    "date|from|subject|size] [--unread-first]\n\n"
-			    "Lists messages, newest first: ID, date, security, "
-			    "sender, subject. --threads shows each "
-			    "conversation once (its first message, with the "
-			    "number of messages and unread ones); --sort "
-			    "orders by date (newest first), sender or subject "
-			    "(A to Z) or size (largest first). They arrange "
-			    "the "
-			    "N newest messages (--limit).\n");
+			printf("usage: qmail list [--folder F] [--limit N] "
+			       "[--search WORDS] [--level N] [--account ADDR]\n"
+			       "                  [--threads] [--sort "
+			       "date|from|subject|size] [--unread-first]\n\n"
+			       "Lists messages, newest first: ID, date, security, "
+			       "sender, subject. --threads shows each "
+			       "conversation once (its first message, with the "
+			       "number of messages and unread ones); --sort "
+			       "orders by date (newest first), sender or subject "
+			       "(A to Z) or size (largest first). They arrange the "
+			       "N newest messages (--limit).\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--threads") == 0) {
@@ -787,13 +763,12 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 			                                      : -1;
 
 			if (key < 0)
-				return cli_usage("list",
-				                 "--sort is date, from, "
-				                 "subject or size");
+				return cli_usage("list", "--sort is date, from, "
+				                         "subject or size");
 			sorted = 1;
 			how.key = (enum qm_client_sort_key)key;
-			how.descending =
-			    how.key == QM_SORT_DATE || how.key == QM_SORT_SIZE;
+			how.descending = how.key == QM_SORT_DATE ||
+			                 how.key == QM_SORT_SIZE;
 		} else if (strcmp(argv[i], "--limit") == 0) {
 			if (qm_parse_ll(argv[++i], 1, 1000, &lim, NULL))
 				return cli_usage("list", "--limit is 1-1000");
@@ -811,8 +786,7 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 		}
 	}
 	q.limit = (int)lim;
-	if ((rc = cli_open_unlocked(g)) ||
-	    (rc = cli_account_pick(g, account, &id)))
+	if ((rc = cli_open_unlocked(g)) || (rc = cli_account_pick(g, account, &id)))
 		return rc;
 	q.account_id = id;
 	qm_error_clear(&e);
@@ -840,8 +814,8 @@ static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
 	 * marked): the file gets that name, never the deceptive one */
 	for (const char *p = a->name; *p && n < sizeof(name) - 1; p++)
 		name[n++] = (*p == '/' || *p == '\\' || (unsigned char)*p < 32)
-		                ? '_'
-		                : *p;
+		                    ? '_'
+		                    : *p;
 	name[n] = '\0';
 	if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		snprintf(name, sizeof(name), "attachment-%zu", i + 1);
@@ -884,14 +858,14 @@ static void print_signer(const struct qm_client_view *v)
 }
 
 static const char retry_help[] =
-    "usage: qmail retry ID\n"
-    "\n"
-    "Tries once more to open message ID from the copy kept when it was\n"
-    "received: one listed as UNREADABLE (its keys may still be at the KME),\n"
-    "no-key (the sender's public key was imported since), or waiting (now,\n"
-    "instead of at the next sync). Prints what became of it. Exit code 0\n"
-    "when it opened, 4 when the KME cannot be used now, 5 when it is still\n"
-    "unreadable.\n";
+	"usage: qmail retry ID\n"
+	"\n"
+	"Tries once more to open message ID from the copy kept when it was\n"
+	"received: one listed as UNREADABLE (its keys may still be at the KME),\n"
+	"no-key (the sender's public key was imported since), or waiting (now,\n"
+	"instead of at the next sync). Prints what became of it. Exit code 0\n"
+	"when it opened, 4 when the KME cannot be used now, 5 when it is still\n"
+	"unreadable.\n";
 
 int cli_cmd_retry(struct cli *g, int argc, char **argv)
 {
@@ -927,8 +901,8 @@ int cli_cmd_retry(struct cli *g, int argc, char **argv)
 	printf("message %lld%s: %s\n", (long long)nid,
 	       nid != id ? " (its new ID)" : "", cli_safe(v->status_text));
 	rc = v->verify == QM_VERIFY_OK || v->verify == QM_VERIFY_NOT_QMAIL
-	         ? 0
-	         : QM_EXIT_SECURITY;
+	             ? 0
+	             : QM_EXIT_SECURITY;
 	qm_client_view_free(&v);
 	return rc;
 }
@@ -964,8 +938,7 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 			return cli_usage("read", "bad argument %s", argv[i]);
 	}
 	if (!idarg || qm_parse_ll(idarg, 1, INT64_MAX, &id, NULL))
-		return cli_usage("read",
-		                 "give a message ID (see `qmail list`)");
+		return cli_usage("read", "give a message ID (see `qmail list`)");
 	if ((rc = cli_open_unlocked(g)))
 		return rc;
 	qm_error_clear(&e);
@@ -982,10 +955,9 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	if (qm_client_read(g->client, id, &v, &e))
 		return cli_fail(&e);
 	printf("Security: %s%s\n",
-	       v->verify == QM_VERIFY_NOT_QMAIL
-	           ? "not encrypted"
-	           : qm_client_level_badge(v->level),
-	       v->verify == QM_VERIFY_UNVERIFIED_SENDER  ? ", UNVERIFIED SENDER"
+	       v->verify == QM_VERIFY_NOT_QMAIL ? "not encrypted"
+	                                        : qm_client_level_badge(v->level),
+	       v->verify == QM_VERIFY_UNVERIFIED_SENDER ? ", UNVERIFIED SENDER"
 	       : v->signer_trust == QM_SIGNER_UNVERIFIED ? ", key NOT VERIFIED"
 	       : v->signer_trust == QM_SIGNER_CHANGED    ? ", key CHANGED"
 	                                                 : "");
@@ -1032,8 +1004,8 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 		printf("[attachment %zu] %s (%zu bytes, type %s as the sender "
 		       "declared it, extension %s%s)\n",
 		       i + 1, cli_safe(a->name), a->len, cli_safe(a->type),
-		       a->ext[0] ? "." : "",
-		       a->ext[0] ? cli_safe(a->ext) : "none");
+		       a->ext[0] ? "." : "", a->ext[0] ? cli_safe(a->ext)
+		                                       : "none");
 		if (a->disguised)
 			printf("    warning: the name holds invisible control "
 			       "or direction characters, shown as marks; "
@@ -1047,8 +1019,7 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 		for (size_t i = 0; i < v->natt && !rc; i++)
 			rc = save_att(save, &v->att[i], i);
 	}
-	if (!rc && v->verify != QM_VERIFY_OK &&
-	    v->verify != QM_VERIFY_NOT_QMAIL)
+	if (!rc && v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL)
 		rc = QM_EXIT_SECURITY;
 	qm_client_view_free(&v);
 	return rc;
@@ -1062,22 +1033,21 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 	int rc;
 
 	if (argc > 1 && cli_is_help(argv[1])) {
-		printf(
-		    "usage: qmail outbox [list]\n"
-		    "       qmail outbox run          send what is due now\n"
-		    "       qmail outbox retry ID     send entry ID now\n"
-		    "       qmail outbox cancel ID    give up on entry ID\n\n"
-		    "Every message enters the outbox, sealed, before any "
-		    "network step; a message\nthat could not be sent "
-		    "waits there and is retried with the same "
-		    "ciphertext\n(never new keys), first after a minute, "
-		    "then less often (at most hourly).\nOne that cannot "
-		    "go until something changes (a recipient without an "
-		    "SAE ID\nor public key, two recipients on one SAE, a "
-		    "level below a floor) is marked\nfailed with the "
-		    "reason and no key is fetched for it; mend the cause, "
-		    "then\n`qmail outbox retry ID`. `qmail sync` runs the "
-		    "outbox too.\n");
+		printf("usage: qmail outbox [list]\n"
+		       "       qmail outbox run          send what is due now\n"
+		       "       qmail outbox retry ID     send entry ID now\n"
+		       "       qmail outbox cancel ID    give up on entry ID\n\n"
+		       "Every message enters the outbox, sealed, before any "
+		       "network step; a message\nthat could not be sent "
+		       "waits there and is retried with the same "
+		       "ciphertext\n(never new keys), first after a minute, "
+		       "then less often (at most hourly).\nOne that cannot "
+		       "go until something changes (a recipient without an "
+		       "SAE ID\nor public key, two recipients on one SAE, a "
+		       "level below a floor) is marked\nfailed with the "
+		       "reason and no key is fetched for it; mend the cause, "
+		       "then\n`qmail outbox retry ID`. `qmail sync` runs the "
+		       "outbox too.\n");
 		return 0;
 	}
 	if ((rc = cli_open_unlocked(g)))
@@ -1091,8 +1061,8 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 		       bad ? " (`qmail outbox` says why)" : "");
 		return rc ? cli_fail(&e) : 0;
 	}
-	if (argc > 2 &&
-	    (strcmp(argv[1], "retry") == 0 || strcmp(argv[1], "cancel") == 0)) {
+	if (argc > 2 && (strcmp(argv[1], "retry") == 0 ||
+	                 strcmp(argv[1], "cancel") == 0)) {
 		long long oid;
 		int sent = 0;
 
@@ -1112,8 +1082,7 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "list") != 0)
-		return cli_usage("outbox", "unknown subcommand \"%s\"",
-		                 argv[1]);
+		return cli_usage("outbox", "unknown subcommand \"%s\"", argv[1]);
 	if (qm_client_outbox_list(g->client, 0, &items, &n, &e))
 		return cli_fail(&e);
 	for (size_t i = 0; i < n; i++) {

@@ -935,11 +935,10 @@ struct qm_client_server_hit {
  * (nothing is marked read); *out malloc'd, free with
  * qm_client_server_hits_free. Errors as the operations above.
  */
-QM_NODISCARD enum qm_err
-qm_client_search_server(struct qm_client *c, int64_t account_id,
-                        const char *folder, const char *text, size_t max,
-                        struct qm_client_server_hit **out, size_t *n,
-                        struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_search_server(
+    struct qm_client *c, int64_t account_id, const char *folder,
+    const char *text, size_t max, struct qm_client_server_hit **out,
+    size_t *n, struct qm_error *err);
 void qm_client_server_hits_free(struct qm_client_server_hit **v, size_t n);
 /*
  * Folders on the account's server: IMAP CREATE (and SUBSCRIBE), RENAME

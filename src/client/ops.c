@@ -588,7 +588,8 @@ enum qm_err qm_client_msg_file(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "file a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "file a message",
+	                    err);
 	if (!rc)
 		rc = use_folder(&o, use, &dest, err);
 	if (!rc)
@@ -642,8 +643,8 @@ enum qm_err qm_client_msg_trash(struct qm_client *c, int64_t id,
 	rc = op_for_msg(c, id, "delete a message", &o, &m, err);
 	if (rc)
 		return rc;
-	rc =
-	    op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message", err);
+	rc = op_connect_msg(&o, id, &m, OP_LOCK_WAIT_S, "delete a message",
+	                    err);
 	if (rc)
 		goto out;
 	client_acct_setting(c, o.ac.a.id, QM_CLIENT_SET_DELETE_MODE, mode,
@@ -857,8 +858,8 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
-static int hit_add(void *arg, const struct qm_mail_imap_summary *s, size_t done,
-                   size_t total)
+static int hit_add(void *arg, const struct qm_mail_imap_summary *s,
+                   size_t done, size_t total)
 {
 	struct hits *h = arg;
 	struct qm_client_server_hit *d;
@@ -941,8 +942,8 @@ enum qm_err qm_client_search_server(struct qm_client *c, int64_t account_id,
 	h.max = nu - from;
 	if (!rc && h.max) {
 		h.v = calloc(h.max, sizeof(*h.v));
-		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from,
-		                                        h.max, hit_add, &h, err)
+		rc = h.v ? qm_mail_imap_fetch_summaries(o.im, uids + from, h.max,
+		                                        hit_add, &h, err)
 		         : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		if (h.rc)
 			rc = qm_error_set(err, h.rc, "out of memory");

@@ -27,11 +27,11 @@ struct qm_client {
 
 /* Account settings kept with qm_store_setting_* (per account; their
  * names, values and defaults: client.h and settings.c). */
-#define QM_SET_MAIL_CA     QM_CLIENT_SET_MAIL_CA
-#define QM_SET_INCOMING    QM_CLIENT_SET_INCOMING
-#define QM_SET_SAVE_SENT   QM_CLIENT_SET_SAVE_SENT
+#define QM_SET_MAIL_CA QM_CLIENT_SET_MAIL_CA
+#define QM_SET_INCOMING QM_CLIENT_SET_INCOMING
+#define QM_SET_SAVE_SENT QM_CLIENT_SET_SAVE_SENT
 #define QM_SET_POP3_DELETE QM_CLIENT_SET_POP3_DELETE
-#define QM_SET_KME_ID      QM_CLIENT_SET_KME_ID
+#define QM_SET_KME_ID QM_CLIENT_SET_KME_ID
 /* Global (account 0): bumped whenever the user changes a limit. */
 #define QM_SET_LIMITS_GEN "limits.generation"
 /* Per account and folder (client_mbox_state_key: "sync.FOLDER.what"):
@@ -49,7 +49,7 @@ struct acct_conn {
 	char ca[QM_STORE_PATHMAX];
 	char kme_id[QM_STORE_NAMEMAX];
 	int use_pop3;
-	struct qm_buf secret;      /* password or bearer token */
+	struct qm_buf secret; /* password or bearer token */
 	struct qm_mail_limits lim; /* the user's limits (limits.c) */
 	size_t json_depth;         /* for KME replies (limits.c) */
 };
@@ -403,8 +403,7 @@ struct incoming {
  * an account, behind one interface. client_mbox_open connects (IMAP: and
  * brings folder up to date, client_folder_sync_open, counting in st, which
  * may be NULL; POP3 has one maildrop, INBOX, and lists it); ac and st are
- * borrowed for the source's life. client_mbox_list_new gives what was not filed
- * before
+ * borrowed for the source's life. client_mbox_list_new gives what was not filed before
  * (*out malloc'd); client_mbox_holds says whether a record of the account was
  * filed from this source, client_mbox_find finds its message again
  * (QM_ERR_NOTFOUND when the server no longer lists it); client_mbox_fetch gets
@@ -416,15 +415,17 @@ struct incoming {
  */
 struct mbox;
 struct mbox_msg {
-	uint32_t uid;   /* IMAP */
+	uint32_t uid;  /* IMAP */
 	unsigned flags; /* IMAP: the server's flags when listed */
-	uint32_t num;   /* POP3: its number in this session */
-	char uidl[72];  /* POP3 */
+	uint32_t num;  /* POP3: its number in this session */
+	char uidl[72]; /* POP3 */
 };
-QM_NODISCARD enum qm_err
-client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
-                 const char *folder, struct qm_client_sync_stats *st,
-                 struct mbox **out, struct qm_error *err);
+QM_NODISCARD enum qm_err client_mbox_open(struct qm_client *c,
+                                          const struct acct_conn *ac,
+                                          const char *folder,
+                                          struct qm_client_sync_stats *st,
+                                          struct mbox **out,
+                                          struct qm_error *err);
 /*
  * An IMAP session shared by the folders of one sync (one connection and
  * login per sync, not one per folder), with the server it is for, which
@@ -536,7 +537,8 @@ QM_NODISCARD enum qm_err client_folders_to_sync(struct qm_client *c,
                                                 size_t *n,
                                                 struct qm_error *err);
 /* Lists the folders of the server im is logged in to into the store. */
-QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c, int64_t acct,
+QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
+                                              int64_t acct,
                                               struct qm_mail_imap *im,
                                               struct qm_error *err);
 /* The same; with keep not NULL and a server that offers LIST-STATUS (the

@@ -857,8 +857,8 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 	client_acct_conn_server(ac, &ac->a.imap, &sh.srv);
 	rc = qm_mail_imap_open(&sh.srv, &sh.im, err);
 	if (!rc)
-		rc =
-		    client_folders_store_status(c, ac->a.id, sh.im, &list, err);
+		rc = client_folders_store_status(c, ac->a.id, sh.im, &list,
+		                                 err);
 	if (!rc)
 		rc = client_folders_to_sync(c, ac->a.id, &names, &n, err);
 	qm_error_clear(&first);

@@ -299,9 +299,9 @@ static int filed_already(struct qm_client *c, const struct acct_conn *ac,
 	if (in->folder_id && qm_store_place_find(c->store, in->folder_id,
 	                                         in->uid, &id, NULL) == QM_OK)
 		return 1;
-	if (!in->uid ||
-	    qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
-	                          in->uidvalidity, in->uid, &id, NULL) != QM_OK)
+	if (!in->uid || qm_store_msg_find_uid(c->store, ac->a.id, in->folder,
+	                                      in->uidvalidity, in->uid, &id,
+	                                      NULL) != QM_OK)
 		return 0;
 	/* best effort: without its place, the next sync of a renumbered
 	 * folder finds it again by what it is */

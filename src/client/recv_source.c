@@ -331,8 +331,8 @@ static const struct mbox_ops pop3_ops = {
 
 enum qm_err client_mbox_open(struct qm_client *c, const struct acct_conn *ac,
                              const char *folder,
-                             struct qm_client_sync_stats *st, struct mbox **out,
-                             struct qm_error *err)
+                             struct qm_client_sync_stats *st,
+                             struct mbox **out, struct qm_error *err)
 {
 	return client_mbox_open_on(c, ac, folder, st, NULL, NULL, out, err);
 }
@@ -386,7 +386,7 @@ enum qm_err client_mbox_reopen(struct mbox *mb, struct qm_error *err)
 	mb->ops->close(mb);
 	if (mb->shared)
 		qm_mail_imap_free(&mb->shared->im); /* the server dropped it */
-	mb->status = NULL; /* what it said is old now */
+	mb->status = NULL;                     /* what it said is old now */
 	return mb->ops->open(mb, err);
 }
 

@@ -402,9 +402,11 @@ QM_NODISCARD enum qm_err qm_store_folder_put(struct qm_store *s,
                                              int64_t *id, struct qm_error *err);
 /* Folder name of account_id into *out (free with qm_store_folder_clear);
  * QM_ERR_NOTFOUND. Counts are not filled. */
-QM_NODISCARD enum qm_err
-qm_store_folder_get(struct qm_store *s, int64_t account_id, const char *name,
-                    struct qm_store_folder *out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_folder_get(struct qm_store *s,
+                                             int64_t account_id,
+                                             const char *name,
+                                             struct qm_store_folder *out,
+                                             struct qm_error *err);
 /* Every folder of account_id by name, with its message and unread counts
  * (messages with a place in it); *out malloc'd, free with
  * qm_store_folders_free; *n may be 0. */
@@ -415,10 +417,12 @@ QM_NODISCARD enum qm_err qm_store_folder_list(struct qm_store *s,
 void qm_store_folder_clear(struct qm_store_folder *f);
 void qm_store_folders_free(struct qm_store_folder **v, size_t n);
 /* Where the sync of folder id stopped. */
-QM_NODISCARD enum qm_err
-qm_store_folder_state_set(struct qm_store *s, int64_t id, int64_t uidvalidity,
-                          int64_t highestmodseq, int64_t lastuid,
-                          struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_folder_state_set(struct qm_store *s,
+                                                   int64_t id,
+                                                   int64_t uidvalidity,
+                                                   int64_t highestmodseq,
+                                                   int64_t lastuid,
+                                                   struct qm_error *err);
 /* The server renumbered folder id (a new UIDVALIDITY): every place in it
  * goes (the messages stay), its state starts afresh at uidvalidity, in one
  * transaction. */
@@ -459,7 +463,8 @@ QM_NODISCARD enum qm_err qm_store_place_list(struct qm_store *s,
                                              struct qm_store_place **out,
                                              size_t *n, struct qm_error *err);
 /* Every place of message msg_id (msg_flags filled); as above. */
-QM_NODISCARD enum qm_err qm_store_msg_places(struct qm_store *s, int64_t msg_id,
+QM_NODISCARD enum qm_err qm_store_msg_places(struct qm_store *s,
+                                             int64_t msg_id,
                                              struct qm_store_place **out,
                                              size_t *n, struct qm_error *err);
 /* The place uid of folder_id is gone from the server. *left (may be
@@ -467,7 +472,8 @@ QM_NODISCARD enum qm_err qm_store_msg_places(struct qm_store *s, int64_t msg_id,
  * such place). The message stays. */
 QM_NODISCARD enum qm_err qm_store_place_remove(struct qm_store *s,
                                                int64_t folder_id, int64_t uid,
-                                               int *left, struct qm_error *err);
+                                               int *left,
+                                               struct qm_error *err);
 /* After a flag sync of place (folder_id, uid): the server's flags are
  * now flags, and the message's become msg_flags when they are still
  * msg_was (the user did not change them meanwhile through another handle:

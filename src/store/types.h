@@ -230,7 +230,7 @@ enum qm_store_folder_use {
 };
 
 /* Longest folder name kept: the server's (wire) name, and its display. */
-#define QM_STORE_FOLDERMAX     1000
+#define QM_STORE_FOLDERMAX 1000
 #define QM_STORE_FOLDERDISPMAX 4000
 
 /*

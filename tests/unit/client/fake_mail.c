@@ -1165,8 +1165,8 @@ enum qm_err qm_mail_imap_folder_sync(struct qm_mail_imap *im,
 	c->st.exists = (uint32_t)f->n;
 	c->st.permanent = QM_MAIL_FLAG_KEYWORDS;
 	c->mode = QM_MAIL_IMAP_SYNC_FULL;
-	c->resync =
-	    known && known->uidvalidity && known->uidvalidity != f->uidvalidity;
+	c->resync = known && known->uidvalidity &&
+	            known->uidvalidity != f->uidvalidity;
 	changes_full(f, known, c);
 	*out = c;
 	return QM_OK;

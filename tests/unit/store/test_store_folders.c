@@ -470,8 +470,8 @@ static void test_folder_rename(void **state)
 	int64_t work, sub, workshop, stale, m1, m2;
 
 	work = folder_put(f->s, f->acct, "Work", "Work", QM_FOLDER_USE_NONE);
-	sub =
-	    folder_put(f->s, f->acct, "Work/2025", "2025", QM_FOLDER_USE_NONE);
+	sub = folder_put(f->s, f->acct, "Work/2025", "2025",
+	                 QM_FOLDER_USE_NONE);
 	workshop = folder_put(f->s, f->acct, "Workshop", "Workshop",
 	                      QM_FOLDER_USE_NONE);
 	stale = folder_put(f->s, f->acct, "Jobs", "Jobs", QM_FOLDER_USE_NONE);
@@ -480,12 +480,12 @@ static void test_folder_rename(void **state)
 	assert_int_equal(qm_store_place_add(f->s, work, 7, m1, 0, &e), QM_OK);
 	assert_int_equal(qm_store_place_add(f->s, sub, 3, m2, 0, &e), QM_OK);
 	assert_int_equal(qm_store_place_add(f->s, stale, 1, m1, 0, &e), QM_OK);
-	assert_int_equal(qm_store_folder_state_set(f->s, work, 4242, 99, 7, &e),
-	                 QM_OK);
-
 	assert_int_equal(
-	    qm_store_folder_rename(f->s, f->acct, "Work", "Jobs", '/', &e),
-	    QM_OK);
+	    qm_store_folder_state_set(f->s, work, 4242, 99, 7, &e), QM_OK);
+
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Work", "Jobs",
+	                                        '/', &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_folder_get(f->s, f->acct, "Jobs", &g, &e),
 	                 QM_OK);
 	assert_int_equal(g.id, work);
@@ -500,16 +500,16 @@ static void test_folder_rename(void **state)
 	assert_int_equal(listed(f->s, f->acct, sub), 1);
 	assert_int_equal(qm_store_folder_get(f->s, f->acct, "Work", &g, &e),
 	                 QM_ERR_NOTFOUND);
-	assert_int_equal(qm_store_folder_get(f->s, f->acct, "Workshop", &g, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_folder_get(f->s, f->acct, "Workshop", &g, &e), QM_OK);
 	assert_int_equal(g.id, workshop);
 	qm_store_folder_clear(&g);
-	assert_int_equal(
-	    qm_store_folder_rename(f->s, f->acct, "Nope", "X", '/', &e),
-	    QM_ERR_NOTFOUND);
-	assert_int_equal(
-	    qm_store_folder_rename(f->s, f->acct, "Jobs", "", '/', &e),
-	    QM_ERR_INVAL);
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Nope", "X",
+	                                        '/', &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_folder_rename(f->s, f->acct, "Jobs", "",
+	                                        '/', &e),
+	                 QM_ERR_INVAL);
 }
 
 int main(void)
