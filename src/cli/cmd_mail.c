@@ -492,6 +492,14 @@ static void sync_report(void *arg, const struct qm_client_sync_report *r)
 		       "a lost server reply)\n",
 		       r->address, st->duplicates,
 		       st->duplicates == 1 ? "y" : "ies");
+	if (st->headers_only || (st->bodies && !sr->quiet))
+		printf("%s: %zu plain message%s listed from %s headers "
+		       "first; %zu bod%s downloaded after (the rest when "
+		       "opened, or at the next sync)\n",
+		       r->address, st->headers_only,
+		       st->headers_only == 1 ? "" : "s",
+		       st->headers_only == 1 ? "its" : "their", st->bodies,
+		       st->bodies == 1 ? "y" : "ies");
 	if (r->rc) {
 		int x = cli_fail(&r->error);
 		if (!sr->worst)

@@ -483,6 +483,13 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
  * (unset: moved to the Trash folder; deleted for good from Trash) or
  * "expunge" (\Deleted and expunged at once, wherever it is). */
 #define QM_CLIENT_SET_DELETE_MODE "delete_mode"
+/* An IMAP folder with more new messages than this in one sync is fetched
+ * headers first: its plain mail is listed from the headers at once and
+ * the bodies come afterwards in the same sync, newest first, or when a
+ * message is opened (docs/CLIENT.md "Large mailboxes"); QMail messages
+ * are always fetched whole. "0": never; unset: QM_CLIENT_HEADER_FIRST_DEF. */
+#define QM_CLIENT_SET_HEADER_FIRST "header_first"
+#define QM_CLIENT_HEADER_FIRST_DEF "200"
 #define QM_CLIENT_SET_SAVE_SENT                                                \
 	"save_sent" /* "1": append sent mail to                                \
 	               the IMAP Sent folder */
@@ -573,6 +580,11 @@ struct qm_client_sync_stats {
 	 * unchanged since the last sync, not selected (docs/CLIENT.md,
 	 * "Large mailboxes") */
 	size_t folders_quiet;
+	/* a large folder's new plain mail listed from its headers alone
+	 * (header-only records), and bodies of such records downloaded
+	 * since, also counted in plain (docs/CLIENT.md "Large mailboxes") */
+	size_t headers_only;
+	size_t bodies;
 	/* Why this account could not use its KME in this sync (no KME set,
 	 * certificate refused, TLS, the KME down or failing), with what to
 	 * do; "" when it could. Said once per sync, however many messages

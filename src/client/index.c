@@ -125,6 +125,9 @@ enum qm_err qm_client_msg_mime(struct qm_client *c, int64_t id,
 {
 	enum qm_err rc = client_need_unlocked(c, "reading a message", err);
 
+	/* a header-only record: its body first, as the reader does */
+	if (!rc)
+		rc = client_msg_body_fetch(c, &id, err);
 	if (rc)
 		return rc;
 	return qm_store_msg_body(c->store, id, out, err);

@@ -998,3 +998,135 @@ enum qm_err qm_client_search_server(struct qm_client *c, int64_t account_id,
 	*n = h.n;
 	return QM_OK;
 }
+
+/* ------------------------------------------------ a body on demand */
+
+/* How long the reader waits for a sync of the account before fetching a
+ * plain body without it. */
+#define BODY_LOCK_WAIT_S 2
+
+/* The body of header-only message m fetched from place p (its folder
+ * selected, UIDVALIDITY checked) and filed; *id gets the message's id
+ * after (another when the body was not plain mail and replaced it). */
+static enum qm_err body_from(struct op *o, const struct msg_at *m,
+                             const struct qm_store_place *p,
+                             const struct qm_store_folder *f, int64_t *id,
+                             struct qm_error *err)
+{
+	const struct qm_store_msg *rec = &m->l->items[0];
+	struct qm_client_sync_stats st;
+	struct recv_ctx ctx;
+	struct incoming in;
+	struct qm_buf raw;
+	enum qm_err rc;
+
+	memset(&st, 0, sizeof(st));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = &st;
+	qm_buf_init(&raw,
+	            o->ac.lim.max_size ? o->ac.lim.max_size : QM_CLIENT_MAXMSG);
+	rc = qm_mail_imap_fetch(o->im, (uint32_t)p->uid, &raw, err);
+	memset(&in, 0, sizeof(in));
+	in.folder = f->name;
+	in.uidvalidity = f->uidvalidity;
+	in.uid = p->uid;
+	in.folder_id = f->id;
+	in.flags = p->flags;
+	in.raw = raw.data;
+	in.rawlen = raw.len;
+	in.replace_id = rec->id;
+	in.replaced = QM_VERIFY_NOT_QMAIL;
+	in.header_only = 1;
+	in.plain_only = o->lock < 0;
+	in.expect_mid = rec->message_id;
+	in.expect_size = rec->size;
+	if (!rc)
+		rc = client_recv_file(o->c, &o->ac, &ctx, &in, err);
+	if (!rc && ctx.body_refused)
+		rc = qm_error_set(err, QM_ERR_PROTO, "%s", ctx.last_reason);
+	else if (!rc && ctx.body_deferred)
+		rc = qm_error_set(err, QM_ERR_UNAVAIL,
+		                  "message %lld is a QMail message, not the "
+		                  "plain message its headers said: it is "
+		                  "opened by the sync of %s under way",
+		                  (long long)rec->id, o->ac.a.address);
+	else if (!rc)
+		*id = ctx.last_id ? ctx.last_id : rec->id;
+	qm_buf_free(&raw);
+	return rc;
+}
+
+enum qm_err client_msg_body_fetch(struct qm_client *c, int64_t *id,
+                                  struct qm_error *err)
+{
+	struct msg_at m;
+	struct op o;
+	struct qm_error le;
+	enum qm_err rc;
+	int tried = 0;
+
+	rc = msg_at_load(c, *id, &m, err);
+	if (rc)
+		return rc;
+	if (!m.l->items[0].body_pending) {
+		msg_at_free(&m);
+		return QM_OK;
+	}
+	rc = op_load(c, m.l->items[0].account_id,
+	             "download the body of a message", &o, err);
+	if (!rc && is_pop3(&o.ac))
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "the body of message %lld was never "
+		                  "downloaded and %s reads mail over POP3",
+		                  (long long)*id, o.ac.a.address);
+	if (rc)
+		goto out;
+	/* with the sync lock the body may be opened whatever it is; without
+	 * it (a sync under way) only plain mail is filed (in.plain_only) */
+	qm_error_clear(&le);
+	if (client_sync_lock(c, o.ac.a.id, BODY_LOCK_WAIT_S,
+	                     "download the body of a message", &o.lock,
+	                     &le) != QM_OK)
+		o.lock = -1;
+	client_acct_conn_server(&o.ac, &o.ac.a.imap, &o.srv);
+	rc = qm_mail_imap_open(&o.srv, &o.im, err);
+	if (rc) {
+		qm_error_prefix(err,
+		                "the body of message %lld has not been "
+		                "downloaded yet; connect to the mail server of "
+		                "%s to read it: ",
+		                (long long)*id, o.ac.a.address);
+		rc = QM_ERR_UNAVAIL;
+		if (err)
+			err->code = QM_ERR_UNAVAIL;
+		goto out;
+	}
+	rc = folders_load(&o, err);
+	for (size_t i = 0; !rc && i < m.np; i++) {
+		const struct qm_store_folder *f =
+		    folder_by_id(&o, m.p[i].folder_id);
+		struct qm_mail_imap_folder_state st;
+
+		if (!f)
+			continue;
+		tried = 1;
+		rc = select_checked(&o, f, &st, err);
+		if (!rc)
+			rc = body_from(&o, &m, &m.p[i], f, id, err);
+		if (rc != QM_ERR_NOTFOUND || i + 1 == m.np)
+			break;
+		qm_error_clear(err); /* gone from there: the next place */
+		rc = QM_OK;
+	}
+	if (!rc && !tried)
+		rc = qm_error_set(
+		    err, QM_ERR_NOTFOUND,
+		    "the body of message %lld has not been "
+		    "downloaded, and the last sync of %s saw it in "
+		    "no folder on the server",
+		    (long long)*id, o.ac.a.address);
+out:
+	op_close(&o);
+	msg_at_free(&m);
+	return rc;
+}

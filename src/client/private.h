@@ -387,6 +387,15 @@ struct incoming {
 	int64_t replace_id;
 	enum qm_store_verify replaced;
 	int tries; /* a waiting one: attempts so far */
+	/* replace_id is a header-only record (recv_head.c) and raw the body
+	 * fetched for it: filed only when it is the message the headers
+	 * described (expect_size bytes, Message-ID expect_mid); a plain one
+	 * fills the record in place (same id), anything else replaces it as
+	 * a whole fetch would have filed it. plain_only: without the sync
+	 * lock, a body that is not plain mail is left to the sync */
+	int header_only, plain_only;
+	const char *expect_mid;
+	int64_t expect_size;
 };
 
 /*
@@ -448,6 +457,15 @@ QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
 QM_NODISCARD enum qm_err
 client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms, size_t n,
                        qm_mail_msg_fn fn, void *arg, struct qm_error *err);
+/* The list fields of ms[0..n) (IMAP: qm_mail_imap_fetch_summaries, fn
+ * once per message in the server's order); QM_ERR_UNSUPPORTED, no message
+ * set, for POP3. */
+QM_NODISCARD enum qm_err client_mbox_heads(struct mbox *mb,
+                                           const struct mbox_msg *ms, size_t n,
+                                           qm_mail_summary_fn fn, void *arg,
+                                           struct qm_error *err);
+/* The store's row of the IMAP folder (0: POP3). */
+int64_t client_mbox_folder_id(const struct mbox *mb);
 void client_mbox_free(struct mbox **mb);
 QM_NODISCARD enum qm_err client_mbox_list_new(struct mbox *mb,
                                               struct mbox_msg **out, size_t *n,
@@ -624,6 +642,9 @@ struct recv_ctx {
 	enum qm_store_verify last_verify;
 	enum msg_wait last_wait;
 	char last_reason[QM_ERR_MSGMAX];
+	/* a header-only record's body: not the message its headers said
+	 * (refused, last_reason says why), or left to the sync (plain_only) */
+	int body_refused, body_deferred;
 };
 void client_recv_outcome_free(struct recv_outcome *oc);
 /* Processes one QMail message into oc. A non-zero return is an error that
@@ -656,6 +677,32 @@ QM_NODISCARD enum qm_err
 client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
                          const struct incoming *in, const struct qm_error *why,
                          struct qm_client_sync_stats *st, struct qm_error *err);
+/*
+ * A new message of a large folder listed from its header fields (hdr, as
+ * qm_mail_imap_fetch_summaries gives them; size: RFC822.SIZE; date: the
+ * arrival, used when the Date header does not parse) at in's location: a
+ * plain message is filed as a header-only record (its body comes later,
+ * client_recv_file with in->header_only), a message its headers show as
+ * QMail (or that does not parse) is not filed and *whole is set: it is
+ * fetched whole at once, as its keys must be used then. A message filed
+ * already (its place) is left alone.
+ */
+QM_NODISCARD enum qm_err
+client_recv_file_head(struct qm_client *c, struct acct_conn *ac,
+                      struct recv_ctx *ctx, const struct incoming *in,
+                      const unsigned char *hdr, size_t hdrlen, int64_t size,
+                      int64_t date, int *whole, struct qm_error *err);
+/*
+ * The body of header-only message *id fetched now from its place on the
+ * IMAP server (ops.c: its folder's UIDVALIDITY checked, as every
+ * operation does) and filed through client_recv_file; *id is the
+ * message's id after (another only when the body was no plain mail and
+ * its record was replaced). QM_OK at once for a message that has its
+ * body. QM_ERR_UNAVAIL when the server cannot be reached, QM_ERR_PROTO
+ * when it gave another message than the headers described.
+ */
+QM_NODISCARD enum qm_err client_msg_body_fetch(struct qm_client *c, int64_t *id,
+                                               struct qm_error *err);
 /* An opened message's inner copies of From, To and Cc must name the
  * addresses the envelope authenticated (display names, case and order
  * aside); else 0, and why says which differs. */

@@ -434,7 +434,11 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	enum qm_err rc;
 
 	memset(&mm, 0, sizeof(mm));
-	rc = qm_store_msg_get(c->store, id, &l, err);
+	/* a header-only record: its body first (a large folder's sync lists
+	 * plain mail from its headers and fetches bodies afterwards) */
+	rc = client_msg_body_fetch(c, &id, err);
+	if (!rc)
+		rc = qm_store_msg_get(c->store, id, &l, err);
 	if (!rc && !l->n)
 		rc = qm_error_set(err, QM_ERR_NOTFOUND, "no message %lld",
 		                  (long long)id);

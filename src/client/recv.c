@@ -438,19 +438,15 @@ static enum qm_err fetch_batch(struct qm_client *c, struct acct_conn *ac,
  * on past it; one past limit.message_size is recorded as refused, not
  * fetched again, and ends the sync (the server dropped the session).
  */
-static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
-                             struct mbox *mb, qm_client_progress_fn progress,
-                             void *parg, struct qm_buf *raw,
-                             struct recv_ctx *ctx, struct qm_error *err)
+static enum qm_err fetch_each(struct qm_client *c, struct acct_conn *ac,
+                              struct mbox *mb, const struct mbox_msg *ms,
+                              size_t done, size_t n,
+                              qm_client_progress_fn progress, void *parg,
+                              struct qm_buf *raw, struct recv_ctx *ctx,
+                              int *stopped, struct qm_error *err)
 {
-	struct mbox_msg *ms = NULL;
-	size_t n = 0, done = 0;
-	enum qm_err rc;
+	enum qm_err rc = QM_OK;
 
-	rc = client_mbox_list_new(mb, &ms, &n, err);
-	if (!rc && n)
-		rc = fetch_batch(c, ac, mb, ms, n, progress, parg, ctx, &done,
-		                 err);
 	for (size_t i = done; i < n && !rc; i++) {
 		struct incoming in;
 
@@ -468,6 +464,7 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 			                              err);
 			if (!rc)
 				rc = client_mbox_seen(mb, &ms[i], err);
+			*stopped = 1;
 			break;
 		}
 		if (rc)
@@ -482,9 +479,310 @@ static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
 			break;
 		client_mbox_settle(mb, &ms[i]);
 	}
+	return rc;
+}
+
+/* From how many new messages folder mb is fetched headers first (the
+ * account setting header_first; 0: never). */
+static size_t header_first_from(struct qm_client *c, const struct acct_conn *ac)
+{
+	char v[32];
+	long long x = 0;
+
+	client_acct_setting(c, ac->a.id, QM_CLIENT_SET_HEADER_FIRST, v,
+	                    sizeof(v));
+	if (!v[0] || qm_parse_ll(v, 0, 1000000, &x, NULL) != QM_OK)
+		return (size_t)strtoul(QM_CLIENT_HEADER_FIRST_DEF, NULL, 10);
+	return (size_t)x;
+}
+
+/* Header-first, one chunk of new messages listed at a time: its plain
+ * ones filed as header-only records, the others (QMail) fetched whole
+ * before the next chunk. */
+#define HEAD_CHUNK 256
+
+/* What the header pass's callback needs, and what it did. */
+struct heads {
+	struct qm_client *c;
+	struct acct_conn *ac;
+	struct mbox *mb;
+	const struct mbox_msg *ms; /* the chunk */
+	size_t n, base, total;     /* its length, where it starts, of all */
+	struct mbox_msg *whole;    /* to fetch whole (room for n) */
+	size_t nwhole;
+	qm_client_progress_fn progress;
+	void *parg;
+	struct recv_ctx *ctx;
+	enum qm_err rc;
+	struct qm_error err;
+};
+
+/* One message's list fields, as they arrive. */
+static int head_one(void *arg, const struct qm_mail_imap_summary *s,
+                    size_t done, size_t total)
+{
+	struct heads *h = arg;
+	struct incoming in;
+	size_t i = 0;
+	int whole = 0;
+
+	(void)total;
+	while (i < h->n && h->ms[i].uid != s->uid)
+		i++;
+	if (i == h->n)
+		return 0; /* not asked for */
+	if (h->progress)
+		h->progress(h->parg, "headers", h->base + done, h->total);
+	client_mbox_where(h->mb, &h->ms[i], &in);
+	in.flags = s->flags;
+	if (h->ac->lim.max_size && s->size > h->ac->lim.max_size) {
+		/* refused as a whole fetch would be, without fetching it */
+		qm_error_set(&h->err, QM_ERR_TOOBIG,
+		             "the server says it is %lu bytes",
+		             (unsigned long)s->size);
+		h->rc = client_recv_file_refused(h->c, h->ac, &in, &h->err,
+		                                 h->ctx->st, &h->err);
+	} else
+		h->rc = client_recv_file_head(h->c, h->ac, h->ctx, &in, s->hdr,
+		                              s->hdrlen, (int64_t)s->size,
+		                              s->internaldate, &whole, &h->err);
+	if (!h->rc && whole)
+		h->whole[h->nwhole++] = h->ms[i];
+	return h->rc ? 1 : 0;
+}
+
+/*
+ * The header pass over ms[0..n) (IMAP): each chunk's list fields in one
+ * round trip, its QMail messages fetched whole (fetch_batch, then one at a
+ * time from where a batch stopped), then the chunk marked filed. *stopped:
+ * a message past limit.message_size ended the session.
+ */
+static enum qm_err fetch_heads(struct qm_client *c, struct acct_conn *ac,
+                               struct mbox *mb, const struct mbox_msg *ms,
+                               size_t n, qm_client_progress_fn progress,
+                               void *parg, struct qm_buf *raw,
+                               struct recv_ctx *ctx, int *stopped,
+                               struct qm_error *err)
+{
+	struct heads h;
+	enum qm_err rc = QM_OK;
+
+	memset(&h, 0, sizeof(h));
+	h.whole = calloc(HEAD_CHUNK, sizeof(*h.whole));
+	if (!h.whole)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t at = 0; at < n && !rc && !*stopped; at += HEAD_CHUNK) {
+		size_t k = n - at < HEAD_CHUNK ? n - at : HEAD_CHUNK, done = 0;
+
+		h.c = c;
+		h.ac = ac;
+		h.mb = mb;
+		h.ms = ms + at;
+		h.n = k;
+		h.base = at;
+		h.total = n;
+		h.nwhole = 0;
+		h.progress = progress;
+		h.parg = parg;
+		h.ctx = ctx;
+		h.rc = QM_OK;
+		rc = client_mbox_heads(mb, h.ms, k, head_one, &h, err);
+		if (h.rc) {
+			if (err)
+				*err = h.err;
+			rc = h.rc;
+		}
+		if (!rc && h.nwhole)
+			rc = fetch_batch(c, ac, mb, h.whole, h.nwhole, NULL,
+			                 NULL, ctx, &done, err);
+		if (!rc && done < h.nwhole)
+			rc = fetch_each(c, ac, mb, h.whole, done, h.nwhole,
+			                NULL, NULL, raw, ctx, stopped, err);
+		/* every message of the chunk is filed (or refused): the
+		 * next sync lists none of them */
+		if (!rc && !*stopped)
+			rc = client_mbox_seen(mb, &ms[at + k - 1], err);
+	}
+	free(h.whole);
+	return rc;
+}
+
+/*
+ * Fetches and files what mb holds that was not filed before, in order:
+ * a folder with more new messages than the setting header_first says
+ * headers first (fetch_heads; the bodies follow in fetch_bodies), else
+ * in batches where the source can (fetch_batch), else one at a time.
+ * Whatever becomes of a message (filed, waiting, unreadable), the sync
+ * goes on past it; one past limit.message_size is recorded as refused,
+ * not fetched again, and ends the sync of the folder (the server dropped
+ * the session: *stopped).
+ */
+static enum qm_err fetch_new(struct qm_client *c, struct acct_conn *ac,
+                             struct mbox *mb, qm_client_progress_fn progress,
+                             void *parg, struct qm_buf *raw,
+                             struct recv_ctx *ctx, int *stopped,
+                             struct qm_error *err)
+{
+	struct mbox_msg *ms = NULL;
+	size_t n = 0, done = 0, from;
+	enum qm_err rc;
+
+	rc = client_mbox_list_new(mb, &ms, &n, err);
+	from = header_first_from(c, ac);
+	if (!rc && n && from && n > from && client_mbox_folder_id(mb)) {
+		rc = fetch_heads(c, ac, mb, ms, n, progress, parg, raw, ctx,
+		                 stopped, err);
+		done = n;
+	} else if (!rc && n) {
+		rc = fetch_batch(c, ac, mb, ms, n, progress, parg, ctx, &done,
+		                 err);
+	}
+	if (!rc)
+		rc = fetch_each(c, ac, mb, ms, done, n, progress, parg, raw,
+		                ctx, stopped, err);
 	if (progress && !rc)
 		progress(parg, "fetching", n, n);
 	free(ms);
+	return rc;
+}
+
+/* What the body pass's callback needs, and what it did. */
+struct bodies {
+	struct qm_client *c;
+	struct acct_conn *ac;
+	struct mbox *mb;
+	const struct qm_store_place *pl; /* the batch's places */
+	size_t n, done, total;
+	qm_client_progress_fn progress;
+	void *parg;
+	struct recv_ctx *ctx;
+	enum qm_err rc;
+	struct qm_error err;
+};
+
+/* The body of one header-only record, as it arrives: filed through the
+ * same path as a whole fetch, if it is the message the headers were. */
+static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
+                    size_t len)
+{
+	struct bodies *b = arg;
+	struct qm_store_msglist *l = NULL;
+	struct mbox_msg m;
+	struct incoming in;
+	size_t i = 0;
+
+	while (i < b->n && b->pl[i].uid != (int64_t)uid)
+		i++;
+	if (i == b->n)
+		return 0; /* not asked for */
+	if (b->progress)
+		b->progress(b->parg, "bodies", ++b->done, b->total);
+	b->rc = qm_store_msg_get(b->c->store, b->pl[i].msg_id, &l, &b->err);
+	if (b->rc || !l->n || !l->items[0].body_pending) {
+		/* gone, or filled meanwhile (a reader opened it) */
+		qm_store_msglist_free(&l);
+		return b->rc ? 1 : 0;
+	}
+	memset(&m, 0, sizeof(m));
+	m.uid = uid;
+	client_mbox_where(b->mb, &m, &in);
+	in.flags = b->pl[i].flags;
+	in.raw = msg;
+	in.rawlen = len;
+	in.replace_id = l->items[0].id;
+	in.replaced = QM_VERIFY_NOT_QMAIL;
+	in.header_only = 1;
+	in.expect_mid = l->items[0].message_id;
+	in.expect_size = l->items[0].size;
+	b->ctx->st->fetched++;
+	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
+	if (!b->rc && b->ctx->body_refused)
+		b->ctx->st->errors++;
+	qm_store_msglist_free(&l);
+	return b->rc ? 1 : 0;
+}
+
+/* Keeps, in order, the places of pl[0..n) whose message is within
+ * limit.message_size (lowered since it was listed: its fetch would end
+ * the session at every sync and hold back the bodies after it; it is
+ * fetched, and refused, when it is opened); returns how many. */
+static size_t fits(struct qm_client *c, const struct acct_conn *ac,
+                   struct qm_store_place *pl, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct qm_store_msglist *l = NULL;
+		int keep = 1;
+
+		if (ac->lim.max_size &&
+		    qm_store_msg_get(c->store, pl[i].msg_id, &l, NULL) ==
+		        QM_OK &&
+		    l->n && l->items[0].size > (int64_t)ac->lim.max_size)
+			keep = 0;
+		qm_store_msglist_free(&l);
+		if (keep)
+			pl[k++] = pl[i];
+	}
+	return k;
+}
+
+/* Bodies per round trip in the body pass. */
+#define BODY_BATCH 64
+
+/*
+ * The body pass (IMAP): the header-only records with a place in mb's
+ * folder get their bodies, newest first, BODY_BATCH per round trip. A
+ * sync cut short leaves the rest to the next sync, or to the reader.
+ */
+static enum qm_err fetch_bodies(struct qm_client *c, struct acct_conn *ac,
+                                struct mbox *mb, qm_client_progress_fn progress,
+                                void *parg, struct recv_ctx *ctx,
+                                struct qm_error *err)
+{
+	struct qm_store_place *pl = NULL;
+	struct mbox_msg ms[BODY_BATCH];
+	struct bodies b;
+	size_t n = 0;
+	int64_t fid = client_mbox_folder_id(mb);
+	enum qm_err rc;
+
+	if (!fid)
+		return QM_OK;
+	rc = qm_store_place_pending(c->store, fid, &pl, &n, err);
+	memset(&b, 0, sizeof(b));
+	b.c = c;
+	b.ac = ac;
+	b.mb = mb;
+	b.total = n;
+	b.progress = progress;
+	b.parg = parg;
+	b.ctx = ctx;
+	if (!rc)
+		n = fits(c, ac, pl, n);
+	b.total = n;
+	for (size_t at = 0; !rc && at < n; at += BODY_BATCH) {
+		size_t k = n - at < BODY_BATCH ? n - at : BODY_BATCH;
+
+		memset(ms, 0, sizeof(ms));
+		for (size_t j = 0; j < k; j++)
+			ms[j].uid = (uint32_t)pl[at + j].uid;
+		b.pl = pl + at;
+		b.n = k;
+		rc = client_mbox_fetch_many(mb, ms, k, body_one, &b, err);
+		if (b.rc) {
+			if (err)
+				*err = b.err;
+			rc = b.rc;
+		} else if (rc == QM_ERR_TOOBIG) {
+			/* larger than its size said: the session is gone; the
+			 * rest waits for the next sync or the reader */
+			qm_error_clear(err);
+			rc = client_mbox_reopen(mb, err);
+			break;
+		}
+	}
+	free(pl);
 	return rc;
 }
 
@@ -498,6 +796,7 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 {
 	struct mbox *mb = NULL;
 	struct qm_buf raw;
+	int stopped = 0;
 	enum qm_err rc;
 
 	qm_buf_init(&raw,
@@ -511,7 +810,10 @@ static enum qm_err sync_folder(struct qm_client *c, struct acct_conn *ac,
 	if (!rc)
 		rc = refetch_refused(c, ac, mb, folder, &raw, ctx, err);
 	if (!rc)
-		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, err);
+		rc = fetch_new(c, ac, mb, progress, parg, &raw, ctx, &stopped,
+		               err);
+	if (!rc && !stopped)
+		rc = fetch_bodies(c, ac, mb, progress, parg, ctx, err);
 	if (!rc)
 		rc = client_mbox_done(mb, err);
 	client_mbox_free(&mb);

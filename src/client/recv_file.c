@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -251,6 +252,8 @@ struct filing {
 	const void *body;           /* what the vault gets */
 	size_t body_len;
 	int done; /* nothing (more) to record */
+	/* plain: the header-only record this body fills (its id stays) */
+	int64_t fill_id;
 };
 
 static int opened(enum qm_store_verify v)
@@ -316,10 +319,12 @@ static int filed_already(struct qm_client *c, const struct acct_conn *ac,
 static int64_t plain_seen_before(struct qm_client *c,
                                  const struct acct_conn *ac,
                                  const struct incoming *in,
-                                 const struct qm_mail_parsed *mp)
+                                 const struct qm_mail_parsed *mp, int *pending)
 {
 	int64_t *ids = NULL, found = 0;
 	size_t n = 0;
+
+	*pending = 0;
 
 	if (!in->folder_id || !mp->hdrs.message_id[0] ||
 	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
@@ -331,8 +336,10 @@ static int64_t plain_seen_before(struct qm_client *c,
 		if (qm_store_msg_get(c->store, ids[i], &l, NULL) != QM_OK)
 			continue;
 		if (l->n && l->items[0].verify == QM_VERIFY_NOT_QMAIL &&
-		    l->items[0].size == (int64_t)in->rawlen)
+		    l->items[0].size == (int64_t)in->rawlen) {
 			found = ids[i];
+			*pending = l->items[0].body_pending;
+		}
 		qm_store_msglist_free(&l);
 	}
 	free(ids);
@@ -380,6 +387,32 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 	}
 }
 
+/*
+ * The body fetched for a header-only record is the message its headers
+ * described: as many bytes as the server's size then, the same
+ * Message-ID. A server that answers with another message (hostile, or
+ * renumbered under the same UIDVALIDITY) is not believed: nothing is
+ * filed, the record waits as it was (ctx->body_refused, last_reason).
+ */
+static int body_matches(struct filing *f, struct recv_ctx *ctx)
+{
+	const struct incoming *in = f->in;
+	const char *mid = f->mp ? f->mp->hdrs.message_id : "";
+	const char *want = in->expect_mid ? in->expect_mid : "";
+
+	if ((int64_t)in->rawlen == in->expect_size && strcmp(mid, want) == 0)
+		return 1;
+	ctx->body_refused = 1;
+	snprintf(ctx->last_reason, sizeof(ctx->last_reason),
+	         "the server gave another message (%zu bytes, Message-ID "
+	         "%.80s) for the body of message %lld (%lld bytes, Message-ID "
+	         "%.80s): it was not filed",
+	         in->rawlen, mid[0] ? mid : "none", (long long)in->replace_id,
+	         (long long)in->expect_size, want[0] ? want : "none");
+	f->done = 1;
+	return 0;
+}
+
 /* Parses the message and decides what it is: malformed or past a limit,
  * plain mail, or a QMail message (classify_qmail). */
 static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
@@ -389,6 +422,11 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 	struct qm_error e;
 
 	qm_error_clear(&e);
+	if (f->in->header_only &&
+	    (int64_t)f->in->rawlen != f->in->expect_size) {
+		body_matches(f, ctx);
+		return QM_OK;
+	}
 	if (qm_mail_parse(f->in->raw, f->in->rawlen, &ac->lim, &f->mp, &e) !=
 	    QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
@@ -401,15 +439,30 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		         qm_error_msg(&e));
 		return QM_OK;
 	}
+	if (f->in->header_only && !body_matches(f, ctx))
+		return QM_OK;
 	if (f->mp->kind == QM_MAIL_KIND_PLAIN) {
-		int64_t first = f->in->replace_id
-		                    ? 0
-		                    : plain_seen_before(c, ac, f->in, f->mp);
+		int pending = 0;
+		int64_t first =
+		    f->in->replace_id
+		        ? 0
+		        : plain_seen_before(c, ac, f->in, f->mp, &pending);
 
-		if (first) {
+		if (first && !pending) {
 			ctx->last_id = first;
 			f->done = 1;
 			return place_at(c, f->in, first, err);
+		}
+		/* a header-only record of it (listed from another folder):
+		 * this body is its body */
+		f->fill_id = first                ? first
+		             : f->in->header_only ? f->in->replace_id
+		                                  : 0;
+		if (first) {
+			enum qm_err rc = place_at(c, f->in, first, err);
+
+			if (rc)
+				return rc;
 		}
 		f->oc.verify = QM_VERIFY_NOT_QMAIL;
 		f->body = f->in->raw;
@@ -419,6 +472,12 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		return QM_OK;
 	}
 	f->qmail = 1;
+	if (f->in->plain_only) {
+		/* its keys are the sync's to use, under the sync lock */
+		ctx->body_deferred = 1;
+		f->done = 1;
+		return QM_OK;
+	}
 	return classify_qmail(c, ac, ctx, f, err);
 }
 
@@ -435,7 +494,7 @@ static enum qm_err settle_waiting(struct qm_client *c, struct acct_conn *ac,
 		return QM_OK;
 	ctx->last_wait = f->oc.wait;
 	qm_strlcpy(ctx->last_reason, f->oc.reason, sizeof(ctx->last_reason));
-	if (in->replace_id) {
+	if (in->replace_id && !in->header_only) {
 		f->done = 1;
 		if (in->replaced == QM_VERIFY_WAITING)
 			return record_update(c, ac, in->replace_id, f->mp,
@@ -648,6 +707,29 @@ static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
 	return rc;
 }
 
+/* A plain body for a header-only record: filled in, the record keeps its
+ * id (a list or a reader showing it goes on). Filled already by another
+ * handle meanwhile: nothing to do. */
+static enum qm_err record_body(struct qm_client *c, struct recv_ctx *ctx,
+                               struct filing *f, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	rc = qm_store_msg_body_fill(c->store, f->fill_id, f->body, f->body_len,
+	                            f->mc ? f->mc->text : NULL,
+	                            f->mc ? (int)f->mc->natt : 0, err);
+	if (rc == QM_ERR_STATE) {
+		qm_error_clear(err);
+		rc = QM_OK;
+	} else if (!rc) {
+		ctx->st->bodies++;
+		ctx->st->plain++;
+	}
+	ctx->last_id = f->fill_id;
+	ctx->last_verify = QM_VERIFY_NOT_QMAIL;
+	return rc;
+}
+
 /* Files the message as the stages decided. */
 static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
                           struct recv_ctx *ctx, struct filing *f,
@@ -659,6 +741,8 @@ static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
 	int64_t id = 0;
 	enum qm_err rc;
 
+	if (f->fill_id && f->oc.verify == QM_VERIFY_NOT_QMAIL)
+		return record_body(c, ctx, f, err);
 	qm_buf_init_secure(&meta, 1 << 20);
 	rc = record_fill(ac, f, &m, from, sizeof(from), &meta, err);
 	if (!rc)
@@ -682,6 +766,7 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 	ctx->last_verify = in->replaced;
 	ctx->last_wait = MSG_WAIT_NONE;
 	ctx->last_reason[0] = '\0';
+	ctx->body_refused = ctx->body_deferred = 0;
 	if (filed_already(c, ac, in))
 		return QM_OK;
 	rc = classify(c, ac, ctx, &f, err);
@@ -739,4 +824,101 @@ client_recv_file_refused(struct qm_client *c, const struct acct_conn *ac,
 	st->errors++;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	return qm_store_setting_set(c->store, ac->a.id, key, reason, err);
+}
+
+/* Whether header fields hdr show a QMail message, or one that might be:
+ * an X-QKD- field or a multipart/encrypted body (any protocol). Wrong
+ * only on the safe side: such a plain message is fetched whole. */
+static int head_looks_qmail(const unsigned char *hdr, size_t len)
+{
+	static const char *const marks[] = {"x-qkd-", "multipart/encrypted",
+	                                    QM_MAIL_PROTOCOL};
+
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+			size_t ml = strlen(marks[k]);
+
+			if (len - i >= ml && strncasecmp((const char *)hdr + i,
+			                                 marks[k], ml) == 0)
+				return 1;
+		}
+	return 0;
+}
+
+/* The index row of a header-only record from the parsed fields mp. */
+static void head_fill(const struct acct_conn *ac, const struct incoming *in,
+                      const struct qm_mail_parsed *mp, int64_t size,
+                      int64_t date, struct qm_store_msg *m, char *from,
+                      size_t fromlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->account_id = ac->a.id;
+	m->folder = in->folder;
+	m->uidvalidity = in->uidvalidity;
+	m->uid = in->uid;
+	m->flags = in->flags & PLACE_FLAGS;
+	m->from_addr =
+	    client_addr_bare(mp->hdrs.from, from, fromlen, NULL) == QM_OK
+	        ? from
+	        : mp->hdrs.from;
+	m->to_addrs = mp->hdrs.to;
+	m->message_id = mp->hdrs.message_id;
+	m->date = parse_date(mp->hdrs.date);
+	if (!m->date)
+		m->date = date ? date : qm_now();
+	m->level = 0;
+	m->verify = QM_VERIFY_NOT_QMAIL;
+	m->size = size;
+	m->body_pending = 1;
+}
+
+enum qm_err client_recv_file_head(struct qm_client *c, struct acct_conn *ac,
+                                  struct recv_ctx *ctx,
+                                  const struct incoming *in,
+                                  const unsigned char *hdr, size_t hdrlen,
+                                  int64_t size, int64_t date, int *whole,
+                                  struct qm_error *err)
+{
+	struct qm_mail_parsed *mp = NULL;
+	struct qm_store_msg m;
+	struct incoming at = *in;
+	char from[QM_STORE_ADDRMAX];
+	const char *subject;
+	int64_t id = 0, first;
+	int pending = 0;
+	enum qm_err rc;
+
+	*whole = 0;
+	if (filed_already(c, ac, in))
+		return QM_OK;
+	if (!hdr || head_looks_qmail(hdr, hdrlen) ||
+	    qm_mail_parse(hdr, hdrlen, &ac->lim, &mp, NULL) != QM_OK ||
+	    mp->kind != QM_MAIL_KIND_PLAIN) {
+		qm_mail_parsed_free(&mp);
+		*whole = 1;
+		return QM_OK;
+	}
+	/* the same message filed from another place: shown here too */
+	at.rawlen = (size_t)size;
+	first = plain_seen_before(c, ac, &at, mp, &pending);
+	if (first) {
+		qm_mail_parsed_free(&mp);
+		return place_at(c, in, first, err);
+	}
+	head_fill(ac, in, mp, size, date, &m, from, sizeof(from));
+	subject = mp->content && mp->content->subject ? mp->content->subject
+	                                              : mp->subject;
+	rc = qm_store_msg_add(c->store, &m, subject ? subject : "", NULL, 0,
+	                      NULL, 0, NULL, &id, err);
+	if (rc == QM_ERR_EXISTS) {
+		qm_error_clear(err);
+		rc = QM_OK;
+		id = 0;
+	}
+	if (!rc && id)
+		rc = place_at(c, in, id, err);
+	if (!rc && id)
+		ctx->st->headers_only++;
+	qm_mail_parsed_free(&mp);
+	return rc;
 }

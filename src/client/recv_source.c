@@ -445,6 +445,30 @@ enum qm_err client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
 	return mb->ops->fetch_many(mb, ms, n, fn, arg, err);
 }
 
+enum qm_err client_mbox_heads(struct mbox *mb, const struct mbox_msg *ms,
+                              size_t n, qm_mail_summary_fn fn, void *arg,
+                              struct qm_error *err)
+{
+	uint32_t *uids;
+	enum qm_err rc;
+
+	if (mb->ops != &imap_ops)
+		return QM_ERR_UNSUPPORTED; /* no message: the caller goes on */
+	uids = calloc(n ? n : 1, sizeof(*uids));
+	if (!uids)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		uids[i] = ms[i].uid;
+	rc = qm_mail_imap_fetch_summaries(mb->im, uids, n, fn, arg, err);
+	free(uids);
+	return rc;
+}
+
+int64_t client_mbox_folder_id(const struct mbox *mb)
+{
+	return mb->ops == &imap_ops ? mb->fs.folder_id : 0;
+}
+
 enum qm_err client_mbox_seen(struct mbox *mb, const struct mbox_msg *m,
                              struct qm_error *err)
 {

@@ -2,7 +2,8 @@
 /*
  * The settings a person changes through either interface, in one table:
  * each account's (incoming protocol, private mail CA, expected KME ID,
- * POP3 delete, copies to Sent, folders synced, how a message is deleted)
+ * POP3 delete, copies to Sent, folders synced, how a message is deleted,
+ * from how many new messages a folder is fetched headers first)
  * and the global ones (the web GUI's background sync; the level settings
  * and the limits, which keep their own rules in levels.c and limits.c and
  * are reached from here by name).
@@ -23,6 +24,7 @@ enum set_kind {
 	SET_SECONDS,  /* 0 to 86400 */
 	SET_FOLDERS,  /* "subscribed", "inbox" or "all" */
 	SET_DELETE,   /* "trash" or "expunge" */
+	SET_COUNT,    /* 0 to 1000000 */
 };
 
 struct setting {
@@ -40,6 +42,7 @@ static const struct setting table[] = {
     {QM_CLIENT_SET_SAVE_SENT, 0, "", SET_BOOL},
     {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS},
     {QM_CLIENT_SET_DELETE_MODE, 0, "trash", SET_DELETE},
+    {QM_CLIENT_SET_HEADER_FIRST, 0, QM_CLIENT_HEADER_FIRST_DEF, SET_COUNT},
     {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS},
 };
 
@@ -128,6 +131,13 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 			return QM_OK;
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "%s is trash or expunge, not \"%.40s\"",
+		                    s->name, value);
+	case SET_COUNT:
+		if (qm_parse_ll(value, 0, 1000000, &v, NULL) == QM_OK)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is a number of messages from 0 to "
+		                    "1000000, not \"%.40s\"",
 		                    s->name, value);
 	case SET_PATH:
 		if (strlen(value) < QM_STORE_PATHMAX)

@@ -493,6 +493,16 @@ enum qm_err qm_store_place_list(struct qm_store *s, int64_t folder_id,
 	    out, n, err);
 }
 
+enum qm_err qm_store_place_pending(struct qm_store *s, int64_t folder_id,
+                                   struct qm_store_place **out, size_t *n,
+                                   struct qm_error *err)
+{
+	return places_where(s,
+	                    PLACES_SELECT "WHERE p.folder_id = ? AND "
+	                                  "m.body_pending <> 0 ORDER BY p.uid DESC",
+	                    folder_id, out, n, err);
+}
+
 enum qm_err qm_store_msg_places(struct qm_store *s, int64_t msg_id,
                                 struct qm_store_place **out, size_t *n,
                                 struct qm_error *err)

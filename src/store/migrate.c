@@ -156,6 +156,14 @@ static const char *const migrations[] = {
     " ON f.account_id = m.account_id AND f.name = m.folder"
     " AND f.uidvalidity = m.uidvalidity"
     " WHERE m.uid <> 0 AND m.uidl IS NULL;",
+
+    /* 7: header-only records of plain mail (a large folder's first sync
+     * lists it from its headers and fetches the bodies afterwards, or
+     * when the message is opened): body_pending = 1 while the vault
+     * holds no body yet. Rows of older versions all have theirs. */
+    "ALTER TABLE msg ADD COLUMN body_pending INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX msg_pending ON msg(account_id, id)"
+    " WHERE body_pending <> 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

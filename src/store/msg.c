@@ -289,6 +289,12 @@ enum qm_err store_msg_labels_seal(struct qm_store *s, struct qm_error *err)
 	return rc;
 }
 
+#define MSG_INSERT                                                             \
+	"INSERT INTO msg (id, account_id, folder, uidvalidity, uid, uidl, "    \
+	"message_id, from_addr, to_addrs, date, level, verify, flags, size, "  \
+	"n_attach, subject, mac, has_meta"
+#define MSG_VALUES "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+
 enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              const char *subject, const char *const *key_ids,
                              size_t n_keys, const void *mime, size_t mime_len,
@@ -306,6 +312,11 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a message needs a folder and a level of 0 "
 		                    "to 4");
+	if (m->body_pending &&
+	    (mime || m->meta || m->verify != QM_VERIFY_NOT_QMAIL || m->level))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "only a plain message without its body is "
+		                    "a header-only record");
 	rc = store_check_len("the folder name", m->folder, 1024, err);
 	if (rc == QM_OK)
 		rc =
@@ -355,11 +366,11 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	if (rc == QM_OK)
 		rc = store_db_stmt(
 		    s,
-		    "INSERT INTO msg (id, account_id, folder, "
-		    "uidvalidity, uid, uidl, message_id, from_addr, "
-		    "to_addrs, date, level, verify, flags, size, "
-		    "n_attach, subject, mac, has_meta) VALUES (?, ?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    /* body_pending (schema 7) only when set: tests write at
+		     * older versions before they upgrade */
+		    m->body_pending ? MSG_INSERT ", body_pending) VALUES "
+		                                 "(" MSG_VALUES ", 1)"
+		                    : MSG_INSERT ") VALUES (" MSG_VALUES ")",
 		    &st, err);
 	if (rc != QM_OK)
 		goto out;
@@ -563,6 +574,101 @@ enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
 	/* A contentless FTS5 table cannot forget one row: rebuild on use. */
 	store_fts_drop(s);
 	return QM_OK;
+}
+
+/* The body of header-only record mid into msg_body (blob, blob2: buffers
+ * to use), inside the caller's transaction. */
+static enum qm_err body_insert(struct qm_store *s, int64_t mid,
+                               const void *mime, size_t mime_len,
+                               const char *text, struct qm_buf *blob,
+                               struct qm_buf *blob2, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = seal_into(s, "mime", mid, mime, mime_len, blob, err);
+	if (rc == QM_OK && text)
+		rc = seal_into(s, "text", mid, text, strlen(text), blob2, err);
+	if (rc == QM_OK)
+		rc = store_db_stmt(s,
+		                   "INSERT INTO msg_body (msg_id, mime, text) "
+		                   "VALUES (?, ?, ?)",
+		                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_blob(st, 2, blob->data, (int)blob->len, SQLITE_STATIC);
+	if (text)
+		sqlite3_bind_blob(st, 3, blob2->data, (int)blob2->len,
+		                  SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_clear_bindings(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return store_db_fail(s, src, err,
+		                     "storing the message in the vault");
+	return QM_OK;
+}
+
+enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
+                                   const void *mime, size_t mime_len,
+                                   const char *text, int n_attach,
+                                   struct qm_error *err)
+{
+	struct qm_buf blob, blob2;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src, changed = 0;
+
+	if (!mime)
+		return qm_error_set(err, QM_ERR_INVAL, "no body to file");
+	rc = store_vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
+	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
+	rc = store_db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	/* only a plain header-only record: the labels say plain */
+	rc = store_db_stmt(s,
+	                   "UPDATE msg SET body_pending = 0, n_attach = ? "
+	                   "WHERE id = ? AND body_pending <> 0 AND level = 0 "
+	                   "AND verify = ? AND has_meta = 0",
+	                   &st, err);
+	if (rc != QM_OK)
+		goto out;
+	sqlite3_bind_int(st, 1, n_attach);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_int(st, 3, (int)QM_VERIFY_NOT_QMAIL);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = store_db_fail(s, src, err, "filing the message's body");
+		goto out;
+	}
+	changed = sqlite3_changes(s->db);
+	if (!changed) {
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "message %lld is not a plain message waiting "
+		                  "for its body",
+		                  (long long)id);
+		goto out;
+	}
+	rc = body_insert(s, id, mime, mime_len, text, &blob, &blob2, err);
+out:
+	if (rc == QM_OK)
+		rc = store_db_commit(s, err);
+	else
+		store_db_rollback(s);
+	/* A contentless FTS5 table cannot change one row: rebuild on use. */
+	if (rc == QM_OK)
+		store_fts_drop(s);
+out_free:
+	qm_buf_free(&blob);
+	qm_buf_free(&blob2);
+	return rc;
 }
 
 enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
@@ -910,7 +1016,7 @@ out:
 	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "   \
 	"m.flags, m.size, m.n_attach, m.subject, "                             \
 	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id), m.mac, "     \
-	"m.has_meta"
+	"m.has_meta, m.body_pending"
 
 /* Builds the WHERE clause of q with named parameters. */
 static enum qm_err where(const struct qm_store_query *q, int paging,
@@ -1106,6 +1212,7 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		m->n_attach = sqlite3_column_int(st, 14);
 		m->has_body = sqlite3_column_int(st, 16);
 		m->has_meta = sqlite3_column_int(st, 18);
+		m->body_pending = sqlite3_column_int(st, 19);
 		if (sqlite3_column_bytes(st, 17) == LABEL_MACBYTES) {
 			memcpy(p->mac[l->n], sqlite3_column_blob(st, 17),
 			       LABEL_MACBYTES);

@@ -270,6 +270,28 @@ QM_NODISCARD enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
 QM_NODISCARD enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
                                            struct qm_buf *out,
                                            struct qm_error *err);
+/*
+ * Fills in the body of header-only record id (body_pending): its MIME
+ * and text sealed in the vault, its attachment count, body_pending 0, in
+ * one transaction. QM_ERR_STATE when the record is no header-only plain
+ * message (filled already, by another handle), QM_ERR_NOTFOUND when it
+ * is gone. The search index of this handle is built again at its next
+ * use.
+ */
+QM_NODISCARD enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
+                                                const void *mime,
+                                                size_t mime_len,
+                                                const char *text, int n_attach,
+                                                struct qm_error *err);
+/*
+ * The places in folder_id of header-only records (body_pending), newest
+ * UID first (msg_flags filled); *out malloc'd (free() it), *n may be 0.
+ */
+QM_NODISCARD enum qm_err qm_store_place_pending(struct qm_store *s,
+                                                int64_t folder_id,
+                                                struct qm_store_place **out,
+                                                size_t *n,
+                                                struct qm_error *err);
 /* Finds a message by (account, Message-ID); QM_ERR_NOTFOUND. */
 QM_NODISCARD enum qm_err qm_store_msg_find(struct qm_store *s,
                                            int64_t account_id,

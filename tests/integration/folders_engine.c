@@ -15,7 +15,10 @@
  *     what the other client sees there, at once: a message archived,
  *     flagged, read, moved to Trash and expunged; folders created,
  *     renamed and deleted; a QMail message moved by QMail and back is
- *     never fetched or opened again.
+ *     never fetched or opened again;
+ *   - a folder over the setting header_first is listed from its headers
+ *     first, its QMail message fetched whole and opened once, every body
+ *     there after the sync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,6 +434,117 @@ static void test_qmail_moved_by_qmail(void **state)
 	qmt_imap_close(&c2);
 }
 
+/* bob's INBOX: how many messages wait for their body (header-only). */
+static size_t bodies_pending(void)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	size_t k = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[W_BOB];
+	q.folder = "INBOX";
+	q.limit = 1000;
+	assert_ok(qm_client_msg_list(W.c[W_BOB], &q, &l, &e));
+	for (size_t i = 0; i < l->n; i++)
+		k += l->items[i].body_pending != 0;
+	qm_client_msglist_free(&l);
+	return k;
+}
+
+/* Appends n plain messages "header first N" to bob's INBOX (another
+ * client), of growing sizes. */
+static void append_plain(struct qmt_imap *c2, int from, int n)
+{
+	static char msg[256 * 1024];
+
+	for (int i = from; i < from + n; i++) {
+		char subj[64], id[64];
+		size_t len;
+
+		snprintf(subj, sizeof(subj), "header first %d", i);
+		snprintf(id, sizeof(id), "hf%d", i);
+		len = qmt_mail_message(msg, 1024, subj, id, NULL);
+		assert_true(len > 4);
+		/* a longer body for the later ones: the sizes vary */
+		for (int k = 0; k < i * 100; k++)
+			len +=
+			    (size_t)snprintf(msg + len, sizeof(msg) - len,
+			                     "line %d of a long body\r\n", k);
+		assert_true(len + 1 < sizeof(msg));
+		assert_true(qmt_imap_append(c2, "INBOX", "", msg, len) > 0);
+	}
+}
+
+/* A folder with more new messages than the setting header_first: the
+ * plain ones are listed from their headers first, the QMail one among
+ * them fetched whole and opened once (no second KME request, which the
+ * KME would refuse), every body present after the sync. */
+static void test_header_first(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_client_compose m;
+	struct qm_client_sync_stats st;
+	struct qm_client_sent sent;
+	struct qm_client_view *v = NULL;
+	struct qmt_imap *c2;
+	struct qm_error e;
+	static char files[256][512];
+	int have;
+	int64_t id;
+
+	(void)state;
+	SKIP_IF_NO_WORLD();
+	qm_error_clear(&e);
+	assert_ok(qm_client_setting_set(W.c[W_BOB], W.acct[W_BOB],
+	                                QM_CLIENT_SET_HEADER_FIRST, "20", &e));
+	sync_user(W_BOB, &st); /* nothing older left to fetch */
+	c2 = qmt_imap_open(&W.mail, W_BOB);
+	assert_non_null(c2);
+	append_plain(c2, 0, 15);
+	assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB, 64, 420000), 0);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "among many";
+	m.text = "fetched whole\n";
+	m.level = 2;
+	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
+	assert_int_equal(sent.n_sent, 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
+	append_plain(c2, 15, 15);
+	qmt_imap_close(&c2);
+
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.headers_only, 30);
+	assert_int_equal(st.bodies, 30);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.unreadable + st.replayed + st.tampered, 0);
+	assert_int_equal(bodies_pending(), 0);
+	id = world_by_subject(&W, W_BOB, "header first 29");
+	assert_true(id > 0);
+	assert_ok(qm_client_read(W.c[W_BOB], id, &v, &e));
+	assert_non_null(strstr(v->text, "line 2899 of a long body"));
+	qm_client_view_free(&v);
+	id = world_by_subject(&W, W_BOB, "among many");
+	assert_true(id > 0);
+	assert_ok(qm_client_read(W.c[W_BOB], id, &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	assert_string_equal(v->text, "fetched whole\n");
+	qm_client_view_free(&v);
+
+	/* nothing new: nothing fetched, nothing opened again */
+	sync_user(W_BOB, &st);
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.decrypted + st.unreadable + st.replayed, 0);
+	assert_ok(qm_client_setting_set(W.c[W_BOB], W.acct[W_BOB],
+	                                QM_CLIENT_SET_HEADER_FIRST, "", &e));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +552,7 @@ int main(void)
 	    cmocka_unit_test(test_moved_read_once),
 	    cmocka_unit_test(test_ops_seen_elsewhere),
 	    cmocka_unit_test(test_qmail_moved_by_qmail),
+	    cmocka_unit_test(test_header_first),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -31,6 +31,9 @@ struct fm_msg {
 	unsigned flags;
 	unsigned char *data;
 	size_t len;
+	/* a hostile server: what a whole fetch gives instead (NULL: data) */
+	unsigned char *alt;
+	size_t altlen;
 };
 
 struct fm_folder {
@@ -75,8 +78,10 @@ void fake_mail_reset(void)
 {
 	for (size_t b = 0; b < nboxes; b++)
 		for (size_t f = 0; f < boxes[b].nf; f++) {
-			for (size_t i = 0; i < boxes[b].f[f].n; i++)
+			for (size_t i = 0; i < boxes[b].f[f].n; i++) {
 				free(boxes[b].f[f].v[i].data);
+				free(boxes[b].f[f].v[i].alt);
+			}
 			free(boxes[b].f[f].v);
 		}
 	memset(boxes, 0, sizeof(boxes));
@@ -138,6 +143,7 @@ static uint32_t folder_add(struct fm_folder *f, const void *msg, size_t len,
 	if (!nv)
 		abort();
 	f->v = nv;
+	memset(&f->v[f->n], 0, sizeof(f->v[f->n]));
 	f->v[f->n].uid = f->uidnext++;
 	f->v[f->n].flags = flags;
 	f->v[f->n].data = malloc(len ? len : 1);
@@ -151,6 +157,7 @@ static uint32_t folder_add(struct fm_folder *f, const void *msg, size_t len,
 static void folder_remove(struct fm_folder *f, size_t i)
 {
 	free(f->v[i].data);
+	free(f->v[i].alt);
 	memmove(&f->v[i], &f->v[i + 1], (f->n - i - 1) * sizeof(*f->v));
 	f->n--;
 }
@@ -237,6 +244,21 @@ uint32_t fake_mail_move(const char *user, const char *from, size_t i,
 	uid = folder_add(t, f->v[i].data, f->v[i].len, f->v[i].flags);
 	folder_remove(f, i);
 	return uid;
+}
+
+void fake_mail_swap_body(const char *user, const char *folder, size_t i,
+                         const void *msg, size_t len)
+{
+	struct fm_folder *f = folder_of(box_of(user), folder);
+
+	if (!f || i >= f->n)
+		abort();
+	free(f->v[i].alt);
+	f->v[i].alt = malloc(len ? len : 1);
+	if (!f->v[i].alt)
+		abort();
+	memcpy(f->v[i].alt, msg, len);
+	f->v[i].altlen = len;
 }
 
 void fake_mail_renumber(const char *user, const char *folder)
@@ -635,6 +657,8 @@ enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
 	}
 	if (im->srv->progress)
 		im->srv->progress(im->srv->progress_arg, m->len, m->len);
+	if (m->alt)
+		return qm_buf_append(out, m->alt, m->altlen, err);
 	return qm_buf_append(out, m->data, m->len, err);
 }
 
@@ -1505,7 +1529,7 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
                                          struct qm_error *err)
 {
 	size_t done = 0;
-	enum qm_err rc = imap_begin(im, FM_IMAP_FETCH, 1, err);
+	enum qm_err rc = imap_begin(im, FM_IMAP_SUMMARY, 1, err);
 
 	if (rc)
 		return rc;
@@ -1526,7 +1550,12 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 		s.subject = subj;
 		s.from = from;
 		s.message_id = mid;
-		s.to = s.cc = s.in_reply_to = s.references = s.content_type = "";
+		s.to = s.cc = s.in_reply_to = s.references = s.content_type =
+		    "";
+		/* the whole header block: a real server sends the fields
+		 * asked for, QMail's among them */
+		s.hdr = m->data;
+		s.hdrlen = header_len(m);
 		if (fn(arg, &s, ++done, n))
 			return qm_error_set(err, QM_ERR_STATE,
 			                    "IMAP: fetch stopped");

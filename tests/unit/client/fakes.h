@@ -114,6 +114,7 @@ enum fm_op {
 	FM_POP3_OPEN,
 	FM_POP3_RETR,
 	FM_POP3_DELE,
+	FM_IMAP_SUMMARY, /* the list fields of many messages (headers) */
 	FM_NOPS
 };
 
@@ -169,6 +170,10 @@ uint32_t fake_mail_move(const char *user, const char *from, size_t i,
 int fake_mail_has_folder(const char *user, const char *folder);
 /* Set: the IMAP server gives no COPYUID (no UIDPLUS); reset clears it. */
 extern int fake_mail_no_uidplus;
+/* A hostile server: a whole fetch of message i of user's folder gives
+ * msg instead of it (its headers and size are still the message's). */
+void fake_mail_swap_body(const char *user, const char *folder, size_t i,
+                         const void *msg, size_t len);
 /* Gives user's folder a new UIDVALIDITY (the server renumbered it). */
 void fake_mail_renumber(const char *user, const char *folder);
 /* Every SMTP send the server accepted, in order. */

@@ -351,6 +351,114 @@ static void test_upgrade_places(void **state)
 	qmt_rmtree(home);
 }
 
+/* A header-only record (schema 7): added without its body, listed as
+ * waiting for it, its place among the folder's pending ones (newest UID
+ * first), filled in once under the same id; only a plain record is one.
+ * A schema-6 database upgrades with every message having its body. */
+static void test_header_only(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_place *p = NULL;
+	struct qm_store_msg m;
+	struct qm_store *s = NULL;
+	struct qm_buf body;
+	struct qm_error e;
+	int64_t acct, old, fid, h1, h2, id;
+	char home[512];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-head6", home, sizeof(home)), 0);
+	o.schema_max = 6;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	acct = account_add(s, "alice@example.org");
+	old = msg_add(s, acct, "INBOX", 1, NULL, 0);
+	qm_store_close(&s);
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), qm_store_schema_latest());
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_msg_get(s, old, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].body_pending, 0);
+	assert_int_equal(l->items[0].has_body, 1);
+	qm_store_msglist_free(&l);
+
+	fid = folder_put(s, acct, "INBOX", "INBOX", QM_FOLDER_USE_INBOX);
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 7;
+	m.message_id = "<h@example.org>";
+	m.from_addr = "bob@example.org";
+	m.to_addrs = "alice@example.org";
+	m.date = 1700000000;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.size = 4;
+	m.body_pending = 1;
+	/* never with a body, a level or another state */
+	m.uid = 5;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "head", NULL, 0, "MIME", 4, NULL, &id, &e),
+	    QM_ERR_INVAL);
+	m.verify = QM_VERIFY_WAITING;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "head", NULL, 0, NULL, 0, NULL, &id, &e),
+	    QM_ERR_INVAL);
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "head", NULL, 0, NULL, 0, NULL, &h1, &e),
+	    QM_OK);
+	m.uid = 9;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "head 2", NULL, 0, NULL, 0, NULL, &h2, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_place_add(s, fid, 5, h1, 0, &e), QM_OK);
+	assert_int_equal(qm_store_place_add(s, fid, 9, h2, 0, &e), QM_OK);
+	assert_int_equal(qm_store_place_add(s, fid, 1, old, 0, &e), QM_OK);
+	assert_int_equal(qm_store_place_pending(s, fid, &p, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(p[0].uid, 9);
+	assert_int_equal(p[0].msg_id, h2);
+	assert_int_equal(p[1].msg_id, h1);
+	free(p);
+	assert_int_equal(qm_store_msg_get(s, h1, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].body_pending, 1);
+	assert_int_equal(l->items[0].has_body, 0);
+	qm_store_msglist_free(&l);
+	qm_buf_init_secure(&body, 1024);
+	assert_int_equal(qm_store_msg_body(s, h1, &body, &e), QM_ERR_NOTFOUND);
+
+	/* filled once, under its id; not a message that has its body */
+	assert_int_equal(
+	    qm_store_msg_body_fill(s, h1, "BODY", 4, "text", 2, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_msg_body_fill(s, h1, "EVIL", 4, "text", 0, &e),
+	    QM_ERR_STATE);
+	assert_int_equal(
+	    qm_store_msg_body_fill(s, old, "EVIL", 4, "text", 0, &e),
+	    QM_ERR_STATE);
+	qm_buf_reset(&body);
+	assert_int_equal(qm_store_msg_body(s, h1, &body, &e), QM_OK);
+	assert_int_equal(body.len, 4);
+	assert_memory_equal(body.data, "BODY", 4);
+	qm_buf_free(&body);
+	assert_int_equal(qm_store_msg_get(s, h1, &l, &e), QM_OK);
+	assert_int_equal(l->items[0].body_pending, 0);
+	assert_int_equal(l->items[0].has_body, 1);
+	assert_int_equal(l->items[0].n_attach, 2);
+	assert_int_equal(l->items[0].label, QM_LABEL_OK);
+	qm_store_msglist_free(&l);
+	assert_int_equal(qm_store_place_pending(s, fid, &p, &n, &e), QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0].msg_id, h2);
+	free(p);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
 /* A renamed folder and the folders under it keep their places and sync
  * state (the server keeps the UIDs); a stale row under the new name gives
  * way; a folder whose name merely starts the same is left alone. */
@@ -413,6 +521,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_folder_rename, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_upgrade_places),
+	    cmocka_unit_test(test_header_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
