@@ -226,6 +226,17 @@ async function openMessage(id) {
   if (wasUnread) { loadList(); loadFolders(); }
   history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}/${encodeURIComponent(m.id)}`);
   renderMessage(reader, m, false);
+  if (m.marked_read) writeSeen(m);
+}
+
+// Opening an unread message marked it read in QMail (the GET); once it
+// is on screen, the read mark goes to the server at once through the
+// flags route (the engine keeps it for the next sync when the server
+// cannot take it now). A message already read sends nothing.
+async function writeSeen(m) {
+  try {
+    await api.post(`/api/messages/${encodeURIComponent(m.id)}/flags`, { seen: true });
+  } catch (e) { toast(`Read here; the server learns it at the next sync (${e.message})`, 'error'); }
 }
 
 // The conversation of the open message, oldest first as threaded: each

@@ -448,6 +448,15 @@ static void test_folder_ops(void **state)
 	assert_int_equal(
 	    qm_client_folder_rename(bob.c, bob.acct, "INBOX", "Old", &e),
 	    QM_ERR_INVAL);
+	/* a folder of a special use stays, named in the refusal */
+	assert_int_equal(
+	    qm_client_folder_rename(bob.c, bob.acct, "Trash", "Bin", &e),
+	    QM_ERR_INVAL);
+	assert_non_null(strstr(e.msg, "Trash folder"));
+	assert_true(fake_mail_has_folder(bob.addr, "Trash"));
+	assert_int_equal(qm_client_folder_delete(bob.c, bob.acct, "Trash", &e),
+	                 QM_ERR_INVAL);
+	assert_true(fake_mail_has_folder(bob.addr, "Trash"));
 
 	assert_ok(qm_client_folder_delete(bob.c, bob.acct, "Projects", &e));
 	assert_false(fake_mail_has_folder(bob.addr, "Projects"));
