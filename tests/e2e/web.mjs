@@ -591,6 +591,11 @@ async function main() {
     await B.keyboard.press('Escape');
     await B.locator('#foldermenu').waitFor({ state: 'detached', timeout: T });
     check(await B.evaluate(() => document.activeElement.classList.contains('fmenu') && document.activeElement.dataset.folder === 'Clients'), 'Escape does not give the focus back to the folder button');
+    // the ⋯ button opens and closes its menu
+    await B.locator('#folders .fmenu[data-folder="Clients"]').click();
+    await B.locator('#foldermenu').waitFor({ timeout: T });
+    await B.locator('#folders .fmenu[data-folder="Clients"]').click();
+    await B.locator('#foldermenu').waitFor({ state: 'detached', timeout: T });
     await B.locator('#folders .fmenu[data-folder="Clients"]').click();
     await B.locator('#foldermenu').waitFor({ timeout: T });
     await shot(B, 'folder-menu.png');

@@ -28,7 +28,8 @@ function closeMenu() {
   document.removeEventListener('click', outside, true);
 }
 
-function outside(e) { const m = document.getElementById('foldermenu'); if (m && !m.contains(e.target)) closeMenu(); }
+// A click elsewhere closes the menu (its own ⋯ button closes it itself).
+function outside(e) { const m = document.getElementById('foldermenu'); if (m && !m.contains(e.target) && !e.target.closest('.fmenu[aria-expanded="true"]')) closeMenu(); }
 
 // A small modal dialog: title, text, an optional name field, and two
 // buttons. ok(value) does the work and returns an error message to show
