@@ -949,9 +949,12 @@ void qm_client_server_hits_free(struct qm_client_server_hit **v, size_t n);
  * messages stay, their vault copy being the only one); the folder list
  * (qm_client_folders) follows. A new name is UTF-8 as a person types it
  * (levels joined by the server's delimiter, qm_store_folder.delim); an
- * existing folder is named as above. INBOX cannot be renamed or deleted
- * (QM_ERR_INVAL); the server's refusal (a name taken, a folder with
- * children) is QM_ERR_PROTO with its words.
+ * existing folder is named as above. INBOX and the folders of a special
+ * use (Sent, Drafts, Trash, Junk, Archive, All Mail, ...) cannot be
+ * renamed or deleted (QM_ERR_INVAL, nothing changed on the server: other
+ * mail clients and the server's own rules rely on them); the server's
+ * refusal (a name taken, a folder with children) is QM_ERR_PROTO with its
+ * words.
  */
 QM_NODISCARD enum qm_err qm_client_folder_create(struct qm_client *c,
                                                  int64_t account_id,

@@ -227,6 +227,19 @@ enum qm_err client_local_trash(struct qm_client *c, int64_t acct, int64_t id,
 
 /* ------------------------------------------------------------- folders */
 
+/* Archive, Junk and Trash keep their names, as on a server (ops.c):
+ * filing finds them by their use. done is "renamed" or "deleted". */
+static enum qm_err not_special(const struct qm_store_folder *f,
+                               const char *done, struct qm_error *err)
+{
+	if (f->use == QM_FOLDER_USE_NONE)
+		return QM_OK;
+	return qm_error_set(err, QM_ERR_INVAL,
+	                    "%s is the folder QMail files messages in by its "
+	                    "use: it cannot be %s",
+	                    f->name, done);
+}
+
 /* A name a person may give a local folder. */
 static enum qm_err name_ok(const char *name, struct qm_error *err)
 {
@@ -280,7 +293,10 @@ enum qm_err client_local_folder_rename(struct qm_client *c, int64_t acct,
 		rc = local_get(c, acct, from ? from : "", &f, err);
 	if (rc)
 		return rc;
+	rc = not_special(&f, "renamed", err);
 	qm_store_folder_clear(&f);
+	if (rc)
+		return rc;
 	if (qm_store_folder_get(c->store, acct, to, &f, NULL) == QM_OK) {
 		qm_store_folder_clear(&f);
 		return qm_error_set(err, QM_ERR_EXISTS,
@@ -304,6 +320,8 @@ enum qm_err client_local_folder_delete(struct qm_client *c, int64_t acct,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "INBOX cannot be deleted");
 	rc = local_get(c, acct, name ? name : "", &f, err);
+	if (!rc && (rc = not_special(&f, "deleted", err)))
+		qm_store_folder_clear(&f);
 	if (rc)
 		return rc;
 	/* its messages go with it, as with IMAP DELETE */

@@ -770,6 +770,27 @@ static enum qm_err folder_op_open(struct qm_client *c, int64_t acct,
 	return rc;
 }
 
+/* INBOX and the folders of a special use (Sent, Drafts, Trash, Junk,
+ * Archive, ...) stay as they are: other mail clients and the server's
+ * own rules find them there. done is "renamed" or "deleted". */
+static enum qm_err folder_fixed(const struct op *o,
+                                const struct qm_store_folder *f,
+                                const char *done, struct qm_error *err)
+{
+	if (strcasecmp(f->name, "INBOX") == 0 || f->use == QM_FOLDER_USE_INBOX)
+		return qm_error_set(err, QM_ERR_INVAL, "INBOX cannot be %s",
+		                    done);
+	if (f->use != QM_FOLDER_USE_NONE)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is the %s folder of %s (a special use, "
+		                    "which other mail clients rely on): it "
+		                    "cannot be %s",
+		                    f->display && *f->display ? f->display
+		                                              : f->name,
+		                    use_name(f->use), o->ac.a.address, done);
+	return QM_OK;
+}
+
 enum qm_err qm_client_folder_create(struct qm_client *c, int64_t account_id,
                                     const char *name, struct qm_error *err)
 {
@@ -821,8 +842,8 @@ enum qm_err qm_client_folder_rename(struct qm_client *c, int64_t account_id,
 		rc = folder_op_open(c, account_id, "rename a folder", &o, err);
 	if (!rc)
 		rc = folder_find(&o, from ? from : "", &f, err);
-	if (!rc && strcasecmp(f->name, "INBOX") == 0)
-		rc = qm_error_set(err, QM_ERR_INVAL, "INBOX cannot be renamed");
+	if (!rc)
+		rc = folder_fixed(&o, f, "renamed", err);
 	if (!rc)
 		rc = qm_mail_imap_folder_rename(o.im, f->name, wire, err);
 	/* its places and sync state go along (the server keeps the UIDs) */
@@ -870,8 +891,8 @@ enum qm_err qm_client_folder_delete(struct qm_client *c, int64_t account_id,
 	rc = folder_op_open(c, account_id, "delete a folder", &o, err);
 	if (!rc)
 		rc = folder_find(&o, name ? name : "", &f, err);
-	if (!rc && strcasecmp(f->name, "INBOX") == 0)
-		rc = qm_error_set(err, QM_ERR_INVAL, "INBOX cannot be deleted");
+	if (!rc)
+		rc = folder_fixed(&o, f, "deleted", err);
 	if (!rc)
 		rc = qm_mail_imap_folder_delete(o.im, f->name, err);
 	if (!rc)

@@ -20,7 +20,7 @@
 #define MSGBODY WEB_MAX_JSON_MESSAGE
 
 /* method, pattern, auth, body_max, raw_body, needs (0 nothing, 1 client,
- * 2 store), handler */
+ * 2 reader, 3 ops: WEB_NEEDS_*), handler */
 const struct web_route web_routes[] = {
     {R_GET, "/api/state", 0, 0, 0, 0, web_api_state},
     {R_POST, "/api/init", 0, 0, 0, 1, web_api_init},
@@ -44,6 +44,9 @@ const struct web_route web_routes[] = {
     {R_POST, "/api/keyring/verify", 1, 0, 0, 1, web_api_keyring_verify},
     {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
     {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
+    {R_POST, "/api/folders", 1, 0, 0, 3, web_api_folder_create},
+    {R_POST, "/api/folders/rename", 1, 0, 0, 3, web_api_folder_rename},
+    {R_POST, "/api/folders/delete", 1, 0, 0, 3, web_api_folder_delete},
     {R_GET, "/api/messages", 1, 0, 0, 2, web_api_messages_list},
     {R_GET, "/api/messages/*", 1, 0, 0, 1, web_api_message_get},
     {R_GET, "/api/messages/*/html", 1, 0, 0, 1, web_api_message_html},

@@ -316,7 +316,7 @@ void web_api_message_get(struct web_req *r)
 	json_t *o, *atts, *keys, *details;
 	int64_t id;
 	size_t i;
-	int bad;
+	int bad, marked;
 
 	if (web_arg_id(r, 0, &id) != 0 || !(l = load_row(r, id)))
 		return;
@@ -325,9 +325,13 @@ void web_api_message_get(struct web_req *r)
 		qm_client_msglist_free(&l);
 		return;
 	}
-	if (!(l->items[0].flags & QM_FLAG_SEEN)) {
+	marked = !(l->items[0].flags & QM_FLAG_SEEN);
+	if (marked) {
 		/* shown as read; when the flag cannot be kept now, the next
-		 * list shows it unread */
+		 * list shows it unread. The server learns it from the page's
+		 * POST .../flags right after it shows the message (marked_read
+		 * below), on the ops handle, so this answer never waits for
+		 * the IMAP server. */
 		if (qm_client_msg_flags(r->srv->client, id, QM_FLAG_SEEN, 0,
 		                        NULL, NULL) == QM_OK)
 			web_counts_forget(r->srv);
@@ -392,6 +396,8 @@ void web_api_message_get(struct web_req *r)
 		                    atts ? atts : json_array());
 		json_object_set_new(o, "details",
 		                    details ? details : json_object());
+		if (marked)
+			json_object_set_new(o, "marked_read", json_true());
 	} else {
 		json_decref(atts);
 		json_decref(details);

@@ -4,7 +4,11 @@
  * server: move, file by special use (archive, junk, trash, back to the
  * inbox) and delete the way a mail client does. Each is one engine call
  * (qm_client_msg_move / _file / _trash), made at once on the server, so
- * these routes hold the client lock (the engine talks to the server).
+ * they run on the server's ops handle (WEB_NEEDS_OPS), not behind a sync.
+ * The folder routes create, rename and delete an account's folders
+ * (qm_client_folder_create / _rename / _delete); the engine keeps the
+ * rules (INBOX and the folders of a special use stay as they are) and
+ * their words, and each answers the folder list as GET /api/folders.
  */
 #include <string.h>
 
@@ -105,4 +109,104 @@ void web_api_message_trash(struct web_req *r)
 	}
 	web_counts_forget(r->srv);
 	web_reply_empty(r);
+}
+
+/* ------------------------------------------------------------- folders */
+
+/* Longest folder name a person may type (the server's limits are
+ * larger; the store keeps names of this size). */
+#define FOLDER_NAME_MAX 200
+
+/* The "name" (and, for a rename, "to") of the request: -1 when replied
+ * with an error. j is the parsed body (the caller frees it). */
+static int folder_args(struct web_req *r, json_t *j, const char **name,
+                       const char **to)
+{
+	if (web_get_str(r, j, "name", 1, FOLDER_NAME_MAX, name) < 0)
+		return -1;
+	if (to && web_get_str(r, j, "to", 1, FOLDER_NAME_MAX, to) < 0)
+		return -1;
+	if (!**name || (to && !**to)) {
+		web_reply_error(r, 400, "bad_request",
+		                "A folder needs a name: type one.");
+		return -1;
+	}
+	return 0;
+}
+
+/* After a change on the server: the counts kept are stale, and the page
+ * gets the new folder list. */
+static void folders_after(struct web_req *r)
+{
+	web_counts_forget(r->srv);
+	web_api_folders(r);
+}
+
+void web_api_folder_create(struct web_req *r)
+{
+	struct qm_error e;
+	const char *name = NULL;
+	int64_t acct;
+	json_t *j;
+	enum qm_err rc;
+
+	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
+		return;
+	if (folder_args(r, j, &name, NULL) < 0) {
+		json_decref(j);
+		return;
+	}
+	rc = qm_client_folder_create(web_client(r), acct, name, &e);
+	json_decref(j);
+	if (rc != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	folders_after(r);
+}
+
+void web_api_folder_rename(struct web_req *r)
+{
+	struct qm_error e;
+	const char *name = NULL, *to = NULL;
+	int64_t acct;
+	json_t *j;
+	enum qm_err rc;
+
+	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
+		return;
+	if (folder_args(r, j, &name, &to) < 0) {
+		json_decref(j);
+		return;
+	}
+	rc = qm_client_folder_rename(web_client(r), acct, name, to, &e);
+	json_decref(j);
+	if (rc != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	folders_after(r);
+}
+
+void web_api_folder_delete(struct web_req *r)
+{
+	struct qm_error e;
+	const char *name = NULL;
+	int64_t acct;
+	json_t *j;
+	enum qm_err rc;
+
+	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
+		return;
+	if (folder_args(r, j, &name, NULL) < 0) {
+		json_decref(j);
+		return;
+	}
+	rc = qm_client_folder_delete(web_client(r), acct, name, &e);
+	json_decref(j);
+	if (rc != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	folders_after(r);
 }

@@ -498,10 +498,43 @@ async function main() {
     await B.locator('#rows li.row').filter({ hasText: 'Re: Re: Plans for the launch' }).first().waitFor({ timeout: T });
     log('threads ok');
 
+    // opening an unread message marks it read on the server at once:
+    // the page writes \Seen through the flags route once the message is
+    // shown (no sync between; a sync of the account running then may
+    // make the engine keep it for that sync: checked as for the toggles)
+    check(!/\\Seen/.test(await env.cmd('flags Move me by the menu')), 'the message to open is already read on the server');
+    const isGet = (r) => /\/api\/messages\/\d+$/.test(new URL(r.url()).pathname) && r.request().method() === 'GET';
+    const isFlags = (r) => /\/api\/messages\/\d+\/flags$/.test(r.url()) && r.request().method() === 'POST';
+    let flagPosts = 0;
+    B.on('request', (q) => { if (/\/api\/messages\/\d+\/flags$/.test(q.url()) && q.method() === 'POST') flagPosts++; });
+    const o0 = await syncState();
+    const [got, seenResp] = await Promise.all([
+      B.waitForResponse(isGet, { timeout: T }),
+      B.waitForResponse(isFlags, { timeout: 20000 }).catch(() => fail('opening an unread message wrote no read mark to the server (no POST .../flags)')),
+      B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().click()]);
+    await B.locator('#reader h2.subject').filter({ hasText: 'Move me by the menu' }).waitFor({ timeout: T });
+    check((await got.json()).marked_read === true, 'the reader did not say it marked the message read');
+    check(seenResp.ok(), `the read mark on opening failed: ${seenResp.status()}`);
+    const sm = await seenResp.json();
+    if (!sm.written) {
+      const o1 = await syncState();
+      check(o0.running || o1.running || o1.passes > o0.passes, `opening did not write \\Seen to the server though no sync ran: ${JSON.stringify(sm)}`);
+      log('a sync was running: the read mark of opening written at the next sync');
+      await syncDone();
+    }
+    const oflags = await env.cmd('flags Move me by the menu');
+    check(/\\Seen/.test(oflags), `the server's flags after opening ${sm.written ? '(no sync)' : '(after the sync)'}: ${oflags}`);
+    // opened again, already read: no read mark is sent, no server trip
+    const posts0 = flagPosts;
+    const [again] = await Promise.all([
+      B.waitForResponse(isGet, { timeout: T }),
+      B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().click()]);
+    await B.locator('#reader h2.subject').filter({ hasText: 'Move me by the menu' }).waitFor({ timeout: T });
+    check(!(await again.json()).marked_read && flagPosts === posts0, 'opening a read message sent a read mark again');
+    log('opening marks read on the server at once');
+
     // move by the menu, by dragging a row onto a folder, and archive;
     // the server holds each message in its new folder at once
-    await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).first().click();
-    await B.locator('#reader h2.subject').filter({ hasText: 'Move me by the menu' }).waitFor({ timeout: T });
     await B.locator('#move-btn').click();
     await B.locator('#movemenu').waitFor({ timeout: T });
     const items = await B.locator('#movemenu .menuitem').allTextContents();
@@ -528,6 +561,89 @@ async function main() {
     await B.locator('#rows li.row').filter({ hasText: 'Move me by the menu' }).waitFor({ state: 'detached', timeout: T });
     check((await env.cmd('where Move me by the menu')) === 'ok Trash', 'the server does not hold the deleted message in Trash');
     log('move by menu and by drag, archive, delete ok');
+
+    // ---- folders made, renamed and deleted in the GUI: each at once on
+    // the server (webenv asks it as another IMAP client), the tree read
+    // again after each. INBOX and the special-use folders have no menu.
+    check(await B.locator('#folders .fmenu[data-folder="Projects"]').count() === 1, 'Projects has no folder menu');
+    check(await B.locator('#folders .fmenu[data-folder="INBOX"], #folders .fmenu[data-folder="Trash"], #folders .fmenu[data-folder="Archive"]').count() === 0, 'a special folder has a rename/delete menu');
+    // the engine refuses them anyway, with words a person can act on
+    const refused = await B.evaluate(async () => {
+      const { api } = await import('/api.js');
+      try { await api.post('/api/folders/delete', { name: 'Trash' }); return 'deleted'; } catch (e) { return `${e.status} ${e.message}`; }
+    });
+    check(/^400 .*Trash folder.*cannot be deleted/.test(refused), `deleting Trash through the API: ${refused}`);
+    check(await env.cmd('folder Trash') === 'ok yes', 'Trash is gone from the server');
+    await B.locator('#newfolder-btn').click();
+    await B.getByLabel('Folder name').fill('Clients');
+    await B.keyboard.press('Enter');
+    await B.locator('#folders a.folder[data-folder="Clients"]').waitFor({ timeout: T });
+    await B.locator('#folder-dialog').waitFor({ state: 'detached', timeout: T });
+    check(await env.cmd('folder Clients') === 'ok yes', 'the server does not list the folder made in the GUI');
+    // the menu by the keyboard: Enter opens it, arrows move, Escape
+    // closes it and gives the focus back
+    await B.locator('#folders .fmenu[data-folder="Clients"]').focus();
+    await B.keyboard.press('Enter');
+    await B.locator('#foldermenu').waitFor({ timeout: T });
+    check(await B.evaluate(() => document.activeElement.id) === 'folder-rename', 'the folder menu does not focus Rename');
+    await B.keyboard.press('ArrowDown');
+    check(await B.evaluate(() => document.activeElement.id) === 'folder-delete', 'ArrowDown does not reach Delete');
+    await B.keyboard.press('Escape');
+    await B.locator('#foldermenu').waitFor({ state: 'detached', timeout: T });
+    check(await B.evaluate(() => document.activeElement.classList.contains('fmenu') && document.activeElement.dataset.folder === 'Clients'), 'Escape does not give the focus back to the folder button');
+    // the ⋯ button opens and closes its menu
+    await B.locator('#folders .fmenu[data-folder="Clients"]').click();
+    await B.locator('#foldermenu').waitFor({ timeout: T });
+    await B.locator('#folders .fmenu[data-folder="Clients"]').click();
+    await B.locator('#foldermenu').waitFor({ state: 'detached', timeout: T });
+    await B.locator('#folders .fmenu[data-folder="Clients"]').click();
+    await B.locator('#foldermenu').waitFor({ timeout: T });
+    await shot(B, 'folder-menu.png');
+    await B.locator('#folder-rename').click();
+    const renameBox = B.getByLabel('New name');
+    check(await renameBox.inputValue() === 'Clients', `the rename field holds ${await renameBox.inputValue()}`);
+    await renameBox.fill('Customers');
+    await B.locator('#folder-ok').click();
+    await B.locator('#folders a.folder[data-folder="Customers"]').waitFor({ timeout: T });
+    check(await B.locator('#folders a.folder[data-folder="Clients"]').count() === 0, 'the tree still lists the old name');
+    check(await env.cmd('folder Customers') === 'ok yes' && await env.cmd('folder Clients') === 'ok no', 'the server did not rename the folder');
+    // a message moved into it, then the folder deleted (after saying
+    // that its messages go with it on the server)
+    await B.locator('#folders a.folder[data-folder="Projects/2026"]').click();
+    await openBySubject(B, 'Budget 2026');
+    await B.locator('#move-btn').click();
+    await B.locator('#movemenu .menuitem[data-folder="Customers"]').click();
+    await B.locator('#rows li.row').filter({ hasText: 'Budget 2026' }).waitFor({ state: 'detached', timeout: T });
+    check((await env.cmd('where Budget 2026')) === 'ok Customers', 'the server does not hold the message moved into the new folder');
+    await B.locator('#folders a.folder[data-folder="Customers"]').click();
+    await B.locator('#rows li.row').filter({ hasText: 'Budget 2026' }).waitFor({ timeout: T });
+    await B.locator('#folders .fmenu[data-folder="Customers"]').click();
+    await B.locator('#folder-delete').click();
+    const warnText = await B.locator('#folder-text').textContent();
+    check(/the 1 message in it are deleted on the server/.test(warnText), `the delete confirmation says: ${warnText}`);
+    check(await env.cmd('folder Customers') === 'ok yes', 'the folder went before the deletion was confirmed');
+    await B.locator('#folder-ok').click();
+    await B.locator('#folders a.folder[data-folder="Customers"]').waitFor({ state: 'detached', timeout: T });
+    check(await env.cmd('folder Customers') === 'ok no', 'the server still lists the deleted folder');
+    check((await env.cmd('where Budget 2026')) === 'ok -', 'the message of the deleted folder is still on the server');
+    await B.waitForFunction(() => location.hash === '#/mail/INBOX', null, { timeout: T });
+    // a POP3 account: "New folder" enabled (its folders are kept on this
+    // computer), the POP3 note saying so, the person's folders with menus
+    // (the page's rendering for such an account)
+    const pop3 = await B.evaluate(async () => {
+      const app = await import('/app.js');
+      const a = app.state.accounts.find((x) => x.id === app.state.account);
+      const was = a.incoming;
+      a.incoming = 'pop3';
+      app.renderSidebar();
+      const b = document.getElementById('newfolder-btn');
+      const out = { disabled: b.disabled, note: !!document.getElementById(b.getAttribute('aria-describedby') || 'none'), menus: document.querySelectorAll('#folders .fmenu').length };
+      a.incoming = was;
+      app.renderSidebar();
+      return out;
+    });
+    check(!pop3.disabled && pop3.note && pop3.menus > 0, `POP3 folder controls: ${JSON.stringify(pop3)}`);
+    log('folder create, rename, move into, delete ok');
 
     await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
     await B.locator('#sort').selectOption('date');

@@ -26,7 +26,11 @@
  *                 subject: "ok \\Seen \\Flagged" ("ok -" when it has
  *                 none; "error ..." when there is no such message)
  *   where SUBJECT the folders of bob's server holding a message with that
- *                 subject: "ok INBOX,Archive" ("ok -" when none)
+ *                 subject: "ok INBOX,Archive" ("ok -" when none; the
+ *                 folders of the folders command, Archive, Junk, Trash
+ *                 and the Clients and Customers the test makes)
+ *   folder NAME   whether bob's server lists a folder of that name (LIST
+ *                 as another IMAP client): "ok yes" or "ok no"
  *   quit          stops everything
  * Test code only.
  */
@@ -284,8 +288,8 @@ static int cmd_eve(int on)
 #define HOSTILE_FOLDER "<img src=x onerror=alert(1)>&-<b>"
 
 static const char *const bob_folders[] = {
-    "INBOX",    "Archive",       "Junk",        "Trash",
-    "Projects", "Projects/2026", HOSTILE_FOLDER};
+    "INBOX",         "Archive",      "Junk",    "Trash",    "Projects",
+    "Projects/2026", HOSTILE_FOLDER, "Clients", "Customers"};
 
 static int cmd_folders(void)
 {
@@ -384,6 +388,23 @@ static void cmd_ask(const char *what, const char *subject)
 	printf("ok %s\n", out[0] ? out : "-");
 }
 
+/* Answers "folder NAME" (see the top). */
+static void cmd_folder(const char *name)
+{
+	struct qmt_imap *c = qmt_imap_open(&w.mail, W_BOB);
+	int yes;
+
+	if (!c || strpbrk(name, "\"\\*%") ||
+	    qmt_imap_cmd(c, "LIST \"\" \"%s\"", name) != 0) {
+		qmt_imap_close(&c);
+		printf("error imap\n");
+		return;
+	}
+	yes = strstr(qmt_imap_reply(c), "* LIST ") != NULL;
+	qmt_imap_close(&c);
+	printf("ok %s\n", yes ? "yes" : "no");
+}
+
 static int atoi_safe(const char *s)
 {
 	long long v = 0;
@@ -476,6 +497,10 @@ int main(void)
 		         strncmp(line, "where ", 6) == 0) {
 			line[5] = '\0';
 			cmd_ask(line, line + 6);
+			fflush(stdout);
+			continue;
+		} else if (strncmp(line, "folder ", 7) == 0) {
+			cmd_folder(line + 7);
 			fflush(stdout);
 			continue;
 		} else if (strncmp(line, "wait ", 5) == 0)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // QMail web GUI entry point: session state, the hash router, the shell
-// (top bar, sidebar), unlock and first-run screens, background polling of
+// (top bar, sidebar; the folder tree's own controls are folders.js),
+// unlock and first-run screens, background polling of
 // sync progress, new-mail notices and the KME alarm, keyboard shortcuts.
 import { api, setCsrf, ApiError } from './api.js';
 import { h, mount, toast, field } from './ui.js';
@@ -8,6 +9,7 @@ import { showMailbox, keyNav } from './mail.js';
 import { showCompose } from './compose.js';
 import { showSettings, showWizard, showKeyring, showOutbox, showDrafts } from './settings.js';
 import { showKme } from './kme.js';
+import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 
 export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: 0, timers: [] };
 
@@ -117,7 +119,7 @@ function folderLink(f, label, icon, depth) {
     h('span', { class: 'fname' }, label),
     f.unread ? h('span', { class: 'count', 'aria-label': `${f.unread} unread` }, String(f.unread)) : null);
   if (depth) a.style.paddingLeft = `${10 + 14 * depth}px`;
-  if (!isPop3()) {
+  {
     a.addEventListener('dragover', (e) => { if (e.dataTransfer.types.includes('application/x-qmail-id')) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; a.classList.add('drop'); } });
     a.addEventListener('dragleave', () => a.classList.remove('drop'));
     a.addEventListener('drop', (e) => {
@@ -146,7 +148,7 @@ function folderTree(rest) {
   const items = [];
   const walk = (node, depth) => {
     for (const [, n] of [...node.kids.entries()].sort((x, y) => x[1].label.localeCompare(y[1].label))) {
-      if (n.f && n.f.selectable) items.push(h('li', {}, folderLink(n.f, n.label, n.kids.size ? '\u25BE' : '\u25AB', depth)));
+      if (n.f && n.f.selectable) items.push(h('li', { class: 'frow' }, folderLink(n.f, n.label, n.kids.size ? '\u25BE' : '\u25AB', depth), folderMenuButton(n.f, n.f.display || n.f.name)));
       else {
         const label = h('span', { class: 'folder nosel' }, h('span', { class: 'ficon', 'aria-hidden': 'true' }, '\u25BE'), h('span', { class: 'fname' }, n.label));
         if (depth) label.style.paddingLeft = `${10 + 14 * depth}px`;
@@ -178,32 +180,18 @@ export function renderSidebar() {
   for (const u of USES) for (const f of folders) if (f.use === u[0] && f.selectable && (u[0] !== 'inbox' || f.name === 'INBOX' || !folders.some((x) => x.name === 'INBOX'))) special.push(folderLink(f, u[1], u[2], 0));
   for (const f of folders) if (!special.some((a) => a.dataset.folder === f.name)) rest.push(f);
   const pop3 = isPop3();
-  mount(
-      sb,
-      h('a', {class : 'btn primary compose-btn', href : '#/compose'},
-	'Compose'),
-      state.accounts.length > 1 ? acct : null,
-      h('h2', {class : 'nav-title'}, 'Folders'),
-      h('ul', {class : 'nav folders', id : 'folders'},
-	special.map((a) => h('li', {}, a)), folderTree(rest)),
-      pop3
-	  ? h('p', {class : 'small muted pop3note', id : 'pop3-note'},
-	      'This account fetches mail over POP3: the server keeps one folder, the inbox, and no flags. Its other folders, read and star marks are kept in QMail on this computer only: another mail program does not see them.')
-	  : null,
-      h('h2', {class : 'nav-title'}, 'Tools'),
-      h('ul', {class : 'nav'}, navLink('#/outbox', 'Outbox'),
-	navLink('#/drafts', 'Drafts'), navLink('#/kme', 'Key manager'),
-	navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings'),
-	h('li', {},
-	  h('a', {
-		  href : '#',
-		  id : 'help-link',
-		  onclick : (e) => {
-		          e.preventDefault();
-		          showHelp();
-		  }
-	  },
-	    'Keyboard shortcuts (?)'))));
+  mount(sb,
+    h('a', { class: 'btn primary compose-btn', href: '#/compose' }, 'Compose'),
+    state.accounts.length > 1 ? acct : null,
+    h('h2', { class: 'nav-title' }, 'Folders'),
+    h('ul', { class: 'nav folders', id: 'folders' }, special.map((a) => h('li', {}, a)), folderTree(rest)),
+    newFolderButton(),
+    pop3 ? h('p', { class: 'small muted pop3note', id: 'pop3-note' }, 'This account fetches mail over POP3: the server keeps one folder, the inbox, and no flags. Its other folders, read and star marks are kept in QMail on this computer only: another mail program does not see them.') : null,
+    h('h2', { class: 'nav-title' }, 'Tools'),
+    h('ul', { class: 'nav' },
+      navLink('#/outbox', 'Outbox'), navLink('#/drafts', 'Drafts'), navLink('#/kme', 'Key manager'),
+      navLink('#/keyring', 'Keyring'), navLink('#/settings', 'Settings'),
+      h('li', {}, h('a', { href: '#', id: 'help-link', onclick: (e) => { e.preventDefault(); showHelp(); } }, 'Keyboard shortcuts (?)'))));
   sb.hidden = false;
   document.getElementById('topbar').hidden = false;
 }
@@ -327,7 +315,7 @@ function shortcuts(e) {
   if (e.key === '/') { e.preventDefault(); document.getElementById('search').focus(); return; }
   if (e.key === 'c') { location.hash = '#/compose'; return; }
   if (e.key === '?') { e.preventDefault(); showHelp(); return; }
-  if (document.getElementById('help')) return;
+  if (document.getElementById('help') || folderUiOpen()) return;
   keyNav(e);
 }
 

@@ -206,22 +206,10 @@ export function keyNav(e) {
   }
 }
 
-// Moves need server folders: IMAP only.
-// A POP3 account's folders are kept on this computer (docs/CLIENT.md "Local
-// folders of a POP3 account").
-function canMove()
-{
-	return true;
-}
-// Archive and junk need the account's folder of that use; a POP3 account makes
-// it on first use.
-function canFile(use)
-{
-	return (isPop3() || !!(use === 'archive' ? (folderOfUse('archive') ||
-	                                            folderOfUse('all'))
-	                                         : folderOfUse(use))) &&
-	       !inUse(use);
-}
+// A POP3 account's folders are kept on this computer (docs/CLIENT.md "Local folders of a POP3 account").
+function canMove() { return true; }
+// Archive and junk need the account's folder of that use; a POP3 account makes it on first use.
+function canFile(use) { return (isPop3() || !!(use === 'archive' ? (folderOfUse('archive') || folderOfUse('all')) : folderOfUse(use))) && !inUse(use); }
 function inUse(use) { const f = folderOfUse(use); return !!f && f.name === view.folder; }
 
 async function openMessage(id) {
@@ -238,6 +226,17 @@ async function openMessage(id) {
   if (wasUnread) { loadList(); loadFolders(); }
   history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}/${encodeURIComponent(m.id)}`);
   renderMessage(reader, m, false);
+  if (m.marked_read) writeSeen(m);
+}
+
+// Opening an unread message marked it read in QMail (the GET); once it
+// is on screen, the read mark goes to the server at once through the
+// flags route (the engine keeps it for the next sync when the server
+// cannot take it now). A message already read sends nothing.
+async function writeSeen(m) {
+  try {
+    await api.post(`/api/messages/${encodeURIComponent(m.id)}/flags`, { seen: true });
+  } catch (e) { toast(`Read here; the server learns it at the next sync (${e.message})`, 'error'); }
 }
 
 // The conversation of the open message, oldest first as threaded: each
@@ -258,96 +257,17 @@ function renderMessage(reader, m, remote) {
   const d = m.details || {};
   const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused'].includes(d.status);
   const pop3 = isPop3();
-  const actions =
-      h('div',
-	{class : 'actions', role : 'toolbar', 'aria-label' : 'Message actions'},
-	h('button', {
-		class : 'btn',
-		type : 'button',
-		onclick : () => reply('reply'),
-		disabled : bad ? true : null,
-		title : 'Reply (r)'
-	},
-	  'Reply'),
-	h('button', {
-		class : 'btn',
-		type : 'button',
-		onclick : () => reply('all'),
-		disabled : bad ? true : null,
-		title : 'Reply all (a)'
-	},
-	  'Reply all'),
-	h('button', {
-		class : 'btn',
-		type : 'button',
-		onclick : () => reply('forward'),
-		disabled : bad ? true : null,
-		title : 'Forward (f)'
-	},
-	  'Forward'),
-	h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'reader-star',
-		'aria-pressed' : m.flagged ? 'true' : 'false',
-		onclick : () => setFlags(m, {flagged : !m.flagged}),
-		title : 'Star (s)'
-	},
-	  m.flagged ? '\u2605 Starred' : '\u2606 Star'),
-	h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'reader-read',
-		onclick : () => setFlags(m, {seen : !m.seen}),
-		title : 'Mark read or unread (u)'
-	},
-	  m.seen ? 'Mark unread' : 'Mark read'),
-	d.retryable ? h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'retry',
-		onclick : () => retry(m),
-		title : 'Try once more to open it from the copy kept'
-	},
-	                'Try again')
-	            : null,
-	canMove() ? h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'move-btn',
-		'aria-haspopup' : 'menu',
-		onclick : (e) => moveMenu(m.id, e.currentTarget),
-		title : 'Move to a folder (m)'
-	},
-	              'Move to\u2026')
-	          : null,
-	canFile('archive') ? h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'archive-btn',
-		onclick : () => fileAs(m.id, 'archive'),
-		title : 'Archive (e)'
-	},
-	                       'Archive')
-	                   : null,
-	canFile('junk') ? h('button', {
-		class : 'btn',
-		type : 'button',
-		id : 'junk-btn',
-		onclick : () => fileAs(m.id, 'junk'),
-		title : 'Junk (!)'
-	},
-	                    'Junk')
-	                : null,
-	h('button', {
-		class : 'btn danger',
-		type : 'button',
-		id : 'delete-btn',
-		onclick : () => del(m.id),
-		title : pop3 ? 'Delete: move to Trash on this computer (#)'
-		             : 'Delete: move to Trash (#)'
-	},
-	  'Delete'));
+  const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('all'), disabled: bad ? true : null, title: 'Reply all (a)' }, 'Reply all'),
+    h('button', { class: 'btn', type: 'button', onclick: () => reply('forward'), disabled: bad ? true : null, title: 'Forward (f)' }, 'Forward'),
+    h('button', { class: 'btn', type: 'button', id: 'reader-star', 'aria-pressed': m.flagged ? 'true' : 'false', onclick: () => setFlags(m, { flagged: !m.flagged }), title: 'Star (s)' }, m.flagged ? '\u2605 Starred' : '\u2606 Star'),
+    h('button', { class: 'btn', type: 'button', id: 'reader-read', onclick: () => setFlags(m, { seen: !m.seen }), title: 'Mark read or unread (u)' }, m.seen ? 'Mark unread' : 'Mark read'),
+    d.retryable ? h('button', { class: 'btn', type: 'button', id: 'retry', onclick: () => retry(m), title: 'Try once more to open it from the copy kept' }, 'Try again') : null,
+    canMove() ? h('button', { class: 'btn', type: 'button', id: 'move-btn', 'aria-haspopup': 'menu', onclick: (e) => moveMenu(m.id, e.currentTarget), title: 'Move to a folder (m)' }, 'Move to\u2026') : null,
+    canFile('archive') ? h('button', { class: 'btn', type: 'button', id: 'archive-btn', onclick: () => fileAs(m.id, 'archive'), title: 'Archive (e)' }, 'Archive') : null,
+    canFile('junk') ? h('button', { class: 'btn', type: 'button', id: 'junk-btn', onclick: () => fileAs(m.id, 'junk'), title: 'Junk (!)' }, 'Junk') : null,
+    h('button', { class: 'btn danger', type: 'button', id: 'delete-btn', onclick: () => del(m.id), title: pop3 ? 'Delete: move to Trash on this computer (#)' : 'Delete: move to Trash (#)' }, 'Delete'));
   const headers = h('dl', { class: 'headers' },
     h('dt', {}, 'From'), h('dd', {}, addrText(m.from)),
     h('dt', {}, 'To'), h('dd', {}, (m.to || []).map(addrText).join(', ')),

@@ -424,6 +424,13 @@ static void test_pop3_local(void **state)
 	assert_int_equal(
 	    qm_client_folder_rename(carol.c, carol.acct, "INBOX", "X", &e),
 	    QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_folder_rename(carol.c, carol.acct, "Junk", "X", &e),
+	    QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_folder_delete(carol.c, carol.acct, "Archive", &e),
+	    QM_ERR_INVAL);
+	assert_non_null(strstr(qm_error_msg(&e), "by its use"));
 
 	/* nothing new on the server side: a sync fetches nothing again */
 	sync_ok(&carol, &st);
@@ -539,6 +546,15 @@ static void test_folder_ops(void **state)
 	assert_int_equal(
 	    qm_client_folder_rename(bob.c, bob.acct, "INBOX", "Old", &e),
 	    QM_ERR_INVAL);
+	/* a folder of a special use stays, named in the refusal */
+	assert_int_equal(
+	    qm_client_folder_rename(bob.c, bob.acct, "Trash", "Bin", &e),
+	    QM_ERR_INVAL);
+	assert_non_null(strstr(e.msg, "Trash folder"));
+	assert_true(fake_mail_has_folder(bob.addr, "Trash"));
+	assert_int_equal(qm_client_folder_delete(bob.c, bob.acct, "Trash", &e),
+	                 QM_ERR_INVAL);
+	assert_true(fake_mail_has_folder(bob.addr, "Trash"));
 
 	assert_ok(qm_client_folder_delete(bob.c, bob.acct, "Projects", &e));
 	assert_false(fake_mail_has_folder(bob.addr, "Projects"));

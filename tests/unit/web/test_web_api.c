@@ -811,10 +811,17 @@ static void test_messages(void **state)
 		    r.body);
 	assert_true(json_is_true(json_object_get(r.json, "has_html")));
 	assert_true(json_is_true(json_object_get(r.json, "seen")));
+	assert_true(json_is_true(json_object_get(r.json, "marked_read")));
 	assert_non_null(strstr(
 	    json_string_value(json_object_get(r.json, "text")), "hello text"));
 	assert_int_equal(
 	    json_array_size(json_object_get(r.json, "attachments")), 1);
+	qmt_resp_free(&r);
+	/* opened a second time, already read: no read mark for the page to
+	 * send to the server (the first answer said marked_read) */
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_null(json_object_get(r.json, "marked_read"));
 	qmt_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/api/messages/%lld/html", (long long)id);
@@ -884,6 +891,17 @@ static void test_messages(void **state)
 	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld/flags", (long long)id);
 	post(&r, path, "{\"seen\":\"yes\"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	/* the folder routes check their fields before the server is asked */
+	post(&r, "/api/folders", "{}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, "/api/folders/rename", "{\"name\":\"Work\",\"to\":\"\"}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "needs a name"));
+	qmt_resp_free(&r);
+	post(&r, "/api/folders/delete", "{\"name\":7}");
 	assert_int_equal(r.status, 400);
 	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
