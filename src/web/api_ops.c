@@ -142,71 +142,48 @@ static void folders_after(struct web_req *r)
 	web_api_folders(r);
 }
 
-void web_api_folder_create(struct web_req *r)
+enum folder_op { FOLDER_CREATE, FOLDER_RENAME, FOLDER_DELETE };
+
+/* The three folder routes: the body's names, the engine's call, the new
+ * folder list. */
+static void folder_route(struct web_req *r, enum folder_op op)
 {
 	struct qm_error e;
-	const char *name = NULL;
+	const char *name = NULL, *to = NULL;
+	struct qm_client *c = web_client(r);
 	int64_t acct;
 	json_t *j;
 	enum qm_err rc;
 
 	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
 		return;
-	if (folder_args(r, j, &name, NULL) < 0) {
+	if (folder_args(r, j, &name, op == FOLDER_RENAME ? &to : NULL) < 0) {
 		json_decref(j);
 		return;
 	}
-	rc = qm_client_folder_create(web_client(r), acct, name, &e);
+	rc = op == FOLDER_CREATE ? qm_client_folder_create(c, acct, name, &e)
+	     : op == FOLDER_RENAME
+	         ? qm_client_folder_rename(c, acct, name, to, &e)
+	         : qm_client_folder_delete(c, acct, name, &e);
 	json_decref(j);
 	if (rc != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
 	folders_after(r);
+}
+
+void web_api_folder_create(struct web_req *r)
+{
+	folder_route(r, FOLDER_CREATE);
 }
 
 void web_api_folder_rename(struct web_req *r)
 {
-	struct qm_error e;
-	const char *name = NULL, *to = NULL;
-	int64_t acct;
-	json_t *j;
-	enum qm_err rc;
-
-	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
-		return;
-	if (folder_args(r, j, &name, &to) < 0) {
-		json_decref(j);
-		return;
-	}
-	rc = qm_client_folder_rename(web_client(r), acct, name, to, &e);
-	json_decref(j);
-	if (rc != QM_OK) {
-		web_reply_qm_error(r, &e);
-		return;
-	}
-	folders_after(r);
+	folder_route(r, FOLDER_RENAME);
 }
 
 void web_api_folder_delete(struct web_req *r)
 {
-	struct qm_error e;
-	const char *name = NULL;
-	int64_t acct;
-	json_t *j;
-	enum qm_err rc;
-
-	if ((acct = web_req_account(r)) < 0 || !(j = web_body_json(r)))
-		return;
-	if (folder_args(r, j, &name, NULL) < 0) {
-		json_decref(j);
-		return;
-	}
-	rc = qm_client_folder_delete(web_client(r), acct, name, &e);
-	json_decref(j);
-	if (rc != QM_OK) {
-		web_reply_qm_error(r, &e);
-		return;
-	}
-	folders_after(r);
+	folder_route(r, FOLDER_DELETE);
 }

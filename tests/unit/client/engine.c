@@ -268,3 +268,22 @@ enum qm_store_outbox_state eu_outbox_state(struct eu *u, int64_t id,
 	qm_store_outbox_item_free(&o);
 	return s;
 }
+
+void eu_sync_ok(struct eu *u, struct qm_client_sync_stats *st)
+{
+	struct qm_error e;
+
+	assert_ok(eu_sync(u, st, &e));
+}
+
+void eu_plain_to(const struct eu *u, const char *folder, const char *mid)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg),
+	                 "From: dave@x.test\r\nTo: %s\r\nSubject: plain %s\r\n"
+	                 "Date: Mon, 1 Dec 2025 10:00:00 +0000\r\n"
+	                 "Message-ID: <%s@x.test>\r\n\r\nhello\r\n",
+	                 u->addr, mid, mid);
+
+	assert_true(fake_mail_deliver(u->addr, folder, msg, (size_t)n) > 0);
+}

@@ -82,6 +82,13 @@ enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
 enum qm_err eu_sync(struct eu *u, struct qm_client_sync_stats *st,
                     struct qm_error *e);
 
+/* eu_sync that must succeed (fails the test otherwise). */
+void eu_sync_ok(struct eu *u, struct qm_client_sync_stats *st);
+/* Delivers a plain message from dave@x.test with Message-ID
+ * <mid@x.test> and subject "plain mid" into u's folder on the fake
+ * server. */
+void eu_plain_to(const struct eu *u, const char *folder, const char *mid);
+
 /* The index ids of u's INBOX messages, newest first, into ids (at most
  * max); returns how many. */
 size_t eu_inbox(struct eu *u, int64_t *ids, size_t max);

@@ -29,26 +29,6 @@ static int setup(void **state)
 	return eng_setup(ENG_KNOW_BOB | ENG_CAROL_POP3);
 }
 
-/* A plain message with Message-ID <mid@x.test> into u's folder. */
-static void plain_to(const struct eu *u, const char *folder, const char *mid)
-{
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg),
-	                 "From: dave@x.test\r\nTo: %s\r\nSubject: plain %s\r\n"
-	                 "Date: Mon, 1 Dec 2025 10:00:00 +0000\r\n"
-	                 "Message-ID: <%s@x.test>\r\n\r\nhello\r\n",
-	                 u->addr, mid, mid);
-
-	assert_true(fake_mail_deliver(u->addr, folder, msg, (size_t)n) > 0);
-}
-
-static void sync_ok(struct eu *u, struct qm_client_sync_stats *st)
-{
-	struct qm_error e;
-
-	assert_ok(eu_sync(u, st, &e));
-}
-
 /* u's folder name as qm_client_folders gives it (must be there); the
  * caller frees *v. */
 static const struct qm_store_folder *folder_named(struct eu *u,
@@ -136,10 +116,10 @@ static void test_folder_list(void **state)
 	assert_int_equal(v[0].use, QM_FOLDER_USE_INBOX);
 	qm_client_folders_free(&v, n);
 
-	plain_to(&bob, "INBOX", "p1");
-	plain_to(&bob, "INBOX", "p2");
+	eu_plain_to(&bob, "INBOX", "p1");
+	eu_plain_to(&bob, "INBOX", "p2");
 	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_FLAG_SEEN);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.plain, 2);
 	assert_int_equal(st.folders, 2); /* INBOX, Archive */
 	f = folder_named(&bob, "INBOX", &v, &n);
@@ -183,23 +163,23 @@ static void test_which_folders(void **state)
 	int64_t ids[8];
 
 	(void)state;
-	plain_to(&bob, "Archive", "a1");
-	plain_to(&bob, "Trash", "t1");
-	plain_to(&bob, "Sent", "s1");
+	eu_plain_to(&bob, "Archive", "a1");
+	eu_plain_to(&bob, "Trash", "t1");
+	eu_plain_to(&bob, "Sent", "s1");
 	assert_ok(qm_client_setting_set(
 	    bob.c, bob.acct, QM_CLIENT_SET_SYNC_FOLDERS, "inbox", &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(st.folders, 1);
 	assert_ok(qm_client_setting_set(bob.c, bob.acct,
 	                                QM_CLIENT_SET_SYNC_FOLDERS, "", &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 1);
 	assert_int_equal(in_folder(&bob, "Archive", ids, 8), 1);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 8), 0);
 	assert_ok(qm_client_setting_set(bob.c, bob.acct,
 	                                QM_CLIENT_SET_SYNC_FOLDERS, "all", &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 1);
 	assert_int_equal(in_folder(&bob, "Trash", ids, 8), 1);
 	assert_int_equal(in_folder(&bob, "Sent", ids, 8), 0);
@@ -216,15 +196,15 @@ static void test_flags_both_ways(void **state)
 	unsigned now = 0;
 
 	(void)state;
-	plain_to(&bob, "INBOX", "f1");
-	sync_ok(&bob, &st);
+	eu_plain_to(&bob, "INBOX", "f1");
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(in_folder(&bob, "INBOX", &id, 1), 1);
 	assert_int_equal(flags_of(&bob, id), 0);
 
 	/* elsewhere: read and flagged */
 	fake_mail_set_flags(bob.addr, "INBOX", 0,
 	                    QM_FLAG_SEEN | QM_FLAG_FLAGGED);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pulled, 1);
 	assert_int_equal(st.flags_pushed, 0);
 	assert_int_equal(flags_of(&bob, id), QM_FLAG_SEEN | QM_FLAG_FLAGGED);
@@ -239,14 +219,14 @@ static void test_flags_both_ways(void **state)
 	assert_int_not_equal(eu_sync(&bob, &st, &e), QM_OK);
 	/* meanwhile elsewhere: unread (another flag) */
 	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_FLAG_FLAGGED);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pushed, 1);
 	/* the user's changes went to the server, the server's came here */
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
 	                 QM_FLAG_ANSWERED);
 	assert_int_equal(flags_of(&bob, id), QM_FLAG_ANSWERED);
 	/* nothing more to do either way */
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pushed + st.flags_pulled, 0);
 	assert_int_equal(fake_mail_calls[FM_IMAP_STORE], 1);
 
@@ -257,7 +237,7 @@ static void test_flags_both_ways(void **state)
 		assert_ok(qm_client_read(bob.c, id, &view, &e));
 		qm_client_view_free(&view);
 	}
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
 	                 QM_FLAG_ANSWERED | QM_FLAG_SEEN);
 }
@@ -277,14 +257,14 @@ static void test_moved_read_once(void **state)
 
 	(void)state;
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "moved around", &out, &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
 	keys = fake_keys_fetched();
 	assert_int_equal(in_folder(&bob, "INBOX", &id, 1), 1);
 	assert_ok(qm_client_msg_flags(bob.c, id, QM_FLAG_SEEN, 0, NULL, &e));
 
 	assert_true(fake_mail_move(bob.addr, "INBOX", 0, "Archive") > 0);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted + st.replayed, 0);
 	assert_int_equal(st.duplicates, 1);
 	assert_int_equal(fake_keys_fetched(), keys);
@@ -296,11 +276,11 @@ static void test_moved_read_once(void **state)
 	assert_int_equal(by_name(&bob, "INBOX"), 0);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
 	/* the read mark reaches the new place at the next sync */
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(fake_mail_flags(bob.addr, "Archive", 0), QM_FLAG_SEEN);
 
 	assert_true(fake_mail_move(bob.addr, "Archive", 0, "INBOX") > 0);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted + st.replayed, 0);
 	assert_int_equal(fake_keys_fetched(), keys);
 	assert_int_equal(in_folder(&bob, "INBOX", &id2, 1), 1);
@@ -324,15 +304,15 @@ static void test_renumbered(void **state)
 
 	(void)state;
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "kept", &out, &e));
-	plain_to(&bob, "INBOX", "r1");
-	plain_to(&bob, "INBOX", "r2");
-	sync_ok(&bob, &st);
+	eu_plain_to(&bob, "INBOX", "r1");
+	eu_plain_to(&bob, "INBOX", "r2");
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(st.plain, 2);
 	keys = fake_keys_fetched();
 
 	fake_mail_renumber(bob.addr, "INBOX");
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 3);
 	assert_int_equal(st.decrypted + st.replayed + st.plain, 0);
 	assert_int_equal(fake_keys_fetched(), keys);
@@ -342,7 +322,7 @@ static void test_renumbered(void **state)
 	/* gone from the server: the plain one goes, the QMail one stays */
 	fake_mail_drop(bob.addr, "INBOX", 2);
 	fake_mail_drop(bob.addr, "INBOX", 0);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 8), 1);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_NOT_QMAIL), 1);
 	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
@@ -375,9 +355,9 @@ static void test_deleted_during_sync(void **state)
 	int64_t ids[2];
 
 	(void)state;
-	plain_to(&bob, "INBOX", "d1");
-	plain_to(&bob, "INBOX", "d2");
-	sync_ok(&bob, &st);
+	eu_plain_to(&bob, "INBOX", "d1");
+	eu_plain_to(&bob, "INBOX", "d2");
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 2);
 	assert_ok(
 	    qm_client_msg_flags(bob.c, ids[0], QM_FLAG_FLAGGED, 0, NULL, &e));
@@ -391,7 +371,7 @@ static void test_deleted_during_sync(void **state)
 	assert_ok(eu_sync(&bob, &st, &e));
 	assert_ok(d.rc);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 2), 1);
 	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 2);
 	qm_client_free(&d.other);
@@ -440,9 +420,9 @@ static void test_msg_refs(void **state)
 	(void)state;
 	assert_true(
 	    fake_mail_deliver(bob.addr, "INBOX", reply, sizeof(reply) - 1) > 0);
-	plain_to(&bob, "INBOX", "alone");
+	eu_plain_to(&bob, "INBOX", "alone");
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "sealed", &out, &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	rid = by_subject(&bob, "reply");
 	pid = by_subject(&bob, "plain alone");
 	{
@@ -497,7 +477,7 @@ static void test_msg_refs(void **state)
 	assert_null(irt);
 	assert_null(refs);
 
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(flags_of(&bob, rid) & QM_FLAG_SEEN, 0);
 
 	qm_client_lock(bob.c);

@@ -27,26 +27,6 @@ static int setup(void **state)
 	return eng_setup(ENG_KNOW_BOB | ENG_CAROL_POP3);
 }
 
-/* A plain message with Message-ID <mid@x.test> into u's folder. */
-static void plain_to(const struct eu *u, const char *folder, const char *mid)
-{
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg),
-	                 "From: dave@x.test\r\nTo: %s\r\nSubject: plain %s\r\n"
-	                 "Date: Mon, 1 Dec 2025 10:00:00 +0000\r\n"
-	                 "Message-ID: <%s@x.test>\r\n\r\nhello\r\n",
-	                 u->addr, mid, mid);
-
-	assert_true(fake_mail_deliver(u->addr, folder, msg, (size_t)n) > 0);
-}
-
-static void sync_ok(struct eu *u, struct qm_client_sync_stats *st)
-{
-	struct qm_error e;
-
-	assert_ok(eu_sync(u, st, &e));
-}
-
 /* The ids of u's messages in folder name as the interfaces list them (by
  * name: by place), at most max; returns how many. */
 static size_t in_folder(struct eu *u, const char *name, int64_t *ids,
@@ -96,8 +76,8 @@ static int64_t one_plain(const char *mid)
 	struct qm_client_sync_stats st;
 	int64_t id = 0;
 
-	plain_to(&bob, "INBOX", mid);
-	sync_ok(&bob, &st);
+	eu_plain_to(&bob, "INBOX", mid);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(in_folder(&bob, "INBOX", &id, 1), 1);
 	return id;
 }
@@ -107,7 +87,7 @@ static void quiet_sync(struct eu *u)
 {
 	struct qm_client_sync_stats st;
 
-	sync_ok(u, &st);
+	eu_sync_ok(u, &st);
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(st.decrypted + st.replayed + st.duplicates, 0);
 	assert_int_equal(st.plain + st.tampered + st.errors, 0);
@@ -128,7 +108,7 @@ static void test_move_qmail_and_back(void **state)
 
 	(void)state;
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "moved by QMail", &out, &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
 	keys = fake_keys_fetched();
 	dec = eu_kme(&bob)->calls[FK_DEC];
@@ -173,7 +153,7 @@ static void test_move_without_uidplus(void **state)
 	int64_t id = one_plain("nu1"), id2 = 0;
 
 	(void)state;
-	plain_to(&bob, "Archive", "other"); /* another message there */
+	eu_plain_to(&bob, "Archive", "other"); /* another message there */
 	fake_mail_no_uidplus = 1;
 	assert_ok(qm_client_msg_move(bob.c, id, "Archive", &e));
 	assert_int_equal(fake_mail_count(bob.addr, "Archive"), 2);
@@ -183,7 +163,7 @@ static void test_move_without_uidplus(void **state)
 	{
 		struct qm_client_sync_stats st;
 
-		sync_ok(&bob, &st);
+		eu_sync_ok(&bob, &st);
 		assert_int_equal(st.fetched, 1); /* "other" alone */
 		assert_int_equal(st.plain, 1);
 	}
@@ -298,7 +278,7 @@ static void test_trash(void **state)
 	assert_ok(qm_client_setting_set(
 	    bob.c, bob.acct, QM_CLIENT_SET_DELETE_MODE, "expunge", &e));
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "to be shredded", &out, &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(in_folder(&bob, "INBOX", &id, 1), 1);
 	p = fake_mail_msg(bob.addr, "INBOX", 0, &len);
@@ -313,7 +293,7 @@ static void test_trash(void **state)
 	/* delivered again: a replay, no key asked for */
 	dec = eu_kme(&bob)->calls[FK_DEC];
 	assert_true(fake_mail_deliver(bob.addr, "INBOX", raw, len) > 0);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.replayed, 1);
 	assert_int_equal(eu_kme(&bob)->calls[FK_DEC], dec);
@@ -366,9 +346,9 @@ static void test_pop3_local(void **state)
 	int64_t id = 0, id2 = 0, ids[4];
 
 	(void)state;
-	plain_to(&carol, "INBOX", "p1");
-	plain_to(&carol, "INBOX", "p2");
-	sync_ok(&carol, &st);
+	eu_plain_to(&carol, "INBOX", "p1");
+	eu_plain_to(&carol, "INBOX", "p2");
+	eu_sync_ok(&carol, &st);
 	assert_int_equal(st.plain, 2);
 	assert_int_equal(eu_inbox(&carol, ids, 2), 2);
 	id = ids[0];
@@ -433,7 +413,7 @@ static void test_pop3_local(void **state)
 	assert_non_null(strstr(qm_error_msg(&e), "by its use"));
 
 	/* nothing new on the server side: a sync fetches nothing again */
-	sync_ok(&carol, &st);
+	eu_sync_ok(&carol, &st);
 	assert_int_equal(st.fetched, 0);
 	assert_int_equal(in_folder(&carol, "INBOX", ids, 4), 0);
 
@@ -471,7 +451,7 @@ static void test_flags_now(void **state)
 	assert_int_equal(written, 1);
 	assert_int_equal(now, QM_FLAG_SEEN);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0), QM_FLAG_SEEN);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pushed + st.flags_pulled, 0);
 
 	/* the server down: kept, written by the next sync */
@@ -482,7 +462,7 @@ static void test_flags_now(void **state)
 	assert_int_equal(now, QM_FLAG_FLAGGED);
 	assert_int_equal(flags_of(&bob, id), QM_FLAG_FLAGGED);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0), QM_FLAG_SEEN);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.flags_pushed, 1);
 	assert_int_equal(fake_mail_flags(bob.addr, "INBOX", 0),
 	                 QM_FLAG_FLAGGED);
@@ -515,7 +495,7 @@ static void test_folder_ops(void **state)
 
 	(void)state;
 	assert_ok(eu_send(&alice, to, 1, 2, 0, "kept", &out, &e));
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 4), 2);
 	qid = ids[0] == id ? ids[1] : ids[0];
@@ -595,7 +575,7 @@ static void test_heads_threads(void **state)
 	for (size_t i = 0; i < 4; i++)
 		assert_true(fake_mail_deliver(bob.addr, "INBOX", msgs[i],
 		                              strlen(msgs[i])) > 0);
-	sync_ok(&bob, &st);
+	eu_sync_ok(&bob, &st);
 	memset(&q, 0, sizeof(q));
 	q.account_id = bob.acct;
 	q.folder = "INBOX";
@@ -632,8 +612,8 @@ static void test_search_server(void **state)
 	size_t n = 0;
 
 	(void)state;
-	plain_to(&bob, "Trash", "s2"); /* Trash is not synced */
-	plain_to(&bob, "Trash", "s3");
+	eu_plain_to(&bob, "Trash", "s2"); /* Trash is not synced */
+	eu_plain_to(&bob, "Trash", "s3");
 	assert_ok(qm_client_search_server(bob.c, bob.acct, "Trash", "plain s",
 	                                  0, &v, &n, &e));
 	assert_int_equal(n, 2);
