@@ -190,6 +190,75 @@ static void test_level4(void **state)
 	round_trip(4, big(4));
 }
 
+/* The newest message of carol's folder as the interfaces list it
+ * (qm_client_msg_list: a local folder by the folder filed in), or -1. */
+static int64_t carol_newest(const char *folder)
+{
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	int64_t id;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[W_CAROL];
+	q.folder = folder;
+	q.limit = 1;
+	assert_ok(qm_client_msg_list(W.c[W_CAROL], &q, &l, &e));
+	id = l->n ? l->items[0].id : -1;
+	qm_client_msglist_free(&l);
+	return id;
+}
+
+/*
+ * Carol fetches over POP3 from the real Dovecot: her QMail message (from
+ * test_level2) moves between the folders QMail keeps for a POP3 account
+ * (docs/CLIENT.md "Local folders of a POP3 account"), stays readable, is
+ * never fetched or decrypted again, and is deleted to her local Trash,
+ * then for good.
+ */
+static void test_pop3_local_folders(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	int64_t id = carol_newest("INBOX");
+
+	(void)state;
+	assert_true(id > 0);
+	qm_error_clear(&e);
+	assert_ok(
+	    qm_client_folder_create(W.c[W_CAROL], W.acct[W_CAROL], "Kept", &e));
+	assert_ok(qm_client_msg_move(W.c[W_CAROL], id, "Kept", &e));
+	assert_int_equal(carol_newest("Kept"), id);
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.decrypted, 0);
+	assert_int_equal(carol_newest("Kept"), id);
+	assert_ok(qm_client_read(W.c[W_CAROL], id, &v, &e));
+	assert_int_equal(v->verify, QM_VERIFY_OK);
+	qm_client_view_free(&v);
+	assert_ok(
+	    qm_client_msg_file(W.c[W_CAROL], id, QM_FOLDER_USE_ARCHIVE, &e));
+	assert_int_equal(carol_newest("Archive"), id);
+	assert_int_equal(carol_newest("Kept"), -1);
+	assert_int_equal(qm_client_msg_copy(W.c[W_CAROL], id, "Kept", &e),
+	                 QM_ERR_UNSUPPORTED);
+	assert_ok(qm_client_msg_trash(W.c[W_CAROL], id, &e));
+	assert_int_equal(carol_newest("Trash"), id);
+	assert_ok(qm_client_msg_trash(W.c[W_CAROL], id, &e));
+	assert_int_equal(carol_newest("Trash"), -1);
+	{
+		struct qm_store_msglist *l = NULL;
+
+		assert_int_equal(qm_client_msg_get(W.c[W_CAROL], id, &l, &e),
+		                 QM_ERR_NOTFOUND);
+		qm_client_msglist_free(&l);
+	}
+	assert_ok(
+	    qm_client_folder_delete(W.c[W_CAROL], W.acct[W_CAROL], "Kept", &e));
+}
+
 /* Sends a small message alice -> bob at level; returns bob's new file. */
 static void send_small(int level, const char *subject, char *path)
 {
@@ -596,6 +665,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_level2),
+	    cmocka_unit_test(test_pop3_local_folders),
 	    cmocka_unit_test(test_level3),
 	    cmocka_unit_test(test_level4),
 	    cmocka_unit_test(test_level1),
