@@ -913,7 +913,7 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	struct qm_error e;
 	const char *save = NULL;
 	const char *idarg = NULL;
-	int raw = 0, rc;
+	int raw = 0, was_unread = 0, rc;
 	long long id;
 
 	for (int i = 1; i < argc; i++) {
@@ -951,6 +951,15 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 			fwrite(b.data, 1, b.len, stdout);
 		qm_buf_free(&b);
 		return rc ? cli_fail(&e) : 0;
+	}
+	/* whether it was unread: then the read mark goes to the server once
+	 * it is shown (below) */
+	{
+		struct qm_store_msglist *l = NULL;
+
+		if (qm_client_msg_get(g->client, id, &l, NULL) == QM_OK)
+			was_unread = !(l->items[0].flags & QM_FLAG_SEEN);
+		qm_client_msglist_free(&l);
 	}
 	if (qm_client_read(g->client, id, &v, &e))
 		return cli_fail(&e);
@@ -1022,6 +1031,15 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	if (!rc && v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL)
 		rc = QM_EXIT_SECURITY;
 	qm_client_view_free(&v);
+	if (was_unread) {
+		/* shown first; then the read mark to the IMAP server at once
+		 * (offline or refused: the next sync writes it, nothing to
+		 * say) */
+		fflush(stdout);
+		qm_error_clear(&e);
+		QM_IGNORE(qm_client_msg_flags_now(g->client, id, QM_FLAG_SEEN,
+		                                  0, NULL, NULL, &e));
+	}
 	return rc;
 }
 

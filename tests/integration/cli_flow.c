@@ -592,6 +592,26 @@ static void test_folders_and_moves(void **state)
 	free(o);
 	assert_int_equal(qm(1, "list", "--sort", "colour", NULL), 2);
 	assert_int_equal(qm(1, "list", NULL), 0);
+	id = row_id("Re: cli thread root");
+	assert_true(id > 0);
+	snprintf(ids, sizeof(ids), "%lld", id);
+
+	/* reading an unread message marks it read on the server at once */
+	{
+		const char *root = "HEADER Message-ID <cli-reply@qmail.test>";
+
+		assert_int_equal(bob_has(c2, "INBOX", root), 1);
+		assert_int_equal(qmt_imap_search(c2, root, uids, 4), 1);
+		assert_int_equal(qmt_imap_flags(c2, uids[0], fl, sizeof(fl)),
+		                 0);
+		assert_null(strstr(fl, "\\Seen"));
+		assert_int_equal(qm(1, "read", ids, NULL), 0);
+		assert_int_equal(qmt_imap_search(c2, root, uids, 4), 1);
+		assert_int_equal(qmt_imap_flags(c2, uids[0], fl, sizeof(fl)),
+		                 0);
+		assert_non_null(strstr(fl, "\\Seen"));
+	}
+	assert_int_equal(qm(1, "list", NULL), 0);
 	id = row_id("zebra crossing");
 	assert_true(id > 0);
 	snprintf(ids, sizeof(ids), "%lld", id);
