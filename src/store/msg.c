@@ -619,7 +619,7 @@ enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
 	struct qm_buf blob, blob2;
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src, changed = 0;
+	int changed = 0;
 
 	if (!mime)
 		return qm_error_set(err, QM_ERR_INVAL, "no body to file");
@@ -642,12 +642,9 @@ enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
 	sqlite3_bind_int(st, 1, n_attach);
 	sqlite3_bind_int64(st, 2, id);
 	sqlite3_bind_int(st, 3, (int)QM_VERIFY_NOT_QMAIL);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE) {
-		rc = store_db_fail(s, src, err, "filing the message's body");
+	rc = store_db_done(s, st, "filing the message's body", err);
+	if (rc != QM_OK)
 		goto out;
-	}
 	changed = sqlite3_changes(s->db);
 	if (!changed) {
 		rc = qm_error_set(err, QM_ERR_STATE,
