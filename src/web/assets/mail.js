@@ -255,7 +255,7 @@ function threadPanel(m) {
 
 function renderMessage(reader, m, remote) {
   const d = m.details || {};
-  const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused'].includes(d.status);
+  const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused', 'sent_elsewhere'].includes(d.status);
   const pop3 = isPop3();
   const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
     h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
