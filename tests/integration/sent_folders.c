@@ -230,6 +230,7 @@ static void test_sent_copies_are_own(void **state)
 
 	conns = qmt_cutproxy_conns(KME);
 	sync_user(W_ALICE, &st);
+	printf("  sync: fetched %zu own %zu decrypted %zu tampered %zu unreadable %zu errors %zu waiting %zu replayed %zu kme conns %d -> %d\n", st.fetched, st.own, st.decrypted, st.tampered, st.unreadable, st.errors, st.waiting, st.replayed, conns, qmt_cutproxy_conns(KME));
 	assert_int_equal(qmt_cutproxy_conns(KME), conns); /* no KME request */
 	assert_int_equal(st.fetched, 3);
 	assert_int_equal(st.own, 3);
