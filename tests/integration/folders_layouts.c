@@ -284,8 +284,8 @@ static void test_layout_outlook(void **state)
 	layout_sync(QMT_MAIL_LAYOUT_OUTLOOK);
 }
 
-/* Gmail's labels: one message in INBOX and under a label of the user's
- * (a subscribed folder) is filed once and listed in both. */
+/* Gmail's labels: one message in INBOX, under a label of the user's (a
+ * subscribed folder) and in All Mail is filed once and listed in each. */
 static void test_gmail_labels(void **state)
 {
 	struct qm_client_sync_stats st;
@@ -302,12 +302,13 @@ static void test_gmail_labels(void **state)
 	append(c2, "Work", "labelled twice", "label-1");
 	append(c2, "[Gmail]/All Mail", "labelled twice", "label-1");
 	sync_now(&st);
-	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.fetched, 3); /* All Mail is synced too */
 	assert_int_equal(st.plain, 1);
 	a = in_folder("INBOX", "labelled twice");
 	b = in_folder("Work", "labelled twice");
 	assert_true(a > 0);
 	assert_int_equal(a, b);
+	assert_int_equal(in_folder("[Gmail]/All Mail", "labelled twice"), a);
 	qmt_imap_close(&c2);
 }
 
