@@ -279,7 +279,8 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 	qm_error_clear(&e);
 	if (qm_client_read(g->client, id, v, &e))
 		return cli_fail(&e);
-	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL &&
+	if ((*v)->verify != QM_VERIFY_OK &&
+	    (*v)->verify != QM_VERIFY_NOT_QMAIL &&
 	    (*v)->verify != QM_VERIFY_UNVERIFIED_SENDER &&
 	    (*v)->verify != QM_VERIFY_SENT) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
@@ -974,10 +975,11 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	if (qm_client_read(g->client, id, &v, &e))
 		return cli_fail(&e);
 	printf("Security: %s%s\n",
-	       v->verify == QM_VERIFY_NOT_QMAIL ? "not encrypted"
-	                                        : qm_client_level_badge(v->level),
+	       v->verify == QM_VERIFY_NOT_QMAIL
+	           ? "not encrypted"
+	           : qm_client_level_badge(v->level),
 	       v->verify == QM_VERIFY_UNVERIFIED_SENDER ? ", UNVERIFIED SENDER"
-	       : v->verify == QM_VERIFY_SENT             ? ", sent by you"
+	       : v->verify == QM_VERIFY_SENT            ? ", sent by you"
 	       : v->verify == QM_VERIFY_SENT_ELSEWHERE
 	           ? ", from your address, not sent from this QMail"
 	       : v->signer_trust == QM_SIGNER_UNVERIFIED ? ", key NOT VERIFIED"

@@ -669,9 +669,8 @@ void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65]);
 QM_NODISCARD enum qm_err client_recv_own(struct qm_client *c,
                                          const struct acct_conn *ac,
                                          const struct qm_mail_parsed *mp,
-                                         int elsewhere,
-                                         struct recv_outcome *oc, int *own,
-                                         struct qm_error *err);
+                                         int elsewhere, struct recv_outcome *oc,
+                                         int *own, struct qm_error *err);
 /*
  * Files one message (recv_file.c) in the index, and its plaintext in the
  * vault, or brings its earlier record up to date (in->replace_id): a

@@ -69,9 +69,8 @@ static int same_as(const struct acct_conn *ac, const struct qm_store_outbox *o,
 	char have[65];
 	int same = 0;
 
-	if (!o->ciphertext ||
-	    qm_mail_parse(o->ciphertext, o->ciphertext_len, &ac->lim, &op,
-	                  NULL) != QM_OK)
+	if (!o->ciphertext || qm_mail_parse(o->ciphertext, o->ciphertext_len,
+	                                    &ac->lim, &op, NULL) != QM_OK)
 		return 0;
 	if (op->kind != QM_MAIL_KIND_PLAIN) {
 		client_recv_digest(op, have);
@@ -130,18 +129,20 @@ enum qm_err client_recv_own(struct qm_client *c, const struct acct_conn *ac,
 		rc = qm_store_outbox_plaintext(c->store, oid, &oc->plain, err);
 		if (rc) {
 			qm_buf_free(&oc->plain);
-			qm_error_prefix(err, "the account's own sent message "
-			                     "(outbox message %lld): ",
+			qm_error_prefix(err,
+			                "the account's own sent message "
+			                "(outbox message %lld): ",
 			                (long long)oid);
 			return rc;
 		}
 		oc->verify = QM_VERIFY_SENT;
 		oc->level = mp->level;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "sent by you from this QMail (outbox message %lld): "
-		         "the copy on the server is encrypted for its "
-		         "recipients; this is QMail's own copy of what you sent",
-		         (long long)oid);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "sent by you from this QMail (outbox message %lld): "
+		    "the copy on the server is encrypted for its "
+		    "recipients; this is QMail's own copy of what you sent",
+		    (long long)oid);
 		*own = 1;
 		return QM_OK;
 	}

@@ -230,7 +230,11 @@ static void test_sent_copies_are_own(void **state)
 
 	conns = qmt_cutproxy_conns(KME);
 	sync_user(W_ALICE, &st);
-	printf("  sync: fetched %zu own %zu decrypted %zu tampered %zu unreadable %zu errors %zu waiting %zu replayed %zu kme conns %d -> %d\n", st.fetched, st.own, st.decrypted, st.tampered, st.unreadable, st.errors, st.waiting, st.replayed, conns, qmt_cutproxy_conns(KME));
+	printf(
+	    "  sync: fetched %zu own %zu decrypted %zu tampered %zu unreadable "
+	    "%zu errors %zu waiting %zu replayed %zu kme conns %d -> %d\n",
+	    st.fetched, st.own, st.decrypted, st.tampered, st.unreadable,
+	    st.errors, st.waiting, st.replayed, conns, qmt_cutproxy_conns(KME));
 	assert_int_equal(qmt_cutproxy_conns(KME), conns); /* no KME request */
 	assert_int_equal(st.fetched, 3);
 	assert_int_equal(st.own, 3);
@@ -299,8 +303,8 @@ static void test_plain_in_sent_and_drafts(void **state)
 	assert_non_null(c2);
 	qm_buf_init(&m, 1 << 16);
 	assert_int_equal(craft_plain("Alice <alice@qmail.test>",
-	                             qmt_mail_addr(W_BOB), "from webmail",
-	                             NULL, &m),
+	                             qmt_mail_addr(W_BOB), "from webmail", NULL,
+	                             &m),
 	                 0);
 	assert_true(qmt_imap_append(c2, "Sent", "\\Seen", m.data, m.len) > 0);
 	qm_buf_reset(&m);
@@ -308,8 +312,8 @@ static void test_plain_in_sent_and_drafts(void **state)
 	                             qmt_mail_addr(W_BOB), "a plain draft",
 	                             NULL, &m),
 	                 0);
-	assert_true(
-	    qmt_imap_append(c2, "Drafts", "\\Draft", m.data, m.len) > 0);
+	assert_true(qmt_imap_append(c2, "Drafts", "\\Draft", m.data, m.len) >
+	            0);
 	qm_buf_free(&m);
 	qmt_imap_close(&c2);
 

@@ -979,8 +979,8 @@ static void test_own_messages(void **state)
 	size_t n = 0;
 
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<own@x>",
-	                                     "bob@example.org", 2, "M1", 2,
-	                                     &a, &e),
+	                                     "bob@example.org", 2, "M1", 2, &a,
+	                                     &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<own@x>",
 	                                     "carol@example.org", 2, "M2", 2,
@@ -990,9 +990,9 @@ static void test_own_messages(void **state)
 	                                     "dave@example.org", 2, "M3", 2, &c,
 	                                     &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_outbox_find_mid(f->s, f->acct, "<own@x>",
-	                                          &ids, &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_find_mid(f->s, f->acct, "<own@x>", &ids, &n, &e),
+	    QM_OK);
 	assert_int_equal(n, 0); /* nothing encrypted yet */
 	free(ids);
 	assert_int_equal(qm_store_outbox_reserve(f->s, a, k1, 1, &e), QM_OK);
@@ -1001,9 +1001,9 @@ static void test_own_messages(void **state)
 	assert_int_equal(qm_store_outbox_reserve(f->s, b, k2, 1, &e), QM_OK);
 	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, b, "CB", 2, &e),
 	                 QM_OK);
-	assert_int_equal(qm_store_outbox_find_mid(f->s, f->acct, "<own@x>",
-	                                          &ids, &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_find_mid(f->s, f->acct, "<own@x>", &ids, &n, &e),
+	    QM_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(ids[0], a);
 	assert_int_equal(ids[1], b);
@@ -1029,9 +1029,9 @@ static void test_own_messages(void **state)
 	m.date = 100;
 	m.level = 2;
 	m.verify = QM_VERIFY_SENT;
-	assert_int_equal(qm_store_msg_add(f->s, &m, "mine", NULL, 0, "M1", 2,
-	                                  "M1", &id, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "mine", NULL, 0, "M1", 2, "M1", &id, &e),
+	    QM_OK);
 	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_SENT);
 	assert_int_equal(lab, QM_LABEL_OK);
 	m.uid = 2;
