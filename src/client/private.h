@@ -574,12 +574,6 @@ QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
                                               int64_t acct,
                                               struct qm_mail_imap *im,
                                               struct qm_error *err);
-/* The same; with keep not NULL and a server that offers LIST-STATUS (the
- * counts in the same round trip), *keep gets the listing with every
- * folder's STATUS (free with qm_mail_imap_folders_free), else NULL. */
-QM_NODISCARD enum qm_err client_folders_store_status(
-    struct qm_client *c, int64_t acct, struct qm_mail_imap *im,
-    struct qm_mail_imap_folders **keep, struct qm_error *err);
 /* The mailbox source's sync of an IMAP folder done: records where it
  * stopped (nothing for POP3). */
 QM_NODISCARD enum qm_err client_mbox_done(struct mbox *mb,
