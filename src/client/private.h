@@ -570,8 +570,7 @@ QM_NODISCARD enum qm_err client_folders_to_sync(struct qm_client *c,
                                                 size_t *n,
                                                 struct qm_error *err);
 /* Lists the folders of the server im is logged in to into the store. */
-QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
-                                              int64_t acct,
+QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c, int64_t acct,
                                               struct qm_mail_imap *im,
                                               struct qm_error *err);
 /* The mailbox source's sync of an IMAP folder done: records where it

@@ -872,8 +872,8 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 		rc = status_one(sh.im, SYNC_FOLDER, &inbox, err);
 	if (!rc)
 		rc = sync_folder(c, ac, SYNC_FOLDER, &sh,
-		                 inbox.valid ? &inbox : NULL, progress, parg, ctx,
-		                 err);
+		                 inbox.valid ? &inbox : NULL, progress, parg,
+		                 ctx, err);
 	if (!rc && !sh.im)
 		rc = qm_mail_imap_open(&sh.srv, &sh.im, err);
 	if (!rc)
@@ -883,9 +883,9 @@ static enum qm_err sync_folders(struct qm_client *c, struct acct_conn *ac,
 	if (!rc && n > 1 && !(counts = calloc(n, sizeof(*counts))))
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	if (!rc && n > 1) /* names[0] is INBOX, synced above */
-		rc = qm_mail_imap_folders_status(
-		    sh.im, (const char *const *)names + 1, n - 1, counts + 1,
-		    err);
+		rc = qm_mail_imap_folders_status(sh.im,
+		                                 (const char *const *)names + 1,
+		                                 n - 1, counts + 1, err);
 	qm_error_clear(&first);
 	for (size_t i = 1; !rc && i < n; i++) {
 		rc = sync_folder(c, ac, names[i], &sh,

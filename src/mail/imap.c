@@ -551,11 +551,10 @@ enum qm_err mail_imap_run(struct qm_mail_imap *im, struct qm_buf *lit,
 	return e;
 }
 
-enum qm_err mail_imap_run_many(struct qm_mail_imap *im,
-                               const char *const *cmds, size_t n,
-                               struct qm_buf *lit, mail_imap_untagged_fn fn,
-                               void *arg, enum qm_err *res,
-                               struct qm_error *err)
+enum qm_err mail_imap_run_many(struct qm_mail_imap *im, const char *const *cmds,
+                               size_t n, struct qm_buf *lit,
+                               mail_imap_untagged_fn fn, void *arg,
+                               enum qm_err *res, struct qm_error *err)
 {
 	struct mail_imap_item it = {.lit = lit};
 	struct qm_buf out;

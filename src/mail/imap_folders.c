@@ -126,7 +126,7 @@ struct fl_ctx {
 	size_t nindex; /* how many: the folders when it was built */
 	struct qm_mail_imap_counts *status; /* one STATUS reply wanted */
 	const char *status_name;            /* the folder it is for */
-	const char *const *many_names; /* STATUS replies wanted for these */
+	const char *const *many_names;    /* STATUS replies wanted for these */
 	struct qm_mail_imap_counts *many; /* ... into these */
 	size_t nmany;
 	size_t bytes; /* of the names and display names kept */
@@ -915,7 +915,8 @@ enum qm_err qm_mail_imap_folders_status(struct qm_mail_imap *im,
 		for (; made < k && !e; made++) {
 			size_t len;
 
-			e = mail_imap_quote(names[at + made], q, sizeof(q), err);
+			e = mail_imap_quote(names[at + made], q, sizeof(q),
+			                    err);
 			len = strlen(q) + strlen(status_items(im)) + 16;
 			if (!e && !(cmds[made] = malloc(len)))
 				e = qm_error_set(err, QM_ERR_NOMEM,
