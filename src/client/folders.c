@@ -75,23 +75,10 @@ static enum qm_err forget_gone(struct qm_client *c, int64_t acct,
 enum qm_err client_folders_store(struct qm_client *c, int64_t acct,
                                  struct qm_mail_imap *im, struct qm_error *err)
 {
-	return client_folders_store_status(c, acct, im, NULL, err);
-}
-
-enum qm_err client_folders_store_status(struct qm_client *c, int64_t acct,
-                                        struct qm_mail_imap *im,
-                                        struct qm_mail_imap_folders **keep,
-                                        struct qm_error *err)
-{
 	struct qm_mail_imap_folders *l = NULL;
-	/* the counts only where they cost no round trip of their own */
-	int counts = keep && qm_mail_imap_has_cap(im, "LIST-STATUS");
 	enum qm_err rc;
 
-	if (keep)
-		*keep = NULL;
-	rc = qm_mail_imap_folders(im, counts ? QM_MAIL_IMAP_LIST_STATUS : 0, &l,
-	                          err);
+	rc = qm_mail_imap_folders(im, 0, &l, err);
 	for (size_t i = 0; !rc && i < l->n; i++) {
 		const struct qm_mail_imap_folder *mf = &l->v[i];
 		struct qm_store_folder f;
@@ -110,10 +97,6 @@ enum qm_err client_folders_store_status(struct qm_client *c, int64_t acct,
 	}
 	if (!rc)
 		rc = forget_gone(c, acct, l, err);
-	if (!rc && counts) {
-		*keep = l;
-		l = NULL;
-	}
 	qm_mail_imap_folders_free(&l);
 	return rc;
 }

@@ -570,16 +570,9 @@ QM_NODISCARD enum qm_err client_folders_to_sync(struct qm_client *c,
                                                 size_t *n,
                                                 struct qm_error *err);
 /* Lists the folders of the server im is logged in to into the store. */
-QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c,
-                                              int64_t acct,
+QM_NODISCARD enum qm_err client_folders_store(struct qm_client *c, int64_t acct,
                                               struct qm_mail_imap *im,
                                               struct qm_error *err);
-/* The same; with keep not NULL and a server that offers LIST-STATUS (the
- * counts in the same round trip), *keep gets the listing with every
- * folder's STATUS (free with qm_mail_imap_folders_free), else NULL. */
-QM_NODISCARD enum qm_err client_folders_store_status(
-    struct qm_client *c, int64_t acct, struct qm_mail_imap *im,
-    struct qm_mail_imap_folders **keep, struct qm_error *err);
 /* The mailbox source's sync of an IMAP folder done: records where it
  * stopped (nothing for POP3). */
 QM_NODISCARD enum qm_err client_mbox_done(struct mbox *mb,

@@ -551,6 +551,62 @@ enum qm_err mail_imap_run(struct qm_mail_imap *im, struct qm_buf *lit,
 	return e;
 }
 
+enum qm_err mail_imap_run_many(struct qm_mail_imap *im, const char *const *cmds,
+                               size_t n, struct qm_buf *lit,
+                               mail_imap_untagged_fn fn, void *arg,
+                               enum qm_err *res, struct qm_error *err)
+{
+	struct mail_imap_item it = {.lit = lit};
+	struct qm_buf out;
+	size_t total = 0;
+	unsigned first = im->tag + 1;
+	enum qm_err e = QM_OK;
+
+	if (im->broken)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "IMAP %s: the connection was lost earlier; "
+		                    "open a new session",
+		                    im->srv->host);
+	for (size_t i = 0; i < n; i++) {
+		if (!cmds[i][0] || strpbrk(cmds[i], "\r\n"))
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "empty IMAP command or one with a "
+			                    "line break");
+		total += strlen(cmds[i]) + 16;
+	}
+	if (!n)
+		return QM_OK;
+	qm_buf_init(&out, total);
+	for (size_t i = 0; i < n && !e; i++)
+		e = qm_buf_appendf(&out, err, "Q%u %s\r\n", first + (unsigned)i,
+		                   cmds[i]);
+	if (!e)
+		e = send_all(im, out.data, out.len, err);
+	qm_buf_free(&out);
+	if (e) {
+		im->broken = 1;
+		return e;
+	}
+	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
+	for (size_t i = 0; i < n; i++) {
+		im->tag = first + (unsigned)i;
+		res[i] = read_reply(im, &it, fn, arg, 0, cmds[i], err);
+		if (res[i] == QM_ERR_PROTO && !im->broken) {
+			qm_error_clear(err); /* refused: the next one */
+			continue;
+		}
+		if (res[i]) {
+			/* the later replies are not read: out of step */
+			e = res[i];
+			im->broken = 1;
+			break;
+		}
+	}
+	im->tag = first + (unsigned)n - 1;
+	qm_buf_free(&it.line);
+	return e;
+}
+
 enum qm_err mail_imap_quote(const char *name, char *out, size_t outlen,
                             struct qm_error *err)
 {
@@ -1479,4 +1535,9 @@ void qm_mail_imap_set_wake(struct qm_mail_imap *im, int fd)
 int qm_mail_imap_woken(const struct qm_mail_imap *im)
 {
 	return im->woken;
+}
+
+int qm_mail_imap_broken(const struct qm_mail_imap *im)
+{
+	return !im || im->broken;
 }

@@ -126,6 +126,9 @@ struct fl_ctx {
 	size_t nindex; /* how many: the folders when it was built */
 	struct qm_mail_imap_counts *status; /* one STATUS reply wanted */
 	const char *status_name;            /* the folder it is for */
+	const char *const *many_names;    /* STATUS replies wanted for these */
+	struct qm_mail_imap_counts *many; /* ... into these */
+	size_t nmany;
 	size_t bytes; /* of the names and display names kept */
 };
 
@@ -246,6 +249,10 @@ static enum qm_err on_status(struct qm_mail_imap *im, const char *s,
 	if (c->status) {
 		if (c->status_name && strcmp(name, c->status_name) == 0)
 			parse_status(p, c->status);
+	} else if (c->many) {
+		for (size_t i = 0; i < c->nmany; i++)
+			if (strcmp(name, c->many_names[i]) == 0)
+				parse_status(p, &c->many[i]);
 	} else if (c->f && c->f->n) {
 		/* LIST-STATUS: right after the folder's LIST reply */
 		f = &c->f->v[c->f->n - 1];
@@ -882,6 +889,54 @@ enum qm_err qm_mail_imap_folder_subscribe(struct qm_mail_imap *im,
 		return e;
 	return mail_imap_run(im, NULL, NULL, NULL, err, "%s %s",
 	                     on ? "SUBSCRIBE" : "UNSUBSCRIBE", q);
+}
+
+/* STATUS commands sent together per batch (bounds the buffers). */
+#define STATUS_BATCH 64
+
+enum qm_err qm_mail_imap_folders_status(struct qm_mail_imap *im,
+                                        const char *const *names, size_t n,
+                                        struct qm_mail_imap_counts *out,
+                                        struct qm_error *err)
+{
+	char q[MAIL_IMAP_NAMEMAX * 2 + 8], *cmds[STATUS_BATCH];
+	enum qm_err res[STATUS_BATCH], e = QM_OK;
+	struct fl_ctx c = {0};
+	struct qm_buf lit;
+
+	if (!im || (n && (!names || !out)))
+		return qm_error_set(err, QM_ERR_INVAL, "no IMAP session given");
+	memset(out, 0, n * sizeof(*out));
+	qm_buf_init(&lit, LISTLIT);
+	for (size_t at = 0; at < n && !e; at += STATUS_BATCH) {
+		size_t k = n - at < STATUS_BATCH ? n - at : STATUS_BATCH;
+		size_t made = 0;
+
+		for (; made < k && !e; made++) {
+			size_t len;
+
+			e = mail_imap_quote(names[at + made], q, sizeof(q),
+			                    err);
+			len = strlen(q) + strlen(status_items(im)) + 16;
+			if (!e && !(cmds[made] = malloc(len)))
+				e = qm_error_set(err, QM_ERR_NOMEM,
+				                 "out of memory");
+			if (e)
+				break;
+			snprintf(cmds[made], len, "STATUS %s (%s)", q,
+			         status_items(im));
+		}
+		c.many_names = names + at;
+		c.many = out + at;
+		c.nmany = k;
+		if (!e)
+			e = mail_imap_run_many(im, (const char *const *)cmds, k,
+			                       &lit, on_list, &c, res, err);
+		for (size_t i = 0; i < made; i++)
+			free(cmds[i]);
+	}
+	qm_buf_free(&lit);
+	return e;
 }
 
 enum qm_err qm_mail_imap_folder_status(struct qm_mail_imap *im,

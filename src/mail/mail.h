@@ -520,6 +520,9 @@ QM_NODISCARD enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im,
  */
 void qm_mail_imap_set_wake(struct qm_mail_imap *im, int fd);
 int qm_mail_imap_woken(const struct qm_mail_imap *im);
+/* 1 when the session is out of step or lost (a refusal leaves it usable):
+ * every later call fails; open a new one. */
+int qm_mail_imap_broken(const struct qm_mail_imap *im);
 
 /*
  * Appends a sent message, marked seen, to the account's Sent folder. The
@@ -694,6 +697,17 @@ QM_NODISCARD enum qm_err
 qm_mail_imap_folder_status(struct qm_mail_imap *im, const char *name,
                            struct qm_mail_imap_counts *out,
                            struct qm_error *err);
+
+/* STATUS of n folders in one round trip (the commands pipelined): out[i]
+ * is names[i]'s counts, valid only where the server answered for that
+ * name (a folder it refuses is left invalid, not an error). Cheaper than
+ * LIST-STATUS on some servers: Dovecot over Maildir rereads a large
+ * folder's UID list (hundreds of ms at 10,000 messages) for LIST-STATUS
+ * and for any folder opened after the folder list was touched. */
+QM_NODISCARD enum qm_err
+qm_mail_imap_folders_status(struct qm_mail_imap *im, const char *const *names,
+                            size_t n, struct qm_mail_imap_counts *out,
+                            struct qm_error *err);
 
 /* What SELECT / EXAMINE said about a folder. */
 struct qm_mail_imap_folder_state {

@@ -141,6 +141,16 @@ QM_NODISCARD enum qm_err mail_imap_exec(struct qm_mail_imap *im,
                            const struct mail_imap_cmd *c, struct qm_buf *lit,
                            mail_imap_untagged_fn fn, void *arg,
                            struct qm_error *err);
+/* Commands without literals sent together in one write (pipelined, RFC
+ * 3501 5.5), their replies read in turn: one round trip for all. res[i]
+ * is command i's outcome: QM_OK, or QM_ERR_PROTO when the server refused
+ * it (the others still run). Any other failure stops the batch and is
+ * returned, the session then marked broken. fn sees every untagged reply
+ * of every command. */
+QM_NODISCARD enum qm_err
+mail_imap_run_many(struct qm_mail_imap *im, const char *const *cmds, size_t n,
+                   struct qm_buf *lit, mail_imap_untagged_fn fn, void *arg,
+                   enum qm_err *res, struct qm_error *err);
 /* mail_imap_exec of a formatted command without literals. */
 QM_NODISCARD enum qm_err mail_imap_run(struct qm_mail_imap *im, struct qm_buf *lit,
                           mail_imap_untagged_fn fn, void *arg,

@@ -216,6 +216,27 @@ static void test_folders_list(void **state)
 		           QM_OK);
 		assert_int_equal(k.messages, in->counts.messages);
 		assert_int_equal(k.uidnext, in->counts.uidnext);
+		{
+			/* the same counts pipelined, a missing folder among
+			 * them left without counts */
+			const char *names[3] = {
+			    "INBOX", "No such folder",
+			    qmt_mail_layout_folder(layout, QMT_SU_SENT)};
+			struct qm_mail_imap_counts km[3];
+
+			assert_err(
+			    qm_mail_imap_folders_status(im, names, 3, km, &e),
+			    QM_OK);
+			assert_true(km[0].valid);
+			assert_int_equal(km[0].messages, k.messages);
+			assert_int_equal(km[0].uidnext, k.uidnext);
+			assert_int_equal(km[0].highestmodseq,
+			                 in->counts.highestmodseq);
+			assert_false(km[1].valid);
+			assert_true(km[2].valid);
+			assert_int_equal(km[2].uidvalidity,
+			                 find(f, names[2])->counts.uidvalidity);
+		}
 		qm_mail_imap_folders_free(&f);
 		assert_null(f);
 		/* the older call finds the same Sent folder */

@@ -923,6 +923,44 @@ static void test_unsolicited_list(void **state)
 	script_end(&sc, &im);
 }
 
+/* STATUS of several folders pipelined: each reply goes to the folder it
+ * names (one for a folder not asked for is dropped), a refusal leaves its
+ * folder without counts and the others still count, and the session is
+ * in step after (the next command is answered as itself). */
+static void test_status_pipelined(void **state)
+{
+	static const struct step steps[] = {
+	    {"STATUS \"a\"", "* STATUS b (MESSAGES 9)\r\n"
+	                     "* STATUS a (MESSAGES 4 UIDNEXT 7)\r\n"
+	                     "$T OK done\r\n"},
+	    {"STATUS \"gone\"", "$T NO [NONEXISTENT] no such folder\r\n"},
+	    {"STATUS \"c d\"", "* STATUS \"c d\" (MESSAGES 2)\r\n"
+	                       "$T OK done\r\n"},
+	    {"STATUS \"a\"", "* STATUS a (MESSAGES 5)\r\n$T OK done\r\n"},
+	    {NULL, NULL}};
+	const char *const names[] = {"a", "gone", "c d"};
+	struct script sc;
+	struct qm_mail_server s;
+	struct qm_mail_imap *im;
+	struct qm_mail_imap_counts k[3], one;
+	struct qm_error e;
+
+	(void)state;
+	script_start(&sc, "", steps);
+	im = open_script(&sc, &s);
+	assert_err(qm_mail_imap_folders_status(im, names, 3, k, &e), QM_OK);
+	assert_true(k[0].valid);
+	assert_int_equal(k[0].messages, 4);
+	assert_int_equal(k[0].uidnext, 7);
+	assert_false(k[1].valid);
+	assert_true(k[2].valid);
+	assert_int_equal(k[2].messages, 2);
+	assert_false(qm_mail_imap_broken(im));
+	assert_err(qm_mail_imap_folder_status(im, "a", &one, &e), QM_OK);
+	assert_int_equal(one.messages, 5);
+	script_end(&sc, &im);
+}
+
 struct counted {
 	int n, over;
 	uint32_t uids[8];
@@ -992,6 +1030,7 @@ int main(void)
 	    cmocka_unit_test(test_summary_headers),
 	    cmocka_unit_test(test_hostile_sizes),
 	    cmocka_unit_test(test_unsolicited_list),
+	    cmocka_unit_test(test_status_pipelined),
 	    cmocka_unit_test(test_summary_unasked),
 	};
 	struct qm_error e;

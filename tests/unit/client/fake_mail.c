@@ -897,6 +897,11 @@ int qm_mail_imap_woken(const struct qm_mail_imap *im)
 	return im->woken;
 }
 
+int qm_mail_imap_broken(const struct qm_mail_imap *im)
+{
+	return !im || im->broken;
+}
+
 /* ---------------------------------------------------------------- POP3 */
 
 struct qm_mail_pop3 {
@@ -1074,6 +1079,33 @@ enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im, unsigned opts,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
 	*out = l;
+	return QM_OK;
+}
+
+/* One round trip for all: counted as one LIST; a folder not there is
+ * left invalid. */
+enum qm_err qm_mail_imap_folders_status(struct qm_mail_imap *im,
+                                        const char *const *names, size_t n,
+                                        struct qm_mail_imap_counts *out,
+                                        struct qm_error *err)
+{
+	enum qm_err rc = imap_begin(im, FM_IMAP_LIST, 0, err);
+
+	if (rc)
+		return rc;
+	memset(out, 0, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		struct fm_folder *f = folder_of(im->box, names[i]);
+
+		if (!f)
+			continue;
+		out[i].valid = 1;
+		out[i].messages = (uint32_t)f->n;
+		for (size_t j = 0; j < f->n; j++)
+			out[i].unseen += !(f->v[j].flags & QM_MAIL_FLAG_SEEN);
+		out[i].uidnext = f->uidnext;
+		out[i].uidvalidity = f->uidvalidity;
+	}
 	return QM_OK;
 }
 
