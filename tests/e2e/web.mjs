@@ -285,6 +285,22 @@ async function main() {
     }
     await shot(B, 'inbox.png');
 
+    // ---- alice's Sent folder: her copies (save_sent) are hers, readable
+    // from her outbox, with no KME request (docs/CLIENT.md "The account's
+    // own messages")
+    await syncAndWait(A, 0);
+    await A.evaluate(() => { location.hash = '#/mail/Sent'; });
+    await A.locator('#rows li.row').filter({ hasText: sent[1].subject }).first().waitFor({ timeout: T });
+    const sentRow = A.locator('#rows li.row').filter({ hasText: sent[2].subject }).first();
+    check(await sentRow.locator('.badge-sent').count() === 1, 'the Sent copy has no "Sent by you" badge');
+    await openBySubject(A, sent[2].subject);
+    const sentNote = await A.locator('#reader #sent-by-you').textContent();
+    check(sentNote.includes('Sent by you'), `the Sent copy's note: ${sentNote}`);
+    const sentBody = await A.locator('#reader pre.text').first().textContent();
+    check(sentBody.includes('this is level 2.'), `the Sent copy's body not shown: ${sentBody}`);
+    await shot(A, 'sent.png');
+    log('alice reads her Sent copies as sent by her');
+
     // ---- a tampered message shows the tampered badge and no content
     await A.evaluate(() => { location.hash = '#/compose'; });
     await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
