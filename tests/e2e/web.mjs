@@ -5,7 +5,8 @@
 // home). Covers: first run and the account wizard with its connection test,
 // unlock, compose with an attachment at each level (one dropped on the page), bob reading the
 // decrypted message and downloading the same bytes (and, at levels 3 and 4,
-// the signer line), the tampered badge, a level-2 message from another SAE
+// the signer line), alice's Sent copies listed as sent by her and read from
+// her outbox, the tampered badge, a level-2 message from another SAE
 // than the one confirmed for its From shown as an unverified sender, the
 // XSS corpus delivered as mail doing nothing, the QBER alarm when the
 // eavesdropper is on, the folder tree with its counts (a folder named with
