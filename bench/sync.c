@@ -44,8 +44,10 @@
  * (messages, default 10000), QM_BENCH_SYNC_RUNS (runs of (c) and (d),
  * default 5), QM_BENCH_SYNC_KEEP=1 keeps the working folder (the
  * fixture's copies, the home, logs), QM_BENCH_SYNC_TRACE=1 runs the qmail
- * commands after the first sync under strace -f -tt into it. The last
- * line of output is one JSON object (bench/README.md).
+ * commands after the first sync under strace -f -tt into it,
+ * QM_BENCH_SYNC_PERF=1 the first sync under `perf record -g` (perf-sync.data
+ * there; its figures then include perf's cost). The last line of output is
+ * one JSON object (bench/README.md).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -422,6 +424,7 @@ struct proc {
 	uint64_t t0;
 	double ms;     /* wall time, spawn to exit */
 	long peak_kib; /* ru_maxrss */
+	double cpu_s;  /* user + system CPU time */
 	int code;      /* exit code, -1 for a signal */
 };
 
@@ -461,6 +464,8 @@ static int proc_done(struct proc *p, int block)
 		return 0;
 	p->ms = ms_since(p->t0);
 	p->peak_kib = ru.ru_maxrss;
+	p->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	p->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return 1;
 }
@@ -616,18 +621,25 @@ static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 	char log[800];
 	char *argv[] = {qmail_bin, "--home", home, "-q", (char *)(uintptr_t)cmd,
 	                NULL};
-	char trace[800];
+	char trace[800], perf[800];
 	char *targv[] = {
 	    "strace",  "-f",     "-tt", "-o", trace,
 	    qmail_bin, "--home", home,  "-q", (char *)(uintptr_t)cmd,
 	    NULL};
+	char *pargv[] = {"perf", "record", "-g", "-o", perf,
+	                 qmail_bin, "--home", home, "-q",
+	                 (char *)(uintptr_t)cmd, NULL};
+	char *const *run = argv;
 	int r;
 
 	snprintf(log, sizeof(log), "%s/qmail-%s.log", dir, cmd);
 	snprintf(trace, sizeof(trace), "%s/trace-%s", dir, cmd);
-	if (proc_start(
-	        p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv,
-	        log))
+	snprintf(perf, sizeof(perf), "%s/perf-%s.data", dir, cmd);
+	if (getenv("QM_BENCH_SYNC_TRACE") && !first_ms)
+		run = targv;
+	else if (getenv("QM_BENCH_SYNC_PERF") && first_ms)
+		run = pargv;
+	if (proc_start(p, run, log))
 		return -1;
 	if (first_ms)
 		*first_ms = -1;
@@ -779,8 +791,8 @@ int main(void)
 	ops++;
 	if (mbsync_run(&mb, n, &mb_files))
 		die("cannot run mbsync", NULL);
-	printf("mbsync: %.2f s, %ld messages, peak %.1f MiB\n", mb.ms / 1000,
-	       mb_files, (double)mb.peak_kib / 1024);
+	printf("mbsync: %.2f s, %ld messages, CPU %.2f s, peak %.1f MiB\n",
+	       mb.ms / 1000, mb_files, mb.cpu_s, (double)mb.peak_kib / 1024);
 	home_make();
 	ops++;
 	if (qmail_cmd(&qs, "sync", &first_ms))
@@ -792,8 +804,8 @@ int main(void)
 		fail_add("the first page never showed 50 messages during the "
 		         "sync");
 	printf("qmail sync: %.2f s, %lld messages, first %d rows at %.0f ms, "
-	       "peak %.1f MiB\n",
-	       qs.ms / 1000, (long long)got, FIRST_ROWS, first_ms,
+	       "CPU %.2f s, peak %.1f MiB\n",
+	       qs.ms / 1000, (long long)got, FIRST_ROWS, first_ms, qs.cpu_s,
 	       (double)qs.peak_kib / 1024);
 	ops++;
 	if (qmail_cmd(&qi, "list", NULL))
@@ -876,12 +888,13 @@ int main(void)
 	       "\"nochange_sync_ms\":%.2f,\"nochange_command_ms\":%.1f,"
 	       "\"nochange_folders\":%zu,\"nochange_folders_quiet\":%zu,"
 	       "\"flags100_sync_ms\":%.2f,\"runs\":%d,"
+	       "\"initial_sync_cpu_s\":%.2f,\"baseline_mbsync_cpu_s\":%.2f,"
 	       "\"initial_sync_peak_mib\":%.1f,\"idle_peak_mib\":%.1f,"
 	       "\"initial_sync_above_idle_mib\":%.1f,"
 	       "\"baseline_mbsync_peak_mib\":%.1f,",
 	       storage, n, (double)disk_bytes / 1048576.0,
 	       (double)median_size / 1024, qs.ms / 1000, mb.ms / 1000, ratio,
-	       mb_files, first_ms, c_med, qn.ms, folders, quiet, d_med, runs,
+	       mb_files, first_ms, c_med, qn.ms, folders, quiet, d_med, runs, qs.cpu_s, mb.cpu_s,
 	       (double)qs.peak_kib / 1024, (double)qi.peak_kib / 1024,
 	       (double)(qs.peak_kib - qi.peak_kib) / 1024,
 	       (double)mb.peak_kib / 1024);

@@ -57,6 +57,22 @@ enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
 	return QM_ERR_TOOBIG;
 }
 
+/* "boundary=" at p (9 bytes there), letters in any case. Inline and
+ * without a call per "b": these scans run over every byte of every
+ * message, attachments included (about a tenth of a sync's CPU time with
+ * strncasecmp at each 'b'). */
+static inline int boundary_kw(const unsigned char *p)
+{
+	static const char kw[] = "boundary";
+
+	if ((p[0] | 0x20) != 'b')
+		return 0;
+	for (int i = 1; i < 8; i++)
+		if ((p[i] | 0x20) != kw[i])
+			return 0;
+	return p[8] == '=';
+}
+
 /*
  * Counts the lines that open a part ("--" and a declared boundary, not a
  * closing "--b--") before GMime sees the bytes: GMime builds every part of
@@ -78,8 +94,7 @@ static size_t count_delimiters(const unsigned char *p, size_t n, size_t maxb)
 	for (size_t i = 0; i + 9 < n && nb < maxb; i++) {
 		size_t j, k;
 
-		if ((p[i] != 'b' && p[i] != 'B') ||
-		    strncasecmp((const char *)p + i, "boundary=", 9) != 0)
+		if (!boundary_kw(p + i))
 			continue;
 		j = i + 9;
 		if (j < n && p[j] == '"')
@@ -119,8 +134,7 @@ static size_t count_boundaries(const unsigned char *p, size_t n)
 	size_t c = 0;
 
 	for (size_t i = 0; i + 9 <= n; i++)
-		if ((p[i] == 'b' || p[i] == 'B') &&
-		    strncasecmp((const char *)p + i, "boundary=", 9) == 0)
+		if (boundary_kw(p + i))
 			c++;
 	return c;
 }

@@ -417,6 +417,7 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 	/* Temporary tables, sorts and the search index stay in memory; freed
 	 * pages are zeroed so deleted plaintext does not linger in the file. */
 	rc = store_db_exec(s,
+	                   "PRAGMA page_size=16384; "
 	                   "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
 	                   "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
 	                   "PRAGMA cache_size=-16384",
