@@ -382,14 +382,13 @@ void qm_store_tx_rollback(struct qm_store *s)
 	store_db_rollback(s);
 }
 
-/* The database's page size (0 when it cannot be read). */
-static int page_size_of(struct qm_store *s)
+/* The integer a PRAGMA query answers (def when it cannot be read). */
+static int pragma_int(struct qm_store *s, const char *sql, int def)
 {
 	sqlite3_stmt *st = NULL;
-	int v = 0;
+	int v = def;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) ==
-	        SQLITE_OK &&
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -447,7 +446,7 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 	 * default, 1,000 pages, is 16 MiB with 16 KiB pages: a small disk
 	 * fills sooner) */
 	return store_db_exec(s,
-	                     page_size_of(s) > 4096
+	                     pragma_int(s, "PRAGMA page_size", 0) > 4096
 	                         ? "PRAGMA wal_autocheckpoint=256"
 	                         : "PRAGMA wal_autocheckpoint=1000",
 	                     err);
@@ -561,15 +560,7 @@ void qm_store_close(struct qm_store **sp)
 
 int qm_store_schema_version(struct qm_store *s)
 {
-	sqlite3_stmt *st = NULL;
-	int v = -1;
-
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) ==
-	        SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return pragma_int(s, "PRAGMA user_version", -1);
 }
 
 const char *qm_store_path(const struct qm_store *s)
