@@ -698,8 +698,12 @@ static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
 	in.expect_size = l->items[0].size;
 	b->ctx->st->fetched++;
 	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
-	if (!b->rc && b->ctx->body_refused)
+	if (!b->rc && b->ctx->body_refused) {
+		/* not asked for again at every sync; opening it still tries */
 		b->ctx->st->errors++;
+		b->rc = qm_store_msg_body_refused(b->c->store, l->items[0].id,
+		                                  &b->err);
+	}
 	qm_store_msglist_free(&l);
 	return b->rc ? 1 : 0;
 }

@@ -284,8 +284,19 @@ QM_NODISCARD enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
                                                 const char *text, int n_attach,
                                                 struct qm_error *err);
 /*
- * The places in folder_id of header-only records (body_pending), newest
- * UID first (msg_flags filled); *out malloc'd (free() it), *n may be 0.
+ * Header-only record id's body, as the server gave it, was another
+ * message (docs/CLIENT.md "Large mailboxes"): body_pending 1 -> 2, so the
+ * body pass (qm_store_place_pending) stops asking for it at every sync;
+ * opening the message still fetches it on demand. QM_OK when the record
+ * was no waiting one (filled, gone, marked already).
+ */
+QM_NODISCARD enum qm_err qm_store_msg_body_refused(struct qm_store *s,
+                                                   int64_t id,
+                                                   struct qm_error *err);
+/*
+ * The places in folder_id of header-only records waiting for their body
+ * (body_pending 1; not 2), newest UID first (msg_flags filled); *out
+ * malloc'd (free() it), *n may be 0.
  */
 QM_NODISCARD enum qm_err qm_store_place_pending(struct qm_store *s,
                                                 int64_t folder_id,

@@ -179,8 +179,10 @@ struct qm_store_msg {
 	int n_attach;
 	int has_body; /* plaintext MIME sealed in the vault */
 	/* A header-only record (schema 7): a plain message listed from its
-	 * headers, its body not downloaded yet (qm_store_msg_body_fill).
-	 * Adding: only with verify QM_VERIFY_NOT_QMAIL and no MIME. */
+	 * headers, its body not downloaded yet (qm_store_msg_body_fill): 1
+	 * waiting, 2 the server gave another message for it (fetched only
+	 * when opened, qm_store_msg_body_refused). Adding: only with verify
+	 * QM_VERIFY_NOT_QMAIL and no MIME. */
 	int body_pending;
 	/* Listing: a sealed security record (qm_store_msg_meta_get) belongs
 	 * to it; bound by the label MAC. Ignored when adding (meta says). */
