@@ -161,11 +161,13 @@ static enum qm_err retry_load(struct qm_client *c, int64_t id,
 		return rc;
 	if ((*l)->items[0].verify != QM_VERIFY_UNREADABLE &&
 	    (*l)->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
-	    (*l)->items[0].verify != QM_VERIFY_WAITING)
+	    (*l)->items[0].verify != QM_VERIFY_WAITING &&
+	    (*l)->items[0].verify != QM_VERIFY_SENT_ELSEWHERE)
 		return qm_error_set(
 		    err, QM_ERR_STATE,
-		    "message %lld is not waiting, unreadable or "
-		    "without key: there is nothing to try again",
+		    "message %lld is not waiting, unreadable, without key "
+		    "or from this account's address: there is nothing to "
+		    "try again",
 		    (long long)id);
 	rc = qm_store_msg_body(c->store, id, raw, err);
 	if (rc == QM_ERR_NOTFOUND)

@@ -630,6 +630,17 @@ QM_NODISCARD enum qm_err qm_store_outbox_list(struct qm_store *s,
                                               int64_t account_id, int st,
                                               int64_t now, int64_t **ids,
                                               size_t *n, struct qm_error *err);
+/*
+ * Ids of account_id's outbox entries with this Message-ID that have a
+ * ciphertext (encrypted, whatever happened since: the bytes the servers
+ * may hold), oldest first: the To/Cc copy and each Bcc copy of one message
+ * share it. None (*n 0) for an empty Message-ID. malloc'd array; free().
+ */
+QM_NODISCARD enum qm_err qm_store_outbox_find_mid(struct qm_store *s,
+                                                  int64_t account_id,
+                                                  const char *message_id,
+                                                  int64_t **ids, size_t *n,
+                                                  struct qm_error *err);
 /* Brings the outbox back to a consistent state after a crash (see above);
  * *n_fixed (may be NULL) gets how many entries changed. */
 QM_NODISCARD enum qm_err qm_store_outbox_recover(struct qm_store *s,
