@@ -735,10 +735,10 @@ async function main() {
     check(/Only the headers are downloaded/.test(await mark.getAttribute('title')), `the mark's title: ${await mark.getAttribute('title')}`);
     check(/Only the headers are downloaded/.test(await hdrRow.getAttribute('aria-label')), 'the row\'s label does not say so');
     check(await B.locator('#rows .hdronly').count() === 1, 'whole messages carry the header-only mark');
-    const listed = await B.evaluate(async (id) => (await (await fetch(`/api/messages?account=${id}&folder=INBOX&limit=100`)).json()).messages, bobAcct.id);
-    const hdrMsg = listed.find((m) => m.subject === hdrSubject);
+    const hdrListed = await B.evaluate(async (id) => (await (await fetch(`/api/messages?account=${id}&folder=INBOX&limit=100`)).json()).messages, bobAcct.id);
+    const hdrMsg = hdrListed.find((m) => m.subject === hdrSubject);
     check(hdrMsg && hdrMsg.downloaded === false, `the API lists it as ${JSON.stringify(hdrMsg)}`);
-    check(listed.filter((m) => m.downloaded === false).length === 1, 'the API lists whole messages as not downloaded');
+    check(hdrListed.filter((m) => m.downloaded === false).length === 1, 'the API lists whole messages as not downloaded');
     await hdrRow.screenshot({ path: join(SHOTS, 'header-only-row.png') });
     log('header-only mark ok');
 
