@@ -173,9 +173,8 @@ static const char account_help[] =
 	"                 expunge: deletes for good at once\n"
 	"  header_first   N: a folder with more than N new messages in one\n"
 	"                 sync is fetched headers first, the bodies afterwards\n"
-	"                 or when a message is opened (`qmail list` marks\n"
-	"                 those not downloaded yet [headers])\n"
-	"                 (0: never; default 200)\n"
+	"                 or when a message is opened (0: never; default 200;\n"
+	"                 `qmail list` marks those not downloaded yet [headers])\n"
 	"  save_sent      1: keep a copy of sent mail in the IMAP Sent folder\n"
 	"  pop3_delete    1: delete mail from the POP3 server once downloaded\n"
 	"  incoming, mail_ca, kme_id: as the add options of the same names.\n"
@@ -413,10 +412,9 @@ static int account_set(struct cli *g, int argc, char **argv)
 	if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
 		return rc;
 	qm_error_clear(&e);
-	if (qm_client_setting_set(g->client, id, argv[3],
-	                          strcmp(argv[4], "default") == 0 ? ""
-	                                                          : argv[4],
-	                          &e) ||
+	if (qm_client_setting_set(
+	        g->client, id, argv[3],
+	        strcmp(argv[4], "default") == 0 ? "" : argv[4], &e) ||
 	    qm_client_setting_get(g->client, id, argv[3], v, sizeof(v), NULL,
 	                          &e))
 		return setting_fail(&e, argv[2]);

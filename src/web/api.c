@@ -346,12 +346,12 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		long long x = 0;
 		int set = 0;
 
-		if (qm_client_setting_get(srv->client, a->id,
-		                          acct_sets[i].name, v, sizeof(v), &set,
-		                          NULL) != QM_OK)
+		if (qm_client_setting_get(srv->client, a->id, acct_sets[i].name,
+		                          v, sizeof(v), &set, NULL) != QM_OK)
 			v[0] = '\0';
 		/* unset incoming: IMAP, as the form shows it */
-		if (!set && strcmp(acct_sets[i].name, QM_CLIENT_SET_INCOMING) == 0)
+		if (!set &&
+		    strcmp(acct_sets[i].name, QM_CLIENT_SET_INCOMING) == 0)
 			qm_strlcpy(v, "imap", sizeof(v));
 		switch (acct_sets[i].type) {
 		case AS_BOOL:

@@ -194,8 +194,8 @@ json_t *web_msg_summary(const struct qm_store_msg *m)
 	              (m->flags & QM_FLAG_SEEN) != 0, "flagged",
 	              (m->flags & QM_FLAG_FLAGGED) != 0, "has_attachments",
 	              m->n_attach > 0, "size", (json_int_t)m->size,
-	              "downloaded", !m->body_pending, "security",
-	              "badge", badge_of(m), "level", m->level);
+	              "downloaded", !m->body_pending, "security", "badge",
+	              badge_of(m), "level", m->level);
 	web_shown_free(from_s);
 	web_shown_free(subj);
 	return o;

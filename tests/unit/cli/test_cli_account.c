@@ -129,7 +129,8 @@ static const char *line_of(const char *out, const char *name)
 {
 	size_t n = strlen(name);
 
-	for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+	for (const char *p = out; p && *p;
+	     p = strchr(p, '\n'), p = p ? p + 1 : p)
 		if (strncmp(p, name, n) == 0 && p[n] == ' ')
 			return p;
 	return NULL;
@@ -143,7 +144,8 @@ static void test_get_lists_all(void **state)
 	    "delete_mode    trash        trash",
 	    "header_first   200          200",
 	    "save_sent      0            0",
-	    "pop3_delete    0            0"};
+	    "pop3_delete    0            0",
+	};
 	char *out = NULL;
 
 	(void)state;
@@ -167,9 +169,9 @@ static void test_set_each(void **state)
 	static const struct {
 		const char *name, *value;
 	} sets[] = {
-	    {"sync_folders", "all"},  {"sync_folders", "inbox"},
+	    {"sync_folders", "all"},    {"sync_folders", "inbox"},
 	    {"delete_mode", "expunge"}, {"header_first", "5"},
-	    {"header_first", "0"},    {"save_sent", "1"},
+	    {"header_first", "0"},      {"save_sent", "1"},
 	    {"pop3_delete", "1"},
 	};
 	char *out = NULL, want[64];
@@ -235,7 +237,8 @@ static void test_set_refused(void **state)
 	engine_has("sync_folders", "subscribed", 0);
 	assert_int_equal(
 	    qm(&out, "account", "set", ADDR, "sync_everything", "1", NULL), 2);
-	assert_non_null(strstr(out, "no account setting named sync_everything"));
+	assert_non_null(
+	    strstr(out, "no account setting named sync_everything"));
 	assert_non_null(strstr(out, "`qmail account get " ADDR "` lists them"));
 	free(out);
 	assert_int_equal(qm(&out, "account", "get", ADDR, "nope", NULL), 2);

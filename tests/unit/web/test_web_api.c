@@ -676,9 +676,9 @@ static void setting_is(const char *name, const char *want, int want_set)
 	struct qm_error e;
 	int set = -1;
 
-	assert_int_equal(qm_client_setting_get(side(), g_acct, name, v,
-	                                       sizeof(v), &set, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_setting_get(side(), g_acct, name, v, sizeof(v), &set, &e),
+	    QM_OK);
 	assert_string_equal(v, want);
 	assert_int_equal(set, want_set);
 }
@@ -1074,9 +1074,9 @@ static void test_header_only_listed(void **state)
 	assert_int_equal(json_array_size(l), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *o = json_array_get(l, i);
-		int hdr = strcmp(json_string_value(json_object_get(o,
-		                                                   "subject")),
-		                 "only the headers") == 0;
+		int hdr =
+		    strcmp(json_string_value(json_object_get(o, "subject")),
+		           "only the headers") == 0;
 
 		assert_true(json_is_boolean(json_object_get(o, "downloaded")));
 		assert_int_equal(json_is_true(json_object_get(o, "downloaded")),
