@@ -584,8 +584,8 @@ static void test_addr_specs(void **state)
 	(void)state;
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_addrs_parse("Ann <a@example.org>, \"B, C\" "
-	                                       "<c@example.org>",
-	                                       &v, &n, &e),
+	                                      "<c@example.org>",
+	                                      &v, &n, &e),
 	                 QM_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0], "a@example.org");
