@@ -4,11 +4,15 @@
  * test mail servers (tests/lib/mailserver.h: Dovecot and OpenSMTPD on
  * loopback, no KME: the fixture is plain mail), writes a deterministic
  * fixture of N plain messages (default 10,000) of varied real-looking
- * sizes straight into bob's INBOX Maildir (log-normal sizes around a 75 KiB
- * median: short text mails, text + HTML, and mails with a base64
- * attachment; senders, subjects, threads and dates from a seeded
- * generator, no real mail), lets Dovecot index it and reads every file
- * once (so neither side pays for a cold disk), then measures:
+ * sizes (log-normal around a 75 KiB median: short text mails, text + HTML,
+ * and mails with a base64 attachment; senders, subjects, threads and dates
+ * from a seeded generator, no real mail) into bob's INBOX: a Maildir,
+ * imported with doveadm into the mdbox this Dovecot keeps. With
+ * QM_BENCH_SYNC_STORAGE=maildir Dovecot serves the Maildir itself, and
+ * rescans a folder of that size at every open during the second after a
+ * change and rereads its UID list (200 to 600 ms whichever client asks:
+ * the server's cost; docs/PERFORMANCE.md). Dovecot indexes the folder once
+ * before anything is timed. Then it measures:
  *
  *   (a) the initial sync of that INBOX: `qmail sync` as a user runs it
  *       (one process: unlock, folder list, fetch and file every message),
@@ -40,8 +44,10 @@
  * (messages, default 10000), QM_BENCH_SYNC_RUNS (runs of (c) and (d),
  * default 5), QM_BENCH_SYNC_KEEP=1 keeps the working folder (the
  * fixture's copies, the home, logs), QM_BENCH_SYNC_TRACE=1 runs the qmail
- * commands after the first sync under strace -f -tt into it. The last
- * line of output is one JSON object (bench/README.md).
+ * commands after the first sync under strace -f -tt into it,
+ * QM_BENCH_SYNC_PERF=1 the first sync under `perf record -g` (perf-sync.data
+ * there; its figures then include perf's cost). The last line of output is
+ * one JSON object (bench/README.md).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -127,6 +133,7 @@ struct fixture {
 	int n;
 	size_t *sizes; /* wanted size of each message */
 	uint64_t bytes;
+	uint64_t written; /* bytes of the messages as written */
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -323,6 +330,18 @@ static int gen_msg(FILE *f, int i, void *arg)
 	return fprintf(f, "--b1-%d--\n", i) < 0 ? -1 : 0;
 }
 
+/* gen_msg, its size counted into written. */
+static int gen_counted(FILE *f, int i, void *arg)
+{
+	struct fixture *fx = arg;
+	long pos;
+
+	if (gen_msg(f, i, arg) || (pos = ftell(f)) < 0)
+		return -1;
+	fx->written += (uint64_t)pos;
+	return 0;
+}
+
 static int cmp_size(const void *a, const void *b)
 {
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -405,6 +424,7 @@ struct proc {
 	uint64_t t0;
 	double ms;     /* wall time, spawn to exit */
 	long peak_kib; /* ru_maxrss */
+	double cpu_s;  /* user + system CPU time */
 	int code;      /* exit code, -1 for a signal */
 };
 
@@ -444,6 +464,8 @@ static int proc_done(struct proc *p, int block)
 		return 0;
 	p->ms = ms_since(p->t0);
 	p->peak_kib = ru.ru_maxrss;
+	p->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	p->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return 1;
 }
@@ -599,18 +621,25 @@ static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 	char log[800];
 	char *argv[] = {qmail_bin, "--home", home, "-q", (char *)(uintptr_t)cmd,
 	                NULL};
-	char trace[800];
+	char trace[800], perf[800];
 	char *targv[] = {
 	    "strace",  "-f",     "-tt", "-o", trace,
 	    qmail_bin, "--home", home,  "-q", (char *)(uintptr_t)cmd,
 	    NULL};
+	char *pargv[] = {"perf", "record", "-g", "-o", perf,
+	                 qmail_bin, "--home", home, "-q",
+	                 (char *)(uintptr_t)cmd, NULL};
+	char *const *run = argv;
 	int r;
 
 	snprintf(log, sizeof(log), "%s/qmail-%s.log", dir, cmd);
 	snprintf(trace, sizeof(trace), "%s/trace-%s", dir, cmd);
-	if (proc_start(
-	        p, getenv("QM_BENCH_SYNC_TRACE") && !first_ms ? targv : argv,
-	        log))
+	snprintf(perf, sizeof(perf), "%s/perf-%s.data", dir, cmd);
+	if (getenv("QM_BENCH_SYNC_TRACE") && !first_ms)
+		run = targv;
+	else if (getenv("QM_BENCH_SYNC_PERF") && first_ms)
+		run = pargv;
+	if (proc_start(p, run, log))
 		return -1;
 	if (first_ms)
 		*first_ms = -1;
@@ -703,10 +732,11 @@ int main(void)
 	uint64_t t0, disk_bytes;
 	long mb_files = 0;
 	int64_t got;
-	int files, pulled_ok = 1, r;
+	int pulled_ok = 1, r;
 	size_t quiet = 0, folders = 0;
 	int goal_a, goal_b, goal_c, goal_d;
-	char inbox[600];
+	char exists[64];
+	const char *storage;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setenv("QM_STORE_KDF", "fast", 1);
@@ -719,6 +749,12 @@ int main(void)
 	snprintf(qmail_bin, sizeof(qmail_bin), "%s/src/cli/qmail",
 	         qmt_binary_dir());
 	memset(&M, 0, sizeof(M));
+	storage = getenv("QM_BENCH_SYNC_STORAGE");
+	if (!storage || !*storage)
+		storage = "mdbox";
+	if (strcmp(storage, "mdbox") != 0 && strcmp(storage, "maildir") != 0)
+		die("QM_BENCH_SYNC_STORAGE is mdbox or maildir", NULL);
+	M.mdbox = strcmp(storage, "mdbox") == 0;
 	r = qmt_mail_start(&M);
 	if (r == 1) {
 		printf("{\"bench\":\"sync\",\"skipped\":\"this machine cannot "
@@ -731,33 +767,32 @@ int main(void)
 	if (qmt_tmpdir("bench-sync", dir, sizeof(dir)))
 		die("no temporary folder", NULL);
 
-	/* the fixture, straight into the Maildir */
+	/* the fixture: a Maildir (imported into the server's mdbox) */
 	fixture_plan(&fx, n, &median_size);
 	t0 = qm_mono_ns();
-	if (qmt_mail_fill_with(&M, USER, "INBOX", n, gen_msg, &fx))
+	if (qmt_mail_fill_with(&M, USER, "INBOX", n, gen_counted, &fx))
 		die("cannot write the fixture", NULL);
-	snprintf(inbox, sizeof(inbox), "%s/mail/%s/Maildir", M.dir,
-	         qmt_mail_user(USER));
-	disk_bytes = maildir_bytes(inbox, &files);
-	if (files != n)
-		die("the fixture is not all there", NULL);
+	disk_bytes = fx.written;
 	/* Dovecot indexes the folder once, for everyone after */
-	if (!(c2 = qmt_imap_open(&M, USER)) ||
-	    qmt_imap_cmd(c2, "SELECT INBOX") ||
-	    qmt_imap_cmd(c2, "FETCH 1:* (UID FLAGS RFC822.SIZE)"))
+	snprintf(exists, sizeof(exists), "* %d EXISTS", n);
+	if (!(c2 = qmt_imap_open(&M, USER)) || qmt_imap_cmd(c2, "SELECT INBOX"))
+		die("the second IMAP client cannot read the fixture", NULL);
+	if (!strstr(qmt_imap_reply(c2), exists))
+		die("the fixture is not all there", NULL);
+	if (qmt_imap_cmd(c2, "FETCH 1:* (UID FLAGS RFC822.SIZE)"))
 		die("the second IMAP client cannot read the fixture", NULL);
 	qmt_imap_close(&c2);
 	printf("fixture: %d messages, %.1f MiB, median %.1f KiB, written and "
-	       "indexed in %.1f s\n",
+	       "indexed in %.1f s (Dovecot %s)\n",
 	       n, (double)disk_bytes / 1048576.0, (double)median_size / 1024,
-	       ms_since(t0) / 1000);
+	       ms_since(t0) / 1000, storage);
 
 	/* (a) the baseline first, then QMail (the same warm server) */
 	ops++;
 	if (mbsync_run(&mb, n, &mb_files))
 		die("cannot run mbsync", NULL);
-	printf("mbsync: %.2f s, %ld messages, peak %.1f MiB\n", mb.ms / 1000,
-	       mb_files, (double)mb.peak_kib / 1024);
+	printf("mbsync: %.2f s, %ld messages, CPU %.2f s, peak %.1f MiB\n",
+	       mb.ms / 1000, mb_files, mb.cpu_s, (double)mb.peak_kib / 1024);
 	home_make();
 	ops++;
 	if (qmail_cmd(&qs, "sync", &first_ms))
@@ -769,8 +804,8 @@ int main(void)
 		fail_add("the first page never showed 50 messages during the "
 		         "sync");
 	printf("qmail sync: %.2f s, %lld messages, first %d rows at %.0f ms, "
-	       "peak %.1f MiB\n",
-	       qs.ms / 1000, (long long)got, FIRST_ROWS, first_ms,
+	       "CPU %.2f s, peak %.1f MiB\n",
+	       qs.ms / 1000, (long long)got, FIRST_ROWS, first_ms, qs.cpu_s,
 	       (double)qs.peak_kib / 1024);
 	ops++;
 	if (qmail_cmd(&qi, "list", NULL))
@@ -844,7 +879,8 @@ int main(void)
 	printf("| failed operations | %d of %ld | | none | %s |\n\n", F.total,
 	       ops, F.total ? "NOT met" : "met");
 
-	printf("{\"bench\":\"sync\",\"messages\":%d,\"fixture_mib\":%.1f,"
+	printf("{\"bench\":\"sync\",\"storage\":\"%s\","
+	       "\"messages\":%d,\"fixture_mib\":%.1f,"
 	       "\"fixture_median_kib\":%.1f,"
 	       "\"initial_sync_s\":%.3f,\"baseline_mbsync_s\":%.3f,"
 	       "\"mbsync_ratio\":%.3f,\"baseline_mbsync_messages\":%ld,"
@@ -852,13 +888,14 @@ int main(void)
 	       "\"nochange_sync_ms\":%.2f,\"nochange_command_ms\":%.1f,"
 	       "\"nochange_folders\":%zu,\"nochange_folders_quiet\":%zu,"
 	       "\"flags100_sync_ms\":%.2f,\"runs\":%d,"
+	       "\"initial_sync_cpu_s\":%.2f,\"baseline_mbsync_cpu_s\":%.2f,"
 	       "\"initial_sync_peak_mib\":%.1f,\"idle_peak_mib\":%.1f,"
 	       "\"initial_sync_above_idle_mib\":%.1f,"
 	       "\"baseline_mbsync_peak_mib\":%.1f,",
-	       n, (double)disk_bytes / 1048576.0, (double)median_size / 1024,
-	       qs.ms / 1000, mb.ms / 1000, ratio, mb_files, first_ms, c_med,
-	       qn.ms, folders, quiet, d_med, runs, (double)qs.peak_kib / 1024,
-	       (double)qi.peak_kib / 1024,
+	       storage, n, (double)disk_bytes / 1048576.0,
+	       (double)median_size / 1024, qs.ms / 1000, mb.ms / 1000, ratio,
+	       mb_files, first_ms, c_med, qn.ms, folders, quiet, d_med, runs, qs.cpu_s, mb.cpu_s,
+	       (double)qs.peak_kib / 1024, (double)qi.peak_kib / 1024,
 	       (double)(qs.peak_kib - qi.peak_kib) / 1024,
 	       (double)mb.peak_kib / 1024);
 	printf("\"goal_mbsync_ratio\":1.5,\"goal_first50_ms\":2000,"

@@ -349,7 +349,7 @@ gen_web() {
 gen_sync() {
   status_line sync || return
   echo
-  echo "An INBOX of $(f sync messages "%'.0f") generated plain messages ($(f sync fixture_mib '%.0f') MiB, median $(f sync fixture_median_kib '%.1f') KiB) in the test Dovecot."
+  echo "An INBOX of $(f sync messages "%'.0f") generated plain messages ($(f sync fixture_mib '%.0f') MiB, median $(f sync fixture_median_kib '%.1f') KiB) in the test Dovecot, stored as $(f sync storage %s)."
   echo
   echo "| figure | QMail | baseline, same run | goal |"
   echo "| --- | --- | --- | --- |"

@@ -279,8 +279,10 @@ static int load_view(struct cli *g, const char *cmd, const char *arg,
 	qm_error_clear(&e);
 	if (qm_client_read(g->client, id, v, &e))
 		return cli_fail(&e);
-	if ((*v)->verify != QM_VERIFY_OK && (*v)->verify != QM_VERIFY_NOT_QMAIL &&
-	    (*v)->verify != QM_VERIFY_UNVERIFIED_SENDER) {
+	if ((*v)->verify != QM_VERIFY_OK &&
+	    (*v)->verify != QM_VERIFY_NOT_QMAIL &&
+	    (*v)->verify != QM_VERIFY_UNVERIFIED_SENDER &&
+	    (*v)->verify != QM_VERIFY_SENT) {
 		fprintf(stderr, "qmail: message %lld cannot be used: %s\n", id,
 		        cli_safe((*v)->status_text));
 		qm_client_view_free(v);
@@ -492,6 +494,11 @@ static void sync_report(void *arg, const struct qm_client_sync_report *r)
 		       "a lost server reply)\n",
 		       r->address, st->duplicates,
 		       st->duplicates == 1 ? "y" : "ies");
+	if (st->own)
+		printf("%s: %zu QMail message%s sent by you (encrypted for "
+		       "%s recipients: the KME is not asked for them)\n",
+		       r->address, st->own, st->own == 1 ? "" : "s",
+		       st->own == 1 ? "its" : "their");
 	if (st->headers_only || (st->bodies && !sr->quiet))
 		printf("%s: %zu plain message%s listed from %s headers "
 		       "first; %zu bod%s downloaded after (the rest when "
@@ -640,6 +647,10 @@ static const char *badge(const struct qm_store_msg *m)
 		return "waiting";
 	case QM_VERIFY_UNREADABLE:
 		return "UNREADABLE";
+	case QM_VERIFY_SENT:
+		return "sent";
+	case QM_VERIFY_SENT_ELSEWHERE:
+		return "from-you";
 	default:
 		return m->level == 1   ? "L1-OTP"
 		       : m->level == 2 ? "L2-QAES"
@@ -966,9 +977,13 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	if (qm_client_read(g->client, id, &v, &e))
 		return cli_fail(&e);
 	printf("Security: %s%s\n",
-	       v->verify == QM_VERIFY_NOT_QMAIL ? "not encrypted"
-	                                        : qm_client_level_badge(v->level),
+	       v->verify == QM_VERIFY_NOT_QMAIL
+	           ? "not encrypted"
+	           : qm_client_level_badge(v->level),
 	       v->verify == QM_VERIFY_UNVERIFIED_SENDER ? ", UNVERIFIED SENDER"
+	       : v->verify == QM_VERIFY_SENT            ? ", sent by you"
+	       : v->verify == QM_VERIFY_SENT_ELSEWHERE
+	           ? ", from your address, not sent from this QMail"
 	       : v->signer_trust == QM_SIGNER_UNVERIFIED ? ", key NOT VERIFIED"
 	       : v->signer_trust == QM_SIGNER_CHANGED    ? ", key CHANGED"
 	                                                 : "");
@@ -1030,7 +1045,8 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 		for (size_t i = 0; i < v->natt && !rc; i++)
 			rc = save_att(save, &v->att[i], i);
 	}
-	if (!rc && v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL)
+	if (!rc && v->verify != QM_VERIFY_OK &&
+	    v->verify != QM_VERIFY_NOT_QMAIL && v->verify != QM_VERIFY_SENT)
 		rc = QM_EXIT_SECURITY;
 	qm_client_view_free(&v);
 	if (was_unread) {

@@ -616,6 +616,10 @@ struct qm_client_sync_stats {
 	 * since, also counted in plain (docs/CLIENT.md "Large mailboxes") */
 	size_t headers_only;
 	size_t bodies;
+	/* QMail messages of this account itself (its Sent copies, the same
+	 * in All Mail, another device's): QM_VERIFY_SENT or
+	 * QM_VERIFY_SENT_ELSEWHERE, filed without asking the KME */
+	size_t own;
 	/* Why this account could not use its KME in this sync (no KME set,
 	 * certificate refused, TLS, the KME down or failing), with what to
 	 * do; "" when it could. Said once per sync, however many messages

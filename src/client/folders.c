@@ -205,18 +205,19 @@ void qm_client_folders_free(struct qm_store_folder **v, size_t n)
 }
 
 /*
- * Whether folder f is synced under the setting's value. Never, for now,
- * the folders of what this account sent (Sent, Drafts) and the views
- * that hold it too (Gmail's All Mail, Starred, Important): a QMail
- * message this account sent is sealed to its recipients' keys, so a sync
- * would ask the KME for keys it will not give; filling them from the
- * outbox is still to do (docs/CLIENT.md).
+ * Whether folder f is synced under the setting's value. Sent, Drafts and
+ * All Mail are synced like any folder: the account's own QMail messages
+ * in them (sealed to their recipients' keys) are told apart before any
+ * key is asked for (recv_own.c). Never the views of flagged and important
+ * mail (Gmail's Starred and Important, a server's virtual Flagged): each
+ * message in them is a message of another folder (All Mail holds them
+ * all), already filed once and shown with its \Flagged flag, so a sync of
+ * them would only fetch every message a second time to find the record it
+ * has (docs/CLIENT.md "Which folders a sync takes").
  */
 static int wanted(const struct qm_store_folder *f, const char *setting)
 {
-	if (!f->selectable || f->use == QM_FOLDER_USE_SENT ||
-	    f->use == QM_FOLDER_USE_DRAFTS || f->use == QM_FOLDER_USE_ALL ||
-	    f->use == QM_FOLDER_USE_FLAGGED ||
+	if (!f->selectable || f->use == QM_FOLDER_USE_FLAGGED ||
 	    f->use == QM_FOLDER_USE_IMPORTANT)
 		return 0;
 	if (strcmp(setting, "inbox") == 0)

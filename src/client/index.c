@@ -165,7 +165,7 @@ enum qm_err qm_client_msg_refs(struct qm_client *c, int64_t id,
 	v = l->items[0].verify;
 	if (l->items[0].has_body && l->items[0].label != QM_LABEL_ALTERED &&
 	    (v == QM_VERIFY_OK || v == QM_VERIFY_NOT_QMAIL ||
-	     v == QM_VERIFY_UNVERIFIED_SENDER)) {
+	     v == QM_VERIFY_UNVERIFIED_SENDER || v == QM_VERIFY_SENT)) {
 		client_mail_limits(c, &lim);
 		rc = qm_store_msg_body(c->store, id, &body, err);
 		if (!rc)

@@ -647,6 +647,23 @@ QM_NODISCARD enum qm_err
 client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
                        struct recv_ctx *ctx, const struct qm_mail_parsed *mp,
                        struct recv_outcome *oc, struct qm_error *err);
+/* A digest of what makes QMail message mp that message (its envelope and
+ * every header value the receiver uses) as 64 hex digits: two deliveries
+ * of one ciphertext have the same one (recv_file.c). */
+void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65]);
+/*
+ * Whether QMail message mp is the account's own (recv_own.c): sent by this
+ * home (oc: QM_VERIFY_SENT, oc->plain the outbox's copy of what was sent),
+ * or, when elsewhere is set, from the account's address and not to it
+ * (oc: QM_VERIFY_SENT_ELSEWHERE, kept as received); *own 1 then, else 0
+ * and oc untouched. No KME request either way. A non-zero return is the
+ * store's error.
+ */
+QM_NODISCARD enum qm_err client_recv_own(struct qm_client *c,
+                                         const struct acct_conn *ac,
+                                         const struct qm_mail_parsed *mp,
+                                         int elsewhere, struct recv_outcome *oc,
+                                         int *own, struct qm_error *err);
 /*
  * Files one message (recv_file.c) in the index, and its plaintext in the
  * vault, or brings its earlier record up to date (in->replace_id): a

@@ -121,6 +121,14 @@ static const char *verify_text(enum qm_store_verify vf)
 	case QM_VERIFY_UNREADABLE:
 		return "unreadable: the message is malformed or the KME "
 		       "refused its key IDs";
+	case QM_VERIFY_SENT:
+		return "sent by you from this QMail: the copy on the server "
+		       "is encrypted for its recipients; this is QMail's own "
+		       "copy of what you sent";
+	case QM_VERIFY_SENT_ELSEWHERE:
+		return "from your address, but not sent from this QMail: it "
+		       "is encrypted for its recipients and cannot be read "
+		       "here";
 	default:
 		return "cannot be read: the key is not available";
 	}
@@ -331,7 +339,8 @@ static void view_sender(struct qm_client *c, const struct qm_store_msg *m,
 	v->retryable = m->label != QM_LABEL_ALTERED && m->has_body &&
 	               (v->verify == QM_VERIFY_UNREADABLE ||
 	                v->verify == QM_VERIFY_UNKNOWN_KEY ||
-	                v->verify == QM_VERIFY_WAITING);
+	                v->verify == QM_VERIFY_WAITING ||
+	                v->verify == QM_VERIFY_SENT_ELSEWHERE);
 	load_key_ids(c, m->id, v);
 }
 
@@ -346,7 +355,8 @@ static enum qm_err view_body(struct qm_client *c, int64_t id,
 	enum qm_err rc;
 
 	if (v->verify != QM_VERIFY_OK && v->verify != QM_VERIFY_NOT_QMAIL &&
-	    v->verify != QM_VERIFY_UNVERIFIED_SENDER) {
+	    v->verify != QM_VERIFY_UNVERIFIED_SENDER &&
+	    v->verify != QM_VERIFY_SENT) {
 		v->subject = strdup("");
 		v->in_reply_to = strdup("");
 		v->references = strdup("");

@@ -161,11 +161,13 @@ static enum qm_err retry_load(struct qm_client *c, int64_t id,
 		return rc;
 	if ((*l)->items[0].verify != QM_VERIFY_UNREADABLE &&
 	    (*l)->items[0].verify != QM_VERIFY_UNKNOWN_KEY &&
-	    (*l)->items[0].verify != QM_VERIFY_WAITING)
+	    (*l)->items[0].verify != QM_VERIFY_WAITING &&
+	    (*l)->items[0].verify != QM_VERIFY_SENT_ELSEWHERE)
 		return qm_error_set(
 		    err, QM_ERR_STATE,
-		    "message %lld is not waiting, unreadable or "
-		    "without key: there is nothing to try again",
+		    "message %lld is not waiting, unreadable, without key "
+		    "or from this account's address: there is nothing to "
+		    "try again",
 		    (long long)id);
 	rc = qm_store_msg_body(c->store, id, raw, err);
 	if (rc == QM_ERR_NOTFOUND)
@@ -696,8 +698,12 @@ static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
 	in.expect_size = l->items[0].size;
 	b->ctx->st->fetched++;
 	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
-	if (!b->rc && b->ctx->body_refused)
+	if (!b->rc && b->ctx->body_refused) {
+		/* not asked for again at every sync; opening it still tries */
 		b->ctx->st->errors++;
+		b->rc = qm_store_msg_body_refused(b->c->store, l->items[0].id,
+		                                  &b->err);
+	}
 	qm_store_msglist_free(&l);
 	return b->rc ? 1 : 0;
 }

@@ -54,10 +54,10 @@ static int64_t parse_date(const char *s)
  * A digest of what makes a QMail message this message: the envelope and
  * every header value the receiver uses (the bound ones, level, sender SAE
  * and key IDs), as 64 hex digits. Two deliveries of one ciphertext (an SMTP
- * retry after a lost "250") have the same digest; a copy with anything
- * changed does not.
+ * retry after a lost "250", the Sent copy of what this home sent) have the
+ * same digest; a copy with anything changed does not.
  */
-static void copy_digest(const struct qm_mail_parsed *mp, char hex[65])
+void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65])
 {
 	unsigned char d[32];
 	crypto_generichash_state h;
@@ -110,7 +110,7 @@ static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
 	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
 	                          &n, NULL) != QM_OK)
 		return SEEN_NO;
-	copy_digest(mp, want);
+	client_recv_digest(mp, want);
 	for (size_t i = 0; i < n && s == SEEN_NO; i++) {
 		char key[40], have[80] = {0};
 
@@ -236,6 +236,10 @@ static void count(struct recv_ctx *ctx, enum qm_store_verify v)
 		break;
 	case QM_VERIFY_WAITING:
 		break; /* counted at the end of the sync */
+	case QM_VERIFY_SENT:
+	case QM_VERIFY_SENT_ELSEWHERE:
+		st->own++;
+		break;
 	default:
 		st->errors++;
 	}
@@ -259,6 +263,13 @@ struct filing {
 static int opened(enum qm_store_verify v)
 {
 	return v == QM_VERIFY_OK || v == QM_VERIFY_UNVERIFIED_SENDER;
+}
+
+/* A QMail message whose plaintext goes to the vault: opened, or one this
+ * home sent (its plaintext is the outbox's, recv_own.c). */
+static int shown(enum qm_store_verify v)
+{
+	return opened(v) || v == QM_VERIFY_SENT;
 }
 
 /* The flags a message's place and record keep (QM_FLAG_*). */
@@ -346,17 +357,48 @@ static int64_t plain_seen_before(struct qm_client *c,
 	return found;
 }
 
-/* A QMail message: seen before (a duplicate goes, a replay is refused), or
- * opened (recv_open.c). */
+/* The readable parts of a message this home sent (the outbox's copy): a
+ * copy past the user's limits is kept all the same, the list says why;
+ * nothing to read of one sent elsewhere. */
+static enum qm_err read_own(const struct acct_conn *ac, struct filing *f)
+{
+	struct recv_outcome *oc = &f->oc;
+	struct qm_error e;
+
+	if (oc->verify != QM_VERIFY_SENT)
+		return QM_OK;
+	qm_error_clear(&e);
+	f->body = oc->plain.data;
+	f->body_len = oc->plain.len;
+	if (qm_mail_content_parse(f->body, f->body_len, &ac->lim, &f->mc, &e) !=
+	    QM_OK)
+		f->subject = oc->reason;
+	return QM_OK;
+}
+
+/* A QMail message: seen before (a duplicate goes), the account's own
+ * (recv_own.c), a replay (refused), or opened (recv_open.c). */
 static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
                                   struct recv_ctx *ctx, struct filing *f,
                                   struct qm_error *err)
 {
 	const struct incoming *in = f->in;
 	int64_t first = 0;
+	int own = 0;
+	enum seen seen = seen_before(c, ac, f->mp, in->replace_id, &first);
 	enum qm_err rc = QM_OK;
 
-	switch (seen_before(c, ac, f->mp, in->replace_id, &first)) {
+	if (seen != SEEN_DUP) {
+		/* the account's own (Sent, All Mail, another device's): no
+		 * key asked for, never a replay; one the user asked to open
+		 * again as mail to this account is opened */
+		rc = client_recv_own(c, ac, f->mp,
+		                     in->replaced != QM_VERIFY_SENT_ELSEWHERE,
+		                     &f->oc, &own, err);
+		if (rc || own)
+			return rc ? rc : read_own(ac, f);
+	}
+	switch (seen) {
 	case SEEN_DUP:
 		/* byte for byte one received already (the sender's SMTP retry
 		 * after a lost "250", or an attacker delivering it again): the
@@ -600,7 +642,7 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 	m->size = (int64_t)in->rawlen;
 	if (!m->date)
 		m->date = qm_now();
-	if (!opened(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
+	if (!shown(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
 		/* no plaintext at all; the reason stands in for the subject.
 		 * A message that waits, or may open on a later try, is kept
 		 * as received (sealed: the vault holds no plaintext of it) */
@@ -700,7 +742,7 @@ static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	rc = qm_store_setting_set(c->store, ac->a.id, key, oc->reason, err);
 	if (!rc && f->mp && oc->verify != QM_VERIFY_REPLAY) {
-		copy_digest(f->mp, hex);
+		client_recv_digest(f->mp, hex);
 		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
 		rc = qm_store_setting_set(c->store, ac->a.id, key, hex, err);
 	}

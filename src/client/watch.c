@@ -155,33 +155,45 @@ static int changed(struct watched *o, const struct qm_mail_imap_counts *s)
 	return ch;
 }
 
-/* A round of STATUS on the other folders: *news = 1 when one changed. A
- * folder the server refuses now (deleted or renamed meanwhile) is news
- * too, once: it is not watched any more, and the next sync lists the
- * folders again. */
+/* A round of STATUS on the other folders, pipelined (one round trip):
+ * *news = 1 when one changed. A folder the server refuses now (deleted or
+ * renamed meanwhile) is news too, once: it is not watched any more, and
+ * the next sync lists the folders again. */
 static enum qm_err round_others(struct qm_client_watch *w, int *news,
                                 struct qm_error *err)
 {
-	for (size_t i = 0; i < w->nothers;) {
-		struct qm_mail_imap_counts s;
-		enum qm_err rc;
+	struct qm_mail_imap_counts *k;
+	const char **names;
+	enum qm_err rc;
+	size_t keep = 0;
 
-		rc = qm_mail_imap_folder_status(w->im, w->others[i].name, &s,
-		                                err);
-		if (rc == QM_ERR_PROTO) {
-			qm_error_clear(err);
+	if (!w->nothers)
+		return QM_OK;
+	k = calloc(w->nothers, sizeof(*k));
+	names = calloc(w->nothers, sizeof(*names));
+	if (!k || !names) {
+		free(k);
+		free(names);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < w->nothers; i++)
+		names[i] = w->others[i].name;
+	rc = qm_mail_imap_folders_status(w->im, names, w->nothers, k, err);
+	for (size_t i = 0; !rc && i < w->nothers; i++) {
+		if (!k[i].valid) {
 			*news = 1;
 			free(w->others[i].name);
-			w->others[i] = w->others[--w->nothers];
 			continue;
 		}
-		if (rc)
-			return rc;
-		if (changed(&w->others[i], &s))
+		if (changed(&w->others[i], &k[i]))
 			*news = 1;
-		i++;
+		w->others[keep++] = w->others[i];
 	}
-	return QM_OK;
+	if (!rc)
+		w->nothers = keep;
+	free(names);
+	free(k);
+	return rc;
 }
 
 enum qm_err qm_client_watch_wait(struct qm_client_watch *w, long timeout_ms,

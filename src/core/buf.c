@@ -63,7 +63,9 @@ enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err)
 	need = b->len + n + 1; /* room for the terminating NUL */
 	if (need <= b->cap)
 		return QM_OK;
-	ncap = b->cap ? b->cap : 64;
+	/* a secure block takes whole pages (and guard pages) whatever its
+	 * size, and each growth is a new mapping: start at a page */
+	ncap = b->cap ? b->cap : b->secure ? 4096 : 64;
 	while (ncap < need)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
 	if (ncap > b->max + 1)

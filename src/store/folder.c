@@ -499,7 +499,7 @@ enum qm_err qm_store_place_pending(struct qm_store *s, int64_t folder_id,
 {
 	return places_where(s,
 	                    PLACES_SELECT "WHERE p.folder_id = ? AND "
-	                                  "m.body_pending <> 0 ORDER BY p.uid DESC",
+	                                  "m.body_pending = 1 ORDER BY p.uid DESC",
 	                    folder_id, out, n, err);
 }
 

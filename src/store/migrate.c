@@ -160,7 +160,9 @@ static const char *const migrations[] = {
     /* 7: header-only records of plain mail (a large folder's first sync
      * lists it from its headers and fetches the bodies afterwards, or
      * when the message is opened): body_pending = 1 while the vault
-     * holds no body yet. Rows of older versions all have theirs. */
+     * holds no body yet (2: the server gave another message for it;
+     * fetched only when opened). Rows of older versions all have
+     * theirs. */
     "ALTER TABLE msg ADD COLUMN body_pending INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX msg_pending ON msg(account_id, id)"
     " WHERE body_pending <> 0;",

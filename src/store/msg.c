@@ -611,6 +611,22 @@ static enum qm_err body_insert(struct qm_store *s, int64_t mid,
 	return QM_OK;
 }
 
+enum qm_err qm_store_msg_body_refused(struct qm_store *s, int64_t id,
+                                      struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = store_db_stmt(s,
+	                   "UPDATE msg SET body_pending = 2 WHERE id = ? AND "
+	                   "body_pending = 1",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	return store_db_done(s, st, "marking the message's body refused", err);
+}
+
 enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
                                    const void *mime, size_t mime_len,
                                    const char *text, int n_attach,

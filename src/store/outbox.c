@@ -614,6 +614,29 @@ enum qm_err qm_store_outbox_list(struct qm_store *s, int64_t account_id,
 	return store_db_collect_ids(s, st, ids, n, err);
 }
 
+enum qm_err qm_store_outbox_find_mid(struct qm_store *s, int64_t account_id,
+                                     const char *message_id, int64_t **ids,
+                                     size_t *n, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (!message_id || !*message_id)
+		return QM_OK;
+	rc = store_db_stmt(s,
+	                   "SELECT id FROM outbox WHERE account_id = ?1 AND "
+	                   "message_id = ?2 AND ciphertext IS NOT NULL "
+	                   "ORDER BY id",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	store_db_bind_text(st, 2, message_id);
+	return store_db_collect_ids(s, st, ids, n, err);
+}
+
 static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
                                   struct qm_error *err)
 {

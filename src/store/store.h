@@ -284,8 +284,19 @@ QM_NODISCARD enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
                                                 const char *text, int n_attach,
                                                 struct qm_error *err);
 /*
- * The places in folder_id of header-only records (body_pending), newest
- * UID first (msg_flags filled); *out malloc'd (free() it), *n may be 0.
+ * Header-only record id's body, as the server gave it, was another
+ * message (docs/CLIENT.md "Large mailboxes"): body_pending 1 -> 2, so the
+ * body pass (qm_store_place_pending) stops asking for it at every sync;
+ * opening the message still fetches it on demand. QM_OK when the record
+ * was no waiting one (filled, gone, marked already).
+ */
+QM_NODISCARD enum qm_err qm_store_msg_body_refused(struct qm_store *s,
+                                                   int64_t id,
+                                                   struct qm_error *err);
+/*
+ * The places in folder_id of header-only records waiting for their body
+ * (body_pending 1; not 2), newest UID first (msg_flags filled); *out
+ * malloc'd (free() it), *n may be 0.
  */
 QM_NODISCARD enum qm_err qm_store_place_pending(struct qm_store *s,
                                                 int64_t folder_id,
@@ -619,6 +630,17 @@ QM_NODISCARD enum qm_err qm_store_outbox_list(struct qm_store *s,
                                               int64_t account_id, int st,
                                               int64_t now, int64_t **ids,
                                               size_t *n, struct qm_error *err);
+/*
+ * Ids of account_id's outbox entries with this Message-ID that have a
+ * ciphertext (encrypted, whatever happened since: the bytes the servers
+ * may hold), oldest first: the To/Cc copy and each Bcc copy of one message
+ * share it. None (*n 0) for an empty Message-ID. malloc'd array; free().
+ */
+QM_NODISCARD enum qm_err qm_store_outbox_find_mid(struct qm_store *s,
+                                                  int64_t account_id,
+                                                  const char *message_id,
+                                                  int64_t **ids, size_t *n,
+                                                  struct qm_error *err);
 /* Brings the outbox back to a consistent state after a crash (see above);
  * *n_fixed (may be NULL) gets how many entries changed. */
 QM_NODISCARD enum qm_err qm_store_outbox_recover(struct qm_store *s,

@@ -127,6 +127,19 @@ enum qm_store_verify {
 	 * refused its key IDs): kept as received, sealed; tried again only
 	 * when the user asks. */
 	QM_VERIFY_UNREADABLE = 8,
+	/* Since issue 14 (no schema change: the same column): a QMail
+	 * message of this account that this home sent (the same bytes as an
+	 * outbox entry's ciphertext, found in Sent, All Mail or a copy to
+	 * itself): not opened (it is encrypted for its recipients), no key
+	 * asked for or consumed; readable from the outbox's own copy of what
+	 * was sent, sealed in the vault with it. */
+	QM_VERIFY_SENT = 9,
+	/* Its From is this account's address, it is not addressed to this
+	 * account, and this home did not send it (another device of the
+	 * account, or someone writing the address): not opened, no key asked
+	 * for or consumed, nothing of it shown; kept as received, sealed,
+	 * and opened as mail to this account only when the user asks. */
+	QM_VERIFY_SENT_ELSEWHERE = 10,
 };
 
 enum {
@@ -166,8 +179,10 @@ struct qm_store_msg {
 	int n_attach;
 	int has_body; /* plaintext MIME sealed in the vault */
 	/* A header-only record (schema 7): a plain message listed from its
-	 * headers, its body not downloaded yet (qm_store_msg_body_fill).
-	 * Adding: only with verify QM_VERIFY_NOT_QMAIL and no MIME. */
+	 * headers, its body not downloaded yet (qm_store_msg_body_fill): 1
+	 * waiting, 2 the server gave another message for it (fetched only
+	 * when opened, qm_store_msg_body_refused). Adding: only with verify
+	 * QM_VERIFY_NOT_QMAIL and no MIME. */
 	int body_pending;
 	/* Listing: a sealed security record (qm_store_msg_meta_get) belongs
 	 * to it; bound by the label MAC. Ignored when adding (meta says). */

@@ -144,6 +144,10 @@ static const char *badge_of(const struct qm_store_msg *m)
 		return "waiting";
 	if (m->verify == QM_VERIFY_UNREADABLE)
 		return "unreadable";
+	if (m->verify == QM_VERIFY_SENT)
+		return "sent";
+	if (m->verify == QM_VERIFY_SENT_ELSEWHERE)
+		return "fromyou";
 	if (m->verify == QM_VERIFY_UNKNOWN_KEY)
 		return "nokey";
 	if (m->level < 1 || m->level > 4)
@@ -308,6 +312,10 @@ static const char *verify_name(enum qm_store_verify v)
 		return "waiting";
 	case QM_VERIFY_UNREADABLE:
 		return "unreadable";
+	case QM_VERIFY_SENT:
+		return "sent";
+	case QM_VERIFY_SENT_ELSEWHERE:
+		return "sent_elsewhere";
 	default:
 		return "no_key";
 	}

@@ -5,7 +5,8 @@
 // home). Covers: first run and the account wizard with its connection test,
 // unlock, compose with an attachment at each level (one dropped on the page), bob reading the
 // decrypted message and downloading the same bytes (and, at levels 3 and 4,
-// the signer line), the tampered badge, a level-2 message from another SAE
+// the signer line), alice's Sent copies listed as sent by her and read from
+// her outbox, the tampered badge, a level-2 message from another SAE
 // than the one confirmed for its From shown as an unverified sender, the
 // XSS corpus delivered as mail doing nothing, the QBER alarm when the
 // eavesdropper is on, the folder tree with its counts (a folder named with
@@ -286,6 +287,22 @@ async function main() {
       log(`bob read level ${level} and its attachment`);
     }
     await shot(B, 'inbox.png');
+
+    // ---- alice's Sent folder: her copies (save_sent) are hers, readable
+    // from her outbox, with no KME request (docs/CLIENT.md "The account's
+    // own messages")
+    await syncAndWait(A, 0);
+    await A.evaluate(() => { location.hash = '#/mail/Sent'; });
+    await A.locator('#rows li.row').filter({ hasText: sent[1].subject }).first().waitFor({ timeout: T });
+    const sentRow = A.locator('#rows li.row').filter({ hasText: sent[2].subject }).first();
+    check(await sentRow.locator('.badge-sent').count() === 1, 'the Sent copy has no "Sent by you" badge');
+    await openBySubject(A, sent[2].subject);
+    const sentNote = await A.locator('#reader #sent-by-you').textContent();
+    check(sentNote.includes('Sent by you'), `the Sent copy's note: ${sentNote}`);
+    const sentBody = await A.locator('#reader pre.text').first().textContent();
+    check(sentBody.includes('this is level 2.'), `the Sent copy's body not shown: ${sentBody}`);
+    await shot(A, 'sent.png');
+    log('alice reads her Sent copies as sent by her');
 
     // ---- a tampered message shows the tampered badge and no content
     await A.evaluate(() => { location.hash = '#/compose'; });

@@ -492,6 +492,14 @@ int main(void)
 		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
 		goto out;
 	}
+	/* alice keeps copies of what she sends in her Sent folder: her GUI
+	 * lists them there as sent by her (docs/CLIENT.md "The account's
+	 * own messages") */
+	if (qm_store_setting_set(qm_client_store(w.c[W_ALICE]), w.acct[W_ALICE],
+	                         "save_sent", "1", &e) != QM_OK) {
+		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
+		goto out;
+	}
 	/* bob's GUI starts with background checking (and so the IMAP IDLE
 	 * push) off: the tamper step alters a message on the server before
 	 * bob fetches it; web.mjs turns it on in Settings later */

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,7 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	    /* tests fail logins on purpose: a shorter delay per failure
 	     * (Dovecot still adds its growing per-IP penalty) */
 	    "auth_failure_delay = 1 secs\n"
-	    "mail_location = maildir:~/Maildir\n"
+	    "mail_location = %s\n"
 	    "passdb {\n  driver = passwd-file\n"
 	    "  args = scheme=PLAIN username_format=%%u %s\n}\n"
 	    "userdb {\n  driver = passwd-file\n"
@@ -286,9 +287,10 @@ static int write_dovecot_conf(const struct qmt_mail *m, uid_t uid, gid_t gid)
 	    "  inet_listener lmtp {\n    address = 127.0.0.1\n"
 	    "    port = %d\n  }\n}\n",
 	    m->dir, m->dir, m->imap_port, m->dir, (unsigned)uid, (unsigned)gid,
-	    m->dir, m->dir, users_file, users_file, boxes, m->mta_port,
-	    m->imap_port, m->imaps_port, m->pop3_port, m->pop3s_port,
-	    m->submission_port, m->submissions_port, m->lmtp_port);
+	    m->dir, m->dir, m->mdbox ? "mdbox:~/mdbox" : "maildir:~/Maildir",
+	    users_file, users_file, boxes, m->mta_port, m->imap_port,
+	    m->imaps_port, m->pop3_port, m->pop3s_port, m->submission_port,
+	    m->submissions_port, m->lmtp_port);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	path(conf, sizeof(conf), m->dir, "dovecot.conf");
@@ -377,9 +379,11 @@ int qmt_mail_start(struct qmt_mail *m)
 	                &m->pop3s_port,      &m->lmtp_port};
 
 	enum qmt_mail_layout layout = m->layout;
+	int mdbox = m->mdbox;
 
 	memset(m, 0, sizeof(*m));
 	m->layout = layout;
+	m->mdbox = mdbox;
 	m->host = "127.0.0.1";
 	if (geteuid() != 0 || access("/usr/sbin/smtpd", X_OK) != 0 ||
 	    access("/usr/sbin/dovecot", X_OK) != 0 ||
@@ -629,6 +633,26 @@ static int maildir_make(const struct qmt_mail *m, int user, const char *folder,
 	return 0;
 }
 
+/* The Maildir written for user's folder imported into the mdbox
+ * Dovecot serves, then removed. */
+static int mdbox_import(const struct qmt_mail *m, int user, const char *folder)
+{
+	char conf[320], src[600], log[320], root[512];
+	char *argv[] = {"doveadm", "-c", conf,      "import", "-u", NULL,
+	                src,       "",   "mailbox", NULL,     NULL};
+	int rc;
+
+	path(conf, sizeof(conf), m->dir, "dovecot.conf");
+	path(log, sizeof(log), m->dir, "doveadm.log");
+	if (maildir_of(m, user, NULL, root, sizeof(root)))
+		return -1;
+	snprintf(src, sizeof(src), "maildir:%s", root);
+	argv[5] = (char *)(uintptr_t)addrs[user];
+	argv[9] = (char *)(uintptr_t)(folder ? folder : "INBOX");
+	rc = qmt_run(argv, log);
+	return rc == 0 && qmt_rmtree(root) == 0 ? 0 : -1;
+}
+
 int qmt_mail_fill_with(const struct qmt_mail *m, int user, const char *folder,
                        int n, qmt_mail_gen_fn gen, void *arg)
 {
@@ -650,7 +674,7 @@ int qmt_mail_fill_with(const struct qmt_mail *m, int user, const char *folder,
 		    chown(file, pw->pw_uid, pw->pw_gid) != 0)
 			return -1;
 	}
-	return 0;
+	return m->mdbox ? mdbox_import(m, user, folder) : 0;
 }
 
 struct fill_arg {

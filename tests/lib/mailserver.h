@@ -59,6 +59,9 @@ const char *qmt_mail_layout_name(enum qmt_mail_layout l);
 
 struct qmt_mail {
 	enum qmt_mail_layout layout; /* set before qmt_mail_start */
+	/* set before qmt_mail_start: Dovecot keeps mail as mdbox (index
+	 * based; filled through `doveadm import`), not Maildir */
+	int mdbox;
 	char dir[256];               /* the temporary folder */
 	char ca_file[320];           /* the test CA that signed the servers */
 	char other_ca_file[320];     /* an unrelated CA: for "bad CA" tests */
@@ -129,7 +132,8 @@ int qmt_mail_fill(const struct qmt_mail *m, int user, const char *folder,
  * The same with messages of the caller's making: gen writes message i
  * (0..n-1, LF line ends as Maildir keeps them) into f and returns 0, or
  * non-zero to stop. For fixtures of real-looking mail (bench/sync.c).
- * Returns 0 or -1.
+ * With mdbox the messages are written to a Maildir first, imported with
+ * doveadm, and the Maildir removed. Returns 0 or -1.
  */
 typedef int (*qmt_mail_gen_fn)(FILE *f, int i, void *arg);
 int qmt_mail_fill_with(const struct qmt_mail *m, int user, const char *folder,

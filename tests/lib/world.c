@@ -98,11 +98,18 @@ static int fail(const char *what, const struct qm_error *e)
 
 int world_start(struct world *w, const char *tag, const char *extra_kme)
 {
+	return world_start_layout(w, tag, extra_kme, QMT_MAIL_LAYOUT_PLAIN);
+}
+
+int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
+                       enum qmt_mail_layout layout)
+{
 	struct qm_error e;
 	char extra[1024];
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	w->mail.layout = layout;
 	setenv("QM_STORE_KDF", "fast", 1);
 	r = qmt_mail_start(&w->mail);
 	if (r)
@@ -242,7 +249,13 @@ int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
 
 int world_setup(struct world *w, const char *tag, const char *extra_kme)
 {
-	int r = world_start(w, tag, extra_kme);
+	return world_setup_layout(w, tag, extra_kme, QMT_MAIL_LAYOUT_PLAIN);
+}
+
+int world_setup_layout(struct world *w, const char *tag, const char *extra_kme,
+                       enum qmt_mail_layout layout)
+{
+	int r = world_start_layout(w, tag, extra_kme, layout);
 
 	if (r == 1) {
 		w->skipped = 1;

@@ -46,6 +46,12 @@ void world_stop(struct world *w);
  * Returns 0, or -1 on failure.
  */
 int world_setup(struct world *w, const char *tag, const char *extra_kme);
+/* The same with the mail server's folders laid out as layout says
+ * (tests/lib/mailserver.h: plain, Gmail's, Outlook's). */
+int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
+                       enum qmt_mail_layout layout);
+int world_setup_layout(struct world *w, const char *tag, const char *extra_kme,
+                       enum qmt_mail_layout layout);
 /* Waits until user from's KME holds at least bytes of key for user to. */
 int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
                     int timeout_ms);

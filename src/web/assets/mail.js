@@ -260,7 +260,7 @@ function threadPanel(m) {
 
 function renderMessage(reader, m, remote) {
   const d = m.details || {};
-  const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused'].includes(d.status);
+  const bad = ['tampered', 'replay', 'waiting', 'unreadable', 'no_key', 'refused', 'sent_elsewhere'].includes(d.status);
   const pop3 = isPop3();
   const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Message actions' },
     h('button', { class: 'btn', type: 'button', onclick: () => reply('reply'), disabled: bad ? true : null, title: 'Reply (r)' }, 'Reply'),
@@ -305,7 +305,8 @@ function renderMessage(reader, m, remote) {
   const keyBadge = (m.security || {}).signer === 'unverified' ? badge({ badge: 'keyunverified' })
     : (m.security || {}).signer === 'changed' ? badge({ badge: 'keychanged' }) : null;
   const warn = d.status === 'unverified_sender'
-    ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || '')) : null;
+    ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || ''))
+    : d.status === 'sent' ? h('div', { class: 'card', role: 'note', id: 'sent-by-you' }, BADGES.sent[1]) : null;
   mount(reader, actions, threadPanel(m), h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
 }
 

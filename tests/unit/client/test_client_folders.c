@@ -121,7 +121,7 @@ static void test_folder_list(void **state)
 	fake_mail_set_flags(bob.addr, "INBOX", 0, QM_FLAG_SEEN);
 	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.plain, 2);
-	assert_int_equal(st.folders, 2); /* INBOX, Archive */
+	assert_int_equal(st.folders, 3); /* INBOX, Sent, Archive */
 	f = folder_named(&bob, "INBOX", &v, &n);
 	assert_int_equal(n, 5);
 	assert_int_equal(f->total, 2);
@@ -154,8 +154,8 @@ static void test_folder_list(void **state)
 	                 QM_ERR_INVAL);
 }
 
-/* Which folders a sync takes: subscribed ones (Trash is not), all, or
- * INBOX alone; never Sent for now. */
+/* Which folders a sync takes: subscribed ones (Trash is not; Sent is,
+ * its plain mail filed as plain), all, or INBOX alone. */
 static void test_which_folders(void **state)
 {
 	struct qm_client_sync_stats st;
@@ -174,15 +174,16 @@ static void test_which_folders(void **state)
 	assert_ok(qm_client_setting_set(bob.c, bob.acct,
 	                                QM_CLIENT_SET_SYNC_FOLDERS, "", &e));
 	eu_sync_ok(&bob, &st);
-	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.fetched, 2);
+	assert_int_equal(st.plain, 2);
 	assert_int_equal(in_folder(&bob, "Archive", ids, 8), 1);
+	assert_int_equal(in_folder(&bob, "Sent", ids, 8), 1);
 	assert_int_equal(in_folder(&bob, "INBOX", ids, 8), 0);
 	assert_ok(qm_client_setting_set(bob.c, bob.acct,
 	                                QM_CLIENT_SET_SYNC_FOLDERS, "all", &e));
 	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 1);
 	assert_int_equal(in_folder(&bob, "Trash", ids, 8), 1);
-	assert_int_equal(in_folder(&bob, "Sent", ids, 8), 0);
 }
 
 /* Flags another client changed are taken at the next sync; QMail's own

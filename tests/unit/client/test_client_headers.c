@@ -244,7 +244,7 @@ static void test_on_demand(void **state)
 /* A hostile server gives another message for a body than the headers it
  * listed (another Message-ID; or the same one and another size): the
  * body is not filed, the record waits as it was, in the sync and when
- * the message is opened. */
+ * the message is opened, and later syncs do not fetch it again. */
 static void test_body_swapped(void **state)
 {
 	static const char head[] =
@@ -286,6 +286,14 @@ static void test_body_swapped(void **state)
 	assert_non_null(strstr(qm_error_msg(&e), "another message"));
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_read(bob.c, id_of(5), &v, &e), QM_ERR_PROTO);
+	assert_int_equal(pending(NULL), 2);
+
+	/* the next sync does not ask for those bodies again */
+	qm_error_clear(&e);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_int_equal(st.fetched, 0);
+	assert_int_equal(st.bodies, 0);
+	assert_int_equal(st.errors, 0);
 	assert_int_equal(pending(NULL), 2);
 }
 

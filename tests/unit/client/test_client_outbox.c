@@ -400,7 +400,7 @@ static void test_lost_reply_duplicate(void **state)
 
 /* The copy for the Sent folder (setting save_sent): saved after the
  * send; when the IMAP server fails it, the entry waits for the next run,
- * which saves it once. */
+ * which saves it once. The next sync files both as sent by alice. */
 static void test_sent_copy(void **state)
 {
 	const char *to[] = {bob.addr};
@@ -431,6 +431,21 @@ static void test_sent_copy(void **state)
 	assert_ok(qm_client_outbox_run(alice.c, 0, &sent, NULL, &e));
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 2);
 	assert_int_equal(fake_mail_sent_count(), 2);
+
+	/* alice's sync files both copies as sent by her (docs/CLIENT.md
+	 * "The account's own messages"): no key fetched, nothing else */
+	{
+		struct qm_client_sync_stats st;
+		size_t fetched = fake_keys_fetched();
+
+		eu_sync_ok(&alice, &st);
+		assert_int_equal(st.own, 2);
+		assert_int_equal(st.decrypted + st.tampered + st.errors +
+		                     st.unreadable + st.replayed + st.waiting,
+		                 0);
+		assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), 2);
+		assert_int_equal(fake_keys_fetched(), fetched);
+	}
 }
 
 /* Levels 3 and 4 to a key that was never verified: sent all the same,

@@ -447,6 +447,32 @@ static void test_limits(void **state)
 	assert_ok(qm_mail_parse(b.data, b.len, &lim, &p, &e));
 	assert_int_equal(p->content->natt, 299);
 	qm_mail_parsed_free(&p);
+	/* the same with the parameter name in mixed case and a quoted
+	 * boundary: the pre-count (a memchr for '=') still sees each part */
+	qm_buf_reset(&b);
+	assert_int_equal(
+	    qm_buf_append_str(
+	        &b,
+	        "From: x@example.org\r\nMIME-Version: 1.0\r\n"
+	        "Content-Type: multipart/mixed; BoUnDaRy=\"q\"\r\n\r\n",
+	        NULL),
+	    QM_OK);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(
+		    qm_buf_append_str(&b,
+		                      "--q\r\nContent-Type: text/plain\r\n\r\n"
+		                      "x\r\n",
+		                      NULL),
+		    QM_OK);
+	assert_int_equal(qm_buf_append_str(&b, "--q--\r\n", NULL), QM_OK);
+	lim.max_parts = 20;
+	assert_int_equal(qm_mail_parse(b.data, b.len, &lim, &p, &e),
+	                 QM_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "at least 21 parts"));
+	lim.max_parts = 22;
+	assert_ok(qm_mail_parse(b.data, b.len, &lim, &p, &e));
+	assert_int_equal(p->content->natt, 19);
+	qm_mail_parsed_free(&p);
 
 	/* size */
 	lim.max_size = 100;

@@ -955,6 +955,100 @@ static void test_outbox(void **state)
 	                    "retrying");
 }
 
+static void edit(const char *home, const char *sql);
+static enum qm_store_verify verify_of(struct fx *f, int64_t id,
+                                      enum qm_store_label *label);
+
+/*
+ * Issue 14: the account's own messages. The outbox entries of a Message-ID
+ * that have a ciphertext are found by it (the To/Cc copy and a Bcc copy
+ * share it; one never encrypted is not, nor one of another account); the
+ * two states of the account's own messages are kept in the same column
+ * under the label MAC, so a row edited from "from your address" to "sent
+ * by you" on disk reads back as tampered.
+ */
+static void test_own_messages(void **state)
+{
+	struct fx *f = *state;
+	const char *k1[] = {"own-1"}, *k2[] = {"own-2"};
+	enum qm_store_label lab;
+	struct qm_store_msg m;
+	struct qm_error e;
+	char sql[256];
+	int64_t a, b, c, *ids = NULL, id;
+	size_t n = 0;
+
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<own@x>",
+	                                     "bob@example.org", 2, "M1", 2, &a,
+	                                     &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<own@x>",
+	                                     "carol@example.org", 2, "M2", 2,
+	                                     &b, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_add(f->s, f->acct, "<own@x>",
+	                                     "dave@example.org", 2, "M3", 2, &c,
+	                                     &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_find_mid(f->s, f->acct, "<own@x>", &ids, &n, &e),
+	    QM_OK);
+	assert_int_equal(n, 0); /* nothing encrypted yet */
+	free(ids);
+	assert_int_equal(qm_store_outbox_reserve(f->s, a, k1, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, a, "CA", 2, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_outbox_reserve(f->s, b, k2, 1, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_set_ciphertext(f->s, b, "CB", 2, &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_store_outbox_find_mid(f->s, f->acct, "<own@x>", &ids, &n, &e),
+	    QM_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(ids[0], a);
+	assert_int_equal(ids[1], b);
+	free(ids);
+	assert_int_equal(qm_store_outbox_find_mid(f->s, f->acct + 1, "<own@x>",
+	                                          &ids, &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_int_equal(
+	    qm_store_outbox_find_mid(f->s, f->acct, "", &ids, &n, &e), QM_OK);
+	assert_int_equal(n, 0);
+	free(ids);
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "Sent";
+	m.uidvalidity = 7;
+	m.uid = 1;
+	m.message_id = "<own@x>";
+	m.from_addr = "alice@example.org";
+	m.to_addrs = "bob@example.org";
+	m.date = 100;
+	m.level = 2;
+	m.verify = QM_VERIFY_SENT;
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "mine", NULL, 0, "M1", 2, "M1", &id, &e),
+	    QM_OK);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_SENT);
+	assert_int_equal(lab, QM_LABEL_OK);
+	m.uid = 2;
+	m.message_id = "<other@x>";
+	m.verify = QM_VERIFY_SENT_ELSEWHERE;
+	assert_int_equal(qm_store_msg_add(f->s, &m, "not mine", NULL, 0, "CT",
+	                                  2, "", &id, &e),
+	                 QM_OK);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_SENT_ELSEWHERE);
+	assert_int_equal(lab, QM_LABEL_OK);
+	snprintf(sql, sizeof(sql), "UPDATE msg SET verify = %d WHERE id = %lld",
+	         (int)QM_VERIFY_SENT, (long long)id);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, id, &lab), QM_VERIFY_TAMPERED);
+	assert_int_equal(lab, QM_LABEL_ALTERED);
+}
+
 /* ------------------------------------------------------------ keyring */
 
 static void test_keyring(void **state)
@@ -2271,6 +2365,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_learned_never_overrides, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_outbox_bound),
+	    cmocka_unit_test_setup_teardown(test_own_messages, setup, teardown),
 	};
 
 	int rc;

@@ -1025,6 +1025,58 @@ static void test_messages(void **state)
 }
 
 /*
+ * Issue 14: the account's own messages in the API: one sent from this
+ * QMail reads "sent" with its content; one from the account's address
+ * not sent from here reads "sent_elsewhere" (badge "fromyou") with nothing
+ * of it, and may be tried again (docs/CLIENT.md "The account's own
+ * messages").
+ */
+static void test_own_messages(void **state)
+{
+	static const char mime[] = "From: alice@example.org\r\n"
+	                           "To: bob@example.org\r\n"
+	                           "Subject: mine\r\n"
+	                           "Message-ID: <own@example.org>\r\n"
+	                           "MIME-Version: 1.0\r\n"
+	                           "Content-Type: text/plain\r\n\r\n"
+	                           "OWN-BODY\r\n";
+	struct qmt_resp r;
+	char path[256];
+	int64_t sent, other;
+
+	(void)state;
+	sent = add_msg("mine", mime, 2, QM_VERIFY_SENT, 0);
+	other = add_msg("from your address", "CIPHERTEXT", 2,
+	                QM_VERIFY_SENT_ELSEWHERE, 0);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)sent);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "details"), "status")),
+	                    "sent");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "security"), "badge")),
+	                    "sent");
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(r.json, "text")), "OWN-BODY"));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)other);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "details"), "status")),
+	                    "sent_elsewhere");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "security"), "badge")),
+	                    "fromyou");
+	assert_string_equal(json_string_value(json_object_get(r.json, "text")),
+	                    "");
+	assert_true(json_is_true(json_object_get(
+	    json_object_get(r.json, "details"), "retryable")));
+	qmt_resp_free(&r);
+}
+
+/*
  * Issue 12: a subject and an attachment name with a right-to-left override
  * ("invoice<U+202E>fdp.exe" looks like "invoiceexe.pdf") and a terminal
  * escape reach the API's JSON, the list and the download in the engine's
@@ -1600,6 +1652,7 @@ int main(void)
 	    cmocka_unit_test(test_settings_limits),
 	    cmocka_unit_test(test_messages),
 	    cmocka_unit_test(test_header_only_listed),
+	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
