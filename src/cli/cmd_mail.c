@@ -668,11 +668,13 @@ static void list_row(const struct qm_store_msg *m, const char *more)
 
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-	printf("%6lld  %s  %-10s %c %-28.28s  %s%s%s\n", (long long)m->id, date,
-	       badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
+	/* [headers]: a header-only record, its body fetched when read */
+	printf("%6lld  %s  %-10s %c %-28.28s  %s%s%s%s\n", (long long)m->id,
+	       date, badge(m), m->flags & QM_FLAG_SEEN ? ' ' : '*',
 	       cli_safe(m->from_addr),
 	       m->subject ? cli_safe(m->subject) : "(locked)",
-	       m->n_attach ? "  [att]" : "", more);
+	       m->n_attach ? "  [att]" : "",
+	       m->body_pending ? "  [headers]" : "", more);
 }
 
 /* The list item of head i (heads are oldest first, the list newest). */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Setting QMail up: init, passwd, account add|list|remove|test, and
- * contact add|list|confirm.
+ * Setting QMail up: init, passwd, account add|list|remove|test|secret|
+ * get|set (an account's settings, checked by the engine), and contact
+ * add|list|confirm.
  */
 #include "cli.h"
 
@@ -129,6 +130,8 @@ static const char account_help[] =
 	"       qmail account list\n"
 	"       qmail account remove ADDR\n"
 	"       qmail account test [ADDR]\n"
+	"       qmail account get ADDR [NAME]\n"
+	"       qmail account set ADDR NAME VALUE|default\n"
 	"\n"
 	"add options:\n"
 	"  --address ADDR        the account's e-mail address (required)\n"
@@ -159,7 +162,23 @@ static const char account_help[] =
 	"       qmail account secret ADDR --password-file F | --oauth2-token-file F\n"
 	"\n"
 	"replaces the account's password, or its OAuth2 access token (for\n"
-	"example after the provider issued a new one), sealed in the vault.\n";
+	"example after the provider issued a new one), sealed in the vault.\n"
+	"\n"
+	"`account get ADDR` lists the account's settings with their values,\n"
+	"defaults and allowed values; `account get ADDR NAME` prints one value.\n"
+	"`account set ADDR NAME VALUE` changes one (`default` unsets it):\n"
+	"  sync_folders   subscribed (default), all or inbox: the IMAP folders\n"
+	"                 `qmail sync` takes besides INBOX\n"
+	"  delete_mode    trash (default): `qmail delete` moves to Trash;\n"
+	"                 expunge: deletes for good at once\n"
+	"  header_first   N: a folder with more than N new messages in one\n"
+	"                 sync is fetched headers first, the bodies afterwards\n"
+	"                 or when a message is opened (0: never; default 200;\n"
+	"                 `qmail list` marks those not downloaded yet [headers])\n"
+	"  save_sent      1: keep a copy of sent mail in the IMAP Sent folder\n"
+	"  pop3_delete    1: delete mail from the POP3 server once downloaded\n"
+	"  incoming, mail_ca, kme_id: as the add options of the same names.\n"
+	"Example: qmail account set alice@example.org sync_folders all\n";
 
 static int account_add(struct cli *g, int argc, char **argv)
 {
@@ -328,6 +347,83 @@ static void print_check(const char *what, const struct qm_client_check *c)
 		printf("%-8s hint: %s\n", "", hint);
 }
 
+/* An error of the engine about an account setting, with this command's
+ * words for an unknown name. */
+static int setting_fail(const struct qm_error *e, const char *addr)
+{
+	if (e->hint != QM_HINT_SETTING_UNKNOWN)
+		return cli_fail(e);
+	fprintf(stderr, "qmail: %s\n", cli_safe(qm_error_msg(e)));
+	fprintf(stderr, "qmail: hint: `qmail account get %s` lists them\n",
+	        cli_safe(addr));
+	return QM_EXIT_USAGE;
+}
+
+/* qmail account get ADDR [NAME]: one value, or the table of them all with
+ * "*" on those set by the person. */
+static int account_get(struct cli *g, int argc, char **argv)
+{
+	struct qm_client_setting_info si;
+	char v[QM_STORE_PATHMAX + 2];
+	struct qm_error e;
+	int64_t id;
+	int rc, set;
+
+	if (argc != 3 && argc != 4)
+		return cli_usage("account get", "give ADDR and perhaps a NAME");
+	if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
+		return rc;
+	qm_error_clear(&e);
+	if (argc == 4) {
+		if (qm_client_setting_get(g->client, id, argv[3], v, sizeof(v),
+		                          NULL, &e))
+			return setting_fail(&e, argv[2]);
+		printf("%s\n", cli_safe(v));
+		return 0;
+	}
+	printf("%-14s %-12s %-12s %-22s %s\n", "NAME", "VALUE", "DEFAULT",
+	       "VALUES", "WHAT");
+	for (size_t i = 0; qm_client_setting_at(0, i, &si) == 0; i++) {
+		set = 0;
+		if (qm_client_setting_get(g->client, id, si.name, v,
+		                          sizeof(v) - 1, &set, &e))
+			return setting_fail(&e, argv[2]);
+		if (set)
+			qm_strlcpy(v + strlen(v), "*", sizeof(v) - strlen(v));
+		printf("%-14s %-12s %-12s %-22s %s\n", si.name,
+		       v[0] ? cli_safe(v) : "-", si.def[0] ? si.def : "-",
+		       si.values, si.what);
+	}
+	printf("\n* set by you; the others are the defaults.\n");
+	return 0;
+}
+
+/* qmail account set ADDR NAME VALUE|default. */
+static int account_set(struct cli *g, int argc, char **argv)
+{
+	char v[QM_STORE_PATHMAX + 1];
+	struct qm_error e;
+	int64_t id;
+	int rc;
+
+	if (argc != 5)
+		return cli_usage("account set", "give ADDR, NAME and VALUE "
+		                                "(or default)");
+	if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_setting_set(
+	        g->client, id, argv[3],
+	        strcmp(argv[4], "default") == 0 ? "" : argv[4], &e) ||
+	    qm_client_setting_get(g->client, id, argv[3], v, sizeof(v), NULL,
+	                          &e))
+		return setting_fail(&e, argv[2]);
+	if (!g->quiet)
+		printf("%s of %s = %s\n", argv[3], cli_safe(argv[2]),
+		       v[0] ? cli_safe(v) : "(none)");
+	return 0;
+}
+
 int cli_cmd_account(struct cli *g, int argc, char **argv)
 {
 	struct qm_error e;
@@ -343,6 +439,10 @@ int cli_cmd_account(struct cli *g, int argc, char **argv)
 		return account_add(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)
 		return account_list(g);
+	if (strcmp(argv[1], "get") == 0)
+		return account_get(g, argc, argv);
+	if (strcmp(argv[1], "set") == 0)
+		return account_set(g, argc, argv);
 	if (strcmp(argv[1], "remove") == 0) {
 		if (argc != 3)
 			return cli_usage("account remove", "give the address");

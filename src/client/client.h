@@ -512,16 +512,47 @@ qm_client_setting_set(struct qm_client *c, int64_t account_id, const char *name,
                       const char *value, struct qm_error *err);
 /*
  * The value of setting name of account_id (0: global) into out (outlen
- * bytes): as set, or its default ("" for the per-account ones, "300" for
- * QM_CLIENT_SET_BACKGROUND_SYNC, a level or a limit as in force) when
- * unset; *is_set (may be NULL) says which. QM_ERR_NOTFOUND as for
- * qm_client_setting_set; QM_ERR_TOOBIG when out is short.
+ * bytes): as set, or its default when unset (as qm_client_setting_at
+ * gives it: "" for incoming, mail_ca and kme_id, "0" for pop3_delete and
+ * save_sent; a level or a limit as in force); *is_set (may be NULL) says
+ * which. QM_ERR_NOTFOUND as for qm_client_setting_set; QM_ERR_TOOBIG
+ * when out is short.
  */
 QM_NODISCARD enum qm_err qm_client_setting_get(struct qm_client *c,
                                                int64_t account_id,
                                                const char *name, char *out,
                                                size_t outlen, int *is_set,
                                                struct qm_error *err);
+
+/*
+ * Checks value for setting name of account_id's scope (> 0: an account's,
+ * 0: global) as qm_client_setting_set would, storing nothing: so that an
+ * interface that sets several can refuse them all before it writes any.
+ * The level settings and the limits pass here (their own rules apply when
+ * they are set). NULL or "" passes (it unsets). Errors as for
+ * qm_client_setting_set, but an account is not looked up.
+ */
+QM_NODISCARD enum qm_err qm_client_setting_check(int64_t account_id,
+                                                 const char *name,
+                                                 const char *value,
+                                                 struct qm_error *err);
+
+/* One setting of the engine's table, for an interface to list. */
+struct qm_client_setting_info {
+	const char *name;
+	const char *def;    /* its value when unset ("": none) */
+	const char *values; /* the values it takes, for a person */
+	const char *what;   /* what it does, in a few words */
+};
+
+/*
+ * The i-th (from 0) per-account setting (global 0) or global setting
+ * (global 1) into *out, in a fixed order; the strings are static. 0, or
+ * -1 past the last. The level settings and the limits are not in this
+ * list (qm_client_level_setting_get, qm_client_limit_at).
+ */
+int qm_client_setting_at(int global, size_t i,
+                         struct qm_client_setting_info *out);
 
 /* --------------------------------------------------------------- folders */
 

@@ -32,19 +32,50 @@ struct setting {
 	int global; /* 1: account 0 only; 0: an account's */
 	const char *def;
 	enum set_kind kind;
+	const char *values; /* the values it takes, for a person */
+	const char *what;   /* what it does, in a few words */
 };
 
 static const struct setting table[] = {
-    {QM_CLIENT_SET_INCOMING, 0, "", SET_INCOMING},
-    {QM_CLIENT_SET_MAIL_CA, 0, "", SET_PATH},
-    {QM_CLIENT_SET_KME_ID, 0, "", SET_TEXT},
-    {QM_CLIENT_SET_POP3_DELETE, 0, "", SET_BOOL},
-    {QM_CLIENT_SET_SAVE_SENT, 0, "", SET_BOOL},
-    {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS},
-    {QM_CLIENT_SET_DELETE_MODE, 0, "trash", SET_DELETE},
-    {QM_CLIENT_SET_HEADER_FIRST, 0, QM_CLIENT_HEADER_FIRST_DEF, SET_COUNT},
-    {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS},
+    {QM_CLIENT_SET_INCOMING, 0, "", SET_INCOMING, "imap|pop3",
+     "how mail is received (unset: IMAP when the account has an IMAP "
+     "server)"},
+    {QM_CLIENT_SET_MAIL_CA, 0, "", SET_PATH, "FILE",
+     "CA certificate of a private mail server"},
+    {QM_CLIENT_SET_KME_ID, 0, "", SET_TEXT, "ID",
+     "the KME ID the KME's certificate must name"},
+    {QM_CLIENT_SET_POP3_DELETE, 0, "0", SET_BOOL, "0|1",
+     "POP3: delete mail from the server once downloaded"},
+    {QM_CLIENT_SET_SAVE_SENT, 0, "0", SET_BOOL, "0|1",
+     "keep a copy of sent mail in the IMAP Sent folder"},
+    {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS,
+     "subscribed|all|inbox", "IMAP folders a sync takes besides INBOX"},
+    {QM_CLIENT_SET_DELETE_MODE, 0, "trash", SET_DELETE, "trash|expunge",
+     "delete moves to Trash, or deletes for good at once"},
+    {QM_CLIENT_SET_HEADER_FIRST, 0, QM_CLIENT_HEADER_FIRST_DEF, SET_COUNT,
+     "0..1000000",
+     "a folder with more new messages than this is fetched headers "
+     "first (0: never)"},
+    {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS, "0..86400",
+     "seconds between the web GUI's background syncs (0: off)"},
 };
+
+#define TABLE_N (sizeof(table) / sizeof(table[0]))
+
+int qm_client_setting_at(int global, size_t i,
+                         struct qm_client_setting_info *out)
+{
+	for (size_t k = 0; k < TABLE_N; k++) {
+		if (table[k].global != (global != 0) || i-- != 0)
+			continue;
+		out->name = table[k].name;
+		out->def = table[k].def;
+		out->values = table[k].values;
+		out->what = table[k].what;
+		return 0;
+	}
+	return -1;
+}
 
 enum qm_err qm_client_passphrase_change(struct qm_client *c,
                                         const char *oldpass, size_t oldlen,
@@ -66,6 +97,26 @@ static int is_level_setting(const char *name)
 	       strcmp(name, QM_CLIENT_SET_MIN_LEVEL) == 0;
 }
 
+/* The table's entry for name in the scope of account_id, or NULL. */
+static const struct setting *lookup(int64_t account_id, const char *name)
+{
+	for (size_t i = 0; name && i < TABLE_N; i++)
+		if (strcmp(table[i].name, name) == 0 &&
+		    table[i].global == (account_id == 0))
+			return &table[i];
+	return NULL;
+}
+
+/* QM_ERR_NOTFOUND with its hint: name is no setting of that scope. */
+static enum qm_err unknown(int64_t account_id, const char *name,
+                           struct qm_error *err)
+{
+	qm_error_set(err, QM_ERR_NOTFOUND, "there is no %s setting named %s",
+	             account_id ? "account" : "global", name ? name : "");
+	qm_error_hint(err, QM_HINT_SETTING_UNKNOWN, name);
+	return QM_ERR_NOTFOUND;
+}
+
 /* The table's entry for name in the scope of account_id into *out;
  * QM_ERR_NOTFOUND (with its hint) for a name that is no setting there,
  * or for an account that does not exist. */
@@ -75,20 +126,12 @@ static enum qm_err find(struct qm_client *c, int64_t account_id,
 {
 	struct qm_store_account a;
 
-	for (size_t i = 0; name && i < sizeof(table) / sizeof(table[0]); i++) {
-		if (strcmp(table[i].name, name) != 0 ||
-		    table[i].global != (account_id == 0))
-			continue;
-		*out = &table[i];
-		/* an account's setting: of an account that exists */
-		return account_id
-		           ? qm_store_account_get(c->store, account_id, &a, err)
-		           : QM_OK;
-	}
-	qm_error_set(err, QM_ERR_NOTFOUND, "there is no %s setting named %s",
-	             account_id ? "account" : "global", name ? name : "");
-	qm_error_hint(err, QM_HINT_SETTING_UNKNOWN, name);
-	return QM_ERR_NOTFOUND;
+	*out = lookup(account_id, name);
+	if (!*out)
+		return unknown(account_id, name, err);
+	/* an account's setting: of an account that exists */
+	return account_id ? qm_store_account_get(c->store, account_id, &a, err)
+	                  : QM_OK;
 }
 
 /* QM_OK when value suits s (value is not empty). */
@@ -150,6 +193,20 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 	}
 	return qm_error_set(err, QM_ERR_INVAL, "the value of %s is too long",
 	                    s->name);
+}
+
+enum qm_err qm_client_setting_check(int64_t account_id, const char *name,
+                                    const char *value, struct qm_error *err)
+{
+	const struct setting *s;
+
+	if (account_id == 0 && name &&
+	    (is_level_setting(name) || qm_client_limit_find(name)))
+		return QM_OK; /* their own rules, when they are set */
+	s = lookup(account_id, name);
+	if (!s)
+		return unknown(account_id, name, err);
+	return value && *value ? check_value(s, value, err) : QM_OK;
 }
 
 enum qm_err qm_client_setting_set(struct qm_client *c, int64_t account_id,

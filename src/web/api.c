@@ -6,6 +6,7 @@
  * compose, drafts, outbox, uploads) is in api_mail.c. Every handler checks
  * its input, calls the client engine, and answers JSON.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,21 @@ static json_t *server_json(const struct qm_store_server *s)
 	                 s->port, "security", tls_name(s->tls));
 }
 
+/* The per-account settings the account JSON carries, by the engine's
+ * names, and their JSON type (the engine keeps text: "1"/"0" for a
+ * boolean, digits for a number). */
+enum acct_set_type { AS_TEXT, AS_BOOL, AS_INT };
+static const struct {
+	const char *name;
+	enum acct_set_type type;
+} acct_sets[] = {
+    {QM_CLIENT_SET_MAIL_CA, AS_TEXT},      {QM_CLIENT_SET_INCOMING, AS_TEXT},
+    {QM_CLIENT_SET_SYNC_FOLDERS, AS_TEXT}, {QM_CLIENT_SET_DELETE_MODE, AS_TEXT},
+    {QM_CLIENT_SET_HEADER_FIRST, AS_INT},  {QM_CLIENT_SET_SAVE_SENT, AS_BOOL},
+    {QM_CLIENT_SET_POP3_DELETE, AS_BOOL},
+};
+#define ACCT_SETS (sizeof(acct_sets) / sizeof(acct_sets[0]))
+
 static json_t *account_json(struct qm_web_server *srv,
                             const struct qm_store_account *a)
 {
@@ -325,21 +341,32 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		return NULL;
 	snprintf(id, sizeof(id), "%lld", (long long)a->id);
 	json_object_set_new(j, "id", json_string(id));
-	{
-		static const char *const keys[] = {QM_CLIENT_SET_MAIL_CA,
-		                                   QM_CLIENT_SET_INCOMING};
-		size_t i;
-		for (i = 0; i < 2; i++) {
-			char v[QM_STORE_PATHMAX];
-			int set = 0;
-			if (qm_client_setting_get(srv->client, a->id, keys[i],
-			                          v, sizeof(v), &set,
-			                          NULL) == QM_OK &&
-			    set)
-				json_object_set_new(j, keys[i], web_jstr(v));
-			else
-				json_object_set_new(
-				    j, keys[i], json_string(i ? "imap" : ""));
+	for (size_t i = 0; i < ACCT_SETS; i++) {
+		char v[QM_STORE_PATHMAX];
+		long long x = 0;
+		int set = 0;
+
+		if (qm_client_setting_get(srv->client, a->id, acct_sets[i].name,
+		                          v, sizeof(v), &set, NULL) != QM_OK)
+			v[0] = '\0';
+		/* unset incoming: IMAP, as the form shows it */
+		if (!set &&
+		    strcmp(acct_sets[i].name, QM_CLIENT_SET_INCOMING) == 0)
+			qm_strlcpy(v, "imap", sizeof(v));
+		switch (acct_sets[i].type) {
+		case AS_BOOL:
+			json_object_set_new(j, acct_sets[i].name,
+			                    json_boolean(strcmp(v, "1") == 0));
+			break;
+		case AS_INT:
+			if (qm_parse_ll(v, 0, LLONG_MAX, &x, NULL) != QM_OK)
+				x = 0;
+			json_object_set_new(j, acct_sets[i].name,
+			                    json_integer((json_int_t)x));
+			break;
+		case AS_TEXT:
+			json_object_set_new(j, acct_sets[i].name, web_jstr(v));
+			break;
 		}
 	}
 	return j;
@@ -492,35 +519,84 @@ static int read_account(struct web_req *r, json_t *j,
 	return 0;
 }
 
-/* Stores the per-account settings of the request (mail_ca: the CA file
- * for a self-hosted mail server; incoming: imap or pop3); 0 or -1. */
-static int account_settings(struct web_req *r, json_t *j, int64_t id)
+/* The values of the per-account settings in request j, as the engine
+ * keeps them (NULL: not in the request), checked by the engine before
+ * anything is written. */
+struct acct_vals {
+	const char *v[ACCT_SETS];
+	char num[ACCT_SETS][24];
+};
+
+/* Reads and checks the settings of request j into *out; 0, or -1 (replied:
+ * the engine's message for a value it refuses). */
+static int account_settings_read(struct web_req *r, json_t *j,
+                                 struct acct_vals *out)
 {
-	const char *ca = NULL, *in = NULL;
 	struct qm_error e;
 
-	if (web_get_str(r, j, "mail_ca", 0, QM_STORE_PATHMAX - 1, &ca) < 0 ||
-	    web_get_str(r, j, "incoming", 0, 8, &in) < 0)
-		return -1;
-	if (in && strcmp(in, "imap") != 0 && strcmp(in, "pop3") != 0) {
-		web_reply_error(r, 400, "bad_request",
-		                "incoming must be imap or pop3.");
-		return -1;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < ACCT_SETS; i++) {
+		const char *name = acct_sets[i].name;
+		json_t *v = json_object_get(j, name);
+		int b = 0;
+
+		if (!v || json_is_null(v))
+			continue;
+		switch (acct_sets[i].type) {
+		case AS_BOOL:
+			if (web_get_bool(r, j, name, &b) < 0)
+				return -1;
+			out->v[i] = b ? "1" : "0";
+			break;
+		case AS_INT:
+			if (json_is_integer(v)) {
+				snprintf(out->num[i], sizeof(out->num[i]),
+				         "%lld",
+				         (long long)json_integer_value(v));
+				out->v[i] = out->num[i];
+				break;
+			}
+			/* text: the engine says what it takes */
+			if (web_get_str(r, j, name, 0, sizeof(out->num[i]) - 1,
+			                &out->v[i]) < 0)
+				return -1;
+			break;
+		case AS_TEXT:
+			if (web_get_str(r, j, name, 0, QM_STORE_PATHMAX - 1,
+			                &out->v[i]) < 0)
+				return -1;
+			break;
+		}
+		qm_error_clear(&e);
+		if (qm_client_setting_check(1, name, out->v[i], &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			return -1;
+		}
 	}
-	if ((ca &&
-	     qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_MAIL_CA,
-	                           ca, &e) != QM_OK) ||
-	    (in &&
-	     qm_client_setting_set(r->srv->client, id, QM_CLIENT_SET_INCOMING,
-	                           in, &e) != QM_OK)) {
-		web_reply_qm_error(r, &e);
-		return -1;
-	}
+	return 0;
+}
+
+/* Stores the settings account_settings_read took from the request
+ * (mail_ca, incoming, sync_folders, delete_mode, header_first, save_sent,
+ * pop3_delete; "" unsets); 0 or -1 (replied). */
+static int account_settings(struct web_req *r, const struct acct_vals *in,
+                            int64_t id)
+{
+	struct qm_error e;
+
+	for (size_t i = 0; i < ACCT_SETS; i++)
+		if (in->v[i] &&
+		    qm_client_setting_set(r->srv->client, id, acct_sets[i].name,
+		                          in->v[i], &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			return -1;
+		}
 	return 0;
 }
 
 void web_api_accounts_add(struct web_req *r)
 {
+	struct acct_vals vals;
 	struct qm_store_account a;
 	struct qm_error e;
 	json_t *j = web_body_json(r);
@@ -537,7 +613,8 @@ void web_api_accounts_add(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	if (read_account(r, j, &a) != 0)
+	if (read_account(r, j, &a) != 0 ||
+	    account_settings_read(r, j, &vals) != 0)
 		goto out;
 	pw = secret_field(r, j, "password", 0, &pwlen);
 	if (r->reply.status)
@@ -546,7 +623,7 @@ void web_api_accounts_add(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	if (account_settings(r, j, a.id) != 0)
+	if (account_settings(r, &vals, a.id) != 0)
 		goto out;
 	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 201, account_json_id(r->srv, &a));
@@ -558,6 +635,7 @@ out:
 
 void web_api_accounts_update(struct web_req *r)
 {
+	struct acct_vals vals;
 	struct qm_store_account a;
 	struct qm_error e;
 	json_t *j;
@@ -574,7 +652,8 @@ void web_api_accounts_update(struct web_req *r)
 	j = web_body_json(r);
 	if (!j)
 		return;
-	if (read_account(r, j, &a) != 0)
+	if (read_account(r, j, &a) != 0 ||
+	    account_settings_read(r, j, &vals) != 0)
 		goto out;
 	pw = secret_field(r, j, "password", 0, &pwlen);
 	if (r->reply.status)
@@ -587,7 +666,7 @@ void web_api_accounts_update(struct web_req *r)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	if (account_settings(r, j, id) != 0)
+	if (account_settings(r, &vals, id) != 0)
 		goto out;
 	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 200, account_json_id(r->srv, &a));

@@ -187,15 +187,19 @@ json_t *web_msg_summary(const struct qm_store_msg *m)
 	                 : json_pack("{s:s,s:s}", "name", "", "address", "");
 
 	json_decref(from);
-	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:{s:s,s:i}}",
+	/* downloaded false: a header-only record, its body fetched when the
+	 * message is opened (or by the sync that filed it, later) */
+	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:b,s:{s:s,"
+	              "s:i}}",
 	              "id", web_id_json(m->id), "account",
 	              web_id_json(m->account_id), "folder", web_jstr(m->folder),
 	              "from", f0, "subject", web_jstr(subj ? subj : ""), "date",
 	              (json_int_t)m->date, "seen",
 	              (m->flags & QM_FLAG_SEEN) != 0, "flagged",
 	              (m->flags & QM_FLAG_FLAGGED) != 0, "has_attachments",
-	              m->n_attach > 0, "size", (json_int_t)m->size, "security",
-	              "badge", badge_of(m), "level", m->level);
+	              m->n_attach > 0, "size", (json_int_t)m->size,
+	              "downloaded", !m->body_pending, "security", "badge",
+	              badge_of(m), "level", m->level);
 	web_shown_free(from_s);
 	web_shown_free(subj);
 	return o;

@@ -12,7 +12,9 @@
 // eavesdropper is on, the folder tree with its counts (a folder named with
 // HTML shown as text), star and read toggles checked on the server, threads,
 // moves by menu and by drag, archive and delete to Trash, keyboard navigation
-// and labels. Writes screenshots of
+// and labels, an account's mail settings in Settings (a bad value refused
+// with the engine's words) and the mark of a message whose body is not
+// downloaded yet. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -695,6 +697,74 @@ async function main() {
       if (hash === '#/settings') await shot(B, 'settings.png');
     }
     log('keyboard and labels ok');
+
+    // ---- bob's account mail settings (issue 14): shown with their values,
+    // a bad one refused with the engine's words next to the form, good
+    // ones written through the engine and shown again after a reload
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    const acct = B.locator('details', { has: B.locator('summary', { hasText: w.bob_addr }) });
+    await acct.locator('summary').click();
+    const mailset = acct.locator('fieldset.mailset');
+    await mailset.waitFor({ timeout: T });
+    const hdrFirst = mailset.getByLabel('Download headers first above this many new messages');
+    const formIs = async (sync, del, hdr, sentCopy) => {
+      const got = [await mailset.getByLabel('Folders to sync').inputValue(), await mailset.getByLabel('Delete', { exact: true }).inputValue(),
+        await hdrFirst.inputValue(), await mailset.getByLabel('Keep a copy in the Sent folder').isChecked()];
+      check(JSON.stringify(got) === JSON.stringify([sync, del, hdr, sentCopy]), `the account form shows ${JSON.stringify(got)}`);
+    };
+    await formIs('subscribed', 'trash', '200', false);
+    check(!(await mailset.getByLabel('Delete from the server after download').isVisible()), 'the POP3 control shows for an IMAP account');
+    await hdrFirst.fill('-5');
+    await acct.getByRole('button', { name: 'Save', exact: true }).click();
+    const acctErr = acct.locator('p.error[role="alert"]');
+    await acctErr.waitFor({ timeout: T });
+    check(/header_first is a number of messages from 0 to 1000000/.test(await acctErr.textContent()), `the refusal says: ${await acctErr.textContent()}`);
+    await hdrFirst.fill('25');
+    await mailset.getByLabel('Folders to sync').selectOption('all');
+    await mailset.getByLabel('Keep a copy in the Sent folder').check();
+    await Promise.all([
+      B.waitForResponse((r) => /\/api\/accounts\/[0-9]+$/.test(r.url()) && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
+      acct.getByRole('button', { name: 'Save', exact: true }).click()]);
+    check(await acctErr.count() === 0, 'the refusal stayed after a good save');
+    const bobAcct = await B.evaluate(async (addr) => (await (await fetch('/api/accounts')).json()).accounts.find((a) => a.address === addr), w.bob_addr);
+    check(bobAcct.sync_folders === 'all' && bobAcct.delete_mode === 'trash' && bobAcct.header_first === 25 && bobAcct.save_sent === true,
+      `the server has ${JSON.stringify(bobAcct)}`);
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await B.locator('#rows').waitFor({ timeout: T });
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    await acct.locator('summary').click();
+    await mailset.waitFor({ timeout: T });
+    await formIs('all', 'trash', '25', true);
+    await mailset.scrollIntoViewIfNeeded();
+    mkdirSync(SHOTS, { recursive: true });
+    await mailset.screenshot({ path: join(SHOTS, 'account-settings.png') });
+    log('account mail settings ok');
+
+    // ---- a message whose body is not downloaded yet (header-first) is
+    // marked in the list. webenv files it at a UID the server never gave,
+    // which a sync would find gone: bob's background sync goes off first.
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    await every.waitFor({ timeout: T });
+    await every.fill('0');
+    await Promise.all([
+      B.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
+      B.locator('section[aria-labelledby="s-new"] button', { hasText: 'Save' }).click()]);
+    const hdrSubject = 'Quarterly figures, headers only';
+    await env.cmd(`headeronly ${hdrSubject}`);
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    const hdrRow = B.locator('#rows li.row').filter({ hasText: hdrSubject });
+    await hdrRow.waitFor({ timeout: T });
+    const mark = hdrRow.locator('.hdronly');
+    check(await mark.isVisible(), 'the header-only message has no visible mark');
+    check(/Only the headers are downloaded/.test(await mark.getAttribute('title')), `the mark's title: ${await mark.getAttribute('title')}`);
+    check(/Only the headers are downloaded/.test(await hdrRow.getAttribute('aria-label')), 'the row\'s label does not say so');
+    check(await B.locator('#rows .hdronly').count() === 1, 'whole messages carry the header-only mark');
+    const hdrListed = await B.evaluate(async (id) => (await (await fetch(`/api/messages?account=${id}&folder=INBOX&limit=100`)).json()).messages, bobAcct.id);
+    const hdrMsg = hdrListed.find((m) => m.subject === hdrSubject);
+    check(hdrMsg && hdrMsg.downloaded === false, `the API lists it as ${JSON.stringify(hdrMsg)}`);
+    check(hdrListed.filter((m) => m.downloaded === false).length === 1, 'the API lists whole messages as not downloaded');
+    await hdrRow.screenshot({ path: join(SHOTS, 'header-only-row.png') });
+    log('header-only mark ok');
 
     // ---- the eavesdropping alarm
     await env.cmd('eve on');

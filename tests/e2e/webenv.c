@@ -31,6 +31,14 @@
  *                 and the Clients and Customers the test makes)
  *   folder NAME   whether bob's server lists a folder of that name (LIST
  *                 as another IMAP client): "ok yes" or "ok no"
+ *   headeronly SUBJECT
+ *                 files in bob's INBOX, through a second handle on his
+ *                 home, a plain message listed from its headers whose
+ *                 body is not downloaded (body_pending, the state a
+ *                 header-first sync leaves until the bodies come), dated
+ *                 now, at a UID the server has not given (a sync would
+ *                 find it gone: the test turns bob's background sync off
+ *                 first); answers "ok ID"
  *   quit          stops everything
  * Test code only.
  */
@@ -405,6 +413,52 @@ static void cmd_folder(const char *name)
 	printf("ok %s\n", yes ? "yes" : "no");
 }
 
+/* Answers "headeronly SUBJECT" (see the top). */
+static void cmd_headeronly(const char *subject)
+{
+	struct qm_client_opts co;
+	struct qm_client *c = NULL;
+	struct qm_store_folder f;
+	struct qm_store_msg m;
+	struct qm_error e;
+	int64_t id = 0;
+
+	qm_error_clear(&e);
+	memset(&f, 0, sizeof(f));
+	memset(&co, 0, sizeof(co));
+	co.home = w.homes[W_BOB];
+	memset(&m, 0, sizeof(m));
+	m.account_id = w.acct[W_BOB];
+	m.folder = "INBOX";
+	m.from_addr = "Dave Large <dave@example.org>";
+	m.to_addrs = qmt_mail_addr(W_BOB);
+	m.date = qm_now();
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.size = 80000;
+	m.body_pending = 1;
+	m.uid = 4000000000;
+	/* listed in INBOX: a place in the folder as the last sync left it */
+	if (qm_client_open(&co, &c, &e) != QM_OK ||
+	    qm_client_unlock(c, WORLD_PASS, strlen(WORLD_PASS), &e) != QM_OK ||
+	    qm_store_folder_get(qm_client_store(c), m.account_id, "INBOX", &f,
+	                        &e) != QM_OK)
+		goto out;
+	m.uidvalidity = f.uidvalidity;
+	if (qm_store_msg_add(qm_client_store(c), &m, subject, NULL, 0, NULL, 0,
+	                     NULL, &id, &e) != QM_OK ||
+	    qm_store_place_add(qm_client_store(c), f.id, m.uid, id, 0, &e) !=
+	        QM_OK)
+		goto out;
+	printf("ok %lld\n", (long long)id);
+	qm_store_folder_clear(&f);
+	qm_client_free(&c);
+	return;
+out:
+	printf("error %s\n", qm_error_msg(&e));
+	qm_store_folder_clear(&f);
+	qm_client_free(&c);
+}
+
 static int atoi_safe(const char *s)
 {
 	long long v = 0;
@@ -505,6 +559,10 @@ int main(void)
 		         strncmp(line, "where ", 6) == 0) {
 			line[5] = '\0';
 			cmd_ask(line, line + 6);
+			fflush(stdout);
+			continue;
+		} else if (strncmp(line, "headeronly ", 11) == 0) {
+			cmd_headeronly(line + 11);
 			fflush(stdout);
 			continue;
 		} else if (strncmp(line, "folder ", 7) == 0) {

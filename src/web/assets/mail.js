@@ -135,6 +135,10 @@ function readButton(m) {
   }, m.seen ? '\u25CB' : '\u25CF');
 }
 
+// A header-only record (header-first sync of a large folder): its body
+// comes when the message is opened.
+const HDR_ONLY = 'Only the headers are downloaded; the body is fetched when you open it';
+
 function addRow(m, o) {
   const i = view.rows.length;
   const t = o.t;
@@ -152,12 +156,13 @@ function addRow(m, o) {
     count ? h('button', { type: 'button', class: 'expander', 'aria-expanded': o.open ? 'true' : 'false', 'aria-label': `${o.open ? 'Collapse' : 'Expand'} the conversation of ${count} messages (o)`, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
     count ? h('span', { class: 'tcount', title: `${count} messages, ${t.unread} unread` }, String(count)) : null,
     t && !o.head ? h('span', { class: 'indent', 'aria-hidden': 'true' }, `${'\u00A0'.repeat(2 * Math.min(m.depth || 0, 6))}${m.depth ? '\u2514 ' : ''}`) : null,
+    m.downloaded === false ? h('span', { class: 'hdronly', title: HDR_ONLY }, 'headers') : null,
     subjectOf(m)),
   m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'has attachments', title: 'Has attachments', width: '16', height: '16' }) : h('span', { class: 'clip' }),
   badge(m.security),
   h('time', { class: 'date', datetime: new Date((isHead && t ? t.newest : m.date) * 1000).toISOString() }, fmtDate(isHead && t ? t.newest : m.date)));
   if (li.draggable) li.addEventListener('dragstart', (e) => { e.dataTransfer.setData('application/x-qmail-id', m.id); e.dataTransfer.effectAllowed = 'move'; });
-  li.setAttribute('aria-label', `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
+  li.setAttribute('aria-label', `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}${m.downloaded === false ? `${HDR_ONLY}. ` : ''}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
   view.rows.push({ m, t, head: !!o.head });
   view.ul.appendChild(li);
 }

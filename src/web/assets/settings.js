@@ -22,6 +22,52 @@ function serverFields(title, srv, defPort) {
   return { box, get: () => ({ host: host.value.trim(), port: Number(port.value) || 0, security: sec.value }), set: (s) => { host.value = s.host; port.value = String(s.port); sec.value = s.security; } };
 }
 
+function checkField(label, input, hint) {
+  const id = `f-${Math.random().toString(36).slice(2, 9)}`;
+  const hintEl = hint ? h('small', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field check' }, h('label', {}, input, ` ${label}`), hintEl);
+}
+
+// How an existing account syncs, deletes and keeps sent mail: the engine's
+// per-account settings (the same as `qmail account set`). The IMAP-only
+// ones show while the account receives with IMAP, the POP3 one with POP3.
+// get() gives only what was changed, so that a setting left alone keeps
+// following its default.
+function mailSettings(a, incoming) {
+  const sync = h('select', {}, [['subscribed', 'Subscribed folders'], ['all', 'All folders'], ['inbox', 'INBOX only']]
+    .map(([v, t]) => h('option', { value: v, selected: a.sync_folders === v ? true : null }, t)));
+  const del = h('select', {}, [['trash', 'Move to Trash'], ['expunge', 'Delete for good']]
+    .map(([v, t]) => h('option', { value: v, selected: a.delete_mode === v ? true : null }, t)));
+  const hdr = h('input', { type: 'number', min: '0', max: '1000000', step: '1', value: String(a.header_first ?? 200) });
+  const sent = h('input', { type: 'checkbox', checked: !!a.save_sent });
+  const popDel = h('input', { type: 'checkbox', checked: !!a.pop3_delete });
+  const fSync = field('Folders to sync', sync, 'INBOX is always synced; the others as chosen here.');
+  const fHdr = field('Download headers first above this many new messages', hdr,
+    'A folder with more new messages than this lists them from their headers at once; the bodies follow, or come when you open a message. 0: never. QMail messages are always fetched whole.');
+  const fSent = checkField('Keep a copy in the Sent folder', sent, 'Sent mail is also saved in the Sent folder on the IMAP server.');
+  const fPop = checkField('Delete from the server after download', popDel, 'POP3: the server keeps no copy once QMail has the message.');
+  const show = () => {
+    const pop = incoming.value === 'pop3';
+    fSync.hidden = pop; fHdr.hidden = pop; fPop.hidden = !pop;
+    fSent.hidden = !(a.imap && a.imap.host);
+  };
+  incoming.addEventListener('change', show);
+  show();
+  const box = h('fieldset', { class: 'server mailset' }, h('legend', {}, 'Mail'),
+    fSync, field('Delete', del, 'Trash: deleting moves a message to the Trash folder (from Trash: for good).'), fHdr, fSent, fPop);
+  const get = () => {
+    const o = {};
+    if (sync.value !== a.sync_folders) o.sync_folders = sync.value;
+    if (del.value !== a.delete_mode) o.delete_mode = del.value;
+    if (hdr.value.trim() !== String(a.header_first)) o.header_first = /^-?\d+$/.test(hdr.value.trim()) ? Number(hdr.value.trim()) : hdr.value.trim();
+    if (sent.checked !== !!a.save_sent) o.save_sent = sent.checked;
+    if (popDel.checked !== !!a.pop3_delete) o.pop3_delete = popDel.checked;
+    return o;
+  };
+  return { box, get };
+}
+
 // The account form; returns the form and a getter. a: existing account or {}.
 function accountForm(a, presets) {
   const name = h('input', { type: 'text', value: a.name || '', maxlength: '255', autocomplete: 'name' });
@@ -42,6 +88,7 @@ function accountForm(a, presets) {
   const mailCa = h('input', { type: 'text', value: a.mail_ca || '', maxlength: '1000', placeholder: 'only for a self-hosted server with its own CA' });
   const presetBar = presets ? h('div', { class: 'presets', role: 'group', 'aria-label': 'Provider presets' },
     presets.map((p) => h('button', { type: 'button', class: 'btn', onclick: () => { smtp.set(p.smtp); imap.set(p.imap); pop3.set(p.pop3); toast(`${p.name} settings filled in. Use an app password if your provider asks for one.`); } }, p.name))) : null;
+  const mail = a.id ? mailSettings(a, incoming) : null;
   const box = h('div', {},
     presetBar,
     field('Your name', name), field('E-mail address', address), field('Login name', username, 'Usually your e-mail address.'),
@@ -51,12 +98,14 @@ function accountForm(a, presets) {
     h('fieldset', { class: 'server' }, h('legend', {}, 'Key manager (KME, ETSI GS QKD 014)'),
       field('Your SAE ID', sae, 'The name of this device at your KME.'), field('KME address', kurl),
       field('CA certificate', kca), field('Client certificate', kcert), field('Client key', kkey)),
+    mail ? mail.box : null,
     field('Default security level', level, 'Used when Settings > Security levels leaves the default to each account.'));
   const get = () => {
     const o = { name: name.value.trim(), address: address.value.trim(), username: username.value.trim(), sae_id: sae.value.trim(),
       smtp: smtp.get(), imap: imap.get(), pop3: pop3.get(), kme: { url: kurl.value.trim(), ca: kca.value.trim(), cert: kcert.value.trim(), key: kkey.value.trim() },
       default_level: Number(level.value), incoming: incoming.value, mail_ca: mailCa.value.trim() };
     if (password.value) o.password = password.value;
+    if (mail) Object.assign(o, mail.get());
     return o;
   };
   return { box, get, clearPassword: () => { password.value = ''; } };
@@ -149,9 +198,12 @@ export async function showSettings(root) {
     h('ul', { class: 'plain' }, (accts.accounts || []).map((a) => {
       const out = h('div', { 'aria-live': 'polite' });
       const f = accountForm(a, null);
-      const det = h('details', {}, h('summary', {}, `${a.address}${a.name ? ` (${a.name})` : ''}`), f.box,
+      const det = h('details', { dataset: { account: a.address } }, h('summary', {}, `${a.address}${a.name ? ` (${a.name})` : ''}`), f.box,
         h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put(`/api/accounts/${a.id}`, f.get()); f.clearPassword(); toast('Saved'); loadAccounts(); } catch (e) { toast(e.message, 'error'); } } }, 'Save'),
+          h('button', { type: 'button', class: 'btn primary', onclick: async () => {
+            mount(out);
+            try { Object.assign(a, await api.put(`/api/accounts/${a.id}`, f.get())); f.clearPassword(); toast('Saved'); loadAccounts(); } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+          } }, 'Save'),
           h('button', { type: 'button', class: 'btn', onclick: () => testAccount(a.id, out) }, 'Test connection'),
           h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!confirm(`Remove ${a.address} and its local mail?`)) return; try { await api.del(`/api/accounts/${a.id}`); toast('Removed'); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
       return h('li', {}, det);

@@ -442,6 +442,67 @@ static void test_settings(void **state)
 	assert_int_equal(set, 0);
 }
 
+/* The table the interfaces list (qm_client_setting_at), each entry a
+ * setting get takes with its default; qm_client_setting_check says what
+ * qm_client_setting_set would, storing nothing. */
+static void test_setting_table_and_check(void **state)
+{
+	struct qm_client_setting_info si;
+	char v[QM_STORE_PATHMAX];
+	struct qm_error e;
+	size_t n = 0;
+	int set = -1, saw_header_first = 0;
+
+	(void)state;
+	qm_error_clear(&e);
+	for (size_t i = 0; qm_client_setting_at(0, i, &si) == 0; i++, n++) {
+		assert_non_null(si.name);
+		assert_true(si.values[0] && si.what[0]);
+		assert_int_equal(qm_client_setting_get(g_c, g_alice, si.name, v,
+		                                       sizeof(v), &set, &e),
+		                 QM_OK);
+		assert_int_equal(set, 0);
+		assert_string_equal(v, si.def);
+		saw_header_first |=
+		    strcmp(si.name, QM_CLIENT_SET_HEADER_FIRST) == 0;
+	}
+	assert_int_equal(n, 8);
+	assert_true(saw_header_first);
+	assert_int_equal(qm_client_setting_at(0, n, &si), -1);
+	assert_int_equal(qm_client_setting_at(1, 0, &si), 0);
+	assert_string_equal(si.name, QM_CLIENT_SET_BACKGROUND_SYNC);
+	assert_int_equal(qm_client_setting_at(1, 1, &si), -1);
+
+	assert_int_equal(qm_client_setting_check(
+	                     g_alice, QM_CLIENT_SET_SYNC_FOLDERS, "all", &e),
+	                 QM_OK);
+	assert_int_equal(qm_client_setting_check(
+	                     g_alice, QM_CLIENT_SET_SYNC_FOLDERS, "every", &e),
+	                 QM_ERR_INVAL);
+	assert_non_null(strstr(e.msg, "subscribed, inbox or all"));
+	assert_library_words(e.msg);
+	assert_int_equal(qm_client_setting_check(g_alice,
+	                                         QM_CLIENT_SET_HEADER_FIRST,
+	                                         "1000001", &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_setting_check(g_alice, QM_CLIENT_SET_DELETE_MODE, "", &e),
+	    QM_OK);
+	assert_int_equal(
+	    qm_client_setting_check(g_alice, "sync_everything", "1", &e),
+	    QM_ERR_NOTFOUND);
+	assert_int_equal(e.hint, QM_HINT_SETTING_UNKNOWN);
+	assert_int_equal(
+	    qm_client_setting_check(0, QM_CLIENT_SET_SYNC_FOLDERS, "all", &e),
+	    QM_ERR_NOTFOUND);
+	/* nothing was stored */
+	assert_int_equal(qm_client_setting_get(g_c, g_alice,
+	                                       QM_CLIENT_SET_SYNC_FOLDERS, v,
+	                                       sizeof(v), &set, &e),
+	                 QM_OK);
+	assert_int_equal(set, 0);
+}
+
 static void test_passphrase(void **state)
 {
 	static const char np[] = "another long passphrase";
@@ -748,6 +809,7 @@ int main(void)
 	    cmocka_unit_test(test_hint_locked_and_names),
 	    cmocka_unit_test(test_accounts),
 	    cmocka_unit_test(test_settings),
+	    cmocka_unit_test(test_setting_table_and_check),
 	    cmocka_unit_test(test_passphrase),
 	    cmocka_unit_test(test_contacts_and_keys),
 	    cmocka_unit_test(test_addr_specs),

@@ -669,6 +669,114 @@ static void test_settings_limits(void **state)
 	qmt_resp_free(&r);
 }
 
+/* The account's setting name as the engine has it (the test's own handle). */
+static void setting_is(const char *name, const char *want, int want_set)
+{
+	char v[64];
+	struct qm_error e;
+	int set = -1;
+
+	assert_int_equal(
+	    qm_client_setting_get(side(), g_acct, name, v, sizeof(v), &set, &e),
+	    QM_OK);
+	assert_string_equal(v, want);
+	assert_int_equal(set, want_set);
+}
+
+/* The per-account mail settings of the account form (issue 14): read with
+ * their defaults, written through the engine, a bad value refused with the
+ * engine's words and nothing of the request written. */
+static void test_account_mail_settings(void **state)
+{
+	struct qmt_resp r;
+	json_t *a;
+	char path[96];
+	const char *b;
+
+	(void)state;
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 200);
+	a = json_array_get(json_object_get(r.json, "accounts"), 0);
+	assert_string_equal(
+	    json_string_value(json_object_get(a, "sync_folders")),
+	    "subscribed");
+	assert_string_equal(
+	    json_string_value(json_object_get(a, "delete_mode")), "trash");
+	assert_int_equal(json_integer_value(json_object_get(a, "header_first")),
+	                 200);
+	assert_true(json_is_false(json_object_get(a, "save_sent")));
+	assert_true(json_is_false(json_object_get(a, "pop3_delete")));
+	qmt_resp_free(&r);
+	setting_is(QM_CLIENT_SET_SYNC_FOLDERS, "subscribed", 0);
+
+	snprintf(path, sizeof(path), "/api/accounts/%s", g_acct_s);
+	b = "{\"sync_folders\":\"all\",\"delete_mode\":\"expunge\","
+	    "\"header_first\":7,\"save_sent\":true,\"pop3_delete\":true}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "sync_folders")), "all");
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "delete_mode")),
+	    "expunge");
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "header_first")), 7);
+	assert_true(json_is_true(json_object_get(r.json, "save_sent")));
+	assert_true(json_is_true(json_object_get(r.json, "pop3_delete")));
+	qmt_resp_free(&r);
+	setting_is(QM_CLIENT_SET_SYNC_FOLDERS, "all", 1);
+	setting_is(QM_CLIENT_SET_DELETE_MODE, "expunge", 1);
+	setting_is(QM_CLIENT_SET_HEADER_FIRST, "7", 1);
+	setting_is(QM_CLIENT_SET_SAVE_SENT, "1", 1);
+	setting_is(QM_CLIENT_SET_POP3_DELETE, "1", 1);
+
+	/* a bad value: the engine's message; nothing of the request is
+	 * written, the account's name included */
+	b = "{\"name\":\"Not Saved\",\"header_first\":0,"
+	    "\"sync_folders\":\"every\"}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "subscribed, inbox or all"));
+	qmt_resp_free(&r);
+	setting_is(QM_CLIENT_SET_SYNC_FOLDERS, "all", 1);
+	setting_is(QM_CLIENT_SET_HEADER_FIRST, "7", 1);
+	get(&r, "/api/accounts");
+	assert_null(strstr(r.body, "Not Saved"));
+	qmt_resp_free(&r);
+	b = "{\"header_first\":-1}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "from 0 to 1000000"));
+	qmt_resp_free(&r);
+	b = "{\"delete_mode\":\"shred\"}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "trash or expunge"));
+	qmt_resp_free(&r);
+	b = "{\"save_sent\":\"yes\"}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	setting_is(QM_CLIENT_SET_SAVE_SENT, "1", 1);
+
+	/* back: "" unsets (the default again), false writes 0 */
+	b = "{\"sync_folders\":\"\",\"delete_mode\":\"\",\"header_first\":"
+	    "\"\",\"save_sent\":false,\"pop3_delete\":false}";
+	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(
+	    json_string_value(json_object_get(r.json, "sync_folders")),
+	    "subscribed");
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "header_first")), 200);
+	qmt_resp_free(&r);
+	setting_is(QM_CLIENT_SET_SYNC_FOLDERS, "subscribed", 0);
+	setting_is(QM_CLIENT_SET_DELETE_MODE, "trash", 0);
+	setting_is(QM_CLIENT_SET_HEADER_FIRST, "200", 0);
+	setting_is(QM_CLIENT_SET_SAVE_SENT, "0", 1);
+	setting_is(QM_CLIENT_SET_POP3_DELETE, "0", 1);
+}
+
 static int64_t add_msg(const char *subject, const char *mime, int level,
                        enum qm_store_verify verify, int n_attach)
 {
@@ -974,6 +1082,61 @@ static void test_own_messages(void **state)
  * escape reach the API's JSON, the list and the download in the engine's
  * display-safe form: the controls marked, the real extension named.
  */
+/* A header-only record (header-first sync of a large folder) is listed
+ * with "downloaded": false, a whole message with true. Its own folder:
+ * the other tests count INBOX. */
+static void test_header_only_listed(void **state)
+{
+	static const char whole[] = "Subject: whole\r\n\r\nbody\r\n";
+	struct qm_store_msg m;
+	struct qm_error e;
+	struct qmt_resp r;
+	char path[160];
+	int64_t id = 0;
+	json_t *l;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.folder = "Big";
+	m.uidvalidity = 1;
+	m.uid = 1;
+	m.from_addr = "dave@example.org";
+	m.to_addrs = "alice@example.org";
+	m.date = 1790000100;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.size = 90000;
+	m.body_pending = 1;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m,
+	                                  "only the headers", NULL, 0, NULL, 0,
+	                                  NULL, &id, &e),
+	                 QM_OK);
+	m.uid = 2;
+	m.date = 1790000000;
+	m.body_pending = 0;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, "whole",
+	                                  NULL, 0, whole, strlen(whole), NULL,
+	                                  &id, &e),
+	                 QM_OK);
+	snprintf(path, sizeof(path), "/api/messages?account=%s&folder=Big",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	l = json_object_get(r.json, "messages");
+	assert_int_equal(json_array_size(l), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *o = json_array_get(l, i);
+		int hdr =
+		    strcmp(json_string_value(json_object_get(o, "subject")),
+		           "only the headers") == 0;
+
+		assert_true(json_is_boolean(json_object_get(o, "downloaded")));
+		assert_int_equal(json_is_true(json_object_get(o, "downloaded")),
+		                 !hdr);
+	}
+	qmt_resp_free(&r);
+}
+
 static void test_bidi_names(void **state)
 {
 	static const char mime[] =
@@ -1484,9 +1647,11 @@ int main(void)
 	    cmocka_unit_test(test_host_check),
 	    cmocka_unit_test(test_init_checks_then_unlocks),
 	    cmocka_unit_test(test_accounts),
+	    cmocka_unit_test(test_account_mail_settings),
 	    cmocka_unit_test(test_settings_contacts_keyring),
 	    cmocka_unit_test(test_settings_limits),
 	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_header_only_listed),
 	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_uploads_levels_drafts),
