@@ -218,6 +218,14 @@ static void session_folders(struct qm_mail_imap *im)
 	note("unsubscribe", rc, &e);
 	rc = qm_mail_imap_folder_delete(im, "Projekte/Tee", &e);
 	note("delete", rc, &e);
+	{
+		/* pipelined: replies in any order, refusals, unasked names */
+		const char *const many[] = {"INBOX", "Sent", "Projekte/Tee"};
+		struct qm_mail_imap_counts km[3];
+
+		rc = qm_mail_imap_folders_status(im, many, 3, km, &e);
+		note("status many", rc, &e);
+	}
 }
 
 /* The promises of a change list: ascending, no UID twice, vanished only
