@@ -1082,6 +1082,18 @@ enum qm_err qm_mail_imap_folders(struct qm_mail_imap *im, unsigned opts,
 	return QM_OK;
 }
 
+/* STATUS of folder f (no HIGHESTMODSEQ: the fake has no CONDSTORE). */
+static void counts_of(const struct fm_folder *f, struct qm_mail_imap_counts *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->valid = 1;
+	k->messages = (uint32_t)f->n;
+	for (size_t i = 0; i < f->n; i++)
+		k->unseen += !(f->v[i].flags & QM_MAIL_FLAG_SEEN);
+	k->uidnext = f->uidnext;
+	k->uidvalidity = f->uidvalidity;
+}
+
 /* One round trip for all: counted as one LIST; a folder not there is
  * left invalid. */
 enum qm_err qm_mail_imap_folders_status(struct qm_mail_imap *im,
@@ -1097,14 +1109,8 @@ enum qm_err qm_mail_imap_folders_status(struct qm_mail_imap *im,
 	for (size_t i = 0; i < n; i++) {
 		struct fm_folder *f = folder_of(im->box, names[i]);
 
-		if (!f)
-			continue;
-		out[i].valid = 1;
-		out[i].messages = (uint32_t)f->n;
-		for (size_t j = 0; j < f->n; j++)
-			out[i].unseen += !(f->v[j].flags & QM_MAIL_FLAG_SEEN);
-		out[i].uidnext = f->uidnext;
-		out[i].uidvalidity = f->uidvalidity;
+		if (f)
+			counts_of(f, &out[i]);
 	}
 	return QM_OK;
 }
@@ -1125,14 +1131,8 @@ enum qm_err qm_mail_imap_folder_status(struct qm_mail_imap *im,
 		                    "IMAP: NO [NONEXISTENT] Mailbox doesn't "
 		                    "exist: %s",
 		                    name);
-	memset(out, 0, sizeof(*out));
-	out->valid = 1;
-	out->messages = (uint32_t)f->n;
-	for (size_t i = 0; i < f->n; i++)
-		out->unseen += !(f->v[i].flags & QM_MAIL_FLAG_SEEN);
-	out->uidnext = f->uidnext;
-	out->uidvalidity = f->uidvalidity;
-	return QM_OK; /* no HIGHESTMODSEQ: the fake has no CONDSTORE */
+	counts_of(f, out);
+	return QM_OK;
 }
 
 void qm_mail_imap_changes_free(struct qm_mail_imap_changes **c)
