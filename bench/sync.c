@@ -46,8 +46,9 @@
  * fixture's copies, the home, logs), QM_BENCH_SYNC_TRACE=1 runs the qmail
  * commands after the first sync under strace -f -tt into it,
  * QM_BENCH_SYNC_PERF=1 the first sync under `perf record -g` (perf-sync.data
- * there; its figures then include perf's cost). The last line of output is
- * one JSON object (bench/README.md).
+ * there; its figures then include perf's cost); QM_BENCH_SYNC_SYSCALLS=1
+ * under `strace -c` (trace-sync there: the count of each system call). The last
+ * line of output is one JSON object (bench/README.md).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -639,6 +640,10 @@ static int qmail_cmd(struct proc *p, const char *cmd, double *first_ms)
 		run = targv;
 	else if (getenv("QM_BENCH_SYNC_PERF") && first_ms)
 		run = pargv;
+	else if (getenv("QM_BENCH_SYNC_SYSCALLS") && first_ms) {
+		targv[2] = "-c"; /* a count per system call, not a trace */
+		run = targv;
+	}
 	if (proc_start(p, run, log))
 		return -1;
 	if (first_ms)

@@ -638,7 +638,27 @@ struct recv_ctx {
 	/* a header-only record's body: not the message its headers said
 	 * (refused, last_reason says why), or left to the sync (plain_only) */
 	int body_refused, body_deferred;
+	/* the store transaction the messages being filed share (see
+	 * client_recv_group_enter): open, and when it began */
+	int group_open;
+	uint64_t group_t0;
 };
+/*
+ * Group commit: the messages a sync files go into one store transaction
+ * until it is GROUP_MS old (each filing inside stays atomic as a savepoint),
+ * so that the b-tree pages every message touches are written once per
+ * group instead of once per message, and the list sees them within that
+ * time. Enter before filing a message; leave after it (commits when the
+ * group is old enough, or always with force, as at the end of a round
+ * trip, so that no wait for the server holds the database).
+ */
+QM_NODISCARD enum qm_err client_recv_group_enter(struct qm_client *c,
+                                                 struct recv_ctx *ctx,
+                                                 struct qm_error *err);
+QM_NODISCARD enum qm_err client_recv_group_leave(struct qm_client *c,
+                                                 struct recv_ctx *ctx,
+                                                 int force,
+                                                 struct qm_error *err);
 void client_recv_outcome_free(struct recv_outcome *oc);
 /* Processes one QMail message into oc. A non-zero return is an error that
  * stops the sync (out of memory, a full disk, the store); everything the

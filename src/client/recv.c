@@ -360,6 +360,45 @@ struct batch {
 	struct qm_error err;
 };
 
+/* How long a group of filed messages may stay uncommitted. */
+#define GROUP_MS 100
+
+enum qm_err client_recv_group_enter(struct qm_client *c, struct recv_ctx *ctx,
+                                    struct qm_error *err)
+{
+	enum qm_err rc;
+
+	if (ctx->group_open)
+		return QM_OK;
+	rc = qm_store_tx_begin(c->store, err);
+	if (rc)
+		return rc;
+	ctx->group_open = 1;
+	ctx->group_t0 = qm_mono_ns();
+	return QM_OK;
+}
+
+enum qm_err client_recv_group_leave(struct qm_client *c, struct recv_ctx *ctx,
+                                    int force, struct qm_error *err)
+{
+	if (!ctx->group_open)
+		return QM_OK;
+	if (!force && qm_mono_ns() - ctx->group_t0 < GROUP_MS * 1000000ull)
+		return QM_OK;
+	ctx->group_open = 0;
+	return qm_store_tx_commit(c->store, err);
+}
+
+/* The group's end after rc: what was filed before a failure stays filed
+ * (as it did when each message was its own transaction). */
+static enum qm_err group_end(struct qm_client *c, struct recv_ctx *ctx,
+                             enum qm_err rc, struct qm_error *err)
+{
+	enum qm_err e = client_recv_group_leave(c, ctx, 1, rc ? NULL : err);
+
+	return rc ? rc : e;
+}
+
 /* One message of the batch, as it arrives: filed, then marked filed. */
 static int batch_one(void *arg, uint32_t uid, const unsigned char *msg,
                      size_t len)
@@ -380,9 +419,13 @@ static int batch_one(void *arg, uint32_t uid, const unsigned char *msg,
 	in.raw = msg;
 	in.rawlen = len;
 	in.replaced = QM_VERIFY_OK;
-	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
+	b->rc = client_recv_group_enter(b->c, b->ctx, &b->err);
+	if (!b->rc)
+		b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
 	if (!b->rc)
 		b->rc = client_mbox_seen(b->mb, &b->ms[i], &b->err);
+	if (!b->rc)
+		b->rc = client_recv_group_leave(b->c, b->ctx, 0, &b->err);
 	if (b->rc)
 		return 1;
 	client_mbox_settle(b->mb, &b->ms[i]);
@@ -418,6 +461,7 @@ static enum qm_err fetch_batch(struct qm_client *c, struct acct_conn *ac,
 	b.ctx = ctx;
 	*done = 0;
 	rc = client_mbox_fetch_many(mb, ms, n, batch_one, &b, err);
+	b.rc = group_end(c, ctx, b.rc, &b.err);
 	if (rc == QM_ERR_UNSUPPORTED)
 		return QM_OK; /* one at a time */
 	if (b.rc) {
@@ -472,16 +516,19 @@ static enum qm_err fetch_each(struct qm_client *c, struct acct_conn *ac,
 		if (rc)
 			break;
 		ctx->st->fetched++;
-		rc = file_new(c, ac, ctx, &in, raw, 0, err);
-		if (rc)
-			break;
+		rc = client_recv_group_enter(c, ctx, err);
+		if (!rc)
+			rc = file_new(c, ac, ctx, &in, raw, 0, err);
 		/* unmarked, the message would be filed again next time */
-		rc = client_mbox_seen(mb, &ms[i], err);
+		if (!rc)
+			rc = client_mbox_seen(mb, &ms[i], err);
+		if (!rc)
+			rc = client_recv_group_leave(c, ctx, 0, err);
 		if (rc)
 			break;
 		client_mbox_settle(mb, &ms[i]);
 	}
-	return rc;
+	return group_end(c, ctx, rc, err);
 }
 
 /* From how many new messages folder mb is fetched headers first (the
@@ -544,10 +591,12 @@ static int head_one(void *arg, const struct qm_mail_imap_summary *s,
 		             (unsigned long)s->size);
 		h->rc = client_recv_file_refused(h->c, h->ac, &in, &h->err,
 		                                 h->ctx->st, &h->err);
-	} else
+	} else if (!(h->rc = client_recv_group_enter(h->c, h->ctx, &h->err)))
 		h->rc = client_recv_file_head(h->c, h->ac, h->ctx, &in, s->hdr,
 		                              s->hdrlen, (int64_t)s->size,
 		                              s->internaldate, &whole, &h->err);
+	if (!h->rc)
+		h->rc = client_recv_group_leave(h->c, h->ctx, 0, &h->err);
 	if (!h->rc && whole)
 		h->whole[h->nwhole++] = h->ms[i];
 	return h->rc ? 1 : 0;
@@ -589,6 +638,7 @@ static enum qm_err fetch_heads(struct qm_client *c, struct acct_conn *ac,
 		h.ctx = ctx;
 		h.rc = QM_OK;
 		rc = client_mbox_heads(mb, h.ms, k, head_one, &h, err);
+		h.rc = group_end(c, ctx, h.rc, &h.err);
 		if (h.rc) {
 			if (err)
 				*err = h.err;
@@ -697,13 +747,17 @@ static int body_one(void *arg, uint32_t uid, const unsigned char *msg,
 	in.expect_mid = l->items[0].message_id;
 	in.expect_size = l->items[0].size;
 	b->ctx->st->fetched++;
-	b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
+	b->rc = client_recv_group_enter(b->c, b->ctx, &b->err);
+	if (!b->rc)
+		b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
 	if (!b->rc && b->ctx->body_refused) {
 		/* not asked for again at every sync; opening it still tries */
 		b->ctx->st->errors++;
 		b->rc = qm_store_msg_body_refused(b->c->store, l->items[0].id,
 		                                  &b->err);
 	}
+	if (!b->rc)
+		b->rc = client_recv_group_leave(b->c, b->ctx, 0, &b->err);
 	qm_store_msglist_free(&l);
 	return b->rc ? 1 : 0;
 }
@@ -776,6 +830,7 @@ static enum qm_err fetch_bodies(struct qm_client *c, struct acct_conn *ac,
 		b.pl = pl + at;
 		b.n = k;
 		rc = client_mbox_fetch_many(mb, ms, k, body_one, &b, err);
+		b.rc = group_end(c, ctx, b.rc, &b.err);
 		if (b.rc) {
 			if (err)
 				*err = b.err;
@@ -950,6 +1005,7 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 	rc = retry_waiting(c, &ac, &ctx, err);
 	if (!rc)
 		rc = sync_folders(c, &ac, progress, parg, &ctx, err);
+	rc = group_end(c, &ctx, rc, err); /* every path ends its group */
 	count_waiting(c, account_id, st);
 	client_acct_conn_free(&ac);
 	client_home_unlock(&lockfd);

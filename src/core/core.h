@@ -130,7 +130,9 @@ QM_NODISCARD enum qm_err qm_core_init(struct qm_error *err);
 /*
  * Secure memory: guarded pages from sodium_malloc, locked against swapping,
  * wiped when freed. Every key, password and shared secret lives here. The
- * logger refuses to print any byte inside a live secure allocation.
+ * logger refuses to print any byte inside a live secure allocation. A freed
+ * block is wiped and may be kept (a few, at most 8 MiB) for the next request
+ * of exactly its size, which saves the mapping's system calls.
  * qm_sec_alloc returns NULL on failure; qm_sec_free(NULL) does nothing.
  */
 void *qm_sec_alloc(size_t n);

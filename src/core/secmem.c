@@ -86,16 +86,84 @@ int qm_sec_contains(const void *p, size_t n)
 	return hit;
 }
 
+/*
+ * Freed blocks kept for reuse, wiped: each sodium_malloc and sodium_free
+ * costs about ten system calls (mmap, mprotect of the guard pages, mlock,
+ * madvise, munmap), which a sync paid for every message's buffers. A block
+ * is reused only for a request of exactly its size, so the guard page
+ * still follows its last byte.
+ */
+#define SPARE_MAX       16
+#define SPARE_MAX_BYTES (8u << 20)
+
+static struct range spare[SPARE_MAX];
+static size_t spare_len, spare_bytes;
+
+/* A spare block of exactly n bytes, or NULL. */
+static void *spare_take(size_t n)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = spare_len; i-- > 0;) {
+		if (spare[i].len == n) {
+			p = (void *)spare[i].start;
+			spare_bytes -= n;
+			spare[i] = spare[--spare_len];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return p;
+}
+
+/* Keeps p (n bytes, wiped) for reuse; 0 when there is no room. */
+static int spare_put(void *p, size_t n)
+{
+	int kept = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	if (spare_len < SPARE_MAX && spare_bytes + n <= SPARE_MAX_BYTES) {
+		spare[spare_len].start = (uintptr_t)p;
+		spare[spare_len].len = n;
+		spare_len++;
+		spare_bytes += n;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return kept;
+}
+
+/* The registered length of p (0 when it is not a live block). */
+static size_t reg_len_of(const void *p)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = reg_len; i-- > 0;) {
+		if (reg[i].start == (uintptr_t)p) {
+			n = reg[i].len;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return n;
+}
+
 void *qm_sec_alloc(size_t n)
 {
 	void *p;
 
 	if (sodium_init() < 0)
 		return NULL;
-	p = sodium_malloc(n ? n : 1);
+	if (n == 0)
+		n = 1;
+	p = spare_take(n);
+	if (!p)
+		p = sodium_malloc(n);
 	if (!p)
 		return NULL;
-	if (reg_add(p, n ? n : 1) != 0) {
+	if (reg_add(p, n) != 0) {
 		sodium_free(p);
 		return NULL;
 	}
@@ -104,9 +172,17 @@ void *qm_sec_alloc(size_t n)
 
 void qm_sec_free(void *p)
 {
+	size_t n;
+
 	if (!p)
 		return;
+	n = reg_len_of(p);
 	reg_del(p);
+	if (n) {
+		sodium_memzero(p, n);
+		if (spare_put(p, n))
+			return;
+	}
 	sodium_free(p); /* wipes before releasing */
 }
 

@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "mail/private.h"
 
 #define IMAP_IDLEMAX_MS                                                        \
@@ -94,6 +96,28 @@ static enum qm_err send_all(struct qm_mail_imap *im, const void *p, size_t n,
 		off += sent;
 	}
 	return QM_OK;
+}
+
+/*
+ * From here on only our reader (curl_easy_recv, then a wait on the socket
+ * only when it says there is nothing) reads the connection: OpenSSL may
+ * read ahead of the record it decrypts. Dovecot sends records of about
+ * 4 KiB, so without this each record cost two recv calls (its header, then
+ * its body), most of a large sync's system calls. libcurl's own reader is
+ * done (after login): it would wait on the socket with records read ahead.
+ */
+static void read_ahead(struct qm_mail_imap *im)
+{
+	if (!im->x.tls)
+		return;
+	im->ssl = im->x.tls;
+	SSL_set_read_ahead(im->ssl, 1);
+}
+
+/* Whether bytes of the server wait in our buffer or in OpenSSL's. */
+static int pending(const struct qm_mail_imap *im)
+{
+	return im->inoff < im->inlen || (im->ssl && SSL_has_pending(im->ssl));
 }
 
 /* Reads more bytes into im->in, waiting at most ms. */
@@ -670,6 +694,7 @@ enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
 	}
 	/* stop capturing: what follows goes through our own reader */
 	curl_easy_setopt(im->h, CURLOPT_VERBOSE, 0L);
+	read_ahead(im);
 	if (curl_easy_getinfo(im->h, CURLINFO_ACTIVESOCKET, &im->sock) !=
 	        CURLE_OK ||
 	    im->sock == CURL_SOCKET_BAD) {
@@ -1520,6 +1545,8 @@ enum qm_err qm_mail_imap_wait(struct qm_mail_imap *im, long timeout_ms,
 		}
 		if (left <= 0 || im->woken)
 			return QM_OK;
+		if (pending(im))
+			continue; /* read ahead: the socket may stay quiet */
 		if (poll(p, im->wake_fd >= 0 ? 2 : 1,
 		         (int)(left < poll_ms ? left : poll_ms)) > 0 &&
 		    im->wake_fd >= 0 && p[1].revents)

@@ -31,6 +31,8 @@ struct mail_xfer {
 	int toobig;          /* the sink refused more */
 	size_t limit;        /* the sink's maximum, for the message */
 	uint64_t expect;     /* total for progress when known */
+	void *tls; /* OpenSSL's SSL of the connection, seen during the login
+	              (libcurl tells it only while it runs the transfer) */
 };
 
 enum mail_proto { MAIL_SMTP, MAIL_IMAP, MAIL_POP3 };
@@ -85,6 +87,7 @@ struct qm_mail_imap {
 	char ignored[256]; /* capabilities the caller asked to ignore */
 	unsigned char in[16384];
 	size_t inlen, inoff;
+	void *ssl; /* the connection's OpenSSL SSL, NULL without TLS */
 	uint32_t exists;
 	uint32_t arrived;     /* messages that arrived (EXISTS growth) */
 	uint32_t uidvalidity; /* of the selected folder, 0: none selected */

@@ -40,10 +40,13 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t n,
                     void *arg)
 {
 	struct mail_xfer *x = arg;
+	struct curl_tlssessioninfo *tls = NULL;
 
-	(void)h;
 	if (type != CURLINFO_HEADER_IN)
 		return 0;
+	if (curl_easy_getinfo(h, CURLINFO_TLS_SSL_PTR, &tls) == CURLE_OK &&
+	    tls && tls->backend == CURLSSLBACKEND_OPENSSL && tls->internals)
+		x->tls = tls->internals;
 	if (n > sizeof(x->log) / 2)
 		n = sizeof(x->log) / 2;
 	if (x->loglen + n > sizeof(x->log)) {

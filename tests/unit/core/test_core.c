@@ -69,6 +69,37 @@ static void test_buf_secure_grows(void **state)
 	qm_buf_free(&b);
 }
 
+/* A freed secure block comes back for a request of its exact size only,
+ * wiped and registered again; a freed one is no longer "secure". */
+static void test_sec_reuse_wiped(void **state)
+{
+	unsigned char *a, *b, *c;
+	int reused = 0;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		a = qm_sec_alloc(5000);
+		assert_non_null(a);
+		memset(a, 0x5a, 5000);
+		qm_sec_free(a);
+		assert_false(qm_sec_contains(a, 1));
+		b = qm_sec_alloc(5000);
+		assert_non_null(b);
+		reused |= b == a;
+		for (size_t i = 0; i < 5000; i++)
+			assert_int_equal(b[i], 0);
+		assert_true(qm_sec_contains(b + 4999, 1));
+		/* another size never gets it: the guard page must follow the
+		 * last byte asked for */
+		c = qm_sec_alloc(4000);
+		assert_non_null(c);
+		assert_ptr_not_equal(c, b);
+		qm_sec_free(c);
+		qm_sec_free(b);
+	}
+	assert_true(reused);
+}
+
 static void test_reader_bounds(void **state)
 {
 	const unsigned char d[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07};
@@ -246,15 +277,16 @@ static void test_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_error_set_and_prefix),
-		cmocka_unit_test(test_buf_limit),
-		cmocka_unit_test(test_buf_secure_grows),
-		cmocka_unit_test(test_reader_bounds),
-		cmocka_unit_test(test_b64_hex),
-		cmocka_unit_test(test_log_redacts_secure_memory),
-		cmocka_unit_test(test_conf),
-		cmocka_unit_test(test_parse_ll),
-		cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_error_set_and_prefix),
+	    cmocka_unit_test(test_buf_limit),
+	    cmocka_unit_test(test_buf_secure_grows),
+	    cmocka_unit_test(test_sec_reuse_wiped),
+	    cmocka_unit_test(test_reader_bounds),
+	    cmocka_unit_test(test_b64_hex),
+	    cmocka_unit_test(test_log_redacts_secure_memory),
+	    cmocka_unit_test(test_conf),
+	    cmocka_unit_test(test_parse_ll),
+	    cmocka_unit_test(test_files),
 	};
 
 	if (qm_core_init(NULL) != QM_OK)
