@@ -15,7 +15,9 @@
  *     reached the server but its answer did not reach alice;
  *   - mid-FETCH of a large IMAP literal (bob) and mid-RETR (carol, POP3):
  *     the sync fails with a clear error, nothing is filed, no key is taken
- *     from the KME; the next sync files it once, decrypted.
+ *     from the KME; the next sync files it once, decrypted;
+ *   - mid-FETCH of the second of two: the first stays filed (its key is
+ *     spent), the next sync files the second.
  * First the relay's own rules against a local echo server. The relays are
  * threads of this process; the servers are stopped by the world on every
  * path.
@@ -34,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cutproxy.h"
@@ -474,17 +477,17 @@ static void test_mid_append(void **state)
 }
 
 /*
- * Sends a big message from alice to user u and waits for its delivery;
- * returns its key ID in key.
+ * Sends a message of size bytes from alice to user u and waits for its
+ * delivery; returns its key ID in key.
  */
-static void deliver(struct msg *g, int u, const char *subject, unsigned seed,
-                    char *key, size_t keylen)
+static void deliver(struct msg *g, int u, const char *subject, size_t size,
+                    unsigned seed, char *key, size_t keylen)
 {
 	struct qm_store_outbox o;
 	int have = qmt_mail_files(&W.mail, u, NULL, NULL, 0);
 	int64_t id;
 
-	msg_make(g, u, subject, 3 * 1024 * 1024, seed);
+	msg_make(g, u, subject, size, seed);
 	id = send_ok(g);
 	outbox(id, &o);
 	qm_strlcpy(key, o.key_ids[0], keylen);
@@ -507,7 +510,7 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 
 	/* whatever else waits for u first, so that only this one is new */
 	sync_ok(u);
-	deliver(&g, u, subject, seed, key, sizeof(key));
+	deliver(&g, u, subject, 3 * 1024 * 1024, seed, key, sizeof(key));
 	before = world_count(&W, u);
 	cuts = qmt_cutproxy_cuts(px);
 	qmt_cutproxy_cut_after(px, QMT_S2C, g.size / 2);
@@ -545,6 +548,80 @@ static void test_mid_fetch_imap(void **state)
 	if (W.skipped)
 		skip();
 	cut_incoming(W_BOB, px_bob_imap, "cut mid-FETCH literal", 5);
+}
+
+/* The bytes of user u's INBOX messages no IMAP session has seen yet. */
+static uint64_t new_bytes(int u)
+{
+	char paths[64][512];
+	int n = qmt_mail_files(&W.mail, u, NULL, paths, 64);
+	uint64_t sum = 0;
+	struct stat sb;
+
+	assert_true(n > 0 && n <= 64);
+	for (int i = 0; i < n; i++)
+		if (strstr(paths[i], "/new/") && stat(paths[i], &sb) == 0)
+			sum += (uint64_t)sb.st_size;
+	assert_true(sum > 0);
+	return sum;
+}
+
+/*
+ * Two messages in one FETCH, the connection cut in the middle of the
+ * second: the first, whose key the sync took from the KME, stays filed
+ * (the sync's group of filings is committed on the failure, not rolled
+ * back: its key could not be had again); the next sync files the second.
+ */
+static void test_mid_fetch_keeps_filed(void **state)
+{
+	struct qm_error e;
+	struct qm_client_sync_stats st;
+	struct msg g1, g2;
+	char k1[128], k2[128];
+	int64_t before;
+	int cuts;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	sync_ok(W_BOB);
+	/* small: filed well within the sync's group time, so that only the
+	 * commit on failure keeps the first */
+	deliver(&g1, W_BOB, "first of two", 64 * 1024, 7, k1, sizeof(k1));
+	deliver(&g2, W_BOB, "second of two", 64 * 1024, 8, k2, sizeof(k2));
+	before = world_count(&W, W_BOB);
+	cuts = qmt_cutproxy_cuts(px_bob_imap);
+	/* the two are the only ones not yet seen (Maildir new/): three
+	 * quarters of their bytes is the middle of the second (the login
+	 * and TLS add a few KB) */
+	qmt_cutproxy_cut_after(px_bob_imap, QMT_S2C, new_bytes(W_BOB) * 3 / 4);
+	qm_error_clear(&e);
+	assert_int_not_equal(
+	    qm_client_sync(W.c[W_BOB], W.acct[W_BOB], NULL, NULL, &st, &e),
+	    QM_OK);
+	fprintf(stderr, "fault_mail: the cut sync said: %s\n", e.msg);
+	assert_int_equal(qmt_cutproxy_cuts(px_bob_imap), cuts + 1);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(world_count(&W, W_BOB), before + 1);
+	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[W_BOB]),
+	                                       W.acct[W_BOB], QM_DIR_IN, k1,
+	                                       NULL),
+	                 QM_ERR_REPLAY);
+	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[W_BOB]),
+	                                       W.acct[W_BOB], QM_DIR_IN, k2,
+	                                       NULL),
+	                 QM_OK);
+
+	qmt_cutproxy_pass(px_bob_imap);
+	st = sync_ok(W_BOB);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(world_count(&W, W_BOB), before + 2);
+	expect_newest(W_BOB, &g2, k2);
+	free(g1.data);
+	free(g2.data);
 }
 
 static void test_mid_retr_pop3(void **state)
@@ -704,6 +781,7 @@ int main(void)
 	    cmocka_unit_test(test_lost_250),
 	    cmocka_unit_test(test_mid_append),
 	    cmocka_unit_test(test_mid_fetch_imap),
+	    cmocka_unit_test(test_mid_fetch_keeps_filed),
 	    cmocka_unit_test(test_mid_retr_pop3),
 	};
 

@@ -145,6 +145,46 @@ static void test_plain_and_qmail(void **state)
 	assert_int_equal(st.fetched, 0);
 }
 
+/* The second FETCH of a sync fails (the connection is lost mid-batch). */
+static void fail_next_fetch(void *arg)
+{
+	(void)arg;
+	fake_mail_fail(FM_IMAP_FETCH, QM_ERR_NET, "connection reset", 0);
+}
+
+static void at_first_fetch(void *arg)
+{
+	(void)arg;
+	fake_mail_hook(FM_IMAP_FETCH, fail_next_fetch, NULL);
+}
+
+/*
+ * A sync files its messages in groups (one store transaction for up to
+ * 100 ms): a failure in the middle of a group keeps what was filed
+ * before it, whose keys the KME gave away, and the next sync files the
+ * rest once.
+ */
+static void test_cut_keeps_filed(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+
+	(void)state;
+	alice_sends(&bob, 2, "first");
+	alice_sends(&bob, 2, "second");
+	fake_mail_hook(FM_IMAP_FETCH, at_first_fetch, NULL);
+	qm_error_clear(&e);
+	assert_int_equal(eu_sync(&bob, &st, &e), QM_ERR_NET);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
+	sync_ok(&bob, &st);
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 2);
+}
+
 /* Levels 1 and 2: the message is from its From address only when the
  * envelope's sender SAE is the SAE ID confirmed for it; otherwise it is
  * readable with an unverified sender, and the reason says whose SAE it
@@ -598,6 +638,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_downgrade_and_damage, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_pop3, setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_cut_keeps_filed, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit_folders, setup,
