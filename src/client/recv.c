@@ -558,6 +558,7 @@ struct heads {
 	const struct mbox_msg *ms; /* the chunk */
 	size_t n, base, total;     /* its length, where it starts, of all */
 	struct mbox_msg *whole;    /* to fetch whole (room for n) */
+	unsigned char *got;        /* got[i]: ms[i]'s headers came */
 	size_t nwhole;
 	qm_client_progress_fn progress;
 	void *parg;
@@ -578,8 +579,9 @@ static int head_one(void *arg, const struct qm_mail_imap_summary *s,
 	(void)total;
 	while (i < h->n && h->ms[i].uid != s->uid)
 		i++;
-	if (i == h->n)
+	if (i == h->n || h->got[i])
 		return 0; /* not asked for */
+	h->got[i] = 1;
 	if (h->progress)
 		h->progress(h->parg, "headers", h->base + done, h->total);
 	client_mbox_where(h->mb, &h->ms[i], &in);
@@ -603,6 +605,63 @@ static int head_one(void *arg, const struct qm_mail_imap_summary *s,
 }
 
 /*
+ * The list fields of h's chunk. A header block past the reader's bound
+ * (1 MiB) ends the session before any of it is read: the session is
+ * opened again, the first message whose headers did not come (the
+ * server answers in UID order) is fetched whole, as any message of a
+ * small folder, and the pass goes on with the rest, so that no message
+ * stops the header pass of its folder at every sync.
+ */
+static enum qm_err heads_chunk(struct qm_client *c, struct acct_conn *ac,
+                               struct mbox *mb, struct heads *h,
+                               struct qm_buf *raw, struct recv_ctx *ctx,
+                               int *stopped, struct qm_error *err)
+{
+	struct mbox_msg *rest = NULL;
+	size_t nrest = h->n;
+	enum qm_err rc;
+
+	for (;;) {
+		size_t first = h->n;
+
+		rc = client_mbox_heads(mb, rest ? rest : h->ms, nrest, head_one,
+		                       h, err);
+		h->rc = group_end(c, ctx, h->rc, &h->err);
+		if (h->rc) {
+			if (err)
+				*err = h->err;
+			rc = h->rc;
+		}
+		if (rc != QM_ERR_TOOBIG || h->rc)
+			break;
+		qm_error_clear(err);
+		for (size_t i = 0; i < h->n && first == h->n; i++)
+			if (!h->got[i])
+				first = i;
+		rc = client_mbox_reopen(mb, err);
+		if (rc || first == h->n)
+			break;
+		h->got[first] = 1;
+		rc = fetch_each(c, ac, mb, h->ms, first, first + 1, NULL, NULL,
+		                raw, ctx, stopped, err);
+		if (rc || *stopped)
+			break;
+		if (!rest && !(rest = calloc(h->n, sizeof(*rest)))) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			break;
+		}
+		nrest = 0;
+		for (size_t i = 0; i < h->n; i++)
+			if (!h->got[i])
+				rest[nrest++] = h->ms[i];
+		if (!nrest)
+			break;
+	}
+	free(rest);
+	return rc;
+}
+
+/*
  * The header pass over ms[0..n) (IMAP): each chunk's list fields in one
  * round trip, its QMail messages fetched whole (fetch_batch, then one at a
  * time from where a batch stopped), then the chunk marked filed. *stopped:
@@ -620,8 +679,12 @@ static enum qm_err fetch_heads(struct qm_client *c, struct acct_conn *ac,
 
 	memset(&h, 0, sizeof(h));
 	h.whole = calloc(HEAD_CHUNK, sizeof(*h.whole));
-	if (!h.whole)
+	h.got = calloc(HEAD_CHUNK, 1);
+	if (!h.whole || !h.got) {
+		free(h.whole);
+		free(h.got);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
 	for (size_t at = 0; at < n && !rc && !*stopped; at += HEAD_CHUNK) {
 		size_t k = n - at < HEAD_CHUNK ? n - at : HEAD_CHUNK, done = 0;
 
@@ -637,13 +700,8 @@ static enum qm_err fetch_heads(struct qm_client *c, struct acct_conn *ac,
 		h.parg = parg;
 		h.ctx = ctx;
 		h.rc = QM_OK;
-		rc = client_mbox_heads(mb, h.ms, k, head_one, &h, err);
-		h.rc = group_end(c, ctx, h.rc, &h.err);
-		if (h.rc) {
-			if (err)
-				*err = h.err;
-			rc = h.rc;
-		}
+		memset(h.got, 0, k);
+		rc = heads_chunk(c, ac, mb, &h, raw, ctx, stopped, err);
 		if (!rc && h.nwhole)
 			rc = fetch_batch(c, ac, mb, h.whole, h.nwhole, NULL,
 			                 NULL, ctx, &done, err);
@@ -656,6 +714,7 @@ static enum qm_err fetch_heads(struct qm_client *c, struct acct_conn *ac,
 			rc = client_mbox_seen(mb, &ms[at + k - 1], err);
 	}
 	free(h.whole);
+	free(h.got);
 	return rc;
 }
 

@@ -1588,6 +1588,15 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 		 * asked for, QMail's among them */
 		s.hdr = m->data;
 		s.hdrlen = header_len(m);
+		if (s.hdrlen > ((size_t)1 << 20)) {
+			/* as the real reader: refused before it is read, the
+			 * session broken (src/mail/mail.h) */
+			im->broken = 1;
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "IMAP: a header block of %zu bytes "
+			                    "is more than 1 MiB",
+			                    s.hdrlen);
+		}
 		if (fn(arg, &s, ++done, n))
 			return qm_error_set(err, QM_ERR_STATE,
 			                    "IMAP: fetch stopped");

@@ -157,6 +157,66 @@ static void test_header_first(void **state)
 	assert_int_equal(eu_kme(&bob)->calls[FK_DEC], 1);
 }
 
+/* A plain message to bob whose References header is over 1 MiB: its
+ * header block is refused by the header pass. */
+static void deliver_huge_header(void)
+{
+	const char *head = "From: Eve <eve@example.org>\r\nTo: bob\r\n"
+	                   "Subject: huge header\r\n"
+	                   "Message-ID: <huge@example.org>\r\nReferences:";
+	const char *ref = "\r\n <aaaaaaaaaaaaaaaaaaaa@example.org>";
+	const char *tail = "\r\n\r\nthe body\r\n";
+	size_t hl = strlen(head), refs = (1u << 20) + 4096, len;
+	char *msg = malloc(hl + refs + 128);
+
+	assert_non_null(msg);
+	memcpy(msg, head, hl);
+	len = hl;
+	/* folded lines of message IDs */
+	while (len < hl + refs) {
+		memcpy(msg + len, ref, strlen(ref));
+		len += strlen(ref);
+	}
+	memcpy(msg + len, tail, strlen(tail));
+	len += strlen(tail);
+	fake_mail_deliver(bob.addr, "INBOX", msg, len);
+	free(msg);
+}
+
+/*
+ * A header block over the header pass's bound (1 MiB) among plain
+ * messages: that message is fetched whole instead (the session opened
+ * again), the others listed from their headers; the sync succeeds, and
+ * so does the next one, with nothing new. A hostile sender cannot stop
+ * the header pass of a folder for good.
+ */
+static void test_huge_header_whole(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	size_t total = 0;
+
+	(void)state;
+	for (int i = 0; i < NPLAIN / 2; i++)
+		deliver_plain(i, 0);
+	deliver_huge_header();
+	for (int i = NPLAIN / 2; i < NPLAIN; i++)
+		deliver_plain(i, 0);
+	qm_error_clear(&e);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_int_equal(st.headers_only, NPLAIN);
+	assert_int_equal(st.bodies, NPLAIN);
+	assert_int_equal(pending(&total), 0);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_NOT_QMAIL), NPLAIN);
+	/* fetched whole, it meets the parser's own bound (64 KiB per header
+	 * value): recorded as refused for a limit, as a too large message */
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_REFUSED), 1);
+	qm_error_clear(&e);
+	assert_ok(eu_sync(&bob, &st, &e));
+	assert_int_equal(st.fetched, 0);
+}
+
 /* As many messages as the setting allows: fetched whole as before. */
 static void test_small_folder_whole(void **state)
 {
@@ -364,6 +424,8 @@ static void test_body_is_qmail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_huge_header_whole, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_header_first, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_small_folder_whole, setup,
