@@ -272,6 +272,7 @@ struct walk {
 	struct lim l;
 	size_t parts;
 	size_t cap;
+	int list_only; /* attachments named, not decoded (data NULL) */
 };
 
 static enum qm_err add_att(struct walk *w, const char *name, const char *type,
@@ -378,6 +379,9 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 
 		if (!m)
 			return QM_OK;
+		if (w->list_only)
+			return add_att(w, "message.eml", "message/rfc822", NULL,
+			               0, err);
 		qm_buf_init(&b, w->l.size);
 		if ((e = mail_gmime_write(GMIME_OBJECT(m), &b, err))) {
 			qm_buf_free(&b);
@@ -416,7 +420,14 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 			g_free(type);
 			return e;
 		}
-		e = part_bytes(p, w->l.size, &d, &len, err);
+		/* decoding cannot make a part larger than the message, which
+		 * is within the limit already: a list needs no decoding */
+		if (w->list_only) {
+			d = NULL;
+			len = 0;
+			e = QM_OK;
+		} else
+			e = part_bytes(p, w->l.size, &d, &len, err);
 		if (e == QM_OK)
 			e = add_att(w, fname ? fname : "",
 			            type ? type : "application/octet-stream", d,
@@ -510,10 +521,10 @@ static enum qm_err parse_message(const void *msg, size_t len,
 }
 
 static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
-                                struct qm_mail_content **out,
+                                int list_only, struct qm_mail_content **out,
                                 struct qm_error *err)
 {
-	struct walk w = {.l = *l};
+	struct walk w = {.l = *l, .list_only = list_only};
 	GMimeObject *body = g_mime_message_get_mime_part(m);
 	const char *subj = g_mime_message_get_subject(m);
 	enum qm_err e;
@@ -552,7 +563,7 @@ enum qm_err qm_mail_content_parse(const void *msg, size_t len,
 	limits(lim, &l);
 	if ((e = parse_message(msg, len, &l, &m, err)))
 		return e;
-	e = content_from(m, &l, out, err);
+	e = content_from(m, &l, 0, out, err);
 	g_object_unref(m);
 	return e;
 }
@@ -757,7 +768,7 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 		if (!(p->sender_sae = mail_strdup("")))
 			e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		else
-			e = content_from(m, &l, &p->content, err);
+			e = content_from(m, &l, 1, &p->content, err);
 	}
 	if (e)
 		goto out;

@@ -354,6 +354,34 @@ static void test_plain_mail(void **state)
 	assert_int_equal(p->kind, QM_MAIL_KIND_PLAIN);
 	assert_int_equal(p->content->natt, 2);
 	qm_mail_parsed_free(&p);
+
+	/* an attachment: the classification lists it undecoded, the
+	 * content parse (the reader's) decodes it */
+	{
+		static const char att[] =
+		    "From: x@example.org\r\nMIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n"
+		    "--b\r\nContent-Type: application/octet-stream\r\n"
+		    "Content-Disposition: attachment; filename=f.bin\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n"
+		    "aGVsbG8=\r\n--b--\r\n";
+		struct qm_mail_content *c = NULL;
+		struct qm_error e;
+
+		parse_text(att, &p, QM_OK);
+		assert_int_equal(p->content->natt, 1);
+		assert_string_equal(p->content->att[0].name, "f.bin");
+		assert_null(p->content->att[0].data);
+		assert_string_equal(p->content->text, "see");
+		qm_mail_parsed_free(&p);
+		assert_ok(
+		    qm_mail_content_parse(att, strlen(att), NULL, &c, &e));
+		assert_int_equal(c->natt, 1);
+		assert_int_equal(c->att[0].len, 5);
+		assert_memory_equal(c->att[0].data, "hello", 5);
+		qm_mail_content_free(&c);
+	}
 }
 
 #define QM_HEAD                                                                \
