@@ -513,8 +513,10 @@ qm_client_setting_set(struct qm_client *c, int64_t account_id, const char *name,
 /*
  * The value of setting name of account_id (0: global) into out (outlen
  * bytes): as set, or its default when unset (as qm_client_setting_at
- * gives it: "" for incoming, mail_ca and kme_id, "0" for pop3_delete and
- * save_sent; a level or a limit as in force); *is_set (may be NULL) says
+ * gives it: "" for mail_ca and kme_id, "0" for pop3_delete and
+ * save_sent; a level or a limit as in force; incoming: what a sync uses,
+ * "pop3" for an account with a POP3 server and no IMAP one, else "imap");
+ * *is_set (may be NULL) says
  * which. QM_ERR_NOTFOUND as for qm_client_setting_set; QM_ERR_TOOBIG
  * when out is short.
  */

@@ -278,7 +278,18 @@ enum qm_err qm_client_setting_get(struct qm_client *c, int64_t account_id,
 		/* a value a person could not have given is as good as unset */
 		if (set && check_value(s, (const char *)b.data, NULL))
 			set = 0;
-		if (!rc && qm_strlcpy(out, set ? (const char *)b.data : s->def,
+		/* unset, incoming is what the sync does: POP3 for an account
+		 * that has a POP3 server and no IMAP one */
+		if (!rc && !set && s->kind == SET_INCOMING)
+			qm_strlcpy(text,
+			           client_acct_over_pop3(c, account_id)
+			               ? "pop3"
+			               : "imap",
+			           sizeof(text));
+		if (!rc && qm_strlcpy(out,
+		                      set ? (const char *)b.data
+		                      : s->kind == SET_INCOMING ? text
+		                                                : s->def,
 		                      outlen) != 0)
 			rc = qm_error_set(err, QM_ERR_TOOBIG,
 			                  "the value of %s is too long",

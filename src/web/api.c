@@ -349,10 +349,6 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		if (qm_client_setting_get(srv->client, a->id, acct_sets[i].name,
 		                          v, sizeof(v), &set, NULL) != QM_OK)
 			v[0] = '\0';
-		/* unset incoming: IMAP, as the form shows it */
-		if (!set &&
-		    strcmp(acct_sets[i].name, QM_CLIENT_SET_INCOMING) == 0)
-			qm_strlcpy(v, "imap", sizeof(v));
 		switch (acct_sets[i].type) {
 		case AS_BOOL:
 			json_object_set_new(j, acct_sets[i].name,

@@ -34,6 +34,33 @@ static void account_test(struct eu *u, struct qm_client_check ck[3])
 	    qm_client_account_test(u->c, u->acct, &ck[0], &ck[1], &ck[2], &e));
 }
 
+/* Unset, incoming says what a sync uses: POP3 for carol, whose account
+ * has a POP3 server alone, IMAP for bob; set, what was set. */
+static void test_incoming_default(void **state)
+{
+	struct qm_error e;
+	char v[16];
+	int set = 1;
+
+	(void)state;
+	qm_error_clear(&e);
+	assert_ok(qm_client_setting_get(carol.c, carol.acct,
+	                                QM_CLIENT_SET_INCOMING, v, sizeof(v),
+	                                &set, &e));
+	assert_string_equal(v, "pop3");
+	assert_int_equal(set, 0);
+	assert_ok(qm_client_setting_get(bob.c, bob.acct, QM_CLIENT_SET_INCOMING,
+	                                v, sizeof(v), &set, &e));
+	assert_string_equal(v, "imap");
+	assert_int_equal(set, 0);
+	assert_ok(qm_client_setting_set(bob.c, bob.acct, QM_CLIENT_SET_INCOMING,
+	                                "pop3", &e));
+	assert_ok(qm_client_setting_get(bob.c, bob.acct, QM_CLIENT_SET_INCOMING,
+	                                v, sizeof(v), &set, &e));
+	assert_string_equal(v, "pop3");
+	assert_int_equal(set, 1);
+}
+
 /* Each service is tried once and said to work, in words naming it. */
 static void test_account_test_ok(void **state)
 {
@@ -424,6 +451,8 @@ static void test_display(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_incoming_default, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_test_ok, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_test_failures, setup,
