@@ -1018,6 +1018,40 @@ QM_NODISCARD enum qm_err qm_client_msg_mime(struct qm_client *c, int64_t id,
                                             struct qm_buf *out,
                                             struct qm_error *err);
 
+/* ----------------------------------------------------------------- export */
+
+enum qm_client_export_fmt {
+	QM_CLIENT_EXPORT_MBOX = 1,   /* one file, mboxrd */
+	QM_CLIENT_EXPORT_MAILDIR = 2 /* a folder with cur/, new/, tmp/ */
+};
+/* What an export did. */
+struct qm_client_export_stats {
+	size_t written;        /* messages written */
+	size_t skipped;        /* no plaintext: tampered, replayed, refused,
+	                          waiting or unreadable */
+	size_t not_downloaded; /* a header-only message whose body could not
+	                          be fetched now (the server out of reach) */
+};
+/*
+ * Writes the readable message (qm_client_msg_mime: decrypted, as the
+ * sender wrote it) of every message q selects (its paging and limit are
+ * not used), newest first, to path: a new mbox file (mboxrd: a "From "
+ * line begins each message, lines beginning ">*From " get one more '>';
+ * created 0600, an existing file is QM_ERR_EXISTS) or a Maildir (created
+ * 0700 with cur/, new/ and tmp/ when missing, else added to; each message
+ * a file of cur/ with its flags, S F R). Lines end in LF. The plaintext
+ * leaves the vault: the files are as readable as the user's other files.
+ * A message without plaintext is skipped and counted; a header-only one
+ * has its body fetched first. progress (may be NULL) gets "exporting",
+ * done of total. Needs the vault unlocked; QM_ERR_IO with the path when
+ * a file cannot be written (what was written stays).
+ */
+QM_NODISCARD enum qm_err
+qm_client_export(struct qm_client *c, const struct qm_store_query *q,
+                 enum qm_client_export_fmt fmt, const char *path,
+                 qm_client_progress_fn progress, void *parg,
+                 struct qm_client_export_stats *st, struct qm_error *err);
+
 /* ----------------------------------------------------------------- drafts */
 
 /*

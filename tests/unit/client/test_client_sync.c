@@ -16,11 +16,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+#include "harness.h"
 
 static int setup(void **state)
 {
@@ -143,6 +145,91 @@ static void test_plain_and_qmail(void **state)
 	/* a second sync fetches nothing again */
 	sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 0);
+}
+
+/* How many lines of s begin with prefix. */
+static size_t lines_with(const char *s, const char *prefix)
+{
+	size_t n = 0, pl = strlen(prefix);
+
+	for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, prefix, pl) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * The export: the decrypted text of a QMail message and plain mail, into
+ * an mbox (mboxrd: body lines "From " quoted, one separator per message,
+ * never the ciphertext; an existing file refused) and a Maildir (a file of
+ * cur/ per message, its flags in the name, tmp/ left empty).
+ */
+static void test_export(void **state)
+{
+	static const char quoted[] =
+	    "From: Dave <dave@example.org>\r\nSubject: quoting\r\n"
+	    "Message-ID: <q@example.org>\r\n\r\nFrom here\r\n"
+	    ">From there\r\nend\r\n";
+	struct qm_client_export_stats st;
+	struct qm_client_sync_stats ss;
+	struct qm_store_query q;
+	struct qm_error e;
+	char dir[512], path[600], cur[620];
+	char *text;
+	size_t len, files = 0;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	deliver_plain(&bob, "hello");
+	fake_mail_deliver(bob.addr, "INBOX", quoted, strlen(quoted));
+	alice_sends(&bob, 2, "the secret text");
+	sync_ok(&bob, &ss);
+	assert_int_equal(ss.fetched, 3);
+	assert_int_equal(qmt_tmpdir("export", dir, sizeof(dir)), 0);
+	memset(&q, 0, sizeof(q));
+	q.account_id = bob.acct;
+
+	snprintf(path, sizeof(path), "%s/all.mbox", dir);
+	qm_error_clear(&e);
+	assert_ok(qm_client_export(bob.c, &q, QM_CLIENT_EXPORT_MBOX, path, NULL,
+	                           NULL, &st, &e));
+	assert_int_equal(st.written, 3);
+	assert_int_equal(st.skipped, 0);
+	text = qmt_read_file(path, &len);
+	assert_non_null(text);
+	assert_int_equal(lines_with(text, "From "), 3);
+	assert_int_equal(lines_with(text, ">From here"), 1);
+	assert_int_equal(lines_with(text, ">>From there"), 1);
+	assert_non_null(strstr(text, "the secret text"));
+	assert_null(strstr(text, "x-qmail-encrypted"));
+	assert_null(strchr(text, '\r'));
+	free(text);
+	assert_int_equal(qm_client_export(bob.c, &q, QM_CLIENT_EXPORT_MBOX,
+	                                  path, NULL, NULL, &st, &e),
+	                 QM_ERR_EXISTS);
+
+	snprintf(path, sizeof(path), "%s/Mail", dir);
+	assert_ok(qm_client_export(bob.c, &q, QM_CLIENT_EXPORT_MAILDIR, path,
+	                           NULL, NULL, &st, &e));
+	assert_int_equal(st.written, 3);
+	snprintf(cur, sizeof(cur), "%s/cur", path);
+	d = opendir(cur);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.') {
+			files++;
+			assert_non_null(strstr(de->d_name, ":2,"));
+		}
+	closedir(d);
+	assert_int_equal(files, 3);
+	snprintf(cur, sizeof(cur), "%s/tmp", path);
+	d = opendir(cur);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		assert_true(de->d_name[0] == '.');
+	closedir(d);
+	assert_int_equal(qmt_rmtree(dir), 0);
 }
 
 /* The second FETCH of a sync fails (the connection is lost mid-batch). */
@@ -640,6 +727,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pop3, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_cut_keeps_filed, setup,
 	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_export, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit_folders, setup,
