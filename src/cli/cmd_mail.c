@@ -24,7 +24,8 @@ struct compose_args {
 	const char *att_path[MAX_ATT];
 	size_t natt;
 	long long level, fallback;
-	int all; /* reply: to everyone */
+	int all;   /* reply: to everyone */
+	int plain; /* --plain: who can get no encrypted copy gets it plain */
 };
 
 static const struct option compose_opts[] = {
@@ -33,7 +34,8 @@ static const struct option compose_opts[] = {
 	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
 	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
 	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
-	{"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+	{"plain", 0, 0, 'P'},    {"help", 0, 0, 'h'},
+	{0, 0, 0, 0}};
 
 static const char send_help[] =
 	"usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
@@ -54,6 +56,12 @@ static const char send_help[] =
 	"                           one instead and say so (never silently); no\n"
 	"                           level below the setting min_level is used\n"
 	"  --account ADDR           send from this account (default: the first)\n"
+	"  --plain                  recipients QMail knows no key or SAE ID for\n"
+	"                           (people without QMail) get this message\n"
+	"                           unencrypted, as ordinary mail anyone on the\n"
+	"                           way can read; the others get it encrypted.\n"
+	"                           Without it such a message is refused (exit\n"
+	"                           6); never when a minimum level is set\n"
 	"\n"
 	"The message enters the outbox, sealed, before any network step. If the\n"
 	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
@@ -106,6 +114,7 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 			break;
 		case 'A': a->account = optarg; break;
 		case 'R': a->all = 1; break;
+		case 'P': a->plain = 1; break;
 		case 'h': return -1;
 		default: return cli_usage(cmd, "bad option");
 		}
@@ -211,6 +220,7 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	m.natt = a->natt + nextra;
 	m.level = (int)a->level;
 	m.fallback_level = (int)a->fallback;
+	m.allow_plain = a->plain;
 	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
 	cli_progress_end(g);
 	if (sent.note[0])
@@ -230,10 +240,19 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 			                "the contacts' minimum levels\n");
 		goto out;
 	}
-	printf("sent at level %d (%s): %zu of %zu copies delivered to the "
-	       "server\n",
-	       sent.level, qm_client_level_badge(sent.level), sent.n_sent,
-	       sent.n_outbox);
+	if (sent.n_plain && sent.level == 0)
+		printf("sent unencrypted (--plain) to %s: %zu of %zu copies "
+		       "delivered to the server\n",
+		       cli_safe(sent.plain), sent.n_sent, sent.n_outbox);
+	else
+		printf("sent at level %d (%s): %zu of %zu copies delivered to "
+		       "the server\n",
+		       sent.level, qm_client_level_badge(sent.level),
+		       sent.n_sent, sent.n_outbox);
+	if (sent.n_plain && sent.level)
+		printf("unencrypted (--plain) to %s; encrypted to the "
+		       "others\n",
+		       cli_safe(sent.plain));
 	rc = sent.n_sent == sent.n_outbox ? 0 : QM_EXIT_NET;
 out:
 	for (size_t i = 0; i < a->natt; i++)
@@ -1124,9 +1143,12 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		const struct qm_client_outbox_item *o = &items[i];
 
-		printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), o->level ? "L%d" : "plain", o->level);
+		printf("%6lld  %-9s %-5s  to %s  attempts %d%s%s\n",
 		       (long long)o->id, qm_client_outbox_state_name(o->state),
-		       o->level, cli_safe(o->recipients), o->attempts,
+		       lv, cli_safe(o->recipients), o->attempts,
 		       o->reason ? "  last error: " : "",
 		       o->reason ? cli_safe(o->reason) : "");
 	}
