@@ -261,7 +261,7 @@ typedef void (*qm_client_progress_fn)(void *arg, const char *what,
 
 /* What a send did. */
 struct qm_client_sent {
-	int level;       /* the level actually used (0: every copy went plain) */
+	int level;       /* the level used (0: every copy went plain) */
 	int fell_back;   /* 1 when fallback_level was used */
 	size_t n_outbox; /* outbox entries made (one per Bcc recipient more) */
 	int64_t outbox_ids[8];
@@ -437,11 +437,11 @@ qm_client_levels_msg(struct qm_client *c, const struct qm_client_compose *m,
 
 /* Which recipients of a message would get it unencrypted (allow_plain). */
 struct qm_client_plain {
-	size_t n;     /* recipients who can get no encrypted message */
-	int all;      /* 1: every recipient is one of them */
-	int allowed;  /* 1: no floor forbids sending them a plain copy */
-	int invite;   /* 1: the account's plain copies carry the note on
-	                 QMail (QM_CLIENT_SET_PLAIN_INVITE) */
+	size_t n;    /* recipients who can get no encrypted message */
+	int all;     /* 1: every recipient is one of them */
+	int allowed; /* 1: no floor forbids sending them a plain copy */
+	int invite;  /* 1: the account's plain copies carry the note on
+	                QMail (QM_CLIENT_SET_PLAIN_INVITE) */
 	char rcpts[QM_ERR_ARGMAX];  /* their addresses, comma separated */
 	char reason[QM_ERR_MSGMAX]; /* !allowed: which floor forbids it */
 };

@@ -481,8 +481,8 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 	 * copy (qm_client_plain_msg): the levels are those of the others,
 	 * unless there are none (then each level says why not) */
 	if (!rc)
-		rc = client_plain_split(c, &ac, &tocc, &bcc, &ptocc, &pbcc,
-		                        err);
+		rc =
+		    client_plain_split(c, &ac, &tocc, &bcc, &ptocc, &pbcc, err);
 	if (!rc && tocc.n + bcc.n == 0) {
 		struct rcpts t = tocc, b = bcc;
 

@@ -20,10 +20,10 @@
 
 /* The note the setting plain_invite adds to a plain message. */
 #define INVITE_NOTE                                                            \
-	"\n\n-- \nThis message was sent unencrypted, as ordinary email, "   \
-	"because you do not use QMail yet.\nQMail is an email client that "  \
-	"encrypts mail end to end, with post-quantum and quantum-key "        \
-	"(QKD)\nencryption. With it, we could write to each other "          \
+	"\n\n-- \nThis message was sent unencrypted, as ordinary email, "      \
+	"because you do not use QMail yet.\nQMail is an email client that "    \
+	"encrypts mail end to end, with post-quantum and quantum-key "         \
+	"(QKD)\nencryption. With it, we could write to each other "            \
 	"encrypted.\n"
 
 enum qm_err client_rcpt_plain_only(struct qm_client *c,
@@ -36,8 +36,8 @@ enum qm_err client_rcpt_plain_only(struct qm_client *c,
 
 	*yes = 0;
 	memset(&k, 0, sizeof(k));
-	rc = qm_store_key_contact_get(c->store, bare, QM_CLIENT_ID_ALG, &k,
-	                              err);
+	rc =
+	    qm_store_key_contact_get(c->store, bare, QM_CLIENT_ID_ALG, &k, err);
 	qm_store_key_free(&k);
 	if (rc == QM_OK || rc == QM_ERR_STATE) {
 		/* a key, or a changed one: a QMail user, whose message waits
@@ -98,8 +98,8 @@ enum qm_err client_plain_split(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
-void client_plain_names(const struct rcpts *a, const struct rcpts *b,
-                        char *out, size_t outlen)
+void client_plain_names(const struct rcpts *a, const struct rcpts *b, char *out,
+                        size_t outlen)
 {
 	const struct rcpts *lists[2] = {a, b};
 	size_t have = 0;
@@ -218,8 +218,8 @@ enum qm_err qm_client_plain_msg(struct qm_client *c,
 		return rc;
 	rc = client_compose_rcpts(m, &tocc, &bcc, err);
 	if (!rc)
-		rc = client_plain_split(c, &ac, &tocc, &bcc, &ptocc, &pbcc,
-		                        err);
+		rc =
+		    client_plain_split(c, &ac, &tocc, &bcc, &ptocc, &pbcc, err);
 	if (rc || ptocc.n + pbcc.n == 0)
 		goto out;
 	out->n = ptocc.n + pbcc.n;

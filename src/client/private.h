@@ -624,13 +624,10 @@ QM_NODISCARD enum qm_err client_rcpt_plain_only(struct qm_client *c,
                                                 struct qm_error *err);
 /* Moves the recipients of tocc and bcc that can get no QMail message to
  * ptocc and pbcc (the caller frees all four). */
-QM_NODISCARD enum qm_err client_plain_split(struct qm_client *c,
-                                            const struct acct_conn *ac,
-                                            struct rcpts *tocc,
-                                            struct rcpts *bcc,
-                                            struct rcpts *ptocc,
-                                            struct rcpts *pbcc,
-                                            struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_plain_split(struct qm_client *c, const struct acct_conn *ac,
+                   struct rcpts *tocc, struct rcpts *bcc, struct rcpts *ptocc,
+                   struct rcpts *pbcc, struct qm_error *err);
 /* Whether an unencrypted copy may go to the recipients of a and b (b may
  * be NULL): QM_ERR_UNAVAIL naming the floor that forbids it (the setting
  * min_level, a contact's minimum level), QM_ERR_STATE for a contact whose
@@ -643,21 +640,21 @@ QM_NODISCARD enum qm_err client_plain_allowed(struct qm_client *c,
 /* QM_ERR_UNAVAIL with hint QM_HINT_PLAIN naming the recipients of ptocc
  * and pbcc, who can get no encrypted message. */
 enum qm_err client_plain_refuse(const struct rcpts *ptocc,
-                                const struct rcpts *pbcc,
-                                struct qm_error *err);
+                                const struct rcpts *pbcc, struct qm_error *err);
 /* The addresses of a and b (b may be NULL), comma separated, cut to
  * outlen. */
-void client_plain_names(const struct rcpts *a, const struct rcpts *b,
-                        char *out, size_t outlen);
+void client_plain_names(const struct rcpts *a, const struct rcpts *b, char *out,
+                        size_t outlen);
 /* 1 when account_id's plain copies carry the note on QMail. */
 int client_plain_invite(struct qm_client *c, int64_t account_id);
 /* That note, appended to the text of a plain copy. */
 const char *client_plain_invite_note(void);
 /* The recipients of m as one send sees them: tocc To and Cc (each once),
  * bcc the Bcc addresses not among them. */
-QM_NODISCARD enum qm_err
-client_compose_rcpts(const struct qm_client_compose *m, struct rcpts *tocc,
-                     struct rcpts *bcc, struct qm_error *err);
+QM_NODISCARD enum qm_err client_compose_rcpts(const struct qm_client_compose *m,
+                                              struct rcpts *tocc,
+                                              struct rcpts *bcc,
+                                              struct qm_error *err);
 
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */

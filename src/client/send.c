@@ -313,11 +313,12 @@ static enum qm_err plain_check(struct qm_client *c, const struct acct_conn *ac,
 	rc = entry_hdrs_get(c, o, pt, &eh, err);
 	if (!rc && (eh.mc || !eh.rec.rcpts ||
 	            strcmp(eh.rec.rcpts, o->recipients) != 0))
-		rc = qm_error_set(err, QM_ERR_STATE,
-		                  "its recipients were changed on disk outside "
-		                  "QMail (an unencrypted message goes only to "
-		                  "the recipients it was written for): cancel it "
-		                  "and write it again");
+		rc = qm_error_set(
+		    err, QM_ERR_STATE,
+		    "its recipients were changed on disk outside "
+		    "QMail (an unencrypted message goes only to "
+		    "the recipients it was written for): cancel it "
+		    "and write it again");
 	entry_hdrs_free(&eh);
 	if (!rc)
 		rc = entry_rcpts(o->recipients, rs, err);
@@ -949,8 +950,8 @@ static enum qm_err send_plain_rcpts(struct send *s, struct qm_error *err)
 		return rc;
 	if (!s->m->allow_plain)
 		return client_plain_refuse(&s->ptocc, &s->pbcc, err);
-	copies = (s->tocc.n ? 1 : 0) + s->bcc.n + (s->ptocc.n ? 1 : 0) +
-	         s->pbcc.n;
+	copies =
+	    (s->tocc.n ? 1 : 0) + s->bcc.n + (s->ptocc.n ? 1 : 0) + s->pbcc.n;
 	if (copies > sizeof(s->out->outbox_ids) / sizeof(s->out->outbox_ids[0]))
 		return qm_error_set(
 		    err, QM_ERR_TOOBIG,
@@ -1003,7 +1004,7 @@ static enum qm_err send_prepare(struct send *s, struct qm_error *err)
 /* The plain copy: the same message, with the note on QMail when the
  * account's setting plain_invite asks for it. */
 static enum qm_err send_build_plain(struct send *s, struct qm_mail_compose *mc,
-                                   struct qm_error *err)
+                                    struct qm_error *err)
 {
 	struct qm_buf text;
 	enum qm_err rc = QM_OK;
@@ -1012,8 +1013,8 @@ static enum qm_err send_build_plain(struct send *s, struct qm_mail_compose *mc,
 	if (client_plain_invite(s->c, s->m->account_id)) {
 		rc = qm_buf_append_str(&text, mc->text, err);
 		if (!rc)
-			rc = qm_buf_append_str(&text, client_plain_invite_note(),
-			                       err);
+			rc = qm_buf_append_str(&text,
+			                       client_plain_invite_note(), err);
 		if (!rc)
 			rc = qm_buf_append_byte(&text, '\0', err);
 		if (!rc)

@@ -29,9 +29,9 @@
 #include "qmtest.h"
 
 #define ALICE 0
-#define BOB 1
+#define BOB   1
 #define CAROL 2
-#define PASS "correct horse battery staple"
+#define PASS  "correct horse battery staple"
 
 static struct qmt_mail M;
 static struct qm_client *C;
@@ -137,8 +137,8 @@ static void add_bob_key(void)
 	assert_ok(qm_crypto_identity_public(id, &pub, &e));
 	assert_ok(qm_crypto_pubid_export(pub, qmt_mail_addr(BOB), &arm, &e));
 	assert_ok(qm_client_key_import(C, qmt_mail_addr(BOB),
-	                               (const char *)arm.data, arm.len, fpr,
-	                               &t, &e));
+	                               (const char *)arm.data, arm.len, fpr, &t,
+	                               &e));
 	qm_buf_free(&arm);
 	qm_crypto_pubid_free(&pub);
 	qm_crypto_identity_free(&id);
@@ -385,10 +385,16 @@ static void test_mixed_recipients(void **state)
 	assert_int_equal(qmt_write_file(bodyf, "Mixed body MIXED-MARKER-3\n"),
 	                 0);
 	nb0 = qmt_mail_files(&M, BOB, NULL, files, 64);
-	const char *args[] = {"send",      "--to",      qmt_mail_addr(BOB),
-	                      "--cc",      qmt_mail_addr(CAROL),
-	                      "--subject", "Mixed copies",
-	                      "--body-file", bodyf,     "--plain"};
+	const char *args[] = {"send",
+	                      "--to",
+	                      qmt_mail_addr(BOB),
+	                      "--cc",
+	                      qmt_mail_addr(CAROL),
+	                      "--subject",
+	                      "Mixed copies",
+	                      "--body-file",
+	                      bodyf,
+	                      "--plain"};
 	assert_int_equal(qmt_qmail(home, &out, args, 10), 0);
 	assert_has(out, "sent at level 3");
 	assert_has(out, "unencrypted (--plain) to carol@qmail.test");
@@ -420,10 +426,16 @@ static void test_mixed_recipients(void **state)
 	assert_int_equal(hit, 1);
 
 	/* carol in Bcc: her plain copy names no Bcc */
-	const char *bcc[] = {"send",      "--to",      qmt_mail_addr(BOB),
-	                     "--bcc",     qmt_mail_addr(CAROL),
-	                     "--subject", "Blind copy",
-	                     "--body-file", bodyf,     "--plain"};
+	const char *bcc[] = {"send",
+	                     "--to",
+	                     qmt_mail_addr(BOB),
+	                     "--bcc",
+	                     qmt_mail_addr(CAROL),
+	                     "--subject",
+	                     "Blind copy",
+	                     "--body-file",
+	                     bodyf,
+	                     "--plain"};
 	out = NULL;
 	assert_int_equal(qmt_qmail(home, &out, bcc, 10), 0);
 	free(out);
@@ -443,9 +455,14 @@ static void test_floor_refuses_plain(void **state)
 	struct qm_error e;
 	char bodyf[800];
 	char *out = NULL;
-	const char *args[] = {"send", "--to", qmt_mail_addr(CAROL),
-	                      "--subject", "Below the floor", "--body-file",
-	                      bodyf, "--plain"};
+	const char *args[] = {"send",
+	                      "--to",
+	                      qmt_mail_addr(CAROL),
+	                      "--subject",
+	                      "Below the floor",
+	                      "--body-file",
+	                      bodyf,
+	                      "--plain"};
 	size_t queued;
 
 	(void)state;
@@ -454,8 +471,8 @@ static void test_floor_refuses_plain(void **state)
 	queued = outbox_count();
 	snprintf(bodyf, sizeof(bodyf), "%s/floor.txt", dir);
 	assert_int_equal(qmt_write_file(bodyf, "FLOOR-MARKER\n"), 0);
-	assert_ok(qm_client_level_setting_set(C, QM_CLIENT_SET_MIN_LEVEL, "3",
-	                                      &e));
+	assert_ok(
+	    qm_client_level_setting_set(C, QM_CLIENT_SET_MIN_LEVEL, "3", &e));
 	assert_int_equal(qmt_qmail(home, &out, args, 8), 6);
 	assert_has(out, "min_level");
 	assert_lacks(out, "add --plain");

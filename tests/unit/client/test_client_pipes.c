@@ -452,10 +452,9 @@ static void test_plain_never_below_floor(void **state)
 	assert_true(pl.all);
 	assert_false(pl.allowed);
 	assert_non_null(strstr(pl.reason, "min_level"));
-	assert_int_equal(
-	    qm_client_level_setting_set(g_c, QM_CLIENT_SET_MIN_LEVEL, "none",
-	                                &e),
-	    QM_OK);
+	assert_int_equal(qm_client_level_setting_set(
+	                     g_c, QM_CLIENT_SET_MIN_LEVEL, "none", &e),
+	                 QM_OK);
 
 	/* a contact without SAE ID whose minimum level is set */
 	memset(&ct, 0, sizeof(ct));
@@ -509,12 +508,13 @@ static void test_plain_mixed_copies(void **state)
 	outbox_get(out.outbox_ids[1], &o);
 	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
 	assert_non_null(o.ciphertext);
-	assert_non_null(memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
 	assert_null(memmem(o.ciphertext, o.ciphertext_len, "X-QKD", 5));
 	assert_null(memmem(o.ciphertext, o.ciphertext_len, "QMAIL", 5));
 	/* To names both, as in any mail; the plain note is not added */
-	assert_non_null(memmem(o.ciphertext, o.ciphertext_len,
-	                       "bob@example.org", 15));
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "bob@example.org", 15));
 	assert_null(memmem(o.ciphertext, o.ciphertext_len, "QMail is", 8));
 	qm_store_outbox_item_free(&o);
 }
@@ -529,9 +529,8 @@ static void test_plain_invite_note(void **state)
 	int sent = 0;
 
 	(void)state;
-	assert_int_equal(qm_client_setting_set(g_c, g_acct,
-	                                       QM_CLIENT_SET_PLAIN_INVITE, "1",
-	                                       &e),
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, g_acct, QM_CLIENT_SET_PLAIN_INVITE, "1", &e),
 	                 QM_OK);
 	assert_int_not_equal(send_to(to, 2, 4, 1, &out, &e), QM_OK);
 	assert_int_equal(out.n_outbox, 2);
@@ -539,7 +538,8 @@ static void test_plain_invite_note(void **state)
 	    qm_client_outbox_retry(g_c, out.outbox_ids[1], &sent, &e), QM_OK);
 	outbox_get(out.outbox_ids[1], &o);
 	assert_non_null(memmem(o.ciphertext, o.ciphertext_len, "QMail is", 8));
-	assert_non_null(memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
 	qm_store_outbox_item_free(&o);
 }
 
@@ -658,9 +658,9 @@ static void test_plain_entry_checks(void **state)
 		qm_strlcpy(ct.address, "carol@example.org", sizeof(ct.address));
 		qm_strlcpy(ct.sae_id, "SAE_C", sizeof(ct.sae_id));
 		ct.source = QM_CONTACT_LEARNED;
-		assert_int_equal(qm_store_contact_put(qm_client_store(g_c),
-		                                      g_acct, &ct, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e),
+		    QM_OK);
 	}
 	assert_refused(id, "can now get an encrypted message");
 }
@@ -678,8 +678,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_plain_needs_choice, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_plain_never_below_floor,
-	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_never_below_floor, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_plain_mixed_copies, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_plain_invite_note, setup,
