@@ -639,8 +639,9 @@ QM_NODISCARD enum qm_err client_plain_allowed(struct qm_client *c,
                                               struct qm_error *err);
 /* QM_ERR_UNAVAIL with hint QM_HINT_PLAIN naming the recipients of ptocc
  * and pbcc, who can get no encrypted message. */
-enum qm_err client_plain_refuse(const struct rcpts *ptocc,
-                                const struct rcpts *pbcc, struct qm_error *err);
+QM_NODISCARD enum qm_err client_plain_refuse(const struct rcpts *ptocc,
+                                             const struct rcpts *pbcc,
+                                             struct qm_error *err);
 /* The addresses of a and b (b may be NULL), comma separated, cut to
  * outlen. */
 void client_plain_names(const struct rcpts *a, const struct rcpts *b, char *out,
