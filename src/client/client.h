@@ -253,6 +253,11 @@ struct qm_client_compose {
 	 * unencrypted copy; never where a floor is set. 0: they are refused
 	 * (QM_ERR_UNAVAIL, hint QM_HINT_PLAIN naming them). */
 	int allow_plain;
+	/* With allow_plain: when nplain_to > 0, the choice covers these
+	 * addresses alone (those a person was shown): another recipient who
+	 * can get no encrypted message is refused as without allow_plain. */
+	const char *const *plain_to;
+	size_t nplain_to;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */

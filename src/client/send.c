@@ -929,6 +929,31 @@ static enum qm_err send_precheck(struct qm_client *c,
 	return QM_OK;
 }
 
+/* With m->plain_to: every plain recipient is one of those the sender
+ * chose plain for, else the refusal names the others. */
+static enum qm_err plain_chosen(struct send *s, struct qm_error *err)
+{
+	struct rcpts chosen = {NULL, 0}, other[2] = {{NULL, 0}, {NULL, 0}};
+	const struct rcpts *plain[2] = {&s->ptocc, &s->pbcc};
+	enum qm_err rc = QM_OK;
+
+	if (!s->m->nplain_to)
+		return QM_OK;
+	for (size_t i = 0; i < s->m->nplain_to && !rc; i++)
+		rc = client_rcpts_add(&chosen, s->m->plain_to[i], NULL, err);
+	for (size_t l = 0; l < 2 && !rc; l++)
+		for (size_t i = 0; i < plain[l]->n && !rc; i++)
+			if (!client_rcpts_has(&chosen, plain[l]->v[i]))
+				rc = client_rcpts_add(&other[l], plain[l]->v[i],
+				                      NULL, err);
+	if (!rc && other[0].n + other[1].n)
+		rc = client_plain_refuse(&other[0], &other[1], err);
+	client_rcpts_free(&chosen);
+	client_rcpts_free(&other[0]);
+	client_rcpts_free(&other[1]);
+	return rc;
+}
+
 /*
  * Takes the recipients who can get no encrypted message out of s->tocc and
  * s->bcc into s->ptocc and s->pbcc: refused unless the sender chose plain
@@ -950,6 +975,9 @@ static enum qm_err send_plain_rcpts(struct send *s, struct qm_error *err)
 		return rc;
 	if (!s->m->allow_plain)
 		return client_plain_refuse(&s->ptocc, &s->pbcc, err);
+	rc = plain_chosen(s, err);
+	if (rc)
+		return rc;
 	copies =
 	    (s->tocc.n ? 1 : 0) + s->bcc.n + (s->ptocc.n ? 1 : 0) + s->pbcc.n;
 	if (copies > sizeof(s->out->outbox_ids) / sizeof(s->out->outbox_ids[0]))
