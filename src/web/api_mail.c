@@ -976,10 +976,11 @@ void web_api_send(struct web_req *r)
 	}
 	if (allow_plain == 1 && (!pto || json_array_size(pto) == 0)) {
 		json_decref(j);
-		web_reply_error(r, 400, "bad_request",
-		                "allow_plain needs plain_to: the recipients the "
-		                "person chose to send this message to "
-		                "unencrypted.");
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "allow_plain needs plain_to: the recipients the "
+		    "person chose to send this message to "
+		    "unencrypted.");
 		return;
 	}
 	if (!to || json_array_size(to) == 0) {

@@ -76,10 +76,10 @@ static int setup(void **state)
 		return -1;
 	/* alice's own public key, imported as erin's */
 	qm_buf_init(&arm, 1 << 20);
-	bad = qm_client_key_export(c, a.id, &arm, &e) ||
-	      qm_client_key_import(c, "erin@example.org",
-	                           (const char *)arm.data, arm.len, fpr, &t,
-	                           &e);
+	bad =
+	    qm_client_key_export(c, a.id, &arm, &e) ||
+	    qm_client_key_import(c, "erin@example.org", (const char *)arm.data,
+	                         arm.len, fpr, &t, &e);
 	qm_buf_free(&arm);
 	if (bad)
 		return -1;

@@ -1391,9 +1391,8 @@ static void test_error_hints(void **state)
 	err = json_object_get(r.json, "error");
 	assert_string_equal(json_string_value(json_object_get(err, "code")),
 	                    "unavailable_level");
-	assert_non_null(
-	    strstr(json_string_value(json_object_get(err, "message")),
-	           "min_level"));
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(err, "message")), "min_level"));
 	qmt_resp_free(&r);
 	set_min_level(0);
 	post(&r, "/api/send", body);
@@ -1465,15 +1464,16 @@ static void test_send_plain(void **state)
 	post(&r, "/api/levels", body);
 	assert_int_equal(r.status, 200);
 	pl = json_object_get(r.json, "plain");
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(pl, "recipients"), 0)),
-	    "zoe@example.org");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(pl, "recipients"), 0)),
+	                    "zoe@example.org");
 	assert_int_equal(json_array_size(json_object_get(pl, "recipients")), 1);
 	assert_true(json_is_true(json_object_get(pl, "allowed")));
 	assert_true(json_is_false(json_object_get(pl, "all")));
 	/* the levels are bob's: level 2 is available (his SAE ID) */
 	assert_true(json_is_true(json_object_get(
-	    json_array_get(json_object_get(r.json, "levels"), 1), "available")));
+	    json_array_get(json_object_get(r.json, "levels"), 1),
+	    "available")));
 	qmt_resp_free(&r);
 
 	/* no word, a word that is not true, no plain_to, the wrong plain_to */
@@ -1486,8 +1486,7 @@ static void test_send_plain(void **state)
 	    {",\"allow_plain\":1", 400},
 	    {",\"allow_plain\":true", 400},
 	    {",\"allow_plain\":true,\"plain_to\":[\"yan@example.org\"]", 422},
-	    {",\"allow_plain\":false,\"plain_to\":[\"zoe@example.org\"]",
-	     422},
+	    {",\"allow_plain\":false,\"plain_to\":[\"zoe@example.org\"]", 422},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(body, sizeof(body),
@@ -1527,8 +1526,8 @@ static void test_send_plain(void **state)
 	assert_string_equal(json_string_value(json_array_get(
 	                        json_object_get(r.json, "plain"), 0)),
 	                    "zoe@example.org");
-	assert_int_equal(
-	    json_array_size(json_object_get(r.json, "outbox_ids")), 2);
+	assert_int_equal(json_array_size(json_object_get(r.json, "outbox_ids")),
+	                 2);
 	qmt_resp_free(&r);
 	get(&r, path);
 	items = json_object_get(r.json, "items");
