@@ -808,8 +808,8 @@ async function main() {
     const [sendReq] = await Promise.all([
       P.waitForRequest((r) => r.url().endsWith('/api/send') && r.method() === 'POST', { timeout: T }),
       sendB.click()]);
-    const sentBody = JSON.parse(sendReq.postData());
-    check(sentBody.allow_plain === true && JSON.stringify(sentBody.plain_to) === JSON.stringify([w.bob_addr]), `the plain send asked ${sendReq.postData()}`);
+    const plainReq = JSON.parse(sendReq.postData());
+    check(plainReq.allow_plain === true && JSON.stringify(plainReq.plain_to) === JSON.stringify([w.bob_addr]), `the plain send asked ${sendReq.postData()}`);
     await P.getByRole('heading', { name: 'Outbox' }).waitFor({ timeout: 120000 });
     const plainRow = P.locator('table.grid tbody tr', { hasText: w.bob_addr }).first();
     await plainRow.locator('.state-sent').waitFor({ timeout: T });
