@@ -332,8 +332,9 @@ static const char reply_help[] =
 	"usage: qmail reply ID [--all] [--body-file FILE] [--level N] ...\n"
 	"       qmail forward ID --to ADDR [--body-file FILE] [--level N] ...\n"
 	"\n"
-	"Answers message ID (to its sender; --all: also to every To and Cc\n"
-	"recipient but you), quoting it, with In-Reply-To and References set;\n"
+	"Answers message ID (to its Reply-To address, else its sender; --all:\n"
+	"also to every To and Cc recipient but you), quoting it, with\n"
+	"In-Reply-To and References set;\n"
 	"or forwards it with its attachments. Takes the options of `qmail send`.\n";
 
 static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
@@ -343,8 +344,8 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	struct qm_client_view *v = NULL;
 	struct qm_buf body, subj, refs;
 	struct qm_client_attachment extra[MAX_ATT];
-	char **addrs = NULL;
-	size_t naddrs = 0;
+	char **rto = NULL, **rcc = NULL;
+	size_t nrto = 0, nrcc = 0;
 	struct qm_error e;
 	enum qm_err brc;
 	int rc, end;
@@ -371,36 +372,21 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	if (rc)
 		goto out;
 	if (!fwd) {
-		add_to(a.to, &a.nto, v->from);
-		if (a.all) {
-			struct qm_store_account me;
-			int64_t aid;
+		int64_t aid = 0;
 
-			memset(&me, 0, sizeof(me));
-			if (cli_account_pick(g, a.account, &aid) == 0 &&
-			    qm_client_account_get(g->client, aid, &me, NULL))
-				memset(&me, 0, sizeof(me));
-			/* everyone in To and Cc but this account */
-			if (v->to[0] || v->cc[0]) {
-				char *both = malloc(strlen(v->to) +
-				                    strlen(v->cc) + 3);
-				if (both) {
-					snprintf(both, strlen(v->to) +
-					                       strlen(v->cc) + 3,
-					         "%s%s%s", v->to,
-					         v->to[0] && v->cc[0] ? ", " : "",
-					         v->cc);
-					if (qm_client_addrs_parse(both, &addrs,
-					                         &naddrs,
-					                         NULL) != QM_OK)
-						naddrs = 0;
-					free(both);
-				}
-				for (size_t i = 0; i < naddrs; i++)
-					if (strcasecmp(addrs[i], me.address))
-						add_to(a.cc, &a.ncc, addrs[i]);
-			}
+		/* the engine's answer: Reply-To, else From; --all adds To
+		 * and Cc but this account */
+		if ((rc = cli_account_pick(g, a.account, &aid)))
+			goto out;
+		if (qm_client_reply_rcpts(g->client, aid, v, a.all, &rto, &nrto,
+		                          &rcc, &nrcc, &e)) {
+			rc = cli_fail(&e);
+			goto out;
 		}
+		for (size_t i = 0; i < nrto; i++)
+			add_to(a.to, &a.nto, rto[i]);
+		for (size_t i = 0; i < nrcc; i++)
+			add_to(a.cc, &a.ncc, rcc[i]);
 		brc = quote("\nOn the message you wrote:", v->text, &body, &e);
 		if (!brc && strncasecmp(v->subject, "Re:", 3) != 0)
 			brc = qm_buf_append_str(&subj, "Re: ", &e);
@@ -435,7 +421,8 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
 	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
 out:
-	qm_client_strv_free(&addrs, naddrs);
+	qm_client_strv_free(&rto, nrto);
+	qm_client_strv_free(&rcc, nrcc);
 	qm_buf_free(&body);
 	qm_buf_free(&subj);
 	qm_buf_free(&refs);

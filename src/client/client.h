@@ -828,6 +828,9 @@ struct qm_client_view {
 	 * (authenticated), never the inner copies (bound = 1). */
 	char *from, *to, *cc, *date, *message_id;
 	int bound;
+	/* Reply-To ("" when none): where a reply goes instead of From
+	 * (qm_client_reply_rcpts); of a QMail message, the protected one */
+	char *reply_to;
 	char *subject;
 	char *in_reply_to, *references;
 	char *text;
@@ -859,6 +862,20 @@ QM_NODISCARD enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                                         struct qm_client_view **out,
                                         struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
+/*
+ * Whom a reply to v from account_id goes to: *to gets the addresses of
+ * v's Reply-To when it has one, else of its From; with all, *cc gets v's
+ * To and Cc but the account's own address and the addresses in *to. Bare
+ * addresses, each once; both arrays malloc'd (free with
+ * qm_client_strv_free; NULL when empty). QM_ERR_PARSE when v names no
+ * address to reply to, QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_reply_rcpts(struct qm_client *c,
+                                               int64_t account_id,
+                                               const struct qm_client_view *v,
+                                               int all, char ***to, size_t *nto,
+                                               char ***cc, size_t *ncc,
+                                               struct qm_error *err);
 
 /*
  * Tries once more to open message id, from the copy kept sealed when it

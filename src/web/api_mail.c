@@ -321,6 +321,34 @@ static const char *verify_name(enum qm_store_verify v)
 	}
 }
 
+/* Whom Reply and Reply all write to, as the engine says:
+ * {"to": [...], "all_cc": [...]} (bare addresses), or null. */
+static json_t *reply_json(struct qm_client *c, int64_t account_id,
+                          const struct qm_client_view *v)
+{
+	char **to = NULL, **cc = NULL;
+	size_t nto = 0, ncc = 0;
+	json_t *o, *a, *b;
+
+	if (qm_client_reply_rcpts(c, account_id, v, 1, &to, &nto, &cc, &ncc,
+	                          NULL) != QM_OK)
+		return json_null();
+	a = json_array();
+	b = json_array();
+	for (size_t i = 0; a && i < nto; i++)
+		json_array_append_new(a, web_jstr(to[i]));
+	for (size_t i = 0; b && i < ncc; i++)
+		json_array_append_new(b, web_jstr(cc[i]));
+	qm_client_strv_free(&to, nto);
+	qm_client_strv_free(&cc, ncc);
+	o = a && b ? json_pack("{s:o,s:o}", "to", a, "all_cc", b) : NULL;
+	if (!o) {
+		json_decref(a);
+		json_decref(b);
+	}
+	return o ? o : json_null();
+}
+
 void web_api_message_get(struct web_req *r)
 {
 	struct qm_store_msglist *l;
@@ -401,6 +429,10 @@ void web_api_message_get(struct web_req *r)
 		json_object_set_new(o, "cc", addrs_json(v->cc));
 		json_object_set_new(o, "message_id", web_jstr(v->message_id));
 		json_object_set_new(o, "in_reply_to", web_jstr(v->in_reply_to));
+		json_object_set_new(o, "reply_to", addrs_json(v->reply_to));
+		json_object_set_new(
+		    o, "reply",
+		    reply_json(r->srv->client, l->items[0].account_id, v));
 		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
 		json_object_set_new(o, "has_html",
 		                    json_boolean(!bad && v->html));

@@ -89,7 +89,7 @@ function watch(page, name, base, errors) {
 
 async function shot(page, file) {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' });
+  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' || file === 'compose-plain.png' });
 }
 
 async function unlock(page, url, pass) {
@@ -814,9 +814,15 @@ async function main() {
     const plainRow = P.locator('table.grid tbody tr', { hasText: w.bob_addr }).first();
     await plainRow.locator('.state-sent').waitFor({ timeout: T });
     check((await plainRow.textContent()).includes('Plain (unencrypted)'), `the outbox row: ${await plainRow.textContent()}`);
+    // delivery is asynchronous and bob's background sync is off: sync
+    // until it is there
     await syncAndWait(B, 0);
     const bobPlain = B.locator('#rows li.row').filter({ hasText: 'Plain for Bob' }).first();
-    await bobPlain.waitFor({ timeout: T });
+    for (let i = 0; !(await bobPlain.isVisible()); i++) {
+      check(i < 60, 'bob never got the plain message');
+      await B.locator('#sync-btn').click();
+      await bobPlain.waitFor({ timeout: 2000 }).catch(() => {});
+    }
     check(await bobPlain.locator('.badge-plain').count() === 1, 'bob\'s copy is not marked plain');
     await openBySubject(B, 'Plain for Bob');
     const bobText = await B.locator('#reader pre.text').first().textContent();

@@ -10,7 +10,8 @@
  * it. A message to bob and carol: bob's copy is encrypted, carol's plain,
  * neither holds the other's form, and a Bcc stays out of the headers. A
  * floor (the setting min_level, a contact's minimum level) refuses plain
- * even with --plain, and nothing is queued. No KME runs: levels 3 and 4.
+ * even with --plain, and nothing is queued. A reply goes to the Reply-To
+ * a message names. No KME runs: levels 3 and 4.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,7 +56,9 @@ static const char plain_client[] =
     "    m['From'] = user\n"
     "    m['To'] = to\n"
     "    m['Subject'] = subj\n"
-    "    m['Message-ID'] = '<plain-client-1@qmail.test>'\n"
+    "    m['Message-ID'] = '<plain-client-%d@qmail.test>' % len(subj)\n"
+    "    if len(sys.argv) > 11:\n"
+    "        m['Reply-To'] = sys.argv[11]\n"
     "    m.set_content(body)\n"
     "    s = smtplib.SMTP(host, smtp_port, timeout=60)\n"
     "    s.starttls(context=ctx)\n"
@@ -334,7 +337,7 @@ static void test_plain_reply_to_plain_client(void **state)
 	assert_non_null(got);
 	assert_has(got, "PLAIN-MARKER-7");
 	assert_has(got, "Friday works.");
-	assert_has(got, "In-Reply-To: <plain-client-1@qmail.test>");
+	assert_has(got, "In-Reply-To: <plain-client-16@qmail.test>");
 	assert_has(got, "text/plain");
 	assert_lacks(got, "X-QKD");
 	assert_lacks(got, "multipart/encrypted");
@@ -492,12 +495,65 @@ static void test_floor_refuses_plain(void **state)
 	assert_int_equal(outbox_count(), queued);
 }
 
+/* Carol writes with Reply-To bob: alice's reply (and reply to all) goes
+ * to bob, encrypted (alice has his key since test_mixed_recipients), not
+ * to carol. */
+static void test_reply_to(void **state)
+{
+	const char *send[] = {"send",
+	                      qmt_mail_addr(CAROL),
+	                      qmt_mail_password(CAROL),
+	                      qmt_mail_addr(ALICE),
+	                      "Answer Bob please",
+	                      "Please answer Bob, not me. Carol",
+	                      "Bob B. <bob@qmail.test>"};
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	char **to = NULL, **cc = NULL;
+	size_t nto = 0, ncc = 0;
+	char idtext[32], bodyf[800], files[64][512];
+	char *out = NULL;
+	int64_t id;
+	int nb0, nb;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_int_equal(plain_run(send, 7), 0);
+	assert_true(qmt_mail_wait_files(&M, ALICE, NULL, 2, 60000) >= 2);
+	id = alice_find(NULL, "Answer Bob please");
+	assert_true(id > 0);
+	assert_ok(qm_client_read(C, id, &v, &e));
+	assert_has(v->reply_to, "bob@qmail.test");
+	assert_ok(
+	    qm_client_reply_rcpts(C, ACCT, v, 1, &to, &nto, &cc, &ncc, &e));
+	assert_int_equal(nto, 1);
+	assert_string_equal(to[0], "bob@qmail.test");
+	assert_int_equal(ncc, 0); /* To was alice alone */
+	qm_client_strv_free(&to, nto);
+	qm_client_strv_free(&cc, ncc);
+	qm_client_view_free(&v);
+
+	nb0 = qmt_mail_files(&M, BOB, NULL, files, 64);
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	snprintf(bodyf, sizeof(bodyf), "%s/replyto.txt", dir);
+	assert_int_equal(qmt_write_file(bodyf, "To Bob as asked.\n"), 0);
+	const char *args[] = {"reply", idtext, "--all", "--body-file", bodyf};
+	assert_int_equal(qmt_qmail(home, &out, args, 5), 0);
+	assert_has(out, "sent at level 3");
+	assert_lacks(out, "unencrypted");
+	free(out);
+	nb = qmt_mail_wait_files(&M, BOB, NULL, nb0 + 1, 60000);
+	assert_true(nb > nb0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plain_reply_to_plain_client),
 	    cmocka_unit_test(test_mixed_recipients),
 	    cmocka_unit_test(test_floor_refuses_plain),
+	    cmocka_unit_test(test_reply_to),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

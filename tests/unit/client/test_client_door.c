@@ -810,6 +810,65 @@ static void test_clone(void **state)
 	assert_null(r);
 }
 
+/* Whom a reply goes to (issue 15): Reply-To, else From; to all, To and Cc
+ * but the account's own address and anyone named already. */
+static void test_reply_rcpts(void **state)
+{
+	char from[] = "Bob <bob@example.org>";
+	char reply_to[] = "Bob's list <list@example.org>";
+	char to[] = "alice@example.org, Carol <carol@example.org>";
+	char cc[] = "bob@example.org, LIST@example.org, dave@example.org";
+	char none[] = "", junk[] = "not an address";
+	struct qm_client_view v;
+	char **rt = NULL, **rc = NULL;
+	size_t nrt = 0, nrc = 0;
+	struct qm_error e;
+
+	(void)state;
+	memset(&v, 0, sizeof(v));
+	v.id = 7;
+	v.from = from;
+	v.reply_to = reply_to;
+	v.to = to;
+	v.cc = cc;
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 0, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_OK);
+	assert_int_equal(nrt, 1);
+	assert_string_equal(rt[0], "list@example.org");
+	assert_int_equal(nrc, 0);
+	qm_client_strv_free(&rt, nrt);
+	qm_client_strv_free(&rc, nrc);
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 1, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_OK);
+	assert_int_equal(nrt, 1);
+	assert_string_equal(rt[0], "list@example.org");
+	assert_int_equal(nrc, 3);
+	assert_string_equal(rc[0], "carol@example.org");
+	assert_string_equal(rc[1], "bob@example.org");
+	assert_string_equal(rc[2], "dave@example.org");
+	qm_client_strv_free(&rt, nrt);
+	qm_client_strv_free(&rc, nrc);
+	/* no Reply-To, or one that names no address: From */
+	for (int i = 0; i < 2; i++) {
+		v.reply_to = i ? junk : none;
+		assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 0, &rt,
+		                                       &nrt, &rc, &nrc, &e),
+		                 QM_OK);
+		assert_int_equal(nrt, 1);
+		assert_string_equal(rt[0], "bob@example.org");
+		qm_client_strv_free(&rt, nrt);
+		qm_client_strv_free(&rc, nrc);
+	}
+	v.from = none;
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 1, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_ERR_PARSE);
+	assert_null(rt);
+	assert_null(rc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +884,7 @@ int main(void)
 	    cmocka_unit_test(test_messages_and_drafts),
 	    cmocka_unit_test(test_outbox_list_and_sync_all),
 	    cmocka_unit_test(test_clone),
+	    cmocka_unit_test(test_reply_rcpts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
