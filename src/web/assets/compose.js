@@ -60,18 +60,12 @@ export async function showCompose(root, kind, id) {
     const self = (state.accounts.find((a) => a.id === state.account) || {}).address;
     const re = (s) => (/^re:/i.test(s) ? s : `Re: ${s}`);
     if (kind === 'reply' || kind === 'all') {
-	    // the engine's answer (Reply-To, else From; all: To and Cc but you)
-	    const rp = m.reply || {
-		    to : [ m.from.address ],
-		    all_cc : [...(m.to || []), ...(m.cc || []) ]
-				 .map((a) => a.address)
-				 .filter((a) => a !== self)
-	    };
-	    to.value = rp.to.join(', ');
-	    if (kind === 'all')
-		    cc.value = rp.all_cc.join(', ');
-	    subject.value = re(m.subject || '');
-	    c.inReplyTo = m.message_id;
+      // the engine's answer (Reply-To, else From; all: To and Cc but you)
+      const rp = m.reply || { to: [m.from.address], all_cc: [...(m.to || []), ...(m.cc || [])].map((a) => a.address).filter((a) => a !== self) };
+      to.value = rp.to.join(', ');
+      if (kind === 'all') cc.value = rp.all_cc.join(', ');
+      subject.value = re(m.subject || '');
+      c.inReplyTo = m.message_id;
     } else {
       subject.value = /^fwd:/i.test(m.subject || '') ? m.subject : `Fwd: ${m.subject || ''}`;
     }
