@@ -1031,9 +1031,11 @@ static enum qm_err send_prepare(struct send *s, struct qm_error *err)
 
 /* The plain copy: the same message, with the note on QMail when the
  * account's setting plain_invite asks for it. */
-static enum qm_err send_build_plain(struct send *s, struct qm_mail_compose *mc,
+static enum qm_err send_build_plain(struct send *s,
+                                    const struct qm_mail_compose *mc,
                                     struct qm_error *err)
 {
+	struct qm_mail_compose pc = *mc;
 	struct qm_buf text;
 	enum qm_err rc = QM_OK;
 
@@ -1046,10 +1048,10 @@ static enum qm_err send_build_plain(struct send *s, struct qm_mail_compose *mc,
 		if (!rc)
 			rc = qm_buf_append_byte(&text, '\0', err);
 		if (!rc)
-			mc->text = (const char *)text.data;
+			pc.text = (const char *)text.data;
 	}
 	if (!rc)
-		rc = qm_mail_inner_build(mc, &s->pmime, err);
+		rc = qm_mail_inner_build(&pc, &s->pmime, err);
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->pmime.len,
 		                              s->m->natt, err);

@@ -742,32 +742,6 @@ async function main() {
     await mailset.screenshot({ path: join(SHOTS, 'account-settings.png') });
     log('account mail settings ok');
 
-    // ---- a message whose body is not downloaded yet (header-first) is
-    // marked in the list. webenv files it at a UID the server never gave,
-    // which a sync would find gone: bob's background sync goes off first.
-    await B.evaluate(() => { location.hash = '#/settings'; });
-    await every.waitFor({ timeout: T });
-    await every.fill('0');
-    await Promise.all([
-      B.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
-      B.locator('section[aria-labelledby="s-new"] button', { hasText: 'Save' }).click()]);
-    const hdrSubject = 'Quarterly figures, headers only';
-    await env.cmd(`headeronly ${hdrSubject}`);
-    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
-    const hdrRow = B.locator('#rows li.row').filter({ hasText: hdrSubject });
-    await hdrRow.waitFor({ timeout: T });
-    const mark = hdrRow.locator('.hdronly');
-    check(await mark.isVisible(), 'the header-only message has no visible mark');
-    check(/Only the headers are downloaded/.test(await mark.getAttribute('title')), `the mark's title: ${await mark.getAttribute('title')}`);
-    check(/Only the headers are downloaded/.test(await hdrRow.getAttribute('aria-label')), 'the row\'s label does not say so');
-    check(await B.locator('#rows .hdronly').count() === 1, 'whole messages carry the header-only mark');
-    const hdrListed = await B.evaluate(async (id) => (await (await fetch(`/api/messages?account=${id}&folder=INBOX&limit=100`)).json()).messages, bobAcct.id);
-    const hdrMsg = hdrListed.find((m) => m.subject === hdrSubject);
-    check(hdrMsg && hdrMsg.downloaded === false, `the API lists it as ${JSON.stringify(hdrMsg)}`);
-    check(hdrListed.filter((m) => m.downloaded === false).length === 1, 'the API lists whole messages as not downloaded');
-    await hdrRow.screenshot({ path: join(SHOTS, 'header-only-row.png') });
-    log('header-only mark ok');
-
     // ---- plain mail, never by accident (issue 15). Carol (the fresh home:
     // her only contact is alice, by SAE ID) knows nothing of bob's QMail:
     // compose names him, the send button says "unencrypted", and only that
@@ -814,21 +788,48 @@ async function main() {
     const plainRow = P.locator('table.grid tbody tr', { hasText: w.bob_addr }).first();
     await plainRow.locator('.state-sent').waitFor({ timeout: T });
     check((await plainRow.textContent()).includes('Plain (unencrypted)'), `the outbox row: ${await plainRow.textContent()}`);
-    // delivery is asynchronous and bob's background sync is off: sync
-    // until it is there
+    // delivery is asynchronous: wait until bob's server has it, then sync
+    for (let i = 0; ; i++) {
+      const where = await env.cmd('where Plain for Bob');
+      if (where.includes('INBOX')) break;
+      check(i < 120, `bob's server never got the plain message: ${where}`);
+      await new Promise((res) => { setTimeout(res, 500); });
+    }
     await syncAndWait(B, 0);
     const bobPlain = B.locator('#rows li.row').filter({ hasText: 'Plain for Bob' }).first();
-    for (let i = 0; !(await bobPlain.isVisible()); i++) {
-      check(i < 60, 'bob never got the plain message');
-      await B.locator('#sync-btn').click();
-      await bobPlain.waitFor({ timeout: 2000 }).catch(() => {});
-    }
+    await bobPlain.waitFor({ timeout: T });
     check(await bobPlain.locator('.badge-plain').count() === 1, 'bob\'s copy is not marked plain');
     await openBySubject(B, 'Plain for Bob');
     const bobText = await B.locator('#reader pre.text').first().textContent();
     check(bobText.includes('PLAIN-E2E-MARKER') && bobText.includes('QMail is an email client'), `bob reads: ${bobText}`);
     await pc.close();
     log('plain mail to bob: named, chosen, delivered plain');
+
+    // ---- a message whose body is not downloaded yet (header-first) is
+    // marked in the list. webenv files it at a UID the server never gave,
+    // which a sync would find gone: bob's background sync goes off first.
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    await every.waitFor({ timeout: T });
+    await every.fill('0');
+    await Promise.all([
+      B.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
+      B.locator('section[aria-labelledby="s-new"] button', { hasText: 'Save' }).click()]);
+    const hdrSubject = 'Quarterly figures, headers only';
+    await env.cmd(`headeronly ${hdrSubject}`);
+    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    const hdrRow = B.locator('#rows li.row').filter({ hasText: hdrSubject });
+    await hdrRow.waitFor({ timeout: T });
+    const mark = hdrRow.locator('.hdronly');
+    check(await mark.isVisible(), 'the header-only message has no visible mark');
+    check(/Only the headers are downloaded/.test(await mark.getAttribute('title')), `the mark's title: ${await mark.getAttribute('title')}`);
+    check(/Only the headers are downloaded/.test(await hdrRow.getAttribute('aria-label')), 'the row\'s label does not say so');
+    check(await B.locator('#rows .hdronly').count() === 1, 'whole messages carry the header-only mark');
+    const hdrListed = await B.evaluate(async (id) => (await (await fetch(`/api/messages?account=${id}&folder=INBOX&limit=100`)).json()).messages, bobAcct.id);
+    const hdrMsg = hdrListed.find((m) => m.subject === hdrSubject);
+    check(hdrMsg && hdrMsg.downloaded === false, `the API lists it as ${JSON.stringify(hdrMsg)}`);
+    check(hdrListed.filter((m) => m.downloaded === false).length === 1, 'the API lists whole messages as not downloaded');
+    await hdrRow.screenshot({ path: join(SHOTS, 'header-only-row.png') });
+    log('header-only mark ok');
 
     // ---- the eavesdropping alarm
     await env.cmd('eve on');
