@@ -772,6 +772,8 @@ async function main() {
     check(pn && pnText.includes(w.bob_addr) && !pnText.includes(w.alice_addr) && pnText.includes('the other recipients get it encrypted') && pnText.includes('short note on what QMail is'),
       `the plain notice says: ${pnText}`);
     check(await P.locator('fieldset.levels').isVisible(), 'the levels are hidden although alice gets an encrypted copy');
+    const subjHint = await P.locator('.field', { has: P.getByLabel('Subject', { exact: true }) }).locator('.hint').textContent();
+    check(subjHint.includes(`${w.bob_addr} gets it in clear`), `the subject's hint says: ${subjHint}`);
     await P.locator('.level.ok #level-2').waitFor({ timeout: T });
     await P.locator('#level-2').check();
     await shot(P, 'compose-plain.png');

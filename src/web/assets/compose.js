@@ -49,6 +49,8 @@ export async function showCompose(root, kind, id) {
   const sendBtn = h('button', { type: 'submit', class: 'btn primary', id: 'send-btn' }, 'Send');
   // who would get an ordinary, unencrypted copy (and whether a floor forbids it)
   const plainNotice = h('div', { class: 'notice plain', id: 'plain-notice', role: 'status', 'aria-live': 'polite', hidden: true });
+  const SUBJECT_HINT = 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".';
+  const subjectField = field('Subject', subject, SUBJECT_HINT);
 
   if (kind === 'draft' && draftToOpen && draftToOpen.id === id) {
     const d = draftToOpen;
@@ -115,6 +117,9 @@ export async function showCompose(root, kind, id) {
     const them = who.length > 1 ? 'them' : 'this address';
     c.plainTo = [];
     plainNotice.hidden = !who.length;
+    // an unencrypted copy shows its subject to the servers
+    subjectField.querySelector('.hint').textContent = who.length && p.allowed
+      ? `${p.all ? 'The subject is not encrypted' : 'The subject is encrypted for the others'}: ${list} ${who.length > 1 ? 'get' : 'gets'} it in clear.` : SUBJECT_HINT;
     levels.hidden = !!(p && p.all && who.length);
     sendBtn.disabled = false;
     sendBtn.className = 'btn primary';
@@ -212,7 +217,7 @@ export async function showCompose(root, kind, id) {
     h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : kind === 'draft' ? 'Draft' : (kind ? 'Reply' : 'New message')),
     state.accounts.length > 1 ? field('From', acct) : null,
     field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
-    field('Subject', subject, 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".'),
+    subjectField,
     field('Message', body), suggest, drop, attList, plainNotice, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
