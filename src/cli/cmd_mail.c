@@ -24,7 +24,8 @@ struct compose_args {
 	const char *att_path[MAX_ATT];
 	size_t natt;
 	long long level, fallback;
-	int all; /* reply: to everyone */
+	int all;   /* reply: to everyone */
+	int plain; /* --plain: who can get no encrypted copy gets it plain */
 };
 
 static const struct option compose_opts[] = {
@@ -33,7 +34,8 @@ static const struct option compose_opts[] = {
 	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
 	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
 	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
-	{"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+	{"plain", 0, 0, 'P'},    {"help", 0, 0, 'h'},
+	{0, 0, 0, 0}};
 
 static const char send_help[] =
 	"usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
@@ -54,6 +56,12 @@ static const char send_help[] =
 	"                           one instead and say so (never silently); no\n"
 	"                           level below the setting min_level is used\n"
 	"  --account ADDR           send from this account (default: the first)\n"
+	"  --plain                  recipients QMail knows no key or SAE ID for\n"
+	"                           (people without QMail) get this message\n"
+	"                           unencrypted, as ordinary mail anyone on the\n"
+	"                           way can read; the others get it encrypted.\n"
+	"                           Without it such a message is refused (exit\n"
+	"                           6); never when a minimum level is set\n"
 	"\n"
 	"The message enters the outbox, sealed, before any network step. If the\n"
 	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
@@ -106,6 +114,7 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 			break;
 		case 'A': a->account = optarg; break;
 		case 'R': a->all = 1; break;
+		case 'P': a->plain = 1; break;
 		case 'h': return -1;
 		default: return cli_usage(cmd, "bad option");
 		}
@@ -211,6 +220,7 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	m.natt = a->natt + nextra;
 	m.level = (int)a->level;
 	m.fallback_level = (int)a->fallback;
+	m.allow_plain = a->plain;
 	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
 	cli_progress_end(g);
 	if (sent.note[0])
@@ -230,10 +240,19 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 			                "the contacts' minimum levels\n");
 		goto out;
 	}
-	printf("sent at level %d (%s): %zu of %zu copies delivered to the "
-	       "server\n",
-	       sent.level, qm_client_level_badge(sent.level), sent.n_sent,
-	       sent.n_outbox);
+	if (sent.n_plain && sent.level == 0)
+		printf("sent unencrypted (--plain) to %s: %zu of %zu copies "
+		       "delivered to the server\n",
+		       cli_safe(sent.plain), sent.n_sent, sent.n_outbox);
+	else
+		printf("sent at level %d (%s): %zu of %zu copies delivered to "
+		       "the server\n",
+		       sent.level, qm_client_level_badge(sent.level),
+		       sent.n_sent, sent.n_outbox);
+	if (sent.n_plain && sent.level)
+		printf("unencrypted (--plain) to %s; encrypted to the "
+		       "others\n",
+		       cli_safe(sent.plain));
 	rc = sent.n_sent == sent.n_outbox ? 0 : QM_EXIT_NET;
 out:
 	for (size_t i = 0; i < a->natt; i++)
@@ -313,8 +332,9 @@ static const char reply_help[] =
 	"usage: qmail reply ID [--all] [--body-file FILE] [--level N] ...\n"
 	"       qmail forward ID --to ADDR [--body-file FILE] [--level N] ...\n"
 	"\n"
-	"Answers message ID (to its sender; --all: also to every To and Cc\n"
-	"recipient but you), quoting it, with In-Reply-To and References set;\n"
+	"Answers message ID (to its Reply-To address, else its sender; --all:\n"
+	"also to every To and Cc recipient but you), quoting it, with\n"
+	"In-Reply-To and References set;\n"
 	"or forwards it with its attachments. Takes the options of `qmail send`.\n";
 
 static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
@@ -324,8 +344,8 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	struct qm_client_view *v = NULL;
 	struct qm_buf body, subj, refs;
 	struct qm_client_attachment extra[MAX_ATT];
-	char **addrs = NULL;
-	size_t naddrs = 0;
+	char **rto = NULL, **rcc = NULL;
+	size_t nrto = 0, nrcc = 0;
 	struct qm_error e;
 	enum qm_err brc;
 	int rc, end;
@@ -352,36 +372,21 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	if (rc)
 		goto out;
 	if (!fwd) {
-		add_to(a.to, &a.nto, v->from);
-		if (a.all) {
-			struct qm_store_account me;
-			int64_t aid;
+		int64_t aid = 0;
 
-			memset(&me, 0, sizeof(me));
-			if (cli_account_pick(g, a.account, &aid) == 0 &&
-			    qm_client_account_get(g->client, aid, &me, NULL))
-				memset(&me, 0, sizeof(me));
-			/* everyone in To and Cc but this account */
-			if (v->to[0] || v->cc[0]) {
-				char *both = malloc(strlen(v->to) +
-				                    strlen(v->cc) + 3);
-				if (both) {
-					snprintf(both, strlen(v->to) +
-					                       strlen(v->cc) + 3,
-					         "%s%s%s", v->to,
-					         v->to[0] && v->cc[0] ? ", " : "",
-					         v->cc);
-					if (qm_client_addrs_parse(both, &addrs,
-					                         &naddrs,
-					                         NULL) != QM_OK)
-						naddrs = 0;
-					free(both);
-				}
-				for (size_t i = 0; i < naddrs; i++)
-					if (strcasecmp(addrs[i], me.address))
-						add_to(a.cc, &a.ncc, addrs[i]);
-			}
+		/* the engine's answer: Reply-To, else From; --all adds To
+		 * and Cc but this account */
+		if ((rc = cli_account_pick(g, a.account, &aid)))
+			goto out;
+		if (qm_client_reply_rcpts(g->client, aid, v, a.all, &rto, &nrto,
+		                          &rcc, &nrcc, &e)) {
+			rc = cli_fail(&e);
+			goto out;
 		}
+		for (size_t i = 0; i < nrto; i++)
+			add_to(a.to, &a.nto, rto[i]);
+		for (size_t i = 0; i < nrcc; i++)
+			add_to(a.cc, &a.ncc, rcc[i]);
 		brc = quote("\nOn the message you wrote:", v->text, &body, &e);
 		if (!brc && strncasecmp(v->subject, "Re:", 3) != 0)
 			brc = qm_buf_append_str(&subj, "Re: ", &e);
@@ -416,7 +421,8 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
 	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
 out:
-	qm_client_strv_free(&addrs, naddrs);
+	qm_client_strv_free(&rto, nrto);
+	qm_client_strv_free(&rcc, nrcc);
 	qm_buf_free(&body);
 	qm_buf_free(&subj);
 	qm_buf_free(&refs);
@@ -1124,9 +1130,12 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		const struct qm_client_outbox_item *o = &items[i];
 
-		printf("%6lld  %-9s L%d  to %s  attempts %d%s%s\n",
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), o->level ? "L%d" : "plain", o->level);
+		printf("%6lld  %-9s %-5s  to %s  attempts %d%s%s\n",
 		       (long long)o->id, qm_client_outbox_state_name(o->state),
-		       o->level, cli_safe(o->recipients), o->attempts,
+		       lv, cli_safe(o->recipients), o->attempts,
 		       o->reason ? "  last error: " : "",
 		       o->reason ? cli_safe(o->reason) : "");
 	}

@@ -158,6 +158,16 @@ void cli_hint_text(int hint, const char *arg, char *out, size_t outlen)
 		         "FINGERPRINT`",
 		         a, a, a);
 		break;
+	case QM_HINT_PLAIN:
+		snprintf(out, outlen,
+		         "add --plain to send it to %s unencrypted, as ordinary "
+		         "mail anyone on the way can read (the other recipients "
+		         "still get it encrypted); or import the key %s sent "
+		         "you with `qmail keys import FILE --address ADDR`",
+		         arg && *arg ? cli_safe(arg) : "them",
+		         arg && *arg && strchr(arg, ',') ? "each of them"
+		                                         : "the recipient");
+		break;
 	case QM_HINT_LIMIT_REACHED:
 		snprintf(out, outlen, "raise it with `qmail config set %s N`",
 		         arg && *arg ? cli_safe(arg) : "NAME");

@@ -94,6 +94,10 @@ enum qm_client_hint {
 	                            raise that limit */
 	QM_HINT_LIMIT_UNKNOWN,   /* arg: the name given; list the limits */
 	QM_HINT_SETTING_UNKNOWN, /* arg: the name given; list the settings */
+	QM_HINT_PLAIN,           /* arg: the recipients (comma separated) who
+	                            can get no encrypted message; send it to
+	                            them unencrypted by choosing so for the
+	                            message (allow_plain) */
 	QM_HINT__COUNT
 };
 /* A stable name for the hint, for machine-readable replies
@@ -244,6 +248,16 @@ struct qm_client_compose {
 	int level;          /* 1..4; 0: the default (qm_client_level_prefs) */
 	int fallback_level; /* 0: none; else used (and said) when level is not
 	                       available now; never silently */
+	/* 1: the sender chose, for this message, that recipients who can get
+	 * no encrypted message (qm_client_plain_msg) get an ordinary,
+	 * unencrypted copy; never where a floor is set. 0: they are refused
+	 * (QM_ERR_UNAVAIL, hint QM_HINT_PLAIN naming them). */
+	int allow_plain;
+	/* With allow_plain: when nplain_to > 0, the choice covers these
+	 * addresses alone (those a person was shown): another recipient who
+	 * can get no encrypted message is refused as without allow_plain. */
+	const char *const *plain_to;
+	size_t nplain_to;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */
@@ -252,7 +266,7 @@ typedef void (*qm_client_progress_fn)(void *arg, const char *what,
 
 /* What a send did. */
 struct qm_client_sent {
-	int level;       /* the level actually used */
+	int level;       /* the level used (0: every copy went plain) */
 	int fell_back;   /* 1 when fallback_level was used */
 	size_t n_outbox; /* outbox entries made (one per Bcc recipient more) */
 	int64_t outbox_ids[8];
@@ -263,6 +277,10 @@ struct qm_client_sent {
 	/* levels 3 and 4: the recipients whose public key is not verified
 	 * (sent all the same, to the key as it is), in a sentence, or "" */
 	char warning[QM_ERR_MSGMAX];
+	/* allow_plain: the recipients who were sent an unencrypted copy
+	 * (comma separated, or ""), and how many */
+	char plain[QM_ERR_MSGMAX];
+	size_t n_plain;
 };
 
 /*
@@ -413,12 +431,38 @@ qm_client_levels(struct qm_client *c, int64_t account_id,
 /*
  * The same for a message as qm_client_send sees it: m's account, its To
  * and Cc (one copy) and its Bcc recipients (a copy each); the rest of m
- * is not used.
+ * is not used. The recipients who can get no encrypted message
+ * (qm_client_plain_msg names them) are left out, as qm_client_send leaves
+ * them out of the encrypted copies, unless every recipient is one of them.
  */
 QM_NODISCARD enum qm_err
 qm_client_levels_msg(struct qm_client *c, const struct qm_client_compose *m,
                      uint64_t msg_bytes, struct qm_client_level out[4],
                      uint64_t *needed_bytes, struct qm_error *err);
+
+/* Which recipients of a message would get it unencrypted (allow_plain). */
+struct qm_client_plain {
+	size_t n;    /* recipients who can get no encrypted message */
+	int all;     /* 1: every recipient is one of them */
+	int allowed; /* 1: no floor forbids sending them a plain copy */
+	int invite;  /* 1: the account's plain copies carry the note on
+	                QMail (QM_CLIENT_SET_PLAIN_INVITE) */
+	char rcpts[QM_ERR_ARGMAX];  /* their addresses, comma separated */
+	char reason[QM_ERR_MSGMAX]; /* !allowed: which floor forbids it */
+};
+
+/*
+ * For m as qm_client_send sees it (its account and its To, Cc and Bcc):
+ * the recipients who can get no encrypted message, because QMail knows no
+ * public key (not even a changed one) and no SAE ID for them, and whether
+ * a plain copy may go to them (the setting min_level and their contacts'
+ * minimum levels unset). qm_client_levels_msg then tells the levels of
+ * the others. Fails only when the account or the store cannot be read.
+ */
+QM_NODISCARD enum qm_err qm_client_plain_msg(struct qm_client *c,
+                                             const struct qm_client_compose *m,
+                                             struct qm_client_plain *out,
+                                             struct qm_error *err);
 
 /* The settings (global, every account) for the level of new messages. */
 #define QM_CLIENT_SET_DEFAULT_LEVEL "default_level"
@@ -493,6 +537,10 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
 #define QM_CLIENT_SET_SAVE_SENT                                                \
 	"save_sent" /* "1": append sent mail to                                \
 	               the IMAP Sent folder */
+/* "1": an unencrypted message to recipients who can get no encrypted one
+ * (allow_plain) ends with a short note on what QMail is (an invitation);
+ * unset or "0": nothing is added. Encrypted copies never carry it. */
+#define QM_CLIENT_SET_PLAIN_INVITE "plain_invite"
 /* Global settings (account 0) kept for an interface: the web GUI's
  * background sync and new-mail watch, seconds between syncs (0: off). */
 #define QM_CLIENT_SET_BACKGROUND_SYNC "background_sync_s"
@@ -782,6 +830,9 @@ struct qm_client_view {
 	 * (authenticated), never the inner copies (bound = 1). */
 	char *from, *to, *cc, *date, *message_id;
 	int bound;
+	/* Reply-To ("" when none): where a reply goes instead of From
+	 * (qm_client_reply_rcpts); of a QMail message, the protected one */
+	char *reply_to;
 	char *subject;
 	char *in_reply_to, *references;
 	char *text;
@@ -813,6 +864,20 @@ QM_NODISCARD enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                                         struct qm_client_view **out,
                                         struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
+/*
+ * Whom a reply to v from account_id goes to: *to gets the addresses of
+ * v's Reply-To when it has one, else of its From; with all, *cc gets v's
+ * To and Cc but the account's own address and the addresses in *to. Bare
+ * addresses, each once; both arrays malloc'd (free with
+ * qm_client_strv_free; NULL when empty). QM_ERR_PARSE when v names no
+ * address to reply to, QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_reply_rcpts(struct qm_client *c,
+                                               int64_t account_id,
+                                               const struct qm_client_view *v,
+                                               int all, char ***to, size_t *nto,
+                                               char ***cc, size_t *ncc,
+                                               struct qm_error *err);
 
 /*
  * Tries once more to open message id, from the copy kept sealed when it

@@ -210,6 +210,8 @@ enum qm_err client_view_display(struct qm_client_view *v, struct qm_error *err)
 	if (rc == QM_OK)
 		rc = addresses(&v->cc, err);
 	if (rc == QM_OK)
+		rc = addresses(&v->reply_to, err);
+	if (rc == QM_OK)
 		rc = line(&v->subject, NULL, err);
 	if (rc == QM_OK)
 		rc = line(&v->date, NULL, err);

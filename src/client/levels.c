@@ -437,6 +437,27 @@ enum qm_err client_level_check(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
+enum qm_err client_compose_rcpts(const struct qm_client_compose *m,
+                                 struct rcpts *tocc, struct rcpts *bcc,
+                                 struct qm_error *err)
+{
+	const char *const *lists[3] = {m->to, m->cc, m->bcc};
+	size_t counts[3] = {m->nto, m->ncc, m->nbcc};
+	enum qm_err rc = QM_OK;
+
+	for (size_t l = 0; l < 3 && !rc; l++)
+		for (size_t i = 0; i < counts[l] && !rc; i++) {
+			char bare[QM_STORE_ADDRMAX];
+
+			rc = client_addr_bare(lists[l][i], bare, sizeof(bare),
+			                      err);
+			if (!rc && (l < 2 || !client_rcpts_has(tocc, bare)))
+				rc = client_rcpts_add(l < 2 ? tocc : bcc, bare,
+				                      NULL, err);
+		}
+	return rc;
+}
+
 enum qm_err qm_client_levels_msg(struct qm_client *c,
                                  const struct qm_client_compose *m,
                                  uint64_t msg_bytes,
@@ -444,8 +465,7 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
                                  uint64_t *needed_bytes, struct qm_error *err)
 {
 	struct rcpts tocc = {NULL, 0}, bcc = {NULL, 0};
-	const char *const *lists[3] = {m->to, m->cc, m->bcc};
-	size_t counts[3] = {m->nto, m->ncc, m->nbcc};
+	struct rcpts ptocc = {NULL, 0}, pbcc = {NULL, 0};
 	struct acct_conn ac;
 	enum qm_err rc;
 
@@ -456,16 +476,21 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 	rc = client_acct_conn_load(c, m->account_id, &ac, err);
 	if (rc)
 		return rc;
-	for (size_t l = 0; l < 3 && !rc; l++)
-		for (size_t i = 0; i < counts[l] && !rc; i++) {
-			char bare[QM_STORE_ADDRMAX];
+	rc = client_compose_rcpts(m, &tocc, &bcc, err);
+	/* the recipients who can get no encrypted message would get a plain
+	 * copy (qm_client_plain_msg): the levels are those of the others,
+	 * unless there are none (then each level says why not) */
+	if (!rc)
+		rc =
+		    client_plain_split(c, &ac, &tocc, &bcc, &ptocc, &pbcc, err);
+	if (!rc && tocc.n + bcc.n == 0) {
+		struct rcpts t = tocc, b = bcc;
 
-			rc = client_addr_bare(lists[l][i], bare, sizeof(bare),
-			                      err);
-			if (!rc && (l < 2 || !client_rcpts_has(&tocc, bare)))
-				rc = client_rcpts_add(l < 2 ? &tocc : &bcc,
-				                      bare, NULL, err);
-		}
+		tocc = ptocc;
+		bcc = pbcc;
+		ptocc = t;
+		pbcc = b;
+	}
 	if (rc)
 		goto out;
 	if (needed_bytes)
@@ -494,6 +519,8 @@ enum qm_err qm_client_levels_msg(struct qm_client *c,
 		           sizeof(out[l - 1].unverified));
 	}
 out:
+	client_rcpts_free(&ptocc);
+	client_rcpts_free(&pbcc);
 	client_rcpts_free(&tocc);
 	client_rcpts_free(&bcc);
 	client_acct_conn_free(&ac);

@@ -213,11 +213,13 @@ void client_outbox_rec_clear(struct outbox_rec *r)
 
 	for (size_t i = 0; i < 5; i++)
 		free(*strs[i]);
+	free(r->rcpts);
 	memset(r, 0, sizeof(*r));
 }
 
 enum qm_err client_outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
-                                     struct qm_buf *out, struct qm_error *err)
+                                     const char *rcpts, struct qm_buf *out,
+                                     struct qm_error *err)
 {
 	char num[16];
 	enum qm_err rc;
@@ -236,6 +238,8 @@ enum qm_err client_outbox_rec_encode(int level, const struct qm_mail_hdrs *h,
 		rc = put(out, "date", h->date ? h->date : "", err);
 	if (!rc)
 		rc = put(out, "mid", h->message_id ? h->message_id : "", err);
+	if (!rc && rcpts)
+		rc = put(out, "rcpts", rcpts, err);
 	return rc;
 }
 
@@ -245,8 +249,14 @@ static void rec_field(void *arg, const char *key, char **v)
 	long long x = 0;
 
 	if (strcmp(key, "level") == 0) {
-		if (!r->level && qm_parse_ll(*v, 1, 4, &x, NULL) == QM_OK)
+		if (!r->has_level && qm_parse_ll(*v, 0, 4, &x, NULL) == QM_OK) {
 			r->level = (int)x;
+			r->has_level = 1;
+		}
+		return;
+	}
+	if (strcmp(key, "rcpts") == 0) {
+		take_hdr(&r->rcpts, v);
 		return;
 	}
 	take_hdr(hdr_slot(key, &r->h.from, &r->h.to, &r->h.cc, &r->h.date,
@@ -261,7 +271,7 @@ enum qm_err client_outbox_rec_decode(const void *p, size_t n,
 
 	memset(r, 0, sizeof(*r));
 	rc = kv_each(p, n, rec_field, r, err);
-	if (!rc && (!r->level || !r->h.from || !r->h.to || !r->h.cc ||
+	if (!rc && (!r->has_level || !r->h.from || !r->h.to || !r->h.cc ||
 	            !r->h.date || !r->h.message_id))
 		rc = qm_error_set(err, QM_ERR_PARSE,
 		                  "the sealed record of the outbox entry lacks "

@@ -597,17 +597,65 @@ QM_NODISCARD enum qm_err client_setting_put_int(struct qm_client *c,
  * with QM_ERR_PARSE when one of them is missing; client_outbox_rec_clear frees.
  */
 struct outbox_rec {
-	int level;
+	int level; /* 0: sent unencrypted (allow_plain) */
+	int has_level;
 	struct qm_mail_hdrs h; /* malloc'd strings */
+	char *rcpts; /* level 0: the entry's recipients, as sealed (malloc'd) */
 };
 void client_outbox_rec_clear(struct outbox_rec *r);
+
 QM_NODISCARD enum qm_err client_outbox_rec_encode(int level,
                                                   const struct qm_mail_hdrs *h,
+                                                  const char *rcpts,
                                                   struct qm_buf *out,
                                                   struct qm_error *err);
 QM_NODISCARD enum qm_err client_outbox_rec_decode(const void *p, size_t n,
                                                   struct outbox_rec *r,
                                                   struct qm_error *err);
+
+/* ------------------------------------------------- plain mail (plain.c) */
+
+/* Whether bare can get no QMail message at all (*yes): no public key is
+ * known for it (not even a changed one) and its contact, if any, has no
+ * SAE ID and was not changed on disk. Fails when the store cannot say. */
+QM_NODISCARD enum qm_err client_rcpt_plain_only(struct qm_client *c,
+                                                const struct acct_conn *ac,
+                                                const char *bare, int *yes,
+                                                struct qm_error *err);
+/* Moves the recipients of tocc and bcc that can get no QMail message to
+ * ptocc and pbcc (the caller frees all four). */
+QM_NODISCARD enum qm_err
+client_plain_split(struct qm_client *c, const struct acct_conn *ac,
+                   struct rcpts *tocc, struct rcpts *bcc, struct rcpts *ptocc,
+                   struct rcpts *pbcc, struct qm_error *err);
+/* Whether an unencrypted copy may go to the recipients of a and b (b may
+ * be NULL): QM_ERR_UNAVAIL naming the floor that forbids it (the setting
+ * min_level, a contact's minimum level), QM_ERR_STATE for a contact whose
+ * record was changed on disk. */
+QM_NODISCARD enum qm_err client_plain_allowed(struct qm_client *c,
+                                              const struct acct_conn *ac,
+                                              const struct rcpts *a,
+                                              const struct rcpts *b,
+                                              struct qm_error *err);
+/* QM_ERR_UNAVAIL with hint QM_HINT_PLAIN naming the recipients of ptocc
+ * and pbcc, who can get no encrypted message. */
+QM_NODISCARD enum qm_err client_plain_refuse(const struct rcpts *ptocc,
+                                             const struct rcpts *pbcc,
+                                             struct qm_error *err);
+/* The addresses of a and b (b may be NULL), comma separated, cut to
+ * outlen. */
+void client_plain_names(const struct rcpts *a, const struct rcpts *b, char *out,
+                        size_t outlen);
+/* 1 when account_id's plain copies carry the note on QMail. */
+int client_plain_invite(struct qm_client *c, int64_t account_id);
+/* That note, appended to the text of a plain copy. */
+const char *client_plain_invite_note(void);
+/* The recipients of m as one send sees them: tocc To and Cc (each once),
+ * bcc the Bcc addresses not among them. */
+QM_NODISCARD enum qm_err client_compose_rcpts(const struct qm_client_compose *m,
+                                              struct rcpts *tocc,
+                                              struct rcpts *bcc,
+                                              struct qm_error *err);
 
 /* The receive path's state (recv.c, recv_open.c). */
 /* The outcome of processing one fetched message. */

@@ -23,7 +23,7 @@ static char *dup_or_empty(const char *s)
 void qm_client_view_free(struct qm_client_view **pv)
 {
 	struct qm_client_view *v;
-	char **strs[15];
+	char **strs[16];
 
 	if (!pv || !*pv)
 		return;
@@ -43,7 +43,8 @@ void qm_client_view_free(struct qm_client_view **pv)
 	strs[12] = &v->signer_fpr;
 	strs[13] = &v->sender_owner;
 	strs[14] = &v->signer_addr;
-	for (size_t i = 0; i < 15; i++) {
+	strs[15] = &v->reply_to;
+	for (size_t i = 0; i < 16; i++) {
 		if (*strs[i]) {
 			qm_wipe(*strs[i], strlen(*strs[i]));
 			free(*strs[i]);
@@ -240,6 +241,7 @@ static enum qm_err view_content(struct qm_client_view *v,
 	v->subject = dup_or_empty(mc->subject);
 	v->in_reply_to = dup_or_empty(mc->in_reply_to);
 	v->references = dup_or_empty(mc->references);
+	v->reply_to = dup_or_empty(mc->reply_to);
 	v->text = dup_or_empty(mc->text);
 	v->html = mc->html ? strdup(mc->html) : NULL;
 	v->att = calloc(mc->natt ? mc->natt : 1, sizeof(*v->att));
@@ -360,6 +362,7 @@ static enum qm_err view_body(struct qm_client *c, int64_t id,
 		v->subject = strdup("");
 		v->in_reply_to = strdup("");
 		v->references = strdup("");
+		v->reply_to = strdup("");
 		v->text = strdup("");
 		return QM_OK;
 	}
@@ -427,8 +430,8 @@ static int view_complete(const struct qm_client_view *v)
 {
 	return v->status_text && v->from && v->to && v->cc && v->date &&
 	       v->message_id && v->subject && v->in_reply_to && v->references &&
-	       v->text && v->sender_sae && v->signer_fpr && v->sender_owner &&
-	       v->signer_addr;
+	       v->reply_to && v->text && v->sender_sae && v->signer_fpr &&
+	       v->sender_owner && v->signer_addr;
 }
 
 enum qm_err qm_client_read(struct qm_client *c, int64_t id,

@@ -297,6 +297,82 @@ static enum qm_err entry_lock_get(struct qm_client *c, int64_t id,
 }
 
 /*
+ * The checks of a PENDING plain entry (level 0): its sealed record, with
+ * the recipients the sender chose plain for (an entry whose recipients
+ * were changed on disk, or one without a record, never goes plain); each
+ * of them still one QMail knows nothing of; no floor set since.
+ */
+static enum qm_err plain_check(struct qm_client *c, const struct acct_conn *ac,
+                               const struct qm_store_outbox *o,
+                               const struct qm_buf *pt, struct rcpts *rs,
+                               struct qm_error *err)
+{
+	struct entry_hdrs eh;
+	enum qm_err rc;
+
+	rc = entry_hdrs_get(c, o, pt, &eh, err);
+	if (!rc && (eh.mc || !eh.rec.rcpts ||
+	            strcmp(eh.rec.rcpts, o->recipients) != 0))
+		rc = qm_error_set(
+		    err, QM_ERR_STATE,
+		    "its recipients were changed on disk outside "
+		    "QMail (an unencrypted message goes only to "
+		    "the recipients it was written for): cancel it "
+		    "and write it again");
+	entry_hdrs_free(&eh);
+	if (!rc)
+		rc = entry_rcpts(o->recipients, rs, err);
+	for (size_t i = 0; i < rs->n && !rc; i++) {
+		int plain = 0;
+
+		rc = client_rcpt_plain_only(c, ac, rs->v[i], &plain, err);
+		if (!rc && !plain)
+			rc = qm_error_set(
+			    err, QM_ERR_STATE,
+			    "%s can now get an encrypted message (a public key "
+			    "or an SAE ID is known for it): it is not sent "
+			    "unencrypted; cancel this message and write it "
+			    "again",
+			    rs->v[i]);
+	}
+	if (!rc)
+		rc = client_plain_allowed(c, ac, rs, NULL, err);
+	return rc;
+}
+
+/* A PENDING plain entry (level 0) into QUEUED: its "ciphertext" is the
+ * message itself, as the sender chose for it. */
+static enum qm_err entry_plain(struct qm_client *c, struct acct_conn *ac,
+                               const struct qm_store_outbox *o,
+                               enum enc_fail *how, struct qm_error *err)
+{
+	struct qm_buf pt;
+	struct rcpts rs = {NULL, 0};
+	enum qm_err rc;
+
+	*how = ENC_TRANSIENT;
+	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
+	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	if (rc)
+		goto out;
+	rc = plain_check(c, ac, o, &pt, &rs, err);
+	if (rc) {
+		if (rc != QM_ERR_IO && rc != QM_ERR_NOMEM &&
+		    rc != QM_ERR_LOCKED)
+			*how = ENC_PERMANENT;
+		goto out;
+	}
+	rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
+	if (!rc)
+		rc = qm_store_outbox_set_ciphertext(c->store, o->id, pt.data,
+		                                    pt.len, err);
+out:
+	client_rcpts_free(&rs);
+	qm_buf_free(&pt);
+	return rc;
+}
+
+/*
  * Encrypts a PENDING entry: checks, keys, reservation, envelope, wire
  * message. Every check that needs no KME comes before the first key is
  * fetched (*how = ENC_PERMANENT when one fails); a failure after that is
@@ -317,6 +393,8 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	enum keys_stage stage;
 	enum qm_err rc;
 
+	if (o->level == 0)
+		return entry_plain(c, ac, o, how, err);
 	*how = ENC_TRANSIENT;
 	memset(&eh, 0, sizeof(eh));
 	client_msg_keys_init(&mk, o->level, ac->a.sae_id);
@@ -717,56 +795,29 @@ static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 
 	qm_buf_init(&list, 64 * 1024);
-	qm_buf_init_secure(&rec, 1 << 20);
-	rc = client_outbox_rec_encode(level, h, &rec, err);
-	if (!rc && tocc->n)
+	if (tocc->n)
 		rc = rcpts_join(tocc, &list, err);
+	else
+		rc = QM_OK;
 	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
 		const char *who =
 		    i < first ? (const char *)list.data : bcc->v[i - first];
 
-		rc = qm_store_outbox_add_bound(
-		    c->store, ac->a.id, h->message_id, who, level, mime->data,
-		    mime->len, rec.data, rec.len,
-		    &out->outbox_ids[out->n_outbox], err);
+		/* a plain entry seals its recipients with it: it goes to
+		 * them alone, whatever the database says */
+		qm_buf_init_secure(&rec, 1 << 20);
+		rc = client_outbox_rec_encode(level, h, level ? NULL : who,
+		                              &rec, err);
+		if (!rc)
+			rc = qm_store_outbox_add_bound(
+			    c->store, ac->a.id, h->message_id, who, level,
+			    mime->data, mime->len, rec.data, rec.len,
+			    &out->outbox_ids[out->n_outbox], err);
+		qm_buf_free(&rec);
 		if (!rc)
 			out->n_outbox++;
 	}
-	qm_buf_free(&rec);
 	qm_buf_free(&list);
-	return rc;
-}
-
-/*
- * Puts the message into the outbox (queue_entries) and sends each entry.
- * *refused is 1 when the first entry's keys were refused by the KME: then
- * nothing went out and no entry has a key.
- */
-static enum qm_err send_entries(struct qm_client *c, struct acct_conn *ac,
-                                const struct qm_mail_hdrs *h,
-                                const struct qm_buf *mime, int level,
-                                const struct rcpts *tocc,
-                                const struct rcpts *bcc, struct progress *pg,
-                                struct qm_client_sent *out, int *refused,
-                                struct qm_error *err)
-{
-	enum qm_err rc;
-
-	*refused = 0;
-	rc = queue_entries(c, ac, h, mime, level, tocc, bcc, out, err);
-	/* and on its way */
-	for (size_t i = 0; i < out->n_outbox && !rc; i++) {
-		enum enc_fail how = ENC_TRANSIENT;
-		int sent = 0;
-
-		rc = entry_run(c, ac, out->outbox_ids[i], pg, &sent, &how, err);
-		out->n_sent += (size_t)sent;
-		if (rc && i == 0 && how == ENC_KME_REFUSED)
-			*refused = 1;
-		else if (rc && !sent && how != ENC_PERMANENT)
-			qm_error_prefix(err,
-			                "the message waits in the outbox: ");
-	}
 	return rc;
 }
 
@@ -795,13 +846,53 @@ struct send {
 	struct qm_client_sent *out;
 	struct acct_conn ac;
 	struct rcpts tocc, bcc;
+	struct rcpts ptocc, pbcc; /* who gets a plain copy (allow_plain) */
 	struct level_info li;
 	struct qm_mail_hdrs *h;
-	struct qm_buf mime; /* the protected message (secure) */
+	struct qm_buf mime;  /* the protected message (secure) */
+	struct qm_buf pmime; /* the plain copy (secure), when ptocc or pbcc */
 	struct progress pg;
 	uint64_t size; /* the protected message's size, estimated */
 	int level;
 };
+
+/*
+ * Puts the message into the outbox (queue_entries: the encrypted copies at
+ * s->level, then the plain ones at level 0) and sends each entry, the
+ * encrypted ones first. *refused is 1 when the first entry's keys were
+ * refused by the KME: then nothing went out and no entry has a key.
+ */
+static enum qm_err send_entries(struct send *s, int *refused,
+                                struct qm_error *err)
+{
+	struct qm_client_sent *out = s->out;
+	size_t nenc;
+	enum qm_err rc = QM_OK;
+
+	*refused = 0;
+	if (s->tocc.n + s->bcc.n)
+		rc = queue_entries(s->c, &s->ac, s->h, &s->mime, s->level,
+		                   &s->tocc, &s->bcc, out, err);
+	nenc = out->n_outbox;
+	if (!rc && s->ptocc.n + s->pbcc.n)
+		rc = queue_entries(s->c, &s->ac, s->h, &s->pmime, 0, &s->ptocc,
+		                   &s->pbcc, out, err);
+	/* and on its way */
+	for (size_t i = 0; i < out->n_outbox && !rc; i++) {
+		enum enc_fail how = ENC_TRANSIENT;
+		int sent = 0;
+
+		rc = entry_run(s->c, &s->ac, out->outbox_ids[i], &s->pg, &sent,
+		               &how, err);
+		out->n_sent += (size_t)sent;
+		if (rc && i == 0 && nenc && how == ENC_KME_REFUSED)
+			*refused = 1;
+		else if (rc && !sent && how != ENC_PERMANENT)
+			qm_error_prefix(err,
+			                "the message waits in the outbox: ");
+	}
+	return rc;
+}
 
 /* The protected message's size as the level check counts it: level 1
  * needs a key byte for each byte of it. */
@@ -838,6 +929,71 @@ static enum qm_err send_precheck(struct qm_client *c,
 	return QM_OK;
 }
 
+/* With m->plain_to: every plain recipient is one of those the sender
+ * chose plain for, else the refusal names the others. */
+static enum qm_err plain_chosen(struct send *s, struct qm_error *err)
+{
+	struct rcpts chosen = {NULL, 0}, other[2] = {{NULL, 0}, {NULL, 0}};
+	const struct rcpts *plain[2] = {&s->ptocc, &s->pbcc};
+	enum qm_err rc = QM_OK;
+
+	if (!s->m->nplain_to)
+		return QM_OK;
+	for (size_t i = 0; i < s->m->nplain_to && !rc; i++)
+		rc = client_rcpts_add(&chosen, s->m->plain_to[i], NULL, err);
+	for (size_t l = 0; l < 2 && !rc; l++)
+		for (size_t i = 0; i < plain[l]->n && !rc; i++)
+			if (!client_rcpts_has(&chosen, plain[l]->v[i]))
+				rc = client_rcpts_add(&other[l], plain[l]->v[i],
+				                      NULL, err);
+	if (!rc && other[0].n + other[1].n)
+		rc = client_plain_refuse(&other[0], &other[1], err);
+	client_rcpts_free(&chosen);
+	client_rcpts_free(&other[0]);
+	client_rcpts_free(&other[1]);
+	return rc;
+}
+
+/*
+ * Takes the recipients who can get no encrypted message out of s->tocc and
+ * s->bcc into s->ptocc and s->pbcc: refused unless the sender chose plain
+ * for this message (hint QM_HINT_PLAIN) and no floor forbids it. Each
+ * entry is a copy of its own (the outbox holds at most 8 per message).
+ */
+static enum qm_err send_plain_rcpts(struct send *s, struct qm_error *err)
+{
+	size_t copies;
+	enum qm_err rc;
+
+	rc = client_plain_split(s->c, &s->ac, &s->tocc, &s->bcc, &s->ptocc,
+	                        &s->pbcc, err);
+	if (rc || s->ptocc.n + s->pbcc.n == 0)
+		return rc;
+	/* a floor first: no choice of the sender's passes it */
+	rc = client_plain_allowed(s->c, &s->ac, &s->ptocc, &s->pbcc, err);
+	if (rc)
+		return rc;
+	if (!s->m->allow_plain)
+		return client_plain_refuse(&s->ptocc, &s->pbcc, err);
+	rc = plain_chosen(s, err);
+	if (rc)
+		return rc;
+	copies =
+	    (s->tocc.n ? 1 : 0) + s->bcc.n + (s->ptocc.n ? 1 : 0) + s->pbcc.n;
+	if (copies > sizeof(s->out->outbox_ids) / sizeof(s->out->outbox_ids[0]))
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "this message would need %zu copies (one encrypted and one "
+		    "unencrypted for To and Cc, one per Bcc recipient); at "
+		    "most %zu: send it in two",
+		    copies,
+		    sizeof(s->out->outbox_ids) / sizeof(s->out->outbox_ids[0]));
+	s->out->n_plain = s->ptocc.n + s->pbcc.n;
+	client_plain_names(&s->ptocc, &s->pbcc, s->out->plain,
+	                   sizeof(s->out->plain));
+	return QM_OK;
+}
+
 /* Everything that can be checked before the message enters the outbox
  * and any key is fetched: the recipients, each once, and the level. */
 static enum qm_err send_prepare(struct send *s, struct qm_error *err)
@@ -855,12 +1011,51 @@ static enum qm_err send_prepare(struct send *s, struct qm_error *err)
 		    err, QM_ERR_TOOBIG,
 		    "at most 7 Bcc recipients (each gets its own "
 		    "encrypted copy)");
+	rc = send_plain_rcpts(s, err);
+	if (rc)
+		return rc;
 	s->level = s->m->level ? s->m->level : prefs.default_level;
 	s->size = compose_size(s->m);
+	if (s->tocc.n + s->bcc.n == 0) {
+		/* every recipient gets the plain copy */
+		s->level = 0;
+		s->out->level = 0;
+		return QM_OK;
+	}
 	rc = send_level(s->c, &s->ac, s->m, &s->tocc, &s->bcc, s->size,
 	                &s->level, &s->li, s->out, err);
 	if (!rc)
 		s->out->level = s->level;
+	return rc;
+}
+
+/* The plain copy: the same message, with the note on QMail when the
+ * account's setting plain_invite asks for it. */
+static enum qm_err send_build_plain(struct send *s,
+                                    const struct qm_mail_compose *mc,
+                                    struct qm_error *err)
+{
+	struct qm_mail_compose pc = *mc;
+	struct qm_buf text;
+	enum qm_err rc = QM_OK;
+
+	qm_buf_init_secure(&text, QM_CLIENT_MAXMSG);
+	if (client_plain_invite(s->c, s->m->account_id)) {
+		rc = qm_buf_append_str(&text, mc->text, err);
+		if (!rc)
+			rc = qm_buf_append_str(&text,
+			                       client_plain_invite_note(), err);
+		if (!rc)
+			rc = qm_buf_append_byte(&text, '\0', err);
+		if (!rc)
+			pc.text = (const char *)text.data;
+	}
+	if (!rc)
+		rc = qm_mail_inner_build(&pc, &s->pmime, err);
+	if (!rc)
+		rc = client_send_limits_check(&s->ac.lim, s->pmime.len,
+		                              s->m->natt, err);
+	qm_buf_free(&text);
 	return rc;
 }
 
@@ -904,6 +1099,8 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
 		                              err);
+	if (!rc && s->ptocc.n + s->pbcc.n)
+		rc = send_build_plain(s, &mc, err);
 	free(att);
 	return rc;
 }
@@ -953,8 +1150,7 @@ static enum qm_err send_refused(struct send *s, enum qm_err rc,
 	s->out->fell_back = 1;
 	s->out->level = s->level;
 	qm_error_clear(err);
-	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
-	                  &s->bcc, &s->pg, s->out, &refused, err);
+	rc = send_entries(s, &refused, err);
 	if (rc && refused)
 		qm_error_prefix(err, "the message waits in the outbox: ");
 	return rc;
@@ -966,8 +1162,7 @@ static enum qm_err send_go(struct send *s, struct qm_error *err)
 	int refused = 0;
 	enum qm_err rc;
 
-	rc = send_entries(s->c, &s->ac, s->h, &s->mime, s->level, &s->tocc,
-	                  &s->bcc, &s->pg, s->out, &refused, err);
+	rc = send_entries(s, &refused, err);
 	if (rc && refused && !s->li.ask)
 		/* the KME's status said it had the keys: a refusal now is a
 		 * moment's shortage, and the message waits for a retry */
@@ -1006,6 +1201,7 @@ enum qm_err qm_client_send(struct qm_client *c,
 	if (rc)
 		return rc;
 	qm_buf_init_secure(&s.mime, QM_CLIENT_MAXMSG);
+	qm_buf_init_secure(&s.pmime, QM_CLIENT_MAXMSG + 4096);
 	rc = send_prepare(&s, err);
 	if (!rc)
 		rc = send_build(&s, err);
@@ -1013,8 +1209,11 @@ enum qm_err qm_client_send(struct qm_client *c,
 		rc = send_go(&s, err);
 	client_rcpts_free(&s.tocc);
 	client_rcpts_free(&s.bcc);
+	client_rcpts_free(&s.ptocc);
+	client_rcpts_free(&s.pbcc);
 	qm_mail_hdrs_free(&s.h);
 	qm_buf_free(&s.mime);
+	qm_buf_free(&s.pmime);
 	client_acct_conn_free(&s.ac);
 	return rc;
 }

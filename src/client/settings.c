@@ -56,6 +56,9 @@ static const struct setting table[] = {
      "0..1000000",
      "a folder with more new messages than this is fetched headers "
      "first (0: never)"},
+    {QM_CLIENT_SET_PLAIN_INVITE, 0, "0", SET_BOOL, "0|1",
+     "unencrypted mail to someone without QMail ends with a short note "
+     "on what QMail is"},
     {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS, "0..86400",
      "seconds between the web GUI's background syncs (0: off)"},
 };

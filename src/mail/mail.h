@@ -194,6 +194,7 @@ struct qm_mail_content {
 	char *subject;
 	char *in_reply_to;
 	char *references;
+	char *reply_to; /* the Reply-To header as written; "" when none */
 	char *text; /* preferred: text/plain; "" when the mail has only HTML */
 	char *html;
 	struct qm_mail_part *att;

@@ -451,6 +451,7 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	}
 	free(c->in_reply_to);
 	free(c->references);
+	free(c->reply_to);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -537,6 +538,7 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 	if (!(w.c->subject = mail_strdup(subj ? subj : "")) ||
 	    !(w.c->in_reply_to = raw_header(GMIME_OBJECT(m), "In-Reply-To")) ||
 	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
+	    !(w.c->reply_to = raw_header(GMIME_OBJECT(m), "Reply-To")) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;

@@ -106,10 +106,11 @@ static enum qm_err outbox_add(struct qm_store *s, int64_t account_id,
 	int src;
 
 	if (!message_id || !*message_id || !recipients || !*recipients ||
-	    level < 1 || level > 4)
+	    level < 0 || level > 4)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "an outbox entry needs a Message-ID, "
-		                    "recipients and a level of 1 to 4");
+		                    "recipients and a level of 1 to 4 (0: "
+		                    "sent unencrypted)");
 	rc = store_check_len("the Message-ID", message_id, QM_STORE_NAMEMAX * 2,
 	                     err);
 	if (rc != QM_OK)

@@ -321,6 +321,34 @@ static const char *verify_name(enum qm_store_verify v)
 	}
 }
 
+/* Whom Reply and Reply all write to, as the engine says:
+ * {"to": [...], "all_cc": [...]} (bare addresses), or null. */
+static json_t *reply_json(struct qm_client *c, int64_t account_id,
+                          const struct qm_client_view *v)
+{
+	char **to = NULL, **cc = NULL;
+	size_t nto = 0, ncc = 0;
+	json_t *o, *a, *b;
+
+	if (qm_client_reply_rcpts(c, account_id, v, 1, &to, &nto, &cc, &ncc,
+	                          NULL) != QM_OK)
+		return json_null();
+	a = json_array();
+	b = json_array();
+	for (size_t i = 0; a && i < nto; i++)
+		json_array_append_new(a, web_jstr(to[i]));
+	for (size_t i = 0; b && i < ncc; i++)
+		json_array_append_new(b, web_jstr(cc[i]));
+	qm_client_strv_free(&to, nto);
+	qm_client_strv_free(&cc, ncc);
+	o = a && b ? json_pack("{s:o,s:o}", "to", a, "all_cc", b) : NULL;
+	if (!o) {
+		json_decref(a);
+		json_decref(b);
+	}
+	return o ? o : json_null();
+}
+
 void web_api_message_get(struct web_req *r)
 {
 	struct qm_store_msglist *l;
@@ -401,6 +429,10 @@ void web_api_message_get(struct web_req *r)
 		json_object_set_new(o, "cc", addrs_json(v->cc));
 		json_object_set_new(o, "message_id", web_jstr(v->message_id));
 		json_object_set_new(o, "in_reply_to", web_jstr(v->in_reply_to));
+		json_object_set_new(o, "reply_to", addrs_json(v->reply_to));
+		json_object_set_new(
+		    o, "reply",
+		    reply_json(r->srv->client, l->items[0].account_id, v));
 		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
 		json_object_set_new(o, "has_html",
 		                    json_boolean(!bad && v->html));
@@ -834,8 +866,19 @@ static json_t *addr_array(const char *list)
 	return a;
 }
 
+/* {"recipients": [...], "all", "allowed", "reason", "invite"}: who would
+ * get the message unencrypted (qm_client_plain_msg), or NULL. */
+static json_t *plain_json(const struct qm_client_plain *pl)
+{
+	return json_pack("{s:o,s:b,s:b,s:o,s:b}", "recipients",
+	                 addr_array(pl->rcpts), "all", pl->all, "allowed",
+	                 pl->allowed, "reason", web_jstr(pl->reason), "invite",
+	                 pl->invite);
+}
+
 void web_api_levels(struct web_req *r)
 {
+	struct qm_client_plain pl;
 	struct qm_client_level lv[4];
 	struct qm_client_level_prefs prefs;
 	struct qm_client_compose m;
@@ -888,6 +931,7 @@ void web_api_levels(struct web_req *r)
 		goto out;
 	}
 	if (qm_client_level_prefs(r->srv->client, acct, &prefs, &e) != QM_OK ||
+	    qm_client_plain_msg(r->srv->client, &m, &pl, &e) != QM_OK ||
 	    qm_client_levels_msg(r->srv->client, &m, bytes, lv, &needed, &e) !=
 	        QM_OK) {
 		web_reply_qm_error(r, &e);
@@ -912,12 +956,14 @@ void web_api_levels(struct web_req *r)
 		json_array_append_new(arr, o);
 	}
 	/* default_level: what a message without a level goes at; min_level:
-	 * the setting (0: none) */
+	 * the setting (0: none); plain: who can get no encrypted message
+	 * (the levels are those of the others) */
 	web_reply_json(r, 200,
-	               arr ? json_pack("{s:I,s:o,s:i,s:i}", "needed_bytes",
+	               arr ? json_pack("{s:I,s:o,s:i,s:i,s:o*}", "needed_bytes",
 	                               (json_int_t)needed, "levels", arr,
 	                               "default_level", prefs.default_level,
-	                               "min_level", prefs.min_level)
+	                               "min_level", prefs.min_level, "plain",
+	                               plain_json(&pl))
 	                   : NULL);
 out:
 	json_decref(j);
@@ -932,13 +978,16 @@ void web_api_send(struct web_req *r)
 	struct web_upload *taken[WEB_MAX_UPLOADS];
 	unsigned char session_id[WEB_ID_BYTES];
 	struct qm_error e;
-	json_t *j = web_body_json(r), *to = NULL, *cc = NULL, *bcc = NULL, *ups;
-	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS];
+	json_t *j = web_body_json(r), *to = NULL, *cc = NULL, *bcc = NULL, *ups,
+	       *pto = NULL;
+	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS],
+	    *ptov[MAX_RCPTS];
 	const char *subject = "", *text = "", *irt = NULL;
 	long long acct = 0, level = 0, draft = 0;
 	size_t nt = 0, i, k;
 	enum qm_err rc;
 	json_t *ids;
+	int allow_plain = 0;
 
 	if (!j)
 		return;
@@ -951,8 +1000,19 @@ void web_api_send(struct web_req *r)
 	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0 ||
 	    web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
-	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0) {
+	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
+	    web_get_bool(r, j, "allow_plain", &allow_plain) < 0 ||
+	    web_get_addrs(r, j, "plain_to", MAX_RCPTS, &pto) < 0) {
 		json_decref(j);
+		return;
+	}
+	if (allow_plain == 1 && (!pto || json_array_size(pto) == 0)) {
+		json_decref(j);
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "allow_plain needs plain_to: the recipients the "
+		    "person chose to send this message to "
+		    "unencrypted.");
 		return;
 	}
 	if (!to || json_array_size(to) == 0) {
@@ -972,6 +1032,11 @@ void web_api_send(struct web_req *r)
 	m.text = text ? text : "";
 	m.in_reply_to = irt && *irt ? irt : NULL;
 	m.level = (int)level;
+	/* only the literal true of this request sends anything unencrypted,
+	 * and only to the recipients it names (those the page showed) */
+	m.allow_plain = allow_plain == 1;
+	collect(pto, ptov, &m.nplain_to, MAX_RCPTS);
+	m.plain_to = ptov;
 	/* Take the uploads out of the session while the client works on them,
 	 * so that a lock in another tab cannot free them under us. */
 	ups = json_object_get(j, "uploads");
@@ -1060,9 +1125,10 @@ void web_api_send(struct web_req *r)
 			                      web_id_json(sent.outbox_ids[i]));
 		web_reply_json(
 		    r, 202,
-		    json_pack("{s:o,s:i,s:b,s:s,s:o,s:o,s:o}", "outbox_ids",
+		    json_pack("{s:o,s:i,s:b,s:o,s:s,s:o,s:o,s:o}", "outbox_ids",
 		              ids ? ids : json_array(), "level", sent.level,
-		              "fell_back", sent.fell_back, "state",
+		              "fell_back", sent.fell_back, "plain",
+		              addr_array(sent.plain), "state",
 		              rc == QM_OK && sent.n_sent == sent.n_outbox
 		                  ? "sent"
 		                  : "queued",
@@ -1098,7 +1164,14 @@ void web_api_send(struct web_req *r)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	qm_wipe(session_id, sizeof(session_id));
-	if (rc == QM_ERR_UNAVAIL)
+	if (rc == QM_ERR_UNAVAIL && e.hint == QM_HINT_PLAIN) {
+		/* who can get no encrypted message: the page asks the person
+		 * and sends again with allow_plain */
+		web_reply_qm_error(r, &e);
+		r->reply.status = 422;
+		json_object_set_new(json_object_get(r->reply.json, "error"),
+		                    "code", json_string("plain_needed"));
+	} else if (rc == QM_ERR_UNAVAIL)
 		web_reply_error(r, 422, "unavailable_level", "%s",
 		                qm_error_msg(&e));
 	else

@@ -14,7 +14,9 @@
 // moves by menu and by drag, archive and delete to Trash, keyboard navigation
 // and labels, an account's mail settings in Settings (a bad value refused
 // with the engine's words) and the mark of a message whose body is not
-// downloaded yet. Writes screenshots of
+// downloaded yet, and plain mail to someone without QMail (the compose
+// notice, the "Send unencrypted" button, the invitation setting, the
+// plain copy bob reads). Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -87,7 +89,7 @@ function watch(page, name, base, errors) {
 
 async function shot(page, file) {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' });
+  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' || file === 'compose-plain.png' });
 }
 
 async function unlock(page, url, pass) {
@@ -739,6 +741,71 @@ async function main() {
     mkdirSync(SHOTS, { recursive: true });
     await mailset.screenshot({ path: join(SHOTS, 'account-settings.png') });
     log('account mail settings ok');
+
+    // ---- plain mail, never by accident (issue 15). Carol (the fresh home:
+    // her only contact is alice, by SAE ID) knows nothing of bob's QMail:
+    // compose names him, the send button says "unencrypted", and only that
+    // button sends; bob gets an ordinary message with the invitation the
+    // account's setting adds.
+    const pc = await ctx(false);
+    const P = await pc.newPage();
+    watch(P, 'carol', w.fresh, errors);
+    await unlock(P, w.fresh, w.passphrase);
+    await P.evaluate(() => { location.hash = '#/settings'; });
+    const cAcct = P.locator('details', { has: P.locator('summary', { hasText: w.carol_addr }) });
+    await cAcct.locator('summary').click();
+    await cAcct.locator('fieldset.mailset').getByLabel('Invite people without QMail').check();
+    await Promise.all([
+      P.waitForResponse((r) => /\/api\/accounts\/[0-9]+$/.test(r.url()) && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
+      cAcct.getByRole('button', { name: 'Save', exact: true }).click()]);
+    await P.evaluate(() => { location.hash = '#/compose'; });
+    await P.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+    await P.getByLabel('To', { exact: true }).fill(w.bob_addr);
+    await P.getByLabel('Cc', { exact: true }).fill(w.alice_addr);
+    await P.getByLabel('Subject', { exact: true }).fill('Plain for Bob');
+    await P.getByLabel('Message', { exact: true }).fill('Hello Bob, this goes unencrypted. PLAIN-E2E-MARKER\n');
+    const pn = P.locator('#plain-notice');
+    const sendB = P.locator('#send-btn');
+    // mixed: bob plain, alice encrypted
+    await P.waitForFunction((b) => document.querySelector('#send-btn').textContent === `Send, unencrypted to ${b}`, w.bob_addr, { timeout: T });
+    const pnText = await pn.textContent();
+    check(pn && pnText.includes(w.bob_addr) && !pnText.includes(w.alice_addr) && pnText.includes('the other recipients get it encrypted') && pnText.includes('short note on what QMail is'),
+      `the plain notice says: ${pnText}`);
+    check(await P.locator('fieldset.levels').isVisible(), 'the levels are hidden although alice gets an encrypted copy');
+    const subjHint = await P.locator('.field', { has: P.getByLabel('Subject', { exact: true }) }).locator('.hint').textContent();
+    check(subjHint.includes(`${w.bob_addr} gets it in clear`), `the subject's hint says: ${subjHint}`);
+    await P.locator('.level.ok #level-2').waitFor({ timeout: T });
+    await P.locator('#level-2').check();
+    await shot(P, 'compose-plain.png');
+    // bob alone: nothing encrypted, no level to choose
+    await P.getByLabel('Cc', { exact: true }).fill('');
+    await P.waitForFunction((b) => document.querySelector('#send-btn').textContent === `Send unencrypted to ${b}`, w.bob_addr, { timeout: T });
+    check(!(await P.locator('fieldset.levels').isVisible()), 'levels shown for a message that goes unencrypted to all');
+    const [sendReq] = await Promise.all([
+      P.waitForRequest((r) => r.url().endsWith('/api/send') && r.method() === 'POST', { timeout: T }),
+      sendB.click()]);
+    const plainReq = JSON.parse(sendReq.postData());
+    check(plainReq.allow_plain === true && JSON.stringify(plainReq.plain_to) === JSON.stringify([w.bob_addr]), `the plain send asked ${sendReq.postData()}`);
+    await P.getByRole('heading', { name: 'Outbox' }).waitFor({ timeout: 120000 });
+    const plainRow = P.locator('table.grid tbody tr', { hasText: w.bob_addr }).first();
+    await plainRow.locator('.state-sent').waitFor({ timeout: T });
+    check((await plainRow.textContent()).includes('Plain (unencrypted)'), `the outbox row: ${await plainRow.textContent()}`);
+    // delivery is asynchronous: wait until bob's server has it, then sync
+    for (let i = 0; ; i++) {
+      const where = await env.cmd('where Plain for Bob');
+      if (where.includes('INBOX')) break;
+      check(i < 120, `bob's server never got the plain message: ${where}`);
+      await new Promise((res) => { setTimeout(res, 500); });
+    }
+    await syncAndWait(B, 0);
+    const bobPlain = B.locator('#rows li.row').filter({ hasText: 'Plain for Bob' }).first();
+    await bobPlain.waitFor({ timeout: T });
+    check(await bobPlain.locator('.badge-plain').count() === 1, 'bob\'s copy is not marked plain');
+    await openBySubject(B, 'Plain for Bob');
+    const bobText = await B.locator('#reader pre.text').first().textContent();
+    check(bobText.includes('PLAIN-E2E-MARKER') && bobText.includes('QMail is an email client'), `bob reads: ${bobText}`);
+    await pc.close();
+    log('plain mail to bob: named, chosen, delivered plain');
 
     // ---- a message whose body is not downloaded yet (header-first) is
     // marked in the list. webenv files it at a UID the server never gave,

@@ -19,6 +19,7 @@ const HINTS = {
   limit_reached: (a) => `Open Settings > Limits to raise ${a || 'the limit'}.`,
   limit_unknown: () => 'Settings > Limits lists them.',
   setting_unknown: () => 'Settings lists them.',
+  plain: (a) => `Compose names ${a || 'them'} and offers to send to ${a && a.includes(',') ? 'them' : 'this address'} unencrypted, as ordinary email; or import their public key in Keyring.`,
 };
 
 // What the page says to do for hint about arg; '' when nothing.

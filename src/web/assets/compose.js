@@ -4,7 +4,12 @@
 // level selector that says for each level whether it can be used now (and
 // is re-asked as recipients, text and attachments change; the default level
 // of the settings is chosen until the person picks one), a notice naming
-// the recipients whose public keys are not verified, drafts, send.
+// the recipients whose public keys are not verified, drafts, send. Plain
+// mail never by accident: when some recipients can get no encrypted
+// message (QMail knows no key or SAE ID for them) a notice names them and
+// the send button becomes "Send unencrypted to ..."; only that button asks
+// the server for plain (allow_plain, plain_to: the names shown), and a
+// change of recipients since the notice asks again before sending.
 import { api } from './api.js';
 import { upload, hintText } from './api.js';
 import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
@@ -24,7 +29,7 @@ function quote(m) {
 }
 
 export async function showCompose(root, kind, id) {
-  const c = { uploads: [], draft: null, level: 0, chosen: false, inReplyTo: null, levels: [] };
+  const c = { uploads: [], draft: null, level: 0, chosen: false, inReplyTo: null, levels: [], plain: null, plainTo: [], checkedFor: '' };
   const to = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000', 'aria-required': 'true' });
   const cc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
   const bcc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
@@ -41,7 +46,11 @@ export async function showCompose(root, kind, id) {
   const drop = h('div', { class: 'dropzone', tabindex: '0', role: 'button', 'aria-label': 'Add attachments: drop files here or press Enter to choose' },
     'Drop files here or ', h('label', { for: 'file-input', class: 'link' }, 'choose files'), fileInput);
   const status = h('p', { role: 'status', 'aria-live': 'polite' });
-  const sendBtn = h('button', { type: 'submit', class: 'btn primary' }, 'Send');
+  const sendBtn = h('button', { type: 'submit', class: 'btn primary', id: 'send-btn' }, 'Send');
+  // who would get an ordinary, unencrypted copy (and whether a floor forbids it)
+  const plainNotice = h('div', { class: 'notice plain', id: 'plain-notice', role: 'status', 'aria-live': 'polite', hidden: true });
+  const SUBJECT_HINT = 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".';
+  const subjectField = field('Subject', subject, SUBJECT_HINT);
 
   if (kind === 'draft' && draftToOpen && draftToOpen.id === id) {
     const d = draftToOpen;
@@ -53,8 +62,10 @@ export async function showCompose(root, kind, id) {
     const self = (state.accounts.find((a) => a.id === state.account) || {}).address;
     const re = (s) => (/^re:/i.test(s) ? s : `Re: ${s}`);
     if (kind === 'reply' || kind === 'all') {
-      to.value = (m.reply_to && m.reply_to.length ? m.reply_to : [m.from]).map((a) => a.address).join(', ');
-      if (kind === 'all') cc.value = [...(m.to || []), ...(m.cc || [])].map((a) => a.address).filter((a) => a !== self).join(', ');
+      // the engine's answer (Reply-To, else From; all: To and Cc but you)
+      const rp = m.reply || { to: [m.from.address], all_cc: [...(m.to || []), ...(m.cc || [])].map((a) => a.address).filter((a) => a !== self) };
+      to.value = rp.to.join(', ');
+      if (kind === 'all') cc.value = rp.all_cc.join(', ');
       subject.value = re(m.subject || '');
       c.inReplyTo = m.message_id;
     } else {
@@ -66,14 +77,18 @@ export async function showCompose(root, kind, id) {
 
   let timer = 0;
   const recheck = () => { clearTimeout(timer); timer = setTimeout(checkLevels, 300); };
+  const rcptKey = () => JSON.stringify([acct.value, splitAddrs(to.value), splitAddrs(cc.value), splitAddrs(bcc.value)]);
   async function checkLevels() {
     const all = [...splitAddrs(to.value), ...splitAddrs(cc.value), ...splitAddrs(bcc.value)];
+    const asked = rcptKey();
     let r;
     try {
       r = await api.post('/api/levels', { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
-    } catch (e) { needed.textContent = all.length ? e.message : 'Add a recipient to see which levels can be used.'; return; }
+    } catch (e) { needed.textContent = all.length ? e.message : 'Add a recipient to see which levels can be used.'; c.plain = null; c.checkedFor = ''; showPlain(); return; }
     mount(levels, h('legend', {}, 'Security level'));
     c.levels = r.levels;
+    c.plain = r.plain || null;
+    c.checkedFor = asked;
     // until the person picks one: the default of the settings, when it can be used
     const def = r.levels.find((l) => l.level === r.default_level);
     if (!c.chosen) c.level = def && def.available ? def.level : 0;
@@ -90,6 +105,39 @@ export async function showCompose(root, kind, id) {
     if (r.min_level) said.push(`Your settings allow level ${r.min_level} or stronger.`);
     needed.textContent = said.join(' ');
     showNotice();
+    showPlain();
+  }
+
+  // The recipients who would get the message unencrypted: named, and the
+  // send button says so (or, when a floor forbids it, cannot send).
+  function showPlain() {
+    const p = c.plain;
+    const who = p && p.recipients ? p.recipients : [];
+    const list = who.join(', ');
+    const them = who.length > 1 ? 'them' : 'this address';
+    c.plainTo = [];
+    plainNotice.hidden = !who.length;
+    // an unencrypted copy shows its subject to the servers
+    subjectField.querySelector('.hint').textContent = who.length && p.allowed
+      ? `${p.all ? 'The subject is not encrypted' : 'The subject is encrypted for the others'}: ${list} ${who.length > 1 ? 'get' : 'gets'} it in clear.` : SUBJECT_HINT;
+    levels.hidden = !!(p && p.all && who.length);
+    sendBtn.disabled = false;
+    sendBtn.className = 'btn primary';
+    sendBtn.textContent = 'Send';
+    if (!who.length) { mount(plainNotice); return; }
+    if (!p.allowed) {
+      mount(plainNotice, h('strong', {}, 'Encryption required. '), `${p.reason} Remove ${list} from the recipients, or import ${who.length > 1 ? 'their public keys' : 'the public key'} in Keyring.`);
+      sendBtn.disabled = true;
+      return;
+    }
+    c.plainTo = who;
+    mount(plainNotice, h('strong', {}, 'Not encrypted: '),
+      `${list} cannot get an encrypted message: QMail knows no public key or SAE ID for ${them}. `,
+      `If you send, ${list} will get an ordinary email that anyone on the way can read, subject and attachments included`,
+      p.all ? '.' : '; the other recipients get it encrypted.',
+      p.invite ? ' A short note on what QMail is ends the unencrypted copy (Settings > Accounts).' : '');
+    sendBtn.className = 'btn dangerfill';
+    sendBtn.textContent = `${p.all ? 'Send unencrypted to' : 'Send, unencrypted to'} ${list}`;
   }
 
   // Names the recipients whose public keys are not verified, for the level chosen.
@@ -149,6 +197,13 @@ export async function showCompose(root, kind, id) {
   function payload() {
     return { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), subject: subject.value, text: body.value, uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
   }
+  // only the button that said "unencrypted" asks for plain, for those named
+  function sendPayload() {
+    const p = payload();
+    if (c.plainTo.length) { p.allow_plain = true; p.plain_to = c.plainTo; }
+    if (c.plain && c.plain.all) p.level = null;
+    return p;
+  }
   async function saveDraft() {
     const p = payload();
     try {
@@ -162,8 +217,8 @@ export async function showCompose(root, kind, id) {
     h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : kind === 'draft' ? 'Draft' : (kind ? 'Reply' : 'New message')),
     state.accounts.length > 1 ? field('From', acct) : null,
     field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
-    field('Subject', subject, 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".'),
-    field('Message', body), suggest, drop, attList, levels, needed, notice, status,
+    subjectField,
+    field('Message', body), suggest, drop, attList, plainNotice, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
       h('a', { class: 'btn ghost', href: '#/mail/INBOX' }, 'Discard')));
@@ -171,17 +226,28 @@ export async function showCompose(root, kind, id) {
     e.preventDefault();
     if (!splitAddrs(to.value).length) { status.textContent = 'Add at least one recipient.'; to.focus(); return; }
     if (c.uploads.some((u) => !u.id && !u.error)) { status.textContent = 'Wait for the uploads to finish.'; return; }
-    if (!c.level) { status.textContent = 'Choose a security level.'; return; }
+    if (c.checkedFor !== rcptKey()) {
+      // the recipients changed since the notice: look again first
+      clearTimeout(timer);
+      await checkLevels();
+      status.textContent = 'The recipients changed: check the form, then send again.';
+      return;
+    }
+    if (!c.level && !(c.plain && c.plain.all)) { status.textContent = 'Choose a security level.'; return; }
     sendBtn.disabled = true;
     try {
-      const r = await api.post('/api/send', payload());
-      toast(`Queued at level ${r.level}: ${r.state}`);
+      const r = await api.post('/api/send', sendPayload());
+      const plain = r.plain && r.plain.length ? r.plain.join(', ') : '';
+      toast(plain && !r.level ? `Queued unencrypted to ${plain}: ${r.state}`
+        : plain ? `Queued at level ${r.level}, unencrypted to ${plain}: ${r.state}` : `Queued at level ${r.level}: ${r.state}`);
       if (r.note) toast(r.note);
       if (r.warning) toast(r.warning, 'warn');
       location.hash = '#/outbox';
     } catch (err) {
       status.textContent = err.message;
       sendBtn.disabled = false;
+      // someone the form did not name as plain: show who, ask again
+      if (err.code === 'plain_needed') checkLevels();
     }
   });
   mount(root, form);

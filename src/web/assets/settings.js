@@ -42,11 +42,13 @@ function mailSettings(a, incoming) {
   const hdr = h('input', { type: 'number', min: '0', max: '1000000', step: '1', value: String(a.header_first ?? 200) });
   const sent = h('input', { type: 'checkbox', checked: !!a.save_sent });
   const popDel = h('input', { type: 'checkbox', checked: !!a.pop3_delete });
+  const invite = h('input', { type: 'checkbox', checked: !!a.plain_invite });
   const fSync = field('Folders to sync', sync, 'INBOX is always synced; the others as chosen here.');
   const fHdr = field('Download headers first above this many new messages', hdr,
     'A folder with more new messages than this lists them from their headers at once; the bodies follow, or come when you open a message. 0: never. QMail messages are always fetched whole.');
   const fSent = checkField('Keep a copy in the Sent folder', sent, 'Sent mail is also saved in the Sent folder on the IMAP server.');
   const fPop = checkField('Delete from the server after download', popDel, 'POP3: the server keeps no copy once QMail has the message.');
+  const fInvite = checkField('Invite people without QMail', invite, 'An unencrypted message to someone without QMail ends with a short note on what QMail is. Encrypted messages never carry it.');
   const show = () => {
     const pop = incoming.value === 'pop3';
     fSync.hidden = pop; fHdr.hidden = pop; fPop.hidden = !pop;
@@ -55,7 +57,7 @@ function mailSettings(a, incoming) {
   incoming.addEventListener('change', show);
   show();
   const box = h('fieldset', { class: 'server mailset' }, h('legend', {}, 'Mail'),
-    fSync, field('Delete', del, 'Trash: deleting moves a message to the Trash folder (from Trash: for good).'), fHdr, fSent, fPop);
+    fSync, field('Delete', del, 'Trash: deleting moves a message to the Trash folder (from Trash: for good).'), fHdr, fSent, fPop, fInvite);
   const get = () => {
     const o = {};
     if (sync.value !== a.sync_folders) o.sync_folders = sync.value;
@@ -63,6 +65,7 @@ function mailSettings(a, incoming) {
     if (hdr.value.trim() !== String(a.header_first)) o.header_first = /^-?\d+$/.test(hdr.value.trim()) ? Number(hdr.value.trim()) : hdr.value.trim();
     if (sent.checked !== !!a.save_sent) o.save_sent = sent.checked;
     if (popDel.checked !== !!a.pop3_delete) o.pop3_delete = popDel.checked;
+    if (invite.checked !== !!a.plain_invite) o.plain_invite = invite.checked;
     return o;
   };
   return { box, get };
@@ -281,7 +284,7 @@ export async function showOutbox(root) {
   mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Outbox'),
     items.length ? h('table', { class: 'grid' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
-      h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, `L${o.level}`),
+      h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, o.level ? `L${o.level}` : 'Plain (unencrypted)'),
         h('td', {}, h('span', { class: `state state-${o.state}` }, STATE_TEXT[o.state] || o.state), o.error ? h('div', { class: 'error small' }, o.error) : null,
           o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null,
           (o.state === 'pending' || o.state === 'retrying') && o.retry_at * 1000 > Date.now() ? h('div', { class: 'muted small' }, `Next try ${fmtDate(o.retry_at)}.`) : null,

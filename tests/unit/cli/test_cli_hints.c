@@ -7,7 +7,9 @@
  * the machine: sending at level 2 to an address without an SAE ID, at
  * level 3 to one without a public key, and at level 1 from an account
  * without a KME each print the engine's message, then "qmail: hint: "
- * with the command to run.
+ * with the command to run. Carol has an SAE ID (no key), erin a key (no
+ * SAE ID); zoe neither, so she could get only a plain message: the hint
+ * says --plain (issue 15).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,7 +60,28 @@ static int setup(void **state)
 	snprintf(a.kme_url, sizeof(a.kme_url), "https://127.0.0.1:%d",
 	         qmt_free_port());
 	qm_strlcpy(a.sae_id, "SAE_A", sizeof(a.sae_id));
+	struct qm_store_contact ct;
+	struct qm_buf arm;
+	char fpr[QM_STORE_FPRMAX];
+	enum qm_store_trust t;
+	int bad;
+
 	if (qm_client_account_add(c, &a, "pw", 2, &e))
+		return -1;
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, "carol@example.org", sizeof(ct.address));
+	qm_strlcpy(ct.sae_id, "SAE_C", sizeof(ct.sae_id));
+	ct.confirmed = 1;
+	if (qm_client_contact_put(c, a.id, &ct, &e))
+		return -1;
+	/* alice's own public key, imported as erin's */
+	qm_buf_init(&arm, 1 << 20);
+	bad =
+	    qm_client_key_export(c, a.id, &arm, &e) ||
+	    qm_client_key_import(c, "erin@example.org", (const char *)arm.data,
+	                         arm.len, fpr, &t, &e);
+	qm_buf_free(&arm);
+	if (bad)
 		return -1;
 	/* a second account, without a KME */
 	memset(a.kme_url, 0, sizeof(a.kme_url));
@@ -116,13 +139,13 @@ static void test_contact_sae_missing(void **state)
 	char *o = NULL;
 
 	(void)state;
-	assert_int_equal(run(&o, "send", "--to", "carol@example.org", "--level",
+	assert_int_equal(run(&o, "send", "--to", "erin@example.org", "--level",
 	                     "2", "--body-file", g_body, NULL),
 	                 1);
 	/* the engine's words: what happened, in terms of the contact */
-	assert_has(o, "qmail: no SAE ID is known for carol@example.org");
+	assert_has(o, "qmail: no SAE ID is known for erin@example.org");
 	/* the CLI's: what to type */
-	assert_has(o, "qmail: hint: run `qmail contact add carol@example.org "
+	assert_has(o, "qmail: hint: run `qmail contact add erin@example.org "
 	              "--sae ID`");
 	free(o);
 }
@@ -148,7 +171,7 @@ static void test_account_kme(void **state)
 
 	(void)state;
 	assert_int_equal(run(&o, "send", "--account", "nokme@example.org",
-	                     "--to", "carol@example.org", "--level", "1",
+	                     "--to", "erin@example.org", "--level", "1",
 	                     "--body-file", g_body, NULL),
 	                 1);
 	assert_has(o, "qmail: levels 1 and 2 need a KME: account "
@@ -159,12 +182,35 @@ static void test_account_kme(void **state)
 	free(o);
 }
 
+/* Zoe has no key and no SAE ID: refused (exit 6), named, and the hint says
+ * --plain; nothing is queued. */
+static void test_plain_needed(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(run(&o, "send", "--to", "Zoe <zoe@example.org>",
+	                     "--to", "carol@example.org", "--level", "2",
+	                     "--body-file", g_body, NULL),
+	                 6);
+	assert_has(o, "qmail: zoe@example.org cannot get an encrypted "
+	              "message: no public key and no SAE ID is known for it");
+	assert_has(o, "qmail: hint: add --plain to send it to "
+	              "zoe@example.org unencrypted");
+	free(o);
+	assert_int_equal(run(&o, "outbox", NULL), 0);
+	if (strstr(o, "zoe@example.org"))
+		fail_msg("queued all the same:\n%s", o);
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_contact_sae_missing),
 	    cmocka_unit_test(test_key_missing),
 	    cmocka_unit_test(test_account_kme),
+	    cmocka_unit_test(test_plain_needed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -172,11 +172,17 @@ static void test_hints_contacts_and_kme(void **state)
 	struct qm_error e;
 
 	(void)state;
-	/* no contact: levels 1 and 2 need its SAE ID */
+	/* no contact and no key: no encrypted message at all, and a plain
+	 * one only when the sender chooses it for the message */
 	assert_int_equal(send_one(g_alice, "carol@example.org", 2, 0, NULL, &e),
+	                 QM_ERR_UNAVAIL);
+	assert_hint(&e, QM_ERR_UNAVAIL, QM_HINT_PLAIN, "carol@example.org");
+	/* a key but no contact: levels 1 and 2 need its SAE ID */
+	import_key_of(g_alice, "frank@example.org", NULL);
+	assert_int_equal(send_one(g_alice, "frank@example.org", 2, 0, NULL, &e),
 	                 QM_ERR_NOTFOUND);
 	assert_hint(&e, QM_ERR_NOTFOUND, QM_HINT_CONTACT_SAE_MISSING,
-	            "carol@example.org");
+	            "frank@example.org");
 	/* the same reason, with its hint, in the levels a compose form shows */
 	assert_int_equal(
 	    qm_client_levels(g_c, g_alice, carol, 1, 100, lv, NULL, &e), QM_OK);
@@ -209,8 +215,8 @@ static void test_hints_contacts_and_kme(void **state)
 	    QM_OK);
 	assert_true(ct.confirmed);
 
-	/* an account without a KME */
-	assert_int_equal(send_one(g_nokme, "dave@example.org", 1, 0, NULL, &e),
+	/* an account without a KME (to frank, whose key is known) */
+	assert_int_equal(send_one(g_nokme, "frank@example.org", 1, 0, NULL, &e),
 	                 QM_ERR_STATE);
 	assert_hint(&e, QM_ERR_STATE, QM_HINT_ACCOUNT_KME, "nokme@example.org");
 }
@@ -221,10 +227,11 @@ static void test_hints_keys_and_limits(void **state)
 	struct qm_error e;
 
 	(void)state;
-	assert_int_equal(send_one(g_alice, "carol@example.org", 3, 0, NULL, &e),
+	/* an SAE ID (test_hints_contacts_and_kme) but no key */
+	assert_int_equal(send_one(g_alice, "dave@example.org", 3, 0, NULL, &e),
 	                 QM_ERR_NOTFOUND);
 	assert_hint(&e, QM_ERR_NOTFOUND, QM_HINT_KEY_MISSING,
-	            "carol@example.org");
+	            "dave@example.org");
 
 	/* the user's own limit, before the message enters the outbox */
 	import_key_of(g_alice, "erin@example.org", &t);
@@ -451,7 +458,7 @@ static void test_setting_table_and_check(void **state)
 	char v[QM_STORE_PATHMAX];
 	struct qm_error e;
 	size_t n = 0;
-	int set = -1, saw_header_first = 0;
+	int set = -1, saw_header_first = 0, saw_invite = 0;
 
 	(void)state;
 	qm_error_clear(&e);
@@ -465,9 +472,11 @@ static void test_setting_table_and_check(void **state)
 		assert_string_equal(v, si.def);
 		saw_header_first |=
 		    strcmp(si.name, QM_CLIENT_SET_HEADER_FIRST) == 0;
+		saw_invite |= strcmp(si.name, QM_CLIENT_SET_PLAIN_INVITE) == 0;
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 	assert_true(saw_header_first);
+	assert_true(saw_invite);
 	assert_int_equal(qm_client_setting_at(0, n, &si), -1);
 	assert_int_equal(qm_client_setting_at(1, 0, &si), 0);
 	assert_string_equal(si.name, QM_CLIENT_SET_BACKGROUND_SYNC);
@@ -801,6 +810,65 @@ static void test_clone(void **state)
 	assert_null(r);
 }
 
+/* Whom a reply goes to (issue 15): Reply-To, else From; to all, To and Cc
+ * but the account's own address and anyone named already. */
+static void test_reply_rcpts(void **state)
+{
+	char from[] = "Bob <bob@example.org>";
+	char reply_to[] = "Bob's list <list@example.org>";
+	char to[] = "alice@example.org, Carol <carol@example.org>";
+	char cc[] = "bob@example.org, LIST@example.org, dave@example.org";
+	char none[] = "", junk[] = "not an address";
+	struct qm_client_view v;
+	char **rt = NULL, **rc = NULL;
+	size_t nrt = 0, nrc = 0;
+	struct qm_error e;
+
+	(void)state;
+	memset(&v, 0, sizeof(v));
+	v.id = 7;
+	v.from = from;
+	v.reply_to = reply_to;
+	v.to = to;
+	v.cc = cc;
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 0, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_OK);
+	assert_int_equal(nrt, 1);
+	assert_string_equal(rt[0], "list@example.org");
+	assert_int_equal(nrc, 0);
+	qm_client_strv_free(&rt, nrt);
+	qm_client_strv_free(&rc, nrc);
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 1, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_OK);
+	assert_int_equal(nrt, 1);
+	assert_string_equal(rt[0], "list@example.org");
+	assert_int_equal(nrc, 3);
+	assert_string_equal(rc[0], "carol@example.org");
+	assert_string_equal(rc[1], "bob@example.org");
+	assert_string_equal(rc[2], "dave@example.org");
+	qm_client_strv_free(&rt, nrt);
+	qm_client_strv_free(&rc, nrc);
+	/* no Reply-To, or one that names no address: From */
+	for (int i = 0; i < 2; i++) {
+		v.reply_to = i ? junk : none;
+		assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 0, &rt,
+		                                       &nrt, &rc, &nrc, &e),
+		                 QM_OK);
+		assert_int_equal(nrt, 1);
+		assert_string_equal(rt[0], "bob@example.org");
+		qm_client_strv_free(&rt, nrt);
+		qm_client_strv_free(&rc, nrc);
+	}
+	v.from = none;
+	assert_int_equal(qm_client_reply_rcpts(g_c, g_alice, &v, 1, &rt, &nrt,
+	                                       &rc, &nrc, &e),
+	                 QM_ERR_PARSE);
+	assert_null(rt);
+	assert_null(rc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -816,6 +884,7 @@ int main(void)
 	    cmocka_unit_test(test_messages_and_drafts),
 	    cmocka_unit_test(test_outbox_list_and_sync_all),
 	    cmocka_unit_test(test_clone),
+	    cmocka_unit_test(test_reply_rcpts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

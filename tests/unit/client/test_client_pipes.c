@@ -7,7 +7,9 @@
  * an older QMail queued without the record still goes), and the keys a
  * message is sealed or opened under (msg_keys). No mail server and no KME
  * runs: the account's servers are ports nobody listens on, so a send stops
- * after the encryption, where these tests look.
+ * after the encryption, where these tests look. Also plain mail (issue 15):
+ * never without the choice for the message, never below a floor, plain and
+ * encrypted copies apart, and a plain entry changed on disk refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,7 +129,7 @@ static void test_outbox_rec(void **state)
 
 	(void)state;
 	qm_buf_init(&b, 4096);
-	assert_int_equal(client_outbox_rec_encode(3, &h, &b, &e), QM_OK);
+	assert_int_equal(client_outbox_rec_encode(3, &h, NULL, &b, &e), QM_OK);
 	assert_int_equal(qm_buf_append_str(&b, "later=skipped\n", &e), QM_OK);
 	assert_int_equal(client_outbox_rec_decode(b.data, b.len, &r, &e),
 	                 QM_OK);
@@ -353,6 +355,316 @@ static void test_msg_keys_slots(void **state)
 	client_msg_keys_free(&mk);
 }
 
+/* ------------------------------------------------------------ plain mail */
+
+/* Sends "hello plain" from alice to rcpts (To) with allow_plain at level. */
+static enum qm_err send_to(const char *const *rcpts, size_t n, int level,
+                           int allow_plain, struct qm_client_sent *out,
+                           struct qm_error *e)
+{
+	struct qm_client_compose m;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.to = rcpts;
+	m.nto = n;
+	m.subject = "plain or not";
+	m.text = "hello plain";
+	m.level = level;
+	m.allow_plain = allow_plain;
+	qm_error_clear(e);
+	return qm_client_send(g_c, &m, NULL, NULL, out, e);
+}
+
+static size_t outbox_count(void)
+{
+	struct qm_client_outbox_item *items = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	assert_int_equal(qm_client_outbox_list(g_c, g_acct, &items, &n, &e),
+	                 QM_OK);
+	qm_client_outbox_items_free(&items, n);
+	return n;
+}
+
+/* Carol has no key and no SAE ID: without the choice for the message,
+ * nothing is queued and the refusal names her, with the plain hint. */
+static void test_plain_needs_choice(void **state)
+{
+	const char *to[] = {"bob@example.org", "Carol <carol@example.org>"};
+	struct qm_client_sent out;
+	struct qm_client_plain pl;
+	struct qm_client_compose m;
+	struct qm_error e;
+
+	(void)state;
+	assert_int_equal(send_to(to, 2, 4, 0, &out, &e), QM_ERR_UNAVAIL);
+	assert_int_equal(e.hint, QM_HINT_PLAIN);
+	assert_string_equal(e.hint_arg, "carol@example.org");
+	assert_non_null(strstr(e.msg, "carol@example.org cannot get an "
+	                              "encrypted message"));
+	assert_int_equal(out.n_outbox, 0);
+	assert_int_equal(outbox_count(), 0);
+	/* the interfaces learn the same before sending */
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.to = to;
+	m.nto = 2;
+	assert_int_equal(qm_client_plain_msg(g_c, &m, &pl, &e), QM_OK);
+	assert_int_equal(pl.n, 1);
+	assert_false(pl.all);
+	assert_true(pl.allowed);
+	assert_false(pl.invite);
+	assert_string_equal(pl.rcpts, "carol@example.org");
+	/* bob alone: nobody would get plain */
+	m.nto = 1;
+	assert_int_equal(qm_client_plain_msg(g_c, &m, &pl, &e), QM_OK);
+	assert_int_equal(pl.n, 0);
+}
+
+/* A floor (the setting min_level, or the contact's minimum level) makes
+ * encryption required: the choice for the message does not pass it. */
+static void test_plain_never_below_floor(void **state)
+{
+	const char *to[] = {"carol@example.org"};
+	const char *to2[] = {"dora@example.org"};
+	struct qm_store_contact ct;
+	struct qm_client_sent out;
+	struct qm_client_plain pl;
+	struct qm_client_compose m;
+	struct qm_error e;
+
+	(void)state;
+	assert_int_equal(
+	    qm_client_level_setting_set(g_c, QM_CLIENT_SET_MIN_LEVEL, "4", &e),
+	    QM_OK);
+	assert_int_equal(send_to(to, 1, 4, 1, &out, &e), QM_ERR_UNAVAIL);
+	assert_int_not_equal(e.hint, QM_HINT_PLAIN);
+	assert_non_null(strstr(e.msg, "min_level"));
+	assert_int_equal(outbox_count(), 0);
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.to = to;
+	m.nto = 1;
+	assert_int_equal(qm_client_plain_msg(g_c, &m, &pl, &e), QM_OK);
+	assert_int_equal(pl.n, 1);
+	assert_true(pl.all);
+	assert_false(pl.allowed);
+	assert_non_null(strstr(pl.reason, "min_level"));
+	assert_int_equal(qm_client_level_setting_set(
+	                     g_c, QM_CLIENT_SET_MIN_LEVEL, "none", &e),
+	                 QM_OK);
+
+	/* a contact without SAE ID whose minimum level is set */
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, "dora@example.org", sizeof(ct.address));
+	ct.min_level = 4;
+	ct.source = QM_CONTACT_USER;
+	assert_int_equal(
+	    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e), QM_OK);
+	assert_int_equal(send_to(to2, 1, 4, 1, &out, &e), QM_ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "dora@example.org"));
+	assert_non_null(strstr(e.msg, "weakest allowed"));
+	assert_int_equal(outbox_count(), 0);
+}
+
+/*
+ * Bob (QMail) and carol (no QMail) in one message: two entries, bob's
+ * encrypted at level 4, carol's plain (level 0); neither holds the other's
+ * form, and each goes to its own recipients alone.
+ */
+static void test_plain_mixed_copies(void **state)
+{
+	const char *to[] = {"bob@example.org", "carol@example.org"};
+	struct qm_client_sent out;
+	struct qm_store_outbox o;
+	struct qm_error e;
+	int sent = 0;
+
+	(void)state;
+	/* bob's copy is encrypted and fails at SMTP (nobody listens) */
+	assert_int_not_equal(send_to(to, 2, 4, 1, &out, &e), QM_OK);
+	assert_int_equal(out.n_outbox, 2);
+	assert_int_equal(out.level, 4);
+	assert_int_equal(out.n_plain, 1);
+	assert_string_equal(out.plain, "carol@example.org");
+	outbox_get(out.outbox_ids[0], &o);
+	assert_int_equal(o.level, 4);
+	assert_string_equal(o.recipients, "bob@example.org");
+	assert_non_null(o.ciphertext);
+	assert_non_null(memmem(o.ciphertext, o.ciphertext_len,
+	                       "X-QKD-Security-Level: 4", 23));
+	assert_null(memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
+	qm_store_outbox_item_free(&o);
+	outbox_get(out.outbox_ids[1], &o);
+	assert_int_equal(o.level, 0);
+	assert_int_equal(o.state, QM_OUTBOX_PENDING);
+	assert_string_equal(o.recipients, "carol@example.org");
+	qm_store_outbox_item_free(&o);
+	/* the plain one, on its own: the message itself, no QMail part */
+	assert_int_not_equal(
+	    qm_client_outbox_retry(g_c, out.outbox_ids[1], &sent, &e), QM_OK);
+	outbox_get(out.outbox_ids[1], &o);
+	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
+	assert_non_null(o.ciphertext);
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
+	assert_null(memmem(o.ciphertext, o.ciphertext_len, "X-QKD", 5));
+	assert_null(memmem(o.ciphertext, o.ciphertext_len, "QMAIL", 5));
+	/* To names both, as in any mail; the plain note is not added */
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "bob@example.org", 15));
+	assert_null(memmem(o.ciphertext, o.ciphertext_len, "QMail is", 8));
+	qm_store_outbox_item_free(&o);
+}
+
+/* The setting plain_invite adds the note to the plain copy only. */
+static void test_plain_invite_note(void **state)
+{
+	const char *to[] = {"bob@example.org", "carol@example.org"};
+	struct qm_client_sent out;
+	struct qm_store_outbox o;
+	struct qm_error e;
+	int sent = 0;
+
+	(void)state;
+	assert_int_equal(qm_client_setting_set(
+	                     g_c, g_acct, QM_CLIENT_SET_PLAIN_INVITE, "1", &e),
+	                 QM_OK);
+	assert_int_not_equal(send_to(to, 2, 4, 1, &out, &e), QM_OK);
+	assert_int_equal(out.n_outbox, 2);
+	assert_int_not_equal(
+	    qm_client_outbox_retry(g_c, out.outbox_ids[1], &sent, &e), QM_OK);
+	outbox_get(out.outbox_ids[1], &o);
+	assert_non_null(memmem(o.ciphertext, o.ciphertext_len, "QMail is", 8));
+	assert_non_null(
+	    memmem(o.ciphertext, o.ciphertext_len, "hello plain", 11));
+	qm_store_outbox_item_free(&o);
+}
+
+/* Queues bob (level 4, fails at SMTP) and carol (plain, left PENDING);
+ * returns carol's entry, *enc bob's. */
+static int64_t queue_mixed(int64_t *enc)
+{
+	const char *to[] = {"bob@example.org", "carol@example.org"};
+	struct qm_client_sent out;
+	struct qm_error e;
+
+	assert_int_not_equal(send_to(to, 2, 4, 1, &out, &e), QM_OK);
+	assert_int_equal(out.n_outbox, 2);
+	if (enc)
+		*enc = out.outbox_ids[0];
+	return out.outbox_ids[1];
+}
+
+/* Fails entry id's retry and checks it failed for good with why, never
+ * sent plain. */
+static void assert_refused(int64_t id, const char *why)
+{
+	struct qm_store_outbox o;
+	struct qm_error e;
+	int sent = 0;
+
+	assert_int_not_equal(qm_client_outbox_retry(g_c, id, &sent, &e), QM_OK);
+	assert_int_equal(sent, 0);
+	outbox_get(id, &o);
+	assert_int_equal(o.state, QM_OUTBOX_FAILED);
+	assert_null(o.ciphertext);
+	assert_non_null(o.reason);
+	if (!strstr(o.reason, why))
+		fail_msg("reason \"%s\" does not say \"%s\"", o.reason, why);
+	qm_store_outbox_item_free(&o);
+}
+
+/*
+ * Someone who can write the database but not the vault: adds a recipient
+ * to a plain entry, or lowers an encrypted one to level 0, or raises a
+ * plain one to a level: each entry fails with the reason, nothing goes
+ * out plain that was not written plain for those recipients.
+ */
+static void test_plain_changed_on_disk(void **state)
+{
+	char sql[192];
+	int64_t enc = 0, id;
+
+	(void)state;
+	id = queue_mixed(&enc);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE outbox SET recipients = 'carol@example.org, "
+	         "eve@example.net' WHERE id = %lld",
+	         (long long)id);
+	edit(sql);
+	assert_refused(id, "recipients were changed on disk");
+
+	id = queue_mixed(&enc);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE outbox SET recipients = 'eve@example.net' WHERE id = "
+	         "%lld",
+	         (long long)id);
+	edit(sql);
+	assert_refused(id, "recipients were changed on disk");
+
+	/* bob's entry, still pending, lowered to plain */
+	id = queue_level2();
+	snprintf(sql, sizeof(sql),
+	         "UPDATE outbox SET level = 0 WHERE id = %lld", (long long)id);
+	edit(sql);
+	assert_refused(id, "changed on disk");
+
+	/* carol's, raised to level 4 */
+	id = queue_mixed(NULL);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE outbox SET level = 4 WHERE id = %lld", (long long)id);
+	edit(sql);
+	assert_refused(id, "changed on disk");
+}
+
+/* A plain entry without the sealed record (none is written without one)
+ * never goes; one whose recipient got a key meanwhile neither. */
+static void test_plain_entry_checks(void **state)
+{
+	const char *to[] = {"carol@example.org"};
+	struct qm_mail_hdrs *h = NULL;
+	struct qm_mail_compose m;
+	struct qm_buf mime;
+	struct qm_error e;
+	int64_t id;
+
+	(void)state;
+	qm_buf_init_secure(&mime, 1 << 20);
+	assert_int_equal(qm_mail_hdrs_make("alice@example.org", to, 1, NULL, 0,
+	                                   qm_now(), &h, &e),
+	                 QM_OK);
+	memset(&m, 0, sizeof(m));
+	m.hdrs = h;
+	m.subject = "no record";
+	m.text = "no record";
+	assert_int_equal(qm_mail_inner_build(&m, &mime, &e), QM_OK);
+	assert_int_equal(qm_store_outbox_add(qm_client_store(g_c), g_acct,
+	                                     h->message_id, "carol@example.org",
+	                                     0, mime.data, mime.len, &id, &e),
+	                 QM_OK);
+	assert_refused(id, "changed on disk");
+	qm_mail_hdrs_free(&h);
+	qm_buf_free(&mime);
+
+	/* carol's key is learned before her plain copy went */
+	id = queue_mixed(NULL);
+	{
+		struct qm_store_contact ct;
+
+		memset(&ct, 0, sizeof(ct));
+		qm_strlcpy(ct.address, "carol@example.org", sizeof(ct.address));
+		qm_strlcpy(ct.sae_id, "SAE_C", sizeof(ct.sae_id));
+		ct.source = QM_CONTACT_LEARNED;
+		assert_int_equal(
+		    qm_store_contact_put(qm_client_store(g_c), g_acct, &ct, &e),
+		    QM_OK);
+	}
+	assert_refused(id, "can now get an encrypted message");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +675,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_entry_without_record, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_keys_slots, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_needs_choice, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_never_below_floor, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_mixed_copies, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_invite_note, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_changed_on_disk, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_entry_checks, setup,
 	                                    teardown),
 	};
 

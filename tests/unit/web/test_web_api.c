@@ -1321,6 +1321,49 @@ static void test_uploads_levels_drafts(void **state)
 	qmt_resp_free(&r);
 }
 
+/* The setting min_level through the API. */
+static void set_min_level(int v)
+{
+	struct qmt_resp r;
+	char body[64];
+
+	snprintf(body, sizeof(body), "{\"min_level\":%d}", v);
+	req(&r, "PUT", "/api/settings", body, strlen(body), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	qmt_resp_free(&r);
+}
+
+/* Imports the account's own public key as the key of addr (so that addr
+ * can get a level-3 message); 0 or -1. */
+static int import_key_as(const char *addr)
+{
+	struct qmt_resp r;
+	char path[256];
+	json_t *b;
+	char *txt;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/keyring/export?account=%s",
+	         g_acct_s);
+	get(&r, path);
+	if (r.status != 200) {
+		qmt_resp_free(&r);
+		return -1;
+	}
+	b = json_pack("{s:s,s:s}", "address", addr, "key",
+	              json_string_value(json_object_get(r.json, "key")));
+	qmt_resp_free(&r);
+	txt = b ? json_dumps(b, 0) : NULL;
+	json_decref(b);
+	if (!txt)
+		return -1;
+	post(&r, "/api/keyring/import", txt);
+	free(txt);
+	rc = r.status == 201 ? 0 : -1;
+	qmt_resp_free(&r);
+	return rc;
+}
+
 /*
  * Issue 13: an engine error a person can act on comes with its hint in the
  * JSON error body ({"hint": "contact_sae_missing", "hint_arg": address}),
@@ -1334,10 +1377,34 @@ static void test_error_hints(void **state)
 	json_t *err, *l2;
 
 	(void)state;
+	/* a key but no SAE ID (bob's key is imported by an earlier test;
+	 * without it he could get only a plain message) */
 	snprintf(body, sizeof(body),
 	         "{\"account\":%s,\"to\":[\"carol@example.org\"],"
 	         "\"level\":2,\"subject\":\"s\",\"text\":\"t\"}",
 	         g_acct_s);
+	/* the floor of test_settings_contacts_keyring (min_level 3) forbids
+	 * a plain copy: refused without the plain hint */
+	post(&r, "/api/send", body);
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 422);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "code")),
+	                    "unavailable_level");
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(err, "message")), "min_level"));
+	qmt_resp_free(&r);
+	set_min_level(0);
+	post(&r, "/api/send", body);
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 422);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "code")),
+	                    "plain_needed");
+	assert_string_equal(json_string_value(json_object_get(err, "hint")),
+	                    "plain");
+	qmt_resp_free(&r);
+	assert_int_equal(import_key_as("carol@example.org"), 0);
 	post(&r, "/api/send", body);
 	printf("  %ld %s\n", r.status, r.body);
 	assert_int_equal(r.status, 404);
@@ -1372,6 +1439,104 @@ static void test_error_hints(void **state)
 	assert_int_equal(r.status, 404);
 	assert_null(json_object_get(json_object_get(r.json, "error"), "hint"));
 	qmt_resp_free(&r);
+}
+
+/*
+ * Issue 15: plain mail only on the request's explicit word. Zoe has no key
+ * and no SAE ID: /api/levels names her as a plain recipient; a send is
+ * refused (422 plain_needed) unless allow_plain is the JSON true and
+ * plain_to names her; then it is queued at level 0 (the SMTP port is
+ * closed), listed so in the outbox.
+ */
+static void test_send_plain(void **state)
+{
+	struct qmt_resp r;
+	char body[1024], path[256];
+	json_t *pl, *items;
+	size_t plain_items = 0;
+
+	(void)state;
+	set_min_level(0);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],"
+	         "\"cc\":[\"zoe@example.org\"],\"body_bytes\":10}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	assert_int_equal(r.status, 200);
+	pl = json_object_get(r.json, "plain");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(pl, "recipients"), 0)),
+	                    "zoe@example.org");
+	assert_int_equal(json_array_size(json_object_get(pl, "recipients")), 1);
+	assert_true(json_is_true(json_object_get(pl, "allowed")));
+	assert_true(json_is_false(json_object_get(pl, "all")));
+	/* the levels are bob's: level 2 is available (his SAE ID) */
+	assert_true(json_is_true(json_object_get(
+	    json_array_get(json_object_get(r.json, "levels"), 1),
+	    "available")));
+	qmt_resp_free(&r);
+
+	/* no word, a word that is not true, no plain_to, the wrong plain_to */
+	static const struct {
+		const char *extra;
+		long status;
+	} bad[] = {
+	    {"", 422},
+	    {",\"allow_plain\":\"yes\"", 400},
+	    {",\"allow_plain\":1", 400},
+	    {",\"allow_plain\":true", 400},
+	    {",\"allow_plain\":true,\"plain_to\":[\"yan@example.org\"]", 422},
+	    {",\"allow_plain\":false,\"plain_to\":[\"zoe@example.org\"]", 422},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body),
+		         "{\"account\":\"%s\",\"to\":[\"zoe@example.org\"],"
+		         "\"level\":3,\"subject\":\"s\",\"text\":\"t\"%s}",
+		         g_acct_s, bad[i].extra);
+		post(&r, "/api/send", body);
+		printf("  %s -> %ld %s\n", bad[i].extra, r.status, r.body);
+		assert_int_equal(r.status, bad[i].status);
+		if (r.status == 422)
+			assert_string_equal(
+			    json_string_value(json_object_get(
+			        json_object_get(r.json, "error"), "code")),
+			    "plain_needed");
+		qmt_resp_free(&r);
+	}
+	snprintf(path, sizeof(path), "/api/outbox?account=%s", g_acct_s);
+	get(&r, path);
+	items = json_object_get(r.json, "items");
+	for (size_t i = 0; i < json_array_size(items); i++)
+		plain_items += json_integer_value(json_object_get(
+		                   json_array_get(items, i), "level")) == 0;
+	assert_int_equal(plain_items, 0);
+	qmt_resp_free(&r);
+
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"zoe@example.org\"],"
+	         "\"cc\":[\"bob@example.org\"],\"level\":2,\"subject\":"
+	         "\"s\",\"text\":\"t\",\"allow_plain\":true,\"plain_to\":"
+	         "[\"zoe@example.org\"]}",
+	         g_acct_s);
+	post(&r, "/api/send", body);
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "level")),
+	                 2);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(r.json, "plain"), 0)),
+	                    "zoe@example.org");
+	assert_int_equal(json_array_size(json_object_get(r.json, "outbox_ids")),
+	                 2);
+	qmt_resp_free(&r);
+	get(&r, path);
+	items = json_object_get(r.json, "items");
+	for (size_t i = 0; i < json_array_size(items); i++)
+		plain_items += json_integer_value(json_object_get(
+		                   json_array_get(items, i), "level")) == 0;
+	assert_int_equal(plain_items, 1);
+	qmt_resp_free(&r);
+	set_min_level(3);
 }
 
 /*
@@ -1656,6 +1821,7 @@ int main(void)
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
+	    cmocka_unit_test(test_send_plain),
 	    cmocka_unit_test(test_send_upload_listed_twice),
 	    cmocka_unit_test(test_sync_kme_events),
 	    cmocka_unit_test(test_passphrase_lock_unlock),
