@@ -198,6 +198,10 @@ struct qm_mail_content {
 	char *html;
 	struct qm_mail_part *att;
 	size_t natt;
+	/* The QMail-Identity header's value, unfolded and trimmed (not
+	 * parsed: crypto's qm_crypto_idhdr_parse does that); "" when absent
+	 * or given more than once. */
+	char *identity;
 };
 
 /*
@@ -237,6 +241,8 @@ struct qm_mail_parsed {
 	unsigned char *envelope;
 	size_t envelope_len;
 	struct qm_mail_content *content; /* plain mail only */
+	/* The outer QMail-Identity header, as qm_mail_content's identity. */
+	char *identity;
 };
 
 /*

@@ -212,6 +212,23 @@ static char *raw_header(GMimeObject *o, const char *name)
 	return r;
 }
 
+/* The raw value of the QMail-Identity header, "" when absent or when
+ * there are several (none of them is believed). */
+static char *identity_header(GMimeObject *o)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	int n = hl ? g_mime_header_list_get_count(hl) : 0, found = 0;
+
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = h ? g_mime_header_get_name(h) : NULL;
+
+		if (name && strcasecmp(name, "QMail-Identity") == 0)
+			found++;
+	}
+	return found == 1 ? raw_header(o, "QMail-Identity") : mail_strdup("");
+}
+
 static enum qm_err get_hdrs(GMimeObject *o, struct qm_mail_hdrs *h,
                             struct qm_error *err)
 {
@@ -440,6 +457,7 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	}
 	free(c->in_reply_to);
 	free(c->references);
+	free(c->identity);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -526,6 +544,7 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 	if (!(w.c->subject = mail_strdup(subj ? subj : "")) ||
 	    !(w.c->in_reply_to = raw_header(GMIME_OBJECT(m), "In-Reply-To")) ||
 	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
+	    !(w.c->identity = identity_header(GMIME_OBJECT(m))) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
@@ -569,6 +588,7 @@ void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 	free(p->subject);
 	qm_mail_strv_free(&p->key_ids, p->nkey_ids);
 	free(p->sender_sae);
+	free(p->identity);
 	free(p->envelope);
 	qm_mail_content_free(&p->content);
 	free(p);
@@ -739,7 +759,8 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	if ((e = check_headers(GMIME_OBJECT(m), &l, err)) ||
 	    (e = get_hdrs(GMIME_OBJECT(m), &p->hdrs, err)))
 		goto out;
-	if (!(p->subject = mail_strdup(subj ? subj : ""))) {
+	if (!(p->subject = mail_strdup(subj ? subj : "")) ||
+	    !(p->identity = identity_header(GMIME_OBJECT(m)))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
