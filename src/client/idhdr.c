@@ -131,11 +131,18 @@ static void learn_sae(struct qm_client *c, int64_t account_id,
 	QM_IGNORE(qm_store_contact_put(c->store, account_id, &ct, NULL));
 }
 
-/* Appends " ; what" to the message's reason (the security details). */
+/* Appends "; what" to the message's reason (the security details); a
+ * plain message's starts by saying it is not encrypted. */
 static void reason_add(struct recv_outcome *oc, const char *what)
 {
-	size_t have = strlen(oc->reason);
+	size_t have;
 
+	if (!oc->reason[0] && oc->verify == QM_VERIFY_NOT_QMAIL)
+		qm_strlcpy(oc->reason,
+		           "not encrypted: anyone on the way could read or "
+		           "change it",
+		           sizeof(oc->reason));
+	have = strlen(oc->reason);
 	snprintf(oc->reason + have, sizeof(oc->reason) - have, "%s%s",
 	         have ? "; " : "", what);
 }
@@ -150,19 +157,28 @@ void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
 	enum qm_store_trust t = QM_TRUST_UNVERIFIED;
 	char from[QM_STORE_ADDRMAX], me[QM_STORE_ADDRMAX];
 	char fpr[QM_FPR_TEXTLEN], note[QM_ERR_MSGMAX];
-	int plain = oc->verify == QM_VERIFY_NOT_QMAIL;
+	const char *value = mc && mc->identity ? mc->identity : "";
+	int plain = oc->verify == QM_VERIFY_NOT_QMAIL, keys_only = 0;
 
 	/* only what a message that opened (or plain mail) says */
-	if (!mp || !mc || !mc->identity || !mc->identity[0] ||
+	if (!mp || !mc ||
 	    !(plain || oc->verify == QM_VERIFY_OK ||
 	      oc->verify == QM_VERIFY_UNVERIFIED_SENDER))
+		return;
+	if (!value[0] && !plain && oc->key_news && mp->identity) {
+		/* no protected copy: the outer one's key signed the
+		 * message (pq_keys checked it), its other values are not
+		 * authenticated */
+		value = mp->identity;
+		keys_only = 1;
+	}
+	if (!value[0])
 		return;
 	if (client_addr_bare(mp->hdrs.from, from, sizeof(from), NULL) ||
 	    client_addr_bare(ac->a.address, me, sizeof(me), NULL) ||
 	    strcasecmp(from, me) == 0)
 		return;
-	if (qm_crypto_idhdr_parse(mc->identity, strlen(mc->identity), &h,
-	                          NULL) != QM_OK)
+	if (qm_crypto_idhdr_parse(value, strlen(value), &h, NULL) != QM_OK)
 		return;
 	qm_crypto_fpr_text(h.fpr, fpr);
 	/* levels 3 and 4: only the key that signed */
@@ -183,7 +199,8 @@ void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
 		         fpr, from);
 		reason_add(oc, note);
 	}
-	learn_sae(c, ac->a.id, from, h.sae);
+	if (!keys_only)
+		learn_sae(c, ac->a.id, from, h.sae);
 	qm_buf_free(&raw);
 	qm_crypto_idhdr_clear(&h);
 }
