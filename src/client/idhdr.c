@@ -191,7 +191,8 @@ void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
 	if (qm_crypto_pubid_to_bytes(h.key, &raw, NULL) == QM_OK &&
 	    qm_store_key_contact_put(c->store, from, QM_CLIENT_ID_ALG,
 	                             raw.data, raw.len, &t, NULL) == QM_OK &&
-	    t == QM_TRUST_CHANGED) {
+	    t == QM_TRUST_CHANGED && oc->key_news != 2) {
+		/* (a level-3/4 message signed by it says so already) */
 		snprintf(note, sizeof(note),
 		         "KEY CHANGED: this message carries key %s for %.100s, "
 		         "not the key known for that address; it is not used "

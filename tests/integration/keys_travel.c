@@ -256,6 +256,27 @@ static void deliver_with_header(const struct craft_msg *m,
 	qm_buf_free(&wire);
 }
 
+static char *g_head;
+
+/* The identity header field for addr with key's public half (kept in
+ * g_head until the test ends). */
+static const char *head_of(const struct qm_identity *key, const char *addr)
+{
+	struct qm_pubid *pub = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	qm_buf_init(&b, 1 << 16);
+	assert_ok(qm_crypto_identity_public(key, &pub, &e));
+	assert_ok(qm_crypto_idhdr_build(pub, addr, NULL, NULL, &b, &e));
+	qm_crypto_pubid_free(&pub);
+	free(g_head);
+	g_head = strndup((const char *)b.data, b.len);
+	qm_buf_free(&b);
+	return g_head;
+}
+
 static void test_changed_key(void **state)
 {
 	struct qm_identity *mallory = NULL, *carol_id = NULL;
@@ -288,10 +309,11 @@ static void test_changed_key(void **state)
 	m.rcpt = alice_pub;
 	m.text = "x\n";
 
-	/* signed by carol's real key, the header carries another: the
-	 * header is not the signer's, nothing is learned */
+	/* signed by carol's real key, the headers (outer and protected)
+	 * carry another: not the signer's, nothing is learned */
 	m.sender = carol_id;
 	m.subject = "header not the signer's";
+	m.inner_head = head_of(mallory, carol);
 	deliver_with_header(&m, NULL, mallory, carol, W_ALICE);
 	v = read_last(W_ALICE);
 	assert_int_equal(v->verify, QM_VERIFY_OK);
@@ -323,11 +345,13 @@ static void test_changed_key(void **state)
 	deliver_with_header(NULL, &plain, mallory, carol, W_ALICE);
 	qm_buf_free(&plain);
 	assert_int_equal(keyring(W_ALICE, carol, t, NULL), 1);
+	assert_int_equal(keyring(W_ALICE, qmt_mail_addr(W_BOB), t, NULL), 0);
 
 	/* the hostile message proper: signed by mallory's key "from
 	 * carol", the header carries it: CHANGED, said loudly, the verified
 	 * key stays */
 	m.inner_from = NULL;
+	m.inner_head = NULL;
 	m.subject = "a new key for carol";
 	deliver_with_header(&m, NULL, mallory, carol, W_ALICE);
 	v = read_last(W_ALICE);
@@ -363,6 +387,8 @@ static void test_changed_key(void **state)
 	keyring(W_ALICE, carol, t, NULL);
 	assert_int_equal(t[0], QM_TRUST_VERIFIED);
 	assert_ok(send_l3(W_ALICE, W_CAROL, "to the accepted key", &sent, &e));
+	free(g_head);
+	g_head = NULL;
 	qm_crypto_pubid_free(&alice_pub);
 	qm_crypto_identity_free(&carol_id);
 	qm_crypto_identity_free(&mallory);
