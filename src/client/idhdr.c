@@ -106,27 +106,22 @@ enum qm_err client_idhdr_signer(const char *value, const char *from,
 	return rc;
 }
 
-/* A learned SAE ID for address (no contact yet, or one that is not
- * confirmed and has none): suggested, used once the user confirms it. A
- * confirmed contact is never changed here. */
-static void learn_sae(struct qm_client *c, int64_t account_id,
-                      const char *address, const char *sae)
+/* A learned contact for address when it has none yet: the keyring's
+ * views list it, with the SAE ID the header suggests (sae, may be ""),
+ * used once the user confirms it. An existing contact is never changed
+ * here (nor by the store: what a message suggests never replaces). */
+static void learn_contact(struct qm_client *c, int64_t account_id,
+                          const char *address, const char *sae)
 {
 	struct qm_store_contact ct;
-	enum qm_err rc;
 
-	if (!sae[0])
+	if (qm_store_contact_get(c->store, account_id, address, &ct, NULL) !=
+	    QM_ERR_NOTFOUND)
 		return;
-	rc = qm_store_contact_get(c->store, account_id, address, &ct, NULL);
-	if (rc == QM_ERR_NOTFOUND) {
-		memset(&ct, 0, sizeof(ct));
-		qm_strlcpy(ct.address, address, sizeof(ct.address));
-	} else if (rc || ct.confirmed || ct.sae_id[0]) {
-		return;
-	}
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, address, sizeof(ct.address));
 	qm_strlcpy(ct.sae_id, sae, sizeof(ct.sae_id));
 	ct.source = QM_CONTACT_LEARNED;
-	ct.confirmed = 0;
 	/* best effort: the next message tries again */
 	QM_IGNORE(qm_store_contact_put(c->store, account_id, &ct, NULL));
 }
@@ -200,8 +195,7 @@ void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
 		         fpr, from);
 		reason_add(oc, note);
 	}
-	if (!keys_only)
-		learn_sae(c, ac->a.id, from, h.sae);
+	learn_contact(c, ac->a.id, from, keys_only ? "" : h.sae);
 	qm_buf_free(&raw);
 	qm_crypto_idhdr_clear(&h);
 }
