@@ -12,26 +12,26 @@
 #include "web/web.h"
 
 static const char keys_help[] =
-	"usage: qmail keys [fingerprint] [--account ADDR]\n"
-	"       qmail keys export [--account ADDR] > mykey.txt\n"
-	"       qmail keys import FILE [--address ADDR]\n"
-	"       qmail keys verify ADDR FINGERPRINT|SAFETY-NUMBER "
-	"[--accept-new-key]\n"
-	"       qmail keys safety ADDR [--account ADDR]\n"
-	"       qmail keys list ADDR\n"
-	"\n"
-	"Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
-	"yours. Send your exported key to your contacts; import theirs; then\n"
-	"compare fingerprints over a channel you trust (read them aloud) and\n"
-	"mark the key verified. A contact's key that changes is never used until\n"
-	"you verify the new one.\n"
-	"\n"
-	"Keys also travel with mail: every message carries its sender's public\n"
-	"key, and the first one seen for an address is kept (unverified). Then\n"
-	"`keys safety ADDR` shows one number that you and the contact both see;\n"
-	"when you read the same number, `keys verify ADDR NUMBER` marks the key\n"
-	"verified. A new key for a contact (CHANGED) is accepted only with\n"
-	"--accept-new-key.\n";
+    "usage: qmail keys [fingerprint] [--account ADDR]\n"
+    "       qmail keys export [--account ADDR] > mykey.txt\n"
+    "       qmail keys import FILE [--address ADDR]\n"
+    "       qmail keys verify ADDR FINGERPRINT|SAFETY-NUMBER "
+    "[--accept-new-key]\n"
+    "       qmail keys safety ADDR [--account ADDR]\n"
+    "       qmail keys list ADDR\n"
+    "\n"
+    "Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
+    "yours. Send your exported key to your contacts; import theirs; then\n"
+    "compare fingerprints over a channel you trust (read them aloud) and\n"
+    "mark the key verified. A contact's key that changes is never used until\n"
+    "you verify the new one.\n"
+    "\n"
+    "Keys also travel with mail: every message carries its sender's public\n"
+    "key, and the first one seen for an address is kept (unverified). Then\n"
+    "`keys safety ADDR` shows one number that you and the contact both see;\n"
+    "when you read the same number, `keys verify ADDR NUMBER` marks the key\n"
+    "verified. A new key for a contact (CHANGED) is accepted only with\n"
+    "--accept-new-key.\n";
 
 static const char *trust_name(enum qm_store_trust t)
 {
@@ -74,12 +74,13 @@ static void print_safety(const struct qm_client_safety *sn)
 	if (sn->trust == QM_TRUST_VERIFIED)
 		printf("\nYou verified this key.\n");
 	else if (sn->trust == QM_TRUST_CHANGED)
-		printf("\nWARNING: %s presents a NEW key, not the one you knew. "
-		       "It is not used until\nyou accept it. Compare this "
-		       "number with %s over a channel you trust\n(in person, "
-		       "a call); if it matches, run\n  qmail keys verify %s "
-		       "'NUMBER' --accept-new-key\n",
-		       sn->address, sn->address, sn->address);
+		printf(
+		    "\nWARNING: %s presents a NEW key, not the one you knew. "
+		    "It is not used until\nyou accept it. Compare this "
+		    "number with %s over a channel you trust\n(in person, "
+		    "a call); if it matches, run\n  qmail keys verify %s "
+		    "'NUMBER' --accept-new-key\n",
+		    sn->address, sn->address, sn->address);
 	else
 		printf("\nCompare this number with %s over a channel you trust "
 		       "(in person, a call);\nboth of you see the same one. If "
@@ -187,8 +188,8 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 				return rc;
 			}
 		} else {
-			rc = qm_client_key_verify(g->client, pos[0], pos[1],
-			                          &e);
+			rc =
+			    qm_client_key_verify(g->client, pos[0], pos[1], &e);
 		}
 		if (rc)
 			return cli_fail(&e);

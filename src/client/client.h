@@ -1107,7 +1107,7 @@ struct qm_client_safety {
 	char address[QM_STORE_ADDRMAX];     /* the contact, bare */
 	char own_address[QM_STORE_ADDRMAX]; /* the account, bare */
 	char number[72]; /* 12 groups of 5 digits (QM_SAFETY_TEXTLEN) */
-	char fpr[QM_STORE_FPRMAX];          /* the contact's key */
+	char fpr[QM_STORE_FPRMAX]; /* the contact's key */
 	char own_fpr[QM_STORE_FPRMAX];
 	/* the contact's key: UNVERIFIED, VERIFIED, or CHANGED (a new key
 	 * that awaits the user's decision; the number is for it) */

@@ -62,8 +62,8 @@ enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
 		*msg = nb;
 	} else {
 		qm_buf_free(&nb);
-		qm_error_prefix(err, "the identity header of %s: ",
-		                ac->a.address);
+		qm_error_prefix(err,
+		                "the identity header of %s: ", ac->a.address);
 	}
 	qm_crypto_pubid_free(&me);
 	qm_buf_free(&hdr);
@@ -177,15 +177,15 @@ void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
 		return;
 	qm_crypto_fpr_text(h.fpr, fpr);
 	/* levels 3 and 4: only the key that signed */
-	if (!addr_is(&h, from) || (!plain && oc->level >= 3 &&
-	                           strcmp(fpr, oc->signer) != 0)) {
+	if (!addr_is(&h, from) ||
+	    (!plain && oc->level >= 3 && strcmp(fpr, oc->signer) != 0)) {
 		qm_crypto_idhdr_clear(&h);
 		return;
 	}
 	qm_buf_init(&raw, 16 * 1024);
 	if (qm_crypto_pubid_to_bytes(h.key, &raw, NULL) == QM_OK &&
-	    qm_store_key_contact_put(c->store, from, QM_CLIENT_ID_ALG,
-	                             raw.data, raw.len, &t, NULL) == QM_OK &&
+	    qm_store_key_contact_put(c->store, from, QM_CLIENT_ID_ALG, raw.data,
+	                             raw.len, &t, NULL) == QM_OK &&
 	    t == QM_TRUST_CHANGED && oc->key_news != 2) {
 		/* (a level-3/4 message signed by it says so already) */
 		snprintf(note, sizeof(note),
@@ -216,9 +216,8 @@ static enum qm_err contact_key(struct qm_client *c, const char *bare,
 		if (strcmp(ks[i].alg, QM_CLIENT_ID_ALG) != 0 ||
 		    ks[i].trust == QM_TRUST_RETIRED)
 			continue;
-		if (pick == SIZE_MAX ||
-		    (ks[i].trust == QM_TRUST_CHANGED &&
-		     ks[pick].trust != QM_TRUST_CHANGED))
+		if (pick == SIZE_MAX || (ks[i].trust == QM_TRUST_CHANGED &&
+		                         ks[pick].trust != QM_TRUST_CHANGED))
 			pick = i;
 	}
 	if (pick == SIZE_MAX) {
@@ -251,8 +250,7 @@ enum qm_err qm_client_key_safety(struct qm_client *c, int64_t account_id,
 
 	memset(out, 0, sizeof(*out));
 	memset(&k, 0, sizeof(k));
-	rc = client_addr_bare(address, out->address, sizeof(out->address),
-	                      err);
+	rc = client_addr_bare(address, out->address, sizeof(out->address), err);
 	if (!rc)
 		rc = qm_store_account_get(c->store, account_id, &a, err);
 	if (!rc)
@@ -294,10 +292,9 @@ static void digits_only(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-enum qm_err qm_client_key_safety_verify(struct qm_client *c,
-                                        int64_t account_id,
-                                        const char *address,
-                                        const char *number, int accept_changed,
+enum qm_err qm_client_key_safety_verify(struct qm_client *c, int64_t account_id,
+                                        const char *address, const char *number,
+                                        int accept_changed,
                                         struct qm_error *err)
 {
 	struct qm_client_safety s;

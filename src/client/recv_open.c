@@ -443,8 +443,8 @@ static int key_from_header(const struct qm_mail_parsed *mp, const char *from,
 {
 	struct qm_pubid *hk = NULL;
 
-	if (!efpr || client_idhdr_signer(mp->identity, from, efpr, &hk,
-	                                 NULL) != QM_OK)
+	if (!efpr ||
+	    client_idhdr_signer(mp->identity, from, efpr, &hk, NULL) != QM_OK)
 		return 0;
 	if (known) {
 		qm_crypto_pubid_free(&mk->peer[0]);
@@ -607,25 +607,27 @@ static void claim_sender(struct qm_client *c, const struct acct_conn *ac,
 	}
 	oc->verify = QM_VERIFY_OK;
 	if (oc->key_news == 1) {
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "decrypted at level %d (%s); signed by key %.80s, which "
-		         "came with this message (its identity header) and "
-		         "was seen for %.100s for the first time: not verified "
-		         "until you compare the safety number",
-		         oc->level, qm_client_level_name(oc->level),
-		         oc->signer, oc->signer_addr);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "decrypted at level %d (%s); signed by key %.80s, which "
+		    "came with this message (its identity header) and "
+		    "was seen for %.100s for the first time: not verified "
+		    "until you compare the safety number",
+		    oc->level, qm_client_level_name(oc->level), oc->signer,
+		    oc->signer_addr);
 		return;
 	}
 	if (oc->key_news == 2) {
 		oc->verify = QM_VERIFY_UNVERIFIED_SENDER;
-		snprintf(oc->reason, sizeof(oc->reason),
-		         "KEY CHANGED: decrypted at level %d (%s), but signed "
-		         "by key %.80s, which came with this message and is not "
-		         "the key known for %.100s: unverified sender; the new "
-		         "key is not used until you compare the safety number "
-		         "and accept it",
-		         oc->level, qm_client_level_name(oc->level),
-		         oc->signer, oc->signer_addr);
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "KEY CHANGED: decrypted at level %d (%s), but signed "
+		    "by key %.80s, which came with this message and is not "
+		    "the key known for %.100s: unverified sender; the new "
+		    "key is not used until you compare the safety number "
+		    "and accept it",
+		    oc->level, qm_client_level_name(oc->level), oc->signer,
+		    oc->signer_addr);
 		return;
 	}
 	snprintf(oc->reason, sizeof(oc->reason),

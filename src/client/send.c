@@ -240,8 +240,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 
 /* Seals pt under mk into the wire message that is stored as the entry's
  * ciphertext (ENCRYPTING -> QUEUED). pt and mk are done with after it. */
-static enum qm_err entry_seal(struct qm_client *c,
-                              const struct acct_conn *ac,
+static enum qm_err entry_seal(struct qm_client *c, const struct acct_conn *ac,
                               const struct qm_store_outbox *o,
                               struct qm_buf *pt, struct msg_keys *mk,
                               const struct qm_bound *b,

@@ -202,8 +202,7 @@ struct qm_idhdr {
  */
 QM_NODISCARD enum qm_err qm_crypto_idhdr_build(const struct qm_pubid *key,
                                                const char *addr,
-                                               const char *sae,
-                                               const char *kme,
+                                               const char *sae, const char *kme,
                                                struct qm_buf *out,
                                                struct qm_error *err);
 /*

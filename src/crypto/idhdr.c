@@ -177,9 +177,10 @@ static enum qm_err parse_keys(const char *v, size_t n,
 		qm_crypto_pubid_fingerprint(*out, have);
 		if (sodium_memcmp(have, fpr, QM_FPR_BYTES) != 0) {
 			qm_crypto_pubid_free(out);
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "identity header: the keys do not have "
-			                  "the fingerprint fpr= states");
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "identity header: the keys do not have "
+			    "the fingerprint fpr= states");
 		}
 	}
 	qm_buf_free(&bin);
@@ -351,8 +352,8 @@ static size_t side(const char *addr, const unsigned char fpr[QM_FPR_BYTES],
 	for (size_t i = 0; i < n; i++) {
 		char c = addr[i];
 
-		o[2 + i] = (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a'
-		                                                : c);
+		o[2 + i] =
+		    (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
 	memcpy(o + 2 + n, fpr, QM_FPR_BYTES);
 	return 2 + n + QM_FPR_BYTES;

@@ -44,8 +44,7 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/keyring/export", 1, 0, 0, 1, web_api_keyring_export},
     {R_POST, "/api/keyring/verify", 1, 0, 0, 1, web_api_keyring_verify},
     {R_GET, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety},
-    {R_POST, "/api/keyring/safety", 1, 0, 0, 1,
-     web_api_keyring_safety_verify},
+    {R_POST, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety_verify},
     {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
     {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
     {R_POST, "/api/folders", 1, 0, 0, 3, web_api_folder_create},
@@ -1218,14 +1217,14 @@ void web_api_keyring_safety(struct web_req *r)
 		return;
 	}
 	svg = web_qr_svg(sn.number);
-	web_reply_json(
-	    r, 200,
-	    json_pack("{s:o,s:o,s:s,s:s,s:s,s:s,s:b,s:s}", "address",
-	              web_jstr(sn.address), "own_address",
-	              web_jstr(sn.own_address), "number", sn.number,
-	              "fingerprint", sn.fpr, "own_fingerprint", sn.own_fpr,
-	              "trust", trust_name(sn.trust), "altered", sn.altered,
-	              "qr_svg", svg ? svg : ""));
+	web_reply_json(r, 200,
+	               json_pack("{s:o,s:o,s:s,s:s,s:s,s:s,s:b,s:s}", "address",
+	                         web_jstr(sn.address), "own_address",
+	                         web_jstr(sn.own_address), "number", sn.number,
+	                         "fingerprint", sn.fpr, "own_fingerprint",
+	                         sn.own_fpr, "trust", trust_name(sn.trust),
+	                         "altered", sn.altered, "qr_svg",
+	                         svg ? svg : ""));
 	free(svg);
 }
 
@@ -1256,15 +1255,17 @@ void web_api_keyring_safety_verify(struct web_req *r)
 	rc = qm_client_key_safety_verify(r->srv->client, id, addr, number,
 	                                 accept, &e);
 	if (rc == QM_ERR_AUTH)
-		web_reply_error(r, 409, "conflict",
-		                "The safety numbers differ: this is not the key "
-		                "%s has. Do not trust it; compare again.",
-		                addr);
+		web_reply_error(
+		    r, 409, "conflict",
+		    "The safety numbers differ: this is not the key "
+		    "%s has. Do not trust it; compare again.",
+		    addr);
 	else if (rc == QM_ERR_STATE)
-		web_reply_error(r, 409, "key_changed",
-		                "%s presents a new key. Accept it only if %s "
-		                "confirmed this number: use \"Accept new key\".",
-		                addr, addr);
+		web_reply_error(
+		    r, 409, "key_changed",
+		    "%s presents a new key. Accept it only if %s "
+		    "confirmed this number: use \"Accept new key\".",
+		    addr, addr);
 	else if (rc != QM_OK)
 		web_reply_qm_error(r, &e);
 	else

@@ -24,12 +24,13 @@ char *web_qr_svg(const char *text)
 		return NULL;
 	size = q->width + 2 * QUIET;
 	qm_buf_init(&b, 1 << 20);
-	rc = qm_buf_appendf(&b, NULL,
-	                    "<svg xmlns=\"http://www.w3.org/2000/svg\" "
-	                    "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">"
-	                    "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
-	                    "<path fill=\"#000\" d=\"",
-	                    size, size, size, size);
+	rc = qm_buf_appendf(
+	    &b, NULL,
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+	    "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">"
+	    "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+	    "<path fill=\"#000\" d=\"",
+	    size, size, size, size);
 	for (int y = 0; !rc && y < q->width; y++)
 		for (int x = 0; !rc && x < q->width; x++)
 			if (q->data[y * q->width + x] & 1)

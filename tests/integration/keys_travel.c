@@ -143,8 +143,8 @@ static void test_first_contact(void **state)
 
 	/* carol imported alice's key by hand (the old way) */
 	qm_buf_init(&armour, 1 << 20);
-	assert_ok(qm_client_key_export(W.c[W_ALICE], W.acct[W_ALICE], &armour,
-	                               &e));
+	assert_ok(
+	    qm_client_key_export(W.c[W_ALICE], W.acct[W_ALICE], &armour, &e));
 	assert_ok(qm_client_key_import(W.c[W_CAROL], NULL,
 	                               (const char *)armour.data, armour.len,
 	                               NULL, t, &e));
@@ -232,8 +232,8 @@ static void test_first_contact(void **state)
  * its head, and hands it to user u's mailbox; u syncs. */
 static void deliver_with_header(const struct craft_msg *m,
                                 const struct qm_buf *plain,
-                                const struct qm_identity *key,
-                                const char *addr, int u)
+                                const struct qm_identity *key, const char *addr,
+                                int u)
 {
 	struct qm_buf wire, all;
 	struct qm_pubid *pub = NULL;
@@ -297,9 +297,8 @@ static void test_changed_key(void **state)
 	qm_error_clear(&e);
 	assert_ok(qm_crypto_identity_new(&mallory, &e));
 	assert_int_equal(craft_identity(&W, W_CAROL, &carol_id), 0);
-	assert_int_equal(craft_pubid(&W, W_CAROL, qmt_mail_addr(W_ALICE),
-	                             &alice_pub),
-	                 0);
+	assert_int_equal(
+	    craft_pubid(&W, W_CAROL, qmt_mail_addr(W_ALICE), &alice_pub), 0);
 	assert_ok(qm_client_key_own_fpr(W.c[W_CAROL], W.acct[W_CAROL],
 	                                carol_fpr, &e));
 	memset(&m, 0, sizeof(m));
@@ -368,8 +367,8 @@ static void test_changed_key(void **state)
 	assert_int_not_equal(send_l3(W_ALICE, W_CAROL, "refused", &sent, &e),
 	                     QM_OK);
 	printf("  level 3 to carol: %s\n", qm_error_msg(&e));
-	assert_ok(qm_client_key_safety(W.c[W_ALICE], W.acct[W_ALICE], carol,
-	                               &s, &e));
+	assert_ok(
+	    qm_client_key_safety(W.c[W_ALICE], W.acct[W_ALICE], carol, &s, &e));
 	assert_int_equal(s.trust, QM_TRUST_CHANGED);
 	assert_string_not_equal(s.number, g_number);
 	/* the number alone does not accept a changed key */

@@ -235,7 +235,8 @@ static void test_idhdr_hostile(void **state)
 static void test_safety_number(void **state)
 {
 	unsigned char fa[QM_FPR_BYTES], fb[QM_FPR_BYTES];
-	char n1[QM_SAFETY_TEXTLEN], n2[QM_SAFETY_TEXTLEN], n3[QM_SAFETY_TEXTLEN];
+	char n1[QM_SAFETY_TEXTLEN], n2[QM_SAFETY_TEXTLEN],
+	    n3[QM_SAFETY_TEXTLEN];
 	struct qm_error e;
 
 	(void)state;
@@ -269,9 +270,9 @@ static void test_safety_number(void **state)
 	                                         &e),
 	                 QM_OK);
 	assert_string_not_equal(n1, n3);
-	assert_int_equal(qm_crypto_safety_number("alice", fa, "bob@example.org",
-	                                         fb, n3, &e),
-	                 QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_crypto_safety_number("alice", fa, "bob@example.org", fb, n3, &e),
+	    QM_ERR_INVAL);
 }
 
 static int setup(void **state)
