@@ -152,6 +152,11 @@ QM_NODISCARD enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
                                              struct qm_buf *out,
                                              struct qm_error *err);
 
+/* The QMail-Identity header (docs/FORMAT.md; parsed by the crypto layer):
+ * its raw value may be this long whatever limit.header_length says. */
+#define QM_MAIL_IDHDR_NAME   "QMail-Identity"
+#define QM_MAIL_IDHDR_RAWMAX 12288
+
 /* The outer wire message to build (borrowed). */
 struct qm_mail_wire {
 	const struct qm_mail_hdrs *hdrs;

@@ -178,11 +178,20 @@ static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *raw = g_mime_header_get_raw_value(h);
-		if (raw && strlen(raw) > l->header_len)
+		const char *name = g_mime_header_get_name(h);
+		size_t max = l->header_len;
+
+		/* every QMail message carries its sender's identity (about
+		 * 4.7 KiB folded): a tighter user limit does not refuse
+		 * them all; the header has a bound of its own */
+		if (name && strcasecmp(name, QM_MAIL_IDHDR_NAME) == 0 &&
+		    max < QM_MAIL_IDHDR_RAWMAX)
+			max = QM_MAIL_IDHDR_RAWMAX;
+		if (raw && strlen(raw) > max)
 			return qm_mail_limit_error(
-			    l->given, "limit.header_length", l->header_len, err,
-			    "the header %s is %zu bytes long",
-			    g_mime_header_get_name(h), strlen(raw));
+			    l->given, "limit.header_length", max, err,
+			    "the header %s is %zu bytes long", name,
+			    strlen(raw));
 	}
 	return QM_OK;
 }
@@ -223,10 +232,10 @@ static char *identity_header(GMimeObject *o)
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = h ? g_mime_header_get_name(h) : NULL;
 
-		if (name && strcasecmp(name, "QMail-Identity") == 0)
+		if (name && strcasecmp(name, QM_MAIL_IDHDR_NAME) == 0)
 			found++;
 	}
-	return found == 1 ? raw_header(o, "QMail-Identity") : mail_strdup("");
+	return found == 1 ? raw_header(o, QM_MAIL_IDHDR_NAME) : mail_strdup("");
 }
 
 static enum qm_err get_hdrs(GMimeObject *o, struct qm_mail_hdrs *h,
