@@ -532,9 +532,8 @@ static void test_identity_header(void **state)
 	assert_memory_equal(p->content->identity, "v=1; keys=AAAA", 14);
 	qm_mail_parsed_free(&p);
 	/* another header that long is still refused */
-	o = (size_t)snprintf(msg, n,
-	                     "X-Other: %s\r\nFrom: a@example.org\r\n\r\nhi\r\n",
-	                     v);
+	o = (size_t)snprintf(
+	    msg, n, "X-Other: %s\r\nFrom: a@example.org\r\n\r\nhi\r\n", v);
 	assert_int_equal(qm_mail_parse(msg, o, &lim, &p, &e), QM_ERR_TOOBIG);
 	/* past its own bound, it is refused too */
 	memset(v, 'A', 19999);
