@@ -371,6 +371,24 @@ static void test_changed_key(void **state)
 	    qm_client_key_safety(W.c[W_ALICE], W.acct[W_ALICE], carol, &s, &e));
 	assert_int_equal(s.trust, QM_TRUST_CHANGED);
 	assert_string_not_equal(s.number, g_number);
+	/* the CLI says so loudly, and the number alone is refused there
+	 * too */
+	{
+		char *out = NULL;
+		int rc = world_qmail(&W, W_ALICE, &out, "keys", "safety", carol,
+		                     NULL);
+
+		assert_int_equal(rc, 0);
+		assert_non_null(strstr(out, "WARNING"));
+		assert_non_null(strstr(out, "CHANGED"));
+		free(out);
+		rc = world_qmail(&W, W_ALICE, &out, "keys", "verify", carol,
+		                 s.number, NULL);
+		printf("%s", out);
+		assert_int_equal(rc, 1);
+		assert_non_null(strstr(out, "--accept-new-key"));
+		free(out);
+	}
 	/* the number alone does not accept a changed key */
 	assert_int_equal(qm_client_key_safety_verify(W.c[W_ALICE],
 	                                             W.acct[W_ALICE], carol,
