@@ -53,6 +53,16 @@ enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
 	if (!rc)
 		rc = qm_crypto_idhdr_build(me, addr, ac->a.sae_id, ac->kme_id,
 		                           &hdr, err);
+	if (rc == QM_ERR_INVAL && me) /* an SAE or KME ID it cannot carry */
+		rc = qm_crypto_idhdr_build(me, addr, NULL, NULL, &hdr, err);
+	if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_INVAL ||
+	    rc == QM_ERR_PARSE) {
+		/* no identity (an account without one) or an address the
+		 * header cannot carry: the message goes without it */
+		qm_error_clear(err);
+		rc = QM_OK;
+		goto out;
+	}
 	if (!rc)
 		rc = qm_buf_append(&nb, hdr.data, hdr.len, err);
 	if (!rc && msg->len)
@@ -60,11 +70,13 @@ enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
 	if (!rc) {
 		qm_buf_free(msg);
 		*msg = nb;
+		qm_buf_init(&nb, 0); /* msg's now */
 	} else {
-		qm_buf_free(&nb);
-		qm_error_prefix(err,
-		                "the identity header of %s: ", ac->a.address);
+		qm_error_prefix(err, "the identity header of %s: ",
+		                ac->a.address);
 	}
+out:
+	qm_buf_free(&nb);
 	qm_crypto_pubid_free(&me);
 	qm_buf_free(&hdr);
 	return rc;
