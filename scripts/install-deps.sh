@@ -14,6 +14,7 @@ pkgs=(
   libcurl4-openssl-dev                        # SMTP/IMAP/POP3 and ETSI 014 client
   libgmime-3.0-dev                            # MIME
   libmicrohttpd-dev libjansson-dev            # web GUI and qkme
+  libqrencode-dev                             # web GUI: the safety number's QR code
   libgnutls28-dev                             # qkme: client-certificate checks (GnuTLS under libmicrohttpd)
   libsqlite3-dev sqlite3                      # store
   libcmocka-dev                               # unit tests

@@ -12,17 +12,26 @@
 #include "web/web.h"
 
 static const char keys_help[] =
-	"usage: qmail keys [fingerprint] [--account ADDR]\n"
-	"       qmail keys export [--account ADDR] > mykey.txt\n"
-	"       qmail keys import FILE [--address ADDR]\n"
-	"       qmail keys verify ADDR FINGERPRINT\n"
-	"       qmail keys list ADDR\n"
-	"\n"
-	"Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
-	"yours. Send your exported key to your contacts; import theirs; then\n"
-	"compare fingerprints over a channel you trust (read them aloud) and\n"
-	"mark the key verified. A contact's key that changes is never used until\n"
-	"you verify the new one.\n";
+    "usage: qmail keys [fingerprint] [--account ADDR]\n"
+    "       qmail keys export [--account ADDR] > mykey.txt\n"
+    "       qmail keys import FILE [--address ADDR]\n"
+    "       qmail keys verify ADDR FINGERPRINT|SAFETY-NUMBER "
+    "[--accept-new-key]\n"
+    "       qmail keys safety ADDR [--account ADDR]\n"
+    "       qmail keys list ADDR\n"
+    "\n"
+    "Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
+    "yours. Send your exported key to your contacts; import theirs; then\n"
+    "compare fingerprints over a channel you trust (read them aloud) and\n"
+    "mark the key verified. A contact's key that changes is never used until\n"
+    "you verify the new one.\n"
+    "\n"
+    "Keys also travel with mail: every message carries its sender's public\n"
+    "key, and the first one seen for an address is kept (unverified). Then\n"
+    "`keys safety ADDR` shows one number that you and the contact both see;\n"
+    "when you read the same number, `keys verify ADDR NUMBER` marks the key\n"
+    "verified. A new key for a contact (CHANGED) is accepted only with\n"
+    "--accept-new-key.\n";
 
 static const char *trust_name(enum qm_store_trust t)
 {
@@ -38,6 +47,47 @@ static const char *trust_name(enum qm_store_trust t)
 	}
 }
 
+/* A safety number (12 groups of 5 digits) rather than a fingerprint
+ * (hex): only digits and spaces, 60 digits. */
+static int looks_safety(const char *s)
+{
+	size_t digits = 0;
+
+	for (; *s; s++) {
+		if (*s >= '0' && *s <= '9')
+			digits++;
+		else if (*s != ' ' && *s != '-')
+			return 0;
+	}
+	return digits == 60;
+}
+
+static void print_safety(const struct qm_client_safety *sn)
+{
+	printf("safety number for you (%s) and %s:\n\n", sn->own_address,
+	       sn->address);
+	for (int row = 0; row < 3; row++)
+		printf("    %.23s\n", sn->number + row * 24);
+	printf("\nstate:   %s%s\n", trust_name(sn->trust),
+	       sn->altered ? " (its record was changed outside QMail)" : "");
+	printf("their key: %s\nyour key:  %s\n", sn->fpr, sn->own_fpr);
+	if (sn->trust == QM_TRUST_VERIFIED)
+		printf("\nYou verified this key.\n");
+	else if (sn->trust == QM_TRUST_CHANGED)
+		printf(
+		    "\nWARNING: %s presents a NEW key, not the one you knew. "
+		    "It is not used until\nyou accept it. Compare this "
+		    "number with %s over a channel you trust\n(in person, "
+		    "a call); if it matches, run\n  qmail keys verify %s "
+		    "'NUMBER' --accept-new-key\n",
+		    sn->address, sn->address, sn->address);
+	else
+		printf("\nCompare this number with %s over a channel you trust "
+		       "(in person, a call);\nboth of you see the same one. If "
+		       "it matches, run\n  qmail keys verify %s 'NUMBER'\n",
+		       sn->address, sn->address);
+}
+
 int cli_cmd_keys(struct cli *g, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "fingerprint";
@@ -46,7 +96,7 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 	struct qm_error e;
 	size_t npos = 0;
 	int64_t id;
-	int rc;
+	int rc, accept_new = 0;
 
 	for (int i = 2; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
@@ -57,6 +107,8 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 			account = argv[++i];
 		else if (strcmp(argv[i], "--address") == 0 && i + 1 < argc)
 			address = argv[++i];
+		else if (strcmp(argv[i], "--accept-new-key") == 0)
+			accept_new = 1;
 		else if (npos < 3)
 			pos[npos++] = argv[i];
 		else
@@ -120,10 +172,40 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 	if (strcmp(sub, "verify") == 0) {
 		if (npos != 2)
 			return cli_usage("keys verify",
-			                 "give the address and the fingerprint");
-		if (qm_client_key_verify(g->client, pos[0], pos[1], &e))
+			                 "give the address and the fingerprint "
+			                 "or the safety number");
+		if (looks_safety(pos[1])) {
+			if ((rc = cli_account_pick(g, account, &id)))
+				return rc;
+			rc = qm_client_key_safety_verify(
+			    g->client, id, pos[0], pos[1], accept_new, &e);
+			if (rc == QM_ERR_STATE) {
+				qm_error_prefix(&e, "not verified: ");
+				rc = cli_fail(&e);
+				fputs("qmail: if the contact confirmed the new "
+				      "key, add --accept-new-key\n",
+				      stderr);
+				return rc;
+			}
+		} else {
+			rc =
+			    qm_client_key_verify(g->client, pos[0], pos[1], &e);
+		}
+		if (rc)
 			return cli_fail(&e);
 		printf("the key of %s is verified\n", pos[0]);
+		return 0;
+	}
+	if (strcmp(sub, "safety") == 0) {
+		struct qm_client_safety sn;
+
+		if (npos != 1)
+			return cli_usage("keys safety", "give the address");
+		if ((rc = cli_account_pick(g, account, &id)))
+			return rc;
+		if (qm_client_key_safety(g->client, id, pos[0], &sn, &e))
+			return cli_fail(&e);
+		print_safety(&sn);
 		return 0;
 	}
 	if (strcmp(sub, "list") == 0) {

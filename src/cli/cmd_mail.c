@@ -859,13 +859,14 @@ static void print_signer(const struct qm_client_view *v)
 		printf("verified)\n");
 		break;
 	case QM_SIGNER_UNVERIFIED:
-		printf("NOT VERIFIED: compare the fingerprint with %s, then "
-		       "`qmail keys verify %s FPR`)\n",
-		       cli_safe(v->signer_addr), cli_safe(v->signer_addr));
+		printf("NOT VERIFIED: compare `qmail keys safety %s` with %s, "
+		       "then `qmail keys verify %s 'NUMBER'`)\n",
+		       cli_safe(v->signer_addr), cli_safe(v->signer_addr),
+		       cli_safe(v->signer_addr));
 		break;
 	case QM_SIGNER_CHANGED:
 		printf("CHANGED: %s presents another key since; `qmail keys "
-		       "list %s`)\n",
+		       "safety %s`)\n",
 		       cli_safe(v->signer_addr), cli_safe(v->signer_addr));
 		break;
 	case QM_SIGNER_RETIRED:

@@ -147,15 +147,16 @@ void cli_hint_text(int hint, const char *arg, char *out, size_t outlen)
 		break;
 	case QM_HINT_KEY_MISSING:
 		snprintf(out, outlen,
-		         "import the key %s sent you with `qmail keys import "
-		         "FILE --address %s`",
-		         a, a);
+		         "the key comes with the first message %s sends you; "
+		         "or import the key %s sent you with `qmail keys "
+		         "import FILE --address %s`",
+		         a, a, a);
 		break;
 	case QM_HINT_KEY_CHANGED:
 		snprintf(out, outlen,
-		         "`qmail keys list %s` shows the keys; compare the "
-		         "fingerprint with %s, then run `qmail keys verify %s "
-		         "FINGERPRINT`",
+		         "`qmail keys safety %s` shows the number for the new "
+		         "key; compare it with %s, then run `qmail keys verify "
+		         "%s 'NUMBER' --accept-new-key`",
 		         a, a, a);
 		break;
 	case QM_HINT_PLAIN:

@@ -1202,6 +1202,40 @@ QM_NODISCARD enum qm_err qm_client_key_verify(struct qm_client *c,
                                               const char *address,
                                               const char *fingerprint,
                                               struct qm_error *err);
+/* The safety number of the account and a contact (docs/SECURITY.md,
+ * "Safety numbers"): both compute the same number for the pair. */
+struct qm_client_safety {
+	char address[QM_STORE_ADDRMAX];     /* the contact, bare */
+	char own_address[QM_STORE_ADDRMAX]; /* the account, bare */
+	char number[72]; /* 12 groups of 5 digits (QM_SAFETY_TEXTLEN) */
+	char fpr[QM_STORE_FPRMAX]; /* the contact's key */
+	char own_fpr[QM_STORE_FPRMAX];
+	/* the contact's key: UNVERIFIED, VERIFIED, or CHANGED (a new key
+	 * that awaits the user's decision; the number is for it) */
+	enum qm_store_trust trust;
+	int altered; /* its record was changed outside QMail */
+};
+/*
+ * The safety number of account_id's identity and the key address presents
+ * (a CHANGED key first, else the one in use). QM_ERR_NOTFOUND when no key
+ * is known for address.
+ */
+QM_NODISCARD enum qm_err qm_client_key_safety(struct qm_client *c,
+                                              int64_t account_id,
+                                              const char *address,
+                                              struct qm_client_safety *out,
+                                              struct qm_error *err);
+/*
+ * The user compared the safety number with the contact: when number (as
+ * typed: spaces ignored) is the pair's, the contact's key becomes VERIFIED
+ * and the only one in use. A CHANGED key is accepted only with
+ * accept_changed (QM_ERR_STATE otherwise, nothing changes); QM_ERR_AUTH
+ * when the numbers differ.
+ */
+QM_NODISCARD enum qm_err
+qm_client_key_safety_verify(struct qm_client *c, int64_t account_id,
+                            const char *address, const char *number,
+                            int accept_changed, struct qm_error *err);
 /* The account's own fingerprint text (QM_STORE_FPRMAX bytes). */
 QM_NODISCARD enum qm_err qm_client_key_own_fpr(struct qm_client *c,
                                                int64_t account_id, char *fpr,

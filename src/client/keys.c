@@ -49,7 +49,8 @@ enum qm_err client_contact_pubid(struct qm_client *c, const char *address,
 	if (rc == QM_ERR_NOTFOUND) {
 		qm_error_set(err, QM_ERR_NOTFOUND,
 		             "no public key is known for %s (levels 3 and 4 "
-		             "need it: import the key the contact sent)",
+		             "need it: it comes with any message from that "
+		             "address, or import the key the contact sent)",
 		             bare);
 		rc = qm_error_hint(err, QM_HINT_KEY_MISSING, bare);
 	} else if (rc == QM_ERR_STATE) {

@@ -672,6 +672,10 @@ struct recv_outcome {
 	char owner[QM_STORE_ADDRMAX]; /* whose confirmed SAE ID it is */
 	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint */
 	char signer_addr[QM_STORE_ADDRMAX];
+	/* levels 3 and 4: the key that signed came with the message (its
+	 * identity header), first seen (1) or not the one the keyring uses
+	 * for its sender (2) */
+	int key_news;
 };
 
 /* What one sync (or one retry the user asked for) knows across messages. */
@@ -708,6 +712,40 @@ QM_NODISCARD enum qm_err client_recv_group_leave(struct qm_client *c,
                                                  int force,
                                                  struct qm_error *err);
 void client_recv_outcome_free(struct recv_outcome *oc);
+/*
+ * Puts the account's QMail-Identity header (docs/FORMAT.md) at the head of
+ * msg, a message just built (the protected one, the outer one, a plain
+ * one): every message this home sends carries it. msg keeps its kind of
+ * memory and its limit.
+ */
+QM_NODISCARD enum qm_err client_idhdr_add(struct qm_client *c,
+                                          const struct acct_conn *ac,
+                                          struct qm_buf *msg,
+                                          struct qm_error *err);
+/*
+ * Levels 3 and 4, a sender whose key the keyring does not hold (or holds
+ * another of): the key the message's outer identity header value carries,
+ * when it names from and has the fingerprint fpr of the envelope (the key
+ * that signed); the signature is still to be checked. QM_ERR_NOTFOUND,
+ * QM_ERR_PARSE or QM_ERR_AUTH otherwise.
+ */
+QM_NODISCARD enum qm_err
+client_idhdr_signer(const char *value, const char *from,
+                    const unsigned char fpr[QM_FPR_BYTES],
+                    struct qm_pubid **out, struct qm_error *err);
+/*
+ * Keeps what a received message's identity header says (mc's, the
+ * protected copy of an opened message or a plain message's own): its key
+ * in the keyring (UNVERIFIED first, CHANGED when different: oc->reason
+ * says so loudly), a suggested SAE ID. Ignored unless the message is plain
+ * or opened, the header names its From address, and at levels 3 and 4 it
+ * carries the key that signed (oc->signer). Best effort: never fails.
+ */
+void client_idhdr_learn(struct qm_client *c, const struct acct_conn *ac,
+                        const struct qm_mail_parsed *mp,
+                        const struct qm_mail_content *mc,
+                        struct recv_outcome *oc);
+
 /* Processes one QMail message into oc. A non-zero return is an error that
  * stops the sync (out of memory, a full disk, the store); everything the
  * message itself, the account or its KME did is in oc. */

@@ -205,8 +205,8 @@ static char *signed_status(const struct qm_client_view *v)
 		snprintf(
 		    s, sizeof(s),
 		    "decrypted at level %d (%s) and its signature checked, "
-		    "but the signing key of %s is not verified: compare its "
-		    "fingerprint with %s before trusting who sent it",
+		    "but the signing key of %s is not verified: compare the "
+		    "safety number with %s before trusting who sent it",
 		    v->level, lvl, v->signer_addr, v->signer_addr);
 		break;
 	case QM_SIGNER_CHANGED:

@@ -737,11 +737,14 @@ static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
 	ctx->last_id = id;
 	ctx->last_verify = oc->verify;
 	qm_strlcpy(ctx->last_reason, oc->reason, sizeof(ctx->last_reason));
-	if (oc->verify == QM_VERIFY_NOT_QMAIL)
+	/* plain mail has a reason only when its identity header said
+	 * something loud (a changed key) */
+	if (oc->verify == QM_VERIFY_NOT_QMAIL && !oc->reason[0])
 		return QM_OK;
 	snprintf(key, sizeof(key), "reason.%lld", (long long)id);
 	rc = qm_store_setting_set(c->store, ac->a.id, key, oc->reason, err);
-	if (!rc && f->mp && oc->verify != QM_VERIFY_REPLAY) {
+	if (!rc && f->mp && oc->verify != QM_VERIFY_REPLAY &&
+	    oc->verify != QM_VERIFY_NOT_QMAIL) {
 		client_recv_digest(f->mp, hex);
 		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
 		rc = qm_store_setting_set(c->store, ac->a.id, key, hex, err);
@@ -816,6 +819,8 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 		rc = settle_waiting(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
 		read_opened(ac, &f);
+	if (!rc && !f.done)
+		client_idhdr_learn(c, ac, f.mp, f.mc, &f.oc);
 	if (!rc && !f.done)
 		rc = keep_if_same(c, ac, ctx, &f, err);
 	if (!rc && !f.done)

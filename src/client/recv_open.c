@@ -429,10 +429,37 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 	return rc;
 }
 
+/*
+ * Levels 3 and 4: the key that signed (fingerprint efpr) is not the one
+ * the keyring uses for from (known: it has one; kerr: why not). The
+ * message's identity header may carry it: then it becomes mk's peer, for
+ * the signature check, and oc->key_news says whether it is new or
+ * another one. 0 when the header does not carry it.
+ */
+static int key_from_header(const struct qm_mail_parsed *mp, const char *from,
+                           const unsigned char *efpr, int known,
+                           const struct qm_error *kerr, struct msg_keys *mk,
+                           struct recv_outcome *oc)
+{
+	struct qm_pubid *hk = NULL;
+
+	if (!efpr ||
+	    client_idhdr_signer(mp->identity, from, efpr, &hk, NULL) != QM_OK)
+		return 0;
+	if (known) {
+		qm_crypto_pubid_free(&mk->peer[0]);
+		mk->n = 0;
+	}
+	mk->peer[mk->n++] = hk;
+	oc->key_news = known || kerr->code == QM_ERR_STATE ? 2 : 1;
+	return 1;
+}
+
 /* Levels 3 and 4 up to the keys: the sender's key for its From address,
- * which must be the one that signed; our slot. On return with QM_OK, mk
- * holds both identities when oc->signer is set and the message is not
- * tampered, or oc says why not. */
+ * which must be the one that signed (or, first seen or changed, the one
+ * its identity header carries: key_from_header); our slot. On return
+ * with QM_OK, mk holds both identities when oc->signer is set and the
+ * message is not tampered, or oc says why not. */
 static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
                            const struct qm_mail_parsed *mp,
                            const struct qm_env *env, size_t *slot,
@@ -446,6 +473,7 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	char from[QM_STORE_ADDRMAX], fpr[QM_FPR_TEXTLEN];
 	struct qm_error e;
 	enum qm_err rc;
+	int known;
 
 	qm_error_clear(&e);
 	rc = client_msg_keys_self(c, ac, mk, err);
@@ -460,7 +488,15 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		    "the signature cannot be checked against a sender");
 		return QM_OK;
 	}
-	if (client_msg_keys_peer(c, from, mk, &e)) {
+	known = client_msg_keys_peer(c, from, mk, &e) == QM_OK;
+	if (known)
+		qm_crypto_pubid_fingerprint(mk->peer[0], have);
+	if (efpr)
+		memcpy(want, efpr, sizeof(want));
+	if ((!known || !efpr || qm_ct_eq(want, have, sizeof(want)) != 0) &&
+	    key_from_header(mp, from, efpr, known, &e, mk, oc))
+		memcpy(have, want, sizeof(have));
+	else if (!known) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
 		snprintf(oc->reason, sizeof(oc->reason),
@@ -469,9 +505,6 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		         qm_error_msg(&e));
 		return QM_OK;
 	}
-	qm_crypto_pubid_fingerprint(mk->peer[0], have);
-	if (efpr)
-		memcpy(want, efpr, sizeof(want));
 	if (!efpr || qm_ct_eq(want, have, sizeof(want)) != 0) {
 		oc->verify = QM_VERIFY_UNKNOWN_KEY;
 		oc->keep_raw = 1;
@@ -573,6 +606,30 @@ static void claim_sender(struct qm_client *c, const struct acct_conn *ac,
 		return;
 	}
 	oc->verify = QM_VERIFY_OK;
+	if (oc->key_news == 1) {
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "decrypted at level %d (%s); signed by key %.80s, which "
+		    "came with this message (its identity header) and "
+		    "was seen for %.100s for the first time: not verified "
+		    "until you compare the safety number",
+		    oc->level, qm_client_level_name(oc->level), oc->signer,
+		    oc->signer_addr);
+		return;
+	}
+	if (oc->key_news == 2) {
+		oc->verify = QM_VERIFY_UNVERIFIED_SENDER;
+		snprintf(
+		    oc->reason, sizeof(oc->reason),
+		    "KEY CHANGED: decrypted at level %d (%s), but signed "
+		    "by key %.80s, which came with this message and is not "
+		    "the key known for %.100s: unverified sender; the new "
+		    "key is not used until you compare the safety number "
+		    "and accept it",
+		    oc->level, qm_client_level_name(oc->level), oc->signer,
+		    oc->signer_addr);
+		return;
+	}
 	snprintf(oc->reason, sizeof(oc->reason),
 	         "decrypted at level %d (%s); its signature by the key of %s "
 	         "checked",

@@ -240,7 +240,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 
 /* Seals pt under mk into the wire message that is stored as the entry's
  * ciphertext (ENCRYPTING -> QUEUED). pt and mk are done with after it. */
-static enum qm_err entry_seal(struct qm_client *c,
+static enum qm_err entry_seal(struct qm_client *c, const struct acct_conn *ac,
                               const struct qm_store_outbox *o,
                               struct qm_buf *pt, struct msg_keys *mk,
                               const struct qm_bound *b,
@@ -268,6 +268,8 @@ static enum qm_err entry_seal(struct qm_client *c,
 	w.envelope_len = env.len;
 	if (!rc)
 		rc = qm_mail_wire_build(&w, &wire, err);
+	if (!rc)
+		rc = client_idhdr_add(c, ac, &wire, err);
 	/* the key bytes and the envelope are done with */
 	qm_buf_free(&env);
 	client_msg_keys_free(mk);
@@ -421,7 +423,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	/* record the key IDs before they protect anything */
 	rc = qm_store_outbox_reserve(c->store, o->id, mk.ids, mk.nids, err);
 	if (!rc)
-		rc = entry_seal(c, o, &pt, &mk, &b, eh.h, err);
+		rc = entry_seal(c, ac, o, &pt, &mk, &b, eh.h, err);
 out:
 	free(sae);
 	client_msg_keys_free(&mk);
@@ -898,7 +900,8 @@ static enum qm_err send_entries(struct send *s, int *refused,
  * needs a key byte for each byte of it. */
 static uint64_t compose_size(const struct qm_client_compose *m)
 {
-	uint64_t size = (m->text ? strlen(m->text) : 0) + 4096;
+	/* headers, and the identity header (about 4.5 KiB) */
+	uint64_t size = (m->text ? strlen(m->text) : 0) + 4096 + 6144;
 
 	for (size_t i = 0; i < m->natt; i++) {
 		/* base64 in lines of 76 characters and CRLF, as GMime writes
@@ -1052,6 +1055,10 @@ static enum qm_err send_build_plain(struct send *s,
 	}
 	if (!rc)
 		rc = qm_mail_inner_build(&pc, &s->pmime, err);
+	/* the sender's identity travels with plain mail too (in clear: what
+	 * the receiver learns from it is trust on first use) */
+	if (!rc)
+		rc = client_idhdr_add(s->c, &s->ac, &s->pmime, err);
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->pmime.len,
 		                              s->m->natt, err);
@@ -1096,6 +1103,8 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	mc.att = att;
 	mc.natt = m->natt;
 	rc = qm_mail_inner_build(&mc, &s->mime, err);
+	if (!rc)
+		rc = client_idhdr_add(s->c, &s->ac, &s->mime, err);
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
 		                              err);

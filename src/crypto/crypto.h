@@ -171,6 +171,67 @@ QM_NODISCARD enum qm_err qm_crypto_pubid_verify(const struct qm_pubid *pk,
                                                 size_t siglen,
                                                 struct qm_error *err);
 
+/* ------------------------------------------------- the identity header */
+
+/*
+ * The QMail-Identity header (docs/FORMAT.md): the sender's address, the
+ * fingerprint and the public keys of its identity, its SAE ID and KME ID
+ * where set, sent with every message so that the receiver can learn them
+ * (trust on first use; authenticated only where the message is).
+ */
+#define QM_IDHDR_NAME    "QMail-Identity"
+#define QM_IDHDR_VERSION 1
+#define QM_IDHDR_MAX     8192 /* bytes of the unfolded value */
+#define QM_IDHDR_ADDRMAX 254
+#define QM_IDHDR_IDMAX   128 /* bytes of the SAE ID or the KME ID */
+
+/* A parsed header. key is owned (qm_crypto_idhdr_clear frees it). */
+struct qm_idhdr {
+	char addr[QM_IDHDR_ADDRMAX + 1];
+	char sae[QM_IDHDR_IDMAX + 1]; /* "" when absent */
+	char kme[QM_IDHDR_IDMAX + 1]; /* "" when absent */
+	unsigned char fpr[QM_FPR_BYTES];
+	struct qm_pubid *key;
+};
+
+/*
+ * Appends the whole header field, "QMail-Identity: v=1; ..." folded into
+ * lines of at most 78 characters, each ending in CRLF, to out. addr is the
+ * bare address; sae and kme may be NULL or "". QM_ERR_INVAL for a value
+ * the header cannot carry.
+ */
+QM_NODISCARD enum qm_err qm_crypto_idhdr_build(const struct qm_pubid *key,
+                                               const char *addr,
+                                               const char *sae, const char *kme,
+                                               struct qm_buf *out,
+                                               struct qm_error *err);
+/*
+ * Parses a header value (unfolded: line breaks removed) of len bytes into
+ * *out: QM_ERR_TOOBIG past QM_IDHDR_MAX, QM_ERR_UNSUPPORTED for another
+ * version, QM_ERR_PARSE with the reason for anything malformed (an
+ * attribute unknown, missing or given twice, bad base64, a key of the
+ * wrong length or whose fingerprint is not fpr=). *out is set only on
+ * success. Nothing in it is authenticated: the caller decides what the
+ * message it came in proves.
+ */
+QM_NODISCARD enum qm_err qm_crypto_idhdr_parse(const char *value, size_t len,
+                                               struct qm_idhdr *out,
+                                               struct qm_error *err);
+void qm_crypto_idhdr_clear(struct qm_idhdr *h);
+
+/* "DDDDD DDDDD ...": 12 groups of 5 digits and a NUL. */
+#define QM_SAFETY_GROUPS  12
+#define QM_SAFETY_TEXTLEN (QM_SAFETY_GROUPS * 6)
+/*
+ * The safety number of a pair of identities (docs/SECURITY.md, "Safety
+ * numbers"): both sides compute the same one, whichever is a. Addresses
+ * are bare and compared in lower case. QM_ERR_INVAL for a bad address.
+ */
+QM_NODISCARD enum qm_err qm_crypto_safety_number(
+    const char *addr_a, const unsigned char fpr_a[QM_FPR_BYTES],
+    const char *addr_b, const unsigned char fpr_b[QM_FPR_BYTES],
+    char out[QM_SAFETY_TEXTLEN], struct qm_error *err);
+
 /* ------------------------------------------------------------ sealing */
 
 /* Reads up to want bytes into buf, sets *got (0 only at the end). */

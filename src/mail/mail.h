@@ -152,6 +152,11 @@ QM_NODISCARD enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
                                              struct qm_buf *out,
                                              struct qm_error *err);
 
+/* The QMail-Identity header (docs/FORMAT.md; parsed by the crypto layer):
+ * its raw value may be this long whatever limit.header_length says. */
+#define QM_MAIL_IDHDR_NAME   "QMail-Identity"
+#define QM_MAIL_IDHDR_RAWMAX 12288
+
 /* The outer wire message to build (borrowed). */
 struct qm_mail_wire {
 	const struct qm_mail_hdrs *hdrs;
@@ -199,6 +204,10 @@ struct qm_mail_content {
 	char *html;
 	struct qm_mail_part *att;
 	size_t natt;
+	/* The QMail-Identity header's value, unfolded and trimmed (not
+	 * parsed: crypto's qm_crypto_idhdr_parse does that); "" when absent
+	 * or given more than once. */
+	char *identity;
 };
 
 /*
@@ -242,6 +251,8 @@ struct qm_mail_parsed {
 	unsigned char *envelope;
 	size_t envelope_len;
 	struct qm_mail_content *content; /* plain mail only */
+	/* The outer QMail-Identity header, as qm_mail_content's identity. */
+	char *identity;
 };
 
 /*

@@ -178,11 +178,20 @@ static enum qm_err check_headers(GMimeObject *o, const struct lim *l,
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *raw = g_mime_header_get_raw_value(h);
-		if (raw && strlen(raw) > l->header_len)
+		const char *name = g_mime_header_get_name(h);
+		size_t max = l->header_len;
+
+		/* every QMail message carries its sender's identity (about
+		 * 4.7 KiB folded): a tighter user limit does not refuse
+		 * them all; the header has a bound of its own */
+		if (name && strcasecmp(name, QM_MAIL_IDHDR_NAME) == 0 &&
+		    max < QM_MAIL_IDHDR_RAWMAX)
+			max = QM_MAIL_IDHDR_RAWMAX;
+		if (raw && strlen(raw) > max)
 			return qm_mail_limit_error(
-			    l->given, "limit.header_length", l->header_len, err,
-			    "the header %s is %zu bytes long",
-			    g_mime_header_get_name(h), strlen(raw));
+			    l->given, "limit.header_length", max, err,
+			    "the header %s is %zu bytes long", name,
+			    strlen(raw));
 	}
 	return QM_OK;
 }
@@ -210,6 +219,23 @@ static char *raw_header(GMimeObject *o, const char *name)
 	n = strspn(r, " \t");
 	memmove(r, r + n, j - n + 1);
 	return r;
+}
+
+/* The raw value of the QMail-Identity header, "" when absent or when
+ * there are several (none of them is believed). */
+static char *identity_header(GMimeObject *o)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	int n = hl ? g_mime_header_list_get_count(hl) : 0, found = 0;
+
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = h ? g_mime_header_get_name(h) : NULL;
+
+		if (name && strcasecmp(name, QM_MAIL_IDHDR_NAME) == 0)
+			found++;
+	}
+	return found == 1 ? raw_header(o, QM_MAIL_IDHDR_NAME) : mail_strdup("");
 }
 
 static enum qm_err get_hdrs(GMimeObject *o, struct qm_mail_hdrs *h,
@@ -452,6 +478,7 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	free(c->in_reply_to);
 	free(c->references);
 	free(c->reply_to);
+	free(c->identity);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -539,6 +566,7 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 	    !(w.c->in_reply_to = raw_header(GMIME_OBJECT(m), "In-Reply-To")) ||
 	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
 	    !(w.c->reply_to = raw_header(GMIME_OBJECT(m), "Reply-To")) ||
+	    !(w.c->identity = identity_header(GMIME_OBJECT(m))) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
@@ -582,6 +610,7 @@ void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 	free(p->subject);
 	qm_mail_strv_free(&p->key_ids, p->nkey_ids);
 	free(p->sender_sae);
+	free(p->identity);
 	free(p->envelope);
 	qm_mail_content_free(&p->content);
 	free(p);
@@ -752,7 +781,8 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	if ((e = check_headers(GMIME_OBJECT(m), &l, err)) ||
 	    (e = get_hdrs(GMIME_OBJECT(m), &p->hdrs, err)))
 		goto out;
-	if (!(p->subject = mail_strdup(subj ? subj : ""))) {
+	if (!(p->subject = mail_strdup(subj ? subj : "")) ||
+	    !(p->identity = identity_header(GMIME_OBJECT(m)))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
 	}

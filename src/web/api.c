@@ -43,6 +43,8 @@ const struct web_route web_routes[] = {
     {R_POST, "/api/keyring/import", 1, 0, 0, 1, web_api_keyring_import},
     {R_GET, "/api/keyring/export", 1, 0, 0, 1, web_api_keyring_export},
     {R_POST, "/api/keyring/verify", 1, 0, 0, 1, web_api_keyring_verify},
+    {R_GET, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety},
+    {R_POST, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety_verify},
     {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
     {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
     {R_POST, "/api/folders", 1, 0, 0, 3, web_api_folder_create},
@@ -1183,6 +1185,87 @@ void web_api_keyring_verify(struct web_req *r)
 		    "The fingerprints differ: this is not the key %s has. "
 		    "Do not trust it; ask them to send their key again.",
 		    addr);
+	else if (rc != QM_OK)
+		web_reply_qm_error(r, &e);
+	else
+		web_reply_json(r, 200, json_pack("{s:s}", "trust", "verified"));
+out:
+	json_decref(j);
+}
+
+/* GET /api/keyring/safety?account=ID&address=A: the safety number of the
+ * account and contact A, with its QR code. */
+void web_api_keyring_safety(struct web_req *r)
+{
+	struct qm_client_safety sn;
+	struct qm_error e;
+	const char *addr = web_query(r, "address");
+	char *svg = NULL;
+	int64_t acct;
+
+	if (query_account(r, &acct) != 0)
+		return;
+	if (!addr || !web_addr_ok(addr)) {
+		web_reply_error(r, 400, "bad_request",
+		                "address must be an e-mail address.");
+		return;
+	}
+	qm_error_clear(&e);
+	if (qm_client_key_safety(r->srv->client, acct, addr, &sn, &e) !=
+	    QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	svg = web_qr_svg(sn.number);
+	web_reply_json(r, 200,
+	               json_pack("{s:o,s:o,s:s,s:s,s:s,s:s,s:b,s:s}", "address",
+	                         web_jstr(sn.address), "own_address",
+	                         web_jstr(sn.own_address), "number", sn.number,
+	                         "fingerprint", sn.fpr, "own_fingerprint",
+	                         sn.own_fpr, "trust", trust_name(sn.trust),
+	                         "altered", sn.altered, "qr_svg",
+	                         svg ? svg : ""));
+	free(svg);
+}
+
+/* POST /api/keyring/safety {account?, address, number, accept_new_key?}:
+ * the user compared the number; a changed key needs accept_new_key. */
+void web_api_keyring_safety_verify(struct web_req *r)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *addr = NULL, *number = NULL;
+	long long acct = 0;
+	int accept = 0;
+	enum qm_err rc;
+	int64_t id;
+
+	if (!j)
+		return;
+	if (web_get_str(r, j, "address", 1, 320, &addr) < 0 ||
+	    web_get_str(r, j, "number", 1, 200, &number) < 0 ||
+	    web_get_int(r, j, "account", 0, 1, INT64_MAX, &acct) < 0 ||
+	    web_get_bool(r, j, "accept_new_key", &accept) < 0)
+		goto out;
+	if (acct)
+		id = acct;
+	else if (query_account(r, &id) != 0)
+		goto out;
+	qm_error_clear(&e);
+	rc = qm_client_key_safety_verify(r->srv->client, id, addr, number,
+	                                 accept, &e);
+	if (rc == QM_ERR_AUTH)
+		web_reply_error(
+		    r, 409, "conflict",
+		    "The safety numbers differ: this is not the key "
+		    "%s has. Do not trust it; compare again.",
+		    addr);
+	else if (rc == QM_ERR_STATE)
+		web_reply_error(
+		    r, 409, "key_changed",
+		    "%s presents a new key. Accept it only if %s "
+		    "confirmed this number: use \"Accept new key\".",
+		    addr, addr);
 	else if (rc != QM_OK)
 		web_reply_qm_error(r, &e);
 	else

@@ -332,6 +332,10 @@ void web_api_keyring_list(struct web_req *r);
 void web_api_keyring_import(struct web_req *r);
 void web_api_keyring_export(struct web_req *r);
 void web_api_keyring_verify(struct web_req *r);
+void web_api_keyring_safety(struct web_req *r);
+void web_api_keyring_safety_verify(struct web_req *r);
+/* text as a QR code in an SVG document (malloc'd), or NULL (qr.c). */
+char *web_qr_svg(const char *text);
 void web_api_kme(struct web_req *r);
 void web_api_folders(struct web_req *r);
 void web_api_folder_create(struct web_req *r);

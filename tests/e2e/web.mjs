@@ -833,6 +833,43 @@ async function main() {
     await hdrRow.screenshot({ path: join(SHOTS, 'header-only-row.png') });
     log('header-only mark ok');
 
+    // ---- keys that travel with mail (issue 15): dave, whom alice never
+    // met, writes her at level 3 and his key comes with the message; the
+    // safety number screen shows the number dave computes on his side, a
+    // QR code and "Mark as verified"; a second key for dave is CHANGED,
+    // said loudly, and only "Accept new key" takes it
+    const syncFor = async (page, subject) => {
+      await page.evaluate(() => { location.hash = '#/mail/INBOX'; });
+      await page.locator('#rows').waitFor({ timeout: T });
+      await page.locator('#sync-btn').click();
+      await page.locator('#rows li.row').filter({ hasText: subject }).first().waitFor({ timeout: 120000 });
+    };
+    const daveNum = (await env.cmd('stranger 1')).slice(3);
+    await syncFor(A, 'Hello from Dave');
+    await A.evaluate(() => { location.hash = '#/keyring'; });
+    const daveRow = A.locator('tbody tr', { hasText: 'dave@qmail.test' });
+    await daveRow.waitFor({ timeout: T });
+    check(/unverified/.test(await daveRow.textContent()), `dave's key is listed as: ${await daveRow.textContent()}`);
+    await daveRow.getByRole('link', { name: 'Safety number' }).click();
+    const safetyNum = A.locator('.safety-number');
+    await safetyNum.waitFor({ timeout: T });
+    check(await safetyNum.getAttribute('data-number') === daveNum, `alice sees ${await safetyNum.getAttribute('data-number')}, dave ${daveNum}`);
+    check(/^(\d{5} ){11}\d{5}$/.test(daveNum), `the safety number looks like ${daveNum}`);
+    check(await A.locator('img.safety-qr').evaluate((i) => i.complete && i.naturalWidth > 0), 'the QR code did not render');
+    await shot(A, 'safety-number.png');
+    await A.getByRole('button', { name: 'Mark as verified' }).click();
+    await A.locator('p.trust-verified').waitFor({ timeout: T });
+    const daveNum2 = (await env.cmd('stranger 2')).slice(3);
+    check(daveNum2 !== daveNum, 'a new key has the same safety number');
+    await syncFor(A, 'Dave again, new laptop');
+    await A.evaluate(() => { location.hash = '#/safety/dave%40qmail.test'; });
+    await A.locator('.card.error[role="alert"]').filter({ hasText: 'NEW key' }).waitFor({ timeout: T });
+    check(await A.locator('.safety-number').getAttribute('data-number') === daveNum2, 'the screen does not show the new key\'s number');
+    check(await A.getByRole('button', { name: 'Mark as verified' }).count() === 0, 'a changed key offers "Mark as verified"');
+    await A.getByRole('button', { name: 'Accept new key' }).click();
+    await A.locator('p.trust-verified').waitFor({ timeout: T });
+    log('safety numbers ok');
+
     // ---- the eavesdropping alarm
     await env.cmd('eve on');
     await A.evaluate(() => { location.hash = '#/kme'; });

@@ -16,6 +16,11 @@
  *   forged        carol's SAE sends bob a level-2 message "From: alice",
  *                 built by hand (tests/lib/craft.h), and waits for
  *                 its delivery
+ *   stranger N    dave (dave@qmail.test), whom alice never met, writes
+ *                 her at level 3 with his key N (1, 2: a second key is a
+ *                 changed one) in the message's identity header, built by
+ *                 hand; waits for its delivery and answers "ok" and the
+ *                 safety number dave computes for himself and alice
  *   wait N        waits until bob's mailbox holds at least N messages
  *   folders       as another IMAP client of bob's: creates and subscribes
  *                 Projects, Projects/2026 and a folder named with HTML
@@ -233,6 +238,61 @@ static int cmd_tamper(void)
 
 /* Another user of the QKD network (carol, with an SAE of her own) sends
  * bob a level-2 message that says it is from alice. */
+/* dave's keys, made once each (stranger) */
+static struct qm_identity *dave[2];
+
+/* stranger N: see the top of the file. */
+static void cmd_stranger(const char *arg)
+{
+	const char *addr = "dave@qmail.test";
+	struct qm_pubid *alice = NULL, *me = NULL;
+	struct qm_buf head, wire, all;
+	struct craft_msg m;
+	struct qm_error e;
+	unsigned char fa[QM_FPR_BYTES], fd[QM_FPR_BYTES];
+	char number[QM_SAFETY_TEXTLEN];
+	int k = arg[0] == '2' ? 1 : 0, ok = 0;
+
+	qm_error_clear(&e);
+	qm_buf_init(&head, 1 << 16);
+	qm_buf_init(&wire, 1 << 20);
+	qm_buf_init(&all, 1 << 20);
+	if ((!dave[k] && qm_crypto_identity_new(&dave[k], &e)) ||
+	    qm_crypto_identity_public(dave[k], &me, &e) ||
+	    craft_pubid(&w, W_BOB, qmt_mail_addr(W_ALICE), &alice) ||
+	    qm_crypto_idhdr_build(me, addr, NULL, NULL, &head, &e) ||
+	    qm_buf_append_byte(&head, 0, &e))
+		goto out;
+	memset(&m, 0, sizeof(m));
+	m.level = 3;
+	m.from = "Dave <dave@qmail.test>";
+	m.to = qmt_mail_addr(W_ALICE);
+	m.subject = k ? "Dave again, new laptop" : "Hello from Dave";
+	m.text = "We have not met: my key comes with this message.\n";
+	m.sender = dave[k];
+	m.rcpt = alice;
+	m.inner_head = (const char *)head.data;
+	if (craft_build(&m, &wire, NULL) ||
+	    qm_buf_append(&all, head.data, head.len - 1, &e) ||
+	    qm_buf_append(&all, wire.data, wire.len, &e) ||
+	    craft_deliver(&w, W_ALICE, all.data, all.len))
+		goto out;
+	qm_crypto_pubid_fingerprint(alice, fa);
+	qm_crypto_pubid_fingerprint(me, fd);
+	ok = qm_crypto_safety_number(addr, fd, qmt_mail_addr(W_ALICE), fa,
+	                             number, &e) == QM_OK;
+out:
+	if (ok)
+		printf("ok %s\n", number);
+	else
+		printf("error stranger: %s\n", qm_error_msg(&e));
+	qm_crypto_pubid_free(&alice);
+	qm_crypto_pubid_free(&me);
+	qm_buf_free(&all);
+	qm_buf_free(&wire);
+	qm_buf_free(&head);
+}
+
 static int cmd_forged(void)
 {
 	struct qm_kms *kms = NULL;
@@ -569,6 +629,10 @@ int main(void)
 			cmd_folder(line + 7);
 			fflush(stdout);
 			continue;
+		} else if (strncmp(line, "stranger ", 9) == 0) {
+			cmd_stranger(line + 9);
+			fflush(stdout);
+			continue;
 		} else if (strncmp(line, "wait ", 5) == 0)
 			r = qmt_mail_wait_files(&w.mail, W_BOB, NULL,
 			                        atoi_safe(line + 5), 60000);
@@ -582,6 +646,8 @@ out:
 	for (i = 0; i < 3; i++)
 		qm_web_server_stop(&srv[i]);
 	qm_client_free(&fresh);
+	qm_crypto_identity_free(&dave[0]);
+	qm_crypto_identity_free(&dave[1]);
 	world_stop(&w);
 	curl_global_cleanup();
 	return rc;

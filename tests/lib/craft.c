@@ -69,6 +69,11 @@ int craft_build(const struct craft_msg *m, struct qm_buf *wire, char *mid)
 	mc.hdrs = &in;
 	mc.subject = m->subject ? m->subject : "crafted";
 	mc.text = m->text ? m->text : "crafted\n";
+	if (m->inner_head &&
+	    qm_buf_append_str(&pt, m->inner_head, &e)) { /* extra headers */
+		fail("inner message", &e);
+		goto out;
+	}
 	if (qm_mail_inner_build(&mc, &pt, &e)) {
 		fail("inner message", &e);
 		goto out;

@@ -35,6 +35,9 @@ struct craft_msg {
 	size_t nkeys;
 	const struct qm_identity *sender;
 	const struct qm_pubid *rcpt;
+	/* header fields (CRLF-terminated) put at the head of the inner
+	 * message, or NULL */
+	const char *inner_head;
 };
 
 /* Builds the wire message into wire (plain buffer); *mid (may be NULL,

@@ -101,8 +101,9 @@ int world_start(struct world *w, const char *tag, const char *extra_kme)
 	return world_start_layout(w, tag, extra_kme, QMT_MAIL_LAYOUT_PLAIN);
 }
 
-int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
-                       enum qmt_mail_layout layout)
+/* world_start_layout; with no_keys, nobody holds anybody's public key. */
+static int start(struct world *w, const char *tag, const char *extra_kme,
+                 enum qmt_mail_layout layout, int no_keys)
 {
 	struct qm_error e;
 	char extra[1024];
@@ -173,6 +174,8 @@ int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
 			if (qm_store_contact_put(qm_client_store(w->c[i]),
 			                         w->acct[i], &ct, &e))
 				return fail("contact", &e);
+			if (no_keys)
+				continue;
 			qm_buf_init(&armour, 1 << 20);
 			if (qm_client_key_export(w->c[j], w->acct[j], &armour,
 			                         &e) ||
@@ -188,6 +191,23 @@ int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
 		}
 	}
 	return 0;
+}
+
+int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
+                       enum qmt_mail_layout layout)
+{
+	return start(w, tag, extra_kme, layout, 0);
+}
+
+int world_setup_strangers(struct world *w, const char *tag)
+{
+	int r = start(w, tag, NULL, QMT_MAIL_LAYOUT_PLAIN, 1);
+
+	if (r == 1) {
+		w->skipped = 1;
+		return 0;
+	}
+	return r ? -1 : 0;
 }
 
 enum qm_err world_reopen(struct world *w, int user, struct qm_error *e)

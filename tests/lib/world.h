@@ -52,6 +52,9 @@ int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
                        enum qmt_mail_layout layout);
 int world_setup_layout(struct world *w, const char *tag, const char *extra_kme,
                        enum qmt_mail_layout layout);
+/* world_setup, but nobody holds anybody's public key (the contacts' SAE
+ * IDs are set): for keys that travel with mail. */
+int world_setup_strangers(struct world *w, const char *tag);
 /* Waits until user from's KME holds at least bytes of key for user to. */
 int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
                     int timeout_ms);

@@ -7,7 +7,7 @@ import { api, setCsrf, ApiError } from './api.js';
 import { h, mount, toast, field } from './ui.js';
 import { showMailbox, keyNav } from './mail.js';
 import { showCompose } from './compose.js';
-import { showSettings, showWizard, showKeyring, showOutbox, showDrafts } from './settings.js';
+import { showSettings, showWizard, showKeyring, showSafety, showOutbox, showDrafts } from './settings.js';
 import { showKme } from './kme.js';
 import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 
@@ -229,6 +229,7 @@ export async function route() {
       case 'drafts': await showDrafts(m); break;
       case 'settings': await showSettings(m); break;
       case 'keyring': await showKeyring(m); break;
+      case 'safety': await showSafety(m, parts[1] || ''); break;
       case 'wizard': await showWizard(m); break;
       case 'kme': await showKme(m); break;
       default: location.hash = '#/mail/INBOX';

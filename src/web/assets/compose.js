@@ -146,7 +146,7 @@ export async function showCompose(root, kind, id) {
     const who = l && l.available ? (l.unverified || []) : [];
     notice.hidden = !who.length;
     notice.textContent = who.length
-      ? `Not verified: the public key of ${who.join(', ')} was not compared with ${who.length > 1 ? 'their owners' : 'its owner'}. The message is encrypted to ${who.length > 1 ? 'these keys' : 'this key'} as ${who.length > 1 ? 'they are' : 'it is'}; compare fingerprints in Keyring to be sure.`
+      ? `Not verified: the public key of ${who.join(', ')} was not compared with ${who.length > 1 ? 'their owners' : 'its owner'}. The message is encrypted to ${who.length > 1 ? 'these keys' : 'this key'} as ${who.length > 1 ? 'they are' : 'it is'}; compare the safety number in Keyring to be sure.`
       : '';
   }
 

@@ -265,8 +265,9 @@ export async function showKeyring(root) {
       h('ul', { class: 'plain' }, (k.own || []).map((o) => h('li', {}, h('strong', {}, o.address), ' ', h('code', { class: 'fpr' }, o.fingerprint), h('small', { class: 'muted' }, ` ${o.algorithms}`)))),
       h('button', { type: 'button', class: 'btn', onclick: async () => { try { const r = await api.get(`/api/keyring/export${qs({ account: state.account })}`); exportOut.value = r.key; exportOut.hidden = false; exportOut.select(); } catch (e) { toast(e.message, 'error'); } } }, 'Export my public key'), exportOut),
     h('section', { class: 'card', 'aria-labelledby': 'k-con' }, h('h2', { id: 'k-con' }, "Contacts' keys"),
-      h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'Fingerprint'), h('th', { scope: 'col' }, 'Trust'), h('th', { scope: 'col' }, 'Added'))),
-        h('tbody', {}, (k.contacts || []).map((c) => h('tr', {}, h('td', {}, c.address), h('td', {}, h('code', { class: 'fpr' }, c.fingerprint)), h('td', {}, h('span', { class: `trust trust-${c.trust}` }, c.trust)), h('td', {}, fmtDate(c.added))))))),
+      h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'Fingerprint'), h('th', { scope: 'col' }, 'Trust'), h('th', { scope: 'col' }, 'Added'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+        h('tbody', {}, (k.contacts || []).map((c) => h('tr', {}, h('td', {}, c.address), h('td', {}, h('code', { class: 'fpr' }, c.fingerprint)), h('td', {}, h('span', { class: `trust trust-${c.trust}` }, c.trust === 'changed' ? 'CHANGED: new key, not used until you accept it' : c.trust)), h('td', {}, fmtDate(c.added)),
+          h('td', {}, c.trust !== 'retired' ? h('a', { class: 'btn small', href: `#/safety/${encodeURIComponent(c.address)}` }, 'Safety number') : null)))))),
     h('section', { class: 'card', 'aria-labelledby': 'k-imp' }, h('h2', { id: 'k-imp' }, 'Import a key'),
       field('Contact address', importAddr), field('Public key', importKey),
       h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { const r = await api.post('/api/keyring/import', { address: importAddr.value.trim(), key: importKey.value }); toast(`Imported ${r.fingerprint} (${r.trust})`); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Import')),
@@ -274,6 +275,40 @@ export async function showKeyring(root) {
       h('p', {}, 'Type the fingerprint your contact reads to you. If it matches the key you have, the key becomes verified.'),
       field('Contact address', vAddr), field('Fingerprint they read to you', vFpr),
       h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.post('/api/keyring/verify', { address: vAddr.value.trim(), fingerprint: vFpr.value.trim() }); toast('Fingerprints match: key verified'); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Compare and verify'))));
+}
+
+// The safety number of the account and one contact: the same number on
+// both sides, compared in person or on a call (or the QR code scanned);
+// "Mark as verified" for a first key, "Accept new key" for a changed one.
+export async function showSafety(root, address) {
+  const s = await api.get(`/api/keyring/safety${qs({ account: state.account, address })}`);
+  const changed = s.trust === 'changed';
+  const groups = s.number.split(' ');
+  const rows = [0, 4, 8].map((i) => h('div', { class: 'safety-row' }, groups.slice(i, i + 4).join(' ')));
+  const verify = async (accept) => {
+    try {
+      await api.post('/api/keyring/safety', { account: state.account, address, number: s.number, accept_new_key: accept });
+      toast(accept ? 'New key accepted and verified' : 'Key verified');
+      showSafety(root, address);
+    } catch (e) { toast(e.message, 'error'); }
+  };
+  mount(root, h('div', { class: 'settings safety' }, h('h1', {}, `Safety number: ${s.address}`),
+    changed ? h('div', { class: 'card error', role: 'alert' }, h('strong', {}, 'This contact presents a NEW key. '),
+      `It is not used until you accept it. Someone may be pretending to be ${s.address}: accept it only if ${s.address} confirms that the number below is the one they see.`) : null,
+    h('section', { class: 'card', 'aria-labelledby': 'sn-h' }, h('h2', { id: 'sn-h' }, `You (${s.own_address}) and ${s.address}`),
+      h('p', {}, `Both of you see the same number. Compare it in person or on a call (or scan the code with a phone); if it matches, the key of ${s.address} is really theirs.`),
+      h('div', { class: 'safety-box' },
+        h('div', { class: 'safety-number mono', 'aria-label': 'Safety number', 'data-number': s.number }, rows),
+        s.qr_svg ? h('img', { class: 'safety-qr', alt: `QR code of the safety number ${s.number}`, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(s.qr_svg)}` }) : null),
+      h('p', {}, 'State: ', h('span', { class: `trust trust-${s.trust}` }, changed ? 'CHANGED (new key, not used)' : s.trust),
+        s.altered ? h('span', { class: 'error' }, ' (its record was changed outside QMail)') : null),
+      h('details', {}, h('summary', {}, 'Fingerprints'),
+        h('p', {}, `${s.address}: `, h('code', { class: 'fpr' }, s.fingerprint)),
+        h('p', {}, 'You: ', h('code', { class: 'fpr' }, s.own_fingerprint))),
+      s.trust === 'verified' ? h('p', { class: 'trust-verified' }, 'You verified this key.')
+        : changed ? h('button', { type: 'button', class: 'btn dangerfill', onclick: () => verify(true) }, 'Accept new key')
+          : h('button', { type: 'button', class: 'btn primary', onclick: () => verify(false) }, 'Mark as verified'),
+      ' ', h('a', { class: 'btn', href: '#/keyring' }, 'Back to the keyring'))));
 }
 
 const STATE_TEXT = { pending: 'queued', encrypting: 'encrypting', queued: 'queued', sending: 'sending', sent: 'sent', failed: 'failed', retrying: 'will retry' };

@@ -75,7 +75,7 @@ export const BADGES = {
   sent: ['Sent by you', 'Sent by you from this QMail. The copy on the server is encrypted for its recipients; what is shown is QMail’s own copy of what you sent.'],
   fromyou: ['From your address', 'From your address, but not sent from this QMail (another device of yours, or someone writing your address). It is encrypted for its recipients and cannot be read here; nothing of it is shown. If it was sent to you, Try again opens it as mail to you.'],
   nokey: ['No key', 'Cannot be read: the KME no longer has its keys, or the sender’s public key is not known.'],
-  keyunverified: ['Key not verified', 'Signed by a key you have not verified: compare its fingerprint with the sender (Keyring) before trusting who sent it.'],
+  keyunverified: ['Key not verified', 'Signed by a key you have not verified: compare the safety number with the sender (Keyring > Safety number) before trusting who sent it.'],
   keychanged: ['Key changed', 'Signed by the key this contact had then; the contact presents another key since, not decided on yet (Keyring).'],
 };
 

@@ -159,9 +159,10 @@ static void test_key_missing(void **state)
 	                     "3", "--body-file", g_body, NULL),
 	                 1);
 	assert_has(o, "qmail: no public key is known for carol@example.org");
-	assert_has(o, "qmail: hint: import the key carol@example.org sent you "
-	              "with `qmail keys import FILE --address "
-	              "carol@example.org`");
+	assert_has(o, "qmail: hint: the key comes with the first message "
+	              "carol@example.org sends you; or import the key "
+	              "carol@example.org sent you with `qmail keys import "
+	              "FILE --address carol@example.org`");
 	free(o);
 }
 

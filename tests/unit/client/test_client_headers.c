@@ -371,7 +371,7 @@ static void test_body_is_qmail(void **state)
 	struct qm_error e;
 	const unsigned char *q;
 	unsigned char *qm;
-	char mid[256] = "", *p, plain[8192];
+	char mid[256] = "", *p, plain[32768]; /* QMail messages: over 8 KiB */
 	size_t qlen, hl;
 	int64_t ids[16];
 	int n;

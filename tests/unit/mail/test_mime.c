@@ -530,6 +530,63 @@ static void test_limits(void **state)
 	qm_buf_free(&b);
 }
 
+/* The QMail-Identity header: read once ("" when absent or repeated),
+ * and allowed past a tight limit.header_length up to its own bound, so a
+ * user's 1 KiB limit does not refuse every QMail message. */
+static void test_identity_header(void **state)
+{
+	struct qm_mail_limits lim = {0};
+	struct qm_mail_content *c = NULL;
+	struct qm_mail_parsed *p = NULL;
+	struct qm_error e;
+	char *msg, *v;
+	size_t n = 64 * 1024, o = 0;
+
+	(void)state;
+	msg = malloc(n);
+	v = malloc(20000);
+	assert_non_null(msg);
+	assert_non_null(v);
+	memset(v, 'A', 4999);
+	v[4999] = '\0';
+	o = (size_t)snprintf(msg, n,
+	                     "QMail-Identity: v=1;\r\n keys=%s\r\n"
+	                     "From: a@example.org\r\nTo: b@example.org\r\n"
+	                     "Subject: x\r\n\r\nhello\r\n",
+	                     v);
+	lim.max_header_len = 1024;
+	assert_ok(qm_mail_parse(msg, o, &lim, &p, &e));
+	assert_memory_equal(p->identity, "v=1; keys=AAAA", 14);
+	assert_memory_equal(p->content->identity, "v=1; keys=AAAA", 14);
+	qm_mail_parsed_free(&p);
+	/* another header that long is still refused */
+	o = (size_t)snprintf(
+	    msg, n, "X-Other: %s\r\nFrom: a@example.org\r\n\r\nhi\r\n", v);
+	assert_int_equal(qm_mail_parse(msg, o, &lim, &p, &e), QM_ERR_TOOBIG);
+	/* past its own bound, it is refused too */
+	memset(v, 'A', 19999);
+	v[19999] = '\0';
+	o = (size_t)snprintf(msg, n,
+	                     "QMail-Identity: v=1; keys=%s\r\n"
+	                     "From: a@example.org\r\n\r\nhi\r\n",
+	                     v);
+	assert_int_equal(qm_mail_parse(msg, o, &lim, &p, &e), QM_ERR_TOOBIG);
+	/* twice: none */
+	o = (size_t)snprintf(msg, n,
+	                     "QMail-Identity: v=1; addr=x@y\r\n"
+	                     "QMail-Identity: v=1; addr=z@y\r\n"
+	                     "From: a@example.org\r\n\r\nhi\r\n");
+	assert_ok(qm_mail_content_parse(msg, o, NULL, &c, &e));
+	assert_string_equal(c->identity, "");
+	qm_mail_content_free(&c);
+	o = (size_t)snprintf(msg, n, "From: a@example.org\r\n\r\nhi\r\n");
+	assert_ok(qm_mail_content_parse(msg, o, NULL, &c, &e));
+	assert_string_equal(c->identity, "");
+	qm_mail_content_free(&c);
+	free(v);
+	free(msg);
+}
+
 static void test_garbage_never_crashes(void **state)
 {
 	unsigned char buf[4096];
@@ -565,6 +622,7 @@ int main(void)
 	    cmocka_unit_test(test_plain_mail),
 	    cmocka_unit_test(test_malformed_qmail),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_identity_header),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

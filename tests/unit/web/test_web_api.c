@@ -515,6 +515,42 @@ static void test_settings_contacts_keyring(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.json, "trust")),
 	                    "unverified");
 	qmt_resp_free(&r);
+	/* the safety number screen's data: the number, its QR code */
+	snprintf(path, sizeof(path),
+	         "/api/keyring/safety?account=%s&address=bob@example.org",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(
+	    strlen(json_string_value(json_object_get(r.json, "number"))), 71);
+	assert_string_equal(json_string_value(json_object_get(r.json, "trust")),
+	                    "unverified");
+	assert_memory_equal(
+	    json_string_value(json_object_get(r.json, "qr_svg")), "<svg", 4);
+	snprintf(body, sizeof(body),
+	         "{\"address\":\"bob@example.org\",\"number\":\"%s\"}",
+	         json_string_value(json_object_get(r.json, "number")));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path),
+	         "/api/keyring/safety?account=%s&address=carol@example.org",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/keyring/safety?account=%s",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, "/api/keyring/safety",
+	     "{\"address\":\"bob@example.org\",\"number\":\"12345\"}");
+	assert_int_equal(r.status, 409);
+	qmt_resp_free(&r);
+	post(&r, "/api/keyring/safety", body);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "trust")),
+	                    "verified");
+	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/keyring?account=%s", g_acct_s);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
