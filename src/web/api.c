@@ -57,6 +57,7 @@ const struct web_route web_routes[] = {
      web_api_message_attachment},
     {R_POST, "/api/messages/*/flags", 1, 0, 0, 3, web_api_message_flags},
     {R_POST, "/api/messages/*/retry", 1, 0, 0, 1, web_api_message_retry},
+    {R_POST, "/api/messages/*/forward", 1, 0, 0, 1, web_api_message_forward},
     {R_POST, "/api/messages/*/move", 1, 0, 0, 3, web_api_message_move},
     {R_POST, "/api/messages/*/file", 1, 0, 0, 3, web_api_message_file},
     {R_POST, "/api/messages/*/trash", 1, 0, 0, 3, web_api_message_trash},

@@ -808,6 +808,123 @@ void web_api_upload_add(struct web_req *r)
 	web_reply_json(r, 201, j);
 }
 
+/* An attachment's name as an upload's: the part after any folder, or
+ * "attachment-N" when that leaves nothing. */
+static void forward_name(const char *name, size_t n, char *out, size_t outlen)
+{
+	const char *b = name ? name : "";
+	const char *p;
+
+	for (p = b; *p; p++)
+		if (*p == '/' || *p == '\\')
+			b = p + 1;
+	if (!*b || strcmp(b, ".") == 0 || strcmp(b, "..") == 0)
+		snprintf(out, outlen, "attachment-%zu", n + 1);
+	else
+		qm_strlcpy(out, b, outlen);
+}
+
+/*
+ * POST /api/messages/{id}/forward: the message's attachments (decrypted,
+ * read as the reader reads them) become uploads of the session, so that
+ * a forward carries them as the CLI's does; compose lists them as if
+ * picked, and the user may remove any. The session's upload limits hold.
+ */
+void web_api_message_forward(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	struct qm_client_view *v;
+	size_t held = 0, slots = 0, need = 0;
+	json_t *arr;
+	int64_t id;
+
+	if (web_arg_id(r, 0, &id) != 0)
+		return;
+	if (!(v = load_view(r, id)))
+		return;
+	if (v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 409, "conflict",
+		                "A tampered or replayed message cannot be "
+		                "forwarded with its attachments.");
+		return;
+	}
+	for (size_t k = 0; k < v->natt; k++) {
+		need += v->att[k].len;
+		if (v->att[k].len > srv->cfg.max_upload) {
+			web_reply_error(r, 413, "too_large",
+			                "The attachment %s is larger than the "
+			                "upload limit of %zu MB.",
+			                v->att[k].name ? v->att[k].name : "",
+			                srv->cfg.max_upload >> 20);
+			qm_client_view_free(&v);
+			return;
+		}
+	}
+	arr = json_array();
+	pthread_mutex_lock(&srv->lock);
+	if (!r->session || !r->session->unlocked) {
+		pthread_mutex_unlock(&srv->lock);
+		qm_client_view_free(&v);
+		json_decref(arr);
+		web_reply_error(r, 401, "unauthorized",
+		                "Your session has ended.");
+		return;
+	}
+	for (size_t i = 0; i < WEB_MAX_UPLOADS; i++) {
+		if (!r->session->uploads[i])
+			slots++;
+		else
+			held += r->session->uploads[i]->data.len;
+	}
+	if (slots < v->natt || held + need > 4 * srv->cfg.max_upload) {
+		pthread_mutex_unlock(&srv->lock);
+		qm_client_view_free(&v);
+		json_decref(arr);
+		web_reply_error(
+		    r, 413, "too_large",
+		    "Too many attachments waiting (at most %d files and %zu MB "
+		    "in all). Send or remove some first.",
+		    WEB_MAX_UPLOADS, 4 * srv->cfg.max_upload >> 20);
+		return;
+	}
+	for (size_t k = 0, i = 0; k < v->natt && arr; k++) {
+		struct web_upload *u = calloc(1, sizeof(*u));
+
+		while (r->session->uploads[i])
+			i++;
+		if (!u) {
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+		forward_name(v->att[k].name, k, u->name, sizeof(u->name));
+		qm_buf_init_secure(&u->data, v->att[k].len ? v->att[k].len : 1);
+		if (v->att[k].len &&
+		    qm_buf_append(&u->data, v->att[k].data, v->att[k].len,
+		                  NULL) != QM_OK) {
+			qm_buf_free(&u->data);
+			free(u);
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+		snprintf(u->id, sizeof(u->id), "u%lu", ++srv->upload_seq);
+		r->session->uploads[i] = u;
+		json_array_append_new(arr, json_pack("{s:s,s:o,s:I}", "id",
+		                                     u->id, "name",
+		                                     web_jstr(u->name), "size",
+		                                     (json_int_t)u->data.len));
+	}
+	pthread_mutex_unlock(&srv->lock);
+	qm_client_view_free(&v);
+	if (!arr) {
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	web_reply_json(r, 201, json_pack("{s:o}", "uploads", arr));
+}
+
 void web_api_upload_delete(struct web_req *r)
 {
 	struct web_upload *u;

@@ -361,6 +361,7 @@ void web_api_drafts_delete(struct web_req *r);
 void web_api_outbox_list(struct web_req *r);
 void web_api_outbox_retry(struct web_req *r);
 void web_api_message_retry(struct web_req *r);
+void web_api_message_forward(struct web_req *r);
 void web_api_message_move(struct web_req *r);
 void web_api_message_file(struct web_req *r);
 void web_api_message_trash(struct web_req *r);

@@ -290,6 +290,18 @@ async function main() {
     }
     await shot(B, 'inbox.png');
 
+    // ---- bob forwards level 3's message: its attachment goes along as an
+    // upload of the session, named as shown (never with the override)
+    await openBySubject(B, sent[3].subject);
+    await B.locator('#reader').getByRole('button', { name: 'Forward', exact: true }).click();
+    const fwdAtt = B.locator('.uploads li', { hasText: sent[3].shown || sent[3].name });
+    await fwdAtt.waitFor({ timeout: T });
+    check(!(await fwdAtt.textContent()).includes('\u202E'), 'the forwarded attachment keeps its override');
+    check((await B.getByLabel('Subject', { exact: true }).inputValue()).startsWith('Fwd: '), 'the forward has no Fwd: subject');
+    await shot(B, 'forward.png');
+    await B.getByRole('link', { name: 'Discard' }).click();
+    log('a forward carries the attachment');
+
     // ---- alice's Sent folder: her copies (save_sent) are hers, readable
     // from her outbox, with no KME request (docs/CLIENT.md "The account's
     // own messages")

@@ -70,6 +70,13 @@ export async function showCompose(root, kind, id) {
       c.inReplyTo = m.message_id;
     } else {
       subject.value = /^fwd:/i.test(m.subject || '') ? m.subject : `Fwd: ${m.subject || ''}`;
+      // the attachments go along, as uploads of this session (remove any)
+      if ((m.attachments || []).length) {
+        api.post(`/api/messages/${encodeURIComponent(m.id)}/forward`, {}).then((r) => {
+          for (const u of r.uploads) c.uploads.push({ id: u.id, name: u.name, size: u.size, progress: 1 });
+          renderUploads(); recheck();
+        }).catch((e) => toast(`The attachments could not be added: ${e.message}`, 'error'));
+      }
     }
     body.value = quote(m);
     if (m.security && m.security.level) { c.level = m.security.level; c.chosen = true; }

@@ -1009,6 +1009,13 @@ static void test_messages(void **state)
 	assert_int_equal(r.status, 404);
 	qmt_resp_free(&r);
 
+	/* a tampered message's attachments are never forwarded */
+	snprintf(path, sizeof(path), "/api/messages/%lld/forward",
+	         (long long)bad);
+	post(&r, path, "{}");
+	assert_int_equal(r.status, 409);
+	qmt_resp_free(&r);
+
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bad);
 	get(&r, path);
 	assert_int_equal(r.status, 200);
@@ -1232,6 +1239,25 @@ static void test_bidi_names(void **state)
 	assert_true(qmt_resp_header(&r, "Content-Disposition", v, sizeof(v)));
 	assert_null(strstr(v, "%E2%80%AE"));
 	assert_non_null(strstr(v, "invoice%5BU%2B202E%5Dfdp.exe"));
+	qmt_resp_free(&r);
+	/* a forward takes the attachment along as an upload of the session,
+	 * named as shown; removing it works as for any upload */
+	snprintf(path, sizeof(path), "/api/messages/%lld/forward",
+	         (long long)id);
+	post(&r, path, "{}");
+	assert_int_equal(r.status, 201);
+	a = json_array_get(json_object_get(r.json, "uploads"), 0);
+	assert_non_null(a);
+	assert_int_equal(json_array_size(json_object_get(r.json, "uploads")),
+	                 1);
+	assert_string_equal(json_string_value(json_object_get(a, "name")),
+	                    "invoice[U+202E]fdp.exe");
+	assert_int_equal(json_integer_value(json_object_get(a, "size")), 12);
+	snprintf(path, sizeof(path), "/api/uploads/%s",
+	         json_string_value(json_object_get(a, "id")));
+	qmt_resp_free(&r);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
 	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
 	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
