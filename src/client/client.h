@@ -534,9 +534,30 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
  * are always fetched whole. "0": never; unset: QM_CLIENT_HEADER_FIRST_DEF. */
 #define QM_CLIENT_SET_HEADER_FIRST "header_first"
 #define QM_CLIENT_HEADER_FIRST_DEF "200"
-#define QM_CLIENT_SET_SAVE_SENT                                                \
-	"save_sent" /* "1": append sent mail to                                \
-	               the IMAP Sent folder */
+/* The server's Sent folder gets a copy of what QMail sends (docs/CLIENT.md
+ * "Copies sealed to yourself"): unset or "1", a copy sealed to the
+ * account's own key (level 3; an unencrypted message as it went), which
+ * another device of the account or a home restored from a key backup
+ * reads; "0": none (the vault's copy alone). */
+#define QM_CLIENT_SET_SAVE_SENT "save_sent"
+/* "1": level-1 messages get that copy too (it is only as strong as level
+ * 3, while what went to the recipients is a one-time pad); unset or "0":
+ * no server copy of a level-1 message. */
+#define QM_CLIENT_SET_SAVE_SENT_L1 "save_sent_level1"
+/* "0": drafts stay in the vault; unset or "1": each draft saved is also
+ * kept in the server's Drafts folder sealed to the account's own key
+ * (level-1 drafts only with save_sent_level1, as for Sent). */
+#define QM_CLIENT_SET_SAVE_DRAFTS "save_drafts"
+/* The header that marks a copy sealed to self on the server, and its
+ * values (docs/FORMAT.md): not authenticated, it only tells QMail's copies
+ * from others when one replaces another. */
+#define QM_CLIENT_COPY_HDR   "QMail-Copy"
+#define QM_CLIENT_COPY_SENT  "sent"
+#define QM_CLIENT_COPY_DRAFT "draft"
+/* Set by QMail (not a setting a person sets): "1" once QMail's Sent copy
+ * replaced one the server had saved itself (Gmail and others save what
+ * their SMTP server takes). */
+#define QM_CLIENT_SET_SERVER_SAVES_SENT "sent_copy.server_saves"
 /* "1": an unencrypted message to recipients who can get no encrypted one
  * (allow_plain) ends with a short note on what QMail is (an invitation);
  * unset or "0": nothing is added. Encrypted copies never carry it. */

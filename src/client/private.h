@@ -676,6 +676,9 @@ struct recv_outcome {
 	 * identity header), first seen (1) or not the one the keyring uses
 	 * for its sender (2) */
 	int key_news;
+	/* the account's own copy sealed to its own key (client_self_copy_of):
+	 * opened with that key, never a replay, QM_VERIFY_SENT once opened */
+	int self_copy;
 };
 
 /* What one sync (or one retry the user asked for) knows across messages. */
@@ -757,6 +760,58 @@ client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
  * every header value the receiver uses) as 64 hex digits: two deliveries
  * of one ciphertext have the same one (recv_file.c). */
 void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65]);
+
+/* ------------------------------------ copies sealed to self (selfcopy.c) */
+
+/*
+ * Seals the n bytes at pt (a protected MIME message, or a draft) at level
+ * 3 from the account's identity to the account's identity, into a wire
+ * message with headers h (bound as for any QMail message) led by the
+ * header QM_CLIENT_COPY_HDR: mark. level (1..4, or 0: none) is the level
+ * the message was sent at, sealed with it. Appends to wire.
+ */
+QM_NODISCARD enum qm_err client_self_seal(struct qm_client *c,
+                                          const struct acct_conn *ac,
+                                          const struct qm_mail_hdrs *h,
+                                          const char *mark, int level,
+                                          const void *pt, size_t n,
+                                          struct qm_buf *wire,
+                                          struct qm_error *err);
+/* The opened plaintext of a copy client_self_seal made with a level: that
+ * level (1..4), and plain loses the line that said it; 0 when it has none
+ * (a draft). */
+int client_self_copy_level(struct qm_buf *plain);
+/* A copy the account keeps in one of its IMAP folders (the Sent copy, a
+ * draft). */
+struct keep_copy {
+	unsigned use;         /* the folder of this special use ... */
+	const char *fallback; /* ... else this one ("Sent", "Drafts") */
+	const void *msg;
+	size_t len;
+	unsigned flags; /* QM_MAIL_FLAG_* it is appended with */
+	/* what finds this copy in the folder (not appended again) */
+	struct qm_mail_imap_hcrit this_copy[2];
+	/* what finds the copies it replaces, expunged once it is there;
+	 * nreplace 0: none */
+	struct qm_mail_imap_hcrit replaces[2];
+	size_t nreplace;
+};
+/*
+ * Keeps copy cp in its folder over session im: appends it unless
+ * this_copy finds it there already (an APPEND whose answer was lost), then
+ * expunges exactly what replaces finds. A folder that does not exist yet
+ * is tried with APPEND all the same (the server says what is wrong).
+ * *saved: appended now; *replaced: copies expunged (either may be NULL).
+ */
+QM_NODISCARD enum qm_err client_keep_copy(struct qm_mail_imap *im,
+                                          const struct keep_copy *cp,
+                                          int *saved, size_t *replaced,
+                                          struct qm_error *err);
+/* 1 when QMail message mp is sealed by the account's own key to the
+ * account's own key (a copy client_self_seal made, here or on another
+ * device of the account); whether it opens is for the opening to tell. */
+int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
+                        const struct qm_mail_parsed *mp);
 /*
  * Whether QMail message mp is the account's own (recv_own.c): sent by this
  * home (oc: QM_VERIFY_SENT, oc->plain the outbox's copy of what was sent),

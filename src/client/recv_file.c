@@ -397,6 +397,14 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 		                     &f->oc, &own, err);
 		if (rc || own)
 			return rc ? rc : read_own(ac, f);
+		/* the account's own key signed it for itself: a replay of
+		 * it is a duplicate, and its Message-ID is the one of the
+		 * message sent (opened by its recipients, maybe here) */
+		if (f->oc.self_copy) {
+			rc = client_recv_open_qmail(c, ac, ctx, f->mp, &f->oc,
+			                            err);
+			return rc ? rc : read_own(ac, f);
+		}
 	}
 	switch (seen) {
 	case SEEN_DUP:

@@ -488,7 +488,15 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 		    "the signature cannot be checked against a sender");
 		return QM_OK;
 	}
-	known = client_msg_keys_peer(c, from, mk, &e) == QM_OK;
+	if (oc->self_copy && strcasecmp(from, ac->a.address) == 0) {
+		/* the account's own copy (client_self_copy_of): signed by
+		 * the account's own key, which the keyring does not hold */
+		known = qm_crypto_identity_public(mk->self, &mk->peer[0], &e) ==
+		        QM_OK;
+		mk->n = known ? 1 : 0;
+	} else {
+		known = client_msg_keys_peer(c, from, mk, &e) == QM_OK;
+	}
 	if (known)
 		qm_crypto_pubid_fingerprint(mk->peer[0], have);
 	if (efpr)
@@ -664,6 +672,26 @@ enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 		rc = open_envelope(ac, mp, env, &mk, slot, oc, &ok, err);
 	if (!rc && ok)
 		claim_sender(c, ac, mp, oc);
+	if (!rc && ok && oc->self_copy && oc->verify == QM_VERIFY_OK) {
+		int sent_at = client_self_copy_level(&oc->plain);
+
+		oc->verify = QM_VERIFY_SENT;
+		if (sent_at)
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "sent by you at level %d (%s): opened from "
+			         "the copy on the server sealed to your own "
+			         "key at level 3 and signed by it (%.80s)",
+			         sent_at, qm_client_level_name(sent_at),
+			         oc->signer);
+		else
+			snprintf(oc->reason, sizeof(oc->reason),
+			         "written by you: opened from the copy on the "
+			         "server sealed to your own key at level 3 and "
+			         "signed by it (%.80s)",
+			         oc->signer);
+		if (sent_at)
+			oc->level = sent_at;
+	}
 	client_msg_keys_free(&mk);
 	qm_crypto_env_free(&env);
 	return rc;

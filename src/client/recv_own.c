@@ -19,6 +19,12 @@
  *   nothing of it shown, kept as received (sealed) so that the user can
  *   still have it opened as mail to this account.
  *
+ * - its From is this account's address and its envelope is sealed by the
+ *   account's own key to the account's own key (a copy sealed to self,
+ *   selfcopy.c: the Sent copy or a draft, from this home or another
+ *   device or home of the account): oc->self_copy, opened with that key
+ *   (recv_open.c) and QM_VERIFY_SENT once it opens.
+ *
  * Anything else, whatever its From says (a copy to itself from another
  * device, a message that names this account among its recipients), is
  * opened as mail to this account, with every check. No key ID is recorded
@@ -144,6 +150,12 @@ enum qm_err client_recv_own(struct qm_client *c, const struct acct_conn *ac,
 		    "recipients; this is QMail's own copy of what you sent",
 		    (long long)oid);
 		*own = 1;
+		return QM_OK;
+	}
+	if (from_me(ac, mp) && client_self_copy_of(c, ac, mp)) {
+		/* sealed by the account's key to the account's key: opened
+		 * with it (recv_open.c), every check but the replay rule */
+		oc->self_copy = 1;
 		return QM_OK;
 	}
 	if (!elsewhere || !from_me(ac, mp) ||

@@ -92,15 +92,138 @@ static enum qm_err pending_mark(struct qm_client *c, int64_t acct, int64_t id,
 	return pending_write(c, acct, &l, err);
 }
 
-/* Saves the copy of entry o over an open session (no duplicate). */
-static enum qm_err copy_once(struct qm_mail_imap *im,
+/* The header values entry o's message was written with: its sealed
+ * record, or (an entry an older QMail queued) the protected message's. */
+static enum qm_err entry_headers(struct qm_client *c,
+                                 const struct qm_store_outbox *o,
+                                 const struct qm_buf *pt, struct outbox_rec *rec,
+                                 struct qm_mail_content **mc,
+                                 const struct qm_mail_hdrs **h,
+                                 struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&b, 1 << 20);
+	rc = qm_store_outbox_bound(c->store, o->id, &b, err);
+	if (!rc)
+		rc = client_outbox_rec_decode(b.data, b.len, rec, err);
+	qm_buf_free(&b);
+	if (!rc) {
+		*h = &rec->h;
+		return QM_OK;
+	}
+	if (rc != QM_ERR_NOTFOUND)
+		return rc;
+	qm_error_clear(err);
+	rc = qm_mail_content_parse(pt->data, pt->len, NULL, mc, err);
+	if (!rc)
+		*h = &(*mc)->hdrs;
+	return rc;
+}
+
+/* The copy of entry o sealed to the account's own key into wire. */
+static enum qm_err self_copy(struct qm_client *c, const struct acct_conn *ac,
+                             const struct qm_store_outbox *o,
+                             struct qm_buf *wire, struct qm_error *err)
+{
+	struct qm_buf pt;
+	struct outbox_rec rec;
+	struct qm_mail_content *mc = NULL;
+	const struct qm_mail_hdrs *h = NULL;
+	enum qm_err rc;
+
+	memset(&rec, 0, sizeof(rec));
+	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
+	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	if (!rc)
+		rc = entry_headers(c, o, &pt, &rec, &mc, &h, err);
+	if (!rc)
+		rc = client_self_seal(c, ac, h, QM_CLIENT_COPY_SENT, o->level,
+		                      pt.data, pt.len, wire, err);
+	client_outbox_rec_clear(&rec);
+	qm_mail_content_free(&mc);
+	qm_buf_free(&pt);
+	return rc;
+}
+
+/*
+ * What the account keeps of entry o on the server (setting save_sent,
+ * save_sent_level1): SENT_SELF a copy sealed to its own key, SENT_PLAIN
+ * the message as it went (level 0: it went unencrypted), SENT_NONE
+ * nothing.
+ */
+enum sent_kind { SENT_NONE, SENT_SELF, SENT_PLAIN };
+
+static enum sent_kind sent_kind(struct qm_client *c, int64_t acct,
+                                const struct qm_store_outbox *o)
+{
+	char v[8];
+
+	client_acct_setting(c, acct, QM_CLIENT_SET_SAVE_SENT, v, sizeof(v));
+	if (v[0] == '0' || !o->ciphertext)
+		return SENT_NONE; /* unset: the default, a copy */
+	if (o->level == 0)
+		return SENT_PLAIN;
+	if (o->level == 1) {
+		client_acct_setting(c, acct, QM_CLIENT_SET_SAVE_SENT_L1, v,
+		                    sizeof(v));
+		if (v[0] != '1')
+			return SENT_NONE;
+	}
+	return SENT_SELF;
+}
+
+/* Saves the copy of entry o over an open session (no duplicate). The
+ * server's own copy of the message (Gmail and others save what their SMTP
+ * server takes in Sent) is replaced by QMail's; that the server does so
+ * is remembered (QM_CLIENT_SET_SERVER_SAVES_SENT). */
+static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
+                             struct qm_mail_imap *im,
                              const struct qm_store_outbox *o,
                              struct qm_error *err)
 {
+	struct keep_copy cp;
+	struct qm_buf wire;
+	enum qm_err rc;
+	size_t replaced = 0;
 	int saved = 0;
 
-	return qm_mail_imap_save_sent_once(im, o->ciphertext, o->ciphertext_len,
-	                                   o->message_id, &saved, err);
+	switch (sent_kind(c, ac->a.id, o)) {
+	case SENT_NONE:
+		return QM_OK;
+	case SENT_PLAIN:
+		return qm_mail_imap_save_sent_once(im, o->ciphertext,
+		                                   o->ciphertext_len,
+		                                   o->message_id, &saved, err);
+	case SENT_SELF:
+		break;
+	}
+	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+	rc = self_copy(c, ac, o, &wire, err);
+	if (!rc) {
+		memset(&cp, 0, sizeof(cp));
+		cp.use = QM_MAIL_FOLDER_SENT;
+		cp.fallback = "Sent";
+		cp.msg = wire.data;
+		cp.len = wire.len;
+		cp.flags = QM_MAIL_FLAG_SEEN;
+		cp.this_copy[0] = (struct qm_mail_imap_hcrit){
+		    "Message-ID", o->message_id, 0};
+		cp.this_copy[1] = (struct qm_mail_imap_hcrit){
+		    QM_CLIENT_COPY_HDR, QM_CLIENT_COPY_SENT, 0};
+		cp.replaces[0] = cp.this_copy[0];
+		cp.replaces[1] = (struct qm_mail_imap_hcrit){
+		    QM_CLIENT_COPY_HDR, QM_CLIENT_COPY_SENT, 1};
+		cp.nreplace = 2;
+		rc = client_keep_copy(im, &cp, NULL, &replaced, err);
+	}
+	if (!rc && replaced)
+		QM_IGNORE(qm_store_setting_set(c->store, ac->a.id,
+		                               QM_CLIENT_SET_SERVER_SAVES_SENT,
+		                               "1", NULL));
+	qm_buf_free(&wire);
+	return rc;
 }
 
 enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
@@ -109,12 +232,10 @@ enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 {
 	struct qm_mail_server srv;
 	struct qm_mail_imap *im = NULL;
-	char save[8];
 	enum qm_err rc;
 	int kept;
 
-	client_acct_setting(c, ac->a.id, QM_SET_SAVE_SENT, save, sizeof(save));
-	if (save[0] != '1' || !ac->a.imap.host[0] || !o->ciphertext)
+	if (!ac->a.imap.host[0] || sent_kind(c, ac->a.id, o) == SENT_NONE)
 		return QM_OK;
 	/* first remembered, so that a failure (or a crash) below leaves it
 	 * for the next outbox run; tried all the same when it cannot be */
@@ -122,7 +243,7 @@ enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 	client_acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
-		rc = copy_once(im, o, err);
+		rc = copy_once(c, ac, im, o, err);
 	qm_mail_imap_free(&im);
 	if (!rc && kept)
 		rc = pending_mark(c, ac->a.id, o->id, 0, err);
@@ -189,7 +310,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 			rc = qm_mail_imap_open(&srv, &im, err);
 		}
 		if (!rc)
-			rc = copy_once(im, &o, err);
+			rc = copy_once(c, &ac, im, &o, err);
 		if (!rc) {
 			rc = pending_mark(c, acct, l.v[i], 0, err);
 			(*n_saved)++;

@@ -1324,22 +1324,11 @@ enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
 	return e;
 }
 
-/*
- * UID SEARCH HEADER on the selected folder. The field is a header name
- * (letters, digits, '-'); the value is sent as a quoted string, ASCII only
- * (no CHARSET needed).
- */
-enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
-                                       const char *field, const char *value,
-                                       uint32_t **uids, size_t *n,
-                                       struct qm_error *err)
+/* A header name fit for UID SEARCH HEADER, and a value of printable ASCII
+ * (no CHARSET needed). */
+static enum qm_err header_crit_ok(const char *field, const char *value,
+                                  struct qm_error *err)
 {
-	struct mail_imap_cmd c;
-	struct mail_uidv u = {0};
-	enum qm_err e;
-
-	if ((e = mail_imap_need_selected(im, err)))
-		return e;
 	if (!field || !*field || strlen(field) > 64 ||
 	    strspn(field, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	                  "0123456789-") != strlen(field))
@@ -1356,17 +1345,51 @@ enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
 			                    "IMAP SEARCH: the %s value holds a "
 			                    "byte that is not printable ASCII",
 			                    field);
-	mail_imap_search_begin(im, &c);
-	if ((e = mail_imap_cmd_add(&c, err, "HEADER %s ", field)) ||
-	    (e = mail_imap_cmd_string(&c, value, err)) ||
-	    (e = mail_imap_search_exec(im, &c, &u, err))) {
-		mail_imap_cmd_free(&c);
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_search_headers(struct qm_mail_imap *im,
+                                        const struct qm_mail_imap_hcrit *h,
+                                        size_t nh, uint32_t **uids, size_t *n,
+                                        struct qm_error *err)
+{
+	struct mail_imap_cmd c;
+	struct mail_uidv u = {0};
+	enum qm_err e;
+
+	if ((e = mail_imap_need_selected(im, err)))
 		return e;
+	if (nh == 0 || nh > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "IMAP SEARCH: 1 to 4 header criteria");
+	for (size_t i = 0; i < nh; i++)
+		if ((e = header_crit_ok(h[i].field, h[i].value, err)))
+			return e;
+	mail_imap_search_begin(im, &c);
+	for (size_t i = 0; i < nh && !e; i++) {
+		e = mail_imap_cmd_add(&c, err, "%s%sHEADER %s ", i ? " " : "",
+		                      h[i].not ? "NOT " : "", h[i].field);
+		if (!e)
+			e = mail_imap_cmd_string(&c, h[i].value, err);
 	}
+	if (!e)
+		e = mail_imap_search_exec(im, &c, &u, err);
 	mail_imap_cmd_free(&c);
+	if (e)
+		return e;
 	*uids = u.v;
 	*n = u.n;
 	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                       const char *field, const char *value,
+                                       uint32_t **uids, size_t *n,
+                                       struct qm_error *err)
+{
+	struct qm_mail_imap_hcrit h = {field, value, 0};
+
+	return qm_mail_imap_search_headers(im, &h, 1, uids, n, err);
 }
 
 enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,

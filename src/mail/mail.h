@@ -565,6 +565,20 @@ QM_NODISCARD enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
  * although its answer was lost is not saved twice. *saved is 1 when it was
  * appended now, 0 when it was there already. Leaves Sent selected.
  */
+/* One header criterion of a search: HEADER field value (a substring
+ * match), or NOT HEADER field value. Printable ASCII values only. */
+struct qm_mail_imap_hcrit {
+	const char *field;
+	const char *value;
+	int not;
+};
+/* UID SEARCH of the selected folder for messages matching all of
+ * h[0..nh) (1 to 4); *uids, *n as qm_mail_imap_search gives them. */
+QM_NODISCARD enum qm_err
+qm_mail_imap_search_headers(struct qm_mail_imap *im,
+                            const struct qm_mail_imap_hcrit *h, size_t nh,
+                            uint32_t **uids, size_t *n, struct qm_error *err);
+
 QM_NODISCARD enum qm_err
 qm_mail_imap_save_sent_once(struct qm_mail_imap *im, const void *msg,
                             size_t len, const char *message_id, int *saved,

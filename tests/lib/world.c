@@ -311,7 +311,7 @@ int64_t world_newest(struct world *w, int u, const char *folder)
 
 int64_t world_last_id(struct world *w, int u)
 {
-	struct qm_store_msglist *l = msgs(w, u, NULL, 1000);
+	struct qm_store_msglist *l = msgs(w, u, "INBOX", 1000);
 	int64_t id = -1;
 
 	for (size_t i = 0; l && i < l->n; i++)

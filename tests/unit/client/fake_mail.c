@@ -840,6 +840,38 @@ enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
 	return QM_OK;
 }
 
+enum qm_err qm_mail_imap_search_headers(struct qm_mail_imap *im,
+                                        const struct qm_mail_imap_hcrit *h,
+                                        size_t nh, uint32_t **uids, size_t *n,
+                                        struct qm_error *err)
+{
+	uint32_t *v;
+	size_t k = 0;
+	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
+
+	if (rc)
+		return rc;
+	v = calloc(im->sel->n ? im->sel->n : 1, sizeof(*v));
+	if (!v)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < im->sel->n; i++) {
+		int all = 1;
+
+		for (size_t j = 0; j < nh && all; j++)
+			all = !header_has(&im->sel->v[i], h[j].field,
+			                  h[j].value) == !!h[j].not;
+		if (all)
+			v[k++] = im->sel->v[i].uid;
+	}
+	if (!k) {
+		free(v);
+		v = NULL;
+	}
+	*uids = v;
+	*n = k;
+	return QM_OK;
+}
+
 enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
                                         const void *msg, size_t len,
                                         const char *message_id, int *saved,
