@@ -1203,6 +1203,28 @@ void qm_client_strv_free(char ***v, size_t n);
 
 /* --------------------------------------------------------------- keyring */
 
+/*
+ * Key backup: qm_client_keys_backup appends to out the account's identity
+ * (its secret keys for levels 3 and 4, which also open the account's
+ * copies sealed to self on the server) sealed under a recovery passphrase
+ * of at least 12 bytes (QM_ERR_INVAL otherwise), as text (docs/CLIENT.md
+ * "Key backup"). qm_client_keys_restore reads such text into account_id,
+ * which must have the address the backup names (QM_ERR_INVAL), and makes
+ * its keys the account's own, replacing the ones it had; fpr (may be
+ * NULL; QM_STORE_FPRMAX) gets their fingerprint. QM_ERR_AUTH for a wrong
+ * passphrase or a backup changed in any byte, QM_ERR_PARSE for text that
+ * is not a backup. Both need the vault unlocked.
+ */
+QM_NODISCARD enum qm_err qm_client_keys_backup(struct qm_client *c,
+                                               int64_t account_id,
+                                               const char *pass, size_t plen,
+                                               struct qm_buf *out,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_keys_restore(struct qm_client *c, int64_t account_id,
+                       const char *pass, size_t plen, const char *text,
+                       size_t n, char *fpr, struct qm_error *err);
+
 /* Appends the account's public identity in its text armour to out. */
 QM_NODISCARD enum qm_err qm_client_key_export(struct qm_client *c,
                                               int64_t account_id,

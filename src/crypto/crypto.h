@@ -347,4 +347,30 @@ qm_crypto_env_open_stream(const struct qm_env *e,
                           const struct qm_open_params *p, uint64_t max,
                           qm_write_fn wr, void *arg, struct qm_error *err);
 
+/* ------------------------------------------------ a box under a passphrase */
+
+/*
+ * Seals n bytes under a key Argon2id derives from the passphrase (cost
+ * ops passes, mem bytes; a fresh random salt) with XChaCha20-Poly1305,
+ * ad authenticated with them; the box (its cost, salt, nonce, ciphertext)
+ * is appended to out. QM_ERR_INVAL for a cost out of bounds.
+ */
+QM_NODISCARD enum qm_err
+qm_crypto_passbox_seal(const char *pass, size_t plen, uint64_t ops,
+                       uint64_t mem, const void *ad, size_t adlen,
+                       const void *pt, size_t n, struct qm_buf *out,
+                       struct qm_error *err);
+/*
+ * Opens a box with the passphrase and the same ad; the content is
+ * appended to out (secure). QM_ERR_PARSE for what is not a box or asks for
+ * a cost out of bounds (at most 64 passes and 4 GiB), QM_ERR_AUTH for a
+ * wrong passphrase or a changed byte, QM_ERR_NOMEM when Argon2id cannot
+ * get its memory.
+ */
+QM_NODISCARD enum qm_err qm_crypto_passbox_open(const char *pass, size_t plen,
+                                                const void *ad, size_t adlen,
+                                                const void *box, size_t n,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
+
 #endif /* QM_CRYPTO_H */

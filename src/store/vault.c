@@ -58,6 +58,11 @@ static void kdf_params(const struct qm_store *s, uint64_t *ops, uint64_t *mem)
 	}
 }
 
+void qm_store_kdf_cost(const struct qm_store *s, uint64_t *ops, uint64_t *mem)
+{
+	kdf_params(s, ops, mem);
+}
+
 /* Derives the passphrase key into a new secure allocation. */
 static enum qm_err derive(const char *pass, size_t len,
                           const unsigned char *salt, uint64_t ops, uint64_t mem,
