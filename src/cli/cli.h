@@ -72,6 +72,10 @@ int cli_open_unlocked(struct cli *g);
 /* Reads a passphrase: env, file, or the terminal without echo (twice when
  * confirm). Secure buffer; returns 0 or -1 with a message printed. */
 int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out);
+/* The same from the file named by $file_var, else $env_var (NULL: none),
+ * else the terminal. */
+int cli_passphrase_from(const char *file_var, const char *env_var,
+                        const char *prompt, int confirm, struct qm_buf *out);
 /* Prints "qmail: <msg>" to stderr, and what to do when e has a hint, and
  * returns the exit code for e. */
 int cli_fail(const struct qm_error *e);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "web/web.h"
 
@@ -19,6 +20,8 @@ static const char keys_help[] =
     "[--accept-new-key]\n"
     "       qmail keys safety ADDR [--account ADDR]\n"
     "       qmail keys list ADDR\n"
+    "       qmail keys backup [--account ADDR] [-o FILE]\n"
+    "       qmail keys restore FILE [--account ADDR]\n"
     "\n"
     "Levels 3 and 4 encrypt to the recipient's public key and sign with\n"
     "yours. Send your exported key to your contacts; import theirs; then\n"
@@ -31,7 +34,15 @@ static const char keys_help[] =
     "`keys safety ADDR` shows one number that you and the contact both see;\n"
     "when you read the same number, `keys verify ADDR NUMBER` marks the key\n"
     "verified. A new key for a contact (CHANGED) is accepted only with\n"
-    "--accept-new-key.\n";
+    "--accept-new-key.\n"
+    "\n"
+    "`keys backup` writes your own keys sealed under a recovery passphrase\n"
+    "(at least 12 characters; asked twice, or read from the file named by\n"
+    "$QMAIL_RECOVERY_PASSPHRASE_FILE). Keep the file and the passphrase\n"
+    "apart. On a new machine, add the account, then `keys restore FILE`:\n"
+    "it reads your level-3/4 mail and the Sent copies and drafts kept\n"
+    "sealed to you on the server. Level-1/2 mail already read cannot be\n"
+    "read again from the server (its keys are spent): `qmail export` it.\n";
 
 static const char *trust_name(enum qm_store_trust t)
 {
@@ -88,10 +99,90 @@ static void print_safety(const struct qm_client_safety *sn)
 		       sn->address, sn->address);
 }
 
+#define RECOVERY_FILE_VAR "QMAIL_RECOVERY_PASSPHRASE_FILE"
+
+/* `keys backup`: the backup to file (NULL: stdout; never over a file that
+ * exists). */
+static int keys_backup(struct cli *g, int64_t id, const char *file)
+{
+	struct qm_buf pass, out;
+	struct qm_error e;
+	int rc = 0;
+
+	qm_error_clear(&e);
+	qm_buf_init_secure(&pass, 4096);
+	qm_buf_init(&out, 1 << 20);
+	if (!file && isatty(STDOUT_FILENO)) {
+		fputs("qmail: give the backup file with -o FILE (or redirect "
+		      "the output)\n",
+		      stderr);
+		rc = QM_EXIT_USAGE;
+	} else if (file && access(file, F_OK) == 0) {
+		fprintf(stderr,
+		        "qmail: %s exists already: give a new file name\n",
+		        cli_safe(file));
+		rc = QM_EXIT_USAGE;
+	} else if (cli_passphrase_from(RECOVERY_FILE_VAR, NULL,
+	                               "Recovery passphrase for the backup: ",
+	                               1, &pass)) {
+		rc = QM_EXIT_DENIED;
+	} else if (qm_client_keys_backup(g->client, id,
+	                                 (const char *)pass.data, pass.len,
+	                                 &out, &e) ||
+	           (file ? qm_file_write_atomic(file, out.data, out.len, 0600,
+	                                        &e)
+	                 : (fwrite(out.data, 1, out.len, stdout) != out.len
+	                        ? qm_error_set(&e, QM_ERR_IO,
+	                                       "cannot write the backup")
+	                        : QM_OK))) {
+		rc = cli_fail(&e);
+	} else if (file) {
+		printf("key backup written to %s\nKeep it apart from the "
+		       "recovery passphrase; `qmail keys restore %s` reads "
+		       "it on a new machine.\n",
+		       cli_safe(file), cli_safe(file));
+	}
+	qm_buf_free(&pass);
+	qm_buf_free(&out);
+	return rc;
+}
+
+/* `keys restore FILE`. */
+static int keys_restore(struct cli *g, int64_t id, const char *file)
+{
+	struct qm_buf pass, in;
+	struct qm_error e;
+	char fpr[QM_STORE_FPRMAX];
+	int rc = 0;
+
+	qm_error_clear(&e);
+	qm_buf_init_secure(&pass, 4096);
+	qm_buf_init(&in, 64 * 1024);
+	if (qm_file_read(file, 64 * 1024, &in, &e)) {
+		rc = cli_fail(&e);
+	} else if (cli_passphrase_from(RECOVERY_FILE_VAR, NULL,
+	                               "Recovery passphrase of the backup: ",
+	                               0, &pass)) {
+		rc = QM_EXIT_DENIED;
+	} else if (qm_client_keys_restore(g->client, id,
+	                                  (const char *)pass.data, pass.len,
+	                                  (const char *)in.data, in.len, fpr,
+	                                  &e)) {
+		rc = cli_fail(&e);
+	} else {
+		printf("keys restored: %s\nThe next sync reads your Sent "
+		       "copies and drafts on the server.\n",
+		       fpr);
+	}
+	qm_buf_free(&pass);
+	qm_buf_free(&in);
+	return rc;
+}
+
 int cli_cmd_keys(struct cli *g, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "fingerprint";
-	const char *account = NULL, *address = NULL;
+	const char *account = NULL, *address = NULL, *outfile = NULL;
 	const char *pos[3] = {0};
 	struct qm_error e;
 	size_t npos = 0;
@@ -109,6 +200,8 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 			address = argv[++i];
 		else if (strcmp(argv[i], "--accept-new-key") == 0)
 			accept_new = 1;
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			outfile = argv[++i];
 		else if (npos < 3)
 			pos[npos++] = argv[i];
 		else
@@ -207,6 +300,15 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 			return cli_fail(&e);
 		print_safety(&sn);
 		return 0;
+	}
+	if (strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0) {
+		if ((rc = cli_account_pick(g, account, &id)))
+			return rc;
+		if (strcmp(sub, "backup") == 0)
+			return keys_backup(g, id, npos ? pos[0] : outfile);
+		if (npos != 1)
+			return cli_usage("keys restore", "give the backup file");
+		return keys_restore(g, id, pos[0]);
 	}
 	if (strcmp(sub, "list") == 0) {
 		struct qm_store_key *ks = NULL;

@@ -269,8 +269,15 @@ static int read_tty(const char *prompt, struct qm_buf *out)
 
 int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out)
 {
-	const char *file = getenv("QMAIL_PASSPHRASE_FILE");
-	const char *env = getenv("QMAIL_PASSPHRASE");
+	return cli_passphrase_from("QMAIL_PASSPHRASE_FILE", "QMAIL_PASSPHRASE",
+	                           prompt, confirm, out);
+}
+
+int cli_passphrase_from(const char *file_var, const char *env_var,
+                        const char *prompt, int confirm, struct qm_buf *out)
+{
+	const char *file = getenv(file_var);
+	const char *env = env_var ? getenv(env_var) : NULL;
 	struct qm_error e;
 
 	if (file && *file) {

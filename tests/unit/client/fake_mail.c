@@ -64,6 +64,7 @@ static struct fm_sent sent_log[MAX_SENT];
 static size_t nsent;
 static uint32_t validity_serial = 1000;
 
+int fake_mail_saves_sent;
 int fake_mail_no_uidplus;
 
 static const char *const folder_names[NSTART] = {"INBOX", "Sent", "Trash",
@@ -90,6 +91,7 @@ void fake_mail_reset(void)
 		free(sent_log[i].data);
 	memset(sent_log, 0, sizeof(sent_log));
 	nsent = 0;
+	fake_mail_saves_sent = 0;
 	memset(fails, 0, sizeof(fails));
 	memset(nfails, 0, sizeof(nfails));
 	memset(hooks, 0, sizeof(hooks));
@@ -371,6 +373,8 @@ enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
 		         i ? "," : "", rcpts[i]);
 		fake_mail_deliver(rcpts[i], "INBOX", msg, len);
 	}
+	if (fake_mail_saves_sent)
+		fake_mail_deliver(from, "Sent", msg, len);
 	s->data = malloc(len ? len : 1);
 	if (!s->data)
 		abort();

@@ -170,6 +170,9 @@ uint32_t fake_mail_move(const char *user, const char *from, size_t i,
 int fake_mail_has_folder(const char *user, const char *folder);
 /* Set: the IMAP server gives no COPYUID (no UIDPLUS); reset clears it. */
 extern int fake_mail_no_uidplus;
+/* Set: the server saves what its SMTP server takes in the sender's Sent
+ * folder itself (as Gmail does); reset clears it. */
+extern int fake_mail_saves_sent;
 /* A hostile server: a whole fetch of message i of user's folder gives
  * msg instead of it (its headers and size are still the message's). */
 void fake_mail_swap_body(const char *user, const char *folder, size_t i,

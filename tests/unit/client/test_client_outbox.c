@@ -448,6 +448,88 @@ static void test_sent_copy(void **state)
 	}
 }
 
+/* 1 when message i of user's Sent folder is a copy sealed to self: its
+ * QMail-Copy header, level 3, and not the bytes that went over SMTP. */
+static int sealed_to_self(const char *user, size_t i)
+{
+	size_t len = 0;
+	const unsigned char *m = fake_mail_msg(user, "Sent", i, &len);
+	char *t;
+	int yes;
+
+	if (!m)
+		return 0;
+	t = strndup((const char *)m, len);
+	assert_non_null(t);
+	yes = strncmp(t, "QMail-Copy: sent\r\n", 18) == 0 &&
+	      strstr(t, "X-QKD-Security-Level: 3\r\n") != NULL;
+	for (size_t k = 0; yes && k < fake_mail_sent_count(); k++)
+		yes = fake_mail_sent(k)->len != len ||
+		      memcmp(fake_mail_sent(k)->data, m, len) != 0;
+	free(t);
+	return yes;
+}
+
+/*
+ * The Sent copy is sealed to the sender's own key (default for levels 2-4;
+ * level 1 only when asked; none with save_sent 0), and a server that
+ * saves sent mail itself (Gmail) ends with QMail's copy alone. Her sync
+ * opens each copy as hers, at the level it was sent at, with no key.
+ */
+static void test_sent_copy_sealed_to_self(void **state)
+{
+	const char *to[] = {bob.addr};
+	struct qm_client_sent out;
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	char v[8] = "";
+	size_t fetched;
+
+	(void)state;
+	assert_ok(eu_send(&alice, to, 1, 2, 0, "level two", &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
+	assert_true(sealed_to_self(alice.addr, 0));
+	/* level 1: no server copy unless the user chose one */
+	assert_ok(eu_send(&alice, to, 1, 1, 0, "level one", &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
+	eu_setting(&alice, "save_sent_level1", "1");
+	assert_ok(eu_send(&alice, to, 1, 1, 0, "level one kept", &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 2);
+	assert_true(sealed_to_self(alice.addr, 1));
+	eu_setting(&alice, "save_sent", "0");
+	assert_ok(eu_send(&alice, to, 1, 3, 0, "none", &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 2);
+	eu_setting(&alice, "save_sent", "1");
+
+	/* Gmail saves what it sends: QMail's copy replaces the server's */
+	fake_mail_saves_sent = 1;
+	assert_ok(eu_send(&alice, to, 1, 4, 0, "gmail", &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(sealed_to_self(alice.addr, i));
+	{
+		struct qm_buf b;
+
+		qm_buf_init(&b, 64);
+		assert_ok(qm_store_setting_get(qm_client_store(alice.c),
+		                               alice.acct,
+		                               "sent_copy.server_saves", &b,
+		                               &e));
+		assert_non_null(b.data);
+		qm_strlcpy(v, (const char *)b.data, sizeof(v));
+		qm_buf_free(&b);
+	}
+	assert_string_equal(v, "1");
+
+	fetched = fake_keys_fetched();
+	eu_sync_ok(&alice, &st);
+	assert_int_equal(st.own, 3);
+	assert_int_equal(st.tampered + st.errors + st.unreadable + st.replayed,
+	                 0);
+	assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), 3);
+	assert_int_equal(fake_keys_fetched(), fetched);
+}
+
 /* Levels 3 and 4 to a key that was never verified: sent all the same,
  * with a warning naming whose key it is. Locked, or without recipients,
  * nothing is sent. */
@@ -501,6 +583,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cancel, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_reply_duplicate, setup,
 	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_sent_copy_sealed_to_self,
+	                                    setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_copy, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_warnings_and_refusals, setup,
