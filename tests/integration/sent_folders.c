@@ -124,8 +124,20 @@ static void send_bob(int level, const char *subject, const char *text,
 
 /* User u's message in folder whose subject is subject (NULL: the one
  * whose Message-ID is mid), or -1. */
+static int64_t in_folder_of(struct qm_client *c, int64_t acct,
+                            const char *folder, const char *subject,
+                            const char *mid);
+
 static int64_t in_folder(int u, const char *folder, const char *subject,
                          const char *mid)
+{
+	return in_folder_of(W.c[u], W.acct[u], folder, subject, mid);
+}
+
+/* in_folder for the account acct of client c (another home). */
+static int64_t in_folder_of(struct qm_client *c, int64_t acct,
+                            const char *folder, const char *subject,
+                            const char *mid)
 {
 	struct qm_store_folder *v = NULL;
 	struct qm_store_msglist *l = NULL;
@@ -135,17 +147,17 @@ static int64_t in_folder(int u, const char *folder, const char *subject,
 	int64_t id = -1;
 
 	memset(&q, 0, sizeof(q));
-	q.account_id = W.acct[u];
+	q.account_id = acct;
 	q.limit = 1000;
 	qm_error_clear(&e);
-	assert_ok(qm_client_folders(W.c[u], W.acct[u], &v, &n, &e));
+	assert_ok(qm_client_folders(c, acct, &v, &n, &e));
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].name, folder) == 0)
 			q.folder_id = v[i].id;
 	qm_client_folders_free(&v, n);
 	if (q.folder_id <= 0)
 		return -1;
-	assert_ok(qm_client_msg_list(W.c[u], &q, &l, &e));
+	assert_ok(qm_client_msg_list(c, &q, &l, &e));
 	for (size_t i = 0; i < l->n; i++)
 		if ((subject && l->items[i].subject &&
 		     strcmp(l->items[i].subject, subject) == 0) ||
@@ -512,6 +524,166 @@ static void test_gmail_sent_and_all_mail(void **state)
 	assert_int_equal(st.decrypted, 1);
 }
 
+#define RECOVERY "a long recovery passphrase"
+
+/* The message of c's account whose subject is subject, in any folder. */
+static struct qm_client_view *read_of(struct qm_client *c, int64_t acct,
+                                      const char *folder, const char *subject)
+{
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	int64_t id = in_folder_of(c, acct, folder, subject, NULL);
+
+	assert_true(id > 0);
+	qm_error_clear(&e);
+	assert_ok(qm_client_read(c, id, &v, &e));
+	return v;
+}
+
+/*
+ * Alice's Sent copies are sealed to her own key: a new machine with a
+ * fresh identity cannot read them (nothing shown), one restored from her
+ * key backup reads them at the level they were sent at, with no KME. The
+ * backup refuses a short or wrong recovery passphrase and any changed
+ * byte; a copy whose To the server changed shows as tampered. Level 1
+ * has no server copy by default.
+ */
+static void test_restored_home(void **state)
+{
+	struct qm_client *fresh = NULL, *restored = NULL;
+	struct qm_client_sync_stats st;
+	struct qm_client_view *v;
+	struct qm_buf bk;
+	struct qm_error e;
+	char fpr[QM_STORE_FPRMAX], mine[QM_STORE_FPRMAX], mid[256];
+	char paths[8][512];
+	int64_t af, ar;
+	int conns, n;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	send_bob(2, "restore level 2", "RESTORE-L2-MARKER\n", mid,
+	         sizeof(mid));
+	send_bob(1, "restore level 1", "RESTORE-L1-MARKER\n", NULL, 0);
+	send_bob(3, "restore level 3", "RESTORE-L3-MARKER\n", NULL, 0);
+
+	qm_error_clear(&e);
+	qm_buf_init(&bk, 1 << 20);
+	assert_int_equal(qm_client_keys_backup(W.c[W_ALICE], W.acct[W_ALICE],
+	                                       "too short", 9, &bk, &e),
+	                 QM_ERR_INVAL);
+	assert_ok(qm_client_keys_backup(W.c[W_ALICE], W.acct[W_ALICE],
+	                                RECOVERY, strlen(RECOVERY), &bk, &e));
+	assert_non_null(strstr((const char *)bk.data, "Account: alice@"));
+
+	/* a new machine without the backup: her copies stay sealed */
+	assert_int_equal(world_second_home(&W, W_ALICE, "fresh", &fresh, &af),
+	                 0);
+	assert_ok(qm_client_sync(fresh, af, NULL, NULL, &st, &e));
+	{
+		int64_t id = in_folder_of(fresh, af, "Sent", NULL, mid);
+
+		assert_true(id > 0);
+		assert_ok(qm_client_read(fresh, id, &v, &e));
+		printf("  a new machine, no backup: %s\n", v->status_text);
+		assert_int_equal(v->verify, QM_VERIFY_SENT_ELSEWHERE);
+		assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
+		qm_client_view_free(&v);
+	}
+	qm_client_free(&fresh);
+
+	/* the backup, restored on another new machine */
+	assert_int_equal(
+	    world_second_home(&W, W_ALICE, "restored", &restored, &ar), 0);
+	assert_int_equal(qm_client_keys_restore(restored, ar, "wrong but long "
+	                                                      "enough",
+	                                        20, (const char *)bk.data,
+	                                        bk.len, NULL, &e),
+	                 QM_ERR_AUTH);
+	{
+		/* the Fingerprint line names another key: refused */
+		char *t = strndup((const char *)bk.data, bk.len);
+		char *f = strstr(t, "Fingerprint: ");
+
+		assert_non_null(f);
+		f[13] = f[13] == 'A' ? 'B' : 'A';
+		assert_int_equal(qm_client_keys_restore(restored, ar, RECOVERY,
+		                                        strlen(RECOVERY), t,
+		                                        strlen(t), NULL, &e),
+		                 QM_ERR_AUTH);
+		free(t);
+	}
+	assert_ok(qm_client_keys_restore(restored, ar, RECOVERY,
+	                                 strlen(RECOVERY),
+	                                 (const char *)bk.data, bk.len, fpr,
+	                                 &e));
+	assert_ok(qm_client_key_own_fpr(W.c[W_ALICE], W.acct[W_ALICE], mine,
+	                                &e));
+	assert_string_equal(fpr, mine);
+	qm_buf_free(&bk);
+
+	/* the server changes the To of her level-2 copy: tampered */
+	n = qmt_mail_files(&W.mail, W_ALICE, "Sent", paths, 8);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		size_t len = 0;
+		unsigned char *raw = qmt_mail_read(paths[i], &len);
+		char *t, *to, *fix;
+		struct qmt_imap *im;
+		size_t fl;
+
+		assert_non_null(raw);
+		t = strndup((const char *)raw, len);
+		free(raw);
+		if (!strstr(t, mid) || !(to = strstr(t, "\nTo: "))) {
+			free(t);
+			continue;
+		}
+		fl = strlen(t) + 64;
+		fix = malloc(fl);
+		assert_non_null(fix);
+		snprintf(fix, fl, "%.*s\nTo: %s,%s", (int)(to - t), t,
+		         qmt_mail_addr(W_CAROL), to + 5);
+		im = qmt_imap_open(&W.mail, W_ALICE);
+		assert_non_null(im);
+		assert_true(qmt_imap_append(im, "INBOX", "", fix,
+		                            strlen(fix)) > 0);
+		qmt_imap_close(&im);
+		free(fix);
+		free(t);
+		break;
+	}
+
+	conns = qmt_cutproxy_conns(KME);
+	assert_ok(qm_client_sync(restored, ar, NULL, NULL, &st, &e));
+	assert_int_equal(qmt_cutproxy_conns(KME), conns); /* no KME asked */
+	v = read_of(restored, ar, "Sent", "restore level 2");
+	printf("  restored home, level-2 copy: %s\n", v->status_text);
+	assert_int_equal(v->verify, QM_VERIFY_SENT);
+	assert_int_equal(v->level, 2);
+	assert_non_null(strstr(v->text, "RESTORE-L2-MARKER"));
+	qm_client_view_free(&v);
+	v = read_of(restored, ar, "Sent", "restore level 3");
+	assert_int_equal(v->verify, QM_VERIFY_SENT);
+	assert_int_equal(v->level, 3);
+	qm_client_view_free(&v);
+	assert_int_equal(in_folder_of(restored, ar, "Sent", "restore level 1",
+	                              NULL),
+	                 -1);
+	{
+		int64_t bad = in_folder_of(restored, ar, "INBOX", NULL, mid);
+
+		assert_true(bad > 0);
+		assert_ok(qm_client_read(restored, bad, &v, &e));
+		printf("  the copy with another To: %s\n", v->status_text);
+		assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
+		assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
+		qm_client_view_free(&v);
+	}
+	qm_client_free(&restored);
+}
+
 int main(void)
 {
 	const struct CMUnitTest plain[] = {
@@ -519,6 +691,7 @@ int main(void)
 	    cmocka_unit_test(test_plain_in_sent_and_drafts),
 	    cmocka_unit_test(test_from_me_not_sent_here),
 	    cmocka_unit_test(test_cli_sent),
+	    cmocka_unit_test(test_restored_home),
 	};
 	const struct CMUnitTest gmail[] = {
 	    cmocka_unit_test(test_gmail_sent_and_all_mail),

@@ -210,6 +210,35 @@ int world_setup_strangers(struct world *w, const char *tag)
 	return r ? -1 : 0;
 }
 
+int world_second_home(struct world *w, int user, const char *name,
+                      struct qm_client **c, int64_t *acct)
+{
+	struct qm_client_opts o;
+	struct qm_store_account a;
+	struct qm_error e;
+	char home[600];
+
+	snprintf(home, sizeof(home), "%s/home-%s-%s", w->mail.dir,
+	         qmt_mail_user(user), name);
+	memset(&o, 0, sizeof(o));
+	o.home = home;
+	qm_error_clear(&e);
+	*c = NULL;
+	if (qm_client_open(&o, c, &e))
+		return fail("open", &e);
+	if (qm_client_init(*c, pass, strlen(pass), &e))
+		return fail("init", &e);
+	account_for(w, user, &a);
+	if (qm_client_account_add(*c, &a, qmt_mail_password(user),
+	                          strlen(qmt_mail_password(user)), &e))
+		return fail("account add", &e);
+	*acct = a.id;
+	if (qm_store_setting_set(qm_client_store(*c), a.id, "mail_ca",
+	                         w->mail.ca_file, &e))
+		return fail("setting", &e);
+	return 0;
+}
+
 enum qm_err world_reopen(struct world *w, int user, struct qm_error *e)
 {
 	struct qm_client_opts o;

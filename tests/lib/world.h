@@ -55,6 +55,15 @@ int world_setup_layout(struct world *w, const char *tag, const char *extra_kme,
 /* world_setup, but nobody holds anybody's public key (the contacts' SAE
  * IDs are set): for keys that travel with mail. */
 int world_setup_strangers(struct world *w, const char *tag);
+/*
+ * A second home of user's account (another device, a new machine): made
+ * in the world's folder under name, initialised with the world's
+ * passphrase, the same account and mail server, and a fresh identity.
+ * *c is the caller's to free (qm_client_free); *acct its account. Returns
+ * 0, or -1 (reason on stderr).
+ */
+int world_second_home(struct world *w, int user, const char *name,
+                      struct qm_client **c, int64_t *acct);
 /* Waits until user from's KME holds at least bytes of key for user to. */
 int world_wait_pool(struct world *w, int from, int to, uint64_t bytes,
                     int timeout_ms);
