@@ -381,7 +381,7 @@ static int account_get(struct cli *g, int argc, char **argv)
 		printf("%s\n", cli_safe(v));
 		return 0;
 	}
-	printf("%-14s %-12s %-12s %-22s %s\n", "NAME", "VALUE", "DEFAULT",
+	printf("%-16s %-12s %-12s %-22s %s\n", "NAME", "VALUE", "DEFAULT",
 	       "VALUES", "WHAT");
 	for (size_t i = 0; qm_client_setting_at(0, i, &si) == 0; i++) {
 		set = 0;
@@ -390,7 +390,7 @@ static int account_get(struct cli *g, int argc, char **argv)
 			return setting_fail(&e, argv[2]);
 		if (set)
 			qm_strlcpy(v + strlen(v), "*", sizeof(v) - strlen(v));
-		printf("%-14s %-12s %-12s %-22s %s\n", si.name,
+		printf("%-16s %-12s %-12s %-22s %s\n", si.name,
 		       v[0] ? cli_safe(v) : "-", si.def[0] ? si.def : "-",
 		       si.values, si.what);
 	}

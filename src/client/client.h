@@ -544,10 +544,6 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
  * 3, while what went to the recipients is a one-time pad); unset or "0":
  * no server copy of a level-1 message. */
 #define QM_CLIENT_SET_SAVE_SENT_L1 "save_sent_level1"
-/* "0": drafts stay in the vault; unset or "1": each draft saved is also
- * kept in the server's Drafts folder sealed to the account's own key
- * (level-1 drafts only with save_sent_level1, as for Sent). */
-#define QM_CLIENT_SET_SAVE_DRAFTS "save_drafts"
 /* The header that marks a copy sealed to self on the server, and its
  * values (docs/FORMAT.md): not authenticated, it only tells QMail's copies
  * from others when one replaces another. */

@@ -51,8 +51,7 @@ static const struct setting table[] = {
      "own key (readable on your other devices)"},
     {QM_CLIENT_SET_SAVE_SENT_L1, 0, "0", SET_BOOL, "0|1",
      "level-1 mail too (the copy is only as strong as level 3)"},
-    {QM_CLIENT_SET_SAVE_DRAFTS, 0, "1", SET_BOOL, "0|1",
-     "keep drafts in the IMAP Drafts folder, sealed to your own key"},
+
     {QM_CLIENT_SET_SYNC_FOLDERS, 0, "subscribed", SET_FOLDERS,
      "subscribed|all|inbox", "IMAP folders a sync takes besides INBOX"},
     {QM_CLIENT_SET_DELETE_MODE, 0, "trash", SET_DELETE, "trash|expunge",

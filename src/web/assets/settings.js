@@ -41,29 +41,36 @@ function mailSettings(a, incoming) {
     .map(([v, t]) => h('option', { value: v, selected: a.delete_mode === v ? true : null }, t)));
   const hdr = h('input', { type: 'number', min: '0', max: '1000000', step: '1', value: String(a.header_first ?? 200) });
   const sent = h('input', { type: 'checkbox', checked: !!a.save_sent });
+  const sentL1 = h('input', { type: 'checkbox', checked: !!a.save_sent_level1 });
   const popDel = h('input', { type: 'checkbox', checked: !!a.pop3_delete });
   const invite = h('input', { type: 'checkbox', checked: !!a.plain_invite });
   const fSync = field('Folders to sync', sync, 'INBOX is always synced; the others as chosen here.');
   const fHdr = field('Download headers first above this many new messages', hdr,
     'A folder with more new messages than this lists them from their headers at once; the bodies follow, or come when you open a message. 0: never. QMail messages are always fetched whole.');
-  const fSent = checkField('Keep a copy in the Sent folder', sent, 'Sent mail is also saved in the Sent folder on the IMAP server.');
+  const fSent = checkField('Keep a copy in the Sent folder, sealed to your own key', sent,
+    'The server keeps a copy of what you send that only your key opens (level 3), so your other devices, or this one restored from a key backup, can read it. Off: only this QMail keeps it.');
+  const fSentL1 = checkField('Also for level-1 mail', sentL1,
+    'Off by default: level 1 is a one-time pad, the copy on the server would only be as strong as level 3.');
   const fPop = checkField('Delete from the server after download', popDel, 'POP3: the server keeps no copy once QMail has the message.');
   const fInvite = checkField('Invite people without QMail', invite, 'An unencrypted message to someone without QMail ends with a short note on what QMail is. Encrypted messages never carry it.');
   const show = () => {
     const pop = incoming.value === 'pop3';
     fSync.hidden = pop; fHdr.hidden = pop; fPop.hidden = !pop;
     fSent.hidden = !(a.imap && a.imap.host);
+    fSentL1.hidden = fSent.hidden || !sent.checked;
   };
   incoming.addEventListener('change', show);
+  sent.addEventListener('change', show);
   show();
   const box = h('fieldset', { class: 'server mailset' }, h('legend', {}, 'Mail'),
-    fSync, field('Delete', del, 'Trash: deleting moves a message to the Trash folder (from Trash: for good).'), fHdr, fSent, fPop, fInvite);
+    fSync, field('Delete', del, 'Trash: deleting moves a message to the Trash folder (from Trash: for good).'), fHdr, fSent, fSentL1, fPop, fInvite);
   const get = () => {
     const o = {};
     if (sync.value !== a.sync_folders) o.sync_folders = sync.value;
     if (del.value !== a.delete_mode) o.delete_mode = del.value;
     if (hdr.value.trim() !== String(a.header_first)) o.header_first = /^-?\d+$/.test(hdr.value.trim()) ? Number(hdr.value.trim()) : hdr.value.trim();
     if (sent.checked !== !!a.save_sent) o.save_sent = sent.checked;
+    if (sentL1.checked !== !!a.save_sent_level1) o.save_sent_level1 = sentL1.checked;
     if (popDel.checked !== !!a.pop3_delete) o.pop3_delete = popDel.checked;
     if (invite.checked !== !!a.plain_invite) o.plain_invite = invite.checked;
     return o;

@@ -140,11 +140,12 @@ static const char *line_of(const char *out, const char *name)
 static void test_get_lists_all(void **state)
 {
 	static const char *const rows[] = {
-	    "sync_folders   subscribed   subscribed",
-	    "delete_mode    trash        trash",
-	    "header_first   200          200",
-	    "save_sent      0            0",
-	    "pop3_delete    0            0",
+	    "sync_folders     subscribed   subscribed",
+	    "delete_mode      trash        trash",
+	    "header_first     200          200",
+	    "save_sent        1            1",
+	    "save_sent_level1 0            0",
+	    "pop3_delete      0            0",
 	};
 	char *out = NULL;
 
@@ -171,7 +172,8 @@ static void test_set_each(void **state)
 	} sets[] = {
 	    {"sync_folders", "all"},    {"sync_folders", "inbox"},
 	    {"delete_mode", "expunge"}, {"header_first", "5"},
-	    {"header_first", "0"},      {"save_sent", "1"},
+	    {"header_first", "0"},      {"save_sent", "0"},
+	    {"save_sent_level1", "1"},
 	    {"pop3_delete", "1"},
 	};
 	char *out = NULL, want[64];
@@ -203,7 +205,8 @@ static void test_set_each(void **state)
 	engine_has("sync_folders", "subscribed", 0);
 	engine_has("delete_mode", "trash", 0);
 	engine_has("header_first", "200", 0);
-	engine_has("save_sent", "0", 0);
+	engine_has("save_sent", "1", 0);
+	engine_has("save_sent_level1", "0", 0);
 	engine_has("pop3_delete", "0", 0);
 }
 

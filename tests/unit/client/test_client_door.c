@@ -479,7 +479,7 @@ static void test_setting_table_and_check(void **state)
 		    strcmp(si.name, QM_CLIENT_SET_HEADER_FIRST) == 0;
 		saw_invite |= strcmp(si.name, QM_CLIENT_SET_PLAIN_INVITE) == 0;
 	}
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	assert_true(saw_header_first);
 	assert_true(saw_invite);
 	assert_int_equal(qm_client_setting_at(0, n, &si), -1);

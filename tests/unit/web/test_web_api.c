@@ -740,14 +740,17 @@ static void test_account_mail_settings(void **state)
 	    json_string_value(json_object_get(a, "delete_mode")), "trash");
 	assert_int_equal(json_integer_value(json_object_get(a, "header_first")),
 	                 200);
-	assert_true(json_is_false(json_object_get(a, "save_sent")));
+	/* Sent copies sealed to self: on by default, level 1 off */
+	assert_true(json_is_true(json_object_get(a, "save_sent")));
+	assert_true(json_is_false(json_object_get(a, "save_sent_level1")));
 	assert_true(json_is_false(json_object_get(a, "pop3_delete")));
 	qmt_resp_free(&r);
 	setting_is(QM_CLIENT_SET_SYNC_FOLDERS, "subscribed", 0);
 
 	snprintf(path, sizeof(path), "/api/accounts/%s", g_acct_s);
 	b = "{\"sync_folders\":\"all\",\"delete_mode\":\"expunge\","
-	    "\"header_first\":7,\"save_sent\":true,\"pop3_delete\":true}";
+	    "\"header_first\":7,\"save_sent\":true,\"save_sent_level1\":true,"
+	    "\"pop3_delete\":true}";
 	req(&r, "PUT", path, b, strlen(b), NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(
@@ -764,6 +767,7 @@ static void test_account_mail_settings(void **state)
 	setting_is(QM_CLIENT_SET_DELETE_MODE, "expunge", 1);
 	setting_is(QM_CLIENT_SET_HEADER_FIRST, "7", 1);
 	setting_is(QM_CLIENT_SET_SAVE_SENT, "1", 1);
+	setting_is(QM_CLIENT_SET_SAVE_SENT_L1, "1", 1);
 	setting_is(QM_CLIENT_SET_POP3_DELETE, "1", 1);
 
 	/* a bad value: the engine's message; nothing of the request is
