@@ -146,7 +146,8 @@ static const char account_help[] =
 	"  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
 	"  --incoming imap|pop3  which one `qmail sync` uses (default imap)\n"
 	"  --pop3-delete         delete mail from the POP3 server after fetching\n"
-	"  --save-sent           append sent mail to the IMAP Sent folder\n"
+	"  --no-save-sent        keep no copy of sent mail in the IMAP Sent\n"
+	"                        folder (default: a copy sealed to your own key)\n"
 	"  --mail-ca FILE        CA certificate of private mail servers\n"
 	"  --sae ID              this account's SAE ID at its KME\n"
 	"  --kme URL             the KME, https://host:port\n"
@@ -175,7 +176,10 @@ static const char account_help[] =
 	"                 sync is fetched headers first, the bodies afterwards\n"
 	"                 or when a message is opened (0: never; default 200;\n"
 	"                 `qmail list` marks those not downloaded yet [headers])\n"
-	"  save_sent      1: keep a copy of sent mail in the IMAP Sent folder\n"
+	"  save_sent      1 (default): keep a copy of sent mail in the IMAP Sent\n"
+	"                 folder, sealed to your own key; 0: none\n"
+	"  save_sent_level1 1: level-1 mail too (default 0: the copy is only\n"
+	"                 as strong as level 3)\n"
 	"  pop3_delete    1: delete mail from the POP3 server once downloaded\n"
 	"  incoming, mail_ca, kme_id: as the add options of the same names.\n"
 	"Example: qmail account set alice@example.org sync_folders all\n";
@@ -190,7 +194,8 @@ static int account_add(struct cli *g, int argc, char **argv)
 		{"imap", 1, 0, 'i'},     {"imap-tls", 1, 0, 'I'},
 		{"pop3", 1, 0, 'o'},     {"pop3-tls", 1, 0, 'T'},
 		{"incoming", 1, 0, 'c'}, {"pop3-delete", 0, 0, 'D'},
-		{"save-sent", 0, 0, 'v'}, {"mail-ca", 1, 0, 'm'},
+		{"save-sent", 0, 0, 'v'}, {"no-save-sent", 0, 0, 'V'},
+		{"mail-ca", 1, 0, 'm'},
 		{"sae", 1, 0, 'e'},      {"kme", 1, 0, 'k'},
 		{"kme-ca", 1, 0, 'A'},   {"kme-cert", 1, 0, 'C'},
 		{"kme-key", 1, 0, 'K'},  {"kme-id", 1, 0, 'E'},
@@ -229,6 +234,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 		case 'c': incoming = optarg; break;
 		case 'D': pop3_delete = 1; break;
 		case 'v': save_sent = 1; break;
+		case 'V': save_sent = -1; break;
 		case 'm': mail_ca = optarg; break;
 		case 'e': qm_strlcpy(a.sae_id, optarg, sizeof(a.sae_id)); break;
 		case 'k': qm_strlcpy(a.kme_url, optarg, sizeof(a.kme_url)); break;
@@ -282,7 +288,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 	set_values[1] = mail_ca;
 	set_values[2] = kme_id;
 	set_values[3] = pop3_delete ? "1" : NULL;
-	set_values[4] = save_sent ? "1" : NULL;
+	set_values[4] = save_sent > 0 ? "1" : save_sent < 0 ? "0" : NULL;
 	for (size_t i = 0; i < 5; i++)
 		if (set_values[i] &&
 		    qm_client_setting_set(g->client, a.id, set_names[i],
