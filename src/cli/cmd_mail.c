@@ -26,6 +26,7 @@ struct compose_args {
 	long long level, fallback;
 	int all;   /* reply: to everyone */
 	int plain; /* --plain: who can get no encrypted copy gets it plain */
+	int draft; /* --draft: saved as a draft, not sent */
 };
 
 static const struct option compose_opts[] = {
@@ -34,7 +35,8 @@ static const struct option compose_opts[] = {
 	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
 	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
 	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
-	{"plain", 0, 0, 'P'},    {"help", 0, 0, 'h'},
+	{"plain", 0, 0, 'P'},    {"draft", 0, 0, 'D'},
+	{"help", 0, 0, 'h'},
 	{0, 0, 0, 0}};
 
 static const char send_help[] =
@@ -62,6 +64,10 @@ static const char send_help[] =
 	"                           way can read; the others get it encrypted.\n"
 	"                           Without it such a message is refused (exit\n"
 	"                           6); never when a minimum level is set\n"
+	"  --draft                  save it as a draft instead (the GUI's Drafts;\n"
+	"                           also in the server's Drafts folder, sealed to\n"
+	"                           your key, for your other devices); no\n"
+	"                           attachments\n"
 	"\n"
 	"The message enters the outbox, sealed, before any network step. If the\n"
 	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
@@ -115,6 +121,7 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 		case 'A': a->account = optarg; break;
 		case 'R': a->all = 1; break;
 		case 'P': a->plain = 1; break;
+		case 'D': a->draft = 1; break;
 		case 'h': return -1;
 		default: return cli_usage(cmd, "bad option");
 		}
@@ -168,6 +175,38 @@ static const char *guess_type(const char *name)
 	return "application/octet-stream";
 }
 
+
+/* `send --draft`: m kept as a draft, here and on the server. */
+static int save_draft(struct cli *g, const struct qm_client_compose *m)
+{
+	struct qm_buf b;
+	struct qm_error e;
+	int64_t id = 0;
+	int kept = 0, rc = 0;
+
+	if (m->natt)
+		return cli_usage("send --draft",
+		                 "a draft keeps no attachments yet: attach "
+		                 "them when you send it");
+	qm_error_clear(&e);
+	qm_buf_init_secure(&b, QM_CLIENT_MAXMSG);
+	if (qm_client_draft_encode(m, &b, &e) ||
+	    qm_client_draft_put(g->client, m->account_id, &id, b.data, b.len,
+	                        &e)) {
+		rc = cli_fail(&e);
+	} else if (qm_client_draft_upload(g->client, m->account_id, id, &kept,
+	                                  &e)) {
+		printf("draft %lld saved\n", (long long)id);
+		fprintf(stderr, "qmail: warning: %s\n", cli_safe(qm_error_msg(&e)));
+	} else {
+		printf("draft %lld saved%s\n", (long long)id,
+		       kept ? " (also in Drafts on the server, sealed to your "
+		              "key)"
+		            : "");
+	}
+	qm_buf_free(&b);
+	return rc;
+}
 /* Sends what a and the extra fields say. */
 static int do_send(struct cli *g, struct compose_args *a, const char *text,
                    const char *in_reply_to, const char *references,
@@ -221,6 +260,10 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	m.level = (int)a->level;
 	m.fallback_level = (int)a->fallback;
 	m.allow_plain = a->plain;
+	if (a->draft) {
+		rc = save_draft(g, &m);
+		goto out;
+	}
 	rc = qm_client_send(g->client, &m, cli_progress, g, &sent, &e);
 	cli_progress_end(g);
 	if (sent.note[0])

@@ -1157,6 +1157,32 @@ QM_NODISCARD enum qm_err qm_client_draft_delete(struct qm_client *c, int64_t id,
 QM_NODISCARD enum qm_err qm_client_draft_list(struct qm_client *c,
                                               int64_t account_id, int64_t **ids,
                                               size_t *n, struct qm_error *err);
+/*
+ * Keeps draft id of account_id in the account's IMAP Drafts folder too,
+ * sealed to the account's own key (docs/CLIENT.md "Drafts"), replacing
+ * its older copies there, so that another home of the account (or one
+ * restored from a key backup) continues it: its sync adopts the copy
+ * among its drafts. Nothing is sent when the account keeps no server
+ * copies (the Sent copy's choice: save_sent; save_sent_level1 for a
+ * level-1 draft) or has no IMAP server: *kept (may be NULL) says whether
+ * the copy is there. A failure leaves the draft saved in the vault; the
+ * message says so. qm_client_draft_delete takes the server's copies away
+ * too, as far as the server can be reached.
+ */
+QM_NODISCARD enum qm_err qm_client_draft_upload(struct qm_client *c,
+                                                int64_t account_id,
+                                                int64_t id, int *kept,
+                                                struct qm_error *err);
+/*
+ * The draft format the interfaces keep (a small header block and the
+ * text: "To: a, b\r\nCc: ...\r\nBcc: ...\r\nSubject: ...\r\n
+ * X-QMail-Level: N\r\nIn-Reply-To: ...\r\n\r\n" + text), from m's
+ * recipients, subject, text, level and In-Reply-To; appended to out.
+ * QM_ERR_INVAL for a value with a line break.
+ */
+QM_NODISCARD enum qm_err
+qm_client_draft_encode(const struct qm_client_compose *m, struct qm_buf *out,
+                       struct qm_error *err);
 
 /* ---------------------------------------------------------------- display */
 

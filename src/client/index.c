@@ -218,6 +218,7 @@ enum qm_err qm_client_draft_get(struct qm_client *c, int64_t id,
 enum qm_err qm_client_draft_delete(struct qm_client *c, int64_t id,
                                    struct qm_error *err)
 {
+	client_draft_forget(c, id);
 	return qm_store_draft_delete(c->store, id, err);
 }
 

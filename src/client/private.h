@@ -679,6 +679,9 @@ struct recv_outcome {
 	/* the account's own copy sealed to its own key (client_self_copy_of):
 	 * opened with that key, never a replay, QM_VERIFY_SENT once opened */
 	int self_copy;
+	/* such a copy of a draft (drafts.c): its ID and version time */
+	char draft_uuid[33];
+	int64_t draft_time;
 };
 
 /* What one sync (or one retry the user asked for) knows across messages. */
@@ -807,6 +810,19 @@ QM_NODISCARD enum qm_err client_keep_copy(struct qm_mail_imap *im,
                                           const struct keep_copy *cp,
                                           int *saved, size_t *replaced,
                                           struct qm_error *err);
+/* Drafts on the server (drafts.c). client_draft_forget: draft id is
+ * going; its copies on the server go too (best effort). The opened
+ * plaintext of a draft's copy: its ID and version time, and plain loses
+ * the line that says them (0 when it has none). client_draft_adopt keeps
+ * a draft's copy from the server among the account's drafts, replacing
+ * an older version of it; an older copy changes nothing. */
+void client_draft_forget(struct qm_client *c, int64_t id);
+int client_self_copy_draft(struct qm_buf *plain, char uuid[33], int64_t *t);
+QM_NODISCARD enum qm_err client_draft_adopt(struct qm_client *c,
+                                            int64_t account_id,
+                                            const char *uuid, int64_t t,
+                                            const void *p, size_t n,
+                                            struct qm_error *err);
 /* 1 when QMail message mp is sealed by the account's own key to the
  * account's own key (a copy client_self_seal made, here or on another
  * device of the account); whether it opens is for the opening to tell. */

@@ -403,6 +403,13 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 		if (f->oc.self_copy) {
 			rc = client_recv_open_qmail(c, ac, ctx, f->mp, &f->oc,
 			                            err);
+			/* a draft's copy from another home: one of ours */
+			if (!rc && f->oc.verify == QM_VERIFY_SENT &&
+			    f->oc.draft_uuid[0])
+				rc = client_draft_adopt(
+				    c, ac->a.id, f->oc.draft_uuid,
+				    f->oc.draft_time, f->oc.plain.data,
+				    f->oc.plain.len, err);
 			return rc ? rc : read_own(ac, f);
 		}
 	}

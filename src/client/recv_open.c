@@ -675,6 +675,10 @@ enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 	if (!rc && ok && oc->self_copy && oc->verify == QM_VERIFY_OK) {
 		int sent_at = client_self_copy_level(&oc->plain);
 
+		if (!sent_at)
+			QM_IGNORE(client_self_copy_draft(
+			    &oc->plain, oc->draft_uuid, &oc->draft_time));
+
 		oc->verify = QM_VERIFY_SENT;
 		if (sent_at)
 			snprintf(oc->reason, sizeof(oc->reason),

@@ -169,6 +169,11 @@ enum qm_err client_keep_copy(struct qm_mail_imap *im,
 	if (!e && exists)
 		e = qm_mail_imap_search_headers(im, cp->this_copy, 2, &uids, &n,
 		                                err);
+	/* no such folder yet (a server without Drafts): made and
+	 * subscribed, as other mail programs do; APPEND says what is wrong
+	 * if that failed */
+	if (!e && !exists)
+		QM_IGNORE(qm_mail_imap_folder_create(im, folder, 1, NULL));
 	if (!e && n == 0) {
 		e = qm_mail_imap_append(im, folder, cp->msg, cp->len,
 		                        cp->flags, err);

@@ -1299,57 +1299,70 @@ void web_api_send(struct web_req *r)
 /* ------------------------------------------------------------ drafts */
 
 /*
- * A draft is kept sealed in the store as a small header block and the body:
- * "To: a, b\r\nCc: ...\r\nBcc: ...\r\nSubject: ...\r\nX-QMail-Level: 2\r\n
- * In-Reply-To: ...\r\n\r\n" + text. Header values never hold CR or LF
- * (the field readers refuse control characters).
+ * A draft is kept sealed in the store in the engine's draft format
+ * (qm_client_draft_encode: a small header block and the text), and in the
+ * account's Drafts folder sealed to its own key (qm_client_draft_upload).
  */
+
+/* The strings of a JSON array of addresses (borrowed from it). */
+static const char **addr_list(json_t *a, size_t *n)
+{
+	const char **v = calloc(json_array_size(a) + 1, sizeof(*v));
+	size_t i;
+	json_t *x;
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	json_array_foreach(a, i, x) v[(*n)++] = json_string_value(x);
+	return v;
+}
+
 static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
 {
 	static const char *const lists[] = {"to", "cc", "bcc"};
-	static const char *const names[] = {"To", "Cc", "Bcc"};
+	struct qm_client_compose m;
+	json_t *a[3] = {NULL, NULL, NULL};
+	const char **v[3] = {NULL, NULL, NULL};
+	size_t n[3] = {0, 0, 0};
 	const char *subject = "", *text = "", *irt = "";
 	long long level = 0;
-	json_t *a = NULL;
-	size_t i, k;
 	struct qm_error e;
-	enum qm_err rc = QM_OK;
+	enum qm_err rc = QM_ERR_INVAL;
 
-	for (i = 0; i < 3; i++) {
-		json_t *v;
-		a = NULL;
-		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a) < 0)
+	for (size_t i = 0; i < 3; i++)
+		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a[i]) < 0)
 			return QM_ERR_INVAL;
-		if (!rc)
-			rc = qm_buf_appendf(b, &e, "%s: ", names[i]);
-		json_array_foreach(a, k, v)
-		{
-			if (!rc)
-				rc =
-				    qm_buf_appendf(b, &e, "%s%s", k ? ", " : "",
-				                   json_string_value(v));
-		}
-		if (!rc)
-			rc = qm_buf_append_str(b, "\r\n", &e);
-	}
 	if (web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0)
 		return QM_ERR_INVAL;
-	if (!rc)
-		rc = qm_buf_appendf(b, &e,
-		                    "Subject: %s\r\nX-QMail-Level: %lld\r\n"
-		                    "In-Reply-To: %s\r\n\r\n",
-		                    subject ? subject : "", level,
-		                    irt ? irt : "");
-	if (!rc)
-		rc = qm_buf_append_str(b, text ? text : "", &e);
-	if (rc) { /* never keep a draft with recipients or text cut off */
+	memset(&m, 0, sizeof(m));
+	for (size_t i = 0; i < 3; i++)
+		if (a[i] && !(v[i] = addr_list(a[i], &n[i])))
+			goto out;
+	m.to = v[0];
+	m.nto = n[0];
+	m.cc = v[1];
+	m.ncc = n[1];
+	m.bcc = v[2];
+	m.nbcc = n[2];
+	m.subject = subject;
+	m.text = text;
+	m.in_reply_to = irt;
+	m.level = (int)level;
+	qm_error_clear(&e);
+	rc = qm_client_draft_encode(&m, b, &e);
+out:
+	for (size_t i = 0; i < 3; i++)
+		free(v[i]);
+	if (rc == QM_ERR_INVAL) {
+		web_reply_error(r, 400, "bad_request", "%s", qm_error_msg(&e));
+	} else if (rc) { /* never keep a draft with recipients or text cut */
 		web_reply_error(r, 413, "too_large", "The draft is too large.");
-		return QM_ERR_TOOBIG;
 	}
-	return QM_OK;
+	return rc;
 }
 
 /* The header value of name in the draft block, split into a list for To/Cc/Bcc.
@@ -1431,6 +1444,8 @@ static void draft_save(struct web_req *r, int64_t id)
 	struct qm_buf b;
 	struct qm_error e;
 	long long acct = 0;
+	json_t *o;
+	int kept = 0;
 	json_t *j = web_body_json(r);
 
 	if (!j)
@@ -1444,8 +1459,16 @@ static void draft_save(struct web_req *r, int64_t id)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	web_reply_json(r, r->route->method == WEB_POST ? 201 : 200,
-	               draft_decode(id, acct, (const char *)b.data, b.len));
+	/* saved here; the server's copy is said apart (the draft is not
+	 * lost when the server cannot be reached) */
+	o = draft_decode(id, acct, (const char *)b.data, b.len);
+	qm_error_clear(&e);
+	if (o && qm_client_draft_upload(r->srv->client, acct, id, &kept, &e))
+		json_object_set_new(o, "server_error",
+		                    web_jstr(qm_error_msg(&e)));
+	if (o)
+		json_object_set_new(o, "on_server", json_boolean(kept));
+	web_reply_json(r, r->route->method == WEB_POST ? 201 : 200, o);
 out:
 	qm_buf_free(&b);
 	json_decref(j);

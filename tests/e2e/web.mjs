@@ -302,12 +302,14 @@ async function main() {
     await B.getByRole('link', { name: 'Discard' }).click();
     log('a forward carries the attachment');
 
-    // ---- alice's Sent folder: her copies (save_sent) are hers, readable
-    // from her outbox, with no KME request (docs/CLIENT.md "The account's
-    // own messages")
+    // ---- alice's Sent folder: her copies (save_sent) are sealed to her own
+    // key and hers, readable with no KME request (docs/CLIENT.md "Copies
+    // sealed to yourself"); level 1 has none unless she chooses it
     await syncAndWait(A, 0);
     await A.evaluate(() => { location.hash = '#/mail/Sent'; });
-    await A.locator('#rows li.row').filter({ hasText: sent[1].subject }).first().waitFor({ timeout: T });
+    await A.locator('#rows li.row').filter({ hasText: sent[2].subject }).first().waitFor({ timeout: T });
+    check(await A.locator('#rows li.row').filter({ hasText: sent[1].subject }).count() === 0,
+      'a level-1 message has a Sent copy on the server although save_sent_level1 is off');
     const sentRow = A.locator('#rows li.row').filter({ hasText: sent[2].subject }).first();
     check(await sentRow.locator('.badge-sent').count() === 1, 'the Sent copy has no "Sent by you" badge');
     await openBySubject(A, sent[2].subject);

@@ -211,13 +211,41 @@ export async function showCompose(root, kind, id) {
     if (c.plain && c.plain.all) p.level = null;
     return p;
   }
-  async function saveDraft() {
+  // Saved by the button, and on its own a few seconds after the last
+  // change (autosave). The engine also keeps it in the server's Drafts
+  // folder, sealed to your key; the status says where it is.
+  async function saveDraft(auto) {
+    clearTimeout(c.autoTimer);
+    if (sendBtn.disabled || c.discarded) return;
     const p = payload();
     try {
+      const fresh = !c.draft;
       const d = c.draft ? await api.put(`/api/drafts/${encodeURIComponent(c.draft)}`, p) : await api.post('/api/drafts', p);
       c.draft = d.id;
-      status.textContent = `Draft saved at ${new Date().toLocaleTimeString()}`;
-    } catch (e) { toast(e.message, 'error'); }
+      if (fresh && auto === true) c.autoDraft = true;
+      const where = d.on_server ? ' (also in Drafts on the server, sealed to your key)'
+        : d.server_error ? ` (on this device only: ${d.server_error})` : '';
+      status.textContent = `${auto === true ? 'Draft autosaved' : 'Draft saved'} at ${new Date().toLocaleTimeString()}${where}`;
+    } catch (e) {
+      if (auto === true) status.textContent = `Not autosaved: ${e.message}`;
+      else toast(e.message, 'error');
+    }
+  }
+  const AUTOSAVE_MS = 4000;
+  const autosave = () => {
+    clearTimeout(c.autoTimer);
+    if (!(to.value.trim() || subject.value.trim() || body.value.trim())) return;
+    c.autoTimer = setTimeout(() => saveDraft(true), AUTOSAVE_MS);
+  };
+  // Discard: a draft this form made on its own goes again
+  async function discard(e) {
+    e.preventDefault();
+    c.discarded = true;
+    clearTimeout(c.autoTimer);
+    if (c.autoDraft && c.draft) {
+      try { await api.del(`/api/drafts/${encodeURIComponent(c.draft)}`); } catch (err) { toast(err.message, 'error'); }
+    }
+    location.hash = '#/mail/INBOX';
   }
 
   const form = h('form', { class: 'compose card', 'aria-labelledby': 'compose-title' },
@@ -228,7 +256,8 @@ export async function showCompose(root, kind, id) {
     field('Message', body), suggest, drop, attList, plainNotice, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
-      h('a', { class: 'btn ghost', href: '#/mail/INBOX' }, 'Discard')));
+      h('a', { class: 'btn ghost', href: '#/mail/INBOX', onclick: discard }, 'Discard')));
+  form.addEventListener('input', autosave);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!splitAddrs(to.value).length) { status.textContent = 'Add at least one recipient.'; to.focus(); return; }

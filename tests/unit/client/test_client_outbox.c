@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "mail/mail.h"
 
 static int setup(void **state)
 {
@@ -530,6 +531,97 @@ static void test_sent_copy_sealed_to_self(void **state)
 	assert_int_equal(fake_keys_fetched(), fetched);
 }
 
+/* The drafts alice keeps, how many. */
+static size_t drafts_of(struct eu *u)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_draft_list(u->c, u->acct, &ids, &n, &e));
+	free(ids);
+	return n;
+}
+
+/* Saves a draft of text (at level) as draft *id (0: a new one) and keeps
+ * it on the server; whether it is there. */
+static int draft_save(struct eu *u, int64_t *id, int level, const char *text)
+{
+	const char *to[] = {bob.addr};
+	struct qm_client_compose m;
+	struct qm_buf b;
+	struct qm_error e;
+	int kept = -1;
+
+	memset(&m, 0, sizeof(m));
+	m.to = to;
+	m.nto = 1;
+	m.subject = "the plan";
+	m.text = text;
+	m.level = level;
+	qm_error_clear(&e);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_ok(qm_client_draft_encode(&m, &b, &e));
+	assert_ok(qm_client_draft_put(u->c, u->acct, id, b.data, b.len, &e));
+	assert_ok(qm_client_draft_upload(u->c, u->acct, *id, &kept, &e));
+	qm_buf_free(&b);
+	return kept;
+}
+
+/*
+ * Drafts in the server's Drafts folder (made when missing), sealed to the
+ * account's own key: a newer version replaces the older one, a level-1
+ * draft stays here (as for Sent), deleting a draft deletes its copy, her
+ * own sync adopts nothing twice, and a draft whose subject holds a line
+ * break is refused.
+ */
+static void test_draft_on_server(void **state)
+{
+	struct qm_client_compose m;
+	struct qm_client_sync_stats st;
+	struct qm_buf b;
+	struct qm_error e;
+	const unsigned char *raw;
+	size_t len = 0;
+	int64_t id = 0, id1 = 0;
+
+	(void)state;
+	assert_int_equal(draft_save(&alice, &id, 2, "FIRST-VERSION"), 1);
+	assert_int_equal(fake_mail_count(alice.addr, "Drafts"), 1);
+	raw = fake_mail_msg(alice.addr, "Drafts", 0, &len);
+	assert_non_null(raw);
+	assert_int_equal(strncmp((const char *)raw, "QMail-Copy: draft ", 18),
+	                 0);
+	assert_null(memmem(raw, len, "FIRST-VERSION", 13));
+	assert_null(memmem(raw, len, "the plan", 8));
+	assert_true(fake_mail_flags(alice.addr, "Drafts", 0) &
+	            QM_MAIL_FLAG_DRAFT);
+
+	assert_int_equal(draft_save(&alice, &id, 2, "SECOND-VERSION"), 1);
+	assert_int_equal(fake_mail_count(alice.addr, "Drafts"), 1);
+	/* level 1: kept here only, as the Sent copy is */
+	assert_int_equal(draft_save(&alice, &id1, 1, "LEVEL-ONE"), 0);
+	assert_int_equal(fake_mail_count(alice.addr, "Drafts"), 1);
+	assert_int_equal(drafts_of(&alice), 2);
+
+	/* her own sync opens the copy as hers and adopts nothing new */
+	eu_sync_ok(&alice, &st);
+	assert_int_equal(st.tampered + st.errors + st.unreadable, 0);
+	assert_int_equal(drafts_of(&alice), 2);
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_draft_delete(alice.c, id, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Drafts"), 0);
+	assert_int_equal(drafts_of(&alice), 1);
+
+	memset(&m, 0, sizeof(m));
+	m.subject = "hello\r\nBcc: eve@x.test";
+	qm_buf_init_secure(&b, 4096);
+	assert_int_equal(qm_client_draft_encode(&m, &b, &e), QM_ERR_INVAL);
+	qm_buf_free(&b);
+}
+
 /* Levels 3 and 4 to a key that was never verified: sent all the same,
  * with a warning naming whose key it is. Locked, or without recipients,
  * nothing is sent. */
@@ -585,6 +677,8 @@ int main(void)
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_copy_sealed_to_self,
 	                                    setup, eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_draft_on_server, setup,
+	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_copy, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_warnings_and_refusals, setup,
