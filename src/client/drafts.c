@@ -204,14 +204,13 @@ static enum qm_err draft_copy(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
-/* Opens an IMAP session of the account. */
-static enum qm_err imap_of(struct acct_conn *ac, struct qm_mail_imap **im,
-                           struct qm_error *err)
+/* Opens an IMAP session of the account over srv (which the session
+ * keeps using: the caller's, alive until the session is freed). */
+static enum qm_err imap_of(struct acct_conn *ac, struct qm_mail_server *srv,
+                           struct qm_mail_imap **im, struct qm_error *err)
 {
-	struct qm_mail_server srv;
-
-	client_acct_conn_server(ac, &ac->a.imap, &srv);
-	return qm_mail_imap_open(&srv, im, err);
+	client_acct_conn_server(ac, &ac->a.imap, srv);
+	return qm_mail_imap_open(srv, im, err);
 }
 
 enum qm_err qm_client_draft_upload(struct qm_client *c, int64_t account_id,
@@ -221,6 +220,7 @@ enum qm_err qm_client_draft_upload(struct qm_client *c, int64_t account_id,
 	struct draft_ref r;
 	struct qm_buf d, wire;
 	struct qm_mail_imap *im = NULL;
+	struct qm_mail_server srv;
 	struct keep_copy cp;
 	char mid[256], mark[64];
 	enum qm_err rc = client_need_unlocked(c, "saving a draft", err);
@@ -251,7 +251,7 @@ enum qm_err qm_client_draft_upload(struct qm_client *c, int64_t account_id,
 		rc = draft_copy(c, &ac, &r, d.data, d.len, mid, sizeof(mid),
 		                &wire, err);
 	if (!rc)
-		rc = imap_of(&ac, &im, err);
+		rc = imap_of(&ac, &srv, &im, err);
 	if (!rc) {
 		snprintf(mark, sizeof(mark), "%s %s", QM_CLIENT_COPY_DRAFT,
 		         r.uuid);
@@ -290,6 +290,7 @@ void client_draft_forget(struct qm_client *c, int64_t id)
 	struct draft_ref r;
 	struct acct_conn ac;
 	struct qm_mail_imap *im = NULL;
+	struct qm_mail_server srv;
 	struct qm_mail_imap_hcrit h;
 	char mark[64];
 	uint32_t *uids = NULL;
@@ -305,7 +306,7 @@ void client_draft_forget(struct qm_client *c, int64_t id)
 	/* best effort: a copy left on the server is adopted again by
 	 * another home, never lost */
 	if (ac.a.imap.host[0] && !ac.use_pop3 &&
-	    imap_of(&ac, &im, NULL) == QM_OK) {
+	    imap_of(&ac, &srv, &im, NULL) == QM_OK) {
 		char *folder = NULL;
 
 		if (qm_mail_imap_special(im, QM_MAIL_FOLDER_DRAFTS, &folder,

@@ -526,6 +526,51 @@ static void test_gmail_sent_and_all_mail(void **state)
 
 #define RECOVERY "a long recovery passphrase"
 
+/* Saves (or saves again) alice's draft *id with text, kept on the server. */
+static void alice_draft(int64_t *id, const char *text)
+{
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	struct qm_client_compose m;
+	struct qm_buf b;
+	struct qm_error e;
+	int kept = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.to = to;
+	m.nto = 1;
+	m.subject = "a draft to continue";
+	m.text = text;
+	m.level = 3;
+	qm_error_clear(&e);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_ok(qm_client_draft_encode(&m, &b, &e));
+	assert_ok(qm_client_draft_put(W.c[W_ALICE], W.acct[W_ALICE], id,
+	                              b.data, b.len, &e));
+	assert_ok(qm_client_draft_upload(W.c[W_ALICE], W.acct[W_ALICE], *id,
+	                                 &kept, &e));
+	assert_true(kept);
+	qm_buf_free(&b);
+}
+
+/* The only draft of c's account holds want. */
+static void one_draft_holds(struct qm_client *c, int64_t acct,
+                            const char *want)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	struct qm_buf b;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_ok(qm_client_draft_list(c, acct, &ids, &n, &e));
+	assert_int_equal(n, 1);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_ok(qm_client_draft_get(c, ids[0], &b, &e));
+	assert_non_null(memmem(b.data, b.len, want, strlen(want)));
+	qm_buf_free(&b);
+	free(ids);
+}
+
 /* The message of c's account whose subject is subject, in any folder. */
 static struct qm_client_view *read_of(struct qm_client *c, int64_t acct,
                                       const char *folder, const char *subject)
@@ -557,8 +602,8 @@ static void test_restored_home(void **state)
 	struct qm_error e;
 	char fpr[QM_STORE_FPRMAX], mine[QM_STORE_FPRMAX], mid[256];
 	char paths[8][512];
-	int64_t af, ar;
-	int conns, n;
+	int64_t af, ar, draft = 0;
+	int conns, n, before;
 
 	(void)state;
 	if (W.skipped)
@@ -567,6 +612,7 @@ static void test_restored_home(void **state)
 	         sizeof(mid));
 	send_bob(1, "restore level 1", "RESTORE-L1-MARKER\n", NULL, 0);
 	send_bob(3, "restore level 3", "RESTORE-L3-MARKER\n", NULL, 0);
+	alice_draft(&draft, "DRAFT-FIRST-MACHINE\n");
 
 	qm_error_clear(&e);
 	qm_buf_init(&bk, 1 << 20);
@@ -681,7 +727,21 @@ static void test_restored_home(void **state)
 		assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
 		qm_client_view_free(&v);
 	}
+	/* the draft continues here, and a newer version from the first
+	 * machine replaces it */
+	one_draft_holds(restored, ar, "DRAFT-FIRST-MACHINE");
+	alice_draft(&draft, "DRAFT-SECOND-VERSION\n");
+	assert_ok(qm_client_sync(restored, ar, NULL, NULL, &st, &e));
+	one_draft_holds(restored, ar, "DRAFT-SECOND-VERSION");
 	qm_client_free(&restored);
+	qm_error_clear(&e);
+	/* one copy on the server (the newer replaced the older), beside
+	 * the plain draft another client saved (test_plain_in_sent_and_drafts);
+	 * deleting the draft takes its copy away */
+	before = qmt_mail_files(&W.mail, W_ALICE, "Drafts", NULL, 0);
+	assert_ok(qm_client_draft_delete(W.c[W_ALICE], draft, &e));
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Drafts", NULL, 0),
+	                 before - 1);
 }
 
 int main(void)
