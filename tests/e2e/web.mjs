@@ -314,7 +314,8 @@ async function main() {
     check(await sentRow.locator('.badge-sent').count() === 1, 'the Sent copy has no "Sent by you" badge');
     await openBySubject(A, sent[2].subject);
     const sentNote = await A.locator('#reader #sent-by-you').textContent();
-    check(sentNote.includes('Sent by you'), `the Sent copy's note: ${sentNote}`);
+    check(sentNote.includes('Sent (or written) by you') && sentNote.includes('sent by you at level 2') && sentNote.includes('sealed to your own key'),
+      `the Sent copy's note: ${sentNote}`);
     const sentBody = await A.locator('#reader pre.text').first().textContent();
     check(sentBody.includes('this is level 2.'), `the Sent copy's body not shown: ${sentBody}`);
     await shot(A, 'sent.png');
@@ -728,7 +729,9 @@ async function main() {
         await hdrFirst.inputValue(), await mailset.getByLabel('Keep a copy in the Sent folder').isChecked()];
       check(JSON.stringify(got) === JSON.stringify([sync, del, hdr, sentCopy]), `the account form shows ${JSON.stringify(got)}`);
     };
-    await formIs('subscribed', 'trash', '200', false);
+    await formIs('subscribed', 'trash', '200', true);
+    const sentL1 = mailset.getByLabel('Also for level-1 mail');
+    check(await sentL1.isVisible() && !(await sentL1.isChecked()), 'the level-1 Sent copy choice is not shown unchecked');
     check(!(await mailset.getByLabel('Delete from the server after download').isVisible()), 'the POP3 control shows for an IMAP account');
     await hdrFirst.fill('-5');
     await acct.getByRole('button', { name: 'Save', exact: true }).click();
@@ -737,13 +740,13 @@ async function main() {
     check(/header_first is a number of messages from 0 to 1000000/.test(await acctErr.textContent()), `the refusal says: ${await acctErr.textContent()}`);
     await hdrFirst.fill('25');
     await mailset.getByLabel('Folders to sync').selectOption('all');
-    await mailset.getByLabel('Keep a copy in the Sent folder').check();
+    await sentL1.check();
     await Promise.all([
       B.waitForResponse((r) => /\/api\/accounts\/[0-9]+$/.test(r.url()) && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
       acct.getByRole('button', { name: 'Save', exact: true }).click()]);
     check(await acctErr.count() === 0, 'the refusal stayed after a good save');
     const bobAcct = await B.evaluate(async (addr) => (await (await fetch('/api/accounts')).json()).accounts.find((a) => a.address === addr), w.bob_addr);
-    check(bobAcct.sync_folders === 'all' && bobAcct.delete_mode === 'trash' && bobAcct.header_first === 25 && bobAcct.save_sent === true,
+    check(bobAcct.sync_folders === 'all' && bobAcct.delete_mode === 'trash' && bobAcct.header_first === 25 && bobAcct.save_sent === true && bobAcct.save_sent_level1 === true,
       `the server has ${JSON.stringify(bobAcct)}`);
     await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
     await B.locator('#rows').waitFor({ timeout: T });
@@ -751,6 +754,7 @@ async function main() {
     await acct.locator('summary').click();
     await mailset.waitFor({ timeout: T });
     await formIs('all', 'trash', '25', true);
+    check(await sentL1.isChecked(), 'the level-1 Sent copy choice was not kept');
     await mailset.scrollIntoViewIfNeeded();
     mkdirSync(SHOTS, { recursive: true });
     await mailset.screenshot({ path: join(SHOTS, 'account-settings.png') });
@@ -883,6 +887,31 @@ async function main() {
     await A.getByRole('button', { name: 'Accept new key' }).click();
     await A.locator('p.trust-verified').waitFor({ timeout: T });
     log('safety numbers ok');
+
+    // ---- drafts save themselves (issue 15): typing in compose autosaves a
+    // draft, also in the server's Drafts folder sealed to alice's key, and
+    // the form says so; Discard takes an autosaved draft away again
+    const autoDraft = async (subj) => {
+      await A.evaluate(() => { location.hash = '#/compose'; });
+      await A.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+      await A.getByLabel('To', { exact: true }).fill('bob@qmail.test');
+      await A.getByLabel('Subject', { exact: true }).fill(subj);
+      await A.getByLabel('Message', { exact: true }).fill('AUTOSAVE-MARKER: never saved by hand');
+      await A.locator('form.compose').getByText(/Draft autosaved at .* \(also in Drafts on the server, sealed to your key\)/).waitFor({ timeout: T });
+    };
+    const draftList = async () => {
+      await A.evaluate(() => { location.hash = '#/drafts'; });
+      await A.locator('ul.drafts, p.empty').first().waitFor({ timeout: T });
+      return A.locator('ul.drafts').textContent().catch(() => '');
+    };
+    await autoDraft('Autosaved plan');
+    await A.locator('form.compose').screenshot({ path: join(SHOTS, 'compose-autosave.png') });
+    await A.getByRole('link', { name: 'Discard' }).click();
+    await A.waitForFunction(() => location.hash === '#/mail/INBOX', null, { timeout: T });
+    check(!(await draftList()).includes('Autosaved plan'), 'a discarded autosaved draft is still listed');
+    await autoDraft('Autosaved and kept');
+    check((await draftList()).includes('Autosaved and kept'), 'the autosaved draft is not among the drafts');
+    log('drafts autosave, also on the server');
 
     // ---- the eavesdropping alarm
     await env.cmd('eve on');

@@ -306,7 +306,7 @@ function renderMessage(reader, m, remote) {
     : (m.security || {}).signer === 'changed' ? badge({ badge: 'keychanged' }) : null;
   const warn = d.status === 'unverified_sender'
     ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || ''))
-    : d.status === 'sent' ? h('div', { class: 'card', role: 'note', id: 'sent-by-you' }, BADGES.sent[1]) : null;
+    : d.status === 'sent' ? h('div', { class: 'card', role: 'note', id: 'sent-by-you' }, BADGES.sent[1], d.explanation ? h('p', { class: 'small' }, d.explanation) : null) : null;
   mount(reader, actions, threadPanel(m), h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
 }
 

@@ -72,7 +72,7 @@ export const BADGES = {
   unverified: ['Unverified sender', 'Decrypted, but not sent from the SAE ID confirmed for its From address: it may not be from who it says. The details say whose SAE sent it.'],
   waiting: ['Waiting', 'Not opened yet: its keys could not be asked for (the KME could not be used). Kept as received; a later sync opens it.'],
   unreadable: ['Unreadable', 'The message is malformed or the KME refused its key IDs. Kept as received: you can try it once more.'],
-  sent: ['Sent by you', 'Sent by you from this QMail. The copy on the server is encrypted for its recipients; what is shown is QMail’s own copy of what you sent.'],
+  sent: ['Sent by you', 'Sent (or written) by you. What its recipients got was encrypted for them; what is shown is your own copy: QMail’s copy of what you sent, or the copy on the server sealed to your own key.'],
   fromyou: ['From your address', 'From your address, but not sent from this QMail (another device of yours, or someone writing your address). It is encrypted for its recipients and cannot be read here; nothing of it is shown. If it was sent to you, Try again opens it as mail to you.'],
   nokey: ['No key', 'Cannot be read: the KME no longer has its keys, or the sender’s public key is not known.'],
   keyunverified: ['Key not verified', 'Signed by a key you have not verified: compare the safety number with the sender (Keyring > Safety number) before trusting who sent it.'],
