@@ -585,6 +585,25 @@ static struct qm_client_view *read_of(struct qm_client *c, int64_t acct,
 	return v;
 }
 
+/* c's message in folder with Message-ID mid is in state want and shows
+ * nothing of the level-2 text. */
+static void nothing_shown(struct qm_client *c, int64_t acct,
+                          const char *folder, const char *mid,
+                          enum qm_store_verify want, const char *what)
+{
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	int64_t id = in_folder_of(c, acct, folder, NULL, mid);
+
+	assert_true(id > 0);
+	qm_error_clear(&e);
+	assert_ok(qm_client_read(c, id, &v, &e));
+	printf("  %s: %s\n", what, v->status_text);
+	assert_int_equal(v->verify, want);
+	assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
+	qm_client_view_free(&v);
+}
+
 /*
  * Alice's Sent copies are sealed to her own key: a new machine with a
  * fresh identity cannot read them (nothing shown), one restored from her
@@ -627,16 +646,8 @@ static void test_restored_home(void **state)
 	assert_int_equal(world_second_home(&W, W_ALICE, "fresh", &fresh, &af),
 	                 0);
 	assert_ok(qm_client_sync(fresh, af, NULL, NULL, &st, &e));
-	{
-		int64_t id = in_folder_of(fresh, af, "Sent", NULL, mid);
-
-		assert_true(id > 0);
-		assert_ok(qm_client_read(fresh, id, &v, &e));
-		printf("  a new machine, no backup: %s\n", v->status_text);
-		assert_int_equal(v->verify, QM_VERIFY_SENT_ELSEWHERE);
-		assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
-		qm_client_view_free(&v);
-	}
+	nothing_shown(fresh, af, "Sent", mid, QM_VERIFY_SENT_ELSEWHERE,
+	              "a new machine, no backup");
 	qm_client_free(&fresh);
 
 	/* the backup, restored on another new machine */
@@ -717,16 +728,8 @@ static void test_restored_home(void **state)
 	assert_int_equal(in_folder_of(restored, ar, "Sent", "restore level 1",
 	                              NULL),
 	                 -1);
-	{
-		int64_t bad = in_folder_of(restored, ar, "INBOX", NULL, mid);
-
-		assert_true(bad > 0);
-		assert_ok(qm_client_read(restored, bad, &v, &e));
-		printf("  the copy with another To: %s\n", v->status_text);
-		assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
-		assert_null(strstr(v->text, "RESTORE-L2-MARKER"));
-		qm_client_view_free(&v);
-	}
+	nothing_shown(restored, ar, "INBOX", mid, QM_VERIFY_TAMPERED,
+	              "the copy with another To");
 	/* the draft continues here, and a newer version from the first
 	 * machine replaces it */
 	one_draft_holds(restored, ar, "DRAFT-FIRST-MACHINE");

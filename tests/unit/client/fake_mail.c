@@ -818,32 +818,6 @@ static int header_has(const struct fm_msg *m, const char *field,
 	return hit;
 }
 
-enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
-                                       const char *field, const char *value,
-                                       uint32_t **uids, size_t *n,
-                                       struct qm_error *err)
-{
-	uint32_t *v;
-	size_t k = 0;
-	enum qm_err rc = imap_begin(im, FM_NOPS, 1, err);
-
-	if (rc)
-		return rc;
-	v = calloc(im->sel->n ? im->sel->n : 1, sizeof(*v));
-	if (!v)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < im->sel->n; i++)
-		if (header_has(&im->sel->v[i], field, value))
-			v[k++] = im->sel->v[i].uid;
-	if (!k) {
-		free(v);
-		v = NULL;
-	}
-	*uids = v;
-	*n = k;
-	return QM_OK;
-}
-
 enum qm_err qm_mail_imap_search_headers(struct qm_mail_imap *im,
                                         const struct qm_mail_imap_hcrit *h,
                                         size_t nh, uint32_t **uids, size_t *n,
@@ -874,6 +848,16 @@ enum qm_err qm_mail_imap_search_headers(struct qm_mail_imap *im,
 	*uids = v;
 	*n = k;
 	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
+                                       const char *field, const char *value,
+                                       uint32_t **uids, size_t *n,
+                                       struct qm_error *err)
+{
+	struct qm_mail_imap_hcrit h = {field, value, 0};
+
+	return qm_mail_imap_search_headers(im, &h, 1, uids, n, err);
 }
 
 enum qm_err qm_mail_imap_save_sent_once(struct qm_mail_imap *im,
