@@ -44,6 +44,8 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/keyring/export", 1, 0, 0, 1, web_api_keyring_export},
     {R_POST, "/api/keyring/verify", 1, 0, 0, 1, web_api_keyring_verify},
     {R_GET, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety},
+    {R_POST, "/api/keyring/backup", 1, 0, 0, 1, web_api_keyring_backup},
+    {R_POST, "/api/keyring/restore", 1, 0, 0, 1, web_api_keyring_restore},
     {R_POST, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety_verify},
     {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
     {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
@@ -1146,6 +1148,78 @@ void web_api_keyring_import(struct web_req *r)
 	                         web_jstr(addr ? addr : ""), "fingerprint", fpr,
 	                         "trust", trust_name(trust)));
 out:
+	json_decref(j);
+}
+
+/* The account and the recovery passphrase of a backup request (the
+ * passphrase in secure memory, wiped from the JSON); -1 when refused
+ * (replied). */
+static int backup_args(struct web_req *r, json_t *j, int64_t *acct,
+                       char **pass, size_t *plen)
+{
+	long long a = 0;
+
+	*pass = NULL;
+	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &a) < 0)
+		return -1;
+	*acct = a;
+	*pass = secret_field(r, j, "passphrase", 1, plen);
+	wipe_json_string(j, "passphrase");
+	return *pass ? 0 : -1;
+}
+
+void web_api_keyring_backup(struct web_req *r)
+{
+	struct qm_buf b;
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	char *pass = NULL;
+	size_t plen = 0;
+	int64_t acct;
+
+	if (!j)
+		return;
+	qm_buf_init(&b, 1 << 20);
+	if (backup_args(r, j, &acct, &pass, &plen) == 0) {
+		if (qm_client_keys_backup(r->srv->client, acct, pass, plen, &b,
+		                          &e) != QM_OK)
+			web_reply_qm_error(r, &e);
+		else
+			web_reply_json(r, 200,
+			               json_pack("{s:s%}", "backup",
+			                         (const char *)b.data, b.len));
+	}
+	qm_sec_free(pass);
+	qm_buf_free(&b);
+	json_decref(j);
+}
+
+void web_api_keyring_restore(struct web_req *r)
+{
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *text = NULL;
+	char *pass = NULL, fpr[QM_STORE_FPRMAX];
+	size_t plen = 0;
+	int64_t acct;
+	enum qm_err rc;
+
+	if (!j)
+		return;
+	if (backup_args(r, j, &acct, &pass, &plen) == 0 &&
+	    web_get_str(r, j, "backup", 1, 60000, &text) == 0) {
+		rc = qm_client_keys_restore(r->srv->client, acct, pass, plen,
+		                            text, strlen(text), fpr, &e);
+		if (rc == QM_ERR_AUTH)
+			web_reply_error(r, 403, "denied", "%s",
+			                qm_error_msg(&e));
+		else if (rc)
+			web_reply_qm_error(r, &e);
+		else
+			web_reply_json(r, 200,
+			               json_pack("{s:s}", "fingerprint", fpr));
+	}
+	qm_sec_free(pass);
 	json_decref(j);
 }
 

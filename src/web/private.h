@@ -330,6 +330,8 @@ void web_api_contacts_put(struct web_req *r);
 void web_api_contacts_suggest(struct web_req *r);
 void web_api_keyring_list(struct web_req *r);
 void web_api_keyring_import(struct web_req *r);
+void web_api_keyring_backup(struct web_req *r);
+void web_api_keyring_restore(struct web_req *r);
 void web_api_keyring_export(struct web_req *r);
 void web_api_keyring_verify(struct web_req *r);
 void web_api_keyring_safety(struct web_req *r);

@@ -266,6 +266,7 @@ export async function showKeyring(root) {
   const importKey = h('textarea', { rows: '6', maxlength: '60000' });
   const vAddr = h('input', { type: 'email', maxlength: '320' });
   const vFpr = h('input', { type: 'text', maxlength: '79', class: 'mono' });
+  const backup = keyBackup(root);
   mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Keyring'),
     h('section', { class: 'card', 'aria-labelledby': 'k-own' }, h('h2', { id: 'k-own' }, 'Your keys'),
       h('p', {}, 'Read your fingerprint to a contact over the phone or in person; they compare it with what their QMail shows.'),
@@ -281,7 +282,58 @@ export async function showKeyring(root) {
     h('section', { class: 'card', 'aria-labelledby': 'k-ver' }, h('h2', { id: 'k-ver' }, 'Verify a contact'),
       h('p', {}, 'Type the fingerprint your contact reads to you. If it matches the key you have, the key becomes verified.'),
       field('Contact address', vAddr), field('Fingerprint they read to you', vFpr),
-      h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.post('/api/keyring/verify', { address: vAddr.value.trim(), fingerprint: vFpr.value.trim() }); toast('Fingerprints match: key verified'); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Compare and verify'))));
+      h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.post('/api/keyring/verify', { address: vAddr.value.trim(), fingerprint: vFpr.value.trim() }); toast('Fingerprints match: key verified'); showKeyring(root); } catch (e) { toast(e.message, 'error'); } } }, 'Compare and verify')),
+    backup));
+}
+
+// Your keys under a recovery passphrase (docs/CLIENT.md "Key backup"):
+// downloaded as a text file; restored on a new machine after the account
+// was added, so that it reads your Sent copies and drafts on the server.
+function keyBackup(root) {
+  const note = h('p', { class: 'small', role: 'status', id: 'backup-status' });
+  const pass = h('input', { type: 'password', minlength: '12', maxlength: '1024', autocomplete: 'new-password' });
+  const pass2 = h('input', { type: 'password', minlength: '12', maxlength: '1024', autocomplete: 'new-password' });
+  const file = h('input', { type: 'file', accept: '.txt,text/plain' });
+  const rpass = h('input', { type: 'password', maxlength: '1024', autocomplete: 'off' });
+  const make = async () => {
+    if (pass.value.length < 12) { note.textContent = 'Use a recovery passphrase of at least 12 characters.'; pass.focus(); return; }
+    if (pass.value !== pass2.value) { note.textContent = 'The two passphrases differ.'; pass2.focus(); return; }
+    try {
+      const r = await api.post('/api/keyring/backup', { account: state.account, passphrase: pass.value });
+      const a = h('a', { href: URL.createObjectURL(new Blob([r.backup], { type: 'text/plain' })), download: 'qmail-keys.txt' });
+      document.body.append(a); a.click(); a.remove();
+      pass.value = ''; pass2.value = '';
+      note.textContent = 'Backup downloaded (qmail-keys.txt). Keep it apart from the recovery passphrase.';
+    } catch (e) { note.textContent = e.message; }
+  };
+  let armed = false;
+  const restoreBtn = h('button', { type: 'button', class: 'btn' }, 'Restore keys');
+  const restore = async () => {
+    const f = file.files && file.files[0];
+    if (!f) { note.textContent = 'Choose the backup file first.'; return; }
+    if (!armed) {
+      // asked on the page, not in a browser dialog
+      armed = true;
+      restoreBtn.textContent = 'Replace my keys with the backup\u2019s';
+      restoreBtn.classList.add('danger');
+      note.textContent = 'Restoring replaces the keys of this account on this machine with the ones in the backup. Press the button again to go on.';
+      return;
+    }
+    try {
+      const r = await api.post('/api/keyring/restore', { account: state.account, passphrase: rpass.value, backup: await f.text() });
+      rpass.value = '';
+      toast(`Keys restored: ${r.fingerprint}. The next sync reads your Sent copies and drafts.`);
+      showKeyring(root);
+    } catch (e) { note.textContent = e.message; }
+  };
+  restoreBtn.addEventListener('click', restore);
+  return h('section', { class: 'card', 'aria-labelledby': 'k-bak' }, h('h2', { id: 'k-bak' }, 'Key backup'),
+    h('p', {}, 'Your Sent copies and drafts on the server are sealed to your key. Keep a backup of it: on a new machine, add the account, then restore the backup here. Level-1 and level-2 mail you already read cannot be read again from the server (its keys are gone); export it to keep it.'),
+    field('Recovery passphrase (12 characters or more)', pass), field('The same again', pass2),
+    h('button', { type: 'button', class: 'btn primary', onclick: make }, 'Download key backup'),
+    h('h3', {}, 'Restore on this machine'),
+    field('Backup file', file), field('Its recovery passphrase', rpass),
+    restoreBtn, note);
 }
 
 // The safety number of the account and one contact: the same number on
