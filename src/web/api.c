@@ -1207,7 +1207,7 @@ void web_api_keyring_restore(struct web_req *r)
 	if (!j)
 		return;
 	if (backup_args(r, j, &acct, &pass, &plen) == 0 &&
-	    web_get_str(r, j, "backup", 1, 60000, &text) == 0) {
+	    web_get_str(r, j, "backup", 1, 60000, &text) > 0) {
 		rc = qm_client_keys_restore(r->srv->client, acct, pass, plen,
 		                            text, strlen(text), fpr, &e);
 		if (rc == QM_ERR_AUTH)

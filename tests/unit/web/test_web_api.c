@@ -1869,6 +1869,64 @@ static void test_idle_expiry(void **state)
 	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
 }
 
+/* Key backup through the API: a short passphrase refused, the backup's
+ * text, a wrong passphrase refused with 403 and the engine's words, the
+ * right one restores the same fingerprint. */
+static void test_key_backup(void **state)
+{
+	struct qmt_resp r;
+	char body[65536];
+	const char *text;
+	char *bk;
+	json_t *o;
+
+	(void)state;
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"passphrase\":\"short\"}", g_acct_s);
+	req(&r, "POST", "/api/keyring/backup", body, strlen(body), NULL, NULL,
+	    0);
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"passphrase\":\"a recovery passphrase\"}",
+	         g_acct_s);
+	req(&r, "POST", "/api/keyring/backup", body, strlen(body), NULL, NULL,
+	    0);
+	assert_int_equal(r.status, 200);
+	text = json_string_value(json_object_get(r.json, "backup"));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "-----BEGIN QMAIL KEY BACKUP-----"));
+	bk = strdup(text);
+	qmt_resp_free(&r);
+	o = json_pack("{s:s,s:s,s:s}", "account", g_acct_s, "passphrase",
+	              "not the passphrase", "backup", bk);
+	{
+		char *js = json_dumps(o, 0);
+
+		req(&r, "POST", "/api/keyring/restore", js, strlen(js), NULL,
+		    NULL, 0);
+		printf("  wrong passphrase: %ld %s\n", (long)r.status, r.body);
+		assert_int_equal(r.status, 403);
+		assert_non_null(strstr(r.body, "recovery passphrase is wrong"));
+		qmt_resp_free(&r);
+		free(js);
+	}
+	json_object_set_new(o, "passphrase",
+	                    json_string("a recovery passphrase"));
+	{
+		char *js = json_dumps(o, 0);
+
+		req(&r, "POST", "/api/keyring/restore", js, strlen(js), NULL,
+		    NULL, 0);
+		assert_int_equal(r.status, 200);
+		assert_non_null(json_object_get(r.json, "fingerprint"));
+		qmt_resp_free(&r);
+		free(js);
+	}
+	json_decref(o);
+	free(bk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1890,6 +1948,7 @@ int main(void)
 	    cmocka_unit_test(test_send_plain),
 	    cmocka_unit_test(test_send_upload_listed_twice),
 	    cmocka_unit_test(test_sync_kme_events),
+	    cmocka_unit_test(test_key_backup),
 	    cmocka_unit_test(test_passphrase_lock_unlock),
 	    cmocka_unit_test(test_idle_expiry),
 	};
