@@ -261,12 +261,8 @@ static int html_body(const struct compose_args *a,
 	if (!rc)
 		rc = add_signature(a, id, 1, &raw, &e);
 	if (!rc)
-		rc = qm_web_html_sanitize((const char *)raw.data, raw.len, 0,
-		                          html, &e);
-	if (!rc && !have_text) {
-		text->len = 0;
-		rc = qm_client_html_text((const char *)html->data, &e, text);
-	}
+		rc = qm_web_compose_html((const char *)raw.data, raw.len, html,
+		                         have_text ? NULL : text, &e);
 	qm_buf_free(&raw);
 	return rc ? cli_fail(&e) : 0;
 }

@@ -1099,7 +1099,9 @@ void web_api_send(struct web_req *r)
 	       *pto = NULL;
 	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS],
 	    *ptov[MAX_RCPTS];
-	const char *subject = "", *text = "", *irt = NULL;
+	const char *subject = "", *text = "", *irt = NULL, *from = NULL,
+	           *html = NULL;
+	struct qm_buf clean, htext;
 	long long acct = 0, level = 0, draft = 0;
 	size_t nt = 0, i, k;
 	enum qm_err rc;
@@ -1119,7 +1121,9 @@ void web_api_send(struct web_req *r)
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_bool(r, j, "allow_plain", &allow_plain) < 0 ||
-	    web_get_addrs(r, j, "plain_to", MAX_RCPTS, &pto) < 0) {
+	    web_get_addrs(r, j, "plain_to", MAX_RCPTS, &pto) < 0 ||
+	    web_get_str(r, j, "from", 0, 320, &from) < 0 ||
+	    web_get_str(r, j, "html", 0, WEB_MAX_JSON_MESSAGE, &html) < 0) {
 		json_decref(j);
 		return;
 	}
@@ -1154,12 +1158,32 @@ void web_api_send(struct web_req *r)
 	m.allow_plain = allow_plain == 1;
 	collect(pto, ptov, &m.nplain_to, MAX_RCPTS);
 	m.plain_to = ptov;
+	m.from = from && *from ? from : NULL;
+	/* the editor's HTML is the page's: sanitised here as the reader
+	 * would show it, and the text part made from what was kept */
+	qm_buf_init_secure(&clean, QM_CLIENT_MAXMSG);
+	qm_buf_init_secure(&htext, QM_CLIENT_MAXMSG);
+	if (html && *html) {
+		if (qm_web_compose_html(html, strlen(html), &clean,
+		                        text && *text ? NULL : &htext, &e)) {
+			qm_buf_free(&clean);
+			qm_buf_free(&htext);
+			json_decref(j);
+			web_reply_qm_error(r, &e);
+			return;
+		}
+		m.html = clean.data ? (const char *)clean.data : "";
+		if (!(text && *text))
+			m.text = htext.data ? (const char *)htext.data : "";
+	}
 	/* Take the uploads out of the session while the client works on them,
 	 * so that a lock in another tab cannot free them under us. */
 	ups = json_object_get(j, "uploads");
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session) {
 		pthread_mutex_unlock(&srv->lock);
+		qm_buf_free(&clean);
+		qm_buf_free(&htext);
 		json_decref(j);
 		web_reply_error(r, 401, "unauthorized",
 		                "Your session has ended.");
@@ -1184,6 +1208,8 @@ void web_api_send(struct web_req *r)
 			 * taken, and the uploads stay in the session. */
 			if (!up || twice) {
 				pthread_mutex_unlock(&srv->lock);
+				qm_buf_free(&clean);
+				qm_buf_free(&htext);
 				json_decref(j);
 				if (twice)
 					web_reply_error(
@@ -1253,6 +1279,8 @@ void web_api_send(struct web_req *r)
 		              web_jstr(sent.warning), "error",
 		              rc == QM_OK ? json_null()
 		                          : web_jstr(qm_error_msg(&e))));
+		qm_buf_free(&clean);
+		qm_buf_free(&htext);
 		json_decref(j);
 		return;
 	}
@@ -1293,6 +1321,8 @@ void web_api_send(struct web_req *r)
 		                qm_error_msg(&e));
 	else
 		web_reply_qm_error(r, &e);
+	qm_buf_free(&clean);
+	qm_buf_free(&htext);
 	json_decref(j);
 }
 

