@@ -326,6 +326,7 @@ static const char *verify_name(enum qm_store_verify v)
 static json_t *reply_json(struct qm_client *c, int64_t account_id,
                           const struct qm_client_view *v)
 {
+	struct qm_store_identity self;
 	char **to = NULL, **cc = NULL;
 	size_t nto = 0, ncc = 0;
 	json_t *o, *a, *b;
@@ -341,7 +342,13 @@ static json_t *reply_json(struct qm_client *c, int64_t account_id,
 		json_array_append_new(b, web_jstr(cc[i]));
 	qm_client_strv_free(&to, nto);
 	qm_client_strv_free(&cc, ncc);
-	o = a && b ? json_pack("{s:o,s:o}", "to", a, "all_cc", b) : NULL;
+	/* the identity the message was addressed to: the reply's From */
+	if (qm_client_identity_for(c, account_id, v->to, v->cc, &self, NULL) !=
+	    QM_OK)
+		self.address[0] = '\0';
+	o = a && b ? json_pack("{s:o,s:o,s:o}", "to", a, "all_cc", b, "from",
+	                       web_jstr(self.address))
+	           : NULL;
 	if (!o) {
 		json_decref(a);
 		json_decref(b);
