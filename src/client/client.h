@@ -817,6 +817,7 @@ struct qm_client_att {
 	int disguised; /* name held control or direction characters */
 	unsigned char *data; /* plaintext: wiped on free */
 	size_t len;
+	char *cid; /* its Content-ID (no angle brackets), "" when none */
 };
 
 /* What is known now of the key that signed a level-3/4 message. */

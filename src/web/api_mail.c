@@ -469,6 +469,7 @@ void web_api_message_get(struct web_req *r)
 
 void web_api_message_html(struct web_req *r)
 {
+	struct qm_web_inline *parts = NULL;
 	struct qm_client_view *v;
 	struct qm_buf out;
 	struct qm_error e;
@@ -490,16 +491,32 @@ void web_api_message_html(struct web_req *r)
 		                "This message has no HTML part.");
 		return;
 	}
-	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG);
+	/* cid: images are this message's own parts, shown in place */
+	parts = calloc(v->natt ? v->natt : 1, sizeof(*parts));
+	if (!parts) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < v->natt; i++) {
+		parts[i].cid = v->att[i].cid;
+		parts[i].type = v->att[i].type;
+		parts[i].data = v->att[i].data;
+		parts[i].len = v->att[i].len;
+	}
+	/* inline images grow by a third as data: URLs */
+	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG * 2);
 	if (qm_buf_append(&out, head, sizeof(head) - 1, &e) != QM_OK ||
-	    qm_web_html_sanitize(v->html, strlen(v->html), remote, &out, &e) !=
-	        QM_OK ||
+	    qm_web_html_sanitize_parts(v->html, strlen(v->html), remote, parts,
+	                               v->natt, &out, &e) != QM_OK ||
 	    qm_buf_append(&out, tail, sizeof(tail) - 1, &e) != QM_OK) {
+		free(parts);
 		qm_client_view_free(&v);
 		qm_buf_free(&out);
 		web_reply_qm_error(r, &e);
 		return;
 	}
+	free(parts);
 	qm_client_view_free(&v);
 	r->reply.raw = malloc(out.len);
 	if (!r->reply.raw) {

@@ -363,6 +363,59 @@ static void test_compose_html(void **state)
 	qm_buf_free(&text);
 }
 
+/* cid: images come from the message's own image parts, in place (as data:
+ * URLs); a cid naming a part that is no image, or no part of this message
+ * (another message's, or none), is dropped like a remote image. */
+static void test_cid_own_parts(void **state)
+{
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n'};
+	static const char html[] =
+	    "<p>logo <img src=\"cid:logo@x.test\" alt=\"logo\"></p>"
+	    "<img src=\"CID:pic%40x.test\">"
+	    "<img src=\"cid:script@x.test\" alt=\"js\">"
+	    "<img src=\"cid:other-message@x.test\" alt=\"other\">"
+	    "<a href=\"cid:logo@x.test\">link</a>";
+	const struct qm_web_inline parts[] = {
+	    {"logo@x.test", "image/png", png, sizeof(png)},
+	    {"pic@x.test", "image/gif", png, sizeof(png)},
+	    {"script@x.test", "text/html", (const unsigned char *)"<script>",
+	     8},
+	};
+	struct qm_buf out;
+	struct qm_error e;
+	const char *o;
+
+	(void)state;
+	qm_buf_init(&out, 1 << 16);
+	assert_int_equal(qm_web_html_sanitize_parts(html, strlen(html), 0,
+	                                            parts, 3, &out, &e),
+	                 QM_OK);
+	o = (const char *)out.data;
+	/* the logo in place, from the part's own bytes */
+	assert_non_null(
+	    strstr(o, "<img src=\"data:image/png;base64,iVBORw0K\""));
+	assert_non_null(strstr(o, "src=\"data:image/gif;base64,iVBORw0K\""));
+	/* no cid: is left, and nothing is loaded from anywhere */
+	assert_null(strstr(o, "cid:"));
+	assert_null(strstr(o, "CID:"));
+	assert_null(strstr(o, "text/html"));
+	/* the refused ones leave their alt text, as a remote image does */
+	assert_non_null(strstr(o, "[js]"));
+	assert_non_null(strstr(o, "[other]"));
+	/* a link to a part is no image: dropped (no href) */
+	assert_non_null(strstr(o, "<a target="));
+	qm_buf_free(&out);
+
+	/* without the message's parts (another message's HTML shown), the
+	 * same cid: is refused */
+	qm_buf_init(&out, 1 << 16);
+	assert_int_equal(qm_web_html_sanitize(html, strlen(html), 1, &out, &e),
+	                 QM_OK);
+	assert_null(strstr((char *)out.data, "data:image"));
+	assert_null(strstr((char *)out.data, "cid:"));
+	qm_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_truncations),
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_compose_html),
+	    cmocka_unit_test(test_cid_own_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
