@@ -17,7 +17,6 @@ enum qm_err qm_store_identity_put(struct qm_store *s, int64_t account_id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	if (!id->address[0])
 		return qm_error_set(err, QM_ERR_INVAL,
@@ -44,11 +43,7 @@ enum qm_err qm_store_identity_put(struct qm_store *s, int64_t account_id,
 	store_db_bind_text(st, 2, id->address);
 	store_db_bind_text(st, 3, id->name);
 	store_db_bind_text(st, 4, id->signature);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "storing the identity");
-	return QM_OK;
+	return store_db_done(s, st, "storing the identity", err);
 }
 
 enum qm_err qm_store_identity_del(struct qm_store *s, int64_t account_id,
@@ -56,7 +51,6 @@ enum qm_err qm_store_identity_del(struct qm_store *s, int64_t account_id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc = store_db_stmt(s,
 	                   "DELETE FROM identity WHERE account_id = ? AND "
@@ -66,15 +60,12 @@ enum qm_err qm_store_identity_del(struct qm_store *s, int64_t account_id,
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	store_db_bind_text(st, 2, address);
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err, "removing the identity");
-	if (sqlite3_changes(s->db) == 0)
+	rc = store_db_done(s, st, "removing the identity", err);
+	if (!rc && sqlite3_changes(s->db) == 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND,
 		                    "%s is not an identity of this account",
 		                    address);
-	return QM_OK;
+	return rc;
 }
 
 enum qm_err qm_store_identity_default(struct qm_store *s, int64_t account_id,
@@ -82,7 +73,6 @@ enum qm_err qm_store_identity_default(struct qm_store *s, int64_t account_id,
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
-	int src;
 
 	rc = store_db_stmt(s,
 	                   "UPDATE identity SET is_default = "
@@ -92,12 +82,7 @@ enum qm_err qm_store_identity_default(struct qm_store *s, int64_t account_id,
 		return rc;
 	sqlite3_bind_int64(st, 1, account_id);
 	store_db_bind_text(st, 2, address ? address : "");
-	src = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (src != SQLITE_DONE)
-		return store_db_fail(s, src, err,
-		                     "choosing the default identity");
-	return QM_OK;
+	return store_db_done(s, st, "choosing the default identity", err);
 }
 
 enum qm_err qm_store_identity_list(struct qm_store *s, int64_t account_id,

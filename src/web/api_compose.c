@@ -81,11 +81,19 @@ void web_api_identities_put(struct web_req *r)
 	j = web_body_json(r);
 	if (!j)
 		return;
+	/* a signature has lines: read as multi-line text (a bound above
+	 * 4096), then held to its own bound */
 	if (web_get_str(r, j, "name", 0, sizeof(id.name) - 1, &name) < 0 ||
-	    web_get_str(r, j, "signature", 0, sizeof(id.signature) - 1, &sig) <
-	        0 ||
+	    web_get_str(r, j, "signature", 0, 8192, &sig) < 0 ||
 	    web_get_bool(r, j, "default", &def) < 0)
 		goto out;
+	if (sig && strlen(sig) >= sizeof(id.signature)) {
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "The signature is too long (at most %zu bytes).",
+		    sizeof(id.signature) - 1);
+		goto out;
+	}
 	if (name)
 		qm_strlcpy(id.name, name, sizeof(id.name));
 	if (sig)

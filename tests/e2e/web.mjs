@@ -900,7 +900,7 @@ async function main() {
     await aliasRow.getByLabel(`Signature of ${alias}`).fill('Alice Example\nQMail team');
     await Promise.all([
       A.waitForResponse((r) => r.url().includes('/api/identities/') && r.request().method() === 'PUT' && r.ok(), { timeout: T }),
-      aliasRow.getByRole('button', { name: 'Save' }).click()]);
+      aliasRow.getByRole('button', { name: 'Save identity' }).click()]);
     await A.evaluate(() => { location.hash = '#/compose'; });
     await A.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
     const fromSel = A.getByLabel('From address');

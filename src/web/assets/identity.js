@@ -34,7 +34,7 @@ export function identitiesBox(a) {
         h('p', {}, h('strong', {}, i.address), i.default ? ' (default)' : '', i.own ? h('span', { class: 'muted' }, ' the account\'s own address') : ''),
         field('Name', name), field('Signature', sig, 'Plain text, put under your message after a "-- " line.'),
         h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn small', onclick: () => save(i.address, { name: name.value, signature: sig.value }, 'Identity saved') }, 'Save'),
+          h('button', { type: 'button', class: 'btn small', onclick: () => save(i.address, { name: name.value, signature: sig.value }, 'Identity saved') }, 'Save identity'),
           i.default ? null : h('button', { type: 'button', class: 'btn small', onclick: () => save(i.address, { default: true }, `${i.address} is the default`) }, 'Make default'),
           i.own ? null : h('button', { type: 'button', class: 'btn small danger', onclick: async () => {
             try { await api.del(`/api/identities/${encodeURIComponent(i.address)}${qs({ account: a.id })}`); toast('Identity removed'); render(); } catch (e) { toast(e.message, 'error'); }
