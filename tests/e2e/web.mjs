@@ -879,6 +879,7 @@ async function main() {
     await A.keyboard.type('a quoted line');
     check(await rich.locator('b, strong').filter({ hasText: 'bold words' }).count() === 1, `the editor holds: ${await rich.innerHTML()}`);
     check(await rich.locator('.sig', { hasText: 'Alice Example' }).count() === 1, 'the signature is not in the rich editor');
+    check(await rich.locator('a[href="https://qmail.test/docs"]').count() === 1, `no link in the editor: ${await rich.innerHTML()}`);
     await A.locator('.level.ok #level-2').waitFor({ timeout: T });
     await A.locator('#level-2').check();
     await shot(A, 'compose-rich.png');
@@ -908,7 +909,7 @@ async function main() {
     check(await richFrame.locator('b, strong').filter({ hasText: 'bold words' }).count() === 1, 'bob does not see the bold words');
     check(await richFrame.locator('li').filter({ hasText: 'second point' }).count() === 1, 'bob does not see the list');
     check(await richFrame.locator('blockquote').filter({ hasText: 'a quoted line' }).count() === 1, 'bob does not see the quote');
-    check(await richFrame.locator('a[href="https://qmail.test/docs"]').count() === 1, 'bob does not see the link');
+    check(await richFrame.locator('a[href="https://qmail.test/docs"]').count() === 1, `bob does not see the link: ${await richFrame.locator('body').innerHTML()}`);
     check((await richFrame.locator('body').textContent()).includes('Alice Example'), 'bob does not see the signature');
     const richText = await B.locator('#reader pre.text').first().textContent();
     check(richText.includes('* first point') && richText.includes('> a quoted line') && richText.includes('Alice Example'), `the text part reads: ${richText}`);

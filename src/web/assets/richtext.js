@@ -45,7 +45,10 @@ export function richEditor(textarea) {
     area.focus();
     if (saved) { const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(saved); }
     // only links the reader keeps: http(s) and mailto
-    if (/^(https?:\/\/|mailto:)/i.test(v)) document.execCommand('createLink', false, v);
+    if (!/^(https?:\/\/|mailto:)/i.test(v)) return;
+    // no text chosen: the address becomes the link's text
+    if (!saved || saved.collapsed) document.execCommand('insertHTML', false, `<a href="${esc(v)}">${esc(v)}</a>&nbsp;`);
+    else document.execCommand('createLink', false, v);
   });
   const tools = h('div', { class: 'rich-tools', role: 'toolbar', 'aria-label': 'Formatting', hidden: true },
     btn(h('b', {}, 'B'), 'Bold', () => cmd('bold')), btn(h('i', {}, 'I'), 'Italic', () => cmd('italic')), linkBtn, url,
