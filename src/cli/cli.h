@@ -38,6 +38,7 @@ typedef int (*cli_cmd_fn)(struct cli *g, int argc, char **argv);
 int cli_cmd_init(struct cli *g, int argc, char **argv);
 int cli_cmd_account(struct cli *g, int argc, char **argv);
 int cli_cmd_contact(struct cli *g, int argc, char **argv);
+int cli_cmd_identity(struct cli *g, int argc, char **argv);
 int cli_cmd_send(struct cli *g, int argc, char **argv);
 int cli_cmd_reply(struct cli *g, int argc, char **argv);
 int cli_cmd_forward(struct cli *g, int argc, char **argv);

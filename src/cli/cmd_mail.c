@@ -3,6 +3,7 @@
  * Mail commands: send, reply, forward, sync, list, read and outbox.
  */
 #include "cli.h"
+#include "web/web.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,53 +27,69 @@ struct compose_args {
 	long long level, fallback;
 	int all;   /* reply: to everyone */
 	int plain; /* --plain: who can get no encrypted copy gets it plain */
-	int draft; /* --draft: saved as a draft, not sent */
+	const char *from;      /* --from: the identity to send as */
+	int no_signature;      /* --no-signature */
+	const char *html_file; /* --html: an HTML body */
+	int draft;             /* --draft: saved as a draft, not sent */
 };
 
 static const struct option compose_opts[] = {
-	{"to", 1, 0, 't'},       {"cc", 1, 0, 'c'},
-	{"bcc", 1, 0, 'b'},      {"subject", 1, 0, 's'},
-	{"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
-	{"level", 1, 0, 'l'},    {"fallback-level", 1, 0, 'F'},
-	{"account", 1, 0, 'A'},  {"all", 0, 0, 'R'},
-	{"plain", 0, 0, 'P'},    {"draft", 0, 0, 'D'},
-	{"help", 0, 0, 'h'},
-	{0, 0, 0, 0}};
+    {"to", 1, 0, 't'},        {"cc", 1, 0, 'c'},
+    {"bcc", 1, 0, 'b'},       {"subject", 1, 0, 's'},
+    {"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
+    {"level", 1, 0, 'l'},     {"fallback-level", 1, 0, 'F'},
+    {"account", 1, 0, 'A'},   {"all", 0, 0, 'R'},
+    {"plain", 0, 0, 'P'},     {"help", 0, 0, 'h'},
+    {"from", 1, 0, 'W'},      {"no-signature", 0, 0, 'N'},
+    {"html", 1, 0, 'H'},      {"draft", 0, 0, 'D'},
+    {0, 0, 0, 0}};
 
 static const char send_help[] =
-	"usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
-	"\n"
-	"Encrypts a message and sends it. The body is read from --body-file,\n"
-	"else from standard input.\n"
-	"\n"
-	"  --to, --cc, --bcc ADDR   recipients (repeat; Bcc recipients each get\n"
-	"                           their own encrypted copy and never appear in\n"
-	"                           the headers)\n"
-	"  --subject TEXT           the subject (sent encrypted)\n"
-	"  --body-file FILE         the text body\n"
-	"  --attach FILE            an attachment (repeat)\n"
-	"  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 post-quantum,\n"
-	"                           4 classical; default: the setting default_level,\n"
-	"                           else the account's level (`qmail config`)\n"
-	"  --fallback-level N       when N's level is not available now, use this\n"
-	"                           one instead and say so (never silently); no\n"
-	"                           level below the setting min_level is used\n"
-	"  --account ADDR           send from this account (default: the first)\n"
-	"  --plain                  recipients QMail knows no key or SAE ID for\n"
-	"                           (people without QMail) get this message\n"
-	"                           unencrypted, as ordinary mail anyone on the\n"
-	"                           way can read; the others get it encrypted.\n"
-	"                           Without it such a message is refused (exit\n"
-	"                           6); never when a minimum level is set\n"
-	"  --draft                  save it as a draft instead (the GUI's Drafts;\n"
-	"                           also in the server's Drafts folder, sealed to\n"
-	"                           your key, for your other devices); no\n"
-	"                           attachments\n"
-	"\n"
-	"The message enters the outbox, sealed, before any network step. If the\n"
-	"KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
-	"sent later with the same ciphertext. Exit code 6 when the level is not\n"
-	"available (level 1 says how much key material it needs and the KME has).\n";
+    "usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
+    "\n"
+    "Encrypts a message and sends it. The body is read from --body-file,\n"
+    "else from standard input.\n"
+    "\n"
+    "  --to, --cc, --bcc ADDR   recipients (repeat; Bcc recipients each get\n"
+    "                           their own encrypted copy and never appear in\n"
+    "                           the headers)\n"
+    "  --subject TEXT           the subject (sent encrypted)\n"
+    "  --body-file FILE         the text body\n"
+    "  --attach FILE            an attachment (repeat)\n"
+    "  --level N                1 one-time pad (QKD), 2 QKD-AES, 3 "
+    "post-quantum,\n"
+    "                           4 classical; default: the setting "
+    "default_level,\n"
+    "                           else the account's level (`qmail config`)\n"
+    "  --fallback-level N       when N's level is not available now, use this\n"
+    "                           one instead and say so (never silently); no\n"
+    "                           level below the setting min_level is used\n"
+    "  --account ADDR           send from this account (default: the first)\n"
+    "  --plain                  recipients QMail knows no key or SAE ID for\n"
+    "                           (people without QMail) get this message\n"
+    "                           unencrypted, as ordinary mail anyone on the\n"
+    "                           way can read; the others get it encrypted.\n"
+    "                           Without it such a message is refused (exit\n"
+    "                           6); never when a minimum level is set\n"
+    "  --from ADDR              send as this identity of the account\n"
+    "                           (`qmail identity list`; default: the\n"
+    "                           default identity)\n"
+    "  --no-signature           do not end the text with the identity's\n"
+    "                           signature (\"-- \" and the signature)\n"
+    "  --html FILE              an HTML body, sent (sanitised, as the\n"
+    "                           reader would show it) with a text part:\n"
+    "                           the text body when one is given, else\n"
+    "                           the text of the HTML\n"
+    "  --draft                  save it as a draft instead (the GUI's Drafts;\n"
+    "                           also in the server's Drafts folder, sealed to\n"
+    "                           your key, for your other devices); no\n"
+    "                           attachments, the text only\n"
+    "\n"
+    "The message enters the outbox, sealed, before any network step. If the\n"
+    "KME or the mail server fails, it waits there (`qmail outbox`) and is\n"
+    "sent later with the same ciphertext. Exit code 6 when the level is not\n"
+    "available (level 1 says how much key material it needs and the KME "
+    "has).\n";
 
 static int add_to(const char **list, size_t *n, const char *v)
 {
@@ -122,6 +139,15 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 		case 'R': a->all = 1; break;
 		case 'P': a->plain = 1; break;
 		case 'D': a->draft = 1; break;
+		case 'W':
+			a->from = optarg;
+			break;
+		case 'N':
+			a->no_signature = 1;
+			break;
+		case 'H':
+			a->html_file = optarg;
+			break;
 		case 'h': return -1;
 		default: return cli_usage(cmd, "bad option");
 		}
@@ -207,11 +233,88 @@ static int save_draft(struct cli *g, const struct qm_client_compose *m)
 	qm_buf_free(&b);
 	return rc;
 }
+
+/* Appends the signature of identity id to body ("-- " line first) unless
+ * a says --no-signature; as HTML when html (escaped, lines kept). */
+static enum qm_err add_signature(const struct compose_args *a,
+                                 const struct qm_store_identity *id, int html,
+                                 struct qm_buf *body, struct qm_error *e)
+{
+	enum qm_err rc = QM_OK;
+
+	if (a->no_signature || !id->signature[0])
+		return QM_OK;
+	if (!html) {
+		if (body->len && body->data[body->len - 1] != '\n')
+			rc = qm_buf_append_str(body, "\n", e);
+		if (!rc)
+			rc = qm_buf_append_str(body, "-- \n", e);
+		if (!rc)
+			rc = qm_buf_append_str(body, id->signature, e);
+		if (!rc && id->signature[strlen(id->signature) - 1] != '\n')
+			rc = qm_buf_append_str(body, "\n", e);
+		return rc;
+	}
+	rc = qm_buf_append_str(body, "<p>-- <br>", e);
+	for (const char *p = id->signature; !rc && *p; p++) {
+		switch (*p) {
+		case '<':
+			rc = qm_buf_append_str(body, "&lt;", e);
+			break;
+		case '>':
+			rc = qm_buf_append_str(body, "&gt;", e);
+			break;
+		case '&':
+			rc = qm_buf_append_str(body, "&amp;", e);
+			break;
+		case '"':
+			rc = qm_buf_append_str(body, "&quot;", e);
+			break;
+		case '\n':
+			rc = qm_buf_append_str(body, "<br>", e);
+			break;
+		case '\r':
+			break;
+		default:
+			rc = qm_buf_append_byte(body, (unsigned char)*p, e);
+		}
+	}
+	if (!rc)
+		rc = qm_buf_append_str(body, "</p>", e);
+	return rc;
+}
+
+/* --html FILE: the file, with the signature, sanitised as the reader
+ * would show it, into html (NUL-terminated); and the text part, when no
+ * text body was given, derived from it into text. */
+static int html_body(const struct compose_args *a,
+                     const struct qm_store_identity *id, int have_text,
+                     struct qm_buf *text, struct qm_buf *html)
+{
+	struct qm_buf raw;
+	struct qm_error e;
+	enum qm_err rc;
+
+	qm_error_clear(&e);
+	qm_buf_init_secure(&raw, QM_CLIENT_MAXMSG + 8192);
+	rc = qm_file_read(a->html_file, QM_CLIENT_MAXMSG, &raw, &e);
+	if (!rc)
+		rc = add_signature(a, id, 1, &raw, &e);
+	if (!rc)
+		rc = qm_web_compose_html((const char *)raw.data, raw.len, html,
+		                         have_text ? NULL : text, &e);
+	qm_buf_free(&raw);
+	return rc ? cli_fail(&e) : 0;
+}
+
 /* Sends what a and the extra fields say. */
 static int do_send(struct cli *g, struct compose_args *a, const char *text,
+                   const char *quoted, const struct qm_client_view *reply,
                    const char *in_reply_to, const char *references,
                    const struct qm_client_attachment *extra, size_t nextra)
 {
+	struct qm_store_identity ident;
+	struct qm_buf body, html;
 	struct qm_client_compose m;
 	struct qm_client_attachment att[MAX_ATT * 2];
 	struct qm_buf data[MAX_ATT];
@@ -225,6 +328,37 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 		return rc;
 	qm_error_clear(&e);
 	memset(&m, 0, sizeof(m));
+	qm_buf_init_secure(&body, QM_CLIENT_MAXMSG + 8192);
+	qm_buf_init_secure(&html, QM_CLIENT_MAXMSG + 65536);
+	/* the identity to send as: --from, else the one the original was
+	 * addressed to (reply), else the default; its signature ends the
+	 * text */
+	if (a->from ? qm_client_identity_get(g->client, id, a->from, &ident, &e)
+	    : reply ? qm_client_identity_for(g->client, id, reply->to,
+	                                     reply->cc, &ident, &e)
+	            : qm_client_identity_get(g->client, id, NULL, &ident, &e)) {
+		rc = cli_fail(&e);
+		if (e.code == QM_ERR_NOTFOUND)
+			fprintf(stderr, "qmail: `qmail identity list` shows "
+			                "them\n");
+		goto out;
+	}
+	if (a->html_file &&
+	    (rc = html_body(a, &ident, text[0] != '\0', &body, &html)))
+		goto out;
+	if (!a->html_file || text[0]) {
+		if (qm_buf_append_str(&body, text, &e)) {
+			rc = cli_fail(&e);
+			goto out;
+		}
+		/* the signature goes under what was written, above a quote */
+		if (add_signature(a, &ident, 0, &body, &e) ||
+		    qm_buf_append_str(&body, quoted ? quoted : "", &e)) {
+			rc = cli_fail(&e);
+			goto out;
+		}
+	}
+
 	for (size_t i = 0; i < a->natt; i++)
 		qm_buf_init_secure(&data[i], QM_CLIENT_MAXMSG);
 	for (size_t i = 0; i < a->natt; i++) {
@@ -252,7 +386,9 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	m.bcc = a->bcc;
 	m.nbcc = a->nbcc;
 	m.subject = a->subject ? a->subject : "";
-	m.text = text;
+	m.text = body.data ? (const char *)body.data : "";
+	m.html = a->html_file && html.data ? (const char *)html.data : NULL;
+	m.from = ident.address;
 	m.in_reply_to = in_reply_to;
 	m.references = references;
 	m.att = att;
@@ -300,6 +436,8 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 out:
 	for (size_t i = 0; i < a->natt; i++)
 		qm_buf_free(&data[i]);
+	qm_buf_free(&body);
+	qm_buf_free(&html);
 	return rc;
 }
 
@@ -324,7 +462,7 @@ int cli_cmd_send(struct cli *g, int argc, char **argv)
 	rc = read_body(a.body_file, &body);
 	if (!rc)
 		rc = do_send(g, &a, body.data ? (char *)body.data : "", NULL,
-		             NULL, NULL, 0);
+		             NULL, NULL, NULL, NULL, 0);
 	qm_buf_free(&body);
 	return rc;
 }
@@ -385,7 +523,7 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	const char *cmd = fwd ? "forward" : "reply";
 	struct compose_args a;
 	struct qm_client_view *v = NULL;
-	struct qm_buf body, subj, refs;
+	struct qm_buf body, subj, refs, qb;
 	struct qm_client_attachment extra[MAX_ATT];
 	char **rto = NULL, **rcc = NULL;
 	size_t nrto = 0, nrcc = 0;
@@ -410,6 +548,7 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	qm_buf_init_secure(&body, QM_CLIENT_MAXMSG);
 	qm_buf_init(&subj, 4096);
 	qm_buf_init(&refs, 16384);
+	qm_buf_init_secure(&qb, QM_CLIENT_MAXMSG);
 	if (a.body_file || !isatty(0))
 		rc = read_body(a.body_file, &body);
 	if (rc)
@@ -430,12 +569,12 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 			add_to(a.to, &a.nto, rto[i]);
 		for (size_t i = 0; i < nrcc; i++)
 			add_to(a.cc, &a.ncc, rcc[i]);
-		brc = quote("\nOn the message you wrote:", v->text, &body, &e);
+		brc = quote("\nOn the message you wrote:", v->text, &qb, &e);
 		if (!brc && strncasecmp(v->subject, "Re:", 3) != 0)
 			brc = qm_buf_append_str(&subj, "Re: ", &e);
 	} else {
 		brc = quote("\n---------- Forwarded message ----------",
-		            v->text, &body, &e);
+		            v->text, &qb, &e);
 		if (!brc)
 			brc = qm_buf_append_str(&subj, "Fwd: ", &e);
 		for (size_t i = 0; i < v->natt && i < MAX_ATT; i++) {
@@ -460,8 +599,9 @@ static int reply_or_forward(struct cli *g, int argc, char **argv, int fwd)
 	if (!a.subject)
 		a.subject = subj.data ? (char *)subj.data : "";
 	rc = do_send(g, &a, body.data ? (char *)body.data : "",
-	             fwd ? NULL : v->message_id,
-	             fwd ? NULL : (char *)refs.data, fwd ? extra : NULL,
+	             qb.len ? (char *)qb.data : NULL, fwd ? NULL : v,
+	             fwd ? NULL : v->message_id, fwd ? NULL : (char *)refs.data,
+	             fwd ? extra : NULL,
 	             fwd ? (v->natt < MAX_ATT ? v->natt : MAX_ATT) : 0);
 out:
 	qm_client_strv_free(&rto, nrto);
@@ -469,6 +609,7 @@ out:
 	qm_buf_free(&body);
 	qm_buf_free(&subj);
 	qm_buf_free(&refs);
+	qm_buf_free(&qb);
 	qm_client_view_free(&v);
 	return rc;
 }

@@ -30,6 +30,8 @@ static const char usage_text[] =
     "                   yahoo presets) and their settings (folders synced, "
     "delete, ...)\n"
     "  contact          add | list | confirm contacts and their SAE IDs\n"
+    "  identity         add | list | remove | default From addresses and "
+    "signatures\n"
     "  send             encrypt and send a message at security level 1-4\n"
     "  reply, forward   answer or pass on a message\n"
     "  sync             fetch new mail (IMAP or POP3), decrypt and verify it\n"
@@ -89,7 +91,7 @@ static const struct command commands[] = {
     {"copy", cli_cmd_copy},       {"archive", cli_cmd_archive},
     {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
     {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
-    {"export", cli_cmd_export},
+    {"export", cli_cmd_export},   {"identity", cli_cmd_identity},
 };
 
 int cli_is_help(const char *arg)

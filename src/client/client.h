@@ -258,6 +258,17 @@ struct qm_client_compose {
 	 * can get no encrypted message is refused as without allow_plain. */
 	const char *const *plain_to;
 	size_t nplain_to;
+	/* The identity to send as (its bare address; NULL or "": the
+	 * account's default identity): the From line carries its address
+	 * and name. QM_ERR_NOTFOUND for an address that is not one of the
+	 * account's identities (qm_client_identity_list). The signature is
+	 * the interface's to add to text. */
+	const char *from;
+	/* An HTML body (NULL: none), sent with text as multipart/alternative
+	 * inside the protected message. The interface passes it sanitised
+	 * (as the reader shows it) and text derived from it
+	 * (qm_client_html_text) or written beside it. */
+	const char *html;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */
@@ -823,6 +834,7 @@ struct qm_client_att {
 	int disguised; /* name held control or direction characters */
 	unsigned char *data; /* plaintext: wiped on free */
 	size_t len;
+	char *cid; /* its Content-ID (no angle brackets), "" when none */
 };
 
 /* What is known now of the key that signed a level-3/4 message. */
@@ -1348,6 +1360,70 @@ QM_NODISCARD enum qm_err qm_client_contact_list(struct qm_client *c,
                                                 int64_t account_id,
                                                 struct qm_store_contact **out,
                                                 size_t *n,
+                                                struct qm_error *err);
+
+/*
+ * The text of an HTML body, for the text/plain part sent beside it: tags
+ * dropped, blocks and line breaks as new lines, list items as "* " or
+ * "1. ", a quote's lines as "> ", a link as "text <url>" when they differ,
+ * the common entities decoded. Appends to out (make it secure).
+ */
+QM_NODISCARD enum qm_err
+qm_client_html_text(const char *html, struct qm_error *err, struct qm_buf *out);
+
+/* ------------------------------------------------------------ identities */
+
+/*
+ * The identities of account_id (From addresses with a name and a
+ * signature): its own address first (always there; its name is the
+ * account's display name unless set here), then the others by address;
+ * exactly one has is_default. A malloc'd array the caller frees with
+ * free(). QM_ERR_NOTFOUND for an unknown account.
+ */
+QM_NODISCARD enum qm_err qm_client_identity_list(struct qm_client *c,
+                                                 int64_t account_id,
+                                                 struct qm_store_identity **out,
+                                                 size_t *n,
+                                                 struct qm_error *err);
+/* The identity address (any case) of account_id, or its default when
+ * address is NULL or "", into *out. QM_ERR_NOTFOUND when none. */
+QM_NODISCARD enum qm_err qm_client_identity_get(struct qm_client *c,
+                                                int64_t account_id,
+                                                const char *address,
+                                                struct qm_store_identity *out,
+                                                struct qm_error *err);
+/*
+ * Adds or changes identity id->address of account_id (a bare address; the
+ * account's own address takes a name and a signature too), and makes it
+ * the default when id->is_default. QM_ERR_INVAL for an address that is
+ * not one bare address, or a name or signature with control characters
+ * (a signature may hold line ends) or past its bound.
+ */
+QM_NODISCARD enum qm_err
+qm_client_identity_put(struct qm_client *c, int64_t account_id,
+                       const struct qm_store_identity *id,
+                       struct qm_error *err);
+/* Removes identity address; the account's own address cannot be removed
+ * (QM_ERR_INVAL). When it was the default, the own address is again. */
+QM_NODISCARD enum qm_err qm_client_identity_delete(struct qm_client *c,
+                                                   int64_t account_id,
+                                                   const char *address,
+                                                   struct qm_error *err);
+/* Makes identity address the default of account_id; QM_ERR_NOTFOUND
+ * when it is none of its identities. */
+QM_NODISCARD enum qm_err qm_client_identity_default(struct qm_client *c,
+                                                    int64_t account_id,
+                                                    const char *address,
+                                                    struct qm_error *err);
+/*
+ * The identity a reply to a message addressed to the lists to and cc
+ * (header values, e.g. a view's to and cc; may be NULL) is sent from: the
+ * first identity of account_id that to names, else cc, else the default.
+ */
+QM_NODISCARD enum qm_err qm_client_identity_for(struct qm_client *c,
+                                                int64_t account_id,
+                                                const char *to, const char *cc,
+                                                struct qm_store_identity *out,
                                                 struct qm_error *err);
 
 /* ------------------------------------------------------------------- KME */

@@ -37,6 +37,13 @@ static enum qm_err own_pubid(struct qm_client *c, int64_t account_id,
 enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_buf *msg, struct qm_error *err)
 {
+	return client_idhdr_add_from(c, ac, NULL, msg, err);
+}
+
+enum qm_err client_idhdr_add_from(struct qm_client *c,
+                                  const struct acct_conn *ac, const char *from,
+                                  struct qm_buf *msg, struct qm_error *err)
+{
 	struct qm_pubid *me = NULL;
 	struct qm_buf hdr, nb;
 	char addr[QM_STORE_ADDRMAX];
@@ -47,7 +54,8 @@ enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
 		qm_buf_init_secure(&nb, msg->max);
 	else
 		qm_buf_init(&nb, msg->max);
-	rc = client_addr_bare(ac->a.address, addr, sizeof(addr), err);
+	rc = client_addr_bare(from && *from ? from : ac->a.address, addr,
+	                      sizeof(addr), err);
 	if (!rc)
 		rc = own_pubid(c, ac->a.id, &me, err);
 	if (!rc)

@@ -728,6 +728,14 @@ QM_NODISCARD enum qm_err client_idhdr_add(struct qm_client *c,
                                           const struct acct_conn *ac,
                                           struct qm_buf *msg,
                                           struct qm_error *err);
+/* The same, naming the address of from (a From header value: the
+ * identity the message is sent as; NULL: the account's address), with the
+ * account's keys. */
+QM_NODISCARD enum qm_err client_idhdr_add_from(struct qm_client *c,
+                                               const struct acct_conn *ac,
+                                               const char *from,
+                                               struct qm_buf *msg,
+                                               struct qm_error *err);
 /*
  * Levels 3 and 4, a sender whose key the keyring does not hold (or holds
  * another of): the key the message's outer identity header value carries,
@@ -900,6 +908,13 @@ int client_recv_inner_agrees(const struct qm_mail_hdrs *outer,
 /* The interfaces' door (client.c, limits.c): QM_OK when the vault is
  * unlocked, else QM_ERR_LOCKED with hint QM_HINT_VAULT_LOCKED, saying
  * that what ("changing an account") needs it. */
+/* The From value of identity address (NULL: the default) of account a:
+ * "Name <addr>", the name quoted where it needs to be; *id gets the
+ * identity. QM_ERR_NOTFOUND when it is none of a's identities. */
+QM_NODISCARD enum qm_err
+client_identity_from(struct qm_client *c, const struct qm_store_account *a,
+                     const char *address, struct qm_store_identity *id,
+                     char *from, size_t fromlen, struct qm_error *err);
 QM_NODISCARD enum qm_err client_need_unlocked(struct qm_client *c,
                                               const char *what,
                                               struct qm_error *err);

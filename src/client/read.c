@@ -54,6 +54,7 @@ void qm_client_view_free(struct qm_client_view **pv)
 		free(v->att[i].name);
 		free(v->att[i].type);
 		free(v->att[i].ext);
+		free(v->att[i].cid);
 		qm_wipe(v->att[i].data, v->att[i].len);
 		free(v->att[i].data);
 	}
@@ -250,10 +251,12 @@ static enum qm_err view_content(struct qm_client_view *v,
 	for (size_t i = 0; i < mc->natt; i++) {
 		v->att[i].name = dup_or_empty(mc->att[i].name);
 		v->att[i].type = dup_or_empty(mc->att[i].type);
+		v->att[i].cid = dup_or_empty(mc->att[i].cid);
 		v->att[i].data = malloc(mc->att[i].len ? mc->att[i].len : 1);
 		if (!v->att[i].data) {
 			free(v->att[i].name);
 			free(v->att[i].type);
+			free(v->att[i].cid);
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		}
 		memcpy(v->att[i].data, mc->att[i].data, mc->att[i].len);

@@ -9,12 +9,13 @@
  */
 #include "private.h"
 
-#include <strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Appends the addresses of list to r, but those in skip (may be NULL) and
- * self; a list that holds no address adds nothing. */
-static enum qm_err add_list(const char *list, const char *self,
+ * in self (the account's identities; may be NULL); a list that holds no
+ * address adds nothing. */
+static enum qm_err add_list(const char *list, const struct rcpts *self,
                             const struct rcpts *skip, struct rcpts *r,
                             struct qm_error *err)
 {
@@ -29,7 +30,7 @@ static enum qm_err add_list(const char *list, const char *self,
 
 		if (client_addr_bare(v[i], bare, sizeof(bare), NULL) != QM_OK)
 			continue;
-		if ((self && strcasecmp(bare, self) == 0) ||
+		if ((self && client_rcpts_has(self, bare)) ||
 		    (skip && client_rcpts_has(skip, bare)))
 			continue;
 		rc = client_rcpts_add(r, bare, NULL, err);
@@ -52,18 +53,24 @@ enum qm_err qm_client_reply_rcpts(struct qm_client *c, int64_t account_id,
                                   char ***to, size_t *nto, char ***cc,
                                   size_t *ncc, struct qm_error *err)
 {
-	struct qm_store_account a;
-	struct rcpts t = {NULL, 0}, k = {NULL, 0};
-	const char *self = NULL;
-	enum qm_err rc;
+	struct rcpts t = {NULL, 0}, k = {NULL, 0}, self = {NULL, 0};
+	enum qm_err rc = QM_OK;
 
 	*to = *cc = NULL;
 	*nto = *ncc = 0;
 	if (account_id > 0) {
-		rc = qm_store_account_get(c->store, account_id, &a, err);
-		if (rc)
+		/* none of the account's identities is answered */
+		struct qm_store_identity *ids = NULL;
+		size_t nids = 0;
+
+		rc = qm_client_identity_list(c, account_id, &ids, &nids, err);
+		for (size_t i = 0; i < nids && !rc; i++)
+			rc = client_rcpts_add(&self, ids[i].address, NULL, err);
+		free(ids);
+		if (rc) {
+			client_rcpts_free(&self);
 			return rc;
-		self = a.address;
+		}
 	}
 	rc = add_list(v->reply_to, NULL, NULL, &t, err);
 	if (!rc && t.n == 0)
@@ -74,14 +81,15 @@ enum qm_err qm_client_reply_rcpts(struct qm_client *c, int64_t account_id,
 		                  "(neither Reply-To nor From)",
 		                  (long long)v->id);
 	if (!rc && all)
-		rc = add_list(v->to, self, &t, &k, err);
+		rc = add_list(v->to, &self, &t, &k, err);
 	if (!rc && all)
-		rc = add_list(v->cc, self, &t, &k, err);
+		rc = add_list(v->cc, &self, &t, &k, err);
 	if (!rc) {
 		give(&t, to, nto);
 		give(&k, cc, ncc);
 	}
 	client_rcpts_free(&t);
 	client_rcpts_free(&k);
+	client_rcpts_free(&self);
 	return rc;
 }

@@ -269,7 +269,7 @@ static enum qm_err entry_seal(struct qm_client *c, const struct acct_conn *ac,
 	if (!rc)
 		rc = qm_mail_wire_build(&w, &wire, err);
 	if (!rc)
-		rc = client_idhdr_add(c, ac, &wire, err);
+		rc = client_idhdr_add_from(c, ac, h->from, &wire, err);
 	/* the key bytes and the envelope are done with */
 	qm_buf_free(&env);
 	client_msg_keys_free(mk);
@@ -1058,7 +1058,8 @@ static enum qm_err send_build_plain(struct send *s,
 	/* the sender's identity travels with plain mail too (in clear: what
 	 * the receiver learns from it is trust on first use) */
 	if (!rc)
-		rc = client_idhdr_add(s->c, &s->ac, &s->pmime, err);
+		rc = client_idhdr_add_from(s->c, &s->ac, s->h->from, &s->pmime,
+		                           err);
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->pmime.len,
 		                              s->m->natt, err);
@@ -1073,14 +1074,16 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	const struct qm_client_compose *m = s->m;
 	struct qm_mail_attachment *att = NULL;
 	struct qm_mail_compose mc;
-	char from[QM_STORE_ADDRMAX + QM_STORE_NAMEMAX + 4];
+	char from[QM_STORE_ADDRMAX + 2 * QM_STORE_NAMEMAX + 8];
+	struct qm_store_identity id;
 	enum qm_err rc;
 
-	if (s->ac.a.display_name[0])
-		snprintf(from, sizeof(from), "%s <%s>", s->ac.a.display_name,
-		         s->ac.a.address);
-	else
-		qm_strlcpy(from, s->ac.a.address, sizeof(from));
+	/* the identity chosen (or the default): its name and address; the
+	 * account's keys sign whichever it is */
+	rc = client_identity_from(s->c, &s->ac.a, m->from, &id, from,
+	                          sizeof(from), err);
+	if (rc)
+		return rc;
 	rc = qm_mail_hdrs_make(from, m->to, m->nto, m->cc, m->ncc, qm_now(),
 	                       &s->h, err);
 	if (rc)
@@ -1098,13 +1101,15 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	mc.hdrs = s->h;
 	mc.subject = m->subject ? m->subject : "";
 	mc.text = m->text ? m->text : "";
+	mc.html = m->html && *m->html ? m->html : NULL;
 	mc.in_reply_to = m->in_reply_to;
 	mc.references = m->references;
 	mc.att = att;
 	mc.natt = m->natt;
 	rc = qm_mail_inner_build(&mc, &s->mime, err);
 	if (!rc)
-		rc = client_idhdr_add(s->c, &s->ac, &s->mime, err);
+		rc = client_idhdr_add_from(s->c, &s->ac, s->h->from, &s->mime,
+		                           err);
 	if (!rc)
 		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
 		                              err);

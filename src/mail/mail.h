@@ -186,6 +186,8 @@ struct qm_mail_part {
 	char *type; /* "image/png" */
 	unsigned char *data;
 	size_t len;
+	char *cid; /* its Content-ID without the angle brackets, "" when none
+	              (what a cid: URL of the same message names) */
 };
 
 /*

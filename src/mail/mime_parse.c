@@ -302,9 +302,22 @@ struct walk {
 	int list_only; /* attachments named, not decoded (data NULL) */
 };
 
+static enum qm_err add_att_cid(struct walk *w, const char *name,
+                               const char *type, const char *cid,
+                               unsigned char *data, size_t len,
+                               struct qm_error *err);
+
 static enum qm_err add_att(struct walk *w, const char *name, const char *type,
                            unsigned char *data, size_t len,
                            struct qm_error *err)
+{
+	return add_att_cid(w, name, type, "", data, len, err);
+}
+
+static enum qm_err add_att_cid(struct walk *w, const char *name,
+                               const char *type, const char *cid,
+                               unsigned char *data, size_t len,
+                               struct qm_error *err)
 {
 	struct qm_mail_content *c = w->c;
 	struct qm_mail_part *p;
@@ -320,9 +333,11 @@ static enum qm_err add_att(struct walk *w, const char *name, const char *type,
 	p = &c->att[c->natt];
 	p->name = mail_strdup(name);
 	p->type = mail_strdup(type);
-	if (!p->name || !p->type) {
+	p->cid = mail_strdup(cid ? cid : "");
+	if (!p->name || !p->type || !p->cid) {
 		free(p->name);
 		free(p->type);
+		free(p->cid);
 		goto nomem;
 	}
 	p->data = data;
@@ -456,9 +471,10 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 		} else
 			e = part_bytes(p, w->l.size, &d, &len, err);
 		if (e == QM_OK)
-			e = add_att(w, fname ? fname : "",
-			            type ? type : "application/octet-stream", d,
-			            len, err);
+			e = add_att_cid(
+			    w, fname ? fname : "",
+			    type ? type : "application/octet-stream",
+			    g_mime_object_get_content_id(o), d, len, err);
 		g_free(type);
 		return e;
 	}
@@ -491,6 +507,7 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	for (size_t i = 0; i < c->natt; i++) {
 		free(c->att[i].name);
 		free(c->att[i].type);
+		free(c->att[i].cid);
 		if (c->att[i].data) {
 			qm_wipe(c->att[i].data, c->att[i].len);
 			free(c->att[i].data);

@@ -166,6 +166,18 @@ static const char *const migrations[] = {
     "ALTER TABLE msg ADD COLUMN body_pending INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX msg_pending ON msg(account_id, id)"
     " WHERE body_pending <> 0;",
+
+    /* 8: the identities of each account besides its own address (a From
+     * address and display name, with an optional plain-text signature),
+     * and which one is the default (identity.c). The account's own
+     * address needs no row: a row for it carries its signature. */
+    "CREATE TABLE identity ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " address TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL DEFAULT '',"
+    " signature TEXT NOT NULL DEFAULT '',"
+    " is_default INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (account_id, address));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

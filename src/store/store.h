@@ -205,6 +205,36 @@ QM_NODISCARD enum qm_err
 qm_store_setting_get(struct qm_store *s, int64_t account_id, const char *key,
                      struct qm_buf *out, struct qm_error *err);
 
+/* ------------------------------------------------------------ identities */
+
+/*
+ * Adds or replaces the identity (account_id, id->address): its name and
+ * signature (id->is_default is not read: qm_store_identity_default sets
+ * it). Addresses compare without case. QM_ERR_INVAL for a field past its
+ * bound.
+ */
+QM_NODISCARD enum qm_err
+qm_store_identity_put(struct qm_store *s, int64_t account_id,
+                      const struct qm_store_identity *id, struct qm_error *err);
+/* Removes identity address of account_id; QM_ERR_NOTFOUND when none. */
+QM_NODISCARD enum qm_err qm_store_identity_del(struct qm_store *s,
+                                               int64_t account_id,
+                                               const char *address,
+                                               struct qm_error *err);
+/* Makes address the default identity of account_id (NULL or an address
+ * without a row: none is, and the account's own address is the default). */
+QM_NODISCARD enum qm_err qm_store_identity_default(struct qm_store *s,
+                                                   int64_t account_id,
+                                                   const char *address,
+                                                   struct qm_error *err);
+/* The identity rows of account_id, by address, in a malloc'd array the
+ * caller frees with free(); *n may be 0. */
+QM_NODISCARD enum qm_err qm_store_identity_list(struct qm_store *s,
+                                                int64_t account_id,
+                                                struct qm_store_identity **out,
+                                                size_t *n,
+                                                struct qm_error *err);
+
 /* -------------------------------------------------------------- contacts */
 
 /*

@@ -88,6 +88,20 @@ enum qm_store_label {
 	                           reads as untrusted (see each kind) */
 };
 
+/* ------------------------------------------------------------ identities */
+
+/* A plain-text signature's bound (bytes of UTF-8). */
+#define QM_STORE_SIGMAX 2048
+
+/* An identity of an account: a From address with its display name and
+ * signature (each may be ""). */
+struct qm_store_identity {
+	char address[QM_STORE_ADDRMAX];
+	char name[QM_STORE_NAMEMAX];
+	char signature[QM_STORE_SIGMAX];
+	int is_default; /* 1: the account's default From */
+};
+
 /* -------------------------------------------------------------- contacts */
 
 enum qm_store_contact_source { QM_CONTACT_USER = 0, QM_CONTACT_LEARNED = 1 };

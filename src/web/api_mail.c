@@ -326,6 +326,7 @@ static const char *verify_name(enum qm_store_verify v)
 static json_t *reply_json(struct qm_client *c, int64_t account_id,
                           const struct qm_client_view *v)
 {
+	struct qm_store_identity self;
 	char **to = NULL, **cc = NULL;
 	size_t nto = 0, ncc = 0;
 	json_t *o, *a, *b;
@@ -341,7 +342,13 @@ static json_t *reply_json(struct qm_client *c, int64_t account_id,
 		json_array_append_new(b, web_jstr(cc[i]));
 	qm_client_strv_free(&to, nto);
 	qm_client_strv_free(&cc, ncc);
-	o = a && b ? json_pack("{s:o,s:o}", "to", a, "all_cc", b) : NULL;
+	/* the identity the message was addressed to: the reply's From */
+	if (qm_client_identity_for(c, account_id, v->to, v->cc, &self, NULL) !=
+	    QM_OK)
+		self.address[0] = '\0';
+	o = a && b ? json_pack("{s:o,s:o,s:o}", "to", a, "all_cc", b, "from",
+	                       web_jstr(self.address))
+	           : NULL;
 	if (!o) {
 		json_decref(a);
 		json_decref(b);
@@ -462,6 +469,7 @@ void web_api_message_get(struct web_req *r)
 
 void web_api_message_html(struct web_req *r)
 {
+	struct qm_web_inline *parts = NULL;
 	struct qm_client_view *v;
 	struct qm_buf out;
 	struct qm_error e;
@@ -483,16 +491,32 @@ void web_api_message_html(struct web_req *r)
 		                "This message has no HTML part.");
 		return;
 	}
-	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG);
+	/* cid: images are this message's own parts, shown in place */
+	parts = calloc(v->natt ? v->natt : 1, sizeof(*parts));
+	if (!parts) {
+		qm_client_view_free(&v);
+		web_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < v->natt; i++) {
+		parts[i].cid = v->att[i].cid;
+		parts[i].type = v->att[i].type;
+		parts[i].data = v->att[i].data;
+		parts[i].len = v->att[i].len;
+	}
+	/* inline images grow by a third as data: URLs */
+	qm_buf_init_secure(&out, QM_CLIENT_MAXMSG * 2);
 	if (qm_buf_append(&out, head, sizeof(head) - 1, &e) != QM_OK ||
-	    qm_web_html_sanitize(v->html, strlen(v->html), remote, &out, &e) !=
-	        QM_OK ||
+	    qm_web_html_sanitize_parts(v->html, strlen(v->html), remote, parts,
+	                               v->natt, &out, &e) != QM_OK ||
 	    qm_buf_append(&out, tail, sizeof(tail) - 1, &e) != QM_OK) {
+		free(parts);
 		qm_client_view_free(&v);
 		qm_buf_free(&out);
 		web_reply_qm_error(r, &e);
 		return;
 	}
+	free(parts);
 	qm_client_view_free(&v);
 	r->reply.raw = malloc(out.len);
 	if (!r->reply.raw) {
@@ -1099,7 +1123,9 @@ void web_api_send(struct web_req *r)
 	       *pto = NULL;
 	const char *tov[MAX_RCPTS], *ccv[MAX_RCPTS], *bccv[MAX_RCPTS],
 	    *ptov[MAX_RCPTS];
-	const char *subject = "", *text = "", *irt = NULL;
+	const char *subject = "", *text = "", *irt = NULL, *from = NULL,
+	           *html = NULL;
+	struct qm_buf clean, htext;
 	long long acct = 0, level = 0, draft = 0;
 	size_t nt = 0, i, k;
 	enum qm_err rc;
@@ -1119,7 +1145,9 @@ void web_api_send(struct web_req *r)
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_bool(r, j, "allow_plain", &allow_plain) < 0 ||
-	    web_get_addrs(r, j, "plain_to", MAX_RCPTS, &pto) < 0) {
+	    web_get_addrs(r, j, "plain_to", MAX_RCPTS, &pto) < 0 ||
+	    web_get_str(r, j, "from", 0, 320, &from) < 0 ||
+	    web_get_str(r, j, "html", 0, WEB_MAX_JSON_MESSAGE, &html) < 0) {
 		json_decref(j);
 		return;
 	}
@@ -1154,12 +1182,32 @@ void web_api_send(struct web_req *r)
 	m.allow_plain = allow_plain == 1;
 	collect(pto, ptov, &m.nplain_to, MAX_RCPTS);
 	m.plain_to = ptov;
+	m.from = from && *from ? from : NULL;
+	/* the editor's HTML is the page's: sanitised here as the reader
+	 * would show it, and the text part made from what was kept */
+	qm_buf_init_secure(&clean, QM_CLIENT_MAXMSG);
+	qm_buf_init_secure(&htext, QM_CLIENT_MAXMSG);
+	if (html && *html) {
+		if (qm_web_compose_html(html, strlen(html), &clean,
+		                        text && *text ? NULL : &htext, &e)) {
+			qm_buf_free(&clean);
+			qm_buf_free(&htext);
+			json_decref(j);
+			web_reply_qm_error(r, &e);
+			return;
+		}
+		m.html = clean.data ? (const char *)clean.data : "";
+		if (!(text && *text))
+			m.text = htext.data ? (const char *)htext.data : "";
+	}
 	/* Take the uploads out of the session while the client works on them,
 	 * so that a lock in another tab cannot free them under us. */
 	ups = json_object_get(j, "uploads");
 	pthread_mutex_lock(&srv->lock);
 	if (!r->session) {
 		pthread_mutex_unlock(&srv->lock);
+		qm_buf_free(&clean);
+		qm_buf_free(&htext);
 		json_decref(j);
 		web_reply_error(r, 401, "unauthorized",
 		                "Your session has ended.");
@@ -1184,6 +1232,8 @@ void web_api_send(struct web_req *r)
 			 * taken, and the uploads stay in the session. */
 			if (!up || twice) {
 				pthread_mutex_unlock(&srv->lock);
+				qm_buf_free(&clean);
+				qm_buf_free(&htext);
 				json_decref(j);
 				if (twice)
 					web_reply_error(
@@ -1253,6 +1303,8 @@ void web_api_send(struct web_req *r)
 		              web_jstr(sent.warning), "error",
 		              rc == QM_OK ? json_null()
 		                          : web_jstr(qm_error_msg(&e))));
+		qm_buf_free(&clean);
+		qm_buf_free(&htext);
 		json_decref(j);
 		return;
 	}
@@ -1293,6 +1345,8 @@ void web_api_send(struct web_req *r)
 		                qm_error_msg(&e));
 	else
 		web_reply_qm_error(r, &e);
+	qm_buf_free(&clean);
+	qm_buf_free(&htext);
 	json_decref(j);
 }
 

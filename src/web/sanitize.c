@@ -76,6 +76,9 @@ struct san {
 	int depth;
 	struct attr attrs[MAXATTRS];
 	char value[MAXVALUE]; /* one decoded attribute value at a time */
+	/* the message's own parts a cid: URL may name (may be none) */
+	const struct qm_web_inline *parts;
+	size_t nparts;
 };
 
 static int in_list(const char *const *list, const char *s)
@@ -327,6 +330,63 @@ static int src_ok(const char *url, int remote)
 	return remote && strncmp(n, "https://", 8) == 0;
 }
 
+/*
+ * The part of this message a cid: URL names (RFC 2392: "cid:" and the
+ * Content-ID, percent-encoded), when it is one of the image types an img
+ * may show; NULL for anything else (another message's part, a part that
+ * is no image, an unknown ID): such an image is dropped like a remote one.
+ */
+static const struct qm_web_inline *cid_part(const struct san *s,
+                                            const char *url)
+{
+	static const char *const types[] = {"image/png", "image/gif",
+	                                    "image/jpeg", "image/webp", NULL};
+	char n[MAXVALUE], id[MAXVALUE];
+	size_t k = 0;
+
+	normalise_url(url, n, sizeof(n));
+	if (strncasecmp(n, "cid:", 4) != 0)
+		return NULL;
+	for (const char *p = url + strspn(url, " \t\r\n") + 4; *p; p++) {
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2])) {
+			char hx[3] = {p[1], p[2], 0};
+			id[k++] = (char)strtol(hx, NULL, 16);
+			p += 2;
+		} else {
+			id[k++] = *p;
+		}
+		if (k + 1 >= sizeof(id))
+			return NULL;
+	}
+	id[k] = '\0';
+	for (size_t i = 0; i < s->nparts; i++) {
+		const struct qm_web_inline *pt = &s->parts[i];
+
+		if (!pt->cid || !*pt->cid || strcmp(pt->cid, id) != 0)
+			continue;
+		return pt->type && in_list(types, pt->type) ? pt : NULL;
+	}
+	return NULL;
+}
+
+/* src="data:TYPE;base64,..." of part pt. */
+static void put_inline(struct san *s, const struct qm_web_inline *pt)
+{
+	struct qm_buf b64;
+
+	qm_buf_init(&b64, s->out->max ? s->out->max : (size_t)64 << 20);
+	if (s->rc == QM_OK)
+		s->rc = qm_b64_encode(pt->data, pt->len, &b64, s->err);
+	puts_(s, " src=\"data:");
+	puts_(s, pt->type);
+	puts_(s, ";base64,");
+	if (b64.len)
+		put(s, (const char *)b64.data, b64.len);
+	puts_(s, "\"");
+	qm_buf_free(&b64);
+}
+
 /* True when an inline style can do nothing but change looks. */
 static int style_ok(const char *css)
 {
@@ -510,7 +570,8 @@ static void start_tag(struct san *s, const char *tag)
 			if (strcmp(list[k].name, "src") == 0) {
 				decode_value(list[k].raw, list[k].rawlen, s->value,
 				             sizeof(s->value));
-				if (src_ok(s->value, s->remote))
+				if (src_ok(s->value, s->remote) ||
+				    cid_part(s, s->value))
 					have_src = 1;
 			}
 		if (!have_src) {
@@ -541,6 +602,9 @@ static void start_tag(struct san *s, const char *tag)
 			else if (strcmp(an, "src") == 0 && strcmp(tag, "img") == 0 &&
 			         src_ok(url, s->remote))
 				put_attr(s, "src", url);
+			else if (strcmp(an, "src") == 0 &&
+			         strcmp(tag, "img") == 0 && cid_part(s, av))
+				put_inline(s, cid_part(s, av));
 		} else if (strcmp(an, "style") == 0) {
 			if (style_ok(av))
 				put_attr(s, "style", av);
@@ -578,6 +642,16 @@ enum qm_err qm_web_html_sanitize(const char *html, size_t len,
                                  int remote_images, struct qm_buf *out,
                                  struct qm_error *err)
 {
+	return qm_web_html_sanitize_parts(html, len, remote_images, NULL, 0,
+	                                  out, err);
+}
+
+enum qm_err qm_web_html_sanitize_parts(const char *html, size_t len,
+                                       int remote_images,
+                                       const struct qm_web_inline *parts,
+                                       size_t nparts, struct qm_buf *out,
+                                       struct qm_error *err)
+{
 	struct san *s;
 	enum qm_err rc;
 
@@ -592,6 +666,8 @@ enum qm_err qm_web_html_sanitize(const char *html, size_t len,
 	s->p = html;
 	s->len = len;
 	s->remote = remote_images;
+	s->parts = parts;
+	s->nparts = nparts;
 	s->out = out;
 	s->err = err;
 	while (s->i < s->len && s->rc == QM_OK) {

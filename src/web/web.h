@@ -85,4 +85,35 @@ QM_NODISCARD enum qm_err qm_web_html_sanitize(const char *html, size_t len,
                                               struct qm_buf *out,
                                               struct qm_error *err);
 
+/* One part of the message being shown that its HTML may name with a
+ * cid: URL (borrowed): its Content-ID (no angle brackets), type, bytes. */
+struct qm_web_inline {
+	const char *cid;
+	const char *type;
+	const unsigned char *data;
+	size_t len;
+};
+
+/*
+ * qm_web_html_sanitize, and an img whose src is cid:ID shows part ID of
+ * parts (the message's own parts, nothing else) in place, as a data: URL,
+ * when the part is an image (png, gif, jpeg, webp); any other cid: image
+ * is dropped as a remote one is.
+ */
+QM_NODISCARD enum qm_err
+qm_web_html_sanitize_parts(const char *html, size_t len, int remote_images,
+                           const struct qm_web_inline *parts, size_t nparts,
+                           struct qm_buf *out, struct qm_error *err);
+
+/*
+ * The HTML body of a message being composed (the rich-text editor's, or a
+ * file's), never trusted: sanitised as the reader would show it (remote
+ * images dropped) into clean, and, when text is not NULL, the text part
+ * derived from what was kept appended to text. Make both secure.
+ */
+QM_NODISCARD enum qm_err qm_web_compose_html(const char *html, size_t len,
+                                             struct qm_buf *clean,
+                                             struct qm_buf *text,
+                                             struct qm_error *err);
+
 #endif /* QM_WEB_H */

@@ -185,6 +185,58 @@ static int cmd_xss(void)
 	return n;
 }
 
+/* A plain HTML mail for bob whose images are cid: references: one to its
+ * own image part (shown in place), one to its own text part and one to a
+ * part it does not have (both refused), and a remote one (never loaded). */
+static int cmd_cid(void)
+{
+	static const char png[] =
+	    "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAgCAIAAAAt/+nTAAAAwUlEQVR42u3X0UYDYB"
+	    "iH8V3Jc7xrSmaSSWZmJplJkklmJplJZjJJkswk2QU819TRDna4vqMd7s93+Hi9v6PX"
+	    "V/mz+u/jXJrSkrZ0pCsXcmmxv5ehjGQsD/IoE5mW+3f5kE/5kqWs5Ft+yn1Dztzdqh"
+	    "JAAAEEEMBeAI7kWGpSlxM5dZsWB/WkL1dyLTdyKwO5K/dP8iwzmcuLLORV3sr9r6zd"
+	    "3arUBxBAAAEEsB8glziAAAIIIP+BXOIAAggggIMFbABch01E/WGGNQAAAABJRU5Erk"
+	    "Jggg==\r\n";
+	struct qm_buf msg;
+	int have, r;
+
+	have = qmt_mail_files(&w.mail, W_BOB, NULL, NULL, 0);
+	qm_buf_init(&msg, 65536);
+	if (qm_buf_appendf(
+	        &msg, NULL,
+	        "From: Newsletter <news@example.net>\r\n"
+	        "To: bob@qmail.test\r\n"
+	        "Subject: Inline logo\r\n"
+	        "Date: Fri, 27 Nov 2026 11:00:00 +0000\r\n"
+	        "Message-ID: <cid-1@example.net>\r\n"
+	        "MIME-Version: 1.0\r\n"
+	        "Content-Type: multipart/related; boundary=\"XR\"\r\n\r\n"
+	        "--XR\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	        "<html><body><p>Our logo: <img id=\"own\" alt=\"logo\" "
+	        "src=\"cid:logo@example.net\"></p>"
+	        "<p><img id=\"text\" alt=\"not an image\" "
+	        "src=\"cid:notes@example.net\">"
+	        "<img id=\"gone\" alt=\"another message\" "
+	        "src=\"cid:elsewhere@example.net\">"
+	        "<img id=\"remote\" alt=\"remote\" "
+	        "src=\"https://tracker.example.net/t.png\"></p>"
+	        "</body></html>\r\n"
+	        "--XR\r\nContent-Type: image/png\r\n"
+	        "Content-ID: <logo@example.net>\r\n"
+	        "Content-Transfer-Encoding: base64\r\n\r\n%s"
+	        "--XR\r\nContent-Type: text/plain\r\n"
+	        "Content-ID: <notes@example.net>\r\n\r\nnot an image\r\n"
+	        "--XR--\r\n",
+	        png) != QM_OK)
+		r = -1;
+	else
+		r = msg.data ? deliver((const char *)msg.data) : -1;
+	qm_buf_free(&msg);
+	if (r != 0)
+		return -1;
+	return qmt_mail_wait_files(&w.mail, W_BOB, NULL, have + 1, 60000);
+}
+
 static int cmd_tamper(void)
 {
 	char paths[200][512];
@@ -613,6 +665,8 @@ int main(void)
 			r = cmd_eve(0);
 		else if (strcmp(line, "xss") == 0)
 			r = cmd_xss();
+		else if (strcmp(line, "cid") == 0)
+			r = cmd_cid();
 		else if (strcmp(line, "folders") == 0)
 			r = cmd_folders();
 		else if (strncmp(line, "flags ", 6) == 0 ||

@@ -16,6 +16,8 @@ import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
 import { state } from './app.js';
 import { replyTo } from './mail.js';
 import { draftToOpen } from './settings.js';
+import { richEditor } from './richtext.js';
+import { loadIdentities } from './identity.js';
 
 const LEVEL_NAMES = { 1: 'Level 1 — one-time pad (QKD)', 2: 'Level 2 — QKD + AES-256', 3: 'Level 3 — post-quantum', 4: 'Level 4 — classical' };
 
@@ -49,6 +51,15 @@ export async function showCompose(root, kind, id) {
   const sendBtn = h('button', { type: 'submit', class: 'btn primary', id: 'send-btn' }, 'Send');
   // who would get an ordinary, unencrypted copy (and whether a floor forbids it)
   const plainNotice = h('div', { class: 'notice plain', id: 'plain-notice', role: 'status', 'aria-live': 'polite', hidden: true });
+  // rich text (sanitised by the server before it is sent) or plain; the
+  // From identity (shown when the account has more than one) and its
+  // signature, swapped in the body when another is chosen
+  const ed = richEditor(body);
+  const fromSel = h('select', { id: 'from-identity' });
+  const fromField = field('From address', fromSel, 'Sent with this account\'s keys; a reply goes from the address the message was sent to.');
+  fromField.hidden = true;
+  const msgField = field('Message', body);
+  msgField.insertBefore(ed.el, body);
   const SUBJECT_HINT = 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".';
   const subjectField = field('Subject', subject, SUBJECT_HINT);
 
@@ -79,6 +90,8 @@ export async function showCompose(root, kind, id) {
       }
     }
     body.value = quote(m);
+    c.quoted = body.value;
+    c.replyFrom = kind === 'forward' ? '' : ((m.reply && m.reply.from) || '');
     if (m.security && m.security.level) { c.level = m.security.level; c.chosen = true; }
   }
 
@@ -171,6 +184,19 @@ export async function showCompose(root, kind, id) {
   }
   body.addEventListener('input', recheck);
   acct.addEventListener('change', recheck);
+  let idents = [];
+  async function loadFrom(prefer) {
+    idents = await loadIdentities(acct.value);
+    const pick = idents.find((i) => prefer && i.address.toLowerCase() === prefer.toLowerCase()) || idents.find((i) => i.default) || idents[0];
+    mount(fromSel, idents.map((i) => h('option', { value: i.address, selected: i === pick ? true : null }, i.name ? `${i.name} <${i.address}>` : i.address)));
+    fromField.hidden = idents.length < 2;
+    if (kind !== 'draft') ed.setSignature(pick ? pick.signature : '', c.quoted);
+  }
+  fromSel.addEventListener('change', () => {
+    const i = idents.find((x) => x.address === fromSel.value);
+    ed.setSignature(i ? i.signature : '', c.quoted);
+  });
+  acct.addEventListener('change', () => loadFrom(''));
 
   function renderUploads() {
     mount(attList, c.uploads.map((u) => h('li', {},
@@ -202,11 +228,13 @@ export async function showCompose(root, kind, id) {
   drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
 
   function payload() {
-    return { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), subject: subject.value, text: body.value, uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
+    return { account: acct.value, from: fromSel.value || null, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), subject: subject.value, text: ed.text(), uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
   }
   // only the button that said "unencrypted" asks for plain, for those named
   function sendPayload() {
     const p = payload();
+    // rich text: the HTML goes, the server makes the text part from it
+    if (ed.rich) { p.html = ed.value().html; p.text = ''; }
     if (c.plainTo.length) { p.allow_plain = true; p.plain_to = c.plainTo; }
     if (c.plain && c.plain.all) p.level = null;
     return p;
@@ -234,7 +262,7 @@ export async function showCompose(root, kind, id) {
   const AUTOSAVE_MS = 4000;
   const autosave = () => {
     clearTimeout(c.autoTimer);
-    if (!(to.value.trim() || subject.value.trim() || body.value.trim())) return;
+    if (!(to.value.trim() || subject.value.trim() || ed.text().trim())) return;
     c.autoTimer = setTimeout(() => saveDraft(true), AUTOSAVE_MS);
   };
   // Discard: a draft this form made on its own goes again
@@ -253,7 +281,7 @@ export async function showCompose(root, kind, id) {
     state.accounts.length > 1 ? field('From', acct) : null,
     field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
     subjectField,
-    field('Message', body), suggest, drop, attList, plainNotice, levels, needed, notice, status,
+    fromField, msgField, suggest, drop, attList, plainNotice, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
       h('a', { class: 'btn ghost', href: '#/mail/INBOX', onclick: discard }, 'Discard')));
@@ -288,5 +316,6 @@ export async function showCompose(root, kind, id) {
   });
   mount(root, form);
   (to.value ? body : to).focus();
+  loadFrom(c.replyFrom || '').then(() => { if (to.value) body.setSelectionRange(0, 0); });
   checkLevels();
 }

@@ -4,6 +4,7 @@
 import { api, qs } from './api.js';
 import { h, mount, toast, field, fmtDate } from './ui.js';
 import { state, loadAccounts } from './app.js';
+import { identitiesBox } from './identity.js';
 
 const LEVELS = [[1, 'Level 1 — one-time pad (QKD)'], [2, 'Level 2 — QKD + AES-256'], [3, 'Level 3 — post-quantum'], [4, 'Level 4 — classical']];
 
@@ -208,7 +209,7 @@ export async function showSettings(root) {
     h('ul', { class: 'plain' }, (accts.accounts || []).map((a) => {
       const out = h('div', { 'aria-live': 'polite' });
       const f = accountForm(a, null);
-      const det = h('details', { dataset: { account: a.address } }, h('summary', {}, `${a.address}${a.name ? ` (${a.name})` : ''}`), f.box,
+      const det = h('details', { dataset: { account: a.address } }, h('summary', {}, `${a.address}${a.name ? ` (${a.name})` : ''}`), f.box, identitiesBox(a),
         h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'btn primary', onclick: async () => {
             mount(out);

@@ -284,6 +284,56 @@ static void test_list_marks_headers_only(void **state)
 	free(out);
 }
 
+/* `qmail identity`: add with name, signature and default, list, remove;
+ * the account's own address stays; `send --from` an address that is no
+ * identity is refused before anything is queued (issue 15). */
+static void test_identity_cli(void **state)
+{
+	struct qm_store_identity id;
+	struct qm_client_opts o;
+	struct qm_client *c = NULL;
+	struct qm_error e;
+	char *out = NULL;
+
+	(void)state;
+	assert_int_equal(qm(&out, "identity", "add", "work@example.org",
+	                    "--name", "Bob at Work", "--signature",
+	                    "Bob\nWork phone", "--default", NULL),
+	                 0);
+	free(out);
+	assert_int_equal(qm(&out, "identity", "list", NULL), 0);
+	assert_non_null(strstr(out, "work@example.org (default)\tBob at Work"
+	                            "\tsignature: several lines"));
+	assert_non_null(strstr(out, ADDR "\t-\tsignature: -"));
+	free(out);
+	/* a name beside the address, the own address removed: refused */
+	assert_int_not_equal(
+	    qm(&out, "identity", "add", "Eve <eve@example.org>", NULL), 0);
+	assert_non_null(strstr(out, "not one e-mail address"));
+	free(out);
+	assert_int_not_equal(qm(&out, "identity", "remove", ADDR, NULL), 0);
+	assert_non_null(strstr(out, "always one of its identities"));
+	free(out);
+	assert_int_not_equal(qm(&out, "send", "--to", "carol@example.org",
+	                        "--from", "nobody@example.org", "--body-file",
+	                        "/dev/null", NULL),
+	                     0);
+	assert_non_null(strstr(out, "not an identity"));
+	free(out);
+	/* what the engine reads: the signature with its line end */
+	memset(&o, 0, sizeof(o));
+	o.home = g_home;
+	assert_int_equal(qm_client_open(&o, &c, &e), QM_OK);
+	assert_int_equal(qm_client_identity_get(c, g_acct, NULL, &id, &e),
+	                 QM_OK);
+	assert_string_equal(id.address, "work@example.org");
+	assert_string_equal(id.signature, "Bob\nWork phone");
+	qm_client_free(&c);
+	assert_int_equal(
+	    qm(&out, "identity", "remove", "work@example.org", NULL), 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(test_set_each),
 	    cmocka_unit_test(test_set_refused),
 	    cmocka_unit_test(test_list_marks_headers_only),
+	    cmocka_unit_test(test_identity_cli),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

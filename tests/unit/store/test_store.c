@@ -190,6 +190,78 @@ static void test_migrate_from_v1(void **state)
 	qmt_rmtree(home);
 }
 
+/* Schema 8: an account of version 7 gets the identity table; its rows
+ * keep their name and signature, the default is one at a time, and they
+ * go with the account. */
+static void test_migrate_identities(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_identity id, *v = NULL;
+	struct qm_store_account a;
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	size_t n = 0;
+	char home[512];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-v7", home, sizeof(home)), 0);
+	o.schema_max = 7;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), 7);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "old@example.org", sizeof(a.address));
+	a.default_level = 3;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	memset(&id, 0, sizeof(id));
+	qm_strlcpy(id.address, "alias@example.org", sizeof(id.address));
+	/* identities arrive in version 8 */
+	assert_int_not_equal(qm_store_identity_put(s, a.id, &id, &e), QM_OK);
+	qm_store_close(&s);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_true(qm_store_schema_version(s) >= 8);
+	qm_strlcpy(id.name, "Ålice at work", sizeof(id.name));
+	qm_strlcpy(id.signature, "Alice\nWork phone 1", sizeof(id.signature));
+	assert_int_equal(qm_store_identity_put(s, a.id, &id, &e), QM_OK);
+	qm_strlcpy(id.address, "b@example.org", sizeof(id.address));
+	id.signature[0] = '\0';
+	assert_int_equal(qm_store_identity_put(s, a.id, &id, &e), QM_OK);
+	/* the same address in another case replaces, not adds */
+	qm_strlcpy(id.address, "B@example.org", sizeof(id.address));
+	qm_strlcpy(id.name, "Bee", sizeof(id.name));
+	assert_int_equal(qm_store_identity_put(s, a.id, &id, &e), QM_OK);
+	assert_int_equal(
+	    qm_store_identity_default(s, a.id, "b@EXAMPLE.org", &e), QM_OK);
+	assert_int_equal(qm_store_identity_list(s, a.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].address, "alias@example.org");
+	assert_string_equal(v[0].name, "Ålice at work");
+	assert_string_equal(v[0].signature, "Alice\nWork phone 1");
+	assert_int_equal(v[0].is_default, 0);
+	assert_string_equal(v[1].address, "B@example.org");
+	assert_string_equal(v[1].name, "Bee");
+	assert_int_equal(v[1].is_default, 1);
+	free(v);
+	v = NULL;
+	assert_int_equal(
+	    qm_store_identity_default(s, a.id, "alias@example.org", &e), QM_OK);
+	assert_int_equal(qm_store_identity_del(s, a.id, "b@example.org", &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_identity_del(s, a.id, "b@example.org", &e),
+	                 QM_ERR_NOTFOUND);
+	assert_int_equal(qm_store_identity_list(s, a.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].is_default, 1);
+	free(v);
+	v = NULL;
+	assert_int_equal(qm_store_account_delete(s, a.id, &e), QM_OK);
+	assert_int_equal(qm_store_identity_list(s, a.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 0);
+	free(v);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
 /* -------------------------------------------------------------- vault */
 
 /* Hashes the database file and its WAL. */
@@ -2332,6 +2404,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_schema_wal, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_migrate_from_v1),
+	    cmocka_unit_test(test_migrate_identities),
 	    cmocka_unit_test_setup_teardown(test_vault, setup, teardown),
 	    cmocka_unit_test(test_vault_kdf_params_stored),
 	    cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),

