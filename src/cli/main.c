@@ -29,7 +29,8 @@ static const char usage_text[] =
     "(gmail, outlook,\n"
     "                   yahoo presets) and their settings (folders synced, "
     "delete, ...)\n"
-    "  contact          add | list | confirm contacts and their SAE IDs\n"
+    "  contact          add | list | confirm contacts and their SAE IDs;\n"
+    "                   import | export them as vCard (also `contacts`)\n"
     "  send             encrypt and send a message at security level 1-4\n"
     "  reply, forward   answer or pass on a message\n"
     "  sync             fetch new mail (IMAP or POP3), decrypt and verify it\n"
@@ -89,7 +90,7 @@ static const struct command commands[] = {
     {"copy", cli_cmd_copy},       {"archive", cli_cmd_archive},
     {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
     {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
-    {"export", cli_cmd_export},
+    {"export", cli_cmd_export},   {"contacts", cli_cmd_contact},
 };
 
 int cli_is_help(const char *arg)

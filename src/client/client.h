@@ -1540,4 +1540,86 @@ qm_client_threads_sort(struct qm_client_threads *t,
  */
 const char *qm_client_subject_base(const char *s, size_t *len, int *reply);
 
+/* ------------------------------------------- contacts as vCard (vcard.c) */
+
+#define QM_CLIENT_VCARD_MAX    (16u << 20) /* largest vCard file read */
+#define QM_CLIENT_VCARD_CARDS  100000u     /* most cards in one file */
+#define QM_CLIENT_VCARD_EMAILS 32          /* most addresses in one card */
+#define QM_CLIENT_VCARD_WHY    16          /* skip reasons kept */
+
+/* One card of a vCard file, as read: its display name (FN, else built
+ * from N; "" when neither) and its e-mail addresses. */
+struct qm_client_vcard {
+	size_t number; /* 1 for the file's first card */
+	char name[QM_STORE_NAMEMAX];
+	char emails[QM_CLIENT_VCARD_EMAILS][QM_STORE_ADDRMAX];
+	size_t n_emails;
+	/* EMAIL values that are no address a contact can have */
+	char bad[QM_CLIENT_VCARD_EMAILS][QM_STORE_ADDRMAX];
+	size_t n_bad;
+	/* NULL, or why the card cannot be read (a static sentence): vCard
+	 * 2.1 quoted-printable or another charset, not UTF-8, a field past
+	 * its maximum, no END:VCARD */
+	const char *refused;
+};
+
+/* Called for each card in file order; a non-zero return stops the
+ * reading and is returned. */
+QM_NODISCARD typedef enum qm_err (*qm_client_vcard_fn)(
+    void *arg, const struct qm_client_vcard *card);
+
+/*
+ * Reads a vCard file (3.0 or 4.0; folded lines, groups, parameters and
+ * escapes as RFC 6350 and RFC 2426 write them) of len bytes and calls fn
+ * for each card. Only FN, N and EMAIL are read; a card with a problem is
+ * passed with its reason in refused. QM_ERR_TOOBIG past
+ * QM_CLIENT_VCARD_MAX bytes or QM_CLIENT_VCARD_CARDS cards, QM_ERR_PARSE
+ * when no card starts, QM_ERR_NOMEM, or what fn returned.
+ */
+QM_NODISCARD enum qm_err qm_client_vcard_parse(const char *data, size_t len,
+                                               qm_client_vcard_fn fn, void *arg,
+                                               struct qm_error *err);
+/* Appends card as vCard 4.0 (FN, one EMAIL per address; escaped, folded
+ * at 75 octets, CRLF) to out. QM_ERR_INVAL without an address, or what
+ * the buffer refuses (QM_ERR_TOOBIG past its maximum). */
+QM_NODISCARD enum qm_err
+qm_client_vcard_write(const struct qm_client_vcard *card, struct qm_buf *out,
+                      struct qm_error *err);
+
+/* What an import did, counted per address (a card may carry several). */
+struct qm_client_vcard_stats {
+	size_t cards;     /* cards read */
+	size_t added;     /* new contacts */
+	size_t updated;   /* existing contacts whose name was set */
+	size_t unchanged; /* existing contacts, nothing to change */
+	size_t skipped;   /* cards or addresses not imported */
+	size_t n_why;     /* the first skipped ones, each with its reason */
+	char why[QM_CLIENT_VCARD_WHY][400];
+};
+
+/*
+ * Imports the vCard file data (len bytes) into the contacts of
+ * account_id: each address becomes a contact with the card's name; a
+ * contact that exists gets the card's name and nothing else (its SAE ID,
+ * confirmation and minimum level stay, and the keyring is never
+ * touched); a contact whose SAE ID was learned and not confirmed, or
+ * that was changed on disk, is skipped with its reason. Needs the vault
+ * unlocked (QM_ERR_LOCKED). *st is filled, also when an error stops the
+ * import part way (what was imported stays); errors as
+ * qm_client_vcard_parse, and the store's.
+ */
+QM_NODISCARD enum qm_err qm_client_contacts_import_vcard(
+    struct qm_client *c, int64_t account_id, const char *data, size_t len,
+    struct qm_client_vcard_stats *st, struct qm_error *err);
+/*
+ * Appends every contact of account_id to out as vCard 4.0 (one card per
+ * contact: FN, its name or else its address, and EMAIL); *n gets the
+ * number of cards. Errors: the store's, QM_ERR_TOOBIG from out.
+ */
+QM_NODISCARD enum qm_err qm_client_contacts_export_vcard(struct qm_client *c,
+                                                         int64_t account_id,
+                                                         struct qm_buf *out,
+                                                         size_t *n,
+                                                         struct qm_error *err);
+
 #endif /* QM_CLIENT_H */

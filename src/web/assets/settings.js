@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Settings, the account wizard (presets, test connection), the keyring,
 // the outbox and the drafts list.
-import { api, qs } from './api.js';
+import { api, qs, uploadTo } from './api.js';
 import { h, mount, toast, field, fmtDate } from './ui.js';
 import { state, loadAccounts } from './app.js';
 
@@ -192,6 +192,31 @@ function limitsSection(limits, root) {
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn primary', onclick: save }, 'Save limits'), h('button', { type: 'button', class: 'btn', onclick: reset }, 'Back to defaults')));
 }
 
+// Import (a .vcf file the user picks) and Export (a download) of the
+// account's contacts as vCard; the engine says what it added and skipped.
+function contactsVcard(root) {
+  const file = h('input', { type: 'file', accept: '.vcf,text/vcard,text/x-vcard', 'aria-label': 'vCard file to import', id: 'vcard-file' });
+  const out = h('div', { 'aria-live': 'polite', id: 'vcard-result' });
+  const imp = async () => {
+    const f = file.files && file.files[0];
+    if (!f) { toast('Choose a .vcf file first', 'error'); return; }
+    mount(out, h('p', { class: 'muted' }, 'Importing...'));
+    try {
+      const r = await uploadTo(`/api/contacts/import${qs({ account: state.account })}`, f);
+      mount(out, h('p', {}, `${r.cards} cards read: ${r.added} contacts added, ${r.updated} names updated, ${r.unchanged} unchanged, ${r.skipped} skipped.`),
+        r.error ? h('p', { class: 'error', role: 'alert' }, `Stopped: ${r.error}`) : null,
+        (r.skipped_why || []).length ? h('ul', { class: 'plain muted' }, r.skipped_why.map((w) => h('li', {}, `Skipped ${w}`))) : null,
+        h('button', { type: 'button', class: 'btn small', onclick: () => showSettings(root) }, 'Show the contacts'));
+    } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+  };
+  return h('div', { class: 'vcard' },
+    h('h3', {}, 'vCard'),
+    h('p', { class: 'muted' }, 'Import a .vcf file exported by Thunderbird, Proton Mail, Google Contacts or Apple Contacts (vCard 3.0 or 4.0). Each address becomes a contact with its name; a contact you have keeps its SAE ID, minimum level and keys.'),
+    h('div', { class: 'inline' }, file, h('button', { type: 'button', class: 'btn', id: 'vcard-import', onclick: imp }, 'Import contacts'),
+      h('a', { class: 'btn', id: 'vcard-export', href: `/api/contacts/export${qs({ account: state.account })}`, download: 'contacts.vcf' }, 'Export contacts (.vcf)')),
+    out);
+}
+
 export async function showSettings(root) {
   const [accts, settings] = await Promise.all([api.get('/api/accounts'), api.get('/api/settings')]);
   const contacts = state.account ? (await api.get(`/api/contacts${qs({ account: state.account })}`)).contacts : [];
@@ -241,7 +266,8 @@ export async function showSettings(root) {
     h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'SAE ID'), h('th', { scope: 'col' }, 'Minimum level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))), h('tbody', {}, rows)),
     h('div', { class: 'inline' }, newAddr, newSae, h('button', { type: 'button', class: 'btn', onclick: async () => {
       try { await api.put(`/api/contacts/${encodeURIComponent(newAddr.value.trim())}${qs({ account: state.account })}`, { sae_id: newSae.value.trim() }); toast('Contact added'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
-    } }, 'Add contact'))));
+    } }, 'Add contact')),
+    contactsVcard(root)));
   // passphrase
   const oldp = h('input', { type: 'password', autocomplete: 'current-password', maxlength: '1024' });
   const newp = h('input', { type: 'password', autocomplete: 'new-password', maxlength: '1024' });
