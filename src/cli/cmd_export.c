@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qmail export: the readable mail, out of the vault into an mbox file or a
- * Maildir (qm_client_export).
+ * Maildir (qm_client_export); qmail import: the other way, an mbox file or
+ * a Maildir into a folder of the vault, as plain mail (qm_client_import).
  */
 #include <stdio.h>
 #include <string.h>
@@ -80,5 +81,78 @@ int cli_cmd_export(struct cli *g, int argc, char **argv)
 		    "%zu not downloaded yet and the mail server could not be "
 		    "reached: run `qmail sync`, then export again\n",
 		    st.not_downloaded);
+	return 0;
+}
+
+static const char import_help[] =
+    "usage: qmail import (--mbox FILE | --maildir DIR) [--account ADDR] "
+    "[--folder F]\n\n"
+    "Files the messages of an mbox file (mboxrd or mboxo, as Thunderbird, "
+    "mutt or `qmail export` write it) or a Maildir (cur/ and new/; the "
+    "flags of each file name kept, messages marked T skipped) into a "
+    "folder kept on this computer, \"" QM_CLIENT_IMPORT_FOLDER "\" unless "
+    "--folder names another (made when missing; a folder of the mail "
+    "server is refused). Imported messages are plain mail: whatever their "
+    "headers say, they never show as encrypted or verified, and no key or "
+    "contact is learned from them. A message whose Message-ID the account "
+    "has already is skipped, so importing the same file twice adds "
+    "nothing.\n";
+
+int cli_cmd_import(struct cli *g, int argc, char **argv)
+{
+	const char *account = NULL, *folder = NULL, *path = NULL;
+	enum qm_client_import_fmt fmt = 0;
+	struct qm_client_import_stats st;
+	struct qm_error e;
+	int64_t id = 0;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(import_help, stdout);
+			return 0;
+		}
+		if ((strcmp(argv[i], "--mbox") == 0 ||
+		     strcmp(argv[i], "--maildir") == 0) &&
+		    i + 1 < argc) {
+			if (path)
+				return cli_usage("import", "give one of --mbox "
+				                           "and --maildir");
+			fmt = argv[i][3] == 'b' ? QM_CLIENT_IMPORT_MBOX
+			                        : QM_CLIENT_IMPORT_MAILDIR;
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			account = argv[++i];
+		else if (strcmp(argv[i], "--folder") == 0 && i + 1 < argc)
+			folder = argv[++i];
+		else
+			return cli_usage("import", "bad argument %s", argv[i]);
+	}
+	if (!path)
+		return cli_usage("import", "import from where? --mbox FILE or "
+		                           "--maildir DIR");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, account, &id)))
+		return rc;
+	qm_error_clear(&e);
+	rc = qm_client_import(g->client, id, folder, fmt, path, cli_progress, g,
+	                      &st, &e);
+	cli_progress_end(g);
+	if (rc) {
+		if (st.added)
+			fprintf(stderr,
+			        "qmail: %zu messages were imported before the "
+			        "failure\n",
+			        st.added);
+		return cli_fail(&e);
+	}
+	printf("imported %zu messages into %s\n", st.added,
+	       cli_safe(folder ? folder : QM_CLIENT_IMPORT_FOLDER));
+	if (st.duplicates)
+		printf("%zu already here (the same Message-ID): skipped\n",
+		       st.duplicates);
+	if (st.skipped)
+		printf("%zu skipped; the first because: %s\n", st.skipped,
+		       cli_safe(st.first_skip));
 	return 0;
 }

@@ -646,6 +646,25 @@ int cli_cmd_contact(struct cli *g, int argc, char **argv)
 	if (strcmp(argv[1], "export") == 0)
 		return contact_export(
 		    g, id, optind + 1 < argc ? argv[optind + 1] : NULL);
+	if (strcmp(argv[1], "suggest") == 0) {
+		struct qm_client_suggestion *sg = NULL;
+		size_t n = 0;
+
+		if (optind + 1 >= argc)
+			return cli_usage("contact suggest", "give the text");
+		if (qm_client_suggest(g->client, id, argv[optind + 1], 0, &sg,
+		                      &n, &e))
+			return cli_fail(&e);
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s%s%s\t%s%zu message%s\n",
+			       cli_safe(sg[i].name), sg[i].name[0] ? " <" : "",
+			       cli_safe(sg[i].address),
+			       sg[i].name[0] ? ">" : "",
+			       sg[i].contact ? "contact, " : "", sg[i].messages,
+			       sg[i].messages == 1 ? "" : "s");
+		free(sg);
+		return 0;
+	}
 	if (strcmp(argv[1], "list") == 0) {
 		struct qm_store_contact *cs = NULL;
 		size_t n = 0;

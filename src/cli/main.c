@@ -44,6 +44,7 @@ static const char usage_text[] =
     "  delete ID        move a message to Trash (from Trash: for good)\n"
     "  search --server  search a folder on the IMAP server\n"
     "  export           readable mail to an mbox file or a Maildir\n"
+    "  import           mail from an mbox file or a Maildir, as plain mail\n"
     "  read ID          show a message (--raw, --save-attachments DIR)\n"
     "  retry ID         try once more to open an unreadable or waiting "
     "message\n"
@@ -91,6 +92,7 @@ static const struct command commands[] = {
     {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
     {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
     {"export", cli_cmd_export},   {"contacts", cli_cmd_contact},
+    {"import", cli_cmd_import},
 };
 
 int cli_is_help(const char *arg)

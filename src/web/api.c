@@ -39,6 +39,8 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/contacts", 1, 0, 0, 1, web_api_contacts_list},
     {R_GET, "/api/contacts/suggest", 1, 0, 0, 1, web_api_contacts_suggest},
     {R_POST, "/api/contacts/import", 1, 0, 1, 1, web_api_contacts_import},
+    {R_POST, "/api/mail/import", 1, 0, 1, 1, web_api_mail_import},
+    {R_GET, "/api/mail/export", 1, 0, 0, 1, web_api_mail_export},
     {R_GET, "/api/contacts/export", 1, 0, 0, 1, web_api_contacts_export},
     {R_PUT, "/api/contacts/*", 1, 0, 0, 1, web_api_contacts_put},
     {R_GET, "/api/keyring", 1, 0, 0, 1, web_api_keyring_list},
@@ -971,113 +973,40 @@ void web_api_contacts_list(struct web_req *r)
 
 void web_api_contacts_suggest(struct web_req *r)
 {
-	struct qm_store_contact *list = NULL;
+	struct qm_client_suggestion *list = NULL;
 	const char *q = web_query(r, "q");
-	size_t n = 0, i, ql, found = 0;
+	struct qm_error e;
+	size_t n = 0, i;
 	int64_t acct;
 	json_t *arr;
 
-	if (!q || strlen(q) > 320) {
+	if (!q || !*q || strlen(q) > 320) {
 		web_reply_error(r, 400, "bad_request",
 		                "q must be 1 to 320 characters.");
 		return;
 	}
 	if (query_account(r, &acct) != 0)
 		return;
-	ql = strlen(q);
-	if (qm_client_contact_list(r->srv->client, acct, &list, &n, NULL) !=
-	    QM_OK)
-		n = 0;
-	arr = json_array();
-	for (i = 0; i < n && arr && found < 10; i++) {
-		if (strncasecmp(list[i].address, q, ql) != 0 &&
-		    strncasecmp(list[i].name, q, ql) != 0 &&
-		    !strcasestr(list[i].address, q))
-			continue;
-		json_array_append_new(
-		    arr, json_pack("{s:o,s:o}", "name", web_jstr(list[i].name),
-		                   "address", web_jstr(list[i].address)));
-		found++;
+	if (qm_client_suggest(r->srv->client, acct, q, 10, &list, &n, &e) !=
+	    QM_OK) {
+		if (e.code == QM_ERR_INVAL) /* only spaces or quotes typed */
+			n = 0;
+		else {
+			web_reply_qm_error(r, &e);
+			return;
+		}
 	}
+	arr = json_array();
+	for (i = 0; i < n && arr; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:o,s:o,s:b,s:I}", "name",
+		                   web_jstr(list[i].name), "address",
+		                   web_jstr(list[i].address), "contact",
+		                   list[i].contact, "messages",
+		                   (json_int_t)list[i].messages));
 	free(list);
 	web_reply_json(r, 200,
 	               arr ? json_pack("{s:o}", "contacts", arr) : NULL);
-}
-
-/* POST /api/contacts/import?account=: the body is a vCard file. */
-void web_api_contacts_import(struct web_req *r)
-{
-	struct qm_client_vcard_stats *st;
-	struct qm_error e;
-	enum qm_err rc;
-	int64_t acct;
-	json_t *why;
-
-	if (query_account(r, &acct) != 0)
-		return;
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		web_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	rc = qm_client_contacts_import_vcard(
-	    r->srv->client, acct,
-	    r->body.data ? (const char *)r->body.data : "", r->body.len, st,
-	    &e);
-	if (rc && !st->cards) {
-		web_reply_qm_error(r, &e);
-		free(st);
-		return;
-	}
-	why = json_array();
-	for (size_t i = 0; i < st->n_why && why; i++)
-		json_array_append_new(why, web_jstr(st->why[i]));
-	web_reply_json(
-	    r, 200,
-	    why ? json_pack(
-	              "{s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "cards",
-	              (json_int_t)st->cards, "added", (json_int_t)st->added,
-	              "updated", (json_int_t)st->updated, "unchanged",
-	              (json_int_t)st->unchanged, "skipped",
-	              (json_int_t)st->skipped, "skipped_why", why, "error",
-	              rc ? web_jstr(qm_error_msg(&e)) : json_null())
-	        : NULL);
-	free(st);
-}
-
-/* GET /api/contacts/export?account=: contacts.vcf, vCard 4.0. */
-void web_api_contacts_export(struct web_req *r)
-{
-	struct qm_error e;
-	struct qm_buf b;
-	int64_t acct;
-	size_t n = 0;
-
-	if (query_account(r, &acct) != 0)
-		return;
-	qm_buf_init(&b, QM_CLIENT_VCARD_MAX);
-	if (qm_client_contacts_export_vcard(r->srv->client, acct, &b, &n, &e) !=
-	    QM_OK) {
-		qm_buf_free(&b);
-		web_reply_qm_error(r, &e);
-		return;
-	}
-	r->reply.raw = malloc(b.len ? b.len : 1);
-	if (!r->reply.raw) {
-		qm_buf_free(&b);
-		web_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	if (b.len)
-		memcpy(r->reply.raw, b.data, b.len);
-	r->reply.raw_len = b.len;
-	r->reply.status = 200;
-	qm_strlcpy(r->reply.ctype, "text/vcard; charset=utf-8",
-	           sizeof(r->reply.ctype));
-	qm_strlcpy(r->reply.disposition,
-	           "attachment; filename=\"contacts.vcf\"",
-	           sizeof(r->reply.disposition));
-	qm_buf_free(&b);
 }
 
 void web_api_contacts_put(struct web_req *r)

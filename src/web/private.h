@@ -330,6 +330,8 @@ void web_api_contacts_put(struct web_req *r);
 void web_api_contacts_suggest(struct web_req *r);
 void web_api_contacts_import(struct web_req *r);
 void web_api_contacts_export(struct web_req *r);
+void web_api_mail_import(struct web_req *r);
+void web_api_mail_export(struct web_req *r);
 void web_api_keyring_list(struct web_req *r);
 void web_api_keyring_import(struct web_req *r);
 void web_api_keyring_export(struct web_req *r);

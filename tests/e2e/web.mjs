@@ -16,7 +16,8 @@
 // with the engine's words) and the mark of a message whose body is not
 // downloaded yet, and plain mail to someone without QMail (the compose
 // notice, the "Send unencrypted" button, the invitation setting, the
-// plain copy bob reads). Writes screenshots of
+// plain copy bob reads), address autocomplete from past correspondents
+// and contacts imported and exported as vCard. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -225,7 +226,7 @@ async function main() {
       if (level === 1) {
         // address autocomplete from the contacts
         await A.getByLabel('To', { exact: true }).pressSequentially('bo');
-        await A.waitForFunction((addr) => [...document.querySelectorAll('#addr-suggest option')].some((o) => o.value.includes(addr)), w.bob_addr, { timeout: T });
+        await A.waitForFunction((addr) => [...document.querySelectorAll('#addr-suggest [role="option"]')].some((o) => o.textContent.includes(addr)), w.bob_addr, { timeout: T });
       }
       await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
       await A.getByLabel('Subject', { exact: true }).fill(subject);
@@ -881,6 +882,53 @@ async function main() {
     await A.getByRole('button', { name: 'Accept new key' }).click();
     await A.locator('p.trust-verified').waitFor({ timeout: T });
     log('safety numbers ok');
+
+    // ---- address autocomplete from past correspondents (issue 15): bob
+    // types "mall" in To; mallory, who wrote him (the XSS corpus) and is no
+    // contact of his, is offered with her message count and picked by the
+    // keyboard. Then contacts as vCard: a .vcf file uploaded in Settings
+    // adds a contact (offered first, marked contact), and the export
+    // downloads it back.
+    const bobContacts = await B.evaluate(async (id) => (await (await fetch(`/api/contacts?account=${id}`)).json()).contacts, bobAcct.id);
+    check(!bobContacts.some((x) => x.address === 'mallory@example.net'), 'mallory is already a contact of bob');
+    await B.evaluate(() => { location.hash = '#/compose'; });
+    await B.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+    const bTo = B.getByLabel('To', { exact: true });
+    await bTo.click();
+    await bTo.pressSequentially('mall', { delay: 30 });
+    const sugList = B.locator('#addr-suggest');
+    const malOpt = sugList.getByRole('option').filter({ hasText: 'mallory@example.net' });
+    await malOpt.waitFor({ timeout: T });
+    check(/message/.test(await malOpt.textContent()) && !/contact/.test(await malOpt.textContent()), `the suggestion reads: ${await malOpt.textContent()}`);
+    check(await bTo.getAttribute('aria-expanded') === 'true', 'the To field does not say its list is open');
+    await shot(B, 'autocomplete.png');
+    await bTo.press('ArrowDown');
+    check(await malOpt.getAttribute('aria-selected') === 'true', 'ArrowDown did not select the suggestion');
+    await bTo.press('Enter');
+    check(await bTo.inputValue() === 'mallory@example.net, ', `To after the pick: ${await bTo.inputValue()}`);
+    check(await sugList.isHidden(), 'the suggestions stay open after the pick');
+    // vCard: import a card with two addresses, one of them in To next
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    const vfile = B.locator('#vcard-file');
+    await vfile.waitFor({ timeout: T });
+    await vfile.setInputFiles({ name: 'friends.vcf', mimeType: 'text/vcard',
+      buffer: Buffer.from('BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zimmer;Zoe;;;\r\nFN:Zoe Zimmer\r\nitem1.EMAIL;TYPE=INTERNET:zoe@example.org\r\nEMAIL;TYPE=WORK:zoe@work.exa\r\n mple\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:2.1\r\nFN;ENCODING=QUOTED-PRINTABLE:J=F6rg\r\nEMAIL:j@example.org\r\nEND:VCARD\r\n') });
+    await B.locator('#vcard-import').click();
+    const vres = B.locator('#vcard-result');
+    await vres.filter({ hasText: 'cards read' }).waitFor({ timeout: T });
+    const vtext = await vres.textContent();
+    check(vtext.includes('2 cards read: 2 contacts added') && vtext.includes('1 skipped') && vtext.includes('quoted-printable'), `the import says: ${vtext}`);
+    const vcf = await B.evaluate(async (href) => { const r = await fetch(href); return { type: r.headers.get('content-type'), disp: r.headers.get('content-disposition'), text: await r.text() }; }, await B.locator('#vcard-export').getAttribute('href'));
+    check(vcf.type.startsWith('text/vcard') && /contacts\.vcf/.test(vcf.disp) && vcf.text.includes('VERSION:4.0\r\n') && vcf.text.includes('FN:Zoe Zimmer\r\nEMAIL:zoe@work.example\r\n'), `the export: ${JSON.stringify(vcf)}`);
+    await B.evaluate(() => { location.hash = '#/compose'; });
+    await B.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+    await B.getByLabel('To', { exact: true }).pressSequentially('zoe', { delay: 30 });
+    const zoeOpt = sugList.getByRole('option').first();
+    await zoeOpt.filter({ hasText: 'Zoe Zimmer' }).waitFor({ timeout: T });
+    check(/contact/.test(await zoeOpt.textContent()), `the first suggestion for zoe: ${await zoeOpt.textContent()}`);
+    await zoeOpt.click();
+    check(/^Zoe Zimmer <zoe@(example\.org|work\.example)>, $/.test(await B.getByLabel('To', { exact: true }).inputValue()), 'the picked contact is not in Name <addr> form');
+    log('autocomplete and vCard ok');
 
     // ---- the eavesdropping alarm
     await env.cmd('eve on');
