@@ -255,7 +255,7 @@ static int vc_addr_ok(const char *a)
 /* The parser's state: the card being read. */
 struct vc_state {
 	struct qm_client_vcard card;
-	char fn[QM_STORE_NAMEMAX], n[QM_STORE_NAMEMAX];
+	char fn[VC_VALUE], n[QM_STORE_NAMEMAX]; /* fn: checked at the end */
 	int in_card;
 };
 
@@ -327,8 +327,7 @@ static void vc_property(struct vc_state *st, struct vc_line *l)
 	}
 	if (fn) {
 		vc_unescape(l->value, 0);
-		if (qm_strlcpy(st->fn, vc_trim(l->value), sizeof(st->fn)))
-			vc_refuse(st, "its name is longer than a contact's");
+		qm_strlcpy(st->fn, vc_trim(l->value), sizeof(st->fn));
 	} else if (n)
 		vc_name_of_n(l->value, st->n, sizeof(st->n));
 	else
@@ -336,14 +335,17 @@ static void vc_property(struct vc_state *st, struct vc_line *l)
 }
 
 /* The card's name: FN, else from N; none when it is one of its own
- * addresses (a card written for an address without a name). */
+ * addresses (a card written for an address without a name, which may be
+ * longer than a name may be). */
 static void vc_card_name(struct vc_state *st)
 {
-	qm_strlcpy(st->card.name, st->fn[0] ? st->fn : st->n,
-	           sizeof(st->card.name));
+	const char *name = st->fn[0] ? st->fn : st->n;
+
 	for (size_t i = 0; i < st->card.n_emails; i++)
-		if (strcasecmp(st->card.name, st->card.emails[i]) == 0)
-			st->card.name[0] = '\0';
+		if (strcasecmp(name, st->card.emails[i]) == 0)
+			name = "";
+	if (qm_strlcpy(st->card.name, name, sizeof(st->card.name)))
+		vc_refuse(st, "its name is longer than a contact's");
 }
 
 enum qm_err qm_client_vcard_parse(const char *data, size_t len,

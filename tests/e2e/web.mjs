@@ -17,7 +17,8 @@
 // downloaded yet, and plain mail to someone without QMail (the compose
 // notice, the "Send unencrypted" button, the invitation setting, the
 // plain copy bob reads), address autocomplete from past correspondents
-// and contacts imported and exported as vCard. Writes screenshots of
+// contacts imported and exported as vCard, and an mbox imported (as plain
+// mail) and a folder exported in Settings. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -929,6 +930,34 @@ async function main() {
     await zoeOpt.click();
     check(/^Zoe Zimmer <zoe@(example\.org|work\.example)>, $/.test(await B.getByLabel('To', { exact: true }).inputValue()), 'the picked contact is not in Name <addr> form');
     log('autocomplete and vCard ok');
+    // mail in and out: an mbox uploaded in Settings is filed in a local
+    // folder as plain mail, even the message that claims to be a level-1
+    // QMail message; a second upload adds nothing; the folder downloads
+    // back as an mbox holding it
+    const mbox = 'From x@example.net Sat Nov 28 10:00:00 2026\nFrom: Imp <imp@example.net>\nTo: bob@qmail.test\nSubject: Imported claim\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <claim-e2e@example.net>\nX-QKD-Security-Level: 1\nX-QKD-Sender-SAE: SAE_A\n\nIMPORT-E2E-MARKER\n>From the past\n\n';
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    await B.locator('#mbox-file').waitFor({ timeout: T });
+    for (const round of [1, 2]) {
+      await B.locator('#mbox-file').setInputFiles({ name: 'old.mbox', mimeType: 'application/mbox', buffer: Buffer.from(mbox) });
+      await B.locator('#import-folder').fill('Old mail');
+      await B.locator('#mbox-import').click();
+      const mres = B.locator('#mbox-result');
+      await mres.filter({ hasText: 'imported into' }).waitFor({ timeout: T });
+      const mtext = await mres.textContent();
+      check(round === 1 ? mtext.startsWith('1 messages imported into Old mail') : mtext.includes('0 messages imported') && mtext.includes('1 already here'), `import ${round} says: ${mtext}`);
+    }
+    await B.locator('section[aria-labelledby="s-data"]').screenshot({ path: join(SHOTS, 'import-export.png') });
+    await B.evaluate(() => { location.hash = '#/mail/Old%20mail'; });
+    const impRow = B.locator('#rows li.row').filter({ hasText: 'Imported claim' });
+    await impRow.waitFor({ timeout: T });
+    check(await impRow.locator('.badge-plain').count() === 1, 'the imported message is not shown as plain');
+    await impRow.click();
+    await B.locator('#reader h2.subject').filter({ hasText: 'Imported claim' }).waitFor({ timeout: T });
+    check((await B.locator('#reader pre.text').first().textContent()).includes('From the past'), 'the >From line was not unescaped');
+    check(await B.locator('#reader .badge-l1, #reader .signer-verified').count() === 0 && await B.locator('#reader .badge-plain').count() >= 1, 'the imported message shows as verified or level 1, or not as plain');
+    const mb = await B.evaluate(async (acct) => { const r = await fetch(`/api/mail/export?account=${acct}&folder=Old%20mail`); return { type: r.headers.get('content-type'), text: await r.text() }; }, bobAcct.id);
+    check(mb.type.startsWith('application/mbox') && mb.text.startsWith('From imp@example.net ') && mb.text.includes('IMPORT-E2E-MARKER') && mb.text.includes('\n>From the past\n'), `the mbox download: ${JSON.stringify(mb).slice(0, 400)}`);
+    log('mbox import and export ok');
 
     // ---- the eavesdropping alarm
     await env.cmd('eve on');

@@ -217,6 +217,38 @@ function contactsVcard(root) {
     out);
 }
 
+// Export a folder as an mbox download; import an mbox file the user picks
+// into a folder kept on this computer (as plain mail, engine's words).
+function mailData() {
+  const folders = (state.folders || []).filter((f) => f.selectable);
+  const from = h('select', { id: 'export-folder' }, (folders.length ? folders : [{ name: 'INBOX', display: 'Inbox' }]).map((f) => h('option', { value: f.name }, f.display || f.name)));
+  const link = h('a', { class: 'btn', id: 'mail-export', download: '' }, 'Export as mbox');
+  const setLink = () => { link.href = `/api/mail/export${qs({ account: state.account, folder: from.value })}`; link.setAttribute('download', `${from.value.replace(/[^A-Za-z0-9.-]/g, '_')}.mbox`); };
+  from.addEventListener('change', setLink);
+  setLink();
+  const file = h('input', { type: 'file', accept: '.mbox,.mbx,application/mbox,text/plain', id: 'mbox-file', 'aria-label': 'mbox file to import' });
+  const into = h('input', { type: 'text', id: 'import-folder', value: 'Imported', maxlength: '200' });
+  const out = h('div', { 'aria-live': 'polite', id: 'mbox-result' });
+  const imp = async () => {
+    const f = file.files && file.files[0];
+    if (!f) { toast('Choose an mbox file first', 'error'); return; }
+    mount(out, h('p', { class: 'muted' }, 'Importing...'));
+    try {
+      const r = await uploadTo(`/api/mail/import${qs({ account: state.account, folder: into.value.trim() })}`, f,
+        (p) => mount(out, h('p', { class: 'muted' }, `Uploading... ${Math.round(p * 100)}%`)));
+      mount(out, h('p', {}, `${r.added} messages imported into ${r.folder}` + (r.duplicates ? `, ${r.duplicates} already here (skipped)` : '') + (r.skipped ? `, ${r.skipped} skipped: ${r.first_skip}` : '') + '.'),
+        r.error ? h('p', { class: 'error', role: 'alert' }, `Stopped: ${r.error}`) : null,
+        h('a', { class: 'btn small', href: `#/mail/${encodeURIComponent(r.folder)}` }, `Open ${r.folder}`));
+    } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+  };
+  return h('section', { class: 'card', 'aria-labelledby': 's-data' }, h('h2', { id: 's-data' }, 'Your mail: export and import'),
+    h('p', { class: 'muted' }, 'An export is the readable mail of a folder as one mbox file, for any mail program or a backup. It is NOT encrypted: keep it as safe as the mail itself. Level-1 and level-2 messages cannot be decrypted again once read, so an export is their only copy outside QMail.'),
+    h('div', { class: 'inline' }, field('Folder', from), link),
+    h('p', { class: 'muted' }, 'An import files the messages of an mbox file (Thunderbird, mutt, another QMail) into a folder kept on this computer. They are ordinary mail: never shown as encrypted or verified, whatever they say. Messages already here are skipped. For large files or a Maildir, use `qmail import`.'),
+    h('div', { class: 'inline' }, file, field('Into folder', into), h('button', { type: 'button', class: 'btn', id: 'mbox-import', onclick: imp }, 'Import mbox')),
+    out);
+}
+
 export async function showSettings(root) {
   const [accts, settings] = await Promise.all([api.get('/api/accounts'), api.get('/api/settings')]);
   const contacts = state.account ? (await api.get(`/api/contacts${qs({ account: state.account })}`)).contacts : [];
@@ -268,6 +300,8 @@ export async function showSettings(root) {
       try { await api.put(`/api/contacts/${encodeURIComponent(newAddr.value.trim())}${qs({ account: state.account })}`, { sae_id: newSae.value.trim() }); toast('Contact added'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
     } }, 'Add contact')),
     contactsVcard(root)));
+  // your mail out and in
+  sections.push(mailData());
   // passphrase
   const oldp = h('input', { type: 'password', autocomplete: 'current-password', maxlength: '1024' });
   const newp = h('input', { type: 'password', autocomplete: 'new-password', maxlength: '1024' });
