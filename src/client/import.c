@@ -24,8 +24,8 @@
 
 #include <sodium.h>
 
-#define IMPORT_BUF   65536 /* bytes read from an mbox at a time */
-#define IMPORT_BATCH 100   /* messages per store transaction */
+#define IMPORT_BUF   65536    /* bytes read from an mbox at a time */
+#define IMPORT_BATCH 100      /* messages per store transaction */
 #define IMPORT_FILES 1000000u /* most files in one Maildir */
 
 /* What one import carries from message to message. */
@@ -42,8 +42,7 @@ struct imp {
 static void imp_skip(struct imp *im, const char *why)
 {
 	if (!im->st->skipped++)
-		qm_strlcpy(im->st->first_skip, why,
-		           sizeof(im->st->first_skip));
+		qm_strlcpy(im->st->first_skip, why, sizeof(im->st->first_skip));
 }
 
 /* The flags an mbox writer keeps in Status and X-Status headers. */
@@ -127,11 +126,11 @@ static enum qm_err imp_one(struct imp *im, const unsigned char *mime,
 	m.account_id = im->acct;
 	m.folder = im->folder;
 	m.message_id = mid;
-	m.from_addr = mc->hdrs.from && client_addr_bare(mc->hdrs.from, from,
-	                                                sizeof(from),
-	                                                NULL) == QM_OK
-	                  ? from
-	                  : "";
+	m.from_addr =
+	    mc->hdrs.from && client_addr_bare(mc->hdrs.from, from, sizeof(from),
+	                                      NULL) == QM_OK
+	        ? from
+	        : "";
 	m.to_addrs = mc->hdrs.to ? mc->hdrs.to : "";
 	m.date = client_date_parse(mc->hdrs.date);
 	if (!m.date)
@@ -151,7 +150,8 @@ static enum qm_err imp_one(struct imp *im, const unsigned char *mime,
 	                      NULL, 0, mime, len, mc->text, &id, err);
 	if (rc) {
 		qm_store_tx_rollback(im->c->store);
-		im->st->added -= im->in_tx; /* those went with the transaction */
+		im->st->added -=
+		    im->in_tx; /* those went with the transaction */
 		im->in_tx = 0;
 		goto out;
 	}
@@ -197,8 +197,8 @@ static int rd_fill(struct mbox_rd *r, size_t need)
 	r->len -= r->pos;
 	r->pos = 0;
 	while (r->len < need) {
-		size_t got = fread(r->buf + r->len, 1, sizeof(r->buf) - r->len,
-		                   r->f);
+		size_t got =
+		    fread(r->buf + r->len, 1, sizeof(r->buf) - r->len, r->f);
 
 		if (!got)
 			return ferror(r->f) ? -1 : 0;
@@ -295,8 +295,9 @@ static enum qm_err mbox_read(struct imp *im, FILE *f, uint64_t total,
 	qm_buf_init_secure(&mm.b, QM_CLIENT_MAXMSG);
 	while (!rc) {
 		if (line_start && rd_fill(r, 5) != 0) {
-			rc = qm_error_set(err, QM_ERR_IO, "reading the mbox: %s",
-			                  strerror(errno));
+			rc =
+			    qm_error_set(err, QM_ERR_IO, "reading the mbox: %s",
+			                 strerror(errno));
 			break;
 		}
 		if (!(n = rd_piece(r, &p, &eol)))
@@ -319,9 +320,10 @@ static enum qm_err mbox_read(struct imp *im, FILE *f, uint64_t total,
 				progress(parg, "importing", r->done,
 				         total ? total : r->done);
 		} else if (!mm.open) {
-			rc = qm_error_set(err, QM_ERR_PARSE,
-			                  "this is not an mbox file (it does not "
-			                  "start with a \"From \" line)");
+			rc = qm_error_set(
+			    err, QM_ERR_PARSE,
+			    "this is not an mbox file (it does not "
+			    "start with a \"From \" line)");
 		} else {
 			size_t k = eol ? n - 1 : n, q = 0;
 
@@ -344,7 +346,8 @@ static enum qm_err mbox_read(struct imp *im, FILE *f, uint64_t total,
 			}
 		}
 		if (eol) {
-			prev_blank = line_start && (n == 1 || (n == 2 && p[0] == '\r'));
+			prev_blank =
+			    line_start && (n == 1 || (n == 2 && p[0] == '\r'));
 			line_start = 1;
 			if (skip_line)
 				skip_line = 0;
@@ -381,13 +384,26 @@ static unsigned maildir_flags(const char *name, int is_new, int *trashed)
 		return 0;
 	for (const char *p = info + 3; *p; p++)
 		switch (*p) {
-		case 'S': f |= QM_FLAG_SEEN; break;
-		case 'R': f |= QM_FLAG_ANSWERED; break;
-		case 'F': f |= QM_FLAG_FLAGGED; break;
-		case 'D': f |= QM_FLAG_DRAFT; break;
-		case 'P': f |= QM_FLAG_FORWARDED; break;
-		case 'T': *trashed = 1; break;
-		default: break;
+		case 'S':
+			f |= QM_FLAG_SEEN;
+			break;
+		case 'R':
+			f |= QM_FLAG_ANSWERED;
+			break;
+		case 'F':
+			f |= QM_FLAG_FLAGGED;
+			break;
+		case 'D':
+			f |= QM_FLAG_DRAFT;
+			break;
+		case 'P':
+			f |= QM_FLAG_FORWARDED;
+			break;
+		case 'T':
+			*trashed = 1;
+			break;
+		default:
+			break;
 		}
 	return f;
 }
@@ -404,10 +420,10 @@ static enum qm_err list_files(const char *dir, char ***out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if (!d)
-		return errno == ENOENT ? QM_OK
-		                       : qm_error_set(err, QM_ERR_IO,
-		                                      "cannot open %s: %s", dir,
-		                                      strerror(errno));
+		return errno == ENOENT
+		           ? QM_OK
+		           : qm_error_set(err, QM_ERR_IO, "cannot open %s: %s",
+		                          dir, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -457,8 +473,8 @@ static enum qm_err to_crlf(const struct qm_buf *in, struct qm_buf *out,
 }
 
 /* One file of a Maildir. */
-static enum qm_err maildir_one(struct imp *im, const char *path,
-                               unsigned flags, struct qm_error *err)
+static enum qm_err maildir_one(struct imp *im, const char *path, unsigned flags,
+                               struct qm_error *err)
 {
 	struct qm_buf raw, crlf;
 	struct qm_error e;
@@ -492,8 +508,8 @@ static enum qm_err maildir_read(struct imp *im, const char *path,
 	enum qm_err rc = QM_OK;
 
 	if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return qm_error_set(err, QM_ERR_NOTFOUND,
-		                    "%s is not a folder", path);
+		return qm_error_set(err, QM_ERR_NOTFOUND, "%s is not a folder",
+		                    path);
 	for (int k = 0; k < 2 && !rc; k++) {
 		if (asprintf(&sub[k], "%s/%s", path, k ? "new" : "cur") < 0) {
 			sub[k] = NULL;
@@ -514,8 +530,8 @@ static enum qm_err maildir_read(struct imp *im, const char *path,
 
 			if (trashed)
 				imp_skip(im, "a message marked deleted (T)");
-			else if (asprintf(&file, "%s/%s", sub[k],
-			                  names[k][i]) < 0) {
+			else if (asprintf(&file, "%s/%s", sub[k], names[k][i]) <
+			         0) {
 				file = NULL;
 				rc = qm_error_set(err, QM_ERR_NOMEM,
 				                  "out of memory");
@@ -595,8 +611,8 @@ enum qm_err qm_client_import(struct qm_client *c, int64_t account_id,
 	if (rc)
 		return rc;
 	if (fmt == QM_CLIENT_IMPORT_MAILDIR)
-		return imp_flush(&im, maildir_read(&im, path, progress, parg, err),
-		                 err);
+		return imp_flush(
+		    &im, maildir_read(&im, path, progress, parg, err), err);
 	if (!(f = fopen(path, "rbe")))
 		return qm_error_set(err, QM_ERR_IO, "cannot open %s: %s", path,
 		                    strerror(errno));
@@ -610,13 +626,10 @@ enum qm_err qm_client_import(struct qm_client *c, int64_t account_id,
 	return imp_flush(&im, rc, err);
 }
 
-enum qm_err qm_client_import_mbox_mem(struct qm_client *c, int64_t account_id,
-                                      const char *folder, const void *data,
-                                      size_t len,
-                                      qm_client_progress_fn progress,
-                                      void *parg,
-                                      struct qm_client_import_stats *st,
-                                      struct qm_error *err)
+enum qm_err qm_client_import_mbox_mem(
+    struct qm_client *c, int64_t account_id, const char *folder,
+    const void *data, size_t len, qm_client_progress_fn progress, void *parg,
+    struct qm_client_import_stats *st, struct qm_error *err)
 {
 	struct imp im;
 	enum qm_err rc;

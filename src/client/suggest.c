@@ -35,8 +35,7 @@ static int word_prefix(const char *s, const char *q, size_t ql)
 }
 
 /* Whether the typed text q matches an address or its name. */
-static int matches(const char *addr, const char *name, const char *q,
-                   size_t ql)
+static int matches(const char *addr, const char *name, const char *q, size_t ql)
 {
 	return strcasestr(addr, q) || word_prefix(name, q, ql);
 }
@@ -86,8 +85,8 @@ static struct qm_client_suggestion *sugg_get(struct sugg_set *set,
 /* One message with address: counted, weighted by its age (a message of
  * today counts 1, one of a month ago 1/2) and by direction (mail sent to
  * them counts twice: the user chose to write). */
-static void sugg_count(struct qm_client_suggestion *e, double *sc,
-                       int64_t date, int64_t now, int sent)
+static void sugg_count(struct qm_client_suggestion *e, double *sc, int64_t date,
+                       int64_t now, int sent)
 {
 	double age = date < now ? (double)(now - date) / SUGGEST_DAY : 0;
 
@@ -105,8 +104,8 @@ static void sugg_sent(struct sugg_set *set, const struct qm_store_msg *m,
 	size_t n = 0;
 
 	/* the raw header holds the typed text unless a name is encoded */
-	if (!m->to_addrs || (!strcasestr(m->to_addrs, q) &&
-	                     !strstr(m->to_addrs, "=?")))
+	if (!m->to_addrs ||
+	    (!strcasestr(m->to_addrs, q) && !strstr(m->to_addrs, "=?")))
 		return;
 	if (qm_mail_addr_names(m->to_addrs, &pairs, &n, NULL))
 		return;
@@ -266,9 +265,9 @@ enum qm_err qm_client_suggest(struct qm_client *c, int64_t account_id,
 		goto out;
 	}
 	for (k = 0; k < set.n; k++)
-		order[k] = (struct sugg_rank){set.v[k].contact, set.score[k],
-		                              set.v[k].last, set.v[k].address,
-		                              k};
+		order[k] =
+		    (struct sugg_rank){set.v[k].contact, set.score[k],
+		                       set.v[k].last, set.v[k].address, k};
 	qsort(order, set.n, sizeof(*order), sugg_cmp);
 	for (k = 0; k < set.n && k < max; k++)
 		res[k] = set.v[order[k].i];

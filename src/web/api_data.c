@@ -33,12 +33,10 @@ static void reply_download(struct web_req *r, const struct qm_buf *b,
 	r->reply.raw_len = b->len;
 	r->reply.status = 200;
 	qm_strlcpy(r->reply.ctype, ctype, sizeof(r->reply.ctype));
-	o = (size_t)snprintf(r->reply.disposition,
-	                     sizeof(r->reply.disposition),
+	o = (size_t)snprintf(r->reply.disposition, sizeof(r->reply.disposition),
 	                     "attachment; filename=\"");
 	/* a folder name may hold anything: only [A-Za-z0-9._-] go through */
-	for (i = 0; filename[i] && o + 3 < sizeof(r->reply.disposition);
-	     i++) {
+	for (i = 0; filename[i] && o + 3 < sizeof(r->reply.disposition); i++) {
 		char c = filename[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		         (c >= '0' && c <= '9') || c == '.' || c == '-';

@@ -160,8 +160,7 @@ static void export_to(enum qm_client_export_fmt fmt, const char *path)
 	assert_int_equal(xs.written, NMSG);
 }
 
-static void progress(void *arg, const char *what, uint64_t done,
-                     uint64_t total)
+static void progress(void *arg, const char *what, uint64_t done, uint64_t total)
 {
 	(void)what;
 	assert_true(done <= total);
@@ -274,9 +273,9 @@ static void test_import_claims_nothing(void **state)
 	assert_int_equal(v->nkey_ids, 0);
 	qm_client_view_free(&v);
 	qm_store_msglist_free(&l);
-	assert_int_equal(qm_client_key_list(g_b, "mallory@evil.example", &keys,
-	                                    &nk, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_key_list(g_b, "mallory@evil.example", &keys, &nk, &e),
+	    QM_OK);
 	assert_int_equal(nk, 0);
 	qm_client_keys_free(&keys, nk);
 	assert_int_equal(qm_client_contact_get(g_b, g_acct_b,
@@ -307,8 +306,8 @@ static void test_import_hostile(void **state)
 	f.name = f.display = (char *)(uintptr_t) "Server";
 	f.delim = '/';
 	f.selectable = 1;
-	assert_int_equal(qm_store_folder_put(qm_client_store(g_b), &f, NULL, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_folder_put(qm_client_store(g_b), &f, NULL, &e), QM_OK);
 	assert_int_equal(qm_client_import_mbox_mem(g_b, g_acct_b, "Server",
 	                                           "From x\n\n", 8, NULL, NULL,
 	                                           &st, &e),
@@ -333,8 +332,8 @@ static void test_import_hostile(void **state)
 		memset(big + strlen(head), 'A', n - strlen(head));
 		memcpy(big + n, tail, strlen(tail));
 		assert_int_equal(qm_client_import_mbox_mem(
-		                     g_b, g_acct_b, "Big", big, n + strlen(tail),
-		                     NULL, NULL, &st, &e),
+		                     g_b, g_acct_b, "Big", big,
+		                     n + strlen(tail), NULL, NULL, &st, &e),
 		                 QM_OK);
 	}
 	assert_int_equal(st.added, 2);
