@@ -20,40 +20,54 @@ static const char export_help[] =
     "of them outside this home. Messages QMail could not read (tampered, "
     "waiting, refused) are skipped and counted.\n";
 
-int cli_cmd_export(struct cli *g, int argc, char **argv)
+/* The options export and import share: --mbox FILE or --maildir DIR
+ * (*mbox: which), --account, --folder. Returns -1 when the help was
+ * printed, else 0 or the usage error's exit code. */
+static int data_args(const char *cmd, const char *help, int argc, char **argv,
+                     const char **path, int *mbox, const char **account,
+                     const char **folder)
 {
-	const char *account = NULL, *folder = NULL, *path = NULL;
-	enum qm_client_export_fmt fmt = 0;
-	struct qm_client_export_stats st;
-	struct qm_store_query q;
-	struct qm_error e;
-	int rc;
-
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			fputs(export_help, stdout);
-			return 0;
+			fputs(help, stdout);
+			return -1;
 		}
 		if ((strcmp(argv[i], "--mbox") == 0 ||
 		     strcmp(argv[i], "--maildir") == 0) &&
 		    i + 1 < argc) {
-			if (path)
-				return cli_usage("export", "give one of --mbox "
-				                           "and --maildir");
-			fmt = argv[i][2] == 'm' && argv[i][3] == 'b'
-			          ? QM_CLIENT_EXPORT_MBOX
-			          : QM_CLIENT_EXPORT_MAILDIR;
-			path = argv[++i];
+			if (*path)
+				return cli_usage(cmd, "give one of --mbox and "
+				                      "--maildir");
+			*mbox = argv[i][3] == 'b';
+			*path = argv[++i];
 		} else if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
-			account = argv[++i];
+			*account = argv[++i];
 		else if (strcmp(argv[i], "--folder") == 0 && i + 1 < argc)
-			folder = argv[++i];
+			*folder = argv[++i];
 		else
-			return cli_usage("export", "bad argument %s", argv[i]);
+			return cli_usage(cmd, "bad argument %s", argv[i]);
 	}
-	if (!path)
-		return cli_usage("export", "export to where? --mbox FILE or "
-		                           "--maildir DIR");
+	if (!*path)
+		return cli_usage(cmd, "%s where? --mbox FILE or --maildir DIR",
+		                 strcmp(cmd, "export") == 0 ? "export to"
+		                                            : "import from");
+	return 0;
+}
+
+int cli_cmd_export(struct cli *g, int argc, char **argv)
+{
+	const char *account = NULL, *folder = NULL, *path = NULL;
+	enum qm_client_export_fmt fmt;
+	struct qm_client_export_stats st;
+	struct qm_store_query q;
+	struct qm_error e;
+	int rc, mbox = 0;
+
+	rc = data_args("export", export_help, argc, argv, &path, &mbox,
+	               &account, &folder);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	fmt = mbox ? QM_CLIENT_EXPORT_MBOX : QM_CLIENT_EXPORT_MAILDIR;
 	memset(&q, 0, sizeof(q));
 	q.folder = folder;
 	if ((rc = cli_open_unlocked(g)) ||
@@ -101,36 +115,17 @@ static const char import_help[] =
 int cli_cmd_import(struct cli *g, int argc, char **argv)
 {
 	const char *account = NULL, *folder = NULL, *path = NULL;
-	enum qm_client_import_fmt fmt = 0;
+	enum qm_client_import_fmt fmt;
 	struct qm_client_import_stats st;
 	struct qm_error e;
 	int64_t id = 0;
-	int rc;
+	int rc, mbox = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			fputs(import_help, stdout);
-			return 0;
-		}
-		if ((strcmp(argv[i], "--mbox") == 0 ||
-		     strcmp(argv[i], "--maildir") == 0) &&
-		    i + 1 < argc) {
-			if (path)
-				return cli_usage("import", "give one of --mbox "
-				                           "and --maildir");
-			fmt = argv[i][3] == 'b' ? QM_CLIENT_IMPORT_MBOX
-			                        : QM_CLIENT_IMPORT_MAILDIR;
-			path = argv[++i];
-		} else if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
-			account = argv[++i];
-		else if (strcmp(argv[i], "--folder") == 0 && i + 1 < argc)
-			folder = argv[++i];
-		else
-			return cli_usage("import", "bad argument %s", argv[i]);
-	}
-	if (!path)
-		return cli_usage("import", "import from where? --mbox FILE or "
-		                           "--maildir DIR");
+	rc = data_args("import", import_help, argc, argv, &path, &mbox,
+	               &account, &folder);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	fmt = mbox ? QM_CLIENT_IMPORT_MBOX : QM_CLIENT_IMPORT_MAILDIR;
 	if ((rc = cli_open_unlocked(g)) ||
 	    (rc = cli_account_pick(g, account, &id)))
 		return rc;

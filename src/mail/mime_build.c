@@ -115,28 +115,39 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 	return QM_OK;
 }
 
+/* The mailboxes of list into *v (*cnt strings; with names, two each). */
+static enum qm_err addr_list(const char *list, int names, char ***v,
+                             size_t *cnt, struct qm_error *err)
+{
+	InternetAddressList *l;
+	size_t cap = 0;
+	enum qm_err e;
+
+	*v = NULL;
+	*cnt = 0;
+	mail_gmime_init();
+	if (!list || !*list || !(l = internet_address_list_parse(NULL, list)))
+		return QM_OK;
+	e = collect_specs(l, v, cnt, &cap, names, err);
+	g_object_unref(l);
+	if (e)
+		qm_mail_strv_free(v, *cnt);
+	return e;
+}
+
 enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
                                struct qm_error *err)
 {
-	InternetAddressList *l;
 	char **v = NULL;
-	size_t cnt = 0, cap = 0;
-	enum qm_err e;
+	size_t cnt = 0;
+	enum qm_err e = addr_list(list, 0, &v, &cnt, err);
 
-	mail_gmime_init();
-	if (!list || !(l = internet_address_list_parse(NULL, list)))
+	if (e)
+		return e;
+	if (cnt == 0)
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "no mail address in \"%.200s\"",
 		                    list ? list : "");
-	e = collect_specs(l, &v, &cnt, &cap, 0, err);
-	g_object_unref(l);
-	if (e == QM_OK && cnt == 0)
-		e = qm_error_set(err, QM_ERR_PARSE,
-		                 "no mail address in \"%.200s\"", list);
-	if (e) {
-		qm_mail_strv_free(&v, cnt);
-		return e;
-	}
 	*addrs = v;
 	*n = cnt;
 	return QM_OK;
@@ -145,25 +156,11 @@ enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
 enum qm_err qm_mail_addr_names(const char *list, char ***pairs, size_t *n,
                                struct qm_error *err)
 {
-	InternetAddressList *l;
-	char **v = NULL;
-	size_t cnt = 0, cap = 0;
-	enum qm_err e;
+	size_t cnt = 0;
+	enum qm_err e = addr_list(list, 1, pairs, &cnt, err);
 
-	*pairs = NULL;
-	*n = 0;
-	mail_gmime_init();
-	if (!list || !*list || !(l = internet_address_list_parse(NULL, list)))
-		return QM_OK;
-	e = collect_specs(l, &v, &cnt, &cap, 1, err);
-	g_object_unref(l);
-	if (e) {
-		qm_mail_strv_free(&v, cnt);
-		return e;
-	}
-	*pairs = v;
-	*n = cnt / 2;
-	return QM_OK;
+	*n = e ? 0 : cnt / 2;
+	return e;
 }
 
 enum qm_err qm_mail_addr_display(const char *list, char **out,

@@ -47,6 +47,19 @@ static void reply_download(struct web_req *r, const struct qm_buf *b,
 	r->reply.disposition[o] = '\0';
 }
 
+/* The file in b as a download, or the engine's error rc (e); b is
+ * freed either way. */
+static void reply_file(struct web_req *r, enum qm_err rc,
+                       const struct qm_error *e, struct qm_buf *b,
+                       const char *ctype, const char *filename)
+{
+	if (rc)
+		web_reply_qm_error(r, e);
+	else
+		reply_download(r, b, ctype, filename);
+	qm_buf_free(b);
+}
+
 /* POST /api/contacts/import?account=: the body is a vCard file. */
 void web_api_contacts_import(struct web_req *r)
 {
@@ -99,14 +112,10 @@ void web_api_contacts_export(struct web_req *r)
 	if ((acct = web_req_account(r)) < 0)
 		return;
 	qm_buf_init(&b, QM_CLIENT_VCARD_MAX);
-	if (qm_client_contacts_export_vcard(r->srv->client, acct, &b, &n, &e) !=
-	    QM_OK) {
-		qm_buf_free(&b);
-		web_reply_qm_error(r, &e);
-		return;
-	}
-	reply_download(r, &b, "text/vcard; charset=utf-8", "contacts.vcf");
-	qm_buf_free(&b);
+	reply_file(
+	    r,
+	    qm_client_contacts_export_vcard(r->srv->client, acct, &b, &n, &e),
+	    &e, &b, "text/vcard; charset=utf-8", "contacts.vcf");
 }
 
 /* GET /api/mail/export?account=&folder=: the folder's readable mail as
@@ -132,15 +141,11 @@ void web_api_mail_export(struct web_req *r)
 	q.account_id = acct;
 	q.folder = folder;
 	qm_buf_init_secure(&b, WEB_EXPORT_MAX + QM_CLIENT_MAXMSG);
-	if (qm_client_export_mbox_mem(r->srv->client, &q, WEB_EXPORT_MAX, &b,
-	                              &st, &e) != QM_OK) {
-		qm_buf_free(&b);
-		web_reply_qm_error(r, &e);
-		return;
-	}
 	snprintf(name, sizeof(name), "%.80s.mbox", folder);
-	reply_download(r, &b, "application/mbox", name);
-	qm_buf_free(&b);
+	reply_file(r,
+	           qm_client_export_mbox_mem(r->srv->client, &q, WEB_EXPORT_MAX,
+	                                     &b, &st, &e),
+	           &e, &b, "application/mbox", name);
 }
 
 /* POST /api/mail/import?account=&folder=: the body is an mbox file; its

@@ -221,12 +221,12 @@ function contactsVcard(root) {
 // into a folder kept on this computer (as plain mail, engine's words).
 function mailData() {
   const folders = (state.folders || []).filter((f) => f.selectable);
-  const from = h('select', { id: 'export-folder' }, (folders.length ? folders : [{ name: 'INBOX', display: 'Inbox' }]).map((f) => h('option', { value: f.name }, f.display || f.name)));
+  const from = h('select', { id: 'export-folder' }, (folders.length ? folders : [{ name: 'INBOX', display: 'Inbox' }]).map((f) => h('option', { value: f.name, selected: f.name === 'INBOX' ? true : null }, f.display || f.name)));
   const link = h('a', { class: 'btn', id: 'mail-export', download: '' }, 'Export as mbox');
   const setLink = () => { link.href = `/api/mail/export${qs({ account: state.account, folder: from.value })}`; link.setAttribute('download', `${from.value.replace(/[^A-Za-z0-9.-]/g, '_')}.mbox`); };
   from.addEventListener('change', setLink);
   setLink();
-  const file = h('input', { type: 'file', accept: '.mbox,.mbx,application/mbox,text/plain', id: 'mbox-file', 'aria-label': 'mbox file to import' });
+  const file = h('input', { type: 'file', accept: '.mbox,.mbx,application/mbox,text/plain', id: 'mbox-file' });
   const into = h('input', { type: 'text', id: 'import-folder', value: 'Imported', maxlength: '200' });
   const out = h('div', { 'aria-live': 'polite', id: 'mbox-result' });
   const imp = async () => {
@@ -243,9 +243,9 @@ function mailData() {
   };
   return h('section', { class: 'card', 'aria-labelledby': 's-data' }, h('h2', { id: 's-data' }, 'Your mail: export and import'),
     h('p', { class: 'muted' }, 'An export is the readable mail of a folder as one mbox file, for any mail program or a backup. It is NOT encrypted: keep it as safe as the mail itself. Level-1 and level-2 messages cannot be decrypted again once read, so an export is their only copy outside QMail.'),
-    h('div', { class: 'inline' }, field('Folder', from), link),
+    h('div', { class: 'inline bottom' }, field('Folder', from), link),
     h('p', { class: 'muted' }, 'An import files the messages of an mbox file (Thunderbird, mutt, another QMail) into a folder kept on this computer. They are ordinary mail: never shown as encrypted or verified, whatever they say. Messages already here are skipped. For large files or a Maildir, use `qmail import`.'),
-    h('div', { class: 'inline' }, file, field('Into folder', into), h('button', { type: 'button', class: 'btn', id: 'mbox-import', onclick: imp }, 'Import mbox')),
+    h('div', { class: 'inline bottom' }, field('mbox file', file), field('Into folder', into), h('button', { type: 'button', class: 'btn', id: 'mbox-import', onclick: imp }, 'Import mbox')),
     out);
 }
 
