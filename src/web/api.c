@@ -37,7 +37,7 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/settings", 1, 0, 0, 1, web_api_settings_get},
     {R_PUT, "/api/settings", 1, 0, 0, 1, web_api_settings_put},
     {R_GET, "/api/contacts", 1, 0, 0, 1, web_api_contacts_list},
-    {R_GET, "/api/contacts/suggest", 1, 0, 0, 1, web_api_contacts_suggest},
+    {R_GET, "/api/contacts/suggest", 1, 0, 0, 2, web_api_contacts_suggest},
     {R_POST, "/api/contacts/import", 1, 0, 1, 1, web_api_contacts_import},
     {R_POST, "/api/mail/import", 1, 0, 1, 1, web_api_mail_import},
     {R_GET, "/api/mail/export", 1, 0, 0, 1, web_api_mail_export},
@@ -985,9 +985,10 @@ void web_api_contacts_suggest(struct web_req *r)
 		                "q must be 1 to 320 characters.");
 		return;
 	}
-	if (query_account(r, &acct) != 0)
+	if ((acct = web_req_account(r)) < 0)
 		return;
-	if (qm_client_suggest(r->srv->client, acct, q, 10, &list, &n, &e) !=
+	/* the reader: suggestions come while a sync holds the client */
+	if (qm_client_suggest(web_client(r), acct, q, 10, &list, &n, &e) !=
 	    QM_OK) {
 		if (e.code == QM_ERR_INVAL) /* only spaces or quotes typed */
 			n = 0;
