@@ -64,6 +64,7 @@ int cli_cmd_unjunk(struct cli *g, int argc, char **argv);
 int cli_cmd_delete(struct cli *g, int argc, char **argv);
 int cli_cmd_search(struct cli *g, int argc, char **argv);
 int cli_cmd_export(struct cli *g, int argc, char **argv);
+int cli_cmd_import(struct cli *g, int argc, char **argv);
 
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);

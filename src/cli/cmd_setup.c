@@ -513,14 +513,78 @@ int cli_cmd_account(struct cli *g, int argc, char **argv)
 }
 
 static const char contact_help[] =
-	"usage: qmail contact add ADDR --sae ID [--name NAME] [--min-level N]\n"
-	"       qmail contact list\n"
-	"       qmail contact confirm ADDR\n"
-	"\n"
-	"Levels 1 and 2 need each recipient's SAE ID (the name of their\n"
-	"application at their KME). An SAE ID learned from a verified QMail\n"
-	"message is used only once you confirm it. --min-level N refuses to\n"
-	"send to this contact below level N. Options: --account ADDR.\n";
+    "usage: qmail contact add ADDR --sae ID [--name NAME] [--min-level N]\n"
+    "       qmail contact list\n"
+    "       qmail contact confirm ADDR\n"
+    "       qmail contact import FILE.vcf\n"
+    "       qmail contact export [FILE.vcf]\n"
+    "\n"
+    "Levels 1 and 2 need each recipient's SAE ID (the name of their\n"
+    "application at their KME). An SAE ID learned from a verified QMail\n"
+    "message is used only once you confirm it. --min-level N refuses to\n"
+    "send to this contact below level N. Options: --account ADDR.\n"
+    "\n"
+    "import reads a vCard file (3.0 or 4.0, as Thunderbird, Proton, Google\n"
+    "Contacts and Apple export them): each address becomes a contact with\n"
+    "the card's name; an existing contact gets the name only (its SAE ID,\n"
+    "minimum level and keys stay). export writes vCard 4.0 to FILE, or to\n"
+    "the standard output. `qmail contacts` is the same command.\n";
+
+/* qmail contact import FILE: the counts, then why some were skipped. */
+static int contact_import(struct cli *g, int64_t id, const char *path)
+{
+	struct qm_client_vcard_stats *st;
+	struct qm_error e;
+	struct qm_buf b;
+	int rc = 0;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return cli_usage("contact import", "out of memory");
+	qm_error_clear(&e);
+	qm_buf_init(&b, QM_CLIENT_VCARD_MAX);
+	if (qm_file_read(path, QM_CLIENT_VCARD_MAX, &b, &e) ||
+	    qm_client_contacts_import_vcard(g->client, id,
+	                                    b.data ? (const char *)b.data : "",
+	                                    b.len, st, &e))
+		rc = cli_fail(&e);
+	if (!rc || st->cards)
+		printf("%zu cards read: %zu contacts added, %zu names "
+		       "updated, %zu unchanged, %zu skipped\n",
+		       st->cards, st->added, st->updated, st->unchanged,
+		       st->skipped);
+	for (size_t i = 0; i < st->n_why; i++)
+		printf("skipped: %s\n", cli_safe(st->why[i]));
+	if (st->skipped > st->n_why)
+		printf("(and %zu more skipped)\n", st->skipped - st->n_why);
+	qm_buf_free(&b);
+	free(st);
+	return rc;
+}
+
+/* qmail contact export [FILE]: vCard 4.0 to FILE or the standard output. */
+static int contact_export(struct cli *g, int64_t id, const char *path)
+{
+	struct qm_error e;
+	struct qm_buf b;
+	size_t n = 0;
+	int rc = 0;
+
+	qm_error_clear(&e);
+	qm_buf_init(&b, QM_CLIENT_VCARD_MAX);
+	if (qm_client_contacts_export_vcard(g->client, id, &b, &n, &e))
+		rc = cli_fail(&e);
+	else if (path &&
+	         qm_file_write_atomic(path, b.data ? (const void *)b.data : "",
+	                              b.len, 0600, &e))
+		rc = cli_fail(&e);
+	else if (path)
+		printf("exported %zu contacts to %s\n", n, cli_safe(path));
+	else if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
+		rc = 1;
+	qm_buf_free(&b);
+	return rc;
+}
 
 int cli_cmd_contact(struct cli *g, int argc, char **argv)
 {
@@ -577,6 +641,34 @@ int cli_cmd_contact(struct cli *g, int argc, char **argv)
 		                              &e))
 			return cli_fail(&e);
 		printf("contact %s confirmed\n", argv[optind + 1]);
+		return 0;
+	}
+	if (strcmp(argv[1], "import") == 0) {
+		if (optind + 1 >= argc)
+			return cli_usage("contact import",
+			                 "give the vCard file");
+		return contact_import(g, id, argv[optind + 1]);
+	}
+	if (strcmp(argv[1], "export") == 0)
+		return contact_export(
+		    g, id, optind + 1 < argc ? argv[optind + 1] : NULL);
+	if (strcmp(argv[1], "suggest") == 0) {
+		struct qm_client_suggestion *sg = NULL;
+		size_t n = 0;
+
+		if (optind + 1 >= argc)
+			return cli_usage("contact suggest", "give the text");
+		if (qm_client_suggest(g->client, id, argv[optind + 1], 0, &sg,
+		                      &n, &e))
+			return cli_fail(&e);
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s%s%s\t%s%zu message%s\n",
+			       cli_safe(sg[i].name), sg[i].name[0] ? " <" : "",
+			       cli_safe(sg[i].address),
+			       sg[i].name[0] ? ">" : "",
+			       sg[i].contact ? "contact, " : "", sg[i].messages,
+			       sg[i].messages == 1 ? "" : "s");
+		free(sg);
 		return 0;
 	}
 	if (strcmp(argv[1], "list") == 0) {

@@ -29,7 +29,8 @@ static const char usage_text[] =
     "(gmail, outlook,\n"
     "                   yahoo presets) and their settings (folders synced, "
     "delete, ...)\n"
-    "  contact          add | list | confirm contacts and their SAE IDs\n"
+    "  contact          add | list | confirm contacts and their SAE IDs;\n"
+    "                   import | export them as vCard (also `contacts`)\n"
     "  identity         add | list | remove | default From addresses and "
     "signatures\n"
     "  send             encrypt and send a message at security level 1-4\n"
@@ -45,6 +46,7 @@ static const char usage_text[] =
     "  delete ID        move a message to Trash (from Trash: for good)\n"
     "  search --server  search a folder on the IMAP server\n"
     "  export           readable mail to an mbox file or a Maildir\n"
+    "  import           mail from an mbox file or a Maildir, as plain mail\n"
     "  read ID          show a message (--raw, --save-attachments DIR)\n"
     "  retry ID         try once more to open an unreadable or waiting "
     "message\n"
@@ -92,6 +94,7 @@ static const struct command commands[] = {
     {"junk", cli_cmd_junk},       {"unjunk", cli_cmd_unjunk},
     {"delete", cli_cmd_delete},   {"search", cli_cmd_search},
     {"export", cli_cmd_export},   {"identity", cli_cmd_identity},
+    {"contacts", cli_cmd_contact}, {"import", cli_cmd_import},
 };
 
 int cli_is_help(const char *arg)

@@ -1681,4 +1681,174 @@ qm_client_threads_sort(struct qm_client_threads *t,
  */
 const char *qm_client_subject_base(const char *s, size_t *len, int *reply);
 
+/* ------------------------------------------- contacts as vCard (vcard.c) */
+
+#define QM_CLIENT_VCARD_MAX    (16u << 20) /* largest vCard file read */
+#define QM_CLIENT_VCARD_CARDS  100000u     /* most cards in one file */
+#define QM_CLIENT_VCARD_EMAILS 32          /* most addresses in one card */
+#define QM_CLIENT_VCARD_WHY    16          /* skip reasons kept */
+
+/* One card of a vCard file, as read: its display name (FN, else built
+ * from N; "" when neither) and its e-mail addresses. */
+struct qm_client_vcard {
+	size_t number; /* 1 for the file's first card */
+	char name[QM_STORE_NAMEMAX];
+	char emails[QM_CLIENT_VCARD_EMAILS][QM_STORE_ADDRMAX];
+	size_t n_emails;
+	/* EMAIL values that are no address a contact can have */
+	char bad[QM_CLIENT_VCARD_EMAILS][QM_STORE_ADDRMAX];
+	size_t n_bad;
+	/* NULL, or why the card cannot be read (a static sentence): vCard
+	 * 2.1 quoted-printable or another charset, not UTF-8, a field past
+	 * its maximum, no END:VCARD */
+	const char *refused;
+};
+
+/* Called for each card in file order; a non-zero return stops the
+ * reading and is returned. */
+QM_NODISCARD typedef enum qm_err (*qm_client_vcard_fn)(
+    void *arg, const struct qm_client_vcard *card);
+
+/*
+ * Reads a vCard file (3.0 or 4.0; folded lines, groups, parameters and
+ * escapes as RFC 6350 and RFC 2426 write them) of len bytes and calls fn
+ * for each card. Only FN, N and EMAIL are read; a card with a problem is
+ * passed with its reason in refused. QM_ERR_TOOBIG past
+ * QM_CLIENT_VCARD_MAX bytes or QM_CLIENT_VCARD_CARDS cards, QM_ERR_PARSE
+ * when no card starts, QM_ERR_NOMEM, or what fn returned.
+ */
+QM_NODISCARD enum qm_err qm_client_vcard_parse(const char *data, size_t len,
+                                               qm_client_vcard_fn fn, void *arg,
+                                               struct qm_error *err);
+/* Appends card as vCard 4.0 (FN, one EMAIL per address; escaped, folded
+ * at 75 octets, CRLF) to out. QM_ERR_INVAL without an address, or what
+ * the buffer refuses (QM_ERR_TOOBIG past its maximum). */
+QM_NODISCARD enum qm_err
+qm_client_vcard_write(const struct qm_client_vcard *card, struct qm_buf *out,
+                      struct qm_error *err);
+
+/* What an import did, counted per address (a card may carry several). */
+struct qm_client_vcard_stats {
+	size_t cards;     /* cards read */
+	size_t added;     /* new contacts */
+	size_t updated;   /* existing contacts whose name was set */
+	size_t unchanged; /* existing contacts, nothing to change */
+	size_t skipped;   /* cards or addresses not imported */
+	size_t n_why;     /* the first skipped ones, each with its reason */
+	char why[QM_CLIENT_VCARD_WHY][400];
+};
+
+/*
+ * Imports the vCard file data (len bytes) into the contacts of
+ * account_id: each address becomes a contact with the card's name; a
+ * contact that exists gets the card's name and nothing else (its SAE ID,
+ * confirmation and minimum level stay, and the keyring is never
+ * touched); a contact whose SAE ID was learned and not confirmed, or
+ * that was changed on disk, is skipped with its reason. Needs the vault
+ * unlocked (QM_ERR_LOCKED). *st is filled, also when an error stops the
+ * import part way (what was imported stays); errors as
+ * qm_client_vcard_parse, and the store's.
+ */
+QM_NODISCARD enum qm_err qm_client_contacts_import_vcard(
+    struct qm_client *c, int64_t account_id, const char *data, size_t len,
+    struct qm_client_vcard_stats *st, struct qm_error *err);
+/*
+ * Appends every contact of account_id to out as vCard 4.0 (one card per
+ * contact: FN, its name or else its address, and EMAIL); *n gets the
+ * number of cards. Errors: the store's, QM_ERR_TOOBIG from out.
+ */
+QM_NODISCARD enum qm_err qm_client_contacts_export_vcard(struct qm_client *c,
+                                                         int64_t account_id,
+                                                         struct qm_buf *out,
+                                                         size_t *n,
+                                                         struct qm_error *err);
+
+/* ------------------------------- recipient suggestions (suggest.c) */
+
+#define QM_CLIENT_SUGGEST_MAX        50   /* most suggestions given */
+#define QM_CLIENT_SUGGEST_SCAN       5000 /* newest messages looked at */
+#define QM_CLIENT_SUGGEST_CANDIDATES 4096 /* most addresses weighed */
+
+/* One address to suggest for a recipient being typed. */
+struct qm_client_suggestion {
+	char name[QM_STORE_NAMEMAX];    /* the contact's, else the newest
+	                                   display name seen; may be "" */
+	char address[QM_STORE_ADDRMAX]; /* bare */
+	int contact;                    /* 1: one of the account's contacts */
+	size_t messages; /* messages with them among those looked at */
+	int64_t last;    /* the newest of them (Unix seconds), 0: none */
+};
+
+/*
+ * Addresses for the recipient the user is typing (typed: the start of an
+ * address or of a word of a name, or any part of an address; white space
+ * around and a leading '"' or '<' ignored): the contacts of account_id
+ * and the people it corresponded with among the newest
+ * QM_CLIENT_SUGGEST_SCAN messages of the index (the sender of mail it
+ * received, the To addresses of mail it sent; not its own address),
+ * contacts first, then by how often and how lately (mail sent to them
+ * counting twice), one entry per address whatever its case, at most max
+ * (0 or past QM_CLIENT_SUGGEST_MAX: QM_CLIENT_SUGGEST_MAX). *out is
+ * malloc'd (free()), *n its count (may be 0). QM_ERR_INVAL for an empty
+ * or too long typed, the store's errors.
+ */
+QM_NODISCARD enum qm_err qm_client_suggest(struct qm_client *c,
+                                           int64_t account_id,
+                                           const char *typed, size_t max,
+                                           struct qm_client_suggestion **out,
+                                           size_t *n, struct qm_error *err);
+
+/* --------------------------------------------------- import (import.c) */
+
+#define QM_CLIENT_IMPORT_FOLDER "Imported" /* the folder when none given */
+
+enum qm_client_import_fmt {
+	QM_CLIENT_IMPORT_MBOX = 1,   /* one file: mboxrd or mboxo */
+	QM_CLIENT_IMPORT_MAILDIR = 2 /* a folder with cur/ and new/ */
+};
+/* What an import did. */
+struct qm_client_import_stats {
+	size_t added;      /* messages filed */
+	size_t duplicates; /* the account has their Message-ID already */
+	size_t skipped;    /* empty, not mail, past a limit, or Maildir T */
+	char first_skip[QM_ERR_MSGMAX]; /* why the first was skipped */
+};
+
+/*
+ * Files the messages of path (an mbox file, "From " lines, ">From "
+ * unescaped as mboxrd does; or a Maildir, cur/ and new/, flags from the
+ * ":2,FRS" info of each file name, a T message skipped) into the local
+ * folder named folder (NULL: QM_CLIENT_IMPORT_FOLDER) of account_id, made
+ * when missing; a folder of the mail server of that name is refused
+ * (QM_ERR_EXISTS). Each message is plain mail whatever its headers claim:
+ * QM_VERIFY_NOT_QMAIL, level 0, no security record; nothing in it is
+ * learned (no key, no contact). A message whose Message-ID (or, when it
+ * has none, a digest of its bytes) the account has already is counted as
+ * a duplicate and skipped. progress (may be NULL) gets bytes (mbox) or
+ * files (Maildir) done. Needs the vault unlocked (QM_ERR_LOCKED). *st is
+ * filled, also on an error part way (what was filed before the last
+ * batch stays). QM_ERR_PARSE for a file that is no mbox or a folder that
+ * is no Maildir, QM_ERR_IO, the store's errors.
+ */
+QM_NODISCARD enum qm_err
+qm_client_import(struct qm_client *c, int64_t account_id, const char *folder,
+                 enum qm_client_import_fmt fmt, const char *path,
+                 qm_client_progress_fn progress, void *parg,
+                 struct qm_client_import_stats *st, struct qm_error *err);
+/*
+ * qm_client_export as mbox into out (a secure buffer) instead of a file,
+ * for a download: QM_ERR_TOOBIG once the mbox passes max bytes (or out's
+ * own maximum). *st as qm_client_export.
+ */
+QM_NODISCARD enum qm_err
+qm_client_export_mbox_mem(struct qm_client *c, const struct qm_store_query *q,
+                          size_t max, struct qm_buf *out,
+                          struct qm_client_export_stats *st,
+                          struct qm_error *err);
+/* The same for an mbox held in memory (data, len bytes: an upload). */
+QM_NODISCARD enum qm_err qm_client_import_mbox_mem(
+    struct qm_client *c, int64_t account_id, const char *folder,
+    const void *data, size_t len, qm_client_progress_fn progress, void *parg,
+    struct qm_client_import_stats *st, struct qm_error *err);
+
 #endif /* QM_CLIENT_H */

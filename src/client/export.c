@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 /* Messages per page of the walk over the query. */
 #define EXPORT_PAGE 200
 
@@ -26,6 +28,7 @@ struct sink {
 	const char *path;
 	FILE *mbox;
 	unsigned n; /* Maildir: files written, for unique names */
+	int mem;    /* mbox in memory (open_memstream): nothing to fsync */
 };
 
 static enum qm_err io_fail(const char *path, const char *what,
@@ -163,7 +166,9 @@ static enum qm_err sink_close(struct sink *s, enum qm_err rc,
 {
 	if (!s->mbox)
 		return rc;
-	if ((fflush(s->mbox) != 0 || fsync(fileno(s->mbox)) != 0) && !rc)
+	if ((fflush(s->mbox) != 0 ||
+	     (!s->mem && fsync(fileno(s->mbox)) != 0)) &&
+	    !rc)
 		rc = io_fail(s->path, "could not write to", err);
 	if (fclose(s->mbox) != 0 && !rc)
 		rc = io_fail(s->path, "could not write to", err);
@@ -207,30 +212,20 @@ static enum qm_err export_one(struct qm_client *c, struct sink *s,
 	return rc;
 }
 
-enum qm_err qm_client_export(struct qm_client *c,
-                             const struct qm_store_query *q,
-                             enum qm_client_export_fmt fmt, const char *path,
-                             qm_client_progress_fn progress, void *parg,
-                             struct qm_client_export_stats *st,
-                             struct qm_error *err)
+/* Every message page by page into the open sink s; stops past max bytes
+ * of an mbox (0: no maximum). */
+static enum qm_err export_walk(struct qm_client *c,
+                               const struct qm_store_query *q, struct sink *s,
+                               size_t max, qm_client_progress_fn progress,
+                               void *parg, struct qm_client_export_stats *st,
+                               struct qm_error *err)
 {
 	struct qm_store_query page = *q;
-	struct sink s = {.fmt = fmt, .path = path};
 	int64_t total = 0;
 	uint64_t done = 0;
 	enum qm_err rc;
 
-	memset(st, 0, sizeof(*st));
-	if (!path || !path[0] || strlen(path) >= QM_STORE_PATHMAX)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "give the file or folder to export to");
-	if (!qm_client_unlocked(c))
-		return qm_error_set(err, QM_ERR_LOCKED,
-		                    "unlock QMail first: the mail to export is "
-		                    "in the vault");
 	rc = qm_client_msg_count(c, q, &total, err);
-	if (!rc)
-		rc = sink_open(&s, err);
 	page.limit = EXPORT_PAGE;
 	page.offset = 0;
 	page.before_date = page.before_id = 0;
@@ -243,7 +238,13 @@ enum qm_err qm_client_export(struct qm_client *c,
 			break;
 		}
 		for (size_t i = 0; i < l->n && !rc; i++) {
-			rc = export_one(c, &s, &l->items[i], st, err);
+			rc = export_one(c, s, &l->items[i], st, err);
+			if (!rc && max && ftello(s->mbox) > (off_t)max)
+				rc = qm_error_set(err, QM_ERR_TOOBIG,
+				                  "the messages come to more "
+				                  "than %zu MiB: export fewer "
+				                  "at a time",
+				                  max >> 20);
 			done++;
 			if (progress)
 				progress(parg, "exporting", done,
@@ -253,5 +254,59 @@ enum qm_err qm_client_export(struct qm_client *c,
 		page.before_id = l->items[l->n - 1].id;
 		qm_client_msglist_free(&l);
 	}
+	return rc;
+}
+
+enum qm_err qm_client_export(struct qm_client *c,
+                             const struct qm_store_query *q,
+                             enum qm_client_export_fmt fmt, const char *path,
+                             qm_client_progress_fn progress, void *parg,
+                             struct qm_client_export_stats *st,
+                             struct qm_error *err)
+{
+	struct sink s = {.fmt = fmt, .path = path};
+	enum qm_err rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!path || !path[0] || strlen(path) >= QM_STORE_PATHMAX)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "give the file or folder to export to");
+	if (!qm_client_unlocked(c))
+		return qm_error_set(err, QM_ERR_LOCKED,
+		                    "unlock QMail first: the mail to export is "
+		                    "in the vault");
+	rc = sink_open(&s, err);
+	if (!rc)
+		rc = export_walk(c, q, &s, 0, progress, parg, st, err);
 	return sink_close(&s, rc, err);
+}
+
+enum qm_err qm_client_export_mbox_mem(struct qm_client *c,
+                                      const struct qm_store_query *q,
+                                      size_t max, struct qm_buf *out,
+                                      struct qm_client_export_stats *st,
+                                      struct qm_error *err)
+{
+	struct sink s = {
+	    .fmt = QM_CLIENT_EXPORT_MBOX, .path = "the mbox", .mem = 1};
+	char *mem = NULL;
+	size_t len = 0;
+	enum qm_err rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!qm_client_unlocked(c))
+		return qm_error_set(err, QM_ERR_LOCKED,
+		                    "unlock QMail first: the mail to export is "
+		                    "in the vault");
+	if (!(s.mbox = open_memstream(&mem, &len)))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = export_walk(c, q, &s, max, NULL, NULL, st, err);
+	rc = sink_close(&s, rc, err);
+	if (!rc)
+		rc = qm_buf_append(out, mem, len, err);
+	if (mem) {
+		sodium_memzero(mem, len); /* plaintext mail */
+		free(mem);
+	}
+	return rc;
 }

@@ -66,7 +66,8 @@ static enum qm_err forget_gone(struct qm_client *c, int64_t acct,
 
 	rc = qm_store_folder_list(c->store, acct, &v, &n, err);
 	for (size_t i = 0; !rc && i < n; i++)
-		if (!is_inbox(v[i].name) && !listed(l, v[i].name))
+		if (!is_inbox(v[i].name) && !listed(l, v[i].name) &&
+		    v[i].uidvalidity != CLIENT_LOCAL_VALIDITY) /* imported */
 			rc = qm_store_folder_forget(c->store, v[i].id, err);
 	qm_store_folders_free(&v, n);
 	return rc;
@@ -217,7 +218,8 @@ void qm_client_folders_free(struct qm_store_folder **v, size_t n)
  */
 static int wanted(const struct qm_store_folder *f, const char *setting)
 {
-	if (!f->selectable || f->use == QM_FOLDER_USE_FLAGGED ||
+	if (!f->selectable || f->uidvalidity == CLIENT_LOCAL_VALIDITY ||
+	    f->use == QM_FOLDER_USE_FLAGGED ||
 	    f->use == QM_FOLDER_USE_IMPORTANT)
 		return 0;
 	if (strcmp(setting, "inbox") == 0)

@@ -89,6 +89,8 @@ QM_NODISCARD enum qm_err client_contact_pubid(struct qm_client *c,
                                               struct qm_pubid **out,
                                               enum qm_store_trust *trust,
                                               struct qm_error *err);
+/* An RFC 5322 date as Unix seconds (0 when it does not parse). */
+int64_t client_date_parse(const char *s);
 /* The bare lower-case address of "Name <a@b>" into out. */
 QM_NODISCARD enum qm_err client_addr_bare(const char *in, char *out,
                                           size_t outlen, struct qm_error *err);

@@ -25,8 +25,7 @@
 #define WAIT_FIRST_S 60
 #define WAIT_MAX_S   (6 * 3600)
 
-/* Turns an RFC 5322 date into Unix seconds (0 when it does not parse). */
-static int64_t parse_date(const char *s)
+int64_t client_date_parse(const char *s)
 {
 	struct tm tm;
 	const char *p = s, *r;
@@ -636,7 +635,7 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 		                   : mp->hdrs.from;
 		m->to_addrs = mp->hdrs.to;
 		m->message_id = mp->hdrs.message_id;
-		m->date = parse_date(mp->hdrs.date);
+		m->date = client_date_parse(mp->hdrs.date);
 	}
 	if (mp && oc->verify != QM_VERIFY_NOT_QMAIL) {
 		enum qm_err rc = meta_of(mp, oc, in->tries, meta, err);
@@ -925,7 +924,7 @@ static void head_fill(const struct acct_conn *ac, const struct incoming *in,
 	        : mp->hdrs.from;
 	m->to_addrs = mp->hdrs.to;
 	m->message_id = mp->hdrs.message_id;
-	m->date = parse_date(mp->hdrs.date);
+	m->date = client_date_parse(mp->hdrs.date);
 	if (!m->date)
 		m->date = date ? date : qm_now();
 	m->level = 0;

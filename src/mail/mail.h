@@ -109,6 +109,15 @@ void qm_mail_hdrs_free(struct qm_mail_hdrs **h);
 QM_NODISCARD enum qm_err qm_mail_addr_specs(const char *list, char ***addrs,
                                             size_t *n, struct qm_error *err);
 void qm_mail_strv_free(char ***v, size_t n);
+/*
+ * The mailboxes of an address-list header value with their display names:
+ * *pairs holds 2 * *n malloc'd strings, for each mailbox its name (RFC
+ * 2047 decoded to UTF-8, "" when none) then its addr-spec; free with
+ * qm_mail_strv_free(pairs, 2 * n). A value that holds no address gives
+ * *n = 0 and QM_OK. QM_ERR_TOOBIG past 5,000 mailboxes, QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err qm_mail_addr_names(const char *list, char ***pairs,
+                                            size_t *n, struct qm_error *err);
 
 /*
  * An address-list header value as a person reads it: RFC 2047 display

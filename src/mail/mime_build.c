@@ -58,9 +58,24 @@ void qm_mail_strv_free(char ***v, size_t n)
 	*v = NULL;
 }
 
-/* Appends the mailboxes of list (groups flattened) to specs. */
+/* Doubles the room of a string vector (at most 10,000). */
+static enum qm_err grow_specs(char ***v, size_t *cap, struct qm_error *err)
+{
+	size_t nc = *cap ? *cap * 2 : 8;
+	void *t = nc > 10000 ? NULL : reallocarray(*v, nc, sizeof(**v));
+
+	if (!t)
+		return qm_error_set(err, QM_ERR_TOOBIG, "too many addresses");
+	*v = t;
+	*cap = nc;
+	return QM_OK;
+}
+
+/* Appends the mailboxes of list (groups flattened) to specs; with names,
+ * each as two strings, its display name ("" when none), then its spec. */
 static enum qm_err collect_specs(InternetAddressList *list, char ***v,
-                                 size_t *n, size_t *cap, struct qm_error *err)
+                                 size_t *n, size_t *cap, int names,
+                                 struct qm_error *err)
 {
 	int count = internet_address_list_length(list);
 
@@ -72,23 +87,25 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 			InternetAddressList *m =
 			    internet_address_group_get_members(
 			        INTERNET_ADDRESS_GROUP(a));
-			if (m && (e = collect_specs(m, v, n, cap, err)))
+			if (m && (e = collect_specs(m, v, n, cap, names, err)))
 				return e;
 			continue;
 		}
 		if (!INTERNET_ADDRESS_IS_MAILBOX(a))
 			continue;
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 8;
-			void *t = nc > 10000
-			              ? NULL
-			              : reallocarray(*v, nc, sizeof(**v));
-			if (!t)
-				return qm_error_set(err, QM_ERR_TOOBIG,
-				                    "too many addresses");
-			*v = t;
-			*cap = nc;
+		if (names) {
+			const char *nm = internet_address_get_name(a);
+
+			if (*n == *cap && (e = grow_specs(v, cap, err)))
+				return e;
+			(*v)[*n] = mail_strdup(nm ? nm : "");
+			if (!(*v)[*n])
+				return qm_error_set(err, QM_ERR_NOMEM,
+				                    "out of memory");
+			(*n)++;
 		}
+		if (*n == *cap && (e = grow_specs(v, cap, err)))
+			return e;
 		(*v)[*n] = mail_strdup(internet_address_mailbox_get_addr(
 		    INTERNET_ADDRESS_MAILBOX(a)));
 		if (!(*v)[*n])
@@ -98,31 +115,52 @@ static enum qm_err collect_specs(InternetAddressList *list, char ***v,
 	return QM_OK;
 }
 
+/* The mailboxes of list into *v (*cnt strings; with names, two each). */
+static enum qm_err addr_list(const char *list, int names, char ***v,
+                             size_t *cnt, struct qm_error *err)
+{
+	InternetAddressList *l;
+	size_t cap = 0;
+	enum qm_err e;
+
+	*v = NULL;
+	*cnt = 0;
+	mail_gmime_init();
+	if (!list || !*list || !(l = internet_address_list_parse(NULL, list)))
+		return QM_OK;
+	e = collect_specs(l, v, cnt, &cap, names, err);
+	g_object_unref(l);
+	if (e)
+		qm_mail_strv_free(v, *cnt);
+	return e;
+}
+
 enum qm_err qm_mail_addr_specs(const char *list, char ***addrs, size_t *n,
                                struct qm_error *err)
 {
-	InternetAddressList *l;
 	char **v = NULL;
-	size_t cnt = 0, cap = 0;
-	enum qm_err e;
+	size_t cnt = 0;
+	enum qm_err e = addr_list(list, 0, &v, &cnt, err);
 
-	mail_gmime_init();
-	if (!list || !(l = internet_address_list_parse(NULL, list)))
+	if (e)
+		return e;
+	if (cnt == 0)
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "no mail address in \"%.200s\"",
 		                    list ? list : "");
-	e = collect_specs(l, &v, &cnt, &cap, err);
-	g_object_unref(l);
-	if (e == QM_OK && cnt == 0)
-		e = qm_error_set(err, QM_ERR_PARSE,
-		                 "no mail address in \"%.200s\"", list);
-	if (e) {
-		qm_mail_strv_free(&v, cnt);
-		return e;
-	}
 	*addrs = v;
 	*n = cnt;
 	return QM_OK;
+}
+
+enum qm_err qm_mail_addr_names(const char *list, char ***pairs, size_t *n,
+                               struct qm_error *err)
+{
+	size_t cnt = 0;
+	enum qm_err e = addr_list(list, 1, pairs, &cnt, err);
+
+	*n = e ? 0 : cnt / 2;
+	return e;
 }
 
 enum qm_err qm_mail_addr_display(const char *list, char **out,

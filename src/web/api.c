@@ -37,7 +37,11 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/settings", 1, 0, 0, 1, web_api_settings_get},
     {R_PUT, "/api/settings", 1, 0, 0, 1, web_api_settings_put},
     {R_GET, "/api/contacts", 1, 0, 0, 1, web_api_contacts_list},
-    {R_GET, "/api/contacts/suggest", 1, 0, 0, 1, web_api_contacts_suggest},
+    {R_GET, "/api/contacts/suggest", 1, 0, 0, 2, web_api_contacts_suggest},
+    {R_POST, "/api/contacts/import", 1, 0, 1, 1, web_api_contacts_import},
+    {R_POST, "/api/mail/import", 1, 0, 1, 1, web_api_mail_import},
+    {R_GET, "/api/mail/export", 1, 0, 0, 1, web_api_mail_export},
+    {R_GET, "/api/contacts/export", 1, 0, 0, 1, web_api_contacts_export},
     {R_PUT, "/api/contacts/*", 1, 0, 0, 1, web_api_contacts_put},
     {R_GET, "/api/identities", 1, 0, 0, 1, web_api_identities_list},
     {R_PUT, "/api/identities/*", 1, 0, 0, 1, web_api_identities_put},
@@ -975,34 +979,38 @@ void web_api_contacts_list(struct web_req *r)
 
 void web_api_contacts_suggest(struct web_req *r)
 {
-	struct qm_store_contact *list = NULL;
+	struct qm_client_suggestion *list = NULL;
 	const char *q = web_query(r, "q");
-	size_t n = 0, i, ql, found = 0;
+	struct qm_error e;
+	size_t n = 0, i;
 	int64_t acct;
 	json_t *arr;
 
-	if (!q || strlen(q) > 320) {
+	if (!q || !*q || strlen(q) > 320) {
 		web_reply_error(r, 400, "bad_request",
 		                "q must be 1 to 320 characters.");
 		return;
 	}
-	if (query_account(r, &acct) != 0)
+	if ((acct = web_req_account(r)) < 0)
 		return;
-	ql = strlen(q);
-	if (qm_client_contact_list(r->srv->client, acct, &list, &n, NULL) !=
-	    QM_OK)
-		n = 0;
-	arr = json_array();
-	for (i = 0; i < n && arr && found < 10; i++) {
-		if (strncasecmp(list[i].address, q, ql) != 0 &&
-		    strncasecmp(list[i].name, q, ql) != 0 &&
-		    !strcasestr(list[i].address, q))
-			continue;
-		json_array_append_new(
-		    arr, json_pack("{s:o,s:o}", "name", web_jstr(list[i].name),
-		                   "address", web_jstr(list[i].address)));
-		found++;
+	/* the reader: suggestions come while a sync holds the client */
+	if (qm_client_suggest(web_client(r), acct, q, 10, &list, &n, &e) !=
+	    QM_OK) {
+		if (e.code == QM_ERR_INVAL) /* only spaces or quotes typed */
+			n = 0;
+		else {
+			web_reply_qm_error(r, &e);
+			return;
+		}
 	}
+	arr = json_array();
+	for (i = 0; i < n && arr; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:o,s:o,s:b,s:I}", "name",
+		                   web_jstr(list[i].name), "address",
+		                   web_jstr(list[i].address), "contact",
+		                   list[i].contact, "messages",
+		                   (json_int_t)list[i].messages));
 	free(list);
 	web_reply_json(r, 200,
 	               arr ? json_pack("{s:o}", "contacts", arr) : NULL);

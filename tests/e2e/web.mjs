@@ -18,8 +18,11 @@
 // notice, the "Send unencrypted" button, the invitation setting, the
 // plain copy bob reads), identities (a second From address with its
 // signature, swapped in compose as the From changes), rich-text compose
-// sent as HTML with a text part and read by bob, and an inline cid: image
-// shown from the message's own part only. Writes screenshots of
+// sent as HTML with a text part and read by bob, an inline cid: image
+// shown from the message's own part only, address autocomplete from past
+// correspondents, contacts imported and exported as vCard, an mbox
+// imported (as plain mail) and a folder exported in Settings, drafts
+// autosaved and a key backup restored. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -228,7 +231,7 @@ async function main() {
       if (level === 1) {
         // address autocomplete from the contacts
         await A.getByLabel('To', { exact: true }).pressSequentially('bo');
-        await A.waitForFunction((addr) => [...document.querySelectorAll('#addr-suggest option')].some((o) => o.value.includes(addr)), w.bob_addr, { timeout: T });
+        await A.waitForFunction((addr) => [...document.querySelectorAll('#addr-suggest [role="option"]')].some((o) => o.textContent.includes(addr)), w.bob_addr, { timeout: T });
       }
       await A.getByLabel('To', { exact: true }).fill(w.bob_addr);
       await A.getByLabel('Subject', { exact: true }).fill(subject);
@@ -999,6 +1002,81 @@ async function main() {
     await A.getByRole('button', { name: 'Accept new key' }).click();
     await A.locator('p.trust-verified').waitFor({ timeout: T });
     log('safety numbers ok');
+
+    // ---- address autocomplete from past correspondents (issue 15): bob
+    // types "mall" in To; mallory, who wrote him (the XSS corpus) and is no
+    // contact of his, is offered with her message count and picked by the
+    // keyboard. Then contacts as vCard: a .vcf file uploaded in Settings
+    // adds a contact (offered first, marked contact), and the export
+    // downloads it back.
+    const bobContacts = await B.evaluate(async (id) => (await (await fetch(`/api/contacts?account=${id}`)).json()).contacts, bobAcct.id);
+    check(!bobContacts.some((x) => x.address === 'mallory@example.net'), 'mallory is already a contact of bob');
+    await B.evaluate(() => { location.hash = '#/compose'; });
+    await B.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+    const bTo = B.getByLabel('To', { exact: true });
+    await bTo.click();
+    await bTo.pressSequentially('mall', { delay: 30 });
+    const sugList = B.locator('#addr-suggest');
+    const malOpt = sugList.getByRole('option').filter({ hasText: 'mallory@example.net' });
+    await malOpt.waitFor({ timeout: T });
+    check(/message/.test(await malOpt.textContent()) && !/contact/.test(await malOpt.textContent()), `the suggestion reads: ${await malOpt.textContent()}`);
+    check(await bTo.getAttribute('aria-expanded') === 'true', 'the To field does not say its list is open');
+    await shot(B, 'autocomplete.png');
+    await bTo.press('ArrowDown');
+    check(await malOpt.getAttribute('aria-selected') === 'true', 'ArrowDown did not select the suggestion');
+    await bTo.press('Enter');
+    check(await bTo.inputValue() === 'mallory@example.net, ', `To after the pick: ${await bTo.inputValue()}`);
+    check(await sugList.isHidden(), 'the suggestions stay open after the pick');
+    // vCard: import a card with two addresses, one of them in To next
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    const vfile = B.locator('#vcard-file');
+    await vfile.waitFor({ timeout: T });
+    await vfile.setInputFiles({ name: 'friends.vcf', mimeType: 'text/vcard',
+      buffer: Buffer.from('BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zimmer;Zoe;;;\r\nFN:Zoe Zimmer\r\nitem1.EMAIL;TYPE=INTERNET:zoe@example.org\r\nEMAIL;TYPE=WORK:zoe@work.exa\r\n mple\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:2.1\r\nFN;ENCODING=QUOTED-PRINTABLE:J=F6rg\r\nEMAIL:j@example.org\r\nEND:VCARD\r\n') });
+    await B.locator('#vcard-import').click();
+    const vres = B.locator('#vcard-result');
+    await vres.filter({ hasText: 'cards read' }).waitFor({ timeout: T });
+    const vtext = await vres.textContent();
+    check(vtext.includes('2 cards read: 2 contacts added') && vtext.includes('1 skipped') && vtext.includes('quoted-printable'), `the import says: ${vtext}`);
+    const vcf = await B.evaluate(async (href) => { const r = await fetch(href); return { type: r.headers.get('content-type'), disp: r.headers.get('content-disposition'), text: await r.text() }; }, await B.locator('#vcard-export').getAttribute('href'));
+    check(vcf.type.startsWith('text/vcard') && /contacts\.vcf/.test(vcf.disp) && vcf.text.includes('VERSION:4.0\r\n') && vcf.text.includes('FN:Zoe Zimmer\r\nEMAIL:zoe@work.example\r\n'), `the export: ${JSON.stringify(vcf)}`);
+    await B.evaluate(() => { location.hash = '#/compose'; });
+    await B.getByRole('heading', { name: 'New message' }).waitFor({ timeout: T });
+    await B.getByLabel('To', { exact: true }).pressSequentially('zoe', { delay: 30 });
+    const zoeOpt = sugList.getByRole('option').first();
+    await zoeOpt.filter({ hasText: 'Zoe Zimmer' }).waitFor({ timeout: T });
+    check(/contact/.test(await zoeOpt.textContent()), `the first suggestion for zoe: ${await zoeOpt.textContent()}`);
+    await zoeOpt.click();
+    check(/^Zoe Zimmer <zoe@(example\.org|work\.example)>, $/.test(await B.getByLabel('To', { exact: true }).inputValue()), 'the picked contact is not in Name <addr> form');
+    log('autocomplete and vCard ok');
+    // mail in and out: an mbox uploaded in Settings is filed in a local
+    // folder as plain mail, even the message that claims to be a level-1
+    // QMail message; a second upload adds nothing; the folder downloads
+    // back as an mbox holding it
+    const mbox = 'From x@example.net Sat Nov 28 10:00:00 2026\nFrom: Imp <imp@example.net>\nTo: bob@qmail.test\nSubject: Imported claim\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <claim-e2e@example.net>\nX-QKD-Security-Level: 1\nX-QKD-Sender-SAE: SAE_A\n\nIMPORT-E2E-MARKER\n>From the past\n\n';
+    await B.evaluate(() => { location.hash = '#/settings'; });
+    await B.locator('#mbox-file').waitFor({ timeout: T });
+    for (const round of [1, 2]) {
+      await B.locator('#mbox-file').setInputFiles({ name: 'old.mbox', mimeType: 'application/mbox', buffer: Buffer.from(mbox) });
+      await B.locator('#import-folder').fill('Old mail');
+      await B.locator('#mbox-import').click();
+      const mres = B.locator('#mbox-result');
+      await mres.filter({ hasText: 'imported into' }).waitFor({ timeout: T });
+      const mtext = await mres.textContent();
+      check(round === 1 ? mtext.startsWith('1 messages imported into Old mail') : mtext.includes('0 messages imported') && mtext.includes('1 already here'), `import ${round} says: ${mtext}`);
+    }
+    await B.locator('section[aria-labelledby="s-data"]').screenshot({ path: join(SHOTS, 'import-export.png') });
+    await B.evaluate(() => { location.hash = '#/mail/Old%20mail'; });
+    const impRow = B.locator('#rows li.row').filter({ hasText: 'Imported claim' });
+    await impRow.waitFor({ timeout: T });
+    check(await impRow.locator('.badge-plain').count() === 1, 'the imported message is not shown as plain');
+    await impRow.click();
+    await B.locator('#reader h2.subject').filter({ hasText: 'Imported claim' }).waitFor({ timeout: T });
+    check((await B.locator('#reader pre.text').first().textContent()).includes('From the past'), 'the >From line was not unescaped');
+    check(await B.locator('#reader .badge-l1, #reader .signer-verified').count() === 0 && await B.locator('#reader .badge-plain').count() >= 1, 'the imported message shows as verified or level 1, or not as plain');
+    const mb = await B.evaluate(async (acct) => { const r = await fetch(`/api/mail/export?account=${acct}&folder=Old%20mail`); return { type: r.headers.get('content-type'), text: await r.text() }; }, bobAcct.id);
+    check(mb.type.startsWith('application/mbox') && mb.text.startsWith('From imp@example.net ') && mb.text.includes('IMPORT-E2E-MARKER') && mb.text.includes('\n>From the past\n'), `the mbox download: ${JSON.stringify(mb).slice(0, 400)}`);
+    log('mbox import and export ok');
 
     // ---- drafts save themselves (issue 15): typing in compose autosaves a
     // draft, also in the server's Drafts folder sealed to alice's key, and

@@ -85,17 +85,23 @@ export function qs(o) {
 
 // Uploads one file with progress (XHR: fetch has no upload progress).
 export function upload(file, onProgress) {
+  return uploadTo('/api/uploads', file, onProgress, 201);
+}
+
+// Sends one file as the raw body of a POST to path (an import); resolves
+// with the JSON answer when the status is ok (a number, or any 2xx).
+export function uploadTo(path, file, onProgress, ok) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    x.open('POST', '/api/uploads');
+    x.open('POST', path);
     x.setRequestHeader('X-CSRF-Token', csrf);
     x.setRequestHeader('Content-Type', 'application/octet-stream');
     x.setRequestHeader('X-Filename', encodeURIComponent(file.name));
-    x.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    x.upload.onprogress = (e) => { if (onProgress && e.lengthComputable) onProgress(e.loaded / e.total); };
     x.onload = () => {
       let d = null;
       try { d = JSON.parse(x.responseText); } catch (e) { d = null; }
-      if (x.status === 201 && d) resolve(d);
+      if ((ok ? x.status === ok : x.status >= 200 && x.status < 300) && d) resolve(d);
       else reject(new ApiError(x.status, d && d.error ? d.error.code : 'http',
         d && d.error ? d.error.message : `Upload failed (${x.status}).`));
     };

@@ -21,8 +21,23 @@ import { loadIdentities } from './identity.js';
 
 const LEVEL_NAMES = { 1: 'Level 1 — one-time pad (QKD)', 2: 'Level 2 — QKD + AES-256', 3: 'Level 3 — post-quantum', 4: 'Level 4 — classical' };
 
+// The parts of an address list between commas or semicolons outside
+// quotes ("Zimmer, Zoe" <zoe@example.org> is one).
+function splitList(v) {
+  const out = [];
+  let cur = '', q = false;
+  for (const ch of v) {
+    if (ch === '"') q = !q;
+    if (!q && (ch === ',' || ch === ';')) { out.push(cur); cur = ''; } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+// The bare addresses of a To/Cc/Bcc field: "Name <addr>" gives addr;
+// bare addresses may also be separated by spaces.
 function splitAddrs(v) {
-  return v.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean).map((s) => { const m = s.match(/<([^>]+)>/); return m ? m[1] : s; });
+  return splitList(v).flatMap((s) => { const m = s.match(/<([^>]+)>/); return m ? [m[1].trim()] : s.split(/\s+/); }).map((s) => s.trim()).filter(Boolean);
 }
 
 function quote(m) {
@@ -32,12 +47,14 @@ function quote(m) {
 
 export async function showCompose(root, kind, id) {
   const c = { uploads: [], draft: null, level: 0, chosen: false, inReplyTo: null, levels: [], plain: null, plainTo: [], checkedFor: '' };
-  const to = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000', 'aria-required': 'true' });
-  const cc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
-  const bcc = h('input', { type: 'text', autocomplete: 'off', list: 'addr-suggest', maxlength: '8000' });
+  const to = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000', 'aria-required': 'true' });
+  const cc = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000' });
+  const bcc = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000' });
   const subject = h('input', { type: 'text', maxlength: '998' });
   const body = h('textarea', { rows: '8', maxlength: '4000000' });
-  const suggest = h('datalist', { id: 'addr-suggest' });
+  // the addresses that complete what is typed (contacts, then people
+  // written to or heard from), under the field being typed in
+  const suggest = h('ul', { class: 'suggest', id: 'addr-suggest', role: 'listbox', 'aria-label': 'Suggested addresses', hidden: true });
   const acct = h('select', {}, state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, addrText({ name: a.name, address: a.address }))));
   const levels = h('fieldset', { class: 'levels' }, h('legend', {}, 'Security level'));
   const needed = h('p', { class: 'muted', 'aria-live': 'polite' });
@@ -170,17 +187,66 @@ export async function showCompose(root, kind, id) {
       : '';
   }
 
+  const sug = { input: null, items: [], active: -1, seq: 0 };
+  const closeSuggest = () => {
+    suggest.hidden = true;
+    if (sug.input) { sug.input.setAttribute('aria-expanded', 'false'); sug.input.removeAttribute('aria-activedescendant'); }
+    sug.items = []; sug.active = -1;
+  };
+  const whoText = (x) => (x.name ? `${/[",;<>@()\\]/.test(x.name) ? `"${x.name.replace(/["\\]/g, '')}"` : x.name} <${x.address}>` : x.address);
+  function markActive() {
+    [...suggest.children].forEach((li, i) => li.setAttribute('aria-selected', i === sug.active ? 'true' : 'false'));
+    if (sug.active >= 0) sug.input.setAttribute('aria-activedescendant', `addr-sug-${sug.active}`);
+  }
+  // Puts suggestion i in place of what is being typed, then ", ".
+  function pickSuggest(i) {
+    const x = sug.items[i], inp = sug.input;
+    if (!x || !inp) return;
+    const parts = splitList(inp.value);
+    parts[parts.length - 1] = `${parts.length > 1 ? ' ' : ''}${whoText(x)}`;
+    inp.value = `${parts.join(',')}, `;
+    closeSuggest();
+    inp.focus();
+    recheck();
+  }
   async function suggestFor(input) {
-    const last = input.value.split(/[,;]/).pop().trim();
-    if (last.length < 1) return;
+    const last = splitList(input.value).pop().trim();
+    const seq = ++sug.seq;
+    if (last.length < 1) { closeSuggest(); return; }
     try {
-      const r = await api.get(`/api/contacts/suggest?q=${encodeURIComponent(last)}`);
-      const prefix = input.value.slice(0, input.value.length - input.value.split(/[,;]/).pop().length);
-      mount(suggest, (r.contacts || []).map((x) => h('option', { value: `${prefix}${prefix ? ' ' : ''}${x.address}` }, x.name || x.address)));
-    } catch (e) { /* no suggestions */ }
+      const r = await api.get(`/api/contacts/suggest?account=${encodeURIComponent(acct.value)}&q=${encodeURIComponent(last)}`);
+      if (seq !== sug.seq || document.activeElement !== input) return;
+      sug.input = input; sug.items = r.contacts || []; sug.active = -1;
+      if (!sug.items.length) { closeSuggest(); return; }
+      mount(suggest, sug.items.map((x, i) => h('li', { role: 'option', id: `addr-sug-${i}`, 'aria-selected': 'false', onmousedown: (e) => { e.preventDefault(); pickSuggest(i); } },
+        x.name ? h('strong', {}, x.name) : null, x.name ? ` <${x.address}>` : x.address,
+        h('small', { class: 'muted' }, x.contact ? ' contact' : ` ${x.messages} message${x.messages === 1 ? '' : 's'}`))));
+      input.insertAdjacentElement('afterend', suggest);
+      suggest.style.top = `${input.offsetTop + input.offsetHeight + 2}px`;
+      suggest.style.left = `${input.offsetLeft}px`;
+      suggest.style.width = `${input.offsetWidth}px`;
+      suggest.hidden = false;
+      input.setAttribute('aria-expanded', 'true');
+    } catch (e) { closeSuggest(); }
   }
   for (const inp of [to, cc, bcc]) {
     inp.addEventListener('input', () => { suggestFor(inp); recheck(); });
+    inp.addEventListener('blur', () => { if (sug.input === inp) closeSuggest(); });
+    inp.addEventListener('keydown', (e) => {
+      if (suggest.hidden || sug.input !== inp) return;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const n = sug.items.length;
+        sug.active = e.key === 'ArrowDown' ? (sug.active + 1) % n : (sug.active + n - 1) % n;
+        markActive();
+      } else if (e.key === 'Enter' && sug.active >= 0) {
+        e.preventDefault();
+        pickSuggest(sug.active);
+      } else if (e.key === 'Escape') {
+        e.preventDefault();
+        closeSuggest();
+      }
+    });
   }
   body.addEventListener('input', recheck);
   acct.addEventListener('change', recheck);

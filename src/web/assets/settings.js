@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Settings, the account wizard (presets, test connection), the keyring,
 // the outbox and the drafts list.
-import { api, qs } from './api.js';
+import { api, qs, uploadTo } from './api.js';
 import { h, mount, toast, field, fmtDate } from './ui.js';
 import { state, loadAccounts } from './app.js';
 import { identitiesBox } from './identity.js';
@@ -200,6 +200,63 @@ function limitsSection(limits, root) {
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn primary', onclick: save }, 'Save limits'), h('button', { type: 'button', class: 'btn', onclick: reset }, 'Back to defaults')));
 }
 
+// Import (a .vcf file the user picks) and Export (a download) of the
+// account's contacts as vCard; the engine says what it added and skipped.
+function contactsVcard(root) {
+  const file = h('input', { type: 'file', accept: '.vcf,text/vcard,text/x-vcard', 'aria-label': 'vCard file to import', id: 'vcard-file' });
+  const out = h('div', { 'aria-live': 'polite', id: 'vcard-result' });
+  const imp = async () => {
+    const f = file.files && file.files[0];
+    if (!f) { toast('Choose a .vcf file first', 'error'); return; }
+    mount(out, h('p', { class: 'muted' }, 'Importing...'));
+    try {
+      const r = await uploadTo(`/api/contacts/import${qs({ account: state.account })}`, f);
+      mount(out, h('p', {}, `${r.cards} cards read: ${r.added} contacts added, ${r.updated} names updated, ${r.unchanged} unchanged, ${r.skipped} skipped.`),
+        r.error ? h('p', { class: 'error', role: 'alert' }, `Stopped: ${r.error}`) : null,
+        (r.skipped_why || []).length ? h('ul', { class: 'plain muted' }, r.skipped_why.map((w) => h('li', {}, `Skipped ${w}`))) : null,
+        h('button', { type: 'button', class: 'btn small', onclick: () => showSettings(root) }, 'Show the contacts'));
+    } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+  };
+  return h('div', { class: 'vcard' },
+    h('h3', {}, 'vCard'),
+    h('p', { class: 'muted' }, 'Import a .vcf file exported by Thunderbird, Proton Mail, Google Contacts or Apple Contacts (vCard 3.0 or 4.0). Each address becomes a contact with its name; a contact you have keeps its SAE ID, minimum level and keys.'),
+    h('div', { class: 'inline' }, file, h('button', { type: 'button', class: 'btn', id: 'vcard-import', onclick: imp }, 'Import contacts'),
+      h('a', { class: 'btn', id: 'vcard-export', href: `/api/contacts/export${qs({ account: state.account })}`, download: 'contacts.vcf' }, 'Export contacts (.vcf)')),
+    out);
+}
+
+// Export a folder as an mbox download; import an mbox file the user picks
+// into a folder kept on this computer (as plain mail, engine's words).
+function mailData() {
+  const folders = (state.folders || []).filter((f) => f.selectable);
+  const from = h('select', { id: 'export-folder' }, (folders.length ? folders : [{ name: 'INBOX', display: 'Inbox' }]).map((f) => h('option', { value: f.name, selected: f.name === 'INBOX' ? true : null }, f.display || f.name)));
+  const link = h('a', { class: 'btn', id: 'mail-export', download: '' }, 'Export as mbox');
+  const setLink = () => { link.href = `/api/mail/export${qs({ account: state.account, folder: from.value })}`; link.setAttribute('download', `${from.value.replace(/[^A-Za-z0-9.-]/g, '_')}.mbox`); };
+  from.addEventListener('change', setLink);
+  setLink();
+  const file = h('input', { type: 'file', accept: '.mbox,.mbx,application/mbox,text/plain', id: 'mbox-file' });
+  const into = h('input', { type: 'text', id: 'import-folder', value: 'Imported', maxlength: '200' });
+  const out = h('div', { 'aria-live': 'polite', id: 'mbox-result' });
+  const imp = async () => {
+    const f = file.files && file.files[0];
+    if (!f) { toast('Choose an mbox file first', 'error'); return; }
+    mount(out, h('p', { class: 'muted' }, 'Importing...'));
+    try {
+      const r = await uploadTo(`/api/mail/import${qs({ account: state.account, folder: into.value.trim() })}`, f,
+        (p) => mount(out, h('p', { class: 'muted' }, `Uploading... ${Math.round(p * 100)}%`)));
+      mount(out, h('p', {}, `${r.added} messages imported into ${r.folder}` + (r.duplicates ? `, ${r.duplicates} already here (skipped)` : '') + (r.skipped ? `, ${r.skipped} skipped: ${r.first_skip}` : '') + '.'),
+        r.error ? h('p', { class: 'error', role: 'alert' }, `Stopped: ${r.error}`) : null,
+        h('a', { class: 'btn small', href: `#/mail/${encodeURIComponent(r.folder)}` }, `Open ${r.folder}`));
+    } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
+  };
+  return h('section', { class: 'card', 'aria-labelledby': 's-data' }, h('h2', { id: 's-data' }, 'Your mail: export and import'),
+    h('p', { class: 'muted' }, 'An export is the readable mail of a folder as one mbox file, for any mail program or a backup. It is NOT encrypted: keep it as safe as the mail itself. Level-1 and level-2 messages cannot be decrypted again once read, so an export is their only copy outside QMail.'),
+    h('div', { class: 'inline bottom' }, field('Folder', from), link),
+    h('p', { class: 'muted' }, 'An import files the messages of an mbox file (Thunderbird, mutt, another QMail) into a folder kept on this computer. They are ordinary mail: never shown as encrypted or verified, whatever they say. Messages already here are skipped. For large files or a Maildir, use `qmail import`.'),
+    h('div', { class: 'inline bottom' }, field('mbox file', file), field('Into folder', into), h('button', { type: 'button', class: 'btn', id: 'mbox-import', onclick: imp }, 'Import mbox')),
+    out);
+}
+
 export async function showSettings(root) {
   const [accts, settings] = await Promise.all([api.get('/api/accounts'), api.get('/api/settings')]);
   const contacts = state.account ? (await api.get(`/api/contacts${qs({ account: state.account })}`)).contacts : [];
@@ -249,7 +306,10 @@ export async function showSettings(root) {
     h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Contact'), h('th', { scope: 'col' }, 'SAE ID'), h('th', { scope: 'col' }, 'Minimum level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))), h('tbody', {}, rows)),
     h('div', { class: 'inline' }, newAddr, newSae, h('button', { type: 'button', class: 'btn', onclick: async () => {
       try { await api.put(`/api/contacts/${encodeURIComponent(newAddr.value.trim())}${qs({ account: state.account })}`, { sae_id: newSae.value.trim() }); toast('Contact added'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
-    } }, 'Add contact'))));
+    } }, 'Add contact')),
+    contactsVcard(root)));
+  // your mail out and in
+  sections.push(mailData());
   // passphrase
   const oldp = h('input', { type: 'password', autocomplete: 'current-password', maxlength: '1024' });
   const newp = h('input', { type: 'password', autocomplete: 'new-password', maxlength: '1024' });

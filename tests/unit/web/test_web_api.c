@@ -1269,6 +1269,90 @@ static void test_bidi_names(void **state)
 	qmt_resp_free(&r);
 }
 
+/* The user's data in and out (issue 15): a vCard upload adds a contact
+ * and the export downloads it; an mbox upload is filed in a local folder
+ * as plain mail, once; the folder downloads as an mbox. Uploads need the
+ * CSRF token and the raw body type. */
+static void test_data_in_out(void **state)
+{
+	static const char vcf[] =
+	    "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoe Web\r\n"
+	    "item1.EMAIL:zoe@web.example\r\nEND:VCARD\r\n";
+	static const char mbox[] =
+	    "From z@web.example Sat Nov 28 10:00:00 2026\n"
+	    "From: Zoe <zoe@web.example>\nSubject: web import\n"
+	    "Message-ID: <webimp@web.example>\nX-QKD-Security-Level: 2\n\n"
+	    "WEB-IMPORT-MARKER\n>From the past\n\n";
+	struct qmt_resp r;
+	char path[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "/api/contacts/import?account=%s",
+	         g_acct_s);
+	req(&r, "POST", path, vcf, strlen(vcf), "application/octet-stream",
+	    NULL, F_NO_CSRF);
+	assert_int_equal(r.status, 403);
+	qmt_resp_free(&r);
+	req(&r, "POST", path, vcf, strlen(vcf), "application/octet-stream",
+	    NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "added")),
+	                 1);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/contacts/export?account=%s",
+	         g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "contacts.vcf"));
+	assert_non_null(strstr(r.body, "FN:Zoe Web\r\nEMAIL:zoe@web.example"));
+	qmt_resp_free(&r);
+
+	snprintf(path, sizeof(path),
+	         "/api/mail/import?account=%s&folder=Web%%20import", g_acct_s);
+	req(&r, "POST", path, mbox, strlen(mbox), NULL, NULL, 0);
+	assert_int_equal(r.status, 415); /* JSON is not an mbox */
+	qmt_resp_free(&r);
+	for (int round = 0; round < 2; round++) {
+		req(&r, "POST", path, mbox, strlen(mbox),
+		    "application/octet-stream", NULL, 0);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r.json, "added")),
+		    round ? 0 : 1);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r.json, "duplicates")),
+		    round ? 1 : 0);
+		qmt_resp_free(&r);
+	}
+	snprintf(path, sizeof(path),
+	         "/api/messages?account=%s&folder=Web%%20import", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(
+	            json_array_get(json_object_get(r.json, "messages"), 0),
+	            "security"),
+	        "badge")),
+	    "plain");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path),
+	         "/api/mail/export?account=%s&folder=Web%%20import", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "application/mbox"));
+	assert_non_null(strstr(r.headers, "Web_import.mbox"));
+	assert_memory_equal(r.body, "From zoe@web.example ", 21);
+	assert_non_null(strstr(r.body, "WEB-IMPORT-MARKER\n>From the past\n"));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/mail/export?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+}
+
 static void test_uploads_levels_drafts(void **state)
 {
 	struct qmt_resp r;
@@ -1947,6 +2031,7 @@ int main(void)
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
 	    cmocka_unit_test(test_send_upload_listed_twice),
+	    cmocka_unit_test(test_data_in_out),
 	    cmocka_unit_test(test_sync_kme_events),
 	    cmocka_unit_test(test_key_backup),
 	    cmocka_unit_test(test_passphrase_lock_unlock),
