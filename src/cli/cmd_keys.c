@@ -122,13 +122,12 @@ static int keys_backup(struct cli *g, int64_t id, const char *file)
 		        "qmail: %s exists already: give a new file name\n",
 		        cli_safe(file));
 		rc = QM_EXIT_USAGE;
-	} else if (cli_passphrase_from(RECOVERY_FILE_VAR, NULL,
-	                               "Recovery passphrase for the backup: ",
-	                               1, &pass)) {
+	} else if (cli_passphrase_from(
+	               RECOVERY_FILE_VAR, NULL,
+	               "Recovery passphrase for the backup: ", 1, &pass)) {
 		rc = QM_EXIT_DENIED;
-	} else if (qm_client_keys_backup(g->client, id,
-	                                 (const char *)pass.data, pass.len,
-	                                 &out, &e) ||
+	} else if (qm_client_keys_backup(g->client, id, (const char *)pass.data,
+	                                 pass.len, &out, &e) ||
 	           (file ? qm_file_write_atomic(file, out.data, out.len, 0600,
 	                                        &e)
 	                 : (fwrite(out.data, 1, out.len, stdout) != out.len
@@ -161,13 +160,12 @@ static int keys_restore(struct cli *g, int64_t id, const char *file)
 	if (qm_file_read(file, 64 * 1024, &in, &e)) {
 		rc = cli_fail(&e);
 	} else if (cli_passphrase_from(RECOVERY_FILE_VAR, NULL,
-	                               "Recovery passphrase of the backup: ",
-	                               0, &pass)) {
+	                               "Recovery passphrase of the backup: ", 0,
+	                               &pass)) {
 		rc = QM_EXIT_DENIED;
-	} else if (qm_client_keys_restore(g->client, id,
-	                                  (const char *)pass.data, pass.len,
-	                                  (const char *)in.data, in.len, fpr,
-	                                  &e)) {
+	} else if (qm_client_keys_restore(
+	               g->client, id, (const char *)pass.data, pass.len,
+	               (const char *)in.data, in.len, fpr, &e)) {
 		rc = cli_fail(&e);
 	} else {
 		printf("keys restored: %s\nThe next sync reads your Sent "
@@ -307,7 +305,8 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 		if (strcmp(sub, "backup") == 0)
 			return keys_backup(g, id, npos ? pos[0] : outfile);
 		if (npos != 1)
-			return cli_usage("keys restore", "give the backup file");
+			return cli_usage("keys restore",
+			                 "give the backup file");
 		return keys_restore(g, id, pos[0]);
 	}
 	if (strcmp(sub, "list") == 0) {

@@ -33,16 +33,23 @@ struct compose_args {
 	int draft;             /* --draft: saved as a draft, not sent */
 };
 
-static const struct option compose_opts[] = {
-    {"to", 1, 0, 't'},        {"cc", 1, 0, 'c'},
-    {"bcc", 1, 0, 'b'},       {"subject", 1, 0, 's'},
-    {"body-file", 1, 0, 'f'}, {"attach", 1, 0, 'a'},
-    {"level", 1, 0, 'l'},     {"fallback-level", 1, 0, 'F'},
-    {"account", 1, 0, 'A'},   {"all", 0, 0, 'R'},
-    {"plain", 0, 0, 'P'},     {"help", 0, 0, 'h'},
-    {"from", 1, 0, 'W'},      {"no-signature", 0, 0, 'N'},
-    {"html", 1, 0, 'H'},      {"draft", 0, 0, 'D'},
-    {0, 0, 0, 0}};
+static const struct option compose_opts[] = {{"to", 1, 0, 't'},
+                                             {"cc", 1, 0, 'c'},
+                                             {"bcc", 1, 0, 'b'},
+                                             {"subject", 1, 0, 's'},
+                                             {"body-file", 1, 0, 'f'},
+                                             {"attach", 1, 0, 'a'},
+                                             {"level", 1, 0, 'l'},
+                                             {"fallback-level", 1, 0, 'F'},
+                                             {"account", 1, 0, 'A'},
+                                             {"all", 0, 0, 'R'},
+                                             {"plain", 0, 0, 'P'},
+                                             {"help", 0, 0, 'h'},
+                                             {"from", 1, 0, 'W'},
+                                             {"no-signature", 0, 0, 'N'},
+                                             {"html", 1, 0, 'H'},
+                                             {"draft", 0, 0, 'D'},
+                                             {0, 0, 0, 0}};
 
 static const char send_help[] =
     "usage: qmail send --to ADDR [--to ADDR ...] [options] [< body]\n"
@@ -138,7 +145,9 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 		case 'A': a->account = optarg; break;
 		case 'R': a->all = 1; break;
 		case 'P': a->plain = 1; break;
-		case 'D': a->draft = 1; break;
+		case 'D':
+			a->draft = 1;
+			break;
 		case 'W':
 			a->from = optarg;
 			break;
@@ -201,7 +210,6 @@ static const char *guess_type(const char *name)
 	return "application/octet-stream";
 }
 
-
 /* `send --draft`: m kept as a draft, here and on the server. */
 static int save_draft(struct cli *g, const struct qm_client_compose *m)
 {
@@ -223,7 +231,8 @@ static int save_draft(struct cli *g, const struct qm_client_compose *m)
 	} else if (qm_client_draft_upload(g->client, m->account_id, id, &kept,
 	                                  &e)) {
 		printf("draft %lld saved\n", (long long)id);
-		fprintf(stderr, "qmail: warning: %s\n", cli_safe(qm_error_msg(&e)));
+		fprintf(stderr, "qmail: warning: %s\n",
+		        cli_safe(qm_error_msg(&e)));
 	} else {
 		printf("draft %lld saved%s\n", (long long)id,
 		       kept ? " (also in Drafts on the server, sealed to your "

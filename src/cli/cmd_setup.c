@@ -126,81 +126,81 @@ static int parse_server(const char *cmd, const char *hp, const char *tls,
 }
 
 static const char account_help[] =
-	"usage: qmail account add --address ADDR [options]\n"
-	"       qmail account list\n"
-	"       qmail account remove ADDR\n"
-	"       qmail account test [ADDR]\n"
-	"       qmail account get ADDR [NAME]\n"
-	"       qmail account set ADDR NAME VALUE|default\n"
-	"\n"
-	"add options:\n"
-	"  --address ADDR        the account's e-mail address (required)\n"
-	"  --name NAME           display name\n"
-	"  --preset P            gmail, outlook (Microsoft 365) or yahoo: fills\n"
-	"                        the SMTP, IMAP and POP3 servers\n"
-	"  --user NAME           login name (default: the address)\n"
-	"  --password-file F     file holding the password or app password\n"
-	"  --oauth2-token-file F file holding an OAuth2 access token (XOAUTH2)\n"
-	"  --smtp HOST:PORT      --smtp-tls tls|starttls|none\n"
-	"  --imap HOST:PORT      --imap-tls tls|starttls|none\n"
-	"  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
-	"  --incoming imap|pop3  which one `qmail sync` uses (default imap)\n"
-	"  --pop3-delete         delete mail from the POP3 server after fetching\n"
-	"  --no-save-sent        keep no copy of sent mail in the IMAP Sent\n"
-	"                        folder (default: a copy sealed to your own key)\n"
-	"  --mail-ca FILE        CA certificate of private mail servers\n"
-	"  --sae ID              this account's SAE ID at its KME\n"
-	"  --kme URL             the KME, https://host:port\n"
-	"  --kme-ca FILE         CA certificate that issued the KME's certificate\n"
-	"  --kme-cert FILE       this SAE's client certificate (PEM)\n"
-	"  --kme-key FILE        its private key (PEM)\n"
-	"  --kme-id ID           the KME ID its certificate must name (optional)\n"
-	"  --level N             default security level, 1-4 (default 2)\n"
-	"\n"
-	"`account test` connects to SMTP, IMAP or POP3 and the KME and reports\n"
-	"each; it sends nothing.\n"
-	"\n"
-	"       qmail account secret ADDR --password-file F | --oauth2-token-file F\n"
-	"\n"
-	"replaces the account's password, or its OAuth2 access token (for\n"
-	"example after the provider issued a new one), sealed in the vault.\n"
-	"\n"
-	"`account get ADDR` lists the account's settings with their values,\n"
-	"defaults and allowed values; `account get ADDR NAME` prints one value.\n"
-	"`account set ADDR NAME VALUE` changes one (`default` unsets it):\n"
-	"  sync_folders   subscribed (default), all or inbox: the IMAP folders\n"
-	"                 `qmail sync` takes besides INBOX\n"
-	"  delete_mode    trash (default): `qmail delete` moves to Trash;\n"
-	"                 expunge: deletes for good at once\n"
-	"  header_first   N: a folder with more than N new messages in one\n"
-	"                 sync is fetched headers first, the bodies afterwards\n"
-	"                 or when a message is opened (0: never; default 200;\n"
-	"                 `qmail list` marks those not downloaded yet [headers])\n"
-	"  save_sent      1 (default): keep a copy of sent mail in the IMAP Sent\n"
-	"                 folder, sealed to your own key; 0: none\n"
-	"  save_sent_level1 1: level-1 mail too (default 0: the copy is only\n"
-	"                 as strong as level 3)\n"
-	"  pop3_delete    1: delete mail from the POP3 server once downloaded\n"
-	"  incoming, mail_ca, kme_id: as the add options of the same names.\n"
-	"Example: qmail account set alice@example.org sync_folders all\n";
+    "usage: qmail account add --address ADDR [options]\n"
+    "       qmail account list\n"
+    "       qmail account remove ADDR\n"
+    "       qmail account test [ADDR]\n"
+    "       qmail account get ADDR [NAME]\n"
+    "       qmail account set ADDR NAME VALUE|default\n"
+    "\n"
+    "add options:\n"
+    "  --address ADDR        the account's e-mail address (required)\n"
+    "  --name NAME           display name\n"
+    "  --preset P            gmail, outlook (Microsoft 365) or yahoo: fills\n"
+    "                        the SMTP, IMAP and POP3 servers\n"
+    "  --user NAME           login name (default: the address)\n"
+    "  --password-file F     file holding the password or app password\n"
+    "  --oauth2-token-file F file holding an OAuth2 access token (XOAUTH2)\n"
+    "  --smtp HOST:PORT      --smtp-tls tls|starttls|none\n"
+    "  --imap HOST:PORT      --imap-tls tls|starttls|none\n"
+    "  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
+    "  --incoming imap|pop3  which one `qmail sync` uses (default imap)\n"
+    "  --pop3-delete         delete mail from the POP3 server after fetching\n"
+    "  --no-save-sent        keep no copy of sent mail in the IMAP Sent\n"
+    "                        folder (default: a copy sealed to your own key)\n"
+    "  --mail-ca FILE        CA certificate of private mail servers\n"
+    "  --sae ID              this account's SAE ID at its KME\n"
+    "  --kme URL             the KME, https://host:port\n"
+    "  --kme-ca FILE         CA certificate that issued the KME's certificate\n"
+    "  --kme-cert FILE       this SAE's client certificate (PEM)\n"
+    "  --kme-key FILE        its private key (PEM)\n"
+    "  --kme-id ID           the KME ID its certificate must name (optional)\n"
+    "  --level N             default security level, 1-4 (default 2)\n"
+    "\n"
+    "`account test` connects to SMTP, IMAP or POP3 and the KME and reports\n"
+    "each; it sends nothing.\n"
+    "\n"
+    "       qmail account secret ADDR --password-file F | --oauth2-token-file "
+    "F\n"
+    "\n"
+    "replaces the account's password, or its OAuth2 access token (for\n"
+    "example after the provider issued a new one), sealed in the vault.\n"
+    "\n"
+    "`account get ADDR` lists the account's settings with their values,\n"
+    "defaults and allowed values; `account get ADDR NAME` prints one value.\n"
+    "`account set ADDR NAME VALUE` changes one (`default` unsets it):\n"
+    "  sync_folders   subscribed (default), all or inbox: the IMAP folders\n"
+    "                 `qmail sync` takes besides INBOX\n"
+    "  delete_mode    trash (default): `qmail delete` moves to Trash;\n"
+    "                 expunge: deletes for good at once\n"
+    "  header_first   N: a folder with more than N new messages in one\n"
+    "                 sync is fetched headers first, the bodies afterwards\n"
+    "                 or when a message is opened (0: never; default 200;\n"
+    "                 `qmail list` marks those not downloaded yet [headers])\n"
+    "  save_sent      1 (default): keep a copy of sent mail in the IMAP Sent\n"
+    "                 folder, sealed to your own key; 0: none\n"
+    "  save_sent_level1 1: level-1 mail too (default 0: the copy is only\n"
+    "                 as strong as level 3)\n"
+    "  pop3_delete    1: delete mail from the POP3 server once downloaded\n"
+    "  incoming, mail_ca, kme_id: as the add options of the same names.\n"
+    "Example: qmail account set alice@example.org sync_folders all\n";
 
 static int account_add(struct cli *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"address", 1, 0, 'a'},  {"name", 1, 0, 'n'},
-		{"preset", 1, 0, 'p'},   {"user", 1, 0, 'u'},
-		{"password-file", 1, 0, 'P'}, {"oauth2-token-file", 1, 0, 'O'},
-		{"smtp", 1, 0, 's'},     {"smtp-tls", 1, 0, 'S'},
-		{"imap", 1, 0, 'i'},     {"imap-tls", 1, 0, 'I'},
-		{"pop3", 1, 0, 'o'},     {"pop3-tls", 1, 0, 'T'},
-		{"incoming", 1, 0, 'c'}, {"pop3-delete", 0, 0, 'D'},
-		{"save-sent", 0, 0, 'v'}, {"no-save-sent", 0, 0, 'V'},
-		{"mail-ca", 1, 0, 'm'},
-		{"sae", 1, 0, 'e'},      {"kme", 1, 0, 'k'},
-		{"kme-ca", 1, 0, 'A'},   {"kme-cert", 1, 0, 'C'},
-		{"kme-key", 1, 0, 'K'},  {"kme-id", 1, 0, 'E'},
-		{"level", 1, 0, 'l'},    {"help", 0, 0, 'h'},
-		{0, 0, 0, 0}};
+	    {"address", 1, 0, 'a'},       {"name", 1, 0, 'n'},
+	    {"preset", 1, 0, 'p'},        {"user", 1, 0, 'u'},
+	    {"password-file", 1, 0, 'P'}, {"oauth2-token-file", 1, 0, 'O'},
+	    {"smtp", 1, 0, 's'},          {"smtp-tls", 1, 0, 'S'},
+	    {"imap", 1, 0, 'i'},          {"imap-tls", 1, 0, 'I'},
+	    {"pop3", 1, 0, 'o'},          {"pop3-tls", 1, 0, 'T'},
+	    {"incoming", 1, 0, 'c'},      {"pop3-delete", 0, 0, 'D'},
+	    {"save-sent", 0, 0, 'v'},     {"no-save-sent", 0, 0, 'V'},
+	    {"mail-ca", 1, 0, 'm'},       {"sae", 1, 0, 'e'},
+	    {"kme", 1, 0, 'k'},           {"kme-ca", 1, 0, 'A'},
+	    {"kme-cert", 1, 0, 'C'},      {"kme-key", 1, 0, 'K'},
+	    {"kme-id", 1, 0, 'E'},        {"level", 1, 0, 'l'},
+	    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
 	struct qm_store_account a;
 	const char *preset = NULL, *pwfile = NULL, *tokfile = NULL;
 	const char *smtp = NULL, *smtp_tls = NULL, *imap = NULL,
@@ -234,7 +234,9 @@ static int account_add(struct cli *g, int argc, char **argv)
 		case 'c': incoming = optarg; break;
 		case 'D': pop3_delete = 1; break;
 		case 'v': save_sent = 1; break;
-		case 'V': save_sent = -1; break;
+		case 'V':
+			save_sent = -1;
+			break;
 		case 'm': mail_ca = optarg; break;
 		case 'e': qm_strlcpy(a.sae_id, optarg, sizeof(a.sae_id)); break;
 		case 'k': qm_strlcpy(a.kme_url, optarg, sizeof(a.kme_url)); break;

@@ -45,8 +45,8 @@ static enum qm_err pass_check(size_t plen, struct qm_error *err)
 static enum qm_err head_lines(const char *addr, const char *fpr,
                               struct qm_buf *out, struct qm_error *err)
 {
-	return qm_buf_appendf(out, err, "Version: 1\nAccount: %s\nFingerprint: %s\n",
-	                      addr, fpr);
+	return qm_buf_appendf(
+	    out, err, "Version: 1\nAccount: %s\nFingerprint: %s\n", addr, fpr);
 }
 
 enum qm_err qm_client_keys_backup(struct qm_client *c, int64_t account_id,
@@ -110,8 +110,8 @@ static int take_line(const char **p, const char *end, const char *name,
 	const char *eol = memchr(*p, '\n', (size_t)(end - *p));
 	size_t nl = strlen(name), vl;
 
-	if (!eol || (size_t)(eol - *p) < nl + 2 ||
-	    strncmp(*p, name, nl) != 0 || (*p)[nl] != ':' || (*p)[nl + 1] != ' ')
+	if (!eol || (size_t)(eol - *p) < nl + 2 || strncmp(*p, name, nl) != 0 ||
+	    (*p)[nl] != ':' || (*p)[nl + 1] != ' ')
 		return 0;
 	vl = (size_t)(eol - *p) - nl - 2;
 	if (vl && (*p)[nl + 2 + vl - 1] == '\r')
@@ -184,8 +184,7 @@ enum qm_err qm_client_keys_restore(struct qm_client *c, int64_t account_id,
 	struct qm_pubid *pub = NULL;
 	struct qm_buf box, head, sec, pubb;
 	unsigned char raw[QM_FPR_BYTES];
-	char addr[QM_STORE_ADDRMAX], fpr[QM_STORE_FPRMAX],
-	    have[QM_FPR_TEXTLEN];
+	char addr[QM_STORE_ADDRMAX], fpr[QM_STORE_FPRMAX], have[QM_FPR_TEXTLEN];
 	enum qm_err rc = client_need_unlocked(c, "restoring keys", err);
 
 	if (rc)

@@ -1182,8 +1182,8 @@ QM_NODISCARD enum qm_err qm_client_draft_list(struct qm_client *c,
  * too, as far as the server can be reached.
  */
 QM_NODISCARD enum qm_err qm_client_draft_upload(struct qm_client *c,
-                                                int64_t account_id,
-                                                int64_t id, int *kept,
+                                                int64_t account_id, int64_t id,
+                                                int *kept,
                                                 struct qm_error *err);
 /*
  * The draft format the interfaces keep (a small header block and the
@@ -1249,11 +1249,9 @@ void qm_client_strv_free(char ***v, size_t n);
  * passphrase or a backup changed in any byte, QM_ERR_PARSE for text that
  * is not a backup. Both need the vault unlocked.
  */
-QM_NODISCARD enum qm_err qm_client_keys_backup(struct qm_client *c,
-                                               int64_t account_id,
-                                               const char *pass, size_t plen,
-                                               struct qm_buf *out,
-                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_keys_backup(struct qm_client *c, int64_t account_id, const char *pass,
+                      size_t plen, struct qm_buf *out, struct qm_error *err);
 QM_NODISCARD enum qm_err
 qm_client_keys_restore(struct qm_client *c, int64_t account_id,
                        const char *pass, size_t plen, const char *text,

@@ -101,8 +101,9 @@ static enum qm_err list_line(struct qm_buf *b, const char *name,
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (strpbrk(v[i], "\r\n"))
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "a draft's address holds a line break");
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "a draft's address holds a line break");
 		rc = qm_buf_appendf(b, err, "%s%s", i ? ", " : "", v[i]);
 	}
 	return rc ? rc : qm_buf_append_str(b, "\r\n", err);
@@ -144,8 +145,7 @@ static int draft_level(const unsigned char *p, size_t n)
 	const unsigned char *at = memmem(p, n, k, sizeof(k) - 1);
 	const unsigned char *end = memmem(p, n, "\r\n\r\n", 4);
 
-	if (!at || (end && at > end) ||
-	    (size_t)(at - p) + sizeof(k) > n)
+	if (!at || (end && at > end) || (size_t)(at - p) + sizeof(k) > n)
 		return 0;
 	at += sizeof(k) - 1;
 	return *at >= '1' && *at <= '4' ? *at - '0' : 0;
@@ -186,8 +186,8 @@ static enum qm_err draft_copy(struct qm_client *c, const struct acct_conn *ac,
 	enum qm_err rc;
 
 	qm_buf_init_secure(&pt, n + 128);
-	rc = qm_mail_hdrs_make(ac->a.address, me, 1, NULL, 0, qm_now(), &h,
-	                       err);
+	rc =
+	    qm_mail_hdrs_make(ac->a.address, me, 1, NULL, 0, qm_now(), &h, err);
 	if (!rc)
 		rc = qm_buf_appendf(&pt, err, "%s%s %lld\r\n", DRAFT_LINE,
 		                    r->uuid, (long long)r->time);
@@ -274,9 +274,8 @@ enum qm_err qm_client_draft_upload(struct qm_client *c, int64_t account_id,
 	if (!rc && kept)
 		*kept = 1;
 	if (rc)
-		qm_error_prefix(err,
-		                "the draft is saved here; its copy in the "
-		                "Drafts folder on the server is not: ");
+		qm_error_prefix(err, "the draft is saved here; its copy in the "
+		                     "Drafts folder on the server is not: ");
 out:
 	qm_mail_imap_free(&im);
 	qm_buf_free(&d);

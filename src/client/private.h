@@ -783,13 +783,11 @@ void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65]);
  * header QM_CLIENT_COPY_HDR: mark. level (1..4, or 0: none) is the level
  * the message was sent at, sealed with it. Appends to wire.
  */
-QM_NODISCARD enum qm_err client_self_seal(struct qm_client *c,
-                                          const struct acct_conn *ac,
-                                          const struct qm_mail_hdrs *h,
-                                          const char *mark, int level,
-                                          const void *pt, size_t n,
-                                          struct qm_buf *wire,
-                                          struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_self_seal(struct qm_client *c, const struct acct_conn *ac,
+                 const struct qm_mail_hdrs *h, const char *mark, int level,
+                 const void *pt, size_t n, struct qm_buf *wire,
+                 struct qm_error *err);
 /* The opened plaintext of a copy client_self_seal made with a level: that
  * level (1..4), and plain loses the line that said it; 0 when it has none
  * (a draft). */
@@ -828,11 +826,9 @@ QM_NODISCARD enum qm_err client_keep_copy(struct qm_mail_imap *im,
  * an older version of it; an older copy changes nothing. */
 void client_draft_forget(struct qm_client *c, int64_t id);
 int client_self_copy_draft(struct qm_buf *plain, char uuid[33], int64_t *t);
-QM_NODISCARD enum qm_err client_draft_adopt(struct qm_client *c,
-                                            int64_t account_id,
-                                            const char *uuid, int64_t t,
-                                            const void *p, size_t n,
-                                            struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_draft_adopt(struct qm_client *c, int64_t account_id, const char *uuid,
+                   int64_t t, const void *p, size_t n, struct qm_error *err);
 /* 1 when QMail message mp is sealed by the account's own key to the
  * account's own key (a copy client_self_seal made, here or on another
  * device of the account); whether it opens is for the opening to tell. */

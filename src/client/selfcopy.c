@@ -77,8 +77,8 @@ enum qm_err client_self_seal(struct qm_client *c, const struct acct_conn *ac,
 	if (!rc)
 		rc = qm_buf_append(wire, body.data, body.len, err);
 	if (rc)
-		qm_error_prefix(err, "a copy sealed to %s's own key: ",
-		                ac->a.address);
+		qm_error_prefix(
+		    err, "a copy sealed to %s's own key: ", ac->a.address);
 	qm_buf_free(&body);
 	qm_buf_free(&env);
 	client_bound_store_free(&bs);
@@ -98,14 +98,14 @@ int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
 	size_t slot;
 	int yes = 0;
 
-	if (mp->kind == QM_MAIL_KIND_PLAIN || (mp->level != 3 && mp->level != 4))
+	if (mp->kind == QM_MAIL_KIND_PLAIN ||
+	    (mp->level != 3 && mp->level != 4))
 		return 0;
 	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, &env, NULL) !=
 	    QM_OK)
 		return 0;
 	efpr = qm_crypto_env_sender_fpr(env);
-	if (efpr &&
-	    client_own_identity(c, ac->a.id, &self, NULL) == QM_OK &&
+	if (efpr && client_own_identity(c, ac->a.id, &self, NULL) == QM_OK &&
 	    qm_crypto_identity_public(self, &me, NULL) == QM_OK) {
 		qm_crypto_pubid_fingerprint(me, mine);
 		qm_crypto_fpr_text(mine, fpr);
@@ -175,8 +175,8 @@ enum qm_err client_keep_copy(struct qm_mail_imap *im,
 	if (!e && !exists)
 		QM_IGNORE(qm_mail_imap_folder_create(im, folder, 1, NULL));
 	if (!e && n == 0) {
-		e = qm_mail_imap_append(im, folder, cp->msg, cp->len,
-		                        cp->flags, err);
+		e = qm_mail_imap_append(im, folder, cp->msg, cp->len, cp->flags,
+		                        err);
 		if (!e && saved)
 			*saved = 1;
 	}

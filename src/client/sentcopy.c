@@ -94,12 +94,11 @@ static enum qm_err pending_mark(struct qm_client *c, int64_t acct, int64_t id,
 
 /* The header values entry o's message was written with: its sealed
  * record, or (an entry an older QMail queued) the protected message's. */
-static enum qm_err entry_headers(struct qm_client *c,
-                                 const struct qm_store_outbox *o,
-                                 const struct qm_buf *pt, struct outbox_rec *rec,
-                                 struct qm_mail_content **mc,
-                                 const struct qm_mail_hdrs **h,
-                                 struct qm_error *err)
+static enum qm_err
+entry_headers(struct qm_client *c, const struct qm_store_outbox *o,
+              const struct qm_buf *pt, struct outbox_rec *rec,
+              struct qm_mail_content **mc, const struct qm_mail_hdrs **h,
+              struct qm_error *err)
 {
 	struct qm_buf b;
 	enum qm_err rc;
@@ -208,8 +207,8 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 		cp.msg = wire.data;
 		cp.len = wire.len;
 		cp.flags = QM_MAIL_FLAG_SEEN;
-		cp.this_copy[0] = (struct qm_mail_imap_hcrit){
-		    "Message-ID", o->message_id, 0};
+		cp.this_copy[0] =
+		    (struct qm_mail_imap_hcrit){"Message-ID", o->message_id, 0};
 		cp.this_copy[1] = (struct qm_mail_imap_hcrit){
 		    QM_CLIENT_COPY_HDR, QM_CLIENT_COPY_SENT, 0};
 		cp.replaces[0] = cp.this_copy[0];

@@ -355,11 +355,12 @@ qm_crypto_env_open_stream(const struct qm_env *e,
  * ad authenticated with them; the box (its cost, salt, nonce, ciphertext)
  * is appended to out. QM_ERR_INVAL for a cost out of bounds.
  */
-QM_NODISCARD enum qm_err
-qm_crypto_passbox_seal(const char *pass, size_t plen, uint64_t ops,
-                       uint64_t mem, const void *ad, size_t adlen,
-                       const void *pt, size_t n, struct qm_buf *out,
-                       struct qm_error *err);
+QM_NODISCARD enum qm_err qm_crypto_passbox_seal(const char *pass, size_t plen,
+                                                uint64_t ops, uint64_t mem,
+                                                const void *ad, size_t adlen,
+                                                const void *pt, size_t n,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
 /*
  * Opens a box with the passphrase and the same ad; the content is
  * appended to out (secure). QM_ERR_PARSE for what is not a box or asks for

@@ -15,14 +15,14 @@
 
 #include <sodium.h>
 
-#define MAGIC      "QMPB"
-#define VERSION    1
-#define HEAD       (4 + 1 + 4 + 4)
-#define SALTBYTES  crypto_pwhash_SALTBYTES
-#define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAGBYTES   crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define KEYBYTES   crypto_aead_xchacha20poly1305_ietf_KEYBYTES
-#define OPS_MAX    64u
+#define MAGIC       "QMPB"
+#define VERSION     1
+#define HEAD        (4 + 1 + 4 + 4)
+#define SALTBYTES   crypto_pwhash_SALTBYTES
+#define NONCEBYTES  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAGBYTES    crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define KEYBYTES    crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define OPS_MAX     64u
 #define MEM_MAX_KIB (4u * 1024 * 1024) /* 4 GiB */
 
 static void put32(unsigned char *p, uint32_t v)
@@ -63,11 +63,10 @@ static enum qm_err derive(const char *pass, size_t plen,
 	return QM_OK;
 }
 
-enum qm_err qm_crypto_passbox_seal(const char *pass, size_t plen,
-                                   uint64_t ops, uint64_t mem,
-                                   const void *ad, size_t adlen,
-                                   const void *pt, size_t n,
-                                   struct qm_buf *out, struct qm_error *err)
+enum qm_err qm_crypto_passbox_seal(const char *pass, size_t plen, uint64_t ops,
+                                   uint64_t mem, const void *ad, size_t adlen,
+                                   const void *pt, size_t n, struct qm_buf *out,
+                                   struct qm_error *err)
 {
 	unsigned char head[HEAD + SALTBYTES + NONCEBYTES];
 	unsigned char *key = NULL, *ct;
@@ -117,8 +116,9 @@ enum qm_err qm_crypto_passbox_open(const char *pass, size_t plen,
 	enum qm_err rc;
 
 	if (!out->secure)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "a key backup opens into secure memory only");
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "a key backup opens into secure memory only");
 	if (n < HEAD + SALTBYTES + NONCEBYTES + TAGBYTES ||
 	    memcmp(b, MAGIC, 4) != 0)
 		return qm_error_set(err, QM_ERR_PARSE,
@@ -141,14 +141,14 @@ enum qm_err qm_crypto_passbox_open(const char *pass, size_t plen,
 	rc = derive(pass, plen, b + HEAD, ops, mem_kib, &key, err);
 	if (!rc)
 		rc = qm_buf_reserve(out, ctlen - TAGBYTES, err);
-	if (!rc &&
-	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-	        out->data + out->len, NULL, NULL,
-	        b + HEAD + SALTBYTES + NONCEBYTES, ctlen, ad, adlen,
-	        b + HEAD + SALTBYTES, key) != 0)
-		rc = qm_error_set(err, QM_ERR_AUTH,
-		                  "the recovery passphrase is wrong, or the key "
-		                  "backup was changed");
+	if (!rc && crypto_aead_xchacha20poly1305_ietf_decrypt(
+	               out->data + out->len, NULL, NULL,
+	               b + HEAD + SALTBYTES + NONCEBYTES, ctlen, ad, adlen,
+	               b + HEAD + SALTBYTES, key) != 0)
+		rc =
+		    qm_error_set(err, QM_ERR_AUTH,
+		                 "the recovery passphrase is wrong, or the key "
+		                 "backup was changed");
 	if (!rc)
 		out->len += ctlen - TAGBYTES;
 	qm_sec_free(key);

@@ -581,7 +581,7 @@ QM_NODISCARD enum qm_err qm_mail_imap_search_header(struct qm_mail_imap *im,
 struct qm_mail_imap_hcrit {
 	const char *field;
 	const char *value;
-	int not;
+	int not ;
 };
 /* UID SEARCH of the selected folder for messages matching all of
  * h[0..nh) (1 to 4); *uids, *n as qm_mail_imap_search gives them. */

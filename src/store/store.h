@@ -62,7 +62,7 @@ struct qm_store_opts {
 	int must_exist;
 };
 
-/* The Argon2id cost a new vault gets (qm_store_opts.kdf, or the default
+/* The Argon2id cost of a new vault (qm_store_opts.kdf, or the default
  * as said there): what other passphrase boxes of this home use too. */
 void qm_store_kdf_cost(const struct qm_store *s, uint64_t *ops, uint64_t *mem);
 

@@ -318,14 +318,10 @@ static const struct {
 	const char *name;
 	enum acct_set_type type;
 } acct_sets[] = {
-    {QM_CLIENT_SET_MAIL_CA, AS_TEXT},
-    {QM_CLIENT_SET_INCOMING, AS_TEXT},
-    {QM_CLIENT_SET_SYNC_FOLDERS, AS_TEXT},
-    {QM_CLIENT_SET_DELETE_MODE, AS_TEXT},
-    {QM_CLIENT_SET_HEADER_FIRST, AS_INT},
-    {QM_CLIENT_SET_SAVE_SENT, AS_BOOL},
-    {QM_CLIENT_SET_SAVE_SENT_L1, AS_BOOL},
-    {QM_CLIENT_SET_POP3_DELETE, AS_BOOL},
+    {QM_CLIENT_SET_MAIL_CA, AS_TEXT},      {QM_CLIENT_SET_INCOMING, AS_TEXT},
+    {QM_CLIENT_SET_SYNC_FOLDERS, AS_TEXT}, {QM_CLIENT_SET_DELETE_MODE, AS_TEXT},
+    {QM_CLIENT_SET_HEADER_FIRST, AS_INT},  {QM_CLIENT_SET_SAVE_SENT, AS_BOOL},
+    {QM_CLIENT_SET_SAVE_SENT_L1, AS_BOOL}, {QM_CLIENT_SET_POP3_DELETE, AS_BOOL},
     {QM_CLIENT_SET_PLAIN_INVITE, AS_BOOL},
 };
 #define ACCT_SETS (sizeof(acct_sets) / sizeof(acct_sets[0]))
@@ -1165,8 +1161,8 @@ out:
 /* The account and the recovery passphrase of a backup request (the
  * passphrase in secure memory, wiped from the JSON); -1 when refused
  * (replied). */
-static int backup_args(struct web_req *r, json_t *j, int64_t *acct,
-                       char **pass, size_t *plen)
+static int backup_args(struct web_req *r, json_t *j, int64_t *acct, char **pass,
+                       size_t *plen)
 {
 	long long a = 0;
 

@@ -544,8 +544,8 @@ static void alice_draft(int64_t *id, const char *text)
 	qm_error_clear(&e);
 	qm_buf_init_secure(&b, 1 << 20);
 	assert_ok(qm_client_draft_encode(&m, &b, &e));
-	assert_ok(qm_client_draft_put(W.c[W_ALICE], W.acct[W_ALICE], id,
-	                              b.data, b.len, &e));
+	assert_ok(qm_client_draft_put(W.c[W_ALICE], W.acct[W_ALICE], id, b.data,
+	                              b.len, &e));
 	assert_ok(qm_client_draft_upload(W.c[W_ALICE], W.acct[W_ALICE], *id,
 	                                 &kept, &e));
 	assert_true(kept);
@@ -553,8 +553,7 @@ static void alice_draft(int64_t *id, const char *text)
 }
 
 /* The only draft of c's account holds want. */
-static void one_draft_holds(struct qm_client *c, int64_t acct,
-                            const char *want)
+static void one_draft_holds(struct qm_client *c, int64_t acct, const char *want)
 {
 	int64_t *ids = NULL;
 	size_t n = 0;
@@ -587,9 +586,9 @@ static struct qm_client_view *read_of(struct qm_client *c, int64_t acct,
 
 /* c's message in folder with Message-ID mid is in state want and shows
  * nothing of the level-2 text. */
-static void nothing_shown(struct qm_client *c, int64_t acct,
-                          const char *folder, const char *mid,
-                          enum qm_store_verify want, const char *what)
+static void nothing_shown(struct qm_client *c, int64_t acct, const char *folder,
+                          const char *mid, enum qm_store_verify want,
+                          const char *what)
 {
 	struct qm_client_view *v = NULL;
 	struct qm_error e;
@@ -627,8 +626,7 @@ static void test_restored_home(void **state)
 	(void)state;
 	if (W.skipped)
 		skip();
-	send_bob(2, "restore level 2", "RESTORE-L2-MARKER\n", mid,
-	         sizeof(mid));
+	send_bob(2, "restore level 2", "RESTORE-L2-MARKER\n", mid, sizeof(mid));
 	send_bob(1, "restore level 1", "RESTORE-L1-MARKER\n", NULL, 0);
 	send_bob(3, "restore level 3", "RESTORE-L3-MARKER\n", NULL, 0);
 	alice_draft(&draft, "DRAFT-FIRST-MACHINE\n");
@@ -638,8 +636,8 @@ static void test_restored_home(void **state)
 	assert_int_equal(qm_client_keys_backup(W.c[W_ALICE], W.acct[W_ALICE],
 	                                       "too short", 9, &bk, &e),
 	                 QM_ERR_INVAL);
-	assert_ok(qm_client_keys_backup(W.c[W_ALICE], W.acct[W_ALICE],
-	                                RECOVERY, strlen(RECOVERY), &bk, &e));
+	assert_ok(qm_client_keys_backup(W.c[W_ALICE], W.acct[W_ALICE], RECOVERY,
+	                                strlen(RECOVERY), &bk, &e));
 	assert_non_null(strstr((const char *)bk.data, "Account: alice@"));
 
 	/* a new machine without the backup: her copies stay sealed */
@@ -653,8 +651,9 @@ static void test_restored_home(void **state)
 	/* the backup, restored on another new machine */
 	assert_int_equal(
 	    world_second_home(&W, W_ALICE, "restored", &restored, &ar), 0);
-	assert_int_equal(qm_client_keys_restore(restored, ar, "wrong but long "
-	                                                      "enough",
+	assert_int_equal(qm_client_keys_restore(restored, ar,
+	                                        "wrong but long "
+	                                        "enough",
 	                                        20, (const char *)bk.data,
 	                                        bk.len, NULL, &e),
 	                 QM_ERR_AUTH);
@@ -671,12 +670,11 @@ static void test_restored_home(void **state)
 		                 QM_ERR_AUTH);
 		free(t);
 	}
-	assert_ok(qm_client_keys_restore(restored, ar, RECOVERY,
-	                                 strlen(RECOVERY),
-	                                 (const char *)bk.data, bk.len, fpr,
-	                                 &e));
-	assert_ok(qm_client_key_own_fpr(W.c[W_ALICE], W.acct[W_ALICE], mine,
-	                                &e));
+	assert_ok(
+	    qm_client_keys_restore(restored, ar, RECOVERY, strlen(RECOVERY),
+	                           (const char *)bk.data, bk.len, fpr, &e));
+	assert_ok(
+	    qm_client_key_own_fpr(W.c[W_ALICE], W.acct[W_ALICE], mine, &e));
 	assert_string_equal(fpr, mine);
 	qm_buf_free(&bk);
 
@@ -704,8 +702,8 @@ static void test_restored_home(void **state)
 		         qmt_mail_addr(W_CAROL), to + 5);
 		im = qmt_imap_open(&W.mail, W_ALICE);
 		assert_non_null(im);
-		assert_true(qmt_imap_append(im, "INBOX", "", fix,
-		                            strlen(fix)) > 0);
+		assert_true(qmt_imap_append(im, "INBOX", "", fix, strlen(fix)) >
+		            0);
 		qmt_imap_close(&im);
 		free(fix);
 		free(t);
@@ -725,9 +723,8 @@ static void test_restored_home(void **state)
 	assert_int_equal(v->verify, QM_VERIFY_SENT);
 	assert_int_equal(v->level, 3);
 	qm_client_view_free(&v);
-	assert_int_equal(in_folder_of(restored, ar, "Sent", "restore level 1",
-	                              NULL),
-	                 -1);
+	assert_int_equal(
+	    in_folder_of(restored, ar, "Sent", "restore level 1", NULL), -1);
 	nothing_shown(restored, ar, "INBOX", mid, QM_VERIFY_TAMPERED,
 	              "the copy with another To");
 	/* the draft continues here, and a newer version from the first

@@ -173,8 +173,7 @@ static void test_set_each(void **state)
 	    {"sync_folders", "all"},    {"sync_folders", "inbox"},
 	    {"delete_mode", "expunge"}, {"header_first", "5"},
 	    {"header_first", "0"},      {"save_sent", "0"},
-	    {"save_sent_level1", "1"},
-	    {"pop3_delete", "1"},
+	    {"save_sent_level1", "1"},  {"pop3_delete", "1"},
 	};
 	char *out = NULL, want[64];
 

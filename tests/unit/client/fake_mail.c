@@ -837,7 +837,7 @@ enum qm_err qm_mail_imap_search_headers(struct qm_mail_imap *im,
 
 		for (size_t j = 0; j < nh && all; j++)
 			all = !header_has(&im->sel->v[i], h[j].field,
-			                  h[j].value) == !!h[j].not;
+			                  h[j].value) == !!h[j].not ;
 		if (all)
 			v[k++] = im->sel->v[i].uid;
 	}

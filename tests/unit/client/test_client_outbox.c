@@ -512,10 +512,9 @@ static void test_sent_copy_sealed_to_self(void **state)
 		struct qm_buf b;
 
 		qm_buf_init(&b, 64);
-		assert_ok(qm_store_setting_get(qm_client_store(alice.c),
-		                               alice.acct,
-		                               "sent_copy.server_saves", &b,
-		                               &e));
+		assert_ok(
+		    qm_store_setting_get(qm_client_store(alice.c), alice.acct,
+		                         "sent_copy.server_saves", &b, &e));
 		assert_non_null(b.data);
 		qm_strlcpy(v, (const char *)b.data, sizeof(v));
 		qm_buf_free(&b);

@@ -1971,9 +1971,10 @@ static void test_key_backup(void **state)
 	    0);
 	assert_int_equal(r.status, 400);
 	qmt_resp_free(&r);
-	snprintf(body, sizeof(body),
-	         "{\"account\":\"%s\",\"passphrase\":\"a recovery passphrase\"}",
-	         g_acct_s);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"account\":\"%s\",\"passphrase\":\"a recovery passphrase\"}",
+	    g_acct_s);
 	req(&r, "POST", "/api/keyring/backup", body, strlen(body), NULL, NULL,
 	    0);
 	assert_int_equal(r.status, 200);
