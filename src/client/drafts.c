@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -85,9 +86,15 @@ static void ref_drop(struct qm_client *c, int64_t id, const char *uuid)
 	QM_IGNORE(qm_store_setting_set(c->store, 0, k, "", NULL));
 }
 
+/* Wall-clock milliseconds: versions of a draft are ordered by it across
+ * homes (each home's clock; a later save on one home is newer). */
 static int64_t now_ms(void)
 {
-	return qm_now() * 1000 + (int64_t)(qm_mono_ns() / 1000000 % 1000);
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return qm_now() * 1000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------- the format */
@@ -245,7 +252,8 @@ enum qm_err qm_client_draft_upload(struct qm_client *c, int64_t account_id,
 		randombytes_buf(raw, sizeof(raw));
 		sodium_bin2hex(r.uuid, sizeof(r.uuid), raw, sizeof(raw));
 	}
-	r.time = now_ms();
+	/* newer than the version this home has, whatever the clock did */
+	r.time = now_ms() > r.time ? now_ms() : r.time + 1;
 	rc = ref_put(c, id, &r, err);
 	if (!rc)
 		rc = draft_copy(c, &ac, &r, d.data, d.len, mid, sizeof(mid),
