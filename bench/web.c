@@ -209,9 +209,10 @@ int main(void)
 	struct qm_web_config wc;
 	struct qm_store_account a;
 	struct qm_error e;
-	char home[512], path[256], cmd[1024], line[4096], body[256];
+	char home[512], path[256], cmd[1024], line[4096], body[256], ubody[64];
 	double page_med, page_p95, deep_med, deep_p95, open_med, open_p95, cold;
-	double render_ms = -1, fill_s;
+	double render_ms = -1, unlock_ms = -1, fill_s;
+	int unlock_lists = -1;
 	double store_list_ms = 0, store_count_ms = 0, store_unread_ms = 0;
 	char *out = NULL;
 	json_t *j;
@@ -327,6 +328,15 @@ int main(void)
 			fprintf(stderr, "web_render.mjs: %s", line);
 			if (r && json_is_number(json_object_get(r, "render_ms")))
 				render_ms = json_number_value(json_object_get(r, "render_ms"));
+			if (r && json_is_number(
+			             json_object_get(r, "unlock_to_rows_ms")))
+				unlock_ms = json_number_value(
+				    json_object_get(r, "unlock_to_rows_ms"));
+			if (r && json_is_integer(json_object_get(
+			             r, "list_requests_after_unlock")))
+				unlock_lists =
+				    (int)json_integer_value(json_object_get(
+				        r, "list_requests_after_unlock"));
 			json_decref(r);
 		}
 		st = pclose(p);
@@ -339,8 +349,9 @@ int main(void)
 		fail_add("Chromium: web_render.mjs did not start");
 	}
 
+	/* one list request per unlock: a second is the page's waste */
 	goal = page_med < 20.0 && render_ms >= 0 && render_ms < 300.0 &&
-	       F.total == 0;
+	       unlock_lists == 1 && F.total == 0;
 	printf("web GUI over %d messages (store filled in %.1f s)\n", NMSG, fill_s);
 	printf("%-44s %10s %10s\n", "", "median ms", "p95 ms");
 	printf("%-44s %10.2f %10s\n", "first inbox page, cold (50 rows + counts)", cold, "");
@@ -348,20 +359,29 @@ int main(void)
 	printf("%-44s %10.2f %10.2f\n", "page 1000 through the cursor", deep_med, deep_p95);
 	printf("%-44s %10.2f %10.2f\n", "open a cached message", open_med, open_p95);
 	printf("%-44s %10.1f\n", "Chromium: navigation to first rows", render_ms);
+	printf("%-44s %10.1f\n", "Chromium: Unlock click to first rows",
+	       unlock_ms);
+	printf("  (this bench's store uses the fast test KDF: add the Argon2id "
+	       "time of `qmail unlock` for a real home)\n");
+	printf("%-44s %10d\n", "  list requests after the last unlock",
+	       unlock_lists);
 	printf("store, once: list 50 %.2f ms, count %.2f ms, count unread %.2f ms\n",
 	       store_list_ms, store_count_ms, store_unread_ms);
 	printf("measured: %d requests and runs, %d failed\n", runs, F.total);
 	bench_fails_lines(&F);
-	printf("goals: inbox page < 20 ms at the API, < 300 ms to render, no "
-	       "failure: %s\n",
+	printf("goals: inbox page < 20 ms at the API, < 300 ms to render, one "
+	       "list request per unlock, no failure: %s\n",
 	       goal ? "met" : "NOT met");
 	snprintf(body, sizeof(body), "%.1f", render_ms);
+	snprintf(ubody, sizeof(ubody), "%.1f", unlock_ms);
 	printf("{\"bench\":\"web\",\"messages\":%d,\"inbox_page_cold_ms\":%.3f,"
 	       "\"inbox_page_ms\":%.3f,\"inbox_page_p95_ms\":%.3f,"
 	       "\"deep_page_ms\":%.3f,\"open_message_ms\":%.3f,"
 	       "\"open_message_p95_ms\":%.3f,\"render_ms\":%s,",
 	       NMSG, cold, page_med, page_p95, deep_med, open_med, open_p95,
 	       render_ms >= 0 ? body : "null");
+	printf("\"unlock_to_rows_ms\":%s,\"list_requests_after_unlock\":%d,",
+	       unlock_ms >= 0 ? ubody : "null", unlock_lists);
 	bench_fails_json(&F, "requests", runs);
 	printf(",\"goal_inbox_page_ms\":20,\"goal_render_ms\":300,"
 	       "\"goal_met\":%s}\n",

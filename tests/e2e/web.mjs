@@ -24,90 +24,11 @@
 // imported (as plain mail) and a folder exported in Settings, drafts
 // autosaved and a key backup restored. Writes screenshots of
 // the main screens to docs/screenshots (or $QM_SCREENSHOTS).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
-
-const SRC = process.env.QM_SOURCE_DIR || new URL('../..', import.meta.url).pathname;
-const WEBENV = process.env.QM_WEBENV;
-const SHOTS = process.env.QM_SCREENSHOTS || join(SRC, 'docs/screenshots');
-const T = 60000;
-
-function fail(msg) { throw new Error(msg); }
-function check(cond, msg) { if (!cond) fail(msg); }
-const t0 = Date.now();
-function log(...a) { console.log(`e2e ${((Date.now() - t0) / 1000).toFixed(1)}s:`, ...a); }
-
-// ---------------------------------------------------------------- webenv
-class Env {
-  constructor() {
-    if (!WEBENV) fail('QM_WEBENV is not set (run through ctest)');
-    this.proc = spawn(WEBENV, [], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
-    this.lines = [];
-    this.waiters = [];
-    createInterface({ input: this.proc.stdout }).on('line', (l) => {
-      const w = this.waiters.shift();
-      if (w) w(l); else this.lines.push(l);
-    });
-    this.proc.on('exit', (code) => { this.exited = code; const w = this.waiters.shift(); if (w) w(null); });
-  }
-  next(timeout = 300000) {
-    if (this.lines.length) return Promise.resolve(this.lines.shift());
-    if (this.exited !== undefined) return Promise.resolve(null);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('webenv did not answer')), timeout);
-      this.waiters.push((l) => { clearTimeout(t); resolve(l); });
-    });
-  }
-  async cmd(c) {
-    this.proc.stdin.write(`${c}\n`);
-    const r = await this.next();
-    check(r && r.startsWith('ok'), `webenv ${c}: ${r}`);
-    return r;
-  }
-  async stop() {
-    if (this.exited !== undefined) return;
-    try { this.proc.stdin.write('quit\n'); } catch (e) { /* gone */ }
-    await new Promise((resolve) => {
-      const t = setTimeout(() => { try { process.kill(-this.proc.pid, 'SIGKILL'); } catch (e) { /* gone */ } resolve(); }, 30000);
-      this.proc.on('exit', () => { clearTimeout(t); resolve(); });
-      if (this.exited !== undefined) { clearTimeout(t); resolve(); }
-    });
-  }
-}
-
-// ---------------------------------------------------------------- page helpers
-function watch(page, name, base, errors) {
-  const origin = new URL(base).origin;
-  page.on('pageerror', (e) => errors.push(`${name}: page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(`${name}: console: ${m.text()}`); });
-  page.on('dialog', (d) => { errors.push(`${name}: a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:') && u !== 'about:blank')
-      errors.push(`${name}: request outside the app: ${u}`);
-  });
-}
-
-async function shot(page, file) {
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' || file === 'compose-plain.png' });
-}
-
-async function unlock(page, url, pass) {
-  await page.goto(url);
-  await page.getByRole('heading', { name: 'Unlock QMail' }).waitFor({ timeout: T });
-  await page.getByLabel('Passphrase').fill('wrong passphrase!!');
-  await page.getByRole('button', { name: 'Unlock' }).click();
-  await page.getByRole('alert').filter({ hasText: 'not right' }).waitFor({ timeout: T });
-  await page.getByLabel('Passphrase').fill(pass);
-  await page.getByRole('button', { name: 'Unlock' }).click();
-  await page.locator('#rows').waitFor({ timeout: T });
-}
+import { SHOTS, T, fail, check, log, Env, watch, shot, unlock, launch } from './lib.mjs';
 
 async function syncAndWait(page, count) {
   await page.evaluate(() => { location.hash = '#/mail/INBOX'; });
@@ -139,13 +60,7 @@ async function main() {
     log('world up', w.alice, w.bob, w.fresh);
 
     // playwright-core starts Chromium with its own new, empty profile folder.
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--disk-cache-dir=${profile}`],
-    });
+    browser = await launch(profile);
     const ctx = (dl) => browser.newContext({ acceptDownloads: dl, viewport: { width: 1360, height: 860 } });
 
     // ---- first run and the account wizard (fresh home)
@@ -496,9 +411,9 @@ async function main() {
       }
       return m.written;
     };
-    let written = await toggle('button.star');
-    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && li.querySelector('button.star').getAttribute('aria-pressed') === 'true'), null, { timeout: T });
-    written = (await toggle('button.dot')) && written;
+    let written = await toggle('.star');
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && li.querySelector('.star').classList.contains('on')), null, { timeout: T });
+    written = (await toggle('.dot')) && written;
     await B.waitForFunction((n) => { const c = document.querySelector('#folders a.folder[data-folder="INBOX"] .count'); return (c ? parseInt(c.textContent, 10) : 0) === n - 1; }, inboxUnread, { timeout: T });
     const listed = await B.evaluate(async () => (await (await fetch('/api/messages?folder=INBOX&limit=200')).json()).messages.find((m) => m.subject === 'Move me by the menu'));
     check(listed && listed.flagged && listed.seen, `the engine does not have the star and the read mark: ${JSON.stringify(listed)}`);
@@ -507,9 +422,9 @@ async function main() {
     const sflags = await env.cmd('flags Move me by the menu');
     check(/\\Flagged/.test(sflags) && /\\Seen/.test(sflags), `the server's flags ${written ? 'right after the clicks' : 'after the sync'}: ${sflags}`);
     // and back: unstarred and unread on the server too
-    written = await toggle('button.star');
-    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && li.querySelector('button.star').getAttribute('aria-pressed') === 'false'), null, { timeout: T });
-    written = (await toggle('button.dot')) && written;
+    written = await toggle('.star');
+    await B.waitForFunction(() => [...document.querySelectorAll('#rows li.row')].some((li) => li.textContent.includes('Move me by the menu') && !li.querySelector('.star').classList.contains('on')), null, { timeout: T });
+    written = (await toggle('.dot')) && written;
     await B.waitForFunction((n) => { const c = document.querySelector('#folders a.folder[data-folder="INBOX"] .count'); return (c ? parseInt(c.textContent, 10) : 0) === n; }, inboxUnread, { timeout: T });
     if (!written) await syncDone();
     const sflags2 = await env.cmd('flags Move me by the menu');
@@ -523,7 +438,7 @@ async function main() {
     await trow.waitFor({ timeout: T });
     check(await trow.locator('.tcount').textContent() === '3', 'the conversation does not count 3');
     check(await B.locator('#rows li.row:not(.reply)').filter({ hasText: 'Re: Plans for the launch' }).count() === 0, 'a reply is listed outside its conversation');
-    await trow.locator('button.expander').click();
+    await trow.locator('.expander').click();
     await B.locator('#rows li.row.reply').nth(2).waitFor({ timeout: T });
     const replies = await B.locator('#rows li.row.reply .subject').allTextContents();
     check(replies.length === 3 && /Re: Re: Plans/.test(replies[2]) && !/Re:/.test(replies[0]), `expanded conversation: ${replies.join(' | ')}`);

@@ -44,6 +44,11 @@
  *                 now, at a UID the server has not given (a sync would
  *                 find it gone: the test turns bob's background sync off
  *                 first); answers "ok ID"
+ *   gui           delivers to bob the plain mail the GUI test reads
+ *                 (tests/e2e/gui.mjs): named senders, an HTML-only
+ *                 message with two https and one http remote images, an
+ *                 attachment without a name, a subject of one unbroken
+ *                 word, a text with web addresses; waits for delivery
  *   quit          stops everything
  * Test code only.
  */
@@ -235,6 +240,64 @@ static int cmd_cid(void)
 	if (r != 0)
 		return -1;
 	return qmt_mail_wait_files(&w.mail, W_BOB, NULL, have + 1, 60000);
+}
+
+/* The plain mail of the GUI test (see the comment at the top). */
+static int cmd_gui(void)
+{
+	static const char *const msgs[] = {
+	    "From: Ann Example <ann@example.net>\r\n"
+	    "Subject: Quarterly planning meeting moved to Thursday\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "Hi Bob,\r\n\r\nThe planning meeting moves to Thursday at 10. "
+	    "The agenda is at https://intranet.example.net/agenda?q=1 and "
+	    "questions go to mailto:ann@example.net.\r\n\r\n> old quote\r\n",
+	    "From: \"Lee, Chris\" <chris@example.org>\r\n"
+	    "Subject: Photos from the trip\r\n"
+	    "Content-Type: text/html; charset=utf-8\r\n\r\n"
+	    "<html><head><style>p{color:red}</style></head><body>"
+	    "<p>Here are the <b>photos</b> from the trip.</p>"
+	    "<img alt=\"one\" src=\"https://img.example.org/1.jpg\">"
+	    "<img alt=\"two\" src=\"https://img.example.org/2.jpg\">"
+	    "<img alt=\"three\" src=\"http://img.example.org/3.jpg\">"
+	    "<ul><li>Beach</li><li>Hills</li></ul></body></html>\r\n",
+	    "From: Scanner <scanner@example.org>\r\n"
+	    "Subject: Scanned document\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"XU\"\r\n\r\n"
+	    "--XU\r\nContent-Type: text/plain\r\n\r\nYour scan is "
+	    "attached.\r\n--XU\r\nContent-Type: application/pdf\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJSVFT0YK"
+	    "\r\n--XU--\r\n",
+	    "From: Long Words <long@example.org>\r\n"
+	    "Subject: Supercalifragilisticexpialidocious"
+	    "Supercalifragilisticexpialidocious"
+	    "Supercalifragilisticexpialidocious"
+	    "Supercalifragilisticexpialidocious\r\n"
+	    "Content-Type: text/plain\r\n\r\nOne long word.\r\n",
+	};
+	struct qm_buf msg;
+	int have, r = 0;
+	size_t i;
+
+	have = qmt_mail_files(&w.mail, W_BOB, NULL, NULL, 0);
+	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]) && r == 0; i++) {
+		qm_buf_init(&msg, 8192);
+		if (qm_buf_appendf(&msg, NULL,
+		                   "To: Bob <bob@qmail.test>\r\n"
+		                   "Date: Sat, 5 Dec 2026 09:%02zu:00 +0000\r\n"
+		                   "Message-ID: <gui-%zu@example.net>\r\n"
+		                   "MIME-Version: 1.0\r\n%s",
+		                   i, i, msgs[i]) != QM_OK)
+			r = -1;
+		else
+			r = msg.data ? deliver((const char *)msg.data) : -1;
+		qm_buf_free(&msg);
+	}
+	if (r != 0)
+		return -1;
+	return qmt_mail_wait_files(&w.mail, W_BOB, NULL,
+	                           have + (int)(sizeof(msgs) / sizeof(msgs[0])),
+	                           60000);
 }
 
 static int cmd_tamper(void)
@@ -667,6 +730,8 @@ int main(void)
 			r = cmd_xss();
 		else if (strcmp(line, "cid") == 0)
 			r = cmd_cid();
+		else if (strcmp(line, "gui") == 0)
+			r = cmd_gui();
 		else if (strcmp(line, "folders") == 0)
 			r = cmd_folders();
 		else if (strncmp(line, "flags ", 6) == 0 ||

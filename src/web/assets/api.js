@@ -29,11 +29,15 @@ export function hintText(hint, arg) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message, hint, hintArg) {
+  constructor(status, code, message, hint, hintArg, extra) {
     const said = hintText(hint, hintArg);
     super(said ? `${message} ${said}` : message);
     this.status = status;
     this.code = code;
+    // the field a refusal concerns (to, cc, subject ...) and, for a
+    // back-off, the seconds to wait
+    this.field = (extra && extra.field) || '';
+    this.retryAfter = (extra && extra.retry_after) || 0;
     this.hint = hint || '';
     this.hintArg = hintArg || '';
   }
@@ -62,7 +66,7 @@ async function call(method, path, body, background) {
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: 'http', message: `The server answered ${res.status}.` };
     if (res.status === 401) window.dispatchEvent(new CustomEvent('qm-locked'));
-    throw new ApiError(res.status, err.code, err.message, err.hint, err.hint_arg);
+    throw new ApiError(res.status, err.code, err.message, err.hint, err.hint_arg, err);
   }
   return data;
 }

@@ -6,12 +6,12 @@
 import { api, setCsrf, ApiError } from './api.js';
 import { h, mount, toast, field } from './ui.js';
 import { showMailbox, keyNav } from './mail.js';
-import { showCompose } from './compose.js';
+import { showCompose, composeNew } from './compose.js';
 import { showSettings, showWizard, showKeyring, showSafety, showOutbox, showDrafts } from './settings.js';
 import { showKme } from './kme.js';
 import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 
-export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: 0, timers: [] };
+export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: null, timers: [] };
 
 const main = () => document.getElementById('main');
 
@@ -44,6 +44,7 @@ function showUnlock(first) {
     msg.textContent = '';
     if (first && pass.value !== pass2.value) { msg.textContent = 'The two passphrases differ.'; pass2.focus(); return; }
     btn.disabled = true;
+    msg.textContent = first ? 'Creating your keys…' : 'Unlocking…';
     try {
       const r = await api.post(first ? '/api/init' : '/api/unlock', { passphrase: pass.value });
       pass.value = ''; if (pass2) pass2.value = '';
@@ -53,7 +54,22 @@ function showUnlock(first) {
     } catch (err) {
       msg.textContent = err.message;
       pass.select();
-    } finally { btn.disabled = false; }
+      // too many wrong passphrases: the server waits; so does the button
+      if (err.retryAfter > 0) {
+        let left = err.retryAfter;
+        const tick = () => {
+          if (!document.body.contains(btn)) return;
+          if (left <= 0) { btn.disabled = false; msg.textContent = ''; return; }
+          btn.disabled = true;
+          msg.textContent = `Too many wrong passphrases. Try again in ${left} second${left === 1 ? '' : 's'}.`;
+          left -= 1;
+          setTimeout(tick, 1000);
+        };
+        tick();
+        return;
+      }
+    }
+    btn.disabled = false;
   });
   mount(main(), form);
   pass.focus();
@@ -181,7 +197,7 @@ export function renderSidebar() {
   for (const f of folders) if (!special.some((a) => a.dataset.folder === f.name)) rest.push(f);
   const pop3 = isPop3();
   mount(sb,
-    h('a', { class: 'btn primary compose-btn', href: '#/compose' }, 'Compose'),
+    h('a', { class: 'btn primary compose-btn', href: '#/compose', onclick: (e) => { if (location.hash === '#/compose') { e.preventDefault(); openCompose(); } } }, 'Compose'),
     state.accounts.length > 1 ? acct : null,
     h('h2', { class: 'nav-title' }, 'Folders'),
     h('ul', { class: 'nav folders', id: 'folders' }, special.map((a) => h('li', {}, a)), folderTree(rest)),
@@ -194,6 +210,13 @@ export function renderSidebar() {
       h('li', {}, h('a', { href: '#', id: 'help-link', onclick: (e) => { e.preventDefault(); showHelp(); } }, 'Keyboard shortcuts (?)'))));
   sb.hidden = false;
   document.getElementById('topbar').hidden = false;
+}
+
+// Compose: a new form, also when one is open (that one is kept in Drafts).
+async function openCompose() {
+  if (document.body.classList.contains('nav-open')) setNav(false);
+  if (location.hash !== '#/compose') { location.hash = '#/compose'; return; }
+  await composeNew(main());
 }
 
 // The keyboard shortcuts, on screen (`?`); docs/WEB.md lists the same.
@@ -216,7 +239,18 @@ export function showHelp() {
   btn.focus();
 }
 
+// The drawer of phone and tablet widths (style.css): the menu button
+// opens it, a link, the scrim or Escape closes it.
+export function setNav(open) {
+  const btn = document.getElementById('menu-btn');
+  document.body.classList.toggle('nav-open', open);
+  btn.setAttribute('aria-expanded', open ? 'true' : 'false');
+  document.getElementById('scrim').hidden = !open;
+  if (open) { const a = document.querySelector('#sidebar a, #sidebar button'); if (a) a.focus(); } else if (document.getElementById('sidebar').contains(document.activeElement)) btn.focus();
+}
+
 export async function route() {
+  if (document.body.classList.contains('nav-open')) setNav(false);
   if (!state.unlocked) { showUnlock(!state.initialized); return; }
   const parts = (location.hash || '#/mail/INBOX').slice(2).split('/').map(decodeURIComponent);
   renderSidebar();
@@ -254,14 +288,17 @@ async function pollSync() {
 
 async function pollEvents() {
   try {
-    const r = await api.poll(`/api/events?since=${state.eventSeq}`);
+    // the first poll of a page only learns where the feed stands: what
+    // happened before the page was opened is not news
+    const first = state.eventSeq === null;
+    const r = await api.poll(first ? '/api/events' : `/api/events?since=${state.eventSeq}`);
     let fresh = false;
-    for (const ev of r.events || []) {
+    for (const ev of first ? [] : r.events || []) {
       if (ev.seq <= state.eventSeq) continue;
       toast(ev.text, ev.type === 'failed' || ev.type === 'alarm' ? 'error' : '');
       if (ev.type === 'new_mail') fresh = true;
     }
-    state.eventSeq = r.seq || state.eventSeq;
+    state.eventSeq = r.seq || state.eventSeq || 0;
     if (fresh) { await loadFolders(); if (location.hash.startsWith('#/mail/')) window.dispatchEvent(new CustomEvent('qm-refresh')); }
   } catch (e) { /* shown by the next call */ }
 }
@@ -314,7 +351,7 @@ function shortcuts(e) {
   if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
   if (e.ctrlKey || e.metaKey || e.altKey || !state.unlocked) return;
   if (e.key === '/') { e.preventDefault(); document.getElementById('search').focus(); return; }
-  if (e.key === 'c') { location.hash = '#/compose'; return; }
+  if (e.key === 'c') { openCompose(); return; }
   if (e.key === '?') { e.preventDefault(); showHelp(); return; }
   if (document.getElementById('help') || folderUiOpen()) return;
   keyNav(e);
@@ -323,6 +360,11 @@ function shortcuts(e) {
 async function boot() {
   document.getElementById('sync-btn').addEventListener('click', doSync);
   document.getElementById('lock-btn').addEventListener('click', doLock);
+  document.getElementById('menu-btn').addEventListener('click', () => setNav(!document.body.classList.contains('nav-open')));
+  document.getElementById('scrim').addEventListener('click', () => setNav(false));
+  document.getElementById('sidebar').addEventListener('keydown', (e) => { if (e.key === 'Escape' && document.body.classList.contains('nav-open')) { e.preventDefault(); setNav(false); } });
+  // a link to the page already shown still closes the drawer
+  document.getElementById('sidebar').addEventListener('click', (e) => { if (e.target.closest('a[href^="#/"]') && document.body.classList.contains('nav-open')) setNav(false); });
   document.getElementById('search-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const q = document.getElementById('search').value.trim();

@@ -12,12 +12,18 @@
 // change of recipients since the notice asks again before sending.
 import { api } from './api.js';
 import { upload, hintText } from './api.js';
-import { h, mount, toast, fmtBytes, field, addrText } from './ui.js';
+import { h, mount, toast, fmtBytes, field, addrText, ask } from './ui.js';
 import { state } from './app.js';
 import { replyTo } from './mail.js';
 import { draftToOpen } from './settings.js';
 import { richEditor } from './richtext.js';
 import { loadIdentities } from './identity.js';
+
+// What an outbox state means to the person who just pressed Send.
+const SEND_STATE = {
+  pending: 'it goes in a moment', encrypting: 'being encrypted', queued: 'it goes as soon as the mail server answers',
+  sending: 'being sent', retrying: 'the mail server did not take it yet; QMail tries again', failed: 'not sent (see Outbox)',
+};
 
 const LEVEL_NAMES = { 1: 'Level 1 — one-time pad (QKD)', 2: 'Level 2 — QKD + AES-256', 3: 'Level 3 — post-quantum', 4: 'Level 4 — classical' };
 
@@ -34,15 +40,22 @@ function splitList(v) {
   return out;
 }
 
-// The bare addresses of a To/Cc/Bcc field: "Name <addr>" gives addr;
-// bare addresses may also be separated by spaces.
-function splitAddrs(v) {
-  return splitList(v).flatMap((s) => { const m = s.match(/<([^>]+)>/); return m ? [m[1].trim()] : s.split(/\s+/); }).map((s) => s.trim()).filter(Boolean);
-}
+// The To, Cc and Bcc fields go to the server as typed: the engine parses
+// them as RFC 5322 address lists (names, quoted names, groups) and names
+// the entry it cannot read (docs/WEB.md "Addresses").
 
 function quote(m) {
   const who = addrText(m.from);
   return `\n\nOn ${new Date(m.date * 1000).toLocaleString()}, ${who} wrote:\n${(m.text || '').split('\n').map((l) => `> ${l}`).join('\n')}`;
+}
+
+// The open form's way to be left for a new one (see composeAgain below).
+let composeAgain = null;
+
+// Compose asked for while a compose form is on screen.
+export async function composeNew(root) {
+  if (composeAgain && await composeAgain()) { composeAgain = null; await showCompose(root, '', ''); return true; }
+  return false;
 }
 
 export async function showCompose(root, kind, id) {
@@ -50,7 +63,7 @@ export async function showCompose(root, kind, id) {
   const to = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000', 'aria-required': 'true' });
   const cc = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000' });
   const bcc = h('input', { type: 'text', autocomplete: 'off', role: 'combobox', 'aria-autocomplete': 'list', 'aria-controls': 'addr-suggest', 'aria-expanded': 'false', maxlength: '8000' });
-  const subject = h('input', { type: 'text', maxlength: '998' });
+  const subject = h('input', { type: 'text' });
   const body = h('textarea', { rows: '8', maxlength: '4000000' });
   // the addresses that complete what is typed (contacts, then people
   // written to or heard from), under the field being typed in
@@ -61,9 +74,10 @@ export async function showCompose(root, kind, id) {
   // levels 3 and 4: whose public key was not compared with its owner
   const notice = h('p', { class: 'notice warn', role: 'status', 'aria-live': 'polite', hidden: true });
   const attList = h('ul', { class: 'uploads', 'aria-label': 'Attachments' });
-  const fileInput = h('input', { type: 'file', multiple: true, class: 'sr-only', id: 'file-input' });
-  const drop = h('div', { class: 'dropzone', tabindex: '0', role: 'button', 'aria-label': 'Add attachments: drop files here or press Enter to choose' },
-    'Drop files here or ', h('label', { for: 'file-input', class: 'link' }, 'choose files'), fileInput);
+  // the picker's input is not shown: the button opens it
+  const fileInput = h('input', { type: 'file', multiple: true, id: 'file-input', hidden: true });
+  const drop = h('div', { class: 'dropzone' },
+    'Drop files here or ', h('button', { type: 'button', class: 'linkbtn', id: 'choose-files', onclick: () => fileInput.click() }, 'choose files'), fileInput);
   const status = h('p', { role: 'status', 'aria-live': 'polite' });
   const sendBtn = h('button', { type: 'submit', class: 'btn primary', id: 'send-btn' }, 'Send');
   // who would get an ordinary, unencrypted copy (and whether a floor forbids it)
@@ -77,6 +91,32 @@ export async function showCompose(root, kind, id) {
   fromField.hidden = true;
   const msgField = field('Message', body);
   msgField.insertBefore(ed.el, body);
+  // errors said next to the field they concern, cleared as it changes
+  const errs = {};
+  const inputs = { to, cc, bcc, subject };
+  for (const [k, inp] of Object.entries(inputs)) {
+    errs[k] = h('p', { class: 'fielderr', id: `${k}-err`, role: 'alert', hidden: true });
+    inp.addEventListener('input', () => fieldError(k, ''));
+  }
+  function fieldError(k, text) {
+    const el = errs[k], inp = inputs[k];
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = !text;
+    if (text) { inp.setAttribute('aria-invalid', 'true'); inp.setAttribute('aria-errormessage', el.id); } else { inp.removeAttribute('aria-invalid'); inp.removeAttribute('aria-errormessage'); }
+  }
+  // each address field checked by the engine when the person leaves it
+  async function checkAddrs(k) {
+    const v = inputs[k].value.trim();
+    if (!v) { fieldError(k, ''); return true; }
+    try {
+      const r = await api.post('/api/addresses/parse', { list: v });
+      const bad = r.invalid || [];
+      fieldError(k, bad.length ? `${bad.map((x) => `"${x}"`).join(', ')} ${bad.length > 1 ? 'are not email addresses' : 'is not an email address'}. Write it as name@example.org or Name <name@example.org>.` : '');
+      return !bad.length;
+    } catch (e) { return true; }
+  }
+  for (const k of ['to', 'cc', 'bcc']) inputs[k].addEventListener('change', () => checkAddrs(k));
   const SUBJECT_HINT = 'The subject is encrypted too; mail servers only see "[QMail encrypted message]".';
   const subjectField = field('Subject', subject, SUBJECT_HINT);
 
@@ -114,14 +154,19 @@ export async function showCompose(root, kind, id) {
 
   let timer = 0;
   const recheck = () => { clearTimeout(timer); timer = setTimeout(checkLevels, 300); };
-  const rcptKey = () => JSON.stringify([acct.value, splitAddrs(to.value), splitAddrs(cc.value), splitAddrs(bcc.value)]);
+  const rcptKey = () => JSON.stringify([acct.value, to.value.trim(), cc.value.trim(), bcc.value.trim()]);
   async function checkLevels() {
-    const all = [...splitAddrs(to.value), ...splitAddrs(cc.value), ...splitAddrs(bcc.value)];
+    const any = !!(to.value.trim() || cc.value.trim() || bcc.value.trim());
     const asked = rcptKey();
     let r;
     try {
-      r = await api.post('/api/levels', { account: acct.value, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
-    } catch (e) { needed.textContent = all.length ? e.message : 'Add a recipient to see which levels can be used.'; c.plain = null; c.checkedFor = ''; showPlain(); return; }
+      r = await api.post('/api/levels', { account: acct.value, to: to.value, cc: cc.value, bcc: bcc.value, body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
+      for (const f of ['to', 'cc', 'bcc']) fieldError(f, '');
+    } catch (e) {
+      // a recipient the engine cannot read is said under its own field
+      if (e.field && errs[e.field]) { fieldError(e.field, e.message); needed.textContent = ''; } else needed.textContent = any ? e.message : 'Add a recipient to see which levels can be used.';
+      c.plain = null; c.checkedFor = ''; showPlain(); return;
+    }
     mount(levels, h('legend', {}, 'Security level'));
     c.levels = r.levels;
     c.plain = r.plain || null;
@@ -288,13 +333,12 @@ export async function showCompose(root, kind, id) {
     }
   }
   fileInput.addEventListener('change', () => { addFiles([...fileInput.files]); fileInput.value = ''; });
-  drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fileInput.click(); } });
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
 
   function payload() {
-    return { account: acct.value, from: fromSel.value || null, to: splitAddrs(to.value), cc: splitAddrs(cc.value), bcc: splitAddrs(bcc.value), subject: subject.value, text: ed.text(), uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
+    return { account: acct.value, from: fromSel.value || null, to: to.value, cc: cc.value, bcc: bcc.value, subject: subject.value, text: ed.text(), uploads: c.uploads.filter((u) => u.id).map((u) => u.id), level: c.level || null, draft: c.draft, in_reply_to: c.inReplyTo };
   }
   // only the button that said "unencrypted" asks for plain, for those named
   function sendPayload() {
@@ -325,6 +369,17 @@ export async function showCompose(root, kind, id) {
       else toast(e.message, 'error');
     }
   }
+  // whether the form holds anything of the person's
+  const dirty = () => !!(to.value.trim() || cc.value.trim() || bcc.value.trim() || (subject.value.trim() && !kind) || (ed.text().trim() && ed.text().trim() !== (c.quoted || '').trim()) || c.uploads.length);
+  // Compose pressed again while writing: this message is kept as a draft
+  // and a new, empty form opens
+  composeAgain = async () => {
+    if (!document.body.contains(form)) return false;
+    if (dirty() && !c.discarded) { await saveDraft(false); toast('The message you were writing is kept in Drafts.'); }
+    c.discarded = true;
+    clearTimeout(c.autoTimer);
+    return true;
+  };
   const AUTOSAVE_MS = 4000;
   const autosave = () => {
     clearTimeout(c.autoTimer);
@@ -334,6 +389,7 @@ export async function showCompose(root, kind, id) {
   // Discard: a draft this form made on its own goes again
   async function discard(e) {
     e.preventDefault();
+    if (dirty() && !(await ask('Discard this message?', c.autoDraft ? 'What you wrote is lost, and its autosaved draft is deleted.' : c.draft ? 'The changes since the draft was saved are lost; the saved draft stays in Drafts.' : 'What you wrote is lost.', 'Discard', true))) return;
     c.discarded = true;
     clearTimeout(c.autoTimer);
     if (c.autoDraft && c.draft) {
@@ -345,16 +401,23 @@ export async function showCompose(root, kind, id) {
   const form = h('form', { class: 'compose card', 'aria-labelledby': 'compose-title' },
     h('h1', { id: 'compose-title' }, kind === 'forward' ? 'Forward' : kind === 'draft' ? 'Draft' : (kind ? 'Reply' : 'New message')),
     state.accounts.length > 1 ? field('From', acct) : null,
-    field('To', to, 'Separate addresses with commas.'), field('Cc', cc), field('Bcc', bcc),
-    subjectField,
+    withErr(field('To', to, 'Separate addresses with commas: name@example.org, Ann Lee <ann@example.org>.'), 'to'), withErr(field('Cc', cc), 'cc'), withErr(field('Bcc', bcc), 'bcc'),
+    withErr(subjectField, 'subject'),
     fromField, msgField, suggest, drop, attList, plainNotice, levels, needed, notice, status,
     h('div', { class: 'actions' }, sendBtn,
       h('button', { type: 'button', class: 'btn', onclick: saveDraft }, 'Save draft'),
       h('a', { class: 'btn ghost', href: '#/mail/INBOX', onclick: discard }, 'Discard')));
+  function withErr(f, k) { f.appendChild(errs[k]); return f; }
   form.addEventListener('input', autosave);
+  // what the status said about an earlier try goes once the form changes
+  form.addEventListener('input', () => { if (status.dataset.stale) { status.textContent = ''; delete status.dataset.stale; } });
+  levels.addEventListener('change', () => { if (status.dataset.stale) { status.textContent = ''; delete status.dataset.stale; } });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    if (!splitAddrs(to.value).length) { status.textContent = 'Add at least one recipient.'; to.focus(); return; }
+    status.dataset.stale = '1';
+    if (!to.value.trim() && !cc.value.trim() && !bcc.value.trim()) { fieldError('to', 'Add at least one recipient.'); status.textContent = ''; to.focus(); return; }
+    const ok = (await Promise.all(['to', 'cc', 'bcc'].map(checkAddrs))).every(Boolean);
+    if (!ok) { status.textContent = 'Correct the addresses marked above.'; form.querySelector('[aria-invalid="true"]').focus(); return; }
     if (c.uploads.some((u) => !u.id && !u.error)) { status.textContent = 'Wait for the uploads to finish.'; return; }
     if (c.checkedFor !== rcptKey()) {
       // the recipients changed since the notice: look again first
@@ -363,18 +426,19 @@ export async function showCompose(root, kind, id) {
       status.textContent = 'The recipients changed: check the form, then send again.';
       return;
     }
-    if (!c.level && !(c.plain && c.plain.all)) { status.textContent = 'Choose a security level.'; return; }
+    if (!c.level && !(c.plain && c.plain.all)) { status.textContent = 'Choose a security level below the message.'; const r0 = levels.querySelector('input[type=radio]:not([disabled])'); if (r0) r0.focus(); return; }
     sendBtn.disabled = true;
     try {
       const r = await api.post('/api/send', sendPayload());
       const plain = r.plain && r.plain.length ? r.plain.join(', ') : '';
-      toast(plain && !r.level ? `Queued unencrypted to ${plain}: ${r.state}`
-        : plain ? `Queued at level ${r.level}, unencrypted to ${plain}: ${r.state}` : `Queued at level ${r.level}: ${r.state}`);
+      const how = r.level ? `at level ${r.level}` : 'unencrypted';
+      const done = r.state === 'sent' ? `Sent ${how}` : `In the outbox ${how}: ${SEND_STATE[r.state] || r.state}`;
+      toast(plain && r.level ? `${done}; unencrypted to ${plain}.` : plain ? `${done} to ${plain}.` : `${done}.`);
       if (r.note) toast(r.note);
       if (r.warning) toast(r.warning, 'warn');
       location.hash = '#/outbox';
     } catch (err) {
-      status.textContent = err.message;
+      if (err.field && errs[err.field]) { fieldError(err.field, err.message); inputs[err.field].focus(); status.textContent = ''; } else status.textContent = err.message;
       sendBtn.disabled = false;
       // someone the form did not name as plain: show who, ask again
       if (err.code === 'plain_needed') checkLevels();

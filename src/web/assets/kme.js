@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The key manager dashboard: pool fill, key rate, QBER over time as an SVG
 // chart drawn here, and the eavesdropping alarm, refreshed every 3 s.
-import { h, mount, fmtBytes } from './ui.js';
+import { h, mount, fmtBytes, fmtRate } from './ui.js';
 import { pollKme, state } from './app.js';
 
 const SVGNS = 'http://www.w3.org/2000/svg';
@@ -61,7 +61,7 @@ async function render(root) {
     h('div', { class: 'stats' },
       stat('Key pool', `${k.stored_key_count} / ${k.max_key_count} keys`, h('meter', { min: '0', max: '1', value: String(fill), low: '0.2', optimum: '1', 'aria-label': 'Key pool fill' })),
       stat('Key material', fmtBytes(k.pool_bytes), h('small', { class: 'muted' }, `${k.key_size} bits a key`)),
-      stat('Key rate', k.key_rate_bps >= 0 ? `${(k.key_rate_bps / 8).toFixed(0)} B/s` : 'not reported'),
+      stat('Key rate', k.key_rate_bps >= 0 ? fmtRate(k.key_rate_bps / 8) : 'not reported'),
       stat('QBER', k.qber >= 0 ? `${(100 * k.qber).toFixed(2)}%` : 'not reported', h('span', { class: k.alarm ? 'state state-failed' : 'state state-sent' }, k.alarm ? 'ALARM' : 'secure'))),
     h('section', { class: 'card' }, h('h2', {}, 'QBER over time'), qberChart(k.history || []))));
   return true;

@@ -24,11 +24,45 @@ export async function showMailbox(root, folder, id) {
   const list = h('div', { class: 'msglist', id: 'msglist' });
   const reader = h('section', { class: 'reader', id: 'reader', 'aria-label': 'Message' },
     h('p', { class: 'empty' }, 'Select a message to read it.'));
-  view.el = h('div', { class: 'mailbox' }, list, reader);
+  view.el = h('div', { class: 'mailbox' }, list, splitter(), reader);
+  if (saved.listw) view.el.style.setProperty('--listw', `${saved.listw}%`);
+  if (!id) view.open = null;
   mount(root, view.el);
   await loadList();
   if (id) await openMessage(id);
 }
+
+// The handle between the list and the reader: dragged, or moved with the
+// arrow keys; the width is kept for the next visit.
+function splitter() {
+  const min = 25, max = 70;
+  let now = saved.listw || 42;
+  const el = h('div', { class: 'splitter', role: 'separator', tabindex: '0', 'aria-orientation': 'vertical', 'aria-label': 'Width of the message list',
+    'aria-valuemin': String(min), 'aria-valuemax': String(max), 'aria-valuenow': String(Math.round(now)), title: 'Drag to resize the list' });
+  const set = (v) => {
+    now = Math.max(min, Math.min(max, v));
+    view.el.style.setProperty('--listw', `${now}%`);
+    el.setAttribute('aria-valuenow', String(Math.round(now)));
+    saved.listw = now;
+    saveListPrefs();
+  };
+  el.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowLeft') { e.preventDefault(); e.stopPropagation(); set(now - 3); } else if (e.key === 'ArrowRight') { e.preventDefault(); e.stopPropagation(); set(now + 3); }
+  });
+  el.addEventListener('pointerdown', (e) => {
+    e.preventDefault();
+    el.setPointerCapture(e.pointerId);
+    const box = view.el.getBoundingClientRect();
+    const move = (ev) => set((100 * (ev.clientX - box.left)) / box.width);
+    const up = () => { el.removeEventListener('pointermove', move); el.removeEventListener('pointerup', up); };
+    el.addEventListener('pointermove', move);
+    el.addEventListener('pointerup', up);
+  });
+  return el;
+}
+
+// Whether the list and the reader share the screen (see style.css).
+export function narrow() { return window.matchMedia('(max-width: 720px)').matches; }
 
 // Sort: the engine's orders (src/client/thread.c) by the list API.
 const SORTS = [
@@ -36,7 +70,7 @@ const SORTS = [
 ];
 
 function saveListPrefs() {
-  try { localStorage.setItem('qm-list', JSON.stringify({ sort: view.sort, unreadFirst: view.unreadFirst, threads: view.threads })); } catch (e) { /* private mode */ }
+  try { localStorage.setItem('qm-list', JSON.stringify({ sort: view.sort, unreadFirst: view.unreadFirst, threads: view.threads, listw: saved.listw })); } catch (e) { /* private mode */ }
 }
 
 function relist() { view.cursors = ['']; view.page = 0; saveListPrefs(); loadList(); }
@@ -119,20 +153,28 @@ function subjectOf(m) {
   return m.subject || '(no subject)';
 }
 
-function starButton(m) {
-  return h('button', {
-    type: 'button', class: `star${m.flagged ? ' on' : ''}`, 'aria-pressed': m.flagged ? 'true' : 'false',
-    'aria-label': m.flagged ? 'Starred: remove the star (s)' : 'Star (s)', title: m.flagged ? 'Remove the star (s)' : 'Star (s)',
+// The star and read marks of a row: mouse targets only (a control inside
+// a listbox option is not allowed); the keyboard has s and u, and the
+// reader has the same actions as buttons.
+function starMark(m) {
+  return h('span', {
+    class: `star${m.flagged ? ' on' : ''}`, 'aria-hidden': 'true', title: m.flagged ? 'Remove the star (s)' : 'Star (s)',
     onclick: (e) => { e.stopPropagation(); setFlags(m, { flagged: !m.flagged }); },
   }, m.flagged ? '\u2605' : '\u2606');
 }
 
-function readButton(m) {
-  return h('button', {
-    type: 'button', class: `dot${m.seen ? '' : ' on'}`, 'aria-pressed': m.seen ? 'false' : 'true',
-    'aria-label': m.seen ? 'Read: mark unread (u)' : 'Unread: mark read (u)', title: m.seen ? 'Mark unread (u)' : 'Mark read (u)',
+function readMark(m) {
+  return h('span', {
+    class: `dot${m.seen ? '' : ' on'}`, 'aria-hidden': 'true', title: m.seen ? 'Mark unread (u)' : 'Mark read (u)',
     onclick: (e) => { e.stopPropagation(); setFlags(m, { seen: !m.seen }); },
   }, m.seen ? '\u25CB' : '\u25CF');
+}
+
+// A person as the page shows them: the name when there is one, with the
+// address on hover; else the address.
+export function person(a, cls) {
+  if (!a) return h('span', { class: cls || '' }, '');
+  return h('span', { class: cls || '', title: a.address }, a.name || a.address);
 }
 
 // A header-only record (header-first sync of a large folder): its body
@@ -145,24 +187,28 @@ function addRow(m, o) {
   const isHead = t && o.head;
   const count = isHead && t.count > 1 ? t.count : 0;
   const unread = isHead && count ? t.unread > 0 : !m.seen;
+  const when = isHead && t ? t.newest : m.date;
+  const bad = ['tampered', 'replay'].includes((m.security || {}).badge);
   const li = h('li', {
     class: `row${unread ? ' unread' : ''}${t && !o.head ? ' reply' : ''}`, role: 'option', id: `row-${m.id}${t && !o.head ? '-r' : ''}`,
     'aria-selected': 'false', dataset: { id: m.id, i: String(i) }, draggable: canMove() ? 'true' : null,
     onclick: () => { select(i); openMessage(m.id); },
   },
-  readButton(m), starButton(m),
-  h('span', { class: 'from' }, m.from ? (m.from.name || m.from.address) : ''),
-  h('span', { class: 'subject' },
-    count ? h('button', { type: 'button', class: 'expander', 'aria-expanded': o.open ? 'true' : 'false', 'aria-label': `${o.open ? 'Collapse' : 'Expand'} the conversation of ${count} messages (o)`, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
+  h('span', { class: 'sr-only' }, `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}${m.downloaded === false ? `${HDR_ONLY}. ` : ''}`),
+  h('span', { class: 'marks' }, readMark(m), starMark(m)),
+  person(m.from, 'from'),
+  h('time', { class: 'date', datetime: new Date(when * 1000).toISOString(), title: new Date(when * 1000).toLocaleString() }, fmtDate(when)),
+  h('span', { class: 'line2' },
+    count ? h('span', { class: 'expander', 'aria-hidden': 'true', title: `${o.open ? 'Collapse' : 'Expand'} the conversation (o)`, dataset: { open: o.open ? '1' : '0' }, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
     count ? h('span', { class: 'tcount', title: `${count} messages, ${t.unread} unread` }, String(count)) : null,
     t && !o.head ? h('span', { class: 'indent', 'aria-hidden': 'true' }, `${'\u00A0'.repeat(2 * Math.min(m.depth || 0, 6))}${m.depth ? '\u2514 ' : ''}`) : null,
     m.downloaded === false ? h('span', { class: 'hdronly', title: HDR_ONLY }, 'headers') : null,
-    subjectOf(m)),
-  m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'has attachments', title: 'Has attachments', width: '16', height: '16' }) : h('span', { class: 'clip' }),
-  badge(m.security),
-  h('time', { class: 'date', datetime: new Date((isHead && t ? t.newest : m.date) * 1000).toISOString() }, fmtDate(isHead && t ? t.newest : m.date)));
+    h('span', { class: 'subject' }, subjectOf(m)),
+    m.snippet && !bad ? h('span', { class: 'snippet' }, ` \u2014 ${m.snippet}`) : null),
+  h('span', { class: 'meta' },
+    m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'Has attachments.', title: 'Has attachments', width: '16', height: '16' }) : null,
+    badge(m.security, true)));
   if (li.draggable) li.addEventListener('dragstart', (e) => { e.dataTransfer.setData('application/x-qmail-id', m.id); e.dataTransfer.effectAllowed = 'move'; });
-  li.setAttribute('aria-label', `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}${m.downloaded === false ? `${HDR_ONLY}. ` : ''}From ${m.from ? addrText(m.from) : 'unknown'}. ${subjectOf(m)}. ${(BADGES[(m.security || {}).badge] || BADGES.plain)[0]}. ${fmtDate(m.date)}`);
   view.rows.push({ m, t, head: !!o.head });
   view.ul.appendChild(li);
 }
@@ -225,12 +271,16 @@ async function openMessage(id) {
   const row = view.rows.find((x) => x.m.id === id);
   const wasUnread = row ? !row.m.seen : false;
   try { m = await api.get(`/api/messages/${encodeURIComponent(id)}`); } catch (e) { mount(reader, h('p', { class: 'error', role: 'alert' }, e.message)); return; }
+  if (!view.open || view.open.id !== m.id) view.plainView = false;
   view.open = m;
+  if (view.el) view.el.classList.add('reading');
   view.thread = row && row.t && row.t.count > 1 ? row.t : null;
   if (row) { row.m.seen = true; if (row.t) row.t.unread = row.t.messages.filter((x) => !x.seen).length; }
   if (wasUnread) { loadList(); loadFolders(); }
   history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}/${encodeURIComponent(m.id)}`);
   renderMessage(reader, m, false);
+  // one pane at a time (phone widths): the reader takes the focus
+  if (narrow()) { reader.scrollTop = 0; const hd = document.getElementById('reader-subject'); if (hd) hd.focus(); }
   if (m.marked_read) writeSeen(m);
 }
 
@@ -274,23 +324,20 @@ function renderMessage(reader, m, remote) {
     canFile('junk') ? h('button', { class: 'btn', type: 'button', id: 'junk-btn', onclick: () => fileAs(m.id, 'junk'), title: 'Junk (!)' }, 'Junk') : null,
     h('button', { class: 'btn danger', type: 'button', id: 'delete-btn', onclick: () => del(m.id), title: pop3 ? 'Delete: move to Trash on this computer (#)' : 'Delete: move to Trash (#)' }, 'Delete'));
   const headers = h('dl', { class: 'headers' },
-    h('dt', {}, 'From'), h('dd', {}, addrText(m.from)),
-    h('dt', {}, 'To'), h('dd', {}, (m.to || []).map(addrText).join(', ')),
-    (m.cc && m.cc.length) ? [h('dt', {}, 'Cc'), h('dd', {}, m.cc.map(addrText).join(', '))] : null,
+    h('dt', {}, 'From'), h('dd', {}, fullPerson(m.from)),
+    h('dt', {}, 'To'), h('dd', {}, people(m.to)),
+    (m.cc && m.cc.length) ? [h('dt', {}, 'Cc'), h('dd', {}, people(m.cc))] : null,
     h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''),
     d.signer ? signerLine(d.signer) : null);
   let body;
   if (bad) {
     const b = BADGES[(m.security || {}).badge] || BADGES[d.status] || BADGES.tampered;
     body = h('div', { class: 'card error', role: 'alert' }, b[1], h('p', { class: 'small' }, d.explanation || ''));
-  } else if (m.has_html) {
-    const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
-    body = h('div', {},
-      h('iframe', { class: 'htmlmail', sandbox: 'allow-popups allow-popups-to-escape-sandbox', src, title: 'Message content (sanitised HTML)', referrerpolicy: 'no-referrer' }),
-      remote || !state.remoteImages ? null : h('button', { class: 'btn ghost small', type: 'button', onclick: () => renderMessage(reader, m, true), title: 'Remote images can tell the sender when and where you read this message.' }, 'Show remote images'),
-      h('details', {}, h('summary', {}, 'Show as plain text'), h('pre', { class: 'text' }, m.text || '')));
+  } else if (m.has_html && !view.plainView) {
+    body = htmlBody(reader, m, remote);
   } else {
-    body = h('pre', { class: 'text' }, m.text || '');
+    body = h('div', { class: 'textbody' }, m.has_html ? viewSwitch(reader, m, remote) : null, h('pre', { class: 'text', id: 'text-body' }, linkify(m.text || '')),
+      m.has_html && !(m.text || '').trim() ? h('p', { class: 'muted' }, 'This message has no text QMail could take from its HTML.') : null);
   }
   const atts = (m.attachments || []).length ? h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
     m.attachments.map(attItem.bind(null, m))) : null;
@@ -307,7 +354,82 @@ function renderMessage(reader, m, remote) {
   const warn = d.status === 'unverified_sender'
     ? h('div', { class: 'card error', role: 'alert', id: 'unverified-sender' }, BADGES.unverified[1], h('p', { class: 'small' }, d.explanation || ''))
     : d.status === 'sent' ? h('div', { class: 'card', role: 'note', id: 'sent-by-you' }, BADGES.sent[1], d.explanation ? h('p', { class: 'small' }, d.explanation) : null) : null;
-  mount(reader, actions, threadPanel(m), h('h2', { class: 'subject' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
+  const back = h('button', { class: 'btn ghost back', type: 'button', id: 'back-btn', onclick: closeReader }, '\u2039 Back to the list');
+  mount(reader, back, actions, threadPanel(m), h('h2', { class: 'subject', id: 'reader-subject', tabindex: '-1' }, subjectOf(m), ' ', badge(m.security), keyBadge ? ' ' : null, keyBadge), headers, warn, details, atts, body);
+}
+
+// The addresses of a header: names, each with its address on hover.
+function people(list) {
+  const out = [];
+  (list || []).forEach((a, i) => { if (i) out.push(', '); out.push(person(a)); });
+  return out;
+}
+
+// The sender in full: the name, then the address.
+function fullPerson(a) {
+  if (!a) return '';
+  return a.name ? [h('strong', {}, a.name), ' ', h('span', { class: 'muted' }, `<${a.address}>`)] : a.address;
+}
+
+// The switch between the formatted (sanitised HTML) view and the text.
+function viewSwitch(reader, m, remote) {
+  return h('div', { class: 'viewswitch' },
+    h('button', { type: 'button', class: 'btn small', id: 'view-switch', onclick: () => { view.plainView = !view.plainView; renderMessage(reader, m, remote); } },
+      view.plainView ? 'Show formatted' : 'Show as plain text'));
+}
+
+// Sanitised HTML in a sandboxed frame. Above it, when the sanitiser held
+// remote images back: how many, and one button to load the https ones
+// (http ones never load: they would travel unencrypted).
+function htmlBody(reader, m, remote) {
+  const src = `/api/messages/${encodeURIComponent(m.id)}/html${remote ? '?remote=1' : ''}`;
+  const n = m.remote_images || 0, http = m.remote_http || 0;
+  let banner = null;
+  if (n && !remote) {
+    const https = n - http;
+    banner = h('div', { class: 'imgbanner', role: 'note', id: 'remote-banner' },
+      h('span', {}, `${n} remote image${n === 1 ? ' was' : 's were'} blocked. Loading them tells the sender when and where you read this message.`,
+        http ? ` ${http} ${http === 1 ? 'uses' : 'use'} unencrypted http and never load${http === 1 ? 's' : ''}.` : ''),
+      https && state.remoteImages ? h('button', { class: 'btn small', type: 'button', id: 'load-remote', onclick: () => renderMessage(reader, m, true) }, `Load ${https} image${https === 1 ? '' : 's'}`) : null,
+      https && !state.remoteImages ? h('span', { class: 'muted small' }, ' Remote images are turned off for this QMail.') : null);
+  } else if (n && remote) {
+    banner = h('div', { class: 'imgbanner', role: 'note', id: 'remote-banner' }, `Remote images loaded over https${http ? `; ${http} http one${http === 1 ? '' : 's'} stayed blocked` : ''}.`);
+  }
+  return h('div', { class: 'htmlbody' }, h('div', { class: 'bodytools' }, banner, viewSwitch(reader, m, remote)),
+    h('iframe', { class: 'htmlmail', sandbox: 'allow-popups allow-popups-to-escape-sandbox', src, title: 'Message content (sanitised HTML)', referrerpolicy: 'no-referrer' }));
+}
+
+// Plain text with its web and mail addresses as links (text nodes and
+// anchors only: nothing from the message becomes markup).
+const URL_RE = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u0000-\u001f]+/gi;
+export function linkify(text) {
+  const out = [];
+  let last = 0;
+  for (const mt of text.matchAll(URL_RE)) {
+    let u = mt[0];
+    // sentence punctuation after a link is not part of it
+    const trail = u.match(/[.,;:!?)\]]+$/);
+    if (trail && !(trail[0].startsWith(')') && u.includes('('))) u = u.slice(0, u.length - trail[0].length);
+    if (mt.index > last) out.push(text.slice(last, mt.index));
+    out.push(h('a', { href: u, target: '_blank', rel: 'noopener noreferrer' }, u));
+    last = mt.index + u.length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+// Back from the reader to the list (phone widths show one at a time).
+function closeReader() {
+  const id = view.open ? view.open.id : '';
+  view.open = null;
+  if (view.el) view.el.classList.remove('reading');
+  const reader = document.getElementById('reader');
+  if (reader) mount(reader, h('p', { class: 'empty' }, 'Select a message to read it.'));
+  history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}`);
+  const li = id ? document.getElementById(`row-${id}`) : null;
+  const ul = document.getElementById('rows');
+  if (li) li.scrollIntoView({ block: 'nearest' });
+  if (ul) ul.focus();
 }
 
 // The signing key of a level-3/4 message and its trust now: an unverified
@@ -381,6 +503,7 @@ function closeMenu() {
 function afterRemove(id) {
   if (view.open && view.open.id === id) {
     view.open = null;
+    if (view.el) view.el.classList.remove('reading');
     const reader = document.getElementById('reader');
     if (reader) clear(reader).appendChild(h('p', { class: 'empty' }, 'Select a message to read it.'));
     history.replaceState(null, '', `#/mail/${encodeURIComponent(view.folder)}`);

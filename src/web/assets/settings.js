@@ -2,7 +2,7 @@
 // Settings, the account wizard (presets, test connection), the keyring,
 // the outbox and the drafts list.
 import { api, qs, uploadTo } from './api.js';
-import { h, mount, toast, field, fmtDate } from './ui.js';
+import { h, mount, toast, field, fmtDate, ask } from './ui.js';
 import { state, loadAccounts } from './app.js';
 import { identitiesBox } from './identity.js';
 
@@ -273,7 +273,7 @@ export async function showSettings(root) {
             try { Object.assign(a, await api.put(`/api/accounts/${a.id}`, f.get())); f.clearPassword(); toast('Saved'); loadAccounts(); } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
           } }, 'Save'),
           h('button', { type: 'button', class: 'btn', onclick: () => testAccount(a.id, out) }, 'Test connection'),
-          h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!confirm(`Remove ${a.address} and its local mail?`)) return; try { await api.del(`/api/accounts/${a.id}`); toast('Removed'); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
+          h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!(await ask(`Remove ${a.address}?`, 'Its mail, folders and settings on this computer are deleted. The mail on the server stays.', 'Remove the account', true))) return; try { await api.del(`/api/accounts/${a.id}`); toast('Removed'); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
       return h('li', {}, det);
     })),
     h('a', { class: 'btn', href: '#/wizard' }, 'Add account')));

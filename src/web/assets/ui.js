@@ -54,6 +54,13 @@ export function fmtBytes(n) {
   return `${(n / 1073741824).toFixed(2)} GB`;
 }
 
+// A rate as people read it: "1.0 MB/s", never "1085739 B/s".
+export function fmtRate(bps) {
+  if (bps === undefined || bps === null) return '';
+  if (bps < 1024) return `${Math.round(bps)} B/s`;
+  return `${fmtBytes(bps)}/s`;
+}
+
 export function addrText(a) {
   if (!a) return '';
   return a.name ? `${a.name} <${a.address}>` : a.address;
@@ -79,10 +86,12 @@ export const BADGES = {
   keychanged: ['Key changed', 'Signed by the key this contact had then; the contact presents another key since, not decided on yet (Keyring).'],
 };
 
-export function badge(sec) {
+// The level or state of a message as a badge: its explanation on hover
+// and, in the reader, read out with it; a list row reads its name only.
+export function badge(sec, short) {
   const b = BADGES[(sec && sec.badge) || 'plain'] || BADGES.plain;
   const name = (sec && sec.badge) || 'plain';
-  return h('span', { class: `badge badge-${name}`, title: b[1], 'aria-label': `${b[0]}: ${b[1]}`, tabindex: '0', role: 'img' }, b[0]);
+  return h('span', { class: `badge badge-${name}`, title: b[1], 'aria-label': short ? b[0] : `${b[0]}: ${b[1]}`, role: 'img' }, b[0]);
 }
 
 // A labelled form field; returns [wrapper, input].
@@ -92,4 +101,26 @@ export function field(label, input, hint) {
   const hintEl = hint ? h('small', { class: 'hint', id: `${id}-hint` }, hint) : null;
   if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
   return h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl);
+}
+
+// A question asked on the page (never the browser's own dialog): resolves
+// true for the button named yes, false for Cancel or Escape. The focus
+// goes back where it was.
+export function ask(title, text, yes, danger) {
+  return new Promise((resolve) => {
+    const prev = document.activeElement;
+    const done = (v) => { dlg.remove(); if (prev && prev.focus) prev.focus(); resolve(v); };
+    const no = h('button', { type: 'button', class: 'btn', onclick: () => done(false) }, 'Cancel');
+    const ok = h('button', { type: 'button', class: `btn ${danger ? 'dangerfill' : 'primary'}`, id: 'ask-yes', onclick: () => done(true) }, yes);
+    const dlg = h('div', { class: 'help', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'ask-title', 'aria-describedby': 'ask-text', id: 'ask',
+      onkeydown: (e) => {
+        if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); done(false); } else if (e.key === 'Tab') {
+          // the focus stays in the question
+          e.preventDefault(); (document.activeElement === no ? ok : no).focus();
+        } else e.stopPropagation();
+      } },
+    h('div', { class: 'card' }, h('h2', { id: 'ask-title' }, title), h('p', { id: 'ask-text' }, text), h('div', { class: 'actions' }, ok, no)));
+    document.body.appendChild(dlg);
+    no.focus();
+  });
 }
