@@ -712,14 +712,20 @@ void web_api_events(struct web_req *r)
 	size_t cap = sizeof(srv->events) / sizeof(srv->events[0]), i;
 	json_t *arr = json_array();
 
-	if (since_q &&
+	/* no since (or since=now): a page that just loaded starts after the
+	 * events it has not seen, rather than replaying them as notices */
+	int from_now = !since_q || !strcmp(since_q, "now");
+
+	if (!from_now &&
 	    qm_parse_ll(since_q, 0, INT64_MAX, &since, NULL) != QM_OK) {
 		json_decref(arr);
 		web_reply_error(r, 400, "bad_request",
-		                "since must be a number.");
+		                "since must be a number or \"now\".");
 		return;
 	}
 	pthread_mutex_lock(&srv->lock);
+	if (from_now)
+		since = srv->event_seq;
 	for (i = 0; i < cap && arr; i++) {
 		long seq = srv->event_seq - (long)cap + 1 + (long)i;
 		const struct web_event *e;

@@ -64,6 +64,7 @@ struct web_reply {
 	const char *csp; /* overrides the default CSP (static string) */
 	int set_cookie;  /* send the session cookie */
 	int clear_cookie;
+	long retry_after; /* > 0: a Retry-After header, in seconds */
 };
 
 struct web_req {
@@ -131,6 +132,11 @@ struct qm_web_server {
 	pthread_mutex_t ops_lock;
 	struct qm_client *ops;
 	int initialized; /* the client has a vault (cached for /api/state) */
+	/* unlock back-off (api.c): wrong passphrases in a row on this server,
+	 * whatever the session, and the clock time (cfg.now_ms or the
+	 * monotonic clock, ms) before which no attempt is tried; under lock */
+	unsigned unlock_failures;
+	int64_t unlock_until_ms;
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
 	int tls;

@@ -536,6 +536,12 @@ static enum MHD_Result send_reply(struct web_req *r)
 		MHD_add_response_header(resp, "Content-Disposition", rp->disposition);
 	if (rp->status == 405)
 		MHD_add_response_header(resp, "Allow", "GET, POST, PUT, DELETE");
+	if (rp->retry_after > 0) {
+		char ra[24];
+
+		snprintf(ra, sizeof(ra), "%ld", rp->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	if (rp->set_cookie && r->session) {
 		char cookie[200], hex[WEB_ID_HEX];
 		web_session_id_hex(r->session, hex);

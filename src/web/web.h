@@ -40,6 +40,9 @@ struct qm_web_config {
 	int no_remote_images;      /* 1 hides "show remote images" (0: the reader
 	                            may load https images of one message on request;
 	                            they stay off by default) */
+	int64_t (*now_ms)(void);   /* the clock of the unlock back-off, in
+	                              milliseconds; NULL: the monotonic clock
+	                              (tests move their own) */
 };
 
 /*

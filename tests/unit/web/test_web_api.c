@@ -1118,8 +1118,8 @@ static void test_own_messages(void **state)
 	                    "fromyou");
 	assert_string_equal(json_string_value(json_object_get(r.json, "text")),
 	                    "");
-	assert_true(json_is_true(json_object_get(
-	    json_object_get(r.json, "details"), "retryable")));
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(r.json, "details"), "retryable")));
 	qmt_resp_free(&r);
 }
 
@@ -1735,7 +1735,7 @@ static void test_sync_kme_events(void **state)
 {
 	struct qmt_resp r;
 	char path[128];
-	json_int_t p0;
+	json_int_t p0, seq;
 	int i;
 
 	(void)state;
@@ -1765,6 +1765,33 @@ static void test_sync_kme_events(void **state)
 	get(&r, "/api/events?since=0");
 	assert_int_equal(r.status, 200);
 	assert_true(json_is_array(json_object_get(r.json, "events")));
+	/* the failed pass left at least one event */
+	assert_true(json_array_size(json_object_get(r.json, "events")) > 0);
+	seq = json_integer_value(json_object_get(r.json, "seq"));
+	assert_true(seq > 0);
+	qmt_resp_free(&r);
+	/* a page that just loaded starts after the past events: no since, or
+	 * since=now, gives none and the current seq */
+	for (i = 0; i < 2; i++) {
+		get(&r, i ? "/api/events?since=now" : "/api/events");
+		assert_int_equal(r.status, 200);
+		assert_int_equal(
+		    json_array_size(json_object_get(r.json, "events")), 0);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r.json, "seq")), seq);
+		qmt_resp_free(&r);
+	}
+	snprintf(path, sizeof(path), "/api/events?since=%lld",
+	         (long long)seq - 1);
+	get(&r, path);
+	assert_int_equal(json_array_size(json_object_get(r.json, "events")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_array_get(json_object_get(r.json, "events"), 0), "seq")),
+	    seq);
+	qmt_resp_free(&r);
+	get(&r, "/api/events?since=later");
+	assert_int_equal(r.status, 400);
 	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/kme?account=%s", g_acct_s);
 	get(&r, path);
@@ -1953,6 +1980,158 @@ static void test_idle_expiry(void **state)
 	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
 }
 
+/* The test's clock for the unlock back-off (struct qm_web_config.now_ms):
+ * moved by hand, so the waits are checked without sleeping. */
+static int64_t g_fake_ms;
+
+static int64_t fake_clock_ms(void)
+{
+	return g_fake_ms;
+}
+
+/* One unlock attempt; returns the status and, for a 429, checks the body
+ * and the Retry-After header and gives the seconds in *after. */
+static long unlock_try(const char *pass, long *after)
+{
+	struct qmt_resp r;
+	char body[128], v[64];
+	long st;
+
+	snprintf(body, sizeof(body), "{\"passphrase\":\"%s\"}", pass);
+	post(&r, "/api/unlock", body);
+	st = r.status;
+	*after = 0;
+	if (st == 429) {
+		json_t *e = json_object_get(r.json, "error");
+		char want[128];
+
+		assert_string_equal(err_code(&r), "backoff");
+		*after =
+		    (long)json_integer_value(json_object_get(e, "retry_after"));
+		assert_true(*after > 0);
+		snprintf(
+		    want, sizeof(want),
+		    "Too many wrong passphrases. Try again in %ld second%s.",
+		    *after, *after == 1 ? "" : "s");
+		assert_string_equal(
+		    json_string_value(json_object_get(e, "message")), want);
+		assert_true(qmt_resp_header(&r, "Retry-After", v, sizeof(v)));
+		assert_int_equal(strtol(v, NULL, 10), *after);
+	} else if (st == 403) {
+		assert_string_equal(err_code(&r), "denied");
+	} else if (st == 200) {
+		keep_cookie(&r);
+		keep_csrf(&r);
+	}
+	qmt_resp_free(&r);
+	return st;
+}
+
+/* A fresh anonymous session (a new cookie and CSRF token). */
+static void new_session(void)
+{
+	struct qmt_resp r;
+
+	g_cookie[0] = g_csrf[0] = '\0';
+	get(&r, "/api/state");
+	keep_cookie(&r);
+	keep_csrf(&r);
+	qmt_resp_free(&r);
+}
+
+/* Wrong passphrases: three free tries, then the server refuses every
+ * attempt (the right passphrase too, from a new cookie too) with 429 and
+ * Retry-After for 2 s, 4 s, ... on its own clock; after the wait one more
+ * try; a success resets the count. */
+static void test_unlock_backoff(void **state)
+{
+	struct qm_web_config wc;
+	struct qm_web_server *s = NULL;
+	struct qm_client_opts co;
+	struct qm_client *c2 = NULL;
+	struct qm_error e;
+	char saved_base[128], saved_origin[96], saved_cookie[128],
+	    saved_csrf[80];
+	const char *good = "new passphrase 123";
+	long after;
+	int i;
+
+	(void)state;
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
+	memset(&wc, 0, sizeof(wc));
+	g_fake_ms = 1000000;
+	wc.now_ms = fake_clock_ms;
+	assert_int_equal(qm_web_server_start(&wc, c2, &s, &e), QM_OK);
+	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
+	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
+	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
+	qm_strlcpy(saved_csrf, g_csrf, sizeof(saved_csrf));
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(s));
+	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
+	new_session();
+
+	/* three free wrong tries, the fourth starts a 2 s wait */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try("wrong wrong wrong", &after), 429);
+	assert_int_equal(after, 2);
+	/* the right passphrase is refused too, and not tried */
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_false(qm_client_unlocked(c2));
+	/* a new cookie does not reset the count */
+	new_session();
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 2);
+	g_fake_ms += 1500;
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 1);
+	assert_false(qm_client_unlocked(c2));
+	/* after the wait, one more wrong try doubles it */
+	g_fake_ms += 500;
+	assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 4);
+	g_fake_ms += 3999;
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 1);
+	/* the wait over, the right passphrase unlocks */
+	g_fake_ms += 1;
+	assert_int_equal(unlock_try(good, &after), 200);
+	assert_true(qm_client_unlocked(c2));
+
+	/* a success resets the count: three free tries again */
+	{
+		struct qmt_resp r;
+
+		post(&r, "/api/lock", "{}");
+		assert_int_equal(r.status, 200);
+		qmt_resp_free(&r);
+	}
+	new_session();
+	for (i = 0; i < 4; i++)
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try(good, &after), 429);
+	/* the wait is capped at five minutes */
+	for (i = 0; i < 12; i++) {
+		g_fake_ms += 301 * 1000;
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	}
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 300);
+	g_fake_ms += 300 * 1000;
+	assert_int_equal(unlock_try(good, &after), 200);
+
+	qm_web_server_stop(&s);
+	qm_client_free(&c2);
+	qm_strlcpy(g_base, saved_base, sizeof(g_base));
+	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
+	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
+	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
+}
+
 /* Key backup through the API: a short passphrase refused, the backup's
  * text, a wrong passphrase refused with 403 and the engine's words, the
  * right one restores the same fingerprint. */
@@ -2037,6 +2216,7 @@ int main(void)
 	    cmocka_unit_test(test_key_backup),
 	    cmocka_unit_test(test_passphrase_lock_unlock),
 	    cmocka_unit_test(test_idle_expiry),
+	    cmocka_unit_test(test_unlock_backoff),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
