@@ -76,6 +76,7 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/events", 1, 0, 0, 0, web_api_events},
     {R_POST, "/api/uploads", 1, 0, 1, 0, web_api_upload_add},
     {R_DEL, "/api/uploads/*", 1, 0, 0, 0, web_api_upload_delete},
+    {R_POST, "/api/addresses/parse", 1, 0, 0, 0, web_api_addresses_parse},
     {R_POST, "/api/levels", 1, 0, 0, 1, web_api_levels},
     {R_POST, "/api/send", 1, MSGBODY, 0, 1, web_api_send},
     {R_GET, "/api/drafts", 1, 0, 0, 1, web_api_drafts_list},

@@ -1425,6 +1425,28 @@ out:
 	return rc;
 }
 
+/* A draft's To, Cc or Bcc line as the list of entries it was saved from
+ * (names kept: "\"Doe, Jane\" <jane@x.test>"), or NULL. */
+static json_t *draft_addrs(const char *val)
+{
+	struct qm_client_addr_list l;
+	json_t *arr = json_array();
+
+	if (!arr || qm_client_parse_addrs(val, &l, NULL) != QM_OK)
+		return arr;
+	for (size_t i = 0; i < l.n; i++) {
+		char one[QM_STORE_ADDRMAX + 600];
+
+		if (qm_client_addr_format(l.v[i].name, l.v[i].address, one,
+		                          sizeof(one), NULL) == QM_OK)
+			json_array_append_new(arr, web_jstr(one));
+	}
+	for (size_t i = 0; i < l.ninvalid; i++)
+		json_array_append_new(arr, web_jstr(l.invalid[i]));
+	qm_client_addr_list_clear(&l);
+	return arr;
+}
+
 /* The header value of name in the draft block, split into a list for To/Cc/Bcc.
  */
 static json_t *draft_decode(int64_t id, int64_t account, const char *p,
@@ -1471,13 +1493,8 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				    !strncasecmp(line, "To:", 3)   ? "to"
 				    : !strncasecmp(line, "Cc:", 3) ? "cc"
 				                                   : "bcc";
-				json_t *arr = json_array();
-				char *save = NULL, *tok;
-				for (tok = strtok_r(val, ", ", &save);
-				     tok && arr;
-				     tok = strtok_r(NULL, ", ", &save))
-					json_array_append_new(arr,
-					                      web_jstr(tok));
+				json_t *arr = draft_addrs(val);
+
 				if (arr)
 					json_object_set_new(o, key, arr);
 			} else if (!strncasecmp(line, "Subject:", 8)) {

@@ -1689,6 +1689,148 @@ static void test_send_plain(void **state)
 	set_min_level(3);
 }
 
+/* Issue 16: address fields as typed. /api/addresses/parse reads names,
+ * quoted names, groups and both separators and names what is no address;
+ * levels, send and drafts take a field as one string or an array of such
+ * strings and refuse an entry that is no address, naming it and the
+ * field; a draft keeps the names. */
+static void test_addresses(void **state)
+{
+	struct qmt_resp r;
+	char body[2048], path[256];
+	json_t *a, *pl, *err;
+
+	(void)state;
+	post(&r, "/api/addresses/parse",
+	     "{\"list\":\"Bob Example <bob@qmail.test>, \\\"Doe, Jane\\\" "
+	     "<jane@x.test>, carol@y.test; Team: a@b.test, c@d.test;\"}");
+	assert_int_equal(r.status, 200);
+	a = json_object_get(r.json, "addresses");
+	assert_int_equal(json_array_size(a), 5);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 0), "name")),
+	                    "Bob Example");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 0), "address")),
+	                    "bob@qmail.test");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 1), "name")),
+	                    "Doe, Jane");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 2), "name")),
+	                    "");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 4), "address")),
+	                    "c@d.test");
+	assert_int_equal(json_array_size(json_object_get(r.json, "invalid")),
+	                 0);
+	qmt_resp_free(&r);
+	post(&r, "/api/addresses/parse",
+	     "{\"list\":\"bob@, carol@y.test; x y@z.test\"}");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "addresses")),
+	                 1);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(r.json, "invalid"), 0)),
+	                    "bob@");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(r.json, "invalid"), 1)),
+	                    "x y@z.test");
+	qmt_resp_free(&r);
+	post(&r, "/api/addresses/parse", "{\"list\":7}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+
+	/* levels: To as one string with a name, Cc as an array of one
+	 * "Name <addr>": the plain recipient is the bare address */
+	set_min_level(0);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"Bob B <bob@example.org>\","
+	         "\"cc\":[\"\\\"Zoe, Z\\\" <zoe@example.org>\"],"
+	         "\"body_bytes\":10}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	printf("  levels: %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 200);
+	pl = json_object_get(r.json, "plain");
+	assert_int_equal(json_array_size(json_object_get(pl, "recipients")), 1);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(pl, "recipients"), 0)),
+	                    "zoe@example.org");
+	qmt_resp_free(&r);
+	set_min_level(3);
+
+	/* a bad entry: 400 naming it and the field */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"bob@example.org, bob@\"}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	assert_int_equal(r.status, 400);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "field")),
+	                    "to");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")),
+	    "\"bob@\" in To is not an email address.");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(err, "invalid"), 0)),
+	                    "bob@");
+	qmt_resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],"
+	         "\"bcc\":[\"ok@example.org\",\"Carol <carol>\"],\"level\":3,"
+	         "\"subject\":\"s\",\"text\":\"t\"}",
+	         g_acct_s);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "field")),
+	                    "bcc");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")),
+	    "\"Carol <carol>\" in Bcc is not an email address.");
+	qmt_resp_free(&r);
+
+	/* a draft keeps the names, a comma inside one too */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"\\\"Doe, Jane\\\" "
+	         "<jane@x.test>; bob@example.org\",\"subject\":\"names\"}",
+	         g_acct_s);
+	post(&r, "/api/drafts", body);
+	assert_int_equal(r.status, 201);
+	{
+		char did[32];
+		json_t *ds, *d = NULL;
+
+		qm_strlcpy(did,
+		           json_string_value(json_object_get(r.json, "id")),
+		           sizeof(did));
+		qmt_resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts?account=%s",
+		         g_acct_s);
+		get(&r, path);
+		ds = json_object_get(r.json, "drafts");
+		for (size_t i = 0; i < json_array_size(ds); i++)
+			if (!strcmp(json_string_value(json_object_get(
+			                json_array_get(ds, i), "id")),
+			            did))
+				d = json_array_get(ds, i);
+		assert_non_null(d);
+		assert_int_equal(json_array_size(json_object_get(d, "to")), 2);
+		assert_string_equal(json_string_value(json_array_get(
+		                        json_object_get(d, "to"), 0)),
+		                    "\"Doe, Jane\" <jane@x.test>");
+		assert_string_equal(json_string_value(json_array_get(
+		                        json_object_get(d, "to"), 1)),
+		                    "bob@example.org");
+		qmt_resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts/%s", did);
+		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+		assert_int_equal(r.status, 204);
+		qmt_resp_free(&r);
+	}
+}
+
 /*
  * Issue 12: one upload ID listed twice in a send (or listed twice before an
  * unknown one) was taken twice and freed twice. It is refused with 400 and
@@ -2210,6 +2352,7 @@ int main(void)
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
+	    cmocka_unit_test(test_addresses),
 	    cmocka_unit_test(test_send_upload_listed_twice),
 	    cmocka_unit_test(test_data_in_out),
 	    cmocka_unit_test(test_sync_kme_events),
