@@ -835,6 +835,8 @@ struct qm_client_att {
 	unsigned char *data; /* plaintext: wiped on free */
 	size_t len;
 	char *cid; /* its Content-ID (no angle brackets), "" when none */
+	int named; /* 0: the part had no file name; name was made from its
+	              position and type ("attachment-2.pdf", "-1.bin") */
 };
 
 /* What is known now of the key that signed a level-3/4 message. */
@@ -1408,6 +1410,19 @@ QM_NODISCARD enum qm_err qm_client_contact_list(struct qm_client *c,
  */
 QM_NODISCARD enum qm_err
 qm_client_html_text(const char *html, struct qm_error *err, struct qm_buf *out);
+/*
+ * The text a person reads for a message that has HTML and no text part
+ * (issue 16), from HTML the reader's sanitiser made (no script, style or
+ * head content is left in it): paragraphs and headings end with a blank
+ * line, <br> and blocks end lines, list items as "- " or "1. ", a quote's
+ * lines as "> ", a link as "text <url>" when they differ, a table row as
+ * one line with " | " between its cells, runs of blanks as one space
+ * (but in pre), entities decoded, at most two blank lines in a row.
+ * Appends to out (make it secure); QM_ERR_TOOBIG past its limit.
+ */
+QM_NODISCARD enum qm_err qm_client_html_read_text(const char *html,
+                                                  struct qm_error *err,
+                                                  struct qm_buf *out);
 
 /* ------------------------------------------------------------ identities */
 

@@ -356,6 +356,48 @@ static json_t *reply_json(struct qm_client *c, int64_t account_id,
 	return o ? o : json_null();
 }
 
+/* True when s holds nothing but blanks. */
+static int blank_text(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			return 0;
+	return 1;
+}
+
+/*
+ * A message's "text" (for HTML-only mail, the text made from its HTML,
+ * with "text_from_html": true) and the remote images its HTML names
+ * ("remote_images", of them plain http "remote_http"). v NULL: a message
+ * whose content is not shown.
+ */
+static void html_fields(json_t *o, const struct qm_client_view *v)
+{
+	struct qm_web_html_stats st = {0, 0};
+	struct qm_buf text;
+	int from_html = 0;
+
+	qm_buf_init_secure(&text, QM_CLIENT_MAXMSG * 2);
+	/* a message too large to convert keeps its (empty) text */
+	if (v && v->html && blank_text(v->text))
+		from_html = qm_web_html_text(v->html, strlen(v->html), &text,
+		                             &st, NULL) == QM_OK &&
+		            qm_buf_append(&text, "", 1, NULL) == QM_OK;
+	else if (v && v->html) /* only counted: the scratch copy goes */
+		QM_IGNORE(qm_web_html_sanitize_stats(v->html, strlen(v->html),
+		                                     0, NULL, 0, &text, &st,
+		                                     NULL));
+	json_object_set_new(o, "text",
+	                    web_jstr(from_html ? (const char *)text.data
+	                                       : v ? v->text : ""));
+	json_object_set_new(o, "text_from_html", json_boolean(from_html));
+	json_object_set_new(o, "remote_images",
+	                    json_integer((json_int_t)st.remote_images));
+	json_object_set_new(o, "remote_http",
+	                    json_integer((json_int_t)st.remote_http));
+	qm_buf_free(&text);
+}
+
 void web_api_message_get(struct web_req *r)
 {
 	struct qm_store_msglist *l;
@@ -392,12 +434,13 @@ void web_api_message_get(struct web_req *r)
 		 * real one, which a disguised name hides */
 		json_array_append_new(
 		    atts,
-		    json_pack("{s:I,s:o,s:o,s:o,s:b,s:I}", "index",
+		    json_pack("{s:I,s:o,s:o,s:o,s:b,s:I,s:b}", "index",
 		              (json_int_t)i, "name", web_jstr(v->att[i].name),
 		              "type", web_jstr(v->att[i].type), "extension",
 		              web_jstr(v->att[i].ext), "disguised",
 		              v->att[i].disguised, "size",
-		              (json_int_t)v->att[i].len));
+		              (json_int_t)v->att[i].len, "named",
+		              v->att[i].named));
 	keys = json_array();
 	for (i = 0; i < v->nkey_ids && i < 50 && keys; i++)
 		json_array_append_new(keys, web_jstr(v->key_ids[i]));
@@ -440,7 +483,7 @@ void web_api_message_get(struct web_req *r)
 		json_object_set_new(
 		    o, "reply",
 		    reply_json(r->srv->client, l->items[0].account_id, v));
-		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
+		html_fields(o, bad ? NULL : v);
 		json_object_set_new(o, "has_html",
 		                    json_boolean(!bad && v->html));
 		json_object_set_new(o, "attachments",

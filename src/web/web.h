@@ -108,6 +108,35 @@ qm_web_html_sanitize_parts(const char *html, size_t len, int remote_images,
                            const struct qm_web_inline *parts, size_t nparts,
                            struct qm_buf *out, struct qm_error *err);
 
+/* What the sanitiser blocked of a message's HTML. */
+struct qm_web_html_stats {
+	size_t remote_images; /* img elements with an http: or https: source
+	                         (not shown unless the reader asks) */
+	size_t remote_http;   /* of them plain http: (never shown) */
+};
+
+/*
+ * qm_web_html_sanitize_parts, and *stats (NULL allowed) gets the remote
+ * images of the HTML, counted whatever remote_images says.
+ */
+QM_NODISCARD enum qm_err
+qm_web_html_sanitize_stats(const char *html, size_t len, int remote_images,
+                           const struct qm_web_inline *parts, size_t nparts,
+                           struct qm_buf *out, struct qm_web_html_stats *stats,
+                           struct qm_error *err);
+
+/*
+ * The readable text of untrusted mail HTML, for a message without a text
+ * part: sanitised first (nothing of script, style or head is left), then
+ * qm_client_html_read_text (paragraphs, lists as "- ", links as "text
+ * <url>", table rows as lines). Appends to text (make it secure); *stats
+ * (NULL allowed) as qm_web_html_sanitize_stats gives it.
+ */
+QM_NODISCARD enum qm_err qm_web_html_text(const char *html, size_t len,
+                                          struct qm_buf *text,
+                                          struct qm_web_html_stats *stats,
+                                          struct qm_error *err);
+
 /*
  * The HTML body of a message being composed (the rich-text editor's, or a
  * file's), never trusted: sanitised as the reader would show it (remote

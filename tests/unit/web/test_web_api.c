@@ -1078,6 +1078,135 @@ static void test_messages(void **state)
  * of it, and may be tried again (docs/CLIENT.md "The account's own
  * messages").
  */
+/* Issue 16: an HTML-only message reads as text made from its HTML (no
+ * script, style or head content, nothing of the markup), the remote
+ * images its HTML names are counted (two https, one http), and parts
+ * without a file name get one from their position and type. */
+static void test_html_only_message(void **state)
+{
+	static const char mime[] =
+	    "From: Mallory <mallory@example.net>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Subject: html only\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+	    "--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	    "<html><head><title>TITLE-SECRET</title>"
+	    "<style>p { color: red } STYLE-SECRET</style>"
+	    "<script>alert('SCRIPT-SECRET')</script></head><body>"
+	    "<h1>Hello&nbsp;there</h1>\r\n"
+	    "<p>First   paragraph,\r\n   wrapped &amp; &lt;ok&gt; "
+	    "&#8364;5</p>"
+	    "<p onclick=\"x()\">Line one<br>Line two</p>"
+	    "<p></p><p></p><p></p><p></p><div></div><br><br><br><br>"
+	    "<ul><li>apples</li><li>pears</li></ul>"
+	    "<p><a href=\"https://site.example/x\">the site</a> and "
+	    "<a href=\"https://same.example/\">https://same.example/</a></p>"
+	    "<table><tr><th>Name</th><th>Qty</th></tr>"
+	    "<tr><td>Bolt</td><td>4</td></tr></table>"
+	    "<img src=\"https://a.example/1.png\" alt=\"logo\">"
+	    "<img src=\"HTTPS://b.example/2.png\">"
+	    "<img src=\"http://c.example/3.png\">"
+	    "<img src=\"data:image/png;base64,iVBORw0KGgo=\">"
+	    "<script>document.write('SCRIPT2-SECRET')</script>"
+	    "<iframe src=\"https://evil.example/\">IFRAME-SECRET</iframe>"
+	    "<p>The end</p></body></html>\r\n"
+	    "--B\r\nContent-Type: application/pdf\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+	    "--B\r\nContent-Type: application/pdf\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+	    "--B\r\nContent-Type: application/x-strange\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n"
+	    "--B\r\nContent-Type: text/plain; name=\"notes.txt\"\r\n"
+	    "Content-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n"
+	    "n\r\n--B--\r\n";
+	static const char want[] =
+	    "Hello there\n"
+	    "\n"
+	    "First paragraph, wrapped & <ok> \xe2\x82\xac" "5\n"
+	    "\n"
+	    "Line one\n"
+	    "Line two\n"
+	    "\n"
+	    "\n"
+	    "- apples\n"
+	    "- pears\n"
+	    "\n"
+	    "the site <https://site.example/x> and https://same.example/\n"
+	    "\n"
+	    "Name | Qty\n"
+	    "Bolt | 4\n"
+	    "\n"
+	    "[logo]\n"
+	    "The end\n";
+	static const char *const names[] = {"attachment-1.pdf",
+	                                    "attachment-2.pdf",
+	                                    "attachment-3.bin", "notes.txt"};
+	struct qmt_resp r;
+	char path[256], v[512];
+	const char *text;
+	json_t *atts;
+	int64_t id, plain;
+
+	(void)state;
+	id = add_msg("html only", mime, 0, QM_VERIFY_NOT_QMAIL, 4);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.json, "has_html")));
+	assert_true(json_is_true(json_object_get(r.json, "text_from_html")));
+	text = json_string_value(json_object_get(r.json, "text"));
+	assert_non_null(text);
+	printf("  text from HTML:\n%s--\n", text);
+	assert_null(strstr(text, "SECRET"));
+	assert_null(strstr(text, "<"
+	                         "script"));
+	assert_null(strstr(text, "onclick"));
+	assert_string_equal(text, want);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_images")), 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_http")), 1);
+	atts = json_object_get(r.json, "attachments");
+	assert_int_equal(json_array_size(atts), 4);
+	for (size_t i = 0; i < 4; i++) {
+		json_t *a = json_array_get(atts, i);
+
+		assert_string_equal(
+		    json_string_value(json_object_get(a, "name")), names[i]);
+		assert_int_equal(json_is_true(json_object_get(a, "named")),
+		                 i == 3);
+	}
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/1",
+	         (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(
+	    qmt_resp_header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_non_null(strstr(v, "filename*=UTF-8''attachment-2.pdf"));
+	qmt_resp_free(&r);
+
+	/* a message with a text part keeps it, and counts 0 remote images */
+	plain = add_msg("plain", "From: a@b.test\r\nSubject: plain\r\n\r\n"
+	                         "just text\r\n",
+	                0, QM_VERIFY_NOT_QMAIL, 0);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)plain);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_false(json_object_get(r.json, "text_from_html")));
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_images")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_http")), 0);
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(r.json, "text")), "just text"));
+	qmt_resp_free(&r);
+}
+
 static void test_own_messages(void **state)
 {
 	static const char mime[] = "From: alice@example.org\r\n"
@@ -2346,6 +2475,7 @@ int main(void)
 	    cmocka_unit_test(test_settings_contacts_keyring),
 	    cmocka_unit_test(test_settings_limits),
 	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_html_only_message),
 	    cmocka_unit_test(test_header_only_listed),
 	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
