@@ -16,6 +16,9 @@
 #include "private.h"
 
 #define MAX_RCPTS 100
+/* A subject: past one header line's 998 bytes the engine folds it
+ * (test_client_compose: test_long_subject); this bounds the request. */
+#define WEB_MAX_SUBJECT (16u * 1024u)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1190,7 +1193,7 @@ void web_api_send(struct web_req *r)
 	    web_get_addrs(r, j, "to", MAX_RCPTS, &to) < 0 ||
 	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
 	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0 ||
-	    web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	    web_get_str(r, j, "subject", 0, WEB_MAX_SUBJECT, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_bool(r, j, "allow_plain", &allow_plain) < 0 ||
@@ -1436,7 +1439,7 @@ static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
 	for (size_t i = 0; i < 3; i++)
 		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a[i]) < 0)
 			return QM_ERR_INVAL;
-	if (web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	if (web_get_str(r, j, "subject", 0, WEB_MAX_SUBJECT, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0)
@@ -1506,7 +1509,7 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 	while (line < end) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		size_t ll = eol ? (size_t)(eol - line) : (size_t)(end - line);
-		char val[1024];
+		char *val;
 		const char *colon;
 		size_t vl;
 		if (ll && line[ll - 1] == '\r')
@@ -1525,8 +1528,10 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				colon++;
 				vl--;
 			}
-			if (vl >= sizeof(val))
-				vl = sizeof(val) - 1;
+			/* a line of any length the draft holds (a long
+			 * subject, many recipients) */
+			if (!(val = malloc(vl + 1)))
+				break;
 			memcpy(val, colon + 1, vl);
 			val[vl] = '\0';
 			if (!strncasecmp(line, "To:", 3) ||
@@ -1553,6 +1558,7 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				json_object_set_new(o, "level",
 				                    json_integer(lv));
 			}
+			free(val);
 		}
 		line = eol ? eol + 1 : end;
 	}

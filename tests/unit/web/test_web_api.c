@@ -1960,6 +1960,68 @@ static void test_addresses(void **state)
 	}
 }
 
+/* Issue 16: a subject past 998 characters is taken (the engine folds it)
+ * and a draft gives it back whole; past 16 KiB it is refused. */
+static void test_long_subject(void **state)
+{
+	static char subject[3001], body[20000], path[128];
+	struct qmt_resp r;
+	json_t *ds, *d = NULL;
+	char did[32];
+
+	(void)state;
+	for (size_t i = 0; i < 3000; i++)
+		subject[i] = i % 7 == 6 ? ' ' : (char)('a' + i % 26);
+	subject[3000] = '\0';
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"bob@example.org\","
+	         "\"subject\":\"%s\",\"text\":\"t\"}",
+	         g_acct_s, subject);
+	post(&r, "/api/drafts", body);
+	assert_int_equal(r.status, 201);
+	qm_strlcpy(did, json_string_value(json_object_get(r.json, "id")),
+	           sizeof(did));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/drafts?account=%s", g_acct_s);
+	get(&r, path);
+	ds = json_object_get(r.json, "drafts");
+	for (size_t i = 0; i < json_array_size(ds); i++)
+		if (!strcmp(json_string_value(
+		                json_object_get(json_array_get(ds, i), "id")),
+		            did))
+			d = json_array_get(ds, i);
+	assert_non_null(d);
+	assert_string_equal(json_string_value(json_object_get(d, "subject")),
+	                    subject);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/drafts/%s", did);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	qmt_resp_free(&r);
+	/* send: not refused for its length (what happens next is the
+	 * level's business) */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"nobody@example.org\","
+	         "\"subject\":\"%s\",\"text\":\"t\",\"level\":3}",
+	         g_acct_s, subject);
+	post(&r, "/api/send", body);
+	assert_int_not_equal(r.status, 400);
+	qmt_resp_free(&r);
+	{
+		char *big = malloc(17 * 1024 + 200);
+
+		assert_non_null(big);
+		memset(big, 'x', 17 * 1024 + 199);
+		big[17 * 1024 + 199] = '\0';
+		memcpy(big, "{\"account\":1,\"subject\":\"", 24);
+		memcpy(big + 17 * 1024 + 197, "\"}", 2);
+		post(&r, "/api/drafts", big);
+		assert_int_equal(r.status, 400);
+		qmt_resp_free(&r);
+		free(big);
+	}
+}
+
 /*
  * Issue 12: one upload ID listed twice in a send (or listed twice before an
  * unknown one) was taken twice and freed twice. It is refused with 400 and
@@ -2483,6 +2545,7 @@ int main(void)
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
 	    cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_long_subject),
 	    cmocka_unit_test(test_send_upload_listed_twice),
 	    cmocka_unit_test(test_data_in_out),
 	    cmocka_unit_test(test_sync_kme_events),
