@@ -341,11 +341,12 @@ static int count_remote(struct san *s, const char *url)
 	char n[MAXVALUE];
 
 	normalise_url(url, n, sizeof(n));
-	if (strncmp(n, "https://", 8) == 0 || strncmp(n, "//", 2) == 0) {
+	if (strncmp(n, "https://", 8) == 0) {
 		s->remote_n++;
 		return 1;
 	}
-	if (strncmp(n, "http://", 7) == 0) {
+	/* http:, and "//host/..." (no scheme): neither ever loads */
+	if (strncmp(n, "http://", 7) == 0 || strncmp(n, "//", 2) == 0) {
 		s->remote_n++;
 		s->http_n++;
 		return 1;
@@ -722,6 +723,7 @@ enum qm_err qm_web_html_sanitize_stats(const char *html, size_t len,
 	s->remote = remote_images;
 	s->parts = parts;
 	s->nparts = nparts;
+	s->remote_n = s->http_n = 0; /* past the cleared header */
 	s->out = out;
 	s->err = err;
 	while (s->i < s->len && s->rc == QM_OK) {

@@ -112,7 +112,8 @@ qm_web_html_sanitize_parts(const char *html, size_t len, int remote_images,
 struct qm_web_html_stats {
 	size_t remote_images; /* img elements with an http: or https: source
 	                         (not shown unless the reader asks) */
-	size_t remote_http;   /* of them plain http: (never shown) */
+	size_t remote_http;   /* of them plain http: or "//host" with no
+	                         scheme (never shown) */
 };
 
 /*
