@@ -1222,8 +1222,22 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	cli_put_text(stdout, v->text);
 	if (v->text[0] && v->text[strlen(v->text) - 1] != '\n')
 		putchar('\n');
-	if (!v->text[0] && v->html)
-		printf("[HTML only: open it in `qmail web`]\n");
+	if (!v->text[0] && v->html) {
+		/* HTML only: the same text the GUI shows for it */
+		struct qm_buf t;
+
+		qm_buf_init_secure(&t, QM_CLIENT_MAXMSG * 2);
+		if (qm_web_html_text(v->html, strlen(v->html), &t, NULL,
+		                     NULL) == QM_OK &&
+		    qm_buf_append(&t, "", 1, NULL) == QM_OK) {
+			printf("[HTML only, shown as text; `qmail web` shows "
+			       "it as sent]\n");
+			cli_put_text(stdout, (const char *)t.data);
+		} else {
+			printf("[HTML only: open it in `qmail web`]\n");
+		}
+		qm_buf_free(&t);
+	}
 	for (size_t i = 0; i < v->natt; i++) {
 		const struct qm_client_att *a = &v->att[i];
 

@@ -835,6 +835,8 @@ struct qm_client_att {
 	unsigned char *data; /* plaintext: wiped on free */
 	size_t len;
 	char *cid; /* its Content-ID (no angle brackets), "" when none */
+	int named; /* 0: the part had no file name; name was made from its
+	              position and type ("attachment-2.pdf", "-1.bin") */
 };
 
 /* What is known now of the key that signed a level-3/4 message. */
@@ -1235,6 +1237,46 @@ QM_NODISCARD enum qm_err qm_client_addrs_parse(const char *list, char ***out,
                                                size_t *n, struct qm_error *err);
 void qm_client_strv_free(char ***v, size_t n);
 
+/* One mailbox a person typed: display name ("" when none) and address. */
+struct qm_client_addr {
+	char *name;
+	char *address;
+};
+/* What qm_client_parse_addrs read: the mailboxes, then the entries that
+ * are no address, as typed. */
+struct qm_client_addr_list {
+	struct qm_client_addr *v;
+	size_t n;
+	char **invalid;
+	size_t ninvalid;
+};
+/*
+ * Reads a To, Cc or Bcc field as a person types it (RFC 5322 with the
+ * usual slack): "Bob Example <bob@qmail.test>, \"Doe, Jane\"
+ * <jane@x.test>, carol@y.test; Team: a@b.test, c@d.test;" gives four
+ * mailboxes (commas or semicolons between entries, quoted names, RFC 2047
+ * words, groups' members). An entry that is no addr-spec (no @, an empty
+ * local part, a bad domain, a space inside) is listed in out->invalid as
+ * typed, so that the interface can name it; the rest are still read. On
+ * success *out owns everything (free with qm_client_addr_list_clear);
+ * QM_ERR_TOOBIG past 5,000 entries, QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err
+qm_client_parse_addrs(const char *list, struct qm_client_addr_list *out,
+                      struct qm_error *err);
+void qm_client_addr_list_clear(struct qm_client_addr_list *l);
+/*
+ * One mailbox as a recipient entry of struct qm_client_compose: address
+ * alone when name is "" or NULL, else "\"name\" <address>" (the name's
+ * quotes and backslashes escaped, so commas in it stay in it). QM_ERR_INVAL
+ * when address is no addr-spec or the name holds a control character,
+ * QM_ERR_TOOBIG when out (cap bytes) is too small.
+ */
+QM_NODISCARD enum qm_err qm_client_addr_format(const char *name,
+                                               const char *address,
+                                               char *out, size_t cap,
+                                               struct qm_error *err);
+
 /* --------------------------------------------------------------- keyring */
 
 /*
@@ -1368,6 +1410,19 @@ QM_NODISCARD enum qm_err qm_client_contact_list(struct qm_client *c,
  */
 QM_NODISCARD enum qm_err
 qm_client_html_text(const char *html, struct qm_error *err, struct qm_buf *out);
+/*
+ * The text a person reads for a message that has HTML and no text part
+ * (issue 16), from HTML the reader's sanitiser made (no script, style or
+ * head content is left in it): paragraphs and headings end with a blank
+ * line, <br> and blocks end lines, list items as "- " or "1. ", a quote's
+ * lines as "> ", a link as "text <url>" when they differ, a table row as
+ * one line with " | " between its cells, runs of blanks as one space
+ * (but in pre), entities decoded, at most two blank lines in a row.
+ * Appends to out (make it secure); QM_ERR_TOOBIG past its limit.
+ */
+QM_NODISCARD enum qm_err qm_client_html_read_text(const char *html,
+                                                  struct qm_error *err,
+                                                  struct qm_buf *out);
 
 /* ------------------------------------------------------------ identities */
 

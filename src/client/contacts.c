@@ -88,3 +88,90 @@ void qm_client_strv_free(char ***v, size_t n)
 {
 	qm_mail_strv_free(v, n);
 }
+
+void qm_client_addr_list_clear(struct qm_client_addr_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].address);
+	}
+	for (size_t i = 0; i < l->ninvalid; i++)
+		free(l->invalid[i]);
+	free(l->v);
+	free(l->invalid);
+	memset(l, 0, sizeof(*l));
+}
+
+enum qm_err qm_client_parse_addrs(const char *list,
+                                  struct qm_client_addr_list *out,
+                                  struct qm_error *err)
+{
+	struct qm_mail_addrs a;
+	struct qm_client_addr_list l;
+	enum qm_err rc;
+
+	rc = qm_mail_addr_parse(list, &a, err);
+	if (rc)
+		return rc;
+	memset(&l, 0, sizeof(l));
+	if (a.n && !(l.v = calloc(a.n, sizeof(*l.v)))) {
+		qm_mail_addrs_clear(&a);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	/* the strings move over; the mail layer's vectors go */
+	for (size_t i = 0; i < a.n; i++) {
+		l.v[i].name = a.names[i];
+		l.v[i].address = a.specs[i];
+	}
+	l.n = a.n;
+	l.invalid = a.bad;
+	l.ninvalid = a.nbad;
+	free(a.names);
+	free(a.specs);
+	*out = l;
+	return QM_OK;
+}
+
+enum qm_err qm_client_addr_format(const char *name, const char *address,
+                                  char *out, size_t cap, struct qm_error *err)
+{
+	size_t o = 0, need;
+
+	if (!address || !qm_mail_addr_spec_ok(address))
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "\"%.200s\" is not an email address",
+		                    address ? address : "");
+	if (!name || !*name) {
+		if (strlen(address) >= cap)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "the address is too long");
+		memcpy(out, address, strlen(address) + 1);
+		return QM_OK;
+	}
+	need = strlen(address) + 6; /* "" <> and the NUL */
+	for (const char *p = name; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "a name holds a control character");
+		need += (*p == '"' || *p == '\\') ? 2 : 1;
+	}
+	if (need > cap)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the name and address are too long");
+	out[o++] = '"';
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			out[o++] = '\\';
+		out[o++] = *p;
+	}
+	out[o++] = '"';
+	out[o++] = ' ';
+	out[o++] = '<';
+	memcpy(out + o, address, strlen(address));
+	o += strlen(address);
+	out[o++] = '>';
+	out[o] = '\0';
+	return QM_OK;
+}

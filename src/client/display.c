@@ -199,6 +199,74 @@ static enum qm_err addresses(char **s, struct qm_error *err)
 	return line(s, NULL, err);
 }
 
+/* The extension a part of this type is saved with ("bin" when unknown). */
+static const char *type_ext(const char *type)
+{
+	static const char *const map[][2] = {
+	    {"application/pdf", "pdf"},
+	    {"application/zip", "zip"},
+	    {"application/gzip", "gz"},
+	    {"application/json", "json"},
+	    {"application/xml", "xml"},
+	    {"application/msword", "doc"},
+	    {"application/vnd.openxmlformats-officedocument."
+	     "wordprocessingml.document",
+	     "docx"},
+	    {"application/vnd.openxmlformats-officedocument.spreadsheetml."
+	     "sheet",
+	     "xlsx"},
+	    {"application/vnd.openxmlformats-officedocument."
+	     "presentationml.presentation",
+	     "pptx"},
+	    {"application/vnd.oasis.opendocument.text", "odt"},
+	    {"application/vnd.ms-excel", "xls"},
+	    {"application/pgp-keys", "asc"},
+	    {"application/ics", "ics"},
+	    {"text/calendar", "ics"},
+	    {"text/plain", "txt"},
+	    {"text/html", "html"},
+	    {"text/csv", "csv"},
+	    {"text/vcard", "vcf"},
+	    {"text/x-vcard", "vcf"},
+	    {"message/rfc822", "eml"},
+	    {"image/png", "png"},
+	    {"image/jpeg", "jpg"},
+	    {"image/gif", "gif"},
+	    {"image/webp", "webp"},
+	    {"image/svg+xml", "svg"},
+	    {"audio/mpeg", "mp3"},
+	    {"audio/ogg", "ogg"},
+	    {"video/mp4", "mp4"},
+	};
+
+	for (size_t i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(type, map[i][0]) == 0)
+			return map[i][1];
+	return "bin";
+}
+
+/* An attachment without a file name gets one from its position and type
+ * ("attachment-2.pdf"), and named 0; one with a name, named 1. */
+static enum qm_err att_name(struct qm_client_att *a, size_t i,
+                            struct qm_error *err)
+{
+	char name[64];
+	const char *p = a->name ? a->name : "";
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	a->named = *p != '\0';
+	if (a->named)
+		return QM_OK;
+	snprintf(name, sizeof(name), "attachment-%zu.%s", i + 1,
+	         type_ext(a->type));
+	free(a->name);
+	a->name = strdup(name);
+	if (!a->name)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	return QM_OK;
+}
+
 enum qm_err client_view_display(struct qm_client_view *v, struct qm_error *err)
 {
 	enum qm_err rc;
@@ -219,7 +287,9 @@ enum qm_err client_view_display(struct qm_client_view *v, struct qm_error *err)
 		struct qm_client_att *a = &v->att[i];
 		size_t nm = 0;
 
-		rc = line(&a->name, &nm, err);
+		rc = att_name(a, i, err);
+		if (rc == QM_OK)
+			rc = line(&a->name, &nm, err);
 		if (rc == QM_OK)
 			rc = line(&a->type, NULL, err);
 		if (rc != QM_OK)

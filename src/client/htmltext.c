@@ -25,6 +25,8 @@ struct ht {
 	char href[1024]; /* the open link's URL */
 	size_t link_at;  /* where its text starts in out */
 	int in_link;
+	int reader; /* the reader's form (qm_client_html_read_text) */
+	int pre;    /* open pre elements: spaces kept */
 };
 
 static void put(struct ht *h, const char *s, size_t n)
@@ -37,6 +39,15 @@ static void put(struct ht *h, const char *s, size_t n)
 static void newline(struct ht *h)
 {
 	if (h->out->len && h->out->data[h->out->len - 1] != '\n')
+		put(h, "\n", 1);
+}
+
+/* Ends the paragraph: a blank line after it (the reader's form). */
+static void blank(struct ht *h)
+{
+	newline(h);
+	if (h->out->len &&
+	    !(h->out->len >= 2 && h->out->data[h->out->len - 2] == '\n'))
 		put(h, "\n", 1);
 }
 
@@ -93,9 +104,21 @@ static void tag(struct ht *h, const char *t, size_t n)
 	           (name[0] == 'h' && name[1] >= '1' && name[1] <= '6' &&
 	            !name[2]) ||
 	           !strcmp(name, "pre") || !strcmp(name, "tr")) {
-		newline(h);
+		if (!strcmp(name, "pre"))
+			h->pre += end ? (h->pre > 0 ? -1 : 0) : 1;
+		if (h->reader && end && strcmp(name, "div") &&
+		    strcmp(name, "tr"))
+			blank(h);
+		else
+			newline(h);
 		if (!end)
 			line_lead(h);
+	} else if ((!strcmp(name, "td") || !strcmp(name, "th")) && !end) {
+		/* a table row is one line, its cells apart */
+		if (h->out->len && h->out->data[h->out->len - 1] != '\n')
+			put(h, " | ", 3);
+	} else if (!strcmp(name, "table") && h->reader) {
+		blank(h);
 	} else if (!strcmp(name, "blockquote")) {
 		newline(h);
 		h->quote += end ? (h->quote > 0 ? -1 : 0) : 1;
@@ -104,6 +127,8 @@ static void tag(struct ht *h, const char *t, size_t n)
 		newline(h);
 		if (end && h->nlist > 0)
 			h->nlist--;
+		if (end && h->reader && h->nlist == 0)
+			blank(h);
 		else if (!end && h->nlist < HT_DEPTH)
 			h->list[h->nlist++] = name[0] == 'o' ? 1 : 0;
 	} else if (!strcmp(name, "li") && !end) {
@@ -117,7 +142,7 @@ static void tag(struct ht *h, const char *t, size_t n)
 		if (l && *l)
 			snprintf(mark, sizeof(mark), "%d. ", (*l)++);
 		else
-			snprintf(mark, sizeof(mark), "* ");
+			snprintf(mark, sizeof(mark), h->reader ? "- " : "* ");
 		put(h, mark, strlen(mark));
 	} else if (!strcmp(name, "a") && !end) {
 		attr_get(t, n, "href", h->href, sizeof(h->href));
@@ -135,6 +160,79 @@ static void tag(struct ht *h, const char *t, size_t n)
 			put(h, ">", 1);
 		}
 	}
+}
+
+/* Appends code point cp as UTF-8 (none for a surrogate, NUL or past
+ * U+10FFFF: U+FFFD). */
+static void put_cp(struct ht *h, unsigned long cp)
+{
+	char u[4];
+
+	if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		cp = 0xFFFD;
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		put(h, u, 1);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3F));
+		put(h, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F));
+		put(h, u, 3);
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char)(0x80 | (cp & 0x3F));
+		put(h, u, 4);
+	}
+}
+
+/* The reader's further entities: numeric ones (&#8364; &#x20AC;) and
+ * the named ones mail uses most; the length read, 0 when none. */
+static size_t entity_more(struct ht *h, const char *s)
+{
+	static const struct {
+		const char *name;
+		unsigned long cp;
+	} names[] = {
+	    {"copy;", 0xA9},    {"reg;", 0xAE},     {"trade;", 0x2122},
+	    {"euro;", 0x20AC},  {"pound;", 0xA3},   {"yen;", 0xA5},
+	    {"cent;", 0xA2},    {"mdash;", 0x2014}, {"ndash;", 0x2013},
+	    {"hellip;", 0x2026}, {"lsquo;", 0x2018}, {"rsquo;", 0x2019},
+	    {"ldquo;", 0x201C}, {"rdquo;", 0x201D}, {"bull;", 0x2022},
+	    {"middot;", 0xB7},  {"laquo;", 0xAB},   {"raquo;", 0xBB},
+	    {"apos;", 0x27},    {"zwnj;", 0x200C},  {"shy;", 0xAD},
+	};
+	unsigned long cp = 0;
+	size_t i = 1, digits = 0;
+	int hex;
+
+	if (s[0] != '#') {
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (!strncmp(s, names[k].name, strlen(names[k].name))) {
+				put_cp(h, names[k].cp);
+				return strlen(names[k].name);
+			}
+		return 0;
+	}
+	hex = s[1] == 'x' || s[1] == 'X';
+	i += (size_t)hex;
+	for (; digits < 8 && isxdigit((unsigned char)s[i]) &&
+	       (hex || isdigit((unsigned char)s[i]));
+	     i++, digits++)
+		cp = cp * (hex ? 16 : 10) +
+		     (unsigned long)(isdigit((unsigned char)s[i])
+		                         ? s[i] - '0'
+		                         : (tolower((unsigned char)s[i]) - 'a' +
+		                            10));
+	if (!digits || s[i] != ';')
+		return 0;
+	put_cp(h, cp);
+	return i + 1;
 }
 
 /* An entity at s (after '&'): appends its character, returns its
@@ -155,11 +253,12 @@ static size_t entity(struct ht *h, const char *s)
 			return n;
 		}
 	}
-	return 0;
+	return h->reader ? entity_more(h, s) : 0;
 }
 
-enum qm_err qm_client_html_text(const char *html, struct qm_error *err,
-                                struct qm_buf *out)
+/* The conversion of both forms; reader: qm_client_html_read_text's. */
+static enum qm_err html_text(const char *html, int reader,
+                             struct qm_error *err, struct qm_buf *out)
 {
 	struct ht h;
 	const char *p = html ? html : "";
@@ -167,6 +266,7 @@ enum qm_err qm_client_html_text(const char *html, struct qm_error *err,
 	memset(&h, 0, sizeof(h));
 	h.out = out;
 	h.err = err;
+	h.reader = reader;
 	while (*p && !h.rc) {
 		if (*p == '<') {
 			const char *e = strchr(p, '>');
@@ -188,6 +288,12 @@ enum qm_err qm_client_html_text(const char *html, struct qm_error *err,
 			    out->data[out->len - 1] != ' ')
 				put(&h, " ", 1);
 			p++;
+		} else if (reader && !h.pre && (*p == ' ' || *p == '\t')) {
+			/* runs of blanks are one space, none at a line's start */
+			if (out->len && out->data[out->len - 1] != '\n' &&
+			    out->data[out->len - 1] != ' ')
+				put(&h, " ", 1);
+			p++;
 		} else {
 			put(&h, p, 1);
 			p++;
@@ -196,4 +302,51 @@ enum qm_err qm_client_html_text(const char *html, struct qm_error *err,
 	if (!h.rc)
 		newline(&h);
 	return h.rc;
+}
+
+enum qm_err qm_client_html_text(const char *html, struct qm_error *err,
+                                struct qm_buf *out)
+{
+	return html_text(html, 0, err, out);
+}
+
+enum qm_err qm_client_html_read_text(const char *html, struct qm_error *err,
+                                     struct qm_buf *out)
+{
+	struct qm_buf t;
+	enum qm_err rc;
+	size_t nl = 0, sp = 0;
+	int started = 0;
+
+	qm_buf_init_secure(&t, out->max ? out->max : QM_CLIENT_MAXMSG);
+	rc = html_text(html, 1, err, &t);
+	/* no blanks at a line's end, no blank lines first, at most two
+	 * blank lines in a row */
+	for (size_t i = 0; !rc && i < t.len; i++) {
+		char c = (char)t.data[i];
+
+		if (c == ' ') {
+			sp++;
+			continue;
+		}
+		if (c == '\n') {
+			sp = 0;
+			if (started && nl < 3)
+				rc = qm_buf_append(out, "\n", 1, err);
+			nl++;
+			continue;
+		}
+		for (; !rc && sp; sp--)
+			rc = qm_buf_append(out, " ", 1, err);
+		if (!rc)
+			rc = qm_buf_append(out, &c, 1, err);
+		started = 1;
+		nl = 0;
+	}
+	/* one line end last */
+	while (!rc && out->len >= 2 && out->data[out->len - 1] == '\n' &&
+	       out->data[out->len - 2] == '\n')
+		out->len--;
+	qm_buf_free(&t);
+	return rc;
 }

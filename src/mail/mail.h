@@ -119,6 +119,34 @@ void qm_mail_strv_free(char ***v, size_t n);
 QM_NODISCARD enum qm_err qm_mail_addr_names(const char *list, char ***pairs,
                                             size_t *n, struct qm_error *err);
 
+/* Mailboxes read from what a person typed (qm_mail_addr_parse). */
+struct qm_mail_addrs {
+	char **names; /* n display names, UTF-8, "" when none */
+	char **specs; /* n addr-specs, "bob@example.org" */
+	size_t n;
+	char **bad; /* nbad entries that are no address, as typed (trimmed) */
+	size_t nbad;
+};
+
+/*
+ * Reads an address list as a person types it in To, Cc or Bcc: entries
+ * separated by commas or semicolons, each a bare address, "Name <addr>",
+ * a quoted name ("Doe, Jane" <jane@x.test>) or RFC 2047 words, and groups
+ * ("Team: a@b.test, c@d.test;", the members kept, the group's name not).
+ * Each entry is parsed by GMime; one whose mailbox is not an addr-spec
+ * (qm_mail_addr_spec_ok) goes to out->bad as typed. *out is filled on
+ * success (free with qm_mail_addrs_clear); QM_ERR_TOOBIG past 5,000
+ * entries, QM_ERR_NOMEM.
+ */
+QM_NODISCARD enum qm_err qm_mail_addr_parse(const char *list,
+                                            struct qm_mail_addrs *out,
+                                            struct qm_error *err);
+void qm_mail_addrs_clear(struct qm_mail_addrs *a);
+/* True when spec is local@domain: a dot-atom or quoted local part and a
+ * host name of two labels or more (letters, digits, hyphens, UTF-8), at
+ * most 320 bytes. */
+int qm_mail_addr_spec_ok(const char *spec);
+
 /*
  * An address-list header value as a person reads it: RFC 2047 display
  * names ("=?UTF-8?B?...?= <a@b>") decoded to UTF-8, quoted where the list

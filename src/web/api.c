@@ -76,6 +76,7 @@ const struct web_route web_routes[] = {
     {R_GET, "/api/events", 1, 0, 0, 0, web_api_events},
     {R_POST, "/api/uploads", 1, 0, 1, 0, web_api_upload_add},
     {R_DEL, "/api/uploads/*", 1, 0, 0, 0, web_api_upload_delete},
+    {R_POST, "/api/addresses/parse", 1, 0, 0, 0, web_api_addresses_parse},
     {R_POST, "/api/levels", 1, 0, 0, 1, web_api_levels},
     {R_POST, "/api/send", 1, MSGBODY, 0, 1, web_api_send},
     {R_GET, "/api/drafts", 1, 0, 0, 1, web_api_drafts_list},
@@ -174,6 +175,79 @@ static void unlocked_reply(struct web_req *r)
 	qm_wipe(csrf, sizeof(csrf));
 }
 
+/*
+ * Unlock back-off: wrong passphrases in a row on this server (not per
+ * session: a new cookie starts no new count). The first WEB_BACKOFF_FREE
+ * cost nothing more than the key derivation; each one after them makes the
+ * server refuse every attempt, the right passphrase included, for
+ * WEB_BACKOFF_BASE_MS, then twice that, ... up to WEB_BACKOFF_MAX_MS. A
+ * success resets the count. A refused attempt derives no key and does not
+ * count.
+ */
+#define WEB_BACKOFF_FREE    3u
+#define WEB_BACKOFF_BASE_MS 2000
+#define WEB_BACKOFF_MAX_MS  (300 * 1000)
+
+static int64_t backoff_now_ms(const struct qm_web_server *srv)
+{
+	if (srv->cfg.now_ms)
+		return srv->cfg.now_ms();
+	return (int64_t)(qm_mono_ns() / 1000000u);
+}
+
+/* The wait after the n-th wrong passphrase in a row, in ms. */
+static int64_t backoff_wait_ms(unsigned n)
+{
+	int64_t w = WEB_BACKOFF_BASE_MS;
+
+	if (n <= WEB_BACKOFF_FREE)
+		return 0;
+	for (n -= WEB_BACKOFF_FREE + 1; n > 0 && w < WEB_BACKOFF_MAX_MS; n--)
+		w *= 2;
+	return w < WEB_BACKOFF_MAX_MS ? w : WEB_BACKOFF_MAX_MS;
+}
+
+/* 1 (and the 429 reply) while the server waits after wrong passphrases. */
+static int backoff_refuse(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	int64_t left;
+	long secs;
+	char msg[96];
+
+	pthread_mutex_lock(&srv->lock);
+	left = srv->unlock_until_ms - backoff_now_ms(srv);
+	pthread_mutex_unlock(&srv->lock);
+	if (left <= 0)
+		return 0;
+	secs = (long)((left + 999) / 1000);
+	snprintf(msg, sizeof(msg),
+	         "Too many wrong passphrases. Try again in %ld second%s.", secs,
+	         secs == 1 ? "" : "s");
+	r->reply.retry_after = secs;
+	web_reply_json(r, 429,
+	               json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+	                         "backoff", "message", msg, "retry_after",
+	                         (json_int_t)secs));
+	return 1;
+}
+
+/* Counts a wrong passphrase (ok 0) or resets the count (ok 1). */
+static void backoff_count(struct qm_web_server *srv, int ok)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (ok) {
+		srv->unlock_failures = 0;
+		srv->unlock_until_ms = 0;
+	} else {
+		if (srv->unlock_failures < UINT_MAX)
+			srv->unlock_failures++;
+		srv->unlock_until_ms =
+		    backoff_now_ms(srv) + backoff_wait_ms(srv->unlock_failures);
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
 static void unlock_or_init(struct web_req *r, int init)
 {
 	struct qm_error e;
@@ -189,6 +263,9 @@ static void unlock_or_init(struct web_req *r, int init)
 	json_decref(j);
 	if (!pass)
 		return;
+	/* before the key derivation: a refused attempt costs nothing */
+	if (!init && backoff_refuse(r))
+		goto out;
 	if (!r->srv->client) {
 		web_reply_error(r, 503, "unavailable",
 		                "No client engine is attached.");
@@ -210,6 +287,8 @@ static void unlock_or_init(struct web_req *r, int init)
 		rc = qm_client_init(r->srv->client, pass, len, &e);
 	} else {
 		rc = qm_client_unlock(r->srv->client, pass, len, &e);
+		if (rc == QM_OK || rc == QM_ERR_DENIED)
+			backoff_count(r->srv, rc == QM_OK);
 	}
 	if (rc == QM_ERR_DENIED) {
 		web_reply_error(r, 403, "denied",

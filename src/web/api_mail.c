@@ -16,6 +16,9 @@
 #include "private.h"
 
 #define MAX_RCPTS 100
+/* A subject: past one header line's 998 bytes the engine folds it
+ * (test_client_compose: test_long_subject); this bounds the request. */
+#define WEB_MAX_SUBJECT (16u * 1024u)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -356,6 +359,48 @@ static json_t *reply_json(struct qm_client *c, int64_t account_id,
 	return o ? o : json_null();
 }
 
+/* True when s holds nothing but blanks. */
+static int blank_text(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			return 0;
+	return 1;
+}
+
+/*
+ * A message's "text" (for HTML-only mail, the text made from its HTML,
+ * with "text_from_html": true) and the remote images its HTML names
+ * ("remote_images", of them plain http "remote_http"). v NULL: a message
+ * whose content is not shown.
+ */
+static void html_fields(json_t *o, const struct qm_client_view *v)
+{
+	struct qm_web_html_stats st = {0, 0};
+	struct qm_buf text;
+	int from_html = 0;
+
+	qm_buf_init_secure(&text, QM_CLIENT_MAXMSG * 2);
+	/* a message too large to convert keeps its (empty) text */
+	if (v && v->html && blank_text(v->text))
+		from_html = qm_web_html_text(v->html, strlen(v->html), &text,
+		                             &st, NULL) == QM_OK &&
+		            qm_buf_append(&text, "", 1, NULL) == QM_OK;
+	else if (v && v->html) /* only counted: the scratch copy goes */
+		QM_IGNORE(qm_web_html_sanitize_stats(v->html, strlen(v->html),
+		                                     0, NULL, 0, &text, &st,
+		                                     NULL));
+	json_object_set_new(o, "text",
+	                    web_jstr(from_html ? (const char *)text.data
+	                                       : v ? v->text : ""));
+	json_object_set_new(o, "text_from_html", json_boolean(from_html));
+	json_object_set_new(o, "remote_images",
+	                    json_integer((json_int_t)st.remote_images));
+	json_object_set_new(o, "remote_http",
+	                    json_integer((json_int_t)st.remote_http));
+	qm_buf_free(&text);
+}
+
 void web_api_message_get(struct web_req *r)
 {
 	struct qm_store_msglist *l;
@@ -392,12 +437,13 @@ void web_api_message_get(struct web_req *r)
 		 * real one, which a disguised name hides */
 		json_array_append_new(
 		    atts,
-		    json_pack("{s:I,s:o,s:o,s:o,s:b,s:I}", "index",
+		    json_pack("{s:I,s:o,s:o,s:o,s:b,s:I,s:b}", "index",
 		              (json_int_t)i, "name", web_jstr(v->att[i].name),
 		              "type", web_jstr(v->att[i].type), "extension",
 		              web_jstr(v->att[i].ext), "disguised",
 		              v->att[i].disguised, "size",
-		              (json_int_t)v->att[i].len));
+		              (json_int_t)v->att[i].len, "named",
+		              v->att[i].named));
 	keys = json_array();
 	for (i = 0; i < v->nkey_ids && i < 50 && keys; i++)
 		json_array_append_new(keys, web_jstr(v->key_ids[i]));
@@ -440,7 +486,7 @@ void web_api_message_get(struct web_req *r)
 		json_object_set_new(
 		    o, "reply",
 		    reply_json(r->srv->client, l->items[0].account_id, v));
-		json_object_set_new(o, "text", web_jstr(bad ? "" : v->text));
+		html_fields(o, bad ? NULL : v);
 		json_object_set_new(o, "has_html",
 		                    json_boolean(!bad && v->html));
 		json_object_set_new(o, "attachments",
@@ -712,14 +758,20 @@ void web_api_events(struct web_req *r)
 	size_t cap = sizeof(srv->events) / sizeof(srv->events[0]), i;
 	json_t *arr = json_array();
 
-	if (since_q &&
+	/* no since (or since=now): a page that just loaded starts after the
+	 * events it has not seen, rather than replaying them as notices */
+	int from_now = !since_q || !strcmp(since_q, "now");
+
+	if (!from_now &&
 	    qm_parse_ll(since_q, 0, INT64_MAX, &since, NULL) != QM_OK) {
 		json_decref(arr);
 		web_reply_error(r, 400, "bad_request",
-		                "since must be a number.");
+		                "since must be a number or \"now\".");
 		return;
 	}
 	pthread_mutex_lock(&srv->lock);
+	if (from_now)
+		since = srv->event_seq;
 	for (i = 0; i < cap && arr; i++) {
 		long seq = srv->event_seq - (long)cap + 1 + (long)i;
 		const struct web_event *e;
@@ -1141,7 +1193,7 @@ void web_api_send(struct web_req *r)
 	    web_get_addrs(r, j, "to", MAX_RCPTS, &to) < 0 ||
 	    web_get_addrs(r, j, "cc", MAX_RCPTS, &cc) < 0 ||
 	    web_get_addrs(r, j, "bcc", MAX_RCPTS, &bcc) < 0 ||
-	    web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	    web_get_str(r, j, "subject", 0, WEB_MAX_SUBJECT, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_bool(r, j, "allow_plain", &allow_plain) < 0 ||
@@ -1387,7 +1439,7 @@ static enum qm_err draft_encode(json_t *j, struct web_req *r, struct qm_buf *b)
 	for (size_t i = 0; i < 3; i++)
 		if (web_get_addrs(r, j, lists[i], MAX_RCPTS, &a[i]) < 0)
 			return QM_ERR_INVAL;
-	if (web_get_str(r, j, "subject", 0, 998, &subject) < 0 ||
+	if (web_get_str(r, j, "subject", 0, WEB_MAX_SUBJECT, &subject) < 0 ||
 	    web_get_str(r, j, "text", 0, WEB_MAX_JSON_MESSAGE, &text) < 0 ||
 	    web_get_str(r, j, "in_reply_to", 0, 998, &irt) < 0 ||
 	    web_get_int(r, j, "level", 0, 1, 4, &level) < 0)
@@ -1419,6 +1471,28 @@ out:
 	return rc;
 }
 
+/* A draft's To, Cc or Bcc line as the list of entries it was saved from
+ * (names kept: "\"Doe, Jane\" <jane@x.test>"), or NULL. */
+static json_t *draft_addrs(const char *val)
+{
+	struct qm_client_addr_list l;
+	json_t *arr = json_array();
+
+	if (!arr || qm_client_parse_addrs(val, &l, NULL) != QM_OK)
+		return arr;
+	for (size_t i = 0; i < l.n; i++) {
+		char one[QM_STORE_ADDRMAX + 600];
+
+		if (qm_client_addr_format(l.v[i].name, l.v[i].address, one,
+		                          sizeof(one), NULL) == QM_OK)
+			json_array_append_new(arr, web_jstr(one));
+	}
+	for (size_t i = 0; i < l.ninvalid; i++)
+		json_array_append_new(arr, web_jstr(l.invalid[i]));
+	qm_client_addr_list_clear(&l);
+	return arr;
+}
+
 /* The header value of name in the draft block, split into a list for To/Cc/Bcc.
  */
 static json_t *draft_decode(int64_t id, int64_t account, const char *p,
@@ -1435,7 +1509,7 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 	while (line < end) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		size_t ll = eol ? (size_t)(eol - line) : (size_t)(end - line);
-		char val[1024];
+		char *val;
 		const char *colon;
 		size_t vl;
 		if (ll && line[ll - 1] == '\r')
@@ -1454,8 +1528,10 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				colon++;
 				vl--;
 			}
-			if (vl >= sizeof(val))
-				vl = sizeof(val) - 1;
+			/* a line of any length the draft holds (a long
+			 * subject, many recipients) */
+			if (!(val = malloc(vl + 1)))
+				break;
 			memcpy(val, colon + 1, vl);
 			val[vl] = '\0';
 			if (!strncasecmp(line, "To:", 3) ||
@@ -1465,13 +1541,8 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				    !strncasecmp(line, "To:", 3)   ? "to"
 				    : !strncasecmp(line, "Cc:", 3) ? "cc"
 				                                   : "bcc";
-				json_t *arr = json_array();
-				char *save = NULL, *tok;
-				for (tok = strtok_r(val, ", ", &save);
-				     tok && arr;
-				     tok = strtok_r(NULL, ", ", &save))
-					json_array_append_new(arr,
-					                      web_jstr(tok));
+				json_t *arr = draft_addrs(val);
+
 				if (arr)
 					json_object_set_new(o, key, arr);
 			} else if (!strncasecmp(line, "Subject:", 8)) {
@@ -1487,6 +1558,7 @@ static json_t *draft_decode(int64_t id, int64_t account, const char *p,
 				json_object_set_new(o, "level",
 				                    json_integer(lv));
 			}
+			free(val);
 		}
 		line = eol ? eol + 1 : end;
 	}

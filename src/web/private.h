@@ -64,6 +64,7 @@ struct web_reply {
 	const char *csp; /* overrides the default CSP (static string) */
 	int set_cookie;  /* send the session cookie */
 	int clear_cookie;
+	long retry_after; /* > 0: a Retry-After header, in seconds */
 };
 
 struct web_req {
@@ -131,6 +132,11 @@ struct qm_web_server {
 	pthread_mutex_t ops_lock;
 	struct qm_client *ops;
 	int initialized; /* the client has a vault (cached for /api/state) */
+	/* unlock back-off (api.c): wrong passphrases in a row on this server,
+	 * whatever the session, and the clock time (cfg.now_ms or the
+	 * monotonic clock, ms) before which no attempt is tried; under lock */
+	unsigned unlock_failures;
+	int64_t unlock_until_ms;
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
 	int tls;
@@ -232,7 +238,14 @@ int web_get_str(struct web_req *r, json_t *o, const char *key, int required,
 int web_get_int(struct web_req *r, json_t *o, const char *key, int required,
                 long long min, long long max, long long *out);
 int web_get_bool(struct web_req *r, json_t *o, const char *key, int *out);
-/* An array of e-mail addresses (each checked for shape), at most max. */
+/*
+ * An address field (api_addr.c): one string as typed or an array of such
+ * strings, read by the engine (qm_client_parse_addrs); at most max
+ * addresses. On success the field in o is replaced by an array of
+ * recipient entries ("bob@x.test" or "\"Bob\" <bob@x.test>") and *out
+ * borrows it. An entry that is no address is 400 with "field": key and
+ * "invalid": [...], the message naming the first.
+ */
 int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
                   json_t **out);
 /* True when s looks like addr-spec: local@domain, printable, bounded. */
@@ -374,5 +387,6 @@ void web_api_message_forward(struct web_req *r);
 void web_api_message_move(struct web_req *r);
 void web_api_message_file(struct web_req *r);
 void web_api_message_trash(struct web_req *r);
+void web_api_addresses_parse(struct web_req *r);
 
 #endif /* QM_WEB_PRIVATE_H */

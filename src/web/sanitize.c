@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <string.h>
 
+#include "client/client.h"
 #include "private.h"
 
 #define MAXNAME 32
@@ -79,6 +80,9 @@ struct san {
 	/* the message's own parts a cid: URL may name (may be none) */
 	const struct qm_web_inline *parts;
 	size_t nparts;
+	/* remote images: img elements with an http(s) source, and of them
+	 * the plain http ones (qm_web_html_sanitize_stats) */
+	size_t remote_n, http_n;
 };
 
 static int in_list(const char *const *list, const char *s)
@@ -330,6 +334,26 @@ static int src_ok(const char *url, int remote)
 	return remote && strncmp(n, "https://", 8) == 0;
 }
 
+/* Counts an img source that is remote (blocked unless asked for; http:
+ * never loads); 1 when it was one. */
+static int count_remote(struct san *s, const char *url)
+{
+	char n[MAXVALUE];
+
+	normalise_url(url, n, sizeof(n));
+	if (strncmp(n, "https://", 8) == 0) {
+		s->remote_n++;
+		return 1;
+	}
+	/* http:, and "//host/..." (no scheme): neither ever loads */
+	if (strncmp(n, "http://", 7) == 0 || strncmp(n, "//", 2) == 0) {
+		s->remote_n++;
+		s->http_n++;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The part of this message a cid: URL names (RFC 2392: "cid:" and the
  * Content-ID, percent-encoded), when it is one of the image types an img
@@ -565,11 +589,13 @@ static void start_tag(struct san *s, const char *tag)
 		return;
 	is_void = in_list(void_tags, tag);
 	if (strcmp(tag, "img") == 0) {
-		int have_src = 0;
+		int have_src = 0, counted = 0;
 		for (k = 0; k < n; k++)
 			if (strcmp(list[k].name, "src") == 0) {
 				decode_value(list[k].raw, list[k].rawlen, s->value,
 				             sizeof(s->value));
+				if (!counted)
+					counted = count_remote(s, s->value);
 				if (src_ok(s->value, s->remote) ||
 				    cid_part(s, s->value))
 					have_src = 1;
@@ -652,6 +678,35 @@ enum qm_err qm_web_html_sanitize_parts(const char *html, size_t len,
                                        size_t nparts, struct qm_buf *out,
                                        struct qm_error *err)
 {
+	return qm_web_html_sanitize_stats(html, len, remote_images, parts,
+	                                  nparts, out, NULL, err);
+}
+
+enum qm_err qm_web_html_text(const char *html, size_t len,
+                             struct qm_buf *text,
+                             struct qm_web_html_stats *stats,
+                             struct qm_error *err)
+{
+	struct qm_buf clean;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&clean, QM_CLIENT_MAXMSG * 2);
+	rc = qm_web_html_sanitize_stats(html, len, 0, NULL, 0, &clean, stats,
+	                                err);
+	if (!rc)
+		rc = qm_client_html_read_text(
+		    clean.data ? (const char *)clean.data : "", err, text);
+	qm_buf_free(&clean);
+	return rc;
+}
+
+enum qm_err qm_web_html_sanitize_stats(const char *html, size_t len,
+                                       int remote_images,
+                                       const struct qm_web_inline *parts,
+                                       size_t nparts, struct qm_buf *out,
+                                       struct qm_web_html_stats *stats,
+                                       struct qm_error *err)
+{
 	struct san *s;
 	enum qm_err rc;
 
@@ -668,6 +723,7 @@ enum qm_err qm_web_html_sanitize_parts(const char *html, size_t len,
 	s->remote = remote_images;
 	s->parts = parts;
 	s->nparts = nparts;
+	s->remote_n = s->http_n = 0; /* past the cleared header */
 	s->out = out;
 	s->err = err;
 	while (s->i < s->len && s->rc == QM_OK) {
@@ -718,6 +774,10 @@ enum qm_err qm_web_html_sanitize_parts(const char *html, size_t len,
 		puts_(s, ">");
 	}
 	rc = s->rc;
+	if (!rc && stats) {
+		stats->remote_images = s->remote_n;
+		stats->remote_http = s->http_n;
+	}
 	free(s);
 	return rc;
 }

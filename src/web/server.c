@@ -335,32 +335,6 @@ int web_addr_ok(const char *s)
 	return 1;
 }
 
-int web_get_addrs(struct web_req *r, json_t *o, const char *key, size_t max,
-                  json_t **out)
-{
-	json_t *v = json_object_get(o, key), *e;
-	size_t i;
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_array(v) || json_array_size(v) > max) {
-		web_reply_error(r, 400, "bad_request",
-		                "The field \"%s\" must be a list of at most %zu addresses.",
-		                key, max);
-		return -1;
-	}
-	json_array_foreach(v, i, e) {
-		if (!json_is_string(e) || !web_addr_ok(json_string_value(e))) {
-			web_reply_error(r, 400, "bad_request",
-			                "\"%s\" in %s is not an e-mail address like name@example.org.",
-			                json_is_string(e) ? json_string_value(e) : "?", key);
-			return -1;
-		}
-	}
-	*out = v;
-	return 1;
-}
-
 struct qm_client *web_client(struct web_req *r)
 {
 	if (r->route && r->route->client == WEB_NEEDS_READER && r->srv->reader)
@@ -536,6 +510,12 @@ static enum MHD_Result send_reply(struct web_req *r)
 		MHD_add_response_header(resp, "Content-Disposition", rp->disposition);
 	if (rp->status == 405)
 		MHD_add_response_header(resp, "Allow", "GET, POST, PUT, DELETE");
+	if (rp->retry_after > 0) {
+		char ra[24];
+
+		snprintf(ra, sizeof(ra), "%ld", rp->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	if (rp->set_cookie && r->session) {
 		char cookie[200], hex[WEB_ID_HEX];
 		web_session_id_hex(r->session, hex);

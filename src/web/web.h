@@ -40,6 +40,9 @@ struct qm_web_config {
 	int no_remote_images;      /* 1 hides "show remote images" (0: the reader
 	                            may load https images of one message on request;
 	                            they stay off by default) */
+	int64_t (*now_ms)(void);   /* the clock of the unlock back-off, in
+	                              milliseconds; NULL: the monotonic clock
+	                              (tests move their own) */
 };
 
 /*
@@ -104,6 +107,36 @@ QM_NODISCARD enum qm_err
 qm_web_html_sanitize_parts(const char *html, size_t len, int remote_images,
                            const struct qm_web_inline *parts, size_t nparts,
                            struct qm_buf *out, struct qm_error *err);
+
+/* What the sanitiser blocked of a message's HTML. */
+struct qm_web_html_stats {
+	size_t remote_images; /* img elements with an http: or https: source
+	                         (not shown unless the reader asks) */
+	size_t remote_http;   /* of them plain http: or "//host" with no
+	                         scheme (never shown) */
+};
+
+/*
+ * qm_web_html_sanitize_parts, and *stats (NULL allowed) gets the remote
+ * images of the HTML, counted whatever remote_images says.
+ */
+QM_NODISCARD enum qm_err
+qm_web_html_sanitize_stats(const char *html, size_t len, int remote_images,
+                           const struct qm_web_inline *parts, size_t nparts,
+                           struct qm_buf *out, struct qm_web_html_stats *stats,
+                           struct qm_error *err);
+
+/*
+ * The readable text of untrusted mail HTML, for a message without a text
+ * part: sanitised first (nothing of script, style or head is left), then
+ * qm_client_html_read_text (paragraphs, lists as "- ", links as "text
+ * <url>", table rows as lines). Appends to text (make it secure); *stats
+ * (NULL allowed) as qm_web_html_sanitize_stats gives it.
+ */
+QM_NODISCARD enum qm_err qm_web_html_text(const char *html, size_t len,
+                                          struct qm_buf *text,
+                                          struct qm_web_html_stats *stats,
+                                          struct qm_error *err);
 
 /*
  * The HTML body of a message being composed (the rich-text editor's, or a

@@ -185,6 +185,72 @@ static void test_send_as_identity_html(void **state)
 	qm_buf_free(&mime);
 }
 
+/*
+ * Issue 16: a subject far past one header line (998 bytes, RFC 5322
+ * 2.1.1) goes out folded and reads back whole: 3,000 characters with
+ * spaces (folded between words) and a 1,500-byte word (no space to fold
+ * at), at level 2 (the protected message) and in the message's own list
+ * row, and no line of the protected message is over 998 bytes.
+ */
+static void test_long_subject(void **state)
+{
+	const char *to[] = {bob.addr};
+	struct qm_client_compose m;
+	struct qm_client_sent out;
+	struct qm_client_sync_stats st;
+	struct qm_client_view *v = NULL;
+	struct qm_buf mime;
+	struct qm_error e;
+	char subject[3200];
+	size_t n = 0, line = 0;
+	int64_t id;
+
+	(void)state;
+	while (n < 1500) {
+		int k = snprintf(subject + n, sizeof(subject) - n, "word%zu ",
+		                 n);
+		n += (size_t)k;
+	}
+	for (; n < 3000; n++) /* one unbroken word of 1,500 bytes */
+		subject[n] = (char)('a' + n % 26);
+	subject[n] = '\0';
+	assert_int_equal(strlen(subject), 3000);
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = alice.acct;
+	m.to = to;
+	m.nto = 1;
+	m.subject = subject;
+	m.text = "long subject\n";
+	m.level = 2;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(alice.c, &m, NULL, NULL, &out, &e));
+	eu_sync_ok(&bob, &st);
+	assert_int_equal(eu_inbox(&bob, &id, 1), 1);
+	assert_ok(qm_client_read(bob.c, id, &v, &e));
+	assert_string_equal(v->subject, subject);
+	qm_client_view_free(&v);
+	{ /* the list row has it whole too */
+		struct qm_store_msglist *l = NULL;
+
+		assert_ok(qm_client_msg_get(bob.c, id, &l, &e));
+		assert_string_equal(l->items[0].subject, subject);
+		qm_client_msglist_free(&l);
+	}
+
+	qm_buf_init_secure(&mime, 1 << 20);
+	assert_ok(qm_client_msg_mime(bob.c, id, &mime, &e));
+	for (size_t i = 0; i < mime.len; i++) {
+		if (mime.data[i] == '\n') {
+			assert_true(line <= 999); /* 998 and the CR */
+			line = 0;
+		} else {
+			line++;
+		}
+	}
+	qm_buf_free(&mime);
+}
+
 /* The text part derived from an HTML body. */
 static void test_html_text(void **state)
 {
@@ -214,6 +280,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_send_as_identity_html, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test(test_html_text),
+	    cmocka_unit_test_setup_teardown(test_long_subject, setup,
+	                                    eng_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

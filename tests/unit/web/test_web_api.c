@@ -1078,6 +1078,135 @@ static void test_messages(void **state)
  * of it, and may be tried again (docs/CLIENT.md "The account's own
  * messages").
  */
+/* Issue 16: an HTML-only message reads as text made from its HTML (no
+ * script, style or head content, nothing of the markup), the remote
+ * images its HTML names are counted (two https, one http), and parts
+ * without a file name get one from their position and type. */
+static void test_html_only_message(void **state)
+{
+	static const char mime[] =
+	    "From: Mallory <mallory@example.net>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Subject: html only\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+	    "--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	    "<html><head><title>TITLE-SECRET</title>"
+	    "<style>p { color: red } STYLE-SECRET</style>"
+	    "<script>alert('SCRIPT-SECRET')</script></head><body>"
+	    "<h1>Hello&nbsp;there</h1>\r\n"
+	    "<p>First   paragraph,\r\n   wrapped &amp; &lt;ok&gt; "
+	    "&#8364;5</p>"
+	    "<p onclick=\"x()\">Line one<br>Line two</p>"
+	    "<p></p><p></p><p></p><p></p><div></div><br><br><br><br>"
+	    "<ul><li>apples</li><li>pears</li></ul>"
+	    "<p><a href=\"https://site.example/x\">the site</a> and "
+	    "<a href=\"https://same.example/\">https://same.example/</a></p>"
+	    "<table><tr><th>Name</th><th>Qty</th></tr>"
+	    "<tr><td>Bolt</td><td>4</td></tr></table>"
+	    "<img src=\"https://a.example/1.png\" alt=\"logo\">"
+	    "<img src=\"HTTPS://b.example/2.png\">"
+	    "<img src=\"http://c.example/3.png\">"
+	    "<img src=\"data:image/png;base64,iVBORw0KGgo=\">"
+	    "<script>document.write('SCRIPT2-SECRET')</script>"
+	    "<iframe src=\"https://evil.example/\">IFRAME-SECRET</iframe>"
+	    "<p>The end</p></body></html>\r\n"
+	    "--B\r\nContent-Type: application/pdf\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+	    "--B\r\nContent-Type: application/pdf\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+	    "--B\r\nContent-Type: application/x-strange\r\n"
+	    "Content-Disposition: attachment\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n"
+	    "--B\r\nContent-Type: text/plain; name=\"notes.txt\"\r\n"
+	    "Content-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n"
+	    "n\r\n--B--\r\n";
+	static const char want[] =
+	    "Hello there\n"
+	    "\n"
+	    "First paragraph, wrapped & <ok> \xe2\x82\xac" "5\n"
+	    "\n"
+	    "Line one\n"
+	    "Line two\n"
+	    "\n"
+	    "\n"
+	    "- apples\n"
+	    "- pears\n"
+	    "\n"
+	    "the site <https://site.example/x> and https://same.example/\n"
+	    "\n"
+	    "Name | Qty\n"
+	    "Bolt | 4\n"
+	    "\n"
+	    "[logo]\n"
+	    "The end\n";
+	static const char *const names[] = {"attachment-1.pdf",
+	                                    "attachment-2.pdf",
+	                                    "attachment-3.bin", "notes.txt"};
+	struct qmt_resp r;
+	char path[256], v[512];
+	const char *text;
+	json_t *atts;
+	int64_t id, plain;
+
+	(void)state;
+	id = add_msg("html only", mime, 0, QM_VERIFY_NOT_QMAIL, 4);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.json, "has_html")));
+	assert_true(json_is_true(json_object_get(r.json, "text_from_html")));
+	text = json_string_value(json_object_get(r.json, "text"));
+	assert_non_null(text);
+	printf("  text from HTML:\n%s--\n", text);
+	assert_null(strstr(text, "SECRET"));
+	assert_null(strstr(text, "<"
+	                         "script"));
+	assert_null(strstr(text, "onclick"));
+	assert_string_equal(text, want);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_images")), 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_http")), 1);
+	atts = json_object_get(r.json, "attachments");
+	assert_int_equal(json_array_size(atts), 4);
+	for (size_t i = 0; i < 4; i++) {
+		json_t *a = json_array_get(atts, i);
+
+		assert_string_equal(
+		    json_string_value(json_object_get(a, "name")), names[i]);
+		assert_int_equal(json_is_true(json_object_get(a, "named")),
+		                 i == 3);
+	}
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld/attachments/1",
+	         (long long)id);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(
+	    qmt_resp_header(&r, "Content-Disposition", v, sizeof(v)));
+	assert_non_null(strstr(v, "filename*=UTF-8''attachment-2.pdf"));
+	qmt_resp_free(&r);
+
+	/* a message with a text part keeps it, and counts 0 remote images */
+	plain = add_msg("plain", "From: a@b.test\r\nSubject: plain\r\n\r\n"
+	                         "just text\r\n",
+	                0, QM_VERIFY_NOT_QMAIL, 0);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)plain);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_false(json_object_get(r.json, "text_from_html")));
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_images")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(r.json, "remote_http")), 0);
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(r.json, "text")), "just text"));
+	qmt_resp_free(&r);
+}
+
 static void test_own_messages(void **state)
 {
 	static const char mime[] = "From: alice@example.org\r\n"
@@ -1118,8 +1247,8 @@ static void test_own_messages(void **state)
 	                    "fromyou");
 	assert_string_equal(json_string_value(json_object_get(r.json, "text")),
 	                    "");
-	assert_true(json_is_true(json_object_get(
-	    json_object_get(r.json, "details"), "retryable")));
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(r.json, "details"), "retryable")));
 	qmt_resp_free(&r);
 }
 
@@ -1689,6 +1818,210 @@ static void test_send_plain(void **state)
 	set_min_level(3);
 }
 
+/* Issue 16: address fields as typed. /api/addresses/parse reads names,
+ * quoted names, groups and both separators and names what is no address;
+ * levels, send and drafts take a field as one string or an array of such
+ * strings and refuse an entry that is no address, naming it and the
+ * field; a draft keeps the names. */
+static void test_addresses(void **state)
+{
+	struct qmt_resp r;
+	char body[2048], path[256];
+	json_t *a, *pl, *err;
+
+	(void)state;
+	post(&r, "/api/addresses/parse",
+	     "{\"list\":\"Bob Example <bob@qmail.test>, \\\"Doe, Jane\\\" "
+	     "<jane@x.test>, carol@y.test; Team: a@b.test, c@d.test;\"}");
+	assert_int_equal(r.status, 200);
+	a = json_object_get(r.json, "addresses");
+	assert_int_equal(json_array_size(a), 5);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 0), "name")),
+	                    "Bob Example");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 0), "address")),
+	                    "bob@qmail.test");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 1), "name")),
+	                    "Doe, Jane");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 2), "name")),
+	                    "");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(a, 4), "address")),
+	                    "c@d.test");
+	assert_int_equal(json_array_size(json_object_get(r.json, "invalid")),
+	                 0);
+	qmt_resp_free(&r);
+	post(&r, "/api/addresses/parse",
+	     "{\"list\":\"bob@, carol@y.test; x y@z.test\"}");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "addresses")),
+	                 1);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(r.json, "invalid"), 0)),
+	                    "bob@");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(r.json, "invalid"), 1)),
+	                    "x y@z.test");
+	qmt_resp_free(&r);
+	post(&r, "/api/addresses/parse", "{\"list\":7}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+
+	/* levels: To as one string with a name, Cc as an array of one
+	 * "Name <addr>": the plain recipient is the bare address */
+	set_min_level(0);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"Bob B <bob@example.org>\","
+	         "\"cc\":[\"\\\"Zoe, Z\\\" <zoe@example.org>\"],"
+	         "\"body_bytes\":10}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	printf("  levels: %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 200);
+	pl = json_object_get(r.json, "plain");
+	assert_int_equal(json_array_size(json_object_get(pl, "recipients")), 1);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(pl, "recipients"), 0)),
+	                    "zoe@example.org");
+	qmt_resp_free(&r);
+	set_min_level(3);
+
+	/* a bad entry: 400 naming it and the field */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"bob@example.org, bob@\"}",
+	         g_acct_s);
+	post(&r, "/api/levels", body);
+	assert_int_equal(r.status, 400);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "field")),
+	                    "to");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")),
+	    "\"bob@\" in To is not an email address.");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(err, "invalid"), 0)),
+	                    "bob@");
+	qmt_resp_free(&r);
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":[\"bob@example.org\"],"
+	         "\"bcc\":[\"ok@example.org\",\"Carol <carol>\"],\"level\":3,"
+	         "\"subject\":\"s\",\"text\":\"t\"}",
+	         g_acct_s);
+	post(&r, "/api/send", body);
+	assert_int_equal(r.status, 400);
+	err = json_object_get(r.json, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "field")),
+	                    "bcc");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")),
+	    "\"Carol <carol>\" in Bcc is not an email address.");
+	qmt_resp_free(&r);
+
+	/* a draft keeps the names, a comma inside one too */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"\\\"Doe, Jane\\\" "
+	         "<jane@x.test>; bob@example.org\",\"subject\":\"names\"}",
+	         g_acct_s);
+	post(&r, "/api/drafts", body);
+	assert_int_equal(r.status, 201);
+	{
+		char did[32];
+		json_t *ds, *d = NULL;
+
+		qm_strlcpy(did,
+		           json_string_value(json_object_get(r.json, "id")),
+		           sizeof(did));
+		qmt_resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts?account=%s",
+		         g_acct_s);
+		get(&r, path);
+		ds = json_object_get(r.json, "drafts");
+		for (size_t i = 0; i < json_array_size(ds); i++)
+			if (!strcmp(json_string_value(json_object_get(
+			                json_array_get(ds, i), "id")),
+			            did))
+				d = json_array_get(ds, i);
+		assert_non_null(d);
+		assert_int_equal(json_array_size(json_object_get(d, "to")), 2);
+		assert_string_equal(json_string_value(json_array_get(
+		                        json_object_get(d, "to"), 0)),
+		                    "\"Doe, Jane\" <jane@x.test>");
+		assert_string_equal(json_string_value(json_array_get(
+		                        json_object_get(d, "to"), 1)),
+		                    "bob@example.org");
+		qmt_resp_free(&r);
+		snprintf(path, sizeof(path), "/api/drafts/%s", did);
+		req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+		assert_int_equal(r.status, 204);
+		qmt_resp_free(&r);
+	}
+}
+
+/* Issue 16: a subject past 998 characters is taken (the engine folds it)
+ * and a draft gives it back whole; past 16 KiB it is refused. */
+static void test_long_subject(void **state)
+{
+	static char subject[3001], body[20000], path[128];
+	struct qmt_resp r;
+	json_t *ds, *d = NULL;
+	char did[32];
+
+	(void)state;
+	for (size_t i = 0; i < 3000; i++)
+		subject[i] = i % 7 == 6 ? ' ' : (char)('a' + i % 26);
+	subject[3000] = '\0';
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"bob@example.org\","
+	         "\"subject\":\"%s\",\"text\":\"t\"}",
+	         g_acct_s, subject);
+	post(&r, "/api/drafts", body);
+	assert_int_equal(r.status, 201);
+	qm_strlcpy(did, json_string_value(json_object_get(r.json, "id")),
+	           sizeof(did));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/drafts?account=%s", g_acct_s);
+	get(&r, path);
+	ds = json_object_get(r.json, "drafts");
+	for (size_t i = 0; i < json_array_size(ds); i++)
+		if (!strcmp(json_string_value(
+		                json_object_get(json_array_get(ds, i), "id")),
+		            did))
+			d = json_array_get(ds, i);
+	assert_non_null(d);
+	assert_string_equal(json_string_value(json_object_get(d, "subject")),
+	                    subject);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/drafts/%s", did);
+	req(&r, "DELETE", path, NULL, 0, NULL, NULL, 0);
+	assert_int_equal(r.status, 204);
+	qmt_resp_free(&r);
+	/* send: not refused for its length (what happens next is the
+	 * level's business) */
+	snprintf(body, sizeof(body),
+	         "{\"account\":\"%s\",\"to\":\"nobody@example.org\","
+	         "\"subject\":\"%s\",\"text\":\"t\",\"level\":3}",
+	         g_acct_s, subject);
+	post(&r, "/api/send", body);
+	assert_int_not_equal(r.status, 400);
+	qmt_resp_free(&r);
+	{
+		char *big = malloc(17 * 1024 + 200);
+
+		assert_non_null(big);
+		memset(big, 'x', 17 * 1024 + 199);
+		big[17 * 1024 + 199] = '\0';
+		memcpy(big, "{\"account\":1,\"subject\":\"", 24);
+		memcpy(big + 17 * 1024 + 197, "\"}", 2);
+		post(&r, "/api/drafts", big);
+		assert_int_equal(r.status, 400);
+		qmt_resp_free(&r);
+		free(big);
+	}
+}
+
 /*
  * Issue 12: one upload ID listed twice in a send (or listed twice before an
  * unknown one) was taken twice and freed twice. It is refused with 400 and
@@ -1735,7 +2068,7 @@ static void test_sync_kme_events(void **state)
 {
 	struct qmt_resp r;
 	char path[128];
-	json_int_t p0;
+	json_int_t p0, seq;
 	int i;
 
 	(void)state;
@@ -1765,6 +2098,33 @@ static void test_sync_kme_events(void **state)
 	get(&r, "/api/events?since=0");
 	assert_int_equal(r.status, 200);
 	assert_true(json_is_array(json_object_get(r.json, "events")));
+	/* the failed pass left at least one event */
+	assert_true(json_array_size(json_object_get(r.json, "events")) > 0);
+	seq = json_integer_value(json_object_get(r.json, "seq"));
+	assert_true(seq > 0);
+	qmt_resp_free(&r);
+	/* a page that just loaded starts after the past events: no since, or
+	 * since=now, gives none and the current seq */
+	for (i = 0; i < 2; i++) {
+		get(&r, i ? "/api/events?since=now" : "/api/events");
+		assert_int_equal(r.status, 200);
+		assert_int_equal(
+		    json_array_size(json_object_get(r.json, "events")), 0);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r.json, "seq")), seq);
+		qmt_resp_free(&r);
+	}
+	snprintf(path, sizeof(path), "/api/events?since=%lld",
+	         (long long)seq - 1);
+	get(&r, path);
+	assert_int_equal(json_array_size(json_object_get(r.json, "events")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_array_get(json_object_get(r.json, "events"), 0), "seq")),
+	    seq);
+	qmt_resp_free(&r);
+	get(&r, "/api/events?since=later");
+	assert_int_equal(r.status, 400);
 	qmt_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/kme?account=%s", g_acct_s);
 	get(&r, path);
@@ -1953,6 +2313,158 @@ static void test_idle_expiry(void **state)
 	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
 }
 
+/* The test's clock for the unlock back-off (struct qm_web_config.now_ms):
+ * moved by hand, so the waits are checked without sleeping. */
+static int64_t g_fake_ms;
+
+static int64_t fake_clock_ms(void)
+{
+	return g_fake_ms;
+}
+
+/* One unlock attempt; returns the status and, for a 429, checks the body
+ * and the Retry-After header and gives the seconds in *after. */
+static long unlock_try(const char *pass, long *after)
+{
+	struct qmt_resp r;
+	char body[128], v[64];
+	long st;
+
+	snprintf(body, sizeof(body), "{\"passphrase\":\"%s\"}", pass);
+	post(&r, "/api/unlock", body);
+	st = r.status;
+	*after = 0;
+	if (st == 429) {
+		json_t *e = json_object_get(r.json, "error");
+		char want[128];
+
+		assert_string_equal(err_code(&r), "backoff");
+		*after =
+		    (long)json_integer_value(json_object_get(e, "retry_after"));
+		assert_true(*after > 0);
+		snprintf(
+		    want, sizeof(want),
+		    "Too many wrong passphrases. Try again in %ld second%s.",
+		    *after, *after == 1 ? "" : "s");
+		assert_string_equal(
+		    json_string_value(json_object_get(e, "message")), want);
+		assert_true(qmt_resp_header(&r, "Retry-After", v, sizeof(v)));
+		assert_int_equal(strtol(v, NULL, 10), *after);
+	} else if (st == 403) {
+		assert_string_equal(err_code(&r), "denied");
+	} else if (st == 200) {
+		keep_cookie(&r);
+		keep_csrf(&r);
+	}
+	qmt_resp_free(&r);
+	return st;
+}
+
+/* A fresh anonymous session (a new cookie and CSRF token). */
+static void new_session(void)
+{
+	struct qmt_resp r;
+
+	g_cookie[0] = g_csrf[0] = '\0';
+	get(&r, "/api/state");
+	keep_cookie(&r);
+	keep_csrf(&r);
+	qmt_resp_free(&r);
+}
+
+/* Wrong passphrases: three free tries, then the server refuses every
+ * attempt (the right passphrase too, from a new cookie too) with 429 and
+ * Retry-After for 2 s, 4 s, ... on its own clock; after the wait one more
+ * try; a success resets the count. */
+static void test_unlock_backoff(void **state)
+{
+	struct qm_web_config wc;
+	struct qm_web_server *s = NULL;
+	struct qm_client_opts co;
+	struct qm_client *c2 = NULL;
+	struct qm_error e;
+	char saved_base[128], saved_origin[96], saved_cookie[128],
+	    saved_csrf[80];
+	const char *good = "new passphrase 123";
+	long after;
+	int i;
+
+	(void)state;
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
+	memset(&wc, 0, sizeof(wc));
+	g_fake_ms = 1000000;
+	wc.now_ms = fake_clock_ms;
+	assert_int_equal(qm_web_server_start(&wc, c2, &s, &e), QM_OK);
+	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
+	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
+	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
+	qm_strlcpy(saved_csrf, g_csrf, sizeof(saved_csrf));
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(s));
+	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
+	new_session();
+
+	/* three free wrong tries, the fourth starts a 2 s wait */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try("wrong wrong wrong", &after), 429);
+	assert_int_equal(after, 2);
+	/* the right passphrase is refused too, and not tried */
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_false(qm_client_unlocked(c2));
+	/* a new cookie does not reset the count */
+	new_session();
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 2);
+	g_fake_ms += 1500;
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 1);
+	assert_false(qm_client_unlocked(c2));
+	/* after the wait, one more wrong try doubles it */
+	g_fake_ms += 500;
+	assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 4);
+	g_fake_ms += 3999;
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 1);
+	/* the wait over, the right passphrase unlocks */
+	g_fake_ms += 1;
+	assert_int_equal(unlock_try(good, &after), 200);
+	assert_true(qm_client_unlocked(c2));
+
+	/* a success resets the count: three free tries again */
+	{
+		struct qmt_resp r;
+
+		post(&r, "/api/lock", "{}");
+		assert_int_equal(r.status, 200);
+		qmt_resp_free(&r);
+	}
+	new_session();
+	for (i = 0; i < 4; i++)
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	assert_int_equal(unlock_try(good, &after), 429);
+	/* the wait is capped at five minutes */
+	for (i = 0; i < 12; i++) {
+		g_fake_ms += 301 * 1000;
+		assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
+	}
+	assert_int_equal(unlock_try(good, &after), 429);
+	assert_int_equal(after, 300);
+	g_fake_ms += 300 * 1000;
+	assert_int_equal(unlock_try(good, &after), 200);
+
+	qm_web_server_stop(&s);
+	qm_client_free(&c2);
+	qm_strlcpy(g_base, saved_base, sizeof(g_base));
+	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
+	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
+	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
+}
+
 /* Key backup through the API: a short passphrase refused, the backup's
  * text, a wrong passphrase refused with 403 and the engine's words, the
  * right one restores the same fingerprint. */
@@ -2025,18 +2537,22 @@ int main(void)
 	    cmocka_unit_test(test_settings_contacts_keyring),
 	    cmocka_unit_test(test_settings_limits),
 	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_html_only_message),
 	    cmocka_unit_test(test_header_only_listed),
 	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
+	    cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_long_subject),
 	    cmocka_unit_test(test_send_upload_listed_twice),
 	    cmocka_unit_test(test_data_in_out),
 	    cmocka_unit_test(test_sync_kme_events),
 	    cmocka_unit_test(test_key_backup),
 	    cmocka_unit_test(test_passphrase_lock_unlock),
 	    cmocka_unit_test(test_idle_expiry),
+	    cmocka_unit_test(test_unlock_backoff),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

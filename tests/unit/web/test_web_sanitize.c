@@ -416,6 +416,66 @@ static void test_cid_own_parts(void **state)
 	qm_buf_free(&out);
 }
 
+/* Issue 16: remote images counted (https, http, scheme-less; not data:,
+ * not ones inside dropped elements, not other tags' URLs), and the text
+ * of hostile HTML: nothing of script, style, title or noscript, every
+ * payload of the XSS corpus converted without a fault (ASan watches). */
+static void test_remote_count_and_text(void **state)
+{
+	static const char html[] =
+	    "<img src=\"https://a.example/1.png\"><img src=' HTTPS://b.example/2'>"
+	    "<img src=\"http://c.example/3.png\"><img src=\"//d.example/4\">"
+	    "<img src=\"data:image/png;base64,AAAA\"><img src=\"cid:x@y\">"
+	    "<img src=\"javascript:alert(1)\"><img alt=\"no src\">"
+	    "<script><img src=\"https://e.example/5\"></script>"
+	    "<noscript><img src=\"https://f.example/6\"></noscript>"
+	    "<a href=\"https://g.example/\">link</a>";
+	static const char hostile[] =
+	    "<head><title>T-SECRET</title><style>S-SECRET</style></head>"
+	    "<script>X-SECRET</script><noscript>N-SECRET</noscript>"
+	    "<template>TPL-SECRET</template><p onmouseover=\"alert(1)\">"
+	    "ok<svg><script>SVG-SECRET</script></svg></p>"
+	    "<style>@import 'https://evil.example/'; C-SECRET</style>"
+	    "<scr<script>ipt>alert(1)</script>";
+	struct qm_web_html_stats st;
+	struct qm_buf out;
+	struct qm_error e;
+	char path[4096], line[8192];
+	FILE *f;
+	const char *src = getenv("QM_SOURCE_DIR");
+
+	(void)state;
+	qm_buf_init(&out, 1 << 20);
+	assert_int_equal(qm_web_html_sanitize_stats(html, strlen(html), 0,
+	                                            NULL, 0, &out, &st, &e),
+	                 QM_OK);
+	assert_int_equal(st.remote_images, 4);
+	assert_int_equal(st.remote_http, 2);
+	qm_buf_free(&out);
+
+	qm_buf_init(&out, 1 << 20);
+	assert_int_equal(
+	    qm_web_html_text(hostile, strlen(hostile), &out, &st, &e), QM_OK);
+	assert_int_equal(qm_buf_append(&out, "", 1, &e), QM_OK);
+	printf("  text: [%s]\n", (char *)out.data);
+	assert_null(strstr((char *)out.data, "SECRET"));
+	assert_non_null(strstr((char *)out.data, "ok"));
+	qm_buf_free(&out);
+
+	snprintf(path, sizeof(path), "%s/tests/unit/web/xss_corpus.txt",
+	         src ? src : ".");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		qm_buf_init(&out, 1 << 20);
+		assert_int_equal(
+		    qm_web_html_text(line, strlen(line), &out, &st, &e), QM_OK);
+		qm_buf_free(&out);
+	}
+	fclose(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_compose_html),
 	    cmocka_unit_test(test_cid_own_parts),
+	    cmocka_unit_test(test_remote_count_and_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
