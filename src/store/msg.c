@@ -394,7 +394,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	 * tampered, replayed, refused, unreadable or waiting */
 	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA && mime &&
 	    !m->body_pending && store_snippet_verify(m->verify))
-		rc = store_snippet_seal(s, mid, text, &snip, err);
+		rc = store_snippet_seal(s, mid, subject, text, &snip, err);
 	if (rc == QM_OK)
 		rc = store_db_stmt(s, msg_insert_sql(s, m->body_pending), &st,
 		                   err);
@@ -641,6 +641,45 @@ static enum qm_err body_insert(struct qm_store *s, int64_t mid,
 	return QM_OK;
 }
 
+/* The list item of message id (its snippet of text with its subject) into
+ * blob; a subject that does not open gives the row no snippet. */
+static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
+                                const char *text, struct qm_buf *blob,
+                                struct qm_error *err)
+{
+	struct qm_buf subj;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src, has = 0;
+
+	qm_buf_reset(blob);
+	rc = store_db_stmt(s, "SELECT subject FROM msg WHERE id = ?", &st,
+	                   err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+		has = 1;
+		rc = store_vault_open(s, "subject", id,
+		                      sqlite3_column_blob(st, 0),
+		                      (size_t)sqlite3_column_bytes(st, 0), &subj,
+		                      err);
+	} else if (src != SQLITE_ROW) {
+		rc = store_db_fail(s, src, err, "reading the message's subject");
+	}
+	sqlite3_reset(st);
+	if (rc == QM_ERR_AUTH)
+		rc = QM_OK; /* blob stays empty: no snippet */
+	else if (rc == QM_OK)
+		rc = store_snippet_seal(
+		    s, id, has ? (const char *)subj.data : NULL, text, blob,
+		    err);
+	qm_buf_free(&subj);
+	return rc;
+}
+
 enum qm_err qm_store_msg_body_refused(struct qm_store *s, int64_t id,
                                       struct qm_error *err)
 {
@@ -700,9 +739,10 @@ enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
 		goto out;
 	}
 	rc = body_insert(s, id, mime, mime_len, text, &blob, &blob2, err);
-	/* plain mail (the update above says so): the snippet of its text */
+	/* plain mail (the update above says so): the snippet of its text,
+	 * sealed with its subject */
 	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA)
-		rc = store_snippet_seal(s, id, text, &blob, err);
+		rc = fill_snippet(s, id, text, &blob, err);
 	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA)
 		rc = store_db_stmt(s, "UPDATE msg SET snippet = ? WHERE id = ?",
 		                   &st, err);
@@ -1246,6 +1286,37 @@ static enum qm_err open_item(struct qm_store *s, struct list_priv *p,
 	return rc;
 }
 
+/* Opens the list item of row id (column col of st: flag, subject, NUL,
+ * snippet; snippet.c) into the page's strings: off[OFF_SUB] and
+ * off[OFF_SNP] point into it. One that does not open (altered, another
+ * row's) or does not parse leaves both SIZE_MAX. */
+static enum qm_err open_list_item(struct qm_store *s, struct list_priv *p,
+                                  int64_t id, sqlite3_stmt *st, int col,
+                                  size_t *off, struct qm_error *err)
+{
+	const unsigned char *d, *nul;
+	size_t at0;
+	enum qm_err rc;
+
+	rc = open_item(s, p, "snippet", id, st, col, &at0, err);
+	if (rc != QM_OK || at0 == SIZE_MAX)
+		return rc;
+	d = p->subj.data + at0;
+	/* the item and the NUL open_item put after it: at least the flag,
+	 * the NUL after the subject, one byte of snippet and that NUL */
+	nul = p->subj.len - at0 >= 4 ? memchr(d + 1, 0, p->subj.len - at0 - 1)
+	                             : NULL;
+	if (d[0] > 1 || !nul ||
+	    nul == p->subj.data + p->subj.len - 1) {
+		qm_wipe(p->subj.data + at0, p->subj.len - at0);
+		p->subj.len = at0;
+		return QM_OK;
+	}
+	off[OFF_SUB] = d[0] ? at0 + 1 : SIZE_MAX;
+	off[OFF_SNP] = (size_t)(nul - p->subj.data) + 1;
+	return QM_OK;
+}
+
 /* Reads row st into item i of the list l. */
 static enum qm_err list_row(struct qm_store *s, sqlite3_stmt *st,
                             struct qm_store_msglist *l, struct qm_error *err)
@@ -1285,14 +1356,16 @@ static enum qm_err list_row(struct qm_store *s, sqlite3_stmt *st,
 	off[OFF_SUB] = off[OFF_SNP] = SIZE_MAX;
 	if (rc != QM_OK || !s->vkey)
 		return rc;
-	if (sqlite3_column_type(st, 15) == SQLITE_BLOB)
-		rc = open_item(s, p, "subject", m->id, st, 15, &off[OFF_SUB],
-		               err);
-	/* the snippet: NULL not made yet (an older row), empty none */
-	if (rc == QM_OK && sqlite3_column_type(st, 20) == SQLITE_NULL)
+	/* the snippet: NULL not made yet (an older row), empty none; else
+	 * the list item, with the subject: one item to open per row */
+	if (sqlite3_column_type(st, 20) == SQLITE_NULL)
 		p->no_snip[l->n] = 1;
-	else if (rc == QM_OK && sqlite3_column_bytes(st, 20) > 0)
-		rc = open_item(s, p, "snippet", m->id, st, 20, &off[OFF_SNP],
+	else if (sqlite3_column_bytes(st, 20) > 0)
+		rc = open_list_item(s, p, m->id, st, 20, off, err);
+	/* none, or it did not open: the subject's own item */
+	if (rc == QM_OK && off[OFF_SNP] == SIZE_MAX &&
+	    sqlite3_column_type(st, 15) == SQLITE_BLOB)
+		rc = open_item(s, p, "subject", m->id, st, 15, &off[OFF_SUB],
 		               err);
 	return rc;
 }
@@ -1496,9 +1569,11 @@ static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
 
 	rc = qm_store_msg_get(s, id, &l, err);
 	qm_buf_reset(blob);
-	if (rc == QM_OK && *l->items[0].snippet)
-		rc = store_vault_seal(s, "snippet", id, l->items[0].snippet,
-		                      strlen(l->items[0].snippet), blob, err);
+	if (rc == QM_OK)
+		rc = store_snippet_seal_made(s, id, l->items[0].subject,
+		                             l->items[0].snippet,
+		                             strlen(l->items[0].snippet), blob,
+		                             err);
 	qm_store_msglist_free(&l);
 	if (rc == QM_OK)
 		rc = store_db_stmt(s,

@@ -158,12 +158,26 @@ int store_snippet_verify(enum qm_store_verify v);
 /* Whether listed message m may show its snippet: its labels checked and
  * store_snippet_verify, its body there. */
 int store_snippet_allowed(const struct qm_store_msg *m);
-/* Seals the snippet of text (may be NULL: none) for message id into blob
- * (reset first; left empty when the snippet is empty). */
+/*
+ * The sealed list item of message id (kind "snippet", msg.snippet): a flag
+ * byte (1: a subject follows, 0: none), the subject, a NUL, the snippet.
+ * The subject rides along so that a listing opens one item per row, as
+ * before snippets (docs/STORE.md "Snippets"); the subject column stays
+ * the subject's own item (search, rows without a snippet).
+ * store_snippet_seal makes the snippet of text (may be NULL) and seals it
+ * with subject (may be NULL) into blob (reset first; left empty when the
+ * snippet is empty: the row then has none). store_snippet_seal_made seals
+ * a snippet already made (sn, n bytes).
+ */
 QM_NODISCARD enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
+                                            const char *subject,
                                             const char *text,
                                             struct qm_buf *blob,
                                             struct qm_error *err);
+QM_NODISCARD enum qm_err
+store_snippet_seal_made(struct qm_store *s, int64_t id, const char *subject,
+                        const char *sn, size_t n, struct qm_buf *blob,
+                        struct qm_error *err);
 
 /* Migrations (migrate.c). */
 QM_NODISCARD enum qm_err store_migrate(struct qm_store *s, int max,

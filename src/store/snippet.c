@@ -170,9 +170,35 @@ enum qm_err qm_store_snippet(const char *text, size_t n, struct qm_buf *out,
 	return rc;
 }
 
+enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
+                                    const char *subject, const char *sn,
+                                    size_t n, struct qm_buf *blob,
+                                    struct qm_error *err)
+{
+	struct qm_buf pt;
+	enum qm_err rc;
+
+	qm_buf_reset(blob);
+	if (!n)
+		return QM_OK;
+	qm_buf_init_secure(&pt, QM_STORE_MAXBLOB);
+	rc = qm_buf_append_byte(&pt, subject ? 1 : 0, err);
+	if (rc == QM_OK && subject)
+		rc = qm_buf_append_str(&pt, subject, err);
+	if (rc == QM_OK)
+		rc = qm_buf_append_byte(&pt, 0, err);
+	if (rc == QM_OK)
+		rc = qm_buf_append(&pt, sn, n, err);
+	if (rc == QM_OK)
+		rc = store_vault_seal(s, "snippet", id, pt.data, pt.len, blob,
+		                      err);
+	qm_buf_free(&pt);
+	return rc;
+}
+
 enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
-                               const char *text, struct qm_buf *blob,
-                               struct qm_error *err)
+                               const char *subject, const char *text,
+                               struct qm_buf *blob, struct qm_error *err)
 {
 	struct qm_buf sn;
 	enum qm_err rc;
@@ -182,9 +208,9 @@ enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
 		return QM_OK;
 	qm_buf_init_secure(&sn, 4 * QM_STORE_SNIPPET_CHARS);
 	rc = qm_store_snippet(text, strlen(text), &sn, err);
-	if (rc == QM_OK && sn.len)
-		rc = store_vault_seal(s, "snippet", id, sn.data, sn.len, blob,
-		                      err);
+	if (rc == QM_OK)
+		rc = store_snippet_seal_made(s, id, subject, (const char *)sn.data,
+		                             sn.len, blob, err);
 	qm_buf_free(&sn);
 	return rc;
 }
