@@ -124,9 +124,9 @@ int main(void)
 	unsigned char body[1024];
 	char text[1024];
 	uint64_t t0, t_ins, t_plain_ins, samples[REPS];
-	double list_ms, plain_list_ms, win_ms, old_list_ms, fill_ms, deep_ms, plain_deep_ms, off_ms,
-	    plain_off_ms, unlock_ms, unlock_cpu_ms, plain_open_ms, build_ms,
-	    search_ms;
+	double list_ms, plain_list_ms, win_ms, old_list_ms, fill_ms, deep_ms,
+	    plain_deep_ms, off_ms, plain_off_ms, unlock_ms, unlock_cpu_ms,
+	    plain_open_ms, build_ms, search_ms;
 	uint64_t cpu0;
 	char phrase[64];
 	int64_t deep_date = 0, deep_id = 0, inbox = 0;
@@ -436,8 +436,8 @@ int main(void)
 	       (double)n / ((double)t_plain_ins / 1e9));
 	printf("  %-34s %12.3f %12.3f\n", "list newest 50 (ms, median)",
 	       list_ms, plain_list_ms);
-	printf("  %-34s %12.3f %12s\n", "list newest 1000 (ms, median)",
-	       win_ms, "-");
+	printf("  %-34s %12.3f %12s\n", "list newest 1000 (ms, median)", win_ms,
+	       "-");
 	printf("  %-34s %12.3f %12s\n", "list 50, no snippets yet (ms)",
 	       old_list_ms, "-");
 	printf("  %-34s %12.1f %12s\n", "keep 1000 snippets (ms)", fill_ms,
@@ -473,9 +473,9 @@ int main(void)
 	       "\"goal_list50_ms\":5,\"goal_met\":%s}\n",
 	       n, (double)n / ((double)t_ins / 1e9),
 	       (double)n / ((double)t_plain_ins / 1e9), list_ms, plain_list_ms,
-	       win_ms, old_list_ms, fill_ms, deep_ms, plain_deep_ms, off_ms, plain_off_ms, build_ms,
-	       search_ms, unlock_ms, unlock_cpu_ms, plain_open_ms,
-	       plan_ok ? "true" : "false", ops,
+	       win_ms, old_list_ms, fill_ms, deep_ms, plain_deep_ms, off_ms,
+	       plain_off_ms, build_ms, search_ms, unlock_ms, unlock_cpu_ms,
+	       plain_open_ms, plan_ok ? "true" : "false", ops,
 	       list_ms < 5.0 ? "true" : "false");
 	if (getenv("QM_BENCH_STORE_KEEP")) {
 		fprintf(stderr, "bench_store: kept %s\n", dir);

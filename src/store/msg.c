@@ -305,8 +305,7 @@ static const char *msg_insert_sql(const struct qm_store *s, int pending)
 		                            "(" MSG_VALUES ", 1, ?19)"
 		               : MSG_INSERT ", snippet) VALUES (" MSG_VALUES
 		                            ", ?19)";
-	return pending ? MSG_INSERT ", body_pending) VALUES (" MSG_VALUES
-	                            ", 1)"
+	return pending ? MSG_INSERT ", body_pending) VALUES (" MSG_VALUES ", 1)"
 	               : MSG_INSERT ") VALUES (" MSG_VALUES ")";
 }
 
@@ -653,8 +652,7 @@ static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
 	int src, has = 0;
 
 	qm_buf_reset(blob);
-	rc = store_db_stmt(s, "SELECT subject FROM msg WHERE id = ?", &st,
-	                   err);
+	rc = store_db_stmt(s, "SELECT subject FROM msg WHERE id = ?", &st, err);
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
@@ -662,20 +660,20 @@ static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
 		has = 1;
-		rc = store_vault_open(s, "subject", id,
-		                      sqlite3_column_blob(st, 0),
-		                      (size_t)sqlite3_column_bytes(st, 0), &subj,
-		                      err);
+		rc = store_vault_open(
+		    s, "subject", id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), &subj, err);
 	} else if (src != SQLITE_ROW) {
-		rc = store_db_fail(s, src, err, "reading the message's subject");
+		rc =
+		    store_db_fail(s, src, err, "reading the message's subject");
 	}
 	sqlite3_reset(st);
 	if (rc == QM_ERR_AUTH)
 		rc = QM_OK; /* blob stays empty: no snippet */
 	else if (rc == QM_OK)
-		rc = store_snippet_seal(
-		    s, id, has ? (const char *)subj.data : NULL, text, blob,
-		    err);
+		rc = store_snippet_seal(s, id,
+		                        has ? (const char *)subj.data : NULL,
+		                        text, blob, err);
 	qm_buf_free(&subj);
 	return rc;
 }
@@ -1306,8 +1304,7 @@ static enum qm_err open_list_item(struct qm_store *s, struct list_priv *p,
 	 * the NUL after the subject, one byte of snippet and that NUL */
 	nul = p->subj.len - at0 >= 4 ? memchr(d + 1, 0, p->subj.len - at0 - 1)
 	                             : NULL;
-	if (d[0] > 1 || !nul ||
-	    nul == p->subj.data + p->subj.len - 1) {
+	if (d[0] > 1 || !nul || nul == p->subj.data + p->subj.len - 1) {
 		qm_wipe(p->subj.data + at0, p->subj.len - at0);
 		p->subj.len = at0;
 		return QM_OK;
@@ -1381,18 +1378,17 @@ static enum qm_err list_make_snippet(struct qm_store *s, struct list_priv *p,
 	enum qm_err rc;
 	int src;
 
-	rc = store_db_stmt(s, "SELECT text FROM msg_body WHERE msg_id = ?",
-	                   &st, err);
+	rc = store_db_stmt(s, "SELECT text FROM msg_body WHERE msg_id = ?", &st,
+	                   err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, m->id);
 	src = sqlite3_step(st);
 	qm_buf_reset(text);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
-		rc = store_vault_open(s, "text", m->id,
-		                      sqlite3_column_blob(st, 0),
-		                      (size_t)sqlite3_column_bytes(st, 0), text,
-		                      err);
+		rc = store_vault_open(
+		    s, "text", m->id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), text, err);
 	else if (src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = store_db_fail(s, src, err, "listing messages");
 	sqlite3_reset(st);
@@ -1458,9 +1454,10 @@ static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
 		const size_t *off = &p->off[i * NSTR];
 
 		m->subject = at(&p->subj, off[OFF_SUB]);
-		m->snippet = store_snippet_allowed(m) && off[OFF_SNP] != SIZE_MAX
-		                 ? at(&p->subj, off[OFF_SNP])
-		                 : "";
+		m->snippet =
+		    store_snippet_allowed(m) && off[OFF_SNP] != SIZE_MAX
+		        ? at(&p->subj, off[OFF_SNP])
+		        : "";
 	}
 	return rc;
 }
@@ -1570,16 +1567,16 @@ static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
 	rc = qm_store_msg_get(s, id, &l, err);
 	qm_buf_reset(blob);
 	if (rc == QM_OK)
-		rc = store_snippet_seal_made(s, id, l->items[0].subject,
-		                             l->items[0].snippet,
-		                             strlen(l->items[0].snippet), blob,
-		                             err);
+		rc = store_snippet_seal_made(
+		    s, id, l->items[0].subject, l->items[0].snippet,
+		    strlen(l->items[0].snippet), blob, err);
 	qm_store_msglist_free(&l);
 	if (rc == QM_OK)
-		rc = store_db_stmt(s,
-		                   "UPDATE msg SET snippet = ? WHERE id = ? AND "
-		                   "snippet IS NULL",
-		                   &st, err);
+		rc =
+		    store_db_stmt(s,
+		                  "UPDATE msg SET snippet = ? WHERE id = ? AND "
+		                  "snippet IS NULL",
+		                  &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_snippet(st, 1, blob);
@@ -1614,8 +1611,8 @@ enum qm_err qm_store_msg_snippets_fill(struct qm_store *s, size_t max,
 	                   "ORDER BY id DESC LIMIT ?",
 	                   &st, err);
 	if (rc == QM_OK) {
-		sqlite3_bind_int64(st, 1, (int64_t)(max > INT32_MAX ? INT32_MAX
-		                                                   : max));
+		sqlite3_bind_int64(
+		    st, 1, (int64_t)(max > INT32_MAX ? INT32_MAX : max));
 		rc = store_db_collect_ids(s, st, &ids, &n, err);
 	}
 	for (size_t i = 0; rc == QM_OK && i < n; i++)
@@ -1628,8 +1625,9 @@ enum qm_err qm_store_msg_snippets_fill(struct qm_store *s, size_t max,
 		if (sqlite3_step(st) == SQLITE_ROW)
 			n_left = sqlite3_column_int64(st, 0);
 		else
-			rc = store_db_fail(s, sqlite3_errcode(s->db), err,
-			                   "counting messages without a snippet");
+			rc = store_db_fail(
+			    s, sqlite3_errcode(s->db), err,
+			    "counting messages without a snippet");
 		sqlite3_reset(st);
 	}
 	if (rc == QM_OK)

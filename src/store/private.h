@@ -39,8 +39,8 @@ struct qm_store {
 	/* The label key (label.c), in the same allocation; NULL when locked. */
 	unsigned char *lkey;
 	int tx_depth;
-	int schema; /* the schema version after the migrations at open */
-	int fts_ready;      /* the in-memory FTS index exists */
+	int schema;    /* the schema version after the migrations at open */
+	int fts_ready; /* the in-memory FTS index exists */
 	int64_t fts_max_id; /* highest message id indexed */
 	int64_t fts_count;  /* messages indexed */
 	int64_t fts_dv;     /* data_version when last brought up to date */
@@ -169,15 +169,14 @@ int store_snippet_allowed(const struct qm_store_msg *m);
  * snippet is empty: the row then has none). store_snippet_seal_made seals
  * a snippet already made (sn, n bytes).
  */
-QM_NODISCARD enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
-                                            const char *subject,
-                                            const char *text,
-                                            struct qm_buf *blob,
-                                            struct qm_error *err);
 QM_NODISCARD enum qm_err
-store_snippet_seal_made(struct qm_store *s, int64_t id, const char *subject,
-                        const char *sn, size_t n, struct qm_buf *blob,
-                        struct qm_error *err);
+store_snippet_seal(struct qm_store *s, int64_t id, const char *subject,
+                   const char *text, struct qm_buf *blob, struct qm_error *err);
+QM_NODISCARD enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
+                                                 const char *subject,
+                                                 const char *sn, size_t n,
+                                                 struct qm_buf *blob,
+                                                 struct qm_error *err);
 
 /* Migrations (migrate.c). */
 QM_NODISCARD enum qm_err store_migrate(struct qm_store *s, int max,

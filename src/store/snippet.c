@@ -209,8 +209,8 @@ enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
 	qm_buf_init_secure(&sn, 4 * QM_STORE_SNIPPET_CHARS);
 	rc = qm_store_snippet(text, strlen(text), &sn, err);
 	if (rc == QM_OK)
-		rc = store_snippet_seal_made(s, id, subject, (const char *)sn.data,
-		                             sn.len, blob, err);
+		rc = store_snippet_seal_made(
+		    s, id, subject, (const char *)sn.data, sn.len, blob, err);
 	qm_buf_free(&sn);
 	return rc;
 }

@@ -599,8 +599,8 @@ static void test_addr_specs(void **state)
 	(void)state;
 	qm_error_clear(&e);
 	assert_int_equal(qm_client_addrs_parse("Ann <a@example.org>, \"B, C\" "
-	                                      "<c@example.org>",
-	                                      &v, &n, &e),
+	                                       "<c@example.org>",
+	                                       &v, &n, &e),
 	                 QM_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0], "a@example.org");
@@ -920,8 +920,8 @@ static void test_sync_all_keeps_snippets(void **state)
 	m.from_addr = "dave@example.org";
 	m.date = 1790000000;
 	m.verify = QM_VERIFY_NOT_QMAIL;
-	assert_int_equal(qm_store_msg_add(qm_client_store(g_c), &m, "old",
-	                                  NULL, 0, mime, strlen(mime),
+	assert_int_equal(qm_store_msg_add(qm_client_store(g_c), &m, "old", NULL,
+	                                  0, mime, strlen(mime),
 	                                  "Filed long ago\n", &id, &e),
 	                 QM_OK);
 	/* as an older QMail left it */

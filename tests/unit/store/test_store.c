@@ -2441,13 +2441,12 @@ static void test_snippet_text(void **state)
 	/* a bell, an escape, DEL, a C1 control, broken UTF-8 and a BOM go;
 	 * a direction control stays (the interfaces mark it, as in a
 	 * subject); a no-break space is a space */
-	assert_string_equal(
-	    snip_of("a\a\x1b[31mb\x7f\xc2\x85"
-	            "c\xff\xc3(d\xef\xbb\xbf"
-	            "e\xe2\x80\xae"
-	            "f\xc2\xa0g"),
-	    "a[31mbc(de\xe2\x80\xae"
-	    "f g");
+	assert_string_equal(snip_of("a\a\x1b[31mb\x7f\xc2\x85"
+	                            "c\xff\xc3(d\xef\xbb\xbf"
+	                            "e\xe2\x80\xae"
+	                            "f\xc2\xa0g"),
+	                    "a[31mbc(de\xe2\x80\xae"
+	                    "f g");
 	/* 300 two-byte characters: 200 kept, 400 bytes, none cut */
 	for (int i = 0; i < 300; i++) {
 		text[n++] = '\xc3';
@@ -2501,9 +2500,9 @@ static int64_t add_text_msg_subject(struct qm_store *s, int64_t acct,
 	m.date = 1700000000 + uid;
 	m.level = v == QM_VERIFY_NOT_QMAIL ? 0 : 2;
 	m.verify = v;
-	assert_int_equal(qm_store_msg_add(s, &m, subject, NULL, 0, "MIME", 4,
-	                                  text, &id, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, subject, NULL, 0, "MIME", 4, text, &id, &e),
+	    QM_OK);
 	return id;
 }
 
@@ -2538,9 +2537,8 @@ static void test_snippet_listed(void **state)
 {
 	struct fx *f = *state;
 	static const enum qm_store_verify none[] = {
-	    QM_VERIFY_TAMPERED,   QM_VERIFY_REPLAY,
-	    QM_VERIFY_REFUSED,    QM_VERIFY_UNREADABLE,
-	    QM_VERIFY_WAITING,    QM_VERIFY_SENT_ELSEWHERE,
+	    QM_VERIFY_TAMPERED,   QM_VERIFY_REPLAY,  QM_VERIFY_REFUSED,
+	    QM_VERIFY_UNREADABLE, QM_VERIFY_WAITING, QM_VERIFY_SENT_ELSEWHERE,
 	    QM_VERIFY_UNKNOWN_KEY};
 	static const enum qm_store_verify some[] = {
 	    QM_VERIFY_OK, QM_VERIFY_UNVERIFIED_SENDER, QM_VERIFY_NOT_QMAIL,
@@ -2800,8 +2798,7 @@ static void test_migrate_snippets(void **state)
 	assert_int_equal(qm_store_msg_snippets_fill(s, 10, &left, &e), QM_OK);
 	assert_int_equal(left, 52);
 	assert_int_equal(rows_without(home), 52);
-	assert_int_equal(qm_store_msg_snippets_fill(s, 1000, &left, &e),
-	                 QM_OK);
+	assert_int_equal(qm_store_msg_snippets_fill(s, 1000, &left, &e), QM_OK);
 	assert_int_equal(left, 0);
 	assert_int_equal(rows_without(home), 0);
 	assert_int_equal(qm_store_msg_snippets_fill(s, 1000, NULL, &e), QM_OK);

@@ -1118,8 +1118,8 @@ static void test_own_messages(void **state)
 	                    "fromyou");
 	assert_string_equal(json_string_value(json_object_get(r.json, "text")),
 	                    "");
-	assert_true(json_is_true(json_object_get(
-	    json_object_get(r.json, "details"), "retryable")));
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(r.json, "details"), "retryable")));
 	qmt_resp_free(&r);
 }
 
@@ -1236,7 +1236,8 @@ static void test_list_snippets(void **state)
 			if (threads)
 				o = json_array_get(
 				    json_object_get(o, "messages"), 0);
-			assert_true(json_is_string(json_object_get(o, "snippet")));
+			assert_true(
+			    json_is_string(json_object_get(o, "snippet")));
 			if (strcmp(json_string_value(
 			               json_object_get(o, "subject")),
 			           "one") == 0)
