@@ -858,8 +858,10 @@ static const char *badge(const struct qm_store_msg *m)
 	}
 }
 
-/* One row of a list; more (may be "") after the subject. */
-static void list_row(const struct qm_store_msg *m, const char *more)
+/* One row of a list; more (may be "") after the subject; with snip, the
+ * snippet of the message's text on a second line (when it has one). */
+static void list_row(const struct qm_store_msg *m, const char *more,
+                     int snip)
 {
 	char date[32];
 	time_t t = (time_t)m->date;
@@ -874,6 +876,8 @@ static void list_row(const struct qm_store_msg *m, const char *more)
 	       m->subject ? cli_safe(m->subject) : "(locked)",
 	       m->n_attach ? "  [att]" : "",
 	       m->body_pending ? "  [headers]" : "", more);
+	if (snip && m->snippet && *m->snippet)
+		printf("%6s  %s\n", "", cli_safe(m->snippet));
 }
 
 /* The list item of head i (heads are oldest first, the list newest). */
@@ -887,7 +891,7 @@ static const struct qm_store_msg *item_of(const struct qm_store_msglist *l,
  * or sorted, as how says. */
 static int list_arranged(struct cli *g, const struct qm_store_msglist *l,
                          int threads, const struct qm_client_sort *how,
-                         int sorted)
+                         int sorted, int snip)
 {
 	struct qm_client_heads *h = NULL;
 	struct qm_client_threads *t = NULL;
@@ -909,14 +913,14 @@ static int list_arranged(struct cli *g, const struct qm_store_msglist *l,
 				snprintf(more, sizeof(more),
 				         "  [%zu messages, %zu unread]",
 				         th->count, th->unread);
-			list_row(item_of(l, th->first_msg), more);
+			list_row(item_of(l, th->first_msg), more, snip);
 		}
 	} else if (!r) {
 		order = calloc(h->n ? h->n : 1, sizeof(*order));
 		r = order ? qm_client_msgs_sort(h->v, h->n, how, order, &e)
 		          : qm_error_set(&e, QM_ERR_NOMEM, "out of memory");
 		for (size_t i = 0; !r && i < h->n; i++)
-			list_row(item_of(l, order[i]), "");
+			list_row(item_of(l, order[i]), "", snip);
 	}
 	free(order);
 	qm_client_threads_free(&t);
@@ -933,7 +937,7 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 	const char *account = NULL;
 	long long lim = 50;
 	int64_t id;
-	int rc, threads = 0, sorted = 0;
+	int rc, threads = 0, sorted = 0, snip = 0;
 
 	memset(&q, 0, sizeof(q));
 	q.folder = "INBOX";
@@ -942,18 +946,25 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 			printf("usage: qmail list [--folder F] [--limit N] "
 			       "[--search WORDS] [--level N] [--account ADDR]\n"
 			       "                  [--threads] [--sort "
-			       "date|from|subject|size] [--unread-first]\n\n"
+			       "date|from|subject|size] [--unread-first]\n"
+			       "                  [--snippets]\n\n"
 			       "Lists messages, newest first: ID, date, security, "
 			       "sender, subject. --threads shows each "
 			       "conversation once (its first message, with the "
 			       "number of messages and unread ones); --sort "
 			       "orders by date (newest first), sender or subject "
 			       "(A to Z) or size (largest first). They arrange the "
-			       "N newest messages (--limit).\n");
+			       "N newest messages (--limit). --snippets adds a "
+			       "line with the first words of each message's "
+			       "text.\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--threads") == 0) {
 			threads = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--snippets") == 0) {
+			snip = 1;
 			continue;
 		}
 		if (strcmp(argv[i], "--unread-first") == 0) {
@@ -1005,10 +1016,10 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 	if (qm_client_msg_list(g->client, &q, &l, &e))
 		return cli_fail(&e);
 	if (l->n && (threads || sorted))
-		rc = list_arranged(g, l, threads, &how, sorted);
+		rc = list_arranged(g, l, threads, &how, sorted, snip);
 	else
 		for (size_t i = 0; i < l->n; i++)
-			list_row(&l->items[i], "");
+			list_row(&l->items[i], "", snip);
 	if (l->n == 0)
 		printf("no messages\n");
 	qm_client_msglist_free(&l);

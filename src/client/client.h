@@ -765,8 +765,11 @@ struct qm_client_sync_all {
  * same pass (docs/CLIENT.md, "Syncing"). progress (may be NULL) gets
  * ("outbox", 0, 1) and ("outbox", 1, 1) around the outbox run, then each
  * account's own progress; report (may be NULL) gets each account's
- * result right after its sync. No step stops the others: what each did
- * is in *out (may be NULL) and in the reports. The call fails, having
+ * result right after its sync. Last, the list snippets of up to 1000
+ * messages filed before the store kept snippets are made
+ * (qm_store_msg_snippets_fill; a failure is noted in first_error). No
+ * step stops the others: what each did is in *out (may be NULL) and in
+ * the reports. The call fails, having
  * done nothing, only when the vault is locked (QM_ERR_LOCKED, hint
  * QM_HINT_VAULT_LOCKED), the accounts cannot be listed, or account_id is
  * unknown (QM_ERR_NOTFOUND).

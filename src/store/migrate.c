@@ -178,6 +178,13 @@ static const char *const migrations[] = {
     " signature TEXT NOT NULL DEFAULT '',"
     " is_default INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE (account_id, address));",
+
+    /* 9: a snippet of each message's text for the list, sealed like the
+     * subject (msg.c, snippet.c): NULL while not made yet (rows of older
+     * versions: made from the sealed text a few at a time, newest first,
+     * through the partial index), an empty blob for none, else sealed. */
+    "ALTER TABLE msg ADD COLUMN snippet BLOB;"
+    "CREATE INDEX msg_nosnippet ON msg(id) WHERE snippet IS NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -229,5 +236,6 @@ enum qm_err store_migrate(struct qm_store *s, int max, struct qm_error *err)
 			return rc;
 		v++;
 	}
+	s->schema = qm_store_schema_version(s);
 	return QM_OK;
 }

@@ -295,6 +295,31 @@ enum qm_err store_msg_labels_seal(struct qm_store *s, struct qm_error *err)
 	"n_attach, subject, mac, has_meta"
 #define MSG_VALUES "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
 
+/* The insert for a row with body_pending set or not, at a schema with
+ * snippets (9) or before: tests write at older versions before they
+ * upgrade. */
+static const char *msg_insert_sql(const struct qm_store *s, int pending)
+{
+	if (s->schema >= SNIPPET_SCHEMA)
+		return pending ? MSG_INSERT ", body_pending, snippet) VALUES "
+		                            "(" MSG_VALUES ", 1, ?19)"
+		               : MSG_INSERT ", snippet) VALUES (" MSG_VALUES
+		                            ", ?19)";
+	return pending ? MSG_INSERT ", body_pending) VALUES (" MSG_VALUES ", 1)"
+	               : MSG_INSERT ") VALUES (" MSG_VALUES ")";
+}
+
+/* Binds the sealed snippet blob (empty: none, an empty blob, not NULL,
+ * which would read as not made yet). */
+static void bind_snippet(sqlite3_stmt *st, int i, const struct qm_buf *blob)
+{
+	if (blob->len)
+		sqlite3_bind_blob(st, i, blob->data, (int)blob->len,
+		                  SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(st, i, 0);
+}
+
 enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              const char *subject, const char *const *key_ids,
                              size_t n_keys, const void *mime, size_t mime_len,
@@ -302,7 +327,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
                              struct qm_error *err)
 {
 	unsigned char mac[LABEL_MACBYTES];
-	struct qm_buf blob, blob2;
+	struct qm_buf blob, blob2, snip;
 	sqlite3_stmt *st;
 	int64_t mid = 0;
 	enum qm_err rc;
@@ -331,6 +356,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		return store_vault_need(s, err);
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
 	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
+	qm_buf_init(&snip, 8 * QM_STORE_SNIPPET_CHARS);
 	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
@@ -363,15 +389,14 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	if (subject)
 		rc = seal_into(s, "subject", mid, subject, strlen(subject),
 		               &blob, err);
+	/* a snippet only of text the reader shows: none for a message
+	 * tampered, replayed, refused, unreadable or waiting */
+	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA && mime &&
+	    !m->body_pending && store_snippet_verify(m->verify))
+		rc = store_snippet_seal(s, mid, subject, text, &snip, err);
 	if (rc == QM_OK)
-		rc = store_db_stmt(
-		    s,
-		    /* body_pending (schema 7) only when set: tests write at
-		     * older versions before they upgrade */
-		    m->body_pending ? MSG_INSERT ", body_pending) VALUES "
-		                                 "(" MSG_VALUES ", 1)"
-		                    : MSG_INSERT ") VALUES (" MSG_VALUES ")",
-		    &st, err);
+		rc = store_db_stmt(s, msg_insert_sql(s, m->body_pending), &st,
+		                   err);
 	if (rc != QM_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, mid);
@@ -394,7 +419,10 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		                  SQLITE_STATIC);
 	sqlite3_bind_blob(st, 17, mac, LABEL_MACBYTES, SQLITE_STATIC);
 	sqlite3_bind_int(st, 18, m->meta != NULL);
+	if (s->schema >= SNIPPET_SCHEMA)
+		bind_snippet(st, 19, &snip);
 	src = sqlite3_step(st);
+	sqlite3_clear_bindings(st);
 	sqlite3_reset(st);
 	if (src == SQLITE_CONSTRAINT) {
 		rc = qm_error_set(
@@ -484,6 +512,7 @@ out:
 out_free:
 	qm_buf_free(&blob);
 	qm_buf_free(&blob2);
+	qm_buf_free(&snip);
 	return rc;
 }
 
@@ -611,6 +640,44 @@ static enum qm_err body_insert(struct qm_store *s, int64_t mid,
 	return QM_OK;
 }
 
+/* The list item of message id (its snippet of text with its subject) into
+ * blob; a subject that does not open gives the row no snippet. */
+static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
+                                const char *text, struct qm_buf *blob,
+                                struct qm_error *err)
+{
+	struct qm_buf subj;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src, has = 0;
+
+	qm_buf_reset(blob);
+	rc = store_db_stmt(s, "SELECT subject FROM msg WHERE id = ?", &st, err);
+	if (rc != QM_OK)
+		return rc;
+	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+		has = 1;
+		rc = store_vault_open(
+		    s, "subject", id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), &subj, err);
+	} else if (src != SQLITE_ROW) {
+		rc =
+		    store_db_fail(s, src, err, "reading the message's subject");
+	}
+	sqlite3_reset(st);
+	if (rc == QM_ERR_AUTH)
+		rc = QM_OK; /* blob stays empty: no snippet */
+	else if (rc == QM_OK)
+		rc = store_snippet_seal(s, id,
+		                        has ? (const char *)subj.data : NULL,
+		                        text, blob, err);
+	qm_buf_free(&subj);
+	return rc;
+}
+
 enum qm_err qm_store_msg_body_refused(struct qm_store *s, int64_t id,
                                       struct qm_error *err)
 {
@@ -670,6 +737,18 @@ enum qm_err qm_store_msg_body_fill(struct qm_store *s, int64_t id,
 		goto out;
 	}
 	rc = body_insert(s, id, mime, mime_len, text, &blob, &blob2, err);
+	/* plain mail (the update above says so): the snippet of its text,
+	 * sealed with its subject */
+	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA)
+		rc = fill_snippet(s, id, text, &blob, err);
+	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA)
+		rc = store_db_stmt(s, "UPDATE msg SET snippet = ? WHERE id = ?",
+		                   &st, err);
+	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA) {
+		bind_snippet(st, 1, &blob);
+		sqlite3_bind_int64(st, 2, id);
+		rc = store_db_done(s, st, "filing the message's snippet", err);
+	}
 out:
 	if (rc == QM_OK)
 		rc = store_db_commit(s, err);
@@ -1029,7 +1108,7 @@ out:
 	"m.message_id, m.from_addr, m.to_addrs, m.date, m.level, m.verify, "   \
 	"m.flags, m.size, m.n_attach, m.subject, "                             \
 	"EXISTS (SELECT 1 FROM msg_body b WHERE b.msg_id = m.id), m.mac, "     \
-	"m.has_meta, m.body_pending"
+	"m.has_meta, m.body_pending, m.snippet"
 
 /* Builds the WHERE clause of q with named parameters. */
 static enum qm_err where(const struct qm_store_query *q, int paging,
@@ -1123,13 +1202,18 @@ static enum qm_err list_sql(const struct qm_store_query *q, struct qm_buf *sql,
 /* String storage of a list: offsets while filling, pointers at the end. */
 struct list_priv {
 	struct qm_buf strs; /* public fields */
-	struct qm_buf subj; /* secure: subjects */
-	size_t *off;        /* 7 offsets per item, SIZE_MAX for NULL */
+	struct qm_buf subj; /* secure: subjects and snippets */
+	size_t *off;        /* NSTR offsets per item, SIZE_MAX for NULL */
 	unsigned char (*mac)[LABEL_MACBYTES]; /* each row's stored MAC */
 	unsigned char *has_mac;
+	unsigned char *no_snip; /* the row has no snippet made yet */
 };
 
-#define NSTR 7
+/* Strings per item: folder, uidl, message_id, from, to, subject,
+ * snippet. */
+#define NSTR    7
+#define OFF_SUB 5
+#define OFF_SNP 6
 
 static enum qm_err keep_text(struct qm_buf *b, sqlite3_stmt *st, int col,
                              size_t *off, struct qm_error *err)
@@ -1168,6 +1252,7 @@ void qm_store_msglist_free(struct qm_store_msglist **lp)
 		free(p->off);
 		free(p->mac);
 		free(p->has_mac);
+		free(p->no_snip);
 		free(p);
 	}
 	free(l->items);
@@ -1175,98 +1260,162 @@ void qm_store_msglist_free(struct qm_store_msglist **lp)
 	*lp = NULL;
 }
 
-/* Runs a prepared list statement into a new list. */
-static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
-                            struct qm_store_msglist **out, struct qm_error *err)
+/* Opens sealed item kind of row id (column col of st, a blob) into the
+ * page's secure strings at *off; an item that does not open (altered,
+ * another row's) is left out (*off SIZE_MAX), the rest of the page is
+ * shown. */
+static enum qm_err open_item(struct qm_store *s, struct list_priv *p,
+                             const char *kind, int64_t id, sqlite3_stmt *st,
+                             int col, size_t *off, struct qm_error *err)
 {
-	struct qm_store_msglist *l = NULL;
-	struct list_priv *p = NULL;
-	enum qm_err rc = QM_OK;
+	enum qm_err rc;
+
+	*off = p->subj.len;
+	rc = store_vault_open(s, kind, id, sqlite3_column_blob(st, col),
+	                      (size_t)sqlite3_column_bytes(st, col), &p->subj,
+	                      err);
+	if (rc == QM_ERR_AUTH) {
+		p->subj.len = *off; /* nothing of it was appended */
+		*off = SIZE_MAX;
+		return QM_OK;
+	}
+	if (rc == QM_OK)
+		rc = qm_buf_append_byte(&p->subj, 0, err);
+	return rc;
+}
+
+/* Opens the list item of row id (column col of st: flag, subject, NUL,
+ * snippet; snippet.c) into the page's strings: off[OFF_SUB] and
+ * off[OFF_SNP] point into it. One that does not open (altered, another
+ * row's) or does not parse leaves both SIZE_MAX. */
+static enum qm_err open_list_item(struct qm_store *s, struct list_priv *p,
+                                  int64_t id, sqlite3_stmt *st, int col,
+                                  size_t *off, struct qm_error *err)
+{
+	const unsigned char *d, *nul;
+	size_t at0;
+	enum qm_err rc;
+
+	rc = open_item(s, p, "snippet", id, st, col, &at0, err);
+	if (rc != QM_OK || at0 == SIZE_MAX)
+		return rc;
+	d = p->subj.data + at0;
+	/* the item and the NUL open_item put after it: at least the flag,
+	 * the NUL after the subject, one byte of snippet and that NUL */
+	nul = p->subj.len - at0 >= 4 ? memchr(d + 1, 0, p->subj.len - at0 - 1)
+	                             : NULL;
+	if (d[0] > 1 || !nul || nul == p->subj.data + p->subj.len - 1) {
+		qm_wipe(p->subj.data + at0, p->subj.len - at0);
+		p->subj.len = at0;
+		return QM_OK;
+	}
+	off[OFF_SUB] = d[0] ? at0 + 1 : SIZE_MAX;
+	off[OFF_SNP] = (size_t)(nul - p->subj.data) + 1;
+	return QM_OK;
+}
+
+/* Reads row st into item i of the list l. */
+static enum qm_err list_row(struct qm_store *s, sqlite3_stmt *st,
+                            struct qm_store_msglist *l, struct qm_error *err)
+{
+	struct list_priv *p = l->priv;
+	struct qm_store_msg *m = &l->items[l->n];
+	size_t *off = &p->off[l->n * NSTR];
+	enum qm_err rc;
+
+	m->id = sqlite3_column_int64(st, 0);
+	m->account_id = sqlite3_column_int64(st, 1);
+	m->uidvalidity = sqlite3_column_int64(st, 3);
+	m->uid = sqlite3_column_int64(st, 4);
+	m->date = sqlite3_column_int64(st, 9);
+	m->level = sqlite3_column_int(st, 10);
+	m->verify = (enum qm_store_verify)sqlite3_column_int(st, 11);
+	m->flags = (unsigned)sqlite3_column_int(st, 12);
+	m->size = sqlite3_column_int64(st, 13);
+	m->n_attach = sqlite3_column_int(st, 14);
+	m->has_body = sqlite3_column_int(st, 16);
+	m->has_meta = sqlite3_column_int(st, 18);
+	m->body_pending = sqlite3_column_int(st, 19);
+	if (sqlite3_column_bytes(st, 17) == LABEL_MACBYTES) {
+		memcpy(p->mac[l->n], sqlite3_column_blob(st, 17),
+		       LABEL_MACBYTES);
+		p->has_mac[l->n] = 1;
+	}
+	rc = keep_text(&p->strs, st, 2, &off[0], err);
+	if (rc == QM_OK)
+		rc = keep_text(&p->strs, st, 5, &off[1], err);
+	if (rc == QM_OK)
+		rc = keep_text(&p->strs, st, 6, &off[2], err);
+	if (rc == QM_OK)
+		rc = keep_text(&p->strs, st, 7, &off[3], err);
+	if (rc == QM_OK)
+		rc = keep_text(&p->strs, st, 8, &off[4], err);
+	off[OFF_SUB] = off[OFF_SNP] = SIZE_MAX;
+	if (rc != QM_OK || !s->vkey)
+		return rc;
+	/* the snippet: NULL not made yet (an older row), empty none; else
+	 * the list item, with the subject: one item to open per row */
+	if (sqlite3_column_type(st, 20) == SQLITE_NULL)
+		p->no_snip[l->n] = 1;
+	else if (sqlite3_column_bytes(st, 20) > 0)
+		rc = open_list_item(s, p, m->id, st, 20, off, err);
+	/* none, or it did not open: the subject's own item */
+	if (rc == QM_OK && off[OFF_SNP] == SIZE_MAX &&
+	    sqlite3_column_type(st, 15) == SQLITE_BLOB)
+		rc = open_item(s, p, "subject", m->id, st, 15, &off[OFF_SUB],
+		               err);
+	return rc;
+}
+
+/* The snippet of listed message m (item i), whose row has none yet, made
+ * from its sealed text into the page's secure strings (text: scratch). */
+static enum qm_err list_make_snippet(struct qm_store *s, struct list_priv *p,
+                                     const struct qm_store_msg *m, size_t i,
+                                     struct qm_buf *text, struct qm_error *err)
+{
+	size_t *off = &p->off[i * NSTR];
+	sqlite3_stmt *st;
+	enum qm_err rc;
 	int src;
 
-	l = calloc(1, sizeof(*l));
-	p = calloc(1, sizeof(*p));
-	if (!l || !p) {
-		free(l);
-		free(p);
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	}
-	l->priv = p;
-	qm_buf_init(&p->strs, 64u * 1024 * 1024);
-	qm_buf_init_secure(&p->subj, 16u * 1024 * 1024);
-	l->items = calloc(cap ? cap : 1, sizeof(*l->items));
-	p->off = calloc((cap ? cap : 1) * NSTR, sizeof(*p->off));
-	p->mac = calloc(cap ? cap : 1, sizeof(*p->mac));
-	p->has_mac = calloc(cap ? cap : 1, 1);
-	if (!l->items || !p->off || !p->mac || !p->has_mac) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	/* One guarded allocation for the page's subjects: growing a secure
-	 * buffer costs a fresh mmap/mlock each time. */
-	if (s->vkey) {
-		rc = qm_buf_reserve(&p->subj, (cap ? cap : 1) * 256, err);
-		if (rc != QM_OK)
-			goto out;
-	}
-	while (l->n < cap && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		struct qm_store_msg *m = &l->items[l->n];
-		size_t *off = &p->off[l->n * NSTR];
-
-		m->id = sqlite3_column_int64(st, 0);
-		m->account_id = sqlite3_column_int64(st, 1);
-		m->uidvalidity = sqlite3_column_int64(st, 3);
-		m->uid = sqlite3_column_int64(st, 4);
-		m->date = sqlite3_column_int64(st, 9);
-		m->level = sqlite3_column_int(st, 10);
-		m->verify = (enum qm_store_verify)sqlite3_column_int(st, 11);
-		m->flags = (unsigned)sqlite3_column_int(st, 12);
-		m->size = sqlite3_column_int64(st, 13);
-		m->n_attach = sqlite3_column_int(st, 14);
-		m->has_body = sqlite3_column_int(st, 16);
-		m->has_meta = sqlite3_column_int(st, 18);
-		m->body_pending = sqlite3_column_int(st, 19);
-		if (sqlite3_column_bytes(st, 17) == LABEL_MACBYTES) {
-			memcpy(p->mac[l->n], sqlite3_column_blob(st, 17),
-			       LABEL_MACBYTES);
-			p->has_mac[l->n] = 1;
-		}
-		rc = keep_text(&p->strs, st, 2, &off[0], err);
-		if (rc == QM_OK)
-			rc = keep_text(&p->strs, st, 5, &off[1], err);
-		if (rc == QM_OK)
-			rc = keep_text(&p->strs, st, 6, &off[2], err);
-		if (rc == QM_OK)
-			rc = keep_text(&p->strs, st, 7, &off[3], err);
-		if (rc == QM_OK)
-			rc = keep_text(&p->strs, st, 8, &off[4], err);
-		off[5] = SIZE_MAX;
-		if (rc == QM_OK && s->vkey &&
-		    sqlite3_column_type(st, 15) == SQLITE_BLOB) {
-			size_t before = p->subj.len;
-
-			off[5] = before;
-			rc = store_vault_open(
-			    s, "subject", m->id, sqlite3_column_blob(st, 15),
-			    (size_t)sqlite3_column_bytes(st, 15), &p->subj,
-			    err);
-			if (rc == QM_ERR_AUTH) {
-				/* Show the rest of the mailbox; this subject is
-				 * unreadable. */
-				off[5] = SIZE_MAX;
-				rc = QM_OK;
-			}
-			if (rc == QM_OK && off[5] != SIZE_MAX)
-				rc = qm_buf_append_byte(&p->subj, 0, err);
-		}
-		if (rc != QM_OK)
-			goto out;
-		l->n++;
-	}
-	if (l->n < cap && src != SQLITE_DONE) {
+	rc = store_db_stmt(s, "SELECT text FROM msg_body WHERE msg_id = ?", &st,
+	                   err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, m->id);
+	src = sqlite3_step(st);
+	qm_buf_reset(text);
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB)
+		rc = store_vault_open(
+		    s, "text", m->id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), text, err);
+	else if (src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = store_db_fail(s, src, err, "listing messages");
-		goto out;
+	sqlite3_reset(st);
+	if (rc == QM_ERR_AUTH) {
+		qm_buf_reset(text); /* an altered text makes no snippet */
+		rc = QM_OK;
 	}
+	if (rc != QM_OK || !text->len)
+		return rc;
+	off[OFF_SNP] = p->subj.len;
+	rc = qm_store_snippet((const char *)text->data, text->len, &p->subj,
+	                      err);
+	if (rc == QM_OK)
+		rc = qm_buf_append_byte(&p->subj, 0, err);
+	return rc;
+}
+
+/* Checks each listed row's label MAC; then the snippets of up to
+ * SNIPPET_MAKE_MAX rows that have none made yet. */
+static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
+                               struct qm_error *err)
+{
+	struct list_priv *p = l->priv;
+	struct qm_buf text;
+	size_t made = 0;
+	enum qm_err rc = QM_OK;
+
 	for (size_t i = 0; i < l->n; i++) {
 		struct qm_store_msg *m = &l->items[i];
 		size_t *off = &p->off[i * NSTR];
@@ -1276,7 +1425,6 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		m->message_id = at(&p->strs, off[2]);
 		m->from_addr = at(&p->strs, off[3]);
 		m->to_addrs = at(&p->strs, off[4]);
-		m->subject = at(&p->subj, off[5]);
 		m->label = QM_LABEL_UNCHECKED;
 		if (s->lkey) {
 			unsigned char mac[LABEL_MACBYTES];
@@ -1292,6 +1440,77 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 				m->verify = QM_VERIFY_TAMPERED;
 		}
 	}
+	qm_buf_init_secure(&text, QM_STORE_MAXBLOB);
+	for (size_t i = 0; rc == QM_OK && i < l->n; i++) {
+		if (!p->no_snip[i] || !store_snippet_allowed(&l->items[i]) ||
+		    !l->items[i].has_body || made >= SNIPPET_MAKE_MAX)
+			continue;
+		rc = list_make_snippet(s, p, &l->items[i], i, &text, err);
+		made++;
+	}
+	qm_buf_free(&text);
+	for (size_t i = 0; rc == QM_OK && i < l->n; i++) {
+		struct qm_store_msg *m = &l->items[i];
+		const size_t *off = &p->off[i * NSTR];
+
+		m->subject = at(&p->subj, off[OFF_SUB]);
+		m->snippet =
+		    store_snippet_allowed(m) && off[OFF_SNP] != SIZE_MAX
+		        ? at(&p->subj, off[OFF_SNP])
+		        : "";
+	}
+	return rc;
+}
+
+/* Runs a prepared list statement into a new list. */
+static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
+                            struct qm_store_msglist **out, struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	struct list_priv *p = NULL;
+	size_t c1 = cap ? cap : 1;
+	enum qm_err rc = QM_OK;
+	int src = SQLITE_DONE;
+
+	l = calloc(1, sizeof(*l));
+	p = calloc(1, sizeof(*p));
+	if (!l || !p) {
+		free(l);
+		free(p);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	l->priv = p;
+	qm_buf_init(&p->strs, 64u * 1024 * 1024);
+	qm_buf_init_secure(&p->subj, 16u * 1024 * 1024);
+	l->items = calloc(c1, sizeof(*l->items));
+	p->off = calloc(c1 * NSTR, sizeof(*p->off));
+	p->mac = calloc(c1, sizeof(*p->mac));
+	p->has_mac = calloc(c1, 1);
+	p->no_snip = calloc(c1, 1);
+	if (!l->items || !p->off || !p->mac || !p->has_mac || !p->no_snip) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* One guarded allocation for the page's subjects and snippets:
+	 * growing a secure buffer costs a fresh mmap/mlock each time. */
+	if (s->vkey) {
+		rc = qm_buf_reserve(&p->subj, c1 * 512, err);
+		if (rc != QM_OK)
+			goto out;
+	}
+	while (l->n < cap && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = list_row(s, st, l, err);
+		if (rc != QM_OK)
+			goto out;
+		l->n++;
+	}
+	if (l->n < cap && src != SQLITE_DONE) {
+		rc = store_db_fail(s, src, err, "listing messages");
+		goto out;
+	}
+	rc = list_finish(s, l, err);
+	if (rc != QM_OK)
+		goto out;
 	*out = l;
 	l = NULL;
 out:
@@ -1333,6 +1552,93 @@ enum qm_err qm_store_msg_list(struct qm_store *s,
 out:
 	sqlite3_finalize(st);
 	qm_buf_free(&sql);
+	return rc;
+}
+
+/* Keeps the snippet of message id (the listing made it from the sealed
+ * text, or none), unless another handle did first. */
+static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
+                                struct qm_buf *blob, struct qm_error *err)
+{
+	struct qm_store_msglist *l = NULL;
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = qm_store_msg_get(s, id, &l, err);
+	qm_buf_reset(blob);
+	if (rc == QM_OK)
+		rc = store_snippet_seal_made(
+		    s, id, l->items[0].subject, l->items[0].snippet,
+		    strlen(l->items[0].snippet), blob, err);
+	qm_store_msglist_free(&l);
+	if (rc == QM_OK)
+		rc =
+		    store_db_stmt(s,
+		                  "UPDATE msg SET snippet = ? WHERE id = ? AND "
+		                  "snippet IS NULL",
+		                  &st, err);
+	if (rc != QM_OK)
+		return rc;
+	bind_snippet(st, 1, blob);
+	sqlite3_bind_int64(st, 2, id);
+	return store_db_done(s, st, "keeping the message's snippet", err);
+}
+
+enum qm_err qm_store_msg_snippets_fill(struct qm_store *s, size_t max,
+                                       int64_t *left, struct qm_error *err)
+{
+	struct qm_buf blob;
+	sqlite3_stmt *st;
+	int64_t *ids = NULL, n_left = 0;
+	size_t n = 0;
+	enum qm_err rc;
+
+	rc = store_vault_need(s, err);
+	if (rc != QM_OK)
+		return rc;
+	if (s->schema < SNIPPET_SCHEMA)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "the message index has no snippets yet "
+		                    "(schema %d)",
+		                    s->schema);
+	qm_buf_init(&blob, 16 * QM_STORE_SNIPPET_CHARS);
+	rc = store_db_begin(s, err);
+	if (rc != QM_OK)
+		goto out_free;
+	/* newest first: the rows a list shows first */
+	rc = store_db_stmt(s,
+	                   "SELECT id FROM msg WHERE snippet IS NULL "
+	                   "ORDER BY id DESC LIMIT ?",
+	                   &st, err);
+	if (rc == QM_OK) {
+		sqlite3_bind_int64(
+		    st, 1, (int64_t)(max > INT32_MAX ? INT32_MAX : max));
+		rc = store_db_collect_ids(s, st, &ids, &n, err);
+	}
+	for (size_t i = 0; rc == QM_OK && i < n; i++)
+		rc = snippet_keep(s, ids[i], &blob, err);
+	if (rc == QM_OK && left)
+		rc = store_db_stmt(
+		    s, "SELECT count(*) FROM msg WHERE snippet IS NULL", &st,
+		    err);
+	if (rc == QM_OK && left) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n_left = sqlite3_column_int64(st, 0);
+		else
+			rc = store_db_fail(
+			    s, sqlite3_errcode(s->db), err,
+			    "counting messages without a snippet");
+		sqlite3_reset(st);
+	}
+	if (rc == QM_OK)
+		rc = store_db_commit(s, err);
+	else
+		store_db_rollback(s);
+	if (rc == QM_OK && left)
+		*left = n_left;
+out_free:
+	free(ids);
+	qm_buf_free(&blob);
 	return rc;
 }
 

@@ -39,7 +39,8 @@ struct qm_store {
 	/* The label key (label.c), in the same allocation; NULL when locked. */
 	unsigned char *lkey;
 	int tx_depth;
-	int fts_ready;      /* the in-memory FTS index exists */
+	int schema;    /* the schema version after the migrations at open */
+	int fts_ready; /* the in-memory FTS index exists */
 	int64_t fts_max_id; /* highest message id indexed */
 	int64_t fts_count;  /* messages indexed */
 	int64_t fts_dv;     /* data_version when last brought up to date */
@@ -143,6 +144,39 @@ QM_NODISCARD enum qm_err store_contact_labels_seal(struct qm_store *s,
                                                    struct qm_error *err);
 QM_NODISCARD enum qm_err store_key_labels_seal(struct qm_store *s,
                                                struct qm_error *err);
+
+/* The first schema version whose msg rows have a snippet column. */
+#define SNIPPET_SCHEMA 9
+/* At most this many snippets a listing makes from the sealed text of rows
+ * that have none yet (rows of schema 8 and before; the rest get theirs
+ * from qm_store_msg_snippets_fill). */
+#define SNIPPET_MAKE_MAX 50
+
+/* Whether a message in verify state v has text the reader shows (read,
+ * plain or sent by this home), so a snippet (snippet.c). */
+int store_snippet_verify(enum qm_store_verify v);
+/* Whether listed message m may show its snippet: its labels checked and
+ * store_snippet_verify, its body there. */
+int store_snippet_allowed(const struct qm_store_msg *m);
+/*
+ * The sealed list item of message id (kind "snippet", msg.snippet): a flag
+ * byte (1: a subject follows, 0: none), the subject, a NUL, the snippet.
+ * The subject rides along so that a listing opens one item per row, as
+ * before snippets (docs/STORE.md "Snippets"); the subject column stays
+ * the subject's own item (search, rows without a snippet).
+ * store_snippet_seal makes the snippet of text (may be NULL) and seals it
+ * with subject (may be NULL) into blob (reset first; left empty when the
+ * snippet is empty: the row then has none). store_snippet_seal_made seals
+ * a snippet already made (sn, n bytes).
+ */
+QM_NODISCARD enum qm_err
+store_snippet_seal(struct qm_store *s, int64_t id, const char *subject,
+                   const char *text, struct qm_buf *blob, struct qm_error *err);
+QM_NODISCARD enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
+                                                 const char *subject,
+                                                 const char *sn, size_t n,
+                                                 struct qm_buf *blob,
+                                                 struct qm_error *err);
 
 /* Migrations (migrate.c). */
 QM_NODISCARD enum qm_err store_migrate(struct qm_store *s, int max,

@@ -407,6 +407,28 @@ QM_NODISCARD enum qm_err qm_store_msg_ids_by_verify(struct qm_store *s,
                                                     enum qm_store_verify v,
                                                     int64_t **ids, size_t *n,
                                                     struct qm_error *err);
+/*
+ * Snippets for the list (schema 9, docs/STORE.md "Snippets"): at most
+ * QM_STORE_SNIPPET_CHARS characters of a message's plain text, whitespace
+ * runs as one space, quoted lines ("> ...") and a signature (after a
+ * "-- " line) left out, control characters and broken UTF-8 dropped, never
+ * a multibyte sequence cut. qm_store_snippet appends the snippet of text
+ * (n bytes, UTF-8) to out (a secure buffer), without a terminating NUL.
+ */
+#define QM_STORE_SNIPPET_CHARS 200
+QM_NODISCARD enum qm_err qm_store_snippet(const char *text, size_t n,
+                                          struct qm_buf *out,
+                                          struct qm_error *err);
+/*
+ * Makes the snippets of up to max messages that have none yet (rows of a
+ * home made before schema 9), newest first, from their sealed text, in
+ * one write transaction; *left (may be NULL) gets how many are still
+ * without one. A listing shows the snippets of such rows already (it makes
+ * up to 50 per page in memory); this keeps them. Needs the vault unlocked.
+ */
+QM_NODISCARD enum qm_err qm_store_msg_snippets_fill(struct qm_store *s,
+                                                    size_t max, int64_t *left,
+                                                    struct qm_error *err);
 /* One message by id, as a list of one. */
 QM_NODISCARD enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
                                           struct qm_store_msglist **out,

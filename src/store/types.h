@@ -173,7 +173,7 @@ enum {
  * One message of the index. Adding: the caller fills the fields it has
  * (strings may be NULL) and passes the subject, key IDs and plaintext MIME
  * separately. Listing: strings point into the list that holds them; subject
- * is in secure memory, or NULL while the vault is locked.
+ * and snippet are in secure memory, subject NULL while the vault is locked.
  */
 struct qm_store_msg {
 	int64_t id;
@@ -202,6 +202,13 @@ struct qm_store_msg {
 	 * to it; bound by the label MAC. Ignored when adding (meta says). */
 	int has_meta;
 	const char *subject;
+	/* Listing (schema 9): a snippet of the message's text for the list
+	 * (qm_store_snippet), never NULL: "" while locked, for a message whose
+	 * text is not shown (tampered, replayed, refused, unreadable, waiting,
+	 * its labels altered), a header-only record, or one whose sealed
+	 * snippet does not open. Ignored when adding: the store makes it from
+	 * the text given. */
+	const char *snippet;
 	/* Listing: QM_LABEL_ALTERED comes back with verify
 	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */
 	enum qm_store_label label;

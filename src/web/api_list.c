@@ -85,6 +85,21 @@ void web_api_folders(struct web_req *r)
 
 /* ------------------------------------------------------------ list */
 
+/* A message of the list: its summary and the snippet of its text, made
+ * display-safe as its subject is (a direction control shows as a mark). */
+static json_t *list_summary(const struct qm_store_msg *m)
+{
+	json_t *o = web_msg_summary(m);
+	char *snip;
+
+	if (!o)
+		return NULL;
+	snip = web_shown(m->snippet);
+	json_object_set_new(o, "snippet", web_jstr(snip ? snip : ""));
+	web_shown_free(snip);
+	return o;
+}
+
 /* How the page asked for the list. */
 struct list_req {
 	struct qm_store_query q;
@@ -219,7 +234,7 @@ static json_t *thread_json(const struct qm_client_threads *t,
 
 		if (nd->msg == QM_THREAD_NONE || nd->msg >= l->n)
 			continue; /* a dummy: no message of the list */
-		s = web_msg_summary(&l->items[nd->msg]);
+		s = list_summary(&l->items[nd->msg]);
 		if (s)
 			json_object_set_new(
 			    s, "depth", json_integer((json_int_t)nd->depth));
@@ -280,7 +295,7 @@ static int window_page(struct web_req *r, struct qm_client *cl,
 	for (i = off; i < end; i++)
 		json_array_append_new(
 		    arr, lr->threads ? thread_json(t, &t->threads[i], l)
-		                     : web_msg_summary(&l->items[order[i]]));
+		                     : list_summary(&l->items[order[i]]));
 	json_object_set_new(o, lr->threads ? "threads" : "messages", arr);
 	arr = NULL;
 	json_object_set_new(
@@ -378,7 +393,7 @@ void web_api_messages_list(struct web_req *r)
 	}
 	arr = json_array();
 	for (i = 0; i < l->n && arr; i++)
-		json_array_append_new(arr, web_msg_summary(&l->items[i]));
+		json_array_append_new(arr, list_summary(&l->items[i]));
 	json_object_set_new(o, "messages", arr ? arr : json_array());
 	if (l->n == (size_t)lr.q.limit) {
 		char c[48];

@@ -120,6 +120,30 @@ static void deliver_plain(const struct eu *u, const char *subject)
 	fake_mail_deliver(u->addr, "INBOX", msg, strlen(msg));
 }
 
+/* u's INBOX as the interfaces list it: the snippet of the message in
+ * state v (there must be one; static copy). */
+static const char *snippet_in(struct eu *u, enum qm_store_verify v)
+{
+	static char out[512];
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	size_t i;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = u->acct;
+	q.folder = "INBOX";
+	qm_error_clear(&e);
+	assert_ok(qm_client_msg_list(u->c, &q, &l, &e));
+	for (i = 0; i < l->n && l->items[i].verify != v; i++)
+		;
+	assert_true(i < l->n);
+	assert_non_null(l->items[i].snippet);
+	qm_strlcpy(out, l->items[i].snippet, sizeof(out));
+	qm_client_msglist_free(&l);
+	return out;
+}
+
 /* Plain mail and QMail side by side; what opened reads as sent. */
 static void test_plain_and_qmail(void **state)
 {
@@ -142,6 +166,10 @@ static void test_plain_and_qmail(void **state)
 	assert_string_equal(v->sender_owner, alice.addr);
 	assert_int_equal(v->bound, 1);
 	qm_client_view_free(&v);
+	/* the list gives the first words of each one's text */
+	assert_string_equal(snippet_in(&bob, QM_VERIFY_OK), "the secret text");
+	assert_string_equal(snippet_in(&bob, QM_VERIFY_NOT_QMAIL),
+	                    "plain text");
 	/* a second sync fetches nothing again */
 	sync_ok(&bob, &st);
 	assert_int_equal(st.fetched, 0);
@@ -609,6 +637,11 @@ static void test_downgrade_and_damage(void **state)
 	assert_has(v->status_text, "downgrade");
 	assert_string_equal(v->text, "");
 	qm_client_view_free(&v);
+	/* nothing of a tampered message in the list; the plain one has its
+	 * text's first words */
+	assert_string_equal(snippet_in(&bob, QM_VERIFY_TAMPERED), "");
+	assert_string_equal(snippet_in(&bob, QM_VERIFY_NOT_QMAIL),
+	                    "plain text");
 }
 
 /* POP3: fetched once (the UIDL is remembered), and deleted from the

@@ -1351,6 +1351,7 @@ static void test_secrets_never_in_clear(void **state)
 	m.message_id = "<s@x>";
 	m.date = 1;
 	m.level = 1;
+	m.verify = QM_VERIFY_OK; /* read: its snippet is kept too */
 	assert_int_equal(qm_store_msg_add(f->s, &m, secrets[4], NULL, 0, mime,
 	                                  strlen(mime), secrets[5], &id, &e),
 	                 QM_OK);
@@ -1366,6 +1367,8 @@ static void test_secrets_never_in_clear(void **state)
 	q.text = "merger";
 	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
 	assert_int_equal(l->n, 1);
+	/* the snippet is the body's text: the scans below cover it */
+	assert_string_equal(l->items[0].snippet, secrets[5]);
 	qm_store_msglist_free(&l);
 
 	/* While open (data in the WAL) and after close (checkpointed); also
@@ -2398,6 +2401,427 @@ static void test_outbox_bound(void **state)
 	qmt_rmtree(home);
 }
 
+/* ------------------------------------------------------------ snippets */
+
+/* The snippet of text, as a string (static). */
+static const char *snip_of(const char *text)
+{
+	static char out[1024];
+	struct qm_buf b;
+	struct qm_error e;
+
+	qm_buf_init_secure(&b, 4096);
+	assert_int_equal(qm_store_snippet(text, strlen(text), &b, &e), QM_OK);
+	assert_true(b.len < sizeof(out));
+	memcpy(out, b.data ? (const char *)b.data : "", b.len);
+	out[b.len] = '\0';
+	qm_buf_free(&b);
+	return out;
+}
+
+/* Schema 9 (docs/STORE.md "Snippets"): whitespace runs are one space,
+ * quoted lines and the signature are left out, controls and broken UTF-8
+ * are dropped, and at most 200 characters are kept, never half of one. */
+static void test_snippet_text(void **state)
+{
+	char text[2048], *p;
+	const char *sn;
+	size_t n = 0;
+
+	(void)state;
+	assert_string_equal(snip_of("  Hello\r\n\r\n\tworld  again \n"),
+	                    "Hello world again");
+	assert_string_equal(snip_of("Yes, see below.\n\nOn Monday Bob wrote:\n"
+	                            "> the old text\n   >> older\nThanks\n"
+	                            "-- \nBob\nPhone 123\n"),
+	                    "Yes, see below. On Monday Bob wrote: Thanks");
+	assert_string_equal(snip_of("Short\r\n--\r\nsig"), "Short");
+	assert_string_equal(snip_of("> all quoted\n> here\n"), "");
+	assert_string_equal(snip_of(""), "");
+	/* a bell, an escape, DEL, a C1 control, broken UTF-8 and a BOM go;
+	 * a direction control stays (the interfaces mark it, as in a
+	 * subject); a no-break space is a space */
+	assert_string_equal(snip_of("a\a\x1b[31mb\x7f\xc2\x85"
+	                            "c\xff\xc3(d\xef\xbb\xbf"
+	                            "e\xe2\x80\xae"
+	                            "f\xc2\xa0g"),
+	                    "a[31mbc(de\xe2\x80\xae"
+	                    "f g");
+	/* 300 two-byte characters: 200 kept, 400 bytes, none cut */
+	for (int i = 0; i < 300; i++) {
+		text[n++] = '\xc3';
+		text[n++] = '\xa9';
+	}
+	text[n] = '\0';
+	sn = snip_of(text);
+	assert_int_equal(strlen(sn), 2 * QM_STORE_SNIPPET_CHARS);
+	assert_int_equal((unsigned char)sn[strlen(sn) - 2], 0xc3);
+	/* 199 characters then a word: no blank left at the end */
+	memset(text, 'x', 199);
+	memcpy(text + 199, " word", 6);
+	sn = snip_of(text);
+	assert_int_equal(strlen(sn), 199);
+	assert_true(sn[198] == 'x');
+	/* a long text of short lines: the first 200 characters, less the
+	 * blank that would be the 200th */
+	p = text;
+	for (int i = 0; i < 400; i++)
+		*p++ = i % 5 == 4 ? '\n' : (char)('a' + i % 26);
+	*p = '\0';
+	sn = snip_of(text);
+	assert_int_equal(strlen(sn), QM_STORE_SNIPPET_CHARS - 1);
+	assert_true(sn[strlen(sn) - 1] != ' ');
+	/* one more letter first: exactly 200 */
+	memmove(text + 1, text, strlen(text) + 1);
+	text[0] = 'z';
+	assert_int_equal(strlen(snip_of(text)), QM_STORE_SNIPPET_CHARS);
+}
+
+/* Adds a message in state v with subject (may be NULL), MIME and text;
+ * returns its id. */
+static int64_t add_text_msg_subject(struct qm_store *s, int64_t acct,
+                                    int64_t uid, enum qm_store_verify v,
+                                    const char *subject, const char *text)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	char mid[64];
+	int64_t id = 0;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(mid, sizeof(mid), "<%lld.snip@example.org>", (long long)uid);
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 7;
+	m.uid = uid;
+	m.message_id = mid;
+	m.from_addr = "bob@example.org";
+	m.to_addrs = "alice@example.org";
+	m.date = 1700000000 + uid;
+	m.level = v == QM_VERIFY_NOT_QMAIL ? 0 : 2;
+	m.verify = v;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, subject, NULL, 0, "MIME", 4, text, &id, &e),
+	    QM_OK);
+	return id;
+}
+
+/* Adds a message in state v with MIME and text; returns its id. */
+static int64_t add_text_msg(struct qm_store *s, int64_t acct, int64_t uid,
+                            enum qm_store_verify v, const char *text)
+{
+	return add_text_msg_subject(s, acct, uid, v, "subject", text);
+}
+
+/* Message id's snippet as listed (static copy). */
+static const char *listed_snippet(struct qm_store *s, int64_t id)
+{
+	static char out[1024];
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+
+	assert_int_equal(qm_store_msg_get(s, id, &l, &e), QM_OK);
+	assert_non_null(l->items[0].snippet);
+	qm_strlcpy(out, l->items[0].snippet, sizeof(out));
+	qm_store_msglist_free(&l);
+	return out;
+}
+
+/*
+ * Who has a snippet: a message read, plain or sent by this home; not one
+ * tampered, replayed, refused, unreadable or waiting (its text is not
+ * shown), nor a header-only record until its body is filled; nothing
+ * while locked. The listing gives it beside the subject.
+ */
+static void test_snippet_listed(void **state)
+{
+	struct fx *f = *state;
+	static const enum qm_store_verify none[] = {
+	    QM_VERIFY_TAMPERED,   QM_VERIFY_REPLAY,  QM_VERIFY_REFUSED,
+	    QM_VERIFY_UNREADABLE, QM_VERIFY_WAITING, QM_VERIFY_SENT_ELSEWHERE,
+	    QM_VERIFY_UNKNOWN_KEY};
+	static const enum qm_store_verify some[] = {
+	    QM_VERIFY_OK, QM_VERIFY_UNVERIFIED_SENDER, QM_VERIFY_NOT_QMAIL,
+	    QM_VERIFY_SENT};
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_store_msg m;
+	struct qm_error e;
+	int64_t uid = 1, id, h;
+
+	for (size_t i = 0; i < sizeof(some) / sizeof(some[0]); i++) {
+		id = add_text_msg(f->s, f->acct, uid++, some[i],
+		                  "Lunch at\n\n noon?\n> quoted\n");
+		assert_string_equal(listed_snippet(f->s, id), "Lunch at noon?");
+	}
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		id = add_text_msg(f->s, f->acct, uid++, none[i],
+		                  "Text that must not show");
+		assert_string_equal(listed_snippet(f->s, id), "");
+	}
+	/* no text given: none */
+	id = add_text_msg(f->s, f->acct, uid++, QM_VERIFY_OK, NULL);
+	assert_string_equal(listed_snippet(f->s, id), "");
+
+	/* a header-only record: none until its body is filled */
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 7;
+	m.uid = 900;
+	m.message_id = "<head@example.org>";
+	m.from_addr = "bob@example.org";
+	m.date = 1800000000;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.body_pending = 1;
+	assert_int_equal(
+	    qm_store_msg_add(f->s, &m, "head", NULL, 0, NULL, 0, NULL, &h, &e),
+	    QM_OK);
+	assert_string_equal(listed_snippet(f->s, h), "");
+	assert_int_equal(qm_store_msg_body_fill(f->s, h, "MIME", 4,
+	                                        "Filled in later", 0, &e),
+	                 QM_OK);
+	assert_string_equal(listed_snippet(f->s, h), "Filled in later");
+
+	/* the list gives it with each row; locked: none, as no subject */
+	memset(&q, 0, sizeof(q));
+	q.account_id = f->acct;
+	q.limit = 2;
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 2);
+	assert_int_equal(l->items[0].id, h);
+	assert_string_equal(l->items[0].snippet, "Filled in later");
+	assert_string_equal(l->items[0].subject, "head");
+	qm_store_msglist_free(&l);
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_msg_list(f->s, &q, &l, &e), QM_OK);
+	assert_null(l->items[0].subject);
+	assert_string_equal(l->items[0].snippet, "");
+	qm_store_msglist_free(&l);
+}
+
+/* A message whose labels were edited on disk reads as tampered and shows
+ * no snippet, though its sealed snippet is intact. */
+static void test_snippet_tampered(void **state)
+{
+	struct fx *f = *state;
+	char sql[128];
+	int64_t id;
+
+	id = add_text_msg(f->s, f->acct, 1, QM_VERIFY_UNVERIFIED_SENDER,
+	                  "Pay the invoice today");
+	assert_string_equal(listed_snippet(f->s, id), "Pay the invoice today");
+	/* "unverified sender" edited to "verified" */
+	snprintf(sql, sizeof(sql), "UPDATE msg SET verify = %d WHERE id = %lld",
+	         (int)QM_VERIFY_OK, (long long)id);
+	edit(f->home, sql);
+	assert_int_equal(verify_of(f, id, NULL), QM_VERIFY_TAMPERED);
+	assert_string_equal(listed_snippet(f->s, id), "");
+}
+
+/* Each snippet is sealed for its own row: swapped in the file, neither
+ * opens as the other's (each shows none, the subjects stay). */
+static void test_snippet_swapped(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	int64_t a, b;
+	char sql[512];
+
+	a = add_text_msg_subject(f->s, f->acct, 1, QM_VERIFY_OK, "first",
+	                         "First secret text");
+	b = add_text_msg_subject(f->s, f->acct, 2, QM_VERIFY_OK, "second",
+	                         "Second secret text");
+	assert_string_equal(listed_snippet(f->s, a), "First secret text");
+	snprintf(sql, sizeof(sql),
+	         "CREATE TEMP TABLE sw AS SELECT id, snippet FROM msg WHERE "
+	         "id IN (%lld, %lld);"
+	         "UPDATE msg SET snippet = (SELECT snippet FROM sw WHERE "
+	         "sw.id <> msg.id) WHERE id IN (%lld, %lld)",
+	         (long long)a, (long long)b, (long long)a, (long long)b);
+	edit(f->home, sql);
+	assert_string_equal(listed_snippet(f->s, a), "");
+	assert_string_equal(listed_snippet(f->s, b), "");
+	/* the subjects are each row's own (from the subject's item) */
+	assert_int_equal(qm_store_msg_get(f->s, b, &l, &e), QM_OK);
+	assert_string_equal(l->items[0].subject, "second");
+	assert_int_equal(l->items[0].label, QM_LABEL_OK);
+	qm_store_msglist_free(&l);
+	assert_int_equal(qm_store_msg_get(f->s, a, &l, &e), QM_OK);
+	assert_string_equal(l->items[0].subject, "first");
+	qm_store_msglist_free(&l);
+}
+
+/* The list item carries the subject (one item opened per row): a flipped
+ * byte in it gives no snippet and the subject from its own item; a
+ * message without a subject keeps none. */
+static void test_snippet_item_altered(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+	int64_t a, b;
+	char sql[256];
+
+	a = add_text_msg_subject(f->s, f->acct, 1, QM_VERIFY_OK, "kept",
+	                         "Some text");
+	b = add_text_msg_subject(f->s, f->acct, 2, QM_VERIFY_OK, NULL,
+	                         "No subject here");
+	assert_int_equal(qm_store_msg_get(f->s, b, &l, &e), QM_OK);
+	assert_null(l->items[0].subject);
+	assert_string_equal(l->items[0].snippet, "No subject here");
+	qm_store_msglist_free(&l);
+	assert_string_equal(listed_snippet(f->s, a), "Some text");
+	/* byte 61 of the item changed */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE msg SET snippet = substr(snippet, 1, 60) || CASE "
+	         "WHEN substr(snippet, 61, 1) = X'00' THEN X'01' ELSE X'00' "
+	         "END || substr(snippet, 62) WHERE id = %lld",
+	         (long long)a);
+	edit(f->home, sql);
+	assert_int_equal(qm_store_msg_get(f->s, a, &l, &e), QM_OK);
+	assert_string_equal(l->items[0].snippet, "");
+	assert_string_equal(l->items[0].subject, "kept");
+	qm_store_msglist_free(&l);
+}
+
+/* Counts the rows of msg whose snippet is NULL (not made yet). */
+static int64_t rows_without(const char *home)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char path[600];
+	int64_t n = -1;
+
+	snprintf(path, sizeof(path), "%s/qmail.db", home);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM msg WHERE "
+	                                    "snippet IS NULL",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * Schema 9 from a home of schema 8: its rows have no snippet. A listing
+ * makes those of up to 50 rows of its page in memory (writing nothing),
+ * the rest show none; qm_store_msg_snippets_fill keeps them, newest first
+ * and a bounded number at a time, sealed (not in clear in the file); a
+ * tampered row and a header-only record get none.
+ */
+static void test_migrate_snippets(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_store_msg m;
+	struct qm_store *s = NULL;
+	struct qm_error e;
+	int64_t acct, left = -1, t, h, id;
+	char home[512], text[64];
+	struct needle nd[64];
+	size_t nn = 0;
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-v8", home, sizeof(home)), 0);
+	o.schema_max = 8;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), 8);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	{
+		struct qm_store_account a;
+
+		memset(&a, 0, sizeof(a));
+		qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+		a.default_level = 2;
+		assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+		acct = a.id;
+	}
+	assert_int_equal(qm_store_tx_begin(s, &e), QM_OK);
+	for (int i = 1; i <= 60; i++) {
+		snprintf(text, sizeof(text), "Old text %d\n-- \nsig", i);
+		add_text_msg(s, acct, i, QM_VERIFY_OK, text);
+	}
+	t = add_text_msg(s, acct, 61, QM_VERIFY_TAMPERED, "Not to be shown");
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uid = 62;
+	m.date = 1;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.body_pending = 1;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "head", NULL, 0, NULL, 0, NULL, &h, &e),
+	    QM_OK);
+	assert_int_equal(qm_store_tx_commit(s, &e), QM_OK);
+	/* snippets arrive in version 9 */
+	assert_int_equal(qm_store_msg_snippets_fill(s, 10, &left, &e),
+	                 QM_ERR_STATE);
+	qm_store_close(&s);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_true(qm_store_schema_version(s) >= 9);
+	assert_int_equal(rows_without(home), 62);
+	/* locked: nothing made, nothing kept */
+	assert_int_equal(qm_store_msg_snippets_fill(s, 10, &left, &e),
+	                 QM_ERR_LOCKED);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&q, 0, sizeof(q));
+	q.account_id = acct;
+	q.folder = "INBOX";
+	q.limit = 100;
+	assert_int_equal(qm_store_msg_list(s, &q, &l, &e), QM_OK);
+	assert_int_equal(l->n, 62);
+	/* newest first by date: rows 61 (tampered), 60 .. 1, then the
+	 * header-only record (date 1) */
+	assert_int_equal(l->items[0].id, t);
+	assert_string_equal(l->items[0].snippet, "");
+	assert_string_equal(l->items[1].snippet, "Old text 60");
+	/* 50 made: the tampered row is not among them (it has none) */
+	assert_string_equal(l->items[50].snippet, "Old text 11");
+	assert_string_equal(l->items[51].snippet, "");
+	assert_int_equal(l->items[61].id, h);
+	assert_string_equal(l->items[61].snippet, "");
+	qm_store_msglist_free(&l);
+	/* the listing wrote nothing */
+	assert_int_equal(rows_without(home), 62);
+
+	/* kept a bounded number at a time, newest (highest id) first */
+	assert_int_equal(qm_store_msg_snippets_fill(s, 10, &left, &e), QM_OK);
+	assert_int_equal(left, 52);
+	assert_int_equal(rows_without(home), 52);
+	assert_int_equal(qm_store_msg_snippets_fill(s, 1000, &left, &e), QM_OK);
+	assert_int_equal(left, 0);
+	assert_int_equal(rows_without(home), 0);
+	assert_int_equal(qm_store_msg_snippets_fill(s, 1000, NULL, &e), QM_OK);
+	assert_int_equal(qm_store_msg_list(s, &q, &l, &e), QM_OK);
+	for (size_t i = 1; i < 61; i++) {
+		snprintf(text, sizeof(text), "Old text %zu", 61 - i);
+		assert_string_equal(l->items[i].snippet, text);
+	}
+	assert_string_equal(l->items[0].snippet, "");
+	assert_string_equal(l->items[61].snippet, "");
+	qm_store_msglist_free(&l);
+	/* new messages have theirs at once */
+	id = add_text_msg(s, acct, 63, QM_VERIFY_OK, "A new one");
+	assert_string_equal(listed_snippet(s, id), "A new one");
+	assert_int_equal(rows_without(home), 0);
+	qm_store_close(&s);
+	/* sealed: no text of a snippet in clear in the file */
+	add_forms(nd, &nn, "Old text 33");
+	add_forms(nd, &nn, "A new one");
+	assert_int_equal(scan_dir(home, nd, nn), 0);
+	qmt_rmtree(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2439,6 +2863,16 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test(test_outbox_bound),
 	    cmocka_unit_test_setup_teardown(test_own_messages, setup, teardown),
+	    cmocka_unit_test(test_snippet_text),
+	    cmocka_unit_test_setup_teardown(test_snippet_listed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_snippet_tampered, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_snippet_swapped, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_snippet_item_altered, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_migrate_snippets),
 	};
 
 	int rc;

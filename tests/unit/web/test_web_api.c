@@ -1313,6 +1313,77 @@ static void test_header_only_listed(void **state)
 	qmt_resp_free(&r);
 }
 
+/* The list gives each message's snippet (issue 16), shown safe as its
+ * subject is: a direction control and an escape as marks; in the threads
+ * view too; none for a tampered message. */
+static void test_list_snippets(void **state)
+{
+	static const char mime[] = "Subject: s\r\n\r\nx\r\n";
+	struct qm_store_msg m;
+	struct qm_error e;
+	struct qmt_resp r;
+	char path[160];
+	int64_t id = 0;
+	json_t *l, *o;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.folder = "Snips";
+	m.uidvalidity = 1;
+	m.uid = 1;
+	m.from_addr = "dave@example.org";
+	m.to_addrs = "alice@example.org";
+	m.date = 1790000200;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, "one",
+	                                  NULL, 0, mime, strlen(mime),
+	                                  "Pay \xe2\x80\xaegnp.exe now\x1b[2K\n"
+	                                  "> quoted\n",
+	                                  &id, &e),
+	                 QM_OK);
+	m.uid = 2;
+	m.date = 1790000100;
+	m.level = 2;
+	m.verify = QM_VERIFY_TAMPERED;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, "two",
+	                                  NULL, 0, mime, strlen(mime),
+	                                  "must not show", &id, &e),
+	                 QM_OK);
+	for (int threads = 0; threads < 2; threads++) {
+		snprintf(path, sizeof(path),
+		         "/api/messages?account=%s&folder=Snips&threads=%d",
+		         g_acct_s, threads);
+		get(&r, path);
+		assert_int_equal(r.status, 200);
+		l = json_object_get(r.json, threads ? "threads" : "messages");
+		assert_int_equal(json_array_size(l), 2);
+		assert_null(strstr(r.body, "\xe2\x80\xae"));
+		assert_null(strstr(r.body, "must not show"));
+		for (size_t i = 0; i < 2; i++) {
+			o = json_array_get(l, i);
+			if (threads)
+				o = json_array_get(
+				    json_object_get(o, "messages"), 0);
+			assert_true(
+			    json_is_string(json_object_get(o, "snippet")));
+			if (strcmp(json_string_value(
+			               json_object_get(o, "subject")),
+			           "one") == 0)
+				assert_string_equal(
+				    json_string_value(
+				        json_object_get(o, "snippet")),
+				    "Pay [U+202E]gnp.exe now[2K");
+			else
+				assert_string_equal(
+				    json_string_value(
+				        json_object_get(o, "snippet")),
+				    "");
+		}
+		qmt_resp_free(&r);
+	}
+}
+
 static void test_bidi_names(void **state)
 {
 	static const char mime[] =
@@ -2541,6 +2612,7 @@ int main(void)
 	    cmocka_unit_test(test_header_only_listed),
 	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
+	    cmocka_unit_test(test_list_snippets),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
