@@ -1352,9 +1352,10 @@ int cli_cmd_outbox(struct cli *g, int argc, char **argv)
 		char lv[8];
 
 		snprintf(lv, sizeof(lv), o->level ? "L%d" : "plain", o->level);
-		printf("%6lld  %-9s %-5s  to %s  attempts %d%s%s\n",
+		printf("%6lld  %-9s %-5s  to %s  \"%s\"  attempts %d%s%s\n",
 		       (long long)o->id, qm_client_outbox_state_name(o->state),
-		       lv, cli_safe(o->recipients), o->attempts,
+		       lv, cli_safe(o->recipients),
+		       o->subject ? cli_safe(o->subject) : "?", o->attempts,
 		       o->reason ? "  last error: " : "",
 		       o->reason ? cli_safe(o->reason) : "");
 	}

@@ -380,6 +380,10 @@ struct qm_client_outbox_item {
 	int attempts;
 	int64_t created, updated, retry_at;
 	char *reason;  /* malloc'd: why the last attempt failed, or NULL */
+	/* malloc'd: the subject it was written with, or NULL when its sealed
+	 * plaintext cannot be read (not display-safe: the interface makes it
+	 * so) */
+	char *subject;
 	int encrypted; /* its ciphertext is stored (sent as is from now on) */
 	/* sent, but its copy for the Sent folder waits for the next outbox
 	 * run (qm_client_sent_copies) */

@@ -3,7 +3,8 @@
  * The outbox as a person sees it: each entry with its state, attempts and
  * last error, whether its copy for the Sent folder waits, and whether
  * qm_client_outbox_retry can do something with it now (the engine's rule,
- * so that both interfaces offer the same).
+ * so that both interfaces offer the same), and its subject (from the
+ * sealed plaintext: ten entries to the same person are told apart).
  */
 #include "private.h"
 
@@ -22,6 +23,10 @@ void qm_client_outbox_items_free(struct qm_client_outbox_item **items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free((*items)[i].recipients);
 		free((*items)[i].reason);
+		if ((*items)[i].subject) {
+			qm_wipe((*items)[i].subject, strlen((*items)[i].subject));
+			free((*items)[i].subject);
+		}
 	}
 	free(*items);
 	*items = NULL;
@@ -61,6 +66,40 @@ static enum qm_err item_fill(struct qm_client_outbox_item *it,
 	return QM_OK;
 }
 
+/* The length of the header section of message p (through its blank
+ * line), or n when it has none. */
+static size_t header_len(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] == '\n' && p[i + 1] == '\n')
+			return i + 2;
+		if (i + 3 < n && memcmp(p + i, "\r\n\r\n", 4) == 0)
+			return i + 4;
+	}
+	return n;
+}
+
+/* The subject entry id was written with, from its sealed plaintext (its
+ * header section only is parsed); NULL when it cannot be read. */
+static char *entry_subject(struct qm_client *c, int64_t id)
+{
+	struct qm_buf pt;
+	struct qm_mail_content *mc = NULL;
+	struct qm_error e;
+	char *s = NULL;
+
+	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
+	if (qm_store_outbox_plaintext(c->store, id, &pt, &e) == QM_OK &&
+	    pt.len &&
+	    qm_mail_content_parse(pt.data, header_len(pt.data, pt.len), NULL,
+	                          &mc, &e) == QM_OK &&
+	    mc->subject)
+		s = strdup(mc->subject);
+	qm_mail_content_free(&mc);
+	qm_buf_free(&pt);
+	return s;
+}
+
 /* Appends the entries of account_id in state st to *v (*n of *cap). */
 static enum qm_err list_state(struct qm_client *c, int64_t account_id, int st,
                               const int64_t *waiting, size_t nwaiting,
@@ -96,7 +135,7 @@ static enum qm_err list_state(struct qm_client *c, int64_t account_id, int st,
 		if (!rc)
 			rc = item_fill(&(*v)[*n], &o, waiting, nwaiting, err);
 		if (!rc)
-			(*n)++;
+			(*v)[(*n)++].subject = entry_subject(c, o.id);
 		qm_store_outbox_item_free(&o);
 	}
 	free(ids);

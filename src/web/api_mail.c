@@ -1690,6 +1690,13 @@ void web_api_outbox_list(struct web_req *r)
 
 		if (it && o->copy_waits)
 			json_object_set_new(it, "sent_copy_waits", json_true());
+		if (it) {
+			/* display-safe, as a listed subject; null: unknown */
+			char *subj = o->subject ? web_shown(o->subject) : NULL;
+			json_object_set_new(it, "subject",
+			                    subj ? web_jstr(subj) : json_null());
+			web_shown_free(subj);
+		}
 		json_array_append_new(arr, it);
 	}
 	qm_client_outbox_items_free(&items, n);

@@ -216,7 +216,7 @@ export function renderSidebar() {
 async function openCompose() {
   if (document.body.classList.contains('nav-open')) setNav(false);
   if (location.hash !== '#/compose') { location.hash = '#/compose'; return; }
-  await composeNew(main());
+  await composeNew(() => mount(main(), h('div', { class: 'view' })).firstChild);
 }
 
 // The keyboard shortcuts, on screen (`?`); docs/WEB.md lists the same.
@@ -254,7 +254,11 @@ export async function route() {
   if (!state.unlocked) { showUnlock(!state.initialized); return; }
   const parts = (location.hash || '#/mail/INBOX').slice(2).split('/').map(decodeURIComponent);
   renderSidebar();
-  const m = main();
+  // each screen renders into its own box: a screen still loading when
+  // the person has moved on lands in a box no longer on the page, never
+  // over the screen asked for since
+  const m = h('div', { class: 'view' });
+  mount(main(), m);
   try {
     switch (parts[0]) {
       case 'mail': await showMailbox(m, parts[1] || 'INBOX', parts[2] || ''); break;

@@ -52,9 +52,10 @@ function quote(m) {
 // The open form's way to be left for a new one (see composeAgain below).
 let composeAgain = null;
 
-// Compose asked for while a compose form is on screen.
-export async function composeNew(root) {
-  if (composeAgain && await composeAgain()) { composeAgain = null; await showCompose(root, '', ''); return true; }
+// Compose asked for while a compose form is on screen: once the form
+// there is kept, a new one goes in the box newRoot() gives.
+export async function composeNew(newRoot) {
+  if (composeAgain && await composeAgain()) { composeAgain = null; await showCompose(newRoot(), '', ''); return true; }
   return false;
 }
 

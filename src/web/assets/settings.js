@@ -438,8 +438,8 @@ export async function showOutbox(root) {
   const items = (r.items || []).sort((a, b) => b.updated - a.updated);
   mount(root, h('div', { class: 'settings' }, h('h1', {}, 'Outbox'),
     items.length ? h('table', { class: 'grid' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
-      h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', {}, o.level ? `L${o.level}` : 'Plain (unencrypted)'),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Subject'), h('th', { scope: 'col' }, 'Level'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Attempts'), h('th', { scope: 'col' }, 'Updated'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      h('tbody', {}, items.map((o) => h('tr', { class: `ob-${o.state}` }, h('td', {}, o.to), h('td', { class: 'ob-subject' }, o.subject === null || o.subject === undefined ? h('span', { class: 'muted' }, 'not available') : (o.subject || '(no subject)')), h('td', {}, o.level ? `L${o.level}` : 'Plain (unencrypted)'),
         h('td', {}, h('span', { class: `state state-${o.state}` }, STATE_TEXT[o.state] || o.state), o.error ? h('div', { class: 'error small' }, o.error) : null,
           o.sent_copy_waits ? h('div', { class: 'muted small' }, 'The copy for the Sent folder failed; it is saved with the next outbox run.') : null,
           (o.state === 'pending' || o.state === 'retrying') && o.retry_at * 1000 > Date.now() ? h('div', { class: 'muted small' }, `Next try ${fmtDate(o.retry_at)}.`) : null,

@@ -752,6 +752,9 @@ static void test_outbox_list_and_sync_all(void **state)
 	assert_int_equal(items[0].id, sent.outbox_ids[0]);
 	assert_string_equal(items[0].recipients, "gina@example.org");
 	assert_int_equal(items[0].level, 4);
+	/* ten entries to one person are told apart by their subjects */
+	assert_non_null(items[0].subject);
+	assert_string_equal(items[0].subject, "hello");
 	assert_true(items[0].encrypted);
 	assert_true(items[0].can_retry);
 	assert_false(items[0].copy_waits);
