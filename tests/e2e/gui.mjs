@@ -344,6 +344,7 @@ async function main() {
     await tabTo(B, '#send-btn');
     await B.keyboard.press('Enter');
     await B.locator('main h1', { hasText: 'Outbox' }).waitFor({ timeout: 120000 });
+    await B.locator('td.ob-subject', { hasText: 'Sent with the keyboard only' }).waitFor({ timeout: T });
     await B.keyboard.press('Shift+Tab'); // the focus stays on the page
     await B.evaluate(() => { document.activeElement.blur(); });
     await tabTo(B, '#sidebar a.folder[data-folder="INBOX"]');
