@@ -221,6 +221,9 @@ async function main() {
     check((await B.getByLabel('Subject', { exact: true }).inputValue()).startsWith('Fwd: '), 'the forward has no Fwd: subject');
     await shot(B, 'forward.png');
     await B.getByRole('link', { name: 'Discard' }).click();
+    // it asks first (on the page), the attachments being the person's work
+    await B.getByRole('alertdialog').getByRole('button', { name: 'Discard' }).click();
+    await B.getByRole('alertdialog').waitFor({ state: 'detached', timeout: T });
     log('a forward carries the attachment');
 
     // ---- alice's Sent folder: her copies (save_sent) are sealed to her own
@@ -835,7 +838,9 @@ async function main() {
     check(await richFrame.locator('blockquote').filter({ hasText: 'a quoted line' }).count() === 1, 'bob does not see the quote');
     check(await richFrame.locator('a[href="https://qmail.test/docs"]').count() === 1, `bob does not see the link: ${await richFrame.locator('body').innerHTML()}`);
     check((await richFrame.locator('body').textContent()).includes('Alice Example'), 'bob does not see the signature');
-    const richText = await B.locator('#reader pre.text').first().textContent();
+    await B.locator('#view-switch').click(); // "Show as plain text"
+    const richText = await B.locator('#reader #text-body').textContent();
+    await B.locator('#view-switch').click();
     check(richText.includes('* first point') && richText.includes('> a quoted line') && richText.includes('Alice Example'), `the text part reads: ${richText}`);
     log('rich-text compose: sent as HTML with a text part, read by bob');
 
@@ -1012,6 +1017,7 @@ async function main() {
     await autoDraft('Autosaved plan');
     await A.locator('form.compose').screenshot({ path: join(SHOTS, 'compose-autosave.png') });
     await A.getByRole('link', { name: 'Discard' }).click();
+    await A.getByRole('alertdialog').getByRole('button', { name: 'Discard' }).click();
     await A.waitForFunction(() => location.hash === '#/mail/INBOX', null, { timeout: T });
     check(!(await draftList()).includes('Autosaved plan'), 'a discarded autosaved draft is still listed');
     await autoDraft('Autosaved and kept');
