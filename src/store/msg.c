@@ -1494,9 +1494,11 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		goto out;
 	}
 	/* One guarded allocation for the page's subjects and snippets:
-	 * growing a secure buffer costs a fresh mmap/mlock each time. */
+	 * growing a secure buffer costs a fresh mmap/mlock each time (a
+	 * subject and a snippet of 200 ASCII characters fit a row's share;
+	 * more room costs its wiping at every list: measured) */
 	if (s->vkey) {
-		rc = qm_buf_reserve(&p->subj, c1 * 512, err);
+		rc = qm_buf_reserve(&p->subj, c1 * 384, err);
 		if (rc != QM_OK)
 			goto out;
 	}
