@@ -1406,10 +1406,10 @@ static enum qm_err list_make_snippet(struct qm_store *s, struct list_priv *p,
 	return rc;
 }
 
-/* Checks each listed row's label MAC; then the snippets of up to
- * SNIPPET_MAKE_MAX rows that have none made yet. */
+/* Checks each listed row's label MAC; then makes the snippets of up to
+ * make rows that have none made yet. */
 static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
-                               struct qm_error *err)
+                               size_t make, struct qm_error *err)
 {
 	struct list_priv *p = l->priv;
 	struct qm_buf text;
@@ -1443,7 +1443,7 @@ static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
 	qm_buf_init_secure(&text, QM_STORE_MAXBLOB);
 	for (size_t i = 0; rc == QM_OK && i < l->n; i++) {
 		if (!p->no_snip[i] || !store_snippet_allowed(&l->items[i]) ||
-		    !l->items[i].has_body || made >= SNIPPET_MAKE_MAX)
+		    !l->items[i].has_body || made >= make)
 			continue;
 		rc = list_make_snippet(s, p, &l->items[i], i, &text, err);
 		made++;
@@ -1462,9 +1462,11 @@ static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
 	return rc;
 }
 
-/* Runs a prepared list statement into a new list. */
+/* Runs a prepared list statement into a new list, making up to make
+ * snippets not made yet. */
 static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
-                            struct qm_store_msglist **out, struct qm_error *err)
+                            size_t make, struct qm_store_msglist **out,
+                            struct qm_error *err)
 {
 	struct qm_store_msglist *l = NULL;
 	struct list_priv *p = NULL;
@@ -1492,9 +1494,11 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		goto out;
 	}
 	/* One guarded allocation for the page's subjects and snippets:
-	 * growing a secure buffer costs a fresh mmap/mlock each time. */
+	 * growing a secure buffer costs a fresh mmap/mlock each time (a
+	 * subject and a snippet of 200 ASCII characters fit a row's share;
+	 * more room costs its wiping at every list: measured) */
 	if (s->vkey) {
-		rc = qm_buf_reserve(&p->subj, c1 * 512, err);
+		rc = qm_buf_reserve(&p->subj, c1 * 384, err);
 		if (rc != QM_OK)
 			goto out;
 	}
@@ -1508,7 +1512,7 @@ static enum qm_err run_list(struct qm_store *s, sqlite3_stmt *st, size_t cap,
 		rc = store_db_fail(s, src, err, "listing messages");
 		goto out;
 	}
-	rc = list_finish(s, l, err);
+	rc = list_finish(s, l, make, err);
 	if (rc != QM_OK)
 		goto out;
 	*out = l;
@@ -1543,7 +1547,8 @@ enum qm_err qm_store_msg_list(struct qm_store *s,
 		goto out;
 	}
 	bind_query(st, q);
-	rc = run_list(s, st, (size_t)(q->limit > 0 ? q->limit : 50), out, err);
+	rc = run_list(s, st, (size_t)(q->limit > 0 ? q->limit : 50),
+	              SNIPPET_MAKE_MAX, out, err);
 	if (rc == QM_ERR_IO && q->text)
 		rc = qm_error_set(err, QM_ERR_INVAL,
 		                  "the search \"%s\" is not valid: use words, "
@@ -1555,8 +1560,14 @@ out:
 	return rc;
 }
 
-/* Keeps the snippet of message id (the listing made it from the sealed
- * text, or none), unless another handle did first. */
+/* Message id as a list of one, making its snippet (up to make) when the
+ * row has none yet. */
+static enum qm_err msg_get(struct qm_store *s, int64_t id, size_t make,
+                           struct qm_store_msglist **out,
+                           struct qm_error *err);
+
+/* Keeps the snippet of message id (made from the sealed text, or none),
+ * unless another handle did first. */
 static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
                                 struct qm_buf *blob, struct qm_error *err)
 {
@@ -1564,7 +1575,7 @@ static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	rc = qm_store_msg_get(s, id, &l, err);
+	rc = msg_get(s, id, 1, &l, err);
 	qm_buf_reset(blob);
 	if (rc == QM_OK)
 		rc = store_snippet_seal_made(
@@ -1646,6 +1657,14 @@ enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
                              struct qm_store_msglist **out,
                              struct qm_error *err)
 {
+	/* the many lookups of the engine make no snippet: a row of an older
+	 * home has none here until kept */
+	return msg_get(s, id, 0, out, err);
+}
+
+static enum qm_err msg_get(struct qm_store *s, int64_t id, size_t make,
+                           struct qm_store_msglist **out, struct qm_error *err)
+{
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
@@ -1654,7 +1673,7 @@ enum qm_err qm_store_msg_get(struct qm_store *s, int64_t id,
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
-	rc = run_list(s, st, 1, out, err);
+	rc = run_list(s, st, 1, make, out, err);
 	sqlite3_reset(st);
 	if (rc == QM_OK && (*out)->n == 0) {
 		qm_store_msglist_free(out);

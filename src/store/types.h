@@ -206,8 +206,10 @@ struct qm_store_msg {
 	 * (qm_store_snippet), never NULL: "" while locked, for a message whose
 	 * text is not shown (tampered, replayed, refused, unreadable, waiting,
 	 * its labels altered), a header-only record, or one whose sealed
-	 * snippet does not open. Ignored when adding: the store makes it from
-	 * the text given. */
+	 * snippet does not open; qm_store_msg_get gives "" for a row of a home
+	 * older than schema 9 until its snippet is kept
+	 * (qm_store_msg_snippets_fill). Ignored when adding: the store makes
+	 * it from the text given. */
 	const char *snippet;
 	/* Listing: QM_LABEL_ALTERED comes back with verify
 	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */

@@ -234,6 +234,13 @@ static void test_send_read_reply(void **state)
 		line--;
 	qm_strlcpy(id, line, sizeof(id));
 	id[strspn(id, " 0123456789")] = '\0';
+	/* the text shows in the list only when asked for (issue 16) */
+	assert_null(strstr(o, "CLI-MARKER-42"));
+	free(o);
+	assert_int_equal(qm(1, "list", "--snippets", NULL), 0);
+	o = output();
+	assert_non_null(strstr(o, "\n        Meet at the lab at nine. "
+	                          "CLI-MARKER-42\n"));
 	free(o);
 	{
 		char *p = id;
