@@ -106,6 +106,52 @@ static int add_to(const char **list, size_t *n, const char *v)
 	return 0;
 }
 
+/* Where the recipient entries of --to, --cc and --bcc live until the
+ * process ends (each one "\"Name\" <addr>" or addr, NUL-ended). */
+static char addr_pool[3 * MAX_LIST * 400];
+static size_t addr_pool_used;
+
+/*
+ * One --to, --cc or --bcc value as a person types it: one address or a
+ * list ("Bob <bob@x.test>, \"Doe, Jane\" <jane@x.test>"), read by the
+ * engine as the GUI's fields are. 0, or the usage error's exit code
+ * (naming an entry that is no address).
+ */
+static int add_addrs(const char *cmd, const char *opt, const char **list,
+                     size_t *n, const char *v)
+{
+	struct qm_client_addr_list l;
+	struct qm_error e;
+	char msg[600];
+	int rc = 0;
+
+	if (qm_client_parse_addrs(v, &l, &e) != QM_OK)
+		return cli_fail(&e);
+	if (l.ninvalid) {
+		snprintf(msg, sizeof(msg),
+		         "\"%.300s\" in %s is not an email address",
+		         cli_safe(l.invalid[0]), opt);
+		rc = cli_usage(cmd, "%s", msg);
+	} else if (l.n == 0) {
+		snprintf(msg, sizeof(msg), "%s needs an email address", opt);
+		rc = cli_usage(cmd, "%s", msg);
+	}
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		char *slot = addr_pool + addr_pool_used;
+		size_t room = sizeof(addr_pool) - addr_pool_used;
+
+		if (qm_client_addr_format(l.v[i].name, l.v[i].address, slot,
+		                          room, &e) != QM_OK ||
+		    add_to(list, n, slot)) {
+			rc = cli_usage(cmd, "too many recipients");
+			break;
+		}
+		addr_pool_used += strlen(slot) + 1;
+	}
+	qm_client_addr_list_clear(&l);
+	return rc;
+}
+
 static int parse_compose(const char *cmd, int argc, char **argv,
                          struct compose_args *a, int *optend)
 {
@@ -116,16 +162,19 @@ static int parse_compose(const char *cmd, int argc, char **argv,
 	while ((c = getopt_long(argc, argv, "h", compose_opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (add_to(a->to, &a->nto, optarg))
-				return cli_usage(cmd, "too many recipients");
+			if ((c = add_addrs(cmd, "--to", a->to, &a->nto,
+			                   optarg)) != 0)
+				return c;
 			break;
 		case 'c':
-			if (add_to(a->cc, &a->ncc, optarg))
-				return cli_usage(cmd, "too many recipients");
+			if ((c = add_addrs(cmd, "--cc", a->cc, &a->ncc,
+			                   optarg)) != 0)
+				return c;
 			break;
 		case 'b':
-			if (add_to(a->bcc, &a->nbcc, optarg))
-				return cli_usage(cmd, "too many recipients");
+			if ((c = add_addrs(cmd, "--bcc", a->bcc, &a->nbcc,
+			                   optarg)) != 0)
+				return c;
 			break;
 		case 's': a->subject = optarg; break;
 		case 'f': a->body_file = optarg; break;

@@ -205,6 +205,30 @@ static void test_plain_needed(void **state)
 	free(o);
 }
 
+/* Issue 16: --to takes an address list as typed, as the GUI's field does;
+ * an entry that is no address is a usage error that names it, and nothing
+ * is queued. */
+static void test_to_list(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(run(&o, "send", "--to",
+	                     "\"Doe, Jane\" <carol@example.org>; bob@", "--level",
+	                     "2", "--body-file", g_body, NULL),
+	                 2);
+	assert_has(o, "\"bob@\" in --to is not an email address");
+	free(o);
+	assert_int_equal(run(&o, "send", "--cc", "carol@example.org", "--to",
+	                     "Zoe <zoe@example.org>, Erin <erin@example.org>",
+	                     "--level", "2", "--body-file", g_body, NULL),
+	                 6);
+	/* both To entries were read: each is named as one the level cannot
+	 * reach (zoe first) */
+	assert_has(o, "zoe@example.org");
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_key_missing),
 	    cmocka_unit_test(test_account_kme),
 	    cmocka_unit_test(test_plain_needed),
+	    cmocka_unit_test(test_to_list),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
