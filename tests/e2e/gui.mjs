@@ -60,6 +60,8 @@ async function fits(page, where) {
 }
 
 async function shotAt(page, width, name) {
+  // the notices of earlier steps would cover the screen shown
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
   await page.screenshot({ path: join(SHOTS, `gui-${width}-${name}.png`) });
 }
 

@@ -31,7 +31,7 @@ export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild);
 export function mount(el, ...children) { clear(el); append(el, children); return el; }
 
 export function toast(text, kind) {
-  const t = h('div', { class: `toast ${kind || ''}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+  const t = h('div', { class: `toast ${kind || ''}`, role: kind === 'error' ? 'alert' : 'status', title: 'Click to close', onclick: () => t.remove() }, text);
   document.getElementById('toasts').appendChild(t);
   setTimeout(() => t.remove(), kind === 'error' ? 9000 : 5000);
 }
