@@ -27,7 +27,9 @@ static int atext(unsigned char c)
 	       strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* A dot-atom local part, or a quoted string with no control character. */
+/* A dot-atom local part, or a quoted string with no control character
+ * and nothing that would make the address read as another address or as
+ * a list ("ceo@bank.example"@evil.example shows "ceo@bank.example"). */
 static int local_ok(const char *s, size_t n)
 {
 	if (n == 0)
@@ -36,7 +38,8 @@ static int local_ok(const char *s, size_t n)
 		if (n < 3 || s[n - 1] != '"')
 			return 0;
 		for (size_t i = 1; i + 1 < n; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+			    strchr("@<>,;", s[i]))
 				return 0;
 		return 1;
 	}

@@ -184,7 +184,8 @@ static const char *const migrations[] = {
      * versions: made from the sealed text a few at a time, newest first,
      * through the partial index), an empty blob for none, else sealed. */
     "ALTER TABLE msg ADD COLUMN snippet BLOB;"
-    "CREATE INDEX msg_nosnippet ON msg(id) WHERE snippet IS NULL;",
+    "CREATE INDEX msg_nosnippet ON msg(id)"
+    " WHERE snippet IS NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

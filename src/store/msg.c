@@ -356,7 +356,7 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		return store_vault_need(s, err);
 	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024);
 	qm_buf_init(&blob2, QM_STORE_MAXBLOB + 1024);
-	qm_buf_init(&snip, 8 * QM_STORE_SNIPPET_CHARS);
+	qm_buf_init(&snip, QM_STORE_MAXBLOB + 1024); /* holds the subject */
 	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;
@@ -1612,7 +1612,7 @@ enum qm_err qm_store_msg_snippets_fill(struct qm_store *s, size_t max,
 		                    "the message index has no snippets yet "
 		                    "(schema %d)",
 		                    s->schema);
-	qm_buf_init(&blob, 16 * QM_STORE_SNIPPET_CHARS);
+	qm_buf_init(&blob, QM_STORE_MAXBLOB + 1024); /* holds the subject */
 	rc = store_db_begin(s, err);
 	if (rc != QM_OK)
 		goto out_free;

@@ -77,6 +77,9 @@ static void test_invalid_named(void **state)
 	    "<bad>",       "bob@@x.test",     "x y@z.test", "a@-b.test",
 	    "a@b_c.test",  "a@localhost",     "Bob <bob@>", "a.@b.test",
 	    "a..b@c.test", "Eve <eve@x.test",
+	    /* a quoted local part that reads as another address or list */
+	    "\"ceo@bank.example\"@evil.example", "\"a,b\"@evil.example",
+	    "\"<x>\"@evil.example",
 	};
 	struct qm_client_addr_list l;
 	char list[1024];
