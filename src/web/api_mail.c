@@ -70,6 +70,23 @@ static json_t *addr_json(const char *name, const char *address)
 	return o;
 }
 
+/* The "from" of a Summary: the sender's name (qm_client_sender_name) and
+ * address; a From kept as written (it gave no bare address) shows the
+ * address the parser finds in it, never the name written there. */
+static json_t *from_json(const char *name, const char *from)
+{
+	struct qm_client_addr_list l;
+	json_t *o = NULL;
+
+	if (from && strchr(from, '<') &&
+	    qm_client_parse_addrs(from, &l, NULL) == QM_OK) {
+		if (l.n)
+			o = addr_json(name, l.v[0].address);
+		qm_client_addr_list_clear(&l);
+	}
+	return o ? o : addr_json(name, from);
+}
+
 /* The mailboxes of address list s (the engine's RFC 5322 parser,
  * qm_client_parse_addrs); an entry that is no address is listed as typed,
  * with no name, so that nothing the message names is hidden. */
@@ -158,7 +175,7 @@ json_t *web_msg_summary(struct qm_client *cl, const struct qm_store_msg *m)
 	              "s:i}}",
 	              "id", web_id_json(m->id), "account",
 	              web_id_json(m->account_id), "folder", web_jstr(m->folder),
-	              "from", addr_json(name ? name : "", m->from_addr),
+	              "from", from_json(name ? name : "", m->from_addr),
 	              "subject", web_jstr(subj ? subj : ""), "date",
 	              (json_int_t)m->date, "seen",
 	              (m->flags & QM_FLAG_SEEN) != 0, "flagged",
@@ -444,7 +461,7 @@ void web_api_message_get(struct web_req *r)
 		/* the reader's name: also a row filed before names have its
 		 * From's (qm_client_read) */
 		json_object_set_new(
-		    o, "from", addr_json(v->from_name, l->items[0].from_addr));
+		    o, "from", from_json(v->from_name, l->items[0].from_addr));
 		json_object_set_new(o, "to", addrs_json(v->to));
 		json_object_set_new(o, "cc", addrs_json(v->cc));
 		json_object_set_new(o, "message_id", web_jstr(v->message_id));
