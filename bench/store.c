@@ -186,6 +186,8 @@ int main(void)
 		m.uid = i + 1;
 		m.message_id = mid;
 		m.from_addr = from;
+		/* a sender's name, sealed in the list item (issue 16) */
+		m.from_name = "Bench Sender Name";
 		m.to_addrs = "bench@example.org";
 		m.date = 1700000000 + i * 60;
 		m.level = 1 + (int)(i % 4);

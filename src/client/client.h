@@ -868,6 +868,11 @@ struct qm_client_view {
 	 * (authenticated), never the inner copies (bound = 1). */
 	char *from, *to, *cc, *date, *message_id;
 	int bound;
+	/* The name shown for the sender (qm_client_sender_name): a
+	 * contact's, else the name in the authenticated From (of a QMail
+	 * message the inner copy, never the outer one); "" when none: show
+	 * from's address. from keeps its meaning (the bound value). */
+	char *from_name;
 	/* Reply-To ("" when none): where a reply goes instead of From
 	 * (qm_client_reply_rcpts); of a QMail message, the protected one */
 	char *reply_to;
@@ -959,6 +964,21 @@ QM_NODISCARD enum qm_err qm_client_msg_get(struct qm_client *c, int64_t id,
                                            struct qm_store_msglist **out,
                                            struct qm_error *err);
 void qm_client_msglist_free(struct qm_store_msglist **l);
+/*
+ * The name to show for the sender of listed message m (its from_addr):
+ * the user's name for the address in the account's contacts, else
+ * m->from_name (the name its authenticated From gave), display-safe
+ * (qm_client_display, one line). "" (show the address) when there is
+ * none, when it looks like an address other than from_addr itself (holds
+ * an '@'), and for a message whose sender is not shown (tampered,
+ * replayed, refused, unopened, its labels altered); a message from an
+ * unverified sender gets only the name its From gave, never a contact's.
+ * *out is malloc'd. Fails only out of memory.
+ */
+QM_NODISCARD enum qm_err qm_client_sender_name(struct qm_client *c,
+                                               const struct qm_store_msg *m,
+                                               char **out,
+                                               struct qm_error *err);
 /*
  * Changes message id's flags (QM_FLAG_SEEN, QM_FLAG_FLAGGED, ...): those
  * in set are set, then those in clear cleared; *flags (may be NULL) gets

@@ -94,6 +94,15 @@ int64_t client_date_parse(const char *s);
 /* The bare lower-case address of "Name <a@b>" into out. */
 QM_NODISCARD enum qm_err client_addr_bare(const char *in, char *out,
                                           size_t outlen, struct qm_error *err);
+/* Sender names (sender.c). client_sender_name_ok copies name into out
+ * (cap bytes) without surrounding blanks, or "" when it is no name to show
+ * for addr: empty, or holding an '@' (an address) that is not addr
+ * itself. client_sender_name_of does so with the display name (RFC 2047
+ * decoded) of the mailbox addr in From header value from. */
+void client_sender_name_ok(const char *name, const char *addr, char *out,
+                           size_t cap);
+void client_sender_name_of(const char *from, const char *addr, char *out,
+                           size_t cap);
 /* The confirmed SAE ID of a contact of account into out. */
 QM_NODISCARD enum qm_err
 client_contact_sae(struct qm_client *c, int64_t account_id, const char *address,

@@ -23,7 +23,7 @@ static char *dup_or_empty(const char *s)
 void qm_client_view_free(struct qm_client_view **pv)
 {
 	struct qm_client_view *v;
-	char **strs[16];
+	char **strs[17];
 
 	if (!pv || !*pv)
 		return;
@@ -44,7 +44,8 @@ void qm_client_view_free(struct qm_client_view **pv)
 	strs[13] = &v->sender_owner;
 	strs[14] = &v->signer_addr;
 	strs[15] = &v->reply_to;
-	for (size_t i = 0; i < 16; i++) {
+	strs[16] = &v->from_name;
+	for (size_t i = 0; i < 17; i++) {
 		if (*strs[i]) {
 			qm_wipe(*strs[i], strlen(*strs[i]));
 			free(*strs[i]);
@@ -412,6 +413,24 @@ static void view_headers(const struct qm_store_msg *m,
 	}
 }
 
+/* The sender's name (qm_client_sender_name): the one the row's list
+ * item keeps, else (a row filed before names) the one of the From in the
+ * plaintext shown (of a QMail message its inner copy). */
+static enum qm_err view_name(struct qm_client *c, const struct qm_store_msg *m,
+                             const struct qm_mail_content *mc,
+                             struct qm_client_view *v, struct qm_error *err)
+{
+	struct qm_store_msg row = *m;
+	char name[QM_STORE_NAMEMAX];
+
+	if ((!row.from_name || !*row.from_name) && mc) {
+		client_sender_name_of(mc->hdrs.from, m->from_addr, name,
+		                      sizeof(name));
+		row.from_name = name;
+	}
+	return qm_client_sender_name(c, &row, &v->from_name, err);
+}
+
 /* The status sentence: a level-3/4 message's from its signer's trust now,
  * others from the reason recorded. */
 static void view_status(struct qm_client *c, const char *reason,
@@ -474,6 +493,9 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	if (rc)
 		goto out;
 	view_headers(m, &mm, has_meta, mc, v);
+	rc = view_name(c, m, mc, v, err);
+	if (rc)
+		goto out;
 	view_status(c, reason, v);
 	rc = view_complete(v)
 	         ? QM_OK

@@ -257,6 +257,7 @@ struct filing {
 	int done; /* nothing (more) to record */
 	/* plain: the header-only record this body fills (its id stays) */
 	int64_t fill_id;
+	char name[QM_STORE_NAMEMAX]; /* the sender's name the index gets */
 };
 
 static int opened(enum qm_store_verify v)
@@ -637,6 +638,19 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 		m->message_id = mp->hdrs.message_id;
 		m->date = client_date_parse(mp->hdrs.date);
 	}
+	/* the sender's name: of a QMail message only from its inner From
+	 * (what the envelope authenticated with the text), never the outer
+	 * one; of plain mail its From */
+	if (mp && (shown(oc->verify) || oc->verify == QM_VERIFY_NOT_QMAIL)) {
+		const char *hdr = f->mc ? f->mc->hdrs.from
+		                  : oc->verify == QM_VERIFY_NOT_QMAIL
+		                      ? mp->hdrs.from
+		                      : NULL;
+
+		client_sender_name_of(hdr, m->from_addr, f->name,
+		                      sizeof(f->name));
+		m->from_name = f->name;
+	}
 	if (mp && oc->verify != QM_VERIFY_NOT_QMAIL) {
 		enum qm_err rc = meta_of(mp, oc, in->tries, meta, err);
 
@@ -910,7 +924,7 @@ static int head_looks_qmail(const unsigned char *hdr, size_t len)
 static void head_fill(const struct acct_conn *ac, const struct incoming *in,
                       const struct qm_mail_parsed *mp, int64_t size,
                       int64_t date, struct qm_store_msg *m, char *from,
-                      size_t fromlen)
+                      size_t fromlen, char *name, size_t namelen)
 {
 	memset(m, 0, sizeof(*m));
 	m->account_id = ac->a.id;
@@ -922,6 +936,8 @@ static void head_fill(const struct acct_conn *ac, const struct incoming *in,
 	    client_addr_bare(mp->hdrs.from, from, fromlen, NULL) == QM_OK
 	        ? from
 	        : mp->hdrs.from;
+	client_sender_name_of(mp->hdrs.from, m->from_addr, name, namelen);
+	m->from_name = name;
 	m->to_addrs = mp->hdrs.to;
 	m->message_id = mp->hdrs.message_id;
 	m->date = client_date_parse(mp->hdrs.date);
@@ -943,7 +959,7 @@ enum qm_err client_recv_file_head(struct qm_client *c, struct acct_conn *ac,
 	struct qm_mail_parsed *mp = NULL;
 	struct qm_store_msg m;
 	struct incoming at = *in;
-	char from[QM_STORE_ADDRMAX];
+	char from[QM_STORE_ADDRMAX], name[QM_STORE_NAMEMAX];
 	const char *subject;
 	int64_t id = 0, first;
 	int pending = 0;
@@ -966,7 +982,8 @@ enum qm_err client_recv_file_head(struct qm_client *c, struct acct_conn *ac,
 		qm_mail_parsed_free(&mp);
 		return place_at(c, in, first, err);
 	}
-	head_fill(ac, in, mp, size, date, &m, from, sizeof(from));
+	head_fill(ac, in, mp, size, date, &m, from, sizeof(from), name,
+	          sizeof(name));
 	subject = mp->content && mp->content->subject ? mp->content->subject
 	                                              : mp->subject;
 	rc = qm_store_msg_add(c->store, &m, subject ? subject : "", NULL, 0,

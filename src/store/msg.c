@@ -391,9 +391,18 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		               &blob, err);
 	/* a snippet only of text the reader shows: none for a message
 	 * tampered, replayed, refused, unreadable or waiting */
-	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA && mime &&
-	    !m->body_pending && store_snippet_verify(m->verify))
-		rc = store_snippet_seal(s, mid, subject, text, &snip, err);
+	if (rc == QM_OK && m->from_name &&
+	    strlen(m->from_name) >= QM_STORE_NAMEMAX)
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "the sender's name is longer than %d bytes",
+		                  QM_STORE_NAMEMAX - 1);
+	/* the sender's name rides along (a header-only record has one
+	 * before its text) */
+	if (rc == QM_OK && s->schema >= SNIPPET_SCHEMA &&
+	    store_snippet_verify(m->verify))
+		rc = store_snippet_seal(s, mid, subject, m->from_name,
+		                        mime && !m->body_pending ? text : NULL,
+		                        &snip, err);
 	if (rc == QM_OK)
 		rc = store_db_stmt(s, msg_insert_sql(s, m->body_pending), &st,
 		                   err);
@@ -640,22 +649,56 @@ static enum qm_err body_insert(struct qm_store *s, int64_t mid,
 	return QM_OK;
 }
 
-/* The list item of message id (its snippet of text with its subject) into
- * blob; a subject that does not open gives the row no snippet. */
+/* The name in row id's list item (st's column col), if it has one and it
+ * opens, copied into name (secure, reset first). */
+static enum qm_err item_name(struct qm_store *s, int64_t id, sqlite3_stmt *st,
+                             int col, struct qm_buf *name, struct qm_error *err)
+{
+	struct qm_buf it;
+	size_t o_sub, o_name, o_snp;
+	enum qm_err rc;
+
+	qm_buf_reset(name);
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB ||
+	    sqlite3_column_bytes(st, col) <= 0)
+		return QM_OK;
+	qm_buf_init_secure(&it, QM_STORE_MAXBLOB);
+	rc = store_vault_open(s, "snippet", id, sqlite3_column_blob(st, col),
+	                      (size_t)sqlite3_column_bytes(st, col), &it, err);
+	if (rc == QM_OK)
+		rc = qm_buf_append_byte(&it, 0, err);
+	if (rc == QM_OK &&
+	    store_item_parse(it.data, it.len - 1, &o_sub, &o_name, &o_snp) ==
+	        0 &&
+	    o_name != SIZE_MAX)
+		rc = qm_buf_append(name, it.data + o_name,
+		                   strlen((const char *)it.data + o_name) + 1,
+		                   err);
+	if (rc == QM_ERR_AUTH)
+		rc = QM_OK; /* an item that does not open: no name */
+	qm_buf_free(&it);
+	return rc;
+}
+
+/* The list item of message id (its snippet of text with its subject and
+ * the sender's name its item had) into blob; a subject that does not open
+ * gives the row no item. */
 static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
                                 const char *text, struct qm_buf *blob,
                                 struct qm_error *err)
 {
-	struct qm_buf subj;
+	struct qm_buf subj, name;
 	sqlite3_stmt *st;
 	enum qm_err rc;
 	int src, has = 0;
 
 	qm_buf_reset(blob);
-	rc = store_db_stmt(s, "SELECT subject FROM msg WHERE id = ?", &st, err);
+	rc = store_db_stmt(s, "SELECT subject, snippet FROM msg WHERE id = ?",
+	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
 	qm_buf_init_secure(&subj, QM_STORE_MAXBLOB);
+	qm_buf_init_secure(&name, QM_STORE_NAMEMAX + 1);
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
@@ -667,13 +710,16 @@ static enum qm_err fill_snippet(struct qm_store *s, int64_t id,
 		rc =
 		    store_db_fail(s, src, err, "reading the message's subject");
 	}
+	if (rc == QM_OK && src == SQLITE_ROW)
+		rc = item_name(s, id, st, 1, &name, err);
 	sqlite3_reset(st);
 	if (rc == QM_ERR_AUTH)
 		rc = QM_OK; /* blob stays empty: no snippet */
 	else if (rc == QM_OK)
-		rc = store_snippet_seal(s, id,
-		                        has ? (const char *)subj.data : NULL,
-		                        text, blob, err);
+		rc = store_snippet_seal(
+		    s, id, has ? (const char *)subj.data : NULL,
+		    name.len ? (const char *)name.data : NULL, text, blob, err);
+	qm_buf_free(&name);
 	qm_buf_free(&subj);
 	return rc;
 }
@@ -1210,10 +1256,11 @@ struct list_priv {
 };
 
 /* Strings per item: folder, uidl, message_id, from, to, subject,
- * snippet. */
-#define NSTR    7
+ * snippet, the sender's name. */
+#define NSTR    8
 #define OFF_SUB 5
 #define OFF_SNP 6
+#define OFF_NAM 7
 
 static enum qm_err keep_text(struct qm_buf *b, sqlite3_stmt *st, int col,
                              size_t *off, struct qm_error *err)
@@ -1285,32 +1332,29 @@ static enum qm_err open_item(struct qm_store *s, struct list_priv *p,
 }
 
 /* Opens the list item of row id (column col of st: flag, subject, NUL,
- * snippet; snippet.c) into the page's strings: off[OFF_SUB] and
- * off[OFF_SNP] point into it. One that does not open (altered, another
- * row's) or does not parse leaves both SIZE_MAX. */
+ * name, NUL, snippet; snippet.c) into the page's strings: off[OFF_SUB],
+ * off[OFF_NAM] and off[OFF_SNP] point into it. One that does not open
+ * (altered, another row's) or does not parse leaves them SIZE_MAX. */
 static enum qm_err open_list_item(struct qm_store *s, struct list_priv *p,
                                   int64_t id, sqlite3_stmt *st, int col,
                                   size_t *off, struct qm_error *err)
 {
-	const unsigned char *d, *nul;
-	size_t at0;
+	size_t at0, o_sub, o_name, o_snp;
 	enum qm_err rc;
 
 	rc = open_item(s, p, "snippet", id, st, col, &at0, err);
 	if (rc != QM_OK || at0 == SIZE_MAX)
 		return rc;
-	d = p->subj.data + at0;
-	/* the item and the NUL open_item put after it: at least the flag,
-	 * the NUL after the subject, one byte of snippet and that NUL */
-	nul = p->subj.len - at0 >= 4 ? memchr(d + 1, 0, p->subj.len - at0 - 1)
-	                             : NULL;
-	if (d[0] > 1 || !nul || nul == p->subj.data + p->subj.len - 1) {
+	/* the item and the NUL open_item put after it */
+	if (store_item_parse(p->subj.data + at0, p->subj.len - at0 - 1, &o_sub,
+	                     &o_name, &o_snp) != 0) {
 		qm_wipe(p->subj.data + at0, p->subj.len - at0);
 		p->subj.len = at0;
 		return QM_OK;
 	}
-	off[OFF_SUB] = d[0] ? at0 + 1 : SIZE_MAX;
-	off[OFF_SNP] = (size_t)(nul - p->subj.data) + 1;
+	off[OFF_SUB] = o_sub != SIZE_MAX ? at0 + o_sub : SIZE_MAX;
+	off[OFF_NAM] = o_name != SIZE_MAX ? at0 + o_name : SIZE_MAX;
+	off[OFF_SNP] = at0 + o_snp;
 	return QM_OK;
 }
 
@@ -1350,7 +1394,7 @@ static enum qm_err list_row(struct qm_store *s, sqlite3_stmt *st,
 		rc = keep_text(&p->strs, st, 7, &off[3], err);
 	if (rc == QM_OK)
 		rc = keep_text(&p->strs, st, 8, &off[4], err);
-	off[OFF_SUB] = off[OFF_SNP] = SIZE_MAX;
+	off[OFF_SUB] = off[OFF_SNP] = off[OFF_NAM] = SIZE_MAX;
 	if (rc != QM_OK || !s->vkey)
 		return rc;
 	/* the snippet: NULL not made yet (an older row), empty none; else
@@ -1458,6 +1502,11 @@ static enum qm_err list_finish(struct qm_store *s, struct qm_store_msglist *l,
 		    store_snippet_allowed(m) && off[OFF_SNP] != SIZE_MAX
 		        ? at(&p->subj, off[OFF_SNP])
 		        : "";
+		/* the name as the snippet, but before the body is there */
+		m->from_name =
+		    m->label == QM_LABEL_OK && store_snippet_verify(m->verify)
+		        ? at(&p->subj, off[OFF_NAM])
+		        : NULL;
 	}
 	return rc;
 }
@@ -1579,8 +1628,9 @@ static enum qm_err snippet_keep(struct qm_store *s, int64_t id,
 	qm_buf_reset(blob);
 	if (rc == QM_OK)
 		rc = store_snippet_seal_made(
-		    s, id, l->items[0].subject, l->items[0].snippet,
-		    strlen(l->items[0].snippet), blob, err);
+		    s, id, l->items[0].subject, l->items[0].from_name,
+		    l->items[0].snippet, strlen(l->items[0].snippet), blob,
+		    err);
 	qm_store_msglist_free(&l);
 	if (rc == QM_OK)
 		rc =

@@ -160,23 +160,34 @@ int store_snippet_verify(enum qm_store_verify v);
 int store_snippet_allowed(const struct qm_store_msg *m);
 /*
  * The sealed list item of message id (kind "snippet", msg.snippet): a flag
- * byte (1: a subject follows, 0: none), the subject, a NUL, the snippet.
- * The subject rides along so that a listing opens one item per row, as
- * before snippets (docs/STORE.md "Snippets"); the subject column stays
- * the subject's own item (search, rows without a snippet).
+ * byte (ITEM_SUBJECT: a subject follows; ITEM_NAME: a sender's name
+ * follows), the subject, a NUL, then with ITEM_NAME the name and a NUL,
+ * then the snippet (never empty in an item without a name: such an item
+ * is not made). The subject rides along so that a listing opens one item
+ * per row, as before snippets (docs/STORE.md "Snippets"); the subject
+ * column stays the subject's own item (search, rows without a snippet).
  * store_snippet_seal makes the snippet of text (may be NULL) and seals it
- * with subject (may be NULL) into blob (reset first; left empty when the
- * snippet is empty: the row then has none). store_snippet_seal_made seals
- * a snippet already made (sn, n bytes).
+ * with subject and name (each may be NULL) into blob (reset first; left
+ * empty when both the snippet and the name are empty: the row then has
+ * none). store_snippet_seal_made seals a snippet already made (sn, n
+ * bytes).
  */
+#define ITEM_SUBJECT 1u
+#define ITEM_NAME    2u
+QM_NODISCARD enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
+                                            const char *subject,
+                                            const char *name, const char *text,
+                                            struct qm_buf *blob,
+                                            struct qm_error *err);
 QM_NODISCARD enum qm_err
-store_snippet_seal(struct qm_store *s, int64_t id, const char *subject,
-                   const char *text, struct qm_buf *blob, struct qm_error *err);
-QM_NODISCARD enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
-                                                 const char *subject,
-                                                 const char *sn, size_t n,
-                                                 struct qm_buf *blob,
-                                                 struct qm_error *err);
+store_snippet_seal_made(struct qm_store *s, int64_t id, const char *subject,
+                        const char *name, const char *sn, size_t n,
+                        struct qm_buf *blob, struct qm_error *err);
+/* Reads list item d (n bytes, d[n] a NUL): the offsets in d of its
+ * subject, name and snippet (each NUL-terminated), SIZE_MAX for one it
+ * has not. -1 for an item that does not parse. */
+int store_item_parse(const unsigned char *d, size_t n, size_t *subject,
+                     size_t *name, size_t *snippet);
 
 /* Migrations (migrate.c). */
 QM_NODISCARD enum qm_err store_migrate(struct qm_store *s, int max,

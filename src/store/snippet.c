@@ -171,21 +171,28 @@ enum qm_err qm_store_snippet(const char *text, size_t n, struct qm_buf *out,
 }
 
 enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
-                                    const char *subject, const char *sn,
-                                    size_t n, struct qm_buf *blob,
-                                    struct qm_error *err)
+                                    const char *subject, const char *name,
+                                    const char *sn, size_t n,
+                                    struct qm_buf *blob, struct qm_error *err)
 {
 	struct qm_buf pt;
 	enum qm_err rc;
+	int named = name && *name;
 
 	qm_buf_reset(blob);
-	if (!n)
+	if (!n && !named)
 		return QM_OK;
 	qm_buf_init_secure(&pt, QM_STORE_MAXBLOB);
-	rc = qm_buf_append_byte(&pt, subject ? 1 : 0, err);
+	rc = qm_buf_append_byte(
+	    &pt, (subject ? ITEM_SUBJECT : 0) | (named ? ITEM_NAME : 0), err);
 	if (rc == QM_OK && subject)
 		rc = qm_buf_append_str(&pt, subject, err);
 	if (rc == QM_OK)
+		rc = qm_buf_append_byte(&pt, 0, err);
+	if (rc == QM_OK && named)
+		rc = qm_buf_append(&pt, name, strnlen(name, QM_STORE_NAMEMAX),
+		                   err);
+	if (rc == QM_OK && named)
 		rc = qm_buf_append_byte(&pt, 0, err);
 	if (rc == QM_OK)
 		rc = qm_buf_append(&pt, sn, n, err);
@@ -197,20 +204,55 @@ enum qm_err store_snippet_seal_made(struct qm_store *s, int64_t id,
 }
 
 enum qm_err store_snippet_seal(struct qm_store *s, int64_t id,
-                               const char *subject, const char *text,
-                               struct qm_buf *blob, struct qm_error *err)
+                               const char *subject, const char *name,
+                               const char *text, struct qm_buf *blob,
+                               struct qm_error *err)
 {
 	struct qm_buf sn;
-	enum qm_err rc;
+	enum qm_err rc = QM_OK;
 
 	qm_buf_reset(blob);
-	if (!text || !*text)
+	if ((!text || !*text) && (!name || !*name))
 		return QM_OK;
 	qm_buf_init_secure(&sn, 4 * QM_STORE_SNIPPET_CHARS);
-	rc = qm_store_snippet(text, strlen(text), &sn, err);
+	if (text)
+		rc = qm_store_snippet(text, strlen(text), &sn, err);
 	if (rc == QM_OK)
-		rc = store_snippet_seal_made(
-		    s, id, subject, (const char *)sn.data, sn.len, blob, err);
+		rc = store_snippet_seal_made(s, id, subject, name,
+		                             (const char *)sn.data, sn.len,
+		                             blob, err);
 	qm_buf_free(&sn);
 	return rc;
+}
+
+int store_item_parse(const unsigned char *d, size_t n, size_t *subject,
+                     size_t *name, size_t *snippet)
+{
+	const unsigned char *nul, *nul2;
+
+	*subject = *name = *snippet = SIZE_MAX;
+	/* at least the flag and the NUL after the subject */
+	if (n < 2 || d[0] > (ITEM_SUBJECT | ITEM_NAME) || d[n] != 0)
+		return -1;
+	nul = memchr(d + 1, 0, n - 1);
+	if (!nul)
+		return -1;
+	if (d[0] & ITEM_SUBJECT)
+		*subject = 1;
+	if (!(d[0] & ITEM_NAME)) {
+		/* an item without a name has a snippet (as schema 9 first
+		 * wrote it) */
+		if ((size_t)(nul - d) + 1 >= n)
+			return -1;
+		*snippet = (size_t)(nul - d) + 1;
+		return 0;
+	}
+	if ((size_t)(nul - d) + 1 >= n)
+		return -1;
+	nul2 = memchr(nul + 1, 0, n - (size_t)(nul - d) - 1);
+	if (!nul2 || nul2 == nul + 1)
+		return -1; /* a name item holds a name */
+	*name = (size_t)(nul - d) + 1;
+	*snippet = (size_t)(nul2 - d) + 1; /* may be "" (d[n]) */
+	return 0;
 }

@@ -211,6 +211,15 @@ struct qm_store_msg {
 	 * (qm_store_msg_snippets_fill). Ignored when adding: the store makes
 	 * it from the text given. */
 	const char *snippet;
+	/* The sender's display name as the client chose it from the
+	 * message's authenticated From (issue 16), sealed in the list item
+	 * with the subject and snippet, never in clear. Adding: may be NULL
+	 * or "" (none); kept for a message whose snippet may be made
+	 * (store_snippet_verify), at most QM_STORE_NAMEMAX - 1 bytes.
+	 * Listing: NULL while locked, for a row without one (older rows,
+	 * items written without a name), or when its text is not shown
+	 * (tampered, replayed, refused, ..., its labels altered). */
+	const char *from_name;
 	/* Listing: QM_LABEL_ALTERED comes back with verify
 	 * QM_VERIFY_TAMPERED, whatever the row says. Ignored when adding. */
 	enum qm_store_label label;

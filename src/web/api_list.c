@@ -87,9 +87,9 @@ void web_api_folders(struct web_req *r)
 
 /* A message of the list: its summary and the snippet of its text, made
  * display-safe as its subject is (a direction control shows as a mark). */
-static json_t *list_summary(const struct qm_store_msg *m)
+static json_t *list_summary(struct qm_client *cl, const struct qm_store_msg *m)
 {
-	json_t *o = web_msg_summary(m);
+	json_t *o = web_msg_summary(cl, m);
 	char *snip;
 
 	if (!o)
@@ -220,7 +220,8 @@ static int window_heads(struct qm_client *cl, const struct qm_store_msglist *l,
 
 /* One conversation: its counts and its messages in thread order, each
  * with its depth. */
-static json_t *thread_json(const struct qm_client_threads *t,
+static json_t *thread_json(struct qm_client *cl,
+                           const struct qm_client_threads *t,
                            const struct qm_client_thread *th,
                            const struct qm_store_msglist *l)
 {
@@ -234,7 +235,7 @@ static json_t *thread_json(const struct qm_client_threads *t,
 
 		if (nd->msg == QM_THREAD_NONE || nd->msg >= l->n)
 			continue; /* a dummy: no message of the list */
-		s = list_summary(&l->items[nd->msg]);
+		s = list_summary(cl, &l->items[nd->msg]);
 		if (s)
 			json_object_set_new(
 			    s, "depth", json_integer((json_int_t)nd->depth));
@@ -294,8 +295,8 @@ static int window_page(struct web_req *r, struct qm_client *cl,
 		end = total;
 	for (i = off; i < end; i++)
 		json_array_append_new(
-		    arr, lr->threads ? thread_json(t, &t->threads[i], l)
-		                     : list_summary(&l->items[order[i]]));
+		    arr, lr->threads ? thread_json(cl, t, &t->threads[i], l)
+		                     : list_summary(cl, &l->items[order[i]]));
 	json_object_set_new(o, lr->threads ? "threads" : "messages", arr);
 	arr = NULL;
 	json_object_set_new(
@@ -393,7 +394,7 @@ void web_api_messages_list(struct web_req *r)
 	}
 	arr = json_array();
 	for (i = 0; i < l->n && arr; i++)
-		json_array_append_new(arr, list_summary(&l->items[i]));
+		json_array_append_new(arr, list_summary(cl, &l->items[i]));
 	json_object_set_new(o, "messages", arr ? arr : json_array());
 	if (l->n == (size_t)lr.q.limit) {
 		char c[48];

@@ -57,77 +57,56 @@ json_t *web_id_json(int64_t id)
 	return json_string(s);
 }
 
-/* {"name", "address"} from one "Name <a@b>" or "a@b". */
-static json_t *addr_json(const char *s, size_t n)
+/* {"name", "address"}, each display-safe again (web_shown): the names of
+ * a list are decoded once more by the parser. */
+static json_t *addr_json(const char *name, const char *address)
 {
-	const char *lt, *gt;
-	char name[QM_STORE_NAMEMAX], addr[QM_STORE_ADDRMAX];
-	size_t nl;
+	char *n = web_shown(name), *a = web_shown(address);
+	json_t *o = json_pack("{s:o,s:o}", "name", web_jstr(n ? n : ""),
+	                      "address", web_jstr(a ? a : ""));
 
-	while (n && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	lt = memchr(s, '<', n);
-	gt = lt ? memchr(lt, '>', n - (size_t)(lt - s)) : NULL;
-	if (lt && gt) {
-		nl = (size_t)(lt - s);
-		while (nl && s[nl - 1] == ' ')
-			nl--;
-		if (nl >= 2 && s[0] == '"' && s[nl - 1] == '"') {
-			s++;
-			nl -= 2;
-		}
-		if (nl >= sizeof(name))
-			nl = sizeof(name) - 1;
-		memcpy(name, s, nl);
-		name[nl] = '\0';
-		nl = (size_t)(gt - lt - 1);
-		if (nl >= sizeof(addr))
-			nl = sizeof(addr) - 1;
-		memcpy(addr, lt + 1, nl);
-		addr[nl] = '\0';
-	} else {
-		name[0] = '\0';
-		nl = n < sizeof(addr) ? n : sizeof(addr) - 1;
-		memcpy(addr, s, nl);
-		addr[nl] = '\0';
-	}
-	return json_pack("{s:o,s:o}", "name", web_jstr(name), "address",
-	                 web_jstr(addr));
+	web_shown_free(n);
+	web_shown_free(a);
+	return o;
 }
 
-/* A list of addresses split at commas outside quotes and angle brackets. */
+/* The "from" of a Summary: the sender's name (qm_client_sender_name) and
+ * address; a From kept as written (it gave no bare address) shows the
+ * address the parser finds in it, never the name written there. */
+static json_t *from_json(const char *name, const char *from)
+{
+	struct qm_client_addr_list l;
+	json_t *o = NULL;
+
+	if (from && strchr(from, '<') &&
+	    qm_client_parse_addrs(from, &l, NULL) == QM_OK) {
+		if (l.n)
+			o = addr_json(name, l.v[0].address);
+		qm_client_addr_list_clear(&l);
+	}
+	return o ? o : addr_json(name, from);
+}
+
+/* The mailboxes of address list s (the engine's RFC 5322 parser,
+ * qm_client_parse_addrs); an entry that is no address is listed as typed,
+ * with no name, so that nothing the message names is hidden. */
 static json_t *addrs_json(const char *s)
 {
+	struct qm_client_addr_list l;
 	json_t *arr = json_array();
-	size_t i, start = 0;
-	int quoted = 0, angle = 0;
 
-	if (!s || !arr)
+	if (!s || !*s || !arr)
 		return arr;
-	for (i = 0;; i++) {
-		char c = s[i];
-		if (c == '"')
-			quoted = !quoted;
-		else if (c == '<' && !quoted)
-			angle = 1;
-		else if (c == '>' && !quoted)
-			angle = 0;
-		if (c == '\0' || (c == ',' && !quoted && !angle)) {
-			size_t k = start;
-			while (k < i && (s[k] == ' ' || s[k] == '\t'))
-				k++;
-			if (k < i)
-				json_array_append_new(
-				    arr, addr_json(s + start, i - start));
-			start = i + 1;
-		}
-		if (c == '\0')
-			break;
+	if (qm_client_parse_addrs(s, &l, NULL) != QM_OK) {
+		json_array_append_new(arr, addr_json("", s));
+		return arr;
 	}
+	for (size_t i = 0; i < l.n; i++)
+		json_array_append_new(arr,
+		                      addr_json(l.v[i].name, l.v[i].address));
+	for (size_t i = 0; i < l.ninvalid; i++)
+		json_array_append_new(arr, addr_json("", l.invalid[i]));
+	qm_client_addr_list_clear(&l);
 	return arr;
 }
 
@@ -181,29 +160,30 @@ void web_shown_free(char *d)
 	}
 }
 
-json_t *web_msg_summary(const struct qm_store_msg *m)
+json_t *web_msg_summary(struct qm_client *cl, const struct qm_store_msg *m)
 {
-	char *from_s = web_shown(m->from_addr), *subj = web_shown(m->subject);
-	json_t *from = addrs_json(from_s ? from_s : ""), *o;
-	json_t *f0 = json_array_size(from)
-	                 ? json_incref(json_array_get(from, 0))
-	                 : json_pack("{s:s,s:s}", "name", "", "address", "");
+	char *subj = web_shown(m->subject), *name = NULL;
+	json_t *o;
 
-	json_decref(from);
+	/* the sender's name (a contact's, else its authenticated From's;
+	 * "" for none): the address alone is shown then */
+	if (qm_client_sender_name(cl, m, &name, NULL) != QM_OK)
+		name = NULL;
 	/* downloaded false: a header-only record, its body fetched when the
 	 * message is opened (or by the sync that filed it, later) */
 	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:b,s:b,s:I,s:b,s:{s:s,"
 	              "s:i}}",
 	              "id", web_id_json(m->id), "account",
 	              web_id_json(m->account_id), "folder", web_jstr(m->folder),
-	              "from", f0, "subject", web_jstr(subj ? subj : ""), "date",
+	              "from", from_json(name ? name : "", m->from_addr),
+	              "subject", web_jstr(subj ? subj : ""), "date",
 	              (json_int_t)m->date, "seen",
 	              (m->flags & QM_FLAG_SEEN) != 0, "flagged",
 	              (m->flags & QM_FLAG_FLAGGED) != 0, "has_attachments",
 	              m->n_attach > 0, "size", (json_int_t)m->size,
 	              "downloaded", !m->body_pending, "security", "badge",
 	              badge_of(m), "level", m->level);
-	web_shown_free(from_s);
+	web_shown_free(name);
 	web_shown_free(subj);
 	return o;
 }
@@ -430,7 +410,7 @@ void web_api_message_get(struct web_req *r)
 		l->items[0].flags |= QM_FLAG_SEEN;
 	}
 	bad = v->verify == QM_VERIFY_TAMPERED || v->verify == QM_VERIFY_REPLAY;
-	o = web_msg_summary(&l->items[0]);
+	o = web_msg_summary(web_client(r), &l->items[0]);
 	atts = json_array();
 	for (i = 0; !bad && i < v->natt && atts; i++)
 		/* name and type display-safe from the engine; extension: the
@@ -478,6 +458,10 @@ void web_api_message_get(struct web_req *r)
 	if (o) {
 		if (!bad && v->subject && v->subject[0])
 			json_object_set_new(o, "subject", web_jstr(v->subject));
+		/* the reader's name: also a row filed before names have its
+		 * From's (qm_client_read) */
+		json_object_set_new(
+		    o, "from", from_json(v->from_name, l->items[0].from_addr));
 		json_object_set_new(o, "to", addrs_json(v->to));
 		json_object_set_new(o, "cc", addrs_json(v->cc));
 		json_object_set_new(o, "message_id", web_jstr(v->message_id));
@@ -680,7 +664,7 @@ void web_api_message_flags(struct web_req *r)
 	}
 	l->items[0].flags = flags;
 	web_counts_forget(r->srv);
-	o = web_msg_summary(&l->items[0]);
+	o = web_msg_summary(web_client(r), &l->items[0]);
 	if (o)
 		json_object_set_new(o, "written", json_boolean(written));
 	web_reply_json(r, 200, o);

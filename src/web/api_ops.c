@@ -26,7 +26,7 @@ static void reply_summary(struct web_req *r, int64_t id)
 		web_reply_empty(r);
 		return;
 	}
-	web_reply_json(r, 200, web_msg_summary(&l->items[0]));
+	web_reply_json(r, 200, web_msg_summary(web_client(r), &l->items[0]));
 	qm_client_msglist_free(&l);
 }
 

@@ -318,7 +318,7 @@ int64_t web_req_account(struct web_req *r);
 json_t *web_id_json(int64_t id);
 struct qm_store_msg;
 /* The Summary object of docs/WEB.md for one index row. */
-json_t *web_msg_summary(const struct qm_store_msg *m);
+json_t *web_msg_summary(struct qm_client *cl, const struct qm_store_msg *m);
 /* s display-safe (qm_client_display, one line), malloc'd; NULL when out of
  * memory. Free with web_shown_free (wipes it). */
 char *web_shown(const char *s);

@@ -286,6 +286,8 @@ static void test_shown_is_bound(void **state)
 	assert_int_equal(v->verify, QM_VERIFY_TAMPERED);
 	assert_null(strstr(v->text, "INNER-FROM-MARKER"));
 	assert_null(strstr(v->subject, "carol"));
+	/* a tampered message names no sender (issue 16) */
+	assert_string_equal(v->from_name, "");
 	qm_client_view_free(&v);
 
 	m.inner_from = NULL;
@@ -315,6 +317,22 @@ static void test_shown_is_bound(void **state)
 	       v->to, v->date, v->message_id);
 	assert_null(strstr(v->from, "Alicia"));
 	assert_non_null(strstr(v->from, "alice@qmail.test"));
+	/* the sender's name is the protected (inner) From's, never the
+	 * outer one's (issue 16), in the reader and in the list */
+	assert_string_equal(v->from_name, "Alicia Example");
+	{
+		struct qm_store_msglist *l = NULL;
+		struct qm_error e;
+		char *name = NULL;
+
+		qm_error_clear(&e);
+		assert_ok(qm_client_msg_get(W.c[W_BOB], id_bound, &l, &e));
+		assert_ok(
+		    qm_client_sender_name(W.c[W_BOB], &l->items[0], &name, &e));
+		assert_string_equal(name, "Alicia Example");
+		free(name);
+		qm_client_msglist_free(&l);
+	}
 	assert_null(strstr(v->to, "Robert"));
 	assert_null(strstr(v->date, "2015"));
 	assert_string_equal(v->message_id, mid);
@@ -672,7 +690,12 @@ static void test_cli_and_api(void **state)
 		assert_int_equal(json_array_size(to), 1);
 		assert_string_equal(
 		    qmt_json_str(json_array_get(to, 0), "name", NULL), "");
-		assert_null(strstr(qmt_json_str(from, "name", NULL), "Alicia"));
+		/* the name of the protected From, not the outer one's
+		 * "Alice" (issue 16); the address the authenticated one */
+		assert_string_equal(qmt_json_str(from, "name", NULL),
+		                    "Alicia Example");
+		assert_string_equal(qmt_json_str(from, "address", NULL),
+		                    "alice@qmail.test");
 		assert_string_equal(qmt_json_str(r.json, "details", "status"),
 		                    "verified");
 	}
@@ -684,6 +707,31 @@ static void test_cli_and_api(void **state)
 	assert_string_equal(qmt_json_str(r.json, "details", "status"),
 	                    "tampered");
 	assert_string_equal(qmt_json_str(r.json, "text", NULL), "");
+	assert_string_equal(qmt_json_str(r.json, "from", "name"), "");
+	qmt_resp_free(&r);
+
+	/* the list: the bound message under its inner name */
+	assert_int_equal(qmt_web_req(&wb, "GET",
+	                             "/api/messages?folder=INBOX&limit=200",
+	                             NULL, &r),
+	                 0);
+	assert_int_equal(r.status, 200);
+	{
+		json_t *msgs = json_object_get(r.json, "messages");
+		int seen = 0;
+
+		snprintf(idtext, sizeof(idtext), "%lld", (long long)id_bound);
+		for (size_t i = 0; i < json_array_size(msgs); i++) {
+			json_t *mj = json_array_get(msgs, i);
+
+			if (strcmp(qmt_json_str(mj, "id", NULL), idtext))
+				continue;
+			assert_string_equal(qmt_json_str(mj, "from", "name"),
+			                    "Alicia Example");
+			seen = 1;
+		}
+		assert_true(seen);
+	}
 	qmt_resp_free(&r);
 	qm_web_server_stop(&s);
 }

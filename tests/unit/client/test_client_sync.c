@@ -175,6 +175,134 @@ static void test_plain_and_qmail(void **state)
 	assert_int_equal(st.fetched, 0);
 }
 
+/* Delivers to u a plain message with this From (raw header value). */
+static void deliver_from(const struct eu *u, const char *from, const char *mid)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg),
+	         "From: %s\r\nTo: %s\r\nSubject: from test\r\n"
+	         "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+	         "Message-ID: <%s@example.org>\r\n\r\nplain text\r\n",
+	         from, u->addr, mid);
+	fake_mail_deliver(u->addr, "INBOX", msg, strlen(msg));
+}
+
+/* The name the interfaces show for the sender of u's INBOX message from
+ * addr in state v (there must be one; qm_client_sender_name; static
+ * copy). */
+static const char *name_from(struct eu *u, const char *addr,
+                             enum qm_store_verify v)
+{
+	static char out[512];
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	struct qm_error e;
+	char *name = NULL;
+	size_t i;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = u->acct;
+	q.folder = "INBOX";
+	q.limit = 100;
+	qm_error_clear(&e);
+	assert_ok(qm_client_msg_list(u->c, &q, &l, &e));
+	for (i = 0; i < l->n && (strcmp(l->items[i].from_addr, addr) != 0 ||
+	                         l->items[i].verify != v);
+	     i++)
+		;
+	assert_true(i < l->n);
+	assert_ok(qm_client_sender_name(u->c, &l->items[i], &name, &e));
+	qm_strlcpy(out, name, sizeof(out));
+	free(name);
+	qm_client_msglist_free(&l);
+	return out;
+}
+
+/*
+ * Sender names (issue 16): a QMail message's from its inner From, plain
+ * mail's from its From (RFC 2047 decoded, display-safe); a contact's name
+ * wins; a name that looks like another address, or is blank, is no name;
+ * a tampered message has none.
+ */
+static void test_sender_names(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_store_contact ct;
+	struct qm_client_view *v;
+	struct qm_error e;
+	char from[256];
+
+	(void)state;
+	alice_sends(&bob, 2, "forged text");
+	alice_sends(&bob, 2, "named text");
+	/* the first with another name in the outer From (only that copy):
+	 * the bound value changed, so tampered, and named by nobody */
+	snprintf(from, sizeof(from), "Mallory <%s>", alice.addr);
+	redeliver(&bob, 0, "From", from);
+	fake_mail_drop(bob.addr, "INBOX", 0);
+	deliver_from(&bob, "\"ceo@bank.example\" <evil@x.example>", "spoof");
+	deliver_from(&bob, "\"ceo\xef\xbc\xa0" "bank.example\" <fw@x.example>",
+	             "fullwidth");
+	deliver_from(&bob, "\"  \" <blank@x.example>", "blank");
+	deliver_from(&bob, "\"self@x.example\" <self@x.example>", "self");
+	deliver_from(&bob, "=?UTF-8?Q?Z=C3=B6e_Example?= <zoe@x.example>",
+	             "encoded");
+	deliver_from(&bob, "\"Eve\xe2\x80\xae\" <eve@x.example>", "bidi");
+	deliver_from(&bob, "Dave Header <dave@x.example>", "dave");
+	sync_ok(&bob, &st);
+	assert_int_equal(st.tampered, 1);
+
+	assert_string_equal(name_from(&bob, alice.addr, QM_VERIFY_OK), "Alice");
+	assert_string_equal(name_from(&bob, alice.addr, QM_VERIFY_TAMPERED),
+	                    "");
+	assert_string_equal(
+	    name_from(&bob, "evil@x.example", QM_VERIFY_NOT_QMAIL), "");
+	assert_string_equal(
+	    name_from(&bob, "fw@x.example", QM_VERIFY_NOT_QMAIL), "");
+	assert_string_equal(
+	    name_from(&bob, "blank@x.example", QM_VERIFY_NOT_QMAIL), "");
+	assert_string_equal(
+	    name_from(&bob, "self@x.example", QM_VERIFY_NOT_QMAIL),
+	    "self@x.example");
+	assert_string_equal(
+	    name_from(&bob, "zoe@x.example", QM_VERIFY_NOT_QMAIL),
+	    "Z\xc3\xb6" "e Example");
+	assert_string_equal(
+	    name_from(&bob, "eve@x.example", QM_VERIFY_NOT_QMAIL),
+	    "Eve[U+202E]");
+	assert_string_equal(
+	    name_from(&bob, "dave@x.example", QM_VERIFY_NOT_QMAIL),
+	    "Dave Header");
+
+	/* the user's own name for a contact wins over the header's */
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, "dave@x.example", sizeof(ct.address));
+	qm_strlcpy(ct.name, "Dave From Work", sizeof(ct.name));
+	qm_error_clear(&e);
+	assert_ok(qm_client_contact_put(bob.c, bob.acct, &ct, &e));
+	assert_string_equal(
+	    name_from(&bob, "dave@x.example", QM_VERIFY_NOT_QMAIL),
+	    "Dave From Work");
+	qm_strlcpy(ct.address, alice.addr, sizeof(ct.address));
+	qm_strlcpy(ct.name, "Alice (my sister)", sizeof(ct.name));
+	assert_ok(qm_client_contact_put(bob.c, bob.acct, &ct, &e));
+	assert_string_equal(name_from(&bob, alice.addr, QM_VERIFY_OK),
+	                    "Alice (my sister)");
+	/* not for the tampered copy carrying her address */
+	assert_string_equal(name_from(&bob, alice.addr, QM_VERIFY_TAMPERED),
+	                    "");
+
+	/* the reader names the sender the same way */
+	v = read_in(&bob, QM_VERIFY_OK);
+	assert_string_equal(v->from_name, "Alice (my sister)");
+	assert_non_null(strstr(v->from, alice.addr));
+	qm_client_view_free(&v);
+	v = read_in(&bob, QM_VERIFY_TAMPERED);
+	assert_string_equal(v->from_name, "");
+	qm_client_view_free(&v);
+}
+
 /* How many lines of s begin with prefix. */
 static size_t lines_with(const char *s, const char *prefix)
 {
@@ -739,6 +867,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_plain_and_qmail, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_sender_names, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sender_binding, setup,
 	                                    eng_teardown),

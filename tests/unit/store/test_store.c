@@ -1310,6 +1310,7 @@ static void test_secrets_never_in_clear(void **state)
 	    "attachment-bytes-QWERTYUIOP-4444",         /* attachment */
 	    "draft text about the surprise party",      /* draft */
 	    "outbox plaintext NOTHING-TO-SEE-77",       /* outbox plaintext */
+	    "Zaphod Sender-Name 4242",                  /* sender's name */
 	};
 	struct needle nd[64];
 	struct qm_store_query q;
@@ -1352,6 +1353,7 @@ static void test_secrets_never_in_clear(void **state)
 	m.date = 1;
 	m.level = 1;
 	m.verify = QM_VERIFY_OK; /* read: its snippet is kept too */
+	m.from_name = secrets[9];
 	assert_int_equal(qm_store_msg_add(f->s, &m, secrets[4], NULL, 0, mime,
 	                                  strlen(mime), secrets[5], &id, &e),
 	                 QM_OK);
@@ -1369,6 +1371,7 @@ static void test_secrets_never_in_clear(void **state)
 	assert_int_equal(l->n, 1);
 	/* the snippet is the body's text: the scans below cover it */
 	assert_string_equal(l->items[0].snippet, secrets[5]);
+	assert_string_equal(l->items[0].from_name, secrets[9]);
 	qm_store_msglist_free(&l);
 
 	/* While open (data in the WAL) and after close (checkpointed); also
@@ -2600,6 +2603,137 @@ static void test_snippet_listed(void **state)
 	qm_store_msglist_free(&l);
 }
 
+/* Adds a message in state v with text and the sender's name (may be
+ * NULL); returns its id. */
+static int64_t add_named_msg(struct qm_store *s, int64_t acct, int64_t uid,
+                             enum qm_store_verify v, const char *name,
+                             const char *text)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	char mid[64];
+	int64_t id = 0;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(mid, sizeof(mid), "<%lld.name@example.org>", (long long)uid);
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 7;
+	m.uid = uid;
+	m.message_id = mid;
+	m.from_addr = "bob@example.org";
+	m.from_name = name;
+	m.date = 1700000000 + uid;
+	m.level = v == QM_VERIFY_NOT_QMAIL ? 0 : 2;
+	m.verify = v;
+	assert_int_equal(qm_store_msg_add(s, &m, "subject", NULL, 0, "MIME", 4,
+	                                  text, &id, &e),
+	                 QM_OK);
+	return id;
+}
+
+/* Message id's sender name as listed (static copy; "(null)" for none). */
+static const char *listed_name(struct qm_store *s, int64_t id)
+{
+	static char out[512];
+	struct qm_store_msglist *l = NULL;
+	struct qm_error e;
+
+	assert_int_equal(qm_store_msg_get(s, id, &l, &e), QM_OK);
+	qm_strlcpy(out,
+	           l->items[0].from_name ? l->items[0].from_name : "(null)",
+	           sizeof(out));
+	assert_string_equal(l->items[0].subject, "subject");
+	qm_store_msglist_free(&l);
+	return out;
+}
+
+/*
+ * The sender's name rides in the sealed list item with the subject and
+ * snippet: listed back as added, also without text and for a header-only
+ * record (kept when its body is filled); none for an item written without
+ * one, for a message whose text is not shown, for an edited row, while
+ * locked; a name too long is refused.
+ */
+static void test_sender_name_item(void **state)
+{
+	struct fx *f = *state;
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_msg m;
+	struct qm_error e;
+	char sql[128], longname[QM_STORE_NAMEMAX + 1];
+	int64_t id, h;
+
+	id = add_named_msg(f->s, f->acct, 1, QM_VERIFY_OK, "Bob Example",
+	                   "Hello there");
+	assert_string_equal(listed_name(f->s, id), "Bob Example");
+	assert_string_equal(listed_snippet(f->s, id), "Hello there");
+	/* a name and no text: an item of subject and name */
+	id = add_named_msg(f->s, f->acct, 2, QM_VERIFY_NOT_QMAIL, "Plain Bob",
+	                   NULL);
+	assert_string_equal(listed_name(f->s, id), "Plain Bob");
+	assert_string_equal(listed_snippet(f->s, id), "");
+	/* written without a name (as schema 9 first did): none */
+	id = add_named_msg(f->s, f->acct, 3, QM_VERIFY_OK, NULL, "No name");
+	assert_string_equal(listed_name(f->s, id), "(null)");
+	assert_string_equal(listed_snippet(f->s, id), "No name");
+	id = add_named_msg(f->s, f->acct, 4, QM_VERIFY_OK, "", "Empty name");
+	assert_string_equal(listed_name(f->s, id), "(null)");
+	/* a message whose text is not shown keeps no name */
+	id =
+	    add_named_msg(f->s, f->acct, 5, QM_VERIFY_TAMPERED, "Mallory", "x");
+	assert_string_equal(listed_name(f->s, id), "(null)");
+	id = add_named_msg(f->s, f->acct, 6, QM_VERIFY_REPLAY, "Mallory", "x");
+	assert_string_equal(listed_name(f->s, id), "(null)");
+	/* labels edited on disk: shown as tampered, no name */
+	id = add_named_msg(f->s, f->acct, 7, QM_VERIFY_UNVERIFIED_SENDER,
+	                   "Unverified Bob", "y");
+	assert_string_equal(listed_name(f->s, id), "Unverified Bob");
+	snprintf(sql, sizeof(sql), "UPDATE msg SET verify = %d WHERE id = %lld",
+	         (int)QM_VERIFY_OK, (long long)id);
+	edit(f->home, sql);
+	assert_string_equal(listed_name(f->s, id), "(null)");
+
+	/* a header-only record: its name at once, kept with its body */
+	memset(&m, 0, sizeof(m));
+	m.account_id = f->acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 7;
+	m.uid = 900;
+	m.message_id = "<head.name@example.org>";
+	m.from_addr = "bob@example.org";
+	m.from_name = "Header Bob";
+	m.date = 1800000000;
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	m.body_pending = 1;
+	assert_int_equal(qm_store_msg_add(f->s, &m, "subject", NULL, 0, NULL, 0,
+	                                  NULL, &h, &e),
+	                 QM_OK);
+	assert_string_equal(listed_name(f->s, h), "Header Bob");
+	assert_string_equal(listed_snippet(f->s, h), "");
+	assert_int_equal(
+	    qm_store_msg_body_fill(f->s, h, "MIME", 4, "Body later", 0, &e),
+	    QM_OK);
+	assert_string_equal(listed_name(f->s, h), "Header Bob");
+	assert_string_equal(listed_snippet(f->s, h), "Body later");
+
+	/* too long: refused, nothing added */
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	m.uid = 901;
+	m.message_id = "<long.name@example.org>";
+	m.from_name = longname;
+	assert_int_equal(qm_store_msg_add(f->s, &m, "subject", NULL, 0, NULL, 0,
+	                                  NULL, &id, &e),
+	                 QM_ERR_INVAL);
+
+	/* locked: no name */
+	qm_store_vault_lock(f->s);
+	assert_int_equal(qm_store_msg_get(f->s, h, &l, &e), QM_OK);
+	assert_null(l->items[0].from_name);
+	qm_store_msglist_free(&l);
+}
+
 /* A message whose labels were edited on disk reads as tampered and shows
  * no snippet, though its sealed snippet is intact. */
 static void test_snippet_tampered(void **state)
@@ -2876,6 +3010,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snippet_item_altered, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_migrate_snippets),
+	    cmocka_unit_test_setup_teardown(test_sender_name_item, setup,
+	                                    teardown),
 	};
 
 	int rc;

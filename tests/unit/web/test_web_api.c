@@ -924,7 +924,12 @@ static void test_messages(void **state)
 		                           0),
 		            "from"),
 		        "name")),
-		    "Mallory");
+		    ""); /* kept without a name (issue 16) */
+		assert_string_equal(
+		    qmt_json_str(
+		        json_array_get(json_object_get(r.json, "messages"), 0),
+		        "from", "address"),
+		    "mallory@example.net");
 		qmt_resp_free(&r);
 	}
 	/* search: the subject words of the first message */
@@ -1382,6 +1387,177 @@ static void test_list_snippets(void **state)
 		}
 		qmt_resp_free(&r);
 	}
+}
+
+/* Adds to folder "Names" a message from addr with the sender's name
+ * name (may be NULL) and MIME mime, in state v; returns its id. */
+static int64_t add_named(const char *addr, const char *name, const char *mime,
+                         enum qm_store_verify v, int64_t uid)
+{
+	struct qm_store_msg m;
+	struct qm_error e;
+	int64_t id = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = g_acct;
+	m.folder = "Names";
+	m.uidvalidity = 1;
+	m.uid = uid;
+	m.from_addr = addr;
+	m.from_name = name;
+	m.to_addrs = "alice@example.org";
+	m.date = 1790000000 + uid;
+	m.level = v == QM_VERIFY_NOT_QMAIL ? 0 : 2;
+	m.verify = v;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m, "hi",
+	                                  NULL, 0, mime, strlen(mime), "text",
+	                                  &id, &e),
+	                 QM_OK);
+	return id;
+}
+
+/* The "from" of the message of list l (Summaries) with this id. */
+static json_t *from_of(json_t *l, int64_t id)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%lld", (long long)id);
+	for (size_t i = 0; i < json_array_size(l); i++) {
+		json_t *o = json_array_get(l, i);
+
+		if (json_object_get(o, "messages")) /* a thread of one */
+			o = json_array_get(json_object_get(o, "messages"), 0);
+		if (strcmp(json_string_value(json_object_get(o, "id")), want) ==
+		    0)
+			return json_object_get(o, "from");
+	}
+	fail_msg("message %s not listed", want);
+	return NULL;
+}
+
+/*
+ * Sender names in the list (plain and threaded) and the reader (issue
+ * 16): the name kept with the row, display-safe; a contact's name wins;
+ * a name that looks like another address is no name; a tampered message
+ * has none; a row kept without a name gets the one of its From in the
+ * reader; To keeps its names, quoted commas and all (the engine's
+ * address parser).
+ */
+static void test_sender_names_json(void **state)
+{
+	static const char mime[] =
+	    "From: Bob Builder <bobby@example.org>\r\n"
+	    "To: \"Doe, Jane\" <jane@example.org>, alice@example.org\r\n"
+	    "Subject: hi\r\n\r\ntext\r\n";
+	struct qm_store_contact ct;
+	struct qm_error e;
+	struct qmt_resp r;
+	char path[160];
+	int64_t bob, spoof, bidi, tamp, carol, old;
+	json_t *f, *to;
+
+	(void)state;
+	bob = add_named("bobby@example.org", "Bob Builder", mime,
+	                QM_VERIFY_NOT_QMAIL, 1);
+	spoof = add_named("evil@x.example", "ceo@bank.example", mime,
+	                  QM_VERIFY_NOT_QMAIL, 2);
+	bidi = add_named("eve@example.org",
+	                 "Eve\xe2\x80\xae"
+	                 "evil",
+	                 mime, QM_VERIFY_OK, 3);
+	tamp = add_named("mal@example.org", "Trusted Bank", mime,
+	                 QM_VERIFY_TAMPERED, 4);
+	carol = add_named("carol@example.org", "Header Carol", mime,
+	                  QM_VERIFY_OK, 5);
+	old =
+	    add_named("bobby@example.org", NULL, mime, QM_VERIFY_NOT_QMAIL, 6);
+	memset(&ct, 0, sizeof(ct));
+	qm_strlcpy(ct.address, "carol@example.org", sizeof(ct.address));
+	qm_strlcpy(ct.name, "Carol (book)", sizeof(ct.name));
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_contact_put(side(), g_acct, &ct, &e), QM_OK);
+
+	for (int threads = 0; threads < 2; threads++) {
+		snprintf(path, sizeof(path),
+		         "/api/messages?account=%s&folder=Names&threads=%d",
+		         g_acct_s, threads);
+		get(&r, path);
+		assert_int_equal(r.status, 200);
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    bob);
+		assert_string_equal(qmt_json_str(f, "name", NULL),
+		                    "Bob Builder");
+		assert_string_equal(qmt_json_str(f, "address", NULL),
+		                    "bobby@example.org");
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    spoof);
+		assert_string_equal(qmt_json_str(f, "name", NULL), "");
+		assert_string_equal(qmt_json_str(f, "address", NULL),
+		                    "evil@x.example");
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    bidi);
+		assert_string_equal(qmt_json_str(f, "name", NULL),
+		                    "Eve[U+202E]evil");
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    tamp);
+		assert_string_equal(qmt_json_str(f, "name", NULL), "");
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    carol);
+		assert_string_equal(qmt_json_str(f, "name", NULL),
+		                    "Carol (book)");
+		/* kept without a name: the list has none */
+		f = from_of(
+		    json_object_get(r.json, threads ? "threads" : "messages"),
+		    old);
+		assert_string_equal(qmt_json_str(f, "name", NULL), "");
+		assert_null(strstr(r.body, "\xe2\x80\xae"));
+		assert_null(strstr(r.body, "Trusted Bank"));
+		qmt_resp_free(&r);
+	}
+
+	/* the reader: the same name; a row without one gets its From's */
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)bob);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(qmt_json_str(r.json, "from", "name"),
+	                    "Bob Builder");
+	to = json_object_get(r.json, "to");
+	assert_int_equal(json_array_size(to), 2);
+	assert_string_equal(qmt_json_str(json_array_get(to, 0), "name", NULL),
+	                    "Doe, Jane");
+	assert_string_equal(
+	    qmt_json_str(json_array_get(to, 0), "address", NULL),
+	    "jane@example.org");
+	assert_string_equal(
+	    qmt_json_str(json_array_get(to, 1), "address", NULL),
+	    "alice@example.org");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)old);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(qmt_json_str(r.json, "from", "name"),
+	                    "Bob Builder");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)spoof);
+	get(&r, path);
+	assert_string_equal(qmt_json_str(r.json, "from", "name"), "");
+	assert_string_equal(qmt_json_str(r.json, "from", "address"),
+	                    "evil@x.example");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)tamp);
+	get(&r, path);
+	assert_string_equal(qmt_json_str(r.json, "from", "name"), "");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/messages/%lld", (long long)carol);
+	get(&r, path);
+	assert_string_equal(qmt_json_str(r.json, "from", "name"),
+	                    "Carol (book)");
+	qmt_resp_free(&r);
 }
 
 static void test_bidi_names(void **state)
@@ -2613,6 +2789,7 @@ int main(void)
 	    cmocka_unit_test(test_own_messages),
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_list_snippets),
+	    cmocka_unit_test(test_sender_names_json),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
