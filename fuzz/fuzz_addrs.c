@@ -24,7 +24,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* An address as the engine promises it: local@domain, nothing odd. */
+/* An address as the engine promises it: local@domain with one '@', no
+ * control character, a space only inside a quoted local part. */
 static int plausible(const char *a)
 {
 	const char *at = strchr(a, '@');
@@ -32,7 +33,8 @@ static int plausible(const char *a)
 	if (!at || at == a || !at[1] || strchr(at + 1, '@'))
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
+		if (*p < ' ' || *p == 0x7f ||
+		    (*p == ' ' && (a[0] != '"' || p > (const unsigned char *)at)))
 			return 0;
 	return 1;
 }
