@@ -2495,38 +2495,60 @@ static void test_tls(void **state)
 	qm_client_free(&c2);
 }
 
+/* A second web server over the same home, with a client of its own (two
+ * servers never share one: each server's threads use its client under
+ * that server's lock); the test's requests go to it, with no session yet,
+ * until other_stop puts back the first server's address and session. */
+struct other {
+	struct qm_client *c;
+	struct qm_web_server *s;
+	char base[128], origin[96], cookie[128], csrf[80];
+};
+
+static void other_start(struct other *o, const struct qm_web_config *wc)
+{
+	struct qm_client_opts co;
+	struct qm_error e;
+
+	memset(o, 0, sizeof(*o));
+	memset(&co, 0, sizeof(co));
+	co.home = g_home;
+	assert_int_equal(qm_client_open(&co, &o->c, &e), QM_OK);
+	assert_int_equal(qm_web_server_start(wc, o->c, &o->s, &e), QM_OK);
+	qm_strlcpy(o->base, g_base, sizeof(o->base));
+	qm_strlcpy(o->origin, g_origin, sizeof(o->origin));
+	qm_strlcpy(o->cookie, g_cookie, sizeof(o->cookie));
+	qm_strlcpy(o->csrf, g_csrf, sizeof(o->csrf));
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
+	         (unsigned)qm_web_server_port(o->s));
+	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
+	g_cookie[0] = g_csrf[0] = '\0';
+}
+
+static void other_stop(struct other *o)
+{
+	qm_web_server_stop(&o->s);
+	qm_client_free(&o->c);
+	qm_strlcpy(g_base, o->base, sizeof(g_base));
+	qm_strlcpy(g_origin, o->origin, sizeof(g_origin));
+	qm_strlcpy(g_cookie, o->cookie, sizeof(g_cookie));
+	qm_strlcpy(g_csrf, o->csrf, sizeof(g_csrf));
+}
+
 /* A session idles out (polling does not keep it alive), and when the last
  * unlocked session is gone the client is locked. Waits two seconds: the
  * idle limit is counted in whole seconds. */
 static void test_idle_expiry(void **state)
 {
 	struct qm_web_config wc;
-	struct qm_web_server *s = NULL;
-	struct qm_client_opts co;
-	struct qm_client *c2 = NULL;
-	struct qm_error e;
-	char saved_base[128], saved_origin[96], saved_cookie[128],
-	    saved_csrf[80];
+	struct other o;
 	struct qmt_resp r;
 	int64_t t0;
 
 	(void)state;
-	/* a client of its own: two servers never share one (each server's
-	 * threads use its client under that server's lock) */
-	memset(&co, 0, sizeof(co));
-	co.home = g_home;
-	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
 	memset(&wc, 0, sizeof(wc));
 	wc.idle_timeout_s = 1;
-	assert_int_equal(qm_web_server_start(&wc, c2, &s, &e), QM_OK);
-	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
-	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
-	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
-	qm_strlcpy(saved_csrf, g_csrf, sizeof(saved_csrf));
-	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
-	         (unsigned)qm_web_server_port(s));
-	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
-	g_cookie[0] = g_csrf[0] = '\0';
+	other_start(&o, &wc);
 	get(&r, "/api/state");
 	keep_cookie(&r);
 	keep_csrf(&r);
@@ -2539,7 +2561,7 @@ static void test_idle_expiry(void **state)
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
 	qmt_resp_free(&r);
-	assert_true(qm_client_unlocked(c2));
+	assert_true(qm_client_unlocked(o.c));
 	t0 = qm_now();
 	while (qm_now() - t0 < 3) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
@@ -2551,13 +2573,8 @@ static void test_idle_expiry(void **state)
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 401);
 	qmt_resp_free(&r);
-	assert_false(qm_client_unlocked(c2));
-	qm_web_server_stop(&s);
-	qm_client_free(&c2);
-	qm_strlcpy(g_base, saved_base, sizeof(g_base));
-	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
-	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
-	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
+	assert_false(qm_client_unlocked(o.c));
+	other_stop(&o);
 }
 
 /* The test's clock for the unlock back-off (struct qm_web_config.now_ms):
@@ -2626,31 +2643,16 @@ static void new_session(void)
 static void test_unlock_backoff(void **state)
 {
 	struct qm_web_config wc;
-	struct qm_web_server *s = NULL;
-	struct qm_client_opts co;
-	struct qm_client *c2 = NULL;
-	struct qm_error e;
-	char saved_base[128], saved_origin[96], saved_cookie[128],
-	    saved_csrf[80];
+	struct other o;
 	const char *good = "new passphrase 123";
 	long after;
 	int i;
 
 	(void)state;
-	memset(&co, 0, sizeof(co));
-	co.home = g_home;
-	assert_int_equal(qm_client_open(&co, &c2, &e), QM_OK);
 	memset(&wc, 0, sizeof(wc));
 	g_fake_ms = 1000000;
 	wc.now_ms = fake_clock_ms;
-	assert_int_equal(qm_web_server_start(&wc, c2, &s, &e), QM_OK);
-	qm_strlcpy(saved_base, g_base, sizeof(saved_base));
-	qm_strlcpy(saved_origin, g_origin, sizeof(saved_origin));
-	qm_strlcpy(saved_cookie, g_cookie, sizeof(saved_cookie));
-	qm_strlcpy(saved_csrf, g_csrf, sizeof(saved_csrf));
-	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%u",
-	         (unsigned)qm_web_server_port(s));
-	qm_strlcpy(g_origin, g_base, sizeof(g_origin));
+	other_start(&o, &wc);
 	new_session();
 
 	/* three free wrong tries, the fourth starts a 2 s wait */
@@ -2660,7 +2662,7 @@ static void test_unlock_backoff(void **state)
 	assert_int_equal(after, 2);
 	/* the right passphrase is refused too, and not tried */
 	assert_int_equal(unlock_try(good, &after), 429);
-	assert_false(qm_client_unlocked(c2));
+	assert_false(qm_client_unlocked(o.c));
 	/* a new cookie does not reset the count */
 	new_session();
 	assert_int_equal(unlock_try(good, &after), 429);
@@ -2668,7 +2670,7 @@ static void test_unlock_backoff(void **state)
 	g_fake_ms += 1500;
 	assert_int_equal(unlock_try(good, &after), 429);
 	assert_int_equal(after, 1);
-	assert_false(qm_client_unlocked(c2));
+	assert_false(qm_client_unlocked(o.c));
 	/* after the wait, one more wrong try doubles it */
 	g_fake_ms += 500;
 	assert_int_equal(unlock_try("wrong wrong wrong", &after), 403);
@@ -2680,7 +2682,7 @@ static void test_unlock_backoff(void **state)
 	/* the wait over, the right passphrase unlocks */
 	g_fake_ms += 1;
 	assert_int_equal(unlock_try(good, &after), 200);
-	assert_true(qm_client_unlocked(c2));
+	assert_true(qm_client_unlocked(o.c));
 
 	/* a success resets the count: three free tries again */
 	{
@@ -2704,12 +2706,7 @@ static void test_unlock_backoff(void **state)
 	g_fake_ms += 300 * 1000;
 	assert_int_equal(unlock_try(good, &after), 200);
 
-	qm_web_server_stop(&s);
-	qm_client_free(&c2);
-	qm_strlcpy(g_base, saved_base, sizeof(g_base));
-	qm_strlcpy(g_origin, saved_origin, sizeof(g_origin));
-	qm_strlcpy(g_cookie, saved_cookie, sizeof(g_cookie));
-	qm_strlcpy(g_csrf, saved_csrf, sizeof(g_csrf));
+	other_stop(&o);
 }
 
 /* Key backup through the API: a short passphrase refused, the backup's
