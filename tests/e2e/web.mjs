@@ -127,6 +127,7 @@ async function main() {
     watch(A, 'alice', w.alice, errors);
     watch(B, 'bob', w.bob, errors);
     await A.goto(w.alice);
+    await A.getByRole('heading', { name: 'Unlock QMail' }).waitFor({ timeout: T });
     await shot(A, 'unlock.png');
     await unlock(A, w.alice, w.passphrase);
     await unlock(B, w.bob, w.passphrase);

@@ -32,7 +32,10 @@ export function mount(el, ...children) { clear(el); append(el, children); return
 
 export function toast(text, kind) {
   const t = h('div', { class: `toast ${kind || ''}`, role: kind === 'error' ? 'alert' : 'status', title: 'Click to close', onclick: () => t.remove() }, text);
-  document.getElementById('toasts').appendChild(t);
+  const box = document.getElementById('toasts');
+  box.appendChild(t);
+  // the newest three: a pile of notices would cover the page
+  while (box.children.length > 3) box.firstChild.remove();
   setTimeout(() => t.remove(), kind === 'error' ? 9000 : 5000);
 }
 
