@@ -171,6 +171,7 @@ async function main() {
     await B.waitForFunction(() => document.querySelector('#folders a.folder[data-folder="INBOX"] .count'), null, { timeout: T });
     let [side, list] = await counts();
     check(side === list && side >= 5, `unread counts: sidebar ${side}, list ${list}`);
+    check(await B.title() === `(${side}) QMail`, `the tab's title does not count the unread mail: ${await B.title()}`);
 
     // ---- the reader: names, a long word that wraps, links, HTML-only
     // mail as text, the remote-image banner, an unnamed attachment
@@ -183,6 +184,7 @@ async function main() {
     await B.waitForFunction(() => { const c = document.querySelector('#folders a.folder[data-folder="INBOX"] .count'); const l = document.getElementById('list-counts'); return c && l && l.textContent.includes(`${c.textContent} unread`); }, null, { timeout: T });
     [side, list] = await counts();
     check(side === list, `after reading one, unread counts: sidebar ${side}, list ${list}`);
+    await B.waitForFunction((n) => document.title === `(${n}) QMail`, side, { timeout: T });
     await axe(B, 'the inbox with a message open');
     await B.locator('#rows .row', { hasText: 'Supercalifragilistic' }).first().click();
     await B.locator('#reader-subject', { hasText: 'Supercalifragilistic' }).waitFor({ timeout: T });

@@ -184,7 +184,15 @@ export async function loadFolders() {
   }
   state.folders = folders;
   renderSidebar();
+  showTitle();
   window.dispatchEvent(new CustomEvent('qm-folders'));
+}
+
+// The tab's title counts the inbox's unread mail, as mail clients do.
+function showTitle() {
+  const f = state.folders.find((x) => x.name === 'INBOX') || folderOfUse('inbox');
+  const n = f ? f.unread : 0;
+  document.title = n ? `(${n}) QMail` : 'QMail';
 }
 
 export function renderSidebar() {
@@ -345,6 +353,7 @@ async function doLock() {
 
 function locked() {
   state.unlocked = false;
+  document.title = 'QMail';
   state.timers.forEach(clearInterval);
   state.timers = [];
   refreshState().then(() => showUnlock(!state.initialized)).catch(() => showUnlock(false));
