@@ -122,6 +122,7 @@ const char *qm_client_hint_name(int hint)
 	    [QM_HINT_LIMIT_UNKNOWN] = "limit_unknown",
 	    [QM_HINT_SETTING_UNKNOWN] = "setting_unknown",
 	    [QM_HINT_PLAIN] = "plain",
+	    [QM_HINT_SIGN_IN] = "sign_in",
 	};
 
 	if (hint <= 0 || hint >= QM_HINT__COUNT || !names[hint])

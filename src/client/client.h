@@ -98,6 +98,9 @@ enum qm_client_hint {
 	                            can get no encrypted message; send it to
 	                            them unencrypted by choosing so for the
 	                            message (allow_plain) */
+	QM_HINT_SIGN_IN,         /* arg: account address; its OAuth2 sign-in
+	                            ended (refresh token revoked or expired):
+	                            sign in to it again */
 	QM_HINT__COUNT
 };
 /* A stable name for the hint, for machine-readable replies
@@ -125,6 +128,24 @@ QM_NODISCARD enum qm_err
 qm_client_passphrase_change(struct qm_client *c, const char *oldpass,
                             size_t oldlen, const char *newpass, size_t newlen,
                             struct qm_error *err);
+
+/* ------------------------------------------------- OAuth2 and discovery */
+
+/*
+ * Where and how an account signs in with OAuth2 (RFC 6749, PKCE RFC 7636,
+ * loopback redirect RFC 8252, device grant RFC 8628): from the provider
+ * registry (qm_client_provider_*), from a domain's autoconfig file, or
+ * given by the user. Strings are empty when unknown.
+ */
+struct qm_client_oauth_endpoints {
+	char issuer[QM_STORE_PATHMAX];     /* "" when not known */
+	char auth_url[QM_STORE_PATHMAX];   /* authorization endpoint */
+	char token_url[QM_STORE_PATHMAX];  /* token endpoint */
+	char device_url[QM_STORE_PATHMAX]; /* device authorization; "": none */
+	char revoke_url[QM_STORE_PATHMAX]; /* RFC 7009; "": none */
+	char scope[QM_STORE_PATHMAX];      /* space separated */
+	int secret_required; /* the provider wants a client secret too */
+};
 
 /* --------------------------------------------------------------- accounts */
 
