@@ -241,6 +241,19 @@ qm_client_account_test(struct qm_client *c, int64_t account_id,
                        struct qm_client_check *incoming,
                        struct qm_client_check *kme, struct qm_error *err);
 
+/*
+ * The same checks of the mail servers for an account not saved yet: a's
+ * servers, login name and a->auth, with its password or OAuth2 access
+ * token in secret (len bytes, borrowed; NULL for none) and the CA file of
+ * a private server in mail_ca (NULL or "": the system's). So that an
+ * interface can test what it found before it saves anything. Fails only
+ * for a bad argument; each check says how its server answered.
+ */
+QM_NODISCARD enum qm_err qm_client_account_probe(
+    struct qm_client *c, const struct qm_store_account *a, const char *mail_ca,
+    const char *secret, size_t len, struct qm_client_check *smtp,
+    struct qm_client_check *incoming, struct qm_error *err);
+
 /* ------------------------------------------------------------------ send */
 
 /* An attachment to send (borrowed). */

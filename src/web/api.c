@@ -33,6 +33,7 @@ const struct web_route web_routes[] = {
     {R_POST, "/api/accounts", 1, 0, 0, 1, web_api_accounts_add},
     {R_PUT, "/api/accounts/*", 1, 0, 0, 1, web_api_accounts_update},
     {R_DEL, "/api/accounts/*", 1, 0, 0, 1, web_api_accounts_delete},
+    {R_POST, "/api/accounts/probe", 1, 0, 0, 1, web_api_accounts_probe},
     {R_POST, "/api/accounts/*/test", 1, 0, 0, 1, web_api_accounts_test},
     {R_GET, "/api/settings", 1, 0, 0, 1, web_api_settings_get},
     {R_PUT, "/api/settings", 1, 0, 0, 1, web_api_settings_put},
@@ -807,6 +808,50 @@ void web_api_accounts_test(struct web_req *r)
 	               json_pack("{s:o,s:o,s:o}", "smtp", check_json(&smtp),
 	                         "incoming", check_json(&in), "kme",
 	                         check_json(&kme)));
+}
+
+/* Tests the servers of an account not saved yet (the wizard's "Test and
+ * save"): the same fields as POST /api/accounts, with its password or
+ * the OAuth2 sign-in of the wizard (oauth_flow); nothing is stored. */
+void web_api_accounts_probe(struct web_req *r)
+{
+	struct qm_client_check smtp, in;
+	struct qm_store_account a;
+	struct qm_error e;
+	json_t *j = web_body_json(r);
+	const char *ca = NULL, *flow = NULL;
+	char *pw = NULL;
+	size_t pwlen = 0;
+
+	if (!j)
+		return;
+	memset(&a, 0, sizeof(a));
+	if (read_account(r, j, &a) != 0 ||
+	    web_get_str(r, j, QM_CLIENT_SET_MAIL_CA, 0, QM_STORE_PATHMAX - 1,
+	                &ca) < 0 ||
+	    web_get_str(r, j, "oauth_flow", 0, 64, &flow) < 0)
+		goto out;
+	if (flow) {
+		/* the access token of the wizard's sign-in, borrowed */
+		if (web_oauth_probe(r, flow, &a, ca, &smtp, &in) != 0)
+			goto out;
+	} else {
+		pw = secret_field(r, j, "password", 0, &pwlen);
+		if (r->reply.status)
+			goto out;
+		if (qm_client_account_probe(r->srv->client, &a, ca, pw, pwlen,
+		                            &smtp, &in, &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			goto out;
+		}
+	}
+	web_reply_json(r, 200,
+	               json_pack("{s:o,s:o}", "smtp", check_json(&smtp),
+	                         "incoming", check_json(&in)));
+out:
+	wipe_json_string(j, "password");
+	json_decref(j);
+	qm_sec_free(pw);
 }
 
 /* ------------------------------------------------------------ settings */

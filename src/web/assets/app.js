@@ -7,7 +7,8 @@ import { api, setCsrf, ApiError } from './api.js';
 import { h, mount, toast, field } from './ui.js';
 import { showMailbox, keyNav } from './mail.js';
 import { showCompose, composeNew } from './compose.js';
-import { showSettings, showWizard, showKeyring, showSafety, showOutbox, showDrafts } from './settings.js';
+import { showWizard, signInBanner } from './wizard.js';
+import { showSettings, showKeyring, showSafety, showOutbox, showDrafts } from './settings.js';
 import { showKme } from './kme.js';
 import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 
@@ -93,7 +94,16 @@ export async function loadAccounts(withFolders = true) {
   const r = await api.get('/api/accounts');
   state.accounts = r.accounts || [];
   if (!state.accounts.find((a) => a.id === state.account)) state.account = state.accounts.length ? state.accounts[0].id : '';
+  showSignInBanners();
   if (withFolders) await loadFolders();
+}
+
+// One banner per account whose OAuth2 sign-in ended (the engine marks it
+// when the provider refuses the refresh token); it goes when signed in.
+function showSignInBanners() {
+  const box = document.getElementById('signin-banners');
+  if (!box) return;
+  mount(box, state.accounts.filter((a) => a.needs_signin).map((a) => signInBanner(a)));
 }
 
 function navLink(href, label, extra) {
@@ -309,6 +319,7 @@ async function pollEvents() {
       if (ev.seq <= state.eventSeq) continue;
       toast(ev.text, ev.type === 'failed' || ev.type === 'alarm' ? 'error' : '');
       if (ev.type === 'new_mail') fresh = true;
+      if (ev.type === 'signin') await loadAccounts(false);
     }
     state.eventSeq = r.seq || state.eventSeq || 0;
     if (fresh) { await loadFolders(); if (location.hash.startsWith('#/mail/')) window.dispatchEvent(new CustomEvent('qm-refresh')); }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Settings, the account wizard (presets, test connection), the keyring,
+// Settings, the account form and its connection test, the keyring,
 // the outbox and the drafts list.
 import { api, qs, uploadTo } from './api.js';
 import { h, mount, toast, field, fmtDate, ask } from './ui.js';
@@ -80,7 +80,7 @@ function mailSettings(a, incoming) {
 }
 
 // The account form; returns the form and a getter. a: existing account or {}.
-function accountForm(a, presets) {
+export function accountForm(a, presets) {
   const name = h('input', { type: 'text', value: a.name || '', maxlength: '255', autocomplete: 'name' });
   const address = h('input', { type: 'email', value: a.address || '', maxlength: '320', required: true, autocomplete: 'email' });
   const username = h('input', { type: 'text', value: a.username || '', maxlength: '320', autocomplete: 'username' });
@@ -122,7 +122,7 @@ function accountForm(a, presets) {
   return { box, get, clearPassword: () => { password.value = ''; } };
 }
 
-function checkRow(label, c) {
+export function checkRow(label, c) {
   const cls = !c.tried ? 'muted' : (c.ok ? 'ok' : 'error');
   return h('li', { class: `check ${cls}` }, h('strong', {}, `${label}: `), !c.tried ? 'not used' : (c.ok ? `OK (${c.ms} ms)` : 'failed'), c.message ? ` — ${c.message}` : '');
 }
@@ -133,31 +133,6 @@ async function testAccount(id, out) {
     const r = await api.post(`/api/accounts/${encodeURIComponent(id)}/test`, {});
     mount(out, h('ul', { class: 'checks', 'aria-label': 'Connection test results' }, checkRow('Sending (SMTP)', r.smtp), checkRow('Receiving (IMAP/POP3)', r.incoming), checkRow('Key manager (KME)', r.kme)));
   } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
-}
-
-export async function showWizard(root) {
-  const presets = (await api.get('/api/presets')).presets || [];
-  const f = accountForm({}, presets);
-  const out = h('div', { 'aria-live': 'polite' });
-  const save = h('button', { type: 'submit', class: 'btn primary' }, 'Save and test connection');
-  const form = h('form', { class: 'card wizard', 'aria-labelledby': 'wiz-title' },
-    h('h1', { id: 'wiz-title' }, 'Add an account'),
-    h('p', {}, 'Pick your provider to fill in the servers, or enter them yourself.'),
-    f.box, h('div', { class: 'actions' }, save, state.accounts.length ? h('a', { class: 'btn ghost', href: '#/settings' }, 'Cancel') : null), out);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    try {
-      const a = await api.post('/api/accounts', f.get());
-      f.clearPassword();
-      state.account = a.id;
-      await loadAccounts();
-      toast(`Account ${a.address} added`);
-      await testAccount(a.id, out);
-      out.appendChild(h('div', { class: 'actions' }, h('a', { class: 'btn primary', href: '#/mail/INBOX' }, 'Go to the inbox'), h('a', { class: 'btn', href: '#/settings' }, 'Edit settings')));
-    } catch (err) { mount(out, h('p', { class: 'error', role: 'alert' }, err.message)); } finally { save.disabled = false; }
-  });
-  mount(root, form);
 }
 
 // "64M" for whole MiB, "64K" for whole KiB, else the number (as qmail config).
