@@ -35,6 +35,11 @@ const struct web_route web_routes[] = {
     {R_DEL, "/api/accounts/*", 1, 0, 0, 1, web_api_accounts_delete},
     {R_POST, "/api/accounts/probe", 1, 0, 0, 1, web_api_accounts_probe},
     {R_POST, "/api/accounts/*/test", 1, 0, 0, 1, web_api_accounts_test},
+    {R_POST, "/api/accounts/*/signin", 1, 0, 0, 1, web_api_accounts_signin},
+    {R_POST, "/api/discover", 1, 0, 0, 3, web_api_discover},
+    {R_POST, "/api/oauth/begin", 1, 0, 0, 3, web_api_oauth_begin},
+    {R_POST, "/api/oauth/wait", 1, 0, 0, 0, web_api_oauth_wait},
+    {R_POST, "/api/oauth/cancel", 1, 0, 0, 0, web_api_oauth_cancel},
     {R_GET, "/api/settings", 1, 0, 0, 1, web_api_settings_get},
     {R_PUT, "/api/settings", 1, 0, 0, 1, web_api_settings_put},
     {R_GET, "/api/contacts", 1, 0, 0, 1, web_api_contacts_list},
@@ -92,7 +97,7 @@ const size_t web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 /* Wipes a string that jansson holds (a passphrase or password) before the
  * JSON object is freed. jansson hands out const pointers to its own
  * malloc'd copy; copying the pointer value avoids casting const away. */
-static void wipe_json_string(json_t *o, const char *key)
+void web_wipe_json_string(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
 	const char *cv;
@@ -106,8 +111,8 @@ static void wipe_json_string(json_t *o, const char *key)
 }
 
 /* A secret string field copied into secure memory; NULL on error (replied). */
-static char *secret_field(struct web_req *r, json_t *o, const char *key,
-                          int required, size_t *len)
+char *web_secret_field(struct web_req *r, json_t *o, const char *key,
+                       int required, size_t *len)
 {
 	const char *v = NULL;
 	char *s;
@@ -259,8 +264,8 @@ static void unlock_or_init(struct web_req *r, int init)
 
 	if (!j)
 		return;
-	pass = secret_field(r, j, "passphrase", 1, &len);
-	wipe_json_string(j, "passphrase");
+	pass = web_secret_field(r, j, "passphrase", 1, &len);
+	web_wipe_json_string(j, "passphrase");
 	json_decref(j);
 	if (!pass)
 		return;
@@ -329,6 +334,7 @@ void web_api_lock(struct web_req *r)
 	if (r->srv->client)
 		qm_client_lock(r->srv->client);
 	web_watch_kick(r->srv); /* drop the sessions and their passwords */
+	web_oauth_forget_all(r->srv); /* and the sign-ins' tokens */
 	pthread_mutex_lock(&r->srv->lock);
 	web_session_end_all(r->srv);
 	r->session = NULL;
@@ -347,11 +353,11 @@ void web_api_passphrase(struct web_req *r)
 
 	if (!j)
 		return;
-	oldp = secret_field(r, j, "old", 1, &ol);
+	oldp = web_secret_field(r, j, "old", 1, &ol);
 	if (oldp)
-		newp = secret_field(r, j, "new", 1, &nl);
-	wipe_json_string(j, "old");
-	wipe_json_string(j, "new");
+		newp = web_secret_field(r, j, "new", 1, &nl);
+	web_wipe_json_string(j, "old");
+	web_wipe_json_string(j, "new");
 	json_decref(j);
 	if (!oldp || !newp)
 		goto out;
@@ -689,7 +695,7 @@ void web_api_accounts_add(struct web_req *r)
 	struct qm_store_account a;
 	struct qm_error e;
 	json_t *j = web_body_json(r);
-	const char *preset = NULL;
+	const char *preset = NULL, *flow = NULL;
 	char *pw = NULL;
 	size_t pwlen = 0;
 
@@ -705,10 +711,24 @@ void web_api_accounts_add(struct web_req *r)
 	if (read_account(r, j, &a) != 0 ||
 	    account_settings_read(r, j, &vals) != 0)
 		goto out;
-	pw = secret_field(r, j, "password", 0, &pwlen);
+	if (web_get_str(r, j, "oauth_flow", 0, 64, &flow) < 0)
+		goto out;
+	pw = flow ? NULL : web_secret_field(r, j, "password", 0, &pwlen);
 	if (r->reply.status)
 		goto out;
 	if (qm_client_account_add(r->srv->client, &a, pw, pwlen, &e) != QM_OK) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	/* the wizard's sign-in: its tokens go to the new account; without
+	 * them the account is of no use, so it goes too */
+	if (flow && web_oauth_store(r, flow, a.id) != 0) {
+		if (qm_client_account_delete(r->srv->client, a.id, &e) != QM_OK)
+			qm_error_clear(&e);
+		goto out;
+	}
+	if (flow && qm_client_account_get(r->srv->client, a.id, &a, &e) !=
+	                QM_OK) {
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
@@ -717,7 +737,7 @@ void web_api_accounts_add(struct web_req *r)
 	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 201, account_json_id(r->srv, &a));
 out:
-	wipe_json_string(j, "password");
+	web_wipe_json_string(j, "password");
 	json_decref(j);
 	qm_sec_free(pw);
 }
@@ -744,7 +764,7 @@ void web_api_accounts_update(struct web_req *r)
 	if (read_account(r, j, &a) != 0 ||
 	    account_settings_read(r, j, &vals) != 0)
 		goto out;
-	pw = secret_field(r, j, "password", 0, &pwlen);
+	pw = web_secret_field(r, j, "password", 0, &pwlen);
 	if (r->reply.status)
 		goto out;
 	/* a password typed here is what the account logs in with */
@@ -760,7 +780,7 @@ void web_api_accounts_update(struct web_req *r)
 	web_watch_kick(r->srv); /* watch what the accounts are now */
 	web_reply_json(r, 200, account_json_id(r->srv, &a));
 out:
-	wipe_json_string(j, "password");
+	web_wipe_json_string(j, "password");
 	json_decref(j);
 	qm_sec_free(pw);
 }
@@ -836,7 +856,7 @@ void web_api_accounts_probe(struct web_req *r)
 		if (web_oauth_probe(r, flow, &a, ca, &smtp, &in) != 0)
 			goto out;
 	} else {
-		pw = secret_field(r, j, "password", 0, &pwlen);
+		pw = web_secret_field(r, j, "password", 0, &pwlen);
 		if (r->reply.status)
 			goto out;
 		if (qm_client_account_probe(r->srv->client, &a, ca, pw, pwlen,
@@ -849,7 +869,7 @@ void web_api_accounts_probe(struct web_req *r)
 	               json_pack("{s:o,s:o}", "smtp", check_json(&smtp),
 	                         "incoming", check_json(&in)));
 out:
-	wipe_json_string(j, "password");
+	web_wipe_json_string(j, "password");
 	json_decref(j);
 	qm_sec_free(pw);
 }
@@ -1294,8 +1314,8 @@ static int backup_args(struct web_req *r, json_t *j, int64_t *acct, char **pass,
 	if (web_get_int(r, j, "account", 1, 1, INT64_MAX, &a) < 0)
 		return -1;
 	*acct = a;
-	*pass = secret_field(r, j, "passphrase", 1, plen);
-	wipe_json_string(j, "passphrase");
+	*pass = web_secret_field(r, j, "passphrase", 1, plen);
+	web_wipe_json_string(j, "passphrase");
 	return *pass ? 0 : -1;
 }
 

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "client/client.h"
 #include "web.h"
 
 #define WEB_MAX_SESSIONS      64
@@ -99,6 +100,30 @@ struct web_route {
 	web_handler fn;
 };
 
+/* An OAuth2 sign-in of the wizard or of the sign-in banner (api_oauth.c):
+ * the engine's flow, then its tokens until the account takes them. */
+#define WEB_OAUTH_MAX   4
+#define WEB_OAUTH_TTL_S (15 * 60) /* a sign-in left alone is forgotten */
+enum { WEB_OAUTH_PENDING = 0, WEB_OAUTH_DONE = 1, WEB_OAUTH_FAILED = 2 };
+struct web_oauth {
+	int used;
+	char id[33];     /* random, hex: what the page names it by */
+	int64_t account; /* signing in to this account again; 0: a new one */
+	char address[QM_STORE_ADDRMAX];
+	char provider_name[QM_STORE_PATHMAX];
+	struct qm_client_oauth_endpoints ep;
+	char client_id[QM_STORE_NAMEMAX];
+	char ca_file[QM_STORE_PATHMAX];
+	struct qm_buf secret; /* the client secret (secure), may be empty */
+	struct qm_client_oauth_flow *flow;
+	struct qm_client_oauth_tokens tok; /* once done */
+	int state;  /* WEB_OAUTH_* */
+	int busy;   /* a request is waiting on it: only that one touches it */
+	int forget; /* cancelled while busy: the waiter frees it */
+	int64_t started;
+	char message[QM_ERR_MSGMAX]; /* why it failed */
+};
+
 /* A watcher thread (watch.c): IMAP IDLE on one account's INBOX. */
 #define WEB_WATCH_MAX 4
 struct web_watcher {
@@ -165,6 +190,11 @@ struct qm_web_server {
 		char id[32];
 	} events[64];
 	long event_seq;
+	/* OAuth2 sign-ins in progress and the last discovery (api_oauth.c);
+	 * under lock */
+	struct web_oauth oauth[WEB_OAUTH_MAX];
+	char disc_addr[QM_STORE_ADDRMAX];
+	struct qm_client_discovery disc;
 	struct web_kme_sample {
 		int64_t t;
 		double qber, rate_bps;
@@ -210,6 +240,27 @@ void web_reply_error(struct web_req *r, int status, const char *code,
 void web_reply_qm_error(struct web_req *r, const struct qm_error *e);
 /* Replies 204 No Content. */
 void web_reply_empty(struct web_req *r);
+/* Wipes the string jansson holds for key in o (a password), before o is
+ * freed. */
+void web_wipe_json_string(json_t *o, const char *key);
+/* A secret string field (at most 1024 bytes) copied into secure memory
+ * (qm_sec_free it); NULL when absent (*len 0) or on error (replied). */
+char *web_secret_field(struct web_req *r, json_t *o, const char *key,
+                       int required, size_t *len);
+
+/* ------------------------------------------------------ OAuth2 sign-in */
+
+/* Tests a new account's servers with the access token of the finished
+ * sign-in flow (the wizard's); 0, or -1 (replied). Sets a->auth. */
+int web_oauth_probe(struct web_req *r, const char *flow,
+                    struct qm_store_account *a, const char *mail_ca,
+                    struct qm_client_check *smtp, struct qm_client_check *in);
+/* Stores the tokens of the finished flow on account_id (its address must
+ * be the flow's), which then signs in with OAuth2; the flow goes. 0, or
+ * -1 (replied). */
+int web_oauth_store(struct web_req *r, const char *flow, int64_t account_id);
+/* Cancels and forgets every sign-in and the kept discovery (lock, stop). */
+void web_oauth_forget_all(struct qm_web_server *srv);
 
 /* ------------------------------------------------------------ requests */
 
@@ -336,6 +387,12 @@ void web_api_accounts_add(struct web_req *r);
 void web_api_accounts_update(struct web_req *r);
 void web_api_accounts_delete(struct web_req *r);
 void web_api_accounts_test(struct web_req *r);
+void web_api_accounts_probe(struct web_req *r);
+void web_api_accounts_signin(struct web_req *r);
+void web_api_discover(struct web_req *r);
+void web_api_oauth_begin(struct web_req *r);
+void web_api_oauth_wait(struct web_req *r);
+void web_api_oauth_cancel(struct web_req *r);
 void web_api_settings_get(struct web_req *r);
 void web_api_settings_put(struct web_req *r);
 void web_api_contacts_list(struct web_req *r);

@@ -724,6 +724,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 		web_reader_close(srv);
 		qm_client_lock(srv->client);
 		pthread_mutex_unlock(&srv->client_lock);
+		web_oauth_forget_all(srv);
 		web_watch_kick(srv);
 	}
 	if (verdict == 401) {
@@ -1050,7 +1051,10 @@ void qm_web_server_stop(struct qm_web_server **psrv)
 		return;
 	srv = *psrv;
 	web_api_stop(srv);
+	/* a sign-in's long poll would hold the daemon's stop for its length */
+	web_oauth_forget_all(srv);
 	MHD_stop_daemon(srv->daemon);
+	web_oauth_forget_all(srv); /* and what was left when it ended */
 	pthread_mutex_lock(&srv->lock);
 	web_session_end_all(srv);
 	pthread_mutex_unlock(&srv->lock);
