@@ -79,7 +79,7 @@ static void where_text(const struct qm_client_discovery *d, char *out,
 
 static json_t *discovery_json(const struct qm_client_discovery *d)
 {
-	char where[QM_STORE_PATHMAX + 128];
+	char where[2 * QM_STORE_PATHMAX];
 	json_t *j, *oauth = json_null();
 
 	where_text(d, where, sizeof(where));
