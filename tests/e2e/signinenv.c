@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The world of the browser test of signing in (tests/e2e/signin.mjs): the
+ * real mail servers with Dovecot taking OAuth2 tokens (tests/lib/
+ * mailserver.h), the OAuth2 authorization server (tests/lib/idp.h), a DNS
+ * server and an HTTPS server publishing qmail.test's autoconfig file with
+ * its <oAuth2> section (tests/lib/dnsserver.h, httpsfiles.h), and a web
+ * GUI server (qm_web_server_start, the code `qmail web` runs) over a new
+ * home whose discovery asks only those servers (discover.* settings). The
+ * home is made here with the passphrase and left locked: the page unlocks
+ * it. Prints one JSON line with the addresses, then obeys commands on
+ * stdin, one per line, answering "ok ..." or "error ...":
+ *   revoke        revokes every grant the authorization server gave (as
+ *                 a person does who removes QMail's access at the
+ *                 provider): the next renewal is refused
+ *   deliver N     hands N plain messages to alice over the MTA and waits
+ *                 for their delivery
+ *   quit          stops everything
+ * Test code only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "client/client.h"
+#include "dnsserver.h"
+#include "harness.h"
+#include "httpsfiles.h"
+#include "idp.h"
+#include "mailserver.h"
+#include "web/web.h"
+
+#define PASSPHRASE "correct horse battery staple"
+
+static struct qmt_mail mail;
+static struct qmt_idp idp;
+static struct qmt_dns dns;
+static struct qmt_https files;
+static struct qm_client *client;
+static struct qm_web_server *web;
+static char home[512], bundle[512];
+
+/* The autoconfig file of qmail.test: the real servers' loopback ports,
+ * OAuth2 at the authorization server. */
+static int publish(void)
+{
+	char xml[4096];
+	int n = snprintf(
+	    xml, sizeof(xml),
+	    "<?xml version=\"1.0\"?>\n"
+	    "<clientConfig version=\"1.1\">\n"
+	    " <emailProvider id=\"qmail.test\">\n"
+	    "  <domain>qmail.test</domain>\n"
+	    "  <displayName>QMail Test Mail</displayName>\n"
+	    "  <incomingServer type=\"imap\">\n"
+	    "   <hostname>127.0.0.1</hostname><port>%d</port>\n"
+	    "   <socketType>SSL</socketType>\n"
+	    "   <username>%%EMAILADDRESS%%</username>\n"
+	    "   <authentication>OAuth2</authentication>\n"
+	    "  </incomingServer>\n"
+	    "  <outgoingServer type=\"smtp\">\n"
+	    "   <hostname>127.0.0.1</hostname><port>%d</port>\n"
+	    "   <socketType>STARTTLS</socketType>\n"
+	    "   <username>%%EMAILADDRESS%%</username>\n"
+	    "   <authentication>OAuth2</authentication>\n"
+	    "  </outgoingServer>\n"
+	    " </emailProvider>\n"
+	    " <oAuth2>\n"
+	    "  <issuer>%s</issuer>\n"
+	    "  <scope>" QMT_IDP_SCOPE "</scope>\n"
+	    "  <authURL>%s</authURL>\n"
+	    "  <tokenURL>%s</tokenURL>\n"
+	    " </oAuth2>\n"
+	    "</clientConfig>\n",
+	    mail.imaps_port, mail.submission_port, idp.issuer, idp.auth_url,
+	    idp.token_url);
+
+	if (n < 0 || (size_t)n >= sizeof(xml))
+		return -1;
+	return qmt_https_serve(&files, "autoconfig.qmail.test",
+	                       "/mail/config-v1.1.xml", 200, xml, (size_t)n,
+	                       NULL);
+}
+
+/* One file holding both CAs: the mail servers' (which also signed the
+ * authorization server) and the autoconfig server's. */
+static int make_bundle(void)
+{
+	const char *in[] = {mail.ca_file, files.ca_file};
+	FILE *o;
+
+	snprintf(bundle, sizeof(bundle), "%s/discover-ca.pem", mail.dir);
+	o = fopen(bundle, "w");
+	if (!o)
+		return -1;
+	for (size_t i = 0; i < 2; i++) {
+		char buf[4096];
+		size_t n;
+		FILE *f = fopen(in[i], "r");
+
+		if (!f) {
+			fclose(o);
+			return -1;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, o);
+		fclose(f);
+	}
+	return fclose(o) == 0 ? 0 : -1;
+}
+
+/* A new home with the passphrase, discovery pointed at the test's DNS
+ * and HTTPS servers, left locked. */
+static int make_home(void)
+{
+	struct qm_client_opts co;
+	struct qm_error e;
+	char port[16];
+
+	snprintf(home, sizeof(home), "%s/home", mail.dir);
+	memset(&co, 0, sizeof(co));
+	co.home = home;
+	snprintf(port, sizeof(port), "%d", files.port);
+	if (qm_client_open(&co, &client, &e) != QM_OK ||
+	    qm_client_init(client, PASSPHRASE, strlen(PASSPHRASE), &e) !=
+	        QM_OK ||
+	    qm_client_setting_set(client, 0, QM_CLIENT_SET_DISCOVER_DNS,
+	                          dns.server, &e) != QM_OK ||
+	    qm_client_setting_set(client, 0, QM_CLIENT_SET_DISCOVER_PORT, port,
+	                          &e) != QM_OK ||
+	    qm_client_setting_set(client, 0, QM_CLIENT_SET_DISCOVER_CA, bundle,
+	                          &e) != QM_OK) {
+		fprintf(stderr, "signinenv: %s\n", qm_error_msg(&e));
+		return -1;
+	}
+	qm_client_lock(client);
+	return 0;
+}
+
+/* Revokes every grant at the authorization server (its test endpoint). */
+static int revoke_all(void)
+{
+	CURL *c = curl_easy_init();
+	char url[192];
+	long code = 0;
+	CURLcode rc;
+
+	if (!c)
+		return -1;
+	snprintf(url, sizeof(url), "%s/test/revoke-all", idp.issuer);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, idp.ca_file);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	return rc == CURLE_OK && code == 200 ? 0 : -1;
+}
+
+struct upload {
+	const char *p;
+	size_t len, off;
+};
+
+static size_t read_cb(char *buf, size_t sz, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t k = sz * n;
+
+	if (k > u->len - u->off)
+		k = u->len - u->off;
+	memcpy(buf, u->p + u->off, k);
+	u->off += k;
+	return k;
+}
+
+/* n plain messages to alice through the MTA; waits for delivery. */
+static int deliver(int n)
+{
+	int have = qmt_mail_files(&mail, 0, NULL, NULL, 0);
+
+	for (int i = 0; i < n; i++) {
+		char msg[512], url[64];
+		struct curl_slist *rcpt = NULL;
+		struct upload u;
+		CURL *c = curl_easy_init();
+		CURLcode rc;
+
+		if (!c)
+			return -1;
+		snprintf(msg, sizeof(msg),
+		         "From: Bob <bob@qmail.test>\r\nTo: alice@qmail.test\r\n"
+		         "Subject: Welcome note %d\r\nMessage-ID: "
+		         "<welcome-%d-%d@qmail.test>\r\n\r\nHello Alice, "
+		         "note %d.\r\n",
+		         i + 1, have, i, i + 1);
+		u.p = msg;
+		u.len = strlen(msg);
+		u.off = 0;
+		snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", mail.mta_port);
+		rcpt = curl_slist_append(rcpt, "alice@qmail.test");
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<bob@qmail.test>");
+		curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(c, CURLOPT_READDATA, &u);
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+		rc = curl_easy_perform(c);
+		curl_slist_free_all(rcpt);
+		curl_easy_cleanup(c);
+		if (rc != CURLE_OK)
+			return -1;
+	}
+	return qmt_mail_wait_files(&mail, 0, NULL, have + n, 60000);
+}
+
+int main(void)
+{
+	static const char *const hosts[] = {"autoconfig.qmail.test", NULL};
+	static char introspect[128], config[128];
+	struct qmt_idp_opts o;
+	struct qm_web_config wc;
+	struct qm_error e;
+	char line[256], records[96];
+	const char *rec[2];
+	int rc = 1, r;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&o, 0, sizeof(o));
+	if ((o.port = qmt_free_port()) == 0)
+		goto out;
+	snprintf(introspect, sizeof(introspect),
+	         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH, o.port);
+	snprintf(config, sizeof(config),
+	         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
+	mail.oauth2_introspect_url = introspect;
+	mail.oauth2_client_id = QMT_IDP_DOVECOT;
+	mail.oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
+	mail.oauth2_scope = "mail";
+	mail.oauth2_openid_config_url = config;
+	r = qmt_mail_start(&mail);
+	if (r == 0) {
+		o.ca_cert_file = mail.ca_file;
+		o.ca_key_file = mail.ca_key_file;
+		r = qmt_idp_start(&idp, &o);
+	}
+	if (r == 0)
+		r = qmt_https_start(&files, hosts);
+	if (r == 0) {
+		snprintf(records, sizeof(records),
+		         "--host-record=autoconfig.qmail.test,127.0.0.1");
+		rec[0] = records;
+		rec[1] = NULL;
+		r = qmt_dns_start(&dns, rec);
+	}
+	if (r == 1) {
+		printf("{\"skip\": \"this machine cannot run the test's "
+		       "servers\"}\n");
+		fflush(stdout);
+		rc = 77;
+		goto out;
+	}
+	if (r != 0 || publish() != 0 || make_bundle() != 0 ||
+	    make_home() != 0)
+		goto out;
+	memset(&wc, 0, sizeof(wc));
+	if (qm_web_server_start(&wc, client, &web, &e) != QM_OK) {
+		fprintf(stderr, "signinenv: %s\n", qm_error_msg(&e));
+		goto out;
+	}
+	printf("{\"url\":\"%s\",\"passphrase\":\"" PASSPHRASE "\","
+	       "\"address\":\"alice@qmail.test\",\"user\":\"alice\","
+	       "\"password\":\"%s\",\"client_id\":\"" QMT_IDP_CLIENT "\","
+	       "\"issuer\":\"%s\",\"mail_ca\":\"%s\"}\n",
+	       qm_web_server_url(web), qmt_mail_password(0), idp.issuer,
+	       mail.ca_file);
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "quit") == 0)
+			break;
+		if (strcmp(line, "revoke") == 0)
+			r = revoke_all();
+		else if (strncmp(line, "deliver ", 8) == 0)
+			r = deliver(atoi(line + 8));
+		else
+			r = -2;
+		printf(r >= 0 ? "ok %d\n" : "error %d\n", r);
+		fflush(stdout);
+	}
+	rc = 0;
+out:
+	qm_web_server_stop(&web);
+	qm_client_free(&client);
+	qmt_dns_stop(&dns);
+	qmt_https_stop(&files);
+	qmt_idp_stop(&idp);
+	qmt_mail_stop(&mail);
+	curl_global_cleanup();
+	return rc;
+}
