@@ -9,7 +9,8 @@
  * login. Refused: bob's token as alice, a revoked token, an expired one,
  * one without the mail scope, a password as a token and a token as a
  * password. The refresh grant gives a new token that works; a revoked
- * refresh token gives nothing. Plain libcurl on the client side.
+ * refresh token gives nothing. The device grant, a wrong password and
+ * the user's Deny. Plain libcurl on the client side.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -361,11 +362,68 @@ static void test_revoked(void **state)
 	assert_int_equal(qmt_idp_grants(&idp, "refresh_token", 1), failed + 1);
 }
 
+/* The user's no: a wrong password is refused at the sign-in page, and
+ * Deny at the consent page sends access_denied to the listener. */
+static void test_user_refuses(void **state)
+{
+	char url[512];
+	long codes;
+
+	(void)state;
+	NEED_SERVERS();
+	snprintf(url, sizeof(url),
+	         "%s?response_type=code&client_id=" QMT_IDP_CLIENT
+	         "&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%2Fcallback"
+	         "&scope=openid&code_challenge="
+	         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	         "&code_challenge_method=S256",
+	         idp.auth_url);
+	assert_int_equal(qmt_idp_browser_badpass(&idp, url, "alice"), 0);
+	codes = qmt_idp_grants(&idp, "authorization_code", 0);
+	assert_int_equal(qmt_idp_sign_in_denied(&idp, QMT_IDP_CLIENT, "alice"),
+	                 0);
+	assert_int_equal(qmt_idp_grants(&idp, "authorization_code", 0), codes);
+}
+
+/* The device grant: the user types the code on another device, signs in
+ * and allows; the polling device gets tokens that open the mailbox. And
+ * a user who aborts leaves the device with access_denied. */
+static void test_device_grant(void **state)
+{
+	struct qmt_idp_device_auth d;
+	struct qmt_idp_tokens t;
+
+	(void)state;
+	NEED_SERVERS();
+	assert_int_equal(qmt_idp_device_begin(&idp, QMT_IDP_CLIENT, NULL, &d),
+	                 0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 2);
+	assert_int_equal(
+	    qmt_idp_device(&idp, d.verification_uri, d.user_code, "carol", 0),
+	    0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 0);
+	assert_true(t.refresh[0]);
+	assert_login(login(POP3, 1, CAROL, t.access, NULL, "OAUTHBEARER"),
+	             CURLE_OK);
+
+	assert_int_equal(qmt_idp_device_begin(&idp, QMT_IDP_CLIENT, NULL, &d),
+	                 0);
+	assert_int_equal(
+	    qmt_idp_device(&idp, d.verification_uri, d.user_code, "carol", 1),
+	    0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_token_logins),
 	    cmocka_unit_test(test_secret_client),
+	    cmocka_unit_test(test_user_refuses),
+	    cmocka_unit_test(test_device_grant),
 	    cmocka_unit_test(test_other_users_token),
 	    cmocka_unit_test(test_password_and_token_apart),
 	    cmocka_unit_test(test_scope_needed),

@@ -564,9 +564,10 @@ static int query_get(const char *q, const char *name, char *out, size_t n)
 	return -1;
 }
 
-/* The token endpoint's answer into out: 0, 1 for invalid_grant, -1. */
+/* The token endpoint's answer into out: 0; 1 when it refused with an
+ * OAuth2 error (its code into err); -1 on failure. */
 static int token_request(const struct qmt_idp *idp, const char *form,
-                         struct qmt_idp_tokens *out)
+                         struct qmt_idp_tokens *out, char *err, size_t errn)
 {
 	json_t *j = NULL;
 	long status = http(idp, idp->token_url, form, NULL, &j);
@@ -574,14 +575,19 @@ static int token_request(const struct qmt_idp *idp, const char *form,
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
+	if (err)
+		err[0] = '\0';
 	if (status != 200 || !j) {
 		const char *e =
 		    j ? json_string_value(json_object_get(j, "error")) : NULL;
-		if (e && strcmp(e, "invalid_grant") == 0)
+		if (e && status == 400) {
 			rc = 1;
-		else
+			if (err)
+				snprintf(err, errn, "%s", e);
+		} else {
 			fprintf(stderr, "idp: token request: HTTP %ld %s\n",
 			        status, e ? e : "");
+		}
 		goto out;
 	}
 	at = json_string_value(json_object_get(j, "access_token"));
@@ -607,9 +613,11 @@ static const char *secret_of(const char *client)
 	                                                  : NULL;
 }
 
-int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
-                    const char *user, const char *scope,
-                    struct qmt_idp_tokens *out)
+/* The code flow; deny: the user presses Deny, and 0 means the redirect
+ * said access_denied and brought no code. */
+static int sign_in(const struct qmt_idp *idp, const char *client,
+                   const char *user, const char *scope, int deny,
+                   struct qmt_idp_tokens *out)
 {
 	struct listener l = {.fd = -1};
 	struct sockaddr_in a = {0};
@@ -653,7 +661,7 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 	if (pthread_create(&th, NULL, listen_once, &l) != 0)
 		goto out;
 	started = 1;
-	browsed = qmt_idp_browser(idp, url, user, 0);
+	browsed = qmt_idp_browser(idp, url, user, deny);
 	if (browsed != 0) {
 		/* wake the listener: nothing will come */
 		shutdown(l.fd, SHUT_RDWR);
@@ -662,6 +670,19 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 	started = 0;
 	if (browsed != 0)
 		goto out;
+	if (deny) {
+		char error[64];
+
+		rc = query_get(l.query, "error", error, sizeof(error)) == 0 &&
+		             strcmp(error, "access_denied") == 0 &&
+		             query_get(l.query, "code", code, sizeof(code)) != 0
+		         ? 0
+		         : -1;
+		if (rc != 0)
+			fprintf(stderr, "idp: a refusal did not say so: %s\n",
+			        l.query);
+		goto out;
+	}
 	if (query_get(l.query, "state", got_state, sizeof(got_state)) != 0 ||
 	    strcmp(got_state, state) != 0 ||
 	    query_get(l.query, "code", code, sizeof(code)) != 0) {
@@ -682,7 +703,8 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 
 		if (all) {
 			snprintf(all, need, "%s&%s", f, auth);
-			rc = token_request(idp, all, out) == 0 ? 0 : -1;
+			rc =
+			    token_request(idp, all, out, NULL, 0) == 0 ? 0 : -1;
 		}
 		free(all);
 		free(auth);
@@ -707,11 +729,92 @@ int qmt_idp_refresh(const struct qmt_idp *idp, const char *client,
 	                refresh_token, "client_id", client,
 	                secret_of(client) ? "client_secret" : NULL,
 	                secret_of(client));
+	char err[64];
 	int rc;
 
 	if (!f)
 		return -1;
-	rc = token_request(idp, f, out);
+	rc = token_request(idp, f, out, err, sizeof(err));
+	if (rc == 1 && strcmp(err, "invalid_grant") != 0) {
+		fprintf(stderr, "idp: refresh refused: %s\n", err);
+		rc = -1;
+	}
 	free(f);
 	return rc;
+}
+
+int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
+                    const char *user, const char *scope,
+                    struct qmt_idp_tokens *out)
+{
+	return sign_in(idp, client, user, scope, 0, out);
+}
+
+int qmt_idp_sign_in_denied(const struct qmt_idp *idp, const char *client,
+                           const char *user)
+{
+	struct qmt_idp_tokens none;
+
+	return sign_in(idp, client, user, NULL, 1, &none);
+}
+
+int qmt_idp_device_begin(const struct qmt_idp *idp, const char *client,
+                         const char *scope, struct qmt_idp_device_auth *d)
+{
+	char *f =
+	    form2("client_id", client, "scope", scope ? scope : QMT_IDP_SCOPE,
+	          secret_of(client) ? "client_secret" : NULL, secret_of(client),
+	          NULL, NULL);
+	json_t *j = NULL;
+	const char *dc, *uc, *vu;
+	int rc = -1;
+
+	memset(d, 0, sizeof(*d));
+	if (!f || http(idp, idp->device_url, f, NULL, &j) != 200 || !j)
+		goto out;
+	dc = json_string_value(json_object_get(j, "device_code"));
+	uc = json_string_value(json_object_get(j, "user_code"));
+	vu = json_string_value(json_object_get(j, "verification_uri"));
+	if (!dc || !uc || !vu)
+		goto out;
+	snprintf(d->device_code, sizeof(d->device_code), "%s", dc);
+	snprintf(d->user_code, sizeof(d->user_code), "%s", uc);
+	snprintf(d->verification_uri, sizeof(d->verification_uri), "%s", vu);
+	d->interval =
+	    json_is_integer(json_object_get(j, "interval"))
+	        ? (long)json_integer_value(json_object_get(j, "interval"))
+	        : 5;
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "idp: device authorization request failed\n");
+	json_decref(j);
+	free(f);
+	return rc;
+}
+
+int qmt_idp_device_poll(const struct qmt_idp *idp, const char *client,
+                        const char *device_code, struct qmt_idp_tokens *out)
+{
+	char *f = form2("grant_type", DEVICE_GRANT, "device_code", device_code,
+	                "client_id", client,
+	                secret_of(client) ? "client_secret" : NULL,
+	                secret_of(client));
+	char err[64];
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = token_request(idp, f, out, err, sizeof(err));
+	free(f);
+	if (rc != 1)
+		return rc;
+	if (strcmp(err, "authorization_pending") == 0 ||
+	    strcmp(err, "slow_down") == 0)
+		return 2;
+	if (strcmp(err, "access_denied") == 0 ||
+	    strcmp(err, "expired_token") == 0)
+		return 1;
+	fprintf(stderr, "idp: device poll refused: %s\n", err);
+	return -1;
 }

@@ -126,5 +126,26 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
  * -1 on failure. */
 int qmt_idp_refresh(const struct qmt_idp *idp, const char *client,
                     const char *refresh_token, struct qmt_idp_tokens *out);
+/* The code flow with user pressing Deny at the consent page: 0 when the
+ * redirect to the listener said error=access_denied and brought no code,
+ * -1 otherwise. */
+int qmt_idp_sign_in_denied(const struct qmt_idp *idp, const char *client,
+                           const char *user);
+
+/* The device grant (RFC 8628) as a client: the device authorization
+ * request (scope NULL: QMT_IDP_SCOPE). 0 or -1. */
+struct qmt_idp_device_auth {
+	char device_code[128];
+	char user_code[32];         /* "ABCD-EFGH" */
+	char verification_uri[160]; /* the page where the user types it */
+	long interval;              /* seconds between polls */
+};
+int qmt_idp_device_begin(const struct qmt_idp *idp, const char *client,
+                         const char *scope, struct qmt_idp_device_auth *d);
+/* One poll of the token endpoint: 0 with tokens in out, 2 while the user
+ * has not answered (authorization_pending, slow_down), 1 when refused
+ * (access_denied, expired_token), -1 on failure. */
+int qmt_idp_device_poll(const struct qmt_idp *idp, const char *client,
+                        const char *device_code, struct qmt_idp_tokens *out);
 
 #endif

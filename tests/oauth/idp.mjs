@@ -10,6 +10,11 @@
 //   node tests/oauth/idp.mjs --cert server.crt --key server.key
 //        [--port N] [--access-ttl SECONDS] [--rotate yes|no]
 //
+// --rotate yes (the default, as Microsoft): every refresh returns a new
+// refresh token and the old one is spent (using it again revokes the
+// grant). --rotate no (as Google): the refresh token stays, and the
+// refresh answer carries none.
+//
 // Prints "ready <port>" on stdout once it listens (port 0 or none: a free
 // one). Everything is kept in memory; stopping it forgets every token.
 //
@@ -255,6 +260,13 @@ function start(provider) {
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/.exec(ctx.path);
     if (!m) {
       await next();
+      // --rotate no: the refresh grant keeps the refresh token and, as
+      // Google's, its answer carries none (the client keeps its own)
+      if (opt.rotate === 'no' && ctx.path === '/token'
+          && ctx.oidc?.params?.grant_type === 'refresh_token'
+          && ctx.status === 200 && ctx.body?.refresh_token) {
+        delete ctx.body.refresh_token;
+      }
       return;
     }
     ctx.set('cache-control', 'no-store');
