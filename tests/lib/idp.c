@@ -52,9 +52,12 @@ static void show_log(const char *file)
 	free(text);
 }
 
-/* A CA and a certificate for 127.0.0.1 and localhost signed by it. */
-static int make_certs(struct qmt_idp *idp)
+/* A certificate for 127.0.0.1 and localhost signed by the caller's CA
+ * or by a CA made here. */
+static int make_certs(struct qmt_idp *idp, const struct qmt_idp_opts *o)
 {
+	int own_ca = !o || !o->ca_cert_file || !o->ca_key_file;
+
 	char ca_key[320], key[320], csr[320], crt[320], ext[320], serial[320],
 	    log[320];
 	char *ca[] = {"openssl",
@@ -95,26 +98,33 @@ static int make_certs(struct qmt_idp *idp)
 	    "-out",     crt,         "-days",      "2",
 	    "-extfile", ext,         NULL};
 
-	path(ca_key, sizeof(ca_key), idp->dir, "ca.key");
+	if (own_ca) {
+		path(ca_key, sizeof(ca_key), idp->dir, "ca.key");
+		path(idp->ca_file, sizeof(idp->ca_file), idp->dir, "ca.crt");
+	} else if (snprintf(ca_key, sizeof(ca_key), "%s", o->ca_key_file) >=
+	               (int)sizeof(ca_key) ||
+	           snprintf(idp->ca_file, sizeof(idp->ca_file), "%s",
+	                    o->ca_cert_file) >= (int)sizeof(idp->ca_file)) {
+		return -1;
+	}
 	path(key, sizeof(key), idp->dir, "server.key");
 	path(csr, sizeof(csr), idp->dir, "server.csr");
 	path(crt, sizeof(crt), idp->dir, "server.crt");
 	path(ext, sizeof(ext), idp->dir, "server.ext");
 	path(serial, sizeof(serial), idp->dir, "ca.srl");
 	path(log, sizeof(log), idp->dir, "openssl.log");
-	path(idp->ca_file, sizeof(idp->ca_file), idp->dir, "ca.crt");
 	if (qmt_write_file(ext, "basicConstraints=CA:FALSE\n"
 	                        "keyUsage=digitalSignature,keyEncipherment\n"
 	                        "extendedKeyUsage=serverAuth\n"
 	                        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"))
 		return -1;
-	if (qmt_run(ca, log) != 0 || qmt_run(req, log) != 0 ||
+	if ((own_ca && qmt_run(ca, log) != 0) || qmt_run(req, log) != 0 ||
 	    qmt_run(sign, log) != 0) {
 		show_log(log);
 		return -1;
 	}
 	/* Dovecot's auth process (not root) reads the CA */
-	return chmod(idp->ca_file, 0644);
+	return own_ca ? chmod(idp->ca_file, 0644) : 0;
 }
 
 /* Waits for "ready <port>" in the server's log. */
@@ -169,11 +179,12 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	if (qmt_tmpdir("idp", idp->dir, sizeof(idp->dir)) != 0 ||
 	    chmod(idp->dir, 0755) != 0)
 		return -1;
-	if (make_certs(idp) != 0) {
+	if (make_certs(idp, opts) != 0) {
 		fprintf(stderr, "idp: making the test CA failed\n");
 		goto fail;
 	}
-	if ((idp->port = qmt_free_port()) == 0)
+	idp->port = opts && opts->port > 0 ? opts->port : qmt_free_port();
+	if (idp->port == 0)
 		goto fail;
 	path(crt, sizeof(crt), idp->dir, "server.crt");
 	path(key, sizeof(key), idp->dir, "server.key");
@@ -212,11 +223,11 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	snprintf(idp->revoke_url, sizeof(idp->revoke_url),
 	         "%s/token/revocation", idp->issuer);
 	snprintf(idp->introspect_url, sizeof(idp->introspect_url),
-	         "%s/token/introspection", idp->issuer);
+	         "%s" QMT_IDP_INTROSPECT_PATH, idp->issuer);
 	snprintf(idp->userinfo_url, sizeof(idp->userinfo_url), "%s/me",
 	         idp->issuer);
 	snprintf(idp->discovery_url, sizeof(idp->discovery_url),
-	         "%s/.well-known/openid-configuration", idp->issuer);
+	         "%s" QMT_IDP_DISCOVERY_PATH, idp->issuer);
 	return 0;
 fail:
 	qmt_idp_stop(idp);
@@ -443,32 +454,29 @@ int qmt_idp_introspect(const struct qmt_idp *idp, const char *token, char *sub,
 
 int qmt_idp_revoke(const struct qmt_idp *idp, const char *token)
 {
-	/* as the public client (the server ignores a token of another
-	 * client), then as the confidential one */
-	char *a = form2("token", token, "client_id", QMT_IDP_CLIENT, NULL, NULL,
-	                NULL, NULL);
-	char *b = form2("token", token, "client_id", QMT_IDP_SECRET_CLIENT,
-	                "client_secret", QMT_IDP_SECRET, NULL, NULL);
-	json_t *j = NULL;
+	/* as each QMail client in turn: the server revokes a token only
+	 * for the client it was issued to ("this token does not belong to
+	 * you" to the others) */
+	char *forms[2] = {form2("token", token, "client_id", QMT_IDP_CLIENT,
+	                        NULL, NULL, NULL, NULL),
+	                  form2("token", token, "client_id",
+	                        QMT_IDP_SECRET_CLIENT, "client_secret",
+	                        QMT_IDP_SECRET, NULL, NULL)};
 	int rc = -1;
 
-	if (!a || !b)
-		goto out;
-	if (http(idp, idp->revoke_url, a, NULL, &j) != 200)
-		goto out;
-	json_decref(j);
-	j = NULL;
-	if (qmt_idp_introspect(idp, token, NULL, 0) == 1) {
-		if (http(idp, idp->revoke_url, b, NULL, &j) != 200)
-			goto out;
+	for (int i = 0; i < 2 && rc != 0 && forms[i]; i++) {
+		json_t *j = NULL;
+		long status = http(idp, idp->revoke_url, forms[i], NULL, &j);
+
+		json_decref(j);
+		if (status == 200 &&
+		    qmt_idp_introspect(idp, token, NULL, 0) == 0)
+			rc = 0;
 	}
-	rc = qmt_idp_introspect(idp, token, NULL, 0) == 0 ? 0 : -1;
-out:
 	if (rc != 0)
 		fprintf(stderr, "idp: revoking a token failed\n");
-	json_decref(j);
-	free(a);
-	free(b);
+	free(forms[0]);
+	free(forms[1]);
 	return rc;
 }
 
