@@ -458,6 +458,32 @@ static void test_own_ca(void **state)
 	qmt_idp_stop(&other);
 }
 
+/* The user withdraws the app's access at the provider: every grant of
+ * hers goes, tokens and all; another user's stay. */
+static void test_user_revokes_all(void **state)
+{
+	struct qmt_idp_tokens a1, a2, b, n;
+
+	(void)state;
+	NEED_SERVERS();
+	assert_int_equal(
+	    qmt_idp_sign_in(&idp, QMT_IDP_CLIENT, "carol", NULL, &a1), 0);
+	assert_int_equal(
+	    qmt_idp_sign_in(&idp, QMT_IDP_SECRET_CLIENT, "carol", NULL, &a2),
+	    0);
+	assert_int_equal(qmt_idp_sign_in(&idp, QMT_IDP_CLIENT, "bob", NULL, &b),
+	                 0);
+	assert_true(qmt_idp_revoke_user(&idp, "carol@qmail.test") >= 2);
+	assert_int_equal(qmt_idp_introspect(&idp, a1.access, NULL, 0), 0);
+	assert_int_equal(qmt_idp_introspect(&idp, a2.access, NULL, 0), 0);
+	assert_int_equal(qmt_idp_refresh(&idp, QMT_IDP_CLIENT, a1.refresh, &n),
+	                 1);
+	assert_int_equal(
+	    qmt_idp_refresh(&idp, QMT_IDP_SECRET_CLIENT, a2.refresh, &n), 1);
+	assert_int_equal(qmt_idp_introspect(&idp, b.refresh, NULL, 0), 1);
+	assert_int_equal(qmt_idp_revoke_user(&idp, "nobody"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(test_user_refuses),
 	    cmocka_unit_test(test_device_grant),
 	    cmocka_unit_test(test_own_ca),
+	    cmocka_unit_test(test_user_revokes_all),
 	    cmocka_unit_test(test_other_users_token),
 	    cmocka_unit_test(test_password_and_token_apart),
 	    cmocka_unit_test(test_scope_needed),

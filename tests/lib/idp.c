@@ -480,6 +480,24 @@ int qmt_idp_revoke(const struct qmt_idp *idp, const char *token)
 	return rc;
 }
 
+long qmt_idp_revoke_user(const struct qmt_idp *idp, const char *user)
+{
+	char url[160];
+	char *f = form2("user", user, NULL, NULL, NULL, NULL, NULL, NULL);
+	json_t *j = NULL;
+	long n = -1;
+
+	snprintf(url, sizeof(url), "%s/test/revoke", idp->issuer);
+	if (f && http(idp, url, f, NULL, &j) == 200 &&
+	    json_is_integer(json_object_get(j, "revoked")))
+		n = (long)json_integer_value(json_object_get(j, "revoked"));
+	if (n < 0)
+		fprintf(stderr, "idp: revoking %s's access failed\n", user);
+	json_decref(j);
+	free(f);
+	return n;
+}
+
 /* ------------------------------------------------- a client of its own */
 
 static void b64url(const unsigned char *in, size_t n, char *out, size_t outn)

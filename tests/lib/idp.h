@@ -114,6 +114,14 @@ long qmt_idp_grants(const struct qmt_idp *idp, const char *grant_type,
  * the token is inactive, -1 otherwise.
  */
 int qmt_idp_revoke(const struct qmt_idp *idp, const char *token);
+/*
+ * The user withdraws every client's access, as on a provider's account
+ * page (test-only endpoint /test/revoke): each of user's grants is gone
+ * with its refresh and access tokens, so the next refresh answers
+ * invalid_grant. For tests that cannot see the tokens (QMail keeps them
+ * sealed). Returns how many grants went, or -1.
+ */
+long qmt_idp_revoke_user(const struct qmt_idp *idp, const char *user);
 /* RFC 7662 as Dovecot asks: 1 active (the subject into sub, may be NULL),
  * 0 inactive, -1 on failure. */
 int qmt_idp_introspect(const struct qmt_idp *idp, const char *token, char *sub,

@@ -18,9 +18,13 @@
 // Prints "ready <port>" on stdout once it listens (port 0 or none: a free
 // one). Everything is kept in memory; stopping it forgets every token.
 //
-// Test-only extra, beside the real endpoints: GET /test/grants answers
+// Test-only extras, beside the real endpoints: GET /test/grants answers
 // {"success": {grant_type: n}, "error": {grant_type: {error: n}}}, the
-// token endpoint's grants so far (tests assert "a refresh happened").
+// token endpoint's grants so far (tests assert "a refresh happened");
+// POST /test/revoke with user=alice revokes all her grants with their
+// refresh and access tokens (the user withdrew the app's access, for
+// tests that cannot see the tokens QMail keeps sealed) and answers
+// {"revoked": n}.
 
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -109,11 +113,16 @@ function sameString(a, b) {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function checkPassword(login, password) {
+// The account id of a user named "alice" or "alice@qmail.test"; null.
+function checkUser(login) {
   const name = String(login || '').trim().toLowerCase().replace(`@${DOMAIN}`, '');
-  const want = USERS.get(name);
-  if (!want || !sameString(password || '', want)) return null;
-  return `${name}@${DOMAIN}`;
+  return USERS.has(name) ? `${name}@${DOMAIN}` : null;
+}
+
+function checkPassword(login, password) {
+  const id = checkUser(login);
+  if (!id || !sameString(password || '', USERS.get(id.replace(`@${DOMAIN}`, '')))) return null;
+  return id;
 }
 
 async function findAccount(_ctx, id) {
@@ -213,6 +222,7 @@ const issuerPort = opt.port;
 const server = createServer({ cert: readFileSync(opt.cert), key: readFileSync(opt.key) });
 
 const grants = { success: {}, error: {} };
+const grantsOf = new Map(); // account id -> Set of grant ids
 
 async function readForm(req) {
   let body = '';
@@ -243,6 +253,12 @@ function start(provider) {
     const t = ctx.oidc.params.grant_type;
     grants.success[t] = (grants.success[t] || 0) + 1;
   });
+  // the grants (a user's consent to a client) of each account, for
+  // /test/revoke
+  provider.on('grant.saved', (grant) => {
+    if (!grantsOf.has(grant.accountId)) grantsOf.set(grant.accountId, new Set());
+    grantsOf.get(grant.accountId).add(grant.jti);
+  });
   provider.on('grant.error', (ctx, err) => {
     const t = ctx.oidc?.params?.grant_type || '(none)';
     const e = err.error || err.name;
@@ -255,6 +271,28 @@ function start(provider) {
     if (ctx.path === '/test/grants' && ctx.method === 'GET') {
       ctx.type = 'json';
       ctx.body = JSON.stringify(grants);
+      return;
+    }
+    if (ctx.path === '/test/revoke' && ctx.method === 'POST') {
+      // the user withdraws every client's access (as on the provider's
+      // account page): each grant with its refresh and access tokens
+      const form = await readForm(ctx.req);
+      const id = checkUser(form.get('user'));
+      let n = 0;
+      if (!id) ctx.throw(400, 'no such user');
+      for (const grantId of grantsOf.get(id) || []) {
+        await Promise.all([
+          provider.AccessToken.revokeByGrantId(grantId),
+          provider.RefreshToken.revokeByGrantId(grantId),
+          provider.AuthorizationCode.revokeByGrantId(grantId),
+          provider.DeviceCode.revokeByGrantId(grantId),
+          provider.Grant.adapter.destroy(grantId),
+        ]);
+        n += 1;
+      }
+      grantsOf.delete(id);
+      ctx.type = 'json';
+      ctx.body = JSON.stringify({ revoked: n });
       return;
     }
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/.exec(ctx.path);
