@@ -728,8 +728,7 @@ static int sign_in(const struct qmt_idp *idp, const char *client,
 		goto out;
 	snprintf(url, sizeof(url),
 	         "%s?response_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-	         "&state=%s&code_challenge=%s&code_challenge_method=S256"
-	         "&prompt=consent",
+	         "&state=%s&code_challenge=%s&code_challenge_method=S256",
 	         idp->auth_url, client, e_redirect, e_scope, state, challenge);
 	if (pthread_create(&th, NULL, listen_once, &l) != 0)
 		goto out;

@@ -206,9 +206,14 @@ const configuration = {
     // in the introspection response too: Dovecot's username_attribute
     return token.accountId ? { email: token.accountId } : undefined;
   },
-  async issueRefreshToken(_ctx, client, code) {
-    return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+  // A refresh token with every code and device grant of a client that may
+  // refresh, as Microsoft (offline_access) and Google (access_type=offline)
+  // give one without prompt=consent; oidc-provider on its own follows
+  // OpenID Connect Core and drops offline_access unless prompt=consent.
+  async issueRefreshToken(_ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
   },
+  expiresWithSession: async () => false,
   rotateRefreshToken: () => opt.rotate === 'yes',
   ttl,
   async renderError(ctx, out) {
