@@ -10,9 +10,9 @@
  * home is made here with the passphrase and left locked: the page unlocks
  * it. Prints one JSON line with the addresses, then obeys commands on
  * stdin, one per line, answering "ok ..." or "error ...":
- *   revoke        revokes every grant the authorization server gave (as
- *                 a person does who removes QMail's access at the
- *                 provider): the next renewal is refused
+ *   revoke        withdraws every grant alice gave QMail at the
+ *                 authorization server (as a person does who removes an
+ *                 app's access at the provider): the next renewal fails
  *   deliver N     hands N plain messages to alice over the MTA and waits
  *                 for their delivery
  *   quit          stops everything
@@ -139,27 +139,6 @@ static int make_home(void)
 	return 0;
 }
 
-/* Revokes every grant at the authorization server (its test endpoint). */
-static int revoke_all(void)
-{
-	CURL *c = curl_easy_init();
-	char url[192];
-	long code = 0;
-	CURLcode rc;
-
-	if (!c)
-		return -1;
-	snprintf(url, sizeof(url), "%s/test/revoke-all", idp.issuer);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CAINFO, idp.ca_file);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK && code == 200 ? 0 : -1;
-}
-
 struct upload {
 	const char *p;
 	size_t len, off;
@@ -284,7 +263,7 @@ int main(void)
 		if (strcmp(line, "quit") == 0)
 			break;
 		if (strcmp(line, "revoke") == 0)
-			r = revoke_all();
+			r = qmt_idp_revoke_user(&idp, "alice") >= 0 ? 0 : -1;
 		else if (strncmp(line, "deliver ", 8) == 0)
 			r = deliver(atoi(line + 8));
 		else
