@@ -69,32 +69,6 @@ static void refuse(struct ac_parse *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-int qm_mail_hostname_ok(const char *host)
-{
-	size_t len = host ? strlen(host) : 0, label = 0;
-
-	if (len == 0 || len > 253)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)host[i];
-
-		if (ch == '.') {
-			if (label == 0 || host[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
-		    !(ch >= '0' && ch <= '9') && ch != '-')
-			return 0;
-		if (ch == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && host[len - 1] != '-';
-}
-
 /* Replaces %EMAILADDRESS%, %EMAILLOCALPART% and %EMAILDOMAIN% of in into
  * out; -1 for an unknown variable, an unclosed one or no room. */
 static int expand(const char *in, const char *address, char *out, size_t n)

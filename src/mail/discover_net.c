@@ -199,23 +199,6 @@ static enum qm_err dns_query(const char *server, const char *name, int type,
 	return QM_OK;
 }
 
-static int srv_cmp(const void *a, const void *b)
-{
-	const struct qm_mail_srv *x = a, *y = b;
-
-	if (x->priority != y->priority)
-		return x->priority < y->priority ? -1 : 1;
-	if (x->weight != y->weight)
-		return x->weight > y->weight ? -1 : 1;
-	return strcmp(x->target, y->target);
-}
-
-void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n)
-{
-	if (n > 1)
-		qsort(v, n, sizeof(*v), srv_cmp);
-}
-
 /* Walks the answer section of ans for records of type, calling each
  * with its rdata; stops at max. */
 static enum qm_err dns_walk(const unsigned char *ans, int len, int type,
