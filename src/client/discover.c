@@ -259,11 +259,10 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 			return QM_OK;
 		if (status >= 300 && status < 400 && loc[0]) {
 			if (strncasecmp(loc, "https://", 8) != 0)
-				return qm_error_set(
-				    err, QM_ERR_DENIED,
-				    "%.200s redirects to %.200s: refused, "
-				    "autoconfig is read over https only",
-				    url, loc);
+				return qm_error_set(err, QM_ERR_DENIED,
+				                    "%.200s redirects to %.200s: "
+				                    "refused (https only)",
+				                    url, loc);
 			qm_strlcpy(url, loc, sizeof(url));
 			continue;
 		}
@@ -350,7 +349,11 @@ static enum qm_err try_autoconfig(struct disc *d, const char *url,
 		/* the domain's own file offers plain text only: stop, say so */
 		qm_error_set(err, QM_ERR_DENIED, "%s: %s", url, e.msg);
 	} else {
-		note(d, "%s", e.msg);
+		/* the fetch's messages name the URL; the parser's do not */
+		if (fetched)
+			note(d, "%s: %s", url, e.msg);
+		else
+			note(d, "%s", e.msg);
 		rc = QM_ERR_NOTFOUND;
 	}
 	qm_buf_free(&body);
