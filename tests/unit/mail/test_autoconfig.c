@@ -181,8 +181,10 @@ static void test_hostile(void **state)
 	assert_int_equal(parse("", "ann@example.org", &ac, &e), QM_ERR_PARSE);
 	{
 		char deep[4096] = "<clientConfig>";
-		for (int i = 0; i < 40; i++)
-			strcat(deep, "<x>");
+		size_t l = strlen(deep);
+
+		for (int i = 0; i < 40; i++, l += 3)
+			memcpy(deep + l, "<x>", 4);
 		assert_int_equal(parse(deep, "ann@example.org", &ac, &e),
 		                 QM_ERR_PARSE);
 	}
