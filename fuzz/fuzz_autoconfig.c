@@ -26,7 +26,8 @@ static void check_server(const struct qm_mail_ac_server *s)
 	if (!s->host[0])
 		return;
 	if (!qm_mail_hostname_ok(s->host) || s->port < 1 || s->port > 65535 ||
-	    (s->tls != QM_MAIL_TLS_IMPLICIT && s->tls != QM_MAIL_TLS_STARTTLS) ||
+	    (s->tls != QM_MAIL_TLS_IMPLICIT &&
+	     s->tls != QM_MAIL_TLS_STARTTLS) ||
 	    strchr(s->username, '%'))
 		__builtin_trap();
 }
@@ -38,8 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&ac, 0, sizeof(ac));
 	if (qm_mail_autoconfig_parse((const char *)data, size,
-	                             "fuzz.user@example.org", &ac,
-	                             &e) != QM_OK)
+	                             "fuzz.user@example.org", &ac, &e) != QM_OK)
 		return 0;
 	if (!ac.smtp.host[0] || (!ac.imap.host[0] && !ac.pop3.host[0]))
 		__builtin_trap(); /* success means both kinds */

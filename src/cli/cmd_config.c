@@ -56,8 +56,7 @@ static int is_level_setting(const char *name)
 
 /* The global setting of the engine's table named name, or -1 (the level
  * settings and the limits have their own code below). */
-static int table_setting(const char *name,
-                         struct qm_client_setting_info *out)
+static int table_setting(const char *name, struct qm_client_setting_info *out)
 {
 	for (size_t i = 0; qm_client_setting_at(1, i, out) == 0; i++)
 		if (strcmp(out->name, name) == 0)
@@ -75,10 +74,9 @@ static int config_table(struct cli *g, int argc, char **argv,
 
 	qm_error_clear(&e);
 	if (strcmp(argv[1], "set") == 0 &&
-	    qm_client_setting_set(g->client, 0, s->name,
-	                          strcmp(argv[3], "default") == 0 ? ""
-	                                                          : argv[3],
-	                          &e))
+	    qm_client_setting_set(
+	        g->client, 0, s->name,
+	        strcmp(argv[3], "default") == 0 ? "" : argv[3], &e))
 		return cli_fail(&e);
 	if (qm_client_setting_get(g->client, 0, s->name, v, sizeof(v), NULL,
 	                          &e))

@@ -159,12 +159,12 @@ struct qm_client_oauth_endpoints {
  * "oauth.<oauth_settings>.client_id" and ".client_secret".
  */
 struct qm_client_provider {
-	char id[32];          /* "gmail", "outlook", "microsoft365", "yahoo" */
-	char name[64];        /* for a person: "Gmail / Google Workspace" */
+	char id[32];   /* "gmail", "outlook", "microsoft365", "yahoo" */
+	char name[64]; /* for a person: "Gmail / Google Workspace" */
 	char oauth_settings[32]; /* "google", "microsoft", "yahoo" */
 	struct qm_store_server smtp, imap, pop3;
-	int password;         /* accepts a password (an app password) */
-	int oauth2;           /* signs in with OAuth2 */
+	int password; /* accepts a password (an app password) */
+	int oauth2;   /* signs in with OAuth2 */
 	struct qm_client_oauth_endpoints oauth;
 	int server_saves_sent; /* its SMTP server files what it sends */
 	/* its folder names ("" unknown): sent, drafts, trash, junk, archive */
@@ -191,15 +191,16 @@ QM_NODISCARD enum qm_err qm_client_provider_find(const char *name,
 /* The provider whose MX suffixes match mx (a host name equal to a suffix
  * or ending in "." and the suffix): aspmx.l.google.com -> gmail.
  * QM_ERR_NOTFOUND when none. */
-QM_NODISCARD enum qm_err qm_client_provider_by_mx(const char *mx,
-                                                  struct qm_client_provider *out,
-                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_provider_by_mx(const char *mx, struct qm_client_provider *out,
+                         struct qm_error *err);
 
 /* Where discovery found an account's servers. */
 enum qm_client_found {
 	QM_FOUND_NONE = 0,
 	QM_FOUND_REGISTRY,   /* the address's domain is in the registry */
-	QM_FOUND_AUTOCONFIG, /* https://autoconfig.DOMAIN/mail/config-v1.1.xml */
+	QM_FOUND_AUTOCONFIG, /* https://autoconfig.DOMAIN/mail/config-v1.1.xml
+	                      */
 	QM_FOUND_WELLKNOWN,  /* https://DOMAIN/.well-known/autoconfig/... */
 	QM_FOUND_SRV,        /* RFC 6186 SRV records */
 	QM_FOUND_MX,         /* the domain's MX is a registry provider's */
@@ -771,7 +772,7 @@ struct qm_client_setting_info {
 	const char *def;    /* its value when unset ("": none) */
 	const char *values; /* the values it takes, for a person */
 	const char *what;   /* what it does, in a few words */
-	int secret;         /* 1: never shown in full (qm_client_setting_shown) */
+	int secret; /* 1: never shown in full (qm_client_setting_shown) */
 };
 
 /* The value of a secret setting as an interface may show it: its first 4

@@ -23,9 +23,9 @@ struct disc {
 	struct qm_client *c;
 	const char *address;
 	char domain[QM_STORE_HOSTMAX];
-	char dns[64];      /* discover.dns_server ("": the system's) */
+	char dns[64];              /* discover.dns_server ("": the system's) */
 	char ca[QM_STORE_PATHMAX]; /* discover.ca_file ("": the system's) */
-	int https_port;    /* discover.https_port (443) */
+	int https_port;            /* discover.https_port (443) */
 	struct qm_client_discovery *out;
 	void (*progress)(void *arg, const char *step);
 	void *arg;
@@ -34,12 +34,18 @@ struct disc {
 const char *qm_client_found_name(enum qm_client_found f)
 {
 	switch (f) {
-	case QM_FOUND_REGISTRY: return "registry";
-	case QM_FOUND_AUTOCONFIG: return "autoconfig";
-	case QM_FOUND_WELLKNOWN: return "well-known";
-	case QM_FOUND_SRV: return "SRV";
-	case QM_FOUND_MX: return "MX";
-	case QM_FOUND_NONE: break;
+	case QM_FOUND_REGISTRY:
+		return "registry";
+	case QM_FOUND_AUTOCONFIG:
+		return "autoconfig";
+	case QM_FOUND_WELLKNOWN:
+		return "well-known";
+	case QM_FOUND_SRV:
+		return "SRV";
+	case QM_FOUND_MX:
+		return "MX";
+	case QM_FOUND_NONE:
+		break;
 	}
 	return "";
 }
@@ -78,13 +84,11 @@ static void note(struct disc *d, const char *fmt, ...)
 }
 
 /* A global setting's value into out ("" when unset or unreadable). */
-static void setting(struct qm_client *c, const char *name, char *out,
-                    size_t n)
+static void setting(struct qm_client *c, const char *name, char *out, size_t n)
 {
 	int set = 0;
 
-	if (!c || qm_client_setting_get(c, 0, name, out, n, &set, NULL) ||
-	    !set)
+	if (!c || qm_client_setting_get(c, 0, name, out, n, &set, NULL) || !set)
 		out[0] = '\0';
 }
 
@@ -229,16 +233,18 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 	qm_strlcpy(url, first, sizeof(url));
 	for (int hop = 0; hop <= DISC_REDIRECTS; hop++) {
 		struct qm_mail_https_get req;
-		char host[QM_STORE_HOSTMAX], ip[64], resolve[QM_STORE_HOSTMAX + 80];
+		char host[QM_STORE_HOSTMAX], ip[64],
+		    resolve[QM_STORE_HOSTMAX + 80];
 		long status = 0;
 		int port;
 
 		memset(&req, 0, sizeof(req));
 		if (url_host(url, host, sizeof(host), &port) < 0)
-			return qm_error_set(err, QM_ERR_DENIED,
-			                    "refused to follow %.200s: autoconfig "
-			                    "is read over https only",
-			                    url);
+			return qm_error_set(
+			    err, QM_ERR_DENIED,
+			    "refused to follow %.200s: autoconfig "
+			    "is read over https only",
+			    url);
 		req.url = url;
 		req.ca_file = d->ca[0] ? d->ca : NULL;
 		req.max = QM_MAIL_AUTOCONFIG_MAX;
@@ -259,10 +265,11 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 			return QM_OK;
 		if (status >= 300 && status < 400 && loc[0]) {
 			if (strncasecmp(loc, "https://", 8) != 0)
-				return qm_error_set(err, QM_ERR_DENIED,
-				                    "%.200s redirects to %.200s: "
-				                    "refused (https only)",
-				                    url, loc);
+				return qm_error_set(
+				    err, QM_ERR_DENIED,
+				    "%.200s redirects to %.200s: "
+				    "refused (https only)",
+				    url, loc);
 			qm_strlcpy(url, loc, sizeof(url));
 			continue;
 		}
@@ -282,16 +289,16 @@ static void ac_server(const struct qm_mail_ac_server *s,
 		return;
 	qm_strlcpy(o->host, s->host, sizeof(o->host));
 	o->port = s->port;
-	o->tls = s->tls == QM_MAIL_TLS_STARTTLS ? QM_TLS_STARTTLS
-	                                        : QM_TLS_IMPLICIT;
+	o->tls =
+	    s->tls == QM_MAIL_TLS_STARTTLS ? QM_TLS_STARTTLS : QM_TLS_IMPLICIT;
 }
 
 /* Fills d->out from a parsed autoconfig file. */
 static void from_autoconfig(struct disc *d, const struct qm_mail_autoconfig *ac)
 {
 	struct qm_client_discovery *o = d->out;
-	const struct qm_mail_ac_server *in = ac->imap.host[0] ? &ac->imap
-	                                                      : &ac->pop3;
+	const struct qm_mail_ac_server *in =
+	    ac->imap.host[0] ? &ac->imap : &ac->pop3;
 
 	ac_server(&ac->imap, &o->imap);
 	ac_server(&ac->pop3, &o->pop3);
@@ -415,8 +422,9 @@ static int srv_pick(struct disc *d, const char *tls_svc,
 			if (l == 0)
 				break; /* "." : not offered at this domain */
 			if (!qm_mail_hostname_ok(t) || v[i].port <= 0) {
-				note(d, "SRV %s: target \"%.60s\" port %d "
-				        "refused",
+				note(d,
+				     "SRV %s: target \"%.60s\" port %d "
+				     "refused",
 				     name, t, v[i].port);
 				continue;
 			}
@@ -437,16 +445,16 @@ static enum qm_err srv(struct disc *d)
 
 	imap = srv_pick(d, "_imaps._tcp", "_imap._tcp", &o->imap) == 0;
 	pop3 = srv_pick(d, "_pop3s._tcp", "_pop3._tcp", &o->pop3) == 0;
-	smtp = srv_pick(d, "_submissions._tcp", "_submission._tcp",
-	                &o->smtp) == 0;
+	smtp =
+	    srv_pick(d, "_submissions._tcp", "_submission._tcp", &o->smtp) == 0;
 	if ((imap || pop3) && smtp) {
 		o->found = QM_FOUND_SRV;
 		o->password = 1;
-		snprintf(o->where, sizeof(o->where), "SRV _%s._tcp.%s",
-		         imap ? (o->imap.tls == QM_TLS_IMPLICIT ? "imaps" : "imap")
-		              : (o->pop3.tls == QM_TLS_IMPLICIT ? "pop3s"
-		                                                : "pop3"),
-		         d->domain);
+		snprintf(
+		    o->where, sizeof(o->where), "SRV _%s._tcp.%s",
+		    imap ? (o->imap.tls == QM_TLS_IMPLICIT ? "imaps" : "imap")
+		         : (o->pop3.tls == QM_TLS_IMPLICIT ? "pop3s" : "pop3"),
+		    d->domain);
 		return QM_OK;
 	}
 	if (imap || pop3 || smtp)
@@ -474,8 +482,8 @@ static enum qm_err mx(struct disc *d)
 			continue;
 		from_provider(d, &p, 1);
 		d->out->found = QM_FOUND_MX;
-		snprintf(d->out->where, sizeof(d->out->where), "MX %.255s -> %s",
-		         hosts[i], p.id);
+		snprintf(d->out->where, sizeof(d->out->where),
+		         "MX %.255s -> %s", hosts[i], p.id);
 		return QM_OK;
 	}
 	note(d, "the MX of %s (%s) is no provider QMail knows", d->domain,

@@ -183,7 +183,8 @@ enum qm_err qm_client_provider_find(const char *name, const char *address,
 	}
 	json_decref(arr);
 	return qm_error_set(err, QM_ERR_NOTFOUND,
-	                    "no provider %s in the registry", name ? name : dom);
+	                    "no provider %s in the registry",
+	                    name ? name : dom);
 }
 
 enum qm_err qm_client_provider_by_mx(const char *mx,
@@ -222,9 +223,10 @@ enum qm_err qm_client_account_preset(struct qm_store_account *a,
 	enum qm_err rc = qm_client_provider_find(name, a->address, &p, err);
 
 	if (rc == QM_ERR_NOTFOUND)
-		return qm_error_set(err, QM_ERR_NOTFOUND,
-		                    "no preset for %s: enter the servers by hand",
-		                    name ? name : strrchr(a->address, '@') + 1);
+		return qm_error_set(
+		    err, QM_ERR_NOTFOUND,
+		    "no preset for %s: enter the servers by hand",
+		    name ? name : strrchr(a->address, '@') + 1);
 	if (rc)
 		return rc;
 	a->smtp = p.smtp;

@@ -153,17 +153,18 @@ static void server_done(struct ac_parse *p)
 	} else if (strcasecmp(r->socket, "STARTTLS") == 0) {
 		s.tls = QM_MAIL_TLS_STARTTLS;
 	} else {
-		refuse(p, "%s server %.60s:%lld without TLS (socketType "
-		          "\"%.12s\")",
+		refuse(p,
+		       "%s server %.60s:%lld without TLS (socketType "
+		       "\"%.12s\")",
 		       kind_name(r->kind), host, port,
 		       r->socket[0] ? r->socket : "none");
 		goto bad;
 	}
-	if (r->username[0] &&
-	    expand(r->username, p->address, s.username, sizeof(s.username)) <
-	        0) {
-		refuse(p, "%s server %.60s: unknown variable in the user "
-		          "name \"%.40s\"",
+	if (r->username[0] && expand(r->username, p->address, s.username,
+	                             sizeof(s.username)) < 0) {
+		refuse(p,
+		       "%s server %.60s: unknown variable in the user "
+		       "name \"%.40s\"",
 		       kind_name(r->kind), host, r->username);
 		goto bad;
 	}
@@ -217,8 +218,8 @@ static void on_start(GMarkupParseContext *ctx, const gchar *name,
 	p->textlen = 0;
 	p->text_over = 0;
 	if (++p->depth > AC_MAXDEPTH) {
-		g_set_error(error, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT,
-		            "nested too deep");
+		g_set_error(error, G_MARKUP_ERROR,
+		            G_MARKUP_ERROR_INVALID_CONTENT, "nested too deep");
 		return;
 	}
 	if (p->depth == 1) {
@@ -262,13 +263,13 @@ static void on_start(GMarkupParseContext *ctx, const gchar *name,
 			              : strcmp(type, "pop3") == 0 ? AC_POP3
 			                                          : AC_OTHER;
 		else
-			p->cur.kind = strcmp(type, "smtp") == 0 ? AC_SMTP
-			                                        : AC_OTHER;
+			p->cur.kind =
+			    strcmp(type, "smtp") == 0 ? AC_SMTP : AC_OTHER;
 	}
 }
 
-static void on_end(GMarkupParseContext *ctx, const gchar *name,
-                   gpointer data, GError **error)
+static void on_end(GMarkupParseContext *ctx, const gchar *name, gpointer data,
+                   GError **error)
 {
 	struct ac_parse *p = data;
 	struct qm_mail_autoconfig *o = p->out;
@@ -357,8 +358,7 @@ static void oauth_check(struct ac_parse *p)
 
 	if (!o->oauth_auth_url[0] && !o->oauth_token_url[0])
 		return;
-	if (https_url_ok(o->oauth_auth_url) &&
-	    https_url_ok(o->oauth_token_url))
+	if (https_url_ok(o->oauth_auth_url) && https_url_ok(o->oauth_token_url))
 		return;
 	refuse(p, "OAuth2 endpoints that are not https URLs");
 	o->oauth_issuer[0] = o->oauth_scope[0] = '\0';

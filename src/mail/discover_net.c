@@ -39,8 +39,8 @@ static size_t get_write(char *p, size_t size, size_t n, void *arg)
 }
 
 enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
-                              struct qm_buf *out, long *status,
-                              char *location, size_t n, struct qm_error *err)
+                              struct qm_buf *out, long *status, char *location,
+                              size_t n, struct qm_error *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *resolve = NULL;
@@ -163,8 +163,7 @@ bad:
 /* Asks for records of type for name; the answer into ans, its length
  * into *len. */
 static enum qm_err dns_query(const char *server, const char *name, int type,
-                             unsigned char *ans, int *len,
-                             struct qm_error *err)
+                             unsigned char *ans, int *len, struct qm_error *err)
 {
 	struct __res_state st;
 	const char *tname = type == ns_t_srv  ? "SRV"
@@ -336,9 +335,8 @@ static int a_each(ns_msg *m, const ns_rr *rr, void *arg, size_t i)
 	(void)i;
 	if (ns_rr_rdlen(*rr) != 4)
 		return -1;
-	return inet_ntop(AF_INET, ns_rr_rdata(*rr), out, INET_ADDRSTRLEN)
-	           ? 0
-	           : -1;
+	return inet_ntop(AF_INET, ns_rr_rdata(*rr), out, INET_ADDRSTRLEN) ? 0
+	                                                                  : -1;
 }
 
 enum qm_err qm_mail_dns_a(const char *server, const char *host, char *out,
@@ -357,7 +355,8 @@ enum qm_err qm_mail_dns_a(const char *server, const char *host, char *out,
 		rc = dns_walk(ans, len, ns_t_a, host, 1, &got, a_each, addr,
 		              err);
 	if (!rc && qm_strlcpy(out, addr, n) != 0)
-		rc = qm_error_set(err, QM_ERR_INVAL, "address buffer too small");
+		rc =
+		    qm_error_set(err, QM_ERR_INVAL, "address buffer too small");
 	free(ans);
 	return rc;
 }

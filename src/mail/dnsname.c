@@ -52,4 +52,3 @@ void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n)
 	if (n > 1)
 		qsort(v, n, sizeof(*v), srv_cmp);
 }
-

@@ -1049,7 +1049,6 @@ QM_NODISCARD enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 QM_NODISCARD enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
                                            struct qm_error *err);
 
-
 /* ========================================================== discovery === */
 
 /*
@@ -1070,14 +1069,14 @@ struct qm_mail_ac_server {
 	char host[QM_MAIL_DNS_NAMEMAX];
 	int port;
 	enum qm_mail_tls tls; /* SSL: IMPLICIT; STARTTLS: STARTTLS */
-	char username[320]; /* %VARIABLES% replaced */
-	int password;       /* password-cleartext / password-encrypted */
-	int oauth2;         /* OAuth2 */
+	char username[320];   /* %VARIABLES% replaced */
+	int password;         /* password-cleartext / password-encrypted */
+	int oauth2;           /* OAuth2 */
 };
 
 struct qm_mail_autoconfig {
-	char provider_id[128];   /* emailProvider id="..." */
-	char display_name[128];  /* displayName */
+	char provider_id[128];  /* emailProvider id="..." */
+	char display_name[128]; /* displayName */
 	struct qm_mail_ac_server imap, pop3, smtp;
 	/* the <oAuth2> element, https URLs only ("" when absent) */
 	char oauth_issuer[256];
@@ -1100,10 +1099,9 @@ struct qm_mail_autoconfig {
  * incoming server or an SMTP server only without TLS (the message names
  * them), QM_ERR_NOTFOUND when it offers no incoming or no SMTP server.
  */
-QM_NODISCARD enum qm_err qm_mail_autoconfig_parse(const char *xml, size_t len,
-                                                  const char *address,
-                                                  struct qm_mail_autoconfig *out,
-                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_autoconfig_parse(const char *xml, size_t len, const char *address,
+                         struct qm_mail_autoconfig *out, struct qm_error *err);
 
 /* 1 when host is a DNS name QMail connects to: letters, digits, '-' and
  * '.', labels of 1..63 bytes not starting or ending with '-', 1..253
@@ -1114,9 +1112,10 @@ int qm_mail_hostname_ok(const char *host);
 struct qm_mail_https_get {
 	const char *url;     /* https:// only; anything else is refused */
 	const char *ca_file; /* NULL: the system's CAs */
-	const char *resolve; /* NULL, or "host:port:address" (CURLOPT_RESOLVE) */
-	long timeout_s;      /* 0: 10 s in all (connect: 5 s) */
-	size_t max;          /* 0: QM_MAIL_AUTOCONFIG_MAX */
+	const char
+	    *resolve;   /* NULL, or "host:port:address" (CURLOPT_RESOLVE) */
+	long timeout_s; /* 0: 10 s in all (connect: 5 s) */
+	size_t max;     /* 0: QM_MAIL_AUTOCONFIG_MAX */
 };
 
 /*
@@ -1153,10 +1152,10 @@ QM_NODISCARD enum qm_err qm_mail_dns_srv(const char *server, const char *name,
                                          struct qm_mail_srv *out, size_t max,
                                          size_t *n, struct qm_error *err);
 /* MX host names of domain, by preference (lowest first). */
-QM_NODISCARD enum qm_err
-qm_mail_dns_mx(const char *server, const char *domain,
-               char (*out)[QM_MAIL_DNS_NAMEMAX], size_t max, size_t *n,
-               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_dns_mx(const char *server, const char *domain,
+                                        char (*out)[QM_MAIL_DNS_NAMEMAX],
+                                        size_t max, size_t *n,
+                                        struct qm_error *err);
 /* The first IPv4 address of host, dotted, into out (n bytes). */
 QM_NODISCARD enum qm_err qm_mail_dns_a(const char *server, const char *host,
                                        char *out, size_t n,

@@ -48,8 +48,8 @@ static int group_setup(void **state)
 	         "--srv-host=_imap._tcp.%s,localhost,%d", QMT_MAIL_DOMAIN,
 	         srv.imap_port);
 	snprintf(rec[2], sizeof(rec[2]),
-	         "--srv-host=_submission._tcp.%s,localhost,%d",
-	         QMT_MAIL_DOMAIN, srv.submission_port);
+	         "--srv-host=_submission._tcp.%s,localhost,%d", QMT_MAIL_DOMAIN,
+	         srv.submission_port);
 	snprintf(rec[3], sizeof(rec[3]),
 	         "--srv-host=_pop3s._tcp.%s,localhost,%d", QMT_MAIL_DOMAIN,
 	         srv.pop3s_port);
@@ -106,14 +106,13 @@ static void test_add_from_srv_and_sync(void **state)
 		skip();
 	assert_int_equal(qmt_mail_fill(&srv, 0, "INBOX", "disc", 2, 2000), 0);
 	assert_int_equal(qm(&out, "init", NULL), 0);
-	assert_int_equal(qm(&out, "config", "set", "discover.dns_server",
-	                    dns.server, NULL),
-	                 0);
+	assert_int_equal(
+	    qm(&out, "config", "set", "discover.dns_server", dns.server, NULL),
+	    0);
 
 	/* what was found and where, before anything is saved */
-	assert_int_equal(qm(&out, "account", "discover", qmt_mail_addr(0),
-	                    NULL),
-	                 0);
+	assert_int_equal(
+	    qm(&out, "account", "discover", qmt_mail_addr(0), NULL), 0);
 	assert_has(out, "found\tSRV\n");
 	assert_has(out, "where\tSRV _imaps._tcp.qmail.test\n");
 	snprintf(want, sizeof(want), "imap\tlocalhost:%d tls\n",
@@ -147,15 +146,13 @@ static void test_add_nothing_found(void **state)
 	(void)state;
 	if (!ready)
 		skip();
-	assert_int_equal(qm(&out, "init", NULL) == 0 ||
-	                     strstr(out, "already") != NULL,
-	                 1);
-	assert_int_equal(qm(&out, "config", "set", "discover.dns_server",
-	                    dns.server, NULL),
-	                 0);
-	assert_true(qm(&out, "account", "add", "--address",
-	               "zed@nowhere.test", "--password-file", pwfile,
-	               NULL) != 0);
+	assert_int_equal(
+	    qm(&out, "init", NULL) == 0 || strstr(out, "already") != NULL, 1);
+	assert_int_equal(
+	    qm(&out, "config", "set", "discover.dns_server", dns.server, NULL),
+	    0);
+	assert_true(qm(&out, "account", "add", "--address", "zed@nowhere.test",
+	               "--password-file", pwfile, NULL) != 0);
 	assert_has(out, "no servers found for nowhere.test");
 	assert_has(out, "--smtp");
 	assert_int_equal(qm(&out, "account", "list", NULL), 0);

@@ -103,11 +103,17 @@ static int serve(const char *host, const char *path, int status,
 
 static int group_setup(void **state)
 {
-	static const char *const hosts[] = {
-	    "autoconfig.ac1.test", "ac1.test",         "autoconfig.wk.test",
-	    "wk.test",             "autoconfig.plain.test",
-	    "autoconfig.redir.test", "redir.test",     "autoconfig.big.test",
-	    "big.test",            "autoconfig.odd.test", NULL};
+	static const char *const hosts[] = {"autoconfig.ac1.test",
+	                                    "ac1.test",
+	                                    "autoconfig.wk.test",
+	                                    "wk.test",
+	                                    "autoconfig.plain.test",
+	                                    "autoconfig.redir.test",
+	                                    "redir.test",
+	                                    "autoconfig.big.test",
+	                                    "big.test",
+	                                    "autoconfig.odd.test",
+	                                    NULL};
 	static const char *const records[] = {
 	    "--host-record=autoconfig.ac1.test,127.0.0.1",
 	    "--host-record=ac1.test,127.0.0.1",
@@ -164,8 +170,8 @@ static int group_setup(void **state)
 	      NULL);
 	/* plain: the domain's own file offers plain text only */
 	serve("autoconfig.plain.test", AC_PATH, 200,
-	      config("imap.plain.test", "143", "plain", "smtp.plain.test",
-	             "25", "plain"),
+	      config("imap.plain.test", "143", "plain", "smtp.plain.test", "25",
+	             "plain"),
 	      NULL);
 	/* redir: both places send the client to http:// */
 	serve("autoconfig.redir.test", AC_PATH, 301, "moved",
@@ -294,7 +300,8 @@ static void test_autoconfig_preferred(void **state)
 	assert_string_equal(d.provider_name, "AC One Mail");
 	assert_true(d.oauth2);
 	assert_true(d.password);
-	assert_string_equal(d.oauth.auth_url, "https://login.ac1.test/authorize");
+	assert_string_equal(d.oauth.auth_url,
+	                    "https://login.ac1.test/authorize");
 	assert_string_equal(d.oauth.token_url, "https://login.ac1.test/token");
 	assert_string_equal(d.oauth.scope, "mail offline_access");
 	assert_int_equal(qmt_https_hits(&web, "ac1.test", WK_PATH), 0);
@@ -405,8 +412,8 @@ static void test_http_redirect_refused(void **state)
 	assert_has(e.msg, "redirects to http://autoconfig.redir.test/");
 	assert_has(e.msg, "refused");
 	assert_has(e.msg, "redirects to http://redir.test/");
-	assert_int_equal(
-	    qmt_https_hits(&web, "autoconfig.redir.test", AC_PATH), 1);
+	assert_int_equal(qmt_https_hits(&web, "autoconfig.redir.test", AC_PATH),
+	                 1);
 }
 
 /* A file past 64 KiB and a malformed one are refused, not parsed. */

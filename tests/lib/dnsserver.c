@@ -19,9 +19,8 @@
 /* The dnsmasq program, or NULL when it is not installed. */
 static const char *dnsmasq_path(void)
 {
-	static const char *const where[] = {"/usr/sbin/dnsmasq",
-	                                    "/sbin/dnsmasq",
-	                                    "/usr/bin/dnsmasq"};
+	static const char *const where[] = {
+	    "/usr/sbin/dnsmasq", "/sbin/dnsmasq", "/usr/bin/dnsmasq"};
 
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++)
 		if (access(where[i], X_OK) == 0)

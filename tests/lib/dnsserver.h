@@ -14,8 +14,8 @@
 #include <sys/types.h>
 
 struct qmt_dns {
-	char dir[256]; /* its temporary folder (log) */
-	int port;      /* UDP and TCP on 127.0.0.1 */
+	char dir[256];   /* its temporary folder (log) */
+	int port;        /* UDP and TCP on 127.0.0.1 */
 	char server[32]; /* "127.0.0.1:PORT", for discover.dns_server */
 	pid_t pid;
 };

@@ -27,19 +27,41 @@ static int make_certs(struct qmt_https *h, const char *const *hosts)
 	char ca_key[320], key[320], csr[320], crt[320], ext[320], serial[320];
 	char san[2048] = "subjectAltName=IP:127.0.0.1";
 	char conf[2600];
-	char *ca[] = {"openssl", "req",   "-x509",  "-newkey",
-	              "ec",      "-pkeyopt", "ec_paramgen_curve:P-256",
-	              "-nodes",  "-keyout", ca_key, "-out",
-	              h->ca_file, "-days", "2",     "-subj",
-	              "/CN=QMail discovery test CA", NULL};
-	char *req[] = {"openssl", "req",    "-newkey", "ec",   "-pkeyopt",
-	               "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-	               "-out",    csr,      "-subj",  "/CN=autoconfig test",
+	char *ca[] = {"openssl",
+	              "req",
+	              "-x509",
+	              "-newkey",
+	              "ec",
+	              "-pkeyopt",
+	              "ec_paramgen_curve:P-256",
+	              "-nodes",
+	              "-keyout",
+	              ca_key,
+	              "-out",
+	              h->ca_file,
+	              "-days",
+	              "2",
+	              "-subj",
+	              "/CN=QMail discovery test CA",
+	              NULL};
+	char *req[] = {"openssl",
+	               "req",
+	               "-newkey",
+	               "ec",
+	               "-pkeyopt",
+	               "ec_paramgen_curve:P-256",
+	               "-nodes",
+	               "-keyout",
+	               key,
+	               "-out",
+	               csr,
+	               "-subj",
+	               "/CN=autoconfig test",
 	               NULL};
-	char *sign[] = {"openssl",  "x509",      "-req",  "-in",
+	char *sign[] = {"openssl",  "x509",      "-req",     "-in",
 	                csr,        "-CA",       h->ca_file, "-CAkey",
-	                ca_key,     "-CAserial", serial,  "-CAcreateserial",
-	                "-out",     crt,         "-days", "2",
+	                ca_key,     "-CAserial", serial,     "-CAcreateserial",
+	                "-out",     crt,         "-days",    "2",
 	                "-extfile", ext,         NULL};
 
 	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", h->dir);
@@ -74,8 +96,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
                               size_t *upload_len, void **con_cls)
 {
 	struct qmt_https *h = cls;
-	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                               "Host");
+	const char *host =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	char hostname[128] = "";
 	struct MHD_Response *r;
 	struct qmt_https_file *f = NULL;
@@ -132,8 +154,9 @@ int qmt_https_start(struct qmt_https *h, const char *const *hosts)
 	if (qmt_tmpdir("https", h->dir, sizeof(h->dir)) < 0)
 		return -1;
 	if (make_certs(h, hosts) < 0) {
-		fprintf(stderr, "httpsfiles: cannot make certificates (see "
-		                "%s/openssl.log)\n",
+		fprintf(stderr,
+		        "httpsfiles: cannot make certificates (see "
+		        "%s/openssl.log)\n",
 		        h->dir);
 		return -1;
 	}

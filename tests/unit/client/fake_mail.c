@@ -1630,8 +1630,8 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
  * registry finds nothing (tests/integration/discover_*.c use real DNS and
  * HTTPS servers). */
 enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
-                              struct qm_buf *out, long *status,
-                              char *location, size_t n, struct qm_error *err)
+                              struct qm_buf *out, long *status, char *location,
+                              size_t n, struct qm_error *err)
 {
 	(void)out;
 	*status = 0;
@@ -1649,8 +1649,7 @@ enum qm_err qm_mail_dns_srv(const char *server, const char *name,
 	(void)out;
 	(void)max;
 	*n = 0;
-	return qm_error_set(err, QM_ERR_NOTFOUND, "no SRV record for %s",
-	                    name);
+	return qm_error_set(err, QM_ERR_NOTFOUND, "no SRV record for %s", name);
 }
 
 enum qm_err qm_mail_dns_mx(const char *server, const char *domain,

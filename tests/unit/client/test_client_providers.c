@@ -84,9 +84,9 @@ static void test_lookups(void **state)
 	/* a suffix matches on a label boundary only */
 	assert_int_equal(qm_client_provider_by_mx("evilgoogle.com", &p, &e),
 	                 QM_ERR_NOTFOUND);
-	assert_int_equal(qm_client_provider_by_mx("google.com.evil.example",
-	                                          &p, &e),
-	                 QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    qm_client_provider_by_mx("google.com.evil.example", &p, &e),
+	    QM_ERR_NOTFOUND);
 }
 
 static void test_presets(void **state)
@@ -122,8 +122,8 @@ static void test_discover_registry(void **state)
 
 	(void)state;
 	qm_error_clear(&e);
-	assert_ok(qm_client_discover(NULL, "x@outlook.com", &d, NULL, NULL,
-	                             &e));
+	assert_ok(
+	    qm_client_discover(NULL, "x@outlook.com", &d, NULL, NULL, &e));
 	assert_int_equal(d.found, QM_FOUND_REGISTRY);
 	assert_string_equal(qm_client_found_name(d.found), "registry");
 	assert_string_equal(d.where, "registry outlook");
@@ -135,12 +135,12 @@ static void test_discover_registry(void **state)
 	qm_client_discovery_apply(&d, &a);
 	assert_string_equal(a.imap.host, "outlook.office365.com");
 	assert_string_equal(a.username, "x@outlook.com");
-	assert_int_equal(qm_client_discover(NULL, "@gmail.com", &d, NULL, NULL,
-	                                    &e),
-	                 QM_ERR_INVAL);
-	assert_int_equal(qm_client_discover(NULL, "x@localhost", &d, NULL,
-	                                    NULL, &e),
-	                 QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_discover(NULL, "@gmail.com", &d, NULL, NULL, &e),
+	    QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_discover(NULL, "x@localhost", &d, NULL, NULL, &e),
+	    QM_ERR_INVAL);
 }
 
 int main(void)

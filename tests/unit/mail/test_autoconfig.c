@@ -60,9 +60,8 @@ static void test_good(void **state)
 	       "993", "SSL", "%EMAILLOCALPART%", "password-cleartext");
 	server(in2, sizeof(in2), "incomingServer", "pop3", "pop.%EMAILDOMAIN%",
 	       "995", "SSL", "%EMAILADDRESS%", "OAuth2");
-	server(out1, sizeof(out1), "outgoingServer", "smtp",
-	       "smtp.example.org", "587", "STARTTLS", "%EMAILADDRESS%",
-	       "password-cleartext");
+	server(out1, sizeof(out1), "outgoingServer", "smtp", "smtp.example.org",
+	       "587", "STARTTLS", "%EMAILADDRESS%", "password-cleartext");
 	snprintf(all, sizeof(all), "%s%s%s", in1, in2, out1);
 	assert_ok(parse(file(all), "ann@example.org", &ac, &e));
 	assert_string_equal(ac.provider_id, "example.org");
@@ -113,8 +112,8 @@ static void test_plain_skipped(void **state)
 	assert_int_equal(parse(file(all), "ann@example.org", &ac, &e),
 	                 QM_ERR_DENIED);
 	/* SMTP plain alone */
-	server(c, sizeof(c), "outgoingServer", "smtp", "smtp.example.org",
-	       "25", "plain", "%EMAILADDRESS%", "password-cleartext");
+	server(c, sizeof(c), "outgoingServer", "smtp", "smtp.example.org", "25",
+	       "plain", "%EMAILADDRESS%", "password-cleartext");
 	snprintf(all, sizeof(all), "%s%s", b, c);
 	assert_int_equal(parse(file(all), "ann@example.org", &ac, &e),
 	                 QM_ERR_DENIED);
@@ -123,10 +122,14 @@ static void test_plain_skipped(void **state)
 
 static void test_hostile(void **state)
 {
-	static const char *const bad_hosts[] = {
-	    "imap.example.org;rm", "-imap.example.org", "imap..example.org",
-	    "imap.example.org.",   "",                 "im ap.example.org",
-	    "%NOPE%.example.org",  "imap.exa\xc3\xa9mple.org"};
+	static const char *const bad_hosts[] = {"imap.example.org;rm",
+	                                        "-imap.example.org",
+	                                        "imap..example.org",
+	                                        "imap.example.org.",
+	                                        "",
+	                                        "im ap.example.org",
+	                                        "%NOPE%.example.org",
+	                                        "imap.exa\xc3\xa9mple.org"};
 	char a[512], c[512], all[2048];
 	struct qm_mail_autoconfig ac;
 	struct qm_error e;
@@ -141,8 +144,8 @@ static void test_hostile(void **state)
 		assert_int_equal(parse(file(all), "ann@example.org", &ac, &e),
 		                 QM_ERR_DENIED);
 	}
-	static const char *const bad_ports[] = {"0", "65536", "-1", "99x",
-	                                        "", "993 "};
+	static const char *const bad_ports[] = {"0",   "65536", "-1",
+	                                        "99x", "",      "993 "};
 	for (size_t i = 0; i < sizeof(bad_ports) / sizeof(bad_ports[0]) - 1;
 	     i++) {
 		server(a, sizeof(a), "incomingServer", "imap",
@@ -197,9 +200,8 @@ static void test_hostile(void **state)
 		big[n] = '\0';
 		memcpy(big, "<clientConfig>", 14);
 		qm_error_clear(&e);
-		assert_int_equal(qm_mail_autoconfig_parse(big, n,
-		                                          "ann@example.org",
-		                                          &ac, &e),
+		assert_int_equal(qm_mail_autoconfig_parse(
+		                     big, n, "ann@example.org", &ac, &e),
 		                 QM_ERR_TOOBIG);
 		free(big);
 	}
@@ -233,8 +235,7 @@ static void test_oauth(void **state)
 	assert_string_equal(ac.oauth_issuer, "id.example.org");
 	assert_string_equal(ac.oauth_scope, "a b");
 	assert_string_equal(ac.oauth_auth_url, "https://id.example.org/auth");
-	assert_string_equal(ac.oauth_token_url,
-	                    "https://id.example.org/token");
+	assert_string_equal(ac.oauth_token_url, "https://id.example.org/token");
 	snprintf(all, sizeof(all),
 	         "<clientConfig><emailProvider id=\"x\">%s%s</emailProvider>"
 	         "<oAuth2><issuer>id.example.org</issuer><scope>a b</scope>"
@@ -295,9 +296,12 @@ static void test_srv_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),     cmocka_unit_test(test_plain_skipped),
-	    cmocka_unit_test(test_hostile),  cmocka_unit_test(test_oauth),
-	    cmocka_unit_test(test_hostname), cmocka_unit_test(test_srv_order),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_plain_skipped),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_oauth),
+	    cmocka_unit_test(test_hostname),
+	    cmocka_unit_test(test_srv_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
