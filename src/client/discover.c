@@ -26,6 +26,7 @@ struct disc {
 	char dns[64];              /* discover.dns_server ("": the system's) */
 	char ca[QM_STORE_PATHMAX]; /* discover.ca_file ("": the system's) */
 	int https_port;            /* discover.https_port (443) */
+	int dns_down; /* a look-up found no DNS server: ask no more */
 	struct qm_client_discovery *out;
 	void (*progress)(void *arg, const char *step);
 	void *arg;
@@ -159,6 +160,18 @@ static void match_provider(struct disc *d)
 	}
 }
 
+/* 1 when a DNS look-up failed (rc not QM_OK); a resolver that cannot be
+ * reached is noted once and not asked again (each try costs seconds). */
+static int dns_failed(struct disc *d, enum qm_err rc)
+{
+	if (rc == QM_ERR_TIMEOUT) {
+		d->dns_down = 1;
+		note(d, "the DNS server %s did not answer",
+		     d->dns[0] ? d->dns : "of this system");
+	}
+	return rc != QM_OK;
+}
+
 /* ------------------------------------------------------------ autoconfig */
 
 /* Percent-encodes s (every byte but unreserved ones) into out. */
@@ -249,7 +262,15 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 		req.ca_file = d->ca[0] ? d->ca : NULL;
 		req.max = QM_MAIL_AUTOCONFIG_MAX;
 		if (d->dns[0]) {
+			if (d->dns_down)
+				return qm_error_set(
+				    err, QM_ERR_TIMEOUT,
+				    "%.200s: the DNS server did "
+				    "not answer",
+				    host);
 			rc = qm_mail_dns_a(d->dns, host, ip, sizeof(ip), err);
+			if (rc == QM_ERR_TIMEOUT)
+				d->dns_down = 1;
 			if (rc)
 				return rc;
 			snprintf(resolve, sizeof(resolve), "%s:%d:%s", host,
@@ -411,7 +432,9 @@ static int srv_pick(struct disc *d, const char *tls_svc,
 
 		snprintf(name, sizeof(name), "%s.%s", svc[k], d->domain);
 		step(d, "SRV %s", name);
-		if (qm_mail_dns_srv(d->dns, name, v, 8, &n, NULL))
+		if (d->dns_down ||
+		    dns_failed(d,
+		               qm_mail_dns_srv(d->dns, name, v, 8, &n, NULL)))
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			char *t = v[i].target;
@@ -475,7 +498,8 @@ static enum qm_err mx(struct disc *d)
 	size_t n = 0;
 
 	step(d, "MX %s", d->domain);
-	if (qm_mail_dns_mx(d->dns, d->domain, hosts, 8, &n, NULL))
+	if (d->dns_down || dns_failed(d, qm_mail_dns_mx(d->dns, d->domain,
+	                                                hosts, 8, &n, NULL)))
 		return QM_ERR_NOTFOUND;
 	for (size_t i = 0; i < n; i++) {
 		if (qm_client_provider_by_mx(hosts[i], &p, NULL))

@@ -186,12 +186,15 @@ static enum qm_err dns_query(const char *server, const char *name, int type,
 			return qm_error_set(err, QM_ERR_NOTFOUND,
 			                    "no %s record for %.200s", tname,
 			                    name);
+		if (h == TRY_AGAIN) /* no answer in time, or SERVFAIL */
+			return qm_error_set(err, QM_ERR_TIMEOUT,
+			                    "the DNS lookup of %.200s (%s) got "
+			                    "no answer",
+			                    name, tname);
 		return qm_error_set(err, QM_ERR_NET,
-		                    "the DNS lookup of %.200s (%s) failed: %s",
-		                    name, tname,
-		                    h == TRY_AGAIN ? "no answer from the DNS "
-		                                     "server"
-		                                   : "the DNS server refused");
+		                    "the DNS lookup of %.200s (%s) failed: the "
+		                    "DNS server refused",
+		                    name, tname);
 	}
 	res_nclose(&st);
 	*len = n > DNS_ANSWERMAX ? DNS_ANSWERMAX : n;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -445,6 +446,31 @@ static void test_odd_values(void **state)
 	assert_int_equal(discover("x@bad_host!.test", &d, &e), QM_ERR_INVAL);
 }
 
+/* A DNS server that does not answer costs one time-out, not one per
+ * look-up, and is named. */
+static void test_dns_down(void **state)
+{
+	struct qm_client_discovery d;
+	struct qm_error e;
+	char dead[32];
+	time_t t0;
+
+	(void)state;
+	NEED_SERVERS();
+	snprintf(dead, sizeof(dead), "127.0.0.1:%d", qmt_free_port());
+	assert_ok(qm_client_setting_set(client, 0, QM_CLIENT_SET_DISCOVER_DNS,
+	                                dead, &e));
+	t0 = time(NULL);
+	assert_int_equal(discover("lu@srv.test", &d, &e), QM_ERR_NOTFOUND);
+	assert_true(time(NULL) - t0 < 15);
+	assert_has(e.msg, "did not answer");
+	/* the registry still answers */
+	assert_ok(discover("lu@gmail.com", &d, &e));
+	assert_ok(qm_client_setting_set(client, 0, QM_CLIENT_SET_DISCOVER_DNS,
+	                                dns.server, &e));
+	assert_ok(discover("lu@srv.test", &d, &e));
+}
+
 /* The command line shows what was found and where. */
 static void test_cli(void **state)
 {
@@ -478,6 +504,7 @@ int main(void)
 	    cmocka_unit_test(test_http_redirect_refused),
 	    cmocka_unit_test(test_big_and_malformed),
 	    cmocka_unit_test(test_odd_values),
+	    cmocka_unit_test(test_dns_down),
 	    cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
