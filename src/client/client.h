@@ -341,6 +341,23 @@ struct qm_client_check {
 };
 
 /*
+ * Tries the servers of an account that is not saved yet (a: what
+ * qm_client_discover found, say, before qm_client_account_add): SMTP
+ * (connect, TLS, authenticate) and the incoming server (IMAP when a has
+ * one, else POP3), logging in as a->username (else a->address) with
+ * secret (len bytes, borrowed, not kept: a password, or an OAuth2 access
+ * token when a->auth is QM_AUTH_OAUTH2; NULL for none) and mail_ca (a CA
+ * file, NULL for the system's). Each result is filled as by
+ * qm_client_account_test; nothing is stored, the KME is not tried, the
+ * vault may be locked. Fails only for an account with no server.
+ */
+QM_NODISCARD enum qm_err
+qm_client_account_try(struct qm_client *c, const struct qm_store_account *a,
+                      const char *secret, size_t len, const char *mail_ca,
+                      struct qm_client_check *smtp,
+                      struct qm_client_check *incoming, struct qm_error *err);
+
+/*
  * Checks the account's SMTP server (connect, TLS, authenticate), its
  * incoming server (IMAP, else POP3) and its KME (Get status with a known
  * contact's SAE ID or its own). Each result is filled; the call itself

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "client/client.h"
 #include "dnsserver.h"
 #include "harness.h"
 #include "mailserver.h"
@@ -138,6 +139,56 @@ static void test_add_from_srv_and_sync(void **state)
 	free(out);
 }
 
+/* The wizard's way: discover, try what was found with the password given,
+ * nothing saved; a wrong password says so for each server. */
+static void test_try_before_saving(void **state)
+{
+	struct qm_client_opts o = {0};
+	struct qm_client_check smtp, in;
+	struct qm_client_discovery d;
+	struct qm_store_account a;
+	struct qm_client *c = NULL;
+	struct qm_store_account *list = NULL;
+	char h2[340];
+	struct qm_error e;
+	size_t n = 0;
+
+	(void)state;
+	if (!ready)
+		skip();
+	snprintf(h2, sizeof(h2), "%s/home-try", srv.dir);
+	o.home = h2;
+	qm_error_clear(&e);
+	assert_ok(qm_core_init(&e));
+	assert_ok(qm_client_open(&o, &c, &e));
+	assert_ok(qm_client_setting_set(c, 0, QM_CLIENT_SET_DISCOVER_DNS,
+	                                dns.server, &e));
+	assert_ok(qm_client_discover(c, qmt_mail_addr(0), &d, NULL, NULL, &e));
+	assert_int_equal(d.found, QM_FOUND_SRV);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, qmt_mail_addr(0), sizeof(a.address));
+	qm_client_discovery_apply(&d, &a);
+	assert_ok(qm_client_account_try(c, &a, qmt_mail_password(0),
+	                                strlen(qmt_mail_password(0)),
+	                                srv.ca_file, &smtp, &in, &e));
+	assert_true(smtp.tried && smtp.ok);
+	assert_true(in.tried && in.ok);
+	assert_has(in.message, "IMAP localhost:");
+	assert_ok(qm_client_account_try(c, &a, "wrong", 5, srv.ca_file, &smtp,
+	                                &in, &e));
+	assert_true(smtp.tried && !smtp.ok);
+	assert_true(in.tried && !in.ok);
+	/* without the test CA the certificate is refused */
+	assert_ok(qm_client_account_try(c, &a, qmt_mail_password(0),
+	                                strlen(qmt_mail_password(0)), NULL,
+	                                &smtp, &in, &e));
+	assert_false(in.ok);
+	assert_ok(qm_client_account_list(c, &list, &n, &e));
+	assert_int_equal(n, 0);
+	free(list);
+	qm_client_free(&c);
+}
+
 /* Nothing found: `account add` says so and adds nothing. */
 static void test_add_nothing_found(void **state)
 {
@@ -164,6 +215,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_add_from_srv_and_sync),
+	    cmocka_unit_test(test_try_before_saving),
 	    cmocka_unit_test(test_add_nothing_found),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
