@@ -243,7 +243,8 @@ struct qm_client_discovery {
  * QM_ERR_NOTFOUND when nothing was found (the message says what was
  * tried: enter the servers by hand), QM_ERR_DENIED when the domain's own
  * autoconfig offers only servers without TLS (the message names them),
- * QM_ERR_INVAL for an address that is not one. Needs no unlocked vault.
+ * QM_ERR_INVAL for an address that is not one. Needs no unlocked vault;
+ * c may be NULL (no settings are read: the system's resolver and CAs).
  */
 QM_NODISCARD enum qm_err
 qm_client_discover(struct qm_client *c, const char *address,
