@@ -20,7 +20,8 @@ static const char discover_help[] =
     "then the domain's MX. Servers without TLS are refused. Prints one\n"
     "KEY<TAB>VALUE line each: found, where, provider, smtp, imap, pop3\n"
     "(host:port tls|starttls), username, auth, oauth2.* (endpoints and\n"
-    "scope), oauth2.client_id (set or the setting to set), quirks, notes.\n"
+    "scope), oauth2.client_id (set or the setting to set), quirk, folders,\n"
+    "note (what was tried and refused, one a line).\n"
     "--verbose also shows each step on stderr. Adds nothing.\n";
 
 static const char *tls_word(enum qm_store_tls t)
@@ -90,8 +91,18 @@ static void discovery_print(const struct qm_client_discovery *d)
 		       cli_safe(d->folder_sent), cli_safe(d->folder_drafts),
 		       cli_safe(d->folder_trash), cli_safe(d->folder_junk),
 		       cli_safe(d->folder_archive));
-	if (d->notes[0])
-		printf("notes\t%s\n", cli_safe(d->notes));
+	for (const char *p = d->notes; *p;) {
+		char line[QM_ERR_MSGMAX];
+		size_t n = strcspn(p, "\n");
+
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		printf("note\t%s\n", cli_safe(line));
+		p += n;
+		p += *p == '\n';
+	}
 }
 
 int cli_account_discover(struct cli *g, int argc, char **argv)

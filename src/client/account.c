@@ -178,25 +178,16 @@ static void check_done(struct qm_client_check *ck, uint64_t t0, enum qm_err rc,
 	           sizeof(ck->message));
 }
 
-enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
-                                   struct qm_client_check *smtp,
-                                   struct qm_client_check *incoming,
-                                   struct qm_client_check *kme,
-                                   struct qm_error *err)
+/* Logs in to the SMTP and incoming servers of ac, filling both checks. */
+static void test_mail(struct acct_conn *ac_, struct qm_client_check *smtp,
+                      struct qm_client_check *incoming)
 {
-	struct acct_conn ac;
+	struct acct_conn ac = *ac_;
 	struct qm_mail_server srv;
 	struct qm_error e;
 	enum qm_err rc;
 	uint64_t t0;
 	char msg[QM_ERR_MSGMAX];
-
-	memset(smtp, 0, sizeof(*smtp));
-	memset(incoming, 0, sizeof(*incoming));
-	memset(kme, 0, sizeof(*kme));
-	rc = client_acct_conn_load(c, account_id, &ac, err);
-	if (rc)
-		return rc;
 
 	if (ac.a.smtp.host[0]) {
 		client_acct_conn_server(&ac, &ac.a.smtp, &srv);
@@ -228,6 +219,26 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 		         "and logged in", srv.host, srv.port);
 		check_done(incoming, t0, rc, &e, msg);
 	}
+}
+
+enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
+                                   struct qm_client_check *smtp,
+                                   struct qm_client_check *incoming,
+                                   struct qm_client_check *kme,
+                                   struct qm_error *err)
+{
+	struct acct_conn ac;
+	struct qm_error e;
+	enum qm_err rc;
+	uint64_t t0;
+
+	memset(smtp, 0, sizeof(*smtp));
+	memset(incoming, 0, sizeof(*incoming));
+	memset(kme, 0, sizeof(*kme));
+	rc = client_acct_conn_load(c, account_id, &ac, err);
+	if (rc)
+		return rc;
+	test_mail(&ac, smtp, incoming);
 	if (ac.a.kme_url[0]) {
 		struct qm_client_kme ks;
 
@@ -253,6 +264,39 @@ enum qm_err qm_client_account_test(struct qm_client *c, int64_t account_id,
 			           sizeof(kme->message));
 		kme->hint = ks.hint;
 	}
+	client_acct_conn_free(&ac);
+	return QM_OK;
+}
+
+enum qm_err qm_client_account_probe(struct qm_client *c,
+                                    const struct qm_store_account *a,
+                                    const char *mail_ca, const char *secret,
+                                    size_t len, struct qm_client_check *smtp,
+                                    struct qm_client_check *incoming,
+                                    struct qm_error *err)
+{
+	struct acct_conn ac;
+	enum qm_err rc;
+
+	memset(smtp, 0, sizeof(*smtp));
+	memset(incoming, 0, sizeof(*incoming));
+	if (!a || !a->address[0])
+		return qm_error_set(err, QM_ERR_INVAL, "no account to test");
+	memset(&ac, 0, sizeof(ac));
+	qm_buf_init_secure(&ac.secret, 64 * 1024);
+	client_mail_limits(c, &ac.lim);
+	ac.json_depth = client_json_depth(c);
+	ac.a = *a;
+	if (mail_ca)
+		qm_strlcpy(ac.ca, mail_ca, sizeof(ac.ca));
+	ac.use_pop3 = !a->imap.host[0] && a->pop3.host[0];
+	/* the buffer keeps a NUL after the data: a C string for libcurl */
+	if (secret && len &&
+	    (rc = qm_buf_append(&ac.secret, secret, len, err)) != QM_OK) {
+		client_acct_conn_free(&ac);
+		return rc;
+	}
+	test_mail(&ac, smtp, incoming);
 	client_acct_conn_free(&ac);
 	return QM_OK;
 }

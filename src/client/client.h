@@ -225,7 +225,8 @@ struct qm_client_discovery {
 	int server_saves_sent;
 	char folder_sent[64], folder_drafts[64], folder_trash[64];
 	char folder_junk[64], folder_archive[64];
-	/* what was tried and refused on the way ("" when nothing) */
+	/* what was tried and refused on the way, one line each ("\n"
+	 * between; "" when nothing) */
 	char notes[QM_ERR_MSGMAX];
 };
 
@@ -342,23 +343,6 @@ struct qm_client_check {
 };
 
 /*
- * Tries the servers of an account that is not saved yet (a: what
- * qm_client_discover found, say, before qm_client_account_add): SMTP
- * (connect, TLS, authenticate) and the incoming server (IMAP when a has
- * one, else POP3), logging in as a->username (else a->address) with
- * secret (len bytes, borrowed, not kept: a password, or an OAuth2 access
- * token when a->auth is QM_AUTH_OAUTH2; NULL for none) and mail_ca (a CA
- * file, NULL for the system's). Each result is filled as by
- * qm_client_account_test; nothing is stored, the KME is not tried, the
- * vault may be locked. Fails only for an account with no server.
- */
-QM_NODISCARD enum qm_err
-qm_client_account_try(struct qm_client *c, const struct qm_store_account *a,
-                      const char *secret, size_t len, const char *mail_ca,
-                      struct qm_client_check *smtp,
-                      struct qm_client_check *incoming, struct qm_error *err);
-
-/*
  * Checks the account's SMTP server (connect, TLS, authenticate), its
  * incoming server (IMAP, else POP3) and its KME (Get status with a known
  * contact's SAE ID or its own). Each result is filled; the call itself
@@ -369,6 +353,20 @@ qm_client_account_test(struct qm_client *c, int64_t account_id,
                        struct qm_client_check *smtp,
                        struct qm_client_check *incoming,
                        struct qm_client_check *kme, struct qm_error *err);
+
+/*
+ * The same checks of the mail servers for an account not saved yet: a's
+ * servers, login name and a->auth, with its password or OAuth2 access
+ * token in secret (len bytes, borrowed; NULL for none) and the CA file of
+ * a private server in mail_ca (NULL or "": the system's). So that an
+ * interface can test what it found before it saves anything. Fails only
+ * for a bad argument; each check says how its server answered.
+ */
+QM_NODISCARD enum qm_err
+qm_client_account_probe(struct qm_client *c, const struct qm_store_account *a,
+                        const char *mail_ca, const char *secret, size_t len,
+                        struct qm_client_check *smtp,
+                        struct qm_client_check *incoming, struct qm_error *err);
 
 /* ------------------------------------------------------------------ send */
 

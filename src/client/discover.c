@@ -76,12 +76,16 @@ static void note(struct disc *d, const char *fmt, ...)
 	if (used + 3 >= cap)
 		return;
 	if (used) {
-		memcpy(n + used, "; ", 3);
-		used += 2;
+		memcpy(n + used, "\n", 2);
+		used += 1;
 	}
 	va_start(ap, fmt);
 	vsnprintf(n + used, cap - used, fmt, ap);
 	va_end(ap);
+	/* one line each: a note names no line break of its own */
+	for (char *q = n + used; *q; q++)
+		if (*q == '\n' || *q == '\r')
+			*q = ' ';
 }
 
 /* A global setting's value into out ("" when unset or unreadable). */
@@ -536,6 +540,7 @@ enum qm_err qm_client_discover(struct qm_client *c, const char *address,
                                void (*progress)(void *arg, const char *step),
                                void *arg, struct qm_error *err)
 {
+	char notes[sizeof(out->notes)];
 	struct qm_client_provider p;
 	struct disc d;
 	const char *at;
@@ -579,10 +584,25 @@ enum qm_err qm_client_discover(struct qm_client *c, const char *address,
 	}
 	if (rc != QM_ERR_NOTFOUND)
 		return rc;
+	/* the notes' lines, joined with "; " for one message */
+	{
+		size_t o = 0;
+
+		for (const char *q = out->notes; *q && o + 3 < sizeof(notes);
+		     q++) {
+			if (*q == '\n') {
+				notes[o++] = ';';
+				notes[o++] = ' ';
+			} else {
+				notes[o++] = *q;
+			}
+		}
+		notes[o] = '\0';
+	}
 	return qm_error_set(err, QM_ERR_NOTFOUND,
 	                    "no servers found for %s (registry, autoconfig, "
 	                    "SRV, MX)%s%s: enter them by hand",
-	                    d.domain, out->notes[0] ? ": " : "", out->notes);
+	                    d.domain, notes[0] ? ": " : "", notes);
 }
 
 void qm_client_discovery_apply(const struct qm_client_discovery *d,

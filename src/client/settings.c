@@ -77,6 +77,9 @@ static const struct setting table[] = {
     {"oauth.microsoft.client_id", 1, "", SET_TEXT, "ID",
      "your Microsoft Entra app's client ID for Outlook / Microsoft 365 "
      "sign-in (public client: no secret)"},
+    {"oauth.microsoft.client_secret", 1, "", SET_SECRET, "SECRET",
+     "its client secret, only if your app registration has one (a "
+     "public client has none)"},
     {"oauth.yahoo.client_id", 1, "", SET_TEXT, "ID",
      "your Yahoo app's client ID for Yahoo Mail sign-in"},
     {"oauth.yahoo.client_secret", 1, "", SET_SECRET, "SECRET",

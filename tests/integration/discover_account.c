@@ -168,20 +168,20 @@ static void test_try_before_saving(void **state)
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, qmt_mail_addr(0), sizeof(a.address));
 	qm_client_discovery_apply(&d, &a);
-	assert_ok(qm_client_account_try(c, &a, qmt_mail_password(0),
-	                                strlen(qmt_mail_password(0)),
-	                                srv.ca_file, &smtp, &in, &e));
+	assert_ok(qm_client_account_probe(
+	    c, &a, srv.ca_file, qmt_mail_password(0),
+	    strlen(qmt_mail_password(0)), &smtp, &in, &e));
 	assert_true(smtp.tried && smtp.ok);
 	assert_true(in.tried && in.ok);
 	assert_has(in.message, "IMAP localhost:");
-	assert_ok(qm_client_account_try(c, &a, "wrong", 5, srv.ca_file, &smtp,
-	                                &in, &e));
+	assert_ok(qm_client_account_probe(c, &a, srv.ca_file, "wrong", 5, &smtp,
+	                                  &in, &e));
 	assert_true(smtp.tried && !smtp.ok);
 	assert_true(in.tried && !in.ok);
 	/* without the test CA the certificate is refused */
-	assert_ok(qm_client_account_try(c, &a, qmt_mail_password(0),
-	                                strlen(qmt_mail_password(0)), NULL,
-	                                &smtp, &in, &e));
+	assert_ok(qm_client_account_probe(c, &a, NULL, qmt_mail_password(0),
+	                                  strlen(qmt_mail_password(0)), &smtp,
+	                                  &in, &e));
 	assert_false(in.ok);
 	assert_ok(qm_client_account_list(c, &list, &n, &e));
 	assert_int_equal(n, 0);

@@ -490,10 +490,10 @@ static void test_setting_table_and_check(void **state)
 	assert_int_equal(qm_client_setting_at(1, 2, &si), 0);
 	assert_string_equal(si.name, "oauth.google.client_secret");
 	assert_true(si.secret);
-	assert_int_equal(qm_client_setting_at(1, 6, &si), 0);
+	assert_int_equal(qm_client_setting_at(1, 7, &si), 0);
 	assert_string_equal(si.name, QM_CLIENT_SET_DISCOVER_DNS);
 	assert_false(si.secret);
-	assert_int_equal(qm_client_setting_at(1, 9, &si), -1);
+	assert_int_equal(qm_client_setting_at(1, 10, &si), -1);
 	assert_int_equal(qm_client_setting_check(0, QM_CLIENT_SET_DISCOVER_DNS,
 	                                         "127.0.0.1:5353", &e),
 	                 QM_OK);
