@@ -362,11 +362,10 @@ qm_client_account_test(struct qm_client *c, int64_t account_id,
  * interface can test what it found before it saves anything. Fails only
  * for a bad argument; each check says how its server answered.
  */
-QM_NODISCARD enum qm_err
-qm_client_account_probe(struct qm_client *c, const struct qm_store_account *a,
-                        const char *mail_ca, const char *secret, size_t len,
-                        struct qm_client_check *smtp,
-                        struct qm_client_check *incoming, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_account_probe(
+    struct qm_client *c, const struct qm_store_account *a, const char *mail_ca,
+    const char *secret, size_t len, struct qm_client_check *smtp,
+    struct qm_client_check *incoming, struct qm_error *err);
 
 /* ------------------------------------------------------------------ send */
 
