@@ -20,6 +20,7 @@ pkgs=(
   libcmocka-dev                               # unit tests
   opensmtpd dovecot-imapd dovecot-pop3d dovecot-lmtpd  # real mail servers for tests
   dovecot-submissiond                         # TLS + AUTH submission in front of OpenSMTPD (tests)
+  dnsmasq-base                                # account discovery tests: SRV/MX/A records on loopback (no service)
   openssl ca-certificates                     # test CA
   gnupg                                       # benchmark baseline
   isync                                       # make bench-sync: mbsync, the baseline of a first sync

@@ -65,6 +65,11 @@ int cli_cmd_delete(struct cli *g, int argc, char **argv);
 int cli_cmd_search(struct cli *g, int argc, char **argv);
 int cli_cmd_export(struct cli *g, int argc, char **argv);
 int cli_cmd_import(struct cli *g, int argc, char **argv);
+/* cmd_discover.c: `account discover ADDR` (argv[1] is "discover"), and
+ * the servers of a (by its address) for `account add` given none; both
+ * print what they found or the error, and return an exit code. */
+int cli_account_discover(struct cli *g, int argc, char **argv);
+int cli_account_add_discover(struct cli *g, struct qm_store_account *a);
 
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);

@@ -5,7 +5,10 @@
  * min_level) and the resource limits (message size, parts, MIME depth,
  * headers, key IDs, JSON depth, the web GUI's request bodies). Each limit
  * has a safe default and a hard ceiling; values outside are refused with
- * the allowed range. Needs no passphrase: no secret is involved.
+ * the allowed range. Also the global settings of the engine's table (the
+ * web GUI's background sync, the person's OAuth2 clients, where account
+ * discovery asks); a client secret is never printed in full. Needs no
+ * passphrase.
  */
 #include "cli.h"
 
@@ -31,6 +34,17 @@ static const char config_usage[] =
     "web GUI: body limits from its next start or a change in its\n"
     "Settings).\n"
     "\n"
+    "OAuth2 sign-in with your own client (docs/USING.md says how to\n"
+    "register one): oauth.google.client_id, oauth.google.client_secret,\n"
+    "oauth.microsoft.client_id, oauth.microsoft.client_secret,\n"
+    "oauth.yahoo.client_id,\n"
+    "oauth.yahoo.client_secret (a secret is never shown in full).\n"
+    "\n"
+    "Account discovery (`qmail account discover`), for tests and\n"
+    "split-horizon DNS: discover.dns_server ADDRESS[:PORT] (one DNS server\n"
+    "for every look-up), discover.https_port (autoconfig's HTTPS port),\n"
+    "discover.ca_file (the CA of autoconfig servers).\n"
+    "\n"
     "Examples: qmail config set min_level 2\n"
     "          qmail config set limit.parts 64\n";
 
@@ -39,6 +53,45 @@ static int is_level_setting(const char *name)
 {
 	return strcmp(name, QM_CLIENT_SET_DEFAULT_LEVEL) == 0 ||
 	       strcmp(name, QM_CLIENT_SET_MIN_LEVEL) == 0;
+}
+
+/* The global setting of the engine's table named name, or -1 (the level
+ * settings and the limits have their own code below). */
+static int table_setting(const char *name, struct qm_client_setting_info *out)
+{
+	for (size_t i = 0; qm_client_setting_at(1, i, out) == 0; i++)
+		if (strcmp(out->name, name) == 0)
+			return 0;
+	return -1;
+}
+
+/* `config list|get|set` of a setting of the engine's global table: a
+ * secret one is never printed in full. */
+static int config_table(struct cli *g, int argc, char **argv,
+                        const struct qm_client_setting_info *s)
+{
+	char v[QM_STORE_PATHMAX], shown[16];
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (strcmp(argv[1], "set") == 0 &&
+	    qm_client_setting_set(
+	        g->client, 0, s->name,
+	        strcmp(argv[3], "default") == 0 ? "" : argv[3], &e))
+		return cli_fail(&e);
+	if (qm_client_setting_get(g->client, 0, s->name, v, sizeof(v), NULL,
+	                          &e))
+		return cli_fail(&e);
+	if (s->secret) {
+		qm_client_setting_shown(v, shown, sizeof(shown));
+		qm_strlcpy(v, shown, sizeof(v));
+	}
+	(void)argc;
+	if (strcmp(argv[1], "get") == 0)
+		printf("%s\n", cli_safe(v));
+	else if (!g->quiet)
+		printf("%s = %s\n", s->name, cli_safe(v));
+	return QM_EXIT_OK;
 }
 
 /* "64 MiB" for sizes that are whole KiB or MiB, else the number. */
@@ -94,12 +147,33 @@ static int config_list(struct cli *g)
 		printf("%-20s %-10s %-10s %-17s %s (%s)\n", l->name, v, d,
 		       range, l->what, l->unit);
 	}
+	for (size_t i = 0;; i++) {
+		struct qm_client_setting_info s;
+		char v[QM_STORE_PATHMAX], shown[16];
+		int set = 0;
+
+		if (qm_client_setting_at(1, i, &s))
+			break;
+		qm_error_clear(&e);
+		if (qm_client_setting_get(g->client, 0, s.name, v, sizeof(v),
+		                          &set, &e))
+			return cli_fail(&e);
+		if (s.secret) {
+			qm_client_setting_shown(v, shown, sizeof(shown));
+			qm_strlcpy(v, shown, sizeof(v));
+		}
+		if (set)
+			qm_strlcpy(v + strlen(v), "*", sizeof(v) - strlen(v));
+		printf("%-20s %-10s %-10s %-17s %s\n", s.name, cli_safe(v),
+		       s.def[0] ? s.def : "-", s.values, s.what);
+	}
 	printf("\n* set by you; the others are the defaults.\n");
 	return QM_EXIT_OK;
 }
 
 int cli_cmd_config(struct cli *g, int argc, char **argv)
 {
+	struct qm_client_setting_info info;
 	struct qm_error e;
 	uint64_t v;
 	int rc;
@@ -119,7 +193,7 @@ int cli_cmd_config(struct cli *g, int argc, char **argv)
 	if (strcmp(argv[1], "set") == 0 && argc != 4)
 		return cli_usage("config", "set takes NAME and VALUE");
 	if (argc > 2 && !qm_client_limit_find(argv[2]) &&
-	    !is_level_setting(argv[2]))
+	    !is_level_setting(argv[2]) && table_setting(argv[2], &info))
 		return cli_usage("config",
 		                 "there is no setting %s (`qmail config list` "
 		                 "shows them)",
@@ -128,6 +202,8 @@ int cli_cmd_config(struct cli *g, int argc, char **argv)
 		return rc;
 	if (strcmp(argv[1], "list") == 0)
 		return config_list(g);
+	if (table_setting(argv[2], &info) == 0)
+		return config_table(g, argc, argv, &info);
 	qm_error_clear(&e);
 	if (is_level_setting(argv[2])) {
 		int x = 0;

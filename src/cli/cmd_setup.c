@@ -127,6 +127,7 @@ static int parse_server(const char *cmd, const char *hp, const char *tls,
 
 static const char account_help[] =
     "usage: qmail account add --address ADDR [options]\n"
+    "       qmail account discover ADDR [--verbose]\n"
     "       qmail account list\n"
     "       qmail account remove ADDR\n"
     "       qmail account test [ADDR]\n"
@@ -136,8 +137,11 @@ static const char account_help[] =
     "add options:\n"
     "  --address ADDR        the account's e-mail address (required)\n"
     "  --name NAME           display name\n"
-    "  --preset P            gmail, outlook (Microsoft 365) or yahoo: fills\n"
-    "                        the SMTP, IMAP and POP3 servers\n"
+    "  --preset P            gmail, outlook, microsoft365 or yahoo: fills\n"
+    "                        the SMTP, IMAP and POP3 servers from the\n"
+    "                        provider registry\n"
+    "  (no --preset, --smtp, --imap or --pop3: the servers are found as\n"
+    "   `account discover` finds them)\n"
     "  --user NAME           login name (default: the address)\n"
     "  --password-file F     file holding the password or app password\n"
     "  --oauth2-token-file F file holding an OAuth2 access token (XOAUTH2)\n"
@@ -270,6 +274,10 @@ static int account_add(struct cli *g, int argc, char **argv)
 	if (tokfile)
 		a.auth = QM_AUTH_OAUTH2;
 	if ((rc = cli_open_unlocked(g)))
+		return rc;
+	/* no server given: found as `account discover` finds them */
+	if (!preset && !smtp && !imap && !pop3 &&
+	    (rc = cli_account_add_discover(g, &a)))
 		return rc;
 	qm_buf_init_secure(&secret, 64 * 1024);
 	if ((pwfile || tokfile) &&
@@ -447,6 +455,8 @@ int cli_cmd_account(struct cli *g, int argc, char **argv)
 		return account_add(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)
 		return account_list(g);
+	if (strcmp(argv[1], "discover") == 0)
+		return cli_account_discover(g, argc, argv);
 	if (strcmp(argv[1], "get") == 0)
 		return account_get(g, argc, argv);
 	if (strcmp(argv[1], "set") == 0)

@@ -1,19 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Accounts as the user interfaces manage them: provider presets, reading
- * and listing, changing an account and the secret it logs in with, and
- * deleting it. Replacing a password or an OAuth2 token happens here and
- * nowhere else, for both interfaces.
+ * Accounts as the user interfaces manage them (the presets are the
+ * provider registry's, providers.c): reading and listing, changing an
+ * account and the secret it logs in with, and deleting it. Replacing a
+ * password or an OAuth2 token happens here and nowhere else, for both
+ * interfaces.
  */
 #include "private.h"
 
 #include <string.h>
-
-enum qm_err qm_client_account_preset(struct qm_store_account *a,
-                                     const char *name, struct qm_error *err)
-{
-	return qm_store_account_preset(a, name, err);
-}
 
 enum qm_err qm_client_account_get(struct qm_client *c, int64_t id,
                                   struct qm_store_account *out,

@@ -145,7 +145,119 @@ struct qm_client_oauth_endpoints {
 	char revoke_url[QM_STORE_PATHMAX]; /* RFC 7009; "": none */
 	char scope[QM_STORE_PATHMAX];      /* space separated */
 	int secret_required; /* the provider wants a client secret too */
+	/* more authorization request parameters, URL-encoded "k=v&k=v"
+	 * ("": none), as Google's "access_type=offline&prompt=consent"
+	 * without which no refresh token comes */
+	char extra_params[QM_STORE_NAMEMAX];
 };
+
+/*
+ * The provider registry: data (src/client/providers.json, built into the
+ * library), not code paths. One entry per provider: its servers, how it
+ * signs in, its quirks. OAuth client IDs are not in it (they cannot be
+ * shipped): the person's own are the global settings
+ * "oauth.<oauth_settings>.client_id" and ".client_secret".
+ */
+struct qm_client_provider {
+	char id[32];   /* "gmail", "outlook", "microsoft365", "yahoo" */
+	char name[64]; /* for a person: "Gmail / Google Workspace" */
+	char oauth_settings[32]; /* "google", "microsoft", "yahoo" */
+	struct qm_store_server smtp, imap, pop3;
+	int password; /* accepts a password (an app password) */
+	int oauth2;   /* signs in with OAuth2 */
+	struct qm_client_oauth_endpoints oauth;
+	int server_saves_sent; /* its SMTP server files what it sends */
+	/* its folder names ("" unknown): sent, drafts, trash, junk, archive */
+	char folder_sent[64], folder_drafts[64], folder_trash[64];
+	char folder_junk[64], folder_archive[64];
+};
+
+/* How many providers the registry has; qm_client_provider_at(i) for
+ * i < that fills *out (QM_ERR_NOTFOUND past the end). Need no client. */
+size_t qm_client_provider_count(void);
+QM_NODISCARD enum qm_err qm_client_provider_at(size_t i,
+                                               struct qm_client_provider *out,
+                                               struct qm_error *err);
+/*
+ * The provider named name (its id or an alias, case aside:
+ * "gmail", "google", "outlook", "microsoft365", "office365", "yahoo"...),
+ * or, with name NULL, the one whose domains hold the domain of address.
+ * QM_ERR_NOTFOUND when none. Needs no client.
+ */
+QM_NODISCARD enum qm_err qm_client_provider_find(const char *name,
+                                                 const char *address,
+                                                 struct qm_client_provider *out,
+                                                 struct qm_error *err);
+/* The provider whose MX suffixes match mx (a host name equal to a suffix
+ * or ending in "." and the suffix): aspmx.l.google.com -> gmail.
+ * QM_ERR_NOTFOUND when none. */
+QM_NODISCARD enum qm_err
+qm_client_provider_by_mx(const char *mx, struct qm_client_provider *out,
+                         struct qm_error *err);
+
+/* Where discovery found an account's servers. */
+enum qm_client_found {
+	QM_FOUND_NONE = 0,
+	QM_FOUND_REGISTRY,   /* the address's domain is in the registry */
+	QM_FOUND_AUTOCONFIG, /* https://autoconfig.DOMAIN/mail/config-v1.1.xml
+	                      */
+	QM_FOUND_WELLKNOWN,  /* https://DOMAIN/.well-known/autoconfig/... */
+	QM_FOUND_SRV,        /* RFC 6186 SRV records */
+	QM_FOUND_MX,         /* the domain's MX is a registry provider's */
+};
+
+/* What discovery found for an address, and where. */
+struct qm_client_discovery {
+	enum qm_client_found found;
+	/* where, for a person: "registry", "autoconfig https://...",
+	 * "SRV _imaps._tcp.example.org", "MX aspmx.l.google.com -> gmail" */
+	char where[QM_STORE_PATHMAX];
+	char provider[32]; /* the registry's id, "" when none */
+	char provider_name[128];
+	char username[QM_STORE_ADDRMAX];
+	/* host "" for a service not found; tls never QM_TLS_NONE */
+	struct qm_store_server smtp, imap, pop3;
+	int password; /* signs in with a password */
+	int oauth2;   /* offers OAuth2 (oauth holds its endpoints) */
+	struct qm_client_oauth_endpoints oauth;
+	char oauth_settings[32]; /* registry providers: settings' middle name */
+	int client_id_set;       /* oauth.<oauth_settings>.client_id is set */
+	int server_saves_sent;
+	char folder_sent[64], folder_drafts[64], folder_trash[64];
+	char folder_junk[64], folder_archive[64];
+	/* what was tried and refused on the way, one line each ("\n"
+	 * between; "" when nothing) */
+	char notes[QM_ERR_MSGMAX];
+};
+
+/*
+ * Finds the servers of address as Thunderbird does, first hit wins:
+ * the provider registry by domain; the domain's autoconfig file over
+ * HTTPS (https://autoconfig.DOMAIN/mail/config-v1.1.xml?emailaddress=...,
+ * then https://DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml);
+ * RFC 6186 SRV records (implicit TLS preferred, RFC 8314); the domain's
+ * MX against the registry's MX suffixes. Never plain text: no http, a
+ * server offered without TLS is refused. The global settings
+ * discover.dns_server, discover.https_port and discover.ca_file (tests,
+ * split-horizon DNS) change where it asks. progress (may be NULL) gets
+ * each step as a line for a person ("autoconfig https://..."). Fills *out.
+ * QM_ERR_NOTFOUND when nothing was found (the message says what was
+ * tried: enter the servers by hand), QM_ERR_DENIED when the domain's own
+ * autoconfig offers only servers without TLS (the message names them),
+ * QM_ERR_INVAL for an address that is not one. Needs no unlocked vault;
+ * c may be NULL (no settings are read: the system's resolver and CAs).
+ */
+QM_NODISCARD enum qm_err
+qm_client_discover(struct qm_client *c, const char *address,
+                   struct qm_client_discovery *out,
+                   void (*progress)(void *arg, const char *step), void *arg,
+                   struct qm_error *err);
+/* Copies the servers and login name found into a (address kept); a
+ * service not found is left empty. */
+void qm_client_discovery_apply(const struct qm_client_discovery *d,
+                               struct qm_store_account *a);
+/* "registry", "autoconfig", "well-known", "SRV", "MX" or "". */
+const char *qm_client_found_name(enum qm_client_found f);
 
 /* --------------------------------------------------------------- accounts */
 
@@ -160,10 +272,11 @@ qm_client_account_add(struct qm_client *c, struct qm_store_account *a,
                       const char *password, size_t pwlen, struct qm_error *err);
 
 /*
- * Fills the server fields of a (SMTP, IMAP, POP3) with the preset of a
- * provider: "gmail", "outlook" (also Microsoft 365), "yahoo", or, with
- * name NULL, the one for the domain of a->address. QM_ERR_NOTFOUND when
- * no preset matches. Needs no client.
+ * Fills the server fields of a (SMTP, IMAP, POP3) from the provider
+ * registry: the provider named name ("gmail", "outlook", "microsoft365",
+ * "yahoo" or an alias: qm_client_provider_find), or, with name NULL, the
+ * one for the domain of a->address. QM_ERR_NOTFOUND when none matches.
+ * Needs no client.
  */
 QM_NODISCARD enum qm_err qm_client_account_preset(struct qm_store_account *a,
                                                   const char *name,
@@ -610,6 +723,21 @@ QM_NODISCARD enum qm_err qm_client_level_setting_set(struct qm_client *c,
 /* Global settings (account 0) kept for an interface: the web GUI's
  * background sync and new-mail watch, seconds between syncs (0: off). */
 #define QM_CLIENT_SET_BACKGROUND_SYNC "background_sync_s"
+/* Global settings of account discovery (qm_client_discover), for tests
+ * and split-horizon setups: one DNS server "ADDRESS[:PORT]" (IPv4) asked
+ * for every SRV, MX and A look-up of discovery, the autoconfig hosts
+ * included (unset: the system's resolver); the port autoconfig is fetched
+ * from over HTTPS (unset: 443); the CA file its certificates are checked
+ * against (unset: the system's CAs). */
+#define QM_CLIENT_SET_DISCOVER_DNS  "discover.dns_server"
+#define QM_CLIENT_SET_DISCOVER_PORT "discover.https_port"
+#define QM_CLIENT_SET_DISCOVER_CA   "discover.ca_file"
+/* The person's own OAuth2 client of each provider (they cannot be
+ * shipped: docs/USING.md says how to register one):
+ * "oauth.<provider's oauth_settings>.client_id" and ".client_secret"
+ * (Google and Yahoo want one for installed apps; not truly secret there,
+ * still never shown in full). */
+#define QM_CLIENT_SET_OAUTH_PREFIX "oauth."
 
 /*
  * Sets setting name of account_id (0: the global settings) from text.
@@ -659,7 +787,12 @@ struct qm_client_setting_info {
 	const char *def;    /* its value when unset ("": none) */
 	const char *values; /* the values it takes, for a person */
 	const char *what;   /* what it does, in a few words */
+	int secret; /* 1: never shown in full (qm_client_setting_shown) */
 };
+
+/* The value of a secret setting as an interface may show it: its first 4
+ * characters and "..." ("" when empty), into out (n bytes). */
+void qm_client_setting_shown(const char *value, char *out, size_t n);
 
 /*
  * The i-th (from 0) per-account setting (global 0) or global setting

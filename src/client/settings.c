@@ -4,7 +4,8 @@
  * each account's (incoming protocol, private mail CA, expected KME ID,
  * POP3 delete, copies to Sent, folders synced, how a message is deleted,
  * from how many new messages a folder is fetched headers first)
- * and the global ones (the web GUI's background sync; the level settings
+ * and the global ones (the web GUI's background sync; the person's own
+ * OAuth2 clients; where account discovery asks; the level settings
  * and the limits, which keep their own rules in levels.c and limits.c and
  * are reached from here by name).
  * A name is checked against the table and a value against its kind, so
@@ -13,6 +14,7 @@
  */
 #include "private.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +27,9 @@ enum set_kind {
 	SET_FOLDERS,  /* "subscribed", "inbox" or "all" */
 	SET_DELETE,   /* "trash" or "expunge" */
 	SET_COUNT,    /* 0 to 1000000 */
+	SET_PORT,     /* 1 to 65535 */
+	SET_DNS,      /* "ADDRESS[:PORT]", IPv4 */
+	SET_SECRET,   /* free text never shown in full */
 };
 
 struct setting {
@@ -65,6 +70,27 @@ static const struct setting table[] = {
      "on what QMail is"},
     {QM_CLIENT_SET_BACKGROUND_SYNC, 1, "300", SET_SECONDS, "0..86400",
      "seconds between the web GUI's background syncs (0: off)"},
+    {"oauth.google.client_id", 1, "", SET_TEXT, "ID",
+     "your Google OAuth client ID (Desktop app) for Gmail sign-in"},
+    {"oauth.google.client_secret", 1, "", SET_SECRET, "SECRET",
+     "its client secret (Google wants one for desktop apps)"},
+    {"oauth.microsoft.client_id", 1, "", SET_TEXT, "ID",
+     "your Microsoft Entra app's client ID for Outlook / Microsoft 365 "
+     "sign-in (public client: no secret)"},
+    {"oauth.microsoft.client_secret", 1, "", SET_SECRET, "SECRET",
+     "its client secret, only if your app registration has one (a "
+     "public client has none)"},
+    {"oauth.yahoo.client_id", 1, "", SET_TEXT, "ID",
+     "your Yahoo app's client ID for Yahoo Mail sign-in"},
+    {"oauth.yahoo.client_secret", 1, "", SET_SECRET, "SECRET",
+     "its client secret (Yahoo wants one)"},
+    {QM_CLIENT_SET_DISCOVER_DNS, 1, "", SET_DNS, "ADDRESS[:PORT]",
+     "account discovery asks this DNS server alone (tests, "
+     "split-horizon DNS; unset: the system's)"},
+    {QM_CLIENT_SET_DISCOVER_PORT, 1, "443", SET_PORT, "1..65535",
+     "HTTPS port of autoconfig servers (tests)"},
+    {QM_CLIENT_SET_DISCOVER_CA, 1, "", SET_PATH, "FILE",
+     "CA file for autoconfig servers (tests; unset: the system's)"},
 };
 
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
@@ -79,6 +105,7 @@ int qm_client_setting_at(int global, size_t i,
 		out->def = table[k].def;
 		out->values = table[k].values;
 		out->what = table[k].what;
+		out->secret = table[k].kind == SET_SECRET;
 		return 0;
 	}
 	return -1;
@@ -141,6 +168,35 @@ static enum qm_err find(struct qm_client *c, int64_t account_id,
 	                  : QM_OK;
 }
 
+/* 1 for "A.B.C.D" or "A.B.C.D:PORT". */
+static int dns_ok(const char *v)
+{
+	char addr[16];
+	const char *colon = strchr(v, ':');
+	size_t al = colon ? (size_t)(colon - v) : strlen(v);
+	unsigned char bin[4];
+	long long port;
+
+	if (al >= sizeof(addr))
+		return 0;
+	memcpy(addr, v, al);
+	addr[al] = '\0';
+	if (inet_pton(AF_INET, addr, bin) != 1)
+		return 0;
+	return !colon || qm_parse_ll(colon + 1, 1, 65535, &port, NULL) == QM_OK;
+}
+
+void qm_client_setting_shown(const char *value, char *out, size_t n)
+{
+	if (!n)
+		return;
+	if (!value || !*value) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, n, "%.4s...", value);
+}
+
 /* QM_OK when value suits s (value is not empty). */
 static enum qm_err check_value(const struct setting *s, const char *value,
                                struct qm_error *err)
@@ -189,11 +245,26 @@ static enum qm_err check_value(const struct setting *s, const char *value,
 		                    "%s is a number of messages from 0 to "
 		                    "1000000, not \"%.40s\"",
 		                    s->name, value);
+	case SET_PORT:
+		if (qm_parse_ll(value, 1, 65535, &v, NULL) == QM_OK)
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is a port from 1 to 65535, not "
+		                    "\"%.40s\"",
+		                    s->name, value);
+	case SET_DNS:
+		if (dns_ok(value))
+			return QM_OK;
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "%s is an IPv4 address with an optional "
+		                    "port (127.0.0.1:5353), not \"%.40s\"",
+		                    s->name, value);
 	case SET_PATH:
 		if (strlen(value) < QM_STORE_PATHMAX)
 			return QM_OK;
 		break;
 	case SET_TEXT:
+	case SET_SECRET:
 		if (strlen(value) < QM_STORE_NAMEMAX)
 			return QM_OK;
 		break;

@@ -1049,6 +1049,120 @@ QM_NODISCARD enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 QM_NODISCARD enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,
                                            struct qm_error *err);
 
+/* ========================================================== discovery === */
+
+/*
+ * What finding a domain's mail servers needs from the network and from
+ * untrusted files (docs/CLIENT.md "Finding the servers"): the autoconfig
+ * file of the Mozilla ISPDB format (config-v1.1.xml) fetched over HTTPS
+ * only, and DNS lookups (SRV RFC 6186, MX, A) through libresolv. The
+ * order, the provider registry and the choice are the client engine's.
+ */
+
+/* The largest autoconfig file read (bigger ones are refused). */
+#define QM_MAIL_AUTOCONFIG_MAX ((size_t)64 << 10)
+#define QM_MAIL_DNS_NAMEMAX    256
+
+/* One server of an autoconfig file; host "" when the file offers none
+ * usable of that kind. */
+struct qm_mail_ac_server {
+	char host[QM_MAIL_DNS_NAMEMAX];
+	int port;
+	enum qm_mail_tls tls; /* SSL: IMPLICIT; STARTTLS: STARTTLS */
+	char username[320];   /* %VARIABLES% replaced */
+	int password;         /* password-cleartext / password-encrypted */
+	int oauth2;           /* OAuth2 */
+};
+
+struct qm_mail_autoconfig {
+	char provider_id[128];  /* emailProvider id="..." */
+	char display_name[128]; /* displayName */
+	struct qm_mail_ac_server imap, pop3, smtp;
+	/* the <oAuth2> element, https URLs only ("" when absent) */
+	char oauth_issuer[256];
+	char oauth_scope[1024];
+	char oauth_auth_url[1024];
+	char oauth_token_url[1024];
+	/* what was refused and why ("" when nothing): servers without TLS,
+	 * bad host names or ports, unknown %VARIABLES%, a non-https URL */
+	char refused[512];
+};
+
+/*
+ * Parses an autoconfig file (xml, len bytes, at most QM_MAIL_AUTOCONFIG_MAX)
+ * for address into *out: the first usable server of each kind in the
+ * file's order. A server offered without TLS (socketType plain or
+ * unknown), with a host name that is no DNS name, a port outside 1..65535
+ * or an unknown %VARIABLE% is skipped and named in out->refused. Fails
+ * with QM_ERR_PARSE for malformed XML or a file that is no clientConfig,
+ * QM_ERR_TOOBIG past the size, QM_ERR_DENIED when the file offers an
+ * incoming server or an SMTP server only without TLS (the message names
+ * them), QM_ERR_NOTFOUND when it offers no incoming or no SMTP server.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_autoconfig_parse(const char *xml, size_t len, const char *address,
+                         struct qm_mail_autoconfig *out, struct qm_error *err);
+
+/* 1 when host is a DNS name QMail connects to: letters, digits, '-' and
+ * '.', labels of 1..63 bytes not starting or ending with '-', 1..253
+ * bytes in all (a trailing dot is not allowed). */
+int qm_mail_hostname_ok(const char *host);
+
+/* One HTTPS GET of an autoconfig file. */
+struct qm_mail_https_get {
+	const char *url;     /* https:// only; anything else is refused */
+	const char *ca_file; /* NULL: the system's CAs */
+	const char
+	    *resolve;   /* NULL, or "host:port:address" (CURLOPT_RESOLVE) */
+	long timeout_s; /* 0: 10 s in all (connect: 5 s) */
+	size_t max;     /* 0: QM_MAIL_AUTOCONFIG_MAX */
+};
+
+/*
+ * Fetches req->url over HTTPS (certificate and host name verified), not
+ * following redirects: *status gets the HTTP status, out the body (bounded
+ * by req->max: QM_ERR_TOOBIG past it) and, for a 3xx, location (n bytes)
+ * the Location given ("" otherwise) for the caller to check and follow.
+ * QM_ERR_INVAL for a URL that is not https://, QM_ERR_TLS, QM_ERR_NET and
+ * QM_ERR_TIMEOUT as the transfer fails.
+ */
+QM_NODISCARD enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
+                                           struct qm_buf *out, long *status,
+                                           char *location, size_t n,
+                                           struct qm_error *err);
+
+struct qm_mail_srv {
+	char target[QM_MAIL_DNS_NAMEMAX]; /* "." (or ""): not offered */
+	int port;
+	int priority;
+	int weight;
+};
+
+/*
+ * DNS lookups through libresolv, at most a few seconds each. server is
+ * NULL or "" for the system's resolver, or "ADDRESS[:PORT]" (IPv4) to ask
+ * that one server alone. Each fills at most max entries and *n with the
+ * count; QM_ERR_NOTFOUND when the name or the record does not exist,
+ * QM_ERR_NET / QM_ERR_TIMEOUT when the resolver cannot be reached,
+ * QM_ERR_PARSE for a malformed answer.
+ * SRV records come in the order to try them: priority ascending, then
+ * weight descending.
+ */
+QM_NODISCARD enum qm_err qm_mail_dns_srv(const char *server, const char *name,
+                                         struct qm_mail_srv *out, size_t max,
+                                         size_t *n, struct qm_error *err);
+/* MX host names of domain, by preference (lowest first). */
+QM_NODISCARD enum qm_err qm_mail_dns_mx(const char *server, const char *domain,
+                                        char (*out)[QM_MAIL_DNS_NAMEMAX],
+                                        size_t max, size_t *n,
+                                        struct qm_error *err);
+/* The first IPv4 address of host, dotted, into out (n bytes). */
+QM_NODISCARD enum qm_err qm_mail_dns_a(const char *server, const char *host,
+                                       char *out, size_t n,
+                                       struct qm_error *err);
+/* Sorts SRV records into the order to try them (as qm_mail_dns_srv). */
+void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n);
+
 /* Process-wide setup of libcurl and GMime; call once from main (cheap to
  * call again). QM_ERR_NOMEM if libcurl cannot start. */
 QM_NODISCARD enum qm_err qm_mail_init(struct qm_error *err);

@@ -1,75 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Accounts (servers, authentication, the user's SAE ID and KME), provider
- * presets, sealed account secrets, per-account settings, contacts with
- * their SAE IDs, and drafts sealed in the vault.
+ * Accounts (servers, authentication, the user's SAE ID and KME), sealed
+ * account secrets, per-account settings, contacts with their SAE IDs, and
+ * drafts sealed in the vault. (The provider presets are the client's
+ * registry: src/client/providers.c.)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "private.h"
-
-/* ---------------------------------------------------------------- presets */
-
-struct preset {
-	const char *name;
-	const char *domains[6];
-	struct qm_store_server smtp, imap, pop3;
-};
-
-static const struct preset presets[] = {
-    {"gmail",
-     {"gmail.com", "googlemail.com", NULL},
-     {"smtp.gmail.com", 465, QM_TLS_IMPLICIT},
-     {"imap.gmail.com", 993, QM_TLS_IMPLICIT},
-     {"pop.gmail.com", 995, QM_TLS_IMPLICIT}},
-    {"outlook",
-     {"outlook.com", "hotmail.com", "live.com", "msn.com", "office365.com",
-      NULL},
-     {"smtp.office365.com", 587, QM_TLS_STARTTLS},
-     {"outlook.office365.com", 993, QM_TLS_IMPLICIT},
-     {"outlook.office365.com", 995, QM_TLS_IMPLICIT}},
-    {"yahoo",
-     {"yahoo.com", "ymail.com", "rocketmail.com", NULL},
-     {"smtp.mail.yahoo.com", 465, QM_TLS_IMPLICIT},
-     {"imap.mail.yahoo.com", 993, QM_TLS_IMPLICIT},
-     {"pop.mail.yahoo.com", 995, QM_TLS_IMPLICIT}},
-};
-
-enum qm_err qm_store_account_preset(struct qm_store_account *a,
-                                    const char *name, struct qm_error *err)
-{
-	const char *dom = NULL;
-
-	if (!name) {
-		dom = strrchr(a->address, '@');
-		if (!dom)
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "\"%s\" is not an e-mail address",
-			                    a->address);
-		dom++;
-	}
-	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
-		const struct preset *p = &presets[i];
-		int hit = name && (strcasecmp(name, p->name) == 0 ||
-		                   (strcasecmp(name, "microsoft365") == 0 &&
-		                    strcmp(p->name, "outlook") == 0));
-
-		for (size_t d = 0; !hit && dom && p->domains[d]; d++)
-			hit = strcasecmp(dom, p->domains[d]) == 0;
-		if (hit) {
-			a->smtp = p->smtp;
-			a->imap = p->imap;
-			a->pop3 = p->pop3;
-			return QM_OK;
-		}
-	}
-	return qm_error_set(err, QM_ERR_NOTFOUND,
-	                    "no preset for %s: enter the servers by hand",
-	                    name ? name : dom);
-}
 
 /* --------------------------------------------------------------- accounts */
 

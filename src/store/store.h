@@ -147,14 +147,6 @@ qm_store_vault_rekey(struct qm_store *s, const char *oldpass, size_t oldlen,
 
 /* -------------------------------------------------------------- accounts */
 
-/*
- * Fills the server fields of a with the preset for a provider ("gmail",
- * "outlook" (also Microsoft 365), "yahoo"), or, when name is NULL, for the
- * domain of a->address. QM_ERR_NOTFOUND when no preset matches.
- */
-QM_NODISCARD enum qm_err qm_store_account_preset(struct qm_store_account *a,
-                                                 const char *name,
-                                                 struct qm_error *err);
 /* Adds an account (address unique: QM_ERR_EXISTS); sets a->id. */
 QM_NODISCARD enum qm_err qm_store_account_add(struct qm_store *s,
                                               struct qm_store_account *a,

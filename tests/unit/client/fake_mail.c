@@ -1623,3 +1623,52 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 	}
 	return QM_OK;
 }
+
+/* ------------------------------------------------------------- discovery */
+
+/* The engine's unit tests have no network: discovery beyond the provider
+ * registry finds nothing (tests/integration/discover_*.c use real DNS and
+ * HTTPS servers). */
+enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
+                              struct qm_buf *out, long *status, char *location,
+                              size_t n, struct qm_error *err)
+{
+	(void)out;
+	*status = 0;
+	if (location && n)
+		location[0] = '\0';
+	return qm_error_set(err, QM_ERR_NET, "%s: no network in unit tests",
+	                    req->url ? req->url : "");
+}
+
+enum qm_err qm_mail_dns_srv(const char *server, const char *name,
+                            struct qm_mail_srv *out, size_t max, size_t *n,
+                            struct qm_error *err)
+{
+	(void)server;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return qm_error_set(err, QM_ERR_NOTFOUND, "no SRV record for %s", name);
+}
+
+enum qm_err qm_mail_dns_mx(const char *server, const char *domain,
+                           char (*out)[QM_MAIL_DNS_NAMEMAX], size_t max,
+                           size_t *n, struct qm_error *err)
+{
+	(void)server;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return qm_error_set(err, QM_ERR_NOTFOUND, "no MX record for %s",
+	                    domain);
+}
+
+enum qm_err qm_mail_dns_a(const char *server, const char *host, char *out,
+                          size_t n, struct qm_error *err)
+{
+	(void)server;
+	(void)out;
+	(void)n;
+	return qm_error_set(err, QM_ERR_NOTFOUND, "no A record for %s", host);
+}

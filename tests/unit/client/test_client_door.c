@@ -486,7 +486,32 @@ static void test_setting_table_and_check(void **state)
 	assert_int_equal(qm_client_setting_at(0, n, &si), -1);
 	assert_int_equal(qm_client_setting_at(1, 0, &si), 0);
 	assert_string_equal(si.name, QM_CLIENT_SET_BACKGROUND_SYNC);
-	assert_int_equal(qm_client_setting_at(1, 1, &si), -1);
+	/* then the person's OAuth2 clients and where discovery asks */
+	assert_int_equal(qm_client_setting_at(1, 2, &si), 0);
+	assert_string_equal(si.name, "oauth.google.client_secret");
+	assert_true(si.secret);
+	assert_int_equal(qm_client_setting_at(1, 7, &si), 0);
+	assert_string_equal(si.name, QM_CLIENT_SET_DISCOVER_DNS);
+	assert_false(si.secret);
+	assert_int_equal(qm_client_setting_at(1, 10, &si), -1);
+	assert_int_equal(qm_client_setting_check(0, QM_CLIENT_SET_DISCOVER_DNS,
+	                                         "127.0.0.1:5353", &e),
+	                 QM_OK);
+	assert_int_equal(qm_client_setting_check(0, QM_CLIENT_SET_DISCOVER_DNS,
+	                                         "localhost:53", &e),
+	                 QM_ERR_INVAL);
+	assert_int_equal(qm_client_setting_check(0, QM_CLIENT_SET_DISCOVER_PORT,
+	                                         "70000", &e),
+	                 QM_ERR_INVAL);
+	{
+		char shown[16];
+
+		qm_client_setting_shown("GOCSPX-abcdefgh", shown,
+		                        sizeof(shown));
+		assert_string_equal(shown, "GOCS...");
+		qm_client_setting_shown("", shown, sizeof(shown));
+		assert_string_equal(shown, "");
+	}
 
 	assert_int_equal(qm_client_setting_check(
 	                     g_alice, QM_CLIENT_SET_SYNC_FOLDERS, "all", &e),
