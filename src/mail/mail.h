@@ -319,8 +319,21 @@ enum qm_mail_auth {
 	QM_MAIL_AUTH_PLAIN,      /* SASL PLAIN */
 	QM_MAIL_AUTH_LOGIN,      /* SASL LOGIN */
 	QM_MAIL_AUTH_XOAUTH2,    /* bearer token, Google/Microsoft style */
-	QM_MAIL_AUTH_OAUTHBEARER /* bearer token, RFC 7628 */
+	QM_MAIL_AUTH_OAUTHBEARER, /* bearer token, RFC 7628 */
+	QM_MAIL_AUTH_BEARER /* bearer token: OAUTHBEARER or XOAUTH2, whichever
+	                       the server offers (OAUTHBEARER first) */
 };
+
+/*
+ * OAuth2: called once when the server refuses the bearer token of a login
+ * (it expired early or was revoked): renews the token and points *bearer
+ * at the new one, which must stay valid, at the same address as
+ * srv->bearer, while srv is in use. The login is then tried once more. An
+ * error (the sign-in has ended, the network) is returned as it is;
+ * QM_ERR_NOTFOUND (err untouched): nothing to renew, the refusal stands.
+ */
+typedef enum qm_err (*qm_mail_reauth_fn)(void *arg, const char **bearer,
+                                         struct qm_error *err);
 
 /* Called during large transfers: bytes done of total (0: unknown). */
 typedef void (*qm_mail_progress_fn)(void *arg, uint64_t done, uint64_t total);
@@ -339,6 +352,8 @@ struct qm_mail_server {
 	const char *password;
 	const char *bearer;
 	enum qm_mail_auth auth;
+	qm_mail_reauth_fn reauth; /* NULL: a refused token is final */
+	void *reauth_arg;
 	long connect_timeout_ms; /* 0: 15 s */
 	long io_timeout_ms;      /* a server silent this long fails; 0: 60 s */
 	size_t max_message;      /* largest message fetched; 0: 64 MiB */

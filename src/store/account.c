@@ -77,7 +77,8 @@ enum qm_err qm_store_account_preset(struct qm_store_account *a,
 	"address, display_name, username, smtp_host, smtp_port, smtp_tls, "    \
 	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "     \
 	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "      \
-	"kme_url, kme_ca, kme_cert, kme_key, default_level"
+	"kme_url, kme_ca, kme_cert, kme_key, default_level, "                  \
+	"oauth_revoke_url, oauth_scope, oauth_ca, oauth_issued"
 
 static void bind_server(sqlite3_stmt *st, int i,
                         const struct qm_store_server *v)
@@ -105,6 +106,10 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 	sqlite3_bind_text(st, 20, a->kme_cert, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 21, a->kme_key, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 22, a->default_level);
+	sqlite3_bind_text(st, 23, a->oauth_revoke_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 24, a->oauth_scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 25, a->oauth_ca, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 26, a->oauth_issued);
 }
 
 static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
@@ -137,6 +142,11 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 	store_db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
 	store_db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
 	a->default_level = sqlite3_column_int(st, 22);
+	store_db_col_text(st, 23, a->oauth_revoke_url,
+	                  sizeof(a->oauth_revoke_url));
+	store_db_col_text(st, 24, a->oauth_scope, sizeof(a->oauth_scope));
+	store_db_col_text(st, 25, a->oauth_ca, sizeof(a->oauth_ca));
+	a->oauth_issued = sqlite3_column_int64(st, 26);
 }
 
 static enum qm_err account_valid(const struct qm_store_account *a,
@@ -166,7 +176,7 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 		    s,
 		    "INSERT INTO account (" ACCOUNT_COLS
 		    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -196,12 +206,12 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 		    s,
 		    "UPDATE account SET (" ACCOUNT_COLS
 		    ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?27",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
-	sqlite3_bind_int64(st, 23, a->id);
+	sqlite3_bind_int64(st, 27, a->id);
 	return store_db_done_one(s, st, "updating the account", "account",
 	                         a->id, err);
 }
@@ -384,6 +394,29 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
 out:
 	qm_buf_free(&blob);
 	return rc;
+}
+
+enum qm_err qm_store_secret_delete(struct qm_store *s, int64_t account_id,
+                                   enum qm_store_secret kind,
+                                   struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = store_db_stmt(s,
+	                   "DELETE FROM account_secret "
+	                   "WHERE account_id = ? AND kind = ?",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, (int)kind);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return store_db_fail(s, src, err, "forgetting the secret");
+	return QM_OK;
 }
 
 enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,
