@@ -272,7 +272,8 @@ qm_client_oauth_discover(const char *issuer, const char *ca_file,
 /*
  * Stores a sign-in on an account: its endpoints (token, revoke, scope),
  * the app (client ID, the client secret sealed in the vault as
- * QM_SECRET_OAUTH_CLIENT, the CA file), and the tokens sealed (a refresh
+ * QM_SECRET_OAUTH_CLIENT: NULL keeps the stored one, "" forgets it; the
+ * CA file), and the tokens sealed (a refresh
  * token given replaces the stored one; none given keeps it). The account
  * then logs in with OAuth2 (auth = QM_AUTH_OAUTH2). From then on the
  * engine renews the access token by itself: before any connection when it
@@ -288,6 +289,19 @@ qm_client_account_oauth_set(struct qm_client *c, int64_t account_id,
                             const struct qm_client_oauth_app *app,
                             const struct qm_client_oauth_tokens *t,
                             struct qm_error *err);
+
+/*
+ * What signing in to the account again needs, from its stored sign-in:
+ * the endpoints (auth, token, device, revoke, scope), the client ID and
+ * CA file ("": the system's) into the buffers, and the client secret
+ * appended to client_secret (a secure buffer; may be NULL; nothing when
+ * none). QM_ERR_NOTFOUND when the account has no stored sign-in.
+ */
+QM_NODISCARD enum qm_err qm_client_account_oauth_get(
+    struct qm_client *c, int64_t account_id,
+    struct qm_client_oauth_endpoints *ep, char *client_id, size_t idlen,
+    char *ca_file, size_t calen, struct qm_buf *client_secret,
+    struct qm_error *err);
 
 /*
  * Renews the account's access token now (force) or only when it is due

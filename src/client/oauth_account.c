@@ -315,6 +315,9 @@ enum qm_err qm_client_account_oauth_set(struct qm_client *c,
 	           sizeof(a.oauth_client_id));
 	qm_strlcpy(a.oauth_revoke_url, ep->revoke_url,
 	           sizeof(a.oauth_revoke_url));
+	qm_strlcpy(a.oauth_auth_url, ep->auth_url, sizeof(a.oauth_auth_url));
+	qm_strlcpy(a.oauth_device_url, ep->device_url,
+	           sizeof(a.oauth_device_url));
 	qm_strlcpy(a.oauth_scope, ep->scope, sizeof(a.oauth_scope));
 	qm_strlcpy(a.oauth_ca, app->ca_file ? app->ca_file : "",
 	           sizeof(a.oauth_ca));
@@ -327,7 +330,7 @@ enum qm_err qm_client_account_oauth_set(struct qm_client *c,
 		rc = qm_store_secret_set(c->store, a.id, QM_SECRET_OAUTH_CLIENT,
 		                         app->client_secret,
 		                         strlen(app->client_secret), err);
-	else if (!rc)
+	else if (!rc && app->client_secret)
 		rc = qm_store_secret_delete(c->store, a.id,
 		                            QM_SECRET_OAUTH_CLIENT, err);
 	if (!rc)
@@ -338,5 +341,49 @@ out:
 	if (in_tx)
 		qm_store_tx_rollback(c->store);
 	client_home_unlock(&fd);
+	return rc;
+}
+
+enum qm_err qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
+                                        struct qm_client_oauth_endpoints *ep,
+                                        char *client_id, size_t idlen,
+                                        char *ca_file, size_t calen,
+                                        struct qm_buf *client_secret,
+                                        struct qm_error *err)
+{
+	struct qm_store_account a;
+	enum qm_err rc;
+
+	rc = client_need_unlocked(c, "reading an account's sign-in", err);
+	if (!rc)
+		rc = qm_store_account_get(c->store, account_id, &a, err);
+	if (rc)
+		return rc;
+	if (!a.oauth_token_url[0] || !a.oauth_client_id[0])
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "account %s has no OAuth2 sign-in stored: "
+		                    "give the provider's endpoints and the "
+		                    "client ID",
+		                    a.address);
+	memset(ep, 0, sizeof(*ep));
+	qm_strlcpy(ep->auth_url, a.oauth_auth_url, sizeof(ep->auth_url));
+	qm_strlcpy(ep->token_url, a.oauth_token_url, sizeof(ep->token_url));
+	qm_strlcpy(ep->device_url, a.oauth_device_url,
+	           sizeof(ep->device_url));
+	qm_strlcpy(ep->revoke_url, a.oauth_revoke_url,
+	           sizeof(ep->revoke_url));
+	qm_strlcpy(ep->scope, a.oauth_scope, sizeof(ep->scope));
+	qm_strlcpy(client_id, a.oauth_client_id, idlen);
+	qm_strlcpy(ca_file, a.oauth_ca, calen);
+	if (client_secret) {
+		rc = qm_store_secret_get(c->store, account_id,
+		                         QM_SECRET_OAUTH_CLIENT, client_secret,
+		                         err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+		}
+		ep->secret_required = client_secret->len > 0;
+	}
 	return rc;
 }

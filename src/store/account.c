@@ -78,7 +78,8 @@ enum qm_err qm_store_account_preset(struct qm_store_account *a,
 	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "     \
 	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "      \
 	"kme_url, kme_ca, kme_cert, kme_key, default_level, "                  \
-	"oauth_revoke_url, oauth_scope, oauth_ca, oauth_issued"
+	"oauth_revoke_url, oauth_scope, oauth_ca, oauth_issued, "             \
+	"oauth_auth_url, oauth_device_url"
 
 static void bind_server(sqlite3_stmt *st, int i,
                         const struct qm_store_server *v)
@@ -110,6 +111,8 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 	sqlite3_bind_text(st, 24, a->oauth_scope, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 25, a->oauth_ca, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 26, a->oauth_issued);
+	sqlite3_bind_text(st, 27, a->oauth_auth_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 28, a->oauth_device_url, -1, SQLITE_STATIC);
 }
 
 static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
@@ -147,6 +150,9 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 	store_db_col_text(st, 24, a->oauth_scope, sizeof(a->oauth_scope));
 	store_db_col_text(st, 25, a->oauth_ca, sizeof(a->oauth_ca));
 	a->oauth_issued = sqlite3_column_int64(st, 26);
+	store_db_col_text(st, 27, a->oauth_auth_url, sizeof(a->oauth_auth_url));
+	store_db_col_text(st, 28, a->oauth_device_url,
+	                  sizeof(a->oauth_device_url));
 }
 
 static enum qm_err account_valid(const struct qm_store_account *a,
@@ -176,7 +182,7 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 		    s,
 		    "INSERT INTO account (" ACCOUNT_COLS
 		    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -206,12 +212,12 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 		    s,
 		    "UPDATE account SET (" ACCOUNT_COLS
 		    ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?27",
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?29",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
-	sqlite3_bind_int64(st, 27, a->id);
+	sqlite3_bind_int64(st, 29, a->id);
 	return store_db_done_one(s, st, "updating the account", "account",
 	                         a->id, err);
 }

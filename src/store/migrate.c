@@ -196,7 +196,9 @@ static const char *const migrations[] = {
     "ALTER TABLE account ADD COLUMN oauth_issued INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE account ADD COLUMN oauth_revoke_url TEXT;"
     "ALTER TABLE account ADD COLUMN oauth_scope TEXT;"
-    "ALTER TABLE account ADD COLUMN oauth_ca TEXT;",
+    "ALTER TABLE account ADD COLUMN oauth_ca TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_auth_url TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_device_url TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
