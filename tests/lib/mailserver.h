@@ -62,6 +62,25 @@ struct qmt_mail {
 	/* set before qmt_mail_start: Dovecot keeps mail as mdbox (index
 	 * based; filled through `doveadm import`), not Maildir */
 	int mdbox;
+	/*
+	 * Set before qmt_mail_start, all optional: Dovecot also takes OAuth2
+	 * bearer tokens (SASL XOAUTH2 and OAUTHBEARER, RFC 7628) for IMAP,
+	 * POP3 and submission, each checked at every login by RFC 7662
+	 * introspection at oauth2_introspect_url (HTTPS, its certificate
+	 * chaining to oauth2_ca_file) as the confidential client
+	 * oauth2_client_id / oauth2_client_secret; the answer must say
+	 * "active": true, an "email" equal to the login name, and the scope
+	 * oauth2_scope (NULL: any). Passwords still work with PLAIN and LOGIN
+	 * (and only those: a token is never tried as a password, nor a
+	 * password as a token). NULL URL: passwords only, as without these.
+	 * tests/lib/idp.h is such a server.
+	 */
+	const char *oauth2_introspect_url;
+	const char *oauth2_client_id;
+	const char *oauth2_client_secret;
+	const char *oauth2_ca_file;
+	const char *oauth2_scope;
+	const char *oauth2_openid_config_url; /* RFC 7628 error replies */
 	char dir[256];               /* the temporary folder */
 	char ca_file[320];           /* the test CA that signed the servers */
 	char other_ca_file[320];     /* an unrelated CA: for "bad CA" tests */
