@@ -71,6 +71,7 @@ struct cli_oauth_opts {
 	const char *issuer; /* discovery from its openid-configuration */
 	const char *auth_url, *token_url, *device_url, *revoke_url, *scope;
 	const char *client_id, *secret_file, *ca_file;
+	const char *auth_params; /* provider quirks: "prompt=consent" */
 };
 int cli_account_signin(struct cli *g, int argc, char **argv);
 /* Endpoints from the options into ep; prints the error, returns an exit

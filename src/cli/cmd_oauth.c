@@ -187,6 +187,7 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 	struct qm_buf secret;
 	struct qm_error e;
 	char client_id[QM_STORE_NAMEMAX], ca[QM_STORE_PATHMAX];
+	char params[QM_STORE_PATHMAX];
 	const char *addr = NULL;
 	int64_t id;
 	int rc, device = 0;
@@ -209,6 +210,9 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 		           strcmp(argv[i], "--client-id") == 0) {
 			o.client_id = argv[++i];
 		} else if (i + 1 < argc &&
+		           strcmp(argv[i], "--oauth-auth-params") == 0) {
+			o.auth_params = argv[++i];
+		} else if (i + 1 < argc &&
 		           strcmp(argv[i], "--client-secret-file") == 0) {
 			o.secret_file = argv[++i];
 		} else if (argv[i][0] != '-' && !addr) {
@@ -227,7 +231,7 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	if (qm_client_account_oauth_get(g->client, id, &ep, client_id,
 	                                sizeof(client_id), ca, sizeof(ca),
-	                                &secret, &e)) {
+	                                params, sizeof(params), &secret, &e)) {
 		rc = cli_fail(&e);
 		goto out;
 	}
@@ -240,6 +244,9 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 	app.client_id = o.client_id ? o.client_id : client_id;
 	app.client_secret = secret.len ? (const char *)secret.data : NULL;
 	app.ca_file = ca[0] ? ca : NULL;
+	app.auth_params = o.auth_params ? o.auth_params
+	                  : params[0]   ? params
+	                                : NULL;
 	if ((rc = cli_oauth_signin(&ep, &app, addr, device, &t)))
 		goto out;
 	if (qm_client_account_oauth_set(g->client, id, &ep, &app, &t, &e)) {

@@ -154,6 +154,8 @@ static const char account_help[] =
     "  --oauth-auth-url U, --oauth-token-url U, --oauth-device-url U,\n"
     "  --oauth-revoke-url U, --oauth-scope S: the endpoints by hand\n"
     "  --oauth-ca FILE       CA certificate of a private provider's HTTPS\n"
+    "  --oauth-auth-params P extra authorization URL parameters the provider\n"
+    "                        wants, e.g. \"access_type=offline&prompt=consent\"\n"
     "  --smtp HOST:PORT      --smtp-tls tls|starttls|none\n"
     "  --imap HOST:PORT      --imap-tls tls|starttls|none\n"
     "  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
@@ -218,7 +220,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 	    {"oauth-issuer", 1, 0, 1004}, {"oauth-auth-url", 1, 0, 1005},
 	    {"oauth-token-url", 1, 0, 1006}, {"oauth-device-url", 1, 0, 1007},
 	    {"oauth-revoke-url", 1, 0, 1008}, {"oauth-scope", 1, 0, 1009},
-	    {"oauth-ca", 1, 0, 1010},
+	    {"oauth-ca", 1, 0, 1010},     {"oauth-auth-params", 1, 0, 1011},
 	    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
 	struct cli_oauth_opts oo;
 	struct qm_client_oauth_endpoints ep;
@@ -258,6 +260,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 		case 1008: oo.revoke_url = optarg; break;
 		case 1009: oo.scope = optarg; break;
 		case 1010: oo.ca_file = optarg; break;
+		case 1011: oo.auth_params = optarg; break;
 		case 'a': qm_strlcpy(a.address, optarg, sizeof(a.address)); break;
 		case 'n': qm_strlcpy(a.display_name, optarg, sizeof(a.display_name)); break;
 		case 'p': preset = optarg; break;
@@ -332,6 +335,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 		app.client_secret =
 		    secret.len ? (const char *)secret.data : NULL;
 		app.ca_file = oo.ca_file;
+		app.auth_params = oo.auth_params;
 		if ((rc = cli_oauth_signin(&ep, &app, a.address, device, &tok)))
 			goto oauth_out;
 		rc = qm_client_account_add(g->client, &a, NULL, 0, &e) ||

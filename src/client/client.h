@@ -292,16 +292,17 @@ qm_client_account_oauth_set(struct qm_client *c, int64_t account_id,
 
 /*
  * What signing in to the account again needs, from its stored sign-in:
- * the endpoints (auth, token, device, revoke, scope), the client ID and
- * CA file ("": the system's) into the buffers, and the client secret
+ * the endpoints (auth, token, device, revoke, scope), the client ID, CA
+ * file ("": the system's) and the extra authorization parameters (the
+ * app's auth_params) into the buffers, and the client secret
  * appended to client_secret (a secure buffer; may be NULL; nothing when
  * none). QM_ERR_NOTFOUND when the account has no stored sign-in.
  */
 QM_NODISCARD enum qm_err qm_client_account_oauth_get(
     struct qm_client *c, int64_t account_id,
     struct qm_client_oauth_endpoints *ep, char *client_id, size_t idlen,
-    char *ca_file, size_t calen, struct qm_buf *client_secret,
-    struct qm_error *err);
+    char *ca_file, size_t calen, char *auth_params, size_t aplen,
+    struct qm_buf *client_secret, struct qm_error *err);
 
 /*
  * Renews the account's access token now (force) or only when it is due

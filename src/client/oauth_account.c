@@ -316,6 +316,9 @@ enum qm_err qm_client_account_oauth_set(struct qm_client *c,
 	qm_strlcpy(a.oauth_revoke_url, ep->revoke_url,
 	           sizeof(a.oauth_revoke_url));
 	qm_strlcpy(a.oauth_auth_url, ep->auth_url, sizeof(a.oauth_auth_url));
+	qm_strlcpy(a.oauth_auth_params,
+	           app->auth_params ? app->auth_params : "",
+	           sizeof(a.oauth_auth_params));
 	qm_strlcpy(a.oauth_device_url, ep->device_url,
 	           sizeof(a.oauth_device_url));
 	qm_strlcpy(a.oauth_scope, ep->scope, sizeof(a.oauth_scope));
@@ -348,6 +351,7 @@ enum qm_err qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
                                         struct qm_client_oauth_endpoints *ep,
                                         char *client_id, size_t idlen,
                                         char *ca_file, size_t calen,
+                                        char *auth_params, size_t aplen,
                                         struct qm_buf *client_secret,
                                         struct qm_error *err)
 {
@@ -375,6 +379,7 @@ enum qm_err qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
 	qm_strlcpy(ep->scope, a.oauth_scope, sizeof(ep->scope));
 	qm_strlcpy(client_id, a.oauth_client_id, idlen);
 	qm_strlcpy(ca_file, a.oauth_ca, calen);
+	qm_strlcpy(auth_params, a.oauth_auth_params, aplen);
 	if (client_secret) {
 		rc = qm_store_secret_get(c->store, account_id,
 		                         QM_SECRET_OAUTH_CLIENT, client_secret,

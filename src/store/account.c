@@ -81,7 +81,8 @@ enum qm_err qm_store_account_preset(struct qm_store_account *a,
 /* Version 10 added the OAuth2 columns after these. */
 #define ACCOUNT_COLS                                                           \
 	ACCOUNT_COLS_V1 ", oauth_revoke_url, oauth_scope, oauth_ca, "          \
-	                "oauth_issued, oauth_auth_url, oauth_device_url"
+	                "oauth_issued, oauth_auth_url, oauth_device_url, "        \
+	                "oauth_auth_params"
 #define ACCOUNT_V10 10
 
 /* A file opened below version 10 (only the migration tests do) has the
@@ -117,7 +118,7 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 	sqlite3_bind_text(st, 20, a->kme_cert, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 21, a->kme_key, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 22, a->default_level);
-	if (sqlite3_bind_parameter_count(st) < 28)
+	if (sqlite3_bind_parameter_count(st) < 29)
 		return;
 	sqlite3_bind_text(st, 23, a->oauth_revoke_url, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 24, a->oauth_scope, -1, SQLITE_STATIC);
@@ -125,6 +126,7 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 	sqlite3_bind_int64(st, 26, a->oauth_issued);
 	sqlite3_bind_text(st, 27, a->oauth_auth_url, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 28, a->oauth_device_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 29, a->oauth_auth_params, -1, SQLITE_STATIC);
 }
 
 static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
@@ -157,7 +159,7 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 	store_db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
 	store_db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
 	a->default_level = sqlite3_column_int(st, 22);
-	if (sqlite3_column_count(st) < 29)
+	if (sqlite3_column_count(st) < 30)
 		return;
 	store_db_col_text(st, 23, a->oauth_revoke_url,
 	                  sizeof(a->oauth_revoke_url));
@@ -167,6 +169,8 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 	store_db_col_text(st, 27, a->oauth_auth_url, sizeof(a->oauth_auth_url));
 	store_db_col_text(st, 28, a->oauth_device_url,
 	                  sizeof(a->oauth_device_url));
+	store_db_col_text(st, 29, a->oauth_auth_params,
+	                  sizeof(a->oauth_auth_params));
 }
 
 static enum qm_err account_valid(const struct qm_store_account *a,
@@ -196,7 +200,7 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 		    s,
 		    v10(s) ? "INSERT INTO account (" ACCOUNT_COLS
 		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 		           : "INSERT INTO account (" ACCOUNT_COLS_V1
 		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -229,8 +233,8 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 		    s,
 		    v10(s) ? "UPDATE account SET (" ACCOUNT_COLS
 		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-		             " WHERE id = ?29"
+		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		             " WHERE id = ?30"
 		           : "UPDATE account SET (" ACCOUNT_COLS_V1
 		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 		             " ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
@@ -238,7 +242,7 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
-	sqlite3_bind_int64(st, v10(s) ? 29 : 23, a->id);
+	sqlite3_bind_int64(st, v10(s) ? 30 : 23, a->id);
 	return store_db_done_one(s, st, "updating the account", "account",
 	                         a->id, err);
 }

@@ -198,7 +198,8 @@ static const char *const migrations[] = {
     "ALTER TABLE account ADD COLUMN oauth_scope TEXT;"
     "ALTER TABLE account ADD COLUMN oauth_ca TEXT;"
     "ALTER TABLE account ADD COLUMN oauth_auth_url TEXT;"
-    "ALTER TABLE account ADD COLUMN oauth_device_url TEXT;",
+    "ALTER TABLE account ADD COLUMN oauth_device_url TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_auth_params TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

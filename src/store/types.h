@@ -70,6 +70,7 @@ struct qm_store_account {
 	char oauth_revoke_url[QM_STORE_PATHMAX]; /* RFC 7009; "": none */
 	char oauth_auth_url[QM_STORE_PATHMAX];   /* to sign in again */
 	char oauth_device_url[QM_STORE_PATHMAX]; /* RFC 8628; "": none */
+	char oauth_auth_params[QM_STORE_PATHMAX]; /* "prompt=consent"... */
 	char oauth_scope[QM_STORE_PATHMAX];      /* scope asked for */
 	char oauth_ca[QM_STORE_PATHMAX]; /* CA of the provider; "": system */
 	char sae_id[QM_STORE_NAMEMAX];

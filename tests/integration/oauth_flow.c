@@ -113,6 +113,9 @@ static int setup(void **state)
 	}
 	APP.client_id = QMT_IDP_CLIENT;
 	APP.ca_file = IDP.ca_file;
+	/* oidc-provider gives a refresh token (offline_access) only with
+	 * consent asked for: a provider quirk, as Google's */
+	APP.auth_params = "prompt=consent";
 	return 0;
 }
 
