@@ -35,6 +35,7 @@ struct qm_client_oauth_flow {
 	char *verifier;    /* secure memory, PKCE */
 	char *device_code; /* secure memory, device grant */
 	struct qm_client_oauth_device dev;
+	uint64_t next_poll; /* device grant: qm_mono_ns of the next poll */
 	struct MHD_Daemon *mhd;
 
 	pthread_mutex_t mu;
@@ -390,6 +391,7 @@ qm_client_oauth_device_begin(const struct qm_client_oauth_endpoints *ep,
 		qm_client_oauth_flow_free(&f);
 		return rc;
 	}
+	f->next_poll = qm_mono_ns() + (uint64_t)f->dev.interval * 1000000000u;
 	qm_strlcpy(f->url,
 	           f->dev.verification_uri_complete[0]
 	               ? f->dev.verification_uri_complete
@@ -486,7 +488,7 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 			                    "provider");
 		}
 		if (f->device) {
-			long wait = (long)f->dev.interval * 1000;
+			uint64_t now = qm_mono_ns();
 
 			if (qm_now() >= f->dev.expires) {
 				struct qm_error e;
@@ -498,21 +500,23 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 				finish(f, QM_ERR_TIMEOUT, &e, NULL);
 				break;
 			}
-			if (wait > left) {
-				ts = deadline(left);
+			if (now < f->next_poll) {
+				/* the provider's pace, across calls: a
+				 * caller waiting a second at a time polls
+				 * every interval all the same */
+				long until =
+				    (long)((f->next_poll - now) / 1000000u) + 1;
+
+				ts = deadline(until < left ? until : left);
 				pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-				continue; /* the caller's time is up first */
+				continue;
 			}
-			ts = deadline(wait);
-			while (!f->cancelled &&
-			       pthread_cond_timedwait(&f->cv, &f->mu, &ts) !=
-			           ETIMEDOUT)
-				;
-			if (f->cancelled)
-				break;
 			pthread_mutex_unlock(&f->mu);
 			device_poll_once(f);
 			pthread_mutex_lock(&f->mu);
+			/* after the poll: slow_down may have raised it */
+			f->next_poll = qm_mono_ns() +
+			               (uint64_t)f->dev.interval * 1000000000u;
 			continue;
 		}
 		ts = deadline(left < 1000 ? left : 1000);

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include <poll.h>
-#include <pthread.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,19 +97,25 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A qmail command run to its end in a thread, its output in log. */
+/* A qmail command running, its output in log. Spawned from the main
+ * thread (tests/lib/harness.h: it dies with the test). */
 struct run {
 	char *argv[40];
 	char log[800];
-	int rc;
+	pid_t pid;
 };
 
-static void *run_thread(void *arg)
+/* Waits for the command to end; its exit code, -1 when killed. */
+static int finish(struct run *r)
 {
-	struct run *r = arg;
+	siginfo_t si;
+	int st;
 
-	r->rc = qmt_run(r->argv, r->log);
-	return NULL;
+	memset(&si, 0, sizeof(si));
+	/* ended, not reaped yet: qmt_stop reaps it and forgets it */
+	waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOWAIT);
+	st = qmt_stop(r->pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* The value of the first line "key: value" of the log, waiting for it. */
@@ -137,8 +143,7 @@ static int log_value(const char *log, const char *key, char *out,
 	return -1;
 }
 
-static void start(struct run *r, pthread_t *th, const char *name,
-                  const char *const *args)
+static void start(struct run *r, const char *name, const char *const *args)
 {
 	size_t k = 0;
 
@@ -151,8 +156,8 @@ static void start(struct run *r, pthread_t *th, const char *name,
 	r->argv[k] = NULL;
 	snprintf(r->log, sizeof(r->log), "%s/%s.log", dir, name);
 	remove(r->log);
-	r->rc = -1;
-	assert_int_equal(pthread_create(th, NULL, run_thread, r), 0);
+	r->pid = qmt_spawn(r->argv, NULL, r->log);
+	assert_true(r->pid > 0);
 }
 
 static void show_log(const struct run *r)
@@ -182,26 +187,26 @@ static void test_add_oauth2_browser(void **state)
 	                      "--level",        "3",
 	                      NULL};
 	struct run r;
-	pthread_t th;
 	char *out = NULL;
+	int rc;
 
 	(void)state;
 	if (skipped)
 		skip();
 	snprintf(smtp, sizeof(smtp), "127.0.0.1:%d", M.submission_port);
 	snprintf(imap, sizeof(imap), "127.0.0.1:%d", M.imaps_port);
-	start(&r, &th, "add", args);
+	start(&r, "add", args);
 	if (log_value(r.log, "url: ", url, sizeof(url))) {
-		pthread_join(th, NULL);
+		qmt_stop(r.pid);
 		show_log(&r);
 		fail_msg("no url: line");
 	}
 	assert_true(strncmp(url, IDP.auth_url, strlen(IDP.auth_url)) == 0);
 	assert_int_equal(qmt_idp_browser(&IDP, url, "alice", 0), 0);
-	pthread_join(th, NULL);
-	if (r.rc != 0)
+	rc = finish(&r);
+	if (rc != 0)
 		show_log(&r);
-	assert_int_equal(r.rc, 0);
+	assert_int_equal(rc, 0);
 	out = qmt_read_file(r.log, NULL);
 	assert_has(out, "account alice@qmail.test added");
 	free(out);
@@ -216,24 +221,24 @@ static void test_signin_device(void **state)
 	                      NULL};
 	char code[128], uri[1024];
 	struct run r;
-	pthread_t th;
 	char *out = NULL;
+	int rc;
 
 	(void)state;
 	if (skipped)
 		skip();
-	start(&r, &th, "device", args);
+	start(&r, "device", args);
 	if (log_value(r.log, "user_code: ", code, sizeof(code)) ||
 	    log_value(r.log, "verification_uri: ", uri, sizeof(uri))) {
-		pthread_join(th, NULL);
+		qmt_stop(r.pid);
 		show_log(&r);
 		fail_msg("no user_code: or verification_uri: line");
 	}
 	assert_int_equal(qmt_idp_device(&IDP, uri, code, "alice", 0), 0);
-	pthread_join(th, NULL);
-	if (r.rc != 0)
+	rc = finish(&r);
+	if (rc != 0)
 		show_log(&r);
-	assert_int_equal(r.rc, 0);
+	assert_int_equal(rc, 0);
 	out = qmt_read_file(r.log, NULL);
 	assert_has(out, "signed in to alice@qmail.test");
 	free(out);
