@@ -238,10 +238,13 @@ enum qm_err client_oauth_reauth(void *arg, const char **bearer,
 {
 	struct acct_conn *ac = arg;
 	enum qm_err rc;
+	uint64_t now = qm_mono_ns();
 
-	if (ac->reauthed)
-		return QM_ERR_NOTFOUND; /* once per load: the refusal stands */
-	ac->reauthed = 1;
+	/* a token refused right after its renewal is refused for another
+	 * reason (another user's): renewing again would not help */
+	if (ac->reauth_ns && now - ac->reauth_ns < 60ull * 1000000000u)
+		return QM_ERR_NOTFOUND;
+	ac->reauth_ns = now;
 	rc = client_oauth_fresh(ac->c, ac, 1, err);
 	if (!rc)
 		*bearer = (const char *)ac->secret.data;

@@ -59,7 +59,8 @@ struct acct_conn {
 	struct qm_client *c;
 	struct acct_conn *self;
 	int renewed;  /* the token was renewed since load */
-	int reauthed; /* a refusal renewed it once already */
+	uint64_t reauth_ns; /* qm_mono_ns of the last renewal after a
+	                       refusal (one a minute at most) */
 };
 
 /* Loads the account and its secret (vault must be unlocked). */
@@ -987,8 +988,10 @@ QM_NODISCARD enum qm_err client_oauth_fresh(struct qm_client *c,
 QM_NODISCARD enum qm_err client_oauth_conn_prepare(struct qm_client *c,
                                                    struct acct_conn *ac,
                                                    struct qm_error *err);
-/* qm_mail_server.reauth of OAuth2 accounts (arg: the acct_conn): one
- * forced renewal per load; QM_ERR_NOTFOUND (err untouched) afterwards. */
+/* qm_mail_server.reauth of OAuth2 accounts (arg: the acct_conn): a
+ * forced renewal, at most one a minute per load (QM_ERR_NOTFOUND, err
+ * untouched, within the minute: the refusal stands). Runs on the thread
+ * that uses ac->c. */
 enum qm_err client_oauth_reauth(void *arg, const char **bearer,
                                 struct qm_error *err);
 
