@@ -195,13 +195,14 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	for (int i = 2; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
-			printf("usage: qmail account signin ADDR [--device] "
-			       "[--client-id ID] [--client-secret-file F]\n\n"
-			       "Signs in to the account's OAuth2 provider again "
-			       "(after \"sign in to ADDR again\"),\nwith the "
-			       "endpoints and client ID of its last sign-in "
-			       "unless given. --device\nsigns in with a code "
-			       "on another device.\n");
+			printf(
+			    "usage: qmail account signin ADDR [--device] "
+			    "[--client-id ID] [--client-secret-file F]\n\n"
+			    "Signs in to the account's OAuth2 provider again "
+			    "(after \"sign in to ADDR again\"),\nwith the "
+			    "endpoints and client ID of its last sign-in "
+			    "unless given. --device\nsigns in with a code "
+			    "on another device.\n");
 			return 0;
 		}
 		if (strcmp(argv[i], "--device") == 0) {
@@ -224,7 +225,8 @@ int cli_account_signin(struct cli *g, int argc, char **argv)
 	}
 	if (!addr)
 		return cli_usage("account signin", "give the address");
-	if ((rc = cli_open_unlocked(g)) || (rc = cli_account_pick(g, addr, &id)))
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, addr, &id)))
 		return rc;
 	qm_error_clear(&e);
 	qm_buf_init_secure(&secret, 64 * 1024);

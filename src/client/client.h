@@ -154,7 +154,7 @@ struct qm_client_oauth_endpoints {
 struct qm_client_oauth_app {
 	const char *client_id;     /* required */
 	const char *client_secret; /* NULL: a public client (PKCE only) */
-	const char *ca_file;       /* CA of the provider's HTTPS; NULL: system */
+	const char *ca_file; /* CA of the provider's HTTPS; NULL: system */
 	/* provider quirks appended to the authorization URL as they are,
 	 * "access_type=offline&prompt=consent" (Google); NULL: none */
 	const char *auth_params;
@@ -196,8 +196,8 @@ struct qm_client_oauth_flow;
 QM_NODISCARD enum qm_err
 qm_client_oauth_begin(const struct qm_client_oauth_endpoints *ep,
                       const struct qm_client_oauth_app *app,
-                      const char *login_hint,
-                      struct qm_client_oauth_flow **out, struct qm_error *err);
+                      const char *login_hint, struct qm_client_oauth_flow **out,
+                      struct qm_error *err);
 
 /*
  * Starts the device grant: asks the device endpoint for a user code
@@ -238,8 +238,10 @@ void qm_client_oauth_flow_device(struct qm_client_oauth_flow *f,
  * polls the token endpoint every interval seconds (5 more after
  * slow_down) until the user approves, denies (QM_ERR_DENIED) or the code
  * expires (QM_ERR_TIMEOUT with a message saying so, and the flow ended).
- * On success *out holds the tokens (wipe them). A flow ended by
- * qm_client_oauth_flow_cancel gives QM_ERR_STATE. Errors of the
+ * On success *out holds the tokens (wipe them); a failed flow gives its
+ * error again at every later wait, one whose tokens were handed over
+ * QM_ERR_STATE. A flow ended by qm_client_oauth_flow_cancel gives
+ * QM_ERR_STATE. Errors of the
  * provider are messages a person can act on: access_denied, invalid_grant,
  * invalid_client (a wrong client ID or secret).
  */
@@ -298,11 +300,12 @@ qm_client_account_oauth_set(struct qm_client *c, int64_t account_id,
  * appended to client_secret (a secure buffer; may be NULL; nothing when
  * none). QM_ERR_NOTFOUND when the account has no stored sign-in.
  */
-QM_NODISCARD enum qm_err qm_client_account_oauth_get(
-    struct qm_client *c, int64_t account_id,
-    struct qm_client_oauth_endpoints *ep, char *client_id, size_t idlen,
-    char *ca_file, size_t calen, char *auth_params, size_t aplen,
-    struct qm_buf *client_secret, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
+                            struct qm_client_oauth_endpoints *ep,
+                            char *client_id, size_t idlen, char *ca_file,
+                            size_t calen, char *auth_params, size_t aplen,
+                            struct qm_buf *client_secret, struct qm_error *err);
 
 /*
  * Renews the account's access token now (force) or only when it is due
@@ -322,11 +325,12 @@ QM_NODISCARD enum qm_err qm_client_oauth_pkce_challenge(const char *verifier,
                                                         size_t outlen,
                                                         struct qm_error *err);
 /* The authorization URL (response_type=code) into out. */
-QM_NODISCARD enum qm_err qm_client_oauth_auth_url(
-    const struct qm_client_oauth_endpoints *ep,
-    const struct qm_client_oauth_app *app, const char *redirect_uri,
-    const char *state, const char *challenge, const char *login_hint,
-    char *out, size_t outlen, struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
+                         const struct qm_client_oauth_app *app,
+                         const char *redirect_uri, const char *state,
+                         const char *challenge, const char *login_hint,
+                         char *out, size_t outlen, struct qm_error *err);
 
 /* --------------------------------------------------------------- accounts */
 

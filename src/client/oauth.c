@@ -10,7 +10,6 @@
 #include "private.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -105,13 +104,15 @@ enum qm_err qm_client_oauth_pkce_challenge(const char *verifier, char *out,
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)verifier[i]) &&
 		    !strchr("-._~", verifier[i]))
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "a PKCE verifier holds only letters, "
-			                    "digits and -._~");
+			return qm_error_set(
+			    err, QM_ERR_INVAL,
+			    "a PKCE verifier holds only letters, "
+			    "digits and -._~");
 	if (outlen < sodium_base64_ENCODED_LEN(
 	                 sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING))
-		return qm_error_set(err, QM_ERR_INVAL, "no room for the "
-		                                       "challenge");
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "no room for the "
+		                    "challenge");
 	crypto_hash_sha256(h, (const unsigned char *)verifier, n);
 	sodium_bin2base64(out, outlen, h, sizeof(h),
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -139,8 +140,8 @@ enum qm_err qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
 	enum qm_err rc;
 	int n;
 
-	rc = client_oauth_check_url("authorization endpoint", ep->auth_url,
-	                            err);
+	rc =
+	    client_oauth_check_url("authorization endpoint", ep->auth_url, err);
 	if (rc)
 		return rc;
 	if (!app->client_id || !*app->client_id)
@@ -150,7 +151,8 @@ enum qm_err qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
 	qm_buf_init(&q, 16 * 1024);
 	rc = client_oauth_form_add(&q, "response_type", "code", err);
 	if (!rc)
-		rc = client_oauth_form_add(&q, "client_id", app->client_id, err);
+		rc =
+		    client_oauth_form_add(&q, "client_id", app->client_id, err);
 	if (!rc)
 		rc = client_oauth_form_add(&q, "redirect_uri", redirect_uri,
 		                           err);
@@ -159,7 +161,8 @@ enum qm_err qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
 	if (!rc)
 		rc = client_oauth_form_add(&q, "state", state, err);
 	if (!rc)
-		rc = client_oauth_form_add(&q, "code_challenge", challenge, err);
+		rc =
+		    client_oauth_form_add(&q, "code_challenge", challenge, err);
 	if (!rc)
 		rc = client_oauth_form_add(&q, "code_challenge_method", "S256",
 		                           err);
@@ -184,22 +187,6 @@ enum qm_err qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
 
 /* ------------------------------------------------------------------ HTTPS */
 
-struct sink {
-	struct qm_buf *b;
-	int toobig;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink *s = arg;
-
-	if (qm_buf_append(s->b, p, size * n, NULL) != QM_OK) {
-		s->toobig = 1;
-		return 0;
-	}
-	return size * n;
-}
-
 /* The host of url, for messages. */
 static void url_host(const char *url, char *out, size_t outlen)
 {
@@ -215,92 +202,30 @@ static void url_host(const char *url, char *out, size_t outlen)
 }
 
 /*
- * One HTTPS request to the provider: a POST of form (secure buffer) when
- * given, else a GET. The reply body goes to body (a secure buffer), the
- * status to *status. Only https://, no redirect followed.
+ * One HTTPS request to the provider (the mail layer's, https:// only, no
+ * redirect): a POST of form (secure buffer) when given, else a GET. The
+ * reply body goes to body (a secure buffer for token replies), the
+ * status to *status.
  */
 static enum qm_err https_do(const char *url, const char *ca_file,
                             const struct qm_buf *form, const char *what,
                             long *status, struct qm_buf *body,
                             struct qm_error *err)
 {
-	char errbuf[CURL_ERROR_SIZE] = "", host[256];
-	struct curl_slist *hdr = NULL;
-	struct sink s = {body, 0};
+	struct qm_mail_https_call req;
 	enum qm_err rc;
-	CURLcode cc;
-	CURL *h;
 
 	rc = client_oauth_check_url(what, url, err);
 	if (rc)
 		return rc;
 	qm_kms_global_init(); /* JSON and libcurl wipe what they free */
-	if ((rc = qm_mail_init(err)))
-		return rc;
-	url_host(url, host, sizeof(host));
-	if (!(h = curl_easy_init()))
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	hdr = curl_slist_append(NULL, "Accept: application/json");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (ca_file && *ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, OAUTH_HTTP_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "QMail");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-	if (form) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS,
-		                 form->data ? (const char *)form->data : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)form->len);
-	}
-	cc = curl_easy_perform(h);
-	*status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	switch (cc) {
-	case CURLE_OK:
-		rc = QM_OK;
-		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-		rc = qm_error_set(err, QM_ERR_TLS,
-		                  "%s at %s: the provider's TLS certificate "
-		                  "could not be verified (%s); check the CA file "
-		                  "(now %s)",
-		                  what, host, errbuf[0] ? errbuf : "TLS",
-		                  ca_file && *ca_file ? ca_file
-		                                      : "the system's");
-		break;
-	case CURLE_WRITE_ERROR:
-		if (s.toobig) {
-			rc = qm_error_set(err, QM_ERR_TOOBIG,
-			                  "%s at %s: the reply is larger than "
-			                  "%d bytes",
-			                  what, host, OAUTH_MAXREPLY);
-			break;
-		}
-		/* fall through */
-	default:
-		rc = qm_error_set(err, QM_ERR_NET,
-		                  "%s: cannot reach %s (%s); check the "
-		                  "network and try again",
-		                  what, host,
-		                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		break;
-	}
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(h);
-	return rc;
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.ca_file = ca_file;
+	req.form = form;
+	req.timeout_ms = OAUTH_HTTP_MS;
+	req.what = what;
+	return qm_mail_https_call(&req, body, status, err);
 }
 
 /* A provider's string shown to a person: control bytes dropped, cut. */
@@ -332,8 +257,7 @@ static json_t *body_json(const struct qm_buf *body)
 
 enum qm_err client_oauth_provider_error(const char *what, const char *host,
                                         long status, const char *code,
-                                        const char *desc,
-                                        struct qm_error *err)
+                                        const char *desc, struct qm_error *err)
 {
 	char d[320], said[400] = "";
 
@@ -358,19 +282,21 @@ enum qm_err client_oauth_provider_error(const char *what, const char *host,
 		                    "access to the mail",
 		                    what, said);
 	if (strcmp(code, "invalid_grant") == 0)
-		return qm_error_set(err, QM_ERR_DENIED,
-		                    "%s: the provider no longer accepts this "
-		                    "sign-in (invalid_grant: expired, revoked or "
-		                    "already used)%s; sign in again",
-		                    what, said);
+		return qm_error_set(
+		    err, QM_ERR_DENIED,
+		    "%s: the provider no longer accepts this "
+		    "sign-in (invalid_grant: expired, revoked or "
+		    "already used)%s; sign in again",
+		    what, said);
 	if (strcmp(code, "invalid_client") == 0 ||
 	    strcmp(code, "unauthorized_client") == 0)
-		return qm_error_set(err, QM_ERR_DENIED,
-		                    "%s: the provider refuses the client ID (or "
-		                    "its secret): %s%s; check the client ID and "
-		                    "secret registered with the provider, and "
-		                    "that it allows this kind of sign-in",
-		                    what, code, said);
+		return qm_error_set(
+		    err, QM_ERR_DENIED,
+		    "%s: the provider refuses the client ID (or "
+		    "its secret): %s%s; check the client ID and "
+		    "secret registered with the provider, and "
+		    "that it allows this kind of sign-in",
+		    what, code, said);
 	if (strcmp(code, "invalid_scope") == 0)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "%s: the provider refuses the scope asked "
@@ -379,10 +305,11 @@ enum qm_err client_oauth_provider_error(const char *what, const char *host,
 		                    what, said);
 	if (strcmp(code, "temporarily_unavailable") == 0 ||
 	    strcmp(code, "server_error") == 0 || status >= 500)
-		return qm_error_set(err, QM_ERR_UNAVAIL,
-		                    "%s: the provider cannot answer now (%s)%s; "
-		                    "try again later",
-		                    what, code, said);
+		return qm_error_set(
+		    err, QM_ERR_UNAVAIL,
+		    "%s: the provider cannot answer now (%s)%s; "
+		    "try again later",
+		    what, code, said);
 	if (strcmp(code, "expired_token") == 0)
 		return qm_error_set(err, QM_ERR_TIMEOUT,
 		                    "%s: the code expired before the sign-in "
@@ -414,10 +341,8 @@ static char *sec_str(const json_t *v)
 	return s && *s ? qm_sec_dup(s, strlen(s) + 1) : NULL;
 }
 
-enum qm_err client_oauth_token_post(const char *token_url,
-                                    const char *ca_file,
-                                    const struct qm_buf *form,
-                                    const char *what,
+enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
+                                    const struct qm_buf *form, const char *what,
                                     struct qm_client_oauth_tokens *out,
                                     char *code, size_t codelen,
                                     struct qm_error *err)
@@ -582,12 +507,11 @@ enum qm_err qm_client_oauth_discover(const char *issuer, const char *ca_file,
 		goto out;
 	j = body_json(&body);
 	if (status != 200 || !j) {
-		rc = qm_error_set(err, status == 404 ? QM_ERR_NOTFOUND
-		                                     : QM_ERR_PROTO,
-		                  "%s: %s answered HTTP %ld%s; check the "
-		                  "issuer URL",
-		                  what, host, status,
-		                  j ? "" : " without a JSON document");
+		rc = qm_error_set(
+		    err, status == 404 ? QM_ERR_NOTFOUND : QM_ERR_PROTO,
+		    "%s: %s answered HTTP %ld%s; check the "
+		    "issuer URL",
+		    what, host, status, j ? "" : " without a JSON document");
 		goto out;
 	}
 	iss = json_string_value(json_object_get(j, "issuer"));

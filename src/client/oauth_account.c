@@ -74,8 +74,9 @@ static enum qm_err store_tokens_tx(struct qm_client *c,
 	a->oauth_issued = t->issued;
 	rc = qm_store_account_update(c->store, a, err);
 	if (!rc)
-		rc = qm_store_secret_set(c->store, a->id, QM_SECRET_OAUTH_ACCESS,
-		                         t->access, strlen(t->access), err);
+		rc =
+		    qm_store_secret_set(c->store, a->id, QM_SECRET_OAUTH_ACCESS,
+		                        t->access, strlen(t->access), err);
 	if (!rc && t->refresh)
 		rc = qm_store_secret_set(c->store, a->id,
 		                         QM_SECRET_OAUTH_REFRESH, t->refresh,
@@ -143,10 +144,9 @@ static enum qm_err refresh(struct qm_client *c, struct qm_store_account *a,
 		                           (const char *)cs.data, err);
 	if (rc)
 		goto out;
-	rc = client_oauth_token_post(a->oauth_token_url,
-	                             a->oauth_ca[0] ? a->oauth_ca : NULL, &form,
-	                             "renewing the sign-in", t, code,
-	                             sizeof(code), err);
+	rc = client_oauth_token_post(
+	    a->oauth_token_url, a->oauth_ca[0] ? a->oauth_ca : NULL, &form,
+	    "renewing the sign-in", t, code, sizeof(code), err);
 	if (rc && strcmp(code, "invalid_grant") == 0) {
 		qm_strlcpy(why, qm_error_msg(err), sizeof(why));
 		rc = sign_in_again(a->address,
@@ -227,8 +227,9 @@ enum qm_err client_oauth_conn_prepare(struct qm_client *c, struct acct_conn *ac,
 	qm_error_clear(&e);
 	if (client_oauth_fresh(c, ac, 0, &e) == QM_OK)
 		return QM_OK;
-	qm_log(QM_LOG_INFO, "account %lld: renewing the OAuth2 token ahead of "
-	                    "time failed: %s",
+	qm_log(QM_LOG_INFO,
+	       "account %lld: renewing the OAuth2 token ahead of "
+	       "time failed: %s",
 	       (long long)ac->a.id, qm_error_msg(&e));
 	return QM_OK;
 }
@@ -266,7 +267,8 @@ enum qm_err qm_client_account_oauth_renew(struct qm_client *c,
 	rc = qm_store_account_get(c->store, account_id, &ac.a, err);
 	if (!rc && ac.a.auth == QM_AUTH_OAUTH2) {
 		rc = qm_store_secret_get(c->store, account_id,
-		                         QM_SECRET_OAUTH_ACCESS, &ac.secret, err);
+		                         QM_SECRET_OAUTH_ACCESS, &ac.secret,
+		                         err);
 		if (rc == QM_ERR_NOTFOUND) {
 			qm_error_clear(err);
 			rc = QM_OK;
@@ -278,12 +280,12 @@ enum qm_err qm_client_account_oauth_renew(struct qm_client *c,
 	return rc;
 }
 
-enum qm_err qm_client_account_oauth_set(struct qm_client *c,
-                                        int64_t account_id,
-                                        const struct qm_client_oauth_endpoints *ep,
-                                        const struct qm_client_oauth_app *app,
-                                        const struct qm_client_oauth_tokens *t,
-                                        struct qm_error *err)
+enum qm_err
+qm_client_account_oauth_set(struct qm_client *c, int64_t account_id,
+                            const struct qm_client_oauth_endpoints *ep,
+                            const struct qm_client_oauth_app *app,
+                            const struct qm_client_oauth_tokens *t,
+                            struct qm_error *err)
 {
 	struct qm_store_account a;
 	enum qm_err rc;
@@ -292,11 +294,13 @@ enum qm_err qm_client_account_oauth_set(struct qm_client *c,
 	if (!ep || !app || !t || !t->access || !*t->access)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "no OAuth2 access token to store");
-	rc = client_need_unlocked(c, "storing a sign-in (its tokens are "
-	                             "sealed)",
+	rc = client_need_unlocked(c,
+	                          "storing a sign-in (its tokens are "
+	                          "sealed)",
 	                          err);
 	if (!rc)
-		rc = client_oauth_check_url("token endpoint", ep->token_url, err);
+		rc = client_oauth_check_url("token endpoint", ep->token_url,
+		                            err);
 	if (!rc && ep->revoke_url[0])
 		rc = client_oauth_check_url("revocation endpoint",
 		                            ep->revoke_url, err);
@@ -375,10 +379,8 @@ enum qm_err qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
 	memset(ep, 0, sizeof(*ep));
 	qm_strlcpy(ep->auth_url, a.oauth_auth_url, sizeof(ep->auth_url));
 	qm_strlcpy(ep->token_url, a.oauth_token_url, sizeof(ep->token_url));
-	qm_strlcpy(ep->device_url, a.oauth_device_url,
-	           sizeof(ep->device_url));
-	qm_strlcpy(ep->revoke_url, a.oauth_revoke_url,
-	           sizeof(ep->revoke_url));
+	qm_strlcpy(ep->device_url, a.oauth_device_url, sizeof(ep->device_url));
+	qm_strlcpy(ep->revoke_url, a.oauth_revoke_url, sizeof(ep->revoke_url));
 	qm_strlcpy(ep->scope, a.oauth_scope, sizeof(ep->scope));
 	qm_strlcpy(client_id, a.oauth_client_id, idlen);
 	qm_strlcpy(ca_file, a.oauth_ca, calen);

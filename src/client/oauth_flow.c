@@ -5,21 +5,22 @@
  * 127.0.0.1, any free port, path "/"), and the device authorization grant
  * (RFC 8628) polled at the provider's pace. One thread waits in
  * qm_client_oauth_flow_wait while another may cancel: the flow's state is
- * behind a mutex, the waits are on a condition variable. The listener is
- * libmicrohttpd with its own thread; it answers the browser once the code
- * has been exchanged, so the page says whether the sign-in worked.
+ * behind a mutex, the device grant waits on a condition variable and the
+ * code flow on the listener (the mail layer's qm_mail_loopback) and a
+ * pipe that a cancel writes to. The waiting thread answers the browser
+ * once the code has been exchanged, so the page says whether the sign-in
+ * worked.
  */
 #include "private.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STATE_LEN 43 /* base64url of 32 random bytes */
 
@@ -36,11 +37,11 @@ struct qm_client_oauth_flow {
 	char *device_code; /* secure memory, device grant */
 	struct qm_client_oauth_device dev;
 	uint64_t next_poll; /* device grant: qm_mono_ns of the next poll */
-	struct MHD_Daemon *mhd;
+	struct qm_mail_loopback *lb; /* code flow: the redirect's listener */
+	int wake[2];                 /* a cancel writes to wake[1] */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int busy;      /* the listener is exchanging the code */
 	int done;      /* a result is in rc/err/tokens */
 	int taken;     /* ... and was handed to a waiter */
 	int cancelled; /* qm_client_oauth_flow_cancel was called */
@@ -97,6 +98,7 @@ static enum qm_err flow_new(const struct qm_client_oauth_endpoints *ep,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
+	f->wake[0] = f->wake[1] = -1;
 	f->ep = *ep;
 	qm_strlcpy(f->client_id, app->client_id, sizeof(f->client_id));
 	if (app->ca_file)
@@ -115,8 +117,8 @@ static enum qm_err flow_new(const struct qm_client_oauth_endpoints *ep,
 static enum qm_err form_client(const struct qm_client_oauth_flow *f,
                                struct qm_buf *b, struct qm_error *err)
 {
-	enum qm_err rc = client_oauth_form_add(b, "client_id", f->client_id,
-	                                       err);
+	enum qm_err rc =
+	    client_oauth_form_add(b, "client_id", f->client_id, err);
 
 	if (!rc && f->client_secret)
 		rc = client_oauth_form_add(b, "client_secret", f->client_secret,
@@ -126,8 +128,7 @@ static enum qm_err form_client(const struct qm_client_oauth_flow *f,
 
 /* Ends the flow with a result (mutex held). */
 static void finish(struct qm_client_oauth_flow *f, enum qm_err rc,
-                   const struct qm_error *e,
-                   struct qm_client_oauth_tokens *t)
+                   const struct qm_error *e, struct qm_client_oauth_tokens *t)
 {
 	if (f->done)
 		return;
@@ -194,103 +195,132 @@ static void html_text(const char *in, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
-static enum MHD_Result reply(struct MHD_Connection *con, unsigned status,
-                             const char *title, const char *text)
+/* Answers the browser with a small page. */
+static void reply(struct qm_mail_loopback_req *req, int status,
+                  const char *title, const char *text)
 {
 	char page[2048], t[1200];
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	int n;
 
 	html_text(text, t, sizeof(t));
-	n = snprintf(page, sizeof(page),
-	             "<!doctype html><html><head><meta charset=\"utf-8\">"
-	             "<title>QMail: %s</title></head><body style=\"font-family:"
-	             "sans-serif;margin:3em\"><h1>%s</h1><p>%s</p></body>"
-	             "</html>\n",
-	             title, title, t);
-	if (n < 0 || (size_t)n >= sizeof(page))
-		n = (int)strlen(page);
-	r = MHD_create_response_from_buffer((size_t)n, page,
-	                                    MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(r, "Content-Security-Policy",
-	                        "default-src 'none'; style-src 'unsafe-inline'");
-	ret = MHD_queue_response(con, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	snprintf(page, sizeof(page),
+	         "<!doctype html><html><head><meta charset=\"utf-8\">"
+	         "<title>QMail: %s</title></head><body style=\"font-family:"
+	         "sans-serif;margin:3em\"><h1>%s</h1><p>%s</p></body></html>\n",
+	         title, title, t);
+	qm_mail_loopback_reply(req, status, page);
 }
 
-/* The listener: one GET / with state and code (or error) ends the flow. */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
-                                  const char *url, const char *method,
-                                  const char *version, const char *data,
-                                  size_t *data_size, void **con_cls)
+/* One request on the listener: only GET / with this flow's state and a
+ * code (or the provider's error) ends the flow. */
+static void on_request(struct qm_client_oauth_flow *f,
+                       struct qm_mail_loopback_req *req)
 {
-	struct qm_client_oauth_flow *f = cls;
 	struct qm_client_oauth_tokens t;
 	struct qm_error e;
-	const char *state, *code, *error, *desc;
+	char state[STATE_LEN + 8], error[128], desc[512], *code;
+	int has_error, has_code, ended;
 	enum qm_err rc;
 
-	(void)version;
-	(void)data;
-	(void)data_size;
-	(void)con_cls;
-	if (strcmp(method, "GET") != 0)
-		return reply(con, MHD_HTTP_METHOD_NOT_ALLOWED, "Not allowed",
-		             "Only the provider's redirect is answered here.");
-	if (strcmp(url, "/") != 0)
-		return reply(con, MHD_HTTP_NOT_FOUND, "Not found",
-		             "Nothing here.");
-	state = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND,
-	                                    "state");
-	if (!state || strlen(state) != STATE_LEN ||
-	    sodium_memcmp(state, f->state, STATE_LEN) != 0)
+	if (strcmp(req->method, "GET") != 0) {
+		reply(req, 405, "Not allowed",
+		      "Only the provider's redirect is answered here.");
+		return;
+	}
+	if (strcmp(req->path, "/") != 0) {
+		reply(req, 404, "Not found", "Nothing here.");
+		return;
+	}
+	if (!qm_mail_loopback_param(req, "state", state, sizeof(state)) ||
+	    strlen(state) != STATE_LEN ||
+	    sodium_memcmp(state, f->state, STATE_LEN) != 0) {
 		/* not the redirect of this sign-in (an old tab, or a page
 		 * trying to slip a code in): the flow goes on waiting */
-		return reply(con, MHD_HTTP_BAD_REQUEST, "Not this sign-in",
-		             "This is not the sign-in QMail is waiting for. "
-		             "Start the sign-in again from QMail.");
-	code = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "code");
-	error = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND,
-	                                    "error");
-	desc = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND,
-	                                   "error_description");
-	pthread_mutex_lock(&f->mu);
-	if (f->done || f->busy || f->cancelled) {
-		pthread_mutex_unlock(&f->mu);
-		return reply(con, MHD_HTTP_CONFLICT, "Already done",
-		             "This sign-in has already ended; you can close "
-		             "this tab.");
+		reply(req, 400, "Not this sign-in",
+		      "This is not the sign-in QMail is waiting for. Start "
+		      "the sign-in again from QMail.");
+		return;
 	}
-	f->busy = 1;
+	pthread_mutex_lock(&f->mu);
+	ended = f->done || f->cancelled;
 	pthread_mutex_unlock(&f->mu);
-
+	if (ended) {
+		reply(
+		    req, 409, "Already done",
+		    "This sign-in has already ended; you can close this tab.");
+		return;
+	}
+	code = qm_sec_alloc(sizeof(req->query));
+	if (!code) {
+		reply(req, 500, "Sign-in failed", "out of memory");
+		return;
+	}
+	has_code =
+	    qm_mail_loopback_param(req, "code", code, sizeof(req->query));
+	has_error = qm_mail_loopback_param(req, "error", error, sizeof(error));
+	if (!qm_mail_loopback_param(req, "error_description", desc,
+	                            sizeof(desc)))
+		desc[0] = '\0';
 	qm_error_clear(&e);
 	memset(&t, 0, sizeof(t));
-	if (error || !code || !*code)
+	if (has_error || !has_code || !code[0])
 		rc = client_oauth_provider_error(
 		    "signing in", "the provider", 400,
-		    error ? error : "invalid_request",
-		    error ? desc : "the redirect carried no code", &e);
+		    has_error ? error : "invalid_request",
+		    has_error ? desc : "the redirect carried no code", &e);
 	else
 		rc = code_exchange(f, code, &t, &e);
+	qm_wipe(code, sizeof(req->query));
+	qm_sec_free(code);
 
 	pthread_mutex_lock(&f->mu);
-	f->busy = 0;
 	finish(f, rc, &e, rc ? NULL : &t);
 	pthread_mutex_unlock(&f->mu);
 	qm_client_oauth_tokens_wipe(&t);
 	if (rc)
-		return reply(con, MHD_HTTP_OK, "Sign-in failed",
-		             qm_error_msg(&e));
-	return reply(con, MHD_HTTP_OK, "Signed in",
-	             "QMail has your sign-in; you can close this tab.");
+		reply(req, 200, "Sign-in failed", qm_error_msg(&e));
+	else
+		reply(req, 200, "Signed in",
+		      "QMail has your sign-in; you can close this tab.");
+}
+
+/* The code flow's wait: requests until the flow ends (QM_OK), the time
+ * is up (QM_ERR_TIMEOUT) or a cancel. */
+static enum qm_err code_wait(struct qm_client_oauth_flow *f, long timeout_ms,
+                             struct qm_error *err)
+{
+	uint64_t t0 = qm_mono_ns();
+
+	for (;;) {
+		struct qm_mail_loopback_req req;
+		long left;
+		enum qm_err rc;
+		int stop;
+
+		pthread_mutex_lock(&f->mu);
+		stop = f->done || f->cancelled;
+		pthread_mutex_unlock(&f->mu);
+		if (stop)
+			return QM_OK;
+		left = timeout_ms - (long)((qm_mono_ns() - t0) / 1000000u);
+		if (left <= 0)
+			return qm_error_set(
+			    err, QM_ERR_TIMEOUT,
+			    "still waiting for the sign-in at the "
+			    "provider");
+		rc =
+		    qm_mail_loopback_accept(f->lb, left, f->wake[0], &req, err);
+		if (rc == QM_ERR_STATE)
+			continue; /* woken by a cancel */
+		if (rc == QM_ERR_TIMEOUT)
+			return qm_error_set(
+			    err, QM_ERR_TIMEOUT,
+			    "still waiting for the sign-in at the "
+			    "provider");
+		if (rc)
+			return rc;
+		on_request(f, &req);
+		qm_mail_loopback_req_wipe(&req);
+	}
 }
 
 enum qm_err qm_client_oauth_begin(const struct qm_client_oauth_endpoints *ep,
@@ -300,17 +330,16 @@ enum qm_err qm_client_oauth_begin(const struct qm_client_oauth_endpoints *ep,
                                   struct qm_error *err)
 {
 	struct qm_client_oauth_flow *f = NULL;
-	struct sockaddr_in sa;
-	const union MHD_DaemonInfo *info;
 	char challenge[64];
 	enum qm_err rc;
+	int port = 0;
 
 	*out = NULL;
 	rc = flow_new(ep, app, &f, err);
 	if (rc)
 		return rc;
-	rc = client_oauth_check_url("authorization endpoint", ep->auth_url,
-	                            err);
+	rc =
+	    client_oauth_check_url("authorization endpoint", ep->auth_url, err);
 	if (rc)
 		goto fail;
 	f->verifier = qm_sec_alloc(64);
@@ -325,26 +354,15 @@ enum qm_err qm_client_oauth_begin(const struct qm_client_oauth_endpoints *ep,
 	if (rc)
 		goto fail;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = 0; /* any free port */
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	f->mhd = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	    on_request, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
-	info = f->mhd ? MHD_get_daemon_info(f->mhd,
-	                                    MHD_DAEMON_INFO_BIND_PORT)
-	              : NULL;
-	if (!info || !info->port) {
-		rc = qm_error_set(err, QM_ERR_IO,
-		                  "cannot listen on 127.0.0.1 for the sign-in's "
-		                  "redirect");
+	rc = qm_mail_loopback_open(&f->lb, &port, err);
+	if (rc)
+		goto fail;
+	if (pipe2(f->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = qm_error_set(err, QM_ERR_IO, "cannot make a pipe");
 		goto fail;
 	}
 	snprintf(f->redirect_uri, sizeof(f->redirect_uri),
-	         "http://127.0.0.1:%u/", (unsigned)info->port);
+	         "http://127.0.0.1:%d/", port);
 	rc = qm_client_oauth_auth_url(ep, app, f->redirect_uri, f->state,
 	                              challenge, login_hint, f->url,
 	                              sizeof(f->url), err);
@@ -371,10 +389,11 @@ qm_client_oauth_device_begin(const struct qm_client_oauth_endpoints *ep,
 
 	*out = NULL;
 	if (ep && !ep->device_url[0])
-		return qm_error_set(err, QM_ERR_UNSUPPORTED,
-		                    "this provider offers no sign-in by code "
-		                    "on another device (no device authorization "
-		                    "endpoint): sign in with a browser here");
+		return qm_error_set(
+		    err, QM_ERR_UNSUPPORTED,
+		    "this provider offers no sign-in by code "
+		    "on another device (no device authorization "
+		    "endpoint): sign in with a browser here");
 	rc = flow_new(ep, app, &f, err);
 	if (rc)
 		return rc;
@@ -473,19 +492,24 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 	enum qm_err rc;
 
 	memset(out, 0, sizeof(*out));
+	if (!f->device) {
+		rc = code_wait(f, timeout_ms, err);
+		if (rc)
+			return rc;
+	}
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
-		long left = timeout_ms -
-		            (long)((qm_mono_ns() - t0) / 1000000u);
+		long left = timeout_ms - (long)((qm_mono_ns() - t0) / 1000000u);
 		struct timespec ts;
 
 		if (f->done || f->cancelled)
 			break;
 		if (left <= 0) {
 			pthread_mutex_unlock(&f->mu);
-			return qm_error_set(err, QM_ERR_TIMEOUT,
-			                    "still waiting for the sign-in at the "
-			                    "provider");
+			return qm_error_set(
+			    err, QM_ERR_TIMEOUT,
+			    "still waiting for the sign-in at the "
+			    "provider");
 		}
 		if (f->device) {
 			uint64_t now = qm_mono_ns();
@@ -493,10 +517,11 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 			if (qm_now() >= f->dev.expires) {
 				struct qm_error e;
 
-				qm_error_set(&e, QM_ERR_TIMEOUT,
-				             "the code %s expired before the "
-				             "sign-in was approved; start again",
-				             f->dev.user_code);
+				qm_error_set(
+				    &e, QM_ERR_TIMEOUT,
+				    "the code %s expired before the "
+				    "sign-in was approved; start again",
+				    f->dev.user_code);
 				finish(f, QM_ERR_TIMEOUT, &e, NULL);
 				break;
 			}
@@ -527,10 +552,11 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "the sign-in was cancelled");
 	}
-	if (f->taken) {
+	if (f->taken && f->rc == QM_OK) {
 		pthread_mutex_unlock(&f->mu);
 		return qm_error_set(err, QM_ERR_STATE,
-		                    "this sign-in has ended already");
+		                    "this sign-in has ended already (its "
+		                    "tokens were handed over)");
 	}
 	f->taken = 1;
 	rc = f->rc;
@@ -538,8 +564,10 @@ enum qm_err qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f,
 		if (err)
 			*err = f->err;
 	} else {
-		*out = f->tokens;
-		memset(&f->tokens, 0, sizeof(f->tokens));
+		static const struct qm_client_oauth_tokens none;
+
+		*out = f->tokens; /* moved: the flow holds no copy */
+		f->tokens = none;
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rc;
@@ -563,6 +591,8 @@ void qm_client_oauth_flow_cancel(struct qm_client_oauth_flow *f)
 	f->cancelled = 1;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
+	if (f->wake[1] >= 0)
+		QM_IGNORE(write(f->wake[1], "x", 1)); /* ends a code_wait */
 }
 
 void qm_client_oauth_flow_free(struct qm_client_oauth_flow **pf)
@@ -571,8 +601,11 @@ void qm_client_oauth_flow_free(struct qm_client_oauth_flow **pf)
 
 	if (!f)
 		return;
-	if (f->mhd)
-		MHD_stop_daemon(f->mhd); /* joins the listener's thread */
+	qm_mail_loopback_free(&f->lb);
+	if (f->wake[0] >= 0)
+		close(f->wake[0]);
+	if (f->wake[1] >= 0)
+		close(f->wake[1]);
 	qm_client_oauth_tokens_wipe(&f->tokens);
 	if (f->verifier) {
 		qm_wipe(f->verifier, 64);

@@ -58,7 +58,7 @@ struct acct_conn {
 	 * that the mail servers' bearer pointers stay valid */
 	struct qm_client *c;
 	struct acct_conn *self;
-	int renewed;  /* the token was renewed since load */
+	int renewed;        /* the token was renewed since load */
 	uint64_t reauth_ns; /* qm_mono_ns of the last renewal after a
 	                       refusal (one a minute at most) */
 };
@@ -943,9 +943,8 @@ void client_limit_hint(struct qm_error *err);
 /* True for an https:// URL with a host. */
 int client_oauth_https(const char *url);
 /* QM_OK for an https:// URL without blanks; else why, naming what. */
-QM_NODISCARD enum qm_err client_oauth_check_url(const char *what,
-                                                const char *url,
-                                                struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_oauth_check_url(const char *what, const char *url, struct qm_error *err);
 /* Appends "&name=value" (form-encoded; no '&' first) to b. */
 QM_NODISCARD enum qm_err client_oauth_form_add(struct qm_buf *b,
                                                const char *name,
@@ -955,19 +954,20 @@ QM_NODISCARD enum qm_err client_oauth_form_add(struct qm_buf *b,
 void client_oauth_random(char *out, size_t outlen);
 /* A provider's error (RFC 6749 5.2 code, description) as a qm_err with a
  * message a person can act on. */
-enum qm_err client_oauth_provider_error(const char *what, const char *host,
-                                        long status, const char *code,
-                                        const char *desc,
-                                        struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_oauth_provider_error(const char *what, const char *host, long status,
+                            const char *code, const char *desc,
+                            struct qm_error *err);
 /*
  * POSTs form to the token endpoint and reads the tokens into *out (wiped
  * on failure). code (may be NULL) gets the provider's error code
  * ("invalid_grant", "authorization_pending"...).
  */
-QM_NODISCARD enum qm_err client_oauth_token_post(
-    const char *token_url, const char *ca_file, const struct qm_buf *form,
-    const char *what, struct qm_client_oauth_tokens *out, char *code,
-    size_t codelen, struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_oauth_token_post(const char *token_url, const char *ca_file,
+                        const struct qm_buf *form, const char *what,
+                        struct qm_client_oauth_tokens *out, char *code,
+                        size_t codelen, struct qm_error *err);
 /* POSTs form to the device authorization endpoint: what to show, and the
  * device code (secure memory, qm_sec_free). */
 QM_NODISCARD enum qm_err
@@ -992,7 +992,7 @@ QM_NODISCARD enum qm_err client_oauth_conn_prepare(struct qm_client *c,
  * forced renewal, at most one a minute per load (QM_ERR_NOTFOUND, err
  * untouched, within the minute: the refusal stands). Runs on the thread
  * that uses ac->c. */
-enum qm_err client_oauth_reauth(void *arg, const char **bearer,
-                                struct qm_error *err);
+QM_NODISCARD enum qm_err client_oauth_reauth(void *arg, const char **bearer,
+                                             struct qm_error *err);
 
 #endif

@@ -52,9 +52,8 @@ QM_NODISCARD enum qm_err mail_curl_setup(CURL *h,
  * perform again, once. 0: nothing to renew, report rc. -1: renewing
  * failed, *e and err say why.
  */
-int mail_reauth(CURL *h, const struct qm_mail_server *srv,
-                struct mail_xfer *x, CURLcode rc, enum qm_err *e,
-                struct qm_error *err);
+int mail_reauth(CURL *h, const struct qm_mail_server *srv, struct mail_xfer *x,
+                CURLcode rc, enum qm_err *e, struct qm_error *err);
 QM_NODISCARD enum qm_err mail_curl_fail(CURL *h, CURLcode rc,
                                         struct mail_xfer *x, const char *what,
                                         struct qm_error *err);

@@ -196,9 +196,8 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 	return QM_OK;
 }
 
-int mail_reauth(CURL *h, const struct qm_mail_server *srv,
-                struct mail_xfer *x, CURLcode rc, enum qm_err *e,
-                struct qm_error *err)
+int mail_reauth(CURL *h, const struct qm_mail_server *srv, struct mail_xfer *x,
+                CURLcode rc, enum qm_err *e, struct qm_error *err)
 {
 	const char *bearer = NULL;
 	long code = 0;

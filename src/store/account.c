@@ -81,7 +81,7 @@ enum qm_err qm_store_account_preset(struct qm_store_account *a,
 /* Version 10 added the OAuth2 columns after these. */
 #define ACCOUNT_COLS                                                           \
 	ACCOUNT_COLS_V1 ", oauth_revoke_url, oauth_scope, oauth_ca, "          \
-	                "oauth_issued, oauth_auth_url, oauth_device_url, "        \
+	                "oauth_issued, oauth_auth_url, oauth_device_url, "     \
 	                "oauth_auth_params"
 #define ACCOUNT_V10 10
 
@@ -198,12 +198,13 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 	if (rc == QM_OK)
 		rc = store_db_stmt(
 		    s,
-		    v10(s) ? "INSERT INTO account (" ACCOUNT_COLS
-		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-		           : "INSERT INTO account (" ACCOUNT_COLS_V1
-		             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    v10(s)
+		        ? "INSERT INTO account (" ACCOUNT_COLS
+		          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		          " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		        : "INSERT INTO account (" ACCOUNT_COLS_V1
+		          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		          " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;

@@ -66,12 +66,13 @@ struct qm_store_account {
 	char oauth_client_id[QM_STORE_NAMEMAX];
 	int64_t
 	    oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
-	int64_t oauth_issued; /* when the access token came, Unix s; 0 unknown */
-	char oauth_revoke_url[QM_STORE_PATHMAX]; /* RFC 7009; "": none */
-	char oauth_auth_url[QM_STORE_PATHMAX];   /* to sign in again */
-	char oauth_device_url[QM_STORE_PATHMAX]; /* RFC 8628; "": none */
+	int64_t
+	    oauth_issued; /* when the access token came, Unix s; 0 unknown */
+	char oauth_revoke_url[QM_STORE_PATHMAX];  /* RFC 7009; "": none */
+	char oauth_auth_url[QM_STORE_PATHMAX];    /* to sign in again */
+	char oauth_device_url[QM_STORE_PATHMAX];  /* RFC 8628; "": none */
 	char oauth_auth_params[QM_STORE_PATHMAX]; /* "prompt=consent"... */
-	char oauth_scope[QM_STORE_PATHMAX];      /* scope asked for */
+	char oauth_scope[QM_STORE_PATHMAX];       /* scope asked for */
 	char oauth_ca[QM_STORE_PATHMAX]; /* CA of the provider; "": system */
 	char sae_id[QM_STORE_NAMEMAX];
 	char kme_url[QM_STORE_PATHMAX];

@@ -119,8 +119,7 @@ static int finish(struct run *r)
 }
 
 /* The value of the first line "key: value" of the log, waiting for it. */
-static int log_value(const char *log, const char *key, char *out,
-                     size_t outlen)
+static int log_value(const char *log, const char *key, char *out, size_t outlen)
 {
 	for (int i = 0; i < 600; i++) {
 		char *t = qmt_read_file(log, NULL), *p;
@@ -171,20 +170,34 @@ static void show_log(const struct run *r)
 static void test_add_oauth2_browser(void **state)
 {
 	char smtp[64], imap[64], url[8192];
-	const char *args[] = {"account",        "add",
-	                      "--address",      qmt_mail_addr(0),
-	                      "--oauth2",       "--client-id",
-	                      QMT_IDP_CLIENT,   "--oauth-issuer",
-	                      IDP.issuer,       "--oauth-ca",
-	                      IDP.ca_file,      "--oauth-scope",
-	                      QMT_IDP_SCOPE,    "--oauth-auth-params",
-	                      "prompt=consent", "--smtp",
-	                      smtp,             "--smtp-tls",
-	                      "starttls",       "--imap",
-	                      imap,             "--imap-tls",
-	                      "tls",            "--mail-ca",
-	                      M.ca_file,        "--no-save-sent",
-	                      "--level",        "3",
+	const char *args[] = {"account",
+	                      "add",
+	                      "--address",
+	                      qmt_mail_addr(0),
+	                      "--oauth2",
+	                      "--client-id",
+	                      QMT_IDP_CLIENT,
+	                      "--oauth-issuer",
+	                      IDP.issuer,
+	                      "--oauth-ca",
+	                      IDP.ca_file,
+	                      "--oauth-scope",
+	                      QMT_IDP_SCOPE,
+	                      "--oauth-auth-params",
+	                      "prompt=consent",
+	                      "--smtp",
+	                      smtp,
+	                      "--smtp-tls",
+	                      "starttls",
+	                      "--imap",
+	                      imap,
+	                      "--imap-tls",
+	                      "tls",
+	                      "--mail-ca",
+	                      M.ca_file,
+	                      "--no-save-sent",
+	                      "--level",
+	                      "3",
 	                      NULL};
 	struct run r;
 	char *out = NULL;

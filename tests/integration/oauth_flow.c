@@ -34,10 +34,10 @@
 #include "qmtest.h"
 #include "store/store.h"
 
-#define ALICE 0
-#define BOB 1
-#define CAROL 2
-#define PASS "correct horse battery staple"
+#define ALICE      0
+#define BOB        1
+#define CAROL      2
+#define PASS       "correct horse battery staple"
 #define ACCESS_TTL 5
 
 static struct qmt_idp IDP;
@@ -153,8 +153,8 @@ static void sign_in(const char *user, struct qm_client_oauth_tokens *t)
 	struct qm_error e;
 	pthread_t th;
 
-	assert_ok(qm_client_oauth_begin(&EP, &APP, qmt_mail_addr(ALICE), &f,
-	                                &e));
+	assert_ok(
+	    qm_client_oauth_begin(&EP, &APP, qmt_mail_addr(ALICE), &f, &e));
 	b.url = qm_client_oauth_flow_url(f);
 	b.user = user;
 	b.rc = -1;
@@ -204,8 +204,7 @@ static long refreshes(int failed)
 	return qmt_idp_grants(&IDP, "refresh_token", failed);
 }
 
-static void send_plain(const char *subject, enum qm_err *rc,
-                       struct qm_error *e)
+static void send_plain(const char *subject, enum qm_err *rc, struct qm_error *e)
 {
 	const char *to[] = {qmt_mail_addr(CAROL)};
 	struct qm_client_compose m;

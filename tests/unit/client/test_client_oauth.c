@@ -37,9 +37,9 @@ static void test_pkce_rfc7636_vector(void **state)
 	                 QM_OK);
 	assert_string_equal(out, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 	/* too short, and a character outside the alphabet */
-	assert_int_equal(qm_client_oauth_pkce_challenge("abc", out, sizeof(out),
-	                                                &e),
-	                 QM_ERR_INVAL);
+	assert_int_equal(
+	    qm_client_oauth_pkce_challenge("abc", out, sizeof(out), &e),
+	    QM_ERR_INVAL);
 	assert_int_equal(qm_client_oauth_pkce_challenge(
 	                     "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+", out,
 	                     sizeof(out), &e),
@@ -49,9 +49,13 @@ static void test_pkce_rfc7636_vector(void **state)
 static void endpoints(struct qm_client_oauth_endpoints *ep)
 {
 	memset(ep, 0, sizeof(*ep));
-	strcpy(ep->auth_url, "https://login.example.test/authorize");
-	strcpy(ep->token_url, "https://login.example.test/token");
-	strcpy(ep->scope, "openid email offline_access https://mail.x/.default");
+	qm_strlcpy(ep->auth_url, "https://login.example.test/authorize",
+	           sizeof(ep->auth_url));
+	qm_strlcpy(ep->token_url, "https://login.example.test/token",
+	           sizeof(ep->token_url));
+	qm_strlcpy(ep->scope,
+	           "openid email offline_access https://mail.x/.default",
+	           sizeof(ep->scope));
 }
 
 static void test_auth_url(void **state)
@@ -64,11 +68,11 @@ static void test_auth_url(void **state)
 
 	(void)state;
 	endpoints(&ep);
-	assert_int_equal(qm_client_oauth_auth_url(
-	                     &ep, &app, "http://127.0.0.1:5000/", "ST4TE",
-	                     "CH4LL", "alice+x@qmail.test", url, sizeof(url),
-	                     &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_oauth_auth_url(&ep, &app, "http://127.0.0.1:5000/",
+	                             "ST4TE", "CH4LL", "alice+x@qmail.test",
+	                             url, sizeof(url), &e),
+	    QM_OK);
 	assert_string_equal(
 	    url, "https://login.example.test/authorize?response_type=code"
 	         "&client_id=my%20app%2F1"
@@ -79,7 +83,8 @@ static void test_auth_url(void **state)
 	         "&login_hint=alice%2Bx%40qmail.test"
 	         "&access_type=offline&prompt=consent");
 	/* an endpoint with a query already gets '&' */
-	strcpy(ep.auth_url, "https://login.example.test/a?tenant=x");
+	qm_strlcpy(ep.auth_url, "https://login.example.test/a?tenant=x",
+	           sizeof(ep.auth_url));
 	app.auth_params = NULL;
 	assert_int_equal(qm_client_oauth_auth_url(&ep, &app, "http://r/", "s",
 	                                          "c", NULL, url, sizeof(url),
@@ -88,7 +93,8 @@ static void test_auth_url(void **state)
 	assert_non_null(strstr(url, "/a?tenant=x&response_type=code"));
 	assert_null(strstr(url, "login_hint"));
 	/* never plain text */
-	strcpy(ep.auth_url, "http://login.example.test/authorize");
+	qm_strlcpy(ep.auth_url, "http://login.example.test/authorize",
+	           sizeof(ep.auth_url));
 	assert_int_equal(qm_client_oauth_auth_url(&ep, &app, "http://r/", "s",
 	                                          "c", NULL, url, sizeof(url),
 	                                          &e),
@@ -105,12 +111,14 @@ static void test_http_endpoints_refused(void **state)
 
 	(void)state;
 	endpoints(&ep);
-	strcpy(ep.token_url, "http://login.example.test/token");
+	qm_strlcpy(ep.token_url, "http://login.example.test/token",
+	           sizeof(ep.token_url));
 	assert_int_equal(qm_client_oauth_begin(&ep, &app, NULL, &f, &e),
 	                 QM_ERR_INVAL);
 	assert_null(f);
 	endpoints(&ep);
-	strcpy(ep.device_url, "http://login.example.test/device");
+	qm_strlcpy(ep.device_url, "http://login.example.test/device",
+	           sizeof(ep.device_url));
 	assert_int_equal(qm_client_oauth_device_begin(&ep, &app, &f, &e),
 	                 QM_ERR_INVAL);
 	assert_null(f);
@@ -164,6 +172,23 @@ static void url_state(const struct qm_client_oauth_flow *f, char *out)
 	out[43] = '\0';
 }
 
+/* The browser's side, in a thread while the engine waits: GETs each
+ * URL in turn and keeps the statuses and the last page. */
+struct browser {
+	const char *urls[4];
+	long status[4];
+	struct qm_buf page;
+};
+
+static void *browse(void *arg)
+{
+	struct browser *b = arg;
+
+	for (int i = 0; i < 4 && b->urls[i]; i++)
+		b->status[i] = get(b->urls[i], &b->page);
+	return NULL;
+}
+
 static void test_loopback_state_and_error(void **state)
 {
 	struct qm_client_oauth_endpoints ep;
@@ -171,12 +196,12 @@ static void test_loopback_state_and_error(void **state)
 	struct qm_client_oauth_flow *f = NULL;
 	struct qm_client_oauth_tokens t;
 	struct qm_error e;
-	struct qm_buf page;
-	char st[44], url[512], wrong[44];
+	struct browser b;
+	char st[44], u[3][512], wrong[44];
 	const char *ru;
+	pthread_t th;
 
 	(void)state;
-	qm_buf_init(&page, 64 * 1024);
 	endpoints(&ep);
 	assert_int_equal(qm_client_oauth_begin(&ep, &app, "alice@qmail.test",
 	                                       &f, &e),
@@ -190,38 +215,50 @@ static void test_loopback_state_and_error(void **state)
 	assert_non_null(strstr(qm_client_oauth_flow_url(f),
 	                       "&login_hint=alice%40qmail.test"));
 
-	/* a wrong state: 400, and the flow still waits */
-	strcpy(wrong, st);
+	/* a wrong state, none, another path: 400, 400, 404, and the flow
+	 * still waits */
+	memset(&b, 0, sizeof(b));
+	qm_buf_init(&b.page, 64 * 1024);
+	qm_strlcpy(wrong, st, sizeof(wrong));
 	wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
-	snprintf(url, sizeof(url), "%s?code=stolen&state=%s", ru, wrong);
-	assert_int_equal(get(url, &page), 400);
-	snprintf(url, sizeof(url), "%s?code=stolen", ru);
-	assert_int_equal(get(url, &page), 400);
-	snprintf(url, sizeof(url), "%sfavicon.ico", ru);
-	assert_int_equal(get(url, &page), 404);
-	assert_int_equal(qm_client_oauth_flow_wait(f, 200, &t, &e),
+	snprintf(u[0], sizeof(u[0]), "%s?code=stolen&state=%s", ru, wrong);
+	snprintf(u[1], sizeof(u[1]), "%s?code=stolen", ru);
+	snprintf(u[2], sizeof(u[2]), "%sfavicon.ico", ru);
+	b.urls[0] = u[0];
+	b.urls[1] = u[1];
+	b.urls[2] = u[2];
+	assert_int_equal(pthread_create(&th, NULL, browse, &b), 0);
+	assert_int_equal(qm_client_oauth_flow_wait(f, 3000, &t, &e),
 	                 QM_ERR_TIMEOUT);
+	pthread_join(th, NULL);
+	assert_int_equal(b.status[0], 400);
+	assert_int_equal(b.status[1], 400);
+	assert_int_equal(b.status[2], 404);
 	assert_false(qm_client_oauth_flow_ended(f));
 
 	/* the provider's error with the right state ends it */
-	snprintf(url, sizeof(url),
+	snprintf(u[0], sizeof(u[0]),
 	         "%s?error=access_denied&error_description=User%%20said%%20no"
 	         "&state=%s",
 	         ru, st);
-	assert_int_equal(get(url, &page), 200);
-	assert_non_null(strstr((const char *)page.data, "Sign-in failed"));
-	assert_int_equal(qm_client_oauth_flow_wait(f, 5000, &t, &e),
+	b.urls[1] = NULL;
+	assert_int_equal(pthread_create(&th, NULL, browse, &b), 0);
+	assert_int_equal(qm_client_oauth_flow_wait(f, 10000, &t, &e),
 	                 QM_ERR_DENIED);
+	pthread_join(th, NULL);
+	assert_int_equal(b.status[0], 200);
+	assert_non_null(strstr((const char *)b.page.data, "Sign-in failed"));
+	assert_non_null(strstr((const char *)b.page.data, "User said no"));
 	assert_non_null(strstr(qm_error_msg(&e), "declined"));
 	assert_non_null(strstr(qm_error_msg(&e), "User said no"));
 	assert_null(t.access);
 	assert_true(qm_client_oauth_flow_ended(f));
-	/* a second redirect is refused */
-	snprintf(url, sizeof(url), "%s?code=x&state=%s", ru, st);
-	assert_int_equal(get(url, &page), 409);
+	/* it has ended: another wait says so at once */
+	assert_int_equal(qm_client_oauth_flow_wait(f, 10000, &t, &e),
+	                 QM_ERR_DENIED);
 	qm_client_oauth_flow_free(&f);
 	assert_null(f);
-	qm_buf_free(&page);
+	qm_buf_free(&b.page);
 }
 
 static void *cancel_later(void *arg)
@@ -243,8 +280,7 @@ static void test_cancel_from_another_thread(void **state)
 
 	(void)state;
 	endpoints(&ep);
-	assert_int_equal(qm_client_oauth_begin(&ep, &app, NULL, &f, &e),
-	                 QM_OK);
+	assert_int_equal(qm_client_oauth_begin(&ep, &app, NULL, &f, &e), QM_OK);
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, f), 0);
 	t0 = qm_mono_ns();
 	assert_int_equal(qm_client_oauth_flow_wait(f, 30000, &t, &e),
