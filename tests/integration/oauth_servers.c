@@ -9,7 +9,8 @@
  * login. Refused: bob's token as alice, a revoked token, an expired one,
  * one without the mail scope, a password as a token and a token as a
  * password. The refresh grant gives a new token that works; a revoked
- * refresh token gives nothing. Plain libcurl on the client side.
+ * refresh token gives nothing. The device grant, a wrong password and
+ * the user's Deny. Plain libcurl on the client side.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness.h"
 #include "idp.h"
 #include "mailserver.h"
 
@@ -145,34 +147,46 @@ static CURLcode login(enum proto p, int tls_port, int user, const char *token,
 
 static int group_setup(void **state)
 {
+	static char introspect[128], config[128];
 	struct qmt_idp_opts o = {.access_ttl = ACCESS_TTL};
-	static char config_url[200];
 	int r;
 
 	(void)state;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	r = qmt_idp_start(&idp, &o);
-	if (r == 1) {
-		fprintf(stderr, "authorization server unavailable: skipping\n");
-		return 0;
-	}
-	if (r != 0)
+	/* one CA for every server: Dovecot is told where the authorization
+	 * server will listen, which then starts with a certificate from the
+	 * mail servers' CA (Dovecot asks it only at logins) */
+	if ((o.port = qmt_free_port()) == 0)
 		return -1;
-	snprintf(config_url, sizeof(config_url), "%s", idp.discovery_url);
-	srv.oauth2_introspect_url = idp.introspect_url;
+	snprintf(introspect, sizeof(introspect),
+	         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH, o.port);
+	snprintf(config, sizeof(config),
+	         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
+	srv.oauth2_introspect_url = introspect;
 	srv.oauth2_client_id = QMT_IDP_DOVECOT;
 	srv.oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
-	srv.oauth2_ca_file = idp.ca_file;
 	srv.oauth2_scope = "mail";
-	srv.oauth2_openid_config_url = config_url;
+	srv.oauth2_openid_config_url = config;
 	r = qmt_mail_start(&srv);
 	if (r == 1) {
 		fprintf(stderr, "mail servers unavailable here: skipping\n");
 		srv.dir[0] = '\0';
 		return 0;
 	}
-	have_servers = r == 0;
-	return r;
+	if (r != 0)
+		return -1;
+	o.ca_cert_file = srv.ca_file;
+	o.ca_key_file = srv.ca_key_file;
+	r = qmt_idp_start(&idp, &o);
+	if (r == 1) {
+		fprintf(stderr, "authorization server unavailable: skipping\n");
+		return 0;
+	}
+	if (r != 0 || strcmp(idp.introspect_url, introspect) != 0 ||
+	    strcmp(idp.ca_file, srv.ca_file) != 0)
+		return -1;
+	have_servers = 1;
+	return 0;
 }
 
 static int group_teardown(void **state)
@@ -257,6 +271,10 @@ static void test_secret_client(void **state)
 	    qmt_idp_sign_in(&idp, QMT_IDP_SECRET_CLIENT, "carol", NULL, &t), 0);
 	assert_login(login(IMAP, 0, CAROL, t.access, NULL, "XOAUTH2"),
 	             CURLE_OK);
+	/* revoked as the client it was issued to (with its secret) */
+	assert_int_equal(qmt_idp_revoke(&idp, t.refresh), 0);
+	assert_login(login(IMAP, 0, CAROL, t.access, NULL, "XOAUTH2"),
+	             CURLE_LOGIN_DENIED);
 }
 
 /* bob's token is bob's: refused as alice, taken as bob. */
@@ -361,11 +379,120 @@ static void test_revoked(void **state)
 	assert_int_equal(qmt_idp_grants(&idp, "refresh_token", 1), failed + 1);
 }
 
+/* The user's no: a wrong password is refused at the sign-in page, and
+ * Deny at the consent page sends access_denied to the listener. */
+static void test_user_refuses(void **state)
+{
+	char url[512];
+	long codes;
+
+	(void)state;
+	NEED_SERVERS();
+	snprintf(url, sizeof(url),
+	         "%s?response_type=code&client_id=" QMT_IDP_CLIENT
+	         "&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%2Fcallback"
+	         "&scope=openid&code_challenge="
+	         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	         "&code_challenge_method=S256",
+	         idp.auth_url);
+	assert_int_equal(qmt_idp_browser_badpass(&idp, url, "alice"), 0);
+	codes = qmt_idp_grants(&idp, "authorization_code", 0);
+	assert_int_equal(qmt_idp_sign_in_denied(&idp, QMT_IDP_CLIENT, "alice"),
+	                 0);
+	assert_int_equal(qmt_idp_grants(&idp, "authorization_code", 0), codes);
+}
+
+/* The device grant: the user types the code on another device, signs in
+ * and allows; the polling device gets tokens that open the mailbox. And
+ * a user who aborts leaves the device with access_denied. */
+static void test_device_grant(void **state)
+{
+	struct qmt_idp_device_auth d;
+	struct qmt_idp_tokens t;
+
+	(void)state;
+	NEED_SERVERS();
+	assert_int_equal(qmt_idp_device_begin(&idp, QMT_IDP_CLIENT, NULL, &d),
+	                 0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 2);
+	assert_int_equal(
+	    qmt_idp_device(&idp, d.verification_uri, d.user_code, "carol", 0),
+	    0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 0);
+	assert_true(t.refresh[0]);
+	assert_login(login(POP3, 1, CAROL, t.access, NULL, "OAUTHBEARER"),
+	             CURLE_OK);
+
+	assert_int_equal(qmt_idp_device_begin(&idp, QMT_IDP_CLIENT, NULL, &d),
+	                 0);
+	assert_int_equal(
+	    qmt_idp_device(&idp, d.verification_uri, d.user_code, "carol", 1),
+	    0);
+	assert_int_equal(
+	    qmt_idp_device_poll(&idp, QMT_IDP_CLIENT, d.device_code, &t), 1);
+}
+
+/* Alone, the server makes a CA of its own. */
+static void test_own_ca(void **state)
+{
+	struct qmt_idp other;
+	struct qmt_idp_tokens t;
+	char sub[128];
+
+	(void)state;
+	NEED_SERVERS();
+	assert_int_equal(qmt_idp_start(&other, NULL), 0);
+	assert_string_not_equal(other.ca_file, srv.ca_file);
+	assert_int_equal(other.access_ttl, 60);
+	assert_int_equal(
+	    qmt_idp_sign_in(&other, QMT_IDP_CLIENT, "bob", NULL, &t), 0);
+	assert_int_equal(t.expires_in, 60);
+	assert_int_equal(qmt_idp_introspect(&other, t.access, sub, sizeof(sub)),
+	                 1);
+	assert_string_equal(sub, "bob@qmail.test");
+	/* a token of another authorization server means nothing here */
+	assert_login(login(IMAP, 0, BOB, t.access, NULL, "XOAUTH2"),
+	             CURLE_LOGIN_DENIED);
+	qmt_idp_stop(&other);
+}
+
+/* The user withdraws the app's access at the provider: every grant of
+ * hers goes, tokens and all; another user's stay. */
+static void test_user_revokes_all(void **state)
+{
+	struct qmt_idp_tokens a1, a2, b, n;
+
+	(void)state;
+	NEED_SERVERS();
+	assert_int_equal(
+	    qmt_idp_sign_in(&idp, QMT_IDP_CLIENT, "carol", NULL, &a1), 0);
+	assert_int_equal(
+	    qmt_idp_sign_in(&idp, QMT_IDP_SECRET_CLIENT, "carol", NULL, &a2),
+	    0);
+	assert_int_equal(qmt_idp_sign_in(&idp, QMT_IDP_CLIENT, "bob", NULL, &b),
+	                 0);
+	assert_true(qmt_idp_revoke_user(&idp, "carol@qmail.test") >= 2);
+	assert_int_equal(qmt_idp_introspect(&idp, a1.access, NULL, 0), 0);
+	assert_int_equal(qmt_idp_introspect(&idp, a2.access, NULL, 0), 0);
+	assert_int_equal(qmt_idp_refresh(&idp, QMT_IDP_CLIENT, a1.refresh, &n),
+	                 1);
+	assert_int_equal(
+	    qmt_idp_refresh(&idp, QMT_IDP_SECRET_CLIENT, a2.refresh, &n), 1);
+	assert_int_equal(qmt_idp_introspect(&idp, b.refresh, NULL, 0), 1);
+	assert_int_equal(qmt_idp_revoke_user(&idp, "nobody"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_token_logins),
 	    cmocka_unit_test(test_secret_client),
+	    cmocka_unit_test(test_user_refuses),
+	    cmocka_unit_test(test_device_grant),
+	    cmocka_unit_test(test_own_ca),
+	    cmocka_unit_test(test_user_revokes_all),
 	    cmocka_unit_test(test_other_users_token),
 	    cmocka_unit_test(test_password_and_token_apart),
 	    cmocka_unit_test(test_scope_needed),

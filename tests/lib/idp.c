@@ -52,9 +52,12 @@ static void show_log(const char *file)
 	free(text);
 }
 
-/* A CA and a certificate for 127.0.0.1 and localhost signed by it. */
-static int make_certs(struct qmt_idp *idp)
+/* A certificate for 127.0.0.1 and localhost signed by the caller's CA
+ * or by a CA made here. */
+static int make_certs(struct qmt_idp *idp, const struct qmt_idp_opts *o)
 {
+	int own_ca = !o || !o->ca_cert_file || !o->ca_key_file;
+
 	char ca_key[320], key[320], csr[320], crt[320], ext[320], serial[320],
 	    log[320];
 	char *ca[] = {"openssl",
@@ -95,26 +98,33 @@ static int make_certs(struct qmt_idp *idp)
 	    "-out",     crt,         "-days",      "2",
 	    "-extfile", ext,         NULL};
 
-	path(ca_key, sizeof(ca_key), idp->dir, "ca.key");
+	if (own_ca) {
+		path(ca_key, sizeof(ca_key), idp->dir, "ca.key");
+		path(idp->ca_file, sizeof(idp->ca_file), idp->dir, "ca.crt");
+	} else if (snprintf(ca_key, sizeof(ca_key), "%s", o->ca_key_file) >=
+	               (int)sizeof(ca_key) ||
+	           snprintf(idp->ca_file, sizeof(idp->ca_file), "%s",
+	                    o->ca_cert_file) >= (int)sizeof(idp->ca_file)) {
+		return -1;
+	}
 	path(key, sizeof(key), idp->dir, "server.key");
 	path(csr, sizeof(csr), idp->dir, "server.csr");
 	path(crt, sizeof(crt), idp->dir, "server.crt");
 	path(ext, sizeof(ext), idp->dir, "server.ext");
 	path(serial, sizeof(serial), idp->dir, "ca.srl");
 	path(log, sizeof(log), idp->dir, "openssl.log");
-	path(idp->ca_file, sizeof(idp->ca_file), idp->dir, "ca.crt");
 	if (qmt_write_file(ext, "basicConstraints=CA:FALSE\n"
 	                        "keyUsage=digitalSignature,keyEncipherment\n"
 	                        "extendedKeyUsage=serverAuth\n"
 	                        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"))
 		return -1;
-	if (qmt_run(ca, log) != 0 || qmt_run(req, log) != 0 ||
+	if ((own_ca && qmt_run(ca, log) != 0) || qmt_run(req, log) != 0 ||
 	    qmt_run(sign, log) != 0) {
 		show_log(log);
 		return -1;
 	}
 	/* Dovecot's auth process (not root) reads the CA */
-	return chmod(idp->ca_file, 0644);
+	return own_ca ? chmod(idp->ca_file, 0644) : 0;
 }
 
 /* Waits for "ready <port>" in the server's log. */
@@ -138,6 +148,58 @@ static int wait_ready(const struct qmt_idp *idp, const char *log,
 		poll(NULL, 0, 20);
 	}
 	return -1;
+}
+
+static long http(const struct qmt_idp *idp, const char *url, const char *form,
+                 const char *userpwd, json_t **json);
+
+/* One endpoint of the discovery document j into out; 0 or -1. */
+static int endpoint(json_t *j, const char *name, char *out, size_t n)
+{
+	const char *v = json_string_value(json_object_get(j, name));
+	int w = v ? snprintf(out, n, "%s", v) : -1;
+
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* The endpoints from the server's discovery document (RFC 8414 /
+ * OpenID Connect Discovery), as a client finds them. */
+static int discover(struct qmt_idp *idp)
+{
+	json_t *j = NULL;
+	const char *iss;
+	int rc = -1;
+
+	if (http(idp, idp->discovery_url, NULL, NULL, &j) != 200 || !j)
+		goto out;
+	iss = json_string_value(json_object_get(j, "issuer"));
+	if (!iss || strcmp(iss, idp->issuer) != 0 ||
+	    endpoint(j, "authorization_endpoint", idp->auth_url,
+	             sizeof(idp->auth_url)) ||
+	    endpoint(j, "token_endpoint", idp->token_url,
+	             sizeof(idp->token_url)) ||
+	    endpoint(j, "device_authorization_endpoint", idp->device_url,
+	             sizeof(idp->device_url)) ||
+	    endpoint(j, "revocation_endpoint", idp->revoke_url,
+	             sizeof(idp->revoke_url)) ||
+	    endpoint(j, "introspection_endpoint", idp->introspect_url,
+	             sizeof(idp->introspect_url)) ||
+	    endpoint(j, "userinfo_endpoint", idp->userinfo_url,
+	             sizeof(idp->userinfo_url)))
+		goto out;
+	/* what tests/lib/idp.h promises callers that build URLs early */
+	{
+		size_t n = strlen(idp->issuer);
+
+		rc = strncmp(idp->introspect_url, idp->issuer, n) == 0 &&
+		             strcmp(idp->introspect_url + n,
+		                    QMT_IDP_INTROSPECT_PATH) == 0
+		         ? 0
+		         : -1;
+	}
+out:
+	json_decref(j);
+	return rc;
 }
 
 static int have_node(void)
@@ -169,11 +231,12 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	if (qmt_tmpdir("idp", idp->dir, sizeof(idp->dir)) != 0 ||
 	    chmod(idp->dir, 0755) != 0)
 		return -1;
-	if (make_certs(idp) != 0) {
+	if (make_certs(idp, opts) != 0) {
 		fprintf(stderr, "idp: making the test CA failed\n");
 		goto fail;
 	}
-	if ((idp->port = qmt_free_port()) == 0)
+	idp->port = opts && opts->port > 0 ? opts->port : qmt_free_port();
+	if (idp->port == 0)
 		goto fail;
 	path(crt, sizeof(crt), idp->dir, "server.crt");
 	path(key, sizeof(key), idp->dir, "server.key");
@@ -204,19 +267,14 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	}
 	snprintf(idp->issuer, sizeof(idp->issuer), "https://127.0.0.1:%d",
 	         idp->port);
-	snprintf(idp->auth_url, sizeof(idp->auth_url), "%s/auth", idp->issuer);
-	snprintf(idp->token_url, sizeof(idp->token_url), "%s/token",
-	         idp->issuer);
-	snprintf(idp->device_url, sizeof(idp->device_url), "%s/device/auth",
-	         idp->issuer);
-	snprintf(idp->revoke_url, sizeof(idp->revoke_url),
-	         "%s/token/revocation", idp->issuer);
-	snprintf(idp->introspect_url, sizeof(idp->introspect_url),
-	         "%s/token/introspection", idp->issuer);
-	snprintf(idp->userinfo_url, sizeof(idp->userinfo_url), "%s/me",
-	         idp->issuer);
 	snprintf(idp->discovery_url, sizeof(idp->discovery_url),
-	         "%s/.well-known/openid-configuration", idp->issuer);
+	         "%s" QMT_IDP_DISCOVERY_PATH, idp->issuer);
+	if (discover(idp) != 0) {
+		fprintf(stderr, "idp: its discovery document is not as "
+		                "expected\n");
+		show_log(log);
+		goto fail;
+	}
 	return 0;
 fail:
 	qmt_idp_stop(idp);
@@ -443,33 +501,48 @@ int qmt_idp_introspect(const struct qmt_idp *idp, const char *token, char *sub,
 
 int qmt_idp_revoke(const struct qmt_idp *idp, const char *token)
 {
-	/* as the public client (the server ignores a token of another
-	 * client), then as the confidential one */
-	char *a = form2("token", token, "client_id", QMT_IDP_CLIENT, NULL, NULL,
-	                NULL, NULL);
-	char *b = form2("token", token, "client_id", QMT_IDP_SECRET_CLIENT,
-	                "client_secret", QMT_IDP_SECRET, NULL, NULL);
-	json_t *j = NULL;
+	/* as each QMail client in turn: the server revokes a token only
+	 * for the client it was issued to ("this token does not belong to
+	 * you" to the others) */
+	char *forms[2] = {form2("token", token, "client_id", QMT_IDP_CLIENT,
+	                        NULL, NULL, NULL, NULL),
+	                  form2("token", token, "client_id",
+	                        QMT_IDP_SECRET_CLIENT, "client_secret",
+	                        QMT_IDP_SECRET, NULL, NULL)};
 	int rc = -1;
 
-	if (!a || !b)
-		goto out;
-	if (http(idp, idp->revoke_url, a, NULL, &j) != 200)
-		goto out;
-	json_decref(j);
-	j = NULL;
-	if (qmt_idp_introspect(idp, token, NULL, 0) == 1) {
-		if (http(idp, idp->revoke_url, b, NULL, &j) != 200)
-			goto out;
+	for (int i = 0; i < 2 && rc != 0 && forms[i]; i++) {
+		json_t *j = NULL;
+		long status = http(idp, idp->revoke_url, forms[i], NULL, &j);
+
+		json_decref(j);
+		if (status == 200 &&
+		    qmt_idp_introspect(idp, token, NULL, 0) == 0)
+			rc = 0;
 	}
-	rc = qmt_idp_introspect(idp, token, NULL, 0) == 0 ? 0 : -1;
-out:
 	if (rc != 0)
 		fprintf(stderr, "idp: revoking a token failed\n");
-	json_decref(j);
-	free(a);
-	free(b);
+	free(forms[0]);
+	free(forms[1]);
 	return rc;
+}
+
+long qmt_idp_revoke_user(const struct qmt_idp *idp, const char *user)
+{
+	char url[160];
+	char *f = form2("user", user, NULL, NULL, NULL, NULL, NULL, NULL);
+	json_t *j = NULL;
+	long n = -1;
+
+	snprintf(url, sizeof(url), "%s/test/revoke", idp->issuer);
+	if (f && http(idp, url, f, NULL, &j) == 200 &&
+	    json_is_integer(json_object_get(j, "revoked")))
+		n = (long)json_integer_value(json_object_get(j, "revoked"));
+	if (n < 0)
+		fprintf(stderr, "idp: revoking %s's access failed\n", user);
+	json_decref(j);
+	free(f);
+	return n;
 }
 
 /* ------------------------------------------------- a client of its own */
@@ -564,9 +637,10 @@ static int query_get(const char *q, const char *name, char *out, size_t n)
 	return -1;
 }
 
-/* The token endpoint's answer into out: 0, 1 for invalid_grant, -1. */
+/* The token endpoint's answer into out: 0; 1 when it refused with an
+ * OAuth2 error (its code into err); -1 on failure. */
 static int token_request(const struct qmt_idp *idp, const char *form,
-                         struct qmt_idp_tokens *out)
+                         struct qmt_idp_tokens *out, char *err, size_t errn)
 {
 	json_t *j = NULL;
 	long status = http(idp, idp->token_url, form, NULL, &j);
@@ -574,14 +648,19 @@ static int token_request(const struct qmt_idp *idp, const char *form,
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
+	if (err)
+		err[0] = '\0';
 	if (status != 200 || !j) {
 		const char *e =
 		    j ? json_string_value(json_object_get(j, "error")) : NULL;
-		if (e && strcmp(e, "invalid_grant") == 0)
+		if (e && status == 400) {
 			rc = 1;
-		else
+			if (err)
+				snprintf(err, errn, "%s", e);
+		} else {
 			fprintf(stderr, "idp: token request: HTTP %ld %s\n",
 			        status, e ? e : "");
+		}
 		goto out;
 	}
 	at = json_string_value(json_object_get(j, "access_token"));
@@ -607,9 +686,11 @@ static const char *secret_of(const char *client)
 	                                                  : NULL;
 }
 
-int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
-                    const char *user, const char *scope,
-                    struct qmt_idp_tokens *out)
+/* The code flow; deny: the user presses Deny, and 0 means the redirect
+ * said access_denied and brought no code. */
+static int sign_in(const struct qmt_idp *idp, const char *client,
+                   const char *user, const char *scope, int deny,
+                   struct qmt_idp_tokens *out)
 {
 	struct listener l = {.fd = -1};
 	struct sockaddr_in a = {0};
@@ -647,13 +728,12 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 		goto out;
 	snprintf(url, sizeof(url),
 	         "%s?response_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-	         "&state=%s&code_challenge=%s&code_challenge_method=S256"
-	         "&prompt=consent",
+	         "&state=%s&code_challenge=%s&code_challenge_method=S256",
 	         idp->auth_url, client, e_redirect, e_scope, state, challenge);
 	if (pthread_create(&th, NULL, listen_once, &l) != 0)
 		goto out;
 	started = 1;
-	browsed = qmt_idp_browser(idp, url, user, 0);
+	browsed = qmt_idp_browser(idp, url, user, deny);
 	if (browsed != 0) {
 		/* wake the listener: nothing will come */
 		shutdown(l.fd, SHUT_RDWR);
@@ -662,6 +742,19 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 	started = 0;
 	if (browsed != 0)
 		goto out;
+	if (deny) {
+		char error[64];
+
+		rc = query_get(l.query, "error", error, sizeof(error)) == 0 &&
+		             strcmp(error, "access_denied") == 0 &&
+		             query_get(l.query, "code", code, sizeof(code)) != 0
+		         ? 0
+		         : -1;
+		if (rc != 0)
+			fprintf(stderr, "idp: a refusal did not say so: %s\n",
+			        l.query);
+		goto out;
+	}
 	if (query_get(l.query, "state", got_state, sizeof(got_state)) != 0 ||
 	    strcmp(got_state, state) != 0 ||
 	    query_get(l.query, "code", code, sizeof(code)) != 0) {
@@ -682,7 +775,8 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
 
 		if (all) {
 			snprintf(all, need, "%s&%s", f, auth);
-			rc = token_request(idp, all, out) == 0 ? 0 : -1;
+			rc =
+			    token_request(idp, all, out, NULL, 0) == 0 ? 0 : -1;
 		}
 		free(all);
 		free(auth);
@@ -707,11 +801,92 @@ int qmt_idp_refresh(const struct qmt_idp *idp, const char *client,
 	                refresh_token, "client_id", client,
 	                secret_of(client) ? "client_secret" : NULL,
 	                secret_of(client));
+	char err[64];
 	int rc;
 
 	if (!f)
 		return -1;
-	rc = token_request(idp, f, out);
+	rc = token_request(idp, f, out, err, sizeof(err));
+	if (rc == 1 && strcmp(err, "invalid_grant") != 0) {
+		fprintf(stderr, "idp: refresh refused: %s\n", err);
+		rc = -1;
+	}
 	free(f);
 	return rc;
+}
+
+int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
+                    const char *user, const char *scope,
+                    struct qmt_idp_tokens *out)
+{
+	return sign_in(idp, client, user, scope, 0, out);
+}
+
+int qmt_idp_sign_in_denied(const struct qmt_idp *idp, const char *client,
+                           const char *user)
+{
+	struct qmt_idp_tokens none;
+
+	return sign_in(idp, client, user, NULL, 1, &none);
+}
+
+int qmt_idp_device_begin(const struct qmt_idp *idp, const char *client,
+                         const char *scope, struct qmt_idp_device_auth *d)
+{
+	char *f =
+	    form2("client_id", client, "scope", scope ? scope : QMT_IDP_SCOPE,
+	          secret_of(client) ? "client_secret" : NULL, secret_of(client),
+	          NULL, NULL);
+	json_t *j = NULL;
+	const char *dc, *uc, *vu;
+	int rc = -1;
+
+	memset(d, 0, sizeof(*d));
+	if (!f || http(idp, idp->device_url, f, NULL, &j) != 200 || !j)
+		goto out;
+	dc = json_string_value(json_object_get(j, "device_code"));
+	uc = json_string_value(json_object_get(j, "user_code"));
+	vu = json_string_value(json_object_get(j, "verification_uri"));
+	if (!dc || !uc || !vu)
+		goto out;
+	snprintf(d->device_code, sizeof(d->device_code), "%s", dc);
+	snprintf(d->user_code, sizeof(d->user_code), "%s", uc);
+	snprintf(d->verification_uri, sizeof(d->verification_uri), "%s", vu);
+	d->interval =
+	    json_is_integer(json_object_get(j, "interval"))
+	        ? (long)json_integer_value(json_object_get(j, "interval"))
+	        : 5;
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "idp: device authorization request failed\n");
+	json_decref(j);
+	free(f);
+	return rc;
+}
+
+int qmt_idp_device_poll(const struct qmt_idp *idp, const char *client,
+                        const char *device_code, struct qmt_idp_tokens *out)
+{
+	char *f = form2("grant_type", DEVICE_GRANT, "device_code", device_code,
+	                "client_id", client,
+	                secret_of(client) ? "client_secret" : NULL,
+	                secret_of(client));
+	char err[64];
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = token_request(idp, f, out, err, sizeof(err));
+	free(f);
+	if (rc != 1)
+		return rc;
+	if (strcmp(err, "authorization_pending") == 0 ||
+	    strcmp(err, "slow_down") == 0)
+		return 2;
+	if (strcmp(err, "access_denied") == 0 ||
+	    strcmp(err, "expired_token") == 0)
+		return 1;
+	fprintf(stderr, "idp: device poll refused: %s\n", err);
+	return -1;
 }

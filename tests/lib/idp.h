@@ -9,7 +9,11 @@
  * (PKCE S256, loopback redirect on any port), the confidential
  * "qmail-secret" and "dovecot" (introspection). Scopes: openid email
  * offline_access mail. The sign-in and consent pages check the password;
- * the robot (tests/oauth/robot.mjs) plays the user's browser. Stopped by
+ * the robot (tests/oauth/robot.mjs) plays the user's browser. For a real
+ * browser: the sign-in page's form#login has input[name=login] (alice or
+ * alice@qmail.test), input[name=password] and a "Sign in" button; the
+ * consent page's form#consent an "Allow" button and form#abort a "Deny"
+ * one (the sign-in page a "Cancel"). Stopped by
  * qmt_idp_stop and by the harness's exit and signal hooks. Test code only;
  * docs/MAIL.md, "OAuth2", says more.
  */
@@ -24,6 +28,9 @@
 #define QMT_IDP_SECRET         "qmail-secret-Sx-20917" /* client_secret_post */
 #define QMT_IDP_DOVECOT        "dovecot" /* confidential: introspection */
 #define QMT_IDP_DOVECOT_SECRET "dovecot-Sx-55102" /* client_secret_basic */
+/* the endpoints' paths under the issuer https://127.0.0.1:PORT */
+#define QMT_IDP_INTROSPECT_PATH "/token/introspection"
+#define QMT_IDP_DISCOVERY_PATH  "/.well-known/openid-configuration"
 #define QMT_IDP_SCOPE          "openid email offline_access mail"
 /* redirect URIs registered for both QMail clients; the port is free
  * (RFC 8252 7.3), the path must be one of "/", "/callback",
@@ -35,11 +42,20 @@ struct qmt_idp_opts {
 	int keep_refresh; /* 1: a refresh returns no new refresh token (as
 	                   * Google); 0: rotated at every refresh (as
 	                   * Microsoft; a reused old one revokes the grant) */
+	/* 0: a free port; else this one (from qmt_free_port, so that
+	 * Dovecot's config can name the server before it starts) */
+	int port;
+	/* NULL: a CA of its own (idp->ca_file); else the server's
+	 * certificate is signed by this CA (struct qmt_mail's ca_file and
+	 * ca_key_file): one CA for every test server */
+	const char *ca_cert_file;
+	const char *ca_key_file;
 };
 
 struct qmt_idp {
 	char dir[256];      /* temporary folder: CA, certificate, logs */
 	char ca_file[320];  /* the CA that signed the server's certificate */
+	/* the clients' ids and secrets: QMT_IDP_* above */
 	char issuer[64];    /* "https://127.0.0.1:PORT" */
 	char auth_url[128]; /* authorization endpoint */
 	char token_url[128];
@@ -98,6 +114,14 @@ long qmt_idp_grants(const struct qmt_idp *idp, const char *grant_type,
  * the token is inactive, -1 otherwise.
  */
 int qmt_idp_revoke(const struct qmt_idp *idp, const char *token);
+/*
+ * The user withdraws every client's access, as on a provider's account
+ * page (test-only endpoint /test/revoke): each of user's grants is gone
+ * with its refresh and access tokens, so the next refresh answers
+ * invalid_grant. For tests that cannot see the tokens (QMail keeps them
+ * sealed). Returns how many grants went, or -1.
+ */
+long qmt_idp_revoke_user(const struct qmt_idp *idp, const char *user);
 /* RFC 7662 as Dovecot asks: 1 active (the subject into sub, may be NULL),
  * 0 inactive, -1 on failure. */
 int qmt_idp_introspect(const struct qmt_idp *idp, const char *token, char *sub,
@@ -126,5 +150,26 @@ int qmt_idp_sign_in(const struct qmt_idp *idp, const char *client,
  * -1 on failure. */
 int qmt_idp_refresh(const struct qmt_idp *idp, const char *client,
                     const char *refresh_token, struct qmt_idp_tokens *out);
+/* The code flow with user pressing Deny at the consent page: 0 when the
+ * redirect to the listener said error=access_denied and brought no code,
+ * -1 otherwise. */
+int qmt_idp_sign_in_denied(const struct qmt_idp *idp, const char *client,
+                           const char *user);
+
+/* The device grant (RFC 8628) as a client: the device authorization
+ * request (scope NULL: QMT_IDP_SCOPE). 0 or -1. */
+struct qmt_idp_device_auth {
+	char device_code[128];
+	char user_code[32];         /* "ABCD-EFGH" */
+	char verification_uri[160]; /* the page where the user types it */
+	long interval;              /* seconds between polls */
+};
+int qmt_idp_device_begin(const struct qmt_idp *idp, const char *client,
+                         const char *scope, struct qmt_idp_device_auth *d);
+/* One poll of the token endpoint: 0 with tokens in out, 2 while the user
+ * has not answered (authorization_pending, slow_down), 1 when refused
+ * (access_denied, expired_token), -1 on failure. */
+int qmt_idp_device_poll(const struct qmt_idp *idp, const char *client,
+                        const char *device_code, struct qmt_idp_tokens *out);
 
 #endif

@@ -213,6 +213,7 @@ static int make_certs(struct qmt_mail *m)
 	path(ext, sizeof(ext), m->dir, "server.ext");
 	path(serial, sizeof(serial), m->dir, "ca.srl");
 	path(m->ca_file, sizeof(m->ca_file), m->dir, "ca.crt");
+	path(m->ca_key_file, sizeof(m->ca_key_file), m->dir, "ca.key");
 	path(m->other_ca_file, sizeof(m->other_ca_file), m->dir,
 	     "other-ca.crt");
 	if (qmt_write_file(ext, "basicConstraints=CA:FALSE\n"
@@ -260,7 +261,7 @@ static int write_oauth2_conf(const struct qmt_mail *m, const char *oauth2_file)
 	/* the client's credentials go in the URL (Dovecot sends them as
 	 * HTTP Basic), escaped as RFC 3986 userinfo */
 	if (strncmp(u, "https://", 8) != 0 || !m->oauth2_client_id ||
-	    !m->oauth2_client_secret || !m->oauth2_ca_file)
+	    !m->oauth2_client_secret)
 		return -1;
 	rest = u + 8;
 	if (!(id = userinfo_escape(m->oauth2_client_id)) ||
@@ -282,7 +283,8 @@ static int write_oauth2_conf(const struct qmt_mail *m, const char *oauth2_file)
 	    m->oauth2_scope ? m->oauth2_scope : "", m->oauth2_scope ? "\n" : "",
 	    m->oauth2_openid_config_url ? "openid_configuration_url = " : "",
 	    m->oauth2_openid_config_url ? m->oauth2_openid_config_url : "",
-	    m->oauth2_openid_config_url ? "\n" : "", m->oauth2_ca_file);
+	    m->oauth2_openid_config_url ? "\n" : "",
+	    m->oauth2_ca_file ? m->oauth2_ca_file : m->ca_file);
 	if (n < 0 || (size_t)n >= sizeof(buf) ||
 	    qmt_write_file(oauth2_file, buf) != 0)
 		goto out;

@@ -67,13 +67,15 @@ struct qmt_mail {
 	 * bearer tokens (SASL XOAUTH2 and OAUTHBEARER, RFC 7628) for IMAP,
 	 * POP3 and submission, each checked at every login by RFC 7662
 	 * introspection at oauth2_introspect_url (HTTPS, its certificate
-	 * chaining to oauth2_ca_file) as the confidential client
-	 * oauth2_client_id / oauth2_client_secret; the answer must say
-	 * "active": true, an "email" equal to the login name, and the scope
-	 * oauth2_scope (NULL: any). Passwords still work with PLAIN and LOGIN
-	 * (and only those: a token is never tried as a password, nor a
-	 * password as a token). NULL URL: passwords only, as without these.
-	 * tests/lib/idp.h is such a server.
+	 * chaining to oauth2_ca_file; NULL: to ca_file) as the confidential
+	 * client oauth2_client_id / oauth2_client_secret; the answer must
+	 * say "active": true, an "email" equal to the login name, and the
+	 * scope oauth2_scope (NULL: any). Passwords still work with PLAIN
+	 * and LOGIN (and only those: a token is never tried as a password,
+	 * nor a password as a token). NULL URL: passwords only, as without
+	 * these. tests/lib/idp.h is such a server; the server is asked only
+	 * at logins, so it may start after the mail servers (then signed by
+	 * ca_file / ca_key_file: one CA for all).
 	 */
 	const char *oauth2_introspect_url;
 	const char *oauth2_client_id;
@@ -83,6 +85,7 @@ struct qmt_mail {
 	const char *oauth2_openid_config_url; /* RFC 7628 error replies */
 	char dir[256];               /* the temporary folder */
 	char ca_file[320];           /* the test CA that signed the servers */
+	char ca_key_file[320];       /* its key: to sign more test servers */
 	char other_ca_file[320];     /* an unrelated CA: for "bad CA" tests */
 	const char *host;            /* "127.0.0.1" (also valid: "localhost") */
 	int submission_port;         /* SMTP submission, STARTTLS, AUTH */

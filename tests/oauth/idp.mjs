@@ -10,12 +10,21 @@
 //   node tests/oauth/idp.mjs --cert server.crt --key server.key
 //        [--port N] [--access-ttl SECONDS] [--rotate yes|no]
 //
+// --rotate yes (the default, as Microsoft): every refresh returns a new
+// refresh token and the old one is spent (using it again revokes the
+// grant). --rotate no (as Google): the refresh token stays, and the
+// refresh answer carries none.
+//
 // Prints "ready <port>" on stdout once it listens (port 0 or none: a free
 // one). Everything is kept in memory; stopping it forgets every token.
 //
-// Test-only extra, beside the real endpoints: GET /test/grants answers
+// Test-only extras, beside the real endpoints: GET /test/grants answers
 // {"success": {grant_type: n}, "error": {grant_type: {error: n}}}, the
-// token endpoint's grants so far (tests assert "a refresh happened").
+// token endpoint's grants so far (tests assert "a refresh happened");
+// POST /test/revoke with user=alice revokes all her grants with their
+// refresh and access tokens (the user withdrew the app's access, for
+// tests that cannot see the tokens QMail keeps sealed) and answers
+// {"revoked": n}.
 
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -104,11 +113,16 @@ function sameString(a, b) {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function checkPassword(login, password) {
+// The account id of a user named "alice" or "alice@qmail.test"; null.
+function checkUser(login) {
   const name = String(login || '').trim().toLowerCase().replace(`@${DOMAIN}`, '');
-  const want = USERS.get(name);
-  if (!want || !sameString(password || '', want)) return null;
-  return `${name}@${DOMAIN}`;
+  return USERS.has(name) ? `${name}@${DOMAIN}` : null;
+}
+
+function checkPassword(login, password) {
+  const id = checkUser(login);
+  if (!id || !sameString(password || '', USERS.get(id.replace(`@${DOMAIN}`, '')))) return null;
+  return id;
 }
 
 async function findAccount(_ctx, id) {
@@ -192,9 +206,14 @@ const configuration = {
     // in the introspection response too: Dovecot's username_attribute
     return token.accountId ? { email: token.accountId } : undefined;
   },
-  async issueRefreshToken(_ctx, client, code) {
-    return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+  // A refresh token with every code and device grant of a client that may
+  // refresh, as Microsoft (offline_access) and Google (access_type=offline)
+  // give one without prompt=consent; oidc-provider on its own follows
+  // OpenID Connect Core and drops offline_access unless prompt=consent.
+  async issueRefreshToken(_ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
   },
+  expiresWithSession: async () => false,
   rotateRefreshToken: () => opt.rotate === 'yes',
   ttl,
   async renderError(ctx, out) {
@@ -208,6 +227,7 @@ const issuerPort = opt.port;
 const server = createServer({ cert: readFileSync(opt.cert), key: readFileSync(opt.key) });
 
 const grants = { success: {}, error: {} };
+const grantsOf = new Map(); // account id -> Set of grant ids
 
 async function readForm(req) {
   let body = '';
@@ -238,6 +258,12 @@ function start(provider) {
     const t = ctx.oidc.params.grant_type;
     grants.success[t] = (grants.success[t] || 0) + 1;
   });
+  // the grants (a user's consent to a client) of each account, for
+  // /test/revoke
+  provider.on('grant.saved', (grant) => {
+    if (!grantsOf.has(grant.accountId)) grantsOf.set(grant.accountId, new Set());
+    grantsOf.get(grant.accountId).add(grant.jti);
+  });
   provider.on('grant.error', (ctx, err) => {
     const t = ctx.oidc?.params?.grant_type || '(none)';
     const e = err.error || err.name;
@@ -252,9 +278,38 @@ function start(provider) {
       ctx.body = JSON.stringify(grants);
       return;
     }
+    if (ctx.path === '/test/revoke' && ctx.method === 'POST') {
+      // the user withdraws every client's access (as on the provider's
+      // account page): each grant with its refresh and access tokens
+      const form = await readForm(ctx.req);
+      const id = checkUser(form.get('user'));
+      let n = 0;
+      if (!id) ctx.throw(400, 'no such user');
+      for (const grantId of grantsOf.get(id) || []) {
+        await Promise.all([
+          provider.AccessToken.revokeByGrantId(grantId),
+          provider.RefreshToken.revokeByGrantId(grantId),
+          provider.AuthorizationCode.revokeByGrantId(grantId),
+          provider.DeviceCode.revokeByGrantId(grantId),
+          provider.Grant.adapter.destroy(grantId),
+        ]);
+        n += 1;
+      }
+      grantsOf.delete(id);
+      ctx.type = 'json';
+      ctx.body = JSON.stringify({ revoked: n });
+      return;
+    }
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/.exec(ctx.path);
     if (!m) {
       await next();
+      // --rotate no: the refresh grant keeps the refresh token and, as
+      // Google's, its answer carries none (the client keeps its own)
+      if (opt.rotate === 'no' && ctx.path === '/token'
+          && ctx.oidc?.params?.grant_type === 'refresh_token'
+          && ctx.status === 200 && ctx.body?.refresh_token) {
+        delete ctx.body.refresh_token;
+      }
       return;
     }
     ctx.set('cache-control', 'no-store');
