@@ -217,7 +217,7 @@ static void on_request(struct qm_client_oauth_flow *f,
 {
 	struct qm_client_oauth_tokens t;
 	struct qm_error e;
-	char state[STATE_LEN + 8], error[128], desc[512], *code;
+	char state[STATE_LEN + 8], error[128], desc[512], iss[512], *code;
 	int has_error, has_code, ended;
 	enum qm_err rc;
 
@@ -262,7 +262,18 @@ static void on_request(struct qm_client_oauth_flow *f,
 		desc[0] = '\0';
 	qm_error_clear(&e);
 	memset(&t, 0, sizeof(t));
-	if (has_error || !has_code || !code[0])
+	if (f->ep.issuer[0] &&
+	    qm_mail_loopback_param(req, "iss", iss, sizeof(iss)) &&
+	    strcmp(iss, f->ep.issuer) != 0)
+		/* RFC 9207: an answer naming another provider than the one
+		 * asked is a mix-up attack, whatever it carries */
+		rc = qm_error_set(
+		    &e, QM_ERR_AUTH,
+		    "signing in: the answer came from another "
+		    "provider (%.200s) than the one asked (%.200s); "
+		    "refused",
+		    iss, f->ep.issuer);
+	else if (has_error || !has_code || !code[0])
 		rc = client_oauth_provider_error(
 		    "signing in", "the provider", 400,
 		    has_error ? error : "invalid_request",

@@ -49,10 +49,12 @@ static int qm(const char *h, char **out, ...)
 
 static int setup(void **state)
 {
-	struct qmt_idp_opts io = {5, 0};
+	struct qmt_idp_opts io;
 	int r;
 
 	(void)state;
+	memset(&io, 0, sizeof(io));
+	io.access_ttl = 5;
 	setenv("QM_STORE_KDF", "fast", 1);
 	setenv("QMAIL_NO_BROWSER", "1", 1);
 	r = qmt_idp_start(&IDP, &io);

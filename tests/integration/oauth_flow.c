@@ -51,13 +51,15 @@ static struct qm_client_oauth_app APP;
 
 static int setup(void **state)
 {
-	struct qmt_idp_opts io = {ACCESS_TTL, 0};
+	struct qmt_idp_opts io;
 	struct qm_client_opts o;
 	struct qm_store_account a;
 	struct qm_error e;
 	int r;
 
 	(void)state;
+	memset(&io, 0, sizeof(io));
+	io.access_ttl = ACCESS_TTL;
 	setenv("QM_STORE_KDF", "fast", 1);
 	r = qmt_idp_start(&IDP, &io);
 	if (r == 1) {

@@ -261,6 +261,41 @@ static void test_loopback_state_and_error(void **state)
 	qm_buf_free(&b.page);
 }
 
+/* RFC 9207: an answer that names another issuer ends the flow, refused,
+ * and its code is never sent anywhere. */
+static void test_iss_mixup_refused(void **state)
+{
+	struct qm_client_oauth_endpoints ep;
+	struct qm_client_oauth_app app = {"qmail-test", NULL, NULL, NULL};
+	struct qm_client_oauth_flow *f = NULL;
+	struct qm_client_oauth_tokens t;
+	struct qm_error e;
+	struct browser b;
+	char st[44], u[512];
+	pthread_t th;
+
+	(void)state;
+	endpoints(&ep);
+	qm_strlcpy(ep.issuer, "https://login.example.test", sizeof(ep.issuer));
+	assert_int_equal(qm_client_oauth_begin(&ep, &app, NULL, &f, &e), QM_OK);
+	url_state(f, st);
+	snprintf(u, sizeof(u),
+	         "%s?code=abc&state=%s&iss=https%%3A%%2F%%2Fevil.test",
+	         qm_client_oauth_flow_redirect_uri(f), st);
+	memset(&b, 0, sizeof(b));
+	qm_buf_init(&b.page, 64 * 1024);
+	b.urls[0] = u;
+	assert_int_equal(pthread_create(&th, NULL, browse, &b), 0);
+	assert_int_equal(qm_client_oauth_flow_wait(f, 10000, &t, &e),
+	                 QM_ERR_AUTH);
+	pthread_join(th, NULL);
+	assert_int_equal(b.status[0], 200);
+	assert_non_null(strstr(qm_error_msg(&e), "https://evil.test"));
+	assert_null(t.access);
+	qm_client_oauth_flow_free(&f);
+	qm_buf_free(&b.page);
+}
+
 static void *cancel_later(void *arg)
 {
 	usleep(200 * 1000);
@@ -298,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_url),
 	    cmocka_unit_test(test_http_endpoints_refused),
 	    cmocka_unit_test(test_loopback_state_and_error),
+	    cmocka_unit_test(test_iss_mixup_refused),
 	    cmocka_unit_test(test_cancel_from_another_thread),
 	};
 
