@@ -9,9 +9,9 @@
  * sends with SASL OAUTHBEARER/XOAUTH2. Access tokens live 5 seconds: a
  * sync after expiry renews silently (one refresh grant at the server); an
  * access token revoked while the engine thinks it good is refused, renewed
- * once and the sync succeeds; a revoked refresh token gives QM_ERR_DENIED
- * with QM_HINT_SIGN_IN, the message stays queued, and after a new sign-in
- * the outbox sends it. The device grant signs in too. Bob's token on
+ * once and the sync succeeds (IMAP and POP3); a revoked refresh token gives
+ * QM_ERR_DENIED with QM_HINT_SIGN_IN, the message stays queued, and after a new
+ * sign-in the outbox sends it. The device grant signs in too. Bob's token on
  * alice's account is refused by the server and reported so. Two clones
  * renewing at once keep a rotated refresh token.
  */
@@ -97,6 +97,9 @@ static int setup(void **state)
 	qm_strlcpy(a.imap.host, "127.0.0.1", sizeof(a.imap.host));
 	a.imap.port = M.imaps_port;
 	a.imap.tls = QM_TLS_IMPLICIT;
+	qm_strlcpy(a.pop3.host, "127.0.0.1", sizeof(a.pop3.host));
+	a.pop3.port = M.pop3s_port;
+	a.pop3.tls = QM_TLS_IMPLICIT;
 	a.default_level = 3;
 	a.auth = QM_AUTH_OAUTH2;
 	if (qm_client_account_add(C, &a, NULL, 0, &e) ||
@@ -304,6 +307,34 @@ static void test_revoked_access_refused_then_renewed(void **state)
 	free(tok);
 }
 
+/* POP3 too: a token revoked while the engine thinks it good is refused
+ * at the POP3 login, renewed once, and the sync goes through. */
+static void test_pop3_refused_then_renewed(void **state)
+{
+	struct qm_store_account a;
+	struct qm_error e;
+	char *tok;
+	long before;
+
+	(void)state;
+	if (skipped)
+		skip();
+	assert_ok(qm_client_setting_set(C, ACCT, "incoming", "pop3", &e));
+	assert_ok(qm_client_account_oauth_renew(C, ACCT, 1, &e));
+	tok = stored(QM_SECRET_OAUTH_ACCESS);
+	assert_int_equal(qmt_idp_revoke(&IDP, tok), 0);
+	assert_ok(qm_store_account_get(qm_client_store(C), ACCT, &a, &e));
+	a.oauth_issued = qm_now();
+	a.oauth_expires = qm_now() + 3600;
+	assert_ok(qm_store_account_update(qm_client_store(C), &a, &e));
+	before = refreshes(0);
+	if (sync_alice(&e))
+		fail_msg("POP3 sync: %s", qm_error_msg(&e));
+	assert_true(refreshes(0) >= before + 1);
+	assert_ok(qm_client_setting_set(C, ACCT, "incoming", "imap", &e));
+	free(tok);
+}
+
 struct renewer {
 	struct qm_client *c;
 	enum qm_err rc;
@@ -483,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(test_code_flow_sync_send),
 	    cmocka_unit_test(test_expired_token_renewed),
 	    cmocka_unit_test(test_revoked_access_refused_then_renewed),
+	    cmocka_unit_test(test_pop3_refused_then_renewed),
 	    cmocka_unit_test(test_concurrent_renewals_keep_rotated_token),
 	    cmocka_unit_test(test_revoked_refresh_sign_in_again),
 	    cmocka_unit_test(test_device_grant),
