@@ -71,6 +71,26 @@ int cli_cmd_import(struct cli *g, int argc, char **argv);
 int cli_account_discover(struct cli *g, int argc, char **argv);
 int cli_account_add_discover(struct cli *g, struct qm_store_account *a);
 
+/* cmd_oauth.c: OAuth2 sign-in. The options that say where to sign in. */
+struct cli_oauth_opts {
+	const char *issuer; /* discovery from its openid-configuration */
+	const char *auth_url, *token_url, *device_url, *revoke_url, *scope;
+	const char *client_id, *secret_file, *ca_file;
+	const char *auth_params; /* provider quirks: "prompt=consent" */
+};
+int cli_account_signin(struct cli *g, int argc, char **argv);
+/* Endpoints from the options into ep; prints the error, returns an exit
+ * code. */
+int cli_oauth_endpoints(const struct cli_oauth_opts *o,
+                        struct qm_client_oauth_endpoints *ep);
+/* Runs a sign-in (device: the device grant) and fills *t; prints what the
+ * user does and any error; returns an exit code. */
+int cli_oauth_signin(const struct qm_client_oauth_endpoints *ep,
+                     const struct qm_client_oauth_app *app, const char *addr,
+                     int device, struct qm_client_oauth_tokens *t);
+/* A client secret file into a secure buffer; returns an exit code. */
+int cli_oauth_secret_file(const char *path, struct qm_buf *out);
+
 /* Opens the client (home from g). Prints the error; returns an exit code. */
 int cli_open(struct cli *g);
 /* Opens and unlocks (passphrase from QMAIL_PASSPHRASE, QMAIL_PASSPHRASE_FILE

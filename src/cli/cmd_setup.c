@@ -132,6 +132,7 @@ static const char account_help[] =
     "       qmail account remove ADDR\n"
     "       qmail account test [ADDR]\n"
     "       qmail account get ADDR [NAME]\n"
+    "       qmail account signin ADDR [--device]\n"
     "       qmail account set ADDR NAME VALUE|default\n"
     "\n"
     "add options:\n"
@@ -144,7 +145,21 @@ static const char account_help[] =
     "   `account discover` finds them)\n"
     "  --user NAME           login name (default: the address)\n"
     "  --password-file F     file holding the password or app password\n"
-    "  --oauth2-token-file F file holding an OAuth2 access token (XOAUTH2)\n"
+    "  --oauth2-token-file F file holding an OAuth2 access token (no refresh)\n"
+    "  --oauth2              sign in with OAuth2 in a browser: prints the URL\n"
+    "                        (\"url: ...\"), opens a browser where there is a\n"
+    "                        display, waits on 127.0.0.1 for the answer (5 min)\n"
+    "  --device              with --oauth2: sign in with a code on another\n"
+    "                        device (prints \"user_code: ...\")\n"
+    "  --client-id ID        the OAuth2 client ID registered with the provider\n"
+    "  --client-secret-file F its client secret, when the provider wants one\n"
+    "  --oauth-issuer URL    the provider's issuer: endpoints from its\n"
+    "                        /.well-known/openid-configuration (HTTPS)\n"
+    "  --oauth-auth-url U, --oauth-token-url U, --oauth-device-url U,\n"
+    "  --oauth-revoke-url U, --oauth-scope S: the endpoints by hand\n"
+    "  --oauth-ca FILE       CA certificate of a private provider's HTTPS\n"
+    "  --oauth-auth-params P extra authorization URL parameters the provider\n"
+    "                        wants, e.g. \"access_type=offline&prompt=consent\"\n"
     "  --smtp HOST:PORT      --smtp-tls tls|starttls|none\n"
     "  --imap HOST:PORT      --imap-tls tls|starttls|none\n"
     "  --pop3 HOST:PORT      --pop3-tls tls|starttls|none\n"
@@ -204,7 +219,18 @@ static int account_add(struct cli *g, int argc, char **argv)
 	    {"kme", 1, 0, 'k'},           {"kme-ca", 1, 0, 'A'},
 	    {"kme-cert", 1, 0, 'C'},      {"kme-key", 1, 0, 'K'},
 	    {"kme-id", 1, 0, 'E'},        {"level", 1, 0, 'l'},
+	    {"oauth2", 0, 0, 1000},       {"device", 0, 0, 1001},
+	    {"client-id", 1, 0, 1002},    {"client-secret-file", 1, 0, 1003},
+	    {"oauth-issuer", 1, 0, 1004}, {"oauth-auth-url", 1, 0, 1005},
+	    {"oauth-token-url", 1, 0, 1006}, {"oauth-device-url", 1, 0, 1007},
+	    {"oauth-revoke-url", 1, 0, 1008}, {"oauth-scope", 1, 0, 1009},
+	    {"oauth-ca", 1, 0, 1010},     {"oauth-auth-params", 1, 0, 1011},
 	    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+	struct cli_oauth_opts oo;
+	struct qm_client_oauth_endpoints ep;
+	struct qm_client_oauth_app app;
+	struct qm_client_oauth_tokens tok;
+	int oauth2 = 0, device = 0;
 	struct qm_store_account a;
 	const char *preset = NULL, *pwfile = NULL, *tokfile = NULL;
 	const char *smtp = NULL, *smtp_tls = NULL, *imap = NULL,
@@ -220,9 +246,25 @@ static int account_add(struct cli *g, int argc, char **argv)
 	const char *set_values[5];
 
 	memset(&a, 0, sizeof(a));
+	memset(&oo, 0, sizeof(oo));
+	memset(&ep, 0, sizeof(ep));
+	memset(&app, 0, sizeof(app));
+	memset(&tok, 0, sizeof(tok));
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 1000: oauth2 = 1; break;
+		case 1001: device = 1; break;
+		case 1002: oo.client_id = optarg; break;
+		case 1003: oo.secret_file = optarg; break;
+		case 1004: oo.issuer = optarg; break;
+		case 1005: oo.auth_url = optarg; break;
+		case 1006: oo.token_url = optarg; break;
+		case 1007: oo.device_url = optarg; break;
+		case 1008: oo.revoke_url = optarg; break;
+		case 1009: oo.scope = optarg; break;
+		case 1010: oo.ca_file = optarg; break;
+		case 1011: oo.auth_params = optarg; break;
 		case 'a': qm_strlcpy(a.address, optarg, sizeof(a.address)); break;
 		case 'n': qm_strlcpy(a.display_name, optarg, sizeof(a.display_name)); break;
 		case 'p': preset = optarg; break;
@@ -271,8 +313,18 @@ static int account_add(struct cli *g, int argc, char **argv)
 		return rc;
 	if (incoming && strcmp(incoming, "imap") && strcmp(incoming, "pop3"))
 		return cli_usage("account add", "--incoming is imap or pop3");
-	if (tokfile)
+	if (tokfile || oauth2)
 		a.auth = QM_AUTH_OAUTH2;
+	if (oauth2 && (tokfile || pwfile))
+		return cli_usage("account add", "--oauth2 signs in: give no "
+		                                "--password-file or "
+		                                "--oauth2-token-file with it");
+	if (device && !oauth2)
+		return cli_usage("account add", "--device goes with --oauth2");
+	if (oauth2 && !oo.client_id)
+		return cli_usage("account add",
+		                 "--oauth2 needs --client-id: the client ID "
+		                 "you registered with the provider");
 	if ((rc = cli_open_unlocked(g)))
 		return rc;
 	/* no server given: found as `account discover` finds them */
@@ -280,6 +332,32 @@ static int account_add(struct cli *g, int argc, char **argv)
 	    (rc = cli_account_add_discover(g, &a)))
 		return rc;
 	qm_buf_init_secure(&secret, 64 * 1024);
+	if (oauth2) {
+		/* signed in first: an account is added only once it can
+		 * log in */
+		if ((rc = cli_oauth_endpoints(&oo, &ep)) ||
+		    (oo.secret_file &&
+		     (rc = cli_oauth_secret_file(oo.secret_file, &secret))))
+			goto oauth_out;
+		app.client_id = oo.client_id;
+		app.client_secret =
+		    secret.len ? (const char *)secret.data : NULL;
+		app.ca_file = oo.ca_file;
+		app.auth_params = oo.auth_params;
+		if ((rc = cli_oauth_signin(&ep, &app, a.address, device, &tok)))
+			goto oauth_out;
+		rc = qm_client_account_add(g->client, &a, NULL, 0, &e) ||
+		             qm_client_account_oauth_set(g->client, a.id, &ep,
+		                                         &app, &tok, &e)
+		         ? cli_fail(&e)
+		         : 0;
+	oauth_out:
+		qm_client_oauth_tokens_wipe(&tok);
+		qm_buf_free(&secret);
+		if (rc)
+			return rc;
+		goto settings;
+	}
 	if ((pwfile || tokfile) &&
 	    qm_file_read(pwfile ? pwfile : tokfile, 64 * 1024, &secret, &e)) {
 		qm_buf_free(&secret);
@@ -294,6 +372,7 @@ static int account_add(struct cli *g, int argc, char **argv)
 	qm_buf_free(&secret);
 	if (rc)
 		return cli_fail(&e);
+settings:
 	set_values[0] = incoming;
 	set_values[1] = mail_ca;
 	set_values[2] = kme_id;
@@ -461,6 +540,8 @@ int cli_cmd_account(struct cli *g, int argc, char **argv)
 		return account_get(g, argc, argv);
 	if (strcmp(argv[1], "set") == 0)
 		return account_set(g, argc, argv);
+	if (strcmp(argv[1], "signin") == 0)
+		return cli_account_signin(g, argc, argv);
 	if (strcmp(argv[1], "remove") == 0) {
 		if (argc != 3)
 			return cli_usage("account remove", "give the address");

@@ -178,6 +178,10 @@ void cli_hint_text(int hint, const char *arg, char *out, size_t outlen)
 		snprintf(out, outlen, "raise it with `qmail config set %s N`",
 		         arg && *arg ? cli_safe(arg) : "NAME");
 		break;
+	case QM_HINT_SIGN_IN:
+		snprintf(out, outlen,
+		         "sign in to %s again: qmail account signin %s", a, a);
+		break;
 	case QM_HINT_LIMIT_UNKNOWN:
 	case QM_HINT_SETTING_UNKNOWN:
 		snprintf(out, outlen, "`qmail config list` shows them");

@@ -50,6 +50,8 @@ enum qm_err client_acct_conn_load(struct qm_client *c, int64_t id,
 		qm_error_clear(err);
 		rc = QM_OK; /* a server without authentication */
 	}
+	if (!rc)
+		rc = client_oauth_conn_prepare(c, ac, err);
 	if (rc)
 		client_acct_conn_free(ac);
 	return rc;
@@ -75,7 +77,10 @@ void client_acct_conn_server(const struct acct_conn *ac,
 	if (ac->secret.len) {
 		if (ac->a.auth == QM_AUTH_OAUTH2) {
 			out->bearer = (const char *)ac->secret.data;
-			out->auth = QM_MAIL_AUTH_XOAUTH2;
+			/* OAUTHBEARER or XOAUTH2, as the server offers */
+			out->auth = QM_MAIL_AUTH_BEARER;
+			out->reauth = client_oauth_reauth;
+			out->reauth_arg = ac->self;
 		} else {
 			out->password = (const char *)ac->secret.data;
 		}

@@ -97,6 +97,13 @@ enum qm_err qm_client_account_secret_set(struct qm_client *c, int64_t id,
 	/* a password given to an OAuth2 account makes it log in with the
 	 * password from now on, and a token the other way round */
 	a.auth = auth;
+	if (auth == QM_AUTH_OAUTH2) {
+		/* a token given by hand: its expiry is not known, so it is
+		 * used until a server refuses it (then renewed when a
+		 * sign-in's refresh token is stored) */
+		a.oauth_expires = 0;
+		a.oauth_issued = 0;
+	}
 	return qm_client_account_update(c, &a, secret, len, err);
 }
 

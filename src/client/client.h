@@ -259,6 +259,191 @@ void qm_client_discovery_apply(const struct qm_client_discovery *d,
 /* "registry", "autoconfig", "well-known", "SRV", "MX" or "". */
 const char *qm_client_found_name(enum qm_client_found f);
 
+/*
+ * The application registered with the provider, as the user gives it (a
+ * client ID cannot be shipped for them). Borrowed by every call.
+ */
+struct qm_client_oauth_app {
+	const char *client_id;     /* required */
+	const char *client_secret; /* NULL: a public client (PKCE only) */
+	const char *ca_file; /* CA of the provider's HTTPS; NULL: system */
+	/* provider quirks appended to the authorization URL as they are,
+	 * "access_type=offline&prompt=consent" (Google); NULL: none */
+	const char *auth_params;
+};
+
+/*
+ * Tokens of one sign-in. access and refresh are NUL-terminated strings in
+ * secure memory, owned by the struct: qm_client_oauth_tokens_wipe frees
+ * them (wiped) and clears the rest.
+ */
+struct qm_client_oauth_tokens {
+	char *access;                 /* the access token */
+	char *refresh;                /* NULL: the provider gave none */
+	int64_t issued;               /* Unix seconds, when it came */
+	int64_t expires;              /* Unix seconds; 0: the provider did
+	                                 not say */
+	char scope[QM_STORE_PATHMAX]; /* granted; "": as asked */
+};
+void qm_client_oauth_tokens_wipe(struct qm_client_oauth_tokens *t);
+
+/*
+ * A sign-in in progress: the authorization code flow with PKCE (RFC 7636,
+ * S256) and a loopback redirect (RFC 8252), or the device authorization
+ * grant (RFC 8628). The handle may be shared by two threads: one blocked
+ * in qm_client_oauth_flow_wait, another calling _cancel (and reading the
+ * url and device strings, fixed at begin). No qm_client is involved: the
+ * tokens are stored on an account with qm_client_account_oauth_set.
+ */
+struct qm_client_oauth_flow;
+
+/*
+ * Starts the code flow: a fresh PKCE verifier and state, and a listener on
+ * 127.0.0.1 on a free port; the redirect URI is http://127.0.0.1:PORT/
+ * (path "/"; register "http://127.0.0.1" with the provider, which takes
+ * any port for loopback as RFC 8252 says). login_hint (NULL: none) is the
+ * address the user signs in as. Every endpoint must be https:// (else
+ * QM_ERR_INVAL). The user opens qm_client_oauth_flow_url in a browser.
+ */
+QM_NODISCARD enum qm_err
+qm_client_oauth_begin(const struct qm_client_oauth_endpoints *ep,
+                      const struct qm_client_oauth_app *app,
+                      const char *login_hint, struct qm_client_oauth_flow **out,
+                      struct qm_error *err);
+
+/*
+ * Starts the device grant: asks the device endpoint for a user code
+ * (QM_ERR_UNSUPPORTED when the provider has none). The user opens
+ * qm_client_oauth_flow_url (verification_uri_complete when given, else
+ * verification_uri) on any device and types the user code.
+ */
+QM_NODISCARD enum qm_err
+qm_client_oauth_device_begin(const struct qm_client_oauth_endpoints *ep,
+                             const struct qm_client_oauth_app *app,
+                             struct qm_client_oauth_flow **out,
+                             struct qm_error *err);
+
+/* The URL the user opens (the authorization URL; for the device grant the
+ * verification URI, complete with the code when the provider gave one). */
+const char *qm_client_oauth_flow_url(const struct qm_client_oauth_flow *f);
+/* Code flow: the redirect URI; device grant: "". */
+const char *
+qm_client_oauth_flow_redirect_uri(const struct qm_client_oauth_flow *f);
+
+/* What the device grant shows the user (all "" for the code flow). */
+struct qm_client_oauth_device {
+	char user_code[128];
+	char verification_uri[QM_STORE_PATHMAX];
+	char verification_uri_complete[QM_STORE_PATHMAX]; /* "": none */
+	int interval;    /* seconds between polls, as the provider says */
+	int64_t expires; /* Unix seconds when the user code expires */
+};
+void qm_client_oauth_flow_device(struct qm_client_oauth_flow *f,
+                                 struct qm_client_oauth_device *out);
+
+/*
+ * Blocks until the sign-in ends or timeout_ms passes (QM_ERR_TIMEOUT: call
+ * again). Code flow: the browser's redirect with the right state is
+ * answered with a page ("Signed in", or the provider's error), the code
+ * exchanged for tokens; requests with a wrong or missing state get 400
+ * and the flow keeps waiting, other paths (favicon) 404. Device grant:
+ * polls the token endpoint every interval seconds (5 more after
+ * slow_down) until the user approves, denies (QM_ERR_DENIED) or the code
+ * expires (QM_ERR_TIMEOUT with a message saying so, and the flow ended).
+ * On success *out holds the tokens (wipe them); a failed flow gives its
+ * error again at every later wait, one whose tokens were handed over
+ * QM_ERR_STATE. A flow ended by qm_client_oauth_flow_cancel gives
+ * QM_ERR_STATE. Errors of the
+ * provider are messages a person can act on: access_denied, invalid_grant,
+ * invalid_client (a wrong client ID or secret).
+ */
+QM_NODISCARD enum qm_err
+qm_client_oauth_flow_wait(struct qm_client_oauth_flow *f, long timeout_ms,
+                          struct qm_client_oauth_tokens *out,
+                          struct qm_error *err);
+/* 1 once the flow has ended (its result was given, or it was cancelled):
+ * another wait would only say so again. */
+int qm_client_oauth_flow_ended(struct qm_client_oauth_flow *f);
+/* Ends a flow from any thread: a waiting qm_client_oauth_flow_wait returns
+ * QM_ERR_STATE at once; the listener refuses further requests. */
+void qm_client_oauth_flow_cancel(struct qm_client_oauth_flow *f);
+/* Stops the listener and wipes the flow's secrets. */
+void qm_client_oauth_flow_free(struct qm_client_oauth_flow **f);
+
+/*
+ * Fills the endpoints from the issuer's OpenID Connect discovery document
+ * (ISSUER/.well-known/openid-configuration, over HTTPS only, verified
+ * against ca_file or the system's CAs). Only the empty fields of *ep are
+ * filled (so the caller's scope or device endpoint win); ep->issuer is set
+ * to issuer. The document's issuer must be issuer (OpenID Connect
+ * Discovery 4.3), else QM_ERR_AUTH.
+ */
+QM_NODISCARD enum qm_err
+qm_client_oauth_discover(const char *issuer, const char *ca_file,
+                         struct qm_client_oauth_endpoints *ep,
+                         struct qm_error *err);
+
+/*
+ * Stores a sign-in on an account: its endpoints (token, revoke, scope),
+ * the app (client ID, the client secret sealed in the vault as
+ * QM_SECRET_OAUTH_CLIENT: NULL keeps the stored one, "" forgets it; the
+ * CA file), and the tokens sealed (a refresh
+ * token given replaces the stored one; none given keeps it). The account
+ * then logs in with OAuth2 (auth = QM_AUTH_OAUTH2). From then on the
+ * engine renews the access token by itself: before any connection when it
+ * expires within min(60 s, half its lifetime), and once when a server
+ * refuses it; serialised across threads and processes of one home so that
+ * a rotated refresh token is never lost. When the refresh token is
+ * refused (invalid_grant), calls fail with QM_ERR_DENIED and the hint
+ * QM_HINT_SIGN_IN (arg: the address); the outbox keeps its messages.
+ */
+QM_NODISCARD enum qm_err
+qm_client_account_oauth_set(struct qm_client *c, int64_t account_id,
+                            const struct qm_client_oauth_endpoints *ep,
+                            const struct qm_client_oauth_app *app,
+                            const struct qm_client_oauth_tokens *t,
+                            struct qm_error *err);
+
+/*
+ * What signing in to the account again needs, from its stored sign-in:
+ * the endpoints (auth, token, device, revoke, scope), the client ID, CA
+ * file ("": the system's) and the extra authorization parameters (the
+ * app's auth_params) into the buffers, and the client secret
+ * appended to client_secret (a secure buffer; may be NULL; nothing when
+ * none). QM_ERR_NOTFOUND when the account has no stored sign-in.
+ */
+QM_NODISCARD enum qm_err
+qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
+                            struct qm_client_oauth_endpoints *ep,
+                            char *client_id, size_t idlen, char *ca_file,
+                            size_t calen, char *auth_params, size_t aplen,
+                            struct qm_buf *client_secret, struct qm_error *err);
+
+/*
+ * Renews the account's access token now (force) or only when it is due
+ * (within the margin above); QM_OK for an account that is not OAuth2.
+ * Errors as the renewals the engine makes by itself: QM_ERR_DENIED with
+ * QM_HINT_SIGN_IN, QM_ERR_NET when the provider cannot be reached.
+ */
+QM_NODISCARD enum qm_err qm_client_account_oauth_renew(struct qm_client *c,
+                                                       int64_t account_id,
+                                                       int force,
+                                                       struct qm_error *err);
+
+/* Helpers exposed for their tests. The S256 code challenge of a PKCE
+ * verifier (RFC 7636 4.2) into out (at least 44 bytes). */
+QM_NODISCARD enum qm_err qm_client_oauth_pkce_challenge(const char *verifier,
+                                                        char *out,
+                                                        size_t outlen,
+                                                        struct qm_error *err);
+/* The authorization URL (response_type=code) into out. */
+QM_NODISCARD enum qm_err
+qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
+                         const struct qm_client_oauth_app *app,
+                         const char *redirect_uri, const char *state,
+                         const char *challenge, const char *login_hint,
+                         char *out, size_t outlen, struct qm_error *err);
+
 /* --------------------------------------------------------------- accounts */
 
 /*

@@ -52,6 +52,15 @@ struct acct_conn {
 	struct qm_buf secret; /* password or bearer token */
 	struct qm_mail_limits lim; /* the user's limits (limits.c) */
 	size_t json_depth;         /* for KME replies (limits.c) */
+	/* OAuth2: the engine and this struct itself, for the mail layer's
+	 * renewal after a refused token (qm_mail_server.reauth); the token
+	 * is renewed in place in secret, whose room is reserved at load so
+	 * that the mail servers' bearer pointers stay valid */
+	struct qm_client *c;
+	struct acct_conn *self;
+	int renewed;        /* the token was renewed since load */
+	uint64_t reauth_ns; /* qm_mono_ns of the last renewal after a
+	                       refusal (one a minute at most) */
 };
 
 /* Loads the account and its secret (vault must be unlocked). */
@@ -928,5 +937,62 @@ QM_NODISCARD enum qm_err client_need_unlocked(struct qm_client *c,
 /* Gives a QM_ERR_TOOBIG error whose hint_arg names a limit (the mail
  * layer's, or the engine's own check) the hint QM_HINT_LIMIT_REACHED. */
 void client_limit_hint(struct qm_error *err);
+
+/* ------------------------------------------------- OAuth2 (oauth*.c) */
+
+/* True for an https:// URL with a host. */
+int client_oauth_https(const char *url);
+/* QM_OK for an https:// URL without blanks; else why, naming what. */
+QM_NODISCARD enum qm_err
+client_oauth_check_url(const char *what, const char *url, struct qm_error *err);
+/* Appends "&name=value" (form-encoded; no '&' first) to b. */
+QM_NODISCARD enum qm_err client_oauth_form_add(struct qm_buf *b,
+                                               const char *name,
+                                               const char *value,
+                                               struct qm_error *err);
+/* 32 random bytes as base64url (43 characters) into out (>= 44). */
+void client_oauth_random(char *out, size_t outlen);
+/* A provider's error (RFC 6749 5.2 code, description) as a qm_err with a
+ * message a person can act on. */
+QM_NODISCARD enum qm_err
+client_oauth_provider_error(const char *what, const char *host, long status,
+                            const char *code, const char *desc,
+                            struct qm_error *err);
+/*
+ * POSTs form to the token endpoint and reads the tokens into *out (wiped
+ * on failure). code (may be NULL) gets the provider's error code
+ * ("invalid_grant", "authorization_pending"...).
+ */
+QM_NODISCARD enum qm_err
+client_oauth_token_post(const char *token_url, const char *ca_file,
+                        const struct qm_buf *form, const char *what,
+                        struct qm_client_oauth_tokens *out, char *code,
+                        size_t codelen, struct qm_error *err);
+/* POSTs form to the device authorization endpoint: what to show, and the
+ * device code (secure memory, qm_sec_free). */
+QM_NODISCARD enum qm_err
+client_oauth_device_post(const char *device_url, const char *ca_file,
+                         const struct qm_buf *form,
+                         struct qm_client_oauth_device *dev, char **device_code,
+                         struct qm_error *err);
+/*
+ * Makes ac's access token fit for a login (oauth_account.c): renewed when
+ * it expires within the margin, or when force (a server refused used, the
+ * token ac holds). QM_OK at once for an account that is not OAuth2.
+ */
+QM_NODISCARD enum qm_err client_oauth_fresh(struct qm_client *c,
+                                            struct acct_conn *ac, int force,
+                                            struct qm_error *err);
+/* At load: ties ac to c for renewals, reserves room for the token and
+ * renews it ahead of time when due (a failure is only logged). */
+QM_NODISCARD enum qm_err client_oauth_conn_prepare(struct qm_client *c,
+                                                   struct acct_conn *ac,
+                                                   struct qm_error *err);
+/* qm_mail_server.reauth of OAuth2 accounts (arg: the acct_conn): a
+ * forced renewal, at most one a minute per load (QM_ERR_NOTFOUND, err
+ * untouched, within the minute: the refusal stands). Runs on the thread
+ * that uses ac->c. */
+QM_NODISCARD enum qm_err client_oauth_reauth(void *arg, const char **bearer,
+                                             struct qm_error *err);
 
 #endif

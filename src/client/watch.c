@@ -127,6 +127,10 @@ enum qm_err qm_client_watch_open(struct qm_client *c, int64_t account_id,
 		return rc;
 	}
 	client_acct_conn_server(&w->ac, &w->ac.a.imap, &w->srv);
+	/* the wait runs without the client (another thread may use it
+	 * meanwhile), so it cannot renew an OAuth2 token: a refused one
+	 * ends the wait, and the next open (or sync) renews it */
+	w->srv.reauth = NULL;
 	client_mbox_state_key(kv, sizeof(kv), "uidvalidity", WATCH_FOLDER);
 	client_mbox_state_key(kl, sizeof(kl), "lastuid", WATCH_FOLDER);
 	w->uidvalidity = (uint32_t)client_setting_int(c, account_id, kv);

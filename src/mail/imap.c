@@ -689,6 +689,14 @@ enum qm_err qm_mail_imap_open(const struct qm_mail_server *srv,
 	curl_easy_setopt(im->h, CURLOPT_CONNECT_ONLY, 1L);
 	rc = curl_easy_perform(im->h);
 	if (rc != CURLE_OK) {
+		int again = mail_reauth(im->h, srv, &im->x, rc, &e, err);
+
+		if (again < 0)
+			goto fail;
+		if (again)
+			rc = curl_easy_perform(im->h);
+	}
+	if (rc != CURLE_OK) {
 		e = mail_curl_fail(im->h, rc, &im->x, "IMAP login", err);
 		goto fail;
 	}

@@ -315,12 +315,26 @@ enum qm_mail_tls {
 };
 
 enum qm_mail_auth {
-	QM_MAIL_AUTH_AUTO = 0,   /* best password mechanism the server offers */
-	QM_MAIL_AUTH_PLAIN,      /* SASL PLAIN */
-	QM_MAIL_AUTH_LOGIN,      /* SASL LOGIN */
-	QM_MAIL_AUTH_XOAUTH2,    /* bearer token, Google/Microsoft style */
-	QM_MAIL_AUTH_OAUTHBEARER /* bearer token, RFC 7628 */
+	QM_MAIL_AUTH_AUTO = 0, /* best password mechanism the server offers */
+	QM_MAIL_AUTH_PLAIN,    /* SASL PLAIN */
+	QM_MAIL_AUTH_LOGIN,    /* SASL LOGIN */
+	QM_MAIL_AUTH_XOAUTH2,  /* bearer token, Google/Microsoft style */
+	QM_MAIL_AUTH_OAUTHBEARER, /* bearer token, RFC 7628 */
+	QM_MAIL_AUTH_BEARER /* bearer token: OAUTHBEARER or XOAUTH2, whichever
+	                       the server offers (OAUTHBEARER first) */
 };
+
+/*
+ * OAuth2: called once when the server refuses the bearer token of a login
+ * (it expired early or was revoked): renews the token and points *bearer
+ * at the new one, which must stay valid, at the same address as
+ * srv->bearer, while srv is in use. The login is then tried once more. An
+ * error (the sign-in has ended, the network) is returned as it is;
+ * QM_ERR_NOTFOUND (err untouched): nothing to renew, the refusal stands.
+ */
+QM_NODISCARD typedef enum qm_err (*qm_mail_reauth_fn)(void *arg,
+                                                      const char **bearer,
+                                                      struct qm_error *err);
 
 /* Called during large transfers: bytes done of total (0: unknown). */
 typedef void (*qm_mail_progress_fn)(void *arg, uint64_t done, uint64_t total);
@@ -339,6 +353,8 @@ struct qm_mail_server {
 	const char *password;
 	const char *bearer;
 	enum qm_mail_auth auth;
+	qm_mail_reauth_fn reauth; /* NULL: a refused token is final */
+	void *reauth_arg;
 	long connect_timeout_ms; /* 0: 15 s */
 	long io_timeout_ms;      /* a server silent this long fails; 0: 60 s */
 	size_t max_message;      /* largest message fetched; 0: 64 MiB */
@@ -1166,5 +1182,64 @@ void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n);
 /* Process-wide setup of libcurl and GMime; call once from main (cheap to
  * call again). QM_ERR_NOMEM if libcurl cannot start. */
 QM_NODISCARD enum qm_err qm_mail_init(struct qm_error *err);
+
+/* ---------------------------------------------- OAuth2's network pieces */
+
+/* One HTTPS request to an OAuth2 provider (qm_mail_https_call). */
+struct qm_mail_https_call {
+	const char *url;           /* https:// only; anything else refused */
+	const char *ca_file;       /* NULL: the system's CAs */
+	const struct qm_buf *form; /* a POST of this form body (secure
+	                              memory); NULL: a GET */
+	long timeout_ms;           /* 0: 30 s */
+	const char *what;          /* for messages: "renewing the sign-in" */
+};
+
+/*
+ * Sends req over HTTPS (certificate and host name verified, no redirect
+ * followed, "Accept: application/json"): *status gets the HTTP status,
+ * out the body (bounded by out->max: QM_ERR_TOOBIG). QM_ERR_INVAL for a
+ * URL that is not https://; QM_ERR_TLS; QM_ERR_NET when the provider
+ * cannot be reached or the transfer fails.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_https_call(const struct qm_mail_https_call *req, struct qm_buf *out,
+                   long *status, struct qm_error *err);
+
+/*
+ * The loopback redirect of a native app's sign-in (RFC 8252 7.3): a
+ * listener on 127.0.0.1 on a free port (*port), one request at a time.
+ */
+struct qm_mail_loopback;
+struct qm_mail_loopback_req {
+	char method[8];
+	char path[256];   /* without the query: "/" */
+	char query[8192]; /* as sent, percent-encoded */
+	int fd;           /* the connection, until qm_mail_loopback_reply */
+};
+QM_NODISCARD enum qm_err qm_mail_loopback_open(struct qm_mail_loopback **out,
+                                               int *port, struct qm_error *err);
+/*
+ * Waits up to timeout_ms for a request whose head (request line and
+ * headers, at most 16 KiB) arrives within 5 s; a connection that sends
+ * none is answered 400 and the wait goes on. QM_ERR_TIMEOUT when the time
+ * is up, QM_ERR_STATE at once when wake_fd (-1: none) is readable. On
+ * QM_OK answer it with qm_mail_loopback_reply, then wipe it.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_loopback_accept(struct qm_mail_loopback *lb, long timeout_ms,
+                        int wake_fd, struct qm_mail_loopback_req *req,
+                        struct qm_error *err);
+/* The value of the query parameter name, percent-decoded, into out: 1, or
+ * 0 when absent, too long or holding a NUL. */
+int qm_mail_loopback_param(const struct qm_mail_loopback_req *req,
+                           const char *name, char *out, size_t outlen);
+/* Answers with status and an HTML page and closes the connection. */
+void qm_mail_loopback_reply(struct qm_mail_loopback_req *req, int status,
+                            const char *html);
+/* Closes the connection if still open and wipes req (its query may hold
+ * an authorization code). */
+void qm_mail_loopback_req_wipe(struct qm_mail_loopback_req *req);
+void qm_mail_loopback_free(struct qm_mail_loopback **lb);
 
 #endif /* QM_MAIL_H */

@@ -15,6 +15,7 @@ struct qm_mail_pop3 {
 	const struct qm_mail_server *srv;
 	CURL *h;
 	struct mail_xfer x;
+	CURLcode last_rc; /* of the last request */
 };
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
@@ -49,6 +50,7 @@ static enum qm_err pop3_do(struct qm_mail_pop3 *p, const char *path,
 	curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(p->h, CURLOPT_WRITEDATA, &p->x);
 	rc = curl_easy_perform(p->h);
+	p->last_rc = rc;
 	p->x.sink = NULL;
 	if (rc != CURLE_OK)
 		return mail_curl_fail(p->h, rc, &p->x, what, err);
@@ -73,7 +75,16 @@ enum qm_err qm_mail_pop3_open(const struct qm_mail_server *srv,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
 	/* NOOP proves the login now rather than at the first real call */
-	if ((e = pop3_do(p, "", "NOOP", 0, NULL, "POP3 login", err))) {
+	e = pop3_do(p, "", "NOOP", 0, NULL, "POP3 login", err);
+	if (e == QM_ERR_DENIED && p->last_rc != CURLE_OK) {
+		/* a refused OAuth2 token: renewed once (srv->bearer then
+		 * points at the new one, which pop3_do sets again) */
+		int again = mail_reauth(p->h, srv, &p->x, p->last_rc, &e, err);
+
+		if (again > 0)
+			e = pop3_do(p, "", "NOOP", 0, NULL, "POP3 login", err);
+	}
+	if (e) {
 		qm_mail_pop3_free(&p);
 		return e;
 	}

@@ -46,6 +46,14 @@ QM_NODISCARD enum qm_err mail_curl_setup(CURL *h,
                                          struct qm_error *err);
 /* Turns a libcurl failure into a qm_err with a message naming what failed,
  * the server's last reply (verbatim) and what to do. */
+/*
+ * After a failed login (rc): when the server refused an OAuth2 token and
+ * srv can renew it (srv->reauth), renews it, sets it on h and returns 1:
+ * perform again, once. 0: nothing to renew, report rc. -1: renewing
+ * failed, *e and err say why.
+ */
+int mail_reauth(CURL *h, const struct qm_mail_server *srv, struct mail_xfer *x,
+                CURLcode rc, enum qm_err *e, struct qm_error *err);
 QM_NODISCARD enum qm_err mail_curl_fail(CURL *h, CURLcode rc,
                                         struct mail_xfer *x, const char *what,
                                         struct qm_error *err);

@@ -96,6 +96,16 @@ enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
 	curl_easy_setopt(h, CURLOPT_READDATA, &up);
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
+		int again = mail_reauth(h, srv, x, rc, &e, err);
+
+		if (again < 0)
+			goto out;
+		if (again) {
+			up.off = 0;
+			rc = curl_easy_perform(h);
+		}
+	}
+	if (rc != CURLE_OK) {
 		e = mail_curl_fail(h, rc, x, "sending mail", err);
 		goto out;
 	}

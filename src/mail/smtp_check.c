@@ -32,6 +32,14 @@ enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
+		int again = mail_reauth(h, srv, x, rc, &e, err);
+
+		if (again < 0)
+			goto out;
+		if (again)
+			rc = curl_easy_perform(h);
+	}
+	if (rc != CURLE_OK) {
 		e = mail_curl_fail(h, rc, x, "checking the SMTP server", err);
 		goto out;
 	}

@@ -164,11 +164,17 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 	case QM_MAIL_AUTH_OAUTHBEARER:
 		mech = "AUTH=OAUTHBEARER";
 		break;
+	case QM_MAIL_AUTH_BEARER:
+		/* only these two: libcurl would otherwise try CRAM-MD5 and
+		 * the like, offered by the server, with an empty password */
+		mech = "AUTH=OAUTHBEARER;AUTH=XOAUTH2";
+		break;
 	case QM_MAIL_AUTH_AUTO:
 		break;
 	}
 	if (srv->auth == QM_MAIL_AUTH_XOAUTH2 ||
-	    srv->auth == QM_MAIL_AUTH_OAUTHBEARER) {
+	    srv->auth == QM_MAIL_AUTH_OAUTHBEARER ||
+	    srv->auth == QM_MAIL_AUTH_BEARER) {
 		if (!srv->bearer || !*srv->bearer)
 			return qm_error_set(err, QM_ERR_INVAL,
 			                    "OAuth2 login chosen but no access "
@@ -188,6 +194,36 @@ enum qm_err mail_curl_setup(CURL *h, const struct qm_mail_server *srv,
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	return QM_OK;
+}
+
+int mail_reauth(CURL *h, const struct qm_mail_server *srv, struct mail_xfer *x,
+                CURLcode rc, enum qm_err *e, struct qm_error *err)
+{
+	const char *bearer = NULL;
+	long code = 0;
+
+	if (!srv->reauth || !srv->bearer || srv->auth == QM_MAIL_AUTH_AUTO ||
+	    srv->auth == QM_MAIL_AUTH_PLAIN || srv->auth == QM_MAIL_AUTH_LOGIN)
+		return 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (rc != CURLE_LOGIN_DENIED && code != 535 && code != 534)
+		return 0;
+	*e = srv->reauth(srv->reauth_arg, &bearer, err);
+	if (*e == QM_ERR_NOTFOUND) { /* renewed once already: it stands */
+		*e = QM_OK;
+		return 0;
+	}
+	if (*e != QM_OK)
+		return -1;
+	if (!bearer || !*bearer) {
+		*e = qm_error_set(err, QM_ERR_DENIED,
+		                  "the renewed OAuth2 token is empty");
+		return -1;
+	}
+	curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, bearer);
+	x->loglen = 0;
+	x->errbuf[0] = '\0';
+	return 1;
 }
 
 /* Copies s[0..n) into out on one line: line ends and control bytes
@@ -315,6 +351,15 @@ enum qm_err mail_curl_fail(CURL *h, CURLcode rc, struct mail_xfer *x,
 		    "or another port%s",
 		    what, said);
 	case CURLE_LOGIN_DENIED:
+		if (x->srv->bearer && x->srv->auth != QM_MAIL_AUTH_PLAIN &&
+		    x->srv->auth != QM_MAIL_AUTH_LOGIN)
+			return qm_error_set(
+			    err, QM_ERR_DENIED,
+			    "%s: the server refused the OAuth2 sign-in for %s"
+			    "%s; the token may be for another "
+			    "account: sign in again as %s",
+			    what, x->srv->user ? x->srv->user : "the account",
+			    said, x->srv->user ? x->srv->user : "its address");
 		return qm_error_set(
 		    err, QM_ERR_DENIED,
 		    "%s: login refused; check the user name and "

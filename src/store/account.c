@@ -13,11 +13,24 @@
 
 /* --------------------------------------------------------------- accounts */
 
-#define ACCOUNT_COLS                                                           \
+#define ACCOUNT_COLS_V1                                                        \
 	"address, display_name, username, smtp_host, smtp_port, smtp_tls, "    \
 	"imap_host, imap_port, imap_tls, pop3_host, pop3_port, pop3_tls, "     \
 	"auth, oauth_token_url, oauth_client_id, oauth_expires, sae_id, "      \
 	"kme_url, kme_ca, kme_cert, kme_key, default_level"
+/* Version 10 added the OAuth2 columns after these. */
+#define ACCOUNT_COLS                                                           \
+	ACCOUNT_COLS_V1 ", oauth_revoke_url, oauth_scope, oauth_ca, "          \
+	                "oauth_issued, oauth_auth_url, oauth_device_url, "     \
+	                "oauth_auth_params"
+#define ACCOUNT_V10 10
+
+/* A file opened below version 10 (only the migration tests do) has the
+ * first 22 columns: each statement comes in both forms. */
+static int v10(const struct qm_store *s)
+{
+	return s->schema >= ACCOUNT_V10;
+}
 
 static void bind_server(sqlite3_stmt *st, int i,
                         const struct qm_store_server *v)
@@ -45,6 +58,15 @@ static void bind_account(sqlite3_stmt *st, const struct qm_store_account *a)
 	sqlite3_bind_text(st, 20, a->kme_cert, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 21, a->kme_key, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 22, a->default_level);
+	if (sqlite3_bind_parameter_count(st) < 29)
+		return;
+	sqlite3_bind_text(st, 23, a->oauth_revoke_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 24, a->oauth_scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 25, a->oauth_ca, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 26, a->oauth_issued);
+	sqlite3_bind_text(st, 27, a->oauth_auth_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 28, a->oauth_device_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 29, a->oauth_auth_params, -1, SQLITE_STATIC);
 }
 
 static void col_server(sqlite3_stmt *st, int i, struct qm_store_server *v)
@@ -77,6 +99,18 @@ static void col_account(sqlite3_stmt *st, struct qm_store_account *a)
 	store_db_col_text(st, 20, a->kme_cert, sizeof(a->kme_cert));
 	store_db_col_text(st, 21, a->kme_key, sizeof(a->kme_key));
 	a->default_level = sqlite3_column_int(st, 22);
+	if (sqlite3_column_count(st) < 30)
+		return;
+	store_db_col_text(st, 23, a->oauth_revoke_url,
+	                  sizeof(a->oauth_revoke_url));
+	store_db_col_text(st, 24, a->oauth_scope, sizeof(a->oauth_scope));
+	store_db_col_text(st, 25, a->oauth_ca, sizeof(a->oauth_ca));
+	a->oauth_issued = sqlite3_column_int64(st, 26);
+	store_db_col_text(st, 27, a->oauth_auth_url, sizeof(a->oauth_auth_url));
+	store_db_col_text(st, 28, a->oauth_device_url,
+	                  sizeof(a->oauth_device_url));
+	store_db_col_text(st, 29, a->oauth_auth_params,
+	                  sizeof(a->oauth_auth_params));
 }
 
 static enum qm_err account_valid(const struct qm_store_account *a,
@@ -104,9 +138,13 @@ enum qm_err qm_store_account_add(struct qm_store *s, struct qm_store_account *a,
 	if (rc == QM_OK)
 		rc = store_db_stmt(
 		    s,
-		    "INSERT INTO account (" ACCOUNT_COLS
-		    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    v10(s)
+		        ? "INSERT INTO account (" ACCOUNT_COLS
+		          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		          " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		        : "INSERT INTO account (" ACCOUNT_COLS_V1
+		          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		          " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -134,14 +172,18 @@ enum qm_err qm_store_account_update(struct qm_store *s,
 	if (rc == QM_OK)
 		rc = store_db_stmt(
 		    s,
-		    "UPDATE account SET (" ACCOUNT_COLS
-		    ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
+		    v10(s) ? "UPDATE account SET (" ACCOUNT_COLS
+		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		             " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		             " WHERE id = ?30"
+		           : "UPDATE account SET (" ACCOUNT_COLS_V1
+		             ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		             " ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?23",
 		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	bind_account(st, a);
-	sqlite3_bind_int64(st, 23, a->id);
+	sqlite3_bind_int64(st, v10(s) ? 30 : 23, a->id);
 	return store_db_done_one(s, st, "updating the account", "account",
 	                         a->id, err);
 }
@@ -172,8 +214,10 @@ enum qm_err qm_store_account_get(struct qm_store *s, int64_t id,
 	enum qm_err rc;
 
 	rc = store_db_stmt(
-	    s, "SELECT id, " ACCOUNT_COLS " FROM account WHERE id = ?", &st,
-	    err);
+	    s,
+	    v10(s) ? "SELECT id, " ACCOUNT_COLS " FROM account WHERE id = ?"
+	           : "SELECT id, " ACCOUNT_COLS_V1 " FROM account WHERE id = ?",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -189,8 +233,11 @@ enum qm_err qm_store_account_find(struct qm_store *s, const char *address,
 	enum qm_err rc;
 
 	rc = store_db_stmt(s,
-	                   "SELECT id, " ACCOUNT_COLS " FROM account "
-	                   "WHERE address = ? COLLATE NOCASE",
+	                   v10(s) ? "SELECT id, " ACCOUNT_COLS " FROM account "
+	                            "WHERE address = ? COLLATE NOCASE"
+	                          : "SELECT id, " ACCOUNT_COLS_V1
+	                            " FROM account "
+	                            "WHERE address = ? COLLATE NOCASE",
 	                   &st, err);
 	if (rc != QM_OK)
 		return rc;
@@ -209,8 +256,10 @@ enum qm_err qm_store_account_list(struct qm_store *s,
 	int src;
 
 	rc = store_db_stmt(
-	    s, "SELECT id, " ACCOUNT_COLS " FROM account ORDER BY id", &st,
-	    err);
+	    s,
+	    v10(s) ? "SELECT id, " ACCOUNT_COLS " FROM account ORDER BY id"
+	           : "SELECT id, " ACCOUNT_COLS_V1 " FROM account ORDER BY id",
+	    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -324,6 +373,29 @@ enum qm_err qm_store_secret_set(struct qm_store *s, int64_t account_id,
 out:
 	qm_buf_free(&blob);
 	return rc;
+}
+
+enum qm_err qm_store_secret_delete(struct qm_store *s, int64_t account_id,
+                                   enum qm_store_secret kind,
+                                   struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+	int src;
+
+	rc = store_db_stmt(s,
+	                   "DELETE FROM account_secret "
+	                   "WHERE account_id = ? AND kind = ?",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, (int)kind);
+	src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return store_db_fail(s, src, err, "forgetting the secret");
+	return QM_OK;
 }
 
 enum qm_err qm_store_secret_get(struct qm_store *s, int64_t account_id,

@@ -186,6 +186,20 @@ static const char *const migrations[] = {
     "ALTER TABLE msg ADD COLUMN snippet BLOB;"
     "CREATE INDEX msg_nosnippet ON msg(id)"
     " WHERE snippet IS NULL;",
+
+    /* 10: what refreshing an OAuth2 sign-in needs besides the token URL
+     * and the client ID of version 1: the revocation endpoint, the scope
+     * asked for, and the CA file that verifies the provider's HTTPS
+     * (empty: the system's), and when the access token was issued (its
+     * lifetime decides when it is renewed). The tokens and a client
+     * secret are sealed account secrets (kinds 2, 3 and 4). */
+    "ALTER TABLE account ADD COLUMN oauth_issued INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE account ADD COLUMN oauth_revoke_url TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_scope TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_ca TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_auth_url TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_device_url TEXT;"
+    "ALTER TABLE account ADD COLUMN oauth_auth_params TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -187,6 +187,11 @@ QM_NODISCARD enum qm_err qm_store_secret_get(struct qm_store *s,
                                              enum qm_store_secret kind,
                                              struct qm_buf *out,
                                              struct qm_error *err);
+/* Forgets a secret; QM_OK when there was none. */
+QM_NODISCARD enum qm_err qm_store_secret_delete(struct qm_store *s,
+                                                int64_t account_id,
+                                                enum qm_store_secret kind,
+                                                struct qm_error *err);
 
 /* Per-account settings (account 0: global), text key -> text value. */
 QM_NODISCARD enum qm_err

@@ -46,6 +46,7 @@ enum qm_store_secret {
 	QM_SECRET_PASSWORD = 1,
 	QM_SECRET_OAUTH_ACCESS = 2,
 	QM_SECRET_OAUTH_REFRESH = 3,
+	QM_SECRET_OAUTH_CLIENT = 4, /* the OAuth2 client secret, when given */
 };
 
 struct qm_store_server {
@@ -65,6 +66,14 @@ struct qm_store_account {
 	char oauth_client_id[QM_STORE_NAMEMAX];
 	int64_t
 	    oauth_expires; /* access token expiry, Unix seconds, 0 unknown */
+	int64_t
+	    oauth_issued; /* when the access token came, Unix s; 0 unknown */
+	char oauth_revoke_url[QM_STORE_PATHMAX];  /* RFC 7009; "": none */
+	char oauth_auth_url[QM_STORE_PATHMAX];    /* to sign in again */
+	char oauth_device_url[QM_STORE_PATHMAX];  /* RFC 8628; "": none */
+	char oauth_auth_params[QM_STORE_PATHMAX]; /* "prompt=consent"... */
+	char oauth_scope[QM_STORE_PATHMAX];       /* scope asked for */
+	char oauth_ca[QM_STORE_PATHMAX]; /* CA of the provider; "": system */
 	char sae_id[QM_STORE_NAMEMAX];
 	char kme_url[QM_STORE_PATHMAX];
 	char kme_ca[QM_STORE_PATHMAX];   /* CA certificate path */

@@ -373,7 +373,8 @@ static int begin_again(struct web_req *r, int64_t id, struct web_oauth *t)
 	if (qm_client_account_get(c, id, &a, &e) != QM_OK ||
 	    qm_client_account_oauth_get(c, id, &t->ep, t->client_id,
 	                                sizeof(t->client_id), t->ca_file,
-	                                sizeof(t->ca_file), &t->secret,
+	                                sizeof(t->ca_file), t->ep.extra_params,
+	                                sizeof(t->ep.extra_params), &t->secret,
 	                                &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return -1;
@@ -408,6 +409,7 @@ void web_api_oauth_begin(struct web_req *r)
 	app.client_id = t.client_id;
 	app.client_secret = t.secret.len ? (const char *)t.secret.data : NULL;
 	app.ca_file = t.ca_file[0] ? t.ca_file : NULL;
+	app.auth_params = t.ep.extra_params[0] ? t.ep.extra_params : NULL;
 	if (qm_client_oauth_begin(&t.ep, &app, t.address, &t.flow, &e) !=
 	    QM_OK) {
 		web_reply_qm_error(r, &e);
@@ -632,6 +634,7 @@ int web_oauth_store(struct web_req *r, const char *flow, int64_t account_id)
 	app.client_id = cid;
 	app.client_secret = secret.len ? (const char *)secret.data : NULL;
 	app.ca_file = ca[0] ? ca : NULL;
+	app.auth_params = ep.extra_params[0] ? ep.extra_params : NULL;
 	rc = qm_client_account_oauth_set(web_client(r), account_id, &ep, &app,
 	                                 &tok, &e);
 	qm_client_oauth_tokens_wipe(&tok);

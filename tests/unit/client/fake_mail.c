@@ -1672,3 +1672,67 @@ enum qm_err qm_mail_dns_a(const char *server, const char *host, char *out,
 	(void)n;
 	return qm_error_set(err, QM_ERR_NOTFOUND, "no A record for %s", host);
 }
+
+/* ------------------------------------------------ OAuth2: not scripted */
+
+/* The engine's OAuth2 sign-in is tested against the real authorization
+ * server (tests/integration/oauth_flow.c); here it has no network. */
+enum qm_err qm_mail_https_call(const struct qm_mail_https_call *req,
+                               struct qm_buf *out, long *status,
+                               struct qm_error *err)
+{
+	(void)req;
+	(void)out;
+	*status = 0;
+	return qm_error_set(err, QM_ERR_NET, "no network in the fake");
+}
+
+enum qm_err qm_mail_loopback_open(struct qm_mail_loopback **out, int *port,
+                                  struct qm_error *err)
+{
+	*out = NULL;
+	*port = 0;
+	return qm_error_set(err, QM_ERR_UNSUPPORTED, "no network in the fake");
+}
+
+enum qm_err qm_mail_loopback_accept(struct qm_mail_loopback *lb,
+                                    long timeout_ms, int wake_fd,
+                                    struct qm_mail_loopback_req *req,
+                                    struct qm_error *err)
+{
+	(void)lb;
+	(void)timeout_ms;
+	(void)wake_fd;
+	req->fd = -1;
+	return qm_error_set(err, QM_ERR_UNSUPPORTED, "no network in the fake");
+}
+
+int qm_mail_loopback_param(const struct qm_mail_loopback_req *req,
+                           const char *name, char *out, size_t outlen)
+{
+	(void)req;
+	(void)name;
+	(void)out;
+	(void)outlen;
+	return 0;
+}
+
+void qm_mail_loopback_reply(struct qm_mail_loopback_req *req, int status,
+                            const char *html)
+{
+	(void)status;
+	(void)html;
+	req->fd = -1;
+}
+
+void qm_mail_loopback_req_wipe(struct qm_mail_loopback_req *req)
+{
+	qm_wipe(req, sizeof(*req));
+	req->fd = -1;
+}
+
+void qm_mail_loopback_free(struct qm_mail_loopback **lb)
+{
+	if (lb)
+		*lb = NULL;
+}
