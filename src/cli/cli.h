@@ -69,7 +69,22 @@ int cli_cmd_import(struct cli *g, int argc, char **argv);
  * the servers of a (by its address) for `account add` given none; both
  * print what they found or the error, and return an exit code. */
 int cli_account_discover(struct cli *g, int argc, char **argv);
-int cli_account_add_discover(struct cli *g, struct qm_store_account *a);
+int cli_account_add_discover(struct cli *g, struct qm_store_account *a,
+                             struct qm_client_discovery *found);
+/*
+ * The OAuth2 sign-in of a new account when no endpoint was given: the
+ * registry's provider named preset, else what discovery found for the
+ * address (d, filled when it was not yet); the client ID (when
+ * client_id is "") and secret (when secret is empty) from the
+ * provider's settings; the CA (when ca is "") from discover.ca_file.
+ * Prints what is missing; returns an exit code.
+ */
+int cli_oauth_from_discovery(struct cli *g, const char *preset,
+                             const struct qm_store_account *a,
+                             struct qm_client_discovery *d,
+                             struct qm_client_oauth_endpoints *ep,
+                             char *client_id, size_t idlen,
+                             struct qm_buf *secret, char *ca, size_t calen);
 
 /* cmd_oauth.c: OAuth2 sign-in. The options that say where to sign in. */
 struct cli_oauth_opts {

@@ -143,7 +143,8 @@ int cli_account_discover(struct cli *g, int argc, char **argv)
 	return rc;
 }
 
-int cli_account_add_discover(struct cli *g, struct qm_store_account *a)
+int cli_account_add_discover(struct cli *g, struct qm_store_account *a,
+                             struct qm_client_discovery *found)
 {
 	struct qm_client_discovery *d = calloc(1, sizeof(*d));
 	char user[sizeof(a->username)];
@@ -168,7 +169,107 @@ int cli_account_add_discover(struct cli *g, struct qm_store_account *a)
 	server_line("smtp", &d->smtp);
 	server_line("imap", &d->imap);
 	server_line("pop3", &d->pop3);
+	if (found)
+		*found = *d;
 out:
 	free(d);
 	return rc;
+}
+
+/* A global setting's value into out ("" when unset or unknown). */
+static void global_setting(struct cli *g, const char *name, char *out,
+                           size_t n)
+{
+	int set = 0;
+
+	if (qm_client_setting_get(g->client, 0, name, out, n, &set, NULL) ||
+	    !set)
+		out[0] = '\0';
+}
+
+int cli_oauth_from_discovery(struct cli *g, const char *preset,
+                             const struct qm_store_account *a,
+                             struct qm_client_discovery *d,
+                             struct qm_client_oauth_endpoints *ep,
+                             char *client_id, size_t idlen,
+                             struct qm_buf *secret, char *ca, size_t calen)
+{
+	struct qm_client_provider p;
+	struct qm_error e;
+	char name[96], v[QM_STORE_NAMEMAX];
+
+	qm_error_clear(&e);
+	if (preset) {
+		/* the registry's provider of that name */
+		if (qm_client_provider_find(preset, NULL, &p, &e))
+			return cli_fail(&e);
+		memset(d, 0, sizeof(*d));
+		d->oauth2 = p.oauth2;
+		d->oauth = p.oauth;
+		qm_strlcpy(d->oauth_settings, p.oauth_settings,
+		           sizeof(d->oauth_settings));
+		qm_strlcpy(d->provider_name, p.name, sizeof(d->provider_name));
+	} else if (d->found == QM_FOUND_NONE &&
+	           qm_client_discover(g->client, a->address, d, NULL, NULL,
+	                              &e)) {
+		cli_fail(&e);
+		fprintf(stderr, "qmail: give the provider's endpoints with "
+		                "--oauth-issuer or --oauth-auth-url and "
+		                "--oauth-token-url\n");
+		return QM_EXIT_ERROR;
+	}
+	if (!d->oauth2) {
+		fprintf(stderr,
+		        "qmail: %s offers no OAuth2 sign-in that QMail knows "
+		        "of: give its endpoints with --oauth-issuer, or use "
+		        "--password-file\n",
+		        cli_safe(a->address));
+		return QM_EXIT_USAGE;
+	}
+	*ep = d->oauth;
+	if (!client_id[0] && d->oauth_settings[0]) {
+		snprintf(name, sizeof(name), "oauth.%s.client_id",
+		         d->oauth_settings);
+		global_setting(g, name, client_id, idlen);
+	}
+	if (!client_id[0]) {
+		if (d->oauth_settings[0])
+			fprintf(stderr,
+			        "qmail: %s signs in only with a client ID of "
+			        "your own: register one (docs/USING.md, "
+			        "\"OAuth2 sign-in\"), then give it with "
+			        "--client-id or keep it with `qmail config set "
+			        "oauth.%s.client_id ID`\n",
+			        cli_safe(d->provider_name[0] ? d->provider_name
+			                                     : a->address),
+			        d->oauth_settings);
+		else
+			fprintf(stderr, "qmail: give the client ID you "
+			                "registered with the provider: "
+			                "--client-id ID\n");
+		return QM_EXIT_USAGE;
+	}
+	if (!secret->len && d->oauth_settings[0]) {
+		snprintf(name, sizeof(name), "oauth.%s.client_secret",
+		         d->oauth_settings);
+		global_setting(g, name, v, sizeof(v));
+		if (v[0] && qm_buf_append(secret, v, strlen(v), &e)) {
+			qm_wipe(v, sizeof(v));
+			return cli_fail(&e);
+		}
+		qm_wipe(v, sizeof(v));
+	}
+	if (ep->secret_required && !secret->len) {
+		fprintf(stderr,
+		        "qmail: %s wants the client secret that came with the "
+		        "client ID too: --client-secret-file F, or `qmail "
+		        "config set oauth.%s.client_secret`\n",
+		        cli_safe(d->provider_name[0] ? d->provider_name
+		                                     : a->address),
+		        d->oauth_settings[0] ? d->oauth_settings : "PROVIDER");
+		return QM_EXIT_USAGE;
+	}
+	if (!ca[0])
+		global_setting(g, QM_CLIENT_SET_DISCOVER_CA, ca, calen);
+	return 0;
 }

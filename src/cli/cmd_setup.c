@@ -151,8 +151,13 @@ static const char account_help[] =
     "                        display, waits on 127.0.0.1 for the answer (5 min)\n"
     "  --device              with --oauth2: sign in with a code on another\n"
     "                        device (prints \"user_code: ...\")\n"
+    "                        (the provider's endpoints: from the registry or\n"
+    "                        the domain's autoconfig file, else the options\n"
+    "                        below)\n"
     "  --client-id ID        the OAuth2 client ID registered with the provider\n"
+    "                        (default: the setting oauth.PROVIDER.client_id)\n"
     "  --client-secret-file F its client secret, when the provider wants one\n"
+    "                        (default: the setting oauth.PROVIDER.client_secret)\n"
     "  --oauth-issuer URL    the provider's issuer: endpoints from its\n"
     "                        /.well-known/openid-configuration (HTTPS)\n"
     "  --oauth-auth-url U, --oauth-token-url U, --oauth-device-url U,\n"
@@ -230,6 +235,8 @@ static int account_add(struct cli *g, int argc, char **argv)
 	struct qm_client_oauth_endpoints ep;
 	struct qm_client_oauth_app app;
 	struct qm_client_oauth_tokens tok;
+	struct qm_client_discovery *disc = NULL;
+	char cid[QM_STORE_NAMEMAX], ca[QM_STORE_PATHMAX];
 	int oauth2 = 0, device = 0;
 	struct qm_store_account a;
 	const char *preset = NULL, *pwfile = NULL, *tokfile = NULL;
@@ -321,29 +328,47 @@ static int account_add(struct cli *g, int argc, char **argv)
 		                                "--oauth2-token-file with it");
 	if (device && !oauth2)
 		return cli_usage("account add", "--device goes with --oauth2");
-	if (oauth2 && !oo.client_id)
-		return cli_usage("account add",
-		                 "--oauth2 needs --client-id: the client ID "
-		                 "you registered with the provider");
 	if ((rc = cli_open_unlocked(g)))
 		return rc;
+	disc = calloc(1, sizeof(*disc));
+	if (!disc)
+		return QM_EXIT_ERROR;
 	/* no server given: found as `account discover` finds them */
 	if (!preset && !smtp && !imap && !pop3 &&
-	    (rc = cli_account_add_discover(g, &a)))
+	    (rc = cli_account_add_discover(g, &a, disc))) {
+		free(disc);
 		return rc;
+	}
 	qm_buf_init_secure(&secret, 64 * 1024);
 	if (oauth2) {
 		/* signed in first: an account is added only once it can
 		 * log in */
-		if ((rc = cli_oauth_endpoints(&oo, &ep)) ||
-		    (oo.secret_file &&
-		     (rc = cli_oauth_secret_file(oo.secret_file, &secret))))
+		qm_strlcpy(cid, oo.client_id ? oo.client_id : "", sizeof(cid));
+		qm_strlcpy(ca, oo.ca_file ? oo.ca_file : "", sizeof(ca));
+		if (oo.secret_file &&
+		    (rc = cli_oauth_secret_file(oo.secret_file, &secret)))
 			goto oauth_out;
-		app.client_id = oo.client_id;
+		/* no endpoint given: the registry's or the domain's own */
+		if (!oo.issuer && !oo.auth_url && !oo.token_url &&
+		    (rc = cli_oauth_from_discovery(g, preset, &a, disc, &ep, cid,
+		                                   sizeof(cid), &secret, ca,
+		                                   sizeof(ca))))
+			goto oauth_out;
+		if ((rc = cli_oauth_endpoints(&oo, &ep)))
+			goto oauth_out;
+		if (!cid[0]) {
+			rc = cli_usage("account add",
+			               "--oauth2 needs --client-id: the client "
+			               "ID you registered with the provider");
+			goto oauth_out;
+		}
+		app.client_id = cid;
 		app.client_secret =
 		    secret.len ? (const char *)secret.data : NULL;
-		app.ca_file = oo.ca_file;
-		app.auth_params = oo.auth_params;
+		app.ca_file = ca[0] ? ca : NULL;
+		app.auth_params = oo.auth_params   ? oo.auth_params
+		                  : ep.extra_params[0] ? ep.extra_params
+		                                       : NULL;
 		if ((rc = cli_oauth_signin(&ep, &app, a.address, device, &tok)))
 			goto oauth_out;
 		rc = qm_client_account_add(g->client, &a, NULL, 0, &e) ||
@@ -354,10 +379,12 @@ static int account_add(struct cli *g, int argc, char **argv)
 	oauth_out:
 		qm_client_oauth_tokens_wipe(&tok);
 		qm_buf_free(&secret);
+		free(disc);
 		if (rc)
 			return rc;
 		goto settings;
 	}
+	free(disc);
 	if ((pwfile || tokfile) &&
 	    qm_file_read(pwfile ? pwfile : tokfile, 64 * 1024, &secret, &e)) {
 		qm_buf_free(&secret);
