@@ -79,8 +79,12 @@ void client_acct_conn_server(const struct acct_conn *ac,
 			out->bearer = (const char *)ac->secret.data;
 			/* OAUTHBEARER or XOAUTH2, as the server offers */
 			out->auth = QM_MAIL_AUTH_BEARER;
-			out->reauth = client_oauth_reauth;
-			out->reauth_arg = ac->self;
+			/* a stored sign-in renews a refused token once; a
+			 * probe's token (no account yet) cannot be */
+			if (ac->self) {
+				out->reauth = client_oauth_reauth;
+				out->reauth_arg = ac->self;
+			}
 		} else {
 			out->password = (const char *)ac->secret.data;
 		}
@@ -184,18 +188,17 @@ static void check_done(struct qm_client_check *ck, uint64_t t0, enum qm_err rc,
 }
 
 /* Logs in to the SMTP and incoming servers of ac, filling both checks. */
-static void test_mail(struct acct_conn *ac_, struct qm_client_check *smtp,
+static void test_mail(struct acct_conn *ac, struct qm_client_check *smtp,
                       struct qm_client_check *incoming)
 {
-	struct acct_conn ac = *ac_;
 	struct qm_mail_server srv;
 	struct qm_error e;
 	enum qm_err rc;
 	uint64_t t0;
 	char msg[QM_ERR_MSGMAX];
 
-	if (ac.a.smtp.host[0]) {
-		client_acct_conn_server(&ac, &ac.a.smtp, &srv);
+	if (ac->a.smtp.host[0]) {
+		client_acct_conn_server(ac, &ac->a.smtp, &srv);
 		qm_error_clear(&e);
 		t0 = qm_mono_ns();
 		rc = qm_mail_smtp_check(&srv, &e);
@@ -205,19 +208,19 @@ static void test_mail(struct acct_conn *ac_, struct qm_client_check *smtp,
 	}
 	qm_error_clear(&e);
 	t0 = qm_mono_ns();
-	if (!ac.use_pop3 && ac.a.imap.host[0]) {
+	if (!ac->use_pop3 && ac->a.imap.host[0]) {
 		struct qm_mail_imap *im = NULL;
 
-		client_acct_conn_server(&ac, &ac.a.imap, &srv);
+		client_acct_conn_server(ac, &ac->a.imap, &srv);
 		rc = qm_mail_imap_open(&srv, &im, &e);
 		qm_mail_imap_free(&im);
 		snprintf(msg, sizeof(msg), "IMAP %s:%d: connected, TLS verified "
 		         "and logged in", srv.host, srv.port);
 		check_done(incoming, t0, rc, &e, msg);
-	} else if (ac.a.pop3.host[0]) {
+	} else if (ac->a.pop3.host[0]) {
 		struct qm_mail_pop3 *p = NULL;
 
-		client_acct_conn_server(&ac, &ac.a.pop3, &srv);
+		client_acct_conn_server(ac, &ac->a.pop3, &srv);
 		rc = qm_mail_pop3_open(&srv, &p, &e);
 		qm_mail_pop3_free(&p);
 		snprintf(msg, sizeof(msg), "POP3 %s:%d: connected, TLS verified "

@@ -430,6 +430,12 @@ QM_NODISCARD enum qm_err qm_client_account_oauth_renew(struct qm_client *c,
                                                        int force,
                                                        struct qm_error *err);
 
+/* 1 when the provider refused account_id's refresh token (a call failed
+ * with QM_HINT_SIGN_IN) and it has not been signed in to since: an
+ * interface shows "sign in again" whichever call (a background sync)
+ * found it. 0 otherwise. */
+int qm_client_account_signin_needed(struct qm_client *c, int64_t account_id);
+
 /* Helpers exposed for their tests. The S256 code challenge of a PKCE
  * verifier (RFC 7636 4.2) into out (at least 44 bytes). */
 QM_NODISCARD enum qm_err qm_client_oauth_pkce_challenge(const char *verifier,

@@ -73,6 +73,10 @@ static enum qm_err store_tokens_tx(struct qm_client *c,
 	a->oauth_expires = t->expires;
 	a->oauth_issued = t->issued;
 	rc = qm_store_account_update(c->store, a, err);
+	/* signed in (again): the interfaces stop asking for it */
+	if (!rc)
+		rc = qm_store_setting_set(c->store, a->id, CLIENT_SET_SIGNIN_NEEDED,
+		                          "0", err);
 	if (!rc)
 		rc =
 		    qm_store_secret_set(c->store, a->id, QM_SECRET_OAUTH_ACCESS,
@@ -199,6 +203,16 @@ enum qm_err client_oauth_fresh(struct qm_client *c, struct acct_conn *ac,
 		goto out;
 	}
 	rc = refresh(c, &a, &t, err);
+	if (rc == QM_ERR_DENIED && err && err->hint == QM_HINT_SIGN_IN) {
+		/* remembered, so that an interface can ask for the sign-in
+		 * whatever call found it ended (a background sync) */
+		struct qm_error e2;
+
+		if (qm_store_setting_set(c->store, a.id,
+		                         CLIENT_SET_SIGNIN_NEEDED, "1", &e2))
+			qm_log(QM_LOG_WARN, "account %lld: %s", (long long)a.id,
+			       qm_error_msg(&e2));
+	}
 	if (!rc)
 		rc = store_tokens(c, &a, &t, err);
 	if (!rc)
@@ -396,4 +410,13 @@ enum qm_err qm_client_account_oauth_get(struct qm_client *c, int64_t account_id,
 		ep->secret_required = client_secret->len > 0;
 	}
 	return rc;
+}
+
+int qm_client_account_signin_needed(struct qm_client *c, int64_t account_id)
+{
+	char v[8];
+
+	client_acct_setting(c, account_id, CLIENT_SET_SIGNIN_NEEDED, v,
+	                    sizeof(v));
+	return strcmp(v, "1") == 0;
 }

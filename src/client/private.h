@@ -44,6 +44,11 @@ struct qm_client {
  * into *a and *ca (which the caller keeps) and into *secret (secure memory,
  * freed by the caller with qm_buf_free).
  */
+/* Per-account setting kept by the engine (not one a person sets): "1" once
+ * the provider refused the account's refresh token, "0" once signed in
+ * again (qm_client_account_signin_needed). */
+#define CLIENT_SET_SIGNIN_NEEDED "oauth.signin_needed"
+
 struct acct_conn {
 	struct qm_store_account a;
 	char ca[QM_STORE_PATHMAX];

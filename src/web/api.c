@@ -440,6 +440,13 @@ static json_t *account_json_id(struct qm_web_server *srv,
 		return NULL;
 	snprintf(id, sizeof(id), "%lld", (long long)a->id);
 	json_object_set_new(j, "id", json_string(id));
+	json_object_set_new(j, "auth",
+	                    json_string(a->auth == QM_AUTH_OAUTH2 ? "oauth2"
+	                                                          : "password"));
+	json_object_set_new(
+	    j, "needs_signin",
+	    json_boolean(a->auth == QM_AUTH_OAUTH2 &&
+	                 qm_client_account_signin_needed(srv->client, a->id)));
 	for (size_t i = 0; i < ACCT_SETS; i++) {
 		char v[QM_STORE_PATHMAX];
 		long long x = 0;

@@ -194,6 +194,7 @@ struct qm_web_server {
 	 * under lock */
 	struct web_oauth oauth[WEB_OAUTH_MAX];
 	char disc_addr[QM_STORE_ADDRMAX];
+	int signin_count; /* accounts waiting to be signed in to (sync.c) */
 	struct qm_client_discovery disc;
 	struct web_kme_sample {
 		int64_t t;

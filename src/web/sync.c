@@ -100,11 +100,28 @@ static void sync_events(struct qm_web_server *srv,
 		              out->not_sent, out->not_sent == 1 ? "" : "s");
 }
 
+/* How many OAuth2 accounts wait to be signed in to again. */
+static int signin_count(struct qm_client *c)
+{
+	struct qm_store_account *a = NULL;
+	size_t n = 0;
+	int k = 0;
+
+	if (qm_client_account_list(c, &a, &n, NULL) != QM_OK)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		k += a[i].auth == QM_AUTH_OAUTH2 &&
+		     qm_client_account_signin_needed(c, a[i].id);
+	free(a);
+	return k;
+}
+
 /* One pass for account only (0: every account); client lock held. */
 static void sync_once(struct qm_web_server *srv, int64_t only)
 {
 	struct qm_client_sync_all out;
 	struct qm_error e;
+	int signin;
 
 	/* locked: nothing to sync (the watchers wait for an unlock too) */
 	if (!qm_client_unlocked(srv->client))
@@ -117,7 +134,15 @@ static void sync_once(struct qm_web_server *srv, int64_t only)
 		           sizeof(out.first_error));
 	}
 	web_counts_forget(srv);
+	signin = signin_count(srv->client);
 	pthread_mutex_lock(&srv->lock);
+	/* an account's sign-in ended: the page shows its banner */
+	if (signin > srv->signin_count)
+		web_event_add(srv, "signin", NULL,
+		              "Sign in again: the provider ended QMail's "
+		              "sign-in to %d account%s",
+		              signin, signin == 1 ? "" : "s");
+	srv->signin_count = signin;
 	srv->sync.fresh = (long)out.total.fetched;
 	srv->sync.last = qm_now();
 	qm_strlcpy(srv->sync.error, out.first_error, sizeof(srv->sync.error));

@@ -13,8 +13,9 @@
  *   revoke        withdraws every grant alice gave QMail at the
  *                 authorization server (as a person does who removes an
  *                 app's access at the provider): the next renewal fails
- *   deliver N     hands N plain messages to alice over the MTA and waits
- *                 for their delivery
+ *   deliver N     hands N plain messages to alice over the MTA ("Welcome
+ *                 note K", K counting on from the messages she has) and
+ *                 waits for their delivery
  *   quit          stops everything
  * Test code only.
  */
@@ -175,7 +176,7 @@ static int deliver(int n)
 		         "Subject: Welcome note %d\r\nMessage-ID: "
 		         "<welcome-%d-%d@qmail.test>\r\n\r\nHello Alice, "
 		         "note %d.\r\n",
-		         i + 1, have, i, i + 1);
+		         have + i + 1, have, i, have + i + 1);
 		u.p = msg;
 		u.len = strlen(msg);
 		u.off = 0;

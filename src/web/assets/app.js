@@ -303,6 +303,7 @@ async function pollSync() {
     p.hidden = !s.running;
     if (s.running && s.total) p.value = Math.round((100 * s.done) / s.total);
     st.textContent = s.running ? `Syncing ${s.done}/${s.total || '…'}` : (s.error ? `Sync failed: ${s.error}` : '');
+    st.title = st.textContent; // the whole of a long message
     document.getElementById('sync-btn').disabled = !!s.running;
     return s.running;
   } catch (e) { return false; }

@@ -169,5 +169,5 @@ export function signInBanner(a) {
       window.dispatchEvent(new CustomEvent('qm-signed-in'));
     } catch (err) { mount(status, h('span', { class: 'error', role: 'alert' }, err.message)); btn.disabled = false; }
   });
-  return h('div', { class: 'signin-banner', role: 'alert' }, h('span', {}, `Sign in to ${a.address} again: its sign-in with ${a.provider_name || 'its provider'} ended, so QMail cannot send or fetch its mail. Nothing is lost; the outbox waits.`), btn, status);
+  return h('div', { class: 'signin-banner', role: 'alert' }, h('span', {}, `Sign in to ${a.address} again: the provider ended QMail's sign-in, so QMail cannot send or fetch this account's mail. Nothing is lost: the outbox waits.`), btn, status);
 }
