@@ -110,7 +110,7 @@ static enum qm_err refresh(struct qm_client *c, struct qm_store_account *a,
                            struct qm_error *err)
 {
 	struct qm_buf rt, cs, form;
-	char code[64] = "", why[QM_ERR_MSGMAX];
+	char code[64] = "";
 	enum qm_err rc;
 
 	qm_buf_init_secure(&rt, 64 * 1024);
@@ -152,7 +152,6 @@ static enum qm_err refresh(struct qm_client *c, struct qm_store_account *a,
 	    a->oauth_token_url, a->oauth_ca[0] ? a->oauth_ca : NULL, &form,
 	    "renewing the sign-in", t, code, sizeof(code), err);
 	if (rc && strcmp(code, "invalid_grant") == 0) {
-		qm_strlcpy(why, qm_error_msg(err), sizeof(why));
 		rc = sign_in_again(a->address,
 		                   "the provider no longer accepts its sign-in "
 		                   "(the refresh token expired or was revoked)",

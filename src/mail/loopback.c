@@ -131,6 +131,17 @@ void qm_mail_loopback_reply(struct qm_mail_loopback_req *req, int status,
 		write_all(req->fd, html ? html : "", n);
 	}
 	shutdown(req->fd, SHUT_WR);
+	/* a lingering close: what the client still sends is read and
+	 * dropped (a while at most), so that closing with unread bytes does
+	 * not reset the connection before it has read the answer */
+	for (int i = 0; i < 64; i++) {
+		struct pollfd pf = {req->fd, POLLIN, 0};
+		char sink[1024];
+
+		if (poll(&pf, 1, 100) <= 0 ||
+		    recv(req->fd, sink, sizeof(sink), 0) <= 0)
+			break;
+	}
 	close(req->fd);
 	req->fd = -1;
 }
