@@ -59,6 +59,7 @@
 #include <curl/curl.h>
 
 #include "craft.h"
+#include "dnsserver.h"
 #include "harness.h"
 #include "web/web.h"
 #include "world.h"
@@ -67,6 +68,9 @@ static struct world w;
 static struct qm_web_server *srv[3];
 static struct qm_client *fresh;
 static char fresh_home[700];
+/* the DNS server the fresh home's discovery asks: qmail.test's SRV
+ * records name the test's mail servers (nothing leaves the machine) */
+static struct qmt_dns dns;
 
 struct upload {
 	const char *p;
@@ -667,6 +671,25 @@ int main(void)
 		fprintf(stderr, "webenv: %s\n", qm_error_msg(&e));
 		goto out;
 	}
+	{
+		char r[3][160];
+		const char *rec[4] = {r[0], r[1], r[2], NULL};
+
+		snprintf(r[0], sizeof(r[0]),
+		         "--srv-host=_imaps._tcp.%s,localhost,%d",
+		         QMT_MAIL_DOMAIN, w.mail.imaps_port);
+		snprintf(r[1], sizeof(r[1]),
+		         "--srv-host=_submission._tcp.%s,localhost,%d",
+		         QMT_MAIL_DOMAIN, w.mail.submission_port);
+		snprintf(r[2], sizeof(r[2]), "--host-record=localhost,127.0.0.1");
+		if (qmt_dns_start(&dns, rec) != 0 ||
+		    qm_client_setting_set(fresh, 0, QM_CLIENT_SET_DISCOVER_DNS,
+		                          dns.server, &e) != QM_OK) {
+			fprintf(stderr, "webenv: the DNS server: %s\n",
+			        qm_error_msg(&e));
+			goto out;
+		}
+	}
 	/* alice keeps copies of what she sends in her Sent folder: her GUI
 	 * lists them there as sent by her (docs/CLIENT.md "The account's
 	 * own messages") */
@@ -765,6 +788,7 @@ out:
 	for (i = 0; i < 3; i++)
 		qm_web_server_stop(&srv[i]);
 	qm_client_free(&fresh);
+	qmt_dns_stop(&dns);
 	qm_crypto_identity_free(&dave[0]);
 	qm_crypto_identity_free(&dave[1]);
 	world_stop(&w);
