@@ -133,8 +133,9 @@ function showFound(box, d, name, address) {
       await finish(body, out);
     } catch (err) { mount(out, h('p', { class: 'error', role: 'alert' }, err.message)); } finally { save.disabled = false; }
   });
+  // what was tried on the way, and refused (a server without TLS): in
+  // the engine's words, under a caption so that it reads as history
   const notes = (d.notes || []).map((n) => h('li', {}, n));
-  const refused = (d.refused || []).map((n) => h('li', { class: 'error' }, n));
   mount(box, h('section', { class: 'card', 'aria-labelledby': 'wiz-found-title' },
     h('h2', { id: 'wiz-found-title' }, d.provider_name || (d.found ? 'Your mail servers' : 'Enter your mail servers')),
     h('p', { id: 'wiz-where' }, foundText(d)),
@@ -142,7 +143,7 @@ function showFound(box, d, name, address) {
       d.imap && d.imap.host ? h('li', {}, h('strong', {}, 'Receiving (IMAP): '), serverText(d.imap)) : null,
       d.pop3 && d.pop3.host && !(d.imap && d.imap.host) ? h('li', {}, h('strong', {}, 'Receiving (POP3): '), serverText(d.pop3)) : null,
       d.smtp && d.smtp.host ? h('li', {}, h('strong', {}, 'Sending (SMTP): '), serverText(d.smtp)) : null) : null,
-    notes.length || refused.length ? h('ul', { class: 'plain notes' }, notes, refused) : null,
+    notes.length ? h('div', { class: 'notes muted', id: 'wiz-notes' }, h('p', {}, d.found ? 'Tried on the way:' : 'What QMail tried:'), h('ul', { class: 'plain' }, notes)) : null,
     sign), servers, h('div', { class: 'card' }, h('div', { class: 'actions' }, save), out));
 }
 
