@@ -572,8 +572,26 @@ int cli_cmd_account(struct cli *g, int argc, char **argv)
 	if (strcmp(argv[1], "remove") == 0) {
 		if (argc != 3)
 			return cli_usage("account remove", "give the address");
+		struct qm_store_account ra;
+
 		if ((rc = cli_open(g)) || (rc = cli_account_pick(g, argv[2], &id)))
 			return rc;
+		if (qm_client_account_get(g->client, id, &ra, &e))
+			return cli_fail(&e);
+		/* an OAuth2 account is signed out at the provider first, so
+		 * that no token of it stays valid there */
+		if (ra.auth == QM_AUTH_OAUTH2) {
+			if ((rc = cli_open_unlocked(g)))
+				return rc;
+			if (qm_client_account_oauth_revoke(g->client, id, &e))
+				fprintf(stderr,
+				        "qmail: warning: %s; its sign-in stays "
+				        "valid at the provider until you remove "
+				        "QMail's access there\n",
+				        cli_safe(qm_error_msg(&e)));
+			else
+				printf("signed out at the provider\n");
+		}
 		if (qm_client_account_delete(g->client, id, &e))
 			return cli_fail(&e);
 		printf("account %s removed\n", argv[2]);

@@ -430,6 +430,21 @@ QM_NODISCARD enum qm_err qm_client_account_oauth_renew(struct qm_client *c,
                                                        int force,
                                                        struct qm_error *err);
 
+/*
+ * Signs account_id out at its provider: its refresh token (else its
+ * access token) revoked at the provider's revocation endpoint (RFC 7009),
+ * then forgotten here; the account then waits for a new sign-in
+ * (qm_client_account_signin_needed). The interfaces call it before they
+ * remove an OAuth2 account, so that no token of it stays valid. QM_OK at
+ * once for an account that does not sign in with OAuth2, or holds no
+ * token; QM_ERR_UNSUPPORTED when the provider has no revocation endpoint
+ * (Microsoft: the message says where the person ends it); the provider's
+ * refusal or QM_ERR_NET otherwise, the tokens then kept.
+ */
+QM_NODISCARD enum qm_err
+qm_client_account_oauth_revoke(struct qm_client *c, int64_t account_id,
+                               struct qm_error *err);
+
 /* 1 when the provider refused account_id's refresh token (a call failed
  * with QM_HINT_SIGN_IN) and it has not been signed in to since: an
  * interface shows "sign in again" whichever call (a background sync)

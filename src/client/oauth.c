@@ -341,6 +341,36 @@ static char *sec_str(const json_t *v)
 	return s && *s ? qm_sec_dup(s, strlen(s) + 1) : NULL;
 }
 
+enum qm_err client_oauth_revoke_post(const char *revoke_url, const char *ca_file,
+                                     const struct qm_buf *form,
+                                     struct qm_error *err)
+{
+	static const char what[] = "signing out at the provider";
+	struct qm_buf body;
+	json_t *j = NULL;
+	char host[256];
+	long status = 0;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
+	url_host(revoke_url ? revoke_url : "", host, sizeof(host));
+	rc = https_do(revoke_url, ca_file, form, what, &status, &body, err);
+	/* RFC 7009 2.2: 200 for a token revoked or already invalid */
+	if (!rc && status != 200) {
+		j = body_json(&body);
+		rc = client_oauth_provider_error(
+		    what, host, status,
+		    j ? json_string_value(json_object_get(j, "error")) : NULL,
+		    j ? json_string_value(
+		            json_object_get(j, "error_description"))
+		      : NULL,
+		    err);
+	}
+	json_decref(j);
+	qm_buf_free(&body);
+	return rc;
+}
+
 enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
                                     const struct qm_buf *form, const char *what,
                                     struct qm_client_oauth_tokens *out,

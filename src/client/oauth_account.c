@@ -419,3 +419,89 @@ int qm_client_account_signin_needed(struct qm_client *c, int64_t account_id)
 	                    sizeof(v));
 	return strcmp(v, "1") == 0;
 }
+
+enum qm_err qm_client_account_oauth_revoke(struct qm_client *c,
+                                           int64_t account_id,
+                                           struct qm_error *err)
+{
+	struct qm_store_account a;
+	struct qm_buf tok, cs, form;
+	enum qm_store_secret kind = QM_SECRET_OAUTH_REFRESH;
+	enum qm_err rc;
+
+	rc = client_need_unlocked(c, "signing out", err);
+	if (!rc)
+		rc = qm_store_account_get(c->store, account_id, &a, err);
+	if (rc || a.auth != QM_AUTH_OAUTH2)
+		return rc;
+	if (!a.oauth_revoke_url[0]) {
+		qm_error_set(err, QM_ERR_UNSUPPORTED,
+		             "the provider of %s offers no way for a program to "
+		             "end its sign-in: remove QMail's access in the "
+		             "account's security settings at the provider",
+		             a.address);
+		return QM_ERR_UNSUPPORTED;
+	}
+	qm_buf_init_secure(&tok, 64 * 1024);
+	qm_buf_init_secure(&cs, 64 * 1024);
+	qm_buf_init_secure(&form, 128 * 1024);
+	/* the refresh token ends the whole grant; else the access token */
+	rc = qm_store_secret_get(c->store, a.id, kind, &tok, err);
+	if (rc == QM_ERR_NOTFOUND) {
+		qm_error_clear(err);
+		kind = QM_SECRET_OAUTH_ACCESS;
+		rc = qm_store_secret_get(c->store, a.id, kind, &tok, err);
+	}
+	if (rc == QM_ERR_NOTFOUND) {
+		/* nothing to end: never signed in, or signed out already */
+		qm_error_clear(err);
+		rc = QM_OK;
+		goto out;
+	}
+	if (!rc) {
+		rc = qm_store_secret_get(c->store, a.id, QM_SECRET_OAUTH_CLIENT,
+		                         &cs, err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+		}
+	}
+	if (!rc)
+		rc = client_oauth_form_add(&form, "token",
+		                           (const char *)tok.data, err);
+	if (!rc)
+		rc = client_oauth_form_add(&form, "token_type_hint",
+		                           kind == QM_SECRET_OAUTH_REFRESH
+		                               ? "refresh_token"
+		                               : "access_token",
+		                           err);
+	if (!rc)
+		rc = client_oauth_form_add(&form, "client_id",
+		                           a.oauth_client_id, err);
+	if (!rc && cs.len)
+		rc = client_oauth_form_add(&form, "client_secret",
+		                           (const char *)cs.data, err);
+	if (!rc)
+		rc = client_oauth_revoke_post(a.oauth_revoke_url,
+		                              a.oauth_ca[0] ? a.oauth_ca : NULL,
+		                              &form, err);
+	if (rc) {
+		qm_error_prefix(err, "account %s: ", a.address);
+		goto out;
+	}
+	/* ended there: nothing of it is kept here, and the interfaces ask
+	 * for a new sign-in should the account stay */
+	rc = qm_store_secret_delete(c->store, a.id, QM_SECRET_OAUTH_REFRESH,
+	                            err);
+	if (!rc)
+		rc = qm_store_secret_delete(c->store, a.id,
+		                            QM_SECRET_OAUTH_ACCESS, err);
+	if (!rc)
+		rc = qm_store_setting_set(c->store, a.id,
+		                          CLIENT_SET_SIGNIN_NEEDED, "1", err);
+out:
+	qm_buf_free(&form);
+	qm_buf_free(&cs);
+	qm_buf_free(&tok);
+	return rc;
+}

@@ -973,6 +973,12 @@ client_oauth_token_post(const char *token_url, const char *ca_file,
                         const struct qm_buf *form, const char *what,
                         struct qm_client_oauth_tokens *out, char *code,
                         size_t codelen, struct qm_error *err);
+/* POSTs form (token, token_type_hint, client) to the revocation endpoint
+ * (RFC 7009); QM_OK once the provider answered 200. */
+QM_NODISCARD enum qm_err client_oauth_revoke_post(const char *revoke_url,
+                                                  const char *ca_file,
+                                                  const struct qm_buf *form,
+                                                  struct qm_error *err);
 /* POSTs form to the device authorization endpoint: what to show, and the
  * device code (secure memory, qm_sec_free). */
 QM_NODISCARD enum qm_err

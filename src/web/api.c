@@ -797,15 +797,29 @@ void web_api_accounts_delete(struct web_req *r)
 	struct qm_error e;
 	int64_t id;
 
+	struct qm_error re;
+	enum qm_err rrc;
+
 	if (web_arg_id(r, 0, &id) != 0)
 		return;
+	/* an OAuth2 account is signed out at its provider first (a no-op for
+	 * the others); a failure there does not keep the account */
+	qm_error_clear(&re);
+	rrc = qm_client_account_oauth_revoke(r->srv->client, id, &re);
+	if (rrc == QM_ERR_NOTFOUND) {
+		web_reply_qm_error(r, &re);
+		return;
+	}
 	if (qm_client_account_delete(r->srv->client, id, &e) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return;
 	}
 	web_counts_forget(r->srv);
 	web_watch_kick(r->srv);
-	web_reply_empty(r);
+	web_reply_json(r, 200,
+	               json_pack("{s:b,s:o}", "signed_out", rrc == QM_OK,
+	                         "message",
+	                         web_jstr(rrc == QM_OK ? "" : qm_error_msg(&re))));
 }
 
 static json_t *check_json(const struct qm_client_check *c)

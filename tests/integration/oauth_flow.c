@@ -403,10 +403,13 @@ static void test_revoked_refresh_sign_in_again(void **state)
 	snprintf(want, sizeof(want), "sign in to %s again",
 	         qmt_mail_addr(ALICE));
 
+	assert_int_equal(qm_client_account_signin_needed(C, ACCT), 0);
 	assert_int_equal(sync_alice(&e), QM_ERR_DENIED);
 	assert_int_equal(e.hint, QM_HINT_SIGN_IN);
 	assert_string_equal(e.hint_arg, qmt_mail_addr(ALICE));
 	assert_has(qm_error_msg(&e), want);
+	/* remembered for the interfaces (the GUI's banner) */
+	assert_int_equal(qm_client_account_signin_needed(C, ACCT), 1);
 
 	send_plain("Waits for the sign-in", &rc, &e);
 	assert_int_equal(rc, QM_ERR_DENIED);
@@ -426,6 +429,7 @@ static void test_revoked_refresh_sign_in_again(void **state)
 	assert_true(found);
 
 	store_sign_in("alice");
+	assert_int_equal(qm_client_account_signin_needed(C, ACCT), 0);
 	assert_ok(qm_client_outbox_retry(C, id, &sent, &e));
 	assert_int_equal(sent, 1);
 	assert_true(qmt_mail_wait_files(&M, CAROL, NULL, 2, 30000) >= 2);
@@ -508,6 +512,36 @@ static void test_token_of_another_user(void **state)
 	assert_ok(sync_alice(&e));
 }
 
+/* Signing out (before an account is removed): the grant ends at the
+ * provider, no token is kept, the account waits for a sign-in. */
+static void test_sign_out_revokes(void **state)
+{
+	struct qm_buf b;
+	struct qm_error e;
+	char *rt, *at;
+
+	(void)state;
+	if (skipped)
+		skip();
+	store_sign_in("alice");
+	rt = stored(QM_SECRET_OAUTH_REFRESH);
+	at = stored(QM_SECRET_OAUTH_ACCESS);
+	assert_int_equal(qmt_idp_introspect(&IDP, rt, NULL, 0), 1);
+	assert_ok(qm_client_account_oauth_revoke(C, ACCT, &e));
+	assert_int_equal(qmt_idp_introspect(&IDP, rt, NULL, 0), 0);
+	assert_int_equal(qmt_idp_introspect(&IDP, at, NULL, 0), 0);
+	qm_buf_init_secure(&b, 64 * 1024);
+	assert_int_equal(qm_store_secret_get(qm_client_store(C), ACCT,
+	                                     QM_SECRET_OAUTH_REFRESH, &b, &e),
+	                 QM_ERR_NOTFOUND);
+	qm_buf_free(&b);
+	assert_int_equal(qm_client_account_signin_needed(C, ACCT), 1);
+	/* nothing left to end: a second sign-out is no error */
+	assert_ok(qm_client_account_oauth_revoke(C, ACCT, &e));
+	free(rt);
+	free(at);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +553,7 @@ int main(void)
 	    cmocka_unit_test(test_revoked_refresh_sign_in_again),
 	    cmocka_unit_test(test_device_grant),
 	    cmocka_unit_test(test_token_of_another_user),
+	    cmocka_unit_test(test_sign_out_revokes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -248,7 +248,7 @@ export async function showSettings(root) {
             try { Object.assign(a, await api.put(`/api/accounts/${a.id}`, f.get())); f.clearPassword(); toast('Saved'); loadAccounts(); } catch (e) { mount(out, h('p', { class: 'error', role: 'alert' }, e.message)); }
           } }, 'Save'),
           h('button', { type: 'button', class: 'btn', onclick: () => testAccount(a.id, out) }, 'Test connection'),
-          h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!(await ask(`Remove ${a.address}?`, 'Its mail, folders and settings on this computer are deleted. The mail on the server stays.', 'Remove the account', true))) return; try { await api.del(`/api/accounts/${a.id}`); toast('Removed'); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
+          h('button', { type: 'button', class: 'btn danger', onclick: async () => { if (!(await ask(`Remove ${a.address}?`, 'Its mail, folders and settings on this computer are deleted. The mail on the server stays.', 'Remove the account', true))) return; try { const r = await api.del(`/api/accounts/${a.id}`); toast(r && !r.signed_out && r.message ? `Removed. ${r.message}` : 'Removed', r && !r.signed_out && r.message ? 'error' : ''); await loadAccounts(); showSettings(root); } catch (e) { toast(e.message, 'error'); } } }, 'Remove')), out);
       return h('li', {}, det);
     })),
     h('a', { class: 'btn', href: '#/wizard' }, 'Add account')));
