@@ -39,8 +39,11 @@ static int64_t ACCT;
 static char dir[512];
 
 /* The servers with layout l and a QMail home with bob's account (no KME:
- * the mail here is plain). Skips when this machine cannot run them. */
-static void start(enum qmt_mail_layout l)
+ * the mail here is plain). With preset, the account is the provider
+ * registry's (qm_client_account_preset: gmail, outlook), the test's
+ * servers standing in for the provider's hosts. Skips when this machine
+ * cannot run them. */
+static void start(enum qmt_mail_layout l, const char *preset)
 {
 	struct qm_client_opts o;
 	struct qm_store_account a;
@@ -64,6 +67,10 @@ static void start(enum qmt_mail_layout l)
 	assert_ok(qm_client_init(C, PASS, strlen(PASS), &e));
 	memset(&a, 0, sizeof(a));
 	qm_strlcpy(a.address, qmt_mail_addr(USER), sizeof(a.address));
+	if (preset) {
+		assert_ok(qm_client_account_preset(&a, preset, &e));
+		assert_true(a.imap.host[0] && a.smtp.host[0]);
+	}
 	qm_strlcpy(a.smtp.host, "127.0.0.1", sizeof(a.smtp.host));
 	a.smtp.port = M.submission_port;
 	a.smtp.tls = QM_TLS_STARTTLS;
@@ -184,7 +191,35 @@ static int synced(int which)
 	return which != QMT_SU_FLAGGED;
 }
 
-static void layout_sync(enum qmt_mail_layout l)
+/* The registry's folder names of provider (its quirks) are the ones the
+ * engine finds on that provider's layout, with the same use. */
+static void registry_folders(const char *provider)
+{
+	struct qm_client_provider p;
+	struct qm_error e;
+	const struct {
+		const char *name;
+		enum qm_store_folder_use use;
+	} f[] = {
+	    {p.folder_sent, QM_FOLDER_USE_SENT},
+	    {p.folder_drafts, QM_FOLDER_USE_DRAFTS},
+	    {p.folder_trash, QM_FOLDER_USE_TRASH},
+	    {p.folder_junk, QM_FOLDER_USE_JUNK},
+	    {p.folder_archive, QM_FOLDER_USE_ARCHIVE},
+	};
+	int checked = 0;
+
+	assert_ok(qm_client_provider_find(provider, NULL, &p, &e));
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!f[i].name[0])
+			continue;
+		assert_int_equal(use_of(f[i].name), f[i].use);
+		checked++;
+	}
+	assert_true(checked >= 3); /* Sent, Drafts and Trash at least */
+}
+
+static void layout_sync(enum qmt_mail_layout l, const char *preset)
 {
 	struct qm_client_sync_stats st;
 	struct qmt_imap *c2;
@@ -195,7 +230,7 @@ static void layout_sync(enum qmt_mail_layout l)
 	size_t nfolders = 1;
 	int64_t id;
 
-	start(l);
+	start(l, preset);
 	c2 = qmt_imap_open(&M, USER);
 	assert_non_null(c2);
 	/* a message in INBOX and in every special folder of the layout */
@@ -229,6 +264,8 @@ static void layout_sync(enum qmt_mail_layout l)
 		if (synced(i))
 			assert_true(in_folder(name, subj[i]) > 0);
 	}
+	if (preset)
+		registry_folders(preset);
 
 	/* nothing new: no folder selected */
 	sync_now(&st);
@@ -269,19 +306,19 @@ static void layout_sync(enum qmt_mail_layout l)
 static void test_layout_plain(void **state)
 {
 	(void)state;
-	layout_sync(QMT_MAIL_LAYOUT_PLAIN);
+	layout_sync(QMT_MAIL_LAYOUT_PLAIN, NULL);
 }
 
 static void test_layout_gmail(void **state)
 {
 	(void)state;
-	layout_sync(QMT_MAIL_LAYOUT_GMAIL);
+	layout_sync(QMT_MAIL_LAYOUT_GMAIL, "gmail");
 }
 
 static void test_layout_outlook(void **state)
 {
 	(void)state;
-	layout_sync(QMT_MAIL_LAYOUT_OUTLOOK);
+	layout_sync(QMT_MAIL_LAYOUT_OUTLOOK, "outlook");
 }
 
 /* Gmail's labels: one message in INBOX, under a label of the user's (a
@@ -293,7 +330,7 @@ static void test_gmail_labels(void **state)
 	int64_t a, b;
 
 	(void)state;
-	start(QMT_MAIL_LAYOUT_GMAIL);
+	start(QMT_MAIL_LAYOUT_GMAIL, "gmail");
 	c2 = qmt_imap_open(&M, USER);
 	assert_non_null(c2);
 	assert_int_equal(qmt_imap_cmd(c2, "CREATE Work"), 0);
@@ -325,7 +362,7 @@ static void test_batch_with_toobig(void **state)
 	int64_t n;
 
 	(void)state;
-	start(QMT_MAIL_LAYOUT_PLAIN);
+	start(QMT_MAIL_LAYOUT_PLAIN, NULL);
 	assert_int_equal(qmt_mail_fill(&M, USER, "INBOX", "batch-a", 100, 3000),
 	                 0);
 	c2 = qmt_imap_open(&M, USER);
