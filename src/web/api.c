@@ -929,6 +929,87 @@ static json_t *limits_json(struct qm_web_server *srv)
 	return a;
 }
 
+/* The engine's global settings of signing in and finding servers
+ * (oauth.*: the person's own client IDs; discover.*), by the engine's
+ * table: name, what it does, whether set, and its value (a secret one
+ * shown as its first characters only, never whole). */
+static int signin_setting(const char *name)
+{
+	return strncmp(name, QM_CLIENT_SET_OAUTH_PREFIX,
+	               strlen(QM_CLIENT_SET_OAUTH_PREFIX)) == 0 ||
+	       strncmp(name, "discover.", 9) == 0;
+}
+
+static json_t *signin_settings_json(struct qm_web_server *srv)
+{
+	struct qm_client_setting_info in;
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && qm_client_setting_at(1, i, &in) == 0; i++) {
+		char v[QM_STORE_PATHMAX], shown[QM_STORE_PATHMAX];
+		int set = 0;
+
+		if (!signin_setting(in.name))
+			continue;
+		if (qm_client_setting_get(srv->client, 0, in.name, v,
+		                          sizeof(v), &set, NULL) != QM_OK)
+			v[0] = '\0';
+		if (in.secret)
+			qm_client_setting_shown(set ? v : "", shown,
+			                        sizeof(shown));
+		else
+			qm_strlcpy(shown, set ? v : "", sizeof(shown));
+		qm_wipe(v, sizeof(v));
+		json_array_append_new(
+		    a, json_pack("{s:s,s:s,s:s,s:b,s:b,s:o}", "name", in.name,
+		                 "what", in.what, "values", in.values, "secret",
+		                 in.secret, "set", set, "value",
+		                 web_jstr(shown)));
+	}
+	return a;
+}
+
+/* Sets {"signin": {"oauth.google.client_id": "...", ...}}: each checked
+ * by the engine before any is written; "" unsets. 0, or -1 (replied). */
+static int signin_settings_put(struct web_req *r, json_t *j)
+{
+	json_t *o = json_object_get(j, "signin"), *v;
+	const char *k;
+	struct qm_error e;
+
+	if (!o)
+		return 0;
+	if (!json_is_object(o)) {
+		web_reply_error(r, 400, "bad_request",
+		                "\"signin\" must be an object of settings.");
+		return -1;
+	}
+	json_object_foreach(o, k, v)
+	{
+		if (!signin_setting(k) || !json_is_string(v)) {
+			web_reply_error(r, 400, "bad_request",
+			                "\"%.80s\" is not a sign-in setting with "
+			                "a text value.",
+			                k);
+			return -1;
+		}
+		if (qm_client_setting_check(0, k, json_string_value(v), &e) !=
+		    QM_OK) {
+			web_reply_qm_error(r, &e);
+			return -1;
+		}
+	}
+	json_object_foreach(o, k, v)
+	{
+		if (qm_client_setting_set(r->srv->client, 0, k,
+		                          json_string_value(v), &e) != QM_OK) {
+			web_reply_qm_error(r, &e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void web_api_settings_get(struct web_req *r)
 {
 	json_t *o = json_object();
@@ -966,6 +1047,8 @@ void web_api_settings_get(struct web_req *r)
 		    json_boolean(!r->srv->cfg.no_remote_images));
 	if (o)
 		json_object_set_new(o, "limits", limits_json(r->srv));
+	if (o)
+		json_object_set_new(o, "signin", signin_settings_json(r->srv));
 	web_reply_json(r, 200, o);
 }
 
@@ -1030,7 +1113,7 @@ void web_api_settings_put(struct web_req *r)
 
 	if (!j)
 		return;
-	if (limits_put(r, j) != 0)
+	if (limits_put(r, j) != 0 || signin_settings_put(r, j) != 0)
 		goto out;
 	for (i = 0; level_keys[i]; i++) {
 		/* 1..4, or 0 for unset; the engine says what is allowed */
@@ -1067,6 +1150,14 @@ void web_api_settings_put(struct web_req *r)
 	web_watch_kick(r->srv); /* background sync on or off */
 	web_api_settings_get(r);
 out:
+	/* a client secret came in it */
+	if (json_is_object(json_object_get(j, "signin"))) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(json_object_get(j, "signin"), k, v)
+		    web_wipe_json_string(json_object_get(j, "signin"), k);
+	}
 	json_decref(j);
 }
 

@@ -146,6 +146,25 @@ async function main() {
     const n = await page.locator('#rows [role="option"]').count();
     check(n === 3, `the inbox shows ${n} messages after signing in again, not 3`);
 
+    // ---- Settings: the client IDs of the providers; a secret never shown whole
+    await page.evaluate(() => { location.hash = '#/settings'; });
+    const sec = page.locator('section', { has: page.getByRole('heading', { name: 'Signing in and finding servers' }) });
+    await sec.waitFor({ timeout: T });
+    await sec.getByLabel('oauth.microsoft.client_id').fill('11111111-2222-3333-4444-555555555555');
+    await sec.getByLabel('oauth.google.client_secret').fill('GOCSPX-very-secret-value');
+    await sec.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved').first().waitFor({ timeout: T });
+    const sec2 = page.locator('section', { has: page.getByRole('heading', { name: 'Signing in and finding servers' }) });
+    await sec2.waitFor({ timeout: T });
+    check(await sec2.getByLabel('oauth.microsoft.client_id').inputValue() === '11111111-2222-3333-4444-555555555555', 'the client ID was not kept');
+    const secret = sec2.getByLabel('oauth.google.client_secret');
+    check(await secret.inputValue() === '', 'a client secret is shown in its field');
+    check(/^set \(GOCS/.test(await secret.getAttribute('placeholder')), `the secret's field does not say it is set: ${await secret.getAttribute('placeholder')}`);
+    check(!(await page.content()).includes('very-secret-value'), 'the page holds the whole client secret');
+    await axe(page, 'Settings');
+    await sec2.scrollIntoViewIfNeeded();
+    await shot(page, 'signin-settings.png');
+
     check(errors.length === 0, `page errors:\n  ${errors.join('\n  ')}`);
     log('signin: all checks passed');
   } catch (e) {

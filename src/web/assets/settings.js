@@ -145,6 +145,31 @@ function sizeText(l, v) {
 
 // The resource limits: value in force, default and range; a value may be
 // lowered, and raised up to the ceiling (the server says why it refuses).
+// The engine's settings for signing in and finding servers: the person's
+// own OAuth client IDs (a secret is shown by its first characters only,
+// and sent only when typed anew) and where discovery asks.
+function signinSection(list, root) {
+  const inputs = [];
+  const rows = list.map((x) => {
+    const inp = h('input', { type: x.secret ? 'password' : 'text', maxlength: '1000', autocomplete: 'off', value: x.secret ? '' : x.value,
+      placeholder: x.secret && x.set ? `set (${x.value})` : (x.values || '') });
+    inputs.push({ inp, x });
+    return field(x.name, inp, x.what);
+  });
+  const save = async () => {
+    const change = {};
+    for (const { inp, x } of inputs) {
+      const v = inp.value.trim();
+      if (x.secret ? v !== '' : v !== x.value) change[x.name] = v;
+    }
+    if (!Object.keys(change).length) { toast('Nothing changed'); return; }
+    try { await api.put('/api/settings', { signin: change }); toast('Saved'); showSettings(root); } catch (e) { toast(e.message, 'error'); }
+  };
+  return h('section', { class: 'card', 'aria-labelledby': 's-signin' }, h('h2', { id: 's-signin' }, 'Signing in and finding servers'),
+    h('p', { class: 'muted' }, 'Gmail, Outlook and Yahoo sign in with an OAuth client ID of your own (docs/USING.md, "OAuth2 sign-in", says how to register one). Leave a field empty to unset it.'),
+    rows, h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn primary', onclick: save }, 'Save')));
+}
+
 function limitsSection(limits, root) {
   const inputs = {};
   const rows = limits.map((l) => {
@@ -265,6 +290,7 @@ export async function showSettings(root) {
     field('Check every (seconds)', every, '0 turns background checking off. While it is on, IMAP accounts also get new mail the moment it arrives (IMAP IDLE); POP3 accounts are checked at this interval.'),
     h('button', { type: 'button', class: 'btn primary', onclick: async () => { try { await api.put('/api/settings', { background_sync_s: Number(every.value) }); toast('Saved'); } catch (e) { toast(e.message, 'error'); } } }, 'Save')));
   // resource limits
+  sections.push(signinSection(settings.signin || [], root));
   sections.push(limitsSection(settings.limits || [], root));
   // contacts
   const rows = (contacts || []).map((c) => {
