@@ -83,14 +83,28 @@ static json_t *discovery_json(const struct qm_client_discovery *d)
 	json_t *j, *oauth = json_null();
 
 	where_text(d, where, sizeof(where));
-	if (d->oauth2)
+	if (d->oauth2) {
+		/* where the sign-in page is: the person sees whom they give
+		 * their password to before the window opens */
+		char host[QM_STORE_HOSTMAX] = "";
+		const char *p = strstr(d->oauth.auth_url, "://");
+
+		if (p) {
+			size_t n = strcspn(p + 3, "/?#");
+			if (n < sizeof(host)) {
+				memcpy(host, p + 3, n);
+				host[n] = '\0';
+			}
+		}
 		oauth = json_pack(
-		    "{s:o,s:b,s:b,s:b,s:b}", "provider_name",
+		    "{s:o,s:o,s:b,s:b,s:b,s:b}", "provider_name",
 		    web_jstr(d->provider_name[0] ? d->provider_name
 		                                 : d->oauth.issuer),
-		    "client_id_set", d->client_id_set, "secret_required",
+		    "auth_host", web_jstr(host), "client_id_set",
+		    d->client_id_set, "secret_required",
 		    d->oauth.secret_required, "device",
 		    d->oauth.device_url[0] != '\0', "password_ok", d->password);
+	}
 	j = json_pack("{s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "found",
 	              d->found != QM_FOUND_NONE, "source",
 	              qm_client_found_name(d->found), "where", web_jstr(where),

@@ -89,6 +89,8 @@ async function main() {
     const signBtn = page.getByRole('button', { name: /^Sign in with / });
     await signBtn.waitFor({ timeout: T });
     check(!(await page.locator('#wiz-save').isEnabled()), 'Test and save was enabled before signing in');
+    const signWhere = await page.locator('#wiz-signin-where').textContent();
+    check(signWhere.includes(`at ${new URL(w.issuer).host}`), `the wizard does not say where the sign-in page is: ${signWhere}`);
     await page.getByLabel('OAuth client ID').fill(w.client_id);
     await axe(page, 'the wizard, what was found');
     await shot(page, 'signin-found.png');

@@ -102,7 +102,7 @@ function showFound(box, d, name, address) {
       } catch (err) { flow = null; mount(signStatus, h('p', { class: 'error', role: 'alert' }, err.message)); } finally { go.disabled = false; }
     });
     mount(sign,
-      h('p', {}, `${o.provider_name} signs you in on its own page: QMail never sees your password, only a token for mail that it keeps encrypted and renews.`),
+      h('p', { id: 'wiz-signin-where' }, `${o.provider_name} signs you in on its own page${o.auth_host ? ` at ${o.auth_host}` : ''}: QMail never sees your password, only a token for mail that it keeps encrypted and renews.`),
       o.client_id_set ? null : h('div', { class: 'oauth-client' },
         h('p', { class: 'muted' }, `${o.provider_name} lets mail programs sign in only with a client ID of your own: register one once (docs/USING.md, "OAuth2 sign-in", has the steps for ${o.provider_name}) and enter it here. QMail remembers it for your other accounts.`),
         field('OAuth client ID', cid), o.secret_required ? field('Client secret', csec, `${o.provider_name} gives it with the client ID.`) : null),
