@@ -21,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { SHOTS, T, check, log, Env, watch, launch } from './lib.mjs';
+import { SHOTS, T, check, log, Env, watch, launch, fits } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WIDTHS = [360, 768, 1280];
@@ -38,21 +38,6 @@ async function axe(page, where) {
       .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
   });
   check(r.length === 0, `accessibility violations on ${where}:\n  ${r.join('\n  ')}`);
-}
-
-// Nothing wider than the screen (no sideways scrolling of the page).
-async function fits(page, where) {
-  const o = await page.evaluate(() => {
-    const vw = document.documentElement.clientWidth;
-    // what sticks out of the screen where nothing clips it
-    const clipped = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return true; return false; };
-    const wide = [...document.querySelectorAll('body *')].filter((e) => {
-      const r = e.getBoundingClientRect();
-      return r.width > 0 && r.right > vw + 1 && getComputedStyle(e).position !== 'fixed' && !e.closest('.sidebar, [hidden]') && !clipped(e);
-    }).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.className}`);
-    return { sw: document.documentElement.scrollWidth, vw, wide };
-  });
-  check(o.sw <= o.vw && o.wide.length === 0, `${where}: the page is ${o.sw} px wide on a ${o.vw} px screen (${o.wide.join(', ')})`);
 }
 
 async function shotAt(page, width, name) {

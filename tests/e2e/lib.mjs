@@ -71,6 +71,21 @@ export function watch(page, name, base, errors) {
   });
 }
 
+// Nothing wider than the screen (no sideways scrolling of the page).
+export async function fits(page, where) {
+  const o = await page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    // what sticks out of the screen where nothing clips it
+    const clipped = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return true; return false; };
+    const wide = [...document.querySelectorAll('body *')].filter((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.right > vw + 1 && getComputedStyle(e).position !== 'fixed' && !e.closest('.sidebar, [hidden]') && !clipped(e);
+    }).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.className}`);
+    return { sw: document.documentElement.scrollWidth, vw, wide };
+  });
+  check(o.sw <= o.vw && o.wide.length === 0, `${where}: the page is ${o.sw} px wide on a ${o.vw} px screen (${o.wide.join(', ')})`);
+}
+
 export async function shot(page, file) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, file), fullPage: file === 'compose.png' || file === 'compose-plain.png' });

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { T, check, log, Env, watch, launch, shot } from './lib.mjs';
+import { T, check, log, Env, watch, launch, shot, fits } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -94,6 +94,12 @@ async function main() {
     await page.getByLabel('OAuth client ID').fill(w.client_id);
     await axe(page, 'the wizard, what was found');
     await shot(page, 'signin-found.png');
+    // on a phone: nothing wider than the screen, the sign-in button on it
+    await page.setViewportSize({ width: 360, height: 740 });
+    await fits(page, 'the wizard at 360 px');
+    await axe(page, 'the wizard at 360 px');
+    await shot(page, 'signin-found-360.png');
+    await page.setViewportSize({ width: 1280, height: 860 });
 
     // ---- a sign-in as another user: the server refuses the token
     await signInWith(ctx, page, signBtn, w, 'bob@qmail.test', 'bob-Pw-1188', null);

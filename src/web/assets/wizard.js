@@ -136,7 +136,7 @@ function showFound(box, d, name, address) {
   // what was tried on the way, and refused (a server without TLS): in
   // the engine's words, under a caption so that it reads as history
   const notes = (d.notes || []).map((n) => h('li', {}, n));
-  mount(box, h('section', { class: 'card', 'aria-labelledby': 'wiz-found-title' },
+  mount(box, h('section', { class: 'card wiz-found', 'aria-labelledby': 'wiz-found-title' },
     h('h2', { id: 'wiz-found-title' }, d.provider_name || (d.found ? 'Your mail servers' : 'Enter your mail servers')),
     h('p', { id: 'wiz-where' }, foundText(d)),
     d.found ? h('ul', { class: 'plain found', id: 'wiz-servers-found' },
