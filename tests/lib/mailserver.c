@@ -16,6 +16,7 @@
 #include "mailserver.h"
 #include "harness.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <arpa/inet.h>
@@ -488,6 +489,58 @@ void qmt_mail_stop(struct qmt_mail *m)
 	if (m->dir[0] && !getenv("QMT_KEEP"))
 		qmt_rmtree(m->dir);
 	m->dir[0] = '\0';
+}
+
+struct upload {
+	const unsigned char *p;
+	size_t len, off;
+};
+
+static size_t upload_read(char *buf, size_t sz, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t k = sz * n;
+
+	if (k > u->len - u->off)
+		k = u->len - u->off;
+	memcpy(buf, u->p + u->off, k);
+	u->off += k;
+	return k;
+}
+
+int qmt_mail_deliver(const struct qmt_mail *m, const char *from, const char *to,
+                     const void *msg, size_t len)
+{
+	struct upload u = {msg, len, 0};
+	struct curl_slist *rcpt = NULL;
+	char url[64], sender[330];
+	CURLcode rc;
+	CURL *c;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", m->mta_port);
+	snprintf(sender, sizeof(sender), "<%s>", from);
+	if (!(c = curl_easy_init()) || !(rcpt = curl_slist_append(NULL, to))) {
+		curl_easy_cleanup(c);
+		fprintf(stderr, "mailserver: out of memory\n");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, sender);
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &u);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	rc = curl_easy_perform(c);
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "mailserver: SMTP to the MTA: %s\n",
+		        curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 static int cmp_path(const void *a, const void *b)
