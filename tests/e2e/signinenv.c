@@ -164,8 +164,6 @@ static int deliver(int n)
 int main(void)
 {
 	static const char *const hosts[] = {"autoconfig.qmail.test", NULL};
-	static char introspect[128], config[128];
-	struct qmt_idp_opts o;
 	struct qm_web_config wc;
 	struct qm_error e;
 	char line[256], records[96];
@@ -174,24 +172,8 @@ int main(void)
 	int rc = 1, r;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	memset(&o, 0, sizeof(o));
-	if ((o.port = qmt_free_port()) == 0)
-		goto out;
-	snprintf(introspect, sizeof(introspect),
-	         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH, o.port);
-	snprintf(config, sizeof(config),
-	         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
-	mail.oauth2_introspect_url = introspect;
-	mail.oauth2_client_id = QMT_IDP_DOVECOT;
-	mail.oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
-	mail.oauth2_scope = "mail";
-	mail.oauth2_openid_config_url = config;
-	r = qmt_mail_start(&mail);
-	if (r == 0) {
-		o.ca_cert_file = mail.ca_file;
-		o.ca_key_file = mail.ca_key_file;
-		r = qmt_idp_start(&idp, &o);
-	}
+	/* one CA for every server */
+	r = qmt_idp_mail_start(&idp, NULL, &mail, 1);
 	if (r == 0)
 		r = qmt_https_start(&files, hosts);
 	if (r == 0) {

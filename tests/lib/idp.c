@@ -2,13 +2,15 @@
 /*
  * Starts and drives the test authorization server (see idp.h): a
  * throw-away CA and server certificate made with the openssl command,
- * node running tests/oauth/idp.mjs on a free loopback port, the robot
+ * node running tests/oauth/idp.mjs on a free loopback port (alone, or
+ * with the mail servers checking its tokens), the robot
  * (tests/oauth/robot.mjs) as the user's browser, and a small OAuth2
  * client of its own (libcurl, jansson, OpenSSL for PKCE) for the tests of
  * the servers.
  */
 #include "idp.h"
 #include "harness.h"
+#include "mailserver.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -228,6 +230,66 @@ void qmt_idp_stop(struct qmt_idp *idp)
 	if (idp->dir[0] && !getenv("QMT_KEEP"))
 		qmt_rmtree(idp->dir);
 	idp->dir[0] = '\0';
+}
+
+int qmt_idp_mail_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts,
+                       struct qmt_mail *m, int one_ca)
+{
+	char introspect[128], config[160];
+	struct qmt_idp_opts o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	if (opts)
+		o = *opts;
+	memset(idp, 0, sizeof(*idp));
+	m->oauth2_client_id = QMT_IDP_DOVECOT;
+	m->oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
+	m->oauth2_scope = "mail";
+	if (!one_ca) {
+		r = qmt_idp_start(idp, &o);
+		if (r == 0) {
+			m->oauth2_introspect_url = idp->introspect_url;
+			m->oauth2_openid_config_url = idp->discovery_url;
+			m->oauth2_ca_file = idp->ca_file;
+			r = qmt_mail_start(m);
+		}
+	} else {
+		/* Dovecot asks the server only at logins: it may start after */
+		if (!o.port && (o.port = qmt_free_port()) == 0)
+			return -1;
+		snprintf(introspect, sizeof(introspect),
+		         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH,
+		         o.port);
+		snprintf(config, sizeof(config),
+		         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
+		m->oauth2_introspect_url = introspect;
+		m->oauth2_openid_config_url = config;
+		m->oauth2_ca_file = NULL;
+		r = qmt_mail_start(m);
+		if (r == 0) {
+			o.ca_cert_file = m->ca_file;
+			o.ca_key_file = m->ca_key_file;
+			r = qmt_idp_start(idp, &o);
+		}
+		if (r == 0 && (strcmp(idp->introspect_url, introspect) != 0 ||
+		               strcmp(idp->discovery_url, config) != 0)) {
+			fprintf(stderr, "idp: not where Dovecot was told\n");
+			r = -1;
+		}
+		/* the same strings, which outlive this call */
+		m->oauth2_introspect_url = idp->introspect_url;
+		m->oauth2_openid_config_url = idp->discovery_url;
+	}
+	if (r != 0)
+		qmt_idp_mail_stop(idp, m);
+	return r;
+}
+
+void qmt_idp_mail_stop(struct qmt_idp *idp, struct qmt_mail *m)
+{
+	qmt_mail_stop(m);
+	qmt_idp_stop(idp);
 }
 
 /* ------------------------------------------------------------- the robot */
