@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #define DISC_REDIRECTS 3
+#define DISC_HTTPS_MS  10000L /* an autoconfig file, in all */
 
 struct disc {
 	struct qm_client *c;
@@ -249,7 +250,7 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 
 	qm_strlcpy(url, first, sizeof(url));
 	for (int hop = 0; hop <= DISC_REDIRECTS; hop++) {
-		struct qm_mail_https_get req;
+		struct qm_mail_https_req req;
 		char host[QM_STORE_HOSTMAX], ip[64],
 		    resolve[QM_STORE_HOSTMAX + 80];
 		long status = 0;
@@ -264,7 +265,7 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 			    url);
 		req.url = url;
 		req.ca_file = d->ca[0] ? d->ca : NULL;
-		req.max = QM_MAIL_AUTOCONFIG_MAX;
+		req.timeout_ms = DISC_HTTPS_MS;
 		if (d->dns[0]) {
 			if (d->dns_down)
 				return qm_error_set(
@@ -282,8 +283,8 @@ static enum qm_err fetch(struct disc *d, const char *first, struct qm_buf *body,
 			req.resolve = resolve;
 		}
 		qm_buf_reset(body);
-		rc = qm_mail_https_get(&req, body, &status, loc, sizeof(loc),
-		                       err);
+		rc = qm_mail_https_request(&req, body, &status, loc,
+		                           sizeof(loc), err);
 		if (rc)
 			return rc;
 		if (status == 200)

@@ -187,20 +187,6 @@ enum qm_err qm_client_oauth_auth_url(const struct qm_client_oauth_endpoints *ep,
 
 /* ------------------------------------------------------------------ HTTPS */
 
-/* The host of url, for messages. */
-static void url_host(const char *url, char *out, size_t outlen)
-{
-	const char *h = strstr(url, "://");
-	size_t n;
-
-	h = h ? h + 3 : url;
-	n = strcspn(h, "/?#");
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, h, n);
-	out[n] = '\0';
-}
-
 /*
  * One HTTPS request to the provider (the mail layer's, https:// only, no
  * redirect): a POST of form (secure buffer) when given, else a GET. The
@@ -212,7 +198,7 @@ static enum qm_err https_do(const char *url, const char *ca_file,
                             long *status, struct qm_buf *body,
                             struct qm_error *err)
 {
-	struct qm_mail_https_call req;
+	struct qm_mail_https_req req;
 	enum qm_err rc;
 
 	rc = client_oauth_check_url(what, url, err);
@@ -223,9 +209,10 @@ static enum qm_err https_do(const char *url, const char *ca_file,
 	req.url = url;
 	req.ca_file = ca_file;
 	req.form = form;
+	req.accept = "application/json";
 	req.timeout_ms = OAUTH_HTTP_MS;
 	req.what = what;
-	return qm_mail_https_call(&req, body, status, err);
+	return qm_mail_https_request(&req, body, status, NULL, 0, err);
 }
 
 /* A provider's string shown to a person: control bytes dropped, cut. */
@@ -353,9 +340,10 @@ enum qm_err client_oauth_revoke_post(const char *revoke_url, const char *ca_file
 	enum qm_err rc;
 
 	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
-	url_host(revoke_url ? revoke_url : "", host, sizeof(host));
+	qm_mail_url_host(revoke_url ? revoke_url : "", host, sizeof(host));
 	rc = https_do(revoke_url, ca_file, form, what, &status, &body, err);
-	/* RFC 7009 2.2: 200 for a token revoked or already invalid */
+	/* RFC 7009 2.2: 200 for a token revoked or already invalid; the
+	 * body, if any, does not matter */
 	if (!rc && status != 200) {
 		j = body_json(&body);
 		rc = client_oauth_provider_error(
@@ -371,25 +359,31 @@ enum qm_err client_oauth_revoke_post(const char *revoke_url, const char *ca_file
 	return rc;
 }
 
-enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
-                                    const struct qm_buf *form, const char *what,
-                                    struct qm_client_oauth_tokens *out,
-                                    char *code, size_t codelen,
-                                    struct qm_error *err)
+/*
+ * POSTs form to a provider's endpoint at url (https_do) and reads its
+ * reply: *out the JSON object of a 200 without "error" (the caller frees
+ * it), host the URL's host for the caller's messages. Otherwise the
+ * provider's error (client_oauth_provider_error), its OAuth2 code into
+ * code (codelen bytes, "" when none; code may be NULL).
+ */
+static enum qm_err provider_post(const char *url, const char *ca_file,
+                                 const struct qm_buf *form, const char *what,
+                                 char *host, size_t hostlen, json_t **out,
+                                 char *code, size_t codelen,
+                                 struct qm_error *err)
 {
 	struct qm_buf body;
 	json_t *j = NULL;
-	const char *e, *tt;
-	char host[256];
-	long status = 0, long_n;
+	const char *e;
+	long status = 0;
 	enum qm_err rc;
 
+	*out = NULL;
 	if (code && codelen)
 		code[0] = '\0';
-	memset(out, 0, sizeof(*out));
 	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
-	url_host(token_url ? token_url : "", host, sizeof(host));
-	rc = https_do(token_url, ca_file, form, what, &status, &body, err);
+	qm_mail_url_host(url ? url : "", host, hostlen);
+	rc = https_do(url, ca_file, form, what, &status, &body, err);
 	if (rc)
 		goto out;
 	j = body_json(&body);
@@ -405,6 +399,31 @@ enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
 		    err);
 		goto out;
 	}
+	*out = j;
+	j = NULL;
+out:
+	json_decref(j);
+	qm_buf_free(&body);
+	return rc;
+}
+
+enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
+                                    const struct qm_buf *form, const char *what,
+                                    struct qm_client_oauth_tokens *out,
+                                    char *code, size_t codelen,
+                                    struct qm_error *err)
+{
+	json_t *j = NULL;
+	const char *tt;
+	char host[256];
+	long long_n;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = provider_post(token_url, ca_file, form, what, host, sizeof(host),
+	                   &j, code, codelen, err);
+	if (rc)
+		goto out;
 	tt = json_string_value(json_object_get(j, "token_type"));
 	if (!json_string_value(json_object_get(j, "access_token")) ||
 	    (tt && strcasecmp(tt, "bearer") != 0)) {
@@ -431,7 +450,6 @@ out:
 	if (rc)
 		qm_client_oauth_tokens_wipe(out);
 	json_decref(j);
-	qm_buf_free(&body);
 	return rc;
 }
 
@@ -442,32 +460,18 @@ enum qm_err client_oauth_device_post(const char *device_url,
                                      char **device_code, struct qm_error *err)
 {
 	const char *what = "starting the device sign-in";
-	struct qm_buf body;
 	json_t *j = NULL;
-	const char *e, *uc, *vu, *vc;
+	const char *uc, *vu, *vc;
 	char host[256];
-	long status = 0;
 	long long n;
 	enum qm_err rc;
 
 	memset(dev, 0, sizeof(*dev));
 	*device_code = NULL;
-	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
-	url_host(device_url, host, sizeof(host));
-	rc = https_do(device_url, ca_file, form, what, &status, &body, err);
+	rc = provider_post(device_url, ca_file, form, what, host, sizeof(host),
+	                   &j, NULL, 0, err);
 	if (rc)
 		goto out;
-	j = body_json(&body);
-	e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-	if (e || status != 200) {
-		rc = client_oauth_provider_error(
-		    what, host, status, e,
-		    j ? json_string_value(
-		            json_object_get(j, "error_description"))
-		      : NULL,
-		    err);
-		goto out;
-	}
 	uc = json_string_value(json_object_get(j, "user_code"));
 	vu = json_string_value(json_object_get(j, "verification_uri"));
 	if (!vu) /* Google's older name */
@@ -496,7 +500,6 @@ enum qm_err client_oauth_device_post(const char *device_url,
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 out:
 	json_decref(j);
-	qm_buf_free(&body);
 	return rc;
 }
 
@@ -530,7 +533,7 @@ enum qm_err qm_client_oauth_discover(const char *issuer, const char *ca_file,
 		n--;
 	snprintf(url, sizeof(url), "%.*s/.well-known/openid-configuration",
 	         (int)n, issuer);
-	url_host(url, host, sizeof(host));
+	qm_mail_url_host(url, host, sizeof(host));
 	qm_buf_init(&body, OAUTH_MAXREPLY);
 	rc = https_do(url, ca_file, NULL, what, &status, &body, err);
 	if (rc)

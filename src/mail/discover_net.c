@@ -1,123 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The network side of finding a domain's mail servers: one HTTPS GET of an
- * autoconfig file (libcurl, https only, certificate verified, bounded in
- * size and time, redirects handed back to the caller to check), and DNS
- * lookups of SRV (RFC 6186), MX and A records through libresolv, against
- * the system's resolver or one given server (tests, split-horizon DNS).
+ * The DNS side of finding a domain's mail servers (the autoconfig file
+ * comes through https.c): lookups of SRV (RFC 6186), MX and A records
+ * through libresolv, against the system's resolver or one given server
+ * (tests, split-horizon DNS).
  */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <resolv.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "private.h"
 
 #define DNS_ANSWERMAX 8192
-
-/* ------------------------------------------------------------------ HTTPS */
-
-struct get_sink {
-	struct qm_buf *out;
-	int over;
-};
-
-static size_t get_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct get_sink *s = arg;
-
-	if (qm_buf_append(s->out, p, size * n, NULL) != QM_OK) {
-		s->over = 1;
-		return 0;
-	}
-	return size * n;
-}
-
-enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
-                              struct qm_buf *out, long *status, char *location,
-                              size_t n, struct qm_error *err)
-{
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *resolve = NULL;
-	struct get_sink sink = {out, 0};
-	size_t max = req->max ? req->max : QM_MAIL_AUTOCONFIG_MAX;
-	long timeout = req->timeout_s > 0 ? req->timeout_s : 10;
-	enum qm_err rc = QM_OK;
-	char *loc = NULL;
-	CURLcode cc;
-	CURL *h;
-
-	if (location && n)
-		location[0] = '\0';
-	*status = 0;
-	if (!req->url || strncasecmp(req->url, "https://", 8) != 0)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "refused to fetch %.200s: only https:// "
-		                    "is allowed",
-		                    req->url ? req->url : "(no URL)");
-	h = curl_easy_init();
-	if (!h)
-		return qm_error_set(err, QM_ERR_NOMEM, "libcurl cannot start");
-	out->max = max;
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file && *req->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
-	if (req->resolve && *req->resolve) {
-		resolve = curl_slist_append(NULL, req->resolve);
-		if (!resolve) {
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		curl_easy_setopt(h, CURLOPT_RESOLVE, resolve);
-	}
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout < 5 ? timeout : 5L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "QMail");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, get_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	cc = curl_easy_perform(h);
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-		if (*status >= 300 && *status < 400 && location && n &&
-		    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) ==
-		        CURLE_OK &&
-		    loc)
-			qm_strlcpy(location, loc, n);
-		goto out;
-	}
-	if (sink.over || cc == CURLE_FILESIZE_EXCEEDED)
-		rc = qm_error_set(err, QM_ERR_TOOBIG,
-		                  "%.200s is larger than %zu bytes: refused",
-		                  req->url, max);
-	else if (cc == CURLE_OPERATION_TIMEDOUT)
-		rc = qm_error_set(err, QM_ERR_TIMEOUT,
-		                  "%.200s did not answer in %ld s", req->url,
-		                  timeout);
-	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
-	         cc == CURLE_SSL_CONNECT_ERROR ||
-	         cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM)
-		rc = qm_error_set(err, QM_ERR_TLS, "%.200s: %s", req->url,
-		                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
-	else
-		rc = qm_error_set(err, QM_ERR_NET, "%.200s: %s", req->url,
-		                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
-out:
-	curl_slist_free_all(resolve);
-	curl_easy_cleanup(h);
-	return rc;
-}
 
 /* -------------------------------------------------------------------- DNS */
 

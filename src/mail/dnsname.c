@@ -2,8 +2,8 @@
 /*
  * Checks and orderings of discovery that need no network: whether a name
  * from an untrusted source (an autoconfig file, a DNS answer) is a host
- * name QMail connects to, and the order SRV records are tried in
- * (RFC 2782: priority, then weight).
+ * name QMail connects to, the order SRV records are tried in (RFC 2782:
+ * priority, then weight), and the host of a URL for messages.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,4 +51,17 @@ void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n)
 {
 	if (n > 1)
 		qsort(v, n, sizeof(*v), srv_cmp);
+}
+
+void qm_mail_url_host(const char *url, char *out, size_t outlen)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+
+	h = h ? h + 3 : url;
+	n = strcspn(h, "/?#");
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, h, n);
+	out[n] = '\0';
 }

@@ -1124,29 +1124,6 @@ qm_mail_autoconfig_parse(const char *xml, size_t len, const char *address,
  * bytes in all (a trailing dot is not allowed). */
 int qm_mail_hostname_ok(const char *host);
 
-/* One HTTPS GET of an autoconfig file. */
-struct qm_mail_https_get {
-	const char *url;     /* https:// only; anything else is refused */
-	const char *ca_file; /* NULL: the system's CAs */
-	const char
-	    *resolve;   /* NULL, or "host:port:address" (CURLOPT_RESOLVE) */
-	long timeout_s; /* 0: 10 s in all (connect: 5 s) */
-	size_t max;     /* 0: QM_MAIL_AUTOCONFIG_MAX */
-};
-
-/*
- * Fetches req->url over HTTPS (certificate and host name verified), not
- * following redirects: *status gets the HTTP status, out the body (bounded
- * by req->max: QM_ERR_TOOBIG past it) and, for a 3xx, location (n bytes)
- * the Location given ("" otherwise) for the caller to check and follow.
- * QM_ERR_INVAL for a URL that is not https://, QM_ERR_TLS, QM_ERR_NET and
- * QM_ERR_TIMEOUT as the transfer fails.
- */
-QM_NODISCARD enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
-                                           struct qm_buf *out, long *status,
-                                           char *location, size_t n,
-                                           struct qm_error *err);
-
 struct qm_mail_srv {
 	char target[QM_MAIL_DNS_NAMEMAX]; /* "." (or ""): not offered */
 	int port;
@@ -1183,28 +1160,50 @@ void qm_mail_srv_sort(struct qm_mail_srv *v, size_t n);
  * call again). QM_ERR_NOMEM if libcurl cannot start. */
 QM_NODISCARD enum qm_err qm_mail_init(struct qm_error *err);
 
-/* ---------------------------------------------- OAuth2's network pieces */
+/* ----------------------- HTTPS; the loopback redirect of OAuth2 sign-in */
 
-/* One HTTPS request to an OAuth2 provider (qm_mail_https_call). */
-struct qm_mail_https_call {
-	const char *url;           /* https:// only; anything else refused */
-	const char *ca_file;       /* NULL: the system's CAs */
-	const struct qm_buf *form; /* a POST of this form body (secure
-	                              memory); NULL: a GET */
-	long timeout_ms;           /* 0: 30 s */
-	const char *what;          /* for messages: "renewing the sign-in" */
+/* One HTTPS request (qm_mail_https_request): an autoconfig file of account
+ * discovery, an OAuth2 provider's token, device or discovery endpoint. */
+struct qm_mail_https_req {
+	const char *url;           /* https:// only; anything else is refused */
+	const char *ca_file;       /* NULL or "": the system's CAs */
+	const struct qm_buf *form; /* a POST of this form body, sent from the
+	                              caller's (secure) buffer as it is;
+	                              NULL: a GET */
+	const char *accept;        /* the Accept header ("application/json");
+	                              NULL: libcurl's (any type) */
+	const char *resolve;       /* NULL, or "host:port:address"
+	                              (CURLOPT_RESOLVE): where to connect for
+	                              a host resolved elsewhere */
+	long timeout_ms;           /* the whole request; 0: 30 s. Connecting
+	                              may take half of it. */
+	const char *what;          /* how messages name the request ("renewing
+	                              the sign-in"), see below; NULL: by its
+	                              URL */
 };
 
 /*
  * Sends req over HTTPS (certificate and host name verified, no redirect
- * followed, "Accept: application/json"): *status gets the HTTP status,
- * out the body (bounded by out->max: QM_ERR_TOOBIG). QM_ERR_INVAL for a
- * URL that is not https://; QM_ERR_TLS; QM_ERR_NET when the provider
- * cannot be reached or the transfer fails.
+ * followed): *status gets the HTTP status, out the body (bounded by
+ * out->max: QM_ERR_TOOBIG past it) and, for a 3xx, location (n bytes; may
+ * be NULL) the Location given ("" otherwise) for the caller to check and
+ * follow. QM_ERR_INVAL for a URL that is not https://; QM_ERR_TLS when
+ * the certificate cannot be verified; QM_ERR_NET when the server cannot
+ * be reached or the transfer fails. A time-out is QM_ERR_TIMEOUT ("URL did
+ * not answer in N s") when req->what is NULL, and QM_ERR_NET ("WHAT:
+ * cannot reach HOST ...") when it is given, so that a caller that tries
+ * again after QM_ERR_NET (a device sign-in's polling) does so after a
+ * time-out too; the other messages also name the URL, or WHAT and the
+ * host, accordingly.
  */
 QM_NODISCARD enum qm_err
-qm_mail_https_call(const struct qm_mail_https_call *req, struct qm_buf *out,
-                   long *status, struct qm_error *err);
+qm_mail_https_request(const struct qm_mail_https_req *req, struct qm_buf *out,
+                      long *status, char *location, size_t n,
+                      struct qm_error *err);
+
+/* The host (and port) of url, for messages: what follows "://" up to the
+ * path, query or fragment, cut to outlen bytes with its NUL. */
+void qm_mail_url_host(const char *url, char *out, size_t outlen);
 
 /*
  * The loopback redirect of a native app's sign-in (RFC 8252 7.3): a

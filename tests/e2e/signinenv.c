@@ -140,59 +140,22 @@ static int make_home(void)
 	return 0;
 }
 
-struct upload {
-	const char *p;
-	size_t len, off;
-};
-
-static size_t read_cb(char *buf, size_t sz, size_t n, void *arg)
-{
-	struct upload *u = arg;
-	size_t k = sz * n;
-
-	if (k > u->len - u->off)
-		k = u->len - u->off;
-	memcpy(buf, u->p + u->off, k);
-	u->off += k;
-	return k;
-}
-
 /* n plain messages to alice through the MTA; waits for delivery. */
 static int deliver(int n)
 {
 	int have = qmt_mail_files(&mail, 0, NULL, NULL, 0);
 
 	for (int i = 0; i < n; i++) {
-		char msg[512], url[64];
-		struct curl_slist *rcpt = NULL;
-		struct upload u;
-		CURL *c = curl_easy_init();
-		CURLcode rc;
+		char msg[512];
 
-		if (!c)
-			return -1;
 		snprintf(msg, sizeof(msg),
 		         "From: Bob <bob@qmail.test>\r\nTo: alice@qmail.test\r\n"
 		         "Subject: Welcome note %d\r\nMessage-ID: "
 		         "<welcome-%d-%d@qmail.test>\r\n\r\nHello Alice, "
 		         "note %d.\r\n",
 		         have + i + 1, have, i, have + i + 1);
-		u.p = msg;
-		u.len = strlen(msg);
-		u.off = 0;
-		snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", mail.mta_port);
-		rcpt = curl_slist_append(rcpt, "alice@qmail.test");
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<bob@qmail.test>");
-		curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(c, CURLOPT_READDATA, &u);
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-		rc = curl_easy_perform(c);
-		curl_slist_free_all(rcpt);
-		curl_easy_cleanup(c);
-		if (rc != CURLE_OK)
+		if (qmt_mail_deliver(&mail, "bob@qmail.test",
+		                     "alice@qmail.test", msg, strlen(msg)) != 0)
 			return -1;
 	}
 	return qmt_mail_wait_files(&mail, 0, NULL, have + n, 60000);
@@ -201,33 +164,16 @@ static int deliver(int n)
 int main(void)
 {
 	static const char *const hosts[] = {"autoconfig.qmail.test", NULL};
-	static char introspect[128], config[128];
-	struct qmt_idp_opts o;
 	struct qm_web_config wc;
 	struct qm_error e;
 	char line[256], records[96];
+	long long count;
 	const char *rec[2];
 	int rc = 1, r;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	memset(&o, 0, sizeof(o));
-	if ((o.port = qmt_free_port()) == 0)
-		goto out;
-	snprintf(introspect, sizeof(introspect),
-	         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH, o.port);
-	snprintf(config, sizeof(config),
-	         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
-	mail.oauth2_introspect_url = introspect;
-	mail.oauth2_client_id = QMT_IDP_DOVECOT;
-	mail.oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
-	mail.oauth2_scope = "mail";
-	mail.oauth2_openid_config_url = config;
-	r = qmt_mail_start(&mail);
-	if (r == 0) {
-		o.ca_cert_file = mail.ca_file;
-		o.ca_key_file = mail.ca_key_file;
-		r = qmt_idp_start(&idp, &o);
-	}
+	/* one CA for every server */
+	r = qmt_idp_mail_start(&idp, NULL, &mail, 1);
 	if (r == 0)
 		r = qmt_https_start(&files, hosts);
 	if (r == 0) {
@@ -266,7 +212,9 @@ int main(void)
 		if (strcmp(line, "revoke") == 0)
 			r = qmt_idp_revoke_user(&idp, "alice") >= 0 ? 0 : -1;
 		else if (strncmp(line, "deliver ", 8) == 0)
-			r = deliver(atoi(line + 8));
+			r = qm_parse_ll(line + 8, 0, 1000, &count, NULL)
+			        ? -1
+			        : deliver((int)count);
 		else
 			r = -2;
 		printf(r >= 0 ? "ok %d\n" : "error %d\n", r);

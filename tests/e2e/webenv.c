@@ -72,47 +72,11 @@ static char fresh_home[700];
  * records name the test's mail servers (nothing leaves the machine) */
 static struct qmt_dns dns;
 
-struct upload {
-	const char *p;
-	size_t len, off;
-};
-
-static size_t read_cb(char *buf, size_t sz, size_t n, void *arg)
-{
-	struct upload *u = arg;
-	size_t k = sz * n;
-
-	if (k > u->len - u->off)
-		k = u->len - u->off;
-	memcpy(buf, u->p + u->off, k);
-	u->off += k;
-	return k;
-}
-
 /* Hands one raw message to the MTA for bob (plain SMTP on loopback). */
 static int deliver(const char *msg)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *rcpt = NULL;
-	struct upload u = {msg, strlen(msg), 0};
-	char url[128];
-	CURLcode rc;
-
-	if (!c)
-		return -1;
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", w.mail.mta_port);
-	rcpt = curl_slist_append(rcpt, qmt_mail_addr(W_BOB));
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<mallory@example.net>");
-	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-	curl_easy_setopt(c, CURLOPT_READDATA, &u);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	rc = curl_easy_perform(c);
-	curl_slist_free_all(rcpt);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK ? 0 : -1;
+	return qmt_mail_deliver(&w.mail, "mallory@example.net",
+	                        qmt_mail_addr(W_BOB), msg, strlen(msg));
 }
 
 /* Base64 of a short string, for the RFC 2047 subject and name. */

@@ -147,43 +147,18 @@ static CURLcode login(enum proto p, int tls_port, int user, const char *token,
 
 static int group_setup(void **state)
 {
-	static char introspect[128], config[128];
 	struct qmt_idp_opts o = {.access_ttl = ACCESS_TTL};
 	int r;
 
 	(void)state;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	/* one CA for every server: Dovecot is told where the authorization
-	 * server will listen, which then starts with a certificate from the
-	 * mail servers' CA (Dovecot asks it only at logins) */
-	if ((o.port = qmt_free_port()) == 0)
-		return -1;
-	snprintf(introspect, sizeof(introspect),
-	         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH, o.port);
-	snprintf(config, sizeof(config),
-	         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
-	srv.oauth2_introspect_url = introspect;
-	srv.oauth2_client_id = QMT_IDP_DOVECOT;
-	srv.oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
-	srv.oauth2_scope = "mail";
-	srv.oauth2_openid_config_url = config;
-	r = qmt_mail_start(&srv);
+	/* one CA for every server */
+	r = qmt_idp_mail_start(&idp, &o, &srv, 1);
 	if (r == 1) {
-		fprintf(stderr, "mail servers unavailable here: skipping\n");
-		srv.dir[0] = '\0';
+		fprintf(stderr, "servers unavailable here: skipping\n");
 		return 0;
 	}
 	if (r != 0)
-		return -1;
-	o.ca_cert_file = srv.ca_file;
-	o.ca_key_file = srv.ca_key_file;
-	r = qmt_idp_start(&idp, &o);
-	if (r == 1) {
-		fprintf(stderr, "authorization server unavailable: skipping\n");
-		return 0;
-	}
-	if (r != 0 || strcmp(idp.introspect_url, introspect) != 0 ||
-	    strcmp(idp.ca_file, srv.ca_file) != 0)
 		return -1;
 	have_servers = 1;
 	return 0;
@@ -192,8 +167,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	qmt_mail_stop(&srv);
-	qmt_idp_stop(&idp);
+	qmt_idp_mail_stop(&idp, &srv);
 	curl_global_cleanup();
 	return 0;
 }

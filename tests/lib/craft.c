@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "mail/mail.h"
 
 static int fail(const char *what, const struct qm_error *e)
@@ -197,52 +195,13 @@ int craft_plain(const char *from, const char *to, const char *subject,
 	           : 0;
 }
 
-struct upload {
-	const unsigned char *p;
-	size_t len, off;
-};
-
-static size_t read_cb(char *buf, size_t sz, size_t n, void *arg)
-{
-	struct upload *u = arg;
-	size_t k = sz * n;
-
-	if (k > u->len - u->off)
-		k = u->len - u->off;
-	memcpy(buf, u->p + u->off, k);
-	u->off += k;
-	return k;
-}
-
 int craft_deliver(struct world *w, int user, const void *msg, size_t len)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *rcpt = NULL;
-	struct upload u = {msg, len, 0};
-	char url[128];
-	CURLcode rc;
 	int have = qmt_mail_files(&w->mail, user, NULL, NULL, 0);
 
-	if (!c)
+	if (qmt_mail_deliver(&w->mail, "sender@qmail.test", qmt_mail_addr(user),
+	                     msg, len) != 0)
 		return -1;
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", w->mail.mta_port);
-	rcpt = curl_slist_append(rcpt, qmt_mail_addr(user));
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<sender@qmail.test>");
-	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-	curl_easy_setopt(c, CURLOPT_READDATA, &u);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	rc = curl_easy_perform(c);
-	curl_slist_free_all(rcpt);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "craft: SMTP to the MTA: %s\n",
-		        curl_easy_strerror(rc));
-		return -1;
-	}
 	return qmt_mail_wait_files(&w->mail, user, NULL, have + 1, 30000) > have
 	           ? 0
 	           : -1;

@@ -368,3 +368,124 @@ int qmt_qmail_va(const char *home, char **out, va_list ap)
 		args[n++] = a;
 	return qmt_qmail(home, out, args, n);
 }
+
+void qmt_show_log(const char *path)
+{
+	char *text = qmt_read_file(path, NULL);
+	size_t n;
+
+	if (!text)
+		return;
+	n = strlen(text);
+	fprintf(stderr, "---- %s (tail)\n%s\n----\n", path,
+	        n > 3000 ? text + n - 3000 : text);
+	free(text);
+}
+
+/* dir/name into out; -1 when it does not fit. */
+static int in_dir(char *out, size_t n, const char *dir, const char *name)
+{
+	int r = snprintf(out, n, "%s/%s", dir, name);
+
+	return r < 0 || (size_t)r >= n ? -1 : 0;
+}
+
+/* Runs openssl with args (after "openssl") logging to dir/openssl.log,
+ * whose tail is shown when it fails. */
+static int openssl(const char *dir, const char *const *args)
+{
+	char *argv[24], log[512];
+	size_t n = 0;
+
+	argv[n++] = "openssl";
+	while (*args && n + 1 < sizeof(argv) / sizeof(argv[0]))
+		argv[n++] = (char *)(uintptr_t)*args++;
+	argv[n] = NULL;
+	if (in_dir(log, sizeof(log), dir, "openssl.log") != 0)
+		return -1;
+	if (qmt_run(argv, log) == 0)
+		return 0;
+	qmt_show_log(log);
+	return -1;
+}
+
+int qmt_ca_make(struct qmt_ca *ca, const char *dir, const char *name,
+                const char *cn)
+{
+	char crt[256], key[256], subj[256];
+	const char *args[] = {"req",    "-x509",    "-newkey",
+	                      "ec",     "-pkeyopt", "ec_paramgen_curve:P-256",
+	                      "-nodes", "-keyout",  ca->key,
+	                      "-out",   ca->crt,    "-days",
+	                      "2",      "-subj",    subj,
+	                      NULL};
+
+	snprintf(crt, sizeof(crt), "%s.crt", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	if (in_dir(ca->crt, sizeof(ca->crt), dir, crt) != 0 ||
+	    in_dir(ca->key, sizeof(ca->key), dir, key) != 0)
+		return -1;
+	return openssl(dir, args);
+}
+
+int qmt_ca_sign_server(const struct qmt_ca *ca, const char *dir, const char *cn,
+                       const char *const *dns, const char *const *ips)
+{
+	char key[512], csr[512], crt[512], ext[512], serial[512], subj[256];
+	char conf[4096] = "basicConstraints=CA:FALSE\n"
+	                  "keyUsage=digitalSignature,keyEncipherment\n"
+	                  "extendedKeyUsage=serverAuth\n"
+	                  "subjectAltName=";
+	const char *sep = "";
+	const char *req[] = {
+	    "req",    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+	    "-nodes", "-keyout", key,  "-out",     csr,
+	    "-subj",  subj,      NULL};
+	const char *sign[] = {"x509",
+	                      "-req",
+	                      "-in",
+	                      csr,
+	                      "-CA",
+	                      ca->crt,
+	                      "-CAkey",
+	                      ca->key,
+	                      "-CAserial",
+	                      serial,
+	                      "-CAcreateserial",
+	                      "-out",
+	                      crt,
+	                      "-days",
+	                      "2",
+	                      "-extfile",
+	                      ext,
+	                      NULL};
+	size_t l;
+
+	if (in_dir(key, sizeof(key), dir, "server.key") ||
+	    in_dir(csr, sizeof(csr), dir, "server.csr") ||
+	    in_dir(crt, sizeof(crt), dir, "server.crt") ||
+	    in_dir(ext, sizeof(ext), dir, "server.ext") ||
+	    in_dir(serial, sizeof(serial), dir, "ca.srl"))
+		return -1;
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	for (int kind = 0; kind < 2; kind++) {
+		const char *const *v = kind ? ips : dns;
+
+		for (size_t i = 0; v && v[i]; i++, sep = ",") {
+			l = strlen(conf);
+			if (snprintf(conf + l, sizeof(conf) - l, "%s%s:%s", sep,
+			             kind ? "IP" : "DNS",
+			             v[i]) >= (int)(sizeof(conf) - l))
+				return -1;
+		}
+	}
+	l = strlen(conf);
+	if (!*sep || l + 2 > sizeof(conf))
+		return -1; /* no name at all, or no room for the newline */
+	conf[l] = '\n';
+	conf[l + 1] = '\0';
+	if (qmt_write_file(ext, conf) != 0)
+		return -1;
+	return openssl(dir, req) || openssl(dir, sign) ? -1 : 0;
+}

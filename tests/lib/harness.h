@@ -60,5 +60,28 @@ int qmt_qmail_va(const char *home, char **out, va_list ap);
 /* The source folder (QM_SOURCE_DIR set by CTest) and build folder. */
 const char *qmt_source_dir(void);
 const char *qmt_binary_dir(void);
+/* Prints the last 3,000 bytes of a log file to stderr (a server that did
+ * not start, a command that failed); nothing when it cannot be read. */
+void qmt_show_log(const char *path);
+
+/*
+ * Throw-away certificates for the test servers, made with the openssl
+ * command (EC P-256 keys, valid 2 days); openssl's output is appended to
+ * DIR/openssl.log, whose tail is shown on failure.
+ */
+struct qmt_ca {
+	char crt[512]; /* the CA certificate (PEM): what a client trusts */
+	char key[512]; /* its private key: to sign server certificates */
+};
+/* Makes a CA named "CN=cn" in dir: dir/NAME.crt and dir/NAME.key, their
+ * paths into *ca. Returns 0 or -1. */
+int qmt_ca_make(struct qmt_ca *ca, const char *dir, const char *name,
+                const char *cn);
+/* Signs with ca a server certificate ("CN=cn", serverAuth) for the DNS
+ * names dns and the IP addresses ips (NULL-terminated lists, either may be
+ * NULL): dir/server.crt and its key dir/server.key (dir also gets
+ * server.csr, server.ext and ca.srl). Returns 0 or -1. */
+int qmt_ca_sign_server(const struct qmt_ca *ca, const char *dir, const char *cn,
+                       const char *const *dns, const char *const *ips);
 
 #endif

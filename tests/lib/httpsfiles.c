@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The tests' HTTPS file server (httpsfiles.h): certificates by the openssl
- * command, the server by libmicrohttpd with TLS, one table of answers
- * under a mutex.
+ * command (harness.h), the server by libmicrohttpd with TLS, one table of
+ * answers under a mutex.
  */
 #include "httpsfiles.h"
 
@@ -14,79 +14,24 @@
 
 #include "harness.h"
 
-static int ossl(const struct qmt_https *h, char *const argv[])
-{
-	char log[320];
-
-	snprintf(log, sizeof(log), "%s/openssl.log", h->dir);
-	return qmt_run(argv, log) == 0 ? 0 : -1;
-}
-
+/* A CA and a certificate for 127.0.0.1 and hosts, read into memory for
+ * libmicrohttpd. */
 static int make_certs(struct qmt_https *h, const char *const *hosts)
 {
-	char ca_key[320], key[320], csr[320], crt[320], ext[320], serial[320];
-	char san[2048] = "subjectAltName=IP:127.0.0.1";
-	char conf[2600];
-	char *ca[] = {"openssl",
-	              "req",
-	              "-x509",
-	              "-newkey",
-	              "ec",
-	              "-pkeyopt",
-	              "ec_paramgen_curve:P-256",
-	              "-nodes",
-	              "-keyout",
-	              ca_key,
-	              "-out",
-	              h->ca_file,
-	              "-days",
-	              "2",
-	              "-subj",
-	              "/CN=QMail discovery test CA",
-	              NULL};
-	char *req[] = {"openssl",
-	               "req",
-	               "-newkey",
-	               "ec",
-	               "-pkeyopt",
-	               "ec_paramgen_curve:P-256",
-	               "-nodes",
-	               "-keyout",
-	               key,
-	               "-out",
-	               csr,
-	               "-subj",
-	               "/CN=autoconfig test",
-	               NULL};
-	char *sign[] = {"openssl",  "x509",      "-req",     "-in",
-	                csr,        "-CA",       h->ca_file, "-CAkey",
-	                ca_key,     "-CAserial", serial,     "-CAcreateserial",
-	                "-out",     crt,         "-days",    "2",
-	                "-extfile", ext,         NULL};
+	static const char *const ips[] = {"127.0.0.1", NULL};
+	char file[sizeof(h->dir) + 16];
+	struct qmt_ca ca;
 
-	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", h->dir);
-	snprintf(h->ca_file, sizeof(h->ca_file), "%s/ca.crt", h->dir);
-	snprintf(key, sizeof(key), "%s/server.key", h->dir);
-	snprintf(csr, sizeof(csr), "%s/server.csr", h->dir);
-	snprintf(crt, sizeof(crt), "%s/server.crt", h->dir);
-	snprintf(ext, sizeof(ext), "%s/server.ext", h->dir);
-	snprintf(serial, sizeof(serial), "%s/ca.srl", h->dir);
-	for (size_t i = 0; hosts && hosts[i]; i++) {
-		size_t l = strlen(san);
-
-		snprintf(san + l, sizeof(san) - l, ",DNS:%s", hosts[i]);
-	}
-	snprintf(conf, sizeof(conf),
-	         "basicConstraints=CA:FALSE\n"
-	         "keyUsage=digitalSignature,keyEncipherment\n"
-	         "extendedKeyUsage=serverAuth\n%s\n",
-	         san);
-	if (qmt_write_file(ext, conf))
+	if (qmt_ca_make(&ca, h->dir, "ca", "QMail discovery test CA") != 0 ||
+	    qmt_ca_sign_server(&ca, h->dir, "autoconfig test", hosts, ips) !=
+	        0 ||
+	    snprintf(h->ca_file, sizeof(h->ca_file), "%s", ca.crt) >=
+	        (int)sizeof(h->ca_file))
 		return -1;
-	if (ossl(h, ca) || ossl(h, req) || ossl(h, sign))
-		return -1;
-	h->cert = qmt_read_file(crt, NULL);
-	h->key = qmt_read_file(key, NULL);
+	snprintf(file, sizeof(file), "%s/server.crt", h->dir);
+	h->cert = qmt_read_file(file, NULL);
+	snprintf(file, sizeof(file), "%s/server.key", h->dir);
+	h->key = qmt_read_file(file, NULL);
 	return h->cert && h->key ? 0 : -1;
 }
 

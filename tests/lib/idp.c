@@ -2,13 +2,15 @@
 /*
  * Starts and drives the test authorization server (see idp.h): a
  * throw-away CA and server certificate made with the openssl command,
- * node running tests/oauth/idp.mjs on a free loopback port, the robot
+ * node running tests/oauth/idp.mjs on a free loopback port (alone, or
+ * with the mail servers checking its tokens), the robot
  * (tests/oauth/robot.mjs) as the user's browser, and a small OAuth2
  * client of its own (libcurl, jansson, OpenSSL for PKCE) for the tests of
  * the servers.
  */
 #include "idp.h"
 #include "harness.h"
+#include "mailserver.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -39,90 +41,29 @@ static int path(char *out, size_t n, const char *dir, const char *name)
 	return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
-static void show_log(const char *file)
-{
-	char *text = qmt_read_file(file, NULL);
-	size_t n;
-
-	if (!text)
-		return;
-	n = strlen(text);
-	fprintf(stderr, "---- %s (tail)\n%s\n----\n", file,
-	        n > 3000 ? text + n - 3000 : text);
-	free(text);
-}
-
 /* A certificate for 127.0.0.1 and localhost signed by the caller's CA
  * or by a CA made here. */
 static int make_certs(struct qmt_idp *idp, const struct qmt_idp_opts *o)
 {
+	static const char *const dns[] = {"localhost", NULL};
+	static const char *const ips[] = {"127.0.0.1", NULL};
 	int own_ca = !o || !o->ca_cert_file || !o->ca_key_file;
-
-	char ca_key[320], key[320], csr[320], crt[320], ext[320], serial[320],
-	    log[320];
-	char *ca[] = {"openssl",
-	              "req",
-	              "-x509",
-	              "-newkey",
-	              "ec",
-	              "-pkeyopt",
-	              "ec_paramgen_curve:P-256",
-	              "-nodes",
-	              "-keyout",
-	              ca_key,
-	              "-out",
-	              idp->ca_file,
-	              "-days",
-	              "2",
-	              "-subj",
-	              "/CN=QMail throw-away IdP CA",
-	              NULL};
-	char *req[] = {"openssl",
-	               "req",
-	               "-newkey",
-	               "ec",
-	               "-pkeyopt",
-	               "ec_paramgen_curve:P-256",
-	               "-nodes",
-	               "-keyout",
-	               key,
-	               "-out",
-	               csr,
-	               "-subj",
-	               "/CN=localhost",
-	               NULL};
-	char *sign[] = {
-	    "openssl",  "x509",      "-req",       "-in",
-	    csr,        "-CA",       idp->ca_file, "-CAkey",
-	    ca_key,     "-CAserial", serial,       "-CAcreateserial",
-	    "-out",     crt,         "-days",      "2",
-	    "-extfile", ext,         NULL};
+	struct qmt_ca ca;
 
 	if (own_ca) {
-		path(ca_key, sizeof(ca_key), idp->dir, "ca.key");
-		path(idp->ca_file, sizeof(idp->ca_file), idp->dir, "ca.crt");
-	} else if (snprintf(ca_key, sizeof(ca_key), "%s", o->ca_key_file) >=
-	               (int)sizeof(ca_key) ||
-	           snprintf(idp->ca_file, sizeof(idp->ca_file), "%s",
-	                    o->ca_cert_file) >= (int)sizeof(idp->ca_file)) {
+		if (qmt_ca_make(&ca, idp->dir, "ca",
+		                "QMail throw-away IdP CA") != 0)
+			return -1;
+	} else if (snprintf(ca.crt, sizeof(ca.crt), "%s", o->ca_cert_file) >=
+	               (int)sizeof(ca.crt) ||
+	           snprintf(ca.key, sizeof(ca.key), "%s", o->ca_key_file) >=
+	               (int)sizeof(ca.key)) {
 		return -1;
 	}
-	path(key, sizeof(key), idp->dir, "server.key");
-	path(csr, sizeof(csr), idp->dir, "server.csr");
-	path(crt, sizeof(crt), idp->dir, "server.crt");
-	path(ext, sizeof(ext), idp->dir, "server.ext");
-	path(serial, sizeof(serial), idp->dir, "ca.srl");
-	path(log, sizeof(log), idp->dir, "openssl.log");
-	if (qmt_write_file(ext, "basicConstraints=CA:FALSE\n"
-	                        "keyUsage=digitalSignature,keyEncipherment\n"
-	                        "extendedKeyUsage=serverAuth\n"
-	                        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"))
+	if (snprintf(idp->ca_file, sizeof(idp->ca_file), "%s", ca.crt) >=
+	        (int)sizeof(idp->ca_file) ||
+	    qmt_ca_sign_server(&ca, idp->dir, "localhost", dns, ips) != 0)
 		return -1;
-	if ((own_ca && qmt_run(ca, log) != 0) || qmt_run(req, log) != 0 ||
-	    qmt_run(sign, log) != 0) {
-		show_log(log);
-		return -1;
-	}
 	/* Dovecot's auth process (not root) reads the CA */
 	return own_ca ? chmod(idp->ca_file, 0644) : 0;
 }
@@ -262,7 +203,7 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	if (idp->pid < 0 || wait_ready(idp, log, 30000) != 0) {
 		fprintf(stderr,
 		        "idp: the authorization server did not start\n");
-		show_log(log);
+		qmt_show_log(log);
 		goto fail;
 	}
 	snprintf(idp->issuer, sizeof(idp->issuer), "https://127.0.0.1:%d",
@@ -272,7 +213,7 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts)
 	if (discover(idp) != 0) {
 		fprintf(stderr, "idp: its discovery document is not as "
 		                "expected\n");
-		show_log(log);
+		qmt_show_log(log);
 		goto fail;
 	}
 	return 0;
@@ -289,6 +230,66 @@ void qmt_idp_stop(struct qmt_idp *idp)
 	if (idp->dir[0] && !getenv("QMT_KEEP"))
 		qmt_rmtree(idp->dir);
 	idp->dir[0] = '\0';
+}
+
+int qmt_idp_mail_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts,
+                       struct qmt_mail *m, int one_ca)
+{
+	char introspect[128], config[160];
+	struct qmt_idp_opts o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	if (opts)
+		o = *opts;
+	memset(idp, 0, sizeof(*idp));
+	m->oauth2_client_id = QMT_IDP_DOVECOT;
+	m->oauth2_client_secret = QMT_IDP_DOVECOT_SECRET;
+	m->oauth2_scope = "mail";
+	if (!one_ca) {
+		r = qmt_idp_start(idp, &o);
+		if (r == 0) {
+			m->oauth2_introspect_url = idp->introspect_url;
+			m->oauth2_openid_config_url = idp->discovery_url;
+			m->oauth2_ca_file = idp->ca_file;
+			r = qmt_mail_start(m);
+		}
+	} else {
+		/* Dovecot asks the server only at logins: it may start after */
+		if (!o.port && (o.port = qmt_free_port()) == 0)
+			return -1;
+		snprintf(introspect, sizeof(introspect),
+		         "https://127.0.0.1:%d" QMT_IDP_INTROSPECT_PATH,
+		         o.port);
+		snprintf(config, sizeof(config),
+		         "https://127.0.0.1:%d" QMT_IDP_DISCOVERY_PATH, o.port);
+		m->oauth2_introspect_url = introspect;
+		m->oauth2_openid_config_url = config;
+		m->oauth2_ca_file = NULL;
+		r = qmt_mail_start(m);
+		if (r == 0) {
+			o.ca_cert_file = m->ca_file;
+			o.ca_key_file = m->ca_key_file;
+			r = qmt_idp_start(idp, &o);
+		}
+		if (r == 0 && (strcmp(idp->introspect_url, introspect) != 0 ||
+		               strcmp(idp->discovery_url, config) != 0)) {
+			fprintf(stderr, "idp: not where Dovecot was told\n");
+			r = -1;
+		}
+		/* the same strings, which outlive this call */
+		m->oauth2_introspect_url = idp->introspect_url;
+		m->oauth2_openid_config_url = idp->discovery_url;
+	}
+	if (r != 0)
+		qmt_idp_mail_stop(idp, m);
+	return r;
+}
+
+void qmt_idp_mail_stop(struct qmt_idp *idp, struct qmt_mail *m)
+{
+	qmt_mail_stop(m);
+	qmt_idp_stop(idp);
 }
 
 /* ------------------------------------------------------------- the robot */
@@ -320,7 +321,7 @@ static int robot(const struct qmt_idp *idp, char *const *extra, size_t n,
 	if (out)
 		*out = qmt_read_file(log, NULL);
 	if (rc != 0 && !out)
-		show_log(log);
+		qmt_show_log(log);
 	return rc == 0 ? 0 : -1;
 }
 

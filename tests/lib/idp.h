@@ -79,6 +79,24 @@ int qmt_idp_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts);
 /* Stops it and removes its folder (kept when QMT_KEEP is set). */
 void qmt_idp_stop(struct qmt_idp *idp);
 
+struct qmt_mail;
+/*
+ * Starts the server (opts: NULL for defaults) and the mail servers m
+ * (tests/lib/mailserver.h; zeroed, or with the caller's layout set) with
+ * Dovecot checking its tokens: introspection as QMT_IDP_DOVECOT, scope
+ * "mail", the server's discovery document for RFC 7628 error replies.
+ * one_ca 1: one CA for all, the mail servers' (they start first, told the
+ * port the server will listen on, and the server's certificate is signed
+ * by their CA); 0: the server keeps a CA of its own (it starts first and
+ * Dovecot is told its CA), so that a client must use the right CA for
+ * each. Returns as qmt_idp_start and qmt_mail_start do (1: the test
+ * should skip); on anything but 0 both are stopped.
+ */
+int qmt_idp_mail_start(struct qmt_idp *idp, const struct qmt_idp_opts *opts,
+                       struct qmt_mail *m, int one_ca);
+/* Stops both (safe after any return of qmt_idp_mail_start). */
+void qmt_idp_mail_stop(struct qmt_idp *idp, struct qmt_mail *m);
+
 /*
  * The user's browser (robot.mjs): opens auth_url, signs in as user
  * ("alice", "bob", "carol") with the right password, presses Allow (deny

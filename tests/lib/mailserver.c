@@ -16,6 +16,7 @@
 #include "mailserver.h"
 #include "harness.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <arpa/inet.h>
@@ -119,110 +120,26 @@ static int path(char *out, size_t n, const char *dir, const char *name)
 	return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
-static void show_log(const char *file)
-{
-	char buf[4096];
-	FILE *f = fopen(file, "r");
-	size_t n;
-	long size;
-
-	if (!f)
-		return;
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, size > 3000 ? size - 3000 : 0, SEEK_SET);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	fprintf(stderr, "---- %s (tail)\n%s\n----\n", file, buf);
-}
-
-/* Runs openssl with the given arguments, logging to dir/openssl.log. */
-static int ossl(const struct qmt_mail *m, char *const argv[])
-{
-	char log[320];
-
-	path(log, sizeof(log), m->dir, "openssl.log");
-	return qmt_run(argv, log) == 0 ? 0 : -1;
-}
-
+/* The throw-away CA (and an unrelated one, for "bad CA" tests) and the
+ * servers' certificate for localhost and 127.0.0.1. */
 static int make_certs(struct qmt_mail *m)
 {
-	char ca_key[320], ca_crt[320], key[320], csr[320], crt[320], ext[320],
-	    oca_key[320], serial[320];
-	char *ca[] = {"openssl",
-	              "req",
-	              "-x509",
-	              "-newkey",
-	              "ec",
-	              "-pkeyopt",
-	              "ec_paramgen_curve:P-256",
-	              "-nodes",
-	              "-keyout",
-	              ca_key,
-	              "-out",
-	              ca_crt,
-	              "-days",
-	              "2",
-	              "-subj",
-	              "/CN=QMail throw-away test CA",
-	              NULL};
-	char *oca[] = {"openssl",
-	               "req",
-	               "-x509",
-	               "-newkey",
-	               "ec",
-	               "-pkeyopt",
-	               "ec_paramgen_curve:P-256",
-	               "-nodes",
-	               "-keyout",
-	               oca_key,
-	               "-out",
-	               m->other_ca_file,
-	               "-days",
-	               "2",
-	               "-subj",
-	               "/CN=Unrelated test CA",
-	               NULL};
-	char *req[] = {"openssl",
-	               "req",
-	               "-newkey",
-	               "ec",
-	               "-pkeyopt",
-	               "ec_paramgen_curve:P-256",
-	               "-nodes",
-	               "-keyout",
-	               key,
-	               "-out",
-	               csr,
-	               "-subj",
-	               "/CN=localhost",
-	               NULL};
-	char *sign[] = {"openssl",  "x509",      "-req",  "-in",
-	                csr,        "-CA",       ca_crt,  "-CAkey",
-	                ca_key,     "-CAserial", serial,  "-CAcreateserial",
-	                "-out",     crt,         "-days", "2",
-	                "-extfile", ext,         NULL};
+	static const char *const dns[] = {"localhost", NULL};
+	static const char *const ips[] = {"127.0.0.1", NULL};
+	struct qmt_ca ca, other;
 
-	path(ca_key, sizeof(ca_key), m->dir, "ca.key");
-	path(ca_crt, sizeof(ca_crt), m->dir, "ca.crt");
-	path(oca_key, sizeof(oca_key), m->dir, "other-ca.key");
-	path(key, sizeof(key), m->dir, "server.key");
-	path(csr, sizeof(csr), m->dir, "server.csr");
-	path(crt, sizeof(crt), m->dir, "server.crt");
-	path(ext, sizeof(ext), m->dir, "server.ext");
-	path(serial, sizeof(serial), m->dir, "ca.srl");
-	path(m->ca_file, sizeof(m->ca_file), m->dir, "ca.crt");
-	path(m->ca_key_file, sizeof(m->ca_key_file), m->dir, "ca.key");
-	path(m->other_ca_file, sizeof(m->other_ca_file), m->dir,
-	     "other-ca.crt");
-	if (qmt_write_file(ext, "basicConstraints=CA:FALSE\n"
-	                        "keyUsage=digitalSignature,keyEncipherment\n"
-	                        "extendedKeyUsage=serverAuth\n"
-	                        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"))
+	if (qmt_ca_make(&ca, m->dir, "ca", "QMail throw-away test CA") != 0 ||
+	    qmt_ca_make(&other, m->dir, "other-ca", "Unrelated test CA") != 0 ||
+	    qmt_ca_sign_server(&ca, m->dir, "localhost", dns, ips) != 0)
 		return -1;
-	return ossl(m, ca) || ossl(m, oca) || ossl(m, req) || ossl(m, sign) ? -1
-	                                                                    : 0;
+	if (snprintf(m->ca_file, sizeof(m->ca_file), "%s", ca.crt) >=
+	        (int)sizeof(m->ca_file) ||
+	    snprintf(m->ca_key_file, sizeof(m->ca_key_file), "%s", ca.key) >=
+	        (int)sizeof(m->ca_key_file) ||
+	    snprintf(m->other_ca_file, sizeof(m->other_ca_file), "%s",
+	             other.crt) >= (int)sizeof(m->other_ca_file))
+		return -1;
+	return 0;
 }
 
 /* s with every byte but RFC 3986 unreserved ones %-escaped (malloc'd). */
@@ -454,7 +371,7 @@ int qmt_mail_smtpd_start(struct qmt_mail *m)
 	}
 	if (m->smtpd < 0 || qmt_wait_port(m->mta_port, 15000) != 0) {
 		fprintf(stderr, "mailserver: OpenSMTPD did not start\n");
-		show_log(log);
+		qmt_show_log(log);
 		return -1;
 	}
 	return 0;
@@ -507,8 +424,6 @@ int qmt_mail_start(struct qmt_mail *m)
 			goto fail;
 	if (make_certs(m) != 0) {
 		fprintf(stderr, "mailserver: making the test CA failed\n");
-		path(log, sizeof(log), m->dir, "openssl.log");
-		show_log(log);
 		goto fail;
 	}
 	path(sub, sizeof(sub), m->dir, "mail");
@@ -550,9 +465,9 @@ int qmt_mail_start(struct qmt_mail *m)
 			        "mailserver: Dovecot port %d is not "
 			        "up\n",
 			        *ports[i]);
-			show_log(log);
+			qmt_show_log(log);
 			path(log, sizeof(log), m->dir, "dovecot.log");
-			show_log(log);
+			qmt_show_log(log);
 			goto fail;
 		}
 	}
@@ -574,6 +489,58 @@ void qmt_mail_stop(struct qmt_mail *m)
 	if (m->dir[0] && !getenv("QMT_KEEP"))
 		qmt_rmtree(m->dir);
 	m->dir[0] = '\0';
+}
+
+struct upload {
+	const unsigned char *p;
+	size_t len, off;
+};
+
+static size_t upload_read(char *buf, size_t sz, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t k = sz * n;
+
+	if (k > u->len - u->off)
+		k = u->len - u->off;
+	memcpy(buf, u->p + u->off, k);
+	u->off += k;
+	return k;
+}
+
+int qmt_mail_deliver(const struct qmt_mail *m, const char *from, const char *to,
+                     const void *msg, size_t len)
+{
+	struct upload u = {msg, len, 0};
+	struct curl_slist *rcpt = NULL;
+	char url[64], sender[330];
+	CURLcode rc;
+	CURL *c;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", m->mta_port);
+	snprintf(sender, sizeof(sender), "<%s>", from);
+	if (!(c = curl_easy_init()) || !(rcpt = curl_slist_append(NULL, to))) {
+		curl_easy_cleanup(c);
+		fprintf(stderr, "mailserver: out of memory\n");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, sender);
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &u);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	rc = curl_easy_perform(c);
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "mailserver: SMTP to the MTA: %s\n",
+		        curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 static int cmp_path(const void *a, const void *b)

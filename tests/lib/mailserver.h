@@ -121,6 +121,15 @@ const char *qmt_mail_addr(int i);
 const char *qmt_mail_password(int i);
 
 /*
+ * Hands one raw message (len bytes, CRLF line ends) to the MTA over plain
+ * SMTP on loopback, from and to as the envelope's addresses (to: one
+ * recipient). Delivery goes on after the return: qmt_mail_wait_files
+ * waits for it. Returns 0, or -1 with the reason on stderr.
+ */
+int qmt_mail_deliver(const struct qmt_mail *m, const char *from, const char *to,
+                     const void *msg, size_t len);
+
+/*
  * Message files in a user's folder (folder NULL or "INBOX": the inbox,
  * else a folder such as "Sent" or "[Gmail]/Sent Mail"), sorted by name. Writes
  * up to max paths (each at most 512 bytes) into paths and returns how many

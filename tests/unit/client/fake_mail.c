@@ -1624,14 +1624,16 @@ enum qm_err qm_mail_imap_fetch_summaries(struct qm_mail_imap *im,
 	return QM_OK;
 }
 
-/* ------------------------------------------------------------- discovery */
+/* --------------------------------------------------------- HTTPS and DNS */
 
 /* The engine's unit tests have no network: discovery beyond the provider
  * registry finds nothing (tests/integration/discover_*.c use real DNS and
- * HTTPS servers). */
-enum qm_err qm_mail_https_get(const struct qm_mail_https_get *req,
-                              struct qm_buf *out, long *status, char *location,
-                              size_t n, struct qm_error *err)
+ * HTTPS servers), and the OAuth2 sign-in is tested against the real
+ * authorization server (tests/integration/oauth_flow.c). */
+enum qm_err qm_mail_https_request(const struct qm_mail_https_req *req,
+                                  struct qm_buf *out, long *status,
+                                  char *location, size_t n,
+                                  struct qm_error *err)
 {
 	(void)out;
 	*status = 0;
@@ -1673,19 +1675,7 @@ enum qm_err qm_mail_dns_a(const char *server, const char *host, char *out,
 	return qm_error_set(err, QM_ERR_NOTFOUND, "no A record for %s", host);
 }
 
-/* ------------------------------------------------ OAuth2: not scripted */
-
-/* The engine's OAuth2 sign-in is tested against the real authorization
- * server (tests/integration/oauth_flow.c); here it has no network. */
-enum qm_err qm_mail_https_call(const struct qm_mail_https_call *req,
-                               struct qm_buf *out, long *status,
-                               struct qm_error *err)
-{
-	(void)req;
-	(void)out;
-	*status = 0;
-	return qm_error_set(err, QM_ERR_NET, "no network in the fake");
-}
+/* ------------------------------------- OAuth2's loopback: not scripted */
 
 enum qm_err qm_mail_loopback_open(struct qm_mail_loopback **out, int *port,
                                   struct qm_error *err)
