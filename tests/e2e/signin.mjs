@@ -161,7 +161,10 @@ async function main() {
     await sec.getByLabel('oauth.microsoft.client_id').fill('11111111-2222-3333-4444-555555555555');
     await sec.getByLabel('oauth.google.client_secret').fill('GOCSPX-very-secret-value');
     await sec.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Saved').first().waitFor({ timeout: T });
+    // the section is drawn anew from the server once saved: wait for that
+    // one (the old fields still hold what was typed until then)
+    await page.waitForFunction(() => [...document.querySelectorAll('input[type="password"]')]
+      .some((i) => /^set \(/.test(i.placeholder || '')), null, { timeout: T });
     const sec2 = page.locator('section', { has: page.getByRole('heading', { name: 'Signing in and finding servers' }) });
     await sec2.waitFor({ timeout: T });
     check(await sec2.getByLabel('oauth.microsoft.client_id').inputValue() === '11111111-2222-3333-4444-555555555555', 'the client ID was not kept');
