@@ -193,11 +193,11 @@ static int serve_one(int cfd, const unsigned char *key, uint64_t deadline)
 	rep[4] = AGENT_VERSION;
 	rep[5] = AGENT_OK;
 	set_timeout(cfd, 1000); /* a silent client cannot hold the agent */
-	if (peer_uid(cfd) != getuid()) {
-		rep[5] = AGENT_REFUSED;
-	} else if (io_full(cfd, req, sizeof(req), 0) ||
-	           memcmp(req, "QMAG", 4) != 0 || req[4] != AGENT_VERSION) {
+	if (io_full(cfd, req, sizeof(req), 0) || memcmp(req, "QMAG", 4) != 0 ||
+	    req[4] != AGENT_VERSION)
 		return 0; /* not our protocol: hang up */
+	if (peer_uid(cfd) != getuid()) {
+		rep[5] = AGENT_REFUSED; /* another user: nothing but "no" */
 	} else if (req[5] == 'K') {
 		memcpy(rep + 8, key, QM_CLIENT_UNLOCK_KEYBYTES);
 		len = QM_CLIENT_UNLOCK_KEYBYTES;
