@@ -8,7 +8,9 @@
  * starts no agent; the socket and its folder are 0600 and 0700; another
  * uid is refused by the agent itself (as root: a child as nobody); a
  * passphrase change makes the agent's key useless; the engine refuses a
- * wrong unlock key. Every agent started is killed on every path, and the
+ * wrong unlock key; `qmail web` lets a browser in with the agent's key
+ * only with the token of the link it printed, and locks when the agent
+ * goes. Every agent started is killed on every path, and the
  * test checks that none is left.
  */
 #include <setjmp.h>
@@ -33,6 +35,7 @@
 
 #include "client/client.h"
 #include "harness.h"
+#include "webclient.h"
 
 static char dir[512], home[600], pwfile[700], badfile[700], sock[700];
 static char *out; /* what the last run printed */
@@ -425,6 +428,112 @@ static void test_passwd_voids_agent_key(void **state)
 	assert_int_equal(wait_gone(pid, 3000), 0);
 }
 
+/* Waits until the file at path holds needle; its text (free it) or NULL. */
+static char *wait_text(const char *path, const char *needle, int ms)
+{
+	for (int i = 0; i < ms / 50; i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		char *t = qmt_read_file(path, NULL);
+
+		if (t && strstr(t, needle))
+			return t;
+		free(t);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static long post_agent(struct qmt_web *w, const char *token)
+{
+	struct qmt_resp r;
+	char body[160];
+	long st;
+
+	snprintf(body, sizeof(body), "{\"agent\":\"%s\"}", token);
+	if (qmt_web_req(w, "POST", "/api/unlock", body, &r))
+		return 0;
+	st = r.status;
+	if (st == 200 && qmt_json_str(r.json, "csrf", NULL)[0])
+		snprintf(w->csrf, sizeof(w->csrf), "%s",
+		         qmt_json_str(r.json, "csrf", NULL));
+	qmt_resp_free(&r);
+	return st;
+}
+
+static long get_status(struct qmt_web *w, const char *path)
+{
+	struct qmt_resp r;
+	long st;
+
+	if (qmt_web_req(w, "GET", path, NULL, &r))
+		return 0;
+	st = r.status;
+	if (path[5] == 's' && r.status == 200) /* /api/state */
+		snprintf(w->csrf, sizeof(w->csrf), "%s",
+		         qmt_json_str(r.json, "csrf", NULL));
+	qmt_resp_free(&r);
+	return st;
+}
+
+static void test_web_uses_agent(void **state)
+{
+	char bin[1024], log[800], token[80], wrong[80], *t, *p;
+	char *const envp[] = {"QM_STORE_KDF=fast", NULL};
+	struct qmt_web w, other;
+	unsigned port = 0;
+	long pid, st = 0;
+	pid_t web;
+
+	(void)state;
+	pid = unlock_for("5m");
+	snprintf(bin, sizeof(bin), "%s/src/cli/qmail", qmt_binary_dir());
+	snprintf(log, sizeof(log), "%s/web.log", dir);
+	{
+		char *const argv[] = {bin,      "--home", home, "web",
+		                      "--port", "0",      NULL};
+
+		web = qmt_spawn(argv, envp, log);
+	}
+	assert_true(web > 0);
+	t = wait_text(log, "#agent=", 10000);
+	assert_non_null(t);
+	p = strstr(t, "http://127.0.0.1:");
+	assert_non_null(p);
+	port = (unsigned)strtoul(p + 17, NULL, 10);
+	p = strstr(t, "#agent=");
+	assert_int_equal(strspn(p + 7, "0123456789abcdef"), 64);
+	snprintf(token, sizeof(token), "%.64s", p + 7);
+	free(t);
+	/* a browser without the token stays out; a wrong token is refused */
+	qmt_web_init(&other, port);
+	assert_int_equal(get_status(&other, "/api/state"), 200);
+	snprintf(wrong, sizeof(wrong), "%s", token);
+	wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(post_agent(&other, wrong), 403);
+	assert_int_equal(get_status(&other, "/api/accounts"), 401);
+	/* with it: in, without the passphrase (the web has none) */
+	qmt_web_init(&w, port);
+	assert_int_equal(get_status(&w, "/api/state"), 200);
+	assert_int_equal(post_agent(&w, token), 200);
+	assert_int_equal(get_status(&w, "/api/accounts"), 200);
+	/* qmail lock: the GUI locks too, at a request after the agent left */
+	assert_int_equal(run(NULL, "lock", NULL), 0);
+	assert_int_equal(wait_gone(pid, 3000), 0);
+	for (int i = 0; i < 60; i++) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		st = get_status(&w, "/api/accounts");
+		if (st == 401)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(st, 401);
+	/* and the token alone no longer opens it */
+	assert_int_equal(get_status(&w, "/api/state"), 200);
+	assert_int_equal(post_agent(&w, token), 403);
+	assert_int_equal(qmt_stop(web), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(test_other_uid_refused),
 	    cmocka_unit_test(test_engine_refuses_wrong_key),
 	    cmocka_unit_test(test_passwd_voids_agent_key),
+	    cmocka_unit_test(test_web_uses_agent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
