@@ -484,10 +484,11 @@ int cli_cmd_web(struct cli *g, int argc, char **argv)
 	cfg.port = (uint16_t)port;
 	if ((rc = cli_open(g)))
 		return rc;
-	/* after `qmail unlock`: the printed link lets the browser in with the
-	 * agent's key, and the GUI locks when the agent goes */
+	/* started after `qmail unlock`: the printed link lets the browser in
+	 * with the agent's key, and the GUI locks when the agent goes */
 	qm_strlcpy(web_home, qm_client_home(g->client), sizeof(web_home));
-	cfg.agent_key = web_agent_key;
+	if (web_agent_key(NULL, NULL) == 0)
+		cfg.agent_key = web_agent_key;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
