@@ -342,13 +342,21 @@ int cli_agent_start(const char *home, const unsigned char *key, long secs,
                     long *pid_out, char *msg, size_t msglen)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char path[sizeof(dir)], buf[256];
-	int pfd[2], status;
+	char path[sizeof(dir)], buf[256], *abs;
+	int pfd[2], status, bad;
 	ssize_t got = 0;
 	pid_t pid;
 
-	if (cli_agent_path(home, dir, sizeof(dir), 1) ||
-	    cli_agent_path(home, path, sizeof(path), 0)) {
+	/* the agent leaves the working folder: it needs the full path */
+	abs = realpath(home, NULL);
+	if (!abs) {
+		snprintf(msg, msglen, "the QMail home: %s", strerror(errno));
+		return -1;
+	}
+	bad = cli_agent_path(abs, dir, sizeof(dir), 1) ||
+	      cli_agent_path(abs, path, sizeof(path), 0);
+	free(abs);
+	if (bad) {
 		snprintf(msg, msglen,
 		         "the QMail home's path is too long for a Unix socket "
 		         "(%zu bytes at most)",

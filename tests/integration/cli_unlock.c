@@ -233,6 +233,27 @@ static void test_unlock_list_lock(void **state)
 	assert_non_null(strstr(out, "not unlocked"));
 }
 
+/* --home given relative to the working folder: the agent, which leaves
+ * that folder, still serves (and watches) the right socket. */
+static void test_relative_home(void **state)
+{
+	char saved[600], cwd[4096];
+	long pid;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(saved, sizeof(saved), "%s", home);
+	assert_int_equal(chdir(dir), 0);
+	snprintf(home, sizeof(home), "h");
+	pid = unlock_for("5m");
+	assert_int_equal(run(NULL, "list", NULL), 0);
+	assert_true(alive(pid));
+	assert_int_equal(run(NULL, "lock", NULL), 0);
+	assert_int_equal(wait_gone(pid, 3000), 0);
+	snprintf(home, sizeof(home), "%s", saved);
+	assert_int_equal(chdir(cwd), 0);
+}
+
 static void test_times_out(void **state)
 {
 	long pid;
@@ -540,6 +561,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_passphrase_starts_no_agent),
 	    cmocka_unit_test(test_unlock_list_lock),
 	    cmocka_unit_test(test_times_out),
+	    cmocka_unit_test(test_relative_home),
 	    cmocka_unit_test(test_unlock_replaces_and_home_gone),
 	    cmocka_unit_test(test_other_uid_refused),
 	    cmocka_unit_test(test_engine_refuses_wrong_key),
