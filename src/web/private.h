@@ -21,7 +21,7 @@
 #define WEB_ID_BYTES          32
 #define WEB_ID_HEX            (WEB_ID_BYTES * 2 + 1)
 /* How often a server unlocked by the unlock agent asks it whether it still
- * holds the key (at most; on requests). */
+ * holds the key (at most; on requests, and qm_web_serve's timer). */
 #define WEB_AGENT_CHECK_MS    1000
 #define WEB_MAX_URL           4096
 #define WEB_MAX_JSON          (64u * 1024u)
@@ -171,6 +171,7 @@ struct qm_web_server {
 	char agent_token[2 * WEB_ID_BYTES + 1];
 	char link[192];
 	int agent_unlocked;
+	int agent_lock_pending; /* gone, the vault key not wiped yet */
 	int64_t agent_checked_ms;
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;

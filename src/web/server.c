@@ -669,6 +669,37 @@ static int agent_gone(struct qm_web_server *srv)
 	return 1;
 }
 
+/* The timer of qm_web_serve (each 100 ms tick; the agent is asked at most
+ * once a second): when the agent is gone, the vault key leaves this
+ * process without waiting for a request. A sync holding the client lock
+ * puts it off to a later tick, so the stop flag is never kept waiting. */
+static void agent_tick(struct qm_web_server *srv)
+{
+	int pending;
+
+	if (!srv->cfg.agent_key || !srv->client)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	pending = srv->agent_lock_pending;
+	pthread_mutex_unlock(&srv->lock);
+	if (!pending && !agent_gone(srv))
+		return;
+	if (pthread_mutex_trylock(&srv->client_lock) != 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->agent_lock_pending = 1;
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	web_reader_close(srv);
+	qm_client_lock(srv->client);
+	pthread_mutex_unlock(&srv->client_lock);
+	pthread_mutex_lock(&srv->lock);
+	srv->agent_lock_pending = 0;
+	pthread_mutex_unlock(&srv->lock);
+	web_oauth_forget_all(srv);
+	web_watch_kick(srv);
+}
+
 /* The checks of docs/WEB.md section 4, before any body is read. Returns 0
  * to go on, or -1 with r->reply set. */
 static int precheck(struct web_req *r, const char *url, const char *method)
@@ -726,7 +757,9 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	}
 	agent_lost = agent_gone(srv);
 	pthread_mutex_lock(&srv->lock);
-	idle_lock = web_session_expire(srv) || agent_lost;
+	idle_lock = web_session_expire(srv) || agent_lost ||
+	            srv->agent_lock_pending;
+	srv->agent_lock_pending = 0;
 	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
 	r->session = cookie ? web_session_find(srv, cookie) : NULL;
 	/* The page's own polling (X-QM-Background) does not count as use: a
@@ -1136,8 +1169,10 @@ enum qm_err qm_web_serve(const struct qm_web_config *cfg,
 		ready(srv->link, arg);
 	/* The daemon runs in its own thread; this one only waits for the flag
 	 * (a signal also interrupts the sleep). */
-	while (!*stop)
+	while (!*stop) {
 		nanosleep(&ts, NULL);
+		agent_tick(srv);
+	}
 	qm_web_server_stop(&srv);
 	return QM_OK;
 }
