@@ -757,8 +757,8 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	}
 	agent_lost = agent_gone(srv);
 	pthread_mutex_lock(&srv->lock);
-	idle_lock = web_session_expire(srv) || agent_lost ||
-	            srv->agent_lock_pending;
+	idle_lock =
+	    web_session_expire(srv) || agent_lost || srv->agent_lock_pending;
 	srv->agent_lock_pending = 0;
 	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
 	r->session = cookie ? web_session_find(srv, cookie) : NULL;
