@@ -168,6 +168,11 @@ gen_summary() {
   echo "| web | first inbox page at the API, $(f web messages %s) messages | $(f web inbox_page_ms '%.2f ms') | – | under 20 ms | $( [ -n "$w" ] && yes_no "$(calc '($1 < 20) ? "true" : "false"' "$w")" || printf '–') |"
   echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under 300 ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc '($1 < 300) ? "true" : "false"' "$rd")" || printf '–') |"
   fail_row web "" "failed requests and runs"
+  local cl cr
+  cl=$(j cli list_ms); cr=$(j cli read_ms)
+  echo "| cli | \`qmail list\` (50 rows), $(f cli messages %s) messages, unlocked by the agent: wall, peak RSS | $(f cli list_ms '%.1f ms'), $(f cli list_rss_mib '%.1f MiB') | sqlite3 $(f cli baseline_sqlite3_list_ms '%.1f ms'), $(f cli baseline_sqlite3_list_rss_mib '%.1f MiB') | under 30 ms and 30 MiB, within 3x of sqlite3 | $( [ -n "$cl" ] && yes_no "$(calc '($1 < 30 && $2 < 30 && $3 <= 3) ? "true" : "false"' "$cl $(j cli list_rss_mib) $(j cli list_sqlite3_ratio)")" || printf '–') ($(f cli list_sqlite3_ratio '%.2fx')) |"
+  echo "| cli | \`qmail read ID\`: wall, peak RSS | $(f cli read_ms '%.1f ms'), $(f cli read_rss_mib '%.1f MiB') | sqlite3 $(f cli baseline_sqlite3_read_ms '%.1f ms'), $(f cli baseline_sqlite3_read_rss_mib '%.1f MiB') | under 30 ms and 30 MiB, within 3x of sqlite3 | $( [ -n "$cr" ] && yes_no "$(calc '($1 < 30 && $2 < 30 && $3 <= 3) ? "true" : "false"' "$cr $(j cli read_rss_mib) $(j cli read_sqlite3_ratio)")" || printf '–') ($(f cli read_sqlite3_ratio '%.2fx')) |"
+  fail_row cli "" "failed runs"
   local sr sf sc sd
   sr=$(j sync mbsync_ratio); sf=$(j sync first50_ms); sc=$(j sync nochange_sync_ms); sd=$(j sync flags100_sync_ms)
   echo "| sync | (a) first sync of an INBOX of $(f sync messages "%'.0f") plain messages (\`qmail sync\`) | $(f sync initial_sync_s '%.1f s') | mbsync $(f sync baseline_mbsync_s '%.1f s') | within 1.5x of mbsync | $( [ -n "$sr" ] && yes_no "$(jb sync goal_a_met)" || printf '–') ($(f sync mbsync_ratio '%.2fx')) |"
@@ -346,6 +351,22 @@ gen_web() {
   kinds_list web
 }
 
+gen_cli() {
+  status_line cli || return
+  echo
+  echo "A home of $(f cli messages "%'.0f") messages, unlocked once by \`qmail unlock\` (the agent); each figure the median wall time (fork to reap) of $(f cli runs_per_figure %s) runs of the real program, and the largest peak RSS (\`wait4\`)."
+  echo
+  echo "| figure | wall | peak RSS | baseline, same run | goal |"
+  echo "| --- | --- | --- | --- | --- |"
+  echo "| \`qmail list\` (50 rows) | $(f cli list_ms '%.1f') ms | $(f cli list_rss_mib '%.1f') MiB | \`sqlite3\` $(f cli baseline_sqlite3_list_ms '%.1f') ms, $(f cli baseline_sqlite3_list_rss_mib '%.1f') MiB ($(f cli list_sqlite3_ratio '%.2fx')) | < 30 ms, < 30 MiB, within 3x |"
+  echo "| \`qmail read ID\` | $(f cli read_ms '%.1f') ms | $(f cli read_rss_mib '%.1f') MiB | \`sqlite3\` $(f cli baseline_sqlite3_read_ms '%.1f') ms, $(f cli baseline_sqlite3_read_rss_mib '%.1f') MiB ($(f cli read_sqlite3_ratio '%.2fx')) | < 30 ms, < 30 MiB, within 3x |"
+  echo "| \`qmail list\` with the passphrase (Argon2id per command, as before) | $(f cli list_passphrase_ms '%.0f') ms | $(f cli list_passphrase_rss_mib '%.0f') MiB | | |"
+  echo "| \`qmail unlock\` (once per session) | $(f cli unlock_ms '%.0f') ms | | | |"
+  echo
+  echo "Goal met: $(yes_no "$(jb cli goal_met)"). Failed runs: $(fails cli)."
+  kinds_list cli
+}
+
 gen_sync() {
   status_line sync || return
   echo
@@ -384,7 +405,7 @@ report() {
       '<!-- generated:'*' -->')
         block=${line#<!-- generated:}; block=${block% -->}
         case "$block" in
-          machine|summary|qkd|e2e|crypto|store|kme|web|sync) "gen_$block" >> "$tmp" ;;
+          machine|summary|qkd|e2e|crypto|store|kme|web|cli|sync) "gen_$block" >> "$tmp" ;;
           *) rm -f "$tmp"; die "unknown generated block '$block' in $doc" ;;
         esac
         skipping=$block ;;

@@ -51,6 +51,8 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv);
 int cli_cmd_kme(struct cli *g, int argc, char **argv);
 int cli_cmd_web(struct cli *g, int argc, char **argv);
 int cli_cmd_passwd(struct cli *g, int argc, char **argv);
+int cli_cmd_unlock(struct cli *g, int argc, char **argv);
+int cli_cmd_lock(struct cli *g, int argc, char **argv);
 int cli_cmd_config(struct cli *g, int argc, char **argv);
 /* cmd_folders.c: folders and what is done to messages on the server */
 int cli_cmd_folders(struct cli *g, int argc, char **argv);
@@ -111,6 +113,27 @@ int cli_open(struct cli *g);
 /* Opens and unlocks (passphrase from QMAIL_PASSPHRASE, QMAIL_PASSPHRASE_FILE
  * or the terminal). */
 int cli_open_unlocked(struct cli *g);
+/* The unlock agent (agent.c). cli_agent_path: <home>/agent/sock (dir: the
+ * folder); -1 when too long for a Unix socket. */
+int cli_agent_path(const char *home, char *out, size_t outlen, int dir);
+/* One request to the agent of home: 0 answered (payload of *n bytes, at
+ * most cap), 1 no agent, 2 refused, -1 a broken answer. */
+int cli_agent_call(const char *home, int op, unsigned char *payload, size_t cap,
+                   size_t *n);
+/* The unlock key into key (QM_CLIENT_UNLOCK_KEYBYTES, secure); as
+ * cli_agent_call. */
+int cli_agent_key(const char *home, unsigned char *key);
+/* Seconds left and the agent's pid; as cli_agent_call. */
+int cli_agent_status(const char *home, long *left, long *pid);
+/* Starts a detached agent holding key for secs seconds (replacing one that
+ * runs); 0 with its pid, or -1 with a message in msg. */
+int cli_agent_start(const char *home, const unsigned char *key, long secs,
+                    long *pid_out, char *msg, size_t msglen);
+/* "30s", "15m", "2h" (a bare number: seconds), at most 168h. */
+int cli_duration_parse(const char *s, long *secs);
+/* Unlocks g->client with the agent's key: 0 done, else not (no agent,
+ * or its key refused). */
+int cli_unlock_from_agent(struct cli *g);
 /* Reads a passphrase: env, file, or the terminal without echo (twice when
  * confirm). Secure buffer; returns 0 or -1 with a message printed. */
 int cli_passphrase(const char *prompt, int confirm, struct qm_buf *out);

@@ -412,6 +412,21 @@ static void web_ready(const char *url, void *arg)
 	fflush(stdout);
 }
 
+/* The unlock agent of the home `qmail web` serves (web.h agent_key). */
+static char web_home[4096];
+
+static int web_agent_key(void *arg, unsigned char *key)
+{
+	long left = 0, pid = 0;
+
+	(void)arg;
+	if (!key)
+		return cli_agent_status(web_home, &left, &pid) == 0 && left > 0
+		           ? 0
+		           : 1;
+	return cli_agent_key(web_home, key) == 0 ? 0 : 1;
+}
+
 int cli_cmd_web(struct cli *g, int argc, char **argv)
 {
 	struct qm_web_config cfg;
@@ -469,6 +484,11 @@ int cli_cmd_web(struct cli *g, int argc, char **argv)
 	cfg.port = (uint16_t)port;
 	if ((rc = cli_open(g)))
 		return rc;
+	/* started after `qmail unlock`: the printed link lets the browser in
+	 * with the agent's key, and the GUI locks when the agent goes */
+	qm_strlcpy(web_home, qm_client_home(g->client), sizeof(web_home));
+	if (web_agent_key(NULL, NULL) == 0)
+		cfg.agent_key = web_agent_key;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);

@@ -56,6 +56,8 @@ static const char usage_text[] =
     "  kme status       key pool, key rate and QBER alarm of the account's "
     "KME\n"
     "  passwd           change the vault passphrase\n"
+    "  unlock, lock     unlock once for the session (--for 15m), or forget "
+    "it\n"
     "  config           list | get | set resource limits (message size, parts, "
     "...)\n"
     "  web              serve the web GUI on 127.0.0.1\n"
@@ -67,7 +69,8 @@ static const char usage_text[] =
     "  --version    print the version\n"
     "\n"
     "The vault passphrase is read from the terminal, or from the file named\n"
-    "by $QMAIL_PASSPHRASE_FILE, or from $QMAIL_PASSPHRASE (for scripts).\n"
+    "by $QMAIL_PASSPHRASE_FILE, or from $QMAIL_PASSPHRASE (for scripts);\n"
+    "after `qmail unlock`, from the agent until it times out or `qmail lock`.\n"
     "\n"
     "Exit codes: 0 success; 1 error; 2 bad command line; 3 wrong passphrase,\n"
     "vault locked or login refused; 4 a server or the KME could not be\n"
@@ -95,6 +98,7 @@ static const struct command commands[] = {
     {"delete", cli_cmd_delete},    {"search", cli_cmd_search},
     {"export", cli_cmd_export},    {"identity", cli_cmd_identity},
     {"contacts", cli_cmd_contact}, {"import", cli_cmd_import},
+    {"unlock", cli_cmd_unlock},    {"lock", cli_cmd_lock},
 };
 
 int cli_is_help(const char *arg)
@@ -323,6 +327,27 @@ int cli_passphrase_from(const char *file_var, const char *env_var,
 	return 0;
 }
 
+int cli_unlock_from_agent(struct cli *g)
+{
+	unsigned char *key = qm_sec_alloc(QM_CLIENT_UNLOCK_KEYBYTES);
+	struct qm_error e;
+	int rc = -1;
+
+	if (!key)
+		return -1;
+	if (cli_agent_key(qm_client_home(g->client), key) == 0) {
+		qm_error_clear(&e);
+		/* a key refused (the passphrase was changed since) falls
+		 * back to the passphrase */
+		rc = qm_client_unlock_key(g->client, key,
+		                          QM_CLIENT_UNLOCK_KEYBYTES, &e)
+		         ? -1
+		         : 0;
+	}
+	qm_sec_free(key);
+	return rc;
+}
+
 int cli_open_unlocked(struct cli *g)
 {
 	struct qm_buf pass;
@@ -339,6 +364,8 @@ int cli_open_unlocked(struct cli *g)
 		        qm_client_home(g->client));
 		return QM_EXIT_DENIED;
 	}
+	if (cli_unlock_from_agent(g) == 0)
+		return 0;
 	qm_buf_init_secure(&pass, 4096);
 	if (cli_passphrase("QMail passphrase: ", 0, &pass)) {
 		qm_buf_free(&pass);

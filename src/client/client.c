@@ -5,6 +5,9 @@
  */
 #include "private.h"
 
+_Static_assert(QM_CLIENT_UNLOCK_KEYBYTES == QM_STORE_KEKBYTES,
+               "the unlock key is the store's passphrase key");
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +167,23 @@ enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
                              size_t len, struct qm_error *err)
 {
 	return qm_store_vault_unlock(c->store, pass, len, err);
+}
+
+enum qm_err qm_client_unlock_export(struct qm_client *c, const char *pass,
+                                    size_t len, unsigned char **key,
+                                    struct qm_error *err)
+{
+	return qm_store_vault_unlock_export(c->store, pass, len, key, err);
+}
+
+enum qm_err qm_client_unlock_key(struct qm_client *c, const unsigned char *key,
+                                 size_t len, struct qm_error *err)
+{
+	enum qm_err rc = qm_store_vault_unlock_kek(c->store, key, len, err);
+
+	if (rc == QM_ERR_DENIED)
+		return qm_error_hint(err, QM_HINT_VAULT_LOCKED, NULL);
+	return rc;
 }
 
 void qm_client_lock(struct qm_client *c)

@@ -115,6 +115,35 @@ QM_NODISCARD enum qm_err qm_client_init(struct qm_client *c, const char *pass,
                                         size_t len, struct qm_error *err);
 QM_NODISCARD enum qm_err qm_client_unlock(struct qm_client *c, const char *pass,
                                           size_t len, struct qm_error *err);
+/*
+ * Unlock once per session (`qmail unlock`, docs/SECURITY.md invariant 33).
+ * The unlock key is the passphrase key: the Argon2id output that unwraps
+ * the vault key, QM_CLIENT_UNLOCK_KEYBYTES long. Whoever holds it opens
+ * the vault without the passphrase and without Argon2id, until the
+ * passphrase is changed (which makes every handed-out key useless): keep
+ * it in secure memory, never in a file, argv or the environment, and hand
+ * it only to processes of the same user.
+ *
+ * qm_client_unlock_export: qm_client_unlock that also sets *key to a copy
+ * of the unlock key in secure memory (the caller's; wipe and free it with
+ * qm_sec_free). Errors as qm_client_unlock; *key set only on success.
+ */
+#define QM_CLIENT_UNLOCK_KEYBYTES 32
+QM_NODISCARD enum qm_err qm_client_unlock_export(struct qm_client *c,
+                                                 const char *pass, size_t len,
+                                                 unsigned char **key,
+                                                 struct qm_error *err);
+/*
+ * Unlocks with an unlock key (borrowed, len QM_CLIENT_UNLOCK_KEYBYTES),
+ * checked against the vault as a passphrase is (the authenticated
+ * unwrapping of the vault key): a key that does not open it (another
+ * home's, or one from before a passphrase change) gives QM_ERR_DENIED with
+ * hint QM_HINT_VAULT_LOCKED and changes nothing; QM_ERR_INVAL for a wrong
+ * length; QM_ERR_NOTFOUND when there is no vault.
+ */
+QM_NODISCARD enum qm_err qm_client_unlock_key(struct qm_client *c,
+                                              const unsigned char *key,
+                                              size_t len, struct qm_error *err);
 void qm_client_lock(struct qm_client *c);
 int qm_client_unlocked(struct qm_client *c);
 /*

@@ -137,6 +137,30 @@ QM_NODISCARD enum qm_err qm_store_vault_create(struct qm_store *s,
 QM_NODISCARD enum qm_err qm_store_vault_unlock(struct qm_store *s,
                                                const char *pass, size_t len,
                                                struct qm_error *err);
+/* The size of the passphrase key (the Argon2id output that unwraps the
+ * vault key), what qm_store_vault_unlock_export hands out. */
+#define QM_STORE_KEKBYTES 32
+/*
+ * qm_store_vault_unlock that also hands out the passphrase key in *kek
+ * (QM_STORE_KEKBYTES of secure memory, the caller's: qm_sec_free), so that
+ * a later process can unlock without Argon2id (qm_store_vault_unlock_kek).
+ * Whoever holds it can open the vault until the passphrase is changed.
+ * kek may be NULL. *kek is set only on success.
+ */
+QM_NODISCARD enum qm_err
+qm_store_vault_unlock_export(struct qm_store *s, const char *pass, size_t len,
+                             unsigned char **kek, struct qm_error *err);
+/*
+ * Unlocks with a passphrase key from qm_store_vault_unlock_export (len
+ * QM_STORE_KEKBYTES, borrowed), checked by the same authenticated
+ * unwrapping of the vault key as a passphrase: a key that does not open it
+ * (another vault, or the passphrase changed since) gives QM_ERR_DENIED and
+ * changes nothing; QM_ERR_INVAL for a wrong length.
+ */
+QM_NODISCARD enum qm_err qm_store_vault_unlock_kek(struct qm_store *s,
+                                                   const unsigned char *kek,
+                                                   size_t len,
+                                                   struct qm_error *err);
 /* Wipes the vault key and the in-memory search index. */
 void qm_store_vault_lock(struct qm_store *s);
 int qm_store_vault_is_unlocked(const struct qm_store *s);

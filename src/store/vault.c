@@ -32,6 +32,8 @@
  * allocate unbounded memory. */
 #define MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
 #define OPSLIMIT_MAX 64
+_Static_assert(QM_STORE_KEKBYTES == VAULT_KEYBYTES,
+               "the passphrase key is a vault-key-sized key");
 
 /* The vault key's wrapping names the kind of vault: v2 vaults keep a label
  * MAC on every labelled row (label.c), v1 vaults come from before, and
@@ -325,15 +327,14 @@ out:
 	return QM_OK;
 }
 
-/* Derives and unwraps the vault key for pass; *out in secure memory. A v1
- * vault is brought to v2 on the way (seal_labels_once). */
-static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
-                                  size_t len, unsigned char **out,
-                                  struct qm_error *err)
+/* Reads the vault record: salt, wrapped key and the Argon2id cost, checked
+ * against the bounds (a crafted file must not make unlock allocate
+ * unbounded memory). */
+static enum qm_err read_vault(struct qm_store *s, unsigned char *salt,
+                              unsigned char *wrapped, uint64_t *ops,
+                              uint64_t *mem, struct qm_error *err)
 {
-	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
-	unsigned char *kek = NULL, *vkey = NULL;
-	sqlite3_int64 ops, mem;
+	sqlite3_int64 o, m;
 	sqlite3_stmt *st;
 	enum qm_err rc;
 	int src;
@@ -345,21 +346,23 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	if (rc != QM_OK)
 		return rc;
 	src = sqlite3_step(st);
-	if (src == SQLITE_DONE)
+	if (src == SQLITE_DONE) {
+		sqlite3_reset(st);
 		return qm_error_set(err, QM_ERR_NOTFOUND,
 		                    "this store has no vault yet: create one");
+	}
 	if (src != SQLITE_ROW)
 		return store_db_fail(s, src, err, "reading the vault");
-	ops = sqlite3_column_int64(st, 1);
-	mem = sqlite3_column_int64(st, 2);
+	o = sqlite3_column_int64(st, 1);
+	m = sqlite3_column_int64(st, 2);
 	if (!sqlite3_column_text(st, 0) ||
 	    strcmp((const char *)sqlite3_column_text(st, 0), ALG_NAME) != 0 ||
 	    sqlite3_column_bytes(st, 3) != SALTBYTES ||
 	    sqlite3_column_bytes(st, 4) != WRAPBYTES ||
-	    ops < (sqlite3_int64)crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-	    ops > OPSLIMIT_MAX ||
-	    mem < (sqlite3_int64)crypto_pwhash_argon2id_MEMLIMIT_MIN ||
-	    (uint64_t)mem > MEMLIMIT_MAX) {
+	    o < (sqlite3_int64)crypto_pwhash_argon2id_OPSLIMIT_MIN ||
+	    o > OPSLIMIT_MAX ||
+	    m < (sqlite3_int64)crypto_pwhash_argon2id_MEMLIMIT_MIN ||
+	    (uint64_t)m > MEMLIMIT_MAX) {
 		sqlite3_reset(st);
 		return qm_error_set(
 		    err, QM_ERR_PARSE,
@@ -370,15 +373,25 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	memcpy(salt, sqlite3_column_blob(st, 3), SALTBYTES);
 	memcpy(wrapped, sqlite3_column_blob(st, 4), WRAPBYTES);
 	sqlite3_reset(st);
-	rc = derive(pass, len, salt, (uint64_t)ops, (uint64_t)mem, &kek, err);
-	if (rc != QM_OK)
-		return rc;
-	vkey = qm_sec_alloc(VAULT_KEYBYTES);
-	if (!vkey) {
-		rc = qm_error_set(err, QM_ERR_NOMEM,
-		                  "no secure memory for the vault key");
-		goto out;
-	}
+	*ops = (uint64_t)o;
+	*mem = (uint64_t)m;
+	return QM_OK;
+}
+
+/* Unwraps the vault key with the passphrase key kek; *out in secure
+ * memory. A v1 vault is brought to v2 on the way (seal_labels_once). A kek
+ * that does not open the wrapping: QM_ERR_DENIED, nothing changed. */
+static enum qm_err unwrap_vault_key(struct qm_store *s,
+                                    const unsigned char *kek,
+                                    const unsigned char *wrapped,
+                                    unsigned char **out, struct qm_error *err)
+{
+	unsigned char *vkey = qm_sec_alloc(VAULT_KEYBYTES);
+	enum qm_err rc = QM_OK;
+
+	if (!vkey)
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no secure memory for the vault key");
 	if (unwrap(kek, wrapped, wrap_ad_v2, sizeof(wrap_ad_v2), vkey) != 0) {
 		if (unwrap(kek, wrapped, wrap_ad_v1, sizeof(wrap_ad_v1),
 		           vkey) != 0) {
@@ -396,20 +409,86 @@ static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
 	*out = vkey;
 	vkey = NULL;
 out:
-	qm_sec_free(kek);
 	qm_sec_free(vkey);
+	return rc;
+}
+
+/* Derives the passphrase key for pass and unwraps the vault key with it;
+ * both in secure memory (*kek_out may be NULL: the passphrase key is then
+ * wiped here). */
+static enum qm_err open_vault_key(struct qm_store *s, const char *pass,
+                                  size_t len, unsigned char **out,
+                                  unsigned char **kek_out, struct qm_error *err)
+{
+	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
+	unsigned char *kek = NULL;
+	uint64_t ops, mem;
+	enum qm_err rc;
+
+	rc = read_vault(s, salt, wrapped, &ops, &mem, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = derive(pass, len, salt, ops, mem, &kek, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = unwrap_vault_key(s, kek, wrapped, out, err);
+	if (rc == QM_OK && kek_out) {
+		*kek_out = kek;
+		kek = NULL;
+	}
+	qm_sec_free(kek);
 	return rc;
 }
 
 enum qm_err qm_store_vault_unlock(struct qm_store *s, const char *pass,
                                   size_t len, struct qm_error *err)
 {
-	unsigned char *vkey = NULL;
+	return qm_store_vault_unlock_export(s, pass, len, NULL, err);
+}
+
+enum qm_err qm_store_vault_unlock_export(struct qm_store *s, const char *pass,
+                                         size_t len, unsigned char **kek,
+                                         struct qm_error *err)
+{
+	unsigned char *vkey = NULL, *k = NULL;
 	enum qm_err rc;
 
 	if (!pass)
 		return qm_error_set(err, QM_ERR_INVAL, "no passphrase given");
-	rc = open_vault_key(s, pass, len, &vkey, err);
+	rc = open_vault_key(s, pass, len, &vkey, kek ? &k : NULL, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = store_vault_set_key(s, vkey, err);
+	qm_sec_free(vkey);
+	if (rc == QM_OK && kek)
+		*kek = k;
+	else
+		qm_sec_free(k);
+	return rc;
+}
+
+enum qm_err qm_store_vault_unlock_kek(struct qm_store *s,
+                                      const unsigned char *kek, size_t len,
+                                      struct qm_error *err)
+{
+	unsigned char salt[SALTBYTES], wrapped[WRAPBYTES];
+	unsigned char *vkey = NULL;
+	uint64_t ops, mem;
+	enum qm_err rc;
+
+	if (!kek || len != QM_STORE_KEKBYTES)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "an unlock key is %d bytes, not %zu",
+		                    QM_STORE_KEKBYTES, len);
+	rc = read_vault(s, salt, wrapped, &ops, &mem, err);
+	if (rc != QM_OK)
+		return rc;
+	rc = unwrap_vault_key(s, kek, wrapped, &vkey, err);
+	if (rc == QM_ERR_DENIED)
+		return qm_error_set(err, QM_ERR_DENIED,
+		                    "the unlock key does not open this vault "
+		                    "(another home, or the passphrase was "
+		                    "changed since); nothing was changed");
 	if (rc != QM_OK)
 		return rc;
 	rc = store_vault_set_key(s, vkey, err);
@@ -427,7 +506,7 @@ enum qm_err qm_store_vault_rekey(struct qm_store *s, const char *oldpass,
 	if (!newpass || newlen == 0)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "the vault needs a non-empty passphrase");
-	rc = open_vault_key(s, oldpass, oldlen, &vkey, err);
+	rc = open_vault_key(s, oldpass, oldlen, &vkey, NULL, err);
 	if (rc != QM_OK)
 		return rc;
 	rc = store_db_begin(s, err);

@@ -254,6 +254,74 @@ static void backoff_count(struct qm_web_server *srv, int ok)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* After an unlock: the reader, the mail watch, the session. */
+static void unlocked_now(struct web_req *r, int by_agent)
+{
+	web_reader_open(r->srv);
+	web_watch_kick(r->srv); /* unlocked: start watching for mail */
+	pthread_mutex_lock(&r->srv->lock);
+	r->srv->initialized = 1;
+	r->srv->agent_unlocked = by_agent;
+	r->srv->agent_checked_ms = (int64_t)(qm_mono_ns() / 1000000u);
+	if (!r->session)
+		r->session = web_session_new(r->srv);
+	pthread_mutex_unlock(&r->srv->lock);
+	unlocked_reply(r);
+}
+
+/* Unlock once per session: the browser posts the token of the link
+ * `qmail web` printed, and the vault opens with the unlock agent's key. A
+ * wrong token counts as a wrong passphrase (the back-off, invariant 28). */
+static void agent_unlock(struct web_req *r, const char *tok)
+{
+	struct qm_web_server *srv = r->srv;
+	size_t n = strlen(srv->agent_token);
+	unsigned char *key = NULL;
+	struct qm_error e;
+	enum qm_err rc;
+
+	if (backoff_refuse(r))
+		return;
+	if (!srv->client || !srv->cfg.agent_key || n == 0 || strlen(tok) != n ||
+	    qm_ct_eq(tok, srv->agent_token, n) != 0) {
+		backoff_count(srv, 0);
+		web_reply_error(r, 403, "denied",
+		                "This unlock link is not the one qmail web "
+		                "printed. Enter your passphrase.");
+		return;
+	}
+	key = qm_sec_alloc(QM_CLIENT_UNLOCK_KEYBYTES);
+	if (!key) {
+		web_reply_error(r, 500, "internal", "Out of secure memory.");
+		return;
+	}
+	if (srv->cfg.agent_key(srv->cfg.agent_arg, key) != 0) {
+		qm_sec_free(key);
+		web_reply_error(r, 403, "denied",
+		                "QMail is no longer unlocked for the session "
+		                "(locked, or its time ran out). Enter your "
+		                "passphrase.");
+		return;
+	}
+	qm_error_clear(&e);
+	rc = qm_client_unlock_key(srv->client, key, QM_CLIENT_UNLOCK_KEYBYTES,
+	                          &e);
+	qm_sec_free(key);
+	if (rc == QM_ERR_DENIED) {
+		web_reply_error(
+		    r, 403, "denied",
+		    "The session's key no longer opens QMail (the "
+		    "passphrase was changed). Enter your passphrase.");
+		return;
+	}
+	if (rc != QM_OK) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	backoff_count(srv, 1);
+	unlocked_now(r, 1);
+}
+
 static void unlock_or_init(struct web_req *r, int init)
 {
 	struct qm_error e;
@@ -264,6 +332,16 @@ static void unlock_or_init(struct web_req *r, int init)
 
 	if (!j)
 		return;
+	if (!init && json_is_string(json_object_get(j, "agent"))) {
+		char tok[2 * WEB_ID_BYTES + 2];
+
+		qm_strlcpy(tok, json_string_value(json_object_get(j, "agent")),
+		           sizeof(tok));
+		json_decref(j);
+		agent_unlock(r, tok);
+		qm_wipe(tok, sizeof(tok));
+		return;
+	}
 	pass = web_secret_field(r, j, "passphrase", 1, &len);
 	web_wipe_json_string(j, "passphrase");
 	json_decref(j);
@@ -306,14 +384,7 @@ static void unlock_or_init(struct web_req *r, int init)
 		web_reply_qm_error(r, &e);
 		goto out;
 	}
-	web_reader_open(r->srv);
-	web_watch_kick(r->srv); /* unlocked: start watching for mail */
-	pthread_mutex_lock(&r->srv->lock);
-	r->srv->initialized = 1;
-	if (!r->session)
-		r->session = web_session_new(r->srv);
-	pthread_mutex_unlock(&r->srv->lock);
-	unlocked_reply(r);
+	unlocked_now(r, 0);
 out:
 	qm_sec_free(pass);
 }
@@ -330,6 +401,9 @@ void web_api_unlock(struct web_req *r)
 
 void web_api_lock(struct web_req *r)
 {
+	pthread_mutex_lock(&r->srv->lock);
+	r->srv->agent_unlocked = 0;
+	pthread_mutex_unlock(&r->srv->lock);
 	web_reader_close(r->srv);
 	if (r->srv->client)
 		qm_client_lock(r->srv->client);

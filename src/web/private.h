@@ -20,6 +20,9 @@
 #define WEB_SESSION_MAX_AGE_S (12 * 3600)
 #define WEB_ID_BYTES          32
 #define WEB_ID_HEX            (WEB_ID_BYTES * 2 + 1)
+/* How often a server unlocked by the unlock agent asks it whether it still
+ * holds the key (at most; on requests, and qm_web_serve's timer). */
+#define WEB_AGENT_CHECK_MS    1000
 #define WEB_MAX_URL           4096
 #define WEB_MAX_JSON          (64u * 1024u)
 #define WEB_MAX_JSON_MESSAGE  (8u * 1024u * 1024u)
@@ -162,6 +165,14 @@ struct qm_web_server {
 	 * monotonic clock, ms) before which no attempt is tried; under lock */
 	unsigned unlock_failures;
 	int64_t unlock_until_ms;
+	/* unlock once per session (cfg.agent_key): the token a browser posts
+	 * (hex), the link holding it, whether the client was unlocked with
+	 * the agent's key and when the agent was last asked (ms); under lock */
+	char agent_token[2 * WEB_ID_BYTES + 1];
+	char link[192];
+	int agent_unlocked;
+	int agent_lock_pending; /* gone, the vault key not wiped yet */
+	int64_t agent_checked_ms;
 	struct web_session sessions[WEB_MAX_SESSIONS];
 	uint16_t port;
 	int tls;

@@ -645,6 +645,61 @@ static const struct web_asset *asset_find(const char *path)
 	return NULL;
 }
 
+/* Whether the server was unlocked with the unlock agent's key and the
+ * agent no longer has one (`qmail lock`, its time is up): then every
+ * session ends here, and the caller wipes the vault key. The agent is
+ * asked at most once every WEB_AGENT_CHECK_MS. */
+static int agent_gone(struct qm_web_server *srv)
+{
+	int64_t now = (int64_t)(qm_mono_ns() / 1000000u);
+	int ask;
+
+	pthread_mutex_lock(&srv->lock);
+	ask = srv->agent_unlocked &&
+	      now - srv->agent_checked_ms >= WEB_AGENT_CHECK_MS;
+	if (ask)
+		srv->agent_checked_ms = now;
+	pthread_mutex_unlock(&srv->lock);
+	if (!ask || srv->cfg.agent_key(srv->cfg.agent_arg, NULL) == 0)
+		return 0;
+	pthread_mutex_lock(&srv->lock);
+	srv->agent_unlocked = 0;
+	web_session_end_all(srv);
+	pthread_mutex_unlock(&srv->lock);
+	return 1;
+}
+
+/* The timer of qm_web_serve (each 100 ms tick; the agent is asked at most
+ * once a second): when the agent is gone, the vault key leaves this
+ * process without waiting for a request. A sync holding the client lock
+ * puts it off to a later tick, so the stop flag is never kept waiting. */
+static void agent_tick(struct qm_web_server *srv)
+{
+	int pending;
+
+	if (!srv->cfg.agent_key || !srv->client)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	pending = srv->agent_lock_pending;
+	pthread_mutex_unlock(&srv->lock);
+	if (!pending && !agent_gone(srv))
+		return;
+	if (pthread_mutex_trylock(&srv->client_lock) != 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->agent_lock_pending = 1;
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	web_reader_close(srv);
+	qm_client_lock(srv->client);
+	pthread_mutex_unlock(&srv->client_lock);
+	pthread_mutex_lock(&srv->lock);
+	srv->agent_lock_pending = 0;
+	pthread_mutex_unlock(&srv->lock);
+	web_oauth_forget_all(srv);
+	web_watch_kick(srv);
+}
+
 /* The checks of docs/WEB.md section 4, before any body is read. Returns 0
  * to go on, or -1 with r->reply set. */
 static int precheck(struct web_req *r, const char *url, const char *method)
@@ -652,7 +707,7 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	struct qm_web_server *srv = r->srv;
 	const char *host = web_header(r, MHD_HTTP_HEADER_HOST);
 	const char *cookie, *ctype, *clen;
-	int known, verdict, idle_lock;
+	int known, verdict, idle_lock, agent_lost;
 
 	r->method = method_of(method);
 	if (strlen(url) >= sizeof(r->path)) {
@@ -700,8 +755,11 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			return -1;
 		}
 	}
+	agent_lost = agent_gone(srv);
 	pthread_mutex_lock(&srv->lock);
-	idle_lock = web_session_expire(srv);
+	idle_lock =
+	    web_session_expire(srv) || agent_lost || srv->agent_lock_pending;
+	srv->agent_lock_pending = 0;
 	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
 	r->session = cookie ? web_session_find(srv, cookie) : NULL;
 	/* The page's own polling (X-QM-Background) does not count as use: a
@@ -719,7 +777,8 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (idle_lock && srv->client) {
-		/* the last unlocked session idled out: wipe the vault key too */
+		/* the last unlocked session idled out, or the unlock agent
+		 * whose key this server used is gone: wipe the vault key too */
 		pthread_mutex_lock(&srv->client_lock);
 		web_reader_close(srv);
 		qm_client_lock(srv->client);
@@ -1013,6 +1072,21 @@ enum qm_err qm_web_server_start(const struct qm_web_config *cfg,
 	snprintf(srv->url, sizeof(srv->url), "%s://%s%s%s:%u/",
 	         srv->tls ? "https" : "http", strchr(srv->bind, ':') ? "[" : "",
 	         srv->bind, strchr(srv->bind, ':') ? "]" : "", (unsigned)srv->port);
+	qm_strlcpy(srv->link, srv->url, sizeof(srv->link));
+	if (cfg->agent_key) {
+		unsigned char tok[WEB_ID_BYTES];
+		static const char hx[] = "0123456789abcdef";
+
+		qm_random(tok, sizeof(tok));
+		for (size_t k = 0; k < sizeof(tok); k++) {
+			srv->agent_token[2 * k] = hx[tok[k] >> 4];
+			srv->agent_token[2 * k + 1] = hx[tok[k] & 15];
+		}
+		srv->agent_token[2 * sizeof(tok)] = '\0';
+		qm_wipe(tok, sizeof(tok));
+		snprintf(srv->link, sizeof(srv->link), "%s#agent=%s", srv->url,
+		         srv->agent_token);
+	}
 	web_api_start(srv);
 	*out = srv;
 	srv = NULL;
@@ -1041,6 +1115,11 @@ uint16_t qm_web_server_port(const struct qm_web_server *srv)
 const char *qm_web_server_url(const struct qm_web_server *srv)
 {
 	return srv ? srv->url : "";
+}
+
+const char *qm_web_server_unlock_link(const struct qm_web_server *srv)
+{
+	return srv ? srv->link : "";
 }
 
 void qm_web_server_stop(struct qm_web_server **psrv)
@@ -1087,11 +1166,13 @@ enum qm_err qm_web_serve(const struct qm_web_config *cfg,
 	if (rc != QM_OK)
 		return rc;
 	if (ready)
-		ready(srv->url, arg);
+		ready(srv->link, arg);
 	/* The daemon runs in its own thread; this one only waits for the flag
 	 * (a signal also interrupts the sleep). */
-	while (!*stop)
+	while (!*stop) {
 		nanosleep(&ts, NULL);
+		agent_tick(srv);
+	}
 	qm_web_server_stop(&srv);
 	return QM_OK;
 }

@@ -43,6 +43,16 @@ struct qm_web_config {
 	int64_t (*now_ms)(void);   /* the clock of the unlock back-off, in
 	                              milliseconds; NULL: the monotonic clock
 	                              (tests move their own) */
+	/* Unlock once per session (`qmail unlock`): agent_key(agent_arg, key)
+	 * puts the session's unlock key (QM_CLIENT_UNLOCK_KEYBYTES, secure
+	 * memory) in key and returns 0, or returns non-zero when there is
+	 * none (locked, timed out); with key NULL it only tells whether
+	 * there is one. NULL: passphrases only. A browser is let in with that
+	 * key only by posting the token of qm_web_server_unlock_link; a
+	 * server unlocked so locks again (every session ends) at the first
+	 * request after the agent has no key (asked at most once a second). */
+	int (*agent_key)(void *agent_arg, unsigned char *key);
+	void *agent_arg;
 };
 
 /*
@@ -62,11 +72,16 @@ uint16_t qm_web_server_port(const struct qm_web_server *srv);
 /* The base URL, e.g. "http://127.0.0.1:8025/" (owned by the server). */
 const char *qm_web_server_url(const struct qm_web_server *srv);
 
+/* With cfg.agent_key: the base URL with "#agent=TOKEN", the link that
+ * lets a browser in with the agent's key (owned by the server; show it
+ * only to the user who started the server). Without: the base URL. */
+const char *qm_web_server_unlock_link(const struct qm_web_server *srv);
 /* Stops the server, ends every session and wipes their uploads; NULL-safe. */
 void qm_web_server_stop(struct qm_web_server **srv);
 
 /*
- * Starts the server, calls ready(url, arg) once it listens (NULL allowed),
+ * Starts the server, calls ready(url, arg) once it listens (NULL allowed;
+ * url is qm_web_server_unlock_link's),
  * then blocks until *stop becomes non-zero (e.g. set by a signal handler)
  * and stops it. For `qmail web`.
  */

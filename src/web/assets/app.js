@@ -396,6 +396,12 @@ async function boot() {
     window.dispatchEvent(new CustomEvent('qm-search', { detail: q }));
     if (!location.hash.startsWith('#/mail/')) location.hash = '#/mail/INBOX';
   });
+  // `qmail web` after `qmail unlock` prints a link whose fragment carries
+  // a token (never sent in a URL): taken off the address at once, then
+  // traded for a session that uses the unlock agent's key
+  const agent = /^#agent=([0-9a-f]{64})$/.exec(location.hash);
+  if (agent)
+	  history.replaceState(null, '', location.pathname + location.search);
   window.addEventListener('hashchange', route);
   window.addEventListener('qm-locked', () => { if (state.unlocked) { toast('Your session ended. Unlock again.', 'error'); locked(); } });
   document.addEventListener('keydown', shortcuts);
@@ -404,6 +410,15 @@ async function boot() {
   } catch (e) {
     mount(main(), h('div', { class: 'card error', role: 'alert' }, e.message));
     return;
+  }
+  if (!state.unlocked && agent && state.initialized) {
+	  try {
+		  const r = await api.post('/api/unlock', {agent : agent[1]});
+		  setCsrf(r.csrf);
+		  state.unlocked = true;
+	  } catch (err) {
+		  toast(err.message, 'error');
+	  }
   }
   if (state.unlocked) await afterUnlock(false);
   else showUnlock(!state.initialized);
