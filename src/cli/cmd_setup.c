@@ -86,8 +86,18 @@ int cli_cmd_passwd(struct cli *g, int argc, char **argv)
 	         newp.data ? (char *)newp.data : "", newp.len, &e)
 	         ? cli_fail(&e)
 	         : 0;
-	if (!rc)
+	if (!rc) {
+		unsigned char none[1];
+		size_t n = 0;
+
 		printf("passphrase changed\n");
+		/* an agent of `qmail unlock` holds a key of the old one, which
+		 * opens nothing now: it goes, so that nothing waits on it */
+		if (cli_agent_call(qm_client_home(g->client), 'L', none, 0,
+		                   &n) == 0)
+			printf("locked: run `qmail unlock` again with the new "
+			       "passphrase\n");
+	}
 out:
 	qm_buf_free(&oldp);
 	qm_buf_free(&newp);
