@@ -112,6 +112,8 @@ export async function showCompose(root, kind, id) {
     if (!v) { fieldError(k, ''); return true; }
     try {
       const r = await api.post('/api/addresses/parse', { list: v });
+      // an answer about what the field no longer says is dropped
+      if (inputs[k].value.trim() !== v) return true;
       const bad = r.invalid || [];
       fieldError(k, bad.length ? `${bad.map((x) => `"${x}"`).join(', ')} ${bad.length > 1 ? 'are not email addresses' : 'is not an email address'}. Write it as name@example.org or Name <name@example.org>.` : '');
       return !bad.length;
@@ -162,8 +164,10 @@ export async function showCompose(root, kind, id) {
     let r;
     try {
       r = await api.post('/api/levels', { account: acct.value, to: to.value, cc: cc.value, bcc: bcc.value, body_bytes: new Blob([body.value]).size + new Blob([subject.value]).size, uploads: c.uploads.filter((u) => u.id).map((u) => u.id) });
+      if (rcptKey() !== asked) return; // the recipients changed meanwhile: a newer check follows
       for (const f of ['to', 'cc', 'bcc']) fieldError(f, '');
     } catch (e) {
+      if (rcptKey() !== asked) return;
       // a recipient the engine cannot read is said under its own field
       if (e.field && errs[e.field]) { fieldError(e.field, e.message); needed.textContent = ''; } else needed.textContent = any ? e.message : 'Add a recipient to see which levels can be used.';
       c.plain = null; c.checkedFor = ''; showPlain(); return;
