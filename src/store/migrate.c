@@ -200,6 +200,19 @@ static const char *const migrations[] = {
     "ALTER TABLE account ADD COLUMN oauth_auth_url TEXT;"
     "ALTER TABLE account ADD COLUMN oauth_device_url TEXT;"
     "ALTER TABLE account ADD COLUMN oauth_auth_params TEXT;",
+
+    /* 11: sealed blobs (blob.c), written and read a chunk at a time: a
+     * large message need not be held in memory whole. A chunk row is
+     * removed with its blob. */
+    "CREATE TABLE blob (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " owner INTEGER NOT NULL, wkey BLOB NOT NULL,"
+    " size INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,"
+    " made INTEGER NOT NULL);"
+    "CREATE INDEX blob_unfinished ON blob(made) WHERE done = 0;"
+    "CREATE TABLE blob_chunk (id INTEGER PRIMARY KEY,"
+    " blob_id INTEGER NOT NULL REFERENCES blob(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, data BLOB NOT NULL,"
+    " UNIQUE (blob_id, seq));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -602,6 +602,80 @@ QM_NODISCARD enum qm_err qm_store_replay_check(struct qm_store *s,
                                                const char *key_id,
                                                struct qm_error *err);
 
+/* ----------------------------------------------------------------- blobs */
+
+/*
+ * Sealed blobs (blob.c): an item too large to hold in memory whole (a
+ * message with a large attachment, its ciphertext) is written and read a
+ * chunk at a time, so memory stays bounded by QM_STORE_BLOB_CHUNK whatever
+ * its size. Each blob has its own random key, sealed in the vault, and
+ * belongs to (kind, owner): a reader names both, and a blob altered,
+ * reordered, cut short, made longer or moved to another owner fails with
+ * QM_ERR_AUTH. The vault must be unlocked (QM_ERR_LOCKED).
+ *
+ * Writing: qm_store_blob_begin, qm_store_blob_write any number of times,
+ * qm_store_blob_end (the blob is then complete and readable; its ID goes
+ * in the owner's row) or qm_store_blob_abort. Each chunk is a statement
+ * of its own (in the caller's transaction when there is one); a blob
+ * never ended is invisible to readers and qm_store_blob_gc removes it.
+ * After a failed write only abort is allowed (end fails and aborts).
+ */
+#define QM_STORE_BLOB_CHUNK (64u * 1024u)
+#define QM_STORE_BLOB_MAX   (512ull * 1024 * 1024)
+struct qm_store_blob_w;
+struct qm_store_blob_r;
+
+QM_NODISCARD enum qm_err qm_store_blob_begin(struct qm_store *s,
+                                             const char *kind, int64_t owner,
+                                             struct qm_store_blob_w **w,
+                                             struct qm_error *err);
+/* The blob's ID (known from begin on). */
+int64_t qm_store_blob_w_id(const struct qm_store_blob_w *w);
+QM_NODISCARD enum qm_err qm_store_blob_write(struct qm_store_blob_w *w,
+                                             const void *p, size_t n,
+                                             struct qm_error *err);
+/* Completes the blob; *id and *size (each may be NULL) get its ID and
+ * length. *w is freed and set NULL whatever happens; on failure the blob
+ * is removed. */
+QM_NODISCARD enum qm_err qm_store_blob_end(struct qm_store_blob_w **w,
+                                           int64_t *id, uint64_t *size,
+                                           struct qm_error *err);
+/* Removes what was written and frees *w (NULL: nothing). */
+void qm_store_blob_abort(struct qm_store_blob_w **w);
+
+/* Opens complete blob id of (kind, owner) for reading (QM_ERR_NOTFOUND
+ * when there is none, or it was never completed). */
+QM_NODISCARD enum qm_err qm_store_blob_open(struct qm_store *s,
+                                            const char *kind, int64_t owner,
+                                            int64_t id,
+                                            struct qm_store_blob_r **r,
+                                            struct qm_error *err);
+/* Its plaintext length. */
+uint64_t qm_store_blob_size(const struct qm_store_blob_r *r);
+/*
+ * Reads up to n bytes into buf; *got is 0 only at the end. Each chunk is
+ * authenticated before any of its bytes is given; on failure nothing more
+ * is given (QM_ERR_AUTH names the blob and why) and *got is 0.
+ */
+QM_NODISCARD enum qm_err qm_store_blob_read(struct qm_store_blob_r *r,
+                                            void *buf, size_t n, size_t *got,
+                                            struct qm_error *err);
+void qm_store_blob_close(struct qm_store_blob_r **r);
+/* The whole blob appended to out (a secure buffer): for small ones. */
+QM_NODISCARD enum qm_err qm_store_blob_read_all(struct qm_store *s,
+                                                const char *kind,
+                                                int64_t owner, int64_t id,
+                                                struct qm_buf *out,
+                                                struct qm_error *err);
+/* Removes blob id (nothing when there is none). */
+QM_NODISCARD enum qm_err qm_store_blob_delete(struct qm_store *s, int64_t id,
+                                              struct qm_error *err);
+/* Removes the blobs begun before older_than (unix seconds) and never
+ * completed; *removed (may be NULL) gets how many. */
+QM_NODISCARD enum qm_err qm_store_blob_gc(struct qm_store *s,
+                                          int64_t older_than, size_t *removed,
+                                          struct qm_error *err);
+
 /* ---------------------------------------------------------------- outbox */
 
 /* The outbox's states are described with enum qm_store_outbox_state
