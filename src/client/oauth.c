@@ -246,8 +246,14 @@ enum qm_err client_oauth_provider_error(const char *what, const char *host,
                                         long status, const char *code,
                                         const char *desc, struct qm_error *err)
 {
-	char d[320], said[400] = "";
+	char d[320], said[400] = "", c[64];
 
+	/* the code is the provider's text too: no control bytes into a
+	 * message a terminal or page shows */
+	if (code) {
+		clean_text(code, c, sizeof(c));
+		code = c;
+	}
 	clean_text(desc, d, sizeof(d));
 	if (d[0])
 		snprintf(said, sizeof(said), " (the provider said: \"%s\")", d);
@@ -302,9 +308,8 @@ enum qm_err client_oauth_provider_error(const char *what, const char *host,
 		                    "%s: the code expired before the sign-in "
 		                    "was approved; start again",
 		                    what);
-	clean_text(code, d, 64);
 	return qm_error_set(err, QM_ERR_PROTO, "%s: the provider refused: %s%s",
-	                    what, d, said);
+	                    what, code, said);
 }
 
 /* A JSON number or numeric string as an integer (expires_in, interval). */
@@ -360,33 +365,25 @@ enum qm_err client_oauth_revoke_post(const char *revoke_url, const char *ca_file
 }
 
 /*
- * POSTs form to a provider's endpoint at url (https_do) and reads its
- * reply: *out the JSON object of a 200 without "error" (the caller frees
- * it), host the URL's host for the caller's messages. Otherwise the
- * provider's error (client_oauth_provider_error), its OAuth2 code into
- * code (codelen bytes, "" when none; code may be NULL).
+ * Reads a provider's reply (status, body) to what: *out the JSON object of
+ * a 200 without "error" (the caller frees it). Otherwise the provider's
+ * error (client_oauth_provider_error), its OAuth2 code into code (codelen
+ * bytes, "" when none; code may be NULL). host names the provider in
+ * messages.
  */
-static enum qm_err provider_post(const char *url, const char *ca_file,
-                                 const struct qm_buf *form, const char *what,
-                                 char *host, size_t hostlen, json_t **out,
-                                 char *code, size_t codelen,
-                                 struct qm_error *err)
+static enum qm_err provider_reply(const char *what, const char *host,
+                                  long status, const struct qm_buf *body,
+                                  json_t **out, char *code, size_t codelen,
+                                  struct qm_error *err)
 {
-	struct qm_buf body;
-	json_t *j = NULL;
+	json_t *j;
 	const char *e;
-	long status = 0;
 	enum qm_err rc;
 
 	*out = NULL;
 	if (code && codelen)
 		code[0] = '\0';
-	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
-	qm_mail_url_host(url ? url : "", host, hostlen);
-	rc = https_do(url, ca_file, form, what, &status, &body, err);
-	if (rc)
-		goto out;
-	j = body_json(&body);
+	j = body_json(body);
 	e = j ? json_string_value(json_object_get(j, "error")) : NULL;
 	if (e || status != 200) {
 		if (code && e)
@@ -397,13 +394,81 @@ static enum qm_err provider_post(const char *url, const char *ca_file,
 		            json_object_get(j, "error_description"))
 		      : NULL,
 		    err);
-		goto out;
+		json_decref(j);
+		return rc;
 	}
 	*out = j;
-	j = NULL;
-out:
-	json_decref(j);
+	return QM_OK;
+}
+
+/* POSTs form to a provider's endpoint at url (https_do) and reads its
+ * reply with provider_reply; host gets the URL's host. */
+static enum qm_err provider_post(const char *url, const char *ca_file,
+                                 const struct qm_buf *form, const char *what,
+                                 char *host, size_t hostlen, json_t **out,
+                                 char *code, size_t codelen,
+                                 struct qm_error *err)
+{
+	struct qm_buf body;
+	long status = 0;
+	enum qm_err rc;
+
+	*out = NULL;
+	if (code && codelen)
+		code[0] = '\0';
+	qm_buf_init_secure(&body, OAUTH_MAXREPLY);
+	qm_mail_url_host(url ? url : "", host, hostlen);
+	rc = https_do(url, ca_file, form, what, &status, &body, err);
+	if (!rc)
+		rc = provider_reply(what, host, status, &body, out, code,
+		                    codelen, err);
 	qm_buf_free(&body);
+	return rc;
+}
+
+/* The token fields of a provider's successful reply j. */
+static enum qm_err token_fields(const char *what, const char *host, json_t *j,
+                                struct qm_client_oauth_tokens *out,
+                                struct qm_error *err)
+{
+	const char *tt = json_string_value(json_object_get(j, "token_type"));
+	const char *scope = json_string_value(json_object_get(j, "scope"));
+	long long n;
+
+	if (!json_string_value(json_object_get(j, "access_token")) ||
+	    (tt && strcasecmp(tt, "bearer") != 0))
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "%s: %s gave no bearer access token", what,
+		                    host);
+	out->access = sec_str(json_object_get(j, "access_token"));
+	out->refresh = sec_str(json_object_get(j, "refresh_token"));
+	if (!out->access)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "%s: %s gave an empty access token", what,
+		                    host);
+	out->issued = qm_now();
+	n = json_num(json_object_get(j, "expires_in"));
+	out->expires = n > 0 ? out->issued + n : 0;
+	qm_strlcpy(out->scope, scope ? scope : "", sizeof(out->scope));
+	return QM_OK;
+}
+
+enum qm_err client_oauth_token_reply(const char *what, const char *host,
+                                     long status, const struct qm_buf *body,
+                                     struct qm_client_oauth_tokens *out,
+                                     char *code, size_t codelen,
+                                     struct qm_error *err)
+{
+	json_t *j = NULL;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = provider_reply(what, host, status, body, &j, code, codelen, err);
+	if (!rc)
+		rc = token_fields(what, host, j, out, err);
+	if (rc)
+		qm_client_oauth_tokens_wipe(out);
+	json_decref(j);
 	return rc;
 }
 
@@ -414,41 +479,71 @@ enum qm_err client_oauth_token_post(const char *token_url, const char *ca_file,
                                     struct qm_error *err)
 {
 	json_t *j = NULL;
-	const char *tt;
 	char host[256];
-	long long_n;
 	enum qm_err rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = provider_post(token_url, ca_file, form, what, host, sizeof(host),
 	                   &j, code, codelen, err);
-	if (rc)
-		goto out;
-	tt = json_string_value(json_object_get(j, "token_type"));
-	if (!json_string_value(json_object_get(j, "access_token")) ||
-	    (tt && strcasecmp(tt, "bearer") != 0)) {
-		rc = qm_error_set(err, QM_ERR_PROTO,
-		                  "%s: %s gave no bearer access token", what,
-		                  host);
-		goto out;
-	}
-	out->access = sec_str(json_object_get(j, "access_token"));
-	out->refresh = sec_str(json_object_get(j, "refresh_token"));
-	if (!out->access) {
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	out->issued = qm_now();
-	long_n = (long)json_num(json_object_get(j, "expires_in"));
-	out->expires = long_n > 0 ? out->issued + long_n : 0;
-	qm_strlcpy(out->scope,
-	           json_string_value(json_object_get(j, "scope"))
-	               ? json_string_value(json_object_get(j, "scope"))
-	               : "",
-	           sizeof(out->scope));
-out:
+	if (!rc)
+		rc = token_fields(what, host, j, out, err);
 	if (rc)
 		qm_client_oauth_tokens_wipe(out);
+	json_decref(j);
+	return rc;
+}
+
+/* The device authorization fields of a provider's successful reply j. */
+static enum qm_err device_fields(const char *what, const char *host, json_t *j,
+                                 struct qm_client_oauth_device *dev,
+                                 char **device_code, struct qm_error *err)
+{
+	const char *uc, *vu, *vc;
+	long long n;
+
+	uc = json_string_value(json_object_get(j, "user_code"));
+	vu = json_string_value(json_object_get(j, "verification_uri"));
+	if (!vu) /* Google's older name */
+		vu = json_string_value(json_object_get(j, "verification_url"));
+	vc = json_string_value(json_object_get(j, "verification_uri_complete"));
+	if (!uc || !*uc || !vu ||
+	    client_oauth_check_url("verification URI", vu, NULL) ||
+	    !json_string_value(json_object_get(j, "device_code")))
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "%s: %s gave no user code and https:// "
+		                    "verification URI",
+		                    what, host);
+	clean_text(uc, dev->user_code, sizeof(dev->user_code));
+	qm_strlcpy(dev->verification_uri, vu, sizeof(dev->verification_uri));
+	if (vc && !client_oauth_check_url("verification URI", vc, NULL))
+		qm_strlcpy(dev->verification_uri_complete, vc,
+		           sizeof(dev->verification_uri_complete));
+	n = json_num(json_object_get(j, "interval"));
+	dev->interval = n > 0 && n < 600 ? (int)n : 5; /* RFC 8628 3.2 */
+	n = json_num(json_object_get(j, "expires_in"));
+	dev->expires = qm_now() + (n > 0 ? n : 600);
+	*device_code = sec_str(json_object_get(j, "device_code"));
+	if (!*device_code)
+		return qm_error_set(err, QM_ERR_PROTO,
+		                    "%s: %s gave an empty device code", what,
+		                    host);
+	return QM_OK;
+}
+
+enum qm_err client_oauth_device_reply(const char *host, long status,
+                                      const struct qm_buf *body,
+                                      struct qm_client_oauth_device *dev,
+                                      char **device_code, struct qm_error *err)
+{
+	const char *what = "starting the device sign-in";
+	json_t *j = NULL;
+	enum qm_err rc;
+
+	memset(dev, 0, sizeof(*dev));
+	*device_code = NULL;
+	rc = provider_reply(what, host, status, body, &j, NULL, 0, err);
+	if (!rc)
+		rc = device_fields(what, host, j, dev, device_code, err);
 	json_decref(j);
 	return rc;
 }
@@ -461,44 +556,15 @@ enum qm_err client_oauth_device_post(const char *device_url,
 {
 	const char *what = "starting the device sign-in";
 	json_t *j = NULL;
-	const char *uc, *vu, *vc;
 	char host[256];
-	long long n;
 	enum qm_err rc;
 
 	memset(dev, 0, sizeof(*dev));
 	*device_code = NULL;
 	rc = provider_post(device_url, ca_file, form, what, host, sizeof(host),
 	                   &j, NULL, 0, err);
-	if (rc)
-		goto out;
-	uc = json_string_value(json_object_get(j, "user_code"));
-	vu = json_string_value(json_object_get(j, "verification_uri"));
-	if (!vu) /* Google's older name */
-		vu = json_string_value(json_object_get(j, "verification_url"));
-	vc = json_string_value(json_object_get(j, "verification_uri_complete"));
-	if (!uc || !*uc || !vu ||
-	    client_oauth_check_url("verification URI", vu, NULL) ||
-	    !json_string_value(json_object_get(j, "device_code"))) {
-		rc = qm_error_set(err, QM_ERR_PROTO,
-		                  "%s: %s gave no user code and https:// "
-		                  "verification URI",
-		                  what, host);
-		goto out;
-	}
-	clean_text(uc, dev->user_code, sizeof(dev->user_code));
-	qm_strlcpy(dev->verification_uri, vu, sizeof(dev->verification_uri));
-	if (vc && !client_oauth_check_url("verification URI", vc, NULL))
-		qm_strlcpy(dev->verification_uri_complete, vc,
-		           sizeof(dev->verification_uri_complete));
-	n = json_num(json_object_get(j, "interval"));
-	dev->interval = n > 0 && n < 600 ? (int)n : 5; /* RFC 8628 3.2 */
-	n = json_num(json_object_get(j, "expires_in"));
-	dev->expires = qm_now() + (n > 0 ? n : 600);
-	*device_code = sec_str(json_object_get(j, "device_code"));
-	if (!*device_code)
-		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-out:
+	if (!rc)
+		rc = device_fields(what, host, j, dev, device_code, err);
 	json_decref(j);
 	return rc;
 }

@@ -973,6 +973,20 @@ client_oauth_token_post(const char *token_url, const char *ca_file,
                         const struct qm_buf *form, const char *what,
                         struct qm_client_oauth_tokens *out, char *code,
                         size_t codelen, struct qm_error *err);
+/* Reads a token endpoint's reply (HTTP status, body) as
+ * client_oauth_token_post does; host names the provider in messages. */
+QM_NODISCARD enum qm_err
+client_oauth_token_reply(const char *what, const char *host, long status,
+                         const struct qm_buf *body,
+                         struct qm_client_oauth_tokens *out, char *code,
+                         size_t codelen, struct qm_error *err);
+/* Reads a device authorization endpoint's reply as
+ * client_oauth_device_post does. */
+QM_NODISCARD enum qm_err
+client_oauth_device_reply(const char *host, long status,
+                          const struct qm_buf *body,
+                          struct qm_client_oauth_device *dev,
+                          char **device_code, struct qm_error *err);
 /* POSTs form (token, token_type_hint, client) to the revocation endpoint
  * (RFC 7009); QM_OK once the provider answered 200. */
 QM_NODISCARD enum qm_err client_oauth_revoke_post(const char *revoke_url,

@@ -154,42 +154,31 @@ void qm_mail_loopback_req_wipe(struct qm_mail_loopback_req *req)
 	req->fd = -1;
 }
 
-/* Reads the request head from fd into req (0), or -1 when it is no HTTP
- * request in time and bounds. */
-static int read_head(int fd, struct qm_mail_loopback_req *req)
+int qm_mail_loopback_parse_head(char *buf, size_t n,
+                                struct qm_mail_loopback_req *req)
 {
-	char buf[LB_MAXREQ + 1];
-	size_t n = 0;
-	uint64_t t0 = qm_mono_ns();
-	char *sp1, *sp2, *q, *eol;
-	int rc = -1;
+	char *sp1, *sp2, *q, *eol, *end;
 
-	for (;;) {
-		long left = LB_READ_MS - (long)((qm_mono_ns() - t0) / 1000000u);
-		struct pollfd pf = {fd, POLLIN, 0};
-		ssize_t r;
-
-		buf[n] = '\0';
-		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
-			break;
-		if (n >= LB_MAXREQ || left <= 0 || poll(&pf, 1, left) <= 0)
-			goto out;
-		r = recv(fd, buf + n, LB_MAXREQ - n, 0);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (r <= 0)
-			goto out;
-		n += (size_t)r;
-	}
+	/* the head ends at the first empty line; a NUL before it is no
+	 * HTTP */
+	if (memchr(buf, '\0', n))
+		return -1;
+	end = memmem(buf, n, "\r\n\r\n", 4);
+	if (!end)
+		end = memmem(buf, n, "\n\n", 2);
+	if (!end)
+		return n >= LB_MAXREQ ? -1 : 1;
+	*end = '\0';
 	/* "GET /path?query HTTP/1.1" */
 	eol = strpbrk(buf, "\r\n");
-	*eol = '\0';
+	if (eol)
+		*eol = '\0';
 	sp1 = strchr(buf, ' ');
-	if (!sp1 || sp1 - buf >= (long)sizeof(req->method))
-		goto out;
+	if (!sp1 || sp1 == buf || sp1 - buf >= (long)sizeof(req->method))
+		return -1;
 	sp2 = strchr(sp1 + 1, ' ');
 	if (!sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/')
-		goto out;
+		return -1;
 	*sp1 = *sp2 = '\0';
 	memcpy(req->method, buf, (size_t)(sp1 - buf) + 1);
 	q = strchr(sp1 + 1, '?');
@@ -197,11 +186,41 @@ static int read_head(int fd, struct qm_mail_loopback_req *req)
 		*q++ = '\0';
 	if (strlen(sp1 + 1) >= sizeof(req->path) ||
 	    (q && strlen(q) >= sizeof(req->query)))
-		goto out;
+		return -1;
 	qm_strlcpy(req->path, sp1 + 1, sizeof(req->path));
 	qm_strlcpy(req->query, q ? q : "", sizeof(req->query));
-	rc = 0;
-out:
+	return 0;
+}
+
+/* Reads the request head from fd into req (0), or -1 when it is no HTTP
+ * request in time and bounds. */
+static int read_head(int fd, struct qm_mail_loopback_req *req)
+{
+	char buf[LB_MAXREQ + 1];
+	size_t n = 0;
+	uint64_t t0 = qm_mono_ns();
+	int rc = -1;
+
+	for (;;) {
+		long left = LB_READ_MS - (long)((qm_mono_ns() - t0) / 1000000u);
+		struct pollfd pf = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (n) {
+			rc = qm_mail_loopback_parse_head(buf, n, req);
+			if (rc <= 0)
+				break;
+			rc = -1;
+		}
+		if (n >= LB_MAXREQ || left <= 0 || poll(&pf, 1, left) <= 0)
+			break;
+		r = recv(fd, buf + n, LB_MAXREQ - n, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
 	qm_wipe(buf, sizeof(buf)); /* it may hold an authorization code */
 	return rc;
 }

@@ -1231,6 +1231,13 @@ qm_mail_loopback_accept(struct qm_mail_loopback *lb, long timeout_ms,
                         struct qm_error *err);
 /* The value of the query parameter name, percent-decoded, into out: 1, or
  * 0 when absent, too long or holding a NUL. */
+/*
+ * Parses the head of a request (n bytes at buf, which it may change) into
+ * req's method, path and query: 0 when done, 1 when the head is not
+ * complete yet, -1 when it is no HTTP request or passes the bounds.
+ */
+int qm_mail_loopback_parse_head(char *buf, size_t n,
+                                struct qm_mail_loopback_req *req);
 int qm_mail_loopback_param(const struct qm_mail_loopback_req *req,
                            const char *name, char *out, size_t outlen);
 /* Answers with status and an HTML page and closes the connection. */
