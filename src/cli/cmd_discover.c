@@ -85,12 +85,24 @@ static void discovery_print(const struct qm_client_discovery *d)
 	}
 	if (d->server_saves_sent)
 		printf("quirk\tserver_saves_sent\n");
-	if (d->folder_sent[0])
-		printf("folders\tsent=%s drafts=%s trash=%s junk=%s "
-		       "archive=%s\n",
-		       cli_safe(d->folder_sent), cli_safe(d->folder_drafts),
-		       cli_safe(d->folder_trash), cli_safe(d->folder_junk),
-		       cli_safe(d->folder_archive));
+	if (d->folder_sent[0]) {
+		/* only the folders the registry names ("" means the server
+		 * says, by its SPECIAL-USE flags) */
+		const struct {
+			const char *k, *v;
+		} f[] = {{"sent", d->folder_sent},   {"drafts", d->folder_drafts},
+		         {"trash", d->folder_trash}, {"junk", d->folder_junk},
+		         {"archive", d->folder_archive}};
+		const char *sep = "\t";
+
+		printf("folders");
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (f[i].v[0]) {
+				printf("%s%s=%s", sep, f[i].k, cli_safe(f[i].v));
+				sep = " ";
+			}
+		printf("\n");
+	}
 	for (const char *p = d->notes; *p;) {
 		char line[QM_ERR_MSGMAX];
 		size_t n = strcspn(p, "\n");
