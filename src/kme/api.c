@@ -991,7 +991,7 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 {
 	json_t *jb, *v;
 	double f;
-	char fwd[64];
+	char fwd[64], only[KME_IDMAX] = "";
 
 	if (from_peer ? !kme_link_for_peer(k, caller)
 	              : !kme_conf_is_operator(&k->conf, caller)) {
@@ -1012,11 +1012,25 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 		return;
 	}
 	f = json_number_value(v);
+	/* the operator may name one link (its peer); else every link */
+	v = json_object_get(jb, "peer");
+	if (!from_peer && v &&
+	    (!json_is_string(v) ||
+	     !kme_link_for_peer(k, json_string_value(v)))) {
+		json_decref(jb);
+		kme_api_error(r, 400, "bad request format",
+		              "peer must name a peer KME of this one");
+		return;
+	}
+	if (!from_peer && v)
+		qm_strlcpy(only, json_string_value(v), sizeof(only));
 	json_decref(jb);
 	snprintf(fwd, sizeof(fwd), "{\"eavesdropper\":%.6f}", f);
 	for (size_t i = 0; i < k->nlinks; i++) {
 		struct kme_link *l = &k->links[i];
 		if (from_peer && strcmp(l->peer->id, caller) != 0)
+			continue;
+		if (only[0] && strcmp(l->peer->id, only) != 0)
 			continue;
 		if (l->i_am_lower) {
 			pthread_mutex_lock(&l->lock);
@@ -1038,7 +1052,8 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 			}
 		}
 	}
-	qm_log(QM_LOG_INFO, "eavesdropper set to %.3f by %s", f, caller);
+	qm_log(QM_LOG_INFO, "eavesdropper set to %.3f by %s%s%s", f, caller,
+	       only[0] ? " on the link to " : "", only);
 	kme_api_stats(k, caller, r);
 }
 

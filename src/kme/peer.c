@@ -38,6 +38,7 @@ struct kme_peerq {
 	CURL *curl;       /* the peerq thread's */
 	CURL *block_curl; /* used by the link thread only: kept alive */
 	CURL *grant_curl; /* used under the link's lease_lock */
+	CURL *net_curl;   /* the network thread's (route.c) */
 };
 
 /* ------------------------------------------------------ peer KME ID */
@@ -607,6 +608,7 @@ void kme_peerq_free(struct kme_peerq **qp)
 	peer_curl_free(&q->curl);
 	peer_curl_free(&q->block_curl);
 	peer_curl_free(&q->grant_curl);
+	peer_curl_free(&q->net_curl);
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->cond);
 	free(q);
@@ -742,7 +744,9 @@ enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
                              struct qm_buf *answer, struct qm_error *err)
 {
 	struct kme_peerq *q = l->q;
-	CURL **c = ch == KME_CHAN_QUEUE ? &q->curl : &q->grant_curl;
+	CURL **c = ch == KME_CHAN_QUEUE   ? &q->curl
+	           : ch == KME_CHAN_GRANT ? &q->grant_curl
+	                                  : &q->net_curl;
 	long dflt = (long)q->k->conf.peer_timeout_ms;
 	enum qm_err rc;
 
