@@ -29,7 +29,8 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 	pthread_mutex_init(&k->net.lock, NULL);
 	pthread_cond_init(&k->net.cond, NULL);
 	if ((rc = qm_core_init(err)) ||
-	    (rc = kme_conf_load(conf_path, &k->conf, err)))
+	    (rc = kme_conf_load(conf_path, &k->conf, err)) ||
+	    (rc = kme_relay_init(k, err)))
 		goto fail;
 	for (size_t i = 0; i < k->conf.npeers; i++) {
 		struct kme_link *l = &k->links[i];
@@ -39,6 +40,7 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		pthread_mutex_init(&l->push_lock, NULL);
 		pthread_mutex_init(&l->lease_lock, NULL);
 		pthread_mutex_init(&l->grant_lock, NULL);
+		pthread_mutex_init(&l->relay_lock, NULL);
 		l->peer = &k->conf.peers[i];
 		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
 		l->stats.eve = k->conf.bb84_eve;
@@ -181,6 +183,8 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_kstream_free(&l->own);
 		kme_kstream_free(&l->mirror);
 		kme_kres_map_free(&l->res);
+		kme_kres_map_free(&l->pads);
+		pthread_mutex_destroy(&l->relay_lock);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_cond_destroy(&l->ready_cond);
@@ -189,6 +193,7 @@ void qm_kme_free(struct qm_kme **kp)
 		pthread_mutex_destroy(&l->grant_lock);
 	}
 	qm_sec_free(k->store_key);
+	kme_relay_free(k);
 	pthread_mutex_destroy(&k->state_lock);
 	pthread_mutex_destroy(&k->net.lock);
 	pthread_cond_destroy(&k->net.cond);

@@ -16,20 +16,24 @@
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage:\n"
-	        "  qkme run CONF                 serve one KME (ETSI GS QKD "
-	        "014)\n"
-	        "  qkme testnet DIR [--kmes N | --topology mesh|line|ring|star:N]\n"
-	        "               [--saes N] [--ports P1,P2,...]\n"
-	        "               [--base-port P] [--set 'key = value']...\n"
-	        "                                write a test network into "
-	        "DIR\n"
-	        "  qkme ctl CTLCONF stats        link statistics of a KME\n"
-	        "  qkme ctl CTLCONF routes       its routes across the network\n"
-	        "  qkme ctl CTLCONF eve on|off|FRACTION [PEER]\n"
-	        "                                switch the intercept-resend "
-	        "eavesdropper\n");
+	fprintf(
+	    stderr,
+	    "usage:\n"
+	    "  qkme run CONF                 serve one KME (ETSI GS QKD "
+	    "014)\n"
+	    "  qkme testnet DIR [--kmes N | --topology mesh|line|ring|star:N]\n"
+	    "               [--saes N] [--ports P1,P2,...]\n"
+	    "               [--base-port P] [--set 'key = value']...\n"
+	    "                                write a test network into "
+	    "DIR\n"
+	    "  qkme ctl CTLCONF stats        link statistics of a KME\n"
+	    "  qkme ctl CTLCONF routes       its routes across the network\n"
+	    "  qkme ctl CTLCONF relay-tamper on|off\n"
+	    "                                test hook: alter the keys it "
+	    "relays\n"
+	    "  qkme ctl CTLCONF eve on|off|FRACTION [PEER]\n"
+	    "                                switch the intercept-resend "
+	    "eavesdropper\n");
 }
 
 static void log_stderr(enum qm_log_level level, const char *line, void *arg)
@@ -194,6 +198,14 @@ static int cmd_ctl(int argc, char **argv)
 		snprintf(url, sizeof(url), "%s/kme/v1/ctl/stats", base);
 	} else if (strcmp(argv[1], "routes") == 0) {
 		snprintf(url, sizeof(url), "%s/kme/v1/ctl/routes", base);
+	} else if (strcmp(argv[1], "relay-tamper") == 0 && argc >= 3 &&
+	           (strcmp(argv[2], "on") == 0 ||
+	            strcmp(argv[2], "off") == 0)) {
+		/* a test hook: what this KME relays is altered on the way */
+		snprintf(url, sizeof(url), "%s/kme/v1/ctl/relay-tamper", base);
+		snprintf(body, sizeof(body), "{\"tamper\":%s}",
+		         strcmp(argv[2], "on") == 0 ? "true" : "false");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	} else if (strcmp(argv[1], "eve") == 0 && argc >= 3) {
 		double f;
 		char *end;

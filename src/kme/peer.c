@@ -39,6 +39,7 @@ struct kme_peerq {
 	CURL *block_curl; /* used by the link thread only: kept alive */
 	CURL *grant_curl; /* used under the link's lease_lock */
 	CURL *net_curl;   /* the network thread's (route.c) */
+	CURL *relay_curl; /* used under the link's relay_lock (relay.c) */
 };
 
 /* ------------------------------------------------------ peer KME ID */
@@ -609,6 +610,7 @@ void kme_peerq_free(struct kme_peerq **qp)
 	peer_curl_free(&q->block_curl);
 	peer_curl_free(&q->grant_curl);
 	peer_curl_free(&q->net_curl);
+	peer_curl_free(&q->relay_curl);
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->cond);
 	free(q);
@@ -746,7 +748,8 @@ enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
 	struct kme_peerq *q = l->q;
 	CURL **c = ch == KME_CHAN_QUEUE   ? &q->curl
 	           : ch == KME_CHAN_GRANT ? &q->grant_curl
-	                                  : &q->net_curl;
+	           : ch == KME_CHAN_NET   ? &q->net_curl
+	                                  : &q->relay_curl;
 	long dflt = (long)q->k->conf.peer_timeout_ms;
 	enum qm_err rc;
 

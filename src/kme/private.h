@@ -237,6 +237,12 @@ struct kme_link {
 	double trate[KME_LINK_MAXTHREADS]; /* distilled bits/s per simulation */
 	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
+	/* relay.c: pads the peer announced for relays it will send us
+	 * (lock), what relays took from the link both ways (lock), and one
+	 * relay at a time on our relay connection to the peer */
+	struct kres_map pads;
+	uint64_t relay_bytes;
+	pthread_mutex_t relay_lock;
 };
 
 /* ------------------------------------------------------------ network */
@@ -309,6 +315,27 @@ int kme_uuid_parse(const char *s, unsigned char id[16]);
 
 /* ------------------------------------------------------------ the KME */
 
+/* relay.c: a key relayed to us, waiting for our slave SAEs. */
+struct krel {
+	unsigned char id[16];
+	char master[KME_IDMAX]; /* at the KME where the relay began */
+	char from[KME_IDMAX];   /* that KME */
+	uint8_t hops;           /* links it crossed */
+	uint8_t nslaves;
+	uint8_t slaves[KME_MAXSLAVES]; /* indexes in our saes */
+	uint32_t fetched;
+	int64_t expires; /* 0 = never */
+	uint32_t len;
+	unsigned char *key; /* secure */
+	struct krel *next;
+};
+
+struct krel_map {
+	pthread_mutex_t lock;
+	struct krel **slots;
+	size_t count;
+};
+
 struct qm_kme {
 	struct kme_conf conf;
 	struct kme_link links[KME_MAXPEERS];
@@ -323,6 +350,9 @@ struct qm_kme {
 	struct MHD_Daemon *mhd;
 	struct qm_buf cert_pem_buf, key_pem_buf, ca_pem_buf; /* TLS files */
 	struct kme_net net;
+	struct krel_map relayed;
+	int relay_tamper; /* test hook: alter what we relay (atomic) */
+	uint64_t relayed_out, relayed_via, relayed_in, relay_refused;
 };
 
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);
@@ -418,6 +448,7 @@ enum kme_chan {
 	KME_CHAN_QUEUE, /* the peerq thread (sync, reservations) */
 	KME_CHAN_GRANT, /* holders of the link's lease_lock */
 	KME_CHAN_NET,   /* the network thread (route.c: adverts) */
+	KME_CHAN_RELAY, /* holders of the link's relay_lock (relay.c) */
 };
 /* POSTs a JSON body to the peer on a kept connection; timeout_ms 0 means
  * peer_timeout_ms. QM_OK on 200 (the answer in *answer). */
@@ -455,6 +486,21 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
                       struct kme_reply *r);
 void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
                    const char *detail);
+/* A key request (api.c), also for relayed keys (relay.c). */
+struct keyreq {
+	long long number, size;
+	const char *slaves[KME_MAXSLAVES];
+	size_t nslaves;
+};
+int kme_parse_keyreq(struct qm_kme *k, struct kme_link *l, const char *slave,
+                     void *body_json, const char *qn, const char *qs,
+                     struct keyreq *q, struct kme_reply *r);
+QM_NODISCARD enum qm_err kme_put_key(struct qm_buf *b, int first,
+                                     const unsigned char id[16],
+                                     const unsigned char *key, size_t len);
+int kme_own_take(struct qm_kme *k, struct kme_link *l, size_t total,
+                 unsigned char *bytes, uint64_t *off, int *kick,
+                 struct kme_reply *r);
 void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r);
 void kme_api_peer_block(struct qm_kme *k, const char *caller,
@@ -480,6 +526,28 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);
 void kme_api_peer_lsa(struct qm_kme *k, const char *caller, const char *body,
                       size_t blen, struct kme_reply *r);
 void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r);
+
+/* relay.c: keys for slaves at KMEs with no link to this one */
+QM_NODISCARD enum qm_err kme_relay_init(struct qm_kme *k, struct qm_error *err);
+void kme_relay_free(struct qm_kme *k);
+void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
+                        const char *body, size_t blen, const char *q_number,
+                        const char *q_size, struct kme_reply *r);
+void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
+                        const char *master, unsigned char (*ids)[16], size_t n,
+                        struct kme_reply *r);
+void kme_relay_status(struct qm_kme *k, const char *caller, const char *slave,
+                      struct kme_reply *r);
+void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
+                        size_t blen, struct kme_reply *r);
+void kme_api_relay_tamper(struct qm_kme *k, const char *caller,
+                          const char *body, size_t blen, struct kme_reply *r);
+void kme_relay_stats_json(struct qm_kme *k, void *obj);
+/* The kept relayed keys into / out of the sealed pool file (persist.c). */
+QM_NODISCARD enum qm_err kme_relay_dump(struct qm_kme *k, struct qm_buf *b,
+                                        struct qm_error *err);
+QM_NODISCARD enum qm_err kme_relay_restore(struct qm_kme *k, void *reader,
+                                           struct qm_error *err);
 void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
                          void *obj);
 
