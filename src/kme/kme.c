@@ -40,7 +40,6 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 		pthread_mutex_init(&l->push_lock, NULL);
 		pthread_mutex_init(&l->lease_lock, NULL);
 		pthread_mutex_init(&l->grant_lock, NULL);
-		pthread_mutex_init(&l->relay_lock, NULL);
 		l->peer = &k->conf.peers[i];
 		l->i_am_lower = strcmp(k->conf.id, l->peer->id) < 0;
 		l->stats.eve = k->conf.bb84_eve;
@@ -184,7 +183,6 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_kstream_free(&l->mirror);
 		kme_kres_map_free(&l->res);
 		kme_kres_map_free(&l->pads);
-		pthread_mutex_destroy(&l->relay_lock);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_cond_destroy(&l->ready_cond);

@@ -238,11 +238,9 @@ struct kme_link {
 	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
 	/* relay.c: pads the peer announced for relays it will send us
-	 * (lock), what relays took from the link both ways (lock), and one
-	 * relay at a time on our relay connection to the peer */
+	 * (lock), and what relays took from the link both ways (lock) */
 	struct kres_map pads;
 	uint64_t relay_bytes;
-	pthread_mutex_t relay_lock;
 };
 
 /* ------------------------------------------------------------ network */
@@ -275,7 +273,8 @@ struct kme_net {
 	pthread_cond_t cond;
 	/* by kme_net_index: 0 is ours, then the peers', then the nodes' */
 	struct kme_lsa lsa[KME_NET_MAX];
-	int reach[KME_MAXPEERS]; /* the last advert reached peer i */
+	int reach[KME_MAXPEERS]; /* our adverts reach peer i */
+	int fails[KME_MAXPEERS]; /* adverts to peer i missed in a row */
 	int changed, kicked, stop, started;
 	pthread_t thread;
 };
@@ -448,8 +447,14 @@ enum kme_chan {
 	KME_CHAN_QUEUE, /* the peerq thread (sync, reservations) */
 	KME_CHAN_GRANT, /* holders of the link's lease_lock */
 	KME_CHAN_NET,   /* the network thread (route.c: adverts) */
-	KME_CHAN_RELAY, /* holders of the link's relay_lock (relay.c) */
 };
+/* Connections kept per link for relays (relay.c), one relay at a time on
+ * each: as many relays through a link at once. */
+#define KME_RELAY_CONNS 4
+/* POSTs a relay to the peer on a free relay connection (waits for one). */
+QM_NODISCARD enum qm_err
+kme_peer_relay_post(struct kme_link *l, const char *body, long timeout_ms,
+                    long *status, struct qm_buf *answer, struct qm_error *err);
 /* POSTs a JSON body to the peer on a kept connection; timeout_ms 0 means
  * peer_timeout_ms. QM_OK on 200 (the answer in *answer). */
 QM_NODISCARD enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,

@@ -8,11 +8,12 @@
  * hop's link: a one-time pad for the keys and a one-time Poly1305 key.
  * It tells the receiver which bytes through the link's ordered queue (a
  * "relay pad", so that the receiver's view of the direction stays in
- * order with the reservations before it), waits until the queue has
- * reached the receiver, then posts the keys XOR the pad with the
- * Poly1305 tag of the relay's header and ciphertext
- * (/kme/v1/peer/relay). The receiver takes the same bytes from its
- * mirror of that direction (once: they are wiped), checks the tag in
+ * order with the reservations before it) and posts the keys XOR the pad
+ * with the Poly1305 tag of the relay's header and ciphertext
+ * (/kme/v1/peer/relay) on one of a few kept connections. The receiver
+ * waits a moment for the pad if the queue has not brought it yet, takes
+ * the same bytes from its mirror of that direction (once: they are
+ * wiped), checks the tag in
  * constant time, and either passes the keys on to the next KME of the
  * route in the same way or, at the end, keeps them for the slaves. The
  * answer travels back; the master gets its keys only once the last KME
@@ -232,14 +233,6 @@ static int hop_send(struct qm_kme *k, struct relay *rl, size_t hop,
 	if (kick)
 		kme_peerq_kick(l->q);
 	kme_mark_dirty(k);
-	if (kme_peerq_flush(l->q, (long)k->conf.peer_timeout_ms, &e)) {
-		snprintf(d, sizeof(d),
-		         "relay: KME %s did not take the pad for the next hop "
-		         "in time (%s)",
-		         l->peer->id, e.msg);
-		kme_api_error(r, 503, MSG_NOKEY, d);
-		goto out;
-	}
 	for (size_t i = 0; i < rl->total; i++)
 		ct[i] = rl->keys[i] ^ pad[i];
 	if (relay_head(&head, hop_id, rl->route, rl->nroute, hop, rl->master,
@@ -287,17 +280,14 @@ static int hop_send(struct qm_kme *k, struct relay *rl, size_t hop,
 		kme_api_error(r, 503, "out of memory on KME", NULL);
 		goto out;
 	}
-	pthread_mutex_lock(&l->relay_lock);
 	/* each hop further on may take its own round trips */
-	if (kme_peer_request(l, KME_CHAN_RELAY, "/kme/v1/peer/relay", text,
-	                     (long)k->conf.peer_timeout_ms *
-	                         (long)(rl->nroute - hop),
-	                     &status, &answer, &e) == QM_OK) {
-		pthread_mutex_unlock(&l->relay_lock);
+	if (kme_peer_relay_post(l, text,
+	                        (long)k->conf.peer_timeout_ms *
+	                            (long)(rl->nroute - hop),
+	                        &status, &answer, &e) == QM_OK) {
 		ret = 0;
 		goto out;
 	}
-	pthread_mutex_unlock(&l->relay_lock);
 	/* the next KME's own refusal goes back as it is */
 	{
 		json_t *a = answer.len ? json_loadb((const char *)answer.data,
@@ -539,7 +529,25 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 		goto out;
 	}
 	pthread_mutex_lock(&l->lock);
-	p = kme_kres_find(&l->pads, hid);
+	/* the pad comes through the link's queue, sent before the relay:
+	 * it may be a moment behind */
+	{
+		uint64_t until = qm_mono_ns() +
+		                 (uint64_t)k->conf.peer_timeout_ms * 1000000ull;
+
+		while (!(p = kme_kres_find(&l->pads, hid)) &&
+		       qm_mono_ns() < until) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		}
+	}
 	if (!p || p->len != plen ||
 	    kme_kstream_copy(&l->mirror, p->off, plen, pad, NULL)) {
 		pthread_mutex_unlock(&l->lock);

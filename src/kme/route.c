@@ -20,8 +20,7 @@
 
 #include "private.h"
 
-#define KME_LSA_TTL_MS   5000
-#define KME_LSA_EVERY_MS 1000
+#define KME_LSA_TTL_MS 10000
 /* bytes of key at which a hop costs one more hop */
 #define SCARCE_BYTES     (1024.0 * 1024.0)
 
@@ -274,23 +273,29 @@ static void *net_main(void *arg)
 			char *s = json_dumps(body[p], JSON_COMPACT);
 			struct qm_error e;
 			long status = 0;
-			int ok = s && kme_peer_request(&k->links[p], KME_CHAN_NET,
-			                               "/kme/v1/peer/lsa", s,
-			                               KME_LSA_EVERY_MS, &status,
-			                               NULL, &e) == QM_OK;
+			int ok =
+			    s && kme_peer_request(&k->links[p], KME_CHAN_NET,
+			                          "/kme/v1/peer/lsa", s, 0,
+			                          &status, NULL, &e) == QM_OK;
 
 			free(s);
 			json_decref(body[p]);
 			pthread_mutex_lock(&n->lock);
-			/* a peer that came back: say so at once */
+			/* a peer that came back: say so at once; one that
+			 * missed two adverts in a row (a busy machine may slow
+			 * one down) is unreachable */
 			if (ok && !n->reach[p])
 				n->kicked = 1;
-			n->reach[p] = ok;
+			n->fails[p] = ok ? 0 : n->fails[p] + 1;
+			if (ok)
+				n->reach[p] = 1;
+			else if (n->fails[p] >= 2)
+				n->reach[p] = 0;
 			pthread_mutex_unlock(&n->lock);
 		}
 
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		until.tv_sec += 1; /* an advert a second at least */
 		pthread_mutex_lock(&n->lock);
 		while (!n->stop && !n->changed && !n->kicked &&
 		       pthread_cond_timedwait(&n->cond, &n->lock, &until) == 0)
