@@ -264,16 +264,20 @@ int kme_parse_keyreq(struct qm_kme *k, struct kme_link *l, const char *slave,
 					}
 					if (l ? kme_link_for_sae(k, s) != l
 					      : !kme_conf_kme_of(&k->conf, s) ||
-					            strcmp(
-					                kme_conf_kme_of(
-					                    &k->conf, s),
-					                kme_conf_kme_of(
-					                    &k->conf, slave))) {
-						kme_api_error(r, 400, MSG_PARAMS,
-						              "every additional "
-						              "slave SAE must be "
-						              "served by the same "
-						              "KME as the slave SAE");
+					            strcmp(kme_conf_kme_of(
+					                       &k->conf, s),
+					                   k->conf.id) == 0) {
+						kme_api_error(
+						    r, 400, MSG_PARAMS,
+						    l ? "every additional "
+						        "slave SAE must be "
+						        "served by the same "
+						        "KME as the slave SAE"
+						      : "every additional "
+						        "slave SAE must be "
+						        "served by a KME of "
+						        "the network other "
+						        "than this one");
 						return -1;
 					}
 					for (size_t t = 0; t < q->nslaves; t++)
@@ -480,9 +484,9 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	if (not_served(k, caller, r))
 		return;
 	l = kme_link_for_sae(k, slave);
-	if (!l && kme_conf_kme_of(&k->conf, slave) &&
-	    strcmp(kme_conf_kme_of(&k->conf, slave), k->conf.id) != 0) {
-		/* at a KME with no link to this one: relayed (relay.c) */
+	if (kme_relay_wanted(k, slave, body, blen)) {
+		/* at a KME with no link to this one, or multicast to slaves
+		 * at several KMEs: relayed (relay.c) */
 		kme_relay_enc_keys(k, caller, slave, body, blen, q_number,
 		                   q_size, r);
 		return;
@@ -661,9 +665,11 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 				goto out;
 			}
 	l = kme_link_for_sae(k, master);
-	if (!l && kme_conf_kme_of(&k->conf, master) &&
-	    strcmp(kme_conf_kme_of(&k->conf, master), k->conf.id) != 0) {
-		/* keys relayed to us from a KME with no link to this one */
+	if ((!l && kme_conf_kme_of(&k->conf, master) &&
+	     strcmp(kme_conf_kme_of(&k->conf, master), k->conf.id) != 0) ||
+	    (l && kme_relay_holds(k, ids[0]))) {
+		/* keys relayed to us (from a KME with no link to this one,
+		 * or multicast from a linked one to slaves at several KMEs) */
 		kme_relay_dec_keys(k, caller, master, ids, n, r);
 		goto out;
 	}

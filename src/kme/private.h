@@ -535,12 +535,19 @@ void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r);
 /* relay.c: keys for slaves at KMEs with no link to this one */
 QM_NODISCARD enum qm_err kme_relay_init(struct qm_kme *k, struct qm_error *err);
 void kme_relay_free(struct qm_kme *k);
+/* 1 when enc_keys for slave (with body's additional slaves) is relayed:
+ * the slave's KME has no link to this one, or the slaves are at several
+ * KMEs. */
+int kme_relay_wanted(struct qm_kme *k, const char *slave, const char *body,
+                     size_t blen);
 void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
                         const char *body, size_t blen, const char *q_number,
                         const char *q_size, struct kme_reply *r);
 void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
                         const char *master, unsigned char (*ids)[16], size_t n,
                         struct kme_reply *r);
+/* 1 when key id was relayed to this KME and waits here. */
+int kme_relay_holds(struct qm_kme *k, const unsigned char id[16]);
 void kme_relay_status(struct qm_kme *k, const char *caller, const char *slave,
                       struct kme_reply *r);
 void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,

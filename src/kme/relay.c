@@ -324,15 +324,45 @@ out:
 
 /* ------------------------------------------------------------ enc_keys */
 
+int kme_relay_wanted(struct qm_kme *k, const char *slave, const char *body,
+                     size_t blen)
+{
+	const char *at = kme_conf_kme_of(&k->conf, slave);
+	json_t *j, *v, *x;
+	size_t i;
+	int want = 0;
+
+	if (!at || strcmp(at, k->conf.id) == 0)
+		return 0;
+	if (!kme_link_for_sae(k, slave))
+		return 1; /* a KME with no link to this one */
+	if (!body || qm_json_depth_check(body, blen, KME_JSONDEPTH, NULL))
+		return 0;
+	j = json_loadb(body, blen, 0, NULL);
+	v = json_object_get(j, "additional_slave_SAE_IDs");
+	/* multicast to slaves at more than one KME: relayed to each */
+	json_array_foreach(v, i, x)
+	{
+		const char *o =
+		    json_string_value(x)
+		        ? kme_conf_kme_of(&k->conf, json_string_value(x))
+		        : NULL;
+
+		if (o && strcmp(o, at) != 0 && strcmp(o, k->conf.id) != 0)
+			want = 1;
+	}
+	json_decref(j);
+	return want;
+}
+
 void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
                         const char *body, size_t blen, const char *q_number,
                         const char *q_size, struct kme_reply *r)
 {
-	const char *target = kme_conf_kme_of(&k->conf, slave);
 	struct relay *rl = calloc(1, sizeof(*rl));
-	struct kme_route rt;
+	const char *targets[KME_MAXSLAVES];
+	size_t ntargets = 0;
 	struct keyreq q;
-	struct qm_error e;
 	json_t *jb = NULL;
 	size_t klen;
 
@@ -349,23 +379,18 @@ void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		              "at most 1024 relayed keys per request");
 		goto out;
 	}
-	if (kme_net_route(k, target, &rt, &e)) {
-		char d[QM_ERR_MSGMAX + 64];
+	/* the KMEs of the slaves, each once */
+	for (size_t i = 0; i < q.nslaves; i++) {
+		const char *t = kme_conf_kme_of(&k->conf, q.slaves[i]);
+		size_t j;
 
-		snprintf(d, sizeof(d), "%s", e.msg);
-		kme_api_error(r, 503, MSG_NOKEY, d);
-		goto out;
+		for (j = 0; j < ntargets && strcmp(targets[j], t) != 0; j++)
+			;
+		if (j == ntargets)
+			targets[ntargets++] = t;
 	}
 	klen = (size_t)q.size / 8;
-	rl->nroute = rt.n;
-	for (size_t i = 0; i < rt.n; i++)
-		memcpy(rl->route[i], rt.ids[i], KME_IDMAX);
 	qm_strlcpy(rl->master, caller, sizeof(rl->master));
-	rl->nslaves = q.nslaves;
-	for (size_t i = 0; i < q.nslaves; i++) {
-		qm_strlcpy(rl->slavebuf[i], q.slaves[i], KME_IDMAX);
-		rl->slaves[i] = rl->slavebuf[i];
-	}
 	rl->nkeys = (size_t)q.number;
 	rl->total = klen * rl->nkeys;
 	rl->keys = qm_sec_alloc(rl->total);
@@ -382,8 +407,34 @@ void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 		kme_uuid_fmt(id, rl->ids[i]);
 		rl->sizes[i] = klen;
 	}
-	if (hop_send(k, rl, 1, r))
-		goto out;
+	/* the same keys to each KME, for its own slaves */
+	for (size_t t = 0; t < ntargets; t++) {
+		struct kme_route rt;
+		struct qm_error e;
+
+		if (kme_net_route(k, targets[t], &rt, &e)) {
+			char d[QM_ERR_MSGMAX + 64];
+
+			snprintf(d, sizeof(d), "%s", e.msg);
+			kme_api_error(r, 503, MSG_NOKEY, d);
+			goto out;
+		}
+		rl->nroute = rt.n;
+		for (size_t i = 0; i < rt.n; i++)
+			memcpy(rl->route[i], rt.ids[i], KME_IDMAX);
+		rl->nslaves = 0;
+		for (size_t i = 0; i < q.nslaves; i++)
+			if (strcmp(kme_conf_kme_of(&k->conf, q.slaves[i]),
+			           targets[t]) == 0) {
+				qm_strlcpy(rl->slavebuf[rl->nslaves],
+				           q.slaves[i], KME_IDMAX);
+				rl->slaves[rl->nslaves] =
+				    rl->slavebuf[rl->nslaves];
+				rl->nslaves++;
+			}
+		if (hop_send(k, rl, 1, r))
+			goto out;
+	}
 	__atomic_add_fetch(&k->relayed_out, rl->nkeys, __ATOMIC_RELAXED);
 	r->status = 200;
 	if (kme_reply_secure(r, rl->total * 2 + rl->nkeys * 80 + 64) ||
@@ -732,6 +783,16 @@ oom:
 	r->chunk = 0;
 	kme_api_error(r, 503, "out of memory on KME", NULL);
 	free(found);
+}
+
+int kme_relay_holds(struct qm_kme *k, const unsigned char id[16])
+{
+	int has;
+
+	pthread_mutex_lock(&k->relayed.lock);
+	has = krel_find(&k->relayed, id) != NULL;
+	pthread_mutex_unlock(&k->relayed.lock);
+	return has;
 }
 
 /* ------------------------------------------------------------ status */

@@ -10,8 +10,9 @@
  * network learns every link within a few seconds; an advert not renewed
  * for KME_LSA_TTL_MS is forgotten (its KME is down or cut off). A route
  * is the cheapest path over hops both of whose ends say the link is up:
- * one unit per hop plus a scarcity term for the key the sending side of
- * the hop holds, so it takes the fewest hops unless one of them runs dry.
+ * one unit per hop plus up to one more as the key the sending side of the
+ * hop holds runs out, so it takes the fewest hops, and of routes as long,
+ * or one hop longer, the one whose hops hold more key.
  */
 #include <jansson.h>
 #include <math.h>
@@ -21,8 +22,9 @@
 #include "private.h"
 
 #define KME_LSA_TTL_MS 10000
-/* bytes of key at which a hop costs one more hop */
-#define SCARCE_BYTES     (1024.0 * 1024.0)
+/* a hop costs 1, plus up to 1 more as its key runs out: half more at
+ * this many bytes, nearly nothing with a full pool */
+#define SCARCE_BYTES 4096.0
 
 /* ------------------------------------------------------------ indexes */
 
@@ -412,7 +414,8 @@ enum qm_err kme_net_route(struct qm_kme *k, const char *to,
 			if (done[v] || v == u || hop_down(k, u, v, now))
 				continue;
 			a = hop(k, u, v, now);
-			w = 1.0 + SCARCE_BYTES / ((double)a->avail + 1.0);
+			w = 1.0 +
+			    SCARCE_BYTES / ((double)a->avail + SCARCE_BYTES);
 			if (dist[u] + w < dist[v]) {
 				dist[v] = dist[u] + w;
 				prev[v] = (int)u;

@@ -11,7 +11,8 @@
  * KMEs only, and refuses malformed ones.
  *
  * Key relay: in the line, keys SAE_A1 gets from KME_A for SAE_D1 (and,
- * multicast, SAE_D2) at KME_D are the bytes KME_D gives them, once each;
+ * multicast, SAE_D2) at KME_D are the bytes KME_D gives them, once each,
+ * and so are those multicast to SAE_B1 (a linked KME) and SAE_D2;
  * every hop's link paid the keys and a 32-byte MAC key; a KME that alters
  * what it relays (the test hook) is caught by the next one's tag (503
  * naming it, nothing kept); relayed keys wait through a restart of the
@@ -333,6 +334,20 @@ static void test_relay_line(void **state)
 	assert_int_equal(stat_of(&n, 2, "KME_D", "relay_bytes"), 128);
 	assert_int_equal(stat_of(&n, 3, "KME_C", "relay_bytes"), 128);
 	assert_int_equal(stat_of(&n, 3, NULL, "relayed_keys_waiting"), 0);
+	json_decref(keys);
+
+	/* multicast to slaves at two KMEs, one linked, one not: each gets
+	 * the same key at its own KME */
+	assert_int_equal(enc_wait(&n, 0, "SAE_A1", "SAE_B1",
+	                          "{\"number\":1,"
+	                          "\"additional_slave_SAE_IDs\":[\"SAE_D2\"]}",
+	                          &keys),
+	                 200);
+	assert_int_equal(dec(&n, 1, "SAE_B1", "SAE_A1", keys, 0, &same), 200);
+	assert_true(same);
+	assert_int_equal(dec(&n, 3, "SAE_D1", "SAE_A1", keys, 0, NULL), 401);
+	assert_int_equal(dec(&n, 3, "SAE_D2", "SAE_A1", keys, 0, &same), 200);
+	assert_true(same);
 	json_decref(keys);
 
 	/* another master's keys, another slave: refused */
