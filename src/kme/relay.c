@@ -759,7 +759,14 @@ void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
 		if (kme_put_key(&r->body, i == 0, found[i]->id, found[i]->key,
 		                found[i]->len))
 			goto oom;
-	if (qm_buf_append_str(&r->body, "]}", NULL))
+	/* where the keys came from, and how many KMEs saw them on the way
+	 * (ETSI 014's key_container_extension) */
+	if (qm_buf_appendf(&r->body, NULL,
+	                   "],\"key_container_extension\":{\"relayed\":true,"
+	                   "\"source_KME_ID\":\"%s\",\"hops\":%u,"
+	                   "\"trusted_nodes\":%u}}",
+	                   found[0]->from, (unsigned)found[0]->hops,
+	                   found[0]->hops ? (unsigned)found[0]->hops - 1u : 0u))
 		goto oom;
 	/* delivered: gone for this SAE, and gone when every slave has it */
 	for (size_t i = 0; i < n; i++) {
