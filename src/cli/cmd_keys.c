@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Keys and the KME: `keys` (own fingerprint, export, import, verify,
- * list), `kme status`, and `web` (the GUI server).
+ * list), `kme status` and `kme route`, and `web` (the GUI server).
  */
 #include "cli.h"
 
@@ -334,36 +334,72 @@ int cli_cmd_keys(struct cli *g, int argc, char **argv)
 	return cli_usage("keys", "unknown subcommand \"%s\"", sub);
 }
 
+/* The route lines of a relayed peer (qm_client_kme route fields). */
+static void print_route(const struct qm_client_kme *k)
+{
+	if (k->route_error[0]) {
+		printf("route:      NONE: %s\n", cli_safe(k->route_error));
+		return;
+	}
+	if (!k->nroute)
+		return;
+	printf("route:      ");
+	for (size_t i = 0; i < k->nroute; i++)
+		printf("%s%s", i ? " -> " : "", cli_safe(k->route[i]));
+	printf("\n");
+	if (k->relayed)
+		printf("relayed:    %zu links; %d trusted node%s on the way "
+		       "see%s the keys\n",
+		       k->nroute - 1, k->trusted_nodes,
+		       k->trusted_nodes == 1 ? "" : "s",
+		       k->trusted_nodes == 1 ? "s" : "");
+	if (k->bottleneck_link[0])
+		printf("bottleneck: %s (the least key on the route)\n",
+		       cli_safe(k->bottleneck_link));
+}
+
 int cli_cmd_kme(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_kme k;
 	struct qm_error e;
-	const char *account = NULL, *peer = NULL;
+	const char *account = NULL, *peer = NULL, *contact = NULL;
 	int64_t id;
-	int rc;
+	int rc, route;
 
-	if (argc < 2 || cli_is_help(argv[1]) || strcmp(argv[1], "status")) {
+	if (argc < 2 || cli_is_help(argv[1]) ||
+	    (strcmp(argv[1], "status") && strcmp(argv[1], "route"))) {
 		printf("usage: qmail kme status [--peer SAE_ID] "
-		       "[--account ADDR]\n\n"
-		       "Asks the account's KME (ETSI GS QKD 014 Get status, "
-		       "mutual TLS) for the key\npool shared with a peer SAE, "
-		       "and shows the QKD link's key rate, QBER and\n"
-		       "eavesdropping alarm.\n");
+		       "[--account ADDR]\n"
+		       "       qmail kme route CONTACT [--account ADDR]\n\n"
+		       "status asks the account's KME (ETSI GS QKD 014 Get "
+		       "status, mutual TLS) for the\nkey pool shared with a "
+		       "peer SAE, and shows the QKD link's key rate, QBER and\n"
+		       "eavesdropping alarm. route shows how keys for a "
+		       "contact travel: the KMEs on\nthe way when the "
+		       "contact's KME has no link to yours (each one in "
+		       "between is a\ntrusted node and sees the keys).\n");
 		return argc < 2 ? QM_EXIT_USAGE : 0;
 	}
-	for (int i = 2; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--peer") == 0)
-			peer = argv[i + 1];
-		else if (strcmp(argv[i], "--account") == 0)
-			account = argv[i + 1];
+	route = strcmp(argv[1], "route") == 0;
+	for (int i = 2; i < argc; i++) {
+		if (route && !contact && argv[i][0] != '-')
+			contact = argv[i];
+		else if (i + 1 < argc && !route &&
+		         strcmp(argv[i], "--peer") == 0)
+			peer = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--account") == 0)
+			account = argv[++i];
 		else
-			return cli_usage("kme status", "bad argument %s",
-			                 argv[i]);
+			return cli_usage(route ? "kme route" : "kme status",
+			                 "bad argument %s", argv[i]);
 	}
+	if (route && !contact)
+		return cli_usage("kme route", "which contact?");
 	if ((rc = cli_open_unlocked(g)) || (rc = cli_account_pick(g, account, &id)))
 		return rc;
 	qm_error_clear(&e);
-	if (qm_client_kme_status(g->client, id, peer, &k, &e))
+	if (route ? qm_client_kme_route(g->client, id, contact, &k, &e)
+	          : qm_client_kme_status(g->client, id, peer, &k, &e))
 		return cli_fail(&e);
 	printf("KME:        %s\n", k.url);
 	if (!k.reachable) {
@@ -394,7 +430,11 @@ int cli_cmd_kme(struct cli *g, int argc, char **argv)
 	if (k.alarm)
 		printf("ALARM:      the QKD link reports an eavesdropper (QBER "
 		       "above threshold): it produces no key\n");
-	return k.alarm ? QM_EXIT_SECURITY : 0;
+	print_route(&k);
+	if (route && !k.nroute && !k.route_error[0])
+		printf("route:      the contact's KME has a link to yours "
+		       "(no trusted node in between)\n");
+	return k.alarm ? QM_EXIT_SECURITY : k.route_error[0] ? QM_EXIT_NET : 0;
 }
 
 static volatile sig_atomic_t web_stop;

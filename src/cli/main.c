@@ -55,6 +55,8 @@ static const char usage_text[] =
     "keys\n"
     "  kme status       key pool, key rate and QBER alarm of the account's "
     "KME\n"
+    "  kme route ADDR   the KMEs keys for a contact pass through (trusted "
+    "nodes)\n"
     "  passwd           change the vault passphrase\n"
     "  unlock, lock     unlock once for the session (--for 15m), or forget "
     "it\n"

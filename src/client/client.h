@@ -1925,6 +1925,15 @@ struct qm_client_kme {
 	double qber;          /* from status_extension, -1 when not told */
 	int alarm;            /* eavesdropping alarm from the link */
 	char extension[4096]; /* status_extension JSON as sent */
+	/* A peer at a KME with no link to the account's: the keys are
+	 * relayed through trusted nodes (qkme's status_extension; 0 and
+	 * empty when the KME says nothing of it). */
+	int relayed;
+	char route[16][QM_STORE_NAMEMAX]; /* KME IDs, the account's first */
+	size_t nroute;
+	int trusted_nodes; /* KMEs between the two that see the keys */
+	char bottleneck_link[2 * QM_STORE_NAMEMAX];
+	char route_error[QM_ERR_MSGMAX]; /* no route: why, as the KME says */
 };
 
 /*
@@ -1938,6 +1947,18 @@ QM_NODISCARD enum qm_err qm_client_kme_status(struct qm_client *c,
                                               const char *peer_sae,
                                               struct qm_client_kme *out,
                                               struct qm_error *err);
+
+/*
+ * The way keys for contact address take from the account's KME to the
+ * contact's (qm_client_kme_status towards the contact's SAE ID): relayed,
+ * route, trusted_nodes, or route_error. QM_ERR_NOTFOUND for an address
+ * that is no contact or has no SAE ID.
+ */
+QM_NODISCARD enum qm_err qm_client_kme_route(struct qm_client *c,
+                                             int64_t account_id,
+                                             const char *address,
+                                             struct qm_client_kme *out,
+                                             struct qm_error *err);
 
 /* The level's short name ("one-time pad", ...) and badge ("L1 OTP"). */
 const char *qm_client_level_name(int level);

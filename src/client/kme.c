@@ -50,6 +50,35 @@ static void ext_read(const char *text, struct qm_client_kme *out)
 		a = json_object_get(root, "alarm");
 	out->alarm = json_is_true(a) ||
 	             (json_is_integer(a) && json_integer_value(a) != 0);
+	/* a relayed peer: the route and the trusted nodes on it */
+	out->relayed = json_is_true(json_object_get(root, "relayed"));
+	{
+		json_t *rt = json_object_get(root, "route"), *x;
+		const char *s;
+		size_t i;
+
+		json_array_foreach(rt, i, x)
+		{
+			if (!(s = json_string_value(x)) ||
+			    out->nroute >=
+			        sizeof(out->route) / sizeof(out->route[0]))
+				break;
+			qm_strlcpy(out->route[out->nroute++], s,
+			           sizeof(out->route[0]));
+		}
+		a = json_object_get(root, "trusted_nodes");
+		out->trusted_nodes =
+		    json_is_integer(a) && json_integer_value(a) >= 0 &&
+		            json_integer_value(a) < 1000
+		        ? (int)json_integer_value(a)
+		        : (out->nroute > 2 ? (int)out->nroute - 2 : 0);
+		s = json_string_value(json_object_get(root, "bottleneck_link"));
+		qm_strlcpy(out->bottleneck_link, s ? s : "",
+		           sizeof(out->bottleneck_link));
+		s = json_string_value(json_object_get(root, "route_error"));
+		qm_strlcpy(out->route_error, s ? s : "",
+		           sizeof(out->route_error));
+	}
 out:
 	json_decref(root);
 }
@@ -131,4 +160,28 @@ done:
 	qm_kms_free(&k);
 	client_acct_conn_free(&ac);
 	return QM_OK;
+}
+
+enum qm_err qm_client_kme_route(struct qm_client *c, int64_t account_id,
+                                const char *address, struct qm_client_kme *out,
+                                struct qm_error *err)
+{
+	struct qm_store_contact ct;
+	enum qm_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = qm_client_contact_get(c, account_id, address, &ct, err);
+	if (rc == QM_ERR_NOTFOUND)
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "%s is not a contact of this account; add "
+		                    "the contact with its SAE ID first",
+		                    address);
+	if (rc)
+		return rc;
+	if (!ct.sae_id[0])
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "no SAE ID is known for %s: levels 1 and 2 "
+		                    "need one (set it on the contact)",
+		                    address);
+	return qm_client_kme_status(c, account_id, ct.sae_id, out, err);
 }

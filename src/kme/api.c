@@ -163,6 +163,11 @@ void kme_api_status(struct qm_kme *k, const char *caller, const char *slave,
 	if (not_served(k, caller, r))
 		return;
 	l = kme_link_for_sae(k, slave);
+	if (!l && kme_conf_kme_of(c, slave) &&
+	    strcmp(kme_conf_kme_of(c, slave), c->id) != 0) {
+		kme_relay_status(k, caller, slave, r); /* relay.c */
+		return;
+	}
 	if (!l) {
 		kme_api_error(r, 400, MSG_PARAMS,
 		              "slave_SAE_ID is not known to this KME");
@@ -198,18 +203,14 @@ static long long query_int(const char *s)
 	return v;
 }
 
-struct keyreq {
-	long long number, size;
-	const char *slaves[KME_MAXSLAVES];
-	size_t nslaves;
-};
-
-/* Fills q from the body or the query; 0, or a reply was set. */
-static int parse_keyreq(struct qm_kme *k, struct kme_link *l,
-                        const char *slave, json_t *body, const char *qn,
-                        const char *qs, struct keyreq *q,
-                        struct kme_reply *r)
+/* Fills q from the body or the query; 0, or a reply was set. The
+ * additional slaves must be served where the slave is: over link l, or
+ * (l NULL) by the remote KME of the slave. */
+int kme_parse_keyreq(struct qm_kme *k, struct kme_link *l, const char *slave,
+                     void *body_json, const char *qn, const char *qs,
+                     struct keyreq *q, struct kme_reply *r)
 {
+	json_t *body = body_json;
 	const struct kme_conf *c = &k->conf;
 
 	q->number = 1;
@@ -261,12 +262,22 @@ static int parse_keyreq(struct qm_kme *k, struct kme_link *l,
 						              "of strings");
 						return -1;
 					}
-					if (kme_link_for_sae(k, s) != l) {
-						kme_api_error(r, 400, MSG_PARAMS,
-						              "every additional "
-						              "slave SAE must be "
-						              "served by the same "
-						              "KME as the slave SAE");
+					if (l ? kme_link_for_sae(k, s) != l
+					      : !kme_conf_kme_of(&k->conf, s) ||
+					            strcmp(kme_conf_kme_of(
+					                       &k->conf, s),
+					                   k->conf.id) == 0) {
+						kme_api_error(
+						    r, 400, MSG_PARAMS,
+						    l ? "every additional "
+						        "slave SAE must be "
+						        "served by the same "
+						        "KME as the slave SAE"
+						      : "every additional "
+						        "slave SAE must be "
+						        "served by a KME of "
+						        "the network other "
+						        "than this one");
 						return -1;
 					}
 					for (size_t t = 0; t < q->nslaves; t++)
@@ -328,9 +339,8 @@ static int parse_keyreq(struct qm_kme *k, struct kme_link *l,
 }
 
 /* Appends {"key_ID":..., "key":...} to a secure container body. */
-static enum qm_err put_key(struct qm_buf *b, int first,
-                           const unsigned char id[16],
-                           const unsigned char *key, size_t len)
+enum qm_err kme_put_key(struct qm_buf *b, int first, const unsigned char id[16],
+                        const unsigned char *key, size_t len)
 {
 	char ids[37];
 	enum qm_err rc;
@@ -376,50 +386,20 @@ void *kme_api_parse_body(const char *body, size_t blen, struct kme_reply *r)
 	return j;
 }
 
-void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
-                      const char *body, size_t blen, const char *q_number,
-                      const char *q_size, struct kme_reply *r)
+/*
+ * Takes total bytes at the next offset of l's own direction (for our
+ * masters, or a relay's pad), copies them into bytes and wipes them from
+ * the pool: 0 with the link lock HELD (the caller queues what tells the
+ * peer under it) and *off set; else -1 with a 503 reply in r and the lock
+ * not held. *kick is set when the peer should record a higher limit soon.
+ */
+int kme_own_take(struct qm_kme *k, struct kme_link *l, size_t total,
+                 unsigned char *bytes, uint64_t *offp, int *kickp,
+                 struct kme_reply *r)
 {
-	struct kme_link *l;
-	struct keyreq q;
-	json_t *jb = NULL, *res = NULL, *keys;
-	unsigned char *bytes = NULL, (*ids)[16] = NULL;
 	struct qm_error e;
-	size_t klen, total = 0;
 	uint64_t off;
-	int kick = 0;
 
-	if (not_served(k, caller, r))
-		return;
-	l = kme_link_for_sae(k, slave);
-	if (!l) {
-		kme_api_error(r, 400, MSG_PARAMS,
-		              "slave_SAE_ID is not known to this KME");
-		return;
-	}
-	if (body && !(jb = kme_api_parse_body(body, blen, r)))
-		return;
-	if (parse_keyreq(k, l, slave, jb, q_number, q_size, &q, r))
-		goto out;
-	klen = (size_t)q.size / 8;
-	total = klen * (size_t)q.number;
-	bytes = total <= KME_CHUNK ? kme_chunk_get() : qm_sec_alloc(total);
-	ids = calloc((size_t)q.number, sizeof(*ids));
-	res = json_object();
-	keys = json_array();
-	if (!bytes || !ids || !res || !keys) {
-		json_decref(keys);
-		kme_api_error(r, 503, "out of memory on KME", NULL);
-		goto out;
-	}
-	json_object_set_new(res, "master", json_string(caller));
-	{
-		json_t *sl = json_array();
-		for (size_t i = 0; i < q.nslaves; i++)
-			json_array_append_new(sl, json_string(q.slaves[i]));
-		json_object_set_new(res, "slaves", sl);
-	}
-	json_object_set_new(res, "keys", keys);
 	for (int attempt = 0;; attempt++) {
 		char d[QM_ERR_MSGMAX + 2 * KME_IDMAX + 200];
 
@@ -441,7 +421,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 				         l->peer->id, l->peer->id);
 			kme_api_error(r, 503, "not enough key material on KME",
 			              d);
-			goto out;
+			return -1;
 		}
 		if (kme_kstream_avail(&l->own) < total ||
 		    (off = kme_kstream_take_point(&l->own, total)) ==
@@ -453,7 +433,7 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 			                    "produces no key"
 			                  : "the pool is refilling; try again "
 			                    "later");
-			goto out;
+			return -1;
 		}
 		if (off + total <= l->granted)
 			break; /* keeps the lock */
@@ -471,19 +451,76 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 			                      : e.msg);
 			kme_api_error(r, 503, "not enough key material on KME",
 			              d);
-			goto out;
+			return -1;
 		}
 	}
 	if (kme_kstream_copy(&l->own, off, total, bytes, &e)) {
 		pthread_mutex_unlock(&l->lock);
 		kme_api_error(r, 503, "key pool error on KME", e.msg);
-		goto out;
+		return -1;
 	}
 	kme_kstream_release(&l->own, off, total);
 	l->own.next = off + total;
 	l->own_used = qm_mono_ns();
 	if (l->own.next + kme_grant_step(k) / 2 > l->granted)
-		kick = 1;
+		*kickp = 1;
+	*offp = off;
+	return 0;
+}
+
+void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
+                      const char *body, size_t blen, const char *q_number,
+                      const char *q_size, struct kme_reply *r)
+{
+	struct kme_link *l;
+	struct keyreq q;
+	json_t *jb = NULL, *res = NULL, *keys;
+	unsigned char *bytes = NULL, (*ids)[16] = NULL;
+	struct qm_error e;
+	size_t klen, total = 0;
+	uint64_t off;
+	int kick = 0;
+
+	if (not_served(k, caller, r))
+		return;
+	l = kme_link_for_sae(k, slave);
+	if (kme_relay_wanted(k, slave, body, blen)) {
+		/* at a KME with no link to this one, or multicast to slaves
+		 * at several KMEs: relayed (relay.c) */
+		kme_relay_enc_keys(k, caller, slave, body, blen, q_number,
+		                   q_size, r);
+		return;
+	}
+	if (!l) {
+		kme_api_error(r, 400, MSG_PARAMS,
+		              "slave_SAE_ID is not known to this KME");
+		return;
+	}
+	if (body && !(jb = kme_api_parse_body(body, blen, r)))
+		return;
+	if (kme_parse_keyreq(k, l, slave, jb, q_number, q_size, &q, r))
+		goto out;
+	klen = (size_t)q.size / 8;
+	total = klen * (size_t)q.number;
+	bytes = total <= KME_CHUNK ? kme_chunk_get() : qm_sec_alloc(total);
+	ids = calloc((size_t)q.number, sizeof(*ids));
+	res = json_object();
+	keys = json_array();
+	if (!bytes || !ids || !res || !keys) {
+		json_decref(keys);
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		goto out;
+	}
+	json_object_set_new(res, "master", json_string(caller));
+	{
+		json_t *sl = json_array();
+		for (size_t i = 0; i < q.nslaves; i++)
+			json_array_append_new(sl, json_string(q.slaves[i]));
+		json_object_set_new(res, "slaves", sl);
+	}
+	json_object_set_new(res, "keys", keys);
+	if (kme_own_take(k, l, total, bytes, &off, &kick, r))
+		goto out;
 	for (long long i = 0; i < q.number; i++) {
 		kme_uuid_new(ids[i]);
 		char s[37];
@@ -512,8 +549,8 @@ void kme_api_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	    qm_buf_append_str(&r->body, "{\"keys\":[", NULL))
 		goto oom;
 	for (long long i = 0; i < q.number; i++)
-		if (put_key(&r->body, i == 0, ids[i], bytes + (size_t)i * klen,
-		            klen))
+		if (kme_put_key(&r->body, i == 0, ids[i],
+		                bytes + (size_t)i * klen, klen))
 			goto oom;
 	if (qm_buf_append_str(&r->body, "]}", NULL))
 		goto oom;
@@ -628,6 +665,14 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 				goto out;
 			}
 	l = kme_link_for_sae(k, master);
+	if ((!l && kme_conf_kme_of(&k->conf, master) &&
+	     strcmp(kme_conf_kme_of(&k->conf, master), k->conf.id) != 0) ||
+	    (l && kme_relay_holds(k, ids[0]))) {
+		/* keys relayed to us (from a KME with no link to this one,
+		 * or multicast from a linked one to slaves at several KMEs) */
+		kme_relay_dec_keys(k, caller, master, ids, n, r);
+		goto out;
+	}
 	if (!l) {
 		kme_api_error(r, 400, MSG_NOTFOUND,
 		              "master_SAE_ID is not known to this KME");
@@ -694,7 +739,7 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
 		struct kres *x = found[i];
 		if (kme_kstream_copy(&l->mirror, x->off, x->len, bytes + at,
 		                     NULL) ||
-		    put_key(&r->body, i == 0, x->id, bytes + at, x->len)) {
+		    kme_put_key(&r->body, i == 0, x->id, bytes + at, x->len)) {
 			/* nothing was marked yet for this key: stop here */
 			pthread_mutex_unlock(&l->lock);
 			goto oom;
@@ -740,6 +785,63 @@ struct pres {
 	uint32_t len;
 };
 
+/*
+ * Pads the peer announced for relays it will send us (relay.c): kept in
+ * l->pads by the relay's hop ID, the bytes left in the mirror until the
+ * relay takes them or PAD_TTL_S pass. Moves the mirror on as a
+ * reservation does. -1 when out of memory. (link lock held)
+ */
+static int take_pads(struct qm_kme *k, struct kme_link *l, json_t *keys,
+                     int64_t now)
+{
+	json_t *kk;
+	size_t j;
+
+	(void)k;
+	/* pads never used (the relay failed before it was sent) go */
+	for (size_t s = 0; s < l->pads.nslots; s++)
+		for (struct kres *x = l->pads.slots[s], *nx; x; x = nx) {
+			nx = x->next;
+			if (x->expires && x->expires < now) {
+				kme_kstream_release(&l->mirror, x->off, x->len);
+				kme_kres_remove(&l->pads, x->id);
+			}
+		}
+	json_array_foreach(keys, j, kk)
+	{
+		unsigned char id[16];
+		json_int_t off = json_integer_value(json_object_get(kk, "off"));
+		json_int_t len = json_integer_value(json_object_get(kk, "len"));
+		struct kres *x;
+
+		if (kme_uuid_parse(json_string_value(json_object_get(kk, "id")),
+		                   id) ||
+		    off < 0 || len <= 0 || len > (1 << 24) ||
+		    (uint64_t)off + (uint64_t)len > l->mirror.end ||
+		    (uint64_t)off < l->mirror.next ||
+		    kme_kres_find(&l->pads, id) ||
+		    !kme_kstream_has(&l->mirror, (uint64_t)off, (size_t)len))
+			continue;
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return -1;
+		memcpy(x->id, id, 16);
+		x->off = (uint64_t)off;
+		x->len = (uint32_t)len;
+		x->expires = now + 60;
+		if (kme_kres_add(&l->pads, x, NULL)) {
+			free(x);
+			return -1;
+		}
+		if (x->off > l->mirror.next)
+			kme_kstream_release(&l->mirror, l->mirror.next,
+			                    (size_t)(x->off - l->mirror.next));
+		l->mirror.next = x->off + x->len;
+		l->mirror_used = qm_mono_ns();
+	}
+	return 0;
+}
+
 void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r)
 {
@@ -774,6 +876,14 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 		const char *m = json_string_value(json_object_get(e, "master"));
 		size_t j;
 		int ok = 1;
+
+		if (json_is_true(json_object_get(e, "relay"))) {
+			/* a pad for a relay the peer is about to send */
+			if (take_pads(k, l, keys, now) < 0)
+				goto oom;
+			added++;
+			continue;
+		}
 
 		if (!m || strlen(m) >= KME_IDMAX || !json_is_array(keys) ||
 		    !json_is_array(sl) || json_array_size(sl) == 0 ||
@@ -991,7 +1101,7 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 {
 	json_t *jb, *v;
 	double f;
-	char fwd[64];
+	char fwd[64], only[KME_IDMAX] = "";
 
 	if (from_peer ? !kme_link_for_peer(k, caller)
 	              : !kme_conf_is_operator(&k->conf, caller)) {
@@ -1012,11 +1122,25 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 		return;
 	}
 	f = json_number_value(v);
+	/* the operator may name one link (its peer); else every link */
+	v = json_object_get(jb, "peer");
+	if (!from_peer && v &&
+	    (!json_is_string(v) ||
+	     !kme_link_for_peer(k, json_string_value(v)))) {
+		json_decref(jb);
+		kme_api_error(r, 400, "bad request format",
+		              "peer must name a peer KME of this one");
+		return;
+	}
+	if (!from_peer && v)
+		qm_strlcpy(only, json_string_value(v), sizeof(only));
 	json_decref(jb);
 	snprintf(fwd, sizeof(fwd), "{\"eavesdropper\":%.6f}", f);
 	for (size_t i = 0; i < k->nlinks; i++) {
 		struct kme_link *l = &k->links[i];
 		if (from_peer && strcmp(l->peer->id, caller) != 0)
+			continue;
+		if (only[0] && strcmp(l->peer->id, only) != 0)
 			continue;
 		if (l->i_am_lower) {
 			pthread_mutex_lock(&l->lock);
@@ -1038,7 +1162,8 @@ void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
 			}
 		}
 	}
-	qm_log(QM_LOG_INFO, "eavesdropper set to %.3f by %s", f, caller);
+	qm_log(QM_LOG_INFO, "eavesdropper set to %.3f by %s%s%s", f, caller,
+	       only[0] ? " on the link to " : "", only);
 	kme_api_stats(k, caller, r);
 }
 
@@ -1062,9 +1187,13 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r)
 		json_object_set_new(o, "peer_pool_bytes",
 		                    json_integer((json_int_t)kme_kstream_avail(
 		                        &k->links[i].mirror)));
+		json_object_set_new(
+		    o, "relay_bytes",
+		    json_integer((json_int_t)k->links[i].relay_bytes));
 		pthread_mutex_unlock(&k->links[i].lock);
 		json_object_set_new(links, k->links[i].peer->id, o);
 	}
 	json_object_set_new(j, "links", links);
+	kme_relay_stats_json(k, j);
 	kme_api_reply_json(r, 200, j);
 }

@@ -161,6 +161,60 @@ static enum qm_err load_peers(const struct qm_conf *qc, struct kme_conf *c,
 	return QM_OK;
 }
 
+/* [node.ID] saes = ...: the KMEs of the network reached through others. */
+static enum qm_err load_nodes(const struct qm_conf *qc, struct kme_conf *c,
+                              struct qm_error *err)
+{
+	for (size_t i = 0; i < qm_conf_count(qc); i++) {
+		const char *key = qm_conf_key(qc, i);
+		size_t kl = strlen(key);
+		struct kme_node_conf *nd;
+		enum qm_err rc;
+
+		if (strncmp(key, "node.", 5) != 0)
+			continue;
+		if (kl < 11 || strcmp(key + kl - 5, ".saes") != 0)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "\"%s\": a [node.ID] section has "
+			                    "only saes",
+			                    key);
+		if (c->nnodes >= KME_MAXNODES)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "more than %d [node.ID] sections",
+			                    KME_MAXNODES);
+		nd = &c->nodes[c->nnodes];
+		if (kl - 10 >= KME_IDMAX)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "node ID in \"%s\" is too long", key);
+		memcpy(nd->id, key + 5, kl - 10);
+		nd->id[kl - 10] = '\0';
+		if (strcmp(nd->id, c->id) == 0)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "[node.%s] is this KME itself",
+			                    nd->id);
+		rc = split_ids(qm_conf_value(qc, i), nd->saes, KME_MAXSAES,
+		               &nd->nsaes, key, err);
+		if (rc)
+			return rc;
+		c->nnodes++;
+	}
+	return QM_OK;
+}
+
+const char *kme_conf_kme_of(const struct kme_conf *c, const char *sae)
+{
+	if (kme_conf_sae_index(c, sae) >= 0)
+		return c->id;
+	for (size_t p = 0; p < c->npeers; p++)
+		if (kme_peer_sae_index(&c->peers[p], sae) >= 0)
+			return c->peers[p].id;
+	for (size_t n = 0; n < c->nnodes; n++)
+		for (size_t i = 0; i < c->nodes[n].nsaes; i++)
+			if (strcmp(c->nodes[n].saes[i], sae) == 0)
+				return c->nodes[n].id;
+	return NULL;
+}
+
 /* One CN with one role in this KME's configuration. */
 struct role {
 	const char *cn;
@@ -178,7 +232,7 @@ struct role {
 static enum qm_err check_roles(const struct kme_conf *c, struct qm_error *err)
 {
 	enum { NROLES = 1 + KME_MAXSAES + 8 +
-		        KME_MAXPEERS * (1 + KME_MAXSAES) };
+		        (KME_MAXPEERS + KME_MAXNODES) * (1 + KME_MAXSAES) };
 	struct role *r = calloc(NROLES, sizeof(*r));
 	size_t n = 0;
 	enum qm_err rc = QM_OK;
@@ -208,6 +262,19 @@ static enum qm_err check_roles(const struct kme_conf *c, struct qm_error *err)
 			snprintf(r[n++].what, sizeof(r[0].what),
 			         "an SAE served by peer %s ([peer.%s] saes)",
 			         pc->id, pc->id);
+		}
+	}
+	for (size_t p = 0; p < c->nnodes; p++) {
+		const struct kme_node_conf *nd = &c->nodes[p];
+
+		r[n].cn = nd->id;
+		snprintf(r[n++].what, sizeof(r[0].what),
+		         "the KME ID of [node.%s]", nd->id);
+		for (size_t i = 0; i < nd->nsaes; i++) {
+			r[n].cn = nd->saes[i];
+			snprintf(r[n++].what, sizeof(r[0].what),
+			         "an SAE served by KME %s ([node.%s] saes)",
+			         nd->id, nd->id);
 		}
 	}
 	for (size_t i = 0; !rc && i < n; i++)
@@ -335,7 +402,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 		                  "max_key_size");
 		goto out;
 	}
-	if ((rc = load_peers(qc, c, err)) || (rc = check_roles(c, err)))
+	if ((rc = load_peers(qc, c, err)) || (rc = load_nodes(qc, c, err)) ||
+	    (rc = check_roles(c, err)))
 		goto out;
 out:
 	if (rc)

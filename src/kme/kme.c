@@ -26,8 +26,11 @@ enum qm_err qm_kme_new(const char *conf_path, struct qm_kme **out,
 	if (!k)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&k->state_lock, NULL);
+	pthread_mutex_init(&k->net.lock, NULL);
+	pthread_cond_init(&k->net.cond, NULL);
 	if ((rc = qm_core_init(err)) ||
-	    (rc = kme_conf_load(conf_path, &k->conf, err)))
+	    (rc = kme_conf_load(conf_path, &k->conf, err)) ||
+	    (rc = kme_relay_init(k, err)))
 		goto fail;
 	for (size_t i = 0; i < k->conf.npeers; i++) {
 		struct kme_link *l = &k->links[i];
@@ -133,6 +136,9 @@ enum qm_err qm_kme_start(struct qm_kme *k, struct qm_error *err)
 		return qm_error_set(err, QM_ERR_NOMEM,
 		                    "cannot start the persistence thread");
 	k->persist_started = 1;
+	/* the network beyond the links: adverts and routes (route.c) */
+	if ((rc = kme_net_start(k, err)))
+		return rc;
 	qm_log(QM_LOG_INFO, "KME %s listening on https://%s:%d, %zu peer(s)",
 	       k->conf.id, k->conf.listen_addr, k->conf.port, k->nlinks);
 	return QM_OK;
@@ -152,6 +158,7 @@ void qm_kme_free(struct qm_kme **kp)
 		return;
 	k->stopping = 1;
 	kme_server_stop(k);
+	kme_net_stop(k);
 	for (size_t i = 0; i < k->nlinks; i++)
 		kme_link_stop(k, &k->links[i]);
 	for (size_t i = 0; i < k->nlinks; i++)
@@ -175,6 +182,7 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_kstream_free(&l->own);
 		kme_kstream_free(&l->mirror);
 		kme_kres_map_free(&l->res);
+		kme_kres_map_free(&l->pads);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_cond_destroy(&l->ready_cond);
@@ -183,7 +191,10 @@ void qm_kme_free(struct qm_kme **kp)
 		pthread_mutex_destroy(&l->grant_lock);
 	}
 	qm_sec_free(k->store_key);
+	kme_relay_free(k);
 	pthread_mutex_destroy(&k->state_lock);
+	pthread_mutex_destroy(&k->net.lock);
+	pthread_cond_destroy(&k->net.cond);
 	free(k);
 	*kp = NULL;
 }

@@ -46,4 +46,26 @@ QM_NODISCARD enum qm_err qm_kme_testnet(const char *dir, int nkmes, int nsaes,
                                         const int *ports, const char *extra,
                                         struct qm_error *err);
 
+/* How the KMEs of a test network are linked. */
+enum qm_kme_topology {
+	QM_KME_MESH, /* every pair */
+	QM_KME_LINE, /* A-B, B-C, ... */
+	QM_KME_RING, /* a line closed: the last to A */
+	QM_KME_STAR, /* A to each of the others */
+};
+/* Parses "mesh:N", "line:N", "ring:N" or "star:N" (N from 2 to 16; a
+ * ring needs 3) into *t and *n. */
+QM_NODISCARD enum qm_err qm_kme_topology_parse(const char *s,
+                                               enum qm_kme_topology *t,
+                                               int *n, struct qm_error *err);
+/*
+ * qm_kme_testnet with the links of topology t: each KME's configuration
+ * names its neighbours as peers ([peer.ID], a link each) and every other
+ * KME as a node ([node.ID]: reached by key relay through the others).
+ */
+QM_NODISCARD enum qm_err
+qm_kme_testnet_topo(const char *dir, enum qm_kme_topology t, int nkmes,
+                    int nsaes, const int *ports, const char *extra,
+                    struct qm_error *err);
+
 #endif

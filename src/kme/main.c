@@ -16,18 +16,24 @@
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage:\n"
-	        "  qkme run CONF                 serve one KME (ETSI GS QKD "
-	        "014)\n"
-	        "  qkme testnet DIR [--kmes N] [--saes N] [--ports P1,P2,...]\n"
-	        "               [--base-port P] [--set 'key = value']...\n"
-	        "                                write a test network into "
-	        "DIR\n"
-	        "  qkme ctl CTLCONF stats        link statistics of a KME\n"
-	        "  qkme ctl CTLCONF eve on|off|FRACTION\n"
-	        "                                switch the intercept-resend "
-	        "eavesdropper\n");
+	fprintf(
+	    stderr,
+	    "usage:\n"
+	    "  qkme run CONF                 serve one KME (ETSI GS QKD "
+	    "014)\n"
+	    "  qkme testnet DIR [--kmes N | --topology mesh|line|ring|star:N]\n"
+	    "               [--saes N] [--ports P1,P2,...]\n"
+	    "               [--base-port P] [--set 'key = value']...\n"
+	    "                                write a test network into "
+	    "DIR\n"
+	    "  qkme ctl CTLCONF stats        link statistics of a KME\n"
+	    "  qkme ctl CTLCONF routes       its routes across the network\n"
+	    "  qkme ctl CTLCONF relay-tamper on|off\n"
+	    "                                test hook: alter the keys it "
+	    "relays\n"
+	    "  qkme ctl CTLCONF eve on|off|FRACTION [PEER]\n"
+	    "                                switch the intercept-resend "
+	    "eavesdropper\n");
 }
 
 static void log_stderr(enum qm_log_level level, const char *line, void *arg)
@@ -68,6 +74,7 @@ static int cmd_testnet(int argc, char **argv)
 {
 	const char *dir = NULL;
 	int nkmes = 2, nsaes = 1, base = 8443, ports[16] = {0};
+	enum qm_kme_topology topo = QM_KME_MESH;
 	struct qm_buf extra;
 	struct qm_error e;
 	long long v;
@@ -80,6 +87,10 @@ static int cmd_testnet(int argc, char **argv)
 			if (qm_parse_ll(val, 2, 16, &v, &e))
 				goto bad;
 			nkmes = (int)v;
+			i++;
+		} else if (strcmp(a, "--topology") == 0 && val) {
+			if (qm_kme_topology_parse(val, &topo, &nkmes, &e))
+				goto bad;
 			i++;
 		} else if (strcmp(a, "--saes") == 0 && val) {
 			if (qm_parse_ll(val, 1, 16, &v, &e))
@@ -125,8 +136,8 @@ static int cmd_testnet(int argc, char **argv)
 	}
 	for (int i = 0; !have_ports && i < nkmes; i++)
 		ports[i] = base + i;
-	if (qm_kme_testnet(dir, nkmes, nsaes, ports,
-	                   extra.data ? (char *)extra.data : NULL, &e)) {
+	if (qm_kme_testnet_topo(dir, topo, nkmes, nsaes, ports,
+	                        extra.data ? (char *)extra.data : NULL, &e)) {
 		fprintf(stderr, "qkme: %s\n", qm_error_msg(&e));
 		goto out;
 	}
@@ -157,7 +168,7 @@ static int cmd_ctl(int argc, char **argv)
 	struct qm_conf *c = NULL;
 	struct qm_error e;
 	CURL *h = NULL;
-	char url[600], body[64];
+	char url[600], body[256];
 	const char *base, *cert, *key, *ca;
 	long code = 0;
 	int rc = 1;
@@ -185,6 +196,16 @@ static int cmd_ctl(int argc, char **argv)
 		goto out;
 	if (strcmp(argv[1], "stats") == 0) {
 		snprintf(url, sizeof(url), "%s/kme/v1/ctl/stats", base);
+	} else if (strcmp(argv[1], "routes") == 0) {
+		snprintf(url, sizeof(url), "%s/kme/v1/ctl/routes", base);
+	} else if (strcmp(argv[1], "relay-tamper") == 0 && argc >= 3 &&
+	           (strcmp(argv[2], "on") == 0 ||
+	            strcmp(argv[2], "off") == 0)) {
+		/* a test hook: what this KME relays is altered on the way */
+		snprintf(url, sizeof(url), "%s/kme/v1/ctl/relay-tamper", base);
+		snprintf(body, sizeof(body), "{\"tamper\":%s}",
+		         strcmp(argv[2], "on") == 0 ? "true" : "false");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	} else if (strcmp(argv[1], "eve") == 0 && argc >= 3) {
 		double f;
 		char *end;
@@ -201,7 +222,20 @@ static int cmd_ctl(int argc, char **argv)
 			}
 		}
 		snprintf(url, sizeof(url), "%s/kme/v1/ctl/eve", base);
-		snprintf(body, sizeof(body), "{\"eavesdropper\":%.6f}", f);
+		if (argc >= 4 && strspn(argv[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                  "abcdefghijklmnopqrstuvwxyz"
+		                                  "0123456789_-.") ==
+		                     strlen(argv[3]) &&
+		    strlen(argv[3]) < 100)
+			snprintf(body, sizeof(body),
+			         "{\"eavesdropper\":%.6f,\"peer\":\"%s\"}", f,
+			         argv[3]);
+		else if (argc >= 4) {
+			fprintf(stderr, "qkme: %s is no KME ID\n", argv[3]);
+			goto out;
+		} else
+			snprintf(body, sizeof(body), "{\"eavesdropper\":%.6f}",
+			         f);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	} else {
 		usage();

@@ -38,6 +38,12 @@ struct kme_peerq {
 	CURL *curl;       /* the peerq thread's */
 	CURL *block_curl; /* used by the link thread only: kept alive */
 	CURL *grant_curl; /* used under the link's lease_lock */
+	CURL *net_curl;   /* the network thread's (route.c) */
+	/* relay.c: a few kept connections for relays, one relay each */
+	CURL *relay_curl[KME_RELAY_CONNS];
+	int relay_busy[KME_RELAY_CONNS];
+	pthread_mutex_t relay_mx;
+	pthread_cond_t relay_cv;
 };
 
 /* ------------------------------------------------------ peer KME ID */
@@ -542,6 +548,8 @@ enum qm_err kme_peerq_new(struct qm_kme *k, struct kme_link *l,
 	q->k = k;
 	q->l = l;
 	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_init(&q->relay_mx, NULL);
+	pthread_cond_init(&q->relay_cv, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	q->curl = peer_curl(k, l->peer);
 	if (!q->curl) {
@@ -607,6 +615,11 @@ void kme_peerq_free(struct kme_peerq **qp)
 	peer_curl_free(&q->curl);
 	peer_curl_free(&q->block_curl);
 	peer_curl_free(&q->grant_curl);
+	peer_curl_free(&q->net_curl);
+	for (int i = 0; i < KME_RELAY_CONNS; i++)
+		peer_curl_free(&q->relay_curl[i]);
+	pthread_mutex_destroy(&q->relay_mx);
+	pthread_cond_destroy(&q->relay_cv);
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->cond);
 	free(q);
@@ -736,13 +749,52 @@ enum qm_err kme_peer_post_json(struct qm_kme *k, struct kme_link *l,
 	return rc;
 }
 
+enum qm_err kme_peer_relay_post(struct kme_link *l, const char *body,
+                                long timeout_ms, long *status,
+                                struct qm_buf *answer, struct qm_error *err)
+{
+	struct kme_peerq *q = l->q;
+	long dflt = (long)q->k->conf.peer_timeout_ms;
+	enum qm_err rc;
+	int i;
+
+	/* a free connection of the few kept for relays */
+	pthread_mutex_lock(&q->relay_mx);
+	for (;;) {
+		for (i = 0; i < KME_RELAY_CONNS && q->relay_busy[i]; i++)
+			;
+		if (i < KME_RELAY_CONNS)
+			break;
+		pthread_cond_wait(&q->relay_cv, &q->relay_mx);
+	}
+	q->relay_busy[i] = 1;
+	pthread_mutex_unlock(&q->relay_mx);
+	if (!q->relay_curl[i] &&
+	    !(q->relay_curl[i] = peer_curl(q->k, l->peer))) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	} else {
+		curl_easy_setopt(q->relay_curl[i], CURLOPT_TIMEOUT_MS,
+		                 timeout_ms > 0 ? timeout_ms : dflt);
+		rc = post(q->relay_curl[i], l->peer, "/kme/v1/peer/relay",
+		          "application/json", body, strlen(body), status,
+		          answer, err);
+	}
+	pthread_mutex_lock(&q->relay_mx);
+	q->relay_busy[i] = 0;
+	pthread_cond_signal(&q->relay_cv);
+	pthread_mutex_unlock(&q->relay_mx);
+	return rc;
+}
+
 enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
                              const char *path, const char *body,
                              long timeout_ms, long *status,
                              struct qm_buf *answer, struct qm_error *err)
 {
 	struct kme_peerq *q = l->q;
-	CURL **c = ch == KME_CHAN_QUEUE ? &q->curl : &q->grant_curl;
+	CURL **c = ch == KME_CHAN_QUEUE   ? &q->curl
+	           : ch == KME_CHAN_GRANT ? &q->grant_curl
+	                                  : &q->net_curl;
 	long dflt = (long)q->k->conf.peer_timeout_ms;
 	enum qm_err rc;
 

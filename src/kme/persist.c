@@ -243,6 +243,9 @@ enum qm_err kme_state_save(struct qm_kme *k, struct qm_error *err)
 		rc = qm_buf_append_u32(&plain, (uint32_t)k->nlinks, err);
 	for (size_t i = 0; !rc && i < k->nlinks; i++)
 		rc = put_link(&plain, &k->conf, &k->links[i], &held_max, err);
+	/* keys relayed to us from KMEs with no link to this one */
+	if (!rc)
+		rc = kme_relay_dump(k, &plain, err);
 	k->dirty = 0;
 	if (rc)
 		goto out;
@@ -496,6 +499,7 @@ enum qm_err kme_state_load(struct qm_kme *k, struct qm_error *err)
 	for (uint32_t i = 0; i < nlinks; i++)
 		if ((rc = get_link(k, &r, err)))
 			goto out;
+	rc = kme_relay_restore(k, &r, err);
 out:
 	qm_buf_free(&file);
 	qm_buf_free(&plain);

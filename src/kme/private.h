@@ -16,6 +16,7 @@
 #define KME_IDMAX 128          /* KME and SAE IDs (certificate CNs) */
 #define KME_MAXSAES 64         /* SAEs served by one KME or one peer */
 #define KME_MAXPEERS 16
+#define KME_MAXNODES 32        /* KMEs of the network besides the peers */
 #define KME_MAXSLAVES 16       /* slave + additional slaves of a key */
 #define KME_BODYMAX (256 * 1024) /* default largest request body */
 #define KME_BODYMAX_MIN 1024
@@ -38,6 +39,14 @@ struct kme_peer_conf {
 	size_t nsaes;
 };
 
+/* A KME of the network with no direct link to this one: reached through
+ * others (key relay), it serves these SAEs. */
+struct kme_node_conf {
+	char id[KME_IDMAX];
+	char saes[KME_MAXSAES][KME_IDMAX];
+	size_t nsaes;
+};
+
 struct kme_conf {
 	char id[KME_IDMAX];
 	char listen_addr[64];
@@ -51,6 +60,8 @@ struct kme_conf {
 	size_t noperators;
 	struct kme_peer_conf peers[KME_MAXPEERS];
 	size_t npeers;
+	struct kme_node_conf nodes[KME_MAXNODES];
+	size_t nnodes;
 	long long pool_bytes;         /* per direction of each link */
 	long long default_key_size;   /* bits */
 	long long min_key_size, max_key_size;
@@ -74,6 +85,9 @@ int kme_conf_serves(const struct kme_conf *c, const char *sae);
 /* Index of sae in this KME's saes (or in peer p's saes); -1 if absent. */
 int kme_conf_sae_index(const struct kme_conf *c, const char *sae);
 int kme_peer_sae_index(const struct kme_peer_conf *p, const char *sae);
+/* The KME (a peer's or a node's ID, or this KME's own) serving sae, or
+ * NULL when no KME of the configuration serves it. */
+const char *kme_conf_kme_of(const struct kme_conf *c, const char *sae);
 int kme_conf_is_operator(const struct kme_conf *c, const char *cn);
 
 /* ------------------------------------------------------------ streams */
@@ -223,7 +237,69 @@ struct kme_link {
 	double trate[KME_LINK_MAXTHREADS]; /* distilled bits/s per simulation */
 	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
+	/* relay.c: pads the peer announced for relays it will send us
+	 * (lock), and what relays took from the link both ways (lock) */
+	struct kres_map pads;
+	uint64_t relay_bytes;
 };
+
+/* ------------------------------------------------------------ network */
+
+/* route.c: link-state adverts and routes across the network (issue 19). */
+#define KME_NET_MAX (1 + KME_MAXPEERS + KME_MAXNODES)
+
+/* One link as the KME at its one end announces it. */
+struct kme_lsa_link {
+	char peer[KME_IDMAX];
+	int up;         /* confirmed, reachable, out of QBER alarm */
+	int alarm;
+	double qber, rate_bps;
+	uint64_t avail; /* key in the announcing KME's direction, bytes */
+};
+
+/* A KME's advert of its links. */
+struct kme_lsa {
+	char origin[KME_IDMAX];
+	uint64_t seq;    /* grows with every advert (0: none yet) */
+	uint64_t got_ns; /* when it arrived (qm_mono_ns) */
+	int from;        /* the link it came by; -1 for our own */
+	int fwd_pending; /* still to pass on to the other peers */
+	size_t nlinks;
+	struct kme_lsa_link links[KME_MAXPEERS];
+};
+
+struct kme_net {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* by kme_net_index: 0 is ours, then the peers', then the nodes' */
+	struct kme_lsa lsa[KME_NET_MAX];
+	int reach[KME_MAXPEERS]; /* our adverts reach peer i */
+	int fails[KME_MAXPEERS]; /* adverts to peer i missed in a row */
+	int changed, kicked, stop, started;
+	pthread_t thread;
+};
+
+/* A path through the network, this KME first. */
+struct kme_route {
+	size_t n; /* KMEs on it; hops = n - 1 */
+	char ids[KME_NET_MAX][KME_IDMAX];
+	double bottleneck_rate;    /* the lowest key rate on it, bits/s */
+	uint64_t bottleneck_bytes; /* the least key a hop's sender holds */
+	char bottleneck_link[2 * KME_IDMAX + 2];
+	char why[1024]; /* no route: why (the links out) */
+};
+
+/* The index of KME id in the network (0 this KME), or -1. */
+int kme_net_index(const struct qm_kme *k, const char *id);
+QM_NODISCARD enum qm_err kme_net_start(struct qm_kme *k, struct qm_error *err);
+void kme_net_stop(struct qm_kme *k);
+/* Sends our advert now (a link changed). */
+void kme_net_kick(struct qm_kme *k);
+/* The route to KME to (QM_ERR_UNAVAIL naming the links out when there is
+ * none, QM_ERR_NOTFOUND for a KME the configuration does not name). */
+QM_NODISCARD enum qm_err kme_net_route(struct qm_kme *k, const char *to,
+                                       struct kme_route *out,
+                                       struct qm_error *err);
 
 /* Recycled secure buffers of KME_CHUNK bytes for small replies. */
 #define KME_CHUNK 8192
@@ -238,6 +314,27 @@ int kme_uuid_parse(const char *s, unsigned char id[16]);
 
 /* ------------------------------------------------------------ the KME */
 
+/* relay.c: a key relayed to us, waiting for our slave SAEs. */
+struct krel {
+	unsigned char id[16];
+	char master[KME_IDMAX]; /* at the KME where the relay began */
+	char from[KME_IDMAX];   /* that KME */
+	uint8_t hops;           /* links it crossed */
+	uint8_t nslaves;
+	uint8_t slaves[KME_MAXSLAVES]; /* indexes in our saes */
+	uint32_t fetched;
+	int64_t expires; /* 0 = never */
+	uint32_t len;
+	unsigned char *key; /* secure */
+	struct krel *next;
+};
+
+struct krel_map {
+	pthread_mutex_t lock;
+	struct krel **slots;
+	size_t count;
+};
+
 struct qm_kme {
 	struct kme_conf conf;
 	struct kme_link links[KME_MAXPEERS];
@@ -251,6 +348,10 @@ struct qm_kme {
 	int persist_started;
 	struct MHD_Daemon *mhd;
 	struct qm_buf cert_pem_buf, key_pem_buf, ca_pem_buf; /* TLS files */
+	struct kme_net net;
+	struct krel_map relayed;
+	int relay_tamper; /* test hook: alter what we relay (atomic) */
+	uint64_t relayed_out, relayed_via, relayed_in, relay_refused;
 };
 
 struct kme_link *kme_link_for_sae(struct qm_kme *k, const char *sae);
@@ -345,7 +446,15 @@ QM_NODISCARD enum qm_err kme_peer_post_json(struct qm_kme *k,
 enum kme_chan {
 	KME_CHAN_QUEUE, /* the peerq thread (sync, reservations) */
 	KME_CHAN_GRANT, /* holders of the link's lease_lock */
+	KME_CHAN_NET,   /* the network thread (route.c: adverts) */
 };
+/* Connections kept per link for relays (relay.c), one relay at a time on
+ * each: as many relays through a link at once. */
+#define KME_RELAY_CONNS 4
+/* POSTs a relay to the peer on a free relay connection (waits for one). */
+QM_NODISCARD enum qm_err
+kme_peer_relay_post(struct kme_link *l, const char *body, long timeout_ms,
+                    long *status, struct qm_buf *answer, struct qm_error *err);
 /* POSTs a JSON body to the peer on a kept connection; timeout_ms 0 means
  * peer_timeout_ms. QM_OK on 200 (the answer in *answer). */
 QM_NODISCARD enum qm_err kme_peer_request(struct kme_link *l, enum kme_chan ch,
@@ -382,6 +491,21 @@ void kme_api_dec_keys(struct qm_kme *k, const char *caller, const char *master,
                       struct kme_reply *r);
 void kme_api_error(struct kme_reply *r, unsigned status, const char *msg,
                    const char *detail);
+/* A key request (api.c), also for relayed keys (relay.c). */
+struct keyreq {
+	long long number, size;
+	const char *slaves[KME_MAXSLAVES];
+	size_t nslaves;
+};
+int kme_parse_keyreq(struct qm_kme *k, struct kme_link *l, const char *slave,
+                     void *body_json, const char *qn, const char *qs,
+                     struct keyreq *q, struct kme_reply *r);
+QM_NODISCARD enum qm_err kme_put_key(struct qm_buf *b, int first,
+                                     const unsigned char id[16],
+                                     const unsigned char *key, size_t len);
+int kme_own_take(struct qm_kme *k, struct kme_link *l, size_t total,
+                 unsigned char *bytes, uint64_t *off, int *kick,
+                 struct kme_reply *r);
 void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r);
 void kme_api_peer_block(struct qm_kme *k, const char *caller,
@@ -404,6 +528,38 @@ void kme_api_reply_json(struct kme_reply *r, unsigned status, void *json);
 void kme_api_eve(struct qm_kme *k, const char *caller, int from_peer,
                  const char *body, size_t blen, struct kme_reply *r);
 void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);
+void kme_api_peer_lsa(struct qm_kme *k, const char *caller, const char *body,
+                      size_t blen, struct kme_reply *r);
+void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r);
+
+/* relay.c: keys for slaves at KMEs with no link to this one */
+QM_NODISCARD enum qm_err kme_relay_init(struct qm_kme *k, struct qm_error *err);
+void kme_relay_free(struct qm_kme *k);
+/* 1 when enc_keys for slave (with body's additional slaves) is relayed:
+ * the slave's KME has no link to this one, or the slaves are at several
+ * KMEs. */
+int kme_relay_wanted(struct qm_kme *k, const char *slave, const char *body,
+                     size_t blen);
+void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
+                        const char *body, size_t blen, const char *q_number,
+                        const char *q_size, struct kme_reply *r);
+void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
+                        const char *master, unsigned char (*ids)[16], size_t n,
+                        struct kme_reply *r);
+/* 1 when key id was relayed to this KME and waits here. */
+int kme_relay_holds(struct qm_kme *k, const unsigned char id[16]);
+void kme_relay_status(struct qm_kme *k, const char *caller, const char *slave,
+                      struct kme_reply *r);
+void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
+                        size_t blen, struct kme_reply *r);
+void kme_api_relay_tamper(struct qm_kme *k, const char *caller,
+                          const char *body, size_t blen, struct kme_reply *r);
+void kme_relay_stats_json(struct qm_kme *k, void *obj);
+/* The kept relayed keys into / out of the sealed pool file (persist.c). */
+QM_NODISCARD enum qm_err kme_relay_dump(struct qm_kme *k, struct qm_buf *b,
+                                        struct qm_error *err);
+QM_NODISCARD enum qm_err kme_relay_restore(struct qm_kme *k, void *reader,
+                                           struct qm_error *err);
 void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
                          void *obj);
 

@@ -278,6 +278,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		kme_api_eve(k, cc->cn, 0, body, blen, &r);
 	} else if (is_get && strcmp(url, "/kme/v1/ctl/stats") == 0) {
 		kme_api_stats(k, cc->cn, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/lsa") == 0) {
+		kme_api_peer_lsa(k, cc->cn, body, blen, &r);
+	} else if (is_get && strcmp(url, "/kme/v1/ctl/routes") == 0) {
+		kme_api_routes(k, cc->cn, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/peer/relay") == 0) {
+		kme_api_peer_relay(k, cc->cn, body, blen, &r);
+	} else if (is_post && strcmp(url, "/kme/v1/ctl/relay-tamper") == 0) {
+		kme_api_relay_tamper(k, cc->cn, body, blen, &r);
 	} else {
 		kme_api_error(&r, 404, "not found", NULL);
 	}

@@ -3,8 +3,9 @@
  * `qkme testnet`: writes a complete test network into a folder with the
  * openssl command: a throw-away CA, per KME a server/client certificate for
  * 127.0.0.1, its SAEs' client certificates, a store key and a qkme.conf
- * naming every other KME as a peer, plus an operator certificate and a
- * control file per KME for `qkme ctl`.
+ * naming its neighbours in the topology as peers (every other KME in a
+ * mesh) and the rest as nodes, plus an operator certificate and a control
+ * file per KME for `qkme ctl`.
  */
 #include "private.h"
 
@@ -90,9 +91,67 @@ static void sae_name(char *out, size_t n, int kme, int sae, int nsaes)
 		snprintf(out, n, "SAE_%c%d", 'A' + kme, sae + 1);
 }
 
+enum qm_err qm_kme_topology_parse(const char *s, enum qm_kme_topology *t,
+                                  int *n, struct qm_error *err)
+{
+	static const struct {
+		const char *name;
+		enum qm_kme_topology t;
+		int min;
+	} kinds[] = {{"mesh", QM_KME_MESH, 2},
+	             {"line", QM_KME_LINE, 2},
+	             {"ring", QM_KME_RING, 3},
+	             {"star", QM_KME_STAR, 2}};
+	const char *colon = strchr(s, ':');
+	long long v;
+
+	for (size_t i = 0; colon && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strlen(kinds[i].name) == (size_t)(colon - s) &&
+		    strncmp(s, kinds[i].name, (size_t)(colon - s)) == 0) {
+			if (qm_parse_ll(colon + 1, kinds[i].min, 16, &v, NULL))
+				return qm_error_set(
+				    err, QM_ERR_INVAL,
+				    "topology \"%s\": a %s has %d to 16 KMEs",
+				    s, kinds[i].name, kinds[i].min);
+			*t = kinds[i].t;
+			*n = (int)v;
+			return QM_OK;
+		}
+	return qm_error_set(err, QM_ERR_INVAL,
+	                    "topology \"%s\": write mesh:N, line:N, ring:N "
+	                    "or star:N",
+	                    s);
+}
+
+/* 1 when KMEs i and j (i != j) share a link in topology t of n KMEs. */
+static int linked(enum qm_kme_topology t, int n, int i, int j)
+{
+	int lo = i < j ? i : j, hi = i < j ? j : i;
+
+	switch (t) {
+	case QM_KME_LINE:
+		return hi == lo + 1;
+	case QM_KME_RING:
+		return hi == lo + 1 || (lo == 0 && hi == n - 1);
+	case QM_KME_STAR:
+		return lo == 0;
+	case QM_KME_MESH:
+	default:
+		return 1;
+	}
+}
+
 enum qm_err qm_kme_testnet(const char *dir_in, int nkmes, int nsaes,
                            const int *ports, const char *extra,
                            struct qm_error *err)
+{
+	return qm_kme_testnet_topo(dir_in, QM_KME_MESH, nkmes, nsaes, ports,
+	                           extra, err);
+}
+
+enum qm_err qm_kme_testnet_topo(const char *dir_in, enum qm_kme_topology topo,
+                                int nkmes, int nsaes, const int *ports,
+                                const char *extra, struct qm_error *err)
 {
 	char real[PATH_MAX], dir[2048], path[PATH_MAX], log[PATH_MAX];
 	struct qm_buf conf;
@@ -200,10 +259,16 @@ enum qm_err qm_kme_testnet(const char *dir_in, int nkmes, int nsaes,
 		for (int j = 0; !rc && j < nkmes; j++) {
 			if (j == i)
 				continue;
-			rc = qm_buf_appendf(&conf, err,
-			                    "\n[peer.KME_%c]\n"
-			                    "url = https://127.0.0.1:%d\nsaes = ",
-			                    'A' + j, ports[j]);
+			if (linked(topo, nkmes, i, j))
+				rc = qm_buf_appendf(
+				    &conf, err,
+				    "\n[peer.KME_%c]\n"
+				    "url = https://127.0.0.1:%d\nsaes = ",
+				    'A' + j, ports[j]);
+			else
+				rc = qm_buf_appendf(&conf, err,
+				                    "\n[node.KME_%c]\nsaes = ",
+				                    'A' + j);
 			for (int s = 0; !rc && s < nsaes; s++) {
 				sae_name(name, sizeof(name), j, s, nsaes);
 				rc = qm_buf_appendf(&conf, err, "%s%s",

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "core/core.h"
 #include "harness.h"
 
 static char *qkme_path(void)
@@ -48,14 +49,31 @@ int kt_kme_stop(struct kt_net *n, int i)
 	return st;
 }
 
-int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
-                 const char *extra)
+/* Writes the network: nkmes KMEs, or those of topology when it is set. */
+static int net_write(struct kt_net *n, const char *tag, int nkmes,
+                     const char *topology, int nsaes, const char *extra)
 {
-	char ports[128] = "", kmes[16], saes[16], xtra[4096];
+	char ports[128] = "", kmes[16], saes[16], xtra[4096], topo[32];
 	char *argv[16];
 	int a = 0;
 
 	memset(n, 0, sizeof(*n));
+	if (topology) {
+		const char *c = strchr(topology, ':');
+
+		if (!c || snprintf(topo, sizeof(topo), "%s", topology) >=
+		              (int)sizeof(topo))
+			return -1;
+		{
+			long long v;
+
+			if (qm_parse_ll(c + 1, 2, KT_MAXKME, &v, NULL))
+				return -1;
+			nkmes = (int)v;
+		}
+	}
+	if (nkmes < 2)
+		return -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (nkmes > KT_MAXKME || qmt_tmpdir(tag, n->dir, sizeof(n->dir)))
 		return -1;
@@ -74,8 +92,13 @@ int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 	argv[a++] = qkme_path();
 	argv[a++] = "testnet";
 	argv[a++] = n->dir;
-	argv[a++] = "--kmes";
-	argv[a++] = kmes;
+	if (topology) {
+		argv[a++] = "--topology";
+		argv[a++] = topo;
+	} else {
+		argv[a++] = "--kmes";
+		argv[a++] = kmes;
+	}
 	argv[a++] = "--saes";
 	argv[a++] = saes;
 	argv[a++] = "--ports";
@@ -88,6 +111,29 @@ int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
 	argv[a] = NULL;
 	if (qmt_run(argv, NULL) != 0)
 		return -1;
+	return 0;
+}
+
+int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
+                 const char *extra)
+{
+	return net_write(n, tag, nkmes, NULL, nsaes, extra);
+}
+
+int kt_net_write_topo(struct kt_net *n, const char *tag, const char *topology,
+                      int nsaes, const char *extra)
+{
+	return net_write(n, tag, 0, topology, nsaes, extra);
+}
+
+int kt_net_start_topo(struct kt_net *n, const char *tag, const char *topology,
+                      int nsaes, const char *extra)
+{
+	if (kt_net_write_topo(n, tag, topology, nsaes, extra))
+		return -1;
+	for (int i = 0; i < n->nkmes; i++)
+		if (kt_kme_start(n, i))
+			return -1;
 	return 0;
 }
 

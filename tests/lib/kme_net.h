@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
-#define KT_MAXKME 4
+#define KT_MAXKME 8
 
 struct kt_net {
 	char dir[512];
@@ -29,6 +29,12 @@ int kt_net_start(struct kt_net *n, const char *tag, int nkmes, int nsaes,
  * test can change a KME's files first; 0 or -1. */
 int kt_net_write(struct kt_net *n, const char *tag, int nkmes, int nsaes,
                  const char *extra);
+/* The same with the links of a topology ("ring:5", "line:4": qkme
+ * testnet --topology; the number of KMEs comes from it). */
+int kt_net_write_topo(struct kt_net *n, const char *tag, const char *topology,
+                      int nsaes, const char *extra);
+int kt_net_start_topo(struct kt_net *n, const char *tag, const char *topology,
+                      int nsaes, const char *extra);
 /* Starts (again) KME i; waits for its port. 0 or -1. */
 int kt_kme_start(struct kt_net *n, int i);
 /* Stops KME i with SIGTERM; returns its exit status as waitpid gives it. */

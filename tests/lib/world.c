@@ -37,7 +37,7 @@ static void account_for(struct world *w, int i, struct qm_store_account *a)
 	a->pop3.tls = QM_TLS_IMPLICIT;
 	qm_strlcpy(a->sae_id, w->sae[i], sizeof(a->sae_id));
 	snprintf(a->kme_url, sizeof(a->kme_url), "https://127.0.0.1:%d",
-	         w->net.ports[i]);
+	         w->net.ports[w->kme[i]]);
 	snprintf(a->kme_ca, sizeof(a->kme_ca), "%s/ca.crt", w->net.dir);
 	snprintf(a->kme_cert, sizeof(a->kme_cert), "%s/sae/%s.crt", w->net.dir,
 	         w->sae[i]);
@@ -101,15 +101,18 @@ int world_start(struct world *w, const char *tag, const char *extra_kme)
 	return world_start_layout(w, tag, extra_kme, QMT_MAIL_LAYOUT_PLAIN);
 }
 
-/* world_start_layout; with no_keys, nobody holds anybody's public key. */
+/* world_start_layout; with no_keys, nobody holds anybody's public key;
+ * topology NULL: one KME per user, all linked. */
 static int start(struct world *w, const char *tag, const char *extra_kme,
-                 enum qmt_mail_layout layout, int no_keys)
+                 enum qmt_mail_layout layout, int no_keys, const char *topology)
 {
 	struct qm_error e;
 	char extra[1024];
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	for (int i = 0; i < W_NUSERS; i++)
+		w->kme[i] = i;
 	w->mail.layout = layout;
 	setenv("QM_STORE_KDF", "fast", 1);
 	r = qmt_mail_start(&w->mail);
@@ -119,16 +122,24 @@ static int start(struct world *w, const char *tag, const char *extra_kme,
 	/* pools large enough for a 5 MiB level-1 attachment to two people */
 	snprintf(extra, sizeof(extra), "pool_bytes = 16777216%s%s",
 	         extra_kme ? "\n" : "", extra_kme ? extra_kme : "");
-	if (kt_net_start(&w->net, tag, W_NUSERS, 1, extra)) {
+	if (topology ? kt_net_start_topo(&w->net, tag, topology, 1, extra)
+	             : kt_net_start(&w->net, tag, W_NUSERS, 1, extra)) {
 		fprintf(stderr, "world: the KMEs did not start\n");
 		return -1;
+	}
+	if (topology) {
+		/* alice first, bob last, carol next to alice */
+		w->kme[W_ALICE] = 0;
+		w->kme[W_BOB] = w->net.nkmes - 1;
+		w->kme[W_CAROL] = 1;
 	}
 	w->net_up = 1;
 	for (int i = 0; i < W_NUSERS; i++) {
 		struct qm_client_opts o;
 		struct qm_store_account a;
 
-		snprintf(w->sae[i], sizeof(w->sae[i]), "SAE_%c", 'A' + i);
+		snprintf(w->sae[i], sizeof(w->sae[i]), "SAE_%c",
+		         'A' + w->kme[i]);
 		snprintf(w->homes[i], sizeof(w->homes[i]), "%s/home-%s",
 		         w->mail.dir, qmt_mail_user(i));
 		memset(&o, 0, sizeof(o));
@@ -196,12 +207,18 @@ static int start(struct world *w, const char *tag, const char *extra_kme,
 int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
                        enum qmt_mail_layout layout)
 {
-	return start(w, tag, extra_kme, layout, 0);
+	return start(w, tag, extra_kme, layout, 0, NULL);
+}
+
+int world_start_topo(struct world *w, const char *tag, const char *extra_kme,
+                     const char *topology)
+{
+	return start(w, tag, extra_kme, QMT_MAIL_LAYOUT_PLAIN, 0, topology);
 }
 
 int world_setup_strangers(struct world *w, const char *tag)
 {
-	int r = start(w, tag, NULL, QMT_MAIL_LAYOUT_PLAIN, 1);
+	int r = start(w, tag, NULL, QMT_MAIL_LAYOUT_PLAIN, 1, NULL);
 
 	if (r == 1) {
 		w->skipped = 1;

@@ -29,6 +29,7 @@ struct world {
 	struct qm_client *c[W_NUSERS];
 	int64_t acct[W_NUSERS];
 	char sae[W_NUSERS][16];
+	int kme[W_NUSERS]; /* the index of each user's KME in net */
 	int mail_up, net_up;
 	int skipped; /* world_setup: this machine cannot run the servers */
 };
@@ -50,6 +51,14 @@ int world_setup(struct world *w, const char *tag, const char *extra_kme);
  * (tests/lib/mailserver.h: plain, Gmail's, Outlook's). */
 int world_start_layout(struct world *w, const char *tag, const char *extra_kme,
                        enum qmt_mail_layout layout);
+/*
+ * world_start over a QKD network of topology ("line:4": qkme testnet
+ * --topology): alice at the first KME, bob at the last, carol at the
+ * second, so that keys between alice and bob are relayed through the
+ * KMEs in between.
+ */
+int world_start_topo(struct world *w, const char *tag, const char *extra_kme,
+                     const char *topology);
 int world_setup_layout(struct world *w, const char *tag, const char *extra_kme,
                        enum qmt_mail_layout layout);
 /* world_setup, but nobody holds anybody's public key (the contacts' SAE

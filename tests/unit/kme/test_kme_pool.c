@@ -211,6 +211,81 @@ static void roles_refused(const char *saes, const char *ops,
 		         e.msg);
 }
 
+/* KMEs reached through others ([node.ID], issue 19): their SAEs are found,
+ * and their IDs and SAEs take part in the one-CN-one-role rule. */
+static void test_config_nodes(void **state)
+{
+	struct kme_conf c;
+	struct qm_error e;
+	char path[700], text[2048];
+	static const struct {
+		const char *nodes, *cn, *role1, *role2;
+	} bad[] = {
+	    {"[node.KME_D]\nsaes = SAE_B\n", "SAE_B", "peer KME_B",
+	     "[node.KME_D] saes"},
+	    {"[node.KME_D]\nsaes = KME_C\n", "KME_C", "peer KME ID",
+	     "[node.KME_D] saes"},
+	    {"[node.KME_B]\nsaes = SAE_X\n", "KME_B", "peer KME ID",
+	     "KME ID of [node.KME_B]"},
+	    {"[node.KME_D]\nsaes = SAE_D\n[node.KME_E]\nsaes = SAE_D\n",
+	     "SAE_D", "[node.KME_D] saes", "[node.KME_E] saes"},
+	    {"[node.KME_D]\nsaes = OPERATOR\n", "OPERATOR", "an operator",
+	     "[node.KME_D] saes"},
+	};
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nodes.conf", dir);
+	snprintf(text, sizeof(text),
+	         "kme_id = KME_A\nport = 1234\ntls_cert = c\ntls_key = k\n"
+	         "client_ca = ca\nstate_dir = %s/state\nsaes = SAE_A\n"
+	         "operators = OPERATOR\n"
+	         "[peer.KME_B]\nurl = https://127.0.0.1:1\nsaes = SAE_B\n"
+	         "[node.KME_C]\nsaes = SAE_C1, SAE_C2\n"
+	         "[node.KME_D]\nsaes = SAE_D\n",
+	         dir);
+	assert_int_equal(qmt_write_file(path, text), 0);
+	assert_int_equal(kme_conf_load(path, &c, &e), QM_OK);
+	assert_int_equal(c.nnodes, 2);
+	assert_string_equal(kme_conf_kme_of(&c, "SAE_C2"), "KME_C");
+	assert_string_equal(kme_conf_kme_of(&c, "SAE_D"), "KME_D");
+	assert_string_equal(kme_conf_kme_of(&c, "SAE_B"), "KME_B");
+	assert_string_equal(kme_conf_kme_of(&c, "SAE_A"), "KME_A");
+	assert_null(kme_conf_kme_of(&c, "SAE_Z"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "kme_id = KME_A\nport = 1234\ntls_cert = c\n"
+		         "tls_key = k\nclient_ca = ca\nstate_dir = %s/state\n"
+		         "saes = SAE_A\noperators = OPERATOR\n"
+		         "[peer.KME_B]\nurl = https://127.0.0.1:1\n"
+		         "saes = SAE_B\n[peer.KME_C]\n"
+		         "url = https://127.0.0.1:2\nsaes = SAE_C\n%s",
+		         dir, bad[i].nodes);
+		assert_int_equal(qmt_write_file(path, text), 0);
+		qm_error_clear(&e);
+		assert_int_equal(kme_conf_load(path, &c, &e), QM_ERR_INVAL);
+		if (!strstr(e.msg, bad[i].cn) || !strstr(e.msg, bad[i].role1) ||
+		    !strstr(e.msg, bad[i].role2))
+			fail_msg("case %zu: expected %s as %s and %s, got: %s",
+			         i, bad[i].cn, bad[i].role1, bad[i].role2,
+			         e.msg);
+	}
+	/* a node section with anything but saes, and this KME as a node */
+	snprintf(text, sizeof(text),
+	         "kme_id = KME_A\nport = 1234\ntls_cert = c\ntls_key = k\n"
+	         "client_ca = ca\nstate_dir = %s/state\n"
+	         "[node.KME_D]\nurl = https://127.0.0.1:9\n",
+	         dir);
+	assert_int_equal(qmt_write_file(path, text), 0);
+	assert_int_equal(kme_conf_load(path, &c, &e), QM_ERR_INVAL);
+	snprintf(text, sizeof(text),
+	         "kme_id = KME_A\nport = 1234\ntls_cert = c\ntls_key = k\n"
+	         "client_ca = ca\nstate_dir = %s/state\n"
+	         "[node.KME_A]\nsaes = SAE_Q\n",
+	         dir);
+	assert_int_equal(qmt_write_file(path, text), 0);
+	assert_int_equal(kme_conf_load(path, &c, &e), QM_ERR_INVAL);
+}
+
 /* Roles are told apart by certificate CN only: one CN, one role. */
 static void test_config_roles(void **state)
 {
@@ -365,12 +440,13 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stream_blocks),
-		cmocka_unit_test(test_reservations),
-		cmocka_unit_test(test_uuid),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_config_roles),
-		cmocka_unit_test(test_sealed_pools),
+	    cmocka_unit_test(test_stream_blocks),
+	    cmocka_unit_test(test_reservations),
+	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_config_roles),
+	    cmocka_unit_test(test_config_nodes),
+	    cmocka_unit_test(test_sealed_pools),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
