@@ -358,6 +358,41 @@ static void print_route(const struct qm_client_kme *k)
 		       cli_safe(k->bottleneck_link));
 }
 
+/* qmail kme network: the KMEs and links the account's KME knows. */
+static int kme_network(struct cli *g, int64_t id)
+{
+	struct qm_client_kme_net *n = calloc(1, sizeof(*n));
+	struct qm_error e;
+	int bad = 0;
+
+	qm_error_clear(&e);
+	if (!n) {
+		qm_error_set(&e, QM_ERR_NOMEM, "out of memory");
+		return cli_fail(&e);
+	}
+	if (qm_client_kme_network(g->client, id, n, &e)) {
+		free(n);
+		return cli_fail(&e);
+	}
+	printf("your KME:   %s\n", cli_safe(n->kme_id));
+	printf("KMEs:       %zu\n", n->nkmes);
+	for (size_t i = 0; i < n->nlinks; i++) {
+		const struct qm_client_kme_link *l = &n->links[i];
+
+		printf("link:       %s - %s  %s", cli_safe(l->a), cli_safe(l->b),
+		       l->alarm ? "ALARM (QBER above threshold)"
+		                : l->up ? "up"
+		                        : cli_safe(l->state));
+		printf("  QBER %.2f %%  %.0f bit/s  key %llu / %llu bytes\n",
+		       l->qber * 100, l->rate_bps,
+		       (unsigned long long)l->avail_ab,
+		       (unsigned long long)l->avail_ba);
+		bad |= l->alarm;
+	}
+	free(n);
+	return bad ? QM_EXIT_SECURITY : 0;
+}
+
 int cli_cmd_kme(struct cli *g, int argc, char **argv)
 {
 	struct qm_client_kme k;
@@ -367,20 +402,37 @@ int cli_cmd_kme(struct cli *g, int argc, char **argv)
 	int rc, route;
 
 	if (argc < 2 || cli_is_help(argv[1]) ||
-	    (strcmp(argv[1], "status") && strcmp(argv[1], "route"))) {
+	    (strcmp(argv[1], "status") && strcmp(argv[1], "route") &&
+	     strcmp(argv[1], "network"))) {
 		printf("usage: qmail kme status [--peer SAE_ID] "
 		       "[--account ADDR]\n"
-		       "       qmail kme route CONTACT [--account ADDR]\n\n"
+		       "       qmail kme route CONTACT [--account ADDR]\n"
+		       "       qmail kme network [--account ADDR]\n\n"
 		       "status asks the account's KME (ETSI GS QKD 014 Get "
 		       "status, mutual TLS) for the\nkey pool shared with a "
 		       "peer SAE, and shows the QKD link's key rate, QBER and\n"
 		       "eavesdropping alarm. route shows how keys for a "
 		       "contact travel: the KMEs on\nthe way when the "
 		       "contact's KME has no link to yours (each one in "
-		       "between is a\ntrusted node and sees the keys).\n");
+		       "between is a\ntrusted node and sees the keys). network "
+		       "lists the KMEs and links the\naccount's KME knows, "
+		       "each link's state, QBER, key rate and key.\n");
 		return argc < 2 ? QM_EXIT_USAGE : 0;
 	}
 	route = strcmp(argv[1], "route") == 0;
+	if (strcmp(argv[1], "network") == 0) {
+		for (int i = 2; i < argc; i++) {
+			if (i + 1 < argc && strcmp(argv[i], "--account") == 0)
+				account = argv[++i];
+			else
+				return cli_usage("kme network",
+				                 "bad argument %s", argv[i]);
+		}
+		if ((rc = cli_open_unlocked(g)) ||
+		    (rc = cli_account_pick(g, account, &id)))
+			return rc;
+		return kme_network(g, id);
+	}
 	for (int i = 2; i < argc; i++) {
 		if (route && !contact && argv[i][0] != '-')
 			contact = argv[i];

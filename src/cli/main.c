@@ -57,6 +57,7 @@ static const char usage_text[] =
     "KME\n"
     "  kme route ADDR   the KMEs keys for a contact pass through (trusted "
     "nodes)\n"
+    "  kme network      the KMEs and links of the account's QKD network\n"
     "  passwd           change the vault passphrase\n"
     "  unlock, lock     unlock once for the session (--for 15m), or forget "
     "it\n"

@@ -1960,6 +1960,32 @@ QM_NODISCARD enum qm_err qm_client_kme_route(struct qm_client *c,
                                              struct qm_client_kme *out,
                                              struct qm_error *err);
 
+/* The QKD network as the account's KME sees it (qkme's network view). */
+#define QM_CLIENT_NET_MAX 48 /* KMEs or links kept */
+struct qm_client_kme_link {
+	char a[QM_STORE_NAMEMAX], b[QM_STORE_NAMEMAX]; /* KME IDs */
+	int up, alarm;
+	double qber, rate_bps;
+	uint64_t avail_ab, avail_ba; /* key each end holds for the other */
+	char state[128];             /* "up", or why not */
+};
+struct qm_client_kme_net {
+	char kme_id[QM_STORE_NAMEMAX]; /* the account's KME */
+	char kmes[QM_CLIENT_NET_MAX][QM_STORE_NAMEMAX];
+	size_t nkmes;
+	struct qm_client_kme_link links[QM_CLIENT_NET_MAX];
+	size_t nlinks;
+};
+/*
+ * The network of the account's KME: every KME and link it knows, each
+ * link's health. QM_ERR_UNSUPPORTED when the KME has no network view (not
+ * qkme, or an older one); the other errors as qm_client_kme_status's.
+ */
+QM_NODISCARD enum qm_err qm_client_kme_network(struct qm_client *c,
+                                               int64_t account_id,
+                                               struct qm_client_kme_net *out,
+                                               struct qm_error *err);
+
 /* The level's short name ("one-time pad", ...) and badge ("L1 OTP"). */
 const char *qm_client_level_name(int level);
 const char *qm_client_level_badge(int level);

@@ -185,3 +185,101 @@ enum qm_err qm_client_kme_route(struct qm_client *c, int64_t account_id,
 		                    address);
 	return qm_client_kme_status(c, account_id, ct.sae_id, out, err);
 }
+
+/* Adds id to the network's KMEs once. */
+static void net_kme(struct qm_client_kme_net *n, const char *id)
+{
+	for (size_t i = 0; i < n->nkmes; i++)
+		if (strcmp(n->kmes[i], id) == 0)
+			return;
+	if (n->nkmes < QM_CLIENT_NET_MAX)
+		qm_strlcpy(n->kmes[n->nkmes++], id, sizeof(n->kmes[0]));
+}
+
+/* A non-negative JSON number, or 0. */
+static double nonneg(json_t *v)
+{
+	double d = json_number_value(v);
+
+	return d > 0 && d < 1e18 ? d : 0;
+}
+
+enum qm_err qm_client_kme_network(struct qm_client *c, int64_t account_id,
+                                  struct qm_client_kme_net *out,
+                                  struct qm_error *err)
+{
+	struct acct_conn ac;
+	struct qm_kms *k = NULL;
+	struct qm_buf body;
+	json_t *root = NULL, *x;
+	enum qm_err rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	rc = client_acct_conn_load(c, account_id, &ac, err);
+	if (rc)
+		return rc;
+	qm_buf_init(&body, 1 << 20);
+	rc = client_acct_kms_new(&ac, &k, err);
+	if (!rc)
+		rc = qm_kms_network_get(k, &body, err);
+	if (rc == QM_ERR_PROTO && qm_kms_last_status(k) == 404)
+		rc = qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                  "the KME at %s shows no network view (it is "
+		                  "not qkme, or an older one)",
+		                  ac.a.kme_url);
+	if (rc)
+		goto out;
+	root = json_loadb((const char *)body.data, body.len,
+	                  JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root)) {
+		rc = qm_error_set(err, QM_ERR_PARSE,
+		                  "the KME at %s sent a network view that is "
+		                  "not a JSON object",
+		                  ac.a.kme_url);
+		goto out;
+	}
+	/* names from the KME are shown: bounded, nothing else trusted */
+	if (json_string_value(json_object_get(root, "kme_id")))
+		qm_strlcpy(out->kme_id,
+		           json_string_value(json_object_get(root, "kme_id")),
+		           sizeof(out->kme_id));
+	if (out->kme_id[0])
+		net_kme(out, out->kme_id);
+	json_array_foreach(json_object_get(root, "routes"), i, x)
+	{
+		const char *to = json_string_value(json_object_get(x, "to"));
+
+		if (to)
+			net_kme(out, to);
+	}
+	json_array_foreach(json_object_get(root, "links"), i, x)
+	{
+		struct qm_client_kme_link *l;
+		const char *a = json_string_value(json_object_get(x, "a"));
+		const char *b = json_string_value(json_object_get(x, "b"));
+		const char *st = json_string_value(json_object_get(x, "state"));
+
+		if (!a || !b || out->nlinks >= QM_CLIENT_NET_MAX)
+			continue;
+		l = &out->links[out->nlinks++];
+		qm_strlcpy(l->a, a, sizeof(l->a));
+		qm_strlcpy(l->b, b, sizeof(l->b));
+		net_kme(out, a);
+		net_kme(out, b);
+		l->up = json_is_true(json_object_get(x, "up"));
+		l->alarm = json_is_true(json_object_get(x, "alarm"));
+		l->qber = nonneg(json_object_get(x, "qber"));
+		l->rate_bps = nonneg(json_object_get(x, "rate_bps"));
+		l->avail_ab = (uint64_t)nonneg(json_object_get(x, "avail_ab"));
+		l->avail_ba = (uint64_t)nonneg(json_object_get(x, "avail_ba"));
+		qm_strlcpy(l->state, st ? st : (l->up ? "up" : "down"),
+		           sizeof(l->state));
+	}
+out:
+	json_decref(root);
+	qm_buf_free(&body);
+	qm_kms_free(&k);
+	client_acct_conn_free(&ac);
+	return rc;
+}

@@ -531,6 +531,8 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r);
 void kme_api_peer_lsa(struct qm_kme *k, const char *caller, const char *body,
                       size_t blen, struct kme_reply *r);
 void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r);
+void kme_api_sae_network(struct qm_kme *k, const char *caller,
+                         struct kme_reply *r);
 
 /* relay.c: keys for slaves at KMEs with no link to this one */
 QM_NODISCARD enum qm_err kme_relay_init(struct qm_kme *k, struct qm_error *err);

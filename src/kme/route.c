@@ -492,17 +492,13 @@ enum qm_err kme_net_route(struct qm_kme *k, const char *to,
 
 /* ------------------------------------------------------------ operator */
 
-void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r)
+/* The routes to every KME and every link the adverts name. */
+static json_t *network_json(struct qm_kme *k)
 {
 	struct kme_net *n = &k->net;
 	json_t *j, *routes, *links;
 	uint64_t now = qm_mono_ns();
 
-	if (!kme_conf_is_operator(&k->conf, caller)) {
-		kme_api_error(r, 401, "unauthorized",
-		              "routes need an operator certificate");
-		return;
-	}
 	j = json_object();
 	routes = json_array();
 	links = json_array();
@@ -564,5 +560,29 @@ void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r)
 	pthread_mutex_unlock(&n->lock);
 	json_object_set_new(j, "routes", routes);
 	json_object_set_new(j, "links", links);
-	kme_api_reply_json(r, 200, j);
+	return j;
+}
+
+void kme_api_routes(struct qm_kme *k, const char *caller, struct kme_reply *r)
+{
+	if (!kme_conf_is_operator(&k->conf, caller)) {
+		kme_api_error(r, 401, "unauthorized",
+		              "routes need an operator certificate");
+		return;
+	}
+	kme_api_reply_json(r, 200, network_json(k));
+}
+
+void kme_api_sae_network(struct qm_kme *k, const char *caller,
+                         struct kme_reply *r)
+{
+	/* what the network looks like from here, for the SAEs it serves
+	 * (no key, no offset: the links' health and the routes) */
+	if (!kme_conf_serves(&k->conf, caller) &&
+	    !kme_conf_is_operator(&k->conf, caller)) {
+		kme_api_error(r, 401, "unauthorized",
+		              "the network view is for this KME's SAEs");
+		return;
+	}
+	kme_api_reply_json(r, 200, network_json(k));
 }

@@ -282,6 +282,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		kme_api_peer_lsa(k, cc->cn, body, blen, &r);
 	} else if (is_get && strcmp(url, "/kme/v1/ctl/routes") == 0) {
 		kme_api_routes(k, cc->cn, &r);
+	} else if (is_get && strcmp(url, "/kme/v1/sae/network") == 0) {
+		kme_api_sae_network(k, cc->cn, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/peer/relay") == 0) {
 		kme_api_peer_relay(k, cc->cn, body, blen, &r);
 	} else if (is_post && strcmp(url, "/kme/v1/ctl/relay-tamper") == 0) {

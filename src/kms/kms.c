@@ -203,6 +203,27 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------- network view */
+
+enum qm_err qm_kms_network_get(struct qm_kms *k, struct qm_buf *out,
+                               struct qm_error *err)
+{
+	struct qm_buf reply;
+	enum qm_err rc;
+
+	qm_buf_init_secure(&reply, QM_KMS_SMALL_BODY_MAX);
+	rc = kms_http(k, KMS_GET, "/kme/v1/sae/network", NULL, &reply, err);
+	if (!rc)
+		rc = qm_json_depth_check((const char *)reply.data, reply.len,
+		                         k->max_json_depth, err);
+	if (!rc)
+		rc = qm_buf_append(out, reply.data, reply.len, err);
+	if (rc)
+		qm_error_prefix(err, "KME at %s, network view: ", k->url);
+	qm_buf_free(&reply);
+	return rc;
+}
+
 /* ----------------------------------------------------------------- enc_keys */
 
 static enum qm_err ext_add(json_t *obj, const char *name, const char *text,

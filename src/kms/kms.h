@@ -136,6 +136,16 @@ QM_NODISCARD enum qm_err qm_kms_status_get(struct qm_kms *k,
                                            struct qm_kms_status *st,
                                            struct qm_error *err);
 
+/*
+ * qkme's view of its QKD network (not ETSI 014: GET /kme/v1/sae/network,
+ * for the SAEs it serves): the JSON text, at most 64 KiB and no deeper
+ * than the client's JSON depth, appended to out. A KME without it answers
+ * 404 (QM_ERR_PROTO).
+ */
+QM_NODISCARD enum qm_err qm_kms_network_get(struct qm_kms *k,
+                                            struct qm_buf *out,
+                                            struct qm_error *err);
+
 /* ------------------------------------------------------------ key container */
 
 /*

@@ -173,11 +173,46 @@ static void test_route_shown(void **state)
 	free(out);
 }
 
+static void test_network_view(void **state)
+{
+	struct qm_client_kme_net *n = calloc(1, sizeof(*n));
+	struct qm_error e;
+	char *out = NULL;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	assert_non_null(n);
+	qm_error_clear(&e);
+	assert_int_equal(
+	    qm_client_kme_network(W.c[W_BOB], W.acct[W_BOB], n, &e), QM_OK);
+	assert_string_equal(n->kme_id, "KME_D");
+	assert_int_equal(n->nkmes, 4);
+	assert_int_equal(n->nlinks, 3);
+	for (size_t i = 0; i < n->nlinks; i++) {
+		assert_true(n->links[i].up);
+		assert_false(n->links[i].alarm);
+		assert_true(n->links[i].rate_bps > 0);
+	}
+	free(n);
+	{
+		const char *args[] = {"kme", "network"};
+
+		assert_int_equal(qmt_qmail(W.homes[W_ALICE], &out, args, 2), 0);
+	}
+	if (!strstr(out, "your KME:   KME_A") ||
+	    !strstr(out, "link:       KME_B - KME_C  up") ||
+	    !strstr(out, "KMEs:       4"))
+		fail_msg("qmail kme network said:\n%s", out);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_levels_1_and_2),
 	    cmocka_unit_test(test_route_shown),
+	    cmocka_unit_test(test_network_view),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

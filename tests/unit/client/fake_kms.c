@@ -291,6 +291,16 @@ long qm_kms_last_status(const struct qm_kms *k)
 	return k->last_status;
 }
 
+/* -------------------------------------------------------------- network */
+
+/* The fake KME has no network view, as a KME that is not qkme. */
+enum qm_err qm_kms_network_get(struct qm_kms *k, struct qm_buf *out,
+                               struct qm_error *err)
+{
+	(void)out;
+	return refuse(k, 404, "not found", err);
+}
+
 /* -------------------------------------------------------------- status */
 
 enum qm_err qm_kms_status_get(struct qm_kms *k, const char *slave_sae,
