@@ -633,7 +633,7 @@ static int peak_child(int argc, char **argv)
 		unsigned char *data = make_att((size_t)size, 25);
 		struct qm_client_attachment att = {"big.bin",
 		                                   "application/octet-stream",
-		                                   data, (size_t)size};
+		                                   data, (size_t)size, NULL};
 		struct qm_client_compose m;
 		struct qm_client_sent sent;
 
@@ -757,24 +757,30 @@ static int peak_run(const char *mode, int user, const char *rcpt,
  */
 static int deliver_direct(long long outbox_id)
 {
-	struct qm_store_outbox o;
+	struct qm_store_outbox_r *r = NULL;
+	unsigned char buf[64 * 1024];
 	char path[800];
+	size_t got = 0;
 	FILE *f;
 	int rc = -1;
 
-	memset(&o, 0, sizeof(o));
-	if (qm_store_outbox_get(qm_client_store(W.c[W_ALICE]), outbox_id, &o,
-	                        NULL) ||
-	    !o.ciphertext)
+	if (qm_store_outbox_open(qm_client_store(W.c[W_ALICE]), outbox_id, 1,
+	                         &r, NULL))
 		goto out;
 	snprintf(path, sizeof(path), "%s/mail/%s/Maildir/tmp/peak.eml",
 	         W.mail.dir, qmt_mail_user(W_BOB));
 	f = fopen(path, "wb");
 	if (!f)
 		goto out;
-	if (fwrite(o.ciphertext, 1, o.ciphertext_len, f) != o.ciphertext_len) {
-		fclose(f);
-		goto out;
+	/* a chunk at a time, as the sender uploads it */
+	for (;;) {
+		if (qm_store_outbox_r_read(r, buf, sizeof(buf), &got, NULL) ||
+		    (got && fwrite(buf, 1, got, f) != got)) {
+			fclose(f);
+			goto out;
+		}
+		if (!got)
+			break;
 	}
 	if (fclose(f))
 		goto out;
@@ -788,7 +794,7 @@ static int deliver_direct(long long outbox_id)
 		rc = rename(path, dst) ? -1 : 0;
 	}
 out:
-	qm_store_outbox_item_free(&o);
+	qm_store_outbox_r_close(&r);
 	return rc;
 }
 

@@ -753,7 +753,13 @@ QM_NODISCARD enum qm_err client_idhdr_add(struct qm_client *c,
                                           const struct acct_conn *ac,
                                           struct qm_buf *msg,
                                           struct qm_error *err);
-/* The same, naming the address of from (a From header value: the
+/* The QMail-Identity header of the sender (from, NULL: the account's
+ * address) into hdr, which stays empty when there is none to give. */
+QM_NODISCARD enum qm_err client_idhdr_make(struct qm_client *c,
+                                           const struct acct_conn *ac,
+                                           const char *from, struct qm_buf *hdr,
+                                           struct qm_error *err);
+/* client_idhdr_add, naming the address of from (a From header value: the
  * identity the message is sent as; NULL: the account's address), with the
  * account's keys. */
 QM_NODISCARD enum qm_err client_idhdr_add_from(struct qm_client *c,

@@ -160,7 +160,7 @@ static enum sent_kind sent_kind(struct qm_client *c, int64_t acct,
 	char v[8];
 
 	client_acct_setting(c, acct, QM_CLIENT_SET_SAVE_SENT, v, sizeof(v));
-	if (v[0] == '0' || !o->ciphertext)
+	if (v[0] == '0' || !o->has_ciphertext)
 		return SENT_NONE; /* unset: the default, a copy */
 	if (o->level == 0)
 		return SENT_PLAIN;
@@ -192,9 +192,16 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 	case SENT_NONE:
 		return QM_OK;
 	case SENT_PLAIN:
-		return qm_mail_imap_save_sent_once(im, o->ciphertext,
-		                                   o->ciphertext_len,
-		                                   o->message_id, &saved, err);
+		/* the message as it went, read whole (IMAP APPEND takes it
+		 * from memory) */
+		qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+		rc = qm_store_outbox_ciphertext(c->store, o->id, &wire, err);
+		if (!rc)
+			rc = qm_mail_imap_save_sent_once(
+			    im, wire.data, wire.len, o->message_id, &saved,
+			    err);
+		qm_buf_free(&wire);
+		return rc;
 	case SENT_SELF:
 		break;
 	}
@@ -280,7 +287,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 		g = qm_store_outbox_get(c->store, l.v[i], &o, &e);
 		if (g == QM_ERR_NOTFOUND ||
 		    (g == QM_OK &&
-		     (o.state == QM_OUTBOX_FAILED || !o.ciphertext))) {
+		     (o.state == QM_OUTBOX_FAILED || !o.has_ciphertext))) {
 			/* deleted, or never went out: no copy to keep */
 			qm_store_outbox_item_free(&o);
 			rc = pending_mark(c, acct, l.v[i], 0, err);

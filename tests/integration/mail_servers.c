@@ -105,7 +105,7 @@ static void make_message(const char *subject, const char *const *to, size_t nto,
 	struct qm_error e;
 	unsigned char *att = malloc(att_len ? att_len : 1);
 	struct qm_mail_attachment a = {"data.bin", "application/octet-stream",
-	                               att, att_len};
+	                               att, att_len, NULL};
 	struct qm_mail_compose c = {0};
 
 	assert_non_null(att);
