@@ -645,6 +645,13 @@ QM_NODISCARD enum qm_err qm_mail_imap_append(struct qm_mail_imap *im,
                                              const void *msg, size_t len,
                                              unsigned flags,
                                              struct qm_error *err);
+/* The same, the message read from src 64 KiB at a time as it is sent (a
+ * literal of src->len bytes): never whole in memory. A source that fails
+ * or ends early fails the APPEND and leaves the session unusable. */
+QM_NODISCARD enum qm_err
+qm_mail_imap_append_from(struct qm_mail_imap *im, const char *folder,
+                         const struct qm_mail_source *src, unsigned flags,
+                         struct qm_error *err);
 
 /*
  * Waits for new mail in the selected folder: IDLE when the server offers

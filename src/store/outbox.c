@@ -1169,6 +1169,18 @@ static enum qm_err outbox_recover(struct qm_store *s, size_t *n_fixed,
 		    &st, err);
 		if (rc == QM_OK)
 			rc = store_db_done(s, st, "recovering the outbox", err);
+		/* a Sent copy is made, appended and removed within a
+		 * minute or so: one an hour old was left by a process that
+		 * ended */
+		if (rc == QM_OK)
+			rc = store_db_stmt(s,
+			                   "DELETE FROM blob WHERE kind = "
+			                   "'outbox.copy' AND made < ?",
+			                   &st, err);
+		if (rc == QM_OK) {
+			sqlite3_bind_int64(st, 1, qm_now() - 3600);
+			rc = store_db_done(s, st, "recovering the outbox", err);
+		}
 	}
 out:
 	if (rc == QM_OK)

@@ -824,6 +824,36 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 	return QM_OK;
 }
 
+/* The message read whole from its source, then as above. */
+enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
+                                     const char *folder,
+                                     const struct qm_mail_source *src,
+                                     unsigned flags, struct qm_error *err)
+{
+	unsigned char *msg;
+	size_t have = 0, got = 0;
+	enum qm_err rc = QM_OK;
+
+	if (!src || !src->read || src->len > (256u << 20))
+		return qm_error_set(err, QM_ERR_INVAL, "no message");
+	msg = malloc(src->len ? (size_t)src->len : 1);
+	if (!msg)
+		abort();
+	while (!rc && have < src->len) {
+		rc = src->read(src->arg, msg + have, (size_t)src->len - have,
+		               &got, err);
+		if (!rc && !got)
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "the message ended "
+			                  "early");
+		have += got;
+	}
+	if (!rc)
+		rc = qm_mail_imap_append(im, folder, msg, have, flags, err);
+	free(msg);
+	return rc;
+}
+
 enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
                                    size_t len, struct qm_error *err)
 {
