@@ -138,10 +138,10 @@ static void inner(const struct qm_mail_hdrs *h, int html, int att,
 	                                    0x1a, '\n', 0,   0,   0,    13};
 	struct qm_mail_attachment a[2] = {
 	    {"figures.csv", "text/csv",
-	     (const unsigned char *)"q,revenue\n1,10\n2,12\n", 20},
+	     (const unsigned char *)"q,revenue\n1,10\n2,12\n", 20, NULL},
 	    {"Gr\xc3\xbc\xc3\x9f"
 	     "e.png",
-	     "image/png", png, sizeof(png)}};
+	     "image/png", png, sizeof(png), NULL}};
 	struct qm_mail_compose c;
 	struct qm_error e;
 

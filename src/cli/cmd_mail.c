@@ -375,7 +375,6 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 	struct qm_buf body, html;
 	struct qm_client_compose m;
 	struct qm_client_attachment att[MAX_ATT * 2];
-	struct qm_buf data[MAX_ATT];
 	struct qm_client_sent sent;
 	struct qm_error e;
 	char names[MAX_ATT][256];
@@ -417,22 +416,18 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 		}
 	}
 
-	for (size_t i = 0; i < a->natt; i++)
-		qm_buf_init_secure(&data[i], QM_CLIENT_MAXMSG);
 	for (size_t i = 0; i < a->natt; i++) {
 		char tmp[1024];
 
-		if (qm_file_read(a->att_path[i], QM_CLIENT_MAXMSG, &data[i],
-		                 &e)) {
-			rc = cli_fail(&e);
-			goto out;
-		}
 		qm_strlcpy(tmp, a->att_path[i], sizeof(tmp));
 		qm_strlcpy(names[i], basename(tmp), sizeof(names[i]));
 		att[i].name = names[i];
 		att[i].type = guess_type(names[i]);
-		att[i].data = data[i].data;
-		att[i].len = data[i].len;
+		/* read by the engine as the message is written into the
+		 * outbox: never whole in memory */
+		att[i].data = NULL;
+		att[i].len = 0;
+		att[i].path = a->att_path[i];
 	}
 	for (size_t i = 0; i < nextra && a->natt + i < MAX_ATT * 2; i++)
 		att[a->natt + i] = extra[i];
@@ -492,8 +487,6 @@ static int do_send(struct cli *g, struct compose_args *a, const char *text,
 		       cli_safe(sent.plain));
 	rc = sent.n_sent == sent.n_outbox ? 0 : QM_EXIT_NET;
 out:
-	for (size_t i = 0; i < a->natt; i++)
-		qm_buf_free(&data[i]);
 	qm_buf_free(&body);
 	qm_buf_free(&html);
 	return rc;

@@ -604,12 +604,15 @@ QM_NODISCARD enum qm_err qm_client_account_probe(
 
 /* ------------------------------------------------------------------ send */
 
-/* An attachment to send (borrowed). */
+/* An attachment to send (borrowed): its bytes data, len or, with data
+ * NULL, the file at path, read as the message is written into the outbox
+ * (never whole in memory). */
 struct qm_client_attachment {
 	const char *name;
 	const char *type; /* NULL: application/octet-stream */
 	const unsigned char *data;
 	size_t len;
+	const char *path;
 };
 
 /* A message to send. Addresses are "Name <a@b>" or "a@b"; all borrowed. */

@@ -40,13 +40,43 @@ enum qm_err client_idhdr_add(struct qm_client *c, const struct acct_conn *ac,
 	return client_idhdr_add_from(c, ac, NULL, msg, err);
 }
 
+enum qm_err client_idhdr_make(struct qm_client *c, const struct acct_conn *ac,
+                              const char *from, struct qm_buf *hdr,
+                              struct qm_error *err)
+{
+	struct qm_pubid *me = NULL;
+	char addr[QM_STORE_ADDRMAX];
+	enum qm_err rc;
+
+	rc = client_addr_bare(from && *from ? from : ac->a.address, addr,
+	                      sizeof(addr), err);
+	if (!rc)
+		rc = own_pubid(c, ac->a.id, &me, err);
+	if (!rc)
+		rc = qm_crypto_idhdr_build(me, addr, ac->a.sae_id, ac->kme_id,
+		                           hdr, err);
+	if (rc == QM_ERR_INVAL && me) /* an SAE or KME ID it cannot carry */
+		rc = qm_crypto_idhdr_build(me, addr, NULL, NULL, hdr, err);
+	if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_INVAL ||
+	    rc == QM_ERR_PARSE) {
+		/* no identity (an account without one) or an address the
+		 * header cannot carry: the message goes without it */
+		qm_error_clear(err);
+		qm_buf_reset(hdr);
+		rc = QM_OK;
+	} else if (rc) {
+		qm_error_prefix(err,
+		                "the identity header of %s: ", ac->a.address);
+	}
+	qm_crypto_pubid_free(&me);
+	return rc;
+}
+
 enum qm_err client_idhdr_add_from(struct qm_client *c,
                                   const struct acct_conn *ac, const char *from,
                                   struct qm_buf *msg, struct qm_error *err)
 {
-	struct qm_pubid *me = NULL;
 	struct qm_buf hdr, nb;
-	char addr[QM_STORE_ADDRMAX];
 	enum qm_err rc;
 
 	qm_buf_init(&hdr, 16 * 1024);
@@ -54,25 +84,10 @@ enum qm_err client_idhdr_add_from(struct qm_client *c,
 		qm_buf_init_secure(&nb, msg->max);
 	else
 		qm_buf_init(&nb, msg->max);
-	rc = client_addr_bare(from && *from ? from : ac->a.address, addr,
-	                      sizeof(addr), err);
-	if (!rc)
-		rc = own_pubid(c, ac->a.id, &me, err);
-	if (!rc)
-		rc = qm_crypto_idhdr_build(me, addr, ac->a.sae_id, ac->kme_id,
-		                           &hdr, err);
-	if (rc == QM_ERR_INVAL && me) /* an SAE or KME ID it cannot carry */
-		rc = qm_crypto_idhdr_build(me, addr, NULL, NULL, &hdr, err);
-	if (rc == QM_ERR_NOTFOUND || rc == QM_ERR_INVAL ||
-	    rc == QM_ERR_PARSE) {
-		/* no identity (an account without one) or an address the
-		 * header cannot carry: the message goes without it */
-		qm_error_clear(err);
-		rc = QM_OK;
+	rc = client_idhdr_make(c, ac, from, &hdr, err);
+	if (rc || !hdr.len)
 		goto out;
-	}
-	if (!rc)
-		rc = qm_buf_append(&nb, hdr.data, hdr.len, err);
+	rc = qm_buf_append(&nb, hdr.data, hdr.len, err);
 	if (!rc && msg->len)
 		rc = qm_buf_append(&nb, msg->data, msg->len, err);
 	if (!rc) {
@@ -85,7 +100,6 @@ enum qm_err client_idhdr_add_from(struct qm_client *c,
 	}
 out:
 	qm_buf_free(&nb);
-	qm_crypto_pubid_free(&me);
 	qm_buf_free(&hdr);
 	return rc;
 }

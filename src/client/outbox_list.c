@@ -48,13 +48,14 @@ static enum qm_err item_fill(struct qm_client_outbox_item *it,
 	it->created = o->created;
 	it->updated = o->updated;
 	it->retry_at = o->retry_at;
-	it->encrypted = o->ciphertext != NULL;
+	it->encrypted = o->has_ciphertext;
 	for (size_t w = 0; w < nwaiting; w++)
 		it->copy_waits |= waiting[w] == o->id;
-	it->can_retry =
-	    o->state == QM_OUTBOX_PENDING || o->state == QM_OUTBOX_QUEUED ||
-	    o->state == QM_OUTBOX_RETRYING ||
-	    (o->state == QM_OUTBOX_FAILED && !o->ciphertext) || it->copy_waits;
+	it->can_retry = o->state == QM_OUTBOX_PENDING ||
+	                o->state == QM_OUTBOX_QUEUED ||
+	                o->state == QM_OUTBOX_RETRYING ||
+	                (o->state == QM_OUTBOX_FAILED && !o->has_ciphertext) ||
+	                it->copy_waits;
 	it->recipients = strdup(o->recipients ? o->recipients : "");
 	if (o->reason)
 		it->reason = strdup(o->reason);

@@ -753,7 +753,13 @@ QM_NODISCARD enum qm_err client_idhdr_add(struct qm_client *c,
                                           const struct acct_conn *ac,
                                           struct qm_buf *msg,
                                           struct qm_error *err);
-/* The same, naming the address of from (a From header value: the
+/* The QMail-Identity header of the sender (from, NULL: the account's
+ * address) into hdr, which stays empty when there is none to give. */
+QM_NODISCARD enum qm_err client_idhdr_make(struct qm_client *c,
+                                           const struct acct_conn *ac,
+                                           const char *from, struct qm_buf *hdr,
+                                           struct qm_error *err);
+/* client_idhdr_add, naming the address of from (a From header value: the
  * identity the message is sent as; NULL: the account's address), with the
  * account's keys. */
 QM_NODISCARD enum qm_err client_idhdr_add_from(struct qm_client *c,
@@ -811,6 +817,13 @@ client_self_seal(struct qm_client *c, const struct acct_conn *ac,
                  const struct qm_mail_hdrs *h, const char *mark, int level,
                  const void *pt, size_t n, struct qm_buf *wire,
                  struct qm_error *err);
+/* The same, the plaintext (n bytes) read from rd and the copy given to wr
+ * in pieces as it is made: memory stays bounded whatever n. */
+QM_NODISCARD enum qm_err
+client_self_seal_to(struct qm_client *c, const struct acct_conn *ac,
+                    const struct qm_mail_hdrs *h, const char *mark, int level,
+                    qm_read_fn rd, void *rarg, uint64_t n, qm_write_fn wr,
+                    void *warg, struct qm_error *err);
 /* The opened plaintext of a copy client_self_seal made with a level: that
  * level (1..4), and plain loses the line that said it; 0 when it has none
  * (a draft). */
@@ -822,6 +835,8 @@ struct keep_copy {
 	const char *fallback; /* ... else this one ("Sent", "Drafts") */
 	const void *msg;
 	size_t len;
+	/* or, when set, the copy read from src as it is appended */
+	const struct qm_mail_source *src;
 	unsigned flags; /* QM_MAIL_FLAG_* it is appended with */
 	/* what finds this copy in the folder (not appended again) */
 	struct qm_mail_imap_hcrit this_copy[2];

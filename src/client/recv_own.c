@@ -68,16 +68,23 @@ static int from_me(const struct acct_conn *ac, const struct qm_mail_parsed *mp)
 }
 
 /* 1 when outbox entry o's ciphertext is message mp (its digest want). */
-static int same_as(const struct acct_conn *ac, const struct qm_store_outbox *o,
-                   const char want[65])
+static int same_as(struct qm_client *c, const struct acct_conn *ac,
+                   const struct qm_store_outbox *o, const char want[65])
 {
 	struct qm_mail_parsed *op = NULL;
+	struct qm_buf ct;
 	char have[65];
 	int same = 0;
 
-	if (!o->ciphertext || qm_mail_parse(o->ciphertext, o->ciphertext_len,
-	                                    &ac->lim, &op, NULL) != QM_OK)
+	if (!o->has_ciphertext)
 		return 0;
+	qm_buf_init(&ct, QM_STORE_MAXBLOB);
+	if (qm_store_outbox_ciphertext(c->store, o->id, &ct, NULL) != QM_OK ||
+	    qm_mail_parse(ct.data, ct.len, &ac->lim, &op, NULL) != QM_OK) {
+		qm_buf_free(&ct);
+		return 0;
+	}
+	qm_buf_free(&ct);
 	if (op->kind != QM_MAIL_KIND_PLAIN) {
 		client_recv_digest(op, have);
 		same = sodium_memcmp(have, want, 64) == 0;
@@ -110,7 +117,7 @@ static enum qm_err sent_here(struct qm_client *c, const struct acct_conn *ac,
 
 		memset(&o, 0, sizeof(o));
 		if (qm_store_outbox_get(c->store, ids[i], &o, NULL) == QM_OK &&
-		    same_as(ac, &o, want))
+		    same_as(c, ac, &o, want))
 			*id = ids[i];
 		qm_store_outbox_item_free(&o);
 	}

@@ -24,23 +24,52 @@
 /* The first line of a Sent copy's plaintext: the level it was sent at. */
 #define COPY_LEVEL_HDR "QMail-Sent-Level"
 
-enum qm_err client_self_seal(struct qm_client *c, const struct acct_conn *ac,
-                             const struct qm_mail_hdrs *h, const char *mark,
-                             int level, const void *pt, size_t n,
-                             struct qm_buf *wire, struct qm_error *err)
+/* A short lead (the level line), then the plaintext from rd. */
+struct lead_rd {
+	char lead[64];
+	size_t nlead, off;
+	qm_read_fn rd;
+	void *arg;
+};
+
+static enum qm_err lead_read(void *arg, void *buf, size_t want, size_t *got,
+                             struct qm_error *err)
+{
+	struct lead_rd *l = arg;
+	size_t n = l->nlead - l->off;
+
+	if (n) {
+		if (n > want)
+			n = want;
+		memcpy(buf, l->lead + l->off, n);
+		l->off += n;
+		*got = n;
+		return QM_OK;
+	}
+	return l->rd(l->arg, buf, want, got, err);
+}
+
+enum qm_err client_self_seal_to(struct qm_client *c, const struct acct_conn *ac,
+                                const struct qm_mail_hdrs *h, const char *mark,
+                                int level, qm_read_fn rd, void *rarg,
+                                uint64_t n, qm_write_fn wr, void *warg,
+                                struct qm_error *err)
 {
 	struct msg_keys mk;
 	struct qm_bound b;
 	struct bound_store bs = {0};
 	struct qm_seal_params sp;
 	struct qm_mail_wire w;
-	struct qm_buf env, body, lead;
+	struct qm_mail_wire_w *ww = NULL;
+	struct lead_rd l;
+	struct qm_buf line;
 	enum qm_err rc;
 
-	qm_buf_init(&lead, 0);
+	memset(&l, 0, sizeof(l));
+	l.rd = rd;
+	l.arg = rarg;
+	qm_buf_init(&line, 4096);
 	client_msg_keys_init(&mk, 3, NULL);
-	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
-	qm_buf_init(&body, QM_CLIENT_MAXMSG * 3);
 	rc = client_msg_keys_self(c, ac, &mk, err);
 	if (!rc)
 		rc = qm_crypto_identity_public(mk.self, &mk.peer[0], err);
@@ -48,42 +77,74 @@ enum qm_err client_self_seal(struct qm_client *c, const struct acct_conn *ac,
 		mk.n = 1;
 		rc = client_bound_make(h, NULL, &b, &bs, err);
 	}
-	if (!rc && level) {
-		/* the level the message went at, authenticated with it */
-		qm_buf_init_secure(&lead, n + 64);
-		rc = qm_buf_appendf(&lead, err, "%s: %d\r\n", COPY_LEVEL_HDR,
-		                    level);
-		if (!rc)
-			rc = qm_buf_append(&lead, pt, n, err);
-		pt = lead.data;
-		n = lead.len;
-	}
-	if (!rc) {
-		client_msg_keys_seal_params(&mk, &b, &sp);
-		rc = qm_crypto_env_seal(&sp, pt, n, &env, err);
-	}
-	qm_buf_free(&lead);
+	/* the level the message went at, authenticated with it */
+	if (!rc && level)
+		l.nlead = (size_t)snprintf(l.lead, sizeof(l.lead), "%s: %d\r\n",
+		                           COPY_LEVEL_HDR, level);
+	if (!rc)
+		rc = qm_buf_appendf(&line, err, "%s: %s\r\n",
+		                    QM_CLIENT_COPY_HDR, mark);
+	if (!rc)
+		rc = wr(warg, line.data, line.len, err);
 	if (!rc) {
 		memset(&w, 0, sizeof(w));
 		w.hdrs = h;
 		w.level = 3;
-		w.envelope = env.data;
-		w.envelope_len = env.len;
-		rc = qm_mail_wire_build(&w, &body, err);
+		rc = qm_mail_wire_begin(&w, wr, warg, &ww, err);
+	}
+	if (!rc) {
+		client_msg_keys_seal_params(&mk, &b, &sp);
+		rc = qm_crypto_env_seal_to(&sp, n + l.nlead, lead_read, &l,
+		                           (uint64_t)QM_CLIENT_MAXMSG * 2 +
+		                               1024 * 1024,
+		                           qm_mail_wire_write, ww, err);
 	}
 	if (!rc)
-		rc = qm_buf_appendf(wire, err, "%s: %s\r\n", QM_CLIENT_COPY_HDR,
-		                    mark);
-	if (!rc)
-		rc = qm_buf_append(wire, body.data, body.len, err);
+		rc = qm_mail_wire_end(&ww, err);
+	qm_mail_wire_abort(&ww);
 	if (rc)
 		qm_error_prefix(
 		    err, "a copy sealed to %s's own key: ", ac->a.address);
-	qm_buf_free(&body);
-	qm_buf_free(&env);
+	qm_buf_free(&line);
 	client_bound_store_free(&bs);
 	client_msg_keys_free(&mk);
 	return rc;
+}
+
+/* A plaintext in memory as a reader; a qm_buf as a writer. */
+struct mem_rd {
+	const unsigned char *p;
+	size_t n, off;
+};
+
+static enum qm_err mem_read(void *arg, void *buf, size_t want, size_t *got,
+                            struct qm_error *err)
+{
+	struct mem_rd *m = arg;
+	size_t k = m->n - m->off < want ? m->n - m->off : want;
+
+	(void)err;
+	memcpy(buf, m->p + m->off, k);
+	m->off += k;
+	*got = k;
+	return QM_OK;
+}
+
+static enum qm_err buf_write(void *arg, const void *p, size_t n,
+                             struct qm_error *err)
+{
+	return qm_buf_append(arg, p, n, err);
+}
+
+enum qm_err client_self_seal(struct qm_client *c, const struct acct_conn *ac,
+                             const struct qm_mail_hdrs *h, const char *mark,
+                             int level, const void *pt, size_t n,
+                             struct qm_buf *wire, struct qm_error *err)
+{
+	struct mem_rd m = {pt, n, 0};
+
+	return client_self_seal_to(c, ac, h, mark, level, mem_read, &m, n,
+	                           buf_write, wire, err);
 }
 
 int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
@@ -175,8 +236,10 @@ enum qm_err client_keep_copy(struct qm_mail_imap *im,
 	if (!e && !exists)
 		QM_IGNORE(qm_mail_imap_folder_create(im, folder, 1, NULL));
 	if (!e && n == 0) {
-		e = qm_mail_imap_append(im, folder, cp->msg, cp->len, cp->flags,
-		                        err);
+		e = cp->src ? qm_mail_imap_append_from(im, folder, cp->src,
+		                                       cp->flags, err)
+		            : qm_mail_imap_append(im, folder, cp->msg, cp->len,
+		                                  cp->flags, err);
 		if (!e && saved)
 			*saved = 1;
 	}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define RETRY_FIRST_S 60
 #define RETRY_MAX_S 3600
@@ -97,7 +98,6 @@ static enum qm_err parse_headers(const unsigned char *p, size_t n,
  */
 static enum qm_err entry_hdrs_get(struct qm_client *c,
                                   const struct qm_store_outbox *o,
-                                  const struct qm_buf *pt,
                                   struct entry_hdrs *eh, struct qm_error *err)
 {
 	struct qm_buf b;
@@ -110,8 +110,14 @@ static enum qm_err entry_hdrs_get(struct qm_client *c,
 		rc = client_outbox_rec_decode(b.data, b.len, &eh->rec, err);
 	qm_buf_free(&b);
 	if (rc == QM_ERR_NOTFOUND) {
+		/* an entry without a record (queued by a QMail older than
+		 * schema 5): its headers from its plaintext, read whole */
 		qm_error_clear(err);
-		rc = parse_headers(pt->data, pt->len, &eh->mc, err);
+		qm_buf_init_secure(&b, QM_CLIENT_MAXMSG);
+		rc = qm_store_outbox_plaintext(c->store, o->id, &b, err);
+		if (!rc)
+			rc = parse_headers(b.data, b.len, &eh->mc, err);
+		qm_buf_free(&b);
 		if (!rc)
 			eh->h = &eh->mc->hdrs;
 		return rc;
@@ -212,8 +218,8 @@ static enum enc_fail keys_fail(enum keys_stage stage, enum qm_err rc)
  */
 static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
                                const struct qm_store_outbox *o,
-                               const struct qm_buf *pt, struct entry_hdrs *eh,
-                               struct rcpts *rs, char (*sae)[QM_STORE_NAMEMAX],
+                               struct entry_hdrs *eh, struct rcpts *rs,
+                               char (*sae)[QM_STORE_NAMEMAX],
                                const char *sender_sae, struct qm_bound *b,
                                struct bound_store *bs, enum enc_fail *how,
                                struct qm_error *err)
@@ -221,7 +227,7 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 	enum qm_err rc;
 
 	*how = ENC_PERMANENT;
-	rc = entry_hdrs_get(c, o, pt, eh, err);
+	rc = entry_hdrs_get(c, o, eh, err);
 	if (!rc)
 		rc = entry_rcpts(o->recipients, rs, err);
 	if (!rc && rs->n > MAX_RCPTS)
@@ -238,45 +244,62 @@ static enum qm_err entry_check(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
-/* Seals pt under mk into the wire message that is stored as the entry's
- * ciphertext (ENCRYPTING -> QUEUED). pt and mk are done with after it. */
+/* The entry's ciphertext blob as the sink of its wire message. */
+static enum qm_err ct_sink(void *arg, const void *p, size_t n,
+                           struct qm_error *err)
+{
+	return qm_store_outbox_w_write(arg, p, n, err);
+}
+
+/*
+ * Seals the plaintext read from pt under mk into the wire message that is
+ * stored as the entry's ciphertext (ENCRYPTING -> QUEUED), a piece at a
+ * time: the identity header, the outer MIME around the base64 of the
+ * envelope as it is made. mk is done with after it.
+ */
 static enum qm_err entry_seal(struct qm_client *c, const struct acct_conn *ac,
                               const struct qm_store_outbox *o,
-                              struct qm_buf *pt, struct msg_keys *mk,
+                              struct qm_store_outbox_r *pt, struct msg_keys *mk,
                               const struct qm_bound *b,
                               const struct qm_mail_hdrs *h,
                               struct qm_error *err)
 {
-	struct qm_buf env, wire;
+	struct qm_store_outbox_w *ct = NULL;
+	struct qm_mail_wire_w *ww = NULL;
 	struct qm_seal_params sp;
 	struct qm_mail_wire w;
+	struct qm_buf idh;
 	enum qm_err rc;
 
-	qm_buf_init(&env, QM_CLIENT_MAXMSG * 2 + 1024 * 1024);
-	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+	qm_buf_init(&idh, 64 * 1024);
 	client_msg_keys_seal_params(mk, b, &sp);
-	rc = qm_crypto_env_seal(&sp, pt->data, pt->len, &env, err);
-	/* keep peak memory down: the plaintext is done with */
-	qm_buf_free(pt);
 	memset(&w, 0, sizeof(w));
 	w.hdrs = h;
 	w.level = o->level;
 	w.key_ids = mk->nids ? mk->ids : NULL;
 	w.nkey_ids = mk->nids;
 	w.sender_sae = mk->sae;
-	w.envelope = env.data;
-	w.envelope_len = env.len;
+	rc = client_idhdr_make(c, ac, h->from, &idh, err);
 	if (!rc)
-		rc = qm_mail_wire_build(&w, &wire, err);
+		rc = qm_store_outbox_ct_begin(c->store, o->id, &ct, err);
+	if (!rc && idh.len)
+		rc = qm_store_outbox_w_write(ct, idh.data, idh.len, err);
 	if (!rc)
-		rc = client_idhdr_add_from(c, ac, h->from, &wire, err);
-	/* the key bytes and the envelope are done with */
-	qm_buf_free(&env);
+		rc = qm_mail_wire_begin(&w, ct_sink, ct, &ww, err);
+	if (!rc)
+		rc = qm_crypto_env_seal_to(
+		    &sp, qm_store_outbox_r_size(pt), qm_store_outbox_r_read, pt,
+		    (uint64_t)QM_CLIENT_MAXMSG * 2 + 1024 * 1024,
+		    qm_mail_wire_write, ww, err);
+	if (!rc)
+		rc = qm_mail_wire_end(&ww, err);
+	/* the key bytes are done with */
 	client_msg_keys_free(mk);
 	if (!rc)
-		rc = qm_store_outbox_set_ciphertext(c->store, o->id, wire.data,
-		                                    wire.len, err);
-	qm_buf_free(&wire);
+		rc = qm_store_outbox_ct_end(&ct, err);
+	qm_mail_wire_abort(&ww);
+	qm_store_outbox_w_abort(&ct);
+	qm_buf_free(&idh);
 	return rc;
 }
 
@@ -306,13 +329,12 @@ static enum qm_err entry_lock_get(struct qm_client *c, int64_t id,
  */
 static enum qm_err plain_check(struct qm_client *c, const struct acct_conn *ac,
                                const struct qm_store_outbox *o,
-                               const struct qm_buf *pt, struct rcpts *rs,
-                               struct qm_error *err)
+                               struct rcpts *rs, struct qm_error *err)
 {
 	struct entry_hdrs eh;
 	enum qm_err rc;
 
-	rc = entry_hdrs_get(c, o, pt, &eh, err);
+	rc = entry_hdrs_get(c, o, &eh, err);
 	if (!rc && (eh.mc || !eh.rec.rcpts ||
 	            strcmp(eh.rec.rcpts, o->recipients) != 0))
 		rc = qm_error_set(
@@ -348,29 +370,46 @@ static enum qm_err entry_plain(struct qm_client *c, struct acct_conn *ac,
                                const struct qm_store_outbox *o,
                                enum enc_fail *how, struct qm_error *err)
 {
-	struct qm_buf pt;
+	struct qm_store_outbox_r *pt = NULL;
+	struct qm_store_outbox_w *ct = NULL;
 	struct rcpts rs = {NULL, 0};
+	unsigned char *buf = NULL;
+	size_t got = 0;
 	enum qm_err rc;
 
 	*how = ENC_TRANSIENT;
-	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
-	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
-	if (rc)
-		goto out;
-	rc = plain_check(c, ac, o, &pt, &rs, err);
+	rc = plain_check(c, ac, o, &rs, err);
 	if (rc) {
 		if (rc != QM_ERR_IO && rc != QM_ERR_NOMEM &&
 		    rc != QM_ERR_LOCKED)
 			*how = ENC_PERMANENT;
 		goto out;
 	}
-	rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
+	buf = qm_sec_alloc(QM_STORE_BLOB_CHUNK);
+	if (!buf) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+		goto out;
+	}
+	rc = qm_store_outbox_open(c->store, o->id, 0, &pt, err);
 	if (!rc)
-		rc = qm_store_outbox_set_ciphertext(c->store, o->id, pt.data,
-		                                    pt.len, err);
+		rc = qm_store_outbox_reserve(c->store, o->id, NULL, 0, err);
+	if (!rc)
+		rc = qm_store_outbox_ct_begin(c->store, o->id, &ct, err);
+	/* copied a chunk at a time: the message goes as it was written */
+	while (!rc) {
+		rc = qm_store_outbox_r_read(pt, buf, QM_STORE_BLOB_CHUNK, &got,
+		                            err);
+		if (rc || !got)
+			break;
+		rc = qm_store_outbox_w_write(ct, buf, got, err);
+	}
+	if (!rc)
+		rc = qm_store_outbox_ct_end(&ct, err);
 out:
+	qm_store_outbox_w_abort(&ct);
+	qm_store_outbox_r_close(&pt);
+	qm_sec_free(buf);
 	client_rcpts_free(&rs);
-	qm_buf_free(&pt);
 	return rc;
 }
 
@@ -385,7 +424,7 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
                                  const struct qm_store_outbox *o,
                                  enum enc_fail *how, struct qm_error *err)
 {
-	struct qm_buf pt;
+	struct qm_store_outbox_r *pt = NULL;
 	struct entry_hdrs eh;
 	char(*sae)[QM_STORE_NAMEMAX] = NULL;
 	struct msg_keys mk;
@@ -400,21 +439,21 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	*how = ENC_TRANSIENT;
 	memset(&eh, 0, sizeof(eh));
 	client_msg_keys_init(&mk, o->level, ac->a.sae_id);
-	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
 	sae = calloc(MAX_RCPTS, sizeof(*sae));
 	if (!sae)
 		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	else
-		rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+		rc = qm_store_outbox_open(c->store, o->id, 0, &pt, err);
 	if (!rc)
-		rc = entry_check(c, ac, o, &pt, &eh, &rs,
+		rc = entry_check(c, ac, o, &eh, &rs,
 		                 client_msg_keys_qkd(&mk) ? sae : NULL, mk.sae,
 		                 &b, &bs, how, err);
 	if (rc)
 		goto out;
 	rc = client_msg_keys_seal(c, ac, (const char *const *)rs.v,
 	                          (const char(*)[QM_STORE_NAMEMAX])sae, rs.n,
-	                          pt.len, &mk, &stage, err);
+	                          (size_t)qm_store_outbox_r_size(pt), &mk,
+	                          &stage, err);
 	if (rc) {
 		*how = keys_fail(stage, rc);
 		goto out;
@@ -423,14 +462,14 @@ static enum qm_err entry_encrypt(struct qm_client *c, struct acct_conn *ac,
 	/* record the key IDs before they protect anything */
 	rc = qm_store_outbox_reserve(c->store, o->id, mk.ids, mk.nids, err);
 	if (!rc)
-		rc = entry_seal(c, ac, o, &pt, &mk, &b, eh.h, err);
+		rc = entry_seal(c, ac, o, pt, &mk, &b, eh.h, err);
 out:
 	free(sae);
 	client_msg_keys_free(&mk);
 	client_bound_store_free(&bs);
 	client_rcpts_free(&rs);
 	entry_hdrs_free(&eh);
-	qm_buf_free(&pt);
+	qm_store_outbox_r_close(&pt);
 	return rc;
 }
 
@@ -451,6 +490,8 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
                               struct qm_error *err)
 {
 	struct qm_mail_server srv;
+	struct qm_store_outbox_r *ct = NULL;
+	struct qm_mail_source src;
 	struct rcpts rs = {NULL, 0};
 	enum qm_err rc;
 
@@ -464,8 +505,18 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	pg->what = "sending";
 	srv.progress = on_mail_progress;
 	srv.progress_arg = pg;
-	rc = qm_mail_smtp_send(&srv, ac->a.address, (const char *const *)rs.v,
-	                       rs.n, o->ciphertext, o->ciphertext_len, err);
+	/* uploaded as it is read from the outbox, a chunk at a time */
+	rc = qm_store_outbox_open(c->store, o->id, 1, &ct, err);
+	if (!rc) {
+		src.read = qm_store_outbox_r_read;
+		src.rewind = qm_store_outbox_r_rewind;
+		src.arg = ct;
+		src.len = qm_store_outbox_r_size(ct);
+		rc = qm_mail_smtp_send_from(&srv, ac->a.address,
+		                            (const char *const *)rs.v, rs.n,
+		                            &src, err);
+	}
+	qm_store_outbox_r_close(&ct);
 	if (rc) {
 		/* 5xx and refused authentication do not get better by waiting
 		 * a minute, but the user may fix the account: retry later all
@@ -597,7 +648,7 @@ enum qm_err qm_client_outbox_retry(struct qm_client *c, int64_t id,
 		*sent = !client_sent_copy_waiting(c, acct, id);
 		return rc;
 	}
-	if (o.state == QM_OUTBOX_FAILED && !o.ciphertext) {
+	if (o.state == QM_OUTBOX_FAILED && !o.has_ciphertext) {
 		/* failed before it was encrypted (no key was spent on it):
 		 * the person mended the cause and asks again */
 		rc = qm_store_outbox_revive(c->store, id, err);
@@ -782,18 +833,102 @@ static enum qm_err send_level(struct qm_client *c, const struct acct_conn *ac,
 	return QM_OK;
 }
 
-/* Puts the message into the outbox: one entry for To and Cc, one per Bcc
- * recipient, each with the sealed record of what its envelope binds. */
-static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
-                                 const struct qm_mail_hdrs *h,
-                                 const struct qm_buf *mime, int level,
-                                 const struct rcpts *tocc,
-                                 const struct rcpts *bcc,
-                                 struct qm_client_sent *out,
-                                 struct qm_error *err)
+/* The plaintext blob of an entry being added as the sink of its MIME. */
+static enum qm_err outbox_sink(void *arg, const void *p, size_t n,
+                               struct qm_error *err)
+{
+	return qm_store_outbox_w_write(arg, p, n, err);
+}
+
+/* Copies the plaintext of entry src into w a chunk at a time; *n gets its
+ * length. */
+static enum qm_err copy_plaintext(struct qm_client *c, int64_t src,
+                                  struct qm_store_outbox_w *w, uint64_t *n,
+                                  struct qm_error *err)
+{
+	struct qm_store_outbox_r *r = NULL;
+	unsigned char *buf = qm_sec_alloc(QM_STORE_BLOB_CHUNK);
+	size_t got = 0;
+	enum qm_err rc;
+
+	*n = 0;
+	if (!buf)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	rc = qm_store_outbox_open(c->store, src, 0, &r, err);
+	while (!rc) {
+		rc = qm_store_outbox_r_read(r, buf, QM_STORE_BLOB_CHUNK, &got,
+		                            err);
+		if (rc || !got)
+			break;
+		rc = qm_store_outbox_w_write(w, buf, got, err);
+		*n += got;
+	}
+	qm_store_outbox_r_close(&r);
+	qm_sec_free(buf);
+	return rc;
+}
+
+/*
+ * Adds one entry for who: its plaintext, the identity header and then the
+ * MIME of mc written into the outbox as GMime makes it (attachments read
+ * from their files as they are encoded), or, with copy_of, the plaintext
+ * of that entry of the same message; within the user's limits, else
+ * nothing of it stays.
+ */
+static enum qm_err queue_one(struct qm_client *c, struct acct_conn *ac,
+                             const struct qm_mail_hdrs *h,
+                             const struct qm_mail_compose *mc, int64_t copy_of,
+                             int level, const char *who,
+                             const struct qm_buf *rec, int64_t *id,
+                             struct qm_error *err)
+{
+	struct qm_store_outbox_w *w = NULL;
+	struct qm_buf idh;
+	uint64_t n = 0;
+	enum qm_err rc;
+
+	qm_buf_init(&idh, 64 * 1024);
+	rc = client_idhdr_make(c, ac, h->from, &idh, err);
+	if (!rc)
+		rc = qm_store_outbox_add_begin(
+		    c->store, ac->a.id, h->message_id, who, level, &w, err);
+	if (!rc && copy_of) {
+		rc = copy_plaintext(c, copy_of, w, &n, err);
+	} else if (!rc) {
+		if (idh.len)
+			rc = qm_store_outbox_w_write(w, idh.data, idh.len, err);
+		if (!rc)
+			rc =
+			    qm_mail_inner_build_to(mc, outbox_sink, w, &n, err);
+		n += idh.len;
+	}
+	if (!rc)
+		rc = n > QM_CLIENT_MAXMSG
+		         ? qm_error_set(err, QM_ERR_TOOBIG,
+		                        "the message is larger than %u bytes",
+		                        (unsigned)QM_CLIENT_MAXMSG)
+		         : client_send_limits_check(&ac->lim, (size_t)n,
+		                                    mc->natt, err);
+	if (rc)
+		qm_store_outbox_w_abort(&w);
+	else
+		rc = qm_store_outbox_add_end(&w, rec->data, rec->len, id, err);
+	qm_buf_free(&idh);
+	return rc;
+}
+
+/* Puts the message mc into the outbox: one entry for To and Cc, one per
+ * Bcc recipient, each with the sealed record of what its envelope binds;
+ * the first is built, the others copy its plaintext. */
+static enum qm_err
+queue_entries(struct qm_client *c, struct acct_conn *ac,
+              const struct qm_mail_hdrs *h, const struct qm_mail_compose *mc,
+              int level, const struct rcpts *tocc, const struct rcpts *bcc,
+              struct qm_client_sent *out, struct qm_error *err)
 {
 	struct qm_buf list, rec;
 	size_t first = tocc->n ? 1 : 0;
+	int64_t built = 0;
 	enum qm_err rc;
 
 	qm_buf_init(&list, 64 * 1024);
@@ -804,6 +939,7 @@ static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
 	for (size_t i = 0; i < first + bcc->n && !rc; i++) {
 		const char *who =
 		    i < first ? (const char *)list.data : bcc->v[i - first];
+		int64_t *id = &out->outbox_ids[out->n_outbox];
 
 		/* a plain entry seals its recipients with it: it goes to
 		 * them alone, whatever the database says */
@@ -811,13 +947,14 @@ static enum qm_err queue_entries(struct qm_client *c, struct acct_conn *ac,
 		rc = client_outbox_rec_encode(level, h, level ? NULL : who,
 		                              &rec, err);
 		if (!rc)
-			rc = qm_store_outbox_add_bound(
-			    c->store, ac->a.id, h->message_id, who, level,
-			    mime->data, mime->len, rec.data, rec.len,
-			    &out->outbox_ids[out->n_outbox], err);
+			rc = queue_one(c, ac, h, mc, built, level, who, &rec,
+			               id, err);
 		qm_buf_free(&rec);
-		if (!rc)
+		if (!rc) {
+			if (!built)
+				built = *id;
 			out->n_outbox++;
+		}
 	}
 	qm_buf_free(&list);
 	return rc;
@@ -851,8 +988,12 @@ struct send {
 	struct rcpts ptocc, pbcc; /* who gets a plain copy (allow_plain) */
 	struct level_info li;
 	struct qm_mail_hdrs *h;
-	struct qm_buf mime;  /* the protected message (secure) */
-	struct qm_buf pmime; /* the plain copy (secure), when ptocc or pbcc */
+	/* the protected message and the plain copy (when ptocc or pbcc),
+	 * built as they go into the outbox; ptext: the plain copy's text
+	 * with the note on QMail (secure) */
+	struct qm_mail_attachment *att;
+	struct qm_mail_compose mc, pc;
+	struct qm_buf ptext;
 	struct progress pg;
 	uint64_t size; /* the protected message's size, estimated */
 	int level;
@@ -873,12 +1014,23 @@ static enum qm_err send_entries(struct send *s, int *refused,
 
 	*refused = 0;
 	if (s->tocc.n + s->bcc.n)
-		rc = queue_entries(s->c, &s->ac, s->h, &s->mime, s->level,
+		rc = queue_entries(s->c, &s->ac, s->h, &s->mc, s->level,
 		                   &s->tocc, &s->bcc, out, err);
 	nenc = out->n_outbox;
 	if (!rc && s->ptocc.n + s->pbcc.n)
-		rc = queue_entries(s->c, &s->ac, s->h, &s->pmime, 0, &s->ptocc,
+		rc = queue_entries(s->c, &s->ac, s->h, &s->pc, 0, &s->ptocc,
 		                   &s->pbcc, out, err);
+	if (rc && out->n_outbox) {
+		/* a copy could not be built (an attachment unreadable, past
+		 * a limit): none of them goes, as if it never entered */
+		struct qm_error e2;
+
+		qm_error_clear(&e2);
+		if (send_discard(s->c, out, &e2))
+			qm_error_prefix(err, "(copies already queued wait in "
+			                     "the outbox) ");
+		return rc;
+	}
 	/* and on its way */
 	for (size_t i = 0; i < out->n_outbox && !rc; i++) {
 		enum enc_fail how = ENC_TRANSIENT;
@@ -896,6 +1048,19 @@ static enum qm_err send_entries(struct send *s, int *refused,
 	return rc;
 }
 
+/* The bytes of attachment a: in memory, or its file's size now (0 when
+ * it cannot be read: building the message says why). */
+static uint64_t att_size(const struct qm_client_attachment *a)
+{
+	struct stat st;
+
+	if (a->data || !a->path)
+		return a->len;
+	return stat(a->path, &st) == 0 && S_ISREG(st.st_mode)
+	           ? (uint64_t)st.st_size
+	           : 0;
+}
+
 /* The protected message's size as the level check counts it: level 1
  * needs a key byte for each byte of it. */
 static uint64_t compose_size(const struct qm_client_compose *m)
@@ -906,7 +1071,7 @@ static uint64_t compose_size(const struct qm_client_compose *m)
 	for (size_t i = 0; i < m->natt; i++) {
 		/* base64 in lines of 76 characters and CRLF, as GMime writes
 		 * it: level 1 needs a key byte for each of them */
-		uint64_t b64 = (m->att[i].len + 2) / 3 * 4;
+		uint64_t b64 = (att_size(&m->att[i]) + 2) / 3 * 4;
 
 		size += b64 + (b64 + 75) / 76 * 2 + 512;
 	}
@@ -1034,48 +1199,36 @@ static enum qm_err send_prepare(struct send *s, struct qm_error *err)
 
 /* The plain copy: the same message, with the note on QMail when the
  * account's setting plain_invite asks for it. */
-static enum qm_err send_build_plain(struct send *s,
-                                    const struct qm_mail_compose *mc,
-                                    struct qm_error *err)
+static enum qm_err send_build_plain(struct send *s, struct qm_error *err)
 {
-	struct qm_mail_compose pc = *mc;
-	struct qm_buf text;
 	enum qm_err rc = QM_OK;
 
-	qm_buf_init_secure(&text, QM_CLIENT_MAXMSG);
+	s->pc = s->mc;
 	if (client_plain_invite(s->c, s->m->account_id)) {
-		rc = qm_buf_append_str(&text, mc->text, err);
+		rc = qm_buf_append_str(&s->ptext, s->mc.text, err);
 		if (!rc)
-			rc = qm_buf_append_str(&text,
+			rc = qm_buf_append_str(&s->ptext,
 			                       client_plain_invite_note(), err);
 		if (!rc)
-			rc = qm_buf_append_byte(&text, '\0', err);
+			rc = qm_buf_append_byte(&s->ptext, '\0', err);
 		if (!rc)
-			pc.text = (const char *)text.data;
+			s->pc.text = (const char *)s->ptext.data;
 	}
-	if (!rc)
-		rc = qm_mail_inner_build(&pc, &s->pmime, err);
-	/* the sender's identity travels with plain mail too (in clear: what
-	 * the receiver learns from it is trust on first use) */
-	if (!rc)
-		rc = client_idhdr_add_from(s->c, &s->ac, s->h->from, &s->pmime,
-		                           err);
-	if (!rc)
-		rc = client_send_limits_check(&s->ac.lim, s->pmime.len,
-		                              s->m->natt, err);
-	qm_buf_free(&text);
 	return rc;
 }
 
-/* Builds the protected message: its header values s->h (what the
- * envelope binds) and its MIME, within the user's limits. */
+/*
+ * Prepares the protected message: its header values s->h (what the
+ * envelope binds) and what its MIME is made of (s->mc). The MIME itself is
+ * written into the outbox by queue_entries, attachments given as files
+ * read as it is written; it is checked against the user's limits there.
+ */
 static enum qm_err send_build(struct send *s, struct qm_error *err)
 {
 	const struct qm_client_compose *m = s->m;
-	struct qm_mail_attachment *att = NULL;
-	struct qm_mail_compose mc;
 	char from[QM_STORE_ADDRMAX + 2 * QM_STORE_NAMEMAX + 8];
 	struct qm_store_identity id;
+	uint64_t total = 0;
 	enum qm_err rc;
 
 	/* the identity chosen (or the default): its name and address; the
@@ -1088,34 +1241,41 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	                       &s->h, err);
 	if (rc)
 		return rc;
-	att = calloc(m->natt ? m->natt : 1, sizeof(*att));
-	if (!att)
+	s->att = calloc(m->natt ? m->natt : 1, sizeof(*s->att));
+	if (!s->att)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < m->natt; i++) {
-		att[i].name = m->att[i].name;
-		att[i].type = m->att[i].type;
-		att[i].data = m->att[i].data;
-		att[i].len = m->att[i].len;
+		s->att[i].name = m->att[i].name;
+		s->att[i].type = m->att[i].type;
+		s->att[i].data = m->att[i].data;
+		s->att[i].len = m->att[i].len;
+		s->att[i].path = m->att[i].data ? NULL : m->att[i].path;
+		if (!m->att[i].data && !m->att[i].path && m->att[i].len)
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "attachment %zu has neither bytes "
+			                    "nor a file",
+			                    i + 1);
+		total += att_size(&m->att[i]);
 	}
-	memset(&mc, 0, sizeof(mc));
-	mc.hdrs = s->h;
-	mc.subject = m->subject ? m->subject : "";
-	mc.text = m->text ? m->text : "";
-	mc.html = m->html && *m->html ? m->html : NULL;
-	mc.in_reply_to = m->in_reply_to;
-	mc.references = m->references;
-	mc.att = att;
-	mc.natt = m->natt;
-	rc = qm_mail_inner_build(&mc, &s->mime, err);
-	if (!rc)
-		rc = client_idhdr_add_from(s->c, &s->ac, s->h->from, &s->mime,
-		                           err);
-	if (!rc)
-		rc = client_send_limits_check(&s->ac.lim, s->mime.len, m->natt,
-		                              err);
-	if (!rc && s->ptocc.n + s->pbcc.n)
-		rc = send_build_plain(s, &mc, err);
-	free(att);
+	/* not even written into the outbox when the files alone pass the
+	 * largest message */
+	if (total > QM_CLIENT_MAXMSG)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the attachments are %llu bytes together, "
+		                    "more than the %u a message may hold",
+		                    (unsigned long long)total,
+		                    (unsigned)QM_CLIENT_MAXMSG);
+	memset(&s->mc, 0, sizeof(s->mc));
+	s->mc.hdrs = s->h;
+	s->mc.subject = m->subject ? m->subject : "";
+	s->mc.text = m->text ? m->text : "";
+	s->mc.html = m->html && *m->html ? m->html : NULL;
+	s->mc.in_reply_to = m->in_reply_to;
+	s->mc.references = m->references;
+	s->mc.att = s->att;
+	s->mc.natt = m->natt;
+	if (s->ptocc.n + s->pbcc.n)
+		rc = send_build_plain(s, err);
 	return rc;
 }
 
@@ -1214,8 +1374,7 @@ enum qm_err qm_client_send(struct qm_client *c,
 	rc = client_acct_conn_load(c, m->account_id, &s.ac, err);
 	if (rc)
 		return rc;
-	qm_buf_init_secure(&s.mime, QM_CLIENT_MAXMSG);
-	qm_buf_init_secure(&s.pmime, QM_CLIENT_MAXMSG + 4096);
+	qm_buf_init_secure(&s.ptext, QM_CLIENT_MAXMSG);
 	rc = send_prepare(&s, err);
 	if (!rc)
 		rc = send_build(&s, err);
@@ -1226,8 +1385,8 @@ enum qm_err qm_client_send(struct qm_client *c,
 	client_rcpts_free(&s.ptocc);
 	client_rcpts_free(&s.pbcc);
 	qm_mail_hdrs_free(&s.h);
-	qm_buf_free(&s.mime);
-	qm_buf_free(&s.pmime);
+	qm_buf_free(&s.ptext);
+	free(s.att);
 	client_acct_conn_free(&s.ac);
 	return rc;
 }

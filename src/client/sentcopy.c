@@ -96,9 +96,8 @@ static enum qm_err pending_mark(struct qm_client *c, int64_t acct, int64_t id,
  * record, or (an entry an older QMail queued) the protected message's. */
 static enum qm_err
 entry_headers(struct qm_client *c, const struct qm_store_outbox *o,
-              const struct qm_buf *pt, struct outbox_rec *rec,
-              struct qm_mail_content **mc, const struct qm_mail_hdrs **h,
-              struct qm_error *err)
+              struct outbox_rec *rec, struct qm_mail_content **mc,
+              const struct qm_mail_hdrs **h, struct qm_error *err)
 {
 	struct qm_buf b;
 	enum qm_err rc;
@@ -114,35 +113,68 @@ entry_headers(struct qm_client *c, const struct qm_store_outbox *o,
 	}
 	if (rc != QM_ERR_NOTFOUND)
 		return rc;
+	/* no record (queued by a QMail older than schema 5): the message
+	 * is read whole and parsed */
 	qm_error_clear(err);
-	rc = qm_mail_content_parse(pt->data, pt->len, NULL, mc, err);
+	qm_buf_init_secure(&b, QM_CLIENT_MAXMSG);
+	rc = qm_store_outbox_plaintext(c->store, o->id, &b, err);
+	if (!rc)
+		rc = qm_mail_content_parse(b.data, b.len, NULL, mc, err);
+	qm_buf_free(&b);
 	if (!rc)
 		*h = &(*mc)->hdrs;
 	return rc;
 }
 
-/* The copy of entry o sealed to the account's own key into wire. */
-static enum qm_err self_copy(struct qm_client *c, const struct acct_conn *ac,
-                             const struct qm_store_outbox *o,
-                             struct qm_buf *wire, struct qm_error *err)
+/* The kind of blob a Sent copy is made in before it is appended. */
+#define KIND_COPY "outbox.copy"
+
+static enum qm_err blob_sink(void *arg, const void *p, size_t n,
+                             struct qm_error *err)
 {
-	struct qm_buf pt;
+	return qm_store_blob_write(arg, p, n, err);
+}
+
+static enum qm_err blob_src(void *arg, void *buf, size_t want, size_t *got,
+                            struct qm_error *err)
+{
+	return qm_store_blob_read(arg, buf, want, got, err);
+}
+
+/*
+ * The copy of entry o sealed to the account's own key, made a piece at a
+ * time from the entry's plaintext into a blob of its own (*blob; the
+ * caller removes it once appended): an IMAP APPEND announces its length
+ * first, so the copy is made before it goes.
+ */
+static enum qm_err self_copy(struct qm_client *c, const struct acct_conn *ac,
+                             const struct qm_store_outbox *o, int64_t *blob,
+                             struct qm_error *err)
+{
+	struct qm_store_outbox_r *pt = NULL;
+	struct qm_store_blob_w *bw = NULL;
 	struct outbox_rec rec;
 	struct qm_mail_content *mc = NULL;
 	const struct qm_mail_hdrs *h = NULL;
 	enum qm_err rc;
 
 	memset(&rec, 0, sizeof(rec));
-	qm_buf_init_secure(&pt, QM_CLIENT_MAXMSG);
-	rc = qm_store_outbox_plaintext(c->store, o->id, &pt, err);
+	rc = entry_headers(c, o, &rec, &mc, &h, err);
 	if (!rc)
-		rc = entry_headers(c, o, &pt, &rec, &mc, &h, err);
+		rc = qm_store_outbox_open(c->store, o->id, 0, &pt, err);
 	if (!rc)
-		rc = client_self_seal(c, ac, h, QM_CLIENT_COPY_SENT, o->level,
-		                      pt.data, pt.len, wire, err);
+		rc = qm_store_blob_begin(c->store, KIND_COPY, o->id, &bw, err);
+	if (!rc)
+		rc = client_self_seal_to(c, ac, h, QM_CLIENT_COPY_SENT,
+		                         o->level, qm_store_outbox_r_read, pt,
+		                         qm_store_outbox_r_size(pt), blob_sink,
+		                         bw, err);
+	if (!rc)
+		rc = qm_store_blob_end(&bw, blob, NULL, err);
+	qm_store_blob_abort(&bw);
+	qm_store_outbox_r_close(&pt);
 	client_outbox_rec_clear(&rec);
 	qm_mail_content_free(&mc);
-	qm_buf_free(&pt);
 	return rc;
 }
 
@@ -160,7 +192,7 @@ static enum sent_kind sent_kind(struct qm_client *c, int64_t acct,
 	char v[8];
 
 	client_acct_setting(c, acct, QM_CLIENT_SET_SAVE_SENT, v, sizeof(v));
-	if (v[0] == '0' || !o->ciphertext)
+	if (v[0] == '0' || !o->has_ciphertext)
 		return SENT_NONE; /* unset: the default, a copy */
 	if (o->level == 0)
 		return SENT_PLAIN;
@@ -183,7 +215,10 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_error *err)
 {
 	struct keep_copy cp;
+	struct qm_store_blob_r *br = NULL;
+	struct qm_mail_source src;
 	struct qm_buf wire;
+	int64_t blob = 0;
 	enum qm_err rc;
 	size_t replaced = 0;
 	int saved = 0;
@@ -192,20 +227,32 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 	case SENT_NONE:
 		return QM_OK;
 	case SENT_PLAIN:
-		return qm_mail_imap_save_sent_once(im, o->ciphertext,
-		                                   o->ciphertext_len,
-		                                   o->message_id, &saved, err);
+		/* the message as it went, read whole (IMAP APPEND takes it
+		 * from memory) */
+		qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
+		rc = qm_store_outbox_ciphertext(c->store, o->id, &wire, err);
+		if (!rc)
+			rc = qm_mail_imap_save_sent_once(
+			    im, wire.data, wire.len, o->message_id, &saved,
+			    err);
+		qm_buf_free(&wire);
+		return rc;
 	case SENT_SELF:
 		break;
 	}
-	qm_buf_init(&wire, QM_CLIENT_MAXMSG * 3);
-	rc = self_copy(c, ac, o, &wire, err);
+	rc = self_copy(c, ac, o, &blob, err);
+	if (!rc)
+		rc = qm_store_blob_open(c->store, KIND_COPY, o->id, blob, &br,
+		                        err);
 	if (!rc) {
+		src.read = blob_src;
+		src.rewind = NULL;
+		src.arg = br;
+		src.len = qm_store_blob_size(br);
 		memset(&cp, 0, sizeof(cp));
 		cp.use = QM_MAIL_FOLDER_SENT;
 		cp.fallback = "Sent";
-		cp.msg = wire.data;
-		cp.len = wire.len;
+		cp.src = &src;
 		cp.flags = QM_MAIL_FLAG_SEEN;
 		cp.this_copy[0] =
 		    (struct qm_mail_imap_hcrit){"Message-ID", o->message_id, 0};
@@ -221,7 +268,9 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 		QM_IGNORE(qm_store_setting_set(c->store, ac->a.id,
 		                               QM_CLIENT_SET_SERVER_SAVES_SENT,
 		                               "1", NULL));
-	qm_buf_free(&wire);
+	qm_store_blob_close(&br);
+	if (blob)
+		QM_IGNORE(qm_store_blob_delete(c->store, blob, NULL));
 	return rc;
 }
 
@@ -280,7 +329,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 		g = qm_store_outbox_get(c->store, l.v[i], &o, &e);
 		if (g == QM_ERR_NOTFOUND ||
 		    (g == QM_OK &&
-		     (o.state == QM_OUTBOX_FAILED || !o.ciphertext))) {
+		     (o.state == QM_OUTBOX_FAILED || !o.has_ciphertext))) {
 			/* deleted, or never went out: no copy to keep */
 			qm_store_outbox_item_free(&o);
 			rc = pending_mark(c, acct, l.v[i], 0, err);

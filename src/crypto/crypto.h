@@ -275,6 +275,22 @@ qm_crypto_env_seal_stream(const struct qm_seal_params *p, uint64_t ptlen,
                           qm_read_fn rd, void *arg, struct qm_buf *out,
                           struct qm_error *err);
 
+/*
+ * The same, the envelope given to wr in pieces as it is made (header,
+ * then each sealed chunk, then the tags and, levels 3/4, the signature,
+ * which covers everything before it): memory stays bounded by a chunk
+ * whatever ptlen. The bytes are those qm_crypto_env_seal would make with
+ * the same randomness, and open with qm_crypto_env_open. max bounds the
+ * envelope (QM_ERR_TOOBIG). Level 1 with several recipient slots is built
+ * in memory first (each slot's ciphertext follows the other's). On
+ * failure what wr was given is to be thrown away.
+ */
+QM_NODISCARD enum qm_err qm_crypto_env_seal_to(const struct qm_seal_params *p,
+                                               uint64_t ptlen, qm_read_fn rd,
+                                               void *rarg, uint64_t max,
+                                               qm_write_fn wr, void *warg,
+                                               struct qm_error *err);
+
 /* ------------------------------------------------- parsing and opening */
 
 /* A parsed envelope. It borrows the bytes given to qm_crypto_env_parse: keep

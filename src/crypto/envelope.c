@@ -47,6 +47,34 @@ void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
 	EVP_MD_CTX_free(c);
 }
 
+void *crypto_env_sig_begin(const unsigned char bh[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c && (EVP_DigestInit_ex(c, EVP_sha256(), NULL) <= 0 ||
+	          EVP_DigestUpdate(c, SIG_LABEL, sizeof(SIG_LABEL)) <= 0 ||
+	          EVP_DigestUpdate(c, bh, 32) <= 0)) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+int crypto_env_sig_update(void *c, const void *p, size_t n)
+{
+	return EVP_DigestUpdate(c, p, n) > 0 ? 0 : -1;
+}
+
+void crypto_env_sig_end(void **cp, unsigned char out[32])
+{
+	EVP_MD_CTX *c = *cp;
+
+	if (!c || EVP_DigestFinal_ex(c, out, NULL) <= 0)
+		qm_random(out, 32); /* never matches: fails closed */
+	EVP_MD_CTX_free(c);
+	*cp = NULL;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -187,28 +215,25 @@ size_t crypto_env_slot_tags(int level, size_t nslots)
 	           : 0;
 }
 
-enum qm_err crypto_env_l2_mac(const struct qm_qkey *k,
-                              const unsigned char salt[QM_SALTBYTES],
-                              uint16_t slot, const unsigned char ad[64],
-                              const unsigned char *body, size_t len,
-                              unsigned char tag[QM_L1_TAGBYTES],
-                              struct qm_error *err)
+enum qm_err crypto_env_l2_mac_init(const struct qm_qkey *k,
+                                   const unsigned char salt[QM_SALTBYTES],
+                                   uint16_t slot, const unsigned char ad[64],
+                                   crypto_onetimeauth_state *st,
+                                   struct qm_error *err)
 {
 	static const char label[] = "QMail v1 L2 slot MAC";
 	unsigned char info[sizeof(label) + 2 + QM_KEYID_MAX];
 	unsigned char idx[2] = {(unsigned char)(slot >> 8),
 	                        (unsigned char)slot};
 	size_t kl = strlen(k->key_id);
-	crypto_onetimeauth_state *st;
 	unsigned char *mk;
 	enum qm_err rc;
 
 	if (kl > QM_KEYID_MAX)
 		return qm_error_set(err, QM_ERR_INVAL, "key ID too long");
-	st = qm_sec_alloc(sizeof(*st) + 32);
-	if (!st)
+	mk = qm_sec_alloc(32);
+	if (!mk)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
-	mk = (unsigned char *)(st + 1);
 	memcpy(info, label, sizeof(label));
 	memcpy(info + sizeof(label), idx, 2);
 	memcpy(info + sizeof(label) + 2, k->key_id, kl);
@@ -218,6 +243,26 @@ enum qm_err crypto_env_l2_mac(const struct qm_qkey *k,
 		crypto_onetimeauth_init(st, mk);
 		crypto_onetimeauth_update(st, ad, 64);
 		crypto_onetimeauth_update(st, idx, 2);
+	}
+	qm_sec_free(mk);
+	return rc;
+}
+
+enum qm_err crypto_env_l2_mac(const struct qm_qkey *k,
+                              const unsigned char salt[QM_SALTBYTES],
+                              uint16_t slot, const unsigned char ad[64],
+                              const unsigned char *body, size_t len,
+                              unsigned char tag[QM_L1_TAGBYTES],
+                              struct qm_error *err)
+{
+	crypto_onetimeauth_state *st;
+	enum qm_err rc;
+
+	st = qm_sec_alloc(sizeof(*st));
+	if (!st)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	rc = crypto_env_l2_mac_init(k, salt, slot, ad, st, err);
+	if (!rc) {
 		crypto_onetimeauth_update(st, body, len);
 		crypto_onetimeauth_final(st, tag);
 	}

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "crypto.h"
 
 #define QM_MLKEM_PKBYTES    1184
@@ -225,6 +227,12 @@ crypto_env_unwrap(const unsigned char kek[32], const unsigned char bh[32],
  * signature, with the bound hash. */
 void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
                            unsigned char out[32]);
+/* The same digest in pieces: begin (NULL when out of memory), update
+ * (-1 on failure), end (frees; a random digest that never verifies when
+ * something failed). */
+void *crypto_env_sig_begin(const unsigned char bh[32]);
+int crypto_env_sig_update(void *c, const void *p, size_t n);
+void crypto_env_sig_end(void **c, unsigned char out[32]);
 /*
  * Level 2 with several slots: the one-time Poly1305 tag of slot j over
  * AD || u16 j || body, keyed by HKDF of that slot's QKD key, so that no
@@ -234,6 +242,13 @@ QM_NODISCARD enum qm_err crypto_env_l2_mac(
     const struct qm_qkey *k, const unsigned char salt[QM_SALTBYTES],
     uint16_t slot, const unsigned char ad[64], const unsigned char *body,
     size_t len, unsigned char tag[QM_L1_TAGBYTES], struct qm_error *err);
+/* The same tag in pieces: st (secure, caller's) is keyed and has taken
+ * AD and j; the caller updates it with the body and finalises it. */
+QM_NODISCARD enum qm_err
+crypto_env_l2_mac_init(const struct qm_qkey *k,
+                       const unsigned char salt[QM_SALTBYTES], uint16_t slot,
+                       const unsigned char ad[64], crypto_onetimeauth_state *st,
+                       struct qm_error *err);
 /* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
 size_t crypto_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */

@@ -52,6 +52,36 @@ static enum qm_err src_next(struct src *s, size_t n, const unsigned char **p,
 	return QM_OK;
 }
 
+/* Where a streamed envelope goes: each piece to wr, counted against max,
+ * hashed for the signature (dg) and, for the body, into each slot's MAC
+ * (level 2 with several slots). */
+struct sink {
+	qm_write_fn wr;
+	void *arg;
+	void *dg;
+	crypto_onetimeauth_state *macs; /* secure, nmacs of them, or NULL */
+	size_t nmacs;
+	uint64_t n, max;
+	unsigned char *chunk; /* one sealed chunk: QM_ENV_CHUNK + tag */
+};
+
+static enum qm_err sink_put(struct sink *k, const void *p, size_t n, int body,
+                            struct qm_error *err)
+{
+	if (n > k->max - k->n)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "the envelope would pass the limit of %llu "
+		                    "bytes",
+		                    (unsigned long long)k->max);
+	if (k->dg && crypto_env_sig_update(k->dg, p, n))
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "out of memory (signature digest)");
+	for (size_t j = 0; body && j < k->nmacs; j++)
+		crypto_onetimeauth_update(&k->macs[j], p, n);
+	k->n += n;
+	return k->wr(k->arg, p, n, err);
+}
+
 /* Per-slot material computed before the header is written. */
 struct slotout {
 	unsigned char rcpt[QM_FPR_BYTES];
@@ -345,7 +375,7 @@ static size_t header_size(const struct qm_seal_params *p, const char *sae,
 static enum qm_err body_l1(const struct qm_seal_params *p, struct src *s,
                            uint64_t plen, const unsigned char ad[64],
                            unsigned char *body, unsigned char *tags,
-                           struct qm_error *err)
+                           struct sink *k, struct qm_error *err)
 {
 	size_t ns = p->nslots;
 	crypto_onetimeauth_state *st;
@@ -382,9 +412,15 @@ static enum qm_err body_l1(const struct qm_seal_params *p, struct src *s,
 		if (rc)
 			goto out;
 		for (size_t j = 0; j < ns; j++) {
-			unsigned char *ct = body + j * plen + pos;
+			/* streamed: one slot only (seal_to) */
+			unsigned char *ct =
+			    k ? k->chunk : body + j * plen + pos;
 			crypto_ks_xor(&ks[j], ct, pt, n);
 			crypto_onetimeauth_update(&st[j], ct, n);
+			if (k)
+				rc = sink_put(k, ct, n, 1, err);
+			if (rc)
+				goto out;
 		}
 		pos += n;
 	}
@@ -400,7 +436,8 @@ out:
 static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
                             const unsigned char *cek, const unsigned char *salt,
                             const unsigned char ad[64], unsigned char *body,
-                            unsigned char *dk, struct qm_error *err)
+                            unsigned char *dk, struct sink *k,
+                            struct qm_error *err)
 {
 	const unsigned char *prefix = dk + 32;
 	unsigned char iv[QM_GCM_IVBYTES];
@@ -421,8 +458,17 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
 		if (rc)
 			break;
 		crypto_env_chunk_iv(prefix, (uint32_t)i, i + 1 == nc, iv);
-		rc = crypto_gcm_seal(g, iv, ad, 64, pt, n, body, body + n, err);
-		body += n + QM_GCM_TAGBYTES;
+		if (k) {
+			rc = crypto_gcm_seal(g, iv, ad, 64, pt, n, k->chunk,
+			                     k->chunk + n, err);
+			if (!rc)
+				rc = sink_put(k, k->chunk, n + QM_GCM_TAGBYTES,
+				              1, err);
+		} else {
+			rc = crypto_gcm_seal(g, iv, ad, 64, pt, n, body,
+			                     body + n, err);
+			body += n + QM_GCM_TAGBYTES;
+		}
 		pos += n;
 	}
 	crypto_gcm_free(&g);
@@ -496,10 +542,10 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 	crypto_env_header_hash(out->data, hdr, ad);
 	if (p->level == 1)
 		rc = body_l1(p, s, plen, ad, out->data + hdr,
-		             out->data + hdr + body_len, err);
+		             out->data + hdr + body_len, NULL, err);
 	else
 		rc = body_gcm(p->level, s, plen, work + QM_WORK_CEK, salt, ad,
-		              out->data + hdr, work + QM_WORK_DK, err);
+		              out->data + hdr, work + QM_WORK_DK, NULL, err);
 	/* Level 2 with several slots: a one-time MAC per slot over the body
 	 * (the content key alone would let a co-recipient re-encrypt it). */
 	for (size_t j = 0; p->level == 2 && nslots > 1 && j < nslots; j++) {
@@ -568,6 +614,162 @@ enum qm_err qm_crypto_env_seal_stream(const struct qm_seal_params *p,
 	if (!s.scratch)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
 	rc = seal(p, &s, out, err);
+	qm_sec_free(s.scratch);
+	return rc;
+}
+
+/* Level 1 with several slots: each slot's ciphertext of the whole text
+ * follows the other's, so the envelope is built in memory, then given. */
+static enum qm_err seal_to_whole(const struct qm_seal_params *p, struct src *s,
+                                 uint64_t max, qm_write_fn wr, void *arg,
+                                 struct qm_error *err)
+{
+	struct qm_buf out;
+	enum qm_err rc;
+
+	qm_buf_init(&out, max < SIZE_MAX - 1 ? (size_t)max : SIZE_MAX - 1);
+	rc = seal(p, s, &out, err);
+	if (!rc)
+		rc = wr(arg, out.data, out.len, err);
+	qm_buf_free(&out);
+	return rc;
+}
+
+/* The streamed seal, once the plaintext source is set up. */
+static enum qm_err seal_stream(const struct qm_seal_params *p, struct src *s,
+                               struct sink *k, struct qm_error *err)
+{
+	uint64_t plen = s->len;
+	unsigned char salt[QM_SALTBYTES], ad[64], dg[32];
+	unsigned char *work = NULL; /* secure: QM_WORKBYTES */
+	unsigned char tags[QM_L1_TAGBYTES];
+	struct slotout *so = NULL;
+	struct qm_buf hb, sig;
+	const char *sae = "";
+	size_t nslots, hdr;
+	enum qm_err rc;
+
+	qm_buf_init(&hb, 1 << 20);
+	qm_buf_init(&sig, 8192);
+	rc = check_params(p, plen, &sae, err);
+	if (rc)
+		goto out;
+	nslots = p->level <= 2 ? p->nslots : p->nrcpts;
+	if (p->level == 2 && nslots > 1)
+		k->nmacs = nslots;
+	qm_random(salt, sizeof(salt));
+	rc = crypto_env_bound_hash(p->bound, QM_ENV_VERSION, p->level, sae,
+	                           ad + 32, err);
+	if (rc)
+		goto out;
+	so = calloc(nslots, sizeof(*so));
+	work = p->level > 1 ? qm_sec_alloc(QM_WORKBYTES) : NULL;
+	k->chunk = malloc(QM_ENV_CHUNK + QM_GCM_TAGBYTES);
+	k->macs = k->nmacs ? qm_sec_alloc(nslots * sizeof(*k->macs)) : NULL;
+	if (!so || (p->level > 1 && !work) || !k->chunk ||
+	    (k->nmacs && !k->macs)) {
+		rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (p->level > 1) {
+		qm_random(work + QM_WORK_CEK, QM_CEKBYTES);
+		rc = make_slots(p, salt, ad + 32, work + QM_WORK_CEK, so,
+		                nslots, work + QM_WORK_SS, err);
+		if (rc)
+			goto out;
+	}
+	hdr = header_size(p, sae, nslots);
+	if (plen > UINT64_MAX / 2 || crypto_env_nchunks(plen) > UINT32_MAX ||
+	    plen > k->max) {
+		rc = qm_error_set(err, QM_ERR_TOOBIG,
+		                  "the envelope for %llu bytes of text would "
+		                  "pass the limit of %llu bytes",
+		                  (unsigned long long)plen,
+		                  (unsigned long long)k->max);
+		goto out;
+	}
+	rc = put_header(p, plen, salt, sae, so, nslots, &hb, err);
+	if (!rc && hb.len != hdr)
+		rc = qm_error_set(err, QM_ERR_STATE, "envelope header size");
+	if (rc)
+		goto out;
+	crypto_env_header_hash(hb.data, hdr, ad);
+	if (p->level >= 3 && !(k->dg = crypto_env_sig_begin(ad + 32))) {
+		rc = qm_error_set(err, QM_ERR_NOMEM,
+		                  "out of memory (signature digest)");
+		goto out;
+	}
+	for (size_t j = 0; j < k->nmacs && !rc; j++)
+		rc = crypto_env_l2_mac_init(&p->slots[j].keys[0], salt,
+		                            (uint16_t)j, ad, &k->macs[j], err);
+	if (!rc)
+		rc = sink_put(k, hb.data, hdr, 0, err);
+	if (rc)
+		goto out;
+	if (p->level == 1)
+		rc = body_l1(p, s, plen, ad, NULL, tags, k, err);
+	else
+		rc = body_gcm(p->level, s, plen, work + QM_WORK_CEK, salt, ad,
+		              NULL, work + QM_WORK_DK, k, err);
+	if (!rc && p->level == 1)
+		rc = sink_put(k, tags, QM_L1_TAGBYTES, 0, err);
+	for (size_t j = 0; j < k->nmacs && !rc; j++) {
+		crypto_onetimeauth_final(&k->macs[j], tags);
+		rc = sink_put(k, tags, QM_L1_TAGBYTES, 0, err);
+	}
+	if (!rc && p->level >= 3) {
+		size_t sl = p->level == 3 ? QM_SIG_HYBRID : QM_SIG_CLASSIC;
+
+		crypto_env_sig_end(&k->dg, dg);
+		rc = qm_buf_append_u16(&sig, (uint16_t)sl, err);
+		if (!rc)
+			rc = qm_crypto_identity_sign(p->sender, p->level == 3,
+			                             dg, sizeof(dg), &sig, err);
+		if (!rc)
+			rc = sink_put(k, sig.data, sig.len, 0, err);
+	}
+out:
+	if (k->dg)
+		crypto_env_sig_end(&k->dg, dg);
+	qm_sec_free(k->macs);
+	k->macs = NULL;
+	free(k->chunk);
+	k->chunk = NULL;
+	qm_sec_free(work);
+	free(so);
+	qm_buf_free(&sig);
+	qm_buf_free(&hb);
+	return rc;
+}
+
+enum qm_err qm_crypto_env_seal_to(const struct qm_seal_params *p,
+                                  uint64_t ptlen, qm_read_fn rd, void *rarg,
+                                  uint64_t max, qm_write_fn wr, void *warg,
+                                  struct qm_error *err)
+{
+	struct src s = {0};
+	struct sink k;
+	enum qm_err rc;
+
+	if (!rd || !wr)
+		return qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "sealing in pieces needs a plaintext reader "
+		    "and an envelope writer");
+	memset(&k, 0, sizeof(k));
+	k.wr = wr;
+	k.arg = warg;
+	k.max = max;
+	s.rd = rd;
+	s.arg = rarg;
+	s.len = ptlen;
+	s.scratch = qm_sec_alloc(QM_ENV_CHUNK);
+	if (!s.scratch)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
+	if (p && p->level == 1 && p->nslots > 1)
+		rc = seal_to_whole(p, &s, max, wr, warg, err);
+	else
+		rc = seal_stream(p, &s, &k, err);
 	qm_sec_free(s.scratch);
 	return rc;
 }

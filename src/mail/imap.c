@@ -1243,14 +1243,49 @@ enum qm_err qm_mail_imap_move(struct qm_mail_imap *im, uint32_t uid,
 
 /* ----------------------------------------------------------- APPEND */
 
+/* A message in memory as an APPEND source. */
+struct append_mem {
+	const unsigned char *p;
+	size_t len, off;
+};
+
+static enum qm_err append_mem_read(void *arg, void *buf, size_t want,
+                                   size_t *got, struct qm_error *err)
+{
+	struct append_mem *m = arg;
+	size_t n = m->len - m->off < want ? m->len - m->off : want;
+
+	(void)err;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	*got = n;
+	return QM_OK;
+}
+
 enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
                                 const void *msg, size_t len, unsigned flags,
                                 struct qm_error *err)
 {
+	struct append_mem m = {msg, len, 0};
+	struct qm_mail_source src = {append_mem_read, NULL, &m, len};
+
+	return qm_mail_imap_append_from(im, folder, &src, flags, err);
+}
+
+enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
+                                     const char *folder,
+                                     const struct qm_mail_source *src,
+                                     unsigned flags, struct qm_error *err)
+{
 	char q[1024], fl[80], cmd[1200];
 	struct mail_imap_item it = {0};
 	int plus = qm_mail_imap_has_cap(im, "LITERAL+"), n;
+	size_t len = src ? (size_t)src->len : 0;
+	unsigned char *buf = NULL;
 	enum qm_err e;
+
+	if (!src || !src->read)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to append");
 
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
@@ -1279,11 +1314,30 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 			goto out;
 		}
 	}
+	buf = malloc(65536);
+	if (!buf) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t off = 0; off < len;) {
-		size_t chunk = len - off > 65536 ? 65536 : len - off;
-		if ((e = send_all(im, (const char *)msg + off, chunk, err)))
+		size_t chunk = len - off > 65536 ? 65536 : len - off, got = 0;
+
+		/* the literal announced its length: a source that fails or
+		 * ends early leaves the connection unusable */
+		e = src->read(src->arg, buf, chunk, &got, err);
+		if (!e && got == 0)
+			e = qm_error_set(
+			    err, QM_ERR_IO,
+			    "the message to append ended after %zu "
+			    "of %zu bytes",
+			    off, len);
+		if (e) {
+			im->broken = 1;
 			goto out;
-		off += chunk;
+		}
+		if ((e = send_all(im, (const char *)buf, got, err)))
+			goto out;
+		off += got;
 		if (im->srv->progress)
 			im->srv->progress(im->srv->progress_arg, off, len);
 	}
@@ -1308,6 +1362,7 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 			note_untagged(im, s);
 	}
 out:
+	free(buf);
 	qm_buf_free(&it.line);
 	return e;
 }

@@ -158,12 +158,15 @@ QM_NODISCARD enum qm_err qm_mail_addr_display(const char *list, char **out,
                                               struct qm_error *err);
 
 /* An attachment to build (borrowed). type is "image/png" etc. (NULL:
- * application/octet-stream); name is the file name (UTF-8). */
+ * application/octet-stream); name is the file name (UTF-8). Its bytes are
+ * data, len or, with data NULL, the file at path, read as the message is
+ * written. */
 struct qm_mail_attachment {
 	const char *name;
 	const char *type;
 	const unsigned char *data;
 	size_t len;
+	const char *path;
 };
 
 /* What the user wrote; all borrowed. NULL strings are absent. */
@@ -188,6 +191,23 @@ struct qm_mail_compose {
 QM_NODISCARD enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
                                              struct qm_buf *out,
                                              struct qm_error *err);
+
+/* Takes len bytes of output; a non-zero return stops the operation (the
+ * signature of the crypto layer's qm_write_fn). */
+QM_NODISCARD typedef enum qm_err (*qm_mail_write_fn)(void *arg, const void *buf,
+                                                     size_t len,
+                                                     struct qm_error *err);
+/*
+ * The same message given to wr in pieces as GMime writes it (a few KiB at
+ * a time; attachments given as files are read as they are encoded), so
+ * that it is never whole in memory. *written (may be NULL) gets its
+ * length. An error of wr stops it and is returned; an attachment file
+ * that cannot be opened is QM_ERR_IO naming it.
+ */
+QM_NODISCARD enum qm_err qm_mail_inner_build_to(const struct qm_mail_compose *c,
+                                                qm_mail_write_fn wr, void *arg,
+                                                uint64_t *written,
+                                                struct qm_error *err);
 
 /* The QMail-Identity header (docs/FORMAT.md; parsed by the crypto layer):
  * its raw value may be this long whatever limit.header_length says. */
@@ -216,6 +236,27 @@ struct qm_mail_wire {
 QM_NODISCARD enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w,
                                             struct qm_buf *out,
                                             struct qm_error *err);
+
+/*
+ * The same message given to wr in pieces as it is made, for an envelope
+ * too large to hold whole: qm_mail_wire_begin (w's envelope fields are
+ * ignored) gives the headers and the parts before the envelope;
+ * qm_mail_wire_write (arg: the writer; the signature of qm_write_fn, so
+ * that the sealing can write into it) takes envelope bytes, encoded in
+ * 76-character lines about 64 KiB at a time; qm_mail_wire_end gives the
+ * rest and the closing boundary. The bytes equal qm_mail_wire_build's for
+ * the same boundary. end and abort free *ww and set it NULL.
+ */
+struct qm_mail_wire_w;
+QM_NODISCARD enum qm_err qm_mail_wire_begin(const struct qm_mail_wire *w,
+                                            qm_mail_write_fn wr, void *arg,
+                                            struct qm_mail_wire_w **ww,
+                                            struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_wire_write(void *ww, const void *p, size_t n,
+                                            struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_wire_end(struct qm_mail_wire_w **ww,
+                                          struct qm_error *err);
+void qm_mail_wire_abort(struct qm_mail_wire_w **ww);
 
 /* A decoded body part: attachment or inline part. */
 struct qm_mail_part {
@@ -380,6 +421,37 @@ QM_NODISCARD enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
                                            const char *const *rcpts,
                                            size_t nrcpt, const void *msg,
                                            size_t len, struct qm_error *err);
+
+/* Reads up to want bytes into buf and sets *got (0 only at the end): the
+ * signature of the crypto layer's qm_read_fn. */
+QM_NODISCARD typedef enum qm_err (*qm_mail_read_fn)(void *arg, void *buf,
+                                                    size_t want, size_t *got,
+                                                    struct qm_error *err);
+/* Starts a source again from its first byte. */
+QM_NODISCARD typedef enum qm_err (*qm_mail_rewind_fn)(void *arg,
+                                                      struct qm_error *err);
+
+/* A message given in pieces: exactly len bytes from read(arg, ...);
+ * rewind (NULL: none) lets an upload start again (a retry after the
+ * OAuth2 token was renewed). Borrowed. */
+struct qm_mail_source {
+	qm_mail_read_fn read;
+	qm_mail_rewind_fn rewind;
+	void *arg;
+	uint64_t len;
+};
+
+/*
+ * As qm_mail_smtp_send, the message read from src as libcurl uploads it:
+ * memory stays bounded by libcurl's upload buffer whatever its size. An
+ * error of the source stops the upload and is returned as it is (the
+ * message is then not sent: the server never sees the end of DATA); a
+ * source shorter or longer than src->len is QM_ERR_IO.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_smtp_send_from(const struct qm_mail_server *srv, const char *from,
+                       const char *const *rcpts, size_t nrcpt,
+                       const struct qm_mail_source *src, struct qm_error *err);
 
 /*
  * Checks an SMTP server without sending: connects, secures the connection
@@ -573,6 +645,13 @@ QM_NODISCARD enum qm_err qm_mail_imap_append(struct qm_mail_imap *im,
                                              const void *msg, size_t len,
                                              unsigned flags,
                                              struct qm_error *err);
+/* The same, the message read from src 64 KiB at a time as it is sent (a
+ * literal of src->len bytes): never whole in memory. A source that fails
+ * or ends early fails the APPEND and leaves the session unusable. */
+QM_NODISCARD enum qm_err
+qm_mail_imap_append_from(struct qm_mail_imap *im, const char *folder,
+                         const struct qm_mail_source *src, unsigned flags,
+                         struct qm_error *err);
 
 /*
  * Waits for new mail in the selected folder: IDLE when the server offers

@@ -9,6 +9,7 @@
 #include <gmime/gmime.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 
@@ -286,16 +287,39 @@ static GMimeObject *text_part(const char *subtype, const char *text)
 	return GMIME_OBJECT(t);
 }
 
-static GMimeObject *attachment_part(const struct qm_mail_attachment *a)
+/* The part of attachment a (NULL with err set: its file cannot be read).
+ * An attachment given as a file is read as the message is written. */
+static GMimeObject *attachment_part(const struct qm_mail_attachment *a,
+                                    struct qm_error *err)
 {
 	const char *type = a->type && strchr(a->type, '/')
 	                       ? a->type
 	                       : "application/octet-stream";
-	GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
+	GMimeContentType *ct;
 	GMimePart *p;
 	GMimeStream *s;
 	GMimeDataWrapper *w;
 
+	if (a->data || !a->path) {
+		s = g_mime_stream_mem_new_with_buffer(
+		    (const char *)(a->data ? a->data
+		                           : (const unsigned char *)""),
+		    a->data ? a->len : 0);
+	} else {
+		GError *ge = NULL;
+
+		s = g_mime_stream_fs_open(a->path, O_RDONLY | O_CLOEXEC, 0,
+		                          &ge);
+		if (!s) {
+			qm_error_set(err, QM_ERR_IO,
+			             "cannot read the attachment %s: %s",
+			             a->path, ge ? ge->message : "error");
+			if (ge)
+				g_error_free(ge);
+			return NULL;
+		}
+	}
+	ct = g_mime_content_type_parse(NULL, type);
 	if (!ct)
 		ct =
 		    g_mime_content_type_parse(NULL, "application/octet-stream");
@@ -303,7 +327,6 @@ static GMimeObject *attachment_part(const struct qm_mail_attachment *a)
 	    g_mime_content_type_get_media_type(ct),
 	    g_mime_content_type_get_media_subtype(ct));
 	g_object_unref(ct);
-	s = g_mime_stream_mem_new_with_buffer((const char *)a->data, a->len);
 	w = g_mime_data_wrapper_new_with_stream(s,
 	                                        GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(p, w);
@@ -345,20 +368,128 @@ enum qm_err mail_gmime_write(GMimeObject *obj, struct qm_buf *out,
 	return e;
 }
 
-enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
-                                struct qm_buf *out, struct qm_error *err)
+/*
+ * A GMime output stream that hands what GMime writes to a qm_mail_write_fn
+ * as it comes (the message is never whole in memory); the first error of
+ * the sink stops the writing and is kept.
+ */
+typedef struct {
+	GMimeStream parent;
+	qm_mail_write_fn wr;
+	void *arg;
+	struct qm_error *err;
+	enum qm_err rc;
+	uint64_t n;
+} QmSinkStream;
+
+typedef struct {
+	GMimeStreamClass parent_class;
+} QmSinkStreamClass;
+
+GType qm_sink_stream_get_type(void);
+G_DEFINE_TYPE(QmSinkStream, qm_sink_stream, GMIME_TYPE_STREAM)
+
+static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
+{
+	QmSinkStream *k = (QmSinkStream *)st;
+
+	if (k->rc)
+		return -1;
+	if (len)
+		k->rc = k->wr(k->arg, buf, len, k->err);
+	if (k->rc)
+		return -1;
+	k->n += len;
+	st->position += (gint64)len;
+	return (ssize_t)len;
+}
+
+static ssize_t sink_read(GMimeStream *st, char *buf, size_t len)
+{
+	(void)st;
+	(void)buf;
+	(void)len;
+	return -1;
+}
+
+static int sink_zero(GMimeStream *st)
+{
+	(void)st;
+	return 0;
+}
+
+static gboolean sink_eos(GMimeStream *st)
+{
+	(void)st;
+	return TRUE;
+}
+
+static gint64 sink_seek(GMimeStream *st, gint64 off, GMimeSeekWhence w)
+{
+	(void)st;
+	(void)off;
+	(void)w;
+	return -1;
+}
+
+static gint64 sink_tell(GMimeStream *st)
+{
+	return st->position;
+}
+
+static gint64 sink_length(GMimeStream *st)
+{
+	(void)st;
+	return -1;
+}
+
+static GMimeStream *sink_substream(GMimeStream *st, gint64 start, gint64 end)
+{
+	(void)st;
+	(void)start;
+	(void)end;
+	return NULL;
+}
+
+static void qm_sink_stream_class_init(QmSinkStreamClass *klass)
+{
+	GMimeStreamClass *sc = GMIME_STREAM_CLASS(klass);
+
+	sc->read = sink_read;
+	sc->write = sink_write;
+	sc->flush = sink_zero;
+	sc->close = sink_zero;
+	sc->eos = sink_eos;
+	sc->reset = sink_zero;
+	sc->seek = sink_seek;
+	sc->tell = sink_tell;
+	sc->length = sink_length;
+	sc->substream = sink_substream;
+}
+
+static void qm_sink_stream_init(QmSinkStream *k)
+{
+	(void)k;
+}
+
+/* The inner message as a GMime object (NULL with err set on failure). */
+static GMimeMessage *inner_message(const struct qm_mail_compose *c,
+                                   struct qm_error *err)
 {
 	GMimeMessage *m = NULL;
 	GMimeObject *body = NULL;
 	GMimeMultipart *mixed;
-	enum qm_err e;
 
-	if (!c || !c->hdrs || !out)
-		return qm_error_set(err, QM_ERR_INVAL, "nothing to build");
+	if (!c || !c->hdrs) {
+		qm_error_set(err, QM_ERR_INVAL, "nothing to build");
+		return NULL;
+	}
 	if (has_crlf(c->subject) || has_crlf(c->in_reply_to) ||
-	    has_crlf(c->references))
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "a header value cannot hold a line break");
+	    has_crlf(c->references)) {
+		qm_error_set(err, QM_ERR_INVAL,
+		             "a header value cannot hold a line break");
+		return NULL;
+	}
 	mail_gmime_init();
 	m = g_mime_message_new(TRUE);
 	g_mime_object_set_header(GMIME_OBJECT(m), "From", c->hdrs->from, NULL);
@@ -395,7 +526,13 @@ enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
 		g_mime_multipart_add(mixed, body);
 		g_object_unref(body);
 		for (size_t i = 0; i < c->natt; i++) {
-			GMimeObject *a = attachment_part(&c->att[i]);
+			GMimeObject *a = attachment_part(&c->att[i], err);
+
+			if (!a) {
+				g_object_unref(body);
+				g_object_unref(m);
+				return NULL;
+			}
 			g_mime_multipart_add(mixed, a);
 			g_object_unref(a);
 		}
@@ -403,7 +540,58 @@ enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
 	}
 	g_mime_message_set_mime_part(m, body);
 	g_object_unref(body);
+	return m;
+}
+
+enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
+                                struct qm_buf *out, struct qm_error *err)
+{
+	GMimeMessage *m;
+	enum qm_err e;
+
+	if (!out)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to build");
+	m = inner_message(c, err);
+	if (!m)
+		return err ? err->code : QM_ERR_INVAL;
 	e = mail_gmime_write(GMIME_OBJECT(m), out, err);
+	g_object_unref(m);
+	return e;
+}
+
+enum qm_err qm_mail_inner_build_to(const struct qm_mail_compose *c,
+                                   qm_mail_write_fn wr, void *arg,
+                                   uint64_t *written, struct qm_error *err)
+{
+	GMimeFormatOptions *fo;
+	GMimeMessage *m;
+	QmSinkStream *k;
+	enum qm_err e = QM_OK;
+
+	if (!wr)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to build");
+	m = inner_message(c, err);
+	if (!m)
+		return err ? err->code : QM_ERR_INVAL;
+	k = g_object_new(qm_sink_stream_get_type(), NULL);
+	g_mime_stream_construct(GMIME_STREAM(k), 0, -1);
+	k->wr = wr;
+	k->arg = arg;
+	k->err = err;
+	fo = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	if (g_mime_object_write_to_stream(GMIME_OBJECT(m), fo,
+	                                  GMIME_STREAM(k)) < 0 ||
+	    g_mime_stream_flush(GMIME_STREAM(k)) < 0)
+		e = k->rc ? k->rc
+		          : qm_error_set(err, QM_ERR_IO,
+		                         "writing the MIME message failed (an "
+		                         "attachment could not be read to the "
+		                         "end?)");
+	if (!e && written)
+		*written = k->n;
+	g_mime_format_options_free(fo);
+	g_object_unref(k);
 	g_object_unref(m);
 	return e;
 }
@@ -467,39 +655,28 @@ static int token_ok(const char *s)
 	return 1;
 }
 
-enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
-                               struct qm_error *err)
-{
-	struct qm_buf h, b64;
-	unsigned char rnd[16];
+/* Base64 input taken per write to the sink: whole 76-character lines. */
+#define WIRE_B64_IN (57u * 840u)
+
+struct qm_mail_wire_w {
+	qm_mail_write_fn wr;
+	void *arg;
 	char boundary[64];
+	unsigned char in[WIRE_B64_IN]; /* envelope bytes not encoded yet */
+	size_t nin;
+	struct qm_buf b64, lines;
+	int failed;
+};
+
+/* Everything before the base64 of the envelope, into out. */
+static enum qm_err wire_head(const struct qm_mail_wire *w, const char *boundary,
+                             struct qm_buf *out, struct qm_error *err)
+{
+	struct qm_buf h;
 	enum qm_err e;
 	size_t nshow;
 
-	if (!w || !w->hdrs || !out || !w->envelope || !w->envelope_len)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "nothing to wrap: no envelope");
-	if (w->level < 1 || w->level > 4)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "security level %d is not 1..4", w->level);
-	if (w->level <= 2) {
-		if (!w->nkey_ids || !w->key_ids || !token_ok(w->sender_sae))
-			return qm_error_set(err, QM_ERR_INVAL,
-			                    "levels 1 and 2 need key IDs and a "
-			                    "valid sender SAE ID");
-		for (size_t i = 0; i < w->nkey_ids; i++)
-			if (!token_ok(w->key_ids[i]))
-				return qm_error_set(err, QM_ERR_INVAL,
-				                    "key ID %zu is not valid",
-				                    i);
-	}
 	qm_buf_init(&h, 1 << 16);
-	qm_buf_init(&b64, (w->envelope_len / 3 + 2) * 4 + 16);
-	qm_random(rnd, sizeof(rnd));
-	memcpy(boundary, "=_qmail_", 8);
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(boundary + 8 + 2 * i, 3, "%02x", rnd[i]);
-
 	if ((e = put_header(out, "From", w->hdrs->from, err)))
 		goto out;
 	if (w->hdrs->to && *w->hdrs->to &&
@@ -530,45 +707,199 @@ enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
 		                    err)))
 			goto out;
 	}
-	if ((e = qm_buf_appendf(
-	         out, err,
-	         "Content-Type: multipart/encrypted;\r\n"
-	         " protocol=\"" QM_MAIL_PROTOCOL "\";\r\n"
-	         " boundary=\"%s\"\r\n"
-	         "\r\n"
-	         "This is a QMail encrypted message. It can be read with\r\n"
-	         "QMail only; the attachment message.qmail holds it.\r\n"
-	         "\r\n"
-	         "--%s\r\n"
-	         "Content-Type: " QM_MAIL_PROTOCOL "\r\n"
-	         "Content-Description: QMail control information\r\n"
-	         "\r\n"
-	         "Version: %d\r\n"
-	         "\r\n"
-	         "This message is encrypted with QMail (quantum-secure\r\n"
-	         "mail). Open it in QMail to read it.\r\n"
-	         "\r\n"
-	         "--%s\r\n"
-	         "Content-Type: application/octet-stream; "
-	         "name=\"message.qmail\"\r\n"
-	         "Content-Disposition: attachment; "
-	         "filename=\"message.qmail\"\r\n"
-	         "Content-Transfer-Encoding: base64\r\n"
-	         "Content-Description: QMail encrypted message\r\n"
-	         "\r\n",
-	         boundary, boundary, QM_MAIL_WIRE_VERSION, boundary)))
-		goto out;
-	if ((e = qm_b64_encode(w->envelope, w->envelope_len, &b64, err)))
-		goto out;
-	for (size_t off = 0; off < b64.len; off += 76) {
-		size_t n = b64.len - off < 76 ? b64.len - off : 76;
-		if ((e = qm_buf_append(out, b64.data + off, n, err)) ||
-		    (e = qm_buf_append(out, "\r\n", 2, err)))
-			goto out;
-	}
-	e = qm_buf_appendf(out, err, "--%s--\r\n", boundary);
+	e = qm_buf_appendf(
+	    out, err,
+	    "Content-Type: multipart/encrypted;\r\n"
+	    " protocol=\"" QM_MAIL_PROTOCOL "\";\r\n"
+	    " boundary=\"%s\"\r\n"
+	    "\r\n"
+	    "This is a QMail encrypted message. It can be read with\r\n"
+	    "QMail only; the attachment message.qmail holds it.\r\n"
+	    "\r\n"
+	    "--%s\r\n"
+	    "Content-Type: " QM_MAIL_PROTOCOL "\r\n"
+	    "Content-Description: QMail control information\r\n"
+	    "\r\n"
+	    "Version: %d\r\n"
+	    "\r\n"
+	    "This message is encrypted with QMail (quantum-secure\r\n"
+	    "mail). Open it in QMail to read it.\r\n"
+	    "\r\n"
+	    "--%s\r\n"
+	    "Content-Type: application/octet-stream; "
+	    "name=\"message.qmail\"\r\n"
+	    "Content-Disposition: attachment; "
+	    "filename=\"message.qmail\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Description: QMail encrypted message\r\n"
+	    "\r\n",
+	    boundary, boundary, QM_MAIL_WIRE_VERSION, boundary);
 out:
 	qm_buf_free(&h);
-	qm_buf_free(&b64);
 	return e;
+}
+
+static enum qm_err wire_check(const struct qm_mail_wire *w,
+                              struct qm_error *err)
+{
+	if (!w || !w->hdrs)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "nothing to wrap: no envelope");
+	if (w->level < 1 || w->level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "security level %d is not 1..4", w->level);
+	if (w->level <= 2) {
+		if (!w->nkey_ids || !w->key_ids || !token_ok(w->sender_sae))
+			return qm_error_set(err, QM_ERR_INVAL,
+			                    "levels 1 and 2 need key IDs and a "
+			                    "valid sender SAE ID");
+		for (size_t i = 0; i < w->nkey_ids; i++)
+			if (!token_ok(w->key_ids[i]))
+				return qm_error_set(err, QM_ERR_INVAL,
+				                    "key ID %zu is not valid",
+				                    i);
+	}
+	return QM_OK;
+}
+
+void qm_mail_wire_abort(struct qm_mail_wire_w **wp)
+{
+	struct qm_mail_wire_w *ww = wp ? *wp : NULL;
+
+	if (!ww)
+		return;
+	qm_buf_free(&ww->b64);
+	qm_buf_free(&ww->lines);
+	free(ww);
+	*wp = NULL;
+}
+
+enum qm_err qm_mail_wire_begin(const struct qm_mail_wire *w,
+                               qm_mail_write_fn wr, void *arg,
+                               struct qm_mail_wire_w **out,
+                               struct qm_error *err)
+{
+	struct qm_mail_wire_w *ww;
+	unsigned char rnd[16];
+	enum qm_err e;
+
+	*out = NULL;
+	if ((e = wire_check(w, err)))
+		return e;
+	if (!wr)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the wire message needs somewhere to go");
+	ww = calloc(1, sizeof(*ww));
+	if (!ww)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	ww->wr = wr;
+	ww->arg = arg;
+	qm_buf_init(&ww->b64, WIRE_B64_IN / 3 * 4 + 16);
+	qm_buf_init(&ww->lines, 1 << 20);
+	qm_random(rnd, sizeof(rnd));
+	memcpy(ww->boundary, "=_qmail_", 8);
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(ww->boundary + 8 + 2 * i, 3, "%02x", rnd[i]);
+	e = wire_head(w, ww->boundary, &ww->lines, err);
+	if (!e)
+		e = wr(arg, ww->lines.data, ww->lines.len, err);
+	if (e) {
+		qm_mail_wire_abort(&ww);
+		return e;
+	}
+	*out = ww;
+	return QM_OK;
+}
+
+/* Encodes the waiting bytes into lines of 76 and gives them. */
+static enum qm_err wire_flush(struct qm_mail_wire_w *ww, struct qm_error *err)
+{
+	enum qm_err e;
+
+	qm_buf_reset(&ww->b64);
+	qm_buf_reset(&ww->lines);
+	e = qm_b64_encode(ww->in, ww->nin, &ww->b64, err);
+	for (size_t off = 0; !e && off < ww->b64.len; off += 76) {
+		size_t n = ww->b64.len - off < 76 ? ww->b64.len - off : 76;
+
+		e = qm_buf_append(&ww->lines, ww->b64.data + off, n, err);
+		if (!e)
+			e = qm_buf_append(&ww->lines, "\r\n", 2, err);
+	}
+	if (!e && ww->lines.len)
+		e = ww->wr(ww->arg, ww->lines.data, ww->lines.len, err);
+	ww->nin = 0;
+	return e;
+}
+
+enum qm_err qm_mail_wire_write(void *arg, const void *p, size_t n,
+                               struct qm_error *err)
+{
+	struct qm_mail_wire_w *ww = arg;
+	const unsigned char *q = p;
+	enum qm_err e;
+
+	if (ww->failed)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "writing a wire message after it failed");
+	while (n) {
+		size_t k =
+		    WIRE_B64_IN - ww->nin < n ? WIRE_B64_IN - ww->nin : n;
+
+		memcpy(ww->in + ww->nin, q, k);
+		ww->nin += k;
+		q += k;
+		n -= k;
+		if (ww->nin == WIRE_B64_IN && (e = wire_flush(ww, err))) {
+			ww->failed = 1;
+			return e;
+		}
+	}
+	return QM_OK;
+}
+
+enum qm_err qm_mail_wire_end(struct qm_mail_wire_w **wp, struct qm_error *err)
+{
+	struct qm_mail_wire_w *ww = *wp;
+	enum qm_err e;
+
+	if (ww->failed)
+		e = qm_error_set(err, QM_ERR_INVAL,
+		                 "ending a wire message after it failed");
+	else
+		e = wire_flush(ww, err);
+	if (!e) {
+		qm_buf_reset(&ww->lines);
+		e = qm_buf_appendf(&ww->lines, err, "--%s--\r\n", ww->boundary);
+	}
+	if (!e)
+		e = ww->wr(ww->arg, ww->lines.data, ww->lines.len, err);
+	qm_mail_wire_abort(wp);
+	return e;
+}
+
+/* A qm_buf as the sink of a wire message. */
+static enum qm_err buf_sink(void *arg, const void *p, size_t n,
+                            struct qm_error *err)
+{
+	return qm_buf_append(arg, p, n, err);
+}
+
+enum qm_err qm_mail_wire_build(const struct qm_mail_wire *w, struct qm_buf *out,
+                               struct qm_error *err)
+{
+	struct qm_mail_wire_w *ww = NULL;
+	enum qm_err e;
+
+	if (!w || !w->hdrs || !out || !w->envelope || !w->envelope_len)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "nothing to wrap: no envelope");
+	e = qm_mail_wire_begin(w, buf_sink, out, &ww, err);
+	if (!e)
+		e = qm_mail_wire_write(ww, w->envelope, w->envelope_len, err);
+	if (e) {
+		qm_mail_wire_abort(&ww);
+		return e;
+	}
+	return qm_mail_wire_end(&ww, err);
 }

@@ -213,6 +213,39 @@ static const char *const migrations[] = {
     " blob_id INTEGER NOT NULL REFERENCES blob(id) ON DELETE CASCADE,"
     " seq INTEGER NOT NULL, data BLOB NOT NULL,"
     " UNIQUE (blob_id, seq));",
+
+    /* 12: an outbox entry's payloads in sealed blobs (blob.c, kinds
+     * "outbox" for the plaintext and "outbox.ct" for what is sent, owned
+     * by the entry): a state transition then rewrites a small row, not
+     * the message twice. The table is rebuilt because the CHECK names the
+     * ciphertext; rows of older versions keep their columns and are read
+     * as before. The AUTOINCREMENT counter is carried over, so no id is
+     * ever used twice. A trigger removes an entry's blobs with it (a
+     * discarded entry, an account removed). */
+    "CREATE TABLE outbox_new ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " message_id TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " level INTEGER NOT NULL, state INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL, retry_at INTEGER NOT NULL DEFAULT 0,"
+    " reply TEXT, reason TEXT, plaintext BLOB, ciphertext BLOB, bound BLOB,"
+    " pt_blob INTEGER, ct_blob INTEGER,"
+    " CHECK (state NOT IN (2, 3, 4, 6) OR ciphertext IS NOT NULL"
+    " OR ct_blob IS NOT NULL));"
+    "INSERT INTO outbox_new (id, account_id, message_id, recipients, level,"
+    " state, attempts, created, updated, retry_at, reply, reason, plaintext,"
+    " ciphertext, bound) SELECT id, account_id, message_id, recipients,"
+    " level, state, attempts, created, updated, retry_at, reply, reason,"
+    " plaintext, ciphertext, bound FROM outbox;"
+    "DELETE FROM sqlite_sequence WHERE name = 'outbox_new';"
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_new', seq"
+    " FROM sqlite_sequence WHERE name = 'outbox';"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox_new RENAME TO outbox;"
+    "CREATE INDEX outbox_state ON outbox(state, retry_at);"
+    "CREATE TRIGGER outbox_blobs AFTER DELETE ON outbox BEGIN"
+    " DELETE FROM blob WHERE id IN (OLD.pt_blob, OLD.ct_blob); END;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

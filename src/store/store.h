@@ -705,11 +705,63 @@ QM_NODISCARD enum qm_err qm_store_outbox_add_bound(
     struct qm_store *s, int64_t account_id, const char *message_id,
     const char *recipients, int level, const void *mime, size_t mime_len,
     const void *bound, size_t bound_len, int64_t *id, struct qm_error *err);
+/*
+ * A new entry written in pieces (schema 12; QM_ERR_UNSUPPORTED before):
+ * qm_store_outbox_add_begin checks the values and opens a transaction in
+ * which the entry is inserted (PENDING) and its plaintext sealed, a chunk
+ * at a time, into its blob as qm_store_outbox_w_write gives it;
+ * qm_store_outbox_add_end seals the record of the bound values (bound may
+ * be NULL) and commits, setting *id; qm_store_outbox_w_abort rolls back
+ * (nothing of the entry stays). Use the store for nothing else between
+ * begin and end/abort but reading: the transaction is the caller's. The
+ * writer is freed (and *w set NULL) by end and abort, whatever happens.
+ */
+struct qm_store_outbox_w;
+QM_NODISCARD enum qm_err
+qm_store_outbox_add_begin(struct qm_store *s, int64_t account_id,
+                          const char *message_id, const char *recipients,
+                          int level, struct qm_store_outbox_w **w,
+                          struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_w_write(struct qm_store_outbox_w *w,
+                                                 const void *p, size_t n,
+                                                 struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_add_end(struct qm_store_outbox_w **w,
+                                                 const void *bound,
+                                                 size_t bound_len, int64_t *id,
+                                                 struct qm_error *err);
+void qm_store_outbox_w_abort(struct qm_store_outbox_w **w);
 /* Appends the sealed plaintext of entry id to out (a secure buffer). */
 QM_NODISCARD enum qm_err qm_store_outbox_plaintext(struct qm_store *s,
                                                    int64_t id,
                                                    struct qm_buf *out,
                                                    struct qm_error *err);
+/* Appends the ciphertext of entry id (what is sent) to out: for small
+ * ones; QM_ERR_NOTFOUND before it is encrypted. */
+QM_NODISCARD enum qm_err qm_store_outbox_ciphertext(struct qm_store *s,
+                                                    int64_t id,
+                                                    struct qm_buf *out,
+                                                    struct qm_error *err);
+/*
+ * Opens entry id's plaintext (ct 0) or ciphertext (ct 1) for reading a
+ * piece at a time: memory stays bounded by a blob chunk (an entry of
+ * schema 11 or older is read whole). QM_ERR_NOTFOUND when it has none.
+ * qm_store_outbox_r_read has the signature of a qm_read_fn (crypto.h) and
+ * qm_mail_read_fn (mail.h), with the reader as arg; every piece is
+ * authenticated before it is given (QM_ERR_AUTH otherwise).
+ * qm_store_outbox_r_rewind starts again from the first byte.
+ */
+struct qm_store_outbox_r;
+QM_NODISCARD enum qm_err qm_store_outbox_open(struct qm_store *s, int64_t id,
+                                              int ct,
+                                              struct qm_store_outbox_r **r,
+                                              struct qm_error *err);
+uint64_t qm_store_outbox_r_size(const struct qm_store_outbox_r *r);
+QM_NODISCARD enum qm_err qm_store_outbox_r_read(void *r, void *buf, size_t n,
+                                                size_t *got,
+                                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_r_rewind(void *r,
+                                                  struct qm_error *err);
+void qm_store_outbox_r_close(struct qm_store_outbox_r **r);
 /* Appends the sealed record of entry id's bound values to out (a secure
  * buffer); QM_ERR_NOTFOUND for an entry added without one (by
  * qm_store_outbox_add, or by a QMail older than schema 5). */
@@ -733,6 +785,21 @@ QM_NODISCARD enum qm_err qm_store_outbox_reserve(struct qm_store *s, int64_t id,
 QM_NODISCARD enum qm_err
 qm_store_outbox_set_ciphertext(struct qm_store *s, int64_t id, const void *ct,
                                size_t n, struct qm_error *err);
+/*
+ * The same in pieces (schema 12): qm_store_outbox_ct_begin (entry id must
+ * be ENCRYPTING, else QM_ERR_STATE), qm_store_outbox_w_write any number of
+ * times (each chunk its own statement: no lock is held meanwhile), then
+ * qm_store_outbox_ct_end, which makes the entry QUEUED with it in one
+ * statement, or qm_store_outbox_w_abort. A ciphertext left unfinished by
+ * a crash is removed by qm_store_outbox_recover. *w is freed and set NULL
+ * by end and abort, whatever happens.
+ */
+QM_NODISCARD enum qm_err qm_store_outbox_ct_begin(struct qm_store *s,
+                                                  int64_t id,
+                                                  struct qm_store_outbox_w **w,
+                                                  struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_outbox_ct_end(struct qm_store_outbox_w **w,
+                                                struct qm_error *err);
 /* QUEUED or RETRYING -> SENDING; counts the attempt. */
 QM_NODISCARD enum qm_err qm_store_outbox_begin_send(struct qm_store *s,
                                                     int64_t id,
@@ -768,7 +835,8 @@ QM_NODISCARD enum qm_err qm_store_outbox_revive(struct qm_store *s, int64_t id,
  */
 QM_NODISCARD enum qm_err qm_store_outbox_discard(struct qm_store *s, int64_t id,
                                                  struct qm_error *err);
-/* Reads entry id with its ciphertext and key IDs. */
+/* Reads entry id with its key IDs, whether it has a ciphertext and its
+ * length (not the bytes: qm_store_outbox_open). */
 QM_NODISCARD enum qm_err qm_store_outbox_get(struct qm_store *s, int64_t id,
                                              struct qm_store_outbox *out,
                                              struct qm_error *err);

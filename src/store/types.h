@@ -368,7 +368,9 @@ struct qm_store_outbox {
 	int64_t created, updated, retry_at;
 	char *reply;  /* server reply of the last attempt or NULL */
 	char *reason; /* why the last attempt failed or NULL */
-	unsigned char *ciphertext; /* malloc'd, or NULL before QUEUED */
+	/* whether it has a ciphertext (from QUEUED on), and its length; the
+	 * bytes are read with qm_store_outbox_open or _ciphertext */
+	int has_ciphertext;
 	size_t ciphertext_len;
 	size_t n_keys;
 	char **key_ids; /* the key IDs reserved for the current ciphertext */

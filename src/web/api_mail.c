@@ -1301,6 +1301,7 @@ void web_api_send(struct web_req *r)
 		att[k].data = taken[k]->data.data ? taken[k]->data.data
 		                                  : (const unsigned char *)"";
 		att[k].len = taken[k]->data.len;
+		att[k].path = NULL; /* the upload is held in memory */
 	}
 	m.att = att;
 	m.natt = nt;

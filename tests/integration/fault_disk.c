@@ -173,7 +173,8 @@ static enum qm_err send_one(const char *subject, int level, size_t attlen,
                             struct qm_client_sent *out, struct qm_error *e)
 {
 	const char *to[] = {qmt_mail_addr(W_BOB)};
-	struct qm_client_attachment att = {"data.bin", NULL, blob, attlen};
+	struct qm_client_attachment att = {"data.bin", NULL, blob, attlen,
+	                                   NULL};
 	struct qm_client_compose m;
 
 	memset(&m, 0, sizeof(m));
@@ -382,7 +383,8 @@ static int64_t outbox_state(int64_t id)
 static void test_sent_not_recorded(void **state)
 {
 	const char *to[] = {qmt_mail_addr(W_BOB)};
-	struct qm_client_attachment att = {"data.bin", NULL, NULL, 256 * 1024};
+	struct qm_client_attachment att = {"data.bin", NULL, NULL, 256 * 1024,
+	                                   NULL};
 	struct qm_client_compose m;
 	struct qm_client_sent sent;
 	struct at_end a = {0, 0};

@@ -443,7 +443,7 @@ static void test_client_send_under_faults(void **state)
 		                 QM_OK);
 		assert_true(ob.state == QM_OUTBOX_PENDING ||
 		            ob.state == QM_OUTBOX_RETRYING);
-		assert_null(ob.ciphertext);
+		assert_false(ob.has_ciphertext);
 		assert_int_equal(ob.n_keys, 0);
 		assert_non_null(ob.reason);
 		qm_store_outbox_item_free(&ob);

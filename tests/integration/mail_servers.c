@@ -105,7 +105,7 @@ static void make_message(const char *subject, const char *const *to, size_t nto,
 	struct qm_error e;
 	unsigned char *att = malloc(att_len ? att_len : 1);
 	struct qm_mail_attachment a = {"data.bin", "application/octet-stream",
-	                               att, att_len};
+	                               att, att_len, NULL};
 	struct qm_mail_compose c = {0};
 
 	assert_non_null(att);
@@ -242,6 +242,111 @@ static void test_send_starttls_bcc_5mib(void **state)
 	free(list);
 	qm_mail_pop3_free(&pop);
 	qm_buf_free(&msg);
+}
+
+/* A message as a source read in odd pieces; it fails with QM_ERR_AUTH
+ * (as a damaged outbox chunk would) once fail_at bytes were given, or
+ * ends early (short: fewer bytes than its length says). */
+struct src {
+	const unsigned char *p;
+	size_t len, off, fail_at;
+	int short_by;
+};
+
+static enum qm_err src_read(void *arg, void *buf, size_t want, size_t *got,
+                            struct qm_error *err)
+{
+	struct src *m = arg;
+	size_t end = m->len - (size_t)m->short_by;
+	size_t n = end - m->off < want ? end - m->off : want;
+
+	*got = 0;
+	if (m->fail_at && m->off >= m->fail_at)
+		return qm_error_set(err, QM_ERR_AUTH,
+		                    "stored item 7 (outbox.ct) failed its "
+		                    "integrity check");
+	if (n > 7777)
+		n = 7777;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	*got = n;
+	return QM_OK;
+}
+
+static enum qm_err src_rewind(void *arg, struct qm_error *err)
+{
+	(void)err;
+	((struct src *)arg)->off = 0;
+	return QM_OK;
+}
+
+/*
+ * qm_mail_smtp_send_from uploads from a reader (issue 18): the message
+ * arrives byte for byte; a source that fails half-way stops the upload
+ * with the source's own error, and one that ends before its length is
+ * QM_ERR_IO; neither is delivered (the server never saw the end of
+ * DATA): after a good message sent behind them, that one alone arrived.
+ */
+static void test_send_from_source(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_mail_server s;
+	struct qm_mail_source q;
+	struct qm_buf bad, good;
+	struct src m;
+	struct qm_error e;
+	char files[64][512];
+	int before, n, whole = 0;
+
+	(void)state;
+	NEED_SERVERS();
+	before = qmt_mail_files(&srv, BOB, NULL, NULL, 0);
+	make_message("from a source, cut", to, 1, NULL, 0, 3u << 20, &bad);
+	s = account(ALICE, srv.submission_port, QM_MAIL_TLS_STARTTLS);
+	s.auth = QM_MAIL_AUTH_PLAIN;
+	memset(&m, 0, sizeof(m));
+	m.p = bad.data;
+	m.len = bad.len;
+	m.fail_at = bad.len / 2;
+	q.read = src_read;
+	q.rewind = src_rewind;
+	q.arg = &m;
+	q.len = bad.len;
+	assert_err(
+	    qm_mail_smtp_send_from(&s, "alice@qmail.test", to, 1, &q, &e),
+	    QM_ERR_AUTH);
+	assert_non_null(strstr(e.msg, "integrity check"));
+	m.off = 0;
+	m.fail_at = 0;
+	m.short_by = 100;
+	assert_err(
+	    qm_mail_smtp_send_from(&s, "alice@qmail.test", to, 1, &q, &e),
+	    QM_ERR_IO);
+	/* the good one, from a source too */
+	make_message("from a source, whole", to, 1, NULL, 0, 3u << 20, &good);
+	memset(&m, 0, sizeof(m));
+	m.p = good.data;
+	m.len = good.len;
+	q.len = good.len;
+	assert_err(
+	    qm_mail_smtp_send_from(&s, "alice@qmail.test", to, 1, &q, &e),
+	    QM_OK);
+	assert_true(qmt_mail_wait_files(&srv, BOB, NULL, before + 1, 20000) >
+	            before);
+	n = qmt_mail_files(&srv, BOB, NULL, files, 64);
+	assert_int_equal(n, before + 1);
+	for (int i = 0; i < n; i++) {
+		size_t flen = 0;
+		unsigned char *f = qmt_mail_read(files[i], &flen);
+
+		assert_non_null(f);
+		whole += memmem(f, flen, "from a source, whole", 20) != NULL;
+		assert_null(memmem(f, flen, "from a source, cut", 18));
+		free(f);
+	}
+	assert_int_equal(whole, 1);
+	qm_buf_free(&bad);
+	qm_buf_free(&good);
 }
 
 static void test_send_implicit_tls_login_cc(void **state)
@@ -740,6 +845,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_send_starttls_bcc_5mib),
 	    cmocka_unit_test(test_send_implicit_tls_login_cc),
+	    cmocka_unit_test(test_send_from_source),
 	    cmocka_unit_test(test_imap_incremental_sync),
 	    cmocka_unit_test(test_imap_flags_move_delete),
 	    cmocka_unit_test(test_imap_list_append_sent),

@@ -386,6 +386,43 @@ enum qm_err qm_mail_smtp_send(const struct qm_mail_server *srv,
 	return failing ? scripted(&f, "SMTP", srv, err) : QM_OK;
 }
 
+/* The message read whole from its source (exactly src->len bytes, as the
+ * real upload insists), then as above. */
+enum qm_err qm_mail_smtp_send_from(const struct qm_mail_server *srv,
+                                   const char *from, const char *const *rcpts,
+                                   size_t nrcpt,
+                                   const struct qm_mail_source *src,
+                                   struct qm_error *err)
+{
+	unsigned char *msg;
+	size_t have = 0, got = 0;
+	char probe;
+	enum qm_err rc = QM_OK;
+
+	if (!src || !src->read || !src->len || src->len > (256u << 20))
+		return qm_error_set(err, QM_ERR_INVAL, "no message");
+	msg = malloc((size_t)src->len);
+	if (!msg)
+		abort();
+	while (!rc && have < src->len) {
+		rc = src->read(src->arg, msg + have, (size_t)src->len - have,
+		               &got, err);
+		if (!rc && !got)
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "the message ended "
+			                  "early");
+		have += got;
+	}
+	if (!rc)
+		rc = src->read(src->arg, &probe, 1, &got, err);
+	if (!rc && got)
+		rc = qm_error_set(err, QM_ERR_IO, "the message is too long");
+	if (!rc)
+		rc = qm_mail_smtp_send(srv, from, rcpts, nrcpt, msg, have, err);
+	free(msg);
+	return rc;
+}
+
 enum qm_err qm_mail_smtp_check(const struct qm_mail_server *srv,
                                struct qm_error *err)
 {
@@ -785,6 +822,36 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 		                    "IMAP: NO [TRYCREATE] %s", folder);
 	folder_add(f, msg, len, flags);
 	return QM_OK;
+}
+
+/* The message read whole from its source, then as above. */
+enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
+                                     const char *folder,
+                                     const struct qm_mail_source *src,
+                                     unsigned flags, struct qm_error *err)
+{
+	unsigned char *msg;
+	size_t have = 0, got = 0;
+	enum qm_err rc = QM_OK;
+
+	if (!src || !src->read || src->len > (256u << 20))
+		return qm_error_set(err, QM_ERR_INVAL, "no message");
+	msg = malloc(src->len ? (size_t)src->len : 1);
+	if (!msg)
+		abort();
+	while (!rc && have < src->len) {
+		rc = src->read(src->arg, msg + have, (size_t)src->len - have,
+		               &got, err);
+		if (!rc && !got)
+			rc = qm_error_set(err, QM_ERR_IO,
+			                  "the message ended "
+			                  "early");
+		have += got;
+	}
+	if (!rc)
+		rc = qm_mail_imap_append(im, folder, msg, have, flags, err);
+	free(msg);
+	return rc;
 }
 
 enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,

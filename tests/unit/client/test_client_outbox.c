@@ -278,7 +278,7 @@ static void test_permanent_failure(void **state)
 	assert_ok(qm_store_outbox_get(qm_client_store(alice.c), id, &o, &e));
 	assert_non_null(o.reason);
 	assert_has(o.reason, "min_level");
-	assert_null(o.ciphertext);
+	assert_false(o.has_ciphertext);
 	qm_store_outbox_item_free(&o);
 	assert_int_equal(eu_kme(&alice)->calls[FK_ENC], 1);
 

@@ -128,6 +128,105 @@ static enum qm_err wr_fn(void *arg, const void *buf, size_t len,
 	return qm_buf_append(arg, buf, len, err);
 }
 
+/* An envelope sink that keeps the bytes and the largest piece given. */
+struct sinkrec {
+	struct qm_buf b;
+	size_t calls, largest;
+};
+
+static enum qm_err sink_fn(void *arg, const void *buf, size_t len,
+                           struct qm_error *err)
+{
+	struct sinkrec *k = arg;
+
+	k->calls++;
+	if (len > k->largest)
+		k->largest = len;
+	return qm_buf_append(&k->b, buf, len, err);
+}
+
+/*
+ * qm_crypto_env_seal_to at every level, one and two recipients: the
+ * envelope comes out in pieces no larger than a sealed chunk (but for
+ * level 1 with two slots, built whole), and opens with the ordinary
+ * opener for every recipient; a plaintext that ends early fails; a limit
+ * below the envelope's size is QM_ERR_TOOBIG.
+ */
+static void test_seal_to(void **state)
+{
+	const size_t n = 5 * QM_ENV_CHUNK + 333;
+	unsigned char *pt = malloc(n);
+
+	(void)state;
+	kit_pattern(pt, n, 11);
+	for (int level = 1; level <= 4; level++) {
+		for (size_t nr = 1; nr <= 2; nr++) {
+			struct kit k;
+			struct qm_seal_params sp = {0};
+			struct rd r = {pt, n, 0, 777};
+			struct sinkrec sk;
+			struct qm_buf out;
+			struct qm_error e;
+
+			kit_init(&k, level, nr, 0, n, 4096);
+			sp.level = level;
+			sp.bound = &k.bound;
+			sp.slots = k.slots;
+			sp.nslots = k.nslots;
+			sp.sender = kit_sender();
+			sp.rcpts = k.rpub;
+			sp.nrcpts = level >= 3 ? nr : 0;
+			memset(&sk, 0, sizeof(sk));
+			qm_buf_init(&sk.b, ENVMAX);
+			assert_int_equal(
+			    qm_crypto_env_seal_to(&sp, n, rd_fn, &r, ENVMAX,
+			                          sink_fn, &sk, &e),
+			    QM_OK);
+			if (level > 1 || nr == 1) {
+				assert_true(sk.calls > 5);
+				assert_true(sk.largest <= QM_ENV_CHUNK + 16 ||
+				            sk.largest < 16384);
+			}
+			for (size_t i = 0; i < nr; i++) {
+				qm_buf_init_secure(&out, n);
+				assert_int_equal(kit_open(&k, sk.b.data,
+				                          sk.b.len, i, NULL,
+				                          &out, &e),
+				                 QM_OK);
+				assert_int_equal(out.len, n);
+				assert_memory_equal(out.data, pt, n);
+				qm_buf_free(&out);
+			}
+			/* one byte flipped anywhere: refused */
+			sk.b.data[sk.b.len / 2] ^= 1;
+			qm_buf_init_secure(&out, n);
+			assert_int_not_equal(kit_open(&k, sk.b.data, sk.b.len,
+			                              0, NULL, &out, &e),
+			                     QM_OK);
+			qm_buf_free(&out);
+			/* the plaintext ends early */
+			qm_buf_reset(&sk.b);
+			r.off = 0;
+			r.n = n - 1;
+			assert_int_equal(
+			    qm_crypto_env_seal_to(&sp, n, rd_fn, &r, ENVMAX,
+			                          sink_fn, &sk, &e),
+			    QM_ERR_IO);
+			/* a limit below the size */
+			qm_buf_reset(&sk.b);
+			r.off = 0;
+			r.n = n;
+			assert_int_equal(qm_crypto_env_seal_to(&sp, n, rd_fn,
+			                                       &r, n, sink_fn,
+			                                       &sk, &e),
+			                 QM_ERR_TOOBIG);
+			qm_buf_free(&sk.b);
+			kit_free(&k);
+		}
+	}
+	free(pt);
+}
+
 static void test_stream(void **state)
 {
 	const size_t n = 200000;
@@ -1076,6 +1175,7 @@ int main(void)
 	    cmocka_unit_test(test_l2_insider),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_stream),
+	    cmocka_unit_test(test_seal_to),
 	    cmocka_unit_test(test_tamper_l1),
 	    cmocka_unit_test(test_tamper_l2),
 	    cmocka_unit_test(test_tamper_l3),

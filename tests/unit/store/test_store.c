@@ -882,6 +882,19 @@ static void test_replay(void **state)
 
 /* ------------------------------------------------------------- outbox */
 
+/* Entry id's ciphertext is want. */
+static void expect_ct(struct qm_store *s, int64_t id, const char *want)
+{
+	struct qm_error e;
+	struct qm_buf b;
+
+	qm_buf_init(&b, 1 << 20);
+	assert_int_equal(qm_store_outbox_ciphertext(s, id, &b, &e), QM_OK);
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.data, want, b.len);
+	qm_buf_free(&b);
+}
+
 static void test_outbox(void **state)
 {
 	struct fx *f = *state;
@@ -899,7 +912,7 @@ static void test_outbox(void **state)
 	                 QM_OK);
 	assert_int_equal(qm_store_outbox_get(f->s, id, &o, &e), QM_OK);
 	assert_int_equal(o.state, QM_OUTBOX_PENDING);
-	assert_null(o.ciphertext);
+	assert_false(o.has_ciphertext);
 	qm_store_outbox_item_free(&o);
 	qm_buf_init_secure(&pt, 100);
 	assert_int_equal(qm_store_outbox_plaintext(f->s, id, &pt, &e), QM_OK);
@@ -947,7 +960,8 @@ static void test_outbox(void **state)
 	assert_int_equal(o.attempts, 2);
 	assert_string_equal(o.reply, "250 2.0.0 Ok: queued");
 	assert_int_equal(o.ciphertext_len, 3);
-	assert_memory_equal(o.ciphertext, "CT1", 3);
+	assert_true(o.has_ciphertext);
+	expect_ct(f->s, id, "CT1");
 	assert_int_equal(o.n_keys, 3);
 	assert_string_equal(o.key_ids[0], "ok-1");
 	assert_string_equal(o.key_ids[2], "ok-3");
@@ -1006,7 +1020,7 @@ static void test_outbox(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(qm_store_outbox_get(f->s, id2, &o, &e), QM_OK);
 	assert_int_equal(o.state, QM_OUTBOX_RETRYING);
-	assert_memory_equal(o.ciphertext, "CTB", 3);
+	expect_ct(f->s, id2, "CTB");
 	assert_int_equal(o.n_keys, 1);
 	assert_string_equal(o.key_ids[0], "ok-10");
 	qm_store_outbox_item_free(&o);
@@ -2380,13 +2394,20 @@ static void test_outbox_bound(void **state)
 	    QM_OK);
 	qm_store_close(&s);
 	{
-		char sql[256];
+		char sql[512];
 
-		snprintf(sql, sizeof(sql),
-		         "UPDATE outbox SET bound = (SELECT bound FROM outbox "
-		         "WHERE id = %lld) WHERE id = %lld;"
-		         "UPDATE outbox SET plaintext = bound WHERE id = %lld;",
-		         (long long)id, (long long)id2, (long long)id);
+		/* (since schema 12 the plaintext is a blob: the record is
+		 * put in the column an older row reads it from) */
+		snprintf(
+		    sql, sizeof(sql),
+		    "UPDATE outbox SET bound = (SELECT bound FROM outbox "
+		    "WHERE id = %lld) WHERE id = %lld;"
+		    "UPDATE outbox SET plaintext = bound, pt_blob = NULL "
+		    "WHERE id = %lld;"
+		    "UPDATE outbox SET pt_blob = (SELECT pt_blob FROM outbox "
+		    "WHERE id = %lld) WHERE id = %lld;",
+		    (long long)id, (long long)id2, (long long)id,
+		    (long long)id2, (long long)old_id);
 		edit(home, sql);
 	}
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
@@ -2395,6 +2416,10 @@ static void test_outbox_bound(void **state)
 	assert_int_equal(qm_store_outbox_bound(s, id2, &b, &e), QM_ERR_AUTH);
 	qm_buf_reset(&b);
 	assert_int_equal(qm_store_outbox_plaintext(s, id, &b, &e), QM_ERR_AUTH);
+	qm_buf_reset(&b);
+	/* another entry's plaintext blob named by this one: not its own */
+	assert_int_not_equal(qm_store_outbox_plaintext(s, old_id, &b, &e),
+	                     QM_OK);
 	qm_buf_free(&b);
 	qm_store_close(&s);
 	qmt_rmtree(home);
