@@ -587,7 +587,7 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 		                 (uint64_t)k->conf.peer_timeout_ms * 1000000ull;
 
 		while (!(p = kme_kres_find(&l->pads, hid)) &&
-		       qm_mono_ns() < until) {
+		       qm_mono_ns() < until && !k->stopping) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);

@@ -22,6 +22,7 @@
 #include "private.h"
 
 #define KME_LSA_TTL_MS 10000
+#define KME_LSA_POST_MS 2000 /* the longest an advert may take */
 /* a hop costs 1, plus up to 1 more as its key runs out: half more at
  * this many bytes, nearly nothing with a full pool */
 #define SCARCE_BYTES 4096.0
@@ -275,10 +276,13 @@ static void *net_main(void *arg)
 			char *s = json_dumps(body[p], JSON_COMPACT);
 			struct qm_error e;
 			long status = 0;
-			int ok =
-			    s && kme_peer_request(&k->links[p], KME_CHAN_NET,
-			                          "/kme/v1/peer/lsa", s, 0,
-			                          &status, NULL, &e) == QM_OK;
+			/* short: another advert follows within a second, and
+			 * a stop waits for this one */
+			int ok = s && !n->stop &&
+			         kme_peer_request(&k->links[p], KME_CHAN_NET,
+			                          "/kme/v1/peer/lsa", s,
+			                          KME_LSA_POST_MS, &status,
+			                          NULL, &e) == QM_OK;
 
 			free(s);
 			json_decref(body[p]);

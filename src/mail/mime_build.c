@@ -380,18 +380,18 @@ typedef struct {
 	struct qm_error *err;
 	enum qm_err rc;
 	uint64_t n;
-} QmSinkStream;
+} MailSinkStream;
 
 typedef struct {
 	GMimeStreamClass parent_class;
-} QmSinkStreamClass;
+} MailSinkStreamClass;
 
-GType qm_sink_stream_get_type(void);
-G_DEFINE_TYPE(QmSinkStream, qm_sink_stream, GMIME_TYPE_STREAM)
+GType mail_sink_stream_get_type(void);
+G_DEFINE_TYPE(MailSinkStream, mail_sink_stream, GMIME_TYPE_STREAM)
 
 static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
 {
-	QmSinkStream *k = (QmSinkStream *)st;
+	MailSinkStream *k = (MailSinkStream *)st;
 
 	if (k->rc)
 		return -1;
@@ -451,7 +451,7 @@ static GMimeStream *sink_substream(GMimeStream *st, gint64 start, gint64 end)
 	return NULL;
 }
 
-static void qm_sink_stream_class_init(QmSinkStreamClass *klass)
+static void mail_sink_stream_class_init(MailSinkStreamClass *klass)
 {
 	GMimeStreamClass *sc = GMIME_STREAM_CLASS(klass);
 
@@ -467,7 +467,7 @@ static void qm_sink_stream_class_init(QmSinkStreamClass *klass)
 	sc->substream = sink_substream;
 }
 
-static void qm_sink_stream_init(QmSinkStream *k)
+static void mail_sink_stream_init(MailSinkStream *k)
 {
 	(void)k;
 }
@@ -565,7 +565,7 @@ enum qm_err qm_mail_inner_build_to(const struct qm_mail_compose *c,
 {
 	GMimeFormatOptions *fo;
 	GMimeMessage *m;
-	QmSinkStream *k;
+	MailSinkStream *k;
 	enum qm_err e = QM_OK;
 
 	if (!wr)
@@ -573,7 +573,7 @@ enum qm_err qm_mail_inner_build_to(const struct qm_mail_compose *c,
 	m = inner_message(c, err);
 	if (!m)
 		return err ? err->code : QM_ERR_INVAL;
-	k = g_object_new(qm_sink_stream_get_type(), NULL);
+	k = g_object_new(mail_sink_stream_get_type(), NULL);
 	g_mime_stream_construct(GMIME_STREAM(k), 0, -1);
 	k->wr = wr;
 	k->arg = arg;
