@@ -328,10 +328,13 @@ async function main() {
     // docs/WEB.md "First paint"): subjects, names and snippets with
     // "</script>" stay data; nothing runs (no dialog, no CSP refusal in
     // the console: watch), and the rows come without the list API
+    if (!(await B.evaluate(() => location.hash.startsWith('#/mail/INBOX')))) {
+      await Promise.all([B.waitForResponse((r) => new URL(r.url()).pathname === '/api/messages', { timeout: T }),
+        B.evaluate(() => { location.hash = '#/mail/INBOX'; })]);
+    }
     let lists = 0;
     const countList = (rq) => { if (new URL(rq.url()).pathname === '/api/messages') lists++; };
     B.on('request', countList);
-    await B.evaluate(() => { location.hash = '#/mail/INBOX'; });
     await B.reload();
     await B.locator('#rows li.row').first().waitFor({ timeout: T });
     B.off('request', countList);
