@@ -18,7 +18,10 @@
 #define BOOT_FOLDER "INBOX"
 #define BOOT_LIMIT  50
 
-char *web_json_for_html(const char *text)
+/* text, the JSON text of a data block, escaped for an HTML script element
+ * ('<', '>', '&' as \u escapes, so no "</script>" or "<!--" can form),
+ * malloc'd; NULL when out of memory. */
+static char *json_for_html(const char *text)
 {
 	size_t n = 0, i, k = 0;
 	char *out;
@@ -89,7 +92,7 @@ static char *boot_text(struct web_req *r)
 		text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text) {
-		safe = web_json_for_html(text);
+		safe = json_for_html(text);
 		/* the CSRF token and mail subjects: wiped as every reply is */
 		qm_wipe(text, strlen(text));
 		free(text);

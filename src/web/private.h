@@ -404,10 +404,6 @@ json_t *web_state_json(struct qm_web_server *srv, int unlocked,
  * r->reply.
  */
 void web_page_reply(struct web_req *r, const struct web_asset *page);
-/* text, the JSON text of a data block, escaped for an HTML script element
- * ('<', '>', '&' as \u escapes, so no "</script>" or "<!--" can form),
- * malloc'd; NULL when out of memory. */
-char *web_json_for_html(const char *text);
 /* s display-safe (qm_client_display, one line), malloc'd; NULL when out of
  * memory. Free with web_shown_free (wipes it). */
 char *web_shown(const char *s);
