@@ -1504,8 +1504,18 @@ static void test_boot_page(void **state)
 	/* the account the page shows first: the list API's default */
 	get(&r, "/api/accounts");
 	assert_int_equal(r.status, 200);
-	acct = atoll(json_string_value(json_object_get(
-	    json_array_get(json_object_get(r.json, "accounts"), 0), "id")));
+	{
+		long long a = 0;
+
+		assert_int_equal(
+		    qm_parse_ll(json_string_value(json_object_get(
+		                    json_array_get(
+		                        json_object_get(r.json, "accounts"), 0),
+		                    "id")),
+		                1, INT64_MAX, &a, NULL),
+		    QM_OK);
+		acct = a;
+	}
 	qmt_resp_free(&r);
 	memset(&m, 0, sizeof(m));
 	m.account_id = acct;
