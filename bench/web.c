@@ -8,12 +8,13 @@
  * (50 rows, with total and unread counts), a deep page through the keyset
  * cursor, and opening a cached message (read from the vault and parsed).
  * Then bench/web_render.mjs measures in Chromium (playwright-core) the
- * page's time from navigation start to the first rendered inbox rows.
- * Goals from the issue: inbox page under 20 ms at the API, under 300 ms to
- * render. A measured request that fails is counted by kind (left out of
- * the timings, and goal_met is false); when every run of one figure fails,
- * or the setup does, the benchmark stops. Last line: one JSON object
- * (bench/README.md).
+ * page's time from navigation start to the first animation frame with
+ * inbox rows (the page brings its first inbox page in the document:
+ * docs/WEB.md "First paint"). Goals from the issues: inbox page under
+ * 20 ms at the API, under 200 ms to render (issue 18). A measured request that
+ * fails is counted by kind (left out of the timings, and goal_met is false);
+ * when every run of one figure fails, or the setup does, the benchmark stops.
+ * Last line: one JSON object (bench/README.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,7 +351,7 @@ int main(void)
 	}
 
 	/* one list request per unlock: a second is the page's waste */
-	goal = page_med < 20.0 && render_ms >= 0 && render_ms < 300.0 &&
+	goal = page_med < 20.0 && render_ms >= 0 && render_ms < 200.0 &&
 	       unlock_lists == 1 && F.total == 0;
 	printf("web GUI over %d messages (store filled in %.1f s)\n", NMSG, fill_s);
 	printf("%-44s %10s %10s\n", "", "median ms", "p95 ms");
@@ -369,7 +370,7 @@ int main(void)
 	       store_list_ms, store_count_ms, store_unread_ms);
 	printf("measured: %d requests and runs, %d failed\n", runs, F.total);
 	bench_fails_lines(&F);
-	printf("goals: inbox page < 20 ms at the API, < 300 ms to render, one "
+	printf("goals: inbox page < 20 ms at the API, < 200 ms to render, one "
 	       "list request per unlock, no failure: %s\n",
 	       goal ? "met" : "NOT met");
 	snprintf(body, sizeof(body), "%.1f", render_ms);
@@ -383,7 +384,7 @@ int main(void)
 	printf("\"unlock_to_rows_ms\":%s,\"list_requests_after_unlock\":%d,",
 	       unlock_ms >= 0 ? ubody : "null", unlock_lists);
 	bench_fails_json(&F, "requests", runs);
-	printf(",\"goal_inbox_page_ms\":20,\"goal_render_ms\":300,"
+	printf(",\"goal_inbox_page_ms\":20,\"goal_render_ms\":200,"
 	       "\"goal_met\":%s}\n",
 	       goal ? "true" : "false");
 	rc = 0;

@@ -136,7 +136,7 @@ char *web_secret_field(struct web_req *r, json_t *o, const char *key,
 void web_api_state(struct web_req *r)
 {
 	struct qm_web_server *srv = r->srv;
-	int init, unlocked;
+	int unlocked;
 	char csrf[WEB_ID_HEX];
 	int fresh = 0;
 
@@ -154,15 +154,23 @@ void web_api_state(struct web_req *r)
 		r->session->unlocked = 0;
 	unlocked = unlocked && r->session->unlocked;
 	qm_strlcpy(csrf, r->session->csrf, sizeof(csrf));
-	init = srv->initialized;
 	pthread_mutex_unlock(&srv->lock);
 	r->reply.set_cookie = fresh;
-	web_reply_json(r, 200,
-	               json_pack("{s:b,s:b,s:s,s:s,s:b}", "initialized", init,
-	                         "unlocked", unlocked, "csrf", csrf, "version",
-	                         "0.1.0", "remote_images",
-	                         !srv->cfg.no_remote_images));
+	web_reply_json(r, 200, web_state_json(srv, unlocked, csrf));
 	qm_wipe(csrf, sizeof(csrf));
+}
+
+json_t *web_state_json(struct qm_web_server *srv, int unlocked,
+                       const char *csrf)
+{
+	int init;
+
+	pthread_mutex_lock(&srv->lock);
+	init = srv->initialized;
+	pthread_mutex_unlock(&srv->lock);
+	return json_pack("{s:b,s:b,s:s,s:s,s:b}", "initialized", init,
+	                 "unlocked", unlocked, "csrf", csrf, "version", "0.1.0",
+	                 "remote_images", !srv->cfg.no_remote_images);
 }
 
 /* Marks the request's session unlocked with fresh IDs and replies. */

@@ -323,6 +323,29 @@ out:
 	return rc;
 }
 
+/* Adds the "messages" of the keyset page l (asked for limit rows) to the
+ * reply o, and its "next_cursor": the last row's date and id, or null at
+ * the end of the folder. */
+static void keyset_page(struct qm_client *cl, const struct qm_store_msglist *l,
+                        int limit, json_t *o)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < l->n && arr; i++)
+		json_array_append_new(arr, list_summary(cl, &l->items[i]));
+	json_object_set_new(o, "messages", arr ? arr : json_array());
+	if (l->n == (size_t)limit && l->n > 0) {
+		char c[48];
+		const struct qm_store_msg *last = &l->items[l->n - 1];
+		snprintf(c, sizeof(c), "%lld.%lld", (long long)last->date,
+		         (long long)last->id);
+		json_object_set_new(o, "next_cursor", json_string(c));
+	} else {
+		json_object_set_new(o, "next_cursor", json_null());
+	}
+}
+
 void web_api_messages_list(struct web_req *r)
 {
 	struct qm_client *cl = web_client(r);
@@ -333,8 +356,7 @@ void web_api_messages_list(struct web_req *r)
 	const char *limit = web_query(r, "limit"), *text = web_query(r, "q");
 	int64_t acct = web_req_account(r), total = 0, unread = 0;
 	long long lim = 50;
-	json_t *arr, *o;
-	size_t i;
+	json_t *o;
 
 	if (acct < 0)
 		return;
@@ -392,19 +414,40 @@ void web_api_messages_list(struct web_req *r)
 		qm_client_msglist_free(&l);
 		return;
 	}
-	arr = json_array();
-	for (i = 0; i < l->n && arr; i++)
-		json_array_append_new(arr, list_summary(cl, &l->items[i]));
-	json_object_set_new(o, "messages", arr ? arr : json_array());
-	if (l->n == (size_t)lr.q.limit) {
-		char c[48];
-		const struct qm_store_msg *last = &l->items[l->n - 1];
-		snprintf(c, sizeof(c), "%lld.%lld", (long long)last->date,
-		         (long long)last->id);
-		json_object_set_new(o, "next_cursor", json_string(c));
-	} else {
-		json_object_set_new(o, "next_cursor", json_null());
-	}
+	keyset_page(cl, l, lr.q.limit, o);
 	qm_client_msglist_free(&l);
 	web_reply_json(r, 200, o);
+}
+
+json_t *web_list_first(struct qm_web_server *srv, struct qm_client *cl,
+                       const char *folder, int limit, int64_t *account)
+{
+	struct qm_store_account *accts = NULL;
+	struct qm_store_msglist *l = NULL;
+	struct qm_store_query q;
+	size_t n = 0;
+	int64_t acct = -1, total = 0, unread = 0;
+	json_t *o = NULL;
+
+	/* the account the list API takes when none is named */
+	if (qm_client_account_list(cl, &accts, &n, NULL) == QM_OK && n > 0)
+		acct = accts[0].id;
+	free(accts);
+	if (acct < 0)
+		return NULL;
+	memset(&q, 0, sizeof(q));
+	q.account_id = acct;
+	q.folder = folder;
+	q.limit = limit;
+	if (qm_client_msg_list(cl, &q, &l, NULL) != QM_OK)
+		return NULL;
+	web_counts(srv, cl, acct, folder, &total, &unread);
+	o = json_pack("{s:I,s:I,s:b}", "total", (json_int_t)total, "unread",
+	              (json_int_t)unread, "window", 0);
+	if (o)
+		keyset_page(cl, l, limit, o);
+	qm_client_msglist_free(&l);
+	if (o)
+		*account = acct;
+	return o;
 }

@@ -66,6 +66,7 @@ struct web_reply {
 	char ctype[96];
 	char disposition[600];
 	const char *csp; /* overrides the default CSP (static string) */
+	const char *cache; /* overrides the Cache-Control header (static) */
 	int set_cookie;  /* send the session cookie */
 	int clear_cookie;
 	long retry_after; /* > 0: a Retry-After header, in seconds */
@@ -351,6 +352,8 @@ struct web_asset {
 };
 extern const struct web_asset web_assets[];
 extern const size_t web_assets_count;
+/* What the assets are served under: /v/VERSION/ (embed.cmake). */
+extern const char web_assets_version[];
 
 /* Background work started with the server (sync.c: the sync worker and,
  * through web_watch_start, the new-mail watchers). */
@@ -382,6 +385,25 @@ json_t *web_id_json(int64_t id);
 struct qm_store_msg;
 /* The Summary object of docs/WEB.md for one index row. */
 json_t *web_msg_summary(struct qm_client *cl, const struct qm_store_msg *m);
+/*
+ * The first page (limit rows, newest first) of folder in the first
+ * account, as GET /api/messages?folder=F&limit=N answers it, through the
+ * engine handle cl (whose lock the caller holds); the account's ID in
+ * *account. NULL when there is no account or the engine failed (the page
+ * then asks the list API, which says why).
+ */
+json_t *web_list_first(struct qm_web_server *srv, struct qm_client *cl,
+                       const char *folder, int limit, int64_t *account);
+/* The reply of GET /api/state for a session unlocked or not, with its
+ * CSRF token. */
+json_t *web_state_json(struct qm_web_server *srv, int unlocked,
+                       const char *csrf);
+/*
+ * The page (index.html) for r: with an unlocked session, the first inbox
+ * page and the session's state in a JSON data block (boot.c). Sets
+ * r->reply.
+ */
+void web_page_reply(struct web_req *r, const struct web_asset *page);
 /* s display-safe (qm_client_display, one line), malloc'd; NULL when out of
  * memory. Free with web_shown_free (wipes it). */
 char *web_shown(const char *s);

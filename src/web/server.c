@@ -439,7 +439,7 @@ static void free_wiped(void *cls)
 }
 
 static void add_security_headers(struct MHD_Response *resp, const char *csp,
-                                 int api)
+                                 const char *cache, int api)
 {
 	MHD_add_response_header(resp, "Content-Security-Policy", csp ? csp : APP_CSP);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -450,7 +450,9 @@ static void add_security_headers(struct MHD_Response *resp, const char *csp,
 	MHD_add_response_header(resp, "Permissions-Policy",
 	                        "camera=(), microphone=(), geolocation=()");
 	MHD_add_response_header(resp, "Cache-Control",
-	                        api ? "no-store" : "no-cache");
+	                        cache ? cache
+	                        : api ? "no-store"
+	                              : "no-cache");
 }
 
 /* Queues r->reply on the connection; returns MHD's verdict. */
@@ -503,7 +505,7 @@ static enum MHD_Result send_reply(struct web_req *r)
 		free_wiped(w);
 		return MHD_NO;
 	}
-	add_security_headers(resp, rp->csp, api);
+	add_security_headers(resp, rp->csp, rp->cache, api);
 	if (rp->ctype[0])
 		MHD_add_response_header(resp, "Content-Type", rp->ctype);
 	if (rp->disposition[0])
@@ -633,12 +635,27 @@ static const struct web_route *route_find(struct web_req *r, int *path_known)
 	return NULL;
 }
 
-static const struct web_asset *asset_find(const char *path)
+/* The asset at path: "/" is the page; "/v/VERSION/NAME" is NAME of this
+ * build's assets, *immutable set when VERSION is this build's (the page
+ * asks for no other: an older page's is answered, not cached). */
+static const struct web_asset *asset_find(const char *path, int *immutable)
 {
-	size_t i;
+	size_t i, vlen = strlen(web_assets_version);
 
+	*immutable = 0;
 	if (strcmp(path, "/") == 0)
 		path = "/index.html";
+	if (strncmp(path, "/v/", 3) == 0) {
+		const char *name = strchr(path + 3, '/');
+
+		if (!name)
+			return NULL;
+		*immutable = (size_t)(name - (path + 3)) == vlen &&
+		             strncmp(path + 3, web_assets_version, vlen) == 0;
+		path = name;
+		if (strcmp(path, "/index.html") == 0)
+			return NULL; /* the page is never cached */
+	}
 	for (i = 0; i < web_assets_count; i++)
 		if (strcmp(web_assets[i].path, path) == 0)
 			return &web_assets[i];
@@ -700,14 +717,48 @@ static void agent_tick(struct qm_web_server *srv)
 	web_watch_kick(srv);
 }
 
+/* Finds r's session by its cookie (r->session, NULL when none), after the
+ * sessions past their time have ended; locks the client when the last
+ * unlocked one idled out or the unlock agent is gone. */
+static void session_of(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	const char *cookie;
+	int idle_lock, agent_lost;
+
+	agent_lost = agent_gone(srv);
+	pthread_mutex_lock(&srv->lock);
+	idle_lock =
+	    web_session_expire(srv) || agent_lost || srv->agent_lock_pending;
+	srv->agent_lock_pending = 0;
+	cookie =
+	    MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
+	r->session = cookie ? web_session_find(srv, cookie) : NULL;
+	/* The page's own polling (X-QM-Background) does not count as use: a
+	 * tab left open still idles out. */
+	if (r->session && !web_header(r, "X-QM-Background"))
+		r->session->last = qm_now();
+	pthread_mutex_unlock(&srv->lock);
+	if (idle_lock && srv->client) {
+		/* the last unlocked session idled out, or the unlock agent
+		 * whose key this server used is gone: wipe the vault key too */
+		pthread_mutex_lock(&srv->client_lock);
+		web_reader_close(srv);
+		qm_client_lock(srv->client);
+		pthread_mutex_unlock(&srv->client_lock);
+		web_oauth_forget_all(srv);
+		web_watch_kick(srv);
+	}
+}
+
 /* The checks of docs/WEB.md section 4, before any body is read. Returns 0
  * to go on, or -1 with r->reply set. */
 static int precheck(struct web_req *r, const char *url, const char *method)
 {
 	struct qm_web_server *srv = r->srv;
 	const char *host = web_header(r, MHD_HTTP_HEADER_HOST);
-	const char *cookie, *ctype, *clen;
-	int known, verdict, idle_lock, agent_lost;
+	const char *ctype, *clen;
+	int known, verdict;
 
 	r->method = method_of(method);
 	if (strlen(url) >= sizeof(r->path)) {
@@ -733,6 +784,10 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			web_reply_error(r, 405, "method", "Only GET is allowed here.");
 			return -1;
 		}
+		/* the page carries the session's first inbox page */
+		if (strcmp(r->path, "/") == 0 ||
+		    strcmp(r->path, "/index.html") == 0)
+			session_of(r);
 		return 0; /* a static asset, answered after the (empty) body */
 	}
 	r->route = route_find(r, &known);
@@ -755,17 +810,8 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			return -1;
 		}
 	}
-	agent_lost = agent_gone(srv);
+	session_of(r);
 	pthread_mutex_lock(&srv->lock);
-	idle_lock =
-	    web_session_expire(srv) || agent_lost || srv->agent_lock_pending;
-	srv->agent_lock_pending = 0;
-	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "qm_session");
-	r->session = cookie ? web_session_find(srv, cookie) : NULL;
-	/* The page's own polling (X-QM-Background) does not count as use: a
-	 * tab left open still idles out. */
-	if (r->session && !web_header(r, "X-QM-Background"))
-		r->session->last = qm_now();
 	verdict = 0;
 	if (r->route->auth && (!r->session || !r->session->unlocked))
 		verdict = 401;
@@ -776,16 +822,6 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 			verdict = 403;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	if (idle_lock && srv->client) {
-		/* the last unlocked session idled out, or the unlock agent
-		 * whose key this server used is gone: wipe the vault key too */
-		pthread_mutex_lock(&srv->client_lock);
-		web_reader_close(srv);
-		qm_client_lock(srv->client);
-		pthread_mutex_unlock(&srv->client_lock);
-		web_oauth_forget_all(srv);
-		web_watch_kick(srv);
-	}
 	if (verdict == 401) {
 		web_reply_error(r, 401, "unauthorized",
 		                "QMail is locked or your session has ended. Unlock it again.");
@@ -836,12 +872,20 @@ static int precheck(struct web_req *r, const char *url, const char *method)
 
 static void serve_asset(struct web_req *r)
 {
-	const struct web_asset *a = asset_find(r->path);
+	int immutable;
+	const struct web_asset *a = asset_find(r->path, &immutable);
 
 	if (!a) {
 		web_reply_error(r, 404, "not_found", "There is no page at %s.", r->path);
 		return;
 	}
+	if (strcmp(a->path, "/index.html") == 0) {
+		web_page_reply(r, a);
+		return;
+	}
+	/* named by this build's version: the browser need not ask again */
+	if (immutable)
+		r->reply.cache = "max-age=31536000, immutable";
 	r->reply.status = 200;
 	r->reply.raw = malloc(a->len ? a->len : 1);
 	if (!r->reply.raw) {

@@ -6,22 +6,37 @@
 import { api, setCsrf, ApiError } from './api.js';
 import { h, mount, toast, field } from './ui.js';
 import { showMailbox, keyNav } from './mail.js';
-import { showCompose, composeNew } from './compose.js';
-import { showWizard, signInBanner } from './wizard.js';
-import { showSettings, showKeyring, showSafety, showOutbox, showDrafts } from './settings.js';
-import { showKme } from './kme.js';
 import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 
-export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: null, timers: [] };
+// The other screens' modules (compose.js, settings.js, wizard.js, kme.js and
+// theirs) are loaded when first shown, or once the inbox is on screen: the
+// first paint waits only for the inbox's (docs/WEB.md "First paint").
+const screens = () => Promise.all([import('./compose.js'), import('./settings.js'), import('./wizard.js'), import('./kme.js')]);
+
+export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: null, timers: [], bootInbox: null };
+
+// What the server put in the page for an unlocked session (docs/WEB.md
+// "First paint"): the state of GET /api/state and the first inbox page,
+// so the rows come without another request. Read once, then removed.
+function takeBoot() {
+  const el = document.getElementById('boot');
+  if (!el) return null;
+  el.remove();
+  try { return JSON.parse(el.textContent); } catch (e) { return null; }
+}
+
+function setState(s) {
+  setCsrf(s.csrf);
+  state.unlocked = s.unlocked;
+  state.initialized = s.initialized;
+  state.remoteImages = !!s.remote_images;
+}
 
 const main = () => document.getElementById('main');
 
 async function refreshState() {
   const s = await api.get('/api/state');
-  setCsrf(s.csrf);
-  state.unlocked = s.unlocked;
-  state.initialized = s.initialized;
-  state.remoteImages = !!s.remote_images;
+  setState(s);
   return s;
 }
 
@@ -78,6 +93,9 @@ function showUnlock(first) {
 
 async function afterUnlock(first) {
   // The inbox first; folder counts and the pollers after it is on screen.
+  // With the inbox in the page, a page opened without a screen named is
+  // the inbox at once.
+  if (state.bootInbox && (!location.hash || location.hash === '#/unlock')) history.replaceState(null, '', `${location.pathname}${location.search}#/mail/INBOX`);
   if (!first && location.hash.startsWith('#/mail/')) {
     // a reload on the inbox: the list does not need the account list first
     await Promise.all([loadAccounts(false), route()]);
@@ -87,7 +105,8 @@ async function afterUnlock(first) {
     else if (!location.hash || location.hash === '#/unlock') location.hash = '#/mail/INBOX';
     else await route();
   }
-  requestAnimationFrame(() => { loadFolders(); startPolling(); });
+  state.bootInbox = null; // only for the first list: later ones ask
+  requestAnimationFrame(() => { loadFolders(); startPolling(); screens().catch(() => {}); });
 }
 
 export async function loadAccounts(withFolders = true) {
@@ -103,7 +122,9 @@ export async function loadAccounts(withFolders = true) {
 function showSignInBanners() {
   const box = document.getElementById('signin-banners');
   if (!box) return;
-  mount(box, state.accounts.filter((a) => a.needs_signin).map((a) => signInBanner(a)));
+  if (!state.accounts.some((a) => a.needs_signin)) { mount(box); return; }
+  // the accounts of when the module came, not of when it was asked for
+  import('./wizard.js').then(({ signInBanner }) => mount(box, state.accounts.filter((a) => a.needs_signin).map((a) => signInBanner(a))));
 }
 
 function navLink(href, label, extra) {
@@ -234,6 +255,7 @@ export function renderSidebar() {
 async function openCompose() {
   if (document.body.classList.contains('nav-open')) setNav(false);
   if (location.hash !== '#/compose') { location.hash = '#/compose'; return; }
+  const { composeNew } = await import('./compose.js');
   await composeNew(() => mount(main(), h('div', { class: 'view' })).firstChild);
 }
 
@@ -280,14 +302,14 @@ export async function route() {
   try {
     switch (parts[0]) {
       case 'mail': await showMailbox(m, parts[1] || 'INBOX', parts[2] || ''); break;
-      case 'compose': await showCompose(m, parts[1] || '', parts[2] || ''); break;
-      case 'outbox': await showOutbox(m); break;
-      case 'drafts': await showDrafts(m); break;
-      case 'settings': await showSettings(m); break;
-      case 'keyring': await showKeyring(m); break;
-      case 'safety': await showSafety(m, parts[1] || ''); break;
-      case 'wizard': await showWizard(m); break;
-      case 'kme': await showKme(m); break;
+      case 'compose': await (await import('./compose.js')).showCompose(m, parts[1] || '', parts[2] || ''); break;
+      case 'outbox': await (await import('./settings.js')).showOutbox(m); break;
+      case 'drafts': await (await import('./settings.js')).showDrafts(m); break;
+      case 'settings': await (await import('./settings.js')).showSettings(m); break;
+      case 'keyring': await (await import('./settings.js')).showKeyring(m); break;
+      case 'safety': await (await import('./settings.js')).showSafety(m, parts[1] || ''); break;
+      case 'wizard': await (await import('./wizard.js')).showWizard(m); break;
+      case 'kme': await (await import('./kme.js')).showKme(m); break;
       default: location.hash = '#/mail/INBOX';
     }
   } catch (e) {
@@ -405,8 +427,12 @@ async function boot() {
   window.addEventListener('hashchange', route);
   window.addEventListener('qm-locked', () => { if (state.unlocked) { toast('Your session ended. Unlock again.', 'error'); locked(); } });
   document.addEventListener('keydown', shortcuts);
+  const booted = takeBoot();
   try {
-    await refreshState();
+    if (booted && booted.state) {
+      setState(booted.state);
+      state.bootInbox = booted.inbox || null;
+    } else await refreshState();
   } catch (e) {
     mount(main(), h('div', { class: 'card error', role: 'alert' }, e.message));
     return;

@@ -7,7 +7,7 @@
 // get no menu (the engine refuses to rename or delete them); a POP3
 // account shows "New folder" disabled, the sidebar's POP3 note saying why.
 import { api, qs } from './api.js';
-import { h, toast } from './ui.js';
+import { h, toast, fmtCount } from './ui.js';
 import { state, renderSidebar, isPop3 } from './app.js';
 
 // The folder the page shows now, from the hash (#/mail/NAME/ID).
@@ -122,8 +122,8 @@ function deleteFolder(f, label, btn) {
   dialog({
     title: `Delete ${label}?`, danger: true, okLabel: 'Delete folder',
     text: isPop3()
-      ? `The folder and ${n === 1 ? 'the 1 message' : `the ${n.toLocaleString()} messages`} in it are deleted from this computer (this POP3 account's folders are kept here); they do not go to Trash and cannot be brought back.`
-      : `The folder and ${n === 1 ? 'the 1 message' : `the ${n.toLocaleString()} messages`} in it are deleted on the server, for every mail client; they do not go to Trash and cannot be brought back. QMail keeps only the QMail-encrypted messages it has opened.`,
+      ? `The folder and ${n === 1 ? 'the 1 message' : `the ${fmtCount(n)} messages`} in it are deleted from this computer (this POP3 account's folders are kept here); they do not go to Trash and cannot be brought back.`
+      : `The folder and ${n === 1 ? 'the 1 message' : `the ${fmtCount(n)} messages`} in it are deleted on the server, for every mail client; they do not go to Trash and cannot be brought back. QMail keeps only the QMail-encrypted messages it has opened.`,
     back: btn,
     ok: async () => {
       const err = await folderCall('/api/folders/delete', { name: f.name });

@@ -6,9 +6,11 @@
 // forward, star, read, move, archive, junk, delete). Keyboard: the KEYS
 // of app.js (j/k, x/Enter, s, u, e, #, !, m, t, o, r, a, f).
 import { api, qs } from './api.js';
-import { h, mount, clear, toast, fmtDate, fmtBytes, addrText, badge, BADGES } from './ui.js';
+import { h, mount, clear, toast, fmtDate, fmtWhen, fmtCount, fmtBytes, addrText, badge, BADGES } from './ui.js';
 import { state, loadFolders, folderLabel, folderOfUse, isPop3 } from './app.js';
 
+// the assets' own folder (/v/VERSION/, cached for good)
+const CLIP = new URL('clip.svg', import.meta.url).pathname;
 const saved = (() => { try { return JSON.parse(localStorage.getItem('qm-list') || '{}'); } catch (e) { return {}; } })();
 const view = {
   folder: 'INBOX', q: '', cursors: [''], page: 0, rows: [], selected: -1, open: null, total: 0,
@@ -91,7 +93,12 @@ async function loadList() {
   const t0 = performance.now();
   const [sort, dir] = view.sort === 'date-asc' ? ['date', 'asc'] : [view.sort, ''];
   let r;
-  try {
+  // the first inbox page the server put in the page, when this is it
+  const b = state.bootInbox;
+  state.bootInbox = null;
+  if (b && b.folder === view.folder && (!state.account || state.account === b.account) && !view.q && view.page === 0
+    && view.sort === 'date' && !view.unreadFirst && !view.threads) r = b.page;
+  else try {
     r = await api.get(`/api/messages${qs({
       account: state.account, folder: view.folder, limit: 50, cursor: view.cursors[view.page], q: view.q,
       sort: sort === 'date' ? '' : sort, dir, unread_first: view.unreadFirst ? 1 : '', threads: view.threads ? 1 : '',
@@ -103,7 +110,7 @@ async function loadList() {
   const title = folderLabel(view.folder);
   const head = h('div', { class: 'listhead' },
     h('h1', {}, view.q ? `Search: ${view.q}` : title),
-    h('span', { class: 'muted', id: 'list-counts' }, `${view.total.toLocaleString()} messages${r.unread ? `, ${r.unread.toLocaleString()} unread` : ''}`));
+    h('span', { class: 'muted', id: 'list-counts' }, `${fmtCount(view.total)} messages${r.unread ? `, ${fmtCount(r.unread)} unread` : ''}`));
   const ul = h('ul', { class: 'rows', role: 'listbox', 'aria-label': `${title} messages`, tabindex: '0', id: 'rows' });
   view.ul = ul;
   renderRows(r);
@@ -197,7 +204,7 @@ function addRow(m, o) {
   h('span', { class: 'sr-only' }, `${unread ? 'Unread. ' : ''}${m.flagged ? 'Starred. ' : ''}${count ? `Conversation of ${count}. ` : ''}${m.downloaded === false ? `${HDR_ONLY}. ` : ''}`),
   h('span', { class: 'marks' }, readMark(m), starMark(m)),
   person(m.from, 'from'),
-  h('time', { class: 'date', datetime: new Date(when * 1000).toISOString(), title: new Date(when * 1000).toLocaleString() }, fmtDate(when)),
+  h('time', { class: 'date', datetime: new Date(when * 1000).toISOString(), title: fmtWhen(when) }, fmtDate(when)),
   h('span', { class: 'line2' },
     count ? h('span', { class: 'expander', 'aria-hidden': 'true', title: `${o.open ? 'Collapse' : 'Expand'} the conversation (o)`, dataset: { open: o.open ? '1' : '0' }, onclick: (e) => { e.stopPropagation(); toggleThread(t); } }, o.open ? '\u25BE' : '\u25B8') : null,
     count ? h('span', { class: 'tcount', title: `${count} messages, ${t.unread} unread` }, String(count)) : null,
@@ -206,7 +213,7 @@ function addRow(m, o) {
     h('span', { class: 'subject' }, subjectOf(m)),
     m.snippet && !bad ? h('span', { class: 'snippet' }, ` \u2014 ${m.snippet}`) : null),
   h('span', { class: 'meta' },
-    m.has_attachments ? h('img', { class: 'clip', src: '/clip.svg', alt: 'Has attachments.', title: 'Has attachments', width: '16', height: '16' }) : null,
+    m.has_attachments ? h('img', { class: 'clip', src: CLIP, alt: 'Has attachments.', title: 'Has attachments', width: '16', height: '16' }) : null,
     badge(m.security, true)));
   if (li.draggable) li.addEventListener('dragstart', (e) => { e.dataTransfer.setData('application/x-qmail-id', m.id); e.dataTransfer.effectAllowed = 'move'; });
   view.rows.push({ m, t, head: !!o.head });
@@ -327,7 +334,7 @@ function renderMessage(reader, m, remote) {
     h('dt', {}, 'From'), h('dd', {}, fullPerson(m.from)),
     h('dt', {}, 'To'), h('dd', {}, people(m.to)),
     (m.cc && m.cc.length) ? [h('dt', {}, 'Cc'), h('dd', {}, people(m.cc))] : null,
-    h('dt', {}, 'Date'), h('dd', {}, m.date ? new Date(m.date * 1000).toLocaleString() : ''),
+    h('dt', {}, 'Date'), h('dd', {}, m.date ? fmtWhen(m.date) : ''),
     d.signer ? signerLine(d.signer) : null);
   let body;
   if (bad) {
@@ -464,7 +471,7 @@ async function retry(m) {
 function attItem(m, a) {
   const ext = a.extension ? `.${a.extension}` : 'none';
   return h('li', {},
-    h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, h('img', { src: '/clip.svg', alt: '', width: '14', height: '14' }), ` ${a.name}`),
+    h('a', { href: `/api/messages/${encodeURIComponent(m.id)}/attachments/${a.index}`, download: a.name, class: 'att' }, h('img', { src: CLIP, alt: '', width: '14', height: '14' }), ` ${a.name}`),
     h('span', { class: 'muted' }, ` ${fmtBytes(a.size)} · extension ${ext} · declared ${a.type || 'no type'}`),
     a.disguised ? h('p', { class: 'attwarn', role: 'note' }, `Careful: this name holds invisible control or direction characters (shown as [U+…]). Its real extension is ${ext}.`) : null);
 }

@@ -39,14 +39,34 @@ export function toast(text, kind) {
   setTimeout(() => t.remove(), kind === 'error' ? 9000 : 5000);
 }
 
+// The date and number formats, each made once: making one (ICU) costs
+// far more than using it, and a list page shows 50 dates.
+const FMT = {};
+function dateFmt(name, opts) {
+  if (!FMT[name]) FMT[name] = new Intl.DateTimeFormat([], opts);
+  return FMT[name];
+}
+
 export function fmtDate(sec) {
   if (!sec) return '';
   const d = new Date(sec * 1000), now = new Date();
   if (d.toDateString() === now.toDateString())
-    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    return dateFmt('time', { hour: '2-digit', minute: '2-digit' }).format(d);
   if (d.getFullYear() === now.getFullYear())
-    return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
-  return d.toLocaleDateString();
+    return dateFmt('day', { month: 'short', day: 'numeric' }).format(d);
+  return dateFmt('date', {}).format(d);
+}
+
+// A date and time in full, as Date's toLocaleString writes it.
+export function fmtWhen(sec) {
+  return dateFmt('when', { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).format(new Date(sec * 1000));
+}
+
+// A count grouped by thousands as the page's English words are
+// ("100,000 messages"), without ICU: the first number format a page makes
+// costs tens of ms, before the inbox's first rows.
+export function fmtCount(n) {
+  return String(Math.trunc(n || 0)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 export function fmtBytes(n) {

@@ -200,8 +200,10 @@ static void test_static_page_and_headers(void **state)
 	(void)state;
 	get(&r, "/");
 	assert_int_equal(r.status, 200);
-	assert_non_null(
-	    strstr(r.body, "<script type=\"module\" src=\"/app.js\">"));
+	assert_non_null(strstr(r.body, "<script type=\"module\" src=\"/v/"));
+	assert_non_null(strstr(r.body, "/app.js\"></script>"));
+	/* no session: no data in the page */
+	assert_null(strstr(r.body, "id=\"boot\""));
 	assert_null(strstr(r.body, "<script>"));
 	assert_null(strstr(r.body, "style=\""));
 	assert_true(
@@ -1443,6 +1445,189 @@ static json_t *from_of(json_t *l, int64_t id)
  * reader; To keeps its names, quoted commas and all (the engine's
  * address parser).
  */
+/* The JSON text of the page's data block (id "boot"), malloc'd; NULL when
+ * the page has none. */
+static char *boot_block(const struct qmt_resp *r)
+{
+	static const char open[] =
+	    "<script type=\"application/json\" id=\"boot\">";
+	const char *a = r->body ? strstr(r->body, open) : NULL, *b;
+	char *out;
+
+	if (!a)
+		return NULL;
+	a += sizeof(open) - 1;
+	b = strstr(a, "</script>");
+	assert_non_null(b);
+	out = malloc((size_t)(b - a) + 1);
+	assert_non_null(out);
+	memcpy(out, a, (size_t)(b - a));
+	out[b - a] = '\0';
+	return out;
+}
+
+/* Occurrences of needle in hay. */
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * First paint: an unlocked session's page carries its state and the first
+ * inbox page (the list API's answer) in a JSON data block, never cached;
+ * no other request gets it (no cookie, after lock). Mail cannot end the
+ * block: a hostile subject and sender come back whole from the JSON and
+ * nowhere as markup. The assets are served under this build's version,
+ * cached for good, and the page never is.
+ */
+static void test_boot_page(void **state)
+{
+	static const char evil_subj[] =
+	    "</script><script>alert(1)</script><!--<script>";
+	static const char evil_name[] = "</SCRIPT><img src=x onerror=alert(2)>";
+	struct qm_store_msg m;
+	struct qm_error e;
+	struct qmt_resp r, l;
+	char v[256], path[160], ver[64], *text;
+	const char *p;
+	json_t *boot, *page, *msgs, *first;
+	json_error_t je;
+	int64_t acct, id = 0;
+	size_t i;
+	int found = 0;
+
+	(void)state;
+	/* the account the page shows first: the list API's default */
+	get(&r, "/api/accounts");
+	assert_int_equal(r.status, 200);
+	{
+		long long a = 0;
+
+		assert_int_equal(
+		    qm_parse_ll(json_string_value(json_object_get(
+		                    json_array_get(
+		                        json_object_get(r.json, "accounts"), 0),
+		                    "id")),
+		                1, INT64_MAX, &a, NULL),
+		    QM_OK);
+		acct = a;
+	}
+	qmt_resp_free(&r);
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uidvalidity = 1;
+	m.uid = 9001;
+	m.from_addr = "evil@example.net";
+	m.from_name = evil_name;
+	m.to_addrs = "alice@example.org";
+	m.date = 1999999999; /* the newest: on the first page */
+	m.verify = QM_VERIFY_NOT_QMAIL;
+	assert_int_equal(qm_store_msg_add(qm_client_store(side()), &m,
+	                                  evil_subj, NULL, 0, "x", 1,
+	                                  "</script>&lt;<b>", &id, &e),
+	                 QM_OK);
+
+	get(&r, "/");
+	assert_int_equal(r.status, 200);
+	assert_true(qmt_resp_header(&r, "Cache-Control", v, sizeof(v)));
+	assert_string_equal(v, "no-store");
+	/* the same CSP: no inline script allowed, the block is data */
+	assert_true(
+	    qmt_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_non_null(strstr(v, "script-src 'self';"));
+	assert_null(strstr(v, "unsafe"));
+	text = boot_block(&r);
+	assert_non_null(text);
+	/* nothing in it an HTML parser reads as markup */
+	assert_null(strpbrk(text, "<>&"));
+	/* the module script and the data block, nothing more */
+	assert_int_equal(count_of(r.body, "<script"), 2);
+	assert_int_equal(count_of(r.body, "</script>"), 2);
+	assert_null(strstr(r.body, "<script>alert"));
+	assert_null(strstr(r.body, "<img src=x"));
+	assert_null(strstr(r.body, "<!--<"));
+	boot = json_loads(text, 0, &je);
+	assert_non_null(boot);
+	free(text);
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(boot, "state"), "unlocked")));
+	assert_string_equal(qmt_json_str(boot, "state", "csrf"), g_csrf);
+	snprintf(v, sizeof(v), "%lld", (long long)acct);
+	assert_string_equal(qmt_json_str(boot, "inbox", "account"), v);
+	assert_string_equal(qmt_json_str(boot, "inbox", "folder"), "INBOX");
+	page = json_object_get(json_object_get(boot, "inbox"), "page");
+	/* what the list API answers, to the byte */
+	get(&l, "/api/messages?folder=INBOX&limit=50");
+	assert_int_equal(l.status, 200);
+	assert_true(json_equal(page, l.json));
+	qmt_resp_free(&l);
+	msgs = json_object_get(page, "messages");
+	first = json_array_get(msgs, 0);
+	assert_string_equal(
+	    json_string_value(json_object_get(first, "subject")), evil_subj);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(first, "from"), "name")),
+	                    evil_name);
+	for (i = 0; i < json_array_size(msgs); i++)
+		found += strstr(json_string_value(json_object_get(
+		                    json_array_get(msgs, i), "snippet")),
+		                "</script>&lt;<b>") != NULL;
+	assert_int_equal(found, 1);
+	json_decref(boot);
+
+	/* the assets under this build's version: cached for good */
+	p = strstr(r.body, "src=\"/v/");
+	assert_non_null(p);
+	p += 8;
+	assert_true(strcspn(p, "/") < sizeof(ver));
+	memcpy(ver, p, strcspn(p, "/"));
+	ver[strcspn(p, "/")] = '\0';
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/v/%s/app.js", ver);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_true(qmt_resp_header(&r, "Cache-Control", v, sizeof(v)));
+	assert_non_null(strstr(v, "immutable"));
+	qmt_resp_free(&r);
+	/* another build's: answered, not kept */
+	get(&r, "/v/0000000000000000/app.js");
+	assert_int_equal(r.status, 200);
+	assert_true(qmt_resp_header(&r, "Cache-Control", v, sizeof(v)));
+	assert_string_equal(v, "no-cache");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/v/%s/index.html", ver);
+	get(&r, path);
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+
+	/* no cookie: the page alone */
+	req(&r, "GET", "/", NULL, 0, NULL, NULL, F_NO_COOKIE);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "id=\"boot\""));
+	assert_true(qmt_resp_header(&r, "Cache-Control", v, sizeof(v)));
+	assert_string_equal(v, "no-cache");
+	qmt_resp_free(&r);
+	/* a cookie of no session */
+	{
+		char keep[sizeof(g_cookie)];
+
+		qm_strlcpy(keep, g_cookie, sizeof(keep));
+		snprintf(g_cookie, sizeof(g_cookie), "qm_session=%064d", 7);
+		get(&r, "/");
+		assert_int_equal(r.status, 200);
+		assert_null(strstr(r.body, "id=\"boot\""));
+		qmt_resp_free(&r);
+		qm_strlcpy(g_cookie, keep, sizeof(g_cookie));
+	}
+	assert_int_equal(qm_store_msg_delete(qm_client_store(side()), id, &e),
+	                 QM_OK);
+}
+
 static void test_sender_names_json(void **state)
 {
 	static const char mime[] =
@@ -2791,6 +2976,7 @@ int main(void)
 	    cmocka_unit_test(test_bidi_names),
 	    cmocka_unit_test(test_list_snippets),
 	    cmocka_unit_test(test_sender_names_json),
+	    cmocka_unit_test(test_boot_page),
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
