@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "crypto.h"
 
 #define QM_MLKEM_PKBYTES    1184
@@ -174,6 +176,11 @@ struct qm_env {
 	unsigned char hh[32]; /* header hash */
 	char *arena;
 	char **keyptrs;
+	/* parsed from a source (qm_crypto_env_parse_src): p is the header
+	 * (own, allocated), the body and trailer are read from src */
+	int from_src;
+	struct qm_env_src src;
+	unsigned char *own;
 };
 
 /* Header hash and bound-values hash (docs/FORMAT.md, "associated data"). */
@@ -225,6 +232,11 @@ crypto_env_unwrap(const unsigned char kek[32], const unsigned char bh[32],
  * signature, with the bound hash. */
 void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
                            unsigned char out[32]);
+/* The same in pieces: begin (NULL when out of memory), update, end (frees
+ * c; a failure gives a digest that never matches). */
+struct evp_md_ctx_st *crypto_env_sig_begin(const unsigned char bh[32]);
+void crypto_env_sig_update(struct evp_md_ctx_st *c, const void *p, size_t n);
+void crypto_env_sig_end(struct evp_md_ctx_st *c, unsigned char out[32]);
 /*
  * Level 2 with several slots: the one-time Poly1305 tag of slot j over
  * AD || u16 j || body, keyed by HKDF of that slot's QKD key, so that no
@@ -234,6 +246,34 @@ QM_NODISCARD enum qm_err crypto_env_l2_mac(
     const struct qm_qkey *k, const unsigned char salt[QM_SALTBYTES],
     uint16_t slot, const unsigned char ad[64], const unsigned char *body,
     size_t len, unsigned char tag[QM_L1_TAGBYTES], struct qm_error *err);
+/* The same in pieces: st (secure, the caller's) is keyed and has taken
+ * AD || u16 j; the caller adds the body and finishes it. */
+QM_NODISCARD enum qm_err
+crypto_env_l2_mac_init(const struct qm_qkey *k,
+                       const unsigned char salt[QM_SALTBYTES], uint16_t slot,
+                       const unsigned char ad[64], crypto_onetimeauth_state *st,
+                       struct qm_error *err);
+/* Opening (open.c, open_src.c): the AUTH error naming what failed; the
+ * checks of the keys or identities against the slot; the content key of
+ * the slot (levels 2-4) into cek, ss a secure scratch of 64 bytes. */
+enum qm_err crypto_open_tampered(struct qm_error *err, const char *what);
+QM_NODISCARD enum qm_err crypto_open_check(const struct qm_env *e,
+                                           const struct qm_open_params *p,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_open_cek(const struct qm_env *e,
+                                         const struct qm_open_params *p,
+                                         const unsigned char bh[32],
+                                         unsigned char *cek, unsigned char *ss,
+                                         struct qm_error *err);
+/*
+ * Opens an envelope parsed from a source: to wr, or appended to buf when
+ * wr is NULL (buf is wiped and reset on failure), at most max bytes.
+ */
+QM_NODISCARD enum qm_err crypto_open_src(const struct qm_env *e,
+                                         const struct qm_open_params *p,
+                                         uint64_t max, qm_write_fn wr,
+                                         void *arg, struct qm_buf *buf,
+                                         struct qm_error *err);
 /* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
 size_t crypto_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */
