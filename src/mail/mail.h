@@ -259,6 +259,37 @@ QM_NODISCARD enum qm_err qm_mail_content_parse(const void *msg, size_t len,
                                                const struct qm_mail_limits *lim,
                                                struct qm_mail_content **out,
                                                struct qm_error *err);
+/* The same without decoding the attachments: each is listed (name, type,
+ * Content-ID) with data NULL and len 0; what an index needs of a large
+ * message (its headers, text and attachment list) without a copy of its
+ * attachments. */
+QM_NODISCARD enum qm_err qm_mail_content_list(const void *msg, size_t len,
+                                              const struct qm_mail_limits *lim,
+                                              struct qm_mail_content **out,
+                                              struct qm_error *err);
+/*
+ * A message read in pieces rather than held whole (a sealed blob of the
+ * store): read as qm_read_fn, seek to a byte offset (at most len), its
+ * length. Borrowed.
+ */
+struct qm_mail_src {
+	enum qm_err (*read)(void *arg, void *buf, size_t want, size_t *got,
+	                    struct qm_error *err);
+	enum qm_err (*seek)(void *arg, uint64_t off, struct qm_error *err);
+	void *arg;
+	uint64_t len;
+};
+/*
+ * qm_mail_content_list of a message read from src, with memory bounded by
+ * a window of it and the text (the limits' scans run over the source in
+ * windows; GMime keeps each part as a place in the source, not a copy).
+ * The same results and refusals as qm_mail_content_list; a failure of the
+ * source is returned as it is.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_content_list_src(const struct qm_mail_src *src,
+                         const struct qm_mail_limits *lim,
+                         struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 
 enum qm_mail_kind {

@@ -637,6 +637,254 @@ enum qm_err qm_mail_content_parse(const void *msg, size_t len,
 	return e;
 }
 
+enum qm_err qm_mail_content_list(const void *msg, size_t len,
+                                 const struct qm_mail_limits *lim,
+                                 struct qm_mail_content **out,
+                                 struct qm_error *err)
+{
+	struct lim l;
+	GMimeMessage *m = NULL;
+	GByteArray *in = NULL;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, &in, err)))
+		return e;
+	e = content_from(m, &l, 1, out, err);
+	release_message(m, in);
+	return e;
+}
+
+/* ------------------------------------------------- from a source */
+
+/*
+ * The scans of parse_message over a source read in windows: a window's
+ * own bytes are [lo, hi), with SCAN_BACK bytes before (a keyword before
+ * its '=') and SCAN_AHEAD after (what a check reads past its position: a
+ * quote, a boundary of up to 200 bytes, "--") from its neighbours, so
+ * each position is looked at once with what the whole-buffer scan sees.
+ */
+#define SCAN_WIN   (256u * 1024u)
+#define SCAN_BACK  8u
+#define SCAN_AHEAD 256u
+#define BOUNDMAX   200u
+
+struct scan {
+	size_t maxb;
+	size_t nbound; /* "boundary=" seen */
+	size_t nb;     /* declared boundaries kept (at most maxb) */
+	char (*bv)[BOUNDMAX];
+	size_t *bl;
+	size_t delims; /* lines that open a part */
+	int second;    /* the pass counting delimiter lines */
+};
+
+/* The first pass on one window: "boundary=" and the values declared. */
+static void scan_bounds(struct scan *sc, const unsigned char *p, size_t n,
+                        size_t lo, size_t hi)
+{
+	const unsigned char *b;
+	size_t at = lo;
+
+	while ((b = next_boundary_kw(p, n, &at)) != NULL) {
+		size_t i = (size_t)(b - p), j, k;
+
+		if (i + 8 >= hi)
+			break;
+		sc->nbound++;
+		if (sc->nb >= sc->maxb || i + 9 >= n)
+			continue;
+		j = i + 9;
+		if (j < n && p[j] == '"')
+			j++;
+		for (k = j; k < n && k - j < BOUNDMAX && p[k] != '"' &&
+		            p[k] != ';' && p[k] != ' ' && p[k] != '\t' &&
+		            p[k] != '\r' && p[k] != '\n';
+		     k++)
+			;
+		if (k > j) {
+			memcpy(sc->bv[sc->nb], p + j, k - j);
+			sc->bl[sc->nb++] = k - j;
+		}
+	}
+}
+
+/* The second pass on one window: lines that open a part. */
+static void scan_delims(struct scan *sc, const unsigned char *p, size_t n,
+                        size_t lo, size_t hi, uint64_t base)
+{
+	size_t i = lo;
+
+	if (!(base == 0 && lo == 0) && p[lo - 1] != '\n') {
+		const unsigned char *q = memchr(p + lo, '\n', n - lo);
+
+		if (!q)
+			return;
+		i = (size_t)(q - p) + 1;
+	}
+	while (sc->nb && i < hi && i + 2 < n) {
+		const unsigned char *q;
+
+		for (size_t b = 0; p[i] == '-' && p[i + 1] == '-' && b < sc->nb;
+		     b++) {
+			size_t e = i + 2 + sc->bl[b];
+
+			if (e <= n &&
+			    memcmp(p + i + 2, sc->bv[b], sc->bl[b]) == 0 &&
+			    !(e + 1 < n && p[e] == '-' && p[e + 1] == '-')) {
+				sc->delims++;
+				break;
+			}
+		}
+		if (!(q = memchr(p + i, '\n', n - i)))
+			break;
+		i = (size_t)(q - p) + 1;
+	}
+}
+
+/* Reads the whole source through buf (SCAN_WIN bytes), one pass. */
+static enum qm_err scan_pass(const struct qm_mail_src *src, unsigned char *buf,
+                             struct scan *sc, struct qm_error *err)
+{
+	uint64_t base = 0, off = 0;
+	size_t n = 0, lo = 0;
+	enum qm_err e = src->seek(src->arg, 0, err);
+
+	while (e == QM_OK) {
+		size_t hi, keep;
+		int end;
+
+		while (n < SCAN_WIN && off < src->len) {
+			size_t got = 0;
+
+			if ((e = src->read(src->arg, buf + n, SCAN_WIN - n,
+			                   &got, err)))
+				return e;
+			if (got == 0 || got > SCAN_WIN - n)
+				return qm_error_set(
+				    err, QM_ERR_IO,
+				    "the message ended at byte "
+				    "%llu of %llu",
+				    (unsigned long long)off,
+				    (unsigned long long)src->len);
+			n += got;
+			off += got;
+		}
+		end = off >= src->len;
+		hi = end ? n : n - SCAN_AHEAD;
+		if (sc->second)
+			scan_delims(sc, buf, n, lo, hi, base);
+		else
+			scan_bounds(sc, buf, n, lo, hi);
+		if (end)
+			break;
+		keep = hi - SCAN_BACK;
+		memmove(buf, buf + keep, n - keep);
+		base += keep;
+		n -= keep;
+		lo = SCAN_BACK;
+	}
+	return e;
+}
+
+/* parse_message's size and part-count checks, over the source. */
+static enum qm_err src_limits(const struct qm_mail_src *src,
+                              const struct lim *l, struct qm_error *err)
+{
+	struct scan sc = {.maxb = l->parts};
+	unsigned char *buf = NULL;
+	enum qm_err e;
+
+	if (src->len == 0)
+		return qm_error_set(err, QM_ERR_PARSE, "empty message");
+	if (src->len > l->size)
+		return qm_mail_limit_error(
+		    l->given, "limit.message_size", l->size, err,
+		    "the message is %llu bytes", (unsigned long long)src->len);
+	buf = malloc(SCAN_WIN);
+	sc.bv = calloc(sc.maxb ? sc.maxb : 1, sizeof(*sc.bv));
+	sc.bl = calloc(sc.maxb ? sc.maxb : 1, sizeof(*sc.bl));
+	if (!buf || !sc.bv || !sc.bl) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((e = scan_pass(src, buf, &sc, err)))
+		goto out;
+	if (sc.nbound > l->parts) {
+		e = qm_mail_limit_error(l->given, "limit.parts", l->parts, err,
+		                        "the message declares %zu multipart "
+		                        "boundaries, so it has at least as "
+		                        "many parts",
+		                        sc.nbound);
+		goto out;
+	}
+	sc.second = 1;
+	if ((e = scan_pass(src, buf, &sc, err)))
+		goto out;
+	if (sc.delims >= l->parts)
+		e = qm_mail_limit_error(l->given, "limit.parts", l->parts, err,
+		                        "the message has at least %zu parts",
+		                        sc.delims + 1);
+out:
+	if (buf)
+		qm_wipe(buf, SCAN_WIN);
+	free(buf);
+	free(sc.bv);
+	free(sc.bl);
+	return e;
+}
+
+enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
+                                     const struct qm_mail_limits *lim,
+                                     struct qm_mail_content **out,
+                                     struct qm_error *err)
+{
+	struct mail_src_cursor cur;
+	struct lim l;
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	enum qm_err e;
+
+	if (!src || !src->read || !src->seek)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message source needs a reader that can "
+		                    "seek");
+	limits(lim, &l);
+	if ((e = src_limits(src, &l, err)))
+		return e;
+	mail_gmime_init();
+	memset(&cur, 0, sizeof(cur));
+	cur.src = src;
+	cur.pos = UINT64_MAX; /* seek before the first read */
+	s = mail_src_stream_new(&cur, 0, (gint64)src->len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s); /* the message's parts keep it while they need it */
+	if (!m) {
+		if (cur.rc) {
+			if (err)
+				*err = cur.err;
+			return cur.rc;
+		}
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "the message is not valid MIME");
+	}
+	e = content_from(m, &l, 1, out, err);
+	g_object_unref(m);
+	if (cur.rc) { /* a part the source failed to give */
+		if (e == QM_OK)
+			qm_mail_content_free(out);
+		if (err)
+			*err = cur.err;
+		e = cur.rc;
+	}
+	return e;
+}
+
 /* ------------------------------------------------------------ QMail */
 
 void qm_mail_parsed_free(struct qm_mail_parsed **pp)
