@@ -255,6 +255,7 @@ struct filing {
 	const void *body;           /* what the vault gets */
 	size_t body_len;
 	int done; /* nothing (more) to record */
+	int blob_taken; /* oc.plain_blob went to the message */
 	/* plain: the header-only record this body fills (its id stays) */
 	int64_t fill_id;
 	char name[QM_STORE_NAMEMAX]; /* the sender's name the index gets */
@@ -563,21 +564,61 @@ static enum qm_err settle_waiting(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
+static enum qm_err blob_rd(void *arg, void *buf, size_t want, size_t *got,
+                           struct qm_error *err)
+{
+	return qm_store_blob_read(arg, buf, want, got, err);
+}
+
+static enum qm_err blob_seek(void *arg, uint64_t off, struct qm_error *err)
+{
+	return qm_store_blob_seek(arg, off, err);
+}
+
+/* The readable parts of a large opened message (oc->plain_blob) for the
+ * index: its text, headers and attachment list, read from the blob a
+ * window at a time (the attachments stay in the blob). */
+static enum qm_err parse_blob(struct qm_client *c, const struct acct_conn *ac,
+                              struct filing *f, struct qm_error *e)
+{
+	struct qm_store_blob_r *r = NULL;
+	struct qm_mail_src src;
+	enum qm_err rc;
+
+	rc = qm_store_blob_open(c->store, QM_STORE_BLOB_MSG, ac->a.id,
+	                        f->oc.plain_blob, &r, e);
+	if (rc)
+		return rc;
+	src.read = blob_rd;
+	src.seek = blob_seek;
+	src.arg = r;
+	src.len = qm_store_blob_size(r);
+	rc = qm_mail_content_list_src(&src, &ac->lim, &f->mc, e);
+	qm_store_blob_close(&r);
+	return rc;
+}
+
 /* An opened message's readable parts; past a limit it is kept all the same
  * (its keys are spent), inner copies of its headers that name other
  * addresses than the authenticated ones make it tampered. */
-static void read_opened(const struct acct_conn *ac, struct filing *f)
+static void read_opened(struct qm_client *c, const struct acct_conn *ac,
+                        struct filing *f)
 {
 	struct recv_outcome *oc = &f->oc;
 	struct qm_error e;
+	enum qm_err rc;
 
 	if (!opened(oc->verify))
 		return;
 	qm_error_clear(&e);
 	f->body = oc->plain.data;
 	f->body_len = oc->plain.len;
-	if (qm_mail_content_parse(f->body, f->body_len, &ac->lim, &f->mc, &e) ==
-	    QM_ERR_TOOBIG) {
+	if (oc->plain_blob)
+		rc = parse_blob(c, ac, f, &e);
+	else
+		rc = qm_mail_content_parse(f->body, f->body_len, &ac->lim,
+		                           &f->mc, &e);
+	if (rc == QM_ERR_TOOBIG) {
 		/* reading it says which limit to raise */
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "decrypted and verified, but %s", qm_error_msg(&e));
@@ -668,6 +709,8 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 	m->level = oc->level;
 	m->verify = oc->verify;
 	m->size = (int64_t)in->rawlen;
+	if (shown(oc->verify) && oc->plain_blob)
+		m->body_blob = oc->plain_blob; /* a large one: f->body NULL */
 	if (!m->date)
 		m->date = qm_now();
 	if (!shown(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
@@ -724,6 +767,7 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		qm_error_clear(err);
 		m->verify = oc->verify = QM_VERIFY_REPLAY;
 		m->meta = NULL;
+		m->body_blob = 0;
 		rc = qm_store_msg_add(c->store, m, "key ID reused", NULL, 0,
 		                      NULL, 0, NULL, id, err);
 	}
@@ -744,6 +788,8 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		else
 			qm_store_tx_rollback(c->store);
 	}
+	if (!rc && *id && m->body_blob)
+		f->blob_taken = 1; /* the message's now, gone with it */
 	return rc;
 }
 
@@ -846,13 +892,19 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 	if (!rc && !f.done)
 		rc = settle_waiting(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
-		read_opened(ac, &f);
+		read_opened(c, ac, &f);
 	if (!rc && !f.done)
 		client_idhdr_learn(c, ac, f.mp, f.mc, &f.oc);
 	if (!rc && !f.done)
 		rc = keep_if_same(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
 		rc = record(c, ac, ctx, &f, err);
+	/* a large plaintext no message took (tampered after all, filed
+	 * already, a failure): removed; undone anyway with a transaction
+	 * rolled back */
+	if (f.oc.plain_blob && !f.blob_taken)
+		QM_IGNORE(
+		    qm_store_blob_delete(c->store, f.oc.plain_blob, NULL));
 	qm_mail_content_free(&f.mc);
 	qm_mail_parsed_free(&f.mp);
 	client_recv_outcome_free(&f.oc);
