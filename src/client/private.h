@@ -724,6 +724,12 @@ struct recv_outcome {
  */
 #define RECV_BLOB_MIN (1024u * 1024u)
 
+/* Parses the envelope of a QMail message mp, held in memory or left in
+ * the message (qm_mail_parse_big: read in pieces, recv_open.c). */
+QM_NODISCARD enum qm_err client_env_parse(const struct qm_mail_parsed *mp,
+                                          struct qm_env **env,
+                                          struct qm_error *err);
+
 /* What one sync (or one retry the user asked for) knows across messages. */
 struct recv_ctx {
 	struct qm_client_sync_stats *st;

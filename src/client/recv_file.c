@@ -49,6 +49,30 @@ int64_t client_date_parse(const char *s)
 	return (int64_t)timegm(&tm) - off;
 }
 
+/* The envelope left in the message (qm_mail_parse_big) into h, read in
+ * pieces. A read that fails leaves a digest no copy matches: it is then
+ * not recognised as a duplicate, and it does not open either. */
+static void envelope_hash(const struct qm_mail_parsed *mp,
+                          crypto_generichash_state *h)
+{
+	unsigned char buf[16384];
+	size_t got = 0;
+
+	if (qm_mail_envelope_rewind(mp->envsrc, NULL) != QM_OK) {
+		crypto_generichash_update(h, (const unsigned char *)"!", 1);
+		return;
+	}
+	do {
+		if (qm_mail_envelope_read(mp->envsrc, buf, sizeof(buf), &got,
+		                          NULL) != QM_OK) {
+			crypto_generichash_update(h, (const unsigned char *)"!",
+			                          1);
+			return;
+		}
+		crypto_generichash_update(h, buf, got);
+	} while (got);
+}
+
 /*
  * A digest of what makes a QMail message this message: the envelope and
  * every header value the receiver uses (the bound ones, level, sender SAE
@@ -66,7 +90,10 @@ void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65])
 	char lvl[16];
 
 	crypto_generichash_init(&h, NULL, 0, sizeof(d));
-	crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
+	if (mp->envsrc)
+		envelope_hash(mp, &h);
+	else
+		crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
 	snprintf(lvl, sizeof(lvl), "%d", mp->level);
 	crypto_generichash_update(&h, (const unsigned char *)lvl,
 	                          strlen(lvl) + 1);
@@ -485,8 +512,9 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		body_matches(f, ctx);
 		return QM_OK;
 	}
-	if (qm_mail_parse(f->in->raw, f->in->rawlen, &ac->lim, &f->mp, &e) !=
-	    QM_OK) {
+	/* a large envelope stays in the message, read in pieces */
+	if (qm_mail_parse_big(f->in->raw, f->in->rawlen, &ac->lim,
+	                      RECV_BLOB_MIN, &f->mp, &e) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */
 		f->oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED

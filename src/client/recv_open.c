@@ -542,6 +542,23 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
+enum qm_err client_env_parse(const struct qm_mail_parsed *mp,
+                             struct qm_env **env, struct qm_error *err)
+{
+	struct qm_env_src src;
+
+	if (!mp->envsrc)
+		return qm_crypto_env_parse(mp->envelope, mp->envelope_len, env,
+		                           err);
+	/* a large envelope, read from the message as it is decoded: only
+	 * its header is kept (the source lives as long as mp) */
+	src.read = qm_mail_envelope_read;
+	src.rewind = qm_mail_envelope_rewind;
+	src.arg = mp->envsrc;
+	src.len = mp->envelope_len;
+	return qm_crypto_env_parse_src(&src, env, err);
+}
+
 /* The envelope parses and its routing copies in the X-QKD headers agree
  * with it (*env), else oc says why not (tampered). */
 static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
@@ -552,7 +569,7 @@ static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
 	qm_error_clear(&e);
 	oc->level = mp->level;
 	oc->verify = QM_VERIFY_TAMPERED;
-	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, env, &e)) {
+	if (client_env_parse(mp, env, &e)) {
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the encrypted envelope is damaged: %s",
 		         qm_error_msg(&e));

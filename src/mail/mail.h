@@ -320,6 +320,10 @@ struct qm_mail_parsed {
 	char *sender_sae; /* "" when absent */
 	unsigned char *envelope;
 	size_t envelope_len;
+	/* qm_mail_parse_big: an envelope past its threshold is left in the
+	 * message (envelope NULL, envelope_len its decoded size) and read in
+	 * pieces through this (qm_mail_envelope_read / _rewind) */
+	struct qm_mail_envsrc *envsrc;
 	struct qm_mail_content *content; /* plain mail only */
 	/* The outer QMail-Identity header, as qm_mail_content's identity. */
 	char *identity;
@@ -336,6 +340,26 @@ QM_NODISCARD enum qm_err qm_mail_parse(const void *msg, size_t len,
                                        struct qm_mail_parsed **out,
                                        struct qm_error *err);
 void qm_mail_parsed_free(struct qm_mail_parsed **p);
+/*
+ * The same, but an envelope of more than big bytes (as on the wire) is not
+ * decoded into memory: *out->envsrc reads it a piece at a time, decoded
+ * as qm_mail_parse decodes it, from msg, which must then stay as it is
+ * until qm_mail_parsed_free. Its decoded size (envelope_len) and the
+ * size limit are found by a first decoding pass.
+ */
+QM_NODISCARD enum qm_err qm_mail_parse_big(const void *msg, size_t len,
+                                           const struct qm_mail_limits *lim,
+                                           size_t big,
+                                           struct qm_mail_parsed **out,
+                                           struct qm_error *err);
+/* Reads the next decoded envelope bytes of src (a qm_mail_parsed's
+ * envsrc) as qm_read_fn does (*got 0 only at the end); rewind starts it
+ * again. */
+QM_NODISCARD enum qm_err qm_mail_envelope_read(void *src, void *buf,
+                                               size_t want, size_t *got,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_envelope_rewind(void *src,
+                                                 struct qm_error *err);
 
 /* ========================================================== transport === */
 

@@ -887,6 +887,102 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 
 /* ------------------------------------------------------------ QMail */
 
+/* An envelope left in the message (qm_mail_parse_big): the parsed message
+ * and its borrowed input stay alive with the decoding stream over it. */
+struct qm_mail_envsrc {
+	GMimeMessage *m;
+	GByteArray *in;
+	GMimeStream *fs; /* the part's content through its decoder */
+};
+
+static void envsrc_free(struct qm_mail_envsrc **ps)
+{
+	struct qm_mail_envsrc *s = *ps;
+
+	if (!s)
+		return;
+	if (s->fs)
+		g_object_unref(s->fs);
+	release_message(s->m, s->in);
+	free(s);
+	*ps = NULL;
+}
+
+enum qm_err qm_mail_envelope_read(void *src, void *buf, size_t want,
+                                  size_t *got, struct qm_error *err)
+{
+	struct qm_mail_envsrc *s = src;
+	ssize_t n = 0;
+
+	*got = 0;
+	if (!s)
+		return qm_error_set(err, QM_ERR_INVAL, "no envelope to read");
+	/* a piece of the source that decodes to nothing (white space) is a
+	 * read of 0 bytes that is not the end */
+	while (want && n == 0 && !g_mime_stream_eos(s->fs))
+		n = g_mime_stream_read(s->fs, buf, want);
+	if (n < 0)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the envelope part could "
+		                    "not be decoded");
+	*got = (size_t)n;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_envelope_rewind(void *src, struct qm_error *err)
+{
+	struct qm_mail_envsrc *s = src;
+
+	if (!s || g_mime_stream_reset(s->fs) != 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the envelope cannot be read again");
+	return QM_OK;
+}
+
+/* The envelope part's content through its transfer decoding, as
+ * g_mime_data_wrapper_write_to_stream reads it; *len its decoded size,
+ * refused past max. */
+static enum qm_err envsrc_open(GMimePart *part, size_t max,
+                               struct qm_mail_envsrc *s, size_t *len,
+                               struct qm_error *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeContentEncoding enc;
+	unsigned char buf[16384];
+	size_t total = 0, got;
+	enum qm_err e = QM_OK;
+
+	*len = 0;
+	if (!w)
+		return QM_OK;
+	enc = g_mime_data_wrapper_get_encoding(w);
+	g_mime_stream_reset(g_mime_data_wrapper_get_stream(w));
+	s->fs = g_mime_stream_filter_new(g_mime_data_wrapper_get_stream(w));
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
+	    enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(s->fs), f);
+		g_object_unref(f);
+	}
+	do {
+		e = qm_mail_envelope_read(s, buf, sizeof(buf), &got, err);
+		total += got;
+	} while (!e && got && total <= max);
+	if (!e && total > max)
+		e = qm_error_set(err, QM_ERR_TOOBIG,
+		                 "a message part of more than %zu bytes is "
+		                 "larger than the limit of %zu "
+		                 "(limit.message_size)",
+		                 max, max);
+	if (!e)
+		e = qm_mail_envelope_rewind(s, err);
+	if (!e)
+		*len = total;
+	return e;
+}
+
 void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 {
 	struct qm_mail_parsed *p = pp ? *pp : NULL;
@@ -899,6 +995,7 @@ void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 	free(p->sender_sae);
 	free(p->identity);
 	free(p->envelope);
+	envsrc_free(&p->envsrc);
 	qm_mail_content_free(&p->content);
 	free(p);
 	*pp = NULL;
@@ -967,9 +1064,19 @@ static enum qm_err parse_key_ids(const char *v, struct qm_mail_parsed *p,
 	return QM_OK;
 }
 
+/* The envelope part's size as on the wire (0 when unknown). */
+static size_t env_wire_len(GMimePart *part)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	gint64 n =
+	    w ? g_mime_stream_length(g_mime_data_wrapper_get_stream(w)) : -1;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
-                               const struct lim *l, struct qm_mail_parsed *p,
-                               struct qm_error *err)
+                               const struct lim *l, size_t big,
+                               struct qm_mail_parsed *p, struct qm_error *err)
 {
 	GMimeObject *ctl, *env;
 	GMimeContentType *ct;
@@ -1020,8 +1127,16 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "QMail message: the envelope part is "
 		                    "missing");
-	if ((e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
-	                    &p->envelope_len, err)))
+	if (big && env_wire_len(GMIME_PART(env)) > big) {
+		if (!(p->envsrc = calloc(1, sizeof(*p->envsrc))))
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		e = envsrc_open(GMIME_PART(env), l->size, p->envsrc,
+		                &p->envelope_len, err);
+	} else {
+		e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
+		               &p->envelope_len, err);
+	}
+	if (e)
 		return e;
 	if (p->envelope_len == 0)
 		return qm_error_set(err, QM_ERR_PARSE,
@@ -1045,9 +1160,9 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	return QM_OK;
 }
 
-enum qm_err qm_mail_parse(const void *msg, size_t len,
-                          const struct qm_mail_limits *lim,
-                          struct qm_mail_parsed **out, struct qm_error *err)
+static enum qm_err parse_any(const void *msg, size_t len,
+                             const struct qm_mail_limits *lim, size_t big,
+                             struct qm_mail_parsed **out, struct qm_error *err)
 {
 	struct qm_mail_parsed *p = NULL;
 	GMimeMessage *m = NULL;
@@ -1081,7 +1196,7 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	    g_mime_content_type_is_type(ct, "multipart", "encrypted") &&
 	    proto && strcasecmp(proto, QM_MAIL_PROTOCOL) == 0) {
 		p->kind = QM_MAIL_KIND_QMAIL;
-		e = parse_qmail(m, GMIME_MULTIPART(body), &l, p, err);
+		e = parse_qmail(m, GMIME_MULTIPART(body), &l, big, p, err);
 	} else {
 		p->kind = QM_MAIL_KIND_PLAIN;
 		/* mail.h promises "" when absent, for plain mail too */
@@ -1092,10 +1207,36 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	}
 	if (e)
 		goto out;
+	if (p->envsrc) {
+		/* the envelope is read from the message: it stays parsed */
+		p->envsrc->m = m;
+		p->envsrc->in = in;
+		m = NULL;
+		in = NULL;
+	}
 	*out = p;
 	p = NULL;
 out:
+	if (p && p->envsrc && m) {
+		/* not handed over: released below, not by the free */
+		p->envsrc->m = NULL;
+		p->envsrc->in = NULL;
+	}
 	qm_mail_parsed_free(&p);
 	release_message(m, in);
 	return e;
+}
+
+enum qm_err qm_mail_parse(const void *msg, size_t len,
+                          const struct qm_mail_limits *lim,
+                          struct qm_mail_parsed **out, struct qm_error *err)
+{
+	return parse_any(msg, len, lim, 0, out, err);
+}
+
+enum qm_err qm_mail_parse_big(const void *msg, size_t len,
+                              const struct qm_mail_limits *lim, size_t big,
+                              struct qm_mail_parsed **out, struct qm_error *err)
+{
+	return parse_any(msg, len, lim, big, out, err);
 }

@@ -271,6 +271,83 @@ static void test_wire_roundtrip(void **state)
 	qm_mail_hdrs_free(&h);
 }
 
+/* Reads src's envelope whole into a new buffer, in pieces of step. */
+static unsigned char *read_env(struct qm_mail_envsrc *src, size_t n,
+                               size_t step)
+{
+	unsigned char *b = malloc(n + step);
+	size_t have = 0, got;
+	struct qm_error e;
+
+	assert_non_null(b);
+	assert_ok(qm_mail_envelope_rewind(src, &e));
+	do {
+		assert_ok(qm_mail_envelope_read(src, b + have, step, &got, &e));
+		have += got;
+		assert_true(have <= n);
+	} while (got);
+	assert_int_equal(have, n);
+	return b;
+}
+
+/* qm_mail_parse_big: an envelope past the threshold is left in the
+ * message and read in pieces, the same bytes every time, with the same
+ * headers; under it, decoded as before; the size limit still holds. */
+static void test_parse_big(void **state)
+{
+	struct qm_mail_hdrs *h = make_hdrs(2);
+	const size_t n = 3 * 1024 * 1024 + 7;
+	unsigned char *env = malloc(n), *back;
+	struct qm_mail_limits lim = {0};
+	struct qm_mail_wire w = {0};
+	struct qm_mail_parsed *p = NULL, *q = NULL;
+	struct qm_buf out;
+	struct qm_error e;
+
+	(void)state;
+	assert_non_null(env);
+	qm_random(env, n);
+	w.hdrs = h;
+	w.level = 4;
+	w.envelope = env;
+	w.envelope_len = n;
+	qm_buf_init(&out, 16 << 20);
+	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	assert_ok(qm_mail_parse(out.data, out.len, NULL, &p, &e));
+	assert_ok(qm_mail_parse_big(out.data, out.len, NULL, 1 << 20, &q, &e));
+	assert_null(p->envsrc);
+	assert_non_null(q->envsrc);
+	assert_null(q->envelope);
+	assert_int_equal(q->envelope_len, n);
+	assert_int_equal(q->level, 4);
+	assert_string_equal(q->hdrs.from, p->hdrs.from);
+	assert_string_equal(q->hdrs.message_id, p->hdrs.message_id);
+	for (size_t step = 1000; step < 200000; step *= 7) {
+		back = read_env(q->envsrc, n, step);
+		assert_memory_equal(back, env, n);
+		free(back);
+	}
+	qm_mail_parsed_free(&q);
+	/* under the threshold: in memory */
+	assert_ok(qm_mail_parse_big(out.data, out.len, NULL, 8 << 20, &q, &e));
+	assert_null(q->envsrc);
+	assert_memory_equal(q->envelope, env, n);
+	qm_mail_parsed_free(&q);
+	/* a limit between the message and its envelope: refused both ways */
+	lim.max_size = out.len;
+	assert_ok(qm_mail_parse_big(out.data, out.len, &lim, 1 << 20, &q, &e));
+	qm_mail_parsed_free(&q);
+	lim.max_size = n - 1;
+	assert_int_equal(
+	    qm_mail_parse_big(out.data, out.len, &lim, 1 << 20, &q, &e),
+	    QM_ERR_TOOBIG);
+	assert_null(q);
+	qm_mail_parsed_free(&p);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+	free(env);
+}
+
 static void test_wire_rejects_bad_input(void **state)
 {
 	struct qm_mail_hdrs *h = make_hdrs(1);
@@ -814,6 +891,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_qmail),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_list_src),
+	    cmocka_unit_test(test_parse_big),
 	    cmocka_unit_test(test_identity_header),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};
