@@ -5,8 +5,10 @@
  * at levels 2, 3 and 4; bob's sync decrypts each into a sealed blob of
  * the vault a chunk at a time (recv_open.c open_to_blob), never as one
  * sealed value, and the reader gives back the same bytes. A copy altered
- * on the server (one base64 character of its envelope) is refused as
- * tampered with nothing of it filed: no body, no blob left behind.
+ * on the server (one base64 character of its envelope) or cut in half is
+ * refused as tampered with nothing of it filed: no body, no blob left
+ * behind; one that opens but whose inner From names someone else is
+ * tampered, and the blob it was decrypted into goes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "craft.h"
 #include "harness.h"
 #include "qmtest.h"
 #include "world.h"
@@ -181,9 +184,13 @@ static int newest_file(char *path, size_t n)
 	return best >= 0 ? 0 : -1;
 }
 
-/* One base64 character of the envelope changed on the server: tampered,
- * nothing filed of it, no blob left. */
-static void test_large_tampered(void **state)
+/*
+ * Alice sends bob a large message, which is replaced on the server by a
+ * copy altered by alter (kept: the new length); bob's sync must refuse it
+ * as tampered with nothing of it filed: no body, no blob left.
+ */
+static void refused_copy(const char *subject,
+                         size_t (*alter)(unsigned char *msg, size_t len))
 {
 	struct qm_client_sync_stats st;
 	struct qm_store_blob_r *r = NULL;
@@ -191,17 +198,14 @@ static void test_large_tampered(void **state)
 	struct qm_error e;
 	char path[512], dst[700];
 	unsigned char *msg;
-	size_t len, pos;
+	size_t len;
 	int files, blobs;
 	int64_t id;
 	FILE *f;
 
-	(void)state;
-	if (W.skipped)
-		skip();
 	blobs = msg_blobs(W_BOB);
 	files = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	send_big(2, "large, altered", files + 1);
+	send_big(2, subject, files + 1);
 	/* the delivered file is replaced by an altered copy under another
 	 * name (a new message for Dovecot, nothing cached of it) */
 	assert_int_equal(newest_file(path, sizeof(path)), 0);
@@ -215,14 +219,11 @@ static void test_large_tampered(void **state)
 	assert_int_equal(fread(msg, 1, len, f), len);
 	fclose(f);
 	assert_true(len > ATT_LEN);
-	for (pos = len / 2; pos < len && !isalnum(msg[pos]); pos++)
-		;
-	assert_true(pos < len);
-	msg[pos] = msg[pos] == 'A' ? 'B' : 'A';
+	len = alter(msg, len);
 	assert_int_equal(unlink(path), 0);
-	snprintf(dst, sizeof(dst),
-	         "%s/mail/%s/Maildir/new/1790000001.altered.%s", W.mail.dir,
-	         qmt_mail_user(W_BOB), QMT_MAIL_DOMAIN);
+	snprintf(dst, sizeof(dst), "%s/mail/%s/Maildir/new/%lld.altered.%s",
+	         W.mail.dir, qmt_mail_user(W_BOB), (long long)time(NULL),
+	         QMT_MAIL_DOMAIN);
 	f = fopen(dst, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(msg, 1, len, f), len);
@@ -245,11 +246,101 @@ static void test_large_tampered(void **state)
 	assert_int_equal(msg_blobs(W_BOB), blobs);
 }
 
+/* One base64 character in the middle of the envelope changed. */
+static size_t flip_one(unsigned char *msg, size_t len)
+{
+	size_t pos;
+
+	for (pos = len / 2; pos < len && !isalnum(msg[pos]); pos++)
+		;
+	assert_true(pos < len);
+	msg[pos] = msg[pos] == 'A' ? 'B' : 'A';
+	return len;
+}
+
+/* The message cut in the middle of its envelope (the MTA or a server
+ * giving up half way). */
+static size_t cut_half(unsigned char *msg, size_t len)
+{
+	size_t at = len / 2;
+
+	at -= at % 78; /* whole lines of base64 as far as they go */
+	memcpy(msg + at, "\r\n", 2);
+	return at + 2;
+}
+
+static void test_large_tampered(void **state)
+{
+	(void)state;
+	if (W.skipped)
+		skip();
+	refused_copy("large, altered", flip_one);
+}
+
+static void test_large_truncated(void **state)
+{
+	(void)state;
+	if (W.skipped)
+		skip();
+	refused_copy("large, cut short", cut_half);
+}
+
+/*
+ * A large message that opens, but whose inner From names someone else:
+ * tampered once its text is read from the blob, and the blob it was
+ * decrypted into is removed (nothing of it kept).
+ */
+static void test_large_inner_from(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_identity *ida = NULL;
+	struct qm_pubid *pb = NULL;
+	struct craft_msg m;
+	struct qm_buf wire;
+	const size_t tl = 3 * MiB;
+	char *text = malloc(tl + 1);
+	int blobs;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	assert_non_null(text);
+	for (size_t i = 0; i < tl; i++)
+		text[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+	text[tl] = '\0';
+	blobs = msg_blobs(W_BOB);
+	assert_int_equal(craft_identity(&W, W_ALICE, &ida), 0);
+	assert_int_equal(craft_pubid(&W, W_ALICE, qmt_mail_addr(W_BOB), &pb),
+	                 0);
+	memset(&m, 0, sizeof(m));
+	m.level = 3;
+	m.from = "Alice <alice@qmail.test>";
+	m.to = qmt_mail_addr(W_BOB);
+	m.sender = ida;
+	m.rcpt = pb;
+	m.inner_from = "Carol <carol@qmail.test>";
+	m.subject = "large, the inner From is carol";
+	m.text = text;
+	qm_buf_init(&wire, 32 * MiB);
+	assert_int_equal(craft_build(&m, &wire, NULL), 0);
+	assert_int_equal(craft_deliver(&W, W_BOB, wire.data, wire.len), 0);
+	qm_buf_free(&wire);
+	sync_bob(&st);
+	assert_int_equal(st.tampered, 1);
+	assert_int_equal(st.decrypted, 0);
+	assert_int_equal(msg_blobs(W_BOB), blobs);
+	qm_crypto_pubid_free(&pb);
+	qm_crypto_identity_free(&ida);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_large_levels),
 	    cmocka_unit_test(test_large_tampered),
+	    cmocka_unit_test(test_large_truncated),
+	    cmocka_unit_test(test_large_inner_from),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
