@@ -723,6 +723,9 @@ struct recv_outcome {
  * copy, the parser's) are what bounds a sync's memory.
  */
 #define RECV_BLOB_MIN (1024u * 1024u)
+/* An unfinished blob this old (seconds) is one nobody writes any more:
+ * each sync removes those (qm_store_blob_gc). */
+#define BLOB_GC_AGE_S 3600
 
 /* Parses the envelope of a QMail message mp, held in memory or left in
  * the message (qm_mail_parse_big: read in pieces, recv_open.c). */
