@@ -48,7 +48,7 @@ static ssize_t src_read(GMimeStream *s, char *buf, size_t len)
 	struct mail_src_cursor *c = ((SrcStream *)s)->cur;
 	gint64 end = end_of(s);
 	struct qm_error e;
-	size_t got = 0;
+	size_t have = 0;
 	enum qm_err rc;
 
 	if (c->rc)
@@ -64,18 +64,27 @@ static ssize_t src_read(GMimeStream *s, char *buf, size_t len)
 			return failed(c, rc, &e);
 		c->pos = (uint64_t)s->position;
 	}
-	rc = c->src->read(c->src->arg, buf, len, &got, &e);
-	if (rc)
-		return failed(c, rc, &e);
-	if (got == 0 || got > len) {
-		qm_error_set(
-		    &e, QM_ERR_IO, "the message ended at byte %lld of %llu",
-		    (long long)s->position, (unsigned long long)c->src->len);
-		return failed(c, QM_ERR_IO, &e);
+	/* all that is asked for, as a memory stream gives it: GMime's
+	 * parser reads a message differently after a short read */
+	while (have < len) {
+		size_t got = 0;
+
+		rc =
+		    c->src->read(c->src->arg, buf + have, len - have, &got, &e);
+		if (rc)
+			return failed(c, rc, &e);
+		if (got == 0 || got > len - have) {
+			qm_error_set(&e, QM_ERR_IO,
+			             "the message ended at byte %llu of %llu",
+			             (unsigned long long)c->pos,
+			             (unsigned long long)c->src->len);
+			return failed(c, QM_ERR_IO, &e);
+		}
+		have += got;
+		c->pos += got;
 	}
-	c->pos += got;
-	s->position += (gint64)got;
-	return (ssize_t)got;
+	s->position += (gint64)have;
+	return (ssize_t)have;
 }
 
 static ssize_t src_write(GMimeStream *s, const char *buf, size_t len)
