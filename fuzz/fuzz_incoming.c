@@ -6,8 +6,10 @@
  * envelope is parsed and opened with the bound header values taken from the
  * wire (to:/cc: joined as the client does) and the keys the harness
  * supplies, and the decrypted inner message goes through
- * qm_mail_content_parse. Seeds are wire messages made by fuzz/gen_corpus.c
- * plus plain mail.
+ * qm_mail_content_parse. The same message parsed with its envelope left
+ * in it (qm_mail_parse_big, as the client parses a large one) must give
+ * the same verdict and, read in pieces twice, the same envelope bytes.
+ * Seeds are wire messages made by fuzz/gen_corpus.c plus plain mail.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,12 +87,48 @@ out:
 	qm_crypto_env_free(&env);
 }
 
+/* The envelope left in the message reads as the one decoded whole. */
+static void same_big(const uint8_t *data, size_t size, enum qm_err rc,
+                     const struct qm_mail_parsed *mp)
+{
+	struct qm_mail_parsed *q = NULL;
+	struct qm_error e;
+	unsigned char buf[1000];
+	enum qm_err rc2 = qm_mail_parse_big(data, size, NULL, 1, &q, &e);
+
+	if ((rc2 == QM_OK) != (rc == QM_OK))
+		__builtin_trap();
+	if (rc2 != QM_OK)
+		return;
+	if (q->kind != mp->kind || q->envelope_len != mp->envelope_len)
+		__builtin_trap();
+	for (int pass = 0; q->envsrc && pass < 2; pass++) {
+		size_t have = 0, got = 0;
+
+		if (qm_mail_envelope_rewind(q->envsrc, &e) != QM_OK)
+			__builtin_trap();
+		do {
+			if (qm_mail_envelope_read(q->envsrc, buf, sizeof(buf),
+			                          &got, &e) != QM_OK ||
+			    have + got > mp->envelope_len ||
+			    memcmp(buf, mp->envelope + have, got) != 0)
+				__builtin_trap();
+			have += got;
+		} while (got);
+		if (have != mp->envelope_len)
+			__builtin_trap();
+	}
+	qm_mail_parsed_free(&q);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct qm_mail_parsed *mp = NULL;
 	struct qm_error e;
+	enum qm_err rc = qm_mail_parse(data, size, NULL, &mp, &e);
 
-	if (qm_mail_parse(data, size, NULL, &mp, &e) != QM_OK)
+	same_big(data, size, rc, mp);
+	if (rc != QM_OK)
 		return 0;
 	if (!mp->hdrs.from || !mp->hdrs.to || !mp->hdrs.message_id ||
 	    !mp->subject || !mp->sender_sae)

@@ -689,6 +689,11 @@ struct recv_outcome {
 	int level;
 	char reason[QM_ERR_MSGMAX];
 	struct qm_buf plain; /* secure: the readable MIME message */
+	/* or, for a large one (RECV_BLOB_MIN), the blob it was decrypted
+	 * into (QM_STORE_BLOB_MSG, owned by the account) and its length;
+	 * the filing gives it to the message or removes it */
+	int64_t plain_blob;
+	uint64_t plain_blob_len;
 	char **key_ids;
 	size_t nkey_ids;
 	enum msg_wait wait; /* not opened now: waits (why: reason) */
@@ -708,6 +713,25 @@ struct recv_outcome {
 	char draft_uuid[33];
 	int64_t draft_time;
 };
+
+/*
+ * Plaintexts above this many bytes are decrypted into a sealed blob a
+ * chunk at a time (the opener's two passes, store blob.c) rather than into
+ * memory and one sealed value: most mail is far smaller and the one-pass
+ * buffer path is faster for it, while past a megabyte the three or four
+ * whole copies the buffer path holds (plaintext, sealed value, SQLite's
+ * copy, the parser's) are what bounds a sync's memory.
+ */
+#define RECV_BLOB_MIN (1024u * 1024u)
+/* An unfinished blob this old (seconds) is one nobody writes any more:
+ * each sync removes those (qm_store_blob_gc). */
+#define BLOB_GC_AGE_S 3600
+
+/* Parses the envelope of a QMail message mp, held in memory or left in
+ * the message (qm_mail_parse_big: read in pieces, recv_open.c). */
+QM_NODISCARD enum qm_err client_env_parse(const struct qm_mail_parsed *mp,
+                                          struct qm_env **env,
+                                          struct qm_error *err);
 
 /* What one sync (or one retry the user asked for) knows across messages. */
 struct recv_ctx {

@@ -1059,6 +1059,10 @@ enum qm_err qm_client_sync(struct qm_client *c, int64_t account_id,
 		client_home_unlock(&lockfd);
 		return rc;
 	}
+	/* a large message's blob left unfinished by a sync that died while
+	 * writing it (one filed outside a store transaction) goes */
+	QM_IGNORE(
+	    qm_store_blob_gc(c->store, qm_now() - BLOB_GC_AGE_S, NULL, NULL));
 	/* first what waits from earlier syncs (from the copies kept: no
 	 * mail server needed), then new mail */
 	rc = retry_waiting(c, &ac, &ctx, err);

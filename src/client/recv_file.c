@@ -49,6 +49,30 @@ int64_t client_date_parse(const char *s)
 	return (int64_t)timegm(&tm) - off;
 }
 
+/* The envelope left in the message (qm_mail_parse_big) into h, read in
+ * pieces. A read that fails leaves a digest no copy matches: it is then
+ * not recognised as a duplicate, and it does not open either. */
+static void envelope_hash(const struct qm_mail_parsed *mp,
+                          crypto_generichash_state *h)
+{
+	unsigned char buf[16384];
+	size_t got = 0;
+
+	if (qm_mail_envelope_rewind(mp->envsrc, NULL) != QM_OK) {
+		crypto_generichash_update(h, (const unsigned char *)"!", 1);
+		return;
+	}
+	do {
+		if (qm_mail_envelope_read(mp->envsrc, buf, sizeof(buf), &got,
+		                          NULL) != QM_OK) {
+			crypto_generichash_update(h, (const unsigned char *)"!",
+			                          1);
+			return;
+		}
+		crypto_generichash_update(h, buf, got);
+	} while (got);
+}
+
 /*
  * A digest of what makes a QMail message this message: the envelope and
  * every header value the receiver uses (the bound ones, level, sender SAE
@@ -66,7 +90,10 @@ void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65])
 	char lvl[16];
 
 	crypto_generichash_init(&h, NULL, 0, sizeof(d));
-	crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
+	if (mp->envsrc)
+		envelope_hash(mp, &h);
+	else
+		crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
 	snprintf(lvl, sizeof(lvl), "%d", mp->level);
 	crypto_generichash_update(&h, (const unsigned char *)lvl,
 	                          strlen(lvl) + 1);
@@ -255,6 +282,7 @@ struct filing {
 	const void *body;           /* what the vault gets */
 	size_t body_len;
 	int done; /* nothing (more) to record */
+	int blob_taken; /* oc.plain_blob went to the message */
 	/* plain: the header-only record this body fills (its id stays) */
 	int64_t fill_id;
 	char name[QM_STORE_NAMEMAX]; /* the sender's name the index gets */
@@ -484,8 +512,9 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		body_matches(f, ctx);
 		return QM_OK;
 	}
-	if (qm_mail_parse(f->in->raw, f->in->rawlen, &ac->lim, &f->mp, &e) !=
-	    QM_OK) {
+	/* a large envelope stays in the message, read in pieces */
+	if (qm_mail_parse_big(f->in->raw, f->in->rawlen, &ac->lim,
+	                      RECV_BLOB_MIN, &f->mp, &e) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */
 		f->oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED
@@ -563,21 +592,61 @@ static enum qm_err settle_waiting(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
+static enum qm_err blob_rd(void *arg, void *buf, size_t want, size_t *got,
+                           struct qm_error *err)
+{
+	return qm_store_blob_read(arg, buf, want, got, err);
+}
+
+static enum qm_err blob_seek(void *arg, uint64_t off, struct qm_error *err)
+{
+	return qm_store_blob_seek(arg, off, err);
+}
+
+/* The readable parts of a large opened message (oc->plain_blob) for the
+ * index: its text, headers and attachment list, read from the blob a
+ * window at a time (the attachments stay in the blob). */
+static enum qm_err parse_blob(struct qm_client *c, const struct acct_conn *ac,
+                              struct filing *f, struct qm_error *e)
+{
+	struct qm_store_blob_r *r = NULL;
+	struct qm_mail_src src;
+	enum qm_err rc;
+
+	rc = qm_store_blob_open(c->store, QM_STORE_BLOB_MSG, ac->a.id,
+	                        f->oc.plain_blob, &r, e);
+	if (rc)
+		return rc;
+	src.read = blob_rd;
+	src.seek = blob_seek;
+	src.arg = r;
+	src.len = qm_store_blob_size(r);
+	rc = qm_mail_content_list_src(&src, &ac->lim, &f->mc, e);
+	qm_store_blob_close(&r);
+	return rc;
+}
+
 /* An opened message's readable parts; past a limit it is kept all the same
  * (its keys are spent), inner copies of its headers that name other
  * addresses than the authenticated ones make it tampered. */
-static void read_opened(const struct acct_conn *ac, struct filing *f)
+static void read_opened(struct qm_client *c, const struct acct_conn *ac,
+                        struct filing *f)
 {
 	struct recv_outcome *oc = &f->oc;
 	struct qm_error e;
+	enum qm_err rc;
 
 	if (!opened(oc->verify))
 		return;
 	qm_error_clear(&e);
 	f->body = oc->plain.data;
 	f->body_len = oc->plain.len;
-	if (qm_mail_content_parse(f->body, f->body_len, &ac->lim, &f->mc, &e) ==
-	    QM_ERR_TOOBIG) {
+	if (oc->plain_blob)
+		rc = parse_blob(c, ac, f, &e);
+	else
+		rc = qm_mail_content_parse(f->body, f->body_len, &ac->lim,
+		                           &f->mc, &e);
+	if (rc == QM_ERR_TOOBIG) {
 		/* reading it says which limit to raise */
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "decrypted and verified, but %s", qm_error_msg(&e));
@@ -668,6 +737,8 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 	m->level = oc->level;
 	m->verify = oc->verify;
 	m->size = (int64_t)in->rawlen;
+	if (shown(oc->verify) && oc->plain_blob)
+		m->body_blob = oc->plain_blob; /* a large one: f->body NULL */
 	if (!m->date)
 		m->date = qm_now();
 	if (!shown(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
@@ -724,6 +795,7 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		qm_error_clear(err);
 		m->verify = oc->verify = QM_VERIFY_REPLAY;
 		m->meta = NULL;
+		m->body_blob = 0;
 		rc = qm_store_msg_add(c->store, m, "key ID reused", NULL, 0,
 		                      NULL, 0, NULL, id, err);
 	}
@@ -744,6 +816,8 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		else
 			qm_store_tx_rollback(c->store);
 	}
+	if (!rc && *id && m->body_blob)
+		f->blob_taken = 1; /* the message's now, gone with it */
 	return rc;
 }
 
@@ -846,13 +920,19 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 	if (!rc && !f.done)
 		rc = settle_waiting(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
-		read_opened(ac, &f);
+		read_opened(c, ac, &f);
 	if (!rc && !f.done)
 		client_idhdr_learn(c, ac, f.mp, f.mc, &f.oc);
 	if (!rc && !f.done)
 		rc = keep_if_same(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
 		rc = record(c, ac, ctx, &f, err);
+	/* a large plaintext no message took (tampered after all, filed
+	 * already, a failure): removed; undone anyway with a transaction
+	 * rolled back */
+	if (f.oc.plain_blob && !f.blob_taken)
+		QM_IGNORE(
+		    qm_store_blob_delete(c->store, f.oc.plain_blob, NULL));
 	qm_mail_content_free(&f.mc);
 	qm_mail_parsed_free(&f.mp);
 	client_recv_outcome_free(&f.oc);

@@ -542,6 +542,23 @@ static enum qm_err pq_keys(struct qm_client *c, struct acct_conn *ac,
 	return QM_OK;
 }
 
+enum qm_err client_env_parse(const struct qm_mail_parsed *mp,
+                             struct qm_env **env, struct qm_error *err)
+{
+	struct qm_env_src src;
+
+	if (!mp->envsrc)
+		return qm_crypto_env_parse(mp->envelope, mp->envelope_len, env,
+		                           err);
+	/* a large envelope, read from the message as it is decoded: only
+	 * its header is kept (the source lives as long as mp) */
+	src.read = qm_mail_envelope_read;
+	src.rewind = qm_mail_envelope_rewind;
+	src.arg = mp->envsrc;
+	src.len = mp->envelope_len;
+	return qm_crypto_env_parse_src(&src, env, err);
+}
+
 /* The envelope parses and its routing copies in the X-QKD headers agree
  * with it (*env), else oc says why not (tampered). */
 static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
@@ -552,7 +569,7 @@ static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
 	qm_error_clear(&e);
 	oc->level = mp->level;
 	oc->verify = QM_VERIFY_TAMPERED;
-	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, env, &e)) {
+	if (client_env_parse(mp, env, &e)) {
 		snprintf(oc->reason, sizeof(oc->reason),
 		         "the encrypted envelope is damaged: %s",
 		         qm_error_msg(&e));
@@ -563,15 +580,79 @@ static void envelope_check(const struct qm_mail_parsed *mp, struct qm_env **env,
 		qm_crypto_env_free(env);
 }
 
+/* Where a large plaintext goes: the blob writer, and what failed there
+ * (a store error, not the message's). */
+struct blob_sink {
+	struct qm_store_blob_w *w;
+	enum qm_err rc;
+	struct qm_error err;
+};
+
+static enum qm_err blob_sink_wr(void *arg, const void *p, size_t n,
+                                struct qm_error *err)
+{
+	struct blob_sink *bs = arg;
+
+	bs->rc = qm_store_blob_write(bs->w, p, n, &bs->err);
+	if (bs->rc)
+		return qm_error_set(err, bs->rc, "%s", qm_error_msg(&bs->err));
+	return QM_OK;
+}
+
+/*
+ * Opens a large message into a blob (oc->plain_blob): the opener checks
+ * everything before the first byte is written, and the blob is removed
+ * on any failure. *ok as open_envelope; a store that cannot keep it is an
+ * error of the sync (the message is fetched again next time).
+ */
+static enum qm_err open_to_blob(struct qm_client *c, const struct acct_conn *ac,
+                                const struct qm_env *env,
+                                const struct qm_open_params *op,
+                                struct recv_outcome *oc, int *ok,
+                                struct qm_error *err)
+{
+	struct blob_sink bs = {0};
+	struct qm_error e;
+	uint64_t max = ac->lim.max_size ? ac->lim.max_size : QM_CLIENT_MAXMSG;
+	enum qm_err rc;
+
+	qm_error_clear(&e);
+	rc = qm_store_blob_begin(c->store, QM_STORE_BLOB_MSG, ac->a.id, &bs.w,
+	                         err);
+	if (rc)
+		return rc;
+	if (qm_crypto_env_open_stream(env, op, max, blob_sink_wr, &bs, &e) !=
+	    QM_OK) {
+		qm_store_blob_abort(&bs.w);
+		if (bs.rc) {
+			if (err)
+				*err = bs.err;
+			return bs.rc;
+		}
+		oc->verify = QM_VERIFY_TAMPERED;
+		oc->keep_raw = 0;
+		snprintf(oc->reason, sizeof(oc->reason),
+		         "the message failed its integrity check and is not "
+		         "shown: %s",
+		         qm_error_msg(&e));
+		return QM_OK;
+	}
+	rc =
+	    qm_store_blob_end(&bs.w, &oc->plain_blob, &oc->plain_blob_len, err);
+	if (!rc)
+		*ok = 1;
+	return rc;
+}
+
 /* Opens the envelope under mk with the received header values as
- * associated data: the plaintext into oc->plain and *ok = 1, or oc says
+ * associated data: the plaintext into oc->plain (a large one into
+ * a blob, oc->plain_blob) and *ok = 1, or oc says
  * why it failed (tampered). */
-static enum qm_err open_envelope(const struct acct_conn *ac,
-                                 const struct qm_mail_parsed *mp,
-                                 const struct qm_env *env,
-                                 const struct msg_keys *mk, size_t slot,
-                                 struct recv_outcome *oc, int *ok,
-                                 struct qm_error *err)
+static enum qm_err
+open_envelope(struct qm_client *c, const struct acct_conn *ac,
+              const struct qm_mail_parsed *mp, const struct qm_env *env,
+              const struct msg_keys *mk, size_t slot, struct recv_outcome *oc,
+              int *ok, struct qm_error *err)
 {
 	struct qm_bound b;
 	struct bound_store bs = {0};
@@ -585,6 +666,14 @@ static enum qm_err open_envelope(const struct acct_conn *ac,
 	if (rc)
 		return rc;
 	client_msg_keys_open_params(mk, &b, slot, &op);
+	/* the account's own copies stay in memory (what they hold is read
+	 * from the plaintext: recv_own.c, drafts) */
+	if (!oc->self_copy &&
+	    qm_crypto_env_plaintext_len(env) > RECV_BLOB_MIN) {
+		rc = open_to_blob(c, ac, env, &op, oc, ok, err);
+		client_bound_store_free(&bs);
+		return rc;
+	}
 	qm_buf_init_secure(&oc->plain, ac->lim.max_size ? ac->lim.max_size
 	                                                : QM_CLIENT_MAXMSG);
 	if (qm_crypto_env_open(env, &op, &oc->plain, &e) != QM_OK) {
@@ -669,7 +758,7 @@ enum qm_err client_recv_open_qmail(struct qm_client *c, struct acct_conn *ac,
 		ready = oc->signer[0] && oc->verify != QM_VERIFY_TAMPERED;
 	}
 	if (!rc && ready)
-		rc = open_envelope(ac, mp, env, &mk, slot, oc, &ok, err);
+		rc = open_envelope(c, ac, mp, env, &mk, slot, oc, &ok, err);
 	if (!rc && ok)
 		claim_sender(c, ac, mp, oc);
 	if (!rc && ok && oc->self_copy && oc->verify == QM_VERIFY_OK) {

@@ -162,8 +162,7 @@ int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
 	if (mp->kind == QM_MAIL_KIND_PLAIN ||
 	    (mp->level != 3 && mp->level != 4))
 		return 0;
-	if (qm_crypto_env_parse(mp->envelope, mp->envelope_len, &env, NULL) !=
-	    QM_OK)
+	if (client_env_parse(mp, &env, NULL) != QM_OK)
 		return 0;
 	efpr = qm_crypto_env_sender_fpr(env);
 	if (efpr && client_own_identity(c, ac->a.id, &self, NULL) == QM_OK &&

@@ -305,6 +305,33 @@ struct qm_env;
 QM_NODISCARD enum qm_err qm_crypto_env_parse(const void *p, size_t n,
                                              struct qm_env **out,
                                              struct qm_error *err);
+/*
+ * An envelope read in pieces (from a file or a sealed blob) rather than
+ * held whole: len bytes that read gives in order, and rewind starts again
+ * at byte 0. All borrowed; they must outlive the parsed envelope.
+ */
+/* Starts a source again at its first byte. */
+QM_NODISCARD typedef enum qm_err (*qm_rewind_fn)(void *arg,
+                                                 struct qm_error *err);
+struct qm_env_src {
+	qm_read_fn read;
+	qm_rewind_fn rewind;
+	void *arg;
+	uint64_t len;
+};
+/*
+ * The same parse reading only the envelope's header from src (held in
+ * memory: under 120 KiB at levels 2-4; a level-1 header grows with its key
+ * IDs); the same checks and errors, except that a wrong signature length
+ * field is found when opening. Opening reads the body again from src:
+ * qm_crypto_env_open_stream reads it twice (everything is authenticated
+ * in the first pass, and every byte of the second is checked again before
+ * it is handed out: a source that changes between passes fails with
+ * QM_ERR_AUTH), qm_crypto_env_open likewise into its buffer.
+ */
+QM_NODISCARD enum qm_err qm_crypto_env_parse_src(const struct qm_env_src *src,
+                                                 struct qm_env **out,
+                                                 struct qm_error *err);
 void qm_crypto_env_free(struct qm_env **e);
 
 int qm_crypto_env_version(const struct qm_env *e);

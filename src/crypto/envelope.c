@@ -347,6 +347,10 @@ static enum qm_err get_lv(struct qm_reader *r, int wide,
 	return qm_reader_bytes(r, *n, p);
 }
 
+/* A read of the header that ran out of bytes sets *sh: with only a prefix
+ * of the envelope at hand (a source read in pieces), more is needed. */
+#define RD(call) ((call) ? (*sh = 1) : 0)
+
 static int bytes_ok(const unsigned char *p, size_t n, int keyid)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -375,28 +379,33 @@ static char *arena_put(char **ap, const void *p, size_t n)
 		goto out;                                                      \
 	} while (0)
 
-enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
-                                struct qm_error *err)
+/*
+ * Parses the header of an envelope of n bytes from the avail bytes at p (a
+ * prefix of it, or all of it) into e, which is empty. When the prefix ends
+ * before the header does, fails with *sh set. The signature length field
+ * is checked when the whole envelope is at hand (else when it is opened).
+ */
+static enum qm_err parse_head(struct qm_env *e, const unsigned char *p,
+                              size_t avail, uint64_t n, int *sh,
+                              struct qm_error *err)
 {
-	struct qm_env *e;
 	struct qm_reader r;
 	const unsigned char *m, *b;
-	size_t bl, nkeys_total = 0, arena_len = 0, left, trailer;
+	size_t bl, nkeys_total = 0, arena_len = 0, trailer;
+	uint64_t left;
 	uint16_t flags, ns;
 	uint8_t v8;
 	enum qm_err rc = QM_OK;
 	char *ap, **kp;
 
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	*sh = 0;
 	e->p = p;
-	e->n = n;
-	qm_reader_init(&r, p, n);
-	if (qm_reader_bytes(&r, 4, &m) || memcmp(m, "QMEV", 4) != 0)
+	e->n = (size_t)n;
+	qm_reader_init(&r, p, avail);
+	if (RD(qm_reader_bytes(&r, 4, &m)) || memcmp(m, "QMEV", 4) != 0)
 		PARSE_FAIL("not a QMail envelope (the magic \"QMEV\" is "
 		           "missing)");
-	if (qm_reader_u8(&r, &v8))
+	if (RD(qm_reader_u8(&r, &v8)))
 		PARSE_FAIL("the envelope is truncated in its header");
 	e->version = v8;
 	if (e->version != QM_ENV_VERSION) {
@@ -406,9 +415,10 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		                  e->version, QM_ENV_VERSION);
 		goto out;
 	}
-	if (qm_reader_u8(&r, &v8) || qm_reader_u16(&r, &flags) ||
-	    qm_reader_u32(&r, &e->chunk) || qm_reader_u64(&r, &e->plen) ||
-	    qm_reader_bytes(&r, QM_SALTBYTES, &e->salt))
+	if (RD(qm_reader_u8(&r, &v8)) || RD(qm_reader_u16(&r, &flags)) ||
+	    RD(qm_reader_u32(&r, &e->chunk)) ||
+	    RD(qm_reader_u64(&r, &e->plen)) ||
+	    RD(qm_reader_bytes(&r, QM_SALTBYTES, &e->salt)))
 		PARSE_FAIL("the envelope is truncated in its header");
 	e->level = v8;
 	if (e->level < 1 || e->level > 4) {
@@ -423,11 +433,11 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		PARSE_FAIL("the envelope's chunk size %u is not the one of "
 		           "version 1",
 		           e->chunk);
-	if (get_lv(&r, 0, &b, &bl) || !bytes_ok(b, bl, 0))
+	if (RD(get_lv(&r, 0, &b, &bl)) || !bytes_ok(b, bl, 0))
 		PARSE_FAIL("the sender SAE ID is truncated or not printable");
 	memcpy(e->sender_sae, b, bl);
 	e->sender_sae[bl] = '\0';
-	if (get_lv(&r, 0, &b, &bl))
+	if (RD(get_lv(&r, 0, &b, &bl)))
 		PARSE_FAIL("the envelope is truncated in its header");
 	if (bl != (e->level >= 3 ? QM_FPR_BYTES : 0u))
 		PARSE_FAIL("the sender fingerprint has %zu bytes, level %d "
@@ -436,7 +446,7 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 	e->has_fpr = bl != 0;
 	if (bl)
 		memcpy(e->sender_fpr, b, bl);
-	if (qm_reader_u16(&r, &ns) || ns == 0 || ns > QM_ENV_MAXSLOTS)
+	if (RD(qm_reader_u16(&r, &ns)) || ns == 0 || ns > QM_ENV_MAXSLOTS)
 		PARSE_FAIL("the envelope must have 1 to %d recipient slots",
 		           QM_ENV_MAXSLOTS);
 	e->nslots = ns;
@@ -451,7 +461,7 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		uint32_t nk;
 		size_t kemneed, wrapneed;
 
-		if (get_lv(&r, 0, &s->rcpt_raw, &s->rcpt_rawlen))
+		if (RD(get_lv(&r, 0, &s->rcpt_raw, &s->rcpt_rawlen)))
 			PARSE_FAIL("slot %zu is truncated", i + 1);
 		if (e->level >= 3 ? s->rcpt_rawlen != QM_FPR_BYTES
 		                  : !bytes_ok(s->rcpt_raw, s->rcpt_rawlen, 0))
@@ -459,7 +469,7 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 			           i + 1);
 		arena_len +=
 		    e->level >= 3 ? QM_FPR_TEXTLEN : s->rcpt_rawlen + 1;
-		if (qm_reader_u32(&r, &nk))
+		if (RD(qm_reader_u32(&r, &nk)))
 			PARSE_FAIL("slot %zu is truncated", i + 1);
 		if ((e->level == 1 && (nk < 1 || nk > QM_ENV_MAXKEYIDS)) ||
 		    (e->level == 2 && nk != 1) || (e->level >= 3 && nk != 0))
@@ -468,7 +478,7 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 			           i + 1, nk, e->level);
 		s->nkeys = nk;
 		for (uint32_t k = 0; k < nk; k++) {
-			if (get_lv(&r, 0, &b, &bl) || bl == 0 ||
+			if (RD(get_lv(&r, 0, &b, &bl)) || bl == 0 ||
 			    !bytes_ok(b, bl, 1))
 				PARSE_FAIL("slot %zu: key ID %u is truncated "
 				           "or malformed",
@@ -480,23 +490,23 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		          : e->level == 4 ? QM_L4_KEMBYTES
 		                          : 0;
 		wrapneed = e->level == 1 ? 0 : QM_WRAPBYTES;
-		if (get_lv(&r, 1, &s->kem, &s->kemlen) ||
+		if (RD(get_lv(&r, 1, &s->kem, &s->kemlen)) ||
 		    s->kemlen != kemneed ||
-		    get_lv(&r, 0, &s->wrap, &s->wraplen) ||
+		    RD(get_lv(&r, 0, &s->wrap, &s->wraplen)) ||
 		    s->wraplen != wrapneed)
 			PARSE_FAIL("slot %zu: the key encapsulation or wrapped "
 			           "key is truncated or has the wrong size",
 			           i + 1);
 	}
 	e->hdrlen = r.off;
-	left = qm_reader_left(&r);
+	left = n - r.off;
 	/* The exact size: truncation and appended bytes are refused here. */
 	if (e->level == 1) {
 		if (e->plen > left / ns)
 			PARSE_FAIL("the envelope is truncated: its header "
 			           "announces %llu bytes of text per slot",
 			           (unsigned long long)e->plen);
-		e->body_len = (size_t)e->plen * ns;
+		e->body_len = (size_t)(e->plen * ns);
 		trailer = QM_L1_TAGBYTES * ns;
 	} else {
 		uint64_t nc = crypto_env_nchunks(e->plen);
@@ -513,12 +523,12 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		                     : crypto_env_slot_tags(e->level, ns);
 	}
 	if (left - e->body_len != trailer)
-		PARSE_FAIL("the envelope has %zu bytes after its header, its "
+		PARSE_FAIL("the envelope has %llu bytes after its header, its "
 		           "header announces %zu: it was truncated or bytes "
 		           "were appended",
-		           left, e->body_len + trailer);
+		           (unsigned long long)left, e->body_len + trailer);
 	e->trailer_off = e->hdrlen + e->body_len;
-	if (e->sig_len) {
+	if (e->sig_len && avail == n) {
 		const unsigned char *t = e->p + e->trailer_off;
 		if ((size_t)((t[0] << 8) | t[1]) != e->sig_len)
 			PARSE_FAIL("the signature length field is wrong");
@@ -561,10 +571,112 @@ enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
 		get_lv(&r, 0, &b, &bl);
 	}
 	crypto_env_header_hash(e->p, e->hdrlen, e->hh);
+out:
+	return rc;
+}
+
+enum qm_err qm_crypto_env_parse(const void *p, size_t n, struct qm_env **out,
+                                struct qm_error *err)
+{
+	struct qm_env *e;
+	int sh;
+	enum qm_err rc;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = parse_head(e, p, p ? n : 0, n, &sh, err);
+	if (rc) {
+		qm_crypto_env_free(&e);
+		return rc;
+	}
+	*out = e;
+	return QM_OK;
+}
+
+/* Reads exactly n bytes of the source into p (fewer: QM_ERR_PARSE). */
+static enum qm_err src_fill(const struct qm_env_src *s, unsigned char *p,
+                            size_t n, struct qm_error *err)
+{
+	while (n) {
+		size_t got = 0;
+		enum qm_err rc = s->read(s->arg, p, n, &got, err);
+
+		if (rc)
+			return rc;
+		if (got == 0 || got > n)
+			return qm_error_set(err, QM_ERR_PARSE,
+			                    "the envelope is shorter than its "
+			                    "%llu bytes: it was cut short",
+			                    (unsigned long long)s->len);
+		p += got;
+		n -= got;
+	}
+	return QM_OK;
+}
+
+/* First prefix read of a source, and how much more each time the header
+ * goes on (levels 2-4 fit the first; a level-1 header grows with its key
+ * IDs). */
+#define SRC_HEAD_FIRST 16384u
+
+enum qm_err qm_crypto_env_parse_src(const struct qm_env_src *src,
+                                    struct qm_env **out, struct qm_error *err)
+{
+	struct qm_env *e = NULL;
+	unsigned char *buf = NULL, *nb;
+	size_t have = 0, want;
+	int sh = 0;
+	enum qm_err rc;
+
+	if (!src || !src->read || !src->rewind)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "an envelope source needs a reader that "
+		                    "can start again");
+	if (src->len > SIZE_MAX / 2)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "an envelope of %llu bytes is too large",
+		                    (unsigned long long)src->len);
+	rc = src->rewind(src->arg, err);
+	if (rc)
+		return rc;
+	want = src->len < SRC_HEAD_FIRST ? (size_t)src->len : SRC_HEAD_FIRST;
+	for (;;) {
+		nb = realloc(buf, want ? want : 1);
+		if (!nb) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		buf = nb;
+		rc = src_fill(src, buf + have, want - have, err);
+		if (rc)
+			goto out;
+		have = want;
+		qm_crypto_env_free(&e);
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		rc = parse_head(e, buf, have, src->len, &sh, err);
+		if (!rc || !sh || have == src->len)
+			break;
+		/* the header goes on past what was read */
+		qm_error_clear(err);
+		want = have > (size_t)src->len - have ? (size_t)src->len
+		                                      : 2 * have;
+	}
+	if (rc)
+		goto out;
+	e->own = buf;
+	e->src = *src;
+	e->from_src = 1;
+	buf = NULL;
 	*out = e;
 	e = NULL;
 out:
 	qm_crypto_env_free(&e);
+	free(buf);
 	return rc;
 }
 
@@ -575,6 +687,7 @@ void qm_crypto_env_free(struct qm_env **e)
 	free((*e)->slots);
 	free((*e)->arena);
 	free((*e)->keyptrs);
+	free((*e)->own);
 	free(*e);
 	*e = NULL;
 }

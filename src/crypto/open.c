@@ -20,7 +20,7 @@ struct sink {
 	unsigned char *scratch; /* secure, QM_ENV_CHUNK bytes */
 };
 
-static enum qm_err tampered(struct qm_error *err, const char *what)
+enum qm_err crypto_open_tampered(struct qm_error *err, const char *what)
 {
 	return qm_error_set(err, QM_ERR_AUTH,
 	                    "the message was altered or is not for these keys "
@@ -78,7 +78,8 @@ static enum qm_err pass_l1(const struct qm_env *e,
 		if (crypto_verify_16(t, tag) != 0) {
 			if (sk)
 				qm_wipe(sk->buf->data, (size_t)e->plen);
-			rc = tampered(err, "the one-time MAC does not match");
+			rc = crypto_open_tampered(
+			    err, "the one-time MAC does not match");
 		}
 	}
 out:
@@ -113,7 +114,7 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
 				         "chunk %llu of %llu does not verify",
 				         (unsigned long long)i + 1,
 				         (unsigned long long)nc);
-				tampered(err, what);
+				QM_IGNORE(crypto_open_tampered(err, what));
 			}
 			if (sk && sk->buf)
 				qm_wipe(sk->buf->data, (size_t)pos);
@@ -132,10 +133,10 @@ static enum qm_err pass_gcm(const struct qm_env *e, struct qm_gcm *g,
 }
 
 /* The content key of our slot (levels 2-4) into cek. */
-static enum qm_err get_cek(const struct qm_env *e,
-                           const struct qm_open_params *p,
-                           const unsigned char bh[32], unsigned char *cek,
-                           unsigned char *ss, struct qm_error *err)
+enum qm_err crypto_open_cek(const struct qm_env *e,
+                            const struct qm_open_params *p,
+                            const unsigned char bh[32], unsigned char *cek,
+                            unsigned char *ss, struct qm_error *err)
 {
 	const struct qm_envslot *s = &e->slots[p->slot];
 	unsigned char ctx[2 * QM_X25519_BYTES];
@@ -168,7 +169,7 @@ static enum qm_err get_cek(const struct qm_env *e,
 }
 
 /* Checks the caller's keys or identities against the slot. */
-static enum qm_err check_open(const struct qm_env *e,
+enum qm_err crypto_open_check(const struct qm_env *e,
                               const struct qm_open_params *p,
                               struct qm_error *err)
 {
@@ -253,11 +254,11 @@ static enum qm_err check_sig(const struct qm_env *e,
 	crypto_env_sig_digest(bh, e->p, e->trailer_off, dg);
 	if (qm_crypto_pubid_verify(p->sender, e->level == 3, dg, sizeof(dg),
 	                           e->p + e->trailer_off + 2, e->sig_len, err))
-		return tampered(err, e->level == 3
-		                         ? "the ML-DSA-65 + Ed25519 "
-		                           "signature does not verify"
-		                         : "the Ed25519 signature does not "
-		                           "verify");
+		return crypto_open_tampered(
+		    err, e->level == 3 ? "the ML-DSA-65 + Ed25519 "
+		                         "signature does not verify"
+		                       : "the Ed25519 signature does not "
+		                         "verify");
 	return QM_OK;
 }
 
@@ -272,7 +273,7 @@ static enum qm_err open_any(const struct qm_env *e,
 
 	if (!e)
 		return qm_error_set(err, QM_ERR_INVAL, "no envelope");
-	rc = check_open(e, p, err);
+	rc = crypto_open_check(e, p, err);
 	if (rc)
 		return rc;
 	if (e->plen > max)
@@ -315,13 +316,15 @@ static enum qm_err open_any(const struct qm_env *e,
 			return rc;
 		if (crypto_verify_16(t, e->p + e->trailer_off +
 		                            p->slot * QM_L1_TAGBYTES) != 0)
-			return tampered(err, "this recipient's MAC does not "
-			                     "match");
+			return crypto_open_tampered(
+			    err, "this recipient's MAC does not "
+			         "match");
 	}
 	w = qm_sec_alloc(QM_WORKBYTES);
 	if (!w)
 		return qm_error_set(err, QM_ERR_NOMEM, "out of secure memory");
-	rc = get_cek(e, p, ad + 32, w + QM_WORK_CEK, w + QM_WORK_SS, err);
+	rc = crypto_open_cek(e, p, ad + 32, w + QM_WORK_CEK, w + QM_WORK_SS,
+	                     err);
 	if (!rc)
 		rc = crypto_env_data_key(w + QM_WORK_CEK, e->salt, e->level,
 		                         w + QM_WORK_DK, err);
@@ -353,8 +356,13 @@ enum qm_err qm_crypto_env_open(const struct qm_env *e,
 	if (!out || out->len != 0)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "the output buffer must be empty");
+	if (e && e->from_src) {
+		rc = crypto_open_src(e, p, out->max, NULL, NULL, out, err);
+		goto done;
+	}
 	sk.buf = out; /* decrypts in place: no scratch needed */
 	rc = open_any(e, p, out->max, &sk, err);
+done:
 	if (rc) {
 		if (out->data)
 			qm_wipe(out->data, out->cap);
@@ -373,6 +381,8 @@ enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
 
 	if (!wr)
 		return qm_error_set(err, QM_ERR_INVAL, "no plaintext writer");
+	if (e && e->from_src)
+		return crypto_open_src(e, p, max, wr, arg, NULL, err);
 	sk.wr = wr;
 	sk.arg = arg;
 	sk.scratch = qm_sec_alloc(QM_ENV_CHUNK);

@@ -176,6 +176,11 @@ struct qm_env {
 	unsigned char hh[32]; /* header hash */
 	char *arena;
 	char **keyptrs;
+	/* parsed from a source (qm_crypto_env_parse_src): p is the header
+	 * (own, allocated), the body and trailer are read from src */
+	int from_src;
+	struct qm_env_src src;
+	unsigned char *own;
 };
 
 /* Header hash and bound-values hash (docs/FORMAT.md, "associated data"). */
@@ -249,6 +254,28 @@ crypto_env_l2_mac_init(const struct qm_qkey *k,
                        const unsigned char salt[QM_SALTBYTES], uint16_t slot,
                        const unsigned char ad[64], crypto_onetimeauth_state *st,
                        struct qm_error *err);
+/* Opening (open.c, open_src.c): the AUTH error naming what failed; the
+ * checks of the keys or identities against the slot; the content key of
+ * the slot (levels 2-4) into cek, ss a secure scratch of 64 bytes. */
+QM_NODISCARD enum qm_err crypto_open_tampered(struct qm_error *err,
+                                              const char *what);
+QM_NODISCARD enum qm_err crypto_open_check(const struct qm_env *e,
+                                           const struct qm_open_params *p,
+                                           struct qm_error *err);
+QM_NODISCARD enum qm_err crypto_open_cek(const struct qm_env *e,
+                                         const struct qm_open_params *p,
+                                         const unsigned char bh[32],
+                                         unsigned char *cek, unsigned char *ss,
+                                         struct qm_error *err);
+/*
+ * Opens an envelope parsed from a source: to wr, or appended to buf when
+ * wr is NULL (buf is wiped and reset on failure), at most max bytes.
+ */
+QM_NODISCARD enum qm_err crypto_open_src(const struct qm_env *e,
+                                         const struct qm_open_params *p,
+                                         uint64_t max, qm_write_fn wr,
+                                         void *arg, struct qm_buf *buf,
+                                         struct qm_error *err);
 /* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
 size_t crypto_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */

@@ -300,6 +300,42 @@ QM_NODISCARD enum qm_err qm_mail_content_parse(const void *msg, size_t len,
                                                const struct qm_mail_limits *lim,
                                                struct qm_mail_content **out,
                                                struct qm_error *err);
+/* The same without decoding the attachments: each is listed (name, type,
+ * Content-ID) with data NULL and len 0; what an index needs of a large
+ * message (its headers, text and attachment list) without a copy of its
+ * attachments. */
+QM_NODISCARD enum qm_err qm_mail_content_list(const void *msg, size_t len,
+                                              const struct qm_mail_limits *lim,
+                                              struct qm_mail_content **out,
+                                              struct qm_error *err);
+/*
+ * A message read in pieces rather than held whole (a sealed blob of the
+ * store): read as qm_read_fn, seek to a byte offset (at most len), its
+ * length. Borrowed.
+ */
+QM_NODISCARD typedef enum qm_err (*qm_mail_src_read_fn)(void *arg, void *buf,
+                                                        size_t want,
+                                                        size_t *got,
+                                                        struct qm_error *err);
+QM_NODISCARD typedef enum qm_err (*qm_mail_seek_fn)(void *arg, uint64_t off,
+                                                    struct qm_error *err);
+struct qm_mail_src {
+	qm_mail_src_read_fn read;
+	qm_mail_seek_fn seek;
+	void *arg;
+	uint64_t len;
+};
+/*
+ * qm_mail_content_list of a message read from src, with memory bounded by
+ * a window of it and the text (the limits' scans run over the source in
+ * windows; GMime keeps each part as a place in the source, not a copy).
+ * The same results and refusals as qm_mail_content_list; a failure of the
+ * source is returned as it is.
+ */
+QM_NODISCARD enum qm_err
+qm_mail_content_list_src(const struct qm_mail_src *src,
+                         const struct qm_mail_limits *lim,
+                         struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 
 enum qm_mail_kind {
@@ -330,6 +366,10 @@ struct qm_mail_parsed {
 	char *sender_sae; /* "" when absent */
 	unsigned char *envelope;
 	size_t envelope_len;
+	/* qm_mail_parse_big: an envelope past its threshold is left in the
+	 * message (envelope NULL, envelope_len its decoded size) and read in
+	 * pieces through this (qm_mail_envelope_read / _rewind) */
+	struct qm_mail_envsrc *envsrc;
 	struct qm_mail_content *content; /* plain mail only */
 	/* The outer QMail-Identity header, as qm_mail_content's identity. */
 	char *identity;
@@ -346,6 +386,26 @@ QM_NODISCARD enum qm_err qm_mail_parse(const void *msg, size_t len,
                                        struct qm_mail_parsed **out,
                                        struct qm_error *err);
 void qm_mail_parsed_free(struct qm_mail_parsed **p);
+/*
+ * The same, but an envelope of more than big bytes (as on the wire) is not
+ * decoded into memory: *out->envsrc reads it a piece at a time, decoded
+ * as qm_mail_parse decodes it, from msg, which must then stay as it is
+ * until qm_mail_parsed_free. Its decoded size (envelope_len) and the
+ * size limit are found by a first decoding pass.
+ */
+QM_NODISCARD enum qm_err qm_mail_parse_big(const void *msg, size_t len,
+                                           const struct qm_mail_limits *lim,
+                                           size_t big,
+                                           struct qm_mail_parsed **out,
+                                           struct qm_error *err);
+/* Reads the next decoded envelope bytes of src (a qm_mail_parsed's
+ * envsrc) as qm_read_fn does (*got 0 only at the end); rewind starts it
+ * again. */
+QM_NODISCARD enum qm_err qm_mail_envelope_read(void *src, void *buf,
+                                               size_t want, size_t *got,
+                                               struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_envelope_rewind(void *src,
+                                                 struct qm_error *err);
 
 /* ========================================================== transport === */
 

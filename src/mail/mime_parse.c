@@ -637,7 +637,351 @@ enum qm_err qm_mail_content_parse(const void *msg, size_t len,
 	return e;
 }
 
+enum qm_err qm_mail_content_list(const void *msg, size_t len,
+                                 const struct qm_mail_limits *lim,
+                                 struct qm_mail_content **out,
+                                 struct qm_error *err)
+{
+	struct lim l;
+	GMimeMessage *m = NULL;
+	GByteArray *in = NULL;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, &in, err)))
+		return e;
+	e = content_from(m, &l, 1, out, err);
+	release_message(m, in);
+	return e;
+}
+
+/* ------------------------------------------------- from a source */
+
+/*
+ * The scans of parse_message over a source read in windows: a window's
+ * own bytes are [lo, hi), with SCAN_BACK bytes before (a keyword before
+ * its '=') and SCAN_AHEAD after (what a check reads past its position: a
+ * quote, a boundary of up to 200 bytes, "--") from its neighbours, so
+ * each position is looked at once with what the whole-buffer scan sees.
+ */
+#define SCAN_WIN   (256u * 1024u)
+#define SCAN_BACK  8u
+#define SCAN_AHEAD 256u
+#define BOUNDMAX   200u
+
+struct scan {
+	size_t maxb;
+	size_t nbound; /* "boundary=" seen */
+	size_t nb;     /* declared boundaries kept (at most maxb) */
+	char (*bv)[BOUNDMAX];
+	size_t *bl;
+	size_t delims; /* lines that open a part */
+	int second;    /* the pass counting delimiter lines */
+};
+
+/* The first pass on one window: "boundary=" and the values declared. */
+static void scan_bounds(struct scan *sc, const unsigned char *p, size_t n,
+                        size_t lo, size_t hi)
+{
+	const unsigned char *b;
+	size_t at = lo;
+
+	while ((b = next_boundary_kw(p, n, &at)) != NULL) {
+		size_t i = (size_t)(b - p), j, k;
+
+		if (i + 8 >= hi)
+			break;
+		sc->nbound++;
+		if (sc->nb >= sc->maxb || i + 9 >= n)
+			continue;
+		j = i + 9;
+		if (j < n && p[j] == '"')
+			j++;
+		for (k = j; k < n && k - j < BOUNDMAX && p[k] != '"' &&
+		            p[k] != ';' && p[k] != ' ' && p[k] != '\t' &&
+		            p[k] != '\r' && p[k] != '\n';
+		     k++)
+			;
+		if (k > j) {
+			memcpy(sc->bv[sc->nb], p + j, k - j);
+			sc->bl[sc->nb++] = k - j;
+		}
+	}
+}
+
+/* The second pass on one window: lines that open a part. */
+static void scan_delims(struct scan *sc, const unsigned char *p, size_t n,
+                        size_t lo, size_t hi, uint64_t base)
+{
+	size_t i = lo;
+
+	if (!(base == 0 && lo == 0) && p[lo - 1] != '\n') {
+		const unsigned char *q = memchr(p + lo, '\n', n - lo);
+
+		if (!q)
+			return;
+		i = (size_t)(q - p) + 1;
+	}
+	while (sc->nb && i < hi && i + 2 < n) {
+		const unsigned char *q;
+
+		for (size_t b = 0; p[i] == '-' && p[i + 1] == '-' && b < sc->nb;
+		     b++) {
+			size_t e = i + 2 + sc->bl[b];
+
+			if (e <= n &&
+			    memcmp(p + i + 2, sc->bv[b], sc->bl[b]) == 0 &&
+			    !(e + 1 < n && p[e] == '-' && p[e + 1] == '-')) {
+				sc->delims++;
+				break;
+			}
+		}
+		if (!(q = memchr(p + i, '\n', n - i)))
+			break;
+		i = (size_t)(q - p) + 1;
+	}
+}
+
+/* Reads the whole source through buf (SCAN_WIN bytes), one pass. */
+static enum qm_err scan_pass(const struct qm_mail_src *src, unsigned char *buf,
+                             struct scan *sc, struct qm_error *err)
+{
+	uint64_t base = 0, off = 0;
+	size_t n = 0, lo = 0;
+	enum qm_err e = src->seek(src->arg, 0, err);
+
+	while (e == QM_OK) {
+		size_t hi, keep;
+		int end;
+
+		while (n < SCAN_WIN && off < src->len) {
+			size_t got = 0;
+
+			if ((e = src->read(src->arg, buf + n, SCAN_WIN - n,
+			                   &got, err)))
+				return e;
+			if (got == 0 || got > SCAN_WIN - n)
+				return qm_error_set(
+				    err, QM_ERR_IO,
+				    "the message ended at byte "
+				    "%llu of %llu",
+				    (unsigned long long)off,
+				    (unsigned long long)src->len);
+			n += got;
+			off += got;
+		}
+		end = off >= src->len;
+		hi = end ? n : n - SCAN_AHEAD;
+		if (sc->second)
+			scan_delims(sc, buf, n, lo, hi, base);
+		else
+			scan_bounds(sc, buf, n, lo, hi);
+		if (end)
+			break;
+		keep = hi - SCAN_BACK;
+		memmove(buf, buf + keep, n - keep);
+		base += keep;
+		n -= keep;
+		lo = SCAN_BACK;
+	}
+	return e;
+}
+
+/* parse_message's size and part-count checks, over the source. */
+static enum qm_err src_limits(const struct qm_mail_src *src,
+                              const struct lim *l, struct qm_error *err)
+{
+	struct scan sc = {.maxb = l->parts};
+	unsigned char *buf = NULL;
+	enum qm_err e;
+
+	if (src->len == 0)
+		return qm_error_set(err, QM_ERR_PARSE, "empty message");
+	if (src->len > l->size)
+		return qm_mail_limit_error(
+		    l->given, "limit.message_size", l->size, err,
+		    "the message is %llu bytes", (unsigned long long)src->len);
+	buf = malloc(SCAN_WIN);
+	sc.bv = calloc(sc.maxb ? sc.maxb : 1, sizeof(*sc.bv));
+	sc.bl = calloc(sc.maxb ? sc.maxb : 1, sizeof(*sc.bl));
+	if (!buf || !sc.bv || !sc.bl) {
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((e = scan_pass(src, buf, &sc, err)))
+		goto out;
+	if (sc.nbound > l->parts) {
+		e = qm_mail_limit_error(l->given, "limit.parts", l->parts, err,
+		                        "the message declares %zu multipart "
+		                        "boundaries, so it has at least as "
+		                        "many parts",
+		                        sc.nbound);
+		goto out;
+	}
+	sc.second = 1;
+	if ((e = scan_pass(src, buf, &sc, err)))
+		goto out;
+	if (sc.delims >= l->parts)
+		e = qm_mail_limit_error(l->given, "limit.parts", l->parts, err,
+		                        "the message has at least %zu parts",
+		                        sc.delims + 1);
+out:
+	if (buf)
+		qm_wipe(buf, SCAN_WIN);
+	free(buf);
+	free(sc.bv);
+	free(sc.bl);
+	return e;
+}
+
+enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
+                                     const struct qm_mail_limits *lim,
+                                     struct qm_mail_content **out,
+                                     struct qm_error *err)
+{
+	struct mail_src_cursor cur;
+	struct lim l;
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	enum qm_err e;
+
+	if (!src || !src->read || !src->seek)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message source needs a reader that can "
+		                    "seek");
+	limits(lim, &l);
+	if ((e = src_limits(src, &l, err)))
+		return e;
+	mail_gmime_init();
+	memset(&cur, 0, sizeof(cur));
+	cur.src = src;
+	cur.pos = UINT64_MAX; /* seek before the first read */
+	s = mail_src_stream_new(&cur, 0, (gint64)src->len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s); /* the message's parts keep it while they need it */
+	if (!m) {
+		if (cur.rc) {
+			if (err)
+				*err = cur.err;
+			return cur.rc;
+		}
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "the message is not valid MIME");
+	}
+	e = content_from(m, &l, 1, out, err);
+	g_object_unref(m);
+	if (cur.rc) { /* a part the source failed to give */
+		if (e == QM_OK)
+			qm_mail_content_free(out);
+		if (err)
+			*err = cur.err;
+		e = cur.rc;
+	}
+	return e;
+}
+
 /* ------------------------------------------------------------ QMail */
+
+/* An envelope left in the message (qm_mail_parse_big): the parsed message
+ * and its borrowed input stay alive with the decoding stream over it. */
+struct qm_mail_envsrc {
+	GMimeMessage *m;
+	GByteArray *in;
+	GMimeStream *fs; /* the part's content through its decoder */
+};
+
+static void envsrc_free(struct qm_mail_envsrc **ps)
+{
+	struct qm_mail_envsrc *s = *ps;
+
+	if (!s)
+		return;
+	if (s->fs)
+		g_object_unref(s->fs);
+	release_message(s->m, s->in);
+	free(s);
+	*ps = NULL;
+}
+
+enum qm_err qm_mail_envelope_read(void *src, void *buf, size_t want,
+                                  size_t *got, struct qm_error *err)
+{
+	struct qm_mail_envsrc *s = src;
+	ssize_t n = 0;
+
+	*got = 0;
+	if (!s)
+		return qm_error_set(err, QM_ERR_INVAL, "no envelope to read");
+	/* a piece of the source that decodes to nothing (white space) is a
+	 * read of 0 bytes that is not the end */
+	while (want && n == 0 && !g_mime_stream_eos(s->fs))
+		n = g_mime_stream_read(s->fs, buf, want);
+	if (n < 0)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "QMail message: the envelope part could "
+		                    "not be decoded");
+	*got = (size_t)n;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_envelope_rewind(void *src, struct qm_error *err)
+{
+	struct qm_mail_envsrc *s = src;
+
+	if (!s || g_mime_stream_reset(s->fs) != 0)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "the envelope cannot be read again");
+	return QM_OK;
+}
+
+/* The envelope part's content through its transfer decoding, as
+ * g_mime_data_wrapper_write_to_stream reads it; *len its decoded size,
+ * refused past max. */
+static enum qm_err envsrc_open(GMimePart *part, size_t max,
+                               struct qm_mail_envsrc *s, size_t *len,
+                               struct qm_error *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeContentEncoding enc;
+	unsigned char buf[16384];
+	size_t total = 0, got;
+	enum qm_err e = QM_OK;
+
+	*len = 0;
+	if (!w)
+		return QM_OK;
+	enc = g_mime_data_wrapper_get_encoding(w);
+	g_mime_stream_reset(g_mime_data_wrapper_get_stream(w));
+	s->fs = g_mime_stream_filter_new(g_mime_data_wrapper_get_stream(w));
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
+	    enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(s->fs), f);
+		g_object_unref(f);
+	}
+	do {
+		e = qm_mail_envelope_read(s, buf, sizeof(buf), &got, err);
+		total += got;
+	} while (!e && got && total <= max);
+	if (!e && total > max)
+		e = qm_error_set(err, QM_ERR_TOOBIG,
+		                 "a message part of more than %zu bytes is "
+		                 "larger than the limit of %zu "
+		                 "(limit.message_size)",
+		                 max, max);
+	if (!e)
+		e = qm_mail_envelope_rewind(s, err);
+	if (!e)
+		*len = total;
+	return e;
+}
 
 void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 {
@@ -651,6 +995,7 @@ void qm_mail_parsed_free(struct qm_mail_parsed **pp)
 	free(p->sender_sae);
 	free(p->identity);
 	free(p->envelope);
+	envsrc_free(&p->envsrc);
 	qm_mail_content_free(&p->content);
 	free(p);
 	*pp = NULL;
@@ -719,9 +1064,19 @@ static enum qm_err parse_key_ids(const char *v, struct qm_mail_parsed *p,
 	return QM_OK;
 }
 
+/* The envelope part's size as on the wire (0 when unknown). */
+static size_t env_wire_len(GMimePart *part)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	gint64 n =
+	    w ? g_mime_stream_length(g_mime_data_wrapper_get_stream(w)) : -1;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
-                               const struct lim *l, struct qm_mail_parsed *p,
-                               struct qm_error *err)
+                               const struct lim *l, size_t big,
+                               struct qm_mail_parsed *p, struct qm_error *err)
 {
 	GMimeObject *ctl, *env;
 	GMimeContentType *ct;
@@ -772,8 +1127,16 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "QMail message: the envelope part is "
 		                    "missing");
-	if ((e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
-	                    &p->envelope_len, err)))
+	if (big && env_wire_len(GMIME_PART(env)) > big) {
+		if (!(p->envsrc = calloc(1, sizeof(*p->envsrc))))
+			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+		e = envsrc_open(GMIME_PART(env), l->size, p->envsrc,
+		                &p->envelope_len, err);
+	} else {
+		e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
+		               &p->envelope_len, err);
+	}
+	if (e)
 		return e;
 	if (p->envelope_len == 0)
 		return qm_error_set(err, QM_ERR_PARSE,
@@ -797,9 +1160,9 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	return QM_OK;
 }
 
-enum qm_err qm_mail_parse(const void *msg, size_t len,
-                          const struct qm_mail_limits *lim,
-                          struct qm_mail_parsed **out, struct qm_error *err)
+static enum qm_err parse_any(const void *msg, size_t len,
+                             const struct qm_mail_limits *lim, size_t big,
+                             struct qm_mail_parsed **out, struct qm_error *err)
 {
 	struct qm_mail_parsed *p = NULL;
 	GMimeMessage *m = NULL;
@@ -833,7 +1196,7 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	    g_mime_content_type_is_type(ct, "multipart", "encrypted") &&
 	    proto && strcasecmp(proto, QM_MAIL_PROTOCOL) == 0) {
 		p->kind = QM_MAIL_KIND_QMAIL;
-		e = parse_qmail(m, GMIME_MULTIPART(body), &l, p, err);
+		e = parse_qmail(m, GMIME_MULTIPART(body), &l, big, p, err);
 	} else {
 		p->kind = QM_MAIL_KIND_PLAIN;
 		/* mail.h promises "" when absent, for plain mail too */
@@ -844,10 +1207,36 @@ enum qm_err qm_mail_parse(const void *msg, size_t len,
 	}
 	if (e)
 		goto out;
+	if (p->envsrc) {
+		/* the envelope is read from the message: it stays parsed */
+		p->envsrc->m = m;
+		p->envsrc->in = in;
+		m = NULL;
+		in = NULL;
+	}
 	*out = p;
 	p = NULL;
 out:
+	if (p && p->envsrc && m) {
+		/* not handed over: released below, not by the free */
+		p->envsrc->m = NULL;
+		p->envsrc->in = NULL;
+	}
 	qm_mail_parsed_free(&p);
 	release_message(m, in);
 	return e;
+}
+
+enum qm_err qm_mail_parse(const void *msg, size_t len,
+                          const struct qm_mail_limits *lim,
+                          struct qm_mail_parsed **out, struct qm_error *err)
+{
+	return parse_any(msg, len, lim, 0, out, err);
+}
+
+enum qm_err qm_mail_parse_big(const void *msg, size_t len,
+                              const struct qm_mail_limits *lim, size_t big,
+                              struct qm_mail_parsed **out, struct qm_error *err)
+{
+	return parse_any(msg, len, lim, big, out, err);
 }

@@ -75,6 +75,17 @@ void mail_hdrs_clear(struct qm_mail_hdrs *h);
 QM_NODISCARD enum qm_err mail_gmime_write(GMimeObject *obj, struct qm_buf *out,
                                           struct qm_error *err);
 
+/* A GMimeStream over a message source (mime_src.c): the substreams of one
+ * parse share the cursor, which keeps the source's first failure. */
+struct mail_src_cursor {
+	const struct qm_mail_src *src;
+	uint64_t pos;
+	enum qm_err rc;
+	struct qm_error err;
+};
+GMimeStream *mail_src_stream_new(struct mail_src_cursor *cur, gint64 start,
+                                 gint64 end);
+
 /* ------------------------------------------- IMAP (the imap*.c files) */
 
 #define MAIL_IMAP_LINEMAX  ((size_t)256 * 1024) /* one response line */

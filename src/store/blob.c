@@ -483,6 +483,54 @@ enum qm_err qm_store_blob_read(struct qm_store_blob_r *r, void *buf,
 	return QM_OK;
 }
 
+enum qm_err qm_store_blob_seek(struct qm_store_blob_r *r, uint64_t off,
+                               struct qm_error *err)
+{
+	struct blob_io *b = &r->io;
+	sqlite3_stmt *st = NULL;
+	uint64_t seq = off / CHUNK;
+	enum qm_err rc;
+
+	if (b->failed)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "seeking in a blob after it failed");
+	if (off > b->size)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "offset %llu is past the end of stored "
+		                    "item %lld (%llu bytes)",
+		                    (unsigned long long)off, (long long)b->id,
+		                    (unsigned long long)b->size);
+	/* the chunks from the one that holds off, in order */
+	if (sqlite3_prepare_v2(b->s->db,
+	                       "SELECT seq, data FROM blob_chunk WHERE "
+	                       "blob_id = ? AND seq >= ? ORDER BY seq",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return store_db_fail(b->s, sqlite3_errcode(b->s->db), err,
+		                     "reading a blob");
+	}
+	sqlite3_bind_int64(st, 1, b->id);
+	sqlite3_bind_int64(st, 2, (int64_t)seq);
+	sqlite3_finalize(b->rows);
+	b->rows = st;
+	qm_wipe(b->sec + KEYBYTES + b->off, b->fill);
+	b->seq = seq;
+	b->fill = 0;
+	b->off = 0;
+	r->given = off;
+	if (seq == r->nchunks)
+		return QM_OK; /* at the end of a blob of whole chunks */
+	rc = next_chunk(r, err);
+	if (rc) {
+		b->failed = 1;
+		return rc;
+	}
+	qm_wipe(b->sec + KEYBYTES, (size_t)(off % CHUNK));
+	b->off = (size_t)(off % CHUNK);
+	b->fill -= b->off;
+	return QM_OK;
+}
+
 void qm_store_blob_close(struct qm_store_blob_r **rp)
 {
 	struct qm_store_blob_r *r = rp ? *rp : NULL;

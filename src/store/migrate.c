@@ -246,6 +246,17 @@ static const char *const migrations[] = {
     "CREATE INDEX outbox_state ON outbox(state, retry_at);"
     "CREATE TRIGGER outbox_blobs AFTER DELETE ON outbox BEGIN"
     " DELETE FROM blob WHERE id IN (OLD.pt_blob, OLD.ct_blob); END;",
+
+    /* 13: a large message's plaintext in a sealed blob (kind "msg", its
+     * account the owner) rather than one sealed value: mime_blob is the
+     * blob, and mime then holds a sealed record of the blob's ID bound to
+     * the message (so a blob cannot be moved to another message). Rows
+     * of older homes keep their sealed mime and read as before. The blob
+     * goes with its message. */
+    "ALTER TABLE msg_body ADD COLUMN mime_blob INTEGER;"
+    "CREATE TRIGGER msg_blob_gone BEFORE DELETE ON msg BEGIN"
+    " DELETE FROM blob WHERE id IN (SELECT mime_blob FROM msg_body"
+    " WHERE msg_id = old.id AND mime_blob IS NOT NULL); END;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -217,6 +217,83 @@ static enum qm_err seal_into(struct qm_store *s, const char *kind, int64_t id,
 	return store_vault_seal(s, kind, id, p, n, blob, err);
 }
 
+/* A body blob's record sealed in mime: its ID and size (big-endian). */
+#define BLOBREF_BYTES 16
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		*p++ = (unsigned char)(v >> (i * 8));
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The body of message mid as blob bid (complete, kind "msg", owned by the
+ * account): its sealed record and text into msg_body, in the caller's
+ * transaction. */
+static enum qm_err body_blob_insert(struct qm_store *s, int64_t mid,
+                                    int64_t account_id, int64_t bid,
+                                    const char *text, struct qm_buf *blob,
+                                    struct qm_buf *blob2, struct qm_error *err)
+{
+	unsigned char ref[BLOBREF_BYTES];
+	sqlite3_stmt *st;
+	int64_t size = 0;
+	enum qm_err rc;
+	int src;
+
+	rc = store_db_stmt(s,
+	                   "SELECT size FROM blob WHERE id = ? AND kind = ? "
+	                   "AND owner = ? AND done = 1",
+	                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, bid);
+	store_db_bind_text(st, 2, QM_STORE_BLOB_MSG);
+	sqlite3_bind_int64(st, 3, account_id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		size = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (src == SQLITE_DONE)
+		return qm_error_set(err, QM_ERR_NOTFOUND,
+		                    "the message's plaintext (blob %lld) is "
+		                    "not in the vault, or not complete",
+		                    (long long)bid);
+	if (src != SQLITE_ROW)
+		return store_db_fail(s, src, err, "adding the message");
+	put_be64(ref, (uint64_t)bid);
+	put_be64(ref + 8, (uint64_t)size);
+	rc = seal_into(s, "mimeblob", mid, ref, sizeof(ref), blob, err);
+	if (rc == QM_OK)
+		rc = seal_into(s, "text", mid, text, strlen(text), blob2, err);
+	if (rc == QM_OK)
+		rc = store_db_stmt(s,
+		                   "INSERT INTO msg_body (msg_id, mime, text, "
+		                   "mime_blob) VALUES (?, ?, ?, ?)",
+		                   &st, err);
+	if (rc != QM_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_blob(st, 2, blob->data, (int)blob->len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, blob2->data, (int)blob2->len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, bid);
+	src = sqlite3_step(st);
+	sqlite3_clear_bindings(st);
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return store_db_fail(s, src, err,
+		                     "storing the message in the vault");
+	return QM_OK;
+}
+
 /*
  * The label MAC of a message: what says how far to trust it. The verify
  * state goes in as a number, so states added later are covered as they
@@ -337,11 +414,21 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a message needs a folder and a level of 0 "
 		                    "to 4");
-	if (m->body_pending &&
-	    (mime || m->meta || m->verify != QM_VERIFY_NOT_QMAIL || m->level))
+	if (m->body_pending && (mime || m->body_blob || m->meta ||
+	                        m->verify != QM_VERIFY_NOT_QMAIL || m->level))
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "only a plain message without its body is "
 		                    "a header-only record");
+	if (m->body_blob && mime)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message's plaintext is a blob or MIME, "
+		                    "not both");
+	if (m->body_blob && s->schema < BODYBLOB_SCHEMA)
+		return qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                    "this home (schema %d) cannot keep a "
+		                    "message as a blob: open it with this "
+		                    "QMail to upgrade it",
+		                    s->schema);
 	rc = store_check_len("the folder name", m->folder, 1024, err);
 	if (rc == QM_OK)
 		rc =
@@ -445,7 +532,12 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 		rc = store_db_fail(s, src, err, "adding the message");
 		goto out;
 	}
-	if (mime) {
+	if (m->body_blob) {
+		rc = body_blob_insert(s, mid, m->account_id, m->body_blob,
+		                      text ? text : "", &blob, &blob2, err);
+		if (rc != QM_OK)
+			goto out;
+	} else if (mime) {
 		rc = seal_into(s, "mime", mid, mime, mime_len, &blob, err);
 		if (rc == QM_OK && text)
 			rc = seal_into(s, "text", mid, text, strlen(text),
@@ -501,6 +593,9 @@ enum qm_err qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
 	 * else is caught up by the next search. */
 	if (rc == QM_OK && s->fts_ready && mid == s->fts_max_id + 1) {
 		size_t tl = text ? strlen(text) : mime ? mime_len : 0;
+
+		if (m->body_blob && !text)
+			text = "";
 
 		rc = fts_add(s, mid, subject, subject ? strlen(subject) : 0,
 		             text ? text : (const char *)mime,
@@ -809,32 +904,90 @@ out_free:
 	return rc;
 }
 
-enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
-                              struct qm_buf *out, struct qm_error *err)
+/* Where message id's body is: *bid 0 and its sealed MIME appended to
+ * out (when out is not NULL), or its blob *bid (of account *acct), the
+ * record bound to the message checked. */
+static enum qm_err body_where(struct qm_store *s, int64_t id,
+                              struct qm_buf *out, int64_t *bid, int64_t *acct,
+                              struct qm_error *err)
 {
 	sqlite3_stmt *st;
+	struct qm_buf ref;
 	enum qm_err rc;
 	int src;
 
+	*bid = 0;
 	rc = store_vault_need(s, err);
 	if (rc == QM_OK)
 		rc = store_db_stmt(
-		    s, "SELECT mime FROM msg_body WHERE msg_id = ?", &st, err);
+		    s,
+		    s->schema >= BODYBLOB_SCHEMA
+		        ? "SELECT b.mime, b.mime_blob, m.account_id FROM "
+		          "msg_body b JOIN msg m ON m.id = b.msg_id WHERE "
+		          "b.msg_id = ?"
+		        : "SELECT mime, NULL, 0 FROM msg_body WHERE msg_id = ?",
+		    &st, err);
 	if (rc != QM_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		rc = store_vault_open(s, "mime", id, sqlite3_column_blob(st, 0),
-		                      (size_t)sqlite3_column_bytes(st, 0), out,
-		                      err);
-	else if (src == SQLITE_DONE)
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		int64_t col = sqlite3_column_int64(st, 1);
+
+		*acct = sqlite3_column_int64(st, 2);
+		qm_buf_init_secure(&ref, 1024);
+		rc = store_vault_open(
+		    s, "mimeblob", id, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), &ref, err);
+		if (rc == QM_OK && (ref.len != BLOBREF_BYTES ||
+		                    get_be64(ref.data) != (uint64_t)col))
+			rc =
+			    qm_error_set(err, QM_ERR_AUTH,
+			                 "the vault's record of message %lld's "
+			                 "plaintext was altered",
+			                 (long long)id);
+		if (rc == QM_OK)
+			*bid = col;
+		qm_buf_free(&ref);
+	} else if (src == SQLITE_ROW) {
+		if (out)
+			rc = store_vault_open(
+			    s, "mime", id, sqlite3_column_blob(st, 0),
+			    (size_t)sqlite3_column_bytes(st, 0), out, err);
+	} else if (src == SQLITE_DONE) {
 		rc = qm_error_set(err, QM_ERR_NOTFOUND,
 		                  "message %lld has no plaintext in the vault",
 		                  (long long)id);
-	else
+	} else {
 		rc = store_db_fail(s, src, err, "reading the message");
+	}
 	sqlite3_reset(st);
+	return rc;
+}
+
+enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
+                              struct qm_buf *out, struct qm_error *err)
+{
+	int64_t bid, acct = 0;
+	enum qm_err rc = body_where(s, id, out, &bid, &acct, err);
+
+	if (rc == QM_OK && bid)
+		rc = qm_store_blob_read_all(s, QM_STORE_BLOB_MSG, acct, bid,
+		                            out, err);
+	return rc;
+}
+
+enum qm_err qm_store_msg_body_open(struct qm_store *s, int64_t id,
+                                   struct qm_store_blob_r **r,
+                                   struct qm_error *err)
+{
+	int64_t bid, acct = 0;
+	enum qm_err rc = body_where(s, id, NULL, &bid, &acct, err);
+
+	*r = NULL;
+	if (rc == QM_OK && bid)
+		rc =
+		    qm_store_blob_open(s, QM_STORE_BLOB_MSG, acct, bid, r, err);
 	return rc;
 }
 

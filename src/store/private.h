@@ -147,6 +147,8 @@ QM_NODISCARD enum qm_err store_key_labels_seal(struct qm_store *s,
 
 /* The first schema version whose msg rows have a snippet column. */
 #define SNIPPET_SCHEMA 9
+/* msg_body.mime_blob: a body kept as a sealed blob */
+#define BODYBLOB_SCHEMA 13
 /* At most this many snippets a listing makes from the sealed text of rows
  * that have none yet (rows of schema 8 and before; the rest get theirs
  * from qm_store_msg_snippets_fill). */

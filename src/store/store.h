@@ -292,6 +292,11 @@ QM_NODISCARD enum qm_err qm_store_contact_list(struct qm_store *s,
  * message in the same transaction: QM_ERR_REPLAY when one was already used
  * by another message. A second message with the same (account, folder,
  * uidvalidity, uid) or (account, uidl) gives QM_ERR_EXISTS. Sets *id.
+ * A large message's plaintext comes as m->body_blob instead of mime (a
+ * complete blob of kind QM_STORE_BLOB_MSG owned by the account, schema 12:
+ * QM_ERR_UNSUPPORTED before; QM_ERR_NOTFOUND when there is no such blob):
+ * the message then owns it, and text should be given (search and snippet
+ * take it, never the blob). On failure the blob stays the caller's.
  */
 QM_NODISCARD enum qm_err
 qm_store_msg_add(struct qm_store *s, const struct qm_store_msg *m,
@@ -325,6 +330,17 @@ QM_NODISCARD enum qm_err qm_store_msg_delete(struct qm_store *s, int64_t id,
 QM_NODISCARD enum qm_err qm_store_msg_body(struct qm_store *s, int64_t id,
                                            struct qm_buf *out,
                                            struct qm_error *err);
+struct qm_store_blob_r;
+/*
+ * The plaintext MIME of message id when it is kept as a blob (a large
+ * message): *r reads it a chunk at a time (close it with
+ * qm_store_blob_close); *r is NULL when the body is kept whole (read it
+ * with qm_store_msg_body, which also reads a blob whole). QM_ERR_NOTFOUND
+ * when there is no body, QM_ERR_AUTH when its record or blob was altered.
+ */
+QM_NODISCARD enum qm_err qm_store_msg_body_open(struct qm_store *s, int64_t id,
+                                                struct qm_store_blob_r **r,
+                                                struct qm_error *err);
 /*
  * Fills in the body of header-only record id (body_pending): its MIME
  * and text sealed in the vault, its attachment count, body_pending 0, in
@@ -621,6 +637,8 @@ QM_NODISCARD enum qm_err qm_store_replay_check(struct qm_store *s,
  * After a failed write only abort is allowed (end fails and aborts).
  */
 #define QM_STORE_BLOB_CHUNK (64u * 1024u)
+/* The kind of a message's plaintext (qm_store_msg_add's body_blob). */
+#define QM_STORE_BLOB_MSG   "msg"
 #define QM_STORE_BLOB_MAX   (512ull * 1024 * 1024)
 struct qm_store_blob_w;
 struct qm_store_blob_r;
@@ -660,6 +678,10 @@ uint64_t qm_store_blob_size(const struct qm_store_blob_r *r);
 QM_NODISCARD enum qm_err qm_store_blob_read(struct qm_store_blob_r *r,
                                             void *buf, size_t n, size_t *got,
                                             struct qm_error *err);
+/* The next read starts at byte off (at most the size): the chunks are read
+ * again from the one that holds it, each authenticated as by a read. */
+QM_NODISCARD enum qm_err qm_store_blob_seek(struct qm_store_blob_r *r,
+                                            uint64_t off, struct qm_error *err);
 void qm_store_blob_close(struct qm_store_blob_r **r);
 /* The whole blob appended to out (a secure buffer): for small ones. */
 QM_NODISCARD enum qm_err qm_store_blob_read_all(struct qm_store *s,

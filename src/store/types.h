@@ -207,6 +207,10 @@ struct qm_store_msg {
 	 * when opened, qm_store_msg_body_refused). Adding: only with verify
 	 * QM_VERIFY_NOT_QMAIL and no MIME. */
 	int body_pending;
+	/* Adding (schema 12): instead of mime, the plaintext is the complete
+	 * blob of this ID (kind QM_STORE_BLOB_MSG, owner account_id), from
+	 * then on the message's: it goes when the message goes. 0: none. */
+	int64_t body_blob;
 	/* Listing: a sealed security record (qm_store_msg_meta_get) belongs
 	 * to it; bound by the label MAC. Ignored when adding (meta says). */
 	int has_meta;

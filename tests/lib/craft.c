@@ -47,8 +47,9 @@ int craft_build(const struct craft_msg *m, struct qm_buf *wire, char *mid)
 	int rc = -1, no_sae;
 
 	memset(&in, 0, sizeof(in));
-	qm_buf_init_secure(&pt, 1 << 20);
-	qm_buf_init(&env, 4 << 20);
+	qm_buf_init_secure(&pt,
+	                   32 << 20); /* a large message too (recv_large) */
+	qm_buf_init(&env, 48 << 20);
 	qm_error_clear(&e);
 	if (qm_mail_hdrs_make(m->from, to, 1, cc, m->cc ? 1 : 0, qm_now(), &h,
 	                      &e))

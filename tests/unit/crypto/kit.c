@@ -12,6 +12,56 @@
 static struct qm_identity *g_sender, *g_rid[KIT_MAXR];
 static struct qm_pubid *g_sender_pub, *g_rpub[KIT_MAXR];
 
+int kit_src;
+
+static enum qm_err mem_read(void *arg, void *buf, size_t want, size_t *got,
+                            struct qm_error *err)
+{
+	struct kit_memsrc *m = arg;
+	size_t n = m->n - m->off;
+
+	(void)err;
+	if (n > want)
+		n = want;
+	if (n > m->piece)
+		n = m->piece;
+	memcpy(buf, m->p + m->off, n);
+	if (m->flip_pass && m->pass >= m->flip_pass && m->flip_at >= m->off &&
+	    m->flip_at < m->off + n)
+		((unsigned char *)buf)[m->flip_at - m->off] ^= 0x04;
+	m->off += n;
+	*got = n;
+	return QM_OK;
+}
+
+static enum qm_err mem_rewind(void *arg, struct qm_error *err)
+{
+	struct kit_memsrc *m = arg;
+
+	(void)err;
+	m->off = 0;
+	m->pass++;
+	return QM_OK;
+}
+
+void kit_memsrc_init(struct kit_memsrc *m, struct qm_env_src *src,
+                     const void *p, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->p = p;
+	m->n = n;
+	m->piece = 40000; /* pieces that do not fall on chunks */
+	src->read = mem_read;
+	src->rewind = mem_rewind;
+	src->arg = m;
+	src->len = n;
+}
+
+enum qm_err kit_buf_wr(void *arg, const void *p, size_t n, struct qm_error *err)
+{
+	return qm_buf_append(arg, p, n, err);
+}
+
 static void die(const char *what, const struct qm_error *e)
 {
 	fprintf(stderr, "kit: %s: %s\n", what, e ? qm_error_msg(e) : "");
@@ -158,10 +208,12 @@ enum qm_err kit_seal(struct kit *k, const void *pt, size_t n,
 	return qm_crypto_env_seal(&p, pt, n, env, err);
 }
 
-enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
-                     const struct qm_bound *b, struct qm_buf *out,
-                     struct qm_error *err)
+static enum qm_err open_one(struct kit *k, const void *envp, size_t n, size_t r,
+                            const struct qm_bound *b, int src,
+                            struct qm_buf *out, struct qm_error *err)
 {
+	struct kit_memsrc ms;
+	struct qm_env_src es;
 	struct qm_env *e = NULL;
 	struct qm_open_params p = {0};
 	struct qm_qkey *keys = NULL;
@@ -171,7 +223,12 @@ enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
 	size_t slot, ks;
 	enum qm_err rc;
 
-	rc = qm_crypto_env_parse(envp, n, &e, err);
+	if (src) {
+		kit_memsrc_init(&ms, &es, envp, n);
+		rc = qm_crypto_env_parse_src(&es, &e, err);
+	} else {
+		rc = qm_crypto_env_parse(envp, n, &e, err);
+	}
 	if (rc)
 		return rc;
 	if (k->level >= 3) {
@@ -207,9 +264,41 @@ enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
 		}
 		p.keys = keys;
 	}
-	rc = qm_crypto_env_open(e, &p, out, err);
+	if (src)
+		rc = qm_crypto_env_open_stream(e, &p, out->max, kit_buf_wr, out,
+		                               err);
+	else
+		rc = qm_crypto_env_open(e, &p, out, err);
 out:
 	free(keys);
 	qm_crypto_env_free(&e);
+	return rc;
+}
+
+enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
+                     const struct qm_bound *b, struct qm_buf *out,
+                     struct qm_error *err)
+{
+	struct qm_buf whole;
+	struct qm_error we;
+	enum qm_err rc, wrc;
+
+	if (!kit_src)
+		return open_one(k, envp, n, r, b, 0, out, err);
+	qm_buf_init_secure(&whole, out->max);
+	wrc = open_one(k, envp, n, r, b, 0, &whole, &we);
+	rc = open_one(k, envp, n, r, b, 1, out, err);
+	if (rc != wrc || (!rc && (whole.len != out->len ||
+	                          (out->len && memcmp(whole.data, out->data,
+	                                              out->len) != 0)))) {
+		char sm[QM_ERR_MSGMAX];
+
+		snprintf(sm, sizeof(sm), "%s", rc ? qm_error_msg(err) : "");
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "the openers disagree: whole %d (%s), "
+		                  "from a source %d (%s)",
+		                  wrc, wrc ? qm_error_msg(&we) : "", rc, sm);
+	}
+	qm_buf_free(&whole);
 	return rc;
 }

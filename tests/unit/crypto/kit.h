@@ -58,6 +58,27 @@ enum qm_err kit_seal(struct kit *k, const void *pt, size_t n,
 enum qm_err kit_open(struct kit *k, const void *env, size_t n, size_t r,
                      const struct qm_bound *b, struct qm_buf *out,
                      struct qm_error *err);
+/*
+ * Set: kit_open opens twice, whole (qm_crypto_env_parse, _open) and read
+ * from a source in pieces (qm_crypto_env_parse_src, _open_stream), and
+ * fails with QM_ERR_INTERNAL (naming both) when the two disagree in result
+ * or plaintext; out gets what the stream opener handed out.
+ */
+extern int kit_src;
+/* The memory source kit_src uses: n bytes at p given at most piece bytes
+ * a read; from the flip_pass-th pass on (1: the first), byte flip_at is
+ * flipped. */
+struct kit_memsrc {
+	const unsigned char *p;
+	size_t n, off, piece;
+	int pass, flip_pass;
+	size_t flip_at;
+};
+void kit_memsrc_init(struct kit_memsrc *m, struct qm_env_src *src,
+                     const void *p, size_t n);
+/* A writer appending to a struct qm_buf. */
+enum qm_err kit_buf_wr(void *arg, const void *p, size_t n,
+                       struct qm_error *err);
 /* Fills p with n bytes of a deterministic pattern. */
 void kit_pattern(unsigned char *p, size_t n, uint32_t seed);
 

@@ -984,6 +984,133 @@ static void test_bad_input(void **state)
 	free(c);
 }
 
+/*
+ * The envelope read from a source in pieces (qm_crypto_env_parse_src,
+ * qm_crypto_env_open_stream) against the whole-buffer opener: kit_src
+ * makes every kit_open open both ways and compare results and plaintext,
+ * and the tests of tampering, bound headers, chunk order, key IDs, wrong
+ * keys and level-2 insiders run again that way.
+ */
+static void test_src_same(void **state)
+{
+	static const size_t ssz[] = {
+	    0,           1, QM_ENV_CHUNK - 1, QM_ENV_CHUNK, QM_ENV_CHUNK + 1,
+	    3 * MiB + 17};
+
+	kit_src = 1;
+	for (int level = 1; level <= 4; level++)
+		for (size_t i = 0; i < sizeof(ssz) / sizeof(ssz[0]); i++) {
+			roundtrip(level, 2, 0, ssz[i], 0);
+			if (level <= 2)
+				roundtrip(level, 2, 1, ssz[i], 1000);
+		}
+	for (int level = 1; level <= 4; level++)
+		tamper_level(level);
+	test_bound_headers(state);
+	test_reorder_chunks(state);
+	test_swap_key_ids(state);
+	test_wrong_keys(state);
+	test_l2_insider(state);
+	kit_src = 0;
+}
+
+/* Truncated, longer, shorter than it says, or changed between the passes:
+ * refused as the whole-buffer parse refuses, and nothing handed out. */
+static void test_src_refusals(void **state)
+{
+	(void)state;
+	for (int level = 1; level <= 4; level++) {
+		const size_t n = 3 * QM_ENV_CHUNK + 5;
+		unsigned char *pt = malloc(n), *c;
+		struct kit k;
+		struct qm_buf env, out;
+		struct qm_error e, e2;
+		struct qm_env *pe = NULL, *ps = NULL;
+		struct kit_memsrc ms;
+		struct qm_env_src es;
+		struct qm_open_params op = {0};
+		size_t slot;
+
+		size_t hdr;
+
+		kit_pattern(pt, n, 21);
+		kit_init(&k, level, 1, 0, n, 0);
+		qm_buf_init(&env, ENVMAX);
+		assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
+		assert_int_equal(
+		    qm_crypto_env_parse(env.data, env.len, &pe, &e), QM_OK);
+		hdr = pe->hdrlen;
+		qm_crypto_env_free(&pe);
+		c = malloc(env.len + 100);
+		memcpy(c, env.data, env.len);
+		memset(c + env.len, 0, 100);
+		/* every length short of the whole, and a few longer */
+		for (size_t len = 0; len < env.len + 100;
+		     len += len < 2000 || len + 200 > env.len ? 1 : 997) {
+			enum qm_err rw, rs;
+
+			if (len == env.len)
+				continue;
+			rw = qm_crypto_env_parse(c, len, &pe, &e);
+			kit_memsrc_init(&ms, &es, c, len);
+			rs = qm_crypto_env_parse_src(&es, &ps, &e2);
+			if (rw != rs || rw == QM_OK)
+				fail_msg("level %d, %zu of %zu bytes: whole %d "
+				         "(%s), source %d (%s)",
+				         level, len, env.len, rw,
+				         qm_error_msg(&e), rs,
+				         qm_error_msg(&e2));
+			assert_string_equal(e.msg, e2.msg);
+			assert_null(ps);
+		}
+		/* parsed with its length, then shorter, longer or changed
+		 * when opened (the first pass, or only the second) */
+		for (int t = 0; t < 5; t++) {
+			kit_memsrc_init(&ms, &es, c, env.len);
+			assert_int_equal(qm_crypto_env_parse_src(&es, &ps, &e),
+			                 QM_OK);
+			if (t == 0)
+				ms.n = env.len - 1;
+			else if (t == 1)
+				ms.n = env.len + 1;
+			else {
+				/* a byte of the first chunk in the first pass
+				 * of the opening, or only in its second; the
+				 * header's first byte in the second */
+				ms.flip_pass = t == 2 ? 2 : 3;
+				ms.flip_at = t == 4 ? 0 : hdr + 10;
+			}
+			op.bound = &k.bound;
+			op.self = kit_rid(0);
+			op.sender = kit_sender_pub();
+			op.keys = k.keys[0];
+			op.nkeys = k.nkeys[0];
+			assert_int_equal(
+			    qm_crypto_env_slot_find(
+			        ps,
+			        level >= 3 ? qm_crypto_env_slot_rcpt(ps, 0)
+			                   : k.rcpt[0],
+			        &slot, &e),
+			    QM_OK);
+			op.slot = slot;
+			qm_buf_init_secure(&out, n);
+			assert_int_equal(qm_crypto_env_open_stream(
+			                     ps, &op, n, kit_buf_wr, &out, &e),
+			                 QM_ERR_AUTH);
+			if (out.len != 0)
+				fail_msg("level %d, case %d: %zu bytes handed "
+				         "out: %s",
+				         level, t, out.len, qm_error_msg(&e));
+			qm_buf_free(&out);
+			qm_crypto_env_free(&ps);
+		}
+		free(c);
+		qm_buf_free(&env);
+		kit_free(&k);
+		free(pt);
+	}
+}
+
 static void test_identity(void **state)
 {
 	struct qm_identity *id = NULL, *id2 = NULL;
@@ -1176,6 +1303,8 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_seal_to),
+	    cmocka_unit_test(test_src_same),
+	    cmocka_unit_test(test_src_refusals),
 	    cmocka_unit_test(test_tamper_l1),
 	    cmocka_unit_test(test_tamper_l2),
 	    cmocka_unit_test(test_tamper_l3),

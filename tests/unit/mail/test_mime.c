@@ -375,6 +375,83 @@ static void test_wire_streamed(void **state)
 	qm_mail_hdrs_free(&h);
 }
 
+/* Reads src's envelope whole into a new buffer, in pieces of step. */
+static unsigned char *read_env(struct qm_mail_envsrc *src, size_t n,
+                               size_t step)
+{
+	unsigned char *b = malloc(n + step);
+	size_t have = 0, got;
+	struct qm_error e;
+
+	assert_non_null(b);
+	assert_ok(qm_mail_envelope_rewind(src, &e));
+	do {
+		assert_ok(qm_mail_envelope_read(src, b + have, step, &got, &e));
+		have += got;
+		assert_true(have <= n);
+	} while (got);
+	assert_int_equal(have, n);
+	return b;
+}
+
+/* qm_mail_parse_big: an envelope past the threshold is left in the
+ * message and read in pieces, the same bytes every time, with the same
+ * headers; under it, decoded as before; the size limit still holds. */
+static void test_parse_big(void **state)
+{
+	struct qm_mail_hdrs *h = make_hdrs(2);
+	const size_t n = 3 * 1024 * 1024 + 7;
+	unsigned char *env = malloc(n), *back;
+	struct qm_mail_limits lim = {0};
+	struct qm_mail_wire w = {0};
+	struct qm_mail_parsed *p = NULL, *q = NULL;
+	struct qm_buf out;
+	struct qm_error e;
+
+	(void)state;
+	assert_non_null(env);
+	qm_random(env, n);
+	w.hdrs = h;
+	w.level = 4;
+	w.envelope = env;
+	w.envelope_len = n;
+	qm_buf_init(&out, 16 << 20);
+	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	assert_ok(qm_mail_parse(out.data, out.len, NULL, &p, &e));
+	assert_ok(qm_mail_parse_big(out.data, out.len, NULL, 1 << 20, &q, &e));
+	assert_null(p->envsrc);
+	assert_non_null(q->envsrc);
+	assert_null(q->envelope);
+	assert_int_equal(q->envelope_len, n);
+	assert_int_equal(q->level, 4);
+	assert_string_equal(q->hdrs.from, p->hdrs.from);
+	assert_string_equal(q->hdrs.message_id, p->hdrs.message_id);
+	for (size_t step = 1000; step < 200000; step *= 7) {
+		back = read_env(q->envsrc, n, step);
+		assert_memory_equal(back, env, n);
+		free(back);
+	}
+	qm_mail_parsed_free(&q);
+	/* under the threshold: in memory */
+	assert_ok(qm_mail_parse_big(out.data, out.len, NULL, 8 << 20, &q, &e));
+	assert_null(q->envsrc);
+	assert_memory_equal(q->envelope, env, n);
+	qm_mail_parsed_free(&q);
+	/* a limit between the message and its envelope: refused both ways */
+	lim.max_size = out.len;
+	assert_ok(qm_mail_parse_big(out.data, out.len, &lim, 1 << 20, &q, &e));
+	qm_mail_parsed_free(&q);
+	lim.max_size = n - 1;
+	assert_int_equal(
+	    qm_mail_parse_big(out.data, out.len, &lim, 1 << 20, &q, &e),
+	    QM_ERR_TOOBIG);
+	assert_null(q);
+	qm_mail_parsed_free(&p);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+	free(env);
+}
+
 static void test_wire_rejects_bad_input(void **state)
 {
 	struct qm_mail_hdrs *h = make_hdrs(1);
@@ -634,6 +711,197 @@ static void test_limits(void **state)
 	qm_buf_free(&b);
 }
 
+/* A message in memory given as a source, in pieces of at most piece
+ * bytes; fail_at (when not 0): a read past it fails. */
+struct memsrc {
+	const unsigned char *p;
+	size_t n, off, piece, fail_at;
+	int seeks;
+};
+
+static enum qm_err mem_read(void *arg, void *buf, size_t want, size_t *got,
+                            struct qm_error *err)
+{
+	struct memsrc *m = arg;
+	size_t k = m->n - m->off;
+
+	if (m->fail_at && m->off + want > m->fail_at)
+		return qm_error_set(err, QM_ERR_AUTH, "the blob was altered");
+	k = k < want ? k : want;
+	k = k < m->piece ? k : m->piece;
+	memcpy(buf, m->p + m->off, k);
+	m->off += k;
+	*got = k;
+	return QM_OK;
+}
+
+static enum qm_err mem_seek(void *arg, uint64_t off, struct qm_error *err)
+{
+	struct memsrc *m = arg;
+
+	if (off > m->n)
+		return qm_error_set(err, QM_ERR_INVAL, "past the end");
+	m->off = (size_t)off;
+	m->seeks++;
+	return QM_OK;
+}
+
+static void same_str(const char *a, const char *b)
+{
+	if (!a || !b)
+		assert_true(a == b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* The list of msg whole and from a source: the same result, message and
+ * content. */
+static void same_list(const struct qm_buf *b, const struct qm_mail_limits *lim,
+                      size_t piece)
+{
+	struct qm_mail_content *c1 = NULL, *c2 = NULL;
+	struct memsrc m = {b->data, b->len, 0, piece, 0, 0};
+	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len};
+	struct qm_error e1, e2;
+	enum qm_err r1, r2;
+
+	r1 = qm_mail_content_list(b->data, b->len, lim, &c1, &e1);
+	r2 = qm_mail_content_list_src(&src, lim, &c2, &e2);
+	if (r1 != r2)
+		fail_msg("whole %d (%s), from a source %d (%s)", r1,
+		         r1 ? e1.msg : "", r2, r2 ? e2.msg : "");
+	if (r1) {
+		assert_string_equal(e1.msg, e2.msg);
+		return;
+	}
+	same_str(c1->subject, c2->subject);
+	same_str(c1->text, c2->text);
+	same_str(c1->html, c2->html);
+	same_str(c1->hdrs.from, c2->hdrs.from);
+	same_str(c1->hdrs.to, c2->hdrs.to);
+	same_str(c1->hdrs.message_id, c2->hdrs.message_id);
+	same_str(c1->identity, c2->identity);
+	assert_int_equal(c1->natt, c2->natt);
+	for (size_t i = 0; i < c1->natt; i++) {
+		same_str(c1->att[i].name, c2->att[i].name);
+		same_str(c1->att[i].type, c2->att[i].type);
+		assert_null(c2->att[i].data);
+	}
+	qm_mail_content_free(&c1);
+	qm_mail_content_free(&c2);
+}
+
+/*
+ * qm_mail_content_list_src (a large message read from a sealed blob)
+ * against qm_mail_content_list: messages of several hundred KiB whose
+ * boundaries fall on every side of the scan windows, a long boundary, a
+ * 3 MiB attachment, and the limits (parts, nesting, size) refused the
+ * same way; a source that fails is an error, not a message.
+ */
+static void test_list_src(void **state)
+{
+	struct qm_mail_limits lim = {0};
+	struct qm_mail_content *c = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+	char bnd[160];
+
+	(void)state;
+	memset(bnd, 'z', sizeof(bnd) - 1);
+	bnd[sizeof(bnd) - 1] = '\0';
+	for (int round = 0; round < 2; round++) {
+		const char *bd = round ? bnd : "b";
+
+		qm_buf_init(&b, 64 << 20);
+		assert_ok(qm_buf_appendf(
+		    &b, &e,
+		    "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
+		    "Subject: parts\r\nMessage-ID: <p@example.org>\r\n"
+		    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+		    "boundary=\"%s\"\r\n\r\n",
+		    bd));
+		assert_ok(qm_buf_appendf(&b, &e,
+		                         "--%s\r\nContent-Type: text/plain\r\n"
+		                         "\r\nthe text\r\n",
+		                         bd));
+		for (int i = 0; i < 280; i++) {
+			assert_ok(qm_buf_appendf(
+			    &b, &e,
+			    "--%s\r\nContent-Type: text/plain\r\n"
+			    "Content-Disposition: attachment; "
+			    "filename=\"f%d.txt\"\r\n\r\n",
+			    bd, i));
+			for (int k = 0; k < (i * 37) % 4000; k += 50)
+				assert_ok(qm_buf_append_str(
+				    &b,
+				    "0123456789012345678901234567890123456789"
+				    "0123456\r\n",
+				    &e));
+		}
+		assert_ok(qm_buf_appendf(&b, &e, "--%s--\r\n", bd));
+		assert_true(b.len > 2 * 256 * 1024);
+		same_list(&b, NULL, 1000); /* 282 parts: refused */
+		lim.max_parts = 281;
+		same_list(&b, &lim, 4096); /* at least 282: refused */
+		lim.max_parts = 1000;
+		same_list(&b, &lim, 70000);
+		same_list(&b, &lim, 1);
+		lim.max_size = 1000;
+		same_list(&b, &lim, 1000);
+		memset(&lim, 0, sizeof(lim));
+		qm_buf_free(&b);
+	}
+	/* a nesting bomb */
+	qm_buf_init(&b, 1 << 20);
+	assert_ok(qm_buf_append_str(
+	    &b, "From: x@example.org\r\nMIME-Version: 1.0\r\n", &e));
+	for (int i = 0; i < 40; i++)
+		assert_ok(qm_buf_appendf(
+		    &b, &e,
+		    "Content-Type: multipart/mixed; boundary=b%d\r\n"
+		    "\r\n--b%d\r\n",
+		    i, i));
+	assert_ok(
+	    qm_buf_append_str(&b, "Content-Type: text/plain\r\n\r\nx\r\n", &e));
+	same_list(&b, NULL, 100);
+	qm_buf_free(&b);
+	/* a large attachment, base64 */
+	qm_buf_init(&b, 64 << 20);
+	assert_ok(qm_buf_append_str(
+	    &b,
+	    "From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+	    "boundary=X\r\n\r\n--X\r\nContent-Type: text/html\r\n\r\n"
+	    "<p>hi</p>\r\n--X\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\nContent-Disposition: "
+	    "attachment; filename=big.bin\r\n\r\n",
+	    &e));
+	for (int i = 0; i < 55000; i++)
+		assert_ok(qm_buf_append_str(
+		    &b,
+		    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9w"
+		    "cXJzdHV2\r\n",
+		    &e));
+	assert_ok(qm_buf_append_str(&b, "--X--\r\n", &e));
+	same_list(&b, NULL, 65536);
+	{
+		struct memsrc m = {b.data, b.len, 0, 65536, 0, 0};
+		struct qm_mail_src src = {mem_read, mem_seek, &m, b.len};
+
+		assert_ok(qm_mail_content_list_src(&src, NULL, &c, &e));
+		assert_int_equal(c->natt, 1);
+		assert_string_equal(c->att[0].name, "big.bin");
+		qm_mail_content_free(&c);
+		/* a source that fails: its error */
+		m.fail_at = b.len / 2;
+		assert_int_equal(qm_mail_content_list_src(&src, NULL, &c, &e),
+		                 QM_ERR_AUTH);
+		assert_null(c);
+		assert_non_null(strstr(e.msg, "altered"));
+	}
+	qm_buf_free(&b);
+}
+
 /* The QMail-Identity header: read once ("" when absent or repeated),
  * and allowed past a tight limit.header_length up to its own bound, so a
  * user's 1 KiB limit does not refuse every QMail message. */
@@ -727,6 +995,8 @@ int main(void)
 	    cmocka_unit_test(test_plain_mail),
 	    cmocka_unit_test(test_malformed_qmail),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_list_src),
+	    cmocka_unit_test(test_parse_big),
 	    cmocka_unit_test(test_identity_header),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};

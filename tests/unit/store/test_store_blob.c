@@ -6,7 +6,10 @@
  * duplicated or moved to another blob, a size changed, another owner or
  * kind named, are refused with QM_ERR_AUTH or QM_ERR_NOTFOUND, never read
  * as data; an unfinished blob is invisible and collected; a locked vault
- * refuses; removing a blob removes its chunks.
+ * refuses; removing a blob removes its chunks. Seeking gives the bytes
+ * from any offset. A message's plaintext kept as a blob (schema 13) reads
+ * back through qm_store_msg_body and qm_store_msg_body_open, cannot be
+ * moved to another message, and goes with its message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,6 +194,229 @@ static void test_read_all_and_delete(void **state)
 	assert_int_equal(sqlite3_column_int(st, 0), 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+	free(data);
+}
+
+/* Reads from any offset after a seek: the same bytes as from the start. */
+static void test_seek(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = 3 * CHUNK + 17;
+	const uint64_t offs[] = {0,         1,         CHUNK - 1, CHUNK,
+	                         CHUNK + 5, 3 * CHUNK, n - 1,     n,
+	                         2 * CHUNK, 7};
+	unsigned char *data = pattern(n, 9), *buf = malloc(n);
+	struct qm_store_blob_r *r;
+	struct qm_error e;
+	int64_t id = put(f->s, "test", 3, data, n, 5000);
+	int64_t id0 = put(f->s, "test", 3, data, 2 * CHUNK, 5000);
+	size_t got, have;
+
+	assert_int_equal(qm_store_blob_open(f->s, "test", 3, id, &r, &e),
+	                 QM_OK);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		assert_int_equal(qm_store_blob_seek(r, offs[i], &e), QM_OK);
+		have = 0;
+		do {
+			assert_int_equal(
+			    qm_store_blob_read(r, buf + have, 9999, &got, &e),
+			    QM_OK);
+			have += got;
+		} while (got);
+		assert_int_equal(have, n - offs[i]);
+		if (have)
+			assert_memory_equal(buf, data + offs[i], have);
+	}
+	assert_int_equal(qm_store_blob_seek(r, n + 1, &e), QM_ERR_INVAL);
+	qm_store_blob_close(&r);
+	/* the end of a blob of whole chunks */
+	assert_int_equal(qm_store_blob_open(f->s, "test", 3, id0, &r, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_blob_seek(r, 2 * CHUNK, &e), QM_OK);
+	assert_int_equal(qm_store_blob_read(r, buf, 10, &got, &e), QM_OK);
+	assert_int_equal(got, 0);
+	assert_int_equal(qm_store_blob_seek(r, CHUNK + 1, &e), QM_OK);
+	assert_int_equal(qm_store_blob_read(r, buf, n, &got, &e), QM_OK);
+	assert_int_equal(got, CHUNK - 1);
+	assert_memory_equal(buf, data + CHUNK + 1, got);
+	qm_store_blob_close(&r);
+	free(buf);
+	free(data);
+}
+
+/* Runs one statement on the database file, outside the store. */
+static void sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t add_msg(struct qm_store *s, int64_t acct, int64_t uid,
+                       int64_t blob, const char *text, struct qm_error *e)
+{
+	struct qm_store_msg m;
+	int64_t id = 0;
+	enum qm_err rc;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	m.folder = "INBOX";
+	m.uid = uid;
+	m.uidvalidity = 1;
+	m.message_id = "<m@example.org>";
+	m.from_addr = "bob@example.org";
+	m.to_addrs = "alice@example.org";
+	m.date = 1;
+	m.level = 2;
+	m.verify = QM_VERIFY_OK;
+	m.body_blob = blob;
+	rc = qm_store_msg_add(s, &m, "a large one", NULL, 0, NULL, 0, text, &id,
+	                      e);
+	return rc ? -(int64_t)rc : id;
+}
+
+/* A message's plaintext as a blob: read whole or in pieces, searched by its
+ * text, refused when the record is moved to another message or names
+ * another account's blob, and removed with its message. */
+static void test_msg_body_blob(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = 2 * CHUNK + 100;
+	unsigned char *data = pattern(n, 11), *back;
+	struct qm_store_account a;
+	struct qm_store_blob_r *r;
+	struct qm_buf b;
+	struct qm_error e;
+	int64_t acct, bid, bid2, other, mid, mid2;
+	size_t len;
+	char q[256];
+
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	a.default_level = 2;
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_OK);
+	acct = a.id;
+	bid = put(f->s, QM_STORE_BLOB_MSG, acct, data, n, 7000);
+	/* another account's blob, an unfinished one, none: not taken */
+	other = put(f->s, QM_STORE_BLOB_MSG, acct + 100, data, n, 7000);
+	assert_int_equal(add_msg(f->s, acct, 1, other, "x", &e),
+	                 -(int64_t)QM_ERR_NOTFOUND);
+	assert_int_equal(add_msg(f->s, acct, 1, 99999, "x", &e),
+	                 -(int64_t)QM_ERR_NOTFOUND);
+	mid = add_msg(f->s, acct, 1, bid, "findable words", &e);
+	assert_true(mid > 0);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_int_equal(qm_store_msg_body(f->s, mid, &b, &e), QM_OK);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, data, n);
+	qm_buf_free(&b);
+	assert_int_equal(qm_store_msg_body_open(f->s, mid, &r, &e), QM_OK);
+	assert_non_null(r);
+	assert_int_equal(qm_store_blob_size(r), n);
+	qm_store_blob_close(&r);
+	/* a second message with its own blob; its record moved onto the
+	 * first: refused */
+	bid2 = put(f->s, QM_STORE_BLOB_MSG, acct, data + 1, n - 1, 7000);
+	mid2 = add_msg(f->s, acct, 2, bid2, "", &e);
+	assert_true(mid2 > 0);
+	snprintf(q, sizeof(q),
+	         "UPDATE msg_body SET mime = (SELECT mime FROM msg_body WHERE "
+	         "msg_id = %lld), mime_blob = %lld WHERE msg_id = %lld",
+	         (long long)mid2, (long long)bid2, (long long)mid);
+	sql(f->db, q);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_int_equal(qm_store_msg_body(f->s, mid, &b, &e), QM_ERR_AUTH);
+	qm_buf_free(&b);
+	/* only the column changed: refused too */
+	snprintf(q, sizeof(q),
+	         "UPDATE msg_body SET mime_blob = %lld WHERE msg_id = %lld",
+	         (long long)bid, (long long)mid2);
+	sql(f->db, q);
+	assert_int_equal(qm_store_msg_body_open(f->s, mid2, &r, &e),
+	                 QM_ERR_AUTH);
+	assert_null(r);
+	/* deleting a message deletes its blob */
+	assert_int_equal(qm_store_msg_delete(f->s, mid2, &e), QM_OK);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, bid, 1000, &back, &len),
+	    QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, bid2, 1000, &back, &len), QM_OK);
+	free(back);
+	assert_int_equal(qm_store_msg_delete(f->s, mid, &e), QM_OK);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, bid2, 1000, &back, &len),
+	    QM_ERR_NOTFOUND);
+	free(data);
+}
+
+/* Schema 12 to 13: a message kept whole before reads as before; a blob
+ * body is refused at 12 and taken at 13. */
+static void test_migrate_body_blob(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store_account a;
+	struct qm_store_msg m;
+	struct qm_store_blob_r *r;
+	struct qm_store *s = NULL;
+	struct qm_buf b;
+	struct qm_error e;
+	unsigned char *data = pattern(CHUNK + 3, 5);
+	int64_t mid = 0, bid;
+	char home[512];
+
+	(void)state;
+	assert_int_equal(qmt_tmpdir("store-v12", home, sizeof(home)), 0);
+	o.schema_max = 12;
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_int_equal(qm_store_schema_version(s), 12);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "old@example.org", sizeof(a.address));
+	a.default_level = 3;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	memset(&m, 0, sizeof(m));
+	m.account_id = a.id;
+	m.folder = "INBOX";
+	m.uid = 1;
+	m.level = 3;
+	m.verify = QM_VERIFY_OK;
+	assert_int_equal(qm_store_msg_add(s, &m, "old", NULL, 0, "MIME old", 8,
+	                                  "old", &mid, &e),
+	                 QM_OK);
+	bid = put(s, QM_STORE_BLOB_MSG, a.id, data, CHUNK + 3, 1000);
+	m.uid = 2;
+	m.body_blob = bid;
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "new", NULL, 0, NULL, 0, "", &mid, &e),
+	    QM_ERR_UNSUPPORTED);
+	qm_store_close(&s);
+
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_true(qm_store_schema_version(s) >= 13);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_int_equal(qm_store_msg_body(s, 1, &b, &e), QM_OK);
+	assert_int_equal(b.len, 8);
+	assert_memory_equal(b.data, "MIME old", 8);
+	qm_buf_free(&b);
+	assert_int_equal(qm_store_msg_body_open(s, 1, &r, &e), QM_OK);
+	assert_null(r); /* kept whole */
+	assert_int_equal(
+	    qm_store_msg_add(s, &m, "new", NULL, 0, NULL, 0, "", &mid, &e),
+	    QM_OK);
+	qm_buf_init_secure(&b, 1 << 20);
+	assert_int_equal(qm_store_msg_body(s, mid, &b, &e), QM_OK);
+	assert_int_equal(b.len, CHUNK + 3);
+	assert_memory_equal(b.data, data, b.len);
+	qm_buf_free(&b);
+	qm_store_close(&s);
+	qmt_rmtree(home);
 	free(data);
 }
 
@@ -412,6 +638,10 @@ static void test_unfinished_and_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_seek, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_body_blob, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_migrate_body_blob),
 	    cmocka_unit_test_setup_teardown(test_roundtrip_sizes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_read_all_and_delete, setup,
