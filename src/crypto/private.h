@@ -233,8 +233,8 @@ crypto_env_unwrap(const unsigned char kek[32], const unsigned char bh[32],
 void crypto_env_sig_digest(const unsigned char bh[32], const void *p, size_t n,
                            unsigned char out[32]);
 /* The same digest in pieces: begin (NULL when out of memory), update
- * (-1 on failure), end (frees; a random digest that never verifies when
- * something failed). */
+ * (-1 on failure; nothing for a NULL digest), end (frees; a random digest
+ * that never verifies when something failed). */
 void *crypto_env_sig_begin(const unsigned char bh[32]);
 int crypto_env_sig_update(void *c, const void *p, size_t n);
 void crypto_env_sig_end(void **c, unsigned char out[32]);

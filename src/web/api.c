@@ -61,6 +61,7 @@ const struct web_route web_routes[] = {
     {R_POST, "/api/keyring/restore", 1, 0, 0, 1, web_api_keyring_restore},
     {R_POST, "/api/keyring/safety", 1, 0, 0, 1, web_api_keyring_safety_verify},
     {R_GET, "/api/kme", 1, 0, 0, 1, web_api_kme},
+    {R_GET, "/api/kme/network", 1, 0, 0, 1, web_api_kme_network},
     {R_GET, "/api/folders", 1, 0, 0, 2, web_api_folders},
     {R_POST, "/api/folders", 1, 0, 0, 3, web_api_folder_create},
     {R_POST, "/api/folders/rename", 1, 0, 0, 3, web_api_folder_rename},
@@ -1696,6 +1697,109 @@ out:
 }
 
 /* ------------------------------------------------------------ KME */
+
+/* The QKD network of the account's KME, and the route of each contact
+ * with an SAE ID (issue 19): what the key manager's network view draws. */
+void web_api_kme_network(struct web_req *r)
+{
+	struct qm_web_server *srv = r->srv;
+	struct qm_client_kme_net *n = calloc(1, sizeof(*n));
+	struct qm_client_kme *k = calloc(1, sizeof(*k));
+	struct qm_store_contact *cs = NULL;
+	struct qm_error e;
+	json_t *o, *kmes, *links, *contacts;
+	size_t ncs = 0;
+	int64_t acct;
+	enum qm_err rc;
+
+	if (!n || !k) {
+		free(n);
+		free(k);
+		web_reply_error(r, 503, "busy", "Out of memory.");
+		return;
+	}
+	if (query_account(r, &acct) != 0)
+		goto out;
+	qm_error_clear(&e);
+	rc = qm_client_kme_network(srv->client, acct, n, &e);
+	if (rc == QM_ERR_UNSUPPORTED) {
+		/* a KME without the view: said, not an error */
+		web_reply_json(r, 200,
+		               json_pack("{s:b,s:o}", "supported", 0, "message",
+		                         web_jstr(qm_error_msg(&e))));
+		goto out;
+	}
+	if (rc) {
+		web_reply_qm_error(r, &e);
+		goto out;
+	}
+	kmes = json_array();
+	for (size_t i = 0; i < n->nkmes; i++)
+		json_array_append_new(kmes, web_jstr(n->kmes[i]));
+	links = json_array();
+	for (size_t i = 0; i < n->nlinks; i++) {
+		const struct qm_client_kme_link *l = &n->links[i];
+
+		json_array_append_new(
+		    links,
+		    json_pack("{s:o,s:o,s:b,s:b,s:f,s:f,s:I,s:I,s:o}", "a",
+		              web_jstr(l->a), "b", web_jstr(l->b), "up", l->up,
+		              "alarm", l->alarm, "qber", l->qber, "rate_bps",
+		              l->rate_bps, "avail_ab", (json_int_t)l->avail_ab,
+		              "avail_ba", (json_int_t)l->avail_ba, "state",
+		              web_jstr(l->state)));
+	}
+	/* each contact with an SAE ID: the way its keys take (at most 20
+	 * asked, one status request each) */
+	contacts = json_array();
+	if (qm_client_contact_list(srv->client, acct, &cs, &ncs, NULL) ==
+	    QM_OK) {
+		size_t asked = 0;
+
+		for (size_t i = 0; i < ncs && asked < 20; i++) {
+			json_t *c, *route;
+
+			if (!cs[i].sae_id[0])
+				continue;
+			asked++;
+			c = json_pack("{s:o,s:o}", "address",
+			              web_jstr(cs[i].address), "sae_id",
+			              web_jstr(cs[i].sae_id));
+			if (qm_client_kme_status(srv->client, acct,
+			                         cs[i].sae_id, k, NULL) != QM_OK ||
+			    !k->reachable) {
+				json_object_set_new(
+				    c, "error",
+				    web_jstr(k->message[0]
+				                 ? k->message
+				                 : "the KME did not answer"));
+			} else if (k->route_error[0]) {
+				json_object_set_new(c, "error",
+				                    web_jstr(k->route_error));
+			} else {
+				route = json_array();
+				for (size_t h = 0; h < k->nroute; h++)
+					json_array_append_new(
+					    route, web_jstr(k->route[h]));
+				json_object_set_new(c, "route", route);
+				json_object_set_new(c, "relayed",
+				                    json_boolean(k->relayed));
+				json_object_set_new(
+				    c, "trusted_nodes",
+				    json_integer(k->trusted_nodes));
+			}
+			json_array_append_new(contacts, c);
+		}
+		free(cs);
+	}
+	o = json_pack("{s:b,s:o,s:o,s:o,s:o}", "supported", 1, "kme_id",
+	              web_jstr(n->kme_id), "kmes", kmes, "links", links,
+	              "contacts", contacts);
+	web_reply_json(r, 200, o);
+out:
+	free(n);
+	free(k);
+}
 
 void web_api_kme(struct web_req *r)
 {

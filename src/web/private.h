@@ -450,6 +450,7 @@ void web_api_keyring_safety_verify(struct web_req *r);
 /* text as a QR code in an SVG document (malloc'd), or NULL (qr.c). */
 char *web_qr_svg(const char *text);
 void web_api_kme(struct web_req *r);
+void web_api_kme_network(struct web_req *r);
 void web_api_folders(struct web_req *r);
 void web_api_folder_create(struct web_req *r);
 void web_api_folder_rename(struct web_req *r);

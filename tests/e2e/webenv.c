@@ -618,7 +618,13 @@ int main(void)
 	int rc = 1, i;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	i = world_start(&w, "web-e2e", NULL);
+	/* QM_WEBENV_TOPOLOGY ("line:4"): the KMEs as a network, alice and
+	 * bob at its two ends (tests/e2e/network.mjs) */
+	if (getenv("QM_WEBENV_TOPOLOGY") && *getenv("QM_WEBENV_TOPOLOGY"))
+		i = world_start_topo(&w, "web-net", NULL,
+		                     getenv("QM_WEBENV_TOPOLOGY"));
+	else
+		i = world_start(&w, "web-e2e", NULL);
 	if (i == 1) {
 		printf("{\"skip\": \"this machine cannot run the mail "
 		       "servers\"}\n");
@@ -691,14 +697,15 @@ int main(void)
 	    "\"carol_password\":\"%s\",\"smtp_port\":%d,\"imap_port\":%d,"
 	    "\"mail_ca\":\"%s\",\"kme_url\":\"https://127.0.0.1:%d\","
 	    "\"kme_ca\":\"%s/ca.crt\",\"kme_cert\":\"%s/sae/%s.crt\","
-	    "\"kme_key\":\"%s/sae/%s.key\",\"sae\":\"%s\"}\n",
+	    "\"kme_key\":\"%s/sae/%s.key\",\"sae\":\"%s\",\"net_dir\":\"%s\"}\n",
 	    qm_web_server_url(srv[0]), qm_web_server_url(srv[1]),
 	    qm_web_server_url(srv[2]), qmt_mail_addr(W_ALICE),
 	    qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL),
 	    qmt_mail_password(W_CAROL), w.mail.submission_port,
-	    w.mail.imaps_port, w.mail.ca_file, w.net.ports[W_CAROL], w.net.dir,
+	    w.mail.imaps_port, w.mail.ca_file, w.net.ports[w.kme[W_CAROL]],
+	    w.net.dir,
 	    w.net.dir, w.sae[W_CAROL], w.net.dir, w.sae[W_CAROL],
-	    w.sae[W_CAROL]);
+	    w.sae[W_CAROL], w.net.dir);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		int r;

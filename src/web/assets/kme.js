@@ -2,6 +2,7 @@
 // The key manager dashboard: pool fill, key rate, QBER over time as an SVG
 // chart drawn here, and the eavesdropping alarm, refreshed every 3 s.
 import { h, mount, fmtBytes, fmtRate } from './ui.js';
+import { api } from './api.js';
 import { pollKme, state } from './app.js';
 
 const SVGNS = 'http://www.w3.org/2000/svg';
@@ -63,8 +64,72 @@ async function render(root) {
       stat('Key material', fmtBytes(k.pool_bytes), h('small', { class: 'muted' }, `${k.key_size} bits a key`)),
       stat('Key rate', k.key_rate_bps >= 0 ? fmtRate(k.key_rate_bps / 8) : 'not reported'),
       stat('QBER', k.qber >= 0 ? `${(100 * k.qber).toFixed(2)}%` : 'not reported', h('span', { class: k.alarm ? 'state state-failed' : 'state state-sent' }, k.alarm ? 'ALARM' : 'secure'))),
-    h('section', { class: 'card' }, h('h2', {}, 'QBER over time'), qberChart(k.history || []))));
+    h('section', { class: 'card' }, h('h2', {}, 'QBER over time'), qberChart(k.history || [])),
+    await networkCard()));
   return true;
+}
+
+// The QKD network around the account's KME (issue 19): KMEs on a circle,
+// each link coloured by its state, a table of the links for screen
+// readers, and the way each contact's keys take (the trusted nodes on it).
+export function networkGraph(net) {
+  const W = 640, H = 300, cx = W / 2, cy = H / 2, rad = Math.min(W, H) / 2 - 40;
+  const ids = net.kmes || [];
+  const pos = new Map(ids.map((id, i) => {
+    const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(1, ids.length);
+    return [id, { x: cx + rad * Math.cos(a), y: cy + rad * Math.sin(a) }];
+  }));
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart network', role: 'img', 'aria-labelledby': 'net-title net-desc' },
+    s('title', { id: 'net-title' }, 'QKD network'),
+    s('desc', { id: 'net-desc' }, `${ids.length} key managers and ${(net.links || []).length} links; the table below lists them.`));
+  for (const l of net.links || []) {
+    const a = pos.get(l.a), b = pos.get(l.b);
+    if (!a || !b) continue;
+    const cls = l.alarm ? 'net-link alarm' : l.up ? 'net-link up' : 'net-link down';
+    const line = s('line', { x1: a.x.toFixed(1), y1: a.y.toFixed(1), x2: b.x.toFixed(1), y2: b.y.toFixed(1), class: cls, 'data-link': `${l.a}-${l.b}` },
+      s('title', {}, `${l.a} – ${l.b}: ${l.alarm ? 'QBER alarm' : l.state}`));
+    svg.appendChild(line);
+  }
+  for (const id of ids) {
+    const p = pos.get(id);
+    const own = id === net.kme_id;
+    svg.appendChild(s('circle', { cx: p.x.toFixed(1), cy: p.y.toFixed(1), r: own ? 14 : 11, class: own ? 'net-node own' : 'net-node' }));
+    svg.appendChild(s('text', { x: p.x.toFixed(1), y: (p.y + (p.y < cy ? -20 : 30)).toFixed(1), class: 'axis', 'text-anchor': 'middle' }, own ? `${id} (yours)` : id));
+  }
+  return svg;
+}
+
+function linkState(l) {
+  if (l.alarm) return h('span', { class: 'state state-failed' }, 'ALARM');
+  return h('span', { class: l.up ? 'state state-sent' : 'state state-queued' }, l.up ? 'up' : l.state);
+}
+
+async function networkCard() {
+  let net;
+  try {
+    net = await api.get(`/api/kme/network${state.account ? `?account=${state.account}` : ''}`);
+  } catch (e) {
+    return h('section', { class: 'card', id: 'kme-network' }, h('h2', {}, 'Network'), h('p', { class: 'error' }, `The network could not be read: ${e.message}`));
+  }
+  if (!net.supported) {
+    return h('section', { class: 'card', id: 'kme-network' }, h('h2', {}, 'Network'), h('p', { class: 'muted' }, net.message));
+  }
+  const routes = (net.contacts || []).map((c) => h('li', {},
+    h('strong', {}, c.address), ': ',
+    c.route ? `${c.route.join(' → ')} — ${c.relayed ? `${c.trusted_nodes} trusted node${c.trusted_nodes === 1 ? '' : 's'} on the way see${c.trusted_nodes === 1 ? 's' : ''} the keys` : 'a direct link, no trusted node'}`
+      : h('span', { class: 'error' }, `no route: ${c.error}`)));
+  return h('section', { class: 'card', id: 'kme-network' },
+    h('h2', {}, 'Network'),
+    h('p', { class: 'muted' }, 'Keys for a contact whose key manager has no link to yours are relayed by the key managers in between. Each of them is a trusted node: it sees the keys.'),
+    networkGraph(net),
+    h('table', { class: 'net-links' },
+      h('caption', {}, 'Links'),
+      h('thead', {}, h('tr', {}, ...['Link', 'State', 'QBER', 'Key rate', 'Key held'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, ...(net.links || []).map((l) => h('tr', { 'data-link': `${l.a}-${l.b}` },
+        h('td', {}, `${l.a} – ${l.b}`), h('td', {}, linkState(l)), h('td', {}, `${(100 * l.qber).toFixed(2)}%`),
+        h('td', {}, fmtRate(l.rate_bps / 8)), h('td', {}, `${fmtBytes(l.avail_ab)} / ${fmtBytes(l.avail_ba)}`))))),
+    h('h3', {}, 'Routes to your contacts'),
+    routes.length ? h('ul', { class: 'net-routes' }, ...routes) : h('p', { class: 'muted' }, 'No contact with an SAE ID yet.'));
 }
 
 export async function showKme(root) {

@@ -216,7 +216,7 @@ static void test_payloads_in_blobs(void **state)
 	struct qm_buf b;
 	int64_t id, id2, ptb, ctb;
 
-	assert_int_equal(qm_store_schema_version(f->s), 12);
+	assert_true(qm_store_schema_version(f->s) >= 12);
 	id = add_pieces(f, "<big@x>", pt, n, 1000);
 	expect_payload(f->s, id, 0, pt, n, 4096);
 	expect_payload(f->s, id, 0, pt, n, 3 * CHUNK);
@@ -512,7 +512,7 @@ static void test_old_rows(void **state)
 	qm_store_close(&f->s);
 
 	assert_int_equal(qm_store_open(f->home, NULL, &f->s, &e), QM_OK);
-	assert_int_equal(qm_store_schema_version(f->s), 12);
+	assert_true(qm_store_schema_version(f->s) >= 12);
 	assert_int_equal(qm_store_vault_unlock(f->s, PASS, strlen(PASS), &e),
 	                 QM_OK);
 	expect_payload(f->s, sent_id, 0, (const unsigned char *)"OLD MIME", 8,
