@@ -79,7 +79,7 @@ export function networkGraph(net) {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(1, ids.length);
     return [id, { x: cx + rad * Math.cos(a), y: cy + rad * Math.sin(a) }];
   }));
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart network', role: 'img', 'aria-labelledby': 'net-title net-desc' },
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'network', role: 'img', 'aria-labelledby': 'net-title net-desc' },
     s('title', { id: 'net-title' }, 'QKD network'),
     s('desc', { id: 'net-desc' }, `${ids.length} key managers and ${(net.links || []).length} links; the table below lists them.`));
   for (const l of net.links || []) {
@@ -116,8 +116,10 @@ async function networkCard() {
   }
   const routes = (net.contacts || []).map((c) => h('li', {},
     h('strong', {}, c.address), ': ',
-    c.route ? `${c.route.join(' → ')} — ${c.relayed ? `${c.trusted_nodes} trusted node${c.trusted_nodes === 1 ? '' : 's'} on the way see${c.trusted_nodes === 1 ? 's' : ''} the keys` : 'a direct link, no trusted node'}`
-      : h('span', { class: 'error' }, `no route: ${c.error}`)));
+    c.route ? (c.relayed && c.route.length > 1
+      ? `${c.route.join(' → ')} — ${c.trusted_nodes} trusted node${c.trusted_nodes === 1 ? '' : 's'} on the way see${c.trusted_nodes === 1 ? 's' : ''} the keys`
+      : 'a direct link, no trusted node')
+      : h('span', { class: 'error' }, /^no route/.test(c.error) ? c.error : `no route: ${c.error}`)));
   return h('section', { class: 'card', id: 'kme-network' },
     h('h2', {}, 'Network'),
     h('p', { class: 'muted' }, 'Keys for a contact whose key manager has no link to yours are relayed by the key managers in between. Each of them is a trusted node: it sees the keys.'),
