@@ -193,8 +193,27 @@ gen_summary() {
   echo "| sync | (c) engine sync with nothing new | $(f sync nochange_sync_ms '%.1f ms') | – | under 100 ms | $( [ -n "$sc" ] && yes_no "$(jb sync goal_c_met)" || printf '–') |"
   echo "| sync | (d) engine sync, flags of 100 messages changed elsewhere | $(f sync flags100_sync_ms '%.1f ms') | – | under 300 ms | $( [ -n "$sd" ] && yes_no "$(jb sync goal_d_met)" || printf '–') |"
   fail_row sync "" "failed operations"
+  local rr rp
+  rr=$(j relay hops4_direct_ratio); rp=$(j relay hops4_p99_ms)
+  echo "| relay | relayed enc_keys over 4 hops (a line of five KMEs): keys/s, p99 | $(f relay hops4_keys_per_s '%.0f keys/s'), $(f relay hops4_p99_ms '%.1f ms') | direct link $(f relay baseline_direct_keys_per_s '%.0f keys/s'), $(f relay baseline_direct_p99_ms '%.1f ms') | at least half the direct rate, p99 under 20 ms | $( [ -n "$rr" ] && yes_no "$(calc '($1 >= 0.5 && $2 < 20) ? "true" : "false"' "$rr $rp")" || printf '–') ($(f relay hops4_direct_ratio '%.2fx')) |"
+  fail_row relay "" "failed requests"
   local secs; secs=$(m seconds)
   echo "| all | whole \`make bench\` | ${secs:-–} s | – | under 600 s | $( [ -n "$secs" ] && yes_no "$(calc '($1 < 600) ? "true" : "false"' "$secs")" || printf '–') |"
+}
+
+gen_relay() {
+  status_line relay || return
+  echo
+  echo "A line of $(f relay kmes %s) KMEs; SAE_A at KME_A asks for $(f relay keys_per_target %s) keys of 256 bits per target over $(f relay conns %s) connections; the last key of each target is fetched at the far KME and must be the same."
+  echo
+  echo "| target | keys/s | p50 | p99 |"
+  echo "| --- | --- | --- | --- |"
+  echo "| SAE_B, the direct link (baseline) | $(f relay baseline_direct_keys_per_s '%.0f') | $(f relay baseline_direct_p50_ms '%.2f ms') | $(f relay baseline_direct_p99_ms '%.2f ms') |"
+  echo "| SAE_C, relayed over 2 hops | $(f relay hops2_keys_per_s '%.0f') | $(f relay hops2_p50_ms '%.2f ms') | $(f relay hops2_p99_ms '%.2f ms') |"
+  echo "| SAE_E, relayed over 4 hops | $(f relay hops4_keys_per_s '%.0f') | $(f relay hops4_p50_ms '%.2f ms') | $(f relay hops4_p99_ms '%.2f ms') |"
+  echo
+  echo "Goal (4 hops at least half the direct rate, p99 under 20 ms): $(yes_no "$(jb relay goal_met)"). Failed requests: $(fails relay)."
+  kinds_list relay
 }
 
 gen_qkd() {
@@ -425,7 +444,7 @@ report() {
       '<!-- generated:'*' -->')
         block=${line#<!-- generated:}; block=${block% -->}
         case "$block" in
-          machine|summary|qkd|e2e|crypto|store|kme|web|cli|sync) "gen_$block" >> "$tmp" ;;
+          machine|summary|qkd|e2e|crypto|store|kme|web|cli|sync|relay) "gen_$block" >> "$tmp" ;;
           *) rm -f "$tmp"; die "unknown generated block '$block' in $doc" ;;
         esac
         skipping=$block ;;
