@@ -288,14 +288,14 @@ static void *net_main(void *arg)
 			json_decref(body[p]);
 			pthread_mutex_lock(&n->lock);
 			/* a peer that came back: say so at once; one that
-			 * missed two adverts in a row (a busy machine may slow
-			 * one down) is unreachable */
+			 * missed three adverts in a row (a busy machine may slow
+			 * one or two down) is unreachable */
 			if (ok && !n->reach[p])
 				n->kicked = 1;
 			n->fails[p] = ok ? 0 : n->fails[p] + 1;
 			if (ok)
 				n->reach[p] = 1;
-			else if (n->fails[p] >= 2)
+			else if (n->fails[p] >= 3)
 				n->reach[p] = 0;
 			pthread_mutex_unlock(&n->lock);
 		}
