@@ -15,6 +15,19 @@ import { SHOTS, T, check, log, Env, watch, launch, unlock } from './lib.mjs';
 
 const QKME = join(process.env.QM_BINARY_DIR || 'build', 'src/kme/qkme');
 
+// The network card (the page redraws it every 3 s: a node may go while
+// the picture is taken, so again with the new one).
+async function shotCard(page, file) {
+  for (let i = 0; ; i++) {
+    try {
+      await page.locator('#kme-network').screenshot({ path: join(SHOTS, file), timeout: 5000 });
+      return;
+    } catch (e) {
+      if (i === 4) throw e;
+    }
+  }
+}
+
 function eve(dir, on) {
   const r = spawnSync(QKME, ['ctl', join(dir, 'KME_B', 'ctl.conf'), 'eve', on ? 'on' : 'off', 'KME_C'], { encoding: 'utf8' });
   check(r.status === 0, `qkme ctl eve: ${r.stdout}${r.stderr}`);
@@ -51,7 +64,7 @@ async function main() {
     const carol = await A.locator('#kme-network .net-routes li', { hasText: w.carol_addr }).textContent();
     check(/a direct link, no trusted node/.test(carol), `carol's route: ${carol}`);
     await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
-    await A.locator('#kme-network').screenshot({ path: join(SHOTS, 'kme-network.png') });
+    await shotCard(A, 'kme-network.png');
     log('network view ok');
 
     // an eavesdropper on the middle link: an alarm there, no route for bob
@@ -64,7 +77,7 @@ async function main() {
       .some((li) => li.textContent.includes(addr) && /no route/.test(li.textContent) && /KME_B-KME_C/.test(li.textContent)), w.bob_addr, { timeout: T, polling: 500 });
     check(await A.locator('#kme-network svg .net-link.alarm').count() === 1, 'the alarm link is not drawn as one');
     await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
-    await A.locator('#kme-network').screenshot({ path: join(SHOTS, 'kme-network-alarm.png') });
+    await shotCard(A, 'kme-network-alarm.png');
     log('alarm shown');
     eve(w.net_dir, false);
     await A.waitForFunction((addr) => [...document.querySelectorAll('#kme-network .net-routes li')]
