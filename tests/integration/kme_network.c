@@ -229,9 +229,13 @@ static long enc(const struct kt_net *n, int kme, const char *master,
 	if (keys)
 		*keys =
 		    st == 200 ? json_incref(json_object_get(j, "keys")) : NULL;
-	if (st != 200 && j)
+	if (st != 200 && j) {
+		char *t = json_dumps(j, JSON_COMPACT);
+
 		fprintf(stderr, "enc_keys %s -> %s: %ld %s\n", master, slave,
-		        st, json_dumps(j, JSON_COMPACT));
+		        st, t ? t : "?");
+		free(t);
+	}
 	json_decref(j);
 	return st;
 }
