@@ -1266,6 +1266,13 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 		printf("Sender SAE: %s%s%s\n", cli_safe(v->sender_sae),
 		       v->sender_owner[0] ? ", confirmed for " : "",
 		       cli_safe(v->sender_owner));
+	if (v->relay_hops)
+		printf("Key path: relayed over %d QKD links from %s through "
+		       "%d trusted node%s (each could read the keys)\n",
+		       v->relay_hops,
+		       v->relay_source[0] ? cli_safe(v->relay_source)
+		                          : "the sender's KME",
+		       v->relay_trusted, v->relay_trusted == 1 ? "" : "s");
 	printf("From:     %s\nTo:       %s\n", cli_safe(v->from),
 	       cli_safe(v->to));
 	if (v->cc[0])

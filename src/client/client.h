@@ -1296,6 +1296,12 @@ struct qm_client_view {
 	char *signer_fpr;  /* levels 3 and 4: the signing key's fingerprint */
 	char *signer_addr; /* whose key it is in the keyring */
 	enum qm_client_signer_trust signer_trust; /* as of now */
+	/* levels 1 and 2, as the receiving KME reported it: the keys were
+	 * relayed over relay_hops QKD links through relay_trusted trusted
+	 * nodes (KMEs that saw them) from the KME relay_source ("" when not
+	 * said); relay_hops 0 when the KME reported no relay */
+	int relay_hops, relay_trusted;
+	char relay_source[256];
 	/* waiting: when a later sync tries again (Unix seconds, 0: next) */
 	int64_t retry_at;
 	int retryable; /* qm_client_msg_retry may be asked for it */

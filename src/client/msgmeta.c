@@ -69,6 +69,13 @@ enum qm_err client_msg_meta_encode(const struct msg_meta *m, struct qm_buf *out,
 		rc = put(out, "signer", m->signer, err);
 	if (!rc && m->signer_addr[0])
 		rc = put(out, "signer_addr", m->signer_addr, err);
+	if (!rc && m->path.relayed) {
+		snprintf(num, sizeof(num), "%d %d", m->path.hops,
+		         m->path.trusted);
+		rc = put(out, "relay", num, err);
+		if (!rc)
+			rc = put(out, "relay_src", m->path.source, err);
+	}
 	if (!rc && m->wait_kind) {
 		snprintf(num, sizeof(num), "%d %d %lld", m->wait_kind, m->tries,
 		         (long long)m->next_at);
@@ -164,6 +171,15 @@ static void meta_field(void *arg, const char *key, char **v)
 		qm_strlcpy(m->signer, *v, sizeof(m->signer));
 	else if (strcmp(key, "signer_addr") == 0)
 		qm_strlcpy(m->signer_addr, *v, sizeof(m->signer_addr));
+	else if (strcmp(key, "relay") == 0) {
+		if (sscanf(*v, "%d %d", &k, &t) == 2 && k > 0 &&
+		    k <= QM_KME_PATH_MAXHOPS && t >= 0 && t < k) {
+			m->path.relayed = 1;
+			m->path.hops = k;
+			m->path.trusted = t;
+		}
+	} else if (strcmp(key, "relay_src") == 0)
+		qm_strlcpy(m->path.source, *v, sizeof(m->path.source));
 	else if (strcmp(key, "wait") == 0) {
 		if (sscanf(*v, "%d %d %lld", &k, &t, &nx) == 3) {
 			m->wait_kind = k;

@@ -367,6 +367,23 @@ enum msg_wait {
 	MSG_WAIT_KME = 1, /* the account could not use its KME: every sync */
 	MSG_WAIT_MSG = 2, /* the KME failed for this message: back-off */
 };
+/*
+ * What the receiving KME said of the way a message's QKD keys came
+ * (levels 1 and 2; its key_container_extension): relayed through trusted
+ * nodes, how many hops from which KME. relayed 0: it said nothing (a
+ * direct link, or a KME that does not tell).
+ */
+struct kme_path {
+	int relayed;
+	int hops;    /* QKD links the keys crossed (1..QM_KME_PATH_MAXHOPS) */
+	int trusted; /* KMEs between the two ends that saw them in clear */
+	char source[QM_STORE_NAMEMAX]; /* the sender's KME ID */
+};
+#define QM_KME_PATH_MAXHOPS 64
+/* The path the KME reports in ks's extensions (the longest when several
+ * replies disagree) into *p; relayed 0 when none says relayed. */
+void client_kme_path_of(const struct qm_kms_keys *ks, struct kme_path *p);
+
 struct msg_meta {
 	char sae[QM_STORE_NAMEMAX];        /* envelope's sender SAE (1, 2) */
 	char owner[QM_STORE_ADDRMAX];      /* contact it is confirmed for */
@@ -375,7 +392,8 @@ struct msg_meta {
 	char signer_addr[QM_STORE_ADDRMAX];
 	int wait_kind; /* enum msg_wait */
 	int tries;
-	int64_t next_at; /* Unix seconds; 0: the next sync */
+	int64_t next_at;      /* Unix seconds; 0: the next sync */
+	struct kme_path path; /* the keys' way (1, 2) */
 };
 void client_msg_meta_clear(struct msg_meta *m);
 /* Appends the record's text to out. */
@@ -702,6 +720,7 @@ struct recv_outcome {
 	char owner[QM_STORE_ADDRMAX]; /* whose confirmed SAE ID it is */
 	char signer[QM_STORE_FPRMAX]; /* signing key's fingerprint */
 	char signer_addr[QM_STORE_ADDRMAX];
+	struct kme_path path; /* levels 1 and 2: the keys' way */
 	/* levels 3 and 4: the key that signed came with the message (its
 	 * identity header), first seen (1) or not the one the keyring uses
 	 * for its sender (2) */

@@ -341,6 +341,12 @@ static void view_sender(struct qm_client *c, const struct qm_store_msg *m,
 	v->sender_owner = dup_or_empty(mm->owner);
 	v->signer_fpr = dup_or_empty(mm->signer);
 	v->signer_addr = dup_or_empty(mm->signer_addr);
+	if (mm->path.relayed) {
+		v->relay_hops = mm->path.hops;
+		v->relay_trusted = mm->path.trusted;
+		qm_strlcpy(v->relay_source, mm->path.source,
+		           sizeof(v->relay_source));
+	}
 	v->retry_at = mm->wait_kind ? mm->next_at : 0;
 	v->retryable = m->label != QM_LABEL_ALTERED && m->has_body &&
 	               (v->verify == QM_VERIFY_UNREADABLE ||

@@ -191,6 +191,7 @@ static enum qm_err meta_of(const struct qm_mail_parsed *mp,
 		qm_strlcpy(mm.signer, oc->signer, sizeof(mm.signer));
 		qm_strlcpy(mm.signer_addr, oc->signer_addr,
 		           sizeof(mm.signer_addr));
+		mm.path = oc->path;
 	}
 	if (oc->wait) {
 		int64_t wait = WAIT_FIRST_S;

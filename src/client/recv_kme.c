@@ -13,6 +13,7 @@
  */
 #include "private.h"
 
+#include <jansson.h>
 #include <string.h>
 
 /* What the first answer leaves open. */
@@ -170,4 +171,37 @@ enum kme_fate client_recv_kme_keys(const struct acct_conn *ac,
 	else
 		qm_kms_keys_free(&ks);
 	return f;
+}
+
+void client_kme_path_of(const struct qm_kms_keys *ks, struct kme_path *p)
+{
+	size_t n = 0;
+	const char *const *ex = qm_kms_keys_extensions(ks, &n);
+
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_loads(ex[i], 0, NULL);
+		json_t *hops = json_object_get(j, "hops");
+		json_t *tn = json_object_get(j, "trusted_nodes");
+		const char *src =
+		    json_string_value(json_object_get(j, "source_KME_ID"));
+		json_int_t h = json_integer_value(hops);
+		json_int_t t = json_integer_value(tn);
+
+		/* only what is whole and plausible: a KME that says more
+		 * hops than a path can have, or more trusted nodes than
+		 * hops allow, says nothing usable */
+		if (json_is_true(json_object_get(j, "relayed")) &&
+		    json_is_integer(hops) && json_is_integer(tn) && h > 0 &&
+		    h <= QM_KME_PATH_MAXHOPS && t >= 0 && t < h &&
+		    (!p->relayed || h > p->hops)) {
+			p->relayed = 1;
+			p->hops = (int)h;
+			p->trusted = (int)t;
+			p->source[0] = '\0';
+			if (src && id_fits(src, sizeof(p->source) - 1))
+				qm_strlcpy(p->source, src, sizeof(p->source));
+		}
+		json_decref(j);
+	}
 }

@@ -423,8 +423,10 @@ static enum qm_err qkd_keys(struct qm_client *c, struct acct_conn *ac,
 	f = client_recv_kme_keys(ac, oc->sae, (const char *const *)oc->key_ids,
 	                         oc->nkey_ids, &ks, &e);
 	rc = kme_outcome(ctx, f, &e, oc, err);
-	if (!rc && f == KME_GOT)
+	if (!rc && f == KME_GOT) {
+		client_kme_path_of(ks, &oc->path);
 		rc = client_msg_keys_take(mk, "", &ks, err);
+	}
 	qm_kms_keys_free(&ks);
 	return rc;
 }

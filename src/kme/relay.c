@@ -716,7 +716,7 @@ void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
 	struct krel **found = calloc(n ? n : 1, sizeof(*found));
 	int cidx = kme_conf_sae_index(&k->conf, caller);
 	int missing = 0, denied = 0;
-	size_t total = 0;
+	size_t total = 0, far = 0;
 
 	if (!found) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
@@ -760,13 +760,18 @@ void kme_relay_dec_keys(struct qm_kme *k, const char *caller,
 		                found[i]->len))
 			goto oom;
 	/* where the keys came from, and how many KMEs saw them on the way
-	 * (ETSI 014's key_container_extension) */
+	 * (ETSI 014's key_container_extension): the longest way any of them
+	 * took, as the keys of one request may have taken different routes */
+	for (size_t i = 1; i < n; i++)
+		if (found[i]->hops > found[far]->hops)
+			far = i;
 	if (qm_buf_appendf(&r->body, NULL,
 	                   "],\"key_container_extension\":{\"relayed\":true,"
 	                   "\"source_KME_ID\":\"%s\",\"hops\":%u,"
 	                   "\"trusted_nodes\":%u}}",
-	                   found[0]->from, (unsigned)found[0]->hops,
-	                   found[0]->hops ? (unsigned)found[0]->hops - 1u : 0u))
+	                   found[far]->from, (unsigned)found[far]->hops,
+	                   found[far]->hops ? (unsigned)found[far]->hops - 1u
+	                                    : 0u))
 		goto oom;
 	/* delivered: gone for this SAE, and gone when every slave has it */
 	for (size_t i = 0; i < n; i++) {

@@ -272,7 +272,8 @@ enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks, const char *json,
                                 struct qm_error *err)
 {
 	size_t first = ks->count, n, i;
-	json_t *root = NULL, *keys, *k, *id, *key;
+	json_t *root = NULL, *keys, *k, *id, *key, *cext;
+	int added_ext = 0;
 	enum qm_err rc;
 
 	rc = load(json, len, QM_KMS_BODY_MAX, depth, "Key container", &root,
@@ -296,6 +297,21 @@ enum qm_err kms_keys_parse_into(struct qm_kms_keys *ks, const char *json,
 		                 "Key container member key_container_extension "
 		                 "is not an object");
 		goto out;
+	}
+	cext = json_object_get(root, "key_container_extension");
+	if (json_is_object(cext) && json_object_size(cext)) {
+		char *dump = json_dumps(cext, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (!dump) {
+			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (strlen(dump) < QM_KMS_EXT_MAX)
+			rc = kms_keys_ext_add(ks, dump, err);
+		free(dump);
+		if (rc)
+			goto out;
+		added_ext = 1;
 	}
 	n = json_array_size(keys);
 	if (n == 0) {
@@ -374,6 +390,8 @@ out:
 				free(ks->ids[i]);
 			ks->count = first;
 		}
+		if (added_ext)
+			free(ks->exts[--ks->nexts]);
 	}
 	return rc;
 }

@@ -177,6 +177,37 @@ void qm_kms_keys_free(struct qm_kms_keys **ksp)
 	free(ks->ids);
 	free(ks->off);
 	free(ks->len);
+	for (size_t i = 0; i < ks->nexts; i++)
+		free(ks->exts[i]);
+	free(ks->exts);
 	free(ks);
 	*ksp = NULL;
+}
+
+enum qm_err kms_keys_ext_add(struct qm_kms_keys *ks, const char *ext,
+                             struct qm_error *err)
+{
+	char **n, *c;
+
+	/* one a reply: as many as the keys bound them */
+	if (ks->nexts >= QM_KMS_KEYS_MAX)
+		return qm_error_set(err, QM_ERR_TOOBIG,
+		                    "more than %u key container extensions",
+		                    QM_KMS_KEYS_MAX);
+	c = strdup(ext);
+	n = c ? realloc(ks->exts, (ks->nexts + 1) * sizeof(*n)) : NULL;
+	if (!n) {
+		free(c);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	ks->exts = n;
+	ks->exts[ks->nexts++] = c;
+	return QM_OK;
+}
+
+const char *const *qm_kms_keys_extensions(const struct qm_kms_keys *ks,
+                                          size_t *n)
+{
+	*n = ks ? ks->nexts : 0;
+	return ks ? (const char *const *)ks->exts : NULL;
 }

@@ -415,7 +415,7 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 	struct qm_kms_keys *got = NULL;
 	char *body = NULL, *esc = NULL;
 	json_t *o = NULL, *arr = NULL;
-	size_t before = dst->count;
+	size_t before = dst->count, before_ext = dst->nexts;
 	enum qm_err rc;
 
 	qm_buf_init(&path, 4096);
@@ -499,6 +499,9 @@ static enum qm_err dec_keys_into(struct qm_kms *k, const char *master_sae,
 		if (rc)
 			goto out;
 	}
+	for (size_t i = 0; i < got->nexts; i++)
+		if ((rc = kms_keys_ext_add(dst, got->exts[i], err)))
+			goto out;
 	goto out;
 nomem:
 	rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -512,6 +515,8 @@ out:
 			free(dst->ids[i]);
 		dst->count = before;
 	}
+	while (rc && dst->nexts > before_ext)
+		free(dst->exts[--dst->nexts]);
 	qm_kms_keys_free(&got);
 	json_decref(arr);
 	json_decref(o);

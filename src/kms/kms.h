@@ -164,6 +164,16 @@ const unsigned char *qm_kms_keys_key(const struct qm_kms_keys *ks, size_t i,
 /* All key bytes concatenated, total length in *len (NULL when empty). */
 const unsigned char *qm_kms_keys_material(const struct qm_kms_keys *ks,
                                           size_t *len);
+/*
+ * The key_container_extension of each KME reply the keys came in (a bulk
+ * fetch makes several requests) that had a non-empty one, as compact JSON
+ * with sorted keys, in the order received; *n gets their number. A KME
+ * says there what it knows of the keys' path (qkme: {"relayed":true,
+ * "hops":N,"trusted_nodes":N,"source_KME_ID":"..."}); an extension longer
+ * than QM_KMS_EXT_MAX is left out.
+ */
+const char *const *qm_kms_keys_extensions(const struct qm_kms_keys *ks,
+                                          size_t *n);
 /* Wipes the key bytes, frees everything, sets *ks to NULL. */
 void qm_kms_keys_free(struct qm_kms_keys **ks);
 

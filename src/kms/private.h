@@ -18,6 +18,10 @@ struct qm_kms_keys {
 	size_t *off;
 	size_t *len;
 	struct qm_buf mat; /* secure */
+	/* the key_container_extension of each reply that had one, compact
+	 * JSON with sorted keys, in the order the replies came */
+	char **exts;
+	size_t nexts;
 };
 
 struct qm_kms {
@@ -54,6 +58,10 @@ QM_NODISCARD enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks,
                                           size_t n, size_t expect_bytes,
                                           struct qm_error *err);
 /* Appends src's key i (id and bytes) to dst. */
+/* Appends a copy of ext (compact JSON) to ks's extensions. */
+QM_NODISCARD enum qm_err kms_keys_ext_add(struct qm_kms_keys *ks,
+                                          const char *ext,
+                                          struct qm_error *err);
 QM_NODISCARD enum qm_err kms_keys_add_from(struct qm_kms_keys *dst,
                                            const struct qm_kms_keys *src,
                                            size_t i, struct qm_error *err);

@@ -437,6 +437,12 @@ void web_api_message_get(struct web_req *r)
 		                    web_jstr(v->sender_owner));
 		json_object_set_new(details, "retryable",
 		                    json_boolean(v->retryable));
+		if (v->relay_hops)
+			json_object_set_new(
+			    details, "relay",
+			    json_pack("{s:i,s:i,s:o}", "hops", v->relay_hops,
+			              "trusted_nodes", v->relay_trusted,
+			              "source_kme", web_jstr(v->relay_source)));
 		if (v->retry_at)
 			json_object_set_new(
 			    details, "retry_at",

@@ -21,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { SHOTS, T, check, log, Env, watch, launch, fits } from './lib.mjs';
+import { SHOTS, T, check, log, Env, watch, launch, fits, apiCall } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WIDTHS = [360, 768, 1280];
@@ -58,15 +58,6 @@ async function tabTo(page, sel, max = 60) {
     await page.keyboard.press('Tab');
   }
   check(false, `Tab never reached ${sel}`);
-}
-
-// The JSON API from inside the page (same origin, the session's CSRF token).
-function apiCall(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const st = await (await fetch('/api/state')).json();
-    const r = await fetch(path, { method, headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': st.csrf }, body: body ? JSON.stringify(body) : undefined });
-    return { status: r.status, json: await r.json().catch(() => null) };
-  }, { method, path, body });
 }
 
 async function main() {

@@ -59,6 +59,15 @@ export class Env {
 }
 
 // ---------------------------------------------------------------- page helpers
+// The JSON API from inside the page (same origin, the session's CSRF token).
+export function apiCall(page, method, path, body) {
+  return page.evaluate(async ({ method, path, body }) => {
+    const st = await (await fetch('/api/state')).json();
+    const r = await fetch(path, { method, headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': st.csrf }, body: body ? JSON.stringify(body) : undefined });
+    return { status: r.status, json: await r.json().catch(() => null) };
+  }, { method, path, body });
+}
+
 export function watch(page, name, base, errors) {
   const origin = new URL(base).origin;
   page.on('pageerror', (e) => errors.push(`${name}: page error: ${e.message}`));

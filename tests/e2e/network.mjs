@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, T, check, log, Env, watch, launch, unlock } from './lib.mjs';
+import { SHOTS, T, check, log, Env, watch, launch, unlock, apiCall, shot } from './lib.mjs';
 
 const QKME = join(process.env.QM_BINARY_DIR || 'build', 'src/kme/qkme');
 
@@ -83,6 +83,34 @@ async function main() {
     await A.waitForFunction((addr) => [...document.querySelectorAll('#kme-network .net-routes li')]
       .some((li) => li.textContent.includes(addr) && /2 trusted nodes/.test(li.textContent)), w.bob_addr, { timeout: 90000, polling: 1000 });
     log('route back');
+
+    // a level-2 message from alice to bob, its keys relayed through
+    // KME_B and KME_C: bob's security details name the two trusted nodes
+    const B = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    watch(B, 'bob', w.bob, errors);
+    await unlock(B, w.bob, w.passphrase);
+    const acct = (await apiCall(A, 'GET', '/api/accounts')).json.accounts[0].id;
+    for (let i = 0; ; i++) {
+      const sent = await apiCall(A, 'POST', '/api/send', { account: acct, to: w.bob_addr, subject: 'Relayed through two trusted nodes', text: 'Bob, these keys crossed KME_B and KME_C.\n', level: 2 });
+      if (sent.status >= 200 && sent.status < 300) break;
+      // a hop's pool still filling after the alarm: 503, tried again
+      check(i < 30 && sent.status === 503, `alice's send: ${JSON.stringify(sent)}`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    const row = B.locator('#rows .row', { hasText: 'Relayed through two trusted nodes' });
+    for (let i = 0; !(await row.count()); i++) {
+      check(i < 60, 'bob never got the relayed message');
+      await B.locator('#sync-btn').click();
+      await row.first().waitFor({ timeout: 5000 }).catch(() => {});
+    }
+    await row.first().click();
+    await B.locator('#reader-subject').waitFor({ timeout: T });
+    await B.locator('details.secdetails summary').click();
+    const path = await B.locator('#key-path').textContent({ timeout: T });
+    check(/relayed over 3 QKD links from KME_A through 2 trusted nodes/.test(path), `bob's key path: ${path}`);
+    await B.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await shot(B, 'reader-key-path.png');
+    log('key path shown');
     check(errors.length === 0, `browser errors:\n${errors.join('\n')}`);
     log('all passed');
   } catch (e) {

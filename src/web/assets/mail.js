@@ -354,6 +354,7 @@ function renderMessage(reader, m, remote) {
       h('dt', {}, 'Result'), h('dd', {}, d.explanation || d.status || ''),
       d.key_ids && d.key_ids.length ? [h('dt', {}, `Key IDs (${d.key_count || d.key_ids.length})`), h('dd', { class: 'mono' }, d.key_ids.join(' '))] : null,
       d.sender_sae ? [h('dt', {}, 'Sender SAE'), h('dd', { class: 'mono' }, d.sender_owner ? `${d.sender_sae} (confirmed for ${d.sender_owner})` : d.sender_sae)] : null,
+      d.relay ? [h('dt', {}, 'Key path'), h('dd', { id: 'key-path' }, `relayed over ${d.relay.hops} QKD links${d.relay.source_kme ? ` from ${d.relay.source_kme}` : ''} through ${d.relay.trusted_nodes} trusted node${d.relay.trusted_nodes === 1 ? '' : 's'} (each could read the keys)`)] : null,
       d.signer ? [h('dt', {}, 'Signer'), h('dd', { class: 'mono' }, `${d.signer.fingerprint} (${d.signer.trust})`)] : null,
       d.error ? [h('dt', {}, 'Error'), h('dd', {}, d.error)] : null));
   const keyBadge = (m.security || {}).signer === 'unverified' ? badge({ badge: 'keyunverified' })

@@ -216,6 +216,14 @@ static void test_keys_parse(void **state)
 	assert_int_equal(p[31], 31);
 	assert_int_equal(p[32], 0xff);
 	assert_true(qm_sec_contains(p, len));
+	/* the container's extension is kept, as compact JSON */
+	{
+		size_t ne = 9;
+		const char *const *ex = qm_kms_keys_extensions(ks, &ne);
+
+		assert_int_equal(ne, 1);
+		assert_string_equal(ex[0], "{\"note\":\"x\"}");
+	}
 	qm_kms_keys_free(&ks);
 	assert_null(ks);
 	qm_kms_keys_free(&ks); /* twice is harmless */
@@ -244,6 +252,51 @@ static void test_keys_odd_sizes(void **state)
 	assert_int_equal(qm_kms_keys_parse(S(j), 3, &ks, &e), QM_ERR_PROTO);
 	assert_non_null(strstr(e.msg, "key k2 has 1 bytes, 3 were asked for"));
 	assert_null(ks);
+}
+
+/* Where a KME says nothing of the keys' path (no extension, null, {}),
+ * the container has no extension; one too long to keep is left out. */
+static void test_keys_no_extension(void **state)
+{
+	static const char *const js[] = {
+	    "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ==\"}]}",
+	    "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ==\"}],"
+	    "\"key_container_extension\":null}",
+	    "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AQ==\"}],"
+	    "\"key_container_extension\":{}}",
+	};
+	struct qm_kms_keys *ks = NULL;
+	struct qm_error e;
+	struct qm_buf big;
+	size_t ne;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(js) / sizeof(js[0]); i++) {
+		assert_int_equal(
+		    qm_kms_keys_parse(js[i], strlen(js[i]), 0, &ks, &e), QM_OK);
+		ne = 9;
+		(void)qm_kms_keys_extensions(ks, &ne);
+		assert_int_equal(ne, 0);
+		qm_kms_keys_free(&ks);
+	}
+	qm_buf_init(&big, 1 << 20);
+	assert_int_equal(
+	    qm_buf_append_str(&big,
+	                      "{\"keys\":[{\"key_ID\":\"a\",\"key\":"
+	                      "\"AQ==\"}],\"key_container_extension\":{\"n\":\"",
+	                      NULL),
+	    QM_OK);
+	for (size_t i = 0; i < QM_KMS_EXT_MAX; i++)
+		assert_int_equal(qm_buf_append_byte(&big, 'x', NULL), QM_OK);
+	assert_int_equal(qm_buf_append_str(&big, "\"}}", NULL), QM_OK);
+	assert_int_equal(qm_kms_keys_parse((const char *)big.data, big.len, 0,
+	                                   &ks, &e),
+	                 QM_OK);
+	ne = 9;
+	(void)qm_kms_keys_extensions(ks, &ne);
+	assert_int_equal(ne, 0);
+	qm_kms_keys_free(&ks);
+	qm_buf_free(&big);
 }
 
 static void expect_keys_err(const char *j, enum qm_err code, const char *needle)
@@ -458,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_status_long_extension_dropped),
 	    cmocka_unit_test(test_keys_parse),
 	    cmocka_unit_test(test_keys_odd_sizes),
+	    cmocka_unit_test(test_keys_no_extension),
 	    cmocka_unit_test(test_keys_wrong_types),
 	    cmocka_unit_test(test_keys_too_many),
 	    cmocka_unit_test(test_keys_mutations),
