@@ -40,6 +40,10 @@ static int qm(int h, ...)
 	va_start(ap, h);
 	rc = qmt_qmail_va(homes[h], &last_out, ap);
 	va_end(ap);
+	/* what a failed command said, for the log of a failed test */
+	if (rc != 0)
+		print_message("qmail exited %d:\n%s\n", rc,
+		              last_out ? last_out : "");
 	return rc;
 }
 
