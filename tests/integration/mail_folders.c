@@ -58,7 +58,9 @@ static struct qm_mail_server account(int user)
 	s.ca_file = srv.ca_file;
 	s.user = qmt_mail_addr(user);
 	s.password = qmt_mail_password(user);
-	s.io_timeout_ms = 20000;
+	/* the product's default silence: Dovecot indexing a folder of
+	 * thousands on a loaded machine was silent for more than 20 s */
+	s.io_timeout_ms = 60000;
 	s.connect_timeout_ms = 5000;
 	return s;
 }
