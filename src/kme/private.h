@@ -244,7 +244,8 @@ struct kme_link {
 	 * one); what relays used of the link both ways, and what our
 	 * reservoirs took from our direction */
 	struct kpad *pads;
-	struct krsv *rsv;
+	struct krsv *rsv, *rsv_next; /* the next one, announced ahead */
+	int rsv_making;              /* a request is announcing rsv_next */
 	uint64_t relay_bytes, relay_reserved;
 };
 

@@ -37,6 +37,9 @@
 #define RSV_USE_NS   (20ull * 1000000000ull) /* a sender uses it this long */
 #define RELAY_ITEMS  32   /* requests whose keys one relay carries */
 #define RELAY_KEYS   1024 /* keys one relay carries */
+#ifndef RELAY_INFLIGHT
+#define RELAY_INFLIGHT 2 /* relays on their way to one KME at once */
+#endif
 #define KREL_SLOTS   4096
 
 /* Relays waiting for one target KME (see relay_batched). */
@@ -50,7 +53,7 @@ struct rjob {
 struct rbatch {
 	pthread_mutex_t mx;
 	pthread_cond_t cv;
-	int busy;
+	int busy; /* relays on their way */
 	struct rjob *head;
 };
 
@@ -297,14 +300,20 @@ int kme_relay_take_pads(struct qm_kme *k, struct kme_link *l, void *keys,
 	return 0;
 }
 
-/* Gives up our reservoir: its unused bytes are wiped (lock held). */
+/* Gives up a reservoir of ours: its unused bytes are wiped (lock held). */
+static void rsv_free(struct krsv **vp)
+{
+	if (!*vp)
+		return;
+	qm_sec_free((*vp)->pad);
+	free(*vp);
+	*vp = NULL;
+}
+
 static void rsv_drop(struct kme_link *l)
 {
-	if (!l->rsv)
-		return;
-	qm_sec_free(l->rsv->pad);
-	free(l->rsv);
-	l->rsv = NULL;
+	rsv_free(&l->rsv);
+	rsv_free(&l->rsv_next);
 }
 
 void kme_relay_peer_restarted(struct kme_link *l)
@@ -332,6 +341,7 @@ void kme_relay_link_stats(struct kme_link *l, void *obj)
 	json_t *o = obj;
 	uint64_t left = 0;
 	size_t n = 0;
+	char sid[37];
 
 	for (struct kpad *p = l->pads; p; p = p->next, n++)
 		left += p->left;
@@ -339,13 +349,21 @@ void kme_relay_link_stats(struct kme_link *l, void *obj)
 	                    json_integer((json_int_t)l->relay_bytes));
 	json_object_set_new(o, "relay_reserved_bytes",
 	                    json_integer((json_int_t)l->relay_reserved));
+	if (l->rsv)
+		kme_uuid_fmt(l->rsv->id, sid);
 	json_object_set_new(
 	    o, "relay_reservoir",
-	    l->rsv ? json_pack("{s:I, s:I, s:I}", "off",
+	    l->rsv ? json_pack("{s:s, s:I, s:I, s:I}", "id", sid, "off",
 	                       (json_int_t)l->rsv->off, "len",
 	                       (json_int_t)l->rsv->len, "used",
 	                       (json_int_t)l->rsv->at)
 	           : json_null());
+	json_object_set_new(
+	    o, "relay_reservoir_next",
+	    l->rsv_next ? json_pack("{s:I, s:I}", "off",
+	                            (json_int_t)l->rsv_next->off, "len",
+	                            (json_int_t)l->rsv_next->len)
+	                : json_null());
 	json_object_set_new(o, "peer_reservoirs", json_integer((json_int_t)n));
 	json_object_set_new(o, "peer_reservoir_bytes_left",
 	                    json_integer((json_int_t)left));
@@ -362,84 +380,96 @@ static size_t rsv_size(const struct qm_kme *k, size_t plen)
 	return size > plen ? (size_t)size : plen;
 }
 
-/* 1 when our reservoir can give plen bytes now (lock held). */
-static int rsv_usable(const struct kme_link *l, size_t plen, uint64_t now)
+/* 1 when reservoir v can give plen bytes now (lock held). */
+static int rsv_usable(const struct kme_link *l, const struct krsv *v,
+                      size_t plen, uint64_t now)
 {
-	const struct krsv *v = l->rsv;
-
 	return v && v->len - v->at >= plen && now - v->born < RSV_USE_NS &&
 	       l->confirmed && !l->realign && !l->stats.alarm;
 }
 
 /*
- * plen pad bytes for a relay to l's peer, from our reservoir: a new one,
- * taken from our direction and announced through the link's ordered
- * queue, when ours runs short or is RSV_USE_NS old. The reservoir's ID
- * and where in it the pad starts go to id and at. 0, or -1 with a 503 in
- * r.
+ * A new reservoir of want bytes, taken from our direction and announced
+ * through the link's ordered queue; returns it with the link lock held,
+ * or NULL with a 503 in r (lock not held).
+ */
+static struct krsv *rsv_new(struct qm_kme *k, struct kme_link *l, size_t want,
+                            int *kick, struct kme_reply *r)
+{
+	struct krsv *v = calloc(1, sizeof(*v));
+	char sid[37];
+	struct qm_error e;
+	json_t *res;
+
+	if (v && !(v->pad = qm_sec_alloc(want))) {
+		free(v);
+		v = NULL;
+	}
+	if (!v) {
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		return NULL;
+	}
+	if (kme_own_take(k, l, want, v->pad, &v->off, kick, r)) {
+		rsv_free(&v);
+		return NULL;
+	}
+	kme_uuid_new(v->id);
+	kme_uuid_fmt(v->id, sid);
+	res = json_pack("{s:b, s:[{s:s, s:I, s:I}]}", "relay", 1, "keys", "id",
+	                sid, "off", (json_int_t)v->off, "len",
+	                (json_int_t)want);
+	/* under the lock: the peer sees it in offset order */
+	if (!res || kme_peerq_submit(l->q, res, &e)) {
+		pthread_mutex_unlock(&l->lock);
+		rsv_free(&v);
+		kme_api_error(r, 503, "out of memory on KME", NULL);
+		return NULL;
+	}
+	v->len = want;
+	v->born = qm_mono_ns();
+	l->relay_reserved += want;
+	pthread_cond_broadcast(&l->cond); /* the link may refill now */
+	return v;
+}
+
+/*
+ * plen pad bytes for a relay to l's peer, from our reservoir: the next one
+ * (announced ahead, when the current one was half used) or a new one when
+ * ours runs short or is RSV_USE_NS old. The reservoir's ID and where in it
+ * the pad starts go to id and at. 0, or -1 with a 503 in r.
  */
 static int rsv_take(struct qm_kme *k, struct kme_link *l, size_t plen,
                     unsigned char *pad, unsigned char id[16], uint64_t *at,
                     struct kme_reply *r)
 {
+	size_t full = rsv_size(k, plen), want = full;
+	int kick = 0, fresh = 0, ahead;
+	uint64_t now = qm_mono_ns();
 	struct krsv *v;
-	int kick = 0, fresh = 0;
-	size_t want;
 
 	pthread_mutex_lock(&l->lock);
-	if (rsv_usable(l, plen, qm_mono_ns()))
-		goto take;
-	rsv_drop(l);
-	pthread_mutex_unlock(&l->lock);
-	want = rsv_size(k, plen);
-	for (;;) {
-		v = calloc(1, sizeof(*v));
-		if (v && !(v->pad = qm_sec_alloc(want))) {
-			free(v);
-			v = NULL;
-		}
-		if (!v) {
-			kme_api_error(r, 503, "out of memory on KME", NULL);
-			return -1;
-		}
-		if (!kme_own_take(k, l, want, v->pad, &v->off, &kick, r))
-			break; /* the lock held */
-		qm_sec_free(v->pad);
-		free(v);
-		if (want == plen)
-			return -1;
-		/* too little key for a reservoir: a pad for this relay only */
-		qm_buf_free(&r->body);
-		r->status = 0;
-		want = plen;
-	}
-	{
-		char sid[37];
-		struct qm_error e;
-		json_t *res;
-
-		kme_uuid_new(v->id);
-		kme_uuid_fmt(v->id, sid);
-		res = json_pack("{s:b, s:[{s:s, s:I, s:I}]}", "relay", 1,
-		                "keys", "id", sid, "off", (json_int_t)v->off,
-		                "len", (json_int_t)want);
-		/* under the lock: the peer sees it in offset order */
-		if (!res || kme_peerq_submit(l->q, res, &e)) {
-			pthread_mutex_unlock(&l->lock);
-			qm_sec_free(v->pad);
-			free(v);
-			kme_api_error(r, 503, "out of memory on KME", NULL);
-			return -1;
+	if (!rsv_usable(l, l->rsv, plen, now)) {
+		rsv_free(&l->rsv);
+		if (rsv_usable(l, l->rsv_next, plen, now)) {
+			l->rsv = l->rsv_next;
+			l->rsv_next = NULL;
 		}
 	}
-	v->len = want;
-	v->born = qm_mono_ns();
-	rsv_drop(l); /* one another request made meanwhile */
-	l->rsv = v;
-	l->relay_reserved += want;
-	pthread_cond_broadcast(&l->cond); /* the link may refill now */
-	fresh = 1;
-take:
+	if (!l->rsv) {
+		pthread_mutex_unlock(&l->lock);
+		while (!(v = rsv_new(k, l, want, &kick, r))) {
+			if (want == plen)
+				return -1;
+			/* too little key for a reservoir: a pad for this
+			 * relay only */
+			qm_buf_free(&r->body);
+			r->status = 0;
+			want = plen;
+		}
+		rsv_free(&l->rsv); /* one another request made meanwhile */
+		l->rsv = v;
+		fresh = 1;
+	}
 	v = l->rsv;
 	memcpy(pad, v->pad + v->at, plen);
 	sodium_memzero(v->pad + v->at, plen);
@@ -448,8 +478,30 @@ take:
 	v->at += plen;
 	l->relay_bytes += plen;
 	if (v->at == v->len)
-		rsv_drop(l);
+		rsv_free(&l->rsv);
+	/* half used: the next one is announced now, so that the peer has it
+	 * when it is needed and no relay waits for the queue */
+	ahead = full > plen && !l->rsv_next && !l->rsv_making &&
+	        (!l->rsv || l->rsv->at * 2 >= l->rsv->len);
+	if (ahead)
+		l->rsv_making = 1;
 	pthread_mutex_unlock(&l->lock);
+	if (ahead) {
+		struct kme_reply s;
+
+		memset(&s, 0, sizeof(s));
+		if ((v = rsv_new(k, l, full, &kick, &s))) {
+			rsv_free(&l->rsv_next);
+			l->rsv_next = v;
+			fresh = 1;
+		} else {
+			/* (no key for it now: the next relay tries again) */
+			qm_buf_free(&s.body);
+			pthread_mutex_lock(&l->lock);
+		}
+		l->rsv_making = 0;
+		pthread_mutex_unlock(&l->lock);
+	}
 	if (kick)
 		kme_peerq_kick(l->q);
 	if (fresh)
@@ -768,11 +820,12 @@ static void relay_batched(struct qm_kme *k, size_t t, struct rjob *job)
 		struct rjob *take[RELAY_ITEMS] = {NULL};
 		size_t n = 0, nkeys = 0;
 
-		if (b->busy) {
+		/* (our job may be on its way with another's batch) */
+		if (b->busy >= RELAY_INFLIGHT || !b->head) {
 			pthread_cond_wait(&b->cv, &b->mx);
 			continue;
 		}
-		b->busy = 1;
+		b->busy++;
 		for (pp = &b->head; *pp && n < RELAY_ITEMS;) {
 			struct rjob *j = *pp;
 
@@ -791,7 +844,7 @@ static void relay_batched(struct qm_kme *k, size_t t, struct rjob *job)
 		pthread_mutex_lock(&b->mx);
 		for (size_t i = 0; i < n; i++)
 			take[i]->done = 1;
-		b->busy = 0;
+		b->busy--;
 		pthread_cond_broadcast(&b->cv);
 	}
 	pthread_mutex_unlock(&b->mx);

@@ -221,9 +221,11 @@ void kme_api_peer_lsa(struct qm_kme *k, const char *caller, const char *body,
 /* 1 when advert i counts (ours always; another's while it is fresh). */
 static int fresh(const struct kme_net *n, size_t i, uint64_t now)
 {
+	/* (an advert that arrived after now was read is fresh: now is read
+	 * before the lock, and the unsigned difference would wrap) */
 	return n->lsa[i].seq &&
-	       (i == 0 || now - n->lsa[i].got_ns <=
-	                      (uint64_t)KME_LSA_TTL_MS * 1000000ull);
+	       (i == 0 || now <= n->lsa[i].got_ns ||
+	        now - n->lsa[i].got_ns <= (uint64_t)KME_LSA_TTL_MS * 1000000ull);
 }
 
 /* ------------------------------------------------------------ the thread */
