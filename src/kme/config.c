@@ -364,9 +364,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	                          &c->max_key_size, err)) ||
 	    (rc = qm_conf_get_int(qc, "max_key_per_request", 1, 100000,
 	                          &c->max_key_per_request, err)) ||
-	    (rc = qm_conf_get_int(qc, "max_SAE_ID_count", 0,
-	                          KME_MAXSLAVES - 1, &c->max_sae_id_count,
-	                          err)) ||
+	    (rc = qm_conf_get_int(qc, "max_SAE_ID_count", 0, KME_MAXSLAVES - 1,
+	                          &c->max_sae_id_count, err)) ||
 	    (rc = qm_conf_get_int(qc, "key_expiry_seconds", 0, 1LL << 40,
 	                          &c->key_expiry_s, err)) ||
 	    (rc = qm_conf_get_int(qc, "persist_interval_ms", 10, 3600000,

@@ -176,8 +176,8 @@ struct kpad {
 struct krsv {
 	unsigned char id[16];
 	uint64_t off;
-	size_t len, at; /* [at, len) not used yet */
-	uint64_t born;  /* qm_mono_ns */
+	size_t len, at;     /* [at, len) not used yet */
+	uint64_t born;      /* qm_mono_ns */
 	unsigned char *pad; /* secure */
 };
 
@@ -351,19 +351,19 @@ void kme_relay_link_stats(struct kme_link *l, void *obj)
 	                    json_integer((json_int_t)l->relay_reserved));
 	if (l->rsv)
 		kme_uuid_fmt(l->rsv->id, sid);
-	json_object_set_new(
-	    o, "relay_reservoir",
-	    l->rsv ? json_pack("{s:s, s:I, s:I, s:I}", "id", sid, "off",
-	                       (json_int_t)l->rsv->off, "len",
-	                       (json_int_t)l->rsv->len, "used",
-	                       (json_int_t)l->rsv->at)
-	           : json_null());
-	json_object_set_new(
-	    o, "relay_reservoir_next",
-	    l->rsv_next ? json_pack("{s:I, s:I}", "off",
-	                            (json_int_t)l->rsv_next->off, "len",
-	                            (json_int_t)l->rsv_next->len)
-	                : json_null());
+	json_object_set_new(o, "relay_reservoir",
+	                    l->rsv
+	                        ? json_pack("{s:s, s:I, s:I, s:I}", "id", sid,
+	                                    "off", (json_int_t)l->rsv->off,
+	                                    "len", (json_int_t)l->rsv->len,
+	                                    "used", (json_int_t)l->rsv->at)
+	                        : json_null());
+	json_object_set_new(o, "relay_reservoir_next",
+	                    l->rsv_next
+	                        ? json_pack("{s:I, s:I}", "off",
+	                                    (json_int_t)l->rsv_next->off, "len",
+	                                    (json_int_t)l->rsv_next->len)
+	                        : json_null());
 	json_object_set_new(o, "peer_reservoirs", json_integer((json_int_t)n));
 	json_object_set_new(o, "peer_reservoir_bytes_left",
 	                    json_integer((json_int_t)left));
@@ -415,9 +415,9 @@ static struct krsv *rsv_new(struct qm_kme *k, struct kme_link *l, size_t want,
 	}
 	kme_uuid_new(v->id);
 	kme_uuid_fmt(v->id, sid);
-	res = json_pack("{s:b, s:[{s:s, s:I, s:I}]}", "relay", 1, "keys", "id",
-	                sid, "off", (json_int_t)v->off, "len",
-	                (json_int_t)want);
+	res =
+	    json_pack("{s:b, s:[{s:s, s:I, s:I}]}", "relay", 1, "keys", "id",
+	              sid, "off", (json_int_t)v->off, "len", (json_int_t)want);
 	/* under the lock: the peer sees it in offset order */
 	if (!res || kme_peerq_submit(l->q, res, &e)) {
 		pthread_mutex_unlock(&l->lock);
@@ -538,9 +538,9 @@ static enum qm_err relay_head(struct qm_buf *b, const char *hop_id, size_t hop,
                               const char *pad_id, uint64_t at,
                               const struct relay *rl, struct qm_error *err)
 {
-	enum qm_err rc = qm_buf_appendf(b, err, "qkme relay v2\n%s\n%zu\n%s %llu\n",
-	                                hop_id, hop, pad_id,
-	                                (unsigned long long)at);
+	enum qm_err rc =
+	    qm_buf_appendf(b, err, "qkme relay v2\n%s\n%zu\n%s %llu\n", hop_id,
+	                   hop, pad_id, (unsigned long long)at);
 
 	for (size_t i = 0; !rc && i < rl->nroute; i++)
 		rc = qm_buf_appendf(b, err, "r %s\n", rl->route[i]);
@@ -588,12 +588,12 @@ static json_t *relay_json(const struct relay *rl, const char *hop_id,
 			json_array_append_new(sl, json_string(it->slaves[i]));
 		for (size_t i = it->k0; i < it->k0 + it->nk; i++)
 			json_array_append_new(
-			    keys, json_pack("{s:s, s:I}", "key_ID", rl->ids[i],
-			                    "size", (json_int_t)rl->sizes[i] * 8));
-		json_array_append_new(items,
-		                      json_pack("{s:s, s:o, s:o}", "master",
-		                                it->master, "slaves", sl,
-		                                "keys", keys));
+			    keys,
+			    json_pack("{s:s, s:I}", "key_ID", rl->ids[i],
+			              "size", (json_int_t)rl->sizes[i] * 8));
+		json_array_append_new(
+		    items, json_pack("{s:s, s:o, s:o}", "master", it->master,
+		                     "slaves", sl, "keys", keys));
 	}
 	return json_pack("{s:s, s:o, s:I, s:s, s:I, s:o}", "hop_id", hop_id,
 	                 "route", rt, "hop", (json_int_t)hop, "pad", pad_id,
@@ -1168,9 +1168,8 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 	    strcmp(rl->route[hop - 1], caller) != 0)
 		goto bad;
 	last = hop + 1 == rl->nroute;
-	json_array_foreach(json_object_get(jb, "items"), i, x)
-	if (item_read(k, x, last, rl))
-		goto bad;
+	json_array_foreach(json_object_get(jb, "items"), i,
+	                   x) if (item_read(k, x, last, rl)) goto bad;
 	if (qm_b64_decode(ct64, strlen(ct64), &ctb, &e) ||
 	    ctb.len != rl->total ||
 	    qm_b64_decode(tag64, strlen(tag64), &tagb, &e) ||

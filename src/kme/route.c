@@ -223,9 +223,9 @@ static int fresh(const struct kme_net *n, size_t i, uint64_t now)
 {
 	/* (an advert that arrived after now was read is fresh: now is read
 	 * before the lock, and the unsigned difference would wrap) */
-	return n->lsa[i].seq &&
-	       (i == 0 || now <= n->lsa[i].got_ns ||
-	        now - n->lsa[i].got_ns <= (uint64_t)KME_LSA_TTL_MS * 1000000ull);
+	return n->lsa[i].seq && (i == 0 || now <= n->lsa[i].got_ns ||
+	                         now - n->lsa[i].got_ns <=
+	                             (uint64_t)KME_LSA_TTL_MS * 1000000ull);
 }
 
 /* ------------------------------------------------------------ the thread */

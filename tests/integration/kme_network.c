@@ -555,14 +555,14 @@ static long forged_relay(const struct kt_net *n, const char *pad_id,
 	         pad_id, at);
 	snprintf(cert, sizeof(cert), "KME_A/kme");
 	st = kt_req(n, 1, cert, "/kme/v1/peer/relay", body, &j);
-	snprintf(why, whylen, "%s",
-	         json_string_value(json_object_get(
-	             json_array_get(json_object_get(j, "details"), 0),
-	             "message"))
-	             ? json_string_value(json_object_get(
-	                   json_array_get(json_object_get(j, "details"), 0),
-	                   "message"))
-	             : "");
+	snprintf(
+	    why, whylen, "%s",
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(j, "details"), 0), "message"))
+	        ? json_string_value(json_object_get(
+	              json_array_get(json_object_get(j, "details"), 0),
+	              "message"))
+	        : "");
 	json_decref(j);
 	return st;
 }
