@@ -6,20 +6,23 @@
  * The master's KME makes the keys (libsodium's generator) and, for each
  * hop, the hop's sender takes total + 32 bytes of ITS direction of the
  * hop's link: a one-time pad for the keys and a one-time Poly1305 key.
- * It tells the receiver which bytes through the link's ordered queue (a
- * "relay pad", so that the receiver's view of the direction stays in
- * order with the reservations before it) and posts the keys XOR the pad
- * with the Poly1305 tag of the relay's header and ciphertext
- * (/kme/v1/peer/relay) on one of a few kept connections. The receiver
- * waits a moment for the pad if the queue has not brought it yet, takes
- * the same bytes from its mirror of that direction (once: they are
- * wiped), checks the tag in
- * constant time, and either passes the keys on to the next KME of the
- * route in the same way or, at the end, keeps them for the slaves. The
- * answer travels back; the master gets its keys only once the last KME
- * has them. Every KME on the way sees the keys: that is what trusting a
- * node means. A tag that does not match (the ciphertext changed between
- * two KMEs) stops the relay: 503 naming the hop, nothing kept.
+ * It takes them from its pad reservoir for that link: a run of its
+ * direction announced once through the link's ordered queue (so that the
+ * receiver's view of the direction stays in order with the reservations
+ * before it) and used a relay at a time. It posts the keys XOR the pad,
+ * naming the reservoir and the place, with the Poly1305 tag of the
+ * relay's header and ciphertext (/kme/v1/peer/relay) on one of a few kept
+ * connections; relays for one target KME that queue up go together, one
+ * relay carrying several requests. The receiver waits a moment for a new
+ * reservoir if the queue has not brought it yet, takes the named bytes
+ * from its mirror of that direction (once: a bit per byte, and they are
+ * wiped), checks the tag in constant time, and either passes the keys on
+ * to the next KME of the route in the same way or, at the end, keeps them
+ * for the slaves. The answer travels back; the master gets its keys only
+ * once the last KME has them. Every KME on the way sees the keys: that is
+ * what trusting a node means. A tag that does not match (the ciphertext
+ * changed between two KMEs) stops the relay: 503 naming the hop, nothing
+ * kept.
  */
 #include <jansson.h>
 #include <sodium.h>
