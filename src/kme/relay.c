@@ -62,6 +62,21 @@ struct rbatch {
 
 /* ------------------------------------------------------------ kept keys */
 
+/* Secure scratch memory of n bytes: a recycled chunk when n fits one
+ * (sodium_malloc maps and protects pages, which costs more than a hop). */
+static void *sec_get(size_t n)
+{
+	return n <= KME_CHUNK ? kme_chunk_get() : qm_sec_alloc(n);
+}
+
+static void sec_put(void *p, size_t n)
+{
+	if (n <= KME_CHUNK)
+		kme_chunk_put(p);
+	else
+		qm_sec_free(p);
+}
+
 static size_t krel_slot(const unsigned char id[16])
 {
 	size_t h = 0;
@@ -637,7 +652,7 @@ static int hop_send(struct qm_kme *k, struct relay *rl, size_t hop,
 		kme_api_error(r, 503, MSG_NOKEY, d);
 		goto out;
 	}
-	pad = qm_sec_alloc(plen);
+	pad = sec_get(plen);
 	ct = malloc(rl->total ? rl->total : 1);
 	if (!pad || !ct) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
@@ -717,7 +732,7 @@ static int hop_send(struct qm_kme *k, struct relay *rl, size_t hop,
 out:
 	free(text);
 	json_decref(body);
-	qm_sec_free(pad);
+	sec_put(pad, plen);
 	free(ct);
 	qm_buf_free(&head);
 	qm_buf_free(&b64);
@@ -759,7 +774,7 @@ static void batch_send(struct qm_kme *k, struct rjob **jobs, size_t n)
 		if (all) {
 			for (size_t j = 0; j < n; j++)
 				all->total += jobs[j]->rl->total;
-			all->keys = qm_sec_alloc(all->total);
+			all->keys = sec_get(all->total);
 		}
 		if (!all || !all->keys) {
 			free(all);
@@ -800,7 +815,7 @@ told:
 	}
 	qm_buf_free(&fr.body);
 	if (all) {
-		qm_sec_free(all->keys);
+		sec_put(all->keys, all->total);
 		free(all);
 	}
 }
@@ -927,7 +942,7 @@ void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	qm_strlcpy(it->master, caller, sizeof(it->master));
 	rl->nkeys = it->nk = (size_t)q.number;
 	rl->total = klen * rl->nkeys;
-	rl->keys = qm_sec_alloc(rl->total);
+	rl->keys = sec_get(rl->total);
 	if (!rl->keys) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
 		goto out;
@@ -995,7 +1010,7 @@ oom:
 	kme_api_error(r, 503, "out of memory on KME", NULL);
 out:
 	json_decref(jb);
-	qm_sec_free(rl->keys);
+	sec_put(rl->keys, rl->total);
 	free(rl);
 }
 
@@ -1121,7 +1136,7 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 	struct qm_buf ctb, tagb, head;
 	struct qm_error e;
 	char d[QM_ERR_MSGMAX + 4 * KME_IDMAX];
-	size_t hop, i, plen;
+	size_t hop, i, plen = 0;
 	uint64_t at;
 	struct kpad *p;
 	int last, got;
@@ -1180,8 +1195,8 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 		goto bad;
 	/* the pad: bytes of a reservoir announced through the link's queue */
 	plen = rl->total + MACKEYBYTES;
-	pad = qm_sec_alloc(plen);
-	rl->keys = qm_sec_alloc(rl->total);
+	pad = sec_get(plen);
+	rl->keys = sec_get(rl->total);
 	if (!pad || !rl->keys) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
 		goto out;
@@ -1274,9 +1289,9 @@ bad:
 	              "slaves (served here at the end) and keys with key_ID "
 	              "and size, ct and tag");
 out:
-	qm_sec_free(pad);
+	sec_put(pad, plen);
 	if (rl)
-		qm_sec_free(rl->keys);
+		sec_put(rl->keys, rl->total);
 	free(rl);
 	json_decref(jb);
 	qm_buf_free(&ctb);
