@@ -550,6 +550,19 @@ struct relay {
 	size_t total;
 };
 
+/* A relay with nothing in it yet. Not zeroed whole (about 120 KiB, for
+ * each request and hop): its arrays are filled before they are read. */
+static struct relay *relay_new(void)
+{
+	struct relay *rl = malloc(sizeof(*rl));
+
+	if (rl) {
+		rl->nroute = rl->nitems = rl->nkeys = rl->total = 0;
+		rl->keys = NULL;
+	}
+	return rl;
+}
+
 /* What the tag covers besides the ciphertext: every field of the relay,
  * one per line (IDs hold no line breaks: they are checked). */
 static enum qm_err relay_head(struct qm_buf *b, const char *hop_id, size_t hop,
@@ -770,7 +783,7 @@ static void batch_send(struct qm_kme *k, struct rjob **jobs, size_t n)
 	if (n > 1) {
 		size_t at = 0;
 
-		all = calloc(1, sizeof(*all));
+		all = relay_new();
 		if (all) {
 			for (size_t j = 0; j < n; j++)
 				all->total += jobs[j]->rl->total;
@@ -782,7 +795,7 @@ static void batch_send(struct qm_kme *k, struct rjob **jobs, size_t n)
 			ok = 0;
 			goto told;
 		}
-		memcpy(all->route, rl->route, sizeof(all->route));
+		memcpy(all->route, rl->route, rl->nroute * sizeof(rl->route[0]));
 		all->nroute = rl->nroute;
 		for (size_t j = 0; j < n; j++) {
 			const struct relay *x = jobs[j]->rl;
@@ -905,7 +918,7 @@ void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
                         const char *body, size_t blen, const char *q_number,
                         const char *q_size, struct kme_reply *r)
 {
-	struct relay *rl = calloc(1, sizeof(*rl));
+	struct relay *rl = relay_new();
 	struct ritem *it;
 	const char *targets[KME_MAXSLAVES];
 	size_t ntargets = 0;
@@ -938,6 +951,7 @@ void kme_relay_enc_keys(struct qm_kme *k, const char *caller, const char *slave,
 	}
 	klen = (size_t)q.size / 8;
 	it = &rl->items[0];
+	it->k0 = 0;
 	rl->nitems = 1;
 	qm_strlcpy(it->master, caller, sizeof(it->master));
 	rl->nkeys = it->nk = (size_t)q.number;
@@ -1037,6 +1051,7 @@ static int item_read(struct qm_kme *k, json_t *x, int last, struct relay *rl)
 	json_t *v;
 	size_t i;
 
+	it->nslaves = it->nk = 0;
 	if (!idstr(json_object_get(x, "master")) ||
 	    !json_is_array(json_object_get(x, "slaves")) ||
 	    !json_is_array(json_object_get(x, "keys")) ||
@@ -1150,7 +1165,7 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 	}
 	if (!body || !(jb = kme_api_parse_body(body, blen, r)))
 		goto out;
-	rl = calloc(1, sizeof(*rl));
+	rl = relay_new();
 	if (!rl) {
 		kme_api_error(r, 503, "out of memory on KME", NULL);
 		goto out;
