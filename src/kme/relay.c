@@ -795,7 +795,8 @@ static void batch_send(struct qm_kme *k, struct rjob **jobs, size_t n)
 			ok = 0;
 			goto told;
 		}
-		memcpy(all->route, rl->route, rl->nroute * sizeof(rl->route[0]));
+		memcpy(all->route, rl->route,
+		       rl->nroute * sizeof(rl->route[0]));
 		all->nroute = rl->nroute;
 		for (size_t j = 0; j < n; j++) {
 			const struct relay *x = jobs[j]->rl;
