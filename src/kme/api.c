@@ -785,63 +785,6 @@ struct pres {
 	uint32_t len;
 };
 
-/*
- * Pads the peer announced for relays it will send us (relay.c): kept in
- * l->pads by the relay's hop ID, the bytes left in the mirror until the
- * relay takes them or PAD_TTL_S pass. Moves the mirror on as a
- * reservation does. -1 when out of memory. (link lock held)
- */
-static int take_pads(struct qm_kme *k, struct kme_link *l, json_t *keys,
-                     int64_t now)
-{
-	json_t *kk;
-	size_t j;
-
-	(void)k;
-	/* pads never used (the relay failed before it was sent) go */
-	for (size_t s = 0; s < l->pads.nslots; s++)
-		for (struct kres *x = l->pads.slots[s], *nx; x; x = nx) {
-			nx = x->next;
-			if (x->expires && x->expires < now) {
-				kme_kstream_release(&l->mirror, x->off, x->len);
-				kme_kres_remove(&l->pads, x->id);
-			}
-		}
-	json_array_foreach(keys, j, kk)
-	{
-		unsigned char id[16];
-		json_int_t off = json_integer_value(json_object_get(kk, "off"));
-		json_int_t len = json_integer_value(json_object_get(kk, "len"));
-		struct kres *x;
-
-		if (kme_uuid_parse(json_string_value(json_object_get(kk, "id")),
-		                   id) ||
-		    off < 0 || len <= 0 || len > (1 << 24) ||
-		    (uint64_t)off + (uint64_t)len > l->mirror.end ||
-		    (uint64_t)off < l->mirror.next ||
-		    kme_kres_find(&l->pads, id) ||
-		    !kme_kstream_has(&l->mirror, (uint64_t)off, (size_t)len))
-			continue;
-		x = calloc(1, sizeof(*x));
-		if (!x)
-			return -1;
-		memcpy(x->id, id, 16);
-		x->off = (uint64_t)off;
-		x->len = (uint32_t)len;
-		x->expires = now + 60;
-		if (kme_kres_add(&l->pads, x, NULL)) {
-			free(x);
-			return -1;
-		}
-		if (x->off > l->mirror.next)
-			kme_kstream_release(&l->mirror, l->mirror.next,
-			                    (size_t)(x->off - l->mirror.next));
-		l->mirror.next = x->off + x->len;
-		l->mirror_used = qm_mono_ns();
-	}
-	return 0;
-}
-
 void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r)
 {
@@ -878,8 +821,8 @@ void kme_api_peer_reserve(struct qm_kme *k, const char *caller,
 		int ok = 1;
 
 		if (json_is_true(json_object_get(e, "relay"))) {
-			/* a pad for a relay the peer is about to send */
-			if (take_pads(k, l, keys, now) < 0)
+			/* a pad reservoir for relays the peer will send */
+			if (kme_relay_take_pads(k, l, keys, now) < 0)
 				goto oom;
 			added++;
 			continue;
@@ -1187,9 +1130,7 @@ void kme_api_stats(struct qm_kme *k, const char *caller, struct kme_reply *r)
 		json_object_set_new(o, "peer_pool_bytes",
 		                    json_integer((json_int_t)kme_kstream_avail(
 		                        &k->links[i].mirror)));
-		json_object_set_new(
-		    o, "relay_bytes",
-		    json_integer((json_int_t)k->links[i].relay_bytes));
+		kme_relay_link_stats(&k->links[i], o);
 		pthread_mutex_unlock(&k->links[i].lock);
 		json_object_set_new(links, k->links[i].peer->id, o);
 	}

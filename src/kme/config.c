@@ -313,6 +313,7 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	c->persist_ms = 1000;
 	c->peer_timeout_ms = 5000;
 	c->max_body = KME_BODYMAX;
+	c->relay_reservoir = 16384;
 	c->bb84_pulses = 1 << 20;
 	c->link_threads = 2;
 	c->bb84_loss_db = 1.0;
@@ -363,9 +364,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	                          &c->max_key_size, err)) ||
 	    (rc = qm_conf_get_int(qc, "max_key_per_request", 1, 100000,
 	                          &c->max_key_per_request, err)) ||
-	    (rc = qm_conf_get_int(qc, "max_SAE_ID_count", 0,
-	                          KME_MAXSLAVES - 1, &c->max_sae_id_count,
-	                          err)) ||
+	    (rc = qm_conf_get_int(qc, "max_SAE_ID_count", 0, KME_MAXSLAVES - 1,
+	                          &c->max_sae_id_count, err)) ||
 	    (rc = qm_conf_get_int(qc, "key_expiry_seconds", 0, 1LL << 40,
 	                          &c->key_expiry_s, err)) ||
 	    (rc = qm_conf_get_int(qc, "persist_interval_ms", 10, 3600000,
@@ -374,6 +374,8 @@ enum qm_err kme_conf_load(const char *path, struct kme_conf *c,
 	                          &c->peer_timeout_ms, err)) ||
 	    (rc = qm_conf_get_int(qc, "max_body", KME_BODYMAX_MIN,
 	                          KME_BODYMAX_MAX, &c->max_body, err)) ||
+	    (rc = qm_conf_get_int(qc, "relay_reservoir_bytes", 0, 1 << 20,
+	                          &c->relay_reservoir, err)) ||
 	    (rc = qm_conf_get_int(qc, "bb84.pulses", 1024, 1 << 24,
 	                          &c->bb84_pulses, err)) ||
 	    (rc = get_double(qc, "bb84.loss_db", 0, 60, &c->bb84_loss_db,

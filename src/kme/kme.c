@@ -182,7 +182,7 @@ void qm_kme_free(struct qm_kme **kp)
 		kme_kstream_free(&l->own);
 		kme_kstream_free(&l->mirror);
 		kme_kres_map_free(&l->res);
-		kme_kres_map_free(&l->pads);
+		kme_relay_link_free(l);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->cond);
 		pthread_cond_destroy(&l->ready_cond);

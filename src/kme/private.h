@@ -71,6 +71,7 @@ struct kme_conf {
 	long long persist_ms;
 	long long peer_timeout_ms;
 	long long max_body; /* largest ETSI request body; past it: 413 */
+	long long relay_reservoir; /* pad bytes announced at once for relays */
 	/* BB84 link parameters (for links this KME runs). */
 	long long bb84_pulses;
 	double bb84_loss_db, bb84_noise, bb84_eve, bb84_alarm;
@@ -237,11 +238,21 @@ struct kme_link {
 	double trate[KME_LINK_MAXTHREADS]; /* distilled bits/s per simulation */
 	pthread_cond_t ready_cond; /* with lock: a helper's block is ready */
 	pthread_mutex_t push_lock; /* one block at a time to the peer */
-	/* relay.c: pads the peer announced for relays it will send us
-	 * (lock), and what relays took from the link both ways (lock) */
-	struct kres_map pads;
-	uint64_t relay_bytes;
+	/* relay.c (lock): the pad reservoirs the peer announced for relays
+	 * it sends us, each used a part at a time; our own reservoir for
+	 * relays to the peer (memory only: a restart never goes on with
+	 * one); what relays used of the link both ways, and what our
+	 * reservoirs took from our direction */
+	struct kpad *pads;
+	struct krsv *rsv, *rsv_next; /* the next one, announced ahead */
+	int rsv_making;              /* a request is announcing rsv_next */
+	uint64_t relay_bytes, relay_reserved;
 };
+
+/* relay.c: a pad reservoir the peer announced (struct kpad) and ours
+ * (struct krsv). */
+struct kpad;
+struct krsv;
 
 /* ------------------------------------------------------------ network */
 
@@ -351,6 +362,7 @@ struct qm_kme {
 	struct kme_net net;
 	struct krel_map relayed;
 	int relay_tamper; /* test hook: alter what we relay (atomic) */
+	struct rbatch *rbatch; /* relay.c: relays waiting, by target KME */
 	uint64_t relayed_out, relayed_via, relayed_in, relay_refused;
 };
 
@@ -557,9 +569,25 @@ void kme_api_peer_relay(struct qm_kme *k, const char *caller, const char *body,
 void kme_api_relay_tamper(struct qm_kme *k, const char *caller,
                           const char *body, size_t blen, struct kme_reply *r);
 void kme_relay_stats_json(struct qm_kme *k, void *obj);
+/* Pad reservoirs the peer announced through the reservation queue (a JSON
+ * array of {id, off, len}); drops the ones past their time. -1 when out of
+ * memory. (link lock held) */
+int kme_relay_take_pads(struct qm_kme *k, struct kme_link *l, void *keys,
+                        int64_t now);
+/* The peer started again: the reservoirs of both directions of the link
+ * are given up (the unused bytes of the peer's are wiped here; ours are
+ * never used again). Takes the link lock. */
+void kme_relay_peer_restarted(struct kme_link *l);
+/* Frees a link's reservoirs (at shutdown; the link lock not needed). */
+void kme_relay_link_free(struct kme_link *l);
+/* A link's reservoir figures for ctl stats (link lock held). */
+void kme_relay_link_stats(struct kme_link *l, void *obj);
 /* The kept relayed keys into / out of the sealed pool file (persist.c). */
 QM_NODISCARD enum qm_err kme_relay_dump(struct qm_kme *k, struct qm_buf *b,
                                         struct qm_error *err);
+/* (kme_relay_dump also writes the unused runs of the peers' reservoirs,
+ * which kme_relay_restore wipes from the mirrors: a reservoir never
+ * outlives a restart) */
 QM_NODISCARD enum qm_err kme_relay_restore(struct qm_kme *k, void *reader,
                                            struct qm_error *err);
 void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,

@@ -221,9 +221,11 @@ void kme_api_peer_lsa(struct qm_kme *k, const char *caller, const char *body,
 /* 1 when advert i counts (ours always; another's while it is fresh). */
 static int fresh(const struct kme_net *n, size_t i, uint64_t now)
 {
-	return n->lsa[i].seq &&
-	       (i == 0 || now - n->lsa[i].got_ns <=
-	                      (uint64_t)KME_LSA_TTL_MS * 1000000ull);
+	/* (an advert that arrived after now was read is fresh: now is read
+	 * before the lock, and the unsigned difference would wrap) */
+	return n->lsa[i].seq && (i == 0 || now <= n->lsa[i].got_ns ||
+	                         now - n->lsa[i].got_ns <=
+	                             (uint64_t)KME_LSA_TTL_MS * 1000000ull);
 }
 
 /* ------------------------------------------------------------ the thread */
@@ -232,32 +234,47 @@ static void *net_main(void *arg)
 {
 	struct qm_kme *k = arg;
 	struct kme_net *n = &k->net;
+	uint64_t own_due = 0; /* qm_mono_ns: our next advert */
 
 	for (;;) {
 		struct kme_lsa own;
 		json_t *body[KME_MAXPEERS];
 		struct timespec until;
+		uint64_t now = qm_mono_ns(), wait_ns;
+		int send_own;
 
-		own_lsa(k, &own);
+		/* our own advert once a second and when asked; in between only
+		 * the adverts of others still to pass on (a new advert of ours
+		 * for every advert taken would be taken as new by the peers,
+		 * who would answer with theirs: adverts back and forth without
+		 * end) */
+		pthread_mutex_lock(&n->lock);
+		send_own = n->kicked || now >= own_due;
+		n->kicked = 0;
+		pthread_mutex_unlock(&n->lock);
+		if (send_own)
+			own_lsa(k, &own);
 		pthread_mutex_lock(&n->lock);
 		if (n->stop) {
 			pthread_mutex_unlock(&n->lock);
 			break;
 		}
-		{
+		if (send_own) {
 			uint64_t t = now_ns();
 
 			own.seq = t > n->lsa[0].seq ? t : n->lsa[0].seq + 1;
+			own.got_ns = qm_mono_ns();
+			own.from = -1;
+			n->lsa[0] = own;
+			own_due = now + 1000000000ull;
 		}
-		own.got_ns = qm_mono_ns();
-		own.from = -1;
-		n->lsa[0] = own;
 		/* ours to every peer, and each advert not passed on yet to
 		 * every peer but the one it came from and its origin */
 		for (size_t p = 0; p < k->nlinks; p++) {
 			json_t *arr = json_array();
 
-			json_array_append_new(arr, lsa_json(&own));
+			if (send_own)
+				json_array_append_new(arr, lsa_json(&own));
 			for (size_t i = 1; i < net_count(k); i++)
 				if (n->lsa[i].fwd_pending &&
 				    n->lsa[i].from != (int)p &&
@@ -265,7 +282,12 @@ static void *net_main(void *arg)
 				           k->links[p].peer->id) != 0)
 					json_array_append_new(
 					    arr, lsa_json(&n->lsa[i]));
-			body[p] = json_pack("{s:o}", "lsas", arr);
+			if (json_array_size(arr) == 0) {
+				json_decref(arr);
+				body[p] = NULL;
+			} else {
+				body[p] = json_pack("{s:o}", "lsas", arr);
+			}
 		}
 		for (size_t i = 1; i < net_count(k); i++)
 			n->lsa[i].fwd_pending = 0;
@@ -273,17 +295,21 @@ static void *net_main(void *arg)
 		pthread_mutex_unlock(&n->lock);
 
 		for (size_t p = 0; p < k->nlinks; p++) {
-			char *s = json_dumps(body[p], JSON_COMPACT);
+			char *s;
 			struct qm_error e;
 			long status = 0;
+			int ok;
+
+			if (!body[p])
+				continue; /* nothing for this peer */
+			s = json_dumps(body[p], JSON_COMPACT);
 			/* short: another advert follows within a second, and
 			 * a stop waits for this one */
-			int ok = s && !n->stop &&
-			         kme_peer_request(&k->links[p], KME_CHAN_NET,
-			                          "/kme/v1/peer/lsa", s,
-			                          KME_LSA_POST_MS, &status,
-			                          NULL, &e) == QM_OK;
-
+			ok = s && !n->stop &&
+			     kme_peer_request(&k->links[p], KME_CHAN_NET,
+			                      "/kme/v1/peer/lsa", s,
+			                      KME_LSA_POST_MS, &status, NULL,
+			                      &e) == QM_OK;
 			free(s);
 			json_decref(body[p]);
 			pthread_mutex_lock(&n->lock);
@@ -300,13 +326,20 @@ static void *net_main(void *arg)
 			pthread_mutex_unlock(&n->lock);
 		}
 
+		/* until our next advert, or an advert to pass on */
+		now = qm_mono_ns();
+		wait_ns = own_due > now ? own_due - now : 0;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1; /* an advert a second at least */
+		until.tv_sec += (time_t)(wait_ns / 1000000000ull);
+		until.tv_nsec += (long)(wait_ns % 1000000000ull);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
 		pthread_mutex_lock(&n->lock);
 		while (!n->stop && !n->changed && !n->kicked &&
 		       pthread_cond_timedwait(&n->cond, &n->lock, &until) == 0)
 			;
-		n->kicked = 0;
 		pthread_mutex_unlock(&n->lock);
 	}
 	return NULL;

@@ -500,6 +500,9 @@ void kme_api_peer_sync(struct qm_kme *k, const char *caller, const char *body,
 	next = l->own.next;
 	seen = l->mirror.next;
 	pthread_mutex_unlock(&l->lock);
+	/* the peer started again: its relay reservoirs are gone with its
+	 * memory, and so is its copy of ours */
+	kme_relay_peer_restarted(l);
 	/* the runner compares ends now; and a link still waiting for its
 	 * own confirmation asks again at once: the peer is up */
 	if (l->i_am_lower || !confirmed)

@@ -499,6 +499,171 @@ static void test_relay_ring(void **state)
 	assert_int_equal(kt_net_stop(&n), 0);
 }
 
+/* A field of KME kme's reservoir for relays to peer (links.PEER.
+ * relay_reservoir.field): a number, or -1 when it has none. */
+static long long rsv_of(const struct kt_net *n, int kme, const char *peer,
+                        const char *field, char *id, size_t idlen)
+{
+	json_t *j = NULL, *o;
+	long long v = -1;
+
+	if (id)
+		id[0] = '\0';
+	if (kt_req(n, kme, "operator", "/kme/v1/ctl/stats", NULL, &j) == 200) {
+		o = json_object_get(
+		    json_object_get(json_object_get(j, "links"), peer),
+		    "relay_reservoir");
+		if (json_is_integer(json_object_get(o, field)))
+			v = json_integer_value(json_object_get(o, field));
+		if (id && json_string_value(json_object_get(o, "id")))
+			snprintf(id, idlen, "%s",
+			         json_string_value(json_object_get(o, "id")));
+	}
+	json_decref(j);
+	return v;
+}
+
+/* Waits up to ms for stat_of(...) == want; 1 when it came. */
+static int wait_stat(const struct kt_net *n, int kme, const char *peer,
+                     const char *field, long long want, int ms)
+{
+	for (int t = 0; t < ms / 100; t++) {
+		if (stat_of(n, kme, peer, field) == want)
+			return 1;
+		usleep(100 * 1000);
+	}
+	return stat_of(n, kme, peer, field) == want;
+}
+
+/* KME_A (its own certificate) sends KME_B a relay for SAE_C that names
+ * bytes pad_id+at of a reservoir; the details of B's answer in *why. */
+static long forged_relay(const struct kt_net *n, const char *pad_id,
+                         long long at, char *why, size_t whylen)
+{
+	char body[1024], cert[64];
+	json_t *j = NULL;
+	long st;
+
+	snprintf(body, sizeof(body),
+	         "{\"hop_id\":\"5f0c6b4e-2d7a-4c1e-9a55-0123456789ab\","
+	         "\"route\":[\"KME_A\",\"KME_B\",\"KME_C\"],\"hop\":1,"
+	         "\"pad\":\"%s\",\"at\":%lld,\"items\":[{\"master\":"
+	         "\"SAE_A\",\"slaves\":[\"SAE_C\"],\"keys\":[{\"key_ID\":"
+	         "\"6a1f2e3d-4c5b-4a69-8877-665544332211\",\"size\":256}]}],"
+	         "\"ct\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+	         "\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+	         pad_id, at);
+	snprintf(cert, sizeof(cert), "KME_A/kme");
+	st = kt_req(n, 1, cert, "/kme/v1/peer/relay", body, &j);
+	snprintf(
+	    why, whylen, "%s",
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(j, "details"), 0), "message"))
+	        ? json_string_value(json_object_get(
+	              json_array_get(json_object_get(j, "details"), 0),
+	              "message"))
+	        : "");
+	json_decref(j);
+	return st;
+}
+
+/*
+ * Pad reservoirs: one announcement serves many relays; a byte of one is
+ * never used twice, by a relay that names it again or across a restart of
+ * either end (the sender starts a new reservoir past the old one, the
+ * receiver gives up the old one and wipes its unused bytes).
+ */
+static void test_relay_reservoir(void **state)
+{
+	struct kt_net n;
+	char got[2048], id0[64], id1[64], id2[64], why[512];
+	long long off0, len0, off1, len1, off2;
+	json_t *keys = NULL;
+	int same = 0;
+
+	(void)state;
+	assert_int_equal(kt_net_start_topo(&n, "kme-rsv", "line:3", 1, EXTRA),
+	                 0);
+	if (!wait_route(&n, 0, "KME_C", "KME_A>KME_B>KME_C", 15000, got,
+	                sizeof(got)))
+		fail_msg("route A -> C: %s", got);
+	/* two relays, one reservoir: 64 bytes each of 4096 (pool_bytes/16),
+	 * announced once */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(enc_wait(&n, 0, "SAE_A", "SAE_C", NULL, &keys),
+		                 200);
+		assert_int_equal(dec(&n, 2, "SAE_C", "SAE_A", keys, 0, &same),
+		                 200);
+		assert_true(same);
+		json_decref(keys);
+	}
+	off0 = rsv_of(&n, 0, "KME_B", "off", id0, sizeof(id0));
+	len0 = rsv_of(&n, 0, "KME_B", "len", NULL, 0);
+	assert_true(off0 >= 0);
+	assert_int_equal(len0, 4096);
+	assert_int_equal(rsv_of(&n, 0, "KME_B", "used", NULL, 0), 128);
+	assert_int_equal(stat_of(&n, 0, "KME_B", "relay_reserved_bytes"), 4096);
+	assert_int_equal(stat_of(&n, 0, "KME_B", "relay_bytes"), 128);
+	assert_int_equal(stat_of(&n, 1, "KME_A", "relay_bytes"), 128);
+	assert_int_equal(stat_of(&n, 1, "KME_A", "peer_reservoirs"), 1);
+	assert_int_equal(stat_of(&n, 1, "KME_A", "peer_reservoir_bytes_left"),
+	                 4096 - 128);
+	/* bytes already used, named again: refused before any tag check */
+	assert_int_equal(forged_relay(&n, id0, 0, why, sizeof(why)), 503);
+	if (!strstr(why, "has no pad"))
+		fail_msg("a used pad named again: %s", why);
+	assert_int_equal(forged_relay(&n, id0, 64, why, sizeof(why)), 503);
+	if (!strstr(why, "has no pad"))
+		fail_msg("a used pad named again: %s", why);
+	assert_int_equal(stat_of(&n, 1, "KME_A", "peer_reservoir_bytes_left"),
+	                 4096 - 128);
+
+	/* the sender restarts: the receiver gives the reservoir up, and the
+	 * sender's next one starts past it */
+	assert_int_equal(kt_kme_stop(&n, 0), 0);
+	assert_int_equal(kt_kme_start(&n, 0), 0);
+	if (!wait_stat(&n, 1, "KME_A", "peer_reservoirs", 0, 15000))
+		fail_msg("KME_B kept KME_A's reservoir after KME_A restarted");
+	if (!wait_route(&n, 0, "KME_C", "KME_A>KME_B>KME_C", 20000, got,
+	                sizeof(got)))
+		fail_msg("route A -> C after A restarted: %s", got);
+	assert_int_equal(enc_wait(&n, 0, "SAE_A", "SAE_C", NULL, &keys), 200);
+	assert_int_equal(dec(&n, 2, "SAE_C", "SAE_A", keys, 0, &same), 200);
+	assert_true(same);
+	json_decref(keys);
+	off1 = rsv_of(&n, 0, "KME_B", "off", id1, sizeof(id1));
+	len1 = rsv_of(&n, 0, "KME_B", "len", NULL, 0);
+	assert_true(off1 >= off0 + len0);
+	assert_string_not_equal(id1, id0);
+	assert_int_equal(forged_relay(&n, id0, 128, why, sizeof(why)), 503);
+	if (!strstr(why, "has no pad"))
+		fail_msg("a reservoir of before the restart: %s", why);
+
+	/* the receiver restarts: the sender gives its reservoir up and the
+	 * next relay goes through at once on a new one past it */
+	assert_int_equal(kt_kme_stop(&n, 1), 0);
+	assert_int_equal(kt_kme_start(&n, 1), 0);
+	for (int t = 0; t < 150 && rsv_of(&n, 0, "KME_B", "off", NULL, 0) >= 0;
+	     t++)
+		usleep(100 * 1000);
+	assert_int_equal(rsv_of(&n, 0, "KME_B", "off", NULL, 0), -1);
+	if (!wait_route(&n, 0, "KME_C", "KME_A>KME_B>KME_C", 20000, got,
+	                sizeof(got)))
+		fail_msg("route A -> C after B restarted: %s", got);
+	assert_int_equal(enc_wait(&n, 0, "SAE_A", "SAE_C", NULL, &keys), 200);
+	assert_int_equal(dec(&n, 2, "SAE_C", "SAE_A", keys, 0, &same), 200);
+	assert_true(same);
+	json_decref(keys);
+	off2 = rsv_of(&n, 0, "KME_B", "off", id2, sizeof(id2));
+	assert_true(off2 >= off1 + len1);
+	assert_int_equal(forged_relay(&n, id1, 64, why, sizeof(why)), 503);
+	if (!strstr(why, "has no pad"))
+		fail_msg("a reservoir of before the receiver restarted: %s",
+		         why);
+	assert_int_equal(stat_of(&n, 1, "KME_A", "peer_reservoirs"), 1);
+	assert_int_equal(kt_net_stop(&n), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +671,7 @@ int main(void)
 	    cmocka_unit_test(test_ring),
 	    cmocka_unit_test(test_relay_line),
 	    cmocka_unit_test(test_relay_ring),
+	    cmocka_unit_test(test_relay_reservoir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
