@@ -11,7 +11,13 @@ CMAKE_ARGS ?=
 # `make bench` runs all of them (see bench/README.md).
 BENCHES ?= $(patsubst bench/%.c,%,$(wildcard bench/*.c))
 
-.PHONY: all deps build check test test-asan lint format clean bench fuzz
+.PHONY: all deps build check test test-asan lint format clean bench fuzz install
+
+# make install [PREFIX=/usr/local] [DESTDIR=/some/root]: qmail in bin, qkme
+# in sbin, manual pages, docs, bash completion and systemd units (dist/).
+# The prefix is configured into the build (the units name the programs).
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 # make demo: a local world (mail servers, two KMEs, Alice and Bob, two web
 # GUIs) kept in DEMO_STATE, rebuilt on every run; Ctrl-C stops it.
@@ -29,6 +35,11 @@ $(BUILD)/CMakeCache.txt: | deps
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
+
+install: deps $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target qmail qkme man
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 lint:
 	@bash scripts/check-banned.sh
