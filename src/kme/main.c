@@ -42,9 +42,11 @@ static void usage(FILE *to)
 	    "  qkme --version                print the version\n"
 	    "  qkme --help                   this text\n"
 	    "\n"
-	    "Environment: QKME_STORE_KEY (the pool key, 64 hex digits; wins over\n"
+	    "Environment: QKME_STORE_KEY (the pool key, 64 hex digits; wins "
+	    "over\n"
 	    "store_key_file), QKME_DEBUG (log at debug level).\n"
-	    "Exit codes: 0 success; 1 an error, or bad arguments to a command;\n"
+	    "Exit codes: 0 success; 1 an error, or bad arguments to a "
+	    "command;\n"
 	    "2 no command or an unknown one.\n");
 }
 
