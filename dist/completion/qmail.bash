@@ -57,11 +57,23 @@ _qmail_addresses()
         done
 }
 
-# The --options of `qmail CMD [SUB] --help`.
+# The --options of `qmail CMD --help` (`qmail account discover|signin
+# --help` have their own; reply and forward take send's too). Only those
+# are run: `--help` after another subcommand is not promised to stop
+# before the command asks for the passphrase.
 _qmail_options()
 {
-    "${COMP_WORDS[0]}" "$@" --help </dev/null 2>/dev/null |
-        grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u
+    local cmd=$1 sub=$2
+    {
+        case "$cmd $sub" in
+        "account discover" | "account signin")
+            "${COMP_WORDS[0]}" account "$sub" --help ;;
+        *) "${COMP_WORDS[0]}" "$cmd" --help ;;
+        esac
+        case $cmd in
+        reply | forward) "${COMP_WORDS[0]}" send --help ;;
+        esac
+    } </dev/null 2>/dev/null | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u
 }
 
 _qmail()
@@ -120,11 +132,7 @@ _qmail()
         return
     fi
     if [[ $cur == -* ]]; then
-        if [[ -n $sub && -n $subs ]]; then
-            COMPREPLY=($(compgen -W "$(_qmail_options "$cmd" "$sub")" -- "$cur"))
-        else
-            COMPREPLY=($(compgen -W "$(_qmail_options "$cmd")" -- "$cur"))
-        fi
+        COMPREPLY=($(compgen -W "$(_qmail_options "$cmd" "$sub")" -- "$cur"))
         return
     fi
     # the account address of `qmail account remove|test|get|set|signin|secret ADDR`
