@@ -11,7 +11,14 @@ CMAKE_ARGS ?=
 # `make bench` runs all of them (see bench/README.md).
 BENCHES ?= $(patsubst bench/%.c,%,$(wildcard bench/*.c))
 
-.PHONY: all deps build check test test-asan lint format clean bench fuzz
+.PHONY: all deps build check test test-asan lint format clean bench fuzz install
+.PHONY: deb check-package
+
+# make install [PREFIX=/usr/local] [DESTDIR=/some/root]: qmail in bin, qkme
+# in sbin, manual pages, docs, bash completion and systemd units (dist/).
+# The prefix is configured into the build (the units name the programs).
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 # make demo: a local world (mail servers, two KMEs, Alice and Bob, two web
 # GUIs) kept in DEMO_STATE, rebuilt on every run; Ctrl-C stops it.
@@ -29,6 +36,33 @@ $(BUILD)/CMakeCache.txt: | deps
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
+
+install: deps $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target qmail qkme man
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# make deb: qmail_VERSION_ARCH.deb and qkme_VERSION_ARCH.deb here, built by
+# debhelper (debian/) from a copy of the tree in DEB_DIR: the files git
+# tracks or does not ignore, and PQClean's sources from node_modules.
+# Then `sudo apt install ./qmail_*.deb ./qkme_*.deb`.
+DEB_DIR ?= $(BUILD)/deb
+deb: deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/qmail/node_modules
+	git ls-files -z -co --exclude-standard | \
+	  tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/qmail
+	cp -a node_modules/pqclean $(DEB_DIR)/qmail/node_modules/
+	cd $(DEB_DIR)/qmail && DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck" \
+	  dpkg-buildpackage -b -us -uc
+	rm -f qmail_*.deb qkme_*.deb qmail-dbgsym_*.deb qkme-dbgsym_*.deb
+	cp $(DEB_DIR)/qmail_*.deb $(DEB_DIR)/qkme_*.deb .
+
+# make check-package: make deb, then both packages unpacked into a
+# throw-away root run --version from there, and lintian finds no error
+# (scripts/check-package.sh). Not part of make check (it builds everything
+# again with Debian's flags); CI runs it.
+check-package: deb
+	bash scripts/check-package.sh $(DEB_DIR)
 
 lint:
 	@bash scripts/check-banned.sh

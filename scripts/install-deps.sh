@@ -27,6 +27,9 @@ pkgs=(
   jq                                          # make bench: reads the benchmarks' JSON (scripts/bench-report.sh)
   clang                                       # fuzzing (libFuzzer)
   chromium                                    # browser tests (headless)
+  scdoc groff-base man-db                     # the manual pages (dist/man): built by scdoc, checked by groff -ww
+  debhelper fakeroot dpkg-dev lintian         # make deb, make check-package (debian/)
+  systemd                                     # systemd-analyze verify of the units (dist/systemd)
 )
 want=()
 for p in "${pkgs[@]}"; do

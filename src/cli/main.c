@@ -14,7 +14,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define QM_VERSION "0.1.0"
+/* The version comes from the build (CMakeLists.txt, project()). */
+#ifndef QM_VERSION
+#define QM_VERSION "unknown"
+#endif
 
 static const char usage_text[] =
     "usage: qmail [--home DIR] [-q] COMMAND [ARGS]\n"

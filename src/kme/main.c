@@ -14,10 +14,15 @@
 
 #include "kme.h"
 
-static void usage(void)
+/* The version comes from the build (CMakeLists.txt, project()). */
+#ifndef QM_VERSION
+#define QM_VERSION "unknown"
+#endif
+
+static void usage(FILE *to)
 {
 	fprintf(
-	    stderr,
+	    to,
 	    "usage:\n"
 	    "  qkme run CONF                 serve one KME (ETSI GS QKD "
 	    "014)\n"
@@ -33,7 +38,16 @@ static void usage(void)
 	    "relays\n"
 	    "  qkme ctl CTLCONF eve on|off|FRACTION [PEER]\n"
 	    "                                switch the intercept-resend "
-	    "eavesdropper\n");
+	    "eavesdropper\n"
+	    "  qkme --version                print the version\n"
+	    "  qkme --help                   this text\n"
+	    "\n"
+	    "Environment: QKME_STORE_KEY (the pool key, 64 hex digits; wins "
+	    "over\n"
+	    "store_key_file), QKME_DEBUG (log at debug level).\n"
+	    "Exit codes: 0 success; 1 an error, or bad arguments to a "
+	    "command;\n"
+	    "2 no command or an unknown one.\n");
 }
 
 static void log_stderr(enum qm_log_level level, const char *line, void *arg)
@@ -121,12 +135,12 @@ static int cmd_testnet(int argc, char **argv)
 		} else if (!dir && a[0] != '-') {
 			dir = a;
 		} else {
-			usage();
+			usage(stderr);
 			goto out;
 		}
 	}
 	if (!dir) {
-		usage();
+		usage(stderr);
 		goto out;
 	}
 	if (have_ports && have_ports < nkmes) {
@@ -174,7 +188,7 @@ static int cmd_ctl(int argc, char **argv)
 	int rc = 1;
 
 	if (argc < 2) {
-		usage();
+		usage(stderr);
 		return 1;
 	}
 	if (qm_conf_load(argv[0], &c, &e)) {
@@ -238,7 +252,7 @@ static int cmd_ctl(int argc, char **argv)
 			         f);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	} else {
-		usage();
+		usage(stderr);
 		goto out;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -268,12 +282,21 @@ out:
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("qkme %s\n", QM_VERSION);
+		return 0;
+	}
+	if (argc == 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc >= 3 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "testnet") == 0)
 		return cmd_testnet(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "ctl") == 0)
 		return cmd_ctl(argc - 2, argv + 2);
-	usage();
+	usage(stderr);
 	return 2;
 }

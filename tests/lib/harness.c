@@ -334,7 +334,11 @@ int qmt_qmail(const char *home, char **out, const char *const *args, size_t n)
 		*out = NULL;
 	if (n > 120)
 		return -1;
-	snprintf(bin, sizeof(bin), "%s/src/cli/qmail", qmt_binary_dir());
+	if (getenv("QMT_QMAIL") && *getenv("QMT_QMAIL"))
+		snprintf(bin, sizeof(bin), "%s", getenv("QMT_QMAIL"));
+	else
+		snprintf(bin, sizeof(bin), "%s/src/cli/qmail",
+		         qmt_binary_dir());
 	snprintf(log, sizeof(log), "%s/qmt-qmail-XXXXXX",
 	         tmp && *tmp ? tmp : "/tmp");
 	fd = mkstemp(log);

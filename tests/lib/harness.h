@@ -48,7 +48,8 @@ char *qmt_read_file(const char *path, size_t *len);
  * out of memory. */
 unsigned char *qmt_bytes(size_t n, unsigned seed);
 /*
- * Runs the qmail program of the build tree as a person would: qmail
+ * Runs the qmail program of the build tree (or $QMT_QMAIL: an installed
+ * one, a name searched in PATH) as a person would: qmail
  * --home home -q and the n arguments (qmt_qmail_va: a NULL-terminated
  * list of const char *). The passphrase comes from the environment
  * (QMAIL_PASSPHRASE_FILE). What it printed, stdout and stderr, goes into

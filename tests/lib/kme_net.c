@@ -17,11 +17,18 @@
 #include "core/core.h"
 #include "harness.h"
 
+/* The build tree's qkme, or $QMT_QKME (an installed one, a name searched
+ * in PATH: tests/dist/install_flow.c). */
 static char *qkme_path(void)
 {
 	static char path[600];
+	const char *inst = getenv("QMT_QKME");
 
-	snprintf(path, sizeof(path), "%s/src/kme/qkme", qmt_binary_dir());
+	if (inst && *inst)
+		qm_strlcpy(path, inst, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s/src/kme/qkme",
+		         qmt_binary_dir());
 	return path;
 }
 
