@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chat over QMail (issue 20, docs/CHAT.md) through the real OpenSMTPD,
+ * Dovecot and qkme of tests/lib/world.h: alice and bob chat at levels 2,
+ * 3 and 4 (and 1 when alice's KME holds enough key in time); bob's sync
+ * files them in one conversation in order, moved out of INBOX into the
+ * server folder Chats, never twice (a second sync, a reopened client, the
+ * same message delivered again, an SMTP outage and its retry); a weaker
+ * level than the conversation's is refused until the user changes it; a
+ * chat message altered on the server, and a plain message with a chat
+ * header, stay mail. Then the three `qmail chat` commands.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "qmtest.h"
+#include "world.h"
+
+static struct world W;
+/* what bob's conversation with alice should hold, in order */
+static char expect[16][96];
+static size_t nexpect;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return world_setup(&W, "chat", NULL);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	world_stop(&W);
+	return 0;
+}
+
+/* Alice's chat message to bob at level (0: the conversation's); returns
+ * the engine's code, out filled. */
+static enum qm_err alice_says(const char *text, int level,
+                              struct qm_client_chat_sent *out,
+                              struct qm_error *e)
+{
+	struct qm_client_chat_out m;
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.text = text;
+	m.level = level;
+	qm_error_clear(e);
+	return qm_client_chat_send(W.c[W_ALICE], &m, out, e);
+}
+
+/* Sends and expects it taken by the server; notes it for bob. */
+static void alice_sends(const char *text, int level)
+{
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+
+	if (alice_says(text, level, &out, &e) != QM_OK)
+		fail_msg("chat send at level %d: %s", level, e.msg);
+	assert_int_equal(out.level, level);
+	assert_true(out.sent);
+	assert_true(out.chat_id > 0);
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s", text);
+}
+
+/* Bob's sync of everything; returns how many chat messages it filed. */
+static size_t sync_user(int u)
+{
+	struct qm_client_sync_all out;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_sync_all(W.c[u], W.acct[u], NULL, NULL,
+	                                    NULL, &out, &e),
+	                 QM_OK);
+	if (out.first_error[0])
+		fail_msg("sync: %s", out.first_error);
+	return out.total.chat;
+}
+
+/* User u's conversation with peer. */
+static struct qm_store_chat conv_with(int u, int peer)
+{
+	struct qm_store_chat c;
+	struct qm_error e;
+	const char *to[] = {qmt_mail_addr(peer)};
+
+	qm_error_clear(&e);
+	if (qm_client_chat_find(W.c[u], W.acct[u], to, 1, &c, &e) != QM_OK)
+		fail_msg("no conversation: %s", e.msg);
+	return c;
+}
+
+/* Bob's conversation with alice holds exactly expect[], in order. */
+static void bob_sees_expected(void)
+{
+	struct qm_store_chat c = conv_with(W_BOB, W_ALICE);
+	struct qm_client_chat_item *v = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_chat_messages(W.c[W_BOB], c.id, &v, &n, &e),
+	                 QM_OK);
+	for (size_t i = 0; i < n; i++)
+		print_message("bob's chat %zu: L%d %s %s\n", i, v[i].level,
+		              v[i].sender, v[i].text);
+	assert_int_equal(n, nexpect);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(v[i].text, expect[i]);
+		assert_string_equal(v[i].sender, qmt_mail_addr(W_ALICE));
+		assert_false(v[i].mine);
+	}
+	qm_client_chat_items_free(&v, n);
+}
+
+/* How many of user u's messages the INBOX list shows. */
+static int64_t inbox_count(int u)
+{
+	struct qm_store_query q;
+	struct qm_error e;
+	int64_t n = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.account_id = W.acct[u];
+	q.folder = "INBOX";
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_msg_count(W.c[u], &q, &n, &e), QM_OK);
+	return n;
+}
+
+static size_t outbox_size(int u)
+{
+	struct qm_client_outbox_item *v = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	qm_error_clear(&e);
+	assert_int_equal(
+	    qm_client_outbox_list(W.c[u], W.acct[u], &v, &n, &e), QM_OK);
+	qm_client_outbox_items_free(&v, n);
+	return n;
+}
+
+static void test_levels_order_rule(void **state)
+{
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	struct qm_store_chat c;
+	int64_t inbox0;
+	int have, level1 = 0;
+	size_t queued;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	inbox0 = inbox_count(W_BOB);
+	/* the first message makes the conversation, held to level 2 */
+	alice_sends("first, at level 2", 2);
+	c = conv_with(W_ALICE, W_BOB);
+	assert_int_equal(c.level, 2);
+	/* level 3 is weaker: refused before anything is queued */
+	queued = outbox_size(W_ALICE);
+	assert_int_equal(alice_says("weaker, refused", 3, &out, &e),
+	                 QM_ERR_STATE);
+	assert_non_null(strstr(e.msg, "held to level 2"));
+	assert_int_equal(outbox_size(W_ALICE), queued);
+	assert_int_equal(alice_says("weaker, refused", 4, &out, &e),
+	                 QM_ERR_STATE);
+	/* the user changes it: then 3 and 4 go */
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_chat_level_set(W.c[W_ALICE], c.id, 4, &e),
+	                 QM_OK);
+	alice_sends("second, at level 3", 3);
+	alice_sends("third, at level 4", 4);
+	/* no level: the conversation's */
+	if (alice_says("fourth, the conversation's level", 0, &out, &e))
+		fail_msg("%s", e.msg);
+	assert_int_equal(out.level, 4);
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s",
+	         "fourth, the conversation's level");
+	/* level 1 when alice's KME holds key for bob in time (a short
+	 * message costs about 5 KiB of one-time pad: docs/CHAT.md) */
+	if (world_wait_pool(&W, W_ALICE, W_BOB, 16384, 60000) == 0) {
+		alice_sends("fifth, at level 1 (one-time pad)", 1);
+		level1 = 1;
+	} else {
+		print_message("level 1 not tried: the KME pool did not fill "
+		              "in 60 s\n");
+	}
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL,
+	                                have + (int)nexpect, 60000) >= 0);
+	/* bob's sync files them all as chat, out of INBOX */
+	assert_int_equal(sync_user(W_BOB), nexpect);
+	bob_sees_expected();
+	assert_int_equal(inbox_count(W_BOB), inbox0);
+	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0), have);
+	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, "Chats", NULL, 0),
+	                 (int)nexpect);
+	/* each kept its own level; bob's conversation is at the first one */
+	{
+		struct qm_client_chat_item *v = NULL;
+		size_t n = 0;
+		int want[] = {2, 3, 4, 4, 1};
+
+		c = conv_with(W_BOB, W_ALICE);
+		assert_int_equal(c.level, 2);
+		assert_int_equal(qm_client_chat_messages(W.c[W_BOB], c.id, &v,
+		                                         &n, &e),
+		                 QM_OK);
+		for (size_t i = 0; i < n && i < 5; i++)
+			assert_int_equal(v[i].level, want[i]);
+		qm_client_chat_items_free(&v, n);
+	}
+	(void)level1;
+}
+
+static void test_no_duplicates(void **state)
+{
+	struct qm_store_chat *list = NULL;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	char files[64][512];
+	unsigned char *raw;
+	size_t n = 0, len = 0;
+	int have;
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	/* a second sync, and a new process on the same home */
+	assert_int_equal(sync_user(W_BOB), 0);
+	qm_error_clear(&e);
+	assert_int_equal(world_reopen(&W, W_BOB, &e), QM_OK);
+	assert_int_equal(sync_user(W_BOB), 0);
+	bob_sees_expected();
+	/* the same message delivered again (a lost SMTP answer) */
+	assert_true(qmt_mail_files(&W.mail, W_BOB, "Chats", files, 64) > 0);
+	raw = qmt_mail_read(files[0], &len);
+	assert_non_null(raw);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	assert_int_equal(qmt_mail_deliver(&W.mail, qmt_mail_addr(W_ALICE),
+	                                  qmt_mail_addr(W_BOB), raw, len),
+	                 0);
+	free(raw);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                30000) > have);
+	assert_int_equal(sync_user(W_BOB), 0);
+	bob_sees_expected();
+	/* an SMTP outage: the message waits in the outbox, in the
+	 * conversation; sent once when the server is back */
+	assert_int_equal(qmt_mail_smtpd_stop(&W.mail), 0);
+	assert_int_not_equal(alice_says("during the outage", 0, &out, &e),
+	                     QM_OK);
+	assert_false(out.sent);
+	assert_true(out.chat_id > 0);
+	assert_int_equal(qmt_mail_smtpd_start(&W.mail), 0);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	{
+		size_t sent = 0, failed = 0;
+
+		for (int t = 0; t < 30 && !sent; t++) {
+			int dummy = 0;
+
+			qm_error_clear(&e);
+			if (qm_client_outbox_retry(W.c[W_ALICE], out.outbox_id,
+			                           &dummy, &e) == QM_OK &&
+			    dummy)
+				sent = 1;
+			else
+				sleep(1);
+		}
+		(void)failed;
+		assert_true(sent);
+	}
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s",
+	         "during the outage");
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                30000) > have);
+	assert_int_equal(sync_user(W_BOB), 1);
+	assert_int_equal(sync_user(W_BOB), 0);
+	bob_sees_expected();
+	/* unread counts, then read */
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list,
+	                                     &n, &e),
+	                 QM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].n_msgs, nexpect);
+	assert_int_equal(list[0].unread, nexpect);
+	assert_string_equal(list[0].members, qmt_mail_addr(W_ALICE));
+	{
+		size_t marked = 0;
+
+		assert_int_equal(qm_client_chat_read(W.c[W_BOB], list[0].id,
+		                                     &marked, &e),
+		                 QM_OK);
+		assert_int_equal(marked, nexpect);
+	}
+	free(list);
+	assert_int_equal(qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list,
+	                                     &n, &e),
+	                 QM_OK);
+	assert_int_equal(list[0].unread, 0);
+	free(list);
+}
+
+static void test_reply_and_own_copies(void **state)
+{
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out;
+	struct qm_client_chat_item *v = NULL;
+	struct qm_store_chat c;
+	struct qm_error e;
+	const char *to[] = {qmt_mail_addr(W_ALICE)};
+	size_t n = 0, sent_by_alice = 0;
+	int have;
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	have = qmt_mail_files(&W.mail, W_ALICE, NULL, NULL, 0);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_BOB];
+	m.to = to;
+	m.nto = 1;
+	m.text = "bob answers";
+	qm_error_clear(&e);
+	if (qm_client_chat_send(W.c[W_BOB], &m, &out, &e))
+		fail_msg("%s", e.msg);
+	assert_int_equal(out.level, 2); /* bob's conversation's level */
+	assert_true(qmt_mail_wait_files(&W.mail, W_ALICE, NULL, have + 1,
+	                                30000) > have);
+	assert_int_equal(sync_user(W_ALICE), 1);
+	assert_int_equal(sync_user(W_ALICE), 0);
+	c = conv_with(W_ALICE, W_BOB);
+	qm_error_clear(&e);
+	assert_int_equal(qm_client_chat_messages(W.c[W_ALICE], c.id, &v, &n,
+	                                         &e),
+	                 QM_OK);
+	/* alice's own messages once each (her Sent copies joined them, not
+	 * added), then bob's answer last */
+	assert_int_equal(n, nexpect + 1);
+	for (size_t i = 0; i < n; i++) {
+		print_message("alice's chat %zu: %s %s [%s]\n", i, v[i].sender,
+		              v[i].text, v[i].state);
+		if (v[i].mine) {
+			sent_by_alice++;
+			assert_string_equal(v[i].state, "sent");
+		}
+	}
+	assert_int_equal(sent_by_alice, nexpect);
+	assert_string_equal(v[n - 1].text, "bob answers");
+	assert_false(v[n - 1].mine);
+	qm_client_chat_items_free(&v, n);
+	/* her Sent copies of chat messages went to Chats as well */
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Chats", NULL, 0),
+	                 (int)nexpect + 1);
+}
+
+/* Flips one base64 character well inside the envelope of a stored
+ * message. */
+static void tamper(const char *path)
+{
+	size_t len = 0;
+	unsigned char *d = qmt_mail_read(path, &len);
+	char *b64;
+
+	assert_non_null(d);
+	b64 = strstr((char *)d, "message.qmail");
+	assert_non_null(b64);
+	b64 = strstr(b64, "\n\n") ? strstr(b64, "\n\n")
+	                          : strstr(b64, "\r\n\r\n");
+	assert_non_null(b64);
+	b64 += 40;
+	*b64 = *b64 == 'A' ? 'B' : 'A';
+	assert_int_equal(qmt_mail_rewrite(path, d, len), 0);
+	free(d);
+}
+
+static void test_tampered_and_plain_not_chat(void **state)
+{
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	char files[256][512];
+	int have, k;
+	int64_t inbox0;
+	static const char plain[] =
+	    "From: alice@qmail.test\r\nTo: bob@qmail.test\r\n"
+	    "Subject: Chat: plain with a chat header\r\n"
+	    "Message-ID: <plain-chat-1@qmail.test>\r\n"
+	    "Date: Mon, 07 Dec 2026 12:00:00 +0000\r\n"
+	    "Chat-Version: 1.0\r\n\r\nnot authenticated\r\n";
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	inbox0 = inbox_count(W_BOB);
+	if (alice_says("altered on the server", 0, &out, &e))
+		fail_msg("%s", e.msg);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                30000) > have);
+	k = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
+	tamper(files[k - 1]);
+	assert_int_equal(qmt_mail_deliver(&W.mail, qmt_mail_addr(W_ALICE),
+	                                  qmt_mail_addr(W_BOB), plain,
+	                                  sizeof(plain) - 1),
+	                 0);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
+	                                30000) > have + 1);
+	/* neither is chat: both stay mail, in INBOX */
+	assert_int_equal(sync_user(W_BOB), 0);
+	bob_sees_expected();
+	assert_int_equal(inbox_count(W_BOB), inbox0 + 2);
+	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0),
+	                 have + 2);
+}
+
+static void test_cli(void **state)
+{
+	char *out = NULL;
+	int have;
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	/* send: at the conversation's level unless asked; a weaker one is
+	 * refused with the way out named */
+	assert_int_equal(world_qmail(&W, W_ALICE, &out, "chat", "send",
+	                             qmt_mail_addr(W_BOB), "-m",
+	                             "from the command line", NULL),
+	                 0);
+	if (!strstr(out, "sent at level 4"))
+		fail_msg("chat send said:\n%s", out);
+	free(out);
+	out = NULL;
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "level",
+	                             qmt_mail_addr(W_ALICE), "2", NULL),
+	                 0);
+	free(out);
+	out = NULL;
+	assert_int_not_equal(world_qmail(&W, W_BOB, &out, "chat", "send",
+	                                 qmt_mail_addr(W_ALICE), "-m", "weak",
+	                                 "--level", "3", NULL),
+	                     0);
+	if (!strstr(out, "held to level 2") || !strstr(out, "chat level"))
+		fail_msg("a weaker level said:\n%s", out);
+	free(out);
+	out = NULL;
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
+	                                30000) > have);
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "sync", NULL), 0);
+	if (!strstr(out, "1 chat message filed"))
+		fail_msg("sync said:\n%s", out);
+	free(out);
+	out = NULL;
+	/* list: the conversation with its unread count */
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "list", NULL), 0);
+	if (!strstr(out, qmt_mail_addr(W_ALICE)) || !strstr(out, "UNREAD"))
+		fail_msg("chat list said:\n%s", out);
+	free(out);
+	out = NULL;
+	/* show: in order, the last one new, then read */
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "show",
+	                             qmt_mail_addr(W_ALICE), NULL),
+	                 0);
+	{
+		char *a = strstr(out, "first, at level 2");
+		char *b = strstr(out, "from the command line");
+
+		if (!a || !b || a > b || !strstr(out, "L4  new"))
+			fail_msg("chat show said:\n%s", out);
+	}
+	free(out);
+	out = NULL;
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "show",
+	                             qmt_mail_addr(W_ALICE), NULL),
+	                 0);
+	if (strstr(out, "  new\n"))
+		fail_msg("read messages still new:\n%s", out);
+	free(out);
+	out = NULL;
+	/* no such conversation, no such subcommand */
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "show",
+	                             "nobody@qmail.test", NULL),
+	                 1);
+	free(out);
+	out = NULL;
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "open",
+	                             qmt_mail_addr(W_ALICE), NULL),
+	                 2);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_levels_order_rule),
+	    cmocka_unit_test(test_no_duplicates),
+	    cmocka_unit_test(test_reply_and_own_copies),
+	    cmocka_unit_test(test_tampered_and_plain_not_chat),
+	    cmocka_unit_test(test_cli),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
