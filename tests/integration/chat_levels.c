@@ -77,6 +77,42 @@ static void alice_sends(const char *text, int level)
 	assert_true(out.sent);
 	assert_true(out.chat_id > 0);
 	snprintf(expect[nexpect++], sizeof(expect[0]), "%s", text);
+	if (level <= 2) {
+		/* what the message cost in QKD key (docs/CHAT.md) */
+		struct qm_store_outbox ob;
+		struct qm_client_kme k;
+
+		memset(&ob, 0, sizeof(ob));
+		assert_int_equal(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]),
+		                                     out.outbox_id, &ob, &e),
+		                 QM_OK);
+		assert_int_equal(qm_client_kme_status(W.c[W_ALICE],
+		                                      W.acct[W_ALICE],
+		                                      W.sae[W_BOB], &k, &e),
+		                 QM_OK);
+		/* level 1 takes keys of the KME's largest size, level 2 one
+		 * 256-bit key */
+		{
+			unsigned long long bits =
+			    level == 1 ? k.max_key_size : k.key_size;
+			unsigned long long bytes = ob.n_keys * bits / 8;
+
+			print_message("level %d chat message of %zu bytes of "
+			              "text: %zu keys of %llu bits, %llu bytes "
+			              "of QKD key\n",
+			              level, strlen(text), ob.n_keys, bits, bytes);
+			if (level == 1) {
+				/* the one-time pad covers the whole protected
+				 * message, identity header included: more
+				 * than 4 KiB, less than 8 KiB */
+				assert_true(bytes > 4096);
+				assert_true(bytes < 8192);
+			} else {
+				assert_int_equal(ob.n_keys, 1);
+			}
+		}
+		qm_store_outbox_item_free(&ob);
+	}
 }
 
 /* Bob's sync of everything; returns how many chat messages it filed. */
