@@ -63,13 +63,15 @@ static int parse_args(const char *sub, int argc, char **argv,
 			a->text = argv[++i];
 		} else if (!strcmp(o, "--level") && i + 1 < argc) {
 			if (qm_parse_ll(argv[++i], 1, 4, &a->level, NULL))
-				return cli_usage("chat", "--level is 1 to 4, not "
-				                         "\"%s\"",
+				return cli_usage("chat",
+				                 "--level is 1 to 4, not "
+				                 "\"%s\"",
 				                 argv[i]);
 		} else if (!strcmp(o, "--keep-unread")) {
 			a->keep_unread = 1;
 		} else if (o[0] == '-') {
-			return cli_usage("chat", "%s: unknown option %s", sub, o);
+			return cli_usage("chat", "%s: unknown option %s", sub,
+			                 o);
 		} else if (a->naddrs == CHAT_ADDRS_MAX) {
 			return cli_usage("chat", "at most %d participants",
 			                 CHAT_ADDRS_MAX);
@@ -111,8 +113,8 @@ static int chat_list(struct cli *g, const struct chat_args *a)
 
 		fmt_time(v[i].last_at, when, sizeof(when));
 		printf("%-5lld %-5d %5zu %6zu  %-16s  %s%s%s\n",
-		       (long long)v[i].id, v[i].level, v[i].n_msgs,
-		       v[i].unread, when, v[i].group_id[0] ? "group: " : "",
+		       (long long)v[i].id, v[i].level, v[i].n_msgs, v[i].unread,
+		       when, v[i].group_id[0] ? "group: " : "",
 		       cli_safe(v[i].members),
 		       v[i].label == QM_LABEL_ALTERED
 		           ? "  [CHANGED ON DISK: set its level again]"
@@ -131,7 +133,8 @@ static int chat_send(struct cli *g, const struct chat_args *a)
 	int rc;
 
 	if (!a->naddrs)
-		return cli_usage("chat", "send: give the participants' addresses");
+		return cli_usage("chat",
+		                 "send: give the participants' addresses");
 	if (!a->text || !*a->text)
 		return cli_usage("chat", "send: give the text with -m TEXT");
 	if ((rc = cli_open_unlocked(g)) ||
@@ -146,12 +149,14 @@ static int chat_send(struct cli *g, const struct chat_args *a)
 	qm_error_clear(&e);
 	rc = qm_client_chat_send(g->client, &m, &out, &e) ? cli_fail(&e) : 0;
 	if (out.warning[0])
-		fprintf(stderr, "qmail: warning: %s (`qmail keys verify` once "
-		                "you compared them)\n",
+		fprintf(stderr,
+		        "qmail: warning: %s (`qmail keys verify` once "
+		        "you compared them)\n",
 		        cli_safe(out.warning));
 	if (rc && out.chat_id) {
-		fprintf(stderr, "qmail: it is in conversation %lld; `qmail "
-		                "outbox` shows what waits\n",
+		fprintf(stderr,
+		        "qmail: it is in conversation %lld; `qmail "
+		        "outbox` shows what waits\n",
 		        (long long)out.chat_id);
 		return rc;
 	}
@@ -180,8 +185,7 @@ static int chat_pick(struct cli *g, const struct chat_args *a,
 	    (rc = cli_account_pick(g, a->account, &acct)))
 		return rc;
 	qm_error_clear(&e);
-	if (qm_client_chat_find(g->client, acct, a->addrs, a->naddrs, conv,
-	                        &e))
+	if (qm_client_chat_find(g->client, acct, a->addrs, a->naddrs, conv, &e))
 		return cli_fail(&e);
 	return 0;
 }
@@ -209,13 +213,16 @@ static int chat_show(struct cli *g, const struct chat_args *a)
 		fmt_time(v[i].at, when, sizeof(when));
 		printf("%s  %s  L%d  %s\n", when,
 		       v[i].mine ? "me" : cli_safe(v[i].sender), v[i].level,
-		       v[i].mine ? v[i].state : v[i].seen ? "read" : "new");
+		       v[i].mine   ? v[i].state
+		       : v[i].seen ? "read"
+		                   : "new");
 		fputs("  ", stdout);
 		cli_put_text(stdout, v[i].text);
 		fputc('\n', stdout);
 	}
 	qm_client_chat_items_free(&v, n);
-	if (!a->keep_unread && qm_client_chat_read(g->client, conv.id, NULL, &e))
+	if (!a->keep_unread &&
+	    qm_client_chat_read(g->client, conv.id, NULL, &e))
 		return cli_fail(&e);
 	return 0;
 }
@@ -229,8 +236,9 @@ static int chat_level(struct cli *g, struct chat_args *a)
 
 	if (a->naddrs < 2 ||
 	    qm_parse_ll(a->addrs[a->naddrs - 1], 1, 4, &lvl, NULL))
-		return cli_usage("chat", "level: give the participants' "
-		                         "addresses and then the level, 1 to 4");
+		return cli_usage("chat",
+		                 "level: give the participants' "
+		                 "addresses and then the level, 1 to 4");
 	a->naddrs--;
 	if ((rc = chat_pick(g, a, &conv)))
 		return rc;
@@ -263,6 +271,6 @@ int cli_cmd_chat(struct cli *g, int argc, char **argv)
 		return chat_show(g, &a);
 	if (!strcmp(sub, "level"))
 		return chat_level(g, &a);
-	return cli_usage("chat", "unknown subcommand %s (list, send, show, level)",
-	                 sub);
+	return cli_usage(
+	    "chat", "unknown subcommand %s (list, send, show, level)", sub);
 }

@@ -54,9 +54,10 @@ static enum qm_err members_add(struct members *m, const char *a,
 		if (!strcasecmp(m->v[i], a))
 			return QM_OK;
 	if (m->n == CHAT_MEMBERS_MAX)
-		return qm_error_set(err, QM_ERR_TOOBIG,
-		                    "a conversation has at most %d participants",
-		                    CHAT_MEMBERS_MAX);
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "a conversation has at most %d participants",
+		    CHAT_MEMBERS_MAX);
 	if (!(d = strdup(a)))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (char *p = d; *p; p++)
@@ -125,9 +126,10 @@ static enum qm_err typed_members(const char *const *to, size_t nto,
 	for (size_t i = 0; !rc && i < nto; i++)
 		rc = members_add_list(m, to[i], self, err);
 	if (!rc && !m->n)
-		rc = qm_error_set(err, QM_ERR_INVAL,
-		                  "a chat message needs someone to go to besides "
-		                  "the account itself");
+		rc = qm_error_set(
+		    err, QM_ERR_INVAL,
+		    "a chat message needs someone to go to besides "
+		    "the account itself");
 	if (!rc)
 		rc = members_join(m, joined, cap, err);
 	return rc;
@@ -174,11 +176,12 @@ static enum qm_err level_rule(const struct qm_store_chat *conv, int asked,
                               int *level, struct qm_error *err)
 {
 	if (conv->label == QM_LABEL_ALTERED)
-		return qm_error_set(err, QM_ERR_AUTH,
-		                    "the conversation with %s was changed on "
-		                    "disk outside QMail (its level or members): "
-		                    "set its level again before sending in it",
-		                    conv->members);
+		return qm_error_set(
+		    err, QM_ERR_AUTH,
+		    "the conversation with %s was changed on "
+		    "disk outside QMail (its level or members): "
+		    "set its level again before sending in it",
+		    conv->members);
 	if (asked && asked > conv->level)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "the conversation with %s is held to level "
@@ -229,7 +232,8 @@ static enum qm_err conv_make(struct qm_client *c, int64_t account_id,
 }
 
 /* Records a message just queued in its conversation. */
-static enum qm_err record_sent(struct qm_client *c, const struct qm_store_chat *conv,
+static enum qm_err record_sent(struct qm_client *c,
+                               const struct qm_store_chat *conv,
                                const char *self, const char *text,
                                struct qm_client_chat_sent *out,
                                struct qm_error *err)
@@ -246,8 +250,7 @@ static enum qm_err record_sent(struct qm_client *c, const struct qm_store_chat *
 	cm.chat_id = conv->id;
 	snprintf(cm.message_id, sizeof(cm.message_id), "%s", ob.message_id);
 	snprintf(cm.sender, sizeof(cm.sender), "%s", self);
-	snprintf(out->message_id, sizeof(out->message_id), "%s",
-	         ob.message_id);
+	snprintf(out->message_id, sizeof(out->message_id), "%s", ob.message_id);
 	cm.at = ob.created;
 	cm.level = out->level;
 	cm.outbox_id = out->outbox_id;
@@ -287,7 +290,8 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 		                    "a chat message needs some text");
 	if (m->level < 0 || m->level > 4)
 		return qm_error_set(err, QM_ERR_INVAL,
-		                    "a level is 1, 2, 3 or 4, not %d", m->level);
+		                    "a level is 1, 2, 3 or 4, not %d",
+		                    m->level);
 	rc = client_need_unlocked(c, "sending a chat message", err);
 	if (!rc)
 		rc = account_of(c, m->account_id, &a, err);
@@ -335,12 +339,14 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 		           : conv_make(c, a.id, &mem, joined, gid, sent.level,
 		                       &conv, &e2);
 		if (!rc2)
-			rc2 = record_sent(c, &conv, a.address, m->text, out, &e2);
+			rc2 =
+			    record_sent(c, &conv, a.address, m->text, out, &e2);
 		if (rc2 && !rc) {
 			rc = rc2;
 			*err = e2;
-			qm_error_prefix(err, "the message was sent, but not kept "
-			                     "in its conversation: ");
+			qm_error_prefix(err,
+			                "the message was sent, but not kept "
+			                "in its conversation: ");
 		}
 	}
 	out->chat_id = conv.id;
@@ -392,8 +398,8 @@ static void sent_state(struct qm_client *c, int64_t outbox_id, char *out,
 }
 
 enum qm_err qm_client_chat_messages(struct qm_client *c, int64_t chat_id,
-                                    struct qm_client_chat_item **out,
-                                    size_t *n, struct qm_error *err)
+                                    struct qm_client_chat_item **out, size_t *n,
+                                    struct qm_error *err)
 {
 	struct qm_store_chat conv;
 	struct qm_store_chat_msg *m = NULL;
@@ -642,8 +648,8 @@ static enum qm_err move_filed(struct qm_client *c, int64_t account_id,
 	}
 	free(ids);
 	if (rc)
-		qm_error_prefix(err, "moving chat messages to %s: ",
-		                CHAT_FOLDER);
+		qm_error_prefix(err,
+		                "moving chat messages to %s: ", CHAT_FOLDER);
 	return rc;
 }
 
@@ -673,7 +679,8 @@ enum qm_err qm_client_chat_file(struct qm_client *c, int64_t account_id,
 			rc = QM_OK;
 		total += (size_t)one;
 		if (!rc)
-			rc = qm_store_chat_scan_set(c->store, a.id, ids[i], err);
+			rc =
+			    qm_store_chat_scan_set(c->store, a.id, ids[i], err);
 	}
 	free(ids);
 	if (!rc)

@@ -2475,12 +2475,12 @@ QM_NODISCARD enum qm_err qm_client_chat_find(struct qm_client *c,
 /* One message of a conversation as an interface shows it. */
 struct qm_client_chat_item {
 	int64_t id;
-	int64_t at;       /* Unix seconds */
-	char *sender;     /* bare address (outside input: make display-safe) */
-	char *text;       /* the text; "" when its sealed copy does not open */
-	int level;        /* the level it was sent at */
-	int mine;         /* sent from this home */
-	int seen;         /* received: read */
+	int64_t at;   /* Unix seconds */
+	char *sender; /* bare address (outside input: make display-safe) */
+	char *text;   /* the text; "" when its sealed copy does not open */
+	int level;    /* the level it was sent at */
+	int mine;     /* sent from this home */
+	int seen;     /* received: read */
 	/* sent: the outbox entry's state ("pending", "queued", "sent",
 	 * "retrying", "failed", ...), "" for a received message */
 	char state[16];
@@ -2490,11 +2490,10 @@ struct qm_client_chat_item {
  * Conversation chat_id's messages, oldest first (free with
  * qm_client_chat_items_free). QM_ERR_NOTFOUND for no such conversation.
  */
-QM_NODISCARD enum qm_err qm_client_chat_messages(struct qm_client *c,
-                                                 int64_t chat_id,
-                                                 struct qm_client_chat_item **out,
-                                                 size_t *n,
-                                                 struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_chat_messages(struct qm_client *c, int64_t chat_id,
+                        struct qm_client_chat_item **out, size_t *n,
+                        struct qm_error *err);
 void qm_client_chat_items_free(struct qm_client_chat_item **v, size_t n);
 
 /*

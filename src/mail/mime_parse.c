@@ -607,7 +607,8 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
 	    !(w.c->reply_to = raw_header(GMIME_OBJECT(m), "Reply-To")) ||
 	    !(w.c->identity = identity_header(GMIME_OBJECT(m))) ||
-	    !(w.c->chat_version = raw_header(GMIME_OBJECT(m), "Chat-Version")) ||
+	    !(w.c->chat_version =
+	          raw_header(GMIME_OBJECT(m), "Chat-Version")) ||
 	    !(w.c->chat_group_id =
 	          raw_header(GMIME_OBJECT(m), "Chat-Group-ID")) ||
 	    !(w.c->text = mail_strdup(""))) {

@@ -213,8 +213,9 @@ enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
 	if (!rc) {
 		sqlite3_bind_int(st, 1, level);
 		sqlite3_bind_int64(st, 2, id);
-		rc = store_db_done_one(s, st, "setting the conversation's level",
-		                       "conversation", id, err);
+		rc =
+		    store_db_done_one(s, st, "setting the conversation's level",
+		                      "conversation", id, err);
 	}
 	if (!rc)
 		rc = chat_seal(s, id, err);
@@ -285,8 +286,8 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 
 	if (added)
 		*added = 0;
-	rc = store_check_len("Message-ID", m->message_id,
-	                     sizeof(m->message_id), err);
+	rc = store_check_len("Message-ID", m->message_id, sizeof(m->message_id),
+	                     err);
 	if (!rc)
 		rc = store_vault_need(s, err);
 	if (!rc)
@@ -318,8 +319,8 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	rc = store_vault_seal(s, "chat", id, text ? text : "",
 	                      text ? strlen(text) : 0, &sealed, err);
 	if (!rc)
-		rc = store_db_stmt(s, "UPDATE chat_msg SET text = ? WHERE id = ?",
-		                   &st, err);
+		rc = store_db_stmt(
+		    s, "UPDATE chat_msg SET text = ? WHERE id = ?", &st, err);
 	if (rc)
 		goto out;
 	sqlite3_bind_blob(st, 1, sealed.data, (int)sealed.len, SQLITE_STATIC);
@@ -517,10 +518,11 @@ enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
 		rc = store_db_collect_ids(s, st, &ids, &k, err);
 	}
 	if (!rc)
-		rc = store_db_stmt(s,
-		                   "UPDATE chat_msg SET seen = 1 WHERE chat_id = "
-		                   "? AND outbox_id IS NULL AND seen = 0",
-		                   &st, err);
+		rc = store_db_stmt(
+		    s,
+		    "UPDATE chat_msg SET seen = 1 WHERE chat_id = "
+		    "? AND outbox_id IS NULL AND seen = 0",
+		    &st, err);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, chat_id);
 		rc = store_db_done(s, st, "marking a conversation read", err);

@@ -995,8 +995,8 @@ QM_NODISCARD enum qm_err qm_store_chat_group_find(struct qm_store *s,
                                                   struct qm_store_chat *out,
                                                   struct qm_error *err);
 /* Sets conversation id's level (1..4), its label MAC anew. */
-QM_NODISCARD enum qm_err qm_store_chat_level_set(struct qm_store *s,
-                                                 int64_t id, int level,
+QM_NODISCARD enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id,
+                                                 int level,
                                                  struct qm_error *err);
 /* The conversations of account_id (0: all), newest message first, with
  * their counts; *out malloc'd (free()), NULL when *n is 0. */
@@ -1010,10 +1010,9 @@ QM_NODISCARD enum qm_err qm_store_chat_list(struct qm_store *s,
  * has already is not added again: *added (may be NULL) is 0 then, 1 when
  * added.
  */
-QM_NODISCARD enum qm_err qm_store_chat_msg_add(struct qm_store *s,
-                                               const struct qm_store_chat_msg *m,
-                                               const char *text, int *added,
-                                               struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_store_chat_msg_add(struct qm_store *s, const struct qm_store_chat_msg *m,
+                      const char *text, int *added, struct qm_error *err);
 /* The message of account_id's conversations with message_id into *out
  * (text NULL); QM_ERR_NOTFOUND. */
 QM_NODISCARD enum qm_err qm_store_chat_msg_find(struct qm_store *s,

@@ -83,9 +83,10 @@ static void alice_sends(const char *text, int level)
 		struct qm_client_kme k;
 
 		memset(&ob, 0, sizeof(ob));
-		assert_int_equal(qm_store_outbox_get(qm_client_store(W.c[W_ALICE]),
-		                                     out.outbox_id, &ob, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_store_outbox_get(qm_client_store(W.c[W_ALICE]),
+		                        out.outbox_id, &ob, &e),
+		    QM_OK);
 		assert_int_equal(qm_client_kme_status(W.c[W_ALICE],
 		                                      W.acct[W_ALICE],
 		                                      W.sae[W_BOB], &k, &e),
@@ -100,7 +101,8 @@ static void alice_sends(const char *text, int level)
 			print_message("level %d chat message of %zu bytes of "
 			              "text: %zu keys of %llu bits, %llu bytes "
 			              "of QKD key\n",
-			              level, strlen(text), ob.n_keys, bits, bytes);
+			              level, strlen(text), ob.n_keys, bits,
+			              bytes);
 			if (level == 1) {
 				/* the one-time pad covers the whole protected
 				 * message, identity header included: more
@@ -122,9 +124,9 @@ static size_t sync_user(int u)
 	struct qm_error e;
 
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_sync_all(W.c[u], W.acct[u], NULL, NULL,
-	                                    NULL, &out, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_sync_all(W.c[u], W.acct[u], NULL, NULL, NULL, &out, &e),
+	    QM_OK);
 	if (out.first_error[0])
 		fail_msg("sync: %s", out.first_error);
 	return out.total.chat;
@@ -196,8 +198,8 @@ static size_t outbox_size(int u)
 	size_t n = 0;
 
 	qm_error_clear(&e);
-	assert_int_equal(
-	    qm_client_outbox_list(W.c[u], W.acct[u], &v, &n, &e), QM_OK);
+	assert_int_equal(qm_client_outbox_list(W.c[u], W.acct[u], &v, &n, &e),
+	                 QM_OK);
 	qm_client_outbox_items_free(&v, n);
 	return n;
 }
@@ -267,9 +269,9 @@ static void test_levels_order_rule(void **state)
 
 		c = conv_with(W_BOB, W_ALICE);
 		assert_int_equal(c.level, 2);
-		assert_int_equal(qm_client_chat_messages(W.c[W_BOB], c.id, &v,
-		                                         &n, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_client_chat_messages(W.c[W_BOB], c.id, &v, &n, &e),
+		    QM_OK);
 		for (size_t i = 0; i < n && i < 5; i++)
 			assert_int_equal(v[i].level, want[i]);
 		qm_client_chat_items_free(&v, n);
@@ -316,15 +318,15 @@ static void test_no_duplicates(void **state)
 				crlf[k++] = '\r';
 			crlf[k++] = *p;
 		}
-		assert_int_equal(qmt_mail_deliver(&W.mail,
-		                                  qmt_mail_addr(W_ALICE),
-		                                  qmt_mail_addr(W_BOB), crlf, k),
-		                 0);
+		assert_int_equal(
+		    qmt_mail_deliver(&W.mail, qmt_mail_addr(W_ALICE),
+		                     qmt_mail_addr(W_BOB), crlf, k),
+		    0);
 		free(crlf);
 	}
 	free(raw);
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                30000) > have);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
 	assert_int_equal(sync_user(W_BOB), 0);
 	bob_sees_expected();
 	/* an SMTP outage: the message waits in the outbox, in the
@@ -355,16 +357,16 @@ static void test_no_duplicates(void **state)
 	}
 	snprintf(expect[nexpect++], sizeof(expect[0]), "%s",
 	         "during the outage");
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                30000) > have);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
 	assert_int_equal(sync_user(W_BOB), 1);
 	assert_int_equal(sync_user(W_BOB), 0);
 	bob_sees_expected();
 	/* unread counts, then read */
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list,
-	                                     &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list, &n, &e),
+	    QM_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(list[0].n_msgs, nexpect);
 	assert_int_equal(list[0].unread, nexpect);
@@ -372,15 +374,15 @@ static void test_no_duplicates(void **state)
 	{
 		size_t marked = 0;
 
-		assert_int_equal(qm_client_chat_read(W.c[W_BOB], list[0].id,
-		                                     &marked, &e),
-		                 QM_OK);
+		assert_int_equal(
+		    qm_client_chat_read(W.c[W_BOB], list[0].id, &marked, &e),
+		    QM_OK);
 		assert_int_equal(marked, nexpect);
 	}
 	free(list);
-	assert_int_equal(qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list,
-	                                     &n, &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_chat_list(W.c[W_BOB], W.acct[W_BOB], &list, &n, &e),
+	    QM_OK);
 	assert_int_equal(list[0].unread, 0);
 	free(list);
 }
@@ -415,9 +417,8 @@ static void test_reply_and_own_copies(void **state)
 	assert_int_equal(sync_user(W_ALICE), 0);
 	c = conv_with(W_ALICE, W_BOB);
 	qm_error_clear(&e);
-	assert_int_equal(qm_client_chat_messages(W.c[W_ALICE], c.id, &v, &n,
-	                                         &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_client_chat_messages(W.c[W_ALICE], c.id, &v, &n, &e), QM_OK);
 	/* alice's own messages once each (her Sent copies joined them, not
 	 * added), then bob's answer last */
 	assert_int_equal(n, nexpect + 1);
@@ -449,8 +450,8 @@ static void tamper(const char *path)
 	assert_non_null(d);
 	b64 = strstr((char *)d, "message.qmail");
 	assert_non_null(b64);
-	b64 = strstr(b64, "\n\n") ? strstr(b64, "\n\n")
-	                          : strstr(b64, "\r\n\r\n");
+	b64 =
+	    strstr(b64, "\n\n") ? strstr(b64, "\n\n") : strstr(b64, "\r\n\r\n");
 	assert_non_null(b64);
 	b64 += 40;
 	*b64 = *b64 == 'A' ? 'B' : 'A';
@@ -479,16 +480,16 @@ static void test_tampered_and_plain_not_chat(void **state)
 	inbox0 = inbox_count(W_BOB);
 	if (alice_says("altered on the server", 0, &out, &e))
 		fail_msg("%s", e.msg);
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                30000) > have);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
 	k = qmt_mail_files(&W.mail, W_BOB, NULL, files, 256);
 	tamper(files[k - 1]);
 	assert_int_equal(qmt_mail_deliver(&W.mail, qmt_mail_addr(W_ALICE),
 	                                  qmt_mail_addr(W_BOB), plain,
 	                                  sizeof(plain) - 1),
 	                 0);
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2,
-	                                30000) > have + 1);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2, 30000) >
+	            have + 1);
 	/* neither is chat: both stay mail, in INBOX */
 	assert_int_equal(sync_user(W_BOB), 0);
 	bob_sees_expected();
@@ -529,8 +530,8 @@ static void test_cli(void **state)
 		fail_msg("a weaker level said:\n%s", out);
 	free(out);
 	out = NULL;
-	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1,
-	                                30000) > have);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
+	            have);
 	assert_int_equal(world_qmail(&W, W_BOB, &out, "sync", NULL), 0);
 	if (!strstr(out, "1 chat message filed"))
 		fail_msg("sync said:\n%s", out);

@@ -90,7 +90,8 @@ static void test_chat(void **state)
 	/* upgraded: the old message is behind the watermark */
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
 	assert_true(qm_store_schema_version(s) >= 14);
-	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_chat_scan_get(s, a.id, &last, &e), QM_OK);
 	assert_int_equal(last, old);
 	fresh = add_msg(s, a.id, "<new@example.org>");
@@ -158,12 +159,13 @@ static void test_chat(void **state)
 
 		snprintf(path, sizeof(path), "%s/qmail.db", home);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(db,
-		                                    "SELECT count(*) FROM "
-		                                    "chat_msg WHERE instr(text, "
-		                                    "'second') > 0",
-		                                    -1, &st, NULL),
-		                 SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(db,
+		                       "SELECT count(*) FROM "
+		                       "chat_msg WHERE instr(text, "
+		                       "'second') > 0",
+		                       -1, &st, NULL),
+		    SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		clear = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
@@ -208,7 +210,8 @@ static void test_chat(void **state)
 	qm_store_close(&s);
 	edit(home, "UPDATE chat SET level = 4");
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
-	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
 	assert_int_equal(got.label, QM_LABEL_ALTERED);
 	/* the user sets it again: trusted again */
@@ -218,7 +221,8 @@ static void test_chat(void **state)
 	qm_store_close(&s);
 	edit(home, "UPDATE chat SET members = 'mallory@example.org'");
 	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
-	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
 	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
 	assert_int_equal(got.label, QM_LABEL_ALTERED);
 	/* a conversation goes with its account */
