@@ -117,8 +117,10 @@ static void alice_sends(const char *text, int level)
 	}
 }
 
-/* Bob's sync of everything; returns how many chat messages it filed. */
-static size_t sync_user(int u)
+/* User u's sync of everything (outbox, then each folder); *fetched
+ * (may be NULL) gets how many messages it fetched; returns how many chat
+ * messages it filed. */
+static size_t sync_once(int u, size_t *fetched)
 {
 	struct qm_client_sync_all out;
 	struct qm_error e;
@@ -129,7 +131,37 @@ static size_t sync_user(int u)
 	    QM_OK);
 	if (out.first_error[0])
 		fail_msg("sync: %s", out.first_error);
+	if (fetched)
+		*fetched = out.total.fetched;
 	return out.total.chat;
+}
+
+/* A message file in the Maildir may be there a moment before Dovecot's
+ * index (what STATUS and a sync see) has it: syncs until they fetched at
+ * least min_fetched messages and filed at least min_chat chat messages
+ * (30 s at most); returns the chat messages filed. */
+static size_t sync_until(int u, size_t min_fetched, size_t min_chat)
+{
+	size_t chat = 0, fetched = 0;
+
+	for (int t = 0; t < 150; t++) {
+		size_t f = 0;
+
+		chat += sync_once(u, &f);
+		fetched += f;
+		if (fetched >= min_fetched && chat >= min_chat)
+			return chat;
+		usleep(200 * 1000);
+	}
+	fail_msg("sync: %zu fetched, %zu chat after 30 s (wanted %zu, %zu)",
+	         fetched, chat, min_fetched, min_chat);
+	return chat;
+}
+
+/* A sync that should find nothing new. */
+static size_t sync_user(int u)
+{
+	return sync_once(u, NULL);
 }
 
 /* User u's conversation with peer. */
@@ -255,7 +287,7 @@ static void test_levels_order_rule(void **state)
 	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL,
 	                                have + (int)nexpect, 60000) >= 0);
 	/* bob's sync files them all as chat, out of INBOX */
-	assert_int_equal(sync_user(W_BOB), nexpect);
+	assert_int_equal(sync_until(W_BOB, nexpect, nexpect), nexpect);
 	bob_sees_expected();
 	assert_int_equal(inbox_count(W_BOB), inbox0);
 	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0), have);
@@ -327,7 +359,7 @@ static void test_no_duplicates(void **state)
 	free(raw);
 	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
 	            have);
-	assert_int_equal(sync_user(W_BOB), 0);
+	assert_int_equal(sync_until(W_BOB, 1, 0), 0);
 	bob_sees_expected();
 	/* an SMTP outage: the message waits in the outbox, in the
 	 * conversation; sent once when the server is back */
@@ -359,7 +391,7 @@ static void test_no_duplicates(void **state)
 	         "during the outage");
 	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
 	            have);
-	assert_int_equal(sync_user(W_BOB), 1);
+	assert_int_equal(sync_until(W_BOB, 1, 1), 1);
 	assert_int_equal(sync_user(W_BOB), 0);
 	bob_sees_expected();
 	/* unread counts, then read */
@@ -413,7 +445,7 @@ static void test_reply_and_own_copies(void **state)
 	assert_int_equal(out.level, 2); /* bob's conversation's level */
 	assert_true(qmt_mail_wait_files(&W.mail, W_ALICE, NULL, have + 1,
 	                                30000) > have);
-	assert_int_equal(sync_user(W_ALICE), 1);
+	assert_int_equal(sync_until(W_ALICE, 1, 1), 1);
 	assert_int_equal(sync_user(W_ALICE), 0);
 	c = conv_with(W_ALICE, W_BOB);
 	qm_error_clear(&e);
@@ -491,7 +523,7 @@ static void test_tampered_and_plain_not_chat(void **state)
 	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 2, 30000) >
 	            have + 1);
 	/* neither is chat: both stay mail, in INBOX */
-	assert_int_equal(sync_user(W_BOB), 0);
+	assert_int_equal(sync_until(W_BOB, 2, 0), 0);
 	bob_sees_expected();
 	assert_int_equal(inbox_count(W_BOB), inbox0 + 2);
 	assert_int_equal(qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0),
@@ -532,7 +564,15 @@ static void test_cli(void **state)
 	out = NULL;
 	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000) >
 	            have);
-	assert_int_equal(world_qmail(&W, W_BOB, &out, "sync", NULL), 0);
+	/* (Dovecot's index may have it a moment after the file) */
+	for (int t = 0; t < 50; t++) {
+		free(out);
+		out = NULL;
+		assert_int_equal(world_qmail(&W, W_BOB, &out, "sync", NULL), 0);
+		if (strstr(out, "chat message"))
+			break;
+		usleep(200 * 1000);
+	}
 	if (!strstr(out, "1 chat message filed"))
 		fail_msg("sync said:\n%s", out);
 	free(out);
@@ -575,6 +615,105 @@ static void test_cli(void **state)
 	free(out);
 }
 
+/* A group of three (carol over POP3): one conversation per member, keyed
+ * by its Chat-Group-ID, whoever writes; its members as each sees them. */
+static void test_group(void **state)
+{
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out, out2;
+	struct qm_store_chat g_bob, g_carol, g_alice;
+	struct qm_client_chat_item *v = NULL;
+	struct qm_error e;
+	const char *to_a[] = {qmt_mail_addr(W_BOB), qmt_mail_addr(W_CAROL)};
+	const char *to_b[] = {qmt_mail_addr(W_CAROL), qmt_mail_addr(W_ALICE)};
+	size_t n = 0;
+	int hb, hc, ha;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	hb = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	hc = qmt_mail_files(&W.mail, W_CAROL, NULL, NULL, 0);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to_a;
+	m.nto = 2;
+	m.text = "hello group";
+	m.level = 3;
+	qm_error_clear(&e);
+	if (qm_client_chat_send(W.c[W_ALICE], &m, &out, &e))
+		fail_msg("group send: %s", e.msg);
+	assert_true(out.sent);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, hb + 1, 30000) >
+	            hb);
+	assert_true(qmt_mail_wait_files(&W.mail, W_CAROL, NULL, hc + 1, 30000) >
+	            hc);
+	assert_int_equal(sync_until(W_BOB, 1, 1), 1);
+	assert_int_equal(sync_until(W_CAROL, 1, 1), 1);
+	/* each member has the group with the two others */
+	qm_error_clear(&e);
+	assert_int_equal(
+	    qm_client_chat_find(W.c[W_BOB], W.acct[W_BOB], to_b, 2, &g_bob, &e),
+	    QM_OK);
+	assert_int_equal(strlen(g_bob.group_id), 32);
+	assert_string_equal(g_bob.members, "alice@qmail.test,carol@qmail.test");
+	assert_int_equal(g_bob.level, 3);
+	{
+		const char *ab[] = {qmt_mail_addr(W_ALICE),
+		                    qmt_mail_addr(W_BOB)};
+
+		assert_int_equal(qm_client_chat_find(W.c[W_CAROL],
+		                                     W.acct[W_CAROL], ab, 2,
+		                                     &g_carol, &e),
+		                 QM_OK);
+	}
+	assert_string_equal(g_carol.group_id, g_bob.group_id);
+	assert_string_equal(g_carol.members, "alice@qmail.test,bob@qmail.test");
+	/* carol's POP3 account files it in her local Chats folder: her
+	 * INBOX list no longer shows it */
+	{
+		struct qm_store_query q;
+		struct qm_store_msglist *l = NULL;
+
+		memset(&q, 0, sizeof(q));
+		q.account_id = W.acct[W_CAROL];
+		q.folder = "Chats";
+		assert_int_equal(qm_client_msg_list(W.c[W_CAROL], &q, &l, &e),
+		                 QM_OK);
+		assert_int_equal(l->n, 1);
+		qm_client_msglist_free(&l);
+	}
+	/* bob answers the group (the members in another order): the same
+	 * group at alice's, not a new conversation */
+	ha = qmt_mail_files(&W.mail, W_ALICE, NULL, NULL, 0);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_BOB];
+	m.to = to_b;
+	m.nto = 2;
+	m.text = "bob to the group";
+	qm_error_clear(&e);
+	if (qm_client_chat_send(W.c[W_BOB], &m, &out2, &e))
+		fail_msg("group answer: %s", e.msg);
+	assert_int_equal(out2.chat_id, g_bob.id);
+	assert_int_equal(out2.level, 3);
+	assert_true(qmt_mail_wait_files(&W.mail, W_ALICE, NULL, ha + 1, 30000) >
+	            ha);
+	assert_int_equal(sync_until(W_ALICE, 1, 1), 1);
+	assert_int_equal(qm_client_chat_find(W.c[W_ALICE], W.acct[W_ALICE],
+	                                     to_a, 2, &g_alice, &e),
+	                 QM_OK);
+	assert_int_equal(g_alice.id, out.chat_id);
+	assert_int_equal(
+	    qm_client_chat_messages(W.c[W_ALICE], g_alice.id, &v, &n, &e),
+	    QM_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].text, "hello group");
+	assert_true(v[0].mine);
+	assert_string_equal(v[1].text, "bob to the group");
+	assert_string_equal(v[1].sender, qmt_mail_addr(W_BOB));
+	qm_client_chat_items_free(&v, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +722,7 @@ int main(void)
 	    cmocka_unit_test(test_reply_and_own_copies),
 	    cmocka_unit_test(test_tampered_and_plain_not_chat),
 	    cmocka_unit_test(test_cli),
+	    cmocka_unit_test(test_group),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
