@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "craft.h"
 #include "harness.h"
 #include "qmtest.h"
 #include "world.h"
@@ -547,6 +548,8 @@ static void test_cli(void **state)
 	                 0);
 	if (!strstr(out, "sent at level 4"))
 		fail_msg("chat send said:\n%s", out);
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s",
+	         "from the command line");
 	free(out);
 	out = NULL;
 	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "level",
@@ -714,6 +717,86 @@ static void test_group(void **state)
 	qm_client_chat_items_free(&v, n);
 }
 
+/* One level-2 key that user from's KME makes for user to. */
+static void l2_key(int from, int to, struct qm_kms_keys **ks,
+                   struct qm_qkey *qk)
+{
+	struct qm_kms *kms = NULL;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	assert_int_equal(craft_kms(&W, from, &kms), 0);
+	assert_int_equal(qm_kms_keys_get(kms, W.sae[to], 1, QM_L2_KEYBYTES * 8,
+	                                 NULL, 0, ks, &e),
+	                 QM_OK);
+	qm_kms_free(&kms);
+	qk->key_id = qm_kms_keys_id(*ks, 0);
+	qk->key = qm_kms_keys_key(*ks, 0, &qk->len);
+}
+
+/* A level-2 chat message built by hand (craft.h) From alice, its keys
+ * made by sender's SAE, delivered to bob. */
+static void craft_chat(int sender, const char *text)
+{
+	struct qm_kms_keys *ks = NULL;
+	struct qm_qkey qk;
+	struct craft_msg m;
+	struct qm_buf wire;
+
+	l2_key(sender, W_BOB, &ks, &qk);
+	memset(&m, 0, sizeof(m));
+	m.level = 2;
+	m.from = qmt_mail_addr(W_ALICE);
+	m.to = qmt_mail_addr(W_BOB);
+	m.subject = "Chat: crafted";
+	m.text = text;
+	m.sender_sae = W.sae[sender];
+	m.rcpt_sae = W.sae[W_BOB];
+	m.keys = &qk;
+	m.nkeys = 1;
+	m.inner_head = "Chat-Version: 1.0\r\n";
+	qm_buf_init(&wire, 1 << 20);
+	assert_int_equal(craft_build(&m, &wire, NULL), 0);
+	assert_int_equal(craft_deliver(&W, W_BOB, wire.data, wire.len), 0);
+	qm_buf_free(&wire);
+	qm_kms_keys_free(&ks);
+}
+
+/* Sender binding (invariant 14) before chat: the same hand-built chat
+ * message is chat from alice's SAE, and stays mail (unverified sender,
+ * in INBOX) when carol's SAE made its keys. */
+static void test_unverified_sender_not_chat(void **state)
+{
+	int64_t inbox0;
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	craft_chat(W_ALICE, "crafted by alice\n");
+	assert_int_equal(sync_until(W_BOB, 1, 1), 1);
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s",
+	         "crafted by alice");
+	bob_sees_expected();
+	inbox0 = inbox_count(W_BOB);
+	craft_chat(W_CAROL, "carol as alice\n");
+	assert_int_equal(sync_until(W_BOB, 1, 0), 0);
+	bob_sees_expected();
+	assert_int_equal(inbox_count(W_BOB), inbox0 + 1);
+	{
+		struct qm_store_msglist *l = NULL;
+		struct qm_error e;
+
+		qm_error_clear(&e);
+		assert_int_equal(qm_client_msg_get(W.c[W_BOB],
+		                                   world_last_id(&W, W_BOB), &l,
+		                                   &e),
+		                 QM_OK);
+		assert_int_equal(l->items[0].verify,
+		                 QM_VERIFY_UNVERIFIED_SENDER);
+		qm_client_msglist_free(&l);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +806,7 @@ int main(void)
 	    cmocka_unit_test(test_tampered_and_plain_not_chat),
 	    cmocka_unit_test(test_cli),
 	    cmocka_unit_test(test_group),
+	    cmocka_unit_test(test_unverified_sender_not_chat),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
