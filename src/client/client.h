@@ -2442,8 +2442,10 @@ struct qm_client_chat_sent {
  * anything is queued. Every check of qm_client_send applies (floors,
  * SAE IDs, public keys). When the message entered the outbox but could not
  * go now (the KME or the SMTP server failed), it is in the conversation
- * all the same (delivery state "retrying"), out->sent is 0 and the call
- * returns the error, prefixed "the message waits in the outbox: ".
+ * all the same (its delivery state is its outbox entry's: "retrying", or
+ * "failed" for a failure that waiting will not mend), out->chat_id and
+ * out->outbox_id are set, out->sent is 0, and the call returns
+ * qm_client_send's error ("the message waits in the outbox: ...").
  */
 QM_NODISCARD enum qm_err qm_client_chat_send(struct qm_client *c,
                                              const struct qm_client_chat_out *m,
