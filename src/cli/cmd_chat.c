@@ -5,6 +5,7 @@
  * Everything a conversation holds came from outside and is printed
  * through cli_safe / cli_put_text.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static const char chat_help[] =
     "       qmail chat send ADDR... -m TEXT [--level N] [--account ADDR]\n"
     "       qmail chat show ADDR... [--keep-unread] [--account ADDR]\n"
     "       qmail chat level ADDR... N [--account ADDR]\n"
+    "       qmail chat open ADDR... [--level N] [--account ADDR]\n"
     "\n"
     "Chat over QMail: each chat message is an encrypted QMail message,\n"
     "sent through the outbox and received by `qmail sync`, which files\n"
@@ -33,7 +35,10 @@ static const char chat_help[] =
     "  show    a conversation's messages, oldest first, with time, sender,\n"
     "          level and, for yours, delivery state; marks them read\n"
     "          (--keep-unread: not)\n"
-    "  level   change the level a conversation is held to (1 strongest)\n";
+    "  level   change the level a conversation is held to (1 strongest)\n"
+    "  open    a line mode: the conversation, then each line typed is\n"
+    "          sent (Enter) and messages that arrive are shown as they\n"
+    "          come (IMAP IDLE); Ctrl-D leaves\n";
 
 /* The options of a chat subcommand. */
 struct chat_args {
@@ -190,26 +195,22 @@ static int chat_pick(struct cli *g, const struct chat_args *a,
 	return 0;
 }
 
-static int chat_show(struct cli *g, const struct chat_args *a)
+/* Prints conversation chat_id's messages with an id past *last (0: all),
+ * oldest first; *last moves to the newest printed. */
+static int print_msgs(struct cli *g, int64_t chat_id, int64_t *last)
 {
-	struct qm_store_chat conv;
 	struct qm_client_chat_item *v = NULL;
 	struct qm_error e;
 	size_t n = 0;
-	int rc;
 
-	if ((rc = chat_pick(g, a, &conv)))
-		return rc;
 	qm_error_clear(&e);
-	if (qm_client_chat_messages(g->client, conv.id, &v, &n, &e))
+	if (qm_client_chat_messages(g->client, chat_id, &v, &n, &e))
 		return cli_fail(&e);
-	printf("conversation %lld with %s%s, level %d (%s)\n",
-	       (long long)conv.id, conv.group_id[0] ? "the group " : "",
-	       cli_safe(conv.members), conv.level,
-	       qm_client_level_badge(conv.level));
 	for (size_t i = 0; i < n; i++) {
 		char when[32];
 
+		if (v[i].id <= *last)
+			continue;
 		fmt_time(v[i].at, when, sizeof(when));
 		printf("%s  %s  L%d  %s\n", when,
 		       v[i].mine ? "me" : cli_safe(v[i].sender), v[i].level,
@@ -219,8 +220,34 @@ static int chat_show(struct cli *g, const struct chat_args *a)
 		fputs("  ", stdout);
 		cli_put_text(stdout, v[i].text);
 		fputc('\n', stdout);
+		*last = v[i].id;
 	}
 	qm_client_chat_items_free(&v, n);
+	fflush(stdout);
+	return 0;
+}
+
+static void print_head(const struct qm_store_chat *conv)
+{
+	printf("conversation %lld with %s%s, level %d (%s)\n",
+	       (long long)conv->id, conv->group_id[0] ? "the group " : "",
+	       cli_safe(conv->members), conv->level,
+	       qm_client_level_badge(conv->level));
+}
+
+static int chat_show(struct cli *g, const struct chat_args *a)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+	int64_t last = 0;
+	int rc;
+
+	if ((rc = chat_pick(g, a, &conv)))
+		return rc;
+	print_head(&conv);
+	if ((rc = print_msgs(g, conv.id, &last)))
+		return rc;
+	qm_error_clear(&e);
 	if (!a->keep_unread &&
 	    qm_client_chat_read(g->client, conv.id, NULL, &e))
 		return cli_fail(&e);
@@ -250,6 +277,147 @@ static int chat_level(struct cli *g, struct chat_args *a)
 	return 0;
 }
 
+/* chat open: the conversation of a->addrs (NULL conv: none yet), then
+ * each line typed sent and each message that comes shown. */
+struct open_state {
+	struct cli *g;
+	const struct chat_args *a;
+	int64_t acct;
+	int64_t chat_id; /* 0: no conversation yet */
+	int64_t last;    /* the newest message shown */
+	struct qm_client_watch *w;
+};
+
+/* Shows what is new in the conversation (found once it exists) and marks
+ * it read. */
+static void open_refresh(struct open_state *o)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (!o->chat_id) {
+		if (qm_client_chat_find(o->g->client, o->acct, o->a->addrs,
+		                        o->a->naddrs, &conv, &e))
+			return;
+		o->chat_id = conv.id;
+		print_head(&conv);
+	}
+	if (print_msgs(o->g, o->chat_id, &o->last) == 0 &&
+	    qm_client_chat_read(o->g->client, o->chat_id, NULL, &e))
+		cli_fail(&e);
+}
+
+/* Sends one typed line (without its newline). */
+static void open_send(struct open_state *o, const char *line)
+{
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = o->acct;
+	m.to = o->a->addrs;
+	m.nto = o->a->naddrs;
+	m.text = line;
+	m.level = (int)o->a->level;
+	qm_error_clear(&e);
+	if (qm_client_chat_send(o->g->client, &m, &out, &e)) {
+		cli_fail(&e);
+		if (e.code == QM_ERR_STATE)
+			fprintf(stderr, "qmail: `qmail chat level ADDR... N` "
+			                "changes the conversation's level\n");
+	}
+	open_refresh(o);
+}
+
+/* A sync of the account, quiet; a failure is said and the line mode
+ * goes on. */
+static void open_sync(struct open_state *o)
+{
+	struct qm_client_sync_all out;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (qm_client_sync_all(o->g->client, o->acct, NULL, NULL, NULL, &out,
+	                       &e))
+		cli_fail(&e);
+	else if (out.first_error[0])
+		fprintf(stderr, "qmail: %s\n", cli_safe(out.first_error));
+	open_refresh(o);
+}
+
+/* Waits for a typed line or for mail: IMAP IDLE with standard input as
+ * the wake-up, on one watch kept open (each change is news once); without
+ * IMAP (POP3) or after a network error, a sync every 30 s. *typed 1 when
+ * a line can be read, *mail 1 when mail came. */
+static void open_wait(struct open_state *o, int *typed, int *mail)
+{
+	struct pollfd p = {.fd = 0, .events = POLLIN};
+	struct qm_error e;
+	int news = 0, woken = 0;
+	enum qm_err rc = QM_OK;
+
+	*typed = *mail = 0;
+	qm_error_clear(&e);
+	if (!o->w)
+		rc = qm_client_watch_open(o->g->client, o->acct, 0, &o->w, &e);
+	if (!rc)
+		rc = qm_client_watch_wait(o->w, 120000, &news, &woken, &e);
+	if (rc) {
+		qm_client_watch_free(&o->w);
+		if (e.code != QM_ERR_UNSUPPORTED)
+			cli_fail(&e);
+		news = poll(&p, 1, 30000) <= 0;
+	}
+	*mail = news;
+	/* a line typed while mail kept coming is not left waiting */
+	*typed = woken || poll(&p, 1, 0) > 0;
+}
+
+static int chat_open(struct cli *g, const struct chat_args *a)
+{
+	struct open_state o = {.g = g, .a = a};
+	char *line = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (!a->naddrs)
+		return cli_usage("chat", "open: give the participants' "
+		                         "addresses");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, a->account, &o.acct)))
+		return rc;
+	open_refresh(&o);
+	if (!o.chat_id)
+		printf("no conversation with them yet: the first line you "
+		       "send starts it\n");
+	printf("-- type a line and Enter to send it; Ctrl-D leaves --\n");
+	fflush(stdout);
+	for (;;) {
+		int typed, mail;
+		ssize_t len;
+
+		open_wait(&o, &typed, &mail);
+		if (mail)
+			open_sync(&o);
+		if (!typed)
+			continue;
+		if ((len = getline(&line, &cap, stdin)) < 0)
+			break;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len)
+			open_send(&o, line);
+	}
+	qm_client_watch_free(&o.w);
+	if (line) {
+		qm_wipe(line, cap);
+		free(line);
+	}
+	return 0;
+}
+
 int cli_cmd_chat(struct cli *g, int argc, char **argv)
 {
 	struct chat_args a;
@@ -271,6 +439,9 @@ int cli_cmd_chat(struct cli *g, int argc, char **argv)
 		return chat_show(g, &a);
 	if (!strcmp(sub, "level"))
 		return chat_level(g, &a);
+	if (!strcmp(sub, "open"))
+		return chat_open(g, &a);
 	return cli_usage(
-	    "chat", "unknown subcommand %s (list, send, show, level)", sub);
+	    "chat", "unknown subcommand %s (list, send, show, open, level)",
+	    sub);
 }

@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "craft.h"
@@ -148,8 +151,14 @@ static size_t sync_until(int u, size_t min_fetched, size_t min_chat)
 	for (int t = 0; t < 150; t++) {
 		size_t f = 0;
 
-		chat += sync_once(u, &f);
+		size_t c1 = sync_once(u, &f);
+
+		chat += c1;
 		fetched += f;
+		if (c1 || f)
+			print_message(
+			    "sync of user %d: %zu fetched, %zu chat\n", u, f,
+			    c1);
 		if (fetched >= min_fetched && chat >= min_chat)
 			return chat;
 		usleep(200 * 1000);
@@ -612,7 +621,7 @@ static void test_cli(void **state)
 	                 1);
 	free(out);
 	out = NULL;
-	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "open",
+	assert_int_equal(world_qmail(&W, W_BOB, &out, "chat", "bogus",
 	                             qmt_mail_addr(W_ALICE), NULL),
 	                 2);
 	free(out);
@@ -797,6 +806,100 @@ static void test_unverified_sender_not_chat(void **state)
 	}
 }
 
+/* Waits until the file at path holds text (a process's log). */
+static int log_has(const char *path, const char *text, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms / 100; t++) {
+		char *d = qmt_read_file(path, NULL);
+		int hit = d && strstr(d, text);
+
+		free(d);
+		if (hit)
+			return 1;
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
+/* `qmail chat open` as a person uses it: alice's line mode, a line typed
+ * into it goes to bob, and bob's answer appears in it as it arrives
+ * (IMAP IDLE); Ctrl-D (end of input) leaves with exit 0. */
+static void test_open(void **state)
+{
+	char dir[600], fifo[700], logf[700], pw[700], cmd[3000], *d;
+	char *argv[4], env[800];
+	char *envp[2] = {env, NULL};
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	const char *to[] = {qmt_mail_addr(W_ALICE)};
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	if (W.skipped || !nexpect)
+		skip();
+	snprintf(dir, sizeof(dir), "%s", W.mail.dir);
+	snprintf(fifo, sizeof(fifo), "%s/chat-open.in", dir);
+	snprintf(logf, sizeof(logf), "%s/chat-open.log", dir);
+	snprintf(pw, sizeof(pw), "%s/passphrase", dir);
+	assert_int_equal(qmt_write_file(pw, WORLD_PASS "\n"), 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "'%s/src/cli/qmail' --home '%s' -q chat open %s < '%s'; "
+	         "echo \"exit=$?\"",
+	         qmt_binary_dir(), W.homes[W_ALICE], qmt_mail_addr(W_BOB),
+	         fifo);
+	snprintf(env, sizeof(env), "QMAIL_PASSPHRASE_FILE=%s", pw);
+	argv[0] = "sh";
+	argv[1] = "-c";
+	argv[2] = cmd;
+	argv[3] = NULL;
+	pid = qmt_spawn(argv, envp, logf);
+	assert_true(pid > 0);
+	fd = open(fifo, O_WRONLY); /* once the shell opened it to read */
+	assert_true(fd >= 0);
+	if (!log_has(logf, "-- type a line", 30000))
+		goto fail;
+	/* the conversation so far, then a line typed */
+	if (!log_has(logf, "first, at level 2", 1000))
+		goto fail;
+	assert_int_equal(write(fd, "typed in open\n", 14), 14);
+	if (!log_has(logf, "typed in open", 60000))
+		goto fail;
+	snprintf(expect[nexpect++], sizeof(expect[0]), "%s", "typed in open");
+	/* bob answers: it shows up in alice's line mode by itself */
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_BOB];
+	m.to = to;
+	m.nto = 1;
+	m.text = "bob while alice is open";
+	qm_error_clear(&e);
+	if (qm_client_chat_send(W.c[W_BOB], &m, &out, &e))
+		fail_msg("%s", e.msg);
+	if (!log_has(logf, "bob while alice is open", 60000))
+		goto fail;
+	/* end of input: it leaves, exit 0 */
+	close(fd);
+	fd = -1;
+	if (!log_has(logf, "exit=0", 30000))
+		goto fail;
+	qmt_stop(pid);
+	d = qmt_read_file(logf, NULL);
+	print_message("chat open said:\n%s\n", d ? d : "");
+	free(d);
+	/* bob has the line alice typed, in its place */
+	assert_int_equal(sync_until(W_BOB, 1, 1), 1);
+	bob_sees_expected();
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	qmt_stop(pid);
+	d = qmt_read_file(logf, NULL);
+	fail_msg("chat open said:\n%s", d ? d : "(nothing)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -805,6 +908,7 @@ int main(void)
 	    cmocka_unit_test(test_reply_and_own_copies),
 	    cmocka_unit_test(test_tampered_and_plain_not_chat),
 	    cmocka_unit_test(test_cli),
+	    cmocka_unit_test(test_open),
 	    cmocka_unit_test(test_group),
 	    cmocka_unit_test(test_unverified_sender_not_chat),
 	};
