@@ -67,6 +67,8 @@ int cli_cmd_delete(struct cli *g, int argc, char **argv);
 int cli_cmd_search(struct cli *g, int argc, char **argv);
 int cli_cmd_export(struct cli *g, int argc, char **argv);
 int cli_cmd_import(struct cli *g, int argc, char **argv);
+/* cmd_chat.c: `qmail chat list | send | show | level` */
+int cli_cmd_chat(struct cli *g, int argc, char **argv);
 /* cmd_discover.c: `account discover ADDR` (argv[1] is "discover"), and
  * the servers of a (by its address) for `account add` given none; both
  * print what they found or the error, and return an exit code. */

@@ -740,6 +740,10 @@ static void sync_report(void *arg, const struct qm_client_sync_report *r)
 		       "%s recipients: the KME is not asked for them)\n",
 		       r->address, st->own, st->own == 1 ? "" : "s",
 		       st->own == 1 ? "its" : "their");
+	if (st->chat)
+		printf("%s: %zu chat message%s filed in conversations "
+		       "(`qmail chat list`)\n",
+		       r->address, st->chat, st->chat == 1 ? "" : "s");
 	if (st->headers_only || (st->bodies && !sr->quiet))
 		printf("%s: %zu plain message%s listed from %s headers "
 		       "first; %zu bod%s downloaded after (the rest when "

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "  search --server  search a folder on the IMAP server\n"
     "  export           readable mail to an mbox file or a Maildir\n"
     "  import           mail from an mbox file or a Maildir, as plain mail\n"
+    "  chat             list | send | show | level: chat over QMail "
+    "(docs/CHAT.md)\n"
     "  read ID          show a message (--raw, --save-attachments DIR)\n"
     "  retry ID         try once more to open an unreadable or waiting "
     "message\n"
@@ -105,6 +107,7 @@ static const struct command commands[] = {
     {"export", cli_cmd_export},    {"identity", cli_cmd_identity},
     {"contacts", cli_cmd_contact}, {"import", cli_cmd_import},
     {"unlock", cli_cmd_unlock},    {"lock", cli_cmd_lock},
+    {"chat", cli_cmd_chat},
 };
 
 int cli_is_help(const char *arg)

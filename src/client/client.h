@@ -654,6 +654,11 @@ struct qm_client_compose {
 	 * (as the reader shows it) and text derived from it
 	 * (qm_client_html_text) or written beside it. */
 	const char *html;
+	/* Chat (docs/CHAT.md; qm_client_chat_send sets them): 1 marks the
+	 * protected message with Chat-Version: 1.0; chat_group_id (NULL:
+	 * none) adds Chat-Group-ID. Inside the envelope only. */
+	int chat;
+	const char *chat_group_id;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */
@@ -1113,6 +1118,9 @@ struct qm_client_sync_stats {
 	 * wait for it. */
 	enum qm_err kme_code;
 	char kme_problem[QM_ERR_MSGMAX];
+	/* chat messages filed into their conversations after the sync
+	 * (qm_client_chat_file, run by qm_client_sync_all) */
+	size_t chat;
 };
 
 /*
@@ -2388,5 +2396,138 @@ QM_NODISCARD enum qm_err qm_client_import_mbox_mem(
     struct qm_client *c, int64_t account_id, const char *folder,
     const void *data, size_t len, qm_client_progress_fn progress, void *parg,
     struct qm_client_import_stats *st, struct qm_error *err);
+
+/* ------------------------------------------------------------------ Chat */
+
+/*
+ * Chat (issue 20, docs/CHAT.md): a second interface on the same engine.
+ * A chat message is an ordinary QMail message marked inside its envelope
+ * (Chat-Version, Chat-Group-ID), sent through qm_client_send and the
+ * outbox, received by the sync; conversations are records of the store
+ * (struct qm_store_chat, struct qm_store_chat_msg in types.h).
+ */
+
+/* A chat message to send; all borrowed. */
+struct qm_client_chat_out {
+	int64_t account_id;
+	/* the other participants: one address (one-to-one) or more (a
+	 * group, keyed by exactly these members); as a person types them */
+	const char *const *to;
+	size_t nto;
+	const char *text; /* UTF-8, not empty */
+	/* 1..4; 0: the conversation's level (a new conversation: the level
+	 * a message is sent at by default, qm_client_level_prefs) */
+	int level;
+};
+
+/* What qm_client_chat_send did. */
+struct qm_client_chat_sent {
+	int64_t chat_id;
+	int level;
+	int64_t outbox_id;
+	char message_id[QM_STORE_NAMEMAX * 2];
+	int sent; /* the SMTP server took it now; 0: it waits in the outbox */
+	/* levels 3, 4: the recipients whose public key is not verified, in a
+	 * sentence, or "" (as qm_client_sent.warning) */
+	char warning[QM_ERR_MSGMAX];
+};
+
+/*
+ * Sends text to the conversation with m->to (made when new: one-to-one
+ * for one address, else a group with a new Chat-Group-ID) through
+ * qm_client_send: the outbox first, then the network, at the
+ * conversation's level or a stronger one. A weaker level than the
+ * conversation's (a higher number) is refused with QM_ERR_STATE, and a
+ * conversation whose level was changed on disk with QM_ERR_AUTH, before
+ * anything is queued. Every check of qm_client_send applies (floors,
+ * SAE IDs, public keys). When the message entered the outbox but could not
+ * go now (the KME or the SMTP server failed), it is in the conversation
+ * all the same (its delivery state is its outbox entry's: "retrying", or
+ * "failed" for a failure that waiting will not mend), out->chat_id and
+ * out->outbox_id are set, out->sent is 0, and the call returns
+ * qm_client_send's error ("the message waits in the outbox: ...").
+ */
+QM_NODISCARD enum qm_err qm_client_chat_send(struct qm_client *c,
+                                             const struct qm_client_chat_out *m,
+                                             struct qm_client_chat_sent *out,
+                                             struct qm_error *err);
+
+/*
+ * The conversations of account_id (0: every account), newest message
+ * first, each with its message count and unread count (free() *out).
+ * Members and key are the store's (not display-safe: outside input).
+ */
+QM_NODISCARD enum qm_err qm_client_chat_list(struct qm_client *c,
+                                             int64_t account_id,
+                                             struct qm_store_chat **out,
+                                             size_t *n, struct qm_error *err);
+
+/*
+ * The conversation of account_id with exactly the participants to (as
+ * typed; the account's own address left out): the one-to-one
+ * conversation for one address, else the group with these members.
+ * QM_ERR_NOTFOUND when there is none.
+ */
+QM_NODISCARD enum qm_err qm_client_chat_find(struct qm_client *c,
+                                             int64_t account_id,
+                                             const char *const *to, size_t nto,
+                                             struct qm_store_chat *out,
+                                             struct qm_error *err);
+
+/* One message of a conversation as an interface shows it. */
+struct qm_client_chat_item {
+	int64_t id;
+	int64_t at;   /* Unix seconds */
+	char *sender; /* bare address (outside input: make display-safe) */
+	char *text;   /* the text; "" when its sealed copy does not open */
+	int level;    /* the level it was sent at */
+	int mine;     /* sent from this home */
+	int seen;     /* received: read */
+	/* sent: the outbox entry's state ("pending", "queued", "sent",
+	 * "retrying", "failed", ...), "" for a received message */
+	char state[16];
+};
+
+/*
+ * Conversation chat_id's messages, oldest first (free with
+ * qm_client_chat_items_free). QM_ERR_NOTFOUND for no such conversation.
+ */
+QM_NODISCARD enum qm_err
+qm_client_chat_messages(struct qm_client *c, int64_t chat_id,
+                        struct qm_client_chat_item **out, size_t *n,
+                        struct qm_error *err);
+void qm_client_chat_items_free(struct qm_client_chat_item **v, size_t n);
+
+/*
+ * Marks conversation chat_id read: its received messages read here and
+ * their message records \Seen (written to the server at the next sync).
+ * *n_marked (may be NULL) gets how many were unread.
+ */
+QM_NODISCARD enum qm_err qm_client_chat_read(struct qm_client *c,
+                                             int64_t chat_id, size_t *n_marked,
+                                             struct qm_error *err);
+
+/*
+ * The user changes conversation chat_id's level (1..4), stronger or
+ * weaker; also what sets it again after it was changed on disk.
+ */
+QM_NODISCARD enum qm_err qm_client_chat_level_set(struct qm_client *c,
+                                                  int64_t chat_id, int level,
+                                                  struct qm_error *err);
+
+/*
+ * Files account_id's chat messages received since the last call: each
+ * opened and verified QMail message whose authenticated inner message has
+ * Chat-Version goes into its conversation (once per Message-ID) and is
+ * moved on the server to the folder Chats (made when missing); a chat
+ * message sent from this home joins its record when its Sent copy is
+ * found, and the copy is moved too. A message that failed any check, or
+ * from an unverified sender, is never chat. Moves that fail now are tried
+ * at the next call. *filed (may be NULL) gets the messages filed into
+ * conversations. qm_client_sync_all calls it after each account's sync.
+ */
+QM_NODISCARD enum qm_err qm_client_chat_file(struct qm_client *c,
+                                             int64_t account_id, size_t *filed,
+                                             struct qm_error *err);
 
 #endif /* QM_CLIENT_H */

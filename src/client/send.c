@@ -1274,6 +1274,8 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	s->mc.references = m->references;
 	s->mc.att = s->att;
 	s->mc.natt = m->natt;
+	s->mc.chat = m->chat;
+	s->mc.chat_group_id = m->chat_group_id;
 	if (s->ptocc.n + s->pbcc.n)
 		rc = send_build_plain(s, err);
 	return rc;

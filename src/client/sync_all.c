@@ -33,6 +33,7 @@ static void stats_add(struct qm_client_sync_stats *total,
 	total->unverified += st->unverified;
 	total->unreadable += st->unreadable;
 	total->resumed += st->resumed;
+	total->chat += st->chat;
 }
 
 /* Notes the first failure of the pass as "<what>: <message>". */
@@ -77,6 +78,15 @@ static void account_step(struct qm_client *c, const struct qm_store_account *a,
 	if (r.rc) {
 		out->accounts_failed++;
 		first_error(out, a->address, &r.error);
+	}
+	/* chat messages among what is filed (docs/CHAT.md): into their
+	 * conversations and out of INBOX; a failure stops nothing */
+	{
+		struct qm_error e;
+
+		qm_error_clear(&e);
+		if (qm_client_chat_file(c, a->id, &r.st.chat, &e) != QM_OK)
+			first_error(out, "chat", &e);
 	}
 	stats_add(&out->total, &r.st);
 	if (report)

@@ -179,6 +179,10 @@ struct qm_mail_compose {
 	const char *references;  /* "<a@d> <b@d>" */
 	const struct qm_mail_attachment *att;
 	size_t natt;
+	/* Chat (docs/CHAT.md): 1 writes Chat-Version: 1.0; chat_group_id
+	 * (NULL: none) a Chat-Group-ID header. Inner message only. */
+	int chat;
+	const char *chat_group_id;
 };
 
 /*
@@ -288,6 +292,10 @@ struct qm_mail_content {
 	 * parsed: crypto's qm_crypto_idhdr_parse does that); "" when absent
 	 * or given more than once. */
 	char *identity;
+	/* The Chat-Version and Chat-Group-ID headers as written ("" when
+	 * absent): of a decrypted inner message, authenticated with it. */
+	char *chat_version;
+	char *chat_group_id;
 };
 
 /*

@@ -485,7 +485,7 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 		return NULL;
 	}
 	if (has_crlf(c->subject) || has_crlf(c->in_reply_to) ||
-	    has_crlf(c->references)) {
+	    has_crlf(c->references) || has_crlf(c->chat_group_id)) {
 		qm_error_set(err, QM_ERR_INVAL,
 		             "a header value cannot hold a line break");
 		return NULL;
@@ -509,6 +509,12 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 	if (c->references && *c->references)
 		g_mime_object_set_header(GMIME_OBJECT(m), "References",
 		                         c->references, NULL);
+	if (c->chat)
+		g_mime_object_set_header(GMIME_OBJECT(m), "Chat-Version", "1.0",
+		                         NULL);
+	if (c->chat_group_id && *c->chat_group_id)
+		g_mime_object_set_header(GMIME_OBJECT(m), "Chat-Group-ID",
+		                         c->chat_group_id, NULL);
 
 	body = text_part("plain", c->text ? c->text : "");
 	if (c->html) {

@@ -496,6 +496,8 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	free(c->references);
 	free(c->reply_to);
 	free(c->identity);
+	free(c->chat_version);
+	free(c->chat_group_id);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -605,6 +607,10 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 	    !(w.c->references = raw_header(GMIME_OBJECT(m), "References")) ||
 	    !(w.c->reply_to = raw_header(GMIME_OBJECT(m), "Reply-To")) ||
 	    !(w.c->identity = identity_header(GMIME_OBJECT(m))) ||
+	    !(w.c->chat_version =
+	          raw_header(GMIME_OBJECT(m), "Chat-Version")) ||
+	    !(w.c->chat_group_id =
+	          raw_header(GMIME_OBJECT(m), "Chat-Group-ID")) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;

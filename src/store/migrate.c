@@ -257,6 +257,37 @@ static const char *const migrations[] = {
     "CREATE TRIGGER msg_blob_gone BEFORE DELETE ON msg BEGIN"
     " DELETE FROM blob WHERE id IN (SELECT mime_blob FROM msg_body"
     " WHERE msg_id = old.id AND mime_blob IS NOT NULL); END;",
+
+    /* 14: chat (docs/CHAT.md): conversations of each account, keyed by
+     * their participants or group ID, with their level (bound by the
+     * label MAC with the members); their messages, text sealed (kind
+     * "chat"), each Message-ID once per conversation; and how far each
+     * account's messages were looked at for chat. */
+    "CREATE TABLE chat ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, group_id TEXT NOT NULL DEFAULT '',"
+    " members TEXT NOT NULL, level INTEGER NOT NULL, mac BLOB,"
+    " UNIQUE (account_id, key));"
+    "CREATE TABLE chat_msg ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " chat_id INTEGER NOT NULL REFERENCES chat(id) ON DELETE CASCADE,"
+    " message_id TEXT NOT NULL, sender TEXT NOT NULL,"
+    " at INTEGER NOT NULL, level INTEGER NOT NULL,"
+    " msg_id INTEGER REFERENCES msg(id) ON DELETE SET NULL,"
+    " outbox_id INTEGER, seen INTEGER NOT NULL DEFAULT 0,"
+    " moved INTEGER NOT NULL DEFAULT 0, text BLOB,"
+    " UNIQUE (chat_id, message_id));"
+    "CREATE INDEX chat_msg_order ON chat_msg(chat_id, at, id);"
+    "CREATE INDEX chat_msg_mid ON chat_msg(message_id);"
+    "CREATE INDEX chat_msg_unmoved ON chat_msg(msg_id) WHERE moved = 0;"
+    "CREATE TABLE chat_scan ("
+    " account_id INTEGER PRIMARY KEY REFERENCES account(id)"
+    " ON DELETE CASCADE, last_msg_id INTEGER NOT NULL);"
+    /* messages filed before chat existed are no chat messages: not read
+     * again to find out */
+    "INSERT INTO chat_scan (account_id, last_msg_id)"
+    " SELECT account_id, max(id) FROM msg GROUP BY account_id;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

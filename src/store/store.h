@@ -964,4 +964,103 @@ QM_NODISCARD enum qm_err qm_store_key_contact_list(struct qm_store *s,
                                                    size_t *n,
                                                    struct qm_error *err);
 
+/* ------------------------------------------------------------------ chat */
+
+/*
+ * Conversations and their messages (schema 14, docs/CHAT.md). A
+ * conversation's members and level are security labels (bound by the
+ * label MAC): writing needs the vault unlocked; reading while locked
+ * gives QM_LABEL_UNCHECKED.
+ */
+
+/* Adds conversation c (account_id, key, group_id, members, level);
+ * *id gets its id. QM_ERR_EXISTS when the account has one with that key. */
+QM_NODISCARD enum qm_err qm_store_chat_add(struct qm_store *s,
+                                           const struct qm_store_chat *c,
+                                           int64_t *id, struct qm_error *err);
+/* The conversation of account_id with key into *out; QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_chat_get(struct qm_store *s,
+                                           int64_t account_id, const char *key,
+                                           struct qm_store_chat *out,
+                                           struct qm_error *err);
+/* Conversation id into *out; QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_chat_get_id(struct qm_store *s, int64_t id,
+                                              struct qm_store_chat *out,
+                                              struct qm_error *err);
+/* The newest group of account_id whose members are exactly members (the
+ * sorted list); QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_chat_group_find(struct qm_store *s,
+                                                  int64_t account_id,
+                                                  const char *members,
+                                                  struct qm_store_chat *out,
+                                                  struct qm_error *err);
+/* Sets conversation id's level (1..4), its label MAC anew. */
+QM_NODISCARD enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id,
+                                                 int level,
+                                                 struct qm_error *err);
+/* The conversations of account_id (0: all), newest message first, with
+ * their counts; *out malloc'd (free()), NULL when *n is 0. */
+QM_NODISCARD enum qm_err qm_store_chat_list(struct qm_store *s,
+                                            int64_t account_id,
+                                            struct qm_store_chat **out,
+                                            size_t *n, struct qm_error *err);
+/*
+ * Adds message m to conversation m->chat_id with its text (sealed in the
+ * vault, kind "chat", bound to the row). A Message-ID the conversation
+ * has already is not added again: *added (may be NULL) is 0 then, 1 when
+ * added.
+ */
+QM_NODISCARD enum qm_err
+qm_store_chat_msg_add(struct qm_store *s, const struct qm_store_chat_msg *m,
+                      const char *text, int *added, struct qm_error *err);
+/* The message of account_id's conversations with message_id into *out
+ * (text NULL); QM_ERR_NOTFOUND. */
+QM_NODISCARD enum qm_err qm_store_chat_msg_find(struct qm_store *s,
+                                                int64_t account_id,
+                                                const char *message_id,
+                                                struct qm_store_chat_msg *out,
+                                                struct qm_error *err);
+/* Links chat message id to message record msg_id (its copy found on the
+ * server), a move to Chats due. */
+QM_NODISCARD enum qm_err qm_store_chat_msg_link(struct qm_store *s, int64_t id,
+                                                int64_t msg_id,
+                                                struct qm_error *err);
+/* Conversation chat_id's messages, oldest first (time, then the order
+ * they were added), texts opened; *out malloc'd (qm_store_chat_msgs_free). */
+QM_NODISCARD enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,
+                                            struct qm_store_chat_msg **out,
+                                            size_t *n, struct qm_error *err);
+void qm_store_chat_msgs_free(struct qm_store_chat_msg **m, size_t n);
+/* Marks conversation chat_id's received messages read; *msg_ids (may be
+ * NULL) gets the message records of those that were unread (malloc'd). */
+QM_NODISCARD enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
+                                            int64_t **msg_ids, size_t *n,
+                                            struct qm_error *err);
+/* The message records of account_id's chat messages not yet moved to the
+ * Chats folder (malloc'd, may be empty). */
+QM_NODISCARD enum qm_err qm_store_chat_unmoved(struct qm_store *s,
+                                               int64_t account_id,
+                                               int64_t **msg_ids, size_t *n,
+                                               struct qm_error *err);
+/* Notes that message record msg_id is in the Chats folder. */
+QM_NODISCARD enum qm_err qm_store_chat_moved(struct qm_store *s, int64_t msg_id,
+                                             struct qm_error *err);
+/* The highest message id of account_id looked at for chat (0: none yet),
+ * and setting it. */
+QM_NODISCARD enum qm_err qm_store_chat_scan_get(struct qm_store *s,
+                                                int64_t account_id,
+                                                int64_t *last,
+                                                struct qm_error *err);
+QM_NODISCARD enum qm_err qm_store_chat_scan_set(struct qm_store *s,
+                                                int64_t account_id,
+                                                int64_t last,
+                                                struct qm_error *err);
+/* Up to max ids of account_id's messages past after_id that may be chat
+ * (opened QMail messages: verified, or sent by this home), by id. */
+QM_NODISCARD enum qm_err qm_store_chat_candidates(struct qm_store *s,
+                                                  int64_t account_id,
+                                                  int64_t after_id, size_t max,
+                                                  int64_t **ids, size_t *n,
+                                                  struct qm_error *err);
+
 #endif /* QM_STORE_H */

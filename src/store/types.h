@@ -405,4 +405,53 @@ struct qm_store_key {
 	enum qm_store_label label;
 };
 
+/* ------------------------------------------------------------------ chat */
+
+/* Largest conversation key, group ID and member list (docs/CHAT.md). */
+#define QM_STORE_CHATKEYMAX 400
+#define QM_STORE_GROUPIDMAX 80
+#define QM_STORE_MEMBERSMAX 4096
+
+/* A conversation of one account (schema 14). */
+struct qm_store_chat {
+	int64_t id;
+	int64_t account_id;
+	/* "1:<address>" (one-to-one) or "g:<Chat-Group-ID>" (group) */
+	char key[QM_STORE_CHATKEYMAX];
+	char group_id[QM_STORE_GROUPIDMAX]; /* "" for one-to-one */
+	/* the other participants' bare addresses, lower case, sorted, comma
+	 * separated (never the account's own) */
+	char members[QM_STORE_MEMBERSMAX];
+	int level; /* 1..4: messages are sent at this level or stronger */
+	/* Reading: QM_LABEL_ALTERED when members or level were changed on
+	 * disk outside QMail (nothing is sent in it until the level is set
+	 * again). Ignored when writing. */
+	enum qm_store_label label;
+	/* Listing: the newest message's time (0: none), how many messages,
+	 * how many received ones are unread. */
+	int64_t last_at;
+	size_t n_msgs, unread;
+};
+
+/* One message of a conversation. */
+struct qm_store_chat_msg {
+	int64_t id;
+	int64_t chat_id;
+	char message_id[QM_STORE_NAMEMAX * 2];
+	char sender[QM_STORE_ADDRMAX]; /* bare address */
+	int64_t at;                    /* Unix seconds: its Date */
+	int level;
+	/* the message record it was read from (received; or the sender's own
+	 * copy found on the server); 0: none (yet) */
+	int64_t msg_id;
+	/* sent from this home: its (first) outbox entry; 0: received */
+	int64_t outbox_id;
+	int seen;  /* received: read in the conversation */
+	int moved; /* msg_id is in the Chats folder (0: a move is due) */
+	/* Listing: the text, malloc'd (freed by qm_store_chat_msgs_free);
+	 * NULL when its sealed copy does not open. Adding: ignored (the
+	 * text is given beside). */
+	char *text;
+};
+
 #endif /* QM_STORE_TYPES_H */

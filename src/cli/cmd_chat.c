@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `qmail chat`: conversations over QMail messages (docs/CHAT.md), the
+ * engine's chat calls for the command line: list, send, show, level.
+ * Everything a conversation holds came from outside and is printed
+ * through cli_safe / cli_put_text.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define CHAT_ADDRS_MAX 64
+
+static const char chat_help[] =
+    "usage: qmail chat list [--account ADDR]\n"
+    "       qmail chat send ADDR... -m TEXT [--level N] [--account ADDR]\n"
+    "       qmail chat show ADDR... [--keep-unread] [--account ADDR]\n"
+    "       qmail chat level ADDR... N [--account ADDR]\n"
+    "       qmail chat open ADDR... [--level N] [--account ADDR]\n"
+    "\n"
+    "Chat over QMail: each chat message is an encrypted QMail message,\n"
+    "sent through the outbox and received by `qmail sync`, which files\n"
+    "chat messages in their conversations and moves them to the folder\n"
+    "Chats on the server (out of INBOX).\n"
+    "\n"
+    "  list    the conversations: participants, level, messages, unread\n"
+    "  send    one message to the conversation with ADDR... (one address:\n"
+    "          one-to-one; several: a group of exactly them); a new\n"
+    "          conversation keeps the level of its first message, and a\n"
+    "          weaker level (a higher N) is refused until `chat level`\n"
+    "  show    a conversation's messages, oldest first, with time, sender,\n"
+    "          level and, for yours, delivery state; marks them read\n"
+    "          (--keep-unread: not)\n"
+    "  level   change the level a conversation is held to (1 strongest)\n"
+    "  open    a line mode: the conversation, then each line typed is\n"
+    "          sent (Enter) and messages that arrive are shown as they\n"
+    "          come (IMAP IDLE); Ctrl-D leaves\n";
+
+/* The options of a chat subcommand. */
+struct chat_args {
+	const char *account;
+	const char *text;
+	long long level;
+	int keep_unread;
+	const char *addrs[CHAT_ADDRS_MAX];
+	size_t naddrs;
+};
+
+/* Parses argv[2..]; addresses are the words that are no option. */
+static int parse_args(const char *sub, int argc, char **argv,
+                      struct chat_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i];
+
+		if (cli_is_help(o)) {
+			fputs(chat_help, stdout);
+			return -1;
+		} else if (!strcmp(o, "--account") && i + 1 < argc) {
+			a->account = argv[++i];
+		} else if ((!strcmp(o, "-m") || !strcmp(o, "--message")) &&
+		           i + 1 < argc) {
+			a->text = argv[++i];
+		} else if (!strcmp(o, "--level") && i + 1 < argc) {
+			if (qm_parse_ll(argv[++i], 1, 4, &a->level, NULL))
+				return cli_usage("chat",
+				                 "--level is 1 to 4, not "
+				                 "\"%s\"",
+				                 argv[i]);
+		} else if (!strcmp(o, "--keep-unread")) {
+			a->keep_unread = 1;
+		} else if (o[0] == '-') {
+			return cli_usage("chat", "%s: unknown option %s", sub,
+			                 o);
+		} else if (a->naddrs == CHAT_ADDRS_MAX) {
+			return cli_usage("chat", "at most %d participants",
+			                 CHAT_ADDRS_MAX);
+		} else {
+			a->addrs[a->naddrs++] = o;
+		}
+	}
+	return 0;
+}
+
+static void fmt_time(int64_t at, char *out, size_t cap)
+{
+	time_t t = (time_t)at;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (at && gmtime_r(&t, &tm))
+		strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
+}
+
+static int chat_list(struct cli *g, const struct chat_args *a)
+{
+	struct qm_store_chat *v = NULL;
+	struct qm_error e;
+	size_t n = 0;
+	int64_t acct;
+	int rc;
+
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, a->account, &acct)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_chat_list(g->client, acct, &v, &n, &e))
+		return cli_fail(&e);
+	printf("%-5s %-5s %5s %6s  %-16s  %s\n", "ID", "LEVEL", "MSGS",
+	       "UNREAD", "LAST", "WITH");
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+
+		fmt_time(v[i].last_at, when, sizeof(when));
+		printf("%-5lld %-5d %5zu %6zu  %-16s  %s%s%s\n",
+		       (long long)v[i].id, v[i].level, v[i].n_msgs, v[i].unread,
+		       when, v[i].group_id[0] ? "group: " : "",
+		       cli_safe(v[i].members),
+		       v[i].label == QM_LABEL_ALTERED
+		           ? "  [CHANGED ON DISK: set its level again]"
+		           : "");
+	}
+	free(v);
+	return 0;
+}
+
+static int chat_send(struct cli *g, const struct chat_args *a)
+{
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	int64_t acct;
+	int rc;
+
+	if (!a->naddrs)
+		return cli_usage("chat",
+		                 "send: give the participants' addresses");
+	if (!a->text || !*a->text)
+		return cli_usage("chat", "send: give the text with -m TEXT");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, a->account, &acct)))
+		return rc;
+	memset(&m, 0, sizeof(m));
+	m.account_id = acct;
+	m.to = a->addrs;
+	m.nto = a->naddrs;
+	m.text = a->text;
+	m.level = (int)a->level;
+	qm_error_clear(&e);
+	rc = qm_client_chat_send(g->client, &m, &out, &e) ? cli_fail(&e) : 0;
+	if (out.warning[0])
+		fprintf(stderr,
+		        "qmail: warning: %s (`qmail keys verify` once "
+		        "you compared them)\n",
+		        cli_safe(out.warning));
+	if (rc && out.chat_id) {
+		fprintf(stderr,
+		        "qmail: it is in conversation %lld; `qmail "
+		        "outbox` shows what waits\n",
+		        (long long)out.chat_id);
+		return rc;
+	}
+	if (rc) {
+		if (e.code == QM_ERR_STATE)
+			fprintf(stderr, "qmail: `qmail chat level ADDR... N` "
+			                "changes the conversation's level\n");
+		return rc;
+	}
+	printf("sent at level %d (%s) in conversation %lld\n", out.level,
+	       qm_client_level_badge(out.level), (long long)out.chat_id);
+	return 0;
+}
+
+/* The conversation of a->addrs into *conv; prints the error. */
+static int chat_pick(struct cli *g, const struct chat_args *a,
+                     struct qm_store_chat *conv)
+{
+	struct qm_error e;
+	int64_t acct;
+	int rc;
+
+	if (!a->naddrs)
+		return cli_usage("chat", "give the participants' addresses");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, a->account, &acct)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_chat_find(g->client, acct, a->addrs, a->naddrs, conv, &e))
+		return cli_fail(&e);
+	return 0;
+}
+
+/* Prints conversation chat_id's messages with an id past *last (0: all),
+ * oldest first; *last moves to the newest printed. */
+static int print_msgs(struct cli *g, int64_t chat_id, int64_t *last)
+{
+	struct qm_client_chat_item *v = NULL;
+	struct qm_error e;
+	size_t n = 0;
+
+	qm_error_clear(&e);
+	if (qm_client_chat_messages(g->client, chat_id, &v, &n, &e))
+		return cli_fail(&e);
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+
+		if (v[i].id <= *last)
+			continue;
+		fmt_time(v[i].at, when, sizeof(when));
+		printf("%s  %s  L%d  %s\n", when,
+		       v[i].mine ? "me" : cli_safe(v[i].sender), v[i].level,
+		       v[i].mine   ? v[i].state
+		       : v[i].seen ? "read"
+		                   : "new");
+		fputs("  ", stdout);
+		cli_put_text(stdout, v[i].text);
+		fputc('\n', stdout);
+		*last = v[i].id;
+	}
+	qm_client_chat_items_free(&v, n);
+	fflush(stdout);
+	return 0;
+}
+
+static void print_head(const struct qm_store_chat *conv)
+{
+	printf("conversation %lld with %s%s, level %d (%s)\n",
+	       (long long)conv->id, conv->group_id[0] ? "the group " : "",
+	       cli_safe(conv->members), conv->level,
+	       qm_client_level_badge(conv->level));
+}
+
+static int chat_show(struct cli *g, const struct chat_args *a)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+	int64_t last = 0;
+	int rc;
+
+	if ((rc = chat_pick(g, a, &conv)))
+		return rc;
+	print_head(&conv);
+	if ((rc = print_msgs(g, conv.id, &last)))
+		return rc;
+	qm_error_clear(&e);
+	if (!a->keep_unread &&
+	    qm_client_chat_read(g->client, conv.id, NULL, &e))
+		return cli_fail(&e);
+	return 0;
+}
+
+static int chat_level(struct cli *g, struct chat_args *a)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+	long long lvl;
+	int rc;
+
+	if (a->naddrs < 2 ||
+	    qm_parse_ll(a->addrs[a->naddrs - 1], 1, 4, &lvl, NULL))
+		return cli_usage("chat",
+		                 "level: give the participants' "
+		                 "addresses and then the level, 1 to 4");
+	a->naddrs--;
+	if ((rc = chat_pick(g, a, &conv)))
+		return rc;
+	qm_error_clear(&e);
+	if (qm_client_chat_level_set(g->client, conv.id, (int)lvl, &e))
+		return cli_fail(&e);
+	printf("conversation %lld is held to level %lld (%s) from now on\n",
+	       (long long)conv.id, lvl, qm_client_level_badge((int)lvl));
+	return 0;
+}
+
+/* chat open: the conversation of a->addrs (NULL conv: none yet), then
+ * each line typed sent and each message that comes shown. */
+struct open_state {
+	struct cli *g;
+	const struct chat_args *a;
+	int64_t acct;
+	int64_t chat_id; /* 0: no conversation yet */
+	int64_t last;    /* the newest message shown */
+	struct qm_client_watch *w;
+};
+
+/* Shows what is new in the conversation (found once it exists) and marks
+ * it read. */
+static void open_refresh(struct open_state *o)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (!o->chat_id) {
+		if (qm_client_chat_find(o->g->client, o->acct, o->a->addrs,
+		                        o->a->naddrs, &conv, &e))
+			return;
+		o->chat_id = conv.id;
+		print_head(&conv);
+	}
+	if (print_msgs(o->g, o->chat_id, &o->last) == 0 &&
+	    qm_client_chat_read(o->g->client, o->chat_id, NULL, &e))
+		cli_fail(&e);
+}
+
+/* Sends one typed line (without its newline). */
+static void open_send(struct open_state *o, const char *line)
+{
+	struct qm_client_chat_out m;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+
+	memset(&m, 0, sizeof(m));
+	m.account_id = o->acct;
+	m.to = o->a->addrs;
+	m.nto = o->a->naddrs;
+	m.text = line;
+	m.level = (int)o->a->level;
+	qm_error_clear(&e);
+	if (qm_client_chat_send(o->g->client, &m, &out, &e)) {
+		cli_fail(&e);
+		if (e.code == QM_ERR_STATE)
+			fprintf(stderr, "qmail: `qmail chat level ADDR... N` "
+			                "changes the conversation's level\n");
+	}
+	open_refresh(o);
+}
+
+/* A sync of the account, quiet; a failure is said and the line mode
+ * goes on. */
+static void open_sync(struct open_state *o)
+{
+	struct qm_client_sync_all out;
+	struct qm_error e;
+
+	qm_error_clear(&e);
+	if (qm_client_sync_all(o->g->client, o->acct, NULL, NULL, NULL, &out,
+	                       &e))
+		cli_fail(&e);
+	else if (out.first_error[0])
+		fprintf(stderr, "qmail: %s\n", cli_safe(out.first_error));
+	open_refresh(o);
+}
+
+/* Waits for a typed line or for mail: IMAP IDLE with standard input as
+ * the wake-up, on one watch kept open (each change is news once); without
+ * IMAP (POP3) or after a network error, a sync every 30 s. *typed 1 when
+ * a line can be read, *mail 1 when mail came. */
+static void open_wait(struct open_state *o, int *typed, int *mail)
+{
+	struct pollfd p = {.fd = 0, .events = POLLIN};
+	struct qm_error e;
+	int news = 0, woken = 0;
+	enum qm_err rc = QM_OK;
+
+	*typed = *mail = 0;
+	qm_error_clear(&e);
+	if (!o->w)
+		rc = qm_client_watch_open(o->g->client, o->acct, 0, &o->w, &e);
+	if (!rc)
+		rc = qm_client_watch_wait(o->w, 120000, &news, &woken, &e);
+	if (rc) {
+		qm_client_watch_free(&o->w);
+		if (e.code != QM_ERR_UNSUPPORTED)
+			cli_fail(&e);
+		news = poll(&p, 1, 30000) <= 0;
+	}
+	*mail = news;
+	/* a line typed while mail kept coming is not left waiting */
+	*typed = woken || poll(&p, 1, 0) > 0;
+}
+
+static int chat_open(struct cli *g, const struct chat_args *a)
+{
+	struct open_state o = {.g = g, .a = a};
+	char *line = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (!a->naddrs)
+		return cli_usage("chat", "open: give the participants' "
+		                         "addresses");
+	if ((rc = cli_open_unlocked(g)) ||
+	    (rc = cli_account_pick(g, a->account, &o.acct)))
+		return rc;
+	open_refresh(&o);
+	if (!o.chat_id)
+		printf("no conversation with them yet: the first line you "
+		       "send starts it\n");
+	printf("-- type a line and Enter to send it; Ctrl-D leaves --\n");
+	fflush(stdout);
+	for (;;) {
+		int typed, mail;
+		ssize_t len;
+
+		open_wait(&o, &typed, &mail);
+		if (mail)
+			open_sync(&o);
+		if (!typed)
+			continue;
+		if ((len = getline(&line, &cap, stdin)) < 0)
+			break;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len)
+			open_send(&o, line);
+	}
+	qm_client_watch_free(&o.w);
+	if (line) {
+		qm_wipe(line, cap);
+		free(line);
+	}
+	return 0;
+}
+
+int cli_cmd_chat(struct cli *g, int argc, char **argv)
+{
+	struct chat_args a;
+	const char *sub = argc > 1 ? argv[1] : "";
+	int rc;
+
+	if (argc < 2 || cli_is_help(sub)) {
+		fputs(chat_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? QM_EXIT_USAGE : 0;
+	}
+	rc = parse_args(sub, argc, argv, &a);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (!strcmp(sub, "list"))
+		return chat_list(g, &a);
+	if (!strcmp(sub, "send"))
+		return chat_send(g, &a);
+	if (!strcmp(sub, "show"))
+		return chat_show(g, &a);
+	if (!strcmp(sub, "level"))
+		return chat_level(g, &a);
+	if (!strcmp(sub, "open"))
+		return chat_open(g, &a);
+	return cli_usage(
+	    "chat", "unknown subcommand %s (list, send, show, open, level)",
+	    sub);
+}
