@@ -104,6 +104,24 @@ static enum qm_err members_join(struct members *m, char *out, size_t cap,
 	return QM_OK;
 }
 
+/* Is bare lower-case address a one of the comma-separated list? */
+static int member_of(const char *list, const char *a)
+{
+	size_t n = strlen(a);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, a, n))
+			return 1;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
 /* The account's own address (what is never a member). */
 static enum qm_err account_of(struct qm_client *c, int64_t account_id,
                               struct qm_store_account *a, struct qm_error *err)
@@ -533,6 +551,11 @@ static enum qm_err file_opened(struct qm_client *c,
 
 		snprintf(key, sizeof(key), "g:%s", gid);
 		rc = qm_store_chat_get(c->store, a->id, key, &conv, err);
+		/* only a member speaks in a group: someone else who names
+		 * its ID (a past member, anyone a member told it) gets no
+		 * voice in it; the message stays mail */
+		if (!rc && !member_of(conv.members, from.v[0]))
+			goto out;
 	} else {
 		rc = find_conv(c, a->id, &mem, joined, &conv, err);
 	}

@@ -277,7 +277,7 @@ static const char *const migrations[] = {
     " msg_id INTEGER REFERENCES msg(id) ON DELETE SET NULL,"
     " outbox_id INTEGER, seen INTEGER NOT NULL DEFAULT 0,"
     " moved INTEGER NOT NULL DEFAULT 0, text BLOB,"
-    " UNIQUE (chat_id, message_id));"
+    " UNIQUE (chat_id, sender, message_id));"
     "CREATE INDEX chat_msg_order ON chat_msg(chat_id, at, id);"
     "CREATE INDEX chat_msg_mid ON chat_msg(message_id);"
     "CREATE INDEX chat_msg_unmoved ON chat_msg(msg_id) WHERE moved = 0;"

@@ -726,6 +726,64 @@ static void test_group(void **state)
 	qm_client_chat_items_free(&v, n);
 }
 
+/* Someone outside a group who names its Chat-Group-ID gets no voice in
+ * it: bob holds a group with alice and dave; carol, not a member, sends
+ * him a verified level-3 chat message naming that group. It is not filed
+ * in the group (it stays mail, in INBOX). */
+static void test_group_outsider(void **state)
+{
+	static const char gid[] = "00112233445566778899aabbccddeeff";
+	struct qm_store_chat g, got;
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_client_chat_item *v = NULL;
+	struct qm_error e;
+	const char *to[] = {qmt_mail_addr(W_BOB)};
+	int64_t gid_row = 0, inbox;
+	size_t n = 9;
+	int hb;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	memset(&g, 0, sizeof(g));
+	g.account_id = W.acct[W_BOB];
+	snprintf(g.key, sizeof(g.key), "g:%s", gid);
+	snprintf(g.group_id, sizeof(g.group_id), "%s", gid);
+	snprintf(g.members, sizeof(g.members),
+	         "alice@qmail.test,dave@qmail.test");
+	g.level = 3;
+	qm_error_clear(&e);
+	assert_int_equal(
+	    qm_store_chat_add(qm_client_store(W.c[W_BOB]), &g, &gid_row, &e),
+	    QM_OK);
+	inbox = inbox_count(W_BOB);
+	hb = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_CAROL];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "Chat: let me in";
+	m.text = "let me in";
+	m.level = 3;
+	m.chat = 1;
+	m.chat_group_id = gid;
+	if (qm_client_send(W.c[W_CAROL], &m, NULL, NULL, &sent, &e))
+		fail_msg("carol's send: %s", e.msg);
+	assert_true(qmt_mail_wait_files(&W.mail, W_BOB, NULL, hb + 1, 30000) >
+	            hb);
+	assert_int_equal(sync_until(W_BOB, 1, 0), 0);
+	/* the group holds nothing of hers; the message is mail in INBOX */
+	assert_int_equal(qm_store_chat_get(qm_client_store(W.c[W_BOB]),
+	                                   W.acct[W_BOB], g.key, &got, &e),
+	                 QM_OK);
+	assert_int_equal(
+	    qm_client_chat_messages(W.c[W_BOB], got.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 0);
+	qm_client_chat_items_free(&v, n);
+	assert_int_equal(inbox_count(W_BOB), inbox + 1);
+}
+
 /* One level-2 key that user from's KME makes for user to. */
 static void l2_key(int from, int to, struct qm_kms_keys **ks,
                    struct qm_qkey *qk)
@@ -910,6 +968,7 @@ int main(void)
 	    cmocka_unit_test(test_cli),
 	    cmocka_unit_test(test_open),
 	    cmocka_unit_test(test_group),
+	    cmocka_unit_test(test_group_outsider),
 	    cmocka_unit_test(test_unverified_sender_not_chat),
 	};
 
