@@ -892,6 +892,7 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 struct qm_mail_envsrc {
 	GMimeMessage *m;
 	GByteArray *in;
+	struct mail_src_cursor *cur; /* or the source it reads */
 	GMimeStream *fs; /* the part's content through its decoder */
 };
 
@@ -904,6 +905,7 @@ static void envsrc_free(struct qm_mail_envsrc **ps)
 	if (s->fs)
 		g_object_unref(s->fs);
 	release_message(s->m, s->in);
+	free(s->cur);
 	free(s);
 	*ps = NULL;
 }
@@ -921,6 +923,12 @@ enum qm_err qm_mail_envelope_read(void *src, void *buf, size_t want,
 	 * read of 0 bytes that is not the end */
 	while (want && n == 0 && !g_mime_stream_eos(s->fs))
 		n = g_mime_stream_read(s->fs, buf, want);
+	if (n < 0 && s->cur && s->cur->rc) {
+		/* the source failed (a blob altered, the disk) */
+		if (err)
+			*err = s->cur->err;
+		return s->cur->rc;
+	}
 	if (n < 0)
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "QMail message: the envelope part could "
@@ -1160,22 +1168,19 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	return QM_OK;
 }
 
-static enum qm_err parse_any(const void *msg, size_t len,
-                             const struct qm_mail_limits *lim, size_t big,
+/* The classification of parsed message m into *out; an envelope left in
+ * the message (p->envsrc) is read through m, which the caller then hands
+ * over to it. */
+static enum qm_err parsed_of(GMimeMessage *m, const struct lim *lp, size_t big,
                              struct qm_mail_parsed **out, struct qm_error *err)
 {
 	struct qm_mail_parsed *p = NULL;
-	GMimeMessage *m = NULL;
-	GByteArray *in = NULL;
 	GMimeObject *body;
 	GMimeContentType *ct;
 	const char *proto, *subj;
-	struct lim l;
+	struct lim l = *lp;
 	enum qm_err e;
 
-	limits(lim, &l);
-	if ((e = parse_message(msg, len, &l, &m, &in, err)))
-		return e;
 	if (!(p = calloc(1, sizeof(*p)))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1207,23 +1212,93 @@ static enum qm_err parse_any(const void *msg, size_t len,
 	}
 	if (e)
 		goto out;
-	if (p->envsrc) {
-		/* the envelope is read from the message: it stays parsed */
-		p->envsrc->m = m;
-		p->envsrc->in = in;
-		m = NULL;
-		in = NULL;
-	}
 	*out = p;
 	p = NULL;
 out:
-	if (p && p->envsrc && m) {
-		/* not handed over: released below, not by the free */
-		p->envsrc->m = NULL;
-		p->envsrc->in = NULL;
-	}
 	qm_mail_parsed_free(&p);
+	return e;
+}
+
+static enum qm_err parse_any(const void *msg, size_t len,
+                             const struct qm_mail_limits *lim, size_t big,
+                             struct qm_mail_parsed **out, struct qm_error *err)
+{
+	GMimeMessage *m = NULL;
+	GByteArray *in = NULL;
+	struct lim l;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, &in, err)))
+		return e;
+	e = parsed_of(m, &l, big, out, err);
+	if (!e && (*out)->envsrc) {
+		/* the envelope is read from the message: it stays parsed */
+		(*out)->envsrc->m = m;
+		(*out)->envsrc->in = in;
+		return QM_OK;
+	}
 	release_message(m, in);
+	return e;
+}
+
+enum qm_err qm_mail_parse_big_src(const struct qm_mail_src *src,
+                                  const struct qm_mail_limits *lim, size_t big,
+                                  struct qm_mail_parsed **out,
+                                  struct qm_error *err)
+{
+	struct mail_src_cursor *cur;
+	struct lim l;
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	enum qm_err e;
+
+	if (!src || !src->read || !src->seek)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message source needs a reader that can "
+		                    "seek");
+	limits(lim, &l);
+	if ((e = src_limits(src, &l, err)))
+		return e;
+	if (!(cur = calloc(1, sizeof(*cur))))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	mail_gmime_init();
+	cur->src = src;
+	cur->pos = UINT64_MAX; /* seek before the first read */
+	s = mail_src_stream_new(cur, 0, (gint64)src->len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s); /* the message's parts keep it while they need it */
+	if (!m) {
+		e = cur->rc ? cur->rc
+		            : qm_error_set(err, QM_ERR_PARSE,
+		                           "the message is not valid MIME");
+		if (cur->rc && err)
+			*err = cur->err;
+		free(cur);
+		return e;
+	}
+	e = parsed_of(m, &l, big, out, err);
+	if (cur->rc) { /* a part the source failed to give */
+		if (e == QM_OK)
+			qm_mail_parsed_free(out);
+		if (err)
+			*err = cur->err;
+		e = cur->rc;
+	}
+	if (!e && (*out)->envsrc) {
+		/* the envelope is read from the source: the message and its
+		 * cursor stay */
+		(*out)->envsrc->m = m;
+		(*out)->envsrc->cur = cur;
+		return QM_OK;
+	}
+	g_object_unref(m);
+	free(cur);
 	return e;
 }
 
