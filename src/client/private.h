@@ -90,6 +90,11 @@ void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
  * names and types marked, each attachment's real extension. */
 QM_NODISCARD enum qm_err client_view_display(struct qm_client_view *v,
                                              struct qm_error *err);
+/* The same for attachment a, the i-th of its message: a name made from
+ * its position and type when it has none, name and type marked, its real
+ * extension. */
+QM_NODISCARD enum qm_err client_att_display(struct qm_client_att *a, size_t i,
+                                            struct qm_error *err);
 
 /* The account's identity (private half from the vault). */
 QM_NODISCARD enum qm_err client_own_identity(struct qm_client *c,

@@ -337,6 +337,30 @@ qm_mail_content_list_src(const struct qm_mail_src *src,
                          const struct qm_mail_limits *lim,
                          struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
+/*
+ * Attachment n of the message read from src (numbered as
+ * qm_mail_content_parse lists them), its bytes decoded as
+ * qm_mail_content_parse decodes them but read a piece at a time: memory
+ * stays bounded by a window whatever its size (issue 18: a download from
+ * the vault). *name and *type (malloc'd, as the list gives them) and *len
+ * (its decoded size, found by a first pass) describe it. QM_ERR_NOTFOUND
+ * when there is no attachment n; QM_ERR_UNSUPPORTED for a forwarded
+ * message (message/rfc822), which qm_mail_content_parse gives whole. The
+ * same limits and refusals as qm_mail_content_list_src; src must stay
+ * open until qm_mail_att_close.
+ */
+struct qm_mail_att_src;
+QM_NODISCARD enum qm_err
+qm_mail_att_open_src(const struct qm_mail_src *src,
+                     const struct qm_mail_limits *lim, size_t n,
+                     struct qm_mail_att_src **out, char **name, char **type,
+                     uint64_t *len, struct qm_error *err);
+/* The next bytes of a (*got 0 only at the end); a failure of the source
+ * is returned as it is. */
+QM_NODISCARD enum qm_err qm_mail_att_read(struct qm_mail_att_src *a, void *buf,
+                                          size_t want, size_t *got,
+                                          struct qm_error *err);
+void qm_mail_att_close(struct qm_mail_att_src **a);
 
 enum qm_mail_kind {
 	QM_MAIL_KIND_PLAIN =
