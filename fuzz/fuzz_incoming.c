@@ -183,9 +183,9 @@ static void same_big(const uint8_t *data, size_t size, enum qm_err rc,
 	struct qm_mail_parsed *q = NULL;
 	struct qm_error e;
 	unsigned char buf[1000];
-	enum qm_err rc2 =
-	    from_src ? qm_mail_parse_big_src(&src, NULL, 1, &q, &e)
-	             : qm_mail_parse_big(data, size, NULL, 1, &q, &e);
+	enum qm_err rc2 = from_src
+	                      ? qm_mail_parse_big_src(&src, NULL, 1, &q, &e)
+	                      : qm_mail_parse_big(data, size, NULL, 1, &q, &e);
 
 	if ((rc2 == QM_OK) != (rc == QM_OK))
 		__builtin_trap();

@@ -1327,16 +1327,17 @@ void qm_client_view_free(struct qm_client_view **v);
  * its decoded size; borrowed). Close with qm_client_att_close.
  */
 struct qm_client_att_reader;
-QM_NODISCARD enum qm_err
-qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
-                   struct qm_client_att_reader **out, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_client_att_open(struct qm_client *c, int64_t id,
+                                            size_t n,
+                                            struct qm_client_att_reader **out,
+                                            struct qm_error *err);
 const struct qm_client_att *
 qm_client_att_info(const struct qm_client_att_reader *r);
 /* The next bytes (*got 0 only at the end); QM_ERR_AUTH when the vault's
  * blob was altered (nothing more is given). */
 QM_NODISCARD enum qm_err qm_client_att_read(struct qm_client_att_reader *r,
-                                            void *buf, size_t want,
-                                            size_t *got, struct qm_error *err);
+                                            void *buf, size_t want, size_t *got,
+                                            struct qm_error *err);
 void qm_client_att_close(struct qm_client_att_reader **r);
 /*
  * Whom a reply to v from account_id goes to: *to gets the addresses of

@@ -467,8 +467,8 @@ struct raw_sink {
 };
 void client_raw_sink_init(struct raw_sink *rs, struct qm_client *c,
                           int64_t acct);
-QM_NODISCARD enum qm_err client_raw_sink_end(struct raw_sink *rs,
-                                             int64_t *blob, uint64_t *len,
+QM_NODISCARD enum qm_err client_raw_sink_end(struct raw_sink *rs, int64_t *blob,
+                                             uint64_t *len,
                                              struct qm_error *err);
 void client_raw_sink_drop(struct raw_sink *rs);
 
@@ -543,11 +543,9 @@ QM_NODISCARD enum qm_err client_mbox_find(struct mbox *mb,
 /* *blob (0: none) gets a message of more than RECV_BLOB_MIN bytes,
  * written into a blob as it arrived (struct raw_sink; raw then empty,
  * *bloblen its size): the caller's, to give to client_recv_file. */
-QM_NODISCARD enum qm_err client_mbox_fetch(struct mbox *mb,
-                                           const struct mbox_msg *m,
-                                           struct qm_buf *raw, int64_t *blob,
-                                           uint64_t *bloblen,
-                                           struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m, struct qm_buf *raw,
+                  int64_t *blob, uint64_t *bloblen, struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_seen(struct mbox *mb,
                                           const struct mbox_msg *m,
                                           struct qm_error *err);

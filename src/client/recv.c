@@ -337,8 +337,8 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 			break;
 		ctx->st->fetched++;
 		client_mbox_where(mb, &r[i].m, &in);
-		rc = file_new(c, ac, ctx, &in, raw, blob, bloblen, r[i].id,
-		              err);
+		rc =
+		    file_new(c, ac, ctx, &in, raw, blob, bloblen, r[i].id, err);
 		if (!rc)
 			client_mbox_settle(mb, &r[i].m);
 	}

@@ -237,13 +237,14 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 		take = avail;
 		if ((uint64_t)take > n - done)
 			take = (size_t)(n - done);
-		if (to && (e = to->write(to->arg, im->in + im->inoff, take,
-		                         err))) {
+		if (to &&
+		    (e = to->write(to->arg, im->in + im->inoff, take, err))) {
 			im->broken = 1; /* the rest of it is still coming */
 			return e;
 		}
 		if (!to && sink &&
-		    qm_buf_append(sink, im->in + im->inoff, take, NULL) != QM_OK)
+		    qm_buf_append(sink, im->in + im->inoff, take, NULL) !=
+		        QM_OK)
 			return mail_imap_fail(
 			    im, QM_ERR_TOOBIG, err,
 			    "a message is larger than the limit "

@@ -742,10 +742,11 @@ struct qm_mail_sink {
 /* qm_mail_imap_fetch, a message of more than sink->big bytes given to
  * sink (NULL: none) as it arrives: *sunk is then 1 and out untouched;
  * else 0 and the message is in out. */
-QM_NODISCARD enum qm_err
-qm_mail_imap_fetch_to(struct qm_mail_imap *im, uint32_t uid,
-                      const struct qm_mail_sink *sink, struct qm_buf *out,
-                      int *sunk, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_fetch_to(struct qm_mail_imap *im,
+                                               uint32_t uid,
+                                               const struct qm_mail_sink *sink,
+                                               struct qm_buf *out, int *sunk,
+                                               struct qm_error *err);
 /* qm_mail_imap_fetch_many, each message of more than sink->big bytes
  * given to sink as it arrives; fn is called for it once it is whole with
  * msg NULL and len its size. (A message of a UID fn does not want may

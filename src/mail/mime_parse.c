@@ -1014,7 +1014,8 @@ enum qm_err qm_mail_att_open_src(const struct qm_mail_src *src,
 	limits(lim, &w.l);
 	if ((e = src_limits(src, &w.l, err)))
 		return e;
-	if (!(a = calloc(1, sizeof(*a))) || !(a->cur = calloc(1, sizeof(*a->cur)))) {
+	if (!(a = calloc(1, sizeof(*a))) ||
+	    !(a->cur = calloc(1, sizeof(*a->cur)))) {
 		free(a);
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}

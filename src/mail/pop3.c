@@ -52,8 +52,8 @@ static size_t to_sink(struct qm_mail_pop3 *p, const char *b, size_t n)
 	p->sunk = 1;
 	p->to_rc = to->begin(to->arg, 0, &p->to_err);
 	if (!p->to_rc)
-		p->to_rc = to->write(to->arg, x->sink->data, x->sink->len,
-		                     &p->to_err);
+		p->to_rc =
+		    to->write(to->arg, x->sink->data, x->sink->len, &p->to_err);
 	qm_buf_reset(x->sink); /* wiped when secure */
 	return p->to_rc ? 0 : n;
 }

@@ -428,13 +428,14 @@ static void test_large_plain(void **state)
 		assert_int_equal(craft_deliver(&W, u, wire.data, wire.len), 0);
 		memset(&st, 0, sizeof(st));
 		qm_error_clear(&e);
-		assert_ok(qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e));
+		assert_ok(
+		    qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e));
 		assert_int_equal(st.plain, 1);
 		id = world_by_subject(&W, u, sub);
 		assert_true(id > 0);
 		/* its body is the blob it arrived in */
-		assert_ok(qm_store_msg_body_open(qm_client_store(W.c[u]), id, &r,
-		                                 &e));
+		assert_ok(qm_store_msg_body_open(qm_client_store(W.c[u]), id,
+		                                 &r, &e));
 		assert_non_null(r);
 		qm_store_blob_close(&r);
 		assert_int_equal(msg_blobs(u), blobs + 1);
@@ -488,9 +489,9 @@ static void test_large_pop3(void **state)
 	m.level = 2;
 	qm_error_clear(&e);
 	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
-	assert_int_equal(qmt_mail_wait_files(&W.mail, W_CAROL, NULL, files + 1,
-	                                     300000),
-	                 files + 1);
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_CAROL, NULL, files + 1, 300000),
+	    files + 1);
 	memset(&st, 0, sizeof(st));
 	assert_ok(
 	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));

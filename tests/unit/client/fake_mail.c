@@ -740,15 +740,15 @@ static enum qm_err fm_deliver(const struct qm_mail_sink *sink,
 
 	*sunk = 0;
 	if (!sink || msg->len <= sink->big)
-		return qm_buf_append(out, msg->data ? msg->data
-		                                    : (const unsigned char *)"",
-		                     msg->len, err);
+		return qm_buf_append(
+		    out, msg->data ? msg->data : (const unsigned char *)"",
+		    msg->len, err);
 	*sunk = 1;
 	rc = sink->begin(sink->arg, msg->len, err);
 	for (size_t off = 0; !rc && off < msg->len; off += 65536)
-		rc = sink->write(sink->arg, msg->data + off,
-		                 msg->len - off < 65536 ? msg->len - off : 65536,
-		                 err);
+		rc = sink->write(
+		    sink->arg, msg->data + off,
+		    msg->len - off < 65536 ? msg->len - off : 65536, err);
 	return rc;
 }
 
@@ -794,7 +794,7 @@ enum qm_err qm_mail_imap_fetch_many_to(struct qm_mail_imap *im,
 		if (!rc)
 			rc = fm_deliver(sink, &b, &o, &sunk, err);
 		if (!rc && fn(arg, uids[i],
-		              sunk ? NULL
+		              sunk     ? NULL
 		              : o.data ? o.data
 		                       : (unsigned char *)"",
 		              sunk ? b.len : o.len))

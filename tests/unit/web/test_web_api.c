@@ -1264,15 +1264,15 @@ static void test_attachment_from_blob(void **state)
 	        &mime, &e, "%s",
 	        "--Z\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	        "Content-Transfer-Encoding: quoted-printable\r\n"
-	        "Content-Disposition: attachment; filename*=utf-8''caf%C3%A9.txt"
+	        "Content-Disposition: attachment; "
+	        "filename*=utf-8''caf%C3%A9.txt"
 	        "\r\n\r\ncaf=C3=A9 =3D soft=\r\nbreak\r\n--Z\r\n"
 	        "Content-Type: message/rfc822\r\n\r\nFrom: x@example.net"
 	        "\r\nSubject: inner\r\n\r\ninner text\r\n--Z--\r\n"),
 	    QM_OK);
 	/* the plaintext as the receive path keeps a large one: a blob */
-	assert_int_equal(qm_store_blob_begin(st, QM_STORE_BLOB_MSG, g_acct, &w,
-	                                     &e),
-	                 QM_OK);
+	assert_int_equal(
+	    qm_store_blob_begin(st, QM_STORE_BLOB_MSG, g_acct, &w, &e), QM_OK);
 	assert_int_equal(qm_store_blob_write(w, mime.data, mime.len, &e),
 	                 QM_OK);
 	assert_int_equal(qm_store_blob_end(&w, &blob, NULL, &e), QM_OK);
@@ -1297,15 +1297,16 @@ static void test_attachment_from_blob(void **state)
 	assert_int_equal(v->att[0].len, big);
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path),
-		         "/api/messages/%lld/attachments/%zu", (long long)id, i);
+		         "/api/messages/%lld/attachments/%zu", (long long)id,
+		         i);
 		get(&r, path);
 		assert_int_equal(r.status, 200);
 		assert_int_equal(r.len, v->att[i].len);
 		assert_memory_equal(r.body, v->att[i].data, v->att[i].len);
-		assert_true(qmt_resp_header(&r, "Content-Disposition", hv,
-		                            sizeof(hv)));
+		assert_true(
+		    qmt_resp_header(&r, "Content-Disposition", hv, sizeof(hv)));
 		snprintf(want, sizeof(want), "filename*=UTF-8''%s",
-		         i == 0 ? "data.bin"
+		         i == 0   ? "data.bin"
 		         : i == 1 ? "caf%C3%A9.txt"
 		                  : "message.eml");
 		if (!strstr(hv, want))
@@ -1326,12 +1327,11 @@ static void test_attachment_from_blob(void **state)
 		assert_int_equal(qm_client_att_info(ar)->len, big);
 		assert_string_equal(qm_client_att_info(ar)->name, "data.bin");
 		do {
-			assert_int_equal(qm_client_att_read(ar, back + n,
-			                                    big - n < 4099
-			                                        ? big - n
-			                                        : 4099,
-			                                    &got, &e),
-			                 QM_OK);
+			assert_int_equal(
+			    qm_client_att_read(ar, back + n,
+			                       big - n < 4099 ? big - n : 4099,
+			                       &got, &e),
+			    QM_OK);
 			n += got;
 		} while (got && n < big);
 		assert_int_equal(qm_client_att_read(ar, back, 1, &got, &e),
