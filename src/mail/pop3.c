@@ -256,6 +256,7 @@ enum qm_err qm_mail_pop3_retr_to(struct qm_mail_pop3 *p, uint32_t num,
 	p->to_rc = QM_OK;
 	rc = pop3_do(p, path, NULL, 1, &b, "POP3 RETR", err);
 	p->to = NULL;
+	p->to_rc = QM_OK; /* said (rc), not to be said again */
 	*sunk = p->sunk;
 	if (rc == QM_OK) {
 		/* libcurl takes a hang-up as the end of the message. A POP3
