@@ -1327,6 +1327,33 @@ QM_NODISCARD enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                                         struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
 /*
+ * Attachment n of message id (numbered as qm_client_read numbers them)
+ * read from the vault a piece at a time, for a message whose plaintext is
+ * kept as a blob (a large one, issue 18): memory stays bounded whatever
+ * its size, where qm_client_read holds every attachment whole. A message
+ * qm_client_read shows no content of (tampered, replayed, not opened) has
+ * none: QM_ERR_NOTFOUND, as for no attachment n. QM_ERR_UNSUPPORTED when
+ * the plaintext is kept whole or not fetched yet, or the attachment is a
+ * forwarded message: read it with qm_client_read then. The reader has its
+ * own handle on the home (qm_client_clone), so it may be read on another
+ * thread than c's and outlive the call; qm_client_att_info describes the
+ * attachment (display-safe, as qm_client_read gives it, data NULL, len
+ * its decoded size; borrowed). Close with qm_client_att_close.
+ */
+struct qm_client_att_reader;
+QM_NODISCARD enum qm_err qm_client_att_open(struct qm_client *c, int64_t id,
+                                            size_t n,
+                                            struct qm_client_att_reader **out,
+                                            struct qm_error *err);
+const struct qm_client_att *
+qm_client_att_info(const struct qm_client_att_reader *r);
+/* The next bytes (*got 0 only at the end); QM_ERR_AUTH when the vault's
+ * blob was altered (nothing more is given). */
+QM_NODISCARD enum qm_err qm_client_att_read(struct qm_client_att_reader *r,
+                                            void *buf, size_t want, size_t *got,
+                                            struct qm_error *err);
+void qm_client_att_close(struct qm_client_att_reader **r);
+/*
  * Whom a reply to v from account_id goes to: *to gets the addresses of
  * v's Reply-To when it has one, else of its From; with all, *cc gets v's
  * To and Cc but the account's own address and the addresses in *to. Bare

@@ -270,7 +270,6 @@ static enum qm_err att_name(struct qm_client_att *a, size_t i,
 enum qm_err client_view_display(struct qm_client_view *v, struct qm_error *err)
 {
 	enum qm_err rc;
-	char ext[32];
 
 	rc = addresses(&v->from, err);
 	if (rc == QM_OK)
@@ -283,23 +282,30 @@ enum qm_err client_view_display(struct qm_client_view *v, struct qm_error *err)
 		rc = line(&v->subject, NULL, err);
 	if (rc == QM_OK)
 		rc = line(&v->date, NULL, err);
-	for (size_t i = 0; rc == QM_OK && i < v->natt; i++) {
-		struct qm_client_att *a = &v->att[i];
-		size_t nm = 0;
-
-		rc = att_name(a, i, err);
-		if (rc == QM_OK)
-			rc = line(&a->name, &nm, err);
-		if (rc == QM_OK)
-			rc = line(&a->type, NULL, err);
-		if (rc != QM_OK)
-			break;
-		a->disguised = nm > 0;
-		qm_client_display_ext(a->name, ext, sizeof(ext));
-		free(a->ext);
-		a->ext = strdup(ext);
-		if (!a->ext)
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-	}
+	for (size_t i = 0; rc == QM_OK && i < v->natt; i++)
+		rc = client_att_display(&v->att[i], i, err);
 	return rc;
+}
+
+enum qm_err client_att_display(struct qm_client_att *a, size_t i,
+                               struct qm_error *err)
+{
+	char ext[32];
+	size_t nm = 0;
+	enum qm_err rc;
+
+	rc = att_name(a, i, err);
+	if (rc == QM_OK)
+		rc = line(&a->name, &nm, err);
+	if (rc == QM_OK)
+		rc = line(&a->type, NULL, err);
+	if (rc != QM_OK)
+		return rc;
+	a->disguised = nm > 0;
+	qm_client_display_ext(a->name, ext, sizeof(ext));
+	free(a->ext);
+	a->ext = strdup(ext);
+	if (!a->ext)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	return QM_OK;
 }

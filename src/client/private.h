@@ -90,6 +90,11 @@ void client_acct_setting(struct qm_client *c, int64_t id, const char *key,
  * names and types marked, each attachment's real extension. */
 QM_NODISCARD enum qm_err client_view_display(struct qm_client_view *v,
                                              struct qm_error *err);
+/* The same for attachment a, the i-th of its message: a name made from
+ * its position and type when it has none, name and type marked, its real
+ * extension. */
+QM_NODISCARD enum qm_err client_att_display(struct qm_client_att *a, size_t i,
+                                            struct qm_error *err);
 
 /* The account's identity (private half from the vault). */
 QM_NODISCARD enum qm_err client_own_identity(struct qm_client *c,
@@ -425,6 +430,11 @@ struct incoming {
 	const char *uidl;
 	const void *raw;
 	size_t rawlen;
+	/* or, for a large one written into a blob as it arrived (struct
+	 * raw_sink; raw NULL, rawlen its size): that complete blob (kind
+	 * QM_STORE_BLOB_MSG, owned by the account), which client_recv_file
+	 * takes (the message keeps it as its body, or it is removed) */
+	int64_t raw_blob;
 	/* > 0: its earlier record (refused, waiting, unreadable, no key), to
 	 * replace in the same transaction as the new one comes */
 	int64_t replace_id;
@@ -456,6 +466,30 @@ struct incoming {
  * client_mbox_settle lets the server's copy go when the account says so (POP3
  * delete after fetch). client_mbox_where fills the location fields of in.
  */
+/*
+ * Where a message of more than RECV_BLOB_MIN bytes goes as it arrives
+ * (issue 18): the mail layer's sink (s), writing it into a sealed blob of
+ * kind QM_STORE_BLOB_MSG owned by the account, so that neither the IMAP
+ * literal nor the POP3 RETR body is held whole. client_raw_sink_init
+ * sets it up; each message begins a new blob (one begun before and not
+ * ended goes); client_raw_sink_end completes the message the fetch said
+ * is whole and gives its blob to the caller (*blob, *len);
+ * client_raw_sink_drop removes one not ended (a fetch cut short: nothing
+ * of it stays, and a crash leaves it to qm_store_blob_gc).
+ */
+struct raw_sink {
+	struct qm_client *c;
+	int64_t acct;
+	struct qm_store_blob_w *w;
+	struct qm_mail_sink s;
+};
+void client_raw_sink_init(struct raw_sink *rs, struct qm_client *c,
+                          int64_t acct);
+QM_NODISCARD enum qm_err client_raw_sink_end(struct raw_sink *rs, int64_t *blob,
+                                             uint64_t *len,
+                                             struct qm_error *err);
+void client_raw_sink_drop(struct raw_sink *rs);
+
 struct mbox;
 struct mbox_msg {
 	uint32_t uid;  /* IMAP */
@@ -500,6 +534,13 @@ QM_NODISCARD enum qm_err client_mbox_reopen(struct mbox *mb,
 QM_NODISCARD enum qm_err
 client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms, size_t n,
                        qm_mail_msg_fn fn, void *arg, struct qm_error *err);
+/* The same, a message of more than RECV_BLOB_MIN bytes written into a
+ * blob by rs as it arrives: fn gets msg NULL for it (its size in len) and
+ * takes it with client_raw_sink_end; the caller drops what is left. */
+QM_NODISCARD enum qm_err
+client_mbox_fetch_many_to(struct mbox *mb, const struct mbox_msg *ms, size_t n,
+                          struct raw_sink *rs, qm_mail_msg_fn fn, void *arg,
+                          struct qm_error *err);
 /* The list fields of ms[0..n) (IMAP: qm_mail_imap_fetch_summaries, fn
  * once per message in the server's order); QM_ERR_UNSUPPORTED, no message
  * set, for POP3. */
@@ -517,10 +558,12 @@ int client_mbox_holds(const struct mbox *mb, const struct qm_store_msg *rec);
 QM_NODISCARD enum qm_err client_mbox_find(struct mbox *mb,
                                           const struct qm_store_msg *rec,
                                           struct mbox_msg *out);
-QM_NODISCARD enum qm_err client_mbox_fetch(struct mbox *mb,
-                                           const struct mbox_msg *m,
-                                           struct qm_buf *raw,
-                                           struct qm_error *err);
+/* *blob (0: none) gets a message of more than RECV_BLOB_MIN bytes,
+ * written into a blob as it arrived (struct raw_sink; raw then empty,
+ * *bloblen its size): the caller's, to give to client_recv_file. */
+QM_NODISCARD enum qm_err
+client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m, struct qm_buf *raw,
+                  int64_t *blob, uint64_t *bloblen, struct qm_error *err);
 QM_NODISCARD enum qm_err client_mbox_seen(struct mbox *mb,
                                           const struct mbox_msg *m,
                                           struct qm_error *err);

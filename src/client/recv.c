@@ -28,13 +28,15 @@
  * refused before: replace_id). */
 static enum qm_err file_new(struct qm_client *c, struct acct_conn *ac,
                             struct recv_ctx *ctx, const struct incoming *where,
-                            const struct qm_buf *raw, int64_t replace_id,
+                            const struct qm_buf *raw, int64_t blob,
+                            uint64_t bloblen, int64_t replace_id,
                             struct qm_error *err)
 {
 	struct incoming in = *where;
 
-	in.raw = raw->data;
-	in.rawlen = raw->len;
+	in.raw = blob ? NULL : raw->data;
+	in.rawlen = blob ? (size_t)bloblen : raw->len;
+	in.raw_blob = blob;
 	in.replace_id = replace_id;
 	in.replaced = replace_id ? QM_VERIFY_REFUSED : QM_VERIFY_OK;
 	return client_recv_file(c, ac, ctx, &in, err);
@@ -315,8 +317,10 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 	rc = refetch_list(c, ac, mb, key, &r, &n, &gen, err);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct incoming in;
+		int64_t blob = 0;
+		uint64_t bloblen = 0;
 
-		rc = client_mbox_fetch(mb, &r[i].m, raw, err);
+		rc = client_mbox_fetch(mb, &r[i].m, raw, &blob, &bloblen, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			/* gone from the server meanwhile: nothing to show */
 			qm_error_clear(err);
@@ -333,7 +337,8 @@ static enum qm_err refetch_refused(struct qm_client *c, struct acct_conn *ac,
 			break;
 		ctx->st->fetched++;
 		client_mbox_where(mb, &r[i].m, &in);
-		rc = file_new(c, ac, ctx, &in, raw, r[i].id, err);
+		rc =
+		    file_new(c, ac, ctx, &in, raw, blob, bloblen, r[i].id, err);
 		if (!rc)
 			client_mbox_settle(mb, &r[i].m);
 	}
@@ -356,6 +361,7 @@ struct batch {
 	qm_client_progress_fn progress;
 	void *parg;
 	struct recv_ctx *ctx;
+	struct raw_sink rs; /* where a large message goes as it arrives */
 	enum qm_err rc; /* a filing that failed, with its error */
 	struct qm_error err;
 };
@@ -420,6 +426,13 @@ static int batch_one(void *arg, uint32_t uid, const unsigned char *msg,
 	in.rawlen = len;
 	in.replaced = QM_VERIFY_OK;
 	b->rc = client_recv_group_enter(b->c, b->ctx, &b->err);
+	if (!b->rc && !msg) {
+		/* a large one, in a blob as it arrived */
+		uint64_t bl = 0;
+
+		b->rc = client_raw_sink_end(&b->rs, &in.raw_blob, &bl, &b->err);
+		in.rawlen = (size_t)bl;
+	}
 	if (!b->rc)
 		b->rc = client_recv_file(b->c, b->ac, b->ctx, &in, &b->err);
 	if (!b->rc)
@@ -460,7 +473,10 @@ static enum qm_err fetch_batch(struct qm_client *c, struct acct_conn *ac,
 	b.parg = parg;
 	b.ctx = ctx;
 	*done = 0;
-	rc = client_mbox_fetch_many(mb, ms, n, batch_one, &b, err);
+	client_raw_sink_init(&b.rs, c, ac->a.id);
+	rc = client_mbox_fetch_many_to(mb, ms, n, &b.rs, batch_one, &b, err);
+	/* a large message cut short (the server hung up) leaves nothing */
+	client_raw_sink_drop(&b.rs);
 	b.rc = group_end(c, ctx, b.rc, &b.err);
 	if (rc == QM_ERR_UNSUPPORTED)
 		return QM_OK; /* one at a time */
@@ -496,10 +512,13 @@ static enum qm_err fetch_each(struct qm_client *c, struct acct_conn *ac,
 	for (size_t i = done; i < n && !rc; i++) {
 		struct incoming in;
 
+		int64_t blob = 0;
+		uint64_t bloblen = 0;
+
 		if (progress)
 			progress(parg, "fetching", i, n);
 		client_mbox_where(mb, &ms[i], &in);
-		rc = client_mbox_fetch(mb, &ms[i], raw, err);
+		rc = client_mbox_fetch(mb, &ms[i], raw, &blob, &bloblen, err);
 		if (rc == QM_ERR_NOTFOUND) {
 			qm_error_clear(err);
 			rc = QM_OK;
@@ -518,7 +537,12 @@ static enum qm_err fetch_each(struct qm_client *c, struct acct_conn *ac,
 		ctx->st->fetched++;
 		rc = client_recv_group_enter(c, ctx, err);
 		if (!rc)
-			rc = file_new(c, ac, ctx, &in, raw, 0, err);
+			rc = file_new(c, ac, ctx, &in, raw, blob, bloblen, 0,
+			              err);
+		else if (blob)
+			/* never given to the filing; best effort: the gc
+			 * collects a message blob no message holds */
+			QM_IGNORE(qm_store_blob_delete(c->store, blob, NULL));
 		/* unmarked, the message would be filed again next time */
 		if (!rc)
 			rc = client_mbox_seen(mb, &ms[i], err);

@@ -284,6 +284,11 @@ struct filing {
 	size_t body_len;
 	int done; /* nothing (more) to record */
 	int blob_taken; /* oc.plain_blob went to the message */
+	/* in->raw_blob: read through rawsrc (a reader of it); whether the
+	 * message took it as its body (kept as received, or plain mail) */
+	struct qm_store_blob_r *rawr;
+	struct qm_mail_src rawsrc;
+	int raw_taken;
 	/* plain: the header-only record this body fills (its id stays) */
 	int64_t fill_id;
 	char name[QM_STORE_NAMEMAX]; /* the sender's name the index gets */
@@ -513,9 +518,12 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 		body_matches(f, ctx);
 		return QM_OK;
 	}
-	/* a large envelope stays in the message, read in pieces */
-	if (qm_mail_parse_big(f->in->raw, f->in->rawlen, &ac->lim,
-	                      RECV_BLOB_MIN, &f->mp, &e) != QM_OK) {
+	/* a large envelope stays in the message, read in pieces; a large
+	 * message stays in its blob, read a window at a time */
+	if ((f->rawr ? qm_mail_parse_big_src(&f->rawsrc, &ac->lim,
+	                                     RECV_BLOB_MIN, &f->mp, &e)
+	             : qm_mail_parse_big(f->in->raw, f->in->rawlen, &ac->lim,
+	                                 RECV_BLOB_MIN, &f->mp, &e)) != QM_OK) {
 		/* a message that claims to be QMail but is malformed; or one
 		 * past the user's limits: refused (no key was asked for) */
 		f->oc.verify = e.code == QM_ERR_TOOBIG ? QM_VERIFY_REFUSED
@@ -552,8 +560,9 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 				return rc;
 		}
 		f->oc.verify = QM_VERIFY_NOT_QMAIL;
+		/* a large one: its blob is its body (record_fill) */
 		f->body = f->in->raw;
-		f->body_len = f->in->rawlen;
+		f->body_len = f->in->raw ? f->in->rawlen : 0;
 		f->mc = f->mp->content;
 		f->mp->content = NULL;
 		return QM_OK;
@@ -740,6 +749,8 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 	m->size = (int64_t)in->rawlen;
 	if (shown(oc->verify) && oc->plain_blob)
 		m->body_blob = oc->plain_blob; /* a large one: f->body NULL */
+	if (oc->verify == QM_VERIFY_NOT_QMAIL && in->raw_blob)
+		m->body_blob = in->raw_blob; /* plain, large: as received */
 	if (!m->date)
 		m->date = qm_now();
 	if (!shown(oc->verify) && oc->verify != QM_VERIFY_NOT_QMAIL) {
@@ -748,8 +759,10 @@ static enum qm_err record_fill(const struct acct_conn *ac, struct filing *f,
 		 * as received (sealed: the vault holds no plaintext of it) */
 		f->subject = oc->reason;
 		f->body = oc->keep_raw ? in->raw : NULL;
-		f->body_len = oc->keep_raw ? in->rawlen : 0;
+		f->body_len = oc->keep_raw && in->raw ? in->rawlen : 0;
 		f->text = oc->keep_raw ? "" : NULL;
+		if (oc->keep_raw && in->raw_blob)
+			m->body_blob = in->raw_blob; /* large: kept as is */
 	}
 	return QM_OK;
 }
@@ -817,8 +830,13 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
 		else
 			qm_store_tx_rollback(c->store);
 	}
-	if (!rc && *id && m->body_blob)
-		f->blob_taken = 1; /* the message's now, gone with it */
+	if (!rc && *id && m->body_blob) {
+		/* the message's now, gone with it */
+		if (m->body_blob == f->in->raw_blob)
+			f->raw_taken = 1;
+		else
+			f->blob_taken = 1;
+	}
 	return rc;
 }
 
@@ -858,14 +876,31 @@ static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
 /* A plain body for a header-only record: filled in, the record keeps its
  * id (a list or a reader showing it goes on). Filled already by another
  * handle meanwhile: nothing to do. */
-static enum qm_err record_body(struct qm_client *c, struct recv_ctx *ctx,
-                               struct filing *f, struct qm_error *err)
+static enum qm_err record_body(struct qm_client *c, struct acct_conn *ac,
+                               struct recv_ctx *ctx, struct filing *f,
+                               struct qm_error *err)
 {
-	enum qm_err rc;
+	struct qm_buf whole;
+	enum qm_err rc = QM_OK;
 
-	rc = qm_store_msg_body_fill(c->store, f->fill_id, f->body, f->body_len,
-	                            f->mc ? f->mc->text : NULL,
-	                            f->mc ? (int)f->mc->natt : 0, err);
+	/* a large one that arrived into a blob: a body filled in is one
+	 * sealed value (rare: the same large plain message listed from
+	 * another folder first), read whole here */
+	qm_buf_init_secure(&whole, QM_STORE_MAXBLOB);
+	if (f->in->raw_blob) {
+		rc = qm_store_blob_read_all(c->store, QM_STORE_BLOB_MSG,
+		                            ac->a.id, f->in->raw_blob, &whole,
+		                            err);
+		f->body = whole.data;
+		f->body_len = whole.len;
+	}
+	if (!rc)
+		rc = qm_store_msg_body_fill(c->store, f->fill_id, f->body,
+		                            f->body_len,
+		                            f->mc ? f->mc->text : NULL,
+		                            f->mc ? (int)f->mc->natt : 0, err);
+	qm_buf_free(&whole);
+	f->body = NULL;
 	if (rc == QM_ERR_STATE) {
 		qm_error_clear(err);
 		rc = QM_OK;
@@ -890,7 +925,7 @@ static enum qm_err record(struct qm_client *c, struct acct_conn *ac,
 	enum qm_err rc;
 
 	if (f->fill_id && f->oc.verify == QM_VERIFY_NOT_QMAIL)
-		return record_body(c, ctx, f, err);
+		return record_body(c, ac, ctx, f, err);
 	qm_buf_init_secure(&meta, 1 << 20);
 	rc = record_fill(ac, f, &m, from, sizeof(from), &meta, err);
 	if (!rc)
@@ -915,8 +950,19 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 	ctx->last_wait = MSG_WAIT_NONE;
 	ctx->last_reason[0] = '\0';
 	ctx->body_refused = ctx->body_deferred = 0;
+	rc = QM_OK;
 	if (filed_already(c, ac, in))
-		return QM_OK;
+		goto out;
+	if (in->raw_blob) {
+		rc = qm_store_blob_open(c->store, QM_STORE_BLOB_MSG, ac->a.id,
+		                        in->raw_blob, &f.rawr, err);
+		if (rc)
+			goto out;
+		f.rawsrc.read = blob_rd;
+		f.rawsrc.seek = blob_seek;
+		f.rawsrc.arg = f.rawr;
+		f.rawsrc.len = qm_store_blob_size(f.rawr);
+	}
 	rc = classify(c, ac, ctx, &f, err);
 	if (!rc && !f.done)
 		rc = settle_waiting(c, ac, ctx, &f, err);
@@ -934,9 +980,15 @@ enum qm_err client_recv_file(struct qm_client *c, struct acct_conn *ac,
 	if (f.oc.plain_blob && !f.blob_taken)
 		QM_IGNORE(
 		    qm_store_blob_delete(c->store, f.oc.plain_blob, NULL));
+out:
 	qm_mail_content_free(&f.mc);
-	qm_mail_parsed_free(&f.mp);
+	qm_mail_parsed_free(&f.mp); /* reads the blob while it lives */
 	client_recv_outcome_free(&f.oc);
+	qm_store_blob_close(&f.rawr);
+	/* the message as received, when no record took it: removed (best
+	 * effort: the gc collects a message blob no message holds) */
+	if (in->raw_blob && !f.raw_taken)
+		QM_IGNORE(qm_store_blob_delete(c->store, in->raw_blob, NULL));
 	return rc;
 }
 

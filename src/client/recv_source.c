@@ -30,9 +30,11 @@ struct mbox_ops {
 	QM_NODISCARD enum qm_err (*find)(struct mbox *mb,
 	                                 const struct qm_store_msg *rec,
 	                                 struct mbox_msg *out);
+	/* a large message to rs (sink), *sunk set */
 	QM_NODISCARD enum qm_err (*fetch)(struct mbox *mb,
 	                                  const struct mbox_msg *m,
-	                                  struct qm_buf *raw,
+	                                  const struct qm_mail_sink *sink,
+	                                  struct qm_buf *raw, int *sunk,
 	                                  struct qm_error *err);
 	QM_NODISCARD enum qm_err (*seen)(struct mbox *mb,
 	                                 const struct mbox_msg *m,
@@ -41,8 +43,10 @@ struct mbox_ops {
 	/* many messages in few round trips (NULL: one after the other) */
 	QM_NODISCARD enum qm_err (*fetch_many)(struct mbox *mb,
 	                                       const struct mbox_msg *ms,
-	                                       size_t n, qm_mail_msg_fn fn,
-	                                       void *arg, struct qm_error *err);
+	                                       size_t n,
+	                                       const struct qm_mail_sink *sink,
+	                                       qm_mail_msg_fn fn, void *arg,
+	                                       struct qm_error *err);
 };
 
 struct mbox {
@@ -170,9 +174,12 @@ static enum qm_err imap_find(struct mbox *mb, const struct qm_store_msg *rec,
 }
 
 static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
-                              struct qm_buf *raw, struct qm_error *err)
+                              const struct qm_mail_sink *sink,
+                              struct qm_buf *raw, int *sunk,
+                              struct qm_error *err)
 {
-	enum qm_err rc = qm_mail_imap_fetch(mb->im, m->uid, raw, err);
+	enum qm_err rc =
+	    qm_mail_imap_fetch_to(mb->im, m->uid, sink, raw, sunk, err);
 
 	if (rc == QM_ERR_TOOBIG && mb->shared) {
 		/* the session ends with it: the sync's next folder (or
@@ -185,7 +192,8 @@ static enum qm_err imap_fetch(struct mbox *mb, const struct mbox_msg *m,
 
 /* Filed: no later sync lists it (the folder's last UID, and the watch's). */
 static enum qm_err imap_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
-                                   size_t n, qm_mail_msg_fn fn, void *arg,
+                                   size_t n, const struct qm_mail_sink *sink,
+                                   qm_mail_msg_fn fn, void *arg,
                                    struct qm_error *err)
 {
 	uint32_t *uids = calloc(n ? n : 1, sizeof(*uids));
@@ -195,7 +203,7 @@ static enum qm_err imap_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		uids[i] = ms[i].uid;
-	rc = qm_mail_imap_fetch_many(mb->im, uids, n, fn, arg, err);
+	rc = qm_mail_imap_fetch_many_to(mb->im, uids, n, sink, fn, arg, err);
 	free(uids);
 	return rc;
 }
@@ -298,9 +306,11 @@ static enum qm_err pop3_find(struct mbox *mb, const struct qm_store_msg *rec,
 }
 
 static enum qm_err pop3_fetch(struct mbox *mb, const struct mbox_msg *m,
-                              struct qm_buf *raw, struct qm_error *err)
+                              const struct qm_mail_sink *sink,
+                              struct qm_buf *raw, int *sunk,
+                              struct qm_error *err)
 {
-	return qm_mail_pop3_retr(mb->p, m->num, raw, err);
+	return qm_mail_pop3_retr_to(mb->p, m->num, sink, raw, sunk, err);
 }
 
 static enum qm_err pop3_seen(struct mbox *mb, const struct mbox_msg *m,
@@ -430,10 +440,22 @@ enum qm_err client_mbox_find(struct mbox *mb, const struct qm_store_msg *rec,
 }
 
 enum qm_err client_mbox_fetch(struct mbox *mb, const struct mbox_msg *m,
-                              struct qm_buf *raw, struct qm_error *err)
+                              struct qm_buf *raw, int64_t *blob,
+                              uint64_t *bloblen, struct qm_error *err)
 {
+	struct raw_sink rs;
+	int sunk = 0;
+	enum qm_err rc;
+
+	*blob = 0;
+	*bloblen = 0;
 	qm_buf_reset(raw);
-	return mb->ops->fetch(mb, m, raw, err);
+	client_raw_sink_init(&rs, mb->c, mb->ac->a.id);
+	rc = mb->ops->fetch(mb, m, &rs.s, raw, &sunk, err);
+	if (!rc && sunk)
+		rc = client_raw_sink_end(&rs, blob, bloblen, err);
+	client_raw_sink_drop(&rs);
+	return rc;
 }
 
 enum qm_err client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
@@ -442,7 +464,70 @@ enum qm_err client_mbox_fetch_many(struct mbox *mb, const struct mbox_msg *ms,
 {
 	if (!mb->ops->fetch_many)
 		return QM_ERR_UNSUPPORTED; /* no message: the caller goes on */
-	return mb->ops->fetch_many(mb, ms, n, fn, arg, err);
+	return mb->ops->fetch_many(mb, ms, n, NULL, fn, arg, err);
+}
+
+enum qm_err client_mbox_fetch_many_to(struct mbox *mb,
+                                      const struct mbox_msg *ms, size_t n,
+                                      struct raw_sink *rs, qm_mail_msg_fn fn,
+                                      void *arg, struct qm_error *err)
+{
+	if (!mb->ops->fetch_many)
+		return QM_ERR_UNSUPPORTED; /* no message: the caller goes on */
+	return mb->ops->fetch_many(mb, ms, n, &rs->s, fn, arg, err);
+}
+
+/* ------------------------------------------------ large, as it arrives */
+
+static enum qm_err raw_begin(void *arg, uint64_t len, struct qm_error *err)
+{
+	struct raw_sink *rs = arg;
+
+	(void)len; /* the store bounds a blob (QM_STORE_BLOB_MAX) */
+	/* one the fetch did not say was whole (a response nobody asked
+	 * for) goes */
+	qm_store_blob_abort(&rs->w);
+	return qm_store_blob_begin(rs->c->store, QM_STORE_BLOB_MSG, rs->acct,
+	                           &rs->w, err);
+}
+
+static enum qm_err raw_write(void *arg, const void *p, size_t n,
+                             struct qm_error *err)
+{
+	struct raw_sink *rs = arg;
+
+	if (!rs->w)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "a message's bytes came before it began");
+	return qm_store_blob_write(rs->w, p, n, err);
+}
+
+void client_raw_sink_init(struct raw_sink *rs, struct qm_client *c,
+                          int64_t acct)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->c = c;
+	rs->acct = acct;
+	rs->s.big = RECV_BLOB_MIN;
+	rs->s.begin = raw_begin;
+	rs->s.write = raw_write;
+	rs->s.arg = rs;
+}
+
+enum qm_err client_raw_sink_end(struct raw_sink *rs, int64_t *blob,
+                                uint64_t *len, struct qm_error *err)
+{
+	*blob = 0;
+	*len = 0;
+	if (!rs->w)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "no large message was received");
+	return qm_store_blob_end(&rs->w, blob, len, err);
+}
+
+void client_raw_sink_drop(struct raw_sink *rs)
+{
+	qm_store_blob_abort(&rs->w);
 }
 
 enum qm_err client_mbox_heads(struct mbox *mb, const struct mbox_msg *ms,

@@ -214,9 +214,12 @@ static int literal_size(const struct qm_buf *line, size_t from, uint64_t *n)
 	return 1;
 }
 
-/* Reads a literal of n bytes into sink (or discards it). */
+/* Reads a literal of n bytes into sink, or gives it to to (or discards
+ * it). */
 static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
-                                struct qm_buf *sink, struct qm_error *err)
+                                struct qm_buf *sink,
+                                const struct qm_mail_sink *to,
+                                struct qm_error *err)
 {
 	uint64_t done = 0;
 
@@ -234,8 +237,14 @@ static enum qm_err read_literal(struct qm_mail_imap *im, uint64_t n,
 		take = avail;
 		if ((uint64_t)take > n - done)
 			take = (size_t)(n - done);
-		if (sink && qm_buf_append(sink, im->in + im->inoff, take,
-		                          NULL) != QM_OK)
+		if (to &&
+		    (e = to->write(to->arg, im->in + im->inoff, take, err))) {
+			im->broken = 1; /* the rest of it is still coming */
+			return e;
+		}
+		if (!to && sink &&
+		    qm_buf_append(sink, im->in + im->inoff, take, NULL) !=
+		        QM_OK)
 			return mail_imap_fail(
 			    im, QM_ERR_TOOBIG, err,
 			    "a message is larger than the limit "
@@ -259,6 +268,8 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct mail_imap_item *it,
 	qm_buf_reset(&it->line);
 	it->nlit = 0;
 	it->litstart = it->lit ? it->lit->len : 0;
+	it->sunk = 0;
+	it->sunk_len = 0;
 	for (;;) {
 		uint64_t n = 0;
 		int r;
@@ -282,7 +293,19 @@ static enum qm_err read_item(struct qm_mail_imap *im, struct mail_imap_item *it,
 			    "%zu",
 			    r < 0 ? ~0ULL : (unsigned long long)n,
 			    it->lit ? it->lit->max : MAIL_IMAP_SMALLLIT);
-		if ((e = read_literal(im, n, it->lit, err)))
+		if (it->lit && im->sink && n > im->sink->big && !it->sunk) {
+			/* a large message: to the sink as it arrives */
+			if ((e = im->sink->begin(im->sink->arg, n, err))) {
+				im->broken = 1;
+				return e;
+			}
+			it->sunk = 1;
+			it->sunk_len = n;
+			e = read_literal(im, n, NULL, im->sink, err);
+		} else {
+			e = read_literal(im, n, it->lit, NULL, err);
+		}
+		if (e)
 			return e;
 		it->nlit++;
 		from = it->line.len;
@@ -927,6 +950,7 @@ struct fetch_ctx {
 	uint32_t uid;
 	int found;
 	size_t lit_from, lit_to; /* the wanted message's literal bytes */
+	int sunk;                /* or it went to im->sink */
 	unsigned flags;
 	uint32_t size;
 	struct qm_mail_uid_flags *all;
@@ -952,6 +976,7 @@ static enum qm_err on_fetch(struct qm_mail_imap *im, const char *s, size_t n,
 		c->size = mail_imap_code(s, "RFC822.SIZE ");
 	if (it->lit && it->nlit) {
 		c->found = 1;
+		c->sunk = it->sunk;
 		c->lit_from = it->litstart;
 		c->lit_to = it->lit->len;
 	}
@@ -1073,10 +1098,12 @@ static enum qm_err on_many_msg(struct qm_mail_imap *im, const char *s, size_t n,
 	(void)err;
 	if (uid == 0 || !it->lit || !it->nlit || c->stopped)
 		return QM_OK;
-	if (c->fn(c->arg, uid,
-	          it->lit->data ? it->lit->data + it->litstart
-	                        : (const unsigned char *)"",
-	          it->lit->len - it->litstart))
+	if (it->sunk) /* whole now, in the sink */
+		c->stopped = c->fn(c->arg, uid, NULL, (size_t)it->sunk_len);
+	else if (c->fn(c->arg, uid,
+	               it->lit->data ? it->lit->data + it->litstart
+	                             : (const unsigned char *)"",
+	               it->lit->len - it->litstart))
 		c->stopped = 1;
 	/* the next response starts with an empty sink: one message held */
 	qm_buf_reset(it->lit);
@@ -1087,6 +1114,15 @@ enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
                                     const uint32_t *uids, size_t n,
                                     qm_mail_msg_fn fn, void *arg,
                                     struct qm_error *err)
+{
+	return qm_mail_imap_fetch_many_to(im, uids, n, NULL, fn, arg, err);
+}
+
+enum qm_err qm_mail_imap_fetch_many_to(struct qm_mail_imap *im,
+                                       const uint32_t *uids, size_t n,
+                                       const struct qm_mail_sink *sink,
+                                       qm_mail_msg_fn fn, void *arg,
+                                       struct qm_error *err)
 {
 	struct many_msg_ctx c = {fn, arg, 0};
 	struct qm_buf lit, set;
@@ -1105,10 +1141,13 @@ enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
 		for (size_t j = i; j < end && e == QM_OK; j++)
 			e = qm_buf_appendf(&set, err, "%s%u", j > i ? "," : "",
 			                   (unsigned)uids[j]);
-		if (e == QM_OK)
+		if (e == QM_OK) {
+			im->sink = sink;
 			e = mail_imap_run(im, &lit, on_many_msg, &c, err,
 			                  "UID FETCH %s (UID BODY.PEEK[])",
 			                  (const char *)set.data);
+			im->sink = NULL;
+		}
 	}
 	qm_buf_free(&lit);
 	qm_buf_free(&set);
@@ -1121,22 +1160,37 @@ enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
 enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im, uint32_t uid,
                                struct qm_buf *out, struct qm_error *err)
 {
+	int sunk = 0;
+
+	return qm_mail_imap_fetch_to(im, uid, NULL, out, &sunk, err);
+}
+
+enum qm_err qm_mail_imap_fetch_to(struct qm_mail_imap *im, uint32_t uid,
+                                  const struct qm_mail_sink *sink,
+                                  struct qm_buf *out, int *sunk,
+                                  struct qm_error *err)
+{
 	struct fetch_ctx c = {.uid = uid};
 	struct qm_buf b;
 	enum qm_err e;
 
+	*sunk = 0;
 	if ((e = mail_imap_need_selected(im, err)))
 		return e;
 	if (out->secure)
 		qm_buf_init_secure(&b, mail_max_message(im->srv));
 	else
 		qm_buf_init(&b, mail_max_message(im->srv));
+	im->sink = sink;
 	e = mail_imap_run(im, &b, on_fetch, &c, err,
 	                  "UID FETCH %u (UID BODY.PEEK[])", (unsigned)uid);
+	im->sink = NULL;
 	if (e == QM_OK && !c.found)
 		e = qm_error_set(err, QM_ERR_NOTFOUND,
 		                 "IMAP: message UID %u is gone", (unsigned)uid);
-	if (e == QM_OK && c.lit_to > c.lit_from)
+	if (e == QM_OK && c.sunk)
+		*sunk = 1;
+	else if (e == QM_OK && c.lit_to > c.lit_from)
 		e = qm_buf_append(out, b.data + c.lit_from,
 		                  c.lit_to - c.lit_from, err);
 	qm_buf_free(&b);

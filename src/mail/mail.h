@@ -345,6 +345,30 @@ qm_mail_content_list_src(const struct qm_mail_src *src,
                          const struct qm_mail_limits *lim,
                          struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
+/*
+ * Attachment n of the message read from src (numbered as
+ * qm_mail_content_parse lists them), its bytes decoded as
+ * qm_mail_content_parse decodes them but read a piece at a time: memory
+ * stays bounded by a window whatever its size (issue 18: a download from
+ * the vault). *name and *type (malloc'd, as the list gives them) and *len
+ * (its decoded size, found by a first pass) describe it. QM_ERR_NOTFOUND
+ * when there is no attachment n; QM_ERR_UNSUPPORTED for a forwarded
+ * message (message/rfc822), which qm_mail_content_parse gives whole. The
+ * same limits and refusals as qm_mail_content_list_src; src must stay
+ * open until qm_mail_att_close.
+ */
+struct qm_mail_att_src;
+QM_NODISCARD enum qm_err
+qm_mail_att_open_src(const struct qm_mail_src *src,
+                     const struct qm_mail_limits *lim, size_t n,
+                     struct qm_mail_att_src **out, char **name, char **type,
+                     uint64_t *len, struct qm_error *err);
+/* The next bytes of a (*got 0 only at the end); a failure of the source
+ * is returned as it is. */
+QM_NODISCARD enum qm_err qm_mail_att_read(struct qm_mail_att_src *a, void *buf,
+                                          size_t want, size_t *got,
+                                          struct qm_error *err);
+void qm_mail_att_close(struct qm_mail_att_src **a);
 
 enum qm_mail_kind {
 	QM_MAIL_KIND_PLAIN =
@@ -406,6 +430,18 @@ QM_NODISCARD enum qm_err qm_mail_parse_big(const void *msg, size_t len,
                                            size_t big,
                                            struct qm_mail_parsed **out,
                                            struct qm_error *err);
+/*
+ * qm_mail_parse_big of a message read from src (a sealed blob: a large
+ * message as it arrived) rather than held in memory, with memory bounded
+ * by a window of it: the same results and refusals. src must stay open
+ * and as it is until qm_mail_parsed_free (the envelope is read from it);
+ * a failure of the source is returned as it is.
+ */
+QM_NODISCARD enum qm_err qm_mail_parse_big_src(const struct qm_mail_src *src,
+                                               const struct qm_mail_limits *lim,
+                                               size_t big,
+                                               struct qm_mail_parsed **out,
+                                               struct qm_error *err);
 /* Reads the next decoded envelope bytes of src (a qm_mail_parsed's
  * envsrc) as qm_read_fn does (*got 0 only at the end); rewind starts it
  * again. */
@@ -685,6 +721,48 @@ QM_NODISCARD enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
 QM_NODISCARD enum qm_err qm_mail_imap_fetch(struct qm_mail_imap *im,
                                             uint32_t uid, struct qm_buf *out,
                                             struct qm_error *err);
+
+/*
+ * Where a large message goes as it arrives instead of into memory (issue
+ * 18: a 25 MiB attachment is a 47 MiB message on the wire): a message of
+ * more than big bytes (an IMAP literal announcing more; a POP3 RETR body
+ * once more than big bytes came, the first big bytes then given at once)
+ * starts with begin (len: the IMAP literal's size, 0 for POP3: unknown),
+ * then its bytes in order through write, so memory stays bounded by a
+ * window. Nothing says the message ended: the call that fetched it says
+ * whether it is whole (QM_OK) or not (an error: what the sink was given
+ * is a part, to drop). An error of begin or write stops the fetch, is
+ * returned as it is, and leaves the session unusable. Borrowed.
+ */
+QM_NODISCARD typedef enum qm_err (*qm_mail_sink_begin_fn)(void *arg,
+                                                          uint64_t len,
+                                                          struct qm_error *err);
+QM_NODISCARD typedef enum qm_err (*qm_mail_sink_write_fn)(void *arg,
+                                                          const void *p,
+                                                          size_t n,
+                                                          struct qm_error *err);
+struct qm_mail_sink {
+	uint64_t big;
+	qm_mail_sink_begin_fn begin;
+	qm_mail_sink_write_fn write;
+	void *arg;
+};
+/* qm_mail_imap_fetch, a message of more than sink->big bytes given to
+ * sink (NULL: none) as it arrives: *sunk is then 1 and out untouched;
+ * else 0 and the message is in out. */
+QM_NODISCARD enum qm_err qm_mail_imap_fetch_to(struct qm_mail_imap *im,
+                                               uint32_t uid,
+                                               const struct qm_mail_sink *sink,
+                                               struct qm_buf *out, int *sunk,
+                                               struct qm_error *err);
+/* qm_mail_imap_fetch_many, each message of more than sink->big bytes
+ * given to sink as it arrives; fn is called for it once it is whole with
+ * msg NULL and len its size. (A message of a UID fn does not want may
+ * have gone to the sink too: each begin starts a new one.) */
+QM_NODISCARD enum qm_err
+qm_mail_imap_fetch_many_to(struct qm_mail_imap *im, const uint32_t *uids,
+                           size_t n, const struct qm_mail_sink *sink,
+                           qm_mail_msg_fn fn, void *arg, struct qm_error *err);
 
 struct qm_mail_uid_flags {
 	uint32_t uid;
@@ -1207,6 +1285,16 @@ QM_NODISCARD enum qm_err qm_mail_pop3_uidl(struct qm_mail_pop3 *p,
 QM_NODISCARD enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
                                            struct qm_buf *out,
                                            struct qm_error *err);
+/* RETR num, a message of more than sink->big bytes given to sink as it
+ * arrives (struct qm_mail_sink; NULL: none): *sunk is then 1 and out holds
+ * nothing of it; else 0 and the message is in out. The message is whole
+ * only when the call returns QM_OK (a server that hung up mid-message is
+ * QM_ERR_NET, as for qm_mail_pop3_retr). */
+QM_NODISCARD enum qm_err qm_mail_pop3_retr_to(struct qm_mail_pop3 *p,
+                                              uint32_t num,
+                                              const struct qm_mail_sink *sink,
+                                              struct qm_buf *out, int *sunk,
+                                              struct qm_error *err);
 /* DELE num (effective at QUIT). Delete-after-fetch is the caller's
  * choice and off by default. */
 QM_NODISCARD enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,

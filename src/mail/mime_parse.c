@@ -300,6 +300,9 @@ struct walk {
 	size_t parts;
 	size_t cap;
 	int list_only; /* attachments named, not decoded (data NULL) */
+	/* qm_mail_att_open_src: the attachment wanted, found where */
+	size_t want;
+	GMimeObject *hit;
 };
 
 static enum qm_err add_att_cid(struct walk *w, const char *name,
@@ -421,6 +424,8 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 
 		if (!m)
 			return QM_OK;
+		if (w->c->natt == w->want)
+			w->hit = o;
 		if (w->list_only)
 			return add_att(w, "message.eml", "message/rfc822", NULL,
 			               0, err);
@@ -462,6 +467,8 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 			g_free(type);
 			return e;
 		}
+		if (w->c->natt == w->want)
+			w->hit = o;
 		/* decoding cannot make a part larger than the message, which
 		 * is within the limit already: a list needs no decoding */
 		if (w->list_only) {
@@ -588,11 +595,26 @@ static void release_message(GMimeMessage *m, GByteArray *in)
 		g_byte_array_free(in, FALSE); /* the bytes stay the caller's */
 }
 
+static enum qm_err content_walk(GMimeMessage *m, struct walk *wp,
+                                struct qm_mail_content **out,
+                                struct qm_error *err);
+
 static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
                                 int list_only, struct qm_mail_content **out,
                                 struct qm_error *err)
 {
-	struct walk w = {.l = *l, .list_only = list_only};
+	struct walk w = {.l = *l, .list_only = list_only, .want = SIZE_MAX};
+
+	return content_walk(m, &w, out, err);
+}
+
+/* The readable parts of m as the walk w (set up) finds them. */
+static enum qm_err content_walk(GMimeMessage *m, struct walk *wp,
+                                struct qm_mail_content **out,
+                                struct qm_error *err)
+{
+	struct walk w = *wp;
+	const struct lim *l = &wp->l;
 	GMimeObject *body = g_mime_message_get_mime_part(m);
 	const char *subj = g_mime_message_get_subject(m);
 	enum qm_err e;
@@ -619,6 +641,7 @@ static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
 		goto out;
 	*out = w.c;
 	w.c = NULL;
+	wp->hit = w.hit;
 	e = QM_OK;
 out:
 	qm_mail_content_free(&w.c);
@@ -891,6 +914,163 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 	return e;
 }
 
+/* An attachment read from a source (qm_mail_att_open_src): the parsed
+ * message, its cursor, and the part's content through its decoder. */
+struct qm_mail_att_src {
+	GMimeMessage *m;
+	struct mail_src_cursor *cur;
+	GMimeStream *fs;
+};
+
+void qm_mail_att_close(struct qm_mail_att_src **pa)
+{
+	struct qm_mail_att_src *a = pa ? *pa : NULL;
+
+	if (!a)
+		return;
+	if (a->fs)
+		g_object_unref(a->fs);
+	if (a->m)
+		g_object_unref(a->m);
+	free(a->cur);
+	free(a);
+	*pa = NULL;
+}
+
+enum qm_err qm_mail_att_read(struct qm_mail_att_src *a, void *buf, size_t want,
+                             size_t *got, struct qm_error *err)
+{
+	ssize_t n = 0;
+
+	*got = 0;
+	if (!a->fs)
+		return QM_OK; /* an empty part */
+	/* a piece that decodes to nothing (white space) is not the end */
+	while (want && n == 0 && !g_mime_stream_eos(a->fs))
+		n = g_mime_stream_read(a->fs, buf, want);
+	if (n < 0 && a->cur->rc) {
+		if (err)
+			*err = a->cur->err;
+		return a->cur->rc;
+	}
+	if (n < 0)
+		return qm_error_set(err, QM_ERR_PARSE,
+		                    "an attachment could not be decoded");
+	*got = (size_t)n;
+	return QM_OK;
+}
+
+/* a's decoder over part p's content (as part_bytes decodes it), and its
+ * decoded size by a first pass. */
+static enum qm_err att_stream(struct qm_mail_att_src *a, GMimePart *p,
+                              uint64_t *len, struct qm_error *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(p);
+	GMimeContentEncoding enc;
+	unsigned char buf[16384];
+	size_t got = 0;
+	enum qm_err e;
+
+	*len = 0;
+	if (!w)
+		return QM_OK;
+	enc = g_mime_data_wrapper_get_encoding(w);
+	g_mime_stream_reset(g_mime_data_wrapper_get_stream(w));
+	a->fs = g_mime_stream_filter_new(g_mime_data_wrapper_get_stream(w));
+	if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
+	    enc != GMIME_CONTENT_ENCODING_7BIT &&
+	    enc != GMIME_CONTENT_ENCODING_8BIT &&
+	    enc != GMIME_CONTENT_ENCODING_BINARY) {
+		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(a->fs), f);
+		g_object_unref(f);
+	}
+	do {
+		e = qm_mail_att_read(a, buf, sizeof(buf), &got, err);
+		*len += got;
+	} while (!e && got);
+	qm_wipe(buf, sizeof(buf));
+	if (!e && g_mime_stream_reset(a->fs) != 0)
+		e = qm_error_set(err, QM_ERR_INVAL,
+		                 "the attachment cannot be read again");
+	return e;
+}
+
+enum qm_err qm_mail_att_open_src(const struct qm_mail_src *src,
+                                 const struct qm_mail_limits *lim, size_t n,
+                                 struct qm_mail_att_src **out, char **name,
+                                 char **type, uint64_t *len,
+                                 struct qm_error *err)
+{
+	struct qm_mail_att_src *a = NULL;
+	struct qm_mail_content *c = NULL;
+	struct walk w = {.list_only = 1, .want = n};
+	GMimeStream *s;
+	GMimeParser *p;
+	enum qm_err e;
+
+	*out = NULL;
+	*name = *type = NULL;
+	*len = 0;
+	if (!src || !src->read || !src->seek)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message source needs a reader that can "
+		                    "seek");
+	limits(lim, &w.l);
+	if ((e = src_limits(src, &w.l, err)))
+		return e;
+	if (!(a = calloc(1, sizeof(*a))) ||
+	    !(a->cur = calloc(1, sizeof(*a->cur)))) {
+		free(a);
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	}
+	mail_gmime_init();
+	a->cur->src = src;
+	a->cur->pos = UINT64_MAX; /* seek before the first read */
+	s = mail_src_stream_new(a->cur, 0, (gint64)src->len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	a->m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s);
+	if (!a->m)
+		e = qm_error_set(err, QM_ERR_PARSE,
+		                 "the message is not valid MIME");
+	else
+		e = content_walk(a->m, &w, &c, err);
+	if (!e && (!w.hit || n >= c->natt))
+		e = qm_error_set(err, QM_ERR_NOTFOUND,
+		                 "the message has no attachment %zu", n);
+	if (!e && !GMIME_IS_PART(w.hit))
+		e = qm_error_set(err, QM_ERR_UNSUPPORTED,
+		                 "attachment %zu is a forwarded message, only "
+		                 "given whole",
+		                 n);
+	if (!e)
+		e = att_stream(a, GMIME_PART(w.hit), len, err);
+	if (!e && (!(*name = mail_strdup(c->att[n].name)) ||
+	           !(*type = mail_strdup(c->att[n].type))))
+		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	if (a->cur->rc) { /* the source failed somewhere on the way */
+		if (err)
+			*err = a->cur->err;
+		e = a->cur->rc;
+	}
+	qm_mail_content_free(&c);
+	if (e) {
+		free(*name);
+		free(*type);
+		*name = *type = NULL;
+		*len = 0;
+		qm_mail_att_close(&a);
+		return e;
+	}
+	*out = a;
+	return QM_OK;
+}
+
 /* ------------------------------------------------------------ QMail */
 
 /* An envelope left in the message (qm_mail_parse_big): the parsed message
@@ -898,6 +1078,7 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 struct qm_mail_envsrc {
 	GMimeMessage *m;
 	GByteArray *in;
+	struct mail_src_cursor *cur; /* or the source it reads */
 	GMimeStream *fs; /* the part's content through its decoder */
 };
 
@@ -910,6 +1091,7 @@ static void envsrc_free(struct qm_mail_envsrc **ps)
 	if (s->fs)
 		g_object_unref(s->fs);
 	release_message(s->m, s->in);
+	free(s->cur);
 	free(s);
 	*ps = NULL;
 }
@@ -927,6 +1109,12 @@ enum qm_err qm_mail_envelope_read(void *src, void *buf, size_t want,
 	 * read of 0 bytes that is not the end */
 	while (want && n == 0 && !g_mime_stream_eos(s->fs))
 		n = g_mime_stream_read(s->fs, buf, want);
+	if (n < 0 && s->cur && s->cur->rc) {
+		/* the source failed (a blob altered, the disk) */
+		if (err)
+			*err = s->cur->err;
+		return s->cur->rc;
+	}
 	if (n < 0)
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "QMail message: the envelope part could "
@@ -1166,22 +1354,19 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	return QM_OK;
 }
 
-static enum qm_err parse_any(const void *msg, size_t len,
-                             const struct qm_mail_limits *lim, size_t big,
+/* The classification of parsed message m into *out; an envelope left in
+ * the message (p->envsrc) is read through m, which the caller then hands
+ * over to it. */
+static enum qm_err parsed_of(GMimeMessage *m, const struct lim *lp, size_t big,
                              struct qm_mail_parsed **out, struct qm_error *err)
 {
 	struct qm_mail_parsed *p = NULL;
-	GMimeMessage *m = NULL;
-	GByteArray *in = NULL;
 	GMimeObject *body;
 	GMimeContentType *ct;
 	const char *proto, *subj;
-	struct lim l;
+	struct lim l = *lp;
 	enum qm_err e;
 
-	limits(lim, &l);
-	if ((e = parse_message(msg, len, &l, &m, &in, err)))
-		return e;
 	if (!(p = calloc(1, sizeof(*p)))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1213,23 +1398,93 @@ static enum qm_err parse_any(const void *msg, size_t len,
 	}
 	if (e)
 		goto out;
-	if (p->envsrc) {
-		/* the envelope is read from the message: it stays parsed */
-		p->envsrc->m = m;
-		p->envsrc->in = in;
-		m = NULL;
-		in = NULL;
-	}
 	*out = p;
 	p = NULL;
 out:
-	if (p && p->envsrc && m) {
-		/* not handed over: released below, not by the free */
-		p->envsrc->m = NULL;
-		p->envsrc->in = NULL;
-	}
 	qm_mail_parsed_free(&p);
+	return e;
+}
+
+static enum qm_err parse_any(const void *msg, size_t len,
+                             const struct qm_mail_limits *lim, size_t big,
+                             struct qm_mail_parsed **out, struct qm_error *err)
+{
+	GMimeMessage *m = NULL;
+	GByteArray *in = NULL;
+	struct lim l;
+	enum qm_err e;
+
+	limits(lim, &l);
+	if ((e = parse_message(msg, len, &l, &m, &in, err)))
+		return e;
+	e = parsed_of(m, &l, big, out, err);
+	if (!e && (*out)->envsrc) {
+		/* the envelope is read from the message: it stays parsed */
+		(*out)->envsrc->m = m;
+		(*out)->envsrc->in = in;
+		return QM_OK;
+	}
 	release_message(m, in);
+	return e;
+}
+
+enum qm_err qm_mail_parse_big_src(const struct qm_mail_src *src,
+                                  const struct qm_mail_limits *lim, size_t big,
+                                  struct qm_mail_parsed **out,
+                                  struct qm_error *err)
+{
+	struct mail_src_cursor *cur;
+	struct lim l;
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	enum qm_err e;
+
+	if (!src || !src->read || !src->seek)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a message source needs a reader that can "
+		                    "seek");
+	limits(lim, &l);
+	if ((e = src_limits(src, &l, err)))
+		return e;
+	if (!(cur = calloc(1, sizeof(*cur))))
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	mail_gmime_init();
+	cur->src = src;
+	cur->pos = UINT64_MAX; /* seek before the first read */
+	s = mail_src_stream_new(cur, 0, (gint64)src->len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s); /* the message's parts keep it while they need it */
+	if (!m) {
+		e = cur->rc ? cur->rc
+		            : qm_error_set(err, QM_ERR_PARSE,
+		                           "the message is not valid MIME");
+		if (cur->rc && err)
+			*err = cur->err;
+		free(cur);
+		return e;
+	}
+	e = parsed_of(m, &l, big, out, err);
+	if (cur->rc) { /* a part the source failed to give */
+		if (e == QM_OK)
+			qm_mail_parsed_free(out);
+		if (err)
+			*err = cur->err;
+		e = cur->rc;
+	}
+	if (!e && (*out)->envsrc) {
+		/* the envelope is read from the source: the message and its
+		 * cursor stay */
+		(*out)->envsrc->m = m;
+		(*out)->envsrc->cur = cur;
+		return QM_OK;
+	}
+	g_object_unref(m);
+	free(cur);
 	return e;
 }
 

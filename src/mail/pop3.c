@@ -16,14 +16,57 @@ struct qm_mail_pop3 {
 	CURL *h;
 	struct mail_xfer x;
 	CURLcode last_rc; /* of the last request */
+	/* a RETR into a sink (qm_mail_pop3_retr_to): where it goes, whether
+	 * it began there, bytes so far, and what the sink said */
+	const struct qm_mail_sink *to;
+	int sunk;
+	uint64_t got;
+	enum qm_err to_rc;
+	struct qm_error to_err;
 };
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
+/* RETR bytes for a sink: held until more than to->big came, then all
+ * given to it and the rest as it comes. 0 (libcurl stops) on a failure. */
+static size_t to_sink(struct qm_mail_pop3 *p, const char *b, size_t n)
 {
-	struct mail_xfer *x = arg;
+	struct mail_xfer *x = &p->x;
+	const struct qm_mail_sink *to = p->to;
+
+	p->got += n;
+	if (p->got > x->sink->max) {
+		x->toobig = 1;
+		x->limit = x->sink->max;
+		return 0;
+	}
+	if (p->sunk) {
+		p->to_rc = to->write(to->arg, b, n, &p->to_err);
+		return p->to_rc ? 0 : n;
+	}
+	if (qm_buf_append(x->sink, b, n, NULL) != QM_OK) {
+		x->toobig = 1;
+		x->limit = x->sink->max;
+		return 0;
+	}
+	if (x->sink->len <= to->big)
+		return n;
+	p->sunk = 1;
+	p->to_rc = to->begin(to->arg, 0, &p->to_err);
+	if (!p->to_rc)
+		p->to_rc =
+		    to->write(to->arg, x->sink->data, x->sink->len, &p->to_err);
+	qm_buf_reset(x->sink); /* wiped when secure */
+	return p->to_rc ? 0 : n;
+}
+
+static size_t on_write(char *b, size_t size, size_t nmemb, void *arg)
+{
+	struct qm_mail_pop3 *p = arg;
+	struct mail_xfer *x = &p->x;
 	size_t n = size * nmemb;
 
-	if (!x->sink || qm_buf_append(x->sink, p, n, NULL) != QM_OK) {
+	if (p->to && x->sink)
+		return to_sink(p, b, n);
+	if (!x->sink || qm_buf_append(x->sink, b, n, NULL) != QM_OK) {
 		x->toobig = 1;
 		x->limit = x->sink ? x->sink->max : 0;
 		return 0;
@@ -48,10 +91,16 @@ static enum qm_err pop3_do(struct qm_mail_pop3 *p, const char *path,
 	curl_easy_setopt(p->h, CURLOPT_CUSTOMREQUEST, cmd);
 	curl_easy_setopt(p->h, CURLOPT_NOBODY, body ? 0L : 1L);
 	curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(p->h, CURLOPT_WRITEDATA, &p->x);
+	curl_easy_setopt(p->h, CURLOPT_WRITEDATA, p);
 	rc = curl_easy_perform(p->h);
 	p->last_rc = rc;
 	p->x.sink = NULL;
+	if (rc != CURLE_OK && p->to_rc) {
+		/* the sink's own failure, as it said it */
+		if (err)
+			*err = p->to_err;
+		return p->to_rc;
+	}
 	if (rc != CURLE_OK)
 		return mail_curl_fail(p->h, rc, &p->x, what, err);
 	return QM_OK;
@@ -182,15 +231,33 @@ out:
 enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
                               struct qm_buf *out, struct qm_error *err)
 {
+	int sunk = 0;
+
+	return qm_mail_pop3_retr_to(p, num, NULL, out, &sunk, err);
+}
+
+enum qm_err qm_mail_pop3_retr_to(struct qm_mail_pop3 *p, uint32_t num,
+                                 const struct qm_mail_sink *sink,
+                                 struct qm_buf *out, int *sunk,
+                                 struct qm_error *err)
+{
 	char path[16];
 	struct qm_buf b;
 	enum qm_err rc;
 
+	*sunk = 0;
 	snprintf(path, sizeof(path), "%u", (unsigned)num);
 	qm_buf_init(&b, mail_max_message(p->srv));
 	if (out->secure)
 		qm_buf_init_secure(&b, mail_max_message(p->srv));
+	p->to = sink;
+	p->sunk = 0;
+	p->got = 0;
+	p->to_rc = QM_OK;
 	rc = pop3_do(p, path, NULL, 1, &b, "POP3 RETR", err);
+	p->to = NULL;
+	p->to_rc = QM_OK; /* said (rc), not to be said again */
+	*sunk = p->sunk;
 	if (rc == QM_OK) {
 		/* libcurl takes a hang-up as the end of the message. A POP3
 		 * server never closes after a whole RETR, so probe with NOOP:
@@ -209,7 +276,7 @@ enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 			                 "%u; try again later",
 			                 (unsigned)num);
 	}
-	if (rc == QM_OK)
+	if (rc == QM_OK && !*sunk)
 		rc = qm_buf_append(out, b.data ? b.data : (unsigned char *)"",
 		                   b.len, err);
 	qm_buf_free(&b);

@@ -120,6 +120,8 @@ struct qm_mail_imap {
 	int wake_fd;              /* readable: end a wait early (-1: none) */
 	int idle_wake;            /* set while waiting in IDLE */
 	int woken;                /* the last wait ended because of wake_fd */
+	/* set during a message fetch: literals past sink->big go there */
+	const struct qm_mail_sink *sink;
 };
 
 /* One response: the line (literals left as "{N}" markers) and where the
@@ -129,6 +131,10 @@ struct mail_imap_item {
 	struct qm_buf *lit; /* literal sink, NULL: small literals discarded */
 	size_t nlit;
 	size_t litstart; /* where this response's literal bytes begin in lit */
+	/* this response's literal went to im->sink (sunk_len bytes), not to
+	 * lit */
+	int sunk;
+	uint64_t sunk_len;
 };
 
 /* Called with every untagged response ("* ...") of a command. */

@@ -14,7 +14,8 @@
  * transaction when there is one), so writing a large blob does not hold
  * the database's write lock for the whole time; a blob becomes readable
  * when qm_store_blob_end marks it complete, and qm_store_blob_gc removes
- * those never completed (a crash while writing).
+ * those never completed (a crash while writing) and the message blobs no
+ * message holds (a crash between their end and their filing).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -593,12 +594,19 @@ enum qm_err qm_store_blob_gc(struct qm_store *s, int64_t older_than,
 
 	if (removed)
 		*removed = 0;
+	/* a message blob is held by its message (msg_body.mime_blob) from
+	 * the filing on; one completed but never filed (a received message
+	 * written as it arrived, or its plaintext, when the process died
+	 * before the filing or the removal) is as dead as an unfinished one */
 	rc = store_db_stmt(s,
-	                   "DELETE FROM blob WHERE done = 0 AND made < ?", &st,
-	                   err);
+	                   "DELETE FROM blob WHERE made < ?1 AND (done = 0 OR "
+	                   "(kind = ?2 AND id NOT IN (SELECT mime_blob FROM "
+	                   "msg_body WHERE mime_blob IS NOT NULL)))",
+	                   &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, older_than);
+	store_db_bind_text(st, 2, QM_STORE_BLOB_MSG);
 	rc = store_db_done(s, st, "removing unfinished stored items", err);
 	if (!rc && removed)
 		*removed = (size_t)sqlite3_changes(s->db);

@@ -693,7 +693,9 @@ QM_NODISCARD enum qm_err qm_store_blob_read_all(struct qm_store *s,
 QM_NODISCARD enum qm_err qm_store_blob_delete(struct qm_store *s, int64_t id,
                                               struct qm_error *err);
 /* Removes the blobs begun before older_than (unix seconds) and never
- * completed; *removed (may be NULL) gets how many. */
+ * completed, and the complete ones of kind QM_STORE_BLOB_MSG that no
+ * message holds (never filed: a crash before the filing or the removal);
+ * *removed (may be NULL) gets how many. */
 QM_NODISCARD enum qm_err qm_store_blob_gc(struct qm_store *s,
                                           int64_t older_than, size_t *removed,
                                           struct qm_error *err);

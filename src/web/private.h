@@ -62,6 +62,9 @@ struct web_reply {
 	json_t *json;       /* owned */
 	unsigned char *raw; /* owned, malloc'd (or secure when raw_secure) */
 	size_t raw_len;
+	/* or the body read from this as it is sent (owned: a large
+	 * attachment from the vault, qm_client_att_open) */
+	struct qm_client_att_reader *stream;
 	int raw_secure;
 	char ctype[96];
 	char disposition[600];

@@ -455,6 +455,31 @@ static void add_security_headers(struct MHD_Response *resp, const char *csp,
 	                              : "no-cache");
 }
 
+/* The next piece of a streamed body (r->reply.stream), on the
+ * connection's thread: the reader has its own handle on the home. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct qm_client_att_reader *ar = cls;
+	struct qm_error e;
+	size_t got = 0;
+
+	(void)pos; /* MHD reads in order */
+	qm_error_clear(&e);
+	if (qm_client_att_read(ar, buf, max, &got, &e) != QM_OK) {
+		qm_log(QM_LOG_WARN, "web: an attachment download stopped: %s",
+		       qm_error_msg(&e));
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	return got ? (ssize_t)got : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls)
+{
+	struct qm_client_att_reader *ar = cls;
+
+	qm_client_att_close(&ar);
+}
+
 /* Queues r->reply on the connection; returns MHD's verdict. */
 static enum MHD_Result send_reply(struct web_req *r)
 {
@@ -468,6 +493,20 @@ static enum MHD_Result send_reply(struct web_req *r)
 	int api = strncmp(r->path, "/api/", 5) == 0;
 
 	r->replied = 1;
+	if (rp->stream && !rp->json) {
+		struct qm_client_att_reader *ar = rp->stream;
+
+		/* the response owns the reader from here on */
+		rp->stream = NULL;
+		resp = MHD_create_response_from_callback(
+		    qm_client_att_info(ar)->len, 64 * 1024, stream_read, ar,
+		    stream_free);
+		if (!resp) {
+			qm_client_att_close(&ar);
+			return MHD_NO;
+		}
+		goto headers;
+	}
 	if (rp->json) {
 		text = json_dumps(rp->json, JSON_COMPACT);
 		if (!text) {
@@ -505,6 +544,7 @@ static enum MHD_Result send_reply(struct web_req *r)
 		free_wiped(w);
 		return MHD_NO;
 	}
+headers:
 	add_security_headers(resp, rp->csp, rp->cache, api);
 	if (rp->ctype[0])
 		MHD_add_response_header(resp, "Content-Type", rp->ctype);
@@ -987,6 +1027,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		qm_wipe(r->reply.raw, r->reply.raw_len);
 		free(r->reply.raw);
 	}
+	qm_client_att_close(&r->reply.stream); /* never sent */
 	free(r);
 	*con_cls = NULL;
 }

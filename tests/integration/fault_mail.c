@@ -39,6 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "cutproxy.h"
 #include "harness.h"
 #include "qmtest.h"
@@ -512,8 +514,30 @@ static void deliver(struct msg *g, int u, const char *subject, size_t size,
 	                 have + 1);
 }
 
+/* The sealed blobs in user u's home, of every kind (a large message is
+ * written into one as it arrives). */
+static int blobs(int u)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(
+	    sqlite3_open(qm_store_path(qm_client_store(W.c[u])), &db),
+	    SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM blob", -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 /* The incoming connection of user u (relay px) drops halfway through the
- * big message; then it works again. */
+ * big message (3 MiB: written into a blob as it arrives): nothing of it
+ * stays, not even the part of it written; then it works again. */
 static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
                          unsigned seed)
 {
@@ -522,12 +546,13 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	struct msg g;
 	char key[128];
 	int64_t before;
-	int cuts;
+	int cuts, nblobs;
 
 	/* whatever else waits for u first, so that only this one is new */
 	sync_ok(u);
 	deliver(&g, u, subject, 3 * 1024 * 1024, seed, key, sizeof(key));
 	before = world_count(&W, u);
+	nblobs = blobs(u);
 	cuts = qmt_cutproxy_cuts(px);
 	qmt_cutproxy_cut_after(px, QMT_S2C, g.size / 2);
 	qm_error_clear(&e);
@@ -538,8 +563,9 @@ static void cut_incoming(int u, struct qmt_cutproxy *px, const char *subject,
 	assert_true(e.msg[0] != '\0');
 	assert_int_equal(st.decrypted, 0);
 	assert_int_equal(st.fetched, 0);
-	/* nothing filed, no key consumed */
+	/* nothing filed, no key consumed, nothing of it in the store */
 	assert_int_equal(world_count(&W, u), before);
+	assert_int_equal(blobs(u), nblobs);
 	assert_int_equal(qm_store_replay_check(qm_client_store(W.c[u]),
 	                                       W.acct[u], QM_DIR_IN, key, NULL),
 	                 QM_OK);

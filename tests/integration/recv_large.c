@@ -334,6 +334,180 @@ static void test_large_inner_from(void **state)
 	free(text);
 }
 
+/* The newest message file of user u's inbox, as the servers give it
+ * (bare LF made CRLF), into *out (malloc'd). */
+static size_t served_copy(int u, unsigned char **out)
+{
+	char(*paths)[512] = calloc(64, 512);
+	int k = qmt_mail_files(&W.mail, u, NULL, paths, 64), best = -1;
+	time_t bt = 0;
+	unsigned char *raw, *o;
+	size_t len, n = 0;
+	FILE *f;
+
+	assert_non_null(paths);
+	for (int i = 0; i < k && i < 64; i++) {
+		struct stat sb;
+
+		if (stat(paths[i], &sb) == 0 && sb.st_mtime >= bt) {
+			bt = sb.st_mtime;
+			best = i;
+		}
+	}
+	assert_true(best >= 0);
+	f = fopen(paths[best], "rb");
+	free(paths);
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	raw = malloc(len);
+	o = malloc(2 * len);
+	assert_true(raw && o);
+	assert_int_equal(fread(raw, 1, len, f), len);
+	fclose(f);
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+			o[n++] = '\r';
+		o[n++] = raw[i];
+	}
+	free(raw);
+	*out = o;
+	return n;
+}
+
+/*
+ * A large plain message (4 MiB on the wire, a line that starts with a dot
+ * for POP3's dot-stuffing) received by bob over IMAP and carol over POP3:
+ * written into a blob as it arrived, that blob kept as its body (never
+ * read whole into memory, never one sealed value), byte for byte what
+ * the server gave, its attachment and text read back.
+ */
+static void test_large_plain(void **state)
+{
+	const size_t al = 3 * MiB;
+	struct qm_buf wire, body;
+	char sub[64];
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	qm_buf_init(&wire, 16 * MiB);
+	for (int u = W_BOB; u <= W_CAROL; u++) {
+		struct qm_client_sync_stats st;
+		struct qm_client_view *v = NULL;
+		struct qm_store_blob_r *r = NULL;
+		struct qm_error e;
+		unsigned char *served;
+		size_t slen;
+		int64_t id;
+		int blobs = msg_blobs(u);
+
+		snprintf(sub, sizeof(sub), "large plain mail for %d", u);
+		qm_buf_reset(&wire);
+		assert_ok(qm_buf_appendf(
+		    &wire, NULL,
+		    "From: Dora <dora@elsewhere.test>\r\nTo: %s\r\n"
+		    "Subject: %s\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+		    "Message-ID: <plain-large-%d@elsewhere.test>\r\n"
+		    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+		    "boundary=\"b0\"\r\n\r\n--b0\r\nContent-Type: text/plain"
+		    "\r\n\r\nplain and large\r\n.a line with a dot\r\n"
+		    "--b0\r\nContent-Type: application/octet-stream; "
+		    "name=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; filename=\"big.bin\""
+		    "\r\n\r\n",
+		    qmt_mail_addr(u), sub, u));
+		for (size_t off = 0; off < al; off += 57) {
+			size_t k = al - off < 57 ? al - off : 57;
+
+			assert_ok(qm_b64_encode(g_att + off, k, &wire, NULL));
+			assert_ok(qm_buf_append(&wire, "\r\n", 2, NULL));
+		}
+		assert_ok(qm_buf_appendf(&wire, NULL, "--b0--\r\n"));
+		assert_int_equal(craft_deliver(&W, u, wire.data, wire.len), 0);
+		memset(&st, 0, sizeof(st));
+		qm_error_clear(&e);
+		assert_ok(
+		    qm_client_sync(W.c[u], W.acct[u], NULL, NULL, &st, &e));
+		assert_int_equal(st.plain, 1);
+		id = world_by_subject(&W, u, sub);
+		assert_true(id > 0);
+		/* its body is the blob it arrived in */
+		assert_ok(qm_store_msg_body_open(qm_client_store(W.c[u]), id,
+		                                 &r, &e));
+		assert_non_null(r);
+		qm_store_blob_close(&r);
+		assert_int_equal(msg_blobs(u), blobs + 1);
+		slen = served_copy(u, &served);
+		qm_buf_init_secure(&body, 64 * MiB);
+		assert_ok(
+		    qm_store_msg_body(qm_client_store(W.c[u]), id, &body, &e));
+		assert_int_equal(body.len, slen);
+		assert_memory_equal(body.data, served, slen);
+		qm_buf_free(&body);
+		free(served);
+		assert_ok(qm_client_read(W.c[u], id, &v, &e));
+		assert_int_equal(v->natt, 1);
+		assert_int_equal(v->att[0].len, al);
+		assert_memory_equal(v->att[0].data, g_att, al);
+		assert_non_null(strstr(v->text, "\n.a line with a dot"));
+		qm_client_view_free(&v);
+	}
+	qm_buf_free(&wire);
+}
+
+/* A large QMail message over POP3 (carol): written into a blob as the
+ * RETR body arrived, opened from it, the same bytes read back, nothing
+ * of it left in the store but the message's own plaintext blob. */
+static void test_large_pop3(void **state)
+{
+	const char *to[] = {qmt_mail_addr(W_CAROL)};
+	struct qm_client_attachment att = {
+	    "big.bin", "application/octet-stream", g_att, ATT_LEN, NULL};
+	struct qm_client_compose m;
+	struct qm_client_sent sent;
+	struct qm_client_sync_stats st;
+	struct qm_client_view *v = NULL;
+	struct qm_error e;
+	int files, blobs;
+	int64_t id;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	files = qmt_mail_files(&W.mail, W_CAROL, NULL, NULL, 0);
+	blobs = msg_blobs(W_CAROL);
+	memset(&m, 0, sizeof(m));
+	m.account_id = W.acct[W_ALICE];
+	m.to = to;
+	m.nto = 1;
+	m.subject = "large over POP3";
+	m.text = "a large attachment\n";
+	m.att = &att;
+	m.natt = 1;
+	m.level = 2;
+	qm_error_clear(&e);
+	assert_ok(qm_client_send(W.c[W_ALICE], &m, NULL, NULL, &sent, &e));
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_CAROL, NULL, files + 1, 300000),
+	    files + 1);
+	memset(&st, 0, sizeof(st));
+	assert_ok(
+	    qm_client_sync(W.c[W_CAROL], W.acct[W_CAROL], NULL, NULL, &st, &e));
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.tampered + st.errors, 0);
+	/* the plaintext's blob only: the one it arrived in is gone */
+	assert_int_equal(msg_blobs(W_CAROL), blobs + 1);
+	id = world_by_subject(&W, W_CAROL, "large over POP3");
+	assert_true(id > 0);
+	assert_ok(qm_client_read(W.c[W_CAROL], id, &v, &e));
+	assert_int_equal(v->natt, 1);
+	assert_int_equal(v->att[0].len, ATT_LEN);
+	assert_memory_equal(v->att[0].data, g_att, ATT_LEN);
+	qm_client_view_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +515,8 @@ int main(void)
 	    cmocka_unit_test(test_large_tampered),
 	    cmocka_unit_test(test_large_truncated),
 	    cmocka_unit_test(test_large_inner_from),
+	    cmocka_unit_test(test_large_plain),
+	    cmocka_unit_test(test_large_pop3),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -730,6 +730,81 @@ enum qm_err qm_mail_imap_fetch_many(struct qm_mail_imap *im,
 	return rc;
 }
 
+/* A fetched message given on: past sink->big to the sink in pieces, as
+ * the mail layer does (*sunk 1), else into out. */
+static enum qm_err fm_deliver(const struct qm_mail_sink *sink,
+                              const struct qm_buf *msg, struct qm_buf *out,
+                              int *sunk, struct qm_error *err)
+{
+	enum qm_err rc;
+
+	*sunk = 0;
+	if (!sink || msg->len <= sink->big)
+		return qm_buf_append(
+		    out, msg->data ? msg->data : (const unsigned char *)"",
+		    msg->len, err);
+	*sunk = 1;
+	rc = sink->begin(sink->arg, msg->len, err);
+	for (size_t off = 0; !rc && off < msg->len; off += 65536)
+		rc = sink->write(
+		    sink->arg, msg->data + off,
+		    msg->len - off < 65536 ? msg->len - off : 65536, err);
+	return rc;
+}
+
+enum qm_err qm_mail_imap_fetch_to(struct qm_mail_imap *im, uint32_t uid,
+                                  const struct qm_mail_sink *sink,
+                                  struct qm_buf *out, int *sunk,
+                                  struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	*sunk = 0;
+	qm_buf_init(&b, max_message(im->srv));
+	rc = qm_mail_imap_fetch(im, uid, &b, err);
+	if (!rc)
+		rc = fm_deliver(sink, &b, out, sunk, err);
+	qm_buf_free(&b);
+	return rc;
+}
+
+enum qm_err qm_mail_imap_fetch_many_to(struct qm_mail_imap *im,
+                                       const uint32_t *uids, size_t n,
+                                       const struct qm_mail_sink *sink,
+                                       qm_mail_msg_fn fn, void *arg,
+                                       struct qm_error *err)
+{
+	struct qm_buf b, o;
+	enum qm_err rc = QM_OK;
+
+	qm_buf_init(&b, max_message(im->srv));
+	qm_buf_init(&o, max_message(im->srv));
+	for (size_t i = 0; i < n && !rc; i++) {
+		int sunk = 0;
+
+		qm_buf_reset(&b);
+		qm_buf_reset(&o);
+		rc = qm_mail_imap_fetch(im, uids[i], &b, err);
+		if (rc == QM_ERR_NOTFOUND) {
+			qm_error_clear(err);
+			rc = QM_OK;
+			continue;
+		}
+		if (!rc)
+			rc = fm_deliver(sink, &b, &o, &sunk, err);
+		if (!rc && fn(arg, uids[i],
+		              sunk     ? NULL
+		              : o.data ? o.data
+		                       : (unsigned char *)"",
+		              sunk ? b.len : o.len))
+			rc = qm_error_set(err, QM_ERR_STATE, "fetch stopped");
+	}
+	qm_buf_free(&b);
+	qm_buf_free(&o);
+	return rc;
+}
+
 enum qm_err qm_mail_imap_flags_all(struct qm_mail_imap *im,
                                    struct qm_mail_uid_flags **out, size_t *n,
                                    struct qm_error *err)
@@ -1105,6 +1180,23 @@ enum qm_err qm_mail_pop3_retr(struct qm_mail_pop3 *p, uint32_t num,
 		                    (unsigned)num, m->len, max_message(p->srv));
 	}
 	return qm_buf_append(out, m->data, m->len, err);
+}
+
+enum qm_err qm_mail_pop3_retr_to(struct qm_mail_pop3 *p, uint32_t num,
+                                 const struct qm_mail_sink *sink,
+                                 struct qm_buf *out, int *sunk,
+                                 struct qm_error *err)
+{
+	struct qm_buf b;
+	enum qm_err rc;
+
+	*sunk = 0;
+	qm_buf_init(&b, max_message(p->srv));
+	rc = qm_mail_pop3_retr(p, num, &b, err);
+	if (!rc)
+		rc = fm_deliver(sink, &b, out, sunk, err);
+	qm_buf_free(&b);
+	return rc;
 }
 
 enum qm_err qm_mail_pop3_dele(struct qm_mail_pop3 *p, uint32_t num,

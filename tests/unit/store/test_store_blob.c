@@ -635,6 +635,56 @@ static void test_unfinished_and_locked(void **state)
 	free(data);
 }
 
+/* A complete message blob that no message holds (a message received as
+ * it arrived, then the process died before filing or removing it) is
+ * collected once old, like an unfinished one; one a message holds, and
+ * another kind's, stay. */
+static void test_gc_unfiled_msg_blob(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = CHUNK + 10;
+	unsigned char *data = pattern(n, 5), *back;
+	struct qm_store_account a;
+	struct qm_error e;
+	int64_t acct, held, loose, other, mid;
+	size_t len, removed = 9;
+
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "bob@example.org", sizeof(a.address));
+	a.default_level = 2;
+	assert_int_equal(qm_store_account_add(f->s, &a, &e), QM_OK);
+	acct = a.id;
+	held = put(f->s, QM_STORE_BLOB_MSG, acct, data, n, 5000);
+	loose = put(f->s, QM_STORE_BLOB_MSG, acct, data, n, 5000);
+	other = put(f->s, "outbox", acct, data, n, 5000);
+	mid = add_msg(f->s, acct, 1, held, "words", &e);
+	assert_true(mid > 0);
+	/* young: nothing goes */
+	assert_int_equal(qm_store_blob_gc(f->s, qm_now() - 3600, &removed, &e),
+	                 QM_OK);
+	assert_int_equal(removed, 0);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, loose, CHUNK, &back, &len),
+	    QM_OK);
+	free(back);
+	/* old: only the one no message holds */
+	assert_int_equal(qm_store_blob_gc(f->s, qm_now() + 10, &removed, &e),
+	                 QM_OK);
+	assert_int_equal(removed, 1);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, loose, CHUNK, &back, &len),
+	    QM_ERR_NOTFOUND);
+	assert_int_equal(
+	    get(f->s, QM_STORE_BLOB_MSG, acct, held, CHUNK, &back, &len),
+	    QM_OK);
+	assert_int_equal(len, n);
+	free(back);
+	assert_int_equal(get(f->s, "outbox", acct, other, CHUNK, &back, &len),
+	                 QM_OK);
+	free(back);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +700,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unfinished_and_locked, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_gc_unfiled_msg_blob, setup,
 	                                    teardown),
 	};
 
