@@ -11,8 +11,9 @@
 // the button the refusal offers, then it goes at level 3. Delivery ticks
 // say "Sent" once the mail server took a message. Nothing wider than the
 // screen at 1280 and 360 px, axe-core finds no serious or critical
-// violation. Screenshots: docs/screenshots/chat.png (1280 px, alice) and
-// chat-360.png (360 px, bob).
+// violation (light and dark); the keyboard alone opens a conversation and
+// sends. Screenshots: docs/screenshots/chat.png (1280 px, alice),
+// chat-360.png (360 px, bob) and chat-refused.png (the refusal).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,6 +170,22 @@ async function main() {
     await B.locator('.bubble.theirs', { hasText: 'This should go at level 3.' }).locator('.badge-l3').waitFor({ timeout: 90000 });
     log('level 3 after the change: sent and received');
 
+    // ---- the keyboard alone: the sidebar's Chats, Tab to the row,
+    // Enter opens it with the compose box focused, Enter sends
+    await A.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await A.locator('#rows').waitFor({ timeout: T });
+    await A.focus('#chats-link');
+    await A.keyboard.press('Enter');
+    await A.locator('.chatrow').first().waitFor({ timeout: T });
+    for (let i = 0; i < 40 && !(await A.evaluate(() => document.activeElement?.classList.contains('chatrow'))); i++) await A.keyboard.press('Tab');
+    check(await A.evaluate(() => document.activeElement?.classList.contains('chatrow')), 'Tab never reached the conversation');
+    await A.keyboard.press('Enter');
+    await A.waitForFunction(() => document.activeElement?.id === 'chat-text', null, { timeout: T });
+    await A.keyboard.type('Sent with the keyboard alone.');
+    await A.keyboard.press('Enter');
+    await A.locator('.bubble.mine', { hasText: 'Sent with the keyboard alone.' }).waitFor({ timeout: T });
+    log('keyboard only: opened and sent');
+
     // ---- widths, accessibility, screenshots
     await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
     await fits(A, 'alice\'s conversation at 1280 px');
@@ -176,6 +193,10 @@ async function main() {
     await A.locator('#chat-text').fill('');
     await A.evaluate(() => document.activeElement && document.activeElement.blur());
     await shot(A, 'chat.png');
+    // bob's page once the last message came and no sync runs (the
+    // progress bar takes a row of the top bar at 360 px)
+    await B.locator('.bubble.theirs', { hasText: 'Sent with the keyboard alone.' }).waitFor({ timeout: 90000 });
+    await B.waitForFunction(() => document.getElementById('sync-progress').hidden, null, { timeout: T });
     await B.setViewportSize({ width: 360, height: 740 });
     await B.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
     await B.locator('.chatpane .back').waitFor({ state: 'visible', timeout: T });
@@ -192,6 +213,12 @@ async function main() {
     await B.getByLabel('With').waitFor({ timeout: T });
     await fits(B, 'the new-chat form at 360 px');
     await axe(B, 'the new-chat form at 360 px');
+    // dark mode: the bubbles and badges keep their contrast
+    await B.emulateMedia({ colorScheme: 'dark' });
+    await B.evaluate(() => { location.hash = '#/chats'; });
+    await B.locator('.chatrow').first().click();
+    await B.locator('.bubble').first().waitFor({ timeout: T });
+    await axe(B, 'bob\'s conversation at 360 px, dark');
 
     check(errors.length === 0, `the pages reported:\n  ${errors.join('\n  ')}`);
     log('chat: all checks passed');
