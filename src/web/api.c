@@ -92,6 +92,12 @@ const struct web_route web_routes[] = {
     {R_DEL, "/api/drafts/*", 1, 0, 0, 1, web_api_drafts_delete},
     {R_GET, "/api/outbox", 1, 0, 0, 1, web_api_outbox_list},
     {R_POST, "/api/outbox/*/retry", 1, 0, 0, 1, web_api_outbox_retry},
+    {R_GET, "/api/chats", 1, 0, 0, 2, web_api_chats_list},
+    {R_POST, "/api/chats", 1, 0, 0, 1, web_api_chats_send},
+    {R_GET, "/api/chats/*", 1, 0, 0, 2, web_api_chat_get},
+    {R_POST, "/api/chats/*/messages", 1, 0, 0, 1, web_api_chat_send},
+    {R_POST, "/api/chats/*/read", 1, 0, 0, 3, web_api_chat_read},
+    {R_POST, "/api/chats/*/level", 1, 0, 0, 3, web_api_chat_level},
 };
 const size_t web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 

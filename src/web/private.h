@@ -414,6 +414,13 @@ void web_shown_free(char *d);
 
 /* Handlers (api.c, api_mail.c, api_list.c). */
 void web_api_state(struct web_req *r);
+/* The Chats view (api_chat.c). */
+void web_api_chats_list(struct web_req *r);
+void web_api_chats_send(struct web_req *r);
+void web_api_chat_get(struct web_req *r);
+void web_api_chat_send(struct web_req *r);
+void web_api_chat_read(struct web_req *r);
+void web_api_chat_level(struct web_req *r);
 void web_api_init(struct web_req *r);
 void web_api_unlock(struct web_req *r);
 void web_api_lock(struct web_req *r);

@@ -57,6 +57,10 @@ static void sync_events(struct qm_web_server *srv,
 	if (t->fetched)
 		web_event_add(srv, "new_mail", NULL, "%zu new message%s",
 		              t->fetched, t->fetched == 1 ? "" : "s");
+	/* chat filed into conversations: the Chats view refreshes */
+	if (t->chat)
+		web_event_add(srv, "chat", NULL, "%zu new chat message%s",
+		              t->chat, t->chat == 1 ? "" : "s");
 	if (t->tampered)
 		web_event_add(
 		    srv, "failed", NULL,

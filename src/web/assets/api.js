@@ -40,6 +40,10 @@ export class ApiError extends Error {
     this.retryAfter = (extra && extra.retry_after) || 0;
     this.hint = hint || '';
     this.hintArg = hintArg || '';
+    // a chat send refused by the conversation's level rule: the level
+    // asked for and the conversation's (docs/WEB.md "Chats")
+    this.asked = (extra && extra.asked) || 0;
+    this.chatLevel = (extra && extra.chat_level) || 0;
   }
 }
 

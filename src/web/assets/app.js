@@ -11,9 +11,9 @@ import { folderMenuButton, newFolderButton, folderUiOpen } from './folders.js';
 // The other screens' modules (compose.js, settings.js, wizard.js, kme.js and
 // theirs) are loaded when first shown, or once the inbox is on screen: the
 // first paint waits only for the inbox's (docs/WEB.md "First paint").
-const screens = () => Promise.all([import('./compose.js'), import('./settings.js'), import('./wizard.js'), import('./kme.js')]);
+const screens = () => Promise.all([import('./compose.js'), import('./settings.js'), import('./wizard.js'), import('./kme.js'), import('./chat.js')]);
 
-export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: null, timers: [], bootInbox: null };
+export const state = { unlocked: false, initialized: false, accounts: [], account: '', folders: [], eventSeq: null, timers: [], bootInbox: null, chatUnread: 0 };
 
 // What the server put in the page for an unlocked session (docs/WEB.md
 // "First paint"): the state of GET /api/state and the first inbox page,
@@ -106,7 +106,7 @@ async function afterUnlock(first) {
     else await route();
   }
   state.bootInbox = null; // only for the first list: later ones ask
-  requestAnimationFrame(() => { loadFolders(); startPolling(); screens().catch(() => {}); });
+  requestAnimationFrame(() => { loadFolders(); loadChatCount(); startPolling(); screens().catch(() => {}); });
 }
 
 export async function loadAccounts(withFolders = true) {
@@ -115,6 +115,14 @@ export async function loadAccounts(withFolders = true) {
   if (!state.accounts.find((a) => a.id === state.account)) state.account = state.accounts.length ? state.accounts[0].id : '';
   showSignInBanners();
   if (withFolders) await loadFolders();
+}
+
+// The unread count of the account's conversations, for the sidebar's
+// Chats entry (the chat module loads with it).
+export async function loadChatCount() {
+  const { loadChatCount: count } = await import('./chat.js');
+  const n = await count(state.account);
+  if (n !== state.chatUnread) { state.chatUnread = n; if (state.unlocked) renderSidebar(); }
 }
 
 // One banner per account whose OAuth2 sign-in ended (the engine marks it
@@ -228,7 +236,7 @@ function showTitle() {
 
 export function renderSidebar() {
   const sb = document.getElementById('sidebar');
-  const acct = h('select', { 'aria-label': 'Account', onchange: async (e) => { state.account = e.target.value; await loadFolders(); location.hash = '#/mail/INBOX'; } },
+  const acct = h('select', { 'aria-label': 'Account', onchange: async (e) => { state.account = e.target.value; await loadFolders(); loadChatCount(); location.hash = location.hash.startsWith('#/chats') ? '#/chats' : '#/mail/INBOX'; } },
     state.accounts.map((a) => h('option', { value: a.id, selected: a.id === state.account ? true : null }, a.address)));
   const folders = state.folders.length ? state.folders : [{ name: 'INBOX', display: 'INBOX', use: 'inbox', delim: '', selectable: true, unread: 0 }];
   const special = [], rest = [];
@@ -238,6 +246,11 @@ export function renderSidebar() {
   mount(sb,
     h('a', { class: 'btn primary compose-btn', href: '#/compose', onclick: (e) => { if (location.hash === '#/compose') { e.preventDefault(); openCompose(); } } }, 'Compose'),
     state.accounts.length > 1 ? acct : null,
+    // Mail and Chats: two views of the same engine (docs/CHAT.md)
+    h('ul', { class: 'nav views', 'aria-label': 'Views' },
+      h('li', {}, h('a', { href: '#/mail/INBOX', 'aria-current': location.hash.startsWith('#/mail/') || !location.hash ? 'page' : null }, 'Mail')),
+      h('li', {}, h('a', { href: '#/chats', id: 'chats-link', 'aria-current': location.hash.startsWith('#/chats') ? 'page' : null }, 'Chats',
+        state.chatUnread ? h('span', { class: 'count', 'aria-label': `${state.chatUnread} unread` }, String(state.chatUnread)) : null))),
     h('h2', { class: 'nav-title' }, 'Folders'),
     h('ul', { class: 'nav folders', id: 'folders' }, special.map((a) => h('li', {}, a)), folderTree(rest)),
     newFolderButton(),
@@ -310,6 +323,7 @@ export async function route() {
       case 'safety': await (await import('./settings.js')).showSafety(m, parts[1] || ''); break;
       case 'wizard': await (await import('./wizard.js')).showWizard(m); break;
       case 'kme': await (await import('./kme.js')).showKme(m); break;
+      case 'chats': await (await import('./chat.js')).showChats(m, state.account, parts[1] || ''); break;
       default: location.hash = '#/mail/INBOX';
     }
   } catch (e) {
@@ -337,15 +351,21 @@ async function pollEvents() {
     // happened before the page was opened is not news
     const first = state.eventSeq === null;
     const r = await api.poll(first ? '/api/events' : `/api/events?since=${state.eventSeq}`);
-    let fresh = false;
+    let fresh = false, chat = false;
     for (const ev of first ? [] : r.events || []) {
       if (ev.seq <= state.eventSeq) continue;
       toast(ev.text, ev.type === 'failed' || ev.type === 'alarm' ? 'error' : '');
       if (ev.type === 'new_mail') fresh = true;
+      // chat filed, or the outbox sent: the Chats view and its counts
+      if (ev.type === 'chat' || ev.type === 'sent') chat = true;
       if (ev.type === 'signin') await loadAccounts(false);
     }
     state.eventSeq = r.seq || state.eventSeq || 0;
     if (fresh) { await loadFolders(); if (location.hash.startsWith('#/mail/')) window.dispatchEvent(new CustomEvent('qm-refresh')); }
+    if (chat || fresh) {
+      await loadChatCount();
+      if (location.hash.startsWith('#/chats')) await (await import('./chat.js')).chatNews();
+    }
   } catch (e) { /* shown by the next call */ }
 }
 
@@ -425,6 +445,8 @@ async function boot() {
   if (agent)
 	  history.replaceState(null, '', location.pathname + location.search);
   window.addEventListener('hashchange', route);
+  // a conversation read: its count, and the Chats folder's in the tree
+  window.addEventListener('qm-chat-read', () => { loadChatCount(); loadFolders(); });
   window.addEventListener('qm-locked', () => { if (state.unlocked) { toast('Your session ended. Unlock again.', 'error'); locked(); } });
   document.addEventListener('keydown', shortcuts);
   const booted = takeBoot();

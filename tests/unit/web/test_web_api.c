@@ -2399,6 +2399,146 @@ static void test_send_plain(void **state)
 	set_min_level(3);
 }
 
+/* Issue 20: the Chats API (api_chat.c) over the engine's chat calls. A
+ * first message to bob at level 2 makes the conversation and waits in the
+ * outbox (no mail server or KME here); the list and the conversation show
+ * it display-safe, its newline kept; a weaker level is refused (409) with
+ * the conversation's level and nothing added until the level is changed;
+ * bad bodies are 400 and an unknown conversation 404. */
+static void test_chats(void **state)
+{
+	struct qmt_resp r;
+	char body[512], path[128], chat[24];
+	json_t *c, *m;
+
+	(void)state;
+	set_min_level(0);
+	snprintf(path, sizeof(path), "/api/chats?account=%s", g_acct_s);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "chats")), 0);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "unread")),
+	                 0);
+	qmt_resp_free(&r);
+
+	/* an empty text, nobody, no address: 400 and nothing made */
+	post(&r, path, "{\"to\":\"bob@example.org\",\"text\":\" \\n \"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"to\":[],\"text\":\"hi\"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"to\":\"bob@\",\"text\":\"hi\"}");
+	assert_int_equal(r.status, 400);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(r.json, "error"), "field")),
+	                    "to");
+	qmt_resp_free(&r);
+	post(&r, path,
+	     "{\"to\":\"bob@example.org\",\"text\":\"hi\",\"level\":7}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+
+	/* the first message: in the conversation, waiting in the outbox */
+	post(&r, path,
+	     "{\"to\":\"Bob <bob@example.org>\",\"level\":2,\"text\":"
+	     "\"Hi <b>Bob</b> \\u202e!\\nsecond line\"}");
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 201);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "level")),
+	                 2);
+	qm_strlcpy(chat, json_string_value(json_object_get(r.json, "chat")),
+	           sizeof(chat));
+	assert_true(chat[0] != '\0');
+	assert_non_null(json_string_value(json_object_get(r.json, "state")));
+	qmt_resp_free(&r);
+
+	get(&r, path);
+	assert_int_equal(json_array_size(json_object_get(r.json, "chats")), 1);
+	c = json_array_get(json_object_get(r.json, "chats"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "id")), chat);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(c, "members"), 0)),
+	    "bob@example.org");
+	assert_int_equal(json_integer_value(json_object_get(c, "level")), 2);
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
+	assert_true(json_is_false(json_object_get(c, "group")));
+	/* the preview: the first line, the direction mark made visible */
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(c, "preview"), "text")),
+	                    "Hi <b>Bob</b> [U+202E]!");
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(c, "preview"), "mine")));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats?account=%s&previews=0",
+	         g_acct_s);
+	get(&r, path);
+	c = json_array_get(json_object_get(r.json, "chats"), 0);
+	assert_true(json_is_null(json_object_get(c, "preview")));
+	qmt_resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/chats/%s", chat);
+	get(&r, path);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 1);
+	m = json_array_get(json_object_get(r.json, "messages"), 0);
+	assert_string_equal(json_string_value(json_object_get(m, "text")),
+	                    "Hi <b>Bob</b> [U+202E]!\nsecond line");
+	assert_true(json_is_true(json_object_get(m, "mine")));
+	assert_int_equal(json_integer_value(json_object_get(m, "level")), 2);
+	assert_true(strlen(json_string_value(json_object_get(m, "state"))) > 0);
+	qmt_resp_free(&r);
+
+	/* a weaker level: refused with the levels, nothing added */
+	snprintf(path, sizeof(path), "/api/chats/%s/messages", chat);
+	snprintf(body, sizeof(body), "{\"text\":\"weaker\",\"level\":3}");
+	post(&r, path, body);
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(err_code(&r), "conflict");
+	c = json_object_get(r.json, "error");
+	assert_int_equal(json_integer_value(json_object_get(c, "chat_level")),
+	                 2);
+	assert_int_equal(json_integer_value(json_object_get(c, "asked")), 3);
+	assert_string_equal(json_string_value(json_object_get(c, "chat")),
+	                    chat);
+	assert_non_null(strstr(json_string_value(json_object_get(c, "message")),
+	                       "held to level 2"));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats/%s", chat);
+	get(&r, path);
+	assert_int_equal(json_array_size(json_object_get(r.json, "messages")),
+	                 1);
+	qmt_resp_free(&r);
+
+	/* the explicit change */
+	snprintf(path, sizeof(path), "/api/chats/%s/level", chat);
+	post(&r, path, "{\"level\":0}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"level\":3}");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "level")),
+	                 3);
+	qmt_resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/chats/%s/read", chat);
+	post(&r, path, "{}");
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "marked")),
+	                 0);
+	qmt_resp_free(&r);
+
+	get(&r, "/api/chats/987654");
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+	post(&r, "/api/chats/987654/messages", "{\"text\":\"x\"}");
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+	set_min_level(3);
+}
+
 /* Issue 16: address fields as typed. /api/addresses/parse reads names,
  * quoted names, groups and both separators and names what is no address;
  * levels, send and drafts take a field as one string or an array of such
@@ -3130,6 +3270,7 @@ int main(void)
 	    cmocka_unit_test(test_uploads_levels_drafts),
 	    cmocka_unit_test(test_error_hints),
 	    cmocka_unit_test(test_send_plain),
+	    cmocka_unit_test(test_chats),
 	    cmocka_unit_test(test_addresses),
 	    cmocka_unit_test(test_long_subject),
 	    cmocka_unit_test(test_send_upload_listed_twice),

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+// Browser test of the Chats view (issue 20, docs/WEB.md "Chats"): alice
+// and bob, each in their own web GUI over the real mail servers and KMEs
+// of webenv, chat at level 2. Alice starts the conversation with the
+// new-chat form; bob's page, open on Chats, shows it without a reload
+// (IMAP IDLE, the sync files it as chat, the events feed) with an unread
+// count in the sidebar and on the row; opening it marks it read; his
+// answer, sent with Enter, comes to alice's page the same way; Shift+Enter
+// is a new line; a weaker level (3) is refused with the engine's words
+// and nothing is sent until alice changes the conversation's level with
+// the button the refusal offers, then it goes at level 3. Delivery ticks
+// say "Sent" once the mail server took a message. Nothing wider than the
+// screen at 1280 and 360 px, axe-core finds no serious or critical
+// violation (light and dark); the keyboard alone opens a conversation and
+// sends. Screenshots: docs/screenshots/chat.png (1280 px, alice),
+// chat-360.png (360 px, bob) and chat-refused.png (the refusal).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { T, check, log, Env, watch, launch, fits, apiCall, unlock, shot } from './lib.mjs';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+async function axe(page, where) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
+  const r = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { resultTypes: ['violations'] });
+    return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+  check(r.length === 0, `accessibility violations on ${where}:\n  ${r.join('\n  ')}`);
+}
+
+// The sidebar's unread count of Chats ('' when none).
+const sideCount = (page) => page.evaluate(() => document.querySelector('#chats-link .count')?.textContent || '');
+
+// The conversations as the API lists them for the page's account.
+async function chats(page) {
+  const r = await apiCall(page, 'GET', '/api/chats');
+  check(r.status === 200, `GET /api/chats: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+async function main() {
+  const env = new Env();
+  let browser;
+  const errors = [];
+  const profile = mkdtempSync(join(tmpdir(), 'qm-chromium-'));
+  let A = null, B = null;
+  try {
+    const first = await env.next();
+    check(first, 'webenv exited before it was ready');
+    const w = JSON.parse(first);
+    if (w.skip) { log('skip:', w.skip); process.exitCode = 77; return; }
+    browser = await launch(profile);
+    A = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    B = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    watch(A, 'alice', w.alice, errors);
+    watch(B, 'bob', w.bob, errors);
+    await unlock(A, w.alice, w.passphrase);
+    await unlock(B, w.bob, w.passphrase);
+    // webenv starts bob with background checking (and so IDLE) off
+    const st = await apiCall(B, 'PUT', '/api/settings', { background_sync_s: 300 });
+    check(st.status === 200, `bob's background checking: ${st.status} ${JSON.stringify(st.json)}`);
+
+    // ---- both on Chats, nothing there yet
+    for (const p of [A, B]) {
+      await p.getByRole('link', { name: 'Chats', exact: true }).click();
+      await p.getByRole('heading', { name: 'Chats', exact: true }).waitFor({ timeout: T });
+      await p.getByText('No conversations yet').waitFor({ timeout: T });
+    }
+    // a mark in bob's page: it must still be there when the chat shows
+    // (shown without a reload)
+    await B.evaluate(() => { window.qmNoReload = 1; });
+
+    // ---- alice starts a level-2 conversation with the form
+    await A.getByRole('link', { name: 'New chat' }).click();
+    await A.getByLabel('With').fill(w.bob_addr);
+    await A.getByLabel('Level', { exact: true }).selectOption('2');
+    await A.getByLabel('First message').fill('Hello Bob, this is a level-2 chat.');
+    await A.getByRole('button', { name: 'Start chat' }).click();
+    const mine = A.locator('.bubble.mine', { hasText: 'Hello Bob, this is a level-2 chat.' });
+    await mine.waitFor({ timeout: T });
+    check(/^#\/chats\/\d+$/.test(await A.evaluate(() => location.hash)), 'the new chat did not open its conversation');
+    check(await mine.locator('.badge-l2').count() === 1, 'alice\'s bubble has no level-2 badge');
+    await A.locator('.chathead .badge-l2').waitFor({ timeout: T });
+    // the mail server took it: two ticks (at once, or after an outbox run)
+    await mine.getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
+    const t0 = Date.now();
+    log('alice sent at level 2');
+
+    // ---- bob's page shows it without a reload, with unread counts
+    const row = B.locator('.chatrow', { hasText: w.alice_addr });
+    await row.waitFor({ timeout: 90000 });
+    log(`bob's page listed the conversation ${((Date.now() - t0) / 1000).toFixed(1)} s after alice's send`);
+    check(await B.evaluate(() => window.qmNoReload === 1), 'bob\'s page was reloaded');
+    check(/Hello Bob, this is a level-2 chat\./.test(await row.textContent()), `the row's preview: ${await row.textContent()}`);
+    check(await row.locator('.count').textContent() === '1 unread', 'the row does not count 1 unread');
+    await B.waitForFunction(() => document.querySelector('#chats-link .count')?.textContent === '1', null, { timeout: T });
+    let bl = await chats(B);
+    check(bl.unread === 1 && bl.chats.length === 1 && bl.chats[0].level === 2, `bob's API: ${JSON.stringify(bl)}`);
+    // in Chats, not in bob's inbox
+    const inbox = await apiCall(B, 'GET', '/api/messages?folder=INBOX&limit=200');
+    check(!(inbox.json.messages || []).some((m) => /Hello Bob/.test(m.subject)), 'the chat message is listed in bob\'s INBOX');
+
+    // ---- bob opens it: read, counts gone
+    await row.click();
+    const theirs = B.locator('.bubble.theirs', { hasText: 'Hello Bob, this is a level-2 chat.' });
+    await theirs.waitFor({ timeout: T });
+    check(await theirs.locator('.badge-l2').count() === 1, 'bob\'s bubble has no level-2 badge');
+    check(await theirs.locator('.ticks').count() === 0, 'a received message shows delivery ticks');
+    await B.waitForFunction(() => !document.querySelector('#chats-link .count'), null, { timeout: T });
+    bl = await chats(B);
+    check(bl.unread === 0, `bob's unread after opening: ${bl.unread}`);
+
+    // ---- alice waits on the list: the reply counts there
+    await A.evaluate(() => { location.hash = '#/chats'; });
+    await A.locator('.chatrow', { hasText: w.bob_addr }).waitFor({ timeout: T });
+
+    // ---- bob answers with Enter; Shift+Enter is a new line
+    const box = B.getByLabel(`Message to ${w.alice_addr}`);
+    await box.fill('Hi Alice!');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('Second line.');
+    await box.press('Enter');
+    const reply = B.locator('.bubble.mine', { hasText: 'Second line.' });
+    await reply.waitFor({ timeout: T });
+    check(await reply.locator('.btext').textContent() === 'Hi Alice!\nSecond line.', `bob's reply: ${JSON.stringify(await reply.locator('.btext').textContent())}`);
+    check(await box.inputValue() === '', 'the compose box kept the text after sending');
+    await reply.getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
+    const t1 = Date.now();
+
+    // ---- the answer arrives at alice's page: unread 1, then read
+    const arow = A.locator('.chatrow', { hasText: w.bob_addr });
+    await A.waitForFunction(() => document.querySelector('#chats-link .count')?.textContent === '1', null, { timeout: 90000 });
+    log(`alice's page counted the answer ${((Date.now() - t1) / 1000).toFixed(1)} s after bob's send`);
+    check(await arow.locator('.count').textContent() === '1 unread', 'alice\'s row does not count 1 unread');
+    check(/Hi Alice!/.test(await arow.locator('.chatpreview').textContent()), 'alice\'s row does not preview the answer');
+    await arow.click();
+    await A.locator('.bubble.theirs', { hasText: 'Second line.' }).waitFor({ timeout: T });
+    await A.waitForFunction(() => !document.querySelector('#chats-link .count'), null, { timeout: T });
+    const order = await A.locator('.bubble .btext').allTextContents();
+    check(order.length === 2 && /Hello Bob/.test(order[0]) && /Hi Alice/.test(order[1]), `alice's conversation in order: ${JSON.stringify(order)}`);
+
+    // ---- a weaker level is refused, with the engine's words
+    const abox = A.getByLabel(`Message to ${w.bob_addr}`);
+    const before = (await chats(A)).chats[0].count;
+    await A.getByLabel('Send at level').selectOption('3');
+    await abox.fill('This should go at level 3.');
+    await abox.press('Enter');
+    const err = A.locator('#chat-error');
+    await err.filter({ hasText: 'level 2' }).waitFor({ timeout: T });
+    log('refused:', await err.textContent());
+    check(/held to level 2/.test(await err.textContent()), `the refusal: ${await err.textContent()}`);
+    check((await chats(A)).chats[0].count === before, 'a refused message was added to the conversation');
+    check(await A.locator('.bubble', { hasText: 'This should go at level 3.' }).count() === 0, 'a refused message is shown as a bubble');
+    check(await abox.inputValue() === 'This should go at level 3.', 'the refused text was not kept in the box');
+    await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await shot(A, 'chat-refused.png');
+    // the explicit change, then the send at level 3
+    await A.getByRole('button', { name: 'Change this conversation to level 3' }).click();
+    await A.locator('.chathead .badge-l3').waitFor({ timeout: T });
+    check((await chats(A)).chats[0].level === 3, 'the conversation\'s level did not change to 3');
+    await A.getByLabel(`Message to ${w.bob_addr}`).press('Enter');
+    const l3 = A.locator('.bubble.mine', { hasText: 'This should go at level 3.' });
+    await l3.waitFor({ timeout: T });
+    check(await l3.locator('.badge-l3').count() === 1, 'the level-3 bubble has no level-3 badge');
+    await l3.getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
+    await B.locator('.bubble.theirs', { hasText: 'This should go at level 3.' }).locator('.badge-l3').waitFor({ timeout: 90000 });
+    log('level 3 after the change: sent and received');
+
+    // ---- the keyboard alone: the sidebar's Chats, Tab to the row,
+    // Enter opens it with the compose box focused, Enter sends
+    await A.evaluate(() => { location.hash = '#/mail/INBOX'; });
+    await A.locator('#rows').waitFor({ timeout: T });
+    await A.focus('#chats-link');
+    await A.keyboard.press('Enter');
+    await A.locator('.chatrow').first().waitFor({ timeout: T });
+    for (let i = 0; i < 40 && !(await A.evaluate(() => document.activeElement?.classList.contains('chatrow'))); i++) await A.keyboard.press('Tab');
+    check(await A.evaluate(() => document.activeElement?.classList.contains('chatrow')), 'Tab never reached the conversation');
+    await A.keyboard.press('Enter');
+    await A.waitForFunction(() => document.activeElement?.id === 'chat-text', null, { timeout: T });
+    await A.keyboard.type('Sent with the keyboard alone.');
+    await A.keyboard.press('Enter');
+    await A.locator('.bubble.mine', { hasText: 'Sent with the keyboard alone.' }).waitFor({ timeout: T });
+    log('keyboard only: opened and sent');
+
+    // ---- widths, accessibility, screenshots
+    await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await fits(A, 'alice\'s conversation at 1280 px');
+    await axe(A, 'alice\'s conversation at 1280 px');
+    await A.locator('#chat-text').fill('');
+    await A.evaluate(() => document.activeElement && document.activeElement.blur());
+    await shot(A, 'chat.png');
+    // bob's page once the last message came and no sync runs (the
+    // progress bar takes a row of the top bar at 360 px)
+    await B.locator('.bubble.theirs', { hasText: 'Sent with the keyboard alone.' }).waitFor({ timeout: 90000 });
+    await B.waitForFunction(() => document.getElementById('sync-progress').hidden, null, { timeout: T });
+    await B.setViewportSize({ width: 360, height: 740 });
+    await B.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await B.locator('.chatpane .back').waitFor({ state: 'visible', timeout: T });
+    check(!(await B.locator('.chatlist').isVisible()), 'at 360 px the list shows beside the conversation');
+    await fits(B, 'bob\'s conversation at 360 px');
+    await axe(B, 'bob\'s conversation at 360 px');
+    await B.evaluate(() => document.activeElement && document.activeElement.blur());
+    await shot(B, 'chat-360.png');
+    await B.locator('.chatpane .back').click();
+    await B.locator('.chatrow').first().waitFor({ state: 'visible', timeout: T });
+    await fits(B, 'bob\'s chat list at 360 px');
+    await axe(B, 'bob\'s chat list at 360 px');
+    await B.getByRole('link', { name: 'New chat' }).click();
+    await B.getByLabel('With').waitFor({ timeout: T });
+    await fits(B, 'the new-chat form at 360 px');
+    await axe(B, 'the new-chat form at 360 px');
+    // dark mode: the bubbles and badges keep their contrast
+    await B.emulateMedia({ colorScheme: 'dark' });
+    await B.evaluate(() => { location.hash = '#/chats'; });
+    await B.locator('.chatrow').first().click();
+    await B.locator('.bubble').first().waitFor({ timeout: T });
+    await axe(B, 'bob\'s conversation at 360 px, dark');
+
+    check(errors.length === 0, `the pages reported:\n  ${errors.join('\n  ')}`);
+    log('chat: all checks passed');
+  } catch (e) {
+    for (const [n, p] of [['alice', A], ['bob', B]]) {
+      if (!p) continue;
+      const f = join(tmpdir(), `qm-chat-failure-${n}.png`);
+      await p.screenshot({ path: f }).then(() => log(`${n}'s page at the failure: ${f}`), () => {});
+      log(`${n}:`, (await p.locator('main').textContent().catch(() => '')).slice(0, 300));
+    }
+    if (errors.length) log('page errors:', errors.join(' | '));
+    throw e;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await env.stop();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => { console.error('chat: FAILED:', e.message); process.exitCode = 1; });
