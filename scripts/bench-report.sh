@@ -179,7 +179,10 @@ gen_summary() {
   local w rd
   w=$(j web inbox_page_ms); rd=$(j web render_ms)
   echo "| web | first inbox page at the API, $(f web messages %s) messages | $(f web inbox_page_ms '%.2f ms') | – | under 20 ms | $( [ -n "$w" ] && yes_no "$(calc '($1 < 20) ? "true" : "false"' "$w")" || printf '–') |"
-  echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under 300 ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc '($1 < 300) ? "true" : "false"' "$rd")" || printf '–') |"
+  # the bench's own goal (issue 18: 200 ms), 300 ms for results of before it
+  local rg
+  rg=$(j web goal_render_ms); [ -n "$rg" ] && [ "$rg" != null ] || rg=300
+  echo "| web | Chromium: navigation to first rows | $(f web render_ms '%.0f ms') | – | under $rg ms | $( [ -n "$rd" ] && [ "$rd" != null ] && yes_no "$(calc "(\$1 < $rg) ? \"true\" : \"false\"" "$rd")" || printf '–') |"
   fail_row web "" "failed requests and runs"
   local cl cr
   cl=$(j cli list_ms); cr=$(j cli read_ms)
@@ -383,7 +386,7 @@ gen_web() {
   echo "| first inbox page (50 rows + counts) | $(f web inbox_page_ms '%.2f') ms | $(f web inbox_page_p95_ms '%.2f') ms | < 20 ms |"
   echo "| deep page through the cursor | $(f web deep_page_ms '%.2f') ms | | |"
   echo "| open a cached message | $(f web open_message_ms '%.2f') ms | $(f web open_message_p95_ms '%.2f') ms | |"
-  echo "| Chromium: navigation to first rows | $(f web render_ms '%.0f') ms | | < 300 ms |"
+  echo "| Chromium: navigation to first rows | $(f web render_ms '%.0f') ms | | < $(f web goal_render_ms '%.0f') ms |"
   echo
   echo "$(f web messages "%'.0f") messages in the store. Failed requests and runs: $(fails web) (left out of the timings)."
   kinds_list web
