@@ -523,9 +523,12 @@ static void test_tampering(void **state)
 		const char *what;
 		const char *sql; /* @I: the blob, @O: the other */
 	} cases[] = {
+	    /* byte 31 made another value (setting it to 0 changed nothing
+	     * when it was 0 already: once in 256 runs) */
 	    {"a flipped byte",
 	     "UPDATE blob_chunk SET data = substr(data, 1, 30) || "
-	     "x'00' || substr(data, 32) WHERE blob_id = @I AND seq = 1"},
+	     "CASE WHEN substr(data, 31, 1) = x'00' THEN x'01' ELSE x'00' "
+	     "END || substr(data, 32) WHERE blob_id = @I AND seq = 1"},
 	    {"the last chunk removed",
 	     "DELETE FROM blob_chunk WHERE blob_id = @I AND seq = 3"},
 	    {"a middle chunk removed and the rest renumbered",
