@@ -45,6 +45,30 @@ static int teardown(void **state)
 	return kt_net_stop(&net);
 }
 
+/*
+ * Waits until both KMEs compared their pools after the last restart and
+ * KME_A holds at least want keys for SAE_B: KME_B's own direction is
+ * confirmed only after KME_A handled its link check (which may make KME_A
+ * compare pool ends again, serving nothing meanwhile), so KME_A's count is
+ * read after that. Counting at KME_A alone could pass just before KME_B's
+ * check arrived (seen in CI under load).
+ */
+static int settled(long long want)
+{
+	return kt_wait_keys(&net, 1, "SAE_B", "SAE_A", 1, 30000) >= 1 &&
+	       kt_wait_keys(&net, 0, "SAE_A", "SAE_B", want, 30000) >= want;
+}
+
+/* A test that failed midway may leave a KME stopped: the next starts it. */
+static int restart_stopped(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		if (net.pids[i] <= 0 && kt_kme_start(&net, i))
+			return -1;
+	return 0;
+}
+
 static json_t *get_keys(int kme, const char *master, const char *slave,
                         int number)
 {
@@ -170,7 +194,7 @@ static void test_peer_down(void **state)
 	                 503);
 	json_decref(j);
 	assert_int_equal(kt_kme_start(&net, 1), 0);
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 1, 30000) >= 1);
+	assert_true(settled(1));
 	c2 = get_keys(0, "SAE_A", "SAE_B", 1);
 	fetch_same(1, "SAE_B", "SAE_A", c);
 	fetch_same(1, "SAE_B", "SAE_A", c2);
@@ -199,7 +223,7 @@ static void test_crash_no_reuse(void **state)
 	(void)state;
 	/* the test before restarted the peer: let the link refill first (a
 	 * run under load found the pool short and got 503 here) */
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 64, 30000) >= 64);
+	assert_true(settled(64));
 	/* keys handed out, then the master's KME dies without saving */
 	c1 = get_keys(0, "SAE_A", "SAE_B", 64);
 	assert_int_equal(kill(net.pids[0], SIGKILL), 0);
@@ -208,7 +232,7 @@ static void test_crash_no_reuse(void **state)
 	assert_int_equal(kt_kme_start(&net, 0), 0);
 	/* whatever its last snapshot said, it never hands out those bytes
 	 * again (it skips its lease, so wait for the link to refill) */
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 64, 30000) >= 64);
+	assert_true(settled(64));
 	c2 = get_keys(0, "SAE_A", "SAE_B", 64);
 	assert_false(share_bytes(c1, c2));
 	json_decref(c1);
@@ -268,8 +292,7 @@ static void test_peer_down_backlog(void **state)
 	(void)state;
 	/* the KME restarted by the test before must have compared notes
 	 * with its peer first, and the link refilled what the tests took */
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 1024, 30000) >=
-	            1024);
+	assert_true(settled(1024));
 	assert_int_equal(kt_kme_stop(&net, 1), 0);
 	/* 1-byte keys: 12 KiB of key (within the limit the peer recorded),
 	 * about 60 bytes of key ID and offset each in the queue: 700 KiB */
@@ -302,8 +325,7 @@ static void test_keys_on_their_way(void **state)
 	long st;
 
 	(void)state;
-	assert_true(kt_wait_keys(&net, 0, "SAE_A", "SAE_B", 256, 30000) >=
-	            256);
+	assert_true(settled(256));
 	/* KME_B down: the reservation waits in KME_A's queue */
 	assert_int_equal(kt_kme_stop(&net, 1), 0);
 	assert_int_equal(kt_req(&net, 0, "sae/SAE_A",
@@ -344,13 +366,13 @@ static void test_keys_on_their_way(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_slave_kme_restart),
-	    cmocka_unit_test(test_master_kme_restart),
-	    cmocka_unit_test(test_peer_down),
-	    cmocka_unit_test(test_crash_no_reuse),
-	    cmocka_unit_test(test_wrong_store_key),
-	    cmocka_unit_test(test_peer_down_backlog),
-	    cmocka_unit_test(test_keys_on_their_way),
+	    cmocka_unit_test_setup(test_slave_kme_restart, restart_stopped),
+	    cmocka_unit_test_setup(test_master_kme_restart, restart_stopped),
+	    cmocka_unit_test_setup(test_peer_down, restart_stopped),
+	    cmocka_unit_test_setup(test_crash_no_reuse, restart_stopped),
+	    cmocka_unit_test_setup(test_wrong_store_key, restart_stopped),
+	    cmocka_unit_test_setup(test_peer_down_backlog, restart_stopped),
+	    cmocka_unit_test_setup(test_keys_on_their_way, restart_stopped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
