@@ -238,7 +238,11 @@ export async function showCompose(root, kind, id) {
   }
 
   const sug = { input: null, items: [], active: -1, seq: 0 };
+  // Closing also drops the answers still on their way: a list picked from
+  // (or escaped) must not open again when a slower answer for an earlier
+  // keystroke arrives.
   const closeSuggest = () => {
+    sug.seq++;
     suggest.hidden = true;
     if (sug.input) { sug.input.setAttribute('aria-expanded', 'false'); sug.input.removeAttribute('aria-activedescendant'); }
     sug.items = []; sug.active = -1;
