@@ -209,6 +209,29 @@ static enum qm_err select_maybe(struct qm_mail_imap *im, const char *folder,
 	return e;
 }
 
+/* Appends the copy cp makes as it goes: a literal of the length measured,
+ * filled as the copy is made. A maker that fails or gives another length
+ * leaves the APPEND unended: nothing is stored, the session is done. */
+static enum qm_err append_made(struct qm_mail_imap *im, const char *folder,
+                               const struct keep_copy *cp, struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = NULL;
+	uint64_t len = 0;
+	enum qm_err e;
+
+	e = cp->measure(cp->make_arg, &len, err);
+	if (!e)
+		e = qm_mail_imap_append_begin(im, folder, len, cp->flags, &aw,
+		                              err);
+	if (!e)
+		e = cp->produce(cp->make_arg, qm_mail_imap_append_write, aw,
+		                err);
+	if (!e)
+		e = qm_mail_imap_append_end(&aw, err);
+	qm_mail_imap_append_abort(&aw);
+	return e;
+}
+
 enum qm_err client_keep_copy(struct qm_mail_imap *im,
                              const struct keep_copy *cp, int *saved,
                              size_t *replaced, struct qm_error *err)
@@ -235,10 +258,14 @@ enum qm_err client_keep_copy(struct qm_mail_imap *im,
 	if (!e && !exists)
 		QM_IGNORE(qm_mail_imap_folder_create(im, folder, 1, NULL));
 	if (!e && n == 0) {
-		e = cp->src ? qm_mail_imap_append_from(im, folder, cp->src,
-		                                       cp->flags, err)
-		            : qm_mail_imap_append(im, folder, cp->msg, cp->len,
-		                                  cp->flags, err);
+		if (cp->produce)
+			e = append_made(im, folder, cp, err);
+		else if (cp->src)
+			e = qm_mail_imap_append_from(im, folder, cp->src,
+			                             cp->flags, err);
+		else
+			e = qm_mail_imap_append(im, folder, cp->msg, cp->len,
+			                        cp->flags, err);
 		if (!e && saved)
 			*saved = 1;
 	}
