@@ -111,6 +111,54 @@ enum qm_err client_self_seal_to(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
+enum qm_err client_self_seal_size(struct qm_client *c,
+                                  const struct acct_conn *ac,
+                                  const struct qm_mail_hdrs *h,
+                                  const char *mark, int level, uint64_t n,
+                                  uint64_t *size, struct qm_error *err)
+{
+	struct msg_keys mk;
+	struct qm_bound b;
+	struct bound_store bs = {0};
+	struct qm_seal_params sp;
+	struct qm_mail_wire w;
+	char lead[64];
+	uint64_t env = 0, wire = 0;
+	size_t nlead = 0;
+	enum qm_err rc;
+
+	*size = 0;
+	client_msg_keys_init(&mk, 3, NULL);
+	rc = client_msg_keys_self(c, ac, &mk, err);
+	if (!rc)
+		rc = qm_crypto_identity_public(mk.self, &mk.peer[0], err);
+	if (!rc) {
+		mk.n = 1;
+		rc = client_bound_make(h, NULL, &b, &bs, err);
+	}
+	/* what client_self_seal_to writes: the mark line, then the wire
+	 * message around the envelope of the level line and the text */
+	if (!rc && level)
+		nlead = (size_t)snprintf(lead, sizeof(lead), "%s: %d\r\n",
+		                         COPY_LEVEL_HDR, level);
+	if (!rc) {
+		client_msg_keys_seal_params(&mk, &b, &sp);
+		rc = qm_crypto_env_size(&sp, n + nlead, &env, err);
+	}
+	if (!rc) {
+		memset(&w, 0, sizeof(w));
+		w.hdrs = h;
+		w.level = 3;
+		rc = qm_mail_wire_size(&w, env, &wire, err);
+	}
+	if (!rc)
+		*size =
+		    strlen(QM_CLIENT_COPY_HDR) + 2 + strlen(mark) + 2 + wire;
+	client_bound_store_free(&bs);
+	client_msg_keys_free(&mk);
+	return rc;
+}
+
 /* A plaintext in memory as a reader; a qm_buf as a writer. */
 struct mem_rd {
 	const unsigned char *p;

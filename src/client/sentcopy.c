@@ -132,11 +132,9 @@ entry_headers(struct qm_client *c, const struct qm_store_outbox *o,
  * (never stored first). An APPEND announces its length, and the length of
  * the copy is a function of the plaintext's (the envelope's size is fixed
  * by its level, its recipients and the plaintext's length; the outer MIME
- * by its headers and the envelope's length): it is measured by making the
- * copy once into a counter from a plaintext of zeros of the same length,
- * which costs the sealing and the base64, not the store. A copy of
- * another length fails the APPEND before its command ends (nothing
- * stored; the copy waits for the next run).
+ * by its headers and the envelope's length): client_self_seal_size. A
+ * copy of another length fails the APPEND before its command ends
+ * (nothing stored; the copy waits for the next run).
  */
 struct copy_maker {
 	struct qm_client *c;
@@ -146,38 +144,12 @@ struct copy_maker {
 	uint64_t n; /* plaintext bytes */
 };
 
-/* n zeros, then the end. */
-static enum qm_err zero_read(void *arg, void *buf, size_t want, size_t *got,
-                             struct qm_error *err)
-{
-	uint64_t *left = arg;
-	size_t k = *left < want ? (size_t)*left : want;
-
-	(void)err;
-	memset(buf, 0, k);
-	*left -= k;
-	*got = k;
-	return QM_OK;
-}
-
-static enum qm_err count_sink(void *arg, const void *p, size_t n,
-                              struct qm_error *err)
-{
-	(void)p;
-	(void)err;
-	*(uint64_t *)arg += n;
-	return QM_OK;
-}
-
 static enum qm_err copy_measure(void *arg, uint64_t *len, struct qm_error *err)
 {
 	struct copy_maker *m = arg;
-	uint64_t left = m->n;
 
-	*len = 0;
-	return client_self_seal_to(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
-	                           m->o->level, zero_read, &left, m->n,
-	                           count_sink, len, err);
+	return client_self_seal_size(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
+	                             m->o->level, m->n, len, err);
 }
 
 static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,

@@ -262,6 +262,14 @@ QM_NODISCARD enum qm_err qm_mail_wire_end(struct qm_mail_wire_w **ww,
                                           struct qm_error *err);
 void qm_mail_wire_abort(struct qm_mail_wire_w **ww);
 
+/* The length of the wire message of w (its envelope fields ignored)
+ * around an envelope of env_len bytes, as qm_mail_wire_begin, _write and
+ * _end give it: a function of the headers and env_len alone (the random
+ * boundary has a fixed length). */
+QM_NODISCARD enum qm_err qm_mail_wire_size(const struct qm_mail_wire *w,
+                                           uint64_t env_len, uint64_t *size,
+                                           struct qm_error *err);
+
 /* A decoded body part: attachment or inline part. */
 struct qm_mail_part {
 	char *name; /* file name, "" when none */
