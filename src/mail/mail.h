@@ -820,9 +820,9 @@ QM_NODISCARD enum qm_err
 qm_mail_imap_append_end(struct qm_mail_imap_append_w **aw,
                         struct qm_error *err);
 void qm_mail_imap_append_abort(struct qm_mail_imap_append_w **aw);
-/* The same, the message read from src 64 KiB at a time as it is sent (a
- * literal of src->len bytes): never whole in memory. A source that fails
- * or ends early fails the APPEND and leaves the session unusable. */
+/* As qm_mail_imap_append, the message read from src 64 KiB at a time as it is
+ * sent (a literal of src->len bytes): never whole in memory. A source that
+ * fails or ends early fails the APPEND and leaves the session unusable. */
 QM_NODISCARD enum qm_err
 qm_mail_imap_append_from(struct qm_mail_imap *im, const char *folder,
                          const struct qm_mail_source *src, unsigned flags,
