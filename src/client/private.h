@@ -932,9 +932,10 @@ struct keep_copy {
 	/* or, when set, the copy made as it is appended (never stored
 	 * first): measure says its length, then produce gives exactly that
 	 * many bytes to wr; both only when it is to be appended */
-	enum qm_err (*measure)(void *arg, uint64_t *len, struct qm_error *err);
-	enum qm_err (*produce)(void *arg, qm_write_fn wr, void *warg,
-	                       struct qm_error *err);
+	QM_NODISCARD enum qm_err (*measure)(void *arg, uint64_t *len,
+	                                    struct qm_error *err);
+	QM_NODISCARD enum qm_err (*produce)(void *arg, qm_write_fn wr,
+	                                    void *warg, struct qm_error *err);
 	void *make_arg;
 	unsigned flags; /* QM_MAIL_FLAG_* it is appended with */
 	/* what finds this copy in the folder (not appended again) */
