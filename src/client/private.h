@@ -910,6 +910,12 @@ client_self_seal_to(struct qm_client *c, const struct acct_conn *ac,
                     const struct qm_mail_hdrs *h, const char *mark, int level,
                     qm_read_fn rd, void *rarg, uint64_t n, qm_write_fn wr,
                     void *warg, struct qm_error *err);
+/* The length of what client_self_seal_to gives wr for n bytes of text:
+ * known before it is made (a function of the headers and n). */
+QM_NODISCARD enum qm_err
+client_self_seal_size(struct qm_client *c, const struct acct_conn *ac,
+                      const struct qm_mail_hdrs *h, const char *mark, int level,
+                      uint64_t n, uint64_t *size, struct qm_error *err);
 /* The opened plaintext of a copy client_self_seal made with a level: that
  * level (1..4), and plain loses the line that said it; 0 when it has none
  * (a draft). */
@@ -923,6 +929,14 @@ struct keep_copy {
 	size_t len;
 	/* or, when set, the copy read from src as it is appended */
 	const struct qm_mail_source *src;
+	/* or, when set, the copy made as it is appended (never stored
+	 * first): measure says its length, then produce gives exactly that
+	 * many bytes to wr; both only when it is to be appended */
+	QM_NODISCARD enum qm_err (*measure)(void *arg, uint64_t *len,
+	                                    struct qm_error *err);
+	QM_NODISCARD enum qm_err (*produce)(void *arg, qm_write_fn wr,
+	                                    void *warg, struct qm_error *err);
+	void *make_arg;
 	unsigned flags; /* QM_MAIL_FLAG_* it is appended with */
 	/* what finds this copy in the folder (not appended again) */
 	struct qm_mail_imap_hcrit this_copy[2];

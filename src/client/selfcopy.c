@@ -111,6 +111,54 @@ enum qm_err client_self_seal_to(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
+enum qm_err client_self_seal_size(struct qm_client *c,
+                                  const struct acct_conn *ac,
+                                  const struct qm_mail_hdrs *h,
+                                  const char *mark, int level, uint64_t n,
+                                  uint64_t *size, struct qm_error *err)
+{
+	struct msg_keys mk;
+	struct qm_bound b;
+	struct bound_store bs = {0};
+	struct qm_seal_params sp;
+	struct qm_mail_wire w;
+	char lead[64];
+	uint64_t env = 0, wire = 0;
+	size_t nlead = 0;
+	enum qm_err rc;
+
+	*size = 0;
+	client_msg_keys_init(&mk, 3, NULL);
+	rc = client_msg_keys_self(c, ac, &mk, err);
+	if (!rc)
+		rc = qm_crypto_identity_public(mk.self, &mk.peer[0], err);
+	if (!rc) {
+		mk.n = 1;
+		rc = client_bound_make(h, NULL, &b, &bs, err);
+	}
+	/* what client_self_seal_to writes: the mark line, then the wire
+	 * message around the envelope of the level line and the text */
+	if (!rc && level)
+		nlead = (size_t)snprintf(lead, sizeof(lead), "%s: %d\r\n",
+		                         COPY_LEVEL_HDR, level);
+	if (!rc) {
+		client_msg_keys_seal_params(&mk, &b, &sp);
+		rc = qm_crypto_env_size(&sp, n + nlead, &env, err);
+	}
+	if (!rc) {
+		memset(&w, 0, sizeof(w));
+		w.hdrs = h;
+		w.level = 3;
+		rc = qm_mail_wire_size(&w, env, &wire, err);
+	}
+	if (!rc)
+		*size =
+		    strlen(QM_CLIENT_COPY_HDR) + 2 + strlen(mark) + 2 + wire;
+	client_bound_store_free(&bs);
+	client_msg_keys_free(&mk);
+	return rc;
+}
+
 /* A plaintext in memory as a reader; a qm_buf as a writer. */
 struct mem_rd {
 	const unsigned char *p;
@@ -209,6 +257,29 @@ static enum qm_err select_maybe(struct qm_mail_imap *im, const char *folder,
 	return e;
 }
 
+/* Appends the copy cp makes as it goes: a literal of the length measured,
+ * filled as the copy is made. A maker that fails or gives another length
+ * leaves the APPEND unended: nothing is stored, the session is done. */
+static enum qm_err append_made(struct qm_mail_imap *im, const char *folder,
+                               const struct keep_copy *cp, struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = NULL;
+	uint64_t len = 0;
+	enum qm_err e;
+
+	e = cp->measure(cp->make_arg, &len, err);
+	if (!e)
+		e = qm_mail_imap_append_begin(im, folder, len, cp->flags, &aw,
+		                              err);
+	if (!e)
+		e = cp->produce(cp->make_arg, qm_mail_imap_append_write, aw,
+		                err);
+	if (!e)
+		e = qm_mail_imap_append_end(&aw, err);
+	qm_mail_imap_append_abort(&aw);
+	return e;
+}
+
 enum qm_err client_keep_copy(struct qm_mail_imap *im,
                              const struct keep_copy *cp, int *saved,
                              size_t *replaced, struct qm_error *err)
@@ -235,10 +306,14 @@ enum qm_err client_keep_copy(struct qm_mail_imap *im,
 	if (!e && !exists)
 		QM_IGNORE(qm_mail_imap_folder_create(im, folder, 1, NULL));
 	if (!e && n == 0) {
-		e = cp->src ? qm_mail_imap_append_from(im, folder, cp->src,
-		                                       cp->flags, err)
-		            : qm_mail_imap_append(im, folder, cp->msg, cp->len,
-		                                  cp->flags, err);
+		if (cp->produce)
+			e = append_made(im, folder, cp, err);
+		else if (cp->src)
+			e = qm_mail_imap_append_from(im, folder, cp->src,
+			                             cp->flags, err);
+		else
+			e = qm_mail_imap_append(im, folder, cp->msg, cp->len,
+			                        cp->flags, err);
 		if (!e && saved)
 			*saved = 1;
 	}

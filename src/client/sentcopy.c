@@ -126,55 +126,49 @@ entry_headers(struct qm_client *c, const struct qm_store_outbox *o,
 	return rc;
 }
 
-/* The kind of blob a Sent copy is made in before it is appended. */
-#define KIND_COPY "outbox.copy"
-
-static enum qm_err blob_sink(void *arg, const void *p, size_t n,
-                             struct qm_error *err)
-{
-	return qm_store_blob_write(arg, p, n, err);
-}
-
-static enum qm_err blob_src(void *arg, void *buf, size_t want, size_t *got,
-                            struct qm_error *err)
-{
-	return qm_store_blob_read(arg, buf, want, got, err);
-}
-
 /*
  * The copy of entry o sealed to the account's own key, made a piece at a
- * time from the entry's plaintext into a blob of its own (*blob; the
- * caller removes it once appended): an IMAP APPEND announces its length
- * first, so the copy is made before it goes.
+ * time from the entry's plaintext straight into the IMAP APPEND literal
+ * (never stored first). An APPEND announces its length, and the length of
+ * the copy is a function of the plaintext's (the envelope's size is fixed
+ * by its level, its recipients and the plaintext's length; the outer MIME
+ * by its headers and the envelope's length): client_self_seal_size. A
+ * copy of another length fails the APPEND before its command ends
+ * (nothing stored; the copy waits for the next run).
  */
-static enum qm_err self_copy(struct qm_client *c, const struct acct_conn *ac,
-                             const struct qm_store_outbox *o, int64_t *blob,
-                             struct qm_error *err)
+struct copy_maker {
+	struct qm_client *c;
+	const struct acct_conn *ac;
+	const struct qm_store_outbox *o;
+	const struct qm_mail_hdrs *h;
+	uint64_t n; /* plaintext bytes */
+};
+
+static enum qm_err copy_measure(void *arg, uint64_t *len, struct qm_error *err)
 {
+	struct copy_maker *m = arg;
+
+	return client_self_seal_size(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
+	                             m->o->level, m->n, len, err);
+}
+
+static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,
+                                struct qm_error *err)
+{
+	struct copy_maker *m = arg;
 	struct qm_store_outbox_r *pt = NULL;
-	struct qm_store_blob_w *bw = NULL;
-	struct outbox_rec rec;
-	struct qm_mail_content *mc = NULL;
-	const struct qm_mail_hdrs *h = NULL;
 	enum qm_err rc;
 
-	memset(&rec, 0, sizeof(rec));
-	rc = entry_headers(c, o, &rec, &mc, &h, err);
+	rc = qm_store_outbox_open(m->c->store, m->o->id, 0, &pt, err);
+	if (!rc && qm_store_outbox_r_size(pt) != m->n)
+		rc = qm_error_set(err, QM_ERR_STATE,
+		                  "the outbox message changed while its copy "
+		                  "was made");
 	if (!rc)
-		rc = qm_store_outbox_open(c->store, o->id, 0, &pt, err);
-	if (!rc)
-		rc = qm_store_blob_begin(c->store, KIND_COPY, o->id, &bw, err);
-	if (!rc)
-		rc = client_self_seal_to(c, ac, h, QM_CLIENT_COPY_SENT,
-		                         o->level, qm_store_outbox_r_read, pt,
-		                         qm_store_outbox_r_size(pt), blob_sink,
-		                         bw, err);
-	if (!rc)
-		rc = qm_store_blob_end(&bw, blob, NULL, err);
-	qm_store_blob_abort(&bw);
+		rc = client_self_seal_to(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
+		                         m->o->level, qm_store_outbox_r_read,
+		                         pt, m->n, wr, warg, err);
 	qm_store_outbox_r_close(&pt);
-	client_outbox_rec_clear(&rec);
-	qm_mail_content_free(&mc);
 	return rc;
 }
 
@@ -215,10 +209,11 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_error *err)
 {
 	struct keep_copy cp;
-	struct qm_store_blob_r *br = NULL;
-	struct qm_mail_source src;
+	struct copy_maker mk;
+	struct qm_store_outbox_r *pt = NULL;
+	struct outbox_rec rec;
+	struct qm_mail_content *mc = NULL;
 	struct qm_buf wire;
-	int64_t blob = 0;
 	enum qm_err rc;
 	size_t replaced = 0;
 	int saved = 0;
@@ -240,19 +235,23 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 	case SENT_SELF:
 		break;
 	}
-	rc = self_copy(c, ac, o, &blob, err);
+	memset(&rec, 0, sizeof(rec));
+	memset(&mk, 0, sizeof(mk));
+	rc = entry_headers(c, o, &rec, &mc, &mk.h, err);
 	if (!rc)
-		rc = qm_store_blob_open(c->store, KIND_COPY, o->id, blob, &br,
-		                        err);
+		rc = qm_store_outbox_open(c->store, o->id, 0, &pt, err);
 	if (!rc) {
-		src.read = blob_src;
-		src.rewind = NULL;
-		src.arg = br;
-		src.len = qm_store_blob_size(br);
+		mk.c = c;
+		mk.ac = ac;
+		mk.o = o;
+		mk.n = qm_store_outbox_r_size(pt);
+		qm_store_outbox_r_close(&pt);
 		memset(&cp, 0, sizeof(cp));
 		cp.use = QM_MAIL_FOLDER_SENT;
 		cp.fallback = "Sent";
-		cp.src = &src;
+		cp.measure = copy_measure;
+		cp.produce = copy_produce;
+		cp.make_arg = &mk;
 		cp.flags = QM_MAIL_FLAG_SEEN;
 		cp.this_copy[0] =
 		    (struct qm_mail_imap_hcrit){"Message-ID", o->message_id, 0};
@@ -264,13 +263,12 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 		cp.nreplace = 2;
 		rc = client_keep_copy(im, &cp, NULL, &replaced, err);
 	}
+	client_outbox_rec_clear(&rec);
+	qm_mail_content_free(&mc);
 	if (!rc && replaced)
 		QM_IGNORE(qm_store_setting_set(c->store, ac->a.id,
 		                               QM_CLIENT_SET_SERVER_SAVES_SENT,
 		                               "1", NULL));
-	qm_store_blob_close(&br);
-	if (blob)
-		QM_IGNORE(qm_store_blob_delete(c->store, blob, NULL));
 	return rc;
 }
 

@@ -291,6 +291,17 @@ QM_NODISCARD enum qm_err qm_crypto_env_seal_to(const struct qm_seal_params *p,
                                                qm_write_fn wr, void *warg,
                                                struct qm_error *err);
 
+/*
+ * The length of the envelope qm_crypto_env_seal and qm_crypto_env_seal_to
+ * make of ptlen bytes under p: a function of the level, the slots or
+ * recipients and ptlen alone (nothing random in it), so that a writer
+ * that must announce a length (an IMAP APPEND literal) can stream the
+ * envelope. Errors as the sealing's for bad parameters.
+ */
+QM_NODISCARD enum qm_err qm_crypto_env_size(const struct qm_seal_params *p,
+                                            uint64_t ptlen, uint64_t *size,
+                                            struct qm_error *err);
+
 /* ------------------------------------------------- parsing and opening */
 
 /* A parsed envelope. It borrows the bytes given to qm_crypto_env_parse: keep

@@ -475,6 +475,51 @@ static enum qm_err body_gcm(int level, struct src *s, uint64_t plen,
 	return rc;
 }
 
+/* The body's and the whole envelope's length for plen bytes (hdr: the
+ * header's); -1 when they would not fit in 64 bits. */
+static int env_total(const struct qm_seal_params *p, uint64_t plen,
+                     size_t nslots, size_t hdr, uint64_t *body_len,
+                     uint64_t *total)
+{
+	if (p->level == 1) {
+		if (plen > (UINT64_MAX - hdr) / (nslots + 1))
+			return -1;
+		*body_len = plen * nslots;
+		*total = hdr + *body_len + QM_L1_TAGBYTES * nslots;
+		return 0;
+	}
+	if (plen > UINT64_MAX / 2 || crypto_env_nchunks(plen) > UINT32_MAX)
+		return -1;
+	*body_len = plen + crypto_env_nchunks(plen) * QM_GCM_TAGBYTES;
+	*total = hdr + *body_len + crypto_env_slot_tags(p->level, nslots);
+	if (p->level >= 3)
+		*total += 2 + (p->level == 3 ? QM_SIG_HYBRID : QM_SIG_CLASSIC);
+	return 0;
+}
+
+enum qm_err qm_crypto_env_size(const struct qm_seal_params *p, uint64_t ptlen,
+                               uint64_t *size, struct qm_error *err)
+{
+	const char *sae = "";
+	uint64_t body_len;
+	size_t nslots;
+	enum qm_err rc;
+
+	*size = 0;
+	rc = check_params(p, ptlen, &sae, err);
+	if (rc)
+		return rc;
+	nslots = p->level <= 2 ? p->nslots : p->nrcpts;
+	if (env_total(p, ptlen, nslots, header_size(p, sae, nslots), &body_len,
+	              size))
+		return qm_error_set(
+		    err, QM_ERR_TOOBIG,
+		    "the envelope for %llu bytes of text is too "
+		    "large",
+		    (unsigned long long)ptlen);
+	return QM_OK;
+}
+
 static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
                         struct qm_buf *out, struct qm_error *err)
 {
@@ -513,21 +558,8 @@ static enum qm_err seal(const struct qm_seal_params *p, struct src *s,
 	}
 	/* Size first: the limit is checked before any work on the data. */
 	hdr = header_size(p, sae, nslots);
-	if (p->level == 1) {
-		if (plen > (UINT64_MAX - hdr) / (nslots + 1))
-			goto toobig;
-		body_len = plen * nslots;
-		total = hdr + body_len + QM_L1_TAGBYTES * nslots;
-	} else {
-		body_len = plen + crypto_env_nchunks(plen) * QM_GCM_TAGBYTES;
-		if (plen > UINT64_MAX / 2 ||
-		    crypto_env_nchunks(plen) > UINT32_MAX)
-			goto toobig;
-		total = hdr + body_len + crypto_env_slot_tags(p->level, nslots);
-		if (p->level >= 3)
-			total += 2 + (p->level == 3 ? QM_SIG_HYBRID
-			                            : QM_SIG_CLASSIC);
-	}
+	if (env_total(p, plen, nslots, hdr, &body_len, &total))
+		goto toobig;
 	if (total > out->max || total > SIZE_MAX - 1)
 		goto toobig;
 	rc = qm_buf_reserve(out, (size_t)total, err);

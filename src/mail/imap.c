@@ -1326,21 +1326,26 @@ enum qm_err qm_mail_imap_append(struct qm_mail_imap *im, const char *folder,
 	return qm_mail_imap_append_from(im, folder, &src, flags, err);
 }
 
-enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
-                                     const char *folder,
-                                     const struct qm_mail_source *src,
-                                     unsigned flags, struct qm_error *err)
+/* An APPEND under way (qm_mail_imap_append_begin). */
+struct qm_mail_imap_append_w {
+	struct qm_mail_imap *im;
+	char folder[MAIL_IMAP_NAMEMAX + 1];
+	uint64_t len, off;
+};
+
+enum qm_err qm_mail_imap_append_begin(struct qm_mail_imap *im,
+                                      const char *folder, uint64_t len,
+                                      unsigned flags,
+                                      struct qm_mail_imap_append_w **out,
+                                      struct qm_error *err)
 {
 	char q[1024], fl[80], cmd[1200];
 	struct mail_imap_item it = {0};
+	struct qm_mail_imap_append_w *aw;
 	int plus = qm_mail_imap_has_cap(im, "LITERAL+"), n;
-	size_t len = src ? (size_t)src->len : 0;
-	unsigned char *buf = NULL;
 	enum qm_err e;
 
-	if (!src || !src->read)
-		return qm_error_set(err, QM_ERR_INVAL, "nothing to append");
-
+	*out = NULL;
 	if (im->broken)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "IMAP %s: the connection was lost earlier; "
@@ -1348,59 +1353,104 @@ enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
 		                    im->srv->host);
 	if ((e = mail_imap_quote(folder, q, sizeof(q), err)))
 		return e;
+	aw = calloc(1, sizeof(*aw));
+	if (!aw)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	aw->im = im;
+	aw->len = len;
+	qm_strlcpy(aw->folder, folder, sizeof(aw->folder));
 	flag_list(flags, fl, sizeof(fl));
 	im->tag++;
-	n = snprintf(cmd, sizeof(cmd), "Q%u APPEND %s (%s) {%zu%s}\r\n",
-	             im->tag, q, fl, len, plus ? "+" : "");
-	if (n < 0 || (size_t)n >= sizeof(cmd))
+	n = snprintf(cmd, sizeof(cmd), "Q%u APPEND %s (%s) {%llu%s}\r\n",
+	             im->tag, q, fl, (unsigned long long)len, plus ? "+" : "");
+	if (n < 0 || (size_t)n >= sizeof(cmd)) {
+		free(aw);
 		return qm_error_set(err, QM_ERR_INVAL, "folder name too long");
-	if ((e = send_all(im, cmd, (size_t)n, err)))
-		return e;
-	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
-	if (!plus) {
+	}
+	e = send_all(im, cmd, (size_t)n, err);
+	if (!e && !plus) {
 		/* wait for the go-ahead; a refusal comes tagged */
-		if ((e = read_item(im, &it, mail_io_ms(im->srv), err)))
-			goto out;
-		if (((const char *)it.line.data)[0] != '+') {
+		qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
+		e = read_item(im, &it, mail_io_ms(im->srv), err);
+		if (!e && ((const char *)it.line.data)[0] != '+')
 			e = mail_imap_fail(im, QM_ERR_PROTO, err,
 			                   "APPEND refused: %.300s",
 			                   (const char *)it.line.data);
-			goto out;
-		}
+		qm_buf_free(&it.line);
 	}
-	buf = malloc(65536);
-	if (!buf) {
-		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto out;
+	if (e) {
+		free(aw);
+		return e;
 	}
-	for (size_t off = 0; off < len;) {
-		size_t chunk = len - off > 65536 ? 65536 : len - off, got = 0;
+	*out = aw;
+	return QM_OK;
+}
 
-		/* the literal announced its length: a source that fails or
-		 * ends early leaves the connection unusable */
-		e = src->read(src->arg, buf, chunk, &got, err);
-		if (!e && got == 0)
-			e = qm_error_set(
-			    err, QM_ERR_IO,
-			    "the message to append ended after %zu "
-			    "of %zu bytes",
-			    off, len);
-		if (e) {
-			im->broken = 1;
-			goto out;
-		}
-		if ((e = send_all(im, (const char *)buf, got, err)))
-			goto out;
-		off += got;
-		if (im->srv->progress)
-			im->srv->progress(im->srv->progress_arg, off, len);
+enum qm_err qm_mail_imap_append_write(void *arg, const void *p, size_t n,
+                                      struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = arg;
+	struct qm_mail_imap *im = aw->im;
+	enum qm_err e;
+
+	/* the literal announced its length: a writer that gives more (or,
+	 * at the end, fewer) bytes leaves the connection unusable, and the
+	 * command is never ended, so the server stores nothing */
+	if (n > aw->len - aw->off) {
+		im->broken = 1;
+		return qm_error_set(err, QM_ERR_IO,
+		                    "the message to append is longer than the "
+		                    "%llu bytes announced",
+		                    (unsigned long long)aw->len);
 	}
-	if ((e = send_all(im, "\r\n", 2, err)))
-		goto out;
+	if ((e = send_all(im, p, n, err))) {
+		im->broken = 1;
+		return e;
+	}
+	aw->off += n;
+	if (n && im->srv->progress)
+		im->srv->progress(im->srv->progress_arg, (size_t)aw->off,
+		                  (size_t)aw->len);
+	return QM_OK;
+}
+
+void qm_mail_imap_append_abort(struct qm_mail_imap_append_w **awp)
+{
+	if (!*awp)
+		return;
+	/* the literal is unfinished or the command unended: the session
+	 * cannot go on */
+	(*awp)->im->broken = 1;
+	free(*awp);
+	*awp = NULL;
+}
+
+enum qm_err qm_mail_imap_append_end(struct qm_mail_imap_append_w **awp,
+                                    struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = *awp;
+	struct qm_mail_imap *im = aw->im;
+	struct mail_imap_item it = {0};
+	enum qm_err e;
+
+	if (aw->off != aw->len) {
+		e = qm_error_set(err, QM_ERR_IO,
+		                 "the message to append ended after %llu "
+		                 "of %llu bytes",
+		                 (unsigned long long)aw->off,
+		                 (unsigned long long)aw->len);
+		qm_mail_imap_append_abort(awp);
+		return e;
+	}
+	if ((e = send_all(im, "\r\n", 2, err))) {
+		qm_mail_imap_append_abort(awp);
+		return e;
+	}
+	qm_buf_init(&it.line, MAIL_IMAP_LINEMAX);
 	for (;;) {
 		const char *s;
 		if ((e = read_item(im, &it, mail_io_ms(im->srv), err)))
-			goto out;
+			break;
 		s = (const char *)it.line.data;
 		if (is_tagged(im, s)) {
 			const char *st = strchr(s, ' ') + 1;
@@ -1409,15 +1459,54 @@ enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
 			        : qm_error_set(err, QM_ERR_PROTO,
 			                       "IMAP %s refused APPEND to %s: "
 			                       "%.300s",
-			                       im->srv->host, folder, st);
-			goto out;
+			                       im->srv->host, aw->folder, st);
+			break;
 		}
 		if (strncmp(s, "* ", 2) == 0)
 			note_untagged(im, s);
 	}
-out:
-	free(buf);
 	qm_buf_free(&it.line);
+	free(aw);
+	*awp = NULL;
+	return e;
+}
+
+enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
+                                     const char *folder,
+                                     const struct qm_mail_source *src,
+                                     unsigned flags, struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = NULL;
+	unsigned char *buf = NULL;
+	enum qm_err e;
+
+	if (!src || !src->read)
+		return qm_error_set(err, QM_ERR_INVAL, "nothing to append");
+	buf = malloc(65536);
+	if (!buf)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	e = qm_mail_imap_append_begin(im, folder, src->len, flags, &aw, err);
+	while (!e && aw->off < aw->len) {
+		uint64_t left = aw->len - aw->off;
+		size_t chunk = left > 65536 ? 65536 : (size_t)left, got = 0;
+
+		/* a source that fails or ends early leaves the connection
+		 * unusable (the literal announced its length) */
+		e = src->read(src->arg, buf, chunk, &got, err);
+		if (!e && got == 0)
+			e = qm_error_set(
+			    err, QM_ERR_IO,
+			    "the message to append ended after %llu of %llu "
+			    "bytes",
+			    (unsigned long long)aw->off,
+			    (unsigned long long)aw->len);
+		if (!e)
+			e = qm_mail_imap_append_write(aw, buf, got, err);
+	}
+	if (!e)
+		e = qm_mail_imap_append_end(&aw, err);
+	qm_mail_imap_append_abort(&aw);
+	free(buf);
 	return e;
 }
 

@@ -262,6 +262,14 @@ QM_NODISCARD enum qm_err qm_mail_wire_end(struct qm_mail_wire_w **ww,
                                           struct qm_error *err);
 void qm_mail_wire_abort(struct qm_mail_wire_w **ww);
 
+/* The length of the wire message of w (its envelope fields ignored)
+ * around an envelope of env_len bytes, as qm_mail_wire_begin, _write and
+ * _end give it: a function of the headers and env_len alone (the random
+ * boundary has a fixed length). */
+QM_NODISCARD enum qm_err qm_mail_wire_size(const struct qm_mail_wire *w,
+                                           uint64_t env_len, uint64_t *size,
+                                           struct qm_error *err);
+
 /* A decoded body part: attachment or inline part. */
 struct qm_mail_part {
 	char *name; /* file name, "" when none */
@@ -791,9 +799,30 @@ QM_NODISCARD enum qm_err qm_mail_imap_append(struct qm_mail_imap *im,
                                              const void *msg, size_t len,
                                              unsigned flags,
                                              struct qm_error *err);
-/* The same, the message read from src 64 KiB at a time as it is sent (a
- * literal of src->len bytes): never whole in memory. A source that fails
- * or ends early fails the APPEND and leaves the session unusable. */
+/*
+ * The same, the message given in pieces by its maker (a copy sealed as it
+ * is appended): begin announces a literal of len bytes; append_write
+ * (the signature of qm_write_fn, arg: *aw) sends bytes as they come;
+ * append_end checks that exactly len bytes went, ends the command and
+ * reads the answer. More bytes than announced fail the write, fewer fail
+ * end, and abort gives up: in each case the command is never ended (the
+ * server stores nothing) and the session is unusable. end and abort free
+ * *aw and set it NULL.
+ */
+struct qm_mail_imap_append_w;
+QM_NODISCARD enum qm_err qm_mail_imap_append_begin(
+    struct qm_mail_imap *im, const char *folder, uint64_t len, unsigned flags,
+    struct qm_mail_imap_append_w **aw, struct qm_error *err);
+QM_NODISCARD enum qm_err qm_mail_imap_append_write(void *aw, const void *p,
+                                                   size_t n,
+                                                   struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_mail_imap_append_end(struct qm_mail_imap_append_w **aw,
+                        struct qm_error *err);
+void qm_mail_imap_append_abort(struct qm_mail_imap_append_w **aw);
+/* As qm_mail_imap_append, the message read from src 64 KiB at a time as it is
+ * sent (a literal of src->len bytes): never whole in memory. A source that
+ * fails or ends early fails the APPEND and leaves the session unusable. */
 QM_NODISCARD enum qm_err
 qm_mail_imap_append_from(struct qm_mail_imap *im, const char *folder,
                          const struct qm_mail_source *src, unsigned flags,

@@ -884,6 +884,36 @@ enum qm_err qm_mail_wire_end(struct qm_mail_wire_w **wp, struct qm_error *err)
 	return e;
 }
 
+enum qm_err qm_mail_wire_size(const struct qm_mail_wire *w, uint64_t env_len,
+                              uint64_t *size, struct qm_error *err)
+{
+	/* a boundary as long as qm_mail_wire_begin's random one */
+	char boundary[8 + 32 + 1];
+	struct qm_buf head;
+	uint64_t b64;
+	enum qm_err e;
+
+	*size = 0;
+	if ((e = wire_check(w, err)))
+		return e;
+	if (env_len > UINT64_MAX / 2)
+		return qm_error_set(err, QM_ERR_TOOBIG, "envelope too large");
+	memcpy(boundary, "=_qmail_", 8);
+	memset(boundary + 8, '0', 32);
+	boundary[40] = '\0';
+	qm_buf_init(&head, 1 << 20);
+	e = wire_head(w, boundary, &head, err);
+	/* the head; the base64 in lines of 76 and CRLF (every flush but the
+	 * last takes a multiple of 57 bytes: the lines run on as if encoded
+	 * at once); the closing boundary */
+	b64 = (env_len + 2) / 3 * 4;
+	if (!e)
+		*size = head.len + b64 + (b64 + 75) / 76 * 2 + 2 +
+		        strlen(boundary) + 4;
+	qm_buf_free(&head);
+	return e;
+}
+
 /* A qm_buf as the sink of a wire message. */
 static enum qm_err buf_sink(void *arg, const void *p, size_t n,
                             struct qm_error *err)

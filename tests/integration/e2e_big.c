@@ -119,7 +119,7 @@ static void round_trip(int level)
 	char files[64][512], subject[64];
 	size_t ctlen = 0, flen = 0;
 	long base, hwm;
-	int have;
+	int have, sent_have;
 	int64_t id;
 
 	if (W.skipped)
@@ -127,6 +127,7 @@ static void round_trip(int level)
 	data = qmt_bytes(BIG, 40u + (unsigned)level);
 	snprintf(subject, sizeof(subject), "big at level %d", level);
 	have = qmt_mail_files(&W.mail, W_BOB, NULL, files, 64);
+	sent_have = qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0);
 	memset(&m, 0, sizeof(m));
 	m.account_id = W.acct[W_ALICE];
 	m.to = to;
@@ -176,6 +177,19 @@ static void round_trip(int level)
 		qm_store_outbox_item_free(&o);
 	}
 	ct = outbox_ct(id, &ctlen);
+	/* its copy went to alice's Sent folder, sealed into the APPEND as it
+	 * went (its length known before): none waits */
+	{
+		int64_t *w = NULL;
+		size_t nw = 1;
+
+		assert_ok(qm_client_sent_copies(W.c[W_ALICE], 0, &w, &nw, &e));
+		assert_int_equal(nw, 0);
+		free(w);
+		assert_int_equal(
+		    qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+		    sent_have + 1);
+	}
 
 	/* what reached bob's mailbox is that ciphertext (after the
 	 * headers the servers add in front; the mailbox may keep bare LF) */

@@ -680,6 +680,75 @@ static void test_imap_save_sent_once(void **state)
 	qm_mail_imap_free(&im);
 }
 
+/* An APPEND filled by its maker as it goes (the Sent copy sealed into
+ * the literal): stored once when the maker gives exactly the bytes
+ * announced; a maker that stops short, or gives more, leaves the command
+ * unended: nothing is stored and the session is done. */
+static void test_imap_append_made(void **state)
+{
+	const char *to[] = {"bob@qmail.test"};
+	struct qm_mail_server s;
+	struct qm_mail_imap *im = NULL;
+	struct qm_mail_imap_append_w *aw = NULL;
+	struct qm_buf msg;
+	int have;
+	struct qm_error e;
+
+	(void)state;
+	NEED_SERVERS();
+	s = account(ALICE, srv.imaps_port, QM_MAIL_TLS_IMPLICIT);
+	make_message("made as appended", to, 1, NULL, 0, 300000, &msg);
+	have = qmt_mail_files(&srv, ALICE, "Sent", NULL, 0);
+
+	/* exactly the bytes announced, in pieces */
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_append_begin(im, "Sent", msg.len,
+	                                     QM_MAIL_FLAG_SEEN, &aw, &e),
+	           QM_OK);
+	assert_err(qm_mail_imap_append_write(aw, msg.data, 1000, &e), QM_OK);
+	assert_err(
+	    qm_mail_imap_append_write(aw, msg.data + 1000, msg.len - 1000, &e),
+	    QM_OK);
+	assert_err(qm_mail_imap_append_end(&aw, &e), QM_OK);
+	assert_null(aw);
+	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0),
+	                 have + 1);
+	/* the session goes on */
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_OK);
+
+	/* the maker stops halfway: end refuses, nothing stored */
+	assert_err(qm_mail_imap_append_begin(im, "Sent", msg.len,
+	                                     QM_MAIL_FLAG_SEEN, &aw, &e),
+	           QM_OK);
+	assert_err(qm_mail_imap_append_write(aw, msg.data, msg.len / 2, &e),
+	           QM_OK);
+	assert_err(qm_mail_imap_append_end(&aw, &e), QM_ERR_IO);
+	assert_null(aw);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_ERR_STATE);
+	qm_mail_imap_free(&im);
+
+	/* the maker gives more than announced: the write refuses, the
+	 * announced bytes alone are never ended into a message */
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_append_begin(im, "Sent", msg.len - 10,
+	                                     QM_MAIL_FLAG_SEEN, &aw, &e),
+	           QM_OK);
+	assert_err(qm_mail_imap_append_write(aw, msg.data, msg.len, &e),
+	           QM_ERR_IO);
+	qm_mail_imap_append_abort(&aw);
+	assert_null(aw);
+	assert_err(qm_mail_imap_select(im, "INBOX", NULL, &e), QM_ERR_STATE);
+	qm_mail_imap_free(&im);
+
+	/* the server had time to store what it would: one message */
+	assert_err(qm_mail_imap_open(&s, &im, &e), QM_OK);
+	assert_err(qm_mail_imap_select(im, "Sent", NULL, &e), QM_OK);
+	qm_mail_imap_free(&im);
+	assert_int_equal(qmt_mail_files(&srv, ALICE, "Sent", NULL, 0),
+	                 have + 1);
+	qm_buf_free(&msg);
+}
+
 static void *send_later(void *arg)
 {
 	(void)arg;
@@ -850,6 +919,7 @@ int main(void)
 	    cmocka_unit_test(test_imap_flags_move_delete),
 	    cmocka_unit_test(test_imap_list_append_sent),
 	    cmocka_unit_test(test_imap_save_sent_once),
+	    cmocka_unit_test(test_imap_append_made),
 	    cmocka_unit_test(test_imap_idle_wakes),
 	    cmocka_unit_test(test_pop3_delete),
 	    cmocka_unit_test(test_wrong_ca),

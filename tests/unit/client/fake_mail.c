@@ -929,6 +929,73 @@ enum qm_err qm_mail_imap_append_from(struct qm_mail_imap *im,
 	return rc;
 }
 
+/* The message gathered whole as its maker gives it, then as above. */
+struct qm_mail_imap_append_w {
+	struct qm_mail_imap *im;
+	char *folder;
+	unsigned flags;
+	unsigned char *msg;
+	uint64_t len, off;
+};
+
+enum qm_err qm_mail_imap_append_begin(struct qm_mail_imap *im,
+                                      const char *folder, uint64_t len,
+                                      unsigned flags,
+                                      struct qm_mail_imap_append_w **out,
+                                      struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw;
+
+	*out = NULL;
+	if (len > (256u << 20))
+		return qm_error_set(err, QM_ERR_INVAL, "no message");
+	aw = calloc(1, sizeof(*aw));
+	if (!aw || !(aw->folder = strdup(folder)) ||
+	    !(aw->msg = malloc(len ? (size_t)len : 1)))
+		abort();
+	aw->im = im;
+	aw->flags = flags;
+	aw->len = len;
+	*out = aw;
+	return QM_OK;
+}
+
+enum qm_err qm_mail_imap_append_write(void *arg, const void *p, size_t n,
+                                      struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = arg;
+
+	if (n > aw->len - aw->off)
+		return qm_error_set(err, QM_ERR_IO, "longer than announced");
+	memcpy(aw->msg + aw->off, p, n);
+	aw->off += n;
+	return QM_OK;
+}
+
+void qm_mail_imap_append_abort(struct qm_mail_imap_append_w **awp)
+{
+	if (!*awp)
+		return;
+	free((*awp)->folder);
+	free((*awp)->msg);
+	free(*awp);
+	*awp = NULL;
+}
+
+enum qm_err qm_mail_imap_append_end(struct qm_mail_imap_append_w **awp,
+                                    struct qm_error *err)
+{
+	struct qm_mail_imap_append_w *aw = *awp;
+	enum qm_err rc;
+
+	rc = aw->off != aw->len
+	         ? qm_error_set(err, QM_ERR_IO, "the message ended early")
+	         : qm_mail_imap_append(aw->im, aw->folder, aw->msg,
+	                               (size_t)aw->len, aw->flags, err);
+	qm_mail_imap_append_abort(awp);
+	return rc;
+}
+
 enum qm_err qm_mail_imap_save_sent(struct qm_mail_imap *im, const void *msg,
                                    size_t len, struct qm_error *err)
 {

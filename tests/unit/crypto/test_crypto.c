@@ -182,6 +182,14 @@ static void test_seal_to(void **state)
 			    qm_crypto_env_seal_to(&sp, n, rd_fn, &r, ENVMAX,
 			                          sink_fn, &sk, &e),
 			    QM_OK);
+			/* its length was known before (streamed APPEND) */
+			{
+				uint64_t sz = 0;
+
+				assert_int_equal(
+				    qm_crypto_env_size(&sp, n, &sz, &e), QM_OK);
+				assert_int_equal(sz, sk.b.len);
+			}
 			if (level > 1 || nr == 1) {
 				assert_true(sk.calls > 5);
 				assert_true(sk.largest <= QM_ENV_CHUNK + 16 ||

@@ -337,6 +337,13 @@ static void test_wire_streamed(void **state)
 		assert_ok(qm_mail_wire_end(&ww, &e));
 		assert_null(ww);
 		assert_int_equal(parts.len, whole.len);
+		/* its length was known before (a streamed IMAP APPEND) */
+		{
+			uint64_t sz = 0;
+
+			assert_ok(qm_mail_wire_size(&w, n, &sz, &e));
+			assert_int_equal(sz, parts.len);
+		}
 		bl = boundary_at(&whole, b1, sizeof(b1));
 		assert_int_equal(boundary_at(&parts, b2, sizeof(b2)), bl);
 		/* the same bytes once the boundaries are made equal */
