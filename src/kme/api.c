@@ -106,6 +106,19 @@ static int not_served(struct qm_kme *k, const char *caller,
 	return 1;
 }
 
+/* Bytes this KME could still hand to its masters on link l if the peer
+ * went down now (lock held): the pool up to the limit the peer recorded. */
+static uint64_t peer_down_reserve(const struct kme_link *l)
+{
+	uint64_t n = kme_kstream_avail(&l->own);
+	uint64_t left =
+	    l->granted > l->own.next ? l->granted - l->own.next : 0;
+
+	if (!l->confirmed || l->realign)
+		return 0;
+	return n < left ? n : left;
+}
+
 /* status_extension: the link's health as the simulator measures it. */
 void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
                          void *obj)
@@ -130,6 +143,8 @@ void kme_link_stats_json(struct kme_link *l, const struct kme_conf *c,
 	json_object_set_new(o, "link_runner", json_boolean(l->i_am_lower));
 	json_object_set_new(o, "peer_reachable", json_boolean(l->stats.peer_up));
 	json_object_set_new(o, "link_confirmed", json_boolean(l->confirmed));
+	json_object_set_new(o, "peer_down_reserve_bytes",
+	                    json_integer((json_int_t)peer_down_reserve(l)));
 	if (l->alarm[0])
 		json_object_set_new(o, "state_alarm", json_string(l->alarm));
 }

@@ -455,6 +455,10 @@ static void *peerq_main(void *arg)
 		qm_log(QM_LOG_INFO, "link %s: confirmed by KME %s; keys are "
 		                    "served",
 		       q->l->peer->id, q->l->peer->id);
+	/* a restart may have skipped the allocation point up to the old
+	 * limit: raise it now, not after the first idle wait, so masters keep
+	 * a margin should the peer go down soon */
+	grant_ahead(q, &grant_warned);
 
 	pthread_mutex_lock(&q->lock);
 	while (!q->stop) {
