@@ -321,7 +321,7 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 	if (!rc)
 		rc = account_of(c, m->account_id, &a, err);
 	if (!rc && m->chat_id) /* the conversation's members as they are */
-		rc = chat_conv_of(c, a.id, m->chat_id, &conv, err);
+		rc = client_chat_conv_of(c, a.id, m->chat_id, &conv, err);
 	if (!rc) {
 		const char *cur[] = {conv.members};
 
@@ -537,7 +537,7 @@ static enum qm_err file_opened(struct qm_client *c,
 	struct members mem = {.n = 0}, from = {.n = 0};
 	struct qm_store_chat conv;
 	struct qm_store_chat_msg cm;
-	struct chat_change ch;
+	struct client_chat_change ch;
 	char joined[QM_STORE_MEMBERSMAX];
 	const char *gid = mc->chat_group_id;
 	enum qm_err rc;
@@ -549,7 +549,7 @@ static enum qm_err file_opened(struct qm_client *c,
 		return QM_OK; /* not a group ID this engine can key: mail */
 	/* a membership change this engine cannot take (no group, not one
 	 * address, both kinds): mail */
-	if (chat_change_parse(mc, &ch) < 0)
+	if (client_chat_change_parse(mc, &ch) < 0)
 		return QM_OK;
 	/* the authenticated inner From, To and Cc (invariant 16: the same
 	 * addresses as the envelope bound) */
@@ -586,8 +586,8 @@ static enum qm_err file_opened(struct qm_client *c,
 		goto out;
 	if (ch.kind != QM_CHAT_TEXT) {
 		/* a verified member's change (only members get here) */
-		rc = chat_change_file(c, a, msg, &conv, from.v[0], joined, &ch,
-		                      filed, err);
+		rc = client_chat_change_file(c, a, msg, &conv, from.v[0],
+		                             joined, &ch, filed, err);
 		goto out;
 	}
 	memset(&cm, 0, sizeof(cm));

@@ -109,7 +109,8 @@ static int one_addr(const char *value, char *out, size_t cap)
 	return r;
 }
 
-int chat_change_parse(const struct qm_mail_content *mc, struct chat_change *ch)
+int client_chat_change_parse(const struct qm_mail_content *mc,
+                             struct client_chat_change *ch)
 {
 	const char *add = mc->chat_member_added ? mc->chat_member_added : "";
 	const char *rem =
@@ -127,9 +128,9 @@ int chat_change_parse(const struct qm_mail_content *mc, struct chat_change *ch)
 	return 1;
 }
 
-enum qm_err chat_conv_of(struct qm_client *c, int64_t account_id,
-                         int64_t chat_id, struct qm_store_chat *out,
-                         struct qm_error *err)
+enum qm_err client_chat_conv_of(struct qm_client *c, int64_t account_id,
+                                int64_t chat_id, struct qm_store_chat *out,
+                                struct qm_error *err)
 {
 	enum qm_err rc = qm_store_chat_get_id(c->store, chat_id, out, err);
 
@@ -144,16 +145,16 @@ enum qm_err chat_conv_of(struct qm_client *c, int64_t account_id,
 enum qm_err qm_client_chat_get(struct qm_client *c, int64_t chat_id,
                                struct qm_store_chat *out, struct qm_error *err)
 {
-	return chat_conv_of(c, 0, chat_id, out, err);
+	return client_chat_conv_of(c, 0, chat_id, out, err);
 }
 
 /* The members and removed flag after change ch by sender of group conv
  * (self: the account's address; joined: the message's own participants,
  * taken when the account itself is added). */
 static enum qm_err apply(const struct qm_store_chat *conv, const char *self,
-                         const char *joined, const struct chat_change *ch,
-                         char *members, size_t cap, int *removed,
-                         struct qm_error *err)
+                         const char *joined,
+                         const struct client_chat_change *ch, char *members,
+                         size_t cap, int *removed, struct qm_error *err)
 {
 	struct mlist *l = malloc(sizeof(*l));
 	enum qm_err rc;
@@ -185,13 +186,13 @@ static enum qm_err apply(const struct qm_store_chat *conv, const char *self,
 	return rc;
 }
 
-enum qm_err chat_change_file(struct qm_client *c,
-                             const struct qm_store_account *a,
-                             const struct qm_store_msg *msg,
-                             const struct qm_store_chat *conv,
-                             const char *sender, const char *joined,
-                             const struct chat_change *ch, int *filed,
-                             struct qm_error *err)
+enum qm_err client_chat_change_file(struct qm_client *c,
+                                    const struct qm_store_account *a,
+                                    const struct qm_store_msg *msg,
+                                    const struct qm_store_chat *conv,
+                                    const char *sender, const char *joined,
+                                    const struct client_chat_change *ch,
+                                    int *filed, struct qm_error *err)
 {
 	struct qm_store_chat_msg cm;
 	char *members = malloc(QM_STORE_MEMBERSMAX);
@@ -225,7 +226,7 @@ out:
 /* ------------------------------------------------------------- sending */
 
 /* What a change says to a person (the body, and the Subject's start). */
-static void change_text(const char *self, const struct chat_change *ch,
+static void change_text(const char *self, const struct client_chat_change *ch,
                         char *out, size_t cap)
 {
 	if (ch->kind == QM_CHAT_MEMBER_REMOVED && !strcmp(ch->addr, self))
@@ -252,7 +253,7 @@ static void change_subject(const char *text, char *out, size_t cap)
 /* A change the account can make in conv: *to (members who get it, into
  * l) and the members after it. */
 static enum qm_err plan(const struct qm_store_chat *conv, const char *self,
-                        const struct chat_change *ch, struct mlist *l,
+                        const struct client_chat_change *ch, struct mlist *l,
                         char *members, size_t cap, int *removed,
                         struct qm_error *err)
 {
@@ -314,7 +315,7 @@ static enum qm_err plan(const struct qm_store_chat *conv, const char *self,
 
 /* Keeps the change just queued as a line, with the new members. */
 static enum qm_err record(struct qm_client *c, const struct qm_store_chat *conv,
-                          const char *self, const struct chat_change *ch,
+                          const char *self, const struct client_chat_change *ch,
                           const char *members, int removed,
                           struct qm_client_chat_sent *out, struct qm_error *err)
 {
@@ -350,7 +351,7 @@ static enum qm_err member_change(struct qm_client *c, int64_t chat_id,
 	struct qm_store_chat conv;
 	struct qm_client_compose mc;
 	struct qm_client_sent sent;
-	struct chat_change ch;
+	struct client_chat_change ch;
 	struct mlist *l = NULL;
 	char *members = NULL, self[QM_STORE_ADDRMAX];
 	char text[2 * QM_STORE_ADDRMAX + 64];
@@ -363,7 +364,7 @@ static enum qm_err member_change(struct qm_client *c, int64_t chat_id,
 	ch.kind = kind;
 	rc = client_need_unlocked(c, "changing a group's members", err);
 	if (!rc)
-		rc = chat_conv_of(c, 0, chat_id, &conv, err);
+		rc = client_chat_conv_of(c, 0, chat_id, &conv, err);
 	if (!rc)
 		rc = qm_store_account_get(c->store, conv.account_id, &a, err);
 	if (rc)
