@@ -11,7 +11,8 @@
  * bob's. A change in a message from an unverified sender (level 2, keys
  * made by another SAE than the one confirmed for From) changes nothing,
  * while the same message from the right SAE does. Then carol is added
- * back and reads again, and the `qmail chat add | remove` commands.
+ * back and reads again, leaves by herself, and the `qmail chat add |
+ * remove` commands.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -541,15 +542,51 @@ static void test_add_back_cli(void **state)
 	                     0);
 	free(o);
 	o = NULL;
-	assert_int_equal(world_qmail(&W, W_ALICE, &o, "chat", "remove", id,
-	                             qmt_mail_addr(W_CAROL), NULL),
-	                 0);
-	if (!strstr(o, "removed carol@qmail.test"))
-		fail_msg("chat remove said:\n%s", o);
-	free(o);
-	o = NULL;
+	/* carol leaves (her own address removed): the change goes to alice
+	 * and bob, from her, a member; she is out at once */
+	if (group_level == 1 &&
+	    (world_wait_pool(&W, W_CAROL, W_ALICE, 12000, 180000) ||
+	     world_wait_pool(&W, W_CAROL, W_BOB, 12000, 180000)))
+		fail_msg("carol's KME pools did not fill for level 1 in time");
+	{
+		char cid[32];
+		int ha = files(W_ALICE);
+
+		/* `qmail chat remove` of her own address */
+		snprintf(cid, sizeof(cid), "%lld", (long long)G[W_CAROL]);
+		assert_int_equal(world_qmail(&W, W_CAROL, &o, "chat", "remove",
+		                             cid, qmt_mail_addr(W_CAROL), NULL),
+		                 0);
+		if (!strstr(o, "removed carol@qmail.test"))
+			fail_msg("chat remove said:\n%s", o);
+		free(o);
+		o = NULL;
+		g = conv(W_CAROL);
+		assert_true(g.removed);
+		assert_int_equal(g.label, QM_LABEL_OK);
+		wait_mail(W_ALICE, ha);
+		assert_int_equal(sync_until(W_ALICE, 1, 1), 1);
+	}
 	g = conv(W_ALICE);
 	assert_string_equal(g.members, qmt_mail_addr(W_BOB));
+	last_line(W_ALICE, QM_CHAT_MEMBER_REMOVED, W_CAROL,
+	          qmt_mail_addr(W_CAROL));
+	/* removing her once more: no member */
+	assert_int_not_equal(world_qmail(&W, W_ALICE, &o, "chat", "remove", id,
+	                                 qmt_mail_addr(W_CAROL), NULL),
+	                     0);
+	if (!strstr(o, "no member"))
+		fail_msg("a second removal said:\n%s", o);
+	free(o);
+	o = NULL;
+	/* bob is alice's last other member: she cannot remove him */
+	assert_int_not_equal(world_qmail(&W, W_ALICE, &o, "chat", "remove", id,
+	                                 qmt_mail_addr(W_BOB), NULL),
+	                     0);
+	if (!strstr(o, "last other member"))
+		fail_msg("removing the last member said:\n%s", o);
+	free(o);
+	o = NULL;
 }
 
 int main(void)
