@@ -6,6 +6,7 @@
  * through cli_safe / cli_put_text.
  */
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ static const char chat_help[] =
     "       qmail chat show ADDR... [--keep-unread] [--account ADDR]\n"
     "       qmail chat level ADDR... N [--account ADDR]\n"
     "       qmail chat open ADDR... [--level N] [--account ADDR]\n"
+    "       qmail chat add GROUP ADDR\n"
+    "       qmail chat remove GROUP ADDR\n"
     "\n"
     "Chat over QMail: each chat message is an encrypted QMail message,\n"
     "sent through the outbox and received by `qmail sync`, which files\n"
@@ -38,7 +41,15 @@ static const char chat_help[] =
     "  level   change the level a conversation is held to (1 strongest)\n"
     "  open    a line mode: the conversation, then each line typed is\n"
     "          sent (Enter) and messages that arrive are shown as they\n"
-    "          come (IMAP IDLE); Ctrl-D leaves\n";
+    "          come (IMAP IDLE); Ctrl-D leaves\n"
+    "  add     add ADDR to a group: the change is a chat message to the\n"
+    "          members (the new one included), who apply it\n"
+    "  remove  remove ADDR from a group (your own address: leave it); the\n"
+    "          change goes to the members and to the one removed, and\n"
+    "          later messages to the members left only\n"
+    "\n"
+    "A conversation can be named by its ID (the ID column of `chat list`)\n"
+    "instead of ADDR...: GROUP is such an ID.\n";
 
 /* The options of a chat subcommand. */
 struct chat_args {
@@ -87,6 +98,17 @@ static int parse_args(const char *sub, int argc, char **argv,
 	return 0;
 }
 
+/* The conversation ID a lone numeric argument names (0: addresses). */
+static int64_t conv_id_arg(const struct chat_args *a)
+{
+	long long id;
+
+	if (a->naddrs != 1 ||
+	    qm_parse_ll(a->addrs[0], 1, INT64_MAX, &id, NULL) != QM_OK)
+		return 0;
+	return (int64_t)id;
+}
+
 static void fmt_time(int64_t at, char *out, size_t cap)
 {
 	time_t t = (time_t)at;
@@ -123,7 +145,8 @@ static int chat_list(struct cli *g, const struct chat_args *a)
 		       cli_safe(v[i].members),
 		       v[i].label == QM_LABEL_ALTERED
 		           ? "  [CHANGED ON DISK: set its level again]"
-		           : "");
+		       : v[i].removed ? "  [you are no member any more]"
+		                      : "");
 	}
 	free(v);
 	return 0;
@@ -151,6 +174,7 @@ static int chat_send(struct cli *g, const struct chat_args *a)
 	m.nto = a->naddrs;
 	m.text = a->text;
 	m.level = (int)a->level;
+	m.chat_id = conv_id_arg(a);
 	qm_error_clear(&e);
 	rc = qm_client_chat_send(g->client, &m, &out, &e) ? cli_fail(&e) : 0;
 	if (out.warning[0])
@@ -190,7 +214,10 @@ static int chat_pick(struct cli *g, const struct chat_args *a,
 	    (rc = cli_account_pick(g, a->account, &acct)))
 		return rc;
 	qm_error_clear(&e);
-	if (qm_client_chat_find(g->client, acct, a->addrs, a->naddrs, conv, &e))
+	if (conv_id_arg(a)
+	        ? qm_client_chat_get(g->client, conv_id_arg(a), conv, &e)
+	        : qm_client_chat_find(g->client, acct, a->addrs, a->naddrs,
+	                              conv, &e))
 		return cli_fail(&e);
 	return 0;
 }
@@ -212,6 +239,18 @@ static int print_msgs(struct cli *g, int64_t chat_id, int64_t *last)
 		if (v[i].id <= *last)
 			continue;
 		fmt_time(v[i].at, when, sizeof(when));
+		if (v[i].kind != QM_CHAT_TEXT) {
+			/* a membership change: a line of its own */
+			printf("%s  * %s %s ", when,
+			       v[i].mine ? "you" : cli_safe(v[i].sender),
+			       v[i].kind == QM_CHAT_MEMBER_ADDED ? "added"
+			                                         : "removed");
+			printf("%s (L%d%s%s)\n", cli_safe(v[i].text),
+			       v[i].level, v[i].mine ? ", " : "",
+			       v[i].mine ? v[i].state : "");
+			*last = v[i].id;
+			continue;
+		}
 		printf("%s  %s  L%d  %s\n", when,
 		       v[i].mine ? "me" : cli_safe(v[i].sender), v[i].level,
 		       v[i].mine   ? v[i].state
@@ -229,10 +268,11 @@ static int print_msgs(struct cli *g, int64_t chat_id, int64_t *last)
 
 static void print_head(const struct qm_store_chat *conv)
 {
-	printf("conversation %lld with %s%s, level %d (%s)\n",
+	printf("conversation %lld with %s%s, level %d (%s)%s\n",
 	       (long long)conv->id, conv->group_id[0] ? "the group " : "",
 	       cli_safe(conv->members), conv->level,
-	       qm_client_level_badge(conv->level));
+	       qm_client_level_badge(conv->level),
+	       conv->removed ? "; you are no member any more" : "");
 }
 
 static int chat_show(struct cli *g, const struct chat_args *a)
@@ -297,8 +337,12 @@ static void open_refresh(struct open_state *o)
 
 	qm_error_clear(&e);
 	if (!o->chat_id) {
-		if (qm_client_chat_find(o->g->client, o->acct, o->a->addrs,
-		                        o->a->naddrs, &conv, &e))
+		if (conv_id_arg(o->a)
+		        ? qm_client_chat_get(o->g->client, conv_id_arg(o->a),
+		                             &conv, &e)
+		        : qm_client_chat_find(o->g->client, o->acct,
+		                              o->a->addrs, o->a->naddrs, &conv,
+		                              &e))
 			return;
 		o->chat_id = conv.id;
 		print_head(&conv);
@@ -321,6 +365,7 @@ static void open_send(struct open_state *o, const char *line)
 	m.nto = o->a->naddrs;
 	m.text = line;
 	m.level = (int)o->a->level;
+	m.chat_id = conv_id_arg(o->a);
 	qm_error_clear(&e);
 	if (qm_client_chat_send(o->g->client, &m, &out, &e)) {
 		cli_fail(&e);
@@ -418,6 +463,51 @@ static int chat_open(struct cli *g, const struct chat_args *a)
 	return 0;
 }
 
+/* chat add | remove GROUP ADDR: a membership change (docs/CHAT.md
+ * "Groups"), itself a chat message of the group. */
+static int chat_member(struct cli *g, struct chat_args *a, int add)
+{
+	struct qm_store_chat conv;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	const char *who;
+	int rc;
+
+	if (a->naddrs != 2)
+		return cli_usage("chat",
+		                 "%s: give the group (its ID in `chat list`) "
+		                 "and one address",
+		                 add ? "add" : "remove");
+	who = a->addrs[1];
+	a->naddrs = 1;
+	if (!conv_id_arg(a))
+		return cli_usage("chat",
+		                 "%s: the group is its ID in `chat list`, not "
+		                 "\"%s\"",
+		                 add ? "add" : "remove", cli_safe(a->addrs[0]));
+	if ((rc = chat_pick(g, a, &conv)))
+		return rc;
+	qm_error_clear(&e);
+	rc = (add ? qm_client_chat_member_add(g->client, conv.id, who, &out, &e)
+	          : qm_client_chat_member_remove(g->client, conv.id, who, &out,
+	                                         &e))
+	         ? cli_fail(&e)
+	         : 0;
+	if (out.warning[0])
+		fprintf(stderr,
+		        "qmail: warning: %s (`qmail keys verify` once "
+		        "you compared them)\n",
+		        cli_safe(out.warning));
+	if (!out.chat_id)
+		return rc;
+	printf("you %s %s %s the group (conversation %lld); the change %s at "
+	       "level %d (%s)\n",
+	       add ? "added" : "removed", cli_safe(who), add ? "to" : "from",
+	       (long long)conv.id, rc ? "waits in the outbox" : "went",
+	       out.level, qm_client_level_badge(out.level));
+	return rc;
+}
+
 int cli_cmd_chat(struct cli *g, int argc, char **argv)
 {
 	struct chat_args a;
@@ -441,7 +531,10 @@ int cli_cmd_chat(struct cli *g, int argc, char **argv)
 		return chat_level(g, &a);
 	if (!strcmp(sub, "open"))
 		return chat_open(g, &a);
-	return cli_usage(
-	    "chat", "unknown subcommand %s (list, send, show, open, level)",
-	    sub);
+	if (!strcmp(sub, "add") || !strcmp(sub, "remove"))
+		return chat_member(g, &a, sub[0] == 'a');
+	return cli_usage("chat",
+	                 "unknown subcommand %s (list, send, show, open, "
+	                 "level, add, remove)",
+	                 sub);
 }

@@ -200,6 +200,13 @@ static enum qm_err level_rule(const struct qm_store_chat *conv, int asked,
 		    "disk outside QMail (its level or members): "
 		    "set its level again before sending in it",
 		    conv->members);
+	if (conv->removed)
+		return qm_error_set(
+		    err, QM_ERR_STATE,
+		    "you are no member of the group with %s any "
+		    "more (removed from it, or left it): a member "
+		    "has to add you again",
+		    conv->members);
 	if (asked && asked > conv->level)
 		return qm_error_set(err, QM_ERR_STATE,
 		                    "the conversation with %s is held to level "
@@ -313,12 +320,19 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 	rc = client_need_unlocked(c, "sending a chat message", err);
 	if (!rc)
 		rc = account_of(c, m->account_id, &a, err);
-	if (!rc)
-		rc = typed_members(m->to, m->nto, a.address, &mem, joined,
-		                   sizeof(joined), err);
+	if (!rc && m->chat_id) /* the conversation's members as they are */
+		rc = client_chat_conv_of(c, a.id, m->chat_id, &conv, err);
+	if (!rc) {
+		const char *cur[] = {conv.members};
+
+		rc = m->chat_id ? typed_members(cur, 1, a.address, &mem, joined,
+		                                sizeof(joined), err)
+		                : typed_members(m->to, m->nto, a.address, &mem,
+		                                joined, sizeof(joined), err);
+	}
 	if (rc)
 		goto out;
-	rc = find_conv(c, a.id, &mem, joined, &conv, err);
+	rc = m->chat_id ? QM_OK : find_conv(c, a.id, &mem, joined, &conv, err);
 	if (rc == QM_OK) {
 		have = 1;
 		rc = level_rule(&conv, m->level, &level, err);
@@ -445,6 +459,7 @@ enum qm_err qm_client_chat_messages(struct qm_client *c, int64_t chat_id,
 		v[i].level = m[i].level;
 		v[i].mine = m[i].outbox_id != 0;
 		v[i].seen = m[i].seen;
+		v[i].kind = m[i].kind;
 		v[i].sender = strdup(m[i].sender);
 		v[i].text = strdup(m[i].text ? m[i].text : "");
 		if (!v[i].sender || !v[i].text) {
@@ -522,6 +537,7 @@ static enum qm_err file_opened(struct qm_client *c,
 	struct members mem = {.n = 0}, from = {.n = 0};
 	struct qm_store_chat conv;
 	struct qm_store_chat_msg cm;
+	struct client_chat_change ch;
 	char joined[QM_STORE_MEMBERSMAX];
 	const char *gid = mc->chat_group_id;
 	enum qm_err rc;
@@ -531,6 +547,10 @@ static enum qm_err file_opened(struct qm_client *c,
 		return QM_OK; /* mail, not chat */
 	if (*gid && !group_id_ok(gid))
 		return QM_OK; /* not a group ID this engine can key: mail */
+	/* a membership change this engine cannot take (no group, not one
+	 * address, both kinds): mail */
+	if (client_chat_change_parse(mc, &ch) < 0)
+		return QM_OK;
 	/* the authenticated inner From, To and Cc (invariant 16: the same
 	 * addresses as the envelope bound) */
 	rc = members_add_list(&from, mc->hdrs.from, a->address, err);
@@ -564,6 +584,12 @@ static enum qm_err file_opened(struct qm_client *c,
 		               err);
 	if (rc)
 		goto out;
+	if (ch.kind != QM_CHAT_TEXT) {
+		/* a verified member's change (only members get here) */
+		rc = client_chat_change_file(c, a, msg, &conv, from.v[0],
+		                             joined, &ch, filed, err);
+		goto out;
+	}
 	memset(&cm, 0, sizeof(cm));
 	cm.chat_id = conv.id;
 	snprintf(cm.message_id, sizeof(cm.message_id), "%s",

@@ -659,6 +659,10 @@ struct qm_client_compose {
 	 * none) adds Chat-Group-ID. Inside the envelope only. */
 	int chat;
 	const char *chat_group_id;
+	/* A group's membership change (qm_client_chat_member_add/_remove set
+	 * them; NULL: none): Chat-Group-Member-Added or -Removed. */
+	const char *chat_member_added;
+	const char *chat_member_removed;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */
@@ -2445,6 +2449,10 @@ struct qm_client_chat_out {
 	/* 1..4; 0: the conversation's level (a new conversation: the level
 	 * a message is sent at by default, qm_client_level_prefs) */
 	int level;
+	/* Not 0: the conversation with this id (its members as they are
+	 * now; to and nto are ignored): how a group is written to after its
+	 * members changed (docs/CHAT.md "Groups"). */
+	int64_t chat_id;
 };
 
 /* What qm_client_chat_send did. */
@@ -2513,6 +2521,10 @@ struct qm_client_chat_item {
 	/* sent: the outbox entry's state ("pending", "queued", "sent",
 	 * "retrying", "failed", ...), "" for a received message */
 	char state[16];
+	/* QM_CHAT_TEXT: a message; QM_CHAT_MEMBER_ADDED or _REMOVED: a
+	 * membership change (a system line: sender added or removed text,
+	 * the member's bare address) */
+	int kind;
 };
 
 /*
@@ -2556,5 +2568,38 @@ QM_NODISCARD enum qm_err qm_client_chat_level_set(struct qm_client *c,
 QM_NODISCARD enum qm_err qm_client_chat_file(struct qm_client *c,
                                              int64_t account_id, size_t *filed,
                                              struct qm_error *err);
+
+/* Conversation chat_id (QM_ERR_NOTFOUND for none). */
+QM_NODISCARD enum qm_err qm_client_chat_get(struct qm_client *c,
+                                            int64_t chat_id,
+                                            struct qm_store_chat *out,
+                                            struct qm_error *err);
+
+/*
+ * Group membership (docs/CHAT.md "Groups"): a change is itself a chat
+ * message of the group, sealed at the group's level and sent through the
+ * outbox with the protected header Chat-Group-Member-Added or
+ * Chat-Group-Member-Removed naming addr (one address). An addition goes
+ * to the members with the new one (who makes the group from it); a
+ * removal to the members left and to the removed one (who learns it and
+ * sends no more in the group). Once the change is in the outbox the
+ * conversation's members are the new ones (later messages go to them
+ * only) and the change is a line of the conversation (kind
+ * QM_CHAT_MEMBER_ADDED or _REMOVED). Removing the account's own address
+ * leaves the group. Receivers apply a change only from a verified message
+ * of a current member (invariant 38). QM_ERR_INVAL: not a group, or not
+ * one address; QM_ERR_EXISTS: already a member; QM_ERR_NOTFOUND: not a
+ * member; QM_ERR_STATE: the account is no member any more; QM_ERR_AUTH:
+ * the conversation was changed on disk. out as qm_client_chat_send's
+ * (out->chat_id set once the change is kept).
+ */
+QM_NODISCARD enum qm_err
+qm_client_chat_member_add(struct qm_client *c, int64_t chat_id,
+                          const char *addr, struct qm_client_chat_sent *out,
+                          struct qm_error *err);
+QM_NODISCARD enum qm_err
+qm_client_chat_member_remove(struct qm_client *c, int64_t chat_id,
+                             const char *addr, struct qm_client_chat_sent *out,
+                             struct qm_error *err);
 
 #endif /* QM_CLIENT_H */

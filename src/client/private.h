@@ -1135,4 +1135,33 @@ QM_NODISCARD enum qm_err client_oauth_conn_prepare(struct qm_client *c,
 QM_NODISCARD enum qm_err client_oauth_reauth(void *arg, const char **bearer,
                                              struct qm_error *err);
 
+/*
+ * Group membership changes (chat_members.c, docs/CHAT.md "Groups"). A
+ * received chat message's change: kind QM_CHAT_TEXT when it names none.
+ */
+struct client_chat_change {
+	int kind;                    /* enum qm_store_chat_kind */
+	char addr[QM_STORE_ADDRMAX]; /* bare, lower case */
+};
+/* Reads mc's Chat-Group-Member-Added / -Removed into *ch: 0 none, 1 one
+ * change, -1 one this engine does not take (no Chat-Group-ID, not exactly
+ * one address, both headers): the message stays mail. */
+int client_chat_change_parse(const struct qm_mail_content *mc,
+                             struct client_chat_change *ch);
+/* Files verified message msg of member sender (a->address excluded from
+ * members), a change ch of group conv: the line and the new members in one
+ * step; joined is the message's From, To and Cc without the account (the
+ * members when the account itself is added). *filed 1 when new. */
+QM_NODISCARD enum qm_err
+client_chat_change_file(struct qm_client *c, const struct qm_store_account *a,
+                        const struct qm_store_msg *msg,
+                        const struct qm_store_chat *conv, const char *sender,
+                        const char *joined, const struct client_chat_change *ch,
+                        int *filed, struct qm_error *err);
+/* Conversation chat_id of account account_id into *out (QM_ERR_NOTFOUND
+ * for none, or another account's). */
+QM_NODISCARD enum qm_err
+client_chat_conv_of(struct qm_client *c, int64_t account_id, int64_t chat_id,
+                    struct qm_store_chat *out, struct qm_error *err);
+
 #endif

@@ -1276,6 +1276,8 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	s->mc.natt = m->natt;
 	s->mc.chat = m->chat;
 	s->mc.chat_group_id = m->chat_group_id;
+	s->mc.chat_member_added = m->chat_member_added;
+	s->mc.chat_member_removed = m->chat_member_removed;
 	if (s->ptocc.n + s->pbcc.n)
 		rc = send_build_plain(s, err);
 	return rc;

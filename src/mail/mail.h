@@ -183,6 +183,10 @@ struct qm_mail_compose {
 	 * (NULL: none) a Chat-Group-ID header. Inner message only. */
 	int chat;
 	const char *chat_group_id;
+	/* A group's membership change (docs/CHAT.md "Groups"; NULL: none):
+	 * Chat-Group-Member-Added or -Removed with this address. */
+	const char *chat_member_added;
+	const char *chat_member_removed;
 };
 
 /*
@@ -304,6 +308,10 @@ struct qm_mail_content {
 	 * absent): of a decrypted inner message, authenticated with it. */
 	char *chat_version;
 	char *chat_group_id;
+	/* Chat-Group-Member-Added and -Removed as written ("" when absent):
+	 * a group's membership change (docs/CHAT.md "Groups"). */
+	char *chat_member_added;
+	char *chat_member_removed;
 };
 
 /*

@@ -505,6 +505,8 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	free(c->identity);
 	free(c->chat_version);
 	free(c->chat_group_id);
+	free(c->chat_member_added);
+	free(c->chat_member_removed);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -633,6 +635,10 @@ static enum qm_err content_walk(GMimeMessage *m, struct walk *wp,
 	          raw_header(GMIME_OBJECT(m), "Chat-Version")) ||
 	    !(w.c->chat_group_id =
 	          raw_header(GMIME_OBJECT(m), "Chat-Group-ID")) ||
+	    !(w.c->chat_member_added =
+	          raw_header(GMIME_OBJECT(m), "Chat-Group-Member-Added")) ||
+	    !(w.c->chat_member_removed =
+	          raw_header(GMIME_OBJECT(m), "Chat-Group-Member-Removed")) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;

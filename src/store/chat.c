@@ -11,12 +11,12 @@
 
 #include "private.h"
 
-#define CHAT_COLS "id, account_id, key, group_id, members, level, mac"
+#define CHAT_COLS "id, account_id, key, group_id, members, level, mac, removed"
 
 /* The MAC over a conversation's labels. */
 static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
                      const char *key, const char *members, int level,
-                     unsigned char out[LABEL_MACBYTES])
+                     int removed, unsigned char out[LABEL_MACBYTES])
 {
 	struct label_mac lm;
 
@@ -26,6 +26,9 @@ static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
 	store_label_text(&lm, key);
 	store_label_text(&lm, members);
 	store_label_int(&lm, level);
+	/* schema 15: bound when set (rows made before keep their MAC) */
+	if (removed)
+		store_label_int(&lm, removed);
 	store_label_end(&lm, out);
 }
 
@@ -42,11 +45,13 @@ static void chat_row(const struct qm_store *s, sqlite3_stmt *st,
 	store_db_col_text(st, 3, c->group_id, sizeof(c->group_id));
 	store_db_col_text(st, 4, c->members, sizeof(c->members));
 	c->level = sqlite3_column_int(st, 5);
+	c->removed = sqlite3_column_int(st, 7);
 	if (!s->lkey) {
 		c->label = QM_LABEL_UNCHECKED;
 		return;
 	}
-	chat_mac(s, c->id, c->account_id, c->key, c->members, c->level, mac);
+	chat_mac(s, c->id, c->account_id, c->key, c->members, c->level,
+	         c->removed, mac);
 	c->label = store_label_same(mac, sqlite3_column_blob(st, 6),
 	                            (size_t)sqlite3_column_bytes(st, 6))
 	               ? QM_LABEL_OK
@@ -68,7 +73,8 @@ static enum qm_err chat_seal(struct qm_store *s, int64_t id,
 		                   &st, err);
 	if (rc)
 		return rc;
-	chat_mac(s, c.id, c.account_id, c.key, c.members, c.level, mac);
+	chat_mac(s, c.id, c.account_id, c.key, c.members, c.level, c.removed,
+	         mac);
 	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, id);
 	return store_db_done(s, st, "sealing the conversation's level", err);
@@ -239,11 +245,12 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 	rc = store_db_stmt(
 	    s,
 	    "SELECT c.id, c.account_id, c.key, c.group_id, c.members, "
-	    "c.level, c.mac, (SELECT max(at) FROM chat_msg m WHERE m.chat_id "
-	    "= c.id), (SELECT count(*) FROM chat_msg m WHERE m.chat_id = "
+	    "c.level, c.mac, c.removed, (SELECT max(at) FROM chat_msg m WHERE "
+	    "m.chat_id = c.id), (SELECT count(*) FROM chat_msg m WHERE "
+	    "m.chat_id = "
 	    "c.id), (SELECT count(*) FROM chat_msg m WHERE m.chat_id = c.id "
 	    "AND m.outbox_id IS NULL AND m.seen = 0) AS unread FROM chat c "
-	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 8 DESC, c.id DESC",
+	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 9 DESC, c.id DESC",
 	    &st, err);
 	if (rc)
 		return rc;
@@ -256,9 +263,9 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 		}
 		v = nv;
 		chat_row(s, st, &v[cnt]);
-		v[cnt].last_at = sqlite3_column_int64(st, 7);
-		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 8);
-		v[cnt].unread = (size_t)sqlite3_column_int64(st, 9);
+		v[cnt].last_at = sqlite3_column_int64(st, 8);
+		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 9);
+		v[cnt].unread = (size_t)sqlite3_column_int64(st, 10);
 		cnt++;
 	}
 	if (src != SQLITE_DONE) {
@@ -272,6 +279,13 @@ out:
 	sqlite3_reset(st);
 	free(v);
 	return rc;
+}
+
+/* The vault kind of a line's text: a membership change is sealed apart,
+ * so a kind edited on disk opens no text. */
+static const char *line_kind(int kind)
+{
+	return kind == QM_CHAT_TEXT ? "chat" : "chatsys";
 }
 
 enum qm_err qm_store_chat_msg_add(struct qm_store *s,
@@ -298,7 +312,7 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	rc = store_db_stmt(s,
 	                   "INSERT OR IGNORE INTO chat_msg (chat_id, "
 	                   "message_id, sender, at, level, msg_id, outbox_id, "
-	                   "seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                   "seen, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	                   &st, err);
 	if (rc)
 		goto out;
@@ -312,11 +326,12 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	if (m->outbox_id)
 		sqlite3_bind_int64(st, 7, m->outbox_id);
 	sqlite3_bind_int(st, 8, m->seen);
+	sqlite3_bind_int(st, 9, m->kind);
 	rc = store_db_done(s, st, "adding a chat message", err);
 	if (rc || sqlite3_changes(s->db) == 0)
 		goto out; /* this Message-ID is there already */
 	id = sqlite3_last_insert_rowid(s->db);
-	rc = store_vault_seal(s, "chat", id, text ? text : "",
+	rc = store_vault_seal(s, line_kind(m->kind), id, text ? text : "",
 	                      text ? strlen(text) : 0, &sealed, err);
 	if (!rc)
 		rc = store_db_stmt(
@@ -342,7 +357,7 @@ out:
 
 #define MSG_COLS                                                               \
 	"m.id, m.chat_id, m.message_id, m.sender, m.at, m.level, m.msg_id, "   \
-	"m.outbox_id, m.seen, m.moved, m.text"
+	"m.outbox_id, m.seen, m.moved, m.text, m.kind"
 
 static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 {
@@ -357,6 +372,7 @@ static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 	m->outbox_id = sqlite3_column_int64(st, 7);
 	m->seen = sqlite3_column_int(st, 8);
 	m->moved = sqlite3_column_int(st, 9);
+	m->kind = sqlite3_column_int(st, 11);
 }
 
 enum qm_err qm_store_chat_msg_find(struct qm_store *s, int64_t account_id,
@@ -435,9 +451,9 @@ static enum qm_err msg_text(struct qm_store *s, sqlite3_stmt *st,
 		return QM_OK;
 	qm_buf_init_secure(&pt, QM_STORE_MAXBLOB);
 	qm_error_clear(&e2);
-	if (store_vault_open(s, "chat", m->id, sqlite3_column_blob(st, 10),
-	                     (size_t)sqlite3_column_bytes(st, 10), &pt,
-	                     &e2) == QM_OK) {
+	if (store_vault_open(
+	        s, line_kind(m->kind), m->id, sqlite3_column_blob(st, 10),
+	        (size_t)sqlite3_column_bytes(st, 10), &pt, &e2) == QM_OK) {
 		m->text = malloc(pt.len + 1);
 		if (!m->text)
 			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -640,4 +656,50 @@ enum qm_err qm_store_chat_candidates(struct qm_store *s, int64_t account_id,
 	sqlite3_bind_int(st, 4, QM_VERIFY_SENT);
 	sqlite3_bind_int64(st, 5, (int64_t)max);
 	return store_db_collect_ids(s, st, ids, n, err);
+}
+
+enum qm_err qm_store_chat_change(struct qm_store *s,
+                                 const struct qm_store_chat_msg *m,
+                                 const char *addr, const char *members,
+                                 int removed, int *added, struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	int one = 0;
+	enum qm_err rc;
+
+	if (added)
+		*added = 0;
+	if (m->kind != QM_CHAT_MEMBER_ADDED &&
+	    m->kind != QM_CHAT_MEMBER_REMOVED)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a membership change adds or removes");
+	rc = store_vault_need(s, err);
+	if (!rc)
+		rc = store_db_begin(s, err);
+	if (rc)
+		return rc;
+	/* the line first: a Message-ID seen before changes nothing again */
+	rc = qm_store_chat_msg_add(s, m, addr, &one, err);
+	if (rc || !one)
+		goto out;
+	rc = store_db_stmt(
+	    s, "UPDATE chat SET members = ?, removed = ? WHERE id = ?", &st,
+	    err);
+	if (!rc) {
+		store_db_bind_text(st, 1, members);
+		sqlite3_bind_int(st, 2, removed ? 1 : 0);
+		sqlite3_bind_int64(st, 3, m->chat_id);
+		rc = store_db_done_one(s, st, "changing a group's members",
+		                       "conversation", m->chat_id, err);
+	}
+	if (!rc)
+		rc = chat_seal(s, m->chat_id, err);
+out:
+	if (!rc)
+		rc = store_db_commit(s, err);
+	else
+		store_db_rollback(s);
+	if (!rc && added)
+		*added = one;
+	return rc;
 }

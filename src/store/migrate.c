@@ -288,6 +288,13 @@ static const char *const migrations[] = {
      * again to find out */
     "INSERT INTO chat_scan (account_id, last_msg_id)"
     " SELECT account_id, max(id) FROM msg GROUP BY account_id;",
+
+    /* 15: group membership (docs/CHAT.md "Groups"): a group the account
+     * was removed from (bound by the label MAC when set), and what a line
+     * of a conversation is (a message, or a member added or removed; the
+     * text of a change is sealed as kind "chatsys"). */
+    "ALTER TABLE chat ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chat_msg ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1022,6 +1022,19 @@ QM_NODISCARD enum qm_err qm_store_chat_msg_find(struct qm_store *s,
                                                 const char *message_id,
                                                 struct qm_store_chat_msg *out,
                                                 struct qm_error *err);
+/*
+ * A group's membership change (docs/CHAT.md "Groups"): adds line m (kind
+ * QM_CHAT_MEMBER_ADDED or _REMOVED, its text the member's address addr)
+ * and sets conversation m->chat_id's members and removed flag (the account
+ * is no member any more), sealed again, in one transaction. A line whose
+ * Message-ID the conversation has from that sender changes nothing
+ * (*added 0; may be NULL).
+ */
+QM_NODISCARD enum qm_err qm_store_chat_change(struct qm_store *s,
+                                              const struct qm_store_chat_msg *m,
+                                              const char *addr,
+                                              const char *members, int removed,
+                                              int *added, struct qm_error *err);
 /* Links chat message id to message record msg_id (its copy found on the
  * server), a move to Chats due. */
 QM_NODISCARD enum qm_err qm_store_chat_msg_link(struct qm_store *s, int64_t id,

@@ -423,6 +423,9 @@ struct qm_store_chat {
 	 * separated (never the account's own) */
 	char members[QM_STORE_MEMBERSMAX];
 	int level; /* 1..4: messages are sent at this level or stronger */
+	/* a group the account was removed from (or left): nothing is sent
+	 * in it (schema 15; bound by the label MAC) */
+	int removed;
 	/* Reading: QM_LABEL_ALTERED when members or level were changed on
 	 * disk outside QMail (nothing is sent in it until the level is set
 	 * again). Ignored when writing. */
@@ -431,6 +434,13 @@ struct qm_store_chat {
 	 * how many received ones are unread. */
 	int64_t last_at;
 	size_t n_msgs, unread;
+};
+
+/* What a line of a conversation is (schema 15). */
+enum qm_store_chat_kind {
+	QM_CHAT_TEXT = 0,           /* a message */
+	QM_CHAT_MEMBER_ADDED = 1,   /* sender added the text's address */
+	QM_CHAT_MEMBER_REMOVED = 2, /* sender removed the text's address */
 };
 
 /* One message of a conversation. */
@@ -448,6 +458,8 @@ struct qm_store_chat_msg {
 	int64_t outbox_id;
 	int seen;  /* received: read in the conversation */
 	int moved; /* msg_id is in the Chats folder (0: a move is due) */
+	int kind;  /* enum qm_store_chat_kind (sealed apart: vault kind
+	            * "chatsys" for a change, so an edited kind opens no text) */
 	/* Listing: the text, malloc'd (freed by qm_store_chat_msgs_free);
 	 * NULL when its sealed copy does not open. Adding: ignored (the
 	 * text is given beside). */

@@ -80,6 +80,15 @@ static json_t *preview_json(const char *text)
 	return shown_json(buf, QM_DISPLAY_LINE);
 }
 
+/* What a line is: "text", or a membership change "added" / "removed"
+ * (its text the member's address). */
+static const char *kind_name(int kind)
+{
+	return kind == QM_CHAT_MEMBER_ADDED     ? "added"
+	       : kind == QM_CHAT_MEMBER_REMOVED ? "removed"
+	                                        : "text";
+}
+
 /* One message of a conversation (docs/WEB.md "Chats"). */
 static json_t *item_json(const struct qm_client_chat_item *it)
 {
@@ -96,6 +105,8 @@ static json_t *item_json(const struct qm_client_chat_item *it)
 	json_object_set_new(o, "mine", json_boolean(it->mine));
 	json_object_set_new(o, "seen", json_boolean(it->seen));
 	json_object_set_new(o, "state", json_string(it->state));
+	/* a membership change: "added" or "removed", text the member */
+	json_object_set_new(o, "kind", json_string(kind_name(it->kind)));
 	return o;
 }
 
@@ -115,16 +126,17 @@ static json_t *chat_json(const struct qm_store_chat *ch,
 	json_object_set_new(o, "level", json_integer(ch->level));
 	json_object_set_new(o, "altered",
 	                    json_boolean(ch->label == QM_LABEL_ALTERED));
+	json_object_set_new(o, "removed", json_boolean(ch->removed));
 	json_object_set_new(o, "last_at", json_integer(ch->last_at));
 	json_object_set_new(o, "count", json_integer((json_int_t)ch->n_msgs));
 	json_object_set_new(o, "unread", json_integer((json_int_t)ch->unread));
 	if (last)
 		json_object_set_new(
 		    o, "preview",
-		    json_pack("{s:o,s:o,s:b}", "text", preview_json(last->text),
-		              "sender",
+		    json_pack("{s:o,s:o,s:b,s:s}", "text",
+		              preview_json(last->text), "sender",
 		              shown_json(last->sender, QM_DISPLAY_LINE), "mine",
-		              last->mine));
+		              last->mine, "kind", kind_name(last->kind)));
 	else
 		json_object_set_new(o, "preview", json_null());
 	return o;
@@ -252,7 +264,7 @@ static void to_from_members(struct chat_to *to, const char *members)
  * happened. A refusal by the level rule carries "chat_level" (the
  * conversation's level) and "asked", for the page to offer the change. */
 static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
-                      const char *text, int level)
+                      int64_t chat_id, const char *text, int level)
 {
 	struct qm_client *c = web_client(r);
 	struct qm_client_chat_out m;
@@ -267,6 +279,7 @@ static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
 	m.nto = to->n;
 	m.text = text;
 	m.level = level;
+	m.chat_id = chat_id;
 	qm_error_clear(&e);
 	rc = qm_client_chat_send(c, &m, &out, &e);
 	web_counts_forget(r->srv);
@@ -278,9 +291,10 @@ static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
 		o = json_object_get(r->reply.json, "error");
 		/* the level rule: a weaker level than the conversation's */
 		if (o && rc == QM_ERR_STATE && level > 0 &&
-		    qm_client_chat_find(c, acct, to->v, to->n, &ch, NULL) ==
-		        QM_OK &&
-		    level > ch.level) {
+		    (chat_id ? qm_client_chat_get(c, chat_id, &ch, NULL)
+		             : qm_client_chat_find(c, acct, to->v, to->n, &ch,
+		                                   NULL)) == QM_OK &&
+		    !ch.removed && level > ch.level) {
 			json_object_set_new(o, "chat", web_id_json(ch.id));
 			json_object_set_new(o, "chat_level",
 			                    json_integer(ch.level));
@@ -341,7 +355,7 @@ void web_api_chats_send(struct web_req *r)
 		                "Name at least one person to chat with.");
 		return;
 	}
-	chat_send(r, acct, &to, text, (int)level);
+	chat_send(r, acct, &to, 0, text, (int)level);
 	json_decref(j);
 }
 
@@ -361,8 +375,9 @@ void web_api_chat_send(struct web_req *r)
 		json_decref(j);
 		return;
 	}
+	/* to the conversation's members as they are (a group's change) */
 	to_from_members(&to, ch.members);
-	chat_send(r, ch.account_id, &to, text, (int)level);
+	chat_send(r, ch.account_id, &to, ch.id, text, (int)level);
 	json_decref(j);
 }
 
@@ -406,4 +421,53 @@ void web_api_chat_level(struct web_req *r)
 	if (chat_get(r, web_client(r), id, &ch) != 0)
 		return;
 	web_reply_json(r, 200, chat_json(&ch, NULL));
+}
+
+/* POST /api/chats/ID/members {"add": ADDR} or {"remove": ADDR}: a group's
+ * membership change (docs/CHAT.md "Groups"), itself a chat message of the
+ * group; answers the conversation as it is after. */
+void web_api_chat_members(struct web_req *r)
+{
+	struct qm_client *c = web_client(r);
+	struct qm_store_chat ch;
+	struct qm_client_chat_sent out;
+	struct qm_error e;
+	const char *add = NULL, *rem = NULL;
+	int64_t id;
+	enum qm_err rc;
+	json_t *j;
+
+	if (web_arg_id(r, 0, &id) != 0 || chat_get(r, c, id, &ch) != 0 ||
+	    !(j = web_body_json(r)))
+		return;
+	if (web_get_str(r, j, "add", 0, QM_STORE_ADDRMAX, &add) < 0 ||
+	    web_get_str(r, j, "remove", 0, QM_STORE_ADDRMAX, &rem) < 0) {
+		json_decref(j);
+		return;
+	}
+	if (!add == !rem) {
+		json_decref(j);
+		web_reply_error(r, 400, "bad_request",
+		                "Name one address to add or to remove.");
+		return;
+	}
+	memset(&out, 0, sizeof(out));
+	qm_error_clear(&e);
+	rc = add ? qm_client_chat_member_add(c, id, add, &out, &e)
+	         : qm_client_chat_member_remove(c, id, rem, &out, &e);
+	json_decref(j);
+	web_counts_forget(r->srv);
+	if (rc != QM_OK && !out.chat_id) {
+		web_reply_qm_error(r, &e);
+		return;
+	}
+	if (chat_get(r, c, id, &ch) != 0)
+		return;
+	/* kept: sent now, or waiting in the outbox (the error says why) */
+	web_reply_json(
+	    r, 200,
+	    json_pack("{s:o,s:s,s:o,s:o}", "chat", chat_json(&ch, NULL),
+	              "state", out.sent ? "sent" : "queued", "warning",
+	              web_jstr(out.warning), "error",
+	              rc == QM_OK ? json_null() : web_jstr(qm_error_msg(&e))));
 }

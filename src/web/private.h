@@ -421,6 +421,7 @@ void web_api_chat_get(struct web_req *r);
 void web_api_chat_send(struct web_req *r);
 void web_api_chat_read(struct web_req *r);
 void web_api_chat_level(struct web_req *r);
+void web_api_chat_members(struct web_req *r);
 void web_api_init(struct web_req *r);
 void web_api_unlock(struct web_req *r);
 void web_api_lock(struct web_req *r);

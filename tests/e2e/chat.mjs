@@ -12,8 +12,11 @@
 // say "Sent" once the mail server took a message. Nothing wider than the
 // screen at 1280 and 360 px, axe-core finds no serious or critical
 // violation (light and dark); the keyboard alone opens a conversation and
-// sends. Screenshots: docs/screenshots/chat.png (1280 px, alice),
-// chat-360.png (360 px, bob) and chat-refused.png (the refusal).
+// sends. Then a group: alice removes carol in the members panel and adds
+// her back; each change is a line at alice's and at bob's. Screenshots:
+// docs/screenshots/chat.png (1280 px, alice), chat-360.png (360 px, bob),
+// chat-refused.png (the refusal) and chat-members.png (the group's
+// members panel and its changes).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,6 +222,65 @@ async function main() {
     await B.locator('.chatrow').first().click();
     await B.locator('.bubble').first().waitFor({ timeout: T });
     await axe(B, 'bob\'s conversation at 360 px, dark');
+
+    // ---- a group's members (docs/CHAT.md "Groups"): alice starts a
+    // group with bob and carol at level 3, removes carol in the members
+    // panel (the change is a line of the conversation, at alice's and at
+    // bob's), is refused an address that is none, adds carol back
+    await A.evaluate(() => { location.hash = '#/chats/new'; });
+    await A.getByLabel('With').fill(`${w.bob_addr}, ${w.carol_addr}`);
+    await A.getByLabel('Level', { exact: true }).selectOption('3');
+    await A.getByLabel('First message').fill('Hello both of you.');
+    await A.getByRole('button', { name: 'Start chat' }).click();
+    await A.locator('.bubble.mine', { hasText: 'Hello both of you.' }).waitFor({ timeout: T });
+    const gA = (await chats(A)).chats.find((c) => c.group);
+    check(gA && gA.members.length === 2, `alice's group: ${JSON.stringify(gA)}`);
+    const panel = A.locator('#chat-members');
+    await panel.locator('summary').click();
+    check((await panel.locator('summary').textContent()) === 'Members (3)', `the panel's title: ${await panel.locator('summary').textContent()}`);
+    for (const a of ['You', w.bob_addr, w.carol_addr]) check(await panel.locator('.memaddr', { hasText: a }).count() === 1, `the panel does not list ${a}`);
+    await panel.getByRole('button', { name: `Remove ${w.carol_addr} from the group` }).click();
+    await A.locator('.sysline', { hasText: `You removed ${w.carol_addr}` }).waitFor({ timeout: T });
+    await A.locator('#chat-members summary', { hasText: 'Members (2)' }).waitFor({ timeout: T });
+    check(await A.locator('#chat-members').evaluate((d) => d.open), 'the members panel closed after the change');
+    let g2 = (await apiCall(A, 'GET', `/api/chats/${gA.id}`)).json;
+    check(JSON.stringify(g2.chat.members) === JSON.stringify([w.bob_addr]), `alice's members after the removal: ${JSON.stringify(g2.chat.members)}`);
+    check(g2.messages.at(-1).kind === 'removed' && g2.messages.at(-1).text === w.carol_addr, `alice's last line: ${JSON.stringify(g2.messages.at(-1))}`);
+    log('alice removed carol');
+    // an address that is none: the engine's words, nothing changed
+    await A.locator('#chat-member-add').fill('not an address');
+    await A.getByRole('button', { name: 'Add', exact: true }).click();
+    await A.locator('#chat-members-error', { hasText: 'Not changed' }).waitFor({ timeout: T });
+    check((await apiCall(A, 'GET', `/api/chats/${gA.id}`)).json.messages.length === g2.messages.length, 'a refused change added a line');
+    // carol back in
+    await A.locator('#chat-member-add').fill(w.carol_addr);
+    await A.getByRole('button', { name: 'Add', exact: true }).click();
+    await A.locator('.sysline', { hasText: `You added ${w.carol_addr}` }).waitFor({ timeout: T });
+    await A.locator('#chat-members summary', { hasText: 'Members (3)' }).waitFor({ timeout: T });
+    await A.locator('.sysline', { hasText: `You added ${w.carol_addr}` }).getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
+    log('alice added carol back');
+    await A.locator('.chatrow .chatpreview', { hasText: `You added ${w.carol_addr}` }).waitFor({ timeout: T });
+    await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await fits(A, 'alice\'s group with its members panel at 1280 px');
+    await axe(A, 'alice\'s group with its members panel at 1280 px');
+    await A.evaluate(() => document.activeElement && document.activeElement.blur());
+    await A.mouse.move(0, 0);
+    await shot(A, 'chat-members.png');
+    // bob's page: the group, carol's removal and return as lines
+    await B.emulateMedia({ colorScheme: 'light' });
+    await B.setViewportSize({ width: 1280, height: 800 });
+    let gB = null;
+    for (let i = 0; i < 180 && !gB; i++) {
+      gB = (await chats(B)).chats.find((c) => c.group && c.count >= 3);
+      if (!gB) await B.waitForTimeout(500);
+    }
+    check(gB, 'bob\'s page never got the group with its two changes');
+    await B.evaluate((id) => { location.hash = `#/chats/${id}`; }, gB.id);
+    await B.locator('.sysline', { hasText: `${w.alice_addr} removed ${w.carol_addr}` }).waitFor({ timeout: T });
+    await B.locator('.sysline', { hasText: `${w.alice_addr} added ${w.carol_addr}` }).waitFor({ timeout: T });
+    check(JSON.stringify(gB.members.slice().sort()) === JSON.stringify([w.alice_addr, w.carol_addr].sort()), `bob's members: ${JSON.stringify(gB.members)}`);
+    await axe(B, 'bob\'s group with its changes');
+    log('bob saw the changes');
 
     check(errors.length === 0, `the pages reported:\n  ${errors.join('\n  ')}`);
     log('chat: all checks passed');

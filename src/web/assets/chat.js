@@ -4,9 +4,10 @@
 // the right, theirs on the left) with time, level badge and delivery
 // ticks, the compose box (Enter sends, Shift+Enter a new line), the
 // new-conversation form, and the level rule's refusal with the explicit
-// change of the conversation's level. New messages come through the
-// events feed (app.js calls chatNews): the open conversation and the
-// counts are read again, never the whole page.
+// change of the conversation's level, and a group's members panel (add,
+// remove: each change a chat message of the group, shown as a line). New
+// messages come through the events feed (app.js calls chatNews): the open
+// conversation and the counts are read again, never the whole page.
 import { api, qs } from './api.js';
 import { h, mount, fmtDate, fmtWhen, badge } from './ui.js';
 
@@ -52,6 +53,13 @@ export async function showChats(box, account, which) {
   else mount(pane, h('p', { class: 'muted chatempty' }, 'Choose a conversation, or start a new one.'));
 }
 
+// A row's preview: the newest text, or the newest membership change.
+function preview(p) {
+  if (!p) return '';
+  if (p.kind && p.kind !== 'text') return `${p.mine ? 'You' : p.sender} ${p.kind} ${p.text}`;
+  return `${p.mine ? 'You: ' : ''}${p.text}`;
+}
+
 async function renderList(me) {
   const r = await api.get(`/api/chats${qs({ account: me.account })}`);
   if (current !== me) return;
@@ -62,7 +70,7 @@ async function renderList(me) {
         h('span', { class: 'chatwho' }, who(c)),
         h('span', { class: 'chatmeta' }, levelBadge(c.level), ' ', h('time', { datetime: new Date(c.last_at * 1000).toISOString(), title: c.last_at ? fmtWhen(c.last_at) : '' }, fmtDate(c.last_at)),
           c.unread ? h('span', { class: 'count' }, String(c.unread), h('span', { class: 'sr-only' }, ' unread')) : null),
-        h('span', { class: 'chatpreview' }, p ? `${p.mine ? 'You: ' : ''}${p.text}` : '')));
+        h('span', { class: 'chatpreview' }, preview(p))));
   });
   mount(me.listPane,
     h('div', { class: 'listhead' }, h('h1', { id: 'chats-title' }, 'Chats'),
@@ -85,7 +93,57 @@ async function openChat(me, id, markRead) {
   }
 }
 
+// A membership change: a line of its own, not a bubble.
+function sysline(m) {
+  const who = m.mine ? 'You' : m.sender;
+  const what = m.kind === 'added' ? 'added' : 'removed';
+  const line = m.kind === 'removed' && m.text === m.sender ? `${who} left the group` : `${who} ${what} ${m.text}`;
+  return h('li', { class: 'sysline', dataset: { id: m.id, kind: m.kind } },
+    h('span', {}, line), ' ',
+    h('time', { datetime: new Date(m.at * 1000).toISOString(), title: fmtWhen(m.at) }, fmtDate(m.at)), ' ',
+    levelBadge(m.level), m.mine ? ' ' : null, m.mine ? ticks(m.state) : null);
+}
+
+// A group's members: each with a Remove button, and an address to add.
+// A change is itself a chat message of the group (docs/CHAT.md "Groups").
+function membersPanel(me) {
+  const c = me.chat;
+  const err = h('div', { class: 'chaterr', id: 'chat-members-error', role: 'alert' });
+  const addr = h('input', { id: 'chat-member-add', type: 'text', inputmode: 'email', autocomplete: 'off', maxlength: '320', placeholder: 'carol@example.org', 'aria-label': 'Address to add to the group' });
+  const change = async (body, btn) => {
+    mount(err);
+    btn.disabled = true;
+    try {
+      const r = await api.post(`/api/chats/${encodeURIComponent(c.id)}/members`, body);
+      me.membersOpen = true;
+      if (current === me) await refreshChat(me);
+      if (r.error) mount(document.getElementById('chat-members-error') || err, `In the outbox: ${r.error}`);
+    } catch (x) {
+      mount(err, `Not changed: ${x.message}`);
+      btn.disabled = false;
+    }
+  };
+  const rows = (c.members || []).map((a) => {
+    const b = h('button', { type: 'button', class: 'btn small', 'aria-label': `Remove ${a} from the group` }, 'Remove');
+    b.addEventListener('click', () => change({ remove: a }, b));
+    return h('li', {}, h('span', { class: 'memaddr' }, a), c.removed ? null : b);
+  });
+  const add = h('button', { type: 'submit', class: 'btn small primary' }, 'Add');
+  const form = h('form', { class: 'memadd', 'aria-label': 'Add a member' }, addr, add);
+  form.addEventListener('submit', (e) => { e.preventDefault(); if (addr.value.trim()) change({ add: addr.value.trim() }, add); });
+  const box = h('details', { class: 'chatmembers', id: 'chat-members' },
+    h('summary', {}, `Members (${(c.members || []).length + (c.removed ? 0 : 1)})`),
+    h('ul', { class: 'memlist' }, c.removed ? null : h('li', {}, h('span', { class: 'memaddr' }, 'You')), rows),
+    c.removed ? h('p', { class: 'muted small' }, 'You are no longer a member of this group.') : form,
+    h('p', { class: 'hint muted small' }, 'A change is a message to the group at its level: the members after it get it (and the one removed, who then gets nothing more).'),
+    err);
+  if (me.membersOpen) box.open = true;
+  box.addEventListener('toggle', () => { me.membersOpen = box.open; });
+  return box;
+}
+
 function bubble(m, group) {
+  if (m.kind && m.kind !== 'text') return sysline(m);
   return h('li', { class: `bubble ${m.mine ? 'mine' : 'theirs'}`, dataset: { id: m.id } },
     !m.mine && group ? h('span', { class: 'bsender' }, m.sender) : null,
     h('span', { class: 'btext' }, m.text || '(this message cannot be opened here)'),
@@ -154,8 +212,9 @@ function drawChat(me, focus = true) {
     h('div', { class: 'chathead' },
       h('a', { class: 'btn ghost small back', href: '#/chats' }, '\u2039 Chats'),
       h('h2', { id: 'chat-title' }, who(c)), ' ', levelBadge(c.level),
-      c.altered ? h('p', { class: 'error small' }, 'This conversation was changed on disk outside QMail: set its level again before sending.') : null),
-    log, form);
+      c.altered ? h('p', { class: 'error small' }, 'This conversation was changed on disk outside QMail: set its level again before sending.') : null,
+      c.group ? membersPanel(me) : null),
+    log, c.removed ? h('p', { class: 'muted chatgone', id: 'chat-removed' }, 'You are no longer a member of this group: a member has to add you again before you can write in it.') : form);
   log.scrollTop = log.scrollHeight;
   if (focus) text.focus();
 }
@@ -171,9 +230,10 @@ async function refreshChat(me) {
   me.chat = r.chat;
   me.messages = r.messages || [];
   drawChat(me, focused);
-  document.getElementById('chat-text').value = keep;
-  const l2 = document.getElementById('chat-level');
-  if ([...l2.options].some((o) => o.value === lv)) l2.value = lv;
+  // (a group the account was removed from has no compose box)
+  const t2 = document.getElementById('chat-text'), l2 = document.getElementById('chat-level');
+  if (t2) t2.value = keep;
+  if (l2 && [...l2.options].some((o) => o.value === lv)) l2.value = lv;
   if (r.chat.unread && document.visibilityState === 'visible') {
     await api.post(`/api/chats/${encodeURIComponent(me.id)}/read`, {});
     window.dispatchEvent(new CustomEvent('qm-chat-read'));

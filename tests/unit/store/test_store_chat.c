@@ -233,10 +233,111 @@ static void test_chat(void **state)
 	qmt_rmtree(home);
 }
 
+/* Schema 15 (docs/CHAT.md "Groups"): a membership change is a line and
+ * the new members in one step, once per Message-ID; the removed flag is
+ * bound by the label MAC (edited on disk: altered, as members are); a
+ * change's kind edited on disk opens no text. */
+static void test_change(void **state)
+{
+	struct qm_store_opts o = {0};
+	struct qm_store *s = NULL;
+	struct qm_store_account a;
+	struct qm_store_chat c, got;
+	struct qm_store_chat_msg m, *v = NULL;
+	struct qm_error e;
+	char home[512];
+	size_t n = 0;
+	int added = -1;
+
+	(void)state;
+	setenv("QM_STORE_KDF", "fast", 1);
+	assert_int_equal(qmt_tmpdir("store-chat15", home, sizeof(home)), 0);
+	assert_int_equal(qm_store_open(home, &o, &s, &e), QM_OK);
+	assert_true(qm_store_schema_version(s) >= 15);
+	assert_int_equal(qm_store_vault_create(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	memset(&a, 0, sizeof(a));
+	qm_strlcpy(a.address, "alice@example.org", sizeof(a.address));
+	a.default_level = 1;
+	assert_int_equal(qm_store_account_add(s, &a, &e), QM_OK);
+	memset(&c, 0, sizeof(c));
+	c.account_id = a.id;
+	qm_strlcpy(c.key, "g:0123", sizeof(c.key));
+	qm_strlcpy(c.group_id, "0123", sizeof(c.group_id));
+	qm_strlcpy(c.members, "bob@example.org,carol@example.org",
+	           sizeof(c.members));
+	c.level = 1;
+	assert_int_equal(qm_store_chat_add(s, &c, &c.id, &e), QM_OK);
+	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
+	assert_int_equal(got.label, QM_LABEL_OK);
+	assert_int_equal(got.removed, 0);
+	/* carol removed: the line and the members at once, once */
+	memset(&m, 0, sizeof(m));
+	m.chat_id = c.id;
+	m.kind = QM_CHAT_MEMBER_REMOVED;
+	qm_strlcpy(m.message_id, "<rm@x>", sizeof(m.message_id));
+	qm_strlcpy(m.sender, "bob@example.org", sizeof(m.sender));
+	m.at = 3000;
+	m.level = 1;
+	assert_int_equal(qm_store_chat_change(s, &m, "carol@example.org",
+	                                      "bob@example.org", 0, &added, &e),
+	                 QM_OK);
+	assert_int_equal(added, 1);
+	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
+	assert_string_equal(got.members, "bob@example.org");
+	assert_int_equal(got.label, QM_LABEL_OK);
+	/* the same message again changes nothing (carol stays out) */
+	assert_int_equal(qm_store_chat_change(s, &m, "bob@example.org",
+	                                      "bob@example.org,"
+	                                      "carol@example.org",
+	                                      0, &added, &e),
+	                 QM_OK);
+	assert_int_equal(added, 0);
+	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
+	assert_string_equal(got.members, "bob@example.org");
+	/* a plain line is no change */
+	m.kind = QM_CHAT_TEXT;
+	assert_int_equal(qm_store_chat_change(s, &m, "x", "y", 0, NULL, &e),
+	                 QM_ERR_INVAL);
+	/* the account itself removed: bound by the label */
+	m.kind = QM_CHAT_MEMBER_REMOVED;
+	qm_strlcpy(m.message_id, "<rm2@x>", sizeof(m.message_id));
+	assert_int_equal(qm_store_chat_change(s, &m, "alice@example.org",
+	                                      "bob@example.org", 1, &added, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
+	assert_int_equal(got.removed, 1);
+	assert_int_equal(got.label, QM_LABEL_OK);
+	assert_int_equal(qm_store_chat_msgs(s, c.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].kind, QM_CHAT_MEMBER_REMOVED);
+	assert_string_equal(v[0].text, "carol@example.org");
+	qm_store_chat_msgs_free(&v, n);
+	qm_store_close(&s);
+	/* put back in on disk: altered (nothing is sent in it) */
+	edit(home, "UPDATE chat SET removed = 0");
+	/* a change's kind edited into a message: its text does not open */
+	edit(home, "UPDATE chat_msg SET kind = 0 WHERE message_id = '<rm@x>'");
+	assert_int_equal(qm_store_open(home, NULL, &s, &e), QM_OK);
+	assert_int_equal(qm_store_vault_unlock(s, PASS, strlen(PASS), &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_chat_get_id(s, c.id, &got, &e), QM_OK);
+	assert_int_equal(got.label, QM_LABEL_ALTERED);
+	assert_int_equal(qm_store_chat_msgs(s, c.id, &v, &n, &e), QM_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].kind, QM_CHAT_TEXT);
+	assert_null(v[0].text);
+	assert_non_null(v[1].text);
+	qm_store_chat_msgs_free(&v, n);
+	qm_store_close(&s);
+	qmt_rmtree(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chat),
+	    cmocka_unit_test(test_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

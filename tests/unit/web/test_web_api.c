@@ -2536,6 +2536,76 @@ static void test_chats(void **state)
 	post(&r, "/api/chats/987654/messages", "{\"text\":\"x\"}");
 	assert_int_equal(r.status, 404);
 	qmt_resp_free(&r);
+
+	/* members (docs/CHAT.md "Groups"): one address to add or to remove;
+	 * a one-to-one conversation has none to change */
+	post(&r, "/api/chats/987654/members", "{\"add\":\"c@example.org\"}");
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats/%s/members", chat);
+	post(&r, path, "{}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path,
+	     "{\"add\":\"c@example.org\",\"remove\":\"bob@example.org\"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"add\":\"carol@example.org\"}");
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "one-to-one"));
+	qmt_resp_free(&r);
+	/* a group: carol removed (queued: the change is kept, the members
+	 * are bob alone), a line of kind "removed" */
+	snprintf(path, sizeof(path),
+	         "/api/contacts/carol@example.org?account=%s", g_acct_s);
+	req(&r, "PUT", path, "{\"sae_id\":\"SAE_C\"}",
+	    strlen("{\"sae_id\":\"SAE_C\"}"), NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats?account=%s", g_acct_s);
+	post(&r, path,
+	     "{\"to\":\"bob@example.org, carol@example.org\",\"level\":2,"
+	     "\"text\":\"hi both\"}");
+	assert_int_equal(r.status, 201);
+	qm_strlcpy(chat, json_string_value(json_object_get(r.json, "chat")),
+	           sizeof(chat));
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats/%s/members", chat);
+	post(&r, path, "{\"remove\":\"dave@example.org\"}");
+	assert_int_equal(r.status, 404);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"add\":\"not an address\"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
+	post(&r, path, "{\"remove\":\"carol@example.org\"}");
+	printf("  %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 200);
+	c = json_object_get(r.json, "chat");
+	assert_true(json_is_true(json_object_get(c, "group")));
+	assert_int_equal(json_array_size(json_object_get(c, "members")), 1);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(c, "members"), 0)),
+	    "bob@example.org");
+	qmt_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/chats/%s", chat);
+	get(&r, path);
+	m = json_array_get(json_object_get(r.json, "messages"), 1);
+	assert_string_equal(json_string_value(json_object_get(m, "kind")),
+	                    "removed");
+	assert_string_equal(json_string_value(json_object_get(m, "text")),
+	                    "carol@example.org");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(r.json, "chat"), "preview"),
+	        "kind")),
+	    "removed");
+	qmt_resp_free(&r);
+	/* the last other member: leave instead */
+	snprintf(path, sizeof(path), "/api/chats/%s/members", chat);
+	post(&r, path, "{\"remove\":\"bob@example.org\"}");
+	assert_int_equal(r.status, 400);
+	qmt_resp_free(&r);
 	set_min_level(3);
 }
 
