@@ -1276,6 +1276,7 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	s->mc.natt = m->natt;
 	s->mc.chat = m->chat;
 	s->mc.chat_group_id = m->chat_group_id;
+	s->mc.chat_disposition = m->chat_disposition;
 	if (s->ptocc.n + s->pbcc.n)
 		rc = send_build_plain(s, err);
 	return rc;

@@ -183,6 +183,10 @@ struct qm_mail_compose {
 	 * (NULL: none) a Chat-Group-ID header. Inner message only. */
 	int chat;
 	const char *chat_group_id;
+	/* A read receipt (docs/CHAT.md "Read receipts"; NULL: none): the
+	 * value of a Chat-Disposition header ("displayed"); the text lists
+	 * the Original-Message-ID fields. Inner message only. */
+	const char *chat_disposition;
 };
 
 /*
@@ -304,6 +308,9 @@ struct qm_mail_content {
 	 * absent): of a decrypted inner message, authenticated with it. */
 	char *chat_version;
 	char *chat_group_id;
+	/* The Chat-Disposition header as written ("" when absent): a read
+	 * receipt (docs/CHAT.md), authenticated with the inner message. */
+	char *chat_disposition;
 };
 
 /*

@@ -11,12 +11,12 @@
 
 #include "private.h"
 
-#define CHAT_COLS "id, account_id, key, group_id, members, level, mac"
+#define CHAT_COLS "id, account_id, key, group_id, members, level, mac, receipts"
 
 /* The MAC over a conversation's labels. */
 static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
                      const char *key, const char *members, int level,
-                     unsigned char out[LABEL_MACBYTES])
+                     int receipts, unsigned char out[LABEL_MACBYTES])
 {
 	struct label_mac lm;
 
@@ -26,6 +26,10 @@ static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
 	store_label_text(&lm, key);
 	store_label_text(&lm, members);
 	store_label_int(&lm, level);
+	/* schema 16: bound only when on, so that the MAC of a conversation
+	 * made before stays what it was */
+	if (receipts)
+		store_label_int(&lm, receipts);
 	store_label_end(&lm, out);
 }
 
@@ -42,11 +46,13 @@ static void chat_row(const struct qm_store *s, sqlite3_stmt *st,
 	store_db_col_text(st, 3, c->group_id, sizeof(c->group_id));
 	store_db_col_text(st, 4, c->members, sizeof(c->members));
 	c->level = sqlite3_column_int(st, 5);
+	c->receipts = sqlite3_column_int(st, 7) != 0;
 	if (!s->lkey) {
 		c->label = QM_LABEL_UNCHECKED;
 		return;
 	}
-	chat_mac(s, c->id, c->account_id, c->key, c->members, c->level, mac);
+	chat_mac(s, c->id, c->account_id, c->key, c->members, c->level,
+	         c->receipts, mac);
 	c->label = store_label_same(mac, sqlite3_column_blob(st, 6),
 	                            (size_t)sqlite3_column_bytes(st, 6))
 	               ? QM_LABEL_OK
@@ -68,7 +74,8 @@ static enum qm_err chat_seal(struct qm_store *s, int64_t id,
 		                   &st, err);
 	if (rc)
 		return rc;
-	chat_mac(s, c.id, c.account_id, c.key, c.members, c.level, mac);
+	chat_mac(s, c.id, c.account_id, c.key, c.members, c.level, c.receipts,
+	         mac);
 	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, id);
 	return store_db_done(s, st, "sealing the conversation's level", err);
@@ -226,6 +233,34 @@ enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
 	return rc;
 }
 
+enum qm_err qm_store_chat_receipts_set(struct qm_store *s, int64_t id, int on,
+                                       struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = store_vault_need(s, err);
+	if (!rc)
+		rc = store_db_begin(s, err);
+	if (rc)
+		return rc;
+	rc = store_db_stmt(s, "UPDATE chat SET receipts = ? WHERE id = ?", &st,
+	                   err);
+	if (!rc) {
+		sqlite3_bind_int(st, 1, on ? 1 : 0);
+		sqlite3_bind_int64(st, 2, id);
+		rc = store_db_done_one(s, st, "setting the read receipts",
+		                       "conversation", id, err);
+	}
+	if (!rc)
+		rc = chat_seal(s, id, err);
+	if (!rc)
+		rc = store_db_commit(s, err);
+	if (rc)
+		store_db_rollback(s);
+	return rc;
+}
+
 enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
                                struct qm_store_chat **out, size_t *n,
                                struct qm_error *err)
@@ -239,11 +274,13 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 	rc = store_db_stmt(
 	    s,
 	    "SELECT c.id, c.account_id, c.key, c.group_id, c.members, "
-	    "c.level, c.mac, (SELECT max(at) FROM chat_msg m WHERE m.chat_id "
-	    "= c.id), (SELECT count(*) FROM chat_msg m WHERE m.chat_id = "
-	    "c.id), (SELECT count(*) FROM chat_msg m WHERE m.chat_id = c.id "
-	    "AND m.outbox_id IS NULL AND m.seen = 0) AS unread FROM chat c "
-	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 8 DESC, c.id DESC",
+	    "c.level, c.mac, c.receipts, (SELECT max(at) FROM chat_msg m WHERE "
+	    "m.chat_id "
+	    "= c.id AND m.kind = 0), (SELECT count(*) FROM chat_msg m WHERE "
+	    "m.chat_id = c.id AND m.kind = 0), (SELECT count(*) FROM chat_msg "
+	    "m WHERE m.chat_id = c.id AND m.kind = 0 AND m.outbox_id IS NULL "
+	    "AND m.seen = 0) AS unread FROM chat c "
+	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 9 DESC, c.id DESC",
 	    &st, err);
 	if (rc)
 		return rc;
@@ -256,9 +293,9 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 		}
 		v = nv;
 		chat_row(s, st, &v[cnt]);
-		v[cnt].last_at = sqlite3_column_int64(st, 7);
-		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 8);
-		v[cnt].unread = (size_t)sqlite3_column_int64(st, 9);
+		v[cnt].last_at = sqlite3_column_int64(st, 8);
+		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 9);
+		v[cnt].unread = (size_t)sqlite3_column_int64(st, 10);
 		cnt++;
 	}
 	if (src != SQLITE_DONE) {
@@ -298,7 +335,7 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	rc = store_db_stmt(s,
 	                   "INSERT OR IGNORE INTO chat_msg (chat_id, "
 	                   "message_id, sender, at, level, msg_id, outbox_id, "
-	                   "seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                   "seen, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	                   &st, err);
 	if (rc)
 		goto out;
@@ -312,6 +349,7 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	if (m->outbox_id)
 		sqlite3_bind_int64(st, 7, m->outbox_id);
 	sqlite3_bind_int(st, 8, m->seen);
+	sqlite3_bind_int(st, 9, m->kind);
 	rc = store_db_done(s, st, "adding a chat message", err);
 	if (rc || sqlite3_changes(s->db) == 0)
 		goto out; /* this Message-ID is there already */
@@ -326,6 +364,8 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	sqlite3_bind_blob(st, 1, sealed.data, (int)sealed.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, id);
 	rc = store_db_done(s, st, "sealing a chat message", err);
+	if (!rc && m->att && *m->att)
+		rc = store_chat_att_seal(s, id, m->att, err);
 	if (!rc && added)
 		*added = 1;
 out:
@@ -342,7 +382,7 @@ out:
 
 #define MSG_COLS                                                               \
 	"m.id, m.chat_id, m.message_id, m.sender, m.at, m.level, m.msg_id, "   \
-	"m.outbox_id, m.seen, m.moved, m.text"
+	"m.outbox_id, m.seen, m.moved, m.text, m.kind, m.read_at, m.att"
 
 static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 {
@@ -357,6 +397,8 @@ static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 	m->outbox_id = sqlite3_column_int64(st, 7);
 	m->seen = sqlite3_column_int(st, 8);
 	m->moved = sqlite3_column_int(st, 9);
+	m->kind = sqlite3_column_int(st, 11);
+	m->read_at = sqlite3_column_int64(st, 12);
 }
 
 enum qm_err qm_store_chat_msg_find(struct qm_store *s, int64_t account_id,
@@ -413,11 +455,16 @@ void qm_store_chat_msgs_free(struct qm_store_chat_msg **pm, size_t n)
 
 	if (!m)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (m[i].text) {
 			qm_wipe(m[i].text, strlen(m[i].text));
 			free(m[i].text);
 		}
+		if (m[i].att) {
+			qm_wipe(m[i].att, strlen(m[i].att));
+			free(m[i].att);
+		}
+	}
 	free(m);
 	*pm = NULL;
 }
@@ -463,10 +510,12 @@ enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,
 
 	rc = store_vault_need(s, err);
 	if (!rc)
-		rc = store_db_stmt(s,
-		                   "SELECT " MSG_COLS " FROM chat_msg m WHERE "
-		                   "m.chat_id = ? ORDER BY m.at, m.id",
-		                   &st, err);
+		rc =
+		    store_db_stmt(s,
+		                  "SELECT " MSG_COLS " FROM chat_msg m WHERE "
+		                  "m.chat_id = ? AND m.kind = 0 ORDER BY m.at, "
+		                  "m.id",
+		                  &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, chat_id);
@@ -479,7 +528,11 @@ enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,
 		v = nv;
 		msg_row(st, &v[cnt]);
 		cnt++;
-		if ((rc = msg_text(s, st, &v[cnt - 1], err)))
+		if ((rc = msg_text(s, st, &v[cnt - 1], err)) ||
+		    (rc = store_chat_att_open(
+		         s, v[cnt - 1].id, sqlite3_column_blob(st, 13),
+		         (size_t)sqlite3_column_bytes(st, 13), &v[cnt - 1].att,
+		         err)))
 			goto out;
 	}
 	if (src != SQLITE_DONE) {
@@ -511,7 +564,7 @@ enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
 	rc = store_db_stmt(s,
 	                   "SELECT msg_id FROM chat_msg WHERE chat_id = ? AND "
 	                   "outbox_id IS NULL AND seen = 0 AND msg_id IS NOT "
-	                   "NULL ORDER BY id",
+	                   "NULL AND kind = 0 ORDER BY id",
 	                   &st, err);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, chat_id);
@@ -521,7 +574,7 @@ enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
 		rc = store_db_stmt(
 		    s,
 		    "UPDATE chat_msg SET seen = 1 WHERE chat_id = "
-		    "? AND outbox_id IS NULL AND seen = 0",
+		    "? AND outbox_id IS NULL AND seen = 0 AND kind = 0",
 		    &st, err);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, chat_id);

@@ -431,6 +431,9 @@ struct qm_store_chat {
 	 * how many received ones are unread. */
 	int64_t last_at;
 	size_t n_msgs, unread;
+	/* Listing (schema 16): the user opted in to send read receipts in
+	 * this conversation (docs/CHAT.md "Read receipts"). */
+	int receipts;
 };
 
 /* One message of a conversation. */
@@ -448,10 +451,20 @@ struct qm_store_chat_msg {
 	int64_t outbox_id;
 	int seen;  /* received: read in the conversation */
 	int moved; /* msg_id is in the Chats folder (0: a move is due) */
+	/* schema 16: 0 a message, 1 a read receipt (kept so that it is
+	 * filed once and moved to Chats; never listed) */
+	int kind;
+	/* sent: when a member's read receipt named it (0: not yet) */
+	int64_t read_at;
 	/* Listing: the text, malloc'd (freed by qm_store_chat_msgs_free);
 	 * NULL when its sealed copy does not open. Adding: ignored (the
 	 * text is given beside). */
 	char *text;
+	/* schema 16: its attachments, one line each "type<TAB>size<TAB>
+	 * name" (display-safe names: no control characters), sealed (kind
+	 * "chatatt"); NULL when none. Listing: malloc'd; adding: sealed when
+	 * not NULL. */
+	char *att;
 };
 
 #endif /* QM_STORE_TYPES_H */
