@@ -592,9 +592,14 @@ static enum qm_err file_opened(struct qm_client *c,
 	if (*mc->chat_disposition) {
 		if (rc == QM_ERR_NOTFOUND)
 			rc = QM_OK; /* no conversation with its sender */
-		else if (!rc)
+		else if (!rc) {
+			int changed = 0;
+
+			/* not a message: not counted as one filed (the
+			 * page reads the conversation again on new mail) */
 			rc = client_chat_receipt_file(c, &conv, msg, from.v[0],
-			                              mc, filed, err);
+			                              mc, &changed, err);
+		}
 		goto out;
 	}
 	if (rc == QM_ERR_NOTFOUND)
