@@ -380,31 +380,25 @@ static enum qm_err receipt_send(struct qm_client *c,
 	struct qm_store_chat_msg cm;
 	char buf[QM_STORE_MEMBERSMAX];
 	const char *to[64];
-	char *text = NULL;
-	size_t len = 0, nto;
-	enum qm_err rc = QM_OK;
+	struct qm_buf tb;
+	const char *text;
+	size_t nto;
+	enum qm_err rc;
 
-	for (size_t i = 0; !rc && i < n; i++) {
-		size_t k = strlen(CHAT_ORIG_FIELD) + strlen(mids[i]) + 3;
-		char *nt = realloc(text, len + k + 64);
-
-		if (!nt)
-			rc = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		else {
-			text = nt;
-			if (!len)
-				len = (size_t)sprintf(
-				    text, "%s\n",
-				    "Disposition: manual-action/"
-				    "MDN-sent-manually; displayed");
-			len += (size_t)sprintf(text + len, "%s %s\n",
-			                       CHAT_ORIG_FIELD, mids[i]);
-		}
-	}
-	if (rc || !text) {
-		free(text);
+	qm_buf_init(&tb, (size_t)64 << 10);
+	rc = qm_buf_append_str(
+	    &tb, "Disposition: manual-action/MDN-sent-manually; displayed\n",
+	    err);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = qm_buf_appendf(&tb, err, "%s %s\n", CHAT_ORIG_FIELD,
+		                    mids[i]);
+	if (!rc)
+		rc = qm_buf_append(&tb, "", 1, err); /* the NUL */
+	if (rc) {
+		qm_buf_free(&tb);
 		return rc;
 	}
+	text = (char *)tb.data;
 	nto = split_members(conv->members, buf, sizeof(buf), to, 64);
 	memset(&mc, 0, sizeof(mc));
 	mc.account_id = conv->account_id;
@@ -418,7 +412,7 @@ static enum qm_err receipt_send(struct qm_client *c,
 	mc.chat_disposition = CHAT_DISP_READ;
 	memset(&sent, 0, sizeof(sent));
 	rc = qm_client_send(c, &mc, NULL, NULL, &sent, err);
-	free(text);
+	qm_buf_free(&tb);
 	if (!sent.n_outbox)
 		return rc;
 	/* queued: kept as the conversation's receipt whatever the network
