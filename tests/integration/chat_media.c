@@ -378,9 +378,17 @@ static void test_receipts_opt_in(void **state)
 	sync_fetch(W_ALICE, 1, 0); /* her Sent copy */
 	assert_int_equal(alice_read_at(NULL), 0);
 
-	/* bob opts in: the next message read sends one receipt */
-	assert_int_equal(qm_client_chat_receipts_set(W.c[W_BOB], cb.id, 1, &e),
-	                 QM_OK);
+	/* bob opts in (`qmail chat receipts`): the next message read sends
+	 * one receipt */
+	{
+		char *o = NULL;
+
+		if (world_qmail(&W, W_BOB, &o, "chat", "receipts",
+		                qmt_mail_addr(W_ALICE), "on", NULL) != 0)
+			fail_msg("qmail chat receipts on: %s", o ? o : "");
+		assert_non_null(strstr(o, "read receipts sent when you read"));
+		free(o);
+	}
 	cb = conv_with(W_BOB, W_ALICE);
 	assert_int_equal(cb.receipts, 1);
 	assert_int_equal(cb.label, QM_LABEL_OK);
