@@ -224,8 +224,9 @@ async function main() {
     await A.locator('#chat-file').setInputFiles([
       { name: 'view.png', mimeType: 'image/png', buffer: png },
       { name: 'notes.txt', mimeType: 'text/plain', buffer: note },
+      { name: 'logo.svg', mimeType: 'image/svg+xml', buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>parent.qmSvgRan=1</script><rect width="9" height="9"/></svg>') },
     ]);
-    await A.waitForFunction(() => { const l = document.querySelectorAll('#chat-uploads li'); return l.length === 2 && ![...l].some((x) => /%/.test(x.textContent)); }, null, { timeout: T });
+    await A.waitForFunction(() => { const l = document.querySelectorAll('#chat-uploads li'); return l.length === 3 && ![...l].some((x) => /%/.test(x.textContent)); }, null, { timeout: T });
     await A.getByLabel(`Message to ${w.bob_addr}`).fill('The view from the lab, and my notes.');
     await A.getByLabel(`Message to ${w.bob_addr}`).press('Enter');
     const media = A.locator('.bubble.mine', { hasText: 'The view from the lab' });
@@ -256,6 +257,13 @@ async function main() {
     const gotf = await fetchHex(B, fhref);
     check(gotf.status === 200 && gotf.type === 'application/octet-stream', `bob's file: ${gotf.status} ${gotf.type}`);
     check(gotf.hex === note.toString('hex'), 'bob\'s file is not the bytes alice sent');
+    // an SVG (it can hold script) is never shown as an image: a file to
+    // save, served as bytes
+    check(await bmedia.locator('img.bimage').count() === 1, 'more than the PNG shown as an image');
+    const shref = await bmedia.locator('a.bfile', { hasText: 'logo.svg' }).getAttribute('href');
+    const gots = await fetchHex(B, shref);
+    check(gots.status === 200 && gots.type === 'application/octet-stream', `the SVG is served as ${gots.type}`);
+    check(!(await B.evaluate(() => window.qmSvgRan)), 'the SVG\'s script ran');
     log(`bob's page showed the image ${((Date.now() - t2) / 1000).toFixed(1)} s after alice's send`);
     // bob read it (his page is open on it): his receipt makes two ticks
     await media.getByRole('img', { name: 'Read', exact: true }).waitFor({ timeout: 90000 });
