@@ -5,6 +5,7 @@
  * Everything a conversation holds came from outside and is printed
  * through cli_safe / cli_put_text.
  */
+#include <libgen.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,15 +16,18 @@
 #include "cli.h"
 
 #define CHAT_ADDRS_MAX 64
+#define CHAT_ATT_MAX   8
 
 static const char chat_help[] =
     "usage: qmail chat list [--account ADDR]\n"
-    "       qmail chat send ADDR... -m TEXT [--level N] [--account ADDR]\n"
+    "       qmail chat send ADDR... [-m TEXT] [--attach FILE]... [--level N]\n"
+    "                 [--account ADDR]\n"
     "       qmail chat show ADDR... [--keep-unread] [--account ADDR]\n"
     "       qmail chat level ADDR... N [--account ADDR]\n"
     "       qmail chat open ADDR... [--level N] [--account ADDR]\n"
     "       qmail chat add GROUP ADDR\n"
     "       qmail chat remove GROUP ADDR\n"
+    "       qmail chat receipts ADDR... on|off [--account ADDR]\n"
     "\n"
     "Chat over QMail: each chat message is an encrypted QMail message,\n"
     "sent through the outbox and received by `qmail sync`, which files\n"
@@ -34,7 +38,9 @@ static const char chat_help[] =
     "  send    one message to the conversation with ADDR... (one address:\n"
     "          one-to-one; several: a group of exactly them); a new\n"
     "          conversation keeps the level of its first message, and a\n"
-    "          weaker level (a higher N) is refused until `chat level`\n"
+    "          weaker level (a higher N) is refused until `chat level`;\n"
+    "          --attach FILE sends a file with it (repeat; -m may then be\n"
+    "          left out), bounded as a mail's attachments\n"
     "  show    a conversation's messages, oldest first, with time, sender,\n"
     "          level and, for yours, delivery state; marks them read\n"
     "          (--keep-unread: not)\n"
@@ -47,6 +53,9 @@ static const char chat_help[] =
     "  remove  remove ADDR from a group (your own address: leave it); the\n"
     "          change goes to the members and to the one removed, and\n"
     "          later messages to the members left only\n"
+    "  receipts  on: opening the conversation (show, open, the GUI)\n"
+    "          sends its members a read receipt for the messages it\n"
+    "          marks read; off (the default): never\n"
     "\n"
     "A conversation can be named by its ID (the ID column of `chat list`)\n"
     "instead of ADDR...: GROUP is such an ID.\n";
@@ -59,6 +68,8 @@ struct chat_args {
 	int keep_unread;
 	const char *addrs[CHAT_ADDRS_MAX];
 	size_t naddrs;
+	const char *att[CHAT_ATT_MAX];
+	size_t natt;
 };
 
 /* Parses argv[2..]; addresses are the words that are no option. */
@@ -83,6 +94,12 @@ static int parse_args(const char *sub, int argc, char **argv,
 				                 "--level is 1 to 4, not "
 				                 "\"%s\"",
 				                 argv[i]);
+		} else if (!strcmp(o, "--attach") && i + 1 < argc) {
+			if (a->natt == CHAT_ATT_MAX)
+				return cli_usage("chat",
+				                 "at most %d attachments",
+				                 CHAT_ATT_MAX);
+			a->att[a->natt++] = argv[++i];
 		} else if (!strcmp(o, "--keep-unread")) {
 			a->keep_unread = 1;
 		} else if (o[0] == '-') {
@@ -152,8 +169,28 @@ static int chat_list(struct cli *g, const struct chat_args *a)
 	return 0;
 }
 
+/* A MIME type for a file sent in chat from its name (the engine shows an
+ * image inline by its bytes, whatever this says). */
+static const char *att_type(const char *name)
+{
+	static const char *const map[][2] = {
+	    {".png", "image/png"},   {".jpg", "image/jpeg"},
+	    {".jpeg", "image/jpeg"}, {".gif", "image/gif"},
+	    {".webp", "image/webp"}, {".pdf", "application/pdf"},
+	    {".txt", "text/plain"},  {".zip", "application/zip"},
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(dot, map[i][0]) == 0)
+			return map[i][1];
+	return "application/octet-stream";
+}
+
 static int chat_send(struct cli *g, const struct chat_args *a)
 {
+	struct qm_client_attachment att[CHAT_ATT_MAX];
+	char names[CHAT_ATT_MAX][256];
 	struct qm_client_chat_out m;
 	struct qm_client_chat_sent out;
 	struct qm_error e;
@@ -163,8 +200,9 @@ static int chat_send(struct cli *g, const struct chat_args *a)
 	if (!a->naddrs)
 		return cli_usage("chat",
 		                 "send: give the participants' addresses");
-	if (!a->text || !*a->text)
-		return cli_usage("chat", "send: give the text with -m TEXT");
+	if ((!a->text || !*a->text) && !a->natt)
+		return cli_usage("chat", "send: give the text with -m TEXT "
+		                         "or a file with --attach FILE");
 	if ((rc = cli_open_unlocked(g)) ||
 	    (rc = cli_account_pick(g, a->account, &acct)))
 		return rc;
@@ -172,9 +210,22 @@ static int chat_send(struct cli *g, const struct chat_args *a)
 	m.account_id = acct;
 	m.to = a->addrs;
 	m.nto = a->naddrs;
-	m.text = a->text;
+	m.text = a->text ? a->text : "";
 	m.level = (int)a->level;
 	m.chat_id = conv_id_arg(a);
+	memset(att, 0, sizeof(att));
+	for (size_t i = 0; i < a->natt; i++) {
+		char tmp[1024];
+
+		qm_strlcpy(tmp, a->att[i], sizeof(tmp));
+		qm_strlcpy(names[i], basename(tmp), sizeof(names[i]));
+		att[i].name = names[i];
+		att[i].type = att_type(names[i]);
+		att[i].path =
+		    a->att[i]; /* read as it is written: never whole */
+	}
+	m.att = att;
+	m.natt = a->natt;
 	qm_error_clear(&e);
 	rc = qm_client_chat_send(g->client, &m, &out, &e) ? cli_fail(&e) : 0;
 	if (out.warning[0])
@@ -253,12 +304,21 @@ static int print_msgs(struct cli *g, int64_t chat_id, int64_t *last)
 		}
 		printf("%s  %s  L%d  %s\n", when,
 		       v[i].mine ? "me" : cli_safe(v[i].sender), v[i].level,
-		       v[i].mine   ? v[i].state
-		       : v[i].seen ? "read"
-		                   : "new");
-		fputs("  ", stdout);
-		cli_put_text(stdout, v[i].text);
-		fputc('\n', stdout);
+		       v[i].mine && v[i].read_at ? "read by them"
+		       : v[i].mine               ? v[i].state
+		       : v[i].seen               ? "read"
+		                                 : "new");
+		if (v[i].text[0]) {
+			fputs("  ", stdout);
+			cli_put_text(stdout, v[i].text);
+			fputc('\n', stdout);
+		}
+		for (size_t k = 0; k < v[i].nfiles; k++)
+			printf("  [%s %zu] %s (%llu bytes, %s)\n",
+			       v[i].files[k].image ? "image" : "file", k + 1,
+			       cli_safe(v[i].files[k].name),
+			       (unsigned long long)v[i].files[k].size,
+			       cli_safe(v[i].files[k].type));
 		*last = v[i].id;
 	}
 	qm_client_chat_items_free(&v, n);
@@ -314,6 +374,27 @@ static int chat_level(struct cli *g, struct chat_args *a)
 		return cli_fail(&e);
 	printf("conversation %lld is held to level %lld (%s) from now on\n",
 	       (long long)conv.id, lvl, qm_client_level_badge((int)lvl));
+	return 0;
+}
+
+static int chat_receipts(struct cli *g, struct chat_args *a)
+{
+	struct qm_store_chat conv;
+	struct qm_error e;
+	const char *w = a->naddrs ? a->addrs[a->naddrs - 1] : "";
+	int on = !strcmp(w, "on");
+
+	if (a->naddrs < 2 || (!on && strcmp(w, "off")))
+		return cli_usage("chat", "receipts: give the participants' "
+		                         "addresses and then on or off");
+	a->naddrs--;
+	if (chat_pick(g, a, &conv))
+		return 1;
+	qm_error_clear(&e);
+	if (qm_client_chat_receipts_set(g->client, conv.id, on, &e))
+		return cli_fail(&e);
+	printf("conversation %lld: read receipts %s\n", (long long)conv.id,
+	       on ? "sent when you read it" : "never sent");
 	return 0;
 }
 
@@ -527,6 +608,8 @@ int cli_cmd_chat(struct cli *g, int argc, char **argv)
 		return chat_send(g, &a);
 	if (!strcmp(sub, "show"))
 		return chat_show(g, &a);
+	if (!strcmp(sub, "receipts"))
+		return chat_receipts(g, &a);
 	if (!strcmp(sub, "level"))
 		return chat_level(g, &a);
 	if (!strcmp(sub, "open"))
@@ -535,6 +618,6 @@ int cli_cmd_chat(struct cli *g, int argc, char **argv)
 		return chat_member(g, &a, sub[0] == 'a');
 	return cli_usage("chat",
 	                 "unknown subcommand %s (list, send, show, open, "
-	                 "level, add, remove)",
+	                 "level, add, remove, receipts)",
 	                 sub);
 }

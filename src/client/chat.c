@@ -260,6 +260,7 @@ static enum qm_err conv_make(struct qm_client *c, int64_t account_id,
 static enum qm_err record_sent(struct qm_client *c,
                                const struct qm_store_chat *conv,
                                const char *self, const char *text,
+                               const struct qm_client_chat_out *m,
                                struct qm_client_chat_sent *out,
                                struct qm_error *err)
 {
@@ -281,7 +282,11 @@ static enum qm_err record_sent(struct qm_client *c,
 	cm.outbox_id = out->outbox_id;
 	cm.seen = 1;
 	qm_store_outbox_item_free(&ob);
-	return qm_store_chat_msg_add(c->store, &cm, text, NULL, err);
+	rc = client_chat_att_list_out(m->att, m->natt, &cm.att, err);
+	if (!rc)
+		rc = qm_store_chat_msg_add(c->store, &cm, text, NULL, err);
+	free(cm.att);
+	return rc;
 }
 
 /* A new group's ID: 32 hex digits. */
@@ -310,9 +315,9 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 	enum qm_err rc, rc2;
 
 	memset(out, 0, sizeof(*out));
-	if (!m->text || !*m->text)
+	if ((!m->text || !*m->text) && !m->natt)
 		return qm_error_set(err, QM_ERR_INVAL,
-		                    "a chat message needs some text");
+		                    "a chat message needs some text or a file");
 	if (m->level < 0 || m->level > 4)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a level is 1, 2, 3 or 4, not %d",
@@ -344,13 +349,18 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 	}
 	if (rc)
 		goto out;
-	chat_subject(m->text, subject, sizeof(subject));
+	chat_subject(m->text && *m->text ? m->text
+	             : m->att[0].name    ? m->att[0].name
+	                                 : "file",
+	             subject, sizeof(subject));
 	memset(&mc, 0, sizeof(mc));
 	mc.account_id = a.id;
 	mc.to = (const char *const *)mem.v;
 	mc.nto = mem.n;
 	mc.subject = subject;
-	mc.text = m->text;
+	mc.text = m->text ? m->text : "";
+	mc.att = m->att;
+	mc.natt = m->natt;
 	mc.level = level;
 	mc.chat = 1;
 	mc.chat_group_id = gid[0] ? gid : NULL;
@@ -371,8 +381,8 @@ enum qm_err qm_client_chat_send(struct qm_client *c,
 		           : conv_make(c, a.id, &mem, joined, gid, sent.level,
 		                       &conv, &e2);
 		if (!rc2)
-			rc2 =
-			    record_sent(c, &conv, a.address, m->text, out, &e2);
+			rc2 = record_sent(c, &conv, a.address,
+			                  m->text ? m->text : "", m, out, &e2);
 		if (rc2 && !rc) {
 			rc = rc2;
 			*err = e2;
@@ -404,6 +414,7 @@ void qm_client_chat_items_free(struct qm_client_chat_item **pv, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].sender);
+		client_chat_files_free(v[i].files, v[i].nfiles);
 		if (v[i].text) {
 			qm_wipe(v[i].text, strlen(v[i].text));
 			free(v[i].text);
@@ -460,9 +471,12 @@ enum qm_err qm_client_chat_messages(struct qm_client *c, int64_t chat_id,
 		v[i].mine = m[i].outbox_id != 0;
 		v[i].seen = m[i].seen;
 		v[i].kind = m[i].kind;
+		v[i].read_at = m[i].read_at;
 		v[i].sender = strdup(m[i].sender);
 		v[i].text = strdup(m[i].text ? m[i].text : "");
-		if (!v[i].sender || !v[i].text) {
+		if (!v[i].sender || !v[i].text ||
+		    client_chat_files(m[i].att, &v[i].files, &v[i].nfiles,
+		                      err)) {
 			qm_client_chat_items_free(&v, i + 1);
 			qm_store_chat_msgs_free(&m, k);
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
@@ -481,16 +495,30 @@ enum qm_err qm_client_chat_read(struct qm_client *c, int64_t chat_id,
                                 size_t *n_marked, struct qm_error *err)
 {
 	int64_t *ids = NULL;
-	size_t n = 0;
+	char **mids = NULL;
+	size_t n = 0, nm = 0;
 	enum qm_err rc;
 
-	rc = qm_store_chat_seen(c->store, chat_id, &ids, &n, err);
+	/* what this marks read: named in a read receipt when opted in */
+	rc = qm_store_chat_unseen_mids(c->store, chat_id, &mids, &nm, err);
+	if (!rc)
+		rc = qm_store_chat_seen(c->store, chat_id, &ids, &n, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		rc = qm_client_msg_flags(c, ids[i], QM_FLAG_SEEN, 0, NULL, err);
 		if (rc == QM_ERR_NOTFOUND)
 			rc = QM_OK; /* its record was deleted meanwhile */
 	}
 	free(ids);
+	if (!rc) {
+		struct qm_error e2;
+
+		/* a receipt that cannot go is dropped: the read state here
+		 * is what counts (one that entered the outbox is retried) */
+		qm_error_clear(&e2);
+		if (client_chat_receipts_send(c, chat_id, mids, nm, &e2))
+			qm_error_clear(&e2);
+	}
+	qm_store_chat_mids_free(&mids, nm);
 	if (!rc && n_marked)
 		*n_marked = n;
 	return rc;
@@ -579,6 +607,21 @@ static enum qm_err file_opened(struct qm_client *c,
 	} else {
 		rc = find_conv(c, a->id, &mem, joined, &conv, err);
 	}
+	/* a read receipt: into the conversation it belongs to, never one
+	 * made for it, never shown (invariant 39) */
+	if (*mc->chat_disposition) {
+		if (rc == QM_ERR_NOTFOUND)
+			rc = QM_OK; /* no conversation with its sender */
+		else if (!rc) {
+			int changed = 0;
+
+			/* not a message: not counted as one filed (the
+			 * page reads the conversation again on new mail) */
+			rc = client_chat_receipt_file(c, &conv, msg, from.v[0],
+			                              mc, &changed, err);
+		}
+		goto out;
+	}
 	if (rc == QM_ERR_NOTFOUND)
 		rc = conv_make(c, a->id, &mem, joined, gid, msg->level, &conv,
 		               err);
@@ -600,7 +643,10 @@ static enum qm_err file_opened(struct qm_client *c,
 	cm.msg_id = msg->id;
 	cm.seen = (msg->flags & QM_FLAG_SEEN) != 0;
 	trim_text(mc->text);
-	rc = qm_store_chat_msg_add(c->store, &cm, mc->text, filed, err);
+	rc = client_chat_att_list_parts(mc->att, mc->natt, &cm.att, err);
+	if (!rc)
+		rc = qm_store_chat_msg_add(c->store, &cm, mc->text, filed, err);
+	free(cm.att);
 out:
 	members_clear(&mem);
 	members_clear(&from);

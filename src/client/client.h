@@ -663,6 +663,9 @@ struct qm_client_compose {
 	 * them; NULL: none): Chat-Group-Member-Added or -Removed. */
 	const char *chat_member_added;
 	const char *chat_member_removed;
+	/* With chat: a read receipt's Chat-Disposition value (NULL: none;
+	 * docs/CHAT.md "Read receipts"). Inside the envelope only. */
+	const char *chat_disposition;
 };
 
 /* Progress of long work: what is being done, bytes or items done of total. */
@@ -2445,7 +2448,7 @@ struct qm_client_chat_out {
 	 * group, keyed by exactly these members); as a person types them */
 	const char *const *to;
 	size_t nto;
-	const char *text; /* UTF-8, not empty */
+	const char *text; /* UTF-8; not empty unless natt > 0 */
 	/* 1..4; 0: the conversation's level (a new conversation: the level
 	 * a message is sent at by default, qm_client_level_prefs) */
 	int level;
@@ -2453,6 +2456,10 @@ struct qm_client_chat_out {
 	 * now; to and nto are ignored): how a group is written to after its
 	 * members changed (docs/CHAT.md "Groups"). */
 	int64_t chat_id;
+	/* files sent with the text (docs/CHAT.md "Attachments"), as
+	 * qm_client_compose.att: bounded as any message (QM_CLIENT_MAXMSG) */
+	const struct qm_client_attachment *att;
+	size_t natt;
 };
 
 /* What qm_client_chat_send did. */
@@ -2525,6 +2532,22 @@ struct qm_client_chat_item {
 	 * membership change (a system line: sender added or removed text,
 	 * the member's bare address) */
 	int kind;
+	/* sent: when a member's read receipt named it (0: not known read;
+	 * docs/CHAT.md "Read receipts") */
+	int64_t read_at;
+	/* its attachments (numbered from 0 as qm_client_chat_att takes
+	 * them): display-safe name, the type (an image's is the type its
+	 * bytes show: image/png, image/jpeg, image/gif, image/webp; else the
+	 * declared one, display-safe) and the size in bytes */
+	struct qm_client_chat_file *files;
+	size_t nfiles;
+};
+
+struct qm_client_chat_file {
+	char *name;
+	char *type;
+	uint64_t size;
+	int image; /* 1: one of the four image types, shown inline */
 };
 
 /*
@@ -2540,7 +2563,11 @@ void qm_client_chat_items_free(struct qm_client_chat_item **v, size_t n);
 /*
  * Marks conversation chat_id read: its received messages read here and
  * their message records \Seen (written to the server at the next sync).
- * *n_marked (may be NULL) gets how many were unread.
+ * *n_marked (may be NULL) gets how many were unread. When the user opted
+ * in to read receipts in it (qm_client_chat_receipts_set), one read
+ * receipt naming those messages is sent to its members (a chat message
+ * at the conversation's level, never shown as one); a receipt that
+ * cannot go is dropped (the read state here is what counts).
  */
 QM_NODISCARD enum qm_err qm_client_chat_read(struct qm_client *c,
                                              int64_t chat_id, size_t *n_marked,
@@ -2553,6 +2580,39 @@ QM_NODISCARD enum qm_err qm_client_chat_read(struct qm_client *c,
 QM_NODISCARD enum qm_err qm_client_chat_level_set(struct qm_client *c,
                                                   int64_t chat_id, int level,
                                                   struct qm_error *err);
+
+/*
+ * Attachment n (from 0) of chat message item_id (a qm_client_chat_item's
+ * id) into *out (free with qm_client_chat_att_free;
+ * data whole, bounded by the mail limits): read from the message record
+ * it came as (received, or this home's own copy found on the server),
+ * else, for a message sent from here, from its outbox entry's sealed
+ * plaintext. Only what qm_client_read shows content of: a message that
+ * failed a check has none (QM_ERR_NOTFOUND, as for no attachment n).
+ * Name and type display-safe. *image gets the image type its first bytes
+ * show ("image/png", "image/jpeg", "image/gif", "image/webp") or "" (not
+ * one of these: never shown inline, an SVG included).
+ */
+QM_NODISCARD enum qm_err qm_client_chat_att(struct qm_client *c,
+                                            int64_t item_id, size_t n,
+                                            struct qm_client_att **out,
+                                            const char **image,
+                                            struct qm_error *err);
+void qm_client_chat_att_free(struct qm_client_att **a);
+/* The image type the bytes p, n show (png, jpeg, gif, webp by their
+ * magic numbers) or "" for anything else. */
+const char *qm_client_chat_image_type(const void *p, size_t n);
+
+/*
+ * The user's opt-in to send read receipts in conversation chat_id
+ * (docs/CHAT.md "Read receipts"; off when a conversation is made). When
+ * on, qm_client_chat_read sends the members one receipt naming the
+ * messages it marked read. Only the receiver's choice: a conversation
+ * never opted in never sends one.
+ */
+QM_NODISCARD enum qm_err qm_client_chat_receipts_set(struct qm_client *c,
+                                                     int64_t chat_id, int on,
+                                                     struct qm_error *err);
 
 /*
  * Files account_id's chat messages received since the last call: each

@@ -1163,5 +1163,32 @@ client_chat_change_file(struct qm_client *c, const struct qm_store_account *a,
 QM_NODISCARD enum qm_err
 client_chat_conv_of(struct qm_client *c, int64_t account_id, int64_t chat_id,
                     struct qm_store_chat *out, struct qm_error *err);
+/* Chat media and read receipts (chat_media.c, docs/CHAT.md). The list
+ * of attachments a conversation keeps (store's chat_msg.att) of parsed
+ * parts, or of attachments to send; parsed back into files. */
+QM_NODISCARD enum qm_err
+client_chat_att_list_parts(const struct qm_mail_part *att, size_t n, char **out,
+                           struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_chat_att_list_out(const struct qm_client_attachment *att, size_t n,
+                         char **out, struct qm_error *err);
+QM_NODISCARD enum qm_err client_chat_files(const char *list,
+                                           struct qm_client_chat_file **out,
+                                           size_t *n, struct qm_error *err);
+void client_chat_files_free(struct qm_client_chat_file *f, size_t n);
+/* Sends conversation chat_id's members a read receipt naming mids, when
+ * the user opted in there (else nothing). */
+QM_NODISCARD enum qm_err client_chat_receipts_send(struct qm_client *c,
+                                                   int64_t chat_id,
+                                                   char *const *mids, size_t n,
+                                                   struct qm_error *err);
+/* Files received read receipt msg (verified, from member sender of
+ * conv; its plaintext mc) once; marks read the messages it names that
+ * this home sent in conv. *changed 1 when one was marked. */
+QM_NODISCARD enum qm_err
+client_chat_receipt_file(struct qm_client *c, const struct qm_store_chat *conv,
+                         const struct qm_store_msg *msg, const char *sender,
+                         const struct qm_mail_content *mc, int *changed,
+                         struct qm_error *err);
 
 #endif

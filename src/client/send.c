@@ -1278,6 +1278,7 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	s->mc.chat_group_id = m->chat_group_id;
 	s->mc.chat_member_added = m->chat_member_added;
 	s->mc.chat_member_removed = m->chat_member_removed;
+	s->mc.chat_disposition = m->chat_disposition;
 	if (s->ptocc.n + s->pbcc.n)
 		rc = send_build_plain(s, err);
 	return rc;

@@ -187,6 +187,10 @@ struct qm_mail_compose {
 	 * Chat-Group-Member-Added or -Removed with this address. */
 	const char *chat_member_added;
 	const char *chat_member_removed;
+	/* A read receipt (docs/CHAT.md "Read receipts"; NULL: none): the
+	 * value of a Chat-Disposition header ("displayed"); the text lists
+	 * the Original-Message-ID fields. Inner message only. */
+	const char *chat_disposition;
 };
 
 /*
@@ -312,6 +316,9 @@ struct qm_mail_content {
 	 * a group's membership change (docs/CHAT.md "Groups"). */
 	char *chat_member_added;
 	char *chat_member_removed;
+	/* The Chat-Disposition header as written ("" when absent): a read
+	 * receipt (docs/CHAT.md), authenticated with the inner message. */
+	char *chat_disposition;
 };
 
 /*

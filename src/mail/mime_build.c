@@ -487,7 +487,8 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 	if (has_crlf(c->subject) || has_crlf(c->in_reply_to) ||
 	    has_crlf(c->references) || has_crlf(c->chat_group_id) ||
 	    has_crlf(c->chat_member_added) ||
-	    has_crlf(c->chat_member_removed)) {
+	    has_crlf(c->chat_member_removed) ||
+	    has_crlf(c->chat_disposition)) {
 		qm_error_set(err, QM_ERR_INVAL,
 		             "a header value cannot hold a line break");
 		return NULL;
@@ -525,6 +526,9 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 		g_mime_object_set_header(GMIME_OBJECT(m),
 		                         "Chat-Group-Member-Removed",
 		                         c->chat_member_removed, NULL);
+	if (c->chat_disposition && *c->chat_disposition)
+		g_mime_object_set_header(GMIME_OBJECT(m), "Chat-Disposition",
+		                         c->chat_disposition, NULL);
 
 	body = text_part("plain", c->text ? c->text : "");
 	if (c->html) {

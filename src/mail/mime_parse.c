@@ -507,6 +507,7 @@ void qm_mail_content_free(struct qm_mail_content **pc)
 	free(c->chat_group_id);
 	free(c->chat_member_added);
 	free(c->chat_member_removed);
+	free(c->chat_disposition);
 	if (c->text) {
 		qm_wipe(c->text, strlen(c->text));
 		free(c->text);
@@ -639,6 +640,8 @@ static enum qm_err content_walk(GMimeMessage *m, struct walk *wp,
 	          raw_header(GMIME_OBJECT(m), "Chat-Group-Member-Added")) ||
 	    !(w.c->chat_member_removed =
 	          raw_header(GMIME_OBJECT(m), "Chat-Group-Member-Removed")) ||
+	    !(w.c->chat_disposition =
+	          raw_header(GMIME_OBJECT(m), "Chat-Disposition")) ||
 	    !(w.c->text = mail_strdup(""))) {
 		e = qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		goto out;

@@ -11,12 +11,14 @@
 
 #include "private.h"
 
-#define CHAT_COLS "id, account_id, key, group_id, members, level, mac, removed"
+#define CHAT_COLS                                                              \
+	"id, account_id, key, group_id, members, level, mac, removed, receipts"
 
 /* The MAC over a conversation's labels. */
 static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
                      const char *key, const char *members, int level,
-                     int removed, unsigned char out[LABEL_MACBYTES])
+                     int removed, int receipts,
+                     unsigned char out[LABEL_MACBYTES])
 {
 	struct label_mac lm;
 
@@ -26,9 +28,16 @@ static void chat_mac(const struct qm_store *s, int64_t id, int64_t account_id,
 	store_label_text(&lm, key);
 	store_label_text(&lm, members);
 	store_label_int(&lm, level);
-	/* schema 15: bound when set (rows made before keep their MAC) */
-	if (removed)
+	/* schema 15 and 16: each bound, with its name, only when set, so
+	 * that the MAC of a conversation made before stays what it was */
+	if (removed) {
+		store_label_text(&lm, "removed");
 		store_label_int(&lm, removed);
+	}
+	if (receipts) {
+		store_label_text(&lm, "receipts");
+		store_label_int(&lm, receipts);
+	}
 	store_label_end(&lm, out);
 }
 
@@ -46,12 +55,13 @@ static void chat_row(const struct qm_store *s, sqlite3_stmt *st,
 	store_db_col_text(st, 4, c->members, sizeof(c->members));
 	c->level = sqlite3_column_int(st, 5);
 	c->removed = sqlite3_column_int(st, 7);
+	c->receipts = sqlite3_column_int(st, 8) != 0;
 	if (!s->lkey) {
 		c->label = QM_LABEL_UNCHECKED;
 		return;
 	}
 	chat_mac(s, c->id, c->account_id, c->key, c->members, c->level,
-	         c->removed, mac);
+	         c->removed, c->receipts, mac);
 	c->label = store_label_same(mac, sqlite3_column_blob(st, 6),
 	                            (size_t)sqlite3_column_bytes(st, 6))
 	               ? QM_LABEL_OK
@@ -74,6 +84,7 @@ static enum qm_err chat_seal(struct qm_store *s, int64_t id,
 	if (rc)
 		return rc;
 	chat_mac(s, c.id, c.account_id, c.key, c.members, c.level, c.removed,
+	         c.receipts,
 	         mac);
 	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, id);
@@ -232,6 +243,34 @@ enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
 	return rc;
 }
 
+enum qm_err qm_store_chat_receipts_set(struct qm_store *s, int64_t id, int on,
+                                       struct qm_error *err)
+{
+	sqlite3_stmt *st;
+	enum qm_err rc;
+
+	rc = store_vault_need(s, err);
+	if (!rc)
+		rc = store_db_begin(s, err);
+	if (rc)
+		return rc;
+	rc = store_db_stmt(s, "UPDATE chat SET receipts = ? WHERE id = ?", &st,
+	                   err);
+	if (!rc) {
+		sqlite3_bind_int(st, 1, on ? 1 : 0);
+		sqlite3_bind_int64(st, 2, id);
+		rc = store_db_done_one(s, st, "setting the read receipts",
+		                       "conversation", id, err);
+	}
+	if (!rc)
+		rc = chat_seal(s, id, err);
+	if (!rc)
+		rc = store_db_commit(s, err);
+	if (rc)
+		store_db_rollback(s);
+	return rc;
+}
+
 enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
                                struct qm_store_chat **out, size_t *n,
                                struct qm_error *err)
@@ -245,12 +284,14 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 	rc = store_db_stmt(
 	    s,
 	    "SELECT c.id, c.account_id, c.key, c.group_id, c.members, "
-	    "c.level, c.mac, c.removed, (SELECT max(at) FROM chat_msg m WHERE "
-	    "m.chat_id = c.id), (SELECT count(*) FROM chat_msg m WHERE "
-	    "m.chat_id = "
-	    "c.id), (SELECT count(*) FROM chat_msg m WHERE m.chat_id = c.id "
-	    "AND m.outbox_id IS NULL AND m.seen = 0) AS unread FROM chat c "
-	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 9 DESC, c.id DESC",
+	    /* kind 3 (QM_CHAT_RECEIPT): a receipt is never a line */
+	    "c.level, c.mac, c.removed, c.receipts, (SELECT max(at) FROM "
+	    "chat_msg m WHERE m.chat_id = c.id AND m.kind <> 3), (SELECT "
+	    "count(*) FROM chat_msg m WHERE m.chat_id = c.id AND m.kind <> 3), "
+	    "(SELECT count(*) FROM chat_msg m WHERE m.chat_id = c.id AND "
+	    "m.kind <> 3 AND m.outbox_id IS NULL AND m.seen = 0) AS unread "
+	    "FROM chat c "
+	    "WHERE ?1 = 0 OR c.account_id = ?1 ORDER BY 10 DESC, c.id DESC",
 	    &st, err);
 	if (rc)
 		return rc;
@@ -263,9 +304,9 @@ enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
 		}
 		v = nv;
 		chat_row(s, st, &v[cnt]);
-		v[cnt].last_at = sqlite3_column_int64(st, 8);
-		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 9);
-		v[cnt].unread = (size_t)sqlite3_column_int64(st, 10);
+		v[cnt].last_at = sqlite3_column_int64(st, 9);
+		v[cnt].n_msgs = (size_t)sqlite3_column_int64(st, 10);
+		v[cnt].unread = (size_t)sqlite3_column_int64(st, 11);
 		cnt++;
 	}
 	if (src != SQLITE_DONE) {
@@ -341,6 +382,8 @@ enum qm_err qm_store_chat_msg_add(struct qm_store *s,
 	sqlite3_bind_blob(st, 1, sealed.data, (int)sealed.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, id);
 	rc = store_db_done(s, st, "sealing a chat message", err);
+	if (!rc && m->att && *m->att)
+		rc = store_chat_att_seal(s, id, m->att, err);
 	if (!rc && added)
 		*added = 1;
 out:
@@ -357,7 +400,7 @@ out:
 
 #define MSG_COLS                                                               \
 	"m.id, m.chat_id, m.message_id, m.sender, m.at, m.level, m.msg_id, "   \
-	"m.outbox_id, m.seen, m.moved, m.text, m.kind"
+	"m.outbox_id, m.seen, m.moved, m.text, m.kind, m.read_at, m.att"
 
 static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 {
@@ -373,6 +416,7 @@ static void msg_row(sqlite3_stmt *st, struct qm_store_chat_msg *m)
 	m->seen = sqlite3_column_int(st, 8);
 	m->moved = sqlite3_column_int(st, 9);
 	m->kind = sqlite3_column_int(st, 11);
+	m->read_at = sqlite3_column_int64(st, 12);
 }
 
 enum qm_err qm_store_chat_msg_find(struct qm_store *s, int64_t account_id,
@@ -429,11 +473,16 @@ void qm_store_chat_msgs_free(struct qm_store_chat_msg **pm, size_t n)
 
 	if (!m)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (m[i].text) {
 			qm_wipe(m[i].text, strlen(m[i].text));
 			free(m[i].text);
 		}
+		if (m[i].att) {
+			qm_wipe(m[i].att, strlen(m[i].att));
+			free(m[i].att);
+		}
+	}
 	free(m);
 	*pm = NULL;
 }
@@ -479,10 +528,12 @@ enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,
 
 	rc = store_vault_need(s, err);
 	if (!rc)
-		rc = store_db_stmt(s,
-		                   "SELECT " MSG_COLS " FROM chat_msg m WHERE "
-		                   "m.chat_id = ? ORDER BY m.at, m.id",
-		                   &st, err);
+		rc =
+		    store_db_stmt(s,
+		                  "SELECT " MSG_COLS " FROM chat_msg m WHERE "
+		                  "m.chat_id = ? AND m.kind <> 3 ORDER BY m.at, "
+		                  "m.id",
+		                  &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, chat_id);
@@ -495,7 +546,11 @@ enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,
 		v = nv;
 		msg_row(st, &v[cnt]);
 		cnt++;
-		if ((rc = msg_text(s, st, &v[cnt - 1], err)))
+		if ((rc = msg_text(s, st, &v[cnt - 1], err)) ||
+		    (rc = store_chat_att_open(
+		         s, v[cnt - 1].id, sqlite3_column_blob(st, 13),
+		         (size_t)sqlite3_column_bytes(st, 13), &v[cnt - 1].att,
+		         err)))
 			goto out;
 	}
 	if (src != SQLITE_DONE) {
@@ -527,7 +582,7 @@ enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
 	rc = store_db_stmt(s,
 	                   "SELECT msg_id FROM chat_msg WHERE chat_id = ? AND "
 	                   "outbox_id IS NULL AND seen = 0 AND msg_id IS NOT "
-	                   "NULL ORDER BY id",
+	                   "NULL AND kind <> 3 ORDER BY id",
 	                   &st, err);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, chat_id);
@@ -537,7 +592,7 @@ enum qm_err qm_store_chat_seen(struct qm_store *s, int64_t chat_id,
 		rc = store_db_stmt(
 		    s,
 		    "UPDATE chat_msg SET seen = 1 WHERE chat_id = "
-		    "? AND outbox_id IS NULL AND seen = 0",
+		    "? AND outbox_id IS NULL AND seen = 0 AND kind <> 3",
 		    &st, err);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, chat_id);

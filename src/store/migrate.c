@@ -291,10 +291,20 @@ static const char *const migrations[] = {
 
     /* 15: group membership (docs/CHAT.md "Groups"): a group the account
      * was removed from (bound by the label MAC when set), and what a line
-     * of a conversation is (a message, or a member added or removed; the
-     * text of a change is sealed as kind "chatsys"). */
+     * of a conversation is (a message, a member added or removed, a read
+     * receipt; the text of anything but a message is sealed as kind
+     * "chatsys"). */
     "ALTER TABLE chat ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE chat_msg ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
+
+    /* 16: chat media and read state (docs/CHAT.md "Attachments", "Read
+     * receipts"): per conversation the user's opt-in to send read
+     * receipts; per message the time a member's receipt said it was read
+     * (sent messages), and its attachments' list (type, size, name),
+     * sealed (kind "chatatt"). */
+    "ALTER TABLE chat ADD COLUMN receipts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chat_msg ADD COLUMN read_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chat_msg ADD COLUMN att BLOB;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -204,4 +204,15 @@ store_keylog_claim(struct qm_store *s, int64_t account_id,
                    const char *message_id, int64_t msg_id, int64_t outbox_id,
                    struct qm_error *err);
 
+/* Chat attachments' lists (schema 16, src/store/chat_media.c): seals
+ * list into chat_msg id's att column (inside the caller's transaction);
+ * opens blob (NULL: none, *out NULL) into *out (malloc'd; a list that
+ * does not open is left NULL). */
+QM_NODISCARD enum qm_err store_chat_att_seal(struct qm_store *s, int64_t id,
+                                             const char *list,
+                                             struct qm_error *err);
+QM_NODISCARD enum qm_err store_chat_att_open(struct qm_store *s, int64_t id,
+                                             const void *blob, size_t len,
+                                             char **out, struct qm_error *err);
+
 #endif

@@ -1040,6 +1040,34 @@ QM_NODISCARD enum qm_err qm_store_chat_change(struct qm_store *s,
 QM_NODISCARD enum qm_err qm_store_chat_msg_link(struct qm_store *s, int64_t id,
                                                 int64_t msg_id,
                                                 struct qm_error *err);
+/* The user's opt-in to send read receipts in conversation id (bound by
+ * its label MAC with the level). */
+QM_NODISCARD enum qm_err qm_store_chat_receipts_set(struct qm_store *s,
+                                                    int64_t id, int on,
+                                                    struct qm_error *err);
+/* Chat message id (any kind) with its attachment list, text NULL;
+ * QM_ERR_NOTFOUND. Free with qm_store_chat_msgs_free(&p, 1) on a
+ * malloc'd copy, or free out->att. */
+QM_NODISCARD enum qm_err qm_store_chat_msg_get(struct qm_store *s, int64_t id,
+                                               struct qm_store_chat_msg *out,
+                                               struct qm_error *err);
+/* The Message-IDs of conversation chat_id's received messages not read
+ * yet (kind 0), oldest first: what marking it read makes read. *mids
+ * malloc'd (qm_store_chat_mids_free). */
+QM_NODISCARD enum qm_err qm_store_chat_unseen_mids(struct qm_store *s,
+                                                   int64_t chat_id,
+                                                   char ***mids, size_t *n,
+                                                   struct qm_error *err);
+void qm_store_chat_mids_free(char ***mids, size_t n);
+/* A read receipt from a member: the message of conversation chat_id with
+ * message_id that this home sent (outbox_id set, kind 0) is read at at,
+ * unless it was already. *changed (may be NULL) 1 when it changed; a
+ * Message-ID this home did not send in chat_id changes nothing. */
+QM_NODISCARD enum qm_err qm_store_chat_msg_read(struct qm_store *s,
+                                                int64_t chat_id,
+                                                const char *message_id,
+                                                int64_t at, int *changed,
+                                                struct qm_error *err);
 /* Conversation chat_id's messages, oldest first (time, then the order
  * they were added), texts opened; *out malloc'd (qm_store_chat_msgs_free). */
 QM_NODISCARD enum qm_err qm_store_chat_msgs(struct qm_store *s, int64_t chat_id,

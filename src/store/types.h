@@ -434,6 +434,9 @@ struct qm_store_chat {
 	 * how many received ones are unread. */
 	int64_t last_at;
 	size_t n_msgs, unread;
+	/* Listing (schema 16): the user opted in to send read receipts in
+	 * this conversation (docs/CHAT.md "Read receipts"). */
+	int receipts;
 };
 
 /* What a line of a conversation is (schema 15). */
@@ -441,6 +444,8 @@ enum qm_store_chat_kind {
 	QM_CHAT_TEXT = 0,           /* a message */
 	QM_CHAT_MEMBER_ADDED = 1,   /* sender added the text's address */
 	QM_CHAT_MEMBER_REMOVED = 2, /* sender removed the text's address */
+	QM_CHAT_RECEIPT = 3,        /* a read receipt (schema 16): filed once
+	                             * and moved to Chats, never listed */
 };
 
 /* One message of a conversation. */
@@ -459,11 +464,19 @@ struct qm_store_chat_msg {
 	int seen;  /* received: read in the conversation */
 	int moved; /* msg_id is in the Chats folder (0: a move is due) */
 	int kind;  /* enum qm_store_chat_kind (sealed apart: vault kind
-	            * "chatsys" for a change, so an edited kind opens no text) */
+	            * "chatsys" for anything but a message, so an edited kind
+	            * opens no text) */
+	/* sent: when a member's read receipt named it (0: not yet) */
+	int64_t read_at;
 	/* Listing: the text, malloc'd (freed by qm_store_chat_msgs_free);
 	 * NULL when its sealed copy does not open. Adding: ignored (the
 	 * text is given beside). */
 	char *text;
+	/* schema 16: its attachments, one line each "type<TAB>size<TAB>
+	 * name" (display-safe names: no control characters), sealed (kind
+	 * "chatatt"); NULL when none. Listing: malloc'd; adding: sealed when
+	 * not NULL. */
+	char *att;
 };
 
 #endif /* QM_STORE_TYPES_H */

@@ -99,6 +99,8 @@ const struct web_route web_routes[] = {
     {R_POST, "/api/chats/*/read", 1, 0, 0, 3, web_api_chat_read},
     {R_POST, "/api/chats/*/level", 1, 0, 0, 3, web_api_chat_level},
     {R_POST, "/api/chats/*/members", 1, 0, 0, 1, web_api_chat_members},
+    {R_POST, "/api/chats/*/receipts", 1, 0, 0, 3, web_api_chat_receipts},
+    {R_GET, "/api/chats/files/*/*", 1, 0, 0, 2, web_api_chat_file},
 };
 const size_t web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 

@@ -22,6 +22,8 @@
 /* A chat message's text, as typed (the engine takes any length; a chat
  * line this long is a mail). */
 #define CHAT_TEXT_MAX (64u * 1024u)
+/* Files one chat message takes at most. */
+#define CHAT_FILES_MAX 8
 /* Participants a new conversation names at most. */
 #define CHAT_TO_MAX 64
 
@@ -107,6 +109,8 @@ static json_t *item_json(const struct qm_client_chat_item *it)
 	json_object_set_new(o, "state", json_string(it->state));
 	/* a membership change: "added" or "removed", text the member */
 	json_object_set_new(o, "kind", json_string(kind_name(it->kind)));
+	json_object_set_new(o, "read_at", json_integer(it->read_at));
+	json_object_set_new(o, "files", web_chat_files_json(it));
 	return o;
 }
 
@@ -130,11 +134,15 @@ static json_t *chat_json(const struct qm_store_chat *ch,
 	json_object_set_new(o, "last_at", json_integer(ch->last_at));
 	json_object_set_new(o, "count", json_integer((json_int_t)ch->n_msgs));
 	json_object_set_new(o, "unread", json_integer((json_int_t)ch->unread));
+	json_object_set_new(o, "receipts", json_boolean(ch->receipts));
 	if (last)
 		json_object_set_new(
 		    o, "preview",
 		    json_pack("{s:o,s:o,s:b,s:s}", "text",
-		              preview_json(last->text), "sender",
+		              preview_json(last->text[0] || !last->nfiles
+		                               ? last->text
+		                               : last->files[0].name),
+		              "sender",
 		              shown_json(last->sender, QM_DISPLAY_LINE), "mine",
 		              last->mine, "kind", kind_name(last->kind)));
 	else
@@ -264,13 +272,28 @@ static void to_from_members(struct chat_to *to, const char *members)
  * happened. A refusal by the level rule carries "chat_level" (the
  * conversation's level) and "asked", for the page to offer the change. */
 static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
-                      int64_t chat_id, const char *text, int level)
+                      int64_t chat_id, const char *text, int level,
+                      json_t *ups)
 {
 	struct qm_client *c = web_client(r);
 	struct qm_client_chat_out m;
 	struct qm_client_chat_sent out;
+	struct qm_client_attachment att[CHAT_FILES_MAX];
+	struct web_upload *taken[CHAT_FILES_MAX];
+	unsigned char sid[WEB_ID_BYTES];
+	size_t natt = 0;
 	struct qm_error e;
 	enum qm_err rc;
+
+	if (web_chat_uploads_take(r, ups, att, taken, CHAT_FILES_MAX, &natt,
+	                          sid) < 0)
+		return;
+	if (!natt && !text[strspn(text, " \t\r\n")]) {
+		web_reply_error(
+		    r, 400, "bad_request",
+		    "The message is empty: type something to send.");
+		return;
+	}
 
 	memset(&m, 0, sizeof(m));
 	memset(&out, 0, sizeof(out));
@@ -280,8 +303,11 @@ static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
 	m.text = text;
 	m.level = level;
 	m.chat_id = chat_id;
+	m.att = att;
+	m.natt = natt;
 	qm_error_clear(&e);
 	rc = qm_client_chat_send(c, &m, &out, &e);
+	web_chat_uploads_done(r, taken, natt, out.outbox_id != 0, sid);
 	web_counts_forget(r->srv);
 	if (rc != QM_OK && !out.outbox_id) {
 		struct qm_store_chat ch;
@@ -314,19 +340,16 @@ static void chat_send(struct web_req *r, int64_t acct, const struct chat_to *to,
 	              rc == QM_OK ? json_null() : web_jstr(qm_error_msg(&e))));
 }
 
-/* The "text" and optional "level" of a send body; -1 when replied. */
+/* The "text" and optional "level" of a send body; -1 when replied (an
+ * empty text is refused by chat_send unless files go). */
 static int send_args(struct web_req *r, json_t *j, const char **text,
                      long long *level)
 {
-	if (web_get_str(r, j, "text", 1, CHAT_TEXT_MAX, text) < 0 ||
+	if (web_get_str(r, j, "text", 0, CHAT_TEXT_MAX, text) < 0 ||
 	    web_get_int(r, j, "level", 0, 0, 4, level) < 0)
 		return -1;
-	if (!(*text)[strspn(*text, " \t\r\n")]) {
-		web_reply_error(
-		    r, 400, "bad_request",
-		    "The message is empty: type something to send.");
-		return -1;
-	}
+	if (!*text)
+		*text = "";
 	return 0;
 }
 
@@ -355,7 +378,8 @@ void web_api_chats_send(struct web_req *r)
 		                "Name at least one person to chat with.");
 		return;
 	}
-	chat_send(r, acct, &to, 0, text, (int)level);
+	chat_send(r, acct, &to, 0, text, (int)level,
+	          json_object_get(j, "uploads"));
 	json_decref(j);
 }
 
@@ -377,7 +401,8 @@ void web_api_chat_send(struct web_req *r)
 	}
 	/* to the conversation's members as they are (a group's change) */
 	to_from_members(&to, ch.members);
-	chat_send(r, ch.account_id, &to, ch.id, text, (int)level);
+	chat_send(r, ch.account_id, &to, ch.id, text, (int)level,
+	          json_object_get(j, "uploads"));
 	json_decref(j);
 }
 

@@ -422,6 +422,22 @@ void web_api_chat_send(struct web_req *r);
 void web_api_chat_read(struct web_req *r);
 void web_api_chat_level(struct web_req *r);
 void web_api_chat_members(struct web_req *r);
+/* Chat media and read receipts (api_chat_media.c). */
+void web_api_chat_receipts(struct web_req *r);
+void web_api_chat_file(struct web_req *r);
+json_t *web_chat_files_json(const struct qm_client_chat_item *it);
+/* Takes the uploads named by the JSON array ups out of the session into
+ * att (at most max; names borrowed from the uploads, which *taken holds
+ * until web_chat_uploads_done). -1 when replied (an upload is gone). */
+int web_chat_uploads_take(struct web_req *r, json_t *ups,
+                          struct qm_client_attachment *att,
+                          struct web_upload **taken, size_t max, size_t *n,
+                          unsigned char sid[WEB_ID_BYTES]);
+/* Frees them (used: in the outbox) or gives them back to session sid
+ * when it lives. */
+void web_chat_uploads_done(struct web_req *r, struct web_upload **taken,
+                           size_t n, int used,
+                           const unsigned char sid[WEB_ID_BYTES]);
 void web_api_init(struct web_req *r);
 void web_api_unlock(struct web_req *r);
 void web_api_lock(struct web_req *r);

@@ -17,7 +17,16 @@
 // docs/screenshots/chat.png (1280 px, alice), chat-360.png (360 px, bob),
 // chat-refused.png (the refusal) and chat-members.png (the group's
 // members panel and its changes).
+// Media and read state: bob turns on "Send read receipts"; alice attaches
+// a PNG and a text file with the attach button: the image is shown in
+// both bubbles (served by the API, same origin, the bytes alice sent),
+// the file as a link to save; alice's bubble shows one tick (sent), then
+// two ("Read") once bob's page read it. "Notify me" with "Hide content":
+// a chat message coming while alice's page is hidden makes a desktop
+// notification without its text; with "Hide content" off, with it.
+// Screenshot: chat-media.png.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -34,6 +43,39 @@ async function axe(page, where) {
   });
   check(r.length === 0, `accessibility violations on ${where}:\n  ${r.join('\n  ')}`);
 }
+
+// A small PNG (w x h, RGB): a sky, a sun and a hill, to look at.
+function makePng(w, h) {
+  const crcT = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const crc = (b) => { let c = 0xffffffff; for (const x of b) c = crcT[(c ^ x) & 255] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0;
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      let r = 90 + (y * 100) / h, g = 150 + (y * 60) / h, b = 230;
+      if ((x - w * 0.72) ** 2 + (y - h * 0.3) ** 2 < (h * 0.14) ** 2) { r = 255; g = 205; b = 60; }
+      if (y > h * 0.62 + 18 * Math.sin(x / 30)) { r = 60; g = 150; b = 80; }
+      raw[o] = r; raw[o + 1] = g; raw[o + 2] = b;
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// The bytes at url as the page fetches them (its session), hex.
+const fetchHex = (page, url) => page.evaluate(async (u) => {
+  const r = await fetch(u, { credentials: 'same-origin' });
+  const b = new Uint8Array(await r.arrayBuffer());
+  return { status: r.status, type: r.headers.get('content-type'), csp: r.headers.get('content-security-policy'), hex: Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('') };
+}, url);
 
 // The sidebar's unread count of Chats ('' when none).
 const sideCount = (page) => page.evaluate(() => document.querySelector('#chats-link .count')?.textContent || '');
@@ -172,6 +214,106 @@ async function main() {
     await l3.getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
     await B.locator('.bubble.theirs', { hasText: 'This should go at level 3.' }).locator('.badge-l3').waitFor({ timeout: 90000 });
     log('level 3 after the change: sent and received');
+
+    // ---- media and read state: bob opts in to read receipts
+    await B.getByLabel('Send read receipts').check();
+    await B.waitForFunction(async () => {
+      const r = await fetch(`/api/chats/${location.hash.split('/')[2]}`, { credentials: 'same-origin' });
+      return (await r.json()).chat.receipts === true;
+    }, null, { timeout: T });
+    // alice attaches an image and a file with the attach button
+    const png = makePng(320, 180);
+    const note = Buffer.from('Meeting notes: bring the QKD link report.\n');
+    await A.locator('#chat-file').setInputFiles([
+      { name: 'view.png', mimeType: 'image/png', buffer: png },
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: note },
+      { name: 'logo.svg', mimeType: 'image/svg+xml', buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>parent.qmSvgRan=1</script><rect width="9" height="9"/></svg>') },
+    ]);
+    await A.waitForFunction(() => { const l = document.querySelectorAll('#chat-uploads li'); return l.length === 3 && ![...l].some((x) => /%/.test(x.textContent)); }, null, { timeout: T });
+    await A.getByLabel(`Message to ${w.bob_addr}`).fill('The view from the lab, and my notes.');
+    await A.getByLabel(`Message to ${w.bob_addr}`).press('Enter');
+    const media = A.locator('.bubble.mine', { hasText: 'The view from the lab' });
+    await media.waitFor({ timeout: T });
+    check(await A.locator('#chat-uploads li').count() === 0, 'the sent files stayed in the compose box');
+    const aimg = media.locator('img.bimage');
+    await aimg.waitFor({ timeout: T });
+    await A.waitForFunction(() => { const i = document.querySelector('.bubble.mine img.bimage'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
+    check(await aimg.getAttribute('alt') === 'view.png', 'the image has no alt text');
+    const asrc = await aimg.getAttribute('src');
+    check(/^\/api\/chats\/files\/\d+\/0$/.test(asrc), `the image is not served by the API (same origin): ${asrc}`);
+    const alink = media.locator('a.bfile', { hasText: 'notes.txt' });
+    check(await alink.count() === 1, 'the file is not a link to save');
+    // one tick: sent (the mail server took it)
+    await media.getByRole('img', { name: 'Sent', exact: true }).waitFor({ timeout: T });
+    check(await media.locator('.ticks').textContent() === '\u2713', `one tick when sent: ${await media.locator('.ticks').textContent()}`);
+    const t2 = Date.now();
+    // bob's page (open on the conversation) shows the image, inline
+    const bmedia = B.locator('.bubble.theirs', { hasText: 'The view from the lab' });
+    await bmedia.waitFor({ timeout: 90000 });
+    await B.waitForFunction(() => { const i = document.querySelector('.bubble.theirs img.bimage'); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: T });
+    const bsrc = await bmedia.locator('img.bimage').getAttribute('src');
+    const got = await fetchHex(B, bsrc);
+    check(got.status === 200 && got.type === 'image/png', `bob's image: ${got.status} ${got.type}`);
+    check(got.hex === png.toString('hex'), 'bob\'s image is not the bytes alice sent');
+    check(/sandbox/.test(got.csp || ''), `the image is served without a sandbox CSP: ${got.csp}`);
+    const fhref = await bmedia.locator('a.bfile', { hasText: 'notes.txt' }).getAttribute('href');
+    const gotf = await fetchHex(B, fhref);
+    check(gotf.status === 200 && gotf.type === 'application/octet-stream', `bob's file: ${gotf.status} ${gotf.type}`);
+    check(gotf.hex === note.toString('hex'), 'bob\'s file is not the bytes alice sent');
+    // an SVG (it can hold script) is never shown as an image: a file to
+    // save, served as bytes
+    check(await bmedia.locator('img.bimage').count() === 1, 'more than the PNG shown as an image');
+    const shref = await bmedia.locator('a.bfile', { hasText: 'logo.svg' }).getAttribute('href');
+    const gots = await fetchHex(B, shref);
+    check(gots.status === 200 && gots.type === 'application/octet-stream', `the SVG is served as ${gots.type}`);
+    check(!(await B.evaluate(() => window.qmSvgRan)), 'the SVG\'s script ran');
+    log(`bob's page showed the image ${((Date.now() - t2) / 1000).toFixed(1)} s after alice's send`);
+    // bob read it (his page is open on it): his receipt makes two ticks
+    await media.getByRole('img', { name: 'Read', exact: true }).waitFor({ timeout: 90000 });
+    check(await media.locator('.ticks').textContent() === '\u2713\u2713', 'two ticks once read');
+    log(`alice's page showed "Read" ${((Date.now() - t2) / 1000).toFixed(1)} s after her send`);
+    // the receipt is no bubble
+    check(await A.locator('.bubble', { hasText: 'Original-Message-ID' }).count() === 0, 'a read receipt is shown as a bubble');
+    await A.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await A.evaluate(() => document.activeElement && document.activeElement.blur());
+    await A.waitForFunction(() => document.getElementById('sync-progress').hidden, null, { timeout: T });
+    await fits(A, 'alice\'s conversation with an image at 1280 px');
+    await axe(A, 'alice\'s conversation with an image at 1280 px');
+    await shot(A, 'chat-media.png');
+
+    // ---- desktop notifications: asked for with "Notify me" (permission
+    // from the click); the page hidden; the browser's Notification seen
+    // through a recorder
+    await A.context().grantPermissions(['notifications']);
+    await A.evaluate(() => {
+      window.qmNotes = [];
+      const Real = window.Notification;
+      class Rec { constructor(title, o) { window.qmNotes.push({ title, body: o && o.body }); } close() {} }
+      Rec.requestPermission = () => Real.requestPermission();
+      Object.defineProperty(Rec, 'permission', { get: () => Real.permission });
+      window.Notification = Rec;
+    });
+    await A.evaluate(() => { location.hash = '#/chats'; });
+    await A.getByLabel('Notify me').check();
+    check(await A.evaluate(() => localStorage.getItem('qmail.chat.notify')) === '1', 'Notify me was not kept');
+    check(await A.getByLabel('Hide content').isChecked(), '"Hide content" is not the default');
+    await A.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }));
+    const bbox = B.getByLabel(`Message to ${w.alice_addr}`);
+    await bbox.fill('A secret for alice only.');
+    await bbox.press('Enter');
+    await A.waitForFunction(() => window.qmNotes.length >= 1, null, { timeout: 90000 });
+    let notes = await A.evaluate(() => window.qmNotes);
+    check(!/secret/.test(JSON.stringify(notes)), `a notification shows the text with "Hide content": ${JSON.stringify(notes)}`);
+    log('notification (hide content):', JSON.stringify(notes[0]));
+    await A.getByLabel('Hide content').uncheck();
+    await A.evaluate(() => { window.qmNotes = []; });
+    await bbox.fill('Second secret.');
+    await bbox.press('Enter');
+    await A.waitForFunction(() => window.qmNotes.length >= 1, null, { timeout: 90000 });
+    notes = await A.evaluate(() => window.qmNotes);
+    check(/Second secret\./.test(notes[0].body || ''), `the notification without "Hide content": ${JSON.stringify(notes)}`);
+    await A.evaluate(() => { delete document.visibilityState; });
+    await A.getByLabel('Notify me').uncheck();
 
     // ---- the keyboard alone: the sidebar's Chats, Tab to the row,
     // Enter opens it with the compose box focused, Enter sends

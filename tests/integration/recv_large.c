@@ -334,38 +334,38 @@ static void test_large_inner_from(void **state)
 	free(text);
 }
 
-/* The newest message file of user u's inbox, as the servers give it
- * (bare LF made CRLF), into *out (malloc'd). */
-static size_t served_copy(int u, unsigned char **out)
+/* The message file of user u's inbox holding needle (its Message-ID), as
+ * the servers give it (bare LF made CRLF), into *out (malloc'd). Not the
+ * newest file: messages of the tests before may share its second. */
+static size_t served_copy(int u, const char *needle, unsigned char **out)
 {
 	char(*paths)[512] = calloc(64, 512);
-	int k = qmt_mail_files(&W.mail, u, NULL, paths, 64), best = -1;
-	time_t bt = 0;
-	unsigned char *raw, *o;
-	size_t len, n = 0;
-	FILE *f;
+	int k;
+	unsigned char *raw = NULL, *o;
+	size_t len = 0, n = 0;
 
 	assert_non_null(paths);
-	for (int i = 0; i < k && i < 64; i++) {
-		struct stat sb;
+	k = qmt_mail_files(&W.mail, u, NULL, paths, 64);
+	for (int i = 0; i < k && i < 64 && !raw; i++) {
+		FILE *f = fopen(paths[i], "rb");
 
-		if (stat(paths[i], &sb) == 0 && sb.st_mtime >= bt) {
-			bt = sb.st_mtime;
-			best = i;
+		assert_non_null(f);
+		fseek(f, 0, SEEK_END);
+		len = (size_t)ftell(f);
+		fseek(f, 0, SEEK_SET);
+		raw = malloc(len ? len : 1);
+		assert_non_null(raw);
+		assert_int_equal(fread(raw, 1, len, f), len);
+		fclose(f);
+		if (!memmem(raw, len, needle, strlen(needle))) {
+			free(raw);
+			raw = NULL;
 		}
 	}
-	assert_true(best >= 0);
-	f = fopen(paths[best], "rb");
 	free(paths);
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	raw = malloc(len);
+	assert_non_null(raw);
 	o = malloc(2 * len);
-	assert_true(raw && o);
-	assert_int_equal(fread(raw, 1, len, f), len);
-	fclose(f);
+	assert_non_null(o);
 	for (size_t i = 0; i < len; i++) {
 		if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
 			o[n++] = '\r';
@@ -387,7 +387,7 @@ static void test_large_plain(void **state)
 {
 	const size_t al = 3 * MiB;
 	struct qm_buf wire, body;
-	char sub[64];
+	char sub[64], mid[64];
 
 	(void)state;
 	if (W.skipped)
@@ -439,7 +439,9 @@ static void test_large_plain(void **state)
 		assert_non_null(r);
 		qm_store_blob_close(&r);
 		assert_int_equal(msg_blobs(u), blobs + 1);
-		slen = served_copy(u, &served);
+		snprintf(mid, sizeof(mid), "<plain-large-%d@elsewhere.test>",
+		         u);
+		slen = served_copy(u, mid, &served);
 		qm_buf_init_secure(&body, 64 * MiB);
 		assert_ok(
 		    qm_store_msg_body(qm_client_store(W.c[u]), id, &body, &e));

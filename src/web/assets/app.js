@@ -351,13 +351,15 @@ async function pollEvents() {
     // happened before the page was opened is not news
     const first = state.eventSeq === null;
     const r = await api.poll(first ? '/api/events' : `/api/events?since=${state.eventSeq}`);
-    let fresh = false, chat = false;
+    let fresh = false, chat = false, chatText = '';
     for (const ev of first ? [] : r.events || []) {
       if (ev.seq <= state.eventSeq) continue;
       toast(ev.text, ev.type === 'failed' || ev.type === 'alarm' ? 'error' : '');
       if (ev.type === 'new_mail') fresh = true;
       // chat filed, or the outbox sent: the Chats view and its counts
       if (ev.type === 'chat' || ev.type === 'sent') chat = true;
+      if (ev.type === 'chat')
+	      chatText = ev.text;
       if (ev.type === 'signin') await loadAccounts(false);
     }
     state.eventSeq = r.seq || state.eventSeq || 0;
@@ -366,6 +368,11 @@ async function pollEvents() {
       await loadChatCount();
       if (location.hash.startsWith('#/chats')) await (await import('./chat.js')).chatNews();
     }
+    // a desktop notification when the page is hidden (the person's
+    // choice in the Chats view; nothing when not asked for)
+    if (chatText)
+	    await (await import('./chat.js'))
+		.chatNotify(state.account, chatText);
   } catch (e) { /* shown by the next call */ }
 }
 
