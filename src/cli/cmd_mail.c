@@ -1075,8 +1075,8 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 
 /* Where attachment i named name is saved in dir: a safe version of the
  * name. */
-static void save_path(const char *dir, const char *aname, size_t i,
-                      char *path, size_t cap)
+static void save_path(const char *dir, const char *aname, size_t i, char *path,
+                      size_t cap)
 {
 	char name[256];
 	size_t n = 0;
@@ -1093,8 +1093,7 @@ static void save_path(const char *dir, const char *aname, size_t i,
 	snprintf(path, cap, "%s/%s", dir, name);
 }
 
-static int save_att(const char *dir, const struct qm_client_att *a,
-                    size_t i);
+static int save_att(const char *dir, const struct qm_client_att *a, size_t i);
 
 /*
  * Writes the attachment ar reads into path as it is read (a temporary file

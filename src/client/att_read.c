@@ -5,8 +5,9 @@
  * a window at a time (GMime over the blob), and the attachment's part is
  * decoded as it is read, so no copy of the message or the attachment is
  * held whole. A small message kept whole is read from a secure copy of
- * its plaintext (no larger than the blob threshold). The reader has its own handle on the home, so that an
- * interface may read it on the thread that sends it.
+ * its plaintext (no larger than the blob threshold). The reader has its own
+ * handle on the home, so that an interface may read it on the thread that sends
+ * it.
  */
 #include "private.h"
 

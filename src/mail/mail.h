@@ -365,8 +365,7 @@ qm_mail_content_list_src(const struct qm_mail_src *src,
 QM_NODISCARD enum qm_err
 qm_mail_content_outline_src(const struct qm_mail_src *src,
                             const struct qm_mail_limits *lim,
-                            struct qm_mail_content **out,
-                            struct qm_error *err);
+                            struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 /*
  * Attachment n of the message read from src (numbered as

@@ -152,11 +152,10 @@ static void listed_read(int64_t id, const char *subject,
 	assert_int_equal(qm_client_att_info(ar)->len, BIG);
 	assert_string_equal(qm_client_att_info(ar)->name, ATT_NAME);
 	do {
-		assert_ok(qm_client_att_read(ar, buf + have,
-		                             have + 100000 <= BIG + 1
-		                                 ? 100000
-		                                 : BIG + 1 - have,
-		                             &got, &e));
+		assert_ok(qm_client_att_read(
+		    ar, buf + have,
+		    have + 100000 <= BIG + 1 ? 100000 : BIG + 1 - have, &got,
+		    &e));
 		have += got;
 	} while (got && have <= BIG);
 	qm_client_att_close(&ar);
