@@ -6,6 +6,7 @@
 #include "web/web.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -1072,23 +1073,128 @@ int cli_cmd_list(struct cli *g, int argc, char **argv)
 	return rc;
 }
 
-/* Writes an attachment into dir under a safe version of its name. */
-static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
+/* Where attachment i named name is saved in dir: a safe version of the
+ * name. */
+static void save_path(const char *dir, const char *aname, size_t i, char *path,
+                      size_t cap)
 {
-	char name[256], path[4096];
-	struct qm_error e;
+	char name[256];
 	size_t n = 0;
 
-	/* a->name is the display-safe name the reader showed (controls
+	/* aname is the display-safe name the reader showed (controls
 	 * marked): the file gets that name, never the deceptive one */
-	for (const char *p = a->name; *p && n < sizeof(name) - 1; p++)
+	for (const char *p = aname; *p && n < sizeof(name) - 1; p++)
 		name[n++] = (*p == '/' || *p == '\\' || (unsigned char)*p < 32)
 		                    ? '_'
 		                    : *p;
 	name[n] = '\0';
 	if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		snprintf(name, sizeof(name), "attachment-%zu", i + 1);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, cap, "%s/%s", dir, name);
+}
+
+static int save_att(const char *dir, const struct qm_client_att *a, size_t i);
+
+/*
+ * Writes the attachment ar reads into path as it is read (a temporary file
+ * beside it, fsync, rename: never a partial file under the name), so that
+ * memory stays bounded whatever its size. *len: the bytes written.
+ */
+static enum qm_err save_stream(struct qm_client_att_reader *ar,
+                               const char *path, uint64_t *len,
+                               struct qm_error *e)
+{
+	unsigned char buf[65536];
+	char tmp[4200];
+	enum qm_err rc = QM_OK;
+	size_t got = 0;
+	int fd;
+
+	*len = 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return qm_error_set(e, QM_ERR_IO, "cannot create %s: %s", tmp,
+		                    strerror(errno));
+	do {
+		size_t done = 0;
+
+		rc = qm_client_att_read(ar, buf, sizeof(buf), &got, e);
+		while (!rc && done < got) {
+			ssize_t w = write(fd, buf + done, got - done);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				rc = qm_error_set(e, QM_ERR_IO,
+				                  "cannot write %s: %s", path,
+				                  strerror(errno));
+			else
+				done += (size_t)w;
+		}
+		*len += got;
+	} while (!rc && got);
+	qm_wipe(buf, sizeof(buf));
+	if (!rc && fsync(fd) != 0)
+		rc = qm_error_set(e, QM_ERR_IO, "cannot write %s: %s", path,
+		                  strerror(errno));
+	if (close(fd) != 0 && !rc)
+		rc = qm_error_set(e, QM_ERR_IO, "cannot write %s: %s", path,
+		                  strerror(errno));
+	if (!rc && rename(tmp, path) != 0)
+		rc = qm_error_set(e, QM_ERR_IO, "cannot write %s: %s", path,
+		                  strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+/*
+ * Saves attachment i of message id (listed in a) into dir, streamed from
+ * the vault; a forwarded message, which the engine gives only whole, from
+ * a whole read of the message (*whole, read once and kept for the next).
+ */
+static int save_att_streamed(struct cli *g, int64_t id, const char *dir,
+                             const struct qm_client_att *a, size_t i,
+                             struct qm_client_view **whole)
+{
+	struct qm_client_att_reader *ar = NULL;
+	char path[4096];
+	struct qm_error e;
+	uint64_t len = 0;
+	enum qm_err rc;
+
+	qm_error_clear(&e);
+	rc = qm_client_att_open(g->client, id, i, &ar, &e);
+	if (rc == QM_ERR_UNSUPPORTED) {
+		if (!*whole && qm_client_read(g->client, id, whole, &e))
+			return cli_fail(&e);
+		if (i >= (*whole)->natt) {
+			fprintf(stderr, "qmail: the message changed while it "
+			                "was read: read it again\n");
+			return QM_EXIT_ERROR;
+		}
+		return save_att(dir, &(*whole)->att[i], i);
+	}
+	if (rc)
+		return cli_fail(&e);
+	save_path(dir, a->name, i, path, sizeof(path));
+	rc = save_stream(ar, path, &len, &e);
+	qm_client_att_close(&ar);
+	if (rc)
+		return cli_fail(&e);
+	printf("saved %s (%llu bytes)\n", cli_safe(path),
+	       (unsigned long long)len);
+	return 0;
+}
+
+/* Writes an attachment into dir under a safe version of its name. */
+static int save_att(const char *dir, const struct qm_client_att *a, size_t i)
+{
+	char path[4096];
+	struct qm_error e;
+
+	save_path(dir, a->name, i, path, sizeof(path));
 	qm_error_clear(&e);
 	if (qm_file_write_atomic(path, a->data, a->len, 0600, &e))
 		return cli_fail(&e);
@@ -1231,7 +1337,9 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 			was_unread = !(l->items[0].flags & QM_FLAG_SEEN);
 		qm_client_msglist_free(&l);
 	}
-	if (qm_client_read(g->client, id, &v, &e))
+	/* the attachments listed, not decoded: --save-attachments streams
+	 * each from the vault into its file */
+	if (qm_client_read_listed(g->client, id, &v, &e))
 		return cli_fail(&e);
 	printf("Security: %s%s\n",
 	       v->verify == QM_VERIFY_NOT_QMAIL
@@ -1319,9 +1427,13 @@ int cli_cmd_read(struct cli *g, int argc, char **argv)
 	}
 	rc = 0;
 	if (save) {
+		struct qm_client_view *whole = NULL;
+
 		mkdir(save, 0700);
 		for (size_t i = 0; i < v->natt && !rc; i++)
-			rc = save_att(save, &v->att[i], i);
+			rc = save_att_streamed(g, id, save, &v->att[i], i,
+			                       &whole);
+		qm_client_view_free(&whole);
 	}
 	if (!rc && v->verify != QM_VERIFY_OK &&
 	    v->verify != QM_VERIFY_NOT_QMAIL && v->verify != QM_VERIFY_SENT)

@@ -4,8 +4,10 @@
  * (issue 18: the GUI's download): the message's plaintext blob is parsed
  * a window at a time (GMime over the blob), and the attachment's part is
  * decoded as it is read, so no copy of the message or the attachment is
- * held whole. The reader has its own handle on the home, so that an
- * interface may read it on the thread that sends it.
+ * held whole. A small message kept whole is read from a secure copy of
+ * its plaintext (no larger than the blob threshold). The reader has its own
+ * handle on the home, so that an interface may read it on the thread that sends
+ * it.
  */
 #include "private.h"
 
@@ -15,6 +17,9 @@
 struct qm_client_att_reader {
 	struct qm_client *own; /* a clone of the caller's: the reader's */
 	struct qm_store_blob_r *r;
+	/* a body kept whole (small): read from this secure copy instead */
+	struct qm_buf body;
+	size_t pos;
 	struct qm_mail_src src;
 	struct qm_mail_att_src *a;
 	struct qm_client_att info;
@@ -29,6 +34,32 @@ static enum qm_err blob_rd(void *arg, void *buf, size_t want, size_t *got,
 static enum qm_err blob_seek(void *arg, uint64_t off, struct qm_error *err)
 {
 	return qm_store_blob_seek(arg, off, err);
+}
+
+static enum qm_err mem_rd(void *arg, void *buf, size_t want, size_t *got,
+                          struct qm_error *err)
+{
+	struct qm_client_att_reader *ar = arg;
+	size_t n = ar->body.len - ar->pos;
+
+	(void)err;
+	if (n > want)
+		n = want;
+	memcpy(buf, ar->body.data + ar->pos, n);
+	ar->pos += n;
+	*got = n;
+	return QM_OK;
+}
+
+static enum qm_err mem_seek(void *arg, uint64_t off, struct qm_error *err)
+{
+	struct qm_client_att_reader *ar = arg;
+
+	if (off > ar->body.len)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a seek past the end of the message");
+	ar->pos = (size_t)off;
+	return QM_OK;
 }
 
 /* Whether message id has content to show (as qm_client_read decides)
@@ -79,19 +110,25 @@ enum qm_err qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
 		return rc;
 	if (!(ar = calloc(1, sizeof(*ar))))
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	qm_buf_init_secure(&ar->body, QM_STORE_MAXBLOB);
 	rc = qm_client_clone(c, &ar->own, err);
 	if (!rc)
 		rc = qm_store_msg_body_open(ar->own->store, id, &ar->r, err);
-	if (!rc && !ar->r)
-		rc = qm_error_set(err, QM_ERR_UNSUPPORTED,
-		                  "message %lld is kept whole: read it whole",
-		                  (long long)id);
+	if (!rc && !ar->r) /* kept whole: a small message, read from memory */
+		rc = qm_store_msg_body(ar->own->store, id, &ar->body, err);
 	if (rc)
 		goto fail;
-	ar->src.read = blob_rd;
-	ar->src.seek = blob_seek;
-	ar->src.arg = ar->r;
-	ar->src.len = qm_store_blob_size(ar->r);
+	if (ar->r) {
+		ar->src.read = blob_rd;
+		ar->src.seek = blob_seek;
+		ar->src.arg = ar->r;
+		ar->src.len = qm_store_blob_size(ar->r);
+	} else {
+		ar->src.read = mem_rd;
+		ar->src.seek = mem_seek;
+		ar->src.arg = ar;
+		ar->src.len = ar->body.len;
+	}
 	client_mail_limits(c, &lim);
 	rc = qm_mail_att_open_src(&ar->src, &lim, n, &ar->a, &ar->info.name,
 	                          &ar->info.type, &len, err);
@@ -129,6 +166,7 @@ void qm_client_att_close(struct qm_client_att_reader **pr)
 		return;
 	qm_mail_att_close(&r->a); /* reads the blob while it lives */
 	qm_store_blob_close(&r->r);
+	qm_buf_free(&r->body); /* wiped: a secure buffer */
 	qm_client_free(&r->own);
 	free(r->info.name);
 	free(r->info.type);

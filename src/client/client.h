@@ -1259,8 +1259,9 @@ struct qm_client_att {
 	char *type;    /* the type the sender declared, display-safe */
 	char *ext;     /* the real extension of name ("exe"), "" when none */
 	int disguised; /* name held control or direction characters */
-	unsigned char *data; /* plaintext: wiped on free */
-	size_t len;
+	unsigned char *data; /* plaintext: wiped on free; NULL when only
+	                        listed (qm_client_read_listed) */
+	size_t len;          /* its decoded size, also when only listed */
 	char *cid; /* its Content-ID (no angle brackets), "" when none */
 	int named; /* 0: the part had no file name; name was made from its
 	              position and type ("attachment-2.pdf", "-1.bin") */
@@ -1332,16 +1333,32 @@ struct qm_client_view {
 QM_NODISCARD enum qm_err qm_client_read(struct qm_client *c, int64_t id,
                                         struct qm_client_view **out,
                                         struct qm_error *err);
+/*
+ * qm_client_read with the attachments listed, not decoded: each has its
+ * name, type, extension, Content-ID and decoded size (len) as
+ * qm_client_read gives them, and data NULL; the same checks, status,
+ * headers and text, and the message is marked read the same way. Its
+ * memory is bounded by the text and a window of the message (a large one
+ * is parsed from its blob a window at a time), not by the attachments:
+ * what an interface needs to show a message; attachment n's bytes come
+ * from qm_client_att_open (streamed). The sizes are counted by decoding
+ * each attachment into nothing, so the time still grows with them.
+ */
+QM_NODISCARD enum qm_err qm_client_read_listed(struct qm_client *c, int64_t id,
+                                               struct qm_client_view **out,
+                                               struct qm_error *err);
 void qm_client_view_free(struct qm_client_view **v);
 /*
  * Attachment n of message id (numbered as qm_client_read numbers them)
- * read from the vault a piece at a time, for a message whose plaintext is
- * kept as a blob (a large one, issue 18): memory stays bounded whatever
- * its size, where qm_client_read holds every attachment whole. A message
+ * read from the vault a piece at a time: for a message whose plaintext is
+ * kept as a blob (a large one, issue 18) memory stays bounded whatever
+ * its size, where qm_client_read holds every attachment whole; one kept
+ * whole (under the blob threshold) is read from a secure copy of its
+ * plaintext. A message
  * qm_client_read shows no content of (tampered, replayed, not opened) has
  * none: QM_ERR_NOTFOUND, as for no attachment n. QM_ERR_UNSUPPORTED when
- * the plaintext is kept whole or not fetched yet, or the attachment is a
- * forwarded message: read it with qm_client_read then. The reader has its
+ * the plaintext is not fetched yet, or the attachment is a forwarded
+ * message: read it with qm_client_read then. The reader has its
  * own handle on the home (qm_client_clone), so it may be read on another
  * thread than c's and outlive the call; qm_client_att_info describes the
  * attachment (display-safe, as qm_client_read gives it, data NULL, len

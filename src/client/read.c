@@ -56,8 +56,10 @@ void qm_client_view_free(struct qm_client_view **pv)
 		free(v->att[i].type);
 		free(v->att[i].ext);
 		free(v->att[i].cid);
-		qm_wipe(v->att[i].data, v->att[i].len);
-		free(v->att[i].data);
+		if (v->att[i].data) {
+			qm_wipe(v->att[i].data, v->att[i].len);
+			free(v->att[i].data);
+		}
 	}
 	free(v->att);
 	for (size_t i = 0; i < v->nkey_ids; i++)
@@ -235,7 +237,8 @@ static char *signed_status(const struct qm_client_view *v)
 	return strdup(s);
 }
 
-/* The content of a readable message into v (attachments copied). */
+/* The content of a readable message into v (attachments copied; one
+ * only listed, data NULL, keeps its size and no data). */
 static enum qm_err view_content(struct qm_client_view *v,
                                 const struct qm_mail_content *mc,
                                 struct qm_error *err)
@@ -253,6 +256,15 @@ static enum qm_err view_content(struct qm_client_view *v,
 		v->att[i].name = dup_or_empty(mc->att[i].name);
 		v->att[i].type = dup_or_empty(mc->att[i].type);
 		v->att[i].cid = dup_or_empty(mc->att[i].cid);
+		v->att[i].len = mc->att[i].len;
+		if (!mc->att[i].data) {
+			v->natt = i + 1;
+			if (!v->att[i].name || !v->att[i].type ||
+			    !v->att[i].cid)
+				return qm_error_set(err, QM_ERR_NOMEM,
+				                    "out of memory");
+			continue;
+		}
 		v->att[i].data = malloc(mc->att[i].len ? mc->att[i].len : 1);
 		if (!v->att[i].data) {
 			free(v->att[i].name);
@@ -261,7 +273,6 @@ static enum qm_err view_content(struct qm_client_view *v,
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 		}
 		memcpy(v->att[i].data, mc->att[i].data, mc->att[i].len);
-		v->att[i].len = mc->att[i].len;
 		v->natt = i + 1;
 	}
 	return QM_OK;
@@ -356,9 +367,52 @@ static void view_sender(struct qm_client *c, const struct qm_store_msg *m,
 	load_key_ids(c, m->id, v);
 }
 
+static enum qm_err blob_rd(void *arg, void *buf, size_t want, size_t *got,
+                           struct qm_error *err)
+{
+	return qm_store_blob_read(arg, buf, want, got, err);
+}
+
+static enum qm_err blob_seek(void *arg, uint64_t off, struct qm_error *err)
+{
+	return qm_store_blob_seek(arg, off, err);
+}
+
+/* The content of message id with its attachments listed, not decoded
+ * (qm_client_read_listed): a body kept as a blob is parsed a window at a
+ * time, one kept whole from memory. */
+static enum qm_err body_outline(struct qm_client *c, int64_t id,
+                                const struct qm_mail_limits *lim,
+                                struct qm_mail_content **mc,
+                                struct qm_error *err)
+{
+	struct qm_store_blob_r *r = NULL;
+	struct qm_mail_src src;
+	struct qm_buf body;
+	enum qm_err rc = qm_store_msg_body_open(c->store, id, &r, err);
+
+	if (!rc && r) {
+		src.read = blob_rd;
+		src.seek = blob_seek;
+		src.arg = r;
+		src.len = qm_store_blob_size(r);
+		rc = qm_mail_content_outline_src(&src, lim, mc, err);
+		qm_store_blob_close(&r);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
+	rc = qm_store_msg_body(c->store, id, &body, err);
+	if (!rc)
+		rc = qm_mail_content_outline(body.data, body.len, lim, mc, err);
+	qm_buf_free(&body);
+	return rc;
+}
+
 /* The readable content of a message that may be shown (*mc kept for its
- * headers), else empty fields. */
-static enum qm_err view_body(struct qm_client *c, int64_t id,
+ * headers), else empty fields; listed: attachments not decoded. */
+static enum qm_err view_body(struct qm_client *c, int64_t id, int listed,
                              struct qm_client_view *v,
                              struct qm_mail_content **mc, struct qm_error *err)
 {
@@ -377,6 +431,14 @@ static enum qm_err view_body(struct qm_client *c, int64_t id,
 		return QM_OK;
 	}
 	client_mail_limits(c, &lim);
+	if (listed) {
+		rc = body_outline(c, id, &lim, mc, err);
+		if (rc)
+			client_limit_hint(err);
+		else
+			rc = view_content(v, *mc, err);
+		return rc;
+	}
 	qm_buf_init_secure(&body, QM_STORE_MAXBLOB);
 	rc = qm_store_msg_body(c->store, id, &body, err);
 	if (!rc)
@@ -462,8 +524,8 @@ static int view_complete(const struct qm_client_view *v)
 	       v->sender_owner && v->signer_addr;
 }
 
-enum qm_err qm_client_read(struct qm_client *c, int64_t id,
-                           struct qm_client_view **out, struct qm_error *err)
+static enum qm_err read_view(struct qm_client *c, int64_t id, int listed,
+                             struct qm_client_view **out, struct qm_error *err)
 {
 	struct qm_store_msglist *l = NULL;
 	struct qm_store_msg *m;
@@ -495,7 +557,7 @@ enum qm_err qm_client_read(struct qm_client *c, int64_t id,
 	if (rc)
 		goto out;
 	view_sender(c, m, &mm, has_meta, v);
-	rc = view_body(c, id, v, &mc, err);
+	rc = view_body(c, id, listed, v, &mc, err);
 	if (rc)
 		goto out;
 	view_headers(m, &mm, has_meta, mc, v);
@@ -523,4 +585,17 @@ out:
 	qm_mail_content_free(&mc);
 	qm_store_msglist_free(&l);
 	return rc;
+}
+
+enum qm_err qm_client_read(struct qm_client *c, int64_t id,
+                           struct qm_client_view **out, struct qm_error *err)
+{
+	return read_view(c, id, 0, out, err);
+}
+
+enum qm_err qm_client_read_listed(struct qm_client *c, int64_t id,
+                                  struct qm_client_view **out,
+                                  struct qm_error *err)
+{
+	return read_view(c, id, 1, out, err);
 }

@@ -339,6 +339,14 @@ QM_NODISCARD enum qm_err qm_mail_content_list(const void *msg, size_t len,
                                               const struct qm_mail_limits *lim,
                                               struct qm_mail_content **out,
                                               struct qm_error *err);
+/* The same with each attachment's decoded size in len (data still NULL):
+ * counted by decoding it into nothing, so that a reader can list a
+ * message's attachments with their sizes without holding any of them
+ * (qm_client_read_listed); qm_mail_att_open_src gives the bytes. */
+QM_NODISCARD enum qm_err
+qm_mail_content_outline(const void *msg, size_t len,
+                        const struct qm_mail_limits *lim,
+                        struct qm_mail_content **out, struct qm_error *err);
 /*
  * A message read in pieces rather than held whole (a sealed blob of the
  * store): read as qm_read_fn, seek to a byte offset (at most len), its
@@ -367,6 +375,12 @@ QM_NODISCARD enum qm_err
 qm_mail_content_list_src(const struct qm_mail_src *src,
                          const struct qm_mail_limits *lim,
                          struct qm_mail_content **out, struct qm_error *err);
+/* qm_mail_content_outline of a message read from src (bounded as
+ * qm_mail_content_list_src). */
+QM_NODISCARD enum qm_err
+qm_mail_content_outline_src(const struct qm_mail_src *src,
+                            const struct qm_mail_limits *lim,
+                            struct qm_mail_content **out, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 /*
  * Attachment n of the message read from src (numbered as

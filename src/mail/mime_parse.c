@@ -300,6 +300,7 @@ struct walk {
 	size_t parts;
 	size_t cap;
 	int list_only; /* attachments named, not decoded (data NULL) */
+	int sized;     /* with list_only: len their decoded size (counted) */
 	/* qm_mail_att_open_src: the attachment wanted, found where */
 	size_t want;
 	GMimeObject *hit;
@@ -387,6 +388,43 @@ static enum qm_err text_of(GMimeTextPart *t, size_t max, char **out,
 	return *out ? QM_OK : qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 }
 
+/* The decoded size of part p, as part_bytes decodes it, counted through
+ * a stream that keeps nothing (no copy of the content is made). */
+static enum qm_err part_size(GMimePart *p, size_t *len, struct qm_error *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(p);
+	GMimeStream *ns;
+	enum qm_err e = QM_OK;
+
+	*len = 0;
+	if (!w)
+		return QM_OK;
+	ns = g_mime_stream_null_new();
+	if (g_mime_data_wrapper_write_to_stream(w, ns) < 0)
+		e = qm_error_set(err, QM_ERR_PARSE,
+		                 "a message part could not be decoded");
+	else
+		*len = (size_t)GMIME_STREAM_NULL(ns)->written;
+	g_object_unref(ns);
+	return e;
+}
+
+/* The size of forwarded message m as mail_gmime_write gives it. */
+static size_t message_size(GMimeMessage *m)
+{
+	GMimeFormatOptions *fo = g_mime_format_options_new();
+	GMimeStream *ns = g_mime_stream_null_new();
+	size_t n;
+
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	n = g_mime_object_write_to_stream(GMIME_OBJECT(m), fo, ns) < 0
+	        ? 0
+	        : (size_t)GMIME_STREAM_NULL(ns)->written;
+	g_object_unref(ns);
+	g_mime_format_options_free(fo);
+	return n;
+}
+
 static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
                             struct qm_error *err)
 {
@@ -428,7 +466,7 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 			w->hit = o;
 		if (w->list_only)
 			return add_att(w, "message.eml", "message/rfc822", NULL,
-			               0, err);
+			               w->sized ? message_size(m) : 0, err);
 		qm_buf_init(&b, w->l.size);
 		if ((e = mail_gmime_write(GMIME_OBJECT(m), &b, err))) {
 			qm_buf_free(&b);
@@ -474,7 +512,7 @@ static enum qm_err walk_obj(struct walk *w, GMimeObject *o, size_t depth,
 		if (w->list_only) {
 			d = NULL;
 			len = 0;
-			e = QM_OK;
+			e = w->sized ? part_size(p, &len, err) : QM_OK;
 		} else
 			e = part_bytes(p, w->l.size, &d, &len, err);
 		if (e == QM_OK)
@@ -602,11 +640,16 @@ static enum qm_err content_walk(GMimeMessage *m, struct walk *wp,
                                 struct qm_mail_content **out,
                                 struct qm_error *err);
 
+/* list_only: 0 decode the attachments, 1 list them, 2 list them with
+ * their decoded sizes */
 static enum qm_err content_from(GMimeMessage *m, const struct lim *l,
                                 int list_only, struct qm_mail_content **out,
                                 struct qm_error *err)
 {
-	struct walk w = {.l = *l, .list_only = list_only, .want = SIZE_MAX};
+	struct walk w = {.l = *l,
+	                 .list_only = list_only != 0,
+	                 .sized = list_only == 2,
+	                 .want = SIZE_MAX};
 
 	return content_walk(m, &w, out, err);
 }
@@ -675,10 +718,10 @@ enum qm_err qm_mail_content_parse(const void *msg, size_t len,
 	return e;
 }
 
-enum qm_err qm_mail_content_list(const void *msg, size_t len,
-                                 const struct qm_mail_limits *lim,
-                                 struct qm_mail_content **out,
-                                 struct qm_error *err)
+static enum qm_err content_list(const void *msg, size_t len,
+                                const struct qm_mail_limits *lim, int mode,
+                                struct qm_mail_content **out,
+                                struct qm_error *err)
 {
 	struct lim l;
 	GMimeMessage *m = NULL;
@@ -688,9 +731,25 @@ enum qm_err qm_mail_content_list(const void *msg, size_t len,
 	limits(lim, &l);
 	if ((e = parse_message(msg, len, &l, &m, &in, err)))
 		return e;
-	e = content_from(m, &l, 1, out, err);
+	e = content_from(m, &l, mode, out, err);
 	release_message(m, in);
 	return e;
+}
+
+enum qm_err qm_mail_content_list(const void *msg, size_t len,
+                                 const struct qm_mail_limits *lim,
+                                 struct qm_mail_content **out,
+                                 struct qm_error *err)
+{
+	return content_list(msg, len, lim, 1, out, err);
+}
+
+enum qm_err qm_mail_content_outline(const void *msg, size_t len,
+                                    const struct qm_mail_limits *lim,
+                                    struct qm_mail_content **out,
+                                    struct qm_error *err)
+{
+	return content_list(msg, len, lim, 2, out, err);
 }
 
 /* ------------------------------------------------- from a source */
@@ -872,10 +931,10 @@ out:
 	return e;
 }
 
-enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
-                                     const struct qm_mail_limits *lim,
-                                     struct qm_mail_content **out,
-                                     struct qm_error *err)
+static enum qm_err content_list_src(const struct qm_mail_src *src,
+                                    const struct qm_mail_limits *lim, int mode,
+                                    struct qm_mail_content **out,
+                                    struct qm_error *err)
 {
 	struct mail_src_cursor cur;
 	struct lim l;
@@ -911,7 +970,7 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 		return qm_error_set(err, QM_ERR_PARSE,
 		                    "the message is not valid MIME");
 	}
-	e = content_from(m, &l, 1, out, err);
+	e = content_from(m, &l, mode, out, err);
 	g_object_unref(m);
 	if (cur.rc) { /* a part the source failed to give */
 		if (e == QM_OK)
@@ -921,6 +980,22 @@ enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
 		e = cur.rc;
 	}
 	return e;
+}
+
+enum qm_err qm_mail_content_list_src(const struct qm_mail_src *src,
+                                     const struct qm_mail_limits *lim,
+                                     struct qm_mail_content **out,
+                                     struct qm_error *err)
+{
+	return content_list_src(src, lim, 1, out, err);
+}
+
+enum qm_err qm_mail_content_outline_src(const struct qm_mail_src *src,
+                                        const struct qm_mail_limits *lim,
+                                        struct qm_mail_content **out,
+                                        struct qm_error *err)
+{
+	return content_list_src(src, lim, 2, out, err);
 }
 
 /* An attachment read from a source (qm_mail_att_open_src): the parsed

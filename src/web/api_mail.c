@@ -263,17 +263,26 @@ static struct qm_store_msglist *load_row(struct web_req *r, int64_t id)
 	return l;
 }
 
-/* Opens message id through the client; NULL when replied with an error. */
-static struct qm_client_view *load_view(struct web_req *r, int64_t id)
+/* Opens message id through the client, its attachments decoded, or with
+ * listed only listed (qm_client_read_listed: data NULL, their sizes);
+ * NULL when replied with an error. */
+static struct qm_client_view *load_view_as(struct web_req *r, int64_t id,
+                                           int listed)
 {
 	struct qm_client_view *v = NULL;
 	struct qm_error e;
 
-	if (qm_client_read(r->srv->client, id, &v, &e) != QM_OK) {
+	if ((listed ? qm_client_read_listed(r->srv->client, id, &v, &e)
+	            : qm_client_read(r->srv->client, id, &v, &e)) != QM_OK) {
 		web_reply_qm_error(r, &e);
 		return NULL;
 	}
 	return v;
+}
+
+static struct qm_client_view *load_view(struct web_req *r, int64_t id)
+{
+	return load_view_as(r, id, 0);
 }
 
 static const char *verify_name(enum qm_store_verify v)
@@ -392,7 +401,9 @@ void web_api_message_get(struct web_req *r)
 
 	if (web_arg_id(r, 0, &id) != 0 || !(l = load_row(r, id)))
 		return;
-	v = load_view(r, id);
+	/* the reader lists the attachments; their bytes come from
+	 * .../attachments/N, streamed from the vault */
+	v = load_view_as(r, id, 1);
 	if (!v) {
 		qm_client_msglist_free(&l);
 		return;
@@ -518,8 +529,18 @@ void web_api_message_html(struct web_req *r)
 	    "<meta name=\"referrer\" content=\"no-referrer\"></head><body>";
 	static const char tail[] = "</body></html>";
 
-	if (web_arg_id(r, 0, &id) != 0 || !(v = load_view(r, id)))
+	if (web_arg_id(r, 0, &id) != 0 || !(v = load_view_as(r, id, 1)))
 		return;
+	/* the inline parts (cid:) are shown in place: only then are the
+	 * attachments decoded (a message without any is never) */
+	for (size_t i = 0; v->html && i < v->natt; i++) {
+		if (!v->att[i].cid[0])
+			continue;
+		qm_client_view_free(&v);
+		if (!(v = load_view(r, id)))
+			return;
+		break;
+	}
 	if (!v->html || v->verify == QM_VERIFY_TAMPERED ||
 	    v->verify == QM_VERIFY_REPLAY) {
 		qm_client_view_free(&v);
@@ -595,9 +616,10 @@ static void disposition(char *out, size_t cap, const char *name)
 	out[o] = '\0';
 }
 
-/* Attachment n of message id streamed from the vault (its plaintext is a
- * blob): 1 when the reply is set (the stream, or an error), -1 when there
- * is no such attachment to show, 0 when it is to be read whole. */
+/* Attachment n of message id streamed from the vault: 1 when the reply
+ * is set (the stream, or an error), -1 when there is no such attachment
+ * to show, 0 when it is to be read whole (a forwarded message, one not
+ * fetched yet). */
 static int att_stream(struct web_req *r, int64_t id, size_t n)
 {
 	struct qm_client_att_reader *ar = NULL;
@@ -638,8 +660,8 @@ void web_api_message_attachment(struct web_req *r)
 		                "Bad attachment number.");
 		return;
 	}
-	/* a large message's attachment: sent from the vault as it is read
-	 * (issue 18); one kept whole is read whole below */
+	/* an attachment is sent from the vault as it is read (issue 18);
+	 * a forwarded message (message/rfc822) is given whole below */
 	switch (att_stream(r, id, (size_t)n)) {
 	case 1:
 		return;

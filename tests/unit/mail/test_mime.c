@@ -761,6 +761,37 @@ static void same_str(const char *a, const char *b)
 		assert_string_equal(a, b);
 }
 
+/* The outline of msg (qm_mail_content_outline), whole and from a source:
+ * every attachment listed with no data and the size the whole parse
+ * decodes it to. */
+static void same_outline(const struct qm_buf *b,
+                         const struct qm_mail_limits *lim, size_t piece)
+{
+	struct qm_mail_content *full = NULL, *o1 = NULL, *o2 = NULL;
+	struct memsrc m = {b->data, b->len, 0, piece, 0, 0};
+	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len};
+	struct qm_error e;
+
+	if (qm_mail_content_parse(b->data, b->len, lim, &full, &e) != QM_OK)
+		return; /* a refusal: the list's checks cover it */
+	assert_ok(qm_mail_content_outline(b->data, b->len, lim, &o1, &e));
+	assert_ok(qm_mail_content_outline_src(&src, lim, &o2, &e));
+	assert_int_equal(o1->natt, full->natt);
+	assert_int_equal(o2->natt, full->natt);
+	for (size_t i = 0; i < full->natt; i++) {
+		assert_null(o1->att[i].data);
+		assert_null(o2->att[i].data);
+		same_str(o1->att[i].name, full->att[i].name);
+		assert_int_equal(o1->att[i].len, full->att[i].len);
+		assert_int_equal(o2->att[i].len, full->att[i].len);
+	}
+	same_str(o1->text, full->text);
+	same_str(o2->text, full->text);
+	qm_mail_content_free(&full);
+	qm_mail_content_free(&o1);
+	qm_mail_content_free(&o2);
+}
+
 /* The list of msg whole and from a source: the same result, message and
  * content. */
 static void same_list(const struct qm_buf *b, const struct qm_mail_limits *lim,
@@ -796,6 +827,7 @@ static void same_list(const struct qm_buf *b, const struct qm_mail_limits *lim,
 	}
 	qm_mail_content_free(&c1);
 	qm_mail_content_free(&c2);
+	same_outline(b, lim, piece);
 }
 
 /*
