@@ -51,6 +51,17 @@ check_has "$qkme_deb" usr/sbin/qkme usr/share/man/man8/qkme.8.gz \
     usr/share/man/man5/qkme.conf.5.gz lib/systemd/system/qkme@.service \
     usr/lib/sysusers.d/qkme.conf usr/share/doc/qkme/copyright
 
+# qmail loads libcurl and libmicrohttpd only when a command needs them
+# (src/cli/lazylib.c): they are not in its ELF NEEDED list, so
+# dpkg-shlibdeps cannot see them; debian/control names them
+deps=$(dpkg-deb -f "$qmail_deb" Depends)
+for lib in libcurl4 libmicrohttpd12; do
+    case ",$deps," in
+    *[\ ,]$lib[\ ,\(]*) ;;
+    *) echo "FAIL: the qmail package does not depend on $lib (loaded at run time): $deps"; fail=1 ;;
+    esac
+done
+
 # lintian: errors fail, warnings are shown
 if ! lintian --fail-on error --tag-display-limit 0 "$qmail_deb" "$qkme_deb"; then
     echo "FAIL: lintian reports errors"
