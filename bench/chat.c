@@ -222,6 +222,32 @@ static int look(struct side *sd, size_t k)
 	return found;
 }
 
+/* QM_BENCH_CHAT_STEPS=1 (diagnosis): the steps of qm_client_sync_all
+ * one by one, each timed, instead of the call itself. */
+static void steps(struct side *sd)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	size_t a = 0, b = 0;
+	uint64_t t0 = qm_mono_ns(), t1, t2, t3;
+
+	qm_error_clear(&e);
+	if (qm_client_outbox_run(W.c[sd->u], W.acct[sd->u], &a, &b, &e))
+		fail_e("outbox", sd->r->level, &e);
+	t1 = qm_mono_ns();
+	memset(&st, 0, sizeof(st));
+	if (qm_client_sync(W.c[sd->u], W.acct[sd->u], NULL, NULL, &st, &e))
+		fail_e("qm_client_sync", sd->r->level, &e);
+	t2 = qm_mono_ns();
+	if (qm_client_chat_file(W.c[sd->u], W.acct[sd->u], &a, &e))
+		fail_e("qm_client_chat_file", sd->r->level, &e);
+	t3 = qm_mono_ns();
+	printf("  steps %s: outbox %.1f, sync %.1f (fetched %zu), chat_file "
+	       "%.1f ms\n",
+	       qmt_mail_user(sd->u), ms(t1 - t0), ms(t2 - t1), st.fetched,
+	       ms(t3 - t2));
+}
+
 /* Waits for message k as `qmail chat open` does: IDLE, sync on news. */
 static void receive_one(struct side *sd, size_t k)
 {
@@ -268,7 +294,9 @@ static void receive_one(struct side *sd, size_t k)
 
 			qm_error_clear(&e);
 			s->syncs++;
-			if (qm_client_sync_all(W.c[sd->u], W.acct[sd->u], NULL,
+			if (getenv("QM_BENCH_CHAT_STEPS"))
+				steps(sd);
+			else if (qm_client_sync_all(W.c[sd->u], W.acct[sd->u], NULL,
 			                       NULL, NULL, &out, &e))
 				fail_e("qm_client_sync_all", r->level, &e);
 			else if (out.first_error[0]) {
