@@ -52,7 +52,7 @@
 #include "harness.h"
 #include "world.h"
 
-#define ARRIVE_MS 120000L /* a message not shown by then stops its level */
+#define ARRIVE_MS     120000L /* a message not shown by then stops its level */
 #define WAIT_SLICE_MS 5000L
 
 static struct world W;
@@ -99,7 +99,7 @@ struct sample {
 	uint64_t synced; /* the receiver's sync that filed it returned */
 	uint64_t shown;  /* the conversation showed it */
 	int64_t outbox_id;
-	int syncs;       /* syncs the receiver ran for it */
+	int syncs; /* syncs the receiver ran for it */
 	int ok;
 };
 
@@ -283,7 +283,8 @@ static void receive_one(struct side *sd, size_t k)
 		if (rc) {
 			fail_e("the IMAP IDLE watch", r->level, &e);
 			qm_client_watch_free(&sd->w);
-			news = 1; /* and sync, as chat open does after a pause */
+			/* and sync, as chat open does after a pause */
+			news = 1;
 			usleep(200 * 1000);
 		}
 		if (!news)
@@ -296,14 +297,15 @@ static void receive_one(struct side *sd, size_t k)
 			s->syncs++;
 			if (getenv("QM_BENCH_CHAT_STEPS"))
 				steps(sd);
-			else if (qm_client_sync_all(W.c[sd->u], W.acct[sd->u], NULL,
-			                       NULL, NULL, &out, &e))
+			else if (qm_client_sync_all(W.c[sd->u], W.acct[sd->u],
+			                            NULL, NULL, NULL, &out, &e))
 				fail_e("qm_client_sync_all", r->level, &e);
 			else if (out.first_error[0]) {
 				char kind[QM_ERR_MSGMAX + 40];
 
-				snprintf(kind, sizeof(kind), "level %d: sync: %s",
-				         r->level, out.first_error);
+				snprintf(kind, sizeof(kind),
+				         "level %d: sync: %s", r->level,
+				         out.first_error);
 				fail_add(kind);
 			}
 		}
@@ -490,10 +492,9 @@ static double key_per_msg(const struct run *r)
 		                         &e) ||
 		    !k.reachable)
 			return -1;
-		ks = r->level == 1 ? (k.max_key_size ? k.max_key_size
-		                                     : k.key_size) /
-		                         8
-		                   : k.key_size / 8;
+		ks = r->level == 1
+		         ? (k.max_key_size ? k.max_key_size : k.key_size) / 8
+		         : k.key_size / 8;
 		for (size_t i = (size_t)u; i < r->n; i += 2) {
 			struct qm_store_outbox ob;
 
@@ -612,8 +613,8 @@ static void baseline(size_t n, struct stats *st, double *lat_store)
 		char kind[128];
 
 		snprintf(kind, sizeof(kind),
-		         "baseline: %zu of %zu messages were not received", n - k,
-		         n);
+		         "baseline: %zu of %zu messages were not received",
+		         n - k, n);
 		fail_add(kind);
 	}
 }
@@ -630,14 +631,14 @@ static int wait_l1(uint64_t need, uint64_t deadline, char *why, size_t cap)
 		    now < deadline ? (long)((deadline - now) / 1000000) : 0;
 
 		if (world_wait_pool(&W, u, 1 - u, need, (int)left)) {
-			snprintf(why, cap,
-			         "the pool %s->%s did not hold the %llu bytes "
-			         "of QKD key the run needs within the %ld s "
-			         "budget (QM_BENCH_CHAT_L1_WAIT_S)",
-			         qmt_mail_user(u), qmt_mail_user(1 - u),
-			         (unsigned long long)need,
-			         env_long("QM_BENCH_CHAT_L1_WAIT_S", 300, 0,
-			                  3600));
+			snprintf(
+			    why, cap,
+			    "the pool %s->%s did not hold the %llu bytes "
+			    "of QKD key the run needs within the %ld s "
+			    "budget (QM_BENCH_CHAT_L1_WAIT_S)",
+			    qmt_mail_user(u), qmt_mail_user(1 - u),
+			    (unsigned long long)need,
+			    env_long("QM_BENCH_CHAT_L1_WAIT_S", 300, 0, 3600));
 			return -1;
 		}
 	}
@@ -673,9 +674,10 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	r = world_start(&W, "bench-chat", NULL);
 	if (r == 1) {
-		printf("{\"bench\":\"chat\",\"skipped\":\"the mail servers cannot "
-		       "run on this machine (needs root, OpenSMTPD, Dovecot)\"}"
-		       "\n");
+		printf(
+		    "{\"bench\":\"chat\",\"skipped\":\"the mail servers cannot "
+		    "run on this machine (needs root, OpenSMTPD, Dovecot)\"}"
+		    "\n");
 		world_stop(&W);
 		return 0;
 	}
@@ -810,9 +812,9 @@ int main(void)
 		       lv, st->p50, lv, st->p99, lv, st->max, lv, st->mean, lv,
 		       st->ok, lv, st->wall_s, lv,
 		       base.p50 > 0 ? st->p50 / base.p50 : -1.0, lv,
-		       base.p99 > 0 ? st->p99 / base.p99 : -1.0, lv,
-		       st->send50, lv, st->deliver50, lv, st->sync50, lv,
-		       st->read50, lv, st->syncs);
+		       base.p99 > 0 ? st->p99 / base.p99 : -1.0, lv, st->send50,
+		       lv, st->deliver50, lv, st->sync50, lv, st->read50, lv,
+		       st->syncs);
 		if (lv <= 2)
 			printf(",\"l%d_key_bytes_per_msg\":%.0f", lv,
 			       L[lv].key_bytes);

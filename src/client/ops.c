@@ -561,9 +561,10 @@ enum qm_err qm_client_msgs_move(struct qm_client *c, const int64_t *ids,
 				continue;
 			}
 			if (!rc && m.l->items[0].account_id != o.ac.a.id)
-				rc = qm_error_set(err, QM_ERR_INVAL,
-				                  "messages of several accounts "
-				                  "cannot be moved together");
+				rc =
+				    qm_error_set(err, QM_ERR_INVAL,
+				                 "messages of several accounts "
+				                 "cannot be moved together");
 		}
 		if (!rc)
 			rc = transfer(&o, &m, dest, 1, err);

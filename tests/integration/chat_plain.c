@@ -128,9 +128,9 @@ static void test_plain_client_view(void **state)
 		int inbox = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
 
 		if (level == 1)
-			assert_int_equal(world_wait_pool(&W, W_ALICE, W_BOB,
-			                                 16384, 120000),
-			                 0);
+			assert_int_equal(
+			    world_wait_pool(&W, W_ALICE, W_BOB, 16384, 120000),
+			    0);
 		randombytes_buf(rnd, sizeof(rnd));
 		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
 		snprintf(secret, sizeof(secret),
@@ -166,13 +166,12 @@ static void test_plain_client_view(void **state)
 			struct qm_client_chat_item *v = NULL;
 			size_t n = 0;
 
-			assert_int_equal(qm_client_chat_find(W.c[W_BOB],
-			                                     W.acct[W_BOB], with,
-			                                     1, &conv, &e),
-			                 QM_OK);
-			assert_int_equal(qm_client_chat_messages(W.c[W_BOB],
-			                                         conv.id, &v, &n,
-			                                         &e),
+			assert_int_equal(
+			    qm_client_chat_find(W.c[W_BOB], W.acct[W_BOB], with,
+			                        1, &conv, &e),
+			    QM_OK);
+			assert_int_equal(qm_client_chat_messages(
+			                     W.c[W_BOB], conv.id, &v, &n, &e),
 			                 QM_OK);
 			assert_true(n > 0);
 			/* bob reads it in QMail: the text is there */
