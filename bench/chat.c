@@ -40,6 +40,7 @@
  * level. The last line of output is one JSON object (bench/README.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,6 +155,19 @@ static void fail_e(const char *what, int level, const struct qm_error *e)
 	fail_add(k);
 }
 
+/* QM_BENCH_CHAT_MARKS=1: a write of what to /dev/null, to find the steps
+ * in `strace -f -tt` output (diagnosis). */
+static void mark(const char *what)
+{
+	static int fd = -2;
+
+	if (fd == -2)
+		fd = getenv("QM_BENCH_CHAT_MARKS") ? open("/dev/null", O_WRONLY)
+		                                   : -1;
+	if (fd >= 0 && write(fd, what, strlen(what)) < 0)
+		fd = -1;
+}
+
 static void send_one(struct side *sd, size_t k)
 {
 	struct run *r = sd->r;
@@ -172,6 +186,7 @@ static void send_one(struct side *sd, size_t k)
 	m.text = text;
 	m.level = r->level;
 	qm_error_clear(&e);
+	mark("send start");
 	s->t0 = qm_mono_ns();
 	if (qm_client_chat_send(W.c[sd->u], &m, &out, &e) != QM_OK) {
 		fail_e("qm_client_chat_send", r->level, &e);
@@ -182,6 +197,7 @@ static void send_one(struct side *sd, size_t k)
 		         "level asked");
 	}
 	s->sent = qm_mono_ns();
+	mark("send end");
 	s->outbox_id = out.outbox_id;
 	if (!sd->chat_id)
 		sd->chat_id = out.chat_id;
@@ -290,6 +306,7 @@ static void receive_one(struct side *sd, size_t k)
 		if (!news)
 			continue;
 		s->news = qm_mono_ns();
+		mark("news");
 		{
 			struct qm_client_sync_all out;
 
@@ -310,6 +327,7 @@ static void receive_one(struct side *sd, size_t k)
 			}
 		}
 		s->synced = qm_mono_ns();
+		mark("synced");
 		if (look(sd, k)) {
 			s->shown = qm_mono_ns();
 			s->ok = 1;
