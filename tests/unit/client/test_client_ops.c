@@ -4,10 +4,11 @@
  * over the scripted servers of fakes.h: move, copy, file (Archive, Junk,
  * INBOX), delete to Trash and for good, flags written at once (and kept
  * for the next sync when the server cannot be reached), folders created,
- * renamed and deleted, several moved on one session. The invariant of issue 14: a QMail message moved
- * and moved back is never fetched or decrypted again (no second KME
- * request, no replay record), and one deleted for good leaves its key IDs
- * in the replay log (delivered again, it is a replay, not opened).
+ * renamed and deleted, several moved on one session. The invariant of
+ * issue 14: a QMail message moved and moved back is never fetched or
+ * decrypted again (no second KME request, no replay record), and one
+ * deleted for good leaves its key IDs in the replay log (delivered again,
+ * it is a replay, not opened).
  */
 #include <setjmp.h>
 #include <stdarg.h>
