@@ -88,9 +88,13 @@ check: deps lint
 # then docs/PERFORMANCE.md rewritten from them (scripts/bench-report.sh).
 # The end-to-end run sends BENCH_E2E_N messages per level to stay in the
 # 10-minute budget on a shared 2-core machine (`make bench-e2e`: 200).
+# The chat ping-pong likewise sends BENCH_CHAT_N messages per level
+# (`make bench-chat`: 200, about 15 minutes).
 BENCH_E2E_N ?= 50
+BENCH_CHAT_N ?= 20
 bench: build
 	QM_BENCH_E2E_N=$${QM_BENCH_E2E_N:-$(BENCH_E2E_N)} \
+	  QM_BENCH_CHAT_N=$${QM_BENCH_CHAT_N:-$(BENCH_CHAT_N)} \
 	  bash scripts/bench-report.sh run $(BUILD) $(BUILD)/bench-results $(BENCHES)
 	bash scripts/bench-report.sh report $(BUILD)/bench-results docs/PERFORMANCE.md
 

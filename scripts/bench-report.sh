@@ -196,6 +196,18 @@ gen_summary() {
   echo "| sync | (c) engine sync with nothing new | $(f sync nochange_sync_ms '%.1f ms') | – | under 100 ms | $( [ -n "$sc" ] && yes_no "$(jb sync goal_c_met)" || printf '–') |"
   echo "| sync | (d) engine sync, flags of 100 messages changed elsewhere | $(f sync flags100_sync_ms '%.1f ms') | – | under 300 ms | $( [ -n "$sd" ] && yes_no "$(jb sync goal_d_met)" || printf '–') |"
   fail_row sync "" "failed operations"
+  local lv c50 c99 r50 r99
+  for lv in 1 2 3 4; do
+    c50=$(j chat "l${lv}_p50_ms"); c99=$(j chat "l${lv}_p99_ms")
+    r50=$(j chat "l${lv}_p50_ratio"); r99=$(j chat "l${lv}_p99_ratio")
+    if [ -z "$c50" ]; then
+      [ -n "$(j chat "skipped_l$lv")" ] && echo "| chat | level $lv ping-pong | not measured: $(j chat "skipped_l$lv") | – | p50 < 1 s, p99 < 3 s, within 1.3x | – |"
+      continue
+    fi
+    echo "| chat | level $lv ping-pong, $(f chat n %s) messages: send-to-display p50, p99 | $(f chat "l${lv}_p50_ms" '%.0f ms'), $(f chat "l${lv}_p99_ms" '%.0f ms') | curl + imaplib IDLE $(f chat baseline_p50_ms '%.0f ms'), $(f chat baseline_p99_ms '%.0f ms') | p50 < 1 s, p99 < 3 s, within 1.3x | $(yes_no "$(calc '($1 < 1000 && $2 < 3000 && $3 <= 1.3 && $4 <= 1.3) ? "true" : "false"' "$c50 $c99 $r50 $r99")") ($(LC_NUMERIC=C printf '%.2fx, %.2fx' "$r50" "$r99")) |"
+  done
+  [ -n "$(j chat l1_key_bytes_per_msg)" ] && echo "| chat | QKD key per level-1 chat message | $(f chat l1_key_bytes_per_msg '%.0f bytes') | – | reported | – |"
+  fail_row chat "" "failed operations"
   local rr rp
   rr=$(j relay hops4_direct_ratio); rp=$(j relay hops4_p99_ms)
   echo "| relay | relayed enc_keys over 4 hops (a line of five KMEs): keys/s, p99 | $(f relay hops4_keys_per_s '%.0f keys/s'), $(f relay hops4_p99_ms '%.1f ms') | direct link $(f relay baseline_direct_keys_per_s '%.0f keys/s'), $(f relay baseline_direct_p99_ms '%.1f ms') | at least half the direct rate, p99 under 20 ms | $( [ -n "$rr" ] && yes_no "$(calc '($1 >= 0.5 && $2 < 20) ? "true" : "false"' "$rr $rp")" || printf '–') ($(f relay hops4_direct_ratio '%.2fx')) |"
@@ -217,6 +229,27 @@ gen_relay() {
   echo
   echo "Goal (4 hops at least half the direct rate, p99 under 20 ms): $(yes_no "$(jb relay goal_met)"). Failed requests: $(fails relay)."
   kinds_list relay
+}
+
+gen_chat() {
+  status_line chat || return
+  echo
+  echo "Ping-pong of $(f chat n %s) chat messages per level, alice and bob in turn; latency from the send call to the message shown in the other side's conversation, in ms. Steps: medians of the send call, of the time from its return until the receiver's IMAP IDLE said news (the servers' delivery), of the sync, of reading the conversation."
+  echo
+  echo "| | p50 | p99 | max | p50, p99 / baseline | steps: send + to news + sync + read | QKD key per message | run |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| plain: curl + imaplib IDLE (baseline) | $(f chat baseline_p50_ms '%.0f') | $(f chat baseline_p99_ms '%.0f') | $(f chat baseline_max_ms '%.0f') | 1, 1 | – | – | $(f chat baseline_seconds '%.0f s') |"
+  local lv
+  for lv in 1 2 3 4; do
+    if [ -z "$(j chat "l${lv}_p50_ms")" ]; then
+      [ -n "$(j chat "skipped_l$lv")" ] && echo "| QMail level $lv | not measured: $(j chat "skipped_l$lv") | | | | | | |"
+      continue
+    fi
+    echo "| QMail level $lv | $(f chat "l${lv}_p50_ms" '%.0f') | $(f chat "l${lv}_p99_ms" '%.0f') | $(f chat "l${lv}_max_ms" '%.0f') | $(f chat "l${lv}_p50_ratio" '%.2f'), $(f chat "l${lv}_p99_ratio" '%.2f') | $(f chat "l${lv}_send_p50_ms" '%.0f') + $(f chat "l${lv}_to_news_p50_ms" '%.0f') + $(f chat "l${lv}_sync_p50_ms" '%.0f') + $(f chat "l${lv}_read_p50_ms" '%.1f') | $( [ "$lv" -le 2 ] && f chat "l${lv}_key_bytes_per_msg" '%.0f bytes' || printf 'none') | $(f chat "l${lv}_seconds" '%.0f s') |"
+  done
+  echo
+  echo "Goal (every level: p50 under 1 s, p99 under 3 s, each within 1.3x of the baseline's): $(yes_no "$(jb chat goal_met)"). One Get status from the engine to its KME (a new mutual-TLS connection, as each key request): $(f chat kme_status_ms '%.1f ms'). Failed operations: $(fails chat)."
+  kinds_list chat
 }
 
 gen_qkd() {
@@ -447,7 +480,7 @@ report() {
       '<!-- generated:'*' -->')
         block=${line#<!-- generated:}; block=${block% -->}
         case "$block" in
-          machine|summary|qkd|e2e|crypto|store|kme|web|cli|sync|relay) "gen_$block" >> "$tmp" ;;
+          machine|summary|qkd|e2e|crypto|store|kme|web|cli|sync|relay|chat) "gen_$block" >> "$tmp" ;;
           *) rm -f "$tmp"; die "unknown generated block '$block' in $doc" ;;
         esac
         skipping=$block ;;

@@ -23,6 +23,7 @@ pkgs=(
   dnsmasq-base                                # account discovery tests: SRV/MX/A records on loopback (no service)
   openssl ca-certificates                     # test CA
   gnupg                                       # benchmark baseline
+  curl python3                                # plain-client baselines and tests (bench-e2e, bench-chat, plain_mail, chat_plain)
   isync                                       # make bench-sync: mbsync, the baseline of a first sync
   jq                                          # make bench: reads the benchmarks' JSON (scripts/bench-report.sh)
   clang                                       # fuzzing (libFuzzer)

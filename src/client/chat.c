@@ -728,18 +728,24 @@ static enum qm_err move_filed(struct qm_client *c, int64_t account_id,
                               struct qm_error *err)
 {
 	int64_t *ids = NULL;
-	size_t n = 0;
+	size_t n = 0, done = 0;
 	enum qm_err rc;
 
 	rc = qm_store_chat_unmoved(c->store, account_id, &ids, &n, err);
 	if (!rc && n)
 		rc = chats_folder(c, account_id, err);
-	for (size_t i = 0; !rc && i < n; i++) {
-		rc = qm_client_msg_move(c, ids[i], CHAT_FOLDER, err);
-		if (rc == QM_ERR_NOTFOUND)
-			rc = QM_OK; /* deleted meanwhile: nothing to move */
-		if (!rc)
-			rc = qm_store_chat_moved(c->store, ids[i], err);
+	/* one IMAP session for them all; those moved before a failure are
+	 * noted as moved all the same */
+	if (!rc && n)
+		rc = qm_client_msgs_move(c, ids, n, CHAT_FOLDER, &done, err);
+	for (size_t i = 0; i < done; i++) {
+		struct qm_error e2;
+		enum qm_err rc2 = qm_store_chat_moved(c->store, ids[i], &e2);
+
+		if (rc2 && !rc) {
+			rc = rc2;
+			*err = e2;
+		}
 	}
 	free(ids);
 	if (rc)

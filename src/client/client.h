@@ -1514,6 +1514,15 @@ QM_NODISCARD enum qm_err qm_client_msg_flags_now(struct qm_client *c,
 QM_NODISCARD enum qm_err qm_client_msg_move(struct qm_client *c, int64_t id,
                                             const char *folder,
                                             struct qm_error *err);
+/* Moves messages ids[0..n) of one account to folder as qm_client_msg_move
+ * does each, on one IMAP session (one login, one lock) for all. A
+ * message deleted meanwhile is skipped. *done gets how many of ids,
+ * from the first, are moved or skipped: on an error, those before the
+ * one that failed. */
+QM_NODISCARD enum qm_err qm_client_msgs_move(struct qm_client *c,
+                                             const int64_t *ids, size_t n,
+                                             const char *folder, size_t *done,
+                                             struct qm_error *err);
 /* Copies message id to folder (UID COPY); it gains a place there (one
  * record, shown in both). Already there: nothing to do. */
 QM_NODISCARD enum qm_err qm_client_msg_copy(struct qm_client *c, int64_t id,

@@ -503,6 +503,80 @@ enum qm_err qm_client_msg_move(struct qm_client *c, int64_t id,
 	return move_or_copy(c, id, folder, 1, err);
 }
 
+enum qm_err qm_client_msgs_move(struct qm_client *c, const int64_t *ids,
+                                size_t n, const char *folder, size_t *done,
+                                struct qm_error *err)
+{
+	const char *what = "move messages";
+	const struct qm_store_folder *dest = NULL;
+	struct msg_at m;
+	struct op o;
+	size_t i = 0;
+	int64_t acct;
+	enum qm_err rc = QM_OK;
+
+	*done = 0;
+	if (!n)
+		return QM_OK;
+	/* a POP3 account's local folders, or one message: one at a time */
+	if (n == 1 || client_msg_local(c, ids[0], &acct)) {
+		for (; !rc && i < n; i++) {
+			rc = msg_at_load(c, ids[i], &m, err);
+			msg_at_free(&m);
+			if (!rc)
+				rc = move_or_copy(c, ids[i], folder, 1, err);
+			else if (rc == QM_ERR_NOTFOUND)
+				rc = QM_OK; /* deleted meanwhile */
+			if (!rc)
+				*done = i + 1;
+		}
+		return rc;
+	}
+	if (!folder || !*folder)
+		return qm_error_set(err, QM_ERR_INVAL, "no folder named");
+	/* skip what was deleted meanwhile up to the first message there is */
+	for (; i < n; i++) {
+		rc = op_for_msg(c, ids[i], what, &o, &m, err);
+		if (rc != QM_ERR_NOTFOUND)
+			break;
+		rc = QM_OK;
+		*done = i + 1;
+	}
+	if (i == n || rc)
+		return rc;
+	/* one login for all: the lock, the session, the folder */
+	rc = op_connect_msg(&o, ids[i], &m, OP_LOCK_WAIT_S, what, err);
+	if (!rc)
+		rc = folder_find(&o, folder, &dest, err);
+	if (!rc && !dest->selectable)
+		rc = qm_error_set(err, QM_ERR_INVAL,
+		                  "the folder %s of %s cannot hold messages",
+		                  dest->display, o.ac.a.address);
+	for (; !rc && i < n; i++) {
+		if (!m.l) {
+			rc = msg_at_load(c, ids[i], &m, err);
+			if (rc == QM_ERR_NOTFOUND) {
+				rc = QM_OK; /* deleted meanwhile */
+				*done = i + 1;
+				continue;
+			}
+			if (!rc && m.l->items[0].account_id != o.ac.a.id)
+				rc =
+				    qm_error_set(err, QM_ERR_INVAL,
+				                 "messages of several accounts "
+				                 "cannot be moved together");
+		}
+		if (!rc)
+			rc = transfer(&o, &m, dest, 1, err);
+		msg_at_free(&m);
+		if (!rc)
+			*done = i + 1;
+	}
+	op_close(&o);
+	msg_at_free(&m);
+	return rc;
+}
+
 enum qm_err qm_client_msg_copy(struct qm_client *c, int64_t id,
                                const char *folder, struct qm_error *err)
 {

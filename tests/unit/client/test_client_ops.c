@@ -4,10 +4,11 @@
  * over the scripted servers of fakes.h: move, copy, file (Archive, Junk,
  * INBOX), delete to Trash and for good, flags written at once (and kept
  * for the next sync when the server cannot be reached), folders created,
- * renamed and deleted. The invariant of issue 14: a QMail message moved
- * and moved back is never fetched or decrypted again (no second KME
- * request, no replay record), and one deleted for good leaves its key IDs
- * in the replay log (delivered again, it is a replay, not opened).
+ * renamed and deleted, several moved on one session. The invariant of
+ * issue 14: a QMail message moved and moved back is never fetched or
+ * decrypted again (no second KME request, no replay record), and one
+ * deleted for good leaves its key IDs in the replay log (delivered again,
+ * it is a replay, not opened).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -646,12 +647,63 @@ static void test_search_server(void **state)
 	                 QM_ERR_UNSUPPORTED);
 }
 
+/* Several messages moved on one IMAP session (the chat step's moves,
+ * qm_client_msgs_move): one login for all, a message deleted meanwhile
+ * skipped, *done counting every one; a refused move stops there and says
+ * how far it went. */
+static void test_move_many(void **state)
+{
+	struct qm_client_sync_stats st;
+	struct qm_error e;
+	int64_t got[4], ids[4];
+	size_t done = 9;
+	unsigned opens, moves;
+
+	(void)state;
+	eu_plain_to(&bob, "INBOX", "many-1");
+	eu_plain_to(&bob, "INBOX", "many-2");
+	eu_plain_to(&bob, "INBOX", "many-3");
+	eu_sync_ok(&bob, &st);
+	assert_int_equal(in_folder(&bob, "INBOX", got, 4), 3);
+	ids[0] = got[0];
+	ids[1] = got[0] + got[1] + got[2] + 1000; /* no such message */
+	ids[2] = got[1];
+	ids[3] = got[2];
+	opens = fake_mail_calls[FM_IMAP_OPEN];
+	moves = fake_mail_calls[FM_IMAP_MOVE];
+	assert_ok(qm_client_msgs_move(bob.c, ids, 4, "Archive", &done, &e));
+	assert_int_equal(done, 4);
+	assert_int_equal(fake_mail_calls[FM_IMAP_OPEN] - opens, 1);
+	assert_int_equal(fake_mail_calls[FM_IMAP_MOVE] - moves, 3);
+	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 0);
+	assert_int_equal(fake_mail_count(bob.addr, "Archive"), 3);
+	assert_int_equal(in_folder(&bob, "Archive", ids, 4), 3);
+	quiet_sync(&bob);
+
+	/* the server refuses the first move back: nothing moved, done 0 */
+	ids[1] = got[1];
+	ids[2] = got[2];
+	fake_mail_fail(FM_IMAP_MOVE, QM_ERR_NET, "connection reset", 0);
+	assert_int_equal(qm_client_msgs_move(bob.c, ids, 3, "INBOX", &done, &e),
+	                 QM_ERR_NET);
+	assert_int_equal(done, 0);
+	assert_int_equal(fake_mail_count(bob.addr, "Archive"), 3);
+	/* again: all three back */
+	assert_ok(qm_client_msgs_move(bob.c, ids, 3, "INBOX", &done, &e));
+	assert_int_equal(done, 3);
+	assert_int_equal(fake_mail_count(bob.addr, "INBOX"), 3);
+	assert_int_equal(in_folder(&bob, "INBOX", ids, 4), 3);
+	quiet_sync(&bob);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_move_qmail_and_back, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_move_without_uidplus, setup,
+	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_move_many, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_copy, setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_move_carries_flags, setup,
