@@ -83,25 +83,34 @@ static enum qm_err members_add_list(struct members *m, const char *list,
 	return rc;
 }
 
+enum qm_err client_chat_join(void *addrs, size_t n, const char *what,
+                             char *out, size_t cap, struct qm_error *err)
+{
+	const char *const *v = addrs;
+	size_t len = 0;
+
+	qsort(addrs, n, sizeof(v[0]), cmp_str);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "",
+		                 v[i]);
+
+		if (k < 0 || (size_t)k >= cap - len)
+			return qm_error_set(err, QM_ERR_TOOBIG,
+			                    "the %s' addresses are longer than "
+			                    "%zu bytes together",
+			                    what, cap - 1);
+		len += (size_t)k;
+	}
+	return QM_OK;
+}
+
 /* The members as the store keeps them: sorted, comma separated. */
 static enum qm_err members_join(struct members *m, char *out, size_t cap,
                                 struct qm_error *err)
 {
-	size_t len = 0;
-
-	qsort(m->v, m->n, sizeof(m->v[0]), cmp_str);
-	out[0] = '\0';
-	for (size_t i = 0; i < m->n; i++) {
-		int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "",
-		                 m->v[i]);
-		if (k < 0 || (size_t)k >= cap - len)
-			return qm_error_set(err, QM_ERR_TOOBIG,
-			                    "the participants' addresses are "
-			                    "longer than %zu bytes together",
-			                    cap - 1);
-		len += (size_t)k;
-	}
-	return QM_OK;
+	return client_chat_join(m->v, m->n, "participants", out,
+	                        cap, err);
 }
 
 /* Is bare lower-case address a one of the comma-separated list? */

@@ -63,31 +63,11 @@ static void mlist_drop(struct mlist *l, const char *a)
 	l->n = k;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The list as the store keeps it: sorted, comma separated. */
 static enum qm_err mlist_join(struct mlist *l, char *out, size_t cap,
                               struct qm_error *err)
 {
-	size_t len = 0;
-
-	qsort(l->v, l->n, sizeof(l->v[0]), cmp_str);
-	out[0] = '\0';
-	for (size_t i = 0; i < l->n; i++) {
-		int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "",
-		                 l->v[i]);
-
-		if (k < 0 || (size_t)k >= cap - len)
-			return qm_error_set(err, QM_ERR_TOOBIG,
-			                    "the members' addresses are longer "
-			                    "than %zu bytes together",
-			                    cap - 1);
-		len += (size_t)k;
-	}
-	return QM_OK;
+	return client_chat_join(l->v, l->n, "members", out, cap, err);
 }
 
 /* One bare address, lower case, from value (as typed or as a header

@@ -1135,6 +1135,12 @@ QM_NODISCARD enum qm_err client_oauth_conn_prepare(struct qm_client *c,
 QM_NODISCARD enum qm_err client_oauth_reauth(void *arg, const char **bearer,
                                              struct qm_error *err);
 
+/* Sorts addrs (n pointers to addresses: char * or const char *) and
+ * joins them as the store keeps members: comma separated, in out (cap
+ * bytes); QM_ERR_TOOBIG naming what ("members") when too long. */
+QM_NODISCARD enum qm_err client_chat_join(void *addrs, size_t n,
+                                          const char *what, char *out,
+                                          size_t cap, struct qm_error *err);
 /*
  * Group membership changes (chat_members.c, docs/CHAT.md "Groups"). A
  * received chat message's change: kind QM_CHAT_TEXT when it names none.
