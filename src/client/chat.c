@@ -712,6 +712,11 @@ out:
 	return rc;
 }
 
+const char *qm_client_chat_folder(void)
+{
+	return CHAT_FOLDER;
+}
+
 /* The Chats folder of account a exists (made and subscribed when not). */
 static enum qm_err chats_folder(struct qm_client *c, int64_t account_id,
                                 struct qm_error *err)

@@ -2521,6 +2521,13 @@ QM_NODISCARD enum qm_err qm_client_chat_send(struct qm_client *c,
                                              struct qm_error *err);
 
 /*
+ * The name of the folder on the server that chat messages are moved to
+ * (docs/CHAT.md "Filing: the Chats folder"): an interface shows its
+ * messages as conversations, not among the mail folders.
+ */
+const char *qm_client_chat_folder(void);
+
+/*
  * The conversations of account_id (0: every account), newest message
  * first, each with its message count and unread count (free() *out).
  * Members and key are the store's (not display-safe: outside input).

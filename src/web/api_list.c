@@ -58,6 +58,9 @@ static json_t *folder_json(const struct qm_store_folder *f)
 	              use_name(f->use), "subscribed", f->subscribed != 0,
 	              "selectable", f->selectable != 0, "total",
 	              (json_int_t)f->total, "unread", (json_int_t)f->unread);
+	/* the folder the Chats view shows (docs/CHAT.md) */
+	if (o && !strcmp(f->name, qm_client_chat_folder()))
+		json_object_set_new(o, "chats", json_true());
 	web_shown_free(disp);
 	return o;
 }

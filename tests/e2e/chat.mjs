@@ -148,6 +148,15 @@ async function main() {
     // in Chats, not in bob's inbox
     const inbox = await apiCall(B, 'GET', '/api/messages?folder=INBOX&limit=200');
     check(!(inbox.json.messages || []).some((m) => /Hello Bob/.test(m.subject)), 'the chat message is listed in bob\'s INBOX');
+    // the server's Chats folder is the Chats view's: marked in the API,
+    // not among the mail folders of the sidebar
+    const bfold = (await apiCall(B, 'GET', '/api/folders')).json.folders || [];
+    check(bfold.some((f) => f.name === 'Chats' && f.chats === true) && !bfold.some((f) => f.name !== 'Chats' && f.chats), `bob's folders: ${JSON.stringify(bfold.map((f) => [f.name, f.chats]))}`);
+    // the folders read again now that the sync made Chats (as the page
+    // does when a conversation is read), then drawn
+    await B.evaluate(() => window.dispatchEvent(new CustomEvent('qm-chat-read')));
+    await B.waitForTimeout(1500);
+    check(await B.locator('#folders a[data-folder="Chats"]').count() === 0, 'the Chats folder is listed among bob\'s mail folders');
 
     // ---- bob opens it: read, counts gone
     await row.click();

@@ -241,7 +241,8 @@ export function renderSidebar() {
   const folders = state.folders.length ? state.folders : [{ name: 'INBOX', display: 'INBOX', use: 'inbox', delim: '', selectable: true, unread: 0 }];
   const special = [], rest = [];
   for (const u of USES) for (const f of folders) if (f.use === u[0] && f.selectable && (u[0] !== 'inbox' || f.name === 'INBOX' || !folders.some((x) => x.name === 'INBOX'))) special.push(folderLink(f, u[1], u[2], 0));
-  for (const f of folders) if (!special.some((a) => a.dataset.folder === f.name)) rest.push(f);
+  // the folder chat is filed in is the Chats view's, not a mail folder
+  for (const f of folders) if (!f.chats && !special.some((a) => a.dataset.folder === f.name)) rest.push(f);
   const pop3 = isPop3();
   mount(sb,
     h('a', { class: 'btn primary compose-btn', href: '#/compose', onclick: (e) => { if (location.hash === '#/compose') { e.preventDefault(); openCompose(); } } }, 'Compose'),
@@ -452,7 +453,7 @@ async function boot() {
   if (agent)
 	  history.replaceState(null, '', location.pathname + location.search);
   window.addEventListener('hashchange', route);
-  // a conversation read: its count, and the Chats folder's in the tree
+  // a conversation read: its count, and the folders' (their unread counts)
   window.addEventListener('qm-chat-read', () => { loadChatCount(); loadFolders(); });
   window.addEventListener('qm-locked', () => { if (state.unlocked) { toast('Your session ended. Unlock again.', 'error'); locked(); } });
   document.addEventListener('keydown', shortcuts);
