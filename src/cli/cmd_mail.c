@@ -1165,7 +1165,7 @@ static int save_att_streamed(struct cli *g, int64_t id, const char *dir,
 	enum qm_err rc;
 
 	qm_error_clear(&e);
-	rc = qm_client_att_open(g->client, id, i, &ar, &e);
+	rc = qm_client_att_open_unsized(g->client, id, i, &ar, &e);
 	if (rc == QM_ERR_UNSUPPORTED) {
 		if (!*whole && qm_client_read(g->client, id, whole, &e))
 			return cli_fail(&e);

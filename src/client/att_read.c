@@ -91,9 +91,9 @@ out:
 	return rc;
 }
 
-enum qm_err qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
-                               struct qm_client_att_reader **out,
-                               struct qm_error *err)
+static enum qm_err att_open(struct qm_client *c, int64_t id, size_t n,
+                            int sized, struct qm_client_att_reader **out,
+                            struct qm_error *err)
 {
 	struct qm_client_att_reader *ar;
 	struct qm_mail_limits lim;
@@ -131,7 +131,7 @@ enum qm_err qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
 	}
 	client_mail_limits(c, &lim);
 	rc = qm_mail_att_open_src(&ar->src, &lim, n, &ar->a, &ar->info.name,
-	                          &ar->info.type, &len, err);
+	                          &ar->info.type, sized ? &len : NULL, err);
 	if (rc == QM_ERR_TOOBIG)
 		client_limit_hint(err);
 	if (!rc)
@@ -144,6 +144,21 @@ enum qm_err qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
 fail:
 	qm_client_att_close(&ar);
 	return rc;
+}
+
+enum qm_err qm_client_att_open(struct qm_client *c, int64_t id, size_t n,
+                               struct qm_client_att_reader **out,
+                               struct qm_error *err)
+{
+	return att_open(c, id, n, 1, out, err);
+}
+
+enum qm_err qm_client_att_open_unsized(struct qm_client *c, int64_t id,
+                                       size_t n,
+                                       struct qm_client_att_reader **out,
+                                       struct qm_error *err)
+{
+	return att_open(c, id, n, 0, out, err);
 }
 
 const struct qm_client_att *

@@ -1369,6 +1369,13 @@ QM_NODISCARD enum qm_err qm_client_att_open(struct qm_client *c, int64_t id,
                                             size_t n,
                                             struct qm_client_att_reader **out,
                                             struct qm_error *err);
+/* The same without counting its size first (info's len 0): one pass
+ * less over the attachment, for a caller that only copies it (qmail read
+ * --save-attachments). */
+QM_NODISCARD enum qm_err
+qm_client_att_open_unsized(struct qm_client *c, int64_t id, size_t n,
+                           struct qm_client_att_reader **out,
+                           struct qm_error *err);
 const struct qm_client_att *
 qm_client_att_info(const struct qm_client_att_reader *r);
 /* The next bytes (*got 0 only at the end); QM_ERR_AUTH when the vault's

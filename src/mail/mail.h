@@ -388,7 +388,8 @@ void qm_mail_content_free(struct qm_mail_content **c);
  * qm_mail_content_parse decodes them but read a piece at a time: memory
  * stays bounded by a window whatever its size (issue 18: a download from
  * the vault). *name and *type (malloc'd, as the list gives them) and *len
- * (its decoded size, found by a first pass) describe it. QM_ERR_NOTFOUND
+ * (its decoded size, found by a first pass; len NULL: not counted, no
+ * first pass) describe it. QM_ERR_NOTFOUND
  * when there is no attachment n; QM_ERR_UNSUPPORTED for a forwarded
  * message (message/rfc822), which qm_mail_content_parse gives whole. The
  * same limits and refusals as qm_mail_content_list_src; src must stay

@@ -1053,9 +1053,10 @@ static enum qm_err att_stream(struct qm_mail_att_src *a, GMimePart *p,
 	GMimeContentEncoding enc;
 	unsigned char buf[16384];
 	size_t got = 0;
-	enum qm_err e;
+	enum qm_err e = QM_OK;
 
-	*len = 0;
+	if (len)
+		*len = 0;
 	if (!w)
 		return QM_OK;
 	enc = g_mime_data_wrapper_get_encoding(w);
@@ -1070,6 +1071,8 @@ static enum qm_err att_stream(struct qm_mail_att_src *a, GMimePart *p,
 		g_mime_stream_filter_add(GMIME_STREAM_FILTER(a->fs), f);
 		g_object_unref(f);
 	}
+	if (!len) /* not wanted: no first pass */
+		return QM_OK;
 	do {
 		e = qm_mail_att_read(a, buf, sizeof(buf), &got, err);
 		*len += got;
@@ -1096,7 +1099,8 @@ enum qm_err qm_mail_att_open_src(const struct qm_mail_src *src,
 
 	*out = NULL;
 	*name = *type = NULL;
-	*len = 0;
+	if (len)
+		*len = 0;
 	if (!src || !src->read || !src->seek)
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "a message source needs a reader that can "
@@ -1147,7 +1151,8 @@ enum qm_err qm_mail_att_open_src(const struct qm_mail_src *src,
 		free(*name);
 		free(*type);
 		*name = *type = NULL;
-		*len = 0;
+		if (len)
+			*len = 0;
 		qm_mail_att_close(&a);
 		return e;
 	}
