@@ -211,28 +211,25 @@ enum qm_err qm_store_chat_group_find(struct qm_store *s, int64_t account_id,
 	return chat_one(s, st, out, err);
 }
 
-enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
-                                    struct qm_error *err)
+/* Sets one labelled column of conversation id (sql binds the value, then
+ * the id) and seals its MAC again, in one transaction. */
+static enum qm_err chat_set_int(struct qm_store *s, int64_t id, const char *sql,
+                                int value, const char *what,
+                                struct qm_error *err)
 {
 	sqlite3_stmt *st;
 	enum qm_err rc;
 
-	if (level < 1 || level > 4)
-		return qm_error_set(err, QM_ERR_INVAL,
-		                    "a level is 1, 2, 3 or 4, not %d", level);
 	rc = store_vault_need(s, err);
 	if (!rc)
 		rc = store_db_begin(s, err);
 	if (rc)
 		return rc;
-	rc = store_db_stmt(s, "UPDATE chat SET level = ? WHERE id = ?", &st,
-	                   err);
+	rc = store_db_stmt(s, sql, &st, err);
 	if (!rc) {
-		sqlite3_bind_int(st, 1, level);
+		sqlite3_bind_int(st, 1, value);
 		sqlite3_bind_int64(st, 2, id);
-		rc =
-		    store_db_done_one(s, st, "setting the conversation's level",
-		                      "conversation", id, err);
+		rc = store_db_done_one(s, st, what, "conversation", id, err);
 	}
 	if (!rc)
 		rc = chat_seal(s, id, err);
@@ -243,32 +240,21 @@ enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
 	return rc;
 }
 
+enum qm_err qm_store_chat_level_set(struct qm_store *s, int64_t id, int level,
+                                    struct qm_error *err)
+{
+	if (level < 1 || level > 4)
+		return qm_error_set(err, QM_ERR_INVAL,
+		                    "a level is 1, 2, 3 or 4, not %d", level);
+	return chat_set_int(s, id, "UPDATE chat SET level = ? WHERE id = ?",
+	                    level, "setting the conversation's level", err);
+}
+
 enum qm_err qm_store_chat_receipts_set(struct qm_store *s, int64_t id, int on,
                                        struct qm_error *err)
 {
-	sqlite3_stmt *st;
-	enum qm_err rc;
-
-	rc = store_vault_need(s, err);
-	if (!rc)
-		rc = store_db_begin(s, err);
-	if (rc)
-		return rc;
-	rc = store_db_stmt(s, "UPDATE chat SET receipts = ? WHERE id = ?", &st,
-	                   err);
-	if (!rc) {
-		sqlite3_bind_int(st, 1, on ? 1 : 0);
-		sqlite3_bind_int64(st, 2, id);
-		rc = store_db_done_one(s, st, "setting the read receipts",
-		                       "conversation", id, err);
-	}
-	if (!rc)
-		rc = chat_seal(s, id, err);
-	if (!rc)
-		rc = store_db_commit(s, err);
-	if (rc)
-		store_db_rollback(s);
-	return rc;
+	return chat_set_int(s, id, "UPDATE chat SET receipts = ? WHERE id = ?",
+	                    on ? 1 : 0, "setting the read receipts", err);
 }
 
 enum qm_err qm_store_chat_list(struct qm_store *s, int64_t account_id,
