@@ -270,8 +270,8 @@ enum qm_err client_send_limits_check(const struct qm_mail_limits *lim,
 		qm_mail_limit_error(
 		    lim, "limit.message_size", max, err,
 		    "the message would be about %llu bytes as sent "
-		    "(attachments grow by a third twice, once as "
-		    "attachments and once as the encrypted envelope)",
+		    "(the encrypted envelope travels in base64, a third "
+		    "larger than the message)",
 		    (unsigned long long)wire);
 	else
 		return QM_OK;

@@ -1068,13 +1068,10 @@ static uint64_t compose_size(const struct qm_client_compose *m)
 	/* headers, and the identity header (about 4.5 KiB) */
 	uint64_t size = (m->text ? strlen(m->text) : 0) + 4096 + 6144;
 
-	for (size_t i = 0; i < m->natt; i++) {
-		/* base64 in lines of 76 characters and CRLF, as GMime writes
-		 * it: level 1 needs a key byte for each of them */
-		uint64_t b64 = (att_size(&m->att[i]) + 2) / 3 * 4;
-
-		size += b64 + (b64 + 75) / 76 * 2 + 512;
-	}
+	/* attachments as they are (binary): level 1 needs a key byte for
+	 * each of their bytes, and their part headers */
+	for (size_t i = 0; i < m->natt; i++)
+		size += att_size(&m->att[i]) + 512;
 	return size;
 }
 
@@ -1204,6 +1201,7 @@ static enum qm_err send_build_plain(struct send *s, struct qm_error *err)
 	enum qm_err rc = QM_OK;
 
 	s->pc = s->mc;
+	s->pc.binary = 0; /* it travels as it is: base64 */
 	if (client_plain_invite(s->c, s->m->account_id)) {
 		rc = qm_buf_append_str(&s->ptext, s->mc.text, err);
 		if (!rc)
@@ -1279,6 +1277,8 @@ static enum qm_err send_build(struct send *s, struct qm_error *err)
 	s->mc.chat_member_added = m->chat_member_added;
 	s->mc.chat_member_removed = m->chat_member_removed;
 	s->mc.chat_disposition = m->chat_disposition;
+	/* encrypted before it travels: attachments as they are */
+	s->mc.binary = 1;
 	if (s->ptocc.n + s->pbcc.n)
 		rc = send_build_plain(s, err);
 	return rc;

@@ -287,10 +287,11 @@ static GMimeObject *text_part(const char *subtype, const char *text)
 	return GMIME_OBJECT(t);
 }
 
-/* The part of attachment a (NULL with err set: its file cannot be read).
- * An attachment given as a file is read as the message is written. */
+/* The part of attachment a, in base64 or, with binary, as it is (NULL with
+ * err set: its file cannot be read). An attachment given as a file is read
+ * as the message is written. */
 static GMimeObject *attachment_part(const struct qm_mail_attachment *a,
-                                    struct qm_error *err)
+                                    int binary, struct qm_error *err)
 {
 	const char *type = a->type && strchr(a->type, '/')
 	                       ? a->type
@@ -332,7 +333,9 @@ static GMimeObject *attachment_part(const struct qm_mail_attachment *a,
 	g_mime_part_set_content(p, w);
 	g_object_unref(w);
 	g_object_unref(s);
-	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
+	g_mime_part_set_content_encoding(p, binary
+	                                        ? GMIME_CONTENT_ENCODING_BINARY
+	                                        : GMIME_CONTENT_ENCODING_BASE64);
 	g_mime_object_set_disposition(GMIME_OBJECT(p),
 	                              GMIME_DISPOSITION_ATTACHMENT);
 	if (a->name && *a->name)
@@ -546,7 +549,7 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 		g_mime_multipart_add(mixed, body);
 		g_object_unref(body);
 		for (size_t i = 0; i < c->natt; i++) {
-			GMimeObject *a = attachment_part(&c->att[i], err);
+			GMimeObject *a = attachment_part(&c->att[i], c->binary, err);
 
 			if (!a) {
 				g_object_unref(body);

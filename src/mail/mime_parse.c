@@ -1590,3 +1590,56 @@ enum qm_err qm_mail_parse_big(const void *msg, size_t len,
 {
 	return parse_any(msg, len, lim, big, out, err);
 }
+
+/* g_mime_message_foreach: a leaf part in the binary transfer encoding
+ * goes to base64; *data (an int) counts them. */
+static void binary_to_base64(GMimeObject *parent, GMimeObject *part,
+                             gpointer data)
+{
+	(void)parent;
+	if (GMIME_IS_PART(part) &&
+	    g_mime_part_get_content_encoding(GMIME_PART(part)) ==
+	        GMIME_CONTENT_ENCODING_BINARY) {
+		g_mime_part_set_content_encoding(GMIME_PART(part),
+		                                 GMIME_CONTENT_ENCODING_BASE64);
+		(*(int *)data)++;
+	}
+}
+
+enum qm_err qm_mail_mime_7bit(struct qm_buf *mime,
+                              const struct qm_mail_limits *lim, int *changed,
+                              struct qm_error *err)
+{
+	GMimeMessage *m = NULL;
+	GByteArray *in = NULL;
+	struct qm_buf out;
+	struct lim l;
+	int binary = 0;
+	enum qm_err e;
+
+	if (changed)
+		*changed = 0;
+	if (!mime)
+		return qm_error_set(err, QM_ERR_INVAL, "no message");
+	limits(lim, &l);
+	if ((e = parse_message(mime->data, mime->len, &l, &m, &in, err)))
+		return e;
+	/* GMime's own g_mime_object_encode leaves binary parts as they
+	 * are: each is set to base64 here */
+	g_mime_message_foreach(m, binary_to_base64, &binary);
+	if (!binary) {
+		release_message(m, in);
+		return QM_OK;
+	}
+	qm_buf_init_secure(&out, QM_MAIL_DEF_MAXSIZE * 2);
+	e = mail_gmime_write(GMIME_OBJECT(m), &out, err);
+	release_message(m, in);
+	if (!e) {
+		qm_buf_free(mime);
+		*mime = out;
+		if (changed)
+			*changed = 1;
+	} else
+		qm_buf_free(&out);
+	return e;
+}

@@ -173,6 +173,87 @@ static void test_inner_roundtrip(void **state)
 	qm_mail_hdrs_free(&h);
 }
 
+/*
+ * Attachments in the binary encoding (an encrypted message's inner MIME):
+ * the bytes come back as they were, whatever they hold (bare CR and LF,
+ * NUL, a line that starts like a delimiter, a final line break), in less
+ * than the base64 message; qm_mail_mime_7bit turns them into base64 for
+ * other programs, and leaves a message without binary parts as it was.
+ */
+static void test_inner_binary(void **state)
+{
+	enum { N = 200000 };
+	unsigned char *bin = malloc(N);
+	struct qm_mail_attachment att[2] = {
+	    {"data.bin", NULL, NULL, N, NULL},
+	    {"tail.bin", NULL, (const unsigned char *)"x\r\n", 3, NULL}};
+	struct qm_mail_hdrs *h = make_hdrs(1);
+	struct qm_mail_compose c = {0};
+	struct qm_mail_content *ct = NULL;
+	struct qm_buf b64, raw, again;
+	struct qm_error e;
+	int changed = -1;
+
+	(void)state;
+	assert_non_null(bin);
+	for (size_t i = 0; i < N; i++)
+		bin[i] = (unsigned char)((i * 2654435761u) >> 13);
+	memcpy(bin + 1000, "\r\n--", 4);
+	memcpy(bin + 2000, "\n.\r\n", 4);
+	memset(bin + 3000, 0, 64);
+	bin[N - 1] = '\n';
+	att[0].data = bin;
+	c.hdrs = h;
+	c.subject = "binary";
+	c.text = "see the file\n";
+	c.att = att;
+	c.natt = 2;
+	qm_buf_init_secure(&b64, 1 << 20);
+	qm_buf_init_secure(&raw, 1 << 20);
+	assert_ok(qm_mail_inner_build(&c, &b64, &e));
+	c.binary = 1;
+	assert_ok(qm_mail_inner_build(&c, &raw, &e));
+	assert_non_null(memmem(raw.data, raw.len,
+	                       "Content-Transfer-Encoding: binary", 33));
+	assert_null(memmem(raw.data, raw.len, "base64", 6));
+	/* base64 costs a third more: here 66,000 bytes and more */
+	assert_true(raw.len + N / 3 < b64.len);
+	assert_ok(qm_mail_content_parse(raw.data, raw.len, NULL, &ct, &e));
+	assert_int_equal(ct->natt, 2);
+	assert_int_equal(ct->att[0].len, N);
+	assert_memory_equal(ct->att[0].data, bin, N);
+	assert_int_equal(ct->att[1].len, 3);
+	assert_memory_equal(ct->att[1].data, "x\r\n", 3);
+	assert_string_equal(ct->text, c.text);
+	qm_mail_content_free(&ct);
+
+	/* for an mbox: base64 in lines again, the same bytes */
+	assert_ok(qm_mail_mime_7bit(&raw, NULL, &changed, &e));
+	assert_int_equal(changed, 1);
+	assert_lines(&raw, 998);
+	assert_null(memmem(raw.data, raw.len,
+	                   "Content-Transfer-Encoding: binary", 33));
+	for (size_t i = 0; i < raw.len; i++)
+		assert_true(raw.data[i] < 128);
+	assert_ok(qm_mail_content_parse(raw.data, raw.len, NULL, &ct, &e));
+	assert_int_equal(ct->att[0].len, N);
+	assert_memory_equal(ct->att[0].data, bin, N);
+	assert_memory_equal(ct->att[1].data, "x\r\n", 3);
+	qm_mail_content_free(&ct);
+	/* nothing binary left (nor in the base64 build): kept byte for byte */
+	qm_buf_init_secure(&again, 1 << 20);
+	assert_ok(qm_buf_append(&again, raw.data, raw.len, &e));
+	assert_ok(qm_mail_mime_7bit(&again, NULL, &changed, &e));
+	assert_int_equal(changed, 0);
+	assert_int_equal(again.len, raw.len);
+	assert_memory_equal(again.data, raw.data, raw.len);
+	qm_buf_free(&again);
+	qm_buf_free(&raw);
+	qm_buf_free(&b64);
+	qm_mail_hdrs_free(&h);
+	free(bin);
+}
+
 static void test_wire_roundtrip(void **state)
 {
 	struct qm_mail_hdrs *h = make_hdrs(40); /* a long, folded To */
@@ -1028,6 +1109,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hdrs_make),
 	    cmocka_unit_test(test_inner_roundtrip),
+	    cmocka_unit_test(test_inner_binary),
 	    cmocka_unit_test(test_wire_roundtrip),
 	    cmocka_unit_test(test_wire_streamed),
 	    cmocka_unit_test(test_wire_rejects_bad_input),
