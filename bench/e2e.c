@@ -949,8 +949,7 @@ static void print_batch(const char *name, const struct batch *b,
 		printf("%-14s %8.2f s  send, %8.2f s sync (CPU %.2f s, "
 		       "%.2f s), MIME %.1f MiB, key %llu bytes\n",
 		       "  10 MiB", big->send_s, big->recv_s, big->send_cpu_s,
-		       big->recv_cpu_s,
-		       (double)big->mime_bytes / MiB,
+		       big->recv_cpu_s, (double)big->mime_bytes / MiB,
 		       (unsigned long long)big->key_bytes);
 	else
 		printf("%-14s skipped: %s\n", "  10 MiB", big->skipped);
@@ -976,8 +975,7 @@ static void json_batch(const char *p, const struct batch *b,
 		       "\"%s_big_send_cpu_s\":%.3f,\"%s_big_sync_cpu_s\":%.3f,"
 		       "\"%s_big_mime_bytes\":%llu",
 		       p, big->send_s, p, big->recv_s, p, big->send_cpu_s, p,
-		       big->recv_cpu_s, p,
-		       (unsigned long long)big->mime_bytes);
+		       big->recv_cpu_s, p, (unsigned long long)big->mime_bytes);
 	else
 		printf(",\"skipped_%s_10m\":\"%s\"", p, big->skipped);
 	if (p[0] == 'l' && (p[1] == '1' || p[1] == '2')) {

@@ -204,8 +204,9 @@ struct qm_mail_compose {
  * Builds the inner ("protected") MIME message: the real Subject, copies of
  * From/To/Cc/Date/Message-ID, In-Reply-To/References, text/plain (with a
  * text/html alternative when given) and attachments (base64, or binary
- * with c->binary) with their names and types. The bytes are appended to out; make out secure (they are the
- * plaintext). GMime's own copies are wiped before release.
+ * with c->binary) with their names and types. The bytes are appended to out;
+ * make out secure (they are the plaintext). GMime's own copies are wiped before
+ * release.
  */
 QM_NODISCARD enum qm_err qm_mail_inner_build(const struct qm_mail_compose *c,
                                              struct qm_buf *out,
@@ -400,8 +401,7 @@ qm_mail_content_outline_src(const struct qm_mail_src *src,
  */
 QM_NODISCARD enum qm_err qm_mail_mime_7bit(struct qm_buf *mime,
                                            const struct qm_mail_limits *lim,
-                                           int *changed,
-                                           struct qm_error *err);
+                                           int *changed, struct qm_error *err);
 void qm_mail_content_free(struct qm_mail_content **c);
 /*
  * Attachment n of the message read from src (numbered as

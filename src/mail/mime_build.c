@@ -333,9 +333,9 @@ static GMimeObject *attachment_part(const struct qm_mail_attachment *a,
 	g_mime_part_set_content(p, w);
 	g_object_unref(w);
 	g_object_unref(s);
-	g_mime_part_set_content_encoding(p, binary
-	                                        ? GMIME_CONTENT_ENCODING_BINARY
-	                                        : GMIME_CONTENT_ENCODING_BASE64);
+	g_mime_part_set_content_encoding(
+	    p, binary ? GMIME_CONTENT_ENCODING_BINARY
+	              : GMIME_CONTENT_ENCODING_BASE64);
 	g_mime_object_set_disposition(GMIME_OBJECT(p),
 	                              GMIME_DISPOSITION_ATTACHMENT);
 	if (a->name && *a->name)
@@ -549,7 +549,8 @@ static GMimeMessage *inner_message(const struct qm_mail_compose *c,
 		g_mime_multipart_add(mixed, body);
 		g_object_unref(body);
 		for (size_t i = 0; i < c->natt; i++) {
-			GMimeObject *a = attachment_part(&c->att[i], c->binary, err);
+			GMimeObject *a =
+			    attachment_part(&c->att[i], c->binary, err);
 
 			if (!a) {
 				g_object_unref(body);

@@ -213,8 +213,8 @@ static void test_inner_binary(void **state)
 	assert_ok(qm_mail_inner_build(&c, &b64, &e));
 	c.binary = 1;
 	assert_ok(qm_mail_inner_build(&c, &raw, &e));
-	assert_non_null(memmem(raw.data, raw.len,
-	                       "Content-Transfer-Encoding: binary", 33));
+	assert_non_null(
+	    memmem(raw.data, raw.len, "Content-Transfer-Encoding: binary", 33));
 	assert_null(memmem(raw.data, raw.len, "base64", 6));
 	/* base64 costs a third more: here 66,000 bytes and more */
 	assert_true(raw.len + N / 3 < b64.len);
@@ -231,8 +231,8 @@ static void test_inner_binary(void **state)
 	assert_ok(qm_mail_mime_7bit(&raw, NULL, &changed, &e));
 	assert_int_equal(changed, 1);
 	assert_lines(&raw, 998);
-	assert_null(memmem(raw.data, raw.len,
-	                   "Content-Transfer-Encoding: binary", 33));
+	assert_null(
+	    memmem(raw.data, raw.len, "Content-Transfer-Encoding: binary", 33));
 	for (size_t i = 0; i < raw.len; i++)
 		assert_true(raw.data[i] < 128);
 	assert_ok(qm_mail_content_parse(raw.data, raw.len, NULL, &ct, &e));
