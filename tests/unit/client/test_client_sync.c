@@ -317,7 +317,8 @@ static size_t lines_with(const char *s, const char *prefix)
 /*
  * The export: the decrypted text of a QMail message and plain mail, into
  * an mbox (mboxrd: body lines "From " quoted, one separator per message,
- * never the ciphertext; an existing file refused) and a Maildir (a file of
+ * never the ciphertext, the attachment that traveled binary in base64
+ * again; an existing file refused) and a Maildir (a file of
  * cur/ per message, its flags in the name, tmp/ left empty).
  */
 static void test_export(void **state)
@@ -339,9 +340,42 @@ static void test_export(void **state)
 	(void)state;
 	deliver_plain(&bob, "hello");
 	fake_mail_deliver(bob.addr, "INBOX", quoted, strlen(quoted));
-	alice_sends(&bob, 2, "the secret text");
-	sync_ok(&bob, &ss);
-	assert_int_equal(ss.fetched, 3);
+	{
+		/* with a file of every byte value, CR and LF among them */
+		const char *to[] = {bob.addr};
+		unsigned char bin[512];
+		struct qm_client_attachment att = {
+		    "every-byte.bin", "application/octet-stream", bin,
+		    sizeof(bin), NULL};
+		struct qm_client_compose m;
+		struct qm_client_sent out;
+		struct qm_buf mime;
+		int64_t id;
+
+		for (size_t i = 0; i < sizeof(bin); i++)
+			bin[i] = (unsigned char)i;
+		memset(&m, 0, sizeof(m));
+		m.account_id = alice.acct;
+		m.to = to;
+		m.nto = 1;
+		m.subject = "engine test";
+		m.text = "the secret text";
+		m.att = &att;
+		m.natt = 1;
+		m.level = 2;
+		qm_error_clear(&e);
+		assert_ok(qm_client_send(alice.c, &m, NULL, NULL, &out, &e));
+		sync_ok(&bob, &ss);
+		assert_int_equal(ss.fetched, 3);
+		/* it traveled binary inside the encryption */
+		assert_int_equal(eu_inbox(&bob, &id, 1), 1);
+		qm_buf_init_secure(&mime, 1 << 20);
+		assert_ok(qm_client_msg_mime(bob.c, id, &mime, &e));
+		assert_non_null(memmem(mime.data, mime.len,
+		                       "Content-Transfer-Encoding: binary", 33));
+		assert_non_null(memmem(mime.data, mime.len, bin, sizeof(bin)));
+		qm_buf_free(&mime);
+	}
 	assert_int_equal(qmt_tmpdir("export", dir, sizeof(dir)), 0);
 	memset(&q, 0, sizeof(q));
 	q.account_id = bob.acct;
@@ -360,6 +394,11 @@ static void test_export(void **state)
 	assert_non_null(strstr(text, "the secret text"));
 	assert_null(strstr(text, "x-qmail-encrypted"));
 	assert_null(strchr(text, '\r'));
+	/* the file in base64 again, as mail programs read an mbox */
+	assert_null(strstr(text, "Content-Transfer-Encoding: binary"));
+	assert_non_null(strstr(text, "filename=every-byte.bin"));
+	for (size_t i = 0; i < len; i++)
+		assert_true((unsigned char)text[i] < 128);
 	free(text);
 	assert_int_equal(qm_client_export(bob.c, &q, QM_CLIENT_EXPORT_MBOX,
 	                                  path, NULL, NULL, &st, &e),
