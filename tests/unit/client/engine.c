@@ -180,9 +180,10 @@ struct fake_kme *eu_kme(const struct eu *u)
 	return fake_kme(u->kme_url);
 }
 
-enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
-                    int fallback, const char *text, struct qm_client_sent *out,
-                    struct qm_error *e)
+enum qm_err eu_send_att(struct eu *u, const char *const *to, size_t nto,
+                        int level, int fallback, const char *text,
+                        const struct qm_client_attachment *att, size_t natt,
+                        struct qm_client_sent *out, struct qm_error *e)
 {
 	struct qm_client_compose m;
 
@@ -192,10 +193,19 @@ enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
 	m.nto = nto;
 	m.subject = "engine test";
 	m.text = text;
+	m.att = att;
+	m.natt = natt;
 	m.level = level;
 	m.fallback_level = fallback;
 	qm_error_clear(e);
 	return qm_client_send(u->c, &m, NULL, NULL, out, e);
+}
+
+enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
+                    int fallback, const char *text, struct qm_client_sent *out,
+                    struct qm_error *e)
+{
+	return eu_send_att(u, to, nto, level, fallback, text, NULL, 0, out, e);
 }
 
 enum qm_err eu_sync(struct eu *u, struct qm_client_sync_stats *st,

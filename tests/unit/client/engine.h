@@ -78,6 +78,11 @@ struct fake_kme *eu_kme(const struct eu *u);
 enum qm_err eu_send(struct eu *u, const char *const *to, size_t nto, int level,
                     int fallback, const char *text, struct qm_client_sent *out,
                     struct qm_error *e);
+/* eu_send with the attachments att[0..natt). */
+enum qm_err eu_send_att(struct eu *u, const char *const *to, size_t nto,
+                        int level, int fallback, const char *text,
+                        const struct qm_client_attachment *att, size_t natt,
+                        struct qm_client_sent *out, struct qm_error *e);
 /* Syncs u's account; the stats in *st. */
 enum qm_err eu_sync(struct eu *u, struct qm_client_sync_stats *st,
                     struct qm_error *e);

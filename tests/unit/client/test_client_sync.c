@@ -347,24 +347,14 @@ static void test_export(void **state)
 		struct qm_client_attachment att = {
 		    "every-byte.bin", "application/octet-stream", bin,
 		    sizeof(bin), NULL};
-		struct qm_client_compose m;
 		struct qm_client_sent out;
 		struct qm_buf mime;
 		int64_t id;
 
 		for (size_t i = 0; i < sizeof(bin); i++)
 			bin[i] = (unsigned char)i;
-		memset(&m, 0, sizeof(m));
-		m.account_id = alice.acct;
-		m.to = to;
-		m.nto = 1;
-		m.subject = "engine test";
-		m.text = "the secret text";
-		m.att = &att;
-		m.natt = 1;
-		m.level = 2;
-		qm_error_clear(&e);
-		assert_ok(qm_client_send(alice.c, &m, NULL, NULL, &out, &e));
+		assert_ok(eu_send_att(&alice, to, 1, 2, 0, "the secret text",
+		                      &att, 1, &out, &e));
 		sync_ok(&bob, &ss);
 		assert_int_equal(ss.fetched, 3);
 		/* it traveled binary inside the encryption */
