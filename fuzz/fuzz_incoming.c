@@ -129,7 +129,7 @@ static enum qm_err mem_seek(void *arg, uint64_t off, struct qm_error *err)
 static void same_atts(const uint8_t *data, size_t size)
 {
 	struct memsrc ms = {data, size, 0};
-	struct qm_mail_src src = {mem_read, mem_seek, &ms, size};
+	struct qm_mail_src src = {mem_read, mem_seek, &ms, size, NULL, NULL};
 	struct qm_mail_content *c = NULL;
 	struct qm_error e;
 	unsigned char buf[1000];
@@ -179,7 +179,7 @@ static void same_big(const uint8_t *data, size_t size, enum qm_err rc,
                      const struct qm_mail_parsed *mp, int from_src)
 {
 	struct memsrc ms = {data, size, 0};
-	struct qm_mail_src src = {mem_read, mem_seek, &ms, size};
+	struct qm_mail_src src = {mem_read, mem_seek, &ms, size, NULL, NULL};
 	struct qm_mail_parsed *q = NULL;
 	struct qm_error e;
 	unsigned char buf[1000];

@@ -83,7 +83,7 @@ static void same_list(const uint8_t *data, size_t size,
 {
 	struct qm_mail_content *a = NULL, *b = NULL;
 	struct memsrc m = {data, size, 0};
-	struct qm_mail_src src = {mem_read, mem_seek, &m, size};
+	struct qm_mail_src src = {mem_read, mem_seek, &m, size, NULL, NULL};
 	struct qm_error e1, e2;
 	enum qm_err r1 = qm_mail_content_list(data, size, lim, &a, &e1);
 	enum qm_err r2 = qm_mail_content_list_src(&src, lim, &b, &e2);

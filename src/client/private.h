@@ -973,7 +973,8 @@ client_draft_adopt(struct qm_client *c, int64_t account_id, const char *uuid,
 int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
                         const struct qm_mail_parsed *mp);
 /*
- * Whether QMail message mp is the account's own (recv_own.c): sent by this
+ * Whether QMail message mp (its client_recv_digest digest) is the
+ * account's own (recv_own.c): sent by this
  * home (oc: QM_VERIFY_SENT, oc->plain the outbox's copy of what was sent),
  * or, when elsewhere is set, from the account's address and not to it
  * (oc: QM_VERIFY_SENT_ELSEWHERE, kept as received); *own 1 then, else 0
@@ -983,7 +984,8 @@ int client_self_copy_of(struct qm_client *c, const struct acct_conn *ac,
 QM_NODISCARD enum qm_err client_recv_own(struct qm_client *c,
                                          const struct acct_conn *ac,
                                          const struct qm_mail_parsed *mp,
-                                         int elsewhere, struct recv_outcome *oc,
+                                         const char digest[65], int elsewhere,
+                                         struct recv_outcome *oc,
                                          int *own, struct qm_error *err);
 /*
  * Files one message (recv_file.c) in the index, and its plaintext in the

@@ -387,7 +387,7 @@ static enum qm_err body_outline(struct qm_client *c, int64_t id,
                                 struct qm_error *err)
 {
 	struct qm_store_blob_r *r = NULL;
-	struct qm_mail_src src;
+	struct qm_mail_src src = {0};
 	struct qm_buf body;
 	enum qm_err rc = qm_store_msg_body_open(c->store, id, &r, err);
 

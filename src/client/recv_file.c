@@ -73,6 +73,39 @@ static void envelope_hash(const struct qm_mail_parsed *mp,
 	} while (got);
 }
 
+/* The digest's end: h has taken the envelope; the header values follow. */
+static void digest_end(const struct qm_mail_parsed *mp,
+                       crypto_generichash_state *h, char hex[65])
+{
+	unsigned char d[32];
+	const char *parts[6] = {mp->hdrs.from,       mp->hdrs.to,
+	                        mp->hdrs.cc,         mp->hdrs.date,
+	                        mp->hdrs.message_id, mp->sender_sae};
+	char lvl[16];
+
+	snprintf(lvl, sizeof(lvl), "%d", mp->level);
+	crypto_generichash_update(h, (const unsigned char *)lvl,
+	                          strlen(lvl) + 1);
+	for (size_t i = 0; i < 6; i++) {
+		const char *v = parts[i] ? parts[i] : "";
+
+		crypto_generichash_update(h, (const unsigned char *)v,
+		                          strlen(v) + 1);
+	}
+	for (size_t i = 0; i < mp->nkey_ids; i++)
+		crypto_generichash_update(h,
+		                          (const unsigned char *)mp->key_ids[i],
+		                          strlen(mp->key_ids[i]) + 1);
+	crypto_generichash_final(h, d, sizeof(d));
+	sodium_bin2hex(hex, 65, d, sizeof(d));
+}
+
+/* A digest's start: what the envelope goes into first. */
+static void digest_begin(crypto_generichash_state *h)
+{
+	crypto_generichash_init(h, NULL, 0, 32);
+}
+
 /*
  * A digest of what makes a QMail message this message: the envelope and
  * every header value the receiver uses (the bound ones, level, sender SAE
@@ -82,33 +115,20 @@ static void envelope_hash(const struct qm_mail_parsed *mp,
  */
 void client_recv_digest(const struct qm_mail_parsed *mp, char hex[65])
 {
-	unsigned char d[32];
 	crypto_generichash_state h;
-	const char *parts[6] = {mp->hdrs.from,       mp->hdrs.to,
-	                        mp->hdrs.cc,         mp->hdrs.date,
-	                        mp->hdrs.message_id, mp->sender_sae};
-	char lvl[16];
 
-	crypto_generichash_init(&h, NULL, 0, sizeof(d));
+	digest_begin(&h);
 	if (mp->envsrc)
 		envelope_hash(mp, &h);
 	else
 		crypto_generichash_update(&h, mp->envelope, mp->envelope_len);
-	snprintf(lvl, sizeof(lvl), "%d", mp->level);
-	crypto_generichash_update(&h, (const unsigned char *)lvl,
-	                          strlen(lvl) + 1);
-	for (size_t i = 0; i < 6; i++) {
-		const char *v = parts[i] ? parts[i] : "";
+	digest_end(mp, &h, hex);
+}
 
-		crypto_generichash_update(&h, (const unsigned char *)v,
-		                          strlen(v) + 1);
-	}
-	for (size_t i = 0; i < mp->nkey_ids; i++)
-		crypto_generichash_update(&h,
-		                          (const unsigned char *)mp->key_ids[i],
-		                          strlen(mp->key_ids[i]) + 1);
-	crypto_generichash_final(&h, d, sizeof(d));
-	sodium_bin2hex(hex, 65, d, sizeof(d));
+/* qm_mail_src's envelope tap: the digest's start takes the envelope. */
+static void digest_tap(void *arg, const void *p, size_t n)
+{
+	crypto_generichash_update(arg, p, n);
 }
 
 enum seen { SEEN_NO, SEEN_DUP, SEEN_REPLAY };
@@ -124,19 +144,18 @@ enum seen { SEEN_NO, SEEN_DUP, SEEN_REPLAY };
  * earlier record.
  */
 static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
-                             const struct qm_mail_parsed *mp, int64_t skip,
+                             const struct qm_mail_parsed *mp,
+                             const char want[65], int64_t skip,
                              int64_t *first)
 {
 	int64_t *ids = NULL;
 	size_t n = 0;
-	char want[65];
 	enum seen s = SEEN_NO;
 
 	if (!mp->hdrs.message_id[0] ||
 	    qm_store_msg_find_all(c->store, ac->a.id, mp->hdrs.message_id, &ids,
 	                          &n, NULL) != QM_OK)
 		return SEEN_NO;
-	client_recv_digest(mp, want);
 	for (size_t i = 0; i < n && s == SEEN_NO; i++) {
 		char key[40], have[80] = {0};
 
@@ -145,7 +164,7 @@ static enum seen seen_before(struct qm_client *c, struct acct_conn *ac,
 		snprintf(key, sizeof(key), "digest.%lld", (long long)ids[i]);
 		client_acct_setting(c, ac->a.id, key, have, sizeof(have));
 		if (strlen(have) == 64 &&
-		    sodium_memcmp(have, want, sizeof(want)) == 0) {
+		    sodium_memcmp(have, want, 65) == 0) {
 			s = SEEN_DUP;
 			*first = ids[i];
 		}
@@ -291,8 +310,29 @@ struct filing {
 	int raw_taken;
 	/* plain: the header-only record this body fills (its id stays) */
 	int64_t fill_id;
+	/* a QMail message's digest (client_recv_digest), made once; envh:
+	 * its start, which took the envelope while the parse measured it
+	 * (a large one, read from rawsrc), so that it is not read again */
+	crypto_generichash_state envh;
+	char digest[65];
 	char name[QM_STORE_NAMEMAX]; /* the sender's name the index gets */
 };
+
+/* f->digest, made the first time it is asked for: from the start the
+ * parse's tap gave it when the envelope stayed in a large message read
+ * from its blob (no second pass over it), else from the parsed message. */
+static void filing_digest(struct filing *f)
+{
+	crypto_generichash_state h;
+
+	if (f->digest[0] || !f->mp)
+		return;
+	if (f->rawr && f->mp->envsrc) {
+		memcpy(&h, &f->envh, sizeof(h));
+		digest_end(f->mp, &h, f->digest);
+	} else
+		client_recv_digest(f->mp, f->digest);
+}
 
 static int opened(enum qm_store_verify v)
 {
@@ -419,14 +459,17 @@ static enum qm_err classify_qmail(struct qm_client *c, struct acct_conn *ac,
 	const struct incoming *in = f->in;
 	int64_t first = 0;
 	int own = 0;
-	enum seen seen = seen_before(c, ac, f->mp, in->replace_id, &first);
+	enum seen seen;
+
+	filing_digest(f);
+	seen = seen_before(c, ac, f->mp, f->digest, in->replace_id, &first);
 	enum qm_err rc = QM_OK;
 
 	if (seen != SEEN_DUP) {
 		/* the account's own (Sent, All Mail, another device's): no
 		 * key asked for, never a replay; one the user asked to open
 		 * again as mail to this account is opened */
-		rc = client_recv_own(c, ac, f->mp,
+		rc = client_recv_own(c, ac, f->mp, f->digest,
 		                     in->replaced != QM_VERIFY_SENT_ELSEWHERE,
 		                     &f->oc, &own, err);
 		if (rc || own)
@@ -520,6 +563,12 @@ static enum qm_err classify(struct qm_client *c, struct acct_conn *ac,
 	}
 	/* a large envelope stays in the message, read in pieces; a large
 	 * message stays in its blob, read a window at a time */
+	if (f->rawr) {
+		/* the digest takes the envelope as the parse measures it */
+		digest_begin(&f->envh);
+		f->rawsrc.envelope_tap = digest_tap;
+		f->rawsrc.tap_arg = &f->envh;
+	}
 	if ((f->rawr ? qm_mail_parse_big_src(&f->rawsrc, &ac->lim,
 	                                     RECV_BLOB_MIN, &f->mp, &e)
 	             : qm_mail_parse_big(f->in->raw, f->in->rawlen, &ac->lim,
@@ -620,7 +669,7 @@ static enum qm_err parse_blob(struct qm_client *c, const struct acct_conn *ac,
                               struct filing *f, struct qm_error *e)
 {
 	struct qm_store_blob_r *r = NULL;
-	struct qm_mail_src src;
+	struct qm_mail_src src = {0};
 	enum qm_err rc;
 
 	rc = qm_store_blob_open(c->store, QM_STORE_BLOB_MSG, ac->a.id,
@@ -845,11 +894,11 @@ static enum qm_err record_store(struct qm_client *c, struct filing *f,
  * it, that copy would read as a replay): a store that cannot keep them
  * fails the filing. */
 static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
-                                struct recv_ctx *ctx, const struct filing *f,
+                                struct recv_ctx *ctx, struct filing *f,
                                 int64_t id, struct qm_error *err)
 {
 	const struct recv_outcome *oc = &f->oc;
-	char key[32], hex[65];
+	char key[32];
 	enum qm_err rc;
 
 	count(ctx, oc->verify);
@@ -866,9 +915,10 @@ static enum qm_err record_after(struct qm_client *c, struct acct_conn *ac,
 	rc = qm_store_setting_set(c->store, ac->a.id, key, oc->reason, err);
 	if (!rc && f->mp && oc->verify != QM_VERIFY_REPLAY &&
 	    oc->verify != QM_VERIFY_NOT_QMAIL) {
-		client_recv_digest(f->mp, hex);
+		filing_digest(f);
 		snprintf(key, sizeof(key), "digest.%lld", (long long)id);
-		rc = qm_store_setting_set(c->store, ac->a.id, key, hex, err);
+		rc = qm_store_setting_set(c->store, ac->a.id, key, f->digest,
+		                          err);
 	}
 	return rc;
 }

@@ -93,15 +93,15 @@ static int same_as(struct qm_client *c, const struct acct_conn *ac,
 	return same;
 }
 
-/* The outbox entry of this account whose ciphertext is mp, into *id
- * (0: none). */
+/* The outbox entry of this account whose ciphertext is mp (its digest
+ * want), into *id (0: none). */
 static enum qm_err sent_here(struct qm_client *c, const struct acct_conn *ac,
-                             const struct qm_mail_parsed *mp, int64_t *id,
+                             const struct qm_mail_parsed *mp,
+                             const char want[65], int64_t *id,
                              struct qm_error *err)
 {
 	int64_t *ids = NULL;
 	size_t n = 0;
-	char want[65];
 	enum qm_err rc;
 
 	*id = 0;
@@ -111,7 +111,6 @@ static enum qm_err sent_here(struct qm_client *c, const struct acct_conn *ac,
 		free(ids);
 		return rc;
 	}
-	client_recv_digest(mp, want);
 	for (size_t i = 0; i < n && !*id; i++) {
 		struct qm_store_outbox o;
 
@@ -126,7 +125,8 @@ static enum qm_err sent_here(struct qm_client *c, const struct acct_conn *ac,
 }
 
 enum qm_err client_recv_own(struct qm_client *c, const struct acct_conn *ac,
-                            const struct qm_mail_parsed *mp, int elsewhere,
+                            const struct qm_mail_parsed *mp,
+                            const char digest[65], int elsewhere,
                             struct recv_outcome *oc, int *own,
                             struct qm_error *err)
 {
@@ -134,7 +134,7 @@ enum qm_err client_recv_own(struct qm_client *c, const struct acct_conn *ac,
 	enum qm_err rc;
 
 	*own = 0;
-	rc = sent_here(c, ac, mp, &oid, err);
+	rc = sent_here(c, ac, mp, digest, &oid, err);
 	if (rc)
 		return rc;
 	if (oid) {

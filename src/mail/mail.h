@@ -371,6 +371,12 @@ struct qm_mail_src {
 	qm_mail_seek_fn seek;
 	void *arg;
 	uint64_t len;
+	/* Optional (NULL: none): qm_mail_parse_big_src hands every decoded
+	 * byte of an envelope it leaves in the message (envsrc) to
+	 * envelope_tap, once and in order, while it measures the envelope,
+	 * so that a caller's digest of it needs no pass of its own. */
+	void (*envelope_tap)(void *tap_arg, const void *p, size_t n);
+	void *tap_arg;
 };
 /*
  * qm_mail_content_list of a message read from src, with memory bounded by

@@ -688,7 +688,7 @@ struct qm_mail_wire_w {
 	char boundary[64];
 	unsigned char in[WIRE_B64_IN]; /* envelope bytes not encoded yet */
 	size_t nin;
-	struct qm_buf b64, lines;
+	struct qm_buf lines;
 	int failed;
 };
 
@@ -792,7 +792,6 @@ void qm_mail_wire_abort(struct qm_mail_wire_w **wp)
 
 	if (!ww)
 		return;
-	qm_buf_free(&ww->b64);
 	qm_buf_free(&ww->lines);
 	free(ww);
 	*wp = NULL;
@@ -818,7 +817,6 @@ enum qm_err qm_mail_wire_begin(const struct qm_mail_wire *w,
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	ww->wr = wr;
 	ww->arg = arg;
-	qm_buf_init(&ww->b64, WIRE_B64_IN / 3 * 4 + 16);
 	qm_buf_init(&ww->lines, 1 << 20);
 	qm_random(rnd, sizeof(rnd));
 	memcpy(ww->boundary, "=_qmail_", 8);
@@ -835,20 +833,32 @@ enum qm_err qm_mail_wire_begin(const struct qm_mail_wire *w,
 	return QM_OK;
 }
 
-/* Encodes the waiting bytes into lines of 76 and gives them. */
+/*
+ * Encodes the waiting bytes into base64 lines of 76 and gives them. The
+ * envelope is ciphertext, public: GLib's table-driven encoder, about six
+ * times the speed of libsodium's constant-time one (qm_b64_encode, for
+ * secrets), which was a third of a large send's CPU. Every flush but the
+ * last holds whole lines (WIRE_B64_IN is a multiple of 57), so each line
+ * is encoded on its own, padded only at the very end.
+ */
 static enum qm_err wire_flush(struct qm_mail_wire_w *ww, struct qm_error *err)
 {
+	size_t lines = (ww->nin + 56) / 57;
 	enum qm_err e;
 
-	qm_buf_reset(&ww->b64);
 	qm_buf_reset(&ww->lines);
-	e = qm_b64_encode(ww->in, ww->nin, &ww->b64, err);
-	for (size_t off = 0; !e && off < ww->b64.len; off += 76) {
-		size_t n = ww->b64.len - off < 76 ? ww->b64.len - off : 76;
+	e = qm_buf_reserve(&ww->lines, lines * 78 + 8, err);
+	for (size_t off = 0; !e && off < ww->nin; off += 57) {
+		size_t n = ww->nin - off < 57 ? ww->nin - off : 57;
+		char *o = (char *)ww->lines.data + ww->lines.len;
+		gint state = 0, save = 0;
+		gsize k = g_base64_encode_step(ww->in + off, n, FALSE, o,
+		                               &state, &save);
 
-		e = qm_buf_append(&ww->lines, ww->b64.data + off, n, err);
-		if (!e)
-			e = qm_buf_append(&ww->lines, "\r\n", 2, err);
+		k += g_base64_encode_close(FALSE, o + k, &state, &save);
+		o[k] = '\r';
+		o[k + 1] = '\n';
+		ww->lines.len += k + 2;
 	}
 	if (!e && ww->lines.len)
 		e = ww->wr(ww->arg, ww->lines.data, ww->lines.len, err);

@@ -20,6 +20,9 @@
 struct lim {
 	size_t size, parts, depth, headers, header_len, key_ids;
 	const struct qm_mail_limits *given; /* for the hint; may be NULL */
+	/* the source's envelope tap (qm_mail_parse_big_src), or NULL */
+	void (*tap)(void *arg, const void *p, size_t n);
+	void *tap_arg;
 };
 
 static void limits(const struct qm_mail_limits *l, struct lim *o)
@@ -34,6 +37,8 @@ static void limits(const struct qm_mail_limits *l, struct lim *o)
 	o->key_ids =
 	    l && l->max_key_ids ? l->max_key_ids : QM_MAIL_DEF_MAXKEYIDS;
 	o->given = l;
+	o->tap = NULL;
+	o->tap_arg = NULL;
 }
 
 enum qm_err qm_mail_limit_error(const struct qm_mail_limits *lim,
@@ -1224,11 +1229,12 @@ enum qm_err qm_mail_envelope_rewind(void *src, struct qm_error *err)
 
 /* The envelope part's content through its transfer decoding, as
  * g_mime_data_wrapper_write_to_stream reads it; *len its decoded size,
- * refused past max. */
-static enum qm_err envsrc_open(GMimePart *part, size_t max,
+ * refused past max. The bytes read to measure it go to l's tap. */
+static enum qm_err envsrc_open(GMimePart *part, const struct lim *l,
                                struct qm_mail_envsrc *s, size_t *len,
                                struct qm_error *err)
 {
+	size_t max = l->size;
 	GMimeDataWrapper *w = g_mime_part_get_content(part);
 	GMimeContentEncoding enc;
 	unsigned char buf[16384];
@@ -1252,6 +1258,8 @@ static enum qm_err envsrc_open(GMimePart *part, size_t max,
 	do {
 		e = qm_mail_envelope_read(s, buf, sizeof(buf), &got, err);
 		total += got;
+		if (!e && got && l->tap && total <= max)
+			l->tap(l->tap_arg, buf, got);
 	} while (!e && got && total <= max);
 	if (!e && total > max)
 		e = qm_error_set(err, QM_ERR_TOOBIG,
@@ -1413,7 +1421,7 @@ static enum qm_err parse_qmail(GMimeMessage *m, GMimeMultipart *mp,
 	if (big && env_wire_len(GMIME_PART(env)) > big) {
 		if (!(p->envsrc = calloc(1, sizeof(*p->envsrc))))
 			return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		e = envsrc_open(GMIME_PART(env), l->size, p->envsrc,
+		e = envsrc_open(GMIME_PART(env), l, p->envsrc,
 		                &p->envelope_len, err);
 	} else {
 		e = part_bytes(GMIME_PART(env), l->size, &p->envelope,
@@ -1534,6 +1542,8 @@ enum qm_err qm_mail_parse_big_src(const struct qm_mail_src *src,
 		                    "a message source needs a reader that can "
 		                    "seek");
 	limits(lim, &l);
+	l.tap = src->envelope_tap;
+	l.tap_arg = src->tap_arg;
 	if ((e = src_limits(src, &l, err)))
 		return e;
 	if (!(cur = calloc(1, sizeof(*cur))))

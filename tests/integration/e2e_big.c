@@ -262,6 +262,13 @@ static void round_trip(int level)
 		    qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
 		    sent_have + 1);
 	}
+	/* alice's sync files that copy (large: read from its blob) as hers,
+	 * and nothing else */
+	assert_ok(
+	    qm_client_sync(W.c[W_ALICE], W.acct[W_ALICE], NULL, NULL, &st, &e));
+	assert_int_equal(st.own, 1);
+	assert_int_equal(st.decrypted + st.tampered + st.replayed + st.errors,
+	                 0);
 
 	/* what reached bob's mailbox is that ciphertext (after the
 	 * headers the servers add in front; the mailbox may keep bare LF) */

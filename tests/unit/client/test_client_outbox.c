@@ -399,6 +399,54 @@ static void test_lost_reply_duplicate(void **state)
 	assert_int_equal(sent, 0);
 }
 
+/*
+ * A message large enough to be read from its blob, its envelope left in
+ * the message: the digest takes the envelope while the parse measures it
+ * (no pass of its own), and is the digest the whole message gives. Alice's
+ * Sent copy is recognised as hers against the outbox's ciphertext, parsed
+ * whole (the other way to the digest); bob's copy moved to another folder
+ * is a duplicate, not a second message or a replay.
+ */
+static void test_large_copies_recognised(void **state)
+{
+	enum { N = 3 << 20 };
+	const char *to[] = {bob.addr};
+	unsigned char *bin = malloc(N);
+	struct qm_client_attachment att = {"big.bin", NULL, NULL, N, NULL};
+	struct qm_client_sync_stats st;
+	struct qm_client_sent out;
+	struct qm_error e;
+	size_t keys;
+
+	(void)state;
+	assert_non_null(bin);
+	for (size_t i = 0; i < N; i++)
+		bin[i] = (unsigned char)(i * 7 + (i >> 11));
+	att.data = bin;
+	eu_setting(&alice, "save_sent", "1");
+	assert_ok(eu_send_att(&alice, to, 1, 2, 0, "large", &att, 1, &out, &e));
+	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
+
+	keys = fake_keys_fetched();
+	eu_sync_ok(&alice, &st);
+	assert_int_equal(st.own, 1);
+	assert_int_equal(st.decrypted + st.tampered + st.errors +
+	                     st.unreadable + st.replayed + st.waiting,
+	                 0);
+	assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), 1);
+
+	eu_sync_ok(&bob, &st);
+	assert_int_equal(st.decrypted, 1);
+	assert_true(fake_mail_move(bob.addr, "INBOX", 0, "Archive") > 0);
+	keys = fake_keys_fetched();
+	eu_sync_ok(&bob, &st);
+	assert_int_equal(st.decrypted + st.replayed + st.tampered, 0);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(fake_keys_fetched(), keys);
+	assert_int_equal(eu_count(&bob, QM_VERIFY_OK), 1);
+	free(bin);
+}
+
 /* The copy for the Sent folder (setting save_sent): saved after the
  * send; when the IMAP server fails it, the entry waits for the next run,
  * which saves it once. The next sync files both as sent by alice. */
@@ -678,6 +726,8 @@ int main(void)
 	                                    setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_draft_on_server, setup,
 	                                    eng_teardown),
+	    cmocka_unit_test_setup_teardown(test_large_copies_recognised,
+	                                    setup, eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_copy, setup,
 	                                    eng_teardown),
 	    cmocka_unit_test_setup_teardown(test_warnings_and_refusals, setup,

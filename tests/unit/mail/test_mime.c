@@ -834,6 +834,70 @@ static enum qm_err mem_seek(void *arg, uint64_t off, struct qm_error *err)
 	return QM_OK;
 }
 
+/* An envelope tap: what it was given, in order. */
+static void tap_collect(void *arg, const void *p, size_t n)
+{
+	struct qm_buf *b = arg;
+
+	assert_int_equal(qm_buf_append(b, p, n, NULL), QM_OK);
+}
+
+/*
+ * The envelope tap of qm_mail_parse_big_src (the receiver's digest takes
+ * the envelope from it): it is given the decoded envelope, every byte once
+ * and in order, when the envelope stays in the message; nothing when it
+ * is small enough to be taken whole (that one is in p->envelope).
+ */
+static void test_envelope_tap(void **state)
+{
+	struct qm_mail_hdrs *h = make_hdrs(1);
+	const size_t n = 2 * 1024 * 1024 + 5;
+	unsigned char *env = malloc(n);
+	struct qm_mail_wire w = {0};
+	struct qm_mail_parsed *q = NULL;
+	struct qm_buf out, seen;
+	struct qm_error e;
+
+	(void)state;
+	assert_non_null(env);
+	qm_random(env, n);
+	w.hdrs = h;
+	w.level = 3;
+	w.envelope = env;
+	w.envelope_len = n;
+	qm_buf_init(&out, 16 << 20);
+	qm_buf_init(&seen, 16 << 20);
+	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	{
+		struct memsrc m = {out.data, out.len, 0, 70001, 0, 0};
+		struct qm_mail_src src = {mem_read, mem_seek,  &m,
+		                          out.len,  tap_collect, &seen};
+
+		assert_ok(qm_mail_parse_big_src(&src, NULL, 1 << 20, &q, &e));
+		assert_non_null(q->envsrc);
+		assert_int_equal(seen.len, n);
+		assert_memory_equal(seen.data, env, n);
+		qm_mail_parsed_free(&q);
+	}
+	/* under the threshold: whole, the tap not called */
+	{
+		struct memsrc m = {out.data, out.len, 0, 70001, 0, 0};
+		struct qm_mail_src src = {mem_read, mem_seek,  &m,
+		                          out.len,  tap_collect, &seen};
+
+		qm_buf_reset(&seen);
+		assert_ok(qm_mail_parse_big_src(&src, NULL, 8 << 20, &q, &e));
+		assert_null(q->envsrc);
+		assert_int_equal(seen.len, 0);
+		assert_memory_equal(q->envelope, env, n);
+		qm_mail_parsed_free(&q);
+	}
+	qm_buf_free(&seen);
+	qm_buf_free(&out);
+	qm_mail_hdrs_free(&h);
+	free(env);
+}
+
 static void same_str(const char *a, const char *b)
 {
 	if (!a || !b)
@@ -850,7 +914,7 @@ static void same_outline(const struct qm_buf *b,
 {
 	struct qm_mail_content *full = NULL, *o1 = NULL, *o2 = NULL;
 	struct memsrc m = {b->data, b->len, 0, piece, 0, 0};
-	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len};
+	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len, NULL, NULL};
 	struct qm_error e;
 
 	if (qm_mail_content_parse(b->data, b->len, lim, &full, &e) != QM_OK)
@@ -880,7 +944,7 @@ static void same_list(const struct qm_buf *b, const struct qm_mail_limits *lim,
 {
 	struct qm_mail_content *c1 = NULL, *c2 = NULL;
 	struct memsrc m = {b->data, b->len, 0, piece, 0, 0};
-	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len};
+	struct qm_mail_src src = {mem_read, mem_seek, &m, b->len, NULL, NULL};
 	struct qm_error e1, e2;
 	enum qm_err r1, r2;
 
@@ -1006,7 +1070,8 @@ static void test_list_src(void **state)
 	same_list(&b, NULL, 65536);
 	{
 		struct memsrc m = {b.data, b.len, 0, 65536, 0, 0};
-		struct qm_mail_src src = {mem_read, mem_seek, &m, b.len};
+		struct qm_mail_src src = {mem_read, mem_seek, &m, b.len, NULL,
+		                          NULL};
 
 		assert_ok(qm_mail_content_list_src(&src, NULL, &c, &e));
 		assert_int_equal(c->natt, 1);
@@ -1118,6 +1183,7 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_list_src),
 	    cmocka_unit_test(test_parse_big),
+	    cmocka_unit_test(test_envelope_tap),
 	    cmocka_unit_test(test_identity_header),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};
