@@ -126,18 +126,12 @@ static void alice_sends(const char *text, int level)
  * messages it filed. */
 static size_t sync_once(int u, size_t *fetched)
 {
-	struct qm_client_sync_all out;
-	struct qm_error e;
+	char why[QM_ERR_MSGMAX + 64];
+	size_t chat = 0;
 
-	qm_error_clear(&e);
-	assert_int_equal(
-	    qm_client_sync_all(W.c[u], W.acct[u], NULL, NULL, NULL, &out, &e),
-	    QM_OK);
-	if (out.first_error[0])
-		fail_msg("sync: %s", out.first_error);
-	if (fetched)
-		*fetched = out.total.fetched;
-	return out.total.chat;
+	if (world_sync_chat(&W, u, 0, 0, &chat, fetched, why, sizeof(why)))
+		fail_msg("%s", why);
+	return chat;
 }
 
 /* A message file in the Maildir may be there a moment before Dovecot's
@@ -146,25 +140,14 @@ static size_t sync_once(int u, size_t *fetched)
  * (30 s at most); returns the chat messages filed. */
 static size_t sync_until(int u, size_t min_fetched, size_t min_chat)
 {
+	char why[QM_ERR_MSGMAX + 64];
 	size_t chat = 0, fetched = 0;
 
-	for (int t = 0; t < 150; t++) {
-		size_t f = 0;
-
-		size_t c1 = sync_once(u, &f);
-
-		chat += c1;
-		fetched += f;
-		if (c1 || f)
-			print_message(
-			    "sync of user %d: %zu fetched, %zu chat\n", u, f,
-			    c1);
-		if (fetched >= min_fetched && chat >= min_chat)
-			return chat;
-		usleep(200 * 1000);
-	}
-	fail_msg("sync: %zu fetched, %zu chat after 30 s (wanted %zu, %zu)",
-	         fetched, chat, min_fetched, min_chat);
+	if (world_sync_chat(&W, u, min_fetched, min_chat, &chat, &fetched,
+	                    why, sizeof(why)))
+		fail_msg("%s", why);
+	print_message("sync of user %d: %zu fetched, %zu chat\n", u, fetched,
+	              chat);
 	return chat;
 }
 

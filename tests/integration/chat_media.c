@@ -48,27 +48,12 @@ static int group_teardown(void **state)
  * (30 s at most); returns the chat messages filed. */
 static size_t sync_fetch(int u, size_t min_fetched, size_t min_chat)
 {
-	size_t chat = 0, fetched = 0;
+	char why[QM_ERR_MSGMAX + 64];
+	size_t chat = 0;
 
-	for (int t = 0; t < 150; t++) {
-		struct qm_client_sync_all out;
-		struct qm_error e;
-
-		qm_error_clear(&e);
-		assert_int_equal(qm_client_sync_all(W.c[u], W.acct[u], NULL,
-		                                    NULL, NULL, &out, &e),
-		                 QM_OK);
-		if (out.first_error[0])
-			fail_msg("sync: %s", out.first_error);
-		chat += out.total.chat;
-		fetched += out.total.fetched;
-		if (chat >= min_chat && fetched >= min_fetched)
-			return chat;
-		usleep(200 * 1000);
-	}
-	fail_msg("sync of user %d: %zu fetched, %zu chat after 30 s (wanted "
-	         "%zu, %zu)",
-	         u, fetched, chat, min_fetched, min_chat);
+	if (world_sync_chat(&W, u, min_fetched, min_chat, &chat, NULL, why,
+	                    sizeof(why)))
+		fail_msg("%s", why);
 	return chat;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -353,6 +354,44 @@ int64_t world_newest(struct world *w, int u, const char *folder)
 
 	qm_store_msglist_free(&l);
 	return id;
+}
+
+int world_sync_chat(struct world *w, int u, size_t min_fetched,
+                    size_t min_chat, size_t *chat, size_t *fetched,
+                    char *why, size_t whylen)
+{
+	size_t c = 0, f = 0;
+
+	for (int t = 0; t < 150; t++) {
+		struct qm_client_sync_all out;
+		struct qm_error e;
+
+		memset(&out, 0, sizeof(out));
+		qm_error_clear(&e);
+		if (qm_client_sync_all(w->c[u], w->acct[u], NULL, NULL, NULL,
+		                       &out, &e) != QM_OK ||
+		    out.first_error[0]) {
+			snprintf(why, whylen, "sync of user %d: %s", u,
+			         out.first_error[0] ? out.first_error
+			                            : qm_error_msg(&e));
+			return -1;
+		}
+		c += out.total.chat;
+		f += out.total.fetched;
+		if (f >= min_fetched && c >= min_chat) {
+			if (chat)
+				*chat = c;
+			if (fetched)
+				*fetched = f;
+			return 0;
+		}
+		usleep(200 * 1000);
+	}
+	snprintf(why, whylen,
+	         "sync of user %d: %zu fetched, %zu chat after 30 s (wanted "
+	         "%zu, %zu)",
+	         u, f, c, min_fetched, min_chat);
+	return -1;
 }
 
 int64_t world_last_id(struct world *w, int u)

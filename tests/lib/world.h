@@ -85,6 +85,17 @@ enum qm_err world_reopen(struct world *w, int user, struct qm_error *e);
  * the index's order, or -1; the highest id filed, or -1; how many it
  * holds (-1 on error); the last one whose subject is subject, or -1. */
 int64_t world_newest(struct world *w, int u, const char *folder);
+/*
+ * User u syncs every folder (qm_client_sync_all) until at least
+ * min_fetched messages were fetched and min_chat filed as chat (or read
+ * receipts that changed a read state), 0 and 0: once; a message file may
+ * be in the Maildir a moment before Dovecot's index has it. 0 with
+ * *chat and *fetched (either may be NULL) what the syncs did; -1 after
+ * 30 s or a failed sync, with why.
+ */
+int world_sync_chat(struct world *w, int u, size_t min_fetched,
+                    size_t min_chat, size_t *chat, size_t *fetched,
+                    char *why, size_t whylen);
 int64_t world_last_id(struct world *w, int u);
 int64_t world_count(struct world *w, int u);
 int64_t world_by_subject(struct world *w, int u, const char *subject);

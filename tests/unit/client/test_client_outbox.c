@@ -399,6 +399,22 @@ static void test_lost_reply_duplicate(void **state)
 	assert_int_equal(sent, 0);
 }
 
+/* Alice's sync files n copies as sent by her (docs/CLIENT.md "The
+ * account's own messages"): no key fetched, nothing else. */
+static void alice_files_own(size_t n)
+{
+	struct qm_client_sync_stats st;
+	size_t fetched = fake_keys_fetched();
+
+	eu_sync_ok(&alice, &st);
+	assert_int_equal(st.own, n);
+	assert_int_equal(st.decrypted + st.tampered + st.errors +
+	                     st.unreadable + st.replayed + st.waiting,
+	                 0);
+	assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), n);
+	assert_int_equal(fake_keys_fetched(), fetched);
+}
+
 /*
  * A message large enough to be read from its blob, its envelope left in
  * the message: the digest takes the envelope while the parse measures it
@@ -427,13 +443,7 @@ static void test_large_copies_recognised(void **state)
 	assert_ok(eu_send_att(&alice, to, 1, 2, 0, "large", &att, 1, &out, &e));
 	assert_int_equal(fake_mail_count(alice.addr, "Sent"), 1);
 
-	keys = fake_keys_fetched();
-	eu_sync_ok(&alice, &st);
-	assert_int_equal(st.own, 1);
-	assert_int_equal(st.decrypted + st.tampered + st.errors +
-	                     st.unreadable + st.replayed + st.waiting,
-	                 0);
-	assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), 1);
+	alice_files_own(1);
 
 	eu_sync_ok(&bob, &st);
 	assert_int_equal(st.decrypted, 1);
@@ -483,18 +493,7 @@ static void test_sent_copy(void **state)
 
 	/* alice's sync files both copies as sent by her (docs/CLIENT.md
 	 * "The account's own messages"): no key fetched, nothing else */
-	{
-		struct qm_client_sync_stats st;
-		size_t fetched = fake_keys_fetched();
-
-		eu_sync_ok(&alice, &st);
-		assert_int_equal(st.own, 2);
-		assert_int_equal(st.decrypted + st.tampered + st.errors +
-		                     st.unreadable + st.replayed + st.waiting,
-		                 0);
-		assert_int_equal(eu_count(&alice, QM_VERIFY_SENT), 2);
-		assert_int_equal(fake_keys_fetched(), fetched);
-	}
+	alice_files_own(2);
 }
 
 /* 1 when message i of user's Sent folder is a copy sealed to self: its

@@ -482,6 +482,26 @@ static unsigned char *read_env(struct qm_mail_envsrc *src, size_t n,
 	return b;
 }
 
+/* A wire message from h at level with a random envelope of n bytes into
+ * out (made here); returns the envelope (free it). */
+static unsigned char *random_wire(const struct qm_mail_hdrs *h, int level,
+                                  size_t n, struct qm_buf *out)
+{
+	unsigned char *env = malloc(n);
+	struct qm_mail_wire w = {0};
+	struct qm_error e;
+
+	assert_non_null(env);
+	qm_random(env, n);
+	w.hdrs = h;
+	w.level = level;
+	w.envelope = env;
+	w.envelope_len = n;
+	qm_buf_init(out, 16 << 20);
+	assert_ok(qm_mail_wire_build(&w, out, &e));
+	return env;
+}
+
 /* qm_mail_parse_big: an envelope past the threshold is left in the
  * message and read in pieces, the same bytes every time, with the same
  * headers; under it, decoded as before; the size limit still holds. */
@@ -489,22 +509,14 @@ static void test_parse_big(void **state)
 {
 	struct qm_mail_hdrs *h = make_hdrs(2);
 	const size_t n = 3 * 1024 * 1024 + 7;
-	unsigned char *env = malloc(n), *back;
+	unsigned char *env, *back;
 	struct qm_mail_limits lim = {0};
-	struct qm_mail_wire w = {0};
 	struct qm_mail_parsed *p = NULL, *q = NULL;
 	struct qm_buf out;
 	struct qm_error e;
 
 	(void)state;
-	assert_non_null(env);
-	qm_random(env, n);
-	w.hdrs = h;
-	w.level = 4;
-	w.envelope = env;
-	w.envelope_len = n;
-	qm_buf_init(&out, 16 << 20);
-	assert_ok(qm_mail_wire_build(&w, &out, &e));
+	env = random_wire(h, 4, n, &out);
 	assert_ok(qm_mail_parse(out.data, out.len, NULL, &p, &e));
 	assert_ok(qm_mail_parse_big(out.data, out.len, NULL, 1 << 20, &q, &e));
 	assert_null(p->envsrc);
@@ -852,22 +864,14 @@ static void test_envelope_tap(void **state)
 {
 	struct qm_mail_hdrs *h = make_hdrs(1);
 	const size_t n = 2 * 1024 * 1024 + 5;
-	unsigned char *env = malloc(n);
-	struct qm_mail_wire w = {0};
+	unsigned char *env;
 	struct qm_mail_parsed *q = NULL;
 	struct qm_buf out, seen;
 	struct qm_error e;
 
 	(void)state;
-	assert_non_null(env);
-	qm_random(env, n);
-	w.hdrs = h;
-	w.level = 3;
-	w.envelope = env;
-	w.envelope_len = n;
-	qm_buf_init(&out, 16 << 20);
+	env = random_wire(h, 3, n, &out);
 	qm_buf_init(&seen, 16 << 20);
-	assert_ok(qm_mail_wire_build(&w, &out, &e));
 	{
 		struct memsrc m = {out.data, out.len, 0, 70001, 0, 0};
 		struct qm_mail_src src = {mem_read, mem_seek,  &m,
