@@ -371,7 +371,11 @@ static void test_msg_keys_slots(void **state)
 
 /* ------------------------------------------------------------ plain mail */
 
-/* Sends "hello plain" from alice to rcpts (To) with allow_plain at level. */
+/* The attachment send_to adds (NULL: none). */
+static const struct qm_client_attachment *g_att;
+
+/* Sends "hello plain" from alice to rcpts (To) with allow_plain at level,
+ * with g_att when set. */
 static enum qm_err send_to(const char *const *rcpts, size_t n, int level,
                            int allow_plain, struct qm_client_sent *out,
                            struct qm_error *e)
@@ -379,6 +383,8 @@ static enum qm_err send_to(const char *const *rcpts, size_t n, int level,
 	struct qm_client_compose m;
 
 	memset(&m, 0, sizeof(m));
+	m.att = g_att;
+	m.natt = g_att ? 1 : 0;
 	m.account_id = g_acct;
 	m.to = rcpts;
 	m.nto = n;
@@ -491,14 +497,21 @@ static void test_plain_never_below_floor(void **state)
 static void test_plain_mixed_copies(void **state)
 {
 	const char *to[] = {"bob@example.org", "carol@example.org"};
+	static unsigned char bin[256];
+	const struct qm_client_attachment att = {
+	    "bytes.bin", "application/octet-stream", bin, sizeof(bin), NULL};
 	struct qm_client_sent out;
 	struct qm_store_outbox o;
 	struct qm_error e;
 	int sent = 0;
 
 	(void)state;
+	for (size_t i = 0; i < sizeof(bin); i++)
+		bin[i] = (unsigned char)i;
 	/* bob's copy is encrypted and fails at SMTP (nobody listens) */
+	g_att = &att;
 	assert_int_not_equal(send_to(to, 2, 4, 1, &out, &e), QM_OK);
+	g_att = NULL;
 	assert_int_equal(out.n_outbox, 2);
 	assert_int_equal(out.level, 4);
 	assert_int_equal(out.n_plain, 1);
@@ -530,6 +543,13 @@ static void test_plain_mixed_copies(void **state)
 	assert_non_null(
 	    memmem(ct_of(o.id), o.ciphertext_len, "bob@example.org", 15));
 	assert_null(memmem(ct_of(o.id), o.ciphertext_len, "QMail is", 8));
+	/* its file in base64, as SMTP and every mail program expect (the
+	 * encrypted copy carries it binary, inside the encryption) */
+	assert_non_null(memmem(ct_of(o.id), o.ciphertext_len,
+	                       "Content-Transfer-Encoding: base64", 33));
+	assert_null(memmem(ct_of(o.id), o.ciphertext_len,
+	                   "Content-Transfer-Encoding: binary", 33));
+	assert_null(memmem(ct_of(o.id), o.ciphertext_len, bin + 1, 16));
 	qm_store_outbox_item_free(&o);
 }
 
