@@ -201,11 +201,13 @@ static enum qm_err export_one(struct qm_client *c, struct sink *s,
 	}
 	/* QMail sends attachments in the binary encoding inside the
 	 * encryption: base64 again here, for the programs that read it */
-	if (!rc)
+	if (!rc) {
 		rc = qm_mail_mime_7bit(&mime, NULL, NULL, &e);
-	if (rc == QM_ERR_PARSE || rc == QM_ERR_TOOBIG) {
-		rc = QM_OK; /* not MIME we can rewrite: as it is, as before */
-		qm_error_clear(&e);
+		if (rc == QM_ERR_PARSE || rc == QM_ERR_TOOBIG) {
+			/* not MIME it can rewrite: as it is, as before */
+			rc = QM_OK;
+			qm_error_clear(&e);
+		}
 	}
 	if (rc) {
 		if (err)
