@@ -602,10 +602,12 @@ static enum qm_err blob_sink_wr(void *arg, const void *p, size_t n,
 }
 
 /*
- * Opens a large message into a blob (oc->plain_blob): the opener checks
- * everything before the first byte is written, and the blob is removed
- * on any failure. *ok as open_envelope; a store that cannot keep it is an
- * error of the sync (the message is fetched again next time).
+ * Opens a large message into a blob (oc->plain_blob) in one pass
+ * (qm_crypto_env_open_staged): the blob, sealed in the vault, takes each
+ * chunk as its tag verifies, becomes readable only once the signature or
+ * MAC at the end verified too, and is removed on any failure, so nothing
+ * unverified is ever shown. *ok as open_envelope; a store that cannot keep
+ * it is an error of the sync (the message is fetched again next time).
  */
 static enum qm_err open_to_blob(struct qm_client *c, const struct acct_conn *ac,
                                 const struct qm_env *env,
@@ -623,7 +625,7 @@ static enum qm_err open_to_blob(struct qm_client *c, const struct acct_conn *ac,
 	                         err);
 	if (rc)
 		return rc;
-	if (qm_crypto_env_open_stream(env, op, max, blob_sink_wr, &bs, &e) !=
+	if (qm_crypto_env_open_staged(env, op, max, blob_sink_wr, &bs, &e) !=
 	    QM_OK) {
 		qm_store_blob_abort(&bs.w);
 		if (bs.rc) {

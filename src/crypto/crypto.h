@@ -400,6 +400,22 @@ QM_NODISCARD enum qm_err
 qm_crypto_env_open_stream(const struct qm_env *e,
                           const struct qm_open_params *p, uint64_t max,
                           qm_write_fn wr, void *arg, struct qm_error *err);
+/*
+ * The same for a writer whose bytes stay provisional until this returns
+ * QM_OK: a store that completes what it got only then, and discards it on
+ * any error (a sealed blob, never the screen). An envelope read from a
+ * source (qm_crypto_env_parse_src) at levels 2-4 is then read and
+ * decrypted once: each chunk goes to wr as soon as its AES-GCM tag
+ * verifies, before the signature (3, 4) or the slot MAC (2) at the end is
+ * checked, and a chunk that does not verify stops the output there. The
+ * result and its error are those of qm_crypto_env_open_stream for the same
+ * bytes. Level 1, and an envelope held whole, go as
+ * qm_crypto_env_open_stream goes.
+ */
+QM_NODISCARD enum qm_err
+qm_crypto_env_open_staged(const struct qm_env *e,
+                          const struct qm_open_params *p, uint64_t max,
+                          qm_write_fn wr, void *arg, struct qm_error *err);
 
 /* ------------------------------------------------ a box under a passphrase */
 

@@ -357,7 +357,7 @@ enum qm_err qm_crypto_env_open(const struct qm_env *e,
 		return qm_error_set(err, QM_ERR_INVAL,
 		                    "the output buffer must be empty");
 	if (e && e->from_src) {
-		rc = crypto_open_src(e, p, out->max, NULL, NULL, out, err);
+		rc = crypto_open_src(e, p, out->max, NULL, NULL, out, 0, err);
 		goto done;
 	}
 	sk.buf = out; /* decrypts in place: no scratch needed */
@@ -371,10 +371,10 @@ done:
 	return rc;
 }
 
-enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
-                                      const struct qm_open_params *p,
-                                      uint64_t max, qm_write_fn wr, void *arg,
-                                      struct qm_error *err)
+static enum qm_err open_stream(const struct qm_env *e,
+                               const struct qm_open_params *p, uint64_t max,
+                               qm_write_fn wr, void *arg, int staged,
+                               struct qm_error *err)
 {
 	struct sink sk = {0};
 	enum qm_err rc;
@@ -382,7 +382,7 @@ enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
 	if (!wr)
 		return qm_error_set(err, QM_ERR_INVAL, "no plaintext writer");
 	if (e && e->from_src)
-		return crypto_open_src(e, p, max, wr, arg, NULL, err);
+		return crypto_open_src(e, p, max, wr, arg, NULL, staged, err);
 	sk.wr = wr;
 	sk.arg = arg;
 	sk.scratch = qm_sec_alloc(QM_ENV_CHUNK);
@@ -391,4 +391,20 @@ enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
 	rc = open_any(e, p, max, &sk, err);
 	qm_sec_free(sk.scratch);
 	return rc;
+}
+
+enum qm_err qm_crypto_env_open_stream(const struct qm_env *e,
+                                      const struct qm_open_params *p,
+                                      uint64_t max, qm_write_fn wr, void *arg,
+                                      struct qm_error *err)
+{
+	return open_stream(e, p, max, wr, arg, 0, err);
+}
+
+enum qm_err qm_crypto_env_open_staged(const struct qm_env *e,
+                                      const struct qm_open_params *p,
+                                      uint64_t max, qm_write_fn wr, void *arg,
+                                      struct qm_error *err)
+{
+	return open_stream(e, p, max, wr, arg, 1, err);
 }

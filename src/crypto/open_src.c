@@ -7,7 +7,9 @@
  * each piece checked again before it goes (its AES-GCM tag at levels 2-4,
  * at level 1 its digest from the first pass), so bytes that changed
  * between the passes are never handed out. The checks and their order are
- * the ones of open.c, so both openers refuse the same envelopes.
+ * the ones of open.c, so both openers refuse the same envelopes. Staged
+ * (qm_crypto_env_open_staged), levels 2-4 stop after the first pass: its
+ * chunks go to a writer whose bytes stay provisional until the end.
  */
 #include "private.h"
 
@@ -16,11 +18,13 @@
 
 #include <openssl/evp.h>
 
-/* Where the second pass puts plaintext: a writer or a buffer. */
+/* Where the second pass puts plaintext: a writer or a buffer; staged: the
+ * first pass hands it to the writer (qm_crypto_env_open_staged). */
 struct out {
 	qm_write_fn wr;
 	void *arg;
 	struct qm_buf *buf;
+	int staged;
 };
 
 static enum qm_err changed(struct qm_error *err)
@@ -211,13 +215,15 @@ static enum qm_err l1_out(const struct qm_env *e,
 
 /* Levels 2-4, first pass: every chunk (when the data key is known: g),
  * the signature digest (md) and the level-2 slot MAC (mac). *bad gets the
- * first chunk that does not verify, with its error in be. */
+ * first chunk that does not verify, with its error in be. With o (staged),
+ * the chunks before it go to o's writer as they verify. */
 static enum qm_err gcm_check(const struct qm_env *e, struct qm_gcm *g,
                              const unsigned char *prefix,
                              const unsigned char ad[64], EVP_MD_CTX *md,
                              crypto_onetimeauth_state *mac, unsigned char *buf,
                              unsigned char *scratch, unsigned char *trailer,
-                             size_t tlen, enum qm_err *bad, struct qm_error *be,
+                             size_t tlen, const struct out *o,
+                             enum qm_err *bad, struct qm_error *be,
                              struct qm_error *err)
 {
 	uint64_t nc = crypto_env_nchunks(e->plen), pos = 0;
@@ -252,6 +258,8 @@ static enum qm_err gcm_check(const struct qm_env *e, struct qm_gcm *g,
 				         (unsigned long long)nc);
 				QM_IGNORE(crypto_open_tampered(be, what));
 			}
+			if (o && !*bad)
+				rc = emit(o, scratch, n, err);
 			qm_wipe(scratch, n);
 		}
 		pos += n;
@@ -381,7 +389,7 @@ static enum qm_err open_gcm(const struct qm_env *e,
 	if (!krc)
 		krc = crypto_gcm_new(w + QM_WORK_DK, 0, &g, &kerr);
 	rc = gcm_check(e, g, w + QM_WORK_DK + 32, ad, md, mac, buf, scratch, t,
-	               tlen, &bad, &berr, err);
+	               tlen, o->staged ? o : NULL, &bad, &berr, err);
 	if (!rc)
 		rc = trailer_check(e, p, &md, mac, t, err);
 	if (!rc && (krc || bad)) {
@@ -389,7 +397,7 @@ static enum qm_err open_gcm(const struct qm_env *e,
 			*err = krc ? kerr : berr;
 		rc = krc ? krc : bad;
 	}
-	if (!rc)
+	if (!rc && !o->staged)
 		rc = gcm_out(e, g, w + QM_WORK_DK + 32, ad, buf, scratch, o,
 		             err);
 out:
@@ -410,9 +418,9 @@ out:
 enum qm_err crypto_open_src(const struct qm_env *e,
                             const struct qm_open_params *p, uint64_t max,
                             qm_write_fn wr, void *arg, struct qm_buf *buf,
-                            struct qm_error *err)
+                            int staged, struct qm_error *err)
 {
-	struct out o = {wr, arg, buf};
+	struct out o = {wr, arg, buf, staged && wr};
 	unsigned char ad[64], fpr[QM_FPR_BYTES];
 	unsigned char *cbuf = NULL, *scratch = NULL, *dg = NULL;
 	char ft[QM_FPR_TEXTLEN];

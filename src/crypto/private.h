@@ -270,12 +270,15 @@ QM_NODISCARD enum qm_err crypto_open_cek(const struct qm_env *e,
 /*
  * Opens an envelope parsed from a source: to wr, or appended to buf when
  * wr is NULL (buf is wiped and reset on failure), at most max bytes.
+ * staged (with wr): levels 2-4 in one pass, wr getting each chunk once its
+ * tag verifies and before the signature or MAC at the end is checked
+ * (qm_crypto_env_open_staged).
  */
 QM_NODISCARD enum qm_err crypto_open_src(const struct qm_env *e,
                                          const struct qm_open_params *p,
                                          uint64_t max, qm_write_fn wr,
                                          void *arg, struct qm_buf *buf,
-                                         struct qm_error *err);
+                                         int staged, struct qm_error *err);
 /* Bytes of per-slot tags after the body: levels 1, and 2 with 2+ slots. */
 size_t crypto_env_slot_tags(int level, size_t nslots);
 /* XOR: out = a ^ b over n bytes (out may equal a). */

@@ -189,7 +189,7 @@ static int newest_file(char *path, size_t n)
  * copy altered by alter (kept: the new length); bob's sync must refuse it
  * as tampered with nothing of it filed: no body, no blob left.
  */
-static void refused_copy(const char *subject,
+static void refused_copy(int level, const char *subject,
                          size_t (*alter)(unsigned char *msg, size_t len))
 {
 	struct qm_client_sync_stats st;
@@ -205,7 +205,7 @@ static void refused_copy(const char *subject,
 
 	blobs = msg_blobs(W_BOB);
 	files = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
-	send_big(2, subject, files + 1);
+	send_big(level, subject, files + 1);
 	/* the delivered file is replaced by an altered copy under another
 	 * name (a new message for Dovecot, nothing cached of it) */
 	assert_int_equal(newest_file(path, sizeof(path)), 0);
@@ -258,6 +258,28 @@ static size_t flip_one(unsigned char *msg, size_t len)
 	return len;
 }
 
+/* A character of the envelope's last line of base64 changed: its last
+ * bytes, the signature at levels 3 and 4, checked after every chunk was
+ * decrypted into the blob (recv_open.c, open_to_blob). */
+static size_t flip_tail(unsigned char *msg, size_t len)
+{
+	size_t end = len, start;
+
+	/* the last line of base64 long enough to be the envelope's */
+	for (;;) {
+		while (end > 0 && (msg[end - 1] == '\n' || msg[end - 1] == '\r'))
+			end--;
+		for (start = end; start > 0 && msg[start - 1] != '\n';)
+			start--;
+		if (end - start >= 16 && msg[start] != '-')
+			break;
+		assert_true(start > 0);
+		end = start;
+	}
+	msg[start + 2] = msg[start + 2] == 'A' ? 'B' : 'A';
+	return len;
+}
+
 /* The message cut in the middle of its envelope (the MTA or a server
  * giving up half way). */
 static size_t cut_half(unsigned char *msg, size_t len)
@@ -274,7 +296,16 @@ static void test_large_tampered(void **state)
 	(void)state;
 	if (W.skipped)
 		skip();
-	refused_copy("large, altered", flip_one);
+	refused_copy(2, "large, altered", flip_one);
+}
+
+static void test_large_bad_signature(void **state)
+{
+	(void)state;
+	if (W.skipped)
+		skip();
+	refused_copy(3, "large, level 3, its signature altered", flip_tail);
+	refused_copy(4, "large, level 4, its signature altered", flip_tail);
 }
 
 static void test_large_truncated(void **state)
@@ -282,7 +313,7 @@ static void test_large_truncated(void **state)
 	(void)state;
 	if (W.skipped)
 		skip();
-	refused_copy("large, cut short", cut_half);
+	refused_copy(2, "large, cut short", cut_half);
 }
 
 /*
@@ -515,6 +546,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_large_levels),
 	    cmocka_unit_test(test_large_tampered),
+	    cmocka_unit_test(test_large_bad_signature),
 	    cmocka_unit_test(test_large_truncated),
 	    cmocka_unit_test(test_large_inner_from),
 	    cmocka_unit_test(test_large_plain),

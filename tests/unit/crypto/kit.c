@@ -264,7 +264,16 @@ static enum qm_err open_one(struct kit *k, const void *envp, size_t n, size_t r,
 		}
 		p.keys = keys;
 	}
-	if (src)
+	if (src == 2) {
+		/* provisional bytes: kept only when it succeeds */
+		rc = qm_crypto_env_open_staged(e, &p, out->max, kit_buf_wr, out,
+		                               err);
+		if (rc) {
+			if (out->data)
+				qm_wipe(out->data, out->cap);
+			qm_buf_reset(out);
+		}
+	} else if (src)
 		rc = qm_crypto_env_open_stream(e, &p, out->max, kit_buf_wr, out,
 		                               err);
 	else
@@ -287,7 +296,7 @@ enum qm_err kit_open(struct kit *k, const void *envp, size_t n, size_t r,
 		return open_one(k, envp, n, r, b, 0, out, err);
 	qm_buf_init_secure(&whole, out->max);
 	wrc = open_one(k, envp, n, r, b, 0, &whole, &we);
-	rc = open_one(k, envp, n, r, b, 1, out, err);
+	rc = open_one(k, envp, n, r, b, kit_src, out, err);
 	if (rc != wrc || (!rc && (whole.len != out->len ||
 	                          (out->len && memcmp(whole.data, out->data,
 	                                              out->len) != 0)))) {

@@ -62,7 +62,9 @@ enum qm_err kit_open(struct kit *k, const void *env, size_t n, size_t r,
  * Set: kit_open opens twice, whole (qm_crypto_env_parse, _open) and read
  * from a source in pieces (qm_crypto_env_parse_src, _open_stream), and
  * fails with QM_ERR_INTERNAL (naming both) when the two disagree in result
- * or plaintext; out gets what the stream opener handed out.
+ * or plaintext; out gets what the stream opener handed out. 2: the same
+ * with qm_crypto_env_open_staged (what it handed out is dropped when it
+ * fails, as a caller must).
  */
 extern int kit_src;
 /* The memory source kit_src uses: n bytes at p given at most piece bytes

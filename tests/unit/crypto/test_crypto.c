@@ -999,13 +999,13 @@ static void test_bad_input(void **state)
  * and the tests of tampering, bound headers, chunk order, key IDs, wrong
  * keys and level-2 insiders run again that way.
  */
-static void test_src_same(void **state)
+static void src_same(void **state, int how)
 {
 	static const size_t ssz[] = {
 	    0,           1, QM_ENV_CHUNK - 1, QM_ENV_CHUNK, QM_ENV_CHUNK + 1,
 	    3 * MiB + 17};
 
-	kit_src = 1;
+	kit_src = how;
 	for (int level = 1; level <= 4; level++)
 		for (size_t i = 0; i < sizeof(ssz) / sizeof(ssz[0]); i++) {
 			roundtrip(level, 2, 0, ssz[i], 0);
@@ -1020,6 +1020,109 @@ static void test_src_same(void **state)
 	test_wrong_keys(state);
 	test_l2_insider(state);
 	kit_src = 0;
+}
+
+static void test_src_same(void **state)
+{
+	src_same(state, 1);
+}
+
+/* The same again with the one-pass opener (qm_crypto_env_open_staged):
+ * every result, error and plaintext equal to the whole-buffer opener's. */
+static void test_staged_same(void **state)
+{
+	src_same(state, 2);
+}
+
+/*
+ * The one-pass opener on a changed chunk: the chunks before it went to the
+ * writer (provisional), none from it on, and the result is the two-pass
+ * opener's. A signature or MAC that does not verify after chunks went out
+ * is a failure all the same.
+ */
+static void test_staged_stops(void **state)
+{
+	(void)state;
+	for (int level = 1; level <= 4; level++)
+		for (int what = 0; what < 2; what++) {
+			const size_t n = 3 * QM_ENV_CHUNK + 5;
+			unsigned char *pt = malloc(n);
+			struct kit k;
+			struct qm_buf env, out, out2;
+			struct qm_error e, e2;
+			struct qm_env *pe = NULL;
+			struct kit_memsrc ms;
+			struct qm_env_src es;
+			struct qm_open_params op = {0};
+			size_t slot, hdr, at;
+			enum qm_err rs;
+
+			kit_pattern(pt, n, 23);
+			kit_init(&k, level, level == 2 ? 2 : 1, 0, n, 0);
+			qm_buf_init(&env, ENVMAX);
+			assert_int_equal(kit_seal(&k, pt, n, &env, &e), QM_OK);
+			assert_int_equal(
+			    qm_crypto_env_parse(env.data, env.len, &pe, &e),
+			    QM_OK);
+			hdr = pe->hdrlen;
+			qm_crypto_env_free(&pe);
+			op.bound = &k.bound;
+			op.self = kit_rid(0);
+			op.sender = kit_sender_pub();
+			op.keys = k.keys[0];
+			op.nkeys = k.nkeys[0];
+			for (int staged = 0; staged < 2; staged++) {
+				struct qm_buf *o = staged ? &out2 : &out;
+
+				kit_memsrc_init(&ms, &es, env.data, env.len);
+				assert_int_equal(
+				    qm_crypto_env_parse_src(&es, &pe, &e),
+				    QM_OK);
+				assert_int_equal(
+				    qm_crypto_env_slot_find(
+				        pe,
+				        level >= 3
+				            ? qm_crypto_env_slot_rcpt(pe, 0)
+				            : k.rcpt[0],
+				        &slot, &e),
+				    QM_OK);
+				op.slot = slot;
+				/* what 0: a byte of the second chunk; 1: the
+				 * signature's last byte, this slot's MAC, or
+				 * the level-1 tag (its last byte) */
+				at = what == 0 ? hdr + QM_ENV_CHUNK +
+				                     QM_GCM_TAGBYTES + 9
+				     : level == 2 ? env.len - 32 + slot * 16
+				                  : env.len - 1;
+				/* from the opening's pass on */
+				ms.flip_pass = 2;
+				ms.flip_at = at;
+				qm_buf_init_secure(o, n);
+				rs = staged ? qm_crypto_env_open_staged(
+				                  pe, &op, n, kit_buf_wr, o, &e2)
+				            : qm_crypto_env_open_stream(
+				                  pe, &op, n, kit_buf_wr, o, &e);
+				assert_int_equal(rs, QM_ERR_AUTH);
+				qm_crypto_env_free(&pe);
+			}
+			assert_string_equal(e.msg, e2.msg);
+			assert_int_equal(out.len, 0);
+			/* levels 2-4: the chunks before a changed one (one
+			 * chunk, or all three before the trailer) went out */
+			if (level == 1)
+				assert_int_equal(out2.len, 0);
+			else if (what == 0)
+				assert_int_equal(out2.len, QM_ENV_CHUNK);
+			else
+				assert_int_equal(out2.len, n);
+			if (out2.len)
+				assert_memory_equal(out2.data, pt, out2.len);
+			qm_buf_free(&out);
+			qm_buf_free(&out2);
+			qm_buf_free(&env);
+			kit_free(&k);
+			free(pt);
+		}
 }
 
 /* Truncated, longer, shorter than it says, or changed between the passes:
@@ -1312,6 +1415,8 @@ int main(void)
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_seal_to),
 	    cmocka_unit_test(test_src_same),
+	    cmocka_unit_test(test_staged_same),
+	    cmocka_unit_test(test_staged_stops),
 	    cmocka_unit_test(test_src_refusals),
 	    cmocka_unit_test(test_tamper_l1),
 	    cmocka_unit_test(test_tamper_l2),
