@@ -601,7 +601,8 @@ static int settle_links(double *waited_s)
 	int ok = 1;
 
 	printf("waiting for the simulated links to fill their pools "
-	       "(at most %ld s)...\n", budget);
+	       "(at most %ld s)...\n",
+	       budget);
 	for (int a = 0; a < W_NUSERS; a++)
 		for (int b = 0; b < W_NUSERS; b++) {
 			uint64_t used = (qm_mono_ns() - t0) / 1000000;
@@ -614,8 +615,7 @@ static int settle_links(double *waited_s)
 				ok = 0;
 		}
 	*waited_s = secs(qm_mono_ns() - t0);
-	printf("links %s after %.1f s\n", ok ? "full" : "not full",
-	       *waited_s);
+	printf("links %s after %.1f s\n", ok ? "full" : "not full", *waited_s);
 	return ok;
 }
 

@@ -222,9 +222,8 @@ static enum qm_err gcm_check(const struct qm_env *e, struct qm_gcm *g,
                              const unsigned char ad[64], EVP_MD_CTX *md,
                              crypto_onetimeauth_state *mac, unsigned char *buf,
                              unsigned char *scratch, unsigned char *trailer,
-                             size_t tlen, const struct out *o,
-                             enum qm_err *bad, struct qm_error *be,
-                             struct qm_error *err)
+                             size_t tlen, const struct out *o, enum qm_err *bad,
+                             struct qm_error *be, struct qm_error *err)
 {
 	uint64_t nc = crypto_env_nchunks(e->plen), pos = 0;
 	unsigned char iv[QM_GCM_IVBYTES];

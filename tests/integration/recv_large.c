@@ -267,7 +267,8 @@ static size_t flip_tail(unsigned char *msg, size_t len)
 
 	/* the last line of base64 long enough to be the envelope's */
 	for (;;) {
-		while (end > 0 && (msg[end - 1] == '\n' || msg[end - 1] == '\r'))
+		while (end > 0 &&
+		       (msg[end - 1] == '\n' || msg[end - 1] == '\r'))
 			end--;
 		for (start = end; start > 0 && msg[start - 1] != '\n';)
 			start--;

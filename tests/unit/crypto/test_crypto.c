@@ -1098,10 +1098,11 @@ static void test_staged_stops(void **state)
 				ms.flip_pass = 2;
 				ms.flip_at = at;
 				qm_buf_init_secure(o, n);
-				rs = staged ? qm_crypto_env_open_staged(
-				                  pe, &op, n, kit_buf_wr, o, &e2)
-				            : qm_crypto_env_open_stream(
-				                  pe, &op, n, kit_buf_wr, o, &e);
+				rs = staged
+				         ? qm_crypto_env_open_staged(
+				               pe, &op, n, kit_buf_wr, o, &e2)
+				         : qm_crypto_env_open_stream(
+				               pe, &op, n, kit_buf_wr, o, &e);
 				assert_int_equal(rs, QM_ERR_AUTH);
 				qm_crypto_env_free(&pe);
 			}
