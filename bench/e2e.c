@@ -31,6 +31,7 @@
  *
  * Environment: QM_BENCH_E2E_N (default 200), QM_BENCH_E2E_BIG_MIB (10),
  * QM_BENCH_E2E_PEAK_MIB (25), QM_BENCH_E2E_L1_WAIT_S (300),
+ * QM_BENCH_E2E_LINK_WAIT_S (120: settle_links),
  * QM_BENCH_E2E_PEAK_ATT (file; or memory). Figures are
  * wall-clock (the servers and KMEs are other processes); the client's and
  * curl's CPU time per message are given beside them because the machine is

@@ -311,6 +311,24 @@ QM_NODISCARD enum qm_err client_sent_copy_save(struct qm_client *c,
                                                struct acct_conn *ac,
                                                const struct qm_store_outbox *o,
                                                struct qm_error *err);
+/*
+ * The same copy made beside the SMTP upload of a large message: started
+ * before it (a thread with its own handle and IMAP session; *bs NULL when
+ * the account keeps no sealed copy), held back by one byte until
+ * client_sent_copy_finish after the server took the message (or, as
+ * client_sent_copy_save, a copy for later) or client_sent_copy_drop after
+ * it refused it (nothing stored). Either must follow a start.
+ */
+struct sent_beside;
+QM_NODISCARD enum qm_err
+client_sent_copy_beside(struct qm_client *c, const struct acct_conn *ac,
+                        const struct qm_store_outbox *o,
+                        struct sent_beside **bs, struct qm_error *err);
+QM_NODISCARD enum qm_err
+client_sent_copy_finish(struct qm_client *c, struct acct_conn *ac,
+                        const struct qm_store_outbox *o,
+                        struct sent_beside **bs, struct qm_error *err);
+void client_sent_copy_drop(struct sent_beside **bs);
 QM_NODISCARD enum qm_err client_sent_copy_retry(struct qm_client *c,
                                                 int64_t account_id,
                                                 size_t *n_saved,

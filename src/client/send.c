@@ -20,6 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* From this size of ciphertext on, the copy for Sent is uploaded beside
+ * the SMTP upload instead of after it (sentcopy.c, client_sent_copy_beside) */
+#define SENT_BESIDE_MIN (256u * 1024u)
 #define RETRY_FIRST_S 60
 #define RETRY_MAX_S 3600
 #define MAX_RCPTS QM_CLIENT_MAXRCPTS
@@ -493,6 +496,7 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 	struct qm_store_outbox_r *ct = NULL;
 	struct qm_mail_source src;
 	struct rcpts rs = {NULL, 0};
+	struct sent_beside *bs = NULL;
 	enum qm_err rc;
 
 	rc = entry_rcpts(o->recipients, &rs, err);
@@ -512,12 +516,18 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 		src.rewind = qm_store_outbox_r_rewind;
 		src.arg = ct;
 		src.len = qm_store_outbox_r_size(ct);
+		/* a large message's copy for Sent goes up beside it, held
+		 * back until the server took it (sentcopy.c); without a
+		 * thread for it, after it as a small one's */
+		if (src.len >= SENT_BESIDE_MIN)
+			QM_IGNORE(client_sent_copy_beside(c, ac, o, &bs, NULL));
 		rc = qm_mail_smtp_send_from(&srv, ac->a.address,
 		                            (const char *const *)rs.v, rs.n,
 		                            &src, err);
 	}
 	qm_store_outbox_r_close(&ct);
 	if (rc) {
+		client_sent_copy_drop(&bs);
 		/* 5xx and refused authentication do not get better by waiting
 		 * a minute, but the user may fix the account: retry later all
 		 * the same, with a longer back-off (no key is spent again: the
@@ -539,12 +549,16 @@ static enum qm_err entry_send(struct qm_client *c, struct acct_conn *ac,
 			c->unrecorded[c->nunrecorded++] = o->id;
 		qm_error_prefix(err, "the server accepted the message, but "
 		                     "QMail could not record that: ");
+		/* it went: a copy under way is let through */
+		if (bs)
+			QM_IGNORE(client_sent_copy_finish(c, ac, o, &bs, NULL));
 		goto out;
 	}
 	/* the message went out: a copy for the Sent folder that fails now
 	 * waits for the next outbox run (sentcopy.c), never fatal here */
-	QM_IGNORE(client_sent_copy_save(c, ac, o, NULL));
+	QM_IGNORE(client_sent_copy_finish(c, ac, o, &bs, NULL));
 out:
+	client_sent_copy_drop(&bs);
 	client_rcpts_free(&rs);
 	return rc;
 }

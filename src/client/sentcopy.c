@@ -14,6 +14,7 @@
  */
 #include "private.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,15 +142,80 @@ struct copy_maker {
 	const struct acct_conn *ac;
 	const struct qm_store_outbox *o;
 	const struct qm_mail_hdrs *h;
-	uint64_t n; /* plaintext bytes */
+	uint64_t n;             /* plaintext bytes */
+	uint64_t len;           /* the copy's bytes (copy_measure) */
+	struct sent_beside *bs; /* a copy made beside the SMTP upload */
 };
 
 static enum qm_err copy_measure(void *arg, uint64_t *len, struct qm_error *err)
 {
 	struct copy_maker *m = arg;
+	enum qm_err rc;
 
-	return client_self_seal_size(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
-	                             m->o->level, m->n, len, err);
+	rc = client_self_seal_size(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
+	                           m->o->level, m->n, len, err);
+	m->len = rc ? 0 : *len;
+	return rc;
+}
+
+/*
+ * A copy made beside the SMTP upload (client_sent_copy_beside): on its own
+ * thread, handle on the home and IMAP session, while the message goes out.
+ * Its APPEND holds back the literal's last byte until the upload's outcome
+ * is known (gate): with it the server stores the copy, without it the
+ * command never ends and the server stores nothing when the session goes.
+ * So no copy of a message the SMTP server refused ever reaches Sent.
+ */
+enum gate { GATE_WAIT, GATE_GO, GATE_DROP };
+
+struct sent_beside {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum gate gate;
+	struct qm_client *c; /* the thread's own handle */
+	int64_t acct;
+	struct qm_store_outbox o; /* borrowed fields of the caller's entry */
+	enum qm_err rc;
+	struct qm_error err;
+};
+
+/* The APPEND's writer, one byte short until the gate opens. */
+struct held {
+	qm_write_fn wr;
+	void *warg;
+	uint64_t left; /* literal bytes not yet given */
+	unsigned char last;
+	int holding;
+};
+
+static enum qm_err held_wr(void *arg, const void *p, size_t n,
+                           struct qm_error *err)
+{
+	struct held *h = arg;
+
+	if (n && n >= h->left && !h->holding) {
+		/* this piece ends the literal: its last byte waits */
+		h->last = ((const unsigned char *)p)[n - 1];
+		h->holding = 1;
+		h->left = 0;
+		return n > 1 ? h->wr(h->warg, p, n - 1, err) : QM_OK;
+	}
+	h->left -= n < h->left ? n : h->left;
+	return h->wr(h->warg, p, n, err);
+}
+
+/* Waits for the upload's outcome; GATE_GO or GATE_DROP. */
+static enum gate gate_wait(struct sent_beside *bs)
+{
+	enum gate g;
+
+	pthread_mutex_lock(&bs->mu);
+	while (bs->gate == GATE_WAIT)
+		pthread_cond_wait(&bs->cv, &bs->mu);
+	g = bs->gate;
+	pthread_mutex_unlock(&bs->mu);
+	return g;
 }
 
 static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,
@@ -164,6 +230,24 @@ static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,
 		rc = qm_error_set(err, QM_ERR_STATE,
 		                  "the outbox message changed while its copy "
 		                  "was made");
+	if (!rc && m->bs) {
+		struct held h = {wr, warg, m->len, 0, 0};
+
+		rc = client_self_seal_to(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
+		                         m->o->level, qm_store_outbox_r_read,
+		                         pt, m->n, held_wr, &h, err);
+		qm_store_outbox_r_close(&pt);
+		if (!rc && !h.holding)
+			rc = qm_error_set(err, QM_ERR_STATE,
+			                  "the copy for Sent ended early");
+		if (!rc && gate_wait(m->bs) != GATE_GO)
+			rc = qm_error_set(err, QM_ERR_STATE,
+			                  "the message was not sent: its copy "
+			                  "for Sent is dropped");
+		if (!rc)
+			rc = wr(warg, &h.last, 1, err);
+		return rc;
+	}
 	if (!rc)
 		rc = client_self_seal_to(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
 		                         m->o->level, qm_store_outbox_r_read,
@@ -206,7 +290,7 @@ static enum sent_kind sent_kind(struct qm_client *c, int64_t acct,
 static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
                              struct qm_mail_imap *im,
                              const struct qm_store_outbox *o,
-                             struct qm_error *err)
+                             struct sent_beside *bs, struct qm_error *err)
 {
 	struct keep_copy cp;
 	struct copy_maker mk;
@@ -244,6 +328,7 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 		mk.c = c;
 		mk.ac = ac;
 		mk.o = o;
+		mk.bs = bs;
 		mk.n = qm_store_outbox_r_size(pt);
 		qm_store_outbox_r_close(&pt);
 		memset(&cp, 0, sizeof(cp));
@@ -289,7 +374,7 @@ enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 	client_acct_conn_server(ac, &ac->a.imap, &srv);
 	rc = qm_mail_imap_open(&srv, &im, err);
 	if (!rc)
-		rc = copy_once(c, ac, im, o, err);
+		rc = copy_once(c, ac, im, o, NULL, err);
 	qm_mail_imap_free(&im);
 	if (!rc && kept)
 		rc = pending_mark(c, ac->a.id, o->id, 0, err);
@@ -303,6 +388,119 @@ enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 		                     "Sent folder is saved at the next outbox "
 		                     "run: ");
 	return rc;
+}
+
+static void *beside_main(void *arg)
+{
+	struct sent_beside *bs = arg;
+	struct qm_mail_server srv;
+	struct qm_mail_imap *im = NULL;
+	struct acct_conn ac;
+
+	bs->rc = client_acct_conn_load(bs->c, bs->acct, &ac, &bs->err);
+	if (bs->rc)
+		return NULL;
+	client_acct_conn_server(&ac, &ac.a.imap, &srv);
+	bs->rc = qm_mail_imap_open(&srv, &im, &bs->err);
+	if (!bs->rc)
+		bs->rc = copy_once(bs->c, &ac, im, &bs->o, bs, &bs->err);
+	qm_mail_imap_free(&im);
+	client_acct_conn_free(&ac);
+	return NULL;
+}
+
+enum qm_err client_sent_copy_beside(struct qm_client *c,
+                                    const struct acct_conn *ac,
+                                    const struct qm_store_outbox *o,
+                                    struct sent_beside **out,
+                                    struct qm_error *err)
+{
+	struct sent_beside *bs;
+	enum qm_err rc;
+
+	*out = NULL;
+	if (!ac->a.imap.host[0] || sent_kind(c, ac->a.id, o) != SENT_SELF)
+		return QM_OK;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
+	rc = qm_client_clone(c, &bs->c, err);
+	if (rc) {
+		free(bs);
+		return rc;
+	}
+	bs->acct = ac->a.id;
+	bs->o = *o; /* its strings stay the caller's until the end */
+	bs->gate = GATE_WAIT;
+	qm_error_clear(&bs->err);
+	pthread_mutex_init(&bs->mu, NULL);
+	pthread_cond_init(&bs->cv, NULL);
+	if (pthread_create(&bs->th, NULL, beside_main, bs) != 0) {
+		pthread_cond_destroy(&bs->cv);
+		pthread_mutex_destroy(&bs->mu);
+		qm_client_free(&bs->c);
+		free(bs);
+		return qm_error_set(err, QM_ERR_NOMEM,
+		                    "no thread for the copy for Sent");
+	}
+	*out = bs;
+	return QM_OK;
+}
+
+/* Opens or shuts the gate, waits for the thread; its result. */
+static enum qm_err beside_join(struct sent_beside **bsp, int go,
+                               struct qm_error *err)
+{
+	struct sent_beside *bs = *bsp;
+	enum qm_err rc;
+
+	pthread_mutex_lock(&bs->mu);
+	bs->gate = go ? GATE_GO : GATE_DROP;
+	pthread_cond_broadcast(&bs->cv);
+	pthread_mutex_unlock(&bs->mu);
+	pthread_join(bs->th, NULL);
+	rc = bs->rc;
+	if (rc && err)
+		*err = bs->err;
+	pthread_cond_destroy(&bs->cv);
+	pthread_mutex_destroy(&bs->mu);
+	qm_client_free(&bs->c);
+	free(bs);
+	*bsp = NULL;
+	return rc;
+}
+
+void client_sent_copy_drop(struct sent_beside **bs)
+{
+	if (*bs)
+		QM_IGNORE(beside_join(bs, 0, NULL));
+}
+
+enum qm_err client_sent_copy_finish(struct qm_client *c, struct acct_conn *ac,
+                                    const struct qm_store_outbox *o,
+                                    struct sent_beside **bs,
+                                    struct qm_error *err)
+{
+	enum qm_err rc;
+	int kept;
+
+	if (!*bs)
+		return client_sent_copy_save(c, ac, o, err);
+	/* remembered first, as client_sent_copy_save does, then let go;
+	 * a copy that failed waits for the next outbox run */
+	kept = pending_mark(c, ac->a.id, o->id, 1, NULL) == QM_OK;
+	rc = beside_join(bs, 1, err);
+	if (rc) {
+		qm_error_prefix(
+		    err, kept ? "the message was sent; its copy for the "
+		                "Sent folder is saved at the next outbox "
+		                "run: "
+		              : "the message was sent; its copy for the "
+		                "Sent folder is lost (it could not be "
+		                "kept for later either): ");
+		return rc;
+	}
+	return kept ? pending_mark(c, ac->a.id, o->id, 0, err) : QM_OK;
 }
 
 /* The pending copies of one account, under the outbox lock. */
@@ -356,7 +554,7 @@ static enum qm_err retry_account(struct qm_client *c, int64_t acct,
 			rc = qm_mail_imap_open(&srv, &im, err);
 		}
 		if (!rc)
-			rc = copy_once(c, &ac, im, &o, err);
+			rc = copy_once(c, &ac, im, &o, NULL, err);
 		if (!rc) {
 			rc = pending_mark(c, acct, l.v[i], 0, err);
 			(*n_saved)++;

@@ -495,6 +495,74 @@ static void test_mid_append(void **state)
 }
 
 /*
+ * A large message's copy for Sent goes up beside its SMTP upload, its last
+ * byte held back until the server took the message (sentcopy.c). The SMTP
+ * connection drops late in DATA: the send fails, and no copy of the
+ * message that did not go reaches Sent, none waits for later either; the
+ * retry sends it, and its copy is saved once.
+ */
+static void test_mid_data_sent_copy(void **state)
+{
+	struct qm_store *st = qm_client_store(W.c[W_ALICE]);
+	struct qm_error e;
+	struct msg g;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0;
+	char key[128], pend[256];
+	int sent_have, have;
+	uint64_t i0;
+	int64_t id;
+
+	(void)state;
+	if (W.skipped)
+		skip();
+	qm_error_clear(&e);
+	assert_ok(
+	    qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "1", &e));
+	sent_have = qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0);
+	msg_make(&g, W_BOB, "cut late in DATA, with a copy for Sent",
+	         2 * 1024 * 1024, 5);
+	/* whatever else waits for bob first, so that only this one is new */
+	sync_ok(W_BOB);
+	have = qmt_mail_files(&W.mail, W_BOB, NULL, NULL, 0);
+	i0 = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S);
+	/* about nine tenths of the upload (base64 makes it 4/3 of it) */
+	qmt_cutproxy_cut_after(px_smtp, QMT_C2S, g.size * 6 / 5);
+	id = send_cut(&g, &ct, &ctlen, key, sizeof(key));
+	fprintf(
+	    stderr,
+	    "fault_mail: %llu bytes of the copy for Sent went up beside "
+	    "the cut upload of %zu bytes\n",
+	    (unsigned long long)(qmt_cutproxy_bytes(px_alice_imap, QMT_C2S) -
+	                         i0),
+	    ctlen);
+	/* the copy went up beside it (all but its held byte, or part of
+	 * it), and the server stored nothing of it */
+	assert_true(qmt_cutproxy_bytes(px_alice_imap, QMT_C2S) - i0 > 0);
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have);
+	pending(pend, sizeof(pend));
+	assert_string_equal(pend, "");
+
+	qmt_cutproxy_pass(px_smtp);
+	retry_now(id);
+	expect_sent_same(id, ct, ctlen, key);
+	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
+	                 sent_have + 1);
+	pending(pend, sizeof(pend));
+	assert_string_equal(pend, "");
+	/* bob gets it, once; later tests start from an inbox read */
+	assert_int_equal(
+	    qmt_mail_wait_files(&W.mail, W_BOB, NULL, have + 1, 30000),
+	    have + 1);
+	assert_int_equal(sync_ok(W_BOB).decrypted, 1);
+	assert_ok(
+	    qm_store_setting_set(st, W.acct[W_ALICE], "save_sent", "0", &e));
+	free(ct);
+	free(g.data);
+}
+
+/*
  * Sends a message of size bytes from alice to user u and waits for its
  * delivery; returns its key ID in key.
  */
@@ -822,6 +890,7 @@ int main(void)
 	    cmocka_unit_test(test_mid_data),
 	    cmocka_unit_test(test_lost_250),
 	    cmocka_unit_test(test_mid_append),
+	    cmocka_unit_test(test_mid_data_sent_copy),
 	    cmocka_unit_test(test_mid_fetch_imap),
 	    cmocka_unit_test(test_mid_fetch_keeps_filed),
 	    cmocka_unit_test(test_mid_retr_pop3),
