@@ -429,6 +429,8 @@ enum qm_err client_sent_copy_beside(struct qm_client *c,
 		free(bs);
 		return rc;
 	}
+	/* it reads the plaintext through once: no cache worth 16 MiB */
+	QM_IGNORE(qm_store_cache_limit(qm_client_store(bs->c), 1024, NULL));
 	bs->acct = ac->a.id;
 	bs->o = *o; /* its strings stay the caller's until the end */
 	bs->gate = GATE_WAIT;

@@ -51,7 +51,8 @@ void qm_buf_reset(struct qm_buf *b)
 	b->len = 0;
 }
 
-enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err)
+static enum qm_err reserve(struct qm_buf *b, size_t n, int exact,
+                           struct qm_error *err)
 {
 	size_t need, ncap;
 	unsigned char *nd;
@@ -68,6 +69,8 @@ enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err)
 	ncap = b->cap ? b->cap : b->secure ? 4096 : 64;
 	while (ncap < need)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	if (exact)
+		ncap = need;
 	if (ncap > b->max + 1)
 		ncap = b->max + 1;
 	if (b->secure) {
@@ -91,6 +94,17 @@ enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err)
 nomem:
 	return qm_error_set(err, QM_ERR_NOMEM,
 	                    "out of memory growing a buffer to %zu bytes", ncap);
+}
+
+enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n, struct qm_error *err)
+{
+	return reserve(b, n, 0, err);
+}
+
+enum qm_err qm_buf_reserve_exact(struct qm_buf *b, size_t n,
+                                 struct qm_error *err)
+{
+	return reserve(b, n, 1, err);
 }
 
 enum qm_err qm_buf_append(struct qm_buf *b, const void *p, size_t n,

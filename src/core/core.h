@@ -176,6 +176,11 @@ void qm_buf_reset(struct qm_buf *b);
 /* Makes room for n more bytes. */
 QM_NODISCARD enum qm_err qm_buf_reserve(struct qm_buf *b, size_t n,
                                         struct qm_error *err);
+/* The same, growing (when it must) to exactly that room, not the next
+ * power of two: for a size known in advance (a secure block is locked
+ * memory, and growing it by doubling holds the old and new block). */
+QM_NODISCARD enum qm_err qm_buf_reserve_exact(struct qm_buf *b, size_t n,
+                                              struct qm_error *err);
 QM_NODISCARD enum qm_err qm_buf_append(struct qm_buf *b, const void *p,
                                        size_t n, struct qm_error *err);
 QM_NODISCARD enum qm_err qm_buf_append_str(struct qm_buf *b, const char *s,

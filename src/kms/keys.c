@@ -9,6 +9,8 @@
 
 #include "private.h"
 
+#define KEYS_SLACK 64
+
 enum qm_err kms_keys_new(struct qm_kms_keys **out, struct qm_error *err)
 {
 	struct qm_kms_keys *ks = calloc(1, sizeof(*ks));
@@ -19,6 +21,17 @@ enum qm_err kms_keys_new(struct qm_kms_keys **out, struct qm_error *err)
 	qm_buf_init_secure(&ks->mat, QM_KMS_BODY_MAX);
 	*out = ks;
 	return QM_OK;
+}
+
+enum qm_err kms_keys_expect(struct qm_kms_keys *ks, uint64_t bytes,
+                            struct qm_error *err)
+{
+	if (bytes <= ks->mat.len || bytes > QM_KMS_BODY_MAX)
+		return QM_OK; /* nothing to do, or refused when it comes */
+	/* + the few bytes more than a key that its base64 decoding asks
+	 * room for (qm_b64_decode): the last key must not double it */
+	return qm_buf_reserve_exact(
+	    &ks->mat, (size_t)(bytes - ks->mat.len) + KEYS_SLACK, err);
 }
 
 static enum qm_err keys_grow(struct qm_kms_keys *ks, struct qm_error *err)

@@ -626,6 +626,8 @@ enum qm_err qm_kms_material_get(struct qm_kms *k, const char *slave_sae,
 		}
 	}
 	rc = kms_keys_new(&ks, err);
+	if (!rc)
+		rc = kms_keys_expect(ks, need_bits / 8, err);
 	if (rc)
 		goto out;
 	for (uint64_t done = 0; done < nkeys;) {
@@ -685,6 +687,10 @@ enum qm_err qm_kms_material_by_ids(struct qm_kms *k, const char *master_sae,
 		size_t m = n - done < per ? n - done : (size_t)per;
 
 		rc = dec_keys_into(k, master_sae, key_ids + done, m, ks, err);
+		if (!rc && done == 0 && m < n && ks->count)
+			/* the rest as large as the first reply's keys */
+			rc = kms_keys_expect(
+			    ks, (uint64_t)ks->mat.len / ks->count * n, err);
 		if (rc) {
 			qm_error_prefix(err, "after %zu of %zu keys: ", done,
 			                n);

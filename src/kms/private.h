@@ -53,6 +53,10 @@ struct qm_kms {
 QM_NODISCARD enum qm_err kms_keys_new(struct qm_kms_keys **out,
                                       struct qm_error *err);
 /* Appends one key: copies id, decodes b64 (n chars) into secure memory. */
+/* Room for bytes of key material in all, taken at once (the bulk helpers
+ * know it: no growth by doubling of the locked block). */
+QM_NODISCARD enum qm_err kms_keys_expect(struct qm_kms_keys *ks, uint64_t bytes,
+                                         struct qm_error *err);
 QM_NODISCARD enum qm_err kms_keys_add_b64(struct qm_kms_keys *ks,
                                           const char *id, const char *b64,
                                           size_t n, size_t expect_bytes,

@@ -33,6 +33,7 @@ static const char ad_tag[] = "qmail-blob-v1 chunk";
 
 struct blob_io {
 	struct qm_store *s;
+	int entered; /* counted in s->blob_ios */
 	char kind[KINDMAX + 1];
 	int64_t owner;
 	int64_t id;
@@ -105,11 +106,15 @@ static enum qm_err io_init(struct blob_io *b, struct qm_store *s,
 		b->sec = b->ct = NULL;
 		return qm_error_set(err, QM_ERR_NOMEM, "out of memory");
 	}
+	store_blob_io_enter(s);
+	b->entered = 1;
 	return QM_OK;
 }
 
 static void io_free(struct blob_io *b)
 {
+	if (b->entered)
+		store_blob_io_leave(b->s);
 	if (b->rows)
 		sqlite3_finalize(b->rows);
 	qm_sec_free(b->sec);

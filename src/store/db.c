@@ -432,9 +432,10 @@ static enum qm_err connect(struct qm_store *s, struct qm_error *err)
 	rc = store_db_exec(s,
 	                   "PRAGMA page_size=16384; "
 	                   "PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; "
-	                   "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-	                   "PRAGMA cache_size=-16384",
+	                   "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL",
 	                   err);
+	if (rc == QM_OK)
+		rc = qm_store_cache_limit(s, STORE_CACHE_KIB, err);
 	if (rc != QM_OK)
 		return rc;
 	/* The first statement that reads the file: a file that is not a
@@ -539,6 +540,38 @@ enum qm_err qm_store_clone(struct qm_store *s, struct qm_store **out,
 	return QM_OK;
 }
 
+static enum qm_err cache_set(struct qm_store *s, int kib, struct qm_error *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
+	return store_db_exec(s, sql, err);
+}
+
+enum qm_err qm_store_cache_limit(struct qm_store *s, int kib,
+                                 struct qm_error *err)
+{
+	if (kib < 64)
+		kib = 64;
+	s->cache_kib = kib;
+	if (s->blob_ios && kib > STORE_CACHE_BLOB_KIB)
+		return QM_OK; /* a blob is open: set when it closes */
+	return cache_set(s, kib, err);
+}
+
+void store_blob_io_enter(struct qm_store *s)
+{
+	if (s->blob_ios++ == 0 && s->cache_kib > STORE_CACHE_BLOB_KIB)
+		QM_IGNORE(cache_set(s, STORE_CACHE_BLOB_KIB, NULL));
+}
+
+void store_blob_io_leave(struct qm_store *s)
+{
+	if (s->blob_ios > 0 && --s->blob_ios == 0 &&
+	    s->cache_kib > STORE_CACHE_BLOB_KIB)
+		QM_IGNORE(cache_set(s, s->cache_kib, NULL));
+}
+
 void qm_store_close(struct qm_store **sp)
 {
 	struct qm_store *s;
@@ -561,6 +594,13 @@ void qm_store_close(struct qm_store **sp)
 int qm_store_schema_version(struct qm_store *s)
 {
 	return pragma_int(s, "PRAGMA user_version", -1);
+}
+
+int qm_store_cache_kib_now(struct qm_store *s)
+{
+	int v = pragma_int(s, "PRAGMA cache_size", 0);
+
+	return v < 0 ? -v : v;
 }
 
 const char *qm_store_path(const struct qm_store *s)

@@ -39,6 +39,8 @@ struct qm_store {
 	/* The label key (label.c), in the same allocation; NULL when locked. */
 	unsigned char *lkey;
 	int tx_depth;
+	int cache_kib; /* the page cache's size (STORE_CACHE_KIB) */
+	int blob_ios;  /* blob handles open: the page cache is smaller */
 	int schema;    /* the schema version after the migrations at open */
 	int fts_ready; /* the in-memory FTS index exists */
 	int64_t fts_max_id; /* highest message id indexed */
@@ -46,6 +48,16 @@ struct qm_store {
 	int64_t fts_dv;     /* data_version when last brought up to date */
 	struct stmt_slot cache[STMT_CACHE];
 };
+
+/*
+ * The page cache: 16 MiB for the index (bench_store's 100,000 messages),
+ * at most 2 MiB while a blob is written or read (its chunks go through
+ * once; a large message would otherwise fill the whole cache with them).
+ */
+#define STORE_CACHE_KIB      16384
+#define STORE_CACHE_BLOB_KIB 2048
+void store_blob_io_enter(struct qm_store *s);
+void store_blob_io_leave(struct qm_store *s);
 
 /* Fills err from SQLite's last error on s, with what as context. */
 QM_NODISCARD enum qm_err store_db_fail(struct qm_store *s, int rc,

@@ -88,10 +88,16 @@ QM_NODISCARD enum qm_err qm_store_open(const char *home,
  */
 QM_NODISCARD enum qm_err
 qm_store_clone(struct qm_store *s, struct qm_store **out, struct qm_error *err);
+/* Limits the handle's page cache to kib KiB (from the default 16 MiB): a
+ * handle that streams a large blob through once keeps little of it. */
+QM_NODISCARD enum qm_err qm_store_cache_limit(struct qm_store *s, int kib,
+                                              struct qm_error *err);
 /* Wipes the vault key, closes the connection, frees s and sets *s NULL. */
 void qm_store_close(struct qm_store **s);
 /* The schema version of the open database. */
 int qm_store_schema_version(struct qm_store *s);
+/* The handle's page cache limit in KiB now (tests and diagnostics). */
+int qm_store_cache_kib_now(struct qm_store *s);
 /* The database file's path (borrowed, lives as long as s). */
 const char *qm_store_path(const struct qm_store *s);
 /*

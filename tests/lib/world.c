@@ -120,9 +120,13 @@ static int start(struct world *w, const char *tag, const char *extra_kme,
 	if (r)
 		return r;
 	w->mail_up = 1;
-	/* pools large enough for a 5 MiB level-1 attachment to two people */
-	snprintf(extra, sizeof(extra), "pool_bytes = 16777216%s%s",
-	         extra_kme ? "\n" : "", extra_kme ? extra_kme : "");
+	/* pools large enough for a 5 MiB level-1 attachment to two people,
+	 * unless extra_kme sets its own */
+	if (extra_kme && strstr(extra_kme, "pool_bytes"))
+		snprintf(extra, sizeof(extra), "%s", extra_kme);
+	else
+		snprintf(extra, sizeof(extra), "pool_bytes = 16777216%s%s",
+		         extra_kme ? "\n" : "", extra_kme ? extra_kme : "");
 	if (topology ? kt_net_start_topo(&w->net, tag, topology, 1, extra)
 	             : kt_net_start(&w->net, tag, W_NUSERS, 1, extra)) {
 		fprintf(stderr, "world: the KMEs did not start\n");

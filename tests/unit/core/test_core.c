@@ -69,6 +69,38 @@ static void test_buf_secure_grows(void **state)
 	qm_buf_free(&b);
 }
 
+/* A reservation of a known size takes exactly that room (a secure block of
+ * 10 MiB of key, not 16), once; appends within it keep the block; past it
+ * the buffer grows as before; the limit holds. */
+static void test_buf_reserve_exact(void **state)
+{
+	struct qm_buf b;
+	unsigned char chunk[1000];
+	unsigned char *first;
+
+	(void)state;
+	memset(chunk, 0x5a, sizeof(chunk));
+	qm_buf_init_secure(&b, 64 << 20);
+	assert_int_equal(qm_buf_append(&b, chunk, 10, NULL), QM_OK);
+	assert_int_equal(qm_buf_reserve_exact(&b, 10u << 20, NULL), QM_OK);
+	assert_int_equal(b.cap, 10 + (10u << 20) + 1);
+	first = b.data;
+	for (size_t n = 10; n + sizeof(chunk) <= 10 + (10u << 20);
+	     n += sizeof(chunk))
+		assert_int_equal(qm_buf_append(&b, chunk, sizeof(chunk), NULL),
+		                 QM_OK);
+	assert_ptr_equal(b.data, first);
+	assert_int_equal(qm_buf_append(&b, chunk, sizeof(chunk), NULL), QM_OK);
+	assert_true(b.cap > 10 + (10u << 20) + 1);
+	assert_true(qm_sec_contains(b.data, b.len));
+	qm_buf_free(&b);
+	qm_buf_init(&b, 100);
+	assert_int_equal(qm_buf_reserve_exact(&b, 101, NULL), QM_ERR_TOOBIG);
+	assert_int_equal(qm_buf_reserve_exact(&b, 50, NULL), QM_OK);
+	assert_int_equal(b.cap, 51);
+	qm_buf_free(&b);
+}
+
 /* A freed secure block comes back for a request of its exact size only,
  * wiped and registered again; a freed one is no longer "secure". */
 static void test_sec_reuse_wiped(void **state)
@@ -280,6 +312,7 @@ int main(void)
 	    cmocka_unit_test(test_error_set_and_prefix),
 	    cmocka_unit_test(test_buf_limit),
 	    cmocka_unit_test(test_buf_secure_grows),
+	    cmocka_unit_test(test_buf_reserve_exact),
 	    cmocka_unit_test(test_sec_reuse_wiped),
 	    cmocka_unit_test(test_reader_bounds),
 	    cmocka_unit_test(test_b64_hex),

@@ -198,6 +198,46 @@ static void test_read_all_and_delete(void **state)
 }
 
 /* Reads from any offset after a seek: the same bytes as from the start. */
+/* While a blob is written or read (a large message's chunks, through
+ * once), the page cache is held at 2 MiB instead of 16; nested handles
+ * keep it there until the last closes; a handle's own smaller limit
+ * (qm_store_cache_limit) stays its own. */
+static void test_cache_while_blob(void **state)
+{
+	struct fx *f = *state;
+	unsigned char *data = pattern(2 * CHUNK, 4);
+	struct qm_store_blob_w *w = NULL;
+	struct qm_store_blob_r *r = NULL;
+	struct qm_error e;
+	int64_t id = put(f->s, "test", 3, data, 2 * CHUNK, 5000), id2;
+	uint64_t len;
+
+	assert_int_equal(qm_store_cache_kib_now(f->s), 16384);
+	assert_int_equal(qm_store_blob_open(f->s, "test", 3, id, &r, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 2048);
+	assert_int_equal(qm_store_blob_begin(f->s, "test", 3, &w, &e), QM_OK);
+	assert_int_equal(qm_store_blob_write(w, data, CHUNK + 1, &e), QM_OK);
+	qm_store_blob_close(&r);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 2048);
+	assert_int_equal(qm_store_blob_end(&w, &id2, &len, &e), QM_OK);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 16384);
+	/* an aborted writer gives it back too */
+	assert_int_equal(qm_store_blob_begin(f->s, "test", 3, &w, &e), QM_OK);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 2048);
+	qm_store_blob_abort(&w);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 16384);
+	/* a handle limited below 2 MiB keeps its limit */
+	assert_int_equal(qm_store_cache_limit(f->s, 1024, &e), QM_OK);
+	assert_int_equal(qm_store_blob_open(f->s, "test", 3, id, &r, &e),
+	                 QM_OK);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 1024);
+	qm_store_blob_close(&r);
+	assert_int_equal(qm_store_cache_kib_now(f->s), 1024);
+	assert_int_equal(qm_store_cache_limit(f->s, 16384, &e), QM_OK);
+	free(data);
+}
+
 static void test_seek(void **state)
 {
 	struct fx *f = *state;
@@ -692,6 +732,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_seek, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_while_blob, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_body_blob, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_migrate_body_blob),
