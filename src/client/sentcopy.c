@@ -187,13 +187,29 @@ struct held {
 	uint64_t left; /* literal bytes not yet given */
 	unsigned char last;
 	int holding;
+	struct sent_beside *bs;
 };
+
+static enum gate gate_now(struct sent_beside *bs)
+{
+	enum gate g;
+
+	pthread_mutex_lock(&bs->mu);
+	g = bs->gate;
+	pthread_mutex_unlock(&bs->mu);
+	return g;
+}
 
 static enum qm_err held_wr(void *arg, const void *p, size_t n,
                            struct qm_error *err)
 {
 	struct held *h = arg;
 
+	/* the message did not go: stop making its copy now */
+	if (gate_now(h->bs) == GATE_DROP)
+		return qm_error_set(err, QM_ERR_STATE,
+		                    "the message was not sent: its copy for "
+		                    "Sent is dropped");
 	if (n && n >= h->left && !h->holding) {
 		/* this piece ends the literal: its last byte waits */
 		h->last = ((const unsigned char *)p)[n - 1];
@@ -231,7 +247,7 @@ static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,
 		                  "the outbox message changed while its copy "
 		                  "was made");
 	if (!rc && m->bs) {
-		struct held h = {wr, warg, m->len, 0, 0};
+		struct held h = {wr, warg, m->len, 0, 0, m->bs};
 
 		rc = client_self_seal_to(m->c, m->ac, m->h, QM_CLIENT_COPY_SENT,
 		                         m->o->level, qm_store_outbox_r_read,
