@@ -503,6 +503,26 @@ static void test_mid_append(void **state)
 	free(g2.data);
 }
 
+/* send_cut with the SMTP connection cut after n bytes; *up gets the bytes
+ * that went to alice's IMAP server beside it meanwhile (the copy for
+ * Sent, and the commands around it). */
+static int64_t send_cut_beside(struct msg *g, uint64_t n, unsigned char **ct,
+                               size_t *ctlen, char *key, size_t keylen,
+                               uint64_t *up)
+{
+	uint64_t i0 = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S);
+	int64_t id;
+
+	qmt_cutproxy_cut_after(px_smtp, QMT_C2S, n);
+	id = send_cut(g, ct, ctlen, key, keylen);
+	*up = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S) - i0;
+	fprintf(stderr,
+	        "fault_mail: %llu bytes went to IMAP beside an upload of %zu "
+	        "bytes cut after %llu\n",
+	        (unsigned long long)*up, *ctlen, (unsigned long long)n);
+	return id;
+}
+
 /*
  * A large message's copy for Sent goes up beside its SMTP upload, its last
  * byte held back until the server took the message (sentcopy.c). The SMTP
@@ -520,7 +540,7 @@ static void test_mid_data_sent_copy(void **state)
 	size_t ctlen = 0;
 	char key[128], pend[256];
 	int sent_have, have;
-	uint64_t i0, up;
+	uint64_t up;
 	int64_t id;
 
 	(void)state;
@@ -532,14 +552,7 @@ static void test_mid_data_sent_copy(void **state)
 	 * its first piece instead of going up whole to be dropped */
 	msg_make(&g, W_BOB, "cut at once, with a copy for Sent",
 	         4 * 1024 * 1024, 6);
-	i0 = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S);
-	qmt_cutproxy_cut_after(px_smtp, QMT_C2S, 16);
-	id = send_cut(&g, &ct, &ctlen, key, sizeof(key));
-	up = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S) - i0;
-	fprintf(stderr,
-	        "fault_mail: %llu bytes went to IMAP beside an upload cut at "
-	        "once (the message: %zu bytes)\n",
-	        (unsigned long long)up, ctlen);
+	id = send_cut_beside(&g, 16, &ct, &ctlen, key, sizeof(key), &up);
 	assert_true(up < ctlen / 4);
 	assert_int_equal(qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
 	                 sent_have);
@@ -557,15 +570,9 @@ static void test_mid_data_sent_copy(void **state)
 		free(g.data);
 		msg_make(&g, W_BOB, "cut late in DATA, with a copy for Sent",
 		         2 * 1024 * 1024, 5 + (unsigned)k);
-		i0 = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S);
 		/* about nine tenths of the upload (base64: 4/3 of it) */
-		qmt_cutproxy_cut_after(px_smtp, QMT_C2S, g.size * 6 / 5);
-		id = send_cut(&g, &ct, &ctlen, key, sizeof(key));
-		up = qmt_cutproxy_bytes(px_alice_imap, QMT_C2S) - i0;
-		fprintf(stderr,
-		        "fault_mail: %llu bytes of the copy for Sent went up "
-		        "beside the cut upload of %zu bytes\n",
-		        (unsigned long long)up, ctlen);
+		id = send_cut_beside(&g, g.size * 6 / 5, &ct, &ctlen, key,
+		                     sizeof(key), &up);
 		assert_int_equal(
 		    qmt_mail_files(&W.mail, W_ALICE, "Sent", NULL, 0),
 		    sent_have);
