@@ -190,6 +190,13 @@ struct held {
 	struct sent_beside *bs;
 };
 
+static enum qm_err dropped(struct qm_error *err)
+{
+	return qm_error_set(err, QM_ERR_STATE,
+	                    "the message was not sent: its copy for Sent is "
+	                    "dropped");
+}
+
 static enum gate gate_now(struct sent_beside *bs)
 {
 	enum gate g;
@@ -207,9 +214,7 @@ static enum qm_err held_wr(void *arg, const void *p, size_t n,
 
 	/* the message did not go: stop making its copy now */
 	if (gate_now(h->bs) == GATE_DROP)
-		return qm_error_set(err, QM_ERR_STATE,
-		                    "the message was not sent: its copy for "
-		                    "Sent is dropped");
+		return dropped(err);
 	if (n && n >= h->left && !h->holding) {
 		/* this piece ends the literal: its last byte waits */
 		h->last = ((const unsigned char *)p)[n - 1];
@@ -257,9 +262,7 @@ static enum qm_err copy_produce(void *arg, qm_write_fn wr, void *warg,
 			rc = qm_error_set(err, QM_ERR_STATE,
 			                  "the copy for Sent ended early");
 		if (!rc && gate_wait(m->bs) != GATE_GO)
-			rc = qm_error_set(err, QM_ERR_STATE,
-			                  "the message was not sent: its copy "
-			                  "for Sent is dropped");
+			rc = dropped(err);
 		if (!rc)
 			rc = wr(warg, &h.last, 1, err);
 		return rc;
@@ -373,6 +376,18 @@ static enum qm_err copy_once(struct qm_client *c, const struct acct_conn *ac,
 	return rc;
 }
 
+/* What a copy that failed after the message went means for the user:
+ * kept, it waits for the next outbox run. */
+static void copy_failed(struct qm_error *err, int kept)
+{
+	qm_error_prefix(err, kept ? "the message was sent; its copy for the "
+	                            "Sent folder is saved at the next outbox "
+	                            "run: "
+	                          : "the message was sent; its copy for the "
+	                            "Sent folder is lost (it could not be "
+	                            "kept for later either): ");
+}
+
 enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
                                   const struct qm_store_outbox *o,
                                   struct qm_error *err)
@@ -394,15 +409,8 @@ enum qm_err client_sent_copy_save(struct qm_client *c, struct acct_conn *ac,
 	qm_mail_imap_free(&im);
 	if (!rc && kept)
 		rc = pending_mark(c, ac->a.id, o->id, 0, err);
-	else if (rc && !kept)
-		qm_error_prefix(err,
-		                "the message was sent; its copy for the "
-		                "Sent folder is lost (it could not be kept "
-		                "for later either): ");
 	else if (rc)
-		qm_error_prefix(err, "the message was sent; its copy for the "
-		                     "Sent folder is saved at the next outbox "
-		                     "run: ");
+		copy_failed(err, kept);
 	return rc;
 }
 
@@ -509,13 +517,7 @@ enum qm_err client_sent_copy_finish(struct qm_client *c, struct acct_conn *ac,
 	kept = pending_mark(c, ac->a.id, o->id, 1, NULL) == QM_OK;
 	rc = beside_join(bs, 1, err);
 	if (rc) {
-		qm_error_prefix(
-		    err, kept ? "the message was sent; its copy for the "
-		                "Sent folder is saved at the next outbox "
-		                "run: "
-		              : "the message was sent; its copy for the "
-		                "Sent folder is lost (it could not be "
-		                "kept for later either): ");
+		copy_failed(err, kept);
 		return rc;
 	}
 	return kept ? pending_mark(c, ac->a.id, o->id, 0, err) : QM_OK;
